@@ -1,0 +1,168 @@
+"""Bands, sensors and scalings: the one place that knows what stored values mean.
+
+Every raster the tool reads goes through a :class:`Scaling` that maps stored values (DN, dB, ...)
+to float32 *model values* in a stated range, and back again for writing. Spectral indices find
+their bands by *role* (red, nir, ...), never by position.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bandbridge.errors import BandbridgeError
+
+ROLES = ("red", "green", "blue", "nir", "rededge", "swir", "coastal", "vapour", "cirrus",
+         "vv", "vh", "hh", "hv", "thermal", "gray", "other")
+
+# Known band names → role. Sentinel-2, Landsat-8/9 (as 'L8_Bn'), NAIP/aerial generic names, SAR.
+_ROLE_BY_NAME: dict[str, str] = {
+    "B01": "coastal", "B02": "blue", "B03": "green", "B04": "red", "B05": "rededge",
+    "B06": "rededge", "B07": "rededge", "B08": "nir", "B8A": "nir", "B09": "vapour",
+    "B10": "cirrus", "B11": "swir", "B12": "swir",
+    "RED": "red", "R": "red", "GREEN": "green", "G": "green", "BLUE": "blue", "B": "blue",
+    "NIR": "nir", "N": "nir", "VV": "vv", "VH": "vh", "HH": "hh", "HV": "hv",
+    "THERMAL": "thermal", "TIR": "thermal", "LWIR": "thermal", "T": "thermal",
+    "GRAY": "gray", "GREY": "gray", "L": "gray", "Y": "gray",
+}
+
+
+def canonical_band_name(name: str) -> str:
+    """Upper-case and zero-pad Sentinel-2 style names: 'b2' → 'B02', 'b8a' → 'B8A'."""
+    n = str(name).strip().upper()
+    m = re.fullmatch(r"B(\d)", n)
+    return f"B0{m.group(1)}" if m else n
+
+
+def band_role(name: str) -> str:
+    return _ROLE_BY_NAME.get(canonical_band_name(name), "other")
+
+
+# Band names of whole files of known sensors, in file order (used when a file carries no
+# band descriptions). Users name a sensor in the source config: `sensor: naip`.
+SENSOR_BANDS: dict[str, list[str]] = {
+    "naip": ["red", "green", "blue", "nir"],
+    "rgb": ["red", "green", "blue"],
+    "gray": ["gray"],
+    "thermal": ["thermal"],
+    "s2_l1c": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10",
+               "B11", "B12"],
+    "s2_l2a_12": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
+                  "B11", "B12"],
+    "s2_rgbn": ["B02", "B03", "B04", "B08"],
+    "s1": ["VV", "VH"],
+}
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """An invertible map from stored values to float32 model values.
+
+    ``encode(raw) -> model`` and ``decode(model) -> raw`` are affine after an optional clip;
+    ``lo``/``hi`` is the model-value range (the generator's output is squashed into it).
+    ``zero_is_nodata`` marks sources where a stored 0 means "no data" (Sentinel-2 DN).
+    """
+
+    name: str
+    offset: float  # raw value that maps to lo
+    scale: float  # raw units per model unit
+    lo: float = 0.0
+    hi: float = 1.0
+    clip: tuple[float, float] | None = None  # clip in raw units before scaling
+    zero_is_nodata: bool = False
+    units: str = ""
+    raw_dtype: str = "float32"
+    doc: str = field(default="", compare=False)
+
+    def encode(self, raw: np.ndarray) -> np.ndarray:
+        x = raw.astype(np.float32, copy=False)
+        if self.clip is not None:
+            x = np.clip(x, *self.clip)
+        return ((x - self.offset) / self.scale).astype(np.float32, copy=False)
+
+    def decode(self, model: np.ndarray) -> np.ndarray:
+        return (np.asarray(model, np.float32) * self.scale + self.offset).astype(np.float32)
+
+
+SCALINGS: dict[str, Scaling] = {
+    "reflectance_10000": Scaling(
+        "reflectance_10000", 0.0, 10000.0, clip=(0.0, 10000.0), zero_is_nodata=True,
+        units="surface/TOA reflectance", raw_dtype="uint16",
+        doc="Sentinel-2/Landsat DN = reflectance × 10000; 0 is nodata; clipped to [0, 1]."),
+    "reflectance": Scaling(
+        "reflectance", 0.0, 1.0, clip=(0.0, 1.0), units="reflectance", raw_dtype="float32",
+        doc="Values already in reflectance units [0, 1] (e.g. eo-learn arrays); clipped."),
+    "uint8": Scaling("uint8", 0.0, 255.0, clip=(0.0, 255.0), units="DN/255", raw_dtype="uint8",
+                     doc="8-bit imagery (NAIP, PNG/JPEG): DN / 255."),
+    "uint16": Scaling("uint16", 0.0, 65535.0, clip=(0.0, 65535.0), units="DN/65535",
+                      raw_dtype="uint16", doc="16-bit imagery: DN / 65535."),
+    "sar_db": Scaling(
+        "sar_db", -30.0, 35.0, clip=(-30.0, 5.0), units="backscatter dB", raw_dtype="float32",
+        doc="SAR backscatter in dB, clipped to [-30, +5] dB and mapped linearly to [0, 1]."),
+}
+
+
+def minmax_scaling(vmin: float, vmax: float) -> Scaling:
+    """A linear scaling of a stated raw range [vmin, vmax] to [0, 1] (clipped)."""
+    if not math.isfinite(vmin) or not math.isfinite(vmax) or vmax <= vmin:
+        raise BandbridgeError(f"minmax scaling needs vmin < vmax, got [{vmin}, {vmax}]")
+    return Scaling(f"minmax[{vmin},{vmax}]", vmin, vmax - vmin, clip=(vmin, vmax),
+                   units=f"linear [{vmin}, {vmax}]", raw_dtype="float32",
+                   doc="Linear map of a stated raw range to [0, 1].")
+
+
+def get_scaling(name: str, vmin: float | None = None, vmax: float | None = None) -> Scaling:
+    """Look a scaling up by name; ``minmax`` needs ``vmin``/``vmax``; ``sar_db`` accepts them."""
+    if name == "minmax":
+        if vmin is None or vmax is None:
+            raise BandbridgeError("scaling 'minmax' needs 'vmin' and 'vmax' (raw units)")
+        return minmax_scaling(vmin, vmax)
+    if name not in SCALINGS:
+        raise BandbridgeError(
+            f"unknown scaling '{name}'; choose one of {sorted([*SCALINGS, 'minmax'])}")
+    s = SCALINGS[name]
+    if name == "sar_db" and (vmin is not None or vmax is not None):
+        lo, hi = vmin if vmin is not None else -30.0, vmax if vmax is not None else 5.0
+        s = Scaling("sar_db", lo, hi - lo, clip=(lo, hi), units="backscatter dB",
+                    raw_dtype="float32", doc=f"SAR dB clipped to [{lo}, {hi}]")
+    return s
+
+
+# ---------------------------------------------------------------- spectral indices
+EPS = 1e-6
+
+
+def _safe_ratio(num, den):
+    """num/den with the denominator kept away from zero, sign preserved (works on numpy/torch)."""
+    sign = (den >= 0) * 2.0 - 1.0
+    return num / (sign * (abs(den) + EPS))
+
+
+def ndvi(red, nir):
+    """NDVI = (NIR − red) / (NIR + red); reflectances in [0, 1]."""
+    return _safe_ratio(nir - red, nir + red)
+
+
+def ndwi(green, nir):
+    """McFeeters NDWI = (green − NIR) / (green + NIR)."""
+    return _safe_ratio(green - nir, green + nir)
+
+
+def evi(blue, red, nir):
+    """EVI = 2.5 (NIR − red) / (NIR + 6 red − 7.5 blue + 1); reflectances in [0, 1]."""
+    return 2.5 * _safe_ratio(nir - red, nir + 6.0 * red - 7.5 * blue + 1.0)
+
+
+INDICES = {"ndvi": (ndvi, ("red", "nir")), "ndwi": (ndwi, ("green", "nir")),
+           "evi": (evi, ("blue", "red", "nir"))}
+
+
+def find_role(bands: list[str], role: str) -> int | None:
+    """Index of the first band with ``role`` in ``bands`` (names), or None."""
+    for i, b in enumerate(bands):
+        if band_role(b) == role:
+            return i
+    return None

@@ -1,0 +1,316 @@
+"""Configuration: pydantic models, YAML presets with inheritance, dotted ``key=value`` overrides.
+
+A run's resolved config is written next to its checkpoints and inside every model bundle, so a
+model file always says how it was made and how to feed it.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bandbridge.errors import BandbridgeError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class BandSel(_Strict):
+    """Which bands of a file feed one side of a pair, and how their values are scaled."""
+
+    bands: list[str | int] | None = None  # names ('B04', 'red') or 0-based indices; None = all
+    scaling: str = "uint8"
+    vmin: float | None = None  # for 'minmax' (required) and 'sar_db' (clip range, optional)
+    vmax: float | None = None
+    sensor: str | None = None  # names the file's bands when it has no descriptions
+    band_names: list[str] | None = None
+
+
+class SplitSpec(_Strict):
+    """How a source's items are assigned to splits: never two crops of one item in two splits.
+
+    Give id patterns (glob or substring) per split, or fractions assigned by a stable hash of a
+    group key (``group``: a regex whose first group names the scene/site), or a split JSON file
+    ``{"train": [ids], "val": [...], "test": [...]}``. Unlisted items go to ``default``.
+    """
+
+    train: list[str] = []
+    val: list[str] = []
+    test: list[str] = []
+    val_fraction: float = Field(0.0, ge=0, le=1)
+    test_fraction: float = Field(0.0, ge=0, le=1)
+    group: str | None = None
+    file: str | None = None
+    default: Literal["train", "val", "test", "skip"] = "train"
+
+
+class Source(_Strict):
+    """One dataset: files and how to pair them.
+
+    layout 'multiband': each file (glob ``files``; ``x.npy[*]`` expands a 4-D stack's scenes; a folder
+    of single-band files counts as one raster) holds both input and target bands.
+    layout 'paired': input and target are separate files in ``input_dir``/``target_dir`` matched by
+    ``pair_key`` (a regex whose first group is the shared id; default: the file stem). A directory
+    containing ``{split}`` (pix2pix ``train_A``/``train_B``) takes the split from the folder.
+    """
+
+    name: str = ""
+    layout: Literal["multiband", "paired"] = "multiband"
+    files: list[str] = []
+    input_dir: str | None = None
+    target_dir: str | None = None
+    input_glob: str = "*"
+    target_glob: str = "*"
+    pair_key: str | None = None
+    input: BandSel
+    target: BandSel
+    split: SplitSpec = SplitSpec()
+    sensor_name: str = ""  # free text for reports and sensor conditioning
+    gsd: float | None = None  # metres per pixel
+    weight: float = Field(1.0, gt=0)
+
+
+class DataConfig(_Strict):
+    root: str = "../shared/data"
+    sources: list[Source] = []
+    patch_size: int = Field(256, ge=16)
+    batch_size: int = Field(1, ge=1)
+    num_workers: int = Field(0, ge=0)
+    samples_per_epoch: int = Field(200, ge=1)
+    max_eval_tiles: int = Field(64, ge=1)
+    flip: bool = True
+    rot90: bool = True
+
+
+class NetConfig(_Strict):
+    name: str
+    args: dict[str, Any] = {}
+
+
+class ModelConfig(_Strict):
+    generator: NetConfig = NetConfig(name="unet")
+    critic: NetConfig = NetConfig(name="patchgan")
+
+
+class LossConfig(_Strict):
+    adversarial: Literal["vanilla", "lsgan", "hinge", "wgan-gp"] = "wgan-gp"
+    lambda_adv: float = Field(1.0, ge=0)
+    lambda_l1: float = Field(100.0, ge=0)
+    lambda_gp: float = Field(10.0, ge=0)
+    n_critic: int | None = Field(None, ge=1)  # None: 5 for wgan-gp, 1 otherwise
+
+    @property
+    def critic_steps(self) -> int:
+        return self.n_critic or (5 if self.adversarial == "wgan-gp" else 1)
+
+
+class ScheduleConfig(_Strict):
+    kind: Literal["constant", "linear", "plateau"] = "linear"
+    n_epochs: int = Field(100, ge=0)  # linear: epochs at the initial LR ...
+    n_epochs_decay: int = Field(100, ge=0)  # ... then linear decay to 0 over these
+    patience: int = Field(5, ge=0)  # plateau
+    factor: float = Field(0.5, gt=0, lt=1)
+
+
+class OptimConfig(_Strict):
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] | None = None  # None: (0, 0.9) for wgan-gp, (0.5, 0.999) otherwise
+    schedule: ScheduleConfig = ScheduleConfig()
+
+
+class TrainConfig(_Strict):
+    max_epochs: int = Field(200, ge=1)
+    max_steps: int = -1  # generator+critic iterations (batches); -1 = no limit
+    seed: int = 0
+    precision: Literal["32", "bf16-mixed", "auto"] = "32"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = Field(1, ge=1)
+    monitor: str = "val/psnr"
+    monitor_mode: Literal["min", "max"] = "max"
+    log_every_n_steps: int = Field(10, ge=1)
+    val_every_n_epochs: int = Field(1, ge=1)
+    image_samples: int = Field(4, ge=0)
+    threads: int | None = None
+
+
+class TaskConfig(_Strict):
+    kind: Literal["translation", "super_resolution"] = "translation"
+    scale: int = Field(1, ge=1, le=8)
+
+
+class InferenceConfig(_Strict):
+    tile: int = Field(256, ge=16)
+    overlap: int = Field(32, ge=0)
+
+
+class Config(_Strict):
+    name: str
+    description: str = ""
+    task: TaskConfig = TaskConfig()
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    inference: InferenceConfig = InferenceConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "Config":
+        norm = self.model.critic.args.get("norm", "instance")
+        if self.loss.adversarial == "wgan-gp" and norm == "batch":
+            raise ValueError("model.critic.args.norm=batch cannot be used with wgan-gp: the "
+                             "gradient penalty is per sample; use 'instance', 'layer' or 'none'")
+        if self.task.kind == "super_resolution" and self.task.scale < 2:
+            raise ValueError("task.scale must be >= 2 for super_resolution")
+        if self.data.patch_size % max(self.task.scale, 1):
+            raise ValueError("data.patch_size must be a multiple of task.scale")
+        return self
+
+    @property
+    def betas(self) -> tuple[float, float]:
+        if self.optim.betas is not None:
+            return tuple(self.optim.betas)
+        return (0.0, 0.9) if self.loss.adversarial == "wgan-gp" else (0.5, 0.999)
+
+
+# ------------------------------------------------------------------ presets and overrides
+def _preset_dir():
+    return resources.files("bandbridge") / "presets"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir()
+                  if p.name.endswith(".yaml") and p.name != "recipes.yaml")
+
+
+def recipes() -> dict[str, dict]:
+    return yaml.safe_load((_preset_dir() / "recipes.yaml").read_text())
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else copy.deepcopy(v)
+    return out
+
+
+def _load_yaml(path: Path | Any, what: str) -> dict:
+    try:
+        d = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise BandbridgeError(f"{what} {path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise BandbridgeError(f"{what} {path}: not valid YAML ({e})") from None
+    if not isinstance(d, dict):
+        raise BandbridgeError(f"{what} {path}: expected a mapping at the top level")
+    return d
+
+
+def preset_dict(name: str) -> dict:
+    """The raw dict of preset ``name`` with its ``base:`` chain merged in."""
+    if name not in preset_names():
+        raise BandbridgeError(f"unknown preset '{name}'; `bandbridge presets` lists them: "
+                              f"{', '.join(preset_names())}")
+    d = _load_yaml(_preset_dir() / f"{name}.yaml", "preset")
+    base = d.pop("base", None)
+    return _deep_merge(preset_dict(base), d) if base else d
+
+
+def apply_overrides(d: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a config dict."""
+    d = copy.deepcopy(d)
+    for item in overrides:
+        if "=" not in item:
+            raise BandbridgeError(f"override '{item}' must look like key.path=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = d
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            if isinstance(node, list) and p.isdigit() and int(p) < len(node):
+                node = node[int(p)]
+                continue
+            node = node.setdefault(p, {}) if isinstance(node, dict) else None
+            if node is None:
+                raise BandbridgeError(f"override '{key}': '{p}' is not a section")
+        last = parts[-1]
+        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return d
+
+
+def _expand_sources(d: dict) -> dict:
+    """Replace recipe names in ``data.sources`` with their source dicts (dict entries with
+    ``recipe:`` are merged over the recipe)."""
+    book = recipes()
+    out = []
+    for s in d.get("data", {}).get("sources", []):
+        name, over = (s, {}) if isinstance(s, str) else (s.get("recipe"), s)
+        if name is None:
+            out.append(s)
+            continue
+        if name not in book:
+            raise BandbridgeError(f"unknown data recipe '{name}'; known: {', '.join(sorted(book))}")
+        src = _deep_merge(book[name], {k: v for k, v in over.items() if k != "recipe"})
+        src.setdefault("name", name)
+        out.append(src)
+    if "data" in d:
+        d["data"]["sources"] = out
+    return d
+
+
+def build_config(d: dict) -> Config:
+    """Validate a config dict; errors name the key and the problem."""
+    try:
+        return Config.model_validate(_expand_sources(copy.deepcopy(d)))
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith(("function-",)))
+            kind = err["type"]
+            hint = "unknown key (check spelling; `bandbridge presets` shows valid presets)" \
+                if kind == "extra_forbidden" else err["msg"]
+            msgs.append(f"{loc}: {hint}")
+        raise BandbridgeError("invalid config: " + "; ".join(msgs)) from None
+
+
+def load_config(preset: str | None = None, config_file: str | None = None,
+                overrides: list[str] | None = None, data_root: str | None = None) -> Config:
+    """Resolve preset → config file → ``--data`` → ``--set`` overrides into a validated Config."""
+    d: dict = preset_dict(preset) if preset else {}
+    if preset:
+        d["name"] = preset
+    if config_file:
+        f = _load_yaml(Path(config_file), "config")
+        f.setdefault("name", d.get("name", Path(config_file).stem))
+        base = f.pop("base", None)
+        if base:
+            d = _deep_merge(d or preset_dict(base), f)
+        else:
+            d = _deep_merge(d, f)
+    if not d:
+        raise BandbridgeError("give --preset NAME or --config FILE.yaml "
+                              "(`bandbridge presets` lists the presets)")
+    if data_root:
+        d = apply_overrides(d, [f"data.root={data_root}"])
+    d = apply_overrides(d, overrides or [])
+    return build_config(d)
+
+
+def config_to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

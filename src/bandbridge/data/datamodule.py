@@ -1,0 +1,66 @@
+"""The Lightning DataModule: sources → items by split → loaded pairs → dataloaders."""
+
+from __future__ import annotations
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from bandbridge.config import Config
+from bandbridge.data.datasets import LoadedPair, RandomCropDataset, TileDataset, load_pair
+from bandbridge.data.items import discover
+from bandbridge.errors import BandbridgeError
+
+
+class PairedDataModule(L.LightningDataModule):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.pairs: dict[str, list[LoadedPair]] = {}
+
+    def load_split(self, split: str) -> list[LoadedPair]:
+        if split not in self.pairs:
+            items = discover(self.cfg.data)[split]
+            srcs = self.cfg.data.sources
+            self.pairs[split] = [load_pair(it, srcs[it.source], self.cfg.task.scale) for it in items]
+        return self.pairs[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+        for split in needed.get(stage or "fit", ("train", "val")):
+            if not self.load_split(split):
+                raise BandbridgeError(
+                    f"the '{split}' split is empty: no item of data.sources is assigned to it. "
+                    "Add a source for it or adjust the split patterns")
+        _check_channels(self.pairs)
+
+    def _loader(self, ds, shuffle=False) -> DataLoader:
+        d = self.cfg.data
+        return DataLoader(ds, batch_size=d.batch_size, shuffle=shuffle,
+                          num_workers=d.num_workers, persistent_workers=d.num_workers > 0,
+                          drop_last=False)
+
+    def train_dataloader(self) -> DataLoader:
+        d = self.cfg.data
+        return self._loader(RandomCropDataset(self.pairs["train"], d, self.cfg.task.scale,
+                                              d.samples_per_epoch))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(TileDataset(self.pairs["val"], self.cfg.data, self.cfg.task.scale))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(TileDataset(self.pairs["test"], self.cfg.data, self.cfg.task.scale))
+
+
+def _check_channels(pairs: dict[str, list[LoadedPair]]) -> None:
+    """All pairs of a run must have the same band counts (they feed one network)."""
+    first = None
+    for items in pairs.values():
+        for p in items:
+            sig = (p.x.shape[0], p.y.shape[0])
+            if first is None:
+                first = (sig, p)
+            elif sig != first[0]:
+                raise BandbridgeError(
+                    f"{p.item.input_path}: {sig[0]} input / {sig[1]} target bands, but "
+                    f"{first[1].item.input_path} has {first[0][0]} / {first[0][1]}; "
+                    "select the same bands in every source")

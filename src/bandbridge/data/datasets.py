@@ -1,0 +1,140 @@
+"""Paired datasets: random augmented crops for training, a fixed tile grid for evaluation.
+
+A sample is ``{"input": (Ci,h,w), "target": (Ct,h·s,w·s), "mask": (1,h·s,w·s), "meta": {...}}``
+with s the super-resolution scale (1 for translation). Mask is True where both sides are valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from bandbridge.bands import get_scaling
+from bandbridge.config import BandSel, DataConfig, Source
+from bandbridge.data.items import Item
+from bandbridge.data.reader import Raster, read_raster
+from bandbridge.errors import BandbridgeError
+
+
+def read_side(path: str, sel: BandSel) -> Raster:
+    """Read one side of a pair with its band selection and scaling (shared with prediction)."""
+    return read_raster(path, get_scaling(sel.scaling, sel.vmin, sel.vmax), sel.bands,
+                       band_names=sel.band_names, sensor=sel.sensor)
+
+
+@dataclass
+class LoadedPair:
+    item: Item
+    x: torch.Tensor  # (Ci, H, W)
+    y: torch.Tensor  # (Ct, H·s, W·s)
+    mask: torch.Tensor  # (1, H·s, W·s) bool
+    source: Source
+
+
+def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
+    """Read both sides of ``item``; sizes must agree (target = scale × input)."""
+    a = read_side(item.input_path, src.input)
+    b = a if item.input_path == item.target_path and src.input == src.target else \
+        read_side(item.target_path, src.target)
+    (h, w), (ht, wt) = a.shape, b.shape
+    if (ht, wt) != (h * scale, w * scale):
+        want = f"{h * scale}×{w * scale}" + (f" (= {scale} × input)" if scale > 1 else "")
+        raise BandbridgeError(
+            f"pair '{item.id}': input {item.input_path} is {h}×{w} but target {item.target_path} "
+            f"is {ht}×{wt}; expected {want}. Resample one side onto the other's grid")
+    mask = torch.from_numpy(b.mask)
+    if scale > 1:
+        mask &= torch.from_numpy(a.mask).repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+    else:
+        mask &= torch.from_numpy(a.mask)
+    if not bool(mask.any()):
+        raise BandbridgeError(f"pair '{item.id}' ({item.input_path}): no valid pixels "
+                              "(all nodata); remove it from the source")
+    return LoadedPair(item, torch.from_numpy(a.data), torch.from_numpy(b.data), mask[None], src)
+
+
+def _crop(p: LoadedPair, r: int, c: int, size: int, scale: int):
+    """Crop an input window of ``size`` at (r, c) (LR pixels); zero-pad past the edges."""
+    def cut(t, r, c, s):
+        out = torch.zeros((t.shape[0], s, s), dtype=t.dtype)
+        h, w = t.shape[1:]
+        rr, cc = slice(max(r, 0), min(r + s, h)), slice(max(c, 0), min(c + s, w))
+        out[:, rr.start - r:rr.stop - r, cc.start - c:cc.stop - c] = t[:, rr, cc]
+        return out
+    s = scale
+    return cut(p.x, r, c, size), cut(p.y, r * s, c * s, size * s), cut(p.mask, r * s, c * s, size * s)
+
+
+def _meta(p: LoadedPair, r: int, c: int) -> dict:
+    return {"id": p.item.id, "path": p.item.input_path, "row": r, "col": c,
+            "source": p.source.name, "gsd": float(p.source.gsd or 0.0)}
+
+
+class RandomCropDataset(Dataset):
+    """``length`` random crops drawn from the pairs (probability ∝ source weight × area),
+    flipped and rotated identically on input, target and mask."""
+
+    def __init__(self, pairs: list[LoadedPair], cfg: DataConfig, scale: int, length: int):
+        self.pairs, self.scale, self.length = pairs, scale, length
+        self.size = cfg.patch_size // scale
+        self.flip, self.rot90 = cfg.flip, cfg.rot90
+        w = np.array([p.source.weight * p.x.shape[1] * p.x.shape[2] for p in pairs], float)
+        self.p = torch.tensor(w / w.sum())
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        # Draws from torch's global RNG: seeded by Lightning and saved in checkpoints.
+        k = int(torch.multinomial(self.p, 1))
+        pair = self.pairs[k]
+        h, w = pair.x.shape[1:]
+        r = int(torch.randint(0, max(h - self.size, 0) + 1, ()))
+        c = int(torch.randint(0, max(w - self.size, 0) + 1, ()))
+        x, y, m = _crop(pair, r, c, self.size, self.scale)
+        if self.flip and torch.rand(()) < 0.5:
+            x, y, m = (t.flip(-1) for t in (x, y, m))
+        if self.flip and torch.rand(()) < 0.5:
+            x, y, m = (t.flip(-2) for t in (x, y, m))
+        if self.rot90:
+            q = int(torch.randint(0, 4, ()))
+            x, y, m = (torch.rot90(t, q, (-2, -1)) for t in (x, y, m))
+        return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
+                "meta": _meta(pair, r, c)}
+
+
+def grid_windows(h: int, w: int, size: int) -> list[tuple[int, int]]:
+    """Top-left corners of non-overlapping ``size`` tiles covering (h, w); the last row/column
+    is shifted back inside the image (images smaller than a tile get one padded tile)."""
+    def starts(n):
+        if n <= size:
+            return [0]
+        s = list(range(0, n - size + 1, size))
+        return s if s[-1] == n - size else s + [n - size]
+    return [(r, c) for r in starts(h) for c in starts(w)]
+
+
+class TileDataset(Dataset):
+    """Deterministic evaluation tiles: a grid over every pair, at most ``max_tiles`` in all
+    (evenly spaced through the list when there are more)."""
+
+    def __init__(self, pairs: list[LoadedPair], cfg: DataConfig, scale: int):
+        self.pairs, self.scale = pairs, scale
+        self.size = cfg.patch_size // scale
+        tiles = [(k, r, c) for k, p in enumerate(pairs)
+                 for r, c in grid_windows(p.x.shape[1], p.x.shape[2], self.size)]
+        if len(tiles) > cfg.max_eval_tiles:
+            pick = np.linspace(0, len(tiles) - 1, cfg.max_eval_tiles).round().astype(int)
+            tiles = [tiles[i] for i in pick]
+        self.tiles = tiles
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+    def __getitem__(self, i: int) -> dict:
+        k, r, c = self.tiles[i]
+        x, y, m = _crop(self.pairs[k], r, c, self.size, self.scale)
+        return {"input": x, "target": y, "mask": m, "meta": _meta(self.pairs[k], r, c)}

@@ -1,0 +1,240 @@
+"""The one raster reader: every file the tool touches comes through :func:`read_raster`.
+
+Supported: GeoTIFF/COG and plain TIFF, PNG, JPEG (all through rasterio/GDAL; 8/16-bit, gray or
+RGB), ``.npy`` arrays (``(C,H,W)`` or ``(H,W,C)``; 4-D stacks addressed as ``file.npy[k]``), and a
+*folder of single-band files* (``B02.tif, B03.tif, ...``) read as one multi-band raster.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from bandbridge.bands import SENSOR_BANDS, Scaling, canonical_band_name
+from bandbridge.errors import BandbridgeError
+
+RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".jp2", ".vrt"}
+_NPY_INDEX = re.compile(r"^(.*\.npy)\[(\d+)\]$")
+BandSpec = Sequence[str | int] | None
+
+
+@dataclass
+class Raster:
+    """What the reader returns.
+
+    data: float32 ``(C, H, W)`` model values (already scaled); mask: bool ``(H, W)``, True = valid;
+    bands: the names of the C bands; crs/transform: georeference or None.
+    """
+
+    data: np.ndarray
+    mask: np.ndarray
+    bands: list[str]
+    crs: object | None = None
+    transform: object | None = None
+    path: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.data.shape[1], self.data.shape[2]
+
+
+@dataclass
+class RasterInfo:
+    """Header of a raster without its pixels: size, band names, georeference."""
+
+    height: int
+    width: int
+    bands: list[str]
+    crs: object | None
+    transform: object | None
+    nodata: float | None
+    dtype: str
+
+
+def _split_npy(path: str) -> tuple[Path, int | None]:
+    m = _NPY_INDEX.match(str(path))
+    return (Path(m.group(1)), int(m.group(2))) if m else (Path(path), None)
+
+
+def _band_files(folder: Path) -> dict[str, Path]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".tif", ".tiff", ".jp2"})
+    return {canonical_band_name(p.stem): p for p in files}
+
+
+def _default_names(count: int, descriptions, colorinterp, sensor: str | None) -> list[str]:
+    if sensor:
+        if sensor not in SENSOR_BANDS:
+            raise BandbridgeError(f"unknown sensor '{sensor}'; known: {sorted(SENSOR_BANDS)}")
+        names = SENSOR_BANDS[sensor]
+        if len(names) != count:
+            raise BandbridgeError(
+                f"sensor '{sensor}' has {len(names)} bands but the file has {count}; "
+                "set band_names explicitly")
+        return list(names)
+    if descriptions and all(descriptions):
+        return [canonical_band_name(d) for d in descriptions]
+    ci = [c.name if hasattr(c, "name") else str(c) for c in (colorinterp or [])]
+    if count == 1:
+        return ["gray"]
+    if ci[:3] == ["red", "green", "blue"] and count in (3, 4):
+        return ["red", "green", "blue"] + (["band4"] if count == 4 else [])
+    return [f"band{i + 1}" for i in range(count)]
+
+
+def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
+                sensor: str | None = None) -> RasterInfo:
+    """Read the header of ``path`` (file, ``file.npy[k]`` or band folder)."""
+    p, idx = _split_npy(str(path))
+    if not p.exists():
+        raise BandbridgeError(f"{p}: file not found; check the path (or --data root)")
+    if p.is_dir():
+        files = _band_files(p)
+        if not files:
+            raise BandbridgeError(f"{p}: folder holds no .tif band files")
+        first = next(iter(files.values()))
+        with _open(first) as src:
+            return RasterInfo(src.height, src.width, list(files), _crs(src), _tr(src),
+                              src.nodata, src.dtypes[0])
+    if p.suffix.lower() == ".npy":
+        arr = _load_npy(p, idx)
+        c, h, w = arr.shape
+        names = list(band_names) if band_names else _default_names(c, None, None, sensor)
+        return RasterInfo(h, w, names, None, None, None, str(arr.dtype))
+    with _open(p) as src:
+        names = (list(band_names) if band_names else
+                 _default_names(src.count, src.descriptions, src.colorinterp, sensor))
+        if len(names) != src.count:
+            raise BandbridgeError(f"{p}: band_names lists {len(names)} names but the file has "
+                                  f"{src.count} bands")
+        return RasterInfo(src.height, src.width, [canonical_band_name(n) for n in names],
+                          _crs(src), _tr(src), src.nodata, src.dtypes[0])
+
+
+def _open(p: Path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(p)
+    except RasterioIOError as e:
+        raise BandbridgeError(f"{p}: cannot read this file as a raster ({e}); "
+                              "use GeoTIFF, PNG, JPEG or .npy") from None
+
+
+def _crs(src):
+    return src.crs if src.crs else None
+
+
+def _tr(src):
+    return src.transform if src.crs or not src.transform.is_identity else None
+
+
+def _load_npy(p: Path, idx: int | None) -> np.ndarray:
+    """Return a ``(C, H, W)`` view of a .npy file (4-D stacks need ``[k]``)."""
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise BandbridgeError(f"{p}: not a readable .npy array ({e})") from None
+    if arr.ndim == 4:
+        if idx is None:
+            raise BandbridgeError(f"{p}: a 4-D array {arr.shape}; address one scene as "
+                                  f"'{p.name}[k]' with k < {arr.shape[0]}")
+        if idx >= arr.shape[0]:
+            raise BandbridgeError(f"{p}: scene index {idx} out of range ({arr.shape[0]} scenes)")
+        arr = arr[idx]
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise BandbridgeError(f"{p}: expected a 2-D, 3-D or 4-D array, got shape {arr.shape}")
+    # Channels-last when the last axis is short and the first is not.
+    if arr.shape[-1] <= 32 < arr.shape[0]:
+        arr = np.moveaxis(arr, -1, 0)
+    return arr
+
+
+def _select(names: list[str], bands: BandSpec, p) -> list[int]:
+    if bands is None:
+        return list(range(len(names)))
+    out = []
+    for b in bands:
+        if isinstance(b, int) or (isinstance(b, str) and b.isdigit()):
+            i = int(b)
+            if not 0 <= i < len(names):
+                raise BandbridgeError(f"{p}: band index {i} out of range; the file has "
+                                      f"{len(names)} bands {names} (indices are 0-based)")
+            out.append(i)
+            continue
+        key = canonical_band_name(b)
+        if names == ["gray"] and key in ("RED", "GREEN", "BLUE"):
+            out.append(0)  # a grayscale image read as RGB: replicate its one band
+            continue
+        if key not in names:
+            raise BandbridgeError(f"{p}: no band named '{b}'; the file has {names}. Use a 0-based "
+                                  "index, or set 'sensor'/'band_names' on the source")
+        out.append(names.index(key))
+    return out
+
+
+def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
+                window: tuple[int, int, int, int] | None = None,
+                band_names: Sequence[str] | None = None, sensor: str | None = None) -> Raster:
+    """Read ``bands`` of ``path`` scaled to model values.
+
+    window: ``(row, col, height, width)`` in pixels; may extend past the edges (boundless):
+    pixels outside the raster are 0 and masked. Returns a :class:`Raster`.
+    """
+    info = raster_info(path, band_names, sensor)
+    sel = _select(info.bands, bands, path)
+    r0, c0, h, w = window if window else (0, 0, info.height, info.width)
+    p, idx = _split_npy(str(path))
+    raw = np.zeros((len(sel), h, w), np.float32)
+    valid = np.zeros((h, w), bool)
+    # Intersection of the window with the raster extent.
+    ra, rb = max(r0, 0), min(r0 + h, info.height)
+    ca, cb = max(c0, 0), min(c0 + w, info.width)
+    transform = info.transform
+    if rb > ra and cb > ca:
+        inner = (slice(ra - r0, rb - r0), slice(ca - c0, cb - c0))
+        valid[inner] = True
+        if p.is_dir():
+            files = _band_files(p)
+            for k, i in enumerate(sel):
+                with _open(files[info.bands[i]]) as src:
+                    if (src.height, src.width) != (info.height, info.width):
+                        raise BandbridgeError(
+                            f"{files[info.bands[i]]}: {src.height}×{src.width} differs from "
+                            f"{info.height}×{info.width}; select bands of one resolution")
+                    raw[k][inner] = _read_masked(src, [1], ra, ca, rb - ra, cb - ca, valid, inner)[0]
+        elif p.suffix.lower() == ".npy":
+            arr = _load_npy(p, idx)
+            raw[(slice(None), *inner)] = arr[sel, ra:rb, ca:cb]
+        else:
+            with _open(p) as src:
+                raw[(slice(None), *inner)] = _read_masked(
+                    src, [i + 1 for i in sel], ra, ca, rb - ra, cb - ca, valid, inner)
+    if transform is not None and window is not None:
+        transform = transform * transform.translation(c0, r0)
+    valid &= np.isfinite(raw).all(0)
+    if scaling.zero_is_nodata:
+        valid &= ~(raw == 0).all(0)
+    data = np.nan_to_num(scaling.encode(raw), nan=0.0, posinf=0.0, neginf=0.0)
+    data[:, ~valid] = 0.0
+    return Raster(data, valid, [info.bands[i] for i in sel], info.crs, transform, str(path),
+                  {"height": info.height, "width": info.width, "nodata": info.nodata,
+                   "dtype": info.dtype})
+
+
+def _read_masked(src, indexes, r, c, h, w, valid, inner) -> np.ndarray:
+    """Read a window; pixels equal to nodata (or masked by the file) clear ``valid[inner]``."""
+    arr = src.read(indexes, window=Window(c, r, w, h), masked=True)
+    m = np.ma.getmaskarray(arr).any(0)
+    valid[inner] &= ~m
+    return np.asarray(arr.data, np.float32)

@@ -1,0 +1,38 @@
+"""Generators and critics, chosen by name from small dicts."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from bandbridge.models.patchgan import PatchGAN
+from bandbridge.models.resnet import ResNetGenerator
+from bandbridge.models.sr import SRGenerator
+from bandbridge.models.unet import UNet
+
+GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator}
+CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
+
+
+def _build(table: dict, kind: str, name: str, args: dict) -> nn.Module:
+    from bandbridge.errors import BandbridgeError
+    if name not in table:
+        raise BandbridgeError(f"unknown {kind} '{name}'; choose one of {sorted(table)}")
+    try:
+        return table[name](**args)
+    except (TypeError, ValueError) as e:
+        raise BandbridgeError(f"model.{kind}.args for '{name}': {e}") from None
+
+
+def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
+                    scale: int = 1) -> nn.Module:
+    extra = {"scale": scale} if name == "sr" else {}
+    return _build(GENERATORS, "generator", name,
+                  {"in_channels": in_channels, "out_channels": out_channels, **extra, **args})
+
+
+def build_critic(name: str, in_channels: int, args: dict) -> nn.Module:
+    return _build(CRITICS, "critic", name, {"in_channels": in_channels, **args})
+
+
+def count_parameters(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())

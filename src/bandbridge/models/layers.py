@@ -1,0 +1,34 @@
+"""Small shared pieces: normalisation by name, and padding to a multiple."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NORMS = ("batch", "instance", "none")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm '{kind}'; choose one of {NORMS}")
+
+
+def pad_to_multiple(x: torch.Tensor, m: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Replicate-pad ``(B, C, H, W)`` on the bottom/right to multiples of ``m``; returns the
+    padded tensor and the original (H, W) to crop back to."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x, (h, w)
+
+
+def to_unit_range(t: torch.Tensor) -> torch.Tensor:
+    """tanh output in [-1, 1] → model values in [0, 1] (every scaling's range)."""
+    return (t + 1.0) * 0.5

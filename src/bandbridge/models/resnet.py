@@ -1,0 +1,55 @@
+"""ResNet encoder–decoder generator (pix2pix ``resnet_9blocks``: about 11.4 M parameters).
+
+``encoder`` (7×7 conv + 2 stride-2 convs) → ``body`` (residual blocks at 1/4 resolution) →
+``decoder``. Priors (location, sensor) are injected between encoder and body.
+Input ``(B, Cin, H, W)`` in [0, 1]; output ``(B, Cout, H, W)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int, norm: str, dropout: bool, bias: bool):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=bias), norm_layer(norm, ch),
+            nn.ReLU(True), *([nn.Dropout(0.5)] if dropout else []),
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3, bias=bias), norm_layer(norm, ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ResNetGenerator(nn.Module):
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64,
+                 n_blocks: int = 9, n_down: int = 2, norm: str = "instance",
+                 dropout: bool = False):
+        super().__init__()
+        bias = norm != "batch"
+        self.n_down = n_down
+        enc: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
+                                norm_layer(norm, ngf), nn.ReLU(True)]
+        for i in range(n_down):
+            c = ngf * 2**i
+            enc += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=bias), norm_layer(norm, 2 * c), nn.ReLU(True)]
+        self.encoder = nn.Sequential(*enc)
+        self.bottleneck_channels = ngf * 2**n_down
+        self.body = nn.Sequential(*[ResBlock(self.bottleneck_channels, norm, dropout, bias)
+                                    for _ in range(n_blocks)])
+        dec: list[nn.Module] = []
+        for i in range(n_down, 0, -1):
+            c = ngf * 2**i
+            dec += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias),
+                    norm_layer(norm, c // 2), nn.ReLU(True)]
+        dec += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        self.decoder = nn.Sequential(*dec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = pad_to_multiple(x * 2.0 - 1.0, 2**self.n_down)
+        y = self.decoder(self.body(self.encoder(x)))
+        return to_unit_range(y[..., :h, :w])

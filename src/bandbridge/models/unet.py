@@ -1,0 +1,52 @@
+"""U-Net generator (pix2pix ``unet_256`` at the defaults: depth 8, ngf 64, batch norm).
+
+Input ``(B, Cin, H, W)`` model values in [0, 1]; output ``(B, Cout, H, W)`` in [0, 1].
+Sizes that are not multiples of 2**depth are padded and cropped back.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
+
+
+class UNet(nn.Module):
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64, depth: int = 8,
+                 norm: str = "batch", dropout: bool = True, max_mult: int = 8):
+        super().__init__()
+        self.depth = depth
+        bias = norm != "batch"  # batch norm has its own shift
+        ch = [ngf * min(2**j, max_mult) for j in range(depth)]
+        self.down = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for j in range(depth):
+            cin = in_channels if j == 0 else ch[j - 1]
+            layers: list[nn.Module] = [] if j == 0 else [nn.LeakyReLU(0.2, True)]
+            layers.append(nn.Conv2d(cin, ch[j], 4, 2, 1, bias=bias))
+            if 0 < j < depth - 1:
+                layers.append(norm_layer(norm, ch[j]))
+            self.down.append(nn.Sequential(*layers))
+        for j in range(depth):
+            cin = ch[j] if j == depth - 1 else 2 * ch[j]
+            if j == 0:
+                layers = [nn.ReLU(True), nn.ConvTranspose2d(cin, out_channels, 4, 2, 1), nn.Tanh()]
+            else:
+                layers = [nn.ReLU(True), nn.ConvTranspose2d(cin, ch[j - 1], 4, 2, 1, bias=bias),
+                          norm_layer(norm, ch[j - 1])]
+                # pix2pix: dropout as noise in the innermost 512→512 decoder blocks
+                if dropout and j < depth - 1 and ch[j] == ch[j - 1] == ngf * max_mult:
+                    layers.append(nn.Dropout(0.5))
+            self.up.append(nn.Sequential(*layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = pad_to_multiple(x * 2.0 - 1.0, 2**self.depth)
+        skips = []
+        for down in self.down:
+            x = down(x)
+            skips.append(x)
+        y = self.up[-1](skips[-1])
+        for j in range(self.depth - 2, -1, -1):
+            y = self.up[j](torch.cat([skips[j], y], 1))
+        return to_unit_range(y[..., :h, :w])

@@ -1,0 +1,192 @@
+"""Set up and run training: run folder, Trainer, callbacks, resume and fine-tuning."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from bandbridge.bundle import atomic_write_bytes, load_bundle, save_bundle
+from bandbridge.config import Config, build_config, config_to_yaml
+from bandbridge.data.datamodule import PairedDataModule
+from bandbridge.errors import BandbridgeError
+from bandbridge.training import GANTask
+
+RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints to a temporary file and rename: a crash never leaves half a file."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+class BundleExport(Callback):
+    """Keep ``model/last`` (every epoch) and ``model/best`` (by the monitored metric) bundles."""
+
+    def __init__(self, run_dir: Path, cfg: Config, channels: tuple[int, int]):
+        self.run_dir, self.cfg, self.channels = run_dir, cfg, channels
+        self.best: float | None = None
+
+    def _save(self, trainer, module: GANTask, tag: str) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        save_bundle(self.run_dir / "model" / tag, module.G, self.cfg, *self.channels,
+                    epoch=trainer.current_epoch, global_step=trainer.global_step,
+                    val_metrics=metrics)
+
+    def on_validation_end(self, trainer, module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        value = trainer.callback_metrics.get(self.cfg.train.monitor)
+        if value is None:
+            return
+        v = float(value)
+        better = self.best is None or (v > self.best if self.cfg.train.monitor_mode == "max"
+                                       else v < self.best)
+        if better:
+            self.best = v
+            self._save(trainer, module, "best")
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if trainer.is_global_zero:
+            self._save(trainer, module, "last")
+
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = state.get("best")
+
+
+def resolve_precision(p: str, accelerator: str) -> str:
+    """'auto' → bf16-mixed on CPUs with native bf16 (AMX/AVX512-BF16) or on GPUs, else 32."""
+    if p != "auto":
+        return p
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32"
+    return "bf16-mixed" if cpu_has_bf16() else "32"
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def new_run_dir(cfg: Config, runs_root: str) -> Path:
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
+    d = Path(runs_root) / cfg.name / time.strftime("%Y%m%d-%H%M%S")
+    while d.exists():  # two runs in one second
+        d = d.with_name(d.name + "x")
+    os.environ[RUN_DIR_ENV] = str(d)
+    return d
+
+
+def find_checkpoint(run: str | Path) -> Path:
+    """A run folder's ``checkpoints/last.ckpt``, or a ``.ckpt`` path itself."""
+    p = Path(run)
+    if p.is_file() and p.suffix == ".ckpt":
+        return p
+    ck = p / "checkpoints" / "last.ckpt"
+    if not ck.exists():
+        raise BandbridgeError(f"{p}: no checkpoints/last.ckpt here; pass a run folder "
+                              "(runs/<name>/<timestamp>) or a .ckpt file")
+    return ck
+
+
+def _load_ckpt(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise BandbridgeError(f"{path}: cannot read checkpoint ({e})") from None
+
+
+def run_config_for_resume(run: str | Path) -> dict:
+    ck = _load_ckpt(find_checkpoint(run))
+    return ck["hyper_parameters"]["config"]
+
+
+def init_weights(module: GANTask, source: str) -> None:
+    """Fine-tune from a Lightning checkpoint (G and D) or a model bundle (G only)."""
+    p = Path(source)
+    if p.suffix == ".ckpt" or (p.is_dir() and (p / "checkpoints").exists()):
+        state = _load_ckpt(find_checkpoint(p))["state_dict"]
+        state = {k: v for k, v in state.items() if k.startswith(("G.", "D."))}
+        missing, unexpected = module.load_state_dict(state, strict=False)
+        bad = [k for k in missing if k.startswith(("G.", "D."))]
+        if bad or unexpected:
+            raise BandbridgeError(f"{p}: checkpoint does not fit this model "
+                                  f"(missing {bad[:3]}, unexpected {unexpected[:3]})")
+        return
+    b = load_bundle(p)
+    try:
+        module.G.load_state_dict(b.generator.state_dict())
+    except RuntimeError as e:
+        raise BandbridgeError(f"{p}: generator does not fit this model ({e})") from None
+
+
+def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
+          init_from: str | None = None, fast_dev_run: bool = False) -> Path:
+    """Train ``cfg``; returns the run folder. ``resume`` continues a run exactly."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    ckpt_path = None
+    if resume:
+        ckpt_path = find_checkpoint(resume)
+        run_dir = ckpt_path.parent.parent
+        os.environ[RUN_DIR_ENV] = str(run_dir)
+    else:
+        run_dir = new_run_dir(cfg, runs_root)
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    dm = PairedDataModule(cfg)
+    dm.setup("fit")
+    first = dm.pairs["train"][0]
+    channels = (first.x.shape[0], first.y.shape[0])
+    module = GANTask(cfg.model_dump(mode="json"), *channels)
+    if init_from:
+        init_weights(module, init_from)
+    t = cfg.train
+    precision = resolve_precision(t.precision, t.accelerator)
+    callbacks = [
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:03d}",
+                        auto_insert_metric_name=False, save_top_k=-1, every_n_epochs=1,
+                        save_last=True),
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=t.monitor,
+                        mode=t.monitor_mode, save_top_k=1, auto_insert_metric_name=False),
+        BundleExport(run_dir, cfg, channels),
+    ]
+    trainer = L.Trainer(
+        default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
+        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+        num_nodes=t.num_nodes, precision=precision, callbacks=callbacks,
+        logger=TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"),
+        log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.val_every_n_epochs,
+        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, fast_dev_run=fast_dev_run,
+        enable_model_summary=False)
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(cfg).encode())
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    return run_dir
+
+
+def config_from_checkpoint(path: str | Path) -> Config:
+    return build_config(run_config_for_resume(path))

@@ -1,0 +1,194 @@
+"""One LightningModule for every conditional GAN bandbridge trains (manual optimization).
+
+x: input ``(B, Ci, h, w)``; y: target ``(B, Ct, H, W)``; m: valid mask ``(B, 1, H, W)``.
+Critic (every batch):   L_D = adv_d(D(x, y), D(x, G(x))) [+ λ_gp · GP]
+Generator (every n_critic-th batch):  L_G = λ_adv · adv_g(D(x, G(x))) + λ_L1 · ‖G(x) − y‖₁
+Masked pixels are zeroed on both sides of the critic and excluded from L1, so they contribute
+to no loss. Each critic step consumes its own batch, as in WGAN-GP's Algorithm 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
+
+from bandbridge.config import Config, build_config
+from bandbridge.losses import ADVERSARIAL, gradient_penalty, masked_l1
+from bandbridge.models import build_critic, build_generator
+
+
+def masked_psnr(pred: Tensor, target: Tensor, mask: Tensor, data_range: float = 1.0) -> Tensor:
+    """Per-sample PSNR in dB over valid pixels, ``(B,)``."""
+    m = mask.to(pred.dtype).expand_as(pred)
+    mse = (((pred - target) ** 2) * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
+    return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-12))
+
+
+def linear_decay(n_epochs: int, n_epochs_decay: int):
+    """pix2pix schedule: LR factor 1 for ``n_epochs``, then linearly to 0 over ``n_epochs_decay``."""
+    def factor(epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+    return factor
+
+
+class GANTask(L.LightningModule):
+    def __init__(self, config: dict, in_channels: int, out_channels: int):
+        super().__init__()
+        self.save_hyperparameters()  # the full resolved config goes into every checkpoint
+        self.cfg: Config = build_config(config)
+        g, d, t = self.cfg.model.generator, self.cfg.model.critic, self.cfg.task
+        self.G = build_generator(g.name, in_channels, out_channels, g.args, t.scale)
+        self.D = build_critic(d.name, in_channels + out_channels, d.args)
+        self.adv_d, self.adv_g = ADVERSARIAL[self.cfg.loss.adversarial]
+        self.automatic_optimization = False
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+        self._grid_logged = False
+
+    # ------------------------------------------------------------------ pieces
+    def forward(self, x: Tensor) -> Tensor:
+        return self.G(x)
+
+    def condition(self, x: Tensor) -> Tensor:
+        """The critic's view of the input, on the target's grid (bicubic for super-resolution)."""
+        s = self.cfg.task.scale
+        return x if s == 1 else F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
+
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=self.cfg.betas)
+        opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=self.cfg.betas)
+        s = o.schedule
+        if s.kind == "plateau":
+            mode = self.cfg.train.monitor_mode
+            scheds = [torch.optim.lr_scheduler.ReduceLROnPlateau(op, mode=mode, factor=s.factor,
+                                                                 patience=s.patience)
+                      for op in (opt_g, opt_d)]
+        else:
+            f = linear_decay(s.n_epochs, s.n_epochs_decay) if s.kind == "linear" else (lambda e: 1.0)
+            scheds = [torch.optim.lr_scheduler.LambdaLR(op, f) for op in (opt_g, opt_d)]
+        return [opt_g, opt_d], scheds
+
+    # ------------------------------------------------------------------ training
+    def on_train_epoch_start(self) -> None:
+        # Crops and dropout draw from a stream seeded by (seed, epoch, rank): a resumed run
+        # sees exactly the batches the uninterrupted run would have seen.
+        torch.manual_seed(self.cfg.train.seed * 100003 + self.current_epoch * 1009 + self.global_rank)
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        x, y, m = batch["input"], batch["target"], batch["mask"]
+        opt_g, opt_d = self.optimizers()
+        lc = self.cfg.loss
+        self.batches_seen += 1
+        update_g = int(self.batches_seen) % lc.critic_steps == 0
+        c = self.condition(x)
+        real = y * m
+        with torch.set_grad_enabled(update_g):
+            fake = self.G(x) * m
+
+        # Critic: L_D = adv_d(D(x, y), D(x, G(x))) + λ_gp · GP
+        d_real, d_fake = self.D(c, real), self.D(c, fake.detach())
+        loss_d = self.adv_d(d_real, d_fake)
+        logs = {"train/loss_d": loss_d.detach(),
+                "train/wasserstein": (d_real.mean() - d_fake.mean()).detach()}
+        if lc.adversarial == "wgan-gp":
+            gp = gradient_penalty(self.D, c, real, fake.detach())
+            loss_d = loss_d + lc.lambda_gp * gp
+            logs["train/gp"] = gp.detach()
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+
+        # Generator: L_G = λ_adv · adv_g(D(x, G(x))) + λ_L1 · ‖G(x) − y‖₁
+        if update_g:
+            self.D.requires_grad_(False)
+            loss_adv = self.adv_g(self.D(c, fake))
+            loss_l1 = masked_l1(fake, y, m)
+            loss_g = lc.lambda_adv * loss_adv + lc.lambda_l1 * loss_l1
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+            self.D.requires_grad_(True)
+            logs.update({"train/loss_g": loss_g.detach(), "train/g_adv": loss_adv.detach(),
+                         "train/l1": loss_l1.detach()})
+        self.log_dict(logs, prog_bar=False, batch_size=x.shape[0])
+
+    def on_train_epoch_end(self) -> None:
+        sched_g, sched_d = self.lr_schedulers()
+        if self.cfg.optim.schedule.kind != "plateau":
+            sched_g.step()
+            sched_d.step()
+        self.log("lr/generator", self.optimizers()[0].param_groups[0]["lr"])
+        self.log("lr/critic", self.optimizers()[1].param_groups[0]["lr"])
+
+    # ------------------------------------------------------------------ validation
+    def on_validation_epoch_start(self) -> None:
+        self._grid_logged = False
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        x, y, m = batch["input"], batch["target"], batch["mask"]
+        pred = self.G(x).float()
+        y = y.float()
+        b = x.shape[0]
+        self.log("val/l1", masked_l1(pred, y, m), batch_size=b, sync_dist=True, prog_bar=True)
+        self.log("val/psnr", masked_psnr(pred, y, m).mean(), batch_size=b, sync_dist=True,
+                 prog_bar=True)
+        self.log("val/ssim", ssim_fn(pred * m, y * m, data_range=1.0), batch_size=b,
+                 sync_dist=True)
+        if not self._grid_logged and self.cfg.train.image_samples:
+            self._log_grid(x, y, pred, m)
+            self._grid_logged = True
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or self.cfg.optim.schedule.kind != "plateau":
+            return
+        metric = self.trainer.callback_metrics.get(self.cfg.train.monitor)
+        if metric is not None:
+            for s in self.lr_schedulers():
+                s.step(float(metric))
+
+    def _log_grid(self, x: Tensor, y: Tensor, pred: Tensor, m: Tensor) -> None:
+        exp = getattr(self.logger, "experiment", None)
+        if exp is None or not hasattr(exp, "add_image") or self.global_rank != 0:
+            return
+        k = min(self.cfg.train.image_samples, x.shape[0])
+        cond = self.condition(x[:k]).float()
+        err = (pred[:k] - y[:k]).abs() * m[:k]
+        cols = [to_display(cond), to_display(y[:k]), to_display(pred[:k]), to_display(err, True)]
+        grid = make_grid(torch.cat([torch.stack(cols, 1).flatten(0, 1)], 0), ncol=4)
+        exp.add_image("val/input_target_prediction_error", grid, self.global_step)
+
+    # ------------------------------------------------------------------ checkpoint extras
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rng_state"] = {"torch": torch.get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("rng_state")
+        if state is not None:
+            torch.set_rng_state(state["torch"])
+
+
+def to_display(t: Tensor, stretch: bool = False) -> Tensor:
+    """``(B, C, H, W)`` → ``(B, 3, H, W)`` in [0, 1]: first three bands as RGB, or one band as
+    gray; ``stretch`` rescales each image by its maximum (for error maps)."""
+    t = t.detach().float().cpu()
+    t = t[:, :3] if t.shape[1] >= 3 else t[:, :1].expand(-1, 3, -1, -1)
+    if stretch:
+        t = t / t.flatten(1).amax(1).clamp_min(1e-6)[:, None, None, None]
+    return t.clamp(0, 1)
+
+
+def make_grid(images: Tensor, ncol: int, pad: int = 2) -> Tensor:
+    """Tile ``(N, 3, H, W)`` images row-major into one ``(3, H', W')`` image."""
+    n, c, h, w = images.shape
+    nrow = math.ceil(n / ncol)
+    out = torch.ones(c, nrow * (h + pad) + pad, ncol * (w + pad) + pad)
+    for i in range(n):
+        r, q = divmod(i, ncol)
+        out[:, pad + r * (h + pad):pad + r * (h + pad) + h,
+            pad + q * (w + pad):pad + q * (w + pad) + w] = images[i]
+    return out
