@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bandbridge.errors import BandbridgeError
 
@@ -140,6 +140,11 @@ class TrainConfig(_Strict):
     val_every_n_epochs: int = Field(1, ge=1)
     image_samples: int = Field(4, ge=0)
     threads: int | None = None
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_str(cls, v):
+        return str(v)  # YAML reads `32` as an int
 
 
 class TaskConfig(_Strict):

@@ -179,7 +179,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         num_nodes=t.num_nodes, precision=precision, callbacks=callbacks,
         logger=TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"),
         log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.val_every_n_epochs,
-        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, fast_dev_run=fast_dev_run,
+        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, use_distributed_sampler=False, fast_dev_run=fast_dev_run,
         enable_model_summary=False)
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)

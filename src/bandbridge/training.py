@@ -74,16 +74,16 @@ class GANTask(L.LightningModule):
         return [opt_g, opt_d], scheds
 
     # ------------------------------------------------------------------ training
-    def on_train_epoch_start(self) -> None:
-        # Crops and dropout draw from a stream seeded by (seed, epoch, rank): a resumed run
-        # sees exactly the batches the uninterrupted run would have seen.
-        torch.manual_seed(self.cfg.train.seed * 100003 + self.current_epoch * 1009 + self.global_rank)
-
     def training_step(self, batch: dict, batch_idx: int) -> None:
         x, y, m = batch["input"], batch["target"], batch["mask"]
         opt_g, opt_d = self.optimizers()
         lc = self.cfg.loss
         self.batches_seen += 1
+        # Noise (dropout, the penalty's ε) is seeded by (seed, batch, rank), and crops by
+        # (seed, index) (see EpochSampler): a resumed run repeats the uninterrupted one exactly,
+        # whatever else touched the global RNG in between.
+        torch.manual_seed(self.cfg.train.seed * 1_000_003 + int(self.batches_seen) * 101
+                          + self.global_rank)
         update_g = int(self.batches_seen) % lc.critic_steps == 0
         c = self.condition(x)
         real = y * m

@@ -6,7 +6,8 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from bandbridge.config import Config
-from bandbridge.data.datasets import LoadedPair, RandomCropDataset, TileDataset, load_pair
+from bandbridge.data.datasets import (EpochSampler, LoadedPair, RandomCropDataset, TileDataset,
+                                      load_pair)
 from bandbridge.data.items import discover
 from bandbridge.errors import BandbridgeError
 
@@ -33,16 +34,21 @@ class PairedDataModule(L.LightningDataModule):
                     "Add a source for it or adjust the split patterns")
         _check_channels(self.pairs)
 
-    def _loader(self, ds, shuffle=False) -> DataLoader:
+    def _world(self) -> tuple[int, int]:
+        t = getattr(self, "trainer", None)
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def _loader(self, ds, sampler=None) -> DataLoader:
         d = self.cfg.data
-        return DataLoader(ds, batch_size=d.batch_size, shuffle=shuffle,
-                          num_workers=d.num_workers, persistent_workers=d.num_workers > 0,
-                          drop_last=False)
+        return DataLoader(ds, batch_size=d.batch_size, sampler=sampler,
+                          num_workers=d.num_workers, persistent_workers=d.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         d = self.cfg.data
-        return self._loader(RandomCropDataset(self.pairs["train"], d, self.cfg.task.scale,
-                                              d.samples_per_epoch))
+        rank, world = self._world()
+        ds = RandomCropDataset(self.pairs["train"], d, self.cfg.task.scale, d.samples_per_epoch,
+                               self.cfg.train.seed)
+        return self._loader(ds, EpochSampler(max(d.samples_per_epoch // world, 1), rank, world))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(TileDataset(self.pairs["val"], self.cfg.data, self.cfg.task.scale))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel, DataConfig, Source
@@ -77,8 +77,9 @@ class RandomCropDataset(Dataset):
     """``length`` random crops drawn from the pairs (probability ∝ source weight × area),
     flipped and rotated identically on input, target and mask."""
 
-    def __init__(self, pairs: list[LoadedPair], cfg: DataConfig, scale: int, length: int):
-        self.pairs, self.scale, self.length = pairs, scale, length
+    def __init__(self, pairs: list[LoadedPair], cfg: DataConfig, scale: int, length: int,
+                 seed: int = 0):
+        self.pairs, self.scale, self.length, self.seed = pairs, scale, length, seed
         self.size = cfg.patch_size // scale
         self.flip, self.rot90 = cfg.flip, cfg.rot90
         w = np.array([p.source.weight * p.x.shape[1] * p.x.shape[2] for p in pairs], float)
@@ -88,22 +89,45 @@ class RandomCropDataset(Dataset):
         return self.length
 
     def __getitem__(self, i: int) -> dict:
-        # Draws from torch's global RNG: seeded by Lightning and saved in checkpoints.
-        k = int(torch.multinomial(self.p, 1))
+        # Each draw is a pure function of (seed, i): no shared RNG, so resumes, worker
+        # processes and DDP ranks are reproducible (indices come from EpochSampler).
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        k = int(torch.multinomial(self.p, 1, generator=g))
         pair = self.pairs[k]
         h, w = pair.x.shape[1:]
-        r = int(torch.randint(0, max(h - self.size, 0) + 1, ()))
-        c = int(torch.randint(0, max(w - self.size, 0) + 1, ()))
+        r = int(torch.randint(0, max(h - self.size, 0) + 1, (), generator=g))
+        c = int(torch.randint(0, max(w - self.size, 0) + 1, (), generator=g))
         x, y, m = _crop(pair, r, c, self.size, self.scale)
-        if self.flip and torch.rand(()) < 0.5:
+        if self.flip and torch.rand((), generator=g) < 0.5:
             x, y, m = (t.flip(-1) for t in (x, y, m))
-        if self.flip and torch.rand(()) < 0.5:
+        if self.flip and torch.rand((), generator=g) < 0.5:
             x, y, m = (t.flip(-2) for t in (x, y, m))
         if self.rot90:
-            q = int(torch.randint(0, 4, ()))
+            q = int(torch.randint(0, 4, (), generator=g))
             x, y, m = (torch.rot90(t, q, (-2, -1)) for t in (x, y, m))
         return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
                 "meta": _meta(pair, r, c)}
+
+
+class EpochSampler(Sampler[int]):
+    """Yields ``n`` indices unique to (epoch, rank): ``((epoch · world) + rank) · n + k``.
+
+    Lightning calls ``set_epoch`` before each epoch's iterator is made, so the crops of an epoch
+    depend on nothing but the seed, the epoch and the rank.
+    """
+
+    def __init__(self, n: int, rank: int = 0, world: int = 1):
+        self.n, self.rank, self.world, self.epoch = n, rank, world, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        base = (self.epoch * self.world + self.rank) * self.n
+        return iter(range(base, base + self.n))
+
+    def __len__(self) -> int:
+        return self.n
 
 
 def grid_windows(h: int, w: int, size: int) -> list[tuple[int, int]]:
