@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from bandbridge.bundle import atomic_write_bytes, load_bundle, save_bundle
 from bandbridge.config import Config, build_config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.errors import BandbridgeError
+from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
 
 RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
@@ -184,7 +186,18 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(cfg).encode())
+        if not resume:  # the starting point, so every run shows what training gained
+            start = evaluate_loader(module.G, dm.val_dataloader())
+            trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
+            atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
+    t0 = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    if trainer.is_global_zero:
+        end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        summary = {"epochs": trainer.current_epoch, "global_step": trainer.global_step,
+                   "fit_seconds": round(time.time() - t0, 1), "precision": precision,
+                   "val_end": end}
+        atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     return run_dir
 
 

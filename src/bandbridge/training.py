@@ -15,18 +15,11 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
 
 from bandbridge.config import Config, build_config
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, masked_l1
+from bandbridge.metrics import batch_metrics
 from bandbridge.models import build_critic, build_generator
-
-
-def masked_psnr(pred: Tensor, target: Tensor, mask: Tensor, data_range: float = 1.0) -> Tensor:
-    """Per-sample PSNR in dB over valid pixels, ``(B,)``."""
-    m = mask.to(pred.dtype).expand_as(pred)
-    mse = (((pred - target) ** 2) * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
-    return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-12))
 
 
 def linear_decay(n_epochs: int, n_epochs_decay: int):
@@ -132,13 +125,8 @@ class GANTask(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         x, y, m = batch["input"], batch["target"], batch["mask"]
         pred = self.G(x).float()
-        y = y.float()
-        b = x.shape[0]
-        self.log("val/l1", masked_l1(pred, y, m), batch_size=b, sync_dist=True, prog_bar=True)
-        self.log("val/psnr", masked_psnr(pred, y, m).mean(), batch_size=b, sync_dist=True,
-                 prog_bar=True)
-        self.log("val/ssim", ssim_fn(pred * m, y * m, data_range=1.0), batch_size=b,
-                 sync_dist=True)
+        for k, v in batch_metrics(pred, y, m).items():
+            self.log(f"val/{k}", v, batch_size=x.shape[0], sync_dist=True, prog_bar=k != "ssim")
         if not self._grid_logged and self.cfg.train.image_samples:
             self._log_grid(x, y, pred, m)
             self._grid_logged = True
