@@ -311,6 +311,7 @@ def load_config(preset: str | None = None, config_file: str | None = None,
     if not d:
         raise BandbridgeError("give --preset NAME or --config FILE.yaml "
                               "(`bandbridge presets` lists the presets)")
+    d = _expand_sources(d)  # so that overrides can reach into sources: data.sources.0.input...
     if data_root:
         d = apply_overrides(d, [f"data.root={data_root}"])
     d = apply_overrides(d, overrides or [])

@@ -167,6 +167,9 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         init_weights(module, init_from)
     t = cfg.train
     precision = resolve_precision(t.precision, t.accelerator)
+    # A GAN step leaves one network without gradients (critic-only steps, a frozen critic in the
+    # generator step): plain DDP would wait for them forever.
+    strategy = "ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy
     callbacks = [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:03d}",
                         auto_insert_metric_name=False, save_top_k=-1, every_n_epochs=1,
@@ -177,7 +180,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     ]
     trainer = L.Trainer(
         default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
-        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+        accelerator=t.accelerator, devices=t.devices, strategy=strategy,
         num_nodes=t.num_nodes, precision=precision, callbacks=callbacks,
         logger=TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"),
         log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.val_every_n_epochs,

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from bandbridge.bands import SENSOR_BANDS, Scaling, canonical_band_name
@@ -84,10 +84,10 @@ def _default_names(count: int, descriptions, colorinterp, sensor: str | None) ->
         return [canonical_band_name(d) for d in descriptions]
     ci = [c.name if hasattr(c, "name") else str(c) for c in (colorinterp or [])]
     if count == 1:
-        return ["gray"]
+        return ["GRAY"]
     if ci[:3] == ["red", "green", "blue"] and count in (3, 4):
-        return ["red", "green", "blue"] + (["band4"] if count == 4 else [])
-    return [f"band{i + 1}" for i in range(count)]
+        return ["RED", "GREEN", "BLUE"] + (["BAND4"] if count == 4 else [])
+    return [f"BAND{i + 1}" for i in range(count)]
 
 
 def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
@@ -108,7 +108,8 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
         arr = _load_npy(p, idx)
         c, h, w = arr.shape
         names = list(band_names) if band_names else _default_names(c, None, None, sensor)
-        return RasterInfo(h, w, names, None, None, None, str(arr.dtype))
+        return RasterInfo(h, w, [canonical_band_name(n) for n in names], None, None, None,
+                          str(arr.dtype))
     with _open(p) as src:
         names = (list(band_names) if band_names else
                  _default_names(src.count, src.descriptions, src.colorinterp, sensor))
@@ -173,7 +174,7 @@ def _select(names: list[str], bands: BandSpec, p) -> list[int]:
             out.append(i)
             continue
         key = canonical_band_name(b)
-        if names == ["gray"] and key in ("RED", "GREEN", "BLUE"):
+        if names == ["GRAY"] and key in ("RED", "GREEN", "BLUE"):
             out.append(0)  # a grayscale image read as RGB: replicate its one band
             continue
         if key not in names:
@@ -221,7 +222,7 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
                 raw[(slice(None), *inner)] = _read_masked(
                     src, [i + 1 for i in sel], ra, ca, rb - ra, cb - ca, valid, inner)
     if transform is not None and window is not None:
-        transform = transform * transform.translation(c0, r0)
+        transform = transform @ transform.translation(c0, r0)
     valid &= np.isfinite(raw).all(0)
     if scaling.zero_is_nodata:
         valid &= ~(raw == 0).all(0)
@@ -234,7 +235,9 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
 
 def _read_masked(src, indexes, r, c, h, w, valid, inner) -> np.ndarray:
     """Read a window; pixels equal to nodata (or masked by the file) clear ``valid[inner]``."""
-    arr = src.read(indexes, window=Window(c, r, w, h), masked=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NodataShadowWarning)  # nodata rules; we say so in docs
+        arr = src.read(indexes, window=Window(c, r, w, h), masked=True)
     m = np.ma.getmaskarray(arr).any(0)
     valid[inner] &= ~m
     return np.asarray(arr.data, np.float32)

@@ -1,0 +1,41 @@
+"""Shared fixtures: the repo's bundled real sample, and the optional full dev data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample"
+SHARED = Path(os.environ.get("BANDBRIDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "README.md").exists(),
+    reason=f"full dev data not found at {SHARED} (set BANDBRIDGE_SHARED_DATA to its folder)")
+
+# Overrides that shrink a preset to seconds on the bundled sample.
+TINY = ["model.generator.args.ngf=8", "model.generator.args.depth=5", "model.critic.args.ndf=8",
+        "data.patch_size=64", "data.batch_size=2", "data.samples_per_epoch=8",
+        "data.max_eval_tiles=2", "train.log_every_n_steps=1", "train.precision=32",
+        "train.threads=1"]
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run the CLI in-process like a user would; returns (exit code, stdout, stderr)."""
+    from bandbridge import cli
+    from bandbridge.runner import RUN_DIR_ENV
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+        monkeypatch.setattr("sys.argv", ["bandbridge", *args])
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run

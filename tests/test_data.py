@@ -1,0 +1,100 @@
+import pytest
+import torch
+
+from bandbridge.config import load_config
+from bandbridge.data.datamodule import PairedDataModule
+from bandbridge.data.datasets import EpochSampler, RandomCropDataset, grid_windows
+from bandbridge.data.items import SPLITS, Item, assign_split, check_disjoint, discover
+from bandbridge.config import SplitSpec
+from bandbridge.errors import BandbridgeError
+from conftest import SAMPLE, SHARED, needs_shared
+
+
+def _ids(by_split):
+    return {s: {i.id for i in items} for s, items in by_split.items()}
+
+
+def test_sample_split_by_date():
+    cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE))
+    ids = _ids(discover(cfg.data))
+    assert [len(ids[s]) for s in SPLITS] == [2, 1, 1]
+    assert all("2018" in i for i in ids["val"]) and all("2020" in i for i in ids["test"])
+
+
+def test_overlap_between_splits_is_refused():
+    a = Item("a", "/x/a.tif", "/x/a.tif", 0)
+    with pytest.raises(BandbridgeError, match="both the 'train' and 'val' splits"):
+        check_disjoint({"train": [a], "val": [Item("a2", "/x/a.tif", "/x/a.tif", 0)], "test": []})
+
+
+def test_group_split_keeps_sites_together():
+    spec = SplitSpec(val_fraction=0.3, test_fraction=0.3, group=r"([^/]+)_\d{8}\.tif$")
+    names = [f"{d}/SITE{k}_2020010{d[-1]}.tif" for k in range(40) for d in ("pre1", "post2")]
+    got = {}
+    for n in names:
+        got.setdefault(n.split("/")[1][:-13], set()).add(assign_split(n, spec))
+    assert all(len(s) == 1 for s in got.values())  # pre and post of a site: one split
+    assert {x for s in got.values() for x in s} == set(SPLITS)
+
+
+@needs_shared
+@pytest.mark.parametrize("preset", ["rgb2nir-wgangp-cpu", "rgb2nir-pix2pix-cpu", "sar2optical-cpu",
+                                    "rgb2thermal-cpu", "sr-x4-cpu"])
+def test_every_preset_finds_disjoint_real_splits(preset):
+    cfg = load_config(preset, data_root=str(SHARED))
+    by = discover(cfg.data)
+    assert by["train"] and by["val"] and by["test"]
+    files = [{f for i in by[s] for f in (i.input_path, i.target_path)} for s in SPLITS]
+    assert not (files[0] & files[1]) and not (files[0] & files[2]) and not (files[1] & files[2])
+
+
+def test_crops_are_paired_augmented_and_reproducible():
+    cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE),
+                      overrides=["data.patch_size=64"])
+    dm = PairedDataModule(cfg)
+    dm.setup("fit")
+    ds = RandomCropDataset(dm.pairs["train"], cfg.data, 1, 16, seed=3)
+    a, b = ds[5], ds[5]
+    assert torch.equal(a["input"], b["input"]) and a["meta"] == b["meta"]
+    assert a["input"].shape == (3, 64, 64) and a["target"].shape == (1, 64, 64)
+    assert a["mask"].shape == (1, 64, 64) and a["mask"].dtype == torch.bool
+    # The same flips/rotation hit input and target: undo them and compare with the source crop.
+    pair = next(p for p in dm.pairs["train"] if p.item.id == a["meta"]["id"])
+    r, c = a["meta"]["row"], a["meta"]["col"]
+    src_x, src_y = pair.x[:, r:r + 64, c:c + 64], pair.y[:, r:r + 64, c:c + 64]
+    for k in range(4):
+        for fx in (False, True):
+            for fy in (False, True):
+                t = lambda z: torch.rot90(z.flip(-1) if fx else z, k, (-2, -1))
+                t2 = lambda z: t(z.flip(-2) if fy else z)
+                if torch.equal(t2(src_x), a["input"]):
+                    assert torch.equal(t2(src_y), a["target"])
+                    return
+    pytest.fail("crop is not a flipped/rotated window of its source")
+
+
+def test_epoch_sampler_indices_differ_by_epoch_and_rank():
+    s0, s1 = EpochSampler(4, 0, 2), EpochSampler(4, 1, 2)
+    first = list(s0) + list(s1)
+    s0.set_epoch(1)
+    assert len(set(first)) == 8 and not set(first) & set(s0)
+
+
+def test_grid_windows_cover_the_image():
+    wins = grid_windows(100, 70, 32)
+    cover = torch.zeros(100, 70, dtype=torch.bool)
+    for r, c in wins:
+        cover[r:r + 32, c:c + 32] = True
+        assert r + 32 <= 100 and c + 32 <= 70
+    assert cover.all()
+
+
+@needs_shared
+def test_super_resolution_pairs_are_scaled():
+    cfg = load_config("sr-x4-cpu", data_root=str(SHARED))
+    dm = PairedDataModule(cfg)
+    dm.setup("validate")
+    p = dm.pairs["val"][0]
+    assert p.y.shape[1:] == (p.x.shape[1] * 4, p.x.shape[2] * 4)
+    tile = dm.val_dataloader().dataset[0]
+    assert tile["input"].shape == (3, 24, 24) and tile["target"].shape == (3, 96, 96)
