@@ -139,6 +139,7 @@ class TrainConfig(_Strict):
     log_every_n_steps: int = Field(10, ge=1)
     val_every_n_epochs: int = Field(1, ge=1)
     image_samples: int = Field(4, ge=0)
+    keep_checkpoints: int = Field(-1, ge=-1)  # per-epoch checkpoints kept (newest); -1 = all
     threads: int | None = None
 
     @field_validator("precision", mode="before")

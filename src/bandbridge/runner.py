@@ -172,7 +172,9 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     strategy = "ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy
     callbacks = [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:03d}",
-                        auto_insert_metric_name=False, save_top_k=-1, every_n_epochs=1,
+                        auto_insert_metric_name=False, every_n_epochs=1,
+                        save_top_k=t.keep_checkpoints, monitor="epoch" if t.keep_checkpoints > 0 else None,
+                        mode="max",
                         save_last=True),
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=t.monitor,
                         mode=t.monitor_mode, save_top_k=1, auto_insert_metric_name=False),
