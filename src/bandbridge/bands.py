@@ -86,6 +86,15 @@ class Scaling:
     def decode(self, model: np.ndarray) -> np.ndarray:
         return (np.asarray(model, np.float32) * self.scale + self.offset).astype(np.float32)
 
+    @property
+    def physical(self) -> tuple[float, float, str]:
+        """``(scale, offset, units)`` of the physical values metrics are reported in:
+        reflectance for reflectance scalings, stored units (DN, dB) otherwise. The data range
+        of a metric is ``scale``."""
+        if self.name.startswith("reflectance"):
+            return 1.0, 0.0, "reflectance"
+        return self.scale, self.offset, self.units
+
 
 SCALINGS: dict[str, Scaling] = {
     "reflectance_10000": Scaling(

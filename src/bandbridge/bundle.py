@@ -84,3 +84,28 @@ def load_bundle(path: str | Path) -> Bundle:
     gen.eval()
     info = {k: v for k, v in meta.items() if k != "config"}
     return Bundle(gen, cfg, meta["in_channels"], meta["out_channels"], info)
+
+
+def load_model(path: str | Path) -> Bundle:
+    """A generator from a run folder (its ``model/best``), a bundle folder, or a Lightning
+    ``.ckpt`` (its generator weights and the config saved inside; tensors only)."""
+    p = Path(path)
+    if p.is_dir() and (p / "model" / "best" / META).exists():
+        return load_bundle(p / "model" / "best")
+    if p.is_dir() and (p / "model" / "last" / META).exists():
+        return load_bundle(p / "model" / "last")
+    if p.suffix == ".ckpt":
+        if not p.is_file():
+            raise BandbridgeError(f"{p}: checkpoint not found")
+        try:
+            ck = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
+            raise BandbridgeError(f"{p}: cannot read checkpoint ({e})") from None
+        hp = ck["hyper_parameters"]
+        cfg = build_config(hp["config"])
+        g = cfg.model.generator
+        gen = build_generator(g.name, hp["in_channels"], hp["out_channels"], g.args, cfg.task.scale)
+        gen.load_state_dict({k[2:]: v for k, v in ck["state_dict"].items() if k.startswith("G.")})
+        return Bundle(gen.eval(), cfg, hp["in_channels"], hp["out_channels"],
+                      {"epoch": ck.get("epoch"), "global_step": ck.get("global_step")})
+    return load_bundle(p)

@@ -64,6 +64,39 @@ def train(
     out.print(f"run folder: {run_dir}")
 
 
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", "-m", help="run folder, model bundle or .ckpt"),
+    data: Optional[str] = typer.Option(None, "--data", help="data root (default: the model's)"),
+    split: str = typer.Option("test", "--split", help="train, val or test"),
+    recipe: list[str] = typer.Option([], "--recipe", help="evaluate on these data recipes instead (cross-sensor)"),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="folder for per_image.csv, summary.json, metrics.md"),
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth)"),
+) -> None:
+    """Score a model and its baselines on a held-out split; prints the table."""
+    from pathlib import Path
+    from bandbridge.evaluation.evaluate import evaluate as run
+    if out_dir is None:
+        p = Path(model)
+        out_dir = str((p if (p / "model").is_dir() else Path("runs") / "eval") / "eval" / split)
+    res = run(model, data, split, recipe or None, out_dir, fid_weights)
+    out.print(res.table, highlight=False)
+    out.print(f"written to {out_dir}")
+
+
+@app.command()
+def report(
+    run_dir: str = typer.Argument(..., help="run folder (runs/<name>/<timestamp>)"),
+    data: Optional[str] = typer.Option(None, "--data", help="data root (default: the run's)"),
+    split: str = typer.Option("test", "--split"),
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights"),
+) -> None:
+    """Write report.md and report.html for a run: loss curves, metrics with baselines, sample grids."""
+    from bandbridge.evaluation.report import write_report
+    path = write_report(run_dir, data, split, fid_weights)
+    out.print(f"report: {path}")
+
+
 def main() -> None:
     try:
         app()

@@ -1,7 +1,8 @@
-"""Image-quality metrics on model values (every scaling maps to [0, 1], so data_range = 1).
+"""Image-quality metrics (torchmetrics where it has them), masked and on stated data ranges.
 
-Nodata pixels are excluded from L1/PSNR; SSIM (torchmetrics) is computed on images whose
-masked pixels are zeroed on both sides, so they match there.
+Tensors are ``(C, H, W)`` or ``(B, C, H, W)``; ``mask`` is bool ``(H, W)``/``(B, 1, H, W)``,
+True = valid. Masked pixels enter no metric: pixel-wise metrics use only valid pixels, SSIM and
+SAM maps are averaged over valid pixels only.
 """
 
 from __future__ import annotations
@@ -9,9 +10,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
+from torchmetrics.functional import (mean_absolute_error, mean_squared_error, pearson_corrcoef,
+                                     r2_score, spectral_angle_mapper)
+from torchmetrics.functional.image import peak_signal_noise_ratio
 from torchmetrics.functional.image import structural_similarity_index_measure as _ssim
 
+from bandbridge.bands import INDICES, find_role
 from bandbridge.losses import masked_l1
+
+
+def _b(t: Tensor) -> Tensor:
+    return t if t.dim() == 4 else t[None]
+
+
+def _bmask(mask: Tensor, like: Tensor) -> Tensor:
+    m = _b(mask if mask.dim() >= 3 else mask[None])
+    return m.bool().expand(like.shape[0], 1, *like.shape[-2:])
 
 
 def masked_psnr(pred: Tensor, target: Tensor, mask: Tensor, data_range: float = 1.0) -> Tensor:
@@ -22,16 +36,76 @@ def masked_psnr(pred: Tensor, target: Tensor, mask: Tensor, data_range: float = 
 
 
 def masked_ssim(pred: Tensor, target: Tensor, mask: Tensor, data_range: float = 1.0) -> Tensor:
-    """Mean SSIM (Gaussian 11×11, σ 1.5) with masked pixels zeroed on both sides."""
-    m = mask.to(pred.dtype)
-    return _ssim(pred * m, target * m, data_range=data_range)
+    """SSIM (Gaussian 11×11, σ 1.5) averaged over valid pixels; masked pixels of the prediction
+    are set to the target's so they cannot disturb their neighbours' windows."""
+    pred, target = _b(pred).float(), _b(target).float()
+    m = _bmask(mask, pred)
+    pred = torch.where(m, pred, target)
+    _, smap = _ssim(pred, target, data_range=data_range, return_full_image=True)
+    mm = m.expand_as(smap).to(smap.dtype)
+    return (smap * mm).sum() / mm.sum().clamp_min(1)
 
 
 def batch_metrics(pred: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tensor]:
-    """Batch means of L1, PSNR and SSIM on model values."""
+    """Batch means of L1, PSNR and SSIM on model values (data range 1) — the validation set."""
     pred, target = pred.float(), target.float()
     return {"l1": masked_l1(pred, target, mask), "psnr": masked_psnr(pred, target, mask).mean(),
             "ssim": masked_ssim(pred, target, mask)}
+
+
+def image_metrics(pred: Tensor, target: Tensor, mask: Tensor, data_range: float) -> dict[str, float]:
+    """MAE, RMSE, PSNR, SSIM, R² (and SAM in degrees for multi-band targets) of one image pair
+    ``(C, H, W)`` in physical units, over valid pixels."""
+    pred, target = pred.float(), target.float()
+    m = mask.bool().reshape(pred.shape[-2:])
+    p, t = pred[:, m].T, target[:, m].T  # (N, C) valid pixels
+    out = {"mae": float(mean_absolute_error(p, t)),
+           "rmse": float(mean_squared_error(p, t, squared=False)),
+           "psnr": float(peak_signal_noise_ratio(p, t, data_range=data_range)),
+           "ssim": float(masked_ssim(pred, target, m, data_range)),
+           "r2": float(r2_score(p.squeeze(1), t.squeeze(1)) if p.shape[1] == 1 else
+                       r2_score(p, t, multioutput="uniform_average"))}
+    if pred.shape[0] > 1:
+        sam = spectral_angle_mapper(_b(pred), _b(target), reduction="none")  # (1, H, W) radians
+        out["sam_deg"] = float(torch.rad2deg(sam[0][m]).nanmean())
+    return out
+
+
+def index_metrics(x: Tensor, input_bands: list[str], nir_true: Tensor, nir_pred: Tensor,
+                  mask: Tensor) -> dict[str, float]:
+    """NDVI/NDWI/EVI from the input's visible bands with real vs predicted NIR: MAE, RMSE and
+    Pearson r over valid pixels. x ``(C, H, W)`` reflectance-like model values; NIR ``(H, W)``."""
+    m = mask.bool().reshape(nir_true.shape[-2:])
+    out: dict[str, float] = {}
+    for name, (fn, roles) in INDICES.items():
+        idx = [find_role(input_bands, r) for r in roles if r != "nir"]
+        if any(i is None for i in idx):
+            continue
+        bands = [x[i] for i in idx]
+        a, b = fn(*bands, nir_true)[m].double(), fn(*bands, nir_pred)[m].double()
+        out[f"{name}_mae"] = float(mean_absolute_error(b, a))
+        out[f"{name}_rmse"] = float(mean_squared_error(b, a, squared=False))
+        out[f"{name}_r"] = float(pearson_corrcoef(b, a)) if a.numel() > 1 else float("nan")
+    return out
+
+
+def rgb_to_y(rgb: Tensor) -> Tensor:
+    """ITU-R BT.601 luma as in MATLAB's rgb2ycbcr: RGB in [0, 1] → Y in [16, 235] (8-bit scale)."""
+    r, g, b = rgb[..., 0, :, :], rgb[..., 1, :, :], rgb[..., 2, :, :]
+    return 16.0 + 65.481 * r + 128.553 * g + 24.966 * b
+
+
+def sr_metrics(pred: Tensor, target: Tensor, scale: int) -> dict[str, float]:
+    """The super-resolution protocol: crop ``scale`` pixels at each border, then PSNR/SSIM on RGB
+    (range 1) and on the Y channel (8-bit range 255). pred/target ``(3, H, W)`` in [0, 1]."""
+    c = slice(scale, -scale) if scale > 0 else slice(None)
+    p = pred.float().clamp(0, 1)[:, c, c]
+    t = target.float()[:, c, c]
+    py, ty = rgb_to_y(p)[None, None], rgb_to_y(t)[None, None]
+    return {"psnr_rgb": float(peak_signal_noise_ratio(p, t, data_range=1.0)),
+            "ssim_rgb": float(_ssim(p[None], t[None], data_range=1.0)),
+            "psnr_y": float(peak_signal_noise_ratio(py, ty, data_range=255.0)),
+            "ssim_y": float(_ssim(py, ty, data_range=255.0))}
 
 
 @torch.inference_mode()

@@ -16,10 +16,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from bandbridge.bands import band_role, find_role, ndvi
 from bandbridge.config import Config, build_config
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, masked_l1
 from bandbridge.metrics import batch_metrics
 from bandbridge.models import build_critic, build_generator
+
+
+def nir_target_red_index(cfg: Config) -> int | None:
+    """Index of the red input band when the target is a single NIR band (else None)."""
+    src = cfg.data.sources[0] if cfg.data.sources else None
+    if src is None or cfg.task.kind != "translation":
+        return None
+    names = [str(b) for b in (src.input.bands or [])]
+    tnames = [str(b) for b in (src.target.bands or [])]
+    if len(tnames) != 1 or band_role(tnames[0]) != "nir":
+        return None
+    return find_role(names, "red")
 
 
 def linear_decay(n_epochs: int, n_epochs_decay: int):
@@ -40,6 +53,7 @@ class GANTask(L.LightningModule):
         self.adv_d, self.adv_g = ADVERSARIAL[self.cfg.loss.adversarial]
         self.automatic_optimization = False
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+        self.red_index = nir_target_red_index(self.cfg)
         self._grid_logged = False
 
     # ------------------------------------------------------------------ pieces
@@ -125,7 +139,11 @@ class GANTask(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         x, y, m = batch["input"], batch["target"], batch["mask"]
         pred = self.G(x).float()
-        for k, v in batch_metrics(pred, y, m).items():
+        metrics = batch_metrics(pred, y, m)
+        if self.red_index is not None:  # NIR target: how far is the NDVI it implies?
+            red = x[:, self.red_index:self.red_index + 1].float()
+            metrics["ndvi_mae"] = masked_l1(ndvi(red, pred), ndvi(red, y.float()), m)
+        for k, v in metrics.items():
             self.log(f"val/{k}", v, batch_size=x.shape[0], sync_dist=True, prog_bar=k != "ssim")
         if not self._grid_logged and self.cfg.train.image_samples:
             self._log_grid(x, y, pred, m)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics on held-out data next to simple baselines, reports and figures."""

@@ -1,0 +1,138 @@
+"""`bandbridge report RUN`: Markdown + HTML with loss curves, the metric table with baselines,
+and per-sample comparison grids (input, target, prediction, |error|; for NIR targets real vs
+predicted NDVI on one colour scale), drawn with matplotlib."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.bands import band_role, find_role, ndvi
+from bandbridge.bundle import atomic_write_bytes
+from bandbridge.errors import BandbridgeError
+from bandbridge.evaluation.evaluate import EvalResult, evaluate
+
+CURVES = (("train/loss_d", "critic loss"), ("train/loss_g", "generator loss"),
+          ("train/l1", "train L1"), ("val/l1", "val L1"), ("val/psnr", "val PSNR (dB)"),
+          ("val/ndvi_mae", "val NDVI MAE"))
+
+
+def _plt():
+    try:
+        import matplotlib
+    except ImportError:
+        raise BandbridgeError("reports need matplotlib: pip install 'bandbridge[report]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    ea = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0}).Reload()
+    return {t: [(e.step, e.value) for e in ea.Scalars(t)] for t in ea.Tags()["scalars"]}
+
+
+def plot_curves(scalars: dict, path: Path) -> None:
+    plt = _plt()
+    tags = [(t, n) for t, n in CURVES if t in scalars]
+    fig, axes = plt.subplots(1, len(tags), figsize=(3.2 * len(tags), 2.8), squeeze=False)
+    for ax, (t, n) in zip(axes[0], tags):
+        s, v = zip(*scalars[t])
+        ax.plot(s, v, lw=1)
+        ax.set_title(n, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _show(t) -> np.ndarray:
+    a = t.detach().float().cpu().numpy()
+    a = a[:3].transpose(1, 2, 0) if a.shape[0] >= 3 else a[0]
+    return np.clip(a, 0, 1)
+
+
+def plot_sample(sample: dict, path: Path, task: str, scale: int) -> None:
+    """One row per method: condition | target | prediction | |error|, plus NDVI for NIR."""
+    plt = _plt()
+    pair, preds = sample["pair"], sample["preds"]
+    src = pair.source
+    in_names = [str(b) for b in (src.input.bands or [])]
+    tb = [str(b) for b in (src.target.bands or [])]
+    red = find_role(in_names, "red") if len(tb) == 1 and band_role(tb[0]) == "nir" else None
+    cols = 4 + (2 if red is not None else 0)
+    fig, axes = plt.subplots(len(preds), cols, figsize=(2.3 * cols, 2.4 * len(preds)), squeeze=False)
+    m = pair.mask[0].numpy()
+    for row, (method, pred) in zip(axes, preds.items()):
+        err = np.abs(pred - pair.y).mean(0).numpy() * m
+        panels = [(_show(pair.x), "input", None), (_show(pair.y), "target", None),
+                  (_show(pred), method, None), (err, "|error|", "magma")]
+        for ax, (img, title, cmap) in zip(row, panels):
+            im = ax.imshow(img, cmap=cmap or ("gray" if img.ndim == 2 else None),
+                           vmin=0 if img.ndim == 2 else None,
+                           vmax=max(float(err.max()), 1e-6) if cmap else (1 if img.ndim == 2 else None))
+            ax.set_title(title, fontsize=8)
+            if cmap:
+                fig.colorbar(im, ax=ax, fraction=0.046)
+        if red is not None:
+            r = pair.x[red]
+            nv_true = np.where(m, ndvi(r, pair.y[0]).numpy(), np.nan)
+            nv_pred = np.where(m, ndvi(r, pred[0]).numpy(), np.nan)
+            for ax, img, title in ((row[4], nv_true, "NDVI real"), (row[5], nv_pred, f"NDVI {method}")):
+                im = ax.imshow(img, cmap="RdYlGn", vmin=-1, vmax=1)  # one shared scale
+                ax.set_title(title, fontsize=8)
+            fig.colorbar(im, ax=row[4:6].tolist(), fraction=0.046)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(pair.item.id, fontsize=9)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(run_dir: str | Path, data_root: str | None = None, split: str = "test",
+                 fid_weights: str | None = None) -> Path:
+    run = Path(run_dir)
+    if not (run / "config.yaml").exists():
+        raise BandbridgeError(f"{run}: not a run folder (no config.yaml); pass runs/<name>/<time>")
+    out = run / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    res: EvalResult = evaluate(run, data_root, split, None, out / "eval", fid_weights)
+    cfg_task = res.summary["protocol"]["task"]
+    scale = res.summary["protocol"]["scale"]
+    figs = []
+    if (run / "tensorboard").exists():
+        plot_curves(read_scalars(run / "tensorboard"), out / "curves.png")
+        figs.append(("Training curves", "curves.png"))
+    for k, s in enumerate(res.samples):
+        name = f"sample_{k}.png"
+        plot_sample(s, out / name, cfg_task, scale)
+        figs.append((s["pair"].item.id, name))
+    proto = res.summary["protocol"]
+    md = [f"# Report: {run.parent.name} / {run.name}", "", "## Protocol", "",
+          *[f"- {k}: {v}" for k, v in proto.items() if v is not None], "", "## Metrics", "",
+          res.table, "## Figures", ""]
+    md += [f"### {t}\n\n![{t}]({f})\n" for t, f in figs]
+    atomic_write_bytes(out / "report.md", "\n".join(md).encode())
+    atomic_write_bytes(out / "report.html", _html(run, proto, res.table, figs).encode())
+    return out / "report.md"
+
+
+def _html(run: Path, proto: dict, table_md: str, figs: list) -> str:
+    rows = [r for r in table_md.splitlines() if r.startswith("|") and not r.startswith("|---")]
+    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
+    items = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in proto.items() if v is not None)
+    imgs = "".join(f"<h3>{html.escape(t)}</h3><img src='{f}' style='max-width:100%'>" for t, f in figs)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>bandbridge report</title>"
+            f"<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:3px 8px;"
+            f"text-align:right}}table{{border-collapse:collapse}}</style></head><body>"
+            f"<h1>Report: {html.escape(run.parent.name)} / {html.escape(run.name)}</h1><h2>Protocol</h2>"
+            f"<ul>{items}</ul><h2>Metrics</h2><table><tr>{head}</tr>{body}</table>"
+            f"<p>gain &gt; 0: the model is better; error metrics are negated</p><h2>Figures</h2>{imgs}"
+            f"</body></html>")
