@@ -40,7 +40,7 @@ def test_train_writes_checkpoints_tensorboard_config_and_bundle(run_cli, tmp_pat
     ea = EventAccumulator(str(run / "tensorboard")).Reload()
     scalars = set(ea.Tags()["scalars"])
     assert {"train/loss_d", "train/loss_g", "train/gp", "train/wasserstein", "train/l1",
-            "train/g_adv", "lr/generator", "val/l1", "val/psnr", "val/ssim"} <= scalars
+            "train/g_adv", "lr/generator", "val/l1", "val/psnr", "val/ssim", "val/ndvi_mae"} <= scalars
     assert "val/input_target_prediction_error" in ea.Tags()["images"]
     # The checkpoint carries G, D, optimisers, schedulers, RNG and the resolved config.
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)

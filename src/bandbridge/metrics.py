@@ -58,13 +58,16 @@ def image_metrics(pred: Tensor, target: Tensor, mask: Tensor, data_range: float)
     ``(C, H, W)`` in physical units, over valid pixels."""
     pred, target = pred.float(), target.float()
     m = mask.bool().reshape(pred.shape[-2:])
-    p, t = pred[:, m].T, target[:, m].T  # (N, C) valid pixels
+    p, t = pred[:, m].T.contiguous(), target[:, m].T.contiguous()  # (N, C) valid pixels
     out = {"mae": float(mean_absolute_error(p, t)),
            "rmse": float(mean_squared_error(p, t, squared=False)),
            "psnr": float(peak_signal_noise_ratio(p, t, data_range=data_range)),
-           "ssim": float(masked_ssim(pred, target, m, data_range)),
-           "r2": float(r2_score(p.squeeze(1), t.squeeze(1)) if p.shape[1] == 1 else
-                       r2_score(p, t, multioutput="uniform_average"))}
+           # SSIM's 11×11 window needs an image at least that large
+           "ssim": float(masked_ssim(pred, target, m, data_range)) if min(m.shape) >= 11
+           else float("nan"),
+           "r2": float("nan") if len(p) < 2 else float(
+               r2_score(p.squeeze(1), t.squeeze(1)) if p.shape[1] == 1 else
+               r2_score(p, t, multioutput="uniform_average"))}
     if pred.shape[0] > 1:
         sam = spectral_angle_mapper(_b(pred), _b(target), reduction="none")  # (1, H, W) radians
         out["sam_deg"] = float(torch.rad2deg(sam[0][m]).nanmean())

@@ -13,7 +13,7 @@ def _rgb(t: torch.Tensor) -> torch.Tensor:
     """``(C, H, W)`` in [0, 1] → ``(1, 3, H, W)``; one band is repeated, more than 3 cut to 3."""
     t = t.float().clamp(0, 1)
     t = t.expand(3, -1, -1) if t.shape[0] == 1 else t[:3]
-    return t[None]
+    return t[None].contiguous()
 
 
 @torch.inference_mode()
