@@ -14,8 +14,20 @@ from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
 
 class UNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64, depth: int = 8,
-                 norm: str = "batch", dropout: bool = True, max_mult: int = 8):
+                 norm: str = "batch", dropout: bool = True, max_mult: int = 8,
+                 upsample: str = "transpose"):
         super().__init__()
+        if upsample not in ("transpose", "bilinear"):
+            raise ValueError(f"upsample must be 'transpose' or 'bilinear', got '{upsample}'")
+
+        def up(cin: int, cout: int, b: bool) -> list[nn.Module]:
+            # 'bilinear' (resize, then 3×3 conv) avoids transposed convolutions' checkerboard
+            # artefacts and their slow CPU path; 'transpose' is pix2pix's.
+            if upsample == "transpose":
+                return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=b)]
+            return [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                    nn.Conv2d(cin, cout, 3, 1, 1, bias=b)]
+
         self.depth = depth
         bias = norm != "batch"  # batch norm has its own shift
         ch = [ngf * min(2**j, max_mult) for j in range(depth)]
@@ -31,10 +43,9 @@ class UNet(nn.Module):
         for j in range(depth):
             cin = ch[j] if j == depth - 1 else 2 * ch[j]
             if j == 0:
-                layers = [nn.ReLU(True), nn.ConvTranspose2d(cin, out_channels, 4, 2, 1), nn.Tanh()]
+                layers = [nn.ReLU(True), *up(cin, out_channels, True), nn.Tanh()]
             else:
-                layers = [nn.ReLU(True), nn.ConvTranspose2d(cin, ch[j - 1], 4, 2, 1, bias=bias),
-                          norm_layer(norm, ch[j - 1])]
+                layers = [nn.ReLU(True), *up(cin, ch[j - 1], bias), norm_layer(norm, ch[j - 1])]
                 # pix2pix: dropout as noise in the innermost 512→512 decoder blocks
                 if dropout and j < depth - 1 and ch[j] == ch[j - 1] == ngf * max_mult:
                     layers.append(nn.Dropout(0.5))
