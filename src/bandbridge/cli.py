@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -95,6 +96,101 @@ def report(
     from bandbridge.evaluation.report import write_report
     path = write_report(run_dir, data, split, fid_weights)
     out.print(f"report: {path}")
+
+
+def _rate_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.1f} tiles/s" if task.speed else "… tiles/s")
+    return RateColumn()
+
+
+_RateColumn = _rate_column
+
+
+def _inputs(items: list[str]) -> list[Path]:
+    import glob
+    from bandbridge.data.reader import RASTER_SUFFIXES
+    files: list[Path] = []
+    for it in items:
+        p = Path(it)
+        if p.is_dir() and not any(q.suffix.lower() == ".tif" and q.stem.startswith("B") for q in p.iterdir()):
+            files += sorted(q for q in p.iterdir() if q.suffix.lower() in RASTER_SUFFIXES)
+        elif glob.has_magic(it):
+            files += sorted(Path(q) for q in glob.glob(it))
+        elif p.exists() or "[" in it:
+            files.append(p)
+        else:
+            _fail(f"{it}: no such file, folder or glob")
+    if not files:
+        _fail(f"no input rasters in {items}")
+    return files
+
+
+@app.command()
+def predict(
+    inputs: list[str] = typer.Argument(..., help="files, folders or globs (GeoTIFF, PNG, JPEG, TIFF, .npy)"),
+    model: str = typer.Option(..., "--model", "-m", help="run folder, model bundle or ONNX export"),
+    output: str = typer.Option(..., "--output", "-o", help="output .tif (one input) or folder"),
+    backend: str = typer.Option("auto", "--backend", help="auto, torch or onnx"),
+    precision: str = typer.Option("auto", "--precision", help="torch: auto (bf16 when accurate), fp32, bf16"),
+    tile: Optional[int] = typer.Option(None, "--tile", help="tile size in input pixels"),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="overlap between tiles (blended)"),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, uint16 (×10000), uint8 (×255)"),
+    append: bool = typer.Option(False, "--append", help="write the input bands too (e.g. RGB + NIR)"),
+    index: Optional[str] = typer.Option(None, "--index", help="also write index rasters: ndvi,ndwi,evi"),
+    cog: bool = typer.Option(False, "--cog", help="write Cloud-Optimized GeoTIFFs"),
+    bands: Optional[str] = typer.Option(None, "--bands", help="input bands (names or 0-based indices), e.g. 0,1,2"),
+    scaling: Optional[str] = typer.Option(None, "--scaling", help="override the input scaling"),
+    threads: Optional[int] = typer.Option(None, "--threads"),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator (large jobs)"),
+) -> None:
+    """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from bandbridge.inference.backends import make_backend
+    from bandbridge.inference.predictor import PredictOptions, predict_file
+    from bandbridge.inference.spec import read_spec, resolve_model_folder
+    files = _inputs(inputs)
+    spec = read_spec(resolve_model_folder(model))
+    run = make_backend(spec, backend, precision, threads, compile_)
+    sel = None if bands is None else [int(b) if b.strip().isdigit() else b.strip() for b in bands.split(",")]
+    opts = PredictOptions(tile, overlap, batch_size, dtype, append,
+                          tuple(k.strip() for k in index.split(",")) if index else (), cog, sel, scaling)
+    dest = Path(output)
+    single = len(files) == 1 and dest.suffix.lower() in (".tif", ".tiff")
+    if not single and dest.suffix.lower() in (".tif", ".tiff"):
+        _fail(f"{len(files)} inputs need an output folder, not the file {dest}")
+    for f in files:
+        dst = dest if single else dest / f"{f.stem.replace('[', '_').replace(']', '')}_{spec.config.name}.tif"
+        with Progress(TextColumn(f"{f.name}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                      TimeRemainingColumn(), console=err, transient=True) as bar:
+            from bandbridge.data.reader import raster_info
+            from bandbridge.inference.predictor import make_plan
+            info = raster_info(f)
+            task = bar.add_task("p", total=make_plan(spec, info.height, info.width, opts).n_tiles)
+            stats = predict_file(run, spec, f, dst, opts, lambda n: bar.advance(task, n))
+        note = f"{run.name} {run.precision}" + (
+            f", bf16 max |Δ| vs fp32 {run.bf16_error:.1e}" if run.bf16_error is not None else "")
+        out.print(f"{dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
+                  f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs),
+                  highlight=False)
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="run folder or model bundle"),
+    format_: str = typer.Option("onnx", "--format", help="onnx"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="output folder"),
+) -> None:
+    """Export a generator (ONNX with dynamic batch/height/width, model.yaml, metadata.json)."""
+    if format_ != "onnx":
+        _fail(f"unknown format '{format_}'; only onnx is supported")
+    from bandbridge.inference.export import export_onnx
+    out.print(f"exported to {export_onnx(model, output)}")
 
 
 def main() -> None:

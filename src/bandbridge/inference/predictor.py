@@ -1,0 +1,196 @@
+"""Stream a raster through a backend tile by tile and write the result window by window.
+
+Memory is bounded by one strip of tiles (tile rows × raster width), not by the raster: each strip
+is read once (a windowed read), its tiles run in batches, ``Σ w·pred`` and ``Σ w`` accumulate in a
+strip-high buffer, and the rows no later strip can touch are divided and written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from bandbridge.bands import INDICES, find_role, get_scaling
+from bandbridge.config import BandSel
+from bandbridge.data.reader import raster_info, read_raster
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.spec import ModelSpec
+from bandbridge.inference.tiling import TilePlan, blend_weights, plan_tiles
+from bandbridge.inference.writer import (atomic_outputs, encode, output_profile, physical_note,
+                                         resolve_dtype, to_cog)
+
+
+@dataclass
+class PredictOptions:
+    tile: int | None = None  # input pixels; default: the model's inference.tile
+    overlap: int | None = None
+    batch_size: int = 8
+    dtype: str = "auto"
+    append: bool = False
+    indices: tuple[str, ...] = ()
+    cog: bool = False
+    input_bands: list[str | int] | None = None  # override the model's input band selection
+    input_scaling: str | None = None
+
+
+@dataclass
+class PredictStats:
+    path: Path
+    tiles: int
+    seconds: float
+    megapixels: float
+    extra_outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def mpix_per_s(self) -> float:
+        return self.megapixels / max(self.seconds, 1e-9)
+
+
+def _input_sel(spec: ModelSpec, opts: PredictOptions) -> BandSel:
+    sel = spec.input.model_copy()
+    if opts.input_bands is not None:
+        sel = sel.model_copy(update={"bands": opts.input_bands, "sensor": None})
+    if opts.input_scaling is not None:
+        sel = sel.model_copy(update={"scaling": opts.input_scaling})
+    return sel
+
+
+def _fill_margin(data: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Replicate row ``h − 1`` and column ``w − 1`` into the margin past the raster (the
+    generator's own padding does the same), in place on ``(C, H', W')``."""
+    if data.shape[1] > h:
+        data[:, h:] = data[:, h - 1:h]
+    if data.shape[2] > w:
+        data[:, :, w:] = data[:, :, w - 1:w]
+    return data
+
+
+def make_plan(spec: ModelSpec, height: int, width: int, opts: PredictOptions) -> TilePlan:
+    """The tiles for a raster: the options' tile/overlap or the model's, on its stride lattice."""
+    tile = opts.tile or spec.config.inference.tile
+    overlap = spec.config.inference.overlap if opts.overlap is None else opts.overlap
+    return plan_tiles(height, width, tile, overlap, spec.size_multiple)
+
+
+def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, src: str | Path,
+                 out: str | Path, opts: PredictOptions | None = None,
+                 progress: Callable[[int], None] | None = None) -> PredictStats:
+    """Predict ``src`` into the GeoTIFF ``out`` (and index rasters beside it)."""
+    opts = opts or PredictOptions()
+    src, out = Path(src), Path(out)
+    sel = _input_sel(spec, opts)
+    scaling = get_scaling(sel.scaling, sel.vmin, sel.vmax)
+    info = raster_info(src, sel.band_names, sel.sensor)
+    bands_in = sel.bands if sel.bands is not None else list(range(len(info.bands)))
+    if len(bands_in) != spec.in_channels:
+        raise BandbridgeError(f"{src}: the model takes {spec.in_channels} input bands but "
+                              f"{len(bands_in)} are selected; use --bands")
+    s = spec.scale
+    if opts.append and s > 1:
+        raise BandbridgeError("--append needs input and output on one grid; not for super-resolution")
+    plan = make_plan(spec, info.height, info.width, opts)
+    dtype = resolve_dtype(opts.dtype, spec.target)
+    index_fns = _index_plan(opts.indices, spec, sel)
+    H, W = info.height * s, info.width * s
+    out_names = [f"synthetic_{n}" for n in spec.target_names]
+    names = ([str(b) for b in bands_in] if opts.append else []) + out_names
+    paths = [out] + [out.with_name(f"{out.stem}_{k}{out.suffix or '.tif'}") for k in index_fns]
+    t0 = time.perf_counter()
+    with atomic_outputs(paths) as temps:
+        prof = output_profile(info.crs, info.transform, H, W, len(names), dtype, s)
+        dsts = [rasterio.open(temps[0], "w", **prof)]
+        for t in temps[1:]:
+            dsts.append(rasterio.open(t, "w", **output_profile(info.crs, info.transform, H, W, 1,
+                                                               "float32", s)))
+        try:
+            dsts[0].descriptions = tuple(names)
+            dsts[0].update_tags(bandbridge_units=physical_note(spec.target, dtype),
+                                bandbridge_model=str(spec.folder), bandbridge_source=str(src))
+            for d, k in zip(dsts[1:], index_fns):
+                d.descriptions = (k,)
+            for r0, r1, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan, opts, progress):
+                win = Window(0, r0 * s, W, (r1 - r0) * s)
+                xs = x if s == 1 else None
+                stack = np.concatenate([xs, pred]) if opts.append else pred
+                dsts[0].write(encode(stack, valid, dtype), window=win)
+                for d, (k, (fn, idx)) in zip(dsts[1:], index_fns.items()):
+                    v = fn(*[x[i] for i in idx], pred[0]).astype(np.float32)
+                    v[~valid] = np.nan
+                    d.write(v[None], window=win)
+        finally:
+            for d in dsts:
+                d.close()
+        if opts.cog:
+            for t in temps:
+                to_cog(t)
+    secs = time.perf_counter() - t0
+    return PredictStats(out, plan.n_tiles, secs, info.height * info.width / 1e6, paths[1:])
+
+
+def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
+    """{name: (fn, input band positions)} for the requested indices; needs a NIR output."""
+    if not indices:
+        return {}
+    tn = spec.target_names
+    if len(tn) != 1 or find_role(tn, "nir") is None:
+        raise BandbridgeError("--index needs a model whose output is one NIR band")
+    names = [str(b) for b in (sel.bands or [])]
+    out = {}
+    for k in indices:
+        if k not in INDICES:
+            raise BandbridgeError(f"unknown index '{k}'; choose from {sorted(INDICES)}")
+        fn, roles = INDICES[k]
+        idx = [find_role(names, r) for r in roles if r != "nir"]
+        if any(i is None for i in idx):
+            raise BandbridgeError(f"index '{k}' needs input bands with roles {roles[:-1]}; the "
+                                  f"input bands are {names}")
+        out[k] = (fn, idx)
+    return out
+
+
+def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: TilePlan,
+            opts: PredictOptions, progress):
+    """Yield ``(row0, row1, pred (Co, h·s, W·s), input (Ci, h, W), valid (h·s, W·s))`` for
+    consecutive finished row ranges of the input grid."""
+    s = spec.scale
+    th, tw = plan.tile_h, plan.tile_w
+    H, W = plan.height, plan.width
+    ext_w = plan.extent[1]
+    wts = blend_weights(plan, s)
+    co = spec.out_channels
+    acc = np.zeros((co, th * s, ext_w * s), np.float64)
+    wsum = np.zeros((th * s, ext_w * s), np.float64)
+    rows = list(plan.rows)
+    for k, r in enumerate(rows):
+        strip = read_raster(src, scaling, sel.bands, window=(r, 0, th, ext_w),
+                            band_names=sel.band_names, sensor=sel.sensor)
+        x = _fill_margin(strip.data, H - r, W)
+        tiles = [x[:, :, c:c + tw] for c in plan.cols]
+        for b0 in range(0, len(tiles), opts.batch_size):
+            batch = np.stack(tiles[b0:b0 + opts.batch_size])
+            y = backend(batch)
+            if y.shape[1] != co:
+                raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
+            for j, c in enumerate(plan.cols[b0:b0 + opts.batch_size]):
+                acc[:, :, c * s:(c + tw) * s] += y[j] * wts
+                wsum[:, c * s:(c + tw) * s] += wts
+            if progress:
+                progress(len(batch))
+        nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H)
+        done = (nxt - r) * s  # rows of this strip no later strip touches
+        pred = (acc[:, :done, :W * s] / wsum[:done, :W * s]).astype(np.float32)
+        valid = strip.mask[:nxt - r, :W]
+        if s > 1:
+            valid = valid.repeat(s, 0).repeat(s, 1)
+        yield r, nxt, pred, x[:, :nxt - r, :W], valid
+        if k + 1 < len(rows):  # move unfinished rows to the top of the buffers, clear the rest
+            acc = np.roll(acc, -done, axis=1)
+            wsum = np.roll(wsum, -done, axis=0)
+            acc[:, -done:] = 0
+            wsum[-done:] = 0

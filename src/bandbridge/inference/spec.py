@@ -1,0 +1,96 @@
+"""What prediction needs to know about a model, read from its YAML without torch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bandbridge.config import BandSel, Config, build_config
+from bandbridge.errors import BandbridgeError
+
+BUNDLE_META = "model.yaml"
+ONNX_FILE = "model.onnx"
+
+
+@dataclass
+class ModelSpec:
+    """A model's interface: bands and scalings in and out, scale, preferred tiling."""
+
+    config: Config
+    in_channels: int
+    out_channels: int
+    folder: Path
+    size_multiple: int = 1
+
+    @property
+    def input(self) -> BandSel:
+        return self.config.data.sources[0].input
+
+    @property
+    def target(self) -> BandSel:
+        return self.config.data.sources[0].target
+
+    @property
+    def scale(self) -> int:
+        return self.config.task.scale
+
+    @property
+    def target_names(self) -> list[str]:
+        names = [str(b) for b in (self.target.bands or [])]
+        return names if len(names) == self.out_channels else [f"band{i + 1}" for i in range(self.out_channels)]
+
+    @property
+    def input_names(self) -> list[str]:
+        names = [str(b) for b in (self.input.bands or [])]
+        return names if len(names) == self.in_channels else [f"band{i + 1}" for i in range(self.in_channels)]
+
+    def metadata(self) -> dict:
+        """The JSON a non-Python runtime needs to feed and read the exported network."""
+        i, t = self.input, self.target
+        return {"format": "bandbridge-onnx/1", "input": {"name": "input", "bands": self.input_names,
+                "scaling": i.scaling, "vmin": i.vmin, "vmax": i.vmax, "channels": self.in_channels},
+                "output": {"name": "output", "bands": self.target_names, "scaling": t.scaling,
+                           "vmin": t.vmin, "vmax": t.vmax, "channels": self.out_channels},
+                "value_range": [0.0, 1.0], "scale": self.scale, "size_multiple": self.size_multiple,
+                "tile": self.config.inference.tile, "overlap": self.config.inference.overlap,
+                "layout": "NCHW float32"}
+
+
+def size_multiple(cfg: Config) -> int:
+    """Input sizes the generator handles without internal padding (tiles are padded to it)."""
+    g = cfg.model.generator
+    if g.name == "unet":
+        return 2 ** int(g.args.get("depth", 8))
+    if g.name == "resnet":
+        return 2 ** int(g.args.get("n_down", 2))
+    return 1
+
+
+def read_spec(folder: str | Path) -> ModelSpec:
+    d = Path(folder)
+    p = d / BUNDLE_META
+    if not p.exists():
+        raise BandbridgeError(f"{d}: no {BUNDLE_META}; pass a run folder, model bundle or export")
+    meta = yaml.safe_load(p.read_text())
+    cfg = build_config(meta["config"])
+    return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg))
+
+
+def resolve_model_folder(model: str | Path) -> Path:
+    """Run folder → its model/best (or last); bundle or export folder → itself."""
+    p = Path(model)
+    for sub in ("model/best", "model/last", ""):
+        q = p / sub if sub else p
+        if (q / BUNDLE_META).exists():
+            return q
+    if p.is_file() and p.name in (BUNDLE_META, ONNX_FILE, "generator.safetensors"):
+        return p.parent
+    raise BandbridgeError(f"{p}: not a run folder, model bundle or ONNX export "
+                          f"(no {BUNDLE_META} found)")
+
+
+def write_metadata_json(spec: ModelSpec, path: Path) -> None:
+    path.write_text(json.dumps(spec.metadata(), indent=1))

@@ -1,0 +1,78 @@
+"""The tile planner: a pure function of (height, width, tile, overlap, align). No IO, no torch.
+
+Tiles sit on a lattice of ``align`` pixels — the generator's total stride (2^depth for a U-Net) —
+because a strided network is translation-equivariant only for shifts that are multiples of it:
+aligned tiles see exactly the features the whole image would, up to the context cut at their
+borders, which the overlap hides. The last tile may reach past the raster; the predictor fills
+that margin by edge replication, as the generator's own padding does. Overlaps are blended with
+raised-cosine ramps whose weights never reach zero, so a pixel covered by a single tile keeps that
+tile's value exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    height: int
+    width: int
+    tile_h: int
+    tile_w: int
+    overlap_h: int  # effective overlaps after alignment
+    overlap_w: int
+    rows: tuple[int, ...]  # top edges of the tile rows (strips)
+    cols: tuple[int, ...]  # left edges of the tile columns
+
+    @property
+    def n_tiles(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """Height and width covered by the tiles (≥ the raster's)."""
+        return self.rows[-1] + self.tile_h, self.cols[-1] + self.tile_w
+
+
+def _axis(n: int, tile: int, overlap: int, align: int) -> tuple[int, int, list[int]]:
+    """(tile length, effective overlap, starts) along one axis of length ``n``."""
+    ext = -(-n // align) * align  # n rounded up to the lattice
+    t = min(max(align, tile // align * align), ext)
+    if t >= n:
+        return t, 0, [0]
+    step = max(align, (t - overlap) // align * align)
+    starts = [0]
+    while starts[-1] + t < n:
+        starts.append(starts[-1] + step)
+    return t, t - step, starts
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int, align: int = 1) -> TilePlan:
+    """Tiles of ``tile`` pixels (rounded to ``align``) overlapping by at least ``overlap``."""
+    if tile < 1 or overlap < 0 or overlap >= tile or align < 1:
+        raise ValueError(f"need tile ≥ 1, 0 ≤ overlap < tile and align ≥ 1; got tile={tile}, "
+                         f"overlap={overlap}, align={align}")
+    th, oh, rows = _axis(height, tile, overlap, align)
+    tw, ow, cols = _axis(width, tile, overlap, align)
+    return TilePlan(height, width, th, tw, oh, ow, tuple(rows), tuple(cols))
+
+
+def ramp(n: int, overlap: int) -> np.ndarray:
+    """1-D weights of length ``n``: raised-cosine rise over ``overlap`` pixels at both ends,
+    1 in between; strictly positive."""
+    w = np.ones(n, np.float64)
+    k = min(overlap, n // 2)
+    if k > 0:
+        r = 0.5 - 0.5 * np.cos(np.pi * (np.arange(k) + 0.5) / k)
+        w[:k] = r
+        w[n - k:] = r[::-1]
+    return w
+
+
+def blend_weights(plan: TilePlan, scale: int = 1) -> np.ndarray:
+    """``(tile_h·s, tile_w·s)`` separable blending weights of a plan's tiles (output grid)."""
+    s = scale
+    return np.outer(ramp(plan.tile_h * s, plan.overlap_h * s), ramp(plan.tile_w * s, plan.overlap_w * s))
