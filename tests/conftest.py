@@ -39,3 +39,17 @@ def run_cli(capsys, monkeypatch):
         out = capsys.readouterr()
         return code, out.out, out.err
     return run
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A tiny rgb2nir model trained on the sample (2009, 2012) — shared by several tests."""
+    from bandbridge.config import load_config
+    from bandbridge.runner import RUN_DIR_ENV, train
+    os.environ.pop(RUN_DIR_ENV, None)
+    cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE),
+                      overrides=[*TINY, "train.max_epochs=2", "inference.tile=128",
+                                 "inference.overlap=64"])
+    run = train(cfg, str(tmp_path_factory.mktemp("runs")))
+    os.environ.pop(RUN_DIR_ENV, None)
+    return run

@@ -39,20 +39,6 @@ def test_upsample_baselines():
     assert torch.equal(Upsample("nearest", 2)(x)[:, ::2, ::2], x)
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A tiny rgb2nir model trained on the sample (2009, 2012) through the CLI."""
-    from bandbridge.config import load_config
-    from bandbridge.runner import RUN_DIR_ENV, train
-    import os
-    os.environ.pop(RUN_DIR_ENV, None)
-    cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE),
-                      overrides=[*TINY, "train.max_epochs=2"])
-    run = train(cfg, str(tmp_path_factory.mktemp("runs")))
-    os.environ.pop(RUN_DIR_ENV, None)
-    return run
-
-
 def test_evaluate_writes_table_csv_and_json(run_cli, trained_run, tmp_path):
     out = tmp_path / "eval"
     code, stdout, err = run_cli("evaluate", "--model", str(trained_run), "--out", str(out))

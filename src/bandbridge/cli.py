@@ -168,10 +168,8 @@ def predict(
         dst = dest if single else dest / f"{f.stem.replace('[', '_').replace(']', '')}_{spec.config.name}.tif"
         with Progress(TextColumn(f"{f.name}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
                       TimeRemainingColumn(), console=err, transient=True) as bar:
-            from bandbridge.data.reader import raster_info
-            from bandbridge.inference.predictor import make_plan
-            info = raster_info(f)
-            task = bar.add_task("p", total=make_plan(spec, info.height, info.width, opts).n_tiles)
+            from bandbridge.inference.predictor import plan_file
+            task = bar.add_task("p", total=plan_file(spec, f, opts)[2].n_tiles)
             stats = predict_file(run, spec, f, dst, opts, lambda n: bar.advance(task, n))
         note = f"{run.name} {run.precision}" + (
             f", bf16 max |Δ| vs fp32 {run.bf16_error:.1e}" if run.bf16_error is not None else "")

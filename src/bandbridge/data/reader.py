@@ -91,8 +91,9 @@ def _default_names(count: int, descriptions, colorinterp, sensor: str | None) ->
 
 
 def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
-                sensor: str | None = None) -> RasterInfo:
-    """Read the header of ``path`` (file, ``file.npy[k]`` or band folder)."""
+                sensor: str | None = None, bands: BandSpec = None) -> RasterInfo:
+    """Read the header of ``path`` (file, ``file.npy[k]`` or band folder). For a band folder the
+    size and georeference are those of the first of ``bands`` (folders mix resolutions)."""
     p, idx = _split_npy(str(path))
     if not p.exists():
         raise BandbridgeError(f"{p}: file not found; check the path (or --data root)")
@@ -100,7 +101,8 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
         files = _band_files(p)
         if not files:
             raise BandbridgeError(f"{p}: folder holds no .tif band files")
-        first = next(iter(files.values()))
+        names = list(files)
+        first = files[names[_select(names, bands, p)[0]]] if bands else next(iter(files.values()))
         with _open(first) as src:
             return RasterInfo(src.height, src.width, list(files), _crs(src), _tr(src),
                               src.nodata, src.dtypes[0])
@@ -192,7 +194,7 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     window: ``(row, col, height, width)`` in pixels; may extend past the edges (boundless):
     pixels outside the raster are 0 and masked. Returns a :class:`Raster`.
     """
-    info = raster_info(path, band_names, sensor)
+    info = raster_info(path, band_names, sensor, bands)
     sel = _select(info.bands, bands, path)
     r0, c0, h, w = window if window else (0, 0, info.height, info.width)
     p, idx = _split_npy(str(path))

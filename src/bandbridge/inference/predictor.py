@@ -71,11 +71,18 @@ def _fill_margin(data: np.ndarray, h: int, w: int) -> np.ndarray:
     return data
 
 
-def make_plan(spec: ModelSpec, height: int, width: int, opts: PredictOptions) -> TilePlan:
-    """The tiles for a raster: the options' tile/overlap or the model's, on its stride lattice."""
+def plan_file(spec: ModelSpec, src: Path, opts: PredictOptions):
+    """(input band selection, raster header, tile plan) for predicting ``src``: the options'
+    tile/overlap or the model's, on the generator's stride lattice."""
+    sel = _input_sel(spec, opts)
+    info = raster_info(src, sel.band_names, sel.sensor, sel.bands)
+    n = len(sel.bands) if sel.bands is not None else len(info.bands)
+    if n != spec.in_channels:
+        raise BandbridgeError(f"{src}: the model takes {spec.in_channels} input bands but "
+                              f"{n} are selected; use --bands")
     tile = opts.tile or spec.config.inference.tile
     overlap = spec.config.inference.overlap if opts.overlap is None else opts.overlap
-    return plan_tiles(height, width, tile, overlap, spec.size_multiple)
+    return sel, info, plan_tiles(info.height, info.width, tile, overlap, spec.size_multiple)
 
 
 def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, src: str | Path,
@@ -84,17 +91,12 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     """Predict ``src`` into the GeoTIFF ``out`` (and index rasters beside it)."""
     opts = opts or PredictOptions()
     src, out = Path(src), Path(out)
-    sel = _input_sel(spec, opts)
+    sel, info, plan = plan_file(spec, src, opts)
     scaling = get_scaling(sel.scaling, sel.vmin, sel.vmax)
-    info = raster_info(src, sel.band_names, sel.sensor)
     bands_in = sel.bands if sel.bands is not None else list(range(len(info.bands)))
-    if len(bands_in) != spec.in_channels:
-        raise BandbridgeError(f"{src}: the model takes {spec.in_channels} input bands but "
-                              f"{len(bands_in)} are selected; use --bands")
     s = spec.scale
     if opts.append and s > 1:
         raise BandbridgeError("--append needs input and output on one grid; not for super-resolution")
-    plan = make_plan(spec, info.height, info.width, opts)
     dtype = resolve_dtype(opts.dtype, spec.target)
     index_fns = _index_plan(opts.indices, spec, sel)
     H, W = info.height * s, info.width * s

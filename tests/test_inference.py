@@ -1,0 +1,174 @@
+"""Tiled prediction: planner, seams, georeference, dtypes, ONNX, atomic output."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from bandbridge.bands import get_scaling, ndvi
+from bandbridge.config import load_config
+from bandbridge.data.reader import read_raster
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.backends import OnnxBackend, TorchBackend
+from bandbridge.inference.predictor import PredictOptions, predict_file
+from bandbridge.inference.spec import ModelSpec, read_spec, resolve_model_folder
+from bandbridge.inference.tiling import blend_weights, plan_tiles
+from conftest import REPO, SAMPLE, SHARED, needs_shared
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+
+
+@pytest.mark.parametrize("h,w,tile,overlap,align", [(256, 256, 100, 30, 1), (934, 724, 256, 128, 128),
+                                                    (50, 3000, 512, 64, 32), (1, 1, 64, 8, 1)])
+def test_plan_covers_aligns_and_overlaps(h, w, tile, overlap, align):
+    p = plan_tiles(h, w, tile, overlap, align)
+    cover = np.zeros((h, w), int)
+    for r in p.rows:
+        for c in p.cols:
+            cover[r:r + p.tile_h, c:c + p.tile_w] += 1
+            assert r % align == 0 and c % align == 0
+    assert cover.min() >= 1
+    assert p.tile_h % align == 0 or p.tile_h == h
+    for starts, t in ((p.rows, p.tile_h), (p.cols, p.tile_w)):
+        for a, b in zip(starts, starts[1:]):
+            assert a + t - b >= min(overlap, t - 1) or a + t - b >= 0 and b - a == align
+    assert p.extent[0] >= h and p.extent[1] >= w
+    assert (blend_weights(p) > 0).all()
+
+
+def _identity_spec(tmp_path, scale=1) -> ModelSpec:
+    preset = "sr-x4-cpu" if scale > 1 else "rgb2nir-wgangp-cpu"
+    cfg = load_config(preset, data_root=str(SAMPLE))
+    return ModelSpec(cfg, 3, 3, tmp_path, size_multiple=1)
+
+
+def test_identity_model_reproduces_the_input_exactly(tmp_path):
+    spec = _identity_spec(tmp_path)
+    out = tmp_path / "id.tif"
+    opts = PredictOptions(tile=70, overlap=22, batch_size=3, dtype="float32")
+    st = predict_file(lambda x: x.copy(), spec, NAIP, out, opts)
+    assert st.tiles > 9
+    ref = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
+    with rasterio.open(out) as dst:
+        got = dst.read()
+    assert np.array_equal(got, ref)  # blending Σw·x/Σw of identical values is exact
+
+
+def test_tiled_output_matches_whole_image(trained_run, tmp_path):
+    spec = read_spec(resolve_model_folder(trained_run))
+    be = TorchBackend(spec, "fp32")
+    out = tmp_path / "t.tif"
+    st = predict_file(be, spec, NAIP, out, PredictOptions(tile=128, overlap=64, dtype="float32"))
+    assert st.tiles > 4
+    x = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
+    with torch.inference_mode():
+        whole = be.fp32(torch.from_numpy(x)[None])[0].numpy()
+    with rasterio.open(out) as dst:
+        tiled = dst.read()
+    assert np.abs(tiled - whole).max() < 1e-3
+
+
+def test_georeference_dtype_nodata_append_and_indices(trained_run, tmp_path):
+    spec = read_spec(resolve_model_folder(trained_run))
+    out = tmp_path / "rgbn.tif"
+    predict_file(TorchBackend(spec, "fp32"), spec, NAIP, out,
+                 PredictOptions(append=True, indices=("ndvi", "evi")))
+    with rasterio.open(NAIP) as src, rasterio.open(out) as dst:
+        assert dst.crs == src.crs and dst.transform == src.transform
+        assert dst.dtypes == ("uint8",) * 4 and dst.nodata == 0 and dst.count == 4
+        assert dst.descriptions == ("red", "green", "blue", "synthetic_nir")
+        rgb, raw = dst.read([1, 2, 3]), src.read([1, 2, 3])
+        valid = (src.read() != 0).all(0)
+        assert np.array_equal(rgb[:, valid], raw[:, valid])  # appended bands are the input's DN
+        nir = dst.read(4) / 255.0
+    with rasterio.open(tmp_path / "rgbn_ndvi.tif") as nd:
+        assert nd.dtypes == ("float32",) and nd.crs.to_epsg() == 26914
+        v = nd.read(1)
+    red = read_raster(NAIP, get_scaling("uint8"), ["red"], sensor="naip").data[0]
+    expect = ndvi(red, nir)
+    assert np.nanmax(np.abs(v - expect)) < 0.02  # the uint8 rounding of NIR only
+    assert (tmp_path / "rgbn_evi.tif").exists()
+
+
+def test_super_resolution_output_grid(tmp_path):
+    spec = _identity_spec(tmp_path, scale=4)
+    out = tmp_path / "sr.tif"
+    up = lambda x: x.repeat(4, axis=2).repeat(4, axis=3)  # nearest ×4 "model"
+    predict_file(up, spec, NAIP, out, PredictOptions(tile=64, overlap=16, dtype="float32",
+                                                     input_bands=["red", "green", "blue"]))
+    with rasterio.open(NAIP) as src, rasterio.open(out) as dst:
+        assert (dst.height, dst.width) == (src.height * 4, src.width * 4)
+        assert dst.transform.a == pytest.approx(src.transform.a / 4)
+        assert dst.transform.e == pytest.approx(src.transform.e / 4)
+        assert (dst.transform.c, dst.transform.f) == (src.transform.c, src.transform.f)
+        got = dst.read()
+    ref = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
+    assert np.array_equal(got, ref.repeat(4, 1).repeat(4, 2))
+
+
+def test_failure_mid_way_leaves_no_output(trained_run, tmp_path):
+    spec = read_spec(resolve_model_folder(trained_run))
+    calls = {"n": 0}
+
+    def flaky(x):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("out of memory (simulated)")
+        return x[:, :1]
+
+    out = tmp_path / "never.tif"
+    with pytest.raises(RuntimeError, match="simulated"):
+        predict_file(flaky, spec, NAIP, out, PredictOptions(tile=64, overlap=16, batch_size=1,
+                                                            indices=("ndvi",)))
+    assert calls["n"] == 3 and list(tmp_path.iterdir()) == []  # no output, no temp files
+
+
+def test_onnx_export_matches_torch_and_predicts_without_torch(run_cli, trained_run, tmp_path):
+    code, _, err = run_cli("export", str(trained_run), "--format", "onnx", "-o", str(tmp_path / "onnx"))
+    assert code == 0, err
+    exp = tmp_path / "onnx"
+    assert {"model.onnx", "model.yaml", "metadata.json"} <= {p.name for p in exp.iterdir()}
+    spec = read_spec(exp)
+    x = np.random.default_rng(0).random((2, 3, 64, 96), dtype=np.float32)
+    a = OnnxBackend(spec)(x)
+    b = TorchBackend(read_spec(resolve_model_folder(trained_run)), "fp32")(x)
+    assert np.abs(a - b).max() < 1e-4
+    code = ("import sys\nfrom bandbridge.cli import main\n"
+            f"sys.argv = ['bandbridge', 'predict', {str(NAIP)!r}, '-m', {str(exp)!r}, '-o', "
+            f"{str(tmp_path / 'o.tif')!r}, '--backend', 'onnx', '--cog']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules and 'lightning' not in sys.modules\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    with rasterio.open(tmp_path / "o.tif") as dst:
+        assert dst.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and dst.crs.to_epsg() == 26914
+
+
+def test_predict_cli_bad_inputs(run_cli, trained_run, tmp_path):
+    code, _, err = run_cli("predict", str(NAIP), "-m", str(trained_run), "-o", str(tmp_path / "x.tif"),
+                           "--bands", "0,1")
+    assert code == 2 and "takes 3 input bands but 2 are selected" in err
+    code, _, err = run_cli("predict", "nope.tif", "-m", str(trained_run), "-o", str(tmp_path / "x.tif"))
+    assert code == 2 and "nope.tif: no such file" in err
+    code, _, err = run_cli("predict", str(NAIP), "-m", str(tmp_path), "-o", str(tmp_path / "x.tif"))
+    assert code == 2 and "not a run folder, model bundle or ONNX export" in " ".join(err.split())
+    assert not (tmp_path / "x.tif").exists()
+
+
+@needs_shared
+def test_sentinel2_folder_keeps_crs_and_transform(run_cli, trained_run, tmp_path):
+    folder = SHARED / "nir_s2_majortom"
+    out = tmp_path / "s2_nir.tif"
+    code, _, err = run_cli("predict", str(folder), "-m", str(trained_run), "-o", str(out),
+                           "--bands", "B04,B03,B02", "--scaling", "reflectance_10000",
+                           "--dtype", "uint16")
+    assert code == 0, err
+    with rasterio.open(folder / "B04.tif") as src, rasterio.open(out) as dst:
+        assert dst.crs == src.crs and dst.crs.to_epsg() == 32648
+        assert dst.transform == src.transform and (dst.height, dst.width) == (1068, 1068)
+        assert dst.dtypes == ("uint16",) and dst.nodata == 0
+        assert dst.read(1).min() >= 1
