@@ -81,7 +81,7 @@ def evaluate(
         p = Path(model)
         out_dir = str((p if (p / "model").is_dir() else Path("runs") / "eval") / "eval" / split)
     res = run(model, data, split, recipe or None, out_dir, fid_weights)
-    out.print(res.table, highlight=False)
+    typer.echo(res.table)
     out.print(f"written to {out_dir}")
 
 
@@ -189,6 +189,33 @@ def export(
         _fail(f"unknown format '{format_}'; only onnx is supported")
     from bandbridge.inference.export import export_onnx
     out.print(f"exported to {export_onnx(model, output)}")
+
+
+@app.command()
+def bench(
+    model: str = typer.Option(..., "--model", "-m", help="run folder or model bundle"),
+    raster: Optional[str] = typer.Option(None, "--raster", help="raster to predict (default: an 8192² NAIP mosaic)"),
+    naip: str = typer.Option("../shared/data/nir_naip_opengeos", "--naip", help="NAIP scenes for the mosaic"),
+    holdout: Optional[str] = typer.Option(None, "--holdout", help="held-out file with real targets (accuracy per row)"),
+    small: Optional[str] = typer.Option(None, "--small", help="a smaller raster, to show RSS does not grow with size"),
+    reference_raster: Optional[str] = typer.Option(None, "--reference-raster", help="raster for the slow reference row"),
+    threads: Optional[int] = typer.Option(None, "--threads"),
+    rows: str = typer.Option("probe,reference,forward,tiled,onnx", "--rows"),
+    json_out: Optional[str] = typer.Option(None, "--json", help="also write the rows as JSON"),
+) -> None:
+    """Speed and memory of inference, each row in its own process, as ratios to a reference."""
+    import json
+    from bandbridge.bench import bench as run, format_rows, make_mosaic
+    if raster is None:
+        raster = "/tmp/bandbridge-naip-mosaic-8192.tif"
+        if not Path(raster).exists():
+            out.print(f"building {raster} from {naip} …")
+            make_mosaic(Path(naip), Path(raster))
+    res = run(Path(model), Path(raster), holdout, Path(small) if small else None,
+              Path(reference_raster) if reference_raster else None, threads, tuple(rows.split(",")))
+    typer.echo(format_rows(res))
+    if json_out:
+        Path(json_out).write_text(json.dumps(res, indent=1))
 
 
 def main() -> None:
