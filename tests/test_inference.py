@@ -172,3 +172,19 @@ def test_sentinel2_folder_keeps_crs_and_transform(run_cli, trained_run, tmp_path
         assert dst.transform == src.transform and (dst.height, dst.width) == (1068, 1068)
         assert dst.dtypes == ("uint16",) and dst.nodata == 0
         assert dst.read(1).min() >= 1
+
+
+def test_bench_rows_and_ratios(trained_run, tmp_path):
+    from bandbridge.bench import bench, format_rows, make_mosaic
+    mosaic = make_mosaic(SAMPLE / "nir_naip_opengeos", tmp_path / "m.tif", size=300)
+    with rasterio.open(mosaic) as m:
+        assert (m.height, m.width, m.count) == (300, 300, 4) and m.crs.to_epsg() == 26914
+    rows = bench(trained_run, mosaic, holdout=str(NAIP), rows=("reference", "tiled"))
+    names = [r["name"] for r in rows]
+    assert names[0].startswith("reference") and rows[0]["vs_reference"] == 1.0
+    for r in rows:
+        assert r["mpix_s"] > 0 and r["rss_mb"] > 0 and r["gflop_s"] > 0
+    tiled = [r for r in rows if r["name"].startswith("tiled")]
+    assert len(tiled) == 2 and all(0 < r["holdout_mae"] < 1 for r in tiled)
+    table = format_rows(rows)
+    assert "× reference" in table and f"{rows[1]['mpix_s']:.3f}" in table
