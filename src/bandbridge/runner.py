@@ -17,6 +17,7 @@ from bandbridge.bundle import atomic_write_bytes, load_bundle, save_bundle
 from bandbridge.config import Config, build_config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.backends import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
 
@@ -82,14 +83,6 @@ def resolve_precision(p: str, accelerator: str) -> str:
     if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32"
     return "bf16-mixed" if cpu_has_bf16() else "32"
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def new_run_dir(cfg: Config, runs_root: str) -> Path:
