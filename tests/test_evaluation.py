@@ -46,7 +46,7 @@ def test_evaluate_writes_table_csv_and_json(run_cli, trained_run, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == {"model", "linear", "mlp"}
     proto = summary["protocol"]
-    assert proto["split"] == "test" and proto["images"] == 1 and proto["target_units"] == "DN/255"
+    assert proto["split"] == "test" and proto["images"] == 1 and proto["target_units"] == "DN (8-bit)"
     assert proto["data_range"] == 255.0 and "naip_opengeos" in proto["baselines_fitted_on"]
     rows = list(csv.DictReader((out / "per_image.csv").open()))
     assert [r["method"] for r in rows] == ["model", "linear", "mlp"]

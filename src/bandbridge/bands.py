@@ -104,9 +104,9 @@ SCALINGS: dict[str, Scaling] = {
     "reflectance": Scaling(
         "reflectance", 0.0, 1.0, clip=(0.0, 1.0), units="reflectance", raw_dtype="float32",
         doc="Values already in reflectance units [0, 1] (e.g. eo-learn arrays); clipped."),
-    "uint8": Scaling("uint8", 0.0, 255.0, clip=(0.0, 255.0), units="DN/255", raw_dtype="uint8",
+    "uint8": Scaling("uint8", 0.0, 255.0, clip=(0.0, 255.0), units="DN (8-bit)", raw_dtype="uint8",
                      doc="8-bit imagery (NAIP, PNG/JPEG): DN / 255."),
-    "uint16": Scaling("uint16", 0.0, 65535.0, clip=(0.0, 65535.0), units="DN/65535",
+    "uint16": Scaling("uint16", 0.0, 65535.0, clip=(0.0, 65535.0), units="DN (16-bit)",
                       raw_dtype="uint16", doc="16-bit imagery: DN / 65535."),
     "sar_db": Scaling(
         "sar_db", -30.0, 35.0, clip=(-30.0, 5.0), units="backscatter dB", raw_dtype="float32",

@@ -46,11 +46,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_channels: int,
-                out_channels: int, **info) -> Path:
-    """Write ``generator.safetensors`` and ``model.yaml`` into ``directory`` (each atomically)."""
+                out_channels: int, weights_dtype: torch.dtype = torch.float32, **info) -> Path:
+    """Write ``generator.safetensors`` and ``model.yaml`` into ``directory`` (each atomically).
+    ``weights_dtype`` float16 halves the file (bundled models); loading casts back to fp32."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype)
+    state = {k: v.detach().to("cpu", weights_dtype if v.is_floating_point() else v.dtype)
              .contiguous() for k, v in generator.state_dict().items()}
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".weights.", suffix=".tmp")
     os.close(fd)
@@ -87,13 +88,10 @@ def load_bundle(path: str | Path) -> Bundle:
 
 
 def load_model(path: str | Path) -> Bundle:
-    """A generator from a run folder (its ``model/best``), a bundle folder, or a Lightning
-    ``.ckpt`` (its generator weights and the config saved inside; tensors only)."""
+    """A generator from a bundled model name, a run folder (its ``model/best``), a bundle
+    folder, or a Lightning ``.ckpt`` (its generator weights and saved config; tensors only)."""
+    from bandbridge.inference.spec import resolve_model_folder
     p = Path(path)
-    if p.is_dir() and (p / "model" / "best" / META).exists():
-        return load_bundle(p / "model" / "best")
-    if p.is_dir() and (p / "model" / "last" / META).exists():
-        return load_bundle(p / "model" / "last")
     if p.suffix == ".ckpt":
         if not p.is_file():
             raise BandbridgeError(f"{p}: checkpoint not found")
@@ -108,4 +106,4 @@ def load_model(path: str | Path) -> Bundle:
         gen.load_state_dict({k[2:]: v for k, v in ck["state_dict"].items() if k.startswith("G.")})
         return Bundle(gen.eval(), cfg, hp["in_channels"], hp["out_channels"],
                       {"epoch": ck.get("epoch"), "global_step": ck.get("global_step")})
-    return load_bundle(p)
+    return load_bundle(resolve_model_folder(p))

@@ -32,6 +32,25 @@ def presets() -> None:
 
 
 @app.command()
+def models() -> None:
+    """List the bundled models (usable as --model NAME anywhere a model is taken)."""
+    import yaml
+    from bandbridge.inference.spec import zoo_models
+    found = zoo_models()
+    if not found:
+        out.print("no bundled models in this installation")
+    for name, d in found.items():
+        meta = yaml.safe_load((d / "model.yaml").read_text())
+        cfg, mb = meta["config"], sum(f.stat().st_size for f in d.iterdir()) / 1e6
+        psnr = (meta.get("val_metrics") or {}).get("val/psnr")
+        src = cfg["data"]["sources"][0]
+        out.print(f"[bold]{name:14s}[/] {src['input'].get('bands')} → {src['target'].get('bands')}  "
+                  f"{cfg['model']['generator']['name']}, {mb:.1f} MB" +
+                  (f", val PSNR {psnr:.1f} dB" if psnr else "") + f"  ({d / 'MODEL_CARD.md'})",
+                  highlight=False)
+
+
+@app.command()
 def train(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="preset name (see `bandbridge presets`)"),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file (may set `base: PRESET`)"),
@@ -176,6 +195,23 @@ def predict(
         out.print(f"{dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
                   f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs),
                   highlight=False)
+
+
+@app.command()
+def compare(
+    input_: str = typer.Argument(..., help="a raster holding the input bands and the real target bands"),
+    model: str = typer.Option("rgb2nir-naip", "--model", "-m", help="bundled model name, run folder or bundle"),
+    output: str = typer.Option("out/compare", "--output", "-o", help="output folder"),
+) -> None:
+    """Predict a raster whose real target is known: synthetic+input GeoTIFF, NDVI GeoTIFF,
+    comparison PNG, and the metrics against the real band."""
+    from bandbridge.evaluation.compare import compare as run
+    res = run(model, input_, output)
+    typer.echo(f"backend: {res['backend']}; metrics vs the real band "
+               f"(units: {res['units']}, data range {res['data_range']:g}):")
+    for k, v in res["metrics"].items():
+        typer.echo(f"  {k:10s} {v:.4f}")
+    typer.echo("written:\n  " + "\n  ".join(res["files"]))
 
 
 @app.command()

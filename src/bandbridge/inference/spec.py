@@ -79,17 +79,31 @@ def read_spec(folder: str | Path) -> ModelSpec:
     return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg))
 
 
+def zoo_dir() -> Path:
+    from importlib import resources
+    return Path(str(resources.files("bandbridge") / "zoo"))
+
+
+def zoo_models() -> dict[str, Path]:
+    """The bundled models shipped with bandbridge, by name."""
+    d = zoo_dir()
+    return {p.name: p for p in sorted(d.iterdir()) if (p / BUNDLE_META).exists()} if d.is_dir() else {}
+
+
 def resolve_model_folder(model: str | Path) -> Path:
-    """Run folder → its model/best (or last); bundle or export folder → itself."""
+    """Bundled model name → its folder; run folder → its model/best (or last); bundle or export
+    folder → itself."""
     p = Path(model)
+    if not p.exists() and str(model) in zoo_models():
+        return zoo_models()[str(model)]
     for sub in ("model/best", "model/last", ""):
         q = p / sub if sub else p
         if (q / BUNDLE_META).exists():
             return q
     if p.is_file() and p.name in (BUNDLE_META, ONNX_FILE, "generator.safetensors"):
         return p.parent
-    raise BandbridgeError(f"{p}: not a run folder, model bundle or ONNX export "
-                          f"(no {BUNDLE_META} found)")
+    raise BandbridgeError(f"{p}: not a run folder, model bundle or ONNX export (no {BUNDLE_META} "
+                          f"found), nor a bundled model ({', '.join(zoo_models()) or 'none'})")
 
 
 def write_metadata_json(spec: ModelSpec, path: Path) -> None:

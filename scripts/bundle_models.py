@@ -1,0 +1,101 @@
+"""Copy trained -cpu runs into src/bandbridge/zoo/ as bundled models (fp16 safetensors, config,
+model card with data attribution, command, training time and the evaluation table).
+
+    python scripts/bundle_models.py RUNS_DIR      # RUNS_DIR as written by train_cpu_presets.sh
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from bandbridge.bundle import load_bundle, save_bundle
+from bandbridge.models import count_parameters
+
+ZOO = Path(__file__).resolve().parent.parent / "src" / "bandbridge" / "zoo"
+NAMES = {"rgb2nir-wgangp-cpu": "rgb2nir-naip", "rgb2nir-pix2pix-cpu": "rgb2nir-s2",
+         "sar2optical-cpu": "sar2optical", "rgb2thermal-cpu": "rgb2thermal", "sr-x4-cpu": "sr-x4"}
+ATTRIBUTION = {
+    "naip_opengeos": "NAIP imagery (USDA, public domain) via github.com/opengeos/data (MIT)",
+    "naip_stactools": "NAIP imagery (USDA, public domain) via stactools-packages/naip test files",
+    "s2_eolearn": "Contains modified Copernicus Sentinel data (eo-learn example data, MIT)",
+    "s2_wildfire": "Contains modified Copernicus Sentinel data (Runan-Duan/Wildfire_Detection, via Google Earth Engine)",
+    "s2_sen12mscr": "SEN12MS-CR (Ebel et al. 2020, TUM); contains modified Copernicus Sentinel data",
+    "s2_majortom": "Major-TOM Core (CC-BY-SA-4.0); contains modified Copernicus Sentinel data",
+    "s2_riotilerpds": "Contains modified Copernicus Sentinel data (Sentinel-2 COGs on AWS)",
+    "sen12mscr": "SEN12MS-CR (Ebel et al. 2020, TUM); contains modified Copernicus Sentinel data",
+    "sen1floods11": "Sen1Floods11 (Bonafilia et al. 2020, CC-BY-4.0); contains modified Copernicus Sentinel data",
+    "roadscene": "RoadScene (hanna-xu/RoadScene), derived from the FLIR ADAS data set (FLIR terms): "
+                 "weights only, for research and evaluation",
+    "sr_bsd100_x4": "BSD100 (Berkeley Segmentation Dataset; academic terms) via SelfExSR",
+    "sr_set14_x4": "Set14 (Zeyde et al.; academic terms) via SelfExSR",
+}
+
+
+def card(name: str, preset: str, run: Path, b) -> str:
+    cfg = b.config
+    summary = json.loads((run / "summary.json").read_text())
+    start = json.loads((run / "val_start.json").read_text())
+    table = (run / "eval" / "test" / "metrics.md").read_text().split("\n", 2)[2]
+    srcs = [s.name for s in cfg.data.sources]
+    g = cfg.model.generator
+    return f"""# {name}
+
+{cfg.description}
+
+- Task: {cfg.task.kind}{f" ×{cfg.task.scale}" if cfg.task.scale > 1 else ""}; input bands {cfg.data.sources[0].input.bands}
+  ({cfg.data.sources[0].input.scaling}) → output {cfg.data.sources[0].target.bands} ({cfg.data.sources[0].target.scaling});
+  values in [0, 1] model units.
+- Generator: `{g.name}` {g.args} — {count_parameters(b.generator):,} parameters; weights stored as
+  float16 safetensors (loaded as float32).
+- Loss: {cfg.loss.adversarial} (λ_adv {cfg.loss.lambda_adv}) + L1 (λ {cfg.loss.lambda_l1}); {cfg.train.max_epochs} epochs of
+  {cfg.data.samples_per_epoch} random {cfg.data.patch_size}² crops, batch {cfg.data.batch_size}.
+- Inference: tiles of {cfg.inference.tile} px, overlap {cfg.inference.overlap} px (blended).
+
+## Training data
+
+{chr(10).join(f"- `{s}`: {ATTRIBUTION.get(s, 'see ../shared/data')}" for s in srcs)}
+
+Splits are by file, date, scene or site (see `presets/recipes.yaml`); test data was never seen in
+training or model selection.
+
+## How it was made
+
+```bash
+bandbridge train --preset {preset} --data ../shared/data     # as run by scripts/train_cpu_presets.sh
+bandbridge evaluate --model RUN --data ../shared/data --split test
+python scripts/bundle_models.py RUNS_DIR
+```
+
+Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({summary['precision']}),
+{summary['global_step']} optimizer steps. Validation (model units) at the start: L1 {start['l1']:.4f},
+PSNR {start['psnr']:.2f} dB; at the end: L1 {summary['val_end']['val/l1']:.4f}, PSNR {summary['val_end']['val/psnr']:.2f} dB.
+
+## Evaluation on the held-out test split, next to baselines
+
+{table}"""
+
+
+def main(runs_dir: str) -> None:
+    for preset, name in NAMES.items():
+        runs = sorted((Path(runs_dir) / preset).glob("*/model/best"))
+        if not runs:
+            print(f"skip {preset}: no run")
+            continue
+        best = runs[-1]
+        run = best.parent.parent
+        b = load_bundle(best)
+        out = ZOO / name
+        save_bundle(out, b.generator, b.config, b.in_channels, b.out_channels,
+                    weights_dtype=torch.float16, epoch=b.info.get("epoch"),
+                    val_metrics=b.info.get("val_metrics"), bundled_from=preset)
+        (out / "MODEL_CARD.md").write_text(card(name, preset, run, b))
+        size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+        print(f"{name}: {size:.1f} MB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
