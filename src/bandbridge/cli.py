@@ -215,6 +215,20 @@ def compare(
 
 
 @app.command()
+def demo(
+    model: list[str] = typer.Option([], "--model", "-m", help="models to offer (default: all bundled)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="bind address (localhost unless told otherwise)"),
+    port: int = typer.Option(7860, "--port"),
+) -> None:
+    """Serve the web demo (Gradio): upload an image, get the synthetic band and its GeoTIFF."""
+    try:
+        from bandbridge.demo.app import serve
+    except ImportError:
+        _fail("the demo needs gradio: pip install 'bandbridge[demo]'")
+    serve(model or None, host, port)
+
+
+@app.command()
 def export(
     model: str = typer.Argument(..., help="run folder or model bundle"),
     format_: str = typer.Option("onnx", "--format", help="onnx"),
