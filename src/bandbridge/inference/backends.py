@@ -44,7 +44,7 @@ class TorchBackend:
         self.torch = torch
         if threads:
             torch.set_num_threads(threads)
-        self.fp32 = load_bundle(spec.folder).generator.eval()
+        self.fp32 = fuse_conv_bn(load_bundle(spec.folder).generator.eval())
         self.net, self.dtype, self.bf16_error = None, torch.float32, None
         self.requested, self.compile = precision, compile
         self.precision = precision if precision != "auto" else "auto"
@@ -74,6 +74,24 @@ class TorchBackend:
         if self.net is None:
             self.calibrate(x[:1])
         return self._run(self.net, x, self.dtype)
+
+
+def fuse_conv_bn(net):
+    """Fold every eval-mode BatchNorm that directly follows a convolution into that
+    convolution's weights (in place; identical outputs up to rounding, one pass less)."""
+    import torch
+    from torch import nn
+    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                with torch.no_grad():
+                    conv.weight.mul_(scale[:, None, None, None])
+                    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+                    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
+                seq[i + 1] = nn.Identity()
+    return net
 
 
 def _bf16_copy(net):
