@@ -98,7 +98,7 @@ def evaluate(
     from bandbridge.evaluation.evaluate import evaluate as run
     if out_dir is None:
         p = Path(model)
-        out_dir = str((p if (p / "model").is_dir() else Path("runs") / "eval") / "eval" / split)
+        out_dir = str(p / "eval" / split if (p / "model").is_dir() else Path("runs") / "eval" / p.name / split)
     res = run(model, data, split, recipe or None, out_dir, fid_weights)
     typer.echo(res.table)
     out.print(f"written to {out_dir}")

@@ -1,0 +1,48 @@
+"""The bundled models: listed, small, loadable by name, and `make demo`'s compare on the sample."""
+
+import json
+
+import pytest
+import rasterio
+import yaml
+
+from bandbridge.inference.spec import resolve_model_folder, zoo_models
+from conftest import SAMPLE
+
+EXPECTED = {"rgb2nir-naip", "rgb2nir-s2", "sar2optical", "rgb2thermal", "sr-x4"}
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+
+
+def test_bundled_models_are_complete_and_small():
+    zoo = zoo_models()
+    assert EXPECTED <= set(zoo)
+    for name, d in zoo.items():
+        files = {p.name for p in d.iterdir()}
+        assert {"generator.safetensors", "model.yaml", "MODEL_CARD.md"} <= files
+        assert sum(p.stat().st_size for p in d.iterdir()) < 10e6
+        card = (d / "MODEL_CARD.md").read_text()
+        assert "bandbridge train --preset" in card and "gain vs" in card and "Training time" in card
+        meta = yaml.safe_load((d / "model.yaml").read_text())
+        assert meta["config"]["name"].endswith("-cpu")
+
+
+def test_models_command_and_name_resolution(run_cli, tmp_path):
+    code, out, err = run_cli("models")
+    assert code == 0 and all(n in out for n in EXPECTED)
+    assert resolve_model_folder("rgb2nir-s2") == zoo_models()["rgb2nir-s2"]
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"))
+    assert code == 0, err
+    with rasterio.open(tmp_path / "n.tif") as f:
+        assert f.count == 1 and f.crs.to_epsg() == 26914
+
+
+def test_compare_on_the_sample_writes_the_demo_files(run_cli, tmp_path):
+    code, out, err = run_cli("compare", str(NAIP), "--model", "rgb2nir-naip", "--output", str(tmp_path))
+    assert code == 0, err
+    stem = NAIP.stem
+    with rasterio.open(tmp_path / f"{stem}_with_synthetic.tif") as f:
+        assert f.count == 4 and f.descriptions[-1] == "synthetic_nir" and f.crs.to_epsg() == 26914
+    with rasterio.open(tmp_path / f"{stem}_with_synthetic_ndvi.tif") as f:
+        assert f.dtypes == ("float32",)
+    assert (tmp_path / f"{stem}_comparison.png").stat().st_size > 20_000
+    assert "ndvi_mae" in out and "mae" in out and "units: DN (8-bit)" in out
