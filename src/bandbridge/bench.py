@@ -67,17 +67,18 @@ def run_row(row: dict) -> dict:
     be = make_backend(spec, row.get("backend", "torch"), row.get("precision", "fp32"), row.get("threads"))
     if row["kind"] == "forward":
         t = row["tile"]
-        x = np.random.default_rng(0).random((1, spec.in_channels, t, t), dtype=np.float32)
+        b = max(1, min(16, 2**21 // (t * t)))  # the predictor's default batch for this tile
+        x = np.random.default_rng(0).random((b, spec.in_channels, t, t), dtype=np.float32)
         be(x)
         be(x)
         n, t0 = row.get("reps", 5), time.perf_counter()
         for _ in range(n):
             be(x)
         secs = (time.perf_counter() - t0) / n
-        return {"mpix_s": t * t / 1e6 / secs, "seconds": secs, "rss_mb": _rss_mb(),
+        return {"mpix_s": b * t * t / 1e6 / secs, "seconds": secs, "tiles": b, "rss_mb": _rss_mb(),
                 "precision": be.precision}
     opts = PredictOptions(tile=row.get("tile"), overlap=row.get("overlap"),
-                          batch_size=row.get("batch", 1))
+                          batch_size=row.get("batch"))
     with tempfile.TemporaryDirectory() as d:
         st = predict_file(be, spec, row["raster"], Path(d) / "out.tif", opts)
         res = {"mpix_s": st.mpix_per_s, "seconds": st.seconds, "mpix": st.megapixels,
@@ -172,7 +173,7 @@ def bench(model: Path, raster: Path, holdout: str | None = None, small: Path | N
         if "reference" in rows:
             todo.append(("reference: unet_256 fp32 eager, tiled 256², no overlap, batch 1",
                          {"kind": "tiled", "model": str(ref), "precision": "fp32", "tile": 256,
-                          "overlap": 0, "raster": str(reference_raster or raster)}, (ref, 256)))
+                          "overlap": 0, "batch": 1, "raster": str(reference_raster or raster)}, (ref, 256)))
         if "forward" in rows:
             for p in ("fp32", "bf16"):
                 todo.append((f"raw generator forward {tile}², {p}",

@@ -30,7 +30,7 @@ from bandbridge.inference.writer import (atomic_outputs, encode, output_profile,
 class PredictOptions:
     tile: int | None = None  # input pixels; default: the model's inference.tile
     overlap: int | None = None
-    batch_size: int = 8
+    batch_size: int | None = None  # tiles per forward; None: about 2 MPix per batch (≤ 16 tiles)
     dtype: str = "auto"
     append: bool = False
     indices: tuple[str, ...] = ()
@@ -169,17 +169,18 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     acc = np.zeros((co, th * s, ext_w * s), np.float64)
     wsum = np.zeros((th * s, ext_w * s), np.float64)
     rows = list(plan.rows)
+    bs = opts.batch_size or max(1, min(16, 2**21 // (th * tw)))
     for k, r in enumerate(rows):
         strip = read_raster(src, scaling, sel.bands, window=(r, 0, th, ext_w),
                             band_names=sel.band_names, sensor=sel.sensor)
         x = _fill_margin(strip.data, H - r, W)
         tiles = [x[:, :, c:c + tw] for c in plan.cols]
-        for b0 in range(0, len(tiles), opts.batch_size):
-            batch = np.stack(tiles[b0:b0 + opts.batch_size])
+        for b0 in range(0, len(tiles), bs):
+            batch = np.stack(tiles[b0:b0 + bs])
             y = backend(batch)
             if y.shape[1] != co:
                 raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
-            for j, c in enumerate(plan.cols[b0:b0 + opts.batch_size]):
+            for j, c in enumerate(plan.cols[b0:b0 + bs]):
                 acc[:, :, c * s:(c + tw) * s] += y[j] * wts
                 wsum[:, c * s:(c + tw) * s] += wts
             if progress:
