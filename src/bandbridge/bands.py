@@ -169,6 +169,12 @@ INDICES = {"ndvi": (ndvi, ("red", "nir")), "ndwi": (ndwi, ("green", "nir")),
            "evi": (evi, ("blue", "red", "nir"))}
 
 
+def is_single_nir(bands) -> bool:
+    """True when ``bands`` (names) is exactly one NIR band: the targets indices are made for."""
+    names = [str(b) for b in (bands or [])]
+    return len(names) == 1 and band_role(names[0]) == "nir"
+
+
 def find_role(bands: list[str], role: str) -> int | None:
     """Index of the first band with ``role`` in ``bands`` (names), or None."""
     for i, b in enumerate(bands):

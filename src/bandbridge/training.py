@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bandbridge.bands import band_role, find_role, ndvi
+from bandbridge.bands import find_role, is_single_nir, ndvi
 from bandbridge.config import Config, build_config
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, masked_l1
 from bandbridge.metrics import batch_metrics
@@ -28,11 +28,9 @@ def nir_target_red_index(cfg: Config) -> int | None:
     src = cfg.data.sources[0] if cfg.data.sources else None
     if src is None or cfg.task.kind != "translation":
         return None
-    names = [str(b) for b in (src.input.bands or [])]
-    tnames = [str(b) for b in (src.target.bands or [])]
-    if len(tnames) != 1 or band_role(tnames[0]) != "nir":
+    if not is_single_nir(src.target.bands):
         return None
-    return find_role(names, "red")
+    return find_role([str(b) for b in (src.input.bands or [])], "red")
 
 
 def linear_decay(n_epochs: int, n_epochs_decay: int):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.bands import band_role
+from bandbridge.bands import is_single_nir
 from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
@@ -77,7 +77,7 @@ class Translator:
         spec, be = self.spec_backend(name)
         out = Path(tempfile.mkdtemp(prefix="bandbridge-demo-")) / f"{path.stem}_{name}.tif"
         opts = _options(spec, path)
-        is_nir = len(spec.target_names) == 1 and band_role(spec.target_names[0]) == "nir"
+        is_nir = is_single_nir(spec.target_names)
         if is_nir:
             opts.indices = ("ndvi",)
         predict_file(be, spec, path, out, opts)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bandbridge.bands import band_role, find_role, get_scaling, ndvi
+from bandbridge.bands import find_role, get_scaling, is_single_nir, ndvi
 from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
@@ -21,7 +21,7 @@ def compare(model: str, src: str | Path, out_dir: str | Path) -> dict:
     spec = read_spec(resolve_model_folder(model))
     src, out = Path(src), Path(out_dir)
     t = spec.target
-    is_nir = len(spec.target_names) == 1 and band_role(spec.target_names[0]) == "nir"
+    is_nir = is_single_nir(spec.target_names)
     if spec.scale != 1:
         raise BandbridgeError("compare works for translation models (same grid in and out)")
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from bandbridge.bands import band_role, get_scaling
+from bandbridge.bands import get_scaling, is_single_nir
 from bandbridge.bundle import Bundle, atomic_write_bytes, load_model
 from bandbridge.config import Config, build_config
 from bandbridge.data.datamodule import PairedDataModule
@@ -59,7 +59,7 @@ def score_pair(pair: LoadedPair, pred: torch.Tensor, task: str, scale: int) -> d
     m = pair.mask[0]
     out = image_metrics(p_phys, t_phys, m, data_range)
     tb = [str(b) for b in (src.target.bands or [])]
-    if task == "translation" and len(tb) == 1 and band_role(tb[0]) == "nir":
+    if task == "translation" and is_single_nir(tb):
         out.update(index_metrics(pair.x, [str(b) for b in (src.input.bands or [])],
                                  pair.y[0], pred[0], m))
     if task == "super_resolution" and pred.shape[0] == 3:

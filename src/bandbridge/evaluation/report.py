@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.bands import band_role, find_role, ndvi
+from bandbridge.bands import find_role, is_single_nir, ndvi
 from bandbridge.bundle import atomic_write_bytes
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.evaluate import EvalResult, evaluate
@@ -63,7 +63,7 @@ def plot_sample(sample: dict, path: Path, task: str, scale: int) -> None:
     src = pair.source
     in_names = [str(b) for b in (src.input.bands or [])]
     tb = [str(b) for b in (src.target.bands or [])]
-    red = find_role(in_names, "red") if len(tb) == 1 and band_role(tb[0]) == "nir" else None
+    red = find_role(in_names, "red") if is_single_nir(tb) else None
     cols = 4 + (2 if red is not None else 0)
     fig, axes = plt.subplots(len(preds), cols, figsize=(2.3 * cols, 2.4 * len(preds)), squeeze=False)
     m = pair.mask[0].numpy()

@@ -16,7 +16,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from bandbridge.bands import INDICES, find_role, get_scaling
+from bandbridge.bands import INDICES, find_role, get_scaling, is_single_nir
 from bandbridge.config import BandSel
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
@@ -140,7 +140,7 @@ def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
     if not indices:
         return {}
     tn = spec.target_names
-    if len(tn) != 1 or find_role(tn, "nir") is None:
+    if not is_single_nir(tn):
         raise BandbridgeError("--index needs a model whose output is one NIR band")
     names = [str(b) for b in (sel.bands or [])]
     out = {}
