@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from bandbridge.bundle import load_bundle, save_bundle
+from bandbridge.config import load_config
 from bandbridge.models import count_parameters
 
 ZOO = Path(__file__).resolve().parent.parent / "src" / "bandbridge" / "zoo"
@@ -35,8 +36,20 @@ ATTRIBUTION = {
 }
 
 
+def split_counts(cfg) -> dict[str, dict[str, int]]:
+    """{source: {split: number of files}} on the data the run was trained with."""
+    from bandbridge.data.items import discover
+    counts: dict[str, dict[str, int]] = {}
+    for split, items in discover(cfg.data).items():
+        for it in items:
+            c = counts.setdefault(cfg.data.sources[it.source].name, {})
+            c[split] = c.get(split, 0) + 1
+    return counts
+
+
 def card(name: str, preset: str, run: Path, b) -> str:
     cfg = b.config
+    counts = split_counts(cfg)
     summary = json.loads((run / "summary.json").read_text())
     start = json.loads((run / "val_start.json").read_text())
     table = (run / "eval" / "test" / "metrics.md").read_text().split("\n", 2)[2]
@@ -57,7 +70,8 @@ def card(name: str, preset: str, run: Path, b) -> str:
 
 ## Training data
 
-{chr(10).join(f"- `{s}`: {ATTRIBUTION.get(s, 'see ../shared/data')}" for s in srcs)}
+{chr(10).join(f"- `{s}` ({', '.join(f'{n} {k}' for k, n in counts.get(s, {}).items())} files): "
+               f"{ATTRIBUTION.get(s, 'see ../shared/data')}" for s in srcs)}
 
 Splits are by file, date, scene or site (see `presets/recipes.yaml`); test data was never seen in
 training or model selection.
@@ -88,6 +102,8 @@ def main(runs_dir: str) -> None:
         best = runs[-1]
         run = best.parent.parent
         b = load_bundle(best)
+        # Inference settings follow the current preset (they do not change the weights).
+        b.config = b.config.model_copy(update={"inference": load_config(preset).inference})
         out = ZOO / name
         save_bundle(out, b.generator, b.config, b.in_channels, b.out_channels,
                     weights_dtype=torch.float16, epoch=b.info.get("epoch"),
