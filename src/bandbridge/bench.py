@@ -21,6 +21,14 @@ import numpy as np
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process in MB (VmHWM: per address space, so unlike ru_maxrss it does
+    not inherit the parent's peak across fork + exec)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -8,6 +8,7 @@ strip-high buffer, and the rows no later strip can touch are divided and written
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -116,15 +117,17 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                                 bandbridge_model=str(spec.folder), bandbridge_source=str(src))
             for d, k in zip(dsts[1:], index_fns):
                 d.descriptions = (k,)
-            for r0, r1, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan, opts, progress):
-                win = Window(0, r0 * s, W, (r1 - r0) * s)
-                xs = x if s == 1 else None
-                stack = np.concatenate([xs, pred]) if opts.append else pred
-                dsts[0].write(encode(stack, valid, dtype), window=win)
-                for d, (k, (fn, idx)) in zip(dsts[1:], index_fns.items()):
-                    v = fn(*[x[i] for i in idx], pred[0]).astype(np.float32)
-                    v[~valid] = np.nan
-                    d.write(v[None], window=win)
+            # Writing (compression) runs in a thread beside the next strip's compute; at most
+            # one strip waits, so memory stays bounded.
+            with ThreadPoolExecutor(1) as writer:
+                pending = None
+                for r0, r1, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan, opts, progress):
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(_write_strip, dsts, index_fns, r0, r1, s, W, pred, x,
+                                            valid, opts.append, dtype)
+                if pending is not None:
+                    pending.result()
         finally:
             for d in dsts:
                 d.close()
@@ -133,6 +136,17 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                 to_cog(t)
     secs = time.perf_counter() - t0
     return PredictStats(out, plan.n_tiles, secs, info.height * info.width / 1e6, paths[1:])
+
+
+def _write_strip(dsts, index_fns: dict, r0: int, r1: int, s: int, W: int, pred: np.ndarray,
+                 x: np.ndarray, valid: np.ndarray, append: bool, dtype: str) -> None:
+    win = Window(0, r0 * s, W, (r1 - r0) * s)
+    stack = np.concatenate([x, pred]) if append else pred
+    dsts[0].write(encode(stack, valid, dtype), window=win)
+    for d, (fn, idx) in zip(dsts[1:], index_fns.values()):
+        v = fn(*[x[i] for i in idx], pred[0]).astype(np.float32)
+        v[~valid] = np.nan
+        d.write(v[None], window=win)
 
 
 def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
@@ -170,30 +184,42 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     wsum = np.zeros((th * s, ext_w * s), np.float64)
     rows = list(plan.rows)
     bs = opts.batch_size or max(1, min(16, 2**21 // (th * tw)))
-    for k, r in enumerate(rows):
-        strip = read_raster(src, scaling, sel.bands, window=(r, 0, th, ext_w),
-                            band_names=sel.band_names, sensor=sel.sensor)
-        x = _fill_margin(strip.data, H - r, W)
-        tiles = [x[:, :, c:c + tw] for c in plan.cols]
-        for b0 in range(0, len(tiles), bs):
-            batch = np.stack(tiles[b0:b0 + bs])
-            y = backend(batch)
-            if y.shape[1] != co:
-                raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
-            for j, c in enumerate(plan.cols[b0:b0 + bs]):
-                acc[:, :, c * s:(c + tw) * s] += y[j] * wts
-                wsum[:, c * s:(c + tw) * s] += wts
-            if progress:
-                progress(len(batch))
-        nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H)
-        done = (nxt - r) * s  # rows of this strip no later strip touches
-        pred = (acc[:, :done, :W * s] / wsum[:done, :W * s]).astype(np.float32)
-        valid = strip.mask[:nxt - r, :W]
-        if s > 1:
-            valid = valid.repeat(s, 0).repeat(s, 1)
-        yield r, nxt, pred, x[:, :nxt - r, :W], valid
-        if k + 1 < len(rows):  # move unfinished rows to the top of the buffers, clear the rest
-            acc = np.roll(acc, -done, axis=1)
-            wsum = np.roll(wsum, -done, axis=0)
-            acc[:, -done:] = 0
-            wsum[-done:] = 0
+
+    def read(r: int):
+        return read_raster(src, scaling, sel.bands, window=(r, 0, th, ext_w),
+                           band_names=sel.band_names, sensor=sel.sensor)
+
+    # The next strip is read (and decompressed) in a thread while this one computes.
+    reader = ThreadPoolExecutor(1)
+    try:
+        ahead = reader.submit(read, rows[0])
+        for k, r in enumerate(rows):
+            strip = ahead.result()
+            if k + 1 < len(rows):
+                ahead = reader.submit(read, rows[k + 1])
+            x = _fill_margin(strip.data, H - r, W)
+            tiles = [x[:, :, c:c + tw] for c in plan.cols]
+            for b0 in range(0, len(tiles), bs):
+                batch = np.stack(tiles[b0:b0 + bs])
+                y = backend(batch)
+                if y.shape[1] != co:
+                    raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
+                for j, c in enumerate(plan.cols[b0:b0 + bs]):
+                    acc[:, :, c * s:(c + tw) * s] += y[j] * wts
+                    wsum[:, c * s:(c + tw) * s] += wts
+                if progress:
+                    progress(len(batch))
+            nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H)
+            done = (nxt - r) * s  # rows of this strip no later strip touches
+            pred = (acc[:, :done, :W * s] / wsum[:done, :W * s]).astype(np.float32)
+            valid = strip.mask[:nxt - r, :W]
+            if s > 1:
+                valid = valid.repeat(s, 0).repeat(s, 1)
+            yield r, nxt, pred, x[:, :nxt - r, :W], valid
+            if k + 1 < len(rows):  # move unfinished rows to the top of the buffers, clear the rest
+                acc = np.roll(acc, -done, axis=1)
+                wsum = np.roll(wsum, -done, axis=0)
+                acc[:, -done:] = 0
+                wsum[-done:] = 0
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)

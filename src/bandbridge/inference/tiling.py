@@ -38,16 +38,30 @@ class TilePlan:
 
 
 def _axis(n: int, tile: int, overlap: int, align: int) -> tuple[int, int, list[int]]:
-    """(tile length, effective overlap, starts) along one axis of length ``n``."""
+    """(tile length, effective overlap, starts) along one axis of length ``n``.
+
+    Among aligned tile lengths from ``tile`` down to half of it, the one computing the fewest
+    pixels (tiles × length) wins: a raster rarely divides evenly, and the last tile's overshoot is
+    wasted work.
+    """
     ext = -(-n // align) * align  # n rounded up to the lattice
-    t = min(max(align, tile // align * align), ext)
-    if t >= n:
-        return t, 0, [0]
-    step = max(align, (t - overlap) // align * align)
-    starts = [0]
-    while starts[-1] + t < n:
-        starts.append(starts[-1] + step)
-    return t, t - step, starts
+    t_max = min(max(align, tile // align * align), ext)
+    if t_max >= n:
+        return t_max, 0, [0]
+    best = None
+    for t in range(t_max, max(align, t_max // 2) - 1, -align):
+        step = (t - overlap) // align * align
+        if step < align:
+            break
+        k = -(-(n - t) // step) + 1
+        if best is None or k * t < best[0]:
+            best = (k * t, t, step, k)
+    if best is None:  # overlap too large for any aligned step: one lattice step apart
+        t, step = t_max, align
+        k = -(-(n - t) // step) + 1
+    else:
+        _, t, step, k = best
+    return t, t - step, [i * step for i in range(k)]
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: int, align: int = 1) -> TilePlan:
