@@ -17,15 +17,17 @@ class UNet(nn.Module):
                  norm: str = "batch", dropout: bool = True, max_mult: int = 8,
                  upsample: str = "transpose"):
         super().__init__()
-        if upsample not in ("transpose", "bilinear"):
-            raise ValueError(f"upsample must be 'transpose' or 'bilinear', got '{upsample}'")
+        if upsample not in ("transpose", "bilinear", "nearest"):
+            raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got '{upsample}'")
 
         def up(cin: int, cout: int, b: bool) -> list[nn.Module]:
-            # 'bilinear' (resize, then 3×3 conv) avoids transposed convolutions' checkerboard
-            # artefacts and their slow CPU path; 'transpose' is pix2pix's.
+            # Resize-then-convolve ('nearest', 'bilinear') avoids transposed convolutions'
+            # checkerboard artefacts; nearest resizing is the cheaper of the two on CPU.
+            # 'transpose' is pix2pix's.
             if upsample == "transpose":
                 return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=b)]
-            return [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            kw = {"align_corners": False} if upsample == "bilinear" else {}
+            return [nn.Upsample(scale_factor=2, mode=upsample, **kw),
                     nn.Conv2d(cin, cout, 3, 1, 1, bias=b)]
 
         self.depth = depth
