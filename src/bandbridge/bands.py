@@ -77,11 +77,18 @@ class Scaling:
     raw_dtype: str = "float32"
     doc: str = field(default="", compare=False)
 
-    def encode(self, raw: np.ndarray) -> np.ndarray:
+    def encode(self, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Stored → model values; ``out`` (float32, may be ``raw``) avoids copies."""
         x = raw.astype(np.float32, copy=False)
+        if out is None:
+            out = np.empty_like(x, dtype=np.float32)
         if self.clip is not None:
-            x = np.clip(x, *self.clip)
-        return ((x - self.offset) / self.scale).astype(np.float32, copy=False)
+            np.clip(x, *self.clip, out=out)
+        elif out is not x:
+            out[...] = x
+        out -= self.offset
+        out /= self.scale
+        return out
 
     def decode(self, model: np.ndarray) -> np.ndarray:
         return (np.asarray(model, np.float32) * self.scale + self.offset).astype(np.float32)

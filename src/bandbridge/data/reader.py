@@ -221,14 +221,18 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
             raw[(slice(None), *inner)] = arr[sel, ra:rb, ca:cb]
         else:
             with _open(p) as src:
-                raw[(slice(None), *inner)] = _read_masked(
-                    src, [i + 1 for i in sel], ra, ca, rb - ra, cb - ca, valid, inner)
+                if (ra, rb, ca, cb) == (r0, r0 + h, c0, c0 + w):  # inside: read straight into raw
+                    raw = _read_masked(src, [i + 1 for i in sel], ra, ca, h, w, valid, inner)
+                else:
+                    raw[(slice(None), *inner)] = _read_masked(
+                        src, [i + 1 for i in sel], ra, ca, rb - ra, cb - ca, valid, inner)
     if transform is not None and window is not None:
         transform = transform @ transform.translation(c0, r0)
     valid &= np.isfinite(raw).all(0)
     if scaling.zero_is_nodata:
-        valid &= ~(raw == 0).all(0)
-    data = np.nan_to_num(scaling.encode(raw), nan=0.0, posinf=0.0, neginf=0.0)
+        valid &= (raw != 0).any(0)
+    raw[:, ~valid] = 0.0  # NaN and nodata out before scaling, in place (strips can be large)
+    data = scaling.encode(raw, out=raw)
     data[:, ~valid] = 0.0
     return Raster(data, valid, [info.bands[i] for i in sel], info.crs, transform, str(path),
                   {"height": info.height, "width": info.width, "nodata": info.nodata,
@@ -237,9 +241,10 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
 
 def _read_masked(src, indexes, r, c, h, w, valid, inner) -> np.ndarray:
     """Read a window; pixels equal to nodata (or masked by the file) clear ``valid[inner]``."""
+    win = Window(c, r, w, h)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NodataShadowWarning)  # nodata rules; we say so in docs
-        arr = src.read(indexes, window=Window(c, r, w, h), masked=True)
-    m = np.ma.getmaskarray(arr).any(0)
-    valid[inner] &= ~m
-    return np.asarray(arr.data, np.float32)
+        arr = src.read(indexes, window=win, out_dtype="float32")
+        masks = src.read_masks(indexes, window=win)
+    valid[inner] &= (masks != 0).all(0)
+    return arr
