@@ -98,3 +98,39 @@ def test_super_resolution_pairs_are_scaled():
     assert p.y.shape[1:] == (p.x.shape[1] * 4, p.x.shape[2] * 4)
     tile = dm.val_dataloader().dataset[0]
     assert tile["input"].shape == (3, 24, 24) and tile["target"].shape == (3, 96, 96)
+
+
+def _png(path, shape, value):
+    import numpy as np
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full(shape, value, np.uint8)).save(path)
+
+
+def _paired_cfg(root, **src):
+    from bandbridge.config import build_config
+    base = {"layout": "paired", "input": {"bands": ["red", "green", "blue"], "scaling": "uint8"},
+            "target": {"bands": [0], "scaling": "uint8"}}
+    return build_config({"name": "t", "data": {"root": str(root), "sources": [{**base, **src}]}})
+
+
+def test_pix2pix_folder_layout_gives_the_split(tmp_path):
+    for split, n in (("train", 3), ("val", 2), ("test", 1)):
+        for i in range(n):
+            _png(tmp_path / f"{split}_A" / f"{split}{i}.png", (32, 32, 3), 10 * i)
+            _png(tmp_path / f"{split}_B" / f"{split}{i}.png", (32, 32), 20 * i)
+    cfg = _paired_cfg(tmp_path, input_dir="{split}_A", target_dir="{split}_B")
+    by = discover(cfg.data)
+    assert {s: len(v) for s, v in by.items()} == {"train": 3, "val": 2, "test": 1}
+    assert all(it.input_path.endswith(f"{it.id}.png") and "_A" in it.input_path for it in by["val"])
+
+
+def test_split_file_assigns_ids(tmp_path):
+    import json
+    for i in range(5):
+        _png(tmp_path / "A" / f"s{i}.png", (32, 32, 3), i)
+        _png(tmp_path / "B" / f"s{i}.png", (32, 32), i)
+    (tmp_path / "split.json").write_text(json.dumps({"train": ["s0", "s1"], "val": ["s2"], "test": ["s3", "s4"]}))
+    cfg = _paired_cfg(tmp_path, input_dir="A", target_dir="B", split={"file": "split.json"})
+    ids = _ids(discover(cfg.data))
+    assert ids == {"train": {"s0", "s1"}, "val": {"s2"}, "test": {"s3", "s4"}}
