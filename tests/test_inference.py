@@ -15,7 +15,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import OnnxBackend, TorchBackend
 from bandbridge.inference.predictor import PredictOptions, predict_file
 from bandbridge.inference.spec import ModelSpec, read_spec, resolve_model_folder
-from bandbridge.inference.tiling import blend_weights, plan_tiles
+from bandbridge.inference.tiling import blend_weights, column_blocks, plan_tiles
 from conftest import REPO, SAMPLE, SHARED, needs_shared
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
@@ -37,6 +37,12 @@ def test_plan_covers_aligns_and_overlaps(h, w, tile, overlap, align):
             assert a + t - b >= min(overlap, t - 1) or a + t - b >= 0 and b - a == align
     assert p.extent[0] >= h and p.extent[1] >= w
     assert (blend_weights(p) > 0).all()
+    blocks = column_blocks(p, 3 * p.tile_w)
+    assert blocks[0][1] == 0 and blocks[-1][2] == w
+    assert all(a[2] == b[1] for a, b in zip(blocks, blocks[1:]))  # the blocks tile the width
+    assert sum(len(b[0]) for b in blocks) == len(p.cols)
+    for cols, left, right in blocks:
+        assert cols[0] <= left < right <= cols[-1] + p.tile_w
 
 
 def _identity_spec(tmp_path, scale=1) -> ModelSpec:
@@ -48,8 +54,8 @@ def _identity_spec(tmp_path, scale=1) -> ModelSpec:
 def test_identity_model_reproduces_the_input_exactly(tmp_path):
     spec = _identity_spec(tmp_path)
     out = tmp_path / "id.tif"
-    opts = PredictOptions(tile=70, overlap=22, batch_size=3, dtype="float32")
-    st = predict_file(lambda x: x.copy(), spec, NAIP, out, opts)
+    opts = PredictOptions(tile=70, overlap=22, batch_size=3, dtype="float32", block_px=120)
+    st = predict_file(lambda x: x.copy(), spec, NAIP, out, opts)  # several column blocks too
     assert st.tiles > 9
     ref = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
     with rasterio.open(out) as dst:
@@ -57,11 +63,13 @@ def test_identity_model_reproduces_the_input_exactly(tmp_path):
     assert np.array_equal(got, ref)  # blending Σw·x/Σw of identical values is exact
 
 
-def test_tiled_output_matches_whole_image(trained_run, tmp_path):
+@pytest.mark.parametrize("block_px", [8192, 160])  # one column block, or several
+def test_tiled_output_matches_whole_image(trained_run, tmp_path, block_px):
     spec = read_spec(resolve_model_folder(trained_run))
     be = TorchBackend(spec, "fp32")
     out = tmp_path / "t.tif"
-    st = predict_file(be, spec, NAIP, out, PredictOptions(tile=128, overlap=64, dtype="float32"))
+    st = predict_file(be, spec, NAIP, out, PredictOptions(tile=128, overlap=64, dtype="float32",
+                                                          block_px=block_px))
     assert st.tiles > 4
     x = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
     with torch.inference_mode():
@@ -98,7 +106,8 @@ def test_super_resolution_output_grid(tmp_path):
     out = tmp_path / "sr.tif"
     up = lambda x: x.repeat(4, axis=2).repeat(4, axis=3)  # nearest ×4 "model"
     predict_file(up, spec, NAIP, out, PredictOptions(tile=64, overlap=16, dtype="float32",
-                                                     input_bands=["red", "green", "blue"]))
+                                                     input_bands=["red", "green", "blue"],
+                                                     block_px=150))
     with rasterio.open(NAIP) as src, rasterio.open(out) as dst:
         assert (dst.height, dst.width) == (src.height * 4, src.width * 4)
         assert dst.transform.a == pytest.approx(src.transform.a / 4)

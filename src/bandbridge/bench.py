@@ -75,7 +75,7 @@ def run_row(row: dict) -> dict:
     be = make_backend(spec, row.get("backend", "torch"), row.get("precision", "fp32"), row.get("threads"))
     if row["kind"] == "forward":
         t = row["tile"]
-        b = max(1, min(16, 2**21 // (t * t)))  # the predictor's default batch for this tile
+        b = max(1, min(16, 2**20 // (t * t)))  # the predictor's default batch for this tile
         x = np.random.default_rng(0).random((b, spec.in_channels, t, t), dtype=np.float32)
         be(x)
         be(x)

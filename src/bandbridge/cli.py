@@ -158,7 +158,7 @@ def predict(
     precision: str = typer.Option("auto", "--precision", help="torch: auto (bf16 when accurate), fp32, bf16"),
     tile: Optional[int] = typer.Option(None, "--tile", help="tile size in input pixels"),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="overlap between tiles (blended)"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="tiles per forward (default: ~2 MPix)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="tiles per forward (default: ~1 MPix)"),
     dtype: str = typer.Option("auto", "--dtype", help="auto, float32, uint16 (×10000), uint8 (×255)"),
     append: bool = typer.Option(False, "--append", help="write the input bands too (e.g. RGB + NIR)"),
     index: Optional[str] = typer.Option(None, "--index", help="also write index rasters: ndvi,ndwi,evi"),

@@ -117,6 +117,7 @@ class OnnxBackend:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.enable_cpu_mem_arena = False  # the arena keeps its peak; tiles are large and few
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

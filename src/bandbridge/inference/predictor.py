@@ -22,7 +22,7 @@ from bandbridge.config import BandSel
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.spec import ModelSpec
-from bandbridge.inference.tiling import TilePlan, blend_weights, plan_tiles
+from bandbridge.inference.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.inference.writer import (atomic_outputs, encode, output_profile, physical_note,
                                          resolve_dtype, to_cog)
 
@@ -31,13 +31,14 @@ from bandbridge.inference.writer import (atomic_outputs, encode, output_profile,
 class PredictOptions:
     tile: int | None = None  # input pixels; default: the model's inference.tile
     overlap: int | None = None
-    batch_size: int | None = None  # tiles per forward; None: about 2 MPix per batch (≤ 16 tiles)
+    batch_size: int | None = None  # tiles per forward; None: about 1 MPix per batch (≤ 16 tiles)
     dtype: str = "auto"
     append: bool = False
     indices: tuple[str, ...] = ()
     cog: bool = False
     input_bands: list[str | int] | None = None  # override the model's input band selection
     input_scaling: str | None = None
+    block_px: int = 4096  # widest column block processed at once (bounds memory)
 
 
 @dataclass
@@ -121,11 +122,14 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             # one strip waits, so memory stays bounded.
             with ThreadPoolExecutor(1) as writer:
                 pending = None
-                for r0, r1, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan, opts, progress):
-                    if pending is not None:
-                        pending.result()
-                    pending = writer.submit(_write_strip, dsts, index_fns, r0, r1, s, W, pred, x,
-                                            valid, opts.append, dtype)
+                for cols, left, right in column_blocks(plan, opts.block_px):
+                    for r0, r1, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan,
+                                                          cols, left, right, opts, progress):
+                        if pending is not None:
+                            pending.result()
+                        win = Window(left * s, r0 * s, (right - left) * s, (r1 - r0) * s)
+                        pending = writer.submit(_write_strip, dsts, index_fns, win, pred, x, valid,
+                                                opts.append, dtype)
                 if pending is not None:
                     pending.result()
         finally:
@@ -138,9 +142,8 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     return PredictStats(out, plan.n_tiles, secs, info.height * info.width / 1e6, paths[1:])
 
 
-def _write_strip(dsts, index_fns: dict, r0: int, r1: int, s: int, W: int, pred: np.ndarray,
-                 x: np.ndarray, valid: np.ndarray, append: bool, dtype: str) -> None:
-    win = Window(0, r0 * s, W, (r1 - r0) * s)
+def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,
+                 valid: np.ndarray, append: bool, dtype: str) -> None:
     stack = np.concatenate([x, pred]) if append else pred
     dsts[0].write(encode(stack, valid, dtype), window=win)
     for d, (fn, idx) in zip(dsts[1:], index_fns.values()):
@@ -171,22 +174,25 @@ def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
 
 
 def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: TilePlan,
-            opts: PredictOptions, progress):
-    """Yield ``(row0, row1, pred (Co, h·s, W·s), input (Ci, h, W), valid (h·s, W·s))`` for
-    consecutive finished row ranges of the input grid."""
+            cols: tuple[int, ...], left: int, right: int, opts: PredictOptions, progress):
+    """Yield ``(row0, row1, pred, input, valid)`` for consecutive finished row ranges of the
+    column block whose tiles start at ``cols``, cut to the block's columns ``[left, right)``:
+    pred ``(Co, h·s, w·s)``, input ``(Ci, h, w)``, valid ``(h·s, w·s)``."""
     s = spec.scale
     th, tw = plan.tile_h, plan.tile_w
     H, W = plan.height, plan.width
-    ext_w = plan.extent[1]
+    c0 = cols[0]
+    bw = cols[-1] + tw - c0  # block width, input pixels
     wts = blend_weights(plan, s)
     co = spec.out_channels
-    acc = np.zeros((co, th * s, ext_w * s), np.float64)
-    wsum = np.zeros((th * s, ext_w * s), np.float64)
+    acc = np.zeros((co, th * s, bw * s), np.float64)
+    wsum = np.zeros((th * s, bw * s), np.float64)
     rows = list(plan.rows)
-    bs = opts.batch_size or max(1, min(16, 2**21 // (th * tw)))
+    bs = opts.batch_size or max(1, min(16, 2**20 // (th * tw)))
+    a, b = left - c0, right - c0  # the block's own columns, relative
 
     def read(r: int):
-        return read_raster(src, scaling, sel.bands, window=(r, 0, th, ext_w),
+        return read_raster(src, scaling, sel.bands, window=(r, c0, th, bw),
                            band_names=sel.band_names, sensor=sel.sensor)
 
     # The next strip is read (and decompressed) in a thread while this one computes.
@@ -197,29 +203,29 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
             strip = ahead.result()
             if k + 1 < len(rows):
                 ahead = reader.submit(read, rows[k + 1])
-            x = _fill_margin(strip.data, H - r, W)
-            tiles = [x[:, :, c:c + tw] for c in plan.cols]
+            x = _fill_margin(strip.data, H - r, W - c0)
+            tiles = [x[:, :, c - c0:c - c0 + tw] for c in cols]
             for b0 in range(0, len(tiles), bs):
                 batch = np.stack(tiles[b0:b0 + bs])
                 y = backend(batch)
                 if y.shape[1] != co:
                     raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
-                for j, c in enumerate(plan.cols[b0:b0 + bs]):
-                    acc[:, :, c * s:(c + tw) * s] += y[j] * wts
-                    wsum[:, c * s:(c + tw) * s] += wts
+                for j, c in enumerate(cols[b0:b0 + bs]):
+                    acc[:, :, (c - c0) * s:(c - c0 + tw) * s] += y[j] * wts
+                    wsum[:, (c - c0) * s:(c - c0 + tw) * s] += wts
                 if progress:
                     progress(len(batch))
             nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H)
             done = (nxt - r) * s  # rows of this strip no later strip touches
-            pred = (acc[:, :done, :W * s] / wsum[:done, :W * s]).astype(np.float32)
-            valid = strip.mask[:nxt - r, :W]
+            pred = (acc[:, :done, a * s:b * s] / wsum[:done, a * s:b * s]).astype(np.float32)
+            valid = strip.mask[:nxt - r, a:b]
             if s > 1:
                 valid = valid.repeat(s, 0).repeat(s, 1)
-            yield r, nxt, pred, x[:, :nxt - r, :W], valid
-            if k + 1 < len(rows):  # move unfinished rows to the top of the buffers, clear the rest
-                acc = np.roll(acc, -done, axis=1)
-                wsum = np.roll(wsum, -done, axis=0)
-                acc[:, -done:] = 0
-                wsum[-done:] = 0
+            yield r, nxt, pred, x[:, :nxt - r, a:b], valid
+            if k + 1 < len(rows):  # move the unfinished rows (the overlap) to the top, clear the rest
+                keep = acc.shape[1] - done
+                acc[:, :keep], wsum[:keep] = acc[:, done:].copy(), wsum[done:].copy()
+                acc[:, keep:] = 0
+                wsum[keep:] = 0
     finally:
         reader.shutdown(wait=True, cancel_futures=True)

@@ -74,6 +74,25 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, align: int = 1)
     return TilePlan(height, width, th, tw, oh, ow, tuple(rows), tuple(cols))
 
 
+def column_blocks(plan: TilePlan, max_px: int) -> list[tuple[tuple[int, ...], int, int]]:
+    """Split the tile columns into blocks at most ``max_px`` wide (at least one tile), so that
+    memory does not grow with the raster's width. Returns ``(cols, left, right)`` per block:
+    its tile columns and the columns ``[left, right)`` it writes; neighbouring blocks meet in the
+    middle of the overlap of their edge tiles."""
+    cols, tw = plan.cols, plan.tile_w
+    groups: list[list[int]] = [[cols[0]]]
+    for c in cols[1:]:
+        if c + tw - groups[-1][0] > max_px:
+            groups.append([])
+        groups[-1].append(c)
+    out = []
+    for g, cs in enumerate(groups):
+        left = 0 if g == 0 else (cs[0] + groups[g - 1][-1] + tw) // 2
+        right = plan.width if g == len(groups) - 1 else (groups[g + 1][0] + cs[-1] + tw) // 2
+        out.append((tuple(cs), left, right))
+    return out
+
+
 def ramp(n: int, overlap: int) -> np.ndarray:
     """1-D weights of length ``n``: raised-cosine rise over ``overlap`` pixels at both ends,
     1 in between; strictly positive."""
