@@ -17,6 +17,8 @@ def test_bundled_models_are_complete_and_small():
     zoo = zoo_models()
     assert EXPECTED <= set(zoo)
     for name, d in zoo.items():
+        if name == "rgb2nir":
+            continue  # an alias
         files = {p.name for p in d.iterdir()}
         assert {"generator.safetensors", "model.yaml", "MODEL_CARD.md"} <= files
         assert sum(p.stat().st_size for p in d.iterdir()) < 10e6
@@ -30,6 +32,8 @@ def test_models_command_and_name_resolution(run_cli, tmp_path):
     code, out, err = run_cli("models")
     assert code == 0 and all(n in out for n in EXPECTED)
     assert resolve_model_folder("rgb2nir-s2") == zoo_models()["rgb2nir-s2"]
+    assert resolve_model_folder("rgb2nir") == zoo_models()["rgb2nir-naip"]  # the short name
+    assert "rgb2nir " in out and "= rgb2nir-naip" in out
     code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"))
     assert code == 0, err
     with rasterio.open(tmp_path / "n.tif") as f:
@@ -37,7 +41,7 @@ def test_models_command_and_name_resolution(run_cli, tmp_path):
 
 
 def test_compare_on_the_sample_writes_the_demo_files(run_cli, tmp_path):
-    code, out, err = run_cli("compare", str(NAIP), "--model", "rgb2nir-naip", "--output", str(tmp_path))
+    code, out, err = run_cli("compare", str(NAIP), "--model", "rgb2nir", "--output", str(tmp_path))
     assert code == 0, err
     stem = NAIP.stem
     with rasterio.open(tmp_path / f"{stem}_with_synthetic.tif") as f:

@@ -35,11 +35,14 @@ def presets() -> None:
 def models() -> None:
     """List the bundled models (usable as --model NAME anywhere a model is taken)."""
     import yaml
-    from bandbridge.inference.spec import zoo_models
+    from bandbridge.inference.spec import ZOO_ALIASES, zoo_models
     found = zoo_models()
     if not found:
         out.print("no bundled models in this installation")
     for name, d in found.items():
+        if name in ZOO_ALIASES:
+            out.print(f"[bold]{name:14s}[/] = {ZOO_ALIASES[name]}", highlight=False)
+            continue
         meta = yaml.safe_load((d / "model.yaml").read_text())
         cfg, mb = meta["config"], sum(f.stat().st_size for f in d.iterdir()) / 1e6
         psnr = (meta.get("val_metrics") or {}).get("val/psnr")
@@ -200,7 +203,7 @@ def predict(
 @app.command()
 def compare(
     input_: str = typer.Argument(..., help="a raster holding the input bands and the real target bands"),
-    model: str = typer.Option("rgb2nir-naip", "--model", "-m", help="bundled model name, run folder or bundle"),
+    model: str = typer.Option("rgb2nir", "--model", "-m", help="bundled model name, run folder or bundle"),
     output: str = typer.Option("out/compare", "--output", "-o", help="output folder"),
 ) -> None:
     """Predict a raster whose real target is known: synthetic+input GeoTIFF, NDVI GeoTIFF,

@@ -84,10 +84,15 @@ def zoo_dir() -> Path:
     return Path(str(resources.files("bandbridge") / "zoo"))
 
 
+# Short names for the bundled models a newcomer reaches for first.
+ZOO_ALIASES = {"rgb2nir": "rgb2nir-naip"}
+
+
 def zoo_models() -> dict[str, Path]:
-    """The bundled models shipped with bandbridge, by name."""
+    """The bundled models shipped with bandbridge, by name (aliases included)."""
     d = zoo_dir()
-    return {p.name: p for p in sorted(d.iterdir()) if (p / BUNDLE_META).exists()} if d.is_dir() else {}
+    found = {p.name: p for p in sorted(d.iterdir()) if (p / BUNDLE_META).exists()} if d.is_dir() else {}
+    return found | {a: found[t] for a, t in ZOO_ALIASES.items() if t in found}
 
 
 def resolve_model_folder(model: str | Path) -> Path:
