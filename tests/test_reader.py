@@ -61,6 +61,8 @@ def test_scalings_round_trip():
         assert enc.min() == pytest.approx(0.0) and enc.max() == pytest.approx(1.0)
         np.testing.assert_allclose(s.decode(enc), raw, rtol=1e-5, atol=1e-3)
     assert get_scaling("sar_db").encode(np.array([-50.0, 20.0])).tolist() == [0.0, 1.0]
+    # Landsat C2 L2: reflectance = DN × 2.75e-5 − 0.2
+    assert get_scaling("landsat_c2").encode(np.array([7273.0 + 10000.0]))[0] == pytest.approx(0.275, abs=1e-4)
     mm = get_scaling("minmax", 10, 20)
     assert mm.encode(np.array([15.0]))[0] == pytest.approx(0.5)
 

@@ -98,7 +98,7 @@ class Scaling:
         """``(scale, offset, units)`` of the physical values metrics are reported in:
         reflectance for reflectance scalings, stored units (DN, dB) otherwise. The data range
         of a metric is ``scale``."""
-        if self.name.startswith("reflectance"):
+        if self.name.startswith("reflectance") or self.name == "landsat_c2":
             return 1.0, 0.0, "reflectance"
         return self.scale, self.offset, self.units
 
@@ -108,6 +108,10 @@ SCALINGS: dict[str, Scaling] = {
         "reflectance_10000", 0.0, 10000.0, clip=(0.0, 10000.0), zero_is_nodata=True,
         units="surface/TOA reflectance", raw_dtype="uint16",
         doc="Sentinel-2/Landsat DN = reflectance × 10000; 0 is nodata; clipped to [0, 1]."),
+    "landsat_c2": Scaling(
+        "landsat_c2", 0.2 / 2.75e-5, 1 / 2.75e-5, clip=(0.2 / 2.75e-5, 1.2 / 2.75e-5),
+        zero_is_nodata=True, units="surface reflectance", raw_dtype="uint16",
+        doc="Landsat Collection 2 Level-2 surface reflectance: DN × 2.75e-5 − 0.2; 0 = nodata."),
     "reflectance": Scaling(
         "reflectance", 0.0, 1.0, clip=(0.0, 1.0), units="reflectance", raw_dtype="float32",
         doc="Values already in reflectance units [0, 1] (e.g. eo-learn arrays); clipped."),
