@@ -130,8 +130,6 @@ def _rate_column():
     return RateColumn()
 
 
-_RateColumn = _rate_column
-
 
 def _inputs(items: list[str]) -> list[Path]:
     import glob
@@ -188,7 +186,7 @@ def predict(
         _fail(f"{len(files)} inputs need an output folder, not the file {dest}")
     for f in files:
         dst = dest if single else dest / f"{f.stem.replace('[', '_').replace(']', '')}_{spec.config.name}.tif"
-        with Progress(TextColumn(f"{f.name}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+        with Progress(TextColumn(f"{f.name}"), BarColumn(), MofNCompleteColumn(), _rate_column(),
                       TimeRemainingColumn(), console=err, transient=True) as bar:
             from bandbridge.inference.predictor import plan_file
             task = bar.add_task("p", total=plan_file(spec, f, opts)[2].n_tiles)

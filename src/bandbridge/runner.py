@@ -197,7 +197,3 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                    "val_end": end}
         atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     return run_dir
-
-
-def config_from_checkpoint(path: str | Path) -> Config:
-    return build_config(run_config_for_resume(path))

@@ -14,6 +14,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
 from bandbridge.inference.predictor import PredictOptions, predict_file
 from bandbridge.inference.spec import read_spec, resolve_model_folder
+from bandbridge.inference.writer import decode
 from bandbridge.metrics import image_metrics, index_metrics
 
 
@@ -34,12 +35,10 @@ def compare(model: str, src: str | Path, out_dir: str | Path) -> dict:
     rgbn = out / f"{stem}_with_synthetic.tif"
     predict_file(be, spec, src, rgbn, PredictOptions(append=True, indices=("ndvi",) if is_nir else (),
                                                      dtype="auto"))
-    fp = out / f"{stem}_synthetic_float32.tif"
-    predict_file(be, spec, src, fp, PredictOptions(dtype="float32"))
     import rasterio
-    with rasterio.open(fp) as f:
-        pred = f.read()
-    fp.unlink()
+    with rasterio.open(rgbn) as f:  # the synthetic bands as written (what a user gets)
+        synth = f.read(list(range(f.count - spec.out_channels + 1, f.count + 1)))
+        pred = decode(synth, f.dtypes[0])
     i = spec.input
     x = read_raster(src, get_scaling(i.scaling, i.vmin, i.vmax), i.bands, band_names=i.band_names,
                     sensor=i.sensor)

@@ -43,6 +43,15 @@ def encode(values: np.ndarray, valid: np.ndarray, dtype: str) -> np.ndarray:
     return out
 
 
+def decode(stored: np.ndarray, dtype: str) -> np.ndarray:
+    """Inverse of :func:`encode`: stored values → float32 model values (nodata → NaN)."""
+    if dtype == "float32":
+        return stored.astype(np.float32)
+    out = stored.astype(np.float32) / _FACTOR[dtype]
+    out[stored == 0] = np.nan
+    return out
+
+
 def physical_note(target: BandSel, dtype: str) -> str:
     s = get_scaling(target.scaling, target.vmin, target.vmax)
     unit = "reflectance" if s.name.startswith("reflectance") else f"model units ({s.units})"
