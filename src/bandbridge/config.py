@@ -104,6 +104,10 @@ class LossConfig(_Strict):
     lambda_l1: float = Field(100.0, ge=0)
     lambda_gp: float = Field(10.0, ge=0)
     n_critic: int | None = Field(None, ge=1)  # None: 5 for wgan-gp, 1 otherwise
+    lambda_emd: float = Field(0.0, ge=0)  # histogram Earth Mover's distance (losses/spectral.py)
+    emd_bins: int = Field(64, ge=8)
+    lambda_index: float = Field(0.0, ge=0)  # L1 on spectral indices (NIR targets)
+    indices: list[Literal["ndvi", "ndwi", "evi"]] = ["ndvi", "ndwi", "evi"]
 
     @property
     def critic_steps(self) -> int:

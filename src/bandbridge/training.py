@@ -3,6 +3,7 @@
 x: input ``(B, Ci, h, w)``; y: target ``(B, Ct, H, W)``; m: valid mask ``(B, 1, H, W)``.
 Critic (every batch):   L_D = adv_d(D(x, y), D(x, G(x))) [+ λ_gp · GP]
 Generator (every n_critic-th batch):  L_G = λ_adv · adv_g(D(x, G(x))) + λ_L1 · ‖G(x) − y‖₁
+    [+ λ_emd · EMD(hist G(x), hist y)] [+ λ_idx · Σ_k ‖idx_k(x, G(x)) − idx_k(x, y)‖₁]
 Masked pixels are zeroed on both sides of the critic and excluded from L1, so they contribute
 to no loss. Each critic step consumes its own batch, as in WGAN-GP's Algorithm 1.
 """
@@ -16,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bandbridge.bands import find_role, is_single_nir, ndvi
+from bandbridge.bands import INDICES, find_role, is_single_nir, ndvi
 from bandbridge.config import Config, build_config
-from bandbridge.losses import ADVERSARIAL, gradient_penalty, masked_l1
+from bandbridge.errors import BandbridgeError
+from bandbridge.losses import ADVERSARIAL, gradient_penalty, histogram_emd, index_l1, masked_l1
 from bandbridge.metrics import batch_metrics
 from bandbridge.models import build_critic, build_generator
 
@@ -31,6 +33,22 @@ def nir_target_red_index(cfg: Config) -> int | None:
     if not is_single_nir(src.target.bands):
         return None
     return find_role([str(b) for b in (src.input.bands or [])], "red")
+
+
+def index_band_positions(cfg: Config) -> dict[str, int]:
+    """Input channels of the roles the index loss needs; a clear error when they are missing."""
+    src = cfg.data.sources[0] if cfg.data.sources else None
+    names = [str(b) for b in (src.input.bands or [])] if src else []
+    if src is None or not is_single_nir(src.target.bands):
+        raise BandbridgeError("loss.lambda_index needs a single NIR target band "
+                              "(set loss.lambda_index=0 for other targets)")
+    need = {r for k in cfg.loss.indices for r in INDICES[k][1] if r != "nir"}
+    pos = {r: find_role(names, r) for r in need}
+    missing = sorted(r for r, i in pos.items() if i is None)
+    if missing:
+        raise BandbridgeError(f"loss.lambda_index: the input bands {names} have no {missing} band; "
+                              "name them (e.g. B04, red) or drop those indices from loss.indices")
+    return pos
 
 
 def linear_decay(n_epochs: int, n_epochs_decay: int):
@@ -52,6 +70,7 @@ class GANTask(L.LightningModule):
         self.automatic_optimization = False
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
         self.red_index = nir_target_red_index(self.cfg)
+        self.index_bands = index_band_positions(self.cfg) if self.cfg.loss.lambda_index else None
         self._grid_logged = False
 
     # ------------------------------------------------------------------ pieces
@@ -114,6 +133,15 @@ class GANTask(L.LightningModule):
             loss_adv = self.adv_g(self.D(c, fake))
             loss_l1 = masked_l1(fake, y, m)
             loss_g = lc.lambda_adv * loss_adv + lc.lambda_l1 * loss_l1
+            if lc.lambda_emd:
+                loss_emd = histogram_emd(fake, y, m, lc.emd_bins)
+                loss_g = loss_g + lc.lambda_emd * loss_emd
+                logs["train/emd"] = loss_emd.detach()
+            if lc.lambda_index:
+                loss_idx = index_l1(x.float(), self.index_bands, fake.float(), y.float(), m,
+                                    tuple(lc.indices))
+                loss_g = loss_g + lc.lambda_index * loss_idx
+                logs["train/index_l1"] = loss_idx.detach()
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
