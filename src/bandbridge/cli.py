@@ -230,6 +230,42 @@ def demo(
 
 
 @app.command()
+def timeseries(
+    inputs: list[str] = typer.Argument(..., help="dated rasters (files, folders or globs)"),
+    model: str = typer.Option("rgb2nir", "--model", "-m", help="an NIR model (bundled name, run, bundle)"),
+    output: str = typer.Option("out/timeseries", "--output", "-o", help="folder for the CSV and PNG"),
+    bbox: Optional[str] = typer.Option(None, "--bbox", help="xmin,ymin,xmax,ymax in the files' CRS"),
+    polygon: Optional[str] = typer.Option(None, "--polygon", help="GeoJSON file (geometry or feature)"),
+    wgs84: bool = typer.Option(False, "--wgs84", help="bbox/polygon are lon/lat (EPSG:4326)"),
+) -> None:
+    """Mean NDVI per date from synthetic NIR (and real NIR where present): CSV + PNG."""
+    import json
+    from bandbridge.evaluation.timeseries import Region, ndvi_timeseries
+    region = None
+    if bbox or polygon:
+        geom = None
+        if polygon:
+            try:
+                g = json.loads(Path(polygon).read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                _fail(f"{polygon}: cannot read GeoJSON ({e})")
+            g = g.get("features", [g])[0] if g.get("type") == "FeatureCollection" else g
+            geom = g.get("geometry", g)
+        try:
+            box = tuple(float(v) for v in bbox.split(",")) if bbox else None
+        except ValueError:
+            box = ()
+        if box is not None and len(box) != 4:
+            _fail(f"--bbox '{bbox}' must be xmin,ymin,xmax,ymax")
+        region = Region(box, geom, wgs84)
+    rows = ndvi_timeseries(model, _inputs(inputs), output, region)
+    typer.echo("date        pixels    NDVI synthetic  NDVI real")
+    for r in rows:
+        typer.echo(f"{r['date']}  {r['pixels']:8d}  {r['ndvi_synthetic']:+.3f}          {r['ndvi_real']:+.3f}")
+    typer.echo(f"written: {Path(output) / 'ndvi_timeseries.csv'}, {Path(output) / 'ndvi_timeseries.png'}")
+
+
+@app.command()
 def export(
     model: str = typer.Argument(..., help="run folder or model bundle"),
     format_: str = typer.Option("onnx", "--format", help="onnx"),

@@ -1,0 +1,136 @@
+"""`bandbridge timeseries`: synthetic-NIR NDVI through time for a dated stack of rasters, next to
+the real NDVI where the files hold a real NIR band. Writes a CSV and a PNG."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.features import geometry_mask
+from rasterio.warp import transform_geom
+
+from bandbridge.bands import find_role, get_scaling, ndvi
+from bandbridge.bundle import atomic_write_bytes
+from bandbridge.data.reader import read_raster
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.backends import make_backend
+from bandbridge.inference.predictor import PredictOptions, predict_file
+from bandbridge.inference.spec import read_spec, resolve_model_folder
+
+_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
+
+
+def file_date(path: Path) -> date:
+    """The acquisition date from the file's tags (TIFFTAG_DATETIME, ACQUISITION_DATE) or name."""
+    texts = []
+    try:
+        with rasterio.open(path) as src:
+            tags = src.tags()
+            texts += [tags.get(k, "") for k in ("ACQUISITION_DATE", "DATE_ACQUIRED", "TIFFTAG_DATETIME")]
+    except rasterio.errors.RasterioIOError:
+        pass
+    texts.append(path.stem)
+    for t in texts:
+        m = _DATE.search(t.replace(":", "-"))
+        if m:
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                continue
+    raise BandbridgeError(f"{path}: no date in its tags or name (expected e.g. 20200831 or 2020-08-31)")
+
+
+@dataclass
+class Region:
+    """Where to average: a bbox (xmin, ymin, xmax, ymax) and/or a GeoJSON geometry, in the files'
+    CRS (or WGS84 lon/lat when ``wgs84``)."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    geometry: dict | None = None
+    wgs84: bool = False
+
+    def mask(self, crs, transform, shape) -> np.ndarray:
+        """Bool ``(H, W)``: True inside the region."""
+        inside = np.ones(shape, bool)
+        geoms = []
+        if self.bbox is not None:
+            x0, y0, x1, y1 = self.bbox
+            geoms.append({"type": "Polygon", "coordinates": [[(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]]})
+        if self.geometry is not None:
+            geoms.append(self.geometry)
+        for g in geoms:
+            if self.wgs84 and crs is not None:
+                g = transform_geom("EPSG:4326", crs, g)
+            inside &= geometry_mask([g], out_shape=shape, transform=transform, invert=True)
+        return inside
+
+
+def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: Region | None = None) -> list[dict]:
+    spec = read_spec(resolve_model_folder(model))
+    if len(spec.target_names) != 1 or find_role(spec.target_names, "nir") is None:
+        raise BandbridgeError("timeseries needs a model that synthesizes one NIR band")
+    red_i = find_role(spec.input_names, "red")
+    if red_i is None:
+        raise BandbridgeError(f"the model's input bands {spec.input_names} have no red band")
+    be = make_backend(spec)
+    rows = []
+    i, t = spec.input, spec.target
+    for f in sorted(files, key=file_date):
+        with tempfile.TemporaryDirectory() as d:
+            predict_file(be, spec, f, Path(d) / "nir.tif", PredictOptions(dtype="float32"))
+            with rasterio.open(Path(d) / "nir.tif") as src:
+                nir = src.read(1)
+        x = read_raster(f, get_scaling(i.scaling, i.vmin, i.vmax), i.bands, band_names=i.band_names,
+                        sensor=i.sensor)
+        m = x.mask & np.isfinite(nir)
+        if region is not None:
+            if x.transform is None:
+                raise BandbridgeError(f"{f}: not georeferenced; a bbox or polygon needs coordinates")
+            m &= region.mask(x.crs, x.transform, m.shape)
+        if not m.any():
+            raise BandbridgeError(f"{f}: no valid pixels inside the region")
+        red = x.data[red_i]
+        row = {"date": file_date(f).isoformat(), "file": str(f), "pixels": int(m.sum()),
+               "ndvi_synthetic": float(ndvi(red, nir)[m].mean()), "ndvi_real": float("nan")}
+        try:
+            real = read_raster(f, get_scaling(t.scaling, t.vmin, t.vmax), t.bands,
+                               band_names=t.band_names, sensor=t.sensor)
+            mr = m & real.mask
+            row["ndvi_real"] = float(ndvi(red, real.data[0])[mr].mean())
+        except BandbridgeError:
+            pass  # no real NIR in this file: synthetic only
+        rows.append(row)
+    out = Path(out_dir)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(out / "ndvi_timeseries.csv", buf.getvalue().encode())
+    plot(rows, out / "ndvi_timeseries.png", spec.config.name)
+    return rows
+
+
+def plot(rows: list[dict], path: Path, model: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    dates = [date.fromisoformat(r["date"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.plot(dates, [r["ndvi_synthetic"] for r in rows], "o-", label=f"synthetic NIR ({model})")
+    real = [r["ndvi_real"] for r in rows]
+    if any(np.isfinite(real)):
+        ax.plot(dates, real, "s--", label="real NIR")
+    ax.set_ylabel("mean NDVI")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
