@@ -134,3 +134,40 @@ def test_split_file_assigns_ids(tmp_path):
     cfg = _paired_cfg(tmp_path, input_dir="A", target_dir="B", split={"file": "split.json"})
     ids = _ids(discover(cfg.data))
     assert ids == {"train": {"s0", "s1"}, "val": {"s2"}, "test": {"s3", "s4"}}
+
+
+def test_multiscale_crops_average_down_and_scale_gsd():
+    cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE),
+                      overrides=["data.patch_size=32", "data.resample=[4]", "data.flip=false",
+                                 "data.rot90=false"])
+    dm = PairedDataModule(cfg)
+    dm.setup("fit")
+    ds = RandomCropDataset(dm.pairs["train"], cfg.data, 1, 4, seed=0)
+    s = ds[0]
+    assert s["input"].shape == (3, 32, 32) and s["meta"]["gsd"] == 4 * 5.0
+    pair = next(p for p in dm.pairs["train"] if p.item.id == s["meta"]["id"])
+    r, c = s["meta"]["row"], s["meta"]["col"]
+    block = pair.x[:, r:r + 4, c:c + 4].mean((1, 2))  # the first output pixel = mean of 4×4
+    assert torch.allclose(s["input"][:, 0, 0], block, atol=1e-6)
+
+
+@needs_shared
+def test_multi_sensor_batches_keep_each_sources_scaling():
+    cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SHARED),
+                      overrides=["data.sources=[naip_opengeos, s2_eolearn]", "data.patch_size=64"])
+    dm = PairedDataModule(cfg)
+    dm.setup("fit")
+    ds = RandomCropDataset(dm.pairs["train"], cfg.data, 1, 64, seed=0)
+    seen = {}
+    for i in range(64):
+        s = ds[i]
+        seen.setdefault(s["meta"]["source"], []).append(s)
+    assert set(seen) == {"naip_opengeos", "s2_eolearn"}
+    naip = next(p for p in dm.pairs["train"] if p.source.name == "naip_opengeos")
+    s2 = next(p for p in dm.pairs["train"] if p.source.name == "s2_eolearn")
+    # Each source through its own scaling: NAIP DN/255 on a 1/255 lattice, S2 reflectance as is.
+    assert torch.allclose(naip.x * 255, (naip.x * 255).round(), atol=1e-3)
+    import numpy as np
+    raw = np.load(SHARED / "nir_s2_eolearn" / "REFERENCE_SCENES.npy", mmap_mode="r")
+    k = int(s2.item.id.split("[")[1][:-1])
+    assert torch.allclose(s2.x[0], torch.from_numpy(np.array(raw[k, :, :, 3])), atol=1e-6)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -86,6 +86,7 @@ class DataConfig(_Strict):
     max_eval_tiles: int = Field(64, ge=1)
     flip: bool = True
     rot90: bool = True
+    resample: list[Annotated[int, Field(ge=1)]] = Field([1], min_length=1)  # GSD factors per crop
 
 
 class NetConfig(_Strict):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from bandbridge.bands import get_scaling
@@ -82,6 +83,7 @@ class RandomCropDataset(Dataset):
         self.pairs, self.scale, self.length, self.seed = pairs, scale, length, seed
         self.size = cfg.patch_size // scale
         self.flip, self.rot90 = cfg.flip, cfg.rot90
+        self.resample = list(cfg.resample)
         w = np.array([p.source.weight * p.x.shape[1] * p.x.shape[2] for p in pairs], float)
         self.p = torch.tensor(w / w.sum())
 
@@ -94,10 +96,16 @@ class RandomCropDataset(Dataset):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         k = int(torch.multinomial(self.p, 1, generator=g))
         pair = self.pairs[k]
+        # Multi-scale: a window f× larger, averaged down by f, mimics a coarser sensor (GSD × f).
+        f = self.resample[int(torch.randint(0, len(self.resample), (), generator=g))]
+        size = self.size * f
         h, w = pair.x.shape[1:]
-        r = int(torch.randint(0, max(h - self.size, 0) + 1, (), generator=g))
-        c = int(torch.randint(0, max(w - self.size, 0) + 1, (), generator=g))
-        x, y, m = _crop(pair, r, c, self.size, self.scale)
+        r = int(torch.randint(0, max(h - size, 0) + 1, (), generator=g))
+        c = int(torch.randint(0, max(w - size, 0) + 1, (), generator=g))
+        x, y, m = _crop(pair, r, c, size, self.scale)
+        if f > 1:
+            x, y = F.avg_pool2d(x[None], f)[0], F.avg_pool2d(y[None], f)[0]
+            m = F.avg_pool2d(m[None].float(), f)[0] == 1.0  # valid only if the whole block is
         if self.flip and torch.rand((), generator=g) < 0.5:
             x, y, m = (t.flip(-1) for t in (x, y, m))
         if self.flip and torch.rand((), generator=g) < 0.5:
@@ -105,8 +113,10 @@ class RandomCropDataset(Dataset):
         if self.rot90:
             q = int(torch.randint(0, 4, (), generator=g))
             x, y, m = (torch.rot90(t, q, (-2, -1)) for t in (x, y, m))
+        meta = _meta(pair, r, c)
+        meta["gsd"] *= f
         return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
-                "meta": _meta(pair, r, c)}
+                "meta": meta}
 
 
 class EpochSampler(Sampler[int]):
