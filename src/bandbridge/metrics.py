@@ -16,6 +16,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 from torchmetrics.functional.image import structural_similarity_index_measure as _ssim
 
 from bandbridge.bands import INDICES, find_role
+from bandbridge.data.datasets import batch_latlon
 from bandbridge.losses import masked_l1
 
 
@@ -120,7 +121,8 @@ def evaluate_loader(generator: nn.Module, loader: DataLoader) -> dict[str, float
     n = 0
     for batch in loader:
         b = batch["input"].shape[0]
-        for k, v in batch_metrics(generator(batch["input"]), batch["target"], batch["mask"]).items():
+        pred = generator(batch["input"], batch_latlon(batch))
+        for k, v in batch_metrics(pred, batch["target"], batch["mask"]).items():
             sums[k] = sums.get(k, 0.0) + float(v) * b
         n += b
     generator.train(was_training)

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from bandbridge.bands import INDICES, find_role, is_single_nir, ndvi
 from bandbridge.config import Config, build_config
+from bandbridge.data.datasets import batch_latlon
 from bandbridge.errors import BandbridgeError
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, histogram_emd, index_l1, masked_l1
 from bandbridge.metrics import batch_metrics
@@ -74,8 +75,8 @@ class GANTask(L.LightningModule):
         self._grid_logged = False
 
     # ------------------------------------------------------------------ pieces
-    def forward(self, x: Tensor) -> Tensor:
-        return self.G(x)
+    def forward(self, x: Tensor, latlon: Tensor | None = None) -> Tensor:
+        return self.G(x, latlon)
 
     def condition(self, x: Tensor) -> Tensor:
         """The critic's view of the input, on the target's grid (bicubic for super-resolution)."""
@@ -112,7 +113,7 @@ class GANTask(L.LightningModule):
         c = self.condition(x)
         real = y * m
         with torch.set_grad_enabled(update_g):
-            fake = self.G(x) * m
+            fake = self.G(x, batch_latlon(batch)) * m
 
         # Critic: L_D = adv_d(D(x, y), D(x, G(x))) + λ_gp · GP
         d_real, d_fake = self.D(c, real), self.D(c, fake.detach())
@@ -164,7 +165,7 @@ class GANTask(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         x, y, m = batch["input"], batch["target"], batch["mask"]
-        pred = self.G(x).float()
+        pred = self.G(x, batch_latlon(batch)).float()
         metrics = batch_metrics(pred, y, m)
         if self.red_index is not None:  # NIR target: how far is the NDVI it implies?
             red = x[:, self.red_index:self.red_index + 1].float()

@@ -23,6 +23,7 @@ class PairedDataModule(L.LightningDataModule):
             items = discover(self.cfg.data)[split]
             srcs = self.cfg.data.sources
             self.pairs[split] = [load_pair(it, srcs[it.source], self.cfg.task.scale) for it in items]
+            attach_locations(self.pairs[split], self.cfg.data.root)
         return self.pairs[split]
 
     def setup(self, stage: str | None = None) -> None:
@@ -55,6 +56,26 @@ class PairedDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(TileDataset(self.pairs["test"], self.cfg.data, self.cfg.task.scale))
+
+
+def attach_locations(pairs: list[LoadedPair], root: str) -> None:
+    """Give non-georeferenced pairs the (lat, lon) of their source's sidecar CSV (id,lat,lon)."""
+    import csv
+    from pathlib import Path
+    tables: dict[str, dict[str, tuple[float, float]]] = {}
+    for p in pairs:
+        f = p.source.locations
+        if not f or p.crs is not None:
+            continue
+        if f not in tables:
+            path = Path(f) if Path(f).is_absolute() else Path(root) / f
+            try:
+                with open(path, newline="") as fh:
+                    tables[f] = {r["id"]: (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(fh)}
+            except (OSError, KeyError, ValueError) as e:
+                raise BandbridgeError(f"{path}: cannot read locations (a CSV with id,lat,lon): {e}") from None
+        key = p.item.id
+        p.latlon = tables[f].get(key) or tables[f].get(Path(key).stem)
 
 
 def _check_channels(pairs: dict[str, list[LoadedPair]]) -> None:

@@ -33,6 +33,23 @@ class LoadedPair:
     y: torch.Tensor  # (Ct, H·s, W·s)
     mask: torch.Tensor  # (1, H·s, W·s) bool
     source: Source
+    crs: object = None  # the input's georeference, for locations
+    transform: object = None
+    latlon: tuple[float, float] | None = None  # from a sidecar file, for the whole image
+
+    def location(self, row: float, col: float) -> tuple[float, float]:
+        """(lat, lon) in degrees of an input pixel position; NaN when unknown."""
+        if self.crs is not None and self.transform is not None:
+            return pixel_latlon(self.crs, self.transform, row, col)
+        return self.latlon if self.latlon is not None else (float("nan"), float("nan"))
+
+
+def pixel_latlon(crs, transform, row: float, col: float) -> tuple[float, float]:
+    """WGS84 (lat, lon) of a pixel position of a georeferenced grid."""
+    from rasterio.warp import transform as warp
+    x, y = transform @ (col, row)
+    lon, lat = warp(crs, "EPSG:4326", [x], [y])
+    return float(lat[0]), float(lon[0])
 
 
 def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
@@ -54,7 +71,8 @@ def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
     if not bool(mask.any()):
         raise BandbridgeError(f"pair '{item.id}' ({item.input_path}): no valid pixels "
                               "(all nodata); remove it from the source")
-    return LoadedPair(item, torch.from_numpy(a.data), torch.from_numpy(b.data), mask[None], src)
+    return LoadedPair(item, torch.from_numpy(a.data), torch.from_numpy(b.data), mask[None], src,
+                      a.crs, a.transform)
 
 
 def _crop(p: LoadedPair, r: int, c: int, size: int, scale: int):
@@ -69,9 +87,18 @@ def _crop(p: LoadedPair, r: int, c: int, size: int, scale: int):
     return cut(p.x, r, c, size), cut(p.y, r * s, c * s, size * s), cut(p.mask, r * s, c * s, size * s)
 
 
-def _meta(p: LoadedPair, r: int, c: int) -> dict:
+def batch_latlon(batch: dict) -> torch.Tensor | None:
+    """``(B, 2)`` crop-centre (lat, lon) in degrees from a batch's meta, or None."""
+    meta = batch.get("meta", {})
+    if "lat" not in meta:
+        return None
+    return torch.stack([torch.as_tensor(meta["lat"]), torch.as_tensor(meta["lon"])], 1).float()
+
+
+def _meta(p: LoadedPair, r: int, c: int, size: int) -> dict:
+    lat, lon = p.location(r + size / 2, c + size / 2)  # the crop's centre
     return {"id": p.item.id, "path": p.item.input_path, "row": r, "col": c,
-            "source": p.source.name, "gsd": float(p.source.gsd or 0.0)}
+            "source": p.source.name, "gsd": float(p.source.gsd or 0.0), "lat": lat, "lon": lon}
 
 
 class RandomCropDataset(Dataset):
@@ -113,7 +140,7 @@ class RandomCropDataset(Dataset):
         if self.rot90:
             q = int(torch.randint(0, 4, (), generator=g))
             x, y, m = (torch.rot90(t, q, (-2, -1)) for t in (x, y, m))
-        meta = _meta(pair, r, c)
+        meta = _meta(pair, r, c, size)
         meta["gsd"] *= f
         return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
                 "meta": meta}
@@ -171,4 +198,4 @@ class TileDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         k, r, c = self.tiles[i]
         x, y, m = _crop(self.pairs[k], r, c, self.size, self.scale)
-        return {"input": x, "target": y, "mask": m, "meta": _meta(self.pairs[k], r, c)}
+        return {"input": x, "target": y, "mask": m, "meta": _meta(self.pairs[k], r, c, self.size)}

@@ -90,8 +90,10 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     fid_pairs: dict[str, list] = {}
     g = bundle.generator.eval()
     for k, pair in enumerate(pairs):
+        h, w = pair.x.shape[1:]
+        latlon = torch.tensor([pair.location(h / 2, w / 2)])  # the image centre, for location priors
         with torch.inference_mode():
-            preds = {"model": g(pair.x[None].float())[0].clamp(0, 1)}
+            preds = {"model": g(pair.x[None].float(), latlon)[0].clamp(0, 1)}
         for b in baselines:
             preds[b.name] = b(pair.x)
         for method, pred in preds.items():

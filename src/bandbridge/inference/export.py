@@ -22,31 +22,37 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
     net = load_bundle(folder).generator.eval()
     n = max(spec.size_multiple, 64)
     x = torch.rand(1, spec.in_channels, n, n)
+    args, names = (x,), ["input"]
+    axes = {"input": {0: "batch", 2: "height", 3: "width"},
+            "output": {0: "batch", 2: "height_out", 3: "width_out"}}
+    if spec.uses_location:  # a second input: the tiles' (lat, lon)
+        args, names = (x, torch.tensor([[45.0, 10.0]])), ["input", "latlon"]
+        axes["latlon"] = {0: "batch"}
     tmp = out / f".{ONNX_FILE}.tmp"
     try:
-        torch.onnx.export(net, (x,), str(tmp), input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                                        "output": {0: "batch", 2: "height_out", 3: "width_out"}},
-                          opset_version=opset, dynamo=False)
+        torch.onnx.export(net, args, str(tmp), input_names=names, output_names=["output"],
+                          dynamic_axes=axes, opset_version=opset, dynamo=False)
         tmp.replace(out / ONNX_FILE)
     except Exception as e:  # noqa: BLE001 - report any exporter failure as one message
         tmp.unlink(missing_ok=True)
         raise BandbridgeError(f"ONNX export of {folder} failed: {e}") from None
     shutil.copy(folder / BUNDLE_META, out / BUNDLE_META)
     write_metadata_json(spec, out / "metadata.json")
-    _check(out, net, spec.in_channels, n)
+    _check(out, net, spec.in_channels, n, spec.uses_location)
     return out
 
 
-def _check(out: Path, net, c: int, n: int) -> None:
+def _check(out: Path, net, c: int, n: int, latlon: bool) -> None:
     """The exported graph must agree with torch on a fresh input of another size."""
     import onnxruntime as ort
     import torch
     x = torch.rand(2, c, n, 2 * n)
+    ll = torch.tensor([[47.0, -99.0], [-33.9, 151.2]]) if latlon else None
     with torch.inference_mode():
-        ref = net(x).numpy()
+        ref = net(x, ll).numpy()
     sess = ort.InferenceSession(str(out / ONNX_FILE), providers=["CPUExecutionProvider"])
-    got = sess.run(["output"], {"input": x.numpy()})[0]
+    feed = {"input": x.numpy()} | ({"latlon": ll.numpy()} if latlon else {})
+    got = sess.run(["output"], feed)[0]
     err = float(np.abs(got - ref).max())
     if err > 1e-4:
         raise BandbridgeError(f"ONNX export differs from torch by {err:.2e} (> 1e-4)")

@@ -173,6 +173,15 @@ def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
     return out
 
 
+def _locator(src: Path, sel: BandSel):
+    """(row, col) → (lat, lon) degrees for a georeferenced input; NaN otherwise."""
+    info = raster_info(src, sel.band_names, sel.sensor, sel.bands)
+    if info.crs is None or info.transform is None:
+        return lambda r, c: (float("nan"), float("nan"))
+    from bandbridge.data.datasets import pixel_latlon
+    return lambda r, c: pixel_latlon(info.crs, info.transform, r, c)
+
+
 def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: TilePlan,
             cols: tuple[int, ...], left: int, right: int, opts: PredictOptions, progress):
     """Yield ``(row0, row1, pred, input, valid)`` for consecutive finished row ranges of the
@@ -190,6 +199,7 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     rows = list(plan.rows)
     bs = opts.batch_size or max(1, min(16, 2**20 // (th * tw)))
     a, b = left - c0, right - c0  # the block's own columns, relative
+    locate = _locator(src, sel) if spec.uses_location else None
 
     def read(r: int):
         return read_raster(src, scaling, sel.bands, window=(r, c0, th, bw),
@@ -207,7 +217,11 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
             tiles = [x[:, :, c - c0:c - c0 + tw] for c in cols]
             for b0 in range(0, len(tiles), bs):
                 batch = np.stack(tiles[b0:b0 + bs])
-                y = backend(batch)
+                if locate is None:
+                    y = backend(batch)
+                else:  # location prior: each tile's centre in degrees
+                    y = backend(batch, np.array([locate(r + th / 2, c + tw / 2) for c in cols[b0:b0 + bs]],
+                                                np.float32))
                 if y.shape[1] != co:
                     raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
                 for j, c in enumerate(cols[b0:b0 + bs]):

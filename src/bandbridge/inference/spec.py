@@ -34,6 +34,10 @@ class ModelSpec:
         return self.config.data.sources[0].target
 
     @property
+    def uses_location(self) -> bool:
+        return self.config.model.generator.args.get("location") is not None
+
+    @property
     def scale(self) -> int:
         return self.config.task.scale
 
@@ -56,7 +60,8 @@ class ModelSpec:
                            "vmin": t.vmin, "vmax": t.vmax, "channels": self.out_channels},
                 "value_range": [0.0, 1.0], "scale": self.scale, "size_multiple": self.size_multiple,
                 "tile": self.config.inference.tile, "overlap": self.config.inference.overlap,
-                "layout": "NCHW float32"}
+                "layout": "NCHW float32",
+                "latlon_input": "latlon (B, 2) degrees, tile centre; NaN = unknown" if self.uses_location else None}
 
 
 def size_multiple(cfg: Config) -> int:

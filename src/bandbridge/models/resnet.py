@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
+from bandbridge.models.location import LocationPrior
 
 
 class ResBlock(nn.Module):
@@ -28,7 +29,7 @@ class ResBlock(nn.Module):
 class ResNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64,
                  n_blocks: int = 9, n_down: int = 2, norm: str = "instance",
-                 dropout: bool = False):
+                 dropout: bool = False, location: dict | None = None):
         super().__init__()
         bias = norm != "batch"
         self.n_down = n_down
@@ -48,8 +49,14 @@ class ResNetGenerator(nn.Module):
                     norm_layer(norm, c // 2), nn.ReLU(True)]
         dec += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
+        # Location prior after the downsampling, before the residual blocks (NIR-GAN's place).
+        self.prior = (LocationPrior(self.bottleneck_channels, **location)
+                      if location is not None else None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, latlon: torch.Tensor | None = None) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x * 2.0 - 1.0, 2**self.n_down)
-        y = self.decoder(self.body(self.encoder(x)))
+        f = self.encoder(x)
+        if self.prior is not None:
+            f = self.prior(f, latlon)
+        y = self.decoder(self.body(f))
         return to_unit_range(y[..., :h, :w])

@@ -10,12 +10,13 @@ import torch
 from torch import nn
 
 from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
+from bandbridge.models.location import LocationPrior
 
 
 class UNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64, depth: int = 8,
                  norm: str = "batch", dropout: bool = True, max_mult: int = 8,
-                 upsample: str = "transpose"):
+                 upsample: str = "transpose", location: dict | None = None):
         super().__init__()
         if upsample not in ("transpose", "bilinear", "nearest"):
             raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got '{upsample}'")
@@ -52,13 +53,17 @@ class UNet(nn.Module):
                 if dropout and j < depth - 1 and ch[j] == ch[j - 1] == ngf * max_mult:
                     layers.append(nn.Dropout(0.5))
             self.up.append(nn.Sequential(*layers))
+        # Location prior at the bottleneck, after all downsampling (see models/location.py).
+        self.prior = LocationPrior(ch[-1], **location) if location is not None else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, latlon: torch.Tensor | None = None) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x * 2.0 - 1.0, 2**self.depth)
         skips = []
         for down in self.down:
             x = down(x)
             skips.append(x)
+        if self.prior is not None:
+            skips[-1] = self.prior(skips[-1], latlon)
         y = self.up[-1](skips[-1])
         for j in range(self.depth - 2, -1, -1):
             y = self.up[j](torch.cat([skips[j], y], 1))

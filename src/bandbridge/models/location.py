@@ -1,0 +1,52 @@
+"""Location priors (NIR-GAN): the crop's latitude/longitude, encoded, projected to the generator's
+bottleneck channels, scaled by a learnable factor that starts at 0, and added to the features
+after the downsampling layers — so a model with a fresh prior behaves exactly like one without.
+
+Encoder: the point on the unit sphere (no seam at ±180°), random Fourier features at several
+scales (fixed, seeded), then an MLP trained with the model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def latlon_to_xyz(latlon: Tensor) -> Tensor:
+    """``(B, 2)`` degrees → ``(B, 3)`` unit vectors."""
+    lat, lon = torch.deg2rad(latlon[:, 0]), torch.deg2rad(latlon[:, 1])
+    return torch.stack([torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], 1)
+
+
+class FourierLocationEncoder(nn.Module):
+    def __init__(self, dim: int = 64, n_freq: int = 32, scales: tuple[float, ...] = (1.0, 8.0, 64.0),
+                 seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("B", torch.cat([torch.randn(3, n_freq, generator=g) * s for s in scales], 1))
+        self.mlp = nn.Sequential(nn.Linear(2 * self.B.shape[1], 128), nn.ReLU(True), nn.Linear(128, dim))
+        self.dim = dim
+
+    def forward(self, latlon: Tensor) -> Tensor:
+        z = 2 * math.pi * latlon_to_xyz(latlon.float()) @ self.B
+        return self.mlp(torch.cat([torch.sin(z), torch.cos(z)], 1))
+
+
+class LocationPrior(nn.Module):
+    """``features (B, C, h, w)``, ``latlon (B, 2)`` degrees (NaN rows: no location) →
+    ``features + scale · proj(enc(latlon))`` broadcast over space; ``scale`` starts at 0."""
+
+    def __init__(self, channels: int, dim: int = 64, **encoder_args):
+        super().__init__()
+        self.encoder = FourierLocationEncoder(dim, **encoder_args)
+        self.proj = nn.Linear(dim, channels)
+        self.scale = nn.Parameter(torch.zeros(()))
+
+    def forward(self, feats: Tensor, latlon: Tensor | None) -> Tensor:
+        if latlon is None:
+            return feats
+        known = torch.isfinite(latlon).all(1, keepdim=True)
+        e = self.proj(self.encoder(torch.nan_to_num(latlon.float()))) * known
+        return feats + (self.scale * e).to(feats.dtype)[:, :, None, None]
