@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 def latlon_to_xyz(latlon: Tensor) -> Tensor:
     """``(B, 2)`` degrees → ``(B, 3)`` unit vectors."""
-    lat, lon = torch.deg2rad(latlon[:, 0]), torch.deg2rad(latlon[:, 1])
+    lat, lon = latlon[:, 0] * (math.pi / 180), latlon[:, 1] * (math.pi / 180)
     return torch.stack([torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], 1)
 
 
@@ -47,6 +47,7 @@ class LocationPrior(nn.Module):
     def forward(self, feats: Tensor, latlon: Tensor | None) -> Tensor:
         if latlon is None:
             return feats
-        known = torch.isfinite(latlon).all(1, keepdim=True)
-        e = self.proj(self.encoder(torch.nan_to_num(latlon.float()))) * known
+        missing = torch.isnan(latlon).any(1, keepdim=True)  # ONNX-friendly ops only
+        ll = torch.where(torch.isnan(latlon), torch.zeros_like(latlon), latlon).float()
+        e = self.proj(self.encoder(ll)) * (~missing).float()
         return feats + (self.scale * e).to(feats.dtype)[:, :, None, None]
