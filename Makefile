@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# GeoCLIP's location-encoder weights only (its package deps would pull an image backbone).
+	$(PY) -m pip install -q --no-deps "geoclip>=1.2" || echo "geoclip not installed: GeoCLIP prior tests will skip"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -86,3 +86,21 @@ def test_prior_through_training_prediction_and_onnx(run_cli, tmp_path):
     import rasterio
     with rasterio.open(tmp_path / "t.tif") as a, rasterio.open(tmp_path / "o.tif") as b:
         assert np.abs(a.read() - b.read()).max() < 1e-4
+
+
+def test_geoclip_encoder_frozen_and_local():
+    import importlib.util
+    if importlib.util.find_spec("geoclip") is None:
+        pytest.skip("GeoCLIP weights not installed (pip install --no-deps geoclip)")
+    from bandbridge.models.geoclip import GeoCLIPLocationEncoder
+    enc = GeoCLIPLocationEncoder()
+    ll = torch.tensor([[47.0, -99.1], [47.01, -99.11], [-33.9, 151.2]])
+    z = enc(ll)
+    assert z.shape == (3, 512) and torch.equal(z, enc(ll))  # deterministic
+    cos = torch.nn.functional.cosine_similarity
+    assert float(cos(z[0:1], z[1:2])) > 0.9 > float(cos(z[0:1], z[2:3]))  # near ≈, far ≠
+    assert not any(p.requires_grad for p in enc.parameters())
+    g = UNet(ngf=8, depth=5, location={"encoder": "geoclip"}).eval()
+    assert g.prior.scale.requires_grad and g(torch.rand(1, 3, 64, 64), ll[:1]).shape == (1, 1, 64, 64)
+    g.train()
+    assert not enc.training and not g.prior.encoder.training  # stays frozen in train mode

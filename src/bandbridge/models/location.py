@@ -36,11 +36,22 @@ class FourierLocationEncoder(nn.Module):
 
 class LocationPrior(nn.Module):
     """``features (B, C, h, w)``, ``latlon (B, 2)`` degrees (NaN rows: no location) →
-    ``features + scale · proj(enc(latlon))`` broadcast over space; ``scale`` starts at 0."""
+    ``features + scale · proj(enc(latlon))`` broadcast over space; ``scale`` starts at 0.
 
-    def __init__(self, channels: int, dim: int = 64, **encoder_args):
+    encoder: 'fourier' (learned with the model) or 'geoclip' (GeoCLIP's pretrained encoder,
+    frozen; weights from the `geoclip` package or ``weights``)."""
+
+    def __init__(self, channels: int, dim: int = 64, encoder: str = "fourier",
+                 weights: str | None = None, **encoder_args):
         super().__init__()
-        self.encoder = FourierLocationEncoder(dim, **encoder_args)
+        if encoder == "geoclip":
+            from bandbridge.models.geoclip import GeoCLIPLocationEncoder
+            self.encoder = GeoCLIPLocationEncoder(weights)
+            dim = self.encoder.dim
+        elif encoder == "fourier":
+            self.encoder = FourierLocationEncoder(dim, **encoder_args)
+        else:
+            raise ValueError(f"unknown location encoder '{encoder}'; choose fourier or geoclip")
         self.proj = nn.Linear(dim, channels)
         self.scale = nn.Parameter(torch.zeros(()))
 
