@@ -38,7 +38,7 @@ def test_group_split_keeps_sites_together():
 
 
 @needs_shared
-@pytest.mark.parametrize("preset", ["rgb2nir-wgangp-cpu", "rgb2nir-pix2pix-cpu", "sar2optical-cpu",
+@pytest.mark.parametrize("preset", ["rgb2nir-wgangp-cpu", "rgb2nir-pix2pix-cpu", "rgb2nir-nirgan-cpu", "sar2optical-cpu",
                                     "rgb2thermal-cpu", "sr-x4-cpu"])
 def test_every_preset_finds_disjoint_real_splits(preset):
     cfg = load_config(preset, data_root=str(SHARED))
