@@ -66,6 +66,9 @@ def test_sidecar_locations_for_plain_images(tmp_path):
     assert dm.load_split("train")[0].latlon == (51.5, -0.12)
     s = dm.train_dataloader().dataset[0]["meta"]
     assert (s["lat"], s["lon"]) == (51.5, -0.12)
+    from bandbridge.data.datamodule import read_locations
+    (tmp_path / "loc.json").write_text('{"p1": [51.5, -0.12], "p2": {"lat": 1, "lon": 2}}')
+    assert read_locations(tmp_path / "loc.json") == {"p1": (51.5, -0.12), "p2": (1.0, 2.0)}
 
 
 def test_prior_through_training_prediction_and_onnx(run_cli, tmp_path):
@@ -104,3 +107,36 @@ def test_geoclip_encoder_frozen_and_local():
     assert g.prior.scale.requires_grad and g(torch.rand(1, 3, 64, 64), ll[:1]).shape == (1, 1, 64, 64)
     g.train()
     assert not enc.training and not g.prior.encoder.training  # stays frozen in train mode
+
+
+def test_sensor_gsd_conditioning_starts_as_no_op_and_reaches_prediction(run_cli, tmp_path):
+    from bandbridge.data.datasets import batch_context
+    ctx = batch_context({"meta": {"lat": [47.0, 1.0], "lon": [-99.0, 2.0], "gsd": [5.0, 0.0],
+                                  "sensor": ["NAIP", "other"]}}, ["Sentinel-2 L2A", "NAIP"])
+    assert ctx[0].tolist() == [47.0, -99.0, 5.0, 1.0]
+    assert np.isnan(ctx[1, 2].item()) and ctx[1, 3].item() == -1.0
+    torch.manual_seed(0)
+    plain = ResNetGenerator(ngf=8, n_blocks=2).eval()
+    cond = ResNetGenerator(ngf=8, n_blocks=2, conditioning={"sensors": ["Sentinel-2 L2A", "NAIP"]})
+    cond.load_state_dict(plain.state_dict(), strict=False)
+    cond.eval()
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(plain(x), cond(x, ctx))  # scale 0
+    cond.train()
+    cond(x, ctx).mean().backward()
+    assert float(cond.condition.scale.grad.abs()) > 0
+    sets = [*TINY, "train.max_epochs=1", "inference.tile=128", "inference.overlap=64",
+            "model.generator.args.location={dim: 8}", "model.generator.args.conditioning={sensors: [NAIP]}"]
+    code, _, err = run_cli("train", "-p", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE), "--runs",
+                           str(tmp_path / "runs"), *sum((["--set", s] for s in sets), []))
+    assert code == 0, err
+    run = next((tmp_path / "runs").glob("*/*"))
+    img = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+    assert run_cli("predict", str(img), "-m", str(run), "-o", str(tmp_path / "t.tif"), "--sensor", "NAIP",
+                   "--precision", "fp32", "--dtype", "float32")[0] == 0
+    assert run_cli("export", str(run), "-o", str(tmp_path / "onnx"))[0] == 0
+    assert run_cli("predict", str(img), "-m", str(tmp_path / "onnx"), "-o", str(tmp_path / "o.tif"),
+                   "--sensor", "NAIP", "--backend", "onnx", "--dtype", "float32")[0] == 0
+    import rasterio
+    with rasterio.open(tmp_path / "t.tif") as a, rasterio.open(tmp_path / "o.tif") as b:
+        assert np.abs(a.read() - b.read()).max() < 1e-4

@@ -166,6 +166,7 @@ def predict(
     cog: bool = typer.Option(False, "--cog", help="write Cloud-Optimized GeoTIFFs"),
     bands: Optional[str] = typer.Option(None, "--bands", help="input bands (names or 0-based indices), e.g. 0,1,2"),
     scaling: Optional[str] = typer.Option(None, "--scaling", help="override the input scaling"),
+    sensor: Optional[str] = typer.Option(None, "--sensor", help="sensor name, for models conditioned on sensor/GSD"),
     threads: Optional[int] = typer.Option(None, "--threads"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator (large jobs)"),
 ) -> None:
@@ -179,7 +180,8 @@ def predict(
     run = make_backend(spec, backend, precision, threads, compile_)
     sel = None if bands is None else [int(b) if b.strip().isdigit() else b.strip() for b in bands.split(",")]
     opts = PredictOptions(tile, overlap, batch_size, dtype, append,
-                          tuple(k.strip() for k in index.split(",")) if index else (), cog, sel, scaling)
+                          tuple(k.strip() for k in index.split(",")) if index else (), cog, sel, scaling,
+                          sensor)
     dest = Path(output)
     single = len(files) == 1 and dest.suffix.lower() in (".tif", ".tiff")
     if not single and dest.suffix.lower() in (".tif", ".tiff"):

@@ -73,7 +73,7 @@ class Source(_Strict):
     split: SplitSpec = SplitSpec()
     sensor_name: str = ""  # free text for reports and sensor conditioning
     gsd: float | None = None  # metres per pixel
-    locations: str | None = None  # CSV id,lat,lon for files without a georeference
+    locations: str | None = None  # CSV (id,lat,lon) or JSON for files without a georeference
     weight: float = Field(1.0, gt=0)
 
 

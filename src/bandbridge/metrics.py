@@ -16,7 +16,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 from torchmetrics.functional.image import structural_similarity_index_measure as _ssim
 
 from bandbridge.bands import INDICES, find_role
-from bandbridge.data.datasets import batch_latlon
+from bandbridge.data.datasets import batch_context
 from bandbridge.losses import masked_l1
 
 
@@ -113,7 +113,7 @@ def sr_metrics(pred: Tensor, target: Tensor, scale: int) -> dict[str, float]:
 
 
 @torch.inference_mode()
-def evaluate_loader(generator: nn.Module, loader: DataLoader) -> dict[str, float]:
+def evaluate_loader(generator: nn.Module, loader: DataLoader, sensors: list[str] | None = None) -> dict[str, float]:
     """Sample-weighted means of :func:`batch_metrics` of ``generator`` over ``loader``."""
     was_training = generator.training
     generator.eval()
@@ -121,7 +121,7 @@ def evaluate_loader(generator: nn.Module, loader: DataLoader) -> dict[str, float
     n = 0
     for batch in loader:
         b = batch["input"].shape[0]
-        pred = generator(batch["input"], batch_latlon(batch))
+        pred = generator(batch["input"], batch_context(batch, sensors))
         for k, v in batch_metrics(pred, batch["target"], batch["mask"]).items():
             sums[k] = sums.get(k, 0.0) + float(v) * b
         n += b

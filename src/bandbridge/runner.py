@@ -185,7 +185,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(cfg).encode())
         if not resume:  # the starting point, so every run shows what training gained
-            start = evaluate_loader(module.G, dm.val_dataloader())
+            start = evaluate_loader(module.G, dm.val_dataloader(), module.sensors)
             trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
             atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
     t0 = time.time()

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from bandbridge.bands import INDICES, find_role, is_single_nir, ndvi
 from bandbridge.config import Config, build_config
-from bandbridge.data.datasets import batch_latlon
+from bandbridge.data.datasets import batch_context
 from bandbridge.errors import BandbridgeError
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, histogram_emd, index_l1, masked_l1
 from bandbridge.metrics import batch_metrics
@@ -75,8 +75,12 @@ class GANTask(L.LightningModule):
         self._grid_logged = False
 
     # ------------------------------------------------------------------ pieces
-    def forward(self, x: Tensor, latlon: Tensor | None = None) -> Tensor:
-        return self.G(x, latlon)
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        return self.G(x, context)
+
+    @property
+    def sensors(self) -> list[str]:
+        return list((self.cfg.model.generator.args.get("conditioning") or {}).get("sensors") or [])
 
     def condition(self, x: Tensor) -> Tensor:
         """The critic's view of the input, on the target's grid (bicubic for super-resolution)."""
@@ -113,7 +117,7 @@ class GANTask(L.LightningModule):
         c = self.condition(x)
         real = y * m
         with torch.set_grad_enabled(update_g):
-            fake = self.G(x, batch_latlon(batch)) * m
+            fake = self.G(x, batch_context(batch, self.sensors)) * m
 
         # Critic: L_D = adv_d(D(x, y), D(x, G(x))) + λ_gp · GP
         d_real, d_fake = self.D(c, real), self.D(c, fake.detach())
@@ -165,7 +169,7 @@ class GANTask(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         x, y, m = batch["input"], batch["target"], batch["mask"]
-        pred = self.G(x, batch_latlon(batch)).float()
+        pred = self.G(x, batch_context(batch, self.sensors)).float()
         metrics = batch_metrics(pred, y, m)
         if self.red_index is not None:  # NIR target: how far is the NDVI it implies?
             red = x[:, self.red_index:self.red_index + 1].float()

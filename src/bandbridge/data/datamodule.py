@@ -59,8 +59,7 @@ class PairedDataModule(L.LightningDataModule):
 
 
 def attach_locations(pairs: list[LoadedPair], root: str) -> None:
-    """Give non-georeferenced pairs the (lat, lon) of their source's sidecar CSV (id,lat,lon)."""
-    import csv
+    """Give non-georeferenced pairs the (lat, lon) of their source's sidecar CSV/JSON."""
     from pathlib import Path
     tables: dict[str, dict[str, tuple[float, float]]] = {}
     for p in pairs:
@@ -70,12 +69,28 @@ def attach_locations(pairs: list[LoadedPair], root: str) -> None:
         if f not in tables:
             path = Path(f) if Path(f).is_absolute() else Path(root) / f
             try:
-                with open(path, newline="") as fh:
-                    tables[f] = {r["id"]: (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(fh)}
-            except (OSError, KeyError, ValueError) as e:
-                raise BandbridgeError(f"{path}: cannot read locations (a CSV with id,lat,lon): {e}") from None
+                tables[f] = read_locations(path)
+            except (OSError, KeyError, ValueError, TypeError) as e:
+                raise BandbridgeError(f"{path}: cannot read locations (CSV id,lat,lon or JSON "
+                                      f"{{id: [lat, lon]}}): {e}") from None
         key = p.item.id
         p.latlon = tables[f].get(key) or tables[f].get(Path(key).stem)
+
+
+def read_locations(path) -> dict[str, tuple[float, float]]:
+    """{id: (lat, lon)} from a CSV (id,lat,lon) or JSON ({id: [lat, lon]}, {id: {lat, lon}} or
+    [{id, lat, lon}, ...])."""
+    import csv
+    import json
+    if str(path).lower().endswith(".json"):
+        d = json.loads(open(path).read())
+        rows = d if isinstance(d, list) else [
+            {"id": k, "lat": v[0], "lon": v[1]} if isinstance(v, list) else {"id": k, **v}
+            for k, v in d.items()]
+    else:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    return {str(r["id"]): (float(r["lat"]), float(r["lon"])) for r in rows}
 
 
 def _check_channels(pairs: dict[str, list[LoadedPair]]) -> None:

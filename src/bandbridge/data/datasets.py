@@ -87,18 +87,29 @@ def _crop(p: LoadedPair, r: int, c: int, size: int, scale: int):
     return cut(p.x, r, c, size), cut(p.y, r * s, c * s, size * s), cut(p.mask, r * s, c * s, size * s)
 
 
-def batch_latlon(batch: dict) -> torch.Tensor | None:
-    """``(B, 2)`` crop-centre (lat, lon) in degrees from a batch's meta, or None."""
+def context_row(lat: float, lon: float, gsd: float | None, sensor: str | None,
+                sensors: list[str]) -> list[float]:
+    """One row of the generator's context: lat, lon (degrees), GSD (m; NaN unknown), sensor index
+    (−1 unknown)."""
+    return [lat, lon, float(gsd) if gsd else float("nan"),
+            float(sensors.index(sensor)) if sensor in sensors else -1.0]
+
+
+def batch_context(batch: dict, sensors: list[str] | None = None) -> torch.Tensor | None:
+    """``(B, 4)`` context of a batch's crops (see :func:`context_row`), or None."""
     meta = batch.get("meta", {})
     if "lat" not in meta:
         return None
-    return torch.stack([torch.as_tensor(meta["lat"]), torch.as_tensor(meta["lon"])], 1).float()
+    rows = [context_row(float(a), float(o), float(g), s, sensors or [])
+            for a, o, g, s in zip(meta["lat"], meta["lon"], meta["gsd"], meta.get("sensor", [""] * len(meta["lat"])))]
+    return torch.tensor(rows, dtype=torch.float32)
 
 
 def _meta(p: LoadedPair, r: int, c: int, size: int) -> dict:
     lat, lon = p.location(r + size / 2, c + size / 2)  # the crop's centre
     return {"id": p.item.id, "path": p.item.input_path, "row": r, "col": c,
-            "source": p.source.name, "gsd": float(p.source.gsd or 0.0), "lat": lat, "lon": lon}
+            "source": p.source.name, "sensor": p.source.sensor_name,
+            "gsd": float(p.source.gsd or 0.0), "lat": lat, "lon": lon}
 
 
 class RandomCropDataset(Dataset):

@@ -21,7 +21,7 @@ from bandbridge.bands import get_scaling, is_single_nir
 from bandbridge.bundle import Bundle, atomic_write_bytes, load_model
 from bandbridge.config import Config, build_config
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.data.datasets import LoadedPair
+from bandbridge.data.datasets import LoadedPair, context_row
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.baselines import fit_baselines
 from bandbridge.metrics import image_metrics, index_metrics, sr_metrics
@@ -89,11 +89,13 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     rows, samples = [], []
     fid_pairs: dict[str, list] = {}
     g = bundle.generator.eval()
+    spec_sensors = list((bundle.config.model.generator.args.get("conditioning") or {}).get("sensors") or [])
     for k, pair in enumerate(pairs):
         h, w = pair.x.shape[1:]
-        latlon = torch.tensor([pair.location(h / 2, w / 2)])  # the image centre, for location priors
+        ctx = torch.tensor([context_row(*pair.location(h / 2, w / 2), pair.source.gsd,
+                                        pair.source.sensor_name, spec_sensors)])  # image centre
         with torch.inference_mode():
-            preds = {"model": g(pair.x[None].float(), latlon)[0].clamp(0, 1)}
+            preds = {"model": g(pair.x[None].float(), ctx)[0].clamp(0, 1)}
         for b in baselines:
             preds[b.name] = b(pair.x)
         for method, pred in preds.items():

@@ -56,25 +56,25 @@ class TorchBackend:
         self.dtype = self.torch.bfloat16 if precision == "bf16" else self.torch.float32
         self.net = self.torch.compile(net) if self.compile else net
 
-    def _run(self, net, x: np.ndarray, dtype, latlon: np.ndarray | None = None) -> np.ndarray:
+    def _run(self, net, x: np.ndarray, dtype, context: np.ndarray | None = None) -> np.ndarray:
         t = self.torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
         t = t.contiguous(memory_format=self.torch.channels_last)
-        ll = None if latlon is None else self.torch.from_numpy(np.asarray(latlon, np.float32))
+        ctx = None if context is None else self.torch.from_numpy(np.asarray(context, np.float32))
         with self.torch.inference_mode():
-            return net(t, ll).float().numpy()
+            return net(t, ctx).float().numpy()
 
-    def calibrate(self, x: np.ndarray, latlon: np.ndarray | None = None) -> None:
+    def calibrate(self, x: np.ndarray, context: np.ndarray | None = None) -> None:
         """Measure bf16 against fp32 on ``x`` and pick the precision."""
         bf = _bf16_copy(self.fp32)
-        ref = self._run(self.fp32, x, self.torch.float32, latlon)
-        self.bf16_error = float(np.abs(self._run(bf, x, self.torch.bfloat16, latlon) - ref).max())
+        ref = self._run(self.fp32, x, self.torch.float32, context)
+        self.bf16_error = float(np.abs(self._run(bf, x, self.torch.bfloat16, context) - ref).max())
         ok = self.requested == "bf16" or self.bf16_error <= BF16_TOLERANCE
         self._use(bf if ok else self.fp32, "bf16" if ok else "fp32")
 
-    def __call__(self, x: np.ndarray, latlon: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
         if self.net is None:
-            self.calibrate(x[:1], None if latlon is None else latlon[:1])
-        return self._run(self.net, x, self.dtype, latlon)
+            self.calibrate(x[:1], None if context is None else context[:1])
+        return self._run(self.net, x, self.dtype, context)
 
 
 def fuse_conv_bn(net):
@@ -120,13 +120,13 @@ class OnnxBackend:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.enable_cpu_mem_arena = False  # the arena keeps its peak; tiles are large and few
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.takes_latlon = any(i.name == "latlon" for i in self.session.get_inputs())
+        self.takes_context = any(i.name == "context" for i in self.session.get_inputs())
 
-    def __call__(self, x: np.ndarray, latlon: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
         feed = {"input": np.ascontiguousarray(x, np.float32)}
-        if self.takes_latlon:
-            feed["latlon"] = (np.full((len(x), 2), np.nan, np.float32) if latlon is None
-                              else np.asarray(latlon, np.float32))
+        if self.takes_context:
+            unknown = np.tile(np.array([[np.nan, np.nan, np.nan, -1.0]], np.float32), (len(x), 1))
+            feed["context"] = unknown if context is None else np.asarray(context, np.float32)
         return self.session.run(["output"], feed)[0]
 
 

@@ -25,9 +25,9 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
     args, names = (x,), ["input"]
     axes = {"input": {0: "batch", 2: "height", 3: "width"},
             "output": {0: "batch", 2: "height_out", 3: "width_out"}}
-    if spec.uses_location:  # a second input: the tiles' (lat, lon)
-        args, names = (x, torch.tensor([[45.0, 10.0]])), ["input", "latlon"]
-        axes["latlon"] = {0: "batch"}
+    if spec.uses_context:  # a second input: the tiles' context (lat, lon, GSD, sensor index)
+        args, names = (x, torch.tensor([[45.0, 10.0, 10.0, 0.0]])), ["input", "context"]
+        axes["context"] = {0: "batch"}
     tmp = out / f".{ONNX_FILE}.tmp"
     try:
         torch.onnx.export(net, args, str(tmp), input_names=names, output_names=["output"],
@@ -38,20 +38,20 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
         raise BandbridgeError(f"ONNX export of {folder} failed: {e}") from None
     shutil.copy(folder / BUNDLE_META, out / BUNDLE_META)
     write_metadata_json(spec, out / "metadata.json")
-    _check(out, net, spec.in_channels, n, spec.uses_location)
+    _check(out, net, spec.in_channels, n, spec.uses_context)
     return out
 
 
-def _check(out: Path, net, c: int, n: int, latlon: bool) -> None:
+def _check(out: Path, net, c: int, n: int, context: bool) -> None:
     """The exported graph must agree with torch on a fresh input of another size."""
     import onnxruntime as ort
     import torch
     x = torch.rand(2, c, n, 2 * n)
-    ll = torch.tensor([[47.0, -99.0], [-33.9, 151.2]]) if latlon else None
+    ctx = torch.tensor([[47.0, -99.0, 5.0, 0.0], [-33.9, 151.2, 20.0, -1.0]]) if context else None
     with torch.inference_mode():
-        ref = net(x, ll).numpy()
+        ref = net(x, ctx).numpy()
     sess = ort.InferenceSession(str(out / ONNX_FILE), providers=["CPUExecutionProvider"])
-    feed = {"input": x.numpy()} | ({"latlon": ll.numpy()} if latlon else {})
+    feed = {"input": x.numpy()} | ({"context": ctx.numpy()} if context else {})
     got = sess.run(["output"], feed)[0]
     err = float(np.abs(got - ref).max())
     if err > 1e-4:

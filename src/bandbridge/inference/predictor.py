@@ -38,6 +38,7 @@ class PredictOptions:
     cog: bool = False
     input_bands: list[str | int] | None = None  # override the model's input band selection
     input_scaling: str | None = None
+    sensor: str | None = None  # sensor name for models with sensor/GSD conditioning
     block_px: int = 4096  # widest column block processed at once (bounds memory)
 
 
@@ -173,13 +174,19 @@ def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
     return out
 
 
-def _locator(src: Path, sel: BandSel):
-    """(row, col) → (lat, lon) degrees for a georeferenced input; NaN otherwise."""
+def _contexter(src: Path, sel: BandSel, spec: ModelSpec, sensor: str | None):
+    """(row, col) → context row (lat, lon, GSD m, sensor index) of a pixel of the input."""
+    from bandbridge.data.datasets import context_row, pixel_latlon
     info = raster_info(src, sel.band_names, sel.sensor, sel.bands)
     if info.crs is None or info.transform is None:
-        return lambda r, c: (float("nan"), float("nan"))
-    from bandbridge.data.datasets import pixel_latlon
-    return lambda r, c: pixel_latlon(info.crs, info.transform, r, c)
+        return lambda r, c: context_row(float("nan"), float("nan"), None, sensor, spec.sensors)
+    res = abs(info.transform.a)
+
+    def row(r: float, c: float) -> list[float]:
+        lat, lon = pixel_latlon(info.crs, info.transform, r, c)
+        gsd = res if info.crs.is_projected else res * 111_320 * np.cos(np.radians(lat))
+        return context_row(lat, lon, gsd, sensor, spec.sensors)
+    return row
 
 
 def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: TilePlan,
@@ -199,7 +206,7 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     rows = list(plan.rows)
     bs = opts.batch_size or max(1, min(16, 2**20 // (th * tw)))
     a, b = left - c0, right - c0  # the block's own columns, relative
-    locate = _locator(src, sel) if spec.uses_location else None
+    locate = _contexter(src, sel, spec, opts.sensor) if spec.uses_context else None
 
     def read(r: int):
         return read_raster(src, scaling, sel.bands, window=(r, c0, th, bw),
@@ -219,7 +226,7 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
                 batch = np.stack(tiles[b0:b0 + bs])
                 if locate is None:
                     y = backend(batch)
-                else:  # location prior: each tile's centre in degrees
+                else:  # each tile's context: its centre's lat/lon, the GSD, the sensor
                     y = backend(batch, np.array([locate(r + th / 2, c + tw / 2) for c in cols[b0:b0 + bs]],
                                                 np.float32))
                 if y.shape[1] != co:

@@ -34,8 +34,14 @@ class ModelSpec:
         return self.config.data.sources[0].target
 
     @property
-    def uses_location(self) -> bool:
-        return self.config.model.generator.args.get("location") is not None
+    def uses_context(self) -> bool:
+        """Whether the generator takes a context (location prior or sensor/GSD conditioning)."""
+        a = self.config.model.generator.args
+        return a.get("location") is not None or a.get("conditioning") is not None
+
+    @property
+    def sensors(self) -> list[str]:
+        return list((self.config.model.generator.args.get("conditioning") or {}).get("sensors") or [])
 
     @property
     def scale(self) -> int:
@@ -61,7 +67,8 @@ class ModelSpec:
                 "value_range": [0.0, 1.0], "scale": self.scale, "size_multiple": self.size_multiple,
                 "tile": self.config.inference.tile, "overlap": self.config.inference.overlap,
                 "layout": "NCHW float32",
-                "latlon_input": "latlon (B, 2) degrees, tile centre; NaN = unknown" if self.uses_location else None}
+                "context_input": ("context (B, 4): tile-centre lat, lon (degrees), GSD (m), sensor "
+                                  f"index in {self.sensors} (NaN/−1 = unknown)") if self.uses_context else None}
 
 
 def size_multiple(cfg: Config) -> int:

@@ -55,10 +55,39 @@ class LocationPrior(nn.Module):
         self.proj = nn.Linear(dim, channels)
         self.scale = nn.Parameter(torch.zeros(()))
 
-    def forward(self, feats: Tensor, latlon: Tensor | None) -> Tensor:
-        if latlon is None:
+    def forward(self, feats: Tensor, context: Tensor | None) -> Tensor:
+        if context is None:
             return feats
+        latlon = context[:, :2]
         missing = torch.isnan(latlon).any(1, keepdim=True)  # ONNX-friendly ops only
         ll = torch.where(torch.isnan(latlon), torch.zeros_like(latlon), latlon).float()
         e = self.proj(self.encoder(ll)) * (~missing).float()
         return feats + (self.scale * e).to(feats.dtype)[:, :, None, None]
+
+
+class ConditionPrior(nn.Module):
+    """Sensor/GSD conditioning, injected like the location prior: ``context[:, 2]`` the ground
+    sample distance in metres (NaN: unknown), ``context[:, 3]`` the sensor's index in ``sensors``
+    (−1: unknown) → log₂-GSD Fourier features and a sensor embedding → MLP → projection to the
+    bottleneck channels × a learnable scale that starts at 0."""
+
+    def __init__(self, channels: int, sensors: list[str] | None = None, dim: int = 32):
+        super().__init__()
+        self.sensors = list(sensors or [])
+        self.sensor = nn.Embedding(len(self.sensors) + 1, dim)  # the last row: unknown
+        self.register_buffer("freqs", 2.0 ** torch.arange(4).float() * (math.pi / 8))
+        self.gsd = nn.Sequential(nn.Linear(8, dim), nn.ReLU(True), nn.Linear(dim, dim))
+        self.proj = nn.Linear(dim, channels)
+        self.scale = nn.Parameter(torch.zeros(()))
+
+    def forward(self, feats: Tensor, context: Tensor | None) -> Tensor:
+        if context is None or context.shape[1] < 4:
+            return feats
+        gsd, idx = context[:, 2:3].float(), context[:, 3]
+        known = (~torch.isnan(gsd) & (gsd > 0)).float()
+        lg = torch.log2(torch.where(known > 0, gsd, torch.ones_like(gsd))) * self.freqs
+        e = self.gsd(torch.cat([torch.sin(lg), torch.cos(lg)], 1)) * known
+        n = len(self.sensors)
+        i = torch.where((idx >= 0) & (idx < n), idx, torch.full_like(idx, n)).long()
+        e = e + self.sensor(i) * (i < n).float()[:, None]
+        return feats + (self.scale * self.proj(e)).to(feats.dtype)[:, :, None, None]

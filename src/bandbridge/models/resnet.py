@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
-from bandbridge.models.location import LocationPrior
+from bandbridge.models.location import ConditionPrior, LocationPrior
 
 
 class ResBlock(nn.Module):
@@ -29,7 +29,8 @@ class ResBlock(nn.Module):
 class ResNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64,
                  n_blocks: int = 9, n_down: int = 2, norm: str = "instance",
-                 dropout: bool = False, location: dict | None = None):
+                 dropout: bool = False, location: dict | None = None,
+                 conditioning: dict | None = None):
         super().__init__()
         bias = norm != "batch"
         self.n_down = n_down
@@ -52,11 +53,15 @@ class ResNetGenerator(nn.Module):
         # Location prior after the downsampling, before the residual blocks (NIR-GAN's place).
         self.prior = (LocationPrior(self.bottleneck_channels, **location)
                       if location is not None else None)
+        self.condition = (ConditionPrior(self.bottleneck_channels, **conditioning)
+                          if conditioning is not None else None)
 
-    def forward(self, x: torch.Tensor, latlon: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x * 2.0 - 1.0, 2**self.n_down)
         f = self.encoder(x)
         if self.prior is not None:
-            f = self.prior(f, latlon)
+            f = self.prior(f, context)
+        if self.condition is not None:
+            f = self.condition(f, context)
         y = self.decoder(self.body(f))
         return to_unit_range(y[..., :h, :w])

@@ -40,7 +40,7 @@ class SRGenerator(nn.Module):
         self.up = nn.Sequential(*up, nn.Conv2d(nf, out_channels, 3, 1, 1))
         self.skip_channels = (in_channels, out_channels)
 
-    def forward(self, x: torch.Tensor, latlon: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         if base.shape[1] != self.skip_channels[1]:
             base = base.mean(1, keepdim=True).expand(-1, self.skip_channels[1], -1, -1)

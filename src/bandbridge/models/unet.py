@@ -10,13 +10,14 @@ import torch
 from torch import nn
 
 from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
-from bandbridge.models.location import LocationPrior
+from bandbridge.models.location import ConditionPrior, LocationPrior
 
 
 class UNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64, depth: int = 8,
                  norm: str = "batch", dropout: bool = True, max_mult: int = 8,
-                 upsample: str = "transpose", location: dict | None = None):
+                 upsample: str = "transpose", location: dict | None = None,
+                 conditioning: dict | None = None):
         super().__init__()
         if upsample not in ("transpose", "bilinear", "nearest"):
             raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got '{upsample}'")
@@ -55,15 +56,18 @@ class UNet(nn.Module):
             self.up.append(nn.Sequential(*layers))
         # Location prior at the bottleneck, after all downsampling (see models/location.py).
         self.prior = LocationPrior(ch[-1], **location) if location is not None else None
+        self.condition = ConditionPrior(ch[-1], **conditioning) if conditioning is not None else None
 
-    def forward(self, x: torch.Tensor, latlon: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x * 2.0 - 1.0, 2**self.depth)
         skips = []
         for down in self.down:
             x = down(x)
             skips.append(x)
         if self.prior is not None:
-            skips[-1] = self.prior(skips[-1], latlon)
+            skips[-1] = self.prior(skips[-1], context)
+        if self.condition is not None:
+            skips[-1] = self.condition(skips[-1], context)
         y = self.up[-1](skips[-1])
         for j in range(self.depth - 2, -1, -1):
             y = self.up[j](torch.cat([skips[j], y], 1))
