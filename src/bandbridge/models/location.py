@@ -35,8 +35,9 @@ class FourierLocationEncoder(nn.Module):
 
 
 class LocationPrior(nn.Module):
-    """``features (B, C, h, w)``, ``latlon (B, 2)`` degrees (NaN rows: no location) →
-    ``features + scale · proj(enc(latlon))`` broadcast over space; ``scale`` starts at 0.
+    """``features (B, C, h, w)``, ``context (B, ≥2)`` whose first columns are (lat, lon) in
+    degrees (NaN: no location) → ``features + scale · proj(enc(lat, lon))`` broadcast over space;
+    ``scale`` starts at 0.
 
     encoder: 'fourier' (learned with the model) or 'geoclip' (GeoCLIP's pretrained encoder,
     frozen; weights from the `geoclip` package or ``weights``)."""
