@@ -188,6 +188,11 @@ class Config(_Strict):
         return self
 
     @property
+    def sensors(self) -> list[str]:
+        """Sensor names of the generator's sensor/GSD conditioning (index = embedding row)."""
+        return list((self.model.generator.args.get("conditioning") or {}).get("sensors") or [])
+
+    @property
     def betas(self) -> tuple[float, float]:
         if self.optim.betas is not None:
             return tuple(self.optim.betas)

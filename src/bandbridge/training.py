@@ -80,7 +80,7 @@ class GANTask(L.LightningModule):
 
     @property
     def sensors(self) -> list[str]:
-        return list((self.cfg.model.generator.args.get("conditioning") or {}).get("sensors") or [])
+        return self.cfg.sensors
 
     def condition(self, x: Tensor) -> Tensor:
         """The critic's view of the input, on the target's grid (bicubic for super-resolution)."""

@@ -89,7 +89,7 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     rows, samples = [], []
     fid_pairs: dict[str, list] = {}
     g = bundle.generator.eval()
-    spec_sensors = list((bundle.config.model.generator.args.get("conditioning") or {}).get("sensors") or [])
+    spec_sensors = bundle.config.sensors
     for k, pair in enumerate(pairs):
         h, w = pair.x.shape[1:]
         ctx = torch.tensor([context_row(*pair.location(h / 2, w / 2), pair.source.gsd,

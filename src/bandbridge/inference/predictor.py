@@ -121,11 +121,12 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                 d.descriptions = (k,)
             # Writing (compression) runs in a thread beside the next strip's compute; at most
             # one strip waits, so memory stays bounded.
+            locate = _contexter(info, spec, opts.sensor) if spec.uses_context else None
             with ThreadPoolExecutor(1) as writer:
                 pending = None
                 for cols, left, right in column_blocks(plan, opts.block_px):
                     for r0, r1, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan,
-                                                          cols, left, right, opts, progress):
+                                                          cols, left, right, opts, progress, locate):
                         if pending is not None:
                             pending.result()
                         win = Window(left * s, r0 * s, (right - left) * s, (r1 - r0) * s)
@@ -174,10 +175,9 @@ def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
     return out
 
 
-def _contexter(src: Path, sel: BandSel, spec: ModelSpec, sensor: str | None):
+def _contexter(info, spec: ModelSpec, sensor: str | None):
     """(row, col) → context row (lat, lon, GSD m, sensor index) of a pixel of the input."""
     from bandbridge.data.datasets import context_row, pixel_latlon
-    info = raster_info(src, sel.band_names, sel.sensor, sel.bands)
     if info.crs is None or info.transform is None:
         return lambda r, c: context_row(float("nan"), float("nan"), None, sensor, spec.sensors)
     res = abs(info.transform.a)
@@ -190,7 +190,7 @@ def _contexter(src: Path, sel: BandSel, spec: ModelSpec, sensor: str | None):
 
 
 def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: TilePlan,
-            cols: tuple[int, ...], left: int, right: int, opts: PredictOptions, progress):
+            cols: tuple[int, ...], left: int, right: int, opts: PredictOptions, progress, locate):
     """Yield ``(row0, row1, pred, input, valid)`` for consecutive finished row ranges of the
     column block whose tiles start at ``cols``, cut to the block's columns ``[left, right)``:
     pred ``(Co, h·s, w·s)``, input ``(Ci, h, w)``, valid ``(h·s, w·s)``."""
@@ -206,7 +206,6 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     rows = list(plan.rows)
     bs = opts.batch_size or max(1, min(16, 2**20 // (th * tw)))
     a, b = left - c0, right - c0  # the block's own columns, relative
-    locate = _contexter(src, sel, spec, opts.sensor) if spec.uses_context else None
 
     def read(r: int):
         return read_raster(src, scaling, sel.bands, window=(r, c0, th, bw),

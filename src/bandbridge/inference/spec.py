@@ -41,7 +41,7 @@ class ModelSpec:
 
     @property
     def sensors(self) -> list[str]:
-        return list((self.config.model.generator.args.get("conditioning") or {}).get("sensors") or [])
+        return self.config.sensors
 
     @property
     def scale(self) -> int:
