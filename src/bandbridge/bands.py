@@ -56,6 +56,15 @@ SENSOR_BANDS: dict[str, list[str]] = {
     "s1": ["VV", "VH"],
 }
 
+# Band folders whose files end in a sensor's band number (``LC08_…_B5.TIF``): the suffix → band.
+FOLDER_BANDS: dict[str, dict[str, str]] = {
+    "landsat8": {"B1": "coastal", "B2": "blue", "B3": "green", "B4": "red", "B5": "nir"},
+    "modis": {"B01": "red", "B02": "nir", "B03": "blue", "B04": "green"},  # MCD43A4/MOD09 order
+    "cbers_mux": {"BAND5": "blue", "BAND6": "green", "BAND7": "red", "BAND8": "nir"},
+    "cbers_wfi": {"BAND13": "blue", "BAND14": "green", "BAND15": "red", "BAND16": "nir"},
+    "cbers_wpm": {"BAND0": "pan", "BAND1": "blue", "BAND2": "green", "BAND3": "red", "BAND4": "nir"},
+}
+
 
 @dataclass(frozen=True)
 class Scaling:
@@ -98,7 +107,7 @@ class Scaling:
         """``(scale, offset, units)`` of the physical values metrics are reported in:
         reflectance for reflectance scalings, stored units (DN, dB) otherwise. The data range
         of a metric is ``scale``."""
-        if self.name.startswith("reflectance") or self.name == "landsat_c2":
+        if self.name.startswith("reflectance") or self.name.startswith("landsat"):
             return 1.0, 0.0, "reflectance"
         return self.scale, self.offset, self.units
 
@@ -115,6 +124,11 @@ SCALINGS: dict[str, Scaling] = {
     "reflectance": Scaling(
         "reflectance", 0.0, 1.0, clip=(0.0, 1.0), units="reflectance", raw_dtype="float32",
         doc="Values already in reflectance units [0, 1] (e.g. eo-learn arrays); clipped."),
+    "landsat_l1_toa": Scaling(
+        "landsat_l1_toa", 0.1 / 2e-5, 1 / 2e-5, clip=(0.1 / 2e-5, 1.1 / 2e-5), zero_is_nodata=True,
+        units="TOA reflectance", raw_dtype="uint16",
+        doc="Landsat 8/9 Level-1 DN: TOA reflectance = DN × 2e-5 − 0.1 (MTL; no sun-angle "
+            "correction); 0 = fill."),
     "uint8": Scaling("uint8", 0.0, 255.0, clip=(0.0, 255.0), units="DN (8-bit)", raw_dtype="uint8",
                      doc="8-bit imagery (NAIP, PNG/JPEG): DN / 255."),
     "uint16": Scaling("uint16", 0.0, 65535.0, clip=(0.0, 65535.0), units="DN (16-bit)",

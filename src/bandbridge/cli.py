@@ -108,6 +108,23 @@ def evaluate(
 
 
 @app.command()
+def loso(
+    preset: str = typer.Option(..., "--preset", "-p", help="preset to train in every fold"),
+    recipes: str = typer.Option(..., "--recipes", help="comma-separated data recipes (one fold each)"),
+    fold: list[str] = typer.Option([], "--fold", help="NAME=HELD,OUT or NAME=TRAIN,…>HELD,… (instead of one per recipe)"),
+    data: Optional[str] = typer.Option(None, "--data", help="data root"),
+    set_: list[str] = typer.Option([], "--set", "-s", help="override for every fold's training"),
+    out_dir: str = typer.Option(..., "--out", help="folder for runs/, folds/ and loso.md/.csv/.json"),
+) -> None:
+    """Leave-one-source-out: train without each source, score it next to the baselines."""
+    from bandbridge.evaluation.loso import run_loso
+    names = [r.strip() for r in recipes.split(",") if r.strip()]
+    summary = run_loso(preset, names, out_dir, data, set_, fold)
+    typer.echo((Path(out_dir) / "loso.md").read_text())
+    out.print(f"{len(summary['folds'])} folds written to {out_dir}")
+
+
+@app.command()
 def report(
     run_dir: str = typer.Argument(..., help="run folder (runs/<name>/<timestamp>)"),
     data: Optional[str] = typer.Option(None, "--data", help="data root (default: the run's)"),

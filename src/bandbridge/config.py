@@ -77,6 +77,22 @@ class Source(_Strict):
     weight: float = Field(1.0, gt=0)
 
 
+class AugmentConfig(_Strict):
+    """Radiometric training augmentation (see radiometry.py; ranges in model values). Off by
+    default; the translation presets turn it on."""
+
+    gain: float = Field(0.0, ge=0, lt=1)  # per input band ×U(1 − gain, 1 + gain)
+    haze: tuple[float, float] = (0.0, 0.0)  # additive U(lo, hi) at blue, λ⁻⁴ profile, in and out
+    gamma: float = Field(0.0, ge=0, le=1)  # ln γ ~ U(−gamma, gamma) on the input
+    noise: float = Field(0.0, ge=0, le=0.2)  # Gaussian σ on the input
+    quantize: float = Field(0.0, ge=0, le=1)  # probability of 8-bit rounding of the input
+
+    @property
+    def active(self) -> bool:
+        return bool(self.gain or self.haze[1] > self.haze[0] or self.gamma or self.noise
+                    or self.quantize)
+
+
 class DataConfig(_Strict):
     root: str = "../shared/data"
     sources: list[Source] = []
@@ -88,6 +104,7 @@ class DataConfig(_Strict):
     flip: bool = True
     rot90: bool = True
     resample: list[Annotated[int, Field(ge=1)]] = Field([1], min_length=1)  # GSD factors per crop
+    augment: AugmentConfig = AugmentConfig()
 
 
 class NetConfig(_Strict):

@@ -17,6 +17,7 @@ from bandbridge.bundle import atomic_write_bytes, load_bundle, save_bundle
 from bandbridge.config import Config, build_config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.errors import BandbridgeError
+from bandbridge.evaluation.baselines import init_anchor
 from bandbridge.inference.backends import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
@@ -156,6 +157,8 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     first = dm.pairs["train"][0]
     channels = (first.x.shape[0], first.y.shape[0])
     module = GANTask(cfg.model_dump(mode="json"), *channels)
+    if not resume:  # a baseline-anchored generator starts as the linear fit on the training split
+        init_anchor(module.G, dm.pairs["train"])
     if init_from:
         init_weights(module, init_from)
     t = cfg.train

@@ -18,6 +18,7 @@ from bandbridge.config import BandSel, DataConfig, Source
 from bandbridge.data.items import Item
 from bandbridge.data.reader import Raster, read_raster
 from bandbridge.errors import BandbridgeError
+from bandbridge.radiometry import augment_radiometry, image_stats
 
 
 def read_side(path: str, sel: BandSel) -> Raster:
@@ -36,6 +37,13 @@ class LoadedPair:
     crs: object = None  # the input's georeference, for locations
     transform: object = None
     latlon: tuple[float, float] | None = None  # from a sidecar file, for the whole image
+    stats: torch.Tensor | None = None  # (2·Ci,) the input's per-image statistics (radiometry.py)
+
+    def __post_init__(self) -> None:
+        if self.stats is None:
+            self.stats = torch.from_numpy(image_stats(self.x.numpy(), self.mask[0].numpy()
+                                                      if self.mask.shape[-2:] == self.x.shape[-2:]
+                                                      else np.ones(self.x.shape[1:], bool)))
 
     def location(self, row: float, col: float) -> tuple[float, float]:
         """(lat, lon) in degrees of an input pixel position; NaN when unknown."""
@@ -72,7 +80,7 @@ def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
         raise BandbridgeError(f"pair '{item.id}' ({item.input_path}): no valid pixels "
                               "(all nodata); remove it from the source")
     return LoadedPair(item, torch.from_numpy(a.data), torch.from_numpy(b.data), mask[None], src,
-                      a.crs, a.transform)
+                      a.crs, a.transform, stats=torch.from_numpy(image_stats(a.data, a.mask)))
 
 
 def _crop(p: LoadedPair, r: int, c: int, size: int, scale: int):
@@ -96,13 +104,17 @@ def context_row(lat: float, lon: float, gsd: float | None, sensor: str | None,
 
 
 def batch_context(batch: dict, sensors: list[str] | None = None) -> torch.Tensor | None:
-    """``(B, 4)`` context of a batch's crops (see :func:`context_row`), or None."""
+    """``(B, 4 + 2·Ci)`` context of a batch's crops: :func:`context_row` then the images'
+    statistics (``batch["stats"]``), or None."""
     meta = batch.get("meta", {})
     if "lat" not in meta:
         return None
     rows = [context_row(float(a), float(o), float(g), s, sensors or [])
             for a, o, g, s in zip(meta["lat"], meta["lon"], meta["gsd"], meta.get("sensor", [""] * len(meta["lat"])))]
-    return torch.tensor(rows, dtype=torch.float32)
+    ctx = torch.tensor(rows, dtype=torch.float32)
+    if "stats" in batch:
+        ctx = torch.cat([ctx, batch["stats"].float()], 1)
+    return ctx
 
 
 def _meta(p: LoadedPair, r: int, c: int, size: int) -> dict:
@@ -122,6 +134,7 @@ class RandomCropDataset(Dataset):
         self.size = cfg.patch_size // scale
         self.flip, self.rot90 = cfg.flip, cfg.rot90
         self.resample = list(cfg.resample)
+        self.augment = cfg.augment
         w = np.array([p.source.weight * p.x.shape[1] * p.x.shape[2] for p in pairs], float)
         self.p = torch.tensor(w / w.sum())
 
@@ -151,10 +164,15 @@ class RandomCropDataset(Dataset):
         if self.rot90:
             q = int(torch.randint(0, 4, (), generator=g))
             x, y, m = (torch.rot90(t, q, (-2, -1)) for t in (x, y, m))
+        stats = pair.stats
+        if self.augment.active and self.scale == 1:
+            src = pair.source
+            x, y, stats = augment_radiometry(x, y, m, stats, _names(src.input.bands, x.shape[0]),
+                                             _names(src.target.bands, y.shape[0]), self.augment, g)
         meta = _meta(pair, r, c, size)
         meta["gsd"] *= f
         return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
-                "meta": meta}
+                "stats": stats, "meta": meta}
 
 
 class EpochSampler(Sampler[int]):
@@ -209,4 +227,10 @@ class TileDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         k, r, c = self.tiles[i]
         x, y, m = _crop(self.pairs[k], r, c, self.size, self.scale)
-        return {"input": x, "target": y, "mask": m, "meta": _meta(self.pairs[k], r, c, self.size)}
+        return {"input": x, "target": y, "mask": m, "stats": self.pairs[k].stats,
+                "meta": _meta(self.pairs[k], r, c, self.size)}
+
+
+def _names(bands, n: int) -> list[str]:
+    names = [str(b) for b in (bands or [])]
+    return names if len(names) == n else ["other"] * n

@@ -18,7 +18,7 @@ import rasterio
 from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from bandbridge.bands import SENSOR_BANDS, Scaling, canonical_band_name
+from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, Scaling, canonical_band_name
 from bandbridge.errors import BandbridgeError
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".jp2", ".vrt"}
@@ -65,9 +65,19 @@ def _split_npy(path: str) -> tuple[Path, int | None]:
     return (Path(m.group(1)), int(m.group(2))) if m else (Path(path), None)
 
 
-def _band_files(folder: Path) -> dict[str, Path]:
+def _band_files(folder: Path, sensor: str | None = None) -> dict[str, Path]:
+    """{band name: file} of a band folder: the file stem (``B02.tif``), or for a sensor of
+    :data:`FOLDER_BANDS` the band its file-name suffix names (``LC08_…_B5.TIF`` → NIR)."""
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".tif", ".tiff", ".jp2"})
-    return {canonical_band_name(p.stem): p for p in files}
+    if sensor and sensor not in FOLDER_BANDS and sensor not in SENSOR_BANDS:
+        raise BandbridgeError(f"unknown sensor '{sensor}'; known: "
+                              f"{sorted({*SENSOR_BANDS, *FOLDER_BANDS})}")
+    table = FOLDER_BANDS.get(sensor or "", {})
+    out = {}
+    for p in files:
+        suffix = p.stem.upper().rsplit("_", 1)[-1]
+        out[canonical_band_name(table.get(suffix, p.stem))] = p
+    return out
 
 
 def _default_names(count: int, descriptions, colorinterp, sensor: str | None) -> list[str]:
@@ -98,7 +108,7 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
     if not p.exists():
         raise BandbridgeError(f"{p}: file not found; check the path (or --data root)")
     if p.is_dir():
-        files = _band_files(p)
+        files = _band_files(p, sensor)
         if not files:
             raise BandbridgeError(f"{p}: folder holds no .tif band files")
         names = list(files)
@@ -208,7 +218,7 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
         inner = (slice(ra - r0, rb - r0), slice(ca - c0, cb - c0))
         valid[inner] = True
         if p.is_dir():
-            files = _band_files(p)
+            files = _band_files(p, sensor)
             for k, i in enumerate(sel):
                 with _open(files[info.bands[i]]) as src:
                     if (src.height, src.width) != (info.height, info.width):
@@ -248,3 +258,35 @@ def _read_masked(src, indexes, r, c, h, w, valid, inner) -> np.ndarray:
         masks = src.read_masks(indexes, window=win)
     valid[inner] &= (masks != 0).all(0)
     return arr
+
+
+def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
+                   max_side: int = 1024, band_names: Sequence[str] | None = None,
+                   sensor: str | None = None) -> Raster:
+    """The whole raster at most ``max_side`` pixels a side (nearest neighbour; GDAL reads from
+    overviews when the file has them): one cheap look at a whole image, for per-image statistics.
+    Files smaller than that are read whole; ``.npy`` and band folders are read and strided."""
+    info = raster_info(path, band_names, sensor, bands)
+    k = max(1, -(-max(info.height, info.width) // max_side))
+    p, _ = _split_npy(str(path))
+    if k == 1 or p.is_dir() or p.suffix.lower() == ".npy":
+        r = read_raster(path, scaling, bands, band_names=band_names, sensor=sensor)
+        r.data, r.mask = r.data[:, ::k, ::k], r.mask[::k, ::k]
+        return r
+    from rasterio.enums import Resampling
+    sel = _select(info.bands, bands, path)
+    shape = (len(sel), -(-info.height // k), -(-info.width // k))
+    with _open(p) as src, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NodataShadowWarning)
+        raw = src.read([i + 1 for i in sel], out_shape=shape, out_dtype="float32",
+                       resampling=Resampling.nearest)
+        valid = (src.read_masks([i + 1 for i in sel], out_shape=shape,
+                                resampling=Resampling.nearest) != 0).all(0)
+    valid &= np.isfinite(raw).all(0)
+    if scaling.zero_is_nodata:
+        valid &= (raw != 0).any(0)
+    raw[:, ~valid] = 0.0
+    data = scaling.encode(raw, out=raw)
+    data[:, ~valid] = 0.0
+    return Raster(data, valid, [info.bands[i] for i in sel], info.crs, None, str(path),
+                  {"height": info.height, "width": info.width, "decimation": k})

@@ -13,21 +13,39 @@ import torch.nn.functional as F
 from torch import nn
 
 from bandbridge.data.datasets import LoadedPair
+from bandbridge.models.anchor import normalize_bands
 
 
-def sample_pixels(pairs: list[LoadedPair], n: int = 200_000, seed: int = 0):
-    """Up to ``n`` valid (input, target) pixel pairs drawn uniformly from ``pairs``:
-    ``X (N, Ci)``, ``Y (N, Ct)`` float32."""
-    xs, ys = [], []
+def sample_pixels(pairs: list[LoadedPair], n: int = 200_000, seed: int = 0,
+                  input_norm: str = "none"):
+    """Up to ``n`` valid (input, target) pixel pairs, ``X (N, Ci)``, ``Y (N, Ct)`` float32, each
+    source contributing in proportion to its weight (not to its pixel count: one large scene must
+    not decide the fit). ``input_norm`` normalises each image's input with its own statistics,
+    as the generator does (models/anchor.py)."""
+    g = torch.Generator().manual_seed(seed)
+    by_source: dict[str, list[LoadedPair]] = {}
     for p in pairs:
-        m = p.mask[0]
-        xs.append(p.x[:, m].T)
-        ys.append(p.y[:, m].T)
-    X, Y = torch.cat(xs), torch.cat(ys)
-    if len(X) > n:
-        idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
-        X, Y = X[idx], Y[idx]
-    return X.float(), Y.float()
+        by_source.setdefault(p.source.name or str(id(p.source)), []).append(p)
+    total_w = sum(ps[0].source.weight for ps in by_source.values())
+    xs, ys = [], []
+    for ps in by_source.values():
+        sx, sy = [], []
+        for p in ps:
+            m = p.mask[0]
+            x = p.x
+            if input_norm != "none":
+                c = x.shape[0]
+                x = normalize_bands(x[None], p.stats[None, :c], p.stats[None, c:], input_norm)[0]
+            sx.append(x[:, m].T)
+            sy.append(p.y[:, m].T)
+        X, Y = torch.cat(sx), torch.cat(sy)
+        quota = max(1, round(n * ps[0].source.weight / total_w))
+        if len(X) > quota:
+            idx = torch.randperm(len(X), generator=g)[:quota]
+            X, Y = X[idx], Y[idx]
+        xs.append(X)
+        ys.append(Y)
+    return torch.cat(xs).float(), torch.cat(ys).float()
 
 
 class LinearBaseline:
@@ -90,6 +108,23 @@ class Upsample:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         kw = {"align_corners": False} if self.mode == "bicubic" else {}
         return F.interpolate(x[None].float(), scale_factor=self.scale, mode=self.mode, **kw)[0].clamp(0, 1)
+
+
+@torch.no_grad()
+def init_anchor(generator: nn.Module, pairs: list[LoadedPair]) -> LinearBaseline | None:
+    """Set an anchored generator's spectral map (``generator.spectral``, a 1×1 convolution) to
+    the linear baseline's closed-form fit on ``pairs`` (the same pixels, the same fit): the
+    untrained model then *is* that baseline. Returns the fit (or None for generators without an
+    anchor)."""
+    conv = getattr(generator, "spectral", None)
+    if conv is None:
+        return None
+    X, Y = sample_pixels(pairs)
+    lin = LinearBaseline().fit(X, Y)
+    coef = torch.from_numpy(lin.coef).float()  # (Ci + 1, Ct)
+    conv.weight.copy_(coef[:-1].T[:, :, None, None])
+    conv.bias.copy_(coef[-1])
+    return lin
 
 
 def fit_baselines(task: str, scale: int, train_pairs: list[LoadedPair]) -> list:

@@ -93,7 +93,8 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     for k, pair in enumerate(pairs):
         h, w = pair.x.shape[1:]
         ctx = torch.tensor([context_row(*pair.location(h / 2, w / 2), pair.source.gsd,
-                                        pair.source.sensor_name, spec_sensors)])  # image centre
+                                        pair.source.sensor_name, spec_sensors)
+                            + pair.stats.tolist()])  # image centre, the image's statistics
         with torch.inference_mode():
             preds = {"model": g(pair.x[None].float(), ctx)[0].clamp(0, 1)}
         for b in baselines:

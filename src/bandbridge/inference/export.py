@@ -26,7 +26,7 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
     axes = {"input": {0: "batch", 2: "height", 3: "width"},
             "output": {0: "batch", 2: "height_out", 3: "width_out"}}
     if spec.uses_context:  # a second input: the tiles' context (lat, lon, GSD, sensor index)
-        args, names = (x, torch.tensor([[45.0, 10.0, 10.0, 0.0]])), ["input", "context"]
+        args, names = (x, _context([[45.0, 10.0, 10.0, 0.0]], spec)), ["input", "context"]
         axes["context"] = {0: "batch"}
     tmp = out / f".{ONNX_FILE}.tmp"
     try:
@@ -38,16 +38,17 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
         raise BandbridgeError(f"ONNX export of {folder} failed: {e}") from None
     shutil.copy(folder / BUNDLE_META, out / BUNDLE_META)
     write_metadata_json(spec, out / "metadata.json")
-    _check(out, net, spec.in_channels, n, spec.uses_context)
+    _check(out, net, spec, n)
     return out
 
 
-def _check(out: Path, net, c: int, n: int, context: bool) -> None:
+def _check(out: Path, net, spec, n: int) -> None:
     """The exported graph must agree with torch on a fresh input of another size."""
     import onnxruntime as ort
     import torch
-    x = torch.rand(2, c, n, 2 * n)
-    ctx = torch.tensor([[47.0, -99.0, 5.0, 0.0], [-33.9, 151.2, 20.0, -1.0]]) if context else None
+    x = torch.rand(2, spec.in_channels, n, 2 * n)
+    context = spec.uses_context
+    ctx = _context([[47.0, -99.0, 5.0, 0.0], [-33.9, 151.2, 20.0, -1.0]], spec) if context else None
     with torch.inference_mode():
         ref = net(x, ctx).numpy()
     sess = ort.InferenceSession(str(out / ONNX_FILE), providers=["CPUExecutionProvider"])
@@ -56,3 +57,11 @@ def _check(out: Path, net, c: int, n: int, context: bool) -> None:
     err = float(np.abs(got - ref).max())
     if err > 1e-4:
         raise BandbridgeError(f"ONNX export differs from torch by {err:.2e} (> 1e-4)")
+
+
+def _context(rows: list[list[float]], spec):
+    """Example context rows: the given (lat, lon, GSD, sensor) and, for generators that normalise
+    per image, plausible image statistics (lows 0.05, highs 0.4)."""
+    import torch
+    c = spec.in_channels if spec.input_norm != "none" else 0
+    return torch.tensor([r + [0.05] * c + [0.4] * c for r in rows])

@@ -19,9 +19,10 @@ from rasterio.windows import Window
 
 from bandbridge.bands import INDICES, find_role, get_scaling, is_single_nir
 from bandbridge.config import BandSel
-from bandbridge.data.reader import raster_info, read_raster
+from bandbridge.data.reader import raster_info, read_decimated, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.spec import ModelSpec
+from bandbridge.radiometry import image_stats
 from bandbridge.inference.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.inference.writer import (atomic_outputs, encode, output_profile, physical_note,
                                          resolve_dtype, to_cog)
@@ -121,7 +122,8 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                 d.descriptions = (k,)
             # Writing (compression) runs in a thread beside the next strip's compute; at most
             # one strip waits, so memory stays bounded.
-            locate = _contexter(info, spec, opts.sensor) if spec.uses_context else None
+            locate = _contexter(info, spec, opts.sensor, _image_stats(spec, src, sel, scaling)) \
+                if spec.uses_context else None
             with ThreadPoolExecutor(1) as writer:
                 pending = None
                 for cols, left, right in column_blocks(plan, opts.block_px):
@@ -175,17 +177,26 @@ def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
     return out
 
 
-def _contexter(info, spec: ModelSpec, sensor: str | None):
-    """(row, col) → context row (lat, lon, GSD m, sensor index) of a pixel of the input."""
+def _image_stats(spec: ModelSpec, src: Path, sel: BandSel, scaling) -> list[float]:
+    """The input's per-image statistics from one decimated read of the whole raster (never per
+    tile: every tile is normalised alike), for generators that normalise their input."""
+    if spec.input_norm == "none":
+        return []
+    view = read_decimated(src, scaling, sel.bands, band_names=sel.band_names, sensor=sel.sensor)
+    return [float(v) for v in image_stats(view.data, view.mask)]
+
+
+def _contexter(info, spec: ModelSpec, sensor: str | None, stats: list[float]):
+    """(row, col) → context row (lat, lon, GSD m, sensor index, image statistics) of a pixel."""
     from bandbridge.data.datasets import context_row, pixel_latlon
     if info.crs is None or info.transform is None:
-        return lambda r, c: context_row(float("nan"), float("nan"), None, sensor, spec.sensors)
+        return lambda r, c: context_row(float("nan"), float("nan"), None, sensor, spec.sensors) + stats
     res = abs(info.transform.a)
 
     def row(r: float, c: float) -> list[float]:
         lat, lon = pixel_latlon(info.crs, info.transform, r, c)
         gsd = res if info.crs.is_projected else res * 111_320 * np.cos(np.radians(lat))
-        return context_row(lat, lon, gsd, sensor, spec.sensors)
+        return context_row(lat, lon, gsd, sensor, spec.sensors) + stats
     return row
 
 

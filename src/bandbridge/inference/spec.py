@@ -10,6 +10,7 @@ import yaml
 
 from bandbridge.config import BandSel, Config, build_config
 from bandbridge.errors import BandbridgeError
+from bandbridge.radiometry import STATS_MAX_SIDE, STATS_PERCENTILES
 
 BUNDLE_META = "model.yaml"
 ONNX_FILE = "model.onnx"
@@ -37,7 +38,13 @@ class ModelSpec:
     def uses_context(self) -> bool:
         """Whether the generator takes a context (location prior or sensor/GSD conditioning)."""
         a = self.config.model.generator.args
-        return a.get("location") is not None or a.get("conditioning") is not None
+        return (a.get("location") is not None or a.get("conditioning") is not None
+                or self.input_norm != "none")
+
+    @property
+    def input_norm(self) -> str:
+        """The generator's per-image input normalisation (models/anchor.py)."""
+        return str(self.config.model.generator.args.get("input_norm", "none"))
 
     @property
     def sensors(self) -> list[str]:
@@ -67,8 +74,17 @@ class ModelSpec:
                 "value_range": [0.0, 1.0], "scale": self.scale, "size_multiple": self.size_multiple,
                 "tile": self.config.inference.tile, "overlap": self.config.inference.overlap,
                 "layout": "NCHW float32",
-                "context_input": ("context (B, 4): tile-centre lat, lon (degrees), GSD (m), sensor "
-                                  f"index in {self.sensors} (NaN/−1 = unknown)") if self.uses_context else None}
+                "input_norm": self.input_norm,
+                "context_input": self.context_doc() if self.uses_context else None}
+
+    def context_doc(self) -> str:
+        c = self.in_channels
+        doc = (f"context (B, {4 + 2 * c}): tile-centre lat, lon (degrees), GSD (m), sensor index in "
+               f"{self.sensors} (NaN/−1 = unknown), then the whole image's per-band "
+               f"{STATS_PERCENTILES[0]:g}th percentiles of the {c} input bands and their "
+               f"{STATS_PERCENTILES[1]:g}th percentiles (model values, from one view of the whole "
+               f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
+        return doc
 
 
 def size_multiple(cfg: Config) -> int:

@@ -28,7 +28,3 @@ def pad_to_multiple(x: torch.Tensor, m: int) -> tuple[torch.Tensor, tuple[int, i
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
     return x, (h, w)
 
-
-def to_unit_range(t: torch.Tensor) -> torch.Tensor:
-    """tanh output in [-1, 1] → model values in [0, 1] (every scaling's range)."""
-    return (t + 1.0) * 0.5

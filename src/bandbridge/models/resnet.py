@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
+from bandbridge.models.anchor import InputNorm, anchored_output, zero_last_conv
+from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
 
@@ -30,9 +31,11 @@ class ResNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64,
                  n_blocks: int = 9, n_down: int = 2, norm: str = "instance",
                  dropout: bool = False, location: dict | None = None,
-                 conditioning: dict | None = None):
+                 conditioning: dict | None = None, anchor: bool = False, input_norm: str = "none"):
         super().__init__()
         bias = norm != "batch"
+        self.norm_in = InputNorm(in_channels, input_norm)
+        in_bands, in_channels = in_channels, self.norm_in.out_channels
         self.n_down = n_down
         enc: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
                                 norm_layer(norm, ngf), nn.ReLU(True)]
@@ -50,6 +53,10 @@ class ResNetGenerator(nn.Module):
                     norm_layer(norm, c // 2), nn.ReLU(True)]
         dec += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
+        # Baseline anchor (models/anchor.py): a 1×1 spectral map + this network as a residual from 0.
+        self.spectral = nn.Conv2d(in_bands, out_channels, 1) if anchor else None
+        if anchor:
+            zero_last_conv(self.decoder)
         # Location prior after the downsampling, before the residual blocks (NIR-GAN's place).
         self.prior = (LocationPrior(self.bottleneck_channels, **location)
                       if location is not None else None)
@@ -57,11 +64,13 @@ class ResNetGenerator(nn.Module):
                           if conditioning is not None else None)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        x, (h, w) = pad_to_multiple(x * 2.0 - 1.0, 2**self.n_down)
+        x0 = x
+        xn, maps = self.norm_in(x, context)
+        x, (h, w) = pad_to_multiple(torch.cat([xn, maps], 1) * 2.0 - 1.0, 2**self.n_down)
         f = self.encoder(x)
         if self.prior is not None:
             f = self.prior(f, context)
         if self.condition is not None:
             f = self.condition(f, context)
         y = self.decoder(self.body(f))
-        return to_unit_range(y[..., :h, :w])
+        return anchored_output(self.spectral, x0, y[..., :h, :w], self.training)

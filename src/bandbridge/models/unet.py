@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.layers import norm_layer, pad_to_multiple, to_unit_range
+from bandbridge.models.anchor import InputNorm, anchored_output, zero_last_conv
+from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
 
@@ -17,7 +18,7 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64, depth: int = 8,
                  norm: str = "batch", dropout: bool = True, max_mult: int = 8,
                  upsample: str = "transpose", location: dict | None = None,
-                 conditioning: dict | None = None):
+                 conditioning: dict | None = None, anchor: bool = False, input_norm: str = "none"):
         super().__init__()
         if upsample not in ("transpose", "bilinear", "nearest"):
             raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got '{upsample}'")
@@ -33,6 +34,8 @@ class UNet(nn.Module):
                     nn.Conv2d(cin, cout, 3, 1, 1, bias=b)]
 
         self.depth = depth
+        self.norm_in = InputNorm(in_channels, input_norm)
+        in_bands, in_channels = in_channels, self.norm_in.out_channels
         bias = norm != "batch"  # batch norm has its own shift
         ch = [ngf * min(2**j, max_mult) for j in range(depth)]
         self.down = nn.ModuleList()
@@ -57,9 +60,15 @@ class UNet(nn.Module):
         # Location prior at the bottleneck, after all downsampling (see models/location.py).
         self.prior = LocationPrior(ch[-1], **location) if location is not None else None
         self.condition = ConditionPrior(ch[-1], **conditioning) if conditioning is not None else None
+        # Baseline anchor (models/anchor.py): a 1×1 spectral map + this U-Net as a residual from 0.
+        self.spectral = nn.Conv2d(in_bands, out_channels, 1) if anchor else None
+        if anchor:
+            zero_last_conv(self.up[0])
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        x, (h, w) = pad_to_multiple(x * 2.0 - 1.0, 2**self.depth)
+        x0 = x
+        xn, maps = self.norm_in(x, context)
+        x, (h, w) = pad_to_multiple(torch.cat([xn, maps], 1) * 2.0 - 1.0, 2**self.depth)
         skips = []
         for down in self.down:
             x = down(x)
@@ -71,4 +80,4 @@ class UNet(nn.Module):
         y = self.up[-1](skips[-1])
         for j in range(self.depth - 2, -1, -1):
             y = self.up[j](torch.cat([skips[j], y], 1))
-        return to_unit_range(y[..., :h, :w])
+        return anchored_output(self.spectral, x0, y[..., :h, :w], self.training)

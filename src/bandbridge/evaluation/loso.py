@@ -1,0 +1,142 @@
+"""Leave-one-source-out: the estimate of what a new user's imagery gets.
+
+For a preset and a set of data recipes, each fold trains on every source but the held-out ones
+and scores the held-out sources whole (every image, whatever their own split says), next to the
+per-pixel linear and MLP baselines fitted on the same training sources (``evaluate``'s protocol).
+Model selection (the ``best`` bundle) uses the training sources' own validation items only: the
+held-out source is never looked at before it is scored.
+
+A fold is ``NAME=HELD,OUT`` (train on all other recipes) or ``NAME=TRAIN,…>HELD,…`` (train on
+the listed recipes only: e.g. surface reflectance → top of atmosphere).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bandbridge.bundle import atomic_write_bytes
+from bandbridge.config import build_config, load_config, recipes
+from bandbridge.errors import BandbridgeError
+
+HEADLINE = ("mae", "rmse", "psnr", "ndvi_mae")
+_ALL_TEST = {"train": [], "val": [], "test": [], "val_fraction": 0.0, "test_fraction": 0.0,
+             "group": None, "file": None, "default": "test"}
+
+
+@dataclass
+class Fold:
+    name: str
+    train: list[str]
+    test: list[str]
+
+
+def parse_folds(specs: list[str], names: list[str]) -> list[Fold]:
+    """One fold per recipe of ``names`` when ``specs`` is empty; else the folds ``specs`` give."""
+    if not specs:
+        return [Fold(n, [m for m in names if m != n], [n]) for n in names]
+    folds = []
+    for s in specs:
+        if "=" not in s:
+            raise BandbridgeError(f"--fold '{s}': write NAME=HELD,OUT or NAME=TRAIN,…>HELD,…")
+        name, rest = s.split("=", 1)
+        train_part, _, test_part = rest.rpartition(">")
+        test = [t.strip() for t in test_part.split(",") if t.strip()]
+        train = ([t.strip() for t in train_part.split(",") if t.strip()] if train_part
+                 else [m for m in names if m not in test])
+        unknown = sorted({*train, *test} - set(recipes()))
+        if unknown:
+            raise BandbridgeError(f"--fold '{s}': unknown recipe(s) {unknown}")
+        if set(train) & set(test) or not train or not test:
+            raise BandbridgeError(f"--fold '{s}': needs disjoint, non-empty training and held-out recipes")
+        folds.append(Fold(name.strip(), train, test))
+    return folds
+
+
+def train_source(name: str) -> dict:
+    """A recipe as a training source: its test items train too (only its val items stay out,
+    for model selection); a recipe that is all test becomes all train."""
+    r = recipes()[name]
+    sp = dict(r.get("split") or {})
+    split = {"val": sp.get("val", []), "val_fraction": sp.get("val_fraction", 0.0),
+             "group": sp.get("group"), "train": [], "test": [], "test_fraction": 0.0,
+             "file": None, "default": "train"}
+    return {"recipe": name, "split": split}
+
+
+def held_out_source(name: str) -> dict:
+    return {"recipe": name, "split": dict(_ALL_TEST)}
+
+
+def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str | None = None,
+             overrides: list[str] | None = None, fold_specs: list[str] | None = None) -> dict:
+    """Train and score every fold; writes ``loso.md``, ``loso.csv`` and ``loso.json`` in
+    ``out_dir`` (one training run per fold under ``out_dir/runs``). Returns the summary."""
+    from bandbridge import runner
+    from bandbridge.evaluation.evaluate import evaluate
+    out = Path(out_dir)
+    folds = parse_folds(fold_specs or [], names)
+    results = []
+    for f in folds:
+        cfg = load_config(preset, data_root=data_root, overrides=overrides)
+        d = cfg.model_dump(mode="json")
+        d["name"] = f"{cfg.name}-loso-{f.name}"
+        d["data"]["sources"] = [train_source(n) for n in f.train]
+        fold_cfg = build_config(d)
+        os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder per fold
+        run = runner.train(fold_cfg, runs_root=str(out / "runs"))
+        os.environ.pop(runner.RUN_DIR_ENV, None)
+        held = [held_out_source(n) for n in f.test]
+        res = evaluate(run, data_root=data_root, split="test", recipes=held,
+                       out_dir=out / "folds" / f.name)
+        summary = json.loads(json.dumps(res.summary))
+        results.append({"fold": f.name, "train": f.train, "test": f.test, "run": str(run),
+                        "images": summary["protocol"]["images"], "methods": summary["methods"]})
+        _write(out, preset, results)  # after every fold: a long run shows its progress
+    return _write(out, preset, results)
+
+
+def _write(out: Path, preset: str, results: list[dict]) -> dict:
+    methods = list(results[0]["methods"])
+    keys = [k for k in HEADLINE if k in results[0]["methods"]["model"]]
+    mean = {m: {k: sum(r["methods"][m][k] for r in results) / len(results) for k in keys}
+            for m in methods}
+    wins = {b: sum(r["methods"]["model"]["mae"] < r["methods"][b]["mae"] for r in results)
+            for b in methods if b != "model"}
+    summary = {"preset": preset, "folds": results, "mean": mean, "mae_wins": wins}
+    rows = [{"fold": r["fold"], "held_out": "+".join(r["test"]), "method": m, **r["methods"][m]}
+            for r in results for m in methods]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(out / "loso.csv", buf.getvalue().encode())
+    atomic_write_bytes(out / "loso.json", json.dumps(summary, indent=1).encode())
+    atomic_write_bytes(out / "loso.md", markdown(summary, methods, keys).encode())
+    return summary
+
+
+def markdown(summary: dict, methods: list[str], keys: list[str]) -> str:
+    """Per fold: model and baselines on the headline metrics; then the mean and MAE wins."""
+    head = ["fold (held out)", "images", *[f"{m} {k}" for k in keys for m in methods]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary["folds"]:
+        cells = [f"{r['fold']} ({'+'.join(r['test'])})", str(r["images"]),
+                 *[f"{r['methods'][m][k]:.4g}" for k in keys for m in methods]]
+        lines.append("| " + " | ".join(cells) + " |")
+    mean = summary["mean"]
+    lines.append("| **mean** | | " + " | ".join(f"**{mean[m][k]:.4g}**" for k in keys for m in methods) + " |")
+    n = len(summary["folds"])
+    gains = []
+    for b in methods:
+        if b == "model":
+            continue
+        g = (mean[b]["mae"] - mean["model"]["mae"]) / mean[b]["mae"] * 100
+        gains.append(f"vs {b}: mean MAE {g:+.1f} % (positive = model better), "
+                     f"MAE won on {summary['mae_wins'][b]} of {n} folds")
+    return "\n".join(lines) + "\n\n" + "; ".join(gains) + "\n"
+

@@ -1,0 +1,90 @@
+"""Radiometry per image: the statistics the generator normalises with, and the training
+augmentation that simulates what differs between sensors and processing levels.
+
+Statistics are computed once per *image* from a decimated view (at most ``max_side`` pixels a
+side), never per tile, so every tile of an image is normalised alike. They are per-band low/high
+percentiles of the valid pixels in model values: ``stats = [lo_1..lo_C, hi_1..hi_C]``.
+
+Augmentation (``data.augment``; ranges in model values, i.e. reflectance for reflectance data):
+- ``gain``: per input band, ×U(1 − gain, 1 + gain) — calibration and sun-angle differences.
+- ``haze``: one additive term per image, U(lo, hi) at blue, scaled by a Rayleigh-like profile
+  (blue 1, green 0.59, red 0.29, NIR 0.11; (490 nm / λ)⁴) on every spectral band of input *and*
+  target — top-of-atmosphere vs surface reflectance.
+- ``gamma``: input ``x^γ`` with ln γ ~ U(−gamma, gamma) — display stretches of 8-bit products.
+- ``noise``: Gaussian σ on the input — sensor noise.
+- ``quantize``: probability of rounding the input to 8 bits — JPEG/PNG products.
+The per-image statistics are transformed exactly with the image (percentiles commute with
+monotone per-band maps), so the network sees what a real image of that kind would give it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bandbridge.bands import band_role
+
+if TYPE_CHECKING:  # torch is imported where it is used: prediction specs are read without it
+    import torch
+    from torch import Tensor
+
+STATS_PERCENTILES = (1.0, 99.0)
+STATS_MAX_SIDE = 1024
+# Relative path radiance by band role, ∝ λ⁻⁴ normalised at blue (490 nm).
+HAZE_PROFILE = {"coastal": 1.5, "blue": 1.0, "green": 0.59, "red": 0.29, "rededge": 0.2,
+                "nir": 0.11, "swir": 0.01}
+SPECTRAL_ROLES = set(HAZE_PROFILE)
+
+
+def image_stats(data: np.ndarray, mask: np.ndarray, max_side: int = STATS_MAX_SIDE) -> np.ndarray:
+    """Per-band (low, high) percentiles of the valid pixels of ``data (C, H, W)`` (model values),
+    over a strided view at most ``max_side`` a side. Returns float32 ``(2·C,)``: all lows then all
+    highs; an image with no valid pixel gives lows 0 and highs 1."""
+    c, h, w = data.shape
+    k = max(1, -(-max(h, w) // max_side))
+    d, m = data[:, ::k, ::k], mask[::k, ::k]
+    if not m.any():
+        return np.r_[np.zeros(c), np.ones(c)].astype(np.float32)
+    v = d[:, m]
+    q = np.percentile(v, STATS_PERCENTILES, axis=1)  # (2, C)
+    return q.reshape(-1).astype(np.float32)
+
+
+def haze_weights(names: list[str]) -> Tensor:
+    """The haze profile of bands by name (0 for non-spectral bands: SAR, thermal, gray)."""
+    import torch
+    return torch.tensor([HAZE_PROFILE.get(band_role(n), 0.0) for n in names], dtype=torch.float32)
+
+
+def augment_radiometry(x: Tensor, y: Tensor, mask: Tensor, stats: Tensor, in_names: list[str],
+                       out_names: list[str], aug, g: torch.Generator
+                       ) -> tuple[Tensor, Tensor, Tensor]:
+    """Apply ``aug`` (an ``AugmentConfig``) to one crop: ``x (Ci, h, w)``, ``y (Ct, H, W)``,
+    ``mask (1, H, W)`` (translation: same grid), image ``stats (2·Ci,)``. Returns new x, y, stats."""
+    import torch
+    ci = x.shape[0]
+
+    def u(lo: float, hi: float, n: int = 1) -> Tensor:
+        return lo + (hi - lo) * torch.rand(n, generator=g)
+
+    lo, hi = stats[:ci].clone(), stats[ci:].clone()
+    x, y = x.clone(), y.clone()
+    if aug.gain:
+        gain = u(1 - aug.gain, 1 + aug.gain, ci)
+        x, lo, hi = x * gain[:, None, None], lo * gain, hi * gain
+    if aug.haze and aug.haze[1] > aug.haze[0]:
+        t = u(*aug.haze)
+        off_x, off_y = t * haze_weights(in_names), t * haze_weights(out_names)
+        x, lo, hi = x + off_x[:, None, None], lo + off_x, hi + off_x
+        y = (y + off_y[:, None, None]).clamp(0, 1)
+    x, lo, hi = x.clamp(0, 1), lo.clamp(0, 1), hi.clamp(0, 1)
+    if aug.gamma:
+        gam = torch.exp(u(-aug.gamma, aug.gamma))
+        x, lo, hi = x ** gam, lo ** gam, hi ** gam
+    if aug.noise:
+        x = (x + aug.noise * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    if aug.quantize and float(torch.rand((), generator=g)) < aug.quantize:
+        x, lo, hi = (torch.round(t * 255) / 255 for t in (x, lo, hi))
+    m = mask.to(x.dtype)
+    return x * m[:, :x.shape[1], :x.shape[2]], y * m, torch.cat([lo, hi])
