@@ -55,7 +55,7 @@ def test_identity_model_reproduces_the_input_exactly(tmp_path):
     spec = _identity_spec(tmp_path)
     out = tmp_path / "id.tif"
     opts = PredictOptions(tile=70, overlap=22, batch_size=3, dtype="float32", block_px=120)
-    st = predict_file(lambda x: x.copy(), spec, NAIP, out, opts)  # several column blocks too
+    st = predict_file(lambda x, *ctx: x.copy(), spec, NAIP, out, opts)  # several column blocks too
     assert st.tiles > 9
     ref = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
     with rasterio.open(out) as dst:
@@ -97,14 +97,17 @@ def test_georeference_dtype_nodata_append_and_indices(trained_run, tmp_path):
         v = nd.read(1)
     red = read_raster(NAIP, get_scaling("uint8"), ["red"], sensor="naip").data[0]
     expect = ndvi(red, nir)
-    assert np.nanmax(np.abs(v - expect)) < 0.02  # the uint8 rounding of NIR only
+    # the uint8 storage of NIR only (rounding, and valid pixels ≥ 1 DN): |dNDVI| ≤
+    # |∂NDVI/∂NIR| · 1 DN = 2·red/(NIR+red)² / 255
+    bound = 2 * red / np.maximum(nir + red, 1e-3) ** 2 / 255 * 1.05 + 1e-4
+    assert np.nanmax(np.abs(v - expect) - bound) <= 0
     assert (tmp_path / "rgbn_evi.tif").exists()
 
 
 def test_super_resolution_output_grid(tmp_path):
     spec = _identity_spec(tmp_path, scale=4)
     out = tmp_path / "sr.tif"
-    up = lambda x: x.repeat(4, axis=2).repeat(4, axis=3)  # nearest ×4 "model"
+    up = lambda x, *ctx: x.repeat(4, axis=2).repeat(4, axis=3)  # nearest ×4 "model"
     predict_file(up, spec, NAIP, out, PredictOptions(tile=64, overlap=16, dtype="float32",
                                                      input_bands=["red", "green", "blue"],
                                                      block_px=150))
@@ -122,7 +125,7 @@ def test_failure_mid_way_leaves_no_output(trained_run, tmp_path):
     spec = read_spec(resolve_model_folder(trained_run))
     calls = {"n": 0}
 
-    def flaky(x):
+    def flaky(x, context=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("out of memory (simulated)")

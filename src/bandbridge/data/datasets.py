@@ -15,6 +15,7 @@ from torch.utils.data import Dataset, Sampler
 
 from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel, DataConfig, Source
+from bandbridge.data.context import context_row, pixel_latlon
 from bandbridge.data.items import Item
 from bandbridge.data.reader import Raster, read_raster
 from bandbridge.errors import BandbridgeError
@@ -52,14 +53,6 @@ class LoadedPair:
         return self.latlon if self.latlon is not None else (float("nan"), float("nan"))
 
 
-def pixel_latlon(crs, transform, row: float, col: float) -> tuple[float, float]:
-    """WGS84 (lat, lon) of a pixel position of a georeferenced grid."""
-    from rasterio.warp import transform as warp
-    x, y = transform @ (col, row)
-    lon, lat = warp(crs, "EPSG:4326", [x], [y])
-    return float(lat[0]), float(lon[0])
-
-
 def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
     """Read both sides of ``item``; sizes must agree (target = scale × input)."""
     a = read_side(item.input_path, src.input)
@@ -93,14 +86,6 @@ def _crop(p: LoadedPair, r: int, c: int, size: int, scale: int):
         return out
     s = scale
     return cut(p.x, r, c, size), cut(p.y, r * s, c * s, size * s), cut(p.mask, r * s, c * s, size * s)
-
-
-def context_row(lat: float, lon: float, gsd: float | None, sensor: str | None,
-                sensors: list[str]) -> list[float]:
-    """One row of the generator's context: lat, lon (degrees), GSD (m; NaN unknown), sensor index
-    (−1 unknown)."""
-    return [lat, lon, float(gsd) if gsd else float("nan"),
-            float(sensors.index(sensor)) if sensor in sensors else -1.0]
 
 
 def batch_context(batch: dict, sensors: list[str] | None = None) -> torch.Tensor | None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.spec import ONNX_FILE, ModelSpec
+from bandbridge.radiometry import STATS_PERCENTILES
 
 BF16_TOLERANCE = 5e-3  # max |Δ| vs fp32 in model units: 1.3 DN of 8-bit, 0.005 reflectance
 
@@ -120,13 +121,20 @@ class OnnxBackend:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.enable_cpu_mem_arena = False  # the arena keeps its peak; tiles are large and few
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.takes_context = any(i.name == "context" for i in self.session.get_inputs())
+        ctx = [i for i in self.session.get_inputs() if i.name == "context"]
+        self.takes_context = bool(ctx)
+        self.context_width = ctx[0].shape[1] if ctx and isinstance(ctx[0].shape[1], int) else 4
 
     def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
         feed = {"input": np.ascontiguousarray(x, np.float32)}
         if self.takes_context:
-            unknown = np.tile(np.array([[np.nan, np.nan, np.nan, -1.0]], np.float32), (len(x), 1))
-            feed["context"] = unknown if context is None else np.asarray(context, np.float32)
+            if context is None:  # unknown place and sensor; statistics of each input itself
+                context = np.tile(np.array([[np.nan, np.nan, np.nan, -1.0]], np.float32), (len(x), 1))
+                if self.context_width > 4:
+                    flat = x.reshape(len(x), x.shape[1], -1)
+                    q = np.percentile(flat, STATS_PERCENTILES, axis=2)  # (2, B, C)
+                    context = np.concatenate([context, q[0], q[1]], 1)
+            feed["context"] = np.asarray(context, np.float32)
         return self.session.run(["output"], feed)[0]
 
 

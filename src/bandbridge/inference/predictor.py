@@ -188,7 +188,7 @@ def _image_stats(spec: ModelSpec, src: Path, sel: BandSel, scaling) -> list[floa
 
 def _contexter(info, spec: ModelSpec, sensor: str | None, stats: list[float]):
     """(row, col) → context row (lat, lon, GSD m, sensor index, image statistics) of a pixel."""
-    from bandbridge.data.datasets import context_row, pixel_latlon
+    from bandbridge.data.context import context_row, pixel_latlon
     if info.crs is None or info.transform is None:
         return lambda r, c: context_row(float("nan"), float("nan"), None, sensor, spec.sensors) + stats
     res = abs(info.transform.a)
