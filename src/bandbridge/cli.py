@@ -84,6 +84,7 @@ def train(
     else:
         cfg = load_config(preset, config, [*extra, *set_], data)
     run_dir = runner.train(cfg, runs, resume=resume, init_from=init_from)
+    out.print(runner.summary_line(run_dir), highlight=False)
     out.print(f"run folder: {run_dir}")
 
 
@@ -191,19 +192,26 @@ def predict(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from bandbridge.inference.backends import make_backend
     from bandbridge.inference.predictor import PredictOptions, predict_file
-    from bandbridge.inference.spec import read_spec, resolve_model_folder
+    from bandbridge.inference.route import route_model
+    from bandbridge.inference.spec import read_spec
     files = _inputs(inputs)
-    spec = read_spec(resolve_model_folder(model))
-    run = make_backend(spec, backend, precision, threads, compile_)
     sel = None if bands is None else [int(b) if b.strip().isdigit() else b.strip() for b in bands.split(",")]
-    opts = PredictOptions(tile, overlap, batch_size, dtype, append,
-                          tuple(k.strip() for k in index.split(",")) if index else (), cog, sel, scaling,
-                          sensor)
     dest = Path(output)
     single = len(files) == 1 and dest.suffix.lower() in (".tif", ".tiff")
     if not single and dest.suffix.lower() in (".tif", ".tiff"):
         _fail(f"{len(files)} inputs need an output folder, not the file {dest}")
+    backends: dict = {}  # one backend per model a routed name picks
     for f in files:
+        folder, auto_scaling, route_note = route_model(model, f, sel)
+        if route_note:
+            out.print(route_note, highlight=False)
+        if folder not in backends:
+            spec = read_spec(folder)
+            backends[folder] = (spec, make_backend(spec, backend, precision, threads, compile_))
+        spec, run = backends[folder]
+        opts = PredictOptions(tile, overlap, batch_size, dtype, append,
+                              tuple(k.strip() for k in index.split(",")) if index else (), cog, sel,
+                              scaling or auto_scaling, sensor)
         dst = dest if single else dest / f"{f.stem.replace('[', '_').replace(']', '')}_{spec.config.name}.tif"
         with Progress(TextColumn(f"{f.name}"), BarColumn(), MofNCompleteColumn(), _rate_column(),
                       TimeRemainingColumn(), console=err, transient=True) as bar:
@@ -227,10 +235,16 @@ def compare(
     comparison PNG, and the metrics against the real band."""
     from bandbridge.evaluation.compare import compare as run
     res = run(model, input_, output)
+    if res["route"]:
+        typer.echo(res["route"])
     typer.echo(f"backend: {res['backend']}; metrics vs the real band "
                f"(units: {res['units']}, data range {res['data_range']:g}):")
+    base = res["baseline_metrics"]
+    typer.echo(f"  {'metric':10s} {'model':>10s}" + (f" {'linear':>10s}" if base else ""))
     for k, v in res["metrics"].items():
-        typer.echo(f"  {k:10s} {v:.4f}")
+        typer.echo(f"  {k:10s} {v:10.4f}" + (f" {base[k]:10.4f}" if base else ""))
+    if base:
+        typer.echo(f"  linear = the per-pixel linear baseline, fitted on {res['baseline_fitted_on']}")
     typer.echo("written:\n  " + "\n  ".join(res["files"]))
 
 

@@ -43,15 +43,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class BundleExport(Callback):
     """Keep ``model/last`` (every epoch) and ``model/best`` (by the monitored metric) bundles."""
 
-    def __init__(self, run_dir: Path, cfg: Config, channels: tuple[int, int]):
+    def __init__(self, run_dir: Path, cfg: Config, channels: tuple[int, int],
+                 baseline: dict | None = None):
         self.run_dir, self.cfg, self.channels = run_dir, cfg, channels
+        self.baseline = baseline  # the anchor's linear fit, kept in every bundle
         self.best: float | None = None
 
     def _save(self, trainer, module: GANTask, tag: str) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         save_bundle(self.run_dir / "model" / tag, module.G, self.cfg, *self.channels,
                     epoch=trainer.current_epoch, global_step=trainer.global_step,
-                    val_metrics=metrics)
+                    val_metrics=metrics, **({"baseline": self.baseline} if self.baseline else {}))
 
     def on_validation_end(self, trainer, module) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -157,8 +159,16 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     first = dm.pairs["train"][0]
     channels = (first.x.shape[0], first.y.shape[0])
     module = GANTask(cfg.model_dump(mode="json"), *channels)
+    baseline_file = run_dir / "baseline.json"
     if not resume:  # a baseline-anchored generator starts as the linear fit on the training split
-        init_anchor(module.G, dm.pairs["train"])
+        lin = init_anchor(module.G, dm.pairs["train"])
+        baseline = None if lin is None else {
+            "linear": lin.coef.tolist(),  # (Ci + 1) × Ct: weights per input band, then the bias
+            "fitted_on": f"train split of {sorted({p.source.name for p in dm.pairs['train']})} "
+                         f"({len(dm.pairs['train'])} images), least squares on up to 200000 "
+                         "valid pixels balanced by source"}
+    else:
+        baseline = json.loads(baseline_file.read_text()) if baseline_file.exists() else None
     if init_from:
         init_weights(module, init_from)
     t = cfg.train
@@ -174,7 +184,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                         save_last=True),
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=t.monitor,
                         mode=t.monitor_mode, save_top_k=1, auto_insert_metric_name=False),
-        BundleExport(run_dir, cfg, channels),
+        BundleExport(run_dir, cfg, channels, baseline),
     ]
     trainer = L.Trainer(
         default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
@@ -187,6 +197,8 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     if trainer.is_global_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(cfg).encode())
+        if baseline is not None and not resume:
+            atomic_write_bytes(baseline_file, json.dumps(baseline).encode())
         if not resume:  # the starting point, so every run shows what training gained
             start = evaluate_loader(module.G, dm.val_dataloader(), module.sensors)
             trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
@@ -195,8 +207,25 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     if trainer.is_global_zero:
         end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        start_file = run_dir / "val_start.json"
         summary = {"epochs": trainer.current_epoch, "global_step": trainer.global_step,
                    "fit_seconds": round(time.time() - t0, 1), "precision": precision,
-                   "val_end": end}
+                   "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
+                   "val_end": end, "starts_as_linear_baseline": baseline is not None}
         atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     return run_dir
+
+
+def summary_line(run_dir: Path) -> str:
+    """Validation at the start and at the end of a run, in one line (model values, range 1)."""
+    f = Path(run_dir) / "summary.json"
+    if not f.exists():
+        return "no summary.json (the run did not finish)"
+    s = json.loads(f.read_text())
+    a, b = s.get("val_start") or {}, s.get("val_end") or {}
+    parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" for k in ("l1", "psnr")
+             if k in a and "val/" + k in b]
+    start = "start = the linear baseline fitted on the training split" \
+        if s.get("starts_as_linear_baseline") else "start = the untrained network"
+    return f"validation {', '.join(parts)} (last epoch; {start}; {s['epochs']} epochs, " \
+           f"{s['fit_seconds'] / 60:.1f} min)"

@@ -15,6 +15,7 @@ from bandbridge.bands import is_single_nir
 from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
+from bandbridge.inference.route import ZOO_ROUTES, route_model
 from bandbridge.inference.predictor import PredictOptions, predict_file
 from bandbridge.inference.spec import ModelSpec, read_spec, resolve_model_folder, zoo_models
 
@@ -54,13 +55,18 @@ class Translator:
     def __init__(self, models: dict[str, Path]):
         self.models, self.cache = models, {}
 
-    def spec_backend(self, name: str):
+    def spec_backend(self, name: str, path: Path | None = None):
+        """(spec, backend, note) of a model; a routed name (``rgb2nir``) picks its model for the
+        uploaded file."""
         if name not in self.models:
             raise BandbridgeError(f"unknown model '{name}'")
-        if name not in self.cache:
-            spec = read_spec(self.models[name])
-            self.cache[name] = (spec, make_backend(spec))
-        return self.cache[name]
+        folder, note = self.models[name], None
+        if name in ZOO_ROUTES and path is not None:
+            folder, _, note = route_model(name, path)
+        if folder not in self.cache:
+            spec = read_spec(folder)
+            self.cache[folder] = (spec, make_backend(spec))
+        return (*self.cache[folder], note)
 
     def __call__(self, upload: str | None, name: str):
         if not upload:
@@ -74,7 +80,7 @@ class Translator:
         if info.height * info.width > MAX_MPIX * 1e6:
             raise BandbridgeError(f"{path.name} has {info.height}×{info.width} pixels; the demo takes "
                                   f"up to {MAX_MPIX} MPix (use `bandbridge predict`)")
-        spec, be = self.spec_backend(name)
+        spec, be, route_note = self.spec_backend(name, path)
         out = Path(tempfile.mkdtemp(prefix="bandbridge-demo-")) / f"{path.stem}_{name}.tif"
         opts = _options(spec, path)
         is_nir = is_single_nir(spec.target_names)
@@ -91,7 +97,8 @@ class Translator:
             with rasterio.open(out.with_name(f"{out.stem}_ndvi.tif")) as f:
                 ndvi_img = _colour_ndvi(f.read(1))
         status = (f"**{name}**: {info.height}×{info.width} px → {', '.join(spec.target_names)}"
-                  f" ({be.name} {be.precision}). The GeoTIFF keeps the input's georeference.")
+                  f" ({be.name} {be.precision}). The GeoTIFF keeps the input's georeference."
+                  + (f" {route_note}." if route_note else ""))
         return img, ndvi_img, str(out), status
 
 

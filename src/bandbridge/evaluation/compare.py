@@ -13,13 +13,20 @@ from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
 from bandbridge.inference.predictor import PredictOptions, predict_file
-from bandbridge.inference.spec import read_spec, resolve_model_folder
+from bandbridge.inference.route import route_model
+from bandbridge.inference.spec import read_spec
 from bandbridge.inference.writer import decode
 from bandbridge.metrics import image_metrics, index_metrics
 
 
 def compare(model: str, src: str | Path, out_dir: str | Path) -> dict:
-    spec = read_spec(resolve_model_folder(model))
+    folder, scaling, route_note = route_model(model, src)
+    spec = read_spec(folder)
+    if scaling is not None:  # the routed model reads this file's values with this scaling
+        src_cfg = spec.config.data.sources[0]
+        spec.config.data.sources[0] = src_cfg.model_copy(update={
+            "input": src_cfg.input.model_copy(update={"scaling": scaling}),
+            "target": src_cfg.target.model_copy(update={"scaling": scaling})})
     src, out = Path(src), Path(out_dir)
     t = spec.target
     is_nir = is_single_nir(spec.target_names)
@@ -45,17 +52,26 @@ def compare(model: str, src: str | Path, out_dir: str | Path) -> dict:
     m = torch.from_numpy(truth.mask & x.mask)
     scale, offset, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
     p, y = torch.from_numpy(np.nan_to_num(pred)), torch.from_numpy(truth.data)
-    metrics = image_metrics(p * scale + offset, y * scale + offset, m, scale)
-    if is_nir:
-        metrics.update(index_metrics(torch.from_numpy(x.data), spec.input_names, y[0], p[0], m))
+    def score(q: torch.Tensor) -> dict[str, float]:
+        s = image_metrics(q * scale + offset, y * scale + offset, m, scale)
+        if is_nir:
+            s.update(index_metrics(torch.from_numpy(x.data), spec.input_names, y[0], q[0], m))
+        return s
+
+    metrics = score(p)
+    lin = spec.linear_baseline(x.data)  # the linear fit on the model's own training data
+    baseline = None if lin is None else score(torch.from_numpy(lin))
     png = out / f"{stem}_comparison.png"
-    plot(x.data, truth.data, np.nan_to_num(pred), m.numpy(), spec.input_names, is_nir, png)
+    plot(x.data, truth.data, np.nan_to_num(pred), m.numpy(), spec.input_names, is_nir, png, lin)
     files = [rgbn, png] + ([out / f"{stem}_with_synthetic_ndvi.tif"] if is_nir else [])
-    return {"metrics": metrics, "units": units, "data_range": scale, "files": [str(f) for f in files],
-            "backend": f"{be.name} {be.precision}"}
+    return {"metrics": metrics, "baseline_metrics": baseline, "units": units, "data_range": scale,
+            "files": [str(f) for f in files], "backend": f"{be.name} {be.precision}",
+            "baseline_fitted_on": (spec.baseline or {}).get("fitted_on"), "route": route_note}
 
 
-def plot(x, truth, pred, mask, in_names, is_nir, path: Path) -> None:
+def plot(x, truth, pred, mask, in_names, is_nir, path: Path, linear=None) -> None:
+    """Input RGB, real, synthetic (and the linear baseline's) target band, and for NIR models the
+    NDVI of each on one shared scale."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -63,17 +79,22 @@ def plot(x, truth, pred, mask, in_names, is_nir, path: Path) -> None:
     img = x[rgb].transpose(1, 2, 0) if None not in rgb else x[0]
     lo, hi = np.percentile(img, (1, 99))
     panels = [(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1), "input (RGB)", None, None, None),
-              (truth[0], "real", "gray", 0, 1), (pred[0], "synthetic", "gray", 0, 1)]
+              (truth[0], "real", "gray", 0, 1), (pred[0], "synthetic (model)", "gray", 0, 1)]
+    if linear is not None:
+        panels.append((linear[0], "linear baseline", "gray", 0, 1))
+    n_ndvi = 0
     if is_nir and rgb[0] is not None:
         r = x[rgb[0]]
-        panels += [(np.where(mask, ndvi(r, truth[0]), np.nan), "NDVI real", "RdYlGn", -1, 1),
-                   (np.where(mask, ndvi(r, pred[0]), np.nan), "NDVI synthetic", "RdYlGn", -1, 1)]
+        bands = [(truth[0], "NDVI real"), (pred[0], "NDVI model")]
+        bands += [(linear[0], "NDVI linear baseline")] if linear is not None else []
+        panels += [(np.where(mask, ndvi(r, b), np.nan), t, "RdYlGn", -1, 1) for b, t in bands]
+        n_ndvi = len(bands)
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6))
     for ax, (a, title, cmap, vmin, vmax) in zip(axes, panels):
         im = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    if is_nir:
-        fig.colorbar(im, ax=axes[-2:].tolist(), fraction=0.046, label="NDVI (shared scale)")
+    if n_ndvi:
+        fig.colorbar(im, ax=axes[-n_ndvi:].tolist(), fraction=0.046, label="NDVI (shared scale)")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

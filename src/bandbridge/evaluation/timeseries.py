@@ -22,6 +22,7 @@ from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
 from bandbridge.inference.predictor import PredictOptions, predict_file
+from bandbridge.inference.route import route_model
 from bandbridge.inference.spec import read_spec, resolve_model_folder
 
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
@@ -73,7 +74,7 @@ class Region:
 
 
 def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: Region | None = None) -> list[dict]:
-    spec = read_spec(resolve_model_folder(model))
+    spec = read_spec(route_model(model, files[0])[0] if files else resolve_model_folder(model))
     if len(spec.target_names) != 1 or find_role(spec.target_names, "nir") is None:
         raise BandbridgeError("timeseries needs a model that synthesizes one NIR band")
     red_i = find_role(spec.input_names, "red")

@@ -25,6 +25,18 @@ class ModelSpec:
     out_channels: int
     folder: Path
     size_multiple: int = 1
+    baseline: dict | None = None  # the linear fit an anchored generator started from
+
+    def linear_baseline(self, x):
+        """The bundle's linear baseline on ``x (Ci, H, W)`` model values → ``(Ct, H, W)`` in
+        [0, 1] (numpy), or None when the bundle carries none."""
+        if not self.baseline or "linear" not in self.baseline:
+            return None
+        import numpy as np
+        coef = np.asarray(self.baseline["linear"], np.float64)  # (Ci + 1, Ct)
+        c, h, w = x.shape
+        y = np.tensordot(coef[:-1].T, x.reshape(c, -1).astype(np.float64), 1) + coef[-1][:, None]
+        return np.clip(y, 0, 1).reshape(-1, h, w).astype(np.float32)
 
     @property
     def input(self) -> BandSel:
@@ -104,7 +116,8 @@ def read_spec(folder: str | Path) -> ModelSpec:
         raise BandbridgeError(f"{d}: no {BUNDLE_META}; pass a run folder, model bundle or export")
     meta = yaml.safe_load(p.read_text())
     cfg = build_config(meta["config"])
-    return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg))
+    return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg),
+                     meta.get("baseline"))
 
 
 def zoo_dir() -> Path:

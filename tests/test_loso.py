@@ -1,0 +1,92 @@
+"""Leave-one-source-out folds, and one name that routes to the model fitting the input."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from bandbridge.errors import BandbridgeError
+from bandbridge.evaluation.loso import held_out_source, parse_folds, train_source
+from bandbridge.inference.route import input_kind, route_model
+from conftest import SAMPLE, SHARED, TINY, needs_shared
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+
+
+def test_folds_hold_out_each_source_or_the_given_groups():
+    names = ["s2_wildfire", "s2_eolearn", "s2_majortom"]
+    f = parse_folds([], names)
+    assert [x.test for x in f] == [[n] for n in names]
+    assert all(set(x.train) == set(names) - set(x.test) for x in f)
+    f = parse_folds(["l2a->l1c=s2_wildfire,s2_majortom>s2_eolearn,s2_sen12mscr"], names)[0]
+    assert (f.name, f.train, f.test) == ("l2a->l1c", ["s2_wildfire", "s2_majortom"], ["s2_eolearn", "s2_sen12mscr"])
+    f = parse_folds(["noeo=s2_eolearn"], names)[0]
+    assert f.train == ["s2_wildfire", "s2_majortom"]
+    for bad in ("nofold", "x=s2_eolearn>s2_eolearn", "x=unknown_recipe", "x=s2_eolearn,s2_wildfire,s2_majortom>"):
+        with pytest.raises(BandbridgeError, match="--fold"):
+            parse_folds([bad], names)
+
+
+def test_training_sources_keep_only_their_val_items_out_and_held_out_sources_are_all_test():
+    from bandbridge.data.items import assign_split
+    from bandbridge.config import SplitSpec
+    t = SplitSpec(**train_source("s2_eolearn")["split"])
+    assert assign_split("nir_s2_eolearn/REFERENCE_SCENES.npy[3]", t) == "val"
+    assert assign_split("nir_s2_eolearn/REFERENCE_SCENES.npy[4]", t) == "train"  # its test scene trains
+    assert SplitSpec(**train_source("s2_majortom")["split"]).default == "train"
+    h = SplitSpec(**held_out_source("s2_eolearn")["split"])
+    assert {assign_split(f"nir_s2_eolearn/REFERENCE_SCENES.npy[{k}]", h) for k in range(5)} == {"test"}
+
+
+@needs_shared
+def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp_path):
+    out = tmp_path / "loso"
+    code, stdout, err = run_cli(
+        "loso", "--preset", "rgb2nir-pix2pix-cpu", "--recipes", "s2_eolearn,s2_sen12mscr,s2_riotilerpds",
+        "--fold", "eo=s2_eolearn", "--fold", "l1c->l2a=s2_eolearn,s2_sen12mscr>s2_riotilerpds",
+        "--data", str(SHARED), "--out", str(out),
+        *sum([["--set", s] for s in [*TINY[:1], "model.generator.args.n_blocks=1", *TINY[2:],
+                                     "train.max_epochs=1"]], []))
+    assert code == 0, err
+    s = json.loads((out / "loso.json").read_text())
+    assert [f["fold"] for f in s["folds"]] == ["eo", "l1c->l2a"]
+    assert s["folds"][0]["images"] == 5 and s["folds"][1]["images"] == 1  # every held-out image
+    for f in s["folds"]:
+        assert set(f["methods"]) == {"model", "linear", "mlp"}
+        for m in f["methods"].values():
+            assert 0 < m["mae"] < 0.5 and np.isfinite(m["ndvi_mae"])
+    cfg = (next((out / "runs").glob("*-loso-eo/*")) / "config.yaml").read_text()
+    assert "s2_eolearn" not in cfg.split("sources:")[1].split("patch_size")[0]  # never trained on
+    assert "mean" in (out / "loso.md").read_text() and "| eo (s2_eolearn)" in stdout
+
+
+def test_input_kind_reads_dtype_and_values(tmp_path):
+    assert input_kind(NAIP)[0] == "8bit"
+    prof = {"driver": "GTiff", "height": 64, "width": 64, "count": 3, "dtype": "uint16"}
+    rng = np.random.default_rng(0)
+    f = tmp_path / "refl.tif"
+    with rasterio.open(f, "w", **prof) as d:
+        d.write(rng.integers(200, 4000, (3, 64, 64)).astype("uint16"))
+    assert input_kind(f)[:2] == ("reflectance", "reflectance_10000")
+    g = tmp_path / "float.tif"
+    with rasterio.open(g, "w", **{**prof, "dtype": "float32"}) as d:
+        d.write(rng.random((3, 64, 64), dtype=np.float32) * 0.4)
+    assert input_kind(g)[:2] == ("reflectance", "reflectance")
+    h = tmp_path / "dn.tif"
+    with rasterio.open(h, "w", **prof) as d:
+        d.write(rng.integers(20000, 60000, (3, 64, 64)).astype("uint16"))
+    with pytest.raises(BandbridgeError, match="--scaling"):
+        input_kind(h)
+
+
+def test_rgb2nir_routes_by_input_and_says_so(tmp_path):
+    folder, scaling, note = route_model("rgb2nir", NAIP)
+    assert folder.name == "rgb2nir-naip" and scaling is None and "rgb2nir → rgb2nir-naip" in note
+    f = tmp_path / "refl.tif"
+    with rasterio.open(f, "w", driver="GTiff", height=32, width=32, count=3, dtype="uint16") as d:
+        d.write(np.full((3, 32, 32), 900, "uint16"))
+    folder, scaling, note = route_model("rgb2nir", f)
+    assert folder.name == "rgb2nir-s2" and scaling == "reflectance_10000" and "reflectance" in note
+    folder, scaling, note = route_model("rgb2nir-naip", f)  # a model named directly is not routed
+    assert folder.name == "rgb2nir-naip" and note is None
