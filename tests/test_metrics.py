@@ -24,6 +24,10 @@ def test_pixel_metrics_by_hand_with_a_masked_pixel():
     assert m["psnr"] == pytest.approx(10 * math.log10(100**2 / rmse**2), rel=1e-6)
     t = np.array([10.0, 40.0, 90.0])
     assert m["r2"] == pytest.approx(1 - (err**2).sum() / ((t - t.mean()) ** 2).sum(), rel=1e-6)
+    p = np.array([20.0, 40.0, 60.0])
+    r = ((p - p.mean()) * (t - t.mean())).sum() / np.sqrt(((p - p.mean())**2).sum() * ((t - t.mean())**2).sum())
+    assert m["pearson_r"] == pytest.approx(r, rel=1e-6)
+    assert math.isnan(image_metrics(torch.full((1, 2, 2), 0.5), TRUE, MASK, 1.0)["pearson_r"])
 
 
 def test_sam_by_hand():

@@ -55,8 +55,9 @@ def batch_metrics(pred: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tenso
 
 
 def image_metrics(pred: Tensor, target: Tensor, mask: Tensor, data_range: float) -> dict[str, float]:
-    """MAE, RMSE, PSNR, SSIM, R² (and SAM in degrees for multi-band targets) of one image pair
-    ``(C, H, W)`` in physical units, over valid pixels."""
+    """MAE, RMSE, PSNR, SSIM, R², Pearson r (mean over bands; NaN for a constant band) and, for
+    multi-band targets, SAM in degrees, of one image pair ``(C, H, W)`` in physical units, over
+    valid pixels."""
     pred, target = pred.float(), target.float()
     m = mask.bool().reshape(pred.shape[-2:])
     p, t = pred[:, m].T.contiguous(), target[:, m].T.contiguous()  # (N, C) valid pixels
@@ -69,10 +70,20 @@ def image_metrics(pred: Tensor, target: Tensor, mask: Tensor, data_range: float)
            "r2": float("nan") if len(p) < 2 else float(
                r2_score(p.squeeze(1), t.squeeze(1)) if p.shape[1] == 1 else
                r2_score(p, t, multioutput="uniform_average"))}
+    out["pearson_r"] = pixel_pearson(p, t)
     if pred.shape[0] > 1:
         sam = spectral_angle_mapper(_b(pred), _b(target), reduction="none")  # (1, H, W) radians
         out["sam_deg"] = float(torch.rad2deg(sam[0][m]).nanmean())
     return out
+
+
+def pixel_pearson(p: Tensor, t: Tensor) -> float:
+    """Mean over bands of the per-pixel Pearson correlation of ``(N, C)`` predictions and targets
+    (NaN when a band of either is constant: a constant image correlates with nothing)."""
+    p, t = p.double() - p.double().mean(0), t.double() - t.double().mean(0)
+    den = (p.square().sum(0) * t.square().sum(0)).sqrt()
+    r = torch.where(den > 0, (p * t).sum(0) / den.clamp_min(1e-300), torch.full_like(den, float("nan")))
+    return float(r.mean())
 
 
 def index_metrics(x: Tensor, input_bands: list[str], nir_true: Tensor, nir_pred: Tensor,

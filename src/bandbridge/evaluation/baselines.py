@@ -64,6 +64,20 @@ class LinearBaseline:
         return torch.from_numpy((A @ self.coef).T.reshape(-1, h, w)).float().clamp(0, 1)
 
 
+class MeanBaseline:
+    """The training targets' mean value per band, everywhere: a model that cannot beat it has
+    learnt nothing about the input."""
+
+    name = "mean"
+
+    def fit(self, X: torch.Tensor, Y: torch.Tensor) -> "MeanBaseline":
+        self.mean = Y.double().mean(0).float()  # (Ct,)
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mean[:, None, None].expand(-1, *x.shape[1:]).clone()
+
+
 class MLPBaseline:
     """A two-hidden-layer per-pixel MLP (64 units), Adam, fixed seed."""
 
@@ -132,4 +146,4 @@ def fit_baselines(task: str, scale: int, train_pairs: list[LoadedPair]) -> list:
     if task == "super_resolution":
         return [Upsample("bicubic", scale), Upsample("nearest", scale)]
     X, Y = sample_pixels(train_pairs)
-    return [LinearBaseline().fit(X, Y), MLPBaseline().fit(X, Y)]
+    return [LinearBaseline().fit(X, Y), MLPBaseline().fit(X, Y), MeanBaseline().fit(X, Y)]
