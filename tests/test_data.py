@@ -50,7 +50,7 @@ def test_every_preset_finds_disjoint_real_splits(preset):
 
 def test_crops_are_paired_augmented_and_reproducible():
     cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE),
-                      overrides=["data.patch_size=64"])
+                      overrides=["data.patch_size=64", "data.augment={}"])  # geometry only
     dm = PairedDataModule(cfg)
     dm.setup("fit")
     ds = RandomCropDataset(dm.pairs["train"], cfg.data, 1, 16, seed=3)
@@ -138,7 +138,7 @@ def test_split_file_assigns_ids(tmp_path):
 
 def test_multiscale_crops_average_down_and_scale_gsd():
     cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE),
-                      overrides=["data.patch_size=32", "data.resample=[4]", "data.flip=false",
+                      overrides=["data.patch_size=32", "data.resample=[4]", "data.flip=false", "data.augment={}",
                                  "data.rot90=false"])
     dm = PairedDataModule(cfg)
     dm.setup("fit")

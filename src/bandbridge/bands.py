@@ -139,6 +139,38 @@ SCALINGS: dict[str, Scaling] = {
 }
 
 
+@dataclass(frozen=True)
+class SarDnScaling(Scaling):
+    """SAR backscatter stored as DN with σ0 dB = 20·log10(DN) − 83 (openEO-gfmap/WorldCereal
+    compressed uint16): ``encode`` converts to dB, then maps like ``sar_db``; ``decode`` gives DN.
+    ``offset``/``scale``/``clip`` are in dB, so :attr:`physical` reports metrics in dB."""
+
+    def encode(self, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        x = raw.astype(np.float32, copy=False)
+        if out is None:
+            out = np.empty_like(x, dtype=np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.log10(x, out=out)  # DN 0 → −inf, clipped to the dB floor (and masked as nodata)
+        out *= 20.0
+        out -= 83.0
+        return super().encode(out, out=out)
+
+    def decode(self, model: np.ndarray) -> np.ndarray:
+        db = super().decode(model)
+        return np.power(10.0, (db + 83.0) / 20.0).astype(np.float32)
+
+
+def _sar_dn(lo: float = -30.0, hi: float = 5.0) -> SarDnScaling:
+    return SarDnScaling(
+        "sar_db_dn", lo, hi - lo, clip=(lo, hi), zero_is_nodata=True, units="backscatter dB",
+        raw_dtype="uint16",
+        doc=f"SAR DN with dB = 20·log10(DN) − 83 (openEO-gfmap); dB clipped to [{lo}, {hi}] → "
+            "[0, 1]; DN 0 is nodata.")
+
+
+SCALINGS["sar_db_dn"] = _sar_dn()
+
+
 def minmax_scaling(vmin: float, vmax: float) -> Scaling:
     """A linear scaling of a stated raw range [vmin, vmax] to [0, 1] (clipped)."""
     if not math.isfinite(vmin) or not math.isfinite(vmax) or vmax <= vmin:
@@ -149,7 +181,8 @@ def minmax_scaling(vmin: float, vmax: float) -> Scaling:
 
 
 def get_scaling(name: str, vmin: float | None = None, vmax: float | None = None) -> Scaling:
-    """Look a scaling up by name; ``minmax`` needs ``vmin``/``vmax``; ``sar_db`` accepts them."""
+    """Look a scaling up by name; ``minmax`` needs ``vmin``/``vmax``; ``sar_db``/``sar_db_dn``
+    accept them (the dB clip range)."""
     if name == "minmax":
         if vmin is None or vmax is None:
             raise BandbridgeError("scaling 'minmax' needs 'vmin' and 'vmax' (raw units)")
@@ -158,6 +191,8 @@ def get_scaling(name: str, vmin: float | None = None, vmax: float | None = None)
         raise BandbridgeError(
             f"unknown scaling '{name}'; choose one of {sorted([*SCALINGS, 'minmax'])}")
     s = SCALINGS[name]
+    if name == "sar_db_dn" and (vmin is not None or vmax is not None):
+        return _sar_dn(vmin if vmin is not None else -30.0, vmax if vmax is not None else 5.0)
     if name == "sar_db" and (vmin is not None or vmax is not None):
         lo, hi = vmin if vmin is not None else -30.0, vmax if vmax is not None else 5.0
         s = Scaling("sar_db", lo, hi - lo, clip=(lo, hi), units="backscatter dB",

@@ -58,11 +58,27 @@ class Source(_Strict):
     layout 'paired': input and target are separate files in ``input_dir``/``target_dir`` matched by
     ``pair_key`` (a regex whose first group is the shared id; default: the file stem). A directory
     containing ``{split}`` (pix2pix ``train_A``/``train_B``) takes the split from the folder.
+    layout 'datacube': NetCDF/Zarr time series (data/cube.py), one item per usable time step.
+    Either ``files`` (each cube holds input and target bands, e.g. S2 RGB→NIR) or
+    ``input_files``/``target_files`` (e.g. S1 and S2 cubes of one site, matched by ``pair_key``,
+    a regex whose first group is searched in the path; default: the cube's folder): each usable
+    target date is paired with the nearest input date within ``pair_days`` (days), and the input
+    is resampled (nearest) onto the target's grid when they differ. A step is usable when at least
+    ``min_clear`` of its pixels are valid and, with ``cloud_mask: SCL``, clear by the Sentinel-2
+    scene classification (4 vegetation, 5 bare soil, 6 water, 11 snow); cloudy pixels of kept
+    steps are masked. ``cloud_mask_file`` is a glob (in the target cube's folder) of a companion
+    cube holding SCL when the target cube has none. Item ids are ``<cube path>@<date>``.
     """
 
     name: str = ""
-    layout: Literal["multiband", "paired"] = "multiband"
+    layout: Literal["multiband", "paired", "datacube"] = "multiband"
     files: list[str] = []
+    input_files: list[str] = []  # datacube: input cubes (globs), paired with target_files
+    target_files: list[str] = []
+    cloud_mask: Literal["SCL"] | None = None  # datacube: mask/skip non-clear pixels by S2 SCL
+    cloud_mask_file: str | None = None  # datacube: glob of the cube holding SCL, beside the target
+    min_clear: float = Field(0.9, ge=0, le=1)  # datacube: least usable fraction of a time step
+    pair_days: float = Field(3.0, ge=0)  # datacube: most days between input and target dates
     input_dir: str | None = None
     target_dir: str | None = None
     input_glob: str = "*"

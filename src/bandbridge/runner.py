@@ -55,6 +55,17 @@ class BundleExport(Callback):
                     epoch=trainer.current_epoch, global_step=trainer.global_step,
                     val_metrics=metrics, **({"baseline": self.baseline} if self.baseline else {}))
 
+    def save_start(self, module: GANTask, start: dict[str, float]) -> None:
+        """An anchored generator's starting point *is* the linear baseline: make it the first
+        ``best``, so training can only replace it by a model that validates better."""
+        key = self.cfg.train.monitor.removeprefix("val/")
+        if self.baseline is None or key not in start:
+            return
+        self.best = float(start[key])
+        save_bundle(self.run_dir / "model" / "best", module.G, self.cfg, *self.channels, epoch=-1,
+                    global_step=0, val_metrics={f"val/{k}": v for k, v in start.items()},
+                    baseline=self.baseline)
+
     def on_validation_end(self, trainer, module) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
@@ -176,6 +187,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     # A GAN step leaves one network without gradients (critic-only steps, a frozen critic in the
     # generator step): plain DDP would wait for them forever.
     strategy = "ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy
+    export = BundleExport(run_dir, cfg, channels, baseline)
     callbacks = [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:03d}",
                         auto_insert_metric_name=False, every_n_epochs=1,
@@ -184,7 +196,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                         save_last=True),
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=t.monitor,
                         mode=t.monitor_mode, save_top_k=1, auto_insert_metric_name=False),
-        BundleExport(run_dir, cfg, channels, baseline),
+        export,
     ]
     trainer = L.Trainer(
         default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
@@ -203,6 +215,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
             start = evaluate_loader(module.G, dm.val_dataloader(), module.sensors)
             trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
             atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
+            export.save_start(module, start)
     t0 = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     if trainer.is_global_zero:

@@ -7,12 +7,14 @@ import glob
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from bandbridge.config import DataConfig, Source, SplitSpec
+from bandbridge.bands import get_scaling
+from bandbridge.config import BandSel, DataConfig, Source, SplitSpec
+from bandbridge.data.reader import _select, raster_info
 from bandbridge.errors import BandbridgeError
 
 SPLITS = ("train", "val", "test")
@@ -71,6 +73,92 @@ def _paired(src: Source, root: Path, split: str | None) -> list[tuple[str, str, 
     a = listing(src.input_dir or "", src.input_glob)
     b = listing(src.target_dir or "", src.target_glob)
     return [(k, a[k], b[k]) for k in sorted(a.keys() & b.keys())]
+
+
+def _cube_keys(patterns: list[str], src: Source, root: Path, label: str) -> dict[str, str]:
+    """{pair key: cube} of ``patterns``: the ``pair_key`` regex's first group searched in the path
+    under root, or the cube's folder."""
+    key = re.compile(src.pair_key) if src.pair_key else None
+    out: dict[str, str] = {}
+    for f in (f for pat in patterns for f in _expand(pat, root)):
+        rel = _rel(f, root)
+        m = key.search(rel) if key else None
+        if key and not m:
+            continue
+        k = (m.group(1) if m.groups() else m.group(0)) if m else str(Path(rel).parent)
+        if k in out:
+            raise BandbridgeError(f"data source '{label}': {out[k]} and {f} share the pair key "
+                                  f"'{k}'; set pair_key to a regex that tells them apart")
+        out[k] = f
+    return out
+
+
+def _steps(ref: str, sel: BandSel, min_clear: float) -> list[tuple[str, object]]:
+    """(date label, time) of the time steps of cube ``ref`` with ≥ min_clear usable pixels."""
+    from bandbridge.data import cube
+    info = raster_info(ref, sel.band_names, sel.sensor, sel.bands)
+    idx = _select(info.bands, sel.bands, ref)
+    zero = get_scaling(sel.scaling, sel.vmin, sel.vmax).zero_is_nodata
+    return [(lab, t) for lab, t, f in cube.step_fractions(ref, idx, zero) if f >= min_clear]
+
+
+def _datacube(src: Source, root: Path, label: str) -> list[tuple[str, str, str]]:
+    """(id, input reference, target reference) of each usable time step (see ``Source``): one
+    cube per item (``files``), or each usable target date with the nearest usable input date
+    within ``pair_days`` of the input cube with the same pair key, on the target's grid."""
+    from bandbridge.data import cube
+
+    def target_ref(f: str) -> cube.CubeRef:
+        scl = None
+        if src.cloud_mask == "SCL":
+            scl = ""
+            if src.cloud_mask_file:
+                hits = sorted(Path(f).parent.glob(src.cloud_mask_file))
+                if len(hits) != 1:
+                    raise BandbridgeError(
+                        f"data source '{label}': cloud_mask_file '{src.cloud_mask_file}' matches "
+                        f"{len(hits)} files beside {f}; it must name exactly one")
+                scl = hits[0].name
+        return cube.CubeRef(Path(f), scl=scl)
+
+    def at(ref: cube.CubeRef, date: str) -> str:
+        return str(replace(ref, date=date or None))
+
+    if src.files and (src.input_files or src.target_files):
+        raise BandbridgeError(f"data source '{label}': give either files or "
+                              "input_files/target_files, not both")
+    out = []
+    if src.files:
+        for f in (f for pat in src.files for f in _expand(pat, root)):
+            ref = target_ref(f)
+            usable = set(_steps(str(ref), src.input, src.min_clear))
+            for d, t in _steps(str(ref), src.target, src.min_clear):
+                if (d, t) in usable:
+                    out.append((_rel(f, root) + (f"@{d}" if d else ""), at(ref, d), at(ref, d)))
+        return out
+    if not src.input_files or not src.target_files:
+        raise BandbridgeError(f"data source '{label}': layout datacube needs 'files', or "
+                              "'input_files' and 'target_files'")
+    ins = _cube_keys(src.input_files, src, root, label)
+    tgs = _cube_keys(src.target_files, src, root, label)
+    days = np.timedelta64(int(src.pair_days * 86400), "s")
+    for k in sorted(ins.keys() & tgs.keys()):
+        tref = target_ref(tgs[k])
+        iref = cube.CubeRef(Path(ins[k]))
+        if not cube.same_grid(ins[k], tgs[k]):
+            g = Path(tgs[k])
+            iref = replace(iref, grid=g.name if g.parent == Path(ins[k]).parent else str(g))
+        inputs = _steps(str(replace(iref, grid=None)), src.input, src.min_clear)
+        for d, t in _steps(str(tref), src.target, src.min_clear):
+            if t is None:  # a cube without time pairs with an input cube without time
+                near = [(days * 0, di) for di, ti in inputs if ti is None]
+            else:
+                near = [(abs(ti - t), di) for di, ti in inputs
+                        if ti is not None and abs(ti - t) <= days]
+            if near:  # the nearest input date
+                out.append((_rel(tgs[k], root) + (f"@{d}" if d else ""), at(iref, min(near)[1]),
+                            at(tref, d)))
+    return out
 
 
 def _hash_unit(key: str, seed: int = 0) -> float:
@@ -140,6 +228,12 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
                     found += 1
                     if s != "skip":
                         by_split[s].append(Item(iid, f, f, si))
+        elif src.layout == "datacube":
+            for iid, a, b in _datacube(src, root, label):
+                s = assign_split(iid, src.split, listed)
+                found += 1
+                if s != "skip":
+                    by_split[s].append(Item(iid, a, b, si))
         else:
             if not src.input_dir or not src.target_dir:
                 raise BandbridgeError(f"data source '{label}': layout paired needs input_dir "
@@ -152,7 +246,14 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
                     if s != "skip":
                         by_split[s].append(Item(key, a, b, si))
         if not found:
-            where = src.files or [src.input_dir, src.target_dir]
+            where = src.files or src.input_files + src.target_files or [src.input_dir,
+                                                                         src.target_dir]
+            if src.layout == "datacube":
+                raise BandbridgeError(
+                    f"data source '{label}': no cube time step found for {where} under root "
+                    f"'{root}' with ≥ {src.min_clear:g} usable pixels"
+                    + (f" and an input within {src.pair_days:g} days" if src.input_files else "")
+                    + ". Check data.root (--data PATH), the patterns, min_clear and pair_days")
             raise BandbridgeError(
                 f"data source '{label}': no files found for {where} under root '{root}'. "
                 "Check data.root (--data PATH) and the source's paths/patterns")

@@ -2,7 +2,8 @@
 
 Supported: GeoTIFF/COG and plain TIFF, PNG, JPEG (all through rasterio/GDAL; 8/16-bit, gray or
 RGB), ``.npy`` arrays (``(C,H,W)`` or ``(H,W,C)``; 4-D stacks addressed as ``file.npy[k]``), and a
-*folder of single-band files* (``B02.tif, B03.tif, ...``) read as one multi-band raster.
+*folder of single-band files* (``B02.tif, B03.tif, ...``) read as one multi-band raster, and
+one time step of a NetCDF/Zarr datacube (``cube.nc@2018-05-01``; see :mod:`bandbridge.data.cube`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, Raster
 from rasterio.windows import Window
 
 from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, Scaling, canonical_band_name
+from bandbridge.data import cube
 from bandbridge.errors import BandbridgeError
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".jp2", ".vrt"}
@@ -102,8 +104,18 @@ def _default_names(count: int, descriptions, colorinterp, sensor: str | None) ->
 
 def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
                 sensor: str | None = None, bands: BandSpec = None) -> RasterInfo:
-    """Read the header of ``path`` (file, ``file.npy[k]`` or band folder). For a band folder the
-    size and georeference are those of the first of ``bands`` (folders mix resolutions)."""
+    """Read the header of ``path`` (file, ``file.npy[k]``, band folder or cube reference). For a
+    band folder the size and georeference are those of the first of ``bands`` (folders mix
+    resolutions). A cube names its own bands (``sensor`` is not needed); ``band_names`` renames."""
+    if cube.is_cube(path):
+        ci = cube.cube_info(path)
+        names = ci.bands
+        if band_names:
+            if len(band_names) != len(names):
+                raise BandbridgeError(f"{path}: band_names lists {len(band_names)} names but the "
+                                      f"cube has {len(names)} bands {names}")
+            names = [canonical_band_name(n) for n in band_names]
+        return RasterInfo(ci.height, ci.width, names, ci.crs, ci.transform, None, ci.dtype)
     p, idx = _split_npy(str(path))
     if not p.exists():
         raise BandbridgeError(f"{p}: file not found; check the path (or --data root)")
@@ -214,7 +226,9 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     ra, rb = max(r0, 0), min(r0 + h, info.height)
     ca, cb = max(c0, 0), min(c0 + w, info.width)
     transform = info.transform
-    if rb > ra and cb > ca:
+    if cube.is_cube(path):
+        raw, valid = cube.read_cube(path, sel, (r0, c0, h, w))
+    elif rb > ra and cb > ca:
         inner = (slice(ra - r0, rb - r0), slice(ca - c0, cb - c0))
         valid[inner] = True
         if p.is_dir():
@@ -269,7 +283,7 @@ def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     info = raster_info(path, band_names, sensor, bands)
     k = max(1, -(-max(info.height, info.width) // max_side))
     p, _ = _split_npy(str(path))
-    if k == 1 or p.is_dir() or p.suffix.lower() == ".npy":
+    if k == 1 or cube.is_cube(path) or p.is_dir() or p.suffix.lower() == ".npy":
         r = read_raster(path, scaling, bands, band_names=band_names, sensor=sensor)
         r.data, r.mask = r.data[:, ::k, ::k], r.mask[::k, ::k]
         return r
