@@ -1,7 +1,8 @@
 """Copy trained -cpu runs into src/bandbridge/zoo/ as bundled models (fp16 safetensors, config,
 model card with data attribution, command, training time and the evaluation table).
 
-    python scripts/bundle_models.py RUNS_DIR      # RUNS_DIR as written by train_cpu_presets.sh
+    python scripts/bundle_models.py RUNS_DIR [LOSO_DIR]  # as written by train_cpu_presets.sh
+                                                         # and loso_cpu.sh
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ ATTRIBUTION = {
                  "weights only, for research and evaluation",
     "sr_bsd100_x4": "BSD100 (Berkeley Segmentation Dataset; academic terms) via SelfExSR",
     "sr_set14_x4": "Set14 (Zeyde et al.; academic terms) via SelfExSR",
+    "landsat8_toa": "Landsat-8 OLI (USGS, public domain) via cogeotiff/rio-tiler-pds test fixtures (BSD-3-Clause)",
+    "modis_nbar": "MODIS MCD43A4 (NASA LP DAAC, public domain) via cogeotiff/rio-tiler-pds test fixtures",
+    "worldcereal_s2": "ESA WorldCereal sample cubes (CC-BY-4.0); contains modified Copernicus Sentinel data",
+    "worldcereal_s1s2": "ESA WorldCereal sample cubes (CC-BY-4.0); contains modified Copernicus Sentinel data",
 }
+# The exact extra arguments each bundled model was trained with (beyond --preset and --data).
+EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]'"}
+# Leave-one-source-out runs (scripts/loso_cpu.sh) whose tables go into the cards.
+LOSO = {"rgb2nir-pix2pix-cpu": ["rgb2nir-s2", "rgb2nir-s2-levels"], "sar2optical-cpu": ["sar2optical"]}
 
 
 def split_counts(cfg) -> dict[str, dict[str, int]]:
@@ -47,7 +56,22 @@ def split_counts(cfg) -> dict[str, dict[str, int]]:
     return counts
 
 
-def card(name: str, preset: str, run: Path, b) -> str:
+def loso_section(preset: str, loso_dir: Path | None) -> str:
+    tables = [(d, loso_dir / d / "loso.md") for d in LOSO.get(preset, [])] if loso_dir else []
+    tables = [(d, f) for d, f in tables if f.exists()]
+    if not tables:
+        return ""
+    body = "\n\n".join(f"`{d}`:\n\n{f.read_text()}" for d, f in tables)
+    return f"""
+## Leave-one-source-out: what imagery from elsewhere gets
+
+Each fold trains this preset on every source but the held-out one(s) and scores the held-out
+source whole, next to baselines fitted on the same training sources (`scripts/loso_cpu.sh`):
+
+{body}"""
+
+
+def card(name: str, preset: str, run: Path, b, loso_dir: Path | None = None) -> str:
     cfg = b.config
     counts = split_counts(cfg)
     summary = json.loads((run / "summary.json").read_text())
@@ -79,21 +103,22 @@ training or model selection.
 ## How it was made
 
 ```bash
-bandbridge train --preset {preset} --data ../shared/data     # as run by scripts/train_cpu_presets.sh
+bandbridge train --preset {preset} --data ../shared/data {EXTRA_ARGS.get(preset, '')}    # scripts/train_cpu_presets.sh
 bandbridge evaluate --model RUN --data ../shared/data --split test
 python scripts/bundle_models.py RUNS_DIR
 ```
 
 Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({summary['precision']}),
-{summary['global_step']} optimizer steps. Validation (model units) at the start: L1 {start['l1']:.4f},
+{summary['global_step']} optimizer steps. Validation (model units) at the start{" (= the linear baseline the generator is anchored to)" if b.info.get("baseline") else ""}: L1 {start['l1']:.4f},
 PSNR {start['psnr']:.2f} dB; at the end: L1 {summary['val_end']['val/l1']:.4f}, PSNR {summary['val_end']['val/psnr']:.2f} dB.
+The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch')}; −1 = the starting point).
 
 ## Evaluation on the held-out test split, next to baselines
 
-{table}"""
+{table}{loso_section(preset, loso_dir)}"""
 
 
-def main(runs_dir: str) -> None:
+def main(runs_dir: str, loso_dir: str | None = None) -> None:
     for preset, name in NAMES.items():
         runs = sorted((Path(runs_dir) / preset).glob("*/model/best"))
         if not runs:
@@ -107,11 +132,12 @@ def main(runs_dir: str) -> None:
         out = ZOO / name
         save_bundle(out, b.generator, b.config, b.in_channels, b.out_channels,
                     weights_dtype=torch.float16, epoch=b.info.get("epoch"),
-                    val_metrics=b.info.get("val_metrics"), bundled_from=preset)
-        (out / "MODEL_CARD.md").write_text(card(name, preset, run, b))
+                    val_metrics=b.info.get("val_metrics"), bundled_from=preset,
+                    **({"baseline": b.info["baseline"]} if b.info.get("baseline") else {}))
+        (out / "MODEL_CARD.md").write_text(card(name, preset, run, b, Path(loso_dir) if loso_dir else None))
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
         print(f"{name}: {size:.1f} MB")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

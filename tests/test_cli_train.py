@@ -57,6 +57,14 @@ def test_train_writes_checkpoints_tensorboard_config_and_bundle(run_cli, tmp_pat
     assert json.loads((run / "val_start.json").read_text())["psnr"] > 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs"] == 2 and "val/psnr" in summary["val_end"]
+    # Anchored: the run starts as the linear baseline, says so, and every bundle carries the fit.
+    flat = " ".join(out.split())  # the console wraps long lines
+    assert summary["starts_as_linear_baseline"] and "start = the linear baseline" in flat
+    assert "validation l1 " in flat and "→" in flat
+    best = load_bundle(run / "model" / "best")
+    coef = best.info["baseline"]["linear"]
+    assert len(coef) == 4 and len(coef[0]) == 1  # 3 band weights + bias, one target band
+    assert best.info["epoch"] >= -1 and best.info["val_metrics"]["val/psnr"] >= summary["val_start"]["psnr"] - 1e-6
 
 
 def test_resume_continues_step_count_lr_schedule_and_weights(run_cli, tmp_path):

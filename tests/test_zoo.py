@@ -50,3 +50,5 @@ def test_compare_on_the_sample_writes_the_demo_files(run_cli, tmp_path):
         assert f.dtypes == ("float32",)
     assert (tmp_path / f"{stem}_comparison.png").stat().st_size > 20_000
     assert "ndvi_mae" in out and "mae" in out and "units: DN (8-bit)" in out
+    assert "rgb2nir → rgb2nir-naip" in out  # the routed name says which model it took
+    assert "linear" in out and "fitted on train split of" in out  # the model beside its baseline
