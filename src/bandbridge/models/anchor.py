@@ -15,7 +15,8 @@ Modes (``input_norm``):
 The baseline anchor: ``G(x) = A·x + b + R(n(x), stats)`` with ``A, b`` a 1×1 convolution set to
 the closed-form least-squares fit on the training pixels before training (the linear baseline's
 own fit), and ``R`` the CNN, fed the normalised bands ``n(x)`` and the image statistics, whose last
-layer starts at zero — the untrained model *is* the linear baseline. The spectral map takes the
+layer starts at zero — the untrained model *is* the linear baseline. ``A, b`` stay fixed in
+training (the residual learns what the fit cannot); bundles keep them as weights. The spectral map takes the
 bands as read: on leave-one-source-out the linear fit on normalised bands transferred worse
 (``scripts/loso_linear.py``: mean MAE 0.081 dark-object, 0.083 robust vs 0.051 as read).
 """
@@ -78,6 +79,15 @@ class InputNorm(nn.Module):
         maps = lo if self.mode == "dark_object" else torch.cat([lo, hi], 1)
         h, w = x.shape[-2:]
         return xn, maps[:, :, None, None].to(x.dtype).expand(-1, -1, h, w)
+
+
+def frozen_spectral_map(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """The anchor's 1×1 convolution ``A·x + b``, excluded from training: it holds the closed-form
+    least-squares optimum, which Adam's per-parameter steps (≈ lr each, whatever the gradient)
+    would otherwise random-walk away from on noisy, augmented batches."""
+    conv = nn.Conv2d(in_channels, out_channels, 1)
+    conv.requires_grad_(False)
+    return conv
 
 
 def zero_last_conv(module: nn.Module) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.anchor import InputNorm, anchored_output, zero_last_conv
+from bandbridge.models.anchor import InputNorm, anchored_output, frozen_spectral_map, zero_last_conv
 from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
@@ -54,7 +54,7 @@ class ResNetGenerator(nn.Module):
         dec += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
         # Baseline anchor (models/anchor.py): a 1×1 spectral map + this network as a residual from 0.
-        self.spectral = nn.Conv2d(in_bands, out_channels, 1) if anchor else None
+        self.spectral = frozen_spectral_map(in_bands, out_channels) if anchor else None
         if anchor:
             zero_last_conv(self.decoder)
         # Location prior after the downsampling, before the residual blocks (NIR-GAN's place).

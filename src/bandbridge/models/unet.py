@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.anchor import InputNorm, anchored_output, zero_last_conv
+from bandbridge.models.anchor import InputNorm, anchored_output, frozen_spectral_map, zero_last_conv
 from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
@@ -61,7 +61,7 @@ class UNet(nn.Module):
         self.prior = LocationPrior(ch[-1], **location) if location is not None else None
         self.condition = ConditionPrior(ch[-1], **conditioning) if conditioning is not None else None
         # Baseline anchor (models/anchor.py): a 1×1 spectral map + this U-Net as a residual from 0.
-        self.spectral = nn.Conv2d(in_bands, out_channels, 1) if anchor else None
+        self.spectral = frozen_spectral_map(in_bands, out_channels) if anchor else None
         if anchor:
             zero_last_conv(self.up[0])
 
