@@ -55,6 +55,7 @@ def test_residual_learns_from_zero():
     x, y = p.x[None, :, :64, :64], p.y[None, :, :64, :64]
     ctx = _context(p)
     before = g.eval()(x, ctx).detach()
+    w0 = g.spectral.weight.clone()
     g.train()
     opt = torch.optim.Adam(g.parameters(), 1e-3)
     for _ in range(5):
@@ -65,6 +66,7 @@ def test_residual_learns_from_zero():
     after = g.eval()(x, ctx).detach()
     assert float((after - before).abs().max()) > 1e-4  # the zero-initialised residual moved
     assert float((after - y).abs().mean()) < float((before - y).abs().mean())
+    assert torch.equal(g.spectral.weight, w0)  # the closed-form fit stays fixed
 
 
 def test_generators_refuse_unknown_input_norm():

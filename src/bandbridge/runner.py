@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -236,9 +237,13 @@ def summary_line(run_dir: Path) -> str:
         return "no summary.json (the run did not finish)"
     s = json.loads(f.read_text())
     a, b = s.get("val_start") or {}, s.get("val_end") or {}
-    parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" for k in ("l1", "psnr")
-             if k in a and "val/" + k in b]
+    best_yaml = Path(run_dir) / "model" / "best" / "model.yaml"
+    best = yaml.safe_load(best_yaml.read_text()) if best_yaml.exists() else {}
+    c = best.get("val_metrics") or {}
+    parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" + (f" (best {c['val/' + k]:.4f})" if "val/" + k in c else "")
+             for k in ("l1", "psnr") if k in a and "val/" + k in b]
     start = "start = the linear baseline fitted on the training split" \
         if s.get("starts_as_linear_baseline") else "start = the untrained network"
-    return f"validation {', '.join(parts)} (last epoch; {start}; {s['epochs']} epochs, " \
-           f"{s['fit_seconds'] / 60:.1f} min)"
+    which = "the start itself" if best.get("epoch") == -1 else f"epoch {best.get('epoch')}"
+    return (f"validation {', '.join(parts)} (start → last epoch; {start}; model/best = {which}; "
+            f"{s['epochs']} epochs, {s['fit_seconds'] / 60:.1f} min)")
