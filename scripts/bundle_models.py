@@ -108,7 +108,7 @@ bandbridge evaluate --model RUN --data ../shared/data --split test
 python scripts/bundle_models.py RUNS_DIR
 ```
 
-Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({summary['precision']}),
+Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({summary['precision']}, {cfg.train.threads or 'all'} thread(s)),
 {summary['global_step']} optimizer steps. Validation (model units) at the start{" (= the linear baseline the generator is anchored to)" if b.info.get("baseline") else ""}: L1 {start['l1']:.4f},
 PSNR {start['psnr']:.2f} dB; at the end: L1 {summary['val_end']['val/l1']:.4f}, PSNR {summary['val_end']['val/psnr']:.2f} dB.
 The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch')}; −1 = the starting point).
@@ -120,7 +120,8 @@ The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch'
 
 def main(runs_dir: str, loso_dir: str | None = None) -> None:
     for preset, name in NAMES.items():
-        runs = sorted((Path(runs_dir) / preset).glob("*/model/best"))
+        runs = [b for b in sorted((Path(runs_dir) / preset).glob("*/model/best"))
+                if (b.parent.parent / "summary.json").exists()]  # finished runs only
         if not runs:
             print(f"skip {preset}: no run")
             continue
