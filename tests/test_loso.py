@@ -90,3 +90,12 @@ def test_rgb2nir_routes_by_input_and_says_so(tmp_path):
     assert folder.name == "rgb2nir-s2" and scaling == "reflectance_10000" and "reflectance" in note
     folder, scaling, note = route_model("rgb2nir-naip", f)  # a model named directly is not routed
     assert folder.name == "rgb2nir-naip" and note is None
+
+
+def test_web_demo_routes_rgb2nir_by_the_upload():
+    pytest.importorskip("gradio")
+    from bandbridge.demo.app import Translator
+    from bandbridge.inference.spec import zoo_models
+    img, ndvi_img, path, status = Translator(zoo_models())(str(NAIP), "rgb2nir")
+    assert img.shape == (256, 256, 3) and ndvi_img is not None
+    assert "rgb2nir → rgb2nir-naip" in status and path.endswith(".tif")
