@@ -66,7 +66,8 @@ def loso_section(preset: str, loso_dir: Path | None) -> str:
 ## Leave-one-source-out: what imagery from elsewhere gets
 
 Each fold trains this preset on every source but the held-out one(s) and scores the held-out
-source whole, next to baselines fitted on the same training sources (`scripts/loso_cpu.sh`):
+source whole, next to baselines fitted on the same training sources (`scripts/loso_cpu.sh`;
+every fold trained 6 epochs, `--set train.max_epochs=6 --set train.threads=1`):
 
 {body}"""
 

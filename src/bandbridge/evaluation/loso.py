@@ -96,18 +96,19 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
         summary = json.loads(json.dumps(res.summary))
         results.append({"fold": f.name, "train": f.train, "test": f.test, "run": str(run),
                         "images": summary["protocol"]["images"], "methods": summary["methods"]})
-        _write(out, preset, results)  # after every fold: a long run shows its progress
-    return _write(out, preset, results)
+        _write(out, preset, results, overrides)  # after every fold: a long run shows its progress
+    return _write(out, preset, results, overrides)
 
 
-def _write(out: Path, preset: str, results: list[dict]) -> dict:
+def _write(out: Path, preset: str, results: list[dict], overrides: list[str] | None = None) -> dict:
     methods = list(results[0]["methods"])
     keys = [k for k in HEADLINE if k in results[0]["methods"]["model"]]
     mean = {m: {k: sum(r["methods"][m][k] for r in results) / len(results) for k in keys}
             for m in methods}
     wins = {b: sum(r["methods"]["model"]["mae"] < r["methods"][b]["mae"] for r in results)
             for b in methods if b != "model"}
-    summary = {"preset": preset, "folds": results, "mean": mean, "mae_wins": wins}
+    summary = {"preset": preset, "overrides": list(overrides or []), "folds": results, "mean": mean,
+               "mae_wins": wins}
     rows = [{"fold": r["fold"], "held_out": "+".join(r["test"]), "method": m, **r["methods"][m]}
             for r in results for m in methods]
     buf = io.StringIO()
@@ -123,7 +124,9 @@ def _write(out: Path, preset: str, results: list[dict]) -> dict:
 def markdown(summary: dict, methods: list[str], keys: list[str]) -> str:
     """Per fold: model and baselines on the headline metrics; then the mean and MAE wins."""
     head = ["fold (held out)", "images", *[f"{m} {k}" for k in keys for m in methods]]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    sets = " ".join(f"--set {o}" for o in summary.get("overrides", []))
+    lines = [f"`{summary['preset']}` {sets}".rstrip() + "\n",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary["folds"]:
         cells = [f"{r['fold']} ({'+'.join(r['test'])})", str(r["images"]),
                  *[f"{r['methods'][m][k]:.4g}" for k in keys for m in methods]]
