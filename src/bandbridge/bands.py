@@ -58,7 +58,8 @@ SENSOR_BANDS: dict[str, list[str]] = {
 
 # Band folders whose files end in a sensor's band number (``LC08_…_B5.TIF``): the suffix → band.
 FOLDER_BANDS: dict[str, dict[str, str]] = {
-    "landsat8": {"B1": "coastal", "B2": "blue", "B3": "green", "B4": "red", "B5": "nir"},
+    "landsat8": {"B1": "coastal", "B2": "blue", "B3": "green", "B4": "red", "B5": "nir",
+                 "PIXEL": "QA_PIXEL"},  # Collection 2's QA band masks non-clear pixels
     "modis": {"B01": "red", "B02": "nir", "B03": "blue", "B04": "green"},  # MCD43A4/MOD09 order
     "cbers_mux": {"BAND5": "blue", "BAND6": "green", "BAND7": "red", "BAND8": "nir"},
     "cbers_wfi": {"BAND13": "blue", "BAND14": "green", "BAND15": "red", "BAND16": "nir"},

@@ -23,6 +23,7 @@ from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, Scaling, canonical_band
 from bandbridge.data import cube
 from bandbridge.errors import BandbridgeError
 
+LANDSAT_QA_CLEAR_BIT = 6  # QA_PIXEL bit 6 "clear": no fill, cloud, cloud shadow, snow or cirrus
 RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".jp2", ".vrt"}
 _NPY_INDEX = re.compile(r"^(.*\.npy)\[(\d+)\]$")
 BandSpec = Sequence[str | int] | None
@@ -240,6 +241,11 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
                             f"{files[info.bands[i]]}: {src.height}×{src.width} differs from "
                             f"{info.height}×{info.width}; select bands of one resolution")
                     raw[k][inner] = _read_masked(src, [1], ra, ca, rb - ra, cb - ca, valid, inner)[0]
+            qa = files.get("QA_PIXEL") if sensor == "landsat8" else None
+            if qa is not None:  # Landsat Collection 2: only pixels the QA band calls clear
+                with _open(qa) as src:
+                    bits = src.read(1, window=Window(ca, ra, cb - ca, rb - ra)).astype(np.uint32)
+                valid[inner] &= (bits >> LANDSAT_QA_CLEAR_BIT) & 1 == 1
         elif p.suffix.lower() == ".npy":
             arr = _load_npy(p, idx)
             raw[(slice(None), *inner)] = arr[sel, ra:rb, ca:cb]
