@@ -7,6 +7,8 @@ SAM maps are averaged over valid pixels only.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -80,10 +82,9 @@ def image_metrics(pred: Tensor, target: Tensor, mask: Tensor, data_range: float)
 def pixel_pearson(p: Tensor, t: Tensor) -> float:
     """Mean over bands of the per-pixel Pearson correlation of ``(N, C)`` predictions and targets
     (NaN when a band of either is constant: a constant image correlates with nothing)."""
-    p, t = p.double() - p.double().mean(0), t.double() - t.double().mean(0)
-    den = (p.square().sum(0) * t.square().sum(0)).sqrt()
-    r = torch.where(den > 0, (p * t).sum(0) / den.clamp_min(1e-300), torch.full_like(den, float("nan")))
-    return float(r.mean())
+    with warnings.catch_warnings():  # torchmetrics warns before answering NaN for a constant band
+        warnings.simplefilter("ignore", UserWarning)
+        return float(pearson_corrcoef(p.double(), t.double()).mean())
 
 
 def index_metrics(x: Tensor, input_bands: list[str], nir_true: Tensor, nir_pred: Tensor,

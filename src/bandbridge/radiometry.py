@@ -34,7 +34,6 @@ STATS_MAX_SIDE = 1024
 # Relative path radiance by band role, ∝ λ⁻⁴ normalised at blue (490 nm).
 HAZE_PROFILE = {"coastal": 1.5, "blue": 1.0, "green": 0.59, "red": 0.29, "rededge": 0.2,
                 "nir": 0.11, "swir": 0.01}
-SPECTRAL_ROLES = set(HAZE_PROFILE)
 
 
 def image_stats(data: np.ndarray, mask: np.ndarray, max_side: int = STATS_MAX_SIDE) -> np.ndarray:

@@ -18,7 +18,7 @@ from bandbridge.bundle import atomic_write_bytes, load_bundle, save_bundle
 from bandbridge.config import Config, build_config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.errors import BandbridgeError
-from bandbridge.evaluation.baselines import init_anchor
+from bandbridge.evaluation.baselines import SAMPLE_PIXELS, init_anchor
 from bandbridge.inference.backends import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
@@ -50,11 +50,14 @@ class BundleExport(Callback):
         self.baseline = baseline  # the anchor's linear fit, kept in every bundle
         self.best: float | None = None
 
+    def _write(self, module: GANTask, tag: str, epoch: int, step: int, metrics: dict) -> None:
+        save_bundle(self.run_dir / "model" / tag, module.G, self.cfg, *self.channels, epoch=epoch,
+                    global_step=step, val_metrics=metrics,
+                    **({"baseline": self.baseline} if self.baseline else {}))
+
     def _save(self, trainer, module: GANTask, tag: str) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        save_bundle(self.run_dir / "model" / tag, module.G, self.cfg, *self.channels,
-                    epoch=trainer.current_epoch, global_step=trainer.global_step,
-                    val_metrics=metrics, **({"baseline": self.baseline} if self.baseline else {}))
+        self._write(module, tag, trainer.current_epoch, trainer.global_step, metrics)
 
     def save_start(self, module: GANTask, start: dict[str, float]) -> None:
         """An anchored generator's starting point *is* the linear baseline: make it the first
@@ -63,9 +66,7 @@ class BundleExport(Callback):
         if self.baseline is None or key not in start:
             return
         self.best = float(start[key])
-        save_bundle(self.run_dir / "model" / "best", module.G, self.cfg, *self.channels, epoch=-1,
-                    global_step=0, val_metrics={f"val/{k}": v for k, v in start.items()},
-                    baseline=self.baseline)
+        self._write(module, "best", -1, 0, {f"val/{k}": v for k, v in start.items()})
 
     def on_validation_end(self, trainer, module) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -177,8 +178,8 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         baseline = None if lin is None else {
             "linear": lin.coef.tolist(),  # (Ci + 1) × Ct: weights per input band, then the bias
             "fitted_on": f"train split of {sorted({p.source.name for p in dm.pairs['train']})} "
-                         f"({len(dm.pairs['train'])} images), least squares on up to 200000 "
-                         "valid pixels balanced by source"}
+                         f"({len(dm.pairs['train'])} images), least squares on up to "
+                         f"{SAMPLE_PIXELS} valid pixels balanced by source"}
     else:
         baseline = json.loads(baseline_file.read_text()) if baseline_file.exists() else None
     if init_from:

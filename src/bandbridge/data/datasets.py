@@ -40,12 +40,6 @@ class LoadedPair:
     latlon: tuple[float, float] | None = None  # from a sidecar file, for the whole image
     stats: torch.Tensor | None = None  # (2·Ci,) the input's per-image statistics (radiometry.py)
 
-    def __post_init__(self) -> None:
-        if self.stats is None:
-            self.stats = torch.from_numpy(image_stats(self.x.numpy(), self.mask[0].numpy()
-                                                      if self.mask.shape[-2:] == self.x.shape[-2:]
-                                                      else np.ones(self.x.shape[1:], bool)))
-
     def location(self, row: float, col: float) -> tuple[float, float]:
         """(lat, lon) in degrees of an input pixel position; NaN when unknown."""
         if self.crs is not None and self.transform is not None:

@@ -16,7 +16,10 @@ from bandbridge.data.datasets import LoadedPair
 from bandbridge.models.anchor import normalize_bands
 
 
-def sample_pixels(pairs: list[LoadedPair], n: int = 200_000, seed: int = 0,
+SAMPLE_PIXELS = 200_000  # pixels every per-pixel baseline (and an anchor) is fitted on
+
+
+def sample_pixels(pairs: list[LoadedPair], n: int = SAMPLE_PIXELS, seed: int = 0,
                   input_norm: str = "none"):
     """Up to ``n`` valid (input, target) pixel pairs, ``X (N, Ci)``, ``Y (N, Ct)`` float32, each
     source contributing in proportion to its weight (not to its pixel count: one large scene must

@@ -2,7 +2,8 @@
 
 For a preset and a set of data recipes, each fold trains on every source but the held-out ones
 and scores the held-out sources whole (every image, whatever their own split says), next to the
-per-pixel linear and MLP baselines fitted on the same training sources (``evaluate``'s protocol).
+per-pixel linear and MLP baselines and the constant mean fitted on the same training sources
+(``evaluate``'s protocol).
 Model selection (the ``best`` bundle) uses the training sources' own validation items only: the
 held-out source is never looked at before it is scored.
 
@@ -80,22 +81,20 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
     from bandbridge.evaluation.evaluate import evaluate
     out = Path(out_dir)
     folds = parse_folds(fold_specs or [], names)
+    base = load_config(preset, data_root=data_root, overrides=overrides).model_dump(mode="json")
     results = []
     for f in folds:
-        cfg = load_config(preset, data_root=data_root, overrides=overrides)
-        d = cfg.model_dump(mode="json")
-        d["name"] = f"{cfg.name}-loso-{f.name}"
-        d["data"]["sources"] = [train_source(n) for n in f.train]
-        fold_cfg = build_config(d)
+        fold_cfg = build_config({**base, "name": f"{base['name']}-loso-{f.name}",
+                                 "data": {**base["data"], "sources": [train_source(n) for n in f.train]}})
         os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder per fold
         run = runner.train(fold_cfg, runs_root=str(out / "runs"))
         os.environ.pop(runner.RUN_DIR_ENV, None)
         held = [held_out_source(n) for n in f.test]
         res = evaluate(run, data_root=data_root, split="test", recipes=held,
                        out_dir=out / "folds" / f.name)
-        summary = json.loads(json.dumps(res.summary))
         results.append({"fold": f.name, "train": f.train, "test": f.test, "run": str(run),
-                        "images": summary["protocol"]["images"], "methods": summary["methods"]})
+                        "images": res.summary["protocol"]["images"],
+                        "methods": res.summary["methods"]})
         _write(out, preset, results, overrides)  # after every fold: a long run shows its progress
     return _write(out, preset, results, overrides)
 
@@ -142,4 +141,3 @@ def markdown(summary: dict, methods: list[str], keys: list[str]) -> str:
         gains.append(f"vs {b}: mean MAE {g:+.1f} % (positive = model better), "
                      f"MAE won on {summary['mae_wins'][b]} of {n} folds")
     return "\n".join(lines) + "\n\n" + "; ".join(gains) + "\n"
-

@@ -15,7 +15,7 @@ import numpy as np
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.spec import ONNX_FILE, ModelSpec
-from bandbridge.radiometry import STATS_PERCENTILES
+from bandbridge.radiometry import image_stats
 
 BF16_TOLERANCE = 5e-3  # max |Δ| vs fp32 in model units: 1.3 DN of 8-bit, 0.005 reflectance
 
@@ -131,9 +131,8 @@ class OnnxBackend:
             if context is None:  # unknown place and sensor; statistics of each input itself
                 context = np.tile(np.array([[np.nan, np.nan, np.nan, -1.0]], np.float32), (len(x), 1))
                 if self.context_width > 4:
-                    flat = x.reshape(len(x), x.shape[1], -1)
-                    q = np.percentile(flat, STATS_PERCENTILES, axis=2)  # (2, B, C)
-                    context = np.concatenate([context, q[0], q[1]], 1)
+                    valid = np.ones(x.shape[2:], bool)
+                    context = np.concatenate([context, [image_stats(t, valid) for t in x]], 1)
             feed["context"] = np.asarray(context, np.float32)
         return self.session.run(["output"], feed)[0]
 

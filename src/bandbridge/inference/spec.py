@@ -91,12 +91,11 @@ class ModelSpec:
 
     def context_doc(self) -> str:
         c = self.in_channels
-        doc = (f"context (B, {4 + 2 * c}): tile-centre lat, lon (degrees), GSD (m), sensor index in "
+        return (f"context (B, {4 + 2 * c}): tile-centre lat, lon (degrees), GSD (m), sensor index in "
                f"{self.sensors} (NaN/−1 = unknown), then the whole image's per-band "
                f"{STATS_PERCENTILES[0]:g}th percentiles of the {c} input bands and their "
                f"{STATS_PERCENTILES[1]:g}th percentiles (model values, from one view of the whole "
                f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
-        return doc
 
 
 def size_multiple(cfg: Config) -> int:

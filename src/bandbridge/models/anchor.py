@@ -16,15 +16,18 @@ The baseline anchor: ``G(x) = A·x + b + R(n(x), stats)`` with ``A, b`` a 1×1 c
 the closed-form least-squares fit on the training pixels before training (the linear baseline's
 own fit), and ``R`` the CNN, fed the normalised bands ``n(x)`` and the image statistics, whose last
 layer starts at zero — the untrained model *is* the linear baseline. ``A, b`` stay fixed in
-training (the residual learns what the fit cannot); bundles keep them as weights. The spectral map takes the
-bands as read: on leave-one-source-out the linear fit on normalised bands transferred worse
-(``scripts/loso_linear.py``: mean MAE 0.081 dark-object, 0.083 robust vs 0.051 as read).
+training (the residual learns what the fit cannot); bundles keep them as weights. The spectral
+map takes the bands as read: on leave-one-source-out the linear fit on normalised bands
+transferred worse (``scripts/loso_linear.py``, eight reflectance sources: mean MAE 0.084
+dark-object, 0.088 robust vs 0.057 as read).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from bandbridge.radiometry import STATS_PERCENTILES
 
 NORM_MODES = ("none", "dark_object", "robust")
 CONTEXT_BASE = 4  # lat, lon, GSD, sensor index; image statistics follow
@@ -42,11 +45,12 @@ def normalize_bands(x: Tensor, lo: Tensor, hi: Tensor, mode: str) -> Tensor:
     raise ValueError(f"input_norm must be one of {NORM_MODES}, got '{mode}'")
 
 
-def batch_stats(x: Tensor, low: float = 1.0, high: float = 99.0) -> Tensor:
+def batch_stats(x: Tensor) -> Tensor:
     """Fallback statistics of the batch's own images ``(B, 2·C)`` when no context carries them
-    (a whole image passed at once; tiles must get the image's statistics through the context)."""
+    (a whole image passed at once; tiles must get the image's statistics through the context):
+    the percentiles of :func:`bandbridge.radiometry.image_stats`, in torch."""
     flat = x.float().flatten(2)
-    q = torch.quantile(flat, torch.tensor([low / 100, high / 100], dtype=flat.dtype), dim=2)
+    q = torch.quantile(flat, torch.tensor(STATS_PERCENTILES, dtype=flat.dtype) / 100, dim=2)
     return torch.cat([q[0], q[1]], 1)
 
 
