@@ -77,7 +77,7 @@ def card(name: str, preset: str, run: Path, b, loso_dir: Path | None = None) -> 
     counts = split_counts(cfg)
     summary = json.loads((run / "summary.json").read_text())
     start = json.loads((run / "val_start.json").read_text())
-    table = (run / "eval" / "test" / "metrics.md").read_text().split("\n", 2)[2]
+    table = (run / "eval" / "shipped" / "metrics.md").read_text().split("\n", 2)[2]
     srcs = [s.name for s in cfg.data.sources]
     g = cfg.model.generator
     return f"""# {name}
@@ -105,8 +105,8 @@ training or model selection.
 
 ```bash
 bandbridge train --preset {preset} --data ../shared/data {EXTRA_ARGS.get(preset, '')}    # scripts/train_cpu_presets.sh
-bandbridge evaluate --model RUN --data ../shared/data --split test
-python scripts/bundle_models.py RUNS_DIR
+python scripts/bundle_models.py RUNS_DIR LOSO_DIR   # bundles, then evaluates the bundle itself:
+bandbridge evaluate --model {name} --data ../shared/data --split test
 ```
 
 Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({summary['precision']}, {cfg.train.threads or 'all'} thread(s)),
@@ -114,7 +114,7 @@ Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({summary['
 PSNR {start['psnr']:.2f} dB; at the end: L1 {summary['val_end']['val/l1']:.4f}, PSNR {summary['val_end']['val/psnr']:.2f} dB.
 The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch')}; −1 = the starting point).
 
-## Evaluation on the held-out test split, next to baselines
+## Evaluation of this bundle (float16 weights, as shipped) on the held-out test split, next to baselines
 
 {table}{loso_section(preset, loso_dir)}"""
 
@@ -136,6 +136,9 @@ def main(runs_dir: str, loso_dir: str | None = None) -> None:
                     weights_dtype=torch.float16, epoch=b.info.get("epoch"),
                     val_metrics=b.info.get("val_metrics"), bundled_from=preset,
                     **({"baseline": b.info["baseline"]} if b.info.get("baseline") else {}))
+        # The card's table is measured on the bundle that ships (float16 weights), not on the run.
+        from bandbridge.evaluation.evaluate import evaluate
+        evaluate(name, b.config.data.root, "test", out_dir=run / "eval" / "shipped")
         (out / "MODEL_CARD.md").write_text(card(name, preset, run, b, Path(loso_dir) if loso_dir else None))
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
         print(f"{name}: {size:.1f} MB")
