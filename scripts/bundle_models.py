@@ -19,7 +19,8 @@ from bandbridge.models import count_parameters
 
 ZOO = Path(__file__).resolve().parent.parent / "src" / "bandbridge" / "zoo"
 NAMES = {"rgb2nir-wgangp-cpu": "rgb2nir-naip", "rgb2nir-pix2pix-cpu": "rgb2nir-s2",
-         "sar2optical-cpu": "sar2optical", "rgb2thermal-cpu": "rgb2thermal", "sr-x4-cpu": "sr-x4"}
+         "sar2optical-cpu": "sar2optical", "rgb2thermal-cpu": "rgb2thermal", "sr-x2-cpu": "sr-x2", "sr-x3-cpu": "sr-x3",
+         "sr-x4-cpu": "sr-x4"}
 ATTRIBUTION = {
     "naip_opengeos": "NAIP imagery (USDA, public domain) via github.com/opengeos/data (MIT)",
     "naip_stactools": "NAIP imagery (USDA, public domain) via stactools-packages/naip test files",
@@ -32,15 +33,22 @@ ATTRIBUTION = {
     "sen1floods11": "Sen1Floods11 (Bonafilia et al. 2020, CC-BY-4.0); contains modified Copernicus Sentinel data",
     "roadscene": "RoadScene (hanna-xu/RoadScene), derived from the FLIR ADAS data set (FLIR terms): "
                  "weights only, for research and evaluation",
-    "sr_bsd100_x4": "BSD100 (Berkeley Segmentation Dataset; academic terms) via SelfExSR",
-    "sr_set14_x4": "Set14 (Zeyde et al.; academic terms) via SelfExSR",
+    "sr_t91": "T91 (Yang et al. 2010; research terms) via jiny2001/dcscn-super-resolution (MIT)",
+    "sr_bsd200": "BSD200, the BSDS300 training images (Martin et al. 2001; academic terms) via "
+                 "jiny2001/dcscn-super-resolution (MIT)",
+    "sr_bsd100": "BSD100 (Berkeley Segmentation Dataset; academic terms) via SelfExSR",
+    **{f"sr_set14_x{s}": "Set14 (Zeyde et al.; academic terms) via SelfExSR" for s in (2, 3, 4)},
     "landsat8_toa": "Landsat-8 OLI (USGS, public domain) via cogeotiff/rio-tiler-pds test fixtures (BSD-3-Clause)",
     "modis_nbar": "MODIS MCD43A4 (NASA LP DAAC, public domain) via cogeotiff/rio-tiler-pds test fixtures",
     "worldcereal_s2": "ESA WorldCereal sample cubes (CC-BY-4.0); contains modified Copernicus Sentinel data",
     "worldcereal_s1s2": "ESA WorldCereal sample cubes (CC-BY-4.0); contains modified Copernicus Sentinel data",
 }
 # The exact extra arguments each bundled model was trained with (beyond --preset and --data).
-EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]'"}
+EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]'",
+              **{f"sr-x{s}-cpu": "(see scripts/train_sr.sh for the exact schedule and --init-from)"
+                 for s in (2, 3, 4)}}
+# More held-out sets scored on the shipped bundle (bandbridge evaluate --recipe R), in the card.
+EXTRA_EVAL = {"sr-x4-cpu": ["sr_bsd100"]}
 # Leave-one-source-out runs (scripts/loso_cpu.sh) whose tables go into the cards.
 LOSO = {"rgb2nir-pix2pix-cpu": ["rgb2nir-s2", "rgb2nir-s2-levels"], "sar2optical-cpu": ["sar2optical"]}
 
@@ -116,11 +124,21 @@ The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch'
 
 ## Evaluation of this bundle (float16 weights, as shipped) on the held-out test split, next to baselines
 
-{table}{loso_section(preset, loso_dir)}"""
+{table}{extra_evals(preset, run)}{loso_section(preset, loso_dir)}"""
 
 
-def main(runs_dir: str, loso_dir: str | None = None) -> None:
+def extra_evals(preset: str, run: Path) -> str:
+    out = ""
+    for r in EXTRA_EVAL.get(preset, []):
+        table = (run / "eval" / f"shipped-{r}" / "metrics.md").read_text().split("\n", 2)[2]
+        out += f"\n### `{r}` (held out; `bandbridge evaluate --model NAME --recipe {r}`)\n\n{table}"
+    return out
+
+
+def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = None) -> None:
     for preset, name in NAMES.items():
+        if only and name not in only:
+            continue
         runs = [b for b in sorted((Path(runs_dir) / preset).glob("*/model/best"))
                 if (b.parent.parent / "summary.json").exists()]  # finished runs only
         if not runs:
@@ -139,10 +157,14 @@ def main(runs_dir: str, loso_dir: str | None = None) -> None:
         # The card's table is measured on the bundle that ships (float16 weights), not on the run.
         from bandbridge.evaluation.evaluate import evaluate
         evaluate(name, b.config.data.root, "test", out_dir=run / "eval" / "shipped")
+        for r in EXTRA_EVAL.get(preset, []):
+            evaluate(name, b.config.data.root, "test", [r], out_dir=run / "eval" / f"shipped-{r}")
         (out / "MODEL_CARD.md").write_text(card(name, preset, run, b, Path(loso_dir) if loso_dir else None))
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
         print(f"{name}: {size:.1f} MB")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+    # python scripts/bundle_models.py RUNS_DIR [LOSO_DIR|-] [NAME ...]: only the named models
+    loso = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "-" else None
+    main(sys.argv[1], loso, sys.argv[3:] or None)

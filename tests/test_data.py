@@ -39,7 +39,7 @@ def test_group_split_keeps_sites_together():
 
 @needs_shared
 @pytest.mark.parametrize("preset", ["rgb2nir-wgangp-cpu", "rgb2nir-pix2pix-cpu", "rgb2nir-nirgan-cpu", "sar2optical-cpu",
-                                    "rgb2thermal-cpu", "sr-x4-cpu"])
+                                    "rgb2thermal-cpu", "sr-x2-cpu", "sr-x3-cpu", "sr-x4-cpu"])
 def test_every_preset_finds_disjoint_real_splits(preset):
     cfg = load_config(preset, data_root=str(SHARED))
     by = discover(cfg.data)
@@ -97,7 +97,7 @@ def test_super_resolution_pairs_are_scaled():
     p = dm.pairs["val"][0]
     assert p.y.shape[1:] == (p.x.shape[1] * 4, p.x.shape[2] * 4)
     tile = dm.val_dataloader().dataset[0]
-    assert tile["input"].shape == (3, 24, 24) and tile["target"].shape == (3, 96, 96)
+    assert tile["input"].shape == (3, 48, 48) and tile["target"].shape == (3, 192, 192)
 
 
 def _png(path, shape, value):

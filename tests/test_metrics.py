@@ -77,14 +77,15 @@ def test_y_channel_protocol_on_a_known_pair():
     white, black = torch.ones(3, 1, 1), torch.zeros(3, 1, 1)
     assert float(rgb_to_y(white)) == pytest.approx(235.0, abs=1e-3)
     assert float(rgb_to_y(black)) == pytest.approx(16.0)
-    hr = torch.full((3, 12, 12), 0.5)
+    hr = torch.full((3, 12, 12), 100 / 255)
     sr = hr.clone()
     sr[:, 0, :] = 0.0  # an error confined to the border ...
-    sr[:, 5, 5] = 0.6  # ... and one inside: +0.1 on R, G and B
+    sr[:, 5, 5] = 125.3 / 255  # ... and one inside: +25 DN on R, G and B once rounded to 8 bits
     m = sr_metrics(sr, hr, scale=2)  # 2-px border cropped: 8×8 = 64 pixels remain
-    dy = 0.1 * (65.481 + 128.553 + 24.966)
+    d = 25 / 255
+    dy = d * (65.481 + 128.553 + 24.966)
     assert m["psnr_y"] == pytest.approx(10 * math.log10(255**2 / (dy**2 / 64)), rel=1e-5)
-    assert m["psnr_rgb"] == pytest.approx(10 * math.log10(1 / (0.01 / 64)), rel=1e-5)
+    assert m["psnr_rgb"] == pytest.approx(10 * math.log10(1 / (d**2 / 64)), rel=1e-5)
 
 
 def test_frechet_distance_matches_closed_form_on_gaussians():

@@ -58,6 +58,10 @@ class Source(_Strict):
     layout 'paired': input and target are separate files in ``input_dir``/``target_dir`` matched by
     ``pair_key`` (a regex whose first group is the shared id; default: the file stem). A directory
     containing ``{split}`` (pix2pix ``train_A``/``train_B``) takes the split from the folder.
+    layout 'hr': high-resolution images only (``files``, globs), for super-resolution: the input is
+    made from the target by ``data/degrade.py`` (MATLAB bicubic ↓scale, rounded to 8 bits), per
+    random crop in training (with ``data.degrade``'s optional blur/noise/JPEG) and once per image,
+    cropped to a multiple of the scale, for validation and evaluation.
     layout 'datacube': NetCDF/Zarr time series (data/cube.py), one item per usable time step.
     Either ``files`` (each cube holds input and target bands, e.g. S2 RGB→NIR) or
     ``input_files``/``target_files`` (e.g. S1 and S2 cubes of one site, matched by ``pair_key``,
@@ -71,7 +75,7 @@ class Source(_Strict):
     """
 
     name: str = ""
-    layout: Literal["multiband", "paired", "datacube"] = "multiband"
+    layout: Literal["multiband", "paired", "datacube", "hr"] = "multiband"
     files: list[str] = []
     input_files: list[str] = []  # datacube: input cubes (globs), paired with target_files
     target_files: list[str] = []
@@ -109,6 +113,17 @@ class AugmentConfig(_Strict):
                     or self.quantize)
 
 
+class DegradeConfig(_Strict):
+    """Real-world degradations of the on-the-fly super-resolution input (layout 'hr'), each
+    applied with probability ``p`` per crop; ranges are U(lo, hi). Off by default (the
+    PSNR-oriented recipes use pure bicubic, as the benchmarks do)."""
+
+    blur: tuple[float, float] = (0.0, 0.0)  # Gaussian σ in HR pixels, before downscaling
+    noise: tuple[float, float] = (0.0, 0.0)  # Gaussian σ in [0, 1] units, after downscaling
+    jpeg: tuple[float, float] = (0.0, 0.0)  # JPEG quality (e.g. [30, 95]), 1- or 3-band inputs
+    p: float = Field(0.5, ge=0, le=1)
+
+
 class DataConfig(_Strict):
     root: str = "../shared/data"
     sources: list[Source] = []
@@ -121,6 +136,7 @@ class DataConfig(_Strict):
     rot90: bool = True
     resample: list[Annotated[int, Field(ge=1)]] = Field([1], min_length=1)  # GSD factors per crop
     augment: AugmentConfig = AugmentConfig()
+    degrade: DegradeConfig = DegradeConfig()
 
 
 class NetConfig(_Strict):
@@ -150,8 +166,8 @@ class LossConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    kind: Literal["constant", "linear", "plateau"] = "linear"
-    n_epochs: int = Field(100, ge=0)  # linear: epochs at the initial LR ...
+    kind: Literal["constant", "linear", "plateau", "cosine"] = "linear"
+    n_epochs: int = Field(100, ge=0)  # linear: epochs at the initial LR ...; cosine: its period
     n_epochs_decay: int = Field(100, ge=0)  # ... then linear decay to 0 over these
     patience: int = Field(5, ge=0)  # plateau
     factor: float = Field(0.5, gt=0, lt=1)

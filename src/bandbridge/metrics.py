@@ -113,9 +113,10 @@ def rgb_to_y(rgb: Tensor) -> Tensor:
 
 def sr_metrics(pred: Tensor, target: Tensor, scale: int) -> dict[str, float]:
     """The super-resolution protocol: crop ``scale`` pixels at each border, then PSNR/SSIM on RGB
-    (range 1) and on the Y channel (8-bit range 255). pred/target ``(3, H, W)`` in [0, 1]."""
+    (range 1) and on the Y channel (8-bit range 255). pred/target ``(3, H, W)`` in [0, 1]; the
+    prediction is rounded to 8 bits first, as the SR papers score saved images."""
     c = slice(scale, -scale) if scale > 0 else slice(None)
-    p = pred.float().clamp(0, 1)[:, c, c]
+    p = torch.round(pred.float().clamp(0, 1)[:, c, c] * 255) / 255
     t = target.float()[:, c, c]
     py, ty = rgb_to_y(p)[None, None], rgb_to_y(t)[None, None]
     return {"psnr_rgb": float(peak_signal_noise_ratio(p, t, data_range=1.0)),

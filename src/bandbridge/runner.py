@@ -136,22 +136,29 @@ def run_config_for_resume(run: str | Path) -> dict:
 
 
 def init_weights(module: GANTask, source: str) -> None:
-    """Fine-tune from a Lightning checkpoint (G and D) or a model bundle (G only)."""
+    """Fine-tune from a Lightning checkpoint (G and D) or a model bundle (G only). Tensors whose
+    shape differs (another scale's upsampler, another band count's first layer) stay freshly
+    initialised and are listed; at least half of the generator's tensors must fit."""
     p = Path(source)
     if p.suffix == ".ckpt" or (p.is_dir() and (p / "checkpoints").exists()):
         state = _load_ckpt(find_checkpoint(p))["state_dict"]
         state = {k: v for k, v in state.items() if k.startswith(("G.", "D."))}
-        missing, unexpected = module.load_state_dict(state, strict=False)
-        bad = [k for k in missing if k.startswith(("G.", "D."))]
-        if bad or unexpected:
-            raise BandbridgeError(f"{p}: checkpoint does not fit this model "
-                                  f"(missing {bad[:3]}, unexpected {unexpected[:3]})")
-        return
-    b = load_bundle(p)
-    try:
-        module.G.load_state_dict(b.generator.state_dict())
-    except RuntimeError as e:
-        raise BandbridgeError(f"{p}: generator does not fit this model ({e})") from None
+    else:
+        state = {f"G.{k}": v for k, v in load_bundle(p).generator.state_dict().items()}
+    own = module.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    g_own = [k for k in own if k.startswith("G.")]
+    if sum(k.startswith("G.") for k in fits) * 2 < len(g_own):
+        raise BandbridgeError(f"{p}: its generator does not fit this model (only "
+                              f"{sum(k.startswith('G.') for k in fits)} of {len(g_own)} tensors "
+                              "match by name and shape); fine-tune from a model of the same "
+                              "generator and size")
+    module.load_state_dict(fits, strict=False)
+    fresh = sorted(k for k in own if k.startswith(("G.", "D.")) and k not in fits
+                   and (k.startswith("G.") or any(s.startswith("D.") for s in state)))
+    if fresh:
+        print(f"--init-from {p}: {len(fits)} tensors loaded; {len(fresh)} of another shape or "
+              f"absent start fresh ({', '.join(fresh[:4])}{', …' if len(fresh) > 4 else ''})")
 
 
 def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,

@@ -59,6 +59,13 @@ def linear_decay(n_epochs: int, n_epochs_decay: int):
     return factor
 
 
+def cosine_decay(n_epochs: int):
+    """Cosine schedule: LR factor ½(1 + cos(π·min(epoch, n)/n)), from 1 to 0 at epoch n."""
+    def factor(epoch: int) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, n_epochs) / max(n_epochs, 1)))
+    return factor
+
+
 class GANTask(L.LightningModule):
     def __init__(self, config: dict, in_channels: int, out_channels: int):
         super().__init__()
@@ -98,7 +105,8 @@ class GANTask(L.LightningModule):
                                                                  patience=s.patience)
                       for op in (opt_g, opt_d)]
         else:
-            f = linear_decay(s.n_epochs, s.n_epochs_decay) if s.kind == "linear" else (lambda e: 1.0)
+            f = {"linear": linear_decay(s.n_epochs, s.n_epochs_decay),
+                 "cosine": cosine_decay(s.n_epochs)}.get(s.kind, lambda e: 1.0)
             scheds = [torch.optim.lr_scheduler.LambdaLR(op, f) for op in (opt_g, opt_d)]
         return [opt_g, opt_d], scheds
 
@@ -113,29 +121,33 @@ class GANTask(L.LightningModule):
         # whatever else touched the global RNG in between.
         torch.manual_seed(self.cfg.train.seed * 1_000_003 + int(self.batches_seen) * 101
                           + self.global_rank)
-        update_g = int(self.batches_seen) % lc.critic_steps == 0
-        c = self.condition(x)
+        # λ_adv = 0 (a PSNR-oriented recipe): no critic at all, the generator steps every batch.
+        adversarial = lc.lambda_adv > 0
+        update_g = not adversarial or int(self.batches_seen) % lc.critic_steps == 0
+        c = self.condition(x) if adversarial else None
         real = y * m
         with torch.set_grad_enabled(update_g):
             fake = self.G(x, batch_context(batch, self.sensors)) * m
+        logs = {}
 
         # Critic: L_D = adv_d(D(x, y), D(x, G(x))) + λ_gp · GP
-        d_real, d_fake = self.D(c, real), self.D(c, fake.detach())
-        loss_d = self.adv_d(d_real, d_fake)
-        logs = {"train/loss_d": loss_d.detach(),
-                "train/wasserstein": (d_real.mean() - d_fake.mean()).detach()}
-        if lc.adversarial == "wgan-gp":
-            gp = gradient_penalty(self.D, c, real, fake.detach())
-            loss_d = loss_d + lc.lambda_gp * gp
-            logs["train/gp"] = gp.detach()
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
-        opt_d.step()
+        if adversarial:
+            d_real, d_fake = self.D(c, real), self.D(c, fake.detach())
+            loss_d = self.adv_d(d_real, d_fake)
+            logs = {"train/loss_d": loss_d.detach(),
+                    "train/wasserstein": (d_real.mean() - d_fake.mean()).detach()}
+            if lc.adversarial == "wgan-gp":
+                gp = gradient_penalty(self.D, c, real, fake.detach())
+                loss_d = loss_d + lc.lambda_gp * gp
+                logs["train/gp"] = gp.detach()
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            opt_d.step()
 
         # Generator: L_G = λ_adv · adv_g(D(x, G(x))) + λ_L1 · ‖G(x) − y‖₁
         if update_g:
             self.D.requires_grad_(False)
-            loss_adv = self.adv_g(self.D(c, fake))
+            loss_adv = self.adv_g(self.D(c, fake)) if adversarial else fake.new_zeros(())
             loss_l1 = masked_l1(fake, y, m)
             loss_g = lc.lambda_adv * loss_adv + lc.lambda_l1 * loss_l1
             if lc.lambda_emd:
@@ -159,7 +171,8 @@ class GANTask(L.LightningModule):
         sched_g, sched_d = self.lr_schedulers()
         if self.cfg.optim.schedule.kind != "plateau":
             sched_g.step()
-            sched_d.step()
+            if self.cfg.loss.lambda_adv > 0:  # a critic that never steps keeps its LR
+                sched_d.step()
         self.log("lr/generator", self.optimizers()[0].param_groups[0]["lr"])
         self.log("lr/critic", self.optimizers()[1].param_groups[0]["lr"])
 

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset, Sampler
 from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel, DataConfig, Source
 from bandbridge.data.context import context_row, pixel_latlon
+from bandbridge.data.degrade import bicubic_down, degrade, modcrop
 from bandbridge.data.items import Item
 from bandbridge.data.reader import Raster, read_raster
 from bandbridge.errors import BandbridgeError
@@ -39,6 +40,7 @@ class LoadedPair:
     transform: object = None
     latlon: tuple[float, float] | None = None  # from a sidecar file, for the whole image
     stats: torch.Tensor | None = None  # (2·Ci,) the input's per-image statistics (radiometry.py)
+    hr_only: bool = False  # layout 'hr': training crops make their input from the target
 
     def location(self, row: float, col: float) -> tuple[float, float]:
         """(lat, lon) in degrees of an input pixel position; NaN when unknown."""
@@ -47,8 +49,28 @@ class LoadedPair:
         return self.latlon if self.latlon is not None else (float("nan"), float("nan"))
 
 
+def load_hr(item: Item, src: Source, scale: int) -> LoadedPair:
+    """A high-resolution-only item (layout 'hr'): the target cropped to a multiple of the scale,
+    the input its MATLAB-bicubic downscale rounded to 8 bits (data/degrade.py)."""
+    b = read_side(item.target_path, src.target)
+    y = modcrop(torch.from_numpy(b.data), scale)
+    mask = modcrop(torch.from_numpy(b.mask), scale)
+    if y.shape[-1] < 16 * scale or y.shape[-2] < 16 * scale:
+        raise BandbridgeError(f"{item.target_path}: {b.shape[0]}×{b.shape[1]} is too small for "
+                              f"×{scale} super-resolution (at least {16 * scale} px a side)")
+    if not bool(mask.any()):
+        raise BandbridgeError(f"{item.target_path}: no valid pixels (all nodata); remove it")
+    x = bicubic_down(y, scale)
+    lr_mask = F.avg_pool2d(mask[None, None].float(), scale)[0, 0] == 1.0
+    xs = x.numpy()
+    return LoadedPair(item, x, y, mask[None], src, b.crs, b.transform,
+                      stats=torch.from_numpy(image_stats(xs, lr_mask.numpy())), hr_only=True)
+
+
 def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
     """Read both sides of ``item``; sizes must agree (target = scale × input)."""
+    if src.layout == "hr":
+        return load_hr(item, src, scale)
     a = read_side(item.input_path, src.input)
     b = a if item.input_path == item.target_path and src.input == src.target else \
         read_side(item.target_path, src.target)
@@ -113,7 +135,7 @@ class RandomCropDataset(Dataset):
         self.size = cfg.patch_size // scale
         self.flip, self.rot90 = cfg.flip, cfg.rot90
         self.resample = list(cfg.resample)
-        self.augment = cfg.augment
+        self.augment, self.degrade = cfg.augment, cfg.degrade
         w = np.array([p.source.weight * p.x.shape[1] * p.x.shape[2] for p in pairs], float)
         self.p = torch.tensor(w / w.sum())
 
@@ -126,6 +148,8 @@ class RandomCropDataset(Dataset):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         k = int(torch.multinomial(self.p, 1, generator=g))
         pair = self.pairs[k]
+        if pair.hr_only:
+            return self._hr_crop(pair, g)
         # Multi-scale: a window f× larger, averaged down by f, mimics a coarser sensor (GSD × f).
         f = self.resample[int(torch.randint(0, len(self.resample), (), generator=g))]
         size = self.size * f
@@ -152,6 +176,30 @@ class RandomCropDataset(Dataset):
         meta["gsd"] *= f
         return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
                 "stats": stats, "meta": meta}
+
+
+    def _hr_crop(self, pair: LoadedPair, g: torch.Generator) -> dict:
+        """A random high-resolution crop (any offset), flipped/rotated, and its input made on
+        the fly (data/degrade.py)."""
+        s, size = self.scale, self.size * self.scale
+        h, w = pair.y.shape[1:]
+        r = int(torch.randint(0, max(h - size, 0) + 1, (), generator=g))
+        c = int(torch.randint(0, max(w - size, 0) + 1, (), generator=g))
+        y, m = pair.y[:, r:r + size, c:c + size], pair.mask[:, r:r + size, c:c + size]
+        if y.shape[-2:] != (size, size):  # an image smaller than a crop: pad, masked out
+            pad = (0, size - y.shape[-1], 0, size - y.shape[-2])
+            y, m = F.pad(y, pad), F.pad(m, pad)
+        if self.flip and torch.rand((), generator=g) < 0.5:
+            y, m = y.flip(-1), m.flip(-1)
+        if self.flip and torch.rand((), generator=g) < 0.5:
+            y, m = y.flip(-2), m.flip(-2)
+        if self.rot90:
+            q = int(torch.randint(0, 4, (), generator=g))
+            y, m = torch.rot90(y, q, (-2, -1)), torch.rot90(m, q, (-2, -1))
+        x = degrade(y, s, self.degrade, g)
+        meta = _meta(pair, r // s, c // s, self.size)
+        return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
+                "stats": pair.stats, "meta": meta}
 
 
 class EpochSampler(Sampler[int]):

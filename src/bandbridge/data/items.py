@@ -218,9 +218,9 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
         label = src.name or f"source {si}"
         listed = _split_file(src.split.file, root) if src.split.file else None
         found = 0
-        if src.layout == "multiband":
+        if src.layout in ("multiband", "hr"):  # hr: the target file alone (input made from it)
             if not src.files:
-                raise BandbridgeError(f"data source '{label}': layout multiband needs 'files'")
+                raise BandbridgeError(f"data source '{label}': layout {src.layout} needs 'files'")
             for pat in src.files:
                 for f in _expand(pat, root):
                     iid = _rel(f, root)

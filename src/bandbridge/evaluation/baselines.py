@@ -114,7 +114,8 @@ class MLPBaseline:
 
 
 class Upsample:
-    """Bicubic or nearest upsampling of the low-resolution input by ``scale``."""
+    """Bicubic or nearest upsampling of the low-resolution input by ``scale``. Bicubic is
+    MATLAB's ``imresize`` (a = −0.5), the baseline the super-resolution papers quote."""
 
     def __init__(self, mode: str, scale: int):
         self.name, self.mode, self.scale = mode, mode, scale
@@ -123,8 +124,11 @@ class Upsample:
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        kw = {"align_corners": False} if self.mode == "bicubic" else {}
-        return F.interpolate(x[None].float(), scale_factor=self.scale, mode=self.mode, **kw)[0].clamp(0, 1)
+        if self.mode == "bicubic":
+            from bicubic_pytorch import imresize
+            h, w = x.shape[-2:]
+            return imresize(x.float(), sizes=(h * self.scale, w * self.scale)).clamp(0, 1)
+        return F.interpolate(x[None].float(), scale_factor=self.scale, mode=self.mode)[0]
 
 
 @torch.no_grad()

@@ -84,8 +84,9 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
                 f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} target bands, but "
                 f"the model takes {bundle.in_channels} and makes {bundle.out_channels}; select "
                 "matching bands in the evaluation data")
-    train_pairs = PairedDataModule(train_cfg).load_split("train")
-    baselines = fit_baselines(task, scale, train_pairs) if train_pairs else []
+    # Per-pixel baselines are fitted on the training split; SR's (bicubic, nearest) need nothing.
+    train_pairs = PairedDataModule(train_cfg).load_split("train") if task == "translation" else []
+    baselines = fit_baselines(task, scale, train_pairs) if train_pairs or task != "translation" else []
     rows, samples = [], []
     fid_pairs: dict[str, list] = {}
     g = bundle.generator.eval()

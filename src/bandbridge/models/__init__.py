@@ -6,10 +6,13 @@ from torch import nn
 
 from bandbridge.models.patchgan import PatchGAN
 from bandbridge.models.resnet import ResNetGenerator
+from bandbridge.models.rlfn import RLFN
 from bandbridge.models.sr import SRGenerator
 from bandbridge.models.unet import UNet
 
-GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator}
+GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator,
+                                          "rlfn": RLFN}
+SR_GENERATORS = ("sr", "rlfn")  # take the task's scale
 CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
 
 
@@ -25,7 +28,7 @@ def _build(table: dict, kind: str, name: str, args: dict) -> nn.Module:
 
 def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
                     scale: int = 1) -> nn.Module:
-    extra = {"scale": scale} if name == "sr" else {}
+    extra = {"scale": scale} if name in SR_GENERATORS else {}
     return _build(GENERATORS, "generator", name,
                   {"in_channels": in_channels, "out_channels": out_channels, **extra, **args})
 
