@@ -15,6 +15,7 @@ from bandbridge.bands import is_single_nir
 from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
+from bandbridge.inference.interpret import interpret
 from bandbridge.inference.route import ZOO_ROUTES, route_model
 from bandbridge.inference.predictor import PredictOptions, predict_file
 from bandbridge.inference.spec import ModelSpec, read_spec, resolve_model_folder, zoo_models
@@ -22,16 +23,6 @@ from bandbridge.inference.spec import ModelSpec, read_spec, resolve_model_folder
 MAX_MB = 40
 MAX_MPIX = 16
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "nir_naip_opengeos"
-
-
-def _options(spec: ModelSpec, path: Path) -> PredictOptions:
-    """Adapt the model's band selection to an uploaded file: plain 3-band images (PNG/JPEG or
-    RGB GeoTIFFs) feed their bands in order, read with an 8-bit or the model's scaling."""
-    info = raster_info(path)
-    if len(info.bands) == spec.in_channels and spec.input.sensor:
-        scaling = "uint8" if info.dtype == "uint8" else None
-        return PredictOptions(input_bands=list(range(spec.in_channels)), input_scaling=scaling, dtype="float32")
-    return PredictOptions(dtype="float32")
 
 
 def _preview(band: np.ndarray) -> np.ndarray:
@@ -62,7 +53,7 @@ class Translator:
             raise BandbridgeError(f"unknown model '{name}'")
         folder, note = self.models[name], None
         if name in ZOO_ROUTES and path is not None:
-            folder, _, note = route_model(name, path)
+            folder, note = route_model(name, path)
         if folder not in self.cache:
             spec = read_spec(folder)
             self.cache[folder] = (spec, make_backend(spec))
@@ -82,7 +73,8 @@ class Translator:
                                   f"up to {MAX_MPIX} MPix (use `bandbridge predict`)")
         spec, be, route_note = self.spec_backend(name, path)
         out = Path(tempfile.mkdtemp(prefix="bandbridge-demo-")) / f"{path.stem}_{name}.tif"
-        opts = _options(spec, path)
+        reading = interpret(path, spec)
+        opts = reading.apply(PredictOptions(dtype="float32"))
         is_nir = is_single_nir(spec.target_names)
         if is_nir:
             opts.indices = ("ndvi",)
