@@ -159,8 +159,8 @@ def open_raster(p: str | Path):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(p)
     except RasterioIOError as e:
-        raise BandbridgeError(f"{p}: cannot read this file as a raster ({e}); "
-                              "use GeoTIFF, PNG, JPEG or .npy") from None
+        raise BandbridgeError(f"{p}: cannot read this file as a raster ({e}); it is no GeoTIFF, "
+                              "PNG, JPEG or .npy, or it is truncated or corrupt") from None
     if any(np.dtype(d).kind == "c" for d in src.dtypes):
         src.close()
         raise BandbridgeError(f"{p}: complex values ({src.dtypes[0]}) are not imagery this tool "
@@ -205,7 +205,8 @@ def _read_bands(src, indexes: list[int], **kw) -> tuple[np.ndarray, np.ndarray]:
             masks = src.read_masks(indexes, out_shape=(len(indexes), *shape[1:]) if shape else None,
                                    **kw)
     except RasterioIOError as e:
-        raise BandbridgeError(f"{src.name}: cannot read its pixels ({e}); the file is truncated "
+        why = str(e.__cause__ or e).splitlines()[0] if str(e.__cause__ or e) else "read failed"
+        raise BandbridgeError(f"{src.name}: cannot read its pixels ({why}); the file is truncated "
                               "or corrupt: copy or download it again") from None
     return arr, (masks != 0).all(0)
 

@@ -39,8 +39,12 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     files = [rgbn, png] + ([out / f"{stem}_with_synthetic_ndvi.tif"] if is_nir else [])
     for f in files:
         check_output_file(f, [src], overwrite)
-    tbands = [look.roles.index(band_role(b)) if band_role(b) in look.roles else None
-              for b in spec.target_names]
+    troles = [band_role(b) for b in spec.target_names]
+    tbands = [look.roles.index(r) if r in look.roles else None for r in troles]
+    if None in tbands and "other" not in troles:
+        raise BandbridgeError(f"{src}: compare needs a file that also holds the real target "
+                              f"band{'s' * (len(troles) > 1)} ({', '.join(troles)}); this file's "
+                              f"bands are {', '.join(look.roles)} (name them with --band-names)")
     same_kind = same_family(t.scaling, spec.input.scaling)
     tscale = get_scaling(reading.scaling if same_kind else t.scaling,
                          reading.vmin if same_kind else t.vmin, reading.vmax if same_kind else t.vmax)

@@ -135,6 +135,21 @@ def detect_scaling(dtype: str, v: np.ndarray, path) -> tuple[str, str]:
                           f"--vmin {p1:g} --vmax {p99:g} (or another --scaling)")
 
 
+def _values(path, n: int, sensor: str | None) -> np.ndarray:
+    """``(n, k)`` raw values of valid pixels from one decimated read. A band folder mixes
+    resolutions: its bands are read one by one and cut to a common length (no longer pixel-aligned,
+    which percentiles do not need)."""
+    if not Path(str(path)).is_dir():
+        view = read_decimated(path, _RAW, max_side=LOOK_SIDE, sensor=sensor)
+        return view.data[:, view.mask]
+    cols = []
+    for i in range(n):
+        view = read_decimated(path, _RAW, [i], max_side=LOOK_SIDE, sensor=sensor)
+        cols.append(view.data[0, view.mask])
+    k = min(len(c) for c in cols)
+    return np.stack([c[:k] for c in cols])
+
+
 def look_at(path: str | Path, band_names: tuple[str, ...] | None = None,
             sensor: str | None = None) -> Look:
     """Band roles and the kind of values of ``path`` from its header and one decimated read."""
@@ -143,8 +158,7 @@ def look_at(path: str | Path, band_names: tuple[str, ...] | None = None,
     if band_names is not None and len(band_names) != n:
         raise BandbridgeError(f"--band-names lists {len(band_names)} names but {path} has {n} "
                               f"bands; give one name per band")
-    view = read_decimated(path, _RAW, max_side=LOOK_SIDE, sensor=sensor)
-    values = view.data[:, view.mask]
+    values = _values(path, n, sensor)
     if values.size == 0:
         raise BandbridgeError(f"{path}: no valid pixels (every pixel is nodata or NaN); there is "
                               "nothing to predict")

@@ -56,7 +56,7 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
         if p.is_dir() and not any(q.suffix.lower() == ".tif" and q.stem.startswith("B")
                                   for q in p.iterdir()):
             for q in sorted(p.iterdir()):
-                if q.suffix.lower() not in RASTER_SUFFIXES or is_temporary(q):
+                if q.suffix.lower() not in RASTER_SUFFIXES or is_temporary(q) or q.is_dir():
                     continue
                 if _bandbridge_output(q):
                     skipped += 1
@@ -118,9 +118,10 @@ def _check_for_model(spec: ModelSpec, opts: PredictOptions, reading: Interpretat
                               f"×{spec.scale}")
     tile = opts.tile or spec.config.inference.tile
     overlap = spec.config.inference.overlap if opts.overlap is None else opts.overlap
-    if 2 * overlap >= tile:
-        raise BandbridgeError(f"--overlap {overlap}: must be less than half of the tile ({tile}; "
-                              "set --tile)")
+    if 2 * overlap >= tile and (opts.tile is not None or opts.overlap is not None):
+        given = f"--overlap {overlap}" if opts.overlap is not None else f"--tile {tile}"
+        raise BandbridgeError(f"{given}: the overlap ({overlap}) must be less than half of the tile "
+                              f"({tile}{'' if opts.tile else ', the model default'}); change --tile or --overlap")
     if opts.overlap is not None and opts.overlap >= min(size):
         raise BandbridgeError(f"--overlap {opts.overlap}: larger than {src} ({size[0]}×{size[1]} "
                               "pixels); choose a smaller overlap")

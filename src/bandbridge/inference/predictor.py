@@ -170,7 +170,9 @@ def input_names(info, sel: BandSel, opts: PredictOptions) -> list[str]:
     if opts.input_names is not None:
         return list(opts.input_names)
     idx = _select(info.bands, sel.bands, "input")
-    return [info.bands[i] for i in idx]
+    if sel.bands is None:
+        return [info.bands[i] for i in idx]
+    return [info.bands[i] if str(b).isdigit() else str(b) for b, i in zip(sel.bands, idx)]
 
 
 def index_plan(indices, spec: ModelSpec, names: list[str]) -> dict:
