@@ -101,6 +101,6 @@ def test_web_demo_routes_rgb2nir_by_the_upload():
     pytest.importorskip("gradio")
     from bandbridge.demo.app import Translator
     from bandbridge.inference.spec import zoo_models
-    img, ndvi_img, path, status = Translator(zoo_models())(str(NAIP), "rgb2nir")
-    assert img.shape == (256, 256, 3) and ndvi_img is not None
+    shown, img, ndvi_img, path, status = Translator(zoo_models())(str(NAIP), "rgb2nir")
+    assert shown.shape == img.shape == (256, 256, 3) and ndvi_img is not None
     assert "rgb2nir → rgb2nir-naip" in status and path.endswith(".tif")
