@@ -9,7 +9,6 @@ whose process is gone.
 from __future__ import annotations
 
 import os
-import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,16 +143,5 @@ def check_output_file(path: Path, inputs: Sequence[Path], overwrite: bool,
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into the same unwinding as Ctrl-C so every temporary file is removed."""
-
-
-def _raise_terminated(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
-    raise Terminated()
-
-
-def cleanup_on_sigterm() -> None:
-    """Make SIGTERM unwind like Ctrl-C (main thread only; a no-op elsewhere)."""
-    try:
-        signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:
-        pass
+    """SIGTERM, raised by the CLI's handler so that it unwinds like Ctrl-C and every temporary
+    file is removed."""
