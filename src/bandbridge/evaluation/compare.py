@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir, ndvi
-from bandbridge.data.reader import read_raster
+from bandbridge.data.reader import open_raster, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
 from bandbridge.inference.predictor import PredictOptions, predict_file
@@ -59,8 +59,7 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     be = make_backend(spec)
     opts = reading.apply(PredictOptions(append=True, indices=("ndvi",) if is_nir else (), dtype="auto"))
     predict_file(be, spec, src, rgbn, opts)
-    import rasterio
-    with rasterio.open(rgbn) as f:  # the synthetic bands as written (what a user gets)
+    with open_raster(rgbn) as f:  # the synthetic bands as written (what a user gets)
         synth = f.read(list(range(f.count - spec.out_channels + 1, f.count + 1)))
         pred = decode(synth, f.dtypes[0])
     x = read_raster(src, get_scaling(reading.scaling, reading.vmin, reading.vmax), reading.bands)
