@@ -28,7 +28,7 @@ test: install
 # NAIP date; writes RGB+NIR and NDVI GeoTIFFs and a comparison PNG to out/demo, prints the metrics
 # against the real NIR band.
 demo: install
-	$(BB) compare data/sample/nir_naip_opengeos/m_4709963_se_14_1_20200831.tif --model rgb2nir --output out/demo
+	$(BB) compare data/sample/nir_naip_opengeos/m_4709963_se_14_1_20200831.tif --model rgb2nir --output out/demo --overwrite
 
 # A short real training run on the bundled sample (train 2009/2012, validate 2018); prints
 # validation at the start (= the linear baseline the model is anchored to), at the end, and the best epoch.

@@ -88,3 +88,326 @@ def test_all_nodata_pair(run_cli, tmp_path):
     cfg.write_text(yaml.safe_dump(d))
     code, _, err = run_cli("train", "--config", str(cfg), "--runs", str(tmp_path / "runs"))
     assert code == 2 and "no valid pixels" in err
+
+
+# ------------------------------------------------------------------ every entry point, one line
+# Each case: (id, args built from (tmp, out), a fragment of the message, the file or flag it names).
+# The run must exit 2 with exactly one "error:" line on stderr, no traceback, and leave the output
+# folder ``out`` (which holds a file beforehand) exactly as it was.
+import os  # noqa: E402
+import pickle  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import rasterio  # noqa: E402
+
+from bandbridge.inference.spec import zoo_models  # noqa: E402
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+ZOO = zoo_models()
+
+
+def _tif(path, arr, dtype=None, **kw):
+    arr = np.asarray(arr)
+    prof = {"driver": "GTiff", "height": arr.shape[1], "width": arr.shape[2], "count": arr.shape[0],
+            "dtype": dtype or arr.dtype, **kw}
+    with rasterio.open(path, "w", **prof) as d:
+        d.write(arr.astype(prof["dtype"]))
+    return path
+
+
+def _rgb16(t):  # plain 3-band uint16 reflectance × 10000
+    return _tif(t / "refl.tif", np.random.default_rng(0).integers(100, 3000, (3, 64, 64)), "uint16")
+
+
+def _rgb8(t, name="rgb8.tif"):
+    return _tif(t / name, np.random.default_rng(1).integers(1, 255, (3, 64, 64)), "uint8")
+
+
+def _bundle(t, damage=None, model="rgb2nir-naip"):
+    d = t / "bundle"
+    shutil.copytree(ZOO[model], d)
+    if damage:
+        damage(d)
+    return d
+
+
+def _truncate(f, frac=0.5):
+    f.write_bytes(f.read_bytes()[:int(f.stat().st_size * frac)])
+
+
+def _onnx(t, damage):
+    d = t / "export"
+    d.mkdir()
+    shutil.copy(ZOO["rgb2nir-naip"] / "model.yaml", d / "model.yaml")
+    (d / "model.onnx").write_bytes(damage)
+    return d
+
+
+def _cut_naip(t):
+    f = t / "cut.tif"
+    f.write_bytes(NAIP.read_bytes())
+    _truncate(f)
+    return f
+
+
+def _cut_pixels(t):
+    """A tiled GeoTIFF whose header survives but whose tiles end halfway."""
+    f = _tif(t / "cutpx.tif", np.random.default_rng(2).integers(0, 255, (3, 512, 512)), "uint8",
+             tiled=True, compress="deflate")
+    _truncate(f, 0.6)
+    return f
+
+
+def _rerun(o):
+    """A folder of scenes that also holds the previous run's output (tagged by predict)."""
+    d = o / "scenes"
+    d.mkdir()
+    shutil.copy(NAIP, d / "scene.tif")
+    prev = _tif(d / "scene_rgb2nir-wgangp-cpu.tif", np.ones((1, 8, 8)), "uint8")
+    with rasterio.open(prev, "r+") as f:
+        f.update_tags(bandbridge_model="rgb2nir-naip")
+    return d
+
+
+def _dated(t, name):
+    f = t / name
+    shutil.copy(NAIP, f)
+    return f
+
+
+def _p(*extra):
+    """predict NAIP with rgb2nir into out/x.tif, plus ``extra``."""
+    return lambda t, o: ["predict", str(NAIP), "-m", "rgb2nir", "-o", str(o / "x.tif"), *extra]
+
+
+def _pf(make, *extra, model="rgb2nir"):
+    """predict a file made by ``make(tmp)``."""
+    return lambda t, o: ["predict", str(make(t)), "-m", model, "-o", str(o / "x.tif"), *extra]
+
+
+def _pm(damage, *extra, model="rgb2nir-naip"):
+    """predict NAIP with a copy of a bundled model damaged by ``damage(folder)``."""
+    return lambda t, o: ["predict", str(NAIP), "-m", str(_bundle(t, damage, model)), "-o",
+                         str(o / "x.tif"), *extra]
+
+
+def _yaml(text):
+    return lambda d: (d / "model.yaml").write_text(text)
+
+
+def _paired_unpaired(t, o):
+    cfg = _paired_config(t)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(t / "A" / "lonely.png")
+    return ["train", "--config", str(cfg), "--runs", str(o)]
+
+
+def _swap_weights(d):
+    shutil.copy(ZOO["sr-x4"] / "generator.safetensors", d / "generator.safetensors")
+
+
+def _wrong_shapes(d):
+    from safetensors.torch import load_file, save_file
+    state = load_file(d / "generator.safetensors")
+    k = next(iter(state))
+    state[k] = state[k][..., :1].contiguous()
+    save_file(state, d / "generator.safetensors")
+
+
+TRAIN = ["train", "--preset", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE)]
+SUITE = [
+    # predict: the input file
+    ("truncated GeoTIFF", _pf(_cut_naip), "truncated or corrupt", "cut.tif"),
+    ("GeoTIFF cut in its pixels", _pf(_cut_pixels), "cannot read its pixels", "cutpx.tif"),
+    ("no such input", lambda t, o: ["predict", str(t / "nope.tif"), "-m", "rgb2nir", "-o", str(o / "x.tif")],
+     "no such file", "nope.tif"),
+    ("text file as raster", _pf(lambda t: (t / "notes.tif").write_text("hello") and t / "notes.tif"),
+     "cannot read this file as a raster", "notes.tif"),
+    ("empty file", _pf(lambda t: (t / "empty.png").write_bytes(b"") or t / "empty.png"),
+     "cannot read this file as a raster", "empty.png"),
+    ("folder without rasters", lambda t, o: ["predict", str((t / "e").mkdir() or t / "e"), "-m", "rgb2nir",
+                                             "-o", str(o)], "no input rasters", "/e"),
+    ("complex values", _pf(lambda t: _tif(t / "c.tif", np.ones((3, 8, 8)), "complex64")),
+     "complex values", "c.tif"),
+    ("all nodata", _pf(lambda t: _tif(t / "nd.tif", np.zeros((3, 32, 32)), "uint8", nodata=0)),
+     "no valid pixels", "nd.tif"),
+    ("all NaN", _pf(lambda t: _tif(t / "nan.tif", np.full((3, 32, 32), np.nan), "float32")),
+     "no valid pixels", "nan.tif"),
+    ("5 bands without names", _pf(lambda t: _tif(t / "five.tif", np.ones((5, 32, 32)), "uint8")),
+     "--band-names", "five.tif"),
+    ("reflectance into an 8-bit model", _pf(_rgb16, model="rgb2nir-naip"),
+     "use -m rgb2nir-s2", "refl.tif"),
+    ("8-bit into a reflectance model", _pf(_rgb8, model="rgb2nir-s2"), "use -m rgb2nir-naip", "rgb8.tif"),
+    ("8-bit into the SAR model", _pf(_rgb8, model="sar2optical"), "no such roles", "rgb8.tif"),
+    ("values of no known kind", _pf(lambda t: _tif(t / "big.tif", np.full((3, 16, 16), 1e7), "float32")),
+     "--scaling minmax --vmin", "big.tif"),
+    ("forced scaling saturates", _pf(_rgb16, "--scaling", "uint8", model="rgb2nir-naip"),
+     "would saturate", "--scaling"),
+    # predict: flags
+    ("--tile 0", _p("--tile", "0"), "must be at least 1", "--tile"),
+    ("--tile -64", _p("--tile", "-64"), "must be at least 1", "--tile"),
+    ("--tile not a number", _p("--tile", "abc"), "Invalid value", "--tile"),
+    ("--overlap -1", _p("--overlap", "-1"), "must be 0 or more", "--overlap"),
+    ("--overlap half the tile", _p("--tile", "256", "--overlap", "128"), "less than half", "--overlap"),
+    ("--overlap half the model's tile", _p("--overlap", "600"), "less than half", "--overlap"),
+    ("--overlap larger than the raster", _p("--tile", "1024", "--overlap", "300"), "larger than", "--overlap"),
+    ("--threads 0", _p("--threads", "0"), "must be at least 1", "--threads"),
+    ("--threads -2", _p("--threads", "-2"), "must be at least 1", "--threads"),
+    ("--batch-size 0", _p("--batch-size", "0"), "must be at least 1", "--batch-size"),
+    ("--batch-size -1", _p("--batch-size", "-1"), "must be at least 1", "--batch-size"),
+    ("--bands 0,0,0", _p("--bands", "0,0,0"), "names a band twice", "--bands"),
+    ("--bands red,0 (same band)", _p("--bands", "red,0,blue"), "selects a band twice", "--bands"),
+    ("--bands too few", _p("--bands", "0,1"), "takes 3", "--bands"),
+    ("--bands index out of range", _p("--bands", "0,1,9"), "has 4 bands", "--bands"),
+    ("--bands unknown name", _p("--bands", "red,green,purple"), "no band of that name", "--bands"),
+    ("--bands empty entry", _p("--bands", "0,,2"), "empty entry", "--bands"),
+    ("--band-names count", _p("--band-names", "red,green"), "lists 2 names", "--band-names"),
+    ("--band-names empty entry", _p("--band-names", "red,,blue,nir"), "empty entry", "--band-names"),
+    ("--sensor without conditioning", _p("--sensor", "naip"), "no sensor conditioning", "--sensor"),
+    ("--scaling minmax alone", _p("--scaling", "minmax"), "needs --vmin and --vmax", "--scaling"),
+    ("--scaling minmax reversed", _p("--scaling", "minmax", "--vmin", "5", "--vmax", "1"), "vmin < vmax",
+     "--scaling"),
+    ("--scaling unknown", _p("--scaling", "uint12"), "unknown", "--scaling"),
+    ("--vmin without --scaling", _p("--vmin", "0"), "go with --scaling", "--vmin"),
+    ("--dtype unknown", _p("--dtype", "int7"), "unknown", "--dtype"),
+    ("--backend unknown", _p("--backend", "tpu"), "unknown", "--backend"),
+    ("--precision unknown", _p("--precision", "fp8"), "unknown", "--precision"),
+    ("--index unknown", _p("--index", "ndxi"), "unknown index", "--index"),
+    ("--index on a thermal model", lambda t, o: ["predict", str(_rgb8(t)), "-m", "rgb2thermal", "-o",
+                                                 str(o / "x.tif"), "--index", "ndvi"],
+     "one NIR band", "--index"),
+    ("--append with super-resolution", lambda t, o: ["predict", str(_rgb8(t)), "-m", "sr-x4", "-o",
+                                                     str(o / "x.tif"), "--append"], "one grid", "--append"),
+    ("missing --model", lambda t, o: ["predict", str(NAIP), "-o", str(o / "x.tif")], "Missing option",
+     "--model"),
+    # predict: outputs
+    ("output is the input", lambda t, o: ["predict", str(_dated(o, "in.tif")), "-m", "rgb2nir", "-o",
+                                          str(o / "in.tif")], "is the input file", "in.tif"),
+    ("output exists", lambda t, o: ["predict", str(NAIP), "-m", "rgb2nir", "-o", str(o / "keep.tif")],
+     "--overwrite", "keep.tif"),
+    ("output path is a folder", lambda t, o: ["predict", str(NAIP), "-m", "rgb2nir", "-o",
+                                              str(o / "dir.tif")], "is a folder", "dir.tif"),
+    ("output folder not writable", lambda t, o: ["predict", str(NAIP), "-m", "rgb2nir", "-o",
+                                                 str(_unwritable(o) / "x.tif")], "cannot write in", "--output"),
+    ("output under a file", lambda t, o: ["predict", str(NAIP), "-m", "rgb2nir", "-o",
+                                          str(o / "keep.tif" / "x.tif")], "is a file", "keep.tif"),
+    ("several inputs, one .tif", lambda t, o: ["predict", str(NAIP), str(_rgb8(t)), "-m", "rgb2nir", "-o",
+                                               str(o / "x.tif")], "need an output folder", "--output"),
+    ("several inputs, output is a file", lambda t, o: ["predict", str(NAIP), str(_rgb8(t)), "-m", "rgb2nir",
+                                                       "-o", str(o / "keep.txt")], "is a file", "keep.txt"),
+    ("two inputs, one output name", lambda t, o: ["predict", str(_rgb8(t, "a.tif")), str(_rgb8(t / "b" if
+                                                  (t / "b").mkdir() is None else t, "a.tif")), "-m",
+                                                  "rgb2nir", "-o", str(o)], "would both be written", "a.tif"),
+    ("rerun on a folder with earlier outputs", lambda t, o: ["predict", str(_rerun(o)), "-m", "rgb2nir",
+                                                             "-o", str(o / "scenes")],
+     "--overwrite", "scene_rgb2nir-wgangp-cpu.tif"),
+    # predict: broken model bundles
+    ("no such model", lambda t, o: ["predict", str(NAIP), "-m", str(t / "nomodel"), "-o", str(o / "x.tif")],
+     "not a run folder", "nomodel"),
+    ("truncated safetensors", _pm(lambda d: _truncate(d / "generator.safetensors")),
+     "not a readable safetensors", "generator.safetensors"),
+    ("empty safetensors", _pm(lambda d: (d / "generator.safetensors").write_bytes(b"")), "empty file",
+     "generator.safetensors"),
+    ("pickle as safetensors", _pm(lambda d: (d / "generator.safetensors").write_bytes(
+        pickle.dumps({"w": [1.0, 2.0]}))), "not a readable safetensors", "generator.safetensors"),
+    ("weights of another model", _pm(_swap_weights), "do not fit", "generator.safetensors"),
+    ("tensor of a wrong shape", _pm(_wrong_shapes), "another shape", "generator.safetensors"),
+    ("model.yaml not YAML", _pm(_yaml("config: [unclosed\n")), "not valid YAML", "model.yaml"),
+    ("model.yaml a list", _pm(_yaml("- 1\n- 2\n")), "expected a mapping", "model.yaml"),
+    ("model.yaml without config", _pm(_yaml("in_channels: 3\nout_channels: 1\n")), "lacks config",
+     "model.yaml"),
+    ("model.yaml empty", _pm(_yaml("")), "expected a mapping", "model.yaml"),
+    ("model.yaml with a bad config", _pm(lambda d: (d / "model.yaml").write_text(
+        (d / "model.yaml").read_text().replace("generator:\n", "generator:\n      colour: red\n", 1))),
+     "invalid config", "model.yaml"),
+    ("truncated model.onnx", lambda t, o: ["predict", str(NAIP), "-m", str(_onnx(t, b"\x08\x07\x12")),
+                                           "-o", str(o / "x.tif")], "not a readable ONNX model", "model.onnx"),
+    ("empty model.onnx", lambda t, o: ["predict", str(NAIP), "-m", str(_onnx(t, b"")), "-o",
+                                       str(o / "x.tif")], "empty file", "model.onnx"),
+    ("only a checkpoint", lambda t, o: ["predict", str(NAIP), "-m", str(_ckpt_only(t)), "-o",
+                                        str(o / "x.tif")], "training checkpoint", "best.ckpt"),
+    ("--backend onnx without an export", _pm(None, "--backend", "onnx"), "no model.onnx", "bundle"),
+    # compare, timeseries, evaluate, export
+    ("compare without the real band", lambda t, o: ["compare", str(_rgb8(t)), "-m", "rgb2nir-naip", "-o",
+                                                    str(o)], "real target band", "rgb8.tif"),
+    ("compare into existing outputs", lambda t, o: ["compare", str(_dated(t, "keep.tif")), "-o", str(o)],
+     "--overwrite", "keep_with_synthetic.tif"),
+    ("compare with super-resolution", lambda t, o: ["compare", str(_rgb8(t)), "-m", "sr-x4", "-o", str(o)],
+     "translation models", "sr-x4"),
+    ("timeseries with a thermal model", lambda t, o: ["timeseries", str(NAIP), "-m", "rgb2thermal", "-o",
+                                                      str(o / "ts")], "one NIR band", "rgb2thermal"),
+    ("timeseries without dates", lambda t, o: ["timeseries", str(_rgb8(t)), "-o", str(o / "ts")], "no date",
+     "rgb8.tif"),
+    ("timeseries bad --bbox", lambda t, o: ["timeseries", str(NAIP), "-o", str(o), "--bbox", "1,2,3"],
+     "must be xmin,ymin,xmax,ymax", "--bbox"),
+    ("timeseries into existing outputs", lambda t, o: ["timeseries", str(NAIP), "-o", str(o)],
+     "--overwrite", "ndvi_timeseries"),
+    ("evaluate --split bogus", lambda t, o: ["evaluate", "-m", "rgb2nir-naip", "--split", "bogus", "--out",
+                                             str(o)], "choose train, val or test", "--split"),
+    ("evaluate a missing model", lambda t, o: ["evaluate", "-m", str(t / "nomodel"), "--out", str(o)],
+     "not a run folder", "nomodel"),
+    ("export to an existing file", lambda t, o: ["export", "rgb2nir-naip", "-o", str(o / "keep.txt")],
+     "is a file", "keep.txt"),
+    ("export in an unknown format", lambda t, o: ["export", "rgb2nir-naip", "--format", "tflite", "-o",
+                                                  str(o / "e")], "unknown", "--format"),
+    ("export a broken bundle", lambda t, o: ["export", str(_bundle(t, lambda d: _truncate(
+        d / "generator.safetensors"))), "-o", str(o / "e")], "not a readable safetensors", "generator.safetensors"),
+    # train
+    ("--set into a value", lambda t, o: [*TRAIN, "--runs", str(o), "--set", "train.max_epochs.x=1"],
+     "is a value", "train.max_epochs.x"),
+    ("--set source index out of range", lambda t, o: [*TRAIN, "--runs", str(o), "--set",
+                                                      "data.sources.7.input.bands=[x]"], "out of range",
+     "data.sources.7"),
+    ("--set list by name", lambda t, o: [*TRAIN, "--runs", str(o), "--set", "data.sources.first.gsd=1"],
+     "is a list", "data.sources.first"),
+    ("--accelerator gpu without a GPU", lambda t, o: [*TRAIN, "--runs", str(o), "--accelerator", "gpu"],
+     "no CUDA GPU", "--accelerator"),
+    ("paired layout, unpaired file", _paired_unpaired, "without a partner", "lonely.png"),
+]
+
+
+def _unwritable(o):
+    """A folder nobody may write in: mode 0555, or for root (who ignores modes) a sysfs folder."""
+    if os.geteuid() == 0:
+        return Path("/sys/bandbridge-test-unwritable")
+    d = o.parent / "ro"
+    d.mkdir(mode=0o555, exist_ok=True)
+    return d
+
+
+def _ckpt_only(t):
+    d = t / "checkpoints"
+    d.mkdir()
+    (d / "best.ckpt").write_bytes(b"not really a checkpoint")
+    return d
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): (p.is_dir(), 0 if p.is_dir() else p.stat().st_size,
+                                         0 if p.is_dir() else p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("make,fragment,names", [c[1:] for c in SUITE], ids=[c[0] for c in SUITE])
+def test_every_mistake_is_one_line_and_leaves_nothing(run_cli, tmp_path, make, fragment, names):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier work")
+    shutil.copy(NAIP, out / "keep.tif")
+    (out / "dir.tif").mkdir()
+    (out / "keep_with_synthetic.tif").write_bytes(b"earlier")
+    (out / "ndvi_timeseries.csv").write_text("earlier")
+    args = make(tmp_path, out)
+    before = _snapshot(out)
+    code, stdout, err = run_cli(*args)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, (stdout, err)
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert fragment in lines[0] and names in lines[0], lines[0]
+    assert "Traceback" not in err + stdout
+    assert _snapshot(out) == before
+    assert not list(out.parent.rglob("*.partial"))
+
+
+def test_suite_is_large():
+    assert len(SUITE) + len(CASES) >= 60

@@ -8,7 +8,8 @@ import rasterio
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.loso import held_out_source, parse_folds, train_source
-from bandbridge.inference.route import input_kind, route_model
+from bandbridge.inference.interpret import look_at
+from bandbridge.inference.route import route_model
 from conftest import SAMPLE, SHARED, TINY, needs_shared
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
@@ -61,34 +62,38 @@ def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp
     assert "mean" in (out / "loso.md").read_text() and "| eo (s2_eolearn)" in stdout
 
 
-def test_input_kind_reads_dtype_and_values(tmp_path):
-    assert input_kind(NAIP)[0] == "8bit"
+def test_look_at_reads_dtype_and_values(tmp_path):
+    assert look_at(NAIP).scaling == "uint8"
     prof = {"driver": "GTiff", "height": 64, "width": 64, "count": 3, "dtype": "uint16"}
     rng = np.random.default_rng(0)
     f = tmp_path / "refl.tif"
     with rasterio.open(f, "w", **prof) as d:
         d.write(rng.integers(200, 4000, (3, 64, 64)).astype("uint16"))
-    assert input_kind(f)[:2] == ("reflectance", "reflectance_10000")
+    assert (look_at(f).scaling, look_at(f).family) == ("reflectance_10000", "reflectance")
     g = tmp_path / "float.tif"
     with rasterio.open(g, "w", **{**prof, "dtype": "float32"}) as d:
         d.write(rng.random((3, 64, 64), dtype=np.float32) * 0.4)
-    assert input_kind(g)[:2] == ("reflectance", "reflectance")
+    assert look_at(g).scaling == "reflectance"
     h = tmp_path / "dn.tif"
     with rasterio.open(h, "w", **prof) as d:
         d.write(rng.integers(20000, 60000, (3, 64, 64)).astype("uint16"))
-    with pytest.raises(BandbridgeError, match="--scaling"):
-        input_kind(h)
+    assert (look_at(h).scaling, look_at(h).family) == ("uint16", "8-bit imagery")
+    k = tmp_path / "odd.tif"
+    with rasterio.open(k, "w", **{**prof, "dtype": "float32"}) as d:
+        d.write(rng.random((3, 64, 64), dtype=np.float32) * 1e6)
+    with pytest.raises(BandbridgeError, match="--scaling minmax"):
+        look_at(k)
 
 
 def test_rgb2nir_routes_by_input_and_says_so(tmp_path):
-    folder, scaling, note = route_model("rgb2nir", NAIP)
-    assert folder.name == "rgb2nir-naip" and scaling is None and "rgb2nir → rgb2nir-naip" in note
+    folder, note = route_model("rgb2nir", NAIP)
+    assert folder.name == "rgb2nir-naip" and "rgb2nir → rgb2nir-naip" in note
     f = tmp_path / "refl.tif"
     with rasterio.open(f, "w", driver="GTiff", height=32, width=32, count=3, dtype="uint16") as d:
         d.write(np.full((3, 32, 32), 900, "uint16"))
-    folder, scaling, note = route_model("rgb2nir", f)
-    assert folder.name == "rgb2nir-s2" and scaling == "reflectance_10000" and "reflectance" in note
-    folder, scaling, note = route_model("rgb2nir-naip", f)  # a model named directly is not routed
+    folder, note = route_model("rgb2nir", f)
+    assert folder.name == "rgb2nir-s2" and "reflectance" in note
+    folder, note = route_model("rgb2nir-naip", f)  # a model named directly is not routed
     assert folder.name == "rgb2nir-naip" and note is None
 
 
@@ -96,6 +101,6 @@ def test_web_demo_routes_rgb2nir_by_the_upload():
     pytest.importorskip("gradio")
     from bandbridge.demo.app import Translator
     from bandbridge.inference.spec import zoo_models
-    img, ndvi_img, path, status = Translator(zoo_models())(str(NAIP), "rgb2nir")
-    assert img.shape == (256, 256, 3) and ndvi_img is not None
+    shown, img, ndvi_img, path, status = Translator(zoo_models())(str(NAIP), "rgb2nir")
+    assert shown.shape == img.shape == (256, 256, 3) and ndvi_img is not None
     assert "rgb2nir → rgb2nir-naip" in status and path.endswith(".tif")

@@ -6,8 +6,6 @@ safetensors holds only tensors. Predict, evaluate, export and the demo need noth
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,8 @@ from torch import nn
 
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import atomic_paths, atomic_write_bytes  # noqa: F401 - re-exported for callers
+from bandbridge.inference.spec import read_meta
 from bandbridge.models import build_generator
 
 WEIGHTS = "generator.safetensors"
@@ -33,18 +33,6 @@ class Bundle:
     info: dict  # everything else in model.yaml (bands, epoch, step, metrics)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_channels: int,
                 out_channels: int, weights_dtype: torch.dtype = torch.float32, **info) -> Path:
     """Write ``generator.safetensors`` and ``model.yaml`` into ``directory`` (each atomically).
@@ -53,14 +41,8 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", weights_dtype if v.is_floating_point() else v.dtype)
              .contiguous() for k, v in generator.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".weights.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp)
-        os.replace(tmp, d / WEIGHTS)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_paths([d / WEIGHTS]) as (tmp,):
+        save_file(state, str(tmp))
     meta = {"bandbridge_bundle": 1, "in_channels": in_channels, "out_channels": out_channels,
             **info, "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(d / META, yaml.safe_dump(meta, sort_keys=False).encode())
@@ -74,17 +56,41 @@ def load_bundle(path: str | Path) -> Bundle:
     if not (d / META).exists() or not (d / WEIGHTS).exists():
         raise BandbridgeError(f"{d}: not a model bundle (needs {META} and {WEIGHTS}); pass a "
                               "run's model/best folder or an exported model")
-    meta = yaml.safe_load((d / META).read_text())
-    cfg = build_config(meta["config"])
+    from bandbridge.inference.spec import read_spec
+    meta = read_meta(d / META)
+    cfg = read_spec(d).config
     g = cfg.model.generator
     gen = build_generator(g.name, meta["in_channels"], meta["out_channels"], g.args, cfg.task.scale)
-    try:
-        gen.load_state_dict(load_file(d / WEIGHTS))
-    except RuntimeError as e:
-        raise BandbridgeError(f"{d / WEIGHTS}: weights do not match {META} ({e})") from None
+    load_weights(gen, d / WEIGHTS)
     gen.eval()
     info = {k: v for k, v in meta.items() if k != "config"}
     return Bundle(gen, cfg, meta["in_channels"], meta["out_channels"], info)
+
+
+def load_weights(gen: nn.Module, path: Path) -> None:
+    """Load ``generator.safetensors`` into ``gen``; a damaged file or weights of another model
+    are one line naming the file (never a pickle: safetensors holds tensors only)."""
+    fix = "copy the bundle again or re-export it"
+    if path.stat().st_size == 0:
+        raise BandbridgeError(f"{path}: empty file; {fix}")
+    try:
+        state = load_file(path)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own types for bad headers
+        raise BandbridgeError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:120]}; "
+                              f"truncated, or another format such as a pickle); {fix}") from None
+    own = gen.state_dict()
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if wrong or missing or extra:
+        k = (wrong or missing or extra)[0]
+        first = (f"'{k}' is {tuple(state[k].shape)}, the generator expects {tuple(own[k].shape)}"
+                 if wrong else f"'{k}' is {'missing' if missing else 'unexpected'}")
+        raise BandbridgeError(f"{path}: the weights do not fit {META}'s generator ({len(wrong)} "
+                              f"tensors of another shape, {len(missing)} missing, {len(extra)} "
+                              f"unexpected; e.g. {first}); the weights and model.yaml come from "
+                              f"different models: {fix}")
+    gen.load_state_dict(state)
 
 
 def load_model(path: str | Path) -> Bundle:

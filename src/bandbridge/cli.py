@@ -13,8 +13,8 @@ from bandbridge.errors import BandbridgeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Translate imagery across sensors with conditional GANs.")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)  # one message, one line, however narrow the terminal
+out = Console(soft_wrap=True)
 
 
 def _fail(message: str) -> None:
@@ -98,8 +98,9 @@ def evaluate(
     fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth)"),
 ) -> None:
     """Score a model and its baselines on a held-out split; prints the table."""
-    from pathlib import Path
     from bandbridge.evaluation.evaluate import evaluate as run
+    if split not in ("train", "val", "test"):
+        _fail(f"--split {split}: choose train, val or test")
     if out_dir is None:
         p = Path(model)
         out_dir = str(p / "eval" / split if (p / "model").is_dir() else Path("runs") / "eval" / p.name / split)
@@ -150,29 +151,26 @@ def _rate_column():
 
 
 def _inputs(items: list[str]) -> list[Path]:
-    import glob
-    from bandbridge.data.reader import RASTER_SUFFIXES
-    files: list[Path] = []
-    for it in items:
-        p = Path(it)
-        if p.is_dir() and not any(q.suffix.lower() == ".tif" and q.stem.startswith("B") for q in p.iterdir()):
-            files += sorted(q for q in p.iterdir() if q.suffix.lower() in RASTER_SUFFIXES)
-        elif glob.has_magic(it):
-            files += sorted(Path(q) for q in glob.glob(it))
-        elif p.exists() or "[" in it:
-            files.append(p)
-        else:
-            _fail(f"{it}: no such file, folder or glob")
-    if not files:
-        _fail(f"no input rasters in {items}")
+    from bandbridge.inference.job import expand_inputs
+    files, skipped = expand_inputs(items)
+    if skipped:
+        out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
     return files
+
+
+def _overrides(bands: Optional[str], band_names: Optional[str], scaling: Optional[str],
+               vmin: Optional[float], vmax: Optional[float]):
+    from bandbridge.inference.interpret import Overrides
+    split = (lambda v: None if v is None else tuple(t.strip() for t in v.split(",")))
+    return Overrides(split(bands), split(band_names), scaling, vmin, vmax)
 
 
 @app.command()
 def predict(
-    inputs: list[str] = typer.Argument(..., help="files, folders or globs (GeoTIFF, PNG, JPEG, TIFF, .npy)"),
+    inputs: list[str] = typer.Argument(..., help="files, folders or globs (GeoTIFF, PNG, JPEG, GIF, TIFF, .npy)"),
     model: str = typer.Option(..., "--model", "-m", help="run folder, model bundle or ONNX export"),
     output: str = typer.Option(..., "--output", "-o", help="output .tif (one input) or folder"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing output files"),
     backend: str = typer.Option("auto", "--backend", help="auto, torch or onnx"),
     precision: str = typer.Option("auto", "--precision", help="torch: auto (bf16 when accurate), fp32, bf16"),
     tile: Optional[int] = typer.Option(None, "--tile", help="tile size in input pixels"),
@@ -182,47 +180,39 @@ def predict(
     append: bool = typer.Option(False, "--append", help="write the input bands too (e.g. RGB + NIR)"),
     index: Optional[str] = typer.Option(None, "--index", help="also write index rasters: ndvi,ndwi,evi"),
     cog: bool = typer.Option(False, "--cog", help="write Cloud-Optimized GeoTIFFs"),
-    bands: Optional[str] = typer.Option(None, "--bands", help="input bands (names or 0-based indices), e.g. 0,1,2"),
-    scaling: Optional[str] = typer.Option(None, "--scaling", help="override the input scaling"),
+    bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (0-based indices, names or roles), e.g. 0,1,2"),
+    band_names: Optional[str] = typer.Option(None, "--band-names", help="a name for every band of the file, e.g. red,green,blue,nir"),
+    scaling: Optional[str] = typer.Option(None, "--scaling", help="override the detected input scaling"),
+    vmin: Optional[float] = typer.Option(None, "--vmin", help="--scaling minmax: raw value that maps to 0"),
+    vmax: Optional[float] = typer.Option(None, "--vmax", help="--scaling minmax: raw value that maps to 1"),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="sensor name, for models conditioned on sensor/GSD"),
     threads: Optional[int] = typer.Option(None, "--threads"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator (large jobs)"),
 ) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from bandbridge.inference.backends import make_backend
-    from bandbridge.inference.predictor import PredictOptions, predict_file
-    from bandbridge.inference.route import route_model
-    from bandbridge.inference.spec import read_spec
-    files = _inputs(inputs)
-    sel = None if bands is None else [int(b) if b.strip().isdigit() else b.strip() for b in bands.split(",")]
-    dest = Path(output)
-    single = len(files) == 1 and dest.suffix.lower() in (".tif", ".tiff")
-    if not single and dest.suffix.lower() in (".tif", ".tiff"):
-        _fail(f"{len(files)} inputs need an output folder, not the file {dest}")
-    backends: dict = {}  # one backend per model a routed name picks
-    for f in files:
-        folder, auto_scaling, route_note = route_model(model, f, sel)
-        if route_note:
-            out.print(route_note, highlight=False)
-        if folder not in backends:
-            spec = read_spec(folder)
-            backends[folder] = (spec, make_backend(spec, backend, precision, threads, compile_))
-        spec, run = backends[folder]
-        opts = PredictOptions(tile, overlap, batch_size, dtype, append,
-                              tuple(k.strip() for k in index.split(",")) if index else (), cog, sel,
-                              scaling or auto_scaling, sensor)
-        dst = dest if single else dest / f"{f.stem.replace('[', '_').replace(']', '')}_{spec.config.name}.tif"
-        with Progress(TextColumn(f"{f.name}"), BarColumn(), MofNCompleteColumn(), _rate_column(),
-                      TimeRemainingColumn(), console=err, transient=True) as bar:
-            from bandbridge.inference.predictor import plan_file
-            task = bar.add_task("p", total=plan_file(spec, f, opts)[2].n_tiles)
-            stats = predict_file(run, spec, f, dst, opts, lambda n: bar.advance(task, n))
-        note = f"{run.name} {run.precision}" + (
-            f", bf16 max |Δ| vs fp32 {run.bf16_error:.1e}" if run.bf16_error is not None else "")
-        out.print(f"{dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
-                  f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs),
-                  highlight=False)
+    from bandbridge.inference.job import plan_predict, run_predict
+    from bandbridge.inference.predictor import PredictOptions
+    opts = PredictOptions(tile, overlap, batch_size, dtype, append,
+                          tuple(k.strip() for k in index.split(",")) if index else (), cog,
+                          sensor=sensor)
+    jobs, skipped = plan_predict(inputs, model, output, opts, _overrides(bands, band_names, scaling, vmin, vmax),
+                                 overwrite, backend, precision, threads)
+    if skipped:
+        out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
+    for job in jobs:
+        out.print(job.note, highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _rate_column(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        def progress(job, n):
+            task = bar.add_task(job.src.name, total=n)
+            return lambda k: bar.advance(task, k)
+        for job, stats, run in run_predict(jobs, backend, precision, threads, compile_, progress):
+            note = f"{run.name} {run.precision}" + (
+                f", bf16 max |Δ| vs fp32 {run.bf16_error:.1e}" if run.bf16_error is not None else "")
+            out.print(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
+                      f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs),
+                      highlight=False)
 
 
 @app.command()
@@ -230,11 +220,19 @@ def compare(
     input_: str = typer.Argument(..., help="a raster holding the input bands and the real target bands"),
     model: str = typer.Option("rgb2nir", "--model", "-m", help="bundled model name, run folder or bundle"),
     output: str = typer.Option("out/compare", "--output", "-o", help="output folder"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing output files"),
+    bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (indices, names or roles)"),
+    band_names: Optional[str] = typer.Option(None, "--band-names", help="a name for every band of the file"),
+    scaling: Optional[str] = typer.Option(None, "--scaling", help="override the detected input scaling"),
+    vmin: Optional[float] = typer.Option(None, "--vmin", help="--scaling minmax: raw value that maps to 0"),
+    vmax: Optional[float] = typer.Option(None, "--vmax", help="--scaling minmax: raw value that maps to 1"),
 ) -> None:
     """Predict a raster whose real target is known: synthetic+input GeoTIFF, NDVI GeoTIFF,
     comparison PNG, and the metrics against the real band."""
     from bandbridge.evaluation.compare import compare as run
-    res = run(model, input_, output)
+    from bandbridge.inference.interpret import check_scaling_flags
+    check_scaling_flags(scaling, vmin, vmax)
+    res = run(model, input_, output, _overrides(bands, band_names, scaling, vmin, vmax), overwrite)
     if res["route"]:
         typer.echo(res["route"])
     typer.echo(f"backend: {res['backend']}; metrics vs the real band "
@@ -270,6 +268,12 @@ def timeseries(
     bbox: Optional[str] = typer.Option(None, "--bbox", help="xmin,ymin,xmax,ymax in the files' CRS"),
     polygon: Optional[str] = typer.Option(None, "--polygon", help="GeoJSON file (geometry or feature)"),
     wgs84: bool = typer.Option(False, "--wgs84", help="bbox/polygon are lon/lat (EPSG:4326)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing output files"),
+    bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (indices, names or roles)"),
+    band_names: Optional[str] = typer.Option(None, "--band-names", help="a name for every band of the files"),
+    scaling: Optional[str] = typer.Option(None, "--scaling", help="override the detected input scaling"),
+    vmin: Optional[float] = typer.Option(None, "--vmin", help="--scaling minmax: raw value that maps to 0"),
+    vmax: Optional[float] = typer.Option(None, "--vmax", help="--scaling minmax: raw value that maps to 1"),
 ) -> None:
     """Mean NDVI per date from synthetic NIR (and real NIR where present): CSV + PNG."""
     import json
@@ -291,7 +295,11 @@ def timeseries(
         if box is not None and len(box) != 4:
             _fail(f"--bbox '{bbox}' must be xmin,ymin,xmax,ymax")
         region = Region(box, geom, wgs84)
-    rows = ndvi_timeseries(model, _inputs(inputs), output, region)
+    from bandbridge.inference.interpret import check_scaling_flags
+    check_scaling_flags(scaling, vmin, vmax)
+    rows = ndvi_timeseries(model, _inputs(inputs), output, region,
+                           _overrides(bands, band_names, scaling, vmin, vmax), overwrite,
+                           lambda note: out.print(note, highlight=False))
     typer.echo("date        pixels    NDVI synthetic  NDVI real")
     for r in rows:
         typer.echo(f"{r['date']}  {r['pixels']:8d}  {r['ndvi_synthetic']:+.3f}          {r['ndvi_real']:+.3f}")
@@ -303,12 +311,13 @@ def export(
     model: str = typer.Argument(..., help="run folder or model bundle"),
     format_: str = typer.Option("onnx", "--format", help="onnx"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="output folder"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing export in the folder"),
 ) -> None:
     """Export a generator (ONNX with dynamic batch/height/width, model.yaml, metadata.json)."""
     if format_ != "onnx":
-        _fail(f"unknown format '{format_}'; only onnx is supported")
+        _fail(f"--format {format_}: unknown; only onnx is supported")
     from bandbridge.inference.export import export_onnx
-    out.print(f"exported to {export_onnx(model, output)}")
+    out.print(f"exported to {export_onnx(model, output, overwrite=overwrite)}")
 
 
 @app.command()
@@ -339,11 +348,46 @@ def bench(
 
 
 def main() -> None:
+    """Run the CLI: a mistake (ours or a flag's) is one line and exit code 2; Ctrl-C and SIGTERM
+    unwind alike (every temporary file removed) and exit 130 / 143."""
+    import signal
+
+    from bandbridge.fileio import Terminated
+    got: list[int] = []
+
+    def on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+        got.append(signum)
+        raise Terminated()
     try:
-        app()
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread (embedded use)
+        pass
+    try:
+        code = app(standalone_mode=False)
     except BandbridgeError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        _error(str(e))
         sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
+    except Exception as e:  # click's own refusals (typer vendors click: matched by shape)
+        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+            raise
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            sys.exit(2)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        _error(f"{e.format_message()}{where}")
+        sys.exit(2)
+    if code == 130:
+        err.print(f"interrupted ({'SIGTERM' if got else 'Ctrl-C'}); partial outputs removed",
+                  highlight=False)
+        sys.exit(143 if got else 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -305,18 +305,29 @@ def apply_overrides(d: dict, overrides: list[str]) -> dict:
             value = raw
         node = d
         parts = key.strip().split(".")
-        for p in parts[:-1]:
-            if isinstance(node, list) and p.isdigit() and int(p) < len(node):
-                node = node[int(p)]
-                continue
-            node = node.setdefault(p, {}) if isinstance(node, dict) else None
-            if node is None:
-                raise BandbridgeError(f"override '{key}': '{p}' is not a section")
-        last = parts[-1]
-        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-            node[int(last)] = value
-        else:
-            node[last] = value
+        for i, p in enumerate(parts):
+            here = ".".join(parts[:i]) or "the config"
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not p.isdigit():
+                    raise BandbridgeError(f"override '{key}': {here} is a list; index it with a "
+                                          f"number (0–{len(node) - 1})")
+                if int(p) >= len(node):
+                    raise BandbridgeError(f"override '{key}': index {p} is out of range ({here} has "
+                                          f"{len(node)} entr{'y' if len(node) == 1 else 'ies'}, "
+                                          f"0–{len(node) - 1})")
+                if last:
+                    node[int(p)] = value
+                else:
+                    node = node[int(p)]
+            elif isinstance(node, dict):
+                if last:
+                    node[p] = value
+                else:
+                    node = node.setdefault(p, {})
+            else:
+                raise BandbridgeError(f"override '{key}': {here} is a value ({node!r}), not a "
+                                      f"section; it has no '{p}'")
     return d
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -161,6 +163,40 @@ def init_weights(module: GANTask, source: str) -> None:
               f"absent start fresh ({', '.join(fresh[:4])}{', …' if len(fresh) > 4 else ''})")
 
 
+class _NoAdverts(logging.Filter):
+    """Drop Lightning's tips for its cloud services (nothing a user of this tool acts on)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in str(record.msg)
+
+
+def quiet_lightning() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _NoAdverts) for f in lg.filters):
+            lg.addFilter(_NoAdverts())
+
+
+def check_accelerator(accelerator: str) -> None:
+    """Refuse a GPU request on a machine without one before Lightning does it with a traceback."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise BandbridgeError(f"--accelerator {accelerator}: no CUDA GPU is available here "
+                              f"(torch {torch.__version__}); use --accelerator cpu or auto")
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise BandbridgeError("--accelerator mps: no Apple GPU is available here; use cpu or auto")
+
+
+def _trainer(**kw) -> L.Trainer:
+    """``L.Trainer(**kw)``; Lightning's refusals of accelerator/devices/strategy become one line."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    quiet_lightning()
+    try:
+        return L.Trainer(**kw)
+    except (MisconfigurationException, ValueError) as e:
+        raise BandbridgeError(f"--accelerator/--devices/--strategy/--num-nodes: "
+                              f"{str(e).splitlines()[0]}") from None
+
+
 def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
           init_from: str | None = None, fast_dev_run: bool = False) -> Path:
     """Train ``cfg``; returns the run folder. ``resume`` continues a run exactly."""
@@ -198,16 +234,20 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     strategy = "ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy
     export = BundleExport(run_dir, cfg, channels, baseline)
     callbacks = [
+        # best.ckpt first, so that the epoch's last.ckpt (written after it) holds its updated state:
+        # a resumed run then knows the best so far and keeps one best.ckpt over the whole run.
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=t.monitor,
+                        mode=t.monitor_mode, save_top_k=1, auto_insert_metric_name=False,
+                        enable_version_counter=False),
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:03d}",
                         auto_insert_metric_name=False, every_n_epochs=1,
                         save_top_k=t.keep_checkpoints, monitor="epoch" if t.keep_checkpoints > 0 else None,
                         mode="max",
                         save_last=True),
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=t.monitor,
-                        mode=t.monitor_mode, save_top_k=1, auto_insert_metric_name=False),
         export,
     ]
-    trainer = L.Trainer(
+    check_accelerator(t.accelerator)
+    trainer = _trainer(
         default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
         accelerator=t.accelerator, devices=t.devices, strategy=strategy,
         num_nodes=t.num_nodes, precision=precision, callbacks=callbacks,
@@ -226,7 +266,11 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
             atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
             export.save_start(module, start)
     t0 = time.time()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    with warnings.catch_warnings():  # library deprecations and resume chatter: nothing to act on
+        for cat in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=cat)
+        warnings.filterwarnings("ignore", message=".*exists and is not empty")
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     if trainer.is_global_zero:
         end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         start_file = run_dir / "val_start.json"

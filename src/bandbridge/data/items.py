@@ -72,6 +72,13 @@ def _paired(src: Source, root: Path, split: str | None) -> list[tuple[str, str, 
 
     a = listing(src.input_dir or "", src.input_glob)
     b = listing(src.target_dir or "", src.target_glob)
+    lone = sorted([a[k] for k in a.keys() - b.keys()] + [b[k] for k in b.keys() - a.keys()])
+    if lone:  # a silently dropped file would shrink a split unseen, or empty it with a wrong blame
+        shown = ", ".join(_rel(f, root) for f in lone[:5]) + (f" and {len(lone) - 5} more" if len(lone) > 5 else "")
+        raise BandbridgeError(
+            f"data source '{src.name or src.input_dir}': {len(lone)} file(s) without a partner in "
+            f"the other folder ({shown}); add the partners, remove them, or set pair_key (a regex "
+            "whose first group is the shared id) or input_glob/target_glob")
     return [(k, a[k], b[k]) for k in sorted(a.keys() & b.keys())]
 
 

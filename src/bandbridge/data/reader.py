@@ -1,7 +1,7 @@
 """The one raster reader: every file the tool touches comes through :func:`read_raster`.
 
-Supported: GeoTIFF/COG and plain TIFF, PNG, JPEG (all through rasterio/GDAL; 8/16-bit, gray or
-RGB), ``.npy`` arrays (``(C,H,W)`` or ``(H,W,C)``; 4-D stacks addressed as ``file.npy[k]``), and a
+Supported: GeoTIFF/COG and plain TIFF, PNG, JPEG, GIF (all through rasterio/GDAL; 8/16-bit, gray,
+gray + alpha, RGB(A), palette images expanded to RGB, CMYK JPEG converted to RGB by GDAL), ``.npy`` arrays (``(C,H,W)`` or ``(H,W,C)``; 4-D stacks addressed as ``file.npy[k]``), and a
 *folder of single-band files* (``B02.tif, B03.tif, ...``) read as one multi-band raster, and
 one time step of a NetCDF/Zarr datacube (``cube.nc@2018-05-01``; see :mod:`bandbridge.data.cube`).
 """
@@ -24,7 +24,7 @@ from bandbridge.data import cube
 from bandbridge.errors import BandbridgeError
 
 LANDSAT_QA_CLEAR_BIT = 6  # QA_PIXEL bit 6 "clear": no fill, cloud, cloud shadow, snow or cirrus
-RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".jp2", ".vrt"}
+RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".gif", ".npy", ".jp2", ".vrt"}
 _NPY_INDEX = re.compile(r"^(.*\.npy)\[(\d+)\]$")
 BandSpec = Sequence[str | int] | None
 
@@ -61,6 +61,9 @@ class RasterInfo:
     transform: object | None
     nodata: float | None
     dtype: str
+    descriptions: tuple = ()  # the file's own band descriptions (None where unset)
+    colorinterp: tuple = ()  # colour interpretation names ('red', 'alpha', 'undefined', …)
+    driver: str = ""
 
 
 def _split_npy(path: str) -> tuple[Path, int | None]:
@@ -136,23 +139,76 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
         return RasterInfo(h, w, [canonical_band_name(n) for n in names], None, None, None,
                           str(arr.dtype))
     with _open(p) as src:
-        names = (list(band_names) if band_names else
-                 _default_names(src.count, src.descriptions, src.colorinterp, sensor))
-        if len(names) != src.count:
+        count, desc, ci = src.count, src.descriptions, src.colorinterp
+        if _palette(src) is not None:  # one index band → the palette's R, G, B
+            count, desc, ci = 3, (None,) * 3, ("red", "green", "blue")
+        names = (list(band_names) if band_names else _default_names(count, desc, ci, sensor))
+        if len(names) != count:
             raise BandbridgeError(f"{p}: band_names lists {len(names)} names but the file has "
-                                  f"{src.count} bands")
+                                  f"{count} bands")
         return RasterInfo(src.height, src.width, [canonical_band_name(n) for n in names],
-                          _crs(src), _tr(src), src.nodata, src.dtypes[0])
+                          _crs(src), _tr(src), src.nodata, src.dtypes[0], tuple(desc),
+                          tuple(c.name if hasattr(c, "name") else str(c) for c in ci), src.driver)
 
 
-def _open(p: Path):
+def open_raster(p: str | Path):
+    """``rasterio.open`` for reading, quiet about missing georeference (plain images have none),
+    refusing what is no raster or holds complex values, with one message naming the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(p)
+            src = rasterio.open(p)
     except RasterioIOError as e:
-        raise BandbridgeError(f"{p}: cannot read this file as a raster ({e}); "
-                              "use GeoTIFF, PNG, JPEG or .npy") from None
+        raise BandbridgeError(f"{p}: cannot read this file as a raster ({e}); it is no GeoTIFF, "
+                              "PNG, JPEG or .npy, or it is truncated or corrupt") from None
+    if any(np.dtype(d).kind == "c" for d in src.dtypes):
+        src.close()
+        raise BandbridgeError(f"{p}: complex values ({src.dtypes[0]}) are not imagery this tool "
+                              "reads; convert to amplitude or dB first (e.g. gdal_calc.py)")
+    return src
+
+
+_open = open_raster
+
+
+def _palette(src) -> np.ndarray | None:
+    """``(N, 4)`` uint8 lookup table of a one-band palette image (PNG/GIF/TIFF), else None."""
+    if src.count != 1 or src.colorinterp[0].name != "palette":
+        return None
+    try:
+        cmap = src.colormap(1)
+    except ValueError:
+        return None
+    lut = np.zeros((max(cmap) + 1, 4), np.uint8)
+    for k, v in cmap.items():
+        lut[k] = v
+    return lut
+
+
+def _read_bands(src, indexes: list[int], **kw) -> tuple[np.ndarray, np.ndarray]:
+    """``(float32 (C, h, w) values, bool (h, w) valid)`` of 1-based ``indexes`` (``window=`` or
+    ``out_shape=``/``resampling=`` as rasterio takes them). A palette image is expanded to R, G, B
+    (indexes 1–3), its transparent entries invalid. Unreadable pixels (a truncated or corrupt
+    file) are refused with the file's name."""
+    lut = _palette(src)
+    shape = kw.pop("out_shape", None)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NodataShadowWarning)  # nodata rules; we say so in docs
+            if lut is not None:
+                idx = src.read(1, out_shape=shape[1:] if shape else None, **kw)
+                rgba = lut[np.minimum(idx, len(lut) - 1)]
+                arr = np.moveaxis(rgba[..., [i - 1 for i in indexes]], -1, 0).astype(np.float32)
+                return arr, rgba[..., 3] > 0
+            arr = src.read(indexes, out_dtype="float32",
+                           out_shape=(len(indexes), *shape[1:]) if shape else None, **kw)
+            masks = src.read_masks(indexes, out_shape=(len(indexes), *shape[1:]) if shape else None,
+                                   **kw)
+    except RasterioIOError as e:
+        why = str(e.__cause__ or e).splitlines()[0] if str(e.__cause__ or e) else "read failed"
+        raise BandbridgeError(f"{src.name}: cannot read its pixels ({why}); the file is truncated "
+                              "or corrupt: copy or download it again") from None
+    return arr, (masks != 0).all(0)
 
 
 def _crs(src):
@@ -271,12 +327,8 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
 
 def _read_masked(src, indexes, r, c, h, w, valid, inner) -> np.ndarray:
     """Read a window; pixels equal to nodata (or masked by the file) clear ``valid[inner]``."""
-    win = Window(c, r, w, h)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NodataShadowWarning)  # nodata rules; we say so in docs
-        arr = src.read(indexes, window=win, out_dtype="float32")
-        masks = src.read_masks(indexes, window=win)
-    valid[inner] &= (masks != 0).all(0)
+    arr, ok = _read_bands(src, indexes, window=Window(c, r, w, h))
+    valid[inner] &= ok
     return arr
 
 
@@ -296,12 +348,9 @@ def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     from rasterio.enums import Resampling
     sel = _select(info.bands, bands, path)
     shape = (len(sel), -(-info.height // k), -(-info.width // k))
-    with _open(p) as src, warnings.catch_warnings():
-        warnings.simplefilter("ignore", NodataShadowWarning)
-        raw = src.read([i + 1 for i in sel], out_shape=shape, out_dtype="float32",
-                       resampling=Resampling.nearest)
-        valid = (src.read_masks([i + 1 for i in sel], out_shape=shape,
-                                resampling=Resampling.nearest) != 0).all(0)
+    with _open(p) as src:
+        raw, valid = _read_bands(src, [i + 1 for i in sel], out_shape=shape,
+                                 resampling=Resampling.nearest)
     valid &= np.isfinite(raw).all(0)
     if scaling.zero_is_nodata:
         valid &= (raw != 0).any(0)

@@ -1,45 +1,44 @@
 """`bandbridge demo`: a Gradio page around the same predictor the CLI uses.
 
-Upload a PNG, JPEG or GeoTIFF (size-limited), choose a model, and get the synthetic band as an
-image, an NDVI colour map for NIR models, and the GeoTIFF to download (georeference kept).
+Upload a PNG, JPEG or GeoTIFF, choose a model, and see your image beside the synthetic band, an
+NDVI colour map for NIR models, and the GeoTIFF to download (georeference kept). Every upload is
+read by the same interpretation as ``bandbridge predict`` (band roles, scaling), so any RGB image
+works with every model that takes RGB; what was assumed is shown under the result. Uploads are
+limited before they are received (Gradio's ``max_file_size``), the pixel limit counts the output's
+pixels (×scale² for super-resolution), each request's files are deleted once Gradio has copied
+the results, and a mistake is one readable message in the status line.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bandbridge.bands import is_single_nir
-from bandbridge.data.reader import raster_info
+from bandbridge.bands import find_role, get_scaling, is_single_nir
+from bandbridge.data.reader import open_raster, raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
-from bandbridge.inference.route import ZOO_ROUTES, route_model
+from bandbridge.inference.interpret import interpret, look_at
 from bandbridge.inference.predictor import PredictOptions, predict_file
-from bandbridge.inference.spec import ModelSpec, read_spec, resolve_model_folder, zoo_models
+from bandbridge.inference.route import ZOO_ROUTES, route_model
+from bandbridge.inference.spec import read_spec, resolve_model_folder, zoo_models
 
 MAX_MB = 40
-MAX_MPIX = 16
+MAX_MPIX = 16  # output pixels per request
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "nir_naip_opengeos"
+TMP_PREFIX = "bandbridge-demo-"
 
 
-def _options(spec: ModelSpec, path: Path) -> PredictOptions:
-    """Adapt the model's band selection to an uploaded file: plain 3-band images (PNG/JPEG or
-    RGB GeoTIFFs) feed their bands in order, read with an 8-bit or the model's scaling."""
-    info = raster_info(path)
-    if len(info.bands) == spec.in_channels and spec.input.sensor:
-        scaling = "uint8" if info.dtype == "uint8" else None
-        return PredictOptions(input_bands=list(range(spec.in_channels)), input_scaling=scaling, dtype="float32")
-    return PredictOptions(dtype="float32")
-
-
-def _preview(band: np.ndarray) -> np.ndarray:
-    """A band in [0, 1] (NaN = nodata) → 8-bit gray RGB with a 1–99 % stretch."""
-    v = band[np.isfinite(band)]
+def _stretch(a: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` values (NaN = nodata) → 8-bit ``(H, W, 3)`` with a 1–99 % stretch."""
+    v = a[np.isfinite(a)]
     lo, hi = (np.percentile(v, (1, 99)) if v.size else (0.0, 1.0))
-    g = np.clip((np.nan_to_num(band, nan=lo) - lo) / max(hi - lo, 1e-6), 0, 1)
-    return (np.stack([g] * 3, -1) * 255).astype(np.uint8)
+    g = np.clip((np.nan_to_num(a, nan=lo) - lo) / max(hi - lo, 1e-6), 0, 1)
+    g = np.repeat(g, 3, 0) if g.shape[0] == 1 else g[:3]
+    return (g.transpose(1, 2, 0) * 255).astype(np.uint8)
 
 
 def _colour_ndvi(nd: np.ndarray) -> np.ndarray:
@@ -47,6 +46,18 @@ def _colour_ndvi(nd: np.ndarray) -> np.ndarray:
     rgba = colormaps["RdYlGn"]((np.nan_to_num(nd, nan=0.0) + 1) / 2)
     rgba[~np.isfinite(nd)] = (0.8, 0.8, 0.8, 1)
     return (rgba[..., :3] * 255).astype(np.uint8)
+
+
+def input_preview(path: str | Path) -> np.ndarray:
+    """What the user uploaded, as the page shows it: its red, green, blue bands (by the detected
+    roles; gray otherwise), stretched, at most 1024 px a side."""
+    look = look_at(path)
+    rgb = [find_role(look.roles, r) for r in ("red", "green", "blue")]
+    bands = rgb if None not in rgb else [next(i for i, r in enumerate(look.roles) if r != "alpha")]
+    view = read_decimated(path, get_scaling(look.scaling), bands, max_side=1024)
+    data = view.data.copy()
+    data[:, ~view.mask] = np.nan
+    return _stretch(data)
 
 
 class Translator:
@@ -62,13 +73,15 @@ class Translator:
             raise BandbridgeError(f"unknown model '{name}'")
         folder, note = self.models[name], None
         if name in ZOO_ROUTES and path is not None:
-            folder, _, note = route_model(name, path)
+            folder, note = route_model(name, path)
         if folder not in self.cache:
             spec = read_spec(folder)
             self.cache[folder] = (spec, make_backend(spec))
         return (*self.cache[folder], note)
 
-    def __call__(self, upload: str | None, name: str):
+    def __call__(self, upload: str | None, name: str, workdir: Path | None = None):
+        """``(input preview, result image, NDVI image or None, GeoTIFF path, status)`` for one
+        upload; the files go to ``workdir`` (a fresh temporary folder by default)."""
         if not upload:
             raise BandbridgeError("upload a PNG, JPEG or GeoTIFF first")
         path = Path(upload)
@@ -76,30 +89,39 @@ class Translator:
         if mb > MAX_MB:
             raise BandbridgeError(f"{path.name} is {mb:.0f} MB; the demo takes files up to {MAX_MB} MB "
                                   "(use `bandbridge predict` for large rasters)")
-        info = raster_info(path)  # raises a clear message for files that are not rasters
-        if info.height * info.width > MAX_MPIX * 1e6:
-            raise BandbridgeError(f"{path.name} has {info.height}×{info.width} pixels; the demo takes "
-                                  f"up to {MAX_MPIX} MPix (use `bandbridge predict`)")
+        info = raster_info(path)  # a clear message for files that are not rasters
         spec, be, route_note = self.spec_backend(name, path)
-        out = Path(tempfile.mkdtemp(prefix="bandbridge-demo-")) / f"{path.stem}_{name}.tif"
-        opts = _options(spec, path)
+        out_px = info.height * info.width * spec.scale ** 2
+        if out_px > MAX_MPIX * 1e6:
+            raise BandbridgeError(
+                f"{path.name} has {info.height}×{info.width} pixels" +
+                (f", {out_px / 1e6:.0f} MPix at ×{spec.scale}" if spec.scale > 1 else "") +
+                f"; the demo makes up to {MAX_MPIX} MPix (use `bandbridge predict`)")
+        reading = interpret(path, spec)
         is_nir = is_single_nir(spec.target_names)
-        if is_nir:
-            opts.indices = ("ndvi",)
+        ndvi = is_nir and find_role(reading.names, "red") is not None
+        opts = reading.apply(PredictOptions(dtype="float32", indices=("ndvi",) if ndvi else ()))
+        out = Path(workdir or tempfile.mkdtemp(prefix=TMP_PREFIX)) / f"{path.stem}_{name}.tif"
         predict_file(be, spec, path, out, opts)
-        import rasterio
-        with rasterio.open(out) as f:
+        with open_raster(out) as f:
             pred = f.read()
         img = (np.clip(np.nan_to_num(pred[:3]), 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8) \
-            if pred.shape[0] >= 3 else _preview(pred[0])
+            if pred.shape[0] >= 3 else _stretch(pred[:1])
         ndvi_img = None
-        if is_nir:
-            with rasterio.open(out.with_name(f"{out.stem}_ndvi.tif")) as f:
+        if ndvi:
+            with open_raster(out.with_name(f"{out.stem}_ndvi.tif")) as f:
                 ndvi_img = _colour_ndvi(f.read(1))
-        status = (f"**{name}**: {info.height}×{info.width} px → {', '.join(spec.target_names)}"
-                  f" ({be.name} {be.precision}). The GeoTIFF keeps the input's georeference."
-                  + (f" {route_note}." if route_note else ""))
-        return img, ndvi_img, str(out), status
+        status = (f"**{name}**: {path.name}, {info.height}×{info.width} px → "
+                  f"{', '.join(spec.target_names)} ({be.name} {be.precision}). The GeoTIFF keeps the "
+                  f"input's georeference. Assumed: " +
+                  "; ".join(n for n in (route_note, reading.note) if n) + ".")
+        return input_preview(path), img, ndvi_img, str(out), status
+
+
+def _remove(workdir: str | None) -> None:
+    """Delete one request's folder (after Gradio has copied its results into its own cache)."""
+    if workdir and Path(workdir).name.startswith(TMP_PREFIX):
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def build_app(models: dict[str, Path] | None = None):
@@ -114,15 +136,27 @@ def build_app(models: dict[str, Path] | None = None):
     default = "rgb2nir-naip" if "rgb2nir-naip" in names else names[0]
 
     def handle(upload, name):
+        workdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
         try:
-            return run(upload, name)
-        except BandbridgeError as e:
-            raise gr.Error(str(e)) from None
+            return (*run(upload, name, Path(workdir)), workdir)
+        except BandbridgeError as e:  # one readable line in the status, the outputs cleared
+            _remove(workdir)
+            msg = str(e).replace(str(upload), Path(str(upload)).name) if upload else str(e)
+            return None, None, None, None, f"**error:** {msg}", None
 
-    with gr.Blocks(title="bandbridge") as app:
+    def preview(upload):
+        try:
+            return (input_preview(upload) if upload else None), ""
+        except BandbridgeError as e:
+            return None, f"**error:** {str(e).replace(str(upload), Path(str(upload)).name)}"
+
+    # Gradio's own copies (uploads, results) are deleted after an hour.
+    with gr.Blocks(title="bandbridge", delete_cache=(600, 3600)) as app:
         gr.Markdown("# bandbridge\nSynthesize a missing band from the bands you have: NIR from RGB, "
                     "optical from SAR, thermal from RGB, ×4 super-resolution. Upload a PNG, JPEG or "
-                    f"GeoTIFF (up to {MAX_MB} MB, {MAX_MPIX} MPix).")
+                    f"GeoTIFF (up to {MAX_MB} MB and {MAX_MPIX} MPix of output). Any RGB image works "
+                    "with the RGB models (`rgb2nir` picks 8-bit or reflectance itself); "
+                    "`rgb2nir-s2` wants reflectance GeoTIFFs, `sar2optical` Sentinel-1 VV/VH in dB.")
         with gr.Row():
             with gr.Column():
                 upload = gr.File(label="image", file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"],
@@ -131,13 +165,19 @@ def build_app(models: dict[str, Path] | None = None):
                 go = gr.Button("Translate", variant="primary", elem_id="run")
                 status = gr.Markdown(elem_id="status")
             with gr.Column():
-                band = gr.Image(label="synthetic band", type="numpy", elem_id="result")
-                ndvi = gr.Image(label="NDVI (NIR models; red −1 … green +1)", type="numpy", elem_id="ndvi")
+                shown = gr.Image(label="your image", type="numpy", elem_id="input", interactive=False)
+                band = gr.Image(label="synthetic band", type="numpy", elem_id="result", interactive=False)
+            with gr.Column():
+                ndvi = gr.Image(label="NDVI (NIR models; red −1 … green +1)", type="numpy",
+                                elem_id="ndvi", interactive=False)
                 download = gr.File(label="GeoTIFF", elem_id="download")
+        workdir = gr.State(None)
         samples = sorted(SAMPLE.glob("*.tif"))
         if samples:
             gr.Examples([[str(samples[-1]), default]], inputs=[upload, model])
-        go.click(handle, [upload, model], [band, ndvi, download, status])
+        upload.change(preview, upload, [shown, status])
+        go.click(handle, [upload, model], [shown, band, ndvi, download, status, workdir]) \
+            .then(_remove, workdir, None)
     return app
 
 
@@ -145,4 +185,5 @@ def serve(models: list[str] | None, host: str = "127.0.0.1", port: int = 7860) -
     folders = [resolve_model_folder(m) for m in models or []]
     chosen = {(m if not Path(m).exists() else read_spec(f).config.name): f
               for m, f in zip(models or [], folders)} or None
-    build_app(chosen).launch(server_name=host, server_port=port, show_error=True)
+    build_app(chosen).launch(server_name=host, server_port=port, show_error=True,
+                             max_file_size=f"{MAX_MB}mb")

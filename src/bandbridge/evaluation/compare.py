@@ -8,65 +8,80 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bandbridge.bands import find_role, get_scaling, is_single_nir, ndvi
-from bandbridge.data.reader import read_raster
+from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir, ndvi
+from bandbridge.data.reader import open_raster, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
 from bandbridge.inference.predictor import PredictOptions, predict_file
+from bandbridge.fileio import atomic_paths, check_output_file
+from bandbridge.inference.interpret import Overrides, interpret, look_at, same_family
 from bandbridge.inference.route import route_model
 from bandbridge.inference.spec import read_spec
 from bandbridge.inference.writer import decode
 from bandbridge.metrics import image_metrics, index_metrics
 
 
-def compare(model: str, src: str | Path, out_dir: str | Path) -> dict:
-    folder, scaling, route_note = route_model(model, src)
-    spec = read_spec(folder)
-    if scaling is not None:  # the routed model reads this file's values with this scaling
-        src_cfg = spec.config.data.sources[0]
-        spec.config.data.sources[0] = src_cfg.model_copy(update={
-            "input": src_cfg.input.model_copy(update={"scaling": scaling}),
-            "target": src_cfg.target.model_copy(update={"scaling": scaling})})
+def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Overrides(),
+            overwrite: bool = False) -> dict:
     src, out = Path(src), Path(out_dir)
+    look = look_at(src, ov.band_names)
+    folder, route_note = route_model(model, src, ov, look)
+    spec = read_spec(folder)
+    if spec.scale != 1:
+        raise BandbridgeError(f"compare works for translation models (same grid in and out); "
+                              f"{spec.config.name} enlarges ×{spec.scale}")
+    reading = interpret(src, spec, ov, look)
     t = spec.target
     is_nir = is_single_nir(spec.target_names)
-    if spec.scale != 1:
-        raise BandbridgeError("compare works for translation models (same grid in and out)")
-    try:
-        truth = read_raster(src, get_scaling(t.scaling, t.vmin, t.vmax), t.bands,
-                            band_names=t.band_names, sensor=t.sensor)
-    except BandbridgeError as e:
-        raise BandbridgeError(f"{e} — compare needs a file that also holds the real target bands") from None
-    be = make_backend(spec)
     stem = src.stem
     rgbn = out / f"{stem}_with_synthetic.tif"
-    predict_file(be, spec, src, rgbn, PredictOptions(append=True, indices=("ndvi",) if is_nir else (),
-                                                     dtype="auto"))
-    import rasterio
-    with rasterio.open(rgbn) as f:  # the synthetic bands as written (what a user gets)
+    png = out / f"{stem}_comparison.png"
+    files = [rgbn, png] + ([out / f"{stem}_with_synthetic_ndvi.tif"] if is_nir else [])
+    for f in files:
+        check_output_file(f, [src], overwrite)
+    troles = [band_role(b) for b in spec.target_names]
+    tbands = [look.roles.index(r) if r in look.roles else None for r in troles]
+    if None in tbands and "other" not in troles:
+        raise BandbridgeError(f"{src}: compare needs a file that also holds the real target "
+                              f"band{'s' * (len(troles) > 1)} ({', '.join(troles)}); this file's "
+                              f"bands are {', '.join(look.roles)} (name them with --band-names)")
+    same_kind = same_family(t.scaling, spec.input.scaling)
+    tscale = get_scaling(reading.scaling if same_kind else t.scaling,
+                         reading.vmin if same_kind else t.vmin, reading.vmax if same_kind else t.vmax)
+    try:
+        if None not in tbands:
+            truth = read_raster(src, tscale, tbands)
+        else:
+            truth = read_raster(src, tscale, t.bands, band_names=t.band_names, sensor=t.sensor)
+    except BandbridgeError as e:
+        raise BandbridgeError(f"{e} — compare needs a file that also holds the real target bands "
+                              f"({', '.join(spec.target_names)})") from None
+    be = make_backend(spec)
+    opts = reading.apply(PredictOptions(append=True, indices=("ndvi",) if is_nir else (), dtype="auto"))
+    predict_file(be, spec, src, rgbn, opts)
+    with open_raster(rgbn) as f:  # the synthetic bands as written (what a user gets)
         synth = f.read(list(range(f.count - spec.out_channels + 1, f.count + 1)))
         pred = decode(synth, f.dtypes[0])
-    i = spec.input
-    x = read_raster(src, get_scaling(i.scaling, i.vmin, i.vmax), i.bands, band_names=i.band_names,
-                    sensor=i.sensor)
+    x = read_raster(src, get_scaling(reading.scaling, reading.vmin, reading.vmax), reading.bands)
     m = torch.from_numpy(truth.mask & x.mask)
-    scale, offset, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
+    scale, offset, units = tscale.physical
     p, y = torch.from_numpy(np.nan_to_num(pred)), torch.from_numpy(truth.data)
+
     def score(q: torch.Tensor) -> dict[str, float]:
         s = image_metrics(q * scale + offset, y * scale + offset, m, scale)
         if is_nir:
-            s.update(index_metrics(torch.from_numpy(x.data), spec.input_names, y[0], q[0], m))
+            s.update(index_metrics(torch.from_numpy(x.data), reading.names, y[0], q[0], m))
         return s
 
     metrics = score(p)
     lin = spec.linear_baseline(x.data)  # the linear fit on the model's own training data
     baseline = None if lin is None else score(torch.from_numpy(lin))
-    png = out / f"{stem}_comparison.png"
-    plot(x.data, truth.data, np.nan_to_num(pred), m.numpy(), spec.input_names, is_nir, png, lin)
-    files = [rgbn, png] + ([out / f"{stem}_with_synthetic_ndvi.tif"] if is_nir else [])
+    with atomic_paths([png]) as (tmp,):
+        plot(x.data, truth.data, np.nan_to_num(pred), m.numpy(), reading.names, is_nir, tmp, lin)
     return {"metrics": metrics, "baseline_metrics": baseline, "units": units, "data_range": scale,
             "files": [str(f) for f in files], "backend": f"{be.name} {be.precision}",
-            "baseline_fitted_on": (spec.baseline or {}).get("fitted_on"), "route": route_note}
+            "baseline_fitted_on": (spec.baseline or {}).get("fitted_on"),
+            "route": "; ".join(n for n in (route_note, reading.note) if n)}
 
 
 def plot(x, truth, pred, mask, in_names, is_nir, path: Path, linear=None) -> None:
@@ -96,5 +111,5 @@ def plot(x, truth, pred, mask, in_names, is_nir, path: Path, linear=None) -> Non
         ax.axis("off")
     if n_ndvi:
         fig.colorbar(im, ax=axes[-n_ndvi:].tolist(), fraction=0.046, label="NDVI (shared scale)")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)

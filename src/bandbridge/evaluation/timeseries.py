@@ -10,20 +10,21 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-import rasterio
 from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
 
 from bandbridge.bands import find_role, get_scaling, ndvi
-from bandbridge.bundle import atomic_write_bytes
-from bandbridge.data.reader import read_raster
+from bandbridge.data.reader import open_raster, read_raster
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_output_file
 from bandbridge.inference.backends import make_backend
+from bandbridge.inference.interpret import Overrides, interpret, look_at, same_family
 from bandbridge.inference.predictor import PredictOptions, predict_file
 from bandbridge.inference.route import route_model
-from bandbridge.inference.spec import read_spec, resolve_model_folder
+from bandbridge.inference.spec import read_spec
 
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
 
@@ -32,10 +33,10 @@ def file_date(path: Path) -> date:
     """The acquisition date from the file's tags (TIFFTAG_DATETIME, ACQUISITION_DATE) or name."""
     texts = []
     try:
-        with rasterio.open(path) as src:
+        with open_raster(path) as src:
             tags = src.tags()
             texts += [tags.get(k, "") for k in ("ACQUISITION_DATE", "DATE_ACQUIRED", "TIFFTAG_DATETIME")]
-    except rasterio.errors.RasterioIOError:
+    except BandbridgeError:
         pass
     texts.append(path.stem)
     for t in texts:
@@ -73,23 +74,41 @@ class Region:
         return inside
 
 
-def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: Region | None = None) -> list[dict]:
-    spec = read_spec(route_model(model, files[0])[0] if files else resolve_model_folder(model))
-    if len(spec.target_names) != 1 or find_role(spec.target_names, "nir") is None:
-        raise BandbridgeError("timeseries needs a model that synthesizes one NIR band")
-    red_i = find_role(spec.input_names, "red")
-    if red_i is None:
-        raise BandbridgeError(f"the model's input bands {spec.input_names} have no red band")
-    be = make_backend(spec)
-    rows = []
-    i, t = spec.input, spec.target
+def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: Region | None = None,
+                    ov: Overrides = Overrides(), overwrite: bool = False,
+                    notes: Callable[[str], None] | None = None) -> list[dict]:
+    """Mean NDVI per date (synthetic, and real where the file has NIR); every file's reading is
+    decided (and ``notes`` told) before any prediction."""
+    out = Path(out_dir)
+    csv_path, png_path = out / "ndvi_timeseries.csv", out / "ndvi_timeseries.png"
+    for p in (csv_path, png_path):
+        check_output_file(p, files, overwrite)
+    plans = []
     for f in sorted(files, key=file_date):
+        look = look_at(f, ov.band_names)
+        folder, route_note = route_model(model, f, ov, look)
+        spec = read_spec(folder)
+        if len(spec.target_names) != 1 or find_role(spec.target_names, "nir") is None:
+            raise BandbridgeError(f"timeseries needs a model that synthesizes one NIR band; "
+                                  f"{spec.config.name} makes {', '.join(spec.target_names)}")
+        reading = interpret(f, spec, ov, look)
+        red_i = find_role(reading.names, "red")
+        if red_i is None:
+            raise BandbridgeError(f"{f}: no red band among the input bands {reading.names}; name "
+                                  "them with --band-names")
+        if notes:
+            notes("; ".join(n for n in (route_note, reading.note) if n))
+        plans.append((f, spec, reading, red_i, look))
+    backends: dict = {}
+    rows = []
+    for f, spec, reading, red_i, look in plans:
+        be = backends.setdefault(spec.folder, make_backend(spec))
         with tempfile.TemporaryDirectory() as d:
-            predict_file(be, spec, f, Path(d) / "nir.tif", PredictOptions(dtype="float32"))
-            with rasterio.open(Path(d) / "nir.tif") as src:
+            predict_file(be, spec, f, Path(d) / "nir.tif", reading.apply(PredictOptions(dtype="float32")))
+            with open_raster(Path(d) / "nir.tif") as src:
                 nir = src.read(1)
-        x = read_raster(f, get_scaling(i.scaling, i.vmin, i.vmax), i.bands, band_names=i.band_names,
-                        sensor=i.sensor)
+        scaling = get_scaling(reading.scaling, reading.vmin, reading.vmax)
+        x = read_raster(f, scaling, reading.bands)
         m = x.mask & np.isfinite(nir)
         if region is not None:
             if x.transform is None:
@@ -100,21 +119,18 @@ def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: 
         red = x.data[red_i]
         row = {"date": file_date(f).isoformat(), "file": str(f), "pixels": int(m.sum()),
                "ndvi_synthetic": float(ndvi(red, nir)[m].mean()), "ndvi_real": float("nan")}
-        try:
-            real = read_raster(f, get_scaling(t.scaling, t.vmin, t.vmax), t.bands,
-                               band_names=t.band_names, sensor=t.sensor)
+        if "nir" in look.roles and same_family(reading.scaling, spec.target.scaling):
+            real = read_raster(f, scaling, [look.roles.index("nir")])  # the file's own NIR band
             mr = m & real.mask
             row["ndvi_real"] = float(ndvi(red, real.data[0])[mr].mean())
-        except BandbridgeError:
-            pass  # no real NIR in this file: synthetic only
         rows.append(row)
-    out = Path(out_dir)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
-    atomic_write_bytes(out / "ndvi_timeseries.csv", buf.getvalue().encode())
-    plot(rows, out / "ndvi_timeseries.png", spec.config.name)
+    atomic_write_bytes(csv_path, buf.getvalue().encode())
+    with atomic_paths([png_path]) as (tmp,):
+        plot(rows, tmp, ", ".join(sorted({s.config.name for _, s, *_ in plans})))
     return rows
 
 
@@ -133,5 +149,5 @@ def plot(rows: list[dict], path: Path, model: str) -> None:
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

@@ -111,7 +111,8 @@ class OnnxBackend:
     def __init__(self, spec: ModelSpec, threads: int | None = None):
         path = spec.folder / ONNX_FILE
         if not path.exists():
-            raise BandbridgeError(f"{spec.folder}: no {ONNX_FILE}; run `bandbridge export` first")
+            raise BandbridgeError(f"{spec.folder}: no {ONNX_FILE} (nor generator.safetensors); pass a "
+                                  "model bundle, or run `bandbridge export` on it for an ONNX folder")
         try:
             import onnxruntime as ort
         except ImportError:
@@ -120,7 +121,12 @@ class OnnxBackend:
         opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.enable_cpu_mem_arena = False  # the arena keeps its peak; tiles are large and few
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for bad models
+            why = "empty file" if path.stat().st_size == 0 else str(e).splitlines()[0][:160]
+            raise BandbridgeError(f"{path}: not a readable ONNX model ({why}); run `bandbridge "
+                                  "export` again") from None
         ctx = [i for i in self.session.get_inputs() if i.name == "context"]
         self.takes_context = bool(ctx)
         self.context_width = ctx[0].shape[1] if ctx and isinstance(ctx[0].shape[1], int) else 4

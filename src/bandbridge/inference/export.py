@@ -3,23 +3,31 @@ next to its model.yaml and a metadata JSON (bands, scaling, tile, overlap)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
 from bandbridge.inference.spec import BUNDLE_META, ONNX_FILE, read_spec, resolve_model_folder, write_metadata_json
 
 
-def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int = 17) -> Path:
+def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int = 17,
+                overwrite: bool = False) -> Path:
     import torch
     folder = resolve_model_folder(model)
     spec = read_spec(folder)
     out = Path(out_dir) if out_dir else folder.parent / f"{folder.name}-onnx"
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise BandbridgeError(f"--output {out} is a file; export writes a folder (model.onnx, "
+                              "model.yaml, metadata.json): give a folder path")
+    if (out / ONNX_FILE).exists() and not overwrite:
+        raise BandbridgeError(f"--output {out} already holds an export ({ONNX_FILE}); pass "
+                              "--overwrite to replace it (or choose another folder)")
+    check_writable(out, "--output")
     net = load_bundle(folder).generator.eval()
+    out.mkdir(parents=True, exist_ok=True)
     n = max(spec.size_multiple, 64)
     x = torch.rand(1, spec.in_channels, n, n)
     args, names = (x,), ["input"]
@@ -28,15 +36,13 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
     if spec.uses_context:  # a second input: the tiles' context (lat, lon, GSD, sensor index)
         args, names = (x, _context([[45.0, 10.0, 10.0, 0.0]], spec)), ["input", "context"]
         axes["context"] = {0: "batch"}
-    tmp = out / f".{ONNX_FILE}.tmp"
-    try:
-        torch.onnx.export(net, args, str(tmp), input_names=names, output_names=["output"],
-                          dynamic_axes=axes, opset_version=opset, dynamo=False)
-        tmp.replace(out / ONNX_FILE)
-    except Exception as e:  # noqa: BLE001 - report any exporter failure as one message
-        tmp.unlink(missing_ok=True)
-        raise BandbridgeError(f"ONNX export of {folder} failed: {e}") from None
-    shutil.copy(folder / BUNDLE_META, out / BUNDLE_META)
+    with atomic_paths([out / ONNX_FILE]) as (tmp,):
+        try:
+            torch.onnx.export(net, args, str(tmp), input_names=names, output_names=["output"],
+                              dynamic_axes=axes, opset_version=opset, dynamo=False)
+        except Exception as e:  # noqa: BLE001 - report any exporter failure as one message
+            raise BandbridgeError(f"ONNX export of {folder} failed: {e}") from None
+    atomic_write_bytes(out / BUNDLE_META, (folder / BUNDLE_META).read_bytes())
     write_metadata_json(spec, out / "metadata.json")
     _check(out, net, spec, n)
     return out

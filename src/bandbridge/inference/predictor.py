@@ -14,18 +14,17 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 
-from bandbridge.bands import INDICES, find_role, get_scaling, is_single_nir
+from bandbridge.bands import INDICES, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.config import BandSel
-from bandbridge.data.reader import raster_info, read_decimated, read_raster
+from bandbridge.data.reader import _select, raster_info, read_decimated, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.spec import ModelSpec
 from bandbridge.radiometry import image_stats
 from bandbridge.inference.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.inference.writer import (atomic_outputs, encode, output_profile, physical_note,
-                                         resolve_dtype, to_cog)
+                                         open_output, resolve_dtype, tag_bands, to_cog)
 
 
 @dataclass
@@ -39,6 +38,10 @@ class PredictOptions:
     cog: bool = False
     input_bands: list[str | int] | None = None  # override the model's input band selection
     input_scaling: str | None = None
+    input_names: list[str] | None = None  # names/roles of the selected bands (descriptions, indices)
+    input_vmin: float | None = None  # with input_scaling (minmax, sar_db)
+    input_vmax: float | None = None
+    input_sensor: str | None = None  # band-folder naming kept with input_bands (landsat8 …)
     sensor: str | None = None  # sensor name for models with sensor/GSD conditioning
     block_px: int = 4096  # widest column block processed at once (bounds memory)
 
@@ -59,9 +62,11 @@ class PredictStats:
 def _input_sel(spec: ModelSpec, opts: PredictOptions) -> BandSel:
     sel = spec.input.model_copy()
     if opts.input_bands is not None:
-        sel = sel.model_copy(update={"bands": opts.input_bands, "sensor": None})
+        sel = sel.model_copy(update={"bands": opts.input_bands, "sensor": opts.input_sensor,
+                                     "band_names": None})
     if opts.input_scaling is not None:
-        sel = sel.model_copy(update={"scaling": opts.input_scaling})
+        sel = sel.model_copy(update={"scaling": opts.input_scaling, "vmin": opts.input_vmin,
+                                     "vmax": opts.input_vmax})
     return sel
 
 
@@ -97,29 +102,33 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     src, out = Path(src), Path(out)
     sel, info, plan = plan_file(spec, src, opts)
     scaling = get_scaling(sel.scaling, sel.vmin, sel.vmax)
-    bands_in = sel.bands if sel.bands is not None else list(range(len(info.bands)))
     s = spec.scale
     if opts.append and s > 1:
         raise BandbridgeError("--append needs input and output on one grid; not for super-resolution")
     dtype = resolve_dtype(opts.dtype, spec.target)
-    index_fns = _index_plan(opts.indices, spec, sel)
+    in_names = input_names(info, sel, opts)
+    index_fns = index_plan(opts.indices, spec, in_names)
     H, W = info.height * s, info.width * s
     out_names = [f"synthetic_{n}" for n in spec.target_names]
-    names = ([str(b) for b in bands_in] if opts.append else []) + out_names
+    names = (in_names if opts.append else []) + out_names
+    roles = ([band_role(b) for b in in_names] if opts.append else []) + \
+        [band_role(b) for b in spec.target_names]
     paths = [out] + [out.with_name(f"{out.stem}_{k}{out.suffix or '.tif'}") for k in index_fns]
     t0 = time.perf_counter()
     with atomic_outputs(paths) as temps:
         prof = output_profile(info.crs, info.transform, H, W, len(names), dtype, s)
-        dsts = [rasterio.open(temps[0], "w", **prof)]
+        dsts = [open_output(temps[0], prof)]
         for t in temps[1:]:
-            dsts.append(rasterio.open(t, "w", **output_profile(info.crs, info.transform, H, W, 1,
-                                                               "float32", s)))
+            dsts.append(open_output(t, output_profile(info.crs, info.transform, H, W, 1,
+                                                      "float32", s)))
         try:
             dsts[0].descriptions = tuple(names)
-            dsts[0].update_tags(bandbridge_units=physical_note(spec.target, dtype),
-                                bandbridge_model=str(spec.folder), bandbridge_source=str(src))
+            tag_bands(dsts[0], roles)
+            dsts[0].update_tags(bandbridge_units=physical_note(spec.target, dtype))
             for d, k in zip(dsts[1:], index_fns):
                 d.descriptions = (k,)
+            for d in dsts:  # marks our outputs, so a rerun on the folder never reads them as inputs
+                d.update_tags(bandbridge_model=str(spec.folder), bandbridge_source=str(src))
             # Writing (compression) runs in a thread beside the next strip's compute; at most
             # one strip waits, so memory stays bounded.
             locate = _contexter(info, spec, opts.sensor, _image_stats(spec, src, sel, scaling)) \
@@ -156,23 +165,35 @@ def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.nda
         d.write(v[None], window=win)
 
 
-def _index_plan(indices, spec: ModelSpec, sel: BandSel) -> dict:
-    """{name: (fn, input band positions)} for the requested indices; needs a NIR output."""
+def input_names(info, sel: BandSel, opts: PredictOptions) -> list[str]:
+    """Names of the selected input bands: the interpretation's, else the file's own."""
+    if opts.input_names is not None:
+        return list(opts.input_names)
+    idx = _select(info.bands, sel.bands, "input")
+    if sel.bands is None:
+        return [info.bands[i] for i in idx]
+    return [info.bands[i] if str(b).isdigit() else str(b) for b, i in zip(sel.bands, idx)]
+
+
+def index_plan(indices, spec: ModelSpec, names: list[str]) -> dict:
+    """{name: (fn, input band positions)} for the requested indices of input bands ``names``;
+    needs a NIR output."""
     if not indices:
         return {}
     tn = spec.target_names
     if not is_single_nir(tn):
-        raise BandbridgeError("--index needs a model whose output is one NIR band")
-    names = [str(b) for b in (sel.bands or [])]
+        raise BandbridgeError(f"--index needs a model whose output is one NIR band; "
+                              f"{spec.config.name} makes {', '.join(tn)}")
     out = {}
     for k in indices:
         if k not in INDICES:
-            raise BandbridgeError(f"unknown index '{k}'; choose from {sorted(INDICES)}")
+            raise BandbridgeError(f"--index {k}: unknown index; choose from {', '.join(sorted(INDICES))}")
         fn, roles = INDICES[k]
         idx = [find_role(names, r) for r in roles if r != "nir"]
         if any(i is None for i in idx):
-            raise BandbridgeError(f"index '{k}' needs input bands with roles {roles[:-1]}; the "
-                                  f"input bands are {names}")
+            raise BandbridgeError(f"--index {k} needs input bands with roles "
+                                  f"{', '.join(roles[:-1])}; the input bands are {', '.join(names)} "
+                                  "(name them with --band-names)")
         out[k] = (fn, idx)
     return out
 
@@ -183,6 +204,9 @@ def _image_stats(spec: ModelSpec, src: Path, sel: BandSel, scaling) -> list[floa
     if spec.input_norm == "none":
         return []
     view = read_decimated(src, scaling, sel.bands, band_names=sel.band_names, sensor=sel.sensor)
+    if not view.mask.any():
+        raise BandbridgeError(f"{src}: no valid pixels (every pixel is nodata or NaN); there is "
+                              "nothing to predict")
     return [float(v) for v in image_stats(view.data, view.mask)]
 
 

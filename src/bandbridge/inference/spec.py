@@ -108,13 +108,39 @@ def size_multiple(cfg: Config) -> int:
     return 1
 
 
+def read_meta(path: Path) -> dict:
+    """A bundle's ``model.yaml`` as a mapping with its config and channels, or one clear error."""
+    fix = "the bundle is damaged: copy it again or re-export it (bandbridge export / training's model/best)"
+    try:
+        meta = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise BandbridgeError(f"{path}: not valid YAML ({first}); {fix}") from None
+    except OSError as e:
+        raise BandbridgeError(f"{path}: cannot read it ({e.strerror}); {fix}") from None
+    if not isinstance(meta, dict):
+        raise BandbridgeError(f"{path}: expected a mapping (config:, in_channels:, …), found "
+                              f"{type(meta).__name__}; {fix}")
+    missing = [k for k in ("config", "in_channels", "out_channels") if k not in meta]
+    if missing:
+        raise BandbridgeError(f"{path}: lacks {', '.join(missing)}; {fix}")
+    if not all(isinstance(meta[k], int) and meta[k] > 0 for k in ("in_channels", "out_channels")):
+        raise BandbridgeError(f"{path}: in_channels/out_channels must be positive integers; {fix}")
+    if not isinstance(meta["config"], dict):
+        raise BandbridgeError(f"{path}: its config is not a mapping; {fix}")
+    return meta
+
+
 def read_spec(folder: str | Path) -> ModelSpec:
     d = Path(folder)
     p = d / BUNDLE_META
     if not p.exists():
         raise BandbridgeError(f"{d}: no {BUNDLE_META}; pass a run folder, model bundle or export")
-    meta = yaml.safe_load(p.read_text())
-    cfg = build_config(meta["config"])
+    meta = read_meta(p)
+    try:
+        cfg = build_config(meta["config"])
+    except BandbridgeError as e:
+        raise BandbridgeError(f"{p}: {e}") from None
     return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg),
                      meta.get("baseline"))
 
@@ -147,9 +173,17 @@ def resolve_model_folder(model: str | Path) -> Path:
             return q
     if p.is_file() and p.name in (BUNDLE_META, ONNX_FILE, "generator.safetensors"):
         return p.parent
+    ckpts = sorted(p.glob("*.ckpt")) if p.is_dir() else ([p] if p.suffix == ".ckpt" else [])
+    if ckpts:
+        run = next((q for q in (p.parent, p.parent.parent) if (q / "model" / "best" / BUNDLE_META).exists()), None)
+        raise BandbridgeError(f"{p}: a training checkpoint ({ckpts[0].name}) is not a model bundle; "
+                              + (f"pass the run folder {run} (its model/best)" if run else
+                                 "pass the run folder (runs/<name>/<time>, whose model/best holds "
+                                 "the bundle)") + " — checkpoints also hold the critic and optimizer")
     raise BandbridgeError(f"{p}: not a run folder, model bundle or ONNX export (no {BUNDLE_META} "
                           f"found), nor a bundled model ({', '.join(zoo_models()) or 'none'})")
 
 
 def write_metadata_json(spec: ModelSpec, path: Path) -> None:
-    path.write_text(json.dumps(spec.metadata(), indent=1))
+    from bandbridge.fileio import atomic_write_bytes
+    atomic_write_bytes(path, json.dumps(spec.metadata(), indent=1).encode())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ from affine import Affine
 from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import atomic_paths, temp_beside
 
 DTYPES = ("auto", "float32", "uint16", "uint8")
 _FACTOR = {"uint16": 10000.0, "uint8": 255.0}
@@ -65,36 +64,41 @@ def output_profile(crs, transform, height: int, width: int, count: int, dtype: s
     if transform is not None and scale > 1:
         transform = transform * Affine.scale(1 / scale)
     prof = {"driver": "GTiff", "height": height, "width": width, "count": count, "dtype": dtype,
-            "crs": crs, "transform": transform or Affine.identity(),
             "nodata": float("nan") if dtype == "float32" else 0, "compress": "deflate",
             "predictor": 3 if dtype == "float32" else 2, "BIGTIFF": "IF_SAFER"}
+    if crs is not None or transform is not None:  # none for plain images: no warning, no fake one
+        prof.update(crs=crs, transform=transform or Affine.identity())
     if height >= 256 and width >= 256:
         prof.update(tiled=True, blockxsize=256, blockysize=256)
     return prof
 
 
-@contextmanager
-def atomic_outputs(paths: list[Path]):
-    """Yield temporary paths beside ``paths``; rename them all on success, delete on failure."""
-    temps = []
-    for p in paths:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, t = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=".partial.tif")
-        os.close(fd)
-        temps.append(Path(t))
-    try:
-        yield temps
-        for t, p in zip(temps, paths):
-            os.replace(t, p)
-    finally:
-        for t in temps:
-            t.unlink(missing_ok=True)
+def open_output(path: Path, profile: dict):
+    """``rasterio.open(path, "w", **profile)``, quiet when there is no georeference to keep."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path, "w", **profile)
+
+
+def tag_bands(dst, roles: list[str]) -> None:
+    """Colour interpretation from band roles: red/green/blue/gray where known, undefined for every
+    other band (a synthetic NIR beside RGB is data, never Alpha)."""
+    from rasterio.enums import ColorInterp
+    known = {"red": ColorInterp.red, "green": ColorInterp.green, "blue": ColorInterp.blue,
+             "gray": ColorInterp.gray}
+    dst.colorinterp = [known.get(r, ColorInterp.undefined) for r in roles]
+
+
+atomic_outputs = atomic_paths  # temporary files beside the outputs, renamed when complete
 
 
 def to_cog(path: Path) -> None:
     """Rewrite a GeoTIFF in place as a Cloud-Optimized GeoTIFF (GDAL's COG driver)."""
     from rasterio.shutil import copy as rio_copy
-    tmp = path.with_name(path.name + ".cog")
+    tmp = temp_beside(path)
     try:
         with rasterio.open(path) as src:
             pred = 3 if src.dtypes[0] == "float32" else 2

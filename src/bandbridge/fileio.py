@@ -1,0 +1,147 @@
+"""Files a user can trust: checked before any work, written to a temporary file and renamed, with
+the normal mode for the user's umask (0644 under 022), and no leftovers from killed runs.
+
+Temporary files are hidden and end in ``.partial`` (``.nir.tif.<pid>.<random>.partial``): no
+reader of this tool takes them for rasters, and the next write into the same folder removes those
+whose process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from bandbridge.errors import BandbridgeError
+
+PARTIAL = ".partial"
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc), else by the
+    classic set-and-restore."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
+
+
+def normal_mode(path: str | Path) -> None:
+    """Give ``path`` the mode a plain ``open(..., "w")`` would have (mkstemp makes 0600)."""
+    os.chmod(path, 0o666 & ~umask())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(folder: Path) -> None:
+    """Delete temporary files of killed runs (their process is gone) in ``folder``."""
+    for p in folder.glob(f".*{PARTIAL}"):
+        parts = p.name.split(".")  # .<name>.<pid>.<random>.partial
+        pid = int(parts[-3]) if len(parts) > 3 and parts[-3].isdigit() else None
+        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+            p.unlink(missing_ok=True)
+
+
+def is_temporary(path: Path) -> bool:
+    """A hidden file or a leftover of an interrupted write: never an input."""
+    return path.name.startswith(".") or PARTIAL in path.name
+
+
+def temp_beside(path: Path) -> Path:
+    """An empty hidden temporary file in ``path``'s folder (created, so the name is ours)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent)
+    try:
+        fd, t = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                 suffix=PARTIAL)
+    except OSError as e:
+        raise BandbridgeError(f"{path}: cannot write in {path.parent} ({e.strerror}); choose an "
+                              "output folder you can write to") from None
+    os.close(fd)
+    return Path(t)
+
+
+@contextmanager
+def atomic_paths(paths: Sequence[Path]) -> Iterator[list[Path]]:
+    """Yield a temporary path beside each of ``paths``; on success give them the normal mode and
+    rename them all into place, on any failure (or interrupt) delete them."""
+    temps: list[Path] = []
+    try:
+        for p in paths:
+            temps.append(temp_beside(p))
+        yield temps
+        for t, p in zip(temps, paths):
+            normal_mode(t)
+            os.replace(t, p)
+    finally:
+        for t in temps:
+            t.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file (normal mode, renamed when complete)."""
+    with atomic_paths([Path(path)]) as (tmp,):
+        tmp.write_bytes(data)
+
+
+def check_writable(folder: Path, flag: str) -> None:
+    """Refuse an output folder that cannot be written (probed with a file created and deleted in
+    its nearest existing ancestor, which also catches read-only and special filesystems)."""
+    d = folder
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    if not d.is_dir():
+        raise BandbridgeError(f"{flag} {folder}: {d} is a file, not a folder; choose another "
+                              "output path")
+    try:
+        fd, t = tempfile.mkstemp(dir=d, prefix=".bandbridge-probe.", suffix=PARTIAL)
+    except OSError as e:
+        raise BandbridgeError(f"{flag} {folder}: cannot write in {d} ({e.strerror}); choose an "
+                              "output folder you can write to") from None
+    os.close(fd)
+    os.unlink(t)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_file(path: Path, inputs: Sequence[Path], overwrite: bool,
+                      flag: str = "--output") -> None:
+    """Refuse, before any work, an output file that is an input, an existing folder, an existing
+    file without ``--overwrite``, or in a folder that cannot be written."""
+    for src in inputs:
+        if _same(path, Path(src)) or path.resolve() == Path(src).resolve():
+            raise BandbridgeError(f"{flag} {path} is the input file {src}; writing it would "
+                                  "destroy the input: choose another output path")
+    if path.is_dir():
+        raise BandbridgeError(f"{flag} {path} is a folder; give a file path (e.g. "
+                              f"{path / 'out.tif'}) or, for several inputs, a folder without "
+                              "the .tif suffix")
+    if path.exists() and not overwrite:
+        raise BandbridgeError(f"{flag} {path} already exists; pass --overwrite to replace it "
+                              "(or choose another path)")
+    check_writable(path.parent, flag)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by the CLI's handler so that it unwinds like Ctrl-C and every temporary
+    file is removed."""

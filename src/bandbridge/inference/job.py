@@ -1,0 +1,186 @@
+"""``bandbridge predict`` as two functions: :func:`plan_predict` checks every flag, every input's
+interpretation and every output path before any work (so a mistake costs nothing and leaves
+nothing), then :func:`run_predict` predicts file by file."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from bandbridge.data.reader import raster_info
+from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import check_output_file, check_writable, is_temporary
+from bandbridge.inference.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
+from bandbridge.inference.predictor import PredictOptions, PredictStats, index_plan, predict_file
+from bandbridge.inference.route import route_model
+from bandbridge.inference.spec import ModelSpec, read_spec
+from bandbridge.inference.writer import DTYPES
+
+BACKENDS = ("auto", "torch", "onnx")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class Job:
+    """One input, the model that reads it, how, and where its outputs go."""
+
+    src: Path
+    dst: Path
+    spec: ModelSpec
+    reading: Interpretation
+    opts: PredictOptions
+    note: str  # one line: the routing (if any) and what was assumed about the file
+
+
+def _bandbridge_output(p: Path) -> bool:
+    """Whether ``p`` is a raster this tool wrote (tagged by the predictor)."""
+    try:
+        import rasterio
+        with rasterio.Env(), rasterio.open(p) as src:
+            return "bandbridge_model" in src.tags()
+    except Exception:  # noqa: BLE001 - an unreadable file is no output of ours; the reader says why
+        return False
+
+
+def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
+    """``(files, skipped)``: files, folders (their rasters, except hidden/partial files and
+    earlier outputs of this tool) and globs; a band folder (``B02.tif``, …) is one input."""
+    from bandbridge.data.reader import RASTER_SUFFIXES
+    files: list[Path] = []
+    skipped = 0
+    for it in items:
+        p = Path(it)
+        if p.is_dir() and not any(q.suffix.lower() == ".tif" and q.stem.startswith("B")
+                                  for q in p.iterdir()):
+            for q in sorted(p.iterdir()):
+                if q.suffix.lower() not in RASTER_SUFFIXES or is_temporary(q) or q.is_dir():
+                    continue
+                if _bandbridge_output(q):
+                    skipped += 1
+                    continue
+                files.append(q)
+        elif glob.has_magic(it):
+            files += sorted(Path(q) for q in glob.glob(it) if not is_temporary(Path(q)))
+        elif p.exists() or "[" in it:
+            files.append(p)
+        else:
+            raise BandbridgeError(f"{it}: no such file, folder or glob")
+    if not files:
+        raise BandbridgeError(f"no input rasters in {', '.join(items)}" +
+                              (f" ({skipped} earlier outputs of bandbridge skipped)" if skipped else ""))
+    return files, skipped
+
+
+def check_flags(opts: PredictOptions, ov: Overrides, backend: str, precision: str,
+                threads: int | None) -> None:
+    """Flags that are wrong whatever the files: each refusal names its flag."""
+    for flag, v in (("--tile", opts.tile), ("--batch-size", opts.batch_size), ("--threads", threads)):
+        if v is not None and v < 1:
+            raise BandbridgeError(f"{flag} {v}: must be at least 1")
+    if opts.overlap is not None and opts.overlap < 0:
+        raise BandbridgeError(f"--overlap {opts.overlap}: must be 0 or more")
+    if opts.tile is not None and opts.overlap is not None and 2 * opts.overlap >= opts.tile:
+        raise BandbridgeError(f"--overlap {opts.overlap}: must be less than half of --tile "
+                              f"{opts.tile}")
+    if opts.dtype not in DTYPES:
+        raise BandbridgeError(f"--dtype {opts.dtype}: unknown; choose one of {', '.join(DTYPES)}")
+    if backend not in BACKENDS:
+        raise BandbridgeError(f"--backend {backend}: unknown; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise BandbridgeError(f"--precision {precision}: unknown; choose one of {', '.join(PRECISIONS)}")
+    if ov.bands is not None:
+        toks = [str(b).strip() for b in ov.bands]
+        if "" in toks:
+            raise BandbridgeError(f"--bands {','.join(toks)}: an empty entry; list bands like 0,1,2")
+        if len(set(toks)) != len(toks):
+            raise BandbridgeError(f"--bands {','.join(toks)} names a band twice; give each input "
+                                  "band once")
+    if ov.band_names is not None and "" in [b.strip() for b in ov.band_names]:
+        raise BandbridgeError("--band-names has an empty entry; give one name per band, e.g. "
+                              "red,green,blue,nir")
+    check_scaling_flags(ov.scaling, ov.vmin, ov.vmax)
+
+
+def _check_for_model(spec: ModelSpec, opts: PredictOptions, reading: Interpretation, src: Path,
+                     size: tuple[int, int]) -> None:
+    name = spec.config.name
+    if opts.sensor is not None:
+        if not spec.sensors:
+            raise BandbridgeError(f"--sensor {opts.sensor}: {name} has no sensor conditioning; "
+                                  "drop --sensor (to name the file's bands, use --band-names)")
+        if opts.sensor not in spec.sensors:
+            raise BandbridgeError(f"--sensor {opts.sensor}: {name} knows {', '.join(spec.sensors)}")
+    if opts.append and spec.scale > 1:
+        raise BandbridgeError(f"--append needs input and output on one grid; {name} enlarges "
+                              f"×{spec.scale}")
+    tile = opts.tile or spec.config.inference.tile
+    overlap = spec.config.inference.overlap if opts.overlap is None else opts.overlap
+    if 2 * overlap >= tile and (opts.tile is not None or opts.overlap is not None):
+        given = f"--overlap {overlap}" if opts.overlap is not None else f"--tile {tile}"
+        raise BandbridgeError(f"{given}: the overlap ({overlap}) must be less than half of the tile "
+                              f"({tile}{'' if opts.tile else ', the model default'}); change --tile or --overlap")
+    if opts.overlap is not None and opts.overlap >= min(size):
+        raise BandbridgeError(f"--overlap {opts.overlap}: larger than {src} ({size[0]}×{size[1]} "
+                              "pixels); choose a smaller overlap")
+    index_plan(opts.indices, spec, reading.names)
+
+
+def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOptions,
+                 ov: Overrides = Overrides(), overwrite: bool = False, backend: str = "auto",
+                 precision: str = "auto", threads: int | None = None) -> tuple[list[Job], int]:
+    """Check everything and decide every input's model, reading and outputs; ``(jobs, earlier
+    outputs skipped)``. Nothing is written."""
+    check_flags(opts, ov, backend, precision, threads)
+    files, skipped = expand_inputs(inputs)
+    dest = Path(output)
+    single = len(files) == 1 and dest.suffix.lower() in (".tif", ".tiff")
+    if not single and dest.suffix.lower() in (".tif", ".tiff"):
+        raise BandbridgeError(f"--output {dest}: {len(files)} inputs need an output folder, not a "
+                              ".tif file")
+    if not single:
+        if dest.exists() and not dest.is_dir():
+            raise BandbridgeError(f"--output {dest} is a file; give a folder for the outputs")
+        check_writable(dest, "--output")
+    specs: dict[Path, ModelSpec] = {}
+    jobs, taken = [], {}
+    for f in files:
+        look = look_at(f, ov.band_names)
+        folder, route_note = route_model(model, f, ov, look)
+        spec = specs.setdefault(folder, read_spec(folder))
+        reading = interpret(f, spec, ov, look)
+        info = raster_info(f)
+        _check_for_model(spec, opts, reading, f, (info.height, info.width))
+        stem = f.stem.replace("[", "_").replace("]", "")
+        dst = dest if single else dest / f"{stem}_{spec.config.name}.tif"
+        if dst in taken:
+            raise BandbridgeError(f"{f} and {taken[dst]} would both be written to {dst}; predict "
+                                  "them into separate folders")
+        taken[dst] = f
+        extra = [dst.with_name(f"{dst.stem}_{k}{dst.suffix}") for k in opts.indices]
+        for p in [dst, *extra]:
+            check_output_file(p, files, overwrite)
+        note = (f"{route_note}; " if route_note else "") + reading.note
+        jobs.append(Job(f, dst, spec, reading, reading.apply(opts), note))
+    return jobs, skipped
+
+
+def run_predict(jobs: list[Job], backend: str = "auto", precision: str = "auto",
+                threads: int | None = None, compile: bool = False,
+                progress: Callable[[Job, int], Callable[[int], None]] | None = None
+                ) -> Iterator[tuple[Job, PredictStats, object]]:
+    """Predict each job (one backend per model); yields ``(job, stats, backend)``. ``progress``
+    gets the job and its tile count and returns the per-batch callback."""
+    from bandbridge.inference.backends import make_backend
+    from bandbridge.inference.predictor import plan_file
+    backends: dict[Path, object] = {}
+    for job in jobs:
+        folder = job.spec.folder
+        if folder not in backends:
+            backends[folder] = make_backend(job.spec, backend, precision, threads, compile)
+        run = backends[folder]
+        tick = progress(job, plan_file(job.spec, job.src, job.opts)[2].n_tiles) if progress else None
+        stats = predict_file(run, job.spec, job.src, job.dst, dataclasses.replace(job.opts), tick)
+        yield job, stats, run

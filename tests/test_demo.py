@@ -1,0 +1,57 @@
+"""The web demo's translator without a browser: plain RGB uploads for every bundled model, the
+upload shown beside the result, NDVI from the detected roles, limits and per-request files."""
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from bandbridge.demo.app import MAX_MPIX, Translator
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.spec import zoo_models
+from conftest import SAMPLE
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+
+
+@pytest.fixture(scope="module")
+def uploads(tmp_path_factory):
+    d = tmp_path_factory.mktemp("uploads")
+    with rasterio.open(NAIP) as f:
+        a, prof = f.read([1, 2, 3]), f.profile
+    img = Image.fromarray(a[:, :96, :128].transpose(1, 2, 0))
+    img.save(d / "photo.jpg", quality=90)
+    img.save(d / "photo.png")
+    prof.update(count=3, dtype="uint16", nodata=None)
+    with rasterio.open(d / "refl.tif", "w", **prof) as f:
+        f.write(a.astype(np.uint16) * 12 + 100)
+    return d
+
+
+@pytest.mark.parametrize("model", ["rgb2nir", "rgb2nir-naip", "rgb2thermal", "sr-x4"])
+@pytest.mark.parametrize("name", ["photo.jpg", "photo.png"])
+def test_plain_rgb_uploads_work_for_every_rgb_model(uploads, tmp_path, model, name):
+    shown, img, ndvi, path, status = Translator(zoo_models())(str(uploads / name), model, tmp_path)
+    s = 4 if model == "sr-x4" else 1
+    assert shown.shape == (96, 128, 3) and img.shape == (96 * s, 128 * s, 3)
+    assert (ndvi is not None) == model.startswith("rgb2nir")  # NDVI from the detected red band
+    assert "0=red, 1=green, 2=blue" in status and path.endswith(".tif")
+
+
+def test_reflectance_geotiff_and_what_no_rgb_image_can_feed(uploads, tmp_path):
+    t = Translator(zoo_models())
+    for model in ("rgb2nir", "rgb2nir-s2"):
+        _, _, ndvi, _, status = t(str(uploads / "refl.tif"), model, tmp_path)
+        assert ndvi is not None and "reflectance_10000" in status
+    with pytest.raises(BandbridgeError, match=r"VV, VH"):
+        t(str(uploads / "photo.png"), "sar2optical", tmp_path)
+    with pytest.raises(BandbridgeError, match="rgb2nir-naip"):  # 8-bit into the reflectance model
+        t(str(uploads / "photo.png"), "rgb2nir-s2", tmp_path)
+
+
+def test_pixel_limit_counts_the_super_resolution_output(tmp_path):
+    side = int((MAX_MPIX * 1e6) ** 0.5 / 4) + 8  # fine as an input, too large ×4
+    Image.fromarray(np.zeros((side, side, 3), np.uint8) + 90).save(tmp_path / "big.png")
+    with pytest.raises(BandbridgeError, match="MPix at ×4"):
+        Translator(zoo_models())(str(tmp_path / "big.png"), "sr-x4", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]

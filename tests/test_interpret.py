@@ -1,0 +1,149 @@
+"""Any RGB image just works: one interpretation of a user's file (band roles, scaling, refusals),
+printed in one line, used by predict, compare, timeseries and the demo."""
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from bandbridge.bands import SCALINGS
+from bandbridge.data.reader import read_raster
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.interpret import Overrides, interpret, look_at
+from bandbridge.inference.spec import read_spec, zoo_models
+from conftest import SAMPLE
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+ZOO = zoo_models()
+
+
+@pytest.fixture(scope="module")
+def rgb():
+    with rasterio.open(NAIP) as f:
+        return f.read([1, 2, 3]), f.profile
+
+
+def _plain(path, arr, **kw):
+    prof = {"driver": "GTiff", "height": arr.shape[1], "width": arr.shape[2], "count": arr.shape[0],
+            "dtype": arr.dtype, **kw}
+    with rasterio.open(path, "w", **prof) as d:
+        d.write(arr)
+    return path
+
+
+def _inputs(tmp, rgb):
+    a, prof = rgb
+    geo = {k: prof[k] for k in ("crs", "transform")}
+    files = {"rgb8.tif": _plain(tmp / "rgb8.tif", a, **geo),
+             "refl16.tif": _plain(tmp / "refl16.tif", (a.astype(np.uint16) * 12 + 100), **geo)}
+    Image.fromarray(a.transpose(1, 2, 0)).save(tmp / "rgb.png")
+    Image.fromarray(a.transpose(1, 2, 0)).save(tmp / "rgb.jpg", quality=92)
+    files.update({"rgb.png": tmp / "rgb.png", "rgb.jpg": tmp / "rgb.jpg"})
+    return files
+
+
+@pytest.mark.parametrize("name,model,scaling,how", [
+    ("rgb8.tif", "rgb2nir-naip", "uint8", "colour interpretation"),
+    ("refl16.tif", "rgb2nir-s2", "reflectance_10000", "by count: 3 bands"),
+    ("rgb.png", "rgb2nir-naip", "uint8", "colour interpretation"),
+    ("rgb.jpg", "rgb2nir-naip", "uint8", "colour interpretation")])
+def test_predict_rgb2nir_without_flags_says_what_it_assumed(run_cli, tmp_path, rgb, name, model,
+                                                            scaling, how):
+    src = _inputs(tmp_path, rgb)[name]
+    out = tmp_path / "nir.tif"
+    code, stdout, err = run_cli("predict", str(src), "-m", "rgb2nir", "-o", str(out), "--index", "ndvi")
+    assert code == 0, err
+    note = next(ln for ln in stdout.splitlines() if ln.startswith("rgb2nir →"))
+    assert f"rgb2nir → {model}" in note and f"scaling {scaling}" in note and how in note
+    assert "0=red, 1=green, 2=blue" in note
+    with rasterio.open(out) as f, rasterio.open(tmp_path / "nir_ndvi.tif") as g:
+        nir, nd = f.read(1), g.read(1)
+        assert f.descriptions[0] in ("synthetic_nir", "synthetic_B08")
+        assert (f.crs is not None) == name.endswith(".tif")
+    assert nir.std() > 0 and np.isfinite(nd).all() and -1 <= nd.min() < nd.max() <= 1
+
+
+def test_every_bundled_model_takes_a_plain_rgb_image(tmp_path, rgb):
+    """3-band images find their roles for every model with red/green/blue inputs; the SAR model
+    refuses them with the bands it needs."""
+    png = _inputs(tmp_path, rgb)["rgb.png"]
+    for name in ("rgb2nir-naip", "rgb2thermal", "sr-x4"):
+        r = interpret(png, read_spec(ZOO[name]))
+        assert r.bands == [0, 1, 2] and r.names == ["red", "green", "blue"] and r.scaling == "uint8"
+    with pytest.raises(BandbridgeError, match=r"takes 2 bands \(VV, VH\)"):
+        interpret(png, read_spec(ZOO["sar2optical"]))
+
+
+def test_palette_gray_alpha_cmyk_and_16_bit_images(tmp_path, rgb):
+    a = rgb[0].transpose(1, 2, 0)
+    img = Image.fromarray(a)
+    pal = img.convert("P", palette=Image.ADAPTIVE, colors=64)
+    pal.save(tmp_path / "pal.png")
+    pal.save(tmp_path / "pal.gif")
+    expect = np.asarray(pal.convert("RGB")).transpose(2, 0, 1) / 255.0
+    for f in ("pal.png", "pal.gif"):  # the palette is expanded to R, G, B
+        look = look_at(tmp_path / f)
+        assert look.roles == ["red", "green", "blue"] and look.scaling == "uint8"
+        r = read_raster(tmp_path / f, SCALINGS["uint8"], [0, 1, 2])
+        np.testing.assert_allclose(r.data, expect, atol=1e-6)
+    la = Image.fromarray(a[..., 0]).convert("LA")
+    alpha = np.zeros(a.shape[:2], np.uint8)
+    alpha[:, 128:] = 255
+    la.putalpha(Image.fromarray(alpha))
+    la.save(tmp_path / "la.png")
+    look = look_at(tmp_path / "la.png")
+    assert look.roles == ["gray", "alpha"]
+    r = interpret(tmp_path / "la.png", read_spec(ZOO["rgb2nir-naip"]))
+    assert r.bands == [0, 0, 0] and "the gray band as red, green, blue" in r.note
+    g = read_raster(tmp_path / "la.png", SCALINGS["uint8"], [0])
+    assert not g.mask[:, :128].any() and g.mask[:, 128:].all()  # transparent = no data
+    img.convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    img.save(tmp_path / "rgb.jpg", quality=95)
+    c = read_raster(tmp_path / "cmyk.jpg", SCALINGS["uint8"], [0, 1, 2]).data
+    j = read_raster(tmp_path / "rgb.jpg", SCALINGS["uint8"], [0, 1, 2]).data
+    assert look_at(tmp_path / "cmyk.jpg").roles == ["red", "green", "blue"]
+    assert np.abs(c - j).mean() < 0.03  # GDAL converts CMYK to RGB
+    Image.fromarray(a[..., 1].astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    assert look_at(tmp_path / "g16.png").scaling == "uint16"  # 16-bit imagery, not reflectance
+    rgba = np.dstack([a, np.full(a.shape[:2], 255, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    assert look_at(tmp_path / "rgba.png").roles == ["red", "green", "blue", "alpha"]
+
+
+def test_naip_order_alpha_tags_and_descriptions(tmp_path, rgb):
+    with rasterio.open(NAIP) as f:  # NAIP as shipped: descriptions red..nir, 4th band tagged Alpha
+        assert f.colorinterp[3].name == "alpha"
+    assert look_at(NAIP).roles == ["red", "green", "blue", "nir"]
+    four = np.concatenate([rgb[0], rgb[0][:1] // 2 + 30])
+    tagged = _plain(tmp_path / "four.tif", four)  # GDAL tags 4 bytes RGB + Alpha; values say NIR
+    assert look_at(tagged).roles == ["red", "green", "blue", "nir"]
+    plain = _plain(tmp_path / "four16.tif", four.astype(np.uint16) * 12)  # no tags at all
+    assert look_at(plain).roles == ["red", "green", "blue", "nir"]
+    assert "by count: 4 bands" in look_at(plain).how
+
+
+def test_overrides_band_names_bands_and_scaling(tmp_path, rgb):
+    bgr = _plain(tmp_path / "bgr.tif", rgb[0][::-1].copy())
+    spec = read_spec(ZOO["rgb2nir-naip"])
+    r = interpret(bgr, spec, Overrides(band_names=("blue", "green", "red")))
+    assert r.bands == [2, 1, 0] and "--band-names" in r.note
+    r = interpret(bgr, spec, Overrides(bands=("2", "1", "0")))
+    assert r.bands == [2, 1, 0] and "--bands" in r.note
+    r = interpret(bgr, spec, Overrides(scaling="minmax", vmin=0, vmax=200))
+    assert r.scaling == "minmax" and (r.vmin, r.vmax) == (0, 200)
+    refl = _plain(tmp_path / "refl.tif", rgb[0].astype(np.uint16) * 12 + 100)
+    with pytest.raises(BandbridgeError, match="use -m rgb2nir-s2"):
+        interpret(refl, spec)
+    with pytest.raises(BandbridgeError, match="would saturate"):
+        interpret(refl, spec, Overrides(scaling="uint8"))
+    ok = interpret(refl, spec, Overrides(scaling="minmax", vmin=0, vmax=3200))
+    assert ok.scaling == "minmax"
+
+
+def test_sar_without_band_names_uses_the_models_own_selection(tmp_path):
+    db = np.random.default_rng(0).normal(-14, 4, (2, 64, 64)).astype(np.float32)
+    f = _plain(tmp_path / "s1.tif", db)  # like SEN12MS-CR: VV, VH, no descriptions
+    look = look_at(f)
+    assert look.scaling == "sar_db"
+    r = interpret(f, read_spec(ZOO["sar2optical"]))
+    assert r.bands == [0, 1] and "own band selection" in r.note and r.scaling == "sar_db"

@@ -1,0 +1,176 @@
+"""Files and runs a user can trust: normal modes, no Alpha band, --overwrite, the input never
+destroyed, SIGTERM and killed runs leave nothing, best.ckpt across --resume, no noise."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from conftest import REPO, SAMPLE, TINY
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+ENV = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "bandbridge.cli", *map(str, args)], env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def umask():
+    old = os.umask(0o022)
+    yield lambda m: os.umask(m)
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_outputs_get_the_umask_mode(run_cli, tmp_path, umask, mask, mode):
+    umask(mask)
+    out = tmp_path / "nir.tif"
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir", "-o", str(out), "--index", "ndvi",
+                           "--cog")
+    assert code == 0, err
+    for p in (out, tmp_path / "nir_ndvi.tif"):
+        assert p.stat().st_mode & 0o777 == mode, oct(p.stat().st_mode)
+    code, _, err = run_cli("compare", str(NAIP), "-m", "rgb2nir", "-o", str(tmp_path / "cmp"))
+    assert code == 0, err
+    for p in (tmp_path / "cmp").iterdir():
+        assert p.stat().st_mode & 0o777 == mode, p
+    from bandbridge.bundle import load_bundle, save_bundle
+    from bandbridge.fileio import atomic_write_bytes
+    from bandbridge.inference.spec import zoo_models
+    b = load_bundle(zoo_models()["rgb2nir-naip"])
+    d = save_bundle(tmp_path / "bundle", b.generator, b.config, b.in_channels, b.out_channels)
+    atomic_write_bytes(tmp_path / "x.json", b"{}")
+    for p in [*d.iterdir(), tmp_path / "x.json"]:
+        assert p.stat().st_mode & 0o777 == mode, p
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+
+
+def test_synthetic_band_beside_rgb_is_not_alpha(run_cli, tmp_path):
+    out = tmp_path / "rgbn.tif"
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir", "-o", str(out), "--append")
+    assert code == 0, err
+    with rasterio.open(out) as f:
+        assert [c.name for c in f.colorinterp] == ["red", "green", "blue", "undefined"]
+        assert f.descriptions == ("red", "green", "blue", "synthetic_nir")
+    code, _, err = run_cli("compare", str(NAIP), "-m", "rgb2nir", "-o", str(tmp_path / "cmp"))
+    assert code == 0, err
+    with rasterio.open(next((tmp_path / "cmp").glob("*_with_synthetic.tif"))) as f:
+        assert "alpha" not in [c.name for c in f.colorinterp]
+        assert f.colorinterp[-1].name == "undefined" and f.descriptions[-1] == "synthetic_nir"
+
+
+def test_overwrite_replaces_and_the_input_survives_being_named_as_output(run_cli, tmp_path):
+    src = tmp_path / "scene.tif"
+    src.write_bytes(NAIP.read_bytes())
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    code, _, err = run_cli("predict", str(src), "-m", "rgb2nir", "-o", str(src), "--overwrite")
+    assert code == 2 and "is the input file" in err  # --overwrite never means "destroy the input"
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == digest
+    out = tmp_path / "nir.tif"
+    assert run_cli("predict", str(src), "-m", "rgb2nir", "-o", str(out))[0] == 0
+    out.write_bytes(b"stale")
+    code, _, err = run_cli("predict", str(src), "-m", "rgb2nir", "-o", str(out))
+    assert code == 2 and "--overwrite" in err and out.read_bytes() == b"stale"
+    code, _, err = run_cli("predict", str(src), "-m", "rgb2nir", "-o", str(out), "--overwrite")
+    assert code == 0, err
+    with rasterio.open(out) as f:
+        assert f.count == 1 and f.read(1).mean() > 1
+
+
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+def test_rerun_on_its_own_folder_and_leftovers_of_killed_runs(run_cli, tmp_path):
+    d = tmp_path / "scenes"
+    d.mkdir()
+    (d / "a.tif").write_bytes(NAIP.read_bytes())
+    stale = d / f".a_rgb2nir-wgangp-cpu.tif.{_dead_pid()}.x1y2z3w4.partial"
+    stale.write_bytes(b"half a file")
+    (d / ".hidden.tif").write_bytes(b"not an input")
+    code, out, err = run_cli("predict", str(d), "-m", "rgb2nir", "-o", str(d))
+    assert code == 0, err
+    assert not stale.exists()  # the killed run's temporary file is gone
+    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-wgangp-cpu.tif"]
+    code, out, err = run_cli("predict", str(d), "-m", "rgb2nir", "-o", str(d), "--overwrite")
+    assert code == 0, err
+    assert "skipped 1 earlier output" in out and out.count("a_rgb2nir-wgangp-cpu.tif") == 1
+    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-wgangp-cpu.tif"]
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    with rasterio.open(NAIP) as f:  # a 3072² mosaic of the sample: many seconds of work
+        prof, a = f.profile, f.read([1, 2, 3])
+    big = tmp_path / "big.tif"
+    prof.update(count=3, height=3072, width=3072, tiled=True, blockxsize=256, blockysize=256,
+                compress="deflate")
+    with rasterio.open(big, "w", **prof) as f:
+        f.write(np.tile(a, (1, 12, 12)))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "predict", str(big), "-m",
+                             "rgb2nir-naip", "-o", str(out / "nir.tif"), "--tile", "256",
+                             "--overlap", "32"], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(out.glob(".*.partial")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(1.0)  # well inside the tile loop
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+
+
+def test_best_checkpoint_after_resume_is_the_best_of_the_whole_run_and_train_is_quiet(tmp_path):
+    sets = [a for kv in TINY for a in ("--set", kv)]
+    r = _cli("train", "--preset", "rgb2nir-wgangp-cpu", "--data", SAMPLE, "--runs", tmp_path,
+             *sets, "--set", "train.max_epochs=1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    run = next(p for p in tmp_path.glob("*/*") if p.is_dir())
+    r2 = _cli("train", "--resume", run, "--set", "train.max_epochs=4")
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    for res in (r, r2):
+        noise = res.stdout + res.stderr
+        assert "Tip" not in noise and "deprecated" not in noise and "Warning" not in noise, noise
+    ck = run / "checkpoints"
+    assert not list(ck.glob("best-v*.ckpt")), sorted(p.name for p in ck.iterdir())
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    logged = EventAccumulator(str(run / "tensorboard")).Reload().Scalars("val/psnr")
+    per_epoch = {e.step: e.value for e in logged if e.step > 0}  # step 0: the start, no checkpoint
+    assert len(per_epoch) == 4, per_epoch  # two runs, four epochs
+    best = torch.load(ck / "best.ckpt", map_location="cpu", weights_only=True)
+    state = next(v for k, v in best["callbacks"].items() if "val/psnr" in k)
+    assert float(state["best_model_score"]) == pytest.approx(max(per_epoch.values()), abs=1e-4)
+    by_epoch = [per_epoch[k] for k in sorted(per_epoch)]
+    assert by_epoch[best["epoch"]] == pytest.approx(max(by_epoch), abs=1e-4)
+
+
+def test_plain_images_predict_without_gdal_noise(tmp_path):
+    from PIL import Image
+    with rasterio.open(NAIP) as f:
+        Image.fromarray(f.read([1, 2, 3]).transpose(1, 2, 0)).save(tmp_path / "rgb.png")
+    r = _cli("predict", tmp_path / "rgb.png", "-m", "rgb2nir", "-o", tmp_path / "nir.tif")
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr and "matrix" not in r.stderr, r.stderr
