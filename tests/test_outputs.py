@@ -142,6 +142,24 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     assert list(out.iterdir()) == []
 
 
+def test_sigterm_during_training_exits_143_and_leaves_no_temporary_files(tmp_path):
+    sets = [a for kv in TINY for a in ("--set", kv)]
+    proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "train", "--preset",
+                             "rgb2nir-wgangp-cpu", "--data", str(SAMPLE), "--runs", str(tmp_path),
+                             *sets, "--set", "train.max_epochs=500"], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while not list(tmp_path.glob("*/*/checkpoints/epoch*.ckpt")) and proc.poll() is None \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".partial"))]
+
+
 def test_best_checkpoint_after_resume_is_the_best_of_the_whole_run_and_train_is_quiet(tmp_path):
     sets = [a for kv in TINY for a in ("--set", kv)]
     r = _cli("train", "--preset", "rgb2nir-wgangp-cpu", "--data", SAMPLE, "--runs", tmp_path,

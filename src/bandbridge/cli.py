@@ -369,6 +369,11 @@ def main() -> None:
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         code = 130
+    except SystemExit as e:  # Lightning turns an interrupt during fit into sys.exit(1)
+        if not got and type(e).__name__ != "SIGTERMException":
+            raise
+        got.append(signal.SIGTERM)
+        code = 130
     except Exception as e:  # click's own refusals (typer vendors click: matched by shape)
         if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
             raise
