@@ -28,11 +28,11 @@ def uploads(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("model", ["rgb2nir", "rgb2nir-naip", "rgb2thermal", "sr-x4"])
+@pytest.mark.parametrize("model", ["rgb2nir", "rgb2nir-naip", "rgb2thermal", "sr-x2", "sr-x3", "sr-x4"])
 @pytest.mark.parametrize("name", ["photo.jpg", "photo.png"])
 def test_plain_rgb_uploads_work_for_every_rgb_model(uploads, tmp_path, model, name):
     shown, img, ndvi, path, status = Translator(zoo_models())(str(uploads / name), model, tmp_path)
-    s = 4 if model == "sr-x4" else 1
+    s = int(model[-1]) if model.startswith("sr-x") else 1
     assert shown.shape == (96, 128, 3) and img.shape == (96 * s, 128 * s, 3)
     assert (ndvi is not None) == model.startswith("rgb2nir")  # NDVI from the detected red band
     assert "0=red, 1=green, 2=blue" in status and path.endswith(".tif")
@@ -55,3 +55,11 @@ def test_pixel_limit_counts_the_super_resolution_output(tmp_path):
     with pytest.raises(BandbridgeError, match="MPix at ×4"):
         Translator(zoo_models())(str(tmp_path / "big.png"), "sr-x4", tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_any_failure_is_one_readable_line(tmp_path):
+    from bandbridge.demo.app import _message
+    up = str(tmp_path / "gradio-cache" / "x1" / "photo.png")
+    assert _message(BandbridgeError(f"{up}: not a raster"), up) == "photo.png: not a raster"
+    line = _message(ValueError("boom"), up)
+    assert line.startswith("unexpected failure (ValueError: boom)") and "\n" not in line

@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import torch
 
+from bandbridge.fileio import HOST
 from conftest import REPO, SAMPLE, TINY
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
@@ -104,17 +104,21 @@ def test_rerun_on_its_own_folder_and_leftovers_of_killed_runs(run_cli, tmp_path)
     d = tmp_path / "scenes"
     d.mkdir()
     (d / "a.tif").write_bytes(NAIP.read_bytes())
-    stale = d / f".a_rgb2nir-wgangp-cpu.tif.{_dead_pid()}.x1y2z3w4.partial"
+    stale = d / f".a_rgb2nir-naip.tif.{HOST}-{_dead_pid()}.x1y2z3w4.partial"
+    other = d / f".a_rgb2nir-naip.tif.otherhost-{_dead_pid()}.x1y2z3w4.partial"  # another host's run
+    other.write_bytes(b"live elsewhere")
     stale.write_bytes(b"half a file")
     (d / ".hidden.tif").write_bytes(b"not an input")
     code, out, err = run_cli("predict", str(d), "-m", "rgb2nir", "-o", str(d))
     assert code == 0, err
-    assert not stale.exists()  # the killed run's temporary file is gone
-    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-wgangp-cpu.tif"]
+    assert not stale.exists()  # the killed run's temporary file is gone ...
+    assert other.exists()  # ... another host's is not ours to judge
+    other.unlink()
+    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-naip.tif"]
     code, out, err = run_cli("predict", str(d), "-m", "rgb2nir", "-o", str(d), "--overwrite")
     assert code == 0, err
-    assert "skipped 1 earlier output" in out and out.count("a_rgb2nir-wgangp-cpu.tif") == 1
-    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-wgangp-cpu.tif"]
+    assert "skipped 1 earlier output" in out and out.count("a_rgb2nir-naip.tif") == 1
+    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-naip.tif"]
 
 
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path):

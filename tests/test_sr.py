@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import yaml
 
 from bandbridge.config import DegradeConfig, load_config
-from bandbridge.data.degrade import bicubic_down, degrade, modcrop
+from bandbridge.data.degrade import bicubic_down, degrade
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import RandomCropDataset
 from bandbridge.evaluation.baselines import Upsample

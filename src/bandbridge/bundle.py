@@ -16,7 +16,7 @@ from torch import nn
 
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import atomic_paths, atomic_write_bytes  # noqa: F401 - re-exported for callers
+from bandbridge.fileio import atomic_paths, atomic_write_bytes
 from bandbridge.inference.spec import read_meta
 from bandbridge.models import build_generator
 

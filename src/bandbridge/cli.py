@@ -18,7 +18,7 @@ out = Console(soft_wrap=True)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _error(message)
     raise typer.Exit(2)
 
 
@@ -355,11 +355,18 @@ def main() -> None:
     from bandbridge.fileio import Terminated
     got: list[int] = []
 
+    interrupted: list[int] = []
+
     def on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
         got.append(signum)
         raise Terminated()
+
+    def on_sigint(signum, frame):  # noqa: ARG001 - as Python's own, but remembered (see below)
+        interrupted.append(signum)
+        raise KeyboardInterrupt
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGINT, on_sigint)
     except ValueError:  # not the main thread (embedded use)
         pass
     try:
@@ -370,9 +377,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         code = 130
     except SystemExit as e:  # Lightning turns an interrupt during fit into sys.exit(1)
-        if not got and type(e).__name__ != "SIGTERMException":
+        if not (got or interrupted) and type(e).__name__ != "SIGTERMException":
             raise
-        got.append(signal.SIGTERM)
+        if not interrupted:
+            got.append(signal.SIGTERM)
         code = 130
     except Exception as e:  # click's own refusals (typer vendors click: matched by shape)
         if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
@@ -392,7 +400,7 @@ def main() -> None:
 
 
 def _error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

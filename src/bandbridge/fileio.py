@@ -1,14 +1,16 @@
 """Files a user can trust: checked before any work, written to a temporary file and renamed, with
 the normal mode for the user's umask (0644 under 022), and no leftovers from killed runs.
 
-Temporary files are hidden and end in ``.partial`` (``.nir.tif.<pid>.<random>.partial``): no
-reader of this tool takes them for rasters, and the next write into the same folder removes those
-whose process is gone.
+Temporary files are hidden and end in ``.partial`` (``.nir.tif.<host>-<pid>.<random>.partial``):
+no reader of this tool takes them for rasters, and the next write into the same folder removes
+those whose process on this host is gone (a shared folder's other hosts keep theirs).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Iterator, Sequence
 from bandbridge.errors import BandbridgeError
 
 PARTIAL = ".partial"
+HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname().split(".")[0]) or "host"
 
 
 def umask() -> int:
@@ -51,9 +54,9 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale(folder: Path) -> None:
     """Delete temporary files of killed runs (their process is gone) in ``folder``."""
     for p in folder.glob(f".*{PARTIAL}"):
-        parts = p.name.split(".")  # .<name>.<pid>.<random>.partial
-        pid = int(parts[-3]) if len(parts) > 3 and parts[-3].isdigit() else None
-        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+        parts = p.name.split(".")  # .<name>.<host>-<pid>.<random>.partial
+        host, _, pid = parts[-3].rpartition("-") if len(parts) > 3 else ("", "", "")
+        if host == HOST and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             p.unlink(missing_ok=True)
 
 
@@ -67,7 +70,7 @@ def temp_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(path.parent)
     try:
-        fd, t = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+        fd, t = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{HOST}-{os.getpid()}.",
                                  suffix=PARTIAL)
     except OSError as e:
         raise BandbridgeError(f"{path}: cannot write in {path.parent} ({e.strerror}); choose an "

@@ -16,10 +16,11 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from bandbridge.bundle import atomic_write_bytes, load_bundle, save_bundle
-from bandbridge.config import Config, build_config, config_to_yaml
+from bandbridge.bundle import load_bundle, save_bundle
+from bandbridge.config import Config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import atomic_paths, atomic_write_bytes
 from bandbridge.evaluation.baselines import SAMPLE_PIXELS, init_anchor
 from bandbridge.inference.backends import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
@@ -32,15 +33,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Write checkpoints to a temporary file and rename: a crash never leaves half a file."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
+        with atomic_paths([Path(path)]) as (tmp,):  # hidden .partial file; leftovers cleaned
             super().save_checkpoint(checkpoint, tmp, storage_options)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
 
 class BundleExport(Callback):

@@ -129,7 +129,7 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
             raise BandbridgeError(f"{p}: folder holds no .tif band files")
         names = list(files)
         first = files[names[_select(names, bands, p)[0]]] if bands else next(iter(files.values()))
-        with _open(first) as src:
+        with open_raster(first) as src:
             return RasterInfo(src.height, src.width, list(files), _crs(src), _tr(src),
                               src.nodata, src.dtypes[0])
     if p.suffix.lower() == ".npy":
@@ -138,7 +138,7 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
         names = list(band_names) if band_names else _default_names(c, None, None, sensor)
         return RasterInfo(h, w, [canonical_band_name(n) for n in names], None, None, None,
                           str(arr.dtype))
-    with _open(p) as src:
+    with open_raster(p) as src:
         count, desc, ci = src.count, src.descriptions, src.colorinterp
         if _palette(src) is not None:  # one index band → the palette's R, G, B
             count, desc, ci = 3, (None,) * 3, ("red", "green", "blue")
@@ -166,9 +166,6 @@ def open_raster(p: str | Path):
         raise BandbridgeError(f"{p}: complex values ({src.dtypes[0]}) are not imagery this tool "
                               "reads; convert to amplitude or dB first (e.g. gdal_calc.py)")
     return src
-
-
-_open = open_raster
 
 
 def _palette(src) -> np.ndarray | None:
@@ -291,7 +288,7 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
         if p.is_dir():
             files = _band_files(p, sensor)
             for k, i in enumerate(sel):
-                with _open(files[info.bands[i]]) as src:
+                with open_raster(files[info.bands[i]]) as src:
                     if (src.height, src.width) != (info.height, info.width):
                         raise BandbridgeError(
                             f"{files[info.bands[i]]}: {src.height}×{src.width} differs from "
@@ -299,14 +296,14 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
                     raw[k][inner] = _read_masked(src, [1], ra, ca, rb - ra, cb - ca, valid, inner)[0]
             qa = files.get("QA_PIXEL") if sensor == "landsat8" else None
             if qa is not None:  # Landsat Collection 2: only pixels the QA band calls clear
-                with _open(qa) as src:
+                with open_raster(qa) as src:
                     bits = src.read(1, window=Window(ca, ra, cb - ca, rb - ra)).astype(np.uint32)
                 valid[inner] &= (bits >> LANDSAT_QA_CLEAR_BIT) & 1 == 1
         elif p.suffix.lower() == ".npy":
             arr = _load_npy(p, idx)
             raw[(slice(None), *inner)] = arr[sel, ra:rb, ca:cb]
         else:
-            with _open(p) as src:
+            with open_raster(p) as src:
                 if (ra, rb, ca, cb) == (r0, r0 + h, c0, c0 + w):  # inside: read straight into raw
                     raw = _read_masked(src, [i + 1 for i in sel], ra, ca, h, w, valid, inner)
                 else:
@@ -348,7 +345,7 @@ def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     from rasterio.enums import Resampling
     sel = _select(info.bands, bands, path)
     shape = (len(sel), -(-info.height // k), -(-info.width // k))
-    with _open(p) as src:
+    with open_raster(p) as src:
         raw, valid = _read_bands(src, [i + 1 for i in sel], out_shape=shape,
                                  resampling=Resampling.nearest)
     valid &= np.isfinite(raw).all(0)

@@ -11,6 +11,7 @@ the results, and a mistake is one readable message in the status line.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -124,6 +125,17 @@ def _remove(workdir: str | None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _message(e: Exception, upload) -> str:
+    """One line for the page: our errors as they are (the upload's temp path shortened to its
+    name), anything else named as unexpected and logged in full on the server."""
+    if isinstance(e, BandbridgeError):
+        msg = str(e)
+    else:
+        logging.getLogger("bandbridge.demo").exception("demo request failed")
+        msg = f"unexpected failure ({type(e).__name__}: {e}); the server log has the details"
+    return msg.replace(str(upload), Path(str(upload)).name) if upload else msg
+
+
 def build_app(models: dict[str, Path] | None = None):
     import os
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
@@ -139,16 +151,15 @@ def build_app(models: dict[str, Path] | None = None):
         workdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
         try:
             return (*run(upload, name, Path(workdir)), workdir)
-        except BandbridgeError as e:  # one readable line in the status, the outputs cleared
+        except Exception as e:  # noqa: BLE001 - one readable line in the status, outputs cleared
             _remove(workdir)
-            msg = str(e).replace(str(upload), Path(str(upload)).name) if upload else str(e)
-            return None, None, None, None, f"**error:** {msg}", None
+            return None, None, None, None, f"**error:** {_message(e, upload)}", None
 
     def preview(upload):
         try:
             return (input_preview(upload) if upload else None), ""
-        except BandbridgeError as e:
-            return None, f"**error:** {str(e).replace(str(upload), Path(str(upload)).name)}"
+        except Exception as e:  # noqa: BLE001 - as above: never Gradio's red boxes
+            return None, f"**error:** {_message(e, upload)}"
 
     # Gradio's own copies (uploads, results) are deleted after an hour.
     with gr.Blocks(title="bandbridge", delete_cache=(600, 3600)) as app:
@@ -183,7 +194,7 @@ def build_app(models: dict[str, Path] | None = None):
 
 def serve(models: list[str] | None, host: str = "127.0.0.1", port: int = 7860) -> None:
     folders = [resolve_model_folder(m) for m in models or []]
-    chosen = {(m if not Path(m).exists() else read_spec(f).config.name): f
+    chosen = {(m if not Path(m).exists() else read_spec(f).name): f
               for m, f in zip(models or [], folders)} or None
     build_app(chosen).launch(server_name=host, server_port=port, show_error=True,
                              max_file_size=f"{MAX_MB}mb")

@@ -29,7 +29,7 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     spec = read_spec(folder)
     if spec.scale != 1:
         raise BandbridgeError(f"compare works for translation models (same grid in and out); "
-                              f"{spec.config.name} enlarges ×{spec.scale}")
+                              f"{spec.name} enlarges ×{spec.scale}")
     reading = interpret(src, spec, ov, look)
     t = spec.target
     is_nir = is_single_nir(spec.target_names)

@@ -8,7 +8,6 @@ the same images. Super-resolution adds PSNR/SSIM on RGB and on Y with a border c
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -18,7 +17,8 @@ from pathlib import Path
 import torch
 
 from bandbridge.bands import get_scaling, is_single_nir
-from bandbridge.bundle import Bundle, atomic_write_bytes, load_model
+from bandbridge.bundle import Bundle, load_model
+from bandbridge.fileio import atomic_write_bytes
 from bandbridge.config import Config, build_config
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import LoadedPair, context_row

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bandbridge.bundle import atomic_write_bytes
+from bandbridge.fileio import atomic_write_bytes
 from bandbridge.config import build_config, load_config, recipes
 from bandbridge.errors import BandbridgeError
 

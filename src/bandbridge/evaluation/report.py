@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.bands import find_role, is_single_nir, ndvi
-from bandbridge.bundle import atomic_write_bytes
+from bandbridge.fileio import atomic_write_bytes
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.evaluate import EvalResult, evaluate
 

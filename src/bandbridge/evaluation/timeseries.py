@@ -90,7 +90,7 @@ def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: 
         spec = read_spec(folder)
         if len(spec.target_names) != 1 or find_role(spec.target_names, "nir") is None:
             raise BandbridgeError(f"timeseries needs a model that synthesizes one NIR band; "
-                                  f"{spec.config.name} makes {', '.join(spec.target_names)}")
+                                  f"{spec.name} makes {', '.join(spec.target_names)}")
         reading = interpret(f, spec, ov, look)
         red_i = find_role(reading.names, "red")
         if red_i is None:
@@ -130,7 +130,7 @@ def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: 
     w.writerows(rows)
     atomic_write_bytes(csv_path, buf.getvalue().encode())
     with atomic_paths([png_path]) as (tmp,):
-        plot(rows, tmp, ", ".join(sorted({s.config.name for _, s, *_ in plans})))
+        plot(rows, tmp, ", ".join(sorted({s.name for _, s, *_ in plans})))
     return rows
 
 

@@ -283,7 +283,7 @@ def _check_range(look: Look, bands: list[int], scaling: Scaling, forced: bool, n
 def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
               look: Look | None = None) -> Interpretation:
     """How to read ``path`` for ``spec`` (see the module docstring); the note says it in a line."""
-    name = spec.config.name
+    name = spec.name
     folder_sensor = spec.input.sensor if (Path(str(path)).is_dir()
                                           and spec.input.sensor in FOLDER_BANDS) else None
     look = look or look_at(path, ov.band_names, folder_sensor)

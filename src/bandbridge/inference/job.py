@@ -37,9 +37,11 @@ class Job:
 
 def _bandbridge_output(p: Path) -> bool:
     """Whether ``p`` is a raster this tool wrote (tagged by the predictor)."""
+    import warnings
     try:
         import rasterio
-        with rasterio.Env(), rasterio.open(p) as src:
+        with warnings.catch_warnings(), rasterio.Env(), rasterio.open(p) as src:
+            warnings.simplefilter("ignore")  # a PNG's NotGeoreferencedWarning is no news here
             return "bandbridge_model" in src.tags()
     except Exception:  # noqa: BLE001 - an unreadable file is no output of ours; the reader says why
         return False
@@ -63,7 +65,11 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
                     continue
                 files.append(q)
         elif glob.has_magic(it):
-            files += sorted(Path(q) for q in glob.glob(it) if not is_temporary(Path(q)))
+            for q in sorted(Path(q) for q in glob.glob(it) if not is_temporary(Path(q))):
+                if q.is_file() and _bandbridge_output(q):  # a rerun must not eat its outputs
+                    skipped += 1
+                    continue
+                files.append(q)
         elif p.exists() or "[" in it:
             files.append(p)
         else:
@@ -106,7 +112,7 @@ def check_flags(opts: PredictOptions, ov: Overrides, backend: str, precision: st
 
 def _check_for_model(spec: ModelSpec, opts: PredictOptions, reading: Interpretation, src: Path,
                      size: tuple[int, int]) -> None:
-    name = spec.config.name
+    name = spec.name
     if opts.sensor is not None:
         if not spec.sensors:
             raise BandbridgeError(f"--sensor {opts.sensor}: {name} has no sensor conditioning; "
@@ -136,6 +142,10 @@ def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOption
     check_flags(opts, ov, backend, precision, threads)
     files, skipped = expand_inputs(inputs)
     dest = Path(output)
+    from bandbridge.data.reader import RASTER_SUFFIXES
+    if dest.suffix.lower() in RASTER_SUFFIXES - {".tif", ".tiff"}:
+        raise BandbridgeError(f"--output {dest}: predict writes GeoTIFF; name the output "
+                              f"{dest.with_suffix('.tif').name} or give a folder")
     single = len(files) == 1 and dest.suffix.lower() in (".tif", ".tiff")
     if not single and dest.suffix.lower() in (".tif", ".tiff"):
         raise BandbridgeError(f"--output {dest}: {len(files)} inputs need an output folder, not a "
@@ -154,7 +164,7 @@ def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOption
         info = raster_info(f)
         _check_for_model(spec, opts, reading, f, (info.height, info.width))
         stem = f.stem.replace("[", "_").replace("]", "")
-        dst = dest if single else dest / f"{stem}_{spec.config.name}.tif"
+        dst = dest if single else dest / f"{stem}_{spec.name}.tif"
         if dst in taken:
             raise BandbridgeError(f"{f} and {taken[dst]} would both be written to {dst}; predict "
                                   "them into separate folders")

@@ -23,7 +23,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.spec import ModelSpec
 from bandbridge.radiometry import image_stats
 from bandbridge.inference.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
-from bandbridge.inference.writer import (atomic_outputs, encode, output_profile, physical_note,
+from bandbridge.fileio import atomic_paths
+from bandbridge.inference.writer import (encode, output_profile, physical_note,
                                          open_output, resolve_dtype, tag_bands, to_cog)
 
 
@@ -115,7 +116,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
         [band_role(b) for b in spec.target_names]
     paths = [out] + [out.with_name(f"{out.stem}_{k}{out.suffix or '.tif'}") for k in index_fns]
     t0 = time.perf_counter()
-    with atomic_outputs(paths) as temps:
+    with atomic_paths(paths) as temps:
         prof = output_profile(info.crs, info.transform, H, W, len(names), dtype, s)
         dsts = [open_output(temps[0], prof)]
         for t in temps[1:]:
@@ -183,7 +184,7 @@ def index_plan(indices, spec: ModelSpec, names: list[str]) -> dict:
     tn = spec.target_names
     if not is_single_nir(tn):
         raise BandbridgeError(f"--index needs a model whose output is one NIR band; "
-                              f"{spec.config.name} makes {', '.join(tn)}")
+                              f"{spec.name} makes {', '.join(tn)}")
     out = {}
     for k in indices:
         if k not in INDICES:

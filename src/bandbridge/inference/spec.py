@@ -43,6 +43,13 @@ class ModelSpec:
         return self.config.data.sources[0].input
 
     @property
+    def name(self) -> str:
+        """What a user calls the model: a bundled model's name, else the run's preset name."""
+        if self.folder.parent == zoo_dir():
+            return self.folder.name
+        return self.config.name
+
+    @property
     def target(self) -> BandSel:
         return self.config.data.sources[0].target
 

@@ -12,7 +12,7 @@ from affine import Affine
 from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import atomic_paths, temp_beside
+from bandbridge.fileio import temp_beside
 
 DTYPES = ("auto", "float32", "uint16", "uint8")
 _FACTOR = {"uint16": 10000.0, "uint8": 255.0}
@@ -90,9 +90,6 @@ def tag_bands(dst, roles: list[str]) -> None:
     known = {"red": ColorInterp.red, "green": ColorInterp.green, "blue": ColorInterp.blue,
              "gray": ColorInterp.gray}
     dst.colorinterp = [known.get(r, ColorInterp.undefined) for r in roles]
-
-
-atomic_outputs = atomic_paths  # temporary files beside the outputs, renamed when complete
 
 
 def to_cog(path: Path) -> None:
