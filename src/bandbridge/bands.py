@@ -242,3 +242,16 @@ def find_role(bands: list[str], role: str) -> int | None:
         if band_role(b) == role:
             return i
     return None
+
+
+# What the stored values of a scaling mean: display-referred imagery, reflectance, SAR backscatter
+# (input detection refuses feeding one kind to a model of another).
+FAMILY = {"uint8": "8-bit imagery", "uint16": "8-bit imagery", "reflectance_10000": "reflectance",
+          "reflectance": "reflectance", "sar_db": "SAR backscatter (dB)"}
+# Band roles of a file that names none, by its band count (NAIP's order for four).
+ROLES_BY_COUNT = {1: ("gray",), 3: ("red", "green", "blue"), 4: ("red", "green", "blue", "nir")}
+
+
+def same_family(a: str, b: str) -> bool:
+    """Whether two scalings read the same kind of values (one file can feed both)."""
+    return a == b or (FAMILY.get(a) is not None and FAMILY.get(a) == FAMILY.get(b))

@@ -14,7 +14,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import make_backend
 from bandbridge.inference.predictor import PredictOptions, predict_file
 from bandbridge.fileio import atomic_paths, check_output_file
-from bandbridge.inference.interpret import Overrides, interpret, look_at, same_family
+from bandbridge.bands import same_family
+from bandbridge.inference.interpret import Overrides, interpret, look_at
 from bandbridge.inference.route import route_model
 from bandbridge.inference.spec import read_spec
 from bandbridge.inference.writer import decode

@@ -21,7 +21,8 @@ from bandbridge.data.reader import open_raster, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_output_file
 from bandbridge.inference.backends import make_backend
-from bandbridge.inference.interpret import Overrides, interpret, look_at, same_family
+from bandbridge.bands import same_family
+from bandbridge.inference.interpret import Overrides, interpret, look_at
 from bandbridge.inference.predictor import PredictOptions, predict_file
 from bandbridge.inference.route import route_model
 from bandbridge.inference.spec import read_spec

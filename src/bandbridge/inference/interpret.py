@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.bands import FOLDER_BANDS, SCALINGS, Scaling, band_role, canonical_band_name, get_scaling
+from bandbridge.bands import (FAMILY, FOLDER_BANDS, ROLES_BY_COUNT, SCALINGS, Scaling, band_role,
+                              canonical_band_name, get_scaling)
 from bandbridge.data.reader import _select, raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.spec import ModelSpec
@@ -30,16 +31,6 @@ from bandbridge.inference.spec import ModelSpec
 MAX_SATURATED = 0.01  # fraction of valid pixels allowed beyond the scaling's range
 LOOK_SIDE = 512  # the decimated look at the values, pixels a side
 _RAW = Scaling("raw", 0.0, 1.0, units="stored values")
-# Scalings by what the stored values mean: display-referred imagery, reflectance, SAR backscatter.
-FAMILY = {"uint8": "8-bit imagery", "uint16": "8-bit imagery", "reflectance_10000": "reflectance",
-          "reflectance": "reflectance", "sar_db": "SAR backscatter (dB)"}
-
-
-def same_family(a: str, b: str) -> bool:
-    """Whether two scalings read the same kind of values (one file can feed both)."""
-    return a == b or (FAMILY.get(a) is not None and FAMILY.get(a) == FAMILY.get(b))
-
-
 @dataclass(frozen=True)
 class Overrides:
     """What the user said about the file (``None``: detect)."""
@@ -103,9 +94,8 @@ def _roles(info, n: int, values: np.ndarray | None) -> tuple[list[str], str]:
         return roles, "colour interpretation"
     if n == 2 and ci == ["gray", "alpha"]:
         return ["gray", "alpha"], "colour interpretation"
-    by_count = {1: ["gray"], 3: ["red", "green", "blue"], 4: ["red", "green", "blue", "nir"]}
-    if n in by_count:
-        return by_count[n], f"by count: {n} band{'s' * (n > 1)} without descriptions"
+    if n in ROLES_BY_COUNT:
+        return list(ROLES_BY_COUNT[n]), f"by count: {n} band{'s' * (n > 1)} without descriptions"
     return ["other"] * n, f"{n} bands without descriptions"
 
 

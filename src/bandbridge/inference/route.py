@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.interpret import FAMILY, Look, Overrides, look_at
+from bandbridge.bands import FAMILY
+from bandbridge.inference.interpret import Look, Overrides, look_at
 from bandbridge.inference.spec import resolve_model_folder
 
 # name → {family of input values: bundled model}
