@@ -45,8 +45,10 @@ ATTRIBUTION = {
 }
 # The exact extra arguments each bundled model was trained with (beyond --preset and --data).
 EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]'",
-              **{f"sr-x{s}-cpu": "(see scripts/train_sr.sh for the exact schedule and --init-from)"
-                 for s in (2, 3, 4)}}
+              "sr-x2-cpu": "--set train.threads=1",
+              **{f"sr-x{s}-cpu": "--set train.threads=1 --init-from runs/sr/sr-x2-cpu/<run>/model/best"
+                 for s in (3, 4)}}
+SCRIPTS = {f"sr-x{s}-cpu": "scripts/train_sr.sh" for s in (2, 3, 4)}  # else train_cpu_presets.sh
 # More held-out sets scored on the shipped bundle (bandbridge evaluate --recipe R), in the card.
 EXTRA_EVAL = {"sr-x4-cpu": ["sr_bsd100"]}
 # Leave-one-source-out runs (scripts/loso_cpu.sh) whose tables go into the cards.
@@ -97,7 +99,7 @@ def card(name: str, preset: str, run: Path, b, loso_dir: Path | None = None) -> 
   values in [0, 1] model units.
 - Generator: `{g.name}` {g.args} — {count_parameters(b.generator):,} parameters; weights stored as
   float16 safetensors (loaded as float32).
-- Loss: {cfg.loss.adversarial} (λ_adv {cfg.loss.lambda_adv}) + L1 (λ {cfg.loss.lambda_l1}); {cfg.train.max_epochs} epochs of
+- Loss: {f"{cfg.loss.adversarial} (λ_adv {cfg.loss.lambda_adv}) + " if cfg.loss.lambda_adv else "no critic, "}L1 (λ {cfg.loss.lambda_l1}); {cfg.train.max_epochs} epochs of
   {cfg.data.samples_per_epoch} random {cfg.data.patch_size}² crops, batch {cfg.data.batch_size}.
 - Inference: tiles of {cfg.inference.tile} px, overlap {cfg.inference.overlap} px (blended).
 
@@ -112,12 +114,12 @@ training or model selection.
 ## How it was made
 
 ```bash
-bandbridge train --preset {preset} --data ../shared/data {EXTRA_ARGS.get(preset, '')}    # scripts/train_cpu_presets.sh
+bandbridge train --preset {preset} --data ../shared/data {EXTRA_ARGS.get(preset, '')}    # {SCRIPTS.get(preset, 'scripts/train_cpu_presets.sh')}
 python scripts/bundle_models.py RUNS_DIR LOSO_DIR   # bundles, then evaluates the bundle itself:
 bandbridge evaluate --model {name} --data ../shared/data --split test
 ```
 
-Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({summary['precision']}, {cfg.train.threads or 'all'} thread(s)),
+Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({'fp32' if summary['precision'] == '32' else summary['precision']}, {cfg.train.threads or 'all'} thread(s)),
 {summary['global_step']} optimizer steps. Validation (model units) at the start{" (= the linear baseline the generator is anchored to)" if b.info.get("baseline") else ""}: L1 {start['l1']:.4f},
 PSNR {start['psnr']:.2f} dB; at the end: L1 {summary['val_end']['val/l1']:.4f}, PSNR {summary['val_end']['val/psnr']:.2f} dB.
 The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch')}; −1 = the starting point).
@@ -148,7 +150,10 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
         run = best.parent.parent
         b = load_bundle(best)
         # Inference settings follow the current preset (they do not change the weights).
-        b.config = b.config.model_copy(update={"inference": load_config(preset).inference})
+        # So do the descriptions (the preset may have been renamed or described better since).
+        now = load_config(preset)
+        b.config = b.config.model_copy(update={"inference": now.inference,
+                                               "description": now.description})
         out = ZOO / name
         save_bundle(out, b.generator, b.config, b.in_channels, b.out_channels,
                     weights_dtype=torch.float16, epoch=b.info.get("epoch"),
