@@ -71,7 +71,7 @@ def test_bundled_sr_restores_a_real_aerial_image_better_than_bicubic_on_its_grid
     hr = modcrop(hr, scale)
     lr = bicubic_down(hr, scale)
     prof.update(count=3, height=lr.shape[1], width=lr.shape[2], photometric="RGB",
-                transform=t * Affine.scale(scale))
+                transform=t @ Affine.scale(scale))
     src = tmp_path / "lr.tif"
     with rasterio.open(src, "w", **prof) as f:
         f.write((lr * 255).round().byte().numpy())
