@@ -147,3 +147,16 @@ def test_sar_without_band_names_uses_the_models_own_selection(tmp_path):
     assert look.scaling == "sar_db"
     r = interpret(f, read_spec(ZOO["sar2optical"]))
     assert r.bands == [0, 1] and "own band selection" in r.note and r.scaling == "sar_db"
+
+
+def test_evaluation_data_is_looked_at_and_a_saturating_declared_scaling_refused(tmp_path):
+    from bandbridge.config import BandSel
+    from bandbridge.inference.interpret import check_declared
+    prof = {"driver": "GTiff", "height": 32, "width": 32, "count": 3, "dtype": "uint16"}
+    f = tmp_path / "refl.tif"
+    with rasterio.open(f, "w", **prof) as dst:
+        dst.write(np.random.default_rng(0).integers(200, 4000, (3, 32, 32), dtype=np.uint16))
+    ok = check_declared(f, BandSel(bands=[0, 1, 2], scaling="reflectance_10000"), "mine")
+    assert ok.startswith("mine: refl.tif:") and "reflectance × 10000" in ok
+    with pytest.raises(BandbridgeError, match=r"data source 'mine''s scaling uint8.*declare scaling: reflectance_10000"):
+        check_declared(f, BandSel(bands=[0, 1, 2], scaling="uint8"), "mine")

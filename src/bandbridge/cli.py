@@ -105,6 +105,8 @@ def evaluate(
         p = Path(model)
         out_dir = str(p / "eval" / split if (p / "model").is_dir() else Path("runs") / "eval" / p.name / split)
     res = run(model, data, split, recipe or None, out_dir, fid_weights)
+    for line in res.summary["protocol"]["inputs"]:
+        out.print(line, highlight=False)
     typer.echo(res.table)
     out.print(f"written to {out_dir}")
 

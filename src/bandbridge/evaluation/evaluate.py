@@ -84,6 +84,11 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
                 f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} target bands, but "
                 f"the model takes {bundle.in_channels} and makes {bundle.out_channels}; select "
                 "matching bands in the evaluation data")
+    # The same look at the values as predict's, once per source: one line each, and a refusal
+    # when a declared scaling would saturate the data.
+    from bandbridge.inference.interpret import check_declared
+    firsts = {p.source.name: p for p in reversed(pairs)}
+    seen = [check_declared(p.item.input_path, p.source.input, name) for name, p in firsts.items()]
     # Per-pixel baselines are fitted on the training split; SR's (bicubic, nearest) need nothing.
     train_pairs = PairedDataModule(train_cfg).load_split("train") if task == "translation" else []
     baselines = fit_baselines(task, scale, train_pairs) if train_pairs or task != "translation" else []
@@ -121,7 +126,7 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
         "data_range": data_range, "averaging": "mean over images of per-image metrics",
         "baselines_fitted_on": f"train split of {sorted({p.source.name for p in train_pairs})} "
                                f"({len(train_pairs)} images)" if train_pairs else "none",
-        "model": str(model), "task": task, "scale": scale,
+        "inputs": seen, "model": str(model), "task": task, "scale": scale,
         "sr_protocol": f"border crop {scale} px; Y = BT.601 luma (16–235)" if task == "super_resolution" else None}
     table = markdown_table(summary, methods)
     result = EvalResult(rows, summary, table, samples)

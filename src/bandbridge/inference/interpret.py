@@ -251,9 +251,10 @@ def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
     return look.scaling if fd == fm else m
 
 
-def _check_range(look: Look, bands: list[int], scaling: Scaling, forced: bool, name: str) -> None:
+def _check_range(look: Look, bands: list[int], scaling: Scaling, who: str, fix: str) -> None:
     """Refuse when more than MAX_SATURATED of valid pixels lie above the range of a scaling other
-    than the detected one (the detected one fits by construction)."""
+    than the detected one (the detected one fits by construction); ``who`` names the scaling's
+    source (a flag, a model, a recipe), ``fix`` ends the message."""
     if scaling.clip is None or scaling.name == look.scaling:
         return
     v = look.values[bands]
@@ -262,12 +263,26 @@ def _check_range(look: Look, bands: list[int], scaling: Scaling, forced: bool, n
     if v.size == 0:
         return
     frac = float((v > scaling.clip[1]).any(0).mean())
-    who = "--scaling" if forced else f"{name}'s scaling"
     if frac > MAX_SATURATED:
         raise BandbridgeError(
             f"{look.path}: {frac:.0%} of valid pixels exceed the range of {who} {scaling.name} "
             f"(up to {scaling.clip[1]:g}) and would saturate; the values look like {look.why}: "
-            f"use --scaling {look.scaling}" + ("" if forced else " or a model for such values"))
+            f"{fix}")
+
+
+def check_declared(path: str | Path, sel, label: str) -> str:
+    """Evaluation data declares its bands and scaling (a recipe's ``BandSel``): the same look at
+    the values as predict's, refusing a declared scaling that would saturate them (a scaling
+    that merely differs from the model's is cross-sensor evaluation, and allowed). Returns one
+    line of what was seen."""
+    from bandbridge.data import cube
+    if cube.is_cube(str(path)):
+        return f"{label}: datacube, scaling {sel.scaling} as declared"
+    look = look_at(path, None, sel.sensor)
+    bands = _select(raster_info(path, sel.band_names, sel.sensor, sel.bands).bands, sel.bands, path)
+    _check_range(look, bands, get_scaling(sel.scaling, sel.vmin, sel.vmax),
+                 f"the data source '{label}''s scaling", f"declare scaling: {look.scaling} for it")
+    return f"{label}: {Path(str(path)).name}: {look.why}; read as {sel.scaling} as declared"
 
 
 def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
@@ -298,12 +313,13 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
     if ov.scaling is not None:
         scaling, why = ov.scaling, "--scaling"
         s = get_scaling(ov.scaling, ov.vmin, ov.vmax)
-        _check_range(look, bands, s, True, name)
+        _check_range(look, bands, s, "--scaling", f"use --scaling {look.scaling}")
     else:
         scaling = _choose_scaling(look, spec, name)
         s = get_scaling(scaling, spec.input.vmin, spec.input.vmax)
         why = look.why
-        _check_range(look, bands, s, False, name)
+        _check_range(look, bands, s, f"{name}'s scaling",
+                     f"use --scaling {look.scaling} or a model for such values")
     vmin, vmax = (ov.vmin, ov.vmax) if ov.scaling is not None else (spec.input.vmin, spec.input.vmax)
     picked = ", ".join(dict.fromkeys(f"{i}={b}" for i, b in zip(bands, names)))
     note = (f"{Path(str(path)).name}: band{'s' * (len(set(bands)) > 1)} {picked} ({how}"
