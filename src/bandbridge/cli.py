@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -160,6 +160,15 @@ def _inputs(items: list[str]) -> list[Path]:
     return files
 
 
+# How predict, compare and timeseries read their inputs: one definition of each flag.
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace existing output files")]
+Bands = Annotated[Optional[str], typer.Option("--bands", help="input bands in the model's order (0-based indices, names or roles), e.g. 0,1,2")]
+BandNames = Annotated[Optional[str], typer.Option("--band-names", help="a name for every band of the file(s), e.g. red,green,blue,nir")]
+Scaling = Annotated[Optional[str], typer.Option("--scaling", help="override the detected input scaling")]
+Vmin = Annotated[Optional[float], typer.Option("--vmin", help="--scaling minmax: raw value that maps to 0")]
+Vmax = Annotated[Optional[float], typer.Option("--vmax", help="--scaling minmax: raw value that maps to 1")]
+
+
 def _overrides(bands: Optional[str], band_names: Optional[str], scaling: Optional[str],
                vmin: Optional[float], vmax: Optional[float]):
     from bandbridge.inference.interpret import Overrides
@@ -172,7 +181,7 @@ def predict(
     inputs: list[str] = typer.Argument(..., help="files, folders or globs (GeoTIFF, PNG, JPEG, GIF, TIFF, .npy)"),
     model: str = typer.Option(..., "--model", "-m", help="run folder, model bundle or ONNX export"),
     output: str = typer.Option(..., "--output", "-o", help="output .tif (one input) or folder"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing output files"),
+    overwrite: Overwrite = False,
     backend: str = typer.Option("auto", "--backend", help="auto, torch or onnx"),
     precision: str = typer.Option("auto", "--precision", help="torch: auto (bf16 when accurate), fp32, bf16"),
     tile: Optional[int] = typer.Option(None, "--tile", help="tile size in input pixels"),
@@ -182,11 +191,11 @@ def predict(
     append: bool = typer.Option(False, "--append", help="write the input bands too (e.g. RGB + NIR)"),
     index: Optional[str] = typer.Option(None, "--index", help="also write index rasters: ndvi,ndwi,evi"),
     cog: bool = typer.Option(False, "--cog", help="write Cloud-Optimized GeoTIFFs"),
-    bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (0-based indices, names or roles), e.g. 0,1,2"),
-    band_names: Optional[str] = typer.Option(None, "--band-names", help="a name for every band of the file, e.g. red,green,blue,nir"),
-    scaling: Optional[str] = typer.Option(None, "--scaling", help="override the detected input scaling"),
-    vmin: Optional[float] = typer.Option(None, "--vmin", help="--scaling minmax: raw value that maps to 0"),
-    vmax: Optional[float] = typer.Option(None, "--vmax", help="--scaling minmax: raw value that maps to 1"),
+    bands: Bands = None,
+    band_names: BandNames = None,
+    scaling: Scaling = None,
+    vmin: Vmin = None,
+    vmax: Vmax = None,
     sensor: Optional[str] = typer.Option(None, "--sensor", help="sensor name, for models conditioned on sensor/GSD"),
     threads: Optional[int] = typer.Option(None, "--threads"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator (large jobs)"),
@@ -222,12 +231,12 @@ def compare(
     input_: str = typer.Argument(..., help="a raster holding the input bands and the real target bands"),
     model: str = typer.Option("rgb2nir", "--model", "-m", help="bundled model name, run folder or bundle"),
     output: str = typer.Option("out/compare", "--output", "-o", help="output folder"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing output files"),
-    bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (indices, names or roles)"),
-    band_names: Optional[str] = typer.Option(None, "--band-names", help="a name for every band of the file"),
-    scaling: Optional[str] = typer.Option(None, "--scaling", help="override the detected input scaling"),
-    vmin: Optional[float] = typer.Option(None, "--vmin", help="--scaling minmax: raw value that maps to 0"),
-    vmax: Optional[float] = typer.Option(None, "--vmax", help="--scaling minmax: raw value that maps to 1"),
+    overwrite: Overwrite = False,
+    bands: Bands = None,
+    band_names: BandNames = None,
+    scaling: Scaling = None,
+    vmin: Vmin = None,
+    vmax: Vmax = None,
 ) -> None:
     """Predict a raster whose real target is known: synthetic+input GeoTIFF, NDVI GeoTIFF,
     comparison PNG, and the metrics against the real band."""
@@ -270,12 +279,12 @@ def timeseries(
     bbox: Optional[str] = typer.Option(None, "--bbox", help="xmin,ymin,xmax,ymax in the files' CRS"),
     polygon: Optional[str] = typer.Option(None, "--polygon", help="GeoJSON file (geometry or feature)"),
     wgs84: bool = typer.Option(False, "--wgs84", help="bbox/polygon are lon/lat (EPSG:4326)"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing output files"),
-    bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (indices, names or roles)"),
-    band_names: Optional[str] = typer.Option(None, "--band-names", help="a name for every band of the files"),
-    scaling: Optional[str] = typer.Option(None, "--scaling", help="override the detected input scaling"),
-    vmin: Optional[float] = typer.Option(None, "--vmin", help="--scaling minmax: raw value that maps to 0"),
-    vmax: Optional[float] = typer.Option(None, "--vmax", help="--scaling minmax: raw value that maps to 1"),
+    overwrite: Overwrite = False,
+    bands: Bands = None,
+    band_names: BandNames = None,
+    scaling: Scaling = None,
+    vmin: Vmin = None,
+    vmax: Vmax = None,
 ) -> None:
     """Mean NDVI per date from synthetic NIR (and real NIR where present): CSV + PNG."""
     import json
