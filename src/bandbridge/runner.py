@@ -150,8 +150,8 @@ def init_weights(module: GANTask, source: str) -> None:
                               "match by name and shape); fine-tune from a model of the same "
                               "generator and size")
     module.load_state_dict(fits, strict=False)
-    fresh = sorted(k for k in own if k.startswith(("G.", "D.")) and k not in fits
-                   and (k.startswith("G.") or any(s.startswith("D.") for s in state)))
+    given = ("G.", "D.") if any(k.startswith("D.") for k in state) else ("G.",)  # a bundle: G only
+    fresh = sorted(k for k in own if k.startswith(given) and k not in fits)
     if fresh:
         print(f"--init-from {p}: {len(fits)} tensors loaded; {len(fresh)} of another shape or "
               f"absent start fresh ({', '.join(fresh[:4])}{', …' if len(fresh) > 4 else ''})")

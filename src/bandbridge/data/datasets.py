@@ -160,13 +160,7 @@ class RandomCropDataset(Dataset):
         if f > 1:
             x, y = F.avg_pool2d(x[None], f)[0], F.avg_pool2d(y[None], f)[0]
             m = F.avg_pool2d(m[None].float(), f)[0] == 1.0  # valid only if the whole block is
-        if self.flip and torch.rand((), generator=g) < 0.5:
-            x, y, m = (t.flip(-1) for t in (x, y, m))
-        if self.flip and torch.rand((), generator=g) < 0.5:
-            x, y, m = (t.flip(-2) for t in (x, y, m))
-        if self.rot90:
-            q = int(torch.randint(0, 4, (), generator=g))
-            x, y, m = (torch.rot90(t, q, (-2, -1)) for t in (x, y, m))
+        x, y, m = self._flip_rotate((x, y, m), g)
         stats = pair.stats
         if self.augment.active and self.scale == 1:
             src = pair.source
@@ -177,6 +171,17 @@ class RandomCropDataset(Dataset):
         return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
                 "stats": stats, "meta": meta}
 
+
+    def _flip_rotate(self, ts: tuple[torch.Tensor, ...], g: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """The same random flips and 90° rotation of every tensor (draws from ``g``)."""
+        if self.flip and torch.rand((), generator=g) < 0.5:
+            ts = tuple(t.flip(-1) for t in ts)
+        if self.flip and torch.rand((), generator=g) < 0.5:
+            ts = tuple(t.flip(-2) for t in ts)
+        if self.rot90:
+            q = int(torch.randint(0, 4, (), generator=g))
+            ts = tuple(torch.rot90(t, q, (-2, -1)) for t in ts)
+        return ts
 
     def _hr_crop(self, pair: LoadedPair, g: torch.Generator) -> dict:
         """A random high-resolution crop (any offset), flipped/rotated, and its input made on
@@ -189,13 +194,7 @@ class RandomCropDataset(Dataset):
         if y.shape[-2:] != (size, size):  # an image smaller than a crop: pad, masked out
             pad = (0, size - y.shape[-1], 0, size - y.shape[-2])
             y, m = F.pad(y, pad), F.pad(m, pad)
-        if self.flip and torch.rand((), generator=g) < 0.5:
-            y, m = y.flip(-1), m.flip(-1)
-        if self.flip and torch.rand((), generator=g) < 0.5:
-            y, m = y.flip(-2), m.flip(-2)
-        if self.rot90:
-            q = int(torch.randint(0, 4, (), generator=g))
-            y, m = torch.rot90(y, q, (-2, -1)), torch.rot90(m, q, (-2, -1))
+        y, m = self._flip_rotate((y, m), g)
         x = degrade(y, s, self.degrade, g)
         meta = _meta(pair, r // s, c // s, self.size)
         return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),

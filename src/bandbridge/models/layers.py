@@ -1,4 +1,4 @@
-"""Small shared pieces: normalisation by name, and padding to a multiple."""
+"""Small shared pieces: normalisation by name, padding to a multiple, the SR bicubic skip."""
 
 from __future__ import annotations
 
@@ -28,3 +28,12 @@ def pad_to_multiple(x: torch.Tensor, m: int) -> tuple[torch.Tensor, tuple[int, i
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
     return x, (h, w)
 
+
+
+def bicubic_skip(x: torch.Tensor, scale: int, out_channels: int) -> torch.Tensor:
+    """``(B, C, h, w)`` → ``(B, out_channels, h·s, w·s)``: bicubic upsampling, the base a
+    super-resolution network adds its detail to (the band mean when the counts differ)."""
+    base = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    if base.shape[1] != out_channels:
+        base = base.mean(1, keepdim=True).expand(-1, out_channels, -1, -1)
+    return base

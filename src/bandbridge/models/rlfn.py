@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bandbridge.models.layers import bicubic_skip
+
 
 def _act() -> nn.Module:
     return nn.LeakyReLU(0.05, inplace=True)
@@ -75,9 +77,6 @@ class RLFN(nn.Module):
         nn.init.zeros_(self.up[0].bias)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        if base.shape[1] != self.out_channels:
-            base = base.mean(1, keepdim=True).expand(-1, self.out_channels, -1, -1)
         h = self.head(x * 2.0 - 1.0)
-        y = base + self.up(self.after(self.body(h)) + h)
+        y = bicubic_skip(x, self.scale, self.out_channels) + self.up(self.after(self.body(h)) + h)
         return y if self.training else y.clamp(0.0, 1.0)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from bandbridge.models.layers import bicubic_skip
 
 
 class _Res(nn.Module):
@@ -41,9 +42,6 @@ class SRGenerator(nn.Module):
         self.skip_channels = (in_channels, out_channels)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        if base.shape[1] != self.skip_channels[1]:
-            base = base.mean(1, keepdim=True).expand(-1, self.skip_channels[1], -1, -1)
         h = self.head(x * 2.0 - 1.0)
-        y = base + self.up(h + self.body(h))
+        y = bicubic_skip(x, self.scale, self.skip_channels[1]) + self.up(h + self.body(h))
         return y if self.training else y.clamp(0.0, 1.0)
