@@ -22,6 +22,12 @@ TINY = ["model.generator.args.ngf=8", "model.generator.args.depth=5", "model.cri
         "train.threads=1"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Backend choices and ONNX exports go to a cache of the test session, never the user's."""
+    os.environ["BANDBRIDGE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture
 def run_cli(capsys, monkeypatch):
     """Run the CLI in-process like a user would; returns (exit code, stdout, stderr)."""

@@ -327,7 +327,8 @@ SUITE = [
                                        str(o / "x.tif")], "empty file", "model.onnx"),
     ("only a checkpoint", lambda t, o: ["predict", str(NAIP), "-m", str(_ckpt_only(t)), "-o",
                                         str(o / "x.tif")], "training checkpoint", "best.ckpt"),
-    ("--backend onnx without an export", _pm(None, "--backend", "onnx"), "no model.onnx", "bundle"),
+    ("--backend onnx at bf16", _pm(None, "--backend", "onnx", "--precision", "bf16"), "runs fp32 on CPUs",
+     "--precision"),
     # compare, timeseries, evaluate, export
     ("compare without the real band", lambda t, o: ["compare", str(_rgb8(t)), "-m", "rgb2nir-naip", "-o",
                                                     str(o)], "real target band", "rgb8.tif"),

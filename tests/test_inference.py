@@ -73,7 +73,7 @@ def test_tiled_output_matches_whole_image(trained_run, tmp_path, block_px):
     assert st.tiles > 4
     x = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
     with torch.inference_mode():
-        whole = be.fp32(torch.from_numpy(x)[None])[0].numpy()
+        whole = be(x[None])[0]
     with rasterio.open(out) as dst:
         tiled = dst.read()
     assert np.abs(tiled - whole).max() < 1e-3
@@ -191,12 +191,22 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     mosaic = make_mosaic(SAMPLE / "nir_naip_opengeos", tmp_path / "m.tif", size=300)
     with rasterio.open(mosaic) as m:
         assert (m.height, m.width, m.count) == (300, 300, 4) and m.crs.to_epsg() == 26914
-    rows = bench(trained_run, mosaic, holdout=str(NAIP), rows=("reference", "tiled"))
-    names = [r["name"] for r in rows]
-    assert names[0].startswith("reference") and rows[0]["vs_reference"] == 1.0
-    for r in rows:
+    rows = bench(trained_run, mosaic, holdout=str(NAIP), rss_rasters=(mosaic,),
+                 rows=("select", "reference", "forward", "tiled", "rss"))
+    sel = rows[0]
+    assert sel["kind"] == "select" and "fastest passing the precision gate" in sel["choice"]
+    ref = next(r for r in rows if r["name"].startswith("reference"))
+    assert ref["vs_reference"] == 1.0
+    timed = [r for r in rows if "mpix_s" in r]
+    for r in timed:
         assert r["mpix_s"] > 0 and r["rss_mb"] > 0 and r["gflop_s"] > 0
-    tiled = [r for r in rows if r["name"].startswith("tiled")]
-    assert len(tiled) == 2 and all(0 < r["holdout_mae"] < 1 for r in tiled)
+    forward = [r for r in timed if r["kind"] == "forward"]
+    assert {(r["backend"], r["precision"]) for r in forward} >= {("torch", "fp32"), ("onnx", "fp32")}
+    tiled = [r for r in timed if r["name"].startswith("tiled predict")]
+    assert (tiled[0]["backend"], tiled[0]["precision"]) == (sel["backend"], sel["precision"])
+    assert all(0 < r["vs_raw"] < 2 for r in tiled)  # each tiled row against its own backend's forward
+    maes = [r["holdout"]["mae"] for r in forward + tiled[:-1]]  # the RSS row has no held-out file
+    assert all(0 < m < 1 for m in maes) and max(maes) - min(maes) < 0.01 * min(maes)
+    assert all("ndvi_mae" in r["holdout"] for r in forward)
     table = format_rows(rows)
-    assert "× reference" in table and f"{rows[1]['mpix_s']:.3f}" in table
+    assert "× raw forward" in table and f"{ref['mpix_s']:.3f}" in table and "backend: " in table

@@ -1,9 +1,11 @@
 """`bandbridge bench`: inference speed and memory, every row in its own process, one run.
 
-Rows: a conv-throughput probe (the machine's ceiling), the reference — our U-Net at pix2pix's
-``unet_256`` settings, fp32 eager, batch 1, tiled without overlap —, the model's raw generator
-forward (fp32, bf16), and tiled prediction of a raster with overlap and blending (torch fp32,
-torch auto, onnxruntime). Each row: MPix/s, peak RSS, achieved GFLOP/s, ratio to the reference.
+Rows: a conv-throughput probe (the machine's ceiling); the backend selection (``select.py``: every
+candidate timed and gated, cached); the reference — our U-Net at pix2pix's ``unet_256`` settings,
+fp32 eager, batch 1, tiled without overlap —; each available backend's raw generator forward; tiled
+prediction of a real-sized raster with the chosen backend and with torch fp32; peak RSS of tiled
+prediction at two sizes. Every row with a model prints its held-out metric (MAE, and NDVI MAE for
+NIR) from that row's own backend and precision, so speed never hides an accuracy loss.
 """
 
 from __future__ import annotations
@@ -64,15 +66,28 @@ def generator_gflop(spec, tile: int) -> float:
     return fc.get_total_flops() / 1e9
 
 
+def _backend(row: dict, spec):
+    from bandbridge.inference.backends import TorchBackend, make_backend
+    if row.get("plain"):  # the reference: eager fp32 in PyTorch's default layout, as pix2pix runs
+        be = TorchBackend(spec, "fp32", row.get("threads"), channels_last=False)
+        be.choice, be.record = "torch fp32 eager, NCHW", None
+        return be
+    b, p = row.get("backend", "torch"), row.get("precision", "fp32")
+    return make_backend(spec, b, p, row.get("threads"), probe=(b == "auto" or p == "auto"))
+
+
 def run_row(row: dict) -> dict:
     """Measure one row (called in a fresh process so its peak RSS is its own)."""
-    from bandbridge.inference.backends import make_backend
     from bandbridge.inference.predictor import PredictOptions, predict_file
     from bandbridge.inference.spec import read_spec
     if row["kind"] == "probe":
         return {"probe": conv_probe(), "rss_mb": _rss_mb()}
     spec = read_spec(row["model"])
-    be = make_backend(spec, row.get("backend", "torch"), row.get("precision", "fp32"), row.get("threads"))
+    be = _backend(row, spec)
+    res = {"backend": be.name, "precision": be.precision}
+    if row["kind"] == "select":
+        return res | {"choice": be.choice, "record": be.record, "rss_mb": _rss_mb()}
+    opts = PredictOptions(tile=row.get("tile"), overlap=row.get("overlap"), batch_size=row.get("batch"))
     if row["kind"] == "forward":
         t = row["tile"]
         b = max(1, min(16, 2**20 // (t * t)))  # the predictor's default batch for this tile
@@ -83,36 +98,42 @@ def run_row(row: dict) -> dict:
         for _ in range(n):
             be(x)
         secs = (time.perf_counter() - t0) / n
-        return {"mpix_s": b * t * t / 1e6 / secs, "seconds": secs, "tiles": b, "rss_mb": _rss_mb(),
-                "precision": be.precision}
-    opts = PredictOptions(tile=row.get("tile"), overlap=row.get("overlap"),
-                          batch_size=row.get("batch"))
-    with tempfile.TemporaryDirectory() as d:
-        st = predict_file(be, spec, row["raster"], Path(d) / "out.tif", opts)
-        res = {"mpix_s": st.mpix_per_s, "seconds": st.seconds, "mpix": st.megapixels,
-               "tiles": st.tiles, "rss_mb": _rss_mb(), "precision": be.precision,
-               "bf16_error": be.bf16_error}
-        if row.get("holdout"):
-            res["holdout_mae"] = holdout_mae(be, spec, row["holdout"], opts, Path(d))
+        res |= {"mpix_s": b * t * t / 1e6 / secs, "seconds": secs, "tiles": b, "rss_mb": _rss_mb()}
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            st = predict_file(be, spec, row["raster"], Path(d) / "out.tif", opts)
+        res |= {"mpix_s": st.mpix_per_s, "seconds": st.seconds, "mpix": st.megapixels,
+                "tiles": st.tiles, "rss_mb": _rss_mb()}
+    if row.get("holdout"):
+        with tempfile.TemporaryDirectory() as d:
+            res["holdout"] = holdout_metrics(be, spec, row["holdout"], opts, Path(d))
     return res
 
 
-def holdout_mae(backend, spec, path: str, opts, tmp: Path) -> float:
-    """MAE (model units) of the tiled prediction of a held-out file against its real target."""
+def holdout_metrics(backend, spec, path: str, opts, tmp: Path) -> dict[str, float]:
+    """MAE (model units), and NDVI MAE for a NIR model, of the tiled prediction of a held-out
+    file against its real target, over valid pixels."""
     import rasterio
 
-    from bandbridge.bands import get_scaling
+    from bandbridge.bands import INDICES, find_role, get_scaling, is_single_nir
     from bandbridge.data.reader import read_raster
     from bandbridge.inference.predictor import PredictOptions, predict_file
-    t = spec.target
+    t, i = spec.target, spec.input
     truth = read_raster(path, get_scaling(t.scaling, t.vmin, t.vmax), t.bands,
                         band_names=t.band_names, sensor=t.sensor)
     o = PredictOptions(**{**opts.__dict__, "dtype": "float32"})
     predict_file(backend, spec, path, tmp / "holdout.tif", o)
     with rasterio.open(tmp / "holdout.tif") as src:
         pred = src.read()
-    m = truth.mask
-    return float(np.abs(pred[:, m] - truth.data[:, m]).mean())
+    m = truth.mask & np.isfinite(pred).all(0)
+    out = {"mae": float(np.abs(pred[:, m] - truth.data[:, m]).mean())}
+    red = find_role(spec.input_names, "red")
+    if is_single_nir(spec.target_names) and red is not None and spec.scale == 1:
+        x = read_raster(path, get_scaling(i.scaling, i.vmin, i.vmax), i.bands,
+                        band_names=i.band_names, sensor=i.sensor).data[red]
+        ndvi = INDICES["ndvi"][0]
+        out["ndvi_mae"] = float(np.abs(ndvi(x, pred[0]) - ndvi(x, truth.data[0]))[m].mean())
+    return out
 
 
 def _in_subprocess(row: dict) -> dict:
@@ -163,75 +184,134 @@ def make_mosaic(naip_dir: Path, out: Path, size: int = 8192) -> Path:
     return out
 
 
-def bench(model: Path, raster: Path, holdout: str | None = None, small: Path | None = None,
+def make_s2_mosaic(folders: list[Path], out: Path, size: int = 10980) -> Path:
+    """A ``size × size`` 3-band uint16 (reflectance × 10000) raster the size of a Sentinel-2
+    tile, tiled from the real B04/B03/B02 files of the given band folders (alternating, each
+    copy flipped differently so neighbouring tiles are not identical), georeferenced on the first
+    folder's grid."""
+    import rasterio
+    scenes = []
+    for f in folders:
+        bands = []
+        for b in ("B04", "B03", "B02"):
+            with rasterio.open(Path(f) / f"{b}.tif") as src:
+                bands.append(src.read(1))
+                if not scenes and b == "B04":
+                    crs, tr = src.crs, src.transform
+        h = min(a.shape[0] for a in bands)
+        w = min(a.shape[1] for a in bands)
+        scenes.append(np.stack([a[:h, :w] for a in bands]).astype(np.uint16))
+    prof = {"driver": "GTiff", "height": size, "width": size, "count": 3, "dtype": "uint16",
+            "crs": crs, "transform": tr, "nodata": 0, "tiled": True, "blockxsize": 512,
+            "blockysize": 512, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+    k = 0
+    with rasterio.open(out, "w", **prof) as dst:
+        dst.descriptions = ("B04", "B03", "B02")
+        r = 0
+        while r < size:
+            c, rh = 0, 0
+            while c < size:
+                a = scenes[k % len(scenes)]
+                a = a[:, ::-1] if k // len(scenes) % 2 else a
+                a = a[:, :, ::-1] if k // (2 * len(scenes)) % 2 else a
+                k += 1
+                hh, ww = min(a.shape[1], size - r), min(a.shape[2], size - c)
+                dst.write(np.ascontiguousarray(a[:, :hh, :ww]), window=rasterio.windows.Window(c, r, ww, hh))
+                c += ww
+                rh = max(rh, hh)
+            r += rh
+    return out
+
+
+def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tuple[Path, ...] = (),
           reference_raster: Path | None = None, threads: int | None = None,
-          rows: tuple[str, ...] = ("probe", "reference", "forward", "tiled", "onnx")) -> list[dict]:
-    """Run the rows; returns them with ratios to the reference row."""
-    from bandbridge.inference.export import export_onnx
+          rows: tuple[str, ...] = ("probe", "select", "reference", "forward", "tiled", "rss")) -> list[dict]:
+    """Run the rows; returns them with ratios to the reference row (and, for tiled rows, to the
+    same backend's raw forward)."""
     from bandbridge.inference.spec import read_spec, resolve_model_folder
     folder = resolve_model_folder(model)
     spec = read_spec(folder)
     tile, overlap = spec.config.inference.tile, spec.config.inference.overlap
     out: list[dict] = []
+    chosen = {"backend": "torch", "precision": "fp32"}
+    cands = [chosen]
+    m = str(folder)
+
+    def run(name: str, row: dict, flop_of=None) -> dict:
+        if threads:
+            row["threads"] = threads
+        res = _in_subprocess(row) | {"name": name, "kind": row["kind"]}
+        if flop_of is not None and "mpix_s" in res:
+            f, t = flop_of  # work actually done: tiles × per-tile FLOPs (overlap included) per second
+            res["gflop_s"] = generator_gflop(read_spec(f), t) * res.get("tiles", 1) / res["seconds"]
+        out.append(res)
+        return res
+
     with tempfile.TemporaryDirectory() as d:
         ref = reference_bundle(Path(d) / "ref")
-        todo = []
         if "probe" in rows:
-            todo.append(("conv 3×3 64→64 probe", {"kind": "probe"}, None))
+            run("conv 3×3 64→64 probe", {"kind": "probe"})
+        if "select" in rows:  # measured and gated once per model and machine; later rows reuse it
+            sel = run("backend selection (auto)", {"kind": "select", "model": m, "backend": "auto",
+                                                   "precision": "auto"})
+            chosen = {"backend": sel["backend"], "precision": sel["precision"]}
+            cands = [{"backend": r["backend"], "precision": r["precision"]}
+                     for r in (sel["record"] or {}).get("candidates", []) if "mpix_s" in r] or [chosen]
         if "reference" in rows:
-            todo.append(("reference: unet_256 fp32 eager, tiled 256², no overlap, batch 1",
-                         {"kind": "tiled", "model": str(ref), "precision": "fp32", "tile": 256,
-                          "overlap": 0, "batch": 1, "raster": str(reference_raster or raster)}, (ref, 256)))
+            run("reference: unet_256 fp32 eager, tiled 256², no overlap, batch 1",
+                {"kind": "tiled", "model": str(ref), "plain": True, "tile": 256, "overlap": 0,
+                 "batch": 1, "raster": str(reference_raster or raster)}, (ref, 256))
         if "forward" in rows:
-            for p in ("fp32", "bf16"):
-                todo.append((f"raw generator forward {tile}², {p}",
-                             {"kind": "forward", "model": str(folder), "precision": p, "tile": tile}, (folder, tile)))
+            for c in cands:
+                run(f"raw forward {tile}², {c['backend']}", {"kind": "forward", "model": m, "tile": tile,
+                                                             "holdout": holdout, **c}, (folder, tile))
         if "tiled" in rows:
-            for p in ("fp32", "auto"):
-                todo.append((f"tiled predict, torch {p}, overlap {overlap} + blend",
-                             {"kind": "tiled", "model": str(folder), "precision": p, "raster": str(raster),
-                              "holdout": holdout}, (folder, tile)))
-            if small is not None:
-                todo.append(("tiled predict, torch auto, small raster (RSS check)",
-                             {"kind": "tiled", "model": str(folder), "precision": "auto", "raster": str(small)},
-                             (folder, tile)))
-        if "onnx" in rows:
-            onnx_dir = export_onnx(folder, Path(d) / "onnx")
-            todo.append((f"tiled predict, onnxruntime fp32, overlap {overlap} + blend",
-                         {"kind": "tiled", "model": str(onnx_dir), "backend": "onnx", "raster": str(raster),
-                          "holdout": holdout}, (folder, tile)))
-        for name, row, flop_of in todo:
-            if threads:
-                row["threads"] = threads
-            res = _in_subprocess(row)
-            res["name"] = name
-            if flop_of is not None and "mpix_s" in res:
-                f, t = flop_of
-                gflop = generator_gflop(read_spec(f), t)
-                # Work actually done: tiles × per-tile FLOPs (overlap included) per second.
-                done = gflop * res.get("tiles", 1) / res["seconds"]
-                res["gflop_s"] = done
-            out.append(res)
+            for c, why in ((chosen, "chosen"), ({"backend": "torch", "precision": "fp32"}, "torch fp32")):
+                if why == "torch fp32" and c == chosen:
+                    continue
+                run(f"tiled predict, {c['backend']} ({why}), overlap {overlap} + blend",
+                    {"kind": "tiled", "model": m, "raster": str(raster), "holdout": holdout, **c},
+                    (folder, tile))
+        if "rss" in rows:
+            for r in rss_rasters:
+                run(f"tiled predict, {chosen['backend']}, {_size(r)} (RSS)",
+                    {"kind": "tiled", "model": m, "raster": str(r), **chosen}, (folder, tile))
     ref_speed = next((r["mpix_s"] for r in out if r["name"].startswith("reference")), None)
     for r in out:
         if ref_speed and "mpix_s" in r:
             r["vs_reference"] = r["mpix_s"] / ref_speed
+        if r["kind"] == "tiled" and not r["name"].startswith("reference"):
+            raw = next((f["mpix_s"] for f in out if f["kind"] == "forward" and f["backend"] == r["backend"]
+                        and f["precision"] == r["precision"]), None)
+            if raw:
+                r["vs_raw"] = r["mpix_s"] / raw
     return out
+
+
+def _size(path: Path) -> str:
+    import rasterio
+    with rasterio.open(path) as src:
+        return f"{src.height}×{src.width}"
 
 
 def format_rows(rows: list[dict]) -> str:
     probe = next((r["probe"] for r in rows if "probe" in r), {})
+    sel = next((r for r in rows if r["kind"] == "select"), None)
     lines = [f"conv 3×3 64→64 on 256²: {probe.get('fp32', 0):.0f} GFLOP/s fp32, "
              f"{probe.get('bf16', 0):.0f} GFLOP/s bf16" if probe else "",
-             "| row | precision | MPix/s | × reference | GFLOP/s | peak RSS MB | held-out MAE |",
-             "|---|---|---|---|---|---|---|"]
+             f"backend: {sel['choice']}" if sel else "",
+             "| row | precision | MPix/s | × reference | × raw forward | GFLOP/s | peak RSS MB | held-out MAE | held-out NDVI MAE |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        if "probe" in r:
+        if "mpix_s" not in r:
             continue
-        mae = f"{r['holdout_mae']:.5f}" if r.get("holdout_mae") is not None else ""
+        h = r.get("holdout") or {}
         lines.append(f"| {r['name']} | {r.get('precision', '')} | {r['mpix_s']:.3f} | "
-                     f"{r.get('vs_reference', float('nan')):.2f}× | {r.get('gflop_s', float('nan')):.0f} | "
-                     f"{r['rss_mb']:.0f} | {mae} |")
+                     f"{r.get('vs_reference', float('nan')):.2f}× | "
+                     + (f"{r['vs_raw']:.0%}" if "vs_raw" in r else "") + " | "
+                     f"{r.get('gflop_s', float('nan')):.0f} | {r['rss_mb']:.0f} | "
+                     + (f"{h['mae']:.5f}" if "mae" in h else "") + " | "
+                     + (f"{h['ndvi_mae']:.4f}" if "ndvi_mae" in h else "") + " |")
     return "\n".join(x for x in lines if x)
 
 

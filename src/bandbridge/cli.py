@@ -182,8 +182,8 @@ def predict(
     model: str = typer.Option(..., "--model", "-m", help="run folder, model bundle or ONNX export"),
     output: str = typer.Option(..., "--output", "-o", help="output .tif (one input) or folder"),
     overwrite: Overwrite = False,
-    backend: str = typer.Option("auto", "--backend", help="auto, torch or onnx"),
-    precision: str = typer.Option("auto", "--precision", help="torch: auto (bf16 when accurate), fp32, bf16"),
+    backend: str = typer.Option("auto", "--backend", help="auto (fastest that passes the precision gate; measured once, cached), torch, onnx or openvino"),
+    precision: str = typer.Option("auto", "--precision", help="auto (gated), fp32 or bf16 (forced, no gate)"),
     tile: Optional[int] = typer.Option(None, "--tile", help="tile size in input pixels"),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="overlap between tiles (blended)"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="tiles per forward (default: ~1 MPix)"),
@@ -218,9 +218,12 @@ def predict(
         def progress(job, n):
             task = bar.add_task(job.src.name, total=n)
             return lambda k: bar.advance(task, k)
+        told: set[int] = set()
         for job, stats, run in run_predict(jobs, backend, precision, threads, compile_, progress):
-            note = f"{run.name} {run.precision}" + (
-                f", bf16 max |Δ| vs fp32 {run.bf16_error:.1e}" if run.bf16_error is not None else "")
+            if id(run) not in told:  # once per model: what runs it and why
+                told.add(id(run))
+                out.print(f"backend: {run.choice}", highlight=False)
+            note = f"{run.name} {run.precision}"
             out.print(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
                       f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs),
                       highlight=False)
@@ -333,26 +336,40 @@ def export(
 
 @app.command()
 def bench(
-    model: str = typer.Option(..., "--model", "-m", help="run folder or model bundle"),
-    raster: Optional[str] = typer.Option(None, "--raster", help="raster to predict (default: an 8192² NAIP mosaic)"),
-    naip: str = typer.Option("../shared/data/nir_naip_opengeos", "--naip", help="NAIP scenes for the mosaic"),
+    model: str = typer.Option(..., "--model", "-m", help="bundled model name, run folder or model bundle"),
+    raster: Optional[str] = typer.Option(None, "--raster", help="raster to predict (default: an 8192² NAIP mosaic for 8-bit models, a 10980² Sentinel-2 mosaic otherwise)"),
+    data: str = typer.Option("../shared/data", "--data", help="the data folder the default rasters are tiled from"),
     holdout: Optional[str] = typer.Option(None, "--holdout", help="held-out file with real targets (accuracy per row)"),
-    small: Optional[str] = typer.Option(None, "--small", help="a smaller raster, to show RSS does not grow with size"),
-    reference_raster: Optional[str] = typer.Option(None, "--reference-raster", help="raster for the slow reference row"),
+    rss_sizes: str = typer.Option("4096,20000", "--rss-sizes", help="sides of the mosaics whose peak RSS is measured ('' for none)"),
+    reference_raster: Optional[str] = typer.Option(None, "--reference-raster", help="raster for the slow reference row (default: a 2048² mosaic)"),
     threads: Optional[int] = typer.Option(None, "--threads"),
-    rows: str = typer.Option("probe,reference,forward,tiled,onnx", "--rows"),
+    rows: str = typer.Option("probe,select,reference,forward,tiled,rss", "--rows"),
     json_out: Optional[str] = typer.Option(None, "--json", help="also write the rows as JSON"),
 ) -> None:
-    """Speed and memory of inference, each row in its own process, as ratios to a reference."""
+    """Speed, memory and held-out accuracy of inference, each row in its own process, as ratios
+    to a reference. Default rasters are built once in the temp folder from real scenes."""
     import json
-    from bandbridge.bench import bench as run, format_rows, make_mosaic
-    if raster is None:
-        raster = "/tmp/bandbridge-naip-mosaic-8192.tif"
-        if not Path(raster).exists():
-            out.print(f"building {raster} from {naip} …")
-            make_mosaic(Path(naip), Path(raster))
-    res = run(Path(model), Path(raster), holdout, Path(small) if small else None,
-              Path(reference_raster) if reference_raster else None, threads, tuple(rows.split(",")))
+    import tempfile
+    from bandbridge.bench import bench as run, format_rows, make_mosaic, make_s2_mosaic
+    from bandbridge.inference.spec import read_spec, resolve_model_folder
+    eight_bit = read_spec(resolve_model_folder(model)).input.scaling == "uint8"
+    tmp = Path(tempfile.gettempdir())
+
+    def mosaic(size: int) -> Path:
+        kind = "naip" if eight_bit else "s2"
+        p = tmp / f"bandbridge-{kind}-mosaic-{size}.tif"
+        if not p.exists():
+            out.print(f"building {p} from the real {kind.upper()} scenes in {data} …", highlight=False)
+            if eight_bit:
+                make_mosaic(Path(data) / "nir_naip_opengeos", p, size)
+            else:
+                make_s2_mosaic([Path(data) / "nir_s2_majortom",
+                                Path(data) / "nir_s2_riotilerpds" / "S2A_29RKH_20200219_L2A_100m"], p, size)
+        return p
+    main_raster = Path(raster) if raster else mosaic(8192 if eight_bit else 10980)
+    ref_raster = Path(reference_raster) if reference_raster else mosaic(2048)
+    rss = tuple(mosaic(int(v)) for v in rss_sizes.split(",") if v.strip())
+    res = run(Path(model), main_raster, holdout, rss, ref_raster, threads, tuple(rows.split(",")))
     typer.echo(format_rows(res))
     if json_out:
         Path(json_out).write_text(json.dumps(res, indent=1))

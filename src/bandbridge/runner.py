@@ -273,6 +273,13 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                    "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
                    "val_end": end, "starts_as_linear_baseline": baseline is not None}
         atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
+        best_dir = run_dir / "model" / "best"
+        if best_dir.exists():  # the precision gate's sample: one real validation tile
+            from bandbridge.inference.gate import make_check_sample
+            try:
+                make_check_sample(best_dir)
+            except BandbridgeError:  # no validation split: prediction then trusts fp32 only
+                pass
     return run_dir
 
 

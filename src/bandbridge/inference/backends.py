@@ -1,9 +1,16 @@
 """Backends run a generator on a batch of tiles: ``(B, Ci, h, w)`` float32 model values →
-``(B, Co, h·s, w·s)``. Numpy in, numpy out, so the predictor is backend-agnostic.
+``(B, Co, h·s, w·s)``. Numpy in, numpy out, so the predictor, its tiling, blending and writer are
+the same whichever runs the network.
 
-- ``torch``: fp32, or bf16 weights + channels_last on CPUs with native bf16 (AMX/AVX512-BF16),
-  used only if its error on a check tile stays within ``BF16_TOLERANCE`` of fp32.
-- ``onnx``: onnxruntime on an exported model; imports no torch.
+- ``torch``: the bundle's generator, fp32, or bf16 weights + channels_last.
+- ``onnx``: onnxruntime (all graph optimisations) on the bundle's ONNX graph; imports no torch
+  for an export folder. A torch bundle is exported once into the cache (``cache.py``).
+- ``openvino``: the OpenVINO CPU plugin on the same ONNX graph (``bandbridge[openvino]``); fp32,
+  or bf16 on CPUs whose plugin offers it (AMX / AVX512-BF16).
+
+``make_backend(..., backend="auto")`` or ``precision="auto"`` lets ``select.py`` pick the
+fastest candidate that passes the precision gate (``gate.py``), measured once per model and
+machine.
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.spec import ONNX_FILE, ModelSpec
 from bandbridge.radiometry import image_stats
 
-BF16_TOLERANCE = 5e-3  # max |Δ| vs fp32 in model units: 1.3 DN of 8-bit, 0.005 reflectance
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AMX or AVX512-BF16); elsewhere bf16 is emulated
+    and slower than fp32."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -28,54 +38,42 @@ def cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def _threads(threads: int | None) -> int:
+    return threads or (os.cpu_count() or 1)
+
+
 class TorchBackend:
-    """The bundle's generator in torch. With precision 'auto' the first batch it sees decides:
-    bf16 if the CPU has native bf16 and bf16's max |Δ| from fp32 on that (real) batch is within
-    ``BF16_TOLERANCE``, fp32 otherwise."""
+    """The bundle's generator in torch at a fixed precision (fp32 or bf16)."""
 
     name = "torch"
 
-    def __init__(self, spec: ModelSpec, precision: str = "auto", threads: int | None = None,
-                 compile: bool = False):
+    def __init__(self, spec: ModelSpec, precision: str = "fp32", threads: int | None = None,
+                 compile: bool = False, channels_last: bool = True):
         import torch
 
         from bandbridge.bundle import load_bundle
-        if precision not in ("auto", "fp32", "bf16"):
-            raise BandbridgeError(f"unknown precision '{precision}'; choose auto, fp32 or bf16")
+        if precision not in ("fp32", "bf16"):
+            raise BandbridgeError(f"--precision {precision}: the torch backend runs fp32 or bf16")
+        if not (spec.folder / "generator.safetensors").exists():
+            raise BandbridgeError(f"{spec.folder}: no generator.safetensors for the torch backend; "
+                                  "use --backend onnx on an ONNX export")
         self.torch = torch
         if threads:
             torch.set_num_threads(threads)
-        self.fp32 = fuse_conv_bn(load_bundle(spec.folder).generator.eval())
-        self.net, self.dtype, self.bf16_error = None, torch.float32, None
-        self.requested, self.compile = precision, compile
-        self.precision = precision if precision != "auto" else "auto"
-        if precision == "fp32" or (precision == "auto" and not cpu_has_bf16()):
-            self._use(self.fp32, "fp32")
-
-    def _use(self, net, precision: str) -> None:
+        net = fuse_conv_bn(load_bundle(spec.folder).generator.eval())
         self.precision = precision
-        self.dtype = self.torch.bfloat16 if precision == "bf16" else self.torch.float32
-        self.net = self.torch.compile(net) if self.compile else net
-
-    def _run(self, net, x: np.ndarray, dtype, context: np.ndarray | None = None) -> np.ndarray:
-        t = self.torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
-        t = t.contiguous(memory_format=self.torch.channels_last)
-        ctx = None if context is None else self.torch.from_numpy(np.asarray(context, np.float32))
-        with self.torch.inference_mode():
-            return net(t, ctx).float().numpy()
-
-    def calibrate(self, x: np.ndarray, context: np.ndarray | None = None) -> None:
-        """Measure bf16 against fp32 on ``x`` and pick the precision."""
-        bf = _bf16_copy(self.fp32)
-        ref = self._run(self.fp32, x, self.torch.float32, context)
-        self.bf16_error = float(np.abs(self._run(bf, x, self.torch.bfloat16, context) - ref).max())
-        ok = self.requested == "bf16" or self.bf16_error <= BF16_TOLERANCE
-        self._use(bf if ok else self.fp32, "bf16" if ok else "fp32")
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        # channels_last: oneDNN's preferred layout on CPUs (no reorder per convolution)
+        self.layout = torch.channels_last if channels_last else torch.contiguous_format
+        net = net.to(dtype=self.dtype, memory_format=self.layout)
+        self.net = torch.compile(net) if compile else net
 
     def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        if self.net is None:
-            self.calibrate(x[:1], None if context is None else context[:1])
-        return self._run(self.net, x, self.dtype, context)
+        t = self.torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.dtype)
+        t = t.contiguous(memory_format=self.layout)
+        ctx = None if context is None else self.torch.from_numpy(np.asarray(context, np.float32))
+        with self.torch.inference_mode():
+            return self.net(t, ctx).float().numpy()
 
 
 def fuse_conv_bn(net):
@@ -96,29 +94,55 @@ def fuse_conv_bn(net):
     return net
 
 
-def _bf16_copy(net):
-    import copy
+def onnx_file(spec: ModelSpec) -> Path:
+    """The model's ONNX graph: an export folder's own, else the bundle exported once into the
+    cache (keyed by the bundle's content)."""
+    own = spec.folder / ONNX_FILE
+    if own.exists() or not (spec.folder / "generator.safetensors").exists():
+        if not own.exists():
+            raise BandbridgeError(f"{spec.folder}: no {ONNX_FILE} (nor generator.safetensors); pass "
+                                  "a model bundle, or run `bandbridge export` on it for an ONNX folder")
+        return own
+    from bandbridge.inference.cache import cache_dir, model_key
+    out = cache_dir() / "onnx" / model_key(spec.folder)
+    if not (out / ONNX_FILE).exists():
+        try:
+            import onnx  # noqa: F401 - the exporter needs it
+        except ImportError:
+            raise BandbridgeError("the onnx and openvino backends export the model with onnx: "
+                                  "pip install 'bandbridge[onnx]'") from None
+        from bandbridge.inference.export import export_onnx
+        export_onnx(spec.folder, out, overwrite=True)
+    return out / ONNX_FILE
 
-    import torch
-    return copy.deepcopy(net).to(dtype=torch.bfloat16, memory_format=torch.channels_last).eval()
+
+def _context_feed(x: np.ndarray, context: np.ndarray | None, width: int) -> np.ndarray:
+    """The context rows an ONNX graph takes: the given ones, else unknown place and sensor with
+    each tile's own statistics (as the torch generator does when it gets none)."""
+    if context is not None:
+        return np.asarray(context, np.float32)
+    ctx = np.tile(np.array([[np.nan, np.nan, np.nan, -1.0]], np.float32), (len(x), 1))
+    if width > 4:
+        valid = np.ones(x.shape[2:], bool)
+        ctx = np.concatenate([ctx, [image_stats(t, valid) for t in x]], 1)
+    return ctx.astype(np.float32)
 
 
 class OnnxBackend:
+    """onnxruntime's CPU provider with every graph optimisation (fp32: on x86 its CPU kernels
+    have no faster float type)."""
+
     name = "onnx"
     precision = "fp32"
-    bf16_error = None
 
     def __init__(self, spec: ModelSpec, threads: int | None = None):
-        path = spec.folder / ONNX_FILE
-        if not path.exists():
-            raise BandbridgeError(f"{spec.folder}: no {ONNX_FILE} (nor generator.safetensors); pass a "
-                                  "model bundle, or run `bandbridge export` on it for an ONNX folder")
         try:
             import onnxruntime as ort
         except ImportError:
             raise BandbridgeError("the onnx backend needs onnxruntime: pip install 'bandbridge[onnx]'") from None
+        path = onnx_file(spec)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = _threads(threads)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.enable_cpu_mem_arena = False  # the arena keeps its peak; tiles are large and few
         try:
@@ -134,25 +158,92 @@ class OnnxBackend:
     def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
         feed = {"input": np.ascontiguousarray(x, np.float32)}
         if self.takes_context:
-            if context is None:  # unknown place and sensor; statistics of each input itself
-                context = np.tile(np.array([[np.nan, np.nan, np.nan, -1.0]], np.float32), (len(x), 1))
-                if self.context_width > 4:
-                    valid = np.ones(x.shape[2:], bool)
-                    context = np.concatenate([context, [image_stats(t, valid) for t in x]], 1)
-            feed["context"] = np.asarray(context, np.float32)
+            feed["context"] = _context_feed(x, context, self.context_width)
         return self.session.run(["output"], feed)[0]
 
 
-def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
-                 threads: int | None = None, compile: bool = False):
-    """``auto``: onnx for an export folder without torch weights, torch otherwise."""
-    has_torch_weights = (spec.folder / "generator.safetensors").exists()
-    if backend == "auto":
-        backend = "torch" if has_torch_weights else "onnx"
-    if backend == "onnx":
-        return OnnxBackend(spec, threads)
+def openvino_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin offers bf16 on this machine."""
+    try:
+        import openvino as ov
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - not installed, or no CPU plugin: no bf16
+        return False
+
+
+class OpenVinoBackend:
+    """OpenVINO's CPU plugin on the ONNX graph, compiled once per input shape (the predictor
+    uses one tile shape, plus a smaller last batch): static shapes let it pick its fastest
+    kernels."""
+
+    name = "openvino"
+
+    def __init__(self, spec: ModelSpec, precision: str = "fp32", threads: int | None = None):
+        try:
+            import openvino as ov
+        except ImportError:
+            raise BandbridgeError("the openvino backend needs OpenVINO: pip install "
+                                  "'bandbridge[openvino]'") from None
+        if precision not in ("fp32", "bf16"):
+            raise BandbridgeError(f"--precision {precision}: the openvino backend runs fp32 or bf16")
+        if precision == "bf16" and not openvino_bf16():
+            raise BandbridgeError("--precision bf16: OpenVINO offers bf16 only on CPUs with AMX or "
+                                  "AVX512-BF16, and this one has neither; use --precision fp32")
+        self.core = ov.Core()
+        self.model = self.core.read_model(str(onnx_file(spec)))
+        names = [i.get_any_name() for i in self.model.inputs]
+        self.takes_context = "context" in names
+        self.context_width = self.model.input("context").get_partial_shape()[1].get_length() \
+            if self.takes_context else 4
+        self.precision = precision
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": _threads(threads),
+                       "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+        self.compiled: dict[tuple, object] = {}
+
+    def _request(self, shape: tuple[int, ...]):
+        if shape not in self.compiled:
+            m = self.model.clone()
+            m.reshape({"input": list(shape)} | ({"context": [shape[0], self.context_width]}
+                                                 if self.takes_context else {}))
+            self.compiled[shape] = self.core.compile_model(m, "CPU", self.config).create_infer_request()
+        return self.compiled[shape]
+
+    def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        feed = {"input": np.ascontiguousarray(x, np.float32)}
+        if self.takes_context:
+            feed["context"] = _context_feed(x, context, self.context_width)
+        req = self._request(tuple(x.shape))
+        return np.array(req.infer(feed)[0], copy=True)  # the request reuses its output buffer
+
+
+def build_backend(spec: ModelSpec, backend: str, precision: str, threads: int | None = None,
+                  compile: bool = False):
+    """One named backend at one named precision; no gate (an explicit choice is the user's)."""
     if backend == "torch":
-        if not has_torch_weights:
-            raise BandbridgeError(f"{spec.folder}: no generator.safetensors for the torch backend")
         return TorchBackend(spec, precision, threads, compile)
-    raise BandbridgeError(f"unknown backend '{backend}'; choose auto, torch or onnx")
+    if backend == "onnx":
+        if precision != "fp32":
+            raise BandbridgeError(f"--precision {precision}: the onnx backend runs fp32 on CPUs "
+                                  "(use --backend openvino or torch for bf16)")
+        return OnnxBackend(spec, threads)
+    if backend == "openvino":
+        return OpenVinoBackend(spec, precision, threads)
+    raise BandbridgeError(f"--backend {backend}: unknown; choose one of {', '.join(BACKENDS)}")
+
+
+def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
+                 threads: int | None = None, compile: bool = False, probe: bool = False):
+    """The backend to predict with. Named backend and precision: that one. ``auto`` in either:
+    the fastest candidate that passes the precision gate, measured once per model and machine
+    and cached (``select.py``), measured now only with ``probe`` (large jobs); otherwise a cached
+    choice, else the reference (torch fp32, or onnx fp32 for an export folder)."""
+    if backend not in BACKENDS:
+        raise BandbridgeError(f"--backend {backend}: unknown; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise BandbridgeError(f"--precision {precision}: unknown; choose one of {', '.join(PRECISIONS)}")
+    if backend != "auto" and precision != "auto":
+        be = build_backend(spec, backend, precision, threads, compile)
+        be.choice, be.record = f"{backend} {precision} as asked", None
+        return be
+    from bandbridge.inference.select import choose
+    return choose(spec, backend, precision, threads, compile, probe)

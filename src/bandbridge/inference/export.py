@@ -3,12 +3,14 @@ next to its model.yaml and a metadata JSON (bands, scaling, tile, overlap)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.gate import CHECK_FILE
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
 from bandbridge.inference.spec import BUNDLE_META, ONNX_FILE, read_spec, resolve_model_folder, write_metadata_json
 
@@ -38,11 +40,15 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
         axes["context"] = {0: "batch"}
     with atomic_paths([out / ONNX_FILE]) as (tmp,):
         try:
-            torch.onnx.export(net, args, str(tmp), input_names=names, output_names=["output"],
-                              dynamic_axes=axes, opset_version=opset, dynamo=False)
+            with warnings.catch_warnings():  # tracer warnings on shape branches; _check decides
+                warnings.simplefilter("ignore")
+                torch.onnx.export(net, args, str(tmp), input_names=names, output_names=["output"],
+                                  dynamic_axes=axes, opset_version=opset, dynamo=False)
         except Exception as e:  # noqa: BLE001 - report any exporter failure as one message
             raise BandbridgeError(f"ONNX export of {folder} failed: {e}") from None
     atomic_write_bytes(out / BUNDLE_META, (folder / BUNDLE_META).read_bytes())
+    if (folder / CHECK_FILE).exists():  # the precision gate's sample travels with the model
+        atomic_write_bytes(out / CHECK_FILE, (folder / CHECK_FILE).read_bytes())
     write_metadata_json(spec, out / "metadata.json")
     _check(out, net, spec, n)
     return out

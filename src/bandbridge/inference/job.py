@@ -13,14 +13,14 @@ from typing import Callable, Iterator
 from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file, check_writable, is_temporary
+from bandbridge.inference.backends import BACKENDS, PRECISIONS
 from bandbridge.inference.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
 from bandbridge.inference.predictor import PredictOptions, PredictStats, index_plan, predict_file
 from bandbridge.inference.route import route_model
 from bandbridge.inference.spec import ModelSpec, read_spec
 from bandbridge.inference.writer import DTYPES
 
-BACKENDS = ("auto", "torch", "onnx")
-PRECISIONS = ("auto", "fp32", "bf16")
+PROBE_MPIX = 16.0  # jobs this large measure the backends once (cached); smaller ones reuse a choice
 
 
 @dataclass
@@ -97,6 +97,9 @@ def check_flags(opts: PredictOptions, ov: Overrides, backend: str, precision: st
         raise BandbridgeError(f"--backend {backend}: unknown; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise BandbridgeError(f"--precision {precision}: unknown; choose one of {', '.join(PRECISIONS)}")
+    if backend == "onnx" and precision == "bf16":
+        raise BandbridgeError("--precision bf16: the onnx backend runs fp32 on CPUs; use --backend "
+                              "torch or openvino for bf16")
     if ov.bands is not None:
         toks = [str(b).strip() for b in ov.bands]
         if "" in toks:
@@ -186,10 +189,15 @@ def run_predict(jobs: list[Job], backend: str = "auto", precision: str = "auto",
     from bandbridge.inference.backends import make_backend
     from bandbridge.inference.predictor import plan_file
     backends: dict[Path, object] = {}
+    mpix: dict[Path, float] = {}
+    for job in jobs:
+        info = raster_info(job.src)
+        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + info.height * info.width / 1e6
     for job in jobs:
         folder = job.spec.folder
-        if folder not in backends:
-            backends[folder] = make_backend(job.spec, backend, precision, threads, compile)
+        if folder not in backends:  # the probe pays for itself on large jobs only
+            backends[folder] = make_backend(job.spec, backend, precision, threads, compile,
+                                            probe=mpix[folder] >= PROBE_MPIX)
         run = backends[folder]
         tick = progress(job, plan_file(job.spec, job.src, job.opts)[2].n_tiles) if progress else None
         stats = predict_file(run, job.spec, job.src, job.dst, dataclasses.replace(job.opts), tick)

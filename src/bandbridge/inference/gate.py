@@ -1,0 +1,153 @@
+"""The precision gate: a faster precision or backend is used only if users would not see it.
+
+Each bundle carries a check sample (``check.safetensors``): one real tile of its validation data,
+the target beside it, and the fp32 task metrics on it. A candidate (say OpenVINO, or torch bf16)
+is accepted when, on that tile, against torch fp32 on the same machine,
+
+- the task metric — MAE in model units, and NDVI MAE for a NIR model — changes by less than
+  ``REL_TOL`` (1 %) relative, and
+- the mean |Δ| of its output is below half the output's quantisation step (1/255 for 8-bit
+  outputs, 1e-4 for reflectance × 10000 and float outputs): on average the stored answer does
+  not change.
+
+A single pixel moving by a few DN does not refuse a precision; a shift of the map does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.bands import INDICES, find_role, is_single_nir
+from bandbridge.config import BandSel
+from bandbridge.errors import BandbridgeError
+
+CHECK_FILE = "check.safetensors"
+REL_TOL = 0.01
+SAMPLE_SIZE = (128, 256)  # output pixels (rows, cols) of the check tile: ~100-400 KB stored
+
+
+@dataclass
+class CheckSample:
+    x: np.ndarray  # (1, Ci, h, w) model values
+    y: np.ndarray  # (Co, h·s, w·s) target, model values
+    mask: np.ndarray  # (h·s, w·s) bool, valid pixels
+    context: np.ndarray | None  # (1, K) the tile's context row, for generators that take one
+    meta: dict  # where it comes from, and its fp32 metrics on the machine that made it
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    why: str  # one line: the figures behind the decision
+    metrics: dict  # the candidate's task metrics on the check sample
+    mean_abs_diff: float  # mean |Δ| from fp32 over valid pixels, model units
+
+
+def quant_step(target: BandSel) -> float:
+    """The output's quantisation step in model units: 1/255 for 8-bit targets, else 1e-4
+    (reflectance × 10000, and float outputs, read at that resolution)."""
+    return 1 / 255 if target.scaling == "uint8" else 1e-4
+
+
+def task_metrics(pred: np.ndarray, sample: CheckSample, input_names: list[str],
+                 target_names: list[str]) -> dict[str, float]:
+    """MAE (model units) over valid pixels, and NDVI MAE for a single-NIR output with a red
+    input; ``pred`` is ``(Co, H, W)``."""
+    m = sample.mask
+    p = np.clip(pred, 0.0, 1.0)
+    out = {"mae": float(np.abs(p[:, m] - sample.y[:, m]).mean())}
+    red = find_role(input_names, "red")
+    if is_single_nir(target_names) and red is not None and sample.x.shape[-1] == p.shape[-1]:
+        ndvi = INDICES["ndvi"][0]
+        r = sample.x[0, red]
+        out["ndvi_mae"] = float(np.abs(ndvi(r, p[0]) - ndvi(r, sample.y[0]))[m].mean())
+    return out
+
+
+def judge(ref: np.ndarray, cand: np.ndarray, sample: CheckSample, spec) -> Verdict:
+    """Accept or refuse ``cand`` (a candidate's output on the check sample) against ``ref``
+    (torch fp32's), both ``(Co, H, W)``."""
+    step = quant_step(spec.target)
+    r_metrics = task_metrics(ref, sample, spec.input_names, spec.target_names)
+    c_metrics = task_metrics(cand, sample, spec.input_names, spec.target_names)
+    diff = float(np.abs(np.clip(cand, 0, 1) - np.clip(ref, 0, 1))[:, sample.mask].mean())
+    worst, reasons = 0.0, []
+    for k, v in r_metrics.items():
+        rel = abs(c_metrics[k] - v) / max(abs(v), 1e-12)
+        worst = max(worst, rel)
+        if rel >= REL_TOL:
+            reasons.append(f"{k} {c_metrics[k]:.5f} vs fp32 {v:.5f} ({rel:.1%} ≥ {REL_TOL:.0%})")
+    if diff >= step / 2:
+        reasons.append(f"mean |Δ| {diff:.2e} ≥ half the output step ({step / 2:.1e})")
+    figures = ", ".join(f"{k} {c_metrics[k]:.5f}" for k in c_metrics)
+    why = "; ".join(reasons) if reasons else \
+        f"{figures}: within {worst:.2%} of fp32, mean |Δ| {diff:.1e} < {step / 2:.1e}"
+    return Verdict(not reasons, why, c_metrics, diff)
+
+
+def load_check_sample(folder: Path) -> CheckSample | None:
+    """The bundle's check sample, or None if it has none (older bundles, ONNX exports of them)."""
+    from safetensors.numpy import safe_open
+    path = Path(folder) / CHECK_FILE
+    if not path.exists():
+        return None
+    with safe_open(str(path), "numpy") as f:
+        meta = json.loads((f.metadata() or {}).get("bandbridge_check", "{}"))
+        t = {k: f.get_tensor(k) for k in f.keys()}
+    return CheckSample(t["input"].astype(np.float32), t["target"].astype(np.float32),
+                       t["mask"].astype(bool), t["context"].astype(np.float32) if "context" in t else None,
+                       meta)
+
+
+def make_check_sample(folder: Path, data_root: str | None = None) -> dict:
+    """Cut the check sample from the first validation image of the bundle's own data that holds
+    a ``SAMPLE_SIZE`` tile (its centre), measure torch fp32 on it and write ``check.safetensors``
+    into the bundle. Returns its metadata."""
+    import torch
+    from safetensors.numpy import save_file
+
+    from bandbridge.bundle import load_bundle
+    from bandbridge.data.datamodule import PairedDataModule
+    from bandbridge.data.datasets import context_row
+    from bandbridge.evaluation.evaluate import _with_data
+    from bandbridge.fileio import atomic_paths
+    from bandbridge.inference.spec import read_spec
+    folder = Path(folder)
+    bundle = load_bundle(folder)
+    spec = read_spec(folder)
+    s, m = spec.scale, spec.size_multiple
+    pairs = PairedDataModule(_with_data(bundle.config, data_root, None)).load_split("val")
+    if not pairs:
+        raise BandbridgeError(f"{folder}: its data has no validation split to cut a check sample from")
+    h, w = (-(-SAMPLE_SIZE[0] // s // m) * m, -(-SAMPLE_SIZE[1] // s // m) * m)
+    fits = [p for p in pairs if p.x.shape[1] >= h and p.x.shape[2] >= w] or \
+        [max(pairs, key=lambda p: p.x.shape[1] * p.x.shape[2])]
+    pair = fits[0]
+    h, w = min(h, pair.x.shape[1] // m * m), min(w, pair.x.shape[2] // m * m)
+    r, c = (pair.x.shape[1] - h) // 2, (pair.x.shape[2] - w) // 2
+    x = pair.x[None, :, r:r + h, c:c + w].float()
+    y = pair.y[:, r * s:(r + h) * s, c * s:(c + w) * s].float()
+    mask = pair.mask[0, r * s:(r + h) * s, c * s:(c + w) * s]
+    ctx = None
+    if spec.uses_context:
+        ctx = torch.tensor([context_row(*pair.location(r + h / 2, c + w / 2), pair.source.gsd,
+                                        pair.source.sensor_name, bundle.config.sensors)
+                            + pair.stats.tolist()], dtype=torch.float32)
+    # Stored as float16 (the sample is a few hundred KB); fp32 is measured on what is stored.
+    tensors = {"input": x.half().numpy(), "target": y.half().numpy(), "mask": mask.numpy().astype(np.uint8)}
+    if ctx is not None:
+        tensors["context"] = ctx.numpy()
+    sample = CheckSample(tensors["input"].astype(np.float32), tensors["target"].astype(np.float32),
+                         mask.numpy(), None if ctx is None else ctx.numpy(), {})
+    with torch.inference_mode():
+        ref = bundle.generator.eval()(torch.from_numpy(sample.x), ctx)[0].numpy()
+    meta = {"source": pair.source.name, "file": str(pair.item.input_path), "split": "val",
+            "window": [r, c, h, w], "fp32": task_metrics(ref, sample, spec.input_names, spec.target_names),
+            "output_step": quant_step(spec.target)}
+    with atomic_paths([folder / CHECK_FILE]) as (tmp,):
+        save_file(tensors, str(tmp), metadata={"bandbridge_check": json.dumps(meta)})
+    return meta

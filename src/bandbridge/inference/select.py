@@ -1,0 +1,125 @@
+"""``--backend auto`` / ``--precision auto``: the fastest candidate that passes the precision gate.
+
+Candidates are torch fp32 (the reference), torch bf16 where the CPU computes bf16 natively,
+onnxruntime fp32, and OpenVINO fp32 (bf16 where its CPU plugin offers it). Each available one is
+timed on a batch of the predictor's shape and run on the bundle's check sample; the fastest
+accepted by ``gate.judge`` wins. The decision and every candidate's figures are cached per model
+and machine (``cache.py``), so the probe runs once; a missing backend is skipped with its reason.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.backends import build_backend, cpu_has_bf16, openvino_bf16
+from bandbridge.inference.cache import cache_dir, machine_key, model_key, read_json, write_json
+from bandbridge.inference.gate import judge, load_check_sample
+from bandbridge.inference.spec import ModelSpec
+
+PROBE_SECONDS = 1.0  # timing per candidate, after one warm-up forward
+
+
+def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") -> list[tuple[str, str]]:
+    """(backend, precision) pairs worth measuring here, the reference first."""
+    out = [("torch", "fp32")] + ([("torch", "bf16")] if cpu_has_bf16() else []) + \
+        [("onnx", "fp32"), ("openvino", "fp32")] + ([("openvino", "bf16")] if openvino_bf16() else [])
+    if not (spec.folder / "generator.safetensors").exists():
+        out = [c for c in out if c[0] != "torch"]
+    out = [c for c in out if backend in ("auto", c[0]) and precision in ("auto", c[1])]
+    if not out:
+        raise BandbridgeError(f"--backend {backend} --precision {precision}: not available for "
+                              f"{spec.name} on this machine; use --precision fp32")
+    return out
+
+
+def _speed(be, x: np.ndarray) -> float:
+    """MPix/s of ``be`` on the batch ``x`` (one warm-up, then repeats for PROBE_SECONDS)."""
+    be(x)
+    n, t0 = 0, time.perf_counter()
+    while n < 2 or time.perf_counter() - t0 < PROBE_SECONDS:
+        be(x)
+        n += 1
+    return x.shape[0] * x.shape[2] * x.shape[3] / 1e6 / ((time.perf_counter() - t0) / n)
+
+
+def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = None) -> dict:
+    """Measure every candidate: speed on a batch of the predictor's shape, and the gate's
+    verdict on the check sample against the reference. Returns the record that is cached."""
+    sample = load_check_sample(spec.folder)
+    t = spec.config.inference.tile
+    t = -(-t // spec.size_multiple) * spec.size_multiple
+    bs = max(1, min(16, 2**20 // (t * t)))  # the predictor's default batch
+    x = np.random.default_rng(0).random((bs, spec.in_channels, t, t), dtype=np.float32)
+    ref = None
+    rows = []
+    for backend, precision in cands:
+        row = {"backend": backend, "precision": precision}
+        try:
+            be = build_backend(spec, backend, precision, threads)
+        except BandbridgeError as e:
+            rows.append(row | {"status": "unavailable", "why": str(e)})
+            continue
+        if sample is None:
+            ok = precision == "fp32"
+            row |= {"status": "accepted" if ok else "refused",
+                    "why": "no check sample in the bundle: fp32 only" if not ok else "fp32, no check sample"}
+        else:
+            out = be(sample.x, sample.context)[0]
+            if ref is None:  # the first available candidate is the reference (torch fp32 first)
+                ref, row["reference"] = out, True
+            v = judge(ref, out, sample, spec)
+            row |= {"status": "accepted" if v.ok else "refused", "why": v.why, "metrics": v.metrics,
+                    "mean_abs_diff": v.mean_abs_diff}
+        row["mpix_s"] = _speed(be, x)
+        del be
+        rows.append(row)
+    ok = [r for r in rows if r["status"] == "accepted"]
+    if not ok:
+        raise BandbridgeError(f"{spec.name}: no backend could run ("
+                              + "; ".join(f"{r['backend']} {r['precision']}: {r['why']}" for r in rows)
+                              + "); install the torch or onnx extra")
+    best = max(ok, key=lambda r: r["mpix_s"])
+    return {"backend": best["backend"], "precision": best["precision"], "tile": t, "batch": bs,
+            "threads": threads, "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "check_sample": None if sample is None else sample.meta, "candidates": rows}
+
+
+def describe(record: dict) -> str:
+    """One line: the choice and what it beat."""
+    rows = record["candidates"]
+    figs = ", ".join(f"{r['backend']} {r['precision']} {r['mpix_s']:.2f}" + ("" if r["status"] == "accepted" else
+                                                                          f" ({r['status']})")
+                     for r in rows if "mpix_s" in r)
+    return (f"{record['backend']} {record['precision']}: fastest passing the precision gate "
+            f"({figs} MPix/s)")
+
+
+def choice_path(spec: ModelSpec, backend: str, precision: str, threads: int | None):
+    return cache_dir() / "choice" / f"{model_key(spec.folder)}-{machine_key(threads)}-{backend}-{precision}.json"
+
+
+def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
+           compile: bool = False, measure: bool = True):
+    """The chosen backend, built, with ``.choice`` (one line) and ``.record`` (the cached probe or
+    None). Cached choice first; else measure (``measure``) or take the reference unmeasured."""
+    cands = candidates(spec, backend, precision)
+    path = choice_path(spec, backend, precision, threads)
+    record = read_json(path)
+    if record is not None and (record.get("backend"), record.get("precision")) in cands:
+        note = describe(record) + f"; measured {record['measured']}, cached"
+    elif measure and len(cands) > 1:
+        record = probe(spec, cands, threads)
+        write_json(path, record)
+        note = describe(record) + "; measured now, cached for this model and machine"
+    else:
+        record = None
+        note = f"{cands[0][0]} {cands[0][1]}" + (" (small job: the backend probe runs on jobs of "
+                                                 "16 MPix or more, or `bandbridge bench`)" if len(cands) > 1 else "")
+    b, p = (record["backend"], record["precision"]) if record else cands[0]
+    be = build_backend(spec, b, p, threads, compile)
+    be.choice, be.record = note, record
+    return be
