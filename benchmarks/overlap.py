@@ -83,7 +83,9 @@ def measure(model: str, raster: Path, size: int, tiles: list[int], overlaps: lis
                 # tile's replicated margin against the whole image's unpadded edge).
                 e = EDGE
                 inner = diff[:, e:-e, e:-e]
-                tl, st = plan.tile_h, plan.tile_h - plan.overlap_h
+                # cost on a large raster: the asked tile (on the lattice) and its step
+                tl = max(spec.size_multiple, t // spec.size_multiple * spec.size_multiple)
+                st = tl - plan.overlap_h
                 rows.append({"tile": plan.tile_h, "overlap": plan.overlap_h, "asked": o,
                              "max_abs": float(diff.max()), "max_inner": float(inner.max()),
                              "mean_abs": float(diff.mean()), "cost": (tl / st) ** 2})

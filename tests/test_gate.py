@@ -166,3 +166,14 @@ def test_predict_cli_measures_on_large_jobs_and_says_what_it_chose(run_cli, tmp_
     code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "m.tif"),
                              "--backend", "torch", "--precision", "fp32")
     assert code == 0 and "torch fp32 as asked" in out
+
+
+def test_a_named_backend_that_is_not_installed_is_one_line_and_writes_nothing(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(out / "n.tif"),
+                           "--backend", "openvino", "--precision", "fp32")
+    assert code == 2 and "pip install 'bandbridge[openvino]'" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert list(out.iterdir()) == []

@@ -53,14 +53,15 @@ def conv_probe() -> dict:
     return out
 
 
-def generator_gflop(spec, tile: int) -> float:
-    """GFLOP of one generator forward on a ``tile × tile`` input (torch's FLOP counter)."""
+def generator_gflop(spec, tile: int | tuple[int, int]) -> float:
+    """GFLOP of one generator forward on a ``tile`` (side, or (h, w)) input (torch's FLOP counter)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from bandbridge.bundle import load_bundle
     g = load_bundle(spec.folder).generator.eval()
-    x = torch.rand(1, spec.in_channels, tile, tile)
+    h, w = (tile, tile) if isinstance(tile, int) else tile
+    x = torch.rand(1, spec.in_channels, h, w)
     with torch.inference_mode(), FlopCounterMode(display=False) as fc:
         g(x)
     return fc.get_total_flops() / 1e9
@@ -78,7 +79,7 @@ def _backend(row: dict, spec):
 
 def run_row(row: dict) -> dict:
     """Measure one row (called in a fresh process so its peak RSS is its own)."""
-    from bandbridge.inference.predictor import PredictOptions, predict_file
+    from bandbridge.inference.predictor import PredictOptions, plan_file, predict_file
     from bandbridge.inference.spec import read_spec
     if row["kind"] == "probe":
         return {"probe": conv_probe(), "rss_mb": _rss_mb()}
@@ -87,23 +88,27 @@ def run_row(row: dict) -> dict:
     res = {"backend": be.name, "precision": be.precision}
     if row["kind"] == "select":
         return res | {"choice": be.choice, "record": be.record, "rss_mb": _rss_mb()}
-    opts = PredictOptions(tile=row.get("tile"), overlap=row.get("overlap"), batch_size=row.get("batch"))
+    # Forward rows predict the held-out file with the model's own tiling.
+    opts = PredictOptions(tile=row.get("tile"), overlap=row.get("overlap"), batch_size=row.get("batch")) \
+        if row["kind"] == "tiled" else PredictOptions()
     if row["kind"] == "forward":
-        t = row["tile"]
-        b = max(1, min(16, 2**20 // (t * t)))  # the predictor's default batch for this tile
-        x = np.random.default_rng(0).random((b, spec.in_channels, t, t), dtype=np.float32)
+        th, tw = row["tile"]
+        b = max(1, min(16, 2**20 // (th * tw)))  # the predictor's default batch for this tile
+        x = np.random.default_rng(0).random((b, spec.in_channels, th, tw), dtype=np.float32)
         be(x)
         be(x)
         n, t0 = row.get("reps", 5), time.perf_counter()
         for _ in range(n):
             be(x)
         secs = (time.perf_counter() - t0) / n
-        res |= {"mpix_s": b * t * t / 1e6 / secs, "seconds": secs, "tiles": b, "rss_mb": _rss_mb()}
+        res |= {"mpix_s": b * th * tw / 1e6 / secs, "seconds": secs, "tiles": b, "rss_mb": _rss_mb()}
     else:
         with tempfile.TemporaryDirectory() as d:
             st = predict_file(be, spec, row["raster"], Path(d) / "out.tif", opts)
+        plan = plan_file(spec, Path(row["raster"]), opts)[2]
         res |= {"mpix_s": st.mpix_per_s, "seconds": st.seconds, "mpix": st.megapixels,
-                "tiles": st.tiles, "rss_mb": _rss_mb()}
+                "tiles": st.tiles, "rss_mb": _rss_mb(), "tile": [plan.tile_h, plan.tile_w],
+                "computed": plan.n_tiles * plan.tile_h * plan.tile_w / (plan.height * plan.width)}
     if row.get("holdout"):
         with tempfile.TemporaryDirectory() as d:
             res["holdout"] = holdout_metrics(be, spec, row["holdout"], opts, Path(d))
@@ -231,7 +236,10 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
     from bandbridge.inference.spec import read_spec, resolve_model_folder
     folder = resolve_model_folder(model)
     spec = read_spec(folder)
-    tile, overlap = spec.config.inference.tile, spec.config.inference.overlap
+    from bandbridge.inference.predictor import PredictOptions, plan_file
+    overlap = spec.config.inference.overlap
+    plan = plan_file(spec, Path(raster), PredictOptions())[2]
+    tile = (plan.tile_h, plan.tile_w)  # the raw forward runs the tiles the tiled rows run
     out: list[dict] = []
     chosen = {"backend": "torch", "precision": "fp32"}
     cands = [chosen]
@@ -243,6 +251,7 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
         res = _in_subprocess(row) | {"name": name, "kind": row["kind"]}
         if flop_of is not None and "mpix_s" in res:
             f, t = flop_of  # work actually done: tiles × per-tile FLOPs (overlap included) per second
+            t = tuple(res["tile"]) if "tile" in res and f == folder else t
             res["gflop_s"] = generator_gflop(read_spec(f), t) * res.get("tiles", 1) / res["seconds"]
         out.append(res)
         return res
@@ -263,18 +272,18 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
                  "batch": 1, "raster": str(reference_raster or raster)}, (ref, 256))
         if "forward" in rows:
             for c in cands:
-                run(f"raw forward {tile}², {c['backend']}", {"kind": "forward", "model": m, "tile": tile,
-                                                             "holdout": holdout, **c}, (folder, tile))
+                run(f"raw forward {tile[0]}×{tile[1]}, {c['backend']}",
+                    {"kind": "forward", "model": m, "tile": tile, "holdout": holdout, **c}, (folder, tile))
         if "tiled" in rows:
             for c, why in ((chosen, "chosen"), ({"backend": "torch", "precision": "fp32"}, "torch fp32")):
                 if why == "torch fp32" and c == chosen:
                     continue
-                run(f"tiled predict, {c['backend']} ({why}), overlap {overlap} + blend",
+                run(f"tiled predict {_size(raster)}, {c['backend']} ({why}), overlap {overlap} + blend",
                     {"kind": "tiled", "model": m, "raster": str(raster), "holdout": holdout, **c},
                     (folder, tile))
         if "rss" in rows:
             for r in rss_rasters:
-                run(f"tiled predict, {chosen['backend']}, {_size(r)} (RSS)",
+                run(f"tiled predict {_size(r)}, {chosen['backend']} (RSS)",
                     {"kind": "tiled", "model": m, "raster": str(r), **chosen}, (folder, tile))
     ref_speed = next((r["mpix_s"] for r in out if r["name"].startswith("reference")), None)
     for r in out:
@@ -306,7 +315,9 @@ def format_rows(rows: list[dict]) -> str:
         if "mpix_s" not in r:
             continue
         h = r.get("holdout") or {}
-        lines.append(f"| {r['name']} | {r.get('precision', '')} | {r['mpix_s']:.3f} | "
+        tiles = f"; {r['tile'][0]}×{r['tile'][1]} tiles, {r['computed']:.2f}× pixels computed" \
+            if r["kind"] == "tiled" and "computed" in r else ""
+        lines.append(f"| {r['name']}{tiles} | {r.get('precision', '')} | {r['mpix_s']:.3f} | "
                      f"{r.get('vs_reference', float('nan')):.2f}× | "
                      + (f"{r['vs_raw']:.0%}" if "vs_raw" in r else "") + " | "
                      f"{r.get('gflop_s', float('nan')):.0f} | {r['rss_mb']:.0f} | "

@@ -95,11 +95,23 @@ def plan_file(spec: ModelSpec, src: Path, opts: PredictOptions):
     return sel, info, plan_tiles(info.height, info.width, tile, overlap, spec.size_multiple)
 
 
+def _return_large_buffers() -> None:
+    """Fix glibc's mmap threshold at 1 MB. By default it rises after each large free (up to
+    32 MB), after which tile-sized buffers come from the heap, and its fragments stay resident:
+    peak RSS then grows with the number of tiles (1413 → 1309 MB on an 8192² raster)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, src: str | Path,
                  out: str | Path, opts: PredictOptions | None = None,
                  progress: Callable[[int], None] | None = None) -> PredictStats:
     """Predict ``src`` into the GeoTIFF ``out`` (and index rasters beside it)."""
     opts = opts or PredictOptions()
+    _return_large_buffers()
     src, out = Path(src), Path(out)
     sel, info, plan = plan_file(spec, src, opts)
     scaling = get_scaling(sel.scaling, sel.vmin, sel.vmax)
