@@ -250,7 +250,7 @@ SUITE = [
     ("--tile not a number", _p("--tile", "abc"), "Invalid value", "--tile"),
     ("--overlap -1", _p("--overlap", "-1"), "must be 0 or more", "--overlap"),
     ("--overlap half the tile", _p("--tile", "256", "--overlap", "128"), "less than half", "--overlap"),
-    ("--overlap half the model's tile", _p("--overlap", "600"), "less than half", "--overlap"),
+    ("--overlap half the model's tile", _p("--overlap", "1100"), "less than half", "--overlap"),
     ("--overlap larger than the raster", _p("--tile", "1024", "--overlap", "300"), "larger than", "--overlap"),
     ("--threads 0", _p("--threads", "0"), "must be at least 1", "--threads"),
     ("--threads -2", _p("--threads", "-2"), "must be at least 1", "--threads"),

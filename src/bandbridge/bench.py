@@ -68,13 +68,10 @@ def generator_gflop(spec, tile: int | tuple[int, int]) -> float:
 
 
 def _backend(row: dict, spec):
-    from bandbridge.inference.backends import TorchBackend, make_backend
-    if row.get("plain"):  # the reference: eager fp32 in PyTorch's default layout, as pix2pix runs
-        be = TorchBackend(spec, "fp32", row.get("threads"), channels_last=False)
-        be.choice, be.record = "torch fp32 eager, NCHW", None
-        return be
+    from bandbridge.inference.backends import make_backend
     b, p = row.get("backend", "torch"), row.get("precision", "fp32")
-    return make_backend(spec, b, p, row.get("threads"), probe=(b == "auto" or p == "auto"))
+    return make_backend(spec, b, p, row.get("threads"), row.get("compile", False),
+                        probe=(b == "auto" or p == "auto"))
 
 
 def run_row(row: dict) -> dict:
@@ -150,18 +147,23 @@ def _in_subprocess(row: dict) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def reference_bundle(folder: Path) -> Path:
-    """A bundle of our U-Net at pix2pix's unet_256 settings (random weights: speed only)."""
+def reference_bundle(folder: Path, spec=None) -> Path:
+    """A bundle of our U-Net at pix2pix's unet_256 settings (random weights: speed only), reading
+    the bands and scaling of ``spec`` (the benchmarked model) so it runs on the same raster."""
     from bandbridge.bundle import save_bundle
     from bandbridge.config import build_config
     from bandbridge.models import build_generator
+    sel = spec.input.model_dump(mode="json") if spec is not None else \
+        {"bands": ["red", "green", "blue"], "scaling": "uint8"}
+    tgt = spec.target.model_dump(mode="json") if spec is not None else {"bands": ["nir"], "scaling": "uint8"}
+    n_in = spec.in_channels if spec is not None else 3
+    n_out = spec.out_channels if spec is not None else 1
     cfg = build_config({"name": "reference-unet_256", "model": {"generator": {"name": "unet", "args": {
         "ngf": 64, "depth": 8, "norm": "batch", "dropout": True}}},
-        "data": {"sources": [{"files": ["x"], "input": {"bands": ["red", "green", "blue"], "scaling": "uint8"},
-                              "target": {"bands": ["nir"], "scaling": "uint8"}}]},
+        "data": {"sources": [{"files": ["x"], "input": sel, "target": tgt}]},
         "inference": {"tile": 256, "overlap": 0}})
-    g = build_generator("unet", 3, 1, cfg.model.generator.args)
-    return save_bundle(folder, g.eval(), cfg, 3, 1)
+    g = build_generator("unet", n_in, n_out, cfg.model.generator.args)
+    return save_bundle(folder, g.eval(), cfg, n_in, n_out)
 
 
 def make_mosaic(naip_dir: Path, out: Path, size: int = 8192) -> Path:
@@ -257,7 +259,7 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
         return res
 
     with tempfile.TemporaryDirectory() as d:
-        ref = reference_bundle(Path(d) / "ref")
+        ref = reference_bundle(Path(d) / "ref", spec)
         if "probe" in rows:
             run("conv 3×3 64→64 probe", {"kind": "probe"})
         if "select" in rows:  # measured and gated once per model and machine; later rows reuse it
@@ -268,12 +270,16 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
                      for r in (sel["record"] or {}).get("candidates", []) if "mpix_s" in r] or [chosen]
         if "reference" in rows:
             run("reference: unet_256 fp32 eager, tiled 256², no overlap, batch 1",
-                {"kind": "tiled", "model": str(ref), "plain": True, "tile": 256, "overlap": 0,
+                {"kind": "tiled", "model": str(ref), "precision": "fp32", "tile": 256, "overlap": 0,
                  "batch": 1, "raster": str(reference_raster or raster)}, (ref, 256))
         if "forward" in rows:
             for c in cands:
                 run(f"raw forward {tile[0]}×{tile[1]}, {c['backend']}",
                     {"kind": "forward", "model": m, "tile": tile, "holdout": holdout, **c}, (folder, tile))
+        if "compiled" in rows:  # torch.compile (inductor): minutes to compile, so not by default
+            run(f"raw forward {tile[0]}×{tile[1]}, torch compiled",
+                {"kind": "forward", "model": m, "tile": tile, "backend": "torch", "precision": "fp32",
+                 "compile": True}, (folder, tile))
         if "tiled" in rows:
             for c, why in ((chosen, "chosen"), ({"backend": "torch", "precision": "fp32"}, "torch fp32")):
                 if why == "torch fp32" and c == chosen:

@@ -343,7 +343,7 @@ def bench(
     rss_sizes: str = typer.Option("4096,20000", "--rss-sizes", help="sides of the mosaics whose peak RSS is measured ('' for none)"),
     reference_raster: Optional[str] = typer.Option(None, "--reference-raster", help="raster for the slow reference row (default: a 2048² mosaic)"),
     threads: Optional[int] = typer.Option(None, "--threads"),
-    rows: str = typer.Option("probe,select,reference,forward,tiled,rss", "--rows"),
+    rows: str = typer.Option("probe,select,reference,forward,tiled,rss", "--rows", help="any of probe, select, reference, forward, compiled (torch.compile; slow to build), tiled, rss"),
     json_out: Optional[str] = typer.Option(None, "--json", help="also write the rows as JSON"),
 ) -> None:
     """Speed, memory and held-out accuracy of inference, each row in its own process, as ratios
@@ -428,7 +428,8 @@ def main() -> None:
 
 
 def _error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # a message may hold brackets: pip install 'bandbridge[onnx]'
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

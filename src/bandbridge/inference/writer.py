@@ -62,7 +62,7 @@ def output_profile(crs, transform, height: int, width: int, count: int, dtype: s
     """GeoTIFF profile: the input's CRS, its transform scaled for super-resolution, tiled and
     compressed, nodata set."""
     if transform is not None and scale > 1:
-        transform = transform * Affine.scale(1 / scale)
+        transform = transform @ Affine.scale(1 / scale)
     prof = {"driver": "GTiff", "height": height, "width": width, "count": count, "dtype": dtype,
             "nodata": float("nan") if dtype == "float32" else 0, "compress": "deflate",
             "predictor": 3 if dtype == "float32" else 2, "BIGTIFF": "IF_SAFER"}
