@@ -123,3 +123,26 @@ def test_wildfire_descriptions_name_bands():
     assert r.bands == ["B04", "B08"]
     with rasterio.open(p) as src:
         np.testing.assert_allclose(r.data[1], np.clip(src.read(4), 0, 10000) / 10000, atol=1e-6)
+
+
+def test_decimated_read_is_the_strided_full_read_and_uses_overviews(tmp_path):
+    from bandbridge.data.reader import read_decimated
+    rng = np.random.default_rng(0)
+    a = rng.integers(1, 255, (3, 3000, 2500), dtype=np.uint8)
+    a[:, 100:400, 200:900] = 0  # a nodata patch, masked alike
+    path = tmp_path / "big.tif"
+    prof = {"driver": "GTiff", "height": 3000, "width": 2500, "count": 3, "dtype": "uint8",
+            "nodata": 0, "tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate",
+            "crs": "EPSG:32614", "transform": from_origin(500000, 5000000, 10, 10)}
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(a)
+    s = get_scaling("uint8")
+    full = read_raster(path, s, [0, 1, 2])
+    dec = read_decimated(path, s, [0, 1, 2], max_side=1024)  # k = 3, read in row chunks
+    assert dec.meta["decimation"] == 3
+    np.testing.assert_array_equal(dec.data, full.data[:, ::3, ::3])
+    np.testing.assert_array_equal(dec.mask, full.mask[::3, ::3])
+    with rasterio.open(path, "r+") as dst:  # a COG-like file: the overview is read instead
+        dst.build_overviews([2, 4])
+    ov = read_decimated(path, s, [0, 1, 2], max_side=1024)
+    assert ov.data.shape == (3, 1000, 834) and 0.02 < 1 - ov.mask.mean() < 0.035  # 2.8 % nodata

@@ -332,9 +332,10 @@ def _read_masked(src, indexes, r, c, h, w, valid, inner) -> np.ndarray:
 def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
                    max_side: int = 1024, band_names: Sequence[str] | None = None,
                    sensor: str | None = None) -> Raster:
-    """The whole raster at most ``max_side`` pixels a side (every k-th pixel of every k-th row):
-    one look at a whole image, for per-image statistics, in bounded memory. Files smaller than
-    that are read whole; ``.npy`` and band folders are read and strided."""
+    """The whole raster at most ``max_side`` pixels a side: one look at a whole image, for
+    per-image statistics, in bounded memory — from an overview when the file has them (nearest
+    neighbour), else every k-th pixel of every k-th row. Files smaller than that are read whole;
+    ``.npy`` and band folders are read and strided."""
     info = raster_info(path, band_names, sensor, bands)
     k = max(1, -(-max(info.height, info.width) // max_side))
     p, _ = _split_npy(str(path))
@@ -343,18 +344,24 @@ def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
         r.data, r.mask = r.data[:, ::k, ::k], r.mask[::k, ::k]
         return r
     sel = _select(info.bands, bands, path)
-    # Row chunks of a few MPix, a multiple of k high, each read once at full resolution and
-    # strided: every block is decoded once (values and mask while it is in GDAL's cache), and
-    # neither the cache nor the chunk grows with the raster.
-    step = max(k, min(512, 4_000_000 // info.width) // k * k)
-    raws, valids = [], []
+    idx = [i + 1 for i in sel]
     with open_raster(p) as src:
-        for r0 in range(0, info.height, step):
-            chunk, ok = _read_bands(src, [i + 1 for i in sel],
-                                    window=Window(0, r0, info.width, min(step, info.height - r0)))
-            raws.append(chunk[:, ::k, ::k].copy())
-            valids.append(ok[::k, ::k])
-    raw, valid = np.concatenate(raws, 1), np.concatenate(valids, 0)
+        if src.overviews(idx[0]):  # a COG: GDAL reads the nearest overview, a fraction of the file
+            from rasterio.enums import Resampling
+            raw, valid = _read_bands(src, idx, out_shape=(len(idx), -(-info.height // k), -(-info.width // k)),
+                                     resampling=Resampling.nearest)
+        else:
+            # Row chunks of a few MPix, a multiple of k high, each read once at full resolution
+            # and strided: every block is decoded once (values and mask while it is in GDAL's
+            # cache), and neither the cache nor the chunk grows with the raster.
+            step = max(k, min(512, 4_000_000 // info.width) // k * k)
+            raws, valids = [], []
+            for r0 in range(0, info.height, step):
+                chunk, ok = _read_bands(src, idx, window=Window(0, r0, info.width,
+                                                                min(step, info.height - r0)))
+                raws.append(chunk[:, ::k, ::k].copy())
+                valids.append(ok[::k, ::k])
+            raw, valid = np.concatenate(raws, 1), np.concatenate(valids, 0)
     valid &= np.isfinite(raw).all(0)
     if scaling.zero_is_nodata:
         valid &= (raw != 0).any(0)
