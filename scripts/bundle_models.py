@@ -101,7 +101,7 @@ def card(name: str, preset: str, run: Path, b, loso_dir: Path | None = None) -> 
   float16 safetensors (loaded as float32).
 - Loss: {f"{cfg.loss.adversarial} (λ_adv {cfg.loss.lambda_adv}) + " if cfg.loss.lambda_adv else "no critic, "}L1 (λ {cfg.loss.lambda_l1}); {cfg.train.max_epochs} epochs of
   {cfg.data.samples_per_epoch} random {cfg.data.patch_size}² crops, batch {cfg.data.batch_size}.
-- Inference: tiles of {cfg.inference.tile} px, overlap {cfg.inference.overlap} px (blended).
+- Inference: tiles of {cfg.inference.tile} px, overlap {cfg.inference.overlap} px (blended; sized by `benchmarks/overlap.py`, see the README). The precision gate's check sample (`check.safetensors`) is a validation tile.
 
 ## Training data
 
