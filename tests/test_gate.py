@@ -177,3 +177,15 @@ def test_a_named_backend_that_is_not_installed_is_one_line_and_writes_nothing(ru
     assert code == 2 and "pip install 'bandbridge[openvino]'" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert list(out.iterdir()) == []
+
+
+def test_a_named_precision_is_used_even_where_the_gate_would_refuse_it(monkeypatch):
+    real = select.build_backend
+    monkeypatch.setattr(select, "build_backend", lambda spec, b, p, t=None, c=False:
+                        _Fake(real(spec, "torch", "fp32", t), 0.01, "fake") if b == "fake" else real(spec, b, p, t, c))
+    monkeypatch.setattr(select, "_speed", lambda be, x: 1.0)
+    spec, cands = _spec(), [("torch", "fp32"), ("fake", "bf16")]
+    assert select.probe(spec, cands)["candidates"][1]["status"] == "refused"
+    forced = select.probe(spec, cands, forced=True)["candidates"][1]
+    assert forced["status"] == "accepted" and "--precision forces it" in forced["why"]
+    assert "mean |Δ|" in forced["why"]  # the verdict is still recorded

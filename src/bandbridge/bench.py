@@ -324,7 +324,7 @@ def format_rows(rows: list[dict]) -> str:
         tiles = f"; {r['tile'][0]}×{r['tile'][1]} tiles, {r['computed']:.2f}× pixels computed" \
             if r["kind"] == "tiled" and "computed" in r else ""
         lines.append(f"| {r['name']}{tiles} | {r.get('precision', '')} | {r['mpix_s']:.3f} | "
-                     f"{r.get('vs_reference', float('nan')):.2f}× | "
+                     + (f"{r['vs_reference']:.2f}×" if "vs_reference" in r else "") + " | "
                      + (f"{r['vs_raw']:.0%}" if "vs_raw" in r else "") + " | "
                      f"{r.get('gflop_s', float('nan')):.0f} | {r['rss_mb']:.0f} | "
                      + (f"{h['mae']:.5f}" if "mae" in h else "") + " | "

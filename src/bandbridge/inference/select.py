@@ -46,9 +46,11 @@ def _speed(be, x: np.ndarray) -> float:
     return x.shape[0] * x.shape[2] * x.shape[3] / 1e6 / ((time.perf_counter() - t0) / n)
 
 
-def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = None) -> dict:
+def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = None,
+          forced: bool = False) -> dict:
     """Measure every candidate: speed on a batch of the predictor's shape, and the gate's
-    verdict on the check sample against the reference. Returns the record that is cached."""
+    verdict on the check sample against the reference (``forced``: a precision the user named
+    is used whatever the verdict, which is still recorded). Returns the record that is cached."""
     sample = load_check_sample(spec.folder)
     t = spec.config.inference.tile
     t = -(-t // spec.size_multiple) * spec.size_multiple
@@ -64,7 +66,7 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
             rows.append(row | {"status": "unavailable", "why": str(e)})
             continue
         if sample is None:
-            ok = precision == "fp32"
+            ok = precision == "fp32" or forced
             row |= {"status": "accepted" if ok else "refused",
                     "why": "no check sample in the bundle: fp32 only" if not ok else "fp32, no check sample"}
         else:
@@ -72,8 +74,9 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
             if ref is None:  # the first available candidate is the reference (torch fp32 first)
                 ref, row["reference"] = out, True
             v = judge(ref, out, sample, spec)
-            row |= {"status": "accepted" if v.ok else "refused", "why": v.why, "metrics": v.metrics,
-                    "mean_abs_diff": v.mean_abs_diff}
+            row |= {"status": "accepted" if v.ok or forced else "refused",
+                    "why": v.why + ("" if v.ok or not forced else " (used: --precision forces it)"),
+                    "metrics": v.metrics, "mean_abs_diff": v.mean_abs_diff}
         row["mpix_s"] = _speed(be, x)
         del be
         rows.append(row)
@@ -112,7 +115,7 @@ def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", thre
     if record is not None and (record.get("backend"), record.get("precision")) in cands:
         note = describe(record) + f"; measured {record['measured']}, cached"
     elif measure and len(cands) > 1:
-        record = probe(spec, cands, threads)
+        record = probe(spec, cands, threads, forced=precision != "auto")
         write_json(path, record)
         note = describe(record) + "; measured now, cached for this model and machine"
     else:
