@@ -189,3 +189,13 @@ def test_a_named_precision_is_used_even_where_the_gate_would_refuse_it(monkeypat
     forced = select.probe(spec, cands, forced=True)["candidates"][1]
     assert forced["status"] == "accepted" and "--precision forces it" in forced["why"]
     assert "mean |Δ|" in forced["why"]  # the verdict is still recorded
+
+
+def test_torch_bf16_runs_and_the_gate_judges_it_on_a_real_tile():
+    # Emulated here without AMX (slow but exact to bf16): the verdict, not the speed, is tested.
+    spec = _spec()
+    s = load_check_sample(spec.folder)
+    ref = build_backend(spec, "torch", "fp32")(s.x, s.context)[0]
+    out = build_backend(spec, "torch", "bf16")(s.x, s.context)[0]
+    v = judge(ref, out, s, spec)
+    assert 0 < v.mean_abs_diff < 0.02 and v.ok == (v.mean_abs_diff < 0.5 / 255 and "≥ 1%" not in v.why)
