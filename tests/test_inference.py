@@ -14,6 +14,7 @@ from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import OnnxBackend, TorchBackend
 from bandbridge.inference.predictor import PredictOptions, predict_file
+from rasterio.windows import Window
 from bandbridge.inference.spec import ModelSpec, read_spec, resolve_model_folder
 from bandbridge.inference.tiling import blend_weights, column_blocks, plan_tiles
 from conftest import REPO, SAMPLE, SHARED, needs_shared
@@ -210,3 +211,30 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     assert all("ndvi_mae" in r["holdout"] for r in forward)
     table = format_rows(rows)
     assert "× raw forward" in table and f"{ref['mpix_s']:.3f}" in table and "backend: " in table
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_strips_assembled_through_a_vrt_equal_the_single_process_prediction(trained_run, tmp_path, n):
+    from bandbridge.inference.strips import assemble, strip_ranges
+    spec = read_spec(resolve_model_folder(trained_run))
+    be = TorchBackend(spec, "fp32")
+    opts = PredictOptions(tile=128, overlap=64, dtype="float32")
+    predict_file(be, spec, NAIP, tmp_path / "whole.tif", opts)
+    with rasterio.open(NAIP) as src:
+        ranges = strip_ranges(src.height, n)
+    assert ranges[0][0] == 0 and all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    strips = []
+    for k, (r0, r1) in enumerate(ranges):
+        p = tmp_path / f"strip{k}.tif"
+        predict_file(be, spec, NAIP, p, PredictOptions(tile=128, overlap=64, dtype="float32", rows=(r0, r1)))
+        with rasterio.open(p) as s, rasterio.open(NAIP) as src:  # each strip is georeferenced itself
+            assert s.height == r1 - r0 and s.transform == src.window_transform(Window(0, r0, src.width, r1 - r0))
+        strips.append(p)
+    out = assemble(strips, tmp_path / "assembled.tif")
+    with rasterio.open(tmp_path / "whole.tif") as w, rasterio.open(out) as a:
+        assert (a.crs, a.transform, a.shape, a.dtypes) == (w.crs, w.transform, w.shape, w.dtypes)
+        assert a.descriptions == w.descriptions and a.tags()["bandbridge_model"] == w.tags()["bandbridge_model"]
+        ww, aa = w.read(), a.read()
+    assert np.array_equal(np.isnan(ww), np.isnan(aa))
+    assert np.nanmax(np.abs(aa - ww)) <= 1e-5
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files left

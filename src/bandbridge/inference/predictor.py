@@ -49,6 +49,7 @@ class PredictOptions:
     input_sensor: str | None = None  # band-folder naming kept with input_bands (landsat8 …)
     sensor: str | None = None  # sensor name for models with sensor/GSD conditioning
     block_px: int = 4096  # widest column block processed at once (bounds memory)
+    rows: tuple[int, int] | None = None  # only input rows [r0, r1): a strip, on the whole raster's tiles
 
 
 @dataclass
@@ -125,7 +126,13 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     dtype = resolve_dtype(opts.dtype, spec.target)
     in_names = input_names(info, sel, opts)
     index_fns = index_plan(opts.indices, spec, in_names)
-    H, W = info.height * s, info.width * s
+    r0, r1 = opts.rows or (0, info.height)
+    if not 0 <= r0 < r1 <= info.height:
+        raise BandbridgeError(f"rows {r0}:{r1} lie outside {src} ({info.height} rows)")
+    # A strip is written as its own georeferenced raster: the rows [r0, r1) of the whole output.
+    transform = info.transform if info.transform is None or r0 == 0 else \
+        rasterio.windows.transform(Window(0, r0, info.width, r1 - r0), info.transform)
+    H, W = (r1 - r0) * s, info.width * s
     out_names = [f"synthetic_{n}" for n in spec.target_names]
     names = (in_names if opts.append else []) + out_names
     roles = ([band_role(b) for b in in_names] if opts.append else []) + \
@@ -135,10 +142,10 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     # GDAL keeps written blocks in its cache (default 5 % of RAM): bounded, peak RSS stays flat
     # in the raster's size; every input block is read once per strip, so nothing is lost.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), atomic_paths(paths) as temps:
-        prof = output_profile(info.crs, info.transform, H, W, len(names), dtype, s)
+        prof = output_profile(info.crs, transform, H, W, len(names), dtype, s)
         dsts = [open_output(temps[0], prof)]
         for t in temps[1:]:
-            dsts.append(open_output(t, output_profile(info.crs, info.transform, H, W, 1,
+            dsts.append(open_output(t, output_profile(info.crs, transform, H, W, 1,
                                                       "float32", s)))
         try:
             dsts[0].descriptions = tuple(names)
@@ -155,11 +162,11 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             with ThreadPoolExecutor(1) as writer:
                 pending = None
                 for cols, left, right in column_blocks(plan, opts.block_px):
-                    for r0, r1, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan,
-                                                          cols, left, right, opts, progress, locate):
+                    for a, b, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan,
+                                                        cols, left, right, opts, progress, locate, (r0, r1)):
                         if pending is not None:
                             pending.result()
-                        win = Window(left * s, r0 * s, (right - left) * s, (r1 - r0) * s)
+                        win = Window(left * s, (a - r0) * s, (right - left) * s, (b - a) * s)
                         pending = writer.submit(_write_strip, dsts, index_fns, win, pred, x, valid,
                                                 opts.append, dtype)
                 if pending is not None:
@@ -171,7 +178,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             for t in temps:
                 to_cog(t)
     secs = time.perf_counter() - t0
-    return PredictStats(out, plan.n_tiles, secs, info.height * info.width / 1e6, paths[1:])
+    return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:])
 
 
 def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,
@@ -244,10 +251,13 @@ def _contexter(info, spec: ModelSpec, sensor: str | None, stats: list[float]):
 
 
 def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: TilePlan,
-            cols: tuple[int, ...], left: int, right: int, opts: PredictOptions, progress, locate):
+            cols: tuple[int, ...], left: int, right: int, opts: PredictOptions, progress, locate,
+            span: tuple[int, int] | None = None):
     """Yield ``(row0, row1, pred, input, valid)`` for consecutive finished row ranges of the
     column block whose tiles start at ``cols``, cut to the block's columns ``[left, right)``:
-    pred ``(Co, h·s, w·s)``, input ``(Ci, h, w)``, valid ``(h·s, w·s)``."""
+    pred ``(Co, h·s, w·s)``, input ``(Ci, h, w)``, valid ``(h·s, w·s)``. With ``span`` = (r0, r1)
+    only the tile rows touching those rows run and only those rows are yielded: a strip equals
+    the same rows of the whole raster's prediction (same tiles, same weights)."""
     s = spec.scale
     th, tw = plan.tile_h, plan.tile_w
     H, W = plan.height, plan.width
@@ -257,7 +267,8 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     co = spec.out_channels
     acc = np.zeros((co, th * s, bw * s), np.float64)
     wsum = np.zeros((th * s, bw * s), np.float64)
-    rows = list(plan.rows)
+    r0, r1 = span or (0, plan.height)
+    rows = [r for r in plan.rows if r < r1 and r + th > r0]
     bs = opts.batch_size or max(1, min(16, 2**20 // (th * tw)))
     a, b = left - c0, right - c0  # the block's own columns, relative
 
@@ -289,13 +300,15 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
                     wsum[:, (c - c0) * s:(c - c0 + tw) * s] += wts
                 if progress:
                     progress(len(batch))
-            nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H)
+            nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H, r1)
             done = (nxt - r) * s  # rows of this strip no later strip touches
-            pred = (acc[:, :done, a * s:b * s] / wsum[:done, a * s:b * s]).astype(np.float32)
-            valid = strip.mask[:nxt - r, a:b]
-            if s > 1:
-                valid = valid.repeat(s, 0).repeat(s, 1)
-            yield r, nxt, pred, x[:, :nxt - r, a:b], valid
+            lo = max(r0 - r, 0)  # rows above the span: not complete here, not written
+            if nxt > r + lo:
+                pred = (acc[:, lo * s:done, a * s:b * s] / wsum[lo * s:done, a * s:b * s]).astype(np.float32)
+                valid = strip.mask[lo:nxt - r, a:b]
+                if s > 1:
+                    valid = valid.repeat(s, 0).repeat(s, 1)
+                yield r + lo, nxt, pred, x[:, lo:nxt - r, a:b], valid
             if k + 1 < len(rows):  # move the unfinished rows (the overlap) to the top, clear the rest
                 keep = acc.shape[1] - done
                 acc[:, :keep], wsum[:keep] = acc[:, done:].copy(), wsum[done:].copy()
