@@ -199,6 +199,11 @@ def predict(
     sensor: Optional[str] = typer.Option(None, "--sensor", help="sensor name, for models conditioned on sensor/GSD"),
     threads: Optional[int] = typer.Option(None, "--threads"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator (large jobs)"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="predict on a local Dask cluster of N worker processes"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="predict on an existing Dask cluster (tcp://HOST:8786)"),
+    retries: int = typer.Option(2, "--retries", help="with --workers/--scheduler: retries of a failed file"),
+    strips: Optional[int] = typer.Option(None, "--strips", help="with --workers/--scheduler: strips per raster (default: enough for every worker)"),
+    summary: Optional[str] = typer.Option(None, "--summary", help="with --workers/--scheduler: summary CSV (default: bandbridge-summary.csv beside the outputs)"),
 ) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -207,8 +212,18 @@ def predict(
     opts = PredictOptions(tile, overlap, batch_size, dtype, append,
                           tuple(k.strip() for k in index.split(",")) if index else (), cog,
                           sensor=sensor)
+    distributed = workers is not None or scheduler is not None
+    if workers is not None and workers < 1:
+        raise BandbridgeError(f"--workers {workers}: must be at least 1")
+    if retries < 0 or (strips is not None and strips < 1):
+        raise BandbridgeError("--retries must be 0 or more and --strips at least 1")
+    failed: list = []
     jobs, skipped = plan_predict(inputs, model, output, opts, _overrides(bands, band_names, scaling, vmin, vmax),
-                                 overwrite, backend, precision, threads)
+                                 overwrite, backend, precision, threads, failed if distributed else None)
+    if distributed:
+        _predict_distributed(jobs, failed, skipped, output, backend, precision, threads, scheduler,
+                             workers, retries, strips, summary)
+        return
     if skipped:
         out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
     for job in jobs:
@@ -227,6 +242,34 @@ def predict(
             out.print(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
                       f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs),
                       highlight=False)
+
+
+def _predict_distributed(jobs, failed, skipped, output, backend, precision, threads, scheduler,
+                         workers, retries, strips, summary) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from bandbridge.inference.distributed import run_distributed
+    dest = Path(output)
+    where = dest.parent if dest.suffix.lower() in (".tif", ".tiff") else dest
+    path = Path(summary) if summary else where / "bandbridge-summary.csv"
+    if skipped:
+        out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        def progress(n):
+            task = bar.add_task("tasks", total=n)
+            return lambda: bar.advance(task, 1)
+        rows = run_distributed(jobs, backend, precision, threads, scheduler, workers, retries, strips,
+                               path, failed, progress)
+    bad = [r for r in rows if r["status"] != "ok"]
+    for r in rows:
+        if r["status"] == "ok":
+            out.print(f"{r['output']}  {r['mpix']:.2f} MPix in {r['seconds']:.1f} s", highlight=False)
+    for r in bad:  # the reason usually names the file already
+        why = r["error"] if r["error"].startswith(r["file"]) else f"{r['file']}: {r['error']}"
+        err.print(f"failed: {why}", highlight=False, markup=False)
+    out.print(f"{len(rows) - len(bad)} of {len(rows)} files predicted; summary: {path}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
 
 
 @app.command()

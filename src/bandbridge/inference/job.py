@@ -139,9 +139,11 @@ def _check_for_model(spec: ModelSpec, opts: PredictOptions, reading: Interpretat
 
 def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOptions,
                  ov: Overrides = Overrides(), overwrite: bool = False, backend: str = "auto",
-                 precision: str = "auto", threads: int | None = None) -> tuple[list[Job], int]:
+                 precision: str = "auto", threads: int | None = None,
+                 failures: list[tuple[Path, str]] | None = None) -> tuple[list[Job], int]:
     """Check everything and decide every input's model, reading and outputs; ``(jobs, earlier
-    outputs skipped)``. Nothing is written."""
+    outputs skipped)``. Nothing is written. With ``failures`` (a list), a file that cannot be
+    predicted is appended there with its one-line reason instead of stopping the whole run."""
     check_flags(opts, ov, backend, precision, threads)
     files, skipped = expand_inputs(inputs)
     dest = Path(output)
@@ -160,24 +162,37 @@ def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOption
     specs: dict[Path, ModelSpec] = {}
     jobs, taken = [], {}
     for f in files:
-        look = look_at(f, ov.band_names)
-        folder, route_note = route_model(model, f, ov, look)
-        spec = specs.setdefault(folder, read_spec(folder))
-        reading = interpret(f, spec, ov, look)
-        info = raster_info(f)
-        _check_for_model(spec, opts, reading, f, (info.height, info.width))
-        stem = f.stem.replace("[", "_").replace("]", "")
-        dst = dest if single else dest / f"{stem}_{spec.name}.tif"
-        if dst in taken:
-            raise BandbridgeError(f"{f} and {taken[dst]} would both be written to {dst}; predict "
-                                  "them into separate folders")
-        taken[dst] = f
-        extra = [dst.with_name(f"{dst.stem}_{k}{dst.suffix}") for k in opts.indices]
-        for p in [dst, *extra]:
-            check_output_file(p, files, overwrite)
-        note = (f"{route_note}; " if route_note else "") + reading.note
-        jobs.append(Job(f, dst, spec, reading, reading.apply(opts), note))
+        try:
+            job = _plan_one(f, model, dest, single, opts, ov, overwrite, files, specs, taken)
+        except BandbridgeError as e:
+            if failures is None:
+                raise
+            failures.append((f, str(e)))
+            continue
+        jobs.append(job)
     return jobs, skipped
+
+
+def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOptions, ov: Overrides,
+              overwrite: bool, files: list[Path], specs: dict, taken: dict) -> Job:
+    """One input's job (model, reading, output), or the BandbridgeError that refuses it."""
+    look = look_at(f, ov.band_names)
+    folder, route_note = route_model(model, f, ov, look)
+    spec = specs.setdefault(folder, read_spec(folder))
+    reading = interpret(f, spec, ov, look)
+    info = raster_info(f)
+    _check_for_model(spec, opts, reading, f, (info.height, info.width))
+    stem = f.stem.replace("[", "_").replace("]", "")
+    dst = dest if single else dest / f"{stem}_{spec.name}.tif"
+    if dst in taken:
+        raise BandbridgeError(f"{f} and {taken[dst]} would both be written to {dst}; predict "
+                              "them into separate folders")
+    taken[dst] = f
+    extra = [dst.with_name(f"{dst.stem}_{k}{dst.suffix}") for k in opts.indices]
+    for p in [dst, *extra]:
+        check_output_file(p, files, overwrite)
+    note = (f"{route_note}; " if route_note else "") + reading.note
+    return Job(f, dst, spec, reading, reading.apply(opts), note)
 
 
 def run_predict(jobs: list[Job], backend: str = "auto", precision: str = "auto",

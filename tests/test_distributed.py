@@ -1,0 +1,87 @@
+"""Prediction on a local Dask cluster of two worker processes: six real rasters with one corrupt,
+strips of one raster across workers, a file that fails on its worker; outputs equal to the
+single-process ones."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import SAMPLE
+
+pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'bandbridge[dist]')")
+
+NAIP_DIR = SAMPLE / "nir_naip_opengeos"
+FIXED = ["--backend", "torch", "--precision", "fp32", "--dtype", "float32"]
+
+
+def _same(a, b) -> None:
+    with rasterio.open(a) as x, rasterio.open(b) as y:
+        assert (x.crs, x.transform, x.shape, x.count) == (y.crs, y.transform, y.shape, y.count)
+        u, v = x.read(), y.read()
+    assert np.array_equal(np.isnan(u), np.isnan(v)) and np.nanmax(np.abs(u - v)) <= 1e-5
+
+
+def test_six_rasters_one_corrupt_on_two_workers(run_cli, trained_run, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in sorted(NAIP_DIR.glob("*.tif")):
+        shutil.copy(f, src / f.name)
+    shutil.copy(next(NAIP_DIR.glob("*2009*.tif")), src / "copy_2009.tif")
+    (src / "corrupt.tif").write_bytes(next(NAIP_DIR.glob("*2012*.tif")).read_bytes()[:3000])
+    assert len(list(src.iterdir())) == 6
+    code, out, err = run_cli("predict", str(src), "-m", str(trained_run), "-o", str(tmp_path / "dist"),
+                             "--workers", "2", *FIXED)
+    assert code == 1  # one file failed
+    assert "failed: " in err and "corrupt.tif" in err and "truncated or corrupt" in err
+    assert "5 of 6 files predicted" in out
+    code, _, err = run_cli("predict", str(src / "*_*.tif"), "-m", str(trained_run), "-o",
+                           str(tmp_path / "single"), *FIXED)
+    assert code == 0, err
+    outputs = sorted((tmp_path / "single").glob("*.tif"))
+    assert len(outputs) == 5
+    for p in outputs:
+        _same(tmp_path / "dist" / p.name, p)
+    with open(tmp_path / "dist" / "bandbridge-summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and sum(r["status"] == "ok" for r in rows) == 5
+    bad = next(r for r in rows if r["status"] == "failed")
+    assert bad["file"].endswith("corrupt.tif") and bad["error"] and not bad["output"]
+    assert all(float(r["mpix"]) > 0 and r["output"] for r in rows if r["status"] == "ok")
+    assert not [p for p in (tmp_path / "dist").iterdir() if p.name.startswith(".")]  # no strips, no temps
+
+
+def test_one_raster_in_strips_across_workers_equals_single_process(run_cli, trained_run, tmp_path):
+    naip = next(NAIP_DIR.glob("*2020*.tif"))
+    code, _, err = run_cli("predict", str(naip), "-m", str(trained_run), "-o", str(tmp_path / "d" / "n.tif"),
+                           "--workers", "2", "--strips", "3", "--index", "ndvi", *FIXED)
+    assert code == 0, err
+    code, _, err = run_cli("predict", str(naip), "-m", str(trained_run), "-o", str(tmp_path / "s.tif"),
+                           "--index", "ndvi", *FIXED)
+    assert code == 0, err
+    _same(tmp_path / "d" / "n.tif", tmp_path / "s.tif")
+    _same(tmp_path / "d" / "n_ndvi.tif", tmp_path / "s_ndvi.tif")
+    with rasterio.open(tmp_path / "d" / "n.tif") as a, rasterio.open(tmp_path / "s.tif") as b:
+        assert a.descriptions == b.descriptions and a.tags()["bandbridge_model"] == b.tags()["bandbridge_model"]
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["bandbridge-summary.csv", "n.tif", "n_ndvi.tif"]
+
+
+def test_a_file_that_fails_on_its_worker_is_reported_after_its_retries(trained_run, tmp_path):
+    from bandbridge.inference.distributed import run_distributed
+    from bandbridge.inference.job import plan_predict
+    from bandbridge.inference.predictor import PredictOptions
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in sorted(NAIP_DIR.glob("*.tif"))[:2]:
+        shutil.copy(f, src / f.name)
+    jobs, _ = plan_predict([str(src)], str(trained_run), str(tmp_path / "out"), PredictOptions())
+    gone = jobs[0].src
+    gone.unlink()  # planned, then gone before its worker reads it
+    rows = run_distributed(jobs, "torch", "fp32", 1, None, 2, retries=1, strips=1, summary=tmp_path / "s.csv")
+    by = {r["file"]: r for r in rows}
+    assert by[str(gone)]["status"] == "failed" and gone.name in by[str(gone)]["error"]
+    assert by[str(jobs[1].src)]["status"] == "ok" and (tmp_path / "s.csv").exists()
