@@ -204,11 +204,13 @@ def predict(
     retries: int = typer.Option(2, "--retries", help="with --workers/--scheduler: retries of a failed file"),
     strips: Optional[int] = typer.Option(None, "--strips", help="with --workers/--scheduler: strips per raster (default: enough for every worker)"),
     summary: Optional[str] = typer.Option(None, "--summary", help="with --workers/--scheduler: summary CSV (default: bandbridge-summary.csv beside the outputs)"),
+    stac: bool = typer.Option(False, "--stac", help="write a STAC Item beside each output (<output>.json)"),
 ) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from bandbridge.inference.job import plan_predict, run_predict
     from bandbridge.inference.predictor import PredictOptions
+    from bandbridge.inference.stac import write_item
     opts = PredictOptions(tile, overlap, batch_size, dtype, append,
                           tuple(k.strip() for k in index.split(",")) if index else (), cog,
                           sensor=sensor)
@@ -222,7 +224,7 @@ def predict(
                                  overwrite, backend, precision, threads, failed if distributed else None)
     if distributed:
         _predict_distributed(jobs, failed, skipped, output, backend, precision, threads, scheduler,
-                             workers, retries, strips, summary)
+                             workers, retries, strips, summary, stac)
         return
     if skipped:
         out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
@@ -239,13 +241,14 @@ def predict(
                 told.add(id(run))
                 out.print(f"backend: {run.choice}", highlight=False)
             note = f"{run.name} {run.precision}"
+            items = [write_item(job.dst, job.src, job.spec)] if stac else []
             out.print(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
-                      f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs),
+                      f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs + items),
                       highlight=False)
 
 
 def _predict_distributed(jobs, failed, skipped, output, backend, precision, threads, scheduler,
-                         workers, retries, strips, summary) -> None:
+                         workers, retries, strips, summary, stac) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from bandbridge.inference.distributed import run_distributed
     dest = Path(output)
@@ -261,9 +264,14 @@ def _predict_distributed(jobs, failed, skipped, output, backend, precision, thre
         rows = run_distributed(jobs, backend, precision, threads, scheduler, workers, retries, strips,
                                path, failed, progress)
     bad = [r for r in rows if r["status"] != "ok"]
+    by_dst = {str(j.dst): j for j in jobs}
     for r in rows:
         if r["status"] == "ok":
             out.print(f"{r['output']}  {r['mpix']:.2f} MPix in {r['seconds']:.1f} s", highlight=False)
+            if stac:
+                from bandbridge.inference.stac import write_item
+                j = by_dst[r["output"]]
+                out.print(str(write_item(j.dst, j.src, j.spec)), highlight=False)
     for r in bad:  # the reason usually names the file already
         why = r["error"] if r["error"].startswith(r["file"]) else f"{r['file']}: {r['error']}"
         err.print(f"failed: {why}", highlight=False, markup=False)

@@ -51,10 +51,14 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
     """``(files, skipped)``: files, folders (their rasters, except hidden/partial files and
     earlier outputs of this tool) and globs; a band folder (``B02.tif``, …) is one input."""
     from bandbridge.data.reader import RASTER_SUFFIXES
+    from bandbridge.inference.stac import is_stac_item, item_to_vrt
     files: list[Path] = []
     skipped = 0
     for it in items:
         p = Path(it)
+        if is_stac_item(p):  # a STAC Item: its red, green, blue assets stacked into a VRT
+            files.append(item_to_vrt(p))
+            continue
         if p.is_dir() and not any(q.suffix.lower() == ".tif" and q.stem.startswith("B")
                                   for q in p.iterdir()):
             for q in sorted(p.iterdir()):
@@ -66,6 +70,9 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
                 files.append(q)
         elif glob.has_magic(it):
             for q in sorted(Path(q) for q in glob.glob(it) if not is_temporary(Path(q))):
+                if is_stac_item(q):
+                    files.append(item_to_vrt(q))
+                    continue
                 if q.is_file() and _bandbridge_output(q):  # a rerun must not eat its outputs
                     skipped += 1
                     continue

@@ -1,0 +1,157 @@
+"""STAC Items in and out (pystac, ``bandbridge[stac]``).
+
+In: a local STAC Item JSON is an input like a raster. Its red, green and blue are found by the
+``eo:bands`` common names of its assets (STAC 1.0's ``eo:bands``, or 1.1's ``bands`` with
+``eo:common_name``), one asset per band or one asset holding several, and stacked into a VRT
+named after the item (``<id>.vrt`` in the cache, the item copied beside it), which the usual
+reader and interpretation then read.
+
+Out: with ``--stac`` each output gets a STAC Item beside it (``<output>.json``): the input item's
+geometry, bbox and datetime (a plain raster's footprint, and the processing time marked as such),
+the synthetic band as an asset described by its common name and the model that made it, and a
+``derived_from`` link to the input item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bandbridge.errors import BandbridgeError
+
+RGB = ("red", "green", "blue")
+EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
+
+
+def _pystac():
+    try:
+        import pystac
+        return pystac
+    except ImportError:
+        raise BandbridgeError("STAC items need pystac: pip install 'bandbridge[stac]'") from None
+
+
+def is_stac_item(path: Path) -> bool:
+    """Whether ``path`` is a JSON file holding a STAC Item."""
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(d, dict) and d.get("type") == "Feature" and "stac_version" in d
+
+
+def _common_names(asset) -> list[str | None]:
+    bands = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+    return [b.get("common_name") or b.get("eo:common_name") for b in bands]
+
+
+def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
+    """(file, 1-based band) of red, green and blue in the item's assets."""
+    item = _pystac().Item.from_file(str(item_path))
+    found: dict[str, tuple[str, int]] = {}
+    for asset in item.assets.values():
+        for i, name in enumerate(_common_names(asset)):
+            if name in RGB and name not in found:
+                found[name] = (asset.get_absolute_href(), i + 1)
+    missing = [c for c in RGB if c not in found]
+    if missing:
+        raise BandbridgeError(f"{item_path}: no asset with eo:bands common name {', '.join(missing)}; "
+                              "the item's assets must describe their bands (eo:bands)")
+    return [found[c] for c in RGB]
+
+
+def item_to_vrt(item_path: Path) -> Path:
+    """A 3-band VRT (red, green, blue) of the item's assets, in the cache; refuses assets on
+    different grids."""
+    import rasterio
+
+    from bandbridge.inference.cache import cache_dir
+    from bandbridge.inference.strips import _GDAL_TYPES
+    from xml.sax.saxutils import escape
+    item_path = Path(item_path)
+    d = json.loads(item_path.read_text())
+    srcs = rgb_sources(item_path)
+    grids = []
+    for href, band in srcs:
+        if not Path(href).exists():
+            raise BandbridgeError(f"{item_path}: asset {href} not found; STAC inputs must be local files")
+        with rasterio.open(href) as s:
+            grids.append((s.width, s.height, s.transform, s.crs, s.dtypes[band - 1], s.nodata))
+    if len({g[:4] for g in grids}) > 1:
+        raise BandbridgeError(f"{item_path}: its red, green and blue assets lie on different grids; "
+                              "resample them onto one grid first")
+    w, h, tr, crs, dtype, nodata = grids[0]
+    lines = [f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">']
+    if crs is not None:
+        lines += [f"  <SRS>{escape(crs.to_wkt())}</SRS>",
+                  "  <GeoTransform>" + ", ".join(repr(v) for v in tr.to_gdal()) + "</GeoTransform>"]
+    for k, ((href, band), name) in enumerate(zip(srcs, RGB)):
+        lines += [f'  <VRTRasterBand dataType="{_GDAL_TYPES[dtype]}" band="{k + 1}">',
+                  f"    <Description>{name}</Description>"]
+        if nodata is not None:
+            lines.append(f"    <NoDataValue>{nodata!r}</NoDataValue>")
+        lines += ["    <SimpleSource>",
+                  f'      <SourceFilename relativeToVRT="0">{escape(str(Path(href).resolve()))}</SourceFilename>',
+                  f"      <SourceBand>{band}</SourceBand>", "    </SimpleSource>", "  </VRTRasterBand>"]
+    lines.append("</VRTDataset>")
+    key = hashlib.sha256(item_path.read_bytes() + str(item_path.resolve()).encode()).hexdigest()[:16]
+    folder = cache_dir() / "stac" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "item.json").write_text(json.dumps(d | {"_bandbridge_source": str(item_path.resolve())}))
+    vrt = folder / f"{d['id']}.vrt"
+    vrt.write_text("\n".join(lines) + "\n")
+    return vrt
+
+
+def source_item(src: Path) -> dict | None:
+    """The STAC Item an input VRT was made from, or None for a plain raster."""
+    p = Path(src).parent / "item.json"
+    return json.loads(p.read_text()) if Path(src).suffix == ".vrt" and p.exists() else None
+
+
+def write_item(output: Path, src: Path, spec) -> Path:
+    """``<output>.json``: a STAC Item of the prediction ``output`` made from ``src``."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    from bandbridge import __version__
+    from bandbridge.fileio import atomic_write_bytes
+    pystac = _pystac()
+    parent = source_item(src)
+    with rasterio.open(output) as o:
+        bounds = transform_bounds(o.crs, "EPSG:4326", *o.bounds) if o.crs else None
+        names = list(o.descriptions)
+    if parent is not None:
+        geometry, bbox = parent["geometry"], parent.get("bbox")
+        props = parent.get("properties", {})
+        when = props.get("datetime")
+        dt = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None
+        extra = {k: props[k] for k in ("start_datetime", "end_datetime") if k in props}
+        item_id = f"{parent['id']}_{spec.name}"
+    else:
+        if bounds is None:
+            raise BandbridgeError(f"--stac: {src} has no georeference, so its STAC Item would have "
+                                  "no geometry; drop --stac for plain images")
+        w, s, e, n = bounds
+        geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+        bbox, dt, extra = [w, s, e, n], datetime.now(timezone.utc), {"bandbridge:datetime": "processing time (the input had none)"}
+        item_id = output.stem
+    item = pystac.Item(item_id, geometry, bbox, dt, {**extra, "processing:software": {"bandbridge": __version__}},
+                       stac_extensions=[EO])
+    bands = [{"name": nm, "common_name": nm.removeprefix("synthetic_"),
+              "description": f"{nm.removeprefix('synthetic_')} synthesised by bandbridge model {spec.name} "
+                             f"from {', '.join(spec.input_names)}" if nm.startswith("synthetic_") else nm}
+             for nm in names]
+    item.add_asset("data", pystac.Asset(output.name, media_type=pystac.MediaType.GEOTIFF, roles=["data"],
+                                        title=f"synthetic {', '.join(spec.target_names)} ({spec.name})",
+                                        extra_fields={"eo:bands": bands}))
+    if parent is not None:
+        item.add_link(pystac.Link("derived_from", parent["_bandbridge_source"], pystac.MediaType.JSON))
+    out = output.with_suffix(".json")
+    d = item.to_dict(include_self_link=False, transform_hrefs=False)
+    atomic_write_bytes(out, json.dumps(d, indent=1).encode())
+    return out
