@@ -377,12 +377,16 @@ def export(
     format_: str = typer.Option("onnx", "--format", help="onnx"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="output folder"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing export in the folder"),
+    qgis: bool = typer.Option(False, "--qgis", help="also write <name>-deepness.onnx for the QGIS Deepness plugin"),
 ) -> None:
     """Export a generator (ONNX with dynamic batch/height/width, model.yaml, metadata.json)."""
     if format_ != "onnx":
         _fail(f"--format {format_}: unknown; only onnx is supported")
     from bandbridge.inference.export import export_onnx
-    out.print(f"exported to {export_onnx(model, output, overwrite=overwrite)}")
+    folder = export_onnx(model, output, overwrite=overwrite, qgis=qgis)
+    out.print(f"exported to {folder}")
+    for p in sorted(folder.glob("*-deepness.onnx")) if qgis else []:
+        out.print(f"QGIS Deepness model: {p}")
 
 
 @app.command()

@@ -16,7 +16,10 @@ from bandbridge.inference.spec import BUNDLE_META, ONNX_FILE, read_spec, resolve
 
 
 def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int = 17,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, qgis: bool = False) -> Path:
+    """``model.onnx`` (dynamic batch, height, width; context input where the generator takes
+    one), model.yaml, metadata.json and the check sample in ``out_dir``; with ``qgis`` also
+    ``<name>-deepness.onnx`` for the QGIS Deepness plugin (``qgis.py``)."""
     import torch
     folder = resolve_model_folder(model)
     spec = read_spec(folder)
@@ -28,6 +31,9 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
         raise BandbridgeError(f"--output {out} already holds an export ({ONNX_FILE}); pass "
                               "--overwrite to replace it (or choose another folder)")
     check_writable(out, "--output")
+    if qgis and (spec.input.scaling != "uint8" or spec.scale != 1):
+        from bandbridge.inference.qgis import export_qgis
+        export_qgis(folder, spec, out / "unused.onnx")  # refuses, before anything is written
     net = load_bundle(folder).generator.eval()
     out.mkdir(parents=True, exist_ok=True)
     n = max(spec.size_multiple, 64)
@@ -51,6 +57,9 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
         atomic_write_bytes(out / CHECK_FILE, (folder / CHECK_FILE).read_bytes())
     write_metadata_json(spec, out / "metadata.json")
     _check(out, net, spec, n)
+    if qgis:
+        from bandbridge.inference.qgis import export_qgis
+        export_qgis(folder, spec, out / f"{spec.name}-deepness.onnx")
     return out
 
 

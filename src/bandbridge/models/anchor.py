@@ -50,8 +50,17 @@ def batch_stats(x: Tensor) -> Tensor:
     (a whole image passed at once; tiles must get the image's statistics through the context):
     the percentiles of :func:`bandbridge.radiometry.image_stats`, in torch."""
     flat = x.float().flatten(2)
-    q = torch.quantile(flat, torch.tensor(STATS_PERCENTILES, dtype=flat.dtype) / 100, dim=2)
-    return torch.cat([q[0], q[1]], 1)
+    # torch.quantile's linear interpolation, written with a sort so that it exports to ONNX
+    # (a whole-tile graph for QGIS computes its statistics itself)
+    v = torch.sort(flat, dim=2).values
+    n = v.shape[2]
+    qs = []
+    for p in STATS_PERCENTILES:
+        pos = p / 100 * (n - 1)
+        i = int(pos)
+        j = min(i + 1, n - 1)
+        qs.append(v[:, :, i] + (v[:, :, j] - v[:, :, i]) * (pos - i))
+    return torch.cat(qs, 1)
 
 
 class InputNorm(nn.Module):

@@ -1,0 +1,91 @@
+"""``bandbridge export --format onnx --qgis``: a graph the QGIS Deepness plugin runs as it is.
+
+Deepness feeds one input, an 8-bit RGB tile divided by 255, in NCHW with batch 1, and reads one
+square output; its metadata keys (``model_type``, ``class_names``, ``resolution`` in cm/px,
+``tile_size``, ``tiles_overlap`` in percent, ``reg_output_scaling``, and newer versions'
+``standardization_mean``/``standardization_std``) are JSON strings in the ONNX metadata. So the
+export is a static ``(1, C, T, T)`` graph without the context input: a generator that
+normalises per image gets each tile's own statistics (QGIS runs tile by tile), which is the one
+difference from ``bandbridge predict``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.errors import BandbridgeError
+
+QGIS_TILE = 512  # Deepness's default tile; small enough for any QGIS machine
+
+
+def deepness_metadata(spec, tile: int) -> dict[str, str]:
+    """The Deepness keys for ``spec`` at ``tile`` px, values JSON-encoded as the plugin reads them."""
+    overlap = min(spec.config.inference.overlap, tile // 4)
+    gsd = next((s.gsd for s in spec.config.data.sources if getattr(s, "gsd", None)), None)
+    meta = {"model_type": "Regressor",
+            "class_names": {str(i): f"synthetic_{n}" for i, n in enumerate(spec.target_names)},
+            "tile_size": tile, "tiles_overlap": int(round(100 * overlap / tile)),
+            # model values are DN / 255 for 8-bit targets, reflectance otherwise
+            "reg_output_scaling": 255.0 if spec.target.scaling == "uint8" else 1.0,
+            "standardization_mean": [0.0] * spec.in_channels,
+            "standardization_std": [1.0] * spec.in_channels,
+            "bandbridge": spec.metadata()}
+    if gsd:
+        meta["resolution"] = float(gsd) * 100.0
+    return {k: json.dumps(v) for k, v in meta.items()}
+
+
+def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
+    """Write the Deepness graph of the bundle in ``folder`` to ``path`` (through a temp file)."""
+    import warnings
+
+    import onnx
+    import torch
+
+    from bandbridge.bundle import load_bundle
+    from bandbridge.fileio import atomic_paths
+    if spec.input.scaling != "uint8" or spec.scale != 1:
+        raise BandbridgeError(f"--qgis: Deepness feeds 8-bit RGB divided by 255 and expects a same-size "
+                              f"output; {spec.name} reads {spec.input.scaling} with scale {spec.scale}. "
+                              "Export an 8-bit translation model (rgb2nir-naip, rgb2thermal)")
+    tile = max(spec.size_multiple, tile // spec.size_multiple * spec.size_multiple)
+    g = load_bundle(folder).generator.eval()
+
+    class Single(torch.nn.Module):  # one input: the tile; no context (each tile's statistics)
+        def __init__(self):
+            super().__init__()
+            self.g = g
+
+        def forward(self, x):
+            return self.g(x, None).clamp(0, 1)
+
+    net = Single().eval()
+    x = torch.rand(1, spec.in_channels, tile, tile)
+    with atomic_paths([path]) as (tmp,):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (x,), str(tmp), input_names=["input"], output_names=["output"],
+                              opset_version=17, dynamo=False)
+        model = onnx.load(str(tmp))
+        for k, v in deepness_metadata(spec, tile).items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = k, v
+        onnx.save(model, str(tmp))
+    _check(path, net, spec, tile)
+    return path
+
+
+def _check(path: Path, net, spec, tile: int) -> None:
+    """The graph must agree with torch on a tile, as Deepness would feed it."""
+    import onnxruntime as ort
+    import torch
+    x = torch.rand(1, spec.in_channels, tile, tile)
+    with torch.inference_mode():
+        ref = net(x).numpy()
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    err = float(np.abs(got - ref).max())
+    if err > 1e-4:
+        raise BandbridgeError(f"QGIS export differs from torch by {err:.2e} (> 1e-4)")
