@@ -63,3 +63,19 @@ def test_any_failure_is_one_readable_line(tmp_path):
     assert _message(BandbridgeError(f"{up}: not a raster"), up) == "photo.png: not a raster"
     line = _message(ValueError("boom"), up)
     assert line.startswith("unexpected failure (ValueError: boom)") and "\n" not in line
+
+
+def test_request_folders_left_behind_are_swept_after_an_hour(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from bandbridge.demo.app import TMP_PREFIX, _sweep
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    old, new = tmp_path / f"{TMP_PREFIX}old", tmp_path / f"{TMP_PREFIX}new"
+    for d in (old, new):
+        d.mkdir()
+        (d / "x.tif").write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    (tmp_path / "other").mkdir()
+    _sweep()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{TMP_PREFIX}new", "other"]

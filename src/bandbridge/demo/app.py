@@ -125,6 +125,19 @@ def _remove(workdir: str | None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _sweep(max_age_s: float = 3600.0) -> None:
+    """Delete request folders older than ``max_age_s``: the browser triggers the per-request
+    clean-up (``.then``), so a tab closed right after its result would leave its folder behind."""
+    import time
+    now = time.time()
+    for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        try:
+            if d.is_dir() and now - d.stat().st_mtime > max_age_s:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:  # another server's folder, vanished meanwhile
+            pass
+
+
 def _message(e: Exception, upload) -> str:
     """One line for the page: our errors as they are (the upload's temp path shortened to its
     name), anything else named as unexpected and logged in full on the server."""
@@ -148,6 +161,7 @@ def build_app(models: dict[str, Path] | None = None):
     default = "rgb2nir-naip" if "rgb2nir-naip" in names else names[0]
 
     def handle(upload, name):
+        _sweep()
         workdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
         try:
             return (*run(upload, name, Path(workdir)), workdir)
