@@ -216,19 +216,28 @@ class OpenVinoBackend:
         return np.array(req.infer(feed)[0], copy=True)  # the request reuses its output buffer
 
 
+def check_choice(backend: str, precision: str) -> None:
+    """Refuse a ``--backend``/``--precision`` pair that no machine runs (before any work)."""
+    if backend not in BACKENDS:
+        raise BandbridgeError(f"--backend {backend}: unknown; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise BandbridgeError(f"--precision {precision}: unknown; choose one of {', '.join(PRECISIONS)}")
+    if backend == "onnx" and precision == "bf16":
+        raise BandbridgeError("--precision bf16: the onnx backend runs fp32 on CPUs; use --backend "
+                              "torch or openvino for bf16")
+
+
 def build_backend(spec: ModelSpec, backend: str, precision: str, threads: int | None = None,
                   compile: bool = False):
     """One named backend at one named precision; no gate (an explicit choice is the user's)."""
+    check_choice(backend, precision)
     if backend == "torch":
         return TorchBackend(spec, precision, threads, compile)
     if backend == "onnx":
-        if precision != "fp32":
-            raise BandbridgeError(f"--precision {precision}: the onnx backend runs fp32 on CPUs "
-                                  "(use --backend openvino or torch for bf16)")
         return OnnxBackend(spec, threads)
     if backend == "openvino":
         return OpenVinoBackend(spec, precision, threads)
-    raise BandbridgeError(f"--backend {backend}: unknown; choose one of {', '.join(BACKENDS)}")
+    raise BandbridgeError(f"--backend {backend}: name one backend here (torch, onnx or openvino)")
 
 
 def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
@@ -237,10 +246,7 @@ def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto"
     the fastest candidate that passes the precision gate, measured once per model and machine
     and cached (``select.py``), measured now only with ``probe`` (large jobs); otherwise a cached
     choice, else the reference (torch fp32, or onnx fp32 for an export folder)."""
-    if backend not in BACKENDS:
-        raise BandbridgeError(f"--backend {backend}: unknown; choose one of {', '.join(BACKENDS)}")
-    if precision not in PRECISIONS:
-        raise BandbridgeError(f"--precision {precision}: unknown; choose one of {', '.join(PRECISIONS)}")
+    check_choice(backend, precision)
     if backend != "auto" and precision != "auto":
         be = build_backend(spec, backend, precision, threads, compile)
         be.choice, be.record = f"{backend} {precision} as asked", None

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file, check_writable, is_temporary
-from bandbridge.inference.backends import BACKENDS, PRECISIONS
+from bandbridge.inference.backends import check_choice
 from bandbridge.inference.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
 from bandbridge.inference.predictor import PredictOptions, PredictStats, index_plan, predict_file
 from bandbridge.inference.route import route_model
@@ -100,13 +100,7 @@ def check_flags(opts: PredictOptions, ov: Overrides, backend: str, precision: st
                               f"{opts.tile}")
     if opts.dtype not in DTYPES:
         raise BandbridgeError(f"--dtype {opts.dtype}: unknown; choose one of {', '.join(DTYPES)}")
-    if backend not in BACKENDS:
-        raise BandbridgeError(f"--backend {backend}: unknown; choose one of {', '.join(BACKENDS)}")
-    if precision not in PRECISIONS:
-        raise BandbridgeError(f"--precision {precision}: unknown; choose one of {', '.join(PRECISIONS)}")
-    if backend == "onnx" and precision == "bf16":
-        raise BandbridgeError("--precision bf16: the onnx backend runs fp32 on CPUs; use --backend "
-                              "torch or openvino for bf16")
+    check_choice(backend, precision)
     if ov.bands is not None:
         toks = [str(b).strip() for b in ov.bands]
         if "" in toks:
