@@ -76,7 +76,7 @@ def _backend(row: dict, spec):
 
 def run_row(row: dict) -> dict:
     """Measure one row (called in a fresh process so its peak RSS is its own)."""
-    from bandbridge.inference.predictor import PredictOptions, plan_file, predict_file
+    from bandbridge.inference.predictor import PredictOptions, default_batch, plan_file, predict_file
     from bandbridge.inference.spec import read_spec
     if row["kind"] == "probe":
         return {"probe": conv_probe(), "rss_mb": _rss_mb()}
@@ -90,7 +90,7 @@ def run_row(row: dict) -> dict:
         if row["kind"] == "tiled" else PredictOptions()
     if row["kind"] == "forward":
         th, tw = row["tile"]
-        b = max(1, min(16, 2**20 // (th * tw)))  # the predictor's default batch for this tile
+        b = default_batch(th, tw)
         x = np.random.default_rng(0).random((b, spec.in_channels, th, tw), dtype=np.float32)
         be(x)
         be(x)

@@ -76,6 +76,11 @@ def _input_sel(spec: ModelSpec, opts: PredictOptions) -> BandSel:
     return sel
 
 
+def default_batch(tile_h: int, tile_w: int) -> int:
+    """Tiles per forward when ``batch_size`` is not given: about 1 MPix, at most 16 tiles."""
+    return max(1, min(16, 2**20 // (tile_h * tile_w)))
+
+
 def _fill_margin(data: np.ndarray, h: int, w: int) -> np.ndarray:
     """Replicate row ``h − 1`` and column ``w − 1`` into the margin past the raster (the
     generator's own padding does the same), in place on ``(C, H', W')``."""
@@ -269,7 +274,7 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     wsum = np.zeros((th * s, bw * s), np.float64)
     r0, r1 = span or (0, plan.height)
     rows = [r for r in plan.rows if r < r1 and r + th > r0]
-    bs = opts.batch_size or max(1, min(16, 2**20 // (th * tw)))
+    bs = opts.batch_size or default_batch(th, tw)
     a, b = left - c0, right - c0  # the block's own columns, relative
 
     def read(r: int):

@@ -18,6 +18,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import build_backend, cpu_has_bf16, openvino_bf16
 from bandbridge.inference.cache import cache_dir, machine_key, model_key, read_json, write_json
 from bandbridge.inference.gate import judge, load_check_sample
+from bandbridge.inference.predictor import default_batch
 from bandbridge.inference.spec import ModelSpec
 
 PROBE_SECONDS = 1.0  # timing per candidate, after one warm-up forward
@@ -54,7 +55,7 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
     sample = load_check_sample(spec.folder)
     t = spec.config.inference.tile
     t = -(-t // spec.size_multiple) * spec.size_multiple
-    bs = max(1, min(16, 2**20 // (t * t)))  # the predictor's default batch
+    bs = default_batch(t, t)
     x = np.random.default_rng(0).random((bs, spec.in_channels, t, t), dtype=np.float32)
     ref = None
     rows = []
