@@ -70,8 +70,7 @@ def item_to_vrt(item_path: Path) -> Path:
     import rasterio
 
     from bandbridge.inference.cache import cache_dir
-    from bandbridge.inference.strips import _GDAL_TYPES
-    from xml.sax.saxutils import escape
+    from bandbridge.inference.vrt import Band, Source, write_vrt
     item_path = Path(item_path)
     d = json.loads(item_path.read_text())
     srcs = rgb_sources(item_path)
@@ -85,26 +84,12 @@ def item_to_vrt(item_path: Path) -> Path:
         raise BandbridgeError(f"{item_path}: its red, green and blue assets lie on different grids; "
                               "resample them onto one grid first")
     w, h, tr, crs, dtype, nodata = grids[0]
-    lines = [f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">']
-    if crs is not None:
-        lines += [f"  <SRS>{escape(crs.to_wkt())}</SRS>",
-                  "  <GeoTransform>" + ", ".join(repr(v) for v in tr.to_gdal()) + "</GeoTransform>"]
-    for k, ((href, band), name) in enumerate(zip(srcs, RGB)):
-        lines += [f'  <VRTRasterBand dataType="{_GDAL_TYPES[dtype]}" band="{k + 1}">',
-                  f"    <Description>{name}</Description>"]
-        if nodata is not None:
-            lines.append(f"    <NoDataValue>{nodata!r}</NoDataValue>")
-        lines += ["    <SimpleSource>",
-                  f'      <SourceFilename relativeToVRT="0">{escape(str(Path(href).resolve()))}</SourceFilename>',
-                  f"      <SourceBand>{band}</SourceBand>", "    </SimpleSource>", "  </VRTRasterBand>"]
-    lines.append("</VRTDataset>")
+    bands = [Band(dtype, [Source(Path(href), band)], nodata, name) for (href, band), name in zip(srcs, RGB)]
     key = hashlib.sha256(item_path.read_bytes() + str(item_path.resolve()).encode()).hexdigest()[:16]
     folder = cache_dir() / "stac" / key
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "item.json").write_text(json.dumps(d | {"_bandbridge_source": str(item_path.resolve())}))
-    vrt = folder / f"{d['id']}.vrt"
-    vrt.write_text("\n".join(lines) + "\n")
-    return vrt
+    return write_vrt(folder / f"{d['id']}.vrt", w, h, crs, tr, bands)
 
 
 def source_item(src: Path) -> dict | None:

@@ -9,15 +9,12 @@ rows at a boundary are computed by both strips.
 from __future__ import annotations
 
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import rasterio
 from rasterio.shutil import copy as gdal_copy
 
 from bandbridge.fileio import atomic_paths
-
-_GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
-               "int32": "Int32", "float32": "Float32", "float64": "Float64"}
+from bandbridge.inference.vrt import Band, Source, write_vrt
 
 
 def strip_ranges(height: int, n: int) -> list[tuple[int, int]]:
@@ -28,7 +25,7 @@ def strip_ranges(height: int, n: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-def write_vrt(strips: list[Path], vrt: Path) -> Path:
+def stack_vrt(strips: list[Path], vrt: Path) -> Path:
     """A VRT stacking the strip GeoTIFFs (same width, bands and type; consecutive rows) into
     one raster on the first strip's grid."""
     with rasterio.open(strips[0]) as s0:
@@ -38,29 +35,10 @@ def write_vrt(strips: list[Path], vrt: Path) -> Path:
     for p in strips:
         with rasterio.open(p) as s:
             heights.append(s.height)
-    lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{sum(heights)}">']
-    if crs is not None:
-        lines.append(f"  <SRS>{escape(crs.to_wkt())}</SRS>")
-        lines.append("  <GeoTransform>" + ", ".join(repr(v) for v in tr.to_gdal()) + "</GeoTransform>")
-    for b in range(1, count + 1):
-        lines.append(f'  <VRTRasterBand dataType="{_GDAL_TYPES[dtype]}" band="{b}">')
-        if nodata is not None:
-            lines.append(f"    <NoDataValue>{nodata!r}</NoDataValue>")
-        if names[b - 1]:
-            lines.append(f"    <Description>{escape(names[b - 1])}</Description>")
-        row = 0
-        for p, h in zip(strips, heights):
-            lines += ["    <SimpleSource>",
-                      f'      <SourceFilename relativeToVRT="0">{escape(str(Path(p).resolve()))}</SourceFilename>',
-                      f"      <SourceBand>{b}</SourceBand>",
-                      f'      <SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{h}"/>',
-                      f'      <DstRect xOff="0" yOff="{row}" xSize="{width}" ySize="{h}"/>',
-                      "    </SimpleSource>"]
-            row += h
-        lines.append("  </VRTRasterBand>")
-    lines.append("</VRTDataset>")
-    vrt.write_text("\n".join(lines) + "\n")
-    return vrt
+    tops = [sum(heights[:i]) for i in range(len(strips))]
+    bands = [Band(dtype, [Source(p, b, (0, top, width, h)) for p, top, h in zip(strips, tops, heights)],
+                  nodata, names[b - 1]) for b in range(1, count + 1)]
+    return write_vrt(vrt, width, sum(heights), crs, tr, bands)
 
 
 def assemble(strips: list[Path], out: Path, cog: bool = False) -> Path:
@@ -73,7 +51,7 @@ def assemble(strips: list[Path], out: Path, cog: bool = False) -> Path:
     opts |= {"driver": "COG"} if cog else {"driver": "GTiff", "tiled": True, "blockxsize": 256,
                                             "blockysize": 256}
     with atomic_paths([out]) as (tmp,):
-        vrt = write_vrt(strips, tmp.with_name(tmp.name + ".vrt"))
+        vrt = stack_vrt(strips, tmp.with_name(tmp.name + ".vrt"))
         try:
             gdal_copy(str(vrt), str(tmp), **opts)
         finally:

@@ -1,0 +1,54 @@
+"""GDAL VRT documents: one raster made of other files' bands, written as XML (GDAL reads it like
+any raster). Used to stack strips into one output (``strips.py``) and a STAC Item's band assets
+into one input (``stac.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
+              "int32": "Int32", "float32": "Float32", "float64": "Float64"}
+
+
+@dataclass
+class Source:
+    path: Path
+    band: int  # 1-based band of ``path``
+    dst: tuple[int, int, int, int] | None = None  # (x, y, width, height) it fills; None: all of it
+
+
+@dataclass
+class Band:
+    dtype: str
+    sources: list[Source] = field(default_factory=list)
+    nodata: float | None = None
+    description: str | None = None
+
+
+def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[Band]) -> Path:
+    """Write the VRT of ``bands`` on a ``width × height`` grid (``crs``/``transform`` or none)."""
+    lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
+    if crs is not None:
+        lines += [f"  <SRS>{escape(crs.to_wkt())}</SRS>",
+                  "  <GeoTransform>" + ", ".join(repr(v) for v in transform.to_gdal()) + "</GeoTransform>"]
+    for k, b in enumerate(bands, 1):
+        lines.append(f'  <VRTRasterBand dataType="{GDAL_TYPES[b.dtype]}" band="{k}">')
+        if b.nodata is not None:
+            lines.append(f"    <NoDataValue>{b.nodata!r}</NoDataValue>")
+        if b.description:
+            lines.append(f"    <Description>{escape(b.description)}</Description>")
+        for s in b.sources:
+            lines += ["    <SimpleSource>",
+                      f'      <SourceFilename relativeToVRT="0">{escape(str(Path(s.path).resolve()))}</SourceFilename>',
+                      f"      <SourceBand>{s.band}</SourceBand>"]
+            if s.dst is not None:
+                x, y, w, h = s.dst
+                lines += [f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>',
+                          f'      <DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/>']
+            lines.append("    </SimpleSource>")
+        lines.append("  </VRTRasterBand>")
+    lines.append("</VRTDataset>")
+    Path(path).write_text("\n".join(lines) + "\n")
+    return Path(path)
