@@ -48,6 +48,12 @@ class LoadedPair:
             return pixel_latlon(self.crs, self.transform, row, col)
         return self.latlon if self.latlon is not None else (float("nan"), float("nan"))
 
+    def context(self, row: float, col: float, sensors: list[str]) -> list[float]:
+        """The generator's context row at an input pixel position: place, GSD and sensor
+        (:func:`context_row`), then the whole image's statistics."""
+        return context_row(*self.location(row, col), self.source.gsd, self.source.sensor_name,
+                           sensors) + self.stats.tolist()
+
 
 def load_hr(item: Item, src: Source, scale: int) -> LoadedPair:
     """A high-resolution-only item (layout 'hr'): the target cropped to a multiple of the scale,

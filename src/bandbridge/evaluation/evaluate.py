@@ -21,7 +21,7 @@ from bandbridge.bundle import Bundle, load_model
 from bandbridge.fileio import atomic_write_bytes
 from bandbridge.config import Config, build_config
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.data.datasets import LoadedPair, context_row
+from bandbridge.data.datasets import LoadedPair
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.baselines import fit_baselines
 from bandbridge.metrics import image_metrics, index_metrics, sr_metrics
@@ -98,9 +98,7 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     spec_sensors = bundle.config.sensors
     for k, pair in enumerate(pairs):
         h, w = pair.x.shape[1:]
-        ctx = torch.tensor([context_row(*pair.location(h / 2, w / 2), pair.source.gsd,
-                                        pair.source.sensor_name, spec_sensors)
-                            + pair.stats.tolist()])  # image centre, the image's statistics
+        ctx = torch.tensor([pair.context(h / 2, w / 2, spec_sensors)])  # at the image centre
         with torch.inference_mode():
             preds = {"model": g(pair.x[None].float(), ctx)[0].clamp(0, 1)}
         for b in baselines:

@@ -112,7 +112,6 @@ def make_check_sample(folder: Path, data_root: str | None = None) -> dict:
 
     from bandbridge.bundle import load_bundle
     from bandbridge.data.datamodule import PairedDataModule
-    from bandbridge.data.datasets import context_row
     from bandbridge.evaluation.evaluate import _with_data
     from bandbridge.fileio import atomic_paths
     from bandbridge.inference.spec import read_spec
@@ -134,9 +133,8 @@ def make_check_sample(folder: Path, data_root: str | None = None) -> dict:
     mask = pair.mask[0, r * s:(r + h) * s, c * s:(c + w) * s]
     ctx = None
     if spec.uses_context:
-        ctx = torch.tensor([context_row(*pair.location(r + h / 2, c + w / 2), pair.source.gsd,
-                                        pair.source.sensor_name, bundle.config.sensors)
-                            + pair.stats.tolist()], dtype=torch.float32)
+        ctx = torch.tensor([pair.context(r + h / 2, c + w / 2, bundle.config.sensors)],
+                           dtype=torch.float32)  # at the tile's centre
     # Stored as float16 (the sample is a few hundred KB); fp32 is measured on what is stored.
     tensors = {"input": x.half().numpy(), "target": y.half().numpy(), "mask": mask.numpy().astype(np.uint8)}
     if ctx is not None:
