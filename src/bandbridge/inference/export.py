@@ -31,9 +31,9 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
         raise BandbridgeError(f"--output {out} already holds an export ({ONNX_FILE}); pass "
                               "--overwrite to replace it (or choose another folder)")
     check_writable(out, "--output")
-    if qgis and (spec.input.scaling != "uint8" or spec.scale != 1):
-        from bandbridge.inference.qgis import export_qgis
-        export_qgis(folder, spec, out / "unused.onnx")  # refuses, before anything is written
+    if qgis:  # refused before anything is written
+        from bandbridge.inference.qgis import check_exportable
+        check_exportable(spec)
     net = load_bundle(folder).generator.eval()
     out.mkdir(parents=True, exist_ok=True)
     n = max(spec.size_multiple, 64)

@@ -38,6 +38,14 @@ def deepness_metadata(spec, tile: int) -> dict[str, str]:
     return {k: json.dumps(v) for k, v in meta.items()}
 
 
+def check_exportable(spec) -> None:
+    """Refuse a model Deepness cannot feed: it gives 8-bit RGB / 255 and reads a same-size output."""
+    if spec.input.scaling != "uint8" or spec.scale != 1:
+        raise BandbridgeError(f"--qgis: Deepness feeds 8-bit RGB divided by 255 and expects a same-size "
+                              f"output; {spec.name} reads {spec.input.scaling} with scale {spec.scale}. "
+                              "Export an 8-bit translation model (rgb2nir-naip, rgb2thermal)")
+
+
 def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
     """Write the Deepness graph of the bundle in ``folder`` to ``path`` (through a temp file)."""
     import warnings
@@ -47,10 +55,7 @@ def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
 
     from bandbridge.bundle import load_bundle
     from bandbridge.fileio import atomic_paths
-    if spec.input.scaling != "uint8" or spec.scale != 1:
-        raise BandbridgeError(f"--qgis: Deepness feeds 8-bit RGB divided by 255 and expects a same-size "
-                              f"output; {spec.name} reads {spec.input.scaling} with scale {spec.scale}. "
-                              "Export an 8-bit translation model (rgb2nir-naip, rgb2thermal)")
+    check_exportable(spec)
     tile = max(spec.size_multiple, tile // spec.size_multiple * spec.size_multiple)
     g = load_bundle(folder).generator.eval()
 
