@@ -26,6 +26,7 @@ from typing import Callable
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes
 from bandbridge.inference.job import Job
+from bandbridge.inference.strips import assemble, strip_ranges
 
 _LOADED: dict[tuple, object] = {}  # per worker process: the models it has loaded
 
@@ -48,7 +49,7 @@ def _task(job: Job, backend: str, precision: str, threads: int | None,
     return {"seconds": st.seconds, "mpix": st.megapixels, "worker": os.getpid()}
 
 
-def _cluster(scheduler: str | None, workers: int | None, threads: int | None):
+def _cluster(scheduler: str | None, workers: int | None):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -81,9 +82,7 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
     ``failed``, included) and writes them to ``summary`` (CSV)."""
     from distributed import as_completed
 
-    from bandbridge.data.reader import raster_info
     from bandbridge.inference.backends import make_backend
-    from bandbridge.inference.strips import assemble, strip_ranges
     rows = [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
              "error": why} for f, why in failed]
     chosen: dict[Path, tuple[str, str]] = {}
@@ -92,7 +91,7 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
             be = make_backend(job.spec, backend, precision, threads, probe=True)
             chosen[job.spec.folder] = (be.name, be.precision)
             del be
-    client, cluster = _cluster(scheduler, workers, threads)
+    client, cluster = _cluster(scheduler, workers)
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
         per_thread = threads or max(1, (os.cpu_count() or 1) // n_workers)
@@ -100,12 +99,7 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
         futures, plan, t0 = {}, {}, {}
         for job in jobs:
             b, p = chosen[job.spec.folder]
-            try:
-                ranges = strip_ranges(raster_info(job.src).height, k) if k > 1 else [None]
-            except BandbridgeError as e:  # gone or changed since it was planned
-                rows.append({"file": str(job.src), "status": "failed", "seconds": 0.0, "mpix": 0.0,
-                             "output": "", "error": str(e)})
-                continue
+            ranges = strip_ranges(job.size[0], k) if k > 1 else [None]
             tmp = job.dst.parent / f".{job.dst.name}.strips-{uuid.uuid4().hex[:8]}" if len(ranges) > 1 else None
             if tmp is not None:
                 tmp.mkdir(parents=True)
@@ -132,7 +126,7 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
             if tick:
                 tick()
             if st["left"] == 0:
-                rows.append(_finish(st, assemble, time.perf_counter() - t0[st["job"].dst]))
+                rows.append(_finish(st, time.perf_counter() - t0[st["job"].dst]))
     finally:
         client.close()
         if cluster is not None:
@@ -142,7 +136,7 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
     return rows
 
 
-def _finish(st: dict, assemble, seconds: float) -> dict:
+def _finish(st: dict, seconds: float) -> dict:
     job = st["job"]
     try:
         if st["error"] is None and st["tmp"] is not None:

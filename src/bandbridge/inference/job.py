@@ -33,6 +33,7 @@ class Job:
     reading: Interpretation
     opts: PredictOptions
     note: str  # one line: the routing (if any) and what was assumed about the file
+    size: tuple[int, int] = (0, 0)  # (rows, columns) of the input, read while planning
 
 
 def _bandbridge_output(p: Path) -> bool:
@@ -193,7 +194,7 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
     for p in [dst, *extra]:
         check_output_file(p, files, overwrite)
     note = (f"{route_note}; " if route_note else "") + reading.note
-    return Job(f, dst, spec, reading, reading.apply(opts), note)
+    return Job(f, dst, spec, reading, reading.apply(opts), note, (info.height, info.width))
 
 
 def run_predict(jobs: list[Job], backend: str = "auto", precision: str = "auto",
@@ -207,8 +208,7 @@ def run_predict(jobs: list[Job], backend: str = "auto", precision: str = "auto",
     backends: dict[Path, object] = {}
     mpix: dict[Path, float] = {}
     for job in jobs:
-        info = raster_info(job.src)
-        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + info.height * info.width / 1e6
+        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
     for job in jobs:
         folder = job.spec.folder
         if folder not in backends:  # the probe pays for itself on large jobs only
