@@ -3,6 +3,8 @@ model card with data attribution, command, training time and the evaluation tabl
 
     python scripts/bundle_models.py RUNS_DIR [LOSO_DIR]  # as written by train_cpu_presets.sh
                                                          # and loso_cpu.sh
+    python scripts/bundle_models.py --hash-zoo           # write weights_sha256 into the zoo's
+                                                         # model.yaml files (weights untouched)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bandbridge.bundle import load_bundle, save_bundle
+from bandbridge.bundle import load_bundle, save_bundle, stamp_weights_hash
 from bandbridge.config import load_config
 from bandbridge.models import count_parameters
 
@@ -174,5 +176,9 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
 
 if __name__ == "__main__":
     # python scripts/bundle_models.py RUNS_DIR [LOSO_DIR|-] [NAME ...]: only the named models
+    if sys.argv[1:] == ["--hash-zoo"]:
+        for folder in sorted(p for p in ZOO.iterdir() if (p / "model.yaml").exists()):
+            print(f"{folder.name}: weights_sha256 {stamp_weights_hash(folder)}")
+        sys.exit(0)
     loso = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "-" else None
     main(sys.argv[1], loso, sys.argv[3:] or None)

@@ -6,6 +6,8 @@ safetensors holds only tensors. Predict, evaluate, export and the demo need noth
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from bandbridge.models import build_generator
 
 WEIGHTS = "generator.safetensors"
 META = "model.yaml"
+HASH_KEY = "weights_sha256"  # of generator.safetensors' bytes; checked on every load
 
 
 @dataclass
@@ -43,8 +46,9 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
              .contiguous() for k, v in generator.state_dict().items()}
     with atomic_paths([d / WEIGHTS]) as (tmp,):
         save_file(state, str(tmp))
+        digest = weights_hash(tmp)
     meta = {"bandbridge_bundle": 1, "in_channels": in_channels, "out_channels": out_channels,
-            **info, "config": cfg.model_dump(mode="json")}
+            HASH_KEY: digest, **info, "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(d / META, yaml.safe_dump(meta, sort_keys=False).encode())
     return d
 
@@ -61,10 +65,50 @@ def load_bundle(path: str | Path) -> Bundle:
     cfg = read_spec(d).config
     g = cfg.model.generator
     gen = build_generator(g.name, meta["in_channels"], meta["out_channels"], g.args, cfg.task.scale)
-    load_weights(gen, d / WEIGHTS)
+    load_weights(gen, d / WEIGHTS)  # unreadable or misfit weights are named first
+    check_weights_hash(d / WEIGHTS, meta.get(HASH_KEY))
     gen.eval()
     info = {k: v for k, v in meta.items() if k != "config"}
     return Bundle(gen, cfg, meta["in_channels"], meta["out_channels"], info)
+
+
+def weights_hash(path: Path) -> str:
+    """SHA-256 (hex) of a weights file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_weights_hash(path: Path, expected: object) -> None:
+    """Refuse weights whose bytes differ from ``model.yaml``'s ``weights_sha256`` (damaged or
+    altered after saving). A bundle without the key (saved before it existed) loads unchecked."""
+    if expected is None:
+        return
+    meta = path.parent / META
+    if not (isinstance(expected, str) and re.fullmatch(r"[0-9a-f]{64}", expected)):
+        raise BandbridgeError(f"{meta}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
+                              "copy it again or re-export it")
+    if weights_hash(path) != expected:
+        raise BandbridgeError(f"{path}: its bytes do not match {HASH_KEY} in {META} (damaged or "
+                              "altered since it was saved); copy the bundle again or re-export it")
+
+
+def stamp_weights_hash(folder: str | Path) -> str:
+    """Write the hash of ``folder``'s weights into its ``model.yaml`` (a line after
+    ``bandbridge_bundle:``, replacing an earlier one; the rest of the file and the weights are
+    untouched). For bundles saved before the hash existed."""
+    d = Path(folder)
+    digest = weights_hash(d / WEIGHTS)
+    lines = [ln for ln in (d / META).read_text().splitlines(keepends=True)
+             if not ln.startswith(f"{HASH_KEY}:")]
+    at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("bandbridge_bundle:")), 0)
+    lines.insert(at, f"{HASH_KEY}: {digest}\n")
+    atomic_write_bytes(d / META, "".join(lines).encode())
+    if read_meta(d / META).get(HASH_KEY) != digest:
+        raise BandbridgeError(f"{d / META}: the hash line did not read back; check the file")
+    return digest
 
 
 def load_weights(gen: nn.Module, path: Path) -> None:
@@ -105,7 +149,12 @@ def load_model(path: str | Path) -> Bundle:
             ck = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
             raise BandbridgeError(f"{p}: cannot read checkpoint ({e})") from None
-        hp = ck["hyper_parameters"]
+        hp = ck.get("hyper_parameters") if isinstance(ck, dict) else None
+        if not (isinstance(hp, dict) and {"config", "in_channels", "out_channels"} <= set(hp)
+                and isinstance(ck.get("state_dict"), dict)):
+            raise BandbridgeError(f"{p}: not a bandbridge training checkpoint (no hyper_parameters "
+                                  "with config, or no state_dict); pass a run folder, model bundle "
+                                  "or a checkpoint written by `bandbridge train`")
         cfg = build_config(hp["config"])
         g = cfg.model.generator
         gen = build_generator(g.name, hp["in_channels"], hp["out_channels"], g.args, cfg.task.scale)

@@ -8,8 +8,10 @@ those whose process on this host is gone (a shared folder's other hosts keep the
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 import socket
 import tempfile
 from contextlib import contextmanager
@@ -52,12 +54,46 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale(folder: Path) -> None:
-    """Delete temporary files of killed runs (their process is gone) in ``folder``."""
+    """Delete temporary files and folders (strips) of killed runs (their process is gone) in
+    ``folder``."""
     for p in folder.glob(f".*{PARTIAL}"):
         parts = p.name.split(".")  # .<name>.<host>-<pid>.<random>.partial
         host, _, pid = parts[-3].rpartition("-") if len(parts) > 3 else ("", "", "")
         if host == HOST and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            p.unlink(missing_ok=True)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+def temp_folder_beside(path: Path, kind: str) -> Path:
+    """A new hidden temporary folder in ``path``'s folder, named like the temporary files (so a
+    killed run's folder is removed by the next write there)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent)
+    return Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-{kind}.{HOST}-{os.getpid()}.",
+                                 suffix=PARTIAL))
+
+
+def safe_name(text: str, fallback: str = "item") -> str:
+    """``text`` as one file name: anything but letters, digits, ``-``, ``_`` and inner dots
+    becomes ``_`` (so no ``/``, ``..`` component or absolute path survives); at most 120
+    characters. For names read from files (a STAC id), which are untrusted."""
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")[:120].strip("._")
+    return s or fallback
+
+
+def disk_full_message(e: BaseException) -> str | None:
+    """One line for a write that ran out of space (OS or GDAL error), else None."""
+    text = str(e)
+    full = (isinstance(e, OSError) and e.errno == errno.ENOSPC) or any(
+        k in text for k in ("No space left on device", "Free disk space available is"))
+    if not full:
+        return None
+    where = f"{e.filename}: " if isinstance(e, OSError) and e.filename else ""
+    first = text.splitlines()[0][:200] if text else "ENOSPC"
+    return (f"{where}no space left on the device ({first}); free some space or choose an output "
+            "folder on another disk (nothing was left half-written)")
 
 
 def is_temporary(path: Path) -> bool:

@@ -49,9 +49,28 @@ def _common_names(asset) -> list[str | None]:
     return [b.get("common_name") or b.get("eo:common_name") for b in bands]
 
 
+def _load_item(item_path: Path) -> dict:
+    """The item's JSON, or one line naming what is wrong with it."""
+    try:
+        d = json.loads(item_path.read_text())
+    except (OSError, ValueError) as e:
+        raise BandbridgeError(f"{item_path}: cannot read it as STAC Item JSON ({e}); fix or "
+                              "re-download the item") from None
+    if not isinstance(d.get("assets"), dict) or not isinstance(d.get("id", ""), str):
+        raise BandbridgeError(f"{item_path}: a STAC Item needs an 'assets' mapping and a string "
+                              "'id'; fix the item")
+    return d
+
+
 def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
     """(file, 1-based band) of red, green and blue in the item's assets."""
-    item = _pystac().Item.from_file(str(item_path))
+    try:
+        item = _pystac().Item.from_file(str(item_path))
+    except BandbridgeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - pystac raises many types for a malformed item
+        raise BandbridgeError(f"{item_path}: not a valid STAC Item ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:160] if str(e) else ''}); fix the item") from None
     found: dict[str, tuple[str, int]] = {}
     for asset in item.assets.values():
         for i, name in enumerate(_common_names(asset)):
@@ -64,38 +83,82 @@ def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
     return [found[c] for c in RGB]
 
 
+def _asset_grid(item_path: Path, href: str, band: int) -> tuple:
+    """(width, height, transform, crs, dtype, nodata) of one local asset band, or one line."""
+    import rasterio
+    fix = "STAC inputs must be local rasters; fix the asset's href"
+    if "://" in href and not href.startswith("file://"):
+        raise BandbridgeError(f"{item_path}: asset {href} is not a local file; {fix}")
+    p = Path(href.removeprefix("file://"))
+    if not p.is_file():
+        raise BandbridgeError(f"{item_path}: asset {href} not found; {fix}")
+    try:
+        with rasterio.open(p) as s:
+            if band > s.count:
+                raise BandbridgeError(f"{item_path}: asset {href} has {s.count} band(s), its "
+                                      f"eo:bands name band {band}; fix the item's eo:bands")
+            return s.width, s.height, s.transform, s.crs, s.dtypes[band - 1], s.nodata
+    except rasterio.errors.RasterioError as e:
+        raise BandbridgeError(f"{item_path}: asset {href} is not a readable raster "
+                              f"({str(e).splitlines()[0][:120]}); {fix}") from None
+
+
 def item_to_vrt(item_path: Path) -> Path:
     """A 3-band VRT (red, green, blue) of the item's assets, in the cache; refuses assets on
-    different grids."""
-    import rasterio
-
+    different grids. The VRT's name is the item's id made safe (:func:`safe_name`): an id never
+    becomes a path outside the cache."""
+    from bandbridge.fileio import atomic_write_bytes, safe_name
     from bandbridge.inference.cache import cache_dir
     from bandbridge.inference.vrt import Band, Source, write_vrt
     item_path = Path(item_path)
-    d = json.loads(item_path.read_text())
+    d = _load_item(item_path)
     srcs = rgb_sources(item_path)
-    grids = []
-    for href, band in srcs:
-        if not Path(href).exists():
-            raise BandbridgeError(f"{item_path}: asset {href} not found; STAC inputs must be local files")
-        with rasterio.open(href) as s:
-            grids.append((s.width, s.height, s.transform, s.crs, s.dtypes[band - 1], s.nodata))
+    grids = [_asset_grid(item_path, href, band) for href, band in srcs]
     if len({g[:4] for g in grids}) > 1:
         raise BandbridgeError(f"{item_path}: its red, green and blue assets lie on different grids; "
                               "resample them onto one grid first")
     w, h, tr, crs, dtype, nodata = grids[0]
-    bands = [Band(dtype, [Source(Path(href), band)], nodata, name) for (href, band), name in zip(srcs, RGB)]
+    bands = [Band(dtype, [Source(Path(href.removeprefix("file://")), band)], nodata, name)
+             for (href, band), name in zip(srcs, RGB)]
     key = hashlib.sha256(item_path.read_bytes() + str(item_path.resolve()).encode()).hexdigest()[:16]
     folder = cache_dir() / "stac" / key
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "item.json").write_text(json.dumps(d | {"_bandbridge_source": str(item_path.resolve())}))
-    return write_vrt(folder / f"{d['id']}.vrt", w, h, crs, tr, bands)
+    vrt = folder / f"{safe_name(d.get('id') or '', 'item')}.vrt"
+    if vrt.resolve().parent != folder.resolve():  # belt and braces: safe_name keeps it inside
+        raise BandbridgeError(f"{item_path}: its id cannot name a file; fix the item's id")
+    atomic_write_bytes(folder / "item.json",
+                       json.dumps(d | {"_bandbridge_source": str(item_path.resolve())}).encode())
+    return write_vrt(vrt, w, h, crs, tr, bands)
 
 
 def source_item(src: Path) -> dict | None:
     """The STAC Item an input VRT was made from, or None for a plain raster."""
     p = Path(src).parent / "item.json"
-    return json.loads(p.read_text()) if Path(src).suffix == ".vrt" and p.exists() else None
+    if Path(src).suffix != ".vrt" or not p.exists():
+        return None
+    d = json.loads(p.read_text())
+    return d if "_bandbridge_source" in d else None
+
+
+def item_path(output: Path) -> Path:
+    """Where ``--stac`` writes the Item of ``output``."""
+    return Path(output).with_suffix(".json")
+
+
+def check_items(jobs, overwrite: bool) -> None:
+    """Refuse ``--stac`` before any work: an input without georeference (its Item would have no
+    geometry), or an Item path that exists (without ``--overwrite``), is the input item itself,
+    or lies in a folder that cannot be written. ``jobs``: anything with ``src`` and ``dst``."""
+    from bandbridge.data.reader import raster_info
+    from bandbridge.fileio import check_output_file
+    _pystac()
+    for job in jobs:
+        parent = source_item(job.src)
+        if parent is None and raster_info(job.src).crs is None:
+            raise BandbridgeError(f"--stac: {job.src} has no georeference, so its STAC Item would "
+                                  "have no geometry; drop --stac for plain images")
+        inputs = [job.src] + ([Path(parent["_bandbridge_source"])] if parent else [])
+        check_output_file(item_path(job.dst), inputs, overwrite, "--stac")
 
 
 def write_item(output: Path, src: Path, spec) -> Path:
@@ -116,7 +179,7 @@ def write_item(output: Path, src: Path, spec) -> Path:
         when = props.get("datetime")
         dt = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None
         extra = {k: props[k] for k in ("start_datetime", "end_datetime") if k in props}
-        item_id = f"{parent['id']}_{spec.name}"
+        item_id = f"{parent.get('id') or 'item'}_{spec.name}"
     else:
         if bounds is None:
             raise BandbridgeError(f"--stac: {src} has no georeference, so its STAC Item would have "
@@ -136,7 +199,7 @@ def write_item(output: Path, src: Path, spec) -> Path:
                                         extra_fields={"eo:bands": bands}))
     if parent is not None:
         item.add_link(pystac.Link("derived_from", parent["_bandbridge_source"], pystac.MediaType.JSON))
-    out = output.with_suffix(".json")
+    out = item_path(output)
     d = item.to_dict(include_self_link=False, transform_hrefs=False)
     atomic_write_bytes(out, json.dumps(d, indent=1).encode())
     return out
