@@ -215,13 +215,14 @@ def predict(
                           tuple(k.strip() for k in index.split(",")) if index else (), cog,
                           sensor=sensor)
     distributed = workers is not None or scheduler is not None
-    if workers is not None and workers < 1:
-        raise BandbridgeError(f"--workers {workers}: must be at least 1")
-    if retries < 0 or (strips is not None and strips < 1):
-        raise BandbridgeError("--retries must be 0 or more and --strips at least 1")
+    from bandbridge.inference.distributed import check_flags as check_dask_flags
+    check_dask_flags(workers, scheduler, retries, strips, summary)
     failed: list = []
     jobs, skipped = plan_predict(inputs, model, output, opts, _overrides(bands, band_names, scaling, vmin, vmax),
                                  overwrite, backend, precision, threads, failed if distributed else None)
+    if stac:  # every Item's path and geometry checked before the work
+        from bandbridge.inference.stac import check_items
+        check_items(jobs, overwrite)
     if distributed:
         _predict_distributed(jobs, failed, skipped, output, backend, precision, threads, scheduler,
                              workers, retries, strips, summary, stac)
@@ -275,7 +276,10 @@ def _predict_distributed(jobs, failed, skipped, output, backend, precision, thre
     for r in bad:  # the reason usually names the file already
         why = r["error"] if r["error"].startswith(r["file"]) else f"{r['file']}: {r['error']}"
         err.print(f"failed: {why}", highlight=False, markup=False)
-    out.print(f"{len(rows) - len(bad)} of {len(rows)} files predicted; summary: {path}", highlight=False)
+    from bandbridge.inference.distributed import log_path
+    log = log_path(path)
+    out.print(f"{len(rows) - len(bad)} of {len(rows)} files predicted; summary: {path}" +
+              (f"; tracebacks and Dask log: {log}" if log.exists() else ""), highlight=False)
     if bad:
         raise typer.Exit(1)
 
@@ -466,6 +470,10 @@ def main() -> None:
             got.append(signal.SIGTERM)
         code = 130
     except Exception as e:  # click's own refusals (typer vendors click: matched by shape)
+        from bandbridge.fileio import disk_full_message
+        if disk_full_message(e):  # a full disk: one line (outputs are temporary until complete)
+            _error(disk_full_message(e))
+            sys.exit(2)
         if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
             raise
         ctx = getattr(e, "ctx", None)

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bandbridge.fileio import atomic_write_bytes
+from bandbridge.fileio import atomic_write_bytes, check_writable
 from bandbridge.config import build_config, load_config, recipes
 from bandbridge.errors import BandbridgeError
 
@@ -58,6 +58,22 @@ def parse_folds(specs: list[str], names: list[str]) -> list[Fold]:
     return folds
 
 
+def _checked_folds(names: list[str], fold_specs: list[str]) -> list[Fold]:
+    """The folds, or one line naming the recipe or flag that cannot make them (before work)."""
+    known = recipes()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise BandbridgeError(f"--recipes: unknown recipe '{unknown[0]}'; choose among "
+                              f"{', '.join(sorted(known))}")
+    if not fold_specs and len(names) < 2:
+        raise BandbridgeError(f"--recipes '{','.join(names)}': name at least two recipes, "
+                              "comma-separated (each fold trains on the others), or give --fold")
+    folds = parse_folds(fold_specs, names)
+    if not folds:
+        raise BandbridgeError("--recipes/--fold: no folds to run; name recipes or folds")
+    return folds
+
+
 def train_source(name: str) -> dict:
     """A recipe as a training source: its test items train too (only its val items stay out,
     for model selection); a recipe that is all test becomes all train."""
@@ -80,7 +96,10 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
     from bandbridge import runner
     from bandbridge.evaluation.evaluate import evaluate
     out = Path(out_dir)
-    folds = parse_folds(fold_specs or [], names)
+    folds = _checked_folds(names, fold_specs or [])
+    if out.exists() and not out.is_dir():
+        raise BandbridgeError(f"--out {out} is a file; give a folder for runs/, folds/ and loso.*")
+    check_writable(out, "--out")
     base = load_config(preset, data_root=data_root, overrides=overrides).model_dump(mode="json")
     results = []
     for f in folds:

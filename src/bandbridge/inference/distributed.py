@@ -7,6 +7,11 @@ output equals the single-process one. Each worker process loads a model once and
 failed task is retried (``--retries``) and then reported with its file and reason, never dropped;
 the summary CSV lists every file (file, status, seconds, MPix, output, error). The backend is
 decided once on the client (``--backend auto`` measures here) and named to the workers.
+
+A file that cannot be read (a :class:`BandbridgeError` on its worker) fails at once, without
+retries; tracebacks of other failures and Dask's own log go to ``<summary>.log``, never the
+console. A ``--scheduler`` address is checked before any work and must answer Dask's handshake
+within seconds.
 """
 
 from __future__ import annotations
@@ -16,15 +21,20 @@ import io
 import logging
 import math
 import os
+import re
 import shutil
+import socket
+import struct
 import time
+import traceback
 import uuid
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import atomic_write_bytes
+from bandbridge.fileio import atomic_write_bytes, check_writable, temp_folder_beside
 from bandbridge.inference.job import Job
 from bandbridge.inference.strips import assemble, strip_ranges
 
@@ -41,12 +51,60 @@ def _worker_backend(job: Job, backend: str, precision: str, threads: int | None)
 
 def _task(job: Job, backend: str, precision: str, threads: int | None,
           rows: tuple[int, int] | None = None, dst: str | None = None) -> dict:
-    """Predict one file (or the rows of one strip into ``dst``) on a worker."""
+    """Predict one file (or the rows of one strip into ``dst``) on a worker. A mistake in the
+    file (a BandbridgeError) is returned as ``{"error": …}``: Dask would retry a raised one."""
     from bandbridge.inference.predictor import predict_file
-    be = _worker_backend(job, backend, precision, threads)
-    opts = replace(job.opts, rows=rows, cog=job.opts.cog and rows is None)  # strips: COG when assembled
-    st = predict_file(be, job.spec, job.src, Path(dst) if dst else job.dst, opts)
+    try:
+        be = _worker_backend(job, backend, precision, threads)
+        opts = replace(job.opts, rows=rows, cog=job.opts.cog and rows is None)  # strips: COG when assembled
+        st = predict_file(be, job.spec, job.src, Path(dst) if dst else job.dst, opts)
+    except BandbridgeError as e:
+        return {"error": str(e), "seconds": 0.0, "mpix": 0.0}
     return {"seconds": st.seconds, "mpix": st.megapixels, "worker": os.getpid()}
+
+
+_ADDRESS = re.compile(r"(?:(?P<scheme>tcp|tls)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)"
+                      r"(?::(?P<port>\d{1,5}))?")
+HANDSHAKE_S = 5.0  # a Dask scheduler sends its handshake as soon as a client connects
+
+
+def check_scheduler(address: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a ``--scheduler`` address, or one line saying how to write it."""
+    m = _ADDRESS.fullmatch(address.strip())
+    port = int(m.group("port") or 8786) if m else 0
+    if not m or not 0 < port < 65536:
+        raise BandbridgeError(f"--scheduler {address}: not a Dask scheduler address; give "
+                              "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)")
+    return m.group("scheme") or "tcp", m.group("host").strip("[]"), port
+
+
+def probe_scheduler(address: str, timeout: float = HANDSHAKE_S) -> None:
+    """Connect and read the first 8 bytes a Dask scheduler sends (the length of its handshake),
+    within ``timeout`` seconds: another service (HTTP, SSH, …) stays silent or sends text, which
+    Dask would take for a length of exabytes or wait for. TLS addresses are not probed."""
+    scheme, host, port = check_scheduler(address)
+    if scheme != "tcp":
+        return
+    where = f"--scheduler {address}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            head = b""
+            while len(head) < 8:
+                got = s.recv(8 - len(head))
+                if not got:
+                    break
+                head += got
+    except socket.timeout:
+        raise BandbridgeError(f"{where}: connected, but no Dask handshake within {timeout:g} s; "
+                              "this port runs another service: give the scheduler's port "
+                              "(8786 by default)") from None
+    except OSError as e:
+        raise BandbridgeError(f"{where}: cannot connect ({e.strerror or e}); start "
+                              "`dask-scheduler` there or fix the address") from None
+    if len(head) < 8 or not 0 < struct.unpack("<Q", head)[0] < 1 << 24:
+        raise BandbridgeError(f"{where}: answers, but not like a Dask scheduler; this port runs "
+                              "another service: give the scheduler's port (8786 by default)")
 
 
 def _cluster(scheduler: str | None, workers: int | None):
@@ -58,12 +116,64 @@ def _cluster(scheduler: str | None, workers: int | None):
     if scheduler:
         try:
             return Client(scheduler, timeout="20s"), None
-        except (OSError, TimeoutError) as e:
-            raise BandbridgeError(f"--scheduler {scheduler}: cannot connect ({e}); start "
+        except (OSError, TimeoutError, ValueError, MemoryError) as e:
+            raise BandbridgeError(f"--scheduler {scheduler}: cannot connect ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:160] if str(e) else ''}); start "
                                   "`dask-scheduler` there or fix the address") from None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=None, silence_logs=logging.CRITICAL)
     return Client(cluster), cluster
+
+
+def check_flags(workers: int | None, scheduler: str | None, retries: int, strips: int | None,
+                summary: str | None) -> None:
+    """The Dask flags of ``predict``, before any work: each refusal names its flag."""
+    if workers is not None and scheduler is not None:
+        raise BandbridgeError(f"--workers {workers} starts a local cluster and --scheduler uses a "
+                              "running one; give only one of them")
+    if workers is None and scheduler is None:
+        for flag, v in (("--strips", strips), ("--summary", summary)):
+            if v is not None:
+                raise BandbridgeError(f"{flag} only applies with --workers or --scheduler; add "
+                                      f"--workers N or drop {flag}")
+    for flag, v, least in (("--workers", workers, 1), ("--strips", strips, 1), ("--retries", retries, 0)):
+        if v is not None and v < least:
+            raise BandbridgeError(f"{flag} {v}: must be at least {least}")
+    if scheduler is not None:
+        check_scheduler(scheduler)
+
+
+def log_path(summary: Path) -> Path:
+    """Where failures' tracebacks and Dask's log go: beside the summary."""
+    return Path(summary).with_suffix(".log")
+
+
+def check_summary(summary: Path, inputs: list[Path]) -> None:
+    """Refuse, before any work, a ``--summary`` that is a folder, an input, or in a folder that
+    cannot be written."""
+    p = Path(summary)
+    if p.is_dir():
+        raise BandbridgeError(f"--summary {p} is a folder; give a file path such as "
+                              f"{p / 'bandbridge-summary.csv'}")
+    if any(p.resolve() == Path(i).resolve() for i in inputs):
+        raise BandbridgeError(f"--summary {p} is an input file; choose another path")
+    check_writable(p.parent, "--summary")
+
+
+@contextmanager
+def _dask_log_to(path: Path) -> Iterator[None]:
+    """Send this process's ``distributed`` log to ``path`` (created on the first record) instead
+    of the console."""
+    log = logging.getLogger("distributed")
+    saved = log.handlers[:], log.propagate
+    handler = logging.FileHandler(path, delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log.handlers, log.propagate = [handler], False
+    try:
+        yield
+    finally:
+        handler.close()
+        log.handlers, log.propagate = saved
 
 
 def strips_for(jobs: list[Job], workers: int, strips: int | None) -> int:
@@ -79,10 +189,12 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
                     failed: list[tuple[Path, str]] = (),
                     progress: Callable[[int], Callable[[], None]] | None = None) -> list[dict]:
     """Run the jobs on a Dask cluster; returns one row per input (files refused while planning,
-    ``failed``, included) and writes them to ``summary`` (CSV)."""
-    from distributed import as_completed
-
+    ``failed``, included) and writes them to ``summary`` (CSV; tracebacks in its ``.log``)."""
     from bandbridge.inference.backends import make_backend
+    if summary is not None:
+        check_summary(summary, [j.src for j in jobs])
+    if scheduler:
+        probe_scheduler(scheduler)  # before any work: a wrong address costs seconds
     rows = [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
              "error": why} for f, why in failed]
     chosen: dict[Path, tuple[str, str]] = {}
@@ -91,49 +203,75 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
             be = make_backend(job.spec, backend, precision, threads, probe=True)
             chosen[job.spec.folder] = (be.name, be.precision)
             del be
+    log = log_path(summary) if summary is not None else Path(os.devnull)
+    with _dask_log_to(log):
+        rows += _compute(jobs, chosen, threads, scheduler, workers, retries, strips, log, progress)
+    if summary is not None:
+        write_summary(rows, summary)
+    return rows
+
+
+def _compute(jobs: list[Job], chosen: dict, threads: int | None, scheduler: str | None,
+             workers: int | None, retries: int, strips: int | None, log: Path,
+             progress: Callable[[int], Callable[[], None]] | None) -> list[dict]:
+    """Submit every (strip) task and collect one row per job; strip folders never outlive it."""
+    from distributed import as_completed
     client, cluster = _cluster(scheduler, workers)
+    plan: dict[Path, dict] = {}
+    rows: list[dict] = []
+    futures: dict = {}
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
         per_thread = threads or max(1, (os.cpu_count() or 1) // n_workers)
         k = strips_for(jobs, n_workers, strips)
-        futures, plan, t0 = {}, {}, {}
         for job in jobs:
             b, p = chosen[job.spec.folder]
             ranges = strip_ranges(job.size[0], k) if k > 1 else [None]
-            tmp = job.dst.parent / f".{job.dst.name}.strips-{uuid.uuid4().hex[:8]}" if len(ranges) > 1 else None
-            if tmp is not None:
-                tmp.mkdir(parents=True)
-            parts = []
+            tmp = temp_folder_beside(job.dst, "strips") if len(ranges) > 1 else None
+            plan[job.dst] = {"job": job, "parts": [], "tmp": tmp, "left": len(ranges), "error": None,
+                             "seconds": 0.0, "mpix": 0.0, "t0": time.perf_counter()}
             for i, r in enumerate(ranges):
                 dst = str(tmp / f"strip{i:04d}.tif") if tmp else None
                 fut = client.submit(_task, job, b, p, per_thread, r, dst, retries=retries, pure=False,
                                     key=f"predict-{job.src.name}-{i}-{uuid.uuid4().hex[:6]}")
                 futures[fut] = job
-                parts.append(dst)
-            plan[job.dst] = {"job": job, "parts": parts, "tmp": tmp, "left": len(ranges), "error": None,
-                             "seconds": 0.0, "mpix": 0.0}
-            t0[job.dst] = time.perf_counter()
+                plan[job.dst]["parts"].append(dst)
         tick = progress(len(futures)) if progress else None
         for fut in as_completed(futures):
             st = plan[futures[fut].dst]
             try:
                 res = fut.result()
-                st["mpix"] += res["mpix"]
             except Exception as e:  # noqa: BLE001 - any failure of a file is reported, not raised
-                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                st["error"] = st["error"] or msg
+                res = {"error": _unexpected(e, fut, futures[fut], log), "mpix": 0.0}
+            st["mpix"] += res["mpix"]
+            st["error"] = st["error"] or res.get("error")
             st["left"] -= 1
             if tick:
                 tick()
             if st["left"] == 0:
-                rows.append(_finish(st, time.perf_counter() - t0[st["job"].dst]))
+                rows.append(_finish(st, time.perf_counter() - st["t0"]))
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    if summary is not None:
-        write_summary(rows, summary)
+        try:
+            client.cancel(list(futures))
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+            for st in plan.values():  # an interrupted run leaves no strips behind
+                if st["tmp"] is not None:
+                    shutil.rmtree(st["tmp"], ignore_errors=True)
     return rows
+
+
+def _unexpected(e: BaseException, fut, job: Job, log: Path) -> str:
+    """One line for a failure that is not the file's fault; its traceback goes to ``log``."""
+    first = str(e).splitlines()[0][:200] if str(e) else ""
+    tb = fut.traceback() if hasattr(fut, "traceback") else None
+    if log != Path(os.devnull):
+        with open(log, "a") as f:
+            f.write(f"--- {job.src}: {type(e).__name__}: {first}\n"
+                    + "".join(traceback.format_exception(type(e), e, tb)) + "\n")
+    return f"{type(e).__name__}: {first}" + (f" (traceback in {log})" if log != Path(os.devnull) else "")
 
 
 def _finish(st: dict, seconds: float) -> dict:

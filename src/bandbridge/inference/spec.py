@@ -83,6 +83,21 @@ class ModelSpec:
         names = [str(b) for b in (self.input.bands or [])]
         return names if len(names) == self.in_channels else [f"band{i + 1}" for i in range(self.in_channels)]
 
+    @property
+    def min_side(self) -> int:
+        """The fewest rows and columns an input (and a tile) may have: :data:`MIN_SIDE`."""
+        return MIN_SIDE.get(self.config.model.generator.name, 1)
+
+    def check_size(self, src: str | Path, height: int, width: int, tile: int | None = None) -> None:
+        """Refuse an input (or ``--tile``) smaller than :attr:`min_side` in one line."""
+        m = self.min_side
+        if min(height, width) < m:
+            raise BandbridgeError(f"{src}: {height}×{width} pixels; {self.name} needs at least "
+                                  f"{m}×{m} pixels (its generator cannot run on less): use a larger "
+                                  "image or pad it")
+        if tile is not None and tile < m:
+            raise BandbridgeError(f"--tile {tile}: {self.name} needs tiles of at least {m} pixels")
+
     def metadata(self) -> dict:
         """The JSON a non-Python runtime needs to feed and read the exported network."""
         i, t = self.input, self.target
@@ -103,6 +118,12 @@ class ModelSpec:
                f"{STATS_PERCENTILES[0]:g}th percentiles of the {c} input bands and their "
                f"{STATS_PERCENTILES[1]:g}th percentiles (model values, from one view of the whole "
                f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
+
+
+# Generators that cannot run below a size: RLFN's ESA block convolves with stride 2 (no padding)
+# and max-pools 7×7, so it needs 15 rows and columns. Other generators run on any size (tiles are
+# padded to their size multiple).
+MIN_SIDE = {"rlfn": 15}
 
 
 def size_multiple(cfg: Config) -> int:
