@@ -65,17 +65,65 @@ def test_any_failure_is_one_readable_line(tmp_path):
     assert line.startswith("unexpected failure (ValueError: boom)") and "\n" not in line
 
 
-def test_request_folders_left_behind_are_swept_after_an_hour(tmp_path, monkeypatch):
+def test_request_folders_are_swept_by_age_and_all_removed_at_shutdown(tmp_path, monkeypatch):
     import os
     import time
 
-    from bandbridge.demo.app import TMP_PREFIX, _sweep
+    from bandbridge.demo.app import TMP_PREFIX, Workdirs
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    old, new = tmp_path / f"{TMP_PREFIX}old", tmp_path / f"{TMP_PREFIX}new"
-    for d in (old, new):
-        d.mkdir()
+    dirs = Workdirs(max_age_s=60)
+    mine_old, mine_new = dirs.make(), dirs.make()
+    stale, fresh = tmp_path / f"{TMP_PREFIX}stale", tmp_path / f"{TMP_PREFIX}fresh"  # another server's
+    for d in (mine_old, mine_new, stale, fresh):
+        d.mkdir(exist_ok=True)
         (d / "x.tif").write_bytes(b"x")
-    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    os.utime(mine_old, (time.time() - 120, time.time() - 120))
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
     (tmp_path / "other").mkdir()
-    _sweep()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{TMP_PREFIX}new", "other"]
+    dirs.sweep()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine_new.name, fresh.name, "other"])
+    dirs.start(every_s=0.05)  # the timer sweeps without any request
+    os.utime(mine_new, (time.time() - 120, time.time() - 120))
+    for _ in range(100):
+        if not mine_new.exists():
+            break
+        time.sleep(0.05)
+    assert not mine_new.exists()
+    last = dirs.make()
+    dirs.close()  # shutdown: every folder of this server goes, others' young ones stay
+    assert not last.exists() and fresh.exists()
+
+
+def test_preview_and_request_refuse_huge_images_before_decoding(tmp_path, monkeypatch):
+    import zlib
+
+    from bandbridge.demo import app
+    side = 30000  # a 900-MPix PNG of a few hundred KB: only its header may be read
+    raw = zlib.compress(b"".join(b"\x00" + bytes(side) for _ in range(64)), 9)
+    png = _png_header(side, side) + _chunk(b"IDAT", raw) + _chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(png)
+    decoded = []
+    monkeypatch.setattr(app, "read_decimated", lambda *a, **k: decoded.append(a))
+    with pytest.raises(BandbridgeError, match="the demo makes up to"):
+        app.input_preview(str(tmp_path / "bomb.png"))
+    with pytest.raises(BandbridgeError, match="the demo makes up to"):
+        Translator(zoo_models())(str(tmp_path / "bomb.png"), "rgb2nir", tmp_path)
+    assert not decoded
+
+
+def test_super_resolution_of_a_tiny_image_is_one_line(tmp_path):
+    Image.fromarray(np.zeros((4, 400, 3), np.uint8) + 90).save(tmp_path / "thin.png")
+    with pytest.raises(BandbridgeError, match=r"4×400 pixels; sr-x4 needs at least 15×15"):
+        Translator(zoo_models())(str(tmp_path / "thin.png"), "sr-x4", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thin.png"]
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_header(w: int, h: int) -> bytes:
+    import struct
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))

@@ -5,8 +5,10 @@ NDVI colour map for NIR models, and the GeoTIFF to download (georeference kept).
 read by the same interpretation as ``bandbridge predict`` (band roles, scaling), so any RGB image
 works with every model that takes RGB; what was assumed is shown under the result. Uploads are
 limited before they are received (Gradio's ``max_file_size``), the pixel limit counts the output's
-pixels (×scale² for super-resolution), each request's files are deleted once Gradio has copied
-the results, and a mistake is one readable message in the status line.
+pixels (×scale² for super-resolution) and is checked from the header before anything is decoded
+(the preview too), each request's files are deleted once Gradio has copied the results (and by a
+timer and at shutdown, for API calls that never trigger that), and a mistake is one readable
+message in the status line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,25 @@ MAX_MB = 40
 MAX_MPIX = 16  # output pixels per request
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "nir_naip_opengeos"
 TMP_PREFIX = "bandbridge-demo-"
+SWEEP_EVERY_S = 300.0  # request folders older than this are removed by the timer
+
+
+def check_upload(path: str | Path, scale: int = 1):
+    """The upload's header, or one line refusing it: too many MB, or more than ``MAX_MPIX`` of
+    output (×``scale``² for super-resolution). Nothing is decoded."""
+    path = Path(path)
+    mb = path.stat().st_size / 1e6
+    if mb > MAX_MB:
+        raise BandbridgeError(f"{path.name} is {mb:.0f} MB; the demo takes files up to {MAX_MB} MB "
+                              "(use `bandbridge predict` for large rasters)")
+    info = raster_info(path)  # a clear message for files that are not rasters
+    out_px = info.height * info.width * scale ** 2
+    if out_px > MAX_MPIX * 1e6:
+        raise BandbridgeError(
+            f"{path.name} has {info.height}×{info.width} pixels" +
+            (f", {out_px / 1e6:.0f} MPix at ×{scale}" if scale > 1 else "") +
+            f"; the demo makes up to {MAX_MPIX} MPix (use `bandbridge predict`)")
+    return info
 
 
 def _stretch(a: np.ndarray) -> np.ndarray:
@@ -51,7 +74,8 @@ def _colour_ndvi(nd: np.ndarray) -> np.ndarray:
 
 def input_preview(path: str | Path) -> np.ndarray:
     """What the user uploaded, as the page shows it: its red, green, blue bands (by the detected
-    roles; gray otherwise), stretched, at most 1024 px a side."""
+    roles; gray otherwise), stretched, at most 1024 px a side. The pixel limit is checked first."""
+    check_upload(path)
     look = look_at(path)
     rgb = [find_role(look.roles, r) for r in ("red", "green", "blue")]
     bands = rgb if None not in rgb else [next(i for i, r in enumerate(look.roles) if r != "alpha")]
@@ -86,18 +110,10 @@ class Translator:
         if not upload:
             raise BandbridgeError("upload a PNG, JPEG or GeoTIFF first")
         path = Path(upload)
-        mb = path.stat().st_size / 1e6
-        if mb > MAX_MB:
-            raise BandbridgeError(f"{path.name} is {mb:.0f} MB; the demo takes files up to {MAX_MB} MB "
-                                  "(use `bandbridge predict` for large rasters)")
-        info = raster_info(path)  # a clear message for files that are not rasters
+        info = check_upload(path)
         spec, be, route_note = self.spec_backend(name, path)
-        out_px = info.height * info.width * spec.scale ** 2
-        if out_px > MAX_MPIX * 1e6:
-            raise BandbridgeError(
-                f"{path.name} has {info.height}×{info.width} pixels" +
-                (f", {out_px / 1e6:.0f} MPix at ×{spec.scale}" if spec.scale > 1 else "") +
-                f"; the demo makes up to {MAX_MPIX} MPix (use `bandbridge predict`)")
+        check_upload(path, spec.scale)
+        spec.check_size(path.name, info.height, info.width)
         reading = interpret(path, spec)
         is_nir = is_single_nir(spec.target_names)
         ndvi = is_nir and find_role(reading.names, "red") is not None
@@ -119,23 +135,54 @@ class Translator:
         return input_preview(path), img, ndvi_img, str(out), status
 
 
-def _remove(workdir: str | None) -> None:
-    """Delete one request's folder (after Gradio has copied its results into its own cache)."""
-    if workdir and Path(workdir).name.startswith(TMP_PREFIX):
-        shutil.rmtree(workdir, ignore_errors=True)
+class Workdirs:
+    """The request folders of one server: made per request, removed after the request, by a
+    timer (folders older than ``max_age_s``: API calls never run the per-request clean-up) and
+    all at :meth:`close` (shutdown)."""
 
+    def __init__(self, max_age_s: float = SWEEP_EVERY_S):
+        self.max_age_s, self.made = max_age_s, set()
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._timer: threading.Thread | None = None
 
-def _sweep(max_age_s: float = 3600.0) -> None:
-    """Delete request folders older than ``max_age_s``: the browser triggers the per-request
-    clean-up (``.then``), so a tab closed right after its result would leave its folder behind."""
-    import time
-    now = time.time()
-    for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
-        try:
-            if d.is_dir() and now - d.stat().st_mtime > max_age_s:
-                shutil.rmtree(d, ignore_errors=True)
-        except OSError:  # another server's folder, vanished meanwhile
-            pass
+    def make(self) -> Path:
+        d = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+        with self._lock:
+            self.made.add(d)
+        return d
+
+    def remove(self, workdir: str | Path | None) -> None:
+        """Delete one request's folder (after Gradio has copied its results into its cache)."""
+        if workdir and Path(workdir).name.startswith(TMP_PREFIX):
+            shutil.rmtree(workdir, ignore_errors=True)
+            with self._lock:
+                self.made.discard(Path(workdir))
+
+    def sweep(self) -> None:
+        """Delete this server's folders older than ``max_age_s``, and any server's older than
+        an hour (a server killed before its shutdown)."""
+        now = time.time()
+        for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+            try:
+                age = now - d.stat().st_mtime
+                if d.is_dir() and (age > 3600 or (d in self.made and age > self.max_age_s)):
+                    self.remove(d)
+            except OSError:  # another server's folder, vanished meanwhile
+                pass
+
+    def start(self, every_s: float = SWEEP_EVERY_S) -> None:
+        """Sweep every ``every_s`` seconds in a daemon thread until :meth:`close`."""
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                self.sweep()
+        self._timer = threading.Thread(target=loop, name="bandbridge-demo-sweep", daemon=True)
+        self._timer.start()
+
+    def close(self) -> None:
+        """Stop the timer and delete every folder this server made."""
+        self._stop.set()
+        for d in list(self.made):
+            self.remove(d)
 
 
 def _message(e: Exception, upload) -> str:
@@ -149,7 +196,7 @@ def _message(e: Exception, upload) -> str:
     return msg.replace(str(upload), Path(str(upload)).name) if upload else msg
 
 
-def build_app(models: dict[str, Path] | None = None):
+def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None = None):
     import os
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import gradio as gr
@@ -157,16 +204,17 @@ def build_app(models: dict[str, Path] | None = None):
     if not models:
         raise BandbridgeError("no models to serve: bundle some (scripts/bundle_models.py) or pass --model")
     run = Translator(models)
+    dirs = workdirs or Workdirs()
     names = list(models)
     default = "rgb2nir-naip" if "rgb2nir-naip" in names else names[0]
 
     def handle(upload, name):
-        _sweep()
-        workdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
+        dirs.sweep()
+        workdir = dirs.make()
         try:
-            return (*run(upload, name, Path(workdir)), workdir)
+            return (*run(upload, name, workdir), str(workdir))
         except Exception as e:  # noqa: BLE001 - one readable line in the status, outputs cleared
-            _remove(workdir)
+            dirs.remove(workdir)
             return None, None, None, None, f"**error:** {_message(e, upload)}", None
 
     def preview(upload):
@@ -202,7 +250,7 @@ def build_app(models: dict[str, Path] | None = None):
             gr.Examples([[str(samples[-1]), default]], inputs=[upload, model])
         upload.change(preview, upload, [shown, status])
         go.click(handle, [upload, model], [shown, band, ndvi, download, status, workdir]) \
-            .then(_remove, workdir, None)
+            .then(dirs.remove, workdir, None)
     return app
 
 
@@ -210,5 +258,10 @@ def serve(models: list[str] | None, host: str = "127.0.0.1", port: int = 7860) -
     folders = [resolve_model_folder(m) for m in models or []]
     chosen = {(m if not Path(m).exists() else read_spec(f).name): f
               for m, f in zip(models or [], folders)} or None
-    build_app(chosen).launch(server_name=host, server_port=port, show_error=True,
-                             max_file_size=f"{MAX_MB}mb")
+    dirs = Workdirs()
+    dirs.start()
+    try:
+        build_app(chosen, dirs).launch(server_name=host, server_port=port, show_error=True,
+                                       max_file_size=f"{MAX_MB}mb")
+    finally:
+        dirs.close()
