@@ -155,3 +155,17 @@ def test_zarr_store_reads_like_netcdf(tmp_path):
     a = read_raster(f"{tmp_path / 's2.zarr'}@2017-08-04", get_scaling("reflectance"), ["B08"])
     b = read_raster(f"{S2}@2017-08-04", get_scaling("reflectance"), ["B08"])
     assert np.array_equal(a.data, b.data) and a.crs == b.crs
+
+
+def test_a_cube_reference_is_an_input_and_a_missing_or_unreadable_one_is_one_line(tmp_path, monkeypatch):
+    import importlib.util
+    ref = f"{S2}@2018-05-01"
+    assert cube.input_ref(ref) == Path(ref) and raster_info(cube.input_ref(ref)).height > 0
+    assert cube.input_ref(str(tmp_path / "scene.tif")) is None
+    with pytest.raises(BandbridgeError, match=r"gone\.nc: no such datacube file \(for '.*gone\.nc@2018-05-01'\)"):
+        cube.input_ref(str(tmp_path / "gone.nc@2018-05-01"))
+    (tmp_path / "store.zarr").mkdir()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "zarr" else real(n, *a))
+    with pytest.raises(BandbridgeError, match=r"store\.zarr: reading Zarr stores needs zarr: pip install zarr"):
+        cube.input_ref(str(tmp_path / "store.zarr"))

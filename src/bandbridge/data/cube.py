@@ -83,6 +83,25 @@ def is_cube(path: str | Path) -> bool:
     return _REF.match(str(path)) is not None
 
 
+def input_ref(item: str) -> Path | None:
+    """An input argument that is a cube reference (``cube.nc@DATE``, a ``.zarr`` store), as the
+    path the reader takes; None for anything else. A missing cube file or a Zarr store without
+    its reader is one line here, before any work."""
+    if not is_cube(item):
+        return None
+    ref = parse_ref(item)
+    if not ref.path.exists():
+        raise BandbridgeError(f"{ref.path}: no such datacube file" +
+                              (f" (for '{item}')" if str(ref.path) != item else "") +
+                              "; check the path")
+    if ref.path.suffix.lower() == ".zarr":
+        import importlib.util
+        if importlib.util.find_spec("zarr") is None:
+            raise BandbridgeError(f"{ref.path}: reading Zarr stores needs zarr: pip install zarr "
+                                  "(and 'bandbridge[cube]')")
+    return Path(item)
+
+
 def parse_ref(path: str | Path) -> CubeRef:
     """Split a cube reference into file, date and options."""
     m = _REF.match(str(path))
