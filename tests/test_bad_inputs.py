@@ -215,6 +215,33 @@ def _wrong_shapes(d):
     save_file(state, d / "generator.safetensors")
 
 
+LOSO = ["loso", "--preset", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE), "--recipes"]
+
+
+def _flip_bytes(d):
+    """32 random bytes written over the middle of the weights (the header still parses)."""
+    f = d / "generator.safetensors"
+    b = bytearray(f.read_bytes())
+    at = len(b) // 2
+    b[at:at + 32] = np.random.default_rng(32).integers(0, 256, 32, dtype=np.uint8).tobytes()
+    f.write_bytes(bytes(b))
+
+
+def _plain_ckpt(t):
+    torch.save({"w": torch.zeros(3)}, t / "plain.ckpt")
+    return t / "plain.ckpt"
+
+
+def _png(t):
+    Image.fromarray(np.random.default_rng(3).integers(1, 255, (64, 64, 3), dtype=np.uint8)).save(t / "p.png")
+    return t / "p.png"
+
+
+def _touch(p):
+    p.write_text("{}")
+    return p
+
+
 TRAIN = ["train", "--preset", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE)]
 SUITE = [
     # predict: the input file
@@ -365,6 +392,34 @@ SUITE = [
     ("--accelerator gpu without a GPU", lambda t, o: [*TRAIN, "--runs", str(o), "--accelerator", "gpu"],
      "no CUDA GPU", "--accelerator"),
     ("paired layout, unpaired file", _paired_unpaired, "without a partner", "lonely.png"),
+    # the features of the last release (issue 19): every check runs before the work
+    ("damaged weights (32 random bytes)", _pm(_flip_bytes), "do not match weights_sha256",
+     "generator.safetensors"),
+    ("evaluate a .ckpt of plain tensors", lambda t, o: ["evaluate", "-m", str(_plain_ckpt(t)), "--out",
+                                                        str(o / "ev")], "not a bandbridge training checkpoint",
+     "plain.ckpt"),
+    ("--stac on a plain PNG", lambda t, o: ["predict", str(_png(t)), "-m", "rgb2nir", "-o", str(o / "x.tif"),
+                                            "--stac"], "has no georeference", "--stac"),
+    ("--stac onto an existing item", lambda t, o: ["predict", str(NAIP), "-m", "rgb2nir", "-o",
+                                                   str(_touch(o / "x.json").with_suffix(".tif")), "--stac"],
+     "--overwrite", "x.json"),
+    ("--summary is a folder", _p("--workers", "1", "--summary", "SELF"), "is a folder", "--summary"),
+    ("--summary in a read-only folder", lambda t, o: [*_p("--workers", "1")(t, o), "--summary",
+                                                      str(_unwritable(o) / "s.csv")], "cannot write in", "--summary"),
+    ("--scheduler not an address", _p("--scheduler", "tcp://host:99999"), "not a Dask scheduler address",
+     "--scheduler"),
+    ("--scheduler no such host", _p("--scheduler", "notaurl"), "cannot connect", "--scheduler notaurl"),
+    ("--workers with --scheduler", _p("--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"),
+     "only one of them", "--workers"),
+    ("--strips without a cluster", _p("--strips", "2"), "only applies with --workers", "--strips"),
+    ("--summary without a cluster", _p("--summary", "s.csv"), "only applies with --workers", "--summary"),
+    ("--retries -1", _p("--workers", "1", "--retries", "-1"), "must be at least 0", "--retries"),
+    ("loso --recipes ''", lambda t, o: [*LOSO, "", "--out", str(o / "l")], "name at least two recipes",
+     "--recipes"),
+    ("loso unknown recipe", lambda t, o: [*LOSO, "naip_opengeos,nope", "--out", str(o / "l")],
+     "unknown recipe 'nope'", "--recipes"),
+    ("loso --out an existing file", lambda t, o: [*LOSO, "naip_opengeos,naip_stactools", "--out",
+                                                  str(o / "keep.txt")], "is a file", "keep.txt"),
 ]
 if torch.cuda.is_available():  # the case needs a machine without a GPU
     SUITE = [c for c in SUITE if not c[0].startswith("--accelerator gpu")]
@@ -401,7 +456,7 @@ def test_every_mistake_is_one_line_and_leaves_nothing(run_cli, tmp_path, make, f
     (out / "dir.tif").mkdir()
     (out / "keep_with_synthetic.tif").write_bytes(b"earlier")
     (out / "ndvi_timeseries.csv").write_text("earlier")
-    args = make(tmp_path, out)
+    args = [str(out) if a == "SELF" else a for a in make(tmp_path, out)]
     before = _snapshot(out)
     code, stdout, err = run_cli(*args)
     lines = [ln for ln in err.splitlines() if ln.strip()]
@@ -415,3 +470,41 @@ def test_every_mistake_is_one_line_and_leaves_nothing(run_cli, tmp_path, make, f
 
 def test_suite_is_large():
     assert len(SUITE) + len(CASES) >= 60
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(run_cli, tmp_path, monkeypatch):
+    from rasterio.errors import RasterioIOError
+
+    def full(*a, **k):
+        raise RasterioIOError(f"{tmp_path / 'o' / '.x.tif.partial'}: Free disk space available is 0 bytes, "
+                              "whereas 4194304 are at least necessary.")
+    monkeypatch.setattr("bandbridge.inference.job.predict_file", full)
+    code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir", "-o", str(tmp_path / "o" / "x.tif"),
+                             "--backend", "torch", "--precision", "fp32")
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "no space left on the device" in lines[0], err
+    assert "Traceback" not in err + out and not list((tmp_path / "o").glob("*x.tif*"))
+    from bandbridge.fileio import disk_full_message
+    assert disk_full_message(OSError(28, "No space left on device", "/o/x.tif")).startswith("/o/x.tif: no space")
+    assert disk_full_message(ValueError("other")) is None
+
+
+def test_weights_hash_is_written_checked_and_optional_for_older_bundles(tmp_path):
+    from bandbridge.bundle import HASH_KEY, load_bundle, save_bundle, stamp_weights_hash
+    from bandbridge.errors import BandbridgeError
+    old = _bundle(tmp_path)
+    meta = (old / "model.yaml").read_text()
+    assert f"{HASH_KEY}: " in meta  # every shipped bundle carries it
+    (old / "model.yaml").write_text("".join(ln for ln in meta.splitlines(True) if not ln.startswith(HASH_KEY)))
+    b = load_bundle(old)  # saved before the hash existed: loads, unchecked
+    _flip_bytes(old)
+    load_bundle(old)
+    saved = save_bundle(tmp_path / "new", b.generator, b.config, b.in_channels, b.out_channels)
+    assert yaml.safe_load((saved / "model.yaml").read_text())[HASH_KEY] == stamp_weights_hash(saved)
+    assert load_bundle(saved).info[HASH_KEY]
+    _flip_bytes(saved)
+    with pytest.raises(BandbridgeError, match="do not match weights_sha256 in model.yaml"):
+        load_bundle(saved)
+    (saved / "model.yaml").write_text((saved / "model.yaml").read_text().replace(f"{HASH_KEY}: ", f"{HASH_KEY}: x"))
+    with pytest.raises(BandbridgeError, match="weights_sha256 must be 64 hex digits"):
+        load_bundle(saved)
