@@ -59,3 +59,15 @@ def trained_run(tmp_path_factory):
     run = train(cfg, str(tmp_path_factory.mktemp("runs")))
     os.environ.pop(RUN_DIR_ENV, None)
     return run
+
+
+def pytest_report_header(config):
+    """Which CPU branch this run exercises (bf16 and int8 kernels differ by CPU)."""
+    from bandbridge.inference.cache import cpu_flags
+    model, flags = cpu_flags()
+    native = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+    vnni = [f for f in ("amx_int8", "avx512_vnni", "avx_vnni") if f in flags]
+    bf16 = ", ".join(native) or "no (bf16 is emulated; torch bf16 is no auto candidate)"
+    return (f"CPU: {model or 'unknown'}; native bf16: {bf16}; int8 dot products: "
+            f"{', '.join(vnni) or 'AVX2 only'}; tests with [cpu-with-native-bf16] / "
+            "[cpu-without-native-bf16] ids run both branches")

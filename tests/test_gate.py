@@ -23,7 +23,8 @@ HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
 
 def _fast_probe(monkeypatch):
     """Speeds by name (the timing itself is the bench's business): keeps these tests quick."""
-    monkeypatch.setattr(select, "_speed", lambda be, x: {"torch": 1.0, "onnx": 2.0, "openvino": 3.0}[be.name])
+    monkeypatch.setattr(select, "_speed", lambda be, x: {"torch": 1.0, "onnx": 2.0, "openvino": 3.0}[be.name]
+                        + (0.5 if be.precision == "int8" else 0.0))
 
 
 def _spec(name="rgb2nir-naip"):
@@ -121,18 +122,135 @@ def test_auto_takes_a_faster_backend_that_keeps_the_answer(monkeypatch, tmp_path
     assert be.record["backend"] == "fake" and be.record["candidates"][1]["status"] == "accepted"
 
 
-def test_auto_falls_back_cleanly_when_backends_are_missing(monkeypatch):
+# The CPU branches run on every CPU: native bf16 is simulated where absent (torch bf16 then runs
+# emulated: slow, but bit-exact to bf16's rounding, which is all the gate looks at). The test ids
+# name the branch; the session header names the CPU's own (conftest.pytest_report_header).
+BF16_BRANCHES = [pytest.param(False, id="cpu-without-native-bf16"), pytest.param(True, id="cpu-with-native-bf16")]
+
+
+@pytest.mark.parametrize("native_bf16", BF16_BRANCHES)
+def test_auto_falls_back_cleanly_when_backends_are_missing(monkeypatch, native_bf16):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     monkeypatch.setitem(sys.modules, "openvino", None)
+    monkeypatch.setattr(select, "cpu_has_bf16", lambda: native_bf16)
     _fast_probe(monkeypatch)
     spec = _spec()
     rec = select.probe(spec, select.candidates(spec))
-    by = {r["backend"]: r for r in rec["candidates"]}
-    assert rec["backend"] == "torch" and by["torch"]["status"] == "accepted"
-    assert by["onnx"]["status"] == "unavailable" and "pip install 'bandbridge[onnx]'" in by["onnx"]["why"]
-    assert by["openvino"]["status"] == "unavailable" and "bandbridge[openvino]" in by["openvino"]["why"]
+    by = {(r["backend"], r["precision"]): r for r in rec["candidates"]}  # torch runs two precisions
+    assert (("torch", "bf16") in by) == native_bf16
+    assert (rec["backend"], rec["precision"]) == ("torch", "fp32") and by["torch", "fp32"]["status"] == "accepted"
+    if native_bf16:  # judged like any candidate: NAIP's 8-bit map moves by more than half a DN
+        assert by["torch", "bf16"]["status"] == "refused" and "mean |Δ|" in by["torch", "bf16"]["why"]
+    for key in (("onnx", "fp32"), ("onnx", "int8")):
+        assert by[key]["status"] == "unavailable" and "pip install 'bandbridge[onnx]'" in by[key]["why"]
+    for key in (("openvino", "fp32"), ("openvino", "int8")):
+        assert by[key]["status"] == "unavailable" and "bandbridge[openvino]" in by[key]["why"]
     with pytest.raises(BandbridgeError, match=r"pip install 'bandbridge\[openvino\]'"):
         build_backend(spec, "openvino", "fp32")
+
+
+def test_the_probe_is_bounded_and_skips_what_its_budget_cannot_pay(monkeypatch):
+    import time
+    spec = _spec()
+    monkeypatch.setattr(select, "_speed", lambda be, x: time.sleep(0.4) or 1.0)
+    t0 = time.perf_counter()
+    rec = select.probe(spec, [("torch", "fp32")] * 8, budget=1.5)
+    assert time.perf_counter() - t0 < 1.5 + 1.0  # one candidate's cost past the budget at most
+    status = [r["status"] for r in rec["candidates"]]
+    assert status[0] == "accepted" and "skipped" in status
+    assert "budget was spent" in rec["candidates"][-1]["why"] and rec["seconds"] < 2.5
+    assert rec["tile"] == select.probe_tile(spec) <= select.PROBE_TILE + spec.size_multiple
+
+
+def test_the_probe_is_announced_before_it_starts(monkeypatch, tmp_path):
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))
+    _fast_probe(monkeypatch)
+    said = []
+    real = select.probe
+    monkeypatch.setattr(select, "probe", lambda *a, **k: said.append("probe ran") or real(*a, **k))
+    be = select.choose(_spec("sr-x2"), announce=said.append)
+    assert said[0].startswith("measuring backends once for sr-x2 on this machine, ~") and said[1] == "probe ran"
+    assert "at most 15 s" in said[0]
+    said.clear()
+    select.choose(_spec("sr-x2"), announce=said.append)  # cached: nothing to announce
+    assert said == [] and be.record is not None
+
+
+@pytest.mark.parametrize("backend", ["onnx", pytest.param("openvino", marks=pytest.mark.skipif(
+    not HAS_OPENVINO, reason="openvino not installed (pip install 'bandbridge[openvino]')"))])
+@pytest.mark.parametrize("model", ["rgb2nir-naip", "rgb2nir-s2"])
+def test_int8_keeps_the_answer_within_the_gate_on_a_real_tile(backend, model):
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
+    spec = _spec(model)
+    s = load_check_sample(spec.folder)
+    ref = build_backend(spec, "torch", "fp32")(s.x, s.context)[0]
+    be = build_backend(spec, backend, "int8")
+    out = be(s.x, s.context)[0]
+    v = judge(ref, out, s, spec)
+    assert v.ok, v.why
+    assert v.mean_abs_diff > 0  # it is quantised: not the fp32 graph under another name
+    # Off the calibration tile (another NAIP date, another window) int8 moves further from fp32:
+    # within one DN on average here, more than the gate's half DN on its own tile (README).
+    if model == "rgb2nir-naip":
+        from bandbridge.bands import get_scaling
+        from bandbridge.data.reader import read_raster
+        x = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], window=(100, 40, 256, 256)).data[None]
+        ctx = s.context
+        a, b = build_backend(spec, "torch", "fp32")(x, ctx)[0], be(x, ctx)[0]
+        assert np.abs(np.clip(a, 0, 1) - np.clip(b, 0, 1)).mean() < 1 / 255  # measured 0.1-1.4 DN on 10 dates
+
+
+def test_int8_keeps_the_anchor_and_the_output_layers_in_fp32():
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
+    import onnx
+    from bandbridge.inference.backends import onnx_file
+    from bandbridge.inference.quantize import fp32_tail, int8_file
+    spec = _spec()
+    tail = fp32_tail(onnx.load(str(onnx_file(spec))).graph)
+    assert any("spectral" in n for n in tail) and any("Clip" in n for n in tail)
+    q = onnx.load(str(int8_file(spec))).graph
+    ops = [n.op_type for n in q.node]
+    assert ops.count("QuantizeLinear") > 10  # the body is quantised …
+    fed = {i for n in q.node if n.op_type == "Conv" and "spectral" in n.name for i in n.input}
+    assert not any("DequantizeLinear" in i or "_DequantizeLinear_Output" in i for i in fed)  # … not the anchor
+
+
+def test_a_damaged_cached_graph_is_rebuilt_not_reused(monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
+    from bandbridge.inference.backends import onnx_file
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))
+    spec = _spec("sr-x2")
+    path = onnx_file(spec)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # truncated (a full disk, a killed process)
+    assert onnx_file(spec) == path and path.read_bytes() == good
+    s = load_check_sample(spec.folder)
+    assert build_backend(spec, "onnx", "fp32")(s.x).shape[1] == spec.out_channels
+
+
+def test_a_model_that_fails_its_check_sample_is_refused(monkeypatch, tmp_path):
+    from bandbridge.inference.gate import verify
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))
+    spec = _spec()
+    good = build_backend(spec, "torch", "fp32")
+    verify(spec, good)  # passes, and is remembered
+    assert len(list((tmp_path / "verified").iterdir())) == 1
+    with pytest.raises(BandbridgeError, match="fails its own check sample.*damaged or altered"):
+        verify(spec, _Fake(good, 0.08, "fake"))  # 20 DN off: what flipped weight bytes did
+    nan = _Fake(good, float("nan"), "onnx")
+    with pytest.raises(BandbridgeError, match="fails its own check sample"):
+        verify(spec, nan)
+
+
+def test_a_damaged_check_sample_is_one_line(tmp_path):
+    import shutil
+    folder = tmp_path / "m"
+    shutil.copytree(resolve_model_folder("rgb2nir-naip"), folder)
+    data = bytearray((folder / CHECK_FILE).read_bytes())
+    (folder / CHECK_FILE).write_bytes(bytes(data[:200]))
+    with pytest.raises(BandbridgeError, match="damaged check sample") as e:
+        load_check_sample(folder)
+    assert "\n" not in str(e.value) and str(folder / CHECK_FILE) in str(e.value)
 
 
 def test_the_choice_is_measured_once_per_model_and_machine(monkeypatch, tmp_path):
@@ -199,3 +317,42 @@ def test_torch_bf16_runs_and_the_gate_judges_it_on_a_real_tile():
     out = build_backend(spec, "torch", "bf16")(s.x, s.context)[0]
     v = judge(ref, out, s, spec)
     assert 0 < v.mean_abs_diff < 0.02 and v.ok == (v.mean_abs_diff < 0.5 / 255 and "≥ 1%" not in v.why)
+
+
+def test_predict_says_its_backend_before_the_work_and_its_wall_time(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "cache"))
+    from bandbridge.inference import job
+    monkeypatch.setattr(job, "PROBE_MPIX", 0.0)
+    _fast_probe(monkeypatch)
+    code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "a.tif"))
+    assert code == 0, err
+    lines = out.splitlines()
+    i_probe = next(i for i, l in enumerate(lines) if l.startswith("measuring backends once for rgb2nir-naip"))
+    i_backend = next(i for i, l in enumerate(lines) if l.startswith("backend: "))
+    i_file = next(i for i, l in enumerate(lines) if l.startswith(str(tmp_path / "a.tif")))
+    assert i_probe < i_backend < i_file and "measured now" in lines[i_backend]
+    assert "wall time" in lines[-1] and "1 file(s)" in lines[-1]
+    # The second job (a small one: no probe) reuses the choice and says when it was measured.
+    monkeypatch.setattr(job, "PROBE_MPIX", 1e9)
+    code, out, _ = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "b.tif"))
+    backend = next(l for l in out.splitlines() if l.startswith("backend: "))
+    assert code == 0 and "measuring" not in out and ", cached (`bandbridge cache clear`" in backend
+    assert "measured 20" in backend  # the date it was measured
+    # `cache list` shows it; `cache clear` empties it, and the next job falls back to the reference.
+    code, out, _ = run_cli("cache", "list")
+    assert code == 0 and "rgb2nir-naip" in out and str(tmp_path / "cache") in out
+    code, out, _ = run_cli("cache", "clear")
+    assert code == 0 and "removed" in out and not (tmp_path / "cache" / "choice").exists()
+    code, out, _ = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "c.tif"))
+    assert code == 0 and "backend: torch fp32 (small job" in out
+    code, _, err = run_cli("cache", "purge")
+    assert code == 2 and "bandbridge cache clear" in err
+
+
+def test_a_prediction_of_nan_from_valid_input_is_an_error_and_writes_nothing(tmp_path):
+    from bandbridge.inference.predictor import predict_file
+    spec = _spec()
+    good = build_backend(spec, "torch", "fp32")
+    with pytest.raises(BandbridgeError, match="NaN or infinite values"):
+        predict_file(_Fake(good, float("nan"), "fake"), spec, NAIP, tmp_path / "n.tif")
+    assert list(tmp_path.iterdir()) == []

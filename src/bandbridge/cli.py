@@ -208,7 +208,9 @@ def predict(
 ) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from bandbridge.inference.job import plan_predict, run_predict
+    import time
+
+    from bandbridge.inference.job import plan_predict, prepare_backends, run_predict
     from bandbridge.inference.predictor import PredictOptions
     from bandbridge.inference.stac import write_item
     opts = PredictOptions(tile, overlap, batch_size, dtype, append,
@@ -231,21 +233,27 @@ def predict(
         out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
     for job in jobs:
         out.print(job.note, highlight=False)
+    t0 = time.perf_counter()
+    runs = prepare_backends(jobs, backend, precision, threads, compile_,
+                            announce=lambda line: out.print(line, highlight=False))
+    for run in runs.values():  # once per model, before any work: what runs it and why
+        out.print(f"backend: {run.choice}", highlight=False)
+    mpix = 0.0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _rate_column(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
         def progress(job, n):
             task = bar.add_task(job.src.name, total=n)
             return lambda k: bar.advance(task, k)
-        told: set[int] = set()
-        for job, stats, run in run_predict(jobs, backend, precision, threads, compile_, progress):
-            if id(run) not in told:  # once per model: what runs it and why
-                told.add(id(run))
-                out.print(f"backend: {run.choice}", highlight=False)
+        for job, stats, run in run_predict(jobs, runs, progress):
             note = f"{run.name} {run.precision}"
+            mpix += stats.megapixels
             items = [write_item(job.dst, job.src, job.spec)] if stac else []
             out.print(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
                       f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs + items),
                       highlight=False)
+    wall = time.perf_counter() - t0
+    out.print(f"{len(jobs)} file(s), {mpix:.2f} MPix in {wall:.1f} s wall time ({mpix / max(wall, 1e-9):.2f} "
+              "MPix/s; model loading, the check sample and any backend probe included)", highlight=False)
 
 
 def _predict_distributed(jobs, failed, skipped, output, backend, precision, threads, scheduler,
@@ -432,6 +440,30 @@ def bench(
     typer.echo(format_rows(res))
     if json_out:
         Path(json_out).write_text(json.dumps(res, indent=1))
+
+
+@app.command()
+def cache(
+    action: str = typer.Argument("list", help="list (what is cached, where) or clear (remove it all)"),
+) -> None:
+    """The per-user cache: backend choices measured on this machine and ONNX graphs (fp32, int8)
+    built from bundles. `clear` makes the next large job measure again."""
+    from bandbridge.inference.cache import cache_dir, clear, entries
+    if action not in ("list", "clear"):
+        _fail(f"cache {action}: unknown action; use `bandbridge cache list` or `bandbridge cache clear`")
+    where = cache_dir(create=False)
+    if action == "clear":
+        n, size = clear()
+        out.print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({size / 1e6:.1f} MB) from {where}",
+                  highlight=False)
+        return
+    rows = entries()
+    out.print(f"cache: {where} (BANDBRIDGE_CACHE moves it)", highlight=False)
+    for r in rows:
+        what = f"{r['model']}: {r['choice']}" + (f", measured {r['measured'][:10]}" if r["measured"] else "")
+        out.print(f"  {r['kind']:7s} {what}  ({r['bytes'] / 1e6:.1f} MB)", highlight=False)
+    if not rows:
+        out.print("  empty", highlight=False)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ the same whichever runs the network.
   for an export folder. A torch bundle is exported once into the cache (``cache.py``).
 - ``openvino``: the OpenVINO CPU plugin on the same ONNX graph (``bandbridge[openvino]``); fp32,
   or bf16 on CPUs whose plugin offers it (AMX / AVX512-BF16).
+- ``int8`` (onnx and openvino): the graph quantised after training (``quantize.py``).
 
 ``make_backend(..., backend="auto")`` or ``precision="auto"`` lets ``select.py`` pick the
 fastest candidate that passes the precision gate (``gate.py``), measured once per model and
@@ -25,7 +26,7 @@ from bandbridge.inference.spec import ONNX_FILE, ModelSpec
 from bandbridge.radiometry import image_stats
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def cpu_has_bf16() -> bool:
@@ -103,17 +104,26 @@ def onnx_file(spec: ModelSpec) -> Path:
             raise BandbridgeError(f"{spec.folder}: no {ONNX_FILE} (nor generator.safetensors); pass "
                                   "a model bundle, or run `bandbridge export` on it for an ONNX folder")
         return own
-    from bandbridge.inference.cache import cache_dir, model_key
-    out = cache_dir() / "onnx" / model_key(spec.folder)
-    if not (out / ONNX_FILE).exists():
-        try:
-            import onnx  # noqa: F401 - the exporter needs it
-        except ImportError:
-            raise BandbridgeError("the onnx and openvino backends export the model with onnx: "
-                                  "pip install 'bandbridge[onnx]'") from None
+    from bandbridge.inference.cache import artefact, cache_dir, model_key
+    try:
+        import onnx  # noqa: F401 - the exporter needs it
+    except ImportError:
+        raise BandbridgeError("the onnx and openvino backends export the model with onnx: "
+                              "pip install 'bandbridge[onnx]'") from None
+
+    def build(path: Path) -> None:
         from bandbridge.inference.export import export_onnx
-        export_onnx(spec.folder, out, overwrite=True)
-    return out / ONNX_FILE
+        export_onnx(spec.folder, path.parent, overwrite=True)
+    return artefact(cache_dir() / "onnx" / model_key(spec.folder) / ONNX_FILE, build)
+
+
+def graph_file(spec: ModelSpec, precision: str) -> Path:
+    """The ONNX graph a backend runs at ``precision``: fp32 (and bf16, which OpenVINO applies
+    itself), or the int8 graph quantised from it."""
+    if precision == "int8":
+        from bandbridge.inference.quantize import int8_file
+        return int8_file(spec)
+    return onnx_file(spec)
 
 
 def _context_feed(x: np.ndarray, context: np.ndarray | None, width: int) -> np.ndarray:
@@ -129,18 +139,18 @@ def _context_feed(x: np.ndarray, context: np.ndarray | None, width: int) -> np.n
 
 
 class OnnxBackend:
-    """onnxruntime's CPU provider with every graph optimisation (fp32: on x86 its CPU kernels
-    have no faster float type)."""
+    """onnxruntime's CPU provider with every graph optimisation: fp32 (on x86 its CPU kernels
+    have no faster float type), or the int8 graph."""
 
     name = "onnx"
-    precision = "fp32"
 
-    def __init__(self, spec: ModelSpec, threads: int | None = None):
+    def __init__(self, spec: ModelSpec, threads: int | None = None, precision: str = "fp32"):
         try:
             import onnxruntime as ort
         except ImportError:
             raise BandbridgeError("the onnx backend needs onnxruntime: pip install 'bandbridge[onnx]'") from None
-        path = onnx_file(spec)
+        self.precision = precision
+        path = graph_file(spec, precision)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = _threads(threads)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -184,13 +194,11 @@ class OpenVinoBackend:
         except ImportError:
             raise BandbridgeError("the openvino backend needs OpenVINO: pip install "
                                   "'bandbridge[openvino]'") from None
-        if precision not in ("fp32", "bf16"):
-            raise BandbridgeError(f"--precision {precision}: the openvino backend runs fp32 or bf16")
         if precision == "bf16" and not openvino_bf16():
             raise BandbridgeError("--precision bf16: OpenVINO offers bf16 only on CPUs with AMX or "
                                   "AVX512-BF16, and this one has neither; use --precision fp32")
         self.core = ov.Core()
-        self.model = self.core.read_model(str(onnx_file(spec)))
+        self.model = self.core.read_model(str(graph_file(spec, precision)))
         names = [i.get_any_name() for i in self.model.inputs]
         self.takes_context = "context" in names
         self.context_width = self.model.input("context").get_partial_shape()[1].get_length() \
@@ -225,6 +233,9 @@ def check_choice(backend: str, precision: str) -> None:
     if backend == "onnx" and precision == "bf16":
         raise BandbridgeError("--precision bf16: the onnx backend runs fp32 on CPUs; use --backend "
                               "torch or openvino for bf16")
+    if backend == "torch" and precision == "int8":
+        raise BandbridgeError("--precision int8: the torch backend runs fp32 or bf16; use --backend "
+                              "onnx or openvino for int8")
 
 
 def build_backend(spec: ModelSpec, backend: str, precision: str, threads: int | None = None,
@@ -234,22 +245,28 @@ def build_backend(spec: ModelSpec, backend: str, precision: str, threads: int | 
     if backend == "torch":
         return TorchBackend(spec, precision, threads, compile)
     if backend == "onnx":
-        return OnnxBackend(spec, threads)
+        return OnnxBackend(spec, threads, precision)
     if backend == "openvino":
         return OpenVinoBackend(spec, precision, threads)
     raise BandbridgeError(f"--backend {backend}: name one backend here (torch, onnx or openvino)")
 
 
 def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
-                 threads: int | None = None, compile: bool = False, probe: bool = False):
+                 threads: int | None = None, compile: bool = False, probe: bool = False,
+                 announce=None):
     """The backend to predict with. Named backend and precision: that one. ``auto`` in either:
     the fastest candidate that passes the precision gate, measured once per model and machine
-    and cached (``select.py``), measured now only with ``probe`` (large jobs); otherwise a cached
-    choice, else the reference (torch fp32, or onnx fp32 for an export folder)."""
+    and cached (``select.py``), measured now only with ``probe`` (large jobs; ``announce(line)``
+    is told before it starts); otherwise a cached choice, else the reference (torch fp32, or onnx
+    fp32 for an export folder). Either way the model must pass its own check sample
+    (``gate.verify``) before it is handed out."""
+    from bandbridge.inference.gate import verify
     check_choice(backend, precision)
     if backend != "auto" and precision != "auto":
         be = build_backend(spec, backend, precision, threads, compile)
         be.choice, be.record = f"{backend} {precision} as asked", None
-        return be
-    from bandbridge.inference.select import choose
-    return choose(spec, backend, precision, threads, compile, probe)
+    else:
+        from bandbridge.inference.select import choose
+        be = choose(spec, backend, precision, threads, compile, probe, announce)
+    verify(spec, be)
+    return be

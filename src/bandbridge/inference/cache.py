@@ -1,10 +1,14 @@
-"""The per-user cache: ONNX graphs of bundles and backend choices, keyed by what they depend on.
+"""The per-user cache: ONNX graphs of bundles (fp32 and int8) and backend choices, keyed by what
+they depend on.
 
 A model's key hashes its files (weights, model.yaml, check sample), so a retrained bundle in
 the same folder is a new model. A machine's key hashes the CPU model and the flags that change
 kernel choice, the thread count and the versions of the libraries that run the network, so a
-choice measured elsewhere, or before an upgrade, is never reused. ``BANDBRIDGE_CACHE`` moves it
-(default ``$XDG_CACHE_HOME/bandbridge`` or ``~/.cache/bandbridge``).
+choice measured elsewhere, or before an upgrade, is never reused. Built artefacts carry the
+SHA-256 of their bytes beside them and are rebuilt when it does not match (a damaged file is
+never reused). The folder is the platform's user cache directory
+(``platformdirs.user_cache_dir("bandbridge")``: ``~/.cache/bandbridge`` on Linux);
+``BANDBRIDGE_CACHE`` moves it; ``bandbridge cache clear`` empties it.
 """
 
 from __future__ import annotations
@@ -13,18 +17,25 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 from bandbridge.fileio import atomic_write_bytes
 
 _FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "avx_vnni", "fma")
 
 
-def cache_dir() -> Path:
+def cache_dir(create: bool = True) -> Path:
     env = os.environ.get("BANDBRIDGE_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bandbridge"
-    base.mkdir(parents=True, exist_ok=True)
+    if env:
+        base = Path(env)
+    else:
+        from platformdirs import user_cache_dir
+        base = Path(user_cache_dir("bandbridge", appauthor=False))
+    if create:
+        base.mkdir(parents=True, exist_ok=True)
     return base
 
 
@@ -48,8 +59,8 @@ def _version(pkg: str) -> str:
         return "-"
 
 
-def machine_key(threads: int | None) -> str:
-    """Hash of the CPU (model name, kernel-relevant flags), threads and library versions."""
+def cpu_flags() -> tuple[str, set[str]]:
+    """(CPU model name, its flags) from /proc/cpuinfo (empty where there is none)."""
     model, flags = platform.processor(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -60,6 +71,12 @@ def machine_key(threads: int | None) -> str:
                 break
     except OSError:
         pass
+    return model, flags
+
+
+def machine_key(threads: int | None) -> str:
+    """Hash of the CPU (model name, kernel-relevant flags), threads and library versions."""
+    model, flags = cpu_flags()
     libs = [f"{p}={_version(p)}" for p in ("bandbridge", "torch", "onnxruntime", "openvino")]
     have = [f for f in _FLAGS if f in flags]
     return _digest([model.encode(), " ".join(have).encode(), str(threads or os.cpu_count()).encode(),
@@ -77,3 +94,57 @@ def read_json(path: Path) -> dict | None:
 def write_json(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(record, indent=1).encode())
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def artefact(path: Path, build: Callable[[Path], None]) -> Path:
+    """A built file of the cache, verified: reused only while its bytes match the SHA-256
+    recorded when it was built; otherwise (absent, truncated, altered) built again by
+    ``build(path)``, which must write ``path`` atomically."""
+    stamp = path.with_name(path.name + ".sha256")
+    if path.exists() and stamp.exists():
+        try:
+            if stamp.read_text().strip() == _sha256(path):
+                return path
+        except OSError:
+            pass
+    path.unlink(missing_ok=True)
+    stamp.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build(path)
+    atomic_write_bytes(stamp, _sha256(path).encode())
+    return path
+
+
+def entries() -> list[dict]:
+    """What the cache holds: one row per backend choice (model, choice, date) and per model's
+    built graphs, with sizes in bytes."""
+    base = cache_dir(create=False)
+    rows = []
+    for p in sorted((base / "choice").glob("*.json")) if (base / "choice").is_dir() else []:
+        rec = read_json(p) or {}
+        rows.append({"kind": "choice", "path": str(p), "model": rec.get("model", "?"),
+                     "choice": f"{rec.get('backend', '?')} {rec.get('precision', '?')}",
+                     "measured": rec.get("measured", "?"), "bytes": p.stat().st_size})
+    for d in sorted((base / "onnx").iterdir()) if (base / "onnx").is_dir() else []:
+        files = [f for f in d.rglob("*") if f.is_file()]
+        rows.append({"kind": "graphs", "path": str(d), "model": d.name,
+                     "choice": ", ".join(sorted(f.name for f in files if f.suffix == ".onnx")),
+                     "measured": "", "bytes": sum(f.stat().st_size for f in files)})
+    return rows
+
+
+def clear() -> tuple[int, int]:
+    """Empty the cache (choices and graphs); ``(entries removed, bytes freed)``."""
+    rows = entries()
+    base = cache_dir(create=False)
+    for sub in ("choice", "onnx", "verified"):
+        shutil.rmtree(base / sub, ignore_errors=True)
+    return len(rows), sum(r["bytes"] for r in rows)

@@ -95,12 +95,53 @@ def load_check_sample(folder: Path) -> CheckSample | None:
     path = Path(folder) / CHECK_FILE
     if not path.exists():
         return None
-    with safe_open(str(path), "numpy") as f:
-        meta = json.loads((f.metadata() or {}).get("bandbridge_check", "{}"))
-        t = {k: f.get_tensor(k) for k in f.keys()}
-    return CheckSample(t["input"].astype(np.float32), t["target"].astype(np.float32),
-                       t["mask"].astype(bool), t["context"].astype(np.float32) if "context" in t else None,
-                       meta)
+    try:
+        with safe_open(str(path), "numpy") as f:
+            meta = json.loads((f.metadata() or {}).get("bandbridge_check", "{}"))
+            t = {k: f.get_tensor(k) for k in f.keys()}
+        sample = CheckSample(t["input"].astype(np.float32), t["target"].astype(np.float32),
+                             t["mask"].astype(bool),
+                             t["context"].astype(np.float32) if "context" in t else None, meta)
+        ok = sample.x.ndim == 4 and sample.y.ndim == 3 and sample.mask.shape == sample.y.shape[1:] \
+            and isinstance(meta, dict)
+    except Exception as e:  # noqa: BLE001 - safetensors/json raise their own types for damaged files
+        why = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise BandbridgeError(f"{path}: damaged check sample ({why}); reinstall or re-bundle the "
+                              f"model, or delete {CHECK_FILE} to run it without the precision gate") from None
+    if not ok:
+        raise BandbridgeError(f"{path}: the check sample's tensors have the wrong shapes; reinstall or "
+                              f"re-bundle the model, or delete {CHECK_FILE}")
+    return sample
+
+
+VERIFY_TOL = {"fp32": 0.02, "bf16": 0.05, "int8": 0.05}  # relative, on the recorded fp32 metrics
+
+
+def verify(spec, backend) -> None:
+    """Refuse a model whose check sample no longer gives the metrics recorded in the bundle
+    (damaged or altered weights or graph): run once per model, backend, precision and machine,
+    then remembered in the cache. Bundles without a check sample pass unchecked."""
+    from bandbridge.inference.cache import cache_dir, machine_key, model_key, read_json, write_json
+    sample = load_check_sample(spec.folder)
+    want = (sample.meta.get("fp32") if sample is not None else None) or {}
+    if not want:
+        return
+    path = cache_dir() / "verified" / \
+        f"{model_key(spec.folder)}-{machine_key(None)}-{backend.name}-{backend.precision}.json"
+    if read_json(path) is not None:
+        return
+    out = backend(sample.x, sample.context)[0]
+    tol = VERIFY_TOL.get(backend.precision, 0.05)
+    got = task_metrics(out, sample, spec.input_names, spec.target_names) if np.isfinite(out).all() \
+        else {k: float("nan") for k in want}
+    off = [f"{k} {got.get(k, float('nan')):.5f} vs {v:.5f} recorded" for k, v in want.items()
+           if not abs(got.get(k, float("nan")) - v) <= tol * max(abs(v), 1e-6)]
+    if off:
+        raise BandbridgeError(f"{spec.folder}: the model fails its own check sample with "
+                              f"{backend.name} {backend.precision} ({'; '.join(off)}): its weights "
+                              "or graph are damaged or altered; reinstall or re-bundle the model")
+    write_json(path, {"model": spec.name, "backend": backend.name, "precision": backend.precision,
+                      "metrics": got, "recorded": want})
 
 
 def make_check_sample(folder: Path, data_root: str | None = None) -> dict:

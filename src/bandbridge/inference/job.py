@@ -21,6 +21,7 @@ from bandbridge.inference.spec import ModelSpec, read_spec
 from bandbridge.inference.writer import DTYPES
 
 PROBE_MPIX = 16.0  # jobs this large measure the backends once (cached); smaller ones reuse a choice
+# (with --workers too: the client decides once, with the same rule)
 
 
 @dataclass
@@ -197,24 +198,38 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
     return Job(f, dst, spec, reading, reading.apply(opts), note, (info.height, info.width))
 
 
-def run_predict(jobs: list[Job], backend: str = "auto", precision: str = "auto",
-                threads: int | None = None, compile: bool = False,
-                progress: Callable[[Job, int], Callable[[int], None]] | None = None
-                ) -> Iterator[tuple[Job, PredictStats, object]]:
-    """Predict each job (one backend per model); yields ``(job, stats, backend)``. ``progress``
-    gets the job and its tile count and returns the per-batch callback."""
-    from bandbridge.inference.backends import make_backend
-    from bandbridge.inference.predictor import plan_file
-    backends: dict[Path, object] = {}
+def job_mpix(jobs: list[Job]) -> dict[Path, float]:
+    """Input megapixels per model folder: what decides whether a job is large enough to probe."""
     mpix: dict[Path, float] = {}
     for job in jobs:
         mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
+    return mpix
+
+
+def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "auto",
+                     threads: int | None = None, compile: bool = False,
+                     announce: Callable[[str], None] | None = None) -> dict[Path, object]:
+    """One backend per model of the jobs, decided before any prediction: measured (and cached)
+    only where the model's jobs add up to ``PROBE_MPIX`` or more, announced through
+    ``announce``; otherwise the cached choice or the reference. Each has ``.choice``."""
+    from bandbridge.inference.backends import make_backend
+    out: dict[Path, object] = {}
+    for folder, mpix in job_mpix(jobs).items():
+        spec = next(j.spec for j in jobs if j.spec.folder == folder)
+        out[folder] = make_backend(spec, backend, precision, threads, compile,
+                                   probe=mpix >= PROBE_MPIX, announce=announce)
+    return out
+
+
+def run_predict(jobs: list[Job], backends: dict[Path, object],
+                progress: Callable[[Job, int], Callable[[int], None]] | None = None
+                ) -> Iterator[tuple[Job, PredictStats, object]]:
+    """Predict each job with its model's backend (``prepare_backends``); yields
+    ``(job, stats, backend)``. ``progress`` gets the job and its tile count and returns the
+    per-batch callback."""
+    from bandbridge.inference.predictor import plan_file
     for job in jobs:
-        folder = job.spec.folder
-        if folder not in backends:  # the probe pays for itself on large jobs only
-            backends[folder] = make_backend(job.spec, backend, precision, threads, compile,
-                                            probe=mpix[folder] >= PROBE_MPIX)
-        run = backends[folder]
+        run = backends[job.spec.folder]
         tick = progress(job, plan_file(job.spec, job.src, job.opts)[2].n_tiles) if progress else None
         stats = predict_file(run, job.spec, job.src, job.dst, dataclasses.replace(job.opts), tick)
         yield job, stats, run

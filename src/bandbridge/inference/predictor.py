@@ -300,6 +300,10 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
                                                 np.float32))
                 if y.shape[1] != co:
                     raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
+                if not np.isfinite(y).all():  # valid or not, the input is finite (margins replicated)
+                    raise BandbridgeError(f"{spec.folder}: the model produced NaN or infinite values "
+                                          f"from {src}; its weights are damaged or it overflows on "
+                                          "this input: reinstall or re-bundle the model")
                 for j, c in enumerate(cols[b0:b0 + bs]):
                     acc[:, :, (c - c0) * s:(c - c0 + tw) * s] += y[j] * wts
                     wsum[:, (c - c0) * s:(c - c0 + tw) * s] += wts

@@ -1,9 +1,10 @@
 """``--backend auto`` / ``--precision auto``: the fastest candidate that passes the precision gate.
 
-Candidates are torch fp32 (the reference), torch bf16 where the CPU computes bf16 natively,
-onnxruntime fp32, and OpenVINO fp32 (bf16 where its CPU plugin offers it). Each available one is
-timed on a batch of the predictor's shape and run on the bundle's check sample; the fastest
-accepted by ``gate.judge`` wins. The decision and every candidate's figures are cached per model
+Candidates are torch fp32 (the reference), OpenVINO fp32 (bf16 where its CPU plugin offers it),
+the int8 graph (``quantize.py``) on OpenVINO and onnxruntime, onnxruntime fp32, and torch bf16
+where the CPU computes bf16 natively. Each available one is timed on one small tile
+(``PROBE_TILE``) and run on the bundle's check sample; the fastest accepted by ``gate.judge``
+wins. The whole probe is bounded by ``PROBE_BUDGET`` seconds. The decision and every candidate's figures are cached per model
 and machine (``cache.py``), so the probe runs once; a missing backend is skipped with its reason.
 """
 
@@ -18,16 +19,20 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.backends import build_backend, cpu_has_bf16, openvino_bf16
 from bandbridge.inference.cache import cache_dir, machine_key, model_key, read_json, write_json
 from bandbridge.inference.gate import judge, load_check_sample
-from bandbridge.inference.predictor import default_batch
 from bandbridge.inference.spec import ModelSpec
 
-PROBE_SECONDS = 1.0  # timing per candidate, after one warm-up forward
+PROBE_TILE = 384  # input pixels a side: the probe times a small tile, not the job's
+PROBE_SECONDS = 0.5  # timing per candidate, after one warm-up forward (and at least one more)
+PROBE_BUDGET = 15.0  # seconds for the whole probe; a candidate that would end past it is skipped
 
 
 def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") -> list[tuple[str, str]]:
-    """(backend, precision) pairs worth measuring here, the reference first."""
-    out = [("torch", "fp32")] + ([("torch", "bf16")] if cpu_has_bf16() else []) + \
-        [("onnx", "fp32"), ("openvino", "fp32")] + ([("openvino", "bf16")] if openvino_bf16() else [])
+    """(backend, precision) pairs worth measuring here, the reference first, then the likely
+    fastest (so a probe cut short by its budget has measured those)."""
+    bf16 = cpu_has_bf16()
+    out = [("torch", "fp32"), ("openvino", "fp32")] + ([("openvino", "bf16")] if openvino_bf16() else []) + \
+        [("openvino", "int8"), ("onnx", "int8"), ("onnx", "fp32")] + \
+        ([("torch", "bf16")] if bf16 else [])
     if not (spec.folder / "generator.safetensors").exists():
         out = [c for c in out if c[0] != "torch"]
     out = [c for c in out if backend in ("auto", c[0]) and precision in ("auto", c[1])]
@@ -41,26 +46,51 @@ def _speed(be, x: np.ndarray) -> float:
     """MPix/s of ``be`` on the batch ``x`` (one warm-up, then repeats for PROBE_SECONDS)."""
     be(x)
     n, t0 = 0, time.perf_counter()
-    while n < 2 or time.perf_counter() - t0 < PROBE_SECONDS:
+    while n < 1 or time.perf_counter() - t0 < PROBE_SECONDS:
         be(x)
         n += 1
     return x.shape[0] * x.shape[2] * x.shape[3] / 1e6 / ((time.perf_counter() - t0) / n)
 
 
+def probe_tile(spec: ModelSpec) -> int:
+    """The probe's tile side: PROBE_TILE on the generator's stride lattice, at most the model's tile."""
+    m = spec.size_multiple
+    return -(-min(PROBE_TILE, spec.config.inference.tile) // m) * m
+
+
+def estimate_seconds(spec: ModelSpec, cands: list[tuple[str, str]]) -> float:
+    """A rough duration of the probe for its announcement (measured here: ~2.5 s for the first
+    ONNX export, ~1 s for the int8 graph, ~1.5 s a candidate), never above the budget."""
+    from bandbridge.inference.cache import cache_dir, model_key
+    graphs = cache_dir() / "onnx" / model_key(spec.folder)
+    est = 1.5 * len(cands)
+    if any(b != "torch" for b, _ in cands) and not (graphs / "model.onnx").exists():
+        est += 2.5
+    if any(p == "int8" for _, p in cands) and not (graphs / "model-int8.onnx").exists():
+        est += 1.0
+    return min(est, PROBE_BUDGET)
+
+
 def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = None,
-          forced: bool = False) -> dict:
-    """Measure every candidate: speed on a batch of the predictor's shape, and the gate's
-    verdict on the check sample against the reference (``forced``: a precision the user named
-    is used whatever the verdict, which is still recorded). Returns the record that is cached."""
+          forced: bool = False, budget: float = PROBE_BUDGET) -> dict:
+    """Measure every candidate: speed on one ``probe_tile`` input, and the gate's verdict on the
+    check sample against the reference (``forced``: a precision the user named is used whatever
+    the verdict, which is still recorded). Candidates not begun within ``budget`` seconds are
+    skipped (the reference always runs). Returns the record that is cached."""
+    t_start = time.perf_counter()
     sample = load_check_sample(spec.folder)
-    t = spec.config.inference.tile
-    t = -(-t // spec.size_multiple) * spec.size_multiple
-    bs = default_batch(t, t)
-    x = np.random.default_rng(0).random((bs, spec.in_channels, t, t), dtype=np.float32)
+    t = probe_tile(spec)
+    x = np.random.default_rng(0).random((1, spec.in_channels, t, t), dtype=np.float32)
     ref = None
     rows = []
+    cost = 1.0  # seconds the dearest candidate so far took (build, check, timing)
     for backend, precision in cands:
         row = {"backend": backend, "precision": precision}
+        t_cand = time.perf_counter()
+        if rows and t_cand - t_start + cost > budget:
+            rows.append(row | {"status": "skipped", "why": f"not measured: the probe's {budget:.0f} s "
+                               "budget was spent (`bandbridge bench` measures every candidate)"})
+            continue
         try:
             be = build_backend(spec, backend, precision, threads)
         except BandbridgeError as e:
@@ -81,14 +111,16 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
         row["mpix_s"] = _speed(be, x)
         del be
         rows.append(row)
+        cost = max(cost, time.perf_counter() - t_cand)
     ok = [r for r in rows if r["status"] == "accepted"]
     if not ok:
         raise BandbridgeError(f"{spec.name}: no backend could run ("
                               + "; ".join(f"{r['backend']} {r['precision']}: {r['why']}" for r in rows)
                               + "); install the torch or onnx extra")
     best = max(ok, key=lambda r: r["mpix_s"])
-    return {"backend": best["backend"], "precision": best["precision"], "tile": t, "batch": bs,
-            "threads": threads, "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return {"model": spec.name, "backend": best["backend"], "precision": best["precision"], "tile": t,
+            "batch": 1, "threads": threads, "seconds": round(time.perf_counter() - t_start, 1),
+            "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "check_sample": None if sample is None else sample.meta, "candidates": rows}
 
 
@@ -107,18 +139,24 @@ def choice_path(spec: ModelSpec, backend: str, precision: str, threads: int | No
 
 
 def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
-           compile: bool = False, measure: bool = True):
+           compile: bool = False, measure: bool = True, announce=None):
     """The chosen backend, built, with ``.choice`` (one line) and ``.record`` (the cached probe or
-    None). Cached choice first; else measure (``measure``) or take the reference unmeasured."""
+    None). Cached choice first; else measure (``measure``; ``announce(line)`` is told first, with
+    the expected duration) or take the reference unmeasured."""
     cands = candidates(spec, backend, precision)
     path = choice_path(spec, backend, precision, threads)
     record = read_json(path)
     if record is not None and (record.get("backend"), record.get("precision")) in cands:
-        note = describe(record) + f"; measured {record['measured']}, cached"
+        note = describe(record) + f"; measured {record['measured'][:10]}, cached (`bandbridge cache " \
+            "clear` measures again, --backend/--precision pin one)"
     elif measure and len(cands) > 1:
+        if announce is not None:
+            announce(f"measuring backends once for {spec.name} on this machine, "
+                     f"~{estimate_seconds(spec, cands):.0f} s (at most {PROBE_BUDGET:.0f} s; the choice is cached)")
         record = probe(spec, cands, threads, forced=precision != "auto")
         write_json(path, record)
-        note = describe(record) + "; measured now, cached for this model and machine"
+        note = describe(record) + f"; measured now in {record['seconds']:.1f} s, cached for this model " \
+            "and machine"
     else:
         record = None
         note = f"{cands[0][0]} {cands[0][1]}" + (" (small job: the backend probe runs on jobs of "
