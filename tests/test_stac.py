@@ -4,6 +4,7 @@ every output gets a STAC Item that pystac validates (core schema, offline)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -87,3 +88,49 @@ def test_an_item_without_rgb_common_names_is_one_line(run_cli, tmp_path):
     item.write_text(json.dumps(d))
     code, _, err = run_cli("predict", str(item), "-m", "rgb2nir-naip", "-o", str(tmp_path / "o"))
     assert code == 2 and "no asset with eo:bands common name red" in err
+
+
+@pytest.mark.parametrize("item_id", ["../../escaped", "/tmp/bandbridge-abs-escape", "..", "a/../../b",
+                                     "..\\..\\win", "sub/dir/id", "", "~/home"])
+def test_an_items_id_never_names_a_path_outside_the_cache(run_cli, tmp_path, monkeypatch, item_id):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(cache))
+    src = tmp_path / "cat" / "items"
+    src.mkdir(parents=True)
+    item = _item_with_band_assets(src)
+    d = json.loads(item.read_text())
+    item.write_text(json.dumps(d | {"id": item_id}))
+    before = {p for p in tmp_path.rglob("*")}
+    code, out, err = run_cli("predict", str(item), "-m", "rgb2nir-naip", "-o", str(tmp_path / "out"),
+                             "--backend", "torch", "--precision", "fp32")
+    assert code == 0, err
+    made = {p for p in tmp_path.rglob("*")} - before
+    outside = [p for p in made if not (p.is_relative_to(cache) or p.is_relative_to(tmp_path / "out"))]
+    assert not outside, outside
+    vrts = list(cache.rglob("*.vrt"))
+    assert len(vrts) == 1 and ".." not in vrts[0].name and "/" not in vrts[0].stem
+    assert not list((tmp_path / "out").glob("*/*")) and len(list((tmp_path / "out").glob("*.tif"))) == 1
+    assert not os.path.exists("/tmp/bandbridge-abs-escape.vrt")
+
+
+@pytest.mark.parametrize("href,says", [("../../../../etc/passwd", "is not a readable raster"),
+                                       ("/nonexistent/b1.tif", "not found"),
+                                       ("https://example.com/b1.tif", "is not a local file")])
+def test_an_asset_href_that_is_no_local_raster_is_one_line(run_cli, tmp_path, href, says):
+    item = _item_with_band_assets(tmp_path)
+    d = json.loads(item.read_text())
+    d["assets"]["B1"]["href"] = href
+    item.write_text(json.dumps(d))
+    code, out, err = run_cli("predict", str(item), "-m", "rgb2nir-naip", "-o", str(tmp_path / "o"))
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and says in lines[0] and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_malformed_item_is_one_line(run_cli, tmp_path):
+    item = _item_with_band_assets(tmp_path)
+    d = json.loads(item.read_text())
+    del d["geometry"], d["properties"]
+    item.write_text(json.dumps(d))
+    code, _, err = run_cli("predict", str(item), "-m", "rgb2nir-naip", "-o", str(tmp_path / "o"))
+    assert code == 2 and "not a valid STAC Item" in err and "Traceback" not in err, err

@@ -76,10 +76,10 @@ def temp_folder_beside(path: Path, kind: str) -> Path:
 
 
 def safe_name(text: str, fallback: str = "item") -> str:
-    """``text`` as one file name: anything but letters, digits, ``-``, ``_`` and inner dots
-    becomes ``_`` (so no ``/``, ``..`` component or absolute path survives); at most 120
+    """``text`` as one file name: anything but letters, digits, ``-``, ``_`` and single inner
+    dots becomes ``_`` (so no ``/``, ``..`` component or absolute path survives); at most 120
     characters. For names read from files (a STAC id), which are untrusted."""
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")[:120].strip("._")
+    s = re.sub(r"[^A-Za-z0-9._-]+|\.{2,}", "_", str(text)).strip("._")[:120].strip("._")
     return s or fallback
 
 
