@@ -37,7 +37,9 @@ def test_six_rasters_one_corrupt_on_two_workers(run_cli, trained_run, tmp_path):
     code, out, err = run_cli("predict", str(src), "-m", str(trained_run), "-o", str(tmp_path / "dist"),
                              "--workers", "2", *FIXED)
     assert code == 1  # one file failed
-    assert "failed: " in err and "corrupt.tif" in err and "truncated or corrupt" in err
+    failed = [ln for ln in err.splitlines() if ln.startswith("failed: ")]
+    assert len(failed) == 1 and "corrupt.tif: " in failed[0] and "truncated or corrupt" in failed[0], err
+    assert "Traceback" not in err + out and "Compute Failed" not in err + out and "Error(" not in err
     assert "5 of 6 files predicted" in out
     code, _, err = run_cli("predict", str(src / "*_*.tif"), "-m", str(trained_run), "-o",
                            str(tmp_path / "single"), *FIXED)
@@ -85,3 +87,87 @@ def test_a_file_that_fails_on_its_worker_is_reported_after_its_retries(trained_r
     by = {r["file"]: r for r in rows}
     assert by[str(gone)]["status"] == "failed" and gone.name in by[str(gone)]["error"]
     assert by[str(jobs[1].src)]["status"] == "ok" and (tmp_path / "s.csv").exists()
+
+
+def _server(reply: bytes | None):
+    """A local TCP service that is not Dask: it sends ``reply`` (None: stays silent)."""
+    import socket
+    import threading
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            if reply:
+                conn.sendall(reply)
+            threading.Timer(3, conn.close).start()
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("reply,says", [(b"SSH-2.0-OpenSSH_9.6\r\n", "not like a Dask scheduler"),
+                                        (b"HTTP/1.1 400 Bad Request\r\n\r\n", "not like a Dask scheduler"),
+                                        (None, "no Dask handshake within")])
+def test_a_service_that_is_not_dask_is_refused_within_seconds(run_cli, tmp_path, monkeypatch, reply, says):
+    import time
+
+    from bandbridge.inference import distributed
+    monkeypatch.setattr(distributed, "HANDSHAKE_S", 0.5)
+    srv, address = _server(reply)
+    try:
+        t0 = time.perf_counter()
+        code, out, err = run_cli("predict", str(next(NAIP_DIR.glob("*.tif"))), "-m", "rgb2nir-naip", "-o",
+                                 str(tmp_path / "o"), "--scheduler", address, *FIXED)
+        assert time.perf_counter() - t0 < 15
+    finally:
+        srv.close()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and says in lines[0] and "--scheduler" in lines[0], err
+    assert "Traceback" not in err + out and not (tmp_path / "o").exists()
+
+
+def test_a_real_scheduler_passes_the_probe():
+    from distributed import LocalCluster
+
+    from bandbridge.inference.distributed import probe_scheduler
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        probe_scheduler(cluster.scheduler_address)
+
+
+def test_a_file_that_cannot_be_read_is_returned_not_raised(trained_run, tmp_path):
+    """Dask retries raised exceptions only: a file's mistake comes back as a value, once."""
+    from bandbridge.inference.distributed import _task
+    from bandbridge.inference.job import plan_predict
+    from bandbridge.inference.predictor import PredictOptions
+    src = tmp_path / "a.tif"
+    shutil.copy(next(NAIP_DIR.glob("*.tif")), src)
+    jobs, _ = plan_predict([str(src)], str(trained_run), str(tmp_path / "o.tif"), PredictOptions())
+    src.write_bytes(src.read_bytes()[:2000])
+    res = _task(jobs[0], "torch", "fp32", 1)
+    assert "a.tif" in res["error"] and res["mpix"] == 0.0
+
+
+def test_an_interrupted_run_leaves_no_strips_folder(trained_run, tmp_path):
+    from bandbridge.fileio import HOST, remove_stale
+    from bandbridge.inference.distributed import run_distributed
+    from bandbridge.inference.job import plan_predict
+    from bandbridge.inference.predictor import PredictOptions
+    out = tmp_path / "o"
+    jobs, _ = plan_predict([str(next(NAIP_DIR.glob("*.tif")))], str(trained_run), str(out / "n.tif"),
+                           PredictOptions())
+
+    def interrupt(n):
+        def tick():
+            raise KeyboardInterrupt
+        return tick
+    with pytest.raises(KeyboardInterrupt):
+        run_distributed(jobs, "torch", "fp32", 1, None, 1, strips=3, summary=out / "s.csv", progress=interrupt)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    killed = out / f".n.tif-strips.{HOST}-999999.abc123.partial"  # a killed run's (pid gone)
+    killed.mkdir()
+    (killed / "strip0000.tif").write_bytes(b"x")
+    remove_stale(out)
+    assert not killed.exists()

@@ -78,11 +78,13 @@ def check_scheduler(address: str) -> tuple[str, str, int]:
     return m.group("scheme") or "tcp", m.group("host").strip("[]"), port
 
 
-def probe_scheduler(address: str, timeout: float = HANDSHAKE_S) -> None:
+def probe_scheduler(address: str, timeout: float | None = None) -> None:
     """Connect and read the first 8 bytes a Dask scheduler sends (the length of its handshake),
     within ``timeout`` seconds: another service (HTTP, SSH, …) stays silent or sends text, which
-    Dask would take for a length of exabytes or wait for. TLS addresses are not probed."""
+    Dask would take for a length of exabytes or wait for. TLS addresses are not probed.
+    ``timeout``: :data:`HANDSHAKE_S` by default."""
     scheme, host, port = check_scheduler(address)
+    timeout = HANDSHAKE_S if timeout is None else timeout
     if scheme != "tcp":
         return
     where = f"--scheduler {address}"
