@@ -133,7 +133,7 @@ def test_a_real_scheduler_passes_the_probe():
     from distributed import LocalCluster
 
     from bandbridge.inference.distributed import probe_scheduler
-    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp", dashboard_address=None) as cluster:
         probe_scheduler(cluster.scheduler_address)
 
 
