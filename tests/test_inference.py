@@ -192,8 +192,11 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     mosaic = make_mosaic(SAMPLE / "nir_naip_opengeos", tmp_path / "m.tif", size=300)
     with rasterio.open(mosaic) as m:
         assert (m.height, m.width, m.count) == (300, 300, 4) and m.crs.to_epsg() == 26914
+    said = []
     rows = bench(trained_run, mosaic, holdout=str(NAIP), rss_rasters=(mosaic,),
-                 rows=("select", "reference", "forward", "tiled", "rss"))
+                 rows=("select", "reference", "forward", "tiled", "rss"), progress=said.append)
+    assert said[0].startswith("[1] backend selection (auto) …") and len(said) == 2 * len(rows)
+    assert all("MPix/s" in line for line in said[3::2])  # each timed row reports as it ends
     sel = rows[0]
     assert sel["kind"] == "select" and "fastest passing the precision gate" in sel["choice"]
     ref = next(r for r in rows if r["name"].startswith("reference"))
@@ -206,11 +209,13 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     tiled = [r for r in timed if r["name"].startswith("tiled predict")]
     assert (tiled[0]["backend"], tiled[0]["precision"]) == (sel["backend"], sel["precision"])
     assert all(0 < r["vs_raw"] < 2 for r in tiled)  # each tiled row against its own backend's forward
-    maes = [r["holdout"]["mae"] for r in forward + tiled[:-1]]  # the RSS row has no held-out file
+    passed = [r for r in forward if r["gate"] == "accepted"] + tiled[:-1]  # the RSS row has no held-out file
+    maes = [r["holdout"]["mae"] for r in passed]
     assert all(0 < m < 1 for m in maes) and max(maes) - min(maes) < 0.01 * min(maes)
     assert all("ndvi_mae" in r["holdout"] for r in forward)
+    assert all("mae" in r["check"] for r in timed if r is not ref)  # every row's accuracy, even without --holdout
     table = format_rows(rows)
-    assert "× raw forward" in table and f"{ref['mpix_s']:.3f}" in table and "backend: " in table
+    assert "check-tile MAE" in table and "× raw forward" in table and f"{ref['mpix_s']:.3f}" in table and "backend: " in table
 
 
 @pytest.mark.parametrize("n", [2, 3])

@@ -109,6 +109,11 @@ def run_row(row: dict) -> dict:
     if row.get("holdout"):
         with tempfile.TemporaryDirectory() as d:
             res["holdout"] = holdout_metrics(be, spec, row["holdout"], opts, Path(d))
+    from bandbridge.inference.gate import load_check_sample, task_metrics
+    sample = load_check_sample(spec.folder)
+    if sample is not None:  # every row's accuracy, --holdout or not: the bundle's own check tile
+        res["check"] = task_metrics(be(sample.x, sample.context)[0], sample, spec.input_names,
+                                    spec.target_names)
     return res
 
 
@@ -232,9 +237,10 @@ def make_s2_mosaic(folders: list[Path], out: Path, size: int = 10980) -> Path:
 
 def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tuple[Path, ...] = (),
           reference_raster: Path | None = None, threads: int | None = None,
-          rows: tuple[str, ...] = ("probe", "select", "reference", "forward", "tiled", "rss")) -> list[dict]:
+          rows: tuple[str, ...] = ("probe", "select", "reference", "forward", "tiled", "rss"),
+          progress=None) -> list[dict]:
     """Run the rows; returns them with ratios to the reference row (and, for tiled rows, to the
-    same backend's raw forward)."""
+    same backend's raw forward). ``progress(line)`` hears each row as it starts and ends."""
     from bandbridge.inference.spec import read_spec, resolve_model_folder
     folder = resolve_model_folder(model)
     spec = read_spec(folder)
@@ -250,7 +256,13 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
     def run(name: str, row: dict, flop_of=None) -> dict:
         if threads:
             row["threads"] = threads
+        if progress:
+            progress(f"[{len(out) + 1}] {name} …")
+        t0 = time.perf_counter()
         res = _in_subprocess(row) | {"name": name, "kind": row["kind"]}
+        if progress:
+            progress(f"[{len(out) + 1}] {name}: " + (f"{res['mpix_s']:.3f} MPix/s" if "mpix_s" in res
+                     else res.get("choice", "done")) + f" ({time.perf_counter() - t0:.0f} s)")
         if flop_of is not None and "mpix_s" in res:
             f, t = flop_of  # work actually done: tiles × per-tile FLOPs (overlap included) per second
             t = tuple(res["tile"]) if "tile" in res and f == folder else t
@@ -266,7 +278,7 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
             sel = run("backend selection (auto)", {"kind": "select", "model": m, "backend": "auto",
                                                    "precision": "auto"})
             chosen = {"backend": sel["backend"], "precision": sel["precision"]}
-            cands = [{"backend": r["backend"], "precision": r["precision"]}
+            cands = [{"backend": r["backend"], "precision": r["precision"], "gate": r["status"]}
                      for r in (sel["record"] or {}).get("candidates", []) if "mpix_s" in r] or [chosen]
         if "reference" in rows:
             run("reference: unet_256 fp32 eager, tiled 256², no overlap, batch 1",
@@ -274,8 +286,11 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
                  "batch": 1, "raster": str(reference_raster or raster)}, (ref, 256))
         if "forward" in rows:
             for c in cands:
-                run(f"raw forward {tile[0]}×{tile[1]}, {c['backend']}",
-                    {"kind": "forward", "model": m, "tile": tile, "holdout": holdout, **c}, (folder, tile))
+                gate = "" if c.get("gate", "accepted") == "accepted" else f" ({c['gate']} by the gate)"
+                run(f"raw forward {tile[0]}×{tile[1]}, {c['backend']} {c['precision']}{gate}",
+                    {"kind": "forward", "model": m, "tile": tile, "holdout": holdout,
+                     "backend": c["backend"], "precision": c["precision"]}, (folder, tile))
+                out[-1]["gate"] = c.get("gate", "accepted")
         if "compiled" in rows:  # torch.compile (inductor): minutes to compile, so not by default
             run(f"raw forward {tile[0]}×{tile[1]}, torch compiled",
                 {"kind": "forward", "model": m, "tile": tile, "backend": "torch", "precision": "fp32",
@@ -284,7 +299,7 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
             for c, why in ((chosen, "chosen"), ({"backend": "torch", "precision": "fp32"}, "torch fp32")):
                 if why == "torch fp32" and c == chosen:
                     continue
-                run(f"tiled predict {_size(raster)}, {c['backend']} ({why}), overlap {overlap} + blend",
+                run(f"tiled predict {_size(raster)}, {c['backend']} {c['precision']} ({why}), overlap {overlap} + blend",
                     {"kind": "tiled", "model": m, "raster": str(raster), "holdout": holdout, **c},
                     (folder, tile))
         if "rss" in rows:
@@ -315,8 +330,8 @@ def format_rows(rows: list[dict]) -> str:
     lines = [f"conv 3×3 64→64 on 256²: {probe.get('fp32', 0):.0f} GFLOP/s fp32, "
              f"{probe.get('bf16', 0):.0f} GFLOP/s bf16" if probe else "",
              f"backend: {sel['choice']}" if sel else "",
-             "| row | precision | MPix/s | × reference | × raw forward | GFLOP/s | peak RSS MB | held-out MAE | held-out NDVI MAE |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| row | precision | MPix/s | × reference | × raw forward | GFLOP/s | peak RSS MB | held-out MAE | held-out NDVI MAE | check-tile MAE |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "mpix_s" not in r:
             continue
@@ -328,7 +343,9 @@ def format_rows(rows: list[dict]) -> str:
                      + (f"{r['vs_raw']:.0%}" if "vs_raw" in r else "") + " | "
                      f"{r.get('gflop_s', float('nan')):.0f} | {r['rss_mb']:.0f} | "
                      + (f"{h['mae']:.5f}" if "mae" in h else "") + " | "
-                     + (f"{h['ndvi_mae']:.4f}" if "ndvi_mae" in h else "") + " |")
+                     + (f"{h['ndvi_mae']:.4f}" if "ndvi_mae" in h else "") + " | "
+                     + (f"{r['check']['mae']:.5f}" if "check" in r and not r["name"].startswith("reference")
+                        else "") + " |")
     return "\n".join(x for x in lines if x)
 
 

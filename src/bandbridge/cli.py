@@ -271,7 +271,7 @@ def _predict_distributed(jobs, failed, skipped, output, backend, precision, thre
             task = bar.add_task("tasks", total=n)
             return lambda: bar.advance(task, 1)
         rows = run_distributed(jobs, backend, precision, threads, scheduler, workers, retries, strips,
-                               path, failed, progress)
+                               path, failed, progress, announce=lambda line: out.print(line, highlight=False))
     bad = [r for r in rows if r["status"] != "ok"]
     by_dst = {str(j.dst): j for j in jobs}
     for r in rows:
@@ -419,8 +419,39 @@ def bench(
     import tempfile
     from bandbridge.bench import bench as run, format_rows, make_mosaic, make_s2_mosaic
     from bandbridge.inference.spec import read_spec, resolve_model_folder
-    eight_bit = read_spec(resolve_model_folder(model)).input.scaling == "uint8"
+    from bandbridge.fileio import check_writable
+    known = ("probe", "select", "reference", "forward", "compiled", "tiled", "rss")
+    wanted = tuple(r.strip() for r in rows.split(",") if r.strip())
+    if not wanted or any(r not in known for r in wanted):
+        _fail(f"--rows {rows}: name rows among {', '.join(known)}")
+    if threads is not None and threads < 1:
+        _fail(f"--threads {threads}: must be at least 1")
+    try:
+        sizes = [int(v) for v in rss_sizes.split(",") if v.strip()]
+    except ValueError:
+        sizes = [0]
+    if any(v < 256 for v in sizes):
+        _fail(f"--rss-sizes {rss_sizes}: give sides in pixels, at least 256, like 4096,20000 ('' for none)")
+    for flag, f in (("--holdout", holdout), ("--raster", raster), ("--reference-raster", reference_raster)):
+        if f is not None and not Path(f).is_file():
+            _fail(f"{flag} {f}: no such file")
+    if json_out is not None:
+        if Path(json_out).is_dir():
+            _fail(f"--json {json_out} is a folder; name a .json file")
+        if not Path(json_out).parent.is_dir():
+            _fail(f"--json {json_out}: no folder {Path(json_out).parent}; create it or choose another path")
+        check_writable(Path(json_out).parent, "--json")
+    spec = read_spec(resolve_model_folder(model))
+    eight_bit = spec.input.scaling == "uint8"
     tmp = Path(tempfile.gettempdir())
+    needs = [raster is None,  # the tile the rows run is planned on it
+             reference_raster is None and "reference" in wanted, bool(sizes) and "rss" in wanted]
+    scenes = [Path(data) / "nir_naip_opengeos"] if eight_bit else \
+        [Path(data) / "nir_s2_majortom", Path(data) / "nir_s2_riotilerpds" / "S2A_29RKH_20200219_L2A_100m"]
+    missing = [d for d in scenes if not d.is_dir()]
+    if any(needs) and missing:
+        _fail(f"--data {data}: {missing[0]} not found; the default rasters are tiled from it: pass "
+              "--data with the dev data, or --raster/--reference-raster and --rss-sizes ''")
 
     def mosaic(size: int) -> Path:
         kind = "naip" if eight_bit else "s2"
@@ -435,11 +466,13 @@ def bench(
         return p
     main_raster = Path(raster) if raster else mosaic(8192 if eight_bit else 10980)
     ref_raster = Path(reference_raster) if reference_raster else mosaic(2048)
-    rss = tuple(mosaic(int(v)) for v in rss_sizes.split(",") if v.strip())
-    res = run(Path(model), main_raster, holdout, rss, ref_raster, threads, tuple(rows.split(",")))
+    rss = tuple(mosaic(v) for v in sizes) if "rss" in wanted else ()
+    res = run(Path(model), main_raster, holdout, rss, ref_raster, threads, wanted,
+              progress=lambda line: err.print(line, highlight=False, markup=False))
     typer.echo(format_rows(res))
     if json_out:
-        Path(json_out).write_text(json.dumps(res, indent=1))
+        from bandbridge.fileio import atomic_write_bytes
+        atomic_write_bytes(Path(json_out), json.dumps(res, indent=1).encode())
 
 
 @app.command()

@@ -198,7 +198,13 @@ class OpenVinoBackend:
             raise BandbridgeError("--precision bf16: OpenVINO offers bf16 only on CPUs with AMX or "
                                   "AVX512-BF16, and this one has neither; use --precision fp32")
         self.core = ov.Core()
-        self.model = self.core.read_model(str(graph_file(spec, precision)))
+        path = graph_file(spec, precision)
+        try:
+            self.model = self.core.read_model(str(path))
+        except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError for any bad graph
+            why = "empty file" if path.stat().st_size == 0 else str(e).strip().splitlines()[-1][:160]
+            raise BandbridgeError(f"{path}: not a readable ONNX model ({why}); run `bandbridge "
+                                  "export` again") from None
         names = [i.get_any_name() for i in self.model.inputs]
         self.takes_context = "context" in names
         self.context_width = self.model.input("context").get_partial_shape()[1].get_length() \

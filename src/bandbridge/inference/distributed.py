@@ -189,22 +189,21 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
                     scheduler: str | None, workers: int | None, retries: int = 2,
                     strips: int | None = None, summary: Path | None = None,
                     failed: list[tuple[Path, str]] = (),
-                    progress: Callable[[int], Callable[[], None]] | None = None) -> list[dict]:
+                    progress: Callable[[int], Callable[[], None]] | None = None,
+                    announce: Callable[[str], None] | None = None) -> list[dict]:
     """Run the jobs on a Dask cluster; returns one row per input (files refused while planning,
     ``failed``, included) and writes them to ``summary`` (CSV; tracebacks in its ``.log``)."""
-    from bandbridge.inference.backends import make_backend
+    from bandbridge.inference.job import prepare_backends
     if summary is not None:
         check_summary(summary, [j.src for j in jobs])
     if scheduler:
         probe_scheduler(scheduler)  # before any work: a wrong address costs seconds
     rows = [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
              "error": why} for f, why in failed]
-    chosen: dict[Path, tuple[str, str]] = {}
-    for job in jobs:  # decided here once (measured if asked), named to every worker
-        if job.spec.folder not in chosen:
-            be = make_backend(job.spec, backend, precision, threads, probe=True)
-            chosen[job.spec.folder] = (be.name, be.precision)
-            del be
+    # Decided here once, named to every worker; measured only for jobs of PROBE_MPIX or more
+    # (as without --workers), announced through ``announce``.
+    chosen = {folder: (be.name, be.precision) for folder, be in
+              prepare_backends(jobs, backend, precision, threads, announce=announce).items()}
     log = log_path(summary) if summary is not None else Path(os.devnull)
     with _dask_log_to(log):
         rows += _compute(jobs, chosen, threads, scheduler, workers, retries, strips, log, progress)

@@ -61,6 +61,11 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
         if is_stac_item(p):  # a STAC Item: its red, green, blue assets stacked into a VRT
             files.append(item_to_vrt(p))
             continue
+        from bandbridge.data.cube import input_ref
+        ref = input_ref(it)
+        if ref is not None:  # a datacube: cube.nc@DATE, a .zarr store
+            files.append(ref)
+            continue
         if p.is_dir() and not any(q.suffix.lower() == ".tif" and q.stem.startswith("B")
                                   for q in p.iterdir()):
             for q in sorted(p.iterdir()):
@@ -118,6 +123,7 @@ def check_flags(opts: PredictOptions, ov: Overrides, backend: str, precision: st
 
 def _check_for_model(spec: ModelSpec, opts: PredictOptions, reading: Interpretation, src: Path,
                      size: tuple[int, int]) -> None:
+    spec.check_size(src, size[0], size[1], opts.tile)
     name = spec.name
     if opts.sensor is not None:
         if not spec.sensors:

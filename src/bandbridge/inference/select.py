@@ -33,8 +33,8 @@ def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") 
     out = [("torch", "fp32"), ("openvino", "fp32")] + ([("openvino", "bf16")] if openvino_bf16() else []) + \
         [("openvino", "int8"), ("onnx", "int8"), ("onnx", "fp32")] + \
         ([("torch", "bf16")] if bf16 else [])
-    if not (spec.folder / "generator.safetensors").exists():
-        out = [c for c in out if c[0] != "torch"]
+    if not (spec.folder / "generator.safetensors").exists():  # an ONNX export: onnx fp32 is the reference
+        out = [("onnx", "fp32")] + [c for c in out if c[0] != "torch" and c != ("onnx", "fp32")]
     out = [c for c in out if backend in ("auto", c[0]) and precision in ("auto", c[1])]
     if not out:
         raise BandbridgeError(f"--backend {backend} --precision {precision}: not available for "
