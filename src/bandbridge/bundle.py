@@ -6,7 +6,6 @@ safetensors holds only tensors. Predict, evaluate, export and the demo need noth
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from torch import nn
 
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import atomic_paths, atomic_write_bytes
+from bandbridge.fileio import atomic_paths, atomic_write_bytes, sha256_file
 from bandbridge.inference.spec import read_meta
 from bandbridge.models import build_generator
 
@@ -46,7 +45,7 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
              .contiguous() for k, v in generator.state_dict().items()}
     with atomic_paths([d / WEIGHTS]) as (tmp,):
         save_file(state, str(tmp))
-        digest = weights_hash(tmp)
+        digest = sha256_file(tmp)
     meta = {"bandbridge_bundle": 1, "in_channels": in_channels, "out_channels": out_channels,
             HASH_KEY: digest, **info, "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(d / META, yaml.safe_dump(meta, sort_keys=False).encode())
@@ -72,15 +71,6 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(gen, cfg, meta["in_channels"], meta["out_channels"], info)
 
 
-def weights_hash(path: Path) -> str:
-    """SHA-256 (hex) of a weights file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_weights_hash(path: Path, expected: object) -> None:
     """Refuse weights whose bytes differ from ``model.yaml``'s ``weights_sha256`` (damaged or
     altered after saving). A bundle without the key (saved before it existed) loads unchecked."""
@@ -90,7 +80,7 @@ def check_weights_hash(path: Path, expected: object) -> None:
     if not (isinstance(expected, str) and re.fullmatch(r"[0-9a-f]{64}", expected)):
         raise BandbridgeError(f"{meta}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
                               "copy it again or re-export it")
-    if weights_hash(path) != expected:
+    if sha256_file(path) != expected:
         raise BandbridgeError(f"{path}: its bytes do not match {HASH_KEY} in {META} (damaged or "
                               "altered since it was saved); copy the bundle again or re-export it")
 
@@ -100,7 +90,7 @@ def stamp_weights_hash(folder: str | Path) -> str:
     ``bandbridge_bundle:``, replacing an earlier one; the rest of the file and the weights are
     untouched). For bundles saved before the hash existed."""
     d = Path(folder)
-    digest = weights_hash(d / WEIGHTS)
+    digest = sha256_file(d / WEIGHTS)
     lines = [ln for ln in (d / META).read_text().splitlines(keepends=True)
              if not ln.startswith(f"{HASH_KEY}:")]
     at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("bandbridge_bundle:")), 0)

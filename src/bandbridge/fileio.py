@@ -9,6 +9,7 @@ those whose process on this host is gone (a shared folder's other hosts keep the
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -94,6 +95,15 @@ def disk_full_message(e: BaseException) -> str | None:
     first = text.splitlines()[0][:200] if text else "ENOSPC"
     return (f"{where}no space left on the device ({first}); free some space or choose an output "
             "folder on another disk (nothing was left half-written)")
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def is_temporary(path: Path) -> bool:

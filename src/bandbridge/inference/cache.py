@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from bandbridge.fileio import atomic_write_bytes
+from bandbridge.fileio import atomic_write_bytes, sha256_file
 
 _FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "avx_vnni", "fma")
 
@@ -96,14 +96,6 @@ def write_json(path: Path, record: dict) -> None:
     atomic_write_bytes(path, json.dumps(record, indent=1).encode())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def artefact(path: Path, build: Callable[[Path], None]) -> Path:
     """A built file of the cache, verified: reused only while its bytes match the SHA-256
     recorded when it was built; otherwise (absent, truncated, altered) built again by
@@ -111,7 +103,7 @@ def artefact(path: Path, build: Callable[[Path], None]) -> Path:
     stamp = path.with_name(path.name + ".sha256")
     if path.exists() and stamp.exists():
         try:
-            if stamp.read_text().strip() == _sha256(path):
+            if stamp.read_text().strip() == sha256_file(path):
                 return path
         except OSError:
             pass
@@ -119,7 +111,7 @@ def artefact(path: Path, build: Callable[[Path], None]) -> Path:
     stamp.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     build(path)
-    atomic_write_bytes(stamp, _sha256(path).encode())
+    atomic_write_bytes(stamp, sha256_file(path).encode())
     return path
 
 
