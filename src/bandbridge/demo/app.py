@@ -47,13 +47,18 @@ def check_upload(path: str | Path, scale: int = 1):
         raise BandbridgeError(f"{path.name} is {mb:.0f} MB; the demo takes files up to {MAX_MB} MB "
                               "(use `bandbridge predict` for large rasters)")
     info = raster_info(path)  # a clear message for files that are not rasters
+    check_pixels(path.name, info, scale)
+    return info
+
+
+def check_pixels(name: str, info, scale: int = 1) -> None:
+    """Refuse more than ``MAX_MPIX`` of output (×``scale``² for super-resolution) from a header."""
     out_px = info.height * info.width * scale ** 2
     if out_px > MAX_MPIX * 1e6:
         raise BandbridgeError(
-            f"{path.name} has {info.height}×{info.width} pixels" +
+            f"{name} has {info.height}×{info.width} pixels" +
             (f", {out_px / 1e6:.0f} MPix at ×{scale}" if scale > 1 else "") +
             f"; the demo makes up to {MAX_MPIX} MPix (use `bandbridge predict`)")
-    return info
 
 
 def _stretch(a: np.ndarray) -> np.ndarray:
@@ -112,7 +117,7 @@ class Translator:
         path = Path(upload)
         info = check_upload(path)
         spec, be, route_note = self.spec_backend(name, path)
-        check_upload(path, spec.scale)
+        check_pixels(path.name, info, spec.scale)  # the header read above, now with the model's scale
         spec.check_size(path.name, info.height, info.width)
         reading = interpret(path, spec)
         is_nir = is_single_nir(spec.target_names)
