@@ -84,5 +84,5 @@ def _context(rows: list[list[float]], spec):
     """Example context rows: the given (lat, lon, GSD, sensor) and, for generators that normalise
     per image, plausible image statistics (lows 0.05, highs 0.4)."""
     import torch
-    c = spec.in_channels if spec.input_norm != "none" else 0
+    c = spec.n_stats // 2
     return torch.tensor([r + [0.05] * c + [0.4] * c for r in rows])

@@ -114,4 +114,4 @@ def int8_file(spec: ModelSpec) -> Path:
                               "(check.safetensors) to calibrate on; use --precision fp32")
     src = onnx_file(spec)
     return artefact(cache_dir() / "onnx" / model_key(spec.folder) / INT8_FILE,
-                    lambda p: quantize_graph(src, p, sample, 2 * spec.in_channels if spec.input_norm != "none" else 0))
+                    lambda p: quantize_graph(src, p, sample, spec.n_stats))

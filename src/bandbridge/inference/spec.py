@@ -84,6 +84,12 @@ class ModelSpec:
         return names if len(names) == self.in_channels else [f"band{i + 1}" for i in range(self.in_channels)]
 
     @property
+    def n_stats(self) -> int:
+        """Image-statistics entries at the end of a context row: each input band's low and high
+        percentile for a generator that normalises per image, else none."""
+        return 2 * self.in_channels if self.input_norm != "none" else 0
+
+    @property
     def min_side(self) -> int:
         """The fewest rows and columns an input (and a tile) may have: :data:`MIN_SIDE`."""
         return MIN_SIDE.get(self.config.model.generator.name, 1)
