@@ -536,8 +536,9 @@ def main() -> None:
         code = 130
     except Exception as e:  # click's own refusals (typer vendors click: matched by shape)
         from bandbridge.fileio import disk_full_message
-        if disk_full_message(e):  # a full disk: one line (outputs are temporary until complete)
-            _error(disk_full_message(e))
+        full = disk_full_message(e)
+        if full:  # a full disk: one line (outputs are temporary until complete)
+            _error(full)
             sys.exit(2)
         if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
             raise

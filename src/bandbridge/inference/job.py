@@ -204,14 +204,6 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
     return Job(f, dst, spec, reading, reading.apply(opts), note, (info.height, info.width))
 
 
-def job_mpix(jobs: list[Job]) -> dict[Path, float]:
-    """Input megapixels per model folder: what decides whether a job is large enough to probe."""
-    mpix: dict[Path, float] = {}
-    for job in jobs:
-        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
-    return mpix
-
-
 def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "auto",
                      threads: int | None = None, compile: bool = False,
                      announce: Callable[[str], None] | None = None) -> dict[Path, object]:
@@ -219,12 +211,14 @@ def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "a
     only where the model's jobs add up to ``PROBE_MPIX`` or more, announced through
     ``announce``; otherwise the cached choice or the reference. Each has ``.choice``."""
     from bandbridge.inference.backends import make_backend
-    out: dict[Path, object] = {}
-    for folder, mpix in job_mpix(jobs).items():
-        spec = next(j.spec for j in jobs if j.spec.folder == folder)
-        out[folder] = make_backend(spec, backend, precision, threads, compile,
-                                   probe=mpix >= PROBE_MPIX, announce=announce)
-    return out
+    specs: dict[Path, ModelSpec] = {}
+    mpix: dict[Path, float] = {}  # input megapixels per model: what decides the probe
+    for job in jobs:
+        specs[job.spec.folder] = job.spec
+        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
+    return {folder: make_backend(spec, backend, precision, threads, compile,
+                                 probe=mpix[folder] >= PROBE_MPIX, announce=announce)
+            for folder, spec in specs.items()}
 
 
 def run_predict(jobs: list[Job], backends: dict[Path, object],

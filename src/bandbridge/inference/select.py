@@ -4,8 +4,8 @@ Candidates are torch fp32 (the reference), OpenVINO fp32 (bf16 where its CPU plu
 the int8 graph (``quantize.py``) on OpenVINO and onnxruntime, onnxruntime fp32, and torch bf16
 where the CPU computes bf16 natively. Each available one is timed on one small tile
 (``PROBE_TILE``) and run on the bundle's check sample; the fastest accepted by ``gate.judge``
-wins. The whole probe is bounded by ``PROBE_BUDGET`` seconds. The decision and every candidate's figures are cached per model
-and machine (``cache.py``), so the probe runs once; a missing backend is skipped with its reason.
+wins. The whole probe is bounded by ``PROBE_BUDGET`` seconds. The decision and every
+candidate's figures are cached per model and machine (``cache.py``), so the probe runs once; a missing backend is skipped with its reason.
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ PROBE_BUDGET = 15.0  # seconds for the whole probe; a candidate that would end p
 def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") -> list[tuple[str, str]]:
     """(backend, precision) pairs worth measuring here, the reference first, then the likely
     fastest (so a probe cut short by its budget has measured those)."""
-    bf16 = cpu_has_bf16()
     out = [("torch", "fp32"), ("openvino", "fp32")] + ([("openvino", "bf16")] if openvino_bf16() else []) + \
-        [("openvino", "int8"), ("onnx", "int8"), ("onnx", "fp32")] + \
-        ([("torch", "bf16")] if bf16 else [])
+        [("openvino", "int8"), ("onnx", "int8"), ("onnx", "fp32")] + ([("torch", "bf16")] if cpu_has_bf16() else [])
     if not (spec.folder / "generator.safetensors").exists():  # an ONNX export: onnx fp32 is the reference
         out = [("onnx", "fp32")] + [c for c in out if c[0] != "torch" and c != ("onnx", "fp32")]
     out = [c for c in out if backend in ("auto", c[0]) and precision in ("auto", c[1])]
@@ -61,7 +59,6 @@ def probe_tile(spec: ModelSpec) -> int:
 def estimate_seconds(spec: ModelSpec, cands: list[tuple[str, str]]) -> float:
     """A rough duration of the probe for its announcement (measured here: ~2.5 s for the first
     ONNX export, ~1 s for the int8 graph, ~1.5 s a candidate), never above the budget."""
-    from bandbridge.inference.cache import cache_dir, model_key
     graphs = cache_dir() / "onnx" / model_key(spec.folder)
     est = 1.5 * len(cands)
     if any(b != "torch" for b, _ in cands) and not (graphs / "model.onnx").exists():
@@ -75,8 +72,8 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
           forced: bool = False, budget: float = PROBE_BUDGET) -> dict:
     """Measure every candidate: speed on one ``probe_tile`` input, and the gate's verdict on the
     check sample against the reference (``forced``: a precision the user named is used whatever
-    the verdict, which is still recorded). Candidates not begun within ``budget`` seconds are
-    skipped (the reference always runs). Returns the record that is cached."""
+    the verdict, which is still recorded). A candidate that would end past ``budget`` seconds
+    (judged by the dearest candidate so far) is skipped; the reference always runs. Returns the record that is cached."""
     t_start = time.perf_counter()
     sample = load_check_sample(spec.folder)
     t = probe_tile(spec)
