@@ -15,7 +15,7 @@ from bandbridge.inference.backends import build_backend
 from bandbridge.inference.gate import CHECK_FILE, judge, load_check_sample, quant_step
 from bandbridge.inference.spec import read_spec, resolve_model_folder, zoo_models
 
-from conftest import SAMPLE
+from conftest import SAMPLE, int8_kernels
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20120731.tif"
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
@@ -179,7 +179,8 @@ def test_the_probe_is_announced_before_it_starts(monkeypatch, tmp_path):
 @pytest.mark.parametrize("backend", ["onnx", pytest.param("openvino", marks=pytest.mark.skipif(
     not HAS_OPENVINO, reason="openvino not installed (pip install 'bandbridge[openvino]')"))])
 @pytest.mark.parametrize("model", ["rgb2nir-naip", "rgb2nir-s2"])
-def test_int8_keeps_the_answer_within_the_gate_on_a_real_tile(backend, model):
+@pytest.mark.parametrize("kernels", [int8_kernels()], ids=lambda k: f"int8-kernels-{k}")  # names the CPU branch run
+def test_int8_keeps_the_answer_within_the_gate_on_a_real_tile(backend, model, kernels):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
     spec = _spec(model)
     s = load_check_sample(spec.folder)
