@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from bandbridge.bench import make_mosaic
-from bandbridge.inference.distributed import run_distributed
-from bandbridge.inference.job import plan_predict
-from bandbridge.inference.predictor import PredictOptions
+from bandbridge.inference.jobs.distributed import run_distributed
+from bandbridge.inference.jobs.job import plan_predict
+from bandbridge.inference.core.predictor import PredictOptions
 
 
 def main() -> None:

@@ -26,9 +26,9 @@ import yaml
 from bandbridge.bands import get_scaling
 from bandbridge.bundle import load_bundle
 from bandbridge.data.reader import read_raster
-from bandbridge.inference.backends import TorchBackend
-from bandbridge.inference.predictor import PredictOptions, plan_file, predict_file
-from bandbridge.inference.spec import read_spec, resolve_model_folder
+from bandbridge.inference.runtime.backends import TorchBackend
+from bandbridge.inference.core.predictor import PredictOptions, plan_file, predict_file
+from bandbridge.spec import read_spec, resolve_model_folder
 
 TOLERANCE = 1e-3  # max |Δ| at the seams, model units (0.26 DN of 8-bit)
 EDGE = 128  # px from the raster's edge left out of the seam maximum
@@ -38,7 +38,7 @@ def whole(spec, raster: Path) -> np.ndarray:
     """The generator on the whole raster in one forward (no tiles), with the context the
     predictor gives its tiles (the image's statistics; place and sensor at the centre)."""
     from bandbridge.data.reader import raster_info
-    from bandbridge.inference.predictor import _contexter, _image_stats
+    from bandbridge.inference.core.predictor import _contexter, _image_stats
     sel = spec.input
     scaling = get_scaling(sel.scaling, sel.vmin, sel.vmax)
     r = read_raster(raster, scaling, sel.bands, band_names=sel.band_names, sensor=sel.sensor)
@@ -114,7 +114,7 @@ def main() -> None:
     a = ap.parse_args()
     rows = measure(a.model, a.raster, a.size, [int(t) for t in a.tiles.split(",")],
                    [int(o) for o in a.overlaps.split(",")])
-    from bandbridge.inference.gate import quant_step
+    from bandbridge.inference.runtime.gate import quant_step
     limit = quant_step(read_spec(resolve_model_folder(a.model)).target) / 10
     calm = [r for r in rows if r["mean_abs"] < limit]
     ok = [r for r in calm if r["max_inner"] <= TOLERANCE]

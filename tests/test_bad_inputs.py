@@ -102,7 +102,7 @@ from pathlib import Path  # noqa: E402
 
 import rasterio  # noqa: E402
 
-from bandbridge.inference.spec import zoo_models  # noqa: E402
+from bandbridge.spec import zoo_models  # noqa: E402
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
 ZOO = zoo_models()
@@ -484,7 +484,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(run_cli, tmp_path, monkeypat
     def full(*a, **k):
         raise RasterioIOError(f"{tmp_path / 'o' / '.x.tif.partial'}: Free disk space available is 0 bytes, "
                               "whereas 4194304 are at least necessary.")
-    monkeypatch.setattr("bandbridge.inference.job.predict_file", full)
+    monkeypatch.setattr("bandbridge.inference.jobs.job.predict_file", full)
     code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir", "-o", str(tmp_path / "o" / "x.tif"),
                              "--backend", "torch", "--precision", "fp32")
     lines = [ln for ln in err.splitlines() if ln.strip()]

@@ -8,7 +8,7 @@ from PIL import Image
 
 from bandbridge.demo.app import MAX_MPIX, Translator
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.spec import zoo_models
+from bandbridge.spec import zoo_models
 from conftest import SAMPLE
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"

@@ -73,9 +73,9 @@ def test_one_raster_in_strips_across_workers_equals_single_process(run_cli, trai
 
 
 def test_a_file_that_fails_on_its_worker_is_reported_after_its_retries(trained_run, tmp_path):
-    from bandbridge.inference.distributed import run_distributed
-    from bandbridge.inference.job import plan_predict
-    from bandbridge.inference.predictor import PredictOptions
+    from bandbridge.inference.jobs.distributed import run_distributed
+    from bandbridge.inference.jobs.job import plan_predict
+    from bandbridge.inference.core.predictor import PredictOptions
     src = tmp_path / "in"
     src.mkdir()
     for f in sorted(NAIP_DIR.glob("*.tif"))[:2]:
@@ -114,7 +114,7 @@ def _server(reply: bytes | None):
 def test_a_service_that_is_not_dask_is_refused_within_seconds(run_cli, tmp_path, monkeypatch, reply, says):
     import time
 
-    from bandbridge.inference import distributed
+    from bandbridge.inference.jobs import distributed
     monkeypatch.setattr(distributed, "HANDSHAKE_S", 0.5)
     srv, address = _server(reply)
     try:
@@ -132,16 +132,16 @@ def test_a_service_that_is_not_dask_is_refused_within_seconds(run_cli, tmp_path,
 def test_a_real_scheduler_passes_the_probe():
     from distributed import LocalCluster
 
-    from bandbridge.inference.distributed import probe_scheduler
+    from bandbridge.inference.jobs.distributed import probe_scheduler
     with LocalCluster(n_workers=0, processes=False, protocol="tcp", dashboard_address=None) as cluster:
         probe_scheduler(cluster.scheduler_address)
 
 
 def test_a_file_that_cannot_be_read_is_returned_not_raised(trained_run, tmp_path):
     """Dask retries raised exceptions only: a file's mistake comes back as a value, once."""
-    from bandbridge.inference.distributed import _task
-    from bandbridge.inference.job import plan_predict
-    from bandbridge.inference.predictor import PredictOptions
+    from bandbridge.inference.jobs.distributed import _task
+    from bandbridge.inference.jobs.job import plan_predict
+    from bandbridge.inference.core.predictor import PredictOptions
     src = tmp_path / "a.tif"
     shutil.copy(next(NAIP_DIR.glob("*.tif")), src)
     jobs, _ = plan_predict([str(src)], str(trained_run), str(tmp_path / "o.tif"), PredictOptions())
@@ -152,9 +152,9 @@ def test_a_file_that_cannot_be_read_is_returned_not_raised(trained_run, tmp_path
 
 def test_an_interrupted_run_leaves_no_strips_folder(trained_run, tmp_path):
     from bandbridge.fileio import HOST, remove_stale
-    from bandbridge.inference.distributed import run_distributed
-    from bandbridge.inference.job import plan_predict
-    from bandbridge.inference.predictor import PredictOptions
+    from bandbridge.inference.jobs.distributed import run_distributed
+    from bandbridge.inference.jobs.job import plan_predict
+    from bandbridge.inference.core.predictor import PredictOptions
     out = tmp_path / "o"
     jobs, _ = plan_predict([str(next(NAIP_DIR.glob("*.tif")))], str(trained_run), str(out / "n.tif"),
                            PredictOptions())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from bandbridge.inference.spec import zoo_models
+from bandbridge.spec import zoo_models
 from conftest import SAMPLE
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"

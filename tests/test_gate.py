@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference import select
-from bandbridge.inference.backends import build_backend
-from bandbridge.inference.gate import CHECK_FILE, judge, load_check_sample, quant_step
-from bandbridge.inference.spec import read_spec, resolve_model_folder, zoo_models
+from bandbridge.inference.runtime import select
+from bandbridge.inference.runtime.backends import build_backend
+from bandbridge.inference.runtime.gate import CHECK_FILE, judge, load_check_sample, quant_step
+from bandbridge.spec import read_spec, resolve_model_folder, zoo_models
 
 from conftest import SAMPLE, int8_kernels
 
@@ -43,7 +43,7 @@ def test_every_bundled_model_carries_a_small_real_check_sample():
         assert (s.context is not None) == spec.uses_context
         # Its fp32 metrics reproduce here: the sample is what the bundle says it is.
         out = build_backend(spec, "torch", "fp32")(s.x, s.context)[0]
-        from bandbridge.inference.gate import task_metrics
+        from bandbridge.inference.runtime.gate import task_metrics
         got = task_metrics(out, s, spec.input_names, spec.target_names)
         assert got.keys() == s.meta["fp32"].keys()
         for k, v in got.items():
@@ -204,8 +204,8 @@ def test_int8_keeps_the_answer_within_the_gate_on_a_real_tile(backend, model, ke
 def test_int8_keeps_the_anchor_and_the_output_layers_in_fp32():
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
     import onnx
-    from bandbridge.inference.backends import onnx_file
-    from bandbridge.inference.quantize import fp32_tail, int8_file
+    from bandbridge.inference.runtime.backends import onnx_file
+    from bandbridge.inference.runtime.quantize import fp32_tail, int8_file
     spec = _spec()
     tail = fp32_tail(onnx.load(str(onnx_file(spec))).graph)
     assert any("spectral" in n for n in tail) and any("Clip" in n for n in tail)
@@ -218,7 +218,7 @@ def test_int8_keeps_the_anchor_and_the_output_layers_in_fp32():
 
 def test_a_damaged_cached_graph_is_rebuilt_not_reused(monkeypatch, tmp_path):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
-    from bandbridge.inference.backends import onnx_file
+    from bandbridge.inference.runtime.backends import onnx_file
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))
     spec = _spec("sr-x2")
     path = onnx_file(spec)
@@ -230,7 +230,7 @@ def test_a_damaged_cached_graph_is_rebuilt_not_reused(monkeypatch, tmp_path):
 
 
 def test_a_model_that_fails_its_check_sample_is_refused(monkeypatch, tmp_path):
-    from bandbridge.inference.gate import verify
+    from bandbridge.inference.runtime.gate import verify
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))
     spec = _spec()
     good = build_backend(spec, "torch", "fp32")
@@ -276,7 +276,7 @@ def test_the_choice_is_measured_once_per_model_and_machine(monkeypatch, tmp_path
 
 
 def test_predict_cli_measures_on_large_jobs_and_says_what_it_chose(run_cli, tmp_path, monkeypatch):
-    from bandbridge.inference import job
+    from bandbridge.inference.jobs import job
     monkeypatch.setattr(job, "PROBE_MPIX", 0.0)
     _fast_probe(monkeypatch)
     code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"))
@@ -322,7 +322,7 @@ def test_torch_bf16_runs_and_the_gate_judges_it_on_a_real_tile():
 
 def test_predict_says_its_backend_before_the_work_and_its_wall_time(run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "cache"))
-    from bandbridge.inference import job
+    from bandbridge.inference.jobs import job
     monkeypatch.setattr(job, "PROBE_MPIX", 0.0)
     _fast_probe(monkeypatch)
     code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "a.tif"))
@@ -351,7 +351,7 @@ def test_predict_says_its_backend_before_the_work_and_its_wall_time(run_cli, tmp
 
 
 def test_a_prediction_of_nan_from_valid_input_is_an_error_and_writes_nothing(tmp_path):
-    from bandbridge.inference.predictor import predict_file
+    from bandbridge.inference.core.predictor import predict_file
     spec = _spec()
     good = build_backend(spec, "torch", "fp32")
     with pytest.raises(BandbridgeError, match="NaN or infinite values"):

@@ -12,11 +12,11 @@ from bandbridge.bands import get_scaling, ndvi
 from bandbridge.config import load_config
 from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.backends import OnnxBackend, TorchBackend
-from bandbridge.inference.predictor import PredictOptions, predict_file
+from bandbridge.inference.runtime.backends import OnnxBackend, TorchBackend
+from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from rasterio.windows import Window
-from bandbridge.inference.spec import ModelSpec, read_spec, resolve_model_folder
-from bandbridge.inference.tiling import blend_weights, column_blocks, plan_tiles
+from bandbridge.spec import ModelSpec, read_spec, resolve_model_folder
+from bandbridge.inference.core.tiling import blend_weights, column_blocks, plan_tiles
 from conftest import REPO, SAMPLE, SHARED, needs_shared
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
@@ -220,7 +220,7 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_strips_assembled_through_a_vrt_equal_the_single_process_prediction(trained_run, tmp_path, n):
-    from bandbridge.inference.strips import assemble, strip_ranges
+    from bandbridge.inference.jobs.strips import assemble, strip_ranges
     spec = read_spec(resolve_model_folder(trained_run))
     be = TorchBackend(spec, "fp32")
     opts = PredictOptions(tile=128, overlap=64, dtype="float32")

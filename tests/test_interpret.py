@@ -9,8 +9,8 @@ from PIL import Image
 from bandbridge.bands import SCALINGS
 from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.interpret import Overrides, interpret, look_at
-from bandbridge.inference.spec import read_spec, zoo_models
+from bandbridge.inference.core.interpret import Overrides, interpret, look_at
+from bandbridge.spec import read_spec, zoo_models
 from conftest import SAMPLE
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
@@ -151,7 +151,7 @@ def test_sar_without_band_names_uses_the_models_own_selection(tmp_path):
 
 def test_evaluation_data_is_looked_at_and_a_saturating_declared_scaling_refused(tmp_path):
     from bandbridge.config import BandSel
-    from bandbridge.inference.interpret import check_declared
+    from bandbridge.inference.core.interpret import check_declared
     prof = {"driver": "GTiff", "height": 32, "width": 32, "count": 3, "dtype": "uint16"}
     f = tmp_path / "refl.tif"
     with rasterio.open(f, "w", **prof) as dst:

@@ -8,8 +8,8 @@ import rasterio
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.loso import held_out_source, parse_folds, train_source
-from bandbridge.inference.interpret import look_at
-from bandbridge.inference.route import route_model
+from bandbridge.inference.core.interpret import look_at
+from bandbridge.inference.core.route import route_model
 from conftest import SAMPLE, SHARED, TINY, needs_shared
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
@@ -100,7 +100,7 @@ def test_rgb2nir_routes_by_input_and_says_so(tmp_path):
 def test_web_demo_routes_rgb2nir_by_the_upload():
     pytest.importorskip("gradio")
     from bandbridge.demo.app import Translator
-    from bandbridge.inference.spec import zoo_models
+    from bandbridge.spec import zoo_models
     shown, img, ndvi_img, path, status = Translator(zoo_models())(str(NAIP), "rgb2nir")
     assert shown.shape == img.shape == (256, 256, 3) and ndvi_img is not None
     assert "rgb2nir → rgb2nir-naip" in status and path.endswith(".tif")

@@ -47,7 +47,7 @@ def test_outputs_get_the_umask_mode(run_cli, tmp_path, umask, mask, mode):
         assert p.stat().st_mode & 0o777 == mode, p
     from bandbridge.bundle import load_bundle, save_bundle
     from bandbridge.fileio import atomic_write_bytes
-    from bandbridge.inference.spec import zoo_models
+    from bandbridge.spec import zoo_models
     b = load_bundle(zoo_models()["rgb2nir-naip"])
     d = save_bundle(tmp_path / "bundle", b.generator, b.config, b.in_channels, b.out_channels)
     atomic_write_bytes(tmp_path / "x.json", b"{}")

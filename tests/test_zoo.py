@@ -6,7 +6,7 @@ import pytest
 import rasterio
 import yaml
 
-from bandbridge.inference.spec import resolve_model_folder, zoo_models
+from bandbridge.spec import resolve_model_folder, zoo_models
 from conftest import SAMPLE
 
 EXPECTED = {"rgb2nir-naip", "rgb2nir-s2", "sar2optical", "rgb2thermal", "sr-x2", "sr-x3", "sr-x4"}

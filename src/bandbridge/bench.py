@@ -68,7 +68,7 @@ def generator_gflop(spec, tile: int | tuple[int, int]) -> float:
 
 
 def _backend(row: dict, spec):
-    from bandbridge.inference.backends import make_backend
+    from bandbridge.inference.runtime.backends import make_backend
     b, p = row.get("backend", "torch"), row.get("precision", "fp32")
     return make_backend(spec, b, p, row.get("threads"), row.get("compile", False),
                         probe=(b == "auto" or p == "auto"))
@@ -76,8 +76,8 @@ def _backend(row: dict, spec):
 
 def run_row(row: dict) -> dict:
     """Measure one row (called in a fresh process so its peak RSS is its own)."""
-    from bandbridge.inference.predictor import PredictOptions, default_batch, plan_file, predict_file
-    from bandbridge.inference.spec import read_spec
+    from bandbridge.inference.core.predictor import PredictOptions, default_batch, plan_file, predict_file
+    from bandbridge.spec import read_spec
     if row["kind"] == "probe":
         return {"probe": conv_probe(), "rss_mb": _rss_mb()}
     spec = read_spec(row["model"])
@@ -109,7 +109,7 @@ def run_row(row: dict) -> dict:
     if row.get("holdout"):
         with tempfile.TemporaryDirectory() as d:
             res["holdout"] = holdout_metrics(be, spec, row["holdout"], opts, Path(d))
-    from bandbridge.inference.gate import load_check_sample, task_metrics
+    from bandbridge.inference.runtime.gate import load_check_sample, task_metrics
     sample = load_check_sample(spec.folder)
     if sample is not None:  # every row's accuracy, --holdout or not: the bundle's own check tile
         res["check"] = task_metrics(be(sample.x, sample.context)[0], sample, spec.input_names,
@@ -124,7 +124,7 @@ def holdout_metrics(backend, spec, path: str, opts, tmp: Path) -> dict[str, floa
 
     from bandbridge.bands import INDICES, find_role, get_scaling, is_single_nir
     from bandbridge.data.reader import read_raster
-    from bandbridge.inference.predictor import PredictOptions, predict_file
+    from bandbridge.inference.core.predictor import PredictOptions, predict_file
     t, i = spec.target, spec.input
     truth = read_raster(path, get_scaling(t.scaling, t.vmin, t.vmax), t.bands,
                         band_names=t.band_names, sensor=t.sensor)
@@ -241,10 +241,10 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
           progress=None) -> list[dict]:
     """Run the rows; returns them with ratios to the reference row (and, for tiled rows, to the
     same backend's raw forward). ``progress(line)`` hears each row as it starts and ends."""
-    from bandbridge.inference.spec import read_spec, resolve_model_folder
+    from bandbridge.spec import read_spec, resolve_model_folder
     folder = resolve_model_folder(model)
     spec = read_spec(folder)
-    from bandbridge.inference.predictor import PredictOptions, plan_file
+    from bandbridge.inference.core.predictor import PredictOptions, plan_file
     overlap = spec.config.inference.overlap
     plan = plan_file(spec, Path(raster), PredictOptions())[2]
     tile = (plan.tile_h, plan.tile_w)  # the raw forward runs the tiles the tiled rows run

@@ -18,7 +18,7 @@ from torch import nn
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, sha256_file
-from bandbridge.inference.spec import read_meta
+from bandbridge.spec import read_meta
 from bandbridge.models import build_generator
 
 WEIGHTS = "generator.safetensors"
@@ -59,7 +59,7 @@ def load_bundle(path: str | Path) -> Bundle:
     if not (d / META).exists() or not (d / WEIGHTS).exists():
         raise BandbridgeError(f"{d}: not a model bundle (needs {META} and {WEIGHTS}); pass a "
                               "run's model/best folder or an exported model")
-    from bandbridge.inference.spec import read_spec
+    from bandbridge.spec import read_spec
     meta = read_meta(d / META)
     cfg = read_spec(d).config
     g = cfg.model.generator
@@ -130,7 +130,7 @@ def load_weights(gen: nn.Module, path: Path) -> None:
 def load_model(path: str | Path) -> Bundle:
     """A generator from a bundled model name, a run folder (its ``model/best``), a bundle
     folder, or a Lightning ``.ckpt`` (its generator weights and saved config; tensors only)."""
-    from bandbridge.inference.spec import resolve_model_folder
+    from bandbridge.spec import resolve_model_folder
     p = Path(path)
     if p.suffix == ".ckpt":
         if not p.is_file():

@@ -35,7 +35,7 @@ def presets() -> None:
 def models() -> None:
     """List the bundled models (usable as --model NAME anywhere a model is taken)."""
     import yaml
-    from bandbridge.inference.spec import ZOO_ALIASES, zoo_models
+    from bandbridge.spec import ZOO_ALIASES, zoo_models
     found = zoo_models()
     if not found:
         out.print("no bundled models in this installation")
@@ -153,7 +153,7 @@ def _rate_column():
 
 
 def _inputs(items: list[str]) -> list[Path]:
-    from bandbridge.inference.job import expand_inputs
+    from bandbridge.inference.jobs.job import expand_inputs
     files, skipped = expand_inputs(items)
     if skipped:
         out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
@@ -171,7 +171,7 @@ Vmax = Annotated[Optional[float], typer.Option("--vmax", help="--scaling minmax:
 
 def _overrides(bands: Optional[str], band_names: Optional[str], scaling: Optional[str],
                vmin: Optional[float], vmax: Optional[float]):
-    from bandbridge.inference.interpret import Overrides
+    from bandbridge.inference.core.interpret import Overrides
     split = (lambda v: None if v is None else tuple(t.strip() for t in v.split(",")))
     return Overrides(split(bands), split(band_names), scaling, vmin, vmax)
 
@@ -210,20 +210,20 @@ def predict(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     import time
 
-    from bandbridge.inference.job import plan_predict, prepare_backends, run_predict
-    from bandbridge.inference.predictor import PredictOptions
-    from bandbridge.inference.stac import write_item
+    from bandbridge.inference.jobs.job import plan_predict, prepare_backends, run_predict
+    from bandbridge.inference.core.predictor import PredictOptions
+    from bandbridge.inference.interop.stac import write_item
     opts = PredictOptions(tile, overlap, batch_size, dtype, append,
                           tuple(k.strip() for k in index.split(",")) if index else (), cog,
                           sensor=sensor)
     distributed = workers is not None or scheduler is not None
-    from bandbridge.inference.distributed import check_flags as check_dask_flags
+    from bandbridge.inference.jobs.distributed import check_flags as check_dask_flags
     check_dask_flags(workers, scheduler, retries, strips, summary)
     failed: list = []
     jobs, skipped = plan_predict(inputs, model, output, opts, _overrides(bands, band_names, scaling, vmin, vmax),
                                  overwrite, backend, precision, threads, failed if distributed else None)
     if stac:  # every Item's path and geometry checked before the work
-        from bandbridge.inference.stac import check_items
+        from bandbridge.inference.interop.stac import check_items
         check_items(jobs, overwrite)
     if distributed:
         _predict_distributed(jobs, failed, skipped, output, backend, precision, threads, scheduler,
@@ -259,7 +259,7 @@ def predict(
 def _predict_distributed(jobs, failed, skipped, output, backend, precision, threads, scheduler,
                          workers, retries, strips, summary, stac) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from bandbridge.inference.distributed import run_distributed
+    from bandbridge.inference.jobs.distributed import run_distributed
     dest = Path(output)
     where = dest.parent if dest.suffix.lower() in (".tif", ".tiff") else dest
     path = Path(summary) if summary else where / "bandbridge-summary.csv"
@@ -278,13 +278,13 @@ def _predict_distributed(jobs, failed, skipped, output, backend, precision, thre
         if r["status"] == "ok":
             out.print(f"{r['output']}  {r['mpix']:.2f} MPix in {r['seconds']:.1f} s", highlight=False)
             if stac:
-                from bandbridge.inference.stac import write_item
+                from bandbridge.inference.interop.stac import write_item
                 j = by_dst[r["output"]]
                 out.print(str(write_item(j.dst, j.src, j.spec)), highlight=False)
     for r in bad:  # the reason usually names the file already
         why = r["error"] if r["error"].startswith(r["file"]) else f"{r['file']}: {r['error']}"
         err.print(f"failed: {why}", highlight=False, markup=False)
-    from bandbridge.inference.distributed import log_path
+    from bandbridge.inference.jobs.distributed import log_path
     log = log_path(path)
     out.print(f"{len(rows) - len(bad)} of {len(rows)} files predicted; summary: {path}" +
               (f"; tracebacks and Dask log: {log}" if log.exists() else ""), highlight=False)
@@ -307,7 +307,7 @@ def compare(
     """Predict a raster whose real target is known: synthetic+input GeoTIFF, NDVI GeoTIFF,
     comparison PNG, and the metrics against the real band."""
     from bandbridge.evaluation.compare import compare as run
-    from bandbridge.inference.interpret import check_scaling_flags
+    from bandbridge.inference.core.interpret import check_scaling_flags
     check_scaling_flags(scaling, vmin, vmax)
     res = run(model, input_, output, _overrides(bands, band_names, scaling, vmin, vmax), overwrite)
     if res["route"]:
@@ -372,7 +372,7 @@ def timeseries(
         if box is not None and len(box) != 4:
             _fail(f"--bbox '{bbox}' must be xmin,ymin,xmax,ymax")
         region = Region(box, geom, wgs84)
-    from bandbridge.inference.interpret import check_scaling_flags
+    from bandbridge.inference.core.interpret import check_scaling_flags
     check_scaling_flags(scaling, vmin, vmax)
     rows = ndvi_timeseries(model, _inputs(inputs), output, region,
                            _overrides(bands, band_names, scaling, vmin, vmax), overwrite,
@@ -394,7 +394,7 @@ def export(
     """Export a generator (ONNX with dynamic batch/height/width, model.yaml, metadata.json)."""
     if format_ != "onnx":
         _fail(f"--format {format_}: unknown; only onnx is supported")
-    from bandbridge.inference.export import export_onnx
+    from bandbridge.inference.runtime.export import export_onnx
     folder = export_onnx(model, output, overwrite=overwrite, qgis=qgis)
     out.print(f"exported to {folder}")
     for p in sorted(folder.glob("*-deepness.onnx")) if qgis else []:
@@ -418,7 +418,7 @@ def bench(
     import json
     import tempfile
     from bandbridge.bench import bench as run, format_rows, make_mosaic, make_s2_mosaic
-    from bandbridge.inference.spec import read_spec, resolve_model_folder
+    from bandbridge.spec import read_spec, resolve_model_folder
     from bandbridge.fileio import check_writable
     known = ("probe", "select", "reference", "forward", "compiled", "tiled", "rss")
     wanted = tuple(r.strip() for r in rows.split(",") if r.strip())
@@ -481,7 +481,7 @@ def cache(
 ) -> None:
     """The per-user cache: backend choices measured on this machine and ONNX graphs (fp32, int8)
     built from bundles. `clear` makes the next large job measure again."""
-    from bandbridge.inference.cache import cache_dir, clear, entries
+    from bandbridge.inference.runtime.cache import cache_dir, clear, entries
     if action not in ("list", "clear"):
         _fail(f"cache {action}: unknown action; use `bandbridge cache list` or `bandbridge cache clear`")
     where = cache_dir(create=False)

@@ -25,11 +25,11 @@ import numpy as np
 from bandbridge.bands import find_role, get_scaling, is_single_nir
 from bandbridge.data.reader import open_raster, raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.backends import make_backend
-from bandbridge.inference.interpret import interpret, look_at
-from bandbridge.inference.predictor import PredictOptions, predict_file
-from bandbridge.inference.route import ZOO_ROUTES, route_model
-from bandbridge.inference.spec import read_spec, resolve_model_folder, zoo_models
+from bandbridge.inference.runtime.backends import make_backend
+from bandbridge.inference.core.interpret import interpret, look_at
+from bandbridge.inference.core.predictor import PredictOptions, predict_file
+from bandbridge.inference.core.route import ZOO_ROUTES, route_model
+from bandbridge.spec import read_spec, resolve_model_folder, zoo_models
 
 MAX_MB = 40
 MAX_MPIX = 16  # output pixels per request

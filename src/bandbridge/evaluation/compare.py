@@ -11,14 +11,14 @@ import torch
 from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir, ndvi
 from bandbridge.data.reader import open_raster, read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.backends import make_backend
-from bandbridge.inference.predictor import PredictOptions, predict_file
+from bandbridge.inference.runtime.backends import make_backend
+from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from bandbridge.fileio import atomic_paths, check_output_file
 from bandbridge.bands import same_family
-from bandbridge.inference.interpret import Overrides, interpret, look_at
-from bandbridge.inference.route import route_model
-from bandbridge.inference.spec import read_spec
-from bandbridge.inference.writer import decode
+from bandbridge.inference.core.interpret import Overrides, interpret, look_at
+from bandbridge.inference.core.route import route_model
+from bandbridge.spec import read_spec
+from bandbridge.inference.core.writer import decode
 from bandbridge.metrics import image_metrics, index_metrics
 
 

@@ -20,12 +20,12 @@ from bandbridge.bands import find_role, get_scaling, ndvi
 from bandbridge.data.reader import open_raster, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_output_file
-from bandbridge.inference.backends import make_backend
+from bandbridge.inference.runtime.backends import make_backend
 from bandbridge.bands import same_family
-from bandbridge.inference.interpret import Overrides, interpret, look_at
-from bandbridge.inference.predictor import PredictOptions, predict_file
-from bandbridge.inference.route import route_model
-from bandbridge.inference.spec import read_spec
+from bandbridge.inference.core.interpret import Overrides, interpret, look_at
+from bandbridge.inference.core.predictor import PredictOptions, predict_file
+from bandbridge.inference.core.route import route_model
+from bandbridge.spec import read_spec
 
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
 

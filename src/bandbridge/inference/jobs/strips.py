@@ -14,7 +14,7 @@ import rasterio
 from rasterio.shutil import copy as gdal_copy
 
 from bandbridge.fileio import atomic_paths
-from bandbridge.inference.vrt import Band, Source, write_vrt
+from bandbridge.inference.interop.vrt import Band, Source, write_vrt
 
 
 def strip_ranges(height: int, n: int) -> list[tuple[int, int]]:

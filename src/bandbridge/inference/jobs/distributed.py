@@ -35,14 +35,14 @@ from typing import Callable, Iterator
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_writable, temp_folder_beside
-from bandbridge.inference.job import Job
-from bandbridge.inference.strips import assemble, strip_ranges
+from bandbridge.inference.jobs.job import Job
+from bandbridge.inference.jobs.strips import assemble, strip_ranges
 
 _LOADED: dict[tuple, object] = {}  # per worker process: the models it has loaded
 
 
 def _worker_backend(job: Job, backend: str, precision: str, threads: int | None):
-    from bandbridge.inference.backends import build_backend
+    from bandbridge.inference.runtime.backends import build_backend
     key = (str(job.spec.folder), backend, precision, threads)
     if key not in _LOADED:
         _LOADED[key] = build_backend(job.spec, backend, precision, threads)
@@ -53,7 +53,7 @@ def _task(job: Job, backend: str, precision: str, threads: int | None,
           rows: tuple[int, int] | None = None, dst: str | None = None) -> dict:
     """Predict one file (or the rows of one strip into ``dst``) on a worker. A mistake in the
     file (a BandbridgeError) is returned as ``{"error": …}``: Dask would retry a raised one."""
-    from bandbridge.inference.predictor import predict_file
+    from bandbridge.inference.core.predictor import predict_file
     try:
         be = _worker_backend(job, backend, precision, threads)
         opts = replace(job.opts, rows=rows, cog=job.opts.cog and rows is None)  # strips: COG when assembled
@@ -193,7 +193,7 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
                     announce: Callable[[str], None] | None = None) -> list[dict]:
     """Run the jobs on a Dask cluster; returns one row per input (files refused while planning,
     ``failed``, included) and writes them to ``summary`` (CSV; tracebacks in its ``.log``)."""
-    from bandbridge.inference.job import prepare_backends
+    from bandbridge.inference.jobs.job import prepare_backends
     if summary is not None:
         check_summary(summary, [j.src for j in jobs])
     if scheduler:

@@ -121,7 +121,7 @@ def verify(spec, backend) -> None:
     """Refuse a model whose check sample no longer gives the metrics recorded in the bundle
     (damaged or altered weights or graph): run once per model, backend, precision and machine,
     then remembered in the cache. Bundles without a check sample pass unchecked."""
-    from bandbridge.inference.cache import cache_dir, machine_key, model_key, read_json, write_json
+    from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
     sample = load_check_sample(spec.folder)
     want = (sample.meta.get("fp32") if sample is not None else None) or {}
     if not want:
@@ -155,7 +155,7 @@ def make_check_sample(folder: Path, data_root: str | None = None) -> dict:
     from bandbridge.data.datamodule import PairedDataModule
     from bandbridge.evaluation.evaluate import _with_data
     from bandbridge.fileio import atomic_paths
-    from bandbridge.inference.spec import read_spec
+    from bandbridge.spec import read_spec
     folder = Path(folder)
     bundle = load_bundle(folder)
     spec = read_spec(folder)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.spec import ONNX_FILE, ModelSpec
+from bandbridge.spec import ONNX_FILE, ModelSpec
 from bandbridge.radiometry import image_stats
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
@@ -104,7 +104,7 @@ def onnx_file(spec: ModelSpec) -> Path:
             raise BandbridgeError(f"{spec.folder}: no {ONNX_FILE} (nor generator.safetensors); pass "
                                   "a model bundle, or run `bandbridge export` on it for an ONNX folder")
         return own
-    from bandbridge.inference.cache import artefact, cache_dir, model_key
+    from bandbridge.inference.runtime.cache import artefact, cache_dir, model_key
     try:
         import onnx  # noqa: F401 - the exporter needs it
     except ImportError:
@@ -112,7 +112,7 @@ def onnx_file(spec: ModelSpec) -> Path:
                               "pip install 'bandbridge[onnx]'") from None
 
     def build(path: Path) -> None:
-        from bandbridge.inference.export import export_onnx
+        from bandbridge.inference.runtime.export import export_onnx
         export_onnx(spec.folder, path.parent, overwrite=True)
     return artefact(cache_dir() / "onnx" / model_key(spec.folder) / ONNX_FILE, build)
 
@@ -121,7 +121,7 @@ def graph_file(spec: ModelSpec, precision: str) -> Path:
     """The ONNX graph a backend runs at ``precision``: fp32 (and bf16, which OpenVINO applies
     itself), or the int8 graph quantised from it."""
     if precision == "int8":
-        from bandbridge.inference.quantize import int8_file
+        from bandbridge.inference.runtime.quantize import int8_file
         return int8_file(spec)
     return onnx_file(spec)
 
@@ -266,13 +266,13 @@ def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto"
     is told before it starts); otherwise a cached choice, else the reference (torch fp32, or onnx
     fp32 for an export folder). Either way the model must pass its own check sample
     (``gate.verify``) before it is handed out."""
-    from bandbridge.inference.gate import verify
+    from bandbridge.inference.runtime.gate import verify
     check_choice(backend, precision)
     if backend != "auto" and precision != "auto":
         be = build_backend(spec, backend, precision, threads, compile)
         be.choice, be.record = f"{backend} {precision} as asked", None
     else:
-        from bandbridge.inference.select import choose
+        from bandbridge.inference.runtime.select import choose
         be = choose(spec, backend, precision, threads, compile, probe, announce)
     verify(spec, be)
     return be

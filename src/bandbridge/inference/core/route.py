@@ -1,6 +1,6 @@
 """One name, several models: a bundled name like ``rgb2nir`` picks the model that fits the
 kind of RGB a user holds — 8-bit imagery (NAIP, PNG/JPEG, true-colour products) or reflectance
-(Sentinel-2 L1C/L2A, Landsat) — from what :func:`~bandbridge.inference.interpret.look_at` saw."""
+(Sentinel-2 L1C/L2A, Landsat) — from what :func:`~bandbridge.inference.core.interpret.look_at` saw."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.bands import FAMILY
-from bandbridge.inference.interpret import Look, Overrides, look_at
-from bandbridge.inference.spec import resolve_model_folder
+from bandbridge.inference.core.interpret import Look, Overrides, look_at
+from bandbridge.spec import resolve_model_folder
 
 # name → {family of input values: bundled model}
 ZOO_ROUTES: dict[str, dict[str, str]] = {

@@ -13,12 +13,12 @@ from typing import Callable, Iterator
 from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file, check_writable, is_temporary
-from bandbridge.inference.backends import check_choice
-from bandbridge.inference.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
-from bandbridge.inference.predictor import PredictOptions, PredictStats, index_plan, predict_file
-from bandbridge.inference.route import route_model
-from bandbridge.inference.spec import ModelSpec, read_spec
-from bandbridge.inference.writer import DTYPES
+from bandbridge.inference.runtime.backends import check_choice
+from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
+from bandbridge.inference.core.predictor import PredictOptions, PredictStats, index_plan, predict_file
+from bandbridge.inference.core.route import route_model
+from bandbridge.spec import ModelSpec, read_spec
+from bandbridge.inference.core.writer import DTYPES
 
 PROBE_MPIX = 16.0  # jobs this large measure the backends once (cached); smaller ones reuse a choice
 # (with --workers too: the client decides once, with the same rule)
@@ -53,7 +53,7 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
     """``(files, skipped)``: files, folders (their rasters, except hidden/partial files and
     earlier outputs of this tool) and globs; a band folder (``B02.tif``, …) is one input."""
     from bandbridge.data.reader import RASTER_SUFFIXES
-    from bandbridge.inference.stac import is_stac_item, item_to_vrt
+    from bandbridge.inference.interop.stac import is_stac_item, item_to_vrt
     files: list[Path] = []
     skipped = 0
     for it in items:
@@ -210,7 +210,7 @@ def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "a
     """One backend per model of the jobs, decided before any prediction: measured (and cached)
     only where the model's jobs add up to ``PROBE_MPIX`` or more, announced through
     ``announce``; otherwise the cached choice or the reference. Each has ``.choice``."""
-    from bandbridge.inference.backends import make_backend
+    from bandbridge.inference.runtime.backends import make_backend
     specs: dict[Path, ModelSpec] = {}
     mpix: dict[Path, float] = {}  # input megapixels per model: what decides the probe
     for job in jobs:
@@ -227,7 +227,7 @@ def run_predict(jobs: list[Job], backends: dict[Path, object],
     """Predict each job with its model's backend (``prepare_backends``); yields
     ``(job, stats, backend)``. ``progress`` gets the job and its tile count and returns the
     per-batch callback."""
-    from bandbridge.inference.predictor import plan_file
+    from bandbridge.inference.core.predictor import plan_file
     for job in jobs:
         run = backends[job.spec.folder]
         tick = progress(job, plan_file(job.spec, job.src, job.opts)[2].n_tiles) if progress else None

@@ -10,9 +10,9 @@ import numpy as np
 
 from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.gate import CHECK_FILE
+from bandbridge.inference.runtime.gate import CHECK_FILE
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
-from bandbridge.inference.spec import BUNDLE_META, ONNX_FILE, read_spec, resolve_model_folder, write_metadata_json
+from bandbridge.spec import BUNDLE_META, ONNX_FILE, read_spec, resolve_model_folder, write_metadata_json
 
 
 def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int = 17,
@@ -32,7 +32,7 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
                               "--overwrite to replace it (or choose another folder)")
     check_writable(out, "--output")
     if qgis:  # refused before anything is written
-        from bandbridge.inference.qgis import check_exportable
+        from bandbridge.inference.interop.qgis import check_exportable
         check_exportable(spec)
     net = load_bundle(folder).generator.eval()
     out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
     write_metadata_json(spec, out / "metadata.json")
     _check(out, net, spec, n)
     if qgis:
-        from bandbridge.inference.qgis import export_qgis
+        from bandbridge.inference.interop.qgis import export_qgis
         export_qgis(folder, spec, out / f"{spec.name}-deepness.onnx")
     return out
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.spec import ModelSpec
+from bandbridge.spec import ModelSpec
 
 INT8_FILE = "model-int8.onnx"
 FP32_TAIL_CONVS = 3  # convolutions (from the output back) kept in fp32 on every path
@@ -100,9 +100,9 @@ def quantize_graph(src: Path, dst: Path, sample, n_stats: int = 0) -> None:
 def int8_file(spec: ModelSpec) -> Path:
     """The model's int8 graph, built once from its fp32 graph into the cache (keyed by the
     bundle's content, verified by its own hash) and calibrated on the bundle's check sample."""
-    from bandbridge.inference.backends import onnx_file
-    from bandbridge.inference.cache import artefact, cache_dir, model_key
-    from bandbridge.inference.gate import load_check_sample
+    from bandbridge.inference.runtime.backends import onnx_file
+    from bandbridge.inference.runtime.cache import artefact, cache_dir, model_key
+    from bandbridge.inference.runtime.gate import load_check_sample
     try:
         import onnxruntime.quantization  # noqa: F401 - part of onnxruntime
     except ImportError:

@@ -26,7 +26,7 @@ from bandbridge.bands import (FAMILY, FOLDER_BANDS, ROLES_BY_COUNT, SCALINGS, Sc
                               canonical_band_name, get_scaling)
 from bandbridge.data.reader import _select, raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.spec import ModelSpec
+from bandbridge.spec import ModelSpec
 
 MAX_SATURATED = 0.01  # fraction of valid pixels allowed beyond the scaling's range
 LOOK_SIDE = 512  # the decimated look at the values, pixels a side
@@ -218,7 +218,7 @@ def _model_selection(path, spec: ModelSpec) -> list[int] | None:
 
 def suggest_model(spec: ModelSpec, family: str) -> str | None:
     """A bundled model with this model's input and output roles that reads ``family`` values."""
-    from bandbridge.inference.spec import ZOO_ALIASES, read_spec, zoo_models
+    from bandbridge.spec import ZOO_ALIASES, read_spec, zoo_models
     roles = ([band_role(b) for b in spec.input_names], [band_role(b) for b in spec.target_names])
     for name, folder in zoo_models().items():
         if name in ZOO_ALIASES or folder == spec.folder:

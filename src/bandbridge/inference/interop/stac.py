@@ -108,8 +108,8 @@ def item_to_vrt(item_path: Path) -> Path:
     different grids. The VRT's name is the item's id made safe (:func:`safe_name`): an id never
     becomes a path outside the cache."""
     from bandbridge.fileio import atomic_write_bytes, safe_name
-    from bandbridge.inference.cache import cache_dir
-    from bandbridge.inference.vrt import Band, Source, write_vrt
+    from bandbridge.inference.runtime.cache import cache_dir
+    from bandbridge.inference.interop.vrt import Band, Source, write_vrt
     item_path = Path(item_path)
     d = _load_item(item_path)
     srcs = rgb_sources(item_path)

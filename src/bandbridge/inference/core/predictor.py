@@ -21,12 +21,12 @@ from bandbridge.bands import INDICES, band_role, find_role, get_scaling, is_sing
 from bandbridge.config import BandSel
 from bandbridge.data.reader import _select, raster_info, read_decimated, read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.spec import ModelSpec
+from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import image_stats
-from bandbridge.inference.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
+from bandbridge.inference.core.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.fileio import atomic_paths
-from bandbridge.inference.writer import (encode, output_profile, physical_note,
-                                         open_output, resolve_dtype, tag_bands, to_cog)
+from bandbridge.inference.core.writer import (encode, output_profile, physical_note,
+                                              open_output, resolve_dtype, tag_bands, to_cog)
 
 
 GDAL_CACHE_BYTES = 64 * 2**20

@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.backends import build_backend, cpu_has_bf16, openvino_bf16
-from bandbridge.inference.cache import cache_dir, machine_key, model_key, read_json, write_json
-from bandbridge.inference.gate import judge, load_check_sample
-from bandbridge.inference.spec import ModelSpec
+from bandbridge.inference.runtime.backends import build_backend, cpu_has_bf16, openvino_bf16
+from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
+from bandbridge.inference.runtime.gate import judge, load_check_sample
+from bandbridge.spec import ModelSpec
 
 PROBE_TILE = 384  # input pixels a side: the probe times a small tile, not the job's
 PROBE_SECONDS = 0.5  # timing per candidate, after one warm-up forward (and at least one more)

@@ -1,0 +1,1 @@
+"""`bandbridge predict` as jobs: inputs checked before any work, then predicted here or on Dask."""

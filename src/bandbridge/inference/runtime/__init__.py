@@ -1,0 +1,1 @@
+"""What runs a model here: torch/ONNX/OpenVINO backends, the precision gate, `--backend auto`."""
