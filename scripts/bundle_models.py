@@ -162,7 +162,7 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
                     val_metrics=b.info.get("val_metrics"), bundled_from=preset,
                     **({"baseline": b.info["baseline"]} if b.info.get("baseline") else {}))
         # The precision gate's check sample: a validation tile, measured on the shipped weights.
-        from bandbridge.inference.runtime.gate import make_check_sample
+        from bandbridge.evaluation.check_sample import make_check_sample
         make_check_sample(out, b.config.data.root)
         # The card's table is measured on the bundle that ships (float16 weights), not on the run.
         from bandbridge.evaluation.evaluate import evaluate

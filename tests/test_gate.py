@@ -204,8 +204,8 @@ def test_int8_keeps_the_answer_within_the_gate_on_a_real_tile(backend, model, ke
 def test_int8_keeps_the_anchor_and_the_output_layers_in_fp32():
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
     import onnx
-    from bandbridge.inference.runtime.backends import onnx_file
-    from bandbridge.inference.runtime.quantize import fp32_tail, int8_file
+    from bandbridge.inference.runtime.graphs import int8_file, onnx_file
+    from bandbridge.inference.runtime.quantize import fp32_tail
     spec = _spec()
     tail = fp32_tail(onnx.load(str(onnx_file(spec))).graph)
     assert any("spectral" in n for n in tail) and any("Clip" in n for n in tail)
@@ -218,7 +218,7 @@ def test_int8_keeps_the_anchor_and_the_output_layers_in_fp32():
 
 def test_a_damaged_cached_graph_is_rebuilt_not_reused(monkeypatch, tmp_path):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
-    from bandbridge.inference.runtime.backends import onnx_file
+    from bandbridge.inference.runtime.graphs import onnx_file
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))
     spec = _spec("sr-x2")
     path = onnx_file(spec)

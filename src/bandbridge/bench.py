@@ -68,7 +68,7 @@ def generator_gflop(spec, tile: int | tuple[int, int]) -> float:
 
 
 def _backend(row: dict, spec):
-    from bandbridge.inference.runtime.backends import make_backend
+    from bandbridge.inference.runtime.select import make_backend
     b, p = row.get("backend", "torch"), row.get("precision", "fp32")
     return make_backend(spec, b, p, row.get("threads"), row.get("compile", False),
                         probe=(b == "auto" or p == "auto"))

@@ -394,8 +394,9 @@ def export(
     """Export a generator (ONNX with dynamic batch/height/width, model.yaml, metadata.json)."""
     if format_ != "onnx":
         _fail(f"--format {format_}: unknown; only onnx is supported")
+    from bandbridge.inference.interop.qgis import export_with_qgis
     from bandbridge.inference.runtime.export import export_onnx
-    folder = export_onnx(model, output, overwrite=overwrite, qgis=qgis)
+    folder = (export_with_qgis if qgis else export_onnx)(model, output, overwrite=overwrite)
     out.print(f"exported to {folder}")
     for p in sorted(folder.glob("*-deepness.onnx")) if qgis else []:
         out.print(f"QGIS Deepness model: {p}")

@@ -275,7 +275,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
         best_dir = run_dir / "model" / "best"
         if best_dir.exists():  # the precision gate's sample: one real validation tile
-            from bandbridge.inference.runtime.gate import make_check_sample
+            from bandbridge.evaluation.check_sample import make_check_sample
             try:
                 make_check_sample(best_dir)
             except BandbridgeError:  # no validation split: prediction then trusts fp32 only

@@ -25,7 +25,7 @@ import numpy as np
 from bandbridge.bands import find_role, get_scaling, is_single_nir
 from bandbridge.data.reader import open_raster, raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.runtime.backends import make_backend
+from bandbridge.inference.runtime.select import make_backend
 from bandbridge.inference.core.interpret import interpret, look_at
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from bandbridge.inference.core.route import ZOO_ROUTES, route_model

@@ -11,7 +11,7 @@ import torch
 from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir, ndvi
 from bandbridge.data.reader import open_raster, read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.runtime.backends import make_backend
+from bandbridge.inference.runtime.select import make_backend
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from bandbridge.fileio import atomic_paths, check_output_file
 from bandbridge.bands import same_family

@@ -37,7 +37,8 @@ class EvalResult:
     samples: list[dict] = field(default_factory=list)  # a few images with every prediction
 
 
-def _with_data(cfg: Config, root: str | None, recipes: list[str] | None) -> Config:
+def with_data(cfg: Config, root: str | None, recipes: list[str] | None) -> Config:
+    """A model's config reading its data from ``root`` and, with ``recipes``, those sources instead."""
     d = cfg.model_dump(mode="json")
     if root:
         d["data"]["root"] = root
@@ -71,8 +72,8 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
              recipes: list[str] | None = None, out_dir: str | Path | None = None,
              fid_weights: str | None = None, keep_samples: int = 4) -> EvalResult:
     bundle: Bundle = load_model(model)
-    train_cfg = _with_data(bundle.config, data_root, None)
-    eval_cfg = _with_data(bundle.config, data_root, recipes)
+    train_cfg = with_data(bundle.config, data_root, None)
+    eval_cfg = with_data(bundle.config, data_root, recipes)
     task, scale = train_cfg.task.kind, train_cfg.task.scale
     pairs = PairedDataModule(eval_cfg).load_split(split)
     if not pairs:

@@ -20,7 +20,7 @@ from bandbridge.bands import find_role, get_scaling, ndvi
 from bandbridge.data.reader import open_raster, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_output_file
-from bandbridge.inference.runtime.backends import make_backend
+from bandbridge.inference.runtime.select import make_backend
 from bandbridge.bands import same_family
 from bandbridge.inference.core.interpret import Overrides, interpret, look_at
 from bandbridge.inference.core.predictor import PredictOptions, predict_file

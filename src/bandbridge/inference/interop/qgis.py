@@ -6,7 +6,8 @@ square output; its metadata keys (``model_type``, ``class_names``, ``resolution`
 ``standardization_mean``/``standardization_std``) are JSON strings in the ONNX metadata. So the
 export is a static ``(1, C, T, T)`` graph without the context input: a generator that
 normalises per image gets each tile's own statistics (QGIS runs tile by tile), which is the one
-difference from ``bandbridge predict``.
+difference from ``bandbridge predict``. The Deepness graph is written beside the ONNX export
+(``runtime/export.py``) by :func:`export_with_qgis`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ def deepness_metadata(spec, tile: int) -> dict[str, str]:
     if gsd:
         meta["resolution"] = float(gsd) * 100.0
     return {k: json.dumps(v) for k, v in meta.items()}
+
+
+def export_with_qgis(model: str | Path, out_dir: str | Path | None = None,
+                     overwrite: bool = False) -> Path:
+    """``bandbridge export --qgis``: the ONNX export folder and ``<name>-deepness.onnx`` in it; a
+    model Deepness cannot feed is refused after the output checks, before anything is written."""
+    from bandbridge.inference.runtime.export import export_target, write_export
+    folder, spec, out = export_target(model, out_dir, overwrite)
+    check_exportable(spec)
+    write_export(folder, spec, out)
+    export_qgis(folder, spec, out / f"{spec.name}-deepness.onnx")
+    return out
 
 
 def check_exportable(spec) -> None:

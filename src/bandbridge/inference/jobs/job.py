@@ -210,7 +210,7 @@ def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "a
     """One backend per model of the jobs, decided before any prediction: measured (and cached)
     only where the model's jobs add up to ``PROBE_MPIX`` or more, announced through
     ``announce``; otherwise the cached choice or the reference. Each has ``.choice``."""
-    from bandbridge.inference.runtime.backends import make_backend
+    from bandbridge.inference.runtime.select import make_backend
     specs: dict[Path, ModelSpec] = {}
     mpix: dict[Path, float] = {}  # input megapixels per model: what decides the probe
     for job in jobs:

@@ -9,9 +9,9 @@ the same whichever runs the network.
   or bf16 on CPUs whose plugin offers it (AMX / AVX512-BF16).
 - ``int8`` (onnx and openvino): the graph quantised after training (``quantize.py``).
 
-``make_backend(..., backend="auto")`` or ``precision="auto"`` lets ``select.py`` pick the
-fastest candidate that passes the precision gate (``gate.py``), measured once per model and
-machine.
+The ONNX graphs come from ``graphs.py``. Which backend a job gets — a named one, or with
+``auto`` the fastest candidate that passes the precision gate (``gate.py``), measured once per
+model and machine — is ``select.make_backend``'s decision; this module does not choose.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.spec import ONNX_FILE, ModelSpec
+from bandbridge.inference.runtime.graphs import graph_file
+from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import image_stats
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
@@ -93,37 +94,6 @@ def fuse_conv_bn(net):
                     conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
                 seq[i + 1] = nn.Identity()
     return net
-
-
-def onnx_file(spec: ModelSpec) -> Path:
-    """The model's ONNX graph: an export folder's own, else the bundle exported once into the
-    cache (keyed by the bundle's content)."""
-    own = spec.folder / ONNX_FILE
-    if own.exists() or not (spec.folder / "generator.safetensors").exists():
-        if not own.exists():
-            raise BandbridgeError(f"{spec.folder}: no {ONNX_FILE} (nor generator.safetensors); pass "
-                                  "a model bundle, or run `bandbridge export` on it for an ONNX folder")
-        return own
-    from bandbridge.inference.runtime.cache import artefact, cache_dir, model_key
-    try:
-        import onnx  # noqa: F401 - the exporter needs it
-    except ImportError:
-        raise BandbridgeError("the onnx and openvino backends export the model with onnx: "
-                              "pip install 'bandbridge[onnx]'") from None
-
-    def build(path: Path) -> None:
-        from bandbridge.inference.runtime.export import export_onnx
-        export_onnx(spec.folder, path.parent, overwrite=True)
-    return artefact(cache_dir() / "onnx" / model_key(spec.folder) / ONNX_FILE, build)
-
-
-def graph_file(spec: ModelSpec, precision: str) -> Path:
-    """The ONNX graph a backend runs at ``precision``: fp32 (and bf16, which OpenVINO applies
-    itself), or the int8 graph quantised from it."""
-    if precision == "int8":
-        from bandbridge.inference.runtime.quantize import int8_file
-        return int8_file(spec)
-    return onnx_file(spec)
 
 
 def _context_feed(x: np.ndarray, context: np.ndarray | None, width: int) -> np.ndarray:
@@ -256,23 +226,3 @@ def build_backend(spec: ModelSpec, backend: str, precision: str, threads: int | 
         return OpenVinoBackend(spec, precision, threads)
     raise BandbridgeError(f"--backend {backend}: name one backend here (torch, onnx or openvino)")
 
-
-def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
-                 threads: int | None = None, compile: bool = False, probe: bool = False,
-                 announce=None):
-    """The backend to predict with. Named backend and precision: that one. ``auto`` in either:
-    the fastest candidate that passes the precision gate, measured once per model and machine
-    and cached (``select.py``), measured now only with ``probe`` (large jobs; ``announce(line)``
-    is told before it starts); otherwise a cached choice, else the reference (torch fp32, or onnx
-    fp32 for an export folder). Either way the model must pass its own check sample
-    (``gate.verify``) before it is handed out."""
-    from bandbridge.inference.runtime.gate import verify
-    check_choice(backend, precision)
-    if backend != "auto" and precision != "auto":
-        be = build_backend(spec, backend, precision, threads, compile)
-        be.choice, be.record = f"{backend} {precision} as asked", None
-    else:
-        from bandbridge.inference.runtime.select import choose
-        be = choose(spec, backend, precision, threads, compile, probe, announce)
-    verify(spec, be)
-    return be

@@ -1,5 +1,6 @@
 """`bandbridge export RUN --format onnx`: the generator as ONNX (dynamic batch, height, width)
-next to its model.yaml and a metadata JSON (bands, scaling, tile, overlap)."""
+next to its model.yaml and a metadata JSON (bands, scaling, tile, overlap); the graph the ONNX
+backends run is this export too (``graphs.py``)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,21 @@ from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.gate import CHECK_FILE
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
-from bandbridge.spec import BUNDLE_META, ONNX_FILE, read_spec, resolve_model_folder, write_metadata_json
+from bandbridge.spec import BUNDLE_META, ONNX_FILE, ModelSpec, read_spec, resolve_model_folder, write_metadata_json
 
 
 def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int = 17,
-                overwrite: bool = False, qgis: bool = False) -> Path:
+                overwrite: bool = False) -> Path:
     """``model.onnx`` (dynamic batch, height, width; context input where the generator takes
-    one), model.yaml, metadata.json and the check sample in ``out_dir``; with ``qgis`` also
-    ``<name>-deepness.onnx`` for the QGIS Deepness plugin (``qgis.py``)."""
-    import torch
+    one), model.yaml, metadata.json and the check sample in ``out_dir`` (the ONNX backends' own
+    graph, built into the cache, is this export too). ``interop/qgis.py`` adds the QGIS graph."""
+    return write_export(*export_target(model, out_dir, overwrite), opset)
+
+
+def export_target(model: str | Path, out_dir: str | Path | None = None,
+                  overwrite: bool = False) -> tuple[Path, ModelSpec, Path]:
+    """``(bundle folder, its spec, export folder)``, with every check on the output made before
+    anything is written."""
     folder = resolve_model_folder(model)
     spec = read_spec(folder)
     out = Path(out_dir) if out_dir else folder.parent / f"{folder.name}-onnx"
@@ -31,9 +38,13 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
         raise BandbridgeError(f"--output {out} already holds an export ({ONNX_FILE}); pass "
                               "--overwrite to replace it (or choose another folder)")
     check_writable(out, "--output")
-    if qgis:  # refused before anything is written
-        from bandbridge.inference.interop.qgis import check_exportable
-        check_exportable(spec)
+    return folder, spec, out
+
+
+def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17) -> Path:
+    """Write the export of the bundle in ``folder`` into ``out`` (checked by
+    :func:`export_target`) and check the graph against torch; returns ``out``."""
+    import torch
     net = load_bundle(folder).generator.eval()
     out.mkdir(parents=True, exist_ok=True)
     n = max(spec.size_multiple, 64)
@@ -57,9 +68,6 @@ def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int
         atomic_write_bytes(out / CHECK_FILE, (folder / CHECK_FILE).read_bytes())
     write_metadata_json(spec, out / "metadata.json")
     _check(out, net, spec, n)
-    if qgis:
-        from bandbridge.inference.interop.qgis import export_qgis
-        export_qgis(folder, spec, out / f"{spec.name}-deepness.onnx")
     return out
 
 

@@ -10,7 +10,9 @@ is accepted when, on that tile, against torch fp32 on the same machine,
   outputs, 1e-4 for reflectance × 10000 and float outputs): on average the stored answer does
   not change.
 
-A single pixel moving by a few DN does not refuse a precision; a shift of the map does.
+A single pixel moving by a few DN does not refuse a precision; a shift of the map does. The
+sample is cut and measured when a run ends or a model is bundled (``evaluation/check_sample.py``);
+here it is only read and judged, with numpy.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from bandbridge.errors import BandbridgeError
 
 CHECK_FILE = "check.safetensors"
 REL_TOL = 0.01
-SAMPLE_SIZE = (128, 256)  # output pixels (rows, cols) of the check tile: ~100-400 KB stored
 
 
 @dataclass
@@ -143,50 +144,3 @@ def verify(spec, backend) -> None:
     write_json(path, {"model": spec.name, "backend": backend.name, "precision": backend.precision,
                       "metrics": got, "recorded": want})
 
-
-def make_check_sample(folder: Path, data_root: str | None = None) -> dict:
-    """Cut the check sample from the first validation image of the bundle's own data that holds
-    a ``SAMPLE_SIZE`` tile (its centre), measure torch fp32 on it and write ``check.safetensors``
-    into the bundle. Returns its metadata."""
-    import torch
-    from safetensors.numpy import save_file
-
-    from bandbridge.bundle import load_bundle
-    from bandbridge.data.datamodule import PairedDataModule
-    from bandbridge.evaluation.evaluate import _with_data
-    from bandbridge.fileio import atomic_paths
-    from bandbridge.spec import read_spec
-    folder = Path(folder)
-    bundle = load_bundle(folder)
-    spec = read_spec(folder)
-    s, m = spec.scale, spec.size_multiple
-    pairs = PairedDataModule(_with_data(bundle.config, data_root, None)).load_split("val")
-    if not pairs:
-        raise BandbridgeError(f"{folder}: its data has no validation split to cut a check sample from")
-    h, w = (-(-SAMPLE_SIZE[0] // s // m) * m, -(-SAMPLE_SIZE[1] // s // m) * m)
-    fits = [p for p in pairs if p.x.shape[1] >= h and p.x.shape[2] >= w] or \
-        [max(pairs, key=lambda p: p.x.shape[1] * p.x.shape[2])]
-    pair = fits[0]
-    h, w = min(h, pair.x.shape[1] // m * m), min(w, pair.x.shape[2] // m * m)
-    r, c = (pair.x.shape[1] - h) // 2, (pair.x.shape[2] - w) // 2
-    x = pair.x[None, :, r:r + h, c:c + w].float()
-    y = pair.y[:, r * s:(r + h) * s, c * s:(c + w) * s].float()
-    mask = pair.mask[0, r * s:(r + h) * s, c * s:(c + w) * s]
-    ctx = None
-    if spec.uses_context:
-        ctx = torch.tensor([pair.context(r + h / 2, c + w / 2, bundle.config.sensors)],
-                           dtype=torch.float32)  # at the tile's centre
-    # Stored as float16 (the sample is a few hundred KB); fp32 is measured on what is stored.
-    tensors = {"input": x.half().numpy(), "target": y.half().numpy(), "mask": mask.numpy().astype(np.uint8)}
-    if ctx is not None:
-        tensors["context"] = ctx.numpy()
-    sample = CheckSample(tensors["input"].astype(np.float32), tensors["target"].astype(np.float32),
-                         mask.numpy(), None if ctx is None else ctx.numpy(), {})
-    with torch.inference_mode():
-        ref = bundle.generator.eval()(torch.from_numpy(sample.x), ctx)[0].numpy()
-    meta = {"source": pair.source.name, "file": str(pair.item.input_path), "split": "val",
-            "window": [r, c, h, w], "fp32": task_metrics(ref, sample, spec.input_names, spec.target_names),
-            "output_step": quant_step(spec.target)}
-    with atomic_paths([folder / CHECK_FILE]) as (tmp,):
-        save_file(tensors, str(tmp), metadata={"bandbridge_check": json.dumps(meta)})
-    return meta

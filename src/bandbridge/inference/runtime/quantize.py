@@ -1,5 +1,6 @@
 """int8 post-training quantisation of a bundle's ONNX graph (onnxruntime's static quantiser,
-QDQ format), for the ``onnx`` and ``openvino`` backends at ``--precision int8``.
+QDQ format), for the ``onnx`` and ``openvino`` backends at ``--precision int8``; ``graphs.py``
+builds it once into the cache.
 
 Weights are quantised per output channel (int8), activations per tensor (uint8) with ranges
 calibrated on the bundle's check sample, its mirror images and brighter and darker copies. The
@@ -16,9 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from bandbridge.errors import BandbridgeError
-from bandbridge.spec import ModelSpec
 
 INT8_FILE = "model-int8.onnx"
 FP32_TAIL_CONVS = 3  # convolutions (from the output back) kept in fp32 on every path
@@ -96,22 +94,3 @@ def quantize_graph(src: Path, dst: Path, sample, n_stats: int = 0) -> None:
     finally:
         logging.getLogger().setLevel(level)
 
-
-def int8_file(spec: ModelSpec) -> Path:
-    """The model's int8 graph, built once from its fp32 graph into the cache (keyed by the
-    bundle's content, verified by its own hash) and calibrated on the bundle's check sample."""
-    from bandbridge.inference.runtime.backends import onnx_file
-    from bandbridge.inference.runtime.cache import artefact, cache_dir, model_key
-    from bandbridge.inference.runtime.gate import load_check_sample
-    try:
-        import onnxruntime.quantization  # noqa: F401 - part of onnxruntime
-    except ImportError:
-        raise BandbridgeError("--precision int8 quantises with onnxruntime: pip install "
-                              "'bandbridge[onnx]'") from None
-    sample = load_check_sample(spec.folder)
-    if sample is None:
-        raise BandbridgeError(f"{spec.folder}: --precision int8 needs the bundle's check sample "
-                              "(check.safetensors) to calibrate on; use --precision fp32")
-    src = onnx_file(spec)
-    return artefact(cache_dir() / "onnx" / model_key(spec.folder) / INT8_FILE,
-                    lambda p: quantize_graph(src, p, sample, spec.n_stats))

@@ -1,4 +1,5 @@
-"""``--backend auto`` / ``--precision auto``: the fastest candidate that passes the precision gate.
+"""Which backend runs a job (:func:`make_backend`): a named one as asked, or with ``--backend
+auto`` / ``--precision auto`` the fastest candidate that passes the precision gate.
 
 Candidates are torch fp32 (the reference), OpenVINO fp32 (bf16 where its CPU plugin offers it),
 the int8 graph (``quantize.py``) on OpenVINO and onnxruntime, onnxruntime fp32, and torch bf16
@@ -16,9 +17,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.runtime.backends import build_backend, cpu_has_bf16, openvino_bf16
+from bandbridge.inference.runtime.backends import build_backend, check_choice, cpu_has_bf16, openvino_bf16
 from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
-from bandbridge.inference.runtime.gate import judge, load_check_sample
+from bandbridge.inference.runtime.gate import judge, load_check_sample, verify
 from bandbridge.spec import ModelSpec
 
 PROBE_TILE = 384  # input pixels a side: the probe times a small tile, not the job's
@@ -161,4 +162,23 @@ def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", thre
     b, p = (record["backend"], record["precision"]) if record else cands[0]
     be = build_backend(spec, b, p, threads, compile)
     be.choice, be.record = note, record
+    return be
+
+
+def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
+                 threads: int | None = None, compile: bool = False, probe: bool = False,
+                 announce=None):
+    """The backend to predict with. Named backend and precision: that one. ``auto`` in either:
+    the fastest candidate that passes the precision gate, measured once per model and machine
+    and cached (:func:`choose`), measured now only with ``probe`` (large jobs; ``announce(line)``
+    is told before it starts); otherwise a cached choice, else the reference (torch fp32, or onnx
+    fp32 for an export folder). Either way the model must pass its own check sample
+    (``gate.verify``) before it is handed out."""
+    check_choice(backend, precision)
+    if backend != "auto" and precision != "auto":
+        be = build_backend(spec, backend, precision, threads, compile)
+        be.choice, be.record = f"{backend} {precision} as asked", None
+    else:
+        be = choose(spec, backend, precision, threads, compile, probe, announce)
+    verify(spec, be)
     return be
