@@ -32,7 +32,7 @@ def _private_cache(tmp_path_factory):
 def run_cli(capsys, monkeypatch):
     """Run the CLI in-process like a user would; returns (exit code, stdout, stderr)."""
     from bandbridge import cli
-    from bandbridge.runner import RUN_DIR_ENV
+    from bandbridge.workflows.runner import RUN_DIR_ENV
 
     def run(*args: str) -> tuple[int, str, str]:
         monkeypatch.delenv(RUN_DIR_ENV, raising=False)
@@ -51,7 +51,7 @@ def run_cli(capsys, monkeypatch):
 def trained_run(tmp_path_factory):
     """A tiny rgb2nir model trained on the sample (2009, 2012) — shared by several tests."""
     from bandbridge.config import load_config
-    from bandbridge.runner import RUN_DIR_ENV, train
+    from bandbridge.workflows.runner import RUN_DIR_ENV, train
     os.environ.pop(RUN_DIR_ENV, None)
     cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE),
                       overrides=[*TINY, "train.max_epochs=2", "inference.tile=128",

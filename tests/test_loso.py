@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.evaluation.loso import held_out_source, parse_folds, train_source
+from bandbridge.workflows.loso import held_out_source, parse_folds, train_source
 from bandbridge.inference.core.interpret import look_at
 from bandbridge.inference.core.route import route_model
 from conftest import SAMPLE, SHARED, TINY, needs_shared

@@ -69,7 +69,7 @@ def train(
 ) -> None:
     """Train a conditional GAN; writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
     from bandbridge.config import apply_overrides, build_config, load_config
-    from bandbridge import runner
+    from bandbridge.workflows import runner
     extra = [f"train.{k}={v}" for k, v in (("devices", devices), ("accelerator", accelerator),
                                            ("strategy", strategy), ("num_nodes", num_nodes))
              if v is not None]
@@ -121,7 +121,7 @@ def loso(
     out_dir: str = typer.Option(..., "--out", help="folder for runs/, folds/ and loso.md/.csv/.json"),
 ) -> None:
     """Leave-one-source-out: train without each source, score it next to the baselines."""
-    from bandbridge.evaluation.loso import run_loso
+    from bandbridge.workflows.loso import run_loso
     names = [r.strip() for r in recipes.split(",") if r.strip()]
     summary = run_loso(preset, names, out_dir, data, set_, fold)
     typer.echo((Path(out_dir) / "loso.md").read_text())

@@ -1,4 +1,8 @@
-"""Set up and run training: run folder, Trainer, callbacks, resume and fine-tuning."""
+"""Set up and run training: run folder, Trainer, callbacks, resume and fine-tuning.
+
+A workflow, not part of ``training.py``: besides fitting the LightningModule, a run fits the
+anchor's linear baseline (``evaluation/baselines.py``), validates the start, bundles the model
+and cuts the precision gate's check sample from it (``evaluation/check_sample.py``)."""
 
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
              overrides: list[str] | None = None, fold_specs: list[str] | None = None) -> dict:
     """Train and score every fold; writes ``loso.md``, ``loso.csv`` and ``loso.json`` in
     ``out_dir`` (one training run per fold under ``out_dir/runs``). Returns the summary."""
-    from bandbridge import runner
+    from bandbridge.workflows import runner
     from bandbridge.evaluation.evaluate import evaluate
     out = Path(out_dir)
     folds = _checked_folds(names, fold_specs or [])

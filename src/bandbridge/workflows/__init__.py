@@ -1,0 +1,1 @@
+"""Workflows that train and evaluate: a training run (run folder, Trainer, bundles) and LOSO."""
