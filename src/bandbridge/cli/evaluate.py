@@ -1,0 +1,128 @@
+"""Models scored against real targets: evaluate, report, compare, timeseries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bandbridge.cli.app import fail, out
+from bandbridge.cli.options import BandNames, Bands, Overwrite, Scaling, Vmax, Vmin, overrides
+
+
+def evaluate(
+    model: str = typer.Option(..., "--model", "-m", help="run folder, model bundle or .ckpt"),
+    data: Optional[str] = typer.Option(None, "--data", help="data root (default: the model's)"),
+    split: str = typer.Option("test", "--split", help="train, val or test"),
+    recipe: list[str] = typer.Option([], "--recipe", help="evaluate on these data recipes instead (cross-sensor)"),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="folder for per_image.csv, summary.json, metrics.md"),
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth)"),
+) -> None:
+    """Score a model and its baselines on a held-out split; prints the table."""
+    from bandbridge.evaluation.evaluate import evaluate as run
+    if split not in ("train", "val", "test"):
+        fail(f"--split {split}: choose train, val or test")
+    if out_dir is None:
+        p = Path(model)
+        out_dir = str(p / "eval" / split if (p / "model").is_dir() else Path("runs") / "eval" / p.name / split)
+    res = run(model, data, split, recipe or None, out_dir, fid_weights)
+    for line in res.summary["protocol"]["inputs"]:
+        out.print(line, highlight=False)
+    typer.echo(res.table)
+    out.print(f"written to {out_dir}")
+
+
+def report(
+    run_dir: str = typer.Argument(..., help="run folder (runs/<name>/<timestamp>)"),
+    data: Optional[str] = typer.Option(None, "--data", help="data root (default: the run's)"),
+    split: str = typer.Option("test", "--split"),
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights"),
+) -> None:
+    """Write report.md and report.html for a run: loss curves, metrics with baselines, sample grids."""
+    from bandbridge.evaluation.report import write_report
+    path = write_report(run_dir, data, split, fid_weights)
+    out.print(f"report: {path}")
+
+
+def compare(
+    input_: str = typer.Argument(..., help="a raster holding the input bands and the real target bands"),
+    model: str = typer.Option("rgb2nir", "--model", "-m", help="bundled model name, run folder or bundle"),
+    output: str = typer.Option("out/compare", "--output", "-o", help="output folder"),
+    overwrite: Overwrite = False,
+    bands: Bands = None,
+    band_names: BandNames = None,
+    scaling: Scaling = None,
+    vmin: Vmin = None,
+    vmax: Vmax = None,
+) -> None:
+    """Predict a raster whose real target is known: synthetic+input GeoTIFF, NDVI GeoTIFF,
+    comparison PNG, and the metrics against the real band."""
+    from bandbridge.evaluation.compare import compare as run
+    from bandbridge.inference.core.interpret import check_scaling_flags
+    check_scaling_flags(scaling, vmin, vmax)
+    res = run(model, input_, output, overrides(bands, band_names, scaling, vmin, vmax), overwrite)
+    if res["route"]:
+        typer.echo(res["route"])
+    typer.echo(f"backend: {res['backend']}; metrics vs the real band "
+               f"(units: {res['units']}, data range {res['data_range']:g}):")
+    base = res["baseline_metrics"]
+    typer.echo(f"  {'metric':10s} {'model':>10s}" + (f" {'linear':>10s}" if base else ""))
+    for k, v in res["metrics"].items():
+        typer.echo(f"  {k:10s} {v:10.4f}" + (f" {base[k]:10.4f}" if base else ""))
+    if base:
+        typer.echo(f"  linear = the per-pixel linear baseline, fitted on {res['baseline_fitted_on']}")
+    typer.echo("written:\n  " + "\n  ".join(res["files"]))
+
+
+def timeseries(
+    inputs: list[str] = typer.Argument(..., help="dated rasters (files, folders or globs)"),
+    model: str = typer.Option("rgb2nir", "--model", "-m", help="an NIR model (bundled name, run, bundle)"),
+    output: str = typer.Option("out/timeseries", "--output", "-o", help="folder for the CSV and PNG"),
+    bbox: Optional[str] = typer.Option(None, "--bbox", help="xmin,ymin,xmax,ymax in the files' CRS"),
+    polygon: Optional[str] = typer.Option(None, "--polygon", help="GeoJSON file (geometry or feature)"),
+    wgs84: bool = typer.Option(False, "--wgs84", help="bbox/polygon are lon/lat (EPSG:4326)"),
+    overwrite: Overwrite = False,
+    bands: Bands = None,
+    band_names: BandNames = None,
+    scaling: Scaling = None,
+    vmin: Vmin = None,
+    vmax: Vmax = None,
+) -> None:
+    """Mean NDVI per date from synthetic NIR (and real NIR where present): CSV + PNG."""
+    import json
+    from bandbridge.evaluation.timeseries import Region, ndvi_timeseries
+    region = None
+    if bbox or polygon:
+        geom = None
+        if polygon:
+            try:
+                g = json.loads(Path(polygon).read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                fail(f"{polygon}: cannot read GeoJSON ({e})")
+            g = g.get("features", [g])[0] if g.get("type") == "FeatureCollection" else g
+            geom = g.get("geometry", g)
+        try:
+            box = tuple(float(v) for v in bbox.split(",")) if bbox else None
+        except ValueError:
+            box = ()
+        if box is not None and len(box) != 4:
+            fail(f"--bbox '{bbox}' must be xmin,ymin,xmax,ymax")
+        region = Region(box, geom, wgs84)
+    from bandbridge.inference.core.interpret import check_scaling_flags
+    check_scaling_flags(scaling, vmin, vmax)
+    rows = ndvi_timeseries(model, _inputs(inputs), output, region,
+                           overrides(bands, band_names, scaling, vmin, vmax), overwrite,
+                           lambda note: out.print(note, highlight=False))
+    typer.echo("date        pixels    NDVI synthetic  NDVI real")
+    for r in rows:
+        typer.echo(f"{r['date']}  {r['pixels']:8d}  {r['ndvi_synthetic']:+.3f}          {r['ndvi_real']:+.3f}")
+    typer.echo(f"written: {Path(output) / 'ndvi_timeseries.csv'}, {Path(output) / 'ndvi_timeseries.png'}")
+
+
+def _inputs(items: list[str]) -> list[Path]:
+    from bandbridge.inference.jobs.job import expand_inputs
+    files, skipped = expand_inputs(items)
+    if skipped:
+        out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
+    return files

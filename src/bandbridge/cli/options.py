@@ -1,0 +1,21 @@
+"""How predict, compare and timeseries read their inputs: one definition of each flag."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace existing output files")]
+Bands = Annotated[Optional[str], typer.Option("--bands", help="input bands in the model's order (0-based indices, names or roles), e.g. 0,1,2")]
+BandNames = Annotated[Optional[str], typer.Option("--band-names", help="a name for every band of the file(s), e.g. red,green,blue,nir")]
+Scaling = Annotated[Optional[str], typer.Option("--scaling", help="override the detected input scaling")]
+Vmin = Annotated[Optional[float], typer.Option("--vmin", help="--scaling minmax: raw value that maps to 0")]
+Vmax = Annotated[Optional[float], typer.Option("--vmax", help="--scaling minmax: raw value that maps to 1")]
+
+
+def overrides(bands: Optional[str], band_names: Optional[str], scaling: Optional[str],
+              vmin: Optional[float], vmax: Optional[float]):
+    from bandbridge.inference.core.interpret import Overrides
+    split = (lambda v: None if v is None else tuple(t.strip() for t in v.split(",")))
+    return Overrides(split(bands), split(band_names), scaling, vmin, vmax)

@@ -1,0 +1,60 @@
+"""Training workflows: one run (train), and a run per held-out source, each scored (loso)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bandbridge.cli.app import fail, out
+
+
+def train(
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="preset name (see `bandbridge presets`)"),
+    config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file (may set `base: PRESET`)"),
+    data: Optional[str] = typer.Option(None, "--data", help="data root the sources' paths are relative to"),
+    set_: list[str] = typer.Option([], "--set", "-s", help="override, e.g. --set train.max_epochs=5"),
+    resume: Optional[str] = typer.Option(None, "--resume", help="continue a run folder exactly"),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="fine-tune from a .ckpt or model bundle"),
+    runs: str = typer.Option("runs", "--runs", help="folder for runs/<name>/<timestamp>"),
+    devices: Optional[str] = typer.Option(None, "--devices", help="Lightning devices (e.g. 2, auto)"),
+    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu, auto"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Lightning strategy (ddp, ...)"),
+    num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="nodes for multi-node DDP"),
+) -> None:
+    """Train a conditional GAN; writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
+    from bandbridge.config import apply_overrides, build_config, load_config
+    from bandbridge.workflows import runner
+    extra = [f"train.{k}={v}" for k, v in (("devices", devices), ("accelerator", accelerator),
+                                           ("strategy", strategy), ("num_nodes", num_nodes))
+             if v is not None]
+    if resume:
+        if preset or config:
+            fail("--resume continues a run with its own config; drop --preset/--config "
+                  "(use --set to change e.g. train.max_epochs)")
+        d = runner.run_config_for_resume(resume)
+        if data:
+            d = apply_overrides(d, [f"data.root={data}"])
+        cfg = build_config(apply_overrides(d, [*extra, *set_]))
+    else:
+        cfg = load_config(preset, config, [*extra, *set_], data)
+    run_dir = runner.train(cfg, runs, resume=resume, init_from=init_from)
+    out.print(runner.summary_line(run_dir), highlight=False)
+    out.print(f"run folder: {run_dir}")
+
+
+def loso(
+    preset: str = typer.Option(..., "--preset", "-p", help="preset to train in every fold"),
+    recipes: str = typer.Option(..., "--recipes", help="comma-separated data recipes (one fold each)"),
+    fold: list[str] = typer.Option([], "--fold", help="NAME=HELD,OUT or NAME=TRAIN,…>HELD,… (instead of one per recipe)"),
+    data: Optional[str] = typer.Option(None, "--data", help="data root"),
+    set_: list[str] = typer.Option([], "--set", "-s", help="override for every fold's training"),
+    out_dir: str = typer.Option(..., "--out", help="folder for runs/, folds/ and loso.md/.csv/.json"),
+) -> None:
+    """Leave-one-source-out: train without each source, score it next to the baselines."""
+    from bandbridge.workflows.loso import run_loso
+    names = [r.strip() for r in recipes.split(",") if r.strip()]
+    summary = run_loso(preset, names, out_dir, data, set_, fold)
+    typer.echo((Path(out_dir) / "loso.md").read_text())
+    out.print(f"{len(summary['folds'])} folds written to {out_dir}")
