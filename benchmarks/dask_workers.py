@@ -1,6 +1,6 @@
 """Dask-distributed prediction: the same files on local clusters of 1 and 2 worker processes.
 
-Tiles real NAIP scenes into ``--files`` rasters of ``--size``² (``bandbridge.bench.make_mosaic``),
+Tiles real NAIP scenes into ``--files`` rasters of ``--size``² (``bandbridge.mosaics.make_mosaic``),
 plans them once, then runs ``run_distributed`` with each worker count on the same backend and
 precision (threads per worker = cores / workers), and prints MPix/s and the ratio.
 
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bandbridge.bench import make_mosaic
+from bandbridge.mosaics import make_mosaic
 from bandbridge.inference.jobs.distributed import run_distributed
 from bandbridge.inference.jobs.job import plan_predict
 from bandbridge.inference.core.predictor import PredictOptions

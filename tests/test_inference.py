@@ -188,7 +188,8 @@ def test_sentinel2_folder_keeps_crs_and_transform(run_cli, trained_run, tmp_path
 
 
 def test_bench_rows_and_ratios(trained_run, tmp_path):
-    from bandbridge.bench import bench, format_rows, make_mosaic
+    from bandbridge.bench import bench, format_rows
+    from bandbridge.mosaics import make_mosaic
     mosaic = make_mosaic(SAMPLE / "nir_naip_opengeos", tmp_path / "m.tif", size=300)
     with rasterio.open(mosaic) as m:
         assert (m.height, m.width, m.count) == (300, 300, 4) and m.crs.to_epsg() == 26914

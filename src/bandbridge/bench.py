@@ -171,68 +171,53 @@ def reference_bundle(folder: Path, spec=None) -> Path:
     return save_bundle(folder, g.eval(), cfg, n_in, n_out)
 
 
-def make_mosaic(naip_dir: Path, out: Path, size: int = 8192) -> Path:
-    """A ``size × size`` 4-band NAIP mosaic tiled from the real NAIP scenes (dates side by side),
-    georeferenced on the first scene's grid."""
-    import rasterio
-    from rasterio.transform import Affine
-    files = sorted(naip_dir.glob("*.tif"))
-    if not files:
-        raise FileNotFoundError(f"no NAIP .tif files in {naip_dir}")
-    with rasterio.open(files[0]) as s0:
-        prof = s0.profile | {"height": size, "width": size, "tiled": True, "blockxsize": 512,
-                             "blockysize": 512, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
-        tr: Affine = s0.transform
-        h0, w0 = s0.height, s0.width
-    k = 0
-    with rasterio.open(out, "w", **prof) as dst:
-        for r in range(0, size, h0):
-            for c in range(0, size, w0):
-                with rasterio.open(files[k % len(files)]) as src:
-                    a = src.read()
-                k += 1
-                hh, ww = min(h0, size - r, a.shape[1]), min(w0, size - c, a.shape[2])
-                dst.write(a[:, :hh, :ww], window=rasterio.windows.Window(c, r, ww, hh))
-    return out
+ROWS = ("probe", "select", "reference", "forward", "compiled", "tiled", "rss")
 
 
-def make_s2_mosaic(folders: list[Path], out: Path, size: int = 10980) -> Path:
-    """A ``size × size`` 3-band uint16 (reflectance × 10000) raster the size of a Sentinel-2
-    tile, tiled from the real B04/B03/B02 files of the given band folders (alternating, each
-    copy flipped differently so neighbouring tiles are not identical), georeferenced on the first
-    folder's grid."""
-    import rasterio
-    scenes = []
-    for f in folders:
-        bands = []
-        for b in ("B04", "B03", "B02"):
-            with rasterio.open(Path(f) / f"{b}.tif") as src:
-                bands.append(src.read(1))
-                if not scenes and b == "B04":
-                    crs, tr = src.crs, src.transform
-        h = min(a.shape[0] for a in bands)
-        w = min(a.shape[1] for a in bands)
-        scenes.append(np.stack([a[:h, :w] for a in bands]).astype(np.uint16))
-    prof = {"driver": "GTiff", "height": size, "width": size, "count": 3, "dtype": "uint16",
-            "crs": crs, "transform": tr, "nodata": 0, "tiled": True, "blockxsize": 512,
-            "blockysize": 512, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
-    k = 0
-    with rasterio.open(out, "w", **prof) as dst:
-        dst.descriptions = ("B04", "B03", "B02")
-        r = 0
-        while r < size:
-            c, rh = 0, 0
-            while c < size:
-                a = scenes[k % len(scenes)]
-                a = a[:, ::-1] if k // len(scenes) % 2 else a
-                a = a[:, :, ::-1] if k // (2 * len(scenes)) % 2 else a
-                k += 1
-                hh, ww = min(a.shape[1], size - r), min(a.shape[2], size - c)
-                dst.write(np.ascontiguousarray(a[:, :hh, :ww]), window=rasterio.windows.Window(c, r, ww, hh))
-                c += ww
-                rh = max(rh, hh)
-            r += rh
-    return out
+def run_bench(model: str, raster: str | None, data: str, holdout: str | None, rss_sizes: str,
+              reference_raster: str | None, threads: int | None, rows: str, json_out: str | None,
+              say=print, progress=None) -> list[dict]:
+    """``bandbridge bench`` from its flags as given: each one checked before any measuring (a
+    mistake is one BandbridgeError), the default rasters built once from the real scenes in
+    ``data`` (``say(line)`` hears each), then :func:`bench`."""
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.fileio import check_writable
+    from bandbridge.mosaics import mosaic, scene_folders
+    from bandbridge.spec import read_spec, resolve_model_folder
+    wanted = tuple(r.strip() for r in rows.split(",") if r.strip())
+    if not wanted or any(r not in ROWS for r in wanted):
+        raise BandbridgeError(f"--rows {rows}: name rows among {', '.join(ROWS)}")
+    if threads is not None and threads < 1:
+        raise BandbridgeError(f"--threads {threads}: must be at least 1")
+    try:
+        sizes = [int(v) for v in rss_sizes.split(",") if v.strip()]
+    except ValueError:
+        sizes = [0]
+    if any(v < 256 for v in sizes):
+        raise BandbridgeError(f"--rss-sizes {rss_sizes}: give sides in pixels, at least 256, like "
+                              "4096,20000 ('' for none)")
+    for flag, f in (("--holdout", holdout), ("--raster", raster), ("--reference-raster", reference_raster)):
+        if f is not None and not Path(f).is_file():
+            raise BandbridgeError(f"{flag} {f}: no such file")
+    if json_out is not None:
+        if Path(json_out).is_dir():
+            raise BandbridgeError(f"--json {json_out} is a folder; name a .json file")
+        if not Path(json_out).parent.is_dir():
+            raise BandbridgeError(f"--json {json_out}: no folder {Path(json_out).parent}; create it or "
+                                  "choose another path")
+        check_writable(Path(json_out).parent, "--json")
+    eight_bit = read_spec(resolve_model_folder(model)).input.scaling == "uint8"
+    needs = [raster is None,  # the tile the rows run is planned on it
+             reference_raster is None and "reference" in wanted, bool(sizes) and "rss" in wanted]
+    missing = [d for d in scene_folders(data, eight_bit) if not d.is_dir()]
+    if any(needs) and missing:
+        raise BandbridgeError(f"--data {data}: {missing[0]} not found; the default rasters are tiled "
+                              "from it: pass --data with the dev data, or --raster/--reference-raster "
+                              "and --rss-sizes ''")
+    main_raster = Path(raster) if raster else mosaic(data, eight_bit, 8192 if eight_bit else 10980, say)
+    ref_raster = Path(reference_raster) if reference_raster else mosaic(data, eight_bit, 2048, say)
+    rss = tuple(mosaic(data, eight_bit, v, say) for v in sizes) if "rss" in wanted else ()
+    return bench(Path(model), main_raster, holdout, rss, ref_raster, threads, wanted, progress=progress)
 
 
 def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tuple[Path, ...] = (),

@@ -55,59 +55,10 @@ def bench(
     """Speed, memory and held-out accuracy of inference, each row in its own process, as ratios
     to a reference. Default rasters are built once in the temp folder from real scenes."""
     import json
-    import tempfile
-    from bandbridge.bench import bench as run, format_rows, make_mosaic, make_s2_mosaic
-    from bandbridge.spec import read_spec, resolve_model_folder
-    from bandbridge.fileio import check_writable
-    known = ("probe", "select", "reference", "forward", "compiled", "tiled", "rss")
-    wanted = tuple(r.strip() for r in rows.split(",") if r.strip())
-    if not wanted or any(r not in known for r in wanted):
-        fail(f"--rows {rows}: name rows among {', '.join(known)}")
-    if threads is not None and threads < 1:
-        fail(f"--threads {threads}: must be at least 1")
-    try:
-        sizes = [int(v) for v in rss_sizes.split(",") if v.strip()]
-    except ValueError:
-        sizes = [0]
-    if any(v < 256 for v in sizes):
-        fail(f"--rss-sizes {rss_sizes}: give sides in pixels, at least 256, like 4096,20000 ('' for none)")
-    for flag, f in (("--holdout", holdout), ("--raster", raster), ("--reference-raster", reference_raster)):
-        if f is not None and not Path(f).is_file():
-            fail(f"{flag} {f}: no such file")
-    if json_out is not None:
-        if Path(json_out).is_dir():
-            fail(f"--json {json_out} is a folder; name a .json file")
-        if not Path(json_out).parent.is_dir():
-            fail(f"--json {json_out}: no folder {Path(json_out).parent}; create it or choose another path")
-        check_writable(Path(json_out).parent, "--json")
-    spec = read_spec(resolve_model_folder(model))
-    eight_bit = spec.input.scaling == "uint8"
-    tmp = Path(tempfile.gettempdir())
-    needs = [raster is None,  # the tile the rows run is planned on it
-             reference_raster is None and "reference" in wanted, bool(sizes) and "rss" in wanted]
-    scenes = [Path(data) / "nir_naip_opengeos"] if eight_bit else \
-        [Path(data) / "nir_s2_majortom", Path(data) / "nir_s2_riotilerpds" / "S2A_29RKH_20200219_L2A_100m"]
-    missing = [d for d in scenes if not d.is_dir()]
-    if any(needs) and missing:
-        fail(f"--data {data}: {missing[0]} not found; the default rasters are tiled from it: pass "
-              "--data with the dev data, or --raster/--reference-raster and --rss-sizes ''")
-
-    def mosaic(size: int) -> Path:
-        kind = "naip" if eight_bit else "s2"
-        p = tmp / f"bandbridge-{kind}-mosaic-{size}.tif"
-        if not p.exists():
-            out.print(f"building {p} from the real {kind.upper()} scenes in {data} …", highlight=False)
-            if eight_bit:
-                make_mosaic(Path(data) / "nir_naip_opengeos", p, size)
-            else:
-                make_s2_mosaic([Path(data) / "nir_s2_majortom",
-                                Path(data) / "nir_s2_riotilerpds" / "S2A_29RKH_20200219_L2A_100m"], p, size)
-        return p
-    main_raster = Path(raster) if raster else mosaic(8192 if eight_bit else 10980)
-    ref_raster = Path(reference_raster) if reference_raster else mosaic(2048)
-    rss = tuple(mosaic(v) for v in sizes) if "rss" in wanted else ()
-    res = run(Path(model), main_raster, holdout, rss, ref_raster, threads, wanted,
-              progress=lambda line: err.print(line, highlight=False, markup=False))
+    from bandbridge.bench import format_rows, run_bench
+    res = run_bench(model, raster, data, holdout, rss_sizes, reference_raster, threads, rows, json_out,
+                    say=lambda line: out.print(line, highlight=False),
+                    progress=lambda line: err.print(line, highlight=False, markup=False))
     typer.echo(format_rows(res))
     if json_out:
         from bandbridge.fileio import atomic_write_bytes

@@ -1,0 +1,96 @@
+"""The real-sized rasters ``bandbridge bench`` measures on, tiled from real scenes and built once
+in the temp folder: an 8-bit NAIP mosaic for 8-bit models, a Sentinel-2-sized reflectance mosaic
+for the others."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+NAIP_SCENES = "nir_naip_opengeos"
+S2_SCENES = ("nir_s2_majortom", "nir_s2_riotilerpds/S2A_29RKH_20200219_L2A_100m")
+
+
+def scene_folders(data: str | Path, eight_bit: bool) -> list[Path]:
+    """The folders of ``data`` (the dev data) the mosaics are tiled from."""
+    return [Path(data) / NAIP_SCENES] if eight_bit else [Path(data) / s for s in S2_SCENES]
+
+
+def mosaic(data: str | Path, eight_bit: bool, size: int, say=print) -> Path:
+    """The ``size``² mosaic in the temp folder, built from the scenes in ``data`` unless it is
+    there already (``say(line)`` hears when it is built)."""
+    kind = "naip" if eight_bit else "s2"
+    p = Path(tempfile.gettempdir()) / f"bandbridge-{kind}-mosaic-{size}.tif"
+    if not p.exists():
+        say(f"building {p} from the real {kind.upper()} scenes in {data} …")
+        if eight_bit:
+            make_mosaic(scene_folders(data, True)[0], p, size)
+        else:
+            make_s2_mosaic(scene_folders(data, False), p, size)
+    return p
+
+
+def make_mosaic(naip_dir: Path, out: Path, size: int = 8192) -> Path:
+    """A ``size × size`` 4-band NAIP mosaic tiled from the real NAIP scenes (dates side by side),
+    georeferenced on the first scene's grid."""
+    import rasterio
+    from rasterio.transform import Affine
+    files = sorted(naip_dir.glob("*.tif"))
+    if not files:
+        raise FileNotFoundError(f"no NAIP .tif files in {naip_dir}")
+    with rasterio.open(files[0]) as s0:
+        prof = s0.profile | {"height": size, "width": size, "tiled": True, "blockxsize": 512,
+                             "blockysize": 512, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+        tr: Affine = s0.transform
+        h0, w0 = s0.height, s0.width
+    k = 0
+    with rasterio.open(out, "w", **prof) as dst:
+        for r in range(0, size, h0):
+            for c in range(0, size, w0):
+                with rasterio.open(files[k % len(files)]) as src:
+                    a = src.read()
+                k += 1
+                hh, ww = min(h0, size - r, a.shape[1]), min(w0, size - c, a.shape[2])
+                dst.write(a[:, :hh, :ww], window=rasterio.windows.Window(c, r, ww, hh))
+    return out
+
+
+def make_s2_mosaic(folders: list[Path], out: Path, size: int = 10980) -> Path:
+    """A ``size × size`` 3-band uint16 (reflectance × 10000) raster the size of a Sentinel-2
+    tile, tiled from the real B04/B03/B02 files of the given band folders (alternating, each
+    copy flipped differently so neighbouring tiles are not identical), georeferenced on the first
+    folder's grid."""
+    import rasterio
+    scenes = []
+    for f in folders:
+        bands = []
+        for b in ("B04", "B03", "B02"):
+            with rasterio.open(Path(f) / f"{b}.tif") as src:
+                bands.append(src.read(1))
+                if not scenes and b == "B04":
+                    crs, tr = src.crs, src.transform
+        h = min(a.shape[0] for a in bands)
+        w = min(a.shape[1] for a in bands)
+        scenes.append(np.stack([a[:h, :w] for a in bands]).astype(np.uint16))
+    prof = {"driver": "GTiff", "height": size, "width": size, "count": 3, "dtype": "uint16",
+            "crs": crs, "transform": tr, "nodata": 0, "tiled": True, "blockxsize": 512,
+            "blockysize": 512, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+    k = 0
+    with rasterio.open(out, "w", **prof) as dst:
+        dst.descriptions = ("B04", "B03", "B02")
+        r = 0
+        while r < size:
+            c, rh = 0, 0
+            while c < size:
+                a = scenes[k % len(scenes)]
+                a = a[:, ::-1] if k // len(scenes) % 2 else a
+                a = a[:, :, ::-1] if k // (2 * len(scenes)) % 2 else a
+                k += 1
+                hh, ww = min(a.shape[1], size - r), min(a.shape[2], size - c)
+                dst.write(np.ascontiguousarray(a[:, :hh, :ww]), window=rasterio.windows.Window(c, r, ww, hh))
+                c += ww
+                rh = max(rh, hh)
+            r += rh
+    return out
