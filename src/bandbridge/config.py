@@ -38,6 +38,10 @@ class SplitSpec(_Strict):
     Give id patterns (glob or substring) per split, or fractions assigned by a stable hash of a
     group key (``group``: a regex whose first group names the scene/site), or a split JSON file
     ``{"train": [ids], "val": [...], "test": [...]}``. Unlisted items go to ``default``.
+    Or ``regions``: every item goes to each named split with that band of its rows (or columns,
+    ``region_axis``) as fractions, e.g. ``{train: [0, 0.6], val: [0.6, 0.75], test: [0.75, 1]}``
+    — one scene split into train/validation/test areas; the target pixels of two splits never
+    overlap (the input around a band edge stays readable, as it is at prediction).
     """
 
     train: list[str] = []
@@ -48,6 +52,20 @@ class SplitSpec(_Strict):
     group: str | None = None
     file: str | None = None
     default: Literal["train", "val", "test", "skip"] = "train"
+    regions: dict[Literal["train", "val", "test"], tuple[float, float]] = {}
+    region_axis: Literal["rows", "cols"] = "rows"
+
+    @field_validator("regions")
+    @classmethod
+    def _check_regions(cls, v):
+        spans = sorted(v.values())
+        for a, b in spans:
+            if not 0 <= a < b <= 1:
+                raise ValueError(f"a region [{a}, {b}] must satisfy 0 <= start < end <= 1")
+        for (_, b), (a, _) in zip(spans, spans[1:]):
+            if a < b:
+                raise ValueError("regions overlap: a pixel would be in two splits")
+        return v
 
 
 class Source(_Strict):
@@ -58,6 +76,7 @@ class Source(_Strict):
     layout 'paired': input and target are separate files in ``input_dir``/``target_dir`` matched by
     ``pair_key`` (a regex whose first group is the shared id; default: the file stem). A directory
     containing ``{split}`` (pix2pix ``train_A``/``train_B``) takes the split from the folder.
+    Or ``pairs: [[input file, target file], …]`` lists them one by one.
     layout 'hr': high-resolution images only (``files``, globs), for super-resolution: the input is
     made from the target by ``data/degrade.py`` (MATLAB bicubic ↓scale, rounded to 8 bits), per
     random crop in training (with ``data.degrade``'s optional blur/noise/JPEG) and once per image,
@@ -88,6 +107,7 @@ class Source(_Strict):
     input_glob: str = "*"
     target_glob: str = "*"
     pair_key: str | None = None
+    pairs: list[tuple[str, str]] = []  # paired: explicit (input file, target file) pairs
     input: BandSel
     target: BandSel
     split: SplitSpec = SplitSpec()
@@ -183,6 +203,7 @@ class OptimConfig(_Strict):
 class TrainConfig(_Strict):
     max_epochs: int = Field(200, ge=1)
     max_steps: int = -1  # generator+critic iterations (batches); -1 = no limit
+    max_minutes: float | None = Field(None, gt=0)  # wall-clock bound of fit (Lightning max_time)
     seed: int = 0
     precision: Literal["32", "bf16-mixed", "auto"] = "32"
     accelerator: str = "auto"

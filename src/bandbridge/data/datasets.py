@@ -6,6 +6,7 @@ with s the super-resolution scale (1 for translation). Mask is True where both s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,8 @@ def load_hr(item: Item, src: Source, scale: int) -> LoadedPair:
 def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
     """Read both sides of ``item``; sizes must agree (target = scale × input)."""
     if src.layout == "hr":
-        return load_hr(item, src, scale)
+        p = load_hr(item, src, scale)
+        return cut_region(p, scale) if item.region else p
     a = read_side(item.input_path, src.input)
     b = a if item.input_path == item.target_path and src.input == src.target else \
         read_side(item.target_path, src.target)
@@ -94,8 +96,33 @@ def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
     if not bool(mask.any()):
         raise BandbridgeError(f"pair '{item.id}' ({item.input_path}): no valid pixels "
                               "(all nodata); remove it from the source")
-    return LoadedPair(item, torch.from_numpy(a.data), torch.from_numpy(b.data), mask[None], src,
+    pair = LoadedPair(item, torch.from_numpy(a.data), torch.from_numpy(b.data), mask[None], src,
                       a.crs, a.transform, stats=torch.from_numpy(image_stats(a.data, a.mask)))
+    return cut_region(pair, scale) if item.region else pair
+
+
+def cut_region(p: LoadedPair, scale: int = 1) -> LoadedPair:
+    """The band ``item.region`` of a pair (rows or columns, fractions of the input). The
+    statistics stay the whole image's: prediction normalises a scene by its own, whole."""
+    axis, a, b = p.item.region
+    n = p.x.shape[1 if axis == "rows" else 2]
+    i0, i1 = round(a * n), round(b * n)
+    if i1 - i0 < 8:
+        raise BandbridgeError(f"pair '{p.item.label}': the region is {i1 - i0} px of {n}; "
+                              "too thin (at least 8 px): widen the split's regions")
+    dim = 1 if axis == "rows" else 2
+    x = p.x.narrow(dim, i0, i1 - i0)
+    y = p.y.narrow(dim, i0 * scale, (i1 - i0) * scale)
+    mask = p.mask.narrow(dim, i0 * scale, (i1 - i0) * scale)
+    if not bool(mask.any()):
+        raise BandbridgeError(f"pair '{p.item.label}': no valid pixels in the region; "
+                              "choose other regions or remove the item")
+    tr = p.transform
+    if tr is not None:
+        from rasterio.transform import Affine
+        tr = tr @ (Affine.translation(0, i0) if axis == "rows" else Affine.translation(i0, 0))
+    return dataclasses.replace(p, x=x.contiguous(), y=y.contiguous(), mask=mask.contiguous(),
+                               transform=tr)
 
 
 def _crop(p: LoadedPair, r: int, c: int, size: int, scale: int):

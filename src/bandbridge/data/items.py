@@ -28,6 +28,15 @@ class Item:
     input_path: str
     target_path: str
     source: int  # index into DataConfig.sources
+    region: tuple[str, float, float] | None = None  # ('rows' | 'cols', start, end) fractions
+
+    @property
+    def label(self) -> str:
+        """The id, with the region when the item is one band of a scene."""
+        if self.region is None:
+            return self.id
+        axis, a, b = self.region
+        return f"{self.id} [{axis} {a:g}–{b:g}]"
 
 
 def _rel(path: str, root: Path) -> str:
@@ -52,6 +61,13 @@ def _expand(pattern: str, root: Path) -> list[str]:
     return out
 
 
+def _path(p: str, root: Path) -> str:
+    full = Path(p) if Path(p).is_absolute() else root / p
+    if not full.exists():
+        raise BandbridgeError(f"{full}: file not found; check the pair's path")
+    return str(full)
+
+
 def _paired(src: Source, root: Path, split: str | None) -> list[tuple[str, str, str]]:
     def listing(d: str, pat: str) -> dict[str, str]:
         d = d.replace("{split}", split) if split else d
@@ -70,6 +86,8 @@ def _paired(src: Source, root: Path, split: str | None) -> list[tuple[str, str, 
             out[m.group(1) if m else p.stem] = str(p)
         return out
 
+    if src.pairs:  # explicit (input, target) files: the input's stem names the pair
+        return [(Path(a).stem, _path(a, root), _path(b, root)) for a, b in src.pairs]
     a = listing(src.input_dir or "", src.input_glob)
     b = listing(src.target_dir or "", src.target_glob)
     lone = sorted([a[k] for k in a.keys() - b.keys()] + [b[k] for k in b.keys() - a.keys()])
@@ -177,6 +195,16 @@ def _matches(item_id: str, patterns: list[str]) -> bool:
     return any(p in item_id or fnmatch.fnmatchcase(item_id, p) for p in patterns)
 
 
+def _add(by_split: dict[str, list[Item]], s: str, item: Item, spec: SplitSpec) -> None:
+    """File ``item`` under split ``s``, or under every split of ``spec.regions`` (one band each)."""
+    if spec.regions:
+        for split, (a, b) in spec.regions.items():
+            by_split[split].append(Item(item.id, item.input_path, item.target_path, item.source,
+                                        (spec.region_axis, a, b)))
+    elif s != "skip":
+        by_split[s].append(item)
+
+
 def assign_split(item_id: str, spec: SplitSpec, listed: dict[str, str] | None = None) -> str:
     """Which split an item goes to (or 'skip'). Groups (scene, site) never straddle splits."""
     if listed is not None and item_id in listed:
@@ -233,16 +261,14 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
                     iid = _rel(f, root)
                     s = assign_split(iid, src.split, listed)
                     found += 1
-                    if s != "skip":
-                        by_split[s].append(Item(iid, f, f, si))
+                    _add(by_split, s, Item(iid, f, f, si), src.split)
         elif src.layout == "datacube":
             for iid, a, b in _datacube(src, root, label):
                 s = assign_split(iid, src.split, listed)
                 found += 1
-                if s != "skip":
-                    by_split[s].append(Item(iid, a, b, si))
+                _add(by_split, s, Item(iid, a, b, si), src.split)
         else:
-            if not src.input_dir or not src.target_dir:
+            if not src.pairs and (not src.input_dir or not src.target_dir):
                 raise BandbridgeError(f"data source '{label}': layout paired needs input_dir "
                                       "and target_dir")
             per_folder = "{split}" in src.input_dir
@@ -250,8 +276,7 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
                 for key, a, b in _paired(src, root, split):
                     s = split or assign_split(key, src.split, listed)
                     found += 1
-                    if s != "skip":
-                        by_split[s].append(Item(key, a, b, si))
+                    _add(by_split, s, Item(key, a, b, si), src.split)
         if not found:
             where = src.files or src.input_files + src.target_files or [src.input_dir,
                                                                          src.target_dir]
@@ -269,11 +294,20 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
 
 
 def check_disjoint(by_split: dict[str, list[Item]]) -> None:
-    """Fail if any file feeds two splits (that would leak neighbouring crops into validation)."""
-    seen: dict[str, str] = {}
+    """Fail if any file's pixels feed two splits (that would leak neighbouring crops into
+    validation); regions of one file in different splits must not overlap."""
+    seen: dict[str, list[tuple[str, Item]]] = {}
     for s, items in by_split.items():
         for it in items:
             for f in {it.input_path, it.target_path}:
-                if seen.setdefault(f, s) != s:
-                    raise BandbridgeError(f"{f} is in both the '{seen[f]}' and '{s}' splits; "
-                                          "fix the source's split patterns")
+                for s2, other in seen.setdefault(f, []):
+                    if s2 != s and _overlap(it, other):
+                        raise BandbridgeError(f"{f} is in both the '{s2}' and '{s}' splits; "
+                                              "fix the source's split patterns or regions")
+                seen[f].append((s, it))
+
+
+def _overlap(a: Item, b: Item) -> bool:
+    if a.region is None or b.region is None or a.region[0] != b.region[0]:
+        return True
+    return a.region[1] < b.region[2] and b.region[1] < a.region[2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.anchor import InputNorm, anchored_output, frozen_spectral_map, zero_last_conv
+from bandbridge.models.anchor import InputNorm, anchor_parts, anchored_output, zero_last_conv
 from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
@@ -31,7 +31,7 @@ class ResNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64,
                  n_blocks: int = 9, n_down: int = 2, norm: str = "instance",
                  dropout: bool = False, location: dict | None = None,
-                 conditioning: dict | None = None, anchor: bool = False, input_norm: str = "none"):
+                 conditioning: dict | None = None, anchor: bool | dict = False, input_norm: str = "none"):
         super().__init__()
         bias = norm != "batch"
         self.norm_in = InputNorm(in_channels, input_norm)
@@ -54,14 +54,18 @@ class ResNetGenerator(nn.Module):
         dec += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
         # Baseline anchor (models/anchor.py): a 1×1 spectral map + this network as a residual from 0.
-        self.spectral = frozen_spectral_map(in_bands, out_channels) if anchor else None
+        self.spectral, self.anchor_features = anchor_parts(in_bands, out_channels, anchor)
         if anchor:
-            zero_last_conv(self.decoder)
+            zero_last_conv(self.residual_tail())
         # Location prior after the downsampling, before the residual blocks (NIR-GAN's place).
         self.prior = (LocationPrior(self.bottleneck_channels, **location)
                       if location is not None else None)
         self.condition = (ConditionPrior(self.bottleneck_channels, **conditioning)
                           if conditioning is not None else None)
+
+    def residual_tail(self) -> nn.Module:
+        """The block ending in the residual's last convolution (zeroed to start at the anchor)."""
+        return self.decoder
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         x0 = x
@@ -73,4 +77,5 @@ class ResNetGenerator(nn.Module):
         if self.condition is not None:
             f = self.condition(f, context)
         y = self.decoder(self.body(f))
-        return anchored_output(self.spectral, x0, y[..., :h, :w], self.training)
+        return anchored_output(self.spectral, x0, y[..., :h, :w], self.training,
+                               self.anchor_features)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.anchor import InputNorm, anchored_output, frozen_spectral_map, zero_last_conv
+from bandbridge.models.anchor import InputNorm, anchor_parts, anchored_output, zero_last_conv
 from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
@@ -18,7 +18,7 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64, depth: int = 8,
                  norm: str = "batch", dropout: bool = True, max_mult: int = 8,
                  upsample: str = "transpose", location: dict | None = None,
-                 conditioning: dict | None = None, anchor: bool = False, input_norm: str = "none"):
+                 conditioning: dict | None = None, anchor: bool | dict = False, input_norm: str = "none"):
         super().__init__()
         if upsample not in ("transpose", "bilinear", "nearest"):
             raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got '{upsample}'")
@@ -61,9 +61,13 @@ class UNet(nn.Module):
         self.prior = LocationPrior(ch[-1], **location) if location is not None else None
         self.condition = ConditionPrior(ch[-1], **conditioning) if conditioning is not None else None
         # Baseline anchor (models/anchor.py): a 1×1 spectral map + this U-Net as a residual from 0.
-        self.spectral = frozen_spectral_map(in_bands, out_channels) if anchor else None
+        self.spectral, self.anchor_features = anchor_parts(in_bands, out_channels, anchor)
         if anchor:
-            zero_last_conv(self.up[0])
+            zero_last_conv(self.residual_tail())
+
+    def residual_tail(self) -> nn.Module:
+        """The block ending in the residual's last convolution (zeroed to start at the anchor)."""
+        return self.up[0]
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         x0 = x
@@ -80,4 +84,5 @@ class UNet(nn.Module):
         y = self.up[-1](skips[-1])
         for j in range(self.depth - 2, -1, -1):
             y = self.up[j](torch.cat([skips[j], y], 1))
-        return anchored_output(self.spectral, x0, y[..., :h, :w], self.training)
+        return anchored_output(self.spectral, x0, y[..., :h, :w], self.training,
+                               self.anchor_features)

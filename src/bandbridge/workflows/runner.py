@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -29,6 +30,7 @@ from bandbridge.evaluation.baselines import SAMPLE_PIXELS, init_anchor
 from bandbridge.inference.runtime.backends import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
+from bandbridge.models.anchor import zero_residual
 
 RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
 
@@ -135,6 +137,21 @@ def run_config_for_resume(run: str | Path) -> dict:
     return ck["hyper_parameters"]["config"]
 
 
+def keep_residual_if_better(module: GANTask, dm: PairedDataModule) -> None:
+    """A fine-tune never starts worse than its refitted anchor: if the source's residual on top
+    of this run's anchor validates worse (L1) than the anchor alone, the residual starts from
+    zero (its last layer zeroed; the features it learnt stay)."""
+    with_r = evaluate_loader(module.G, dm.val_dataloader(), module.sensors)["l1"]
+    saved = {k: v.clone() for k, v in module.G.state_dict().items()}
+    zero_residual(module.G)
+    without = evaluate_loader(module.G, dm.val_dataloader(), module.sensors)["l1"]
+    if with_r <= without:
+        module.G.load_state_dict(saved)
+    print(f"--init-from: validation L1 {with_r:.4f} with the source's residual, {without:.4f} "
+          f"with the refitted anchor alone: starting from "
+          f"{'the source residual' if with_r <= without else 'the anchor alone'}")
+
+
 def init_weights(module: GANTask, source: str) -> None:
     """Fine-tune from a Lightning checkpoint (G and D) or a model bundle (G only). Tensors whose
     shape differs (another scale's upsampler, another band count's first layer) stay freshly
@@ -146,7 +163,11 @@ def init_weights(module: GANTask, source: str) -> None:
     else:
         state = {f"G.{k}": v for k, v in load_bundle(p).generator.state_dict().items()}
     own = module.state_dict()
-    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    # An anchored generator keeps the anchor just fitted on this run's own training pixels: the
+    # source's fit belongs to the source's data (the residual is what carries over).
+    refit = ("G.spectral.",) if getattr(module.G, "spectral", None) is not None else ()
+    fits = {k: v for k, v in state.items()
+            if k in own and own[k].shape == v.shape and not (refit and k.startswith(refit))}
     g_own = [k for k in own if k.startswith("G.")]
     if sum(k.startswith("G.") for k in fits) * 2 < len(g_own):
         raise BandbridgeError(f"{p}: its generator does not fit this model (only "
@@ -215,16 +236,22 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     module = GANTask(cfg.model_dump(mode="json"), *channels)
     baseline_file = run_dir / "baseline.json"
     if not resume:  # a baseline-anchored generator starts as the linear fit on the training split
-        lin = init_anchor(module.G, dm.pairs["train"])
+        lin = init_anchor(module.G, dm.pairs["train"], dm.pairs.get("val"))
         baseline = None if lin is None else {
-            "linear": lin.coef.tolist(),  # (Ci + 1) × Ct: weights per input band, then the bias
+            # (Ci + 1) × Ct: weights per input band, then the bias
+            "linear": getattr(lin, "linear_coef", lin.coef).tolist(),
             "fitted_on": f"train split of {sorted({p.source.name for p in dm.pairs['train']})} "
                          f"({len(dm.pairs['train'])} images), least squares on up to "
                          f"{SAMPLE_PIXELS} valid pixels balanced by source"}
+        if lin is not None and lin.name == "ridge-context":
+            baseline["anchor"] = {"kind": lin.name, "chosen": str(lin.chosen),
+                                  "val_mae": lin.scores}
     else:
         baseline = json.loads(baseline_file.read_text()) if baseline_file.exists() else None
     if init_from:
         init_weights(module, init_from)
+        if baseline is not None:
+            keep_residual_if_better(module, dm)
     t = cfg.train
     precision = resolve_precision(t.precision, t.accelerator)
     # A GAN step leaves one network without gradients (critic-only steps, a frozen critic in the
@@ -250,6 +277,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         accelerator=t.accelerator, devices=t.devices, strategy=strategy,
         num_nodes=t.num_nodes, precision=precision, callbacks=callbacks,
         logger=TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"),
+        max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
         log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.val_every_n_epochs,
         plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, use_distributed_sampler=False, fast_dev_run=fast_dev_run,
         enable_model_summary=False)
