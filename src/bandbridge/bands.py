@@ -118,6 +118,10 @@ SCALINGS: dict[str, Scaling] = {
         "reflectance_10000", 0.0, 10000.0, clip=(0.0, 10000.0), zero_is_nodata=True,
         units="surface/TOA reflectance", raw_dtype="uint16",
         doc="Sentinel-2/Landsat DN = reflectance × 10000; 0 is nodata; clipped to [0, 1]."),
+    "reflectance_1000": Scaling(
+        "reflectance_1000", 0.0, 1000.0, clip=(0.0, 1000.0), zero_is_nodata=True,
+        units="surface reflectance", raw_dtype="uint16",
+        doc="ARCSI (rsgislib) DN = reflectance × 1000; 0 is nodata; clipped to [0, 1]."),
     "landsat_c2": Scaling(
         "landsat_c2", 0.2 / 2.75e-5, 1 / 2.75e-5, clip=(0.2 / 2.75e-5, 1.2 / 2.75e-5),
         zero_is_nodata=True, units="surface reflectance", raw_dtype="uint16",

@@ -6,7 +6,7 @@ from bandbridge.cli.app import app, main
 __all__ = ["app", "main"]
 
 # The commands, in the order `bandbridge --help` lists them.
-for _command in (catalog.presets, catalog.models, train.train, evaluate.evaluate, train.loso,
+for _command in (catalog.presets, catalog.models, train.train, train.adapt, evaluate.evaluate, train.loso,
                  evaluate.report, predict.predict, evaluate.compare, tools.demo, evaluate.timeseries,
                  tools.export, tools.bench, tools.cache):
     app.command()(_command)

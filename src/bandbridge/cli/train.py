@@ -45,16 +45,51 @@ def train(
 
 
 def loso(
-    preset: str = typer.Option(..., "--preset", "-p", help="preset to train in every fold"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="preset to train in every fold"),
     recipes: str = typer.Option(..., "--recipes", help="comma-separated data recipes (one fold each)"),
     fold: list[str] = typer.Option([], "--fold", help="NAME=HELD,OUT or NAME=TRAIN,…>HELD,… (instead of one per recipe)"),
     data: Optional[str] = typer.Option(None, "--data", help="data root"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override for every fold's training"),
     out_dir: str = typer.Option(..., "--out", help="folder for runs/, folds/ and loso.md/.csv/.json"),
+    shots: Optional[int] = typer.Option(None, "--shots", help="instead: adapt --model to each source with K of its images (or rows of one scene), score the rest"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="--shots: the model to adapt"),
+    minutes: float = typer.Option(2.0, "--minutes", help="--shots: minutes per fine-tune (adapted and from scratch)"),
 ) -> None:
     """Leave-one-source-out: train without each source, score it next to the baselines."""
-    from bandbridge.workflows.loso import run_loso
     names = [r.strip() for r in recipes.split(",") if r.strip()]
+    if shots is not None:
+        from bandbridge.workflows.shots import run_shots
+        if not model:
+            fail("--shots adapts a model: give --model (a bundled model name, run or bundle)")
+        run_shots(model, names, shots, out_dir, data, minutes)
+        typer.echo((Path(out_dir) / "shots.md").read_text())
+        return
+    if not preset:
+        fail("--preset: give the preset every fold trains (or --shots K with --model)")
+    from bandbridge.workflows.loso import run_loso
     summary = run_loso(preset, names, out_dir, data, set_, fold)
     typer.echo((Path(out_dir) / "loso.md").read_text())
     out.print(f"{len(summary['folds'])} folds written to {out_dir}")
+
+
+def adapt(
+    pairs: list[str] = typer.Argument(..., help="FILE (input and target bands), IN:TARGET files or IN_DIR:TARGET_DIR folders", show_default=False),
+    model: str = typer.Option(..., "--model", "-m", help="bundled model name, run folder or bundle to adapt"),
+    output: str = typer.Option(..., "--output", "-o", help="folder for the adapted bundle"),
+    minutes: float = typer.Option(5.0, "--minutes", help="bound on the fine-tune's wall time"),
+    region: Optional[str] = typer.Option(None, "--region", help="use only this band of each pair: rows:START:END or cols:START:END (fractions)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --output"),
+    bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (names, roles or 0-based indices), e.g. red,green,blue"),
+    target_bands: Optional[str] = typer.Option(None, "--target-bands", help="target bands, e.g. nir"),
+    scaling: Optional[str] = typer.Option(None, "--scaling", help="input and target scaling (e.g. uint8, reflectance_10000)"),
+    sensor: Optional[str] = typer.Option(None, "--sensor", help="the files' sensor, to name their bands (e.g. landsat8, s2_l2a, naip)"),
+) -> None:
+    """Re-calibrate a model to your sensor from a few pairs: refit its anchor, fine-tune, keep what validates best."""
+    from bandbridge.workflows.adapt import adapt as run
+    def sel(b):
+        return None if b is None else [int(v) if v.strip().isdigit() else v.strip() for v in b.split(",")]
+    common = {"scaling": scaling, "sensor": sensor}
+    res = run(model, pairs, output, minutes, region, overwrite, bands={
+        "input": {"bands": sel(bands), **common}, "target": {"bands": sel(target_bands), **common}})
+    typer.echo(res["card"])
+    out.print(f"adapted model written to {output} (its MODEL_CARD.md holds this table)")

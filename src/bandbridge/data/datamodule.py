@@ -22,7 +22,8 @@ class PairedDataModule(L.LightningDataModule):
         if split not in self.pairs:
             items = discover(self.cfg.data)[split]
             srcs = self.cfg.data.sources
-            self.pairs[split] = [load_pair(it, srcs[it.source], self.cfg.task.scale) for it in items]
+            loaded = (load_pair(it, srcs[it.source], self.cfg.task.scale) for it in items)
+            self.pairs[split] = [p for p in loaded if p is not None]
             attach_locations(self.pairs[split], self.cfg.data.root)
         return self.pairs[split]
 

@@ -74,8 +74,9 @@ def load_hr(item: Item, src: Source, scale: int) -> LoadedPair:
                       stats=torch.from_numpy(image_stats(xs, lr_mask.numpy())), hr_only=True)
 
 
-def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
-    """Read both sides of ``item``; sizes must agree (target = scale × input)."""
+def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair | None:
+    """Read both sides of ``item``; sizes must agree (target = scale × input). None for a
+    region of the item without valid pixels."""
     if src.layout == "hr":
         p = load_hr(item, src, scale)
         return cut_region(p, scale) if item.region else p
@@ -101,9 +102,10 @@ def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair:
     return cut_region(pair, scale) if item.region else pair
 
 
-def cut_region(p: LoadedPair, scale: int = 1) -> LoadedPair:
-    """The band ``item.region`` of a pair (rows or columns, fractions of the input). The
-    statistics stay the whole image's: prediction normalises a scene by its own, whole."""
+def cut_region(p: LoadedPair, scale: int = 1) -> LoadedPair | None:
+    """The band ``item.region`` of a pair (rows or columns, fractions of the input), or None
+    when it holds no valid pixel. The statistics stay the whole image's: prediction normalises
+    a scene by its own, whole."""
     axis, a, b = p.item.region
     n = p.x.shape[1 if axis == "rows" else 2]
     i0, i1 = round(a * n), round(b * n)
@@ -114,9 +116,8 @@ def cut_region(p: LoadedPair, scale: int = 1) -> LoadedPair:
     x = p.x.narrow(dim, i0, i1 - i0)
     y = p.y.narrow(dim, i0 * scale, (i1 - i0) * scale)
     mask = p.mask.narrow(dim, i0 * scale, (i1 - i0) * scale)
-    if not bool(mask.any()):
-        raise BandbridgeError(f"pair '{p.item.label}': no valid pixels in the region; "
-                              "choose other regions or remove the item")
+    if not bool(mask.any()):  # a cloud-masked band of one date: nothing to learn or score
+        return None
     tr = p.transform
     if tr is not None:
         from rasterio.transform import Affine

@@ -48,6 +48,10 @@ def _rel(path: str, root: Path) -> str:
 
 def _expand(pattern: str, root: Path) -> list[str]:
     """Glob ``pattern`` under root; ``x.npy[*]`` expands to one entry per scene of a 4-D array."""
+    one = re.fullmatch(r"(.*\.npy)\[(\d+)\]", pattern)  # one scene of a stack, named
+    if one:
+        full = one.group(1) if Path(one.group(1)).is_absolute() else str(root / one.group(1))
+        return [f"{full}[{one.group(2)}]"] if Path(full).exists() else []
     star = pattern.endswith(".npy[*]")
     base = pattern[:-3] if star else pattern
     full = base if Path(base).is_absolute() else str(root / base)

@@ -27,18 +27,20 @@ CONTEXT_ANCHOR = {"windows": [5, 15, 45], "products": True}
 MIN_PAIRS_BY_IMAGE = 4  # from four pairs on, whole images are held out (no shared scene edges)
 
 
-def pair_sources(pairs: list[str], base: Config) -> list[dict]:
+def pair_sources(pairs: list[str], base: Config, bands: dict | None = None) -> list[dict]:
     """One source per PAIRS argument: ``FILE`` (input and target bands in one file, selected as
     the model's training data selected them), ``IN:TARGET`` (two files) or ``IN_DIR:TARGET_DIR``
-    (files matched by stem)."""
+    (files matched by stem). ``bands``: ``{"input": {...}, "target": {...}}`` band selection
+    fields (bands, scaling, sensor) that replace the model's, for files laid out otherwise."""
     src0 = base.data.sources[0].model_dump(mode="json")
-    keep = {k: src0[k] for k in ("input", "target")}
+    keep = {k: {**src0[k], **{f: v for f, v in (bands or {}).get(k, {}).items() if v is not None}}
+            for k in ("input", "target")}
     out = []
     for i, arg in enumerate(pairs):
         name = f"pairs{i + 1}"
         a, sep, b = arg.partition(":")
         if not sep:
-            if not Path(arg).is_file():
+            if not Path(arg).exists():
                 raise BandbridgeError(f"{arg}: not a file; give FILE (input and target bands), "
                                       "IN:TARGET files or IN_DIR:TARGET_DIR folders")
             out.append({"name": name, "layout": "multiband", "files": [str(Path(arg).resolve())],
@@ -74,20 +76,20 @@ def parse_region(region: str | None) -> tuple[str, float, float]:
     return axis, lo, hi
 
 
-def adapt_config(base: Config, sources: list[dict], region: tuple[str, float, float],
-                 by_image: dict[str, list[str]] | None, minutes: float, seed: int) -> Config:
-    """The fine-tune's config: the model's own network and scalings, the user's data and split,
-    a context anchor, the pixel loss only, no radiometric augmentation (the user's own sensor
-    is the calibration to learn), bounded in time."""
-    d = base.model_dump(mode="json")
+def region_split(region: tuple[str, float, float], parts=FRACTIONS) -> dict:
+    """A source's split: bands of ``region`` (axis, start, end) cut by ``parts`` fractions."""
     axis, lo, hi = region
-    for s in sources:
-        if by_image is not None:
-            s["split"] = {**by_image, "default": "train"}
-        else:
-            s["split"] = {"region_axis": axis, "regions": {
-                k: [lo + (hi - lo) * a, lo + (hi - lo) * b] for k, (a, b) in FRACTIONS.items()}}
-    d["name"] = f"adapt-{base.name}"
+    return {"region_axis": axis, "regions": {
+        k: [lo + (hi - lo) * a, lo + (hi - lo) * b] for k, (a, b) in parts.items()}}
+
+
+def adapt_config(base: Config, sources: list[dict], minutes: float, seed: int = 0,
+                 name: str | None = None) -> Config:
+    """The fine-tune's config: the model's own network and scalings, the user's ``sources``
+    (each with its split), a context anchor, the pixel loss only, no radiometric augmentation
+    (the user's own sensor is the calibration to learn), bounded in time."""
+    d = base.model_dump(mode="json")
+    d["name"] = name or f"{base.name}-adapted"
     d["data"].update(sources=sources, augment={}, resample=[1],
                      samples_per_epoch=max(32, 4 * d["data"]["batch_size"]))
     d["data"]["patch_size"] = min(d["data"]["patch_size"], 128)
@@ -99,20 +101,28 @@ def adapt_config(base: Config, sources: list[dict], region: tuple[str, float, fl
     return build_config(d)
 
 
-def _by_image(cfg: Config) -> dict[str, list[str]] | None:
-    """Whole-image val/test lists when there are enough pairs, else None (rows are split)."""
+def split_by_image(cfg: Config) -> list[dict] | None:
+    """The sources with whole images held out for validation and test when there are enough
+    pairs (else None: each pair is split by rows)."""
     from bandbridge.data.items import discover
     ids = sorted({it.id for items in discover(cfg.data).values() for it in items})
     if len(ids) < MIN_PAIRS_BY_IMAGE:
         return None
     n = max(1, round(0.2 * len(ids)))
-    return {"val": ids[-2 * n:-n], "test": ids[-n:]}
+    split = {"val": ids[-2 * n:-n], "test": ids[-n:], "default": "train"}
+    return [{**s.model_dump(mode="json"), "split": split} for s in cfg.data.sources]
+
+
+def fine_tune(cfg: Config, work: Path, init_from: Path | None) -> Path:
+    """Train ``cfg`` into ``work`` (from ``init_from``'s residual, or from scratch); the run."""
+    from bandbridge.workflows import runner
+    return runner.train(cfg, runs_root=str(work), init_from=str(init_from) if init_from else None)
 
 
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
-          region: str | None = None, overwrite: bool = False, seed: int = 0) -> dict:
+          region: str | None = None, overwrite: bool = False, seed: int = 0,
+          bands: dict | None = None) -> dict:
     """Adapt ``model`` to ``pairs``; writes a bundle to ``output``. Returns the card's summary."""
-    from bandbridge import runner
     from bandbridge.evaluation.evaluate import evaluate
     if not pairs:
         raise BandbridgeError("adapt needs PAIRS: FILE, IN:TARGET or IN_DIR:TARGET_DIR")
@@ -122,20 +132,23 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     if out.exists() and not overwrite:
         raise BandbridgeError(f"{out}: exists; pass --overwrite to replace it")
     check_writable(out.parent, "-o/--output")
-    from bandbridge.inference.spec import resolve_model_folder
+    from bandbridge.spec import resolve_model_folder
     folder = resolve_model_folder(Path(model))
     bundle = load_model(folder)
     base = bundle.config
     if base.task.kind != "translation" or getattr(bundle.generator, "spectral", None) is None:
         raise BandbridgeError(f"{model}: adapt re-calibrates an anchored translation model "
                               "(rgb2nir-*, rgb2thermal, sar2optical or a run of their presets)")
-    reg = parse_region(region)
-    sources = pair_sources(pairs, base)
-    first = adapt_config(base, sources, reg, None, minutes, seed)
-    cfg = adapt_config(base, sources, reg, None if region else _by_image(first), minutes, seed)
+    sources = pair_sources(pairs, base, bands)
+    for src in sources:
+        src["split"] = region_split(parse_region(region))
+    cfg = adapt_config(base, sources, minutes, seed, f"{folder.name}-adapted")
+    if not region:
+        by_image = split_by_image(cfg)
+        cfg = adapt_config(base, by_image, minutes, seed, cfg.name) if by_image else cfg
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
     try:
-        run = runner.train(cfg, runs_root=str(work), init_from=str(folder))
+        run = fine_tune(cfg, work, folder)
         best = run / "model" / "best"
         res = evaluate(best, split="test", others={"zero-shot": folder})
         card = adapt_card(model, pairs, cfg, res, run)
