@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BB     := $(VENV)/bin/bandbridge
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-EXTRAS ?= dev,onnx,openvino,dist,stac,report,demo,cube
+EXTRAS ?= dev,onnx,openvino,dist,stac,report,demo,cube,baselines
 
 .PHONY: install test demo demo-train demo-web clean
 

@@ -54,6 +54,13 @@ class ModelSpec:
         return self.config.data.sources[0].target
 
     @property
+    def halo(self) -> int:
+        """Pixels at a tile's edge whose output depends on pixels past it through the anchor's
+        context windows (models/anchor.py): blending gives them almost no weight."""
+        a = self.config.model.generator.args.get("anchor")
+        return max(a.get("windows") or [0]) // 2 if isinstance(a, dict) else 0
+
+    @property
     def uses_context(self) -> bool:
         """Whether the generator takes a context (location prior or sensor/GSD conditioning)."""
         a = self.config.model.generator.args

@@ -275,7 +275,7 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
             if not src.pairs and (not src.input_dir or not src.target_dir):
                 raise BandbridgeError(f"data source '{label}': layout paired needs input_dir "
                                       "and target_dir")
-            per_folder = "{split}" in src.input_dir
+            per_folder = "{split}" in (src.input_dir or "")
             for split in (SPLITS if per_folder else (None,)):
                 for key, a, b in _paired(src, root, split):
                     s = split or assign_split(key, src.split, listed)

@@ -39,6 +39,9 @@ def make_check_sample(folder: Path, data_root: str | None = None) -> dict:
         [max(pairs, key=lambda p: p.x.shape[1] * p.x.shape[2])]
     pair = fits[0]
     h, w = min(h, pair.x.shape[1] // m * m), min(w, pair.x.shape[2] // m * m)
+    if min(h, w) < max(m, 16):  # thin validation regions (adapt): no tile worth measuring
+        raise BandbridgeError(f"{folder}: no validation image of at least {max(m, 16)} px a side "
+                              "to cut a check sample from")
     r, c = (pair.x.shape[1] - h) // 2, (pair.x.shape[2] - w) // 2
     x = pair.x[None, :, r:r + h, c:c + w].float()
     y = pair.y[:, r * s:(r + h) * s, c * s:(c + w) * s].float()

@@ -94,6 +94,8 @@ def adapt_config(base: Config, sources: list[dict], minutes: float, seed: int = 
                      samples_per_epoch=max(32, 4 * d["data"]["batch_size"]))
     d["data"]["patch_size"] = min(d["data"]["patch_size"], 128)
     d["model"]["generator"]["args"]["anchor"] = CONTEXT_ANCHOR
+    # tiles must overlap by the anchor's half window on each side to stay seamless
+    d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (max(CONTEXT_ANCHOR["windows"]) // 2 + 10))
     d["loss"].update(lambda_adv=0.0, lambda_emd=0.0, lambda_index=0.0)
     d["optim"].update(lr_g=1e-4, schedule={"kind": "constant"})
     d["train"].update(max_epochs=10_000, max_minutes=minutes, monitor="val/l1",
@@ -115,8 +117,14 @@ def split_by_image(cfg: Config) -> list[dict] | None:
 
 def fine_tune(cfg: Config, work: Path, init_from: Path | None) -> Path:
     """Train ``cfg`` into ``work`` (from ``init_from``'s residual, or from scratch); the run."""
+    import os
     from bandbridge.workflows import runner
-    return runner.train(cfg, runs_root=str(work), init_from=str(init_from) if init_from else None)
+    os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder for each fine-tune
+    try:
+        return runner.train(cfg, runs_root=str(work),
+                            init_from=str(init_from) if init_from else None)
+    finally:
+        os.environ.pop(runner.RUN_DIR_ENV, None)
 
 
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,

@@ -65,9 +65,7 @@ def _abs(item) -> list[str]:
 def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
               data_root: str | None = None, minutes: float = 2.0) -> dict:
     from bandbridge.bundle import load_model
-    from bandbridge.evaluation.evaluate import evaluate
     from bandbridge.spec import resolve_model_folder
-    from bandbridge.workflows.adapt import adapt_config, fine_tune
     if k < 1:
         raise BandbridgeError(f"--shots {k}: give at least 1")
     unknown = sorted(set(names) - set(recipes()))
@@ -82,21 +80,14 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
     seen = {s.name for s in base.data.sources}
     folds = []
     for name in names:
-        sources, how = shot_sources(name, root, k)
-        row = {"source": name, "split": how, "seen_in_training": name in seen}
-        work = out / "runs" / name
-        shutil.rmtree(work, ignore_errors=True)
-        cfg = adapt_config(base.model_copy(update={"data": base.data.model_copy(
-            update={"root": root})}), sources, minutes, name=f"{name}-adapted")
-        t0 = time.time()
-        run = fine_tune(cfg, work / "adapt", folder)
-        row["adapt_seconds"] = round(time.time() - t0, 1)
-        scratch = fine_tune(cfg.model_copy(update={"name": f"{name}-scratch"}), work / "scratch",
-                            None)
-        res = evaluate(run / "model" / "best", split="test", out_dir=out / "folds" / name,
-                       others={"zero-shot": folder, "scratch": scratch / "model" / "best"})
-        row["methods"] = {m: {kk: v[kk] for kk in KEYS if kk in v}
-                          for m, v in res.summary["methods"].items()}
+        row = {"source": name, "seen_in_training": name in seen}
+        try:
+            row.update(_fold(name, root, k, base, folder, out, minutes))
+        except BandbridgeError as e:  # one source's data problem does not lose the others
+            row.update(split=f"not scored: {e}", methods={})
+            print(f"{name}: not scored: {e}", flush=True)
+            folds.append(row)
+            continue
         folds.append(row)
         print(f"{name}: " + ", ".join(f"{m} {row['methods'][m]['mae']:.4g}"
                                       for m in ORDER if m in row["methods"]), flush=True)
@@ -104,6 +95,26 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
     atomic_write_bytes(out / "shots.json", json.dumps(summary, indent=1).encode())
     atomic_write_bytes(out / "shots.md", markdown(summary).encode())
     return summary
+
+
+def _fold(name: str, root: str, k: int, base, folder: Path, out: Path, minutes: float) -> dict:
+    """Adapt and train from scratch on the source's shots; score both and the bars."""
+    from bandbridge.evaluation.evaluate import evaluate
+    from bandbridge.workflows.adapt import adapt_config, fine_tune
+    sources, how = shot_sources(name, root, k)
+    work = out / "runs" / name
+    shutil.rmtree(work, ignore_errors=True)
+    cfg = adapt_config(base.model_copy(update={"data": base.data.model_copy(
+        update={"root": root})}), sources, minutes, name=f"{name}-adapted")
+    t0 = time.time()
+    run = fine_tune(cfg, work / "adapt", folder)
+    seconds = round(time.time() - t0, 1)
+    scratch = fine_tune(cfg.model_copy(update={"name": f"{name}-scratch"}), work / "scratch", None)
+    res = evaluate(run / "model" / "best", split="test", out_dir=out / "folds" / name,
+                   others={"zero-shot": folder, "scratch": scratch / "model" / "best"})
+    return {"split": how, "adapt_seconds": seconds,
+            "methods": {m: {kk: v[kk] for kk in KEYS if kk in v}
+                        for m, v in res.summary["methods"].items()}}
 
 
 def markdown(summary: dict) -> str:
@@ -116,6 +127,9 @@ def markdown(summary: dict) -> str:
              "|---|---|" + "---|" * (len(methods) + 1)]
     for f in summary["folds"]:
         ms = f["methods"]
+        if not ms:
+            lines.append(f"| {f['source']} | {f['split']} |" + " – |" * (len(methods) + 1))
+            continue
         gain = 100 * (1 - ms["model"]["mae"] / ms["linear"]["mae"])
         name = f["source"] + (" (seen in training)" if f["seen_in_training"] else "")
         lines.append(f"| {name} | {f['split']} | "

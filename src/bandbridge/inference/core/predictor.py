@@ -268,7 +268,7 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     H, W = plan.height, plan.width
     c0 = cols[0]
     bw = cols[-1] + tw - c0  # block width, input pixels
-    wts = blend_weights(plan, s)
+    wts = blend_weights(plan, s, spec.halo)
     co = spec.out_channels
     acc = np.zeros((co, th * s, bw * s), np.float64)
     wsum = np.zeros((th * s, bw * s), np.float64)

@@ -93,19 +93,25 @@ def column_blocks(plan: TilePlan, max_px: int) -> list[tuple[tuple[int, ...], in
     return out
 
 
-def ramp(n: int, overlap: int) -> np.ndarray:
+def ramp(n: int, overlap: int, halo: int = 0) -> np.ndarray:
     """1-D weights of length ``n``: raised-cosine rise over ``overlap`` pixels at both ends,
-    1 in between; strictly positive."""
+    1 in between; strictly positive. The first and last ``halo`` pixels (at most half the
+    overlap) get 1e-6: a model whose output there depends on pixels past the tile leaves them to
+    the neighbouring tile, and a raster edge (one tile only) still normalises to its value."""
     w = np.ones(n, np.float64)
     k = min(overlap, n // 2)
+    h = min(halo, k // 2)
     if k > 0:
-        r = 0.5 - 0.5 * np.cos(np.pi * (np.arange(k) + 0.5) / k)
+        r = np.full(k, 1e-6)
+        r[h:] = 0.5 - 0.5 * np.cos(np.pi * (np.arange(k - h) + 0.5) / (k - h))
         w[:k] = r
         w[n - k:] = r[::-1]
     return w
 
 
-def blend_weights(plan: TilePlan, scale: int = 1) -> np.ndarray:
-    """``(tile_h·s, tile_w·s)`` separable blending weights of a plan's tiles (output grid)."""
+def blend_weights(plan: TilePlan, scale: int = 1, halo: int = 0) -> np.ndarray:
+    """``(tile_h·s, tile_w·s)`` separable blending weights of a plan's tiles (output grid);
+    ``halo``: input pixels at each tile edge left to the neighbour (see :func:`ramp`)."""
     s = scale
-    return np.outer(ramp(plan.tile_h * s, plan.overlap_h * s), ramp(plan.tile_w * s, plan.overlap_w * s))
+    return np.outer(ramp(plan.tile_h * s, plan.overlap_h * s, halo * s),
+                    ramp(plan.tile_w * s, plan.overlap_w * s, halo * s))
