@@ -38,10 +38,8 @@ class SplitSpec(_Strict):
     Give id patterns (glob or substring) per split, or fractions assigned by a stable hash of a
     group key (``group``: a regex whose first group names the scene/site), or a split JSON file
     ``{"train": [ids], "val": [...], "test": [...]}``. Unlisted items go to ``default``.
-    Or ``regions``: every item goes to each named split with that band of its rows (or columns,
-    ``region_axis``) as fractions, e.g. ``{train: [0, 0.6], val: [0.6, 0.75], test: [0.75, 1]}``
-    — one scene split into train/validation/test areas; the target pixels of two splits never
-    overlap (the input around a band edge stays readable, as it is at prediction).
+    Or ``regions``: each item goes to every named split with that band of its rows (or columns,
+    ``region_axis``), e.g. ``{train: [0, 0.6], val: [0.6, 0.75], test: [0.75, 1]}``.
     """
 
     train: list[str] = []
@@ -53,19 +51,7 @@ class SplitSpec(_Strict):
     file: str | None = None
     default: Literal["train", "val", "test", "skip"] = "train"
     regions: dict[Literal["train", "val", "test"], tuple[float, float]] = {}
-    region_axis: Literal["rows", "cols"] = "rows"
-
-    @field_validator("regions")
-    @classmethod
-    def _check_regions(cls, v):
-        spans = sorted(v.values())
-        for a, b in spans:
-            if not 0 <= a < b <= 1:
-                raise ValueError(f"a region [{a}, {b}] must satisfy 0 <= start < end <= 1")
-        for (_, b), (a, _) in zip(spans, spans[1:]):
-            if a < b:
-                raise ValueError("regions overlap: a pixel would be in two splits")
-        return v
+    region_axis: Literal["rows", "cols"] = "rows"  # checked by data/items.py: check_regions
 
 
 class Source(_Strict):
@@ -81,16 +67,11 @@ class Source(_Strict):
     made from the target by ``data/degrade.py`` (MATLAB bicubic ↓scale, rounded to 8 bits), per
     random crop in training (with ``data.degrade``'s optional blur/noise/JPEG) and once per image,
     cropped to a multiple of the scale, for validation and evaluation.
-    layout 'datacube': NetCDF/Zarr time series (data/cube.py), one item per usable time step.
-    Either ``files`` (each cube holds input and target bands, e.g. S2 RGB→NIR) or
-    ``input_files``/``target_files`` (e.g. S1 and S2 cubes of one site, matched by ``pair_key``,
-    a regex whose first group is searched in the path; default: the cube's folder): each usable
-    target date is paired with the nearest input date within ``pair_days`` (days), and the input
-    is resampled (nearest) onto the target's grid when they differ. A step is usable when at least
-    ``min_clear`` of its pixels are valid and, with ``cloud_mask: SCL``, clear by the Sentinel-2
-    scene classification (4 vegetation, 5 bare soil, 6 water, 11 snow); cloudy pixels of kept
-    steps are masked. ``cloud_mask_file`` is a glob (in the target cube's folder) of a companion
-    cube holding SCL when the target cube has none. Item ids are ``<cube path>@<date>``.
+    layout 'datacube': NetCDF/Zarr time series (data/cube.py), one item per usable time step
+    (id ``<cube path>@<date>``): ``files`` (cubes with input and target bands) or
+    ``input_files``/``target_files`` paired by ``pair_key`` and dates within ``pair_days``;
+    ``min_clear``, ``cloud_mask: SCL`` and ``cloud_mask_file`` decide which steps and pixels
+    count — data/cube.py says how.
     """
 
     name: str = ""

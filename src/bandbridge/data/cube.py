@@ -15,6 +15,16 @@ with one more dimension, e.g. ``bands``, gives one band per label), named by
 ``S1-SIGMA0-VV`` → ``VV``). xarray decodes ``scale_factor``/``_FillValue`` (fill → NaN); NaN and
 a ``nodata``/``_FillValue``/``missing_value`` attribute left undecoded are invalid. xarray and
 rioxarray are imported only here, on first use (``pip install 'bandbridge[cube]'``).
+
+Pairing (config ``Source``): either ``files`` (each cube holds input and target bands, e.g. S2
+RGB→NIR) or ``input_files``/``target_files`` (e.g. S1 and S2 cubes of one site, matched by
+``pair_key``, a regex whose first group is searched in the path; default: the cube's folder):
+each usable target date is paired with the nearest input date within ``pair_days`` (days), and
+the input is resampled (nearest) onto the target's grid when they differ. A step is usable when
+at least ``min_clear`` of its pixels are valid and, with ``cloud_mask: SCL``, clear by the
+Sentinel-2 scene classification (4 vegetation, 5 bare soil, 6 water, 11 snow); cloudy pixels of
+kept steps are masked. ``cloud_mask_file`` is a glob (in the target cube's folder) of a companion
+cube holding SCL when the target cube has none. Item ids are ``<cube path>@<date>``.
 """
 
 from __future__ import annotations

@@ -199,6 +199,17 @@ def _matches(item_id: str, patterns: list[str]) -> bool:
     return any(p in item_id or fnmatch.fnmatchcase(item_id, p) for p in patterns)
 
 
+def check_regions(spec: SplitSpec, label: str) -> None:
+    """Regions lie in [0, 1], start before they end and never share a pixel."""
+    spans = sorted(spec.regions.values())
+    if any(not 0 <= a < b <= 1 for a, b in spans):
+        raise BandbridgeError(f"data source '{label}': split.regions {spans}: each must satisfy "
+                              "0 <= start < end <= 1")
+    if any(a < b for (_, b), (a, _) in zip(spans, spans[1:])):
+        raise BandbridgeError(f"data source '{label}': split.regions overlap: a pixel would be "
+                              "in two splits")
+
+
 def _add(by_split: dict[str, list[Item]], s: str, item: Item, spec: SplitSpec) -> None:
     """File ``item`` under split ``s``, or under every split of ``spec.regions`` (one band each)."""
     if spec.regions:
@@ -256,6 +267,7 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
     for si, src in enumerate(cfg.sources):
         label = src.name or f"source {si}"
         listed = _split_file(src.split.file, root) if src.split.file else None
+        check_regions(src.split, label)
         found = 0
         if src.layout in ("multiband", "hr"):  # hr: the target file alone (input made from it)
             if not src.files:
