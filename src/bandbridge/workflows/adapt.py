@@ -6,7 +6,8 @@ of rows of each: 60 % adapt, 20 % validation, 20 % test). On the adapt part the 
 validates better); the residual network starts from the model's own weights, or from zero when
 they validate worse on top of the new anchor, and is fine-tuned with the pixel loss only for at
 most ``--minutes``; the epoch that validates best is kept, the refitted anchor alone when none
-beats it. The new bundle's card compares, on the test part that chose nothing: the model as it
+beats it; and the model as it was when it validates better than all that. The new bundle's card
+compares, on the test part that chose nothing: the model as it
 was (zero-shot), the linear map and the context ridge fitted on the same adapt pixels, and the
 adapted model.
 """
@@ -158,12 +159,17 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     try:
         run = fine_tune(cfg, work, folder)
         best = run / "model" / "best"
+        # never hand back worse than the model as it was: compared on the validation part
+        val = evaluate(best, split="val", others={"zero-shot": folder}).summary["methods"]
+        keep = "adapted" if val["model"]["mae"] <= val["zero-shot"]["mae"] else "zero-shot"
         res = evaluate(best, split="test", others={"zero-shot": folder})
-        card = adapt_card(model, pairs, cfg, res, run)
-        (best / "MODEL_CARD.md").write_text(card)
+        kept = (f"{keep} model (validation MAE {val['model']['mae']:.4g} adapted, "
+                f"{val['zero-shot']['mae']:.4g} zero-shot)")
+        card = adapt_card(model, pairs, cfg, res, run, kept)
         tmp = out.with_name(f".{out.name}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(best, tmp)
+        shutil.copytree(best if keep == "adapted" else folder, tmp)
+        (tmp / "MODEL_CARD.md").write_text(card)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -172,7 +178,7 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     return {"card": card, "summary": res.summary, "table": res.table}
 
 
-def adapt_card(model: str, pairs: list[str], cfg: Config, res, run: Path) -> str:
+def adapt_card(model: str, pairs: list[str], cfg: Config, res, run: Path, kept: str) -> str:
     import json
     s = json.loads((run / "summary.json").read_text())
     base = json.loads((run / "baseline.json").read_text())
@@ -197,5 +203,6 @@ def adapt_card(model: str, pairs: list[str], cfg: Config, res, run: Path) -> str
         f"- Anchor: {anchor.get('kind', 'linear')}, chosen `{anchor.get('chosen', 'linear')}` on validation.",
         f"- Fine-tune: {s['epochs']} epochs, {s['global_step']} steps, {s['fit_seconds']:.0f} s; "
         f"validation L1 {s['val_start'].get('l1', float('nan')):.4f} at the start.",
+        f"- Kept: the {kept}; the table scores the adapted model either way.",
         f"- Test part: {p['images']} image(s), {p['valid_pixels']} valid pixels, "
         f"{p['target_units']}; mean over images.", "", *lines, ""])
