@@ -46,15 +46,20 @@ def _rel(path: str, root: Path) -> str:
         return str(path)
 
 
+def _under(p: str, root: Path) -> Path:
+    """``p`` as given when absolute, else under ``root``."""
+    return Path(p) if Path(p).is_absolute() else root / p
+
+
 def _expand(pattern: str, root: Path) -> list[str]:
     """Glob ``pattern`` under root; ``x.npy[*]`` expands to one entry per scene of a 4-D array."""
     one = re.fullmatch(r"(.*\.npy)\[(\d+)\]", pattern)  # one scene of a stack, named
     if one:
-        full = one.group(1) if Path(one.group(1)).is_absolute() else str(root / one.group(1))
-        return [f"{full}[{one.group(2)}]"] if Path(full).exists() else []
+        full = _under(one.group(1), root)
+        return [f"{full}[{one.group(2)}]"] if full.exists() else []
     star = pattern.endswith(".npy[*]")
     base = pattern[:-3] if star else pattern
-    full = base if Path(base).is_absolute() else str(root / base)
+    full = str(_under(base, root))
     hits = sorted(glob.glob(full)) if glob.has_magic(base) else ([full] if Path(full).exists() else [])
     if not star:
         return hits
@@ -66,7 +71,7 @@ def _expand(pattern: str, root: Path) -> list[str]:
 
 
 def _path(p: str, root: Path) -> str:
-    full = Path(p) if Path(p).is_absolute() else root / p
+    full = _under(p, root)
     if not full.exists():
         raise BandbridgeError(f"{full}: file not found; check the pair's path")
     return str(full)

@@ -65,9 +65,15 @@ class LinearBaseline:
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        c, h, w = x.shape
-        A = np.c_[x.reshape(c, -1).T.double().numpy(), np.ones(h * w)]
-        return torch.from_numpy((A @ self.coef).T.reshape(-1, h, w)).float().clamp(0, 1)
+        return apply_coef(self.coef, x)
+
+
+def apply_coef(coef: np.ndarray, f: torch.Tensor) -> torch.Tensor:
+    """Per-pixel ``W·f + b`` of ``coef (F + 1, Ct)`` (weights, then the bias) on ``f (F, H, W)``,
+    clipped to [0, 1]: ``(Ct, H, W)``."""
+    c, h, w = f.shape
+    A = np.c_[f.reshape(c, -1).T.double().numpy(), np.ones(h * w)]
+    return torch.from_numpy((A @ coef).T.reshape(-1, h, w)).float().clamp(0, 1)
 
 
 class ContextRidgeBaseline:
@@ -87,11 +93,12 @@ class ContextRidgeBaseline:
                   ) -> "ContextRidgeBaseline":
         from bandbridge.models.anchor import ContextFeatures
         c = train[0].x.shape[0]
-        self.features = ContextFeatures(c, self.windows, self.products)
-        phi = _image_features(self.features)
-        X, Y = (t.double().numpy() for t in sample_pixels(train, features=phi))
+        self.phi = phi = _image_features(ContextFeatures(c, self.windows, self.products))
+        Xt, Yt = sample_pixels(train, features=phi)
+        X, Y = Xt.double().numpy(), Yt.double().numpy()
         fits = {lam: ridge(X, Y, lam) for lam in self.LAMBDAS}
-        self.linear_coef = ridge(X[:, :c], Y, 0.0)  # (Ci + 1, Ct): the plain linear map
+        # (Ci + 1, Ct): the plain linear map, fitted as the linear baseline fits it
+        self.linear_coef = LinearBaseline().fit(Xt[:, :c], Yt).coef
         fits["linear"] = np.r_[self.linear_coef[:c], np.zeros((X.shape[1] - c, Y.shape[1])),
                                self.linear_coef[c:]]
         self.chosen, self.scores = 1e-3, {}
@@ -106,10 +113,7 @@ class ContextRidgeBaseline:
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x[None].float())[0]
-        c, h, w = f.shape
-        A = np.c_[f.reshape(c, -1).T.double().numpy(), np.ones(h * w)]
-        return torch.from_numpy((A @ self.coef).T.reshape(-1, h, w)).float().clamp(0, 1)
+        return apply_coef(self.coef, self.phi(x))
 
 
 def _image_features(features: nn.Module):
@@ -232,8 +236,9 @@ class GBMContextBaseline:
     def fit_pairs(self, train: list[LoadedPair], val=None) -> "GBMContextBaseline":
         from sklearn.ensemble import HistGradientBoostingRegressor
         from bandbridge.models.anchor import ContextFeatures
-        self.features = ContextFeatures(train[0].x.shape[0], self.windows, self.products)
-        X, Y = sample_pixels(train, n=self.pixels, features=_image_features(self.features))
+        self.phi = _image_features(ContextFeatures(train[0].x.shape[0], self.windows,
+                                                   self.products))
+        X, Y = sample_pixels(train, n=self.pixels, features=self.phi)
         self.models = [HistGradientBoostingRegressor(max_iter=self.rounds, early_stopping=False,
                                                      random_state=0).fit(X.numpy(), Y[:, k].numpy())
                        for k in range(Y.shape[1])]
@@ -241,7 +246,7 @@ class GBMContextBaseline:
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x[None].float())[0]
+        f = self.phi(x)
         c, h, w = f.shape
         A = f.reshape(c, -1).T.numpy()
         y = np.stack([m.predict(A) for m in self.models]).reshape(-1, h, w)

@@ -71,9 +71,11 @@ def score_pair(pair: LoadedPair, pred: torch.Tensor, task: str, scale: int) -> d
 def evaluate(model: str | Path, data_root: str | None = None, split: str = "test",
              recipes: list[str] | None = None, out_dir: str | Path | None = None,
              fid_weights: str | None = None, keep_samples: int = 4,
-             others: dict[str, str | Path] | None = None) -> EvalResult:
+             others: dict[str, str | Path] | None = None,
+             with_baselines: bool = True) -> EvalResult:
     """Score ``model`` (and ``others``: more models by name, e.g. the zero-shot model an
-    adaptation started from) with its baselines on ``split``."""
+    adaptation started from) with its baselines (unless ``with_baselines`` is False: models
+    only) on ``split``."""
     bundle: Bundle = load_model(model)
     train_cfg = with_data(bundle.config, data_root, None)
     eval_cfg = with_data(bundle.config, data_root, recipes)
@@ -94,24 +96,24 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     firsts = {p.source.name: p for p in reversed(pairs)}
     seen = [check_declared(p.item.input_path, p.source.input, name) for name, p in firsts.items()]
     # Per-pixel baselines are fitted on the training split; SR's (bicubic, nearest) need nothing.
+    fitted = task == "translation" and with_baselines
     train_dm = PairedDataModule(train_cfg)
-    train_pairs = train_dm.load_split("train") if task == "translation" else []
-    val_pairs = train_dm.load_split("val") if task == "translation" else []
+    train_pairs = train_dm.load_split("train") if fitted else []
+    val_pairs = train_dm.load_split("val") if fitted else []
     baselines = fit_baselines(task, scale, train_pairs, val_pairs) \
-        if train_pairs or task != "translation" else []
-    more = {name: load_model(m) for name, m in (others or {}).items()}
+        if with_baselines and (train_pairs or task != "translation") else []
+    models = {"model": bundle, **{name: load_model(m) for name, m in (others or {}).items()}}
+    for b in models.values():
+        b.generator.eval()
     rows, samples = [], []
     fid_pairs: dict[str, list] = {}
-    g = bundle.generator.eval()
-    spec_sensors = bundle.config.sensors
     for k, pair in enumerate(pairs):
         h, w = pair.x.shape[1:]
-        ctx = torch.tensor([pair.context(h / 2, w / 2, spec_sensors)])  # at the image centre
+        preds = {}
         with torch.inference_mode():
-            preds = {"model": g(pair.x[None].float(), ctx)[0].clamp(0, 1)}
-            for name, b in more.items():
-                c2 = torch.tensor([pair.context(h / 2, w / 2, b.config.sensors)])
-                preds[name] = b.generator.eval()(pair.x[None].float(), c2)[0].clamp(0, 1)
+            for name, b in models.items():
+                ctx = torch.tensor([pair.context(h / 2, w / 2, b.config.sensors)])  # centre
+                preds[name] = b.generator(pair.x[None].float(), ctx)[0].clamp(0, 1)
         for b in baselines:
             preds[b.name] = b(pair.x)
         for method, pred in preds.items():

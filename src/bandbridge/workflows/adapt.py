@@ -160,7 +160,8 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
         run = fine_tune(cfg, work, folder)
         best = run / "model" / "best"
         # never hand back worse than the model as it was: compared on the validation part
-        val = evaluate(best, split="val", others={"zero-shot": folder}).summary["methods"]
+        val = evaluate(best, split="val", others={"zero-shot": folder},
+                       with_baselines=False).summary["methods"]
         keep = "adapted" if val["model"]["mae"] <= val["zero-shot"]["mae"] else "zero-shot"
         res = evaluate(best, split="test", others={"zero-shot": folder})
         kept = (f"{keep} model (validation MAE {val['model']['mae']:.4g} adapted, "
