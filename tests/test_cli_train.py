@@ -118,3 +118,21 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     # 8 crops over 2 ranks, batch 2: 2 batches per rank → 2 critic + 1 generator steps.
     assert state["global_step"] == 3
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in p.stdout + p.stderr
+
+
+def test_a_run_says_its_folder_first_and_counts_epochs_as_people_do(tmp_path):
+    """What a person sees in the terminal: the run folder before any work (what to --resume
+    after Ctrl-C), "Epoch 2/2" on the last of two epochs, no hardware roll call, no v_num."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+    env.pop("BANDBRIDGE_RUN_DIR", None)
+    cmd = [sys.executable, "-m", "bandbridge.cli", "train", "-p", "rgb2nir-wgangp-cpu",
+           "--data", str(SAMPLE), "--runs", str(tmp_path), *_sets(["train.max_epochs=2"])]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    run = _only_run(tmp_path)
+    first = p.stdout.splitlines()[0]
+    assert first.startswith(f"run folder: {run} ") and f"--resume {run}" in first, first
+    both = p.stdout + p.stderr
+    assert "Epoch 2/2" in both and "Epoch 1/2" in both and "Epoch 0" not in both, both[-2000:]
+    for noise in ("GPU available", "TPU available", "HPU available", "v_num"):
+        assert noise not in both, noise

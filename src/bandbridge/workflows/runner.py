@@ -18,7 +18,7 @@ import lightning as L
 import torch
 import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from bandbridge.bundle import load_bundle, save_bundle
@@ -183,10 +183,40 @@ def init_weights(module: GANTask, source: str) -> None:
 
 
 class _NoAdverts(logging.Filter):
-    """Drop Lightning's tips for its cloud services (nothing a user of this tool acts on)."""
+    """Drop Lightning's tips for its cloud services and its hardware roll call ("GPU available:
+    False, used: False", TPU, HPU): nothing a user of this tool acts on."""
+
+    HARDWARE = ("GPU available:", "TPU available:", "HPU available:", "IPU available:")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "💡 Tip" not in str(record.msg)
+        msg = str(record.msg)
+        return "💡 Tip" not in msg and not msg.startswith(self.HARDWARE)
+
+
+class EpochBar(TQDMProgressBar):
+    """Lightning's bar, read as a person counts: "Epoch 6/6" on the last of six epochs (not
+    "Epoch 5"), and no ``v_num`` field (the logger's version folder, cut to "oard")."""
+
+    class _Counted:
+        """The trainer, with ``current_epoch`` as the bar should print it ("6/6")."""
+
+        def __init__(self, trainer):
+            self._t = trainer
+            of = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+            self.current_epoch = f"{trainer.current_epoch + 1}{of}"
+
+        def __getattr__(self, name: str):
+            return getattr(self._t, name)
+
+    def on_train_epoch_start(self, trainer, *args) -> None:
+        # Lightning's own method prints f"Epoch {trainer.current_epoch}"; setting the text after
+        # it would flash "Epoch 0" first.
+        super().on_train_epoch_start(self._Counted(trainer), *args)
+
+    def get_metrics(self, trainer, module) -> dict:
+        items = super().get_metrics(trainer, module)
+        items.pop("v_num", None)
+        return items
 
 
 def quiet_lightning() -> None:
@@ -194,6 +224,16 @@ def quiet_lightning() -> None:
         lg = logging.getLogger(name)
         if not any(isinstance(f, _NoAdverts) for f in lg.filters):
             lg.addFilter(_NoAdverts())
+
+
+def announce_run_dir(run_dir: Path, resumed: bool) -> None:
+    """Say where the run writes before any work (once, on rank 0), so that after Ctrl-C a user
+    knows what to pass to ``--resume``."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        print(f"run folder: {run_dir} ({'resumed' if resumed else 'new'}; after Ctrl-C, "
+              f"`bandbridge train --resume {run_dir}` continues from its last finished epoch)",
+              flush=True)
 
 
 def check_accelerator(accelerator: str) -> None:
@@ -228,6 +268,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         os.environ[RUN_DIR_ENV] = str(run_dir)
     else:
         run_dir = new_run_dir(cfg, runs_root)
+    announce_run_dir(run_dir, resume is not None)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dm = PairedDataModule(cfg)
     dm.setup("fit")
@@ -269,7 +310,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                         save_top_k=t.keep_checkpoints, monitor="epoch" if t.keep_checkpoints > 0 else None,
                         mode="max",
                         save_last=True),
-        export,
+        export, EpochBar(),
     ]
     check_accelerator(t.accelerator)
     trainer = _trainer(
