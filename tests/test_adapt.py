@@ -13,7 +13,9 @@ NAIP = SAMPLE / "nir_naip_opengeos"
 DATE = NAIP / "m_4709963_se_14_1_20200831.tif"
 
 
-def test_adapt_one_scene_writes_a_bundle_with_its_card_and_never_starts_worse(run_cli, tmp_path):
+def test_adapt_one_image_keeps_the_linear_anchor_and_writes_a_bundle_predict_takes(run_cli, tmp_path):
+    # one pair: its own rows validate, which cannot show how a context fit carries over to
+    # other images, so the plain linear anchor is refitted and nothing is fine-tuned
     out = tmp_path / "naip-adapted"
     code, stdout, err = run_cli("adapt", "-m", "rgb2nir-naip", str(DATE), "-o", str(out),
                                 "--minutes", "0.15")
@@ -22,8 +24,32 @@ def test_adapt_one_scene_writes_a_bundle_with_its_card_and_never_starts_worse(ru
                                                      "model.yaml"]
     card = (out / "MODEL_CARD.md").read_text()
     for row in ("zero-shot (rgb2nir-naip)", "linear map (same adapt pixels)",
-                "context ridge (same adapt pixels)", "**adapted**"):
+                "context ridge (same adapt pixels)", "**adapted**", "--within-scene"):
         assert row in card
+    kept = re.search(r"Kept: the (adapted|zero-shot) model", card)
+    assert kept, card
+    if kept.group(1) == "adapted":
+        info = yaml.safe_load((out / "model.yaml").read_text())
+        assert info["config"]["model"]["generator"]["args"]["anchor"] is True
+        assert info["config"]["train"]["max_steps"] == 0 and info["epoch"] == -1
+        # the adapted model is the linear map fitted on the adapt rows: its test row equals it
+        rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
+                for line in card.splitlines() if line.startswith("| ")}
+        assert rows["**adapted**"] == rows["linear map (same adapt pixels)"], card
+    pred = tmp_path / "nir.tif"
+    code, _, err = run_cli("predict", str(NAIP / "m_4709963_se_14_1_20120731.tif"),
+                           "--model", str(out), "-o", str(pred))
+    assert code == 0 and pred.exists(), err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no work folder left
+
+
+def test_adapt_within_scene_fits_the_context_anchor_and_never_starts_worse(run_cli, tmp_path):
+    out = tmp_path / "naip-adapted"
+    code, stdout, err = run_cli("adapt", "-m", "rgb2nir-naip", str(DATE), "-o", str(out),
+                                "--minutes", "0.15", "--within-scene")
+    assert code == 0, err
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "--within-scene" not in card  # the linear-only note is not there
     kept = re.search(r"Kept: the (adapted|zero-shot) model", card)
     assert kept, card
     if kept.group(1) == "zero-shot":  # handed back as it was: nothing below applies
@@ -36,12 +62,6 @@ def test_adapt_one_scene_writes_a_bundle_with_its_card_and_never_starts_worse(ru
                   r"refitted anchor alone", stdout)
     assert m, stdout
     assert info["val_metrics"]["val/l1"] <= min(map(float, m.groups())) + 5e-5
-    # a normal bundle: predict takes it
-    pred = tmp_path / "nir.tif"
-    code, _, err = run_cli("predict", str(NAIP / "m_4709963_se_14_1_20120731.tif"),
-                           "--model", str(out), "-o", str(pred))
-    assert code == 0 and pred.exists(), err
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no work folder left
 
 
 @pytest.mark.parametrize("args,message", [

@@ -83,6 +83,7 @@ def adapt(
     target_bands: Optional[str] = typer.Option(None, "--target-bands", help="target bands, e.g. nir"),
     scaling: Optional[str] = typer.Option(None, "--scaling", help="input and target scaling (e.g. uint8, reflectance_10000)"),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="the files' sensor, to name their bands (e.g. landsat8, s2_l2a, naip)"),
+    within_scene: bool = typer.Option(False, "--within-scene", help="the pairs are part of the scenes you will predict: with fewer than four pairs, held-out rows may still choose the context anchor and the fine-tune"),
 ) -> None:
     """Re-calibrate a model to your sensor from a few pairs: refit its anchor, fine-tune, keep what validates best."""
     from bandbridge.workflows.adapt import adapt as run
@@ -90,6 +91,7 @@ def adapt(
         return None if b is None else [int(v) if v.strip().isdigit() else v.strip() for v in b.split(",")]
     common = {"scaling": scaling, "sensor": sensor}
     res = run(model, pairs, output, minutes, region, overwrite, bands={
-        "input": {"bands": sel(bands), **common}, "target": {"bands": sel(target_bands), **common}})
+        "input": {"bands": sel(bands), **common}, "target": {"bands": sel(target_bands), **common}},
+        within_scene=within_scene)
     typer.echo(res["card"])
     out.print(f"adapted model written to {output} (its MODEL_CARD.md holds this table)")

@@ -6,7 +6,9 @@ adapts on the top 60 % of each image's rows instead (the last fifth of that vali
 scored on the bottom 40 %. Beside the adapted model, on the same test pixels: the model as it was
 (zero-shot), the linear map, the context ridge and gradient boosting fitted on the same adapt
 pixels, the constant, and the same network trained from scratch on the same pixels for the same
-minutes. A source the model was trained on is marked: its zero-shot row is not a new source's.
+minutes. As ``bandbridge adapt`` does, K adapt images validated by their own rows get the plain
+linear anchor and no fine-tune; one scene scored on its own rows gets both (``--within-scene``).
+A source the model was trained on is marked: its zero-shot row is not a new source's.
 """
 
 from __future__ import annotations
@@ -104,12 +106,17 @@ def _fold(name: str, root: str, k: int, base, folder: Path, out: Path, minutes: 
     sources, how = shot_sources(name, root, k)
     work = out / "runs" / name
     shutil.rmtree(work, ignore_errors=True)
-    cfg = adapt_config(base.model_copy(update={"data": base.data.model_copy(
-        update={"root": root})}), sources, minutes, name=f"{name}-adapted")
+    base = base.model_copy(update={"data": base.data.model_copy(update={"root": root})})
+    # as `adapt` does: rows of the adapt images validate, so only a scene whose own rows are the
+    # test gets the context anchor and the fine-tune (`--within-scene`)
+    cfg = adapt_config(base, sources, minutes, name=f"{name}-adapted",
+                       context=len(sources) == 1)
     t0 = time.time()
     run = fine_tune(cfg, work / "adapt", folder)
     seconds = round(time.time() - t0, 1)
-    scratch = fine_tune(cfg.model_copy(update={"name": f"{name}-scratch"}), work / "scratch", None)
+    # from scratch: what training on the same pixels for the same minutes gives
+    scratch = fine_tune(adapt_config(base, sources, minutes, name=f"{name}-scratch"),
+                        work / "scratch", None)
     res = evaluate(run / "model" / "best", split="test", out_dir=out / "folds" / name,
                    others={"zero-shot": folder, "scratch": scratch / "model" / "best"})
     return {"split": how, "adapt_seconds": seconds,
