@@ -31,6 +31,7 @@ from bandbridge.inference.runtime.backends import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
 from bandbridge.models.anchor import zero_residual
+from bandbridge.workflows import groups
 
 RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
 
@@ -293,13 +294,23 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         init_weights(module, init_from)
         if baseline is not None:
             keep_residual_if_better(module, dm)
+    # two or more validation sources: `best` is the epoch whose worst source gained most
+    if baseline is not None:
+        cfg = groups.grouped(cfg, {p.source.name for p in dm.pairs.get("val", [])}, True)
+    worst = groups.WorstGroup(dm.val_dataloader, module.sensors) \
+        if cfg.train.monitor == groups.MONITOR else None
+    if worst is not None and not resume:  # the start (the anchor) is what each ratio is taken to
+        worst.base = groups.group_l1(module.G, dm.val_dataloader(), module.sensors)
+    if worst is not None:
+        print(f"model selection: the worst of {len(worst.base)} held-out sources "
+              f"({groups.MONITOR}, 1.0 = the anchor)", flush=True)
     t = cfg.train
     precision = resolve_precision(t.precision, t.accelerator)
     # A GAN step leaves one network without gradients (critic-only steps, a frozen critic in the
     # generator step): plain DDP would wait for them forever.
     strategy = "ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy
     export = BundleExport(run_dir, cfg, channels, baseline)
-    callbacks = [
+    callbacks = [*([worst] if worst else []),
         # best.ckpt first, so that the epoch's last.ckpt (written after it) holds its updated state:
         # a resumed run then knows the best so far and keeps one best.ckpt over the whole run.
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=t.monitor,
@@ -329,6 +340,8 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
             atomic_write_bytes(baseline_file, json.dumps(baseline).encode())
         if not resume:  # the starting point, so every run shows what training gained
             start = evaluate_loader(module.G, dm.val_dataloader(), module.sensors)
+            if worst is not None:
+                start["worst_ratio"] = 1.0
             trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
             atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
             export.save_start(module, start)
@@ -345,6 +358,11 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                    "fit_seconds": round(time.time() - t0, 1), "precision": precision,
                    "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
                    "val_end": end, "starts_as_linear_baseline": baseline is not None}
+        if worst is not None and worst.base:
+            best_yaml = run_dir / "model" / "best" / "model.yaml"
+            best_epoch = yaml.safe_load(best_yaml.read_text()).get("epoch") if best_yaml.exists() else None
+            summary["groups"] = groups.group_table(worst, best_epoch)
+            print(groups.format_table(summary["groups"]), flush=True)
         atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
         best_dir = run_dir / "model" / "best"
         if best_dir.exists():  # the precision gate's sample: one real validation tile

@@ -1,0 +1,96 @@
+"""Model selection that sees domain shift: validation scored per held-out group (source).
+
+A validation split pooled over sources lets the largest or easiest source decide which epoch is
+``best``; a model that gains there and loses on another source looks better. When a run's
+validation holds two or more sources, each epoch is scored per source as its L1 relative to the
+anchor's (the run's untrained start, a closed-form fit), and the epoch whose *worst* source ratio
+is lowest is ``best``: ``val/worst_ratio`` (1.0 = the anchor; below 1 every source gained). The
+start itself is the first ``best``, so a run hands back a trained epoch only when it beats the
+anchor on every held-out source.
+"""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import nn
+from torch.utils.data import DataLoader
+
+from bandbridge.config import Config
+from bandbridge.data.datasets import batch_context
+
+MONITOR = "val/worst_ratio"
+
+
+@torch.no_grad()
+def group_l1(generator: nn.Module, loader: DataLoader,
+             sensors: list[str] | None = None) -> dict[str, float]:
+    """``{source: L1}``: mean absolute error over each source's valid validation pixels, in
+    model units (range 1)."""
+    was_training = generator.training
+    generator.eval()
+    sums: dict[str, list[float]] = {}
+    for batch in loader:
+        pred = generator(batch["input"], batch_context(batch, sensors)).float()
+        err = ((pred - batch["target"].float()).abs() * batch["mask"]).flatten(1).sum(1)
+        n = batch["mask"].expand_as(pred).flatten(1).sum(1)
+        for g, e, c in zip(batch["meta"]["source"], err.tolist(), n.tolist()):
+            s = sums.setdefault(g, [0.0, 0.0])
+            s[0] += e
+            s[1] += c
+    generator.train(was_training)
+    return {g: e / c for g, (e, c) in sorted(sums.items()) if c > 0}
+
+
+def worst_ratio(per_group: dict[str, float], base: dict[str, float]) -> float:
+    """``max_g L1_g / L1_g(anchor)``: the held-out source that gained least (or lost most)."""
+    return max(per_group[g] / max(base[g], 1e-12) for g in base if g in per_group)
+
+
+class WorstGroup(Callback):
+    """Logs ``val/group/<source>/l1`` and ``val/worst_ratio`` after each validation, and keeps
+    each epoch's per-source table (and the anchor's, across ``--resume``)."""
+
+    def __init__(self, loader_fn, sensors: list[str], base: dict[str, float] | None = None):
+        self.loader_fn, self.sensors = loader_fn, sensors
+        self.base = base or {}
+        self.epochs: dict[int, dict[str, float]] = {}
+
+    def on_validation_epoch_end(self, trainer, module) -> None:
+        if trainer.sanity_checking or not self.base:
+            return
+        per = group_l1(module.G, self.loader_fn(), self.sensors)
+        self.epochs[trainer.current_epoch] = per
+        for g, v in per.items():
+            module.log(f"val/group/{g}/l1", v, sync_dist=True)
+        module.log(MONITOR, worst_ratio(per, self.base), sync_dist=True)
+
+    def state_dict(self) -> dict:
+        return {"base": self.base, "epochs": {str(k): v for k, v in self.epochs.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base = state.get("base", {})
+        self.epochs = {int(k): v for k, v in state.get("epochs", {}).items()}
+
+
+def grouped(cfg: Config, val_sources: set[str], anchored: bool) -> Config:
+    """``cfg`` with ``best`` chosen by the worst held-out source when validation holds two or
+    more sources of an anchored translation model (the anchor is what the ratio is taken to)."""
+    if len(val_sources) < 2 or not anchored or cfg.task.kind != "translation":
+        return cfg
+    return cfg.model_copy(update={"train": cfg.train.model_copy(
+        update={"monitor": MONITOR, "monitor_mode": "min"})})
+
+
+def group_table(cb: WorstGroup, best_epoch: int | None) -> dict[str, dict[str, float]]:
+    """``{source: {anchor, best, ratio}}`` validation L1 of the anchor and of ``best``."""
+    best = cb.epochs.get(best_epoch, cb.base) if best_epoch not in (None, -1) else cb.base
+    return {g: {"anchor": a, "best": best.get(g, a), "ratio": best.get(g, a) / max(a, 1e-12)}
+            for g, a in cb.base.items()}
+
+
+def format_table(table: dict[str, dict[str, float]]) -> str:
+    lines = ["validation L1 per held-out source (model units; ratio < 1: better than the anchor):"]
+    lines += [f"  {g:28s} anchor {r['anchor']:.4f}  best {r['best']:.4f}  ratio {r['ratio']:.3f}"
+              for g, r in table.items()]
+    return "\n".join(lines)
