@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bandbridge.errors import BandbridgeError
+from bandbridge.overrides import apply_overrides, deep_merge  # apply_overrides: re-exported
 
 
 class _Strict(BaseModel):
@@ -72,10 +73,14 @@ class Source(_Strict):
     ``input_files``/``target_files`` paired by ``pair_key`` and dates within ``pair_days``;
     ``min_clear``, ``cloud_mask: SCL`` and ``cloud_mask_file`` decide which steps and pixels
     count — data/cube.py says how.
+    layout 'unpaired' (``model.kind: cyclegan``): the input images (``input_dir`` + ``input_glob``,
+    or globs ``input_files``) and the target images (``target_dir``/``target_glob`` or
+    ``target_files``) are listed and read apart, each side with its own bands and scaling; no file
+    is matched to another. Each file goes to a split by its stem, as a pair would.
     """
 
     name: str = ""
-    layout: Literal["multiband", "paired", "datacube", "hr"] = "multiband"
+    layout: Literal["multiband", "paired", "datacube", "hr", "unpaired"] = "multiband"
     files: list[str] = []
     input_files: list[str] = []  # datacube: input cubes (globs), paired with target_files
     target_files: list[str] = []
@@ -146,6 +151,9 @@ class NetConfig(_Strict):
 
 
 class ModelConfig(_Strict):
+    # conditional: one generator and critic on registered pairs (training.py); cyclegan: two of
+    # each on unpaired images (training_unpaired.py), the A→B generator bundled as any other
+    kind: Literal["conditional", "cyclegan"] = "conditional"
     generator: NetConfig = NetConfig(name="unet")
     critic: NetConfig = NetConfig(name="patchgan")
 
@@ -160,6 +168,9 @@ class LossConfig(_Strict):
     emd_bins: int = Field(64, ge=8)
     lambda_index: float = Field(0.0, ge=0)  # L1 on spectral indices (NIR targets)
     indices: list[Literal["ndvi", "ndwi", "evi"]] = ["ndvi", "ndwi", "evi"]
+    lambda_cycle: float = Field(10.0, ge=0)  # cyclegan: ‖F(G(x)) − x‖₁ + ‖G(F(y)) − y‖₁
+    lambda_identity: float = Field(5.0, ge=0)  # cyclegan: ‖G(y) − y‖₁ + ‖F(x) − x‖₁ (½ λ_cycle)
+    pool_size: int = Field(50, ge=0)  # cyclegan: past fakes the critics draw from (0 = none)
 
     @property
     def critic_steps(self) -> int:
@@ -236,6 +247,11 @@ class Config(_Strict):
             raise ValueError("task.scale must be >= 2 for super_resolution")
         if self.data.patch_size % max(self.task.scale, 1):
             raise ValueError("data.patch_size must be a multiple of task.scale")
+        if self.model.kind == "cyclegan":
+            _check_cyclegan(self)
+        elif any(s.layout == "unpaired" for s in self.data.sources):
+            raise ValueError("data.sources: layout 'unpaired' has no pairs to train a conditional "
+                             "GAN on; set model.kind=cyclegan")
         return self
 
     @property
@@ -250,6 +266,22 @@ class Config(_Strict):
         return (0.0, 0.9) if self.loss.adversarial == "wgan-gp" else (0.5, 0.999)
 
 
+def _check_cyclegan(cfg: Config) -> None:
+    """What a CycleGAN cannot use: an anchor (a least-squares fit on pairs), super-resolution,
+    and the paired losses (L1 against a registered target, EMD, spectral indices)."""
+    lc = cfg.loss
+    if cfg.model.generator.args.get("anchor"):
+        raise ValueError("model.generator.args.anchor: the anchor is a fit on registered pairs, "
+                         "which cyclegan has not; set it to false")
+    if cfg.task.kind != "translation":
+        raise ValueError("model.kind cyclegan translates (task.kind=translation), it does not "
+                         "super-resolve")
+    paired = [k for k in ("lambda_l1", "lambda_emd", "lambda_index") if getattr(lc, k)]
+    if paired:
+        raise ValueError(f"loss.{paired[0]} needs registered pairs, which cyclegan has not; "
+                         "set it to 0")
+
+
 # ------------------------------------------------------------------ presets and overrides
 def _preset_dir():
     return resources.files("bandbridge") / "presets"
@@ -262,14 +294,6 @@ def preset_names() -> list[str]:
 
 def recipes() -> dict[str, dict]:
     return yaml.safe_load((_preset_dir() / "recipes.yaml").read_text())
-
-
-def _deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
-            else copy.deepcopy(v)
-    return out
 
 
 def _load_yaml(path: Path | Any, what: str) -> dict:
@@ -291,46 +315,7 @@ def preset_dict(name: str) -> dict:
                               f"{', '.join(preset_names())}")
     d = _load_yaml(_preset_dir() / f"{name}.yaml", "preset")
     base = d.pop("base", None)
-    return _deep_merge(preset_dict(base), d) if base else d
-
-
-def apply_overrides(d: dict, overrides: list[str]) -> dict:
-    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a config dict."""
-    d = copy.deepcopy(d)
-    for item in overrides:
-        if "=" not in item:
-            raise BandbridgeError(f"override '{item}' must look like key.path=value")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        node = d
-        parts = key.strip().split(".")
-        for i, p in enumerate(parts):
-            here = ".".join(parts[:i]) or "the config"
-            last = i == len(parts) - 1
-            if isinstance(node, list):
-                if not p.isdigit():
-                    raise BandbridgeError(f"override '{key}': {here} is a list; index it with a "
-                                          f"number (0–{len(node) - 1})")
-                if int(p) >= len(node):
-                    raise BandbridgeError(f"override '{key}': index {p} is out of range ({here} has "
-                                          f"{len(node)} entr{'y' if len(node) == 1 else 'ies'}, "
-                                          f"0–{len(node) - 1})")
-                if last:
-                    node[int(p)] = value
-                else:
-                    node = node[int(p)]
-            elif isinstance(node, dict):
-                if last:
-                    node[p] = value
-                else:
-                    node = node.setdefault(p, {})
-            else:
-                raise BandbridgeError(f"override '{key}': {here} is a value ({node!r}), not a "
-                                      f"section; it has no '{p}'")
-    return d
+    return deep_merge(preset_dict(base), d) if base else d
 
 
 def _expand_sources(d: dict) -> dict:
@@ -345,7 +330,7 @@ def _expand_sources(d: dict) -> dict:
             continue
         if name not in book:
             raise BandbridgeError(f"unknown data recipe '{name}'; known: {', '.join(sorted(book))}")
-        src = _deep_merge(book[name], {k: v for k, v in over.items() if k != "recipe"})
+        src = deep_merge(book[name], {k: v for k, v in over.items() if k != "recipe"})
         src.setdefault("name", name)
         out.append(src)
     if "data" in d:
@@ -379,9 +364,9 @@ def load_config(preset: str | None = None, config_file: str | None = None,
         f.setdefault("name", d.get("name", Path(config_file).stem))
         base = f.pop("base", None)
         if base:
-            d = _deep_merge(d or preset_dict(base), f)
+            d = deep_merge(d or preset_dict(base), f)
         else:
-            d = _deep_merge(d, f)
+            d = deep_merge(d, f)
     if not d:
         raise BandbridgeError("give --preset NAME or --config FILE.yaml "
                               "(`bandbridge presets` lists the presets)")

@@ -15,14 +15,14 @@ import math
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from bandbridge.bands import INDICES, find_role, is_single_nir, ndvi
 from bandbridge.config import Config, build_config
 from bandbridge.data.datasets import batch_context
 from bandbridge.errors import BandbridgeError
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, histogram_emd, index_l1, masked_l1
-from bandbridge.metrics import batch_metrics
+from bandbridge.metrics import batch_metrics, evaluate_loader
 from bandbridge.models import build_critic, build_generator
 
 
@@ -73,7 +73,7 @@ class GANTask(L.LightningModule):
         self.cfg: Config = build_config(config)
         g, d, t = self.cfg.model.generator, self.cfg.model.critic, self.cfg.task
         self.G = build_generator(g.name, in_channels, out_channels, g.args, t.scale)
-        self.D = build_critic(d.name, in_channels + out_channels, d.args)
+        self.D = build_critic(d.name, self.critic_channels(in_channels, out_channels), d.args)
         self.adv_d, self.adv_g = ADVERSARIAL[self.cfg.loss.adversarial]
         self.automatic_optimization = False
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
@@ -89,6 +89,25 @@ class GANTask(L.LightningModule):
     def sensors(self) -> list[str]:
         return self.cfg.sensors
 
+    def critic_channels(self, in_channels: int, out_channels: int) -> int:
+        """What the critic sees: the condition and a target, stacked on channels."""
+        return in_channels + out_channels
+
+    def networks(self) -> tuple[list[nn.Module], list[nn.Module]]:
+        """(generators, critics): one Adam optimizer each side."""
+        return [self.G], [self.D]
+
+    def start_metrics(self, dm) -> dict[str, float]:
+        """Validation of the untrained model (the run's starting point), on ``dm``'s val split."""
+        return evaluate_loader(self.G, dm.val_dataloader(), self.sensors)
+
+    def seed_batch(self) -> None:
+        """Seed this batch's noise (dropout, the penalty's ε, the image pool) by (seed, batch,
+        rank): with crops drawn by (seed, index) (see EpochSampler), a resumed run repeats the
+        uninterrupted one exactly, whatever else touched the global RNG in between."""
+        torch.manual_seed(self.cfg.train.seed * 1_000_003 + int(self.batches_seen) * 101
+                          + self.global_rank)
+
     def condition(self, x: Tensor) -> Tensor:
         """The critic's view of the input, on the target's grid (bicubic for super-resolution)."""
         s = self.cfg.task.scale
@@ -96,8 +115,11 @@ class GANTask(L.LightningModule):
 
     def configure_optimizers(self):
         o = self.cfg.optim
-        opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=self.cfg.betas)
-        opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=self.cfg.betas)
+        gens, critics = self.networks()
+        opt_g = torch.optim.Adam([p for m in gens for p in m.parameters()], lr=o.lr_g,
+                                 betas=self.cfg.betas)
+        opt_d = torch.optim.Adam([p for m in critics for p in m.parameters()], lr=o.lr_d,
+                                 betas=self.cfg.betas)
         s = o.schedule
         if s.kind == "plateau":
             mode = self.cfg.train.monitor_mode
@@ -116,11 +138,7 @@ class GANTask(L.LightningModule):
         opt_g, opt_d = self.optimizers()
         lc = self.cfg.loss
         self.batches_seen += 1
-        # Noise (dropout, the penalty's ε) is seeded by (seed, batch, rank), and crops by
-        # (seed, index) (see EpochSampler): a resumed run repeats the uninterrupted one exactly,
-        # whatever else touched the global RNG in between.
-        torch.manual_seed(self.cfg.train.seed * 1_000_003 + int(self.batches_seen) * 101
-                          + self.global_rank)
+        self.seed_batch()
         # λ_adv = 0 (a PSNR-oriented recipe): no critic at all, the generator steps every batch.
         adversarial = lc.lambda_adv > 0
         update_g = not adversarial or int(self.batches_seen) % lc.critic_steps == 0

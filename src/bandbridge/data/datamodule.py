@@ -36,6 +36,12 @@ class PairedDataModule(L.LightningDataModule):
                     "Add a source for it or adjust the split patterns")
         _check_channels(self.pairs)
 
+    @property
+    def channels(self) -> tuple[int, int]:
+        """(input bands, target bands) of the training pairs (one network takes them all)."""
+        first = self.pairs["train"][0]
+        return first.x.shape[0], first.y.shape[0]
+
     def _world(self) -> tuple[int, int]:
         t = getattr(self, "trainer", None)
         return (t.global_rank, t.world_size) if t is not None else (0, 1)

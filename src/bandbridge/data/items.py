@@ -18,6 +18,7 @@ from bandbridge.data.reader import _select, raster_info
 from bandbridge.errors import BandbridgeError
 
 SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy"}  # what a folder listing reads
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,7 @@ def _paired(src: Source, root: Path, split: str | None) -> list[tuple[str, str, 
         out = {}
         key = re.compile(src.pair_key) if src.pair_key else None
         for p in sorted(folder.iterdir()):
-            if not fnmatch.fnmatch(p.name, pat) or p.suffix.lower() not in \
-                    {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy"}:
+            if not fnmatch.fnmatch(p.name, pat) or p.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             m = key.match(p.stem) if key else None
             if key and not m:
@@ -283,6 +283,8 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
                     s = assign_split(iid, src.split, listed)
                     found += 1
                     _add(by_split, s, Item(iid, f, f, si), src.split)
+        elif src.layout == "unpaired":  # no pairs at all: data/unpaired.py reads each side
+            continue
         elif src.layout == "datacube":
             for iid, a, b in _datacube(src, root, label):
                 s = assign_split(iid, src.split, listed)
@@ -312,6 +314,52 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
                 "Check data.root (--data PATH) and the source's paths/patterns")
     check_disjoint(by_split)
     return by_split
+
+
+def side_files(src: Source, root: Path, side: str) -> list[str]:
+    """The images of one side (``input`` or ``target``) of an unpaired source: its globs
+    (``input_files``), else the files of its folder (``input_dir``) matching ``input_glob``."""
+    globs, folder, pat = ((src.input_files, src.input_dir, src.input_glob) if side == "input"
+                          else (src.target_files, src.target_dir, src.target_glob))
+    if globs:
+        return sorted({f for g in globs for f in _expand(g, root)})
+    d = _under(folder or "", root)
+    if not folder or not d.is_dir():
+        return []
+    return [str(p) for p in sorted(d.iterdir())
+            if fnmatch.fnmatch(p.name, pat) and p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def discover_unpaired(cfg: DataConfig) -> dict[str, dict[str, list[Item]]]:
+    """Each split's input images and target images of the layout 'unpaired' sources, listed
+    apart (``{split: {"input": [...], "target": [...]}}``; an item's two paths are its one file).
+    A file's split comes from its stem, so a registered partner, where one exists, shares it."""
+    root = Path(cfg.root)
+    out: dict[str, dict[str, list[Item]]] = {s: {"input": [], "target": []} for s in SPLITS}
+    for si, src in enumerate(cfg.sources):
+        label = src.name or f"source {si}"
+        if src.layout != "unpaired":
+            raise BandbridgeError(f"data source '{label}': model.kind cyclegan reads layout "
+                                  f"'unpaired' sources, this one is '{src.layout}'; set layout: "
+                                  "unpaired (input_dir and target_dir are then read apart)")
+        listed = _split_file(src.split.file, root) if src.split.file else None
+        check_regions(src.split, label)
+        for side in ("input", "target"):
+            files = side_files(src, root, side)
+            if not files:
+                where = (src.input_files or src.input_dir) if side == "input" \
+                    else (src.target_files or src.target_dir)
+                raise BandbridgeError(
+                    f"data source '{label}': no {side} images found for {where!r} under root "
+                    f"'{root}'; check data.root (--data PATH) and {side}_dir/{side}_glob or "
+                    f"{side}_files")
+            by_split: dict[str, list[Item]] = {s: [] for s in SPLITS}
+            for f in files:
+                iid = Path(f).stem
+                _add(by_split, assign_split(iid, src.split, listed), Item(iid, f, f, si), src.split)
+            for s in SPLITS:
+                out[s][side] += by_split[s]
+    return out
 
 
 def check_disjoint(by_split: dict[str, list[Item]]) -> None:

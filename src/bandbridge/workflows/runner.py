@@ -24,12 +24,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from bandbridge.bundle import load_bundle, save_bundle
 from bandbridge.config import Config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
+from bandbridge.data.unpaired import UnpairedDataModule
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes
 from bandbridge.evaluation.baselines import SAMPLE_PIXELS, init_anchor
 from bandbridge.inference.runtime.backends import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
+from bandbridge.training_unpaired import CycleGANTask
 from bandbridge.models.anchor import zero_residual
 from bandbridge.workflows import groups
 
@@ -271,14 +273,14 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         run_dir = new_run_dir(cfg, runs_root)
     announce_run_dir(run_dir, resume is not None)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    dm = PairedDataModule(cfg)
+    cyclegan = cfg.model.kind == "cyclegan"  # unpaired: two generators, no anchor (no pairs)
+    dm = UnpairedDataModule(cfg) if cyclegan else PairedDataModule(cfg)
     dm.setup("fit")
-    first = dm.pairs["train"][0]
-    channels = (first.x.shape[0], first.y.shape[0])
-    module = GANTask(cfg.model_dump(mode="json"), *channels)
+    channels = dm.channels
+    module = (CycleGANTask if cyclegan else GANTask)(cfg.model_dump(mode="json"), *channels)
     baseline_file = run_dir / "baseline.json"
     if not resume:  # a baseline-anchored generator starts as the linear fit on the training split
-        lin = init_anchor(module.G, dm.pairs["train"], dm.pairs.get("val"))
+        lin = None if cyclegan else init_anchor(module.G, dm.pairs["train"], dm.pairs.get("val"))
         baseline = None if lin is None else {
             # (Ci + 1) × Ct: weights per input band, then the bias
             "linear": getattr(lin, "linear_coef", lin.coef).tolist(),
@@ -339,7 +341,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         if baseline is not None and not resume:
             atomic_write_bytes(baseline_file, json.dumps(baseline).encode())
         if not resume:  # the starting point, so every run shows what training gained
-            start = evaluate_loader(module.G, dm.val_dataloader(), module.sensors)
+            start = module.start_metrics(dm)
             if worst is not None:
                 start["worst_ratio"] = 1.0
             trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
@@ -385,7 +387,7 @@ def summary_line(run_dir: Path) -> str:
     best = yaml.safe_load(best_yaml.read_text()) if best_yaml.exists() else {}
     c = best.get("val_metrics") or {}
     parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" + (f" (best {c['val/' + k]:.4f})" if "val/" + k in c else "")
-             for k in ("l1", "psnr") if k in a and "val/" + k in b]
+             for k in ("l1", "psnr", "w1") if k in a and "val/" + k in b]
     start = "start = the linear baseline fitted on the training split" \
         if s.get("starts_as_linear_baseline") else "start = the untrained network"
     which = "the start itself" if best.get("epoch") == -1 else f"epoch {best.get('epoch')}"
