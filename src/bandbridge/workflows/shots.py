@@ -7,7 +7,7 @@ scored on the bottom 40 %. Beside the adapted model, on the same test pixels: th
 (zero-shot), the linear map, the context ridge and gradient boosting fitted on the same adapt
 pixels, the constant, and the same network trained from scratch on the same pixels for the same
 minutes. As ``bandbridge adapt`` does, K adapt images validated by their own rows get the plain
-linear anchor and no fine-tune; one scene scored on its own rows gets both (``--within-scene``).
+linear anchor alone (no residual, no fine-tune); one scene scored on its own rows gets both (``--within-scene``).
 A source the model was trained on is marked: its zero-shot row is not a new source's.
 """
 
@@ -112,7 +112,7 @@ def _fold(name: str, root: str, k: int, base, folder: Path, out: Path, minutes: 
     cfg = adapt_config(base, sources, minutes, name=f"{name}-adapted",
                        context=len(sources) == 1)
     t0 = time.time()
-    run = fine_tune(cfg, work / "adapt", folder)
+    run = fine_tune(cfg, work / "adapt", folder if cfg.train.max_steps else None)
     seconds = round(time.time() - t0, 1)
     # from scratch: what training on the same pixels for the same minutes gives
     scratch = fine_tune(adapt_config(base, sources, minutes, name=f"{name}-scratch"),
