@@ -5,6 +5,8 @@ model card with data attribution, command, training time and the evaluation tabl
                                                          # and loso_cpu.sh
     python scripts/bundle_models.py --hash-zoo           # write weights_sha256 into the zoo's
                                                          # model.yaml files (weights untouched)
+    python scripts/bundle_models.py --refresh-tables [NAME ...]  # re-evaluate the shipped bundles
+                                  # (e.g. after new baselines) and replace their cards' tables
 """
 
 from __future__ import annotations
@@ -139,6 +141,35 @@ def extra_evals(preset: str, run: Path) -> str:
     return out
 
 
+EVAL_HEADING = "## Evaluation of this bundle"
+
+
+def refresh_tables(name: str, data_root: str | None = None) -> None:
+    """Re-evaluate the shipped bundle ``name`` on its test split (and its extra held-out sets) and
+    put the new protocol and tables into its card in place of the old ones (as :func:`card`
+    writes them); weights and the rest of the card untouched."""
+    import tempfile
+    from bandbridge.evaluation.evaluate import evaluate
+    folder = ZOO / name
+    preset = next(p for p, n in NAMES.items() if n == name)
+    root = data_root or load_bundle(folder).config.data.root
+    sections = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for heading, recipes in [(EVAL_HEADING, None),
+                                 *[(f"### `{r}`", [r]) for r in EXTRA_EVAL.get(preset, [])]]:
+            out = Path(tmp) / (recipes[0] if recipes else "test")
+            evaluate(name, root, "test", recipes, out_dir=out)
+            sections[heading] = (out / "metrics.md").read_text().split("\n", 2)[2].strip("\n")
+    lines = (folder / "MODEL_CARD.md").read_text().split("\n")
+    for heading, body in sections.items():
+        start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")),
+                   len(lines))
+        lines[start + 1:end] = ["", *body.split("\n"), ""]
+    (folder / "MODEL_CARD.md").write_text("\n".join(lines))
+    print(f"{name}: tables refreshed")
+
+
 def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = None) -> None:
     for preset, name in NAMES.items():
         if only and name not in only:
@@ -179,6 +210,10 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--hash-zoo"]:
         for folder in sorted(p for p in ZOO.iterdir() if (p / "model.yaml").exists()):
             print(f"{folder.name}: weights_sha256 {stamp_weights_hash(folder)}")
+        sys.exit(0)
+    if sys.argv[1:2] == ["--refresh-tables"]:
+        for n in sys.argv[2:] or [n for n in NAMES.values() if not n.startswith("sr-")]:
+            refresh_tables(n)
         sys.exit(0)
     loso = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "-" else None
     main(sys.argv[1], loso, sys.argv[3:] or None)
