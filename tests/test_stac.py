@@ -1,17 +1,24 @@
-"""STAC Items: an item with one asset per band is predicted like the raster it describes, and
-every output gets a STAC Item that pystac validates (core schema, offline)."""
+"""STAC Items: an item with one asset per band is predicted like the raster it describes,
+whether its assets are local files or URLs (read through GDAL's /vsicurl/ from a server on
+127.0.0.1: no outside network), and every output gets a STAC Item (``<output>.json``) that
+validates offline against the core schema and the eo extension's, with valid common names."""
 
 from __future__ import annotations
 
+import http.server
+import io
 import json
 import os
+import re
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import rasterio.warp
 
-from conftest import SAMPLE
+from conftest import SAMPLE, SHARED, needs_shared
 
 pystac = pytest.importorskip("pystac", reason="pystac not installed (pip install 'bandbridge[stac]')")
 pytest.importorskip("jsonschema", reason="jsonschema not installed (pip install 'bandbridge[stac]')")
@@ -58,9 +65,9 @@ def test_a_stac_item_is_predicted_like_its_raster_and_gets_an_item(run_cli, tmp_
     with rasterio.open(got) as a, rasterio.open(tmp_path / "ref.tif") as b:
         assert (a.crs, a.transform, a.shape) == (b.crs, b.transform, b.shape)
         assert np.nanmax(np.abs(a.read() - b.read())) <= 1e-5  # red, green, blue found by common name
-    written = json.loads(got.with_suffix(".json").read_text())
-    core = dict(written, stac_extensions=[])  # the core schema ships with pystac: no network
-    pystac.validation.validate_dict(core)
+    written = json.loads((tmp_path / "out" / f"{got.name}.json").read_text())  # <output>.json
+    assert not got.with_suffix(".json").exists()
+    _validates_offline(written)
     it = pystac.Item.from_dict(written)
     assert it.id == "naip-2020-08-31_rgb2nir-naip" and it.datetime.isoformat().startswith("2020-08-31T17:00")
     assert it.geometry == json.loads(item.read_text())["geometry"]
@@ -68,14 +75,14 @@ def test_a_stac_item_is_predicted_like_its_raster_and_gets_an_item(run_cli, tmp_
     assert bands == [{"name": "synthetic_nir", "common_name": "nir",
                       "description": "nir synthesised by bandbridge model rgb2nir-naip from red, green, blue"}]
     assert it.assets["data"].href == got.name
-    assert any(l.rel == "derived_from" and l.href.endswith("item.json") for l in it.links)
+    assert any(l.rel == "derived_from" and l.href == "../item/item.json" for l in it.links)  # relative
 
 
 def test_a_plain_raster_gets_its_footprint_and_a_marked_processing_time(run_cli, tmp_path):
     code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"), "--stac")
     assert code == 0, err
-    d = json.loads((tmp_path / "n.json").read_text())
-    pystac.validation.validate_dict(dict(d, stac_extensions=[]))
+    d = json.loads((tmp_path / "n.tif.json").read_text())
+    _validates_offline(d)
     assert d["properties"]["bandbridge:datetime"].startswith("processing time")
     w, s, e, n = d["bbox"]
     assert -100 < w < e < -98 and 47 < s < n < 48  # the scene's footprint in WGS84 (North Dakota)
@@ -115,8 +122,9 @@ def test_an_items_id_never_names_a_path_outside_the_cache(run_cli, tmp_path, mon
 
 @pytest.mark.parametrize("href,says", [("../../../../etc/passwd", "is not a readable raster"),
                                        ("/nonexistent/b1.tif", "not found"),
-                                       ("https://example.com/b1.tif", "is not a local file")])
-def test_an_asset_href_that_is_no_local_raster_is_one_line(run_cli, tmp_path, href, says):
+                                       ("s3://bucket/b1.tif", "reads local files and http(s) URLs"),
+                                       ("http://127.0.0.1:9/b1.tif", "check the URL")])
+def test_an_asset_href_that_is_no_readable_raster_is_one_line(run_cli, tmp_path, href, says):
     item = _item_with_band_assets(tmp_path)
     d = json.loads(item.read_text())
     d["assets"]["B1"]["href"] = href
@@ -134,3 +142,142 @@ def test_a_malformed_item_is_one_line(run_cli, tmp_path):
     item.write_text(json.dumps(d))
     code, _, err = run_cli("predict", str(item), "-m", "rgb2nir-naip", "-o", str(tmp_path / "o"))
     assert code == 2 and "not a valid STAC Item" in err and "Traceback" not in err, err
+
+
+def _validates_offline(d: dict) -> None:
+    """The Item passes the core schema and its extensions' (eo), with any fetch refused."""
+    from bandbridge.inference.interop.stac import EO, validate_item
+    assert d["stac_extensions"] == [EO]
+    with pytest.MonkeyPatch.context() as mp:
+        def no_network(*a, **k):
+            raise AssertionError(f"a schema was fetched: {a}")
+        mp.setattr(pystac.stac_io.DefaultStacIO, "read_text", no_network)
+        validate_item(d)
+        bad = json.loads(json.dumps(d))
+        bad["assets"]["data"]["eo:bands"][0]["common_name"] = "B08"  # what the eo schema refuses
+        with pytest.raises(pystac.errors.STACValidationError):
+            validate_item(bad)
+
+
+class _Ranges(http.server.SimpleHTTPRequestHandler):
+    """A static file server that answers HTTP range requests (206), as object stores do and
+    GDAL's /vsicurl/ expects; Python's own handler sends whole files only."""
+
+    log: list = []
+
+    def send_head(self):
+        path = Path(self.translate_path(self.path))
+        rng = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if not rng or not path.is_file():
+            self.log.append((self.command, self.path, None))
+            return super().send_head()
+        data = path.read_bytes()
+        a, b = int(rng[1]), min(int(rng[2] or len(data) - 1), len(data) - 1)
+        self.log.append((self.command, self.path, (a, b)))
+        self.send_response(206)
+        self.send_header("Content-Type", "image/tiff")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Range", f"bytes {a}-{b}/{len(data)}")
+        self.send_header("Content-Length", str(b - a + 1))
+        self.end_headers()
+        return io.BytesIO(data[a:b + 1])
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def serve():
+    """serve(folder) → http://127.0.0.1:PORT, a server in a thread for the test's duration."""
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = type("H", (_Ranges,), {"log": []})
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder)))
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append((srv, handler))
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+    start.requests = lambda: [r for _, h in servers for r in h.log]
+    yield start
+    for srv, _ in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.mark.parametrize("stac11", [False, True])
+def test_an_item_whose_assets_are_urls_is_read_over_http(run_cli, tmp_path, serve, stac11):
+    files = tmp_path / "bucket"
+    files.mkdir()
+    local = _item_with_band_assets(files, stac11)
+    url = serve(files)
+    d = json.loads(local.read_text())
+    for a in d["assets"].values():
+        a["href"] = f"{url}/{a['href'].removeprefix('./')}"
+    (tmp_path / "remote.json").write_text(json.dumps(d))
+    fixed = ["--backend", "torch", "--precision", "fp32", "--dtype", "float32"]
+    code, _, err = run_cli("predict", str(tmp_path / "remote.json"), "-m", "rgb2nir-naip", "-o",
+                           str(tmp_path / "r"), "--stac", *fixed)
+    assert code == 0, err
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "ref.tif"), *fixed)
+    assert code == 0, err
+    got = tmp_path / "r" / "naip-2020-08-31_rgb2nir-naip.tif"
+    with rasterio.open(got) as a, rasterio.open(tmp_path / "ref.tif") as b:
+        assert (a.crs, a.transform, a.shape) == (b.crs, b.transform, b.shape)
+        assert np.nanmax(np.abs(a.read() - b.read())) <= 1e-5
+    asked = [r for r in serve.requests() if r[1].endswith(".tif")]
+    assert {r[1] for r in asked} == {"/B1.tif", "/B2.tif", "/B3.tif"}  # red, green, blue; never the NIR
+    assert any(r[2] is not None for r in asked)  # byte ranges, as from an object store
+    _validates_offline(json.loads((got.parent / f"{got.name}.json").read_text()))
+
+
+@needs_shared
+def test_a_real_earth_search_item_over_http_gets_a_nir_item(run_cli, tmp_path, serve):
+    """The Earth Search (sentinel-cogs) item of a real Sentinel-2 L2A scene, its COGs served on
+    127.0.0.1 at 100 m: red/green/blue come from the single-band COGs (not the 8-bit 'visual'
+    nor the JPEG 2000 copies on s3://), and the output's Item names the synthetic band 'nir'."""
+    scene = SHARED / "nir_s2_riotilerpds" / "S2A_29RKH_20200219_L2A_100m"
+    url = serve(scene)
+    d = json.loads((scene / "S2A_29RKH_20200219_0_L2A.json").read_text())
+    for a in d["assets"].values():
+        name = a["href"].rsplit("/", 1)[-1]
+        if a["href"].startswith("https://") and (scene / name).exists():
+            a["href"] = f"{url}/{name}"
+    (tmp_path / "item.json").write_text(json.dumps(d))
+    code, out, err = run_cli("predict", str(tmp_path / "item.json"), "-m", "rgb2nir-s2", "-o", str(tmp_path / "o"),
+                             "--stac", "--backend", "torch", "--precision", "fp32")
+    assert code == 0, err
+    got = tmp_path / "o" / "S2A_29RKH_20200219_0_L2A_rgb2nir-s2.tif"
+    item = json.loads((got.parent / f"{got.name}.json").read_text())
+    _validates_offline(item)
+    assert item["assets"]["data"]["eo:bands"][0] | {"description": ""} == \
+        {"name": "synthetic_B08", "common_name": "nir", "description": ""}
+    assert item["properties"]["datetime"].startswith("2020-02-19") and item["bbox"] == d["bbox"]
+    assert {r[1] for r in serve.requests() if r[1].endswith(".tif")} == {"/B02.tif", "/B03.tif", "/B04.tif"}
+    with rasterio.open(got) as f:
+        nir = f.read(1)
+    assert f.dtypes[0] == "uint16" and 500 < np.median(nir[nir > 0]) < 6000  # desert NIR reflectance × 10000
+
+
+def test_every_bundled_models_bands_get_valid_common_names():
+    from bandbridge.inference.interop.stac import SCHEMAS, common_name
+    from bandbridge.spec import read_spec, zoo_models
+    schema = json.loads((Path(__import__("bandbridge").__file__).parent / "inference/interop/schemas"
+                         / SCHEMAS[next(iter(SCHEMAS))]).read_text())
+    valid = set(schema["definitions"]["bands"]["items"]["properties"]["common_name"]["enum"])
+    names = {b for m in zoo_models().values() for s in [read_spec(m)] for b in s.target_names + s.input_names}
+    got = {b: common_name(b) for b in names}
+    assert got["B08"] == "nir" and got["nir"] == "nir" and got["B04"] == "red" and got["VV"] is None
+    assert {v for v in got.values() if v} <= valid, got
+    assert {common_name(b) for b in ("B01", "B05", "B8A", "B09", "B10", "B11", "B12", "thermal")} <= valid
+
+
+def test_a_rerun_on_its_output_folder_skips_the_items_it_wrote(run_cli, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / NAIP.name).write_bytes(NAIP.read_bytes())
+    assert run_cli("predict", str(out / "*"), "-m", "rgb2nir-naip", "-o", str(out), "--stac")[0] == 0
+    assert (out / f"{NAIP.stem}_rgb2nir-naip.tif.json").exists()
+    code, stdout, err = run_cli("predict", str(out / "*"), "-m", "rgb2nir-naip", "-o", str(out), "--stac",
+                                "--overwrite")
+    assert code == 0, err
+    assert "skipped 2 earlier output(s)" in stdout  # the GeoTIFF and its Item

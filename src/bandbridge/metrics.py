@@ -12,9 +12,8 @@ import warnings
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from torchmetrics.functional import (mean_absolute_error, mean_squared_error, pearson_corrcoef,
-                                     r2_score, spectral_angle_mapper)
-from torchmetrics.functional.image import peak_signal_noise_ratio
+from torchmetrics.functional import mean_absolute_error, mean_squared_error, pearson_corrcoef, r2_score
+from torchmetrics.functional.image import peak_signal_noise_ratio, spectral_angle_mapper
 from torchmetrics.functional.image import structural_similarity_index_measure as _ssim
 
 from bandbridge.bands import INDICES, find_role
@@ -64,7 +63,7 @@ def image_metrics(pred: Tensor, target: Tensor, mask: Tensor, data_range: float)
     m = mask.bool().reshape(pred.shape[-2:])
     p, t = pred[:, m].T.contiguous(), target[:, m].T.contiguous()  # (N, C) valid pixels
     out = {"mae": float(mean_absolute_error(p, t)),
-           "rmse": float(mean_squared_error(p, t, squared=False)),
+           "rmse": float(mean_squared_error(p, t).sqrt()),
            "psnr": float(peak_signal_noise_ratio(p, t, data_range=data_range)),
            # SSIM's 11×11 window needs an image at least that large
            "ssim": float(masked_ssim(pred, target, m, data_range)) if min(m.shape) >= 11
@@ -90,7 +89,14 @@ def pixel_pearson(p: Tensor, t: Tensor) -> float:
 def index_metrics(x: Tensor, input_bands: list[str], nir_true: Tensor, nir_pred: Tensor,
                   mask: Tensor) -> dict[str, float]:
     """NDVI/NDWI/EVI from the input's visible bands with real vs predicted NIR: MAE, RMSE and
-    Pearson r over valid pixels. x ``(C, H, W)`` reflectance-like model values; NIR ``(H, W)``."""
+    Pearson r. x ``(C, H, W)`` reflectance-like model values; NIR ``(H, W)``.
+
+    The rule for unstable pixels: an index is scored over the valid pixels where its *real*
+    value lies in [−1, 1], its physical range, and the predicted value is clipped to it. NDVI
+    and NDWI never leave it for non-negative bands; EVI does where its denominator
+    N + 6R − 7.5B + 1 nears zero (bright blue, 8-bit DN read as reflectance), where one pixel
+    could otherwise dominate the mean (an EVI MAE of 1364). ``evi_kept`` is the share of valid
+    pixels EVI was scored on."""
     m = mask.bool().reshape(nir_true.shape[-2:])
     out: dict[str, float] = {}
     for name, (fn, roles) in INDICES.items():
@@ -99,9 +105,14 @@ def index_metrics(x: Tensor, input_bands: list[str], nir_true: Tensor, nir_pred:
             continue
         bands = [x[i] for i in idx]
         a, b = fn(*bands, nir_true)[m].double(), fn(*bands, nir_pred)[m].double()
-        out[f"{name}_mae"] = float(mean_absolute_error(b, a))
-        out[f"{name}_rmse"] = float(mean_squared_error(b, a, squared=False))
-        out[f"{name}_r"] = float(pearson_corrcoef(b, a)) if a.numel() > 1 else float("nan")
+        inside = (a >= -1) & (a <= 1)
+        a, b = a[inside], b[inside].clamp(-1, 1)
+        none = a.numel() == 0
+        out[f"{name}_mae"] = float("nan") if none else float(mean_absolute_error(b, a))
+        out[f"{name}_rmse"] = float("nan") if none else float(mean_squared_error(b, a).sqrt())
+        out[f"{name}_r"] = pixel_pearson(b[:, None], a[:, None]) if a.numel() > 1 else float("nan")
+        if name == "evi":
+            out["evi_kept"] = float(inside.double().mean()) if inside.numel() else float("nan")
     return out
 
 

@@ -7,13 +7,70 @@ import sys
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from bandbridge.errors import BandbridgeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# Help names a value the way click always has (TEXT, INTEGER); a flag takes no value and shows
+# none. Typer's own labels are Python's type names (<str>, <bool>, <list[str]>).
+_TYPE_NAMES = {"bool": "", "int": "INTEGER", "float": "NUMBER"}
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its name alone (INPUTS...), as click shows it."""
+
+    def display_type_rich(self, ctx) -> None:
+        return None
+
+
+def _readable(params: list) -> list:
+    for p in params:
+        if p.metavar is not None:
+            continue
+        if isinstance(p, TyperArgument):
+            p.__class__ = _NamedArgument  # same fields; only its help line differs
+            p.metavar = p.name.upper()
+        else:
+            kind = getattr(getattr(p, "type_descriptor", None), "annotation", None)
+            p.metavar = _TYPE_NAMES.get(getattr(kind, "__name__", ""), "TEXT") \
+                if not getattr(p, "is_flag", False) else ""
+    return params
+
+
+class ReadableCommand(TyperCommand):
+    """A command whose --help reads like a GDAL or click tool's."""
+
+    def get_params(self, ctx) -> list:
+        return _readable(super().get_params(ctx))
+
+
+class ReadableGroup(TyperGroup):
+    """The ``bandbridge`` group itself, read alike."""
+
+    def get_params(self, ctx) -> list:
+        return _readable(super().get_params(ctx))
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=ReadableGroup,
                   help="Translate imagery across sensors with conditional GANs.")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line, however narrow the terminal
 out = Console(soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import rasterio
+
+        from bandbridge import __version__
+        typer.echo(f"bandbridge {__version__} (rasterio {rasterio.__version__}, GDAL "
+                   f"{rasterio.__gdal_version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")) -> None:
+    """Translate imagery across sensors with conditional GANs."""
 
 
 def fail(message: str) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
 from bandbridge.cli.app import fail, out
-from bandbridge.cli.options import BandNames, Bands, Overwrite, Scaling, Vmax, Vmin, overrides
+from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
 
 
 def evaluate(
@@ -23,10 +25,12 @@ def evaluate(
     from bandbridge.evaluation.evaluate import evaluate as run
     if split not in ("train", "val", "test"):
         fail(f"--split {split}: choose train, val or test")
-    if out_dir is None:
+    if out_dir is None:  # RUN/eval/<split>, or RUN/eval/recipes/<recipe>/<split> for other data
         p = Path(model)
-        out_dir = str(p / "eval" / split if (p / "model").is_dir() else Path("runs") / "eval" / p.name / split)
-    res = run(model, data, split, recipe or None, out_dir, fid_weights)
+        base = p / "eval" if (p / "model").is_dir() else Path("runs") / "eval" / p.name
+        out_dir = str(base / "recipes" / "+".join(recipe) / split if recipe else base / split)
+    with quiet_libraries():
+        res = run(model, data, split, recipe or None, out_dir, fid_weights)
     for line in res.summary["protocol"]["inputs"]:
         out.print(line, highlight=False)
     typer.echo(res.table)
@@ -34,15 +38,29 @@ def evaluate(
 
 
 def report(
-    run_dir: str = typer.Argument(..., help="run folder (runs/<name>/<timestamp>)"),
-    data: Optional[str] = typer.Option(None, "--data", help="data root (default: the run's)"),
-    split: str = typer.Option("test", "--split"),
-    fid_weights: Optional[str] = typer.Option(None, "--fid-weights"),
+    model: str = typer.Argument(..., help="run folder (runs/<name>/<timestamp>), model bundle or bundled model name"),
+    data: Optional[str] = typer.Option(None, "--data", help="data root (default: the model's)"),
+    split: str = typer.Option("test", "--split", help="train, val or test"),
+    fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth)"),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="report folder (default: RUN/report, or reports/<name> for a bundle)"),
 ) -> None:
-    """Write report.md and report.html for a run: loss curves, metrics with baselines, sample grids."""
+    """Write report.md and report.html for a model: metrics with baselines, sample grids, and a
+    run's loss curves."""
     from bandbridge.evaluation.report import write_report
-    path = write_report(run_dir, data, split, fid_weights)
-    out.print(f"report: {path}")
+    if split not in ("train", "val", "test"):
+        fail(f"--split {split}: choose train, val or test")
+    with quiet_libraries():
+        path = write_report(model, data, split, fid_weights, out_dir)
+    out.print(f"report: {path} (and {path.with_suffix('.html').name} beside it)", highlight=False)
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Scoring without third-party FutureWarnings (torchmetrics' API moves, by the dozen in one
+    evaluation): they are for those libraries' maintainers, not for a user of this tool."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        yield
 
 
 def compare(
@@ -55,13 +73,17 @@ def compare(
     scaling: Scaling = None,
     vmin: Vmin = None,
     vmax: Vmax = None,
+    creation: CreationOptions = [],
 ) -> None:
     """Predict a raster whose real target is known: synthetic+input GeoTIFF, NDVI GeoTIFF,
     comparison PNG, and the metrics against the real band."""
     from bandbridge.evaluation.compare import compare as run
     from bandbridge.inference.core.interpret import check_scaling_flags
+    from bandbridge.inference.core.writer import parse_creation_options
     check_scaling_flags(scaling, vmin, vmax)
-    res = run(model, input_, output, overrides(bands, band_names, scaling, vmin, vmax), overwrite)
+    with quiet_libraries():
+        res = run(model, input_, output, overrides(bands, band_names, scaling, vmin, vmax), overwrite,
+                  parse_creation_options(creation))
     if res["route"]:
         typer.echo(res["route"])
     typer.echo(f"backend: {res['backend']}; metrics vs the real band "

@@ -12,6 +12,10 @@ BandNames = Annotated[Optional[str], typer.Option("--band-names", help="a name f
 Scaling = Annotated[Optional[str], typer.Option("--scaling", help="override the detected input scaling")]
 Vmin = Annotated[Optional[float], typer.Option("--vmin", help="--scaling minmax: raw value that maps to 0")]
 Vmax = Annotated[Optional[float], typer.Option("--vmax", help="--scaling minmax: raw value that maps to 1")]
+CreationOptions = Annotated[list[str], typer.Option(
+    "-co", "--co", metavar="NAME=VALUE",
+    help="GDAL creation option of the output GeoTIFFs (GTiff, or COG with --cog), repeatable: "
+         "-co COMPRESS=ZSTD -co BLOCKXSIZE=512; replaces bandbridge's own (deflate, 256² tiles)")]
 
 
 def overrides(bands: Optional[str], band_names: Optional[str], scaling: Optional[str],

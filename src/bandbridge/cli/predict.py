@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from bandbridge.cli.app import err, out
-from bandbridge.cli.options import BandNames, Bands, Overwrite, Scaling, Vmax, Vmin, overrides
+from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
 
 
 def predict(
@@ -25,13 +25,14 @@ def predict(
     append: bool = typer.Option(False, "--append", help="write the input bands too (e.g. RGB + NIR)"),
     index: Optional[str] = typer.Option(None, "--index", help="also write index rasters: ndvi,ndwi,evi"),
     cog: bool = typer.Option(False, "--cog", help="write Cloud-Optimized GeoTIFFs"),
+    creation: CreationOptions = [],
     bands: Bands = None,
     band_names: BandNames = None,
     scaling: Scaling = None,
     vmin: Vmin = None,
     vmax: Vmax = None,
     sensor: Optional[str] = typer.Option(None, "--sensor", help="sensor name, for models conditioned on sensor/GSD"),
-    threads: Optional[int] = typer.Option(None, "--threads"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads the model runs on (default: all cores; with --workers, the cores shared out among the workers)"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator (large jobs)"),
     workers: Optional[int] = typer.Option(None, "--workers", help="predict on a local Dask cluster of N worker processes"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="predict on an existing Dask cluster (tcp://HOST:8786)"),
@@ -46,10 +47,11 @@ def predict(
 
     from bandbridge.inference.jobs.job import plan_predict, prepare_backends, run_predict
     from bandbridge.inference.core.predictor import PredictOptions
+    from bandbridge.inference.core.writer import parse_creation_options
     from bandbridge.inference.interop.stac import write_item
     opts = PredictOptions(tile, overlap, batch_size, dtype, append,
                           tuple(k.strip() for k in index.split(",")) if index else (), cog,
-                          sensor=sensor)
+                          parse_creation_options(creation), sensor=sensor)
     distributed = workers is not None or scheduler is not None
     from bandbridge.inference.jobs.distributed import check_flags as check_dask_flags
     check_dask_flags(workers, scheduler, retries, strips, summary)

@@ -48,7 +48,7 @@ def bench(
     holdout: Optional[str] = typer.Option(None, "--holdout", help="held-out file with real targets (accuracy per row)"),
     rss_sizes: str = typer.Option("4096,20000", "--rss-sizes", help="sides of the mosaics whose peak RSS is measured ('' for none)"),
     reference_raster: Optional[str] = typer.Option(None, "--reference-raster", help="raster for the slow reference row (default: a 2048² mosaic)"),
-    threads: Optional[int] = typer.Option(None, "--threads"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads each measured row runs on (default: all cores)"),
     rows: str = typer.Option("probe,select,reference,forward,tiled,rss", "--rows", help="any of probe, select, reference, forward, compiled (torch.compile; slow to build), tiled, rss"),
     json_out: Optional[str] = typer.Option(None, "--json", help="also write the rows as JSON"),
 ) -> None:

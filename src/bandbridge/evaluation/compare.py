@@ -18,12 +18,14 @@ from bandbridge.bands import same_family
 from bandbridge.inference.core.interpret import Overrides, interpret, look_at
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import read_spec
-from bandbridge.inference.core.writer import decode
+from bandbridge.inference.core.writer import check_creation_options, decode, resolve_dtype
 from bandbridge.metrics import image_metrics, index_metrics
 
 
 def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Overrides(),
-            overwrite: bool = False) -> dict:
+            overwrite: bool = False, creation: dict[str, str] | None = None) -> dict:
+    """Predict ``src`` into ``out_dir`` and score it against the real target bands it holds;
+    ``creation``: GDAL creation options (``-co``) of the GeoTIFFs written."""
     src, out = Path(src), Path(out_dir)
     look = look_at(src, ov.band_names)
     folder, route_note = route_model(model, src, ov, look)
@@ -40,6 +42,7 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     files = [rgbn, png] + ([out / f"{stem}_with_synthetic_ndvi.tif"] if is_nir else [])
     for f in files:
         check_output_file(f, [src], overwrite)
+    check_creation_options(creation or {}, False, {resolve_dtype("auto", spec.target), "float32"})
     troles = [band_role(b) for b in spec.target_names]
     tbands = [look.roles.index(r) if r in look.roles else None for r in troles]
     if None in tbands and "other" not in troles:
@@ -58,7 +61,8 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
         raise BandbridgeError(f"{e} — compare needs a file that also holds the real target bands "
                               f"({', '.join(spec.target_names)})") from None
     be = make_backend(spec)
-    opts = reading.apply(PredictOptions(append=True, indices=("ndvi",) if is_nir else (), dtype="auto"))
+    opts = reading.apply(PredictOptions(append=True, indices=("ndvi",) if is_nir else (), dtype="auto",
+                                        creation=creation or {}))
     predict_file(be, spec, src, rgbn, opts)
     with open_raster(rgbn) as f:  # the synthetic bands as written (what a user gets)
         synth = f.read(list(range(f.count - spec.out_channels + 1, f.count + 1)))

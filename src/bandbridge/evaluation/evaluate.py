@@ -165,10 +165,15 @@ def markdown_table(summary: dict, methods: list[str]) -> str:
     for k in keys:
         sign = -1 if k.split("_")[-1] in LOWER_IS_BETTER or k in LOWER_IS_BETTER else 1
         gains = [sign * (ms["model"][k] - ms[b][k]) for b in base if k in ms[b]]
-        cells = [k, f"{ms['model'][k]:.4g}", *[f"{ms[b].get(k, float('nan')):.4g}" for b in base],
-                 *[f"{g:+.4g}" for g in gains]]
+        cells = [k, _num(ms["model"][k]), *[_num(ms[b].get(k, float("nan"))) for b in base],
+                 *[_num(g, "+") for g in gains]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n(gain > 0: the model is better; error metrics are negated)\n"
+
+
+def _num(v: float, sign: str = "") -> str:
+    """A table cell: 4 significant digits, or n/a for a metric undefined here (NaN)."""
+    return "n/a" if v != v else f"{v:{sign}.4g}"
 
 
 def write_outputs(result: EvalResult, out: Path) -> None:

@@ -25,7 +25,7 @@ from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import image_stats
 from bandbridge.inference.core.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.fileio import atomic_paths
-from bandbridge.inference.core.writer import (encode, output_profile, physical_note,
+from bandbridge.inference.core.writer import (encode, model_tag, output_profile, physical_note,
                                               open_output, resolve_dtype, tag_bands, to_cog)
 
 
@@ -41,6 +41,7 @@ class PredictOptions:
     append: bool = False
     indices: tuple[str, ...] = ()
     cog: bool = False
+    creation: dict[str, str] = field(default_factory=dict)  # -co KEY=VALUE: GDAL creation options
     input_bands: list[str | int] | None = None  # override the model's input band selection
     input_scaling: str | None = None
     input_names: list[str] | None = None  # names/roles of the selected bands (descriptions, indices)
@@ -147,11 +148,12 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     # GDAL keeps written blocks in its cache (default 5 % of RAM): bounded, peak RSS stays flat
     # in the raster's size; every input block is read once per strip, so nothing is lost.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), atomic_paths(paths) as temps:
-        prof = output_profile(info.crs, transform, H, W, len(names), dtype, s)
+        co = None if opts.cog else opts.creation  # a COG gets them when it is made (below)
+        prof = output_profile(info.crs, transform, H, W, len(names), dtype, s, co)
         dsts = [open_output(temps[0], prof)]
         for t in temps[1:]:
             dsts.append(open_output(t, output_profile(info.crs, transform, H, W, 1,
-                                                      "float32", s)))
+                                                      "float32", s, co)))
         try:
             dsts[0].descriptions = tuple(names)
             tag_bands(dsts[0], roles)
@@ -159,7 +161,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             for d, k in zip(dsts[1:], index_fns):
                 d.descriptions = (k,)
             for d in dsts:  # marks our outputs, so a rerun on the folder never reads them as inputs
-                d.update_tags(bandbridge_model=str(spec.folder), bandbridge_source=str(src))
+                d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)
             # Writing (compression) runs in a thread beside the next strip's compute; at most
             # one strip waits, so memory stays bounded.
             locate = _contexter(info, spec, opts.sensor, _image_stats(spec, src, sel, scaling)) \
@@ -181,7 +183,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                 d.close()
         if opts.cog:
             for t in temps:
-                to_cog(t)
+                to_cog(t, opts.creation)
     secs = time.perf_counter() - t0
     return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -58,9 +59,9 @@ def physical_note(target: BandSel, dtype: str) -> str:
 
 
 def output_profile(crs, transform, height: int, width: int, count: int, dtype: str,
-                   scale: int = 1) -> dict:
+                   scale: int = 1, creation: dict[str, str] | None = None) -> dict:
     """GeoTIFF profile: the input's CRS, its transform scaled for super-resolution, tiled and
-    compressed, nodata set."""
+    compressed, nodata set; ``creation`` (``-co``) replaces any of those options."""
     if transform is not None and scale > 1:
         transform = transform @ Affine.scale(1 / scale)
     prof = {"driver": "GTiff", "height": height, "width": width, "count": count, "dtype": dtype,
@@ -70,7 +71,68 @@ def output_profile(crs, transform, height: int, width: int, count: int, dtype: s
         prof.update(crs=crs, transform=transform or Affine.identity())
     if height >= 256 and width >= 256:
         prof.update(tiled=True, blockxsize=256, blockysize=256)
-    return prof
+    return with_creation(prof, creation)
+
+
+def with_creation(options: dict, creation: dict[str, str] | None) -> dict:
+    """``options`` with the user's creation options in place of ours (keys match whatever
+    their case: GDAL's option names are case-blind)."""
+    if not creation:
+        return options
+    wanted = {k.upper() for k in creation}
+    return {k: v for k, v in options.items() if k.upper() not in wanted} | \
+        {k.lower(): v for k, v in creation.items()}
+
+
+def parse_creation_options(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``-co KEY=VALUE`` flags → ``{KEY: VALUE}``, or one line naming the malformed one."""
+    out: dict[str, str] = {}
+    for it in items:
+        key, eq, value = it.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise BandbridgeError(f"-co {it}: creation options are KEY=VALUE (e.g. -co "
+                                  "COMPRESS=ZSTD); see GDAL's GTiff and COG driver options")
+        out[key.strip().upper()] = value.strip()
+    return out
+
+
+def check_creation_options(creation: dict[str, str], cog: bool, dtypes: set[str]) -> None:
+    """Refuse, before any work, creation options that GDAL's driver (GTiff, or COG with
+    ``--cog``) does not know or rejects for an output type: GDAL itself only warns, then writes
+    without them. Probed on a 16×16 raster in memory."""
+    if not creation:
+        return
+    import logging
+
+    from rasterio.io import MemoryFile
+    from rasterio.shutil import copy as rio_copy
+    driver = "COG" if cog else "GTiff"
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+    log, keep = logging.getLogger("rasterio._env"), Keep(logging.WARNING)
+    log.addHandler(keep)
+    try:
+        for dtype in sorted(dtypes):
+            prof = output_profile(None, None, 16, 16, 1, dtype, creation=None if cog else creation)
+            with MemoryFile() as m:
+                with open_output(m.name, prof) as d:  # quiet: the probe has no georeference
+                    d.write(np.ones((1, 16, 16), dtype))
+                if cog:
+                    with MemoryFile() as m2:
+                        rio_copy(m.name, m2.name, driver="COG", **creation)
+    except rasterio.errors.RasterioError as e:
+        said.append(str(e))
+    finally:
+        log.removeHandler(keep)
+    if said:
+        why = said[0].split(" in ", 1)[-1] if said[0].startswith("CPLE_") else said[0]
+        flags = " ".join(f"-co {k}={v}" for k, v in creation.items())
+        raise BandbridgeError(f"{flags}: GDAL's {driver} driver refuses it ({why}); see "
+                              f"https://gdal.org/drivers/raster/{driver.lower()}.html for its "
+                              "creation options")
 
 
 def open_output(path: Path, profile: dict):
@@ -92,14 +154,43 @@ def tag_bands(dst, roles: list[str]) -> None:
     dst.colorinterp = [known.get(r, ColorInterp.undefined) for r in roles]
 
 
-def to_cog(path: Path) -> None:
-    """Rewrite a GeoTIFF in place as a Cloud-Optimized GeoTIFF (GDAL's COG driver)."""
+def cog_options(dtype: str, creation: dict[str, str] | None = None) -> dict:
+    """The COG driver's options: deflate with the type's predictor, or the user's ``-co``."""
+    return with_creation({"driver": "COG", "compress": "DEFLATE",
+                          "predictor": 3 if dtype == "float32" else 2}, creation)
+
+
+def to_cog(path: Path, creation: dict[str, str] | None = None) -> None:
+    """Rewrite a GeoTIFF in place as a Cloud-Optimized GeoTIFF (GDAL's COG driver; its tags,
+    band descriptions and colour interpretation are copied with the pixels)."""
     from rasterio.shutil import copy as rio_copy
     tmp = temp_beside(path)
     try:
         with rasterio.open(path) as src:
-            pred = 3 if src.dtypes[0] == "float32" else 2
-        rio_copy(path, tmp, driver="COG", compress="DEFLATE", predictor=pred)
+            dtype = src.dtypes[0]
+        rio_copy(path, tmp, **cog_options(dtype, creation))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def model_tag(spec) -> str:
+    """What an output's ``bandbridge_model`` tag says: the model's name, the bandbridge version
+    and the SHA-256 of its weights (``model.yaml``'s ``weights_sha256``, else of the weights
+    file) — never a local path, which would leak a user's folders into every file shared."""
+    from bandbridge import __version__
+    return f"{spec.name} (bandbridge {__version__}; weights sha256:{_weights_hash(str(spec.folder))})"
+
+
+@functools.lru_cache(maxsize=16)
+def _weights_hash(folder: str) -> str:
+    import hashlib
+
+    from bandbridge.spec import BUNDLE_META, ONNX_FILE, read_meta
+    meta = read_meta(Path(folder) / BUNDLE_META)
+    if meta.get("weights_sha256"):
+        return str(meta["weights_sha256"])
+    for name in ("generator.safetensors", ONNX_FILE):
+        if (Path(folder) / name).is_file():
+            return hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest()
+    return "unknown"

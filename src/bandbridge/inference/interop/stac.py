@@ -1,21 +1,25 @@
 """STAC Items in and out (pystac, ``bandbridge[stac]``).
 
-In: a local STAC Item JSON is an input like a raster. Its red, green and blue are found by the
-``eo:bands`` common names of its assets (STAC 1.0's ``eo:bands``, or 1.1's ``bands`` with
-``eo:common_name``), one asset per band or one asset holding several, and stacked into a VRT
-named after the item (``<id>.vrt`` in the cache, the item copied beside it), which the usual
-reader and interpretation then read.
+In: a local STAC Item JSON (STAC 1.0 or 1.1) is an input like a raster. Its red, green and
+blue are found by the common names of its assets' bands (1.0's ``eo:bands`` with
+``common_name``, or 1.1's ``bands`` with ``eo:common_name``), one asset per band or one asset
+holding several, and stacked into a VRT named after the item (``<id>.vrt`` in the cache, the
+item copied beside it), which the usual reader and interpretation then read. Assets are local
+files or http(s) URLs, read through GDAL's ``/vsicurl/`` (only the byte ranges a read needs).
 
-Out: with ``--stac`` each output gets a STAC Item beside it (``<output>.json``): the input item's
-geometry, bbox and datetime (a plain raster's footprint, and the processing time marked as such),
-the synthetic band as an asset described by its common name and the model that made it, and a
-``derived_from`` link to the input item.
+Out: with ``--stac`` each output gets a STAC Item beside it (``<output>.json``, e.g.
+``nir.tif.json``): the input item's geometry, bbox and datetime (a plain raster's footprint,
+and the processing time marked as such), the synthetic band as an asset described by its
+``eo:bands`` common name and the model that made it, and a ``derived_from`` link to the input
+item. Every Item is validated before it is written, offline: pystac's core schemas and the eo
+extension's schema shipped in ``schemas/``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +27,13 @@ from bandbridge.errors import BandbridgeError
 
 RGB = ("red", "green", "blue")
 EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
+SCHEMAS = {EO: "eo-v1.1.0.json"}  # extension schema address → the copy shipped in schemas/
+
+# eo:common_name of a band: Sentinel-2's names say exactly which (B8A is nir08, B11 swir16);
+# other names by their role. Roles the eo extension has no name for (SAR, gray) get none.
+_COMMON_BY_NAME = {"B8A": "nir08", "B09": "nir09", "B11": "swir16", "B12": "swir22"}
+_COMMON_BY_ROLE = {"red": "red", "green": "green", "blue": "blue", "nir": "nir", "rededge": "rededge",
+                   "coastal": "coastal", "cirrus": "cirrus", "vapour": "nir09", "thermal": "lwir"}
 
 
 def _pystac():
@@ -33,15 +44,32 @@ def _pystac():
         raise BandbridgeError("STAC items need pystac: pip install 'bandbridge[stac]'") from None
 
 
-def is_stac_item(path: Path) -> bool:
-    """Whether ``path`` is a JSON file holding a STAC Item."""
+def _item_json(path: Path) -> dict | None:
+    """``path``'s JSON when it holds a STAC Item, else None."""
     if path.suffix.lower() != ".json" or not path.is_file():
-        return False
+        return None
     try:
         d = json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(d, dict) and d.get("type") == "Feature" and "stac_version" in d
+        return None
+    return d if isinstance(d, dict) and d.get("type") == "Feature" and "stac_version" in d else None
+
+
+def is_stac_item(path: Path) -> bool:
+    """Whether ``path`` is a JSON file holding a STAC Item."""
+    return _item_json(path) is not None
+
+
+def is_output_item(path: Path) -> bool:
+    """Whether ``path`` is an Item that ``--stac`` wrote (a rerun on a folder skips it)."""
+    d = _item_json(path)
+    return d is not None and "bandbridge:software" in (d.get("properties") or {})
+
+
+def common_name(band: str) -> str | None:
+    """The eo extension's common name of a band name (``B08`` → ``nir``), or None."""
+    from bandbridge.bands import band_role, canonical_band_name
+    return _COMMON_BY_NAME.get(canonical_band_name(band)) or _COMMON_BY_ROLE.get(band_role(band))
 
 
 def _common_names(asset) -> list[str | None]:
@@ -72,7 +100,11 @@ def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
         raise BandbridgeError(f"{item_path}: not a valid STAC Item ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''}); fix the item") from None
     found: dict[str, tuple[str, int]] = {}
-    for asset in item.assets.values():
+    # One asset per band before an asset holding several (Earth Search's 'red' before its 8-bit
+    # 'visual'), GeoTIFFs before other formats (its '-jp2' copies): one kind of file for all three.
+    ranked = sorted(item.assets.values(), key=lambda a: (len(_common_names(a)) > 1,
+                                                         "tiff" not in (a.media_type or "image/tiff")))
+    for asset in ranked:
         for i, name in enumerate(_common_names(asset)):
             if name in RGB and name not in found:
                 found[name] = (asset.get_absolute_href(), i + 1)
@@ -83,17 +115,27 @@ def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
     return [found[c] for c in RGB]
 
 
-def _asset_grid(item_path: Path, href: str, band: int) -> tuple:
-    """(width, height, transform, crs, dtype, nodata) of one local asset band, or one line."""
-    import rasterio
-    fix = "STAC inputs must be local rasters; fix the asset's href"
+def gdal_path(item_path: Path, href: str) -> str:
+    """What GDAL opens for an asset: a local path, or ``/vsicurl/URL`` for http(s)."""
+    if href.startswith(("http://", "https://")):
+        return f"/vsicurl/{href}"
     if "://" in href and not href.startswith("file://"):
-        raise BandbridgeError(f"{item_path}: asset {href} is not a local file; {fix}")
-    p = Path(href.removeprefix("file://"))
-    if not p.is_file():
+        raise BandbridgeError(f"{item_path}: asset {href}: bandbridge reads local files and http(s) "
+                              "URLs; give the asset's https address or download it")
+    return href.removeprefix("file://")
+
+
+def _asset_grid(item_path: Path, href: str, band: int) -> tuple:
+    """(width, height, transform, crs, dtype, nodata) of one asset band (only its header is
+    read, a few ranges for a URL), or one line."""
+    import rasterio
+    where = gdal_path(item_path, href)
+    remote = where.startswith("/vsicurl/")
+    fix = "check the URL" if remote else "fix the asset's href"
+    if not remote and not Path(where).is_file():
         raise BandbridgeError(f"{item_path}: asset {href} not found; {fix}")
     try:
-        with rasterio.open(p) as s:
+        with rasterio.open(where) as s:
             if band > s.count:
                 raise BandbridgeError(f"{item_path}: asset {href} has {s.count} band(s), its "
                                       f"eo:bands name band {band}; fix the item's eo:bands")
@@ -113,12 +155,16 @@ def item_to_vrt(item_path: Path) -> Path:
     item_path = Path(item_path)
     d = _load_item(item_path)
     srcs = rgb_sources(item_path)
+    if any(gdal_path(item_path, href).startswith("/vsicurl/") for href, _ in srcs):
+        # GDAL would first list each URL's folder to find side-car files: one request per asset
+        # (slow, or refused, on object stores). Read from the environment by every later read.
+        os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     grids = [_asset_grid(item_path, href, band) for href, band in srcs]
     if len({g[:4] for g in grids}) > 1:
         raise BandbridgeError(f"{item_path}: its red, green and blue assets lie on different grids; "
                               "resample them onto one grid first")
     w, h, tr, crs, dtype, nodata = grids[0]
-    bands = [Band(dtype, [Source(Path(href.removeprefix("file://")), band)], nodata, name)
+    bands = [Band(dtype, [Source(gdal_path(item_path, href), band)], nodata, name)
              for (href, band), name in zip(srcs, RGB)]
     key = hashlib.sha256(item_path.read_bytes() + str(item_path.resolve()).encode()).hexdigest()[:16]
     folder = cache_dir() / "stac" / key
@@ -141,8 +187,8 @@ def source_item(src: Path) -> dict | None:
 
 
 def item_path(output: Path) -> Path:
-    """Where ``--stac`` writes the Item of ``output``."""
-    return Path(output).with_suffix(".json")
+    """Where ``--stac`` writes the Item of ``output``: ``<output>.json`` (``nir.tif.json``)."""
+    return Path(output).with_name(Path(output).name + ".json")
 
 
 def check_items(jobs, overwrite: bool) -> None:
@@ -188,18 +234,43 @@ def write_item(output: Path, src: Path, spec) -> Path:
         geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
         bbox, dt, extra = [w, s, e, n], datetime.now(timezone.utc), {"bandbridge:datetime": "processing time (the input had none)"}
         item_id = output.stem
-    item = pystac.Item(item_id, geometry, bbox, dt, {**extra, "processing:software": {"bandbridge": __version__}},
+    item = pystac.Item(item_id, geometry, bbox, dt, {**extra, "bandbridge:software": f"bandbridge {__version__}"},
                        stac_extensions=[EO])
-    bands = [{"name": nm, "common_name": nm.removeprefix("synthetic_"),
-              "description": f"{nm.removeprefix('synthetic_')} synthesised by bandbridge model {spec.name} "
-                             f"from {', '.join(spec.input_names)}" if nm.startswith("synthetic_") else nm}
-             for nm in names]
     item.add_asset("data", pystac.Asset(output.name, media_type=pystac.MediaType.GEOTIFF, roles=["data"],
                                         title=f"synthetic {', '.join(spec.target_names)} ({spec.name})",
-                                        extra_fields={"eo:bands": bands}))
-    if parent is not None:
-        item.add_link(pystac.Link("derived_from", parent["_bandbridge_source"], pystac.MediaType.JSON))
+                                        extra_fields={"eo:bands": [_band(nm, spec) for nm in names]}))
+    if parent is not None:  # relative, so the pair of items can move together
+        item.add_link(pystac.Link("derived_from", os.path.relpath(parent["_bandbridge_source"], output.parent),
+                                  pystac.MediaType.JSON))
     out = item_path(output)
     d = item.to_dict(include_self_link=False, transform_hrefs=False)
+    validate_item(d)
     atomic_write_bytes(out, json.dumps(d, indent=1).encode())
     return out
+
+
+def _band(name: str, spec) -> dict:
+    """One ``eo:bands`` entry of an output band (``synthetic_B08`` → common name ``nir``)."""
+    band = name.removeprefix("synthetic_")
+    d = {"name": name} | ({"common_name": common_name(band)} if common_name(band) else {})
+    if name.startswith("synthetic_"):
+        d["description"] = f"{band} synthesised by bandbridge model {spec.name} from {', '.join(spec.input_names)}"
+    return d
+
+
+def validate_item(d: dict) -> None:
+    """Validate an Item against STAC's core schema and those of its extensions, offline: the
+    core schemas ship with pystac, the extensions' in ``schemas/`` (an extension with no copy
+    there is refused rather than fetched)."""
+    from importlib import resources
+
+    from pystac.validation import JsonSchemaSTACValidator, validate_dict
+    unknown = [e for e in d.get("stac_extensions", []) if e not in SCHEMAS]
+    if unknown:
+        raise BandbridgeError(f"STAC extension {unknown[0]} has no schema shipped with bandbridge; "
+                              "it cannot be validated offline")
+    validator = JsonSchemaSTACValidator()
+    folder = resources.files("bandbridge.inference.interop") / "schemas"
+    for uri, name in SCHEMAS.items():
+        validator.schema_cache[uri] = json.loads((folder / name).read_text())
+    validate_dict(d, validator=validator)

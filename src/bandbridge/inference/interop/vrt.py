@@ -25,23 +25,33 @@ class Band:
     sources: list[Source] = field(default_factory=list)
     nodata: float | None = None
     description: str | None = None
+    color: str | None = None  # GDAL colour interpretation: Red, Green, Blue, Gray, Undefined
 
 
-def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[Band]) -> Path:
-    """Write the VRT of ``bands`` on a ``width × height`` grid (``crs``/``transform`` or none)."""
+def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[Band],
+              metadata: dict[str, str] | None = None) -> Path:
+    """Write the VRT of ``bands`` on a ``width × height`` grid (``crs``/``transform`` or none),
+    with dataset ``metadata`` (tags: a copy made from the VRT carries them). A source path
+    under ``/vsi…`` (``/vsicurl/https://…``) is GDAL's and kept as written."""
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
     if crs is not None:
         lines += [f"  <SRS>{escape(crs.to_wkt())}</SRS>",
                   "  <GeoTransform>" + ", ".join(repr(v) for v in transform.to_gdal()) + "</GeoTransform>"]
+    if metadata:
+        lines += ["  <Metadata>"] + [f'    <MDI key="{escape(k, {chr(34): "&quot;"})}">{escape(str(v))}</MDI>'
+                                     for k, v in metadata.items()] + ["  </Metadata>"]
     for k, b in enumerate(bands, 1):
         lines.append(f'  <VRTRasterBand dataType="{GDAL_TYPES[b.dtype]}" band="{k}">')
         if b.nodata is not None:
             lines.append(f"    <NoDataValue>{b.nodata!r}</NoDataValue>")
         if b.description:
             lines.append(f"    <Description>{escape(b.description)}</Description>")
+        if b.color:
+            lines.append(f"    <ColorInterp>{escape(b.color)}</ColorInterp>")
         for s in b.sources:
+            where = str(s.path) if str(s.path).startswith("/vsi") else str(Path(s.path).resolve())
             lines += ["    <SimpleSource>",
-                      f'      <SourceFilename relativeToVRT="0">{escape(str(Path(s.path).resolve()))}</SourceFilename>',
+                      f'      <SourceFilename relativeToVRT="0">{escape(where)}</SourceFilename>',
                       f"      <SourceBand>{s.band}</SourceBand>"]
             if s.dst is not None:
                 x, y, w, h = s.dst

@@ -56,7 +56,9 @@ def _task(job: Job, backend: str, precision: str, threads: int | None,
     from bandbridge.inference.core.predictor import predict_file
     try:
         be = _worker_backend(job, backend, precision, threads)
-        opts = replace(job.opts, rows=rows, cog=job.opts.cog and rows is None)  # strips: COG when assembled
+        # Strips are our own intermediates: COG and the user's -co apply when they are assembled.
+        opts = replace(job.opts, rows=rows, cog=job.opts.cog and rows is None,
+                       creation=job.opts.creation if rows is None else {})
         st = predict_file(be, job.spec, job.src, Path(dst) if dst else job.dst, opts)
     except BandbridgeError as e:
         return {"error": str(e), "seconds": 0.0, "mpix": 0.0}
@@ -280,10 +282,11 @@ def _finish(st: dict, seconds: float) -> dict:
     try:
         if st["error"] is None and st["tmp"] is not None:
             parts = [Path(p) for p in st["parts"]]
-            assemble(parts, job.dst, job.opts.cog)
+            assemble(parts, job.dst, job.opts.cog, job.opts.creation)
             for k in job.opts.indices:  # the index rasters beside each strip, assembled alike
                 assemble([p.with_name(f"{p.stem}_{k}{p.suffix}") for p in parts],
-                         job.dst.with_name(f"{job.dst.stem}_{k}{job.dst.suffix}"), job.opts.cog)
+                         job.dst.with_name(f"{job.dst.stem}_{k}{job.dst.suffix}"), job.opts.cog,
+                         job.opts.creation)
     except Exception as e:  # noqa: BLE001
         st["error"] = f"assembling the strips failed: {e}"
     finally:

@@ -18,7 +18,7 @@ from bandbridge.inference.core.interpret import Interpretation, Overrides, check
 from bandbridge.inference.core.predictor import PredictOptions, PredictStats, index_plan, predict_file
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import ModelSpec, read_spec
-from bandbridge.inference.core.writer import DTYPES
+from bandbridge.inference.core.writer import DTYPES, check_creation_options, resolve_dtype
 
 PROBE_MPIX = 16.0  # jobs this large measure the backends once (cached); smaller ones reuse a choice
 # (with --workers too: the client decides once, with the same rule)
@@ -53,7 +53,7 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
     """``(files, skipped)``: files, folders (their rasters, except hidden/partial files and
     earlier outputs of this tool) and globs; a band folder (``B02.tif``, …) is one input."""
     from bandbridge.data.reader import RASTER_SUFFIXES
-    from bandbridge.inference.interop.stac import is_stac_item, item_to_vrt
+    from bandbridge.inference.interop.stac import is_output_item, is_stac_item, item_to_vrt
     files: list[Path] = []
     skipped = 0
     for it in items:
@@ -77,6 +77,9 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
                 files.append(q)
         elif glob.has_magic(it):
             for q in sorted(Path(q) for q in glob.glob(it) if not is_temporary(Path(q))):
+                if is_output_item(q):  # the Item --stac wrote beside an earlier output
+                    skipped += 1
+                    continue
                 if is_stac_item(q):
                     files.append(item_to_vrt(q))
                     continue
@@ -179,6 +182,9 @@ def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOption
             failures.append((f, str(e)))
             continue
         jobs.append(job)
+    # -co against the driver and every type written (the outputs', float32 for index rasters)
+    dtypes = {resolve_dtype(opts.dtype, j.spec.target) for j in jobs} | ({"float32"} if opts.indices else set())
+    check_creation_options(opts.creation, opts.cog, dtypes)
     return jobs, skipped
 
 

@@ -14,6 +14,7 @@ import rasterio
 from rasterio.shutil import copy as gdal_copy
 
 from bandbridge.fileio import atomic_paths
+from bandbridge.inference.core.writer import cog_options, output_profile
 from bandbridge.inference.interop.vrt import Band, Source, write_vrt
 
 
@@ -27,36 +28,39 @@ def strip_ranges(height: int, n: int) -> list[tuple[int, int]]:
 
 def stack_vrt(strips: list[Path], vrt: Path) -> Path:
     """A VRT stacking the strip GeoTIFFs (same width, bands and type; consecutive rows) into
-    one raster on the first strip's grid."""
+    one raster on the first strip's grid, with its tags, descriptions and colours."""
     with rasterio.open(strips[0]) as s0:
         width, count, dtype, nodata = s0.width, s0.count, s0.dtypes[0], s0.nodata
-        crs, tr, names = s0.crs, s0.transform, s0.descriptions
+        crs, tr, names, tags = s0.crs, s0.transform, s0.descriptions, s0.tags()
+        colors = [c.name.capitalize() for c in s0.colorinterp]
     heights = []
     for p in strips:
         with rasterio.open(p) as s:
             heights.append(s.height)
     tops = [sum(heights[:i]) for i in range(len(strips))]
     bands = [Band(dtype, [Source(p, b, (0, top, width, h)) for p, top, h in zip(strips, tops, heights)],
-                  nodata, names[b - 1]) for b in range(1, count + 1)]
-    return write_vrt(vrt, width, sum(heights), crs, tr, bands)
+                  nodata, names[b - 1], colors[b - 1]) for b in range(1, count + 1)]
+    return write_vrt(vrt, width, sum(heights), crs, tr, bands, tags)
 
 
-def assemble(strips: list[Path], out: Path, cog: bool = False) -> Path:
-    """Assemble strip GeoTIFFs into ``out`` (tiled, deflate; COG with ``cog``), written through
-    a temporary file, with the first strip's band descriptions, colour interpretation and tags."""
+def assemble(strips: list[Path], out: Path, cog: bool = False,
+             creation: dict[str, str] | None = None) -> Path:
+    """Assemble strip GeoTIFFs into ``out`` (tiled, deflate; COG with ``cog``; ``creation``:
+    the user's ``-co`` in place of ours), written through a temporary file, with the first
+    strip's band descriptions, colour interpretation and tags (the ``bandbridge_*`` tags that
+    mark it as an output, COG included)."""
     with rasterio.open(strips[0]) as s0:
-        tags, names, colors = s0.tags(), s0.descriptions, s0.colorinterp
-        pred = s0.profile.get("predictor", 2 if s0.dtypes[0] != "float32" else 3)
-    opts = {"compress": "deflate", "predictor": pred, "BIGTIFF": "IF_SAFER"}
-    opts |= {"driver": "COG"} if cog else {"driver": "GTiff", "tiled": True, "blockxsize": 256,
-                                            "blockysize": 256}
+        tags, names, colors, dtype = s0.tags(), s0.descriptions, s0.colorinterp, s0.dtypes[0]
+    opts = cog_options(dtype, creation) if cog else output_profile(
+        None, None, 256, 256, 1, dtype, creation=creation)
+    opts = {k: v for k, v in opts.items() if k not in ("height", "width", "count", "dtype", "nodata")}
     with atomic_paths([out]) as (tmp,):
         vrt = stack_vrt(strips, tmp.with_name(tmp.name + ".vrt"))
         try:
             gdal_copy(str(vrt), str(tmp), **opts)
         finally:
             vrt.unlink(missing_ok=True)
-        if not cog:  # a COG is read-only once written; its descriptions come from the VRT
+        if not cog:  # the GTiff driver sets its photometric tag from the first bands: set again
             with rasterio.open(tmp, "r+") as dst:
                 dst.descriptions = names
                 dst.colorinterp = colors

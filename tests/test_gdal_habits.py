@@ -1,0 +1,103 @@
+"""What a GDAL/rasterio user expects of a command-line tool: --version, help that names its
+value types plainly, -co creation options, tags that say which model made a file (and nothing
+about the user's folders), kept through --workers and --cog, and install docs that match."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import rasterio
+
+from conftest import REPO, SAMPLE
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+FIXED = ["--backend", "torch", "--precision", "fp32"]
+COMMANDS = ["presets", "models", "train", "adapt", "evaluate", "loso", "report", "predict", "compare",
+            "demo", "timeseries", "export", "bench", "cache"]
+
+
+def test_version(run_cli):
+    from bandbridge import __version__
+    code, out, _ = run_cli("--version")
+    assert code == 0 and out.startswith(f"bandbridge {__version__} (rasterio ") and "GDAL" in out
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_names_types_plainly_and_every_option_says_what_it_is(run_cli, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run_cli(*([command] if command else []), "--help")
+    assert code == 0
+    assert not re.search(r"<(bool|str|int|float|list)", out), out
+    if command == "predict":
+        assert re.search(r"--threads\s+INTEGER\s+CPU threads", out)
+        assert re.search(r"-co\s+NAME=VALUE\s+GDAL creation option", out)
+        assert re.search(r"--append\s+write the input bands", out)  # a flag shows no type
+
+
+def _tags(path):
+    with rasterio.open(path) as f:
+        return f.tags(), f.profile, f.descriptions
+
+
+def test_creation_options_reach_gdal_and_the_model_tag_holds_no_path(run_cli, tmp_path):
+    out = tmp_path / "nir.tif"
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(out), "--index", "ndvi",
+                           "-co", "COMPRESS=ZSTD", "-co", "blockxsize=128", "--co", "BLOCKYSIZE=128", *FIXED)
+    assert code == 0, err
+    for p in (out, tmp_path / "nir_ndvi.tif"):
+        tags, prof, _ = _tags(p)
+        assert prof["compress"] == "zstd" and (prof["blockxsize"], prof["blockysize"]) == (128, 128)
+    sha = __import__("yaml").safe_load((REPO / "src/bandbridge/zoo/rgb2nir-naip/model.yaml").read_text())["weights_sha256"]
+    from bandbridge import __version__
+    assert tags["bandbridge_model"] == f"rgb2nir-naip (bandbridge {__version__}; weights sha256:{sha})"
+    assert tags["bandbridge_source"] == NAIP.name
+    assert not any(str(tmp_path) in v or str(REPO) in v or "/" in v for v in tags.values()), tags
+    # With --cog the options go to GDAL's COG driver, and the tags survive the copy.
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "c.tif"), "--cog",
+                           "-co", "COMPRESS=LZW", "-co", "BLOCKSIZE=128", *FIXED)
+    assert code == 0, err
+    tags, prof, names = _tags(tmp_path / "c.tif")
+    assert prof["compress"] == "lzw" and prof["blockxsize"] == 128 and "bandbridge_model" in tags
+    assert names == ("synthetic_nir",)
+
+
+@pytest.mark.parametrize("co,says", [(["COMPRESS"], "KEY=VALUE"),
+                                     (["FOO=1"], "does not support creation option FOO"),
+                                     (["COMPRESS=BOGUS"], "COMPRESS"),
+                                     (["TILED=YES", "--cog"], "COG driver refuses")])
+def test_creation_options_gdal_refuses_are_one_line_before_any_work(run_cli, tmp_path, co, says):
+    args = [a for c in co for a in ((c,) if c.startswith("--") else ("-co", c))]
+    code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "o" / "n.tif"),
+                             *args, *FIXED)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and says in lines[0] and "-co" in lines[0], err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_workers_with_cog_keep_the_tags_and_a_rerun_skips_its_own_outputs(run_cli, tmp_path):
+    pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'bandbridge[dist]')")
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    (folder / NAIP.name).write_bytes(NAIP.read_bytes())
+    code, _, err = run_cli("predict", str(folder), "-m", "rgb2nir-naip", "-o", str(folder), "--workers", "2",
+                           "--strips", "2", "--cog", "--index", "ndvi", "-co", "COMPRESS=ZSTD", *FIXED)
+    assert code == 0, err
+    made = folder / f"{NAIP.stem}_rgb2nir-naip.tif"
+    for p in (made, made.with_name(f"{made.stem}_ndvi.tif")):
+        tags, prof, _ = _tags(p)
+        assert tags["bandbridge_model"].startswith("rgb2nir-naip (bandbridge ") and prof["compress"] == "zstd"
+    # The same command again: its outputs are recognised as outputs, not taken as inputs.
+    code, out, err = run_cli("predict", str(folder), "-m", "rgb2nir-naip", "-o", str(folder), "--workers", "2",
+                             "--cog", "--overwrite", *FIXED)
+    assert code == 0, err
+    assert "skipped 2 earlier output(s)" in out and "is the input file" not in err
+    assert not list(folder.glob("*_rgb2nir-naip_rgb2nir-naip*"))
+
+
+def test_readme_install_extras_are_the_makefiles():
+    extras = re.search(r"^EXTRAS\s*\?=\s*(\S+)", (REPO / "Makefile").read_text(), re.M).group(1)
+    readme = (REPO / "README.md").read_text()
+    said = re.search(r"# extras: ([a-z, ]+)", readme).group(1)
+    assert [e.strip() for e in said.split(",")] == extras.split(","), (said, extras)
+    assert f'bandbridge[{extras}]' in readme
