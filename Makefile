@@ -34,7 +34,7 @@ demo: install
 # validation at the start (= the linear baseline the model is anchored to), at the end, and the best epoch.
 demo-train: install
 	$(BB) train --preset rgb2nir-wgangp-cpu --data data/sample --runs runs/demo \
-	  --set train.max_epochs=6 --set data.samples_per_epoch=128 --set data.batch_size=4
+	  --set train.max_epochs=4 --set data.samples_per_epoch=64 --set data.batch_size=4
 
 # The web demo on http://127.0.0.1:7860
 demo-web: install

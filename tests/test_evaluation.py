@@ -118,7 +118,6 @@ def test_error_colour_scale_is_shared_by_every_row(tmp_path, monkeypatch):
     real = report._plt()
     monkeypatch.setattr(real.Figure, "colorbar", lambda self, im, **kw: seen.append((im.get_clim(), kw["label"])) or None,
                         raising=False)
-    from bandbridge.data.datasets import LoadedPair  # noqa: F401 - the sample's type
     from types import SimpleNamespace
     y = torch.rand(1, 32, 32)
     src = SimpleNamespace(input=SimpleNamespace(bands=["red", "green", "blue"]), target=SimpleNamespace(bands=["nir"]))

@@ -269,7 +269,10 @@ def validate_item(d: dict) -> None:
     if unknown:
         raise BandbridgeError(f"STAC extension {unknown[0]} has no schema shipped with bandbridge; "
                               "it cannot be validated offline")
-    validator = JsonSchemaSTACValidator()
+    try:
+        validator = JsonSchemaSTACValidator()
+    except ImportError:
+        raise BandbridgeError("--stac validates its Items with jsonschema: pip install 'bandbridge[stac]'") from None
     folder = resources.files("bandbridge.inference.interop") / "schemas"
     for uri, name in SCHEMAS.items():
         validator.schema_cache[uri] = json.loads((folder / name).read_text())
