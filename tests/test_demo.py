@@ -1,52 +1,166 @@
-"""The web demo's translator without a browser: plain RGB uploads for every bundled model, the
-upload shown beside the result, NDVI from the detected roles, limits and per-request files."""
+"""The web demo's requests without a browser: plain RGB uploads for every bundled model, the display
+rule, scores when the upload carries the real band, downloads as `bandbridge predict --cog` writes
+them, the page's own band controls, the calibration pair's bands, limits and per-request files."""
 
 import numpy as np
 import pytest
 import rasterio
 from PIL import Image
 
-from bandbridge.demo.app import MAX_MPIX, Translator
+from bandbridge.demo.app import _message
+from bandbridge.demo.files import MAX_MPIX
+from bandbridge.demo.translate import Controls, Translator
 from bandbridge.errors import BandbridgeError
-from bandbridge.spec import zoo_models
-from conftest import SAMPLE
+from bandbridge.spec import read_spec, zoo_models
+from conftest import SAMPLE, SHARED, needs_shared
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+S1 = SHARED / "sar_sen1floods11" / "S1" / "Spain_7370579_S1Hand.tif"
 
 
 @pytest.fixture(scope="module")
 def uploads(tmp_path_factory):
     d = tmp_path_factory.mktemp("uploads")
     with rasterio.open(NAIP) as f:
-        a, prof = f.read([1, 2, 3]), f.profile
-    img = Image.fromarray(a[:, :96, :128].transpose(1, 2, 0))
+        a, prof = f.read(), f.profile
+    img = Image.fromarray(a[:3, :96, :128].transpose(1, 2, 0))
     img.save(d / "photo.jpg", quality=90)
     img.save(d / "photo.png")
+    Image.fromarray(a[3, :96, :128]).save(d / "nir.png")
     prof.update(count=3, dtype="uint16", nodata=None)
     with rasterio.open(d / "refl.tif", "w", **prof) as f:
-        f.write(a.astype(np.uint16) * 12 + 100)
+        f.write(a[:3].astype(np.uint16) * 12 + 100)
+    prof.update(count=5, dtype="uint8")  # five bands without descriptions: roles unknown
+    with rasterio.open(d / "five.tif", "w", **prof) as f:
+        f.write(np.concatenate([a, a[:1]]))
     return d
+
+
+@pytest.fixture(scope="module")
+def translate():
+    return Translator(zoo_models())
+
+
+def _panel_ok(img: np.ndarray) -> tuple[float, float]:
+    """A shown panel is neither blank nor near black: (mean, std) of its gray values."""
+    g = img.astype(float).mean(-1)
+    assert 40 < g.mean() < 230 and g.std() > 20 and (g < 16).mean() < 0.5, (g.mean(), g.std())
+    return g.mean(), g.std()
 
 
 @pytest.mark.parametrize("model", ["rgb2nir", "rgb2nir-naip", "rgb2thermal", "sr-x2", "sr-x3", "sr-x4"])
 @pytest.mark.parametrize("name", ["photo.jpg", "photo.png"])
-def test_plain_rgb_uploads_work_for_every_rgb_model(uploads, tmp_path, model, name):
-    shown, img, ndvi, path, status = Translator(zoo_models())(str(uploads / name), model, tmp_path)
+def test_plain_rgb_uploads_work_for_every_rgb_model(uploads, translate, tmp_path, model, name):
+    res = translate(str(uploads / name), model, tmp_path)
     s = int(model[-1]) if model.startswith("sr-x") else 1
-    assert shown.shape == (96, 128, 3) and img.shape == (96 * s, 128 * s, 3)
-    assert (ndvi is not None) == model.startswith("rgb2nir")  # NDVI from the detected red band
-    assert "0=red, 1=green, 2=blue" in status and path.endswith(".tif")
+    assert res.shown.image.shape == (96, 128, 3)
+    if s > 1:  # RGB out: the image itself; a single band is drawn with its colour bar
+        assert res.output.image.shape == (96 * s, 128 * s, 3)
+    assert res.output.image is not None and (res.ndvi.image is not None) == model.startswith("rgb2nir")
+    assert res.real.image is None and res.scores == ""  # a photo carries no real band
+    assert "0=red, 1=green, 2=blue" in res.status and f"128×96 px (width×height) → " in res.status
+    assert "no georeference" in res.status and "keeps" not in res.status
+    with rasterio.open(res.files[0]) as f:  # the CLI's stored type, no float "model units"
+        assert f.dtypes[0] == "uint8" and f.crs is None
+        assert f.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
 
 
-def test_reflectance_geotiff_and_what_no_rgb_image_can_feed(uploads, tmp_path):
-    t = Translator(zoo_models())
-    for model in ("rgb2nir", "rgb2nir-s2"):
-        _, _, ndvi, _, status = t(str(uploads / "refl.tif"), model, tmp_path)
-        assert ndvi is not None and "reflectance_10000" in status
+def test_the_download_is_what_predict_writes(translate, tmp_path, run_cli):
+    res = translate(str(NAIP), "rgb2nir-naip", tmp_path / "page")
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "cli.tif"),
+                           "--cog", "--backend", "torch", "--precision", "fp32")
+    assert code == 0, err
+    with rasterio.open(res.files[0]) as a, rasterio.open(tmp_path / "cli.tif") as b:
+        assert (a.dtypes, a.crs, a.transform, a.nodata) == (b.dtypes, b.crs, b.transform, b.nodata)
+        assert a.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert np.abs(a.read().astype(int) - b.read().astype(int)).max() <= 1
+    assert "keeps the input's georeference (EPSG:26914)" in res.status
+    assert "uint8 values, DN (8-bit), nodata 0" in res.status
+
+
+def test_scores_beside_the_baseline_when_the_upload_has_the_real_band(translate, tmp_path):
+    from bandbridge.evaluation.compare import compare
+    res = translate(str(NAIP), "rgb2nir-naip", tmp_path / "page")
+    cli = compare("rgb2nir-naip", NAIP, tmp_path / "cmp")  # the CLI's numbers on the same file
+    for k in ("mae", "psnr", "pearson_r", "ndvi_mae"):
+        assert f"{cli['metrics'][k]:.4g}" in res.scores and f"{cli['baseline_metrics'][k]:.4g}" in res.scores
+    assert "fitted on this image" in res.scores and "DN (8-bit)" in res.scores
+    # One stretch for the synthetic and the real band: the real band's, stated on both panels.
+    rng = res.real.label.split("stretch: ")[1]
+    assert rng in res.output.label and "(the real band's range)" in res.output.label
+    _panel_ok(res.output.image), _panel_ok(res.real.image), _panel_ok(res.shown.image)
+
+
+def test_super_resolution_is_shown_on_its_input_range(uploads, translate, tmp_path):
+    res = translate(str(uploads / "photo.png"), "sr-x4", tmp_path)
+    assert res.shown.label.split("stretch: ")[1] in res.output.label
+    assert "(your image's range)" in res.output.label
+    m_in, _ = _panel_ok(res.shown.image)
+    m_out, _ = _panel_ok(res.output.image)
+    assert abs(m_in - m_out) < 8  # not duller than its input
+
+
+@needs_shared
+def test_sar_to_optical_output_is_visible(translate, tmp_path):
+    res = translate(str(S1), "sar2optical", tmp_path)
+    assert "reflectance" in res.output.label and "backscatter dB" in res.shown.label
+    mean, _ = _panel_ok(res.output.image)
+    assert mean > 80  # stretched: the unstretched reflectance showed at a mean of ≈ 30/255
+    with rasterio.open(res.files[0]) as f:
+        assert f.dtypes[0] == "uint16" and f.crs is not None  # reflectance × 10000, as predict
+
+
+def test_the_page_controls_fix_what_detection_cannot(uploads, translate, tmp_path):
+    up = str(uploads / "five.tif")
+    with pytest.raises(BandbridgeError) as e:
+        translate(up, "rgb2nir-naip", tmp_path)
+    line = _message(e.value, up)
+    assert "**input bands**" in line and "--" not in line and "Band roles and scaling" in line
+    res = translate(up, "rgb2nir-naip", tmp_path, Controls(bands="0,1,2"))
+    assert "0=BAND1, 1=BAND2, 2=BAND3 (**input bands**)" in res.status and "--bands" not in res.status
+    _panel_ok(res.shown.image)  # shown as the R, G, B the model reads them as
+    res = translate(up, "rgb2nir-naip", tmp_path, Controls(band_names="red,green,blue,nir,x"))
+    assert res.real.image is not None and "Against the real nir" in res.scores
+    with pytest.raises(BandbridgeError) as e:
+        translate(up, "rgb2nir-naip", tmp_path, Controls(bands="0,1,2", scaling="minmax"))
+    line = _message(e.value, up)
+    assert "**min**" in line and "**max**" in line and "--" not in line
+
+
+def test_a_model_name_in_an_error_points_to_the_model_menu(uploads, translate, tmp_path):
+    with pytest.raises(BandbridgeError) as e:  # 8-bit into the reflectance model
+        translate(str(uploads / "photo.png"), "rgb2nir-s2", tmp_path)
+    line = _message(e.value)
+    assert "the **model** menu: rgb2nir-naip" in line and " -m " not in line
     with pytest.raises(BandbridgeError, match=r"VV, VH"):
-        t(str(uploads / "photo.png"), "sar2optical", tmp_path)
-    with pytest.raises(BandbridgeError, match="rgb2nir-naip"):  # 8-bit into the reflectance model
-        t(str(uploads / "photo.png"), "rgb2nir-s2", tmp_path)
+        translate(str(uploads / "photo.png"), "sar2optical", tmp_path)
+
+
+def test_reflectance_geotiff(uploads, translate, tmp_path):
+    for model in ("rgb2nir", "rgb2nir-s2"):
+        res = translate(str(uploads / "refl.tif"), model, tmp_path)
+        assert res.ndvi.image is not None and "reflectance_10000" in res.status
+        with rasterio.open(res.files[0]) as f:
+            assert f.dtypes[0] == "uint16"  # reflectance × 10000, as predict writes it
+
+
+def test_a_trained_run_is_served_too(trained_run, tmp_path):
+    from bandbridge.spec import resolve_model_folder
+    res = Translator({"mine": resolve_model_folder(trained_run)})(str(NAIP), "mine", tmp_path)
+    assert res.scores and res.output.image is not None
+
+
+def test_calibration_pair_bands_are_named_for_the_model(uploads):
+    from bandbridge.demo.calibrate import pair_bands
+    spec = read_spec(zoo_models()["rgb2nir-naip"])
+    pairs, bands = pair_bands(spec, NAIP, None)  # one file: R, G, B and the real NIR
+    assert pairs == [str(NAIP)] and bands["input"]["band_names"] == ["red", "green", "blue", "nir"]
+    assert bands["target"]["bands"] == ["nir"] and bands["target"]["scaling"] == "uint8"
+    pairs, bands = pair_bands(spec, uploads / "photo.png", uploads / "nir.png")  # two files
+    assert pairs == [f"{uploads / 'photo.png'}:{uploads / 'nir.png'}"]
+    assert bands["target"]["band_names"] == ["nir"] and bands["input"]["bands"] == ["red", "green", "blue"]
+    with pytest.raises(BandbridgeError, match="needs the real nir beside the input.*second file"):
+        pair_bands(spec, uploads / "photo.png", None)
 
 
 def test_pixel_limit_counts_the_super_resolution_output(tmp_path):
@@ -58,7 +172,6 @@ def test_pixel_limit_counts_the_super_resolution_output(tmp_path):
 
 
 def test_any_failure_is_one_readable_line(tmp_path):
-    from bandbridge.demo.app import _message
     up = str(tmp_path / "gradio-cache" / "x1" / "photo.png")
     assert _message(BandbridgeError(f"{up}: not a raster"), up) == "photo.png: not a raster"
     line = _message(ValueError("boom"), up)
@@ -69,7 +182,7 @@ def test_request_folders_are_swept_by_age_and_all_removed_at_shutdown(tmp_path, 
     import os
     import time
 
-    from bandbridge.demo.app import TMP_PREFIX, Workdirs
+    from bandbridge.demo.files import TMP_PREFIX, Workdirs
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     dirs = Workdirs(max_age_s=60)
     mine_old, mine_new = dirs.make(), dirs.make()
@@ -97,15 +210,17 @@ def test_request_folders_are_swept_by_age_and_all_removed_at_shutdown(tmp_path, 
 def test_preview_and_request_refuse_huge_images_before_decoding(tmp_path, monkeypatch):
     import zlib
 
-    from bandbridge.demo import app
+    from bandbridge.demo import display, translate
+    from bandbridge.inference.core import interpret
     side = 30000  # a 900-MPix PNG of a few hundred KB: only its header may be read
     raw = zlib.compress(b"".join(b"\x00" + bytes(side) for _ in range(64)), 9)
     png = _png_header(side, side) + _chunk(b"IDAT", raw) + _chunk(b"IEND", b"")
     (tmp_path / "bomb.png").write_bytes(png)
     decoded = []
-    monkeypatch.setattr(app, "read_decimated", lambda *a, **k: decoded.append(a))
+    for mod in (display, interpret):
+        monkeypatch.setattr(mod, "read_decimated", lambda *a, **k: decoded.append(a))
     with pytest.raises(BandbridgeError, match="the demo makes up to"):
-        app.input_preview(str(tmp_path / "bomb.png"))
+        translate.input_preview(str(tmp_path / "bomb.png"))
     with pytest.raises(BandbridgeError, match="the demo makes up to"):
         Translator(zoo_models())(str(tmp_path / "bomb.png"), "rgb2nir", tmp_path)
     assert not decoded
@@ -113,7 +228,7 @@ def test_preview_and_request_refuse_huge_images_before_decoding(tmp_path, monkey
 
 def test_super_resolution_of_a_tiny_image_is_one_line(tmp_path):
     Image.fromarray(np.zeros((4, 400, 3), np.uint8) + 90).save(tmp_path / "thin.png")
-    with pytest.raises(BandbridgeError, match=r"4×400 pixels; sr-x4 needs at least 15×15"):
+    with pytest.raises(BandbridgeError, match=r"400×4 px \(width×height\); sr-x4 needs at least 15 px"):
         Translator(zoo_models())(str(tmp_path / "thin.png"), "sr-x4", tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["thin.png"]
 

@@ -1,6 +1,9 @@
-"""The web demo, driven in a real headless Chromium: upload the sample, a plain RGB JPEG and a PNG,
-see each beside its result and NDVI map; a wrong file gives one readable message."""
+"""The web demo, driven in a real headless Chromium as a user would: the example runs on click and
+shows the real band with scores; a plain JPEG and PNG; a SAR GeoTIFF; super-resolution; the page's
+band controls; "calibrate with a pair". Every result's panels are screenshot and checked to be
+neither blank nor near black (stretched), and each request's files are gone afterwards."""
 
+import io
 import os
 import shutil
 import socket
@@ -11,14 +14,18 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from conftest import REPO, SAMPLE
+from conftest import REPO, SAMPLE, SHARED, needs_shared
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists() or not shutil.which("chromium"),
     reason="Chromium not installed (CI installs Debian's chromium; locally: apt-get install chromium)")
+NAIP = SAMPLE / "nir_naip_opengeos"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
 def _free_port() -> int:
@@ -27,98 +34,183 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def demo_server(trained_run, tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`bandbridge demo` with the bundled models, as a user starts it."""
     pytest.importorskip("gradio")
-    port = _free_port()
+    port, log_path = _free_port(), tmp_path_factory.mktemp("demo") / "demo.log"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), GRADIO_ANALYTICS_ENABLED="False")
-    log = open(tmp_path / "demo.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "demo", "--model", str(trained_run),
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "demo", "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    for _ in range(120):
+    for _ in range(240):
         try:
             urllib.request.urlopen(url, timeout=1)
             break
         except OSError:
             if proc.poll() is not None:
-                pytest.fail((tmp_path / "demo.log").read_text()[-3000:])
+                pytest.fail(log_path.read_text()[-3000:])
             time.sleep(0.5)
     yield url
     proc.terminate()
     proc.wait(10)
 
 
-def _plain_rgb(tmp_path):
-    """A plain RGB JPEG and PNG (no georeference, no band names) cut from the sample."""
+@pytest.fixture(scope="module")
+def page(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(server)
+        yield pg
+        browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path):
+    d = Path(os.environ.get("BANDBRIDGE_SCREENSHOT_DIR", tmp_path))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def panel(page, elem: str) -> tuple[float, float]:
+    """(mean, std) of the gray values of a shown panel's screenshot — the pixels that are not the
+    white page or figure margin — checked to be an image that is neither blank nor near black."""
+    from PIL import Image
+    img = page.locator(f"#{elem} img")
+    img.wait_for(state="visible", timeout=30_000)
+    rgb = np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB"), float)
+    shown = rgb.min(-1) < 250
+    g = rgb.mean(-1)[shown]
+    assert shown.mean() > 0.3, (elem, "mostly blank")
+    assert 40 < g.mean() < 230 and g.std() > 20 and (g < 16).mean() < 0.5, (elem, g.mean(), g.std())
+    return g.mean(), g.std()
+
+
+def _choose(page, model: str) -> None:
+    page.locator("#model input").fill(model)
+    page.get_by_role("option", name=model, exact=True).click()
+
+
+def _upload(page, elem: str, path) -> None:
+    clear = page.locator(f"#{elem} button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator(f"#{elem} input[type=file]").set_input_files(str(path))
+    page.locator(f"#{elem} [aria-label='{Path(path).name}']").first.wait_for(timeout=30_000)
+
+
+def _translate(page, path, model: str, expect: str) -> str:
+    """Upload ``path``, run ``model`` and wait for ``expect`` in the status; the status text."""
+    _upload(page, "upload", path)
+    _choose(page, model)
+    page.locator("#run").click()
+    page.locator("#status").get_by_text(expect).first.wait_for(timeout=60_000)
+    return page.locator("#status").inner_text()
+
+
+def _download(page, server: str) -> bytes:
+    href = page.locator("#download a").first.get_attribute("href")
+    url = href if href.startswith("http") else server.rstrip("/") + "/" + href.lstrip("/")
+    with urllib.request.urlopen(url, timeout=30) as r:  # served after our files are deleted
+        return r.read(4)
+
+
+def test_the_example_runs_on_click_and_scores_against_the_real_band(page, shots):
+    page.locator("#example").get_by_text("m_4709963_se_14_1_20200831.tif").click()
+    page.locator("#scores").get_by_text("Against the real nir").wait_for(timeout=60_000)
+    scores = page.locator("#scores").inner_text()
+    assert "linear map of the bundle" in scores and "MAE" in scores and "NDVI MAE" in scores
+    assert "keeps the input's georeference (EPSG:26914)" in page.locator("#status").inner_text()
+    for elem in ("input", "result", "real", "ndvi"):
+        panel(page, elem)
+    assert "(the real band's range)" in page.locator("#result").inner_text()
+    page.screenshot(path=str(shots / "demo.png"), full_page=True)
+
+
+def test_plain_jpeg_and_png(page, server, tmp_path, shots):
+    """No band names, no georeference: detected as R, G, B; nothing claims a georeference."""
     import rasterio
     from PIL import Image
-    with rasterio.open(SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20180716.tif") as f:
+    before = set(Path(tempfile.gettempdir()).glob("bandbridge-demo-*"))
+    with rasterio.open(NAIP / "m_4709963_se_14_1_20180716.tif") as f:
         img = Image.fromarray(f.read([1, 2, 3]).transpose(1, 2, 0))
     img.save(tmp_path / "field.jpg", quality=90)
     img.crop((0, 0, 200, 160)).save(tmp_path / "field.png")
-    return [tmp_path / "field.jpg", tmp_path / "field.png"]
+    for f, size in ((tmp_path / "field.jpg", "256×256"), (tmp_path / "field.png", "200×160")):
+        status = _translate(page, f, "rgb2nir", f"{f.name},")
+        assert f"{size} px (width×height)" in status and "0=red, 1=green, 2=blue" in status
+        assert "no georeference" in status and "keeps" not in status
+        panel(page, "input"), panel(page, "result"), panel(page, "ndvi")
+        assert _download(page, server) in (b"II*\x00", b"MM\x00*")
+    page.screenshot(path=str(shots / "demo_png.png"), full_page=True)
+    for _ in range(50):  # each request's folder is removed once Gradio has copied the results
+        left = set(Path(tempfile.gettempdir()).glob("bandbridge-demo-*")) - before
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left
 
 
-def _clear(page):
-    clear = page.locator("#upload button[aria-label='Clear']")
-    if clear.count():
-        clear.first.click()
+@needs_shared
+def test_sar_geotiff_output_is_visible(page, shots):
+    s1 = SHARED / "sar_sen1floods11" / "S1" / "Spain_7370579_S1Hand.tif"
+    _translate(page, s1, "sar2optical", "Spain_7370579_S1Hand.tif,")
+    assert "reflectance" in page.locator("#result").inner_text()
+    mean, _ = panel(page, "result")
+    assert mean > 80  # stretched: unstretched it showed at a mean of ≈ 30/255
+    panel(page, "input")
+    page.screenshot(path=str(shots / "demo_sar.png"), full_page=True)
 
 
-def _run(page, path, expect_text):
-    _clear(page)
-    page.locator("#upload input[type=file]").set_input_files(str(path))
-    page.locator("#input img").wait_for(state="visible", timeout=30_000)  # shown before running
+def test_super_resolution_on_its_input_range(page, tmp_path, shots):
+    import rasterio
+    from PIL import Image
+    with rasterio.open(NAIP / "m_4709963_se_14_1_20120731.tif") as f:
+        Image.fromarray(f.read([1, 2, 3])[:, :96, :128].transpose(1, 2, 0)).save(tmp_path / "small.png")
+    _translate(page, tmp_path / "small.png", "sr-x4", "512×384 px (width×height)")
+    assert "(your image's range)" in page.locator("#result").inner_text()
+    m_in, _ = panel(page, "input")
+    m_out, _ = panel(page, "result")
+    assert abs(m_in - m_out) < 10  # not duller than its input
+    page.screenshot(path=str(shots / "demo_sr.png"), full_page=True)
+
+
+def test_band_controls_and_errors_name_the_page(page, tmp_path):
+    import rasterio
+    with rasterio.open(NAIP / "m_4709963_se_14_1_20120731.tif") as f:
+        a, prof = f.read(), f.profile
+    prof.update(count=5)
+    with rasterio.open(tmp_path / "five.tif", "w", **prof) as f:  # roles unknown
+        f.write(np.concatenate([a, a[:1]]))
+    status = _translate(page, tmp_path / "five.tif", "rgb2nir-naip", "error:")
+    assert "input bands" in status and "--bands" not in status
+    page.locator("#controls").get_by_text("Band roles and scaling").click()
+    page.locator("#bands textarea, #bands input").first.fill("0,1,2")
     page.locator("#run").click()
-    page.get_by_text(expect_text).first.wait_for(timeout=60_000)
+    page.locator("#status").get_by_text("five.tif,").first.wait_for(timeout=60_000)
+    panel(page, "result")
+    page.locator("#bands textarea, #bands input").first.fill("")
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image")
+    _upload(page, "upload", bad)
+    page.locator("#run").click()
+    page.get_by_text("cannot read this file as a raster").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Error", exact=True).count() == 0  # one message, no red boxes
 
 
-def test_upload_sample_and_see_the_result(demo_server, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    shot = Path(os.environ.get("BANDBRIDGE_SCREENSHOT_DIR", tmp_path)) / "demo.png"
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
-    before = set(Path(tempfile.gettempdir()).glob("bandbridge-demo-*"))
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(demo_server)
-        page.locator("#upload input[type=file]").set_input_files(
-            str(SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"))
-        page.wait_for_timeout(1000)
-        page.locator("#run").click()
-        page.locator("#result img").wait_for(state="visible", timeout=60_000)
-        page.locator("#ndvi img").wait_for(state="visible", timeout=60_000)
-        page.get_by_text("keeps the input's georeference").wait_for(timeout=30_000)
-        assert page.locator("#download a").count() >= 1  # the GeoTIFF to download
-        assert page.locator("#input img").is_visible()  # the upload beside its result
-        shot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shot), full_page=True)
-        # Plain RGB images (no band names, no georeference) work and get their NDVI map.
-        for f in _plain_rgb(tmp_path):
-            _run(page, f, f"{f.name},")
-            page.locator("#ndvi img").wait_for(state="visible", timeout=30_000)
-            page.get_by_text("0=red, 1=green, 2=blue").first.wait_for(timeout=10_000)
-            href = page.locator("#download a").first.get_attribute("href")
-            url = href if href.startswith("http") else demo_server.rstrip("/") + "/" + href.lstrip("/")
-            with urllib.request.urlopen(url, timeout=30) as r:  # served after our files are deleted
-                assert r.read(4) in (b"II*\x00", b"MM\x00*")
-        page.screenshot(path=str(shot.with_name("demo_png.png")), full_page=True)
-        for _ in range(50):  # each request's folder is removed once Gradio has copied the results
-            left = set(Path(tempfile.gettempdir()).glob("bandbridge-demo-*")) - before
-            if not left:
-                break
-            time.sleep(0.2)
-        assert not left
-        # A wrong file gives a clear message, not a traceback.
-        bad = tmp_path / "notes.png"
-        bad.write_bytes(b"this is not an image")
-        _clear(page)
-        page.locator("#upload input[type=file]").set_input_files(str(bad))
-        page.wait_for_timeout(1000)
-        page.locator("#run").click()
-        page.get_by_text("cannot read this file as a raster").first.wait_for(timeout=30_000)
-        assert page.get_by_text("Error", exact=True).count() == 0  # one message, no red boxes
-        browser.close()
-    assert shot.stat().st_size > 20_000
+def test_calibrate_with_a_pair(page, shots):
+    """The 2020 date (R, G, B + real NIR) calibrates the model; the 2018 date is translated."""
+    _upload(page, "upload", NAIP / "m_4709963_se_14_1_20180716.tif")
+    _choose(page, "rgb2nir-naip")
+    page.locator("#calibrate").get_by_text("Calibrate with a pair").click()
+    _upload(page, "pair", NAIP / "m_4709963_se_14_1_20200831.tif")
+    page.locator("#run_pair").click()
+    page.locator("#calibration").get_by_text("Calibrated rgb2nir-naip").wait_for(timeout=120_000)
+    table = page.locator("#calibration").inner_text()
+    assert "zero-shot" in table and "linear map fitted on the pair" in table and "calibrated" in table
+    assert "m_4709963_se_14_1_20180716.tif," in page.locator("#status").inner_text()
+    panel(page, "result"), panel(page, "real")
+    page.screenshot(path=str(shots / "demo_calibrate.png"), full_page=True)

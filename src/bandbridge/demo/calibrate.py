@@ -1,0 +1,134 @@
+""""Calibrate with a pair": the chosen model adapted to one pair of the user's own (an input and
+its real target band, in one file or two) by ``bandbridge adapt`` (workflows/adapt.py), bounded
+so that a click stays within about a minute, and the before/after numbers of adapt's card —
+the model as it was (zero-shot), the linear map fitted on the pair and the calibrated model, on
+the held-out rows of the pair that chose nothing."""
+
+from __future__ import annotations
+
+import filecmp
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bandbridge.bands import FAMILY, band_role, same_family
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.core.interpret import Overrides, interpret, look_at
+from bandbridge.spec import ModelSpec
+from bandbridge.demo.files import check_upload
+from bandbridge.demo.truth import COLUMNS, find_truth
+
+MAX_PAIR_MPIX = 4  # pixels of the pair (its input side) the page takes
+USE_MPIX = 1  # of which a band of rows this large is used: adapt's fits and checks scale with it
+MINUTES = 0.25  # adapt's fine-tune budget (within a scene); a click then takes about a minute
+ROWS = {"zero-shot": "zero-shot (the model as it was)",
+        "linear": "linear map fitted on the pair's adapt rows", "model": "**calibrated**"}
+
+
+@dataclass
+class Calibration:
+    folder: Path  # the bundle adapt wrote: the calibrated model, or the model as it was
+    adapted: bool  # False when the model as it was validated better and was kept
+    table: str  # Markdown: before/after on the pair's held-out rows
+    seconds: float
+
+
+def _names(n: int, at: dict[int, str]) -> list[str]:
+    """Names for every band of a file: the model's band names at the bands ``at`` feeds, a
+    neutral one elsewhere (so the model's own band selection picks exactly those)."""
+    return [at.get(i, f"BAND{i + 1}") for i in range(n)]
+
+
+def pair_bands(spec: ModelSpec, pair: Path, target: Path | None,
+               ov: Overrides = Overrides()) -> tuple[list[str], dict]:
+    """``(PAIRS, bands)`` for :func:`~bandbridge.workflows.adapt.adapt`: the pair's bands found
+    as the page finds an upload's (roles, scaling), named so that the model's own selection
+    reads them. ``target``: the real band as a second file, else it is found in ``pair``."""
+    look = look_at(pair, ov.band_names)
+    reading = interpret(pair, spec, ov, look)
+    if len(set(reading.bands)) != len(reading.bands):
+        raise BandbridgeError(f"{pair.name}: one band would feed several of {spec.name}'s inputs; "
+                              "calibrate with an image that has each input band")
+    feeds = dict(zip(reading.bands, spec.input_names))
+    inp = {"bands": spec.input_names, "scaling": reading.scaling, "vmin": reading.vmin,
+           "vmax": reading.vmax}
+    want = ", ".join(spec.target_names)
+    if target is None:
+        truth = find_truth(look, reading, spec)
+        if truth is None:
+            raise BandbridgeError(
+                f"{pair.name}: a calibration pair needs the real {want} beside the input; this "
+                f"file's bands are {', '.join(look.roles)} ({look.how}): add the real band as the "
+                "pair's second file")
+        feeds |= dict(zip(truth.bands, spec.target_names))
+        names = _names(len(look.names), feeds)
+        return [str(pair)], {"input": {**inp, "band_names": names},
+                             "target": {"bands": spec.target_names, "band_names": names,
+                                        "scaling": truth.scaling, "vmin": truth.vmin,
+                                        "vmax": truth.vmax}}
+    tl = look_at(target)
+    data = [i for i, r in enumerate(tl.roles) if r != "alpha"]
+    roles = [band_role(b) for b in spec.target_names]
+    found = data if len(data) == len(roles) else [tl.roles.index(r) if r in tl.roles else None
+                                                  for r in roles]
+    if None in found:
+        raise BandbridgeError(f"{target.name}: the real band file holds {', '.join(tl.roles)} "
+                              f"({tl.how}); {spec.name} makes {want}: give a file of just those")
+    t = spec.target
+    if FAMILY.get(t.scaling) and not same_family(tl.scaling, t.scaling):
+        raise BandbridgeError(f"{target.name}: the real band looks like {tl.family or tl.why}, but "
+                              f"{spec.name} makes {FAMILY[t.scaling]}; calibrate a model that "
+                              "makes such values")
+    scaling = tl.scaling if FAMILY.get(t.scaling) else t.scaling
+    return [f"{pair}:{target}"], {
+        "input": {**inp, "band_names": _names(len(look.names), feeds)},
+        "target": {"bands": spec.target_names, "scaling": scaling, "vmin": t.vmin, "vmax": t.vmax,
+                   "band_names": _names(len(tl.names), dict(zip(found, spec.target_names)))}}
+
+
+def calibrate(folder: Path, spec: ModelSpec, pair: Path, target: Path | None, workdir: Path,
+              ov: Overrides = Overrides(), within_scene: bool = False,
+              minutes: float = MINUTES) -> Calibration:
+    """Adapt the model in ``folder`` to the pair into ``workdir/calibrated``; the table compares,
+    on the pair's held-out rows, the model as it was, the linear map and the calibrated model.
+    ``within_scene``: the image to translate is part of the pair's scene, so adapt may keep a
+    context anchor and fine-tune (else it refits the plain linear map: see workflows/adapt.py)."""
+    from bandbridge.workflows.adapt import adapt
+    t0 = time.perf_counter()
+    info = check_upload(pair, max_mpix=MAX_PAIR_MPIX)
+    if target is not None:
+        check_upload(target, max_mpix=MAX_PAIR_MPIX)
+    if min(info.height, info.width) < 64:
+        raise BandbridgeError(f"{pair.name}: a calibration pair needs at least 64 px a side "
+                              "(its rows are split into adapt, validation and test parts)")
+    pairs, bands = pair_bands(spec, pair, target, ov)
+    use = min(1.0, USE_MPIX * 1e6 / (info.height * info.width))
+    rows = None if use == 1 else f"rows:0:{use:.4f}"  # the top rows, at most USE_MPIX
+    out = workdir / "calibrated"
+    # One BLAS thread: the closed-form fits inside adapt ran 10–40× slower with two on this
+    # shared 2-core machine under load (threads waiting on each other), 0.2 s vs 12 s a ridge.
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        res = adapt(str(folder), pairs, str(out), minutes=minutes, bands=bands,
+                    within_scene=within_scene, region=rows)
+    adapted = not filecmp.cmp(out / "generator.safetensors", folder / "generator.safetensors",
+                              shallow=False)
+    return Calibration(out, adapted, before_after(res["summary"], spec.name, adapted, use),
+                       time.perf_counter() - t0)
+
+
+def before_after(summary: dict, model: str, adapted: bool, used: float = 1.0) -> str:
+    """Markdown: adapt's test table (zero-shot, linear map, calibrated) and which model the page
+    now predicts with."""
+    ms, p = summary["methods"], summary["protocol"]
+    keys = [k for k in COLUMNS if k in ms["model"]]
+    lines = ["| | " + " | ".join(COLUMNS[k] for k in keys) + " |", "|---|" + "---|" * len(keys)]
+    lines += [f"| {label} | " + " | ".join(f"{ms[m][k]:.4g}" for k in keys) + " |"
+              for m, label in ROWS.items() if m in ms]
+    kept = ("The calibrated model translates your image." if adapted else
+            f"{model} as it was validated better on the pair's validation rows and is kept: it "
+            "translates your image.")
+    part = "the pair" if used == 1 else f"the top {used:.0%} of the pair's rows"
+    return (f"**Calibrated {model} on {part}** (adapt 60 % / validation 20 % / test 20 % of "
+            f"the rows; scores on the test rows: {p['valid_pixels']} valid pixels, "
+            f"{p['target_units']}). {kept}\n\n" + "\n".join(lines))

@@ -1,0 +1,128 @@
+"""The page's one display rule, the same for every panel (input, output, real band, NDVI).
+
+A *band set* is what one panel shows: the input's red, green, blue (or its first band), the
+synthetic band(s), the real band(s). Each set is stretched linearly between the ``PERCENTILES``
+of its valid pixels, one range for all bands of the set so colours keep their balance, in the
+set's physical units (reflectance, DN, dB). A set that holds the same bands in the same units as
+another shares that one's range instead of its own: a super-resolution output is shown with its
+input's range, a synthetic band with the real band's range when the upload carries it. Single
+bands are drawn in gray with a colour bar in their units; NDVI on a fixed −1…+1 scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.bands import Scaling, band_role, find_role
+from bandbridge.data.reader import read_decimated
+from bandbridge.inference.core.writer import decode
+
+PERCENTILES = (2.0, 98.0)  # the stretch of every band set, of its valid pixels
+MAX_SIDE = 1024  # panels are read at most this many pixels a side (decimated, never resampled)
+_STORED = Scaling("stored", 0.0, 1.0, units="stored values")  # read as written, decoded after
+
+
+@dataclass(frozen=True)
+class BandSet:
+    """What one panel shows: ``data (C, h, w)`` physical values (NaN = nodata), their band roles
+    and units."""
+
+    data: np.ndarray
+    roles: tuple[str, ...]
+    units: str
+
+    def same_kind(self, other: "BandSet | None") -> bool:
+        """Same bands in the same units: one may be shown on the other's range."""
+        return other is not None and self.roles == other.roles and self.units == other.units
+
+
+@dataclass(frozen=True)
+class Stretch:
+    lo: float
+    hi: float
+    units: str
+
+    def describe(self) -> str:
+        return f"{PERCENTILES[0]:g}–{PERCENTILES[1]:g} % stretch: {self.lo:.4g}…{self.hi:.4g} {self.units}"
+
+
+def stretch_of(bands: BandSet) -> Stretch:
+    """The set's ``PERCENTILES`` over all its valid values (one range for all its bands)."""
+    v = bands.data[np.isfinite(bands.data)]
+    lo, hi = (float(x) for x in np.percentile(v, PERCENTILES)) if v.size else (0.0, 1.0)
+    return Stretch(lo, hi if hi > lo else lo + 1e-6, bands.units)
+
+
+def display_bands(roles: list[str]) -> list[int]:
+    """Which of ``roles`` a panel shows: red, green, blue where all three are there, else the
+    first band that is no alpha."""
+    rgb = [find_role(roles, r) for r in ("red", "green", "blue")]
+    return rgb if None not in rgb else [next((i for i, r in enumerate(roles) if r != "alpha"), 0)]
+
+
+def read_set(path: str | Path, scaling: Scaling, bands: list[int], roles: list[str]) -> BandSet:
+    """``bands`` (0-based) of ``path``, whose roles are ``roles``, read by ``scaling`` at most
+    ``MAX_SIDE`` a side, in the scaling's physical units."""
+    view = read_decimated(path, scaling, bands, max_side=MAX_SIDE)
+    scale, offset, units = scaling.physical
+    data = view.data * scale + offset
+    data[:, ~view.mask] = np.nan
+    return BandSet(data, tuple(roles), units)
+
+
+def read_output(path: str | Path, dtype: str, target: Scaling, names: list[str]) -> BandSet:
+    """An output GeoTIFF as ``bandbridge predict`` wrote it (``dtype``, see writer.encode), in the
+    target's physical units; red, green, blue (or the first band) of ``names``."""
+    roles = [band_role(n) for n in names]
+    show = display_bands(roles)
+    view = read_decimated(path, _STORED, show, max_side=MAX_SIDE)
+    model = decode(view.data, dtype)
+    model[:, ~view.mask] = np.nan
+    scale, offset, units = target.physical
+    return BandSet(model * scale + offset, tuple(roles[i] for i in show), units)
+
+
+def read_index(path: str | Path) -> np.ndarray:
+    """A float32 index raster (NaN = nodata) as written, at most ``MAX_SIDE`` a side: ``(h, w)``."""
+    view = read_decimated(path, _STORED, [0], max_side=MAX_SIDE)
+    return np.where(view.mask, view.data[0], np.nan)
+
+
+def render(bands: BandSet, stretch: Stretch, title: str) -> np.ndarray:
+    """``(h, w, 3)`` uint8: three bands as RGB, one band in gray with a colour bar labelled
+    ``title`` and the units; nodata light gray."""
+    a = np.clip((bands.data - stretch.lo) / (stretch.hi - stretch.lo), 0, 1)
+    if a.shape[0] >= 3:
+        rgb = np.nan_to_num(a[:3], nan=0.8).transpose(1, 2, 0)
+        return (rgb * 255).round().astype(np.uint8)
+    return _with_colourbar(bands.data[0], "gray", stretch.lo, stretch.hi,
+                           f"{title} ({stretch.units})")
+
+
+def render_index(values: np.ndarray, name: str = "NDVI") -> np.ndarray:
+    """An index ``(h, w)`` on its fixed −1…+1 scale (red → green) with a colour bar."""
+    return _with_colourbar(values, "RdYlGn", -1.0, 1.0, f"{name} (unitless, −1…+1)")
+
+
+def _with_colourbar(a: np.ndarray, cmap: str, lo: float, hi: float, label: str) -> np.ndarray:
+    """``a (h, w)`` drawn by matplotlib between ``lo`` and ``hi`` beside a labelled colour bar,
+    at about the image's own size (400–1024 px wide): ``(H, W, 3)`` uint8."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    h, w = a.shape
+    zoom = min(max(400 / max(h, w), 1.0), MAX_SIDE / max(h, w))
+    dpi = 100
+    fig = Figure(figsize=(w * zoom / dpi + 1.3, h * zoom / dpi + 0.3), dpi=dpi,
+                 layout="constrained")
+    ax = fig.add_subplot()
+    cm = colormaps[cmap].with_extremes(bad=(0.8, 0.8, 0.8))  # nodata: light gray
+    im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set_axis_off()
+    fig.colorbar(im, ax=ax, label=label, fraction=0.05, pad=0.02)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -1,0 +1,104 @@
+"""What the page lets in and what it leaves behind: upload limits checked from the header before
+anything is decoded, and one temporary folder per request, removed after the request, by a timer
+and at shutdown."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bandbridge.data.reader import raster_info
+from bandbridge.errors import BandbridgeError
+
+MAX_MB = 40
+MAX_MPIX = 16  # output pixels per request
+TMP_PREFIX = "bandbridge-demo-"
+SWEEP_EVERY_S = 300.0  # request folders older than this are removed by the timer
+
+
+def size_text(width: int, height: int) -> str:
+    """A raster's size as GDAL states it: width first."""
+    return f"{width}×{height} px (width×height)"
+
+
+def check_upload(path: str | Path, scale: int = 1, max_mpix: float = MAX_MPIX):
+    """The upload's header, or one line refusing it: too many MB, or more than ``max_mpix`` of
+    output (×``scale``² for super-resolution). Nothing is decoded."""
+    path = Path(path)
+    mb = path.stat().st_size / 1e6
+    if mb > MAX_MB:
+        raise BandbridgeError(f"{path.name} is {mb:.0f} MB; the demo takes files up to {MAX_MB} MB "
+                              "(use `bandbridge predict` for large rasters)")
+    info = raster_info(path)  # a clear message for files that are not rasters
+    check_pixels(path.name, info, scale, max_mpix)
+    return info
+
+
+def check_pixels(name: str, info, scale: int = 1, max_mpix: float = MAX_MPIX) -> None:
+    """Refuse more than ``max_mpix`` of output (×``scale``² for super-resolution) from a header."""
+    out_px = info.height * info.width * scale ** 2
+    if out_px > max_mpix * 1e6:
+        raise BandbridgeError(
+            f"{name} is {size_text(info.width, info.height)}" +
+            (f", {out_px / 1e6:.0f} MPix at ×{scale}" if scale > 1 else "") +
+            f"; the demo makes up to {max_mpix:g} MPix (use `bandbridge predict`)")
+
+
+def check_min_side(name: str, info, min_side: int, model: str) -> None:
+    """Refuse an image smaller than the model's generator can run on."""
+    if min(info.height, info.width) < min_side:
+        raise BandbridgeError(f"{name} is {size_text(info.width, info.height)}; {model} needs at "
+                              f"least {min_side} px a side: use a larger image")
+
+
+class Workdirs:
+    """The request folders of one server: made per request, removed after the request, by a
+    timer (folders older than ``max_age_s``: API calls never run the per-request clean-up) and
+    all at :meth:`close` (shutdown)."""
+
+    def __init__(self, max_age_s: float = SWEEP_EVERY_S):
+        self.max_age_s, self.made = max_age_s, set()
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._timer: threading.Thread | None = None
+
+    def make(self) -> Path:
+        d = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+        with self._lock:
+            self.made.add(d)
+        return d
+
+    def remove(self, workdir: str | Path | None) -> None:
+        """Delete one request's folder (after Gradio has copied its results into its cache)."""
+        if workdir and Path(workdir).name.startswith(TMP_PREFIX):
+            shutil.rmtree(workdir, ignore_errors=True)
+            with self._lock:
+                self.made.discard(Path(workdir))
+
+    def sweep(self) -> None:
+        """Delete this server's folders older than ``max_age_s``, and any server's older than
+        an hour (a server killed before its shutdown)."""
+        now = time.time()
+        for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+            try:
+                age = now - d.stat().st_mtime
+                if d.is_dir() and (age > 3600 or (d in self.made and age > self.max_age_s)):
+                    self.remove(d)
+            except OSError:  # another server's folder, vanished meanwhile
+                pass
+
+    def start(self, every_s: float = SWEEP_EVERY_S) -> None:
+        """Sweep every ``every_s`` seconds in a daemon thread until :meth:`close`."""
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                self.sweep()
+        self._timer = threading.Thread(target=loop, name="bandbridge-demo-sweep", daemon=True)
+        self._timer.start()
+
+    def close(self) -> None:
+        """Stop the timer and delete every folder this server made."""
+        self._stop.set()
+        for d in list(self.made):
+            self.remove(d)

@@ -1,0 +1,207 @@
+"""One request of the page: an upload read by the same interpretation as ``bandbridge predict``
+(band roles, scaling; the page's own controls override them), predicted into the GeoTIFF that
+``bandbridge predict --cog`` writes (its stored units and type), and shown by the display rule
+(display.py), with scores when the upload carries the real band (truth.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir
+from bandbridge.data.reader import open_raster
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.core.interpret import (Interpretation, Look, Overrides,
+                                                 check_scaling_flags, interpret, look_at)
+from bandbridge.inference.core.predictor import PredictOptions, predict_file
+from bandbridge.inference.core.route import ZOO_ROUTES, route_model
+from bandbridge.inference.core.writer import decode, physical_note, resolve_dtype
+from bandbridge.inference.runtime.select import make_backend
+from bandbridge.spec import ModelSpec, read_spec
+from bandbridge.demo.display import (BandSet, display_bands, read_index, read_output, read_set,
+                                     render, render_index, stretch_of)
+from bandbridge.demo.files import check_min_side, check_pixels, check_upload, size_text
+from bandbridge.demo.truth import find_truth, score_table
+
+CONTROLS = "Band roles and scaling"  # the page's section that holds its band controls
+# The CLI's flags, as the shared interpretation names them → the page's control that does the same.
+FLAGS = {"--band-names": "**band names**", "--bands": "**input bands**", "--scaling": "**scaling**",
+         "--vmin": "**min**", "--vmax": "**max**", "-m": "the **model** menu:"}
+SCALING_CHOICES = ("auto", "uint8", "uint16", "reflectance_10000", "reflectance", "sar_db",
+                   "minmax")
+
+
+def page_words(text: str) -> str:
+    """``text`` with the CLI's flags named as the page's controls (the page offers no flags)."""
+    out, n = re.subn(r"(?<![\w-])(--band-names|--bands|--scaling|--vmin|--vmax|-m)(?![\w-])",
+                     lambda m: FLAGS[m.group(1)], text)
+    return out + (f" (controls under *{CONTROLS}*)" if n else "")
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The page's band-role and scaling controls, as typed (empty: detect)."""
+
+    bands: str = ""  # input bands in the model's order: 0-based indices or names/roles
+    band_names: str = ""  # one name per band of the file
+    scaling: str = "auto"
+    vmin: float | None = None
+    vmax: float | None = None
+
+    def overrides(self) -> Overrides:
+        def split(s: str) -> tuple[str, ...] | None:
+            return tuple(t.strip() for t in s.split(",") if t.strip()) or None
+        scaling = None if self.scaling in ("", "auto", None) else self.scaling
+        # The number boxes always hold a value: they count only for the scalings that take one.
+        lo, hi = (self.vmin, self.vmax) if scaling in ("minmax", "sar_db") else (None, None)
+        check_scaling_flags(scaling, lo, hi)
+        return Overrides(split(self.bands or ""), split(self.band_names or ""), scaling, lo, hi)
+
+
+@dataclass
+class Panel:
+    image: np.ndarray | None = None
+    label: str = ""
+
+
+@dataclass
+class Result:
+    """What the page shows for one request."""
+
+    shown: Panel
+    output: Panel
+    real: Panel = field(default_factory=Panel)
+    ndvi: Panel = field(default_factory=Panel)
+    files: list[str] = field(default_factory=list)
+    status: str = ""
+    scores: str = ""
+
+
+def _input_set(path: Path, bands: list[int], roles: list[str], scaling, vmin=None,
+               vmax=None) -> BandSet:
+    """The panel of the upload: red, green, blue among the file's ``bands`` of ``roles`` (else
+    the first of them)."""
+    show = display_bands(roles)
+    return read_set(path, get_scaling(scaling, vmin, vmax), [bands[i] for i in show],
+                    [roles[i] for i in show])
+
+
+def input_preview(path: str | Path, ov: Overrides = Overrides()) -> Panel:
+    """What the user uploaded, as the page shows it before any model runs: its red, green, blue
+    bands by the detected roles (else its first band), by the display rule. The pixel limit is
+    checked first (from the header)."""
+    check_upload(path)
+    look = look_at(path, ov.band_names)
+    data = [i for i, r in enumerate(look.roles) if r != "alpha"]
+    s = _input_set(Path(path), data, [look.roles[i] for i in data], ov.scaling or look.scaling,
+                   ov.vmin, ov.vmax)
+    return _input_panel(s)
+
+
+def _input_panel(s: BandSet) -> Panel:
+    st = stretch_of(s)
+    what = "your image" + ("" if len(s.roles) >= 3 else f", {s.roles[0].upper()}")
+    return Panel(render(s, st, what), f"{what} — {st.describe()}")
+
+
+def stored_note(spec: ModelSpec, dtype: str) -> str:
+    """What the download's values are: the CLI's ``bandbridge_units`` tag, said plainly where the
+    stored values are the target's own 8-bit DN."""
+    s = get_scaling(spec.target.scaling, spec.target.vmin, spec.target.vmax)
+    note = s.units if dtype == s.raw_dtype == "uint8" else physical_note(spec.target, dtype)
+    return f"{dtype} values, {note}, nodata {'NaN' if dtype == 'float32' else 0}"
+
+
+class Translator:
+    """Backends cached per bundled model, so a second upload does not reload weights."""
+
+    def __init__(self, models: dict[str, Path]):
+        self.models, self.cache = models, {}
+
+    def folder(self, name: str, path: Path, ov: Overrides, look: Look) -> tuple[Path, str | None]:
+        """(model folder, routing note) of a model name; a routed name (``rgb2nir``) picks its
+        model for the uploaded file."""
+        if name not in self.models:
+            raise BandbridgeError(f"unknown model '{name}'")
+        if name in ZOO_ROUTES:
+            return route_model(name, path, ov, look)
+        return self.models[name], None
+
+    def spec_backend(self, folder: Path, cache: bool = True):
+        if folder in self.cache:
+            return self.cache[folder]
+        spec = read_spec(folder)
+        found = (spec, make_backend(spec))
+        if cache:
+            self.cache[folder] = found
+        return found
+
+    def __call__(self, upload: str | None, name: str, workdir: Path,
+                 controls: Controls = Controls(), model: Path | None = None) -> Result:
+        """Translate one upload with model ``name`` (or the bundle ``model``, e.g. a calibrated
+        one, not cached) into ``workdir``."""
+        if not upload:
+            raise BandbridgeError("upload a PNG, JPEG or GeoTIFF first")
+        path = Path(upload)
+        info = check_upload(path)
+        workdir.mkdir(parents=True, exist_ok=True)
+        ov = controls.overrides()
+        look = look_at(path, ov.band_names)
+        folder, route_note = (model, None) if model else self.folder(name, path, ov, look)
+        spec, be = self.spec_backend(folder, cache=model is None)
+        check_pixels(path.name, info, spec.scale)  # the header read above, now with the scale
+        check_min_side(path.name, info, spec.min_side, spec.name)
+        reading = interpret(path, spec, ov, look)
+        ndvi = is_single_nir(spec.target_names) and find_role(reading.names, "red") is not None
+        dtype = resolve_dtype("auto", spec.target)
+        out = workdir / f"{path.stem}_{name}.tif"
+        stats = predict_file(be, spec, path, out, reading.apply(PredictOptions(
+            dtype=dtype, cog=True, indices=("ndvi",) if ndvi else ())))
+        res = self.panels(path, look, reading, spec, out, dtype)
+        if ndvi:
+            res.ndvi = Panel(render_index(read_index(stats.extra_outputs[0])),
+                             "NDVI of the synthetic NIR (−1…+1)")
+        res.files = [str(out), *map(str, stats.extra_outputs)]
+        s = spec.scale
+        geo = (f"It keeps the input's georeference ({info.crs or 'pixel transform only'})."
+               if info.crs is not None or info.transform is not None else
+               "The input has no georeference (a plain image), so neither has the GeoTIFF.")
+        res.status = (
+            f"**{spec.name if model else name}**: {path.name}, {size_text(info.width, info.height)}"
+            f" → {', '.join(spec.target_names)}, {size_text(info.width * s, info.height * s)} "
+            f"({be.name} {be.precision}). The download is what `bandbridge predict --cog` writes: "
+            f"a Cloud-Optimized GeoTIFF of {stored_note(spec, dtype)}. {geo} "
+            "Assumed: " + page_words("; ".join(n for n in (route_note, reading.note) if n)) + ".")
+        return res
+
+    def panels(self, path: Path, look: Look, reading: Interpretation, spec: ModelSpec,
+               out: Path, dtype: str) -> Result:
+        """The input, output and (when the upload carries it) real-band panels by the display
+        rule, and the scores against the real band."""
+        roles = [band_role(b) for b in spec.input_names]  # what the bands feed, in model order
+        inp = _input_set(path, reading.bands, roles, reading.scaling, reading.vmin, reading.vmax)
+        t = spec.target
+        tscale = get_scaling(t.scaling, t.vmin, t.vmax)
+        pred = read_output(out, dtype, tscale, spec.target_names)
+        truth = find_truth(look, reading, spec)
+        real = None if truth is None else read_set(path, truth.reader, truth.bands,
+                                                    [look.roles[i] for i in truth.bands])
+        # One range per band set; a set of the same bands and units shares its reference's.
+        ref = real if pred.same_kind(real) else inp if pred.same_kind(inp) else pred
+        so = stretch_of(ref)
+        what = ", ".join(spec.target_names)
+        shared = {id(real): " (the real band's range)", id(inp): " (your image's range)"}.get(id(ref), "")
+        res = Result(_input_panel(inp),
+                     Panel(render(pred, so, f"synthetic {what}"),
+                           f"synthetic {what} — {so.describe()}{shared}"))
+        if real is not None:
+            sr = so if ref is real else stretch_of(real)
+            res.real = Panel(render(real, sr, f"real {what}"), f"real {what} (in your upload) — "
+                             f"{sr.describe()}")
+            with open_raster(out) as f:  # the scores see the file at full resolution
+                written = decode(f.read(), dtype)
+            res.scores = score_table(path, spec, reading, truth, written)
+        return res
