@@ -163,6 +163,17 @@ def test_calibration_pair_bands_are_named_for_the_model(uploads):
         pair_bands(spec, uploads / "photo.png", None)
 
 
+def test_a_calibration_pair_is_limited_before_anything_runs(tmp_path, monkeypatch):
+    from bandbridge.demo import calibrate
+    from bandbridge.workflows import adapt
+    monkeypatch.setattr(adapt, "adapt", lambda *a, **k: pytest.fail("adapt ran"))
+    Image.fromarray(np.zeros((2100, 2100, 3), np.uint8)).save(tmp_path / "big.png")
+    folder = zoo_models()["rgb2nir-naip"]
+    with pytest.raises(BandbridgeError, match=r"2100×2100 px \(width×height\); the demo takes up to "
+                                              r"4 MPix \(use `bandbridge adapt`\)"):
+        calibrate.calibrate(folder, read_spec(folder), tmp_path / "big.png", None, tmp_path)
+
+
 def test_pixel_limit_counts_the_super_resolution_output(tmp_path):
     side = int((MAX_MPIX * 1e6) ** 0.5 / 4) + 8  # fine as an input, too large ×4
     Image.fromarray(np.zeros((side, side, 3), np.uint8) + 90).save(tmp_path / "big.png")
@@ -219,9 +230,9 @@ def test_preview_and_request_refuse_huge_images_before_decoding(tmp_path, monkey
     decoded = []
     for mod in (display, interpret):
         monkeypatch.setattr(mod, "read_decimated", lambda *a, **k: decoded.append(a))
-    with pytest.raises(BandbridgeError, match="the demo makes up to"):
+    with pytest.raises(BandbridgeError, match="the demo takes up to"):
         translate.input_preview(str(tmp_path / "bomb.png"))
-    with pytest.raises(BandbridgeError, match="the demo makes up to"):
+    with pytest.raises(BandbridgeError, match="the demo takes up to"):
         Translator(zoo_models())(str(tmp_path / "bomb.png"), "rgb2nir", tmp_path)
     assert not decoded
 

@@ -95,9 +95,9 @@ def calibrate(folder: Path, spec: ModelSpec, pair: Path, target: Path | None, wo
     context anchor and fine-tune (else it refits the plain linear map: see workflows/adapt.py)."""
     from bandbridge.workflows.adapt import adapt
     t0 = time.perf_counter()
-    info = check_upload(pair, max_mpix=MAX_PAIR_MPIX)
+    info = check_upload(pair, max_mpix=MAX_PAIR_MPIX, tool="bandbridge adapt")
     if target is not None:
-        check_upload(target, max_mpix=MAX_PAIR_MPIX)
+        check_upload(target, max_mpix=MAX_PAIR_MPIX, tool="bandbridge adapt")
     if min(info.height, info.width) < 64:
         raise BandbridgeError(f"{pair.name}: a calibration pair needs at least 64 px a side "
                               "(its rows are split into adapt, validation and test parts)")

@@ -24,27 +24,30 @@ def size_text(width: int, height: int) -> str:
     return f"{width}×{height} px (width×height)"
 
 
-def check_upload(path: str | Path, scale: int = 1, max_mpix: float = MAX_MPIX):
+def check_upload(path: str | Path, scale: int = 1, max_mpix: float = MAX_MPIX,
+                 tool: str = "bandbridge predict"):
     """The upload's header, or one line refusing it: too many MB, or more than ``max_mpix`` of
-    output (×``scale``² for super-resolution). Nothing is decoded."""
+    output (×``scale``² for super-resolution), naming the ``tool`` without these limits. Nothing
+    is decoded."""
     path = Path(path)
     mb = path.stat().st_size / 1e6
     if mb > MAX_MB:
         raise BandbridgeError(f"{path.name} is {mb:.0f} MB; the demo takes files up to {MAX_MB} MB "
-                              "(use `bandbridge predict` for large rasters)")
+                              f"(use `{tool}` for large rasters)")
     info = raster_info(path)  # a clear message for files that are not rasters
-    check_pixels(path.name, info, scale, max_mpix)
+    check_pixels(path.name, info, scale, max_mpix, tool)
     return info
 
 
-def check_pixels(name: str, info, scale: int = 1, max_mpix: float = MAX_MPIX) -> None:
+def check_pixels(name: str, info, scale: int = 1, max_mpix: float = MAX_MPIX,
+                 tool: str = "bandbridge predict") -> None:
     """Refuse more than ``max_mpix`` of output (×``scale``² for super-resolution) from a header."""
     out_px = info.height * info.width * scale ** 2
     if out_px > max_mpix * 1e6:
         raise BandbridgeError(
             f"{name} is {size_text(info.width, info.height)}" +
             (f", {out_px / 1e6:.0f} MPix at ×{scale}" if scale > 1 else "") +
-            f"; the demo makes up to {max_mpix:g} MPix (use `bandbridge predict`)")
+            f"; the demo takes up to {max_mpix:g} MPix (use `{tool}`)")
 
 
 def check_min_side(name: str, info, min_side: int, model: str) -> None:
