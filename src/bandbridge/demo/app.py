@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.core.interpret import look_at
 from bandbridge.spec import read_spec, resolve_model_folder, zoo_models
 from bandbridge.demo.calibrate import MAX_PAIR_MPIX, calibrate
 from bandbridge.demo.display import PERCENTILES
@@ -62,39 +63,37 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         status = f"**error:** {error}" if error else r.status
         return (*imgs, r.files if r else None, status, r.scores if r else "", calib)
 
-    def handle(upload, name, *controls):
+    def in_workdir(work, files):
+        """``work(workdir)``'s outputs and its request folder (removed after Gradio has copied
+        the results), or one readable line in the status with the outputs cleared."""
         dirs.sweep()
         workdir = dirs.make()
         try:
-            return (*shown(run(upload, name, workdir, Controls(*controls))), str(workdir))
+            return (*work(workdir), str(workdir))
         except Exception as e:  # noqa: BLE001 - one readable line in the status, outputs cleared
             dirs.remove(workdir)
-            return (*shown(None, error=_message(e, upload)), None)
+            return (*shown(None, error=_message(e, files)), None)
+
+    def handle(upload, name, *controls):
+        return in_workdir(lambda w: shown(run(upload, name, w, Controls(*controls))), upload)
 
     def handle_pair(upload, name, pair, target, same_scene, *controls):
-        dirs.sweep()
-        workdir = dirs.make()
-        try:
+        def work(workdir: Path):
             if not pair:
                 raise BandbridgeError("upload a calibration pair first: one file with the input "
                                       "and the real band, or the input and the real band as two")
-            c = Controls(*controls)
-            ov = c.overrides()
             if not upload:
                 raise BandbridgeError("upload the image to translate first (it may be the "
                                       "pair's input itself)")
-            from bandbridge.inference.core.interpret import look_at
+            c = Controls(*controls)
+            ov = c.overrides()
             folder, _ = run.folder(name, Path(upload), ov, look_at(upload, ov.band_names))
-            spec = read_spec(folder)
             within = same_scene or filecmp.cmp(upload, pair, shallow=False)
-            cal = calibrate(folder, spec, Path(pair), Path(target) if target else None,
+            cal = calibrate(folder, read_spec(folder), Path(pair), Path(target) if target else None,
                             workdir, ov, within)
             res = run(upload, name, workdir, c, model=cal.folder)
-            return (*shown(res, f"{cal.table}\n\n(calibrated in {cal.seconds:.0f} s)"),
-                    str(workdir))
-        except Exception as e:  # noqa: BLE001 - as above
-            dirs.remove(workdir)
-            return (*shown(None, error=_message(e, [upload, pair, target])), None)
+            return shown(res, f"{cal.table}\n\n(calibrated in {cal.seconds:.0f} s)")
+        return in_workdir(work, [upload, pair, target])
 
     def preview(upload, names_, scaling, vmin, vmax):
         if not upload:
