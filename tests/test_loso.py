@@ -97,10 +97,11 @@ def test_rgb2nir_routes_by_input_and_says_so(tmp_path):
     assert folder.name == "rgb2nir-naip" and note is None
 
 
-def test_web_demo_routes_rgb2nir_by_the_upload():
+def test_web_demo_routes_rgb2nir_by_the_upload(tmp_path):
     pytest.importorskip("gradio")
-    from bandbridge.demo.app import Translator
+    from bandbridge.demo.translate import Translator
     from bandbridge.spec import zoo_models
-    shown, img, ndvi_img, path, status = Translator(zoo_models())(str(NAIP), "rgb2nir")
-    assert shown.shape == img.shape == (256, 256, 3) and ndvi_img is not None
-    assert "rgb2nir → rgb2nir-naip" in status and path.endswith(".tif")
+    res = Translator(zoo_models())(str(NAIP), "rgb2nir", tmp_path)
+    assert res.shown.image.shape == (256, 256, 3) and res.output.image is not None
+    assert res.ndvi.image is not None
+    assert "rgb2nir → rgb2nir-naip" in res.status and res.files[0].endswith(".tif")
