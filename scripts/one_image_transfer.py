@@ -18,23 +18,12 @@ import torch
 
 from bandbridge.config import build_config, preset_dict
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.evaluation.baselines import _image_features
+from bandbridge.evaluation.baselines import _image_features, ridge
 from bandbridge.models.anchor import ContextFeatures
 
 LAMBDAS = (1e-5, 1e-3, 1e-1, 1, 10, 100)
 PIXELS = 20_000  # sampled per image
 OTHERS = 3_000  # per other image, for the transfer test
-
-
-def fit(X: np.ndarray, Y: np.ndarray, lam: float, penalised: np.ndarray) -> np.ndarray:
-    """``(F + 1, Ct)``: ridge on standardised features, only ``penalised`` ones shrunk."""
-    mu, sd = X.mean(0), X.std(0)
-    sd = np.where(sd > 1e-12, sd, 1.0)
-    A = np.c_[(X - mu) / sd, np.ones(len(X))]
-    reg = np.diag(np.r_[penalised.astype(float), 0.0]) * lam * len(X)
-    W = np.linalg.lstsq(A.T @ A + reg, A.T @ Y, rcond=None)[0]
-    w = W[:-1] / sd[:, None]
-    return np.r_[w, W[-1:] - mu @ w]
 
 
 def mae(w: np.ndarray, X: np.ndarray, Y: np.ndarray) -> float:
@@ -78,9 +67,9 @@ def main() -> None:
             tr, va = r < 0.8, r >= 0.8
             Xo = np.concatenate([d[0][:OTHERS] for j, d in enumerate(data) if j != i])
             Yo = np.concatenate([d[1][:OTHERS] for j, d in enumerate(data) if j != i])
-            lin = fit(X[tr][:, :c], Y[tr], 0.0, np.zeros(c, bool))
+            lin = ridge(X[tr][:, :c], Y[tr], 0.0)
             fits = {"linear": np.r_[lin[:c], np.zeros((n_feat - c, Y.shape[1])), lin[c:]]}
-            fits.update({f"{k}-{lam:g}": fit(X[tr], Y[tr], lam, pen)
+            fits.update({f"{k}-{lam:g}": ridge(X[tr], Y[tr], lam, pen)
                          for lam in LAMBDAS for k, pen in families.items()})
             rows.append({k: (mae(w, X[va], Y[va]), mae(w, Xo, Yo)) for k, w in fits.items()})
         gain = {k: np.array([100 * (1 - r[k][1] / r["linear"][1]) for r in rows]) for k in rows[0]}

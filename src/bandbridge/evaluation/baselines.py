@@ -120,15 +120,17 @@ def _image_features(features: nn.Module):
     return lambda x: features(x[None].float())[0]
 
 
-def ridge(X: np.ndarray, Y: np.ndarray, lam: float) -> np.ndarray:
+def ridge(X: np.ndarray, Y: np.ndarray, lam: float,
+          penalised: np.ndarray | None = None) -> np.ndarray:
     """``(F + 1, Ct)`` weights and bias minimising ``‖[X 1]·W − Y‖² + λ·n·‖D·w‖²`` with the
     features standardised by ``D`` (so one λ suits all scales) and the bias unpenalised; returned
-    for the raw features. ``lam = 0`` is plain least squares."""
+    for the raw features. ``lam = 0`` is plain least squares. ``penalised`` (``(F,)`` bool):
+    shrink only those features (default all)."""
     mu, sd = X.mean(0), X.std(0)
     sd = np.where(sd > 1e-12, sd, 1.0)
     A = np.c_[(X - mu) / sd, np.ones(len(X))]
-    reg = lam * len(X) * np.eye(A.shape[1])
-    reg[-1, -1] = 0.0
+    pen = np.ones(X.shape[1]) if penalised is None else penalised.astype(float)
+    reg = lam * len(X) * np.diag(np.r_[pen, 0.0])
     W = np.linalg.lstsq(A.T @ A + reg, A.T @ Y, rcond=None)[0]
     w = W[:-1] / sd[:, None]
     return np.r_[w, W[-1:] - mu @ w]
