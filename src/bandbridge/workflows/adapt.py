@@ -99,8 +99,8 @@ def adapt_config(base: Config, sources: list[dict], minutes: float, seed: int = 
     """The fine-tune's config: the model's own network and scalings, the user's ``sources``
     (each with its split), a context anchor, the pixel loss only, no radiometric augmentation
     (the user's own sensor is the calibration to learn), bounded in time. ``context=False``: the
-    plain linear anchor and no fine-tuning (zero steps: the run is its refitted start; start it
-    without ``init_from`` and the residual is zero)."""
+    plain linear anchor and no fine-tuning (zero steps: the run is its refitted start, and
+    :func:`fine_tune` leaves its residual at zero)."""
     d = base.model_dump(mode="json")
     d["name"] = name or f"{base.name}-adapted"
     d["data"].update(sources=sources, augment={}, resample=[1],
@@ -129,13 +129,15 @@ def split_by_image(cfg: Config) -> list[dict] | None:
 
 
 def fine_tune(cfg: Config, work: Path, init_from: Path | None) -> Path:
-    """Train ``cfg`` into ``work`` (from ``init_from``'s residual, or from scratch); the run."""
+    """Train ``cfg`` into ``work`` (from ``init_from``'s residual, or from scratch); the run. A
+    config of zero steps (``adapt_config(context=False)``) is its refitted linear anchor alone:
+    ``init_from`` is not used, so the residual stays zero."""
     import os
     from bandbridge.workflows import runner
     os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder for each fine-tune
+    init = init_from if cfg.train.max_steps else None
     try:
-        return runner.train(cfg, runs_root=str(work),
-                            init_from=str(init_from) if init_from else None)
+        return runner.train(cfg, runs_root=str(work), init_from=str(init) if init else None)
     finally:
         os.environ.pop(runner.RUN_DIR_ENV, None)
 
@@ -171,7 +173,7 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
                        context=bool(by_image) or within_scene)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
     try:
-        run = fine_tune(cfg, work, folder if cfg.train.max_steps else None)
+        run = fine_tune(cfg, work, folder)
         best = run / "model" / "best"
         # never hand back worse than the model as it was: compared on the validation part
         val = evaluate(best, split="val", others={"zero-shot": folder},

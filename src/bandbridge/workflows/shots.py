@@ -112,7 +112,7 @@ def _fold(name: str, root: str, k: int, base, folder: Path, out: Path, minutes: 
     cfg = adapt_config(base, sources, minutes, name=f"{name}-adapted",
                        context=len(sources) == 1)
     t0 = time.time()
-    run = fine_tune(cfg, work / "adapt", folder if cfg.train.max_steps else None)
+    run = fine_tune(cfg, work / "adapt", folder)
     seconds = round(time.time() - t0, 1)
     # from scratch: what training on the same pixels for the same minutes gives
     scratch = fine_tune(adapt_config(base, sources, minutes, name=f"{name}-scratch"),
