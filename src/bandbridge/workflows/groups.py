@@ -49,7 +49,11 @@ def worst_ratio(per_group: dict[str, float], base: dict[str, float]) -> float:
 
 class WorstGroup(Callback):
     """Logs ``val/group/<source>/l1`` and ``val/worst_ratio`` after each validation, and keeps
-    each epoch's per-source table (and the anchor's, across ``--resume``)."""
+    each epoch's per-source table (and the anchor's, across ``--resume``). Each epoch is scored
+    by :func:`group_l1` — a second pass over the validation tiles, not the training step's
+    validation — so that epochs and the anchor's base are measured the same way (fp32, outside
+    the bf16 autocast a run may validate under): a ratio of two precisions would not be 1.0 at
+    the start."""
 
     def __init__(self, loader_fn, sensors: list[str], base: dict[str, float] | None = None):
         self.loader_fn, self.sensors = loader_fn, sensors

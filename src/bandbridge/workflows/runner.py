@@ -361,9 +361,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                    "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
                    "val_end": end, "starts_as_linear_baseline": baseline is not None}
         if worst is not None and worst.base:
-            best_yaml = run_dir / "model" / "best" / "model.yaml"
-            best_epoch = yaml.safe_load(best_yaml.read_text()).get("epoch") if best_yaml.exists() else None
-            summary["groups"] = groups.group_table(worst, best_epoch)
+            summary["groups"] = groups.group_table(worst, best_info(run_dir).get("epoch"))
             print(groups.format_table(summary["groups"]), flush=True)
         atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
         best_dir = run_dir / "model" / "best"
@@ -376,6 +374,12 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     return run_dir
 
 
+def best_info(run_dir: Path) -> dict:
+    """``model/best``'s ``model.yaml`` (epoch, val_metrics, …), or ``{}`` before there is one."""
+    f = Path(run_dir) / "model" / "best" / "model.yaml"
+    return yaml.safe_load(f.read_text()) if f.exists() else {}
+
+
 def summary_line(run_dir: Path) -> str:
     """Validation at the start and at the end of a run, in one line (model values, range 1)."""
     f = Path(run_dir) / "summary.json"
@@ -383,8 +387,7 @@ def summary_line(run_dir: Path) -> str:
         return "no summary.json (the run did not finish)"
     s = json.loads(f.read_text())
     a, b = s.get("val_start") or {}, s.get("val_end") or {}
-    best_yaml = Path(run_dir) / "model" / "best" / "model.yaml"
-    best = yaml.safe_load(best_yaml.read_text()) if best_yaml.exists() else {}
+    best = best_info(run_dir)
     c = best.get("val_metrics") or {}
     parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" + (f" (best {c['val/' + k]:.4f})" if "val/" + k in c else "")
              for k in ("l1", "psnr", "w1") if k in a and "val/" + k in b]
