@@ -86,6 +86,17 @@ def pixel_pearson(p: Tensor, t: Tensor) -> float:
         return float(pearson_corrcoef(p.double(), t.double()).mean())
 
 
+def band_metrics(pred: Tensor, target: Tensor, mask: Tensor, scale: float, offset: float,
+                 x: Tensor | None = None, input_bands: list[str] | None = None) -> dict[str, float]:
+    """:func:`image_metrics` of a prediction ``(Ct, H, W)`` against its target, both in model
+    values, taken in physical units (``value · scale + offset``; the data range is ``scale``);
+    with the input ``x`` and its band names (a single NIR target), :func:`index_metrics` too."""
+    out = image_metrics(pred * scale + offset, target * scale + offset, mask, scale)
+    if x is not None:
+        out.update(index_metrics(x, input_bands or [], target[0], pred[0], mask))
+    return out
+
+
 def index_metrics(x: Tensor, input_bands: list[str], nir_true: Tensor, nir_pred: Tensor,
                   mask: Tensor) -> dict[str, float]:
     """NDVI/NDWI/EVI from the input's visible bands with real vs predicted NIR: MAE, RMSE and

@@ -16,7 +16,7 @@ from bandbridge.bands import Scaling, band_role, get_scaling, is_single_nir, sam
 from bandbridge.data.reader import read_raster
 from bandbridge.evaluation.baselines import SAMPLE_PIXELS, LinearBaseline
 from bandbridge.inference.core.interpret import Interpretation, Look
-from bandbridge.metrics import image_metrics, index_metrics
+from bandbridge.metrics import band_metrics
 from bandbridge.spec import ModelSpec
 
 COLUMNS = {"mae": "MAE", "rmse": "RMSE", "psnr": "PSNR (dB)", "pearson_r": "r",
@@ -68,10 +68,7 @@ def score_table(src: Path, spec: ModelSpec, reading: Interpretation, truth: Trut
     nir = is_single_nir(spec.target_names)
 
     def score(p: torch.Tensor) -> dict[str, float]:
-        s = image_metrics(p * scale + offset, yt * scale + offset, m, scale)
-        if nir:
-            s.update(index_metrics(xt, reading.names, yt[0], p[0], m))
-        return s
+        return band_metrics(p, yt, m, scale, offset, xt if nir else None, reading.names)
 
     rows = {"model": score(torch.from_numpy(np.nan_to_num(pred)))}
     anchor = spec.linear_baseline(x.data)

@@ -19,7 +19,7 @@ from bandbridge.inference.core.interpret import Overrides, interpret, look_at
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import read_spec
 from bandbridge.inference.core.writer import check_creation_options, decode, resolve_dtype
-from bandbridge.metrics import image_metrics, index_metrics
+from bandbridge.metrics import band_metrics
 
 
 def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Overrides(),
@@ -73,10 +73,8 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     p, y = torch.from_numpy(np.nan_to_num(pred)), torch.from_numpy(truth.data)
 
     def score(q: torch.Tensor) -> dict[str, float]:
-        s = image_metrics(q * scale + offset, y * scale + offset, m, scale)
-        if is_nir:
-            s.update(index_metrics(torch.from_numpy(x.data), reading.names, y[0], q[0], m))
-        return s
+        return band_metrics(q, y, m, scale, offset, torch.from_numpy(x.data) if is_nir else None,
+                            reading.names)
 
     metrics = score(p)
     lin = spec.linear_baseline(x.data)  # the linear fit on the model's own training data

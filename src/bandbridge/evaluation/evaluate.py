@@ -24,7 +24,7 @@ from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import LoadedPair
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.baselines import fit_baselines
-from bandbridge.metrics import image_metrics, index_metrics, sr_metrics
+from bandbridge.metrics import band_metrics, sr_metrics
 
 LOWER_IS_BETTER = ("mae", "rmse", "sam_deg", "fid", "kid")
 
@@ -47,22 +47,18 @@ def with_data(cfg: Config, root: str | None, recipes: list[str] | None) -> Confi
     return build_config(d)
 
 
-def _physical(t: torch.Tensor, sel) -> tuple[torch.Tensor, float, str]:
-    scale, offset, units = get_scaling(sel.scaling, sel.vmin, sel.vmax).physical
-    return t * scale + offset, scale, units
+def _physical(sel) -> tuple[float, float, str]:
+    """A band selection's model value → physical units: scale (= the data range), offset, units."""
+    return get_scaling(sel.scaling, sel.vmin, sel.vmax).physical
 
 
 def score_pair(pair: LoadedPair, pred: torch.Tensor, task: str, scale: int) -> dict[str, float]:
     """All metrics of one prediction ``(Ct, H, W)`` (model values) against its pair."""
     src = pair.source
-    p_phys, data_range, _ = _physical(pred, src.target)
-    t_phys, _, _ = _physical(pair.y, src.target)
-    m = pair.mask[0]
-    out = image_metrics(p_phys, t_phys, m, data_range)
-    tb = [str(b) for b in (src.target.bands or [])]
-    if task == "translation" and is_single_nir(tb):
-        out.update(index_metrics(pair.x, [str(b) for b in (src.input.bands or [])],
-                                 pair.y[0], pred[0], m))
+    unit, offset, _ = _physical(src.target)
+    nir = task == "translation" and is_single_nir([str(b) for b in (src.target.bands or [])])
+    out = band_metrics(pred, pair.y, pair.mask[0], unit, offset, pair.x if nir else None,
+                       [str(b) for b in (src.input.bands or [])])
     if task == "super_resolution" and pred.shape[0] == 3:
         out.update(sr_metrics(pred, pair.y, scale))
     return out
@@ -130,7 +126,7 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
         for method in methods:
             summary["methods"][method].update(fid_kid(real, fid_pairs[method], fid_weights))
     tsel = pairs[0].source.target
-    _, data_range, units = _physical(torch.zeros(1), tsel)
+    data_range, _, units = _physical(tsel)
     summary["protocol"] = {
         "split": split, "images": len(pairs), "valid_pixels": int(sum(int(p.mask.sum()) for p in pairs)),
         "sources": sorted({p.source.name for p in pairs}), "target_units": units,
