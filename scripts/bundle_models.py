@@ -91,7 +91,7 @@ def card(name: str, preset: str, run: Path, b, loso_dir: Path | None = None) -> 
     counts = split_counts(cfg)
     summary = json.loads((run / "summary.json").read_text())
     start = json.loads((run / "val_start.json").read_text())
-    table = (run / "eval" / "shipped" / "metrics.md").read_text().split("\n", 2)[2]
+    table = evaluation_body(run / "eval" / "shipped")
     srcs = [s.name for s in cfg.data.sources]
     g = cfg.model.generator
     return f"""# {name}
@@ -136,7 +136,7 @@ The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch'
 def extra_evals(preset: str, run: Path) -> str:
     out = ""
     for r in EXTRA_EVAL.get(preset, []):
-        table = (run / "eval" / f"shipped-{r}" / "metrics.md").read_text().split("\n", 2)[2]
+        table = evaluation_body(run / "eval" / f"shipped-{r}")
         out += f"\n### `{r}` (held out; `bandbridge evaluate --model NAME --recipe {r}`)\n\n{table}"
     return out
 
@@ -144,28 +144,37 @@ def extra_evals(preset: str, run: Path) -> str:
 EVAL_HEADING = "## Evaluation of this bundle"
 
 
-def refresh_tables(name: str, data_root: str | None = None) -> None:
-    """Re-evaluate the shipped bundle ``name`` on its test split (and its extra held-out sets) and
-    put the new protocol and tables into its card in place of the old ones (as :func:`card`
-    writes them); weights and the rest of the card untouched."""
-    import tempfile
+def evaluation_body(out: Path) -> str:
+    """An evaluation folder's ``metrics.md`` below its title: the protocol and the table."""
+    return (out / "metrics.md").read_text().split("\n", 2)[2]
+
+
+def evaluate_shipped(name: str, preset: str, root: str, eval_dir: Path) -> None:
+    """Score the shipped bundle ``name`` on its test split (``eval_dir/shipped``) and on its
+    extra held-out sets (``eval_dir/shipped-<recipe>``): what its card's tables show."""
     from bandbridge.evaluation.evaluate import evaluate
+    evaluate(name, root, "test", out_dir=eval_dir / "shipped")
+    for r in EXTRA_EVAL.get(preset, []):
+        evaluate(name, root, "test", [r], out_dir=eval_dir / f"shipped-{r}")
+
+
+def refresh_tables(name: str, data_root: str | None = None) -> None:
+    """Re-evaluate the shipped bundle ``name`` and put the new protocol and tables into its card
+    in place of the old ones (as :func:`card` writes them); weights and the rest untouched."""
+    import tempfile
     folder = ZOO / name
     preset = next(p for p, n in NAMES.items() if n == name)
-    root = data_root or load_bundle(folder).config.data.root
-    sections = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for heading, recipes in [(EVAL_HEADING, None),
-                                 *[(f"### `{r}`", [r]) for r in EXTRA_EVAL.get(preset, [])]]:
-            out = Path(tmp) / (recipes[0] if recipes else "test")
-            evaluate(name, root, "test", recipes, out_dir=out)
-            sections[heading] = (out / "metrics.md").read_text().split("\n", 2)[2].strip("\n")
+        evaluate_shipped(name, preset, data_root or load_bundle(folder).config.data.root, Path(tmp))
+        sections = {EVAL_HEADING: evaluation_body(Path(tmp) / "shipped"),
+                    **{f"### `{r}`": evaluation_body(Path(tmp) / f"shipped-{r}")
+                       for r in EXTRA_EVAL.get(preset, [])}}
     lines = (folder / "MODEL_CARD.md").read_text().split("\n")
     for heading, body in sections.items():
         start = next(i for i, line in enumerate(lines) if line.startswith(heading))
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")),
                    len(lines))
-        lines[start + 1:end] = ["", *body.split("\n"), ""]
+        lines[start + 1:end] = ["", *body.strip("\n").split("\n"), ""]
     (folder / "MODEL_CARD.md").write_text("\n".join(lines))
     print(f"{name}: tables refreshed")
 
@@ -196,10 +205,7 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
         from bandbridge.evaluation.check_sample import make_check_sample
         make_check_sample(out, b.config.data.root)
         # The card's table is measured on the bundle that ships (float16 weights), not on the run.
-        from bandbridge.evaluation.evaluate import evaluate
-        evaluate(name, b.config.data.root, "test", out_dir=run / "eval" / "shipped")
-        for r in EXTRA_EVAL.get(preset, []):
-            evaluate(name, b.config.data.root, "test", [r], out_dir=run / "eval" / f"shipped-{r}")
+        evaluate_shipped(name, preset, b.config.data.root, run / "eval")
         (out / "MODEL_CARD.md").write_text(card(name, preset, run, b, Path(loso_dir) if loso_dir else None))
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
         print(f"{name}: {size:.1f} MB")
