@@ -130,6 +130,23 @@ def test_augmentation_moves_the_statistics_with_the_image():
     assert torch.allclose(xa * 255, (xa * 255).round(), atol=1e-3)
 
 
+def test_exposure_darkens_the_input_alone_with_one_factor_for_all_bands():
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.rand(3, 32, 32) * 0.8 + 0.1, torch.rand(1, 32, 32)
+    m = torch.ones(1, 32, 32, dtype=torch.bool)
+    stats = torch.from_numpy(image_stats(x.numpy(), m[0].numpy()))
+    aug = AugmentConfig(exposure=(0.1, 0.2))  # night: a tenth to a fifth of the light
+    assert aug.active and not AugmentConfig().active
+    xa, ya, sa = augment_radiometry(x, y, m, stats, ["gray", "gray", "gray"], ["thermal"], aug, g)
+    ratio = xa / x
+    assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), atol=1e-5)  # one factor
+    assert 0.1 - 1e-6 <= float(ratio.flatten()[0]) <= 0.2 + 1e-6
+    assert torch.equal(ya, y)  # thermal does not depend on the light
+    assert torch.allclose(sa, stats * ratio.flatten()[0], atol=1e-6)
+    bright = augment_radiometry(x, y, m, stats, ["r", "g", "b"], ["t"], AugmentConfig(exposure=(4, 5)), g)[0]
+    assert float(bright.max()) == 1.0  # over-exposure clips, as a camera does
+
+
 def test_crops_carry_image_statistics_and_augmentation_in_training_batches():
     cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE),
                       overrides=["data.batch_size=2", "data.augment.haze=[0.0,0.05]"])

@@ -1,10 +1,11 @@
+from pathlib import Path
 import pytest
 import torch
 
 from bandbridge.config import load_config
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import EpochSampler, RandomCropDataset, grid_windows
-from bandbridge.data.items import SPLITS, Item, assign_split, check_disjoint, discover
+from bandbridge.data.items import SPLITS, Item, assign_split, check_disjoint, discover, group_keys
 from bandbridge.config import SplitSpec
 from bandbridge.errors import BandbridgeError
 from conftest import SAMPLE, SHARED, needs_shared
@@ -30,16 +31,65 @@ def test_overlap_between_splits_is_refused():
 def test_group_split_keeps_sites_together():
     spec = SplitSpec(val_fraction=0.3, test_fraction=0.3, group=r"([^/]+)_\d{8}\.tif$")
     names = [f"{d}/SITE{k}_2020010{d[-1]}.tif" for k in range(40) for d in ("pre1", "post2")]
+    keys = group_keys(names, spec, Path("."), "test")
     got = {}
     for n in names:
-        got.setdefault(n.split("/")[1][:-13], set()).add(assign_split(n, spec))
+        got.setdefault(n.split("/")[1][:-13], set()).add(assign_split(n, spec, None, keys[n]))
     assert all(len(s) == 1 for s in got.values())  # pre and post of a site: one split
     assert {x for s in got.values() for x in s} == set(SPLITS)
 
 
+
+def test_frame_number_blocks_keep_neighbouring_frames_in_one_split():
+    # a video's frames (every 3rd of 600) and a second camera's: neighbours must not straddle
+    ids = [f"cam_{k:05d}" for k in range(0, 600, 3)] + [f"cam_video_{k:05d}" for k in range(40)]
+    spec = SplitSpec(val_fraction=0.2, test_fraction=0.2)
+    keys = group_keys(ids, spec, Path("."), "test")
+    assert len({keys[i] for i in ids}) == 40  # 20 runs of consecutive numbers per prefix
+    split = {i: assign_split(i, spec, None, keys[i]) for i in ids}
+    frames = [i for i in ids if "video" not in i]
+    changes = sum(split[a] != split[b] for a, b in zip(frames, frames[1:]))
+    assert changes <= 19 and set(split.values()) == set(SPLITS)  # only at block boundaries
+    runs = [split[i] for i in frames]
+    assert all(len(set(runs[k:k + 10])) == 1 for k in range(0, 200, 10))  # blocks of 10 frames
+    loose = group_keys(ids, SplitSpec(val_fraction=0.2, frame_blocks=0), Path("."), "test")
+    assert all(loose[i] == i for i in ids)  # frame_blocks 0: each item its own group
+
+
+def test_groups_csv_keeps_a_scene_together_and_bad_files_say_what_to_fix(tmp_path):
+    (tmp_path / "g.csv").write_text("file,group\na_1.png,house\na_2.png,house\nb.png,lake\n")
+    spec = SplitSpec(val_fraction=0.5, groups_file="g.csv")
+    keys = group_keys(["a_1", "a_2", "b", "c"], spec, tmp_path, "src")
+    assert keys == {"a_1": "house", "a_2": "house", "b": "lake", "c": "c"}
+    with pytest.raises(BandbridgeError, match="groups_file .*not found; give a CSV"):
+        group_keys(["a"], SplitSpec(groups_file="nope.csv"), tmp_path, "src")
+    (tmp_path / "bad.csv").write_text("name,scene\na.png,x\n")
+    with pytest.raises(BandbridgeError, match="columns 'file' and 'group'"):
+        group_keys(["a"], SplitSpec(groups_file="bad.csv"), tmp_path, "src")
+
+
+@needs_shared
+def test_real_video_and_night_sets_split_by_sequence():
+    cfg = load_config("rgb2thermal-cpu", data_root=str(SHARED))
+    by = discover(cfg.data)
+    import csv
+    rows = list(csv.DictReader(open(SHARED / "thermal_tno" / "groups.csv")))
+    group = {Path(r["file"]).stem: r["group"] for r in rows}
+    where: dict[str, set] = {}
+    for s, items in by.items():
+        for it in items:
+            if it.id in group:
+                where.setdefault(group[it.id], set()).add(s)
+    assert all(len(v) == 1 for v in where.values())  # a TNO scene or sequence: one split
+    assert {s for v in where.values() for s in v} == set(SPLITS)
+    flir = sorted((int(i.id[-5:]), s) for s, items in by.items() for i in items
+                  if i.id.startswith("FLIR_0"))
+    changes = sum(a[1] != b[1] for a, b in zip(flir, flir[1:]))
+    assert changes < 20 and len({s for _, s in flir}) == 3  # RoadScene: frame blocks, not frames
+
 @needs_shared
 @pytest.mark.parametrize("preset", ["rgb2nir-wgangp-cpu", "rgb2nir-pix2pix-cpu", "rgb2nir-nirgan-cpu", "sar2optical-cpu",
-                                    "rgb2thermal-cpu", "sr-x2-cpu", "sr-x3-cpu", "sr-x4-cpu"])
+                                    "rgb2thermal-cpu", "rgb2nir-photo-cpu", "sr-x2-cpu", "sr-x3-cpu", "sr-x4-cpu"])
 def test_every_preset_finds_disjoint_real_splits(preset):
     cfg = load_config(preset, data_root=str(SHARED))
     by = discover(cfg.data)

@@ -37,8 +37,13 @@ class SplitSpec(_Strict):
     """How a source's items are assigned to splits: never two crops of one item in two splits.
 
     Give id patterns (glob or substring) per split, or fractions assigned by a stable hash of a
-    group key (``group``: a regex whose first group names the scene/site), or a split JSON file
-    ``{"train": [ids], "val": [...], "test": [...]}``. Unlisted items go to ``default``.
+    group key, or a split JSON file ``{"train": [ids], "val": [...], "test": [...]}``. Unlisted
+    items go to ``default``. The group key keeps correlated items in one split: ``groups_file``
+    (a CSV with columns ``file`` (name or stem) and ``group``), else ``group`` (a regex whose first
+    group names the scene/site/sequence), else, by default, frame-number blocks: ids that differ
+    only in their last number (video frames ``FLIR_00006``, tiles ``scene_0012``) are cut, per
+    prefix, into ``frame_blocks`` runs of consecutive numbers, so that a validation frame's
+    neighbours are not in training (``frame_blocks: 0``: every item its own group).
     Or ``regions``: each item goes to every named split with that band of its rows (or columns,
     ``region_axis``), e.g. ``{train: [0, 0.6], val: [0.6, 0.75], test: [0.75, 1]}``.
     """
@@ -49,6 +54,8 @@ class SplitSpec(_Strict):
     val_fraction: float = Field(0.0, ge=0, le=1)
     test_fraction: float = Field(0.0, ge=0, le=1)
     group: str | None = None
+    groups_file: str | None = None
+    frame_blocks: int = Field(20, ge=0)
     file: str | None = None
     default: Literal["train", "val", "test", "skip"] = "train"
     regions: dict[Literal["train", "val", "test"], tuple[float, float]] = {}
@@ -110,13 +117,16 @@ class AugmentConfig(_Strict):
     gain: float = Field(0.0, ge=0, lt=1)  # per input band ×U(1 − gain, 1 + gain)
     haze: tuple[float, float] = (0.0, 0.0)  # additive U(lo, hi) at blue, λ⁻⁴ profile, in and out
     gamma: float = Field(0.0, ge=0, le=1)  # ln γ ~ U(−gamma, gamma) on the input
+    # one factor for all input bands, log-uniform in [lo, hi] (night, over-exposure); the target
+    # stays: thermal does not depend on the light
+    exposure: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (1.0, 1.0)
     noise: float = Field(0.0, ge=0, le=0.2)  # Gaussian σ on the input
     quantize: float = Field(0.0, ge=0, le=1)  # probability of 8-bit rounding of the input
 
     @property
     def active(self) -> bool:
         return bool(self.gain or self.haze[1] > self.haze[0] or self.gamma or self.noise
-                    or self.quantize)
+                    or self.quantize or self.exposure[1] > self.exposure[0])
 
 
 class DegradeConfig(_Strict):

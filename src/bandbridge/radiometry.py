@@ -11,6 +11,8 @@ Augmentation (``data.augment``; ranges in model values, i.e. reflectance for ref
   (blue 1, green 0.59, red 0.29, NIR 0.11; (490 nm / λ)⁴) on every spectral band of input *and*
   target — top-of-atmosphere vs surface reflectance.
 - ``gamma``: input ``x^γ`` with ln γ ~ U(−gamma, gamma) — display stretches of 8-bit products.
+- ``exposure``: one factor on every input band, log-uniform in ``[lo, hi]``, clipped at 1 — dusk,
+  night and over-exposed cameras, where the target (thermal) does not change with the light.
 - ``noise``: Gaussian σ on the input — sensor noise.
 - ``quantize``: probability of rounding the input to 8 bits — JPEG/PNG products.
 The per-image statistics are transformed exactly with the image (percentiles commute with
@@ -77,6 +79,9 @@ def augment_radiometry(x: Tensor, y: Tensor, mask: Tensor, stats: Tensor, in_nam
         off_x, off_y = t * haze_weights(in_names), t * haze_weights(out_names)
         x, lo, hi = x + off_x[:, None, None], lo + off_x, hi + off_x
         y = (y + off_y[:, None, None]).clamp(0, 1)
+    if aug.exposure[1] > aug.exposure[0]:
+        e = torch.exp(u(float(np.log(aug.exposure[0])), float(np.log(aug.exposure[1]))))
+        x, lo, hi = x * e, lo * e, hi * e
     x, lo, hi = x.clamp(0, 1), lo.clamp(0, 1), hi.clamp(0, 1)
     if aug.gamma:
         gam = torch.exp(u(-aug.gamma, aug.gamma))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import csv
 import glob
 import hashlib
 import json
@@ -225,25 +226,73 @@ def _add(by_split: dict[str, list[Item]], s: str, item: Item, spec: SplitSpec) -
         by_split[s].append(item)
 
 
-def assign_split(item_id: str, spec: SplitSpec, listed: dict[str, str] | None = None) -> str:
-    """Which split an item goes to (or 'skip'). Groups (scene, site) never straddle splits."""
+def assign_split(item_id: str, spec: SplitSpec, listed: dict[str, str] | None = None,
+                 key: str | None = None) -> str:
+    """Which split an item goes to (or 'skip'). Groups (scene, site, sequence: ``key``, from
+    :func:`group_keys`; the id itself when none is given) never straddle splits."""
     if listed is not None and item_id in listed:
         return listed[item_id]
     for s in ("test", "val", "train"):
         if _matches(item_id, getattr(spec, s)):
             return s
     if spec.val_fraction or spec.test_fraction:
-        key = item_id
-        if spec.group:
-            m = re.search(spec.group, item_id)
-            key = m.group(1) if m and m.groups() else (m.group(0) if m else item_id)
-        u = _hash_unit(key)
+        u = _hash_unit(key or item_id)
         if u < spec.test_fraction:
             return "test"
         if u < spec.test_fraction + spec.val_fraction:
             return "val"
         return "train"
     return spec.default
+
+
+_LAST_NUMBER = re.compile(r"(\d+)(?=\D*$)")
+
+
+def group_keys(ids: list[str], spec: SplitSpec, root: Path, label: str) -> dict[str, str]:
+    """The group key of each item id: the ``groups_file`` CSV's group, else the ``group``
+    regex's match, else its frame-number block (see :class:`~bandbridge.config.SplitSpec`).
+    Only fractions use keys; ids a CSV does not list are their own group."""
+    if spec.groups_file:
+        listed = _groups_csv(spec.groups_file, root, label)
+        return {i: listed.get(i, listed.get(Path(i).stem, i)) for i in ids}
+    if spec.group:
+        keys = {}
+        for i in ids:
+            m = re.search(spec.group, i)
+            keys[i] = m.group(1) if m and m.groups() else (m.group(0) if m else i)
+        return keys
+    keys = {i: i for i in ids}
+    if spec.frame_blocks:
+        runs: dict[str, list[tuple[int, str]]] = {}
+        for i in ids:
+            m = _LAST_NUMBER.search(i)
+            if m:
+                runs.setdefault(i[:m.start()] + "#" + i[m.end():], []).append((int(m.group(1)), i))
+        for prefix, numbered in runs.items():
+            numbered.sort()
+            n = len(numbered)
+            for rank, (_, i) in enumerate(numbered):  # equal-count runs of consecutive numbers
+                keys[i] = f"{prefix}@{rank * spec.frame_blocks // n}"
+    return keys
+
+
+def _groups_csv(path: str, root: Path, label: str) -> dict[str, str]:
+    """``{file name and stem: group}`` of a groups CSV (columns ``file``, ``group``)."""
+    p = Path(path) if Path(path).is_absolute() else root / path
+    try:
+        with open(p, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise BandbridgeError(f"data source '{label}': split.groups_file {p}: not found; give a "
+                              "CSV with columns file,group (path relative to data.root)") from None
+    if not rows or not {"file", "group"} <= set(rows[0]):
+        raise BandbridgeError(f"data source '{label}': split.groups_file {p}: needs a header "
+                              "with columns 'file' and 'group'")
+    out = {}
+    for r in rows:
+        name = Path(r["file"]).name
+        out[name] = out[Path(name).stem] = r["group"]
+    return out
 
 
 def _split_file(path: str, root: Path) -> dict[str, str]:
@@ -273,33 +322,13 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
         label = src.name or f"source {si}"
         listed = _split_file(src.split.file, root) if src.split.file else None
         check_regions(src.split, label)
-        found = 0
-        if src.layout in ("multiband", "hr"):  # hr: the target file alone (input made from it)
-            if not src.files:
-                raise BandbridgeError(f"data source '{label}': layout {src.layout} needs 'files'")
-            for pat in src.files:
-                for f in _expand(pat, root):
-                    iid = _rel(f, root)
-                    s = assign_split(iid, src.split, listed)
-                    found += 1
-                    _add(by_split, s, Item(iid, f, f, si), src.split)
-        elif src.layout == "unpaired":  # no pairs at all: data/unpaired.py reads each side
+        if src.layout == "unpaired":  # no pairs at all: data/unpaired.py reads each side
             continue
-        elif src.layout == "datacube":
-            for iid, a, b in _datacube(src, root, label):
-                s = assign_split(iid, src.split, listed)
-                found += 1
-                _add(by_split, s, Item(iid, a, b, si), src.split)
-        else:
-            if not src.pairs and (not src.input_dir or not src.target_dir):
-                raise BandbridgeError(f"data source '{label}': layout paired needs input_dir "
-                                      "and target_dir")
-            per_folder = "{split}" in (src.input_dir or "")
-            for split in (SPLITS if per_folder else (None,)):
-                for key, a, b in _paired(src, root, split):
-                    s = split or assign_split(key, src.split, listed)
-                    found += 1
-                    _add(by_split, s, Item(key, a, b, si), src.split)
+        found = _source_items(src, root, label)  # (id, input, target, split from its folder)
+        keys = group_keys([f[0] for f in found], src.split, root, label)
+        for iid, a, b, folder_split in found:
+            s = folder_split or assign_split(iid, src.split, listed, keys[iid])
+            _add(by_split, s, Item(iid, a, b, si), src.split)
         if not found:
             where = src.files or src.input_files + src.target_files or [src.input_dir,
                                                                          src.target_dir]
@@ -314,6 +343,22 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
                 "Check data.root (--data PATH) and the source's paths/patterns")
     check_disjoint(by_split)
     return by_split
+
+
+def _source_items(src: Source, root: Path, label: str) -> list[tuple[str, str, str, str | None]]:
+    """``(id, input path, target path, split named by its folder or None)`` of each item."""
+    if src.layout in ("multiband", "hr"):  # hr: the target file alone (input made from it)
+        if not src.files:
+            raise BandbridgeError(f"data source '{label}': layout {src.layout} needs 'files'")
+        return [(_rel(f, root), f, f, None) for pat in src.files for f in _expand(pat, root)]
+    if src.layout == "datacube":
+        return [(iid, a, b, None) for iid, a, b in _datacube(src, root, label)]
+    if not src.pairs and (not src.input_dir or not src.target_dir):
+        raise BandbridgeError(f"data source '{label}': layout paired needs input_dir "
+                              "and target_dir")
+    per_folder = "{split}" in (src.input_dir or "")
+    return [(key, a, b, split) for split in (SPLITS if per_folder else (None,))
+            for key, a, b in _paired(src, root, split)]
 
 
 def side_files(src: Source, root: Path, side: str) -> list[str]:
@@ -344,19 +389,24 @@ def discover_unpaired(cfg: DataConfig) -> dict[str, dict[str, list[Item]]]:
                                   "unpaired (input_dir and target_dir are then read apart)")
         listed = _split_file(src.split.file, root) if src.split.file else None
         check_regions(src.split, label)
-        for side in ("input", "target"):
-            files = side_files(src, root, side)
-            if not files:
+        files = {side: side_files(src, root, side) for side in ("input", "target")}
+        for side in files:
+            if not files[side]:
                 where = (src.input_files or src.input_dir) if side == "input" \
                     else (src.target_files or src.target_dir)
                 raise BandbridgeError(
                     f"data source '{label}': no {side} images found for {where!r} under root "
                     f"'{root}'; check data.root (--data PATH) and {side}_dir/{side}_glob or "
                     f"{side}_files")
+        # keys over both sides' stems: a registered partner falls in its partner's group
+        keys = group_keys(sorted({Path(f).stem for fs in files.values() for f in fs}),
+                          src.split, root, label)
+        for side in files:
             by_split: dict[str, list[Item]] = {s: [] for s in SPLITS}
-            for f in files:
+            for f in files[side]:
                 iid = Path(f).stem
-                _add(by_split, assign_split(iid, src.split, listed), Item(iid, f, f, si), src.split)
+                _add(by_split, assign_split(iid, src.split, listed, keys[iid]), Item(iid, f, f, si),
+                     src.split)
             for s in SPLITS:
                 out[s][side] += by_split[s]
     return out

@@ -26,7 +26,7 @@ from bandbridge.errors import BandbridgeError
 
 HEADLINE = ("mae", "rmse", "psnr", "ndvi_mae")
 _ALL_TEST = {"train": [], "val": [], "test": [], "val_fraction": 0.0, "test_fraction": 0.0,
-             "group": None, "file": None, "default": "test"}
+             "group": None, "groups_file": None, "file": None, "default": "test"}
 
 
 @dataclass
