@@ -177,3 +177,60 @@ def test_sensor_band_folders_read_by_role():
     c = read_raster(SHARED / "multisensor_riotilerpds" / "CBERS_4A_MUX_20200808_201_137_L4",
                     get_scaling("uint8"), ["nir", "red"], sensor="cbers_mux")
     assert c.bands == ["NIR", "RED"] and 0.5 < c.mask.mean() < 0.8  # BAND8, BAND7; 0 = nodata
+
+
+def _guarded_unet(guard: dict):
+    from bandbridge.models.unet import UNet
+    torch.manual_seed(0)
+    g = UNet(3, 1, ngf=8, depth=4, norm="none", dropout=False, anchor=True, input_norm="robust",
+             guard=guard)
+    for p in g.residual_tail().parameters():  # a residual that is not zero
+        torch.nn.init.normal_(p, std=0.05)
+    g.spectral.weight.data.fill_(1 / 3)  # the anchor: the bands' mean, inside (0, 1)
+    g.spectral.bias.data.zero_()
+    return g.eval()
+
+
+def test_guard_fades_the_residual_outside_the_training_range_and_agrees_with_predict():
+    from bandbridge.radiometry import GUARD_DEFAULTS, guard_note, guard_weight
+    guard = {"low": [0.1] * 3 + [0.6] * 3, "high": [0.2] * 3 + [0.9] * 3, **GUARD_DEFAULTS}
+    g = _guarded_unet(guard)
+    x = torch.rand(1, 3, 32, 32)
+    anchor = g.spectral(x).clamp(0, 1)
+    ctx = lambda s: torch.tensor([[float("nan")] * 3 + [-1.0] + s])  # noqa: E731
+    inside = [0.15] * 3 + [0.8] * 3
+    far = [0.15] * 3 + [0.8, 0.8, 0.1]  # blue's 99th percentile far below training's (a night image)
+    edge = [0.15] * 3 + [0.8, 0.8, 0.6 - 0.3 * 0.625]  # 0.625 widths out: half way to the end
+    with torch.no_grad():
+        y_in, y_far, y_edge = (g(x, ctx(s)) for s in (inside, far, edge))
+        g.guard = None
+        y_free, y_free_edge = g(x, ctx(inside)), g(x, ctx(edge))
+    assert torch.equal(y_in, y_free) and not torch.allclose(y_in, anchor)  # inside: untouched
+    assert torch.allclose(y_far, anchor, atol=1e-6)  # outside: the anchor alone
+    for s, want in ((inside, 1.0), (far, 0.0), (edge, 0.5)):
+        assert guard_weight(np.array(s), guard) == pytest.approx(want, abs=1e-6)
+    # half way: half the residual, the same weight predict reports
+    free = (y_free_edge > 0) & (y_free_edge < 1)  # no clamp at work
+    assert free.float().mean() > 0.5
+    assert torch.allclose(y_edge[free], (anchor + 0.5 * (y_free_edge - anchor))[free], atol=1e-5)
+    assert guard_note(np.array(inside), guard, ["red", "green", "blue"]) is None
+    note = guard_note(np.array(far), guard, ["red", "green", "blue"])
+    assert "blue 99th percentile 0.1" in note and "training 0.6–0.9" in note and "dropped" in note
+    with torch.no_grad():  # training mode never fades: augmented crops must still teach the residual
+        g2 = _guarded_unet(guard).train()
+        assert not torch.allclose(g2(x, ctx(far)).clamp(0, 1), anchor)
+
+
+def test_domain_guard_covers_training_images_and_their_augmented_copies():
+    from bandbridge.data.domain import domain_guard
+    cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE))
+    dm = PairedDataModule(cfg)
+    dm.setup("fit")
+    pairs = dm.pairs["train"]
+    plain = domain_guard(pairs, AugmentConfig())
+    stats = np.stack([p.stats.numpy() for p in pairs])
+    assert np.allclose(plain["low"], stats.min(0), atol=1e-5) and np.allclose(plain["high"], stats.max(0), atol=1e-5)
+    assert plain["images"] == len(pairs)
+    dark = domain_guard(pairs, AugmentConfig(exposure=(0.1, 1.0)))
+    assert all(d <= p * 0.2 + 1e-4 for d, p in zip(dark["low"], plain["low"]))  # night copies seen
+    assert all(d >= p - 1e-5 for d, p in zip(dark["high"], plain["high"]))

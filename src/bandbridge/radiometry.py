@@ -92,3 +92,42 @@ def augment_radiometry(x: Tensor, y: Tensor, mask: Tensor, stats: Tensor, in_nam
         x, lo, hi = (torch.round(t * 255) / 255 for t in (x, lo, hi))
     m = mask.to(x.dtype)
     return x * m[:, :x.shape[1], :x.shape[2]], y * m, torch.cat([lo, hi])
+
+
+# The never-worse guard (data/domain.py sets it, models/anchor.py applies it): an image whose
+# statistics lie outside the range training saw gets its residual faded toward the anchor,
+# fully kept up to ``start`` range-widths outside, gone at ``end``; widths below ``floor`` (model
+# values) count as ``floor``, so that a statistic training saw one value of is not a wall.
+GUARD_DEFAULTS = {"floor": 0.05, "start": 0.25, "end": 1.0}
+
+
+def guard_excess(stats: np.ndarray, guard: dict) -> np.ndarray:
+    """How far each of an image's statistics ``(2·C,)`` lies outside the training range, in
+    widths of that range: ``(2·C,)``, 0 inside."""
+    lo, hi = np.asarray(guard["low"], np.float64), np.asarray(guard["high"], np.float64)
+    width = np.maximum(hi - lo, guard["floor"])
+    s = np.asarray(stats, np.float64)
+    return (np.maximum(lo - s, 0) + np.maximum(s - hi, 0)) / width
+
+
+def guard_weight(stats: np.ndarray, guard: dict) -> float:
+    """The residual's weight for an image: 1 inside the range (up to ``start`` widths out),
+    falling linearly to 0 at ``end`` widths out (the output is then the anchor alone)."""
+    e = float(guard_excess(stats, guard).max())
+    return float(np.clip((guard["end"] - e) / (guard["end"] - guard["start"]), 0.0, 1.0))
+
+
+def guard_note(stats: np.ndarray, guard: dict, names: list[str]) -> str | None:
+    """One line on an image the guard fades (None when it keeps the residual whole): the
+    statistic furthest outside and the range training saw."""
+    w = guard_weight(stats, guard)
+    if w >= 1.0:
+        return None
+    e = guard_excess(stats, guard)
+    k = int(e.argmax())
+    c = len(names)
+    what = f"{names[k % c]} {STATS_PERCENTILES[k // c]:g}th percentile"
+    kept = "the model's own detail is dropped" if w == 0 else f"the model's own detail is kept at {w:.0%}"
+    return (f"this image is unlike the model's training images ({what} {float(stats[k]):.4g}, "
+            f"training {guard['low'][k]:.4g}–{guard['high'][k]:.4g}): {kept}, the output leans "
+            "on the model's baseline fit (calibrate with `bandbridge adapt` and a few pairs)")

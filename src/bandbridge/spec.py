@@ -26,17 +26,12 @@ class ModelSpec:
     folder: Path
     size_multiple: int = 1
     baseline: dict | None = None  # the linear fit an anchored generator started from
+    confidence: dict | None = None  # the expected-error model (inference/core/confidence.py)
 
     def linear_baseline(self, x):
         """The bundle's linear baseline on ``x (Ci, H, W)`` model values → ``(Ct, H, W)`` in
         [0, 1] (numpy), or None when the bundle carries none."""
-        if not self.baseline or "linear" not in self.baseline:
-            return None
-        import numpy as np
-        coef = np.asarray(self.baseline["linear"], np.float64)  # (Ci + 1, Ct)
-        c, h, w = x.shape
-        y = np.tensordot(coef[:-1].T, x.reshape(c, -1).astype(np.float64), 1) + coef[-1][:, None]
-        return np.clip(y, 0, 1).reshape(-1, h, w).astype(np.float32)
+        return apply_linear(self.baseline, x)
 
     @property
     def input(self) -> BandSel:
@@ -65,7 +60,7 @@ class ModelSpec:
         """Whether the generator takes a context (location prior or sensor/GSD conditioning)."""
         a = self.config.model.generator.args
         return (a.get("location") is not None or a.get("conditioning") is not None
-                or self.input_norm != "none")
+                or self.n_stats > 0)
 
     @property
     def input_norm(self) -> str:
@@ -91,10 +86,16 @@ class ModelSpec:
         return names if len(names) == self.in_channels else [f"band{i + 1}" for i in range(self.in_channels)]
 
     @property
+    def guard(self) -> dict | None:
+        """The never-worse guard's range of training statistics (data/domain.py), if any."""
+        a = self.config.model.generator.args
+        return a.get("guard") if a.get("anchor") and a.get("guard") else None
+
+    @property
     def n_stats(self) -> int:
         """Image-statistics entries at the end of a context row: each input band's low and high
-        percentile for a generator that normalises per image, else none."""
-        return 2 * self.in_channels if self.input_norm != "none" else 0
+        percentile for a generator that normalises per image or guards its residual, else none."""
+        return 2 * self.in_channels if self.input_norm != "none" or self.guard else 0
 
     @property
     def min_side(self) -> int:
@@ -131,6 +132,18 @@ class ModelSpec:
                f"{STATS_PERCENTILES[0]:g}th percentiles of the {c} input bands and their "
                f"{STATS_PERCENTILES[1]:g}th percentiles (model values, from one view of the whole "
                f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
+
+
+def apply_linear(baseline: dict | None, x):
+    """A bundle's linear baseline (``model.yaml: baseline``) on ``x (Ci, H, W)`` model values →
+    ``(Ct, H, W)`` in [0, 1] (numpy), or None when it carries none."""
+    if not baseline or "linear" not in baseline:
+        return None
+    import numpy as np
+    coef = np.asarray(baseline["linear"], np.float64)  # (Ci + 1, Ct)
+    c, h, w = x.shape
+    y = np.tensordot(coef[:-1].T, x.reshape(c, -1).astype(np.float64), 1) + coef[-1][:, None]
+    return np.clip(y, 0, 1).reshape(-1, h, w).astype(np.float32)
 
 
 # Generators that cannot run below a size: RLFN's ESA block convolves with stride 2 (no padding)
@@ -183,7 +196,7 @@ def read_spec(folder: str | Path) -> ModelSpec:
     except BandbridgeError as e:
         raise BandbridgeError(f"{p}: {e}") from None
     return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg),
-                     meta.get("baseline"))
+                     meta.get("baseline"), meta.get("confidence"))
 
 
 def zoo_dir() -> Path:

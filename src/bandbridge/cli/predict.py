@@ -25,6 +25,7 @@ def predict(
     append: bool = typer.Option(False, "--append", help="write the input bands too (e.g. RGB + NIR)"),
     index: Optional[str] = typer.Option(None, "--index", help="also write index rasters: ndvi,ndwi,evi"),
     cog: bool = typer.Option(False, "--cog", help="write Cloud-Optimized GeoTIFFs"),
+    confidence: bool = typer.Option(False, "--confidence", help="also write <output>_error.tif: the expected absolute error per pixel, in the output's units (where not to trust it)"),
     creation: CreationOptions = [],
     bands: Bands = None,
     band_names: BandNames = None,
@@ -51,7 +52,7 @@ def predict(
     from bandbridge.inference.interop.stac import write_item
     opts = PredictOptions(tile, overlap, batch_size, dtype, append,
                           tuple(k.strip() for k in index.split(",")) if index else (), cog,
-                          parse_creation_options(creation), sensor=sensor)
+                          parse_creation_options(creation), sensor=sensor, confidence=confidence)
     distributed = workers is not None or scheduler is not None
     from bandbridge.inference.jobs.distributed import check_flags as check_dask_flags
     check_dask_flags(workers, scheduler, retries, strips, summary)
@@ -87,6 +88,8 @@ def predict(
             out.print(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
                       f"({stats.mpix_per_s:.2f} MPix/s; {note})" + "".join(f"\n{p}" for p in stats.extra_outputs + items),
                       highlight=False)
+            for line in stats.notes:  # e.g. the never-worse guard faded the model toward its baseline
+                out.print(f"note: {job.src.name}: {line}", highlight=False)
     wall = time.perf_counter() - t0
     out.print(f"{len(jobs)} file(s), {mpix:.2f} MPix in {wall:.1f} s wall time ({mpix / max(wall, 1e-9):.2f} "
               "MPix/s; model loading, the check sample and any backend probe included)", highlight=False)

@@ -174,7 +174,9 @@ class Translator:
             f" → {', '.join(spec.target_names)}, {size_text(info.width * s, info.height * s)} "
             f"({be.name} {be.precision}). The download is what `bandbridge predict --cog` writes: "
             f"a Cloud-Optimized GeoTIFF of {stored_note(spec, dtype)}. {geo} "
-            "Assumed: " + page_words("; ".join(n for n in (route_note, reading.note) if n)) + ".")
+            "Assumed: " + page_words("; ".join(n for n in (route_note, reading.note) if n)) + "."
+            + "".join(f" **Note:** {n.replace('`bandbridge adapt`', '*Calibrate with a pair*')}."
+                      for n in stats.notes))
         return res
 
     def panels(self, path: Path, look: Look, reading: Interpretation, spec: ModelSpec,

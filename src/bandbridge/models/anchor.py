@@ -167,13 +167,45 @@ def zero_residual(generator: nn.Module) -> None:
     zero_last_conv(generator.residual_tail())
 
 
+class DomainGuard(nn.Module):
+    """The never-worse guard: each image's residual weight ``w (B,)`` from its statistics
+    ``(B, 2·C)``, 1 inside the range training saw (``low``, ``high``; data/domain.py) and falling
+    to 0 between ``start`` and ``end`` range-widths outside it — the same formula as
+    :func:`bandbridge.radiometry.guard_weight`, which predict uses to say so. Its range is
+    configuration (model.yaml), not weights: bundles without a guard load unchanged."""
+
+    def __init__(self, low: list[float], high: list[float], floor: float = 0.05,
+                 start: float = 0.25, end: float = 1.0, images: int = 0):
+        super().__init__()
+        self.register_buffer("low", torch.tensor(low, dtype=torch.float32), persistent=False)
+        self.register_buffer("high", torch.tensor(high, dtype=torch.float32), persistent=False)
+        self.floor, self.start, self.end = float(floor), float(start), float(end)
+
+    def forward(self, stats: Tensor) -> Tensor:
+        s = stats.float()
+        width = (self.high - self.low).clamp_min(self.floor)
+        excess = ((self.low - s).clamp_min(0) + (s - self.high).clamp_min(0)) / width
+        return ((self.end - excess.amax(1)) / (self.end - self.start)).clamp(0.0, 1.0)
+
+
+def guard_part(in_bands: int, guard: dict | None) -> DomainGuard | None:
+    """The generator's guard from its ``guard`` argument (None: no guard)."""
+    if not guard:
+        return None
+    if len(guard["low"]) != 2 * in_bands or len(guard["high"]) != 2 * in_bands:
+        raise ValueError(f"guard: low and high need {2 * in_bands} statistics (2 per input band)")
+    return DomainGuard(**guard)
+
+
 def anchored_output(spectral: nn.Conv2d | None, x: Tensor, r: Tensor, training: bool,
-                    features: ContextFeatures | None = None) -> Tensor:
-    """The generator's output in model values: ``A·φ(x) + b + r`` with the residual ``r`` in
-    [−1, 1] (anchored; ``φ(x) = x`` for a linear anchor), or the plain ``(r + 1) / 2`` of a tanh
-    output. Inference clamps to [0, 1] (training does not, so the loss still has a gradient past
-    the range)."""
+                    features: ContextFeatures | None = None, weight: Tensor | None = None) -> Tensor:
+    """The generator's output in model values: ``A·φ(x) + b + w·r`` with the residual ``r`` in
+    [−1, 1] (anchored; ``φ(x) = x`` for a linear anchor; ``w (B,)`` the guard's weight, 1 without
+    one), or the plain ``(r + 1) / 2`` of a tanh output. Inference clamps to [0, 1] (training does
+    not, so the loss still has a gradient past the range)."""
     if spectral is not None:
+        if weight is not None:
+            r = r * weight.to(r.dtype)[:, None, None, None]
         y = spectral(features(x) if features is not None else x) + r
     else:
         y = (r + 1.0) * 0.5

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.anchor import InputNorm, anchor_parts, anchored_output, zero_last_conv
+from bandbridge.models.anchor import InputNorm, anchor_parts, anchored_output, guard_part, zero_last_conv
 from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
@@ -31,7 +31,8 @@ class ResNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64,
                  n_blocks: int = 9, n_down: int = 2, norm: str = "instance",
                  dropout: bool = False, location: dict | None = None,
-                 conditioning: dict | None = None, anchor: bool | dict = False, input_norm: str = "none"):
+                 conditioning: dict | None = None, anchor: bool | dict = False, input_norm: str = "none",
+                 guard: dict | None = None):
         super().__init__()
         bias = norm != "batch"
         self.norm_in = InputNorm(in_channels, input_norm)
@@ -55,6 +56,7 @@ class ResNetGenerator(nn.Module):
         self.decoder = nn.Sequential(*dec)
         # Baseline anchor (models/anchor.py): a 1×1 spectral map + this network as a residual from 0.
         self.spectral, self.anchor_features = anchor_parts(in_bands, out_channels, anchor)
+        self.guard = guard_part(in_bands, guard) if anchor else None  # never-worse: anchor.py
         if anchor:
             zero_last_conv(self.residual_tail())
         # Location prior after the downsampling, before the residual blocks (NIR-GAN's place).
@@ -77,5 +79,7 @@ class ResNetGenerator(nn.Module):
         if self.condition is not None:
             f = self.condition(f, context)
         y = self.decoder(self.body(f))
+        fade = None if self.guard is None or self.training else \
+            self.guard(self.norm_in.stats(x0, context))
         return anchored_output(self.spectral, x0, y[..., :h, :w], self.training,
-                               self.anchor_features)
+                               self.anchor_features, fade)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.anchor import InputNorm, anchor_parts, anchored_output, zero_last_conv
+from bandbridge.models.anchor import InputNorm, anchor_parts, anchored_output, guard_part, zero_last_conv
 from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
@@ -18,7 +18,8 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64, depth: int = 8,
                  norm: str = "batch", dropout: bool = True, max_mult: int = 8,
                  upsample: str = "transpose", location: dict | None = None,
-                 conditioning: dict | None = None, anchor: bool | dict = False, input_norm: str = "none"):
+                 conditioning: dict | None = None, anchor: bool | dict = False, input_norm: str = "none",
+                 guard: dict | None = None):
         super().__init__()
         if upsample not in ("transpose", "bilinear", "nearest"):
             raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got '{upsample}'")
@@ -62,6 +63,7 @@ class UNet(nn.Module):
         self.condition = ConditionPrior(ch[-1], **conditioning) if conditioning is not None else None
         # Baseline anchor (models/anchor.py): a 1×1 spectral map + this U-Net as a residual from 0.
         self.spectral, self.anchor_features = anchor_parts(in_bands, out_channels, anchor)
+        self.guard = guard_part(in_bands, guard) if anchor else None  # never-worse: anchor.py
         if anchor:
             zero_last_conv(self.residual_tail())
 
@@ -84,5 +86,7 @@ class UNet(nn.Module):
         y = self.up[-1](skips[-1])
         for j in range(self.depth - 2, -1, -1):
             y = self.up[j](torch.cat([skips[j], y], 1))
+        fade = None if self.guard is None or self.training else \
+            self.guard(self.norm_in.stats(x0, context))
         return anchored_output(self.spectral, x0, y[..., :h, :w], self.training,
-                               self.anchor_features)
+                               self.anchor_features, fade)

@@ -7,7 +7,6 @@ and cuts the precision gate's check sample from it (``evaluation/check_sample.py
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 import warnings
@@ -18,7 +17,7 @@ import lightning as L
 import torch
 import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from bandbridge.bundle import load_bundle, save_bundle
@@ -34,6 +33,7 @@ from bandbridge.training import GANTask
 from bandbridge.training_unpaired import CycleGANTask
 from bandbridge.models.anchor import zero_residual
 from bandbridge.workflows import groups
+from bandbridge.workflows.console import EpochBar, announce_run_dir, quiet_lightning
 
 RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
 
@@ -116,6 +116,18 @@ def new_run_dir(cfg: Config, runs_root: str) -> Path:
     return d
 
 
+def with_guard(cfg: Config, pairs: list) -> Config:
+    """``cfg`` with its anchored generator's never-worse guard set to the range of ``pairs``'
+    statistics (data/domain.py); unchanged without an anchor or with ``guard: false``."""
+    args = cfg.model.generator.args
+    if not args.get("anchor") or args.get("guard") is False or not pairs:
+        return cfg
+    from bandbridge.data.domain import domain_guard
+    gen = cfg.model.generator.model_copy(update={"args": {**args, "guard": domain_guard(
+        pairs, cfg.data.augment)}})
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"generator": gen})})
+
+
 def find_checkpoint(run: str | Path) -> Path:
     """A run folder's ``checkpoints/last.ckpt``, or a ``.ckpt`` path itself."""
     p = Path(run)
@@ -185,60 +197,6 @@ def init_weights(module: GANTask, source: str) -> None:
               f"absent start fresh ({', '.join(fresh[:4])}{', …' if len(fresh) > 4 else ''})")
 
 
-class _NoAdverts(logging.Filter):
-    """Drop Lightning's tips for its cloud services and its hardware roll call ("GPU available:
-    False, used: False", TPU, HPU): nothing a user of this tool acts on."""
-
-    HARDWARE = ("GPU available:", "TPU available:", "HPU available:", "IPU available:")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = str(record.msg)
-        return "💡 Tip" not in msg and not msg.startswith(self.HARDWARE)
-
-
-class EpochBar(TQDMProgressBar):
-    """Lightning's bar, read as a person counts: "Epoch 6/6" on the last of six epochs (not
-    "Epoch 5"), and no ``v_num`` field (the logger's version folder, cut to "oard")."""
-
-    class _Counted:
-        """The trainer, with ``current_epoch`` as the bar should print it ("6/6")."""
-
-        def __init__(self, trainer):
-            self._t = trainer
-            of = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
-            self.current_epoch = f"{trainer.current_epoch + 1}{of}"
-
-        def __getattr__(self, name: str):
-            return getattr(self._t, name)
-
-    def on_train_epoch_start(self, trainer, *args) -> None:
-        # Lightning's own method prints f"Epoch {trainer.current_epoch}"; setting the text after
-        # it would flash "Epoch 0" first.
-        super().on_train_epoch_start(self._Counted(trainer), *args)
-
-    def get_metrics(self, trainer, module) -> dict:
-        items = super().get_metrics(trainer, module)
-        items.pop("v_num", None)
-        return items
-
-
-def quiet_lightning() -> None:
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        lg = logging.getLogger(name)
-        if not any(isinstance(f, _NoAdverts) for f in lg.filters):
-            lg.addFilter(_NoAdverts())
-
-
-def announce_run_dir(run_dir: Path, resumed: bool) -> None:
-    """Say where the run writes before any work (once, on rank 0), so that after Ctrl-C a user
-    knows what to pass to ``--resume``."""
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-    if getattr(rank_zero_only, "rank", 0) == 0:
-        print(f"run folder: {run_dir} ({'resumed' if resumed else 'new'}; after Ctrl-C, "
-              f"`bandbridge train --resume {run_dir}` continues from its last finished epoch)",
-              flush=True)
-
-
 def check_accelerator(accelerator: str) -> None:
     """Refuse a GPU request on a machine without one before Lightning does it with a traceback."""
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
@@ -277,6 +235,8 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     dm = UnpairedDataModule(cfg) if cyclegan else PairedDataModule(cfg)
     dm.setup("fit")
     channels = dm.channels
+    if not resume and not cyclegan:  # never-worse: the range of statistics training sees
+        cfg = with_guard(cfg, dm.pairs["train"] + dm.pairs.get("val", []))
     module = (CycleGANTask if cyclegan else GANTask)(cfg.model_dump(mode="json"), *channels)
     baseline_file = run_dir / "baseline.json"
     if not resume:  # a baseline-anchored generator starts as the linear fit on the training split
@@ -371,6 +331,9 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                 make_check_sample(best_dir)
             except BandbridgeError:  # no validation split: prediction then trusts fp32 only
                 pass
+            if not cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val"):
+                from bandbridge.workflows.trust import add_confidence  # predict --confidence
+                add_confidence(best_dir, dm.pairs["val"])
     return run_dir
 
 

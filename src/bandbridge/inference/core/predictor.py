@@ -22,7 +22,8 @@ from bandbridge.config import BandSel
 from bandbridge.data.reader import _select, raster_info, read_decimated, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.spec import ModelSpec
-from bandbridge.radiometry import image_stats
+from bandbridge.radiometry import guard_note, image_stats
+from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.fileio import atomic_paths
 from bandbridge.inference.core.writer import (encode, model_tag, output_profile, physical_note,
@@ -51,6 +52,7 @@ class PredictOptions:
     sensor: str | None = None  # sensor name for models with sensor/GSD conditioning
     block_px: int = 4096  # widest column block processed at once (bounds memory)
     rows: tuple[int, int] | None = None  # only input rows [r0, r1): a strip, on the whole raster's tiles
+    confidence: bool = False  # also write <output>_error.tif: expected |error| per pixel
 
 
 @dataclass
@@ -60,6 +62,7 @@ class PredictStats:
     seconds: float
     megapixels: float
     extra_outputs: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what a user must know about this output
 
     @property
     def mpix_per_s(self) -> float:
@@ -143,7 +146,9 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     names = (in_names if opts.append else []) + out_names
     roles = ([band_role(b) for b in in_names] if opts.append else []) + \
         [band_role(b) for b in spec.target_names]
-    paths = [out] + [out.with_name(f"{out.stem}_{k}{out.suffix or '.tif'}") for k in index_fns]
+    error_fn = error_plan(spec, dtype) if opts.confidence else None
+    extras = [*index_fns, *(["error"] if error_fn else [])]
+    paths = [out] + [out.with_name(f"{out.stem}_{k}{out.suffix or '.tif'}") for k in extras]
     t0 = time.perf_counter()
     # GDAL keeps written blocks in its cache (default 5 % of RAM): bounded, peak RSS stays flat
     # in the raster's size; every input block is read once per strip, so nothing is lost.
@@ -160,12 +165,18 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             dsts[0].update_tags(bandbridge_units=physical_note(spec.target, dtype))
             for d, k in zip(dsts[1:], index_fns):
                 d.descriptions = (k,)
+            if error_fn:
+                dsts[-1].descriptions = (error_fn.description,)
+                dsts[-1].update_tags(bandbridge_confidence=error_fn.fitted)
             for d in dsts:  # marks our outputs, so a rerun on the folder never reads them as inputs
                 d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)
             # Writing (compression) runs in a thread beside the next strip's compute; at most
             # one strip waits, so memory stays bounded.
-            locate = _contexter(info, spec, opts.sensor, _image_stats(spec, src, sel, scaling)) \
-                if spec.uses_context else None
+            stats = _image_stats(spec, src, sel, scaling)
+            locate = _contexter(info, spec, opts.sensor, stats) if spec.uses_context else None
+            notes = guard_notes(spec, stats)
+            if spec.guard:  # the output says whether the model's own detail was kept
+                dsts[0].update_tags(bandbridge_guard=notes[0] if notes else GUARD_KEPT)
             with ThreadPoolExecutor(1) as writer:
                 pending = None
                 for cols, left, right in column_blocks(plan, opts.block_px):
@@ -175,7 +186,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                             pending.result()
                         win = Window(left * s, (a - r0) * s, (right - left) * s, (b - a) * s)
                         pending = writer.submit(_write_strip, dsts, index_fns, win, pred, x, valid,
-                                                opts.append, dtype)
+                                                opts.append, dtype, error_fn)
                 if pending is not None:
                     pending.result()
         finally:
@@ -185,15 +196,18 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             for t in temps:
                 to_cog(t, opts.creation)
     secs = time.perf_counter() - t0
-    return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:])
+    return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes)
 
 
 def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,
-                 valid: np.ndarray, append: bool, dtype: str) -> None:
+                 valid: np.ndarray, append: bool, dtype: str, error_fn=None) -> None:
     stack = np.concatenate([x, pred]) if append else pred
     dsts[0].write(encode(stack, valid, dtype), window=win)
-    for d, (fn, idx) in zip(dsts[1:], index_fns.values()):
-        v = fn(*[x[i] for i in idx], pred[0]).astype(np.float32)
+    rasters = [fn(*[x[i] for i in idx], pred[0]) for fn, idx in index_fns.values()]
+    if error_fn is not None:
+        rasters.append(error_fn(x, pred))
+    for d, v in zip(dsts[1:], rasters):
+        v = v.astype(np.float32)
         v[~valid] = np.nan
         d.write(v[None], window=win)
 
@@ -233,14 +247,26 @@ def index_plan(indices, spec: ModelSpec, names: list[str]) -> dict:
 
 def _image_stats(spec: ModelSpec, src: Path, sel: BandSel, scaling) -> list[float]:
     """The input's per-image statistics from one decimated read of the whole raster (never per
-    tile: every tile is normalised alike), for generators that normalise their input."""
-    if spec.input_norm == "none":
+    tile: every tile is normalised alike), for generators that normalise their input or guard
+    their residual."""
+    if not spec.n_stats:
         return []
     view = read_decimated(src, scaling, sel.bands, band_names=sel.band_names, sensor=sel.sensor)
     if not view.mask.any():
         raise BandbridgeError(f"{src}: no valid pixels (every pixel is nodata or NaN); there is "
                               "nothing to predict")
     return [float(v) for v in image_stats(view.data, view.mask)]
+
+
+GUARD_KEPT = "inside the training images' range: the model's output, unfaded"
+
+
+def guard_notes(spec: ModelSpec, stats: list[float]) -> list[str]:
+    """The never-worse guard's line on this image, if it fades the model's residual."""
+    if not spec.guard or not stats:
+        return []
+    note = guard_note(np.asarray(stats), spec.guard, spec.input_names)
+    return [note] if note else []
 
 
 def _contexter(info, spec: ModelSpec, sensor: str | None, stats: list[float]):

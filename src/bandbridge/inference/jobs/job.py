@@ -15,6 +15,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file, check_writable, is_temporary
 from bandbridge.inference.runtime.backends import check_choice
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
+from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.predictor import PredictOptions, PredictStats, index_plan, predict_file
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import ModelSpec, read_spec
@@ -147,6 +148,8 @@ def _check_for_model(spec: ModelSpec, opts: PredictOptions, reading: Interpretat
         raise BandbridgeError(f"--overlap {opts.overlap}: larger than {src} ({size[0]}×{size[1]} "
                               "pixels); choose a smaller overlap")
     index_plan(opts.indices, spec, reading.names)
+    if opts.confidence:
+        error_plan(spec, "float32")  # refuses a model without an error model, before any work
 
 
 def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOptions,
@@ -183,7 +186,8 @@ def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOption
             continue
         jobs.append(job)
     # -co against the driver and every type written (the outputs', float32 for index rasters)
-    dtypes = {resolve_dtype(opts.dtype, j.spec.target) for j in jobs} | ({"float32"} if opts.indices else set())
+    dtypes = {resolve_dtype(opts.dtype, j.spec.target) for j in jobs} | \
+        ({"float32"} if opts.indices or opts.confidence else set())
     check_creation_options(opts.creation, opts.cog, dtypes)
     return jobs, skipped
 
@@ -203,7 +207,8 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
         raise BandbridgeError(f"{f} and {taken[dst]} would both be written to {dst}; predict "
                               "them into separate folders")
     taken[dst] = f
-    extra = [dst.with_name(f"{dst.stem}_{k}{dst.suffix}") for k in opts.indices]
+    extra = [dst.with_name(f"{dst.stem}_{k}{dst.suffix}")
+             for k in [*opts.indices, *(["error"] if opts.confidence else [])]]
     for p in [dst, *extra]:
         check_output_file(p, files, overwrite)
     note = (f"{route_note}; " if route_note else "") + reading.note

@@ -1,0 +1,122 @@
+"""Which split each item goes to: id patterns, a split file, or fractions by a stable hash of
+its group (a groups CSV, a regex, or by default frame-number blocks), so that correlated items —
+frames of one sequence, tiles of one scene, dates of one site — never straddle splits."""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from bandbridge.config import SplitSpec
+from bandbridge.errors import BandbridgeError
+
+SPLITS = ("train", "val", "test")
+
+
+def _hash_unit(key: str, seed: int = 0) -> float:
+    h = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+    return int(h[:12], 16) / 16**12
+
+
+def _matches(item_id: str, patterns: list[str]) -> bool:
+    return any(p in item_id or fnmatch.fnmatchcase(item_id, p) for p in patterns)
+
+
+def check_regions(spec: SplitSpec, label: str) -> None:
+    """Regions lie in [0, 1], start before they end and never share a pixel."""
+    spans = sorted(spec.regions.values())
+    if any(not 0 <= a < b <= 1 for a, b in spans):
+        raise BandbridgeError(f"data source '{label}': split.regions {spans}: each must satisfy "
+                              "0 <= start < end <= 1")
+    if any(a < b for (_, b), (a, _) in zip(spans, spans[1:])):
+        raise BandbridgeError(f"data source '{label}': split.regions overlap: a pixel would be "
+                              "in two splits")
+
+
+def assign_split(item_id: str, spec: SplitSpec, listed: dict[str, str] | None = None,
+                 key: str | None = None) -> str:
+    """Which split an item goes to (or 'skip'). Groups (scene, site, sequence: ``key``, from
+    :func:`group_keys`; the id itself when none is given) never straddle splits."""
+    if listed is not None and item_id in listed:
+        return listed[item_id]
+    for s in ("test", "val", "train"):
+        if _matches(item_id, getattr(spec, s)):
+            return s
+    if spec.val_fraction or spec.test_fraction:
+        u = _hash_unit(key or item_id)
+        if u < spec.test_fraction:
+            return "test"
+        if u < spec.test_fraction + spec.val_fraction:
+            return "val"
+        return "train"
+    return spec.default
+
+
+_LAST_NUMBER = re.compile(r"(\d+)(?=\D*$)")
+
+
+def group_keys(ids: list[str], spec: SplitSpec, root: Path, label: str) -> dict[str, str]:
+    """The group key of each item id: the ``groups_file`` CSV's group, else the ``group``
+    regex's match, else its frame-number block (see :class:`~bandbridge.config.SplitSpec`).
+    Only fractions use keys; ids a CSV does not list are their own group."""
+    if spec.groups_file:
+        listed = _groups_csv(spec.groups_file, root, label)
+        return {i: listed.get(i, listed.get(Path(i).stem, i)) for i in ids}
+    if spec.group:
+        keys = {}
+        for i in ids:
+            m = re.search(spec.group, i)
+            keys[i] = m.group(1) if m and m.groups() else (m.group(0) if m else i)
+        return keys
+    keys = {i: i for i in ids}
+    if spec.frame_blocks:
+        runs: dict[str, list[tuple[int, str]]] = {}
+        for i in ids:
+            m = _LAST_NUMBER.search(i)
+            if m:
+                runs.setdefault(i[:m.start()] + "#" + i[m.end():], []).append((int(m.group(1)), i))
+        for prefix, numbered in runs.items():
+            numbered.sort()
+            n = len(numbered)
+            for rank, (_, i) in enumerate(numbered):  # equal-count runs of consecutive numbers
+                keys[i] = f"{prefix}@{rank * spec.frame_blocks // n}"
+    return keys
+
+
+def _groups_csv(path: str, root: Path, label: str) -> dict[str, str]:
+    """``{file name and stem: group}`` of a groups CSV (columns ``file``, ``group``)."""
+    p = Path(path) if Path(path).is_absolute() else root / path
+    try:
+        with open(p, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise BandbridgeError(f"data source '{label}': split.groups_file {p}: not found; give a "
+                              "CSV with columns file,group (path relative to data.root)") from None
+    if not rows or not {"file", "group"} <= set(rows[0]):
+        raise BandbridgeError(f"data source '{label}': split.groups_file {p}: needs a header "
+                              "with columns 'file' and 'group'")
+    out = {}
+    for r in rows:
+        name = Path(r["file"]).name
+        out[name] = out[Path(name).stem] = r["group"]
+    return out
+
+
+def _split_file(path: str, root: Path) -> dict[str, str]:
+    p = Path(path) if Path(path).is_absolute() else root / path
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise BandbridgeError(f"split file {p}: not found") from None
+    except json.JSONDecodeError as e:
+        raise BandbridgeError(f"split file {p}: not valid JSON ({e})") from None
+    out = {}
+    for s, ids in d.items():
+        if s not in SPLITS:
+            raise BandbridgeError(f"split file {p}: unknown split '{s}' (use train/val/test)")
+        out.update({str(i): s for i in ids})
+    return out

@@ -1,0 +1,84 @@
+"""Where not to trust the output: a per-pixel expected absolute error (``predict --confidence``).
+
+A model's error model (``model.yaml: confidence``, fitted by evaluation/confidence.py on its
+held-out validation groups) is a least-squares map from per-pixel features to the absolute error,
+then a monotone calibration of that score to the mean absolute error of validation pixels with
+that score. The features are what prediction has anyway: the output, how far it departs from the
+bundle's linear map, and how busy the output and the input are around the pixel (edges, thin
+structures and misregistration carry most of a translation's error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.core.writer import physical_note
+from bandbridge.spec import ModelSpec
+
+FEATURES = ("1", "output", "output^2", "|output - linear map|", "output local std (5 px)",
+            "input local std (5 px)", "input mean")
+WINDOW = 5
+
+
+def local_std(a: np.ndarray, k: int = WINDOW) -> np.ndarray:
+    """Standard deviation over ``k × k`` windows (edges replicated) of ``a (H, W)``."""
+    import torch
+    from bandbridge.models.anchor import box_mean
+    t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
+    mu, mu2 = box_mean(torch.cat([t, t * t], 1), k).chunk(2, 1)
+    return (mu2 - mu * mu).clamp_min(0).sqrt()[0, 0].numpy()
+
+
+def error_features(x: np.ndarray, y: np.ndarray, linear: np.ndarray | None) -> np.ndarray:
+    """``(F, H, W)`` features of each output pixel (model values): ``x (Ci, H, W)`` the input,
+    ``y (Co, H, W)`` the output, ``linear`` the bundle's linear map on ``x`` (or None)."""
+    ym, xm = y.mean(0), x.mean(0)
+    dis = np.abs(y - linear).mean(0) if linear is not None and linear.shape == y.shape \
+        else np.zeros_like(ym)
+    return np.stack([np.ones_like(ym), ym, ym * ym, dis, local_std(ym), local_std(xm), xm]
+                    ).astype(np.float32)
+
+
+def error_score(features: np.ndarray, coef: list[float]) -> np.ndarray:
+    """The uncalibrated score ``coef · features`` per pixel: ``(H, W)``."""
+    return np.tensordot(np.asarray(coef, np.float32), features, 1)
+
+
+def expected_error(x: np.ndarray, y: np.ndarray, linear: np.ndarray | None, conf: dict) -> np.ndarray:
+    """Expected absolute error per pixel, model values ``(H, W)``: the score through the
+    calibration's knots (piecewise linear, monotone, flat past the ends)."""
+    s = error_score(error_features(x, y, linear), conf["coef"])
+    return np.interp(s, conf["knots"], conf["values"]).astype(np.float32)
+
+
+@dataclass
+class ErrorRaster:
+    """``predict --confidence``'s raster: expected |error| per pixel in the output's stored units."""
+
+    spec: ModelSpec
+    factor: float  # model values → the output file's values (255 for uint8, 10000 for uint16)
+    description: str
+    fitted: str
+
+    def __call__(self, x: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        lin = self.spec.linear_baseline(x)
+        return expected_error(x, pred, lin, self.spec.confidence) * self.factor
+
+
+def error_plan(spec: ModelSpec, dtype: str) -> ErrorRaster:
+    """The error raster's writer, or a one-line refusal for a model without an error model."""
+    if not spec.confidence:
+        raise BandbridgeError(f"--confidence: {spec.name} carries no expected-error model (models "
+                              "bundled or trained since issue 21 do); fit one with `python "
+                              "scripts/confidence_table.py --add MODEL`, or drop --confidence")
+    if spec.scale > 1:
+        raise BandbridgeError("--confidence is for translation models, not super-resolution")
+    factor = {"uint8": 255.0, "uint16": 10000.0}.get(dtype, 1.0)
+    what = ", ".join(f"synthetic_{n}" for n in spec.target_names)
+    return ErrorRaster(spec, factor, f"expected absolute error of {what} "
+                       f"({physical_note(spec.target, dtype)})",
+                       f"expected |error| from the model's error model fitted on "
+                       f"{spec.confidence.get('fitted_on', 'its validation split')}")

@@ -1,0 +1,62 @@
+"""Give a saved model what says where to trust it, after the fact: the never-worse guard (the
+range of statistics of the images its config trained on, data/domain.py) and the expected-error
+model of ``predict --confidence`` (evaluation/confidence.py, fitted on its validation split),
+written into its ``model.yaml``.
+
+Runs set both themselves (``runner.with_guard`` at the start, ``add_confidence`` at the end);
+this is for bundles made before, and for measuring a model with and without a guard.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from bandbridge.bundle import META, load_model
+from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import atomic_write_bytes
+
+
+def fit_guard(model: str | Path, data_root: str | None = None) -> dict:
+    """The guard of ``model`` (a bundle folder or bundled name) from the training and
+    validation split of the data its config names (under ``data_root``)."""
+    from bandbridge.data.datamodule import PairedDataModule
+    from bandbridge.data.domain import domain_guard
+    from bandbridge.evaluation.evaluate import with_data
+    b = load_model(model)
+    if not b.config.model.generator.args.get("anchor"):
+        raise BandbridgeError(f"{model}: the guard fades a residual toward its anchor; this "
+                              "model has no anchor")
+    cfg = with_data(b.config, data_root, None)
+    dm = PairedDataModule(cfg)
+    pairs = dm.load_split("train") + dm.load_split("val")
+    return domain_guard(pairs, cfg.data.augment)
+
+
+def write_guard(folder: str | Path, guard: dict | bool) -> None:
+    """Set (a dict), or switch off (False), the guard in ``folder``'s model.yaml."""
+    path = Path(folder) / META
+    meta = yaml.safe_load(path.read_text())
+    meta["config"]["model"]["generator"]["args"]["guard"] = guard
+    atomic_write_bytes(path, yaml.safe_dump(meta, sort_keys=False).encode())
+
+
+def add_confidence(folder: str | Path, val: list | None = None, data_root: str | None = None) -> dict:
+    """Fit the bundle in ``folder``'s expected-error model on ``val`` (default: its config's
+    validation split under ``data_root``) and write it into its model.yaml; returns it."""
+    from bandbridge.evaluation.confidence import fit_confidence
+    b = load_model(folder)
+    if val is None:
+        from bandbridge.data.datamodule import PairedDataModule
+        from bandbridge.evaluation.evaluate import with_data
+        val = PairedDataModule(with_data(b.config, data_root, None)).load_split("val")
+    if not val or b.config.task.kind != "translation":
+        raise BandbridgeError(f"{folder}: the expected-error model is fitted on a translation "
+                              "model's validation images; this model has none")
+    conf = fit_confidence(b, val)
+    path = Path(folder) / META
+    meta = yaml.safe_load(path.read_text())
+    meta["confidence"] = conf
+    atomic_write_bytes(path, yaml.safe_dump(meta, sort_keys=False).encode())
+    return conf

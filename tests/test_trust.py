@@ -1,0 +1,75 @@
+"""Where to trust a model: the never-worse guard at prediction and ``predict --confidence``."""
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+
+from bandbridge.evaluation.confidence import calibration, fit_error_model, rank
+from conftest import SAMPLE
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+
+
+def test_calibration_figures_by_hand():
+    real = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 30.0])
+    good = calibration(real * 2, real)
+    assert good["spearman"] == pytest.approx(1.0)
+    assert good["top10_share"] == pytest.approx(30 / 66)  # the one flagged pixel holds 30 of 66
+    bad = calibration(-real, real)
+    assert bad["spearman"] == pytest.approx(-1.0) and bad["top10_share"] == 0.0
+    assert list(rank(np.array([3.0, 1.0, 3.0, 2.0]))) == [2.5, 0.0, 2.5, 1.0]  # ties: mean rank
+
+
+def test_error_model_is_monotone_and_in_the_errors_units():
+    rng = np.random.default_rng(0)
+    F = np.c_[np.ones(5000), rng.random((5000, 2))]
+    E = 0.1 * F[:, 1] + 0.01 * rng.random(5000)  # error grows with the first feature
+    conf = fit_error_model(F, E)
+    assert np.all(np.diff(conf["values"]) >= 0) and np.all(np.diff(conf["knots"]) >= 0)
+    expected = np.interp(F @ np.array(conf["coef"]), conf["knots"], conf["values"])
+    cal = calibration(expected, E)
+    assert cal["spearman"] > 0.9 and abs(cal["mean_expected"] - cal["mean_real"]) < 0.005
+
+
+def test_a_run_bundles_its_guard_and_error_model(trained_run):
+    meta = yaml.safe_load((trained_run / "model" / "best" / "model.yaml").read_text())
+    guard = meta["config"]["model"]["generator"]["args"]["guard"]
+    assert len(guard["low"]) == len(guard["high"]) == 6 and guard["images"] == 3  # train + val dates
+    conf = meta["confidence"]
+    assert "validation split" in conf["fitted_on"] and len(conf["coef"]) == len(conf["features"])
+
+
+def test_predict_confidence_writes_the_expected_error_and_the_guard_says_when_it_fades(
+        run_cli, trained_run, tmp_path):
+    out = tmp_path / "nir.tif"
+    code, stdout, err = run_cli("predict", str(NAIP), "-m", str(trained_run), "-o", str(out),
+                                "--confidence")
+    assert code == 0, err
+    err_tif = tmp_path / "nir_error.tif"
+    with rasterio.open(err_tif) as e, rasterio.open(out) as o:
+        assert e.descriptions[0].startswith("expected absolute error of synthetic_")
+        assert "model units" in e.descriptions[0] and e.dtypes[0] == "float32"
+        v = e.read(1)
+        assert np.isfinite(v).all() and v.min() >= 0 and 1 < float(v.mean()) < 255  # DN, as the output
+        assert "validation split" in e.tags()["bandbridge_confidence"]
+        assert "bandbridge_guard" in o.tags()
+    # the same scene at a tenth of the light: outside every training date's range
+    dark = tmp_path / "dark.tif"
+    with rasterio.open(NAIP) as src:
+        prof, data = src.profile, src.read()
+    with rasterio.open(dark, "w", **prof) as dst:
+        dst.write((data // 10).astype(data.dtype))
+    code, stdout, err = run_cli("predict", str(dark), "-m", str(trained_run), "-o",
+                                str(tmp_path / "dark_nir.tif"))
+    assert code == 0, err
+    assert "note: dark.tif: this image is unlike the model's training images" in stdout
+    with rasterio.open(tmp_path / "dark_nir.tif") as o:
+        assert "unlike the model's training images" in o.tags()["bandbridge_guard"]
+
+
+def test_confidence_on_a_model_without_an_error_model_is_refused_in_one_line(run_cli, tmp_path):
+    code, _, err = run_cli("predict", str(NAIP), "-m", "sr-x2", "-o", str(tmp_path / "x.tif"),
+                           "--confidence")
+    assert code == 2 and "--confidence: sr-x2 carries no expected-error model" in err
+    assert "Traceback" not in err and not list(tmp_path.iterdir())
