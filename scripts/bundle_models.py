@@ -23,7 +23,7 @@ from bandbridge.models import count_parameters
 
 ZOO = Path(__file__).resolve().parent.parent / "src" / "bandbridge" / "zoo"
 NAMES = {"rgb2nir-wgangp-cpu": "rgb2nir-naip", "rgb2nir-pix2pix-cpu": "rgb2nir-s2",
-         "sar2optical-cpu": "sar2optical", "rgb2thermal-cpu": "rgb2thermal", "sr-x2-cpu": "sr-x2", "sr-x3-cpu": "sr-x3",
+         "sar2optical-cpu": "sar2optical", "rgb2thermal-cpu": "rgb2thermal", "rgb2nir-photo-cpu": "rgb2nir-photo", "sr-x2-cpu": "sr-x2", "sr-x3-cpu": "sr-x3",
          "sr-x4-cpu": "sr-x4"}
 ATTRIBUTION = {
     "naip_opengeos": "NAIP imagery (USDA, public domain) via github.com/opengeos/data (MIT)",
@@ -37,6 +37,8 @@ ATTRIBUTION = {
     "sen1floods11": "Sen1Floods11 (Bonafilia et al. 2020, CC-BY-4.0); contains modified Copernicus Sentinel data",
     "roadscene": "RoadScene (hanna-xu/RoadScene), derived from the FLIR ADAS data set (FLIR terms): "
                  "weights only, for research and evaluation",
+    "tno": "TNO Image Fusion Dataset (Toet 2014, figshare; research use, cite): weights only",
+    "epfl_photos": "EPFL RGB-NIR Scene Dataset (Brown & Süsstrunk, CVPR 2011; research use, cite): weights only",
     "sr_t91": "T91 (Yang et al. 2010; research terms) via jiny2001/dcscn-super-resolution (MIT)",
     "sr_bsd200": "BSD200, the BSDS300 training images (Martin et al. 2001; academic terms) via "
                  "jiny2001/dcscn-super-resolution (MIT)",
@@ -56,7 +58,8 @@ SCRIPTS = {f"sr-x{s}-cpu": "scripts/train_sr.sh" for s in (2, 3, 4)}  # else tra
 # More held-out sets scored on the shipped bundle (bandbridge evaluate --recipe R), in the card.
 EXTRA_EVAL = {"sr-x4-cpu": ["sr_bsd100"]}
 # Leave-one-source-out runs (scripts/loso_cpu.sh) whose tables go into the cards.
-LOSO = {"rgb2nir-pix2pix-cpu": ["rgb2nir-s2", "rgb2nir-s2-levels"], "sar2optical-cpu": ["sar2optical"]}
+LOSO = {"rgb2nir-pix2pix-cpu": ["rgb2nir-s2", "rgb2nir-s2-levels"], "sar2optical-cpu": ["sar2optical"],
+        "rgb2thermal-cpu": ["rgb2thermal"]}
 
 
 def split_counts(cfg) -> dict[str, dict[str, int]]:
@@ -106,7 +109,7 @@ def card(name: str, preset: str, run: Path, b, loso_dir: Path | None = None) -> 
 - Loss: {f"{cfg.loss.adversarial} (λ_adv {cfg.loss.lambda_adv}) + " if cfg.loss.lambda_adv else "no critic, "}L1 (λ {cfg.loss.lambda_l1}); {cfg.train.max_epochs} epochs of
   {cfg.data.samples_per_epoch} random {cfg.data.patch_size}² crops, batch {cfg.data.batch_size}.
 - Inference: tiles of {cfg.inference.tile} px, overlap {cfg.inference.overlap} px (blended; sized by `benchmarks/overlap.py`, see the README). The precision gate's check sample (`check.safetensors`) is a validation tile.
-
+{trust_lines(b)}
 ## Training data
 
 {chr(10).join(f"- `{s}` ({', '.join(f'{n} {k}' for k, n in counts.get(s, {}).items())} files): "
@@ -131,6 +134,24 @@ The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch'
 ## Evaluation of this bundle (float16 weights, as shipped) on the held-out test split, next to baselines
 
 {table}{extra_evals(preset, run)}{loso_section(preset, loso_dir)}"""
+
+
+def trust_lines(b) -> str:
+    """The card's lines on the never-worse guard and the expected-error model, if it has them."""
+    out = ""
+    guard = b.config.model.generator.args.get("guard")
+    if guard:
+        out += (f"- Never-worse guard: the residual fades toward the anchor on images whose per-band "
+                f"1st/99th percentiles lie outside those of its {guard['images']} training and "
+                f"validation images (and their augmented copies) — kept whole up to "
+                f"{guard['start']:g}, gone at {guard['end']:g} range-widths outside; predict says so.\n")
+    conf = b.info.get("confidence")
+    if conf:
+        v = conf["validation"]
+        out += (f"- Expected error (`predict --confidence`): fitted on the {conf['fitted_on']}; on "
+                f"those pixels Spearman ρ {v['spearman']:.3f} with the real error, the worst-flagged "
+                f"10 % carry {v['top10_share']:.1%} of it.\n")
+    return out
 
 
 def extra_evals(preset: str, run: Path) -> str:
@@ -201,6 +222,14 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
                     weights_dtype=torch.float16, epoch=b.info.get("epoch"),
                     val_metrics=b.info.get("val_metrics"), bundled_from=preset,
                     **({"baseline": b.info["baseline"]} if b.info.get("baseline") else {}))
+        # Where to trust it, on the shipped weights: the guard (runs older than guards get it
+        # from their config's data) and the expected-error model on the validation split.
+        from bandbridge.workflows.trust import add_confidence, fit_guard, write_guard
+        if b.config.task.kind == "translation" and b.info.get("baseline"):
+            if not b.config.model.generator.args.get("guard"):
+                write_guard(out, fit_guard(out, b.config.data.root))
+            add_confidence(out, data_root=b.config.data.root)
+            b = load_bundle(out)
         # The precision gate's check sample: a validation tile, measured on the shipped weights.
         from bandbridge.evaluation.check_sample import make_check_sample
         make_check_sample(out, b.config.data.root)

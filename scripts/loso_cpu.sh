@@ -17,3 +17,5 @@ $BB loso --preset rgb2nir-pix2pix-cpu --data "$DATA" --out "$OUT/rgb2nir-s2-leve
 # SAR→optical: SEN12MS-CR, WorldCereal S1/S2 pairs, Sen1Floods11.
 $BB loso --preset sar2optical-cpu --data "$DATA" --out "$OUT/sar2optical" $SETS \
   --recipes sen12mscr,worldcereal_s1s2,sen1floods11
+# RGB→thermal: day (RoadScene, FLIR ADAS) ↔ night (TNO, gray image intensifier → LWIR).
+$BB loso --preset rgb2thermal-cpu --data "$DATA" --out "$OUT/rgb2thermal" $SETS --recipes roadscene,tno

@@ -1,6 +1,8 @@
 """One name, several models: a bundled name like ``rgb2nir`` picks the model that fits the
-kind of RGB a user holds — 8-bit imagery (NAIP, PNG/JPEG, true-colour products) or reflectance
-(Sentinel-2 L1C/L2A, Landsat) — from what :func:`~bandbridge.inference.core.interpret.look_at` saw."""
+kind of RGB a user holds — 8-bit aerial imagery (NAIP, true-colour products), an ordinary photo
+(8-bit without a georeference: a phone or camera JPEG) or reflectance (Sentinel-2 L1C/L2A,
+Landsat) — from what :func:`~bandbridge.inference.core.interpret.look_at` saw and whether the file
+is georeferenced."""
 
 from __future__ import annotations
 
@@ -9,11 +11,23 @@ from pathlib import Path
 from bandbridge.errors import BandbridgeError
 from bandbridge.bands import FAMILY
 from bandbridge.inference.core.interpret import Look, Overrides, look_at
-from bandbridge.spec import resolve_model_folder
+from bandbridge.spec import resolve_model_folder, zoo_models
 
 # name → {family of input values: bundled model}
 ZOO_ROUTES: dict[str, dict[str, str]] = {
-    "rgb2nir": {"8-bit imagery": "rgb2nir-naip", "reflectance": "rgb2nir-s2"}}
+    "rgb2nir": {"8-bit imagery": "rgb2nir-naip", "photo": "rgb2nir-photo",
+                "reflectance": "rgb2nir-s2"}}
+PHOTO = "photo"  # 8-bit values in a file without a CRS
+
+
+def family_of(src: str | Path, look: Look, scaling: str | None) -> str:
+    """The family a route is chosen by: that of the values (or of ``--scaling``), and for 8-bit
+    values without a coordinate system, ``photo``."""
+    from bandbridge.data.reader import raster_info
+    family = FAMILY.get(scaling, "") if scaling else look.family
+    if family == "8-bit imagery" and raster_info(src).crs is None:
+        return PHOTO
+    return family
 
 
 def is_routed(model: str) -> bool:
@@ -27,11 +41,14 @@ def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
     if not is_routed(model):
         return resolve_model_folder(model), None
     look = look or look_at(src, ov.band_names)
-    family = FAMILY.get(ov.scaling, "") if ov.scaling else look.family
+    family = family_of(src, look, ov.scaling)
     routes = ZOO_ROUTES[str(model)]
+    if family == PHOTO and routes.get(PHOTO) not in zoo_models():  # not installed: aerial 8-bit
+        family = "8-bit imagery"
     if family not in routes:
         raise BandbridgeError(f"{src}: {model} picks a model for {' or '.join(routes)}, but the "
                               f"values look like {family or look.why}; name a model with -m "
                               f"({', '.join(routes.values())}) and set --scaling")
     name = routes[family]
-    return resolve_model_folder(name), f"{model} → {name} (for {family})"
+    why = "8-bit values, no georeference: a photo" if family == PHOTO else family
+    return resolve_model_folder(name), f"{model} → {name} (for {why})"
