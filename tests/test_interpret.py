@@ -45,8 +45,8 @@ def _inputs(tmp, rgb):
 @pytest.mark.parametrize("name,model,scaling,how", [
     ("rgb8.tif", "rgb2nir-naip", "uint8", "colour interpretation"),
     ("refl16.tif", "rgb2nir-s2", "reflectance_10000", "by count: 3 bands"),
-    ("rgb.png", "rgb2nir-naip", "uint8", "colour interpretation"),
-    ("rgb.jpg", "rgb2nir-naip", "uint8", "colour interpretation")])
+    ("rgb.png", "rgb2nir-photo", "uint8", "colour interpretation"),  # 8-bit, no georeference
+    ("rgb.jpg", "rgb2nir-photo", "uint8", "colour interpretation")])
 def test_predict_rgb2nir_without_flags_says_what_it_assumed(run_cli, tmp_path, rgb, name, model,
                                                             scaling, how):
     src = _inputs(tmp_path, rgb)[name]

@@ -95,6 +95,16 @@ def test_rgb2nir_routes_by_input_and_says_so(tmp_path):
     assert folder.name == "rgb2nir-s2" and "reflectance" in note
     folder, note = route_model("rgb2nir-naip", f)  # a model named directly is not routed
     assert folder.name == "rgb2nir-naip" and note is None
+    from PIL import Image
+    photo = tmp_path / "phone.jpg"  # 8-bit values, no georeference: an ordinary photo
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(photo)
+    folder, note = route_model("rgb2nir", photo)
+    assert folder.name == "rgb2nir-photo" and "8-bit values, no georeference: a photo" in note
+    png8 = tmp_path / "aerial.tif"  # the same values with a CRS: aerial imagery
+    with rasterio.open(png8, "w", driver="GTiff", height=32, width=32, count=3, dtype="uint8",
+                       crs="EPSG:32614", transform=rasterio.transform.from_origin(5e5, 5e6, 1, 1)) as d:
+        d.write(np.full((3, 32, 32), 90, "uint8"))
+    assert route_model("rgb2nir", png8)[0].name == "rgb2nir-naip"
 
 
 def test_web_demo_routes_rgb2nir_by_the_upload(tmp_path):
