@@ -52,7 +52,7 @@ def sample(pairs_out, pixels: int = PIXELS, seed: int = 0) -> tuple[np.ndarray, 
 
 def fit_error_model(F: np.ndarray, E: np.ndarray, knots: int = KNOTS, ridge: float = 1e-6) -> dict:
     """Least squares of ``E`` on ``F``, then the score's ``knots`` quantile bins mapped to their
-    mean real error, made non-decreasing (a higher score never promises a smaller error)."""
+    mean real error, made increasing (a higher score never promises a smaller error)."""
     A = F.astype(np.float64)
     coef = np.linalg.solve(A.T @ A + ridge * len(A) * np.eye(A.shape[1]), A.T @ E.astype(np.float64))
     s = A @ coef
@@ -64,7 +64,10 @@ def fit_error_model(F: np.ndarray, E: np.ndarray, knots: int = KNOTS, ridge: flo
         if sel.any():
             centres.append(float(np.median(s[sel])))
             values.append(float(E[sel].mean()))
+    # non-decreasing, then strictly increasing by a hair: the map keeps the score's ranking
+    # (flat stretches would tie pixels the score tells apart)
     values = np.maximum.accumulate(np.asarray(values))
+    values = values + 1e-6 * max(float(values.max()), 1e-6) * np.arange(len(values))
     centres = np.maximum.accumulate(np.asarray(centres))  # ties of a discrete score: keep order
     return {"features": list(FEATURES), "coef": [float(c) for c in coef],
             "knots": [float(c) for c in centres], "values": [float(v) for v in values]}
