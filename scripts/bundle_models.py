@@ -52,6 +52,7 @@ ATTRIBUTION = {
 # The exact extra arguments each bundled model was trained with (beyond --preset and --data).
 EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]'",
               "sr-x2-cpu": "--set train.threads=1",
+              "rgb2thermal-cpu": "--set train.threads=1", "rgb2nir-photo-cpu": "--set train.threads=1",
               **{f"sr-x{s}-cpu": "--set train.threads=1 --init-from runs/sr/sr-x2-cpu/<run>/model/best"
                  for s in (3, 4)}}
 SCRIPTS = {f"sr-x{s}-cpu": "scripts/train_sr.sh" for s in (2, 3, 4)}  # else train_cpu_presets.sh
