@@ -73,3 +73,17 @@ def test_confidence_on_a_model_without_an_error_model_is_refused_in_one_line(run
                            "--confidence")
     assert code == 2 and "--confidence: sr-x2 carries no expected-error model" in err
     assert "Traceback" not in err and not list(tmp_path.iterdir())
+
+
+def test_the_web_page_says_when_the_guard_fades(tmp_path):
+    pytest.importorskip("gradio")
+    from PIL import Image
+    from bandbridge.demo.translate import Translator
+    from bandbridge.spec import zoo_models
+    with rasterio.open(NAIP) as src:
+        d = src.read()
+    Image.fromarray((d[:3] // 12).astype(np.uint8).transpose(1, 2, 0)).save(tmp_path / "dark.png")
+    res = Translator(zoo_models())(str(tmp_path / "dark.png"), "rgb2nir", tmp_path / "w")
+    assert "rgb2nir → rgb2nir-photo" in res.status  # a PNG: no georeference, a photo
+    assert "**Note:** this image is unlike the model's training images" in res.status
+    assert "*Calibrate with a pair*, below" in res.status and "bandbridge adapt" not in res.status

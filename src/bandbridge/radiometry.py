@@ -130,4 +130,4 @@ def guard_note(stats: np.ndarray, guard: dict, names: list[str]) -> str | None:
     kept = "the model's own detail is dropped" if w == 0 else f"the model's own detail is kept at {w:.0%}"
     return (f"this image is unlike the model's training images ({what} {float(stats[k]):.4g}, "
             f"training {guard['low'][k]:.4g}–{guard['high'][k]:.4g}): {kept}, the output leans "
-            "on the model's baseline fit (calibrate with `bandbridge adapt` and a few pairs)")
+            "on the model's baseline fit (a few pairs of your imagery calibrate it: `bandbridge adapt`)")

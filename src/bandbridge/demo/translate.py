@@ -175,7 +175,7 @@ class Translator:
             f"({be.name} {be.precision}). The download is what `bandbridge predict --cog` writes: "
             f"a Cloud-Optimized GeoTIFF of {stored_note(spec, dtype)}. {geo} "
             "Assumed: " + page_words("; ".join(n for n in (route_note, reading.note) if n)) + "."
-            + "".join(f" **Note:** {n.replace('`bandbridge adapt`', '*Calibrate with a pair*')}."
+            + "".join(f" **Note:** {n.replace('`bandbridge adapt`', '*Calibrate with a pair*, below')}."
                       for n in stats.notes))
         return res
 
