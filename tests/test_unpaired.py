@@ -216,5 +216,5 @@ def test_cyclegan_resumes_exactly_and_its_bundle_predicts_and_exports(run_cli, t
                              "--out", str(tmp_path / "eval"))
     assert code == 0, err
     s = json.loads((tmp_path / "eval" / "summary.json").read_text())
-    assert list(s["methods"]) == ["model"] and s["protocol"]["images"] == 23
+    assert list(s["methods"]) == ["model"] and s["protocol"]["images"] == 12  # RoadScene val blocks
     assert 0 < s["methods"]["model"]["psnr"] < 40
