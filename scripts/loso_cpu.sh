@@ -19,3 +19,8 @@ $BB loso --preset sar2optical-cpu --data "$DATA" --out "$OUT/sar2optical" $SETS 
   --recipes sen12mscr,worldcereal_s1s2,sen1floods11
 # RGB→thermal: day (RoadScene, FLIR ADAS) ↔ night (TNO, gray image intensifier → LWIR).
 $BB loso --preset rgb2thermal-cpu --data "$DATA" --out "$OUT/rgb2thermal" $SETS --recipes roadscene,tno
+# The sources added in issue 21, held out whole from models trained on all of the above.
+$BB loso --preset rgb2nir-pix2pix-cpu --data "$DATA" --out "$OUT/rgb2nir-s2-new" $SETS --recipes s2_wildfire \
+  --fold 'new=s2_wildfire,s2_eolearn,s2_sen12mscr,s2_majortom,s2_riotilerpds,landsat8_toa,modis_nbar,worldcereal_s2>s2_rsgislib_wales,s2_rsgislib_tanzania,s2_bigearthnet'
+$BB loso --preset sar2optical-cpu --data "$DATA" --out "$OUT/sar2optical-new" $SETS --recipes sen12mscr \
+  --fold 'new=sen12mscr,worldcereal_s1s2,sen1floods11>bigearthnet_s1s2'
