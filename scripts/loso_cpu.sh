@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Leave-one-source-out with the -cpu presets: the estimate of what imagery from elsewhere gets.
 #   scripts/loso_cpu.sh [DATA_ROOT] [OUT_DIR]
-# Every fold trains 6 epochs on one core (about 6 min each; 13 folds in all, about 1 h 20 min).
+# Every fold trains 6 epochs on one core (about 6 min each on a quiet core; 17 folds in all).
 set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=${2:-runs/loso}
