@@ -54,6 +54,7 @@ class Look:
     scaling: str  # the scaling the values look like
     why: str  # e.g. "uint16, 99th percentile 3012: reflectance × 10000"
     values: np.ndarray  # (bands, n) raw values of the decimated look's valid pixels
+    georeferenced: bool = True  # the file has a coordinate system (a photo has none)
 
     @property
     def family(self) -> str:
@@ -160,7 +161,8 @@ def look_at(path: str | Path, band_names: tuple[str, ...] | None = None,
         roles, how = _roles(info, n, values)
     data = [i for i, r in enumerate(roles) if r != "alpha"] or list(range(n))
     scaling, why = detect_scaling(info.dtype, values[data], path)
-    return Look(str(path), names, roles, how, info.dtype, scaling, why, values)
+    return Look(str(path), names, roles, how, info.dtype, scaling, why, values,
+                info.crs is not None)
 
 
 def _resolve_bands(look: Look, tokens, need: int, model: str) -> list[int]:

@@ -20,14 +20,11 @@ ZOO_ROUTES: dict[str, dict[str, str]] = {
 PHOTO = "photo"  # 8-bit values in a file without a CRS
 
 
-def family_of(src: str | Path, look: Look, scaling: str | None) -> str:
+def family_of(look: Look, scaling: str | None) -> str:
     """The family a route is chosen by: that of the values (or of ``--scaling``), and for 8-bit
     values without a coordinate system, ``photo``."""
-    from bandbridge.data.reader import raster_info
     family = FAMILY.get(scaling, "") if scaling else look.family
-    if family == "8-bit imagery" and raster_info(src).crs is None:
-        return PHOTO
-    return family
+    return PHOTO if family == "8-bit imagery" and not look.georeferenced else family
 
 
 def is_routed(model: str) -> bool:
@@ -41,7 +38,7 @@ def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
     if not is_routed(model):
         return resolve_model_folder(model), None
     look = look or look_at(src, ov.band_names)
-    family = family_of(src, look, ov.scaling)
+    family = family_of(look, ov.scaling)
     routes = ZOO_ROUTES[str(model)]
     if family == PHOTO and routes.get(PHOTO) not in zoo_models():  # not installed: aerial 8-bit
         family = "8-bit imagery"
