@@ -16,13 +16,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from bandbridge.bundle import load_model
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.evaluation.confidence import calibration, predict_pairs, sample
 from bandbridge.evaluation.evaluate import with_data
-from bandbridge.inference.core.confidence import error_score
+from bandbridge.inference.core.confidence import calibrated
 from bandbridge.spec import resolve_model_folder
 from bandbridge.workflows.loso import held_out_source
 from bandbridge.workflows.trust import add_confidence
@@ -33,8 +31,7 @@ def score(model: str, recipe: str, data: str) -> dict:
     conf = b.info.get("confidence")
     pairs = PairedDataModule(with_data(b.config, data, [held_out_source(recipe)])).load_split("test")
     F, E = sample(predict_pairs(b, pairs))
-    expected = np.interp(error_score(F.T[:, :, None], conf["coef"])[:, 0], conf["knots"], conf["values"])
-    return {"images": len(pairs), **calibration(expected, E)}
+    return {"images": len(pairs), **calibration(calibrated(F.T, conf), E)}
 
 
 def main() -> None:

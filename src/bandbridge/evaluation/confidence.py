@@ -10,25 +10,22 @@ error the pixels it flags as the worst 10 % carry (10 % would be no better than 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from bandbridge.data.datasets import LoadedPair
-from bandbridge.inference.core.confidence import FEATURES, error_features, error_score
+from bandbridge.inference.core.confidence import FEATURES, calibrated, error_features
 
 PIXELS = 200_000
 KNOTS = 20
 
 
 def predict_pairs(bundle, pairs: list[LoadedPair]):
-    """``(x, ŷ, y, mask, linear)`` numpy per pair: the bundle's output on the whole image (the
-    image's own statistics in its context, as evaluate runs it)."""
+    """``(x, ŷ, y, mask, linear)`` numpy per pair: the bundle's output on the whole image, as
+    evaluate runs it."""
+    from bandbridge.evaluation.evaluate import predict_whole
     from bandbridge.spec import apply_linear
-    g = bundle.generator.eval()
+    bundle.generator.eval()
     for p in pairs:
-        h, w = p.x.shape[1:]
-        ctx = torch.tensor([p.context(h / 2, w / 2, bundle.config.sensors)])
-        with torch.inference_mode():
-            yhat = g(p.x[None].float(), ctx)[0].clamp(0, 1).numpy()
+        yhat = predict_whole(bundle, p).numpy()
         x = p.x.numpy()
         lin = apply_linear(bundle.info.get("baseline"), x)
         yield x, yhat, p.y.numpy(), p.mask[0].numpy().astype(bool), lin
@@ -100,7 +97,7 @@ def fit_confidence(bundle, val: list[LoadedPair]) -> dict:
     on those pixels and where it was fitted."""
     F, E = sample(predict_pairs(bundle, val))
     conf = fit_error_model(F, E)
-    expected = np.interp(error_score(F.T[:, :, None], conf["coef"])[:, 0], conf["knots"], conf["values"])
+    expected = calibrated(F.T, conf)
     conf["fitted_on"] = (f"validation split of {sorted({p.source.name for p in val})} "
                          f"({len(val)} images, {len(E)} pixels)")
     conf["validation"] = calibration(expected, E)

@@ -104,12 +104,7 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     rows, samples = [], []
     fid_pairs: dict[str, list] = {}
     for k, pair in enumerate(pairs):
-        h, w = pair.x.shape[1:]
-        preds = {}
-        with torch.inference_mode():
-            for name, b in models.items():
-                ctx = torch.tensor([pair.context(h / 2, w / 2, b.config.sensors)])  # centre
-                preds[name] = b.generator(pair.x[None].float(), ctx)[0].clamp(0, 1)
+        preds = {name: predict_whole(b, pair) for name, b in models.items()}
         for b in baselines:
             preds[b.name] = b(pair.x)
         for method, pred in preds.items():
@@ -140,6 +135,15 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     if out_dir is not None:
         write_outputs(result, Path(out_dir))
     return result
+
+
+@torch.inference_mode()
+def predict_whole(bundle: Bundle, pair: LoadedPair) -> torch.Tensor:
+    """The bundle's output on the whole image of ``pair`` ``(Ct, H·s, W·s)`` in [0, 1], with the
+    context of the image's centre (its statistics are the whole image's)."""
+    h, w = pair.x.shape[1:]
+    ctx = torch.tensor([pair.context(h / 2, w / 2, bundle.config.sensors)])
+    return bundle.generator(pair.x[None].float(), ctx)[0].clamp(0, 1)
 
 
 def summarize(rows: list[dict], methods: list[str]) -> dict:

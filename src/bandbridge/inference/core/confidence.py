@@ -47,11 +47,15 @@ def error_score(features: np.ndarray, coef: list[float]) -> np.ndarray:
     return np.tensordot(np.asarray(coef, np.float32), features, 1)
 
 
+def calibrated(features: np.ndarray, conf: dict) -> np.ndarray:
+    """Expected absolute error (model values) of features ``(F, …)``: the score through the
+    calibration's knots (piecewise linear, monotone, flat past the ends); shape ``(…)``."""
+    return np.interp(error_score(features, conf["coef"]), conf["knots"], conf["values"])
+
+
 def expected_error(x: np.ndarray, y: np.ndarray, linear: np.ndarray | None, conf: dict) -> np.ndarray:
-    """Expected absolute error per pixel, model values ``(H, W)``: the score through the
-    calibration's knots (piecewise linear, monotone, flat past the ends)."""
-    s = error_score(error_features(x, y, linear), conf["coef"])
-    return np.interp(s, conf["knots"], conf["values"]).astype(np.float32)
+    """Expected absolute error per pixel of an output ``y``, model values ``(H, W)``."""
+    return calibrated(error_features(x, y, linear), conf).astype(np.float32)
 
 
 @dataclass
