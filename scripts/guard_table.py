@@ -6,7 +6,7 @@ its guard, beside the baselines fitted on its training data (issue 21).
 
 Each MODEL=RECIPE,… scores the bundled (or run's) model on every image of the recipes (their own
 splits ignored, as leave-one-source-out does): the model as shipped without a guard, the same
-weights with the guard fitted on its own training and validation images (`workflows/guard.py`),
+weights with the guard fitted on its own training and validation images (`workflows/trust.py`),
 and the linear, context-ridge, MLP and constant baselines. Prints one markdown table (mean MAE
 over images, per source) and the images the guard faded.
 """
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.evaluation.evaluate import evaluate
+from bandbridge.bundle import load_model
+from bandbridge.data.datamodule import PairedDataModule
+from bandbridge.evaluation.evaluate import evaluate, with_data
 from bandbridge.radiometry import guard_weight
 from bandbridge.spec import resolve_model_folder
 from bandbridge.workflows.trust import fit_guard, write_guard
@@ -53,14 +55,9 @@ def main() -> None:
             for r in recipes.split(","):
                 res = evaluate(guarded, a.data, "test", [held_out_source(r)], out / name / r,
                                keep_samples=0, others={"unguarded": bare})
-                weights = []
-                from bandbridge.data.datamodule import PairedDataModule
-                from bandbridge.evaluation.evaluate import with_data
-                from bandbridge.bundle import load_model
                 cfg = with_data(load_model(guarded).config, a.data, [held_out_source(r)])
-                for p in PairedDataModule(cfg).load_split("test"):
-                    weights.append(guard_weight(p.stats.numpy(), guard))
-                w = np.asarray(weights)
+                w = np.asarray([guard_weight(p.stats.numpy(), guard)
+                                for p in PairedDataModule(cfg).load_split("test")])
                 mae = {m: np.mean([row["mae"] for row in res.rows if row["method"] == m])
                        for m in SHOWN if any(row["method"] == m for row in res.rows)}
                 gain = 100 * (1 - mae["model"] / mae["unguarded"])

@@ -14,7 +14,9 @@ from collections import Counter
 
 import numpy as np
 
-from bandbridge.evaluation.evaluate import evaluate
+from bandbridge.bundle import load_model
+from bandbridge.data.items import discover
+from bandbridge.evaluation.evaluate import evaluate, with_data
 from bandbridge.inference.core.route import route_model
 from bandbridge.workflows.loso import held_out_source
 
@@ -34,25 +36,18 @@ def main() -> None:
         source = recipe if split else held_out_source(recipe)
         res = evaluate(MODELS[0], a.data, split or "test", [source], keep_samples=0,
                        others={MODELS[1]: MODELS[1]}, with_baselines=False)
-        rows = [r for r in res.rows]
-        ids = sorted({r["id"] for r in rows})
-        paths = {r["id"]: r for r in rows}
-        from bandbridge.bundle import load_model
-        from bandbridge.data.datamodule import PairedDataModule
-        from bandbridge.evaluation.evaluate import with_data
+        rows = res.rows
         cfg = with_data(load_model(MODELS[0]).config, a.data, [source])
-        picked = Counter(route_model("rgb2nir", p.item.input_path)[0].name
-                         for p in PairedDataModule(cfg).load_split(split or "test"))
-        mae = {("model" if m == MODELS[0] else m): np.mean([r["mae"] for r in rows
-               if r["method"] == ("model" if m == MODELS[0] else m)]) for m in MODELS}
-        vals = [mae["model"], mae[MODELS[1]]]
+        picked = Counter(route_model("rgb2nir", it.input_path)[0].name
+                         for it in discover(cfg.data)[split or "test"])
+        method = {MODELS[0]: "model", MODELS[1]: MODELS[1]}  # evaluate's names for the two
+        vals = [np.mean([r["mae"] for r in rows if r["method"] == method[m]]) for m in MODELS]
         top = picked.most_common(1)[0][0]
         better = MODELS[int(np.argmin(vals))]
-        lines.append(f"| {s} | {len(ids)} | {', '.join(f'{k} ({n})' for k, n in picked.items())} | "
+        lines.append(f"| {s} | {len({r['id'] for r in rows})} | {', '.join(f'{k} ({n})' for k, n in picked.items())} | "
                      + " | ".join(f"{v:.2f}" for v in vals)
                      + f" | {'the better one' if top == better else 'the worse one'} |")
         print(lines[-1], flush=True)
-        del paths
     print("\n".join(lines))
 
 

@@ -113,17 +113,21 @@ def guard_excess(stats: np.ndarray, guard: dict) -> np.ndarray:
 def guard_weight(stats: np.ndarray, guard: dict) -> float:
     """The residual's weight for an image: 1 inside the range (up to ``start`` widths out),
     falling linearly to 0 at ``end`` widths out (the output is then the anchor alone)."""
-    e = float(guard_excess(stats, guard).max())
+    return _weight(guard_excess(stats, guard), guard)
+
+
+def _weight(excess: np.ndarray, guard: dict) -> float:
+    e = float(excess.max())
     return float(np.clip((guard["end"] - e) / (guard["end"] - guard["start"]), 0.0, 1.0))
 
 
 def guard_note(stats: np.ndarray, guard: dict, names: list[str]) -> str | None:
     """One line on an image the guard fades (None when it keeps the residual whole): the
     statistic furthest outside and the range training saw."""
-    w = guard_weight(stats, guard)
+    e = guard_excess(stats, guard)
+    w = _weight(e, guard)
     if w >= 1.0:
         return None
-    e = guard_excess(stats, guard)
     k = int(e.argmax())
     c = len(names)
     what = f"{names[k % c]} {STATS_PERCENTILES[k // c]:g}th percentile"
