@@ -14,8 +14,7 @@ from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel, DataConfig, Source, SplitSpec
 from bandbridge.data.reader import _select, raster_info
 from bandbridge.errors import BandbridgeError
-from bandbridge.data.splits import (SPLITS, _split_file, assign_split, check_regions,  # noqa: F401 (re-exported)
-                                    group_keys)
+from bandbridge.data.splits import SPLITS, _split_file, assign_split, check_regions, group_keys
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy"}  # what a folder listing reads
 
