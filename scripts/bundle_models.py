@@ -48,6 +48,10 @@ ATTRIBUTION = {
     "modis_nbar": "MODIS MCD43A4 (NASA LP DAAC, public domain) via cogeotiff/rio-tiler-pds test fixtures",
     "worldcereal_s2": "ESA WorldCereal sample cubes (CC-BY-4.0); contains modified Copernicus Sentinel data",
     "worldcereal_s1s2": "ESA WorldCereal sample cubes (CC-BY-4.0); contains modified Copernicus Sentinel data",
+    "s2_rsgislib_wales": "rsgislib test data (remotesensinginfo/rsgislib, GPL-3.0); contains modified Copernicus Sentinel data",
+    "s2_rsgislib_tanzania": "rsgislib test data (remotesensinginfo/rsgislib, GPL-3.0); contains modified Copernicus Sentinel data",
+    "s2_bigearthnet": "BigEarthNet v1 (Sumbul et al. 2019, CDLA-Permissive-1.0) via ConfigILM (MIT); contains modified Copernicus Sentinel data",
+    "bigearthnet_s1s2": "BigEarthNet v1 / BigEarthNet-MM (Sumbul et al. 2021, CDLA-Permissive-1.0) via ConfigILM (MIT); contains modified Copernicus Sentinel data",
 }
 # The exact extra arguments each bundled model was trained with (beyond --preset and --data).
 EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]'",
@@ -59,8 +63,9 @@ SCRIPTS = {f"sr-x{s}-cpu": "scripts/train_sr.sh" for s in (2, 3, 4)}  # else tra
 # More held-out sets scored on the shipped bundle (bandbridge evaluate --recipe R), in the card.
 EXTRA_EVAL = {"sr-x4-cpu": ["sr_bsd100"]}
 # Leave-one-source-out runs (scripts/loso_cpu.sh) whose tables go into the cards.
-LOSO = {"rgb2nir-pix2pix-cpu": ["rgb2nir-s2", "rgb2nir-s2-levels"], "sar2optical-cpu": ["sar2optical"],
-        "rgb2thermal-cpu": ["rgb2thermal"]}
+LOSO = {"rgb2nir-pix2pix-cpu": ["rgb2nir-s2", "rgb2nir-s2-levels", "rgb2nir-s2-new"],
+        "sar2optical-cpu": ["sar2optical"], "rgb2thermal-cpu": ["rgb2thermal"],
+        "rgb2nir-wgangp-cpu": ["rgb2nir-naip-vhr"]}
 
 
 def split_counts(cfg) -> dict[str, dict[str, int]]:

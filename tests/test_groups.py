@@ -63,3 +63,7 @@ data:
     assert max(r["ratio"] for r in table.values()) == pytest.approx(ratio, rel=1e-4)
     if best["epoch"] == -1:  # the anchor itself
         assert all(r["best"] == r["anchor"] for r in table.values())
+    anchor = json.loads((run / "baseline.json").read_text())["anchor"]
+    assert anchor["rule"] == "leave-one-source-out"  # two sources: the anchor's fit chosen across them
+    assert {"linear", "mean"} <= set(anchor["scores"]) and anchor["chosen"] in anchor["scores"]
+    assert anchor["scores"][anchor["chosen"]] == min(anchor["scores"].values())

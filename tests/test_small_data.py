@@ -10,7 +10,7 @@ from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.items import discover
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.baselines import (ContextRidgeBaseline, LinearBaseline, init_anchor,
-                                             ridge, sample_pixels)
+                                             leave_one_source_out, ridge, sample_pixels)
 from bandbridge.models import build_generator
 from bandbridge.models.anchor import ContextFeatures, box_mean, zero_residual
 from conftest import SAMPLE
@@ -82,6 +82,28 @@ def test_ridge_recovers_a_known_map_and_shrinks_with_the_penalty():
     W = ridge(X, Y, 0.0)
     np.testing.assert_allclose(W[:, 0], [2.0, -0.5, 3.0, 1.5], atol=1e-8)
     assert np.abs(ridge(X, Y, 1.0)[:3]).sum() < np.abs(W[:3]).sum()
+
+
+def test_leave_one_source_out_scores_each_fit_where_it_was_not_fitted():
+    rng = np.random.default_rng(0)
+    # three sources share one linear law; each adds its own offset that texture cannot predict
+    per = {}
+    for k, off in enumerate((0.0, 0.05, -0.05)):
+        X = rng.uniform(0, 1, size=(4000, 3))
+        per[f"s{k}"] = (X, 0.2 + 0.5 * X[:, :1] + off + rng.normal(0, 0.01, (4000, 1)))
+    b = ContextRidgeBaseline()
+    worst = leave_one_source_out(per, lambda X, Y: b.candidates(X, Y, 3))
+    assert set(worst) == {*b.LAMBDAS, "linear", "mean"}
+    assert worst["linear"] == pytest.approx(1.0)  # the better baseline on every held-out source
+    assert worst["mean"] > 2.0  # the constant ignores the law
+    # by hand, for the constant on s0: the mean of s1 and s2's targets, scored on s0
+    X0, Y0 = per["s0"]
+    const = np.concatenate([per["s1"][1], per["s2"][1]]).mean()
+    lin = np.linalg.lstsq(np.c_[np.concatenate([per["s1"][0], per["s2"][0]]), np.ones(8000)],
+                          np.concatenate([per["s1"][1], per["s2"][1]]), rcond=None)[0]
+    m_const = np.abs(np.clip(const, 0, 1) - Y0).mean()
+    m_lin = np.abs(np.clip(np.c_[X0, np.ones(4000)] @ lin, 0, 1) - Y0).mean()
+    assert worst["mean"] >= m_const / min(m_const, m_lin) - 1e-9
 
 
 def test_context_ridge_validates_no_worse_than_linear_and_the_anchor_is_it():

@@ -19,20 +19,22 @@ from bandbridge.models.anchor import normalize_bands
 SAMPLE_PIXELS = 200_000  # pixels every per-pixel baseline (and an anchor) is fitted on
 
 
-def sample_pixels(pairs: list[LoadedPair], n: int = SAMPLE_PIXELS, seed: int = 0,
-                  input_norm: str = "none", features=None):
-    """Up to ``n`` valid (input, target) pixel pairs, ``X (N, Ci)``, ``Y (N, Ct)`` float32, each
-    source contributing in proportion to its weight (not to its pixel count: one large scene must
-    not decide the fit). ``input_norm`` normalises each image's input with its own statistics,
-    as the generator does (models/anchor.py); ``features`` maps a whole image ``(Ci, H, W)`` to
-    the per-pixel features sampled instead of its bands (``(F, H, W)``, e.g. ContextFeatures)."""
+def sample_by_source(pairs: list[LoadedPair], n: int = SAMPLE_PIXELS, seed: int = 0,
+                     input_norm: str = "none", features=None
+                     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Up to ``n`` valid (input, target) pixel pairs in all, per source ``{name: (X (N, Ci),
+    Y (N, Ct))}``, each source contributing in proportion to its weight (not to its pixel count:
+    one large scene must not decide the fit). ``input_norm`` normalises each image's input with
+    its own statistics, as the generator does (models/anchor.py); ``features`` maps a whole image
+    ``(Ci, H, W)`` to the per-pixel features sampled instead of its bands (``(F, H, W)``, e.g.
+    ContextFeatures)."""
     g = torch.Generator().manual_seed(seed)
     by_source: dict[str, list[LoadedPair]] = {}
     for p in pairs:
         by_source.setdefault(p.source.name or str(id(p.source)), []).append(p)
     total_w = sum(ps[0].source.weight for ps in by_source.values())
-    xs, ys = [], []
-    for ps in by_source.values():
+    out = {}
+    for name, ps in by_source.items():
         sx, sy = [], []
         for p in ps:
             m = p.mask[0]
@@ -49,9 +51,15 @@ def sample_pixels(pairs: list[LoadedPair], n: int = SAMPLE_PIXELS, seed: int = 0
         if len(X) > quota:
             idx = torch.randperm(len(X), generator=g)[:quota]
             X, Y = X[idx], Y[idx]
-        xs.append(X)
-        ys.append(Y)
-    return torch.cat(xs).float(), torch.cat(ys).float()
+        out[name] = (X.float(), Y.float())
+    return out
+
+
+def sample_pixels(pairs: list[LoadedPair], n: int = SAMPLE_PIXELS, seed: int = 0,
+                  input_norm: str = "none", features=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample_by_source`'s pixels of every source together: ``X (N, Ci)``, ``Y (N, Ct)``."""
+    per = sample_by_source(pairs, n, seed, input_norm, features)
+    return torch.cat([x for x, _ in per.values()]), torch.cat([y for _, y in per.values()])
 
 
 class LinearBaseline:
@@ -79,41 +87,85 @@ def apply_coef(coef: np.ndarray, f: torch.Tensor) -> torch.Tensor:
 class ContextRidgeBaseline:
     """Ridge regression on the anchor's context features ``φ(x)`` (models/anchor.py: the bands,
     their local means and standard deviations over 5, 15 and 45 px, their pairwise products),
-    features standardised, intercept unpenalised; the penalty ``λ`` (× pixel count) is chosen on
-    validation pixels when given, among ``LAMBDAS``, and a plain linear map wins when it scores
-    better there. What a user could fit in a minute that sees texture."""
+    features standardised, intercept unpenalised. The penalty ``λ`` (× pixel count) among
+    ``LAMBDAS``, or the plain linear map, is chosen (``rule``):
+
+    - with two or more training sources, by **leave-one-source-out** on them: each candidate —
+      the constant mean too — is fitted on all sources but one and scored on that one, and the
+      candidate whose *worst* source ratio to the better of the linear map and the constant
+      there is lowest wins (``scores``: those worst ratios). A source's own validation pixels
+      cannot tell a fit that transfers from one that memorised its sources;
+    - else on the validation pixels when given (``scores``: MAE there);
+    - else ``λ = 1e-3``.
+
+    What a user could fit in a minute that sees texture."""
 
     name = "ridge-context"
-    LAMBDAS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    LAMBDAS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # 1 and 10: shrunk toward the constant
 
     def __init__(self, windows: tuple[int, ...] = (5, 15, 45), products: bool = True):
         self.windows, self.products = windows, products
 
-    def fit_pairs(self, train: list[LoadedPair], val: list[LoadedPair] | None = None
-                  ) -> "ContextRidgeBaseline":
+    def fit_pairs(self, train: list[LoadedPair], val: list[LoadedPair] | None = None,
+                  rule: str = "auto") -> "ContextRidgeBaseline":
+        """``rule``: ``auto`` (as above), or ``validation`` to choose on ``val`` whatever the
+        sources (the rule before leave-one-source-out; ``scripts/loso_anchor.py`` compares)."""
         from bandbridge.models.anchor import ContextFeatures
         c = train[0].x.shape[0]
         self.phi = phi = _image_features(ContextFeatures(c, self.windows, self.products))
-        Xt, Yt = sample_pixels(train, features=phi)
-        X, Y = Xt.double().numpy(), Yt.double().numpy()
-        fits = {lam: ridge(X, Y, lam) for lam in self.LAMBDAS}
+        per = {k: (x.double().numpy(), y.double().numpy())
+               for k, (x, y) in sample_by_source(train, features=phi).items()}
+        X, Y = (np.concatenate(a) for a in zip(*per.values()))
+        fits = self.candidates(X, Y, c)
         # (Ci + 1, Ct): the plain linear map, fitted as the linear baseline fits it
-        self.linear_coef = LinearBaseline().fit(Xt[:, :c], Yt).coef
-        fits["linear"] = np.r_[self.linear_coef[:c], np.zeros((X.shape[1] - c, Y.shape[1])),
-                               self.linear_coef[c:]]
-        self.chosen, self.scores = 1e-3, {}
-        if val:
+        self.linear_coef = np.r_[fits["linear"][:c], fits["linear"][-1:]]
+        self.chosen, self.scores, self.rule = 1e-3, {}, "default"
+        if len(per) >= 2 and rule == "auto":
+            self.scores, self.rule = leave_one_source_out(per, lambda X, Y: self.candidates(X, Y, c)), \
+                "leave-one-source-out"
+        elif val:
             Xv, Yv = (t.double().numpy() for t in sample_pixels(val, features=phi))
-            Av = np.c_[Xv, np.ones(len(Xv))]
-            self.scores = {k: float(np.abs(np.clip(Av @ w, 0, 1) - Yv).mean())
-                           for k, w in fits.items()}
+            self.scores = {k: coef_mae(w, Xv, Yv) for k, w in fits.items() if k != "mean"}
+            self.rule = "validation"
+        if self.scores:
             self.chosen = min(self.scores, key=self.scores.get)
         self.coef = fits[self.chosen]  # (F + 1, Ct): weights on φ(x), then the bias
         return self
 
+    def candidates(self, X: np.ndarray, Y: np.ndarray, c: int) -> dict:
+        """Every candidate fit ``(F + 1, Ct)`` on features ``X (N, F)`` whose first ``c`` columns
+        are the bands: each ``λ``, the linear map of the bands, the constant mean."""
+        fits: dict = {lam: ridge(X, Y, lam) for lam in self.LAMBDAS}
+        lin = np.linalg.lstsq(np.c_[X[:, :c], np.ones(len(X))], Y, rcond=None)[0]
+        pad = np.zeros((X.shape[1] - c, Y.shape[1]))
+        fits["linear"] = np.r_[lin[:c], pad, lin[c:]]
+        fits["mean"] = np.r_[np.zeros((X.shape[1], Y.shape[1])), Y.mean(0, keepdims=True)]
+        return fits
+
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return apply_coef(self.coef, self.phi(x))
+
+
+def coef_mae(coef: np.ndarray, X: np.ndarray, Y: np.ndarray) -> float:
+    """MAE of the clipped per-pixel fit ``coef (F + 1, Ct)`` on ``X (N, F)`` against ``Y (N, Ct)``."""
+    return float(np.abs(np.clip(X @ coef[:-1] + coef[-1], 0, 1) - Y).mean())
+
+
+def leave_one_source_out(per: dict[str, tuple[np.ndarray, np.ndarray]], candidates
+                         ) -> dict[str, float]:
+    """Each candidate's worst ratio, over the sources of ``per`` (``{name: (X, Y)}``), of its MAE
+    on a source when fitted on the others (``candidates(X, Y) → {name: coef}``) to the better
+    of the linear map's and the constant's there. 1.0 = never worse than both on any source."""
+    worst: dict = {}
+    for held in per:
+        X = np.concatenate([x for k, (x, _) in per.items() if k != held])
+        Y = np.concatenate([y for k, (_, y) in per.items() if k != held])
+        maes = {k: coef_mae(w, *per[held]) for k, w in candidates(X, Y).items()}
+        ref = max(min(maes["linear"], maes["mean"]), 1e-12)
+        for k, v in maes.items():
+            worst[k] = max(worst.get(k, 0.0), v / ref)
+    return worst
 
 
 def _image_features(features: nn.Module):

@@ -248,8 +248,8 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                          f"({len(dm.pairs['train'])} images), least squares on up to "
                          f"{SAMPLE_PIXELS} valid pixels balanced by source"}
         if lin is not None and lin.name == "ridge-context":
-            baseline["anchor"] = {"kind": lin.name, "chosen": str(lin.chosen),
-                                  "val_mae": lin.scores}
+            baseline["anchor"] = {"kind": lin.name, "chosen": str(lin.chosen), "rule": lin.rule,
+                                  "scores": {str(k): v for k, v in lin.scores.items()}}
     else:
         baseline = json.loads(baseline_file.read_text()) if baseline_file.exists() else None
     if init_from:
