@@ -151,7 +151,7 @@ def test_onnx_export_matches_torch_and_predicts_without_torch(run_cli, trained_r
     assert np.abs(a - b).max() < 1e-4
     code = ("import sys\nfrom bandbridge.cli import main\n"
             f"sys.argv = ['bandbridge', 'predict', {str(NAIP)!r}, '-m', {str(exp)!r}, '-o', "
-            f"{str(tmp_path / 'o.tif')!r}, '--backend', 'onnx', '--cog']\n"
+            f"{str(tmp_path / 'o.tif')!r}, '--backend', 'onnx', '--cog', '--confidence']\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "assert 'torch' not in sys.modules and 'lightning' not in sys.modules\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -159,6 +159,7 @@ def test_onnx_export_matches_torch_and_predicts_without_torch(run_cli, trained_r
     assert p.returncode == 0, p.stderr[-2000:]
     with rasterio.open(tmp_path / "o.tif") as dst:
         assert dst.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and dst.crs.to_epsg() == 26914
+    assert (tmp_path / "o_error.tif").exists()  # the error map, torch-free too
 
 
 def test_predict_cli_bad_inputs(run_cli, trained_run, tmp_path):

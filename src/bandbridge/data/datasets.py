@@ -198,8 +198,8 @@ class RandomCropDataset(Dataset):
         stats = pair.stats
         if self.augment.active and self.scale == 1:
             src = pair.source
-            x, y, stats = augment_radiometry(x, y, m, stats, _names(src.input.bands, x.shape[0]),
-                                             _names(src.target.bands, y.shape[0]), self.augment, g)
+            x, y, stats = augment_radiometry(x, y, m, stats, role_names(src.input.bands, x.shape[0]),
+                                             role_names(src.target.bands, y.shape[0]), self.augment, g)
         meta = _meta(pair, r, c, size)
         meta["gsd"] *= f
         return {"input": x.contiguous(), "target": y.contiguous(), "mask": m.contiguous(),
@@ -291,6 +291,8 @@ class TileDataset(Dataset):
                 "meta": _meta(self.pairs[k], r, c, self.size)}
 
 
-def _names(bands, n: int) -> list[str]:
+def role_names(bands, n: int) -> list[str]:
+    """The band names augmentation keys its per-band terms on (haze by wavelength): the
+    selected bands as named, or "other" for each when they are not named one per band."""
     names = [str(b) for b in (bands or [])]
     return names if len(names) == n else ["other"] * n

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from bandbridge.config import AugmentConfig
-from bandbridge.data.datasets import LoadedPair, _names
+from bandbridge.data.datasets import LoadedPair, role_names
 from bandbridge.radiometry import GUARD_DEFAULTS, augment_radiometry
 
 
@@ -31,7 +31,7 @@ def domain_guard(pairs: list[LoadedPair], aug: AugmentConfig, draws: int = 64,
             ci, co = p.x.shape[0], p.y.shape[0]
             x, y = torch.zeros(ci, 1, 1), torch.zeros(co, 1, 1)
             m = torch.ones(1, 1, 1, dtype=torch.bool)
-            ins, outs = _names(p.source.input.bands, ci), _names(p.source.target.bands, co)
+            ins, outs = role_names(p.source.input.bands, ci), role_names(p.source.target.bands, co)
             rows += [augment_radiometry(x, y, m, s, ins, outs, aug, g)[2].numpy() for _ in range(draws)]
     r = np.stack(rows).astype(np.float64)
     return {"low": [round(float(v), 5) for v in np.floor(r.min(0) * 1e5) / 1e5],

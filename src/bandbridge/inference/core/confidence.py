@@ -23,13 +23,20 @@ FEATURES = ("1", "output", "output^2", "|output - linear map|", "output local st
 WINDOW = 5
 
 
+def box_mean(a: np.ndarray, k: int) -> np.ndarray:
+    """Mean over ``k × k`` windows centred on each pixel of ``a (H, W)``, edges replicated —
+    ``models.anchor.box_mean`` in numpy (summed-area table), so the error map needs no torch
+    (``--backend onnx --confidence`` stays torch-free)."""
+    p = k // 2
+    c = np.cumsum(np.cumsum(np.pad(a.astype(np.float64), p, mode="edge"), 0), 1)
+    c = np.pad(c, ((1, 0), (1, 0)))
+    return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+
+
 def local_std(a: np.ndarray, k: int = WINDOW) -> np.ndarray:
     """Standard deviation over ``k × k`` windows (edges replicated) of ``a (H, W)``."""
-    import torch
-    from bandbridge.models.anchor import box_mean
-    t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
-    mu, mu2 = box_mean(torch.cat([t, t * t], 1), k).chunk(2, 1)
-    return (mu2 - mu * mu).clamp_min(0).sqrt()[0, 0].numpy()
+    mu, mu2 = box_mean(a, k), box_mean(np.square(a, dtype=np.float64), k)
+    return np.sqrt(np.clip(mu2 - mu * mu, 0, None)).astype(np.float32)
 
 
 def error_features(x: np.ndarray, y: np.ndarray, linear: np.ndarray | None) -> np.ndarray:
