@@ -79,6 +79,13 @@ def test_predict_confidence_writes_the_expected_error_and_the_guard_says_when_it
     assert "note: dark.tif: this image is unlike the model's training images" in stdout
     with rasterio.open(tmp_path / "dark_nir.tif") as o:
         assert "unlike the model's training images" in o.tags()["bandbridge_guard"]
+    # on workers (Dask, in strips), the note comes back once per file and lands in the summary
+    code, stdout, err = run_cli("predict", str(dark), "-m", str(trained_run), "-o",
+                                str(tmp_path / "workers"), "--workers", "2", "--strips", "2")
+    assert code == 0, err
+    assert stdout.count("note: dark.tif: this image is unlike the model's training images") == 1
+    summary = (tmp_path / "workers" / "bandbridge-summary.csv").read_text()
+    assert summary.splitlines()[0].endswith(",note") and "unlike the model's training" in summary
 
 
 def test_confidence_on_a_model_without_an_error_model_is_refused_in_one_line(run_cli, tmp_path):

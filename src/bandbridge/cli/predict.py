@@ -116,6 +116,8 @@ def _predict_distributed(jobs, failed, skipped, output, backend, precision, thre
     for r in rows:
         if r["status"] == "ok":
             out.print(f"{r['output']}  {r['mpix']:.2f} MPix in {r['seconds']:.1f} s", highlight=False)
+            for line in filter(None, r.get("note", "").split(" | ")):  # the guard faded, as above
+                out.print(f"note: {Path(r['file']).name}: {line}", highlight=False)
             if stac:
                 from bandbridge.inference.interop.stac import write_item
                 j = by_dst[r["output"]]

@@ -62,7 +62,7 @@ def _task(job: Job, backend: str, precision: str, threads: int | None,
         st = predict_file(be, job.spec, job.src, Path(dst) if dst else job.dst, opts)
     except BandbridgeError as e:
         return {"error": str(e), "seconds": 0.0, "mpix": 0.0}
-    return {"seconds": st.seconds, "mpix": st.megapixels, "worker": os.getpid()}
+    return {"seconds": st.seconds, "mpix": st.megapixels, "worker": os.getpid(), "notes": st.notes}
 
 
 _ADDRESS = re.compile(r"(?:(?P<scheme>tcp|tls)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)"
@@ -232,7 +232,7 @@ def _compute(jobs: list[Job], chosen: dict, threads: int | None, scheduler: str 
             ranges = strip_ranges(job.size[0], k) if k > 1 else [None]
             tmp = temp_folder_beside(job.dst, "strips") if len(ranges) > 1 else None
             plan[job.dst] = {"job": job, "parts": [], "tmp": tmp, "left": len(ranges), "error": None,
-                             "seconds": 0.0, "mpix": 0.0, "t0": time.perf_counter()}
+                             "seconds": 0.0, "mpix": 0.0, "t0": time.perf_counter(), "notes": []}
             for i, r in enumerate(ranges):
                 dst = str(tmp / f"strip{i:04d}.tif") if tmp else None
                 fut = client.submit(_task, job, b, p, per_thread, r, dst, retries=retries, pure=False,
@@ -248,6 +248,8 @@ def _compute(jobs: list[Job], chosen: dict, threads: int | None, scheduler: str 
                 res = {"error": _unexpected(e, fut, futures[fut], log), "mpix": 0.0}
             st["mpix"] += res["mpix"]
             st["error"] = st["error"] or res.get("error")
+            # per image, not per strip: every strip of a file repeats the same guard note
+            st["notes"] += [n for n in res.get("notes", []) if n not in st["notes"]]
             st["left"] -= 1
             if tick:
                 tick()
@@ -294,12 +296,13 @@ def _finish(st: dict, seconds: float) -> dict:
             shutil.rmtree(st["tmp"], ignore_errors=True)
     ok = st["error"] is None
     return {"file": str(job.src), "status": "ok" if ok else "failed", "seconds": round(seconds, 2),
-            "mpix": round(st["mpix"], 3), "output": str(job.dst) if ok else "", "error": st["error"] or ""}
+            "mpix": round(st["mpix"], 3), "output": str(job.dst) if ok else "", "error": st["error"] or "",
+            "note": " | ".join(st.get("notes", [])) if ok else ""}
 
 
 def write_summary(rows: list[dict], path: Path) -> None:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, ["file", "status", "seconds", "mpix", "output", "error"])
+    w = csv.DictWriter(buf, ["file", "status", "seconds", "mpix", "output", "error", "note"])
     w.writeheader()
     w.writerows(rows)
     atomic_write_bytes(Path(path), buf.getvalue().encode())
