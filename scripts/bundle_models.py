@@ -5,6 +5,8 @@ model card with data attribution, command, training time and the evaluation tabl
                                                          # and loso_cpu.sh
     python scripts/bundle_models.py --hash-zoo           # write weights_sha256 into the zoo's
                                                          # model.yaml files (weights untouched)
+    python scripts/bundle_models.py --card-only RUNS_DIR LOSO_DIR [NAME ...]  # rewrite the cards
+                                  # of the shipped bundles (e.g. with new LOSO tables)
     python scripts/bundle_models.py --refresh-tables [NAME ...]  # re-evaluate the shipped bundles
                                   # (e.g. after new baselines) and replace their cards' tables
 """
@@ -57,6 +59,7 @@ ATTRIBUTION = {
 EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]'",
               "sr-x2-cpu": "--set train.threads=1",
               "rgb2thermal-cpu": "--set train.threads=1", "rgb2nir-photo-cpu": "--set train.threads=1",
+              "rgb2nir-pix2pix-cpu": "--set train.threads=1", "sar2optical-cpu": "--set train.threads=1",
               **{f"sr-x{s}-cpu": "--set train.threads=1 --init-from runs/sr/sr-x2-cpu/<run>/model/best"
                  for s in (3, 4)}}
 SCRIPTS = {f"sr-x{s}-cpu": "scripts/train_sr.sh" for s in (2, 3, 4)}  # else train_cpu_presets.sh
@@ -93,6 +96,36 @@ source whole, next to baselines fitted on the same training sources (`scripts/lo
 every fold trained 6 epochs, `--set train.max_epochs=6 --set train.threads=1`):
 
 {body}"""
+
+
+def selection(summary: dict) -> str:
+    """How ``best`` was chosen: by the worst validation source when the run had two or more."""
+    return ("the epoch whose worst validation source is best relative to the anchor "
+            "(`val/worst_ratio`)" if summary.get("groups") else "the epoch with the best validation PSNR")
+
+
+def anchor_line(b) -> str:
+    """Which closed-form fit the generator is anchored to, and by which rule it was chosen."""
+    a = (b.info.get("baseline") or {}).get("anchor")
+    if not a:
+        return ""
+    how = {"leave-one-source-out": "by leave-one-source-out across the training sources (score: the "
+                                   "worst held-out source relative to the better of linear and constant)",
+           "validation": "on the validation split (score: MAE)"}.get(a.get("rule"), "by default")
+    pick = a["chosen"] if a["chosen"] in ("linear", "mean") else f"ridge λ {a['chosen']}"
+    scores = a.get("scores") or a.get("val_mae") or {}
+    return (f"The anchor is the {pick} fit, chosen {how}"
+            + (f": {', '.join(f'{k} {v:.3f}' for k, v in scores.items())}" if scores else "") + ".\n")
+
+
+def groups_lines(summary: dict) -> str:
+    """The per-source validation table of a run that selected by the worst source."""
+    g = summary.get("groups")
+    if not g:
+        return ""
+    rows = "\n".join(f"| {k} | {v['anchor']:.4f} | {v['best']:.4f} | {v['ratio']:.3f} |" for k, v in g.items())
+    return ("\nValidation L1 per source (model units; ratio < 1: the bundle beats its anchor there):\n\n"
+            "| source | anchor | bundle | ratio |\n|---|---|---|---|\n" + rows + "\n")
 
 
 def card(name: str, preset: str, run: Path, b, loso_dir: Path | None = None) -> str:
@@ -135,8 +168,8 @@ bandbridge evaluate --model {name} --data ../shared/data --split test
 Training time: {summary['fit_seconds'] / 60:.1f} min on a 2-core CPU ({'fp32' if summary['precision'] == '32' else summary['precision']}, {cfg.train.threads or 'all'} thread(s)),
 {summary['global_step']} optimizer steps. Validation (model units) at the start{" (= the linear baseline the generator is anchored to)" if b.info.get("baseline") else ""}: L1 {start['l1']:.4f},
 PSNR {start['psnr']:.2f} dB; at the end: L1 {summary['val_end']['val/l1']:.4f}, PSNR {summary['val_end']['val/psnr']:.2f} dB.
-The bundle is the epoch with the best validation PSNR (epoch {b.info.get('epoch')}; −1 = the starting point).
-
+The bundle is {selection(summary)} (epoch {b.info.get('epoch')}; −1 = the starting point).
+{anchor_line(b)}{groups_lines(summary)}
 ## Evaluation of this bundle (float16 weights, as shipped) on the held-out test split, next to baselines
 
 {table}{extra_evals(preset, run)}{loso_section(preset, loso_dir)}"""
@@ -206,7 +239,8 @@ def refresh_tables(name: str, data_root: str | None = None) -> None:
     print(f"{name}: tables refreshed")
 
 
-def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = None) -> None:
+def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = None,
+         card_only: bool = False) -> None:
     for preset, name in NAMES.items():
         if only and name not in only:
             continue
@@ -217,6 +251,11 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
             continue
         best = runs[-1]
         run = best.parent.parent
+        if card_only:  # the shipped bundle as it is; only its card is written again
+            card_text = card(name, preset, run, load_bundle(ZOO / name), Path(loso_dir) if loso_dir else None)
+            (ZOO / name / "MODEL_CARD.md").write_text(card_text)
+            print(f"{name}: card rewritten")
+            continue
         b = load_bundle(best)
         # Inference settings follow the current preset (they do not change the weights).
         # So do the descriptions (the preset may have been renamed or described better since).
@@ -256,5 +295,7 @@ if __name__ == "__main__":
         for n in sys.argv[2:] or [n for n in NAMES.values() if not n.startswith("sr-")]:
             refresh_tables(n)
         sys.exit(0)
-    loso = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != "-" else None
-    main(sys.argv[1], loso, sys.argv[3:] or None)
+    card_only = sys.argv[1:2] == ["--card-only"]  # after new leave-one-source-out tables
+    args = sys.argv[2:] if card_only else sys.argv[1:]
+    loso = args[1] if len(args) > 1 and args[1] != "-" else None
+    main(args[0], loso, args[2:] or None, card_only)

@@ -11,6 +11,8 @@ declare -A EXTRA=(
   [rgb2nir-wgangp-cpu]="data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]"
   [rgb2thermal-cpu]="train.threads=1"
   [rgb2nir-photo-cpu]="train.threads=1"
+  [rgb2nir-pix2pix-cpu]="train.threads=1"
+  [sar2optical-cpu]="train.threads=1"
 )
 for p in rgb2nir-pix2pix-cpu rgb2nir-wgangp-cpu rgb2thermal-cpu sar2optical-cpu rgb2nir-photo-cpu; do
   args=(--preset "$p" --data "$DATA" --runs "$RUNS")

@@ -56,7 +56,10 @@ def calibration_feeds(sample, takes_context: bool, n_stats: int = 0) -> list[dic
             x = np.flip(sample.x, flip) if flip else sample.x
             feed = {"input": np.ascontiguousarray(np.clip(x * gain, 0, 1), np.float32)}
             if takes_context:
-                ctx = sample.context.astype(np.float32).copy()
+                # no georeference (a photo): lat, lon and GSD are NaN, which no range can hold
+                # (onnxruntime's calibration fails on them); the generator never reads them
+                # unless it has a location prior, and the gate judges the result either way
+                ctx = np.nan_to_num(sample.context.astype(np.float32), nan=0.0)
                 if n_stats:
                     ctx[:, -n_stats:] = np.clip(ctx[:, -n_stats:] * gain, 0, 1)
                 feed["context"] = ctx
