@@ -29,6 +29,18 @@ def test_folds_hold_out_each_source_or_the_given_groups():
             parse_folds([bad], names)
 
 
+def test_never_worse_line_compares_each_fold_with_its_better_baseline_by_hand():
+    from bandbridge.workflows.loso import never_worse
+    m = lambda model, lin, mean: {"model": {"mae": model}, "linear": {"mae": lin}, "mean": {"mae": mean}}
+    folds = [{"fold": "a", "methods": m(0.9, 1.0, 2.0)},    # 0.9 / 1.0: 10 % better
+             {"fold": "b", "methods": m(1.05, 2.0, 1.0)},   # 1.05 / 1.0 (the constant): 5 % worse
+             {"fold": "c", "methods": m(1.005, 1.0, 1.0)}]  # within 1 %
+    line = never_worse(folds)
+    assert "worst b +5.0%" in line and "more than 1 % worse on 1 of 3 folds" in line
+    assert "mean ratio 0.985" in line  # (0.9 + 1.05 + 1.005) / 3
+    assert never_worse([{"fold": "a", "methods": {"model": {"mae": 1}, "bicubic": {"mae": 2}}}]) == ""
+
+
 def test_training_sources_keep_only_their_val_items_out_and_held_out_sources_are_all_test():
     from bandbridge.data.items import assign_split
     from bandbridge.config import SplitSpec
@@ -60,6 +72,7 @@ def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp
     cfg = (next((out / "runs").glob("*-loso-eo/*")) / "config.yaml").read_text()
     assert "s2_eolearn" not in cfg.split("sources:")[1].split("patch_size")[0]  # never trained on
     assert "mean" in (out / "loso.md").read_text() and "| eo (s2_eolearn)" in stdout
+    assert "vs the better of linear and mean, per fold: worst " in (out / "loso.md").read_text()
 
 
 def test_look_at_reads_dtype_and_values(tmp_path):

@@ -115,11 +115,12 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
         results.append({"fold": f.name, "train": f.train, "test": f.test, "run": str(run),
                         "images": res.summary["protocol"]["images"],
                         "methods": res.summary["methods"]})
-        _write(out, preset, results, overrides)  # after every fold: a long run shows its progress
-    return _write(out, preset, results, overrides)
+        write_tables(out, preset, results, overrides)  # after every fold: a long run shows its progress
+    return write_tables(out, preset, results, overrides)
 
 
-def _write(out: Path, preset: str, results: list[dict], overrides: list[str] | None = None) -> dict:
+def write_tables(out: Path, preset: str, results: list[dict], overrides: list[str] | None = None) -> dict:
+    """``loso.md``, ``loso.csv`` and ``loso.json`` of ``results`` (one dict per fold) in ``out``."""
     methods = list(results[0]["methods"])
     keys = [k for k in HEADLINE if k in results[0]["methods"]["model"]]
     mean = {m: {k: sum(r["methods"][m][k] for r in results) / len(results) for k in keys}
@@ -160,4 +161,18 @@ def markdown(summary: dict, methods: list[str], keys: list[str]) -> str:
         g = (mean[b]["mae"] - mean["model"]["mae"]) / mean[b]["mae"] * 100
         gains.append(f"vs {b}: mean MAE {g:+.1f} % (positive = model better), "
                      f"MAE won on {summary['mae_wins'][b]} of {n} folds")
-    return "\n".join(lines) + "\n\n" + "; ".join(gains) + "\n"
+    return "\n".join(lines) + "\n\n" + "; ".join(gains) + "\n" + never_worse(summary["folds"])
+
+
+def never_worse(folds: list[dict]) -> str:
+    """The model's MAE against the better of the linear map and the constant mean, per fold: its
+    worst fold, how many folds it trails by more than 1 %, and the mean ratio (empty without both)."""
+    if not folds or not {"linear", "mean"} <= set(folds[0]["methods"]):
+        return ""
+    ratios = {r["fold"]: r["methods"]["model"]["mae"]
+              / min(r["methods"]["linear"]["mae"], r["methods"]["mean"]["mae"]) for r in folds}
+    worst = max(ratios, key=ratios.get)
+    behind = sum(v > 1.01 for v in ratios.values())
+    return (f"\nvs the better of linear and mean, per fold: worst {worst} {ratios[worst] - 1:+.1%}; "
+            f"more than 1 % worse on {behind} of {len(folds)} folds; mean ratio "
+            f"{sum(ratios.values()) / len(folds):.3f} (below 1: better)\n")
