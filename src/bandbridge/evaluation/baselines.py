@@ -88,7 +88,7 @@ class ContextRidgeBaseline:
     """Ridge regression on the anchor's context features ``φ(x)`` (models/anchor.py: the bands,
     their local means and standard deviations over 5, 15 and 45 px, their pairwise products),
     features standardised, intercept unpenalised. The penalty ``λ`` (× pixel count) among
-    ``LAMBDAS``, or the plain linear map, is chosen (``rule``):
+    ``LAMBDAS`` — or the plain linear map, or the constant — is chosen (``rule``):
 
     - with two or more training sources, by **leave-one-source-out** on them: each candidate —
       the constant mean too — is fitted on all sources but one and scored on that one, and the
@@ -121,8 +121,8 @@ class ContextRidgeBaseline:
         self.linear_coef = np.r_[fits["linear"][:c], fits["linear"][-1:]]
         self.chosen, self.scores, self.rule = 1e-3, {}, "default"
         if len(per) >= 2 and rule == "auto":
-            self.scores, self.rule = leave_one_source_out(per, lambda X, Y: self.candidates(X, Y, c)), \
-                "leave-one-source-out"
+            self.scores = leave_one_source_out(per, lambda X, Y: self.candidates(X, Y, c))
+            self.rule = "leave-one-source-out"
         elif val:
             Xv, Yv = (t.double().numpy() for t in sample_pixels(val, features=phi))
             self.scores = {k: coef_mae(w, Xv, Yv) for k, w in fits.items() if k != "mean"}
@@ -315,7 +315,7 @@ def has_sklearn() -> bool:
 def fit_baselines(task: str, scale: int, train_pairs: list[LoadedPair],
                   val_pairs: list[LoadedPair] | None = None) -> list:
     """The baselines for a task, fitted on ``train_pairs`` (per-pixel; the context ridge's
-    penalty chosen on ``val_pairs``) or parameter-free (SR)."""
+    penalty chosen across the training sources, or on ``val_pairs`` for one) or parameter-free (SR)."""
     if task == "super_resolution":
         return [Upsample("bicubic", scale), Upsample("nearest", scale)]
     X, Y = sample_pixels(train_pairs)
