@@ -76,6 +76,15 @@ def test_the_download_is_what_predict_writes(translate, tmp_path, run_cli):
         assert np.abs(a.read().astype(int) - b.read().astype(int)).max() <= 1
     assert "keeps the input's georeference (EPSG:26914)" in res.status
     assert "uint8 values, DN (8-bit), nodata 0" in res.status
+    # the expected-error map `predict --confidence` writes, beside the output and on the page
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "c2.tif"),
+                           "--cog", "--backend", "torch", "--precision", "fp32", "--confidence")
+    assert code == 0, err
+    page_err = next(f for f in res.files if f.endswith("_error.tif"))
+    with rasterio.open(page_err) as a, rasterio.open(tmp_path / "c2_error.tif") as b:
+        assert np.abs(a.read(1) - b.read(1)).max() < 0.5  # DN: the same map, within rounding
+    assert "expected |error|" in res.error.label and "training data" in res.error.label
+    _panel_ok(res.error.image)
 
 
 def test_scores_beside_the_baseline_when_the_upload_has_the_real_band(translate, tmp_path):

@@ -124,7 +124,7 @@ def test_the_example_runs_on_click_and_scores_against_the_real_band(page, shots)
     scores = page.locator("#scores").inner_text()
     assert "linear map of the bundle" in scores and "MAE" in scores and "NDVI MAE" in scores
     assert "keeps the input's georeference (EPSG:26914)" in page.locator("#status").inner_text()
-    for elem in ("input", "result", "real", "ndvi"):
+    for elem in ("input", "result", "real", "ndvi", "error"):  # error: the expected-error map
         panel(page, elem)
     assert "(the real band's range)" in page.locator("#result").inner_text()
     page.screenshot(path=str(shots / "demo.png"), full_page=True)

@@ -56,8 +56,9 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
 
     def shown(r: Result | None, calib: str = "", error: str = ""):
         """The page's outputs for a result (or an error line, everything else cleared)."""
-        p = [r.shown, r.output, r.real, r.ndvi] if r else [None] * 4
-        labels = ["your image", "synthetic band", "real band (when your upload has it)", "NDVI"]
+        p = [r.shown, r.output, r.real, r.ndvi, r.error] if r else [None] * 5
+        labels = ["your image", "synthetic band", "real band (when your upload has it)", "NDVI",
+                  "expected error"]
         imgs = [gr.update(value=x.image if x else None, label=(x.label if x and x.label else lab))
                 for x, lab in zip(p, labels)]
         status = f"**error:** {error}" if error else r.status
@@ -159,6 +160,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                 real = gr.Image(label="real band (when your upload has it)", type="numpy",
                                 elem_id="real", interactive=False)
                 ndvi = gr.Image(label="NDVI", type="numpy", elem_id="ndvi", interactive=False)
+                error = gr.Image(label="expected error", type="numpy", elem_id="error",
+                                 interactive=False)
                 download = gr.File(label="GeoTIFF (COG, as `bandbridge predict --cog` writes it)",
                                    file_count="multiple", elem_id="download")
         scores = gr.Markdown(elem_id="scores")
@@ -170,7 +173,7 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                     "real band's). Single bands have a colour bar; NDVI spans −1…+1.")
         workdir = gr.State(None)
         ctl = [bands, band_names, scaling, vmin, vmax]
-        outs = [shown_in, band, real, ndvi, download, status, scores, calib, workdir]
+        outs = [shown_in, band, real, ndvi, error, download, status, scores, calib, workdir]
         if example is not None:  # a click loads the example and runs it
             example.load_input_event.then(handle, [upload, model, *ctl], outs) \
                 .then(dirs.remove, workdir, None)

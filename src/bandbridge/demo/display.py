@@ -107,6 +107,13 @@ def render_index(values: np.ndarray, name: str = "NDVI") -> np.ndarray:
     return _with_colourbar(values, "RdYlGn", -1.0, 1.0, f"{name} (unitless, −1…+1)")
 
 
+def render_error(values: np.ndarray, units: str) -> np.ndarray:
+    """``predict --confidence``'s expected absolute error ``(h, w)`` from 0 (light) to its 99th
+    percentile (dark red), with a colour bar in the output's ``units``."""
+    hi = float(np.nanpercentile(values, 99)) if np.isfinite(values).any() else 1.0
+    return _with_colourbar(values, "Reds", 0.0, max(hi, 1e-6), f"expected |error| ({units})")
+
+
 def _with_colourbar(a: np.ndarray, cmap: str, lo: float, hi: float, label: str) -> np.ndarray:
     """``a (h, w)`` drawn by matplotlib between ``lo`` and ``hi`` beside a labelled colour bar,
     at about the image's own size (400–1024 px wide): ``(H, W, 3)`` uint8."""

@@ -22,7 +22,7 @@ from bandbridge.inference.core.writer import decode, physical_note, resolve_dtyp
 from bandbridge.inference.runtime.select import make_backend
 from bandbridge.spec import ModelSpec, read_spec
 from bandbridge.demo.display import (BandSet, display_bands, read_index, read_output, read_set,
-                                     render, render_index, stretch_of)
+                                     render, render_error, render_index, stretch_of)
 from bandbridge.demo.files import check_min_side, check_pixels, check_upload, size_text
 from bandbridge.demo.truth import find_truth, score_table
 
@@ -75,6 +75,7 @@ class Result:
     output: Panel
     real: Panel = field(default_factory=Panel)
     ndvi: Panel = field(default_factory=Panel)
+    error: Panel = field(default_factory=Panel)  # expected |error|, for models with an error model
     files: list[str] = field(default_factory=list)
     status: str = ""
     scores: str = ""
@@ -158,12 +159,19 @@ class Translator:
         ndvi = is_single_nir(spec.target_names) and find_role(reading.names, "red") is not None
         dtype = resolve_dtype("auto", spec.target)
         out = workdir / f"{path.stem}_{name}.tif"
+        conf = bool(spec.confidence)  # `predict --confidence`, for every model that can
         stats = predict_file(be, spec, path, out, reading.apply(PredictOptions(
-            dtype=dtype, cog=True, indices=("ndvi",) if ndvi else ())))
+            dtype=dtype, cog=True, indices=("ndvi",) if ndvi else (), confidence=conf)))
         res = self.panels(path, look, reading, spec, out, dtype)
         if ndvi:
             res.ndvi = Panel(render_index(read_index(stats.extra_outputs[0])),
                              "NDVI of the synthetic NIR (−1…+1)")
+        if conf:
+            err = next(p for p in stats.extra_outputs if p.name.endswith("_error.tif"))
+            units = physical_note(spec.target, dtype)  # the error map is in the output's stored units
+            res.error = Panel(render_error(read_index(err), units),
+                              "expected |error| per pixel (`predict --confidence`): calibrated "
+                              "only on images like the model's training data")
         res.files = [str(out), *map(str, stats.extra_outputs)]
         s = spec.scale
         geo = (f"It keeps the input's georeference ({info.crs or 'pixel transform only'})."
