@@ -121,7 +121,10 @@ def anchor_line(b) -> str:
         return ""
     how = {"leave-one-source-out": "by leave-one-source-out across the training sources (score: the "
                                    "worst held-out source relative to the better of linear and constant)",
-           "validation": "on the validation split (score: MAE)"}.get(a.get("rule"), "by default")
+           "validation": "on the validation split (score: MAE)"}.get(
+               a.get("rule") or ("validation" if "val_mae" in a else ""), "by default")
+    if "val_mae" in a:  # bundled before the rule existed: validation decided, whatever the sources
+        how += ", the rule before leave-one-source-out"
     pick = a["chosen"] if a["chosen"] in ("linear", "mean") else f"ridge λ {a['chosen']}"
     scores = a.get("scores") or a.get("val_mae") or {}
     return (f"The anchor is the {pick} fit, chosen {how}"
