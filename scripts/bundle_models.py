@@ -56,7 +56,8 @@ ATTRIBUTION = {
     "bigearthnet_s1s2": "BigEarthNet v1 / BigEarthNet-MM (Sumbul et al. 2021, CDLA-Permissive-1.0) via ConfigILM (MIT); contains modified Copernicus Sentinel data",
 }
 # The exact extra arguments each bundled model was trained with (beyond --preset and --data).
-EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: {default: train}}]'",
+EXTRA_ARGS = {"rgb2nir-wgangp-cpu": "--set 'data.sources=[naip_opengeos,{recipe: naip_stactools, split: "
+                                    "{val: [m_3211605, m_3907864], default: train}}]' --set train.threads=1",
               "sr-x2-cpu": "--set train.threads=1",
               "rgb2thermal-cpu": "--set train.threads=1", "rgb2nir-photo-cpu": "--set train.threads=1",
               "rgb2nir-pix2pix-cpu": "--set train.threads=1", "sar2optical-cpu": "--set train.threads=1",
@@ -109,8 +110,9 @@ every fold trained 6 epochs, `--set train.max_epochs=6 --set train.threads=1`):
 
 
 def selection(summary: dict) -> str:
-    """How ``best`` was chosen: by the worst validation source when the run had two or more."""
-    return ("the epoch whose worst validation source is best relative to the anchor "
+    """How ``best`` was chosen: by the worst validation source (or group of one source) when the
+    run had two or more."""
+    return ("the epoch whose worst validation group is best relative to the anchor "
             "(`val/worst_ratio`)" if summary.get("groups") else "the epoch with the best validation PSNR")
 
 
@@ -137,13 +139,14 @@ def residual_line(preset: str) -> str:
 
 
 def groups_lines(summary: dict) -> str:
-    """The per-source validation table of a run that selected by the worst source."""
+    """The per-group validation table of a run that selected by the worst group (a source, or a
+    group of its one source: ``source/group``)."""
     g = summary.get("groups")
     if not g:
         return ""
     rows = "\n".join(f"| {k} | {v['anchor']:.4f} | {v['best']:.4f} | {v['ratio']:.3f} |" for k, v in g.items())
-    return ("\nValidation L1 per source (model units; ratio < 1: the best trained epoch beats the anchor there):\n\n"
-            "| source | anchor | best epoch | ratio |\n|---|---|---|---|\n" + rows + "\n")
+    return ("\nValidation L1 per held-out group (model units; ratio < 1: the best trained epoch beats the anchor there):\n\n"
+            "| group | anchor | best epoch | ratio |\n|---|---|---|---|\n" + rows + "\n")
 
 
 def card(name: str, preset: str, run: Path, b, loso_dir: Path | None = None) -> str:

@@ -1,6 +1,6 @@
-"""Model selection by the worst held-out source: the ratio to the anchor per source, the rule
-that turns it on, and a real two-source run whose `best` beats the anchor on every source or is
-the anchor."""
+"""Model selection by the worst held-out group: the ratio to the anchor per source (or per group
+of one source), the rule that turns it on, and real runs whose `best` beats the anchor on every
+source or group, or is the anchor."""
 
 import json
 
@@ -53,7 +53,7 @@ data:
                              "--runs", str(tmp_path / "runs"), *sets)
     assert code == 0, err
     assert "model selection: the worst of 2 held-out sources" in out
-    assert "validation L1 per held-out source" in out and " early " in out and " late " in out
+    assert "validation L1 per held-out group" in out and " early " in out and " late " in out
     run = next((tmp_path / "runs").glob("*/*"))
     table = json.loads((run / "summary.json").read_text())["groups"]
     assert set(table) == {"early", "late"}
@@ -67,3 +67,35 @@ data:
     assert anchor["rule"] == "leave-one-source-out"  # two sources: the anchor's fit chosen across them
     assert {"linear", "mean"} <= set(anchor["scores"]) and anchor["chosen"] in anchor["scores"]
     assert anchor["scores"][anchor["chosen"]] == min(anchor["scores"].values())
+
+
+def test_one_source_with_two_validation_groups_selects_by_the_worse_group(run_cli, tmp_path):
+    """One source whose validation holds two groups (here two dates, keyed by year): the groups
+    take the sources' place, so a trained epoch must beat the anchor on both."""
+    (tmp_path / "one.yaml").write_text("""
+data:
+  sources:
+    - {recipe: naip_opengeos, split: {train: [_2009], val: [_2012, _2018], test: [_2020], group: '_(\\d{4})\\d{4}'}}
+""")
+    sets = [a for s in [*TINY, "train.max_epochs=2", "data.max_eval_tiles=6"] for a in ("--set", s)]
+    code, out, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--config",
+                             str(tmp_path / "one.yaml"), "--data", str(SAMPLE),
+                             "--runs", str(tmp_path / "runs"), *sets)
+    assert code == 0, err
+    assert "model selection: the worst of 2 held-out groups of its one source" in out
+    run = next((tmp_path / "runs").glob("*/*"))
+    table = json.loads((run / "summary.json").read_text())["groups"]
+    assert set(table) == {"naip_opengeos/2012", "naip_opengeos/2018"}
+    best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
+    assert best["val_metrics"][MONITOR] <= 1.0
+    assert max(r["ratio"] for r in table.values()) == pytest.approx(best["val_metrics"][MONITOR], rel=1e-4)
+
+
+def test_group_key_is_the_source_with_two_sources_else_the_split_group():
+    from types import SimpleNamespace as NS
+    from bandbridge.workflows.groups import group_key, val_groups
+    pair = lambda src, g, i="x": NS(source=NS(name=src), item=NS(group=g, id=i))
+    two = [pair("a", "1"), pair("b", "1")]
+    one = [pair("a", "1"), pair("a", "2"), pair("a", "", "solo")]
+    assert group_key(two) == "source" and val_groups(two, "source") == {"a", "b"}
+    assert group_key(one) == "group" and val_groups(one, "group") == {"a/1", "a/2", "a/solo"}

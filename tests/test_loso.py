@@ -41,6 +41,24 @@ def test_never_worse_line_compares_each_fold_with_its_better_baseline_by_hand():
     assert never_worse([{"fold": "a", "methods": {"model": {"mae": 1}, "bicubic": {"mae": 2}}}]) == ""
 
 
+def test_a_written_table_reads_back_as_printed(tmp_path):
+    """loso.md is the record merged with new folds when a fold's loso.json is gone."""
+    from bandbridge.workflows.loso import read_markdown, write_tables
+    row = lambda model, lin: {"model": {"mae": model, "rmse": 0.123456, "psnr": 21.345, "ssim": 0.5},
+                              "linear": {"mae": lin, "rmse": 0.2, "psnr": 20.0, "ssim": 0.4}}
+    folds = [{"fold": "a", "test": ["s2_a"], "images": 3, "methods": row(0.0123456, 0.02)},
+             {"fold": "l2a->l1c", "test": ["x", "y"], "images": 7, "methods": row(0.05, 0.04)}]
+    write_tables(tmp_path, "rgb2nir-pix2pix-cpu", folds, ["train.max_epochs=6", "train.threads=1"])
+    back = read_markdown((tmp_path / "loso.md").read_text())
+    assert back["preset"] == "rgb2nir-pix2pix-cpu"
+    assert back["overrides"] == ["train.max_epochs=6", "train.threads=1"]
+    assert [(f["fold"], f["test"], f["images"]) for f in back["folds"]] == [
+        ("a", ["s2_a"], 3), ("l2a->l1c", ["x", "y"], 7)]
+    a = back["folds"][0]["methods"]
+    assert a["model"] == {"mae": 0.01235, "rmse": 0.1235, "psnr": 21.34}  # 4 significant digits
+    assert a["linear"]["mae"] == 0.02 and "ssim" not in a["model"]         # headline metrics only
+
+
 def test_training_sources_keep_only_their_val_items_out_and_held_out_sources_are_all_test():
     from bandbridge.data.items import assign_split
     from bandbridge.config import SplitSpec

@@ -155,7 +155,8 @@ def batch_context(batch: dict, sensors: list[str] | None = None) -> torch.Tensor
 def _meta(p: LoadedPair, r: int, c: int, size: int) -> dict:
     lat, lon = p.location(r + size / 2, c + size / 2)  # the crop's centre
     return {"id": p.item.id, "path": p.item.input_path, "row": r, "col": c,
-            "source": p.source.name, "sensor": p.source.sensor_name,
+            "source": p.source.name, "group": f"{p.source.name}/{p.item.group or p.item.id}",
+            "sensor": p.source.sensor_name,
             "gsd": float(p.source.gsd or 0.0), "lat": lat, "lon": lon}
 
 

@@ -28,6 +28,7 @@ class Item:
     target_path: str
     source: int  # index into DataConfig.sources
     region: tuple[str, float, float] | None = None  # ('rows' | 'cols', start, end) fractions
+    group: str = ""  # the split's group key (scene, site, sequence): what validation scores apart
 
     @property
     def label(self) -> str:
@@ -197,8 +198,7 @@ def _add(by_split: dict[str, list[Item]], s: str, item: Item, spec: SplitSpec) -
     """File ``item`` under split ``s``, or under every split of ``spec.regions`` (one band each)."""
     if spec.regions:
         for split, (a, b) in spec.regions.items():
-            by_split[split].append(Item(item.id, item.input_path, item.target_path, item.source,
-                                        (spec.region_axis, a, b)))
+            by_split[split].append(replace(item, region=(spec.region_axis, a, b)))
     elif s != "skip":
         by_split[s].append(item)
 
@@ -220,7 +220,7 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
         keys = group_keys([f[0] for f in found], src.split, root, label)
         for iid, a, b, folder_split in found:
             s = folder_split or assign_split(iid, src.split, listed, keys[iid])
-            _add(by_split, s, Item(iid, a, b, si), src.split)
+            _add(by_split, s, Item(iid, a, b, si, group=keys[iid]), src.split)
         if not found:
             where = src.files or src.input_files + src.target_files or [src.input_dir,
                                                                          src.target_dir]

@@ -1,12 +1,14 @@
-"""Model selection that sees domain shift: validation scored per held-out group (source).
+"""Model selection that sees domain shift: validation scored per held-out group.
 
 A validation split pooled over sources lets the largest or easiest source decide which epoch is
 ``best``; a model that gains there and loses on another source looks better. When a run's
 validation holds two or more sources, each epoch is scored per source as its L1 relative to the
 anchor's (the run's untrained start, a closed-form fit), and the epoch whose *worst* source ratio
-is lowest is ``best``: ``val/worst_ratio`` (1.0 = the anchor; below 1 every source gained). The
-start itself is the first ``best``, so a run hands back a trained epoch only when it beats the
-anchor on every held-out source.
+is lowest is ``best``: ``val/worst_ratio`` (1.0 = the anchor; below 1 every source gained). With
+one validation source, its split's groups (scenes, sites, sequences, categories: the group key
+the split kept together) take the sources' place when it holds two or more. The start itself is
+the first ``best``, so a run hands back a trained epoch only when it beats the anchor on every
+held-out group.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ MONITOR = "val/worst_ratio"
 
 
 @torch.no_grad()
-def group_l1(generator: nn.Module, loader: DataLoader,
-             sensors: list[str] | None = None) -> dict[str, float]:
-    """``{source: L1}``: mean absolute error over each source's valid validation pixels, in
-    model units (range 1)."""
+def group_l1(generator: nn.Module, loader: DataLoader, sensors: list[str] | None = None,
+             key: str = "source") -> dict[str, float]:
+    """``{group: L1}``: mean absolute error over each group's valid validation pixels, in model
+    units (range 1); a group is a sample's ``meta[key]`` (``source``, or ``group``:
+    ``source/group key``)."""
     was_training = generator.training
     generator.eval()
     sums: dict[str, list[float]] = {}
@@ -34,7 +37,7 @@ def group_l1(generator: nn.Module, loader: DataLoader,
         pred = generator(batch["input"], batch_context(batch, sensors)).float()
         err = ((pred - batch["target"].float()).abs() * batch["mask"]).flatten(1).sum(1)
         n = batch["mask"].expand_as(pred).flatten(1).sum(1)
-        for g, e, c in zip(batch["meta"]["source"], err.tolist(), n.tolist()):
+        for g, e, c in zip(batch["meta"][key], err.tolist(), n.tolist()):
             s = sums.setdefault(g, [0.0, 0.0])
             s[0] += e
             s[1] += c
@@ -55,15 +58,16 @@ class WorstGroup(Callback):
     the bf16 autocast a run may validate under): a ratio of two precisions would not be 1.0 at
     the start."""
 
-    def __init__(self, loader_fn, sensors: list[str], base: dict[str, float] | None = None):
-        self.loader_fn, self.sensors = loader_fn, sensors
+    def __init__(self, loader_fn, sensors: list[str], base: dict[str, float] | None = None,
+                 key: str = "source"):
+        self.loader_fn, self.sensors, self.key = loader_fn, sensors, key
         self.base = base or {}
         self.epochs: dict[int, dict[str, float]] = {}
 
     def on_validation_epoch_end(self, trainer, module) -> None:
         if trainer.sanity_checking or not self.base:
             return
-        per = group_l1(module.G, self.loader_fn(), self.sensors)
+        per = group_l1(module.G, self.loader_fn(), self.sensors, self.key)
         self.epochs[trainer.current_epoch] = per
         for g, v in per.items():
             module.log(f"val/group/{g}/l1", v, sync_dist=True)
@@ -77,10 +81,21 @@ class WorstGroup(Callback):
         self.epochs = {int(k): v for k, v in state.get("epochs", {}).items()}
 
 
-def grouped(cfg: Config, val_sources: set[str], anchored: bool) -> Config:
-    """``cfg`` with ``best`` chosen by the worst held-out source when validation holds two or
-    more sources of an anchored translation model (the anchor is what the ratio is taken to)."""
-    if len(val_sources) < 2 or not anchored or cfg.task.kind != "translation":
+def group_key(val_pairs) -> str:
+    """What validation is scored apart by: ``source`` when it holds two or more sources, else
+    ``group`` (the one source's split groups)."""
+    return "source" if len({p.source.name for p in val_pairs}) >= 2 else "group"
+
+
+def val_groups(val_pairs, key: str) -> set[str]:
+    return {p.source.name if key == "source" else f"{p.source.name}/{p.item.group or p.item.id}"
+            for p in val_pairs}
+
+
+def grouped(cfg: Config, val_groups: set[str], anchored: bool) -> Config:
+    """``cfg`` with ``best`` chosen by the worst held-out group when validation holds two or
+    more groups of an anchored translation model (the anchor is what the ratio is taken to)."""
+    if len(val_groups) < 2 or not anchored or cfg.task.kind != "translation":
         return cfg
     return cfg.model_copy(update={"train": cfg.train.model_copy(
         update={"monitor": MONITOR, "monitor_mode": "min"})})
@@ -94,7 +109,8 @@ def group_table(cb: WorstGroup, best_epoch: int | None) -> dict[str, dict[str, f
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
-    lines = ["validation L1 per held-out source (model units; ratio < 1: better than the anchor):"]
-    lines += [f"  {g:28s} anchor {r['anchor']:.4f}  best {r['best']:.4f}  ratio {r['ratio']:.3f}"
+    lines = ["validation L1 per held-out group (model units; ratio < 1: better than the anchor):"]
+    w = max([28, *map(len, table)])
+    lines += [f"  {g:{w}s} anchor {r['anchor']:.4f}  best {r['best']:.4f}  ratio {r['ratio']:.3f}"
               for g, r in table.items()]
     return "\n".join(lines)

@@ -164,6 +164,30 @@ def markdown(summary: dict, methods: list[str], keys: list[str]) -> str:
     return "\n".join(lines) + "\n\n" + "; ".join(gains) + "\n" + never_worse(summary["folds"])
 
 
+def read_markdown(text: str) -> dict:
+    """The preset, overrides and folds of a table :func:`markdown` wrote (a ``loso.md``, or the
+    same table in a model card): the record of folds whose ``loso.json`` is gone, to merge with
+    new ones. Values come back as printed (4 significant digits); only the headline metrics."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("| fold (held out) |"))
+    head = [c.strip() for c in lines[at].strip("|").split("|")]
+    title = lines[at - 2].split()  # `preset` --set a=b --set c=d
+    preset, overrides = title[0].strip("`"), title[2::2]
+    folds = []
+    for line in lines[at + 2:]:
+        if not line.startswith("| ") or line.startswith("| **mean**"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        fold, held = cells[0].rsplit(" (", 1)
+        methods: dict[str, dict[str, float]] = {}
+        for col, v in zip(head[2:], cells[2:]):
+            m, k = col.rsplit(" ", 1)
+            methods.setdefault(m, {})[k] = float(v)
+        folds.append({"fold": fold, "test": held.rstrip(")").split("+"), "images": int(cells[1]),
+                      "methods": methods})
+    return {"preset": preset, "overrides": overrides, "folds": folds}
+
+
 def never_worse(folds: list[dict]) -> str:
     """The model's MAE against the better of the linear map and the constant mean, per fold: its
     worst fold, how many folds it trails by more than 1 %, and the mean ratio (empty without both)."""

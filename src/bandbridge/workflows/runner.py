@@ -256,15 +256,18 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         init_weights(module, init_from)
         if baseline is not None:
             keep_residual_if_better(module, dm)
-    # two or more validation sources: `best` is the epoch whose worst source gained most
+    # two or more validation sources (or groups of one source): `best` is the epoch whose worst
+    # one gained most
+    key = groups.group_key(dm.pairs.get("val", []))
     if baseline is not None:
-        cfg = groups.grouped(cfg, {p.source.name for p in dm.pairs.get("val", [])}, True)
-    worst = groups.WorstGroup(dm.val_dataloader, module.sensors) \
+        cfg = groups.grouped(cfg, groups.val_groups(dm.pairs.get("val", []), key), True)
+    worst = groups.WorstGroup(dm.val_dataloader, module.sensors, key=key) \
         if cfg.train.monitor == groups.MONITOR else None
     if worst is not None and not resume:  # the start (the anchor) is what each ratio is taken to
-        worst.base = groups.group_l1(module.G, dm.val_dataloader(), module.sensors)
+        worst.base = groups.group_l1(module.G, dm.val_dataloader(), module.sensors, key)
     if worst is not None:
-        print(f"model selection: the worst of {len(worst.base)} held-out sources "
+        what = "sources" if key == "source" else "groups of its one source"
+        print(f"model selection: the worst of {len(worst.base)} held-out {what} "
               f"({groups.MONITOR}, 1.0 = the anchor)", flush=True)
     t = cfg.train
     precision = resolve_precision(t.precision, t.accelerator)
