@@ -9,6 +9,8 @@ model card with data attribution, command, training time and the evaluation tabl
                                   # of the shipped bundles (e.g. with new LOSO tables)
     python scripts/bundle_models.py --refresh-tables [NAME ...]  # re-evaluate the shipped bundles
                                   # (e.g. after new baselines) and replace their cards' tables
+    python scripts/bundle_models.py --loso-only LOSO_DIR [NAME ...]  # replace the cards'
+                                  # leave-one-source-out section (docs/loso: the kept records)
 """
 
 from __future__ import annotations
@@ -260,6 +262,23 @@ def refresh_tables(name: str, data_root: str | None = None) -> None:
     print(f"{name}: tables refreshed")
 
 
+LOSO_HEADING = "## Leave-one-source-out"
+
+
+def replace_loso(name: str, loso_dir: Path) -> None:
+    """Put the leave-one-source-out tables of ``loso_dir`` into the shipped card of ``name`` in
+    place of its old section (the card's end); weights and the rest untouched."""
+    preset = next(p for p, n in NAMES.items() if n == name)
+    text = (ZOO / name / "MODEL_CARD.md").read_text()
+    section = loso_section(preset, loso_dir)
+    if not section:
+        print(f"{name}: no leave-one-source-out record in {loso_dir}")
+        return
+    head = text.split("\n" + LOSO_HEADING)[0].rstrip("\n") + "\n"
+    (ZOO / name / "MODEL_CARD.md").write_text(head + section)
+    print(f"{name}: leave-one-source-out section replaced")
+
+
 def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = None,
          card_only: bool = False) -> None:
     for preset, name in NAMES.items():
@@ -321,6 +340,10 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--refresh-tables"]:
         for n in sys.argv[2:] or [n for n in NAMES.values() if not n.startswith("sr-")]:
             refresh_tables(n)
+        sys.exit(0)
+    if sys.argv[1:2] == ["--loso-only"]:
+        for n in sys.argv[3:] or [NAMES[p] for p in LOSO]:
+            replace_loso(n, Path(sys.argv[2]))
         sys.exit(0)
     card_only = sys.argv[1:2] == ["--card-only"]  # after new leave-one-source-out tables
     args = sys.argv[2:] if card_only else sys.argv[1:]

@@ -2,6 +2,9 @@
 # Leave-one-source-out with the -cpu presets: the estimate of what imagery from elsewhere gets.
 #   scripts/loso_cpu.sh [DATA_ROOT] [OUT_DIR]
 # Every fold trains 6 epochs on one core (6–15 min each on a quiet core; 21 folds in all).
+# The records the README and the model cards show are kept in docs/loso/<family>/ (folds run
+# apart are joined with scripts/loso_merge.py; python scripts/bundle_models.py --loso-only docs/loso
+# puts them into the cards).
 set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=${2:-runs/loso}

@@ -77,7 +77,8 @@ data:
   sources:
     - {recipe: naip_opengeos, split: {train: [_2009], val: [_2012, _2018], test: [_2020], group: '_(\\d{4})\\d{4}'}}
 """)
-    sets = [a for s in [*TINY, "train.max_epochs=2", "data.max_eval_tiles=6"] for a in ("--set", s)]
+    sets = [a for s in [*TINY, "train.max_epochs=2", "data.max_eval_tiles=6", "train.group_by=group"]
+            for a in ("--set", s)]
     code, out, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--config",
                              str(tmp_path / "one.yaml"), "--data", str(SAMPLE),
                              "--runs", str(tmp_path / "runs"), *sets)
@@ -97,5 +98,10 @@ def test_group_key_is_the_source_with_two_sources_else_the_split_group():
     pair = lambda src, g, i="x": NS(source=NS(name=src), item=NS(group=g, id=i))
     two = [pair("a", "1"), pair("b", "1")]
     one = [pair("a", "1"), pair("a", "2"), pair("a", "", "solo")]
-    assert group_key(two) == "source" and val_groups(two, "source") == {"a", "b"}
+    assert group_key(two) == group_key(two, "source") == "source" and val_groups(two, "source") == {"a", "b"}
     assert group_key(one) == "group" and val_groups(one, "group") == {"a/1", "a/2", "a/solo"}
+    assert group_key(one, "source") == "source" and val_groups(one, "source") == {"a"}  # train.group_by=source
+    cfg = load_config("rgb2nir-wgangp-cpu", data_root=str(SAMPLE))
+    assert cfg.train.group_by == "source"  # the default: one source keeps train.monitor
+    assert grouped(cfg, val_groups(one, "source"), True).train.monitor == cfg.train.monitor
+    assert load_config("rgb2nir-photo-cpu").train.group_by == "group"  # categories decide

@@ -214,6 +214,11 @@ class TrainConfig(_Strict):
     num_nodes: int = Field(1, ge=1)
     monitor: str = "val/psnr"
     monitor_mode: Literal["min", "max"] = "max"
+    # What an anchored run's validation is scored apart by, `best` being the epoch whose worst
+    # one gained most: two or more validation sources always; with one source, `group` takes its
+    # split's groups (scenes, sites, sequences, categories) when it has two or more, `source`
+    # keeps `monitor` (workflows/groups.py; the README measures both).
+    group_by: Literal["source", "group"] = "source"
     log_every_n_steps: int = Field(10, ge=1)
     val_every_n_epochs: int = Field(1, ge=1)
     image_samples: int = Field(4, ge=0)

@@ -5,8 +5,9 @@ A validation split pooled over sources lets the largest or easiest source decide
 validation holds two or more sources, each epoch is scored per source as its L1 relative to the
 anchor's (the run's untrained start, a closed-form fit), and the epoch whose *worst* source ratio
 is lowest is ``best``: ``val/worst_ratio`` (1.0 = the anchor; below 1 every source gained). With
-one validation source, its split's groups (scenes, sites, sequences, categories: the group key
-the split kept together) take the sources' place when it holds two or more. The start itself is
+one validation source and ``train.group_by: group``, its split's groups (scenes, sites,
+sequences, categories: the group key the split kept together) take the sources' place when it
+holds two or more. The start itself is
 the first ``best``, so a run hands back a trained epoch only when it beats the anchor on every
 held-out group.
 """
@@ -81,10 +82,11 @@ class WorstGroup(Callback):
         self.epochs = {int(k): v for k, v in state.get("epochs", {}).items()}
 
 
-def group_key(val_pairs) -> str:
+def group_key(val_pairs, group_by: str = "group") -> str:
     """What validation is scored apart by: ``source`` when it holds two or more sources, else
-    ``group`` (the one source's split groups)."""
-    return "source" if len({p.source.name for p in val_pairs}) >= 2 else "group"
+    ``group_by`` (``group``: the one source's split groups; ``source``: one group, so
+    :func:`grouped` keeps ``train.monitor``)."""
+    return "source" if len({p.source.name for p in val_pairs}) >= 2 else group_by
 
 
 def val_groups(val_pairs, key: str) -> set[str]:

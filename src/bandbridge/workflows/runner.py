@@ -256,9 +256,9 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         init_weights(module, init_from)
         if baseline is not None:
             keep_residual_if_better(module, dm)
-    # two or more validation sources (or groups of one source): `best` is the epoch whose worst
-    # one gained most
-    key = groups.group_key(dm.pairs.get("val", []))
+    # two or more validation sources (or, with train.group_by: group, groups of one source):
+    # `best` is the epoch whose worst one gained most
+    key = groups.group_key(dm.pairs.get("val", []), cfg.train.group_by)
     if baseline is not None:
         cfg = groups.grouped(cfg, groups.val_groups(dm.pairs.get("val", []), key), True)
     worst = groups.WorstGroup(dm.val_dataloader, module.sensors, key=key) \
