@@ -188,6 +188,28 @@ def test_sentinel2_folder_keeps_crs_and_transform(run_cli, trained_run, tmp_path
         assert dst.read(1).min() >= 1
 
 
+def test_bench_times_the_candidates_the_selection_probe_skipped(trained_run, tmp_path, monkeypatch):
+    """A loaded machine spends the selection probe's time budget before every backend is measured;
+    bench still gives each available one its forward row, marked as not gated."""
+    from bandbridge.bench import bench
+    from bandbridge.inference.runtime.cache import write_json
+    from bandbridge.inference.runtime.select import candidates, choice_path, probe
+    from bandbridge.mosaics import make_mosaic
+    from bandbridge.spec import read_spec, resolve_model_folder
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "cache"))  # this record only
+    spec = read_spec(resolve_model_folder(str(trained_run)))
+    record = probe(spec, candidates(spec), None, budget=0.0)  # only the first candidate is measured
+    skipped = [(r["backend"], r["precision"]) for r in record["candidates"] if r["status"] == "skipped"]
+    assert ("onnx", "fp32") in skipped
+    write_json(choice_path(spec, "auto", "auto", None), record)
+    mosaic = make_mosaic(SAMPLE / "nir_naip_opengeos", tmp_path / "m.tif", size=300)
+    rows = bench(trained_run, mosaic, rows=("select", "forward"))
+    forward = {(r["backend"], r["precision"]): r for r in rows if r["kind"] == "forward"}
+    assert set(skipped) <= set(forward)
+    assert forward[("onnx", "fp32")]["gate"] == "skipped" and forward[("onnx", "fp32")]["mpix_s"] > 0
+    assert "not gated" in forward[("onnx", "fp32")]["name"]
+
+
 def test_bench_rows_and_ratios(trained_run, tmp_path):
     from bandbridge.bench import bench, format_rows
     from bandbridge.mosaics import make_mosaic
