@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Leave-one-source-out with the -cpu presets: the estimate of what imagery from elsewhere gets.
 #   scripts/loso_cpu.sh [DATA_ROOT] [OUT_DIR]
-# Every fold trains 6 epochs on one core (6–15 min each on a quiet core; 21 folds in all).
+# Every fold trains 6 epochs on one core (6–15 min each on a quiet core; 22 folds in all).
 # The records the README and the model cards show are kept in docs/loso/<family>/ (folds run
 # apart are joined with scripts/loso_merge.py; python scripts/bundle_models.py --loso-only docs/loso
 # puts them into the cards).
@@ -23,7 +23,9 @@ $BB loso --preset sar2optical-cpu --data "$DATA" --out "$OUT/sar2optical" $SETS 
   --recipes sen12mscr,worldcereal_s1s2,sen1floods11,bigearthnet_s1s2
 # RGB→thermal: day (RoadScene, FLIR ADAS) ↔ night (TNO, gray image intensifier → LWIR).
 $BB loso --preset rgb2thermal-cpu --data "$DATA" --out "$OUT/rgb2thermal" $SETS --recipes roadscene,tno
-# 8-bit RGB→NIR: NAIP → very-high-resolution satellites (GeoEye-1, IKONOS, WorldView; raw DN).
+# 8-bit RGB→NIR: NAIP → very-high-resolution satellites (GeoEye-1, IKONOS, WorldView; raw DN) and
+# → ground-camera photos (EPFL).
 $BB loso --preset rgb2nir-wgangp-cpu --data "$DATA" --out "$OUT/rgb2nir-naip-vhr" $SETS \
   --recipes naip_opengeos --fold 'geoeye1=naip_opengeos,naip_stactools>vhr_geoeye1' \
-  --fold 'vhr_11bit=naip_opengeos,naip_stactools>vhr_11bit'
+  --fold 'vhr_11bit=naip_opengeos,naip_stactools>vhr_11bit' \
+  --fold 'epfl_photos=naip_opengeos,naip_stactools>epfl_photos'
