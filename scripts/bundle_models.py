@@ -247,12 +247,17 @@ def evaluate_shipped(name: str, preset: str, root: str, eval_dir: Path) -> None:
         evaluate(name, root, "test", [r], out_dir=eval_dir / f"shipped-{r}")
 
 
+def preset_of(name: str) -> str:
+    """The -cpu preset a bundled model's name was made from (``NAMES`` read backwards)."""
+    return next(p for p, n in NAMES.items() if n == name)
+
+
 def refresh_tables(name: str, data_root: str | None = None) -> None:
     """Re-evaluate the shipped bundle ``name`` and put the new protocol and tables into its card
     in place of the old ones (as :func:`card` writes them); weights and the rest untouched."""
     import tempfile
     folder = ZOO / name
-    preset = next(p for p, n in NAMES.items() if n == name)
+    preset = preset_of(name)
     with tempfile.TemporaryDirectory() as tmp:
         evaluate_shipped(name, preset, data_root or load_bundle(folder).config.data.root, Path(tmp))
         sections = {EVAL_HEADING: evaluation_body(Path(tmp) / "shipped"),
@@ -274,7 +279,7 @@ LOSO_HEADING = "## Leave-one-source-out"
 def replace_loso(name: str, loso_dir: Path) -> None:
     """Put the leave-one-source-out tables of ``loso_dir`` into the shipped card of ``name`` in
     place of its old section (the card's end); weights and the rest untouched."""
-    preset = next(p for p, n in NAMES.items() if n == name)
+    preset = preset_of(name)
     text = (ZOO / name / "MODEL_CARD.md").read_text()
     section = loso_section(preset, loso_dir)
     if not section:

@@ -95,7 +95,12 @@ data:
 def test_group_key_is_the_source_with_two_sources_else_the_split_group():
     from types import SimpleNamespace as NS
     from bandbridge.workflows.groups import group_key, val_groups
-    pair = lambda src, g, i="x": NS(source=NS(name=src), item=NS(group=g, id=i))
+    from bandbridge.data.datasets import LoadedPair
+
+    def pair(src, g, i="x"):  # the attributes the grouping reads; the label from LoadedPair itself
+        p = NS(source=NS(name=src), item=NS(group=g, id=i))
+        p.group = LoadedPair.group.fget(p)
+        return p
     two = [pair("a", "1"), pair("b", "1")]
     one = [pair("a", "1"), pair("a", "2"), pair("a", "", "solo")]
     assert group_key(two) == group_key(two, "source") == "source" and val_groups(two, "source") == {"a", "b"}

@@ -43,6 +43,12 @@ class LoadedPair:
     stats: torch.Tensor | None = None  # (2·Ci,) the input's per-image statistics (radiometry.py)
     hr_only: bool = False  # layout 'hr': training crops make their input from the target
 
+    @property
+    def group(self) -> str:
+        """``source/group``: the split group validation may score apart (the item's id when the
+        split gave it none)."""
+        return f"{self.source.name}/{self.item.group or self.item.id}"
+
     def location(self, row: float, col: float) -> tuple[float, float]:
         """(lat, lon) in degrees of an input pixel position; NaN when unknown."""
         if self.crs is not None and self.transform is not None:
@@ -155,7 +161,7 @@ def batch_context(batch: dict, sensors: list[str] | None = None) -> torch.Tensor
 def _meta(p: LoadedPair, r: int, c: int, size: int) -> dict:
     lat, lon = p.location(r + size / 2, c + size / 2)  # the crop's centre
     return {"id": p.item.id, "path": p.item.input_path, "row": r, "col": c,
-            "source": p.source.name, "group": f"{p.source.name}/{p.item.group or p.item.id}",
+            "source": p.source.name, "group": p.group,
             "sensor": p.source.sensor_name,
             "gsd": float(p.source.gsd or 0.0), "lat": lat, "lon": lon}
 

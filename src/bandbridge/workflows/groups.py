@@ -90,8 +90,9 @@ def group_key(val_pairs, group_by: str = "group") -> str:
 
 
 def val_groups(val_pairs, key: str) -> set[str]:
-    return {p.source.name if key == "source" else f"{p.source.name}/{p.item.group or p.item.id}"
-            for p in val_pairs}
+    """The validation groups under ``key``: sources, or ``source/group`` (``LoadedPair.group``,
+    the label the validation batches carry)."""
+    return {p.source.name if key == "source" else p.group for p in val_pairs}
 
 
 def grouped(cfg: Config, val_groups: set[str], anchored: bool) -> Config:
