@@ -178,7 +178,7 @@ def test_the_probe_is_announced_before_it_starts(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("backend", ["onnx", pytest.param("openvino", marks=pytest.mark.skipif(
     not HAS_OPENVINO, reason="openvino not installed (pip install 'bandbridge[openvino]')"))])
-@pytest.mark.parametrize("model", ["rgb2nir-naip", "rgb2nir-photo"])  # trained residuals; the photo model: no georeference (NaN lat/lon)
+@pytest.mark.parametrize("model", ["rgb2nir-naip", "rgb2thermal", "rgb2nir-photo"])  # georeferenced (rgb2nir-naip: its anchor alone since issue 21) and not (NaN lat/lon), with trained residuals
 @pytest.mark.parametrize("kernels", [int8_kernels()], ids=lambda k: f"int8-kernels-{k}")  # names the CPU branch run
 def test_int8_keeps_the_answer_within_the_gate_on_a_real_tile(backend, model, kernels):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")

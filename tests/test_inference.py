@@ -12,7 +12,7 @@ from bandbridge.bands import get_scaling, ndvi
 from bandbridge.config import load_config
 from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.runtime.backends import OnnxBackend, TorchBackend
+from bandbridge.inference.runtime.backends import OnnxBackend, TorchBackend, cpu_has_bf16
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from rasterio.windows import Window
 from bandbridge.spec import ModelSpec, read_spec, resolve_model_folder
@@ -188,9 +188,13 @@ def test_sentinel2_folder_keeps_crs_and_transform(run_cli, trained_run, tmp_path
         assert dst.read(1).min() >= 1
 
 
-def test_bench_times_the_candidates_the_selection_probe_skipped(trained_run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("native_bf16", [cpu_has_bf16()],  # names the CPU branch run: bf16 candidates or not
+                         ids=lambda b: "cpu-with-native-bf16" if b else "cpu-without-native-bf16")
+def test_bench_times_the_candidates_the_selection_probe_skipped(trained_run, tmp_path, monkeypatch,
+                                                                native_bf16):
     """A loaded machine spends the selection probe's time budget before every backend is measured;
-    bench still gives each available one its forward row, marked as not gated."""
+    bench still gives each available one its forward row, marked as not gated (with native bf16,
+    the bf16 candidates too)."""
     from bandbridge.bench import bench
     from bandbridge.inference.runtime.cache import write_json
     from bandbridge.inference.runtime.select import candidates, choice_path, probe
