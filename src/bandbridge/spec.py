@@ -52,7 +52,8 @@ class ModelSpec:
     def halo(self) -> int:
         """Pixels at a tile's edge whose output depends on pixels past it through the anchor's
         context windows (models/anchor.py): blending gives them almost no weight."""
-        a = self.config.model.generator.args.get("anchor")
+        g = self.config.model.generator
+        a = g.args if g.name == "learner" else g.args.get("anchor")
         return max(a.get("windows") or [0]) // 2 if isinstance(a, dict) else 0
 
     @property

@@ -76,16 +76,16 @@ def adapt(
     pairs: list[str] = typer.Argument(..., help="FILE (input and target bands), IN:TARGET files or IN_DIR:TARGET_DIR folders", show_default=False),
     model: str = typer.Option(..., "--model", "-m", help="bundled model name, run folder or bundle to adapt"),
     output: str = typer.Option(..., "--output", "-o", help="folder for the adapted bundle"),
-    minutes: float = typer.Option(5.0, "--minutes", help="bound on the fine-tune's wall time"),
+    minutes: float = typer.Option(5.0, "--minutes", help="bound on the learners' search (candidates past it are skipped; the constant and linear map always run)"),
     region: Optional[str] = typer.Option(None, "--region", help="use only this band of each pair: rows:START:END or cols:START:END (fractions)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --output"),
     bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (names, roles or 0-based indices), e.g. red,green,blue"),
     target_bands: Optional[str] = typer.Option(None, "--target-bands", help="target bands, e.g. nir"),
     scaling: Optional[str] = typer.Option(None, "--scaling", help="input and target scaling (e.g. uint8, reflectance_10000)"),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="the files' sensor, to name their bands (e.g. landsat8, s2_l2a, naip)"),
-    within_scene: bool = typer.Option(False, "--within-scene", help="the pairs are part of the scenes you will predict: with fewer than four pairs, held-out rows may still choose the context anchor and the fine-tune"),
+    within_scene: bool = typer.Option(False, "--within-scene", help="the pairs are part of the scenes you will predict: with one group of images, held-out blocks of them may still choose any learner (else the constant or linear map)"),
 ) -> None:
-    """Re-calibrate a model to your sensor from a few pairs: refit its anchor, fine-tune, keep what validates best."""
+    """Re-calibrate a model to your own pairs: the best small-data learner by spatial cross-validation, refitted on every pixel, or the model as it was when it scores better."""
     from bandbridge.workflows.adapt import adapt as run
     def sel(b):
         return None if b is None else [int(v) if v.strip().isdigit() else v.strip() for v in b.split(",")]

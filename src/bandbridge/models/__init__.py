@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from bandbridge.models.learner import PixelLearner
 from bandbridge.models.patchgan import PatchGAN
 from bandbridge.models.resnet import ResNetGenerator
 from bandbridge.models.rlfn import RLFN
@@ -11,7 +12,7 @@ from bandbridge.models.sr import SRGenerator
 from bandbridge.models.unet import UNet
 
 GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator,
-                                          "rlfn": RLFN}
+                                          "rlfn": RLFN, "learner": PixelLearner}
 SR_GENERATORS = ("sr", "rlfn")  # take the task's scale
 CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
 

@@ -1,41 +1,40 @@
-"""`bandbridge adapt`: a bundled or trained model, re-calibrated to a user's sensor from a few pairs.
+"""`bandbridge adapt`: a model re-calibrated to a user's own pairs by the strongest small-data
+learner, chosen by spatial cross-validation (``learners/``), refitted on every pixel given.
 
-The user's pairs are split into three parts (whole images when there are four or more, else a band
-of rows of each: 60 % adapt, 20 % validation, 20 % test). On the adapt part the anchor is refitted
-(the context-feature ridge, its penalty chosen on the validation part, the plain linear map when it
-validates better); the residual network starts from the model's own weights, or from zero when
-they validate worse on top of the new anchor, and is fine-tuned with the pixel loss only for at
-most ``--minutes``; the epoch that validates best is kept, the refitted anchor alone when none
-beats it; and the model as it was when it validates better than all that. The new bundle's card
-compares, on the test part that chose nothing: the model as it
-was (zero-shot), the linear map and the context ridge fitted on the same adapt pixels, and the
-adapted model.
+All the pairs' valid pixels (``--region``: a band of each) are pooled. The candidates — the
+constant, the linear map, the context ridge over its penalty grid, gradient boosting on the bands
+and on the context features, a per-pixel MLP — are fitted fold by fold (whole groups of images
+held out when the pairs hold two or more groups, else blocks of each image's longer side with a
+buffer of the largest context window) and scored on the held-out pixels; the model as it was
+(zero-shot) is scored on the very same pixels. Whichever has the lowest out-of-fold MAE is what
+adapt hands back: the zero-shot model unchanged, or the chosen learner refitted on all pixels.
 
-With rows of the same images validating (fewer than four pairs, or ``--region``), validation
-cannot see how the fit carries over to *other* images, and measured it does not: a context ridge
-fitted on one image loses a median 23 % (s2_wildfire) to 41 % (NAIP) MAE to the linear map fitted
-on the same image when both predict the source's other images (``scripts/one_image_transfer.py``).
-The model's own residual on top of the refitted anchor fares no better (one Tanzanian date → the
-other 20: MAE 0.0632 against the one-date linear map's 0.0524). So adapt then hands back the
-plain linear anchor fitted on the user's pixels, without the residual and without fine-tuning —
-unless ``within_scene`` says the pairs are part of the very scenes to be predicted, where held-out
-rows are the right test.
+One group of images (one pair, or near-copies) cannot show how a fit carries over to *other*
+scenes, and measured it does not: a context ridge fitted on one image loses a median 23 %
+(s2_wildfire) to 41 % (NAIP) MAE to the linear map fitted on the same image when both predict
+the source's other images (``scripts/one_image_transfer.py``). So with one group adapt keeps
+the simplest learners (constant, linear map) unless ``--within-scene`` says the pairs are part of
+the very scenes to be predicted, where held-out blocks of them are the right test; the card says
+what the others scored.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
-from bandbridge.bundle import load_model
+import numpy as np
+
+from bandbridge.bundle import load_model, save_bundle
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_writable
 
-FRACTIONS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0)}
-CONTEXT_ANCHOR = {"windows": [5, 15, 45], "products": True}
-MIN_PAIRS_BY_IMAGE = 4  # from four pairs on, whole images are held out (no shared scene edges)
+ALL_ROWS = {"train": (0.0, 1.0)}  # every pixel of each pair (of its --region band)
+SIMPLE = ("constant", "linear")  # what one group of images may choose without --within-scene
+LABELS = {"zero-shot": "zero-shot ({model})", "constant": "constant", "linear": "linear map",
+          "ridge-context": "context ridge (best penalty)", "gbm-bands": "gradient boosting on the bands",
+          "gbm-context": "gradient boosting on context", "mlp-context": "per-pixel MLP on context"}
 
 
 def pair_sources(pairs: list[str], base: Config, bands: dict | None = None) -> list[dict]:
@@ -87,68 +86,80 @@ def parse_region(region: str | None) -> tuple[str, float, float]:
     return axis, lo, hi
 
 
-def region_split(region: tuple[str, float, float], parts=FRACTIONS) -> dict:
+def region_split(region: tuple[str, float, float], parts: dict) -> dict:
     """A source's split: bands of ``region`` (axis, start, end) cut by ``parts`` fractions."""
     axis, lo, hi = region
     return {"region_axis": axis, "regions": {
         k: [lo + (hi - lo) * a, lo + (hi - lo) * b] for k, (a, b) in parts.items()}}
 
 
-def adapt_config(base: Config, sources: list[dict], minutes: float, seed: int = 0,
-                 name: str | None = None, context: bool = True) -> Config:
-    """The fine-tune's config: the model's own network and scalings, the user's ``sources``
-    (each with its split), a context anchor, the pixel loss only, no radiometric augmentation
-    (the user's own sensor is the calibration to learn), bounded in time. ``context=False``: the
-    plain linear anchor and no fine-tuning (zero steps: the run is its refitted start, and
-    :func:`fine_tune` leaves its residual at zero)."""
+def user_config(base: Config, sources: list[dict], name: str) -> Config:
+    """The base model's config with the user's ``sources`` (each with its split)."""
     d = base.model_dump(mode="json")
-    d["name"] = name or f"{base.name}-adapted"
-    d["data"].update(sources=sources, augment={}, resample=[1],
-                     samples_per_epoch=max(32, 4 * d["data"]["batch_size"]))
-    d["data"]["patch_size"] = min(d["data"]["patch_size"], 128)
-    d["model"]["generator"]["args"]["anchor"] = CONTEXT_ANCHOR if context else True
-    # tiles must overlap by the anchor's half window on each side to stay seamless
-    d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (max(CONTEXT_ANCHOR["windows"]) // 2 + 10))
-    d["loss"].update(lambda_adv=0.0, lambda_emd=0.0, lambda_index=0.0)
-    d["optim"].update(lr_g=1e-4, schedule={"kind": "constant"})
-    d["train"].update(max_epochs=10_000, max_steps=-1 if context else 0, max_minutes=minutes, monitor="val/l1",
-                      monitor_mode="min", keep_checkpoints=1, seed=seed, image_samples=0)
+    d["name"] = name
+    d["data"].update(sources=sources, augment={}, resample=[1])
     return build_config(d)
 
 
-def split_by_image(cfg: Config) -> list[dict] | None:
-    """The sources with whole images held out for validation and test when there are enough
-    pairs (else None: each pair is split by rows)."""
-    from bandbridge.data.items import discover
-    ids = sorted({it.id for items in discover(cfg.data).values() for it in items})
-    if len(ids) < MIN_PAIRS_BY_IMAGE:
-        return None
-    n = max(1, round(0.2 * len(ids)))
-    split = {"val": ids[-2 * n:-n], "test": ids[-n:], "default": "train"}
-    return [{**s.model_dump(mode="json"), "split": split} for s in cfg.data.sources]
+def load_user_pairs(cfg: Config, split: str = "train") -> list:
+    """The pairs of ``cfg``'s sources (their ``split`` part), read as training reads them."""
+    from bandbridge.data.datamodule import PairedDataModule
+    pairs = PairedDataModule(cfg).load_split(split)
+    if not pairs:
+        raise BandbridgeError("PAIRS: no valid pixels in the pairs given (all nodata?)")
+    return pairs
 
 
-def fine_tune(cfg: Config, work: Path, init_from: Path | None) -> Path:
-    """Train ``cfg`` into ``work`` (from ``init_from``'s residual, or from scratch); the run. A
-    config of zero steps (``adapt_config(context=False)``) is its refitted linear anchor alone:
-    ``init_from`` is not used, so the residual stays zero."""
-    import os
-    from bandbridge.workflows import runner
-    os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder for each fine-tune
-    init = init_from if cfg.train.max_steps else None
-    try:
-        return runner.train(cfg, runs_root=str(work), init_from=str(init) if init else None)
-    finally:
-        os.environ.pop(runner.RUN_DIR_ENV, None)
+def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | None = None):
+    """The learner :class:`~bandbridge.learners.select.Selection` on ``pairs`` with the model as
+    it was (``bundle``) scored on the same held-out pixels as ``zero-shot``, and the one-group
+    note (None when the pairs hold two or more groups or ``within_scene``)."""
+    from bandbridge.evaluation.evaluate import predict_whole
+    from bandbridge.learners.folds import gather
+    from bandbridge.learners.select import choose
+    for p in pairs:
+        if p.x.shape[0] != bundle.in_channels or p.y.shape[0] != bundle.out_channels:
+            raise BandbridgeError(f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} "
+                                  f"target bands, the model takes {bundle.in_channels} and makes "
+                                  f"{bundle.out_channels}; select them with --bands/--target-bands")
+    zs = [predict_whole(bundle, p) for p in pairs]
+    groups = [p.group for p in pairs]
+    px, (zero,) = gather([(p.x, p.y, p.mask[0]) for p in pairs], groups, extra=zs)
+    one = len(set(groups)) < 2 and not within_scene
+    note = None
+    if one:
+        note = (f"validation cannot see other scenes: {len(pairs)} image(s), 1 group — the "
+                f"simplest learners only ({', '.join(SIMPLE)}); pass --within-scene if you will "
+                "predict these same scenes")
+    sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s,
+                 eligible=SIMPLE if one else None)
+    return sel, note
+
+
+def kept_label(sel) -> str:
+    """What the selection hands back: ``zero-shot`` or the chosen learner's family."""
+    from bandbridge.learners.fit import family
+    return "zero-shot" if sel.winner == "zero-shot" else family(sel.chosen)
+
+
+def adapted_config(base: Config, sources: list[dict], sel, name: str) -> Config:
+    """The bundle's config: the base's bands and scalings, the user's sources, the chosen
+    learner as the generator, tiles overlapping by its context halo."""
+    d = user_config(base, sources, name).model_dump(mode="json")
+    d["model"]["generator"] = sel.fitted.generator_args()
+    halo = max(d["model"]["generator"]["args"]["windows"] or [1]) // 2
+    d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
+    return build_config(d)
 
 
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
           region: str | None = None, overwrite: bool = False, seed: int = 0,
           bands: dict | None = None, within_scene: bool = False) -> dict:
-    """Adapt ``model`` to ``pairs``; writes a bundle to ``output``. Returns the card's summary.
-    ``within_scene``: the pairs are part of the scenes to be predicted, so held-out rows of them
-    may choose the context anchor and the fine-tune (else only held-out images may)."""
-    from bandbridge.evaluation.evaluate import evaluate
+    """Adapt ``model`` to ``pairs``; writes a bundle to ``output`` (the zero-shot model's copy, or
+    the chosen learner). ``minutes`` bounds the search. Returns the card, its summary and the
+    :class:`~bandbridge.learners.select.Selection`."""
+    from bandbridge.fileio import atomic_write_bytes
+    from bandbridge.spec import resolve_model_folder
     if not pairs:
         raise BandbridgeError("adapt needs PAIRS: FILE, IN:TARGET or IN_DIR:TARGET_DIR")
     if minutes <= 0:
@@ -157,73 +168,89 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     if out.exists() and not overwrite:
         raise BandbridgeError(f"{out}: exists; pass --overwrite to replace it")
     check_writable(out.parent, "-o/--output")
-    from bandbridge.spec import resolve_model_folder
     folder = resolve_model_folder(Path(model))
     bundle = load_model(folder)
     base = bundle.config
-    if base.task.kind != "translation" or getattr(bundle.generator, "spectral", None) is None:
-        raise BandbridgeError(f"{model}: adapt re-calibrates an anchored translation model "
-                              "(rgb2nir-*, rgb2thermal, sar2optical or a run of their presets)")
+    if base.task.kind != "translation":
+        raise BandbridgeError(f"{model}: adapt re-calibrates a translation model (rgb2nir-*, "
+                              "rgb2thermal, sar2optical or a run of their presets)")
     sources = pair_sources(pairs, base, bands)
     for src in sources:
-        src["split"] = region_split(parse_region(region))
-    cfg = adapt_config(base, sources, minutes, seed, f"{folder.name}-adapted")
-    by_image = None if region else split_by_image(cfg)
-    cfg = adapt_config(base, by_image or sources, minutes, seed, cfg.name,
-                       context=bool(by_image) or within_scene)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+        src["split"] = region_split(parse_region(region), ALL_ROWS)
+    name = f"{folder.name}-adapted"
+    user_pairs = load_user_pairs(user_config(base, sources, name))
+    sel, note = select_on_pairs(bundle, user_pairs, within_scene, budget_s=60 * minutes)
+    keep = kept_label(sel)
+    summary = card_summary(sel, user_pairs, keep, note, model)
+    card = adapt_card(model, pairs, name, summary, sel)
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        run = fine_tune(cfg, work, folder)
-        best = run / "model" / "best"
-        # never hand back worse than the model as it was: compared on the validation part
-        val = evaluate(best, split="val", others={"zero-shot": folder},
-                       with_baselines=False).summary["methods"]
-        keep = "adapted" if val["model"]["mae"] <= val["zero-shot"]["mae"] else "zero-shot"
-        res = evaluate(best, split="test", others={"zero-shot": folder})
-        kept = (f"{keep} model (validation MAE {val['model']['mae']:.4g} adapted, "
-                f"{val['zero-shot']['mae']:.4g} zero-shot)")
-        card = adapt_card(model, pairs, cfg, res, run, kept)
-        tmp = out.with_name(f".{out.name}.partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(best if keep == "adapted" else folder, tmp)
-        (tmp / "MODEL_CARD.md").write_text(card)
+        if keep == "zero-shot":
+            shutil.copytree(folder, tmp)
+        else:
+            lin = sel.fitted if sel.chosen == "linear" else None
+            info = {"epoch": -1, "learner": {k: v for k, v in summary.items() if k != "methods"},
+                    "baseline": {"linear": linear_coef(user_pairs, lin).tolist()}}
+            save_bundle(tmp, sel.fitted.make_generator(bundle.in_channels, bundle.out_channels),
+                        adapted_config(base, sources, sel, name), bundle.in_channels,
+                        bundle.out_channels, **info)
+        atomic_write_bytes(tmp / "MODEL_CARD.md", card.encode())
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return {"card": card, "summary": res.summary, "table": res.table}
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"card": card, "summary": summary, "selection": sel}
 
 
-def adapt_card(model: str, pairs: list[str], cfg: Config, res, run: Path, kept: str) -> str:
-    import json
-    s = json.loads((run / "summary.json").read_text())
-    base = json.loads((run / "baseline.json").read_text())
-    ms = res.summary["methods"]
-    order = [m for m in ("zero-shot", "linear", "ridge-context", "gbm-context", "mean", "model")
-             if m in ms]
-    keys = [k for k in ("mae", "rmse", "psnr", "pearson_r", "ndvi_mae") if k in ms["model"]]
-    lines = ["| method | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    for m in order:
-        label = {"model": "**adapted**", "linear": "linear map (same adapt pixels)",
-                 "ridge-context": "context ridge (same adapt pixels)",
-                 "gbm-context": "gradient boosting on context (same adapt pixels)",
-                 "zero-shot": f"zero-shot ({model})", "mean": "constant"}[m]
-        lines.append(f"| {label} | " + " | ".join(f"{ms[m][k]:.4g}" for k in keys) + " |")
-    p = res.summary["protocol"]
-    anchor = base.get("anchor", {})
+def linear_coef(pairs: list, fitted=None) -> np.ndarray:
+    """``(Ci + 1, Ct)``: the linear map on all the pairs' pixels (the bundle's baseline)."""
+    if fitted is not None:
+        return fitted.coef
+    from bandbridge.learners.fit import fit_linear
+    X = np.concatenate([p.x[:, p.mask[0]].T.numpy() for p in pairs])
+    Y = np.concatenate([p.y[:, p.mask[0]].T.numpy() for p in pairs])
+    return fit_linear(X, Y, X.shape[1]).coef
+
+
+def card_summary(sel, pairs: list, keep: str, note: str | None, model: str) -> dict:
+    """Out-of-fold MAE per family (model values and the target's units), what was kept, how."""
+    from bandbridge.bands import get_scaling
+    t = pairs[0].source.target
+    scale, _, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
+    fams = sel.families()
+    methods = {m: {"mae": v * scale, "mae_model_units": v} for m, v in fams.items()}
+    zs = fams.get("zero-shot")
+    worse = zs is not None and keep != "zero-shot" and fams[keep] > zs
+    return {"kept": keep, "chosen": sel.chosen, "methods": methods, "note": note,
+            "worse_than_zero_shot": bool(worse), "folds": sel.folds, "skipped": sel.skipped,
+            "pixels": sel.pixels, "valid_pixels": sel.total, "target_units": units,
+            "images": len(pairs), "groups": len({p.group for p in pairs}),
+            "seconds": round(sel.seconds, 1), "model": model}
+
+
+def adapt_card(model: str, pairs: list[str], name: str, summary: dict, sel) -> str:
+    """The bundle's card: the out-of-fold table, its bold row the model handed back."""
+    ms, keep = summary["methods"], summary["kept"]
+    lines = [f"| method | out-of-fold MAE ({summary['target_units']}) | vs linear map |", "|---|---|---|"]
+    lin = ms.get("linear", {}).get("mae")
+    for m, v in ms.items():
+        label = LABELS.get(m, m).format(model=model)
+        label = f"**{label} — kept**" if m == keep else label
+        vs = f"{(v['mae'] / lin - 1) * 100:+.1f} %" if lin else ""
+        lines.append(f"| {label} | {v['mae']:.4g} | {vs} |")
+    kept = (f"the zero-shot model ({model} as it was)" if keep == "zero-shot" else
+            f"{LABELS.get(keep, keep).format(model=model)} (`{summary['chosen']}`), refitted on "
+            f"{summary['pixels']} of {summary['valid_pixels']} valid pixels")
+    loud = ["", f"**Warning:** what is kept scored worse than {model} as it was on the held-out "
+            "pixels."] if summary["worse_than_zero_shot"] else []
     return "\n".join([
-        f"# {cfg.name}", "",
+        f"# {name}", "",
         f"`bandbridge adapt -m {model} {' '.join(pairs)}`: {model} re-calibrated to these pairs.", "",
-        f"- Split: {'whole images' if any(src.split.val for src in cfg.data.sources) else 'bands of rows of each pair'}"
-        " — adapt / validation (early stopping, anchor penalty) / test (this table, chose nothing).",
-        f"- Anchor: {anchor.get('kind', 'linear')}, chosen `{anchor.get('chosen', 'linear')}` on validation."
-        + ("" if cfg.train.max_steps else " Validation rows come from the adapt images "
-           "themselves, which cannot show how a context fit or a fine-tune carries over to other "
-           "images: the plain linear anchor alone — no residual, no fine-tune (`--within-scene` if you will predict "
-           "these same scenes; four or more pairs hold out whole images)."),
-        f"- Fine-tune: {s['epochs']} epochs, {s['global_step']} steps, {s['fit_seconds']:.0f} s; "
-        f"validation L1 {s['val_start'].get('l1', float('nan')):.4f} at the start.",
-        f"- Kept: the {kept}; the table scores the adapted model either way.",
-        f"- Test part: {p['images']} image(s), {p['valid_pixels']} valid pixels, "
-        f"{p['target_units']}; mean over images.", "", *lines, ""])
+        f"- Choice: {len(summary['folds'])}-fold spatial cross-validation on {summary['images']} "
+        f"image(s) in {summary['groups']} group(s); each fold: {summary['folds'][0]}. The table is "
+        "out-of-fold: every score is on pixels the fit never saw.",
+        *([f"- {summary['note'][0].upper()}{summary['note'][1:]}."] if summary["note"] else []),
+        *([f"- Not measured within --minutes: {', '.join(summary['skipped'])}."] if summary["skipped"] else []),
+        f"- Kept: {kept}.", *loud, "", *lines, ""])

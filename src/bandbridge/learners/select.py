@@ -1,0 +1,115 @@
+"""Choose among the small-data learners by spatial cross-validation, then refit the winner on
+every pixel: the one selection core of train's anchor, adapt, ``loso --shots``, the web page's
+calibration and evaluate's baselines.
+
+Each candidate (``fit.CANDIDATES``) is fitted on the training pixels of every fold
+(``folds.spatial_folds``: whole groups, or blocks with a buffer) and scored on that fold's
+held-out pixels; its **out-of-fold MAE** is the mean absolute error over all held-out pixels of
+all folds — what the card reports, stated as such. Fixed predictions (the model as it was, which
+saw none of these pixels) are scored on the very same held-out pixels. The candidate with the
+lowest out-of-fold MAE is refitted on all the pixels; the folds were only for choosing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bandbridge.learners.fit import CANDIDATES, Fitted, family
+from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
+
+FIT_PIXELS = 60_000  # training pixels each fold's fit sees (a uniform sample of its share)
+ALWAYS = ("constant", "linear")  # measured whatever the time budget
+
+
+@dataclass
+class Selection:
+    chosen: str  # the best learner candidate (refitted in ``fitted``)
+    fitted: Fitted
+    oof: dict[str, float]  # out-of-fold MAE of every candidate measured, and of fixed predictions
+    per_fold: dict[str, list[float]]
+    folds: list[str]  # what each fold held out
+    skipped: list[str] = field(default_factory=list)  # candidates left out by the time budget
+    pixels: int = 0  # pixels the choice and the refit used
+    total: int = 0  # valid pixels given
+    seconds: float = 0.0
+    fixed: tuple[str, ...] = ()  # the fixed predictions scored beside the learners
+
+    @property
+    def winner(self) -> str:
+        """The chosen learner or a fixed prediction, whichever has the lower out-of-fold MAE."""
+        return min((self.chosen, *self.fixed), key=self.oof.get)
+
+    def best_of(self, fam: str) -> tuple[str, float] | None:
+        """The best measured candidate of a family (``ridge-context``: its best penalty)."""
+        got = {k: v for k, v in self.oof.items() if family(k) == fam}
+        return min(got.items(), key=lambda kv: kv[1]) if got else None
+
+    def families(self) -> dict[str, float]:
+        """Each family's best out-of-fold MAE, in candidate order."""
+        out: dict[str, float] = {}
+        for k, v in self.oof.items():
+            out[family(k)] = min(out.get(family(k), np.inf), v)
+        return out
+
+    def lines(self) -> list[str]:
+        """One line of what was chosen, how, and on what."""
+        lin = self.oof.get("linear")
+        vs = (f"; linear map {lin:.4g} ({(self.oof[self.winner] / lin - 1) * 100:+.1f} %)"
+              if lin else "")
+        return [f"chose {self.winner} by {len(self.folds)}-fold spatial cross-validation "
+                f"(out-of-fold MAE {self.oof[self.winner]:.4g}{vs}); {self.folds[0].split('(')[0].strip()}"
+                + (f"; not measured within the time budget: {', '.join(self.skipped)}" if self.skipped else "")
+                + f"; refitted on {self.pixels} of {self.total} valid pixels"]
+
+
+def mae(pred: np.ndarray, Y: np.ndarray) -> float:
+    return float(np.abs(pred - Y).mean())
+
+
+def choose(px: Pixels, candidates: dict | None = None, fixed: dict[str, np.ndarray] | None = None,
+           allowed: tuple[str, ...] | None = None, budget_s: float | None = None,
+           k: int = FOLDS, seed: int = 0, folds: list[Fold] | None = None,
+           eligible: tuple[str, ...] | None = None) -> Selection:
+    """Cross-validate ``candidates`` (default all; ``allowed``: only these names or families) on
+    ``px``, score ``fixed`` predictions ``(N, Ct)`` on the same held-out pixels, refit the best
+    learner on all of ``px``. ``budget_s`` bounds the search: candidates are tried cheapest first
+    and those past the budget are skipped (the constant and linear map always run). ``eligible``
+    (names or families): only these may be chosen, the others are measured for the record."""
+    t0 = time.perf_counter()
+    cands = dict(candidates or CANDIDATES)
+    if allowed is not None:
+        cands = {n: f for n, f in cands.items() if n in allowed or family(n) in allowed}
+    folds = folds if folds is not None else spatial_folds(px, k)
+    if not folds:
+        raise ValueError("no fold has both training and held-out pixels")
+    rng = np.random.default_rng(seed)
+    fits = [f.train if len(f.train) <= FIT_PIXELS else rng.choice(f.train, FIT_PIXELS, replace=False)
+            for f in folds]
+    test_all = np.concatenate([f.test for f in folds])
+    c = px.bands
+    oof: dict[str, float] = {}
+    per_fold: dict[str, list[float]] = {}
+    skipped = []
+    for name, fit in cands.items():
+        if budget_s is not None and time.perf_counter() - t0 > budget_s and name not in ALWAYS:
+            skipped.append(name)
+            continue
+        errs, n = [], []
+        for fold, tr in zip(folds, fits):
+            model = fit(px.X[tr], px.Y[tr], c)
+            errs.append(mae(model.predict(px.X[fold.test], c), px.Y[fold.test]))
+            n.append(len(fold.test))
+        per_fold[name] = errs
+        oof[name] = float(np.average(errs, weights=n))
+    for name, pred in (fixed or {}).items():
+        per_fold[name] = [mae(pred[f.test], px.Y[f.test]) for f in folds]
+        oof[name] = mae(pred[test_all], px.Y[test_all])
+    learners = [n for n in oof if n in cands and (eligible is None or n in eligible
+                                                  or family(n) in eligible)]
+    chosen = min(learners, key=oof.get)
+    fitted = cands[chosen](px.X, px.Y, c)
+    return Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
+                     px.total, time.perf_counter() - t0, tuple(fixed or ()))
