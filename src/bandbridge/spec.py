@@ -57,6 +57,13 @@ class ModelSpec:
         return max(a.get("windows") or [0]) // 2 if isinstance(a, dict) else 0
 
     @property
+    def has_trees(self) -> bool:
+        """Whether the model is a boosted-tree learner (models/learner.py): OpenVINO and int8
+        graphs cannot run it."""
+        g = self.config.model.generator
+        return g.name == "learner" and g.args.get("kind") == "gbm"
+
+    @property
     def uses_context(self) -> bool:
         """Whether the generator takes a context (location prior or sensor/GSD conditioning)."""
         a = self.config.model.generator.args

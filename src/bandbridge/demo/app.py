@@ -93,6 +93,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
             cal = calibrate(folder, read_spec(folder), Path(pair), Path(target) if target else None,
                             workdir, ov, within)
             res = run(upload, name, workdir, c, model=cal.folder)
+            if cal.adapted and res.scores:  # before/after on the user's own image
+                res.scores = with_before(res.scores, run(upload, name, workdir / "before", c).scores)
             return shown(res, f"{cal.table}\n\n(calibrated in {cal.seconds:.0f} s)")
         return in_workdir(work, [upload, pair, target])
 
@@ -148,8 +150,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                                           type="filepath", elem_id="pair_target",
                                           file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"])
                     same_scene = gr.Checkbox(label="the image to translate is part of the "
-                                             "pair's scene (held-out rows of the pair then test "
-                                             "a context fit and a fine-tune; ticked by itself "
+                                             "pair's scene (held-out blocks of the pair may then "
+                                             "choose any learner, boosting too; ticked by itself "
                                              "when both are one file)", elem_id="same_scene")
                     go_pair = gr.Button("Calibrate and translate", elem_id="run_pair")
                 status = gr.Markdown(elem_id="status")
@@ -182,6 +184,13 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         go_pair.click(handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \
             .then(dirs.remove, workdir, None)
     return app
+
+
+def with_before(after: str, before: str) -> str:
+    """The calibrated model's score table with the model-as-it-was row of ``before`` beside it."""
+    row = next((ln for ln in before.splitlines() if ln.startswith("| model |")), None)
+    out = after.replace("| model |", "| calibrated model (after) |", 1)
+    return out + ("\n" + row.replace("| model |", "| model as it was (before) |", 1) if row else "")
 
 
 def serve(models: list[str] | None, host: str = "127.0.0.1", port: int = 7860) -> None:

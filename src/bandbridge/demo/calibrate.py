@@ -1,12 +1,11 @@
 """"Calibrate with a pair": the chosen model adapted to one pair of the user's own (an input and
-its real target band, in one file or two) by ``bandbridge adapt`` (workflows/adapt.py), bounded
-so that a click stays within about a minute, and the before/after numbers of adapt's card —
-the model as it was (zero-shot), the linear map fitted on the pair and the calibrated model, on
-the held-out rows of the pair that chose nothing."""
+its real target band, in one file or two) by ``bandbridge adapt`` (workflows/adapt.py: the best
+small-data learner by spatial cross-validation, or the model as it was when it scores better on
+the same held-out pixels), bounded so that a click stays within about a minute, and adapt's
+out-of-fold table — its bold row is what the page then translates with."""
 
 from __future__ import annotations
 
-import filecmp
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +19,14 @@ from bandbridge.demo.truth import COLUMNS, find_truth
 
 MAX_PAIR_MPIX = 4  # pixels of the pair (its input side) the page takes
 USE_MPIX = 1  # of which a band of rows this large is used: adapt's fits and checks scale with it
-MINUTES = 0.25  # adapt's fine-tune budget (within a scene); a click then takes about a minute
-ROWS = {"zero-shot": "zero-shot (the model as it was)",
-        "linear": "linear map fitted on the pair's adapt rows", "model": "**calibrated**"}
+MINUTES = 0.5  # adapt's search budget; a click then takes about a minute
 
 
 @dataclass
 class Calibration:
     folder: Path  # the bundle adapt wrote: the calibrated model, or the model as it was
-    adapted: bool  # False when the model as it was validated better and was kept
-    table: str  # Markdown: before/after on the pair's held-out rows
+    adapted: bool  # False when the model as it was scored better and was kept
+    table: str  # Markdown: adapt's out-of-fold table and what the page translates with
     seconds: float
 
 
@@ -89,10 +86,10 @@ def pair_bands(spec: ModelSpec, pair: Path, target: Path | None,
 def calibrate(folder: Path, spec: ModelSpec, pair: Path, target: Path | None, workdir: Path,
               ov: Overrides = Overrides(), within_scene: bool = False,
               minutes: float = MINUTES) -> Calibration:
-    """Adapt the model in ``folder`` to the pair into ``workdir/calibrated``; the table compares,
-    on the pair's held-out rows, the model as it was, the linear map and the calibrated model.
-    ``within_scene``: the image to translate is part of the pair's scene, so adapt may keep a
-    context anchor and fine-tune (else it refits the plain linear map: see workflows/adapt.py)."""
+    """Adapt the model in ``folder`` to the pair into ``workdir/calibrated``; the table is adapt's
+    out-of-fold table (the model as it was and every learner, on the same held-out pixels).
+    ``within_scene``: the image to translate is part of the pair's scene, so adapt may keep any
+    learner (else, with one pair, the constant or the linear map: see workflows/adapt.py)."""
     from bandbridge.workflows.adapt import adapt
     t0 = time.perf_counter()
     info = check_upload(pair, max_mpix=MAX_PAIR_MPIX, tool="bandbridge adapt")
@@ -111,24 +108,28 @@ def calibrate(folder: Path, spec: ModelSpec, pair: Path, target: Path | None, wo
     with threadpool_limits(1, user_api="blas"):
         res = adapt(str(folder), pairs, str(out), minutes=minutes, bands=bands,
                     within_scene=within_scene, region=rows)
-    adapted = not filecmp.cmp(out / "generator.safetensors", folder / "generator.safetensors",
-                              shallow=False)
-    return Calibration(out, adapted, before_after(res["summary"], spec.name, adapted, use),
+    adapted = res["summary"]["kept"] != "zero-shot"
+    return Calibration(out, adapted, before_after(res["summary"], res["card"], spec.name, use),
                        time.perf_counter() - t0)
 
 
-def before_after(summary: dict, model: str, adapted: bool, used: float = 1.0) -> str:
-    """Markdown: adapt's test table (zero-shot, linear map, calibrated) and which model the page
-    now predicts with."""
-    ms, p = summary["methods"], summary["protocol"]
-    keys = [k for k in COLUMNS if k in ms["model"]]
-    lines = ["| | " + " | ".join(COLUMNS[k] for k in keys) + " |", "|---|" + "---|" * len(keys)]
-    lines += [f"| {label} | " + " | ".join(f"{ms[m][k]:.4g}" for k in keys) + " |"
-              for m, label in ROWS.items() if m in ms]
-    kept = ("The calibrated model translates your image." if adapted else
-            f"{model} as it was validated better on the pair's validation rows and is kept: it "
-            "translates your image.")
+def before_after(summary: dict, card: str, model: str, used: float = 1.0) -> str:
+    """Markdown: adapt's out-of-fold table (its bold row the kept model) and one line saying which
+    model the page now translates with, in the card's words."""
+    from bandbridge.workflows.adapt import LABELS
+    keep = summary["kept"]
+    table = [ln for ln in card.splitlines() if ln.startswith("|")]
+    how = next((ln[2:] for ln in card.splitlines() if ln.startswith("- Choice:")), "")
+    note = summary.get("note")
+    if keep == "zero-shot":
+        kept = (f"{model} as it was scored better on the pair's held-out pixels than every fit "
+                "on the pair, and is kept: it translates your image.")
+    else:
+        kept = (f"The calibrated model — {LABELS.get(keep, keep)} fitted on the pair — "
+                "translates your image.")
     part = "the pair" if used == 1 else f"the top {used:.0%} of the pair's rows"
-    return (f"**Calibrated {model} on {part}** (adapt 60 % / validation 20 % / test 20 % of "
-            f"the rows; scores on the test rows: {p['valid_pixels']} valid pixels, "
-            f"{p['target_units']}). {kept}\n\n" + "\n".join(lines))
+    return (f"**Calibrated {model} on {part}.** {kept} {how}"
+            + (" " + note[0].upper() + note[1:].replace(
+                "--within-scene", "tick 'the image to translate is part of the pair's scene'") + "."
+               if note else "")
+            + "\n\n" + "\n".join(table))

@@ -135,9 +135,30 @@ def gbm_fitter(context: bool):
             m = lgb.LGBMRegressor(**GBM_PARAMS, random_state=0, deterministic=True,
                                   force_col_wise=True, verbose=-1, n_jobs=0)
             m.fit(A.astype(np.float64), Y[:, k].astype(np.float64))
-            trees.append(m.booster_.model_to_string())
+            trees.append(float32_thresholds(m.booster_.model_to_string()))
         return Fitted("gbm-context" if context else "gbm-bands", "gbm", context, trees=trees)
     return fit
+
+
+def float32_thresholds(text: str) -> str:
+    """A LightGBM text model with every split threshold ``t`` replaced by the largest float32
+    ``≤ t``. For float32 features ``f ≤ t`` exactly when ``f ≤ that float32``, so predictions do
+    not change — and onnxruntime's float32 trees (``inference/runtime/trees.py``) then split
+    every pixel exactly as LightGBM does."""
+    def floor32(v: str) -> str:
+        t = float(v)
+        t32 = np.float32(t)
+        if float(t32) > t:
+            t32 = np.nextafter(t32, np.float32(-np.inf))
+        return repr(float(t32))
+    out = []
+    for line in text.splitlines():
+        if line.startswith("tree_sizes="):  # byte sizes of the trees, which change: LightGBM
+            continue  # reads the trees one by one without them
+        if line.startswith("threshold="):
+            line = "threshold=" + " ".join(floor32(v) for v in line[len("threshold="):].split())
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 def mlp_net(f: int, ct: int) -> torch.nn.Sequential:

@@ -128,9 +128,9 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     one = len(set(groups)) < 2 and not within_scene
     note = None
     if one:
-        note = (f"validation cannot see other scenes: {len(pairs)} image(s), 1 group — the "
-                f"simplest learners only ({', '.join(SIMPLE)}); pass --within-scene if you will "
-                "predict these same scenes")
+        note = (f"validation cannot see other scenes: {len(pairs)} item(s), 1 group — only the "
+                f"{' or the '.join(SIMPLE)} may be kept (--within-scene if you will predict these "
+                "same scenes)")
     sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s,
                  eligible=SIMPLE if one else None)
     return sel, note
@@ -178,23 +178,13 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     for src in sources:
         src["split"] = region_split(parse_region(region), ALL_ROWS)
     name = f"{folder.name}-adapted"
-    user_pairs = load_user_pairs(user_config(base, sources, name))
-    sel, note = select_on_pairs(bundle, user_pairs, within_scene, budget_s=60 * minutes)
-    keep = kept_label(sel)
-    summary = card_summary(sel, user_pairs, keep, note, model)
-    card = adapt_card(model, pairs, name, summary, sel)
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        if keep == "zero-shot":
-            shutil.copytree(folder, tmp)
-        else:
-            lin = sel.fitted if sel.chosen == "linear" else None
-            info = {"epoch": -1, "learner": {k: v for k, v in summary.items() if k != "methods"},
-                    "baseline": {"linear": linear_coef(user_pairs, lin).tolist()}}
-            save_bundle(tmp, sel.fitted.make_generator(bundle.in_channels, bundle.out_channels),
-                        adapted_config(base, sources, sel, name), bundle.in_channels,
-                        bundle.out_channels, **info)
+        summary, sel = adapt_bundle(folder, bundle, sources, name, tmp, within_scene, 60 * minutes)
+        command = " ".join(["bandbridge adapt -m", model, *pairs] + ([f"--region {region}"] if region else [])
+                           + (["--within-scene"] if within_scene else []))
+        card = adapt_card(command, name, summary)
         atomic_write_bytes(tmp / "MODEL_CARD.md", card.encode())
         if out.exists():
             shutil.rmtree(out)
@@ -202,6 +192,31 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"card": card, "summary": summary, "selection": sel}
+
+
+def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Path,
+                 within_scene: bool, budget_s: float | None, copy_zero_shot: bool = True
+                 ) -> tuple[dict, object]:
+    """Choose on the ``train`` pairs of ``sources`` and write the bundle into ``dest``: a copy of
+    ``folder`` (zero-shot kept; ``copy_zero_shot=False``: the best learner even then, for
+    ``loso --shots`` to score) or the chosen learner. Returns the card's summary and the
+    selection."""
+    base = bundle.config
+    user_pairs = load_user_pairs(user_config(base, sources, name))
+    sel, note = select_on_pairs(bundle, user_pairs, within_scene, budget_s)
+    keep = kept_label(sel)
+    summary = card_summary(sel, user_pairs, keep, note, str(folder.name))
+    if keep == "zero-shot" and copy_zero_shot:
+        shutil.copytree(folder, dest)
+        return summary, sel
+    lin = sel.fitted if sel.chosen == "linear" else None
+    info = {"epoch": -1, "learner": {k: v for k, v in summary.items() if k != "methods"}
+            | {"oof_mae": {m: v["mae"] for m, v in summary["methods"].items()}},
+            "baseline": {"linear": linear_coef(user_pairs, lin).tolist()}}
+    save_bundle(dest, sel.fitted.make_generator(bundle.in_channels, bundle.out_channels),
+                adapted_config(base, sources, sel, name), bundle.in_channels,
+                bundle.out_channels, **info)
+    return summary, sel
 
 
 def linear_coef(pairs: list, fitted=None) -> np.ndarray:
@@ -230,9 +245,9 @@ def card_summary(sel, pairs: list, keep: str, note: str | None, model: str) -> d
             "seconds": round(sel.seconds, 1), "model": model}
 
 
-def adapt_card(model: str, pairs: list[str], name: str, summary: dict, sel) -> str:
+def adapt_card(command: str, name: str, summary: dict) -> str:
     """The bundle's card: the out-of-fold table, its bold row the model handed back."""
-    ms, keep = summary["methods"], summary["kept"]
+    ms, keep, model = summary["methods"], summary["kept"], summary["model"]
     lines = [f"| method | out-of-fold MAE ({summary['target_units']}) | vs linear map |", "|---|---|---|"]
     lin = ms.get("linear", {}).get("mae")
     for m, v in ms.items():
@@ -247,7 +262,7 @@ def adapt_card(model: str, pairs: list[str], name: str, summary: dict, sel) -> s
             "pixels."] if summary["worse_than_zero_shot"] else []
     return "\n".join([
         f"# {name}", "",
-        f"`bandbridge adapt -m {model} {' '.join(pairs)}`: {model} re-calibrated to these pairs.", "",
+        f"`{command}`: {model} re-calibrated to these pairs.", "",
         f"- Choice: {len(summary['folds'])}-fold spatial cross-validation on {summary['images']} "
         f"image(s) in {summary['groups']} group(s); each fold: {summary['folds'][0]}. The table is "
         "out-of-fold: every score is on pixels the fit never saw.",

@@ -1,13 +1,14 @@
 """`bandbridge loso --shots K`: what adapting a model to a new source with K pairs is worth.
 
-Per held-out source: ``bandbridge adapt`` on K of its images (the last fifth of each one's rows
-validates), scored on all its other images; a source of fewer than K + 1 images (one scene)
-adapts on the top 60 % of each image's rows instead (the last fifth of that validates) and is
-scored on the bottom 40 %. Beside the adapted model, on the same test pixels: the model as it was
-(zero-shot), the linear map, the context ridge and gradient boosting fitted on the same adapt
-pixels, the constant, and the same network trained from scratch on the same pixels for the same
-minutes. As ``bandbridge adapt`` does, K adapt images validated by their own rows get the plain
-linear anchor alone (no residual, no fine-tune); one scene scored on its own rows gets both (``--within-scene``).
+Per held-out source: ``bandbridge adapt``'s choice (workflows/adapt.py: the learners by spatial
+cross-validation, the model as it was scored on the same held-out pixels) on K of its images,
+scored on all its other images; a source of fewer than K + 1 images (one scene) adapts on the top
+60 % of each image's rows instead and is scored on the bottom 40 % (``--within-scene``: held-out
+blocks of the scene may choose any learner). Beside it, on the same test pixels: the model as it
+was (zero-shot), the baselines fitted on the same adapt pixels, the constant, and the model's
+network trained from scratch on the same pixels for the same minutes (the last fifth of each
+adapt image's rows validates it). As ``bandbridge adapt`` does, one adapt image (one group) may
+keep only the constant or the linear map.
 A source the model was trained on is marked: its zero-shot row is not a new source's.
 """
 
@@ -18,14 +19,16 @@ import shutil
 import time
 from pathlib import Path
 
-from bandbridge.config import recipes
+from bandbridge.config import build_config, recipes
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_writable
 
-ADAPT_ROWS = {"train": (0.0, 0.8), "val": (0.8, 1.0)}  # of each adapt image
+ADAPT_ROWS = {"train": (0.0, 0.8), "val": (0.8, 1.0)}  # of each adapt image (scratch training)
+CONTEXT_ANCHOR = {"windows": [5, 15, 45], "products": True}  # the scratch network's anchor
 SCENE_ROWS = {"train": (0.0, 0.48), "val": (0.48, 0.6), "test": (0.6, 1.0)}  # one scene
 KEYS = ("mae", "rmse", "psnr", "ndvi_mae")
-ORDER = ("zero-shot", "linear", "ridge-context", "gbm-context", "mean", "scratch", "model")
+ORDER = ("zero-shot", "linear", "ridge-context", "gbm-bands", "gbm-context", "mlp-context", "mean",
+         "scratch", "model")
 
 
 def shot_sources(recipe: str, root: str, k: int) -> tuple[list[dict], str]:
@@ -100,28 +103,82 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
 
 
 def _fold(name: str, root: str, k: int, base, folder: Path, out: Path, minutes: float) -> dict:
-    """Adapt and train from scratch on the source's shots; score both and the bars."""
+    """Adapt (``bandbridge adapt``'s choice) and train from scratch on the source's shots; score
+    both and the bars on its test pixels."""
+    from bandbridge.bundle import load_model
     from bandbridge.evaluation.evaluate import evaluate
-    from bandbridge.workflows.adapt import adapt_config, fine_tune
+    from bandbridge.workflows.adapt import adapt_bundle
     sources, how = shot_sources(name, root, k)
     work = out / "runs" / name
     shutil.rmtree(work, ignore_errors=True)
     base = base.model_copy(update={"data": base.data.model_copy(update={"root": root})})
-    # as `adapt` does: rows of the adapt images validate, so only a scene whose own rows are the
-    # test gets the context anchor and the fine-tune (`--within-scene`)
-    cfg = adapt_config(base, sources, minutes, name=f"{name}-adapted",
-                       context=len(sources) == 1)
+    bundle = load_model(folder)
+    bundle.config = base
     t0 = time.time()
-    run = fine_tune(cfg, work / "adapt", folder)
+    # as `adapt` does: K adapt images of one group keep the simple learners; one scene whose
+    # own rows are the test may choose any (`--within-scene`)
+    summary, sel = adapt_bundle(folder, bundle, learner_sources(sources), f"{name}-adapted", work / "adapt",
+                                within_scene=len(sources) == 1, budget_s=60 * minutes,
+                                copy_zero_shot=False)
     seconds = round(time.time() - t0, 1)
-    # from scratch: what training on the same pixels for the same minutes gives
-    scratch = fine_tune(adapt_config(base, sources, minutes, name=f"{name}-scratch"),
-                        work / "scratch", None)
-    res = evaluate(run / "model" / "best", split="test", out_dir=out / "folds" / name,
+    # from scratch: what training the network on the same pixels for the same minutes gives
+    scratch = fine_tune(scratch_config(base, sources, minutes, name=f"{name}-scratch"),
+                        work / "scratch")
+    res = evaluate(work / "adapt", split="test", out_dir=out / "folds" / name,
                    others={"zero-shot": folder, "scratch": scratch / "model" / "best"})
-    return {"split": how, "adapt_seconds": seconds,
-            "methods": {m: {kk: v[kk] for kk in KEYS if kk in v}
-                        for m, v in res.summary["methods"].items()}}
+    methods = {m: {kk: v[kk] for kk in KEYS if kk in v} for m, v in res.summary["methods"].items()}
+    if summary["kept"] == "zero-shot":  # what adapt hands back: the model as it was
+        methods["model"] = methods["zero-shot"]
+    return {"split": how, "adapt_seconds": seconds, "kept": summary["kept"],
+            "chosen": summary["chosen"], "oof_mae": {m: v["mae"] for m, v in summary["methods"].items()},
+            "methods": methods}
+
+
+def learner_sources(sources: list[dict]) -> list[dict]:
+    """The sources as the learners see them: every adapt row is theirs (train + val of the
+    scratch network's split), the test rows stay test."""
+    out = []
+    for src in sources:
+        regions = (src.get("split") or {}).get("regions")
+        if regions:
+            lo = min(a for k, (a, b) in regions.items() if k != "test")
+            hi = max(b for k, (a, b) in regions.items() if k != "test")
+            keep = {"train": [lo, hi]} | ({"test": regions["test"]} if "test" in regions else {})
+            src = {**src, "split": {**src["split"], "regions": keep}}
+        out.append(src)
+    return out
+
+
+def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
+                   name: str | None = None, context: bool = True):
+    """The scratch network's config: the model's own network and scalings, the ``sources`` (each
+    with its split), a context anchor, the pixel loss only, no radiometric augmentation (the
+    source's own sensor is the calibration to learn), bounded in time."""
+    d = base.model_dump(mode="json")
+    d["name"] = name or f"{base.name}-adapted"
+    d["data"].update(sources=sources, augment={}, resample=[1],
+                     samples_per_epoch=max(32, 4 * d["data"]["batch_size"]))
+    d["data"]["patch_size"] = min(d["data"]["patch_size"], 128)
+    d["model"]["generator"]["args"]["anchor"] = CONTEXT_ANCHOR if context else True
+    # tiles must overlap by the anchor's half window on each side to stay seamless
+    d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (max(CONTEXT_ANCHOR["windows"]) // 2 + 10))
+    d["loss"].update(lambda_adv=0.0, lambda_emd=0.0, lambda_index=0.0)
+    d["optim"].update(lr_g=1e-4, schedule={"kind": "constant"})
+    d["train"].update(max_epochs=10_000, max_steps=-1 if context else 0, max_minutes=minutes, monitor="val/l1",
+                      monitor_mode="min", keep_checkpoints=1, seed=seed, image_samples=0)
+    return build_config(d)
+
+
+def fine_tune(cfg, work: Path, init_from: Path | None = None) -> Path:
+    """Train ``cfg`` into ``work`` (from ``init_from``'s residual, or from scratch); the run."""
+    import os
+    from bandbridge.workflows import runner
+    os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder for each fine-tune
+    init = init_from if cfg.train.max_steps else None
+    try:
+        return runner.train(cfg, runs_root=str(work), init_from=str(init) if init else None)
+    finally:
+        os.environ.pop(runner.RUN_DIR_ENV, None)
 
 
 def markdown(summary: dict) -> str:

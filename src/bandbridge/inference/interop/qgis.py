@@ -68,6 +68,7 @@ def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
 
     from bandbridge.bundle import load_bundle
     from bandbridge.fileio import atomic_paths
+    from bandbridge.inference.runtime.trees import is_tree_learner, tree_graph
     check_exportable(spec)
     tile = max(spec.size_multiple, tile // spec.size_multiple * spec.size_multiple)
     g = load_bundle(folder).generator.eval()
@@ -83,10 +84,13 @@ def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
     net = Single().eval()
     x = torch.rand(1, spec.in_channels, tile, tile)
     with atomic_paths([path]) as (tmp,):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, (x,), str(tmp), input_names=["input"], output_names=["output"],
-                              opset_version=17, dynamo=False)
+        if is_tree_learner(g):  # LightGBM's trees through onnxmltools (Deepness runs onnxruntime)
+            tree_graph(g, spec.in_channels, tmp, 17, tile=tile)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(net, (x,), str(tmp), input_names=["input"], output_names=["output"],
+                                  opset_version=17, dynamo=False)
         model = onnx.load(str(tmp))
         for k, v in deepness_metadata(spec, tile).items():
             entry = model.metadata_props.add()

@@ -12,6 +12,7 @@ import numpy as np
 from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.gate import CHECK_FILE
+from bandbridge.inference.runtime.trees import is_tree_learner, tree_graph
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
 from bandbridge.spec import BUNDLE_META, ONNX_FILE, ModelSpec, read_spec, resolve_model_folder, write_metadata_json
 
@@ -57,10 +58,10 @@ def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17) -> P
         axes["context"] = {0: "batch"}
     with atomic_paths([out / ONNX_FILE]) as (tmp,):
         try:
-            with warnings.catch_warnings():  # tracer warnings on shape branches; _check decides
-                warnings.simplefilter("ignore")
-                torch.onnx.export(net, args, str(tmp), input_names=names, output_names=["output"],
-                                  dynamic_axes=axes, opset_version=opset, dynamo=False)
+            if is_tree_learner(net):  # LightGBM's trees: converted by onnxmltools, not traced
+                tree_graph(net, spec.in_channels, tmp, opset)
+            else:
+                _trace(net, args, tmp, names, axes, opset)
         except Exception as e:  # noqa: BLE001 - report any exporter failure as one message
             raise BandbridgeError(f"ONNX export of {folder} failed: {e}") from None
     atomic_write_bytes(out / BUNDLE_META, (folder / BUNDLE_META).read_bytes())
@@ -69,6 +70,14 @@ def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17) -> P
     write_metadata_json(spec, out / "metadata.json")
     _check(out, net, spec, n)
     return out
+
+
+def _trace(net, args: tuple, path: Path, names: list[str], axes: dict, opset: int) -> None:
+    import torch
+    with warnings.catch_warnings():  # tracer warnings on shape branches; _check decides
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, args, str(path), input_names=names, output_names=["output"],
+                          dynamic_axes=axes, opset_version=opset, dynamo=False)
 
 
 def _check(out: Path, net, spec, n: int) -> None:

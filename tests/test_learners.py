@@ -1,0 +1,142 @@
+"""The learner-selection core (learners/): folds that never leak, the choice by out-of-fold error,
+the refit on every pixel, and each learner as a generator that predict, the ONNX export and the
+QGIS graph reproduce — trees included."""
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from conftest import SAMPLE
+
+from bandbridge.learners.fit import CANDIDATES, fit_linear, fit_mlp, fit_ridge, float32_thresholds
+from bandbridge.learners.folds import Pixels, gather, min_gap, spatial_folds
+from bandbridge.learners.select import choose
+
+NAIP = SAMPLE / "nir_naip_opengeos"
+DATES = sorted(NAIP.glob("*.tif"))
+
+
+def naip(path, rows=None):
+    with rasterio.open(path) as src:
+        a = torch.from_numpy(src.read().astype(np.float32) / 255)
+    if rows is not None:
+        a = a[:, rows]
+    return a[:3], a[3:], torch.ones(a.shape[1:], dtype=torch.bool)
+
+
+def test_block_folds_keep_the_buffer_and_test_every_pixel_once():
+    px, _ = gather([naip(DATES[-1])], ["one"], max_pixels=20_000)
+    folds = spatial_folds(px, k=4, buffer=45)
+    assert len(folds) == 4
+    tested = np.concatenate([f.test for f in folds])
+    assert sorted(tested.tolist()) == list(range(len(px)))  # each pixel held out exactly once
+    for f in folds:
+        assert not set(f.train) & set(f.test)
+        assert min_gap(px, f) > 45  # no training pixel within the buffer of a held-out one
+    # a leaky fold is what min_gap catches: without the buffer neighbours straddle the edge
+    assert min(min_gap(px, f) for f in spatial_folds(px, k=4, buffer=0)) <= 2
+
+
+def test_group_folds_hold_whole_groups_out():
+    imgs = [naip(p) for p in DATES]
+    groups = ["a", "a", "b", "c"]
+    px, _ = gather(imgs, groups, max_pixels=20_000)
+    folds = spatial_folds(px, k=4)
+    assert len(folds) == 3  # three groups, each held out whole
+    for f in folds:
+        assert not set(px.group[f.train]) & set(px.group[f.test])
+    assert len(np.unique(px.image[folds[0].test])) == 2  # group "a": both of its images
+
+
+def test_ridge_penalty_means_the_same_for_any_pixel_count():
+    rng = np.random.default_rng(0)
+    X = rng.random((500, 6))
+    Y = X @ rng.random((6, 2)) + 0.1 * rng.random((500, 2))
+    once, twice = fit_ridge(X, Y, 0.01), fit_ridge(np.r_[X, X], np.r_[Y, Y], 0.01)
+    assert np.allclose(once, twice)
+    assert np.allclose(fit_ridge(X, Y, 0.0)[:-1], np.linalg.lstsq(
+        np.c_[X, np.ones(500)], Y, rcond=None)[0][:-1])  # λ = 0: least squares
+
+
+def test_choice_is_the_lowest_out_of_fold_error_and_refits_on_every_pixel():
+    px, _ = gather([naip(DATES[-1], slice(0, 128))], ["one"])
+    assert len(px) == px.total == 128 * 256
+    cands = {k: CANDIDATES[k] for k in ("constant", "linear", "ridge-context λ=0.001", "gbm-bands")}
+    sel = choose(px, candidates=cands, fixed={"zero-shot": np.full_like(px.Y, 0.5)})
+    assert set(sel.oof) == set(cands) | {"zero-shot"}
+    assert sel.chosen == min(cands, key=sel.oof.get)
+    assert sel.winner == min(sel.oof, key=sel.oof.get)
+    assert sel.pixels == px.total  # the refit saw every pixel
+    lin = choose(px, candidates={"linear": CANDIDATES["linear"]})
+    assert np.allclose(lin.fitted.coef, fit_linear(px.X, px.Y, 3).coef)
+    # only the eligible may be chosen; the others are measured for the record
+    simple = choose(px, candidates=cands, eligible=("constant", "linear"))
+    assert simple.chosen in ("constant", "linear") and "gbm-bands" in simple.oof
+
+
+@pytest.mark.parametrize("name", ["constant", "linear", "ridge-context λ=0.001", "gbm-bands",
+                                  "gbm-context", "mlp-context"])
+def test_each_learner_as_a_generator_reproduces_its_fit(name):
+    from bandbridge.learners.folds import image_features
+    x, y, m = naip(DATES[-1], slice(0, 96))
+    px, _ = gather([(x, y, m)], ["one"], max_pixels=8000)
+    fit = (lambda X, Y, c: fit_mlp(X, Y, c, steps=200)) if name == "mlp-context" else CANDIDATES[name]
+    fitted = fit(px.X, px.Y, 3)
+    g = fitted.make_generator(3, 1)
+    with torch.inference_mode():
+        out = g(x[None])[0].numpy()
+    F = image_features(x).numpy()
+    want = fitted.predict(F.reshape(F.shape[0], -1).T, 3).T.reshape(out.shape)
+    assert np.abs(out - want).max() < 1e-5
+
+
+def test_float32_thresholds_change_no_prediction_on_float32_features():
+    import lightgbm as lgb
+    rng = np.random.default_rng(1)
+    X = rng.random((3000, 4)).astype(np.float32)
+    y = np.sin(6 * X[:, 0]) + X[:, 1] * X[:, 2]
+    text = lgb.LGBMRegressor(n_estimators=30, verbose=-1).fit(X, y).booster_.model_to_string()
+    floored = float32_thresholds(text)
+    assert floored != text and "tree_sizes=" not in floored
+    Xt = rng.random((20000, 4)).astype(np.float32).astype(np.float64)
+    a, b = lgb.Booster(model_str=text).predict(Xt), lgb.Booster(model_str=floored).predict(Xt)
+    assert np.array_equal(a, b)
+
+
+def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_path, capsys):
+    """gbm-context fitted on the top half of a NAIP date → bundle → predict with torch and with
+    onnxruntime → `export --qgis`: the same NIR; OpenVINO refused in one line."""
+    from bandbridge.bundle import load_bundle, save_bundle
+    from bandbridge.config import build_config
+    from bandbridge.inference.runtime.trees import max_tree_gap
+    from bandbridge.spec import read_spec, zoo_models
+    x, y, m = naip(DATES[-1], slice(0, 128))
+    px, _ = gather([(x, y, m)], ["one"], max_pixels=20_000)
+    fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3)
+    base = read_spec(zoo_models()["rgb2nir-naip"]).config.model_dump(mode="json")
+    base["model"]["generator"] = fitted.generator_args()
+    base["inference"]["overlap"] = 64
+    bundle = tmp_path / "gbm"
+    save_bundle(bundle, fitted.make_generator(3, 1), build_config(base), 3, 1)
+    g = load_bundle(bundle).generator
+    assert g.kind == "gbm" and g.tree_texts() == fitted.trees  # trees back from safetensors bytes
+    outs = {}
+    for backend in ("torch", "onnx"):
+        outs[backend] = tmp_path / f"{backend}.tif"
+        code, _, err = run_cli("predict", str(DATES[0]), "-m", str(bundle), "-o",
+                               str(outs[backend]), "--backend", backend, "--dtype", "float32")
+        assert code == 0, err
+    with rasterio.open(outs["torch"]) as a, rasterio.open(outs["onnx"]) as b:
+        d = np.abs(a.read() - b.read())
+    code, _, err = run_cli("export", str(bundle), "-o", str(tmp_path / "onnx"), "--qgis")
+    assert code == 0, err
+    gap = max_tree_gap(tmp_path / "onnx" / "model.onnx", g, 3, side=256)
+    with capsys.disabled():
+        print(f"\ntree learner: torch vs onnxruntime predict max |Δ| {d.max():.2e} "
+              f"({(d > 1e-5).mean():.2e} of pixels over 1e-5); export max |Δ| {gap:.2e}")
+    assert (d > 1e-5).mean() < 1e-3 and gap < 0.05  # float32 features: rare splits may flip
+    code, _, err = run_cli("predict", str(DATES[0]), "-m", str(bundle), "-o",
+                           str(tmp_path / "ov.tif"), "--backend", "openvino")
+    assert code == 2 and "gradient-boosted trees" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ov.tif").exists()
