@@ -227,10 +227,14 @@ def test_domain_guard_covers_training_images_and_their_augmented_copies():
     dm = PairedDataModule(cfg)
     dm.setup("fit")
     pairs = dm.pairs["train"]
+    from bandbridge.data.domain import block_stats
     plain = domain_guard(pairs, AugmentConfig())
-    stats = np.stack([p.stats.numpy() for p in pairs])
+    stats = np.stack([p.stats.numpy() for p in pairs] + sum([block_stats(p) for p in pairs], []))
     assert np.allclose(plain["low"], stats.min(0), atol=1e-5) and np.allclose(plain["high"], stats.max(0), atol=1e-5)
     assert plain["images"] == len(pairs)
+    # one image: its blocks still give the range a width (issue 32: "training 0.1953–0.1953")
+    one = domain_guard(pairs[:1], AugmentConfig())
+    assert all(h - lo > 1e-3 for lo, h in zip(one["low"], one["high"]))
     dark = domain_guard(pairs, AugmentConfig(exposure=(0.1, 1.0)))
     assert all(d <= p * 0.2 + 1e-4 for d, p in zip(dark["low"], plain["low"]))  # night copies seen
     assert all(d >= p - 1e-5 for d, p in zip(dark["high"], plain["high"]))

@@ -9,7 +9,7 @@ import torch
 
 from conftest import SAMPLE
 
-from bandbridge.learners.fit import CANDIDATES, fit_linear, fit_mlp, fit_ridge, float32_thresholds
+from bandbridge.learners.fit import CANDIDATES, blend, fit_linear, fit_mlp, fit_ridge, float32_thresholds
 from bandbridge.learners.folds import Pixels, gather, min_gap, spatial_folds
 from bandbridge.learners.select import choose
 
@@ -64,24 +64,31 @@ def test_choice_is_the_lowest_out_of_fold_error_and_refits_on_every_pixel():
     assert len(px) == px.total == 128 * 256
     cands = {k: CANDIDATES[k] for k in ("constant", "linear", "ridge-context λ=0.001", "gbm-bands")}
     sel = choose(px, candidates=cands, fixed={"zero-shot": np.full_like(px.Y, 0.5)})
-    assert set(sel.oof) == set(cands) | {"zero-shot"}
-    assert sel.chosen == min(cands, key=sel.oof.get)
+    assert set(sel.oof) == set(cands) | {"zero-shot", "blend"}
+    assert sel.chosen == min(set(cands) | {"blend"}, key=sel.oof.get)
     assert sel.winner == min(sel.oof, key=sel.oof.get)
     assert sel.pixels == px.total  # the refit saw every pixel
     lin = choose(px, candidates={"linear": CANDIDATES["linear"]})
     assert np.allclose(lin.fitted.coef, fit_linear(px.X, px.Y, 3).coef)
+    # the blend: the mean of the best candidates of three families, out of fold as they were
+    assert len(sel.blend_of) == 3 and len({k.split(" ")[0] for k in sel.blend_of}) == 3
+    assert "constant" not in sel.blend_of and "blend" in sel.oof
+    assert sel.oof["blend"] <= max(sel.oof[k] for k in sel.blend_of)
     # only the eligible may be chosen; the others are measured for the record
     simple = choose(px, candidates=cands, eligible=("constant", "linear"))
     assert simple.chosen in ("constant", "linear") and "gbm-bands" in simple.oof
+    assert "blend" not in simple.oof
 
 
 @pytest.mark.parametrize("name", ["constant", "linear", "ridge-context λ=0.001", "gbm-bands",
-                                  "gbm-context", "mlp-context"])
+                                  "gbm-context", "mlp-context", "blend"])
 def test_each_learner_as_a_generator_reproduces_its_fit(name):
     from bandbridge.learners.folds import image_features
     x, y, m = naip(DATES[-1], slice(0, 96))
     px, _ = gather([(x, y, m)], ["one"], max_pixels=8000)
-    fit = (lambda X, Y, c: fit_mlp(X, Y, c, steps=200)) if name == "mlp-context" else CANDIDATES[name]
+    fit = (lambda X, Y, c: fit_mlp(X, Y, c, steps=200)) if name == "mlp-context" else \
+        (lambda X, Y, c: blend([CANDIDATES[k](X, Y, c) for k in ("gbm-context", "linear")])) \
+        if name == "blend" else CANDIDATES[name]
     fitted = fit(px.X, px.Y, 3)
     g = fitted.make_generator(3, 1)
     with torch.inference_mode():
@@ -140,3 +147,42 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
                            str(tmp_path / "ov.tif"), "--backend", "openvino")
     assert code == 2 and "gradient-boosted trees" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "ov.tif").exists()
+
+
+def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path, capsys):
+    """`bandbridge train` with the learner candidate on: the bundle in model/best is whichever
+    of the core's learner and the trained network scored the lower validation MAE; a learner kept
+    leaves the network in model/network. The NAIP sample's dates split by rows (validation rows of
+    the same scenes), where boosting beats a one-epoch network."""
+    import json
+
+    import yaml
+
+    from conftest import TINY
+    from bandbridge.bundle import load_bundle
+    from bandbridge.config import preset_dict
+    from bandbridge.workflows.learner_best import val_mae
+    d = preset_dict("rgb2nir-wgangp-cpu")
+    d["name"] = "learner-vs-network"
+    d["data"].update(root=str(SAMPLE), sources=[{"recipe": "naip_opengeos", "split": {
+        "regions": {"train": [0, 0.6], "val": [0.6, 1]}}}])
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(d))
+    sets = sum([["--set", s] for s in TINY[:-1] + ["train.max_epochs=1", "train.learner_minutes=0.5"]], [])
+    code, out, err = run_cli("train", "--config", str(cfg), "--runs", str(tmp_path / "runs"), *sets)
+    assert code == 0, err
+    run = next((tmp_path / "runs").glob("*/*"))
+    rec = json.loads((run / "learner.json").read_text())
+    assert "model/best: the " + rec["kept"] in out
+    v = rec["val_mae"]
+    best = load_bundle(run / "model" / "best")
+    if rec["kept"] == "learner":
+        assert v["learner"] < v["network"]
+        assert best.config.model.generator.name == "learner" and (run / "model" / "network").is_dir()
+        assert best.info["learner"]["refitted_on"] == "train + validation pixels"
+    else:
+        assert v["network"] <= v["learner"]
+        assert best.config.model.generator.name != "learner"
+    with capsys.disabled():
+        print(f"\nrun kept the {rec['kept']}: validation MAE learner {v['learner']:.4f} "
+              f"({rec['chosen']}), network {v['network']:.4f}")

@@ -49,4 +49,4 @@ def test_patchgan_receptive_field_is_70px():
 
 
 def test_dicts_name_every_model():
-    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn"} and set(CRITICS) == {"patchgan"}
+    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "learner", "blend"} and set(CRITICS) == {"patchgan"}

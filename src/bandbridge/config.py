@@ -219,6 +219,10 @@ class TrainConfig(_Strict):
     # split's groups (scenes, sites, sequences, categories) when it has two or more, `source`
     # keeps `monitor` (workflows/groups.py; the README measures both).
     group_by: Literal["source", "group"] = "source"
+    # After fit, the learner-selection core's choice competes with the network for model/best
+    # on the validation split (workflows/learner_best.py); its search is bounded by these
+    # minutes (the constant and linear map always run). 0 = no learner candidate.
+    learner_minutes: float = Field(2.0, ge=0)
     log_every_n_steps: int = Field(10, ge=1)
     val_every_n_epochs: int = Field(1, ge=1)
     image_samples: int = Field(4, ge=0)

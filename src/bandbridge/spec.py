@@ -53,15 +53,18 @@ class ModelSpec:
         """Pixels at a tile's edge whose output depends on pixels past it through the anchor's
         context windows (models/anchor.py): blending gives them almost no weight."""
         g = self.config.model.generator
+        if g.name == "blend":
+            return max(max(p.get("windows") or [0]) // 2 for p in g.args["parts"])
         a = g.args if g.name == "learner" else g.args.get("anchor")
         return max(a.get("windows") or [0]) // 2 if isinstance(a, dict) else 0
 
     @property
     def has_trees(self) -> bool:
-        """Whether the model is a boosted-tree learner (models/learner.py): OpenVINO and int8
-        graphs cannot run it."""
+        """Whether the model is (or blends) a boosted-tree learner (models/learner.py): OpenVINO
+        and int8 graphs cannot run it."""
         g = self.config.model.generator
-        return g.name == "learner" and g.args.get("kind") == "gbm"
+        parts = g.args.get("parts", []) if g.name == "blend" else [g.args] if g.name == "learner" else []
+        return any(p.get("kind") == "gbm" for p in parts)
 
     @property
     def uses_context(self) -> bool:

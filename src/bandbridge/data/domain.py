@@ -4,7 +4,10 @@ A generator with a guard (``model.generator.args.guard``, models/anchor.py) fade
 toward its anchor on images whose statistics (radiometry.py: each input band's 1st and 99th
 percentile) lie outside this range; the range covers the training and validation images and,
 with radiometric augmentation, the augmented copies training showed the network (a model
-trained with darkened inputs has seen dark images).
+trained with darkened inputs has seen dark images), and the statistics of each image's blocks
+(a 3 × 3 grid): a range from one or a few images is then as wide as the parts of those images
+differ, never zero-width — and the guard measures distance in widths of at least ``floor``
+(``GUARD_DEFAULTS``: 0.05 model units) whatever the range.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import torch
 
 from bandbridge.config import AugmentConfig
 from bandbridge.data.datasets import LoadedPair, role_names
-from bandbridge.radiometry import GUARD_DEFAULTS, augment_radiometry
+from bandbridge.radiometry import GUARD_DEFAULTS, augment_radiometry, image_stats
+
+BLOCKS = 3  # each image's statistics over a BLOCKS × BLOCKS grid of its blocks join the range
 
 
 def domain_guard(pairs: list[LoadedPair], aug: AugmentConfig, draws: int = 64,
@@ -27,6 +32,7 @@ def domain_guard(pairs: list[LoadedPair], aug: AugmentConfig, draws: int = 64,
     for p in pairs:
         s = p.stats.float()
         rows.append(s.numpy())
+        rows += block_stats(p)
         if aug.active:
             ci, co = p.x.shape[0], p.y.shape[0]
             x, y = torch.zeros(ci, 1, 1), torch.zeros(co, 1, 1)
@@ -37,3 +43,19 @@ def domain_guard(pairs: list[LoadedPair], aug: AugmentConfig, draws: int = 64,
     return {"low": [round(float(v), 5) for v in np.floor(r.min(0) * 1e5) / 1e5],
             "high": [round(float(v), 5) for v in np.ceil(r.max(0) * 1e5) / 1e5],
             "images": len(pairs), **GUARD_DEFAULTS}
+
+
+def block_stats(p: LoadedPair, n: int = BLOCKS) -> list[np.ndarray]:
+    """The statistics of each block of a ``n × n`` grid over ``p``'s input (blocks with valid
+    pixels; the image's own mask)."""
+    x, m = p.x.numpy(), p.mask[0].numpy()
+    if m.shape != x.shape[1:]:  # super-resolution: the mask is the target's
+        m = np.ones(x.shape[1:], bool)
+    h, w = m.shape
+    out = []
+    for i in range(n):
+        for j in range(n):
+            r, c = slice(i * h // n, (i + 1) * h // n), slice(j * w // n, (j + 1) * w // n)
+            if m[r, c].any():
+                out.append(image_stats(x[:, r, c], m[r, c]))
+    return out

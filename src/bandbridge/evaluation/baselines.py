@@ -276,50 +276,60 @@ def init_anchor(generator: nn.Module, pairs: list[LoadedPair],
 
 
 class GBMContextBaseline:
-    """Gradient-boosted trees (scikit-learn's histogram GBM, 200 rounds, one model per target
-    band, fitted on 50 000 sampled pixels) on the same context features as
-    :class:`ContextRidgeBaseline`: the per-pixel non-linear
-    bar. Needs scikit-learn (the ``baselines`` extra); absent, the baseline is left out."""
+    """Gradient-boosted trees (LightGBM, learners/fit.py's settings, one model per target band,
+    fitted on 50 000 sampled pixels) on the same context features as
+    :class:`ContextRidgeBaseline`: the per-pixel non-linear bar."""
 
     name = "gbm-context"
 
-    def __init__(self, windows: tuple[int, ...] = (5, 15, 45), products: bool = True,
-                 rounds: int = 200, pixels: int = 50_000):
-        self.windows, self.products, self.rounds, self.pixels = windows, products, rounds, pixels
+    def __init__(self, pixels: int = 50_000):
+        self.pixels = pixels
 
     def fit_pairs(self, train: list[LoadedPair], val=None) -> "GBMContextBaseline":
-        from sklearn.ensemble import HistGradientBoostingRegressor
-        from bandbridge.models.anchor import ContextFeatures
-        self.phi = _image_features(ContextFeatures(train[0].x.shape[0], self.windows,
-                                                   self.products))
-        X, Y = sample_pixels(train, n=self.pixels, features=self.phi)
-        self.models = [HistGradientBoostingRegressor(max_iter=self.rounds, early_stopping=False,
-                                                     random_state=0).fit(X.numpy(), Y[:, k].numpy())
-                       for k in range(Y.shape[1])]
+        from bandbridge.learners.fit import CANDIDATES
+        from bandbridge.learners.folds import image_features
+        X, Y = sample_pixels(train, n=self.pixels, features=image_features)
+        fitted = CANDIDATES["gbm-context"](X.numpy(), Y.numpy(), train[0].x.shape[0])
+        self.net = fitted.make_generator(train[0].x.shape[0], Y.shape[1])
         return self
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.phi(x)
-        c, h, w = f.shape
-        A = f.reshape(c, -1).T.numpy()
-        y = np.stack([m.predict(A) for m in self.models]).reshape(-1, h, w)
-        return torch.from_numpy(y).float().clamp(0, 1)
+        return self.net(x[None].float())[0]
 
 
-def has_sklearn() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("sklearn") is not None
+class LearnerBaseline:
+    """What the product itself fits on these pairs (learners/select.py): the small-data learner
+    chosen by spatial cross-validation — sources held out with two or more sources, whole groups
+    of images with two or more, else blocks of rows with a buffer — refitted on every pixel.
+    ``selection`` keeps the out-of-fold table."""
+
+    name = "learner"
+
+    def fit_pairs(self, train: list[LoadedPair], val=None, budget_s: float | None = 120.0
+                  ) -> "LearnerBaseline":
+        from bandbridge.learners.folds import gather
+        from bandbridge.learners.select import choose
+        many = len({p.source.name for p in train}) >= 2
+        groups = [p.source.name if many else p.group for p in train]
+        px, _ = gather([(p.x, p.y, p.mask[0]) for p in train], groups)
+        self.selection = choose(px, budget_s=budget_s)
+        self.net = self.selection.fitted.make_generator(px.bands, px.Y.shape[1])
+        return self
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x[None].float())[0]
 
 
 def fit_baselines(task: str, scale: int, train_pairs: list[LoadedPair],
                   val_pairs: list[LoadedPair] | None = None) -> list:
     """The baselines for a task, fitted on ``train_pairs`` (per-pixel; the context ridge's
-    penalty chosen across the training sources, or on ``val_pairs`` for one) or parameter-free (SR)."""
+    penalty chosen across the training sources, or on ``val_pairs`` for one; ``learner``: the
+    selection core's choice) or parameter-free (SR)."""
     if task == "super_resolution":
         return [Upsample("bicubic", scale), Upsample("nearest", scale)]
     X, Y = sample_pixels(train_pairs)
-    out = [LinearBaseline().fit(X, Y), ContextRidgeBaseline().fit_pairs(train_pairs, val_pairs)]
-    if has_sklearn():
-        out.append(GBMContextBaseline().fit_pairs(train_pairs))
+    out = [LinearBaseline().fit(X, Y), ContextRidgeBaseline().fit_pairs(train_pairs, val_pairs),
+           GBMContextBaseline().fit_pairs(train_pairs), LearnerBaseline().fit_pairs(train_pairs)]
     return out + [MLPBaseline().fit(X, Y), MeanBaseline().fit(X, Y)]

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 RIDGE_PENALTIES = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
-GBM_PARAMS = dict(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=20,
+GBM_PARAMS = dict(n_estimators=200, learning_rate=0.08, num_leaves=31, min_child_samples=20, max_bin=127,
                   subsample=1.0, colsample_bytree=1.0, reg_lambda=0.0)
-MLP_HIDDEN, MLP_STEPS, MLP_BATCH = 32, 1500, 4096
+MLP_HIDDEN, MLP_STEPS, MLP_BATCH = 32, 1000, 2048
 WINDOWS, PRODUCTS = (5, 15, 45), True  # the context every candidate's features come from
 
 
@@ -40,11 +40,14 @@ class Fitted:
     coef: np.ndarray | None = None  # (F' + 1, Ct) for linear kinds
     trees: list[str] = field(default_factory=list)  # LightGBM text models, one per band
     mlp: dict | None = None  # state of the MLP head + mu, sd
+    parts: list["Fitted"] = field(default_factory=list)  # a blend's members
 
     def columns(self, X: np.ndarray, c: int) -> np.ndarray:
         return X if self.context else X[:, :c]
 
     def predict(self, X: np.ndarray, c: int) -> np.ndarray:
+        if self.parts:
+            return np.mean([p.predict(X, c) for p in self.parts], axis=0)
         A = self.columns(X, c)
         if self.coef is not None:
             y = A @ self.coef[:-1] + self.coef[-1]
@@ -65,7 +68,10 @@ class Fitted:
         return lambda t: net((t - mu) / sd)
 
     def generator_args(self) -> dict:
-        """``model.generator`` for a bundle: ``{"name": "learner", "args": {...}}``."""
+        """``model.generator`` for a bundle: ``{"name": "learner", "args": {...}}`` (a blend:
+        ``{"name": "blend", "args": {"parts": [...]}}``)."""
+        if self.parts:
+            return {"name": "blend", "args": {"parts": [p.generator_args()["args"] for p in self.parts]}}
         args: dict = {"kind": self.kind, "windows": list(WINDOWS) if self.context else [],
                       "products": PRODUCTS if self.context else False}
         if self.kind == "mlp":
@@ -75,8 +81,13 @@ class Fitted:
         return {"name": "learner", "args": args}
 
     def make_generator(self, in_channels: int, out_channels: int):
-        """The PixelLearner that computes exactly :meth:`predict` on whole images."""
-        from bandbridge.models.learner import PixelLearner
+        """The PixelLearner (or BlendLearner) that computes exactly :meth:`predict` on whole
+        images."""
+        from bandbridge.models.learner import BlendLearner, PixelLearner
+        if self.parts:
+            g = BlendLearner(in_channels, out_channels, self.generator_args()["args"]["parts"])
+            g.parts = torch.nn.ModuleList(p.make_generator(in_channels, out_channels) for p in self.parts)
+            return g.eval()
         g = PixelLearner(in_channels, out_channels, **self.generator_args()["args"])
         with torch.no_grad():
             if self.coef is not None:
@@ -196,6 +207,11 @@ CANDIDATES = {"constant": fit_constant, "linear": fit_linear,
               **{f"ridge-context λ={lam:g}": ridge_fitter(lam) for lam in RIDGE_PENALTIES},
               "gbm-bands": gbm_fitter(False), "gbm-context": gbm_fitter(True),
               "mlp-context": fit_mlp}
+
+
+def blend(parts: list[Fitted]) -> Fitted:
+    """The mean of ``parts``' predictions as one learner."""
+    return Fitted("blend", "blend", any(p.context for p in parts), parts=parts)
 
 
 def family(name: str) -> str:

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bandbridge.learners.fit import CANDIDATES, Fitted, family
+from bandbridge.learners.fit import CANDIDATES, Fitted, blend, family
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
 
-FIT_PIXELS = 60_000  # training pixels each fold's fit sees (a uniform sample of its share)
+FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
+BLEND = 3  # the blend candidate: the mean of this many best learners of distinct families
 ALWAYS = ("constant", "linear")  # measured whatever the time budget
 
 
@@ -36,6 +37,7 @@ class Selection:
     total: int = 0  # valid pixels given
     seconds: float = 0.0
     fixed: tuple[str, ...] = ()  # the fixed predictions scored beside the learners
+    blend_of: tuple[str, ...] = ()  # the candidates the blend averages
 
     @property
     def winner(self) -> str:
@@ -92,24 +94,53 @@ def choose(px: Pixels, candidates: dict | None = None, fixed: dict[str, np.ndarr
     c = px.bands
     oof: dict[str, float] = {}
     per_fold: dict[str, list[float]] = {}
+    preds: dict[str, np.ndarray] = {}  # each candidate's out-of-fold predictions (N, Ct)
     skipped = []
     for name, fit in cands.items():
         if budget_s is not None and time.perf_counter() - t0 > budget_s and name not in ALWAYS:
             skipped.append(name)
             continue
         errs, n = [], []
+        pred = np.zeros_like(px.Y)
         for fold, tr in zip(folds, fits):
             model = fit(px.X[tr], px.Y[tr], c)
-            errs.append(mae(model.predict(px.X[fold.test], c), px.Y[fold.test]))
+            pred[fold.test] = model.predict(px.X[fold.test], c)
+            errs.append(mae(pred[fold.test], px.Y[fold.test]))
             n.append(len(fold.test))
         per_fold[name] = errs
         oof[name] = float(np.average(errs, weights=n))
+        preds[name] = pred
+    blend_of = top_families(oof, eligible)
+    if len(blend_of) == BLEND:  # the blend's out-of-fold predictions are its members' mean
+        pred = np.mean([preds[k] for k in blend_of], axis=0)
+        per_fold["blend"] = [mae(pred[f.test], px.Y[f.test]) for f in folds]
+        oof["blend"] = mae(pred[test_all], px.Y[test_all])
     for name, pred in (fixed or {}).items():
         per_fold[name] = [mae(pred[f.test], px.Y[f.test]) for f in folds]
         oof[name] = mae(pred[test_all], px.Y[test_all])
-    learners = [n for n in oof if n in cands and (eligible is None or n in eligible
-                                                  or family(n) in eligible)]
+    learners = [n for n in oof if (n in cands or n == "blend") and (
+        eligible is None or n in eligible or family(n) in eligible)]
     chosen = min(learners, key=oof.get)
-    fitted = cands[chosen](px.X, px.Y, c)
+    fitted = refit(chosen, blend_of, px, cands)
     return Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
-                     px.total, time.perf_counter() - t0, tuple(fixed or ()))
+                     px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of)
+
+
+def top_families(oof: dict[str, float], eligible) -> tuple[str, ...]:
+    """The best candidate of each of the ``BLEND`` best families (a blend may be chosen only
+    when every learner may)."""
+    if eligible is not None:
+        return ()
+    best: dict[str, str] = {}
+    for k in sorted(oof, key=oof.get):
+        best.setdefault(family(k), k)
+    tops = [k for k in best.values() if family(k) != "constant"][:BLEND]
+    return tuple(tops) if len(tops) == BLEND else ()
+
+
+def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None = None) -> Fitted:
+    """``chosen`` (a candidate's name, or ``blend`` of ``blend_of``) fitted on all of ``px``."""
+    cands = cands or CANDIDATES
+    if chosen == "blend":
+        return blend([cands.get(k, CANDIDATES.get(k))(px.X, px.Y, px.bands) for k in blend_of])
+    return cands.get(chosen, CANDIDATES.get(chosen))(px.X, px.Y, px.bands)

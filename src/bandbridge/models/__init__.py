@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bandbridge.models.learner import PixelLearner
+from bandbridge.models.learner import BlendLearner, PixelLearner
 from bandbridge.models.patchgan import PatchGAN
 from bandbridge.models.resnet import ResNetGenerator
 from bandbridge.models.rlfn import RLFN
@@ -12,7 +12,8 @@ from bandbridge.models.sr import SRGenerator
 from bandbridge.models.unet import UNet
 
 GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator,
-                                          "rlfn": RLFN, "learner": PixelLearner}
+                                          "rlfn": RLFN, "learner": PixelLearner,
+                                          "blend": BlendLearner}
 SR_GENERATORS = ("sr", "rlfn")  # take the task's scale
 CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
 

@@ -107,3 +107,41 @@ class PixelLearner(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if self.kind == "gbm":
             self._boosters = None
+
+
+def anchor_as_learner(generator: nn.Module, in_channels: int) -> tuple[PixelLearner, dict]:
+    """An anchored generator whose residual is switched off, as the learner it is: the anchor's
+    1×1 map on the same context features, without the network that would add zeros. Returns the
+    learner and its generator arguments (``{"kind", "windows", "products"}``)."""
+    feats = getattr(generator, "anchor_features", None)
+    args = {"kind": "ridge" if feats is not None else "linear",
+            "windows": list(feats.windows) if feats is not None else [],
+            "products": bool(feats.products) if feats is not None else False}
+    out = generator.spectral.out_channels
+    g = PixelLearner(in_channels, out, **args)
+    with torch.no_grad():
+        g.head.weight.copy_(generator.spectral.weight.float())
+        g.head.bias.copy_(generator.spectral.bias.float())
+    return g.eval(), args
+
+
+class BlendLearner(nn.Module):
+    """The mean of several per-pixel learners (``parts``: each one's PixelLearner arguments):
+    what the selection core hands back when averaging its best learners scores lower out of fold
+    than any one of them. Output ``(B, Ct, H, W)`` in [0, 1]."""
+
+    kind = "blend"
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, parts: list[dict] = ()):
+        super().__init__()
+        if len(parts) < 2:
+            raise ValueError("a blend needs two or more parts")
+        self.out_channels = out_channels
+        self.parts = nn.ModuleList(PixelLearner(in_channels, out_channels, **a) for a in parts)
+
+    @property
+    def halo(self) -> int:
+        return max(p.halo for p in self.parts)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        return torch.stack([p(x) for p in self.parts]).mean(0)

@@ -123,7 +123,9 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
                                   f"target bands, the model takes {bundle.in_channels} and makes "
                                   f"{bundle.out_channels}; select them with --bands/--target-bands")
     zs = [predict_whole(bundle, p) for p in pairs]
-    groups = [p.group for p in pairs]
+    # within the scenes to be predicted, held-out blocks of each image are the test; else whole
+    # groups of images when there are two or more
+    groups = ["scenes"] * len(pairs) if within_scene else [p.group for p in pairs]
     px, (zero,) = gather([(p.x, p.y, p.mask[0]) for p in pairs], groups, extra=zs)
     one = len(set(groups)) < 2 and not within_scene
     note = None
@@ -145,11 +147,8 @@ def kept_label(sel) -> str:
 def adapted_config(base: Config, sources: list[dict], sel, name: str) -> Config:
     """The bundle's config: the base's bands and scalings, the user's sources, the chosen
     learner as the generator, tiles overlapping by its context halo."""
-    d = user_config(base, sources, name).model_dump(mode="json")
-    d["model"]["generator"] = sel.fitted.generator_args()
-    halo = max(d["model"]["generator"]["args"]["windows"] or [1]) // 2
-    d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
-    return build_config(d)
+    from bandbridge.workflows.learner_best import learner_config
+    return learner_config(user_config(base, sources, name), sel.fitted)
 
 
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,

@@ -326,6 +326,13 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         if worst is not None and worst.base:
             summary["groups"] = groups.group_table(worst, best_info(run_dir).get("epoch"))
             print(groups.format_table(summary["groups"]), flush=True)
+        if not cyclegan and cfg.task.kind == "translation" and t.learner_minutes > 0:
+            from bandbridge.workflows.learner_best import describe, learner_as_best
+            record = learner_as_best(run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []),
+                                     60 * t.learner_minutes)
+            if record is not None:
+                summary["learner"] = record
+                print(describe(record), flush=True)
         atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
         best_dir = run_dir / "model" / "best"
         if best_dir.exists():  # the precision gate's sample: one real validation tile

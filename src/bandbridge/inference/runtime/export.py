@@ -12,7 +12,7 @@ import numpy as np
 from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.gate import CHECK_FILE
-from bandbridge.inference.runtime.trees import is_tree_learner, tree_graph
+from bandbridge.inference.runtime.trees import agree, is_tree_learner, tree_graph
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
 from bandbridge.spec import BUNDLE_META, ONNX_FILE, ModelSpec, read_spec, resolve_model_folder, write_metadata_json
 
@@ -92,9 +92,7 @@ def _check(out: Path, net, spec, n: int) -> None:
     sess = ort.InferenceSession(str(out / ONNX_FILE), providers=["CPUExecutionProvider"])
     feed = {"input": x.numpy()} | ({"context": ctx.numpy()} if context else {})
     got = sess.run(["output"], feed)[0]
-    err = float(np.abs(got - ref).max())
-    if err > 1e-4:
-        raise BandbridgeError(f"ONNX export differs from torch by {err:.2e} (> 1e-4)")
+    agree(got, ref, is_tree_learner(net), "ONNX export")
 
 
 def _context(rows: list[list[float]], spec):

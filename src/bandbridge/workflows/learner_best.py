@@ -1,0 +1,103 @@
+"""A training run's last step: the learner-selection core's choice is one more candidate for
+``model/best``, beside the trained network.
+
+On the training split the core chooses a small-data learner by spatial cross-validation (sources
+held out with two or more sources, whole groups of images with two or more groups, else blocks of
+rows with a buffer) and refits it. The validation split — which neither the choice nor the refit
+saw — then decides between it and the network's ``model/best``: mean absolute error over the
+validation images, the lower kept. A learner kept is refitted on the training *and* validation
+pixels (the user gave both) and written as ``model/best``, the network's bundle moved to
+``model/network``; ``learner.json`` and ``summary.json`` say what was compared and kept.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bandbridge.bundle import load_bundle, save_bundle
+from bandbridge.config import Config
+from bandbridge.fileio import atomic_write_bytes
+
+
+def val_mae(net, pairs: list, sensors: list[str]) -> float:
+    """Mean over the validation images of the MAE over valid pixels (model values)."""
+    out = []
+    with torch.inference_mode():
+        for p in pairs:
+            h, w = p.x.shape[1:]
+            ctx = torch.tensor([p.context(h / 2, w / 2, sensors)]) if p.stats is not None else None
+            y = net(p.x[None].float(), ctx)[0].clamp(0, 1)
+            out.append(float((y - p.y).abs()[:, p.mask[0]].mean()))
+    return float(np.mean(out))
+
+
+def groups_of(pairs: list) -> list[str]:
+    """Sources when there are two or more, else each image's group (near-copies share one)."""
+    many = len({p.source.name for p in pairs}) >= 2
+    return [p.source.name if many else p.group for p in pairs]
+
+
+def learner_as_best(run_dir: Path, cfg: Config, train: list, val: list,
+                    budget_s: float | None = 300.0) -> dict | None:
+    """Compare the core's learner with ``run_dir/model/best`` on ``val``; keep the better as
+    ``model/best`` (the network then moves to ``model/network``). Returns the record written to
+    ``learner.json`` (None without validation)."""
+    best = run_dir / "model" / "best"
+    if not val or not (best / "model.yaml").exists():
+        return None
+    record = compare(best, cfg, train, val, budget_s, run_dir / "model" / "network")
+    atomic_write_bytes(run_dir / "learner.json", json.dumps(record, indent=1).encode())
+    return record
+
+
+def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | None,
+            network: Path) -> dict:
+    """The core's learner (chosen on ``train``) against the bundle in ``best`` on ``val``; a
+    learner that scores lower is refitted on train + val and written to ``best``, the bundle it
+    replaces moved to ``network``. Returns what was compared and kept."""
+    from bandbridge.learners.folds import gather
+    from bandbridge.learners.select import choose, refit
+    px, _ = gather([(p.x, p.y, p.mask[0]) for p in train], groups_of(train))
+    sel = choose(px, budget_s=budget_s)
+    bundle = load_bundle(best)
+    ci, ct = bundle.in_channels, bundle.out_channels
+    net_mae = val_mae(bundle.generator.eval(), val, cfg.sensors)
+    lrn_mae = val_mae(sel.fitted.make_generator(ci, ct), val, cfg.sensors)
+    keep = "learner" if lrn_mae < net_mae else "network"
+    record = {"chosen": sel.chosen, "blend_of": list(sel.blend_of), "oof_mae": sel.oof, "folds": sel.folds, "skipped": sel.skipped,
+              "val_mae": {"learner": lrn_mae, "network": net_mae}, "kept": keep,
+              "rule": "the lower validation MAE (mean over validation images, model values)"}
+    if keep == "learner":
+        every, _ = gather([(p.x, p.y, p.mask[0]) for p in train + val], groups_of(train + val))
+        fitted = refit(sel.chosen, sel.blend_of, every)
+        record["refitted_on"] = "train + validation pixels"
+        shutil.rmtree(network, ignore_errors=True)
+        shutil.copytree(best, network)
+        info = {k: v for k, v in bundle.info.items()
+                if k not in ("bandbridge_bundle", "in_channels", "out_channels", "weights_sha256")}
+        save_bundle(best, fitted.make_generator(ci, ct), learner_config(cfg, fitted), ci, ct,
+                    **(info | {"epoch": -1, "learner": record}))
+    return record
+
+
+def learner_config(cfg: Config, fitted) -> Config:
+    """``cfg`` with the learner as its generator and tiles overlapping by its context halo."""
+    from bandbridge.config import build_config
+    d = cfg.model_dump(mode="json")
+    d["model"]["generator"] = fitted.generator_args()
+    halo = max(d["model"]["generator"]["args"]["windows"] or [1]) // 2
+    d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
+    return build_config(d)
+
+
+def describe(record: dict) -> str:
+    """One line for the run's end."""
+    v = record["val_mae"]
+    return (f"model/best: the {record['kept']} — validation MAE {v['learner']:.4g} for the "
+            f"learner ({record['chosen']}, chosen by {len(record['folds'])}-fold spatial "
+            f"cross-validation on the training split) vs {v['network']:.4g} for the network")
