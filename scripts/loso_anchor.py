@@ -10,7 +10,9 @@ and the constant mean fitted on the same training sources. The held-out source i
     python scripts/loso_anchor.py --preset rgb2thermal-cpu --recipes roadscene,tno
 
 Prints one Markdown row per fold (MAE in the target's units, as ``evaluate``) and the worst
-ratio of each rule to the better of linear and constant.
+ratio of each rule to the better of linear and constant. ``--learner`` adds the learner-selection
+core's choice (``learners/``: the training sources held out in turn, refitted on all of them),
+what `bandbridge train` and `evaluate`'s ``learner`` row now fit.
 """
 
 from __future__ import annotations
@@ -58,11 +60,12 @@ def main() -> None:
     ap.add_argument("--recipes", required=True)
     ap.add_argument("--fold", action="append", default=[])
     ap.add_argument("--lambdas", help="comma-separated penalties to try instead of the class's")
+    ap.add_argument("--learner", action="store_true", help="add the learner-selection core's column")
     a = ap.parse_args()
     if a.lambdas:
         ContextRidgeBaseline.LAMBDAS = tuple(float(v) for v in a.lambdas.split(","))
     folds = parse_folds(a.fold, a.recipes.split(","))
-    cols = ["linear", "mean", "ridge[validation]", "ridge[sources]"]
+    cols = ["linear", "mean", "ridge[validation]", "ridge[sources]"] + (["learner"] if a.learner else [])
     print("| held out | images | " + " | ".join(cols) + " | chosen: validation / sources |")
     print("|---|---|" + "---|" * len(cols) + "---|")
     worst = {c: 0.0 for c in cols}
@@ -76,11 +79,17 @@ def main() -> None:
         by_src = ContextRidgeBaseline().fit_pairs(train, val)
         row = {"linear": mae(LinearBaseline().fit(X, Y), test), "mean": mae(MeanBaseline().fit(X, Y), test),
                "ridge[validation]": mae(by_val, test), "ridge[sources]": mae(by_src, test)}
+        note = ""
+        if a.learner:
+            from bandbridge.evaluation.baselines import LearnerBaseline
+            lrn = LearnerBaseline().fit_pairs(train, budget_s=None)
+            row["learner"] = mae(lrn, test)
+            note = f"; learner {lrn.selection.chosen}"
         ref = min(row["linear"], row["mean"])
         for c in cols:
             worst[c] = max(worst[c], row[c] / ref)
         print(f"| {f.name} | {len(test)} | " + " | ".join(f"{row[c]:.4g}" for c in cols)
-              + f" | {by_val.chosen} / {by_src.chosen} ({by_src.rule}) |", flush=True)
+              + f" | {by_val.chosen} / {by_src.chosen} ({by_src.rule}){note} |", flush=True)
     print("\nworst ratio to the better of linear and constant: "
           + ", ".join(f"{c} {v:.3f}" for c, v in worst.items()))
 

@@ -111,23 +111,29 @@ def test_float32_thresholds_change_no_prediction_on_float32_features():
     assert np.array_equal(a, b)
 
 
-def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_path, capsys):
-    """gbm-context fitted on the top half of a NAIP date → bundle → predict with torch and with
-    onnxruntime → `export --qgis`: the same NIR; OpenVINO refused in one line."""
+@pytest.mark.parametrize("kind", ["gbm-context", "blend"])
+def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_path, capsys, kind):
+    """gbm-context (or a blend of it, the MLP and the ridge) fitted on the top half of a NAIP
+    date → bundle → predict with torch and with onnxruntime → `export --qgis`: the same NIR;
+    OpenVINO refused in one line."""
     from bandbridge.bundle import load_bundle, save_bundle
     from bandbridge.config import build_config
     from bandbridge.inference.runtime.trees import max_tree_gap
     from bandbridge.spec import read_spec, zoo_models
     x, y, m = naip(DATES[-1], slice(0, 128))
     px, _ = gather([(x, y, m)], ["one"], max_pixels=20_000)
-    fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3)
+    fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3) if kind == "gbm-context" else blend(
+        [CANDIDATES["gbm-context"](px.X, px.Y, 3), fit_mlp(px.X, px.Y, 3, steps=200),
+         CANDIDATES["ridge-context λ=0.001"](px.X, px.Y, 3)])
     base = read_spec(zoo_models()["rgb2nir-naip"]).config.model_dump(mode="json")
     base["model"]["generator"] = fitted.generator_args()
     base["inference"]["overlap"] = 64
     bundle = tmp_path / "gbm"
     save_bundle(bundle, fitted.make_generator(3, 1), build_config(base), 3, 1)
     g = load_bundle(bundle).generator
-    assert g.kind == "gbm" and g.tree_texts() == fitted.trees  # trees back from safetensors bytes
+    trees = g if kind == "gbm-context" else g.parts[0]
+    assert trees.kind == "gbm" and trees.tree_texts() == (fitted.trees or fitted.parts[0].trees)
+    assert read_spec(bundle).has_trees and read_spec(bundle).halo == 22
     outs = {}
     for backend in ("torch", "onnx"):
         outs[backend] = tmp_path / f"{backend}.tif"
@@ -140,7 +146,7 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
     assert code == 0, err
     gap = max_tree_gap(tmp_path / "onnx" / "model.onnx", g, 3, side=256)
     with capsys.disabled():
-        print(f"\ntree learner: torch vs onnxruntime predict max |Δ| {d.max():.2e} "
+        print(f"\n{kind} learner: torch vs onnxruntime predict max |Δ| {d.max():.2e} "
               f"({(d > 1e-5).mean():.2e} of pixels over 1e-5); export max |Δ| {gap:.2e}")
     assert (d > 1e-5).mean() < 1e-3 and gap < 0.05  # float32 features: rare splits may flip
     code, _, err = run_cli("predict", str(DATES[0]), "-m", str(bundle), "-o",

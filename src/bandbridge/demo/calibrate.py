@@ -127,6 +127,8 @@ def before_after(summary: dict, card: str, model: str, used: float = 1.0) -> str
     else:
         kept = (f"The calibrated model — {LABELS.get(keep, keep)} fitted on the pair — "
                 "translates your image.")
+    if summary.get("skipped"):
+        how += f" Not measured within the page's {MINUTES:g} min: {', '.join(summary['skipped'])}."
     part = "the pair" if used == 1 else f"the top {used:.0%} of the pair's rows"
     return (f"**Calibrated {model} on {part}.** {kept} {how}"
             + (" " + note[0].upper() + note[1:].replace(

@@ -89,8 +89,9 @@ def learner_config(cfg: Config, fitted) -> Config:
     """``cfg`` with the learner as its generator and tiles overlapping by its context halo."""
     from bandbridge.config import build_config
     d = cfg.model_dump(mode="json")
-    d["model"]["generator"] = fitted.generator_args()
-    halo = max(d["model"]["generator"]["args"]["windows"] or [1]) // 2
+    d["model"]["generator"] = g = fitted.generator_args()
+    parts = g["args"]["parts"] if g["name"] == "blend" else [g["args"]]
+    halo = max(max(p.get("windows") or [1]) // 2 for p in parts)
     d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
     return build_config(d)
 
