@@ -171,3 +171,31 @@ def test_an_interrupted_run_leaves_no_strips_folder(trained_run, tmp_path):
     (killed / "strip0000.tif").write_bytes(b"x")
     remove_stale(out)
     assert not killed.exists()
+
+
+def test_a_boosted_learner_in_strips_across_workers_equals_single_process(run_cli, tmp_path):
+    """A bundle whose model is LightGBM's trees (learners/) predicts on Dask workers as here:
+    the trees travel inside the bundle's safetensors, each worker rebuilds them."""
+    import torch
+
+    from bandbridge.bundle import save_bundle
+    from bandbridge.config import build_config
+    from bandbridge.learners.fit import CANDIDATES
+    from bandbridge.learners.folds import gather
+    from bandbridge.spec import read_spec, zoo_models
+    naip = next(NAIP_DIR.glob("*2020*.tif"))
+    with rasterio.open(naip) as src:
+        a = torch.from_numpy(src.read().astype(np.float32) / 255)
+    px, _ = gather([(a[:3], a[3:], torch.ones(a.shape[1:], dtype=torch.bool))], ["one"], max_pixels=20_000)
+    fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3)
+    d = read_spec(zoo_models()["rgb2nir-naip"]).config.model_dump(mode="json")
+    d["model"]["generator"] = fitted.generator_args()
+    d["inference"]["overlap"] = 64
+    bundle = save_bundle(tmp_path / "gbm", fitted.make_generator(3, 1), build_config(d), 3, 1)
+    code, _, err = run_cli("predict", str(naip), "-m", str(bundle), "-o", str(tmp_path / "d" / "n.tif"),
+                           "--workers", "2", "--strips", "3", "--tile", "128", *FIXED)
+    assert code == 0, err
+    code, _, err = run_cli("predict", str(naip), "-m", str(bundle), "-o", str(tmp_path / "s.tif"),
+                           "--tile", "128", *FIXED)
+    assert code == 0, err
+    _same(tmp_path / "d" / "n.tif", tmp_path / "s.tif")

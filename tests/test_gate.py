@@ -27,7 +27,10 @@ def _fast_probe(monkeypatch):
                         + (0.5 if be.precision == "int8" else 0.0))
 
 
-def _spec(name="rgb2nir-naip"):
+NET = "rgb2thermal"  # an 8-bit bundled model that is a network (rgb2nir-naip is LightGBM trees since issue 32)
+
+
+def _spec(name=NET):
     return read_spec(resolve_model_folder(name))
 
 
@@ -56,7 +59,7 @@ def test_quantisation_steps():
 
 
 def test_gate_accepts_what_keeps_the_metric_and_refuses_what_does_not():
-    spec = _spec()
+    spec = _spec("rgb2nir-naip")  # a NIR model: the gate also reads NDVI
     s = load_check_sample(spec.folder)
     ref = build_backend(spec, "torch", "fp32")(s.x, s.context)[0]
     rng = np.random.default_rng(0)
@@ -75,7 +78,7 @@ def test_gate_accepts_what_keeps_the_metric_and_refuses_what_does_not():
 
 @pytest.mark.parametrize("backend", ["onnx", pytest.param("openvino", marks=pytest.mark.skipif(
     not HAS_OPENVINO, reason="openvino not installed (pip install 'bandbridge[openvino]')"))])
-@pytest.mark.parametrize("model", ["rgb2nir-naip", "rgb2nir-s2", "sr-x4"])
+@pytest.mark.parametrize("model", ["rgb2thermal", "rgb2nir-photo", "sr-x4"])
 def test_every_backend_matches_fp32_within_the_gate_on_a_real_tile(backend, model):
     spec = _spec(model)
     s = load_check_sample(spec.folder)
@@ -178,7 +181,7 @@ def test_the_probe_is_announced_before_it_starts(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("backend", ["onnx", pytest.param("openvino", marks=pytest.mark.skipif(
     not HAS_OPENVINO, reason="openvino not installed (pip install 'bandbridge[openvino]')"))])
-@pytest.mark.parametrize("model", ["rgb2nir-naip", "rgb2thermal", "rgb2nir-photo"])  # georeferenced (rgb2nir-naip: its anchor alone since issue 21) and not (NaN lat/lon), with trained residuals
+@pytest.mark.parametrize("model", ["rgb2thermal", "rgb2nir-photo"])  # not georeferenced (NaN lat/lon), with trained residuals
 @pytest.mark.parametrize("kernels", [int8_kernels()], ids=lambda k: f"int8-kernels-{k}")  # names the CPU branch run
 def test_int8_keeps_the_answer_within_the_gate_on_a_real_tile(backend, model, kernels):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
@@ -192,13 +195,13 @@ def test_int8_keeps_the_answer_within_the_gate_on_a_real_tile(backend, model, ke
     assert v.mean_abs_diff > 0  # it is quantised: not the fp32 graph under another name
     # Off the calibration tile (another NAIP date, another window) int8 moves further from fp32:
     # within one DN on average here, more than the gate's half DN on its own tile (README).
-    if model == "rgb2nir-naip":
+    if model == "rgb2thermal":
         from bandbridge.bands import get_scaling
         from bandbridge.data.reader import read_raster
         x = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], window=(100, 40, 256, 256)).data[None]
         ctx = s.context
         a, b = build_backend(spec, "torch", "fp32")(x, ctx)[0], be(x, ctx)[0]
-        assert np.abs(np.clip(a, 0, 1) - np.clip(b, 0, 1)).mean() < 1 / 255  # measured 0.1-1.4 DN on 10 dates
+        assert np.abs(np.clip(a, 0, 1) - np.clip(b, 0, 1)).mean() < 1.5 / 255
 
 
 def test_int8_keeps_the_anchor_and_the_output_layers_in_fp32():
@@ -246,7 +249,7 @@ def test_a_model_that_fails_its_check_sample_is_refused(monkeypatch, tmp_path):
 def test_a_damaged_check_sample_is_one_line(tmp_path):
     import shutil
     folder = tmp_path / "m"
-    shutil.copytree(resolve_model_folder("rgb2nir-naip"), folder)
+    shutil.copytree(resolve_model_folder(NET), folder)
     data = bytearray((folder / CHECK_FILE).read_bytes())
     (folder / CHECK_FILE).write_bytes(bytes(data[:200]))
     with pytest.raises(BandbridgeError, match="damaged check sample") as e:
@@ -279,10 +282,10 @@ def test_predict_cli_measures_on_large_jobs_and_says_what_it_chose(run_cli, tmp_
     from bandbridge.inference.jobs import job
     monkeypatch.setattr(job, "PROBE_MPIX", 0.0)
     _fast_probe(monkeypatch)
-    code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"))
+    code, out, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "n.tif"))
     assert code == 0, err
     assert "backend: " in out and "fastest passing the precision gate" in out
-    code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "m.tif"),
+    code, out, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "m.tif"),
                              "--backend", "torch", "--precision", "fp32")
     assert code == 0 and "torch fp32 as asked" in out
 
@@ -291,7 +294,7 @@ def test_a_named_backend_that_is_not_installed_is_one_line_and_writes_nothing(ru
     monkeypatch.setitem(sys.modules, "openvino", None)
     out = tmp_path / "out"
     out.mkdir()
-    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(out / "n.tif"),
+    code, _, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(out / "n.tif"),
                            "--backend", "openvino", "--precision", "fp32")
     assert code == 2 and "pip install 'bandbridge[openvino]'" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -325,26 +328,26 @@ def test_predict_says_its_backend_before_the_work_and_its_wall_time(run_cli, tmp
     from bandbridge.inference.jobs import job
     monkeypatch.setattr(job, "PROBE_MPIX", 0.0)
     _fast_probe(monkeypatch)
-    code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "a.tif"))
+    code, out, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "a.tif"))
     assert code == 0, err
     lines = out.splitlines()
-    i_probe = next(i for i, l in enumerate(lines) if l.startswith("measuring backends once for rgb2nir-naip"))
+    i_probe = next(i for i, l in enumerate(lines) if l.startswith(f"measuring backends once for {NET}"))
     i_backend = next(i for i, l in enumerate(lines) if l.startswith("backend: "))
     i_file = next(i for i, l in enumerate(lines) if l.startswith(str(tmp_path / "a.tif")))
     assert i_probe < i_backend < i_file and "measured now" in lines[i_backend]
     assert "wall time" in lines[-1] and "1 file(s)" in lines[-1]
     # The second job (a small one: no probe) reuses the choice and says when it was measured.
     monkeypatch.setattr(job, "PROBE_MPIX", 1e9)
-    code, out, _ = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "b.tif"))
+    code, out, _ = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "b.tif"))
     backend = next(l for l in out.splitlines() if l.startswith("backend: "))
     assert code == 0 and "measuring" not in out and ", cached (`bandbridge cache clear`" in backend
     assert "measured 20" in backend  # the date it was measured
     # `cache list` shows it; `cache clear` empties it, and the next job falls back to the reference.
     code, out, _ = run_cli("cache", "list")
-    assert code == 0 and "rgb2nir-naip" in out and str(tmp_path / "cache") in out
+    assert code == 0 and NET in out and str(tmp_path / "cache") in out
     code, out, _ = run_cli("cache", "clear")
     assert code == 0 and "removed" in out and not (tmp_path / "cache" / "choice").exists()
-    code, out, _ = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "c.tif"))
+    code, out, _ = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "c.tif"))
     assert code == 0 and "backend: torch fp32 (small job" in out
     code, _, err = run_cli("cache", "purge")
     assert code == 2 and "bandbridge cache clear" in err
@@ -357,3 +360,22 @@ def test_a_prediction_of_nan_from_valid_input_is_an_error_and_writes_nothing(tmp
     with pytest.raises(BandbridgeError, match="NaN or infinite values"):
         predict_file(_Fake(good, float("nan"), "fake"), spec, NAIP, tmp_path / "n.tif")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("model", ["rgb2nir-naip", "rgb2nir-s2"])
+def test_tree_bundles_run_on_onnxruntime_within_the_gate_and_refuse_openvino_and_int8(model):
+    """Bundles that are (or blend) LightGBM trees: onnxruntime's graph keeps the answer on the
+    check tile; OpenVINO and int8 are refused in one line and never offered by `auto`."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
+    from bandbridge.errors import BandbridgeError
+    spec = _spec(model)
+    assert spec.has_trees
+    s = load_check_sample(spec.folder)
+    ref = build_backend(spec, "torch", "fp32")(s.x, s.context)[0]
+    out = build_backend(spec, "onnx", "fp32")(s.x, s.context)[0]
+    v = judge(ref, out, s, spec)
+    assert v.ok, v.why
+    assert all(b != "openvino" and p != "int8" for b, p in select.candidates(spec))
+    for b, p in (("openvino", "fp32"), ("onnx", "int8")):
+        with pytest.raises(BandbridgeError, match="gradient-boosted trees"):
+            build_backend(spec, b, p)

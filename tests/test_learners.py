@@ -187,7 +187,7 @@ def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path,
         assert best.config.model.generator.name == "learner" and (run / "model" / "network").is_dir()
         assert best.info["learner"]["refitted_on"] == "train + validation pixels"
     else:
-        assert v["network"] <= v["learner"]
+        assert v["network"] <= v["learner"] or rec["worst_ratio"] > 1.01
         assert best.config.model.generator.name != "learner"
     with capsys.disabled():
         print(f"\nrun kept the {rec['kept']}: validation MAE learner {v['learner']:.4f} "
