@@ -23,12 +23,11 @@ import torch
 
 from bandbridge.bench import _in_subprocess
 from bandbridge.bundle import load_bundle, save_bundle
-from bandbridge.config import build_config
 from bandbridge.learners.fit import CANDIDATES
 from bandbridge.learners.folds import gather
-from bandbridge.models.learner import anchor_as_learner
 from bandbridge.mosaics import mosaic
 from bandbridge.spec import zoo_models
+from bandbridge.workflows.learner_best import learner_config
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "nir_naip_opengeos" / \
     "m_4709963_se_14_1_20200831.tif"
@@ -41,20 +40,14 @@ def bundles(out: Path) -> dict[str, Path]:
         a = torch.from_numpy(src.read().astype(np.float32) / 255)
     x, y = a[:3, :128], a[3:, :128]
     px, _ = gather([(x, y, torch.ones(x.shape[1:], dtype=torch.bool))], ["one"])
-    shipped = zoo_models()["rgb2nir-naip"]
-    b = load_bundle(shipped)
-    found = {"rgb2nir-naip (network run, residual off)": shipped}
-    base = b.config.model_dump(mode="json")
-    if getattr(b.generator, "spectral", None) is not None:
-        g, args = anchor_as_learner(b.generator, 3)
-        d = dict(base, model={**base["model"], "generator": {"name": "learner", "args": args}})
-        found["its anchor as a learner"] = save_bundle(out / "anchor", g, build_config(d), 3, 1)
+    zoo = zoo_models()
+    found = {"rgb2thermal as shipped (a U-Net: the network kind)": zoo["rgb2thermal"],
+             "rgb2nir-naip as shipped (blend: MLP + ridge + LightGBM)": zoo["rgb2nir-naip"]}
+    cfg = load_bundle(zoo["rgb2nir-naip"]).config
     for kind in KINDS:
         fitted = CANDIDATES[kind](px.X, px.Y, 3)
-        d = dict(base, model={**base["model"], "generator": fitted.generator_args()})
-        d["inference"] = {**base["inference"], "overlap": max(base["inference"]["overlap"], 64)}
         found[kind] = save_bundle(out / kind.split(" ")[0], fitted.make_generator(3, 1),
-                                  build_config(d), 3, 1)
+                                  learner_config(cfg, fitted), 3, 1)
     return found
 
 
@@ -80,7 +73,7 @@ def main() -> None:
     ref = rows[0]["mpix_per_s"]
     for r in rows:
         r["vs_shipped"] = r["mpix_per_s"] / ref if ref else None
-    print("| learner | backend | MPix/s | × shipped | peak RSS (MB) |\n|---|---|---|---|---|")
+    print("| bundle | backend | MPix/s | × the network | peak RSS (MB) |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['learner']} | {r['backend']} | {r['mpix_per_s']:.3g} | {r['vs_shipped']:.2f} | "
               f"{r['peak_rss_mb']:.0f} |")

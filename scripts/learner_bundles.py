@@ -33,7 +33,7 @@ from bandbridge.evaluation.evaluate import with_data
 from bandbridge.learners.fit import family
 from bandbridge.models.learner import anchor_as_learner
 from bandbridge.spec import zoo_dir
-from bandbridge.workflows.learner_best import compare
+from bandbridge.workflows.learner_best import LEARNER_TILE, compare
 
 NAMES = ("rgb2nir-naip", "rgb2nir-s2", "rgb2nir-photo", "rgb2thermal", "sar2optical")
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "learner_bundles.json"
@@ -138,6 +138,9 @@ def main() -> None:
                 learner, args = anchor_as_learner(b.generator, b.in_channels)
                 d = b.config.model_dump(mode="json")
                 d["model"]["generator"] = {"name": "learner", "args": args}
+                halo = max(args["windows"] or [1]) // 2  # as learner_config tiles a learner
+                d["inference"].update(overlap=2 * (halo + 10),
+                                      tile=min(d["inference"]["tile"], LEARNER_TILE))
                 from bandbridge.config import build_config
                 info = {k: v for k, v in b.info.items()
                         if k not in ("bandbridge_bundle", "in_channels", "out_channels", "weights_sha256")}

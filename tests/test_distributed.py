@@ -193,9 +193,9 @@ def test_a_boosted_learner_in_strips_across_workers_equals_single_process(run_cl
     d["inference"]["overlap"] = 64
     bundle = save_bundle(tmp_path / "gbm", fitted.make_generator(3, 1), build_config(d), 3, 1)
     code, _, err = run_cli("predict", str(naip), "-m", str(bundle), "-o", str(tmp_path / "d" / "n.tif"),
-                           "--workers", "2", "--strips", "3", "--tile", "128", *FIXED)
+                           "--workers", "2", "--strips", "3", "--tile", "192", *FIXED)
     assert code == 0, err
     code, _, err = run_cli("predict", str(naip), "-m", str(bundle), "-o", str(tmp_path / "s.tif"),
-                           "--tile", "128", *FIXED)
+                           "--tile", "192", *FIXED)
     assert code == 0, err
     _same(tmp_path / "d" / "n.tif", tmp_path / "s.tif")

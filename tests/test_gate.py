@@ -362,7 +362,7 @@ def test_a_prediction_of_nan_from_valid_input_is_an_error_and_writes_nothing(tmp
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("model", ["rgb2nir-naip", "rgb2nir-s2"])
+@pytest.mark.parametrize("model", ["rgb2nir-naip"])
 def test_tree_bundles_run_on_onnxruntime_within_the_gate_and_refuse_openvino_and_int8(model):
     """Bundles that are (or blend) LightGBM trees: onnxruntime's graph keeps the answer on the
     check tile; OpenVINO and int8 are refused in one line and never offered by `auto`."""

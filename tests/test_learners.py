@@ -192,3 +192,25 @@ def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path,
     with capsys.disabled():
         print(f"\nrun kept the {rec['kept']}: validation MAE learner {v['learner']:.4f} "
               f"({rec['chosen']}), network {v['network']:.4f}")
+
+
+def test_learner_tiles_are_seamless(tmp_path):
+    """A context learner predicted in 128 px tiles overlapping by its halo equals one forward on
+    the whole image (the blend of the shipped rgb2nir-naip: MLP, ridge and trees)."""
+    from bandbridge.bundle import load_bundle
+    from bandbridge.inference.core.predictor import PredictOptions, predict_file
+    from bandbridge.inference.runtime.backends import TorchBackend
+    from bandbridge.spec import read_spec, zoo_models
+    spec = read_spec(zoo_models()["rgb2nir-naip"])
+    assert spec.config.inference.overlap >= 2 * spec.halo
+    g = load_bundle(spec.folder).generator
+    x, _, _ = naip(DATES[-1])
+    with torch.inference_mode():
+        whole = g(x[None])[0].numpy()
+    out = tmp_path / "tiled.tif"
+    predict_file(TorchBackend(spec), spec, DATES[-1], out,
+                 PredictOptions(tile=128, overlap=spec.config.inference.overlap, dtype="float32"))
+    with rasterio.open(out) as src:
+        tiled = src.read().astype(np.float32)  # float32 outputs: model values
+    d = np.abs(tiled - whole)
+    assert np.median(d) < 1e-5 and (d > 1e-4).mean() < 1e-3, (d.max(), (d > 1e-4).mean())

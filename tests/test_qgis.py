@@ -28,7 +28,7 @@ def test_qgis_export_carries_the_deepness_metadata_and_runs_a_real_tile(run_cli,
     meta = {p.key: json.loads(p.value) for p in model.metadata_props}
     assert DEEPNESS_KEYS <= meta.keys()
     assert meta["model_type"] == "Regressor" and meta["class_names"] == {"0": "synthetic_nir"}
-    assert meta["tile_size"] == 512 and meta["tiles_overlap"] == 25  # 128 px of 512
+    assert meta["tile_size"] == 512 and meta["tiles_overlap"] == 12  # 64 px of 512 (its halo + margin)
     assert meta["reg_output_scaling"] == 255.0 and meta["resolution"] == 500.0  # NAIP sample: 5 m
     assert meta["standardization_mean"] == [0.0] * 3 and meta["standardization_std"] == [1.0] * 3
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -46,7 +46,10 @@ def test_qgis_export_carries_the_deepness_metadata_and_runs_a_real_tile(run_cli,
     g = load_model("rgb2nir-naip").generator.eval()
     with torch.inference_mode():
         ref = g(torch.from_numpy(x), None).clamp(0, 1).numpy()
-    assert np.abs(got - ref).max() < 1e-4 and 0.05 < float(got.mean()) < 0.95
+    # rgb2nir-naip blends LightGBM trees (issue 32): onnxruntime's box sums round differently in
+    # the last float bit, so a rare pixel on a split threshold takes the other branch
+    d = np.abs(got - ref)
+    assert (d > 1e-4).mean() < 1e-3 and 0.05 < float(got.mean()) < 0.95
 
 
 def test_qgis_export_of_a_reflectance_model_is_refused_in_one_line(run_cli, tmp_path):

@@ -44,27 +44,12 @@ class Selection:
         """The chosen learner or a fixed prediction, whichever has the lower out-of-fold MAE."""
         return min((self.chosen, *self.fixed), key=self.oof.get)
 
-    def best_of(self, fam: str) -> tuple[str, float] | None:
-        """The best measured candidate of a family (``ridge-context``: its best penalty)."""
-        got = {k: v for k, v in self.oof.items() if family(k) == fam}
-        return min(got.items(), key=lambda kv: kv[1]) if got else None
-
     def families(self) -> dict[str, float]:
         """Each family's best out-of-fold MAE, in candidate order."""
         out: dict[str, float] = {}
         for k, v in self.oof.items():
             out[family(k)] = min(out.get(family(k), np.inf), v)
         return out
-
-    def lines(self) -> list[str]:
-        """One line of what was chosen, how, and on what."""
-        lin = self.oof.get("linear")
-        vs = (f"; linear map {lin:.4g} ({(self.oof[self.winner] / lin - 1) * 100:+.1f} %)"
-              if lin else "")
-        return [f"chose {self.winner} by {len(self.folds)}-fold spatial cross-validation "
-                f"(out-of-fold MAE {self.oof[self.winner]:.4g}{vs}); {self.folds[0].split('(')[0].strip()}"
-                + (f"; not measured within the time budget: {', '.join(self.skipped)}" if self.skipped else "")
-                + f"; refitted on {self.pixels} of {self.total} valid pixels"]
 
 
 def mae(pred: np.ndarray, Y: np.ndarray) -> float:

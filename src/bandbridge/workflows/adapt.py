@@ -131,8 +131,8 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     note = None
     if one:
         note = (f"validation cannot see other scenes: {len(pairs)} item(s), 1 group — only the "
-                f"{' or the '.join(SIMPLE)} may be kept (--within-scene if you will predict these "
-                "same scenes)")
+                "constant or the linear map (or the model as it was) may be kept (--within-scene "
+                "if you will predict these same scenes)")
     sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s,
                  eligible=SIMPLE if one else None)
     return sel, note

@@ -24,6 +24,7 @@ from bandbridge.bundle import load_bundle, save_bundle
 from bandbridge.config import Config
 from bandbridge.fileio import atomic_write_bytes
 
+LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
 TOLERANCE = 0.01  # how much worse than the network a kept learner may score on one validation source
 
 
@@ -103,7 +104,11 @@ def learner_config(cfg: Config, fitted) -> Config:
     d["model"]["generator"] = g = fitted.generator_args()
     parts = g["args"]["parts"] if g["name"] == "blend" else [g["args"]]
     halo = max(max(p.get("windows") or [1]) // 2 for p in parts)
-    d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
+    # a per-pixel learner is exact once tiles overlap by its context halo on each side; smaller
+    # tiles than a network's: the features of a whole 2048² tile cost 2.4 GB at its peak
+    # (benchmarks/learner_kinds.py), 1024² tiles 0.75 GB at the same speed
+    d["inference"]["overlap"] = 2 * (halo + 10)
+    d["inference"]["tile"] = min(d["inference"]["tile"], LEARNER_TILE)
     return build_config(d)
 
 

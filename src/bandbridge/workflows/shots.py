@@ -155,6 +155,11 @@ def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
     with its split), a context anchor, the pixel loss only, no radiometric augmentation (the
     source's own sensor is the calibration to learn), bounded in time."""
     d = base.model_dump(mode="json")
+    if d["model"]["generator"]["name"] in ("learner", "blend"):  # a learner bundle: its preset's network
+        from bandbridge.config import load_config, preset_names
+        if base.name not in preset_names():
+            raise BandbridgeError(f"{base.name}: no preset to train a network from scratch with")
+        d["model"]["generator"] = load_config(base.name).model.generator.model_dump(mode="json")
     d["name"] = name or f"{base.name}-adapted"
     d["data"].update(sources=sources, augment={}, resample=[1],
                      samples_per_epoch=max(32, 4 * d["data"]["batch_size"]))
