@@ -72,9 +72,6 @@ class PixelLearner(nn.Module):
             at += n
         return out
 
-    def _load_state_dict_post(self) -> None:
-        self._boosters = None
-
     def boosters(self) -> list:
         if self._boosters is None:
             import lightgbm as lgb
