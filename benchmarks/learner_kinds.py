@@ -47,7 +47,7 @@ def bundles(out: Path) -> dict[str, Path]:
     for kind in KINDS:
         fitted = CANDIDATES[kind](px.X, px.Y, 3)
         found[kind] = save_bundle(out / kind.split(" ")[0], fitted.make_generator(3, 1),
-                                  learner_config(cfg, fitted), 3, 1)
+                                  learner_config(cfg, fitted.generator_args()), 3, 1)
     return found
 
 

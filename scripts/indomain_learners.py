@@ -26,7 +26,7 @@ from bandbridge.bands import get_scaling
 from bandbridge.config import build_config, preset_dict
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.learners.fit import CANDIDATES, family
-from bandbridge.learners.folds import gather, image_features
+from bandbridge.learners.folds import image_features, pair_pixels
 from bandbridge.learners.select import choose
 
 REGIONS = {"train": [0, 0.75], "test": [0.75, 1]}
@@ -89,7 +89,7 @@ def main() -> None:
         unit = get_scaling(sel_t.scaling, sel_t.vmin, sel_t.vmax).physical[0]
         # the test rows are other rows of the same scenes (adapt's --within-scene): blocks of
         # rows of every image choose, as they would for a user predicting the rest of a scene
-        px, _ = gather([(p.x, p.y, p.mask[0]) for p in given], ["scenes"] * len(given))
+        px, _ = pair_pixels(given, ["scenes"] * len(given))
         sel = choose(px)
         each = {name: test_mae(fit(px.X, px.Y, px.bands), test, unit) for name, fit in CANDIDATES.items()}
         fams: dict[str, tuple[str, float]] = {}

@@ -33,7 +33,7 @@ from bandbridge.evaluation.evaluate import with_data
 from bandbridge.learners.fit import family
 from bandbridge.models.learner import anchor_as_learner
 from bandbridge.spec import zoo_dir
-from bandbridge.workflows.learner_best import LEARNER_TILE, compare
+from bandbridge.workflows.learner_best import compare, learner_config
 
 NAMES = ("rgb2nir-naip", "rgb2nir-s2", "rgb2nir-photo", "rgb2thermal", "sar2optical")
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "learner_bundles.json"
@@ -136,16 +136,10 @@ def main() -> None:
             rec = compare(folder, cfg, train, val, 60 * a.minutes, work / "network")
             if rec["kept"] == "network" and residual_is_off(b.generator):
                 learner, args = anchor_as_learner(b.generator, b.in_channels)
-                d = b.config.model_dump(mode="json")
-                d["model"]["generator"] = {"name": "learner", "args": args}
-                halo = max(args["windows"] or [1]) // 2  # as learner_config tiles a learner
-                d["inference"].update(overlap=2 * (halo + 10),
-                                      tile=min(d["inference"]["tile"], LEARNER_TILE))
-                from bandbridge.config import build_config
-                info = {k: v for k, v in b.info.items()
-                        if k not in ("bandbridge_bundle", "in_channels", "out_channels", "weights_sha256")}
+                info = b.carried()
                 rec["kept"] = "anchor"
-                save_bundle(folder, learner, build_config(d), b.in_channels, b.out_channels,
+                save_bundle(folder, learner, learner_config(b.config, {"name": "learner", "args": args}),
+                            b.in_channels, b.out_channels,
                             **(info | {"learner": rec}))
         finally:
             shutil.rmtree(work, ignore_errors=True)

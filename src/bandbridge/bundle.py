@@ -34,6 +34,12 @@ class Bundle:
     out_channels: int
     info: dict  # everything else in model.yaml (bands, epoch, step, metrics)
 
+    def carried(self) -> dict:
+        """``info`` without what :func:`save_bundle` writes itself: the ``**info`` to save a new
+        generator with this bundle's metadata (baseline, guard, metrics, error model)."""
+        return {k: v for k, v in self.info.items()
+                if k not in ("bandbridge_bundle", "in_channels", "out_channels", HASH_KEY)}
+
 
 def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_channels: int,
                 out_channels: int, weights_dtype: torch.dtype = torch.float32, **info) -> Path:

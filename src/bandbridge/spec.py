@@ -53,18 +53,14 @@ class ModelSpec:
         """Pixels at a tile's edge whose output depends on pixels past it through the anchor's
         context windows (models/anchor.py): blending gives them almost no weight."""
         g = self.config.model.generator
-        if g.name == "blend":
-            return max(max(p.get("windows") or [0]) // 2 for p in g.args["parts"])
-        a = g.args if g.name == "learner" else g.args.get("anchor")
-        return max(a.get("windows") or [0]) // 2 if isinstance(a, dict) else 0
+        return generator_halo(g.name, g.args)
 
     @property
     def has_trees(self) -> bool:
         """Whether the model is (or blends) a boosted-tree learner (models/learner.py): OpenVINO
         and int8 graphs cannot run it."""
         g = self.config.model.generator
-        parts = g.args.get("parts", []) if g.name == "blend" else [g.args] if g.name == "learner" else []
-        return any(p.get("kind") == "gbm" for p in parts)
+        return any(p.get("kind") == "gbm" for p in learner_parts(g.name, g.args))
 
     @property
     def uses_context(self) -> bool:
@@ -143,6 +139,20 @@ class ModelSpec:
                f"{STATS_PERCENTILES[0]:g}th percentiles of the {c} input bands and their "
                f"{STATS_PERCENTILES[1]:g}th percentiles (model values, from one view of the whole "
                f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
+
+
+def learner_parts(name: str, args: dict) -> list[dict]:
+    """A learner generator's per-pixel learners' arguments (a blend's parts, a learner itself);
+    none for a network."""
+    return list(args.get("parts", [])) if name == "blend" else [args] if name == "learner" else []
+
+
+def generator_halo(name: str, args: dict) -> int:
+    """Half the largest context window of a generator (``model.generator`` name and args): a
+    learner's or a blend's parts', else an anchored network's anchor's (0 without windows)."""
+    windows = [w for a in learner_parts(name, args) or [args.get("anchor")] if isinstance(a, dict)
+               for w in a.get("windows") or []]
+    return max(windows, default=0) // 2
 
 
 def apply_linear(baseline: dict | None, x):

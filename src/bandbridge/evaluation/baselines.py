@@ -308,11 +308,9 @@ class LearnerBaseline:
 
     def fit_pairs(self, train: list[LoadedPair], val=None, budget_s: float | None = 120.0
                   ) -> "LearnerBaseline":
-        from bandbridge.learners.folds import gather
+        from bandbridge.learners.folds import pair_pixels
         from bandbridge.learners.select import choose
-        many = len({p.source.name for p in train}) >= 2
-        groups = [p.source.name if many else p.group for p in train]
-        px, _ = gather([(p.x, p.y, p.mask[0]) for p in train], groups)
+        px, _ = pair_pixels(train)
         self.selection = choose(px, budget_s=budget_s)
         self.net = self.selection.fitted.make_generator(px.bands, px.Y.shape[1])
         return self

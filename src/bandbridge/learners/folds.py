@@ -80,6 +80,20 @@ def gather(images: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], groups
     return px, ([cat["extra"]] if extra is not None else [])
 
 
+def pair_groups(pairs: list) -> list[str]:
+    """How the core groups loaded pairs (``LoadedPair``): by source when there are two or more
+    sources (leave-one-source-out), else each image's split group (near-copies share one)."""
+    many = len({p.source.name for p in pairs}) >= 2
+    return [p.source.name if many else p.group for p in pairs]
+
+
+def pair_pixels(pairs: list, groups: list[str] | None = None, **kw) -> tuple[Pixels, list[np.ndarray]]:
+    """:func:`gather` of loaded pairs' input, target and valid mask; ``groups`` default to
+    :func:`pair_groups`."""
+    return gather([(p.x, p.y, p.mask[0]) for p in pairs],
+                  pair_groups(pairs) if groups is None else groups, **kw)
+
+
 @dataclass(frozen=True)
 class Fold:
     train: np.ndarray  # indices into Pixels

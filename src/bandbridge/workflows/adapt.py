@@ -115,7 +115,7 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     it was (``bundle``) scored on the same held-out pixels as ``zero-shot``, and the one-group
     note (None when the pairs hold two or more groups or ``within_scene``)."""
     from bandbridge.evaluation.evaluate import predict_whole
-    from bandbridge.learners.folds import gather
+    from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.select import choose
     for p in pairs:
         if p.x.shape[0] != bundle.in_channels or p.y.shape[0] != bundle.out_channels:
@@ -126,7 +126,7 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     # within the scenes to be predicted, held-out blocks of each image are the test; else whole
     # groups of images when there are two or more
     groups = ["scenes"] * len(pairs) if within_scene else [p.group for p in pairs]
-    px, (zero,) = gather([(p.x, p.y, p.mask[0]) for p in pairs], groups, extra=zs)
+    px, (zero,) = pair_pixels(pairs, groups, extra=zs)
     one = len(set(groups)) < 2 and not within_scene
     note = None
     if one:
@@ -148,11 +148,11 @@ def adapted_config(base: Config, sources: list[dict], sel, name: str) -> Config:
     """The bundle's config: the base's bands and scalings, the user's sources, the chosen
     learner as the generator, tiles overlapping by its context halo."""
     from bandbridge.workflows.learner_best import learner_config
-    return learner_config(user_config(base, sources, name), sel.fitted)
+    return learner_config(user_config(base, sources, name), sel.fitted.generator_args())
 
 
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
-          region: str | None = None, overwrite: bool = False, seed: int = 0,
+          region: str | None = None, overwrite: bool = False,
           bands: dict | None = None, within_scene: bool = False) -> dict:
     """Adapt ``model`` to ``pairs``; writes a bundle to ``output`` (the zero-shot model's copy, or
     the chosen learner). ``minutes`` bounds the search. Returns the card, its summary and the

@@ -41,12 +41,6 @@ def val_mae(net, pairs: list, sensors: list[str]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in per.items()} | {"all": float(np.mean(sum(per.values(), [])))}
 
 
-def groups_of(pairs: list) -> list[str]:
-    """Sources when there are two or more, else each image's group (near-copies share one)."""
-    many = len({p.source.name for p in pairs}) >= 2
-    return [p.source.name if many else p.group for p in pairs]
-
-
 def learner_as_best(run_dir: Path, cfg: Config, train: list, val: list,
                     budget_s: float | None = 300.0) -> dict | None:
     """Compare the core's learner with ``run_dir/model/best`` on ``val``; keep the better as
@@ -65,9 +59,9 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     """The core's learner (chosen on ``train``) against the bundle in ``best`` on ``val``; a
     learner that scores lower is refitted on train + val and written to ``best``, the bundle it
     replaces moved to ``network``. Returns what was compared and kept."""
-    from bandbridge.learners.folds import gather
+    from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.select import choose, refit
-    px, _ = gather([(p.x, p.y, p.mask[0]) for p in train], groups_of(train))
+    px, _ = pair_pixels(train)
     sel = choose(px, budget_s=budget_s)
     bundle = load_bundle(best)
     ci, ct = bundle.in_channels, bundle.out_channels
@@ -85,25 +79,25 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
                       "values) is lower and no validation source scores more than 1 % worse "
                       "than with the network"}
     if keep == "learner":
-        every, _ = gather([(p.x, p.y, p.mask[0]) for p in train + val], groups_of(train + val))
+        every, _ = pair_pixels(train + val)
         fitted = refit(sel.chosen, sel.blend_of, every)
         record["refitted_on"] = "train + validation pixels"
         shutil.rmtree(network, ignore_errors=True)
         shutil.copytree(best, network)
-        info = {k: v for k, v in bundle.info.items()
-                if k not in ("bandbridge_bundle", "in_channels", "out_channels", "weights_sha256")}
-        save_bundle(best, fitted.make_generator(ci, ct), learner_config(cfg, fitted), ci, ct,
+        info = bundle.carried()
+        save_bundle(best, fitted.make_generator(ci, ct), learner_config(cfg, fitted.generator_args()), ci, ct,
                     **(info | {"epoch": -1, "learner": record}))
     return record
 
 
-def learner_config(cfg: Config, fitted) -> Config:
-    """``cfg`` with the learner as its generator and tiles overlapping by its context halo."""
+def learner_config(cfg: Config, generator: dict) -> Config:
+    """``cfg`` with the learner ``generator`` (``{"name", "args"}``: ``Fitted.generator_args()``)
+    as its generator and tiles overlapping by its context halo."""
     from bandbridge.config import build_config
+    from bandbridge.spec import generator_halo
     d = cfg.model_dump(mode="json")
-    d["model"]["generator"] = g = fitted.generator_args()
-    parts = g["args"]["parts"] if g["name"] == "blend" else [g["args"]]
-    halo = max(max(p.get("windows") or [1]) // 2 for p in parts)
+    d["model"]["generator"] = generator
+    halo = generator_halo(generator["name"], generator["args"])
     # a per-pixel learner is exact once tiles overlap by its context halo on each side; smaller
     # tiles than a network's: the features of a whole 2048² tile cost 2.4 GB at its peak
     # (benchmarks/learner_kinds.py), 1024² tiles 0.75 GB at the same speed
