@@ -71,8 +71,9 @@ def _renamed(value_info, name: str):
     return v
 
 
-def _traced(net, in_channels: int, opset: int, tile: int | None):
-    """A learner without trees, traced from torch (``input`` → ``output``)."""
+def _traced(net, in_channels: int, opset: int, tile: int | None, output: str = "output"):
+    """A module without trees (a learner, or a learner's context features) traced from torch:
+    ``input`` → ``output``."""
     import io
 
     import onnx
@@ -80,44 +81,24 @@ def _traced(net, in_channels: int, opset: int, tile: int | None):
     n = tile or 64
     buf = io.BytesIO()
     axes = None if tile else {"input": {0: "batch", 2: "height", 3: "width"},
-                              "output": {0: "batch", 2: "height", 3: "width"}}
+                              output: {0: "batch", 2: "height", 3: "width"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net.eval(), (torch.rand(1, in_channels, n, n),), buf, input_names=["input"],
-                          output_names=["output"], dynamic_axes=axes, opset_version=opset, dynamo=False)
+                          output_names=[output], dynamic_axes=axes, opset_version=opset, dynamo=False)
     return onnx.load_from_string(buf.getvalue())
 
 
 def _trees(net, in_channels: int, opset: int, tile: int | None):
     """A gbm learner: its features traced from torch, its trees converted by onnxmltools."""
-    import io
-
     import lightgbm as lgb
     import onnx
     import onnxmltools
-    import torch
     from onnx import TensorProto, helper
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    class Features(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.f = net.features
-
-        def forward(self, x):
-            return self.f(x)
-
+    feats = _traced(net.features, in_channels, opset, tile, "features")
     n = tile or 64
-    x = torch.rand(1, in_channels, n, n)
-    buf = io.BytesIO()
-    axes = None if tile else {"input": {0: "batch", 2: "height", 3: "width"},
-                              "features": {0: "batch", 2: "height", 3: "width"}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Features().eval(), (x,), buf, input_names=["input"],
-                          output_names=["features"], dynamic_axes=axes, opset_version=opset,
-                          dynamo=False)
-    feats = onnx.load_from_string(buf.getvalue())
     f = net.features.out_channels
     nodes, inits = list(feats.graph.node), list(feats.graph.initializer)
     nodes += [helper.make_node("Transpose", ["features"], ["nhwc"], perm=[0, 2, 3, 1]),
