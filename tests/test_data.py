@@ -40,10 +40,10 @@ def test_group_split_keeps_sites_together():
 
 
 
-def test_frame_number_blocks_keep_neighbouring_frames_in_one_split():
+def test_frame_number_blocks_keep_neighbouring_frames_in_one_split():  # frame_blocks: the old rule
     # a video's frames (every 3rd of 600) and a second camera's: neighbours must not straddle
     ids = [f"cam_{k:05d}" for k in range(0, 600, 3)] + [f"cam_video_{k:05d}" for k in range(40)]
-    spec = SplitSpec(val_fraction=0.2, test_fraction=0.2)
+    spec = SplitSpec(val_fraction=0.2, test_fraction=0.2, frame_blocks=20)
     keys = group_keys(ids, spec, Path("."), "test")
     assert len({keys[i] for i in ids}) == 40  # 20 runs of consecutive numbers per prefix
     split = {i: assign_split(i, spec, None, keys[i]) for i in ids}

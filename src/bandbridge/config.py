@@ -36,16 +36,14 @@ class BandSel(_Strict):
 class SplitSpec(_Strict):
     """How a source's items are assigned to splits: never two crops of one item in two splits.
 
-    Give id patterns (glob or substring) per split, or fractions assigned by a stable hash of a
-    group key, or a split JSON file ``{"train": [ids], "val": [...], "test": [...]}``. Unlisted
-    items go to ``default``. The group key keeps correlated items in one split: ``groups_file``
-    (a CSV with columns ``file`` (name or stem) and ``group``), else ``group`` (a regex whose first
-    group names the scene/site/sequence), else, by default, frame-number blocks: ids that differ
-    only in their last number (video frames ``FLIR_00006``, tiles ``scene_0012``) are cut, per
-    prefix, into ``frame_blocks`` runs of consecutive numbers, so that a validation frame's
-    neighbours are not in training (``frame_blocks: 0``: every item its own group).
-    Or ``regions``: each item goes to every named split with that band of its rows (or columns,
-    ``region_axis``), e.g. ``{train: [0, 0.6], val: [0.6, 0.75], test: [0.75, 1]}``.
+    Id patterns (glob or substring) per split, a split JSON file ``{"train": [ids], ...}``, or
+    fractions dealt by group, the group being ``groups_file`` (a CSV with columns ``file`` and
+    ``group``), else ``group`` (a regex whose first group names the scene/site/sequence), else
+    ``frame_blocks`` runs of consecutive frame numbers per prefix (0: each item its own group),
+    else (None) the groups of near-copies found in names, images and footprints
+    (data/found_groups.py). Unlisted items go to ``default``. Or ``regions``: each item goes to
+    every named split with that band of its rows (or columns, ``region_axis``), e.g.
+    ``{train: [0, 0.6], val: [0.6, 0.75], test: [0.75, 1]}``.
     """
 
     train: list[str] = []
@@ -55,7 +53,7 @@ class SplitSpec(_Strict):
     test_fraction: float = Field(0.0, ge=0, le=1)
     group: str | None = None
     groups_file: str | None = None
-    frame_blocks: int = Field(20, ge=0)
+    frame_blocks: int | None = Field(None, ge=0)
     file: str | None = None
     default: Literal["train", "val", "test", "skip"] = "train"
     regions: dict[Literal["train", "val", "test"], tuple[float, float]] = {}
@@ -223,6 +221,8 @@ class TrainConfig(_Strict):
     # on the validation split (workflows/learner_best.py); its search is bounded by these
     # minutes (the constant and linear map always run). 0 = no learner candidate.
     learner_minutes: float = Field(2.0, ge=0)
+    # False: when validation cannot see other scenes, model/best is the constant or linear map
+    within_scene: bool = False
     log_every_n_steps: int = Field(10, ge=1)
     val_every_n_epochs: int = Field(1, ge=1)
     image_samples: int = Field(4, ge=0)

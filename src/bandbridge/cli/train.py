@@ -22,13 +22,14 @@ def train(
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu, auto"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Lightning strategy (ddp, ...)"),
     num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="nodes for multi-node DDP"),
+    within_scene: bool = typer.Option(False, "--within-scene", help="the training scenes are the ones you will predict: when validation cannot see other scenes (one group of near-copies), model/best may still be the network or any learner (else the constant or linear map)"),
 ) -> None:
     """Train a conditional GAN; writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
     from bandbridge.config import apply_overrides, build_config, load_config
     from bandbridge.workflows import runner
     extra = [f"train.{k}={v}" for k, v in (("devices", devices), ("accelerator", accelerator),
                                            ("strategy", strategy), ("num_nodes", num_nodes))
-             if v is not None]
+             if v is not None] + (["train.within_scene=true"] if within_scene else [])
     if resume:
         if preset or config:
             fail("--resume continues a run with its own config; drop --preset/--config "

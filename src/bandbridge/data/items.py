@@ -14,7 +14,8 @@ from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel, DataConfig, Source, SplitSpec
 from bandbridge.data.reader import _select, raster_info
 from bandbridge.errors import BandbridgeError
-from bandbridge.data.splits import SPLITS, _split_file, assign_split, check_regions, group_keys
+from bandbridge.data.splits import (SPLITS, _split_file, assign_split, check_regions, fraction_splits,
+                                   frame_block_keys, group_keys)
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy"}  # what a folder listing reads
 
@@ -217,9 +218,10 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
         if src.layout == "unpaired":  # no pairs at all: data/unpaired.py reads each side
             continue
         found = _source_items(src, root, label)  # (id, input, target, split from its folder)
-        keys = group_keys([f[0] for f in found], src.split, root, label)
+        keys = group_keys([f[0] for f in found], src.split, root, label, [f[1] for f in found])
+        split_keys, by_group = split_plan(keys, src.split)
         for iid, a, b, folder_split in found:
-            s = folder_split or assign_split(iid, src.split, listed, keys[iid])
+            s = folder_split or assign_split(iid, src.split, listed, split_keys[iid], by_group)
             _add(by_split, s, Item(iid, a, b, si, group=keys[iid]), src.split)
         if not found:
             where = src.files or src.input_files + src.target_files or [src.input_dir,
@@ -291,17 +293,31 @@ def discover_unpaired(cfg: DataConfig) -> dict[str, dict[str, list[Item]]]:
                     f"'{root}'; check data.root (--data PATH) and {side}_dir/{side}_glob or "
                     f"{side}_files")
         # keys over both sides' stems: a registered partner falls in its partner's group
-        keys = group_keys(sorted({Path(f).stem for fs in files.values() for f in fs}),
-                          src.split, root, label)
+        stems = {Path(f).stem: f for side in ("target", "input") for f in files[side]}
+        ids = sorted(stems)  # an input file stands for its registered partner's images
+        keys = group_keys(ids, src.split, root, label, [stems[i] for i in ids])
+        split_keys, by_group = split_plan(keys, src.split)
         for side in files:
             by_split: dict[str, list[Item]] = {s: [] for s in SPLITS}
             for f in files[side]:
                 iid = Path(f).stem
-                _add(by_split, assign_split(iid, src.split, listed, keys[iid]), Item(iid, f, f, si),
-                     src.split)
+                _add(by_split, assign_split(iid, src.split, listed, split_keys[iid], by_group),
+                     Item(iid, f, f, si), src.split)
             for s in SPLITS:
                 out[s][side] += by_split[s]
     return out
+
+
+def split_plan(keys: dict[str, str], spec) -> tuple[dict[str, str], dict[str, str] | None]:
+    """The keys the split deals by and, for found groups, each group's split. With too few
+    found groups for the fractions, frame-number blocks within them: validation then sees the
+    same scenes (the run says so: found_groups.blind_validation)."""
+    if spec.frame_blocks is not None or spec.group or spec.groups_file:
+        return keys, None
+    by_group = fraction_splits(keys, spec)
+    if by_group is None and (spec.val_fraction or spec.test_fraction):
+        return frame_block_keys(list(keys), 20), None
+    return keys, by_group
 
 
 def check_disjoint(by_split: dict[str, list[Item]]) -> None:

@@ -1,6 +1,7 @@
-"""Which split each item goes to: id patterns, a split file, or fractions by a stable hash of
-its group (a groups CSV, a regex, or by default frame-number blocks), so that correlated items —
-frames of one sequence, tiles of one scene, dates of one site — never straddle splits."""
+"""Which split each item goes to: id patterns, a split file, or fractions of whole groups (a
+groups CSV, a regex, frame-number blocks, or by default the groups of near-copies found in the
+names, images and footprints), so that correlated items — frames of one sequence, tiles of one
+scene, dates of one site — never straddle splits."""
 
 from __future__ import annotations
 
@@ -38,15 +39,18 @@ def check_regions(spec: SplitSpec, label: str) -> None:
 
 
 def assign_split(item_id: str, spec: SplitSpec, listed: dict[str, str] | None = None,
-                 key: str | None = None) -> str:
+                 key: str | None = None, by_group: dict[str, str] | None = None) -> str:
     """Which split an item goes to (or 'skip'). Groups (scene, site, sequence: ``key``, from
-    :func:`group_keys`; the id itself when none is given) never straddle splits."""
+    :func:`group_keys`; the id itself when none is given) never straddle splits. ``by_group``:
+    the fractions' split of each group (:func:`fraction_splits`), else a stable hash per group."""
     if listed is not None and item_id in listed:
         return listed[item_id]
     for s in ("test", "val", "train"):
         if _matches(item_id, getattr(spec, s)):
             return s
     if spec.val_fraction or spec.test_fraction:
+        if by_group is not None and (key or item_id) in by_group:
+            return by_group[key or item_id]
         u = _hash_unit(key or item_id)
         if u < spec.test_fraction:
             return "test"
@@ -56,13 +60,41 @@ def assign_split(item_id: str, spec: SplitSpec, listed: dict[str, str] | None = 
     return spec.default
 
 
+def fraction_splits(keys: dict[str, str], spec: SplitSpec) -> dict[str, str] | None:
+    """Whole found groups dealt to test, then validation, then training, in a stable hash order,
+    until each split holds its fraction of the items (at least one group each fraction asks
+    for, and one for training). None when there are too few groups for that: the split then
+    falls back to frame-number blocks within the groups, and validation sees the same scenes."""
+    if not (spec.val_fraction or spec.test_fraction):
+        return None
+    sizes: dict[str, int] = {}
+    for g in keys.values():
+        sizes[g] = sizes.get(g, 0) + 1
+    wanted = [(s, f) for s, f in (("test", spec.test_fraction), ("val", spec.val_fraction)) if f]
+    if len(sizes) < len(wanted) + 1:
+        return None
+    order = sorted(sizes, key=_hash_unit)
+    out, n, at = {}, len(keys), 0
+    for s, f in wanted:
+        got = 0
+        while at < len(order) - 1 and (got == 0 or got + sizes[order[at]] / 2 <= f * n):
+            out[order[at]] = s
+            got += sizes[order[at]]
+            at += 1
+    for g in order[at:]:
+        out[g] = "train"
+    return out if "train" in out.values() else None
+
+
 _LAST_NUMBER = re.compile(r"(\d+)(?=\D*$)")
 
 
-def group_keys(ids: list[str], spec: SplitSpec, root: Path, label: str) -> dict[str, str]:
+def group_keys(ids: list[str], spec: SplitSpec, root: Path, label: str,
+               paths: list[str | None] | None = None) -> dict[str, str]:
     """The group key of each item id: the ``groups_file`` CSV's group, else the ``group``
-    regex's match, else its frame-number block (see :class:`~bandbridge.config.SplitSpec`).
-    Only fractions use keys; ids a CSV does not list are their own group."""
+    regex's match, else its frame-number block when ``frame_blocks`` is set, else the groups of
+    near-copies found in the names, images (``paths``: each id's input file) and footprints
+    (data/found_groups.py). Ids a CSV does not list are their own group."""
     if spec.groups_file:
         listed = _groups_csv(spec.groups_file, root, label)
         return {i: listed.get(i, listed.get(Path(i).stem, i)) for i in ids}
@@ -72,8 +104,17 @@ def group_keys(ids: list[str], spec: SplitSpec, root: Path, label: str) -> dict[
             m = re.search(spec.group, i)
             keys[i] = m.group(1) if m and m.groups() else (m.group(0) if m else i)
         return keys
+    if spec.frame_blocks is None:
+        from bandbridge.data.found_groups import find_groups
+        return find_groups(ids, paths)
+    return frame_block_keys(ids, spec.frame_blocks)
+
+
+def frame_block_keys(ids: list[str], blocks: int) -> dict[str, str]:
+    """Ids that differ only in their last number, cut per prefix into ``blocks`` runs of
+    consecutive numbers, each run one key (0: every id its own key)."""
     keys = {i: i for i in ids}
-    if spec.frame_blocks:
+    if blocks:
         runs: dict[str, list[tuple[int, str]]] = {}
         for i in ids:
             m = _LAST_NUMBER.search(i)
@@ -83,7 +124,7 @@ def group_keys(ids: list[str], spec: SplitSpec, root: Path, label: str) -> dict[
             numbered.sort()
             n = len(numbered)
             for rank, (_, i) in enumerate(numbered):  # equal-count runs of consecutive numbers
-                keys[i] = f"{prefix}@{rank * spec.frame_blocks // n}"
+                keys[i] = f"{prefix}@{rank * blocks // n}"
     return keys
 
 

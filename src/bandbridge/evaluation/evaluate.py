@@ -123,11 +123,12 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     tsel = pairs[0].source.target
     data_range, _, units = _physical(tsel)
     summary["protocol"] = {
-        "split": split, "images": len(pairs), "valid_pixels": int(sum(int(p.mask.sum()) for p in pairs)),
+        "split": split, "images": len(pairs), "groups": len({p.group for p in pairs}),
+        "valid_pixels": int(sum(int(p.mask.sum()) for p in pairs)),
         "sources": sorted({p.source.name for p in pairs}), "target_units": units,
         "data_range": data_range, "averaging": "mean over images of per-image metrics",
         "baselines_fitted_on": f"train split of {sorted({p.source.name for p in train_pairs})} "
-                               f"({len(train_pairs)} images)" if train_pairs else "none",
+                               f"({len(train_pairs)} images, {len({p.group for p in train_pairs})} groups)" if train_pairs else "none",
         "inputs": seen, "model": str(model), "task": task, "scale": scale,
         "sr_protocol": f"border crop {scale} px; Y = BT.601 luma (16–235)" if task == "super_resolution" else None}
     table = markdown_table(summary, methods)
@@ -168,7 +169,11 @@ def markdown_table(summary: dict, methods: list[str]) -> str:
         cells = [k, _num(ms["model"][k]), *[_num(ms[b].get(k, float("nan"))) for b in base],
                  *[_num(g, "+") for g in gains]]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n(gain > 0: the model is better; error metrics are negated)\n"
+    proto = summary.get("protocol") or {}
+    held = (f"; {proto['split']} split: {proto['images']} image(s) in {proto['groups']} group(s) "
+            "of near-copies") if "groups" in proto else ""
+    return ("\n".join(lines) + f"\n\n(gain > 0: the model is better; error metrics are "
+            f"negated{held})\n")
 
 
 def _num(v: float, sign: str = "") -> str:

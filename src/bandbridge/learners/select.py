@@ -23,6 +23,9 @@ from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
 BLEND = 3  # the blend candidate: the mean of this many best learners of distinct families
 ALWAYS = ("constant", "linear")  # measured whatever the time budget
+# what may be chosen when validation cannot see other scenes (one group of near-copies) and the
+# user has not said the scenes are the ones to predict (--within-scene)
+SIMPLE = ALWAYS
 
 
 @dataclass

@@ -31,7 +31,6 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_writable
 
 ALL_ROWS = {"train": (0.0, 1.0)}  # every pixel of each pair (of its --region band)
-SIMPLE = ("constant", "linear")  # what one group of images may choose without --within-scene
 LABELS = {"zero-shot": "zero-shot ({model})", "constant": "constant", "linear": "linear map",
           "ridge-context": "context ridge (best penalty)", "gbm-bands": "gradient boosting on the bands",
           "gbm-context": "gradient boosting on context", "mlp-context": "per-pixel MLP on context"}
@@ -116,7 +115,7 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     note (None when the pairs hold two or more groups or ``within_scene``)."""
     from bandbridge.evaluation.evaluate import predict_whole
     from bandbridge.learners.folds import pair_pixels
-    from bandbridge.learners.select import choose
+    from bandbridge.learners.select import SIMPLE, choose
     for p in pairs:
         if p.x.shape[0] != bundle.in_channels or p.y.shape[0] != bundle.out_channels:
             raise BandbridgeError(f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} "

@@ -42,35 +42,41 @@ def val_mae(net, pairs: list, sensors: list[str]) -> dict[str, float]:
 
 
 def learner_as_best(run_dir: Path, cfg: Config, train: list, val: list,
-                    budget_s: float | None = 300.0) -> dict | None:
+                    budget_s: float | None = 300.0, blind: str | None = None) -> dict | None:
     """Compare the core's learner with ``run_dir/model/best`` on ``val``; keep the better as
-    ``model/best`` (the network then moves to ``model/network``). Returns the record written to
-    ``learner.json`` (None without validation)."""
+    ``model/best`` (the network then moves to ``model/network``). ``blind``: the run's line
+    saying validation cannot see other scenes — the constant or the linear map is then kept,
+    whatever validation says. Returns the record written to ``learner.json`` (None without
+    validation)."""
     best = run_dir / "model" / "best"
-    if not val or not (best / "model.yaml").exists():
+    if not (val or blind) or not (best / "model.yaml").exists():
         return None
-    record = compare(best, cfg, train, val, budget_s, run_dir / "model" / "network")
+    record = compare(best, cfg, train, val, budget_s, run_dir / "model" / "network", blind)
     atomic_write_bytes(run_dir / "learner.json", json.dumps(record, indent=1).encode())
     return record
 
 
 def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | None,
-            network: Path) -> dict:
+            network: Path, blind: str | None = None) -> dict:
     """The core's learner (chosen on ``train``) against the bundle in ``best`` on ``val``; a
     learner that scores lower is refitted on train + val and written to ``best``, the bundle it
-    replaces moved to ``network``. Returns what was compared and kept."""
+    replaces moved to ``network``. With ``blind`` (validation cannot see other scenes) only the
+    constant or the linear map may be chosen, and it is kept. Returns what was compared and
+    kept."""
     from bandbridge.learners.folds import pair_pixels
-    from bandbridge.learners.select import choose, refit
+    from bandbridge.learners.select import SIMPLE, choose, refit
     px, _ = pair_pixels(train)
-    sel = choose(px, budget_s=budget_s)
+    sel = choose(px, budget_s=budget_s, eligible=SIMPLE if blind else None)
     bundle = load_bundle(best)
     ci, ct = bundle.in_channels, bundle.out_channels
-    net = val_mae(bundle.generator.eval(), val, cfg.sensors)
-    lrn = val_mae(sel.fitted.make_generator(ci, ct), val, cfg.sensors)
+    nan = {"all": float("nan")}
+    net = val_mae(bundle.generator.eval(), val, cfg.sensors) if val else nan
+    lrn = val_mae(sel.fitted.make_generator(ci, ct), val, cfg.sensors) if val else nan
     # as the run's own selection with several validation sources: never worse on any of them
     # (beyond the 1 % the project's never-worse checks allow)
-    worst = max(lrn[k] / max(net[k], 1e-12) for k in net if k != "all")
-    keep = "learner" if lrn["all"] < net["all"] and worst <= 1.0 + TOLERANCE else "network"
+    worst = max([lrn[k] / max(net[k], 1e-12) for k in net if k != "all"] or [float("nan")])
+    better = lrn["all"] < net["all"] and worst <= 1.0 + TOLERANCE
+    keep = "learner" if blind or better else "network"
     record = {"chosen": sel.chosen, "blend_of": list(sel.blend_of), "oof_mae": sel.oof,
               "folds": sel.folds, "skipped": sel.skipped,
               "val_mae": {"learner": lrn["all"], "network": net["all"]},
@@ -78,6 +84,12 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
               "rule": "the learner when its validation MAE (mean over validation images, model "
                       "values) is lower and no validation source scores more than 1 % worse "
                       "than with the network"}
+    if blind:
+        record["blind"] = blind
+        record["rule"] = ("the constant or the linear map (chosen by blocks of rows), whatever "
+                          "validation says: it scores near-copies of the training items; "
+                          "--within-scene (train.within_scene) if you will predict these same "
+                          "scenes")
     if keep == "learner":
         every, _ = pair_pixels(train + val)
         fitted = refit(sel.chosen, sel.blend_of, every)
@@ -87,7 +99,24 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
         info = bundle.carried()
         save_bundle(best, fitted.make_generator(ci, ct), learner_config(cfg, fitted.generator_args()), ci, ct,
                     **(info | {"epoch": -1, "learner": record}))
+    atomic_write_bytes(best / "MODEL_CARD.md", card(record).encode())
     return record
+
+
+def card(record: dict) -> str:
+    """``model/best``'s card: what the run kept and why, and every learner's out-of-fold MAE."""
+    v = record["val_mae"]
+    lines = ["# model/best", "", f"Kept: **the {record['kept']}**"
+             + (f" ({record['chosen']})" if record["kept"] == "learner" else "") + ".", "",
+             f"Why: {record['blind']} — " if record.get("blind") else "Rule: ",
+             ]
+    lines[-1] += record["rule"] + "."
+    lines += ["", f"Validation MAE (model values): learner {v['learner']:.4g}, network "
+              f"{v['network']:.4g}.", "", "| learner | out-of-fold MAE (training split) |",
+              "|---|---|"]
+    lines += [f"| {'**' + k + '**' if k == record['chosen'] else k} | {m:.4g} |"
+              for k, m in sorted(record["oof_mae"].items(), key=lambda kv: kv[1])]
+    return "\n".join(lines) + "\n"
 
 
 def learner_config(cfg: Config, generator: dict) -> Config:
@@ -109,6 +138,26 @@ def learner_config(cfg: Config, generator: dict) -> Config:
 def describe(record: dict) -> str:
     """One line for the run's end."""
     v = record["val_mae"]
+    if record.get("blind"):
+        return (f"model/best: the {record['chosen']} map — {record['blind']} (validation MAE "
+                f"{v['learner']:.4g} vs {v['network']:.4g} for the network, both on near-copies)")
     return (f"model/best: the {record['kept']} — validation MAE {v['learner']:.4g} for the "
             f"learner ({record['chosen']}, chosen by {len(record['folds'])}-fold spatial "
             f"cross-validation on the training split) vs {v['network']:.4g} for the network")
+
+
+def scene_rule(cfg: Config, train: list, val: list) -> tuple[str | None, str | None]:
+    """``(line to print before training, blind)``: the line says how many groups the split
+    holds when validation cannot see other scenes (data/found_groups.py); ``blind`` is that
+    line when model/best must then be the constant or the linear map — not when the user said
+    the scenes are the ones to predict (``train.within_scene``) or split by bands of rows
+    (``split.regions``: within-scene by design)."""
+    from bandbridge.data.found_groups import blind_validation
+    line = blind_validation(train, val)
+    if line is None or cfg.task.kind != "translation":
+        return None, None
+    if cfg.train.within_scene or any(s.split.regions for s in cfg.data.sources):
+        why = "train.within_scene" if cfg.train.within_scene else "split.regions"
+        return f"{line} ({why}: model selection within the scenes, as asked)", None
+    return (f"{line} — model/best will be the constant or the linear map (--within-scene if you "
+            "will predict these same scenes)"), line

@@ -81,7 +81,7 @@ def train_source(name: str) -> dict:
     sp = dict(r.get("split") or {})
     split = {"val": sp.get("val", []), "val_fraction": sp.get("val_fraction", 0.0),
              "group": sp.get("group"), "groups_file": sp.get("groups_file"),
-             "frame_blocks": sp.get("frame_blocks", 20), "train": [], "test": [],
+             "frame_blocks": sp.get("frame_blocks"), "train": [], "test": [],
              "test_fraction": 0.0, "file": None, "default": "train"}
     return {"recipe": name, "split": split}
 

@@ -235,6 +235,15 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     dm = UnpairedDataModule(cfg) if cyclegan else PairedDataModule(cfg)
     dm.setup("fit")
     channels = dm.channels
+    blind = None
+    if not cyclegan:  # the groups validation holds; one group is a warning, not a validation
+        from bandbridge.data.found_groups import group_lines
+        from bandbridge.workflows.learner_best import scene_rule
+        for line in group_lines(dm.pairs):
+            print(line, flush=True)
+        line, blind = scene_rule(cfg, dm.pairs["train"], dm.pairs.get("val", []))
+        if line:
+            print(line, flush=True)
     if not resume and not cyclegan:  # never-worse: the range of statistics training sees
         cfg = with_guard(cfg, dm.pairs["train"] + dm.pairs.get("val", []))
     module = (CycleGANTask if cyclegan else GANTask)(cfg.model_dump(mode="json"), *channels)
@@ -323,13 +332,16 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                    "fit_seconds": round(time.time() - t0, 1), "precision": precision,
                    "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
                    "val_end": end, "starts_as_linear_baseline": baseline is not None}
+        if not cyclegan:
+            from bandbridge.data.found_groups import group_counts
+            summary["split_groups"] = group_counts(dm.pairs) | ({"blind": blind} if blind else {})
         if worst is not None and worst.base:
             summary["groups"] = groups.group_table(worst, best_info(run_dir).get("epoch"))
             print(groups.format_table(summary["groups"]), flush=True)
-        if not cyclegan and cfg.task.kind == "translation" and t.learner_minutes > 0:
+        if not cyclegan and cfg.task.kind == "translation" and (t.learner_minutes > 0 or blind):
             from bandbridge.workflows.learner_best import describe, learner_as_best
             record = learner_as_best(run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []),
-                                     60 * t.learner_minutes)
+                                     60 * t.learner_minutes, blind)
             if record is not None:
                 summary["learner"] = record
                 print(describe(record), flush=True)
