@@ -57,9 +57,12 @@ def test_train_writes_checkpoints_tensorboard_config_and_bundle(run_cli, tmp_pat
     assert json.loads((run / "val_start.json").read_text())["psnr"] > 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs"] == 2 and "val/psnr" in summary["val_end"]
-    # Anchored: the run starts as the linear baseline, says so, and every bundle carries the fit.
+    # Anchored on the core's learner (anchor: learner; learner_minutes 0: the constant or the
+    # linear map): the run starts as it, says so, and every bundle carries the linear fit.
     flat = " ".join(out.split())  # the console wraps long lines
-    assert summary["starts_as_linear_baseline"] and "start = the linear baseline" in flat
+    assert summary["start"] in ("the linear learner chosen on the training split",
+                                "the constant learner chosen on the training split")
+    assert summary["starts_as_linear_baseline"] and f"start = {summary['start']}" in flat
     assert "validation l1 " in flat and "→" in flat
     best = load_bundle(run / "model" / "best")
     coef = best.info["baseline"]["linear"]

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import SAMPLE, SHARED, TINY, needs_shared
 
 from bandbridge.config import SplitSpec
@@ -188,7 +187,10 @@ def test_a_source_of_one_sequence_triggers_the_one_group_rule(tmp_path, run_cli)
     assert b.config.model.generator.name == "learner"  # the linear map, not the network
     assert b.info["learner"]["blind"].startswith("validation cannot see other scenes")
     assert (run / "model" / "network" / "model.yaml").exists()
+    members = json.loads((run / "groups.json").read_text())["frames"]
+    assert len({g for s in members.values() for g in s}) == 1  # one group, in train and val
     card = (run / "model" / "best" / "MODEL_CARD.md").read_text()
+    assert "Groups of near-copies per split (the run's groups.json): train 1, val 1." in card
     assert "Why: validation cannot see other scenes: 6 item(s), 1 group(s)" in card
     assert f"| **{summary['learner']['chosen']}** |" in card  # the kept row, bold
     # consent: the network (or any learner) may be kept

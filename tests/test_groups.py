@@ -39,6 +39,15 @@ def test_grouped_selection_needs_two_sources_and_an_anchor():
     assert grouped(cfg, {"a", "b"}, False).train.monitor == cfg.train.monitor
 
 
+def network_best(run):
+    """The network's best epoch's model.yaml: model/best, or model/network when the run's last
+    step handed model/best to a learner (or to the network's anchor alone)."""
+    f = run / "learner.json"  # no last step with train.learner_minutes 0
+    kept = json.loads(f.read_text())["kept"] if f.exists() else "network"
+    return yaml.safe_load((run / "model" / ("best" if kept == "network" else "network")
+                           / "model.yaml").read_text())
+
+
 def test_two_source_run_keeps_the_anchor_unless_every_source_gains(run_cli, tmp_path):
     regions = "{train: [0, 0.6], val: [0.6, 0.8], test: [0.8, 1]}"
     (tmp_path / "two.yaml").write_text(f"""
@@ -57,16 +66,17 @@ data:
     run = next((tmp_path / "runs").glob("*/*"))
     table = json.loads((run / "summary.json").read_text())["groups"]
     assert set(table) == {"early", "late"}
-    best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
+    best = network_best(run)
     ratio = best["val_metrics"][MONITOR]
     assert ratio <= 1.0  # never worse than the anchor on the worst source
     assert max(r["ratio"] for r in table.values()) == pytest.approx(ratio, rel=1e-4)
     if best["epoch"] == -1:  # the anchor itself
         assert all(r["best"] == r["anchor"] for r in table.values())
+    # two sources: the anchor (the core's learner) chosen holding each source out in turn
     anchor = json.loads((run / "baseline.json").read_text())["anchor"]
-    assert anchor["rule"] == "leave-one-source-out"  # two sources: the anchor's fit chosen across them
-    assert {"linear", "mean"} <= set(anchor["scores"]) and anchor["chosen"] in anchor["scores"]
-    assert anchor["scores"][anchor["chosen"]] == min(anchor["scores"].values())
+    assert anchor["kind"] == "learner" and len(anchor["folds"]) == 2
+    assert {"linear", "constant"} <= set(anchor["oof_mae"])
+    assert anchor["oof_mae"][anchor["chosen"]] == min(anchor["oof_mae"].values())
 
 
 def test_one_source_with_two_validation_groups_selects_by_the_worse_group(run_cli, tmp_path):
@@ -87,7 +97,7 @@ data:
     run = next((tmp_path / "runs").glob("*/*"))
     table = json.loads((run / "summary.json").read_text())["groups"]
     assert set(table) == {"naip_opengeos/2012", "naip_opengeos/2018"}
-    best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
+    best = network_best(run)
     assert best["val_metrics"][MONITOR] <= 1.0
     assert max(r["ratio"] for r in table.values()) == pytest.approx(best["val_metrics"][MONITOR], rel=1e-4)
 

@@ -111,29 +111,44 @@ def test_float32_thresholds_change_no_prediction_on_float32_features():
     assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("kind", ["gbm-context", "blend"])
+@pytest.mark.parametrize("kind", ["gbm-context", "blend", "anchored"])
 def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_path, capsys, kind):
-    """gbm-context (or a blend of it, the MLP and the ridge) fitted on the top half of a NAIP
-    date → bundle → predict with torch and with onnxruntime → `export --qgis`: the same NIR;
-    OpenVINO refused in one line."""
+    """gbm-context (or a blend of it, the MLP and the ridge, or a U-Net residual on top of it:
+    ``anchor: learner``) fitted on the top half of a NAIP date → bundle → predict with torch and
+    with onnxruntime → `export --qgis`: the same NIR; OpenVINO refused in one line."""
     from bandbridge.bundle import load_bundle, save_bundle
     from bandbridge.config import build_config
     from bandbridge.inference.runtime.trees import max_tree_gap
     from bandbridge.spec import read_spec, zoo_models
     x, y, m = naip(DATES[-1], slice(0, 128))
     px, _ = gather([(x, y, m)], ["one"], max_pixels=20_000)
-    fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3) if kind == "gbm-context" else blend(
+    fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3) if kind != "blend" else blend(
         [CANDIDATES["gbm-context"](px.X, px.Y, 3), fit_mlp(px.X, px.Y, 3, steps=200),
          CANDIDATES["ridge-context λ=0.001"](px.X, px.Y, 3)])
     base = read_spec(zoo_models()["rgb2nir-naip"]).config.model_dump(mode="json")
     base["model"]["generator"] = fitted.generator_args()
     base["inference"]["overlap"] = 64
     bundle = tmp_path / "gbm"
-    save_bundle(bundle, fitted.make_generator(3, 1), build_config(base), 3, 1)
+    net = fitted.make_generator(3, 1)
+    if kind == "anchored":  # a small U-Net whose residual is not zero, on the trees
+        from bandbridge.models import build_generator
+        base["model"]["generator"] = {"name": "unet", "args": {
+            "ngf": 8, "depth": 5, "norm": "none", "dropout": False, "upsample": "bilinear",
+            "anchor": {"learner": fitted.generator_args()["args"]}}}
+        net = build_generator("unet", 3, 1, base["model"]["generator"]["args"])
+        net.spectral.load_state_dict(fitted.make_generator(3, 1).state_dict())
+        torch.manual_seed(0)
+        with torch.no_grad():
+            net.residual_tail()[-2].weight.normal_(0, 0.02)  # the conv before the tanh
+    save_bundle(bundle, net, build_config(base), 3, 1)
     g = load_bundle(bundle).generator
-    trees = g if kind == "gbm-context" else g.parts[0]
+    trees = g.parts[0] if kind == "blend" else g.spectral if kind == "anchored" else g
     assert trees.kind == "gbm" and trees.tree_texts() == (fitted.trees or fitted.parts[0].trees)
     assert read_spec(bundle).has_trees and read_spec(bundle).halo == 22
+    if kind == "anchored":  # the residual is really there: the output is not the trees'
+        x = naip(DATES[0])[0][None]
+        with torch.no_grad():
+            assert float((g.eval()(x) - g.spectral(x)).abs().max()) > 1e-3
     outs = {}
     for backend in ("torch", "onnx"):
         outs[backend] = tmp_path / f"{backend}.tif"
@@ -144,7 +159,7 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
         d = np.abs(a.read() - b.read())
     code, _, err = run_cli("export", str(bundle), "-o", str(tmp_path / "onnx"), "--qgis")
     assert code == 0, err
-    gap = max_tree_gap(tmp_path / "onnx" / "model.onnx", g, 3, side=256)
+    gap = max_tree_gap(tmp_path / "onnx" / "model.onnx", g, 3, side=256, width=288)
     with capsys.disabled():
         print(f"\n{kind} learner: torch vs onnxruntime predict max |Δ| {d.max():.2e} "
               f"({(d > 1e-5).mean():.2e} of pixels over 1e-5); export max |Δ| {gap:.2e}")
@@ -174,24 +189,69 @@ def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path,
         "regions": {"train": [0, 0.6], "val": [0.6, 1]}}}])
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(d))
-    sets = sum([["--set", s] for s in TINY[:-1] + ["train.max_epochs=1", "train.learner_minutes=0.5"]], [])
+    sets = sum([["--set", s] for s in [o for o in TINY if "learner_minutes" not in o]
+                + ["train.max_epochs=1", "train.learner_minutes=0.5"]], [])
     code, out, err = run_cli("train", "--config", str(cfg), "--runs", str(tmp_path / "runs"), *sets)
     assert code == 0, err
     run = next((tmp_path / "runs").glob("*/*"))
     rec = json.loads((run / "learner.json").read_text())
-    assert "model/best: the " + rec["kept"] in out
     v = rec["val_mae"]
     best = load_bundle(run / "model" / "best")
-    if rec["kept"] == "learner":
+    if rec["kept"] == "anchor":  # no epoch beat the start: its anchor alone, no zero residual
+        assert "model/best: the network's anchor alone" in out
+        assert v["network"] <= v["learner"] or rec["worst_ratio"] > 1.01
+        assert best.config.model.generator.name == "learner" and best.info["epoch"] == -1
+    elif rec["kept"] == "learner":
+        assert "model/best: the learner" in out
         assert v["learner"] < v["network"]
         assert best.config.model.generator.name == "learner" and (run / "model" / "network").is_dir()
         assert best.info["learner"]["refitted_on"] == "train + validation pixels"
     else:
+        assert "model/best: the network" in out
         assert v["network"] <= v["learner"] or rec["worst_ratio"] > 1.01
         assert best.config.model.generator.name != "learner"
     with capsys.disabled():
         print(f"\nrun kept the {rec['kept']}: validation MAE learner {v['learner']:.4f} "
               f"({rec['chosen']}), network {v['network']:.4f}")
+
+
+def test_the_residual_trains_on_top_of_the_chosen_learner_and_resumes(run_cli, tmp_path):
+    """``anchor: learner``: the core chooses a learner on the training split (trees allowed), the
+    U-Net's residual trains on top of it from zero, a resumed run continues with the same anchor,
+    and a best that is still the start is handed back as the learner alone."""
+    import json
+
+    from conftest import TINY
+    from bandbridge.bundle import load_bundle
+    from bandbridge.models.learner import BlendLearner, PixelLearner
+    sets = sum([["--set", s] for s in [o for o in TINY if "learner_minutes" not in o]
+                + ["train.max_epochs=1", "train.learner_minutes=0.3",
+                   "model.generator.args.anchor=learner"]], [])
+    code, out, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE),
+                             "--runs", str(tmp_path / "runs"), *sets)
+    assert code == 0, err
+    run = next((tmp_path / "runs").glob("*/*"))
+    anchor = json.loads((run / "baseline.json").read_text())["anchor"]
+    assert f"anchor: the {anchor['chosen']} learner, chosen by spatial cross-validation" in out
+    assert anchor["oof_mae"][anchor["chosen"]] == min(
+        v for k, v in anchor["oof_mae"].items() if k != "zero-shot")
+    last = load_bundle(run / "model" / "last")
+    assert last.config.model.generator.name == "unet"
+    assert isinstance(last.generator.spectral, (PixelLearner, BlendLearner))
+    x = naip(DATES[0])[0][None]
+    with torch.no_grad():  # the anchor is the chosen learner, refitted on the training pixels
+        start = last.generator.spectral.eval()(x)
+    code, out2, err = run_cli("train", "--resume", str(run), "--set", "train.max_epochs=2")
+    assert code == 0, err
+    again = load_bundle(run / "model" / "last")
+    with torch.no_grad():
+        assert torch.equal(again.generator.spectral.eval()(x), start)  # the same anchor resumed
+    assert again.info["epoch"] == 1
+    rec = json.loads((run / "learner.json").read_text())
+    best = load_bundle(run / "model" / "best")
+    if best.info["epoch"] == -1:  # no epoch beat the anchor: the learner alone, no residual
+        assert rec["kept"] in ("anchor", "learner")
+        assert best.config.model.generator.name in ("learner", "blend")
 
 
 def test_learner_tiles_are_seamless(tmp_path):

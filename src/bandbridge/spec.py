@@ -142,9 +142,17 @@ class ModelSpec:
 
 
 def learner_parts(name: str, args: dict) -> list[dict]:
-    """A learner generator's per-pixel learners' arguments (a blend's parts, a learner itself);
-    none for a network."""
-    return list(args.get("parts", [])) if name == "blend" else [args] if name == "learner" else []
+    """A learner generator's per-pixel learners' arguments (a blend's parts, a learner itself),
+    or an anchored network's learner anchor's (``anchor: {learner: ...}`` or ``{blend: [...]}``);
+    none for a network with a linear or ridge anchor or none."""
+    if name == "blend":
+        return list(args.get("parts", []))
+    if name == "learner":
+        return [args]
+    anchor = args.get("anchor")
+    if isinstance(anchor, dict) and ("learner" in anchor or "blend" in anchor):
+        return list(anchor["blend"]) if "blend" in anchor else [anchor["learner"]]
+    return []
 
 
 def generator_halo(name: str, args: dict) -> int:

@@ -226,3 +226,15 @@ def group_lines(pairs_by_split: dict[str, list]) -> list[str]:
                         f"group(s)" for s, ps in splits.items())
         out.append(f"groups of {name} ({rule}): {per}")
     return out
+
+
+def group_members(pairs_by_split: dict[str, list]) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """``{source: {split: {group: [item ids]}}}``: the run's ``groups.json``."""
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for s, ps in pairs_by_split.items():
+        for p in ps:
+            ids = out.setdefault(p.source.name, {}).setdefault(s, {}).setdefault(
+                p.item.group or p.item.id, [])
+            if p.item.id not in ids:
+                ids.append(p.item.id)
+    return out

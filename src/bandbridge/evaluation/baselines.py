@@ -110,7 +110,7 @@ class ContextRidgeBaseline:
                   rule: str = "auto") -> "ContextRidgeBaseline":
         """``rule``: ``auto`` (as above), or ``validation`` to choose on ``val`` whatever the
         sources (the rule before leave-one-source-out; ``scripts/loso_anchor.py`` compares)."""
-        from bandbridge.models.anchor import ContextFeatures
+        from bandbridge.models.features import ContextFeatures
         c = train[0].x.shape[0]
         self.phi = phi = _image_features(ContextFeatures(c, self.windows, self.products))
         per = {k: (x.double().numpy(), y.double().numpy())
@@ -261,7 +261,7 @@ def init_anchor(generator: nn.Module, pairs: list[LoadedPair],
     when it validates better). The untrained model then *is* that baseline. Returns the fit (or
     None for generators without an anchor)."""
     conv = getattr(generator, "spectral", None)
-    if conv is None:
+    if not isinstance(conv, nn.Conv2d):  # no anchor, or a learner anchor (fitted by the run)
         return None
     feats = getattr(generator, "anchor_features", None)
     if feats is not None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bandbridge.learners.fit import PRODUCTS, WINDOWS
-from bandbridge.models.anchor import ContextFeatures
+from bandbridge.models.features import ContextFeatures
 
 FOLDS = 4
 MAX_PIXELS = 200_000  # pixels a choice (and the refit) is made on, spread over every image

@@ -25,9 +25,10 @@ dark-object, 0.088 robust vs 0.057 as read).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bandbridge.models.features import ContextFeatures, box_mean  # noqa: F401 - re-exported
+from bandbridge.models.learner import learner_anchor
 from bandbridge.radiometry import STATS_PERCENTILES
 
 NORM_MODES = ("none", "dark_object", "robust")
@@ -95,51 +96,20 @@ class InputNorm(nn.Module):
         return xn, maps[:, :, None, None].to(x.dtype).expand(-1, -1, h, w)
 
 
-class ContextFeatures(nn.Module):
-    """The anchor's fixed spatial context ``φ(x) (B, F, H, W)``: the bands, their local means
-    and standard deviations over ``k × k`` windows (``windows``, px) and, with ``products``, the
-    bands' pairwise products ``x_i·x_j`` (i ≤ j). A ridge regression on these halves a linear
-    map's NIR error on scenes where texture tells vegetation from soil (README, "Small data");
-    it is closed-form, so it needs no training data beyond what the linear fit needs. Windows are
-    separable box filters with edge replication (any tile size; tiles need an overlap of half the
-    largest window to stay seamless)."""
-
-    def __init__(self, channels: int, windows: tuple[int, ...] = (), products: bool = False):
-        super().__init__()
-        self.channels, self.windows, self.products = channels, tuple(int(k) for k in windows), products
-        for k in self.windows:
-            if k < 3 or k % 2 == 0:
-                raise ValueError(f"anchor windows must be odd sizes >= 3, got {k}")
-
-    @property
-    def out_channels(self) -> int:
-        c = self.channels
-        return c + 2 * c * len(self.windows) + (c * (c + 1) // 2 if self.products else 0)
-
-    def forward(self, x: Tensor) -> Tensor:
-        feats = [x]
-        for k in self.windows:
-            mu, mu2 = box_mean(torch.cat([x, x * x], 1), k).chunk(2, 1)
-            feats += [mu, (mu2 - mu * mu).clamp_min(0.0).sqrt()]
-        if self.products:
-            c = self.channels
-            feats += [x[:, i:i + 1] * x[:, j:j + 1] for i in range(c) for j in range(i, c)]
-        return torch.cat(feats, 1)
-
-
-def box_mean(x: Tensor, k: int) -> Tensor:
-    """Mean over a ``k × k`` window centred on each pixel, edges replicated: ``(B, C, H, W)``."""
-    p = k // 2
-    x = F.avg_pool2d(F.pad(x, (0, 0, p, p), mode="replicate"), (k, 1), 1)
-    return F.avg_pool2d(F.pad(x, (p, p, 0, 0), mode="replicate"), (1, k), 1)
-
-
-def anchor_parts(in_bands: int, out_channels: int, anchor: bool | dict
-                 ) -> tuple[nn.Conv2d | None, ContextFeatures | None]:
-    """``anchor``: ``False`` (no anchor), ``True`` (linear: ``A·x + b``) or
-    ``{windows: [5, 15, 45], products: true}`` (ridge on :class:`ContextFeatures`)."""
+def anchor_parts(in_bands: int, out_channels: int, anchor: bool | dict | str
+                 ) -> tuple[nn.Module | None, ContextFeatures | None]:
+    """``anchor``: ``False`` (no anchor), ``True`` (linear: ``A·x + b``),
+    ``{windows: [5, 15, 45], products: true}`` (ridge on :class:`ContextFeatures`), or a fitted
+    small-data learner ``{learner: {kind, windows, …}}`` / ``{blend: [parts]}``
+    (models/learner.py: the selection core's choice, trees included) — a training run turns
+    ``anchor: learner`` into the latter (workflows/learner_anchor.py)."""
     if not anchor:
         return None, None
+    if isinstance(anchor, dict) and ("learner" in anchor or "blend" in anchor):
+        return learner_anchor(in_bands, out_channels, anchor), None
+    if anchor == "learner":
+        raise ValueError("anchor: learner is chosen and fitted by a training run; a generator "
+                         "built outside one needs the fitted {learner: {...}} arguments")
     feats = ContextFeatures(in_bands, **anchor) if isinstance(anchor, dict) else None
     return frozen_spectral_map(feats.out_channels if feats else in_bands, out_channels), feats
 
@@ -197,16 +167,18 @@ def guard_part(in_bands: int, guard: dict | None) -> DomainGuard | None:
     return DomainGuard(**guard)
 
 
-def anchored_output(spectral: nn.Conv2d | None, x: Tensor, r: Tensor, training: bool,
-                    features: ContextFeatures | None = None, weight: Tensor | None = None) -> Tensor:
+def anchored_output(spectral: nn.Module | None, x: Tensor, r: Tensor, training: bool,
+                    features: ContextFeatures | None = None, weight: Tensor | None = None,
+                    clamp: bool = True) -> Tensor:
     """The generator's output in model values: ``A·φ(x) + b + w·r`` with the residual ``r`` in
     [−1, 1] (anchored; ``φ(x) = x`` for a linear anchor; ``w (B,)`` the guard's weight, 1 without
     one), or the plain ``(r + 1) / 2`` of a tanh output. Inference clamps to [0, 1] (training does
-    not, so the loss still has a gradient past the range)."""
+    not, so the loss still has a gradient past the range; nor does ``clamp=False``: the residual
+    graph an export adds to a tree anchor's, inference/runtime/trees.py)."""
     if spectral is not None:
         if weight is not None:
             r = r * weight.to(r.dtype)[:, None, None, None]
         y = spectral(features(x) if features is not None else x) + r
     else:
         y = (r + 1.0) * 0.5
-    return y if training else y.clamp(0.0, 1.0)
+    return y if training or not clamp else y.clamp(0.0, 1.0)

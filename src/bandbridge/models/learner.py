@@ -1,5 +1,5 @@
 """A per-pixel learner as a generator: ``y = f(φ(x))`` with ``φ`` the fixed context features
-(models/anchor.py: the bands, their local means and standard deviations, their products) and ``f``
+(models/features.py: the bands, their local means and standard deviations, their products) and ``f``
 one of the small-data learners ``learners/`` fits and chooses:
 
 - ``constant``, ``linear``, ``ridge``: ``f`` a 1×1 convolution ``W·φ + b`` (closed-form fits);
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bandbridge.models.anchor import ContextFeatures
+from bandbridge.models.features import ContextFeatures
 
 KINDS = ("constant", "linear", "ridge", "mlp", "gbm")
 GBM_CHUNK = 1 << 20  # pixels per LightGBM call: bounds the float64 copy of the features
@@ -79,7 +79,10 @@ class PixelLearner(nn.Module):
         return self._boosters
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        f = self.features(x.float())
+        # features in the weights' precision (bf16 under a bf16 backend; trees: float32)
+        dt = self.head[0].weight.dtype if self.kind == "mlp" else self.head.weight.dtype \
+            if self.kind != "gbm" else torch.float32
+        f = self.features(x.to(dt))
         if self.kind == "gbm":
             y = self.predict_trees(f)
         elif self.kind == "mlp":
@@ -120,6 +123,14 @@ def anchor_as_learner(generator: nn.Module, in_channels: int) -> tuple[PixelLear
         g.head.weight.copy_(generator.spectral.weight.float())
         g.head.bias.copy_(generator.spectral.bias.float())
     return g.eval(), args
+
+
+def learner_anchor(in_channels: int, out_channels: int, anchor: dict) -> nn.Module:
+    """An anchored network's anchor from its fitted arguments: ``{learner: {kind, …}}`` or
+    ``{blend: [parts]}`` (models/anchor.py: anchor_parts)."""
+    if "blend" in anchor:
+        return BlendLearner(in_channels, out_channels, list(anchor["blend"]))
+    return PixelLearner(in_channels, out_channels, **anchor["learner"])
 
 
 class BlendLearner(nn.Module):

@@ -57,6 +57,7 @@ class ResNetGenerator(nn.Module):
         # Baseline anchor (models/anchor.py): a 1×1 spectral map + this network as a residual from 0.
         self.spectral, self.anchor_features = anchor_parts(in_bands, out_channels, anchor)
         self.guard = guard_part(in_bands, guard) if anchor else None  # never-worse: anchor.py
+        self.clamp_output = True  # False only for an export's residual graph (runtime/trees.py)
         if anchor:
             zero_last_conv(self.residual_tail())
         # Location prior after the downsampling, before the residual blocks (NIR-GAN's place).
@@ -82,4 +83,4 @@ class ResNetGenerator(nn.Module):
         fade = None if self.guard is None or self.training else \
             self.guard(self.norm_in.stats(x0, context))
         return anchored_output(self.spectral, x0, y[..., :h, :w], self.training,
-                               self.anchor_features, fade)
+                               self.anchor_features, fade, self.clamp_output)

@@ -42,22 +42,31 @@ def val_mae(net, pairs: list, sensors: list[str]) -> dict[str, float]:
 
 
 def learner_as_best(run_dir: Path, cfg: Config, train: list, val: list,
-                    budget_s: float | None = 300.0, blind: str | None = None) -> dict | None:
+                    budget_s: float | None = 300.0, blind: str | None = None,
+                    sel=None) -> dict | None:
     """Compare the core's learner with ``run_dir/model/best`` on ``val``; keep the better as
     ``model/best`` (the network then moves to ``model/network``). ``blind``: the run's line
     saying validation cannot see other scenes — the constant or the linear map is then kept,
-    whatever validation says. Returns the record written to ``learner.json`` (None without
+    whatever validation says. ``sel``: the core's Selection already made on ``train`` (an
+    ``anchor: learner`` run's). Returns the record written to ``learner.json`` (None without
     validation)."""
-    best = run_dir / "model" / "best"
+    best, network = run_dir / "model" / "best", run_dir / "model" / "network"
     if not (val or blind) or not (best / "model.yaml").exists():
         return None
-    record = compare(best, cfg, train, val, budget_s, run_dir / "model" / "network", blind)
+    if (network / "model.yaml").exists() and load_bundle(best).config.model.generator.name in (
+            "learner", "blend"):  # resumed, no epoch beat: best is the last learner step's pick
+        tmp = best.with_name(".best.partial")  # the network back in place, never half-copied
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(network, tmp)
+        shutil.rmtree(best)
+        tmp.rename(best)
+    record = compare(best, cfg, train, val, budget_s, network, blind, sel)
     atomic_write_bytes(run_dir / "learner.json", json.dumps(record, indent=1).encode())
     return record
 
 
 def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | None,
-            network: Path, blind: str | None = None) -> dict:
+            network: Path, blind: str | None = None, sel=None) -> dict:
     """The core's learner (chosen on ``train``) against the bundle in ``best`` on ``val``; a
     learner that scores lower is refitted on train + val and written to ``best``, the bundle it
     replaces moved to ``network``. With ``blind`` (validation cannot see other scenes) only the
@@ -65,10 +74,13 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     kept."""
     from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.select import SIMPLE, choose, refit
-    px, _ = pair_pixels(train)
-    sel = choose(px, budget_s=budget_s, eligible=SIMPLE if blind else None)
+    if sel is None:
+        sel = choose(pair_pixels(train)[0], budget_s=budget_s, eligible=SIMPLE if blind else None)
     bundle = load_bundle(best)
     ci, ct = bundle.in_channels, bundle.out_channels
+    # a best that is still the run's start is its anchor plus a residual of zeros: hand back the
+    # anchor alone rather than run a network that adds nothing
+    start = bundle.info.get("epoch") == -1 and getattr(bundle.generator, "spectral", None) is not None
     nan = {"all": float("nan")}
     net = val_mae(bundle.generator.eval(), val, cfg.sensors) if val else nan
     lrn = val_mae(sel.fitted.make_generator(ci, ct), val, cfg.sensors) if val else nan
@@ -84,12 +96,21 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
               "rule": "the learner when its validation MAE (mean over validation images, model "
                       "values) is lower and no validation source scores more than 1 % worse "
                       "than with the network"}
+    from bandbridge.data.found_groups import group_counts
+    record["groups"] = group_counts({"train": train, "val": val})
     if blind:
         record["blind"] = blind
         record["rule"] = ("the constant or the linear map (chosen by blocks of rows), whatever "
                           "validation says: it scores near-copies of the training items; "
                           "--within-scene (train.within_scene) if you will predict these same "
                           "scenes")
+    if keep == "network" and start:
+        record["kept"] = "anchor"
+        shutil.rmtree(network, ignore_errors=True)
+        shutil.copytree(best, network)
+        g, generator = anchor_alone(bundle, ci)
+        save_bundle(best, g, learner_config(cfg, generator), ci, ct,
+                    **(bundle.carried() | {"epoch": -1, "learner": record, "val_metrics": {}}))
     if keep == "learner":
         every, _ = pair_pixels(train + val)
         fitted = refit(sel.chosen, sel.blend_of, every)
@@ -98,23 +119,40 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
         shutil.copytree(best, network)
         info = bundle.carried()
         save_bundle(best, fitted.make_generator(ci, ct), learner_config(cfg, fitted.generator_args()), ci, ct,
-                    **(info | {"epoch": -1, "learner": record}))
+                    **(info | {"epoch": -1, "learner": record, "val_metrics": {}}))
     atomic_write_bytes(best / "MODEL_CARD.md", card(record).encode())
     return record
 
 
+def anchor_alone(bundle, in_channels: int):
+    """``(module, model.generator)`` of an anchored network's anchor without its residual: the
+    fitted learner of ``anchor: learner``, or the linear/ridge map as a learner."""
+    from bandbridge.models.learner import anchor_as_learner
+    g = bundle.generator
+    if isinstance(g.spectral, torch.nn.Conv2d):
+        learner, args = anchor_as_learner(g, in_channels)
+        return learner, {"name": "learner", "args": args}
+    anchor = bundle.config.model.generator.args["anchor"]
+    generator = ({"name": "blend", "args": {"parts": anchor["blend"]}} if "blend" in anchor
+                 else {"name": "learner", "args": anchor["learner"]})
+    return g.spectral.eval(), generator
+
+
 def card(record: dict) -> str:
-    """``model/best``'s card: what the run kept and why, and every learner's out-of-fold MAE."""
-    v = record["val_mae"]
-    lines = ["# model/best", "", f"Kept: **the {record['kept']}**"
-             + (f" ({record['chosen']})" if record["kept"] == "learner" else "") + ".", "",
-             f"Why: {record['blind']} — " if record.get("blind") else "Rule: ",
-             ]
-    lines[-1] += record["rule"] + "."
-    lines += ["", f"Validation MAE (model values): learner {v['learner']:.4g}, network "
-              f"{v['network']:.4g}.", "", "| learner | out-of-fold MAE (training split) |",
-              "|---|---|"]
-    lines += [f"| {'**' + k + '**' if k == record['chosen'] else k} | {m:.4g} |"
+    """``model/best``'s card: what the run kept and why, and every learner's out-of-fold MAE
+    (bold: the learner kept, when one was)."""
+    v, kept = record["val_mae"], record["kept"]
+    what = {"learner": f"the {record['chosen']} learner", "network": "the trained network",
+            "anchor": "the network's anchor alone (no epoch beat it on validation)"}[kept]
+    why = (f"Why: {record['blind']} — {record['rule']}." if record.get("blind") else
+           f"Rule: {record['rule']}.")
+    groups = record.get("groups") or {}
+    held = ", ".join(f"{s} {n}" for s, n in groups.items() if s != "blind")
+    lines = ["# model/best", "", f"Kept: **{what}**.", "", why, "",
+             *([f"Groups of near-copies per split (the run's groups.json): {held}.", ""] if held else []),
+             f"Validation MAE (model values): the core's learner {v['learner']:.4g}, the network "
+             f"{v['network']:.4g}.", "", "| learner | out-of-fold MAE (training split) |", "|---|---|"]
+    lines += [f"| {'**' + k + '**' if kept == 'learner' and k == record['chosen'] else k} | {m:.4g} |"
               for k, m in sorted(record["oof_mae"].items(), key=lambda kv: kv[1])]
     return "\n".join(lines) + "\n"
 
@@ -138,6 +176,9 @@ def learner_config(cfg: Config, generator: dict) -> Config:
 def describe(record: dict) -> str:
     """One line for the run's end."""
     v = record["val_mae"]
+    if record["kept"] == "anchor":
+        return (f"model/best: the network's anchor alone — no epoch beat it on validation (MAE "
+                f"{v['network']:.4g}; the core's learner {v['learner']:.4g})")
     if record.get("blind"):
         return (f"model/best: the {record['chosen']} map — {record['blind']} (validation MAE "
                 f"{v['learner']:.4g} vs {v['network']:.4g} for the network, both on near-copies)")

@@ -32,7 +32,7 @@ from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
 from bandbridge.training_unpaired import CycleGANTask
 from bandbridge.models.anchor import zero_residual
-from bandbridge.workflows import groups
+from bandbridge.workflows import groups, learner_anchor
 from bandbridge.workflows.console import EpochBar, announce_run_dir, quiet_lightning
 
 RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
@@ -246,9 +246,17 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
             print(line, flush=True)
     if not resume and not cyclegan:  # never-worse: the range of statistics training sees
         cfg = with_guard(cfg, dm.pairs["train"] + dm.pairs.get("val", []))
+    learner = None  # anchor: learner — the residual on top of the core's choice
+    if not resume and not cyclegan and learner_anchor.wants_learner_anchor(cfg):
+        cfg, learner, record = learner_anchor.fit_learner_anchor(
+            cfg, dm.pairs["train"], 60 * cfg.train.learner_minutes, blind)
+        print(f"anchor: the {record['chosen']} learner, {record['rule']}", flush=True)
     module = (CycleGANTask if cyclegan else GANTask)(cfg.model_dump(mode="json"), *channels)
     baseline_file = run_dir / "baseline.json"
-    if not resume:  # a baseline-anchored generator starts as the linear fit on the training split
+    if learner is not None:
+        learner_anchor.set_learner_anchor(module.G, learner.fitted, *channels)
+        baseline = learner_anchor.learner_baseline(dm.pairs["train"], record)
+    elif not resume:  # a baseline-anchored generator starts as the linear fit on the training split
         lin = None if cyclegan else init_anchor(module.G, dm.pairs["train"], dm.pairs.get("val"))
         baseline = None if lin is None else {
             # (Ci + 1) × Ct: weights per input band, then the bias
@@ -312,6 +320,10 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(cfg).encode())
         if baseline is not None and not resume:
             atomic_write_bytes(baseline_file, json.dumps(baseline).encode())
+        if not cyclegan:  # which items validation held out together (data/found_groups.py)
+            from bandbridge.data.found_groups import group_members
+            atomic_write_bytes(run_dir / "groups.json",
+                               json.dumps(group_members(dm.pairs), indent=1).encode())
         if not resume:  # the starting point, so every run shows what training gained
             start = module.start_metrics(dm)
             if worst is not None:
@@ -332,6 +344,9 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                    "fit_seconds": round(time.time() - t0, 1), "precision": precision,
                    "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
                    "val_end": end, "starts_as_linear_baseline": baseline is not None}
+        anchor = (baseline or {}).get("anchor") or {}
+        if anchor.get("kind") == "learner":
+            summary["start"] = f"the {anchor['chosen']} learner chosen on the training split"
         if not cyclegan:
             from bandbridge.data.found_groups import group_counts
             summary["split_groups"] = group_counts(dm.pairs) | ({"blind": blind} if blind else {})
@@ -341,7 +356,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         if not cyclegan and cfg.task.kind == "translation" and (t.learner_minutes > 0 or blind):
             from bandbridge.workflows.learner_best import describe, learner_as_best
             record = learner_as_best(run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []),
-                                     60 * t.learner_minutes, blind)
+                                     60 * t.learner_minutes, blind, learner)
             if record is not None:
                 summary["learner"] = record
                 print(describe(record), flush=True)
@@ -376,7 +391,8 @@ def summary_line(run_dir: Path) -> str:
     c = best.get("val_metrics") or {}
     parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" + (f" (best {c['val/' + k]:.4f})" if "val/" + k in c else "")
              for k in ("l1", "psnr", "w1") if k in a and "val/" + k in b]
-    start = "start = the linear baseline fitted on the training split" \
+    start = f"start = {s['start']}" if s.get("start") else \
+        "start = the linear baseline fitted on the training split" \
         if s.get("starts_as_linear_baseline") else "start = the untrained network"
     which = "the start itself" if best.get("epoch") == -1 else f"epoch {best.get('epoch')}"
     return (f"validation {', '.join(parts)} (start → last epoch; {start}; model/best = {which}; "

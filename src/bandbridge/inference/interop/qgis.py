@@ -68,7 +68,7 @@ def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
 
     from bandbridge.bundle import load_bundle
     from bandbridge.fileio import atomic_paths
-    from bandbridge.inference.runtime.trees import is_tree_learner, tree_graph
+    from bandbridge.inference.runtime.trees import anchored_graph, has_trees, is_tree_learner, tree_graph
     check_exportable(spec)
     tile = max(spec.size_multiple, tile // spec.size_multiple * spec.size_multiple)
     g = load_bundle(folder).generator.eval()
@@ -86,6 +86,8 @@ def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
     with atomic_paths([path]) as (tmp,):
         if is_tree_learner(g):  # LightGBM's trees through onnxmltools (Deepness runs onnxruntime)
             tree_graph(g, spec.in_channels, tmp, 17, tile=tile)
+        elif has_trees(g):  # a residual network on a tree learner: the two graphs summed
+            anchored_graph(g, (x,), ["input"], None, tmp, spec.in_channels, 17, tile=tile)
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -108,5 +110,5 @@ def _check(path: Path, net, spec, tile: int) -> None:
     with torch.inference_mode():
         ref = net(x).numpy()
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
-    from bandbridge.inference.runtime.trees import agree, is_tree_learner
-    agree(got, ref, is_tree_learner(net.g), "QGIS export")
+    from bandbridge.inference.runtime.trees import agree, has_trees
+    agree(got, ref, has_trees(net.g), "QGIS export")

@@ -219,7 +219,7 @@ def build_backend(spec: ModelSpec, backend: str, precision: str, threads: int | 
     """One named backend at one named precision; no gate (an explicit choice is the user's)."""
     check_choice(backend, precision)
     if spec.has_trees and (backend == "openvino" or precision == "int8"):
-        raise BandbridgeError(f"--backend {backend} --precision {precision}: {spec.name} is "
+        raise BandbridgeError(f"--backend {backend} --precision {precision}: {spec.name} holds "
                               "gradient-boosted trees, which OpenVINO and int8 graphs cannot run; "
                               "use --backend onnx or torch at fp32")
     if backend == "torch":

@@ -12,7 +12,7 @@ import numpy as np
 from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.gate import CHECK_FILE
-from bandbridge.inference.runtime.trees import agree, is_tree_learner, tree_graph
+from bandbridge.inference.runtime.trees import agree, anchored_graph, has_trees, is_tree_learner, tree_graph
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
 from bandbridge.spec import BUNDLE_META, ONNX_FILE, ModelSpec, read_spec, resolve_model_folder, write_metadata_json
 
@@ -60,6 +60,8 @@ def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17) -> P
         try:
             if is_tree_learner(net):  # LightGBM's trees: converted by onnxmltools, not traced
                 tree_graph(net, spec.in_channels, tmp, opset)
+            elif has_trees(net):  # a residual network on a tree learner: the two graphs summed
+                anchored_graph(net, args, names, axes, tmp, spec.in_channels, opset)
             else:
                 _trace(net, args, tmp, names, axes, opset)
         except Exception as e:  # noqa: BLE001 - report any exporter failure as one message
@@ -92,7 +94,7 @@ def _check(out: Path, net, spec, n: int) -> None:
     sess = ort.InferenceSession(str(out / ONNX_FILE), providers=["CPUExecutionProvider"])
     feed = {"input": x.numpy()} | ({"context": ctx.numpy()} if context else {})
     got = sess.run(["output"], feed)[0]
-    agree(got, ref, is_tree_learner(net), "ONNX export")
+    agree(got, ref, has_trees(net), "ONNX export")
 
 
 def _context(rows: list[list[float]], spec):

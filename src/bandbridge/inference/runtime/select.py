@@ -36,7 +36,7 @@ def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") 
         out = [("onnx", "fp32")] + [c for c in out if c[0] != "torch" and c != ("onnx", "fp32")]
     if spec.has_trees:  # boosted trees: onnxruntime and torch run them, OpenVINO and int8 cannot
         if backend == "openvino" or precision == "int8":
-            raise BandbridgeError(f"--backend {backend} --precision {precision}: {spec.name} is "
+            raise BandbridgeError(f"--backend {backend} --precision {precision}: {spec.name} holds "
                                   "gradient-boosted trees, which OpenVINO and int8 graphs cannot "
                                   "run; use --backend onnx or torch (or auto) at fp32")
         out = [c for c in out if c[0] != "openvino" and c[1] != "int8"]

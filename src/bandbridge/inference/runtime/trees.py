@@ -22,6 +22,12 @@ def is_tree_learner(net) -> bool:
     return getattr(net, "kind", None) == "gbm" and hasattr(net, "tree_texts")
 
 
+def has_trees(net) -> bool:
+    """A tree learner, or a network anchored on one (``anchor: learner``): no graph of it can be
+    traced from torch alone."""
+    return is_tree_learner(net) or is_tree_learner(getattr(net, "spectral", None))
+
+
 def tree_graph(net, in_channels: int, path: Path, opset: int = 17, tile: int | None = None) -> None:
     """Write ``net`` (a gbm PixelLearner, or a blend of learners) to ``path`` as ONNX: input
     ``input`` ``(B, Ci, H, W)`` (static ``(1, Ci, tile, tile)`` when ``tile`` is given), output
@@ -50,18 +56,77 @@ def learner_model(net, in_channels: int, opset: int = 17, tile: int | None = Non
         g0 = parts[0].graph
         graph = helper.make_graph(nodes, "bandbridge_blend", [_renamed(g0.input[0], "input")],
                                   [_renamed(g0.output[0], "output")], inits)
-        ops: dict[str, int] = {}
-        for m in parts:
-            for o in m.opset_import:
-                ops[o.domain] = max(ops.get(o.domain, 0), o.version)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in ops.items()],
-                                  producer_name="bandbridge")
-        model.ir_version = min(m.ir_version for m in parts)
-        onnx.checker.check_model(model)
-        return model
+        return _with_opsets(graph, parts)
     if not is_tree_learner(net):
         return _traced(net, in_channels, opset, tile)
     return _trees(net, in_channels, opset, tile)
+
+
+def anchored_graph(net, args: tuple, names: list[str], axes: dict | None, path: Path,
+                   in_channels: int, opset: int = 17, tile: int | None = None) -> None:
+    """Write a network anchored on a tree learner to ``path``: the anchor's graph
+    (:func:`learner_model`: onnxmltools' trees) plus the residual traced from torch with the
+    anchor swapped for zeros and the output left unclamped, summed and clipped to [0, 1] — what
+    the generator computes (models/anchor.py: anchored_output). Inputs ``names`` (``input``, and
+    ``context`` where the network takes one), output ``output``."""
+    import io
+
+    import onnx
+    import torch
+    from onnx import TensorProto, helper
+    anchor = onnx.compose.add_prefix(learner_model(net.spectral, in_channels, opset, tile), "a_")
+    spectral, net.spectral = net.spectral, _zeros(net.spectral.out_channels)
+    net.clamp_output = False
+    try:
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, args, buf, input_names=names, output_names=["output"],
+                              dynamic_axes=axes, opset_version=opset, dynamo=False)
+    finally:
+        net.spectral, net.clamp_output = spectral, True
+    residual = onnx.compose.add_prefix(onnx.load_from_string(buf.getvalue()), "r_")
+    nodes, inits = [], []
+    for m, pre in ((anchor, "a_"), (residual, "r_")):
+        for nd in m.graph.node:
+            nd.input[:] = [v[len(pre):] if v.startswith(pre) and v[len(pre):] in names else v
+                           for v in nd.input]
+            nodes.append(nd)
+        inits += list(m.graph.initializer)
+    nodes += [helper.make_node("Add", ["a_output", "r_output"], ["anchored"]),
+              helper.make_node("Clip", ["anchored", "lo_out", "hi_out"], ["output"])]
+    inits += [helper.make_tensor("lo_out", TensorProto.FLOAT, [], [0.0]),
+              helper.make_tensor("hi_out", TensorProto.FLOAT, [], [1.0])]
+    inputs = [_renamed(v, v.name[2:]) for v in residual.graph.input if v.name[2:] in names]
+    graph = helper.make_graph(nodes, "bandbridge_anchored_trees", inputs,
+                              [_renamed(residual.graph.output[0], "output")], inits)
+    model = _with_opsets(graph, [anchor, residual])
+    onnx.save(model, str(path))
+
+
+def _zeros(out_channels: int):
+    """Stands in for a tree anchor while the residual is traced: zeros of the output's shape."""
+    import torch
+
+    class Zeros(torch.nn.Module):
+        def forward(self, x):
+            return x[:, :1].mul(0.0).expand(-1, out_channels, -1, -1)
+    return Zeros()
+
+
+def _with_opsets(graph, parts: list):
+    """A checked model of ``graph`` with the highest opset of each domain its ``parts`` use."""
+    import onnx
+    from onnx import helper
+    ops: dict[str, int] = {}
+    for m in parts:
+        for o in m.opset_import:
+            ops[o.domain] = max(ops.get(o.domain, 0), o.version)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in ops.items()],
+                              producer_name="bandbridge")
+    model.ir_version = min(m.ir_version for m in parts)
+    onnx.checker.check_model(model)
+    return model
 
 
 def _renamed(value_info, name: str):
@@ -140,12 +205,13 @@ def _trees(net, in_channels: int, opset: int, tile: int | None):
     return model
 
 
-def max_tree_gap(path: Path, net, in_channels: int, side: int = 96, seed: int = 0) -> float:
+def max_tree_gap(path: Path, net, in_channels: int, side: int = 96, seed: int = 0,
+                 width: int | None = None) -> float:
     """The largest |ONNX − torch| of the tree graph at ``path`` on a random image (model values):
     LightGBM compares in float64, onnxruntime's trees in float32."""
     import onnxruntime as ort
     import torch
-    x = torch.from_numpy(np.random.default_rng(seed).random((1, in_channels, side, side + 8),
+    x = torch.from_numpy(np.random.default_rng(seed).random((1, in_channels, side, width or side + 8),
                                                             dtype=np.float32))
     with torch.inference_mode():
         ref = net(x).numpy()

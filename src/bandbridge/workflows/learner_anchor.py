@@ -1,0 +1,62 @@
+"""``anchor: learner``: the CNN residual trained on top of the small-data learner the selection
+core chooses on the run's training split — the residual is one more candidate, never the base.
+
+Before training, the core (learners/select.py) cross-validates its candidates on the training
+pixels (sources, groups or blocks of rows held out), refits the winner on every training pixel,
+and the generator's anchor becomes that learner (``{learner: {kind, …}}`` or ``{blend: [...]}``,
+boosted trees included: models/learner.py). The residual starts at zero, so the untrained model
+*is* the chosen learner, and ``model/best`` moves off it only when an epoch validates better
+(workflows/groups.py: on every held-out group). A run whose best is still its start hands back the
+learner alone (workflows/learner_best.py), so no unused residual network is ever run.
+"""
+
+from __future__ import annotations
+
+from bandbridge.config import Config, build_config
+
+
+def wants_learner_anchor(cfg: Config) -> bool:
+    """Whether the generator asks for the chosen learner as its anchor (``anchor: learner``)."""
+    return cfg.model.generator.args.get("anchor") == "learner"
+
+
+def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
+                       blind: str | None = None) -> tuple[Config, object, dict]:
+    """``(cfg with the fitted anchor's arguments, the Selection, its record)``: the core's
+    choice on ``train`` (only the constant or linear map when ``blind``: validation cannot see
+    other scenes), refitted on every training pixel (``Selection.fitted``); the run's last step
+    weighs the same Selection against the network (workflows/learner_best.py)."""
+    from bandbridge.learners.folds import pair_pixels
+    from bandbridge.learners.select import SIMPLE, choose
+    from bandbridge.spec import generator_halo
+    px, _ = pair_pixels(train)
+    sel = choose(px, budget_s=budget_s, eligible=SIMPLE if blind else None)
+    g = sel.fitted.generator_args()
+    anchor = {"blend": g["args"]["parts"]} if g["name"] == "blend" else {"learner": g["args"]}
+    d = cfg.model_dump(mode="json")
+    d["model"]["generator"]["args"]["anchor"] = anchor
+    # tiles overlap by at least the anchor's context halo (the residual's own overlap is larger)
+    halo = generator_halo(cfg.model.generator.name, d["model"]["generator"]["args"])
+    d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
+    record = {"kind": "learner", "chosen": sel.chosen, "blend_of": list(sel.blend_of),
+              "oof_mae": sel.oof, "folds": sel.folds, "skipped": sel.skipped,
+              "rule": "chosen by spatial cross-validation on the training split, refitted on "
+                      "every training pixel" + (f" ({blind}: constant or linear only)" if blind else "")}
+    return build_config(d), sel, record
+
+
+def set_learner_anchor(generator, fitted, in_channels: int, out_channels: int) -> None:
+    """Load the fitted learner into the generator's anchor (``generator.spectral``)."""
+    generator.spectral.load_state_dict(fitted.make_generator(in_channels, out_channels).state_dict())
+
+
+def learner_baseline(train: list, record: dict) -> dict:
+    """The run's ``baseline.json`` for a learner anchor: the linear map on the same pixels (what
+    predict and trust fall back to) and the anchor's record."""
+    from bandbridge.evaluation.baselines import SAMPLE_PIXELS, LinearBaseline, sample_pixels
+    X, Y = sample_pixels(train)
+    return {"linear": LinearBaseline().fit(X, Y).coef.tolist(),
+            "fitted_on": f"train split of {sorted({p.source.name for p in train})} ({len(train)} "
+                         f"images); the linear map by least squares on up to {SAMPLE_PIXELS} "
+                         "valid pixels balanced by source",
+            "anchor": record}
