@@ -42,6 +42,7 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
               "oof_mae": sel.oof, "folds": sel.folds, "skipped": sel.skipped,
               "rule": "chosen by spatial cross-validation on the training split, refitted on "
                       "every training pixel" + (f" ({blind}: constant or linear only)" if blind else "")}
+    print(f"anchor: the {record['chosen']} learner, {record['rule']}", flush=True)
     return build_config(d), sel, record
 
 

@@ -202,3 +202,15 @@ def scene_rule(cfg: Config, train: list, val: list) -> tuple[str | None, str | N
         return f"{line} ({why}: model selection within the scenes, as asked)", None
     return (f"{line} — model/best will be the constant or the linear map (--within-scene if you "
             "will predict these same scenes)"), line
+
+
+def announce_groups(cfg: Config, pairs: dict[str, list]) -> str | None:
+    """Print each source's groups per split and, when validation cannot see other scenes, the
+    one line that says so; returns ``blind`` (see :func:`scene_rule`)."""
+    from bandbridge.data.found_groups import group_lines
+    for line in group_lines(pairs):
+        print(line, flush=True)
+    line, blind = scene_rule(cfg, pairs["train"], pairs.get("val", []))
+    if line:
+        print(line, flush=True)
+    return blind

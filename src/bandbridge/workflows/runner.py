@@ -32,7 +32,7 @@ from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
 from bandbridge.training_unpaired import CycleGANTask
 from bandbridge.models.anchor import zero_residual
-from bandbridge.workflows import groups, learner_anchor
+from bandbridge.workflows import groups, learner_anchor, learner_best
 from bandbridge.workflows.console import EpochBar, announce_run_dir, quiet_lightning
 
 RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
@@ -235,22 +235,14 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     dm = UnpairedDataModule(cfg) if cyclegan else PairedDataModule(cfg)
     dm.setup("fit")
     channels = dm.channels
-    blind = None
-    if not cyclegan:  # the groups validation holds; one group is a warning, not a validation
-        from bandbridge.data.found_groups import group_lines
-        from bandbridge.workflows.learner_best import scene_rule
-        for line in group_lines(dm.pairs):
-            print(line, flush=True)
-        line, blind = scene_rule(cfg, dm.pairs["train"], dm.pairs.get("val", []))
-        if line:
-            print(line, flush=True)
+    # the groups validation holds (one group is a warning, not a validation)
+    blind = None if cyclegan else learner_best.announce_groups(cfg, dm.pairs)
     if not resume and not cyclegan:  # never-worse: the range of statistics training sees
         cfg = with_guard(cfg, dm.pairs["train"] + dm.pairs.get("val", []))
     learner = None  # anchor: learner — the residual on top of the core's choice
     if not resume and not cyclegan and learner_anchor.wants_learner_anchor(cfg):
         cfg, learner, record = learner_anchor.fit_learner_anchor(
             cfg, dm.pairs["train"], 60 * cfg.train.learner_minutes, blind)
-        print(f"anchor: the {record['chosen']} learner, {record['rule']}", flush=True)
     module = (CycleGANTask if cyclegan else GANTask)(cfg.model_dump(mode="json"), *channels)
     baseline_file = run_dir / "baseline.json"
     if learner is not None:
@@ -354,12 +346,12 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
             summary["groups"] = groups.group_table(worst, best_info(run_dir).get("epoch"))
             print(groups.format_table(summary["groups"]), flush=True)
         if not cyclegan and cfg.task.kind == "translation" and (t.learner_minutes > 0 or blind):
-            from bandbridge.workflows.learner_best import describe, learner_as_best
-            record = learner_as_best(run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []),
-                                     60 * t.learner_minutes, blind, learner)
+            record = learner_best.learner_as_best(run_dir, cfg, dm.pairs["train"],
+                                                  dm.pairs.get("val", []), 60 * t.learner_minutes,
+                                                  blind, learner)
             if record is not None:
                 summary["learner"] = record
-                print(describe(record), flush=True)
+                print(learner_best.describe(record), flush=True)
         atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
         best_dir = run_dir / "model" / "best"
         if best_dir.exists():  # the precision gate's sample: one real validation tile
