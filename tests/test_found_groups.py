@@ -209,3 +209,20 @@ def test_evaluation_states_how_many_groups_it_held(trained_run):
     assert res.summary["protocol"]["groups"] == 1
     assert "val split: 1 image(s) in 1 group(s) of near-copies" in res.table
     assert np.isfinite(res.summary["methods"]["model"]["mae"])
+
+
+def test_adapt_finds_two_dates_of_one_place_are_one_group_whatever_their_arguments(run_cli,
+                                                                                  tmp_path):
+    """Each PAIRS argument is its own source, but two NAIP dates of one quad are near-copies of
+    one place: one group, so adapt keeps a simple learner and says why."""
+    naip = SAMPLE / "nir_naip_opengeos"
+    dates = sorted(naip.glob("*.tif"))[:2]
+    out = tmp_path / "adapted"
+    code, stdout, err = run_cli("adapt", "-m", "rgb2nir-naip", *map(str, dates), "-o", str(out),
+                                "--minutes", "0.2")
+    assert code == 0, err
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "on 2 image(s) in 1 group(s)" in card
+    assert "Validation cannot see other scenes: 2 item(s), 1 group" in card
+    kept = next(line for line in card.splitlines() if "— kept**" in line)
+    assert any(k in kept for k in ("zero-shot", "linear map", "constant")), card

@@ -123,8 +123,10 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
                                   f"{bundle.out_channels}; select them with --bands/--target-bands")
     zs = [predict_whole(bundle, p) for p in pairs]
     # within the scenes to be predicted, held-out blocks of each image are the test; else whole
-    # groups of images when there are two or more
-    groups = ["scenes"] * len(pairs) if within_scene else [p.group for p in pairs]
+    # groups of near-copies when there are two or more — found across every pair given (each
+    # PAIRS argument is its own source, but two dates of one place are one group whatever their
+    # arguments: data/found_groups.py)
+    groups = ["scenes"] * len(pairs) if within_scene else user_groups(pairs)
     px, (zero,) = pair_pixels(pairs, groups, extra=zs)
     one = len(set(groups)) < 2 and not within_scene
     note = None
@@ -135,6 +137,14 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s,
                  eligible=SIMPLE if one else None)
     return sel, note
+
+
+def user_groups(pairs: list) -> list[str]:
+    """Each pair's group of near-copies, found over all of the user's files at once."""
+    from bandbridge.data.found_groups import find_groups
+    files = sorted({p.item.input_path for p in pairs})
+    keys = find_groups(files, files)
+    return [keys[p.item.input_path] for p in pairs]
 
 
 def kept_label(sel) -> str:
@@ -239,7 +249,7 @@ def card_summary(sel, pairs: list, keep: str, note: str | None, model: str) -> d
     return {"kept": keep, "chosen": sel.chosen, "methods": methods, "note": note,
             "worse_than_zero_shot": bool(worse), "folds": sel.folds, "skipped": sel.skipped,
             "pixels": sel.pixels, "valid_pixels": sel.total, "target_units": units,
-            "images": len(pairs), "groups": len({p.group for p in pairs}),
+            "images": len(pairs), "groups": len(set(user_groups(pairs))),
             "seconds": round(sel.seconds, 1), "model": model}
 
 

@@ -1,0 +1,50 @@
+"""Leave-one-source-out records fold by fold: a new record's model MAE against the record it
+replaces (and both against the linear map), as one Markdown table per family.
+
+    python scripts/loso_compare.py OLD/loso.json NEW/loso.json [OLD2 NEW2 …] > table.md
+
+The issue-32 rule: no fold may score more than 1 % worse than in the table it replaces.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+TOLERANCE = 0.01
+
+
+def folds(path: Path) -> dict[str, dict]:
+    return {f["fold"]: f for f in json.loads(path.read_text())["folds"]}
+
+
+def table(old: Path, new: Path) -> str:
+    a, b = folds(old), folds(new)
+    lines = [f"`{new}` against `{old}` (MAE, the target's units)", "",
+             "| held out | images | before | now | now vs before | linear | now vs linear |",
+             "|---|---|---|---|---|---|---|"]
+    worse = 0
+    for name in a:
+        if name not in b:
+            lines.append(f"| {name} | {a[name]['images']} | {a[name]['methods']['model']['mae']:.4g} "
+                         "| not run | | | |")
+            continue
+        m0, m1 = a[name]["methods"]["model"]["mae"], b[name]["methods"]["model"]["mae"]
+        lin = b[name]["methods"]["linear"]["mae"]
+        worse += m1 > m0 * (1 + TOLERANCE)
+        lines.append(f"| {name} | {b[name]['images']} | {m0:.4g} | {m1:.4g} | "
+                     f"{100 * (m1 / m0 - 1):+.1f} % | {lin:.4g} | {100 * (m1 / lin - 1):+.1f} % |")
+    run = [n for n in a if n in b]
+    lines += ["", f"{worse} of {len(run)} folds more than {TOLERANCE:.0%} worse than before."]
+    return "\n".join(lines) + "\n"
+
+
+def main(args: list[str]) -> None:
+    if not args or len(args) % 2:
+        sys.exit("usage: loso_compare.py OLD/loso.json NEW/loso.json [OLD NEW …]")
+    print("\n".join(table(Path(o), Path(n)) for o, n in zip(args[::2], args[1::2])))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
