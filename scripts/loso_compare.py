@@ -2,6 +2,7 @@
 replaces (and both against the linear map), as one Markdown table per family.
 
     python scripts/loso_compare.py OLD/loso.json NEW/loso.json [OLD2 NEW2 …] > table.md
+    (a record kept as loso.md alone is read from its table)
 
 The issue-32 rule: no fold may score more than 1 % worse than in the table it replaces.
 """
@@ -16,7 +17,21 @@ TOLERANCE = 0.01
 
 
 def folds(path: Path) -> dict[str, dict]:
-    return {f["fold"]: f for f in json.loads(path.read_text())["folds"]}
+    """``{fold: {images, methods: {method: {mae}}}}`` of a loso.json — or, for a record kept as
+    loso.md alone, of its table (``| fold (held out) | images | model mae | linear mae | …``)."""
+    if path.suffix == ".json":
+        return {f["fold"]: f for f in json.loads(path.read_text())["folds"]}
+    rows = [r.strip().strip("|").split("|") for r in path.read_text().splitlines()
+            if r.startswith("| ")]
+    head = [h.strip() for h in rows[0]]
+    out = {}
+    for r in rows[1:]:
+        cells = [c.strip() for c in r]
+        if not cells[0] or cells[0].startswith("**"):
+            continue
+        methods = {h[:-4]: {"mae": float(c)} for h, c in zip(head, cells) if h.endswith(" mae")}
+        out[cells[0].split(" (")[0]] = {"images": int(cells[1]), "methods": methods}
+    return out
 
 
 def table(old: Path, new: Path) -> str:
