@@ -91,32 +91,40 @@ def _step(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return 0
 
 
-def thumbnail_hashes(paths: list[str | None]) -> list[int | None]:
-    """The 64-bit perceptual hash of each readable image (None where it cannot be read: a
-    cube's time step, a missing file)."""
-    import imagehash
+def raster_cues(paths: list[str | None], hashes: bool = True
+                ) -> tuple[list[int | None], list[tuple[str, tuple[float, ...]] | None]]:
+    """Each file opened once: ``(hashes, places)`` — the 64-bit perceptual hash of its thumbnail
+    (``hashes=False``: none read) and ``(crs, (left, bottom, right, top))`` when it is
+    georeferenced; None where a file cannot be read (a cube's time step, a missing file)."""
     import rasterio
-    from PIL import Image
-    from rasterio.enums import Resampling
-    out: list[int | None] = []
+    out_h: list[int | None] = []
+    out_p: list = []
     for p in paths:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # non-georeferenced PNG/JPEG
                 ds = rasterio.open(p)
             with ds:
-                bands = list(range(1, min(ds.count, 3) + 1))
-                a = ds.read(bands, out_shape=(len(bands), 64, 64),
-                            resampling=Resampling.average).astype(np.float32).mean(0)
-        except Exception:  # noqa: BLE001 - not a plain raster: names and places still link it
-            out.append(None)
-            continue
-        a = np.nan_to_num(a)
-        lo, hi = float(a.min()), float(a.max())
-        g = ((a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)).astype(np.uint8)
-        bits = imagehash.phash(Image.fromarray(g)).hash.flatten()
-        out.append(int("".join("1" if b else "0" for b in bits), 2))
-    return out
+                out_p.append((ds.crs.to_string(), tuple(ds.bounds)) if ds.crs else None)
+                out_h.append(_phash(ds) if hashes else None)
+        except Exception:  # noqa: BLE001 - not a plain raster: names still link it
+            out_h.append(None)
+            out_p.append(None)
+    return out_h, out_p
+
+
+def _phash(ds) -> int:
+    """``imagehash.phash`` of an open raster's 64² average-resampled gray thumbnail."""
+    import imagehash
+    from PIL import Image
+    from rasterio.enums import Resampling
+    bands = list(range(1, min(ds.count, 3) + 1))
+    a = np.nan_to_num(ds.read(bands, out_shape=(len(bands), 64, 64),
+                              resampling=Resampling.average).astype(np.float32).mean(0))
+    lo, hi = float(a.min()), float(a.max())
+    g = ((a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)).astype(np.uint8)
+    bits = imagehash.phash(Image.fromarray(g)).hash.flatten()
+    return int("".join("1" if b else "0" for b in bits), 2)
 
 
 def image_links(hashes: list[int | None]) -> list[tuple[int, int]]:
@@ -131,22 +139,6 @@ def image_links(hashes: list[int | None]) -> list[tuple[int, int]]:
         bits = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(1)
         links += [(have[a], have[a + 1 + j]) for j in np.flatnonzero(bits <= NEAR_COPY)]
     return links
-
-
-def footprints(paths: list[str | None]) -> list[tuple[str, tuple[float, float, float, float]] | None]:
-    """``(crs, (left, bottom, right, top))`` of each georeferenced raster, else None."""
-    import rasterio
-    out = []
-    for p in paths:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = rasterio.open(p)
-            with ds:
-                out.append((ds.crs.to_string(), tuple(ds.bounds)) if ds.crs else None)
-        except Exception:  # noqa: BLE001 - not a plain raster
-            out.append(None)
-    return out
 
 
 def place_links(places: list) -> list[tuple[int, int]]:
@@ -175,9 +167,8 @@ def find_groups(ids: list[str], paths: list[str | None] | None = None) -> dict[s
     links = _Links(len(ids))
     found = name_links(ids)
     if any(p is not None for p in paths):
-        found += place_links(footprints(paths))
-        if len(ids) <= IMAGE_CUE_MAX:
-            found += image_links(thumbnail_hashes(paths))
+        hashes, places = raster_cues(paths, hashes=len(ids) <= IMAGE_CUE_MAX)
+        found += place_links(places) + image_links(hashes)
     for i, j in found:
         links.join(i, j)
     return {i: ids[links.find(k)] for k, i in enumerate(ids)}

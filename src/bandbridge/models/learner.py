@@ -80,8 +80,7 @@ class PixelLearner(nn.Module):
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         # features in the weights' precision (bf16 under a bf16 backend; trees: float32)
-        dt = self.head[0].weight.dtype if self.kind == "mlp" else self.head.weight.dtype \
-            if self.kind != "gbm" else torch.float32
+        dt = torch.float32 if self.kind == "gbm" else next(self.head.parameters()).dtype
         f = self.features(x.to(dt))
         if self.kind == "gbm":
             y = self.predict_trees(f)

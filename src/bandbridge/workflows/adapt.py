@@ -111,8 +111,9 @@ def load_user_pairs(cfg: Config, split: str = "train") -> list:
 
 def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | None = None):
     """The learner :class:`~bandbridge.learners.select.Selection` on ``pairs`` with the model as
-    it was (``bundle``) scored on the same held-out pixels as ``zero-shot``, and the one-group
-    note (None when the pairs hold two or more groups or ``within_scene``)."""
+    it was (``bundle``) scored on the same held-out pixels as ``zero-shot``, the one-group note
+    (None when the pairs hold two or more groups or ``within_scene``) and the number of groups of
+    near-copies the pairs hold."""
     from bandbridge.evaluation.evaluate import predict_whole
     from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.select import SIMPLE, choose
@@ -126,7 +127,8 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     # groups of near-copies when there are two or more — found across every pair given (each
     # PAIRS argument is its own source, but two dates of one place are one group whatever their
     # arguments: data/found_groups.py)
-    groups = ["scenes"] * len(pairs) if within_scene else user_groups(pairs)
+    found = user_groups(pairs)
+    groups = ["scenes"] * len(pairs) if within_scene else found
     px, (zero,) = pair_pixels(pairs, groups, extra=zs)
     one = len(set(groups)) < 2 and not within_scene
     note = None
@@ -136,7 +138,7 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
                 "if you will predict these same scenes)")
     sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s,
                  eligible=SIMPLE if one else None)
-    return sel, note
+    return sel, note, len(set(found))
 
 
 def user_groups(pairs: list) -> list[str]:
@@ -211,9 +213,9 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     selection."""
     base = bundle.config
     user_pairs = load_user_pairs(user_config(base, sources, name))
-    sel, note = select_on_pairs(bundle, user_pairs, within_scene, budget_s)
+    sel, note, groups = select_on_pairs(bundle, user_pairs, within_scene, budget_s)
     keep = kept_label(sel)
-    summary = card_summary(sel, user_pairs, keep, note, str(folder.name))
+    summary = card_summary(sel, user_pairs, keep, note, str(folder.name), groups)
     if keep == "zero-shot" and copy_zero_shot:
         shutil.copytree(folder, dest)
         return summary, sel
@@ -237,7 +239,7 @@ def linear_coef(pairs: list, fitted=None) -> np.ndarray:
     return fit_linear(X, Y, X.shape[1]).coef
 
 
-def card_summary(sel, pairs: list, keep: str, note: str | None, model: str) -> dict:
+def card_summary(sel, pairs: list, keep: str, note: str | None, model: str, groups: int) -> dict:
     """Out-of-fold MAE per family (model values and the target's units), what was kept, how."""
     from bandbridge.bands import get_scaling
     t = pairs[0].source.target
@@ -249,7 +251,7 @@ def card_summary(sel, pairs: list, keep: str, note: str | None, model: str) -> d
     return {"kept": keep, "chosen": sel.chosen, "methods": methods, "note": note,
             "worse_than_zero_shot": bool(worse), "folds": sel.folds, "skipped": sel.skipped,
             "pixels": sel.pixels, "valid_pixels": sel.total, "target_units": units,
-            "images": len(pairs), "groups": len(set(user_groups(pairs))),
+            "images": len(pairs), "groups": groups,
             "seconds": round(sel.seconds, 1), "model": model}
 
 

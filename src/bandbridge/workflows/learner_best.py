@@ -72,6 +72,7 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     replaces moved to ``network``. With ``blind`` (validation cannot see other scenes) only the
     constant or the linear map may be chosen, and it is kept. Returns what was compared and
     kept."""
+    from bandbridge.data.found_groups import group_counts
     from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.select import SIMPLE, choose, refit
     if sel is None:
@@ -96,7 +97,6 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
               "rule": "the learner when its validation MAE (mean over validation images, model "
                       "values) is lower and no validation source scores more than 1 % worse "
                       "than with the network"}
-    from bandbridge.data.found_groups import group_counts
     record["groups"] = group_counts({"train": train, "val": val})
     if blind:
         record["blind"] = blind
@@ -106,22 +106,25 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
                           "scenes")
     if keep == "network" and start:
         record["kept"] = "anchor"
-        shutil.rmtree(network, ignore_errors=True)
-        shutil.copytree(best, network)
-        g, generator = anchor_alone(bundle, ci)
-        save_bundle(best, g, learner_config(cfg, generator), ci, ct,
-                    **(bundle.carried() | {"epoch": -1, "learner": record, "val_metrics": {}}))
+        replace_best(best, network, bundle, cfg, *anchor_alone(bundle, ci), record)
     if keep == "learner":
-        every, _ = pair_pixels(train + val)
-        fitted = refit(sel.chosen, sel.blend_of, every)
+        fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0])
         record["refitted_on"] = "train + validation pixels"
-        shutil.rmtree(network, ignore_errors=True)
-        shutil.copytree(best, network)
-        info = bundle.carried()
-        save_bundle(best, fitted.make_generator(ci, ct), learner_config(cfg, fitted.generator_args()), ci, ct,
-                    **(info | {"epoch": -1, "learner": record, "val_metrics": {}}))
+        replace_best(best, network, bundle, cfg, fitted.make_generator(ci, ct),
+                     fitted.generator_args(), record)
     atomic_write_bytes(best / "MODEL_CARD.md", card(record).encode())
     return record
+
+
+def replace_best(best: Path, network: Path, bundle, cfg: Config, generator, args: dict,
+                 record: dict) -> None:
+    """Move the network's bundle in ``best`` to ``network`` and write the learner ``generator``
+    (``args``: its ``model.generator``) to ``best`` with the network's metadata, but not its
+    validation metrics."""
+    shutil.rmtree(network, ignore_errors=True)
+    shutil.copytree(best, network)
+    save_bundle(best, generator, learner_config(cfg, args), bundle.in_channels, bundle.out_channels,
+                **(bundle.carried() | {"epoch": -1, "learner": record, "val_metrics": {}}))
 
 
 def anchor_alone(bundle, in_channels: int):
@@ -146,8 +149,7 @@ def card(record: dict) -> str:
             "anchor": "the network's anchor alone (no epoch beat it on validation)"}[kept]
     why = (f"Why: {record['blind']} — {record['rule']}." if record.get("blind") else
            f"Rule: {record['rule']}.")
-    groups = record.get("groups") or {}
-    held = ", ".join(f"{s} {n}" for s, n in groups.items() if s != "blind")
+    held = ", ".join(f"{s} {n}" for s, n in (record.get("groups") or {}).items())
     lines = ["# model/best", "", f"Kept: **{what}**.", "", why, "",
              *([f"Groups of near-copies per split (the run's groups.json): {held}.", ""] if held else []),
              f"Validation MAE (model values): the core's learner {v['learner']:.4g}, the network "
