@@ -64,6 +64,20 @@ def trained_run(tmp_path_factory):
     return run
 
 
+def learner_bundle(folder: Path, fitted, net=None, generator: dict | None = None) -> Path:
+    """Save a fitted learner (``learners.fit.Fitted``) as a bundle with rgb2nir-naip's bands and
+    scalings, tiles overlapping by 64 px; ``net``/``generator``: a network built on it instead
+    (its module and ``model.generator``)."""
+    from bandbridge.bundle import save_bundle
+    from bandbridge.config import build_config
+    from bandbridge.spec import read_spec, zoo_models
+    d = read_spec(zoo_models()["rgb2nir-naip"]).config.model_dump(mode="json")
+    d["model"]["generator"] = generator or fitted.generator_args()
+    d["inference"]["overlap"] = 64
+    return save_bundle(folder, fitted.make_generator(3, 1) if net is None else net,
+                       build_config(d), 3, 1)
+
+
 def int8_kernels() -> str:
     """The int8 dot-product branch this CPU's kernels take: 'amx', 'vnni' or 'avx2'."""
     from bandbridge.inference.runtime.cache import cpu_flags

@@ -19,6 +19,18 @@ NAIP_DIR = SAMPLE / "nir_naip_opengeos"
 FIXED = ["--backend", "torch", "--precision", "fp32", "--dtype", "float32"]
 
 
+def _strips_and_single(run_cli, raster, model, tmp_path, *extra: str) -> None:
+    """``predict`` on two workers in 3 strips (into ``d/n.tif``) and in one process (``s.tif``)
+    with the same flags ``extra``; both must succeed and write the same raster."""
+    code, _, err = run_cli("predict", str(raster), "-m", str(model), "-o", str(tmp_path / "d" / "n.tif"),
+                           "--workers", "2", "--strips", "3", *extra, *FIXED)
+    assert code == 0, err
+    code, _, err = run_cli("predict", str(raster), "-m", str(model), "-o", str(tmp_path / "s.tif"),
+                           *extra, *FIXED)
+    assert code == 0, err
+    _same(tmp_path / "d" / "n.tif", tmp_path / "s.tif")
+
+
 def _same(a, b) -> None:
     with rasterio.open(a) as x, rasterio.open(b) as y:
         assert (x.crs, x.transform, x.shape, x.count) == (y.crs, y.transform, y.shape, y.count)
@@ -59,13 +71,7 @@ def test_six_rasters_one_corrupt_on_two_workers(run_cli, trained_run, tmp_path):
 
 def test_one_raster_in_strips_across_workers_equals_single_process(run_cli, trained_run, tmp_path):
     naip = next(NAIP_DIR.glob("*2020*.tif"))
-    code, _, err = run_cli("predict", str(naip), "-m", str(trained_run), "-o", str(tmp_path / "d" / "n.tif"),
-                           "--workers", "2", "--strips", "3", "--index", "ndvi", *FIXED)
-    assert code == 0, err
-    code, _, err = run_cli("predict", str(naip), "-m", str(trained_run), "-o", str(tmp_path / "s.tif"),
-                           "--index", "ndvi", *FIXED)
-    assert code == 0, err
-    _same(tmp_path / "d" / "n.tif", tmp_path / "s.tif")
+    _strips_and_single(run_cli, naip, trained_run, tmp_path, "--index", "ndvi")
     _same(tmp_path / "d" / "n_ndvi.tif", tmp_path / "s_ndvi.tif")
     with rasterio.open(tmp_path / "d" / "n.tif") as a, rasterio.open(tmp_path / "s.tif") as b:
         assert a.descriptions == b.descriptions and a.tags()["bandbridge_model"] == b.tags()["bandbridge_model"]
@@ -178,24 +184,12 @@ def test_a_boosted_learner_in_strips_across_workers_equals_single_process(run_cl
     the trees travel inside the bundle's safetensors, each worker rebuilds them."""
     import torch
 
-    from bandbridge.bundle import save_bundle
-    from bandbridge.config import build_config
+    from conftest import learner_bundle
     from bandbridge.learners.fit import CANDIDATES
     from bandbridge.learners.folds import gather
-    from bandbridge.spec import read_spec, zoo_models
     naip = next(NAIP_DIR.glob("*2020*.tif"))
     with rasterio.open(naip) as src:
         a = torch.from_numpy(src.read().astype(np.float32) / 255)
     px, _ = gather([(a[:3], a[3:], torch.ones(a.shape[1:], dtype=torch.bool))], ["one"], max_pixels=20_000)
-    fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3)
-    d = read_spec(zoo_models()["rgb2nir-naip"]).config.model_dump(mode="json")
-    d["model"]["generator"] = fitted.generator_args()
-    d["inference"]["overlap"] = 64
-    bundle = save_bundle(tmp_path / "gbm", fitted.make_generator(3, 1), build_config(d), 3, 1)
-    code, _, err = run_cli("predict", str(naip), "-m", str(bundle), "-o", str(tmp_path / "d" / "n.tif"),
-                           "--workers", "2", "--strips", "3", "--tile", "192", *FIXED)
-    assert code == 0, err
-    code, _, err = run_cli("predict", str(naip), "-m", str(bundle), "-o", str(tmp_path / "s.tif"),
-                           "--tile", "192", *FIXED)
-    assert code == 0, err
-    _same(tmp_path / "d" / "n.tif", tmp_path / "s.tif")
+    bundle = learner_bundle(tmp_path / "gbm", CANDIDATES["gbm-context"](px.X, px.Y, 3))
+    _strips_and_single(run_cli, naip, bundle, tmp_path, "--tile", "192")

@@ -116,31 +116,27 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
     """gbm-context (or a blend of it, the MLP and the ridge, or a U-Net residual on top of it:
     ``anchor: learner``) fitted on the top half of a NAIP date → bundle → predict with torch and
     with onnxruntime → `export --qgis`: the same NIR; OpenVINO refused in one line."""
-    from bandbridge.bundle import load_bundle, save_bundle
-    from bandbridge.config import build_config
+    from conftest import learner_bundle
+    from bandbridge.bundle import load_bundle
     from bandbridge.inference.runtime.trees import max_tree_gap
-    from bandbridge.spec import read_spec, zoo_models
+    from bandbridge.spec import read_spec
     x, y, m = naip(DATES[-1], slice(0, 128))
     px, _ = gather([(x, y, m)], ["one"], max_pixels=20_000)
     fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3) if kind != "blend" else blend(
         [CANDIDATES["gbm-context"](px.X, px.Y, 3), fit_mlp(px.X, px.Y, 3, steps=200),
          CANDIDATES["ridge-context λ=0.001"](px.X, px.Y, 3)])
-    base = read_spec(zoo_models()["rgb2nir-naip"]).config.model_dump(mode="json")
-    base["model"]["generator"] = fitted.generator_args()
-    base["inference"]["overlap"] = 64
-    bundle = tmp_path / "gbm"
-    net = fitted.make_generator(3, 1)
+    net = generator = None
     if kind == "anchored":  # a small U-Net whose residual is not zero, on the trees
         from bandbridge.models import build_generator
-        base["model"]["generator"] = {"name": "unet", "args": {
+        generator = {"name": "unet", "args": {
             "ngf": 8, "depth": 5, "norm": "none", "dropout": False, "upsample": "bilinear",
             "anchor": {"learner": fitted.generator_args()["args"]}}}
-        net = build_generator("unet", 3, 1, base["model"]["generator"]["args"])
+        net = build_generator("unet", 3, 1, generator["args"])
         net.spectral.load_state_dict(fitted.make_generator(3, 1).state_dict())
         torch.manual_seed(0)
         with torch.no_grad():
             net.residual_tail()[-2].weight.normal_(0, 0.02)  # the conv before the tanh
-    save_bundle(bundle, net, build_config(base), 3, 1)
+    bundle = learner_bundle(tmp_path / "gbm", fitted, net, generator)
     g = load_bundle(bundle).generator
     trees = g.parts[0] if kind == "blend" else g.spectral if kind == "anchored" else g
     assert trees.kind == "gbm" and trees.tree_texts() == (fitted.trees or fitted.parts[0].trees)
