@@ -62,6 +62,7 @@ def learner_as_best(run_dir: Path, cfg: Config, train: list, val: list,
         tmp.rename(best)
     record = compare(best, cfg, train, val, budget_s, network, blind, sel)
     atomic_write_bytes(run_dir / "learner.json", json.dumps(record, indent=1).encode())
+    atomic_write_bytes(best / "MODEL_CARD.md", card(record).encode())  # a run's card, not a zoo's
     return record
 
 
@@ -112,7 +113,6 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
         record["refitted_on"] = "train + validation pixels"
         replace_best(best, network, bundle, cfg, fitted.make_generator(ci, ct),
                      fitted.generator_args(), record)
-    atomic_write_bytes(best / "MODEL_CARD.md", card(record).encode())
     return record
 
 
