@@ -111,6 +111,25 @@ def test_adapt_refusals_are_one_line_and_write_nothing(run_cli, tmp_path, args, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_adapt_reads_a_models_bands_by_role_from_plain_descriptions(run_cli, tmp_path):
+    """rgb2nir-s2 knows its bands as B04, B03, B02 → B08; a GeoTIFF described 'red, green, blue,
+    nir' (reflectance × 10000) adapts it without --bands or --target-bands."""
+    import numpy as np
+    import rasterio
+    with rasterio.open(DATE) as d:
+        a, prof = d.read(window=((0, 192), (0, 192))), d.profile
+    prof.update(height=192, width=192, dtype="uint16", nodata=0)
+    prof.pop("photometric", None)
+    f = tmp_path / "rgbn.tif"
+    with rasterio.open(f, "w", **prof) as d:
+        d.write(a.astype(np.uint16) * 20 + 50)
+        d.descriptions = ("red", "green", "blue", "nir")
+    code, stdout, err = run_cli("adapt", "-m", "rgb2nir-s2", str(f), "-o", str(tmp_path / "out"),
+                                "--minutes", "0.1")
+    assert code == 0, err
+    assert (tmp_path / "out" / "model.yaml").exists()
+
+
 def test_adapt_keeps_an_existing_output_without_overwrite(run_cli, tmp_path):
     out = tmp_path / "adapted"
     out.mkdir()

@@ -11,7 +11,7 @@ from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import Overrides, interpret, look_at
 from bandbridge.spec import read_spec, zoo_models
-from conftest import SAMPLE
+from conftest import SAMPLE, SHARED
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
 ZOO = zoo_models()
@@ -160,3 +160,77 @@ def test_evaluation_data_is_looked_at_and_a_saturating_declared_scaling_refused(
     assert ok.startswith("mine: refl.tif:") and "reflectance × 10000" in ok
     with pytest.raises(BandbridgeError, match=r"data source 'mine''s scaling uint8.*declare scaling: reflectance_10000"):
         check_declared(f, BandSel(bands=[0, 1, 2], scaling="uint8"), "mine")
+
+
+# ---------------------------------------------------------------- band names as products write them
+WALES = SHARED / "nir_s2_rsgislib_wales_tanzania" / "wales_aberystwyth_20210527_10m.tif"
+
+
+@pytest.mark.parametrize("name, role", [
+    ("B02 blue", "blue"), ("B08 NIR", "nir"), ("Band 4 (Red)", "red"), ("Red Edge 1", "rededge"),
+    ("red_edge_2", "rededge"), ("near infrared", "nir"), ("NIR_narrow", "nir"), ("SWIR 2", "swir"),
+    ("Coastal aerosol", "coastal"), ("S2_B8A", "nir"), ("b2", "blue"), ("B5", "rededge"),
+    ("Thermal IR", "thermal"), ("vh_db", "vh"), ("RED", "red"), ("n", "nir"),
+    # Landsat Collection 2's SR_B4 is NIR on Landsat 4–7 and red on 8–9: no guess
+    ("SR_B4", "other"), ("Band 1", "other"), ("redness", "other"), ("foo", "other")])
+def test_band_roles_from_names_and_descriptions_as_products_write_them(name, role):
+    from bandbridge.bands import band_role
+    assert band_role(name) == role
+
+
+def test_descriptions_not_understood_are_named_not_called_missing(tmp_path, rgb):
+    a, prof = rgb
+    f = _plain(tmp_path / "odd.tif", a, crs=prof["crs"], transform=prof["transform"])
+    with rasterio.open(f, "r+") as d:
+        d.descriptions = ("alpha one", "beta", "gamma")
+    look = look_at(f)
+    assert "'alpha one', 'beta', 'gamma'" in look.how and "name no band" in look.how
+    assert "without descriptions" not in look.how
+    with rasterio.open(f, "r+") as d:
+        d.descriptions = ("red", "mystery", "blue")
+    look = look_at(f)
+    assert look.roles == ["red", "other", "blue"] and "not understood: 'mystery'" in look.how
+
+
+def test_a_models_band_names_are_found_by_role_in_another_products_names(tmp_path, rgb):
+    """rgb2nir-s2 was trained on 'B04, B03, B02'; a file described 'blue, green, red' is read by
+    role (reader and interpretation alike), not refused for the string."""
+    a, prof = rgb
+    f = _plain(tmp_path / "bgr.tif", (a[::-1].astype(np.uint16) * 20 + 50), crs=prof["crs"],
+               transform=prof["transform"])
+    with rasterio.open(f, "r+") as d:
+        d.descriptions = ("Blue", "Green", "Red")
+    spec = read_spec(ZOO["rgb2nir-s2"])
+    assert interpret(f, spec).bands == [2, 1, 0]
+    r = read_raster(f, SCALINGS["reflectance_10000"], bands=list(spec.input.bands or ["B04", "B03", "B02"]))
+    assert np.allclose(r.data[0], (a[0].astype(np.float32) * 20 + 50) / 10000)  # red first
+    with pytest.raises(BandbridgeError, match="no band named 'B08' \\(role nir\\)"):
+        read_raster(f, SCALINGS["reflectance_10000"], bands=["B08"])
+
+
+def test_gdal_scale_and_offset_state_the_scaling(tmp_path, rgb):
+    a, prof = rgb
+    f = _plain(tmp_path / "x1000.tif", (a.astype(np.uint16) * 2 + 10), crs=prof["crs"],
+               transform=prof["transform"])
+    with rasterio.open(f, "r+") as d:
+        d.scales, d.offsets = (0.001,) * 3, (0.0,) * 3
+    look = look_at(f)
+    assert (look.scaling, look.tagged) == ("reflectance_1000", True) and "scale 0.001" in look.why
+    assert interpret(f, read_spec(ZOO["rgb2nir-s2"])).scaling == "reflectance_1000"
+    with rasterio.open(f, "r+") as d:
+        d.scales = (0.5,) * 3  # a scale we do not know: detected from the values as before
+    assert look_at(f).tagged is False
+
+
+@pytest.mark.skipif(not WALES.exists(), reason=f"shared data absent: {WALES}")
+def test_arcsi_sentinel2_is_read_in_band_order_and_its_scale_questioned():
+    """The ARCSI file describes its bands 'B02 blue, B03 green, B04 red, B08 NIR' and stores
+    reflectance × 1000 (its SOURCE.md): red comes from band 2, and × 10000 is questioned."""
+    spec = read_spec(ZOO["rgb2nir-s2"])
+    it = interpret(WALES, spec)
+    assert it.bands == [2, 1, 0] and "band descriptions" in it.note
+    assert it.scaling == "reflectance_10000" and "--scaling reflectance_1000" in it.note
+    it = interpret(WALES, spec, Overrides(scaling="reflectance_1000"))
+    assert it.scaling == "reflectance_1000" and "CHECK" not in it.note
+    nir = read_raster(WALES, SCALINGS["reflectance_1000"], bands=["B08"]).data[0]
+    assert 0.4 < np.percentile(nir, 99) < 0.9  # vegetation NIR, plausible only at × 1000

@@ -73,13 +73,17 @@ def test_training_sources_keep_only_their_val_items_out_and_held_out_sources_are
 @needs_shared
 def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp_path):
     out = tmp_path / "loso"
-    code, stdout, err = run_cli(
-        "loso", "--preset", "rgb2nir-pix2pix-cpu", "--recipes", "s2_eolearn,s2_sen12mscr,s2_riotilerpds",
-        "--fold", "eo=s2_eolearn", "--fold", "l1c->l2a=s2_eolearn,s2_sen12mscr>s2_riotilerpds",
-        "--data", str(SHARED), "--out", str(out),
-        *sum([["--set", s] for s in [*TINY[:1], "model.generator.args.n_blocks=1", *TINY[2:],
-                                     "train.max_epochs=1"]], []))
+    args = ["loso", "--preset", "rgb2nir-pix2pix-cpu", "--recipes", "s2_eolearn,s2_sen12mscr,s2_riotilerpds",
+            "--fold", "eo=s2_eolearn", "--fold", "l1c->l2a=s2_eolearn,s2_sen12mscr>s2_riotilerpds",
+            "--data", str(SHARED), "--out", str(out),
+            *sum([["--set", s] for s in [*TINY[:1], "model.generator.args.n_blocks=1", *TINY[2:],
+                                         "train.max_epochs=1"]], [])]
+    code, stdout, err = run_cli(*args[:7], *args[9:])  # the first fold only: a run cut short
     assert code == 0, err
+    code, stdout, err = run_cli(*args)                 # the same command again resumes
+    assert code == 0, err
+    assert "fold eo: kept from" in stdout and "fold l1c->l2a: kept" not in stdout
+    assert len(list((out / "runs").glob("*-loso-eo/*"))) == 1  # the finished fold is not re-trained
     s = json.loads((out / "loso.json").read_text())
     assert [f["fold"] for f in s["folds"]] == ["eo", "l1c->l2a"]
     assert s["folds"][0]["images"] == 5 and s["folds"][1]["images"] == 1  # every held-out image

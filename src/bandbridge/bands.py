@@ -37,8 +37,44 @@ def canonical_band_name(name: str) -> str:
     return f"B0{m.group(1)}" if m else n
 
 
+# Words products write in band descriptions ('B02 blue', 'Band 4 - Red', 'Red Edge 1', 'NIR_narrow',
+# 'SWIR 2', 'Coastal aerosol'), matched on the lower-cased name with separators as single spaces.
+# Order matters: 'red edge' before 'red', 'near infrared' before anything with 'red'.
+_ROLE_WORDS: tuple[tuple[str, str], ...] = (
+    (r"red ?edge|\bre\d?\b|\bvre\d?\b", "rededge"),
+    (r"near ?infra ?red|\bnir\d*\b|\bnir ?narrow\b|\bnnir\b", "nir"),
+    (r"short ?wave|\bswir\d*\b", "swir"),
+    (r"\b(?:lwir|tirs?\d*|thermal)\b", "thermal"),
+    (r"\b(?:coastal|aerosol|ultra ?blue)\b", "coastal"),
+    (r"\bwater ?vapou?r\b|\bvapou?r\b", "vapour"),
+    (r"\bcirrus\b", "cirrus"),
+    (r"\bred\b", "red"), (r"\bgreen\b", "green"), (r"\bblue\b", "blue"),
+    (r"\b(?:gray|grey)\b", "gray"),
+    (r"\bvv\b", "vv"), (r"\bvh\b", "vh"), (r"\bhh\b", "hh"), (r"\bhv\b", "hv"),
+)
+# Landsat Collection 2 names (SR_B5, ST_B10): the band number means another colour per mission
+# (B4 is NIR on Landsat 4–7, red on 8–9), so they give no role by themselves.
+_AMBIGUOUS_CODE = re.compile(r"\b(?:sr|st|toa) b\d+\b")
+
+
 def band_role(name: str) -> str:
-    return _ROLE_BY_NAME.get(canonical_band_name(name), "other")
+    """The role of a band from its name or description as products write it: a known name
+    ('B04', 'NIR', 'VV'), a colour word anywhere in it ('B02 blue', 'Band 4 (Red)', 'Red Edge 1',
+    'near infrared'), or a Sentinel-2 band code inside it ('S2_B8A'); 'other' when none applies."""
+    known = _ROLE_BY_NAME.get(canonical_band_name(name))
+    if known:
+        return known
+    text = " ".join(re.split(r"[^a-z0-9]+", str(name).lower())).strip()
+    for pattern, role in _ROLE_WORDS:
+        if re.search(pattern, text):
+            return role
+    if _AMBIGUOUS_CODE.search(text):
+        return "other"
+    for token in text.split():
+        role = _ROLE_BY_NAME.get(canonical_band_name(token))
+        if role and re.fullmatch(r"b\d{1,2}a?", token):
+            return role
+    return "other"
 
 
 # Band names of whole files of known sensors, in file order (used when a file carries no
@@ -251,7 +287,7 @@ def find_role(bands: list[str], role: str) -> int | None:
 # What the stored values of a scaling mean: display-referred imagery, reflectance, SAR backscatter
 # (input detection refuses feeding one kind to a model of another).
 FAMILY = {"uint8": "8-bit imagery", "uint16": "8-bit imagery", "reflectance_10000": "reflectance",
-          "reflectance": "reflectance", "sar_db": "SAR backscatter (dB)"}
+          "reflectance_1000": "reflectance", "reflectance": "reflectance", "sar_db": "SAR backscatter (dB)"}
 # Band roles of a file that names none, by its band count (NAIP's order for four).
 ROLES_BY_COUNT = {1: ("gray",), 3: ("red", "green", "blue"), 4: ("red", "green", "blue", "nir")}
 

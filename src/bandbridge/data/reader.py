@@ -19,7 +19,7 @@ import rasterio
 from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, Scaling, canonical_band_name
+from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, Scaling, band_role, canonical_band_name
 from bandbridge.data import cube
 from bandbridge.errors import BandbridgeError
 
@@ -64,6 +64,8 @@ class RasterInfo:
     descriptions: tuple = ()  # the file's own band descriptions (None where unset)
     colorinterp: tuple = ()  # colour interpretation names ('red', 'alpha', 'undefined', …)
     driver: str = ""
+    scales: tuple = ()  # GDAL scale and offset per band (physical = stored × scale + offset)
+    offsets: tuple = ()
 
 
 def _split_npy(path: str) -> tuple[Path, int | None]:
@@ -148,7 +150,8 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
                                   f"{count} bands")
         return RasterInfo(src.height, src.width, [canonical_band_name(n) for n in names],
                           _crs(src), _tr(src), src.nodata, src.dtypes[0], tuple(desc),
-                          tuple(c.name if hasattr(c, "name") else str(c) for c in ci), src.driver)
+                          tuple(c.name if hasattr(c, "name") else str(c) for c in ci), src.driver,
+                          tuple(src.scales), tuple(src.offsets))
 
 
 def open_raster(p: str | Path):
@@ -272,10 +275,17 @@ def _select(names: list[str], bands: BandSpec, p) -> list[int]:
         if names == ["GRAY"] and key in ("RED", "GREEN", "BLUE"):
             out.append(0)  # a grayscale image read as RGB: replicate its one band
             continue
-        if key not in names:
-            raise BandbridgeError(f"{p}: no band named '{b}'; the file has {names}. Use a 0-based "
-                                  "index, or set 'sensor'/'band_names' on the source")
-        out.append(names.index(key))
+        if key in names:
+            out.append(names.index(key))
+            continue
+        # Another product's name for the same band ('B04' asked, 'RED' or 'B04 red' found): by role.
+        role = band_role(key)
+        same = [i for i, n in enumerate(names) if role != "other" and band_role(n) == role]
+        if len(same) != 1:
+            raise BandbridgeError(f"{p}: no band named '{b}'" + (f" (role {role})" if role != "other" else "")
+                                  + f"; the file has {names}. Use a 0-based index, or set "
+                                  "'sensor'/'band_names' on the source")
+        out.append(same[0])
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir
+from bandbridge.bands import SCALINGS, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.data.reader import open_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import (Interpretation, Look, Overrides,
@@ -30,8 +30,7 @@ CONTROLS = "Band roles and scaling"  # the page's section that holds its band co
 # The CLI's flags, as the shared interpretation names them → the page's control that does the same.
 FLAGS = {"--band-names": "**band names**", "--bands": "**input bands**", "--scaling": "**scaling**",
          "--vmin": "**min**", "--vmax": "**max**", "-m": "the **model** menu:"}
-SCALING_CHOICES = ("auto", "uint8", "uint16", "reflectance_10000", "reflectance", "sar_db",
-                   "minmax")
+SCALING_CHOICES = ("auto", *SCALINGS, "minmax")  # every scaling the CLI's --scaling takes
 
 
 def page_words(text: str) -> str:

@@ -102,8 +102,14 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
         raise BandbridgeError(f"--out {out} is a file; give a folder for runs/, folds/ and loso.*")
     check_writable(out, "--out")
     base = load_config(preset, data_root=data_root, overrides=overrides).model_dump(mode="json")
+    done = finished_folds(out, preset, overrides)
     results = []
     for f in folds:
+        kept = done.get((f.name, tuple(f.train), tuple(f.test)))
+        if kept is not None:  # a fold an earlier call of the same command finished: not re-trained
+            print(f"fold {f.name}: kept from {out / 'loso.json'} (finished earlier)")
+            results.append(kept)
+            continue
         fold_cfg = build_config({**base, "name": f"{base['name']}-loso-{f.name}",
                                  "data": {**base["data"], "sources": [train_source(n) for n in f.train]}})
         os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder per fold
@@ -117,6 +123,19 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
                         "methods": res.summary["methods"]})
         write_tables(out, preset, results, overrides)  # after every fold: a long run shows its progress
     return write_tables(out, preset, results, overrides)
+
+
+def finished_folds(out: Path, preset: str, overrides: list[str] | None) -> dict:
+    """The folds an earlier ``loso`` into ``out`` with the same preset and overrides finished,
+    keyed by (name, training recipes, held-out recipes): what a re-run keeps (resume)."""
+    try:
+        old = json.loads((out / "loso.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if old.get("preset") != preset or old.get("overrides") != list(overrides or []):
+        return {}
+    return {(r["fold"], tuple(r["train"]), tuple(r["test"])): r
+            for r in old.get("folds", []) if {"fold", "train", "test", "methods"} <= set(r)}
 
 
 def write_tables(out: Path, preset: str, results: list[dict], overrides: list[str] | None = None) -> dict:

@@ -55,6 +55,7 @@ class Look:
     why: str  # e.g. "uint16, 99th percentile 3012: reflectance × 10000"
     values: np.ndarray  # (bands, n) raw values of the decimated look's valid pixels
     georeferenced: bool = True  # the file has a coordinate system (a photo has none)
+    tagged: bool = False  # the scaling is the file's own GDAL scale/offset, not a guess
 
     @property
     def family(self) -> str:
@@ -83,8 +84,24 @@ class Interpretation:
 def _roles(info, n: int, values: np.ndarray | None) -> tuple[list[str], str]:
     """(role per band, how it was decided) from descriptions, colour interpretation or count."""
     by_name = [band_role(b) for b in info.bands]
-    if any(r != "other" for r in by_name) and (any(info.descriptions) or not info.colorinterp):
-        return by_name, "band descriptions" if any(info.descriptions) else "band names"
+    described = any(info.descriptions)
+    if any(r != "other" for r in by_name) and (described or not info.colorinterp):
+        unread = [d for d, r in zip(info.descriptions, by_name) if d and r == "other"]
+        how = "band descriptions" if described else "band names"
+        return by_name, how + (f"; not understood: {_quoted(unread)}" if unread else "")
+    roles, how = _roles_without_names(info, n, values)
+    if described:  # descriptions there, none understood: say which, never "without descriptions"
+        how = (f"{how.replace(' without descriptions', '')}; the band descriptions "
+               f"{_quoted([d or '' for d in info.descriptions])} name no band bandbridge knows")
+    return roles, how
+
+
+def _quoted(names) -> str:
+    return ", ".join(f"'{d}'" for d in names)
+
+
+def _roles_without_names(info, n: int, values: np.ndarray | None) -> tuple[list[str], str]:
+    """Roles from the colour interpretation, else by count."""
     ci = list(info.colorinterp)
     if ci[:3] == ["red", "green", "blue"]:
         roles = ["red", "green", "blue"] + ["other"] * (n - 3)
@@ -100,8 +117,25 @@ def _roles(info, n: int, values: np.ndarray | None) -> tuple[list[str], str]:
     return ["other"] * n, f"{n} bands without descriptions"
 
 
+# GDAL scale/offset a product writes (physical = stored × scale + offset) → the scaling it means.
+_BY_TAGS = {(1e-4, 0.0): "reflectance_10000", (1e-3, 0.0): "reflectance_1000",
+            (2.75e-5, -0.2): "landsat_c2", (2e-5, -0.1): "landsat_l1_toa"}
+DARK_10000 = 1000  # below this 99th percentile in every band, × 10000 reflectance is implausible
+
+
+def scaling_from_tags(scales, offsets) -> str | None:
+    """The scaling the file's own GDAL scale/offset state, when they are one of :data:`_BY_TAGS`
+    (the same on every band); None when unset (1, 0) or not one we know."""
+    pairs = {(float(s), float(o)) for s, o in zip(scales, offsets)}
+    if len(pairs) != 1 or pairs == {(1.0, 0.0)}:
+        return None
+    (s, o), = pairs
+    return next((name for (ts, to), name in _BY_TAGS.items()
+                 if abs(s - ts) <= 1e-6 * ts and abs(o - to) <= 1e-9), None)
+
+
 def detect_scaling(dtype: str, v: np.ndarray, path) -> tuple[str, str]:
-    """``(scaling, why)`` the raw values ``v`` (valid pixels) look like."""
+    """``(scaling, why)`` the raw values ``v`` (``(bands, n)`` valid pixels) look like."""
     kind = np.dtype(dtype).kind
     if dtype in ("uint8", "int8"):
         return "uint8", f"{dtype} values"
@@ -110,7 +144,13 @@ def detect_scaling(dtype: str, v: np.ndarray, path) -> tuple[str, str]:
         if top <= 255 and p1 >= 0:
             return "uint8", f"{dtype} holding 8-bit values (max {top:.0f})"
         if p99 <= 15000 and p1 >= 0:
-            return "reflectance_10000", f"{dtype}, 99th percentile {p99:.0f}: reflectance × 10000"
+            why = f"{dtype}, 99th percentile {p99:.0f}: reflectance × 10000"
+            bright = float(np.percentile(np.atleast_2d(v), 99, axis=-1).max())
+            if bright < DARK_10000:  # ARCSI writes × 1000: read as × 10000 it is a black scene
+                why += (f" — CHECK: no band's 99th percentile reaches 0.1 reflectance so (brightest "
+                        f"{bright:.0f}); if the product is reflectance × 1000 (ARCSI), pass "
+                        "--scaling reflectance_1000")
+            return "reflectance_10000", why
         if top <= 65535 and p1 >= 0:
             return "uint16", f"{dtype}, 99th percentile {p99:.0f}: 16-bit imagery"
     elif p1 >= -0.5 and p99 <= 1.5:
@@ -160,9 +200,15 @@ def look_at(path: str | Path, band_names: tuple[str, ...] | None = None,
         names = list(info.bands)
         roles, how = _roles(info, n, values)
     data = [i for i, r in enumerate(roles) if r != "alpha"] or list(range(n))
-    scaling, why = detect_scaling(info.dtype, values[data], path)
+    tagged = scaling_from_tags([info.scales[i] for i in data], [info.offsets[i] for i in data]) \
+        if len(info.scales) == n else None  # a palette's one index band became three
+    if tagged:
+        scaling, why = tagged, (f"{info.dtype} with the file's scale {info.scales[data[0]]:g} and "
+                                f"offset {info.offsets[data[0]]:g}: {tagged}")
+    else:
+        scaling, why = detect_scaling(info.dtype, values[data], path)
     return Look(str(path), names, roles, how, info.dtype, scaling, why, values,
-                info.crs is not None)
+                info.crs is not None, tagged is not None)
 
 
 def _resolve_bands(look: Look, tokens, need: int, model: str) -> list[int]:
@@ -237,6 +283,8 @@ def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
     reflectance × 10000 ↔ reflectance); refuses values of another family."""
     m = spec.input.scaling
     fm, fd = FAMILY.get(m), look.family
+    if look.tagged and (fd == fm or fm is None or not fd):
+        return look.scaling  # the file states its own scale: that, not the model's or a guess
     if fm is None:  # landsat, SAR DN, minmax: detection cannot tell; the saturation check remains
         return m
     if fd and fd != fm:
