@@ -151,3 +151,30 @@ def test_loso_shots_scores_adapted_against_every_bar(run_cli, tmp_path):
                 "adapted vs linear"):
         assert col in head
     assert "s2_eolearn (seen in training) | 1 image(s) adapt" in table
+
+
+def test_adapt_and_a_calibration_print_no_library_lines_and_name_what_they_made(capfd, monkeypatch, tmp_path):
+    """Captured at the file descriptors (what a terminal shows): adapt and the web page's
+    calibration print their own words only — no Lightning/PyTorch line, no warning, no work
+    folder or --resume hint — and the bundle is named `<model>-adapted-<hash>`."""
+    from bandbridge import cli
+    from bandbridge.demo.calibrate import calibrate
+    from bandbridge.spec import read_spec, zoo_models
+    from bandbridge.workflows.runner import RUN_DIR_ENV
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+    monkeypatch.setattr("sys.argv", ["bandbridge", "adapt", "-m", "rgb2nir-naip", str(DATE), "-o",
+                                     str(tmp_path / "a"), "--minutes", "0.1", "--within-scene"])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code in (0, None)
+    folder = zoo_models()["rgb2nir-naip"]
+    (tmp_path / "web").mkdir()
+    cal = calibrate(folder, read_spec(folder), NAIP / "m_4709963_se_14_1_20120731.tif", None,
+                    tmp_path / "web", minutes=0.1)
+    assert read_spec(cal.folder).name.startswith("rgb2nir-naip-adapted-")  # what the page names
+    shown = capfd.readouterr()
+    for line in (shown.out + shown.err).splitlines():
+        assert not re.search(r"lightning|torch|Warning|warn\(|Epoch|run folder|--resume|\.partial", line), line
+    name = yaml.safe_load((tmp_path / "a" / "model.yaml").read_text())["config"]["name"]
+    assert re.fullmatch(r"rgb2nir-naip-adapted-[0-9a-f]{8}", name), name
+    assert f"# {name}" in (tmp_path / "a" / "MODEL_CARD.md").read_text()

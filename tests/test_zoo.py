@@ -33,7 +33,9 @@ def test_models_command_and_name_resolution(run_cli, tmp_path):
     assert code == 0 and all(n in out for n in EXPECTED)
     assert resolve_model_folder("rgb2nir-s2") == zoo_models()["rgb2nir-s2"]
     assert resolve_model_folder("rgb2nir") == zoo_models()["rgb2nir-naip"]  # the short name
-    assert "rgb2nir " in out and "= rgb2nir-naip" in out
+    rule = next(line for line in out.splitlines() if line.startswith("rgb2nir "))
+    for route in ("8-bit imagery → rgb2nir-naip", "(a photo) → rgb2nir-photo", "reflectance → rgb2nir-s2"):
+        assert route in rule, rule  # the short name routes by the input: all three are said
     code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"))
     assert code == 0, err
     with rasterio.open(tmp_path / "n.tif") as f:

@@ -91,6 +91,14 @@ def check_weights_hash(path: Path, expected: object) -> None:
                               "altered since it was saved); copy the bundle again or re-export it")
 
 
+def rename_bundle(folder: str | Path, name: str) -> None:
+    """Set the name in ``folder``'s ``model.yaml`` (its config's ``name``; weights untouched)."""
+    d = Path(folder)
+    meta = read_meta(d / META)
+    meta["config"]["name"] = name
+    atomic_write_bytes(d / META, yaml.safe_dump(meta, sort_keys=False).encode())
+
+
 def stamp_weights_hash(folder: str | Path) -> str:
     """Write the hash of ``folder``'s weights into its ``model.yaml`` (a line after
     ``bandbridge_bundle:``, replacing an earlier one; the rest of the file and the weights are

@@ -22,7 +22,7 @@ def models() -> None:
         out.print("no bundled models in this installation")
     for name, d in found.items():
         if name in ZOO_ALIASES:
-            out.print(f"[bold]{name:14s}[/] = {ZOO_ALIASES[name]}", highlight=False)
+            out.print(f"[bold]{name:14s}[/] {alias_rule(name)}", highlight=False)
             continue
         meta = yaml.safe_load((d / "model.yaml").read_text())
         cfg, mb = meta["config"], sum(f.stat().st_size for f in d.iterdir()) / 1e6
@@ -32,3 +32,16 @@ def models() -> None:
                   f"{cfg['model']['generator']['name']}, {mb:.1f} MB" +
                   (f", val PSNR {psnr:.1f} dB" if psnr else "") + f"  ({d / 'MODEL_CARD.md'})",
                   highlight=False)
+
+
+def alias_rule(name: str) -> str:
+    """What a short name stands for: the routing rule (by the input's values) or its one model."""
+    from bandbridge.inference.core.route import PHOTO, ZOO_ROUTES
+    from bandbridge.spec import ZOO_ALIASES
+    routes = ZOO_ROUTES.get(name)
+    if not routes:
+        return f"= {ZOO_ALIASES[name]}"
+    said = {PHOTO: "8-bit without a coordinate system (a photo)"}
+    return "picks by the input's values: " + "; ".join(
+        f"{said.get(family, family)} → {model}" for family, model in routes.items()) + \
+        f" (adapt, evaluate and export take {ZOO_ALIASES[name]})"

@@ -187,14 +187,14 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     sources = pair_sources(pairs, base, bands)
     for src in sources:
         src["split"] = region_split(parse_region(region), ALL_ROWS)
-    name = f"{folder.name}-adapted"
+    name = f"{model_label(folder, base)}-adapted"
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         summary, sel = adapt_bundle(folder, bundle, sources, name, tmp, within_scene, 60 * minutes)
         command = " ".join(["bandbridge adapt -m", model, *pairs] + ([f"--region {region}"] if region else [])
                            + (["--within-scene"] if within_scene else []))
-        card = adapt_card(command, name, summary)
+        card = adapt_card(command, summary["name"], summary)
         atomic_write_bytes(tmp / "MODEL_CARD.md", card.encode())
         if out.exists():
             shutil.rmtree(out)
@@ -218,6 +218,7 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     summary = card_summary(sel, user_pairs, keep, note, str(folder.name), groups)
     if keep == "zero-shot" and copy_zero_shot:
         shutil.copytree(folder, dest)
+        summary["name"] = name_by_content(dest, name)
         return summary, sel
     lin = sel.fitted if sel.chosen == "linear" else None
     info = {"epoch": -1, "learner": {k: v for k, v in summary.items() if k != "methods"}
@@ -226,7 +227,25 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     save_bundle(dest, sel.fitted.make_generator(bundle.in_channels, bundle.out_channels),
                 adapted_config(base, sources, sel, name), bundle.in_channels,
                 bundle.out_channels, **info)
+    summary["name"] = name_by_content(dest, name)
     return summary, sel
+
+
+def model_label(folder: Path, base) -> str:
+    """What a user calls the model: its zoo name (``rgb2nir-naip``), else its config's name."""
+    from bandbridge.spec import ZOO_ALIASES, zoo_models
+    zoo = {Path(f).resolve(): n for n, f in zoo_models().items() if n not in ZOO_ALIASES}
+    return zoo.get(Path(folder).resolve(), base.name)
+
+
+def name_by_content(dest: Path, name: str) -> str:
+    """``name`` + the first 8 hex digits of the written weights' hash, set in ``dest``'s
+    ``model.yaml``: two adaptations never share a name, and a copy kept as it was says so."""
+    from bandbridge.bundle import WEIGHTS, rename_bundle
+    from bandbridge.fileio import sha256_file
+    full = f"{name}-{sha256_file(dest / WEIGHTS)[:8]}"
+    rename_bundle(dest, full)
+    return full
 
 
 def linear_coef(pairs: list, fitted=None) -> np.ndarray:

@@ -33,7 +33,7 @@ from bandbridge.training import GANTask
 from bandbridge.training_unpaired import CycleGANTask
 from bandbridge.models.anchor import zero_residual
 from bandbridge.workflows import groups, learner_anchor, learner_best
-from bandbridge.workflows.console import EpochBar, announce_run_dir, quiet_lightning
+from bandbridge.workflows.console import EpochBar, announce_run_dir, libraries_to_log, quiet_lightning
 
 RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
 
@@ -191,7 +191,8 @@ def init_weights(module: GANTask, source: str) -> None:
                               "generator and size")
     module.load_state_dict(fits, strict=False)
     given = ("G.", "D.") if any(k.startswith("D.") for k in state) else ("G.",)  # a bundle: G only
-    fresh = sorted(k for k in own if k.startswith(given) and k not in fits)
+    fresh = sorted(k for k in own if k.startswith(given) and k not in fits
+                   and not (refit and k.startswith(refit)))  # the anchor is refitted, not fresh
     if fresh:
         print(f"--init-from {p}: {len(fits)} tensors loaded; {len(fresh)} of another shape or "
               f"absent start fresh ({', '.join(fresh[:4])}{', …' if len(fresh) > 4 else ''})")
@@ -218,8 +219,9 @@ def _trainer(**kw) -> L.Trainer:
 
 
 def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
-          init_from: str | None = None, fast_dev_run: bool = False) -> Path:
-    """Train ``cfg``; returns the run folder. ``resume`` continues a run exactly."""
+          init_from: str | None = None, fast_dev_run: bool = False, announce: bool = True) -> Path:
+    """Train ``cfg``; returns the run folder. ``resume`` continues a run exactly. ``announce``:
+    print the run folder and its ``--resume`` command (False for a folder the caller removes)."""
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     ckpt_path = None
@@ -229,7 +231,8 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         os.environ[RUN_DIR_ENV] = str(run_dir)
     else:
         run_dir = new_run_dir(cfg, runs_root)
-    announce_run_dir(run_dir, resume is not None)
+    if announce:
+        announce_run_dir(run_dir, resume is not None)
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     cyclegan = cfg.model.kind == "cyclegan"  # unpaired: two generators, no anchor (no pairs)
     dm = UnpairedDataModule(cfg) if cyclegan else PairedDataModule(cfg)
@@ -295,47 +298,50 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                         save_top_k=t.keep_checkpoints, monitor="epoch" if t.keep_checkpoints > 0 else None,
                         mode="max",
                         save_last=True),
-        export, EpochBar(),
+        export, EpochBar(t.max_minutes),
     ]
     check_accelerator(t.accelerator)
-    trainer = _trainer(
-        default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
-        accelerator=t.accelerator, devices=t.devices, strategy=strategy,
-        num_nodes=t.num_nodes, precision=precision, callbacks=callbacks,
-        logger=TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"),
-        max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
-        log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.val_every_n_epochs,
-        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, use_distributed_sampler=False, fast_dev_run=fast_dev_run,
-        enable_model_summary=False)
-    if trainer.is_global_zero:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(cfg).encode())
-        if baseline is not None and not resume:
-            atomic_write_bytes(baseline_file, json.dumps(baseline).encode())
-        if not cyclegan:  # which items validation held out together (data/found_groups.py)
-            from bandbridge.data.found_groups import group_members
-            atomic_write_bytes(run_dir / "groups.json",
-                               json.dumps(group_members(dm.pairs), indent=1).encode())
-        if not resume:  # the starting point, so every run shows what training gained
-            start = module.start_metrics(dm)
-            if worst is not None:
-                start["worst_ratio"] = 1.0
-            trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
-            atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
-            export.save_start(module, start)
-    t0 = time.time()
-    with warnings.catch_warnings():  # library deprecations and resume chatter: nothing to act on
-        for cat in (DeprecationWarning, FutureWarning):
-            warnings.filterwarnings("ignore", category=cat)
-        warnings.filterwarnings("ignore", message=".*exists and is not empty")
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    # Lightning's lines and the libraries' warnings go to the run's train.log (console.py)
+    with libraries_to_log(run_dir / "train.log"):
+        trainer = _trainer(
+            default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
+            accelerator=t.accelerator, devices=t.devices, strategy=strategy,
+            num_nodes=t.num_nodes, precision=precision, callbacks=callbacks,
+            logger=TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"),
+            max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
+            log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.val_every_n_epochs,
+            plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, use_distributed_sampler=False, fast_dev_run=fast_dev_run,
+            enable_model_summary=False)
+        if trainer.is_global_zero:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(cfg).encode())
+            if baseline is not None and not resume:
+                atomic_write_bytes(baseline_file, json.dumps(baseline).encode())
+            if not cyclegan:  # which items validation held out together (data/found_groups.py)
+                from bandbridge.data.found_groups import group_members
+                atomic_write_bytes(run_dir / "groups.json",
+                                   json.dumps(group_members(dm.pairs), indent=1).encode())
+            if not resume:  # the starting point, so every run shows what training gained
+                start = module.start_metrics(dm)
+                if worst is not None:
+                    start["worst_ratio"] = 1.0
+                trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
+                atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
+                export.save_start(module, start)
+        t0 = time.time()
+        with warnings.catch_warnings():  # library deprecations and resume chatter: nothing to act on
+            for cat in (DeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=cat)
+            warnings.filterwarnings("ignore", message=".*exists and is not empty")
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     if trainer.is_global_zero:
         end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         start_file = run_dir / "val_start.json"
         summary = {"epochs": trainer.current_epoch, "global_step": trainer.global_step,
                    "fit_seconds": round(time.time() - t0, 1), "precision": precision,
                    "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
-                   "val_end": end, "starts_as_linear_baseline": baseline is not None}
+                   "val_end": end, "starts_as_linear_baseline": baseline is not None,
+                   "monitor": f"{t.monitor} ({t.monitor_mode})"}
         anchor = (baseline or {}).get("anchor") or {}
         if anchor.get("kind") == "learner":
             summary["start"] = f"the {anchor['chosen']} learner chosen on the training split"
@@ -381,11 +387,14 @@ def summary_line(run_dir: Path) -> str:
     a, b = s.get("val_start") or {}, s.get("val_end") or {}
     best = best_info(run_dir)
     c = best.get("val_metrics") or {}
-    parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" + (f" (best {c['val/' + k]:.4f})" if "val/" + k in c else "")
+    parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" + (f" (model/best {c['val/' + k]:.4f})" if "val/" + k in c else "")
              for k in ("l1", "psnr", "w1") if k in a and "val/" + k in b]
     start = f"start = {s['start']}" if s.get("start") else \
         "start = the linear baseline fitted on the training split" \
         if s.get("starts_as_linear_baseline") else "start = the untrained network"
     which = "the start itself" if best.get("epoch") == -1 else f"epoch {best.get('epoch')}"
-    return (f"validation {', '.join(parts)} (start → last epoch; {start}; model/best = {which}; "
-            f"{s['epochs']} epochs, {s['fit_seconds'] / 60:.1f} min)")
+    monitor, _, mode = (s.get("monitor") or "").partition(" (")
+    chose = (f", the {'highest' if mode.startswith('max') else 'lowest'} {monitor}"
+             if monitor else "")  # why best's l1 can trail the last epoch's: another metric chose
+    return (f"validation {', '.join(parts)} (start → last epoch; {start}; model/best = {which}"
+            f"{chose}; {s['epochs']} epochs, {s['fit_seconds'] / 60:.1f} min)")

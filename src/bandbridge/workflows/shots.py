@@ -22,6 +22,7 @@ from pathlib import Path
 from bandbridge.config import build_config, recipes
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_writable
+from bandbridge.workflows.console import EPOCHS_BY_TIME
 
 ADAPT_ROWS = {"train": (0.0, 0.8), "val": (0.8, 1.0)}  # of each adapt image (scratch training)
 CONTEXT_ANCHOR = {"windows": [5, 15, 45], "products": True}  # the scratch network's anchor
@@ -169,7 +170,7 @@ def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
     d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (max(CONTEXT_ANCHOR["windows"]) // 2 + 10))
     d["loss"].update(lambda_adv=0.0, lambda_emd=0.0, lambda_index=0.0)
     d["optim"].update(lr_g=1e-4, schedule={"kind": "constant"})
-    d["train"].update(max_epochs=10_000, max_steps=-1 if context else 0, max_minutes=minutes, monitor="val/l1",
+    d["train"].update(max_epochs=EPOCHS_BY_TIME, max_steps=-1 if context else 0, max_minutes=minutes, monitor="val/l1",
                       monitor_mode="min", keep_checkpoints=1, seed=seed, image_samples=0)
     return build_config(d)
 
@@ -181,7 +182,8 @@ def fine_tune(cfg, work: Path, init_from: Path | None = None) -> Path:
     os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder for each fine-tune
     init = init_from if cfg.train.max_steps else None
     try:
-        return runner.train(cfg, runs_root=str(work), init_from=str(init) if init else None)
+        return runner.train(cfg, runs_root=str(work), init_from=str(init) if init else None,
+                            announce=False)  # a work folder removed after: no --resume to give
     finally:
         os.environ.pop(runner.RUN_DIR_ENV, None)
 
