@@ -196,3 +196,31 @@ def test_plain_images_predict_without_gdal_noise(tmp_path):
     r = _cli("predict", tmp_path / "rgb.png", "-m", "rgb2nir", "-o", tmp_path / "nir.tif")
     assert r.returncode == 0, r.stderr
     assert "Warning" not in r.stderr and "matrix" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("dtype, scale", [("uint16", 1e-4), ("float32", 1.0)])
+def test_gdal_reads_the_physical_values_of_a_scaled_output(run_cli, tmp_path, dtype, scale):
+    """A reflectance model's output carries GDAL scale/offset/units (what QGIS and `gdalinfo`
+    show): stored × scale + offset is reflectance; read back, bandbridge takes a uint16 output's
+    own scale as its scaling."""
+    import numpy as np
+    from bandbridge.inference.core.interpret import look_at
+    with rasterio.open(NAIP) as d:
+        a, prof = d.read([1, 2, 3], window=((0, 128), (0, 128))), d.profile
+    prof.update(height=128, width=128, count=3, dtype="uint16", nodata=0, photometric=None)
+    prof.pop("photometric")
+    src = tmp_path / "refl.tif"
+    with rasterio.open(src, "w", **prof) as d:
+        d.write(a.astype(np.uint16) * 20 + 50)
+    code, _, err = run_cli("predict", str(src), "-m", "rgb2nir-s2", "-o", str(tmp_path / "nir.tif"),
+                           "--dtype", dtype)
+    assert code == 0, err
+    with rasterio.open(tmp_path / "nir.tif") as o:
+        assert (o.scales, o.offsets, o.units) == ((scale,), (0.0,), ("reflectance",))
+        physical = o.read(1, masked=True) * o.scales[0] + o.offsets[0]
+        assert 0.0 < float(physical.mean()) < 1.0  # reflectance, whatever the stored type
+        assert o.tags()["bandbridge_units"] == ("reflectance = stored × 0.0001" if dtype == "uint16"
+                                                else "reflectance")
+    if dtype == "uint16":
+        look = look_at(tmp_path / "nir.tif")
+        assert (look.scaling, look.tagged) == ("reflectance_10000", True)

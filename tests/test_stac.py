@@ -1,7 +1,8 @@
 """STAC Items: an item with one asset per band is predicted like the raster it describes,
 whether its assets are local files or URLs (read through GDAL's /vsicurl/ from a server on
 127.0.0.1: no outside network), and every output gets a STAC Item (``<output>.json``) that
-validates offline against the core schema and the eo extension's, with valid common names."""
+validates offline against the core schema and the eo, raster and projection extensions', with
+valid common names, every written file as an asset and each band's scale, offset and unit."""
 
 from __future__ import annotations
 
@@ -79,10 +80,21 @@ def test_a_stac_item_is_predicted_like_its_raster_and_gets_an_item(run_cli, tmp_
 
 
 def test_a_plain_raster_gets_its_footprint_and_a_marked_processing_time(run_cli, tmp_path):
-    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"), "--stac")
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"), "--stac",
+                           "--index", "ndvi", "--confidence", "--dtype", "uint16")
     assert code == 0, err
     d = json.loads((tmp_path / "n.tif.json").read_text())
     _validates_offline(d)
+    # every written file is an asset; each band says how its stored values become DN
+    assert {k: a["href"] for k, a in d["assets"].items()} == {
+        "data": "n.tif", "ndvi": "n_ndvi.tif", "error": "n_error.tif"}
+    band = d["assets"]["data"]["raster:bands"][0]
+    assert band == {"data_type": "uint16", "scale": 255 / 10000, "offset": 0.0, "nodata": 0.0,
+                    "unit": "DN (8-bit)"}
+    with rasterio.open(NAIP) as src:
+        assert d["properties"]["proj:code"] == f"EPSG:{src.crs.to_epsg()}"
+        assert d["properties"]["proj:shape"] == [src.height, src.width]
+        assert d["properties"]["proj:transform"] == list(src.transform)[:6]
     assert d["properties"]["bandbridge:datetime"].startswith("processing time")
     w, s, e, n = d["bbox"]
     assert -100 < w < e < -98 and 47 < s < n < 48  # the scene's footprint in WGS84 (North Dakota)
@@ -145,18 +157,25 @@ def test_a_malformed_item_is_one_line(run_cli, tmp_path):
 
 
 def _validates_offline(d: dict) -> None:
-    """The Item passes the core schema and its extensions' (eo), with any fetch refused."""
-    from bandbridge.inference.interop.stac import EO, validate_item
-    assert d["stac_extensions"] == [EO]
+    """The Item passes the core schema and its extensions' (eo, raster, projection), with any
+    fetch refused; each extension's schema refuses what it should (so it was applied)."""
+    from bandbridge.inference.interop.stac import EO, PROJ, RASTER, validate_item
+    assert d["stac_extensions"] == [EO, RASTER, PROJ]
     with pytest.MonkeyPatch.context() as mp:
         def no_network(*a, **k):
             raise AssertionError(f"a schema was fetched: {a}")
         mp.setattr(pystac.stac_io.DefaultStacIO, "read_text", no_network)
         validate_item(d)
-        bad = json.loads(json.dumps(d))
-        bad["assets"]["data"]["eo:bands"][0]["common_name"] = "B08"  # what the eo schema refuses
-        with pytest.raises(pystac.errors.STACValidationError):
-            validate_item(bad)
+        for where, key, value in [(("assets", "data", "eo:bands", 0), "common_name", "B08"),
+                                  (("assets", "data", "raster:bands", 0), "data_type", "uint17"),
+                                  (("properties",), "proj:shape", [10])]:
+            bad = json.loads(json.dumps(d))
+            node = bad
+            for k in where:
+                node = node[k]
+            node[key] = value  # what the extension's schema refuses
+            with pytest.raises(pystac.errors.STACValidationError):
+                validate_item(bad)
 
 
 class _Ranges(http.server.SimpleHTTPRequestHandler):

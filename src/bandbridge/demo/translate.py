@@ -167,7 +167,7 @@ class Translator:
                              "NDVI of the synthetic NIR (−1…+1)")
         if conf:
             err = next(p for p in stats.extra_outputs if p.name.endswith("_error.tif"))
-            units = physical_note(spec.target, dtype)  # the error map is in the output's stored units
+            units = physical_note(spec.target, dtype, difference=True)  # in the output's stored units
             res.error = Panel(render_error(read_index(err), units),
                               "expected |error| per pixel (`predict --confidence`): calibrated "
                               "only on images like the model's training data")

@@ -90,7 +90,7 @@ def error_plan(spec: ModelSpec, dtype: str) -> ErrorRaster:
     factor = {"uint8": 255.0, "uint16": 10000.0}.get(dtype, 1.0)
     what = ", ".join(f"synthetic_{n}" for n in spec.target_names)
     return ErrorRaster(spec, factor, f"expected absolute error of {what} "
-                       f"({physical_note(spec.target, dtype)})",
+                       f"({physical_note(spec.target, dtype, difference=True)})",
                        f"expected |error| from the model's error model fitted on "
                        f"{spec.confidence.get('fitted_on', 'its validation split')}"
                        f"{_validated(spec.confidence)}; not validated on imagery unlike the "

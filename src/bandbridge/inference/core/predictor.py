@@ -27,7 +27,7 @@ from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.fileio import atomic_paths
 from bandbridge.inference.core.writer import (encode, model_tag, output_profile, physical_note,
-                                              open_output, resolve_dtype, tag_bands, to_cog)
+                                              open_output, resolve_dtype, tag_bands, tag_units, to_cog)
 
 
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -163,10 +163,15 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             dsts[0].descriptions = tuple(names)
             tag_bands(dsts[0], roles)
             dsts[0].update_tags(bandbridge_units=physical_note(spec.target, dtype))
+            tag_units(dsts[0], ([sel] * len(in_names) if opts.append else [])
+                      + [spec.target] * len(out_names), dtype)
+            if extras:  # the companions, named in the output: a STAC Item lists them all
+                dsts[0].update_tags(bandbridge_companions=",".join(p.name for p in paths[1:]))
             for d, k in zip(dsts[1:], index_fns):
                 d.descriptions = (k,)
             if error_fn:
                 dsts[-1].descriptions = (error_fn.description,)
+                tag_units(dsts[-1], [spec.target], dtype, difference=True)  # × the output's factor
                 dsts[-1].update_tags(bandbridge_confidence=error_fn.fitted)
             for d in dsts:  # marks our outputs, so a rerun on the folder never reads them as inputs
                 d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)

@@ -52,10 +52,30 @@ def decode(stored: np.ndarray, dtype: str) -> np.ndarray:
     return out
 
 
-def physical_note(target: BandSel, dtype: str) -> str:
-    s = get_scaling(target.scaling, target.vmin, target.vmax)
-    unit = "reflectance" if s.name.startswith("reflectance") else f"model units ({s.units})"
-    return {"float32": unit, "uint16": f"{unit} × 10000", "uint8": f"{unit} × 255"}[dtype]
+def stored_units(sel: BandSel, dtype: str, difference: bool = False) -> tuple[float, float, str]:
+    """``(scale, offset, units)`` of a band written as ``dtype`` from model values of ``sel``'s
+    scaling, as GDAL states them: physical = stored × scale + offset, in reflectance for
+    reflectance scalings and in the source's own units otherwise (DN, dB). QGIS, GDAL and rasterio
+    users read the physical values from these. ``difference``: an error band (no offset)."""
+    s = get_scaling(sel.scaling, sel.vmin, sel.vmax)
+    pscale, poffset, units = s.physical
+    return pscale / _FACTOR.get(dtype, 1.0), 0.0 if difference else poffset, units
+
+
+def physical_note(target: BandSel, dtype: str, difference: bool = False) -> str:
+    """One line: what the stored values mean, e.g. 'reflectance = stored × 0.0001'."""
+    scale, offset, units = stored_units(target, dtype, difference)
+    if (scale, offset) == (1.0, 0.0):
+        return units
+    return f"{units} = stored × {scale:.6g}" + (f" {'+' if offset > 0 else '−'} {abs(offset):g}" if offset else "")
+
+
+def tag_units(dst, sels: list[BandSel], dtype: str, difference: bool = False) -> None:
+    """GDAL scale, offset and units on every band of ``dst`` (one ``BandSel`` per band)."""
+    units = [stored_units(sel, dtype, difference) for sel in sels]
+    dst.scales = [u[0] for u in units]
+    dst.offsets = [u[1] for u in units]
+    dst.units = [u[2] for u in units]
 
 
 def output_profile(crs, transform, height: int, width: int, count: int, dtype: str,

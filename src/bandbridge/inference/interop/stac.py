@@ -10,9 +10,11 @@ files or http(s) URLs, read through GDAL's ``/vsicurl/`` (only the byte ranges a
 Out: with ``--stac`` each output gets a STAC Item beside it (``<output>.json``, e.g.
 ``nir.tif.json``): the input item's geometry, bbox and datetime (a plain raster's footprint,
 and the processing time marked as such), the synthetic band as an asset described by its
-``eo:bands`` common name and the model that made it, and a ``derived_from`` link to the input
-item. Every Item is validated before it is written, offline: pystac's core schemas and the eo
-extension's schema shipped in ``schemas/``.
+``eo:bands`` common name and the model that made it, with the raster extension's data type,
+nodata, scale, offset and unit per band, every companion file (index rasters, the expected
+error) as an asset of its own, the projection extension's grid (code, shape, transform, bbox),
+and a ``derived_from`` link to the input item. Every Item is validated before it is written,
+offline: pystac's core schemas and the extensions' schemas shipped in ``schemas/``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ from bandbridge.errors import BandbridgeError
 
 RGB = ("red", "green", "blue")
 EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
-SCHEMAS = {EO: "eo-v1.1.0.json"}  # extension schema address → the copy shipped in schemas/
+RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
+PROJ = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+PROJJSON = "https://proj.org/schemas/v0.7/projjson.schema.json"  # projection's schema refers to it
+# extension schema address → the copy shipped in schemas/
+SCHEMAS = {EO: "eo-v1.1.0.json", RASTER: "raster-v1.1.0.json", PROJ: "projection-v2.0.0.json"}
+REFERENCED = {PROJJSON: "projjson-v0.7.json"}  # schemas the extensions' schemas refer to
 
 # eo:common_name of a band: Sentinel-2's names say exactly which (B8A is nir08, B11 swir16);
 # other names by their role. Roles the eo extension has no name for (SAR, gray) get none.
@@ -219,6 +226,8 @@ def write_item(output: Path, src: Path, spec) -> Path:
     with rasterio.open(output) as o:
         bounds = transform_bounds(o.crs, "EPSG:4326", *o.bounds) if o.crs else None
         names = list(o.descriptions)
+        grid = _projection(o)
+        companions = [output.with_name(n) for n in filter(None, o.tags().get("bandbridge_companions", "").split(","))]
     if parent is not None:
         geometry, bbox = parent["geometry"], parent.get("bbox")
         props = parent.get("properties", {})
@@ -234,11 +243,19 @@ def write_item(output: Path, src: Path, spec) -> Path:
         geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
         bbox, dt, extra = [w, s, e, n], datetime.now(timezone.utc), {"bandbridge:datetime": "processing time (the input had none)"}
         item_id = output.stem
-    item = pystac.Item(item_id, geometry, bbox, dt, {**extra, "bandbridge:software": f"bandbridge {__version__}"},
-                       stac_extensions=[EO])
+    item = pystac.Item(item_id, geometry, bbox, dt, {**extra, "bandbridge:software": f"bandbridge {__version__}",
+                                                     **grid},
+                       stac_extensions=[EO, RASTER] + ([PROJ] if grid else []))
     item.add_asset("data", pystac.Asset(output.name, media_type=pystac.MediaType.GEOTIFF, roles=["data"],
                                         title=f"synthetic {', '.join(spec.target_names)} ({spec.name})",
-                                        extra_fields={"eo:bands": [_band(nm, spec) for nm in names]}))
+                                        extra_fields={"eo:bands": [_band(nm, spec) for nm in names],
+                                                      "raster:bands": _raster_bands(output)}))
+    for c in companions:  # every file the prediction wrote: index rasters, the expected error
+        if c.is_file():
+            kind = c.stem.removeprefix(output.stem + "_")
+            item.add_asset(kind, pystac.Asset(c.name, media_type=pystac.MediaType.GEOTIFF, roles=["data"],
+                                              title=COMPANION_TITLES.get(kind, kind).format(model=spec.name),
+                                              extra_fields={"raster:bands": _raster_bands(c)}))
     if parent is not None:  # relative, so the pair of items can move together
         item.add_link(pystac.Link("derived_from", os.path.relpath(parent["_bandbridge_source"], output.parent),
                                   pystac.MediaType.JSON))
@@ -246,6 +263,40 @@ def write_item(output: Path, src: Path, spec) -> Path:
     d = item.to_dict(include_self_link=False, transform_hrefs=False)
     validate_item(d)
     atomic_write_bytes(out, json.dumps(d, indent=1).encode())
+    return out
+
+
+COMPANION_TITLES = {"error": "expected absolute error of the synthetic band ({model}'s error model)",
+                    "ndvi": "NDVI from the synthetic NIR", "ndwi": "NDWI from the synthetic NIR",
+                    "evi": "EVI from the synthetic NIR"}
+
+
+def _projection(o) -> dict:
+    """The projection extension's fields of an open raster (``{}`` without a CRS)."""
+    if o.crs is None:
+        return {}
+    epsg = o.crs.to_epsg()
+    where = {"proj:code": f"EPSG:{epsg}"} if epsg else {"proj:wkt2": o.crs.to_wkt()}
+    return {**where, "proj:shape": [o.height, o.width], "proj:transform": list(o.transform)[:6],
+            "proj:bbox": list(o.bounds)}
+
+
+def _raster_bands(path: Path) -> list[dict]:
+    """The raster extension's ``raster:bands`` of a written file: data type, nodata, and the
+    scale, offset and unit that turn its stored values into physical ones (GDAL's own)."""
+    import math
+
+    import rasterio
+    with rasterio.open(path) as o:
+        out = []
+        for i in range(o.count):
+            nodata = o.nodatavals[i]
+            band = {"data_type": o.dtypes[i], "scale": o.scales[i], "offset": o.offsets[i]}
+            if nodata is not None:
+                band["nodata"] = "nan" if isinstance(nodata, float) and math.isnan(nodata) else nodata
+            if o.units[i]:
+                band["unit"] = o.units[i]
+            out.append(band)
     return out
 
 
@@ -274,6 +325,6 @@ def validate_item(d: dict) -> None:
     except ImportError:
         raise BandbridgeError("--stac validates its Items with jsonschema: pip install 'bandbridge[stac]'") from None
     folder = resources.files("bandbridge.inference.interop") / "schemas"
-    for uri, name in SCHEMAS.items():
+    for uri, name in {**SCHEMAS, **REFERENCED}.items():
         validator.schema_cache[uri] = json.loads((folder / name).read_text())
     validate_dict(d, validator=validator)
