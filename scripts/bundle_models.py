@@ -86,7 +86,7 @@ RESIDUAL_OFF = {"sar2optical-cpu": (
 EXTRA_EVAL = {"sr-x4-cpu": ["sr_bsd100"]}
 # Leave-one-source-out runs (scripts/loso_cpu.sh) whose tables go into the cards.
 LOSO = {"rgb2nir-pix2pix-cpu": ["rgb2nir-s2", "rgb2nir-s2-levels"],
-        "sar2optical-cpu": ["sar2optical"], "rgb2thermal-cpu": ["rgb2thermal"],
+        "sar2optical-cpu": ["sar2optical"], "rgb2thermal-cpu": ["anchor-learner/rgb2thermal"],
         "rgb2nir-wgangp-cpu": ["rgb2nir-naip-vhr"]}
 
 
@@ -129,6 +129,10 @@ def anchor_line(b) -> str:
     a = (b.info.get("baseline") or {}).get("anchor")
     if not a:
         return ""
+    if a.get("kind") == "learner":  # anchor: learner — the learner-selection core's choice
+        oof = a.get("oof_mae") or {}
+        return (f"The anchor is the {a['chosen']} learner, {a['rule']} (out-of-fold MAE, model units: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in oof.items()) + ").\n")
     how = {"leave-one-source-out": "by leave-one-source-out across the training sources (score: the "
                                    "worst held-out source relative to the better of linear and constant)",
            "validation": "on the validation split (score: MAE)"}.get(

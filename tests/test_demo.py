@@ -53,11 +53,13 @@ def _panel_ok(img: np.ndarray) -> tuple[float, float]:
 def test_plain_rgb_uploads_work_for_every_rgb_model(uploads, translate, tmp_path, model, name):
     res = translate(str(uploads / name), model, tmp_path)
     s = int(model[-1]) if model.startswith("sr-x") else 1
-    assert res.shown.image.shape == (96, 128, 3)
+    # super-resolution: the input shown at the output's size, beside a bicubic enlargement
+    assert res.shown.image.shape == (96 * s, 128 * s, 3)
     if s > 1:  # RGB out: the image itself; a single band is drawn with its colour bar
-        assert res.output.image.shape == (96 * s, 128 * s, 3)
+        assert res.output.image.shape == res.real.image.shape == (96 * s, 128 * s, 3)
+        assert f"bicubic ×{s}" in res.real.label
     assert res.output.image is not None and (res.ndvi.image is not None) == model.startswith("rgb2nir")
-    assert res.real.image is None and res.scores == ""  # a photo carries no real band
+    assert (res.real.image is None or s > 1) and res.scores == ""  # a photo carries no real band
     assert "0=red, 1=green, 2=blue" in res.status and f"128×96 px (width×height) → " in res.status
     assert "no georeference" in res.status and "keeps" not in res.status
     with rasterio.open(res.files[0]) as f:  # the CLI's stored type, no float "model units"
@@ -262,3 +264,19 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def _png_header(w: int, h: int) -> bytes:
     import struct
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+
+
+def test_one_stretch_rule_shares_a_range_or_takes_the_union_when_panels_disagree():
+    """stretch.py: the synthetic band on the real band's range — unless it mostly falls outside
+    it (then a flat white or black panel), when both take the union of their ranges."""
+    from bandbridge.stretch import shared_stretch, stretch
+    rng = np.random.default_rng(0)
+    real = rng.uniform(0.2, 0.4, (1, 50, 50))
+    near = real + rng.normal(0, 0.01, real.shape)
+    st = shared_stretch(near, real, "reflectance")
+    assert not st.union and (st.lo, st.hi) == (stretch(real, "reflectance").lo, stretch(real, "reflectance").hi)
+    bright = real + 0.5  # every synthetic value above the real range
+    st = shared_stretch(bright, real, "reflectance")
+    assert st.union and st.lo < 0.21 and st.hi > 0.89 and "union" in st.describe()
+    real[0, :5] = np.nan  # nodata never counts
+    assert np.isfinite(shared_stretch(bright, real, "reflectance").lo)

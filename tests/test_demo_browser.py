@@ -166,16 +166,56 @@ def test_sar_geotiff_output_is_visible(page, shots):
 
 
 def test_super_resolution_on_its_input_range(page, tmp_path, shots):
+    """The input shown at the output's size beside a bicubic enlargement on one range; no empty
+    panels; a 4-band upload's NIR, which the model does not read, is named in the status."""
     import rasterio
-    from PIL import Image
     with rasterio.open(NAIP / "m_4709963_se_14_1_20120731.tif") as f:
-        Image.fromarray(f.read([1, 2, 3])[:, :96, :128].transpose(1, 2, 0)).save(tmp_path / "small.png")
-    _translate(page, tmp_path / "small.png", "sr-x4", "512×384 px (width×height)")
+        a, prof = f.read(window=((0, 96), (0, 128))), f.profile
+    prof.update(height=96, width=128, transform=f.window_transform(((0, 96), (0, 128))))
+    with rasterio.open(tmp_path / "small.tif", "w", **prof) as f:  # R, G, B and NIR
+        f.write(a)
+    status = _translate(page, tmp_path / "small.tif", "sr-x4", "512×384 px (width×height)")
+    assert "Not used: band 3=" in status and "nir" in status.split("Not used:")[1]
     assert "(your image's range)" in page.locator("#result").inner_text()
+    assert "shown at the ×4 output's size" in page.locator("#input").inner_text()
+    assert "bicubic ×4" in page.locator("#real").inner_text()
     m_in, _ = panel(page, "input")
     m_out, _ = panel(page, "result")
-    assert abs(m_in - m_out) < 10  # not duller than its input
+    m_bi, _ = panel(page, "real")
+    assert abs(m_in - m_out) < 10 and abs(m_bi - m_out) < 10  # one range: not duller than its input
+    for elem in ("input", "result", "real"):  # at one size: the input is not a thumbnail
+        box = page.locator(f"#{elem} img").bounding_box()
+        assert box["width"] > 250, (elem, box)
+    assert not page.locator("#ndvi").is_visible() and not page.locator("#error").is_visible()
     page.screenshot(path=str(shots / "demo_sr.png"), full_page=True)
+
+
+def test_a_synthetic_band_outside_the_real_range_is_never_blank(page, tmp_path, shots):
+    """The real NIR divided by 4 (dark): on the real band's range the synthetic band would be
+    solid white; both panels take the union of the ranges and say so."""
+    import rasterio
+    with rasterio.open(NAIP / "m_4709963_se_14_1_20200831.tif") as f:
+        a, prof = f.read(), f.profile
+    a[3] //= 4
+    with rasterio.open(tmp_path / "dark_nir.tif", "w", **prof) as f:
+        f.write(a)
+    _translate(page, tmp_path / "dark_nir.tif", "rgb2nir-naip", "dark_nir.tif,")
+    assert "union" in page.locator("#result").inner_text()
+    panel(page, "result"), panel(page, "real")
+    page.screenshot(path=str(shots / "demo_union.png"), full_page=True)
+
+
+def test_thermal_is_labelled_relative_and_downloads_are_named_in_full(page, shots):
+    _translate(page, NAIP / "m_4709963_se_14_1_20120731.tif", "rgb2thermal", "m_4709963_se_14_1_20120731.tif,")
+    assert "not a temperature" in page.locator("#result").inner_text()
+    assert "not a temperature" in page.locator("#status").inner_text()
+    panel(page, "result")
+    names = page.locator("#download td.filename")
+    assert names.count() >= 2
+    for i in range(names.count()):  # each name shown whole: nothing cut off by an ellipsis
+        stem = names.nth(i).locator(".stem")
+        assert stem.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), stem.inner_text()
+        assert names.nth(i).get_attribute("aria-label").startswith(stem.inner_text().replace("\n", ""))
 
 
 def test_band_controls_and_errors_name_the_page(page, tmp_path):

@@ -51,6 +51,7 @@ def test_compare_on_the_sample_writes_the_demo_files(run_cli, tmp_path):
     with rasterio.open(tmp_path / f"{stem}_with_synthetic_ndvi.tif") as f:
         assert f.dtypes == ("float32",)
     assert (tmp_path / f"{stem}_comparison.png").stat().st_size > 20_000
+    assert _gray_colour_bar(tmp_path / f"{stem}_comparison.png")  # the bands' scale is drawn
     assert "ndvi_mae" in out and "mae" in out and "units: DN (8-bit)" in out
     assert "rgb2nir → rgb2nir-naip" in out  # the routed name says which model it took
     assert "linear" in out and "fitted on train split of" in out  # the model beside its baseline
@@ -86,3 +87,20 @@ def test_bundled_sr_restores_a_real_aerial_image_better_than_bicubic_on_its_grid
     bic = imresize(lr, sizes=tuple(hr.shape[1:])).clamp(0, 1)
     gain = sr_metrics(sr, hr, scale)["psnr_y"] - sr_metrics(bic, hr, scale)["psnr_y"]
     assert gain > 0.2, gain
+
+
+def _gray_colour_bar(png) -> bool:
+    """Whether the image holds a gray colour bar: a row of gray pixels running from near black
+    to near white over at least 150 px, never getting darker on the way."""
+    import numpy as np
+    from PIL import Image
+    a = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    for row in a:
+        gray = (np.ptp(row, axis=1) <= 2)
+        v = row[:, 0]
+        runs = np.flatnonzero(np.diff(np.r_[0, gray.astype(int), 0]))
+        for start, stop in zip(runs[::2], runs[1::2]):
+            seg = v[start:stop]
+            if stop - start >= 150 and seg.min() < 40 and seg.max() > 215 and (np.diff(seg) >= 0).all():
+                return True
+    return False

@@ -20,12 +20,15 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import look_at
 from bandbridge.spec import read_spec, resolve_model_folder, zoo_models
 from bandbridge.demo.calibrate import MAX_PAIR_MPIX, calibrate
-from bandbridge.demo.display import PERCENTILES
+from bandbridge.stretch import PERCENTILES
 from bandbridge.demo.files import MAX_MB, MAX_MPIX, Workdirs
 from bandbridge.demo.translate import (CONTROLS, SCALING_CHOICES, Controls, Result, Translator,
                                        input_preview, page_words)
 
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "nir_naip_opengeos"
+# Download names in full (Gradio cuts long ones to "m_4709963_se_14_1_20….tif", alike for all three).
+CSS = "#download td.filename, #download .stem {white-space: normal; overflow-wrap: anywhere; " \
+      "overflow: visible; text-overflow: clip; max-width: none}"
 
 def _message(e: Exception, upload=None) -> str:
     """One line for the page: our errors with the CLI's flags named as the page's controls (the
@@ -59,8 +62,10 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         p = [r.shown, r.output, r.real, r.ndvi, r.error] if r else [None] * 5
         labels = ["your image", "synthetic band", "real band (when your upload has it)", "NDVI",
                   "expected error"]
-        imgs = [gr.update(value=x.image if x else None, label=(x.label if x and x.label else lab))
-                for x, lab in zip(p, labels)]
+        # the input and the result always show; the other panels only when they hold something
+        imgs = [gr.update(value=x.image if x else None, label=(x.label if x and x.label else lab),
+                          visible=k < 2 or (x is not None and x.image is not None))
+                for k, (x, lab) in enumerate(zip(p, labels))]
         status = f"**error:** {error}" if error else r.status
         return (*imgs, r.files if r else None, status, r.scores if r else "", calib)
 
@@ -156,14 +161,14 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                     go_pair = gr.Button("Calibrate and translate", elem_id="run_pair")
                 status = gr.Markdown(elem_id="status")
             with gr.Column():
-                shown_in = gr.Image(label="your image", type="numpy", elem_id="input", interactive=False)
-                band = gr.Image(label="synthetic band", type="numpy", elem_id="result", interactive=False)
+                shown_in = gr.Image(label="your image", type="numpy", elem_id="input", interactive=False, buttons=[])
+                band = gr.Image(label="synthetic band", type="numpy", elem_id="result", interactive=False, buttons=[])
             with gr.Column():
                 real = gr.Image(label="real band (when your upload has it)", type="numpy",
-                                elem_id="real", interactive=False)
-                ndvi = gr.Image(label="NDVI", type="numpy", elem_id="ndvi", interactive=False)
+                                elem_id="real", interactive=False, buttons=[])
+                ndvi = gr.Image(label="NDVI", type="numpy", elem_id="ndvi", interactive=False, buttons=[])
                 error = gr.Image(label="expected error", type="numpy", elem_id="error",
-                                 interactive=False)
+                                 interactive=False, buttons=[])
                 download = gr.File(label="GeoTIFF (COG, as `bandbridge predict --cog` writes it)",
                                    file_count="multiple", elem_id="download")
         scores = gr.Markdown(elem_id="scores")
@@ -172,7 +177,10 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                     "percentile range of its valid pixels, one range for all its bands, in its "
                     "physical units; a panel of the same bands and units as another shares that "
                     "one's range (a super-resolution result its input's, the synthetic band the "
-                    "real band's). Single bands have a colour bar; NDVI spans −1…+1.")
+                    "real band's) — unless their values mostly disagree, when both take the union "
+                    "of the two ranges and the title says so. A super-resolution input is shown at "
+                    "the output's size beside a bicubic enlargement. Single bands have a colour "
+                    "bar; NDVI spans −1…+1.")
         workdir = gr.State(None)
         ctl = [bands, band_names, scaling, vmin, vmax]
         outs = [shown_in, band, real, ndvi, error, download, status, scores, calib, workdir]
@@ -201,6 +209,6 @@ def serve(models: list[str] | None, host: str = "127.0.0.1", port: int = 7860) -
     dirs.start()
     try:
         build_app(chosen, dirs).launch(server_name=host, server_port=port, show_error=True,
-                                       max_file_size=f"{MAX_MB}mb")
+                                       max_file_size=f"{MAX_MB}mb", css=CSS)
     finally:
         dirs.close()

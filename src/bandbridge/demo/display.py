@@ -5,8 +5,10 @@ synthetic band(s), the real band(s). Each set is stretched linearly between the 
 of its valid pixels, one range for all bands of the set so colours keep their balance, in the
 set's physical units (reflectance, DN, dB). A set that holds the same bands in the same units as
 another shares that one's range instead of its own: a super-resolution output is shown with its
-input's range, a synthetic band with the real band's range when the upload carries it. Single
-bands are drawn in gray with a colour bar in their units; NDVI on a fixed −1…+1 scale.
+input's range, a synthetic band with the real band's range when the upload carries it — or both
+with the union of their ranges when the synthetic falls mostly outside the real one's, said in
+the title (``stretch.py``, the rule `compare` draws by too). Single bands are drawn in gray with
+a colour bar in their units; NDVI on a fixed −1…+1 scale.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import numpy as np
 from bandbridge.bands import Scaling, band_role, find_role
 from bandbridge.data.reader import read_decimated
 from bandbridge.inference.core.writer import decode
+from bandbridge.stretch import Stretch, shared_stretch, stretch
 
-PERCENTILES = (2.0, 98.0)  # the stretch of every band set, of its valid pixels
 MAX_SIDE = 1024  # panels are read at most this many pixels a side (decimated, never resampled)
 _STORED = Scaling("stored", 0.0, 1.0, units="stored values")  # read as written, decoded after
 
@@ -39,21 +41,15 @@ class BandSet:
         return other is not None and self.roles == other.roles and self.units == other.units
 
 
-@dataclass(frozen=True)
-class Stretch:
-    lo: float
-    hi: float
-    units: str
-
-    def describe(self) -> str:
-        return f"{PERCENTILES[0]:g}–{PERCENTILES[1]:g} % stretch: {self.lo:.4g}…{self.hi:.4g} {self.units}"
-
-
 def stretch_of(bands: BandSet) -> Stretch:
     """The set's ``PERCENTILES`` over all its valid values (one range for all its bands)."""
-    v = bands.data[np.isfinite(bands.data)]
-    lo, hi = (float(x) for x in np.percentile(v, PERCENTILES)) if v.size else (0.0, 1.0)
-    return Stretch(lo, hi if hi > lo else lo + 1e-6, bands.units)
+    return stretch(bands.data, bands.units)
+
+
+def shared_of(shown: BandSet, reference: BandSet) -> Stretch:
+    """The reference's range for both sets, or their union when ``shown`` falls outside it
+    (stretch.shared_stretch: a synthetic band outside the real one's range is never blank)."""
+    return shared_stretch(shown.data, reference.data, shown.units)
 
 
 def display_bands(roles: list[str]) -> list[int]:

@@ -22,7 +22,7 @@ from bandbridge.inference.core.writer import decode, physical_note, resolve_dtyp
 from bandbridge.inference.runtime.select import make_backend
 from bandbridge.spec import ModelSpec, read_spec
 from bandbridge.demo.display import (BandSet, display_bands, read_index, read_output, read_set,
-                                     render, render_error, render_index, stretch_of)
+                                     render, render_error, render_index, shared_of, stretch_of)
 from bandbridge.demo.files import check_min_side, check_pixels, check_upload, size_text
 from bandbridge.demo.truth import find_truth, score_table
 
@@ -101,6 +101,43 @@ def input_preview(path: str | Path, ov: Overrides = Overrides()) -> Panel:
     return _input_panel(s)
 
 
+def is_thermal(spec: ModelSpec) -> bool:
+    """A model whose output is thermal brightness (LWIR images stored as gray 8-bit DN): its
+    values are relative, not temperatures."""
+    return "thermal" in spec.name or any(band_role(b) == "thermal" for b in spec.target_names)
+
+
+def bicubic(data: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``data (C, h, w)`` (NaN = nodata) enlarged to ``size`` by bicubic interpolation."""
+    import torch
+    t = torch.from_numpy(np.nan_to_num(data).astype(np.float32))[None]
+    up = torch.nn.functional.interpolate(t, size=size, mode="bicubic", align_corners=False)[0]
+    nearest = torch.nn.functional.interpolate(torch.from_numpy(np.isnan(data).any(0, keepdims=True)
+                                                               .astype(np.float32))[None], size=size)[0]
+    out = up.numpy()
+    out[:, nearest[0].numpy() > 0] = np.nan
+    return out
+
+
+def _enlarged_panel(inp: BandSet, out: BandSet, scale: int) -> Panel:
+    """A super-resolution input shown at the output's size (each pixel a block, nearest), so the
+    two panels compare at one scale."""
+    h, w = out.data.shape[1:]
+    rows = np.minimum(np.arange(h) * inp.data.shape[1] // h, inp.data.shape[1] - 1)
+    cols = np.minimum(np.arange(w) * inp.data.shape[2] // w, inp.data.shape[2] - 1)
+    big = BandSet(inp.data[:, rows][:, :, cols], inp.roles, inp.units)
+    st = stretch_of(inp)
+    return Panel(render(big, st, "your image"),
+                 f"your image, shown at the ×{scale} output's size (nearest) — {st.describe()}")
+
+
+def unused_bands(look: Look, reading: Interpretation, truth_bands: list[int]) -> list[str]:
+    """The upload's bands the model neither reads nor scores against (alpha aside), named."""
+    used = set(reading.bands) | set(truth_bands)
+    return [f"{i}={look.names[i]}" + (f" ({r})" if r not in ("other", look.names[i].lower()) else "")
+            for i, r in enumerate(look.roles) if i not in used and r != "alpha"]
+
+
 def _input_panel(s: BandSet) -> Panel:
     st = stretch_of(s)
     what = "your image" + ("" if len(s.roles) >= 3 else f", {s.roles[0].upper()}")
@@ -162,6 +199,8 @@ class Translator:
         stats = predict_file(be, spec, path, out, reading.apply(PredictOptions(
             dtype=dtype, cog=True, indices=("ndvi",) if ndvi else (), confidence=conf)))
         res = self.panels(path, look, reading, spec, out, dtype)
+        truth = find_truth(look, reading, spec)
+        unused = unused_bands(look, reading, truth.bands if truth else [])
         if ndvi:
             res.ndvi = Panel(render_index(read_index(stats.extra_outputs[0])),
                              "NDVI of the synthetic NIR (−1…+1)")
@@ -169,8 +208,8 @@ class Translator:
             err = next(p for p in stats.extra_outputs if p.name.endswith("_error.tif"))
             units = physical_note(spec.target, dtype, difference=True)  # in the output's stored units
             res.error = Panel(render_error(read_index(err), units),
-                              "expected |error| per pixel (`predict --confidence`): calibrated "
-                              "only on images like the model's training data")
+                              "expected |error| per pixel (predict --confidence; calibrated on "
+                              "images like the training data)")
         res.files = [str(out), *map(str, stats.extra_outputs)]
         s = spec.scale
         geo = (f"It keeps the input's georeference ({info.crs or 'pixel transform only'})."
@@ -183,7 +222,11 @@ class Translator:
             f"a Cloud-Optimized GeoTIFF of {stored_note(spec, dtype)}. {geo} "
             "Assumed: " + page_words("; ".join(n for n in (route_note, reading.note) if n)) + "."
             + "".join(f" **Note:** {n.replace('`bandbridge adapt`', '*Calibrate with a pair*, below')}."
-                      for n in stats.notes))
+                      for n in stats.notes)
+            + (f" **Not used:** band{'s' * (len(unused) > 1)} {', '.join(unused)} of your upload "
+               f"({spec.name} reads {', '.join(spec.input_names)})." if unused else "")
+            + (" Thermal output is relative brightness (8-bit DN as in the training images), not "
+               "a temperature." if is_thermal(spec) else ""))
         return res
 
     def panels(self, path: Path, look: Look, reading: Interpretation, spec: ModelSpec,
@@ -200,12 +243,18 @@ class Translator:
                                                     [look.roles[i] for i in truth.bands])
         # One range per band set; a set of the same bands and units shares its reference's.
         ref = real if pred.same_kind(real) else inp if pred.same_kind(inp) else pred
-        so = stretch_of(ref)
+        so = stretch_of(ref) if ref is pred else shared_of(pred, ref)
         what = ", ".join(spec.target_names)
-        shared = {id(real): " (the real band's range)", id(inp): " (your image's range)"}.get(id(ref), "")
-        res = Result(_input_panel(inp),
-                     Panel(render(pred, so, f"synthetic {what}"),
-                           f"synthetic {what} — {so.describe()}{shared}"))
+        shared = "" if so.union else \
+            {id(real): " (the real band's range)", id(inp): " (your image's range)"}.get(id(ref), "")
+        relative = " (relative brightness, not a temperature)" if is_thermal(spec) else ""
+        res = Result(_input_panel(inp) if spec.scale == 1 else _enlarged_panel(inp, pred, spec.scale),
+                     Panel(render(pred, so, f"synthetic {what}{relative}"),
+                           f"synthetic {what}{relative} — {so.describe()}{shared}"))
+        if spec.scale > 1:  # the same pixels enlarged by bicubic, on the output's range
+            up = BandSet(bicubic(inp.data, pred.data.shape[1:]), inp.roles, inp.units)
+            res.real = Panel(render(up, so, f"bicubic ×{spec.scale}"),
+                             f"bicubic ×{spec.scale} of your image, for comparison — {so.describe()}")
         if real is not None:
             sr = so if ref is real else stretch_of(real)
             res.real = Panel(render(real, sr, f"real {what}"), f"real {what} (in your upload) — "

@@ -79,40 +79,59 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     metrics = score(p)
     lin = spec.linear_baseline(x.data)  # the linear fit on the model's own training data
     baseline = None if lin is None else score(torch.from_numpy(lin))
+    tphys = get_scaling(t.scaling, t.vmin, t.vmax).physical[:2]  # the model's target values
+    to_units = lambda a, sc=tphys: a * sc[0] + sc[1]  # noqa: E731 (model values → units)
     with atomic_paths([png]) as (tmp,):
-        plot(x.data, truth.data, np.nan_to_num(pred), m.numpy(), reading.names, is_nir, tmp, lin)
+        plot(x.data, truth.data * scale + offset, to_units(np.nan_to_num(pred)), m.numpy(),
+             reading.names, is_nir, tmp, None if lin is None else to_units(lin), units,
+             ndvi_of=(truth.data, np.nan_to_num(pred), lin))
     return {"metrics": metrics, "baseline_metrics": baseline, "units": units, "data_range": scale,
             "files": [str(f) for f in files], "backend": f"{be.name} {be.precision}",
             "baseline_fitted_on": (spec.baseline or {}).get("fitted_on"),
             "route": "; ".join(n for n in (route_note, reading.note) if n)}
 
 
-def plot(x, truth, pred, mask, in_names, is_nir, path: Path, linear=None) -> None:
-    """Input RGB, real, synthetic (and the linear baseline's) target band, and for NIR models the
-    NDVI of each on one shared scale."""
+def plot(x, truth, pred, mask, in_names, is_nir, path: Path, linear=None, units: str = "",
+         ndvi_of=None) -> None:
+    """Input RGB, then the real, synthetic (and the linear baseline's) target band in ``units``
+    on one stretch (stretch.py: the real band's 2–98 % range, or the union with the synthetic's
+    when they disagree) with a colour bar, and for NIR models the NDVI of each (from model values,
+    ``ndvi_of``) on −1…+1."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from bandbridge.stretch import shared_stretch
     rgb = [find_role(in_names, r) for r in ("red", "green", "blue")]
     img = x[rgb].transpose(1, 2, 0) if None not in rgb else x[0]
     lo, hi = np.percentile(img, (1, 99))
+    valid = lambda a: np.where(mask, a, np.nan)  # noqa: E731
+    shown = np.stack([valid(pred[0])] + ([valid(linear[0])] if linear is not None else []))
+    st = shared_stretch(shown, valid(truth[0]), units)
     panels = [(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1), "input (RGB)", None, None, None),
-              (truth[0], "real", "gray", 0, 1), (pred[0], "synthetic (model)", "gray", 0, 1)]
+              (valid(truth[0]), "real", "gray", st.lo, st.hi),
+              (valid(pred[0]), "synthetic (model)", "gray", st.lo, st.hi)]
     if linear is not None:
-        panels.append((linear[0], "linear baseline", "gray", 0, 1))
+        panels.append((valid(linear[0]), "linear baseline", "gray", st.lo, st.hi))
+    n_band = len(panels) - 1
     n_ndvi = 0
     if is_nir and rgb[0] is not None:
         r = x[rgb[0]]
-        bands = [(truth[0], "NDVI real"), (pred[0], "NDVI model")]
-        bands += [(linear[0], "NDVI linear baseline")] if linear is not None else []
+        real, model, lin = ndvi_of
+        bands = [(real[0], "NDVI real"), (model[0], "NDVI model")]
+        bands += [(lin[0], "NDVI linear baseline")] if lin is not None else []
         panels += [(np.where(mask, ndvi(r, b), np.nan), t, "RdYlGn", -1, 1) for b, t in bands]
         n_ndvi = len(bands)
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.8))
+    ims = []
     for ax, (a, title, cmap, vmin, vmax) in zip(axes, panels):
-        im = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
+        cm = None if cmap is None else plt.get_cmap(cmap).with_extremes(bad=(0.8, 0.8, 0.8))
+        ims.append(ax.imshow(a, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest"))
         ax.set_title(title, fontsize=10)
         ax.axis("off")
+    fig.colorbar(ims[1], ax=axes[1:1 + n_band].tolist(), fraction=0.046, location="bottom",
+                 label=f"{units} — {st.describe().split(':')[0]}")
     if n_ndvi:
-        fig.colorbar(im, ax=axes[-n_ndvi:].tolist(), fraction=0.046, label="NDVI (shared scale)")
+        fig.colorbar(ims[-1], ax=axes[-n_ndvi:].tolist(), fraction=0.046, location="bottom",
+                     label="NDVI (unitless, shared scale −1…+1)")
     fig.savefig(path, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
