@@ -34,7 +34,7 @@ CASES = [
     ([*BASE, "--set", "model.critic.args.norm=batch"], "norm=batch cannot be used with wgan-gp"),
     (["train", "--preset", "rgb2nir-wgangp-cpu", "--data", "/nonexistent/data"],
      "no files found for ['nir_naip_opengeos/*.tif'] under root '/nonexistent/data'"),
-    ([*BASE, "--set", "data.sources.0.target.bands=[B08]"], "no band named 'B08'"),
+    ([*BASE, "--set", "data.sources.0.target.bands=[B11]"], "no band named 'B11' (role swir)"),  # B08 is found by role (nir)
     ([*BASE, "--set", "data.sources.0.input.bands=[0,1,9]"], "band index 9 out of range"),
     ([*BASE, "--set", "data.sources.0.split.val=[nomatch]", "--set", "data.sources.0.split.default=train",
       "--set", "data.sources.0.split.test=[_2018,_2020]"], "the 'val' split is empty"),

@@ -83,10 +83,10 @@ def check_weights_hash(path: Path, expected: object) -> None:
     if expected is None:
         return
     meta = path.parent / META
-    if not (isinstance(expected, str) and re.fullmatch(r"[0-9a-f]{64}", expected)):
+    if not (isinstance(expected, str) and re.fullmatch(r"[0-9a-fA-F]{64}", expected)):
         raise BandbridgeError(f"{meta}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
                               "copy it again or re-export it")
-    if sha256_file(path) != expected:
+    if sha256_file(path) != expected.lower():  # hex is hex in either case
         raise BandbridgeError(f"{path}: its bytes do not match {HASH_KEY} in {META} (damaged or "
                               "altered since it was saved); copy the bundle again or re-export it")
 

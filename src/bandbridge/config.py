@@ -1,8 +1,6 @@
 """Configuration: pydantic models, YAML presets with inheritance, dotted ``key=value`` overrides.
-
-A run's resolved config is written next to its checkpoints and inside every model bundle, so a
-model file always says how it was made and how to feed it.
-"""
+A run's resolved config is written beside its checkpoints and in every bundle: a model file
+always says how it was made and how to feed it."""
 
 from __future__ import annotations
 
@@ -246,7 +244,8 @@ class InferenceConfig(_Strict):
 
 
 class Config(_Strict):
-    name: str
+    # one path component: it names folders and files under --runs and -o, never `../x` or `/abs`
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
     description: str = ""
     task: TaskConfig = TaskConfig()
     data: DataConfig = DataConfig()
@@ -292,9 +291,9 @@ def _check_cyclegan(cfg: Config) -> None:
     if cfg.model.generator.args.get("anchor"):
         raise ValueError("model.generator.args.anchor: the anchor is a fit on registered pairs, "
                          "which cyclegan has not; set it to false")
-    if cfg.task.kind != "translation":
-        raise ValueError("model.kind cyclegan translates (task.kind=translation), it does not "
-                         "super-resolve")
+    if cfg.task.kind != "translation" or cfg.task.scale != 1:
+        raise ValueError("model.kind cyclegan translates on one grid (task.kind=translation, "
+                         "task.scale=1); it does not super-resolve")
     paired = [k for k in ("lambda_l1", "lambda_emd", "lambda_index") if getattr(lc, k)]
     if paired:
         raise ValueError(f"loss.{paired[0]} needs registered pairs, which cyclegan has not; "

@@ -17,7 +17,7 @@ import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from bandbridge.errors import BandbridgeError
 
@@ -189,6 +189,42 @@ def check_output_file(path: Path, inputs: Sequence[Path], overwrite: bool,
         raise BandbridgeError(f"{flag} {path} already exists; pass --overwrite to replace it "
                               "(or choose another path)")
     check_writable(path.parent, flag)
+
+
+def _inside(inner: Path, outer: Path) -> bool:
+    """Whether ``inner`` is ``outer`` or lies inside it (both resolved)."""
+    return inner == outer or outer in inner.parents
+
+
+def check_output_folder(path: Path, keep: Sequence[Path], overwrite: bool, flag: str,
+                        own: Callable[[Path], bool]) -> Path:
+    """The resolved output folder, or a one-line refusal before any work: a link, a file, a
+    folder that is or holds anything in ``keep`` (the inputs, the model being read), an existing
+    folder without ``--overwrite``, or one holding anything ``own`` does not recognise as this
+    tool's (``--overwrite`` never deletes what the tool did not write)."""
+    p = Path(path)
+    if p.is_symlink():
+        raise BandbridgeError(f"{flag} {path} is a link; give the folder's own path (a link's "
+                              "target is not replaced through it)")
+    p = p.resolve()  # a/sub/.. is a: checked as what it is
+    if p.exists() and not p.is_dir():
+        raise BandbridgeError(f"{flag} {path} is a file; give a folder path for the bundle")
+    for k in keep:
+        if _inside(Path(k).resolve(), p):
+            how = "is" if Path(k).resolve() == p else "holds"
+            raise BandbridgeError(f"{flag} {path} {how} {k}, which this command reads; replacing "
+                                  "it would delete it: choose another output folder")
+    if p.exists():
+        if not overwrite:
+            raise BandbridgeError(f"{flag} {path} exists; pass --overwrite to replace it (or "
+                                  "choose another folder)")
+        foreign = sorted(c.name for c in p.iterdir() if not own(c))
+        if foreign:
+            raise BandbridgeError(f"{flag} {path} holds files bandbridge did not write "
+                                  f"({', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}); "
+                                  "--overwrite replaces only its own bundles: choose another folder")
+    check_writable(p.parent, flag)
+    return p
 
 
 class Terminated(KeyboardInterrupt):

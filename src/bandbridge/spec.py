@@ -14,6 +14,10 @@ from bandbridge.radiometry import STATS_MAX_SIDE, STATS_PERCENTILES
 
 BUNDLE_META = "model.yaml"
 ONNX_FILE = "model.onnx"
+# Every file a bundle folder may hold (save_bundle, the check sample, the card, an export):
+# what `adapt --overwrite` may replace in a folder whose model.yaml is a bundle's.
+BUNDLE_FILES = frozenset({BUNDLE_META, "generator.safetensors", "check.safetensors", "MODEL_CARD.md",
+                          ONNX_FILE, "metadata.json"})
 
 
 @dataclass
@@ -224,6 +228,13 @@ def read_spec(folder: str | Path) -> ModelSpec:
         cfg = build_config(meta["config"])
     except BandbridgeError as e:
         raise BandbridgeError(f"{p}: {e}") from None
+    src = cfg.data.sources[0] if cfg.data.sources else None
+    for side, key in (("input", "in_channels"), ("target", "out_channels")):
+        named = getattr(src, side).bands if src is not None else None
+        if named and cfg.task.kind == "translation" and len(named) != meta[key]:
+            raise BandbridgeError(f"{p}: {key} is {meta[key]} but its {side} bands are "
+                                  f"{', '.join(map(str, named))}; the bundle was edited or damaged: "
+                                  "copy it again or re-export it")
     return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg),
                      meta.get("baseline"), meta.get("confidence"))
 

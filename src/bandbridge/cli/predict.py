@@ -55,7 +55,7 @@ def predict(
                           parse_creation_options(creation), sensor=sensor, confidence=confidence)
     distributed = workers is not None or scheduler is not None
     from bandbridge.inference.jobs.distributed import check_flags as check_dask_flags
-    check_dask_flags(workers, scheduler, retries, strips, summary)
+    check_dask_flags(workers, scheduler, retries, strips, summary, confidence)
     failed: list = []
     jobs, skipped = plan_predict(inputs, model, output, opts, overrides(bands, band_names, scaling, vmin, vmax),
                                  overwrite, backend, precision, threads, failed if distributed else None)

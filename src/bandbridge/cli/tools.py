@@ -75,9 +75,9 @@ def cache(
         fail(f"cache {action}: unknown action; use `bandbridge cache list` or `bandbridge cache clear`")
     where = cache_dir(create=False)
     if action == "clear":
-        n, size = clear()
-        out.print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({size / 1e6:.1f} MB) from {where}",
-                  highlight=False)
+        n, size, left = clear()
+        out.print(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({size / 1e6:.1f} MB) from {where}"
+                  + (f"; left {left} file(s) bandbridge did not write" if left else ""), highlight=False)
         return
     rows = entries()
     out.print(f"cache: {where} (BANDBRIDGE_CACHE moves it)", highlight=False)

@@ -62,9 +62,18 @@ def loso(
         from bandbridge.workflows.shots import run_shots
         if not model:
             fail("--shots adapts a model: give --model (a bundled model name, run or bundle)")
-        run_shots(model, names, shots, out_dir, data, minutes)
+        for flag, given in (("--preset", preset), ("--fold", fold), ("--set", set_)):
+            if given:
+                fail(f"{flag} trains leave-one-source-out folds; --shots adapts --model instead: "
+                     f"drop {flag} or --shots")
+        summary = run_shots(model, names, shots, out_dir, data, minutes)
         typer.echo((Path(out_dir) / "shots.md").read_text())
+        if not any(f["methods"] for f in summary["folds"]):
+            fail(f"--shots: no source was scored (see {Path(out_dir) / 'shots.md'}); check --data "
+                 "and --recipes")
         return
+    if model:
+        fail("--model is for --shots K (adapting a model); leave-one-source-out trains --preset")
     if not preset:
         fail("--preset: give the preset every fold trains (or --shots K with --model)")
     from bandbridge.workflows.loso import run_loso
@@ -84,6 +93,7 @@ def adapt(
     target_bands: Optional[str] = typer.Option(None, "--target-bands", help="target bands, e.g. nir"),
     scaling: Optional[str] = typer.Option(None, "--scaling", help="input and target scaling (e.g. uint8, reflectance_10000)"),
     sensor: Optional[str] = typer.Option(None, "--sensor", help="the files' sensor, to name their bands (e.g. landsat8, s2_l2a, naip)"),
+    band_names: Optional[str] = typer.Option(None, "--band-names", help="one name per band of each input file (FILE or IN), e.g. red,green,blue,nir"),
     within_scene: bool = typer.Option(False, "--within-scene", help="the pairs are part of the scenes you will predict: with one group of images, held-out blocks of them may still choose any learner (else the constant or linear map)"),
 ) -> None:
     """Re-calibrate a model to your own pairs: the best small-data learner by spatial cross-validation, refitted on every pixel, or the model as it was when it scores better."""
@@ -91,8 +101,10 @@ def adapt(
     def sel(b):
         return None if b is None else [int(v) if v.strip().isdigit() else v.strip() for v in b.split(",")]
     common = {"scaling": scaling, "sensor": sensor}
+    names = None if band_names is None else [v.strip() for v in band_names.split(",")]
     res = run(model, pairs, output, minutes, region, overwrite, bands={
-        "input": {"bands": sel(bands), **common}, "target": {"bands": sel(target_bands), **common}},
+        "input": {"bands": sel(bands), "band_names": names, **common},
+        "target": {"bands": sel(target_bands), **common}},
         within_scene=within_scene)
     typer.echo(res["card"])
     out.print(f"adapted model written to {output} (its MODEL_CARD.md holds this table)")

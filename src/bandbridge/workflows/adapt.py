@@ -28,45 +28,13 @@ import numpy as np
 from bandbridge.bundle import load_model, save_bundle
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import check_writable
+from bandbridge.fileio import check_output_folder
+from bandbridge.workflows.pairs import own_bundle_file, pair_paths, pair_sources
 
 ALL_ROWS = {"train": (0.0, 1.0)}  # every pixel of each pair (of its --region band)
 LABELS = {"zero-shot": "zero-shot ({model})", "constant": "constant", "linear": "linear map",
           "ridge-context": "context ridge (best penalty)", "gbm-bands": "gradient boosting on the bands",
           "gbm-context": "gradient boosting on context", "mlp-context": "per-pixel MLP on context"}
-
-
-def pair_sources(pairs: list[str], base: Config, bands: dict | None = None) -> list[dict]:
-    """One source per PAIRS argument: ``FILE`` (input and target bands in one file, selected as
-    the model's training data selected them), ``IN:TARGET`` (two files) or ``IN_DIR:TARGET_DIR``
-    (files matched by stem). ``bands``: ``{"input": {...}, "target": {...}}`` band selection
-    fields (bands, scaling, sensor) that replace the model's, for files laid out otherwise."""
-    src0 = base.data.sources[0].model_dump(mode="json")
-    keep = {k: {**src0[k], **{f: v for f, v in (bands or {}).get(k, {}).items() if v is not None}}
-            for k in ("input", "target")}
-    out = []
-    for i, arg in enumerate(pairs):
-        name = f"pairs{i + 1}"
-        a, sep, b = arg.partition(":")
-        if not sep:
-            if not Path(arg).exists():
-                raise BandbridgeError(f"{arg}: not a file; give FILE (input and target bands), "
-                                      "IN:TARGET files or IN_DIR:TARGET_DIR folders")
-            out.append({"name": name, "layout": "multiband", "files": [str(Path(arg).resolve())],
-                        **keep})
-            continue
-        pa, pb = Path(a), Path(b)
-        if pa.is_dir() and pb.is_dir():
-            out.append({"name": name, "layout": "paired", "input_dir": str(pa.resolve()),
-                        "target_dir": str(pb.resolve()), **keep})
-        elif pa.is_file() and pb.is_file():
-            out.append({"name": name, "layout": "paired",
-                        "pairs": [[str(pa.resolve()), str(pb.resolve())]], **keep})
-        else:
-            bad = a if not (pa.is_file() or pa.is_dir()) else b
-            raise BandbridgeError(f"{arg}: {bad} not found (or one side a file and the other a "
-                                  "folder); give IN:TARGET files or IN_DIR:TARGET_DIR folders")
-    return out
 
 
 def parse_region(region: str | None) -> tuple[str, float, float]:
@@ -174,11 +142,9 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
         raise BandbridgeError("adapt needs PAIRS: FILE, IN:TARGET or IN_DIR:TARGET_DIR")
     if minutes <= 0:
         raise BandbridgeError(f"--minutes {minutes:g}: give a positive number of minutes")
-    out = Path(output)
-    if out.exists() and not overwrite:
-        raise BandbridgeError(f"{out}: exists; pass --overwrite to replace it")
-    check_writable(out.parent, "-o/--output")
     folder = resolve_model_folder(Path(model))
+    out = check_output_folder(Path(output), [*pair_paths(pairs), folder], overwrite, "-o/--output",
+                              own_bundle_file(Path(output)))
     bundle = load_model(folder)
     base = bundle.config
     if base.task.kind != "translation":

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bandbridge.fileio import atomic_write_bytes, check_writable
+from bandbridge.fileio import atomic_write_bytes, check_writable, safe_name
 from bandbridge.config import build_config, load_config, recipes
 from bandbridge.errors import BandbridgeError
 
@@ -110,7 +110,7 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
             print(f"fold {f.name}: kept from {out / 'loso.json'} (finished earlier)")
             results.append(kept)
             continue
-        fold_cfg = build_config({**base, "name": f"{base['name']}-loso-{f.name}",
+        fold_cfg = build_config({**base, "name": f"{base['name']}-loso-{safe_name(f.name, 'fold')}",
                                  "data": {**base["data"], "sources": [train_source(n) for n in f.train]}})
         os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder per fold
         run = runner.train(fold_cfg, runs_root=str(out / "runs"))

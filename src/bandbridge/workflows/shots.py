@@ -74,6 +74,10 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
     from bandbridge.spec import resolve_model_folder
     if k < 1:
         raise BandbridgeError(f"--shots {k}: give at least 1")
+    if not minutes > 0:
+        raise BandbridgeError(f"--minutes {minutes:g}: give a positive number of minutes")
+    if not names:
+        raise BandbridgeError("--recipes: name at least one recipe, comma-separated")
     unknown = sorted(set(names) - set(recipes()))
     if unknown:
         raise BandbridgeError(f"--recipes: unknown recipe(s) {unknown}; `bandbridge presets` "
@@ -82,6 +86,13 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
     check_writable(out, "--out")
     folder = resolve_model_folder(Path(model))
     base = load_model(folder).config
+    if base.task.kind != "translation":
+        raise BandbridgeError(f"--model {model}: --shots adapts a translation model (rgb2nir-*, "
+                              "rgb2thermal, sar2optical or a run of their presets)")
+    sr = [n for n in names if recipes()[n].get("layout") == "hr"]
+    if sr:
+        raise BandbridgeError(f"--recipes {sr[0]}: a super-resolution recipe; --shots adapts "
+                              f"{model}, a translation model, to sources of pairs")
     root = data_root or base.data.root
     seen = {s.name for s in base.data.sources}
     folds = []

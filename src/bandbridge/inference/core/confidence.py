@@ -65,6 +65,29 @@ def expected_error(x: np.ndarray, y: np.ndarray, linear: np.ndarray | None, conf
     return calibrated(error_features(x, y, linear), conf).astype(np.float32)
 
 
+def check_block(conf: dict, folder) -> None:
+    """Refuse a malformed error model (edited ``model.yaml``) in one line naming the bundle:
+    ``coef`` one finite number per feature, ``knots`` and ``values`` finite, of one length (≥ 2),
+    knots increasing, values not negative."""
+    def numbers(key: str) -> np.ndarray | None:
+        v = conf.get(key) if isinstance(conf, dict) else None
+        try:
+            a = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        return a if a.ndim == 1 and np.isfinite(a).all() else None
+    coef, knots, values = numbers("coef"), numbers("knots"), numbers("values")
+    why = ("'coef' must be one finite number per feature" if coef is None or len(coef) != len(FEATURES)
+           else "'knots' and 'values' must be finite lists of one length (at least 2)"
+           if knots is None or values is None or len(knots) != len(values) or len(knots) < 2
+           else "'knots' must increase" if (np.diff(knots) < 0).any()
+           else "'values' (expected errors) must not be negative" if (values < 0).any() else None)
+    if why:
+        raise BandbridgeError(f"{folder}/model.yaml: its confidence block is malformed ({why}); "
+                              "re-fit it with `python scripts/confidence_table.py --add MODEL` or "
+                              "drop --confidence")
+
+
 @dataclass
 class ErrorRaster:
     """``predict --confidence``'s raster: expected |error| per pixel in the output's stored units."""
@@ -87,6 +110,7 @@ def error_plan(spec: ModelSpec, dtype: str) -> ErrorRaster:
                               "scripts/confidence_table.py --add MODEL`, or drop --confidence")
     if spec.scale > 1:
         raise BandbridgeError("--confidence is for translation models, not super-resolution")
+    check_block(spec.confidence, spec.folder)
     factor = {"uint8": 255.0, "uint16": 10000.0}.get(dtype, 1.0)
     what = ", ".join(f"synthetic_{n}" for n in spec.target_names)
     return ErrorRaster(spec, factor, f"expected absolute error of {what} "

@@ -27,7 +27,8 @@ from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.fileio import atomic_paths
 from bandbridge.inference.core.writer import (encode, model_tag, output_profile, physical_note,
-                                              open_output, resolve_dtype, tag_bands, tag_units, to_cog)
+                                              open_output, resolve_dtype, tag_bands, tag_units, to_cog,
+                                              verify_written, write_failure, WRITE_ERRORS)
 
 
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -191,30 +192,45 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                             pending.result()
                         win = Window(left * s, (a - r0) * s, (right - left) * s, (b - a) * s)
                         pending = writer.submit(_write_strip, dsts, index_fns, win, pred, x, valid,
-                                                opts.append, dtype, error_fn)
+                                                opts.append, dtype, error_fn, out)
                 if pending is not None:
                     pending.result()
+            try:
+                for d in dsts:
+                    d.close()  # errors of the last flush are write errors too
+            except WRITE_ERRORS as e:
+                raise write_failure(out, e) from None
         finally:
             for d in dsts:
-                d.close()
-        if opts.cog:
-            for t in temps:
-                to_cog(t, opts.creation)
+                if not d.closed:
+                    d.close()
+        try:
+            if opts.cog:
+                for t in temps:
+                    to_cog(t, opts.creation)
+        except WRITE_ERRORS as e:
+            raise write_failure(out, e) from None
+        for t, p in zip(temps, paths):
+            verify_written(t, p)
     secs = time.perf_counter() - t0
     return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes)
 
 
 def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,
-                 valid: np.ndarray, append: bool, dtype: str, error_fn=None) -> None:
+                 valid: np.ndarray, append: bool, dtype: str, error_fn=None,
+                 out: Path | None = None) -> None:
     stack = np.concatenate([x, pred]) if append else pred
-    dsts[0].write(encode(stack, valid, dtype), window=win)
     rasters = [fn(*[x[i] for i in idx], pred[0]) for fn, idx in index_fns.values()]
     if error_fn is not None:
         rasters.append(error_fn(x, pred))
-    for d, v in zip(dsts[1:], rasters):
-        v = v.astype(np.float32)
-        v[~valid] = np.nan
-        d.write(v[None], window=win)
+    try:
+        dsts[0].write(encode(stack, valid, dtype), window=win)
+        for d, v in zip(dsts[1:], rasters):
+            v = v.astype(np.float32)
+            v[~valid] = np.nan
+            d.write(v[None], window=win)
+    except WRITE_ERRORS as e:  # a full disk, usually: one line
+        raise write_failure(out or Path(dsts[0].name), e) from None
 
 
 def input_names(info, sel: BandSel, opts: PredictOptions) -> list[str]:

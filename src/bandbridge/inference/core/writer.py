@@ -16,6 +16,11 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import temp_beside
 
 DTYPES = ("auto", "float32", "uint16", "uint8")
+try:  # GDAL's own errors (CPLE_*) are not RasterioError: both mean a write went wrong
+    from rasterio._err import CPLE_BaseError as _CPLE
+except ImportError:  # pragma: no cover - a rasterio without it raises RasterioError only
+    _CPLE = rasterio.errors.RasterioError
+WRITE_ERRORS = (rasterio.errors.RasterioError, _CPLE, OSError)
 _FACTOR = {"uint16": 10000.0, "uint8": 255.0}
 
 
@@ -217,3 +222,39 @@ def _weights_hash(folder: str) -> str:
         if (Path(folder) / name).is_file():
             return hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest()
     return "unknown"
+
+
+def write_failure(out: Path, e: BaseException, what: str = "writing failed") -> BandbridgeError:
+    """One line for a raster write that failed (GDAL says "Write failed"; a full disk is the usual
+    cause, said when the output's disk has little room left)."""
+    import shutil
+    free = None
+    try:
+        free = shutil.disk_usage(Path(out).parent).free
+    except OSError:
+        pass
+    first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+    cause = str(e.__cause__).splitlines()[0][:160] if e.__cause__ else ""
+    room = "" if free is None else f"; {free / 1e6:.1f} MB free on that disk"
+    hint = ("free some space or choose an output folder on another disk" if free is not None
+            and free < 256e6 else "check the disk and the output folder")
+    return BandbridgeError(f"{out}: {what} ({first}{'; ' + cause if cause else ''}{room}); "
+                           f"{hint} (nothing was left under the output name)")
+
+
+def verify_written(path: Path, final: Path | None = None) -> None:
+    """Read a written raster back (its first and last row of every band) before it is renamed
+    into place: a file cut short by a full disk that GDAL only logged is refused, not kept."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.windows import Window
+    try:
+        with warnings.catch_warnings():  # a plain image has no georeference to speak of
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            r = rasterio.open(path)
+        with r:
+            for row in {0, r.height - 1}:
+                r.read(window=Window(0, row, r.width, 1))
+    except Exception as e:  # noqa: BLE001 - any failure to read back is the same verdict
+        raise write_failure(final or path, e, "writing failed: the file does not read back") from None

@@ -130,8 +130,11 @@ def _cluster(scheduler: str | None, workers: int | None):
 
 
 def check_flags(workers: int | None, scheduler: str | None, retries: int, strips: int | None,
-                summary: str | None) -> None:
+                summary: str | None, confidence: bool = False) -> None:
     """The Dask flags of ``predict``, before any work: each refusal names its flag."""
+    if confidence and (workers is not None or scheduler is not None):
+        raise BandbridgeError("--confidence is written by a local predict only (the strips of "
+                              "--workers/--scheduler carry no error map); drop one of them")
     if workers is not None and scheduler is not None:
         raise BandbridgeError(f"--workers {workers} starts a local cluster and --scheduler uses a "
                               "running one; give only one of them")

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 from importlib import metadata
 from pathlib import Path
@@ -27,16 +28,49 @@ from bandbridge.fileio import atomic_write_bytes, sha256_file
 _FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "avx_vnni", "fma")
 
 
-def cache_dir(create: bool = True) -> Path:
+_FALLBACK: list[Path] = []  # this process's private cache, when the configured one cannot be used
+
+
+def configured_dir() -> Path:
+    """Where the cache lives: ``BANDBRIDGE_CACHE``, else the platform's user cache folder."""
     env = os.environ.get("BANDBRIDGE_CACHE")
     if env:
-        base = Path(env)
-    else:
-        from platformdirs import user_cache_dir
-        base = Path(user_cache_dir("bandbridge", appauthor=False))
-    if create:
+        return Path(env)
+    from platformdirs import user_cache_dir
+    return Path(user_cache_dir("bandbridge", appauthor=False))
+
+
+def cache_dir(create: bool = True) -> Path:
+    """The cache folder, created. A cache is never an error: when the configured folder cannot be
+    made or written (a file, read-only, another user's), this process works in a private
+    temporary folder instead (removed at exit) and says so once."""
+    base = configured_dir()
+    if not create:
+        return base
+    if _FALLBACK:
+        return _FALLBACK[0]
+    try:
         base.mkdir(parents=True, exist_ok=True)
-    return base
+        probe = base / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return base
+    except OSError as e:
+        return fallback(f"{base} ({e.strerror or e})")
+
+
+def fallback(why: str) -> Path:
+    """This process's private cache folder (made once, removed at exit), with one note."""
+    if not _FALLBACK:
+        import atexit
+        import sys
+        import tempfile
+        d = Path(tempfile.mkdtemp(prefix="bandbridge-cache-"))
+        atexit.register(shutil.rmtree, d, True)
+        _FALLBACK.append(d)
+        sys.stderr.write(f"note: the cache folder cannot be used: {why}; working without it "
+                         "(set BANDBRIDGE_CACHE to a folder you can write)\n")
+    return _FALLBACK[0]
 
 
 def _digest(parts: list[bytes]) -> str:
@@ -92,8 +126,13 @@ def read_json(path: Path) -> dict | None:
 
 
 def write_json(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, json.dumps(record, indent=1).encode())
+    """Record ``record`` in the cache; a record that cannot be written is skipped (the work it
+    saves is redone next time), never an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps(record, indent=1).encode())
+    except OSError:
+        pass
 
 
 def artefact(path: Path, build: Callable[[Path], None]) -> Path:
@@ -101,18 +140,28 @@ def artefact(path: Path, build: Callable[[Path], None]) -> Path:
     recorded when it was built; otherwise (absent, truncated, altered) built again by
     ``build(path)``, which must write ``path`` atomically."""
     stamp = path.with_name(path.name + ".sha256")
-    if path.exists() and stamp.exists():
+    if path.is_file() and stamp.is_file():
         try:
             if stamp.read_text().strip() == sha256_file(path):
                 return path
         except OSError:
             pass
-    path.unlink(missing_ok=True)
-    stamp.unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    build(path)
-    atomic_write_bytes(stamp, sha256_file(path).encode())
-    return path
+    try:
+        for f in (path, stamp):
+            if f.is_file() or f.is_symlink():
+                f.unlink()
+        if path.exists() or stamp.exists():  # a folder where the file belongs: not ours to delete
+            raise IsADirectoryError(f"{path} is in the way")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        build(path)
+        atomic_write_bytes(stamp, sha256_file(path).encode())
+        return path
+    except OSError as e:  # a damaged or unwritable cache: built in this process's own folder
+        alt = fallback(f"{path.parent} ({e.strerror or e})") / path.parent.name / path.name
+        if not alt.is_file():
+            alt.parent.mkdir(parents=True, exist_ok=True)
+            build(alt)
+        return alt
 
 
 def entries() -> list[dict]:
@@ -125,7 +174,9 @@ def entries() -> list[dict]:
         rows.append({"kind": "choice", "path": str(p), "model": rec.get("model", "?"),
                      "choice": f"{rec.get('backend', '?')} {rec.get('precision', '?')}",
                      "measured": rec.get("measured", "?"), "bytes": p.stat().st_size})
-    for d in sorted((base / "onnx").iterdir()) if (base / "onnx").is_dir() else []:
+    for d in sorted((base / "onnx").glob("*")) if (base / "onnx").is_dir() else []:
+        if not (d.is_dir() and re.fullmatch(_KEY, d.name)):  # not an entry of ours
+            continue
         files = [f for f in d.rglob("*") if f.is_file()]
         rows.append({"kind": "graphs", "path": str(d), "model": d.name,
                      "choice": ", ".join(sorted(f.name for f in files if f.suffix == ".onnx")),
@@ -133,10 +184,39 @@ def entries() -> list[dict]:
     return rows
 
 
-def clear() -> tuple[int, int]:
-    """Empty the cache (choices and graphs); ``(entries removed, bytes freed)``."""
+# What the cache writes, by sub-folder: only these are ever deleted by `cache clear`.
+_KEY = r"[0-9a-f]{16}"
+OWN = {"choice": re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json"),
+       "verified": re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json"),
+       "onnx": re.compile(rf"{_KEY}/(model(-int8)?\.onnx(\.sha256|\.data)?|metadata\.json|model\.yaml"
+                          r"|check\.safetensors)"),
+       "stac": re.compile(rf"{_KEY}/(item\.json|[^/]+\.vrt)")}
+
+
+def clear() -> tuple[int, int, int]:
+    """Empty the cache of what bandbridge wrote (choices, graphs, checks, STAC VRTs); anything
+    else in the folder stays. ``(entries removed, bytes freed, files left alone)``."""
     rows = entries()
     base = cache_dir(create=False)
-    for sub in ("choice", "onnx", "verified"):
-        shutil.rmtree(base / sub, ignore_errors=True)
-    return len(rows), sum(r["bytes"] for r in rows)
+    freed = left = 0
+    for sub, pattern in OWN.items():
+        root = base / sub
+        if not root.is_dir() or root.is_symlink():
+            continue
+        for f in sorted(root.rglob("*"), reverse=True):  # files first, then their folders
+            rel = f.relative_to(root).as_posix()
+            if f.is_file() and not f.is_symlink() and pattern.fullmatch(rel):
+                freed += f.stat().st_size
+                f.unlink()
+            elif f.is_dir() and not f.is_symlink():
+                try:
+                    f.rmdir()  # only when emptied
+                except OSError:
+                    pass
+            else:
+                left += 1
+        try:
+            root.rmdir()
+        except OSError:
+            pass
+    return len(rows), freed, left
