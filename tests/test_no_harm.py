@@ -245,3 +245,26 @@ def test_a_cyclegan_cannot_be_asked_to_enlarge(run_cli, tmp_path):
                            str(tmp_path), *sum([["--set", s] for s in [*TINY, "task.scale=2"]], []))
     one_line(code, err, "it does not super-resolve")
     assert not list(tmp_path.iterdir())
+
+
+def test_weak_messages_made_plain(run_cli, tmp_path):
+    (tmp_path / "col.json").write_text('{"type": "Collection", "stac_version": "1.0.0", "id": "c"}')
+    (tmp_path / "broken.json").write_text("{broken")
+    for name, says in (("col.json", "JSON of type 'Collection', not a STAC Item"), ("broken.json", "not valid JSON")):
+        code, _, err = run_cli("predict", str(tmp_path / name), "-m", "rgb2nir-naip", "-o", str(tmp_path / "o.tif"))
+        one_line(code, err, says)
+    # --backend onnx on a small job is never an unmeasured int8: the gate judges only what it measured
+    code, out, err = run_cli("predict", str(DATE), "-m", "rgb2thermal", "-o", str(tmp_path / "o.tif"),
+                             "--backend", "onnx")
+    assert code == 0 and "backend: onnx fp32" in out, (out, err)
+
+
+def test_init_from_takes_a_bundled_models_name(run_cli, tmp_path):
+    code, out, err = run_cli("train", "-p", "rgb2nir-photo-cpu", "--data", str(SAMPLE), "--runs", str(tmp_path),
+                             "--init-from", "rgb2nir-photo",
+                             *sum([["--set", s] for s in ["data.sources=[naip_opengeos]", "train.max_epochs=1",
+                                                          "data.samples_per_epoch=8", "data.max_eval_tiles=2",
+                                                          "train.learner_minutes=0", "train.within_scene=true",
+                                                          "train.threads=1"]], []))
+    assert code == 0, err
+    assert "--init-from: validation L1" in out  # the bundle's residual was loaded and judged

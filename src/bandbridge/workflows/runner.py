@@ -175,7 +175,9 @@ def init_weights(module: GANTask, source: str) -> None:
     if p.suffix == ".ckpt" or (p.is_dir() and (p / "checkpoints").exists()):
         state = _load_ckpt(find_checkpoint(p))["state_dict"]
         state = {k: v for k, v in state.items() if k.startswith(("G.", "D."))}
-    else:
+    else:  # a bundle folder, or a bundled model's name (rgb2nir-s2)
+        from bandbridge.spec import resolve_model_folder
+        p = p if p.exists() else resolve_model_folder(source)
         state = {f"G.{k}": v for k, v in load_bundle(p).generator.state_dict().items()}
     own = module.state_dict()
     # An anchored generator keeps the anchor just fitted on this run's own training pixels: the

@@ -62,6 +62,21 @@ def _item_json(path: Path) -> dict | None:
     return d if isinstance(d, dict) and d.get("type") == "Feature" and "stac_version" in d else None
 
 
+def check_json_input(path: Path) -> None:
+    """A ``.json`` input that is no STAC Item, refused saying what it is (not the raster message)."""
+    if path.suffix.lower() != ".json" or not path.is_file() or _item_json(path) is not None:
+        return
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BandbridgeError(f"{path}: not valid JSON ({str(e).splitlines()[0][:120]}); give a STAC "
+                              "Item's JSON or a raster") from None
+    kind = d.get("type") if isinstance(d, dict) else type(d).__name__
+    raise BandbridgeError(f"{path}: JSON of type '{kind}', not a STAC Item (type 'Feature' with "
+                          "stac_version); give one Item per input (a Collection's items are its "
+                          "links) or a raster")
+
+
 def is_stac_item(path: Path) -> bool:
     """Whether ``path`` is a JSON file holding a STAC Item."""
     return _item_json(path) is not None

@@ -54,7 +54,7 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
     """``(files, skipped)``: files, folders (their rasters, except hidden/partial files and
     earlier outputs of this tool) and globs; a band folder (``B02.tif``, …) is one input."""
     from bandbridge.data.reader import RASTER_SUFFIXES
-    from bandbridge.inference.interop.stac import is_output_item, is_stac_item, item_to_vrt
+    from bandbridge.inference.interop.stac import check_json_input, is_output_item, is_stac_item, item_to_vrt
     files: list[Path] = []
     skipped = 0
     for it in items:
@@ -89,6 +89,7 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
                     continue
                 files.append(q)
         elif p.exists() or "[" in it:
+            check_json_input(p)
             files.append(p)
         else:
             raise BandbridgeError(f"{it}: no such file, folder or glob")

@@ -161,11 +161,12 @@ def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", thre
         write_json(path, record)
         note = describe(record) + f"; measured now in {record['seconds']:.1f} s, cached for this model " \
             "and machine"
-    else:
+    else:  # unmeasured: the candidates' fp32 (the gate judges only what it measured)
         record = None
-        note = f"{cands[0][0]} {cands[0][1]}" + (" (small job: the backend probe runs on jobs of "
-                                                 "16 MPix or more, or `bandbridge bench`)" if len(cands) > 1 else "")
-    b, p = (record["backend"], record["precision"]) if record else cands[0]
+        ref = next((c for c in cands if c[1] == "fp32"), cands[0])
+        note = f"{ref[0]} {ref[1]}" + (" (small job: the backend probe runs on jobs of 16 MPix or "
+                                       "more, or `bandbridge bench`; unmeasured, so fp32)" if len(cands) > 1 else "")
+    b, p = (record["backend"], record["precision"]) if record else ref
     be = build_backend(spec, b, p, threads, compile)
     be.choice, be.record = note, record
     return be
