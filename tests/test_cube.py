@@ -169,3 +169,22 @@ def test_a_cube_reference_is_an_input_and_a_missing_or_unreadable_one_is_one_lin
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "zarr" else real(n, *a))
     with pytest.raises(BandbridgeError, match=r"store\.zarr: reading Zarr stores needs zarr: pip install zarr"):
         cube.input_ref(str(tmp_path / "store.zarr"))
+
+
+@needs_shared
+def test_a_packed_cube_step_is_judged_by_its_decoded_values_and_a_missing_date_names_the_nearest(run_cli, tmp_path):
+    """WorldCereal's S2 cube stores uint16 with a scale factor: read, its values are reflectance
+    (not "uint16 holding 8-bit values", whose advice then gave a flat raster); a date the cube
+    lacks is refused naming the nearest steps."""
+    from bandbridge.inference.core.interpret import look_at
+    f = next((SHARED / "worldcereal").glob("sample_00002806639B424A/S2_L2A_10m_*.nc"))
+    look = look_at(f"{f}@2018-06-03")
+    assert look.scaling == "reflectance" and look.family == "reflectance", look.why
+    code, _, err = run_cli("predict", f"{f}@2018-06-01", "-m", "rgb2nir-s2", "-o", str(tmp_path / "o.tif"))
+    assert code == 2 and "the nearest 2018-05-31 and 2018-06-03" in err, err
+    code, _, err = run_cli("predict", f"{f}@2018-06-03", "-m", "rgb2nir-s2", "-o", str(tmp_path / "o.tif"))
+    assert code == 0, err
+    import rasterio
+    with rasterio.open(tmp_path / "o.tif") as o:
+        nir = o.read(1, masked=True) * o.scales[0]
+    assert float(nir.std()) > 0.02 and 0.05 < float(nir.mean()) < 0.6  # a real NIR band, not flat

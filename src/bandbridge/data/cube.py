@@ -71,7 +71,7 @@ class CubeRef:
 
 @dataclass(frozen=True)
 class CubeInfo:
-    """Header of a cube time step: output grid size, band names, georeference, stored dtype."""
+    """Header of a cube time step: output grid size, band names, georeference, the dtype of its values as read."""
 
     height: int
     width: int
@@ -213,6 +213,14 @@ def date_labels(times) -> list[str]:
     return [s[:10] if n[s[:10]] == 1 else s for s in iso]
 
 
+def _is_date(text: str) -> bool:
+    try:
+        np.datetime64(text[:10])
+        return len(text) >= 10
+    except ValueError:
+        return False
+
+
 def _step(ds, ref: CubeRef) -> int | None:
     """Index of the referenced time step (None for a cube without time)."""
     t = _time_dim(ds)
@@ -230,8 +238,12 @@ def _step(ds, ref: CubeRef) -> int | None:
     if len(hits) == 1:
         return hits[0]
     if not hits:
+        near = sorted(iso, key=lambda s: abs(np.datetime64(s[:10]) - np.datetime64(ref.date[:10]))
+                      if len(ref.date) >= 10 else 0)[:2] if _is_date(ref.date) else iso[:2]
         raise BandbridgeError(f"{ref.path}: no time step at '{ref.date}'; the cube has "
-                              f"{len(iso)} from {iso[0][:10]} to {iso[-1][:10]}")
+                              f"{len(iso)} from {iso[0][:10]} to {iso[-1][:10]}, the nearest "
+                              f"{' and '.join(sorted(n[:10] for n in near))}: read one as "
+                              f"'{ref.path.name}@{near[0][:10]}'")
     raise BandbridgeError(f"{ref.path}: {len(hits)} time steps match '{ref.date}' "
                           f"({', '.join(iso[i] for i in hits)}); give the full time")
 
@@ -247,8 +259,9 @@ def cube_info(path: str | Path) -> CubeInfo:
     _spatial(g, ref.path)
     h, w = g.rio.shape
     first = ds[bands[0].var]
-    return CubeInfo(h, w, [b.name for b in bands], g.rio.crs, g.rio.transform(),
-                    str(first.encoding.get("dtype", first.dtype)))
+    # the values' type as read: a packed variable (scale_factor) is decoded to floats, which is
+    # what detection must judge (uint16 would call reflectance 0.6 "8-bit values")
+    return CubeInfo(h, w, [b.name for b in bands], g.rio.crs, g.rio.transform(), str(first.dtype))
 
 
 def same_grid(a: str | Path, b: str | Path) -> bool:

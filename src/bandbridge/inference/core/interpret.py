@@ -140,6 +140,9 @@ def detect_scaling(dtype: str, v: np.ndarray, path) -> tuple[str, str]:
     if dtype in ("uint8", "int8"):
         return "uint8", f"{dtype} values"
     p1, p99, top = (float(x) for x in np.percentile(v, (1, 99, 100)))
+    if kind in "ui" and top <= 1:  # 0/1 only: a mask, or a cloud-masked date, not imagery
+        raise BandbridgeError(f"{path}: its values are only 0 and 1 (a mask or an empty, masked "
+                              "date; not imagery to translate); choose another file or date")
     if kind in "ui":
         if top <= 255 and p1 >= 0:
             return "uint8", f"{dtype} holding 8-bit values (max {top:.0f})"
