@@ -3,6 +3,7 @@ models, perturbed candidates, missing backends and the per-machine cache."""
 
 from __future__ import annotations
 
+import re
 import importlib.util
 import sys
 
@@ -22,9 +23,10 @@ HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
 
 
 def _fast_probe(monkeypatch):
-    """Speeds by name (the timing itself is the bench's business): keeps these tests quick."""
-    monkeypatch.setattr(select, "_speed", lambda be, x: {"torch": 1.0, "onnx": 2.0, "openvino": 3.0}[be.name]
-                        + (0.5 if be.precision == "int8" else 0.0))
+    """Seconds per forward by name (the timing itself is the bench's business): quick tests."""
+    monkeypatch.setattr(select, "_time_once", lambda be, x: 1 / ({"torch": 1.0, "onnx": 2.0, "openvino": 3.0}[be.name]
+                                                                 + (0.5 if be.precision == "int8" else 0.0)))
+    monkeypatch.setattr(select, "machine_load", lambda: 0.0)
 
 
 NET = "rgb2thermal"  # an 8-bit bundled model that is a network (rgb2nir-naip is LightGBM trees since issue 32)
@@ -105,8 +107,8 @@ def _with_fake(monkeypatch, tmp_path, shift: float):
     monkeypatch.setattr(select, "candidates", lambda spec, b="auto", p="auto": [("torch", "fp32"), ("fake", "fp32")])
     monkeypatch.setattr(select, "build_backend", lambda spec, b, p, t=None, c=False:
                         _Fake(real(spec, "torch", "fp32", t), shift, "fake") if b == "fake" else real(spec, b, p, t, c))
-    speeds = iter([1.0, 100.0])  # the fake is 'faster'
-    monkeypatch.setattr(select, "_speed", lambda be, x: next(speeds))
+    monkeypatch.setattr(select, "_time_once", lambda be, x: 0.01 if be.name == "fake" else 1.0)  # 'faster'
+    monkeypatch.setattr(select, "machine_load", lambda: 0.0)
 
 
 def test_auto_refuses_a_faster_backend_that_changes_the_answer(monkeypatch, tmp_path):
@@ -115,7 +117,7 @@ def test_auto_refuses_a_faster_backend_that_changes_the_answer(monkeypatch, tmp_
     assert be.name == "torch" and be.precision == "fp32"
     fake = be.record["candidates"][1]
     assert fake["status"] == "refused" and "mean |Δ|" in fake["why"]
-    assert "fake fp32 100.00 (refused)" in be.choice
+    assert re.search(r"fake fp32 [0-9.]+ \(refused\)", be.choice) and "torch fp32 0.15" in be.choice  # 384² tile: 0.15 MPix in 1 s
 
 
 def test_auto_takes_a_faster_backend_that_keeps_the_answer(monkeypatch, tmp_path):
@@ -156,7 +158,7 @@ def test_auto_falls_back_cleanly_when_backends_are_missing(monkeypatch, native_b
 def test_the_probe_is_bounded_and_skips_what_its_budget_cannot_pay(monkeypatch):
     import time
     spec = _spec()
-    monkeypatch.setattr(select, "_speed", lambda be, x: time.sleep(0.4) or 1.0)
+    monkeypatch.setattr(select, "_time_once", lambda be, x: time.sleep(0.4) or 0.4)
     t0 = time.perf_counter()
     rec = select.probe(spec, [("torch", "fp32")] * 8, budget=1.5)
     assert time.perf_counter() - t0 < 1.5 + 1.0  # one candidate's cost past the budget at most
@@ -306,7 +308,7 @@ def test_a_named_precision_is_used_even_where_the_gate_would_refuse_it(monkeypat
     real = select.build_backend
     monkeypatch.setattr(select, "build_backend", lambda spec, b, p, t=None, c=False:
                         _Fake(real(spec, "torch", "fp32", t), 0.01, "fake") if b == "fake" else real(spec, b, p, t, c))
-    monkeypatch.setattr(select, "_speed", lambda be, x: 1.0)
+    monkeypatch.setattr(select, "_time_once", lambda be, x: 1.0)
     spec, cands = _spec(), [("torch", "fp32"), ("fake", "bf16")]
     assert select.probe(spec, cands)["candidates"][1]["status"] == "refused"
     forced = select.probe(spec, cands, forced=True)["candidates"][1]
@@ -380,3 +382,74 @@ def test_tree_bundles_run_on_onnxruntime_within_the_gate_and_refuse_openvino_and
     for b, p in (("openvino", "fp32"), ("onnx", "int8")):
         with pytest.raises(BandbridgeError, match="gradient-boosted trees"):
             build_backend(spec, b, p)
+
+
+# ---------------------------------------------------------------- a fair choice on a busy machine
+def _two_accepted(monkeypatch, tmp_path, seconds):
+    """torch fp32 and a 'fast' twin that keeps the answer; ``seconds(name, k)`` is the k-th
+    timed forward of each (the warm-up is k = 0)."""
+    _with_fake(monkeypatch, tmp_path, 0.0)
+    calls = {}
+
+    def timed(be, x):
+        k = calls[be.name] = calls.get(be.name, -1) + 1
+        return seconds(be.name, k)
+    monkeypatch.setattr(select, "_time_once", timed)
+    return calls
+
+
+def test_interleaved_medians_pick_the_faster_candidate_despite_a_loaded_first_measurement(monkeypatch, tmp_path):
+    # the fake is truly faster (0.1 s vs 0.2 s), but a burst of load hit its first timed forward:
+    # one measurement each would pick torch; the medians of interleaved rounds pick the fake
+    calls = _two_accepted(monkeypatch, tmp_path, lambda name, k: 5.0 if (name, k) == ("fake", 1) else
+                          0.1 if name == "fake" else 0.2)
+    rec = select.probe(_spec(), [("torch", "fp32"), ("fake", "fp32")])
+    assert (rec["backend"], rec["precision"]) == ("fake", "fp32")
+    fake = rec["candidates"][1]
+    assert fake["rounds"] >= select.PROBE_ROUNDS[0] and calls["fake"] == calls["torch"]  # one each per round
+    assert fake["mpix_s"] == pytest.approx(rec["tile"] ** 2 / 1e6 / 0.1)
+
+
+def test_the_cache_record_carries_load_and_spread_and_a_busy_choice_is_provisional(monkeypatch, tmp_path):
+    _two_accepted(monkeypatch, tmp_path, lambda name, k: 0.1 if name == "fake" else 0.2)
+    monkeypatch.setattr(select, "machine_load", lambda: 0.9)  # 0.9 per core: busy
+    be = select.choose(_spec(), measure=True)
+    rec = be.record
+    assert rec["load"] == 0.9 and rec["spread"] == 0.0 and "busy machine" in rec["provisional"]
+    assert "provisional: measured on a busy machine" in be.choice
+    from bandbridge.inference.runtime.cache import entries
+    row = next(r for r in entries() if r["kind"] == "choice")
+    assert row["load"] == 0.9 and "busy" in row["provisional"]
+
+
+def test_a_provisional_choice_is_measured_again_and_a_final_one_is_kept(monkeypatch, tmp_path):
+    _two_accepted(monkeypatch, tmp_path, lambda name, k: 0.1 if name == "fake" else 0.2)
+    probes = []
+    real = select.probe
+    monkeypatch.setattr(select, "probe", lambda *a, **k: probes.append(1) or real(*a, **k))
+    load = {"now": 0.9}
+    monkeypatch.setattr(select, "machine_load", lambda: load["now"])
+    select.choose(_spec(), measure=True)              # busy: provisional
+    be = select.choose(_spec(), measure=True)         # the next large job measures again
+    assert len(probes) == 2 and "the cached choice was provisional" in be.choice
+    load["now"] = 0.1
+    select.choose(_spec(), measure=True)              # quiet now: final
+    be = select.choose(_spec(), measure=True)         # and kept
+    assert len(probes) == 3 and "cached" in be.choice and be.record["provisional"] is None
+
+
+def test_two_candidates_closer_than_their_spread_make_a_provisional_choice():
+    ok = [{"backend": "onnx", "precision": "fp32", "mpix_s": 1.05, "spread": 0.2},
+          {"backend": "torch", "precision": "fp32", "mpix_s": 1.0, "spread": 0.1}]
+    assert "within their timings' spread (5%)" in select.provisional(ok, 0.1)
+    ok[0]["mpix_s"], ok[0]["spread"] = 2.0, 0.05
+    assert select.provisional(ok, 0.1) is None
+
+
+def test_candidates_are_ranked_by_what_the_cpu_promises():
+    bf16_vnni = {"avx512f", "avx512_bf16", "avx512_vnni"}
+    cands = [("torch", "fp32"), ("openvino", "fp32"), ("onnx", "int8"), ("onnx", "fp32"), ("torch", "bf16")]
+    ranked = cands[:1] + sorted(cands[1:], key=lambda c: select.promise(c, bf16_vnni))
+    assert ranked[1] == ("torch", "bf16") and ranked[2] == ("onnx", "int8")  # native bf16, then VNNI
+    ranked = cands[:1] + sorted(cands[1:], key=lambda c: select.promise(c, {"avx2", "fma"}))
+    assert ranked[1][1] == "fp32" and ranked[-1] == ("torch", "bf16")  # AVX2 only: emulated bf16 last

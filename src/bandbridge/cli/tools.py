@@ -82,7 +82,10 @@ def cache(
     rows = entries()
     out.print(f"cache: {where} (BANDBRIDGE_CACHE moves it)", highlight=False)
     for r in rows:
-        what = f"{r['model']}: {r['choice']}" + (f", measured {r['measured'][:10]}" if r["measured"] else "")
+        what = f"{r['model']}: {r['choice']}" + (f", measured {r['measured'][:16]}" if r["measured"] else "") \
+            + (f" under load {r['load']:.2f} per core" if r.get("load") is not None else "") \
+            + (f"; provisional ({r['provisional']}): measured again at the next large job"
+               if r.get("provisional") else "")
         out.print(f"  {r['kind']:7s} {what}  ({r['bytes'] / 1e6:.1f} MB)", highlight=False)
     if not rows:
         out.print("  empty", highlight=False)

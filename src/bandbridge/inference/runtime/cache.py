@@ -173,7 +173,8 @@ def entries() -> list[dict]:
         rec = read_json(p) or {}
         rows.append({"kind": "choice", "path": str(p), "model": rec.get("model", "?"),
                      "choice": f"{rec.get('backend', '?')} {rec.get('precision', '?')}",
-                     "measured": rec.get("measured", "?"), "bytes": p.stat().st_size})
+                     "measured": rec.get("measured", "?"), "load": rec.get("load"),
+                     "provisional": rec.get("provisional"), "bytes": p.stat().st_size})
     for d in sorted((base / "onnx").glob("*")) if (base / "onnx").is_dir() else []:
         if not (d.is_dir() and re.fullmatch(_KEY, d.name)):  # not an entry of ours
             continue

@@ -11,6 +11,7 @@ candidate's figures are cached per model and machine (``cache.py``), so the prob
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timezone
 
@@ -18,18 +19,18 @@ import numpy as np
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.backends import build_backend, check_choice, cpu_has_bf16, openvino_bf16
-from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
+from bandbridge.inference.runtime.cache import cache_dir, cpu_flags, machine_key, model_key, read_json, write_json
 from bandbridge.inference.runtime.gate import judge, load_check_sample, verify
 from bandbridge.spec import ModelSpec
 
 PROBE_TILE = 384  # input pixels a side: the probe times a small tile, not the job's
-PROBE_SECONDS = 0.5  # timing per candidate, after one warm-up forward (and at least one more)
 PROBE_BUDGET = 15.0  # seconds for the whole probe; a candidate that would end past it is skipped
 
 
 def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") -> list[tuple[str, str]]:
-    """(backend, precision) pairs worth measuring here, the reference first, then the likely
-    fastest (so a probe cut short by its budget has measured those)."""
+    """(backend, precision) pairs worth measuring here, the reference first, then by what this
+    CPU's instructions promise (:func:`promise`), so a probe cut short by its budget has measured
+    the likely winners."""
     out = [("torch", "fp32"), ("openvino", "fp32")] + ([("openvino", "bf16")] if openvino_bf16() else []) + \
         [("openvino", "int8"), ("onnx", "int8"), ("onnx", "fp32")] + ([("torch", "bf16")] if cpu_has_bf16() else [])
     if not (spec.folder / "generator.safetensors").exists():  # an ONNX export: onnx fp32 is the reference
@@ -44,17 +45,35 @@ def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") 
     if not out:
         raise BandbridgeError(f"--backend {backend} --precision {precision}: not available for "
                               f"{spec.name} on this machine; use --precision fp32")
-    return out
+    flags = cpu_flags()[1]
+    return out[:1] + sorted(out[1:], key=lambda c: promise(c, flags))
 
 
-def _speed(be, x: np.ndarray) -> float:
-    """MPix/s of ``be`` on the batch ``x`` (one warm-up, then repeats for PROBE_SECONDS)."""
+def promise(cand: tuple[str, str], flags: set[str]) -> int:
+    """Rank (lower first) of a candidate by what the CPU computes natively: bf16 where it has
+    AVX-512 BF16 or AMX, int8 where it has VNNI, graph runtimes before eager torch."""
+    backend, precision = cand
+    if precision == "bf16":
+        return 0 if flags & {"avx512_bf16", "amx_bf16"} else 5
+    if precision == "int8":
+        return 1 if flags & {"avx512_vnni", "avx_vnni", "amx_int8"} else 3
+    return 2 if backend != "torch" else 4
+
+
+def machine_load() -> float:
+    """The 1-minute load average per core (0 where the OS has none): how busy the probe's
+    machine was."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def _time_once(be, x: np.ndarray) -> float:
+    """Seconds of one forward of ``be`` on ``x`` (the probe times candidates round by round)."""
+    t0 = time.perf_counter()
     be(x)
-    n, t0 = 0, time.perf_counter()
-    while n < 1 or time.perf_counter() - t0 < PROBE_SECONDS:
-        be(x)
-        n += 1
-    return x.shape[0] * x.shape[2] * x.shape[3] / 1e6 / ((time.perf_counter() - t0) / n)
+    return time.perf_counter() - t0
 
 
 def probe_tile(spec: ModelSpec) -> int:
@@ -77,21 +96,27 @@ def estimate_seconds(spec: ModelSpec, cands: list[tuple[str, str]]) -> float:
 
 def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = None,
           forced: bool = False, budget: float = PROBE_BUDGET) -> dict:
-    """Measure every candidate: speed on one ``probe_tile`` input, and the gate's verdict on the
-    check sample against the reference (``forced``: a precision the user named is used whatever
-    the verdict, which is still recorded). A candidate that would end past ``budget`` seconds
-    (judged by the dearest candidate so far) is skipped; the reference always runs. Returns the record that is cached."""
+    """Measure every candidate: the gate's verdict on the check sample against the reference
+    (``forced``: a precision the user named is used whatever the verdict, which is still
+    recorded), then speed on one ``probe_tile`` input, timed interleaved — one forward of each
+    candidate per round (A B C A B C …), ranked by their medians — so a burst of load hits every
+    candidate alike. A candidate whose build would end past half of ``budget`` seconds is skipped
+    (the reference always runs); the rounds go on while the rest lasts (``PROBE_ROUNDS``). The
+    record notes the machine's load and the timings' spread; a choice made under load, or
+    between candidates closer than their spread, is ``provisional`` (re-measured at the next
+    large job). Returns the record that is cached."""
     t_start = time.perf_counter()
+    load = machine_load()
     sample = load_check_sample(spec.folder)
     t = probe_tile(spec)
     x = np.random.default_rng(0).random((1, spec.in_channels, t, t), dtype=np.float32)
     ref = None
-    rows = []
-    cost = 1.0  # seconds the dearest candidate so far took (build, check, timing)
+    rows, built = [], []
+    cost = 1.0  # seconds the dearest candidate so far took to build, check and warm up
     for backend, precision in cands:
         row = {"backend": backend, "precision": precision}
         t_cand = time.perf_counter()
-        if rows and t_cand - t_start + cost > budget:
+        if rows and t_cand - t_start + cost > budget / 2:  # half builds and checks, half times
             rows.append(row | {"status": "skipped", "why": f"not measured: the probe's {budget:.0f} s "
                                "budget was spent (`bandbridge bench` measures every candidate)"})
             continue
@@ -112,20 +137,58 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
             row |= {"status": "accepted" if v.ok or forced else "refused",
                     "why": v.why + ("" if v.ok or not forced else " (used: --precision forces it)"),
                     "metrics": v.metrics, "mean_abs_diff": v.mean_abs_diff}
-        row["mpix_s"] = _speed(be, x)
-        del be
+        _time_once(be, x)  # warm-up: first-call costs are not speed
         rows.append(row)
+        built.append((row, be))
         cost = max(cost, time.perf_counter() - t_cand)
-    ok = [r for r in rows if r["status"] == "accepted"]
+    times = interleaved(built, x, budget - (time.perf_counter() - t_start))
+    for row, _ in built:
+        med, q1, q3 = (float(v) for v in np.percentile(times[id(row)], (50, 25, 75)))
+        row |= {"mpix_s": x.shape[0] * t * t / 1e6 / med, "spread": round((q3 - q1) / med, 3),
+                "rounds": len(times[id(row)])}
+    del built
+    ok = sorted((r for r in rows if r["status"] == "accepted"), key=lambda r: -r["mpix_s"])
     if not ok:
         raise BandbridgeError(f"{spec.name}: no backend could run ("
                               + "; ".join(f"{r['backend']} {r['precision']}: {r['why']}" for r in rows)
                               + "); install the torch or onnx extra")
-    best = max(ok, key=lambda r: r["mpix_s"])
+    best = ok[0]
+    load = max(load, machine_load())
     return {"model": spec.name, "backend": best["backend"], "precision": best["precision"], "tile": t,
             "batch": 1, "threads": threads, "seconds": round(time.perf_counter() - t_start, 1),
             "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "load": round(load, 2), "spread": best["spread"], "provisional": provisional(ok, load),
             "check_sample": None if sample is None else sample.meta, "candidates": rows}
+
+
+PROBE_ROUNDS = (3, 15)  # interleaved timing rounds: at least, at most
+BUSY = 0.5  # load average per core above which a choice is provisional
+
+
+def interleaved(built: list, x: np.ndarray, seconds: float) -> dict[int, list[float]]:
+    """One forward of each built candidate per round, rounds while ``seconds`` last (at least
+    ``PROBE_ROUNDS[0]``, at most ``[1]``): ``{id(row): [seconds per forward, …]}``."""
+    times: dict[int, list[float]] = {id(row): [] for row, _ in built}
+    t0 = time.perf_counter()
+    for k in range(PROBE_ROUNDS[1]):
+        if k >= PROBE_ROUNDS[0] and time.perf_counter() - t0 > seconds:
+            break
+        for row, be in built:
+            times[id(row)].append(_time_once(be, x))
+    return times
+
+
+def provisional(ok: list[dict], load: float) -> str | None:
+    """Why a choice among the accepted rows ``ok`` (fastest first) is not final, or None: the
+    machine was busy, or the two fastest are closer than the spread of their timings."""
+    if load > BUSY:
+        return f"measured on a busy machine (load {load:.2f} per core)"
+    if len(ok) > 1:
+        margin = ok[0]["mpix_s"] / ok[1]["mpix_s"] - 1
+        if margin < max(ok[0]["spread"], ok[1]["spread"]):
+            return (f"{ok[0]['backend']} {ok[0]['precision']} and {ok[1]['backend']} "
+                    f"{ok[1]['precision']} within their timings' spread ({margin:.0%})")
+    return None
 
 
 def describe(record: dict) -> str:
@@ -150,6 +213,9 @@ def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", thre
     cands = candidates(spec, backend, precision)
     path = choice_path(spec, backend, precision, threads)
     record = read_json(path)
+    again = bool(record is not None and record.get("provisional") and measure and len(cands) > 1)
+    if again:  # a choice made under load or too close to call: measured again on this job
+        record = None
     if record is not None and (record.get("backend"), record.get("precision")) in cands:
         note = describe(record) + f"; measured {record['measured'][:10]}, cached (`bandbridge cache " \
             "clear` measures again, --backend/--precision pin one)"
@@ -159,8 +225,9 @@ def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", thre
                      f"~{estimate_seconds(spec, cands):.0f} s (at most {PROBE_BUDGET:.0f} s; the choice is cached)")
         record = probe(spec, cands, threads, forced=precision != "auto")
         write_json(path, record)
-        note = describe(record) + f"; measured now in {record['seconds']:.1f} s, cached for this model " \
-            "and machine"
+        note = describe(record) + f"; measured now in {record['seconds']:.1f} s" + \
+            (f", provisional: {record['provisional']}" if record.get("provisional") else
+             ", cached for this model and machine") + (" (the cached choice was provisional)" if again else "")
     else:  # unmeasured: the candidates' fp32 (the gate judges only what it measured)
         record = None
         ref = next((c for c in cands if c[1] == "fp32"), cands[0])
