@@ -17,7 +17,7 @@ import numpy as np
 from bandbridge.bands import get_scaling
 from bandbridge.config import build_config, preset_dict
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.evaluation.baselines import (ContextRidgeBaseline, GBMContextBaseline,
+from bandbridge.learners.baselines import (ContextRidgeBaseline, GBMContextBaseline,
                                              LinearBaseline, MeanBaseline, sample_pixels)
 
 REGIONS = {"train": [0, 0.6], "val": [0.6, 0.75], "test": [0.75, 1]}

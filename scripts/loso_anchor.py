@@ -23,7 +23,7 @@ import torch
 
 from bandbridge.config import build_config, load_config
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.evaluation.baselines import (ContextRidgeBaseline, LinearBaseline, MeanBaseline,
+from bandbridge.learners.baselines import (ContextRidgeBaseline, LinearBaseline, MeanBaseline,
                                              sample_pixels)
 from bandbridge.evaluation.evaluate import score_pair
 from bandbridge.workflows.loso import held_out_source, parse_folds, train_source
@@ -81,7 +81,7 @@ def main() -> None:
                "ridge[validation]": mae(by_val, test), "ridge[sources]": mae(by_src, test)}
         note = ""
         if a.learner:
-            from bandbridge.evaluation.baselines import LearnerBaseline
+            from bandbridge.learners.baselines import LearnerBaseline
             lrn = LearnerBaseline().fit_pairs(train, budget_s=None)
             row["learner"] = mae(lrn, test)
             note = f"; learner {lrn.selection.chosen}"

@@ -14,7 +14,7 @@ import torch
 
 from bandbridge.config import build_config, load_config
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.evaluation.baselines import LinearBaseline, MLPBaseline, sample_pixels
+from bandbridge.learners.baselines import LinearBaseline, MLPBaseline, sample_pixels
 from bandbridge.evaluation.evaluate import score_pair
 from bandbridge.workflows.loso import held_out_source, parse_folds, train_source
 from bandbridge.models.anchor import normalize_bands

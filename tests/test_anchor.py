@@ -9,7 +9,7 @@ from bandbridge.config import AugmentConfig, load_config
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.reader import read_decimated, read_raster
 from bandbridge.bands import get_scaling
-from bandbridge.evaluation.baselines import LinearBaseline, init_anchor, sample_pixels
+from bandbridge.learners.baselines import LinearBaseline, init_anchor, sample_pixels
 from bandbridge.errors import BandbridgeError
 from bandbridge.models import build_generator
 from bandbridge.models.anchor import InputNorm, normalize_bands

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from bandbridge.evaluation.baselines import LinearBaseline, MLPBaseline, Upsample
+from bandbridge.learners.baselines import LinearBaseline, MLPBaseline, Upsample
 from conftest import SAMPLE, SHARED, TINY, needs_shared
 
 

@@ -9,7 +9,7 @@ from bandbridge.config import load_config
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.items import discover
 from bandbridge.errors import BandbridgeError
-from bandbridge.evaluation.baselines import (ContextRidgeBaseline, LinearBaseline, init_anchor,
+from bandbridge.learners.baselines import (ContextRidgeBaseline, LinearBaseline, init_anchor,
                                              leave_one_source_out, ridge, sample_pixels)
 from bandbridge.models import build_generator
 from bandbridge.models.anchor import ContextFeatures, box_mean, zero_residual

@@ -17,7 +17,7 @@ from bandbridge.config import DegradeConfig, load_config
 from bandbridge.data.degrade import bicubic_down, degrade
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import RandomCropDataset
-from bandbridge.evaluation.baselines import Upsample
+from bandbridge.learners.baselines import Upsample
 from bandbridge.models import build_generator, count_parameters
 from bandbridge.training import cosine_decay
 from conftest import SAMPLE, SHARED, needs_shared

@@ -14,7 +14,7 @@ import torch
 
 from bandbridge.bands import Scaling, band_role, get_scaling, is_single_nir, same_family
 from bandbridge.data.reader import read_raster
-from bandbridge.evaluation.baselines import SAMPLE_PIXELS, LinearBaseline
+from bandbridge.learners.baselines import SAMPLE_PIXELS, LinearBaseline
 from bandbridge.inference.core.interpret import Interpretation, Look
 from bandbridge.metrics import band_metrics
 from bandbridge.spec import ModelSpec

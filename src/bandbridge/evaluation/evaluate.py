@@ -23,7 +23,7 @@ from bandbridge.config import Config, build_config
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import LoadedPair
 from bandbridge.errors import BandbridgeError
-from bandbridge.evaluation.baselines import fit_baselines
+from bandbridge.learners.baselines import fit_baselines
 from bandbridge.metrics import band_metrics, sr_metrics
 
 LOWER_IS_BETTER = ("mae", "rmse", "sam_deg", "fid", "kid")

@@ -54,7 +54,7 @@ def set_learner_anchor(generator, fitted, in_channels: int, out_channels: int) -
 def learner_baseline(train: list, record: dict) -> dict:
     """The run's ``baseline.json`` for a learner anchor: the linear map on the same pixels (what
     predict and trust fall back to) and the anchor's record."""
-    from bandbridge.evaluation.baselines import SAMPLE_PIXELS, LinearBaseline, sample_pixels
+    from bandbridge.learners.baselines import SAMPLE_PIXELS, LinearBaseline, sample_pixels
     X, Y = sample_pixels(train)
     return {"linear": LinearBaseline().fit(X, Y).coef.tolist(),
             "fitted_on": f"train split of {sorted({p.source.name for p in train})} ({len(train)} "

@@ -1,8 +1,8 @@
 """Set up and run training: run folder, Trainer, callbacks, resume and fine-tuning.
 
 A workflow, not part of ``training.py``: besides fitting the LightningModule, a run fits the
-anchor's linear baseline (``evaluation/baselines.py``), validates the start, bundles the model
-and cuts the precision gate's check sample from it (``evaluation/check_sample.py``)."""
+anchor (``learners/``), validates the start, bundles the model and cuts the precision gate's
+check sample from it (``evaluation/check_sample.py``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.unpaired import UnpairedDataModule
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes
-from bandbridge.evaluation.baselines import SAMPLE_PIXELS, init_anchor
+from bandbridge.learners.baselines import SAMPLE_PIXELS, init_anchor
 from bandbridge.inference.runtime.backends import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
@@ -222,8 +222,8 @@ def _trainer(**kw) -> L.Trainer:
 
 def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
           init_from: str | None = None, fast_dev_run: bool = False, announce: bool = True) -> Path:
-    """Train ``cfg``; returns the run folder. ``resume`` continues a run exactly. ``announce``:
-    print the run folder and its ``--resume`` command (False for a folder the caller removes)."""
+    """Train ``cfg``; returns the run folder. ``resume`` continues a run exactly; ``announce``
+    prints the run folder and its ``--resume`` command (not for a folder the caller removes)."""
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     ckpt_path = None
@@ -270,8 +270,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         init_weights(module, init_from)
         if baseline is not None:
             keep_residual_if_better(module, dm)
-    # two or more validation sources (or, with train.group_by: group, groups of one source):
-    # `best` is the epoch whose worst one gained most
+    # two or more validation sources (or groups of one source): best = the worst one's best epoch
     key = groups.group_key(dm.pairs.get("val", []), cfg.train.group_by)
     if baseline is not None:
         cfg = groups.grouped(cfg, groups.val_groups(dm.pairs.get("val", []), key), True)
@@ -303,8 +302,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         export, EpochBar(t.max_minutes),
     ]
     check_accelerator(t.accelerator)
-    # Lightning's lines and the libraries' warnings go to the run's train.log (console.py)
-    with libraries_to_log(run_dir / "train.log"):
+    with libraries_to_log(run_dir / "train.log"):  # Lightning's lines and warnings: the run's log
         trainer = _trainer(
             default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
             accelerator=t.accelerator, devices=t.devices, strategy=strategy,
