@@ -80,14 +80,14 @@ def learner_bundle(folder: Path, fitted, net=None, generator: dict | None = None
 
 def int8_kernels() -> str:
     """The int8 dot-product branch this CPU's kernels take: 'amx', 'vnni' or 'avx2'."""
-    from bandbridge.inference.runtime.cache import cpu_flags
+    from bandbridge.machine import cpu_flags
     flags = cpu_flags()[1]
     return "amx" if "amx_int8" in flags else "vnni" if {"avx512_vnni", "avx_vnni"} & flags else "avx2"
 
 
 def pytest_report_header(config):
     """Which CPU branch this run exercises (bf16 and int8 kernels differ by CPU)."""
-    from bandbridge.inference.runtime.cache import cpu_flags
+    from bandbridge.machine import cpu_flags
     model, flags = cpu_flags()
     native = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
     vnni = [f for f in ("amx_int8", "avx512_vnni", "avx_vnni") if f in flags]

@@ -140,7 +140,7 @@ def test_a_run_says_its_folder_first_and_counts_epochs_as_people_do(tmp_path):
     # no line from Lightning or PyTorch in the terminal: they are in the run's train.log
     log = (run / "train.log").read_text()
     assert "`Trainer.fit` stopped" in log
-    from bandbridge.inference.runtime.backends import cpu_has_bf16
+    from bandbridge.machine import cpu_has_bf16
     if cpu_has_bf16():  # the native-bf16 branch: precision auto is bf16-mixed, and Lightning says so
         assert "Automatic Mixed Precision" in log
     for line in (p.stdout + p.stderr).replace("\r", "\n").splitlines():

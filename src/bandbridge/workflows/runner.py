@@ -27,7 +27,7 @@ from bandbridge.data.unpaired import UnpairedDataModule
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes
 from bandbridge.learners.baselines import SAMPLE_PIXELS, init_anchor
-from bandbridge.inference.runtime.backends import cpu_has_bf16
+from bandbridge.machine import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
 from bandbridge.training import GANTask
 from bandbridge.training_unpaired import CycleGANTask

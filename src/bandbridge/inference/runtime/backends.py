@@ -17,7 +17,6 @@ model and machine — is ``select.make_backend``'s decision; this module does no
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -28,16 +27,6 @@ from bandbridge.radiometry import image_stats
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AMX or AVX512-BF16); elsewhere bf16 is emulated
-    and slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _threads(threads: int | None) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 from importlib import metadata
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from bandbridge.fileio import atomic_write_bytes, sha256_file
+from bandbridge.machine import cpu_flags
 
 _FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "avx_vnni", "fma")
 
@@ -91,21 +91,6 @@ def _version(pkg: str) -> str:
         return metadata.version(pkg)
     except metadata.PackageNotFoundError:
         return "-"
-
-
-def cpu_flags() -> tuple[str, set[str]]:
-    """(CPU model name, its flags) from /proc/cpuinfo (empty where there is none)."""
-    model, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("", platform.machine()):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    return model, flags
 
 
 def machine_key(threads: int | None) -> str:

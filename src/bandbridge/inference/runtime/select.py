@@ -18,8 +18,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.runtime.backends import build_backend, check_choice, cpu_has_bf16, openvino_bf16
-from bandbridge.inference.runtime.cache import cache_dir, cpu_flags, machine_key, model_key, read_json, write_json
+from bandbridge.inference.runtime.backends import build_backend, check_choice, openvino_bf16
+from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
+from bandbridge.machine import cpu_flags, cpu_has_bf16
 from bandbridge.inference.runtime.gate import judge, load_check_sample, verify
 from bandbridge.spec import ModelSpec
 

@@ -1,0 +1,31 @@
+"""What this CPU computes natively: its model name and instruction-set flags, read once from
+``/proc/cpuinfo``. Training (``precision: auto``), the backend choice and the cache key all ask
+here, so no layer reaches into another's room for a machine fact."""
+
+from __future__ import annotations
+
+import functools
+import platform
+from pathlib import Path
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> tuple[str, frozenset[str]]:
+    """(CPU model name, its flags) from /proc/cpuinfo (empty where there is none)."""
+    model, flags = platform.processor(), frozenset()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("", platform.machine()):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = frozenset(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return model, flags
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AMX or AVX512-BF16); elsewhere bf16 is emulated
+    and slower than fp32."""
+    return bool(cpu_flags()[1] & {"amx_bf16", "avx512_bf16"})
