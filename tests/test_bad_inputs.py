@@ -44,7 +44,7 @@ CASES = [
     (["train", "--resume", "/nonexistent/run"], "no checkpoints/last.ckpt here"),
     ([*BASE, "--set", "model.generator.name=vit"], "unknown generator 'vit'"),
     ([*BASE, "--set", "model.generator.args.widht=3"], "unexpected keyword argument 'widht'"),
-    ([*BASE, "--init-from", "/nonexistent/model"], "not a model bundle"),
+    ([*BASE, "--init-from", "/nonexistent/model"], "nor a bundled model"),
     ([*BASE, "--set", "data.sources=[wrong_recipe]"], "unknown data recipe 'wrong_recipe'"),
 ]
 
