@@ -3,9 +3,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BB     := $(VENV)/bin/bandbridge
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-EXTRAS ?= dev,onnx,openvino,dist,stac,report,demo,cube,baselines
+EXTRAS ?= dev,docs,onnx,openvino,dist,stac,report,demo,cube,baselines
 
-.PHONY: install test demo demo-train demo-web clean
+.PHONY: install test docs docs-serve demo demo-train demo-web clean
 
 install: $(STAMP)
 
@@ -23,6 +23,14 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(PY) -m pytest -q
+
+# The manual (docs/ + mkdocs.yml) into site/; --strict: a broken link or a missing page fails.
+# tests/test_docs.py builds it the same way inside `make test`.
+docs: install
+	$(PY) -m mkdocs build --strict
+
+docs-serve: install
+	$(PY) -m mkdocs serve
 
 # The main job on the bundled sample: the bundled rgb2nir model synthesizes NIR for a held-out
 # NAIP date; writes RGB+NIR and NDVI GeoTIFFs and a comparison PNG to out/demo, prints the metrics
@@ -43,4 +51,4 @@ demo-web: install
 	$(BB) demo
 
 clean:
-	rm -rf runs/demo out/demo .pytest_cache
+	rm -rf runs/demo out/demo site .pytest_cache

@@ -1,0 +1,29 @@
+"""MkDocs hook: the command-line reference, generated at build time by Typer's own documentation
+generator (what ``typer bandbridge.cli utils docs`` prints) from the installed ``bandbridge``
+app, so a command or flag is documented exactly as ``--help`` knows it.
+
+A page asks for it with the line ``<!-- cli-reference -->``.
+"""
+
+from __future__ import annotations
+
+MARKER = "<!-- cli-reference -->"
+
+
+def cli_markdown() -> str:
+    """Markdown for ``bandbridge`` and every command: usage, arguments, options, defaults."""
+    import typer
+    import typer.main
+    from typer.cli import get_docs_for_click
+
+    from bandbridge.cli import app
+    command = typer.main.get_command(app)
+    ctx = typer.Context(command)
+    docs = get_docs_for_click(obj=command, ctx=ctx, name="bandbridge", title="bandbridge")
+    # one level down: the page's own title is the only top-level heading
+    return "\n".join("#" + line if line.startswith("#") else line
+                     for line in docs.strip().split("\n"))
+
+
+def on_page_markdown(markdown: str, **kwargs) -> str:  # the MkDocs hook
+    return markdown.replace(MARKER, cli_markdown()) if MARKER in markdown else markdown

@@ -1,0 +1,140 @@
+"""MkDocs hook: the measured tables of the manual, rendered at build time from the JSON records
+the measuring commands write (``docs/results/*.json``), so a figure in the docs is always the last
+one measured and says when and with what command.
+
+A page asks for a table with a line ``<!-- results:NAME -->``; NAME is a key of ``TABLES``.
+The README's verdict column is :func:`verdict_cell` (``tests/test_docs.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+MARKER = re.compile(r"^<!-- results:([a-z_]+) -->$", re.M)
+
+# The families the learner-selection core chooses among, in the order the tables show them.
+FAMILIES = ("constant", "linear", "ridge-context", "gbm-bands", "gbm-context", "mlp-context")
+# The per-pixel learners `evaluate` fits on a translation model's training split.
+LEARNED = ("ridge-context", "gbm-context", "learner", "mlp")
+
+
+def load(name: str) -> dict | list:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def _g(v: float) -> str:
+    """Four significant digits, as every measured table here."""
+    return f"{v:.4g}"
+
+
+def _measured(dates: set[str], commands: list[str]) -> str:
+    when = ", ".join(sorted(dates))
+    how = "; ".join(f"`{c}`" for c in dict.fromkeys(commands))
+    return f"*Measured {when} with {how}.*"
+
+
+def best_learned(methods: dict) -> tuple[str, float] | None:
+    """The per-pixel learner of `evaluate`'s baselines with the lowest test MAE."""
+    got = {m: methods[m]["mae"] for m in LEARNED if m in methods}
+    return min(got.items(), key=lambda kv: kv[1]) if got else None
+
+
+def verdict_cell(name: str, record: dict | None = None) -> str:
+    """The README verdict table's figures for one bundled model: its test MAE against the linear
+    map (bicubic for super-resolution) and the best per-pixel learner fitted on its training data."""
+    rec = (record or load("bundles"))["models"][name]
+    ms, unit = rec["methods"], rec["protocol"]["target_units"]
+    if "bicubic" in ms:
+        return (f"{_g(ms['model']['mae'])} vs bicubic {_g(ms['bicubic']['mae'])} {unit} "
+                f"({_pct(ms['model']['mae'], ms['bicubic']['mae'])})")
+    best = best_learned(ms)
+    out = (f"{_g(ms['model']['mae'])} vs linear {_g(ms['linear']['mae'])} "
+           f"({_pct(ms['model']['mae'], ms['linear']['mae'])})")
+    if best:
+        out += f"; best learner {best[0]} {_g(best[1])} ({_pct(ms['model']['mae'], best[1])})"
+    return out + f" {unit}"
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{(a / b - 1) * 100:+.1f} %"
+
+
+def bundles_table(rec: dict) -> str:
+    """One row per bundled model: its test split, the model's MAE/PSNR/SSIM and the baselines'."""
+    out = ["| model | test split | model MAE / PSNR / SSIM | linear (bicubic) MAE / PSNR | "
+           "best per-pixel learner MAE | constant (nearest) MAE |", "|---|---|---|---|---|---|"]
+    for name, r in rec["models"].items():
+        ms, p = r["methods"], r["protocol"]
+        m = ms["model"]
+        lin = ms.get("linear") or ms.get("bicubic")
+        low = ms.get("mean") or ms.get("nearest")
+        best = best_learned(ms)
+        split = f"{p['images']} image(s) of {', '.join(p['sources'])} ({p['target_units']})"
+        out.append(f"| `{name}` | {split} | {_g(m['mae'])} / {m['psnr']:.2f} dB / {m['ssim']:.3f} | "
+                   f"{_g(lin['mae'])} / {lin['psnr']:.2f} dB | "
+                   f"{f'{best[0]} {_g(best[1])}' if best else '–'} | {_g(low['mae']) if low else '–'} |")
+    dates = {r["measured"] for r in rec["models"].values()}
+    return "\n".join(out) + "\n\n" + _measured(dates, [r["command"] for r in rec["models"].values()])
+
+
+def learner_bundles_table(rec: dict) -> str:
+    """What the learner-selection core chose on each bundle's training split, and what was kept."""
+    out = ["| model | learner chosen on the training split | validation MAE: learner / network | kept |",
+           "|---|---|---|---|"]
+    for name, r in rec.items():
+        chosen = r["chosen"] + (f" ({' + '.join(r['blend_of'])})" if r.get("blend_of") else "")
+        scale = r.get("scale", 1.0)
+        val = r["val_mae"]
+        out.append(f"| `{name}` | {chosen} | {_g(val['learner'] * scale)} / {_g(val['network'] * scale)} "
+                   f"{r['units']} | {r['kept']} |")
+    return "\n".join(out) + "\n\n" + _measured({r["measured"] for r in rec.values()},
+                                              [r["command"] for r in rec.values()])
+
+
+def indomain_table(rows: list) -> str:
+    """One row per recipe: each family's test MAE, the core's choice and its two ratios."""
+    out = ["| recipe | test images | " + " | ".join(FAMILIES) + " | the core's choice | vs best single | vs linear |",
+           "|---|---|" + "---|" * (len(FAMILIES) + 3)]
+    for r in rows:
+        f = r["families"]
+        chosen = r["chosen"] + (f" ({' + '.join(b.split(' ')[0] for b in r['blend_of'])})"
+                                if r["chosen"] == "blend" else "")
+        out.append(f"| {r['recipe']} | {r['test_images']} | "
+                   + " | ".join(_g(f[k]["mae"]) for k in FAMILIES)
+                   + f" | {chosen}: **{_g(r['choice_mae'])}** | {r['gap_to_best'] * 100:+.1f} % | "
+                   f"{-r['gain_vs_linear'] * 100:+.1f} % |")
+    within = sum(r["gap_to_best"] <= 0.03 for r in rows)
+    better = sum(r["gain_vs_linear"] >= 0.15 for r in rows)
+    never = sum(r["gain_vs_linear"] >= 0 for r in rows)
+    presets = sorted({r["preset"] for r in rows})
+    return ("\n".join(out) + f"\n\nWithin 3 % of the best single candidate on {within} of {len(rows)}; "
+            f"≥ 15 % better than the linear map on {better} of {len(rows)}; never worse than it on "
+            f"{never} of {len(rows)}.\n\n"
+            + _measured({r["measured"] for r in rows},
+                        [f"python scripts/indomain_learners.py {p} RECIPES --json "
+                         "docs/results/indomain_learners.json" for p in presets]))
+
+
+def learner_kinds_table(rec: dict) -> str:
+    """Tiled prediction speed and memory of each learner kind a bundle may be."""
+    out = ["| bundle | backend | MPix/s | × the network | peak RSS (MB) |", "|---|---|---|---|---|"]
+    for r in rec["rows"]:
+        out.append(f"| {r['learner']} | {r['backend']} | {r['mpix_per_s']:.3g} | {r['vs_shipped']:.2f} | "
+                   f"{r['peak_rss_mb']:.0f} |")
+    return "\n".join(out) + "\n\n" + _measured({rec["measured"]}, [rec["command"]])
+
+
+TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
+          "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table}
+
+
+def render(markdown: str) -> str:
+    """``markdown`` with every results marker replaced by its table (an unknown name raises)."""
+    return MARKER.sub(lambda m: TABLES[m.group(1)](load(m.group(1))), markdown)
+
+
+def on_page_markdown(markdown: str, **kwargs) -> str:  # the MkDocs hook
+    return render(markdown)
