@@ -36,6 +36,9 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
 
 MAX_LINES = 400  # a module of a few hundred lines, with one job its name says
 
+# Rooms above the inference runtime that still never import it: they run no model.
+RUNTIME_FREE = ("training",)
+
 # Rooms that must never reach these libraries, through any chain of the package's own imports.
 FORBIDDEN = {("inference core", "inference runtime", "inference interop", "inference jobs"): ("lightning",)}
 
@@ -55,6 +58,13 @@ def _module_file(root: Path, parts: list[str]) -> str | None:
     return next((f.relative_to(root).as_posix() for f in files if f.is_file()), None)
 
 
+def _from_module(node: ast.ImportFrom, pkg: list[str], package: str) -> list[str]:
+    """The dotted module a ``from ... import`` reads, relative ones resolved from ``pkg``."""
+    if node.level:  # relative: from the importer's package upwards
+        return [package, *pkg[: len(pkg) - node.level + 1]] + (node.module.split(".") if node.module else [])
+    return node.module.split(".")
+
+
 @lru_cache(maxsize=None)
 def imports(root: Path, package: str = PACKAGE) -> tuple[list[Edge], dict[str, set[str]]]:
     """Every import in the package below ``root`` (module level and inside functions alike):
@@ -69,11 +79,7 @@ def imports(root: Path, package: str = PACKAGE) -> tuple[list[Edge], dict[str, s
             if isinstance(node, ast.Import):
                 targets = [a.name.split(".") for a in node.names]
             elif isinstance(node, ast.ImportFrom):
-                if node.level:  # relative: from the importer's package upwards
-                    anchor = [package, *pkg[: len(pkg) - node.level + 1]]
-                    mod = anchor + (node.module.split(".") if node.module else [])
-                else:
-                    mod = node.module.split(".")
+                mod = _from_module(node, pkg, package)
                 # ``from a import b``: the module a.b where b is one, else a itself
                 targets = [mod + [a.name] for a in node.names]
                 targets = [t if t[0] == package and _module_file(root, t[1:]) else mod for t in targets]
@@ -176,6 +182,51 @@ def _cycle_through(graph: dict[str, list[str]], group: set[str], start: str) -> 
     raise AssertionError(f"{start} is in a tangle but on no cycle")
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")
+
+
+def private_crossings(root: Path, package: str = PACKAGE) -> list[str]:
+    """One line per private name (``_x``) a module takes from another module of the package:
+    imported by name (``from a import _x``) or read off an imported module (``a._x``). What
+    another module uses gets a public name."""
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        tree = ast.parse(path.read_text(), str(path))
+        modules = set()  # the names that stand for modules of the package in this file
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules |= {a.asname or package for a in node.names if a.name.split(".")[0] == package}
+            elif isinstance(node, ast.ImportFrom):
+                mod = _from_module(node, rel.split("/")[:-1], package)
+                for a in node.names if mod[0] == package else ():
+                    if _module_file(root, mod[1:] + [a.name]):
+                        modules.add(a.asname or a.name)
+                    elif _private(a.name):
+                        bad.append(f"{package}/{rel}:{node.lineno}: imports {a.name} from {'.'.join(mod)}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr):
+                base = node.value
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                if isinstance(base, ast.Name) and base.id in modules:
+                    bad.append(f"{package}/{rel}:{node.lineno}: reads {ast.unparse(node)}")
+    return bad
+
+
+def runtime_imports(root: Path, layers=LAYERS, package: str = PACKAGE) -> list[str]:
+    """One line per import of the inference runtime by a room that runs no model: the layers
+    below it and training (whose precision comes from ``machine.py``)."""
+    runtime = room_of("inference/runtime/", layers)[0]
+    bad = []
+    for e in imports(root, package)[0]:
+        a, b = room_of(e.src, layers), room_of(e.dst, layers)
+        if a and b and b[1] == "inference runtime" and (a[0] < runtime or a[1] in RUNTIME_FREE):
+            bad.append(f"{package}/{e.src}:{e.line}: `{e.text}`: {a[1]} imports the inference runtime")
+    return bad
+
+
 def unassigned(root: Path, layers=LAYERS) -> list[str]:
     return [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.py"))
             if room_of(p.relative_to(root).as_posix(), layers) is None]
@@ -212,6 +263,16 @@ def test_no_import_goes_up_a_layer_or_sideways():
 def test_no_import_cycles():
     found = cycles(SRC / PACKAGE)
     assert not found, "modules importing each other:\n" + "\n".join(found)
+
+
+def test_no_private_name_crosses_modules():
+    bad = private_crossings(SRC / PACKAGE)
+    assert not bad, "private names used by another module (give them a public name):\n" + "\n".join(bad)
+
+
+def test_no_lower_layer_imports_the_inference_runtime():
+    bad = runtime_imports(SRC / PACKAGE)
+    assert not bad, "\n".join(bad)
 
 
 def test_inference_never_reaches_lightning():
@@ -289,3 +350,23 @@ def test_a_library_reached_through_the_package_is_found(tmp_path):
                            "data/d/__init__.py": "import lightning\n", "data/d/e.py": ""})
     assert "lightning" in reaches(root, "models/a.py") and "numpy" not in reaches(root, "models/a.py")
     assert "lightning" in reaches(root, "data/d/e.py")  # through its package's __init__
+
+
+def test_a_private_name_taken_from_another_module_is_caught(tmp_path):
+    root = _toy(tmp_path, {"data/reader.py": "def _pick(): pass\ndef read(): _pick()\n",
+                           "models/net.py": "from bandbridge.data.reader import _pick, read\n",
+                           "cli/main.py": "from bandbridge.data import reader\nimport bandbridge.data.reader\n"
+                                          "reader._pick()\nbandbridge.data.reader._pick()\nreader.__name__\n"})
+    assert private_crossings(root) == ["bandbridge/cli/main.py:3: reads reader._pick",
+                                       "bandbridge/cli/main.py:4: reads bandbridge.data.reader._pick",
+                                       "bandbridge/models/net.py:1: imports _pick from bandbridge.data.reader"]
+
+
+def test_the_runtime_imported_from_below_or_from_training_is_caught(tmp_path):
+    layers = [{"base": ("__init__.py", "errors.py")}, {"data": ("data/",)},
+              {"inference runtime": ("inference/",)}, {"training": ("training.py",), "cli": ("cli/",)}]
+    root = _toy(tmp_path, {"inference/__init__.py": "", "inference/select.py": "",
+                           "training.py": "def f():\n    from bandbridge.inference import select\n",
+                           "cli/main.py": "from bandbridge.inference.select import *\n"})
+    assert runtime_imports(root, layers) == ["bandbridge/training.py:2: `from bandbridge.inference import select`: "
+                                             "training imports the inference runtime"]

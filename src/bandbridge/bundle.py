@@ -18,11 +18,10 @@ from torch import nn
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, sha256_file
-from bandbridge.spec import read_meta
+from bandbridge.spec import BUNDLE_META, read_meta, read_spec, resolve_model_folder
 from bandbridge.models import build_generator
 
 WEIGHTS = "generator.safetensors"
-META = "model.yaml"
 HASH_KEY = "weights_sha256"  # of generator.safetensors' bytes; checked on every load
 
 
@@ -54,7 +53,7 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
         digest = sha256_file(tmp)
     meta = {"bandbridge_bundle": 1, "in_channels": in_channels, "out_channels": out_channels,
             HASH_KEY: digest, **info, "config": cfg.model_dump(mode="json")}
-    atomic_write_bytes(d / META, yaml.safe_dump(meta, sort_keys=False).encode())
+    atomic_write_bytes(d / BUNDLE_META, yaml.safe_dump(meta, sort_keys=False).encode())
     return d
 
 
@@ -62,11 +61,10 @@ def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle from its folder (or its ``model.yaml``/``generator.safetensors``)."""
     p = Path(path)
     d = p.parent if p.suffix in (".yaml", ".safetensors") else p
-    if not (d / META).exists() or not (d / WEIGHTS).exists():
-        raise BandbridgeError(f"{d}: not a model bundle (needs {META} and {WEIGHTS}); pass a "
+    if not (d / BUNDLE_META).exists() or not (d / WEIGHTS).exists():
+        raise BandbridgeError(f"{d}: not a model bundle (needs {BUNDLE_META} and {WEIGHTS}); pass a "
                               "run's model/best folder or an exported model")
-    from bandbridge.spec import read_spec
-    meta = read_meta(d / META)
+    meta = read_meta(d / BUNDLE_META)
     cfg = read_spec(d).config
     g = cfg.model.generator
     gen = build_generator(g.name, meta["in_channels"], meta["out_channels"], g.args, cfg.task.scale)
@@ -82,21 +80,21 @@ def check_weights_hash(path: Path, expected: object) -> None:
     altered after saving). A bundle without the key (saved before it existed) loads unchecked."""
     if expected is None:
         return
-    meta = path.parent / META
+    meta = path.parent / BUNDLE_META
     if not (isinstance(expected, str) and re.fullmatch(r"[0-9a-fA-F]{64}", expected)):
         raise BandbridgeError(f"{meta}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
                               "copy it again or re-export it")
     if sha256_file(path) != expected.lower():  # hex is hex in either case
-        raise BandbridgeError(f"{path}: its bytes do not match {HASH_KEY} in {META} (damaged or "
+        raise BandbridgeError(f"{path}: its bytes do not match {HASH_KEY} in {BUNDLE_META} (damaged or "
                               "altered since it was saved); copy the bundle again or re-export it")
 
 
 def rename_bundle(folder: str | Path, name: str) -> None:
     """Set the name in ``folder``'s ``model.yaml`` (its config's ``name``; weights untouched)."""
     d = Path(folder)
-    meta = read_meta(d / META)
+    meta = read_meta(d / BUNDLE_META)
     meta["config"]["name"] = name
-    atomic_write_bytes(d / META, yaml.safe_dump(meta, sort_keys=False).encode())
+    atomic_write_bytes(d / BUNDLE_META, yaml.safe_dump(meta, sort_keys=False).encode())
 
 
 def stamp_weights_hash(folder: str | Path) -> str:
@@ -105,13 +103,13 @@ def stamp_weights_hash(folder: str | Path) -> str:
     untouched). For bundles saved before the hash existed."""
     d = Path(folder)
     digest = sha256_file(d / WEIGHTS)
-    lines = [ln for ln in (d / META).read_text().splitlines(keepends=True)
+    lines = [ln for ln in (d / BUNDLE_META).read_text().splitlines(keepends=True)
              if not ln.startswith(f"{HASH_KEY}:")]
     at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("bandbridge_bundle:")), 0)
     lines.insert(at, f"{HASH_KEY}: {digest}\n")
-    atomic_write_bytes(d / META, "".join(lines).encode())
-    if read_meta(d / META).get(HASH_KEY) != digest:
-        raise BandbridgeError(f"{d / META}: the hash line did not read back; check the file")
+    atomic_write_bytes(d / BUNDLE_META, "".join(lines).encode())
+    if read_meta(d / BUNDLE_META).get(HASH_KEY) != digest:
+        raise BandbridgeError(f"{d / BUNDLE_META}: the hash line did not read back; check the file")
     return digest
 
 
@@ -134,7 +132,7 @@ def load_weights(gen: nn.Module, path: Path) -> None:
         k = (wrong or missing or extra)[0]
         first = (f"'{k}' is {tuple(state[k].shape)}, the generator expects {tuple(own[k].shape)}"
                  if wrong else f"'{k}' is {'missing' if missing else 'unexpected'}")
-        raise BandbridgeError(f"{path}: the weights do not fit {META}'s generator ({len(wrong)} "
+        raise BandbridgeError(f"{path}: the weights do not fit {BUNDLE_META}'s generator ({len(wrong)} "
                               f"tensors of another shape, {len(missing)} missing, {len(extra)} "
                               f"unexpected; e.g. {first}); the weights and model.yaml come from "
                               f"different models: {fix}")
@@ -144,7 +142,6 @@ def load_weights(gen: nn.Module, path: Path) -> None:
 def load_model(path: str | Path) -> Bundle:
     """A generator from a bundled model name, a run folder (its ``model/best``), a bundle
     folder, or a Lightning ``.ckpt`` (its generator weights and saved config; tensors only)."""
-    from bandbridge.spec import resolve_model_folder
     p = Path(path)
     if p.suffix == ".ckpt":
         if not p.is_file():

@@ -34,7 +34,7 @@ class PairedDataModule(L.LightningDataModule):
                 raise BandbridgeError(
                     f"the '{split}' split is empty: no item of data.sources is assigned to it. "
                     "Add a source for it or adjust the split patterns")
-        _check_channels(self.pairs)
+        check_channels(self.pairs)
 
     @property
     def channels(self) -> tuple[int, int]:
@@ -100,7 +100,7 @@ def read_locations(path) -> dict[str, tuple[float, float]]:
     return {str(r["id"]): (float(r["lat"]), float(r["lon"])) for r in rows}
 
 
-def _check_channels(pairs: dict[str, list[LoadedPair]]) -> None:
+def check_channels(pairs: dict[str, list[LoadedPair]]) -> None:
     """All pairs of a run must have the same band counts (they feed one network)."""
     first = None
     for items in pairs.values():

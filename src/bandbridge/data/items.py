@@ -12,10 +12,10 @@ import numpy as np
 
 from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel, DataConfig, Source, SplitSpec
-from bandbridge.data.reader import _select, raster_info
+from bandbridge.data.reader import raster_info, select_bands
 from bandbridge.errors import BandbridgeError
-from bandbridge.data.splits import (SPLITS, _split_file, assign_split, check_regions, fraction_splits,
-                                   frame_block_keys, group_keys)
+from bandbridge.data.splits import (SPLITS, assign_split, check_regions, fraction_splits, frame_block_keys,
+                                   group_keys, read_split_file)
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy"}  # what a folder listing reads
 
@@ -131,7 +131,7 @@ def _steps(ref: str, sel: BandSel, min_clear: float) -> list[tuple[str, object]]
     """(date label, time) of the time steps of cube ``ref`` with ≥ min_clear usable pixels."""
     from bandbridge.data import cube
     info = raster_info(ref, sel.band_names, sel.sensor, sel.bands)
-    idx = _select(info.bands, sel.bands, ref)
+    idx = select_bands(info.bands, sel.bands, ref)
     zero = get_scaling(sel.scaling, sel.vmin, sel.vmax).zero_is_nodata
     return [(lab, t) for lab, t, f in cube.step_fractions(ref, idx, zero) if f >= min_clear]
 
@@ -213,7 +213,7 @@ def discover(cfg: DataConfig) -> dict[str, list[Item]]:
     by_split: dict[str, list[Item]] = {s: [] for s in SPLITS}
     for si, src in enumerate(cfg.sources):
         label = src.name or f"source {si}"
-        listed = _split_file(src.split.file, root) if src.split.file else None
+        listed = read_split_file(src.split.file, root) if src.split.file else None
         check_regions(src.split, label)
         if src.layout == "unpaired":  # no pairs at all: data/unpaired.py reads each side
             continue
@@ -281,7 +281,7 @@ def discover_unpaired(cfg: DataConfig) -> dict[str, dict[str, list[Item]]]:
             raise BandbridgeError(f"data source '{label}': model.kind cyclegan reads layout "
                                   f"'unpaired' sources, this one is '{src.layout}'; set layout: "
                                   "unpaired (input_dir and target_dir are then read apart)")
-        listed = _split_file(src.split.file, root) if src.split.file else None
+        listed = read_split_file(src.split.file, root) if src.split.file else None
         check_regions(src.split, label)
         files = {side: side_files(src, root, side) for side in ("input", "target")}
         for side in files:

@@ -130,7 +130,7 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
         if not files:
             raise BandbridgeError(f"{p}: folder holds no .tif band files")
         names = list(files)
-        first = files[names[_select(names, bands, p)[0]]] if bands else next(iter(files.values()))
+        first = files[names[select_bands(names, bands, p)[0]]] if bands else next(iter(files.values()))
         with open_raster(first) as src:
             return RasterInfo(src.height, src.width, list(files), _crs(src), _tr(src),
                               src.nodata, src.dtypes[0])
@@ -259,7 +259,8 @@ def _load_npy(p: Path, idx: int | None) -> np.ndarray:
     return arr
 
 
-def _select(names: list[str], bands: BandSpec, p) -> list[int]:
+def select_bands(names: list[str], bands: BandSpec, p) -> list[int]:
+    """0-based indexes in ``names`` of the ``bands`` asked (index, name or role); all when none."""
     if bands is None:
         return list(range(len(names)))
     out = []
@@ -298,7 +299,7 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     pixels outside the raster are 0 and masked. Returns a :class:`Raster`.
     """
     info = raster_info(path, band_names, sensor, bands)
-    sel = _select(info.bands, bands, path)
+    sel = select_bands(info.bands, bands, path)
     r0, c0, h, w = window if window else (0, 0, info.height, info.width)
     p, idx = _split_npy(str(path))
     raw = np.zeros((len(sel), h, w), np.float32)
@@ -370,7 +371,7 @@ def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
         r = read_raster(path, scaling, bands, band_names=band_names, sensor=sensor)
         r.data, r.mask = r.data[:, ::k, ::k], r.mask[::k, ::k]
         return r
-    sel = _select(info.bands, bands, path)
+    sel = select_bands(info.bands, bands, path)
     idx = [i + 1 for i in sel]
     with open_raster(p) as src:
         if src.overviews(idx[0]):  # a COG: GDAL reads the nearest overview, a fraction of the file

@@ -147,7 +147,8 @@ def _groups_csv(path: str, root: Path, label: str) -> dict[str, str]:
     return out
 
 
-def _split_file(path: str, root: Path) -> dict[str, str]:
+def read_split_file(path: str, root: Path) -> dict[str, str]:
+    """A split file (JSON ``{split: [ids]}``, relative to ``root``) as ``{id: split}``."""
     p = Path(path) if Path(path).is_absolute() else root / path
     try:
         d = json.loads(p.read_text())

@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch.utils.data import DataLoader, Dataset
 
 from bandbridge.config import Config, Source
-from bandbridge.data.datamodule import PairedDataModule, _check_channels, attach_locations
+from bandbridge.data.datamodule import PairedDataModule, attach_locations, check_channels
 from bandbridge.data.datasets import (EpochSampler, LoadedPair, RandomCropDataset, TileDataset,
                                       load_pair)
 from bandbridge.data.items import discover_unpaired
@@ -76,7 +76,7 @@ class UnpairedDataModule(PairedDataModule):
                         f"the '{split}' split has no {side} images: no {side} file of "
                         "data.sources is assigned to it. Add files or adjust the split patterns")
         for side in SIDES:  # one network per direction: each side's band count is one
-            _check_channels({s: d[side] for s, d in self.sides.items()})
+            check_channels({s: d[side] for s, d in self.sides.items()})
 
     @property
     def channels(self) -> tuple[int, int]:

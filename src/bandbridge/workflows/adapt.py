@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.bundle import load_model, save_bundle
+from bandbridge.bundle import WEIGHTS, load_model, rename_bundle, save_bundle
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import check_output_folder
+from bandbridge.fileio import atomic_write_bytes, check_output_folder, sha256_file
 from bandbridge.workflows.pairs import own_bundle_file, pair_paths, pair_sources
 
 ALL_ROWS = {"train": (0.0, 1.0)}  # every pixel of each pair (of its --region band)
@@ -136,7 +136,6 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     """Adapt ``model`` to ``pairs``; writes a bundle to ``output`` (the zero-shot model's copy, or
     the chosen learner). ``minutes`` bounds the search. Returns the card, its summary and the
     :class:`~bandbridge.learners.select.Selection`."""
-    from bandbridge.fileio import atomic_write_bytes
     from bandbridge.spec import resolve_model_folder
     if not pairs:
         raise BandbridgeError("adapt needs PAIRS: FILE, IN:TARGET or IN_DIR:TARGET_DIR")
@@ -207,8 +206,6 @@ def model_label(folder: Path, base) -> str:
 def name_by_content(dest: Path, name: str) -> str:
     """``name`` + the first 8 hex digits of the written weights' hash, set in ``dest``'s
     ``model.yaml``: two adaptations never share a name, and a copy kept as it was says so."""
-    from bandbridge.bundle import WEIGHTS, rename_bundle
-    from bandbridge.fileio import sha256_file
     full = f"{name}-{sha256_file(dest / WEIGHTS)[:8]}"
     rename_bundle(dest, full)
     return full

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from bandbridge.bundle import load_bundle, save_bundle
-from bandbridge.config import Config
+from bandbridge.config import Config, build_config
 from bandbridge.fileio import atomic_write_bytes
 
 LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
@@ -162,7 +162,6 @@ def card(record: dict) -> str:
 def learner_config(cfg: Config, generator: dict) -> Config:
     """``cfg`` with the learner ``generator`` (``{"name", "args"}``: ``Fitted.generator_args()``)
     as its generator and tiles overlapping by its context halo."""
-    from bandbridge.config import build_config
     from bandbridge.spec import generator_halo
     d = cfg.model_dump(mode="json")
     d["model"]["generator"] = generator

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bandbridge.config import Config
-from bandbridge.data.reader import raster_info
+from bandbridge.data.reader import raster_info, select_bands
 from bandbridge.errors import BandbridgeError
 
 
@@ -119,10 +119,9 @@ def _own_names(model_sel: dict, f: Path, given: dict) -> dict:
 
 def _check_target(f: Path, target: dict, base: Config, arg: str) -> None:
     """A FILE must hold the target band: said as such, naming the file's bands."""
-    from bandbridge.data.reader import _select
     info = raster_info(f, target.get("band_names"), target.get("sensor"))
     try:
-        _select(info.bands, target.get("bands"), f)
+        select_bands(info.bands, target.get("bands"), f)
     except BandbridgeError:
         want = ", ".join(str(b) for b in (base.data.sources[0].target.bands or []))
         raise BandbridgeError(f"{arg}: holds no {want} band (its bands: {', '.join(info.bands)}); "

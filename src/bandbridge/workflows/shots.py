@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bandbridge.config import build_config, recipes
+from bandbridge.config import DataConfig, Source, build_config, load_config, preset_names, recipes
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_writable
 from bandbridge.workflows.console import EPOCHS_BY_TIME
@@ -35,7 +35,6 @@ ORDER = ("zero-shot", "linear", "ridge-context", "gbm-bands", "gbm-context", "ml
 def shot_sources(recipe: str, root: str, k: int) -> tuple[list[dict], str]:
     """The recipe as sources: K adapt images (split by rows) + the rest whole for test, or one
     scene split by rows. Returns the sources and a description of the split."""
-    from bandbridge.config import DataConfig, Source
     from bandbridge.data.items import discover
     from bandbridge.workflows.adapt import region_split
     base = {k2: v for k2, v in recipes()[recipe].items()}
@@ -168,7 +167,6 @@ def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
     source's own sensor is the calibration to learn), bounded in time."""
     d = base.model_dump(mode="json")
     if d["model"]["generator"]["name"] in ("learner", "blend"):  # a learner bundle: its preset's network
-        from bandbridge.config import load_config, preset_names
         if base.name not in preset_names():
             raise BandbridgeError(f"{base.name}: no preset to train a network from scratch with")
         d["model"]["generator"] = load_config(base.name).model.generator.model_dump(mode="json")

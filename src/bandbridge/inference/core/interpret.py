@@ -24,9 +24,9 @@ import numpy as np
 
 from bandbridge.bands import (FAMILY, FOLDER_BANDS, ROLES_BY_COUNT, SCALINGS, Scaling, band_role,
                               canonical_band_name, get_scaling)
-from bandbridge.data.reader import _select, raster_info, read_decimated
+from bandbridge.data.reader import raster_info, read_decimated, select_bands
 from bandbridge.errors import BandbridgeError
-from bandbridge.spec import ModelSpec
+from bandbridge.spec import ZOO_ALIASES, ModelSpec, read_spec, zoo_models
 
 MAX_SATURATED = 0.01  # fraction of valid pixels allowed beyond the scaling's range
 LOOK_SIDE = 512  # the decimated look at the values, pixels a side
@@ -262,14 +262,13 @@ def _model_selection(path, spec: ModelSpec) -> list[int] | None:
     sel = spec.input
     try:
         info = raster_info(path, sel.band_names, sel.sensor, sel.bands)
-        return _select(info.bands, sel.bands, path)
+        return select_bands(info.bands, sel.bands, path)
     except BandbridgeError:
         return None
 
 
 def suggest_model(spec: ModelSpec, family: str) -> str | None:
     """A bundled model with this model's input and output roles that reads ``family`` values."""
-    from bandbridge.spec import ZOO_ALIASES, read_spec, zoo_models
     roles = ([band_role(b) for b in spec.input_names], [band_role(b) for b in spec.target_names])
     for name, folder in zoo_models().items():
         if name in ZOO_ALIASES or folder == spec.folder:
@@ -332,7 +331,7 @@ def check_declared(path: str | Path, sel, label: str) -> str:
     if cube.is_cube(str(path)):
         return f"{label}: datacube, scaling {sel.scaling} as declared"
     look = look_at(path, None, sel.sensor)
-    bands = _select(raster_info(path, sel.band_names, sel.sensor, sel.bands).bands, sel.bands, path)
+    bands = select_bands(raster_info(path, sel.band_names, sel.sensor, sel.bands).bands, sel.bands, path)
     _check_range(look, bands, get_scaling(sel.scaling, sel.vmin, sel.vmax),
                  f"the data source '{label}''s scaling", f"declare scaling: {look.scaling} for it")
     return f"{label}: {Path(str(path)).name}: {look.why}; read as {sel.scaling} as declared"

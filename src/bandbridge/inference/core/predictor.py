@@ -19,7 +19,7 @@ from rasterio.windows import Window
 
 from bandbridge.bands import INDICES, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.config import BandSel
-from bandbridge.data.reader import _select, raster_info, read_decimated, read_raster
+from bandbridge.data.reader import raster_info, read_decimated, read_raster, select_bands
 from bandbridge.errors import BandbridgeError
 from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import guard_note, image_stats
@@ -237,7 +237,7 @@ def input_names(info, sel: BandSel, opts: PredictOptions) -> list[str]:
     """Names of the selected input bands: the interpretation's, else the file's own."""
     if opts.input_names is not None:
         return list(opts.input_names)
-    idx = _select(info.bands, sel.bands, "input")
+    idx = select_bands(info.bands, sel.bands, "input")
     if sel.bands is None:
         return [info.bands[i] for i in idx]
     return [info.bands[i] if str(b).isdigit() else str(b) for b, i in zip(sel.bands, idx)]

@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_writable, temp_folder_beside
-from bandbridge.inference.jobs.job import Job
+from bandbridge.inference.jobs.job import Job, prepare_backends
 from bandbridge.inference.jobs.strips import assemble, strip_ranges
 
 _LOADED: dict[tuple, object] = {}  # per worker process: the models it has loaded
@@ -198,7 +198,6 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
                     announce: Callable[[str], None] | None = None) -> list[dict]:
     """Run the jobs on a Dask cluster; returns one row per input (files refused while planning,
     ``failed``, included) and writes them to ``summary`` (CSV; tracebacks in its ``.log``)."""
-    from bandbridge.inference.jobs.job import prepare_backends
     if summary is not None:
         check_summary(summary, [j.src for j in jobs])
     if scheduler:

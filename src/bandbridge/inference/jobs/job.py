@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from bandbridge.data.reader import raster_info
+from bandbridge.data.reader import RASTER_SUFFIXES, raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file, check_writable, is_temporary
 from bandbridge.inference.runtime.backends import check_choice
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
 from bandbridge.inference.core.confidence import error_plan
-from bandbridge.inference.core.predictor import PredictOptions, PredictStats, index_plan, predict_file
+from bandbridge.inference.core.predictor import (PredictOptions, PredictStats, index_plan, plan_file,
+                                                 predict_file)
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import ModelSpec, read_spec
 from bandbridge.inference.core.writer import DTYPES, check_creation_options, resolve_dtype
@@ -53,7 +54,6 @@ def _bandbridge_output(p: Path) -> bool:
 def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
     """``(files, skipped)``: files, folders (their rasters, except hidden/partial files and
     earlier outputs of this tool) and globs; a band folder (``B02.tif``, …) is one input."""
-    from bandbridge.data.reader import RASTER_SUFFIXES
     from bandbridge.inference.interop.stac import check_json_input, is_output_item, is_stac_item, item_to_vrt
     files: list[Path] = []
     skipped = 0
@@ -163,7 +163,6 @@ def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOption
     check_flags(opts, ov, backend, precision, threads)
     files, skipped = expand_inputs(inputs)
     dest = Path(output)
-    from bandbridge.data.reader import RASTER_SUFFIXES
     if dest.suffix.lower() in RASTER_SUFFIXES - {".tif", ".tiff"}:
         raise BandbridgeError(f"--output {dest}: predict writes GeoTIFF; name the output "
                               f"{dest.with_suffix('.tif').name} or give a folder")
@@ -239,7 +238,6 @@ def run_predict(jobs: list[Job], backends: dict[Path, object],
     """Predict each job with its model's backend (``prepare_backends``); yields
     ``(job, stats, backend)``. ``progress`` gets the job and its tile count and returns the
     per-batch callback."""
-    from bandbridge.inference.core.predictor import plan_file
     for job in jobs:
         run = backends[job.spec.folder]
         tick = progress(job, plan_file(job.spec, job.src, job.opts)[2].n_tiles) if progress else None
