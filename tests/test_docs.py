@@ -1,0 +1,125 @@
+"""The manual: `mkdocs build --strict` passes without a warning; the generated CLI reference holds
+every command and flag the app has; every measured table is rendered from its JSON record and
+none is hand-copied; the README is short and its verdict figures are the recorded ones."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+pytest.importorskip("mkdocs", reason="the docs extra is not installed (pip install -e '.[docs]')")
+pytest.importorskip("material", reason="the docs extra is not installed (pip install -e '.[docs]')")
+
+
+def _hook(name: str):
+    spec = importlib.util.spec_from_file_location(f"docs_hook_{name}", DOCS / "hooks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+results = _hook("results")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    warnings = [line for line in (r.stdout + r.stderr).splitlines() if line.startswith("WARNING")]
+    assert not warnings, warnings
+    return out
+
+
+def _text(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+
+
+def test_cli_reference_lists_every_command_and_flag(site):
+    import typer.main
+
+    from bandbridge.cli import app
+    page = _text((site / "cli" / "index.html").read_text())
+    group = typer.main.get_command(app)
+    assert group.commands, "the app has no commands"
+    for name, command in group.commands.items():
+        assert f"bandbridge {name}" in page, f"command {name!r} missing from the CLI reference"
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert opt in page, f"bandbridge {name} {opt} missing from the CLI reference"
+
+
+def test_cli_reference_fails_on_a_missing_flag(site):
+    """The check above can fail: a flag no command has is not on the page."""
+    page = _text((site / "cli" / "index.html").read_text())
+    assert "--no-such-flag-anywhere" not in page
+
+
+def test_every_results_record_is_rendered_and_none_is_hand_copied(site):
+    markers = {m for p in DOCS.glob("*.md") for m in results.MARKER.findall(p.read_text())}
+    records = {p.stem for p in (DOCS / "results").glob("*.json")}
+    assert records <= markers, f"results never shown in the docs: {sorted(records - markers)}"
+    assert markers <= set(results.TABLES), f"unknown results tables: {sorted(markers - set(results.TABLES))}"
+    for name in markers:
+        table = results.TABLES[name](results.load(name))
+        header = table.split("\n")[0]
+        for p in [*DOCS.glob("*.md"), ROOT / "README.md"]:
+            assert header not in p.read_text(), f"{p.name} holds a hand-copied '{name}' table"
+        built = "\n".join(_text(p.read_text()) for p in site.rglob("index.html"))
+        for row in table.split("\n")[2:]:
+            if row.startswith("|"):
+                cells = [c.strip().strip("`*") for c in row.strip("|").split("|")]
+                assert all(c.replace("**", "") in built for c in cells if c), (name, row)
+
+
+def test_results_render_matches_its_record():
+    """A figure rendered is the figure recorded (four significant digits), unit by unit."""
+    rows = results.load("indomain_learners")
+    table = results.indomain_table(rows)
+    for r in rows:
+        assert f"| {r['recipe']} | {r['test_images']} |" in table
+        assert f"**{r['choice_mae']:.4g}**" in table
+    kinds = results.load("learner_kinds")
+    assert all(f"{r['mpix_per_s']:.3g}" in results.learner_kinds_table(kinds) for r in kinds["rows"])
+
+
+def test_readme_is_a_front_door():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    first_screen = "\n".join(text.splitlines()[:60])
+    for must in ("make demo", "adapt", "linear map"):
+        assert must in first_screen, f"the README's first screen does not say {must!r}"
+
+
+def test_readme_verdict_figures_are_the_recorded_ones():
+    text = (ROOT / "README.md").read_text()
+    record = results.load("bundles")
+    rows = [line for line in text.splitlines() if re.match(r"^\| `[a-z0-9-]+` \|", line)]
+    named = {re.match(r"^\| `([a-z0-9-]+)`", r).group(1): r for r in rows}
+    assert set(record["models"]) <= set(named), "a bundled model has no verdict row"
+    for name, row in named.items():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert results.verdict_cell(name, record) in cells, (
+            f"README verdict row of {name} does not hold the recorded figures "
+            f"({results.verdict_cell(name, record)}); re-run python scripts/bundle_results.py")
+    zoo = {p.name for p in (ROOT / "src" / "bandbridge" / "zoo").iterdir() if (p / "model.yaml").is_file()}
+    assert zoo == set(record["models"]), "docs/results/bundles.json does not cover every bundle"
+
+
+def test_bundles_record_names_its_command_and_date():
+    for name, rec in results.load("bundles")["models"].items():
+        assert rec["command"].startswith(f"bandbridge evaluate --model {name} ")
+        assert re.match(r"\d{4}-\d{2}-\d{2}$", rec["measured"])
+        assert json.dumps(rec["methods"]["model"])  # the model's own row is there
