@@ -14,7 +14,8 @@ from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.backends import OnnxBackend, TorchBackend
 from bandbridge.machine import cpu_has_bf16
-from bandbridge.inference.core.predictor import PredictOptions, predict_file
+from bandbridge.inference.core.options import InputReading, PredictOptions, StripControl
+from bandbridge.inference.core.predictor import predict_file
 from rasterio.windows import Window
 from bandbridge.spec import ModelSpec, read_spec, resolve_model_folder
 from bandbridge.inference.core.tiling import blend_weights, column_blocks, plan_tiles
@@ -56,7 +57,8 @@ def _identity_spec(tmp_path, scale=1) -> ModelSpec:
 def test_identity_model_reproduces_the_input_exactly(tmp_path):
     spec = _identity_spec(tmp_path)
     out = tmp_path / "id.tif"
-    opts = PredictOptions(tile=70, overlap=22, batch_size=3, dtype="float32", block_px=120)
+    opts = PredictOptions(tile=70, overlap=22, batch_size=3, dtype="float32",
+                          strip=StripControl(block_px=120))
     st = predict_file(lambda x, *ctx: x.copy(), spec, NAIP, out, opts)  # several column blocks too
     assert st.tiles > 9
     ref = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
@@ -71,7 +73,7 @@ def test_tiled_output_matches_whole_image(trained_run, tmp_path, block_px):
     be = TorchBackend(spec, "fp32")
     out = tmp_path / "t.tif"
     st = predict_file(be, spec, NAIP, out, PredictOptions(tile=128, overlap=64, dtype="float32",
-                                                          block_px=block_px))
+                                                          strip=StripControl(block_px=block_px)))
     assert st.tiles > 4
     x = read_raster(NAIP, get_scaling("uint8"), ["red", "green", "blue"], sensor="naip").data
     with torch.inference_mode():
@@ -111,8 +113,8 @@ def test_super_resolution_output_grid(tmp_path):
     out = tmp_path / "sr.tif"
     up = lambda x, *ctx: x.repeat(4, axis=2).repeat(4, axis=3)  # nearest ×4 "model"
     predict_file(up, spec, NAIP, out, PredictOptions(tile=64, overlap=16, dtype="float32",
-                                                     input_bands=["red", "green", "blue"],
-                                                     block_px=150))
+                                                     read=InputReading(bands=["red", "green", "blue"]),
+                                                     strip=StripControl(block_px=150)))
     with rasterio.open(NAIP) as src, rasterio.open(out) as dst:
         assert (dst.height, dst.width) == (src.height * 4, src.width * 4)
         assert dst.transform.a == pytest.approx(src.transform.a / 4)
@@ -261,7 +263,8 @@ def test_strips_assembled_through_a_vrt_equal_the_single_process_prediction(trai
     strips = []
     for k, (r0, r1) in enumerate(ranges):
         p = tmp_path / f"strip{k}.tif"
-        predict_file(be, spec, NAIP, p, PredictOptions(tile=128, overlap=64, dtype="float32", rows=(r0, r1)))
+        predict_file(be, spec, NAIP, p, PredictOptions(tile=128, overlap=64, dtype="float32",
+                                                           strip=StripControl(rows=(r0, r1))))
         with rasterio.open(p) as s, rasterio.open(NAIP) as src:  # each strip is georeferenced itself
             assert s.height == r1 - r0 and s.transform == src.window_transform(Window(0, r0, src.width, r1 - r0))
         strips.append(p)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -124,11 +125,11 @@ def holdout_metrics(backend, spec, path: str, opts, tmp: Path) -> dict[str, floa
 
     from bandbridge.bands import INDICES, find_role, get_scaling, is_single_nir
     from bandbridge.data.reader import read_raster
-    from bandbridge.inference.core.predictor import PredictOptions, predict_file
+    from bandbridge.inference.core.predictor import predict_file
     t, i = spec.target, spec.input
     truth = read_raster(path, get_scaling(t.scaling, t.vmin, t.vmax), t.bands,
                         band_names=t.band_names, sensor=t.sensor)
-    o = PredictOptions(**{**opts.__dict__, "dtype": "float32"})
+    o = replace(opts, dtype="float32")
     predict_file(backend, spec, path, tmp / "holdout.tif", o)
     with rasterio.open(tmp / "holdout.tif") as src:
         pred = src.read()

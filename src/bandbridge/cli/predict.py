@@ -50,9 +50,9 @@ def predict(
     from bandbridge.inference.core.predictor import PredictOptions
     from bandbridge.inference.core.writer import parse_creation_options
     from bandbridge.inference.interop.stac import write_item
-    opts = PredictOptions(tile, overlap, batch_size, dtype, append,
-                          tuple(k.strip() for k in index.split(",")) if index else (), cog,
-                          parse_creation_options(creation), sensor=sensor, confidence=confidence)
+    opts = PredictOptions(tile=tile, overlap=overlap, batch_size=batch_size, dtype=dtype, append=append,
+                          indices=tuple(k.strip() for k in index.split(",")) if index else (), cog=cog,
+                          creation=parse_creation_options(creation), sensor=sensor, confidence=confidence)
     distributed = workers is not None or scheduler is not None
     from bandbridge.inference.jobs.distributed import check_flags as check_dask_flags
     check_dask_flags(workers, scheduler, retries, strips, summary, confidence)

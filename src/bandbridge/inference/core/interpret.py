@@ -16,8 +16,7 @@ user's file.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from bandbridge.bands import (FAMILY, FOLDER_BANDS, ROLES_BY_COUNT, SCALINGS, Sc
                               canonical_band_name, get_scaling)
 from bandbridge.data.reader import raster_info, read_decimated, select_bands
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.core.options import InputReading
 from bandbridge.spec import ZOO_ALIASES, ModelSpec, read_spec, zoo_models
 
 MAX_SATURATED = 0.01  # fraction of valid pixels allowed beyond the scaling's range
@@ -76,9 +76,9 @@ class Interpretation:
 
     def apply(self, opts):
         """``PredictOptions`` that read the file this way."""
-        return dataclasses.replace(opts, input_bands=list(self.bands), input_names=list(self.names),
-                                   input_scaling=self.scaling, input_vmin=self.vmin,
-                                   input_vmax=self.vmax, input_sensor=self.sensor)
+        return replace(opts, read=InputReading(bands=list(self.bands), names=list(self.names),
+                                               scaling=self.scaling, vmin=self.vmin, vmax=self.vmax,
+                                               sensor=self.sensor))
 
 
 def _roles(info, n: int, values: np.ndarray | None) -> tuple[list[str], str]:

@@ -24,6 +24,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import guard_note, image_stats
 from bandbridge.inference.core.confidence import error_plan
+from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
 from bandbridge.fileio import atomic_paths
 from bandbridge.inference.core.writer import (encode, model_tag, output_profile, physical_note,
@@ -32,28 +33,6 @@ from bandbridge.inference.core.writer import (encode, model_tag, output_profile,
 
 
 GDAL_CACHE_BYTES = 64 * 2**20
-
-
-@dataclass
-class PredictOptions:
-    tile: int | None = None  # input pixels; default: the model's inference.tile
-    overlap: int | None = None
-    batch_size: int | None = None  # tiles per forward; None: about 1 MPix per batch (≤ 16 tiles)
-    dtype: str = "auto"
-    append: bool = False
-    indices: tuple[str, ...] = ()
-    cog: bool = False
-    creation: dict[str, str] = field(default_factory=dict)  # -co KEY=VALUE: GDAL creation options
-    input_bands: list[str | int] | None = None  # override the model's input band selection
-    input_scaling: str | None = None
-    input_names: list[str] | None = None  # names/roles of the selected bands (descriptions, indices)
-    input_vmin: float | None = None  # with input_scaling (minmax, sar_db)
-    input_vmax: float | None = None
-    input_sensor: str | None = None  # band-folder naming kept with input_bands (landsat8 …)
-    sensor: str | None = None  # sensor name for models with sensor/GSD conditioning
-    block_px: int = 4096  # widest column block processed at once (bounds memory)
-    rows: tuple[int, int] | None = None  # only input rows [r0, r1): a strip, on the whole raster's tiles
-    confidence: bool = False  # also write <output>_error.tif: expected |error| per pixel
 
 
 @dataclass
@@ -71,13 +50,11 @@ class PredictStats:
 
 
 def _input_sel(spec: ModelSpec, opts: PredictOptions) -> BandSel:
-    sel = spec.input.model_copy()
-    if opts.input_bands is not None:
-        sel = sel.model_copy(update={"bands": opts.input_bands, "sensor": opts.input_sensor,
-                                     "band_names": None})
-    if opts.input_scaling is not None:
-        sel = sel.model_copy(update={"scaling": opts.input_scaling, "vmin": opts.input_vmin,
-                                     "vmax": opts.input_vmax})
+    sel, read = spec.input.model_copy(), opts.read
+    if read.bands is not None:
+        sel = sel.model_copy(update={"bands": read.bands, "sensor": read.sensor, "band_names": None})
+    if read.scaling is not None:
+        sel = sel.model_copy(update={"scaling": read.scaling, "vmin": read.vmin, "vmax": read.vmax})
     return sel
 
 
@@ -136,7 +113,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     dtype = resolve_dtype(opts.dtype, spec.target)
     in_names = input_names(info, sel, opts)
     index_fns = index_plan(opts.indices, spec, in_names)
-    r0, r1 = opts.rows or (0, info.height)
+    r0, r1 = opts.strip.rows or (0, info.height)
     if not 0 <= r0 < r1 <= info.height:
         raise BandbridgeError(f"rows {r0}:{r1} lie outside {src} ({info.height} rows)")
     # A strip is written as its own georeferenced raster: the rows [r0, r1) of the whole output.
@@ -185,7 +162,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                 dsts[0].update_tags(bandbridge_guard=notes[0] if notes else GUARD_KEPT)
             with ThreadPoolExecutor(1) as writer:
                 pending = None
-                for cols, left, right in column_blocks(plan, opts.block_px):
+                for cols, left, right in column_blocks(plan, opts.strip.block_px):
                     for a, b, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan,
                                                         cols, left, right, opts, progress, locate, (r0, r1)):
                         if pending is not None:
@@ -235,8 +212,8 @@ def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.nda
 
 def input_names(info, sel: BandSel, opts: PredictOptions) -> list[str]:
     """Names of the selected input bands: the interpretation's, else the file's own."""
-    if opts.input_names is not None:
-        return list(opts.input_names)
+    if opts.read.names is not None:
+        return list(opts.read.names)
     idx = select_bands(info.bands, sel.bands, "input")
     if sel.bands is None:
         return [info.bands[i] for i in idx]

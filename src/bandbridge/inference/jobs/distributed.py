@@ -57,7 +57,7 @@ def _task(job: Job, backend: str, precision: str, threads: int | None,
     try:
         be = _worker_backend(job, backend, precision, threads)
         # Strips are our own intermediates: COG and the user's -co apply when they are assembled.
-        opts = replace(job.opts, rows=rows, cog=job.opts.cog and rows is None,
+        opts = replace(job.opts, strip=replace(job.opts.strip, rows=rows), cog=job.opts.cog and rows is None,
                        creation=job.opts.creation if rows is None else {})
         st = predict_file(be, job.spec, job.src, Path(dst) if dst else job.dst, opts)
     except BandbridgeError as e:

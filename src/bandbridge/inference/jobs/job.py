@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from bandbridge.data.reader import RASTER_SUFFIXES, raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file, check_writable, is_temporary
-from bandbridge.inference.runtime.backends import check_choice
+from bandbridge.inference.runtime.backends import Chosen, check_choice
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
 from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.predictor import (PredictOptions, PredictStats, index_plan, plan_file,
@@ -217,7 +217,7 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
 
 def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "auto",
                      threads: int | None = None, compile: bool = False,
-                     announce: Callable[[str], None] | None = None) -> dict[Path, object]:
+                     announce: Callable[[str], None] | None = None) -> dict[Path, Chosen]:
     """One backend per model of the jobs, decided before any prediction: measured (and cached)
     only where the model's jobs add up to ``PROBE_MPIX`` or more, announced through
     ``announce``; otherwise the cached choice or the reference. Each has ``.choice``."""
@@ -232,9 +232,9 @@ def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "a
             for folder, spec in specs.items()}
 
 
-def run_predict(jobs: list[Job], backends: dict[Path, object],
+def run_predict(jobs: list[Job], backends: dict[Path, Chosen],
                 progress: Callable[[Job, int], Callable[[int], None]] | None = None
-                ) -> Iterator[tuple[Job, PredictStats, object]]:
+                ) -> Iterator[tuple[Job, PredictStats, Chosen]]:
     """Predict each job with its model's backend (``prepare_backends``); yields
     ``(job, stats, backend)``. ``progress`` gets the job and its tile count and returns the
     per-batch callback."""

@@ -17,6 +17,8 @@ model and machine — is ``select.make_backend``'s decision; this module does no
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -27,6 +29,37 @@ from bandbridge.radiometry import image_stats
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+class Backend(Protocol):
+    """What runs a generator: ``(B, Ci, h, w)`` float32 model values (and the tiles' context
+    rows, or None) → ``(B, Co, h·s, w·s)``, numpy in and out."""
+
+    name: str  # torch, onnx or openvino
+    precision: str  # fp32, bf16 or int8
+
+    def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A backend as ``select.make_backend`` hands it out: it runs as ``backend`` does, with why it
+    was chosen (``choice``, one line) and the probe's cached record (None where none was measured)."""
+
+    backend: Backend
+    choice: str
+    record: dict | None = None
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    @property
+    def precision(self) -> str:
+        return self.backend.precision
+
+    def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        return self.backend(x, context)
 
 
 def _threads(threads: int | None) -> int:
@@ -204,7 +237,7 @@ def check_choice(backend: str, precision: str) -> None:
 
 
 def build_backend(spec: ModelSpec, backend: str, precision: str, threads: int | None = None,
-                  compile: bool = False):
+                  compile: bool = False) -> Backend:
     """One named backend at one named precision; no gate (an explicit choice is the user's)."""
     check_choice(backend, precision)
     if spec.has_trees and (backend == "openvino" or precision == "int8"):

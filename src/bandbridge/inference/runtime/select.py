@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.runtime.backends import build_backend, check_choice, openvino_bf16
+from bandbridge.inference.runtime.backends import Backend, Chosen, build_backend, check_choice, openvino_bf16
 from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
 from bandbridge.machine import cpu_flags, cpu_has_bf16
 from bandbridge.inference.runtime.gate import judge, load_check_sample, verify
@@ -70,7 +70,7 @@ def machine_load() -> float:
         return 0.0
 
 
-def _time_once(be, x: np.ndarray) -> float:
+def _time_once(be: Backend, x: np.ndarray) -> float:
     """Seconds of one forward of ``be`` on ``x`` (the probe times candidates round by round)."""
     t0 = time.perf_counter()
     be(x)
@@ -207,7 +207,7 @@ def choice_path(spec: ModelSpec, backend: str, precision: str, threads: int | No
 
 
 def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
-           compile: bool = False, measure: bool = True, announce=None):
+           compile: bool = False, measure: bool = True, announce=None) -> Chosen:
     """The chosen backend, built, with ``.choice`` (one line) and ``.record`` (the cached probe or
     None). Cached choice first; else measure (``measure``; ``announce(line)`` is told first, with
     the expected duration) or take the reference unmeasured."""
@@ -235,14 +235,12 @@ def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", thre
         note = f"{ref[0]} {ref[1]}" + (" (small job: the backend probe runs on jobs of 16 MPix or "
                                        "more, or `bandbridge bench`; unmeasured, so fp32)" if len(cands) > 1 else "")
     b, p = (record["backend"], record["precision"]) if record else ref
-    be = build_backend(spec, b, p, threads, compile)
-    be.choice, be.record = note, record
-    return be
+    return Chosen(build_backend(spec, b, p, threads, compile), note, record)
 
 
 def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
                  threads: int | None = None, compile: bool = False, probe: bool = False,
-                 announce=None):
+                 announce=None) -> Chosen:
     """The backend to predict with. Named backend and precision: that one. ``auto`` in either:
     the fastest candidate that passes the precision gate, measured once per model and machine
     and cached (:func:`choose`), measured now only with ``probe`` (large jobs; ``announce(line)``
@@ -251,8 +249,8 @@ def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto"
     (``gate.verify``) before it is handed out."""
     check_choice(backend, precision)
     if backend != "auto" and precision != "auto":
-        be = build_backend(spec, backend, precision, threads, compile)
-        be.choice, be.record = f"{backend} {precision} as asked", None
+        be = Chosen(build_backend(spec, backend, precision, threads, compile),
+                    f"{backend} {precision} as asked")
     else:
         be = choose(spec, backend, precision, threads, compile, probe, announce)
     verify(spec, be)
