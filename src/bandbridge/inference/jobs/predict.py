@@ -1,0 +1,109 @@
+"""``bandbridge predict`` in one call (:func:`predict`): every input planned and checked, the STAC
+Items checked, then the files predicted here or on a Dask cluster, with a STAC Item beside each
+output where asked. What happens is told line by line through ``say``; one row per input comes
+back (the rows of the Dask summary CSV)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, ContextManager, Iterator
+
+from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.core.options import PredictOptions
+from bandbridge.inference.interop.stac import check_items, write_item
+from bandbridge.inference.jobs.distributed import check_flags, log_path, run_distributed
+from bandbridge.inference.jobs.job import Job, plan_predict, prepare_backends, run_predict
+
+# A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
+Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
+
+
+@contextmanager
+def no_bar() -> Iterator[Callable[[str, int], Callable[..., None]]]:
+    yield lambda what, total: lambda k=1: None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cluster:
+    """A Dask run (``--workers`` starts a local cluster, ``--scheduler`` uses a running one);
+    neither: the files are predicted here."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+    retries: int = 2  # of a failed file
+    strips: int | None = None  # per raster; None: enough for every worker
+    summary: str | None = None  # the CSV; None: bandbridge-summary.csv beside the outputs
+
+    @property
+    def used(self) -> bool:
+        return self.workers is not None or self.scheduler is not None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rows: list[dict]  # one per input: file, status (ok/failed), seconds, mpix, output, error
+    seconds: float  # wall time from the backends' choice on (model loading and any probe included)
+    summary: Path | None = None  # a Dask run's summary CSV
+    log: Path | None = None  # and where its failures' tracebacks and Dask's log went
+
+
+def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov: Overrides = Overrides(),
+            *, overwrite: bool = False, backend: str = "auto", precision: str = "auto",
+            threads: int | None = None, compile: bool = False, cluster: Cluster = Cluster(),
+            stac: bool = False, say: Callable[[str], None] = lambda line: None, bar: Bar = no_bar) -> Outcome:
+    """Plan every input (nothing is written before all are checked; on a cluster a file that
+    cannot be predicted becomes a failed row instead), check the STAC Items, then predict."""
+    check_flags(cluster.workers, cluster.scheduler, cluster.retries, cluster.strips, cluster.summary,
+                opts.confidence)
+    failed: list[tuple[Path, str]] = []
+    jobs, skipped = plan_predict(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
+                                 failed if cluster.used else None)
+    if stac:  # every Item's path and geometry checked before the work
+        check_items(jobs, overwrite)
+    if skipped:
+        say(f"skipped {skipped} earlier output(s) of bandbridge among the inputs")
+    if cluster.used:
+        return _on_cluster(jobs, failed, Path(output), backend, precision, threads, cluster, stac, say, bar)
+    for job in jobs:
+        say(job.note)
+    t0 = time.perf_counter()
+    runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say)
+    for run in runs.values():  # once per model, before any work: what runs it and why
+        say(f"backend: {run.choice}")
+    rows = []
+    with bar() as add:
+        for job, stats, run in run_predict(jobs, runs, lambda job, n: add(job.src.name, n)):
+            items = [write_item(job.dst, job.src, job.spec)] if stac else []
+            say(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
+                f"({stats.mpix_per_s:.2f} MPix/s; {run.name} {run.precision})"
+                + "".join(f"\n{p}" for p in stats.extra_outputs + items))
+            for line in stats.notes:  # e.g. the never-worse guard faded the model toward its baseline
+                say(f"note: {job.src.name}: {line}")
+            rows.append({"file": str(job.src), "status": "ok", "seconds": stats.seconds,
+                         "mpix": stats.megapixels, "output": str(job.dst), "error": ""})
+    return Outcome(rows, time.perf_counter() - t0)
+
+
+def _on_cluster(jobs: list[Job], failed: list[tuple[Path, str]], dest: Path, backend: str, precision: str,
+                threads: int | None, cluster: Cluster, stac: bool, say: Callable[[str], None],
+                bar: Bar) -> Outcome:
+    where = dest.parent if dest.suffix.lower() in (".tif", ".tiff") else dest
+    path = Path(cluster.summary) if cluster.summary else where / "bandbridge-summary.csv"
+    t0 = time.perf_counter()
+    with bar() as add:
+        rows = run_distributed(jobs, backend, precision, threads, cluster.scheduler, cluster.workers,
+                               cluster.retries, cluster.strips, path, failed, lambda n: add("tasks", n),
+                               announce=say)
+    by_dst = {str(j.dst): j for j in jobs}
+    for r in rows:
+        if r["status"] == "ok":
+            say(f"{r['output']}  {r['mpix']:.2f} MPix in {r['seconds']:.1f} s")
+            for line in filter(None, r.get("note", "").split(" | ")):  # the guard faded, as above
+                say(f"note: {Path(r['file']).name}: {line}")
+            if stac:
+                j = by_dst[r["output"]]
+                say(str(write_item(j.dst, j.src, j.spec)))
+    return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
