@@ -177,7 +177,7 @@ def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path,
 
     from conftest import TINY
     from bandbridge.bundle import load_bundle
-    from bandbridge.config import preset_dict
+    from bandbridge.presets import preset_dict
     from bandbridge.workflows.learner_best import val_mae
     d = preset_dict("rgb2nir-wgangp-cpu")
     d["name"] = "learner-vs-network"

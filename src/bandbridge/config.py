@@ -5,7 +5,6 @@ always says how it was made and how to feed it."""
 from __future__ import annotations
 
 import copy
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.overrides import apply_overrides, deep_merge  # apply_overrides: re-exported
+from bandbridge.presets import expand_sources, load_yaml, preset_dict
 
 
 class _Strict(BaseModel):
@@ -153,14 +153,43 @@ class DataConfig(_Strict):
 
 class NetConfig(_Strict):
     name: str
-    args: dict[str, Any] = {}
+    args: dict[str, Any] = {}  # the network's constructor arguments, as the YAML writes them
+
+
+class GeneratorConfig(NetConfig):
+    """A generator. The arguments that runs, adapt and the saved model read or set are typed
+    here; :meth:`with_args` sets them (the YAML keeps its one ``args`` mapping)."""
+
+    @property
+    def anchor(self) -> bool | str | dict | None:
+        """The anchor the residual is added to: ``true`` (the linear map), ``learner`` (the core's
+        choice, fitted at the start), a ridge's ``{"windows": …}``, a fitted learner or blend; falsy: none."""
+        return self.args.get("anchor")
+
+    @property
+    def guard(self) -> dict | bool | None:
+        """The never-worse guard: the training statistics' range, ``False`` (off) or None (unset)."""
+        return self.args.get("guard")
+
+    @property
+    def depth(self) -> int:
+        """A U-Net's downsamplings (inputs are padded to a multiple of 2**depth)."""
+        return int(self.args.get("depth", 8))
+
+    @property
+    def learner(self) -> bool:
+        """Whether the anchor is the learner chosen at the start of training (``anchor: learner``)."""
+        return self.anchor == "learner"
+
+    def with_args(self, **args: Any) -> GeneratorConfig:
+        return self.model_copy(update={"args": {**self.args, **args}})
 
 
 class ModelConfig(_Strict):
     # conditional: one generator and critic on registered pairs (training.py); cyclegan: two of
     # each on unpaired images (training_unpaired.py), the A→B generator bundled as any other
     kind: Literal["conditional", "cyclegan"] = "conditional"
-    generator: NetConfig = NetConfig(name="unet")
+    generator: GeneratorConfig = GeneratorConfig(name="unet")
     critic: NetConfig = NetConfig(name="patchgan")
 
 
@@ -288,7 +317,7 @@ def _check_cyclegan(cfg: Config) -> None:
     """What a CycleGAN cannot use: an anchor (a least-squares fit on pairs), super-resolution,
     and the paired losses (L1 against a registered target, EMD, spectral indices)."""
     lc = cfg.loss
-    if cfg.model.generator.args.get("anchor"):
+    if cfg.model.generator.anchor:
         raise ValueError("model.generator.args.anchor: the anchor is a fit on registered pairs, "
                          "which cyclegan has not; set it to false")
     if cfg.task.kind != "translation" or cfg.task.scale != 1:
@@ -300,66 +329,10 @@ def _check_cyclegan(cfg: Config) -> None:
                          "set it to 0")
 
 
-# ------------------------------------------------------------------ presets and overrides
-def _preset_dir():
-    return resources.files("bandbridge") / "presets"
-
-
-def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in _preset_dir().iterdir()
-                  if p.name.endswith(".yaml") and p.name != "recipes.yaml")
-
-
-def recipes() -> dict[str, dict]:
-    return yaml.safe_load((_preset_dir() / "recipes.yaml").read_text())
-
-
-def _load_yaml(path: Path | Any, what: str) -> dict:
-    try:
-        d = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise BandbridgeError(f"{what} {path}: file not found") from None
-    except yaml.YAMLError as e:
-        raise BandbridgeError(f"{what} {path}: not valid YAML ({e})") from None
-    if not isinstance(d, dict):
-        raise BandbridgeError(f"{what} {path}: expected a mapping at the top level")
-    return d
-
-
-def preset_dict(name: str) -> dict:
-    """The raw dict of preset ``name`` with its ``base:`` chain merged in."""
-    if name not in preset_names():
-        raise BandbridgeError(f"unknown preset '{name}'; `bandbridge presets` lists them: "
-                              f"{', '.join(preset_names())}")
-    d = _load_yaml(_preset_dir() / f"{name}.yaml", "preset")
-    base = d.pop("base", None)
-    return deep_merge(preset_dict(base), d) if base else d
-
-
-def _expand_sources(d: dict) -> dict:
-    """Replace recipe names in ``data.sources`` with their source dicts (dict entries with
-    ``recipe:`` are merged over the recipe)."""
-    book = recipes()
-    out = []
-    for s in d.get("data", {}).get("sources", []):
-        name, over = (s, {}) if isinstance(s, str) else (s.get("recipe"), s)
-        if name is None:
-            out.append(s)
-            continue
-        if name not in book:
-            raise BandbridgeError(f"unknown data recipe '{name}'; known: {', '.join(sorted(book))}")
-        src = deep_merge(book[name], {k: v for k, v in over.items() if k != "recipe"})
-        src.setdefault("name", name)
-        out.append(src)
-    if "data" in d:
-        d["data"]["sources"] = out
-    return d
-
-
 def build_config(d: dict) -> Config:
     """Validate a config dict; errors name the key and the problem."""
     try:
-        return Config.model_validate(_expand_sources(copy.deepcopy(d)))
+        return Config.model_validate(expand_sources(copy.deepcopy(d)))
     except ValidationError as e:
         msgs = []
         for err in e.errors():
@@ -378,7 +351,7 @@ def load_config(preset: str | None = None, config_file: str | None = None,
     if preset:
         d["name"] = preset
     if config_file:
-        f = _load_yaml(Path(config_file), "config")
+        f = load_yaml(Path(config_file), "config")
         f.setdefault("name", d.get("name", Path(config_file).stem))
         base = f.pop("base", None)
         if base:
@@ -388,7 +361,7 @@ def load_config(preset: str | None = None, config_file: str | None = None,
     if not d:
         raise BandbridgeError("give --preset NAME or --config FILE.yaml "
                               "(`bandbridge presets` lists the presets)")
-    d = _expand_sources(d)  # so that overrides can reach into sources: data.sources.0.input...
+    d = expand_sources(d)  # so that overrides can reach into sources: data.sources.0.input...
     if data_root:
         d = apply_overrides(d, [f"data.root={data_root}"])
     d = apply_overrides(d, overrides or [])

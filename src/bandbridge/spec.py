@@ -99,8 +99,8 @@ class ModelSpec:
     @property
     def guard(self) -> dict | None:
         """The never-worse guard's range of training statistics (data/domain.py), if any."""
-        a = self.config.model.generator.args
-        return a.get("guard") if a.get("anchor") and a.get("guard") else None
+        g = self.config.model.generator
+        return g.guard if g.anchor and g.guard else None
 
     @property
     def n_stats(self) -> int:
@@ -189,7 +189,7 @@ def size_multiple(cfg: Config) -> int:
     """Input sizes the generator handles without internal padding (tiles are padded to it)."""
     g = cfg.model.generator
     if g.name == "unet":
-        return 2 ** int(g.args.get("depth", 8))
+        return 2 ** g.depth
     if g.name == "resnet":
         return 2 ** int(g.args.get("n_down", 2))
     return 1

@@ -17,7 +17,7 @@ from bandbridge.config import Config, build_config
 
 def wants_learner_anchor(cfg: Config) -> bool:
     """Whether the generator asks for the chosen learner as its anchor (``anchor: learner``)."""
-    return cfg.model.generator.args.get("anchor") == "learner"
+    return cfg.model.generator.learner
 
 
 def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,

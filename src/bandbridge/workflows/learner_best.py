@@ -135,7 +135,7 @@ def anchor_alone(bundle, in_channels: int):
     if isinstance(g.spectral, torch.nn.Conv2d):
         learner, args = anchor_as_learner(g, in_channels)
         return learner, {"name": "learner", "args": args}
-    anchor = bundle.config.model.generator.args["anchor"]
+    anchor = bundle.config.model.generator.anchor
     generator = ({"name": "blend", "args": {"parts": anchor["blend"]}} if "blend" in anchor
                  else {"name": "learner", "args": anchor["learner"]})
     return g.spectral.eval(), generator

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bandbridge.fileio import atomic_write_bytes, check_writable, safe_name
-from bandbridge.config import build_config, load_config, recipes
+from bandbridge.config import build_config, load_config
+from bandbridge.presets import recipes
 from bandbridge.errors import BandbridgeError
 
 HEADLINE = ("mae", "rmse", "psnr", "ndvi_mae")

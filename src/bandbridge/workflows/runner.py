@@ -119,12 +119,11 @@ def new_run_dir(cfg: Config, runs_root: str) -> Path:
 def with_guard(cfg: Config, pairs: list) -> Config:
     """``cfg`` with its anchored generator's never-worse guard set to the range of ``pairs``'
     statistics (data/domain.py); unchanged without an anchor or with ``guard: false``."""
-    args = cfg.model.generator.args
-    if not args.get("anchor") or args.get("guard") is False or not pairs:
+    g = cfg.model.generator
+    if not g.anchor or g.guard is False or not pairs:
         return cfg
     from bandbridge.data.domain import domain_guard
-    gen = cfg.model.generator.model_copy(update={"args": {**args, "guard": domain_guard(
-        pairs, cfg.data.augment)}})
+    gen = g.with_args(guard=domain_guard(pairs, cfg.data.augment))
     return cfg.model_copy(update={"model": cfg.model.model_copy(update={"generator": gen})})
 
 

@@ -19,9 +19,10 @@ import shutil
 import time
 from pathlib import Path
 
-from bandbridge.config import DataConfig, Source, build_config, load_config, preset_names, recipes
+from bandbridge.config import DataConfig, Source, build_config, load_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_writable
+from bandbridge.presets import preset_names, recipes
 from bandbridge.workflows.console import EPOCHS_BY_TIME
 
 ADAPT_ROWS = {"train": (0.0, 0.8), "val": (0.8, 1.0)}  # of each adapt image (scratch training)
