@@ -27,6 +27,7 @@ def train(
     """Train a conditional GAN; writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
     from bandbridge.config import apply_overrides, build_config, load_config
     from bandbridge.workflows import runner
+    from bandbridge.workflows.finish import summary_line
     extra = [f"train.{k}={v}" for k, v in (("devices", devices), ("accelerator", accelerator),
                                            ("strategy", strategy), ("num_nodes", num_nodes))
              if v is not None] + (["train.within_scene=true"] if within_scene else [])
@@ -41,7 +42,7 @@ def train(
     else:
         cfg = load_config(preset, config, [*extra, *set_], data)
     run_dir = runner.train(cfg, runs, resume=resume, init_from=init_from)
-    out.print(runner.summary_line(run_dir), highlight=False)
+    out.print(summary_line(run_dir), highlight=False)
     out.print(f"run folder: {run_dir}")
 
 

@@ -15,10 +15,11 @@ from bandbridge.inference.runtime.gate import CHECK_FILE, CheckSample, quant_ste
 SAMPLE_SIZE = (128, 256)  # output pixels (rows, cols) of the check tile: ~100-400 KB stored
 
 
-def make_check_sample(folder: Path, data_root: str | None = None) -> dict:
+def make_check_sample(folder: Path, data_root: str | None = None, pairs: list | None = None) -> dict:
     """Cut the check sample from the first validation image of the bundle's own data that holds
     a ``SAMPLE_SIZE`` tile (its centre), measure torch fp32 on it and write ``check.safetensors``
-    into the bundle. Returns its metadata."""
+    into the bundle. ``pairs``: that validation split where the caller holds it already (a run
+    that just trained on it), else it is read. Returns its metadata."""
     import torch
     from safetensors.numpy import save_file
 
@@ -31,7 +32,8 @@ def make_check_sample(folder: Path, data_root: str | None = None) -> dict:
     bundle = load_bundle(folder)
     spec = read_spec(folder)
     s, m = spec.scale, spec.size_multiple
-    pairs = PairedDataModule(with_data(bundle.config, data_root, None)).load_split("val")
+    if pairs is None:
+        pairs = PairedDataModule(with_data(bundle.config, data_root, None)).load_split("val")
     if not pairs:
         raise BandbridgeError(f"{folder}: its data has no validation split to cut a check sample from")
     h, w = (-(-SAMPLE_SIZE[0] // s // m) * m, -(-SAMPLE_SIZE[1] // s // m) * m)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,9 +112,7 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
             continue
         fold_cfg = build_config({**base, "name": f"{base['name']}-loso-{safe_name(f.name, 'fold')}",
                                  "data": {**base["data"], "sources": [train_source(n) for n in f.train]}})
-        os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder per fold
-        run = runner.train(fold_cfg, runs_root=str(out / "runs"))
-        os.environ.pop(runner.RUN_DIR_ENV, None)
+        run = runner.train(fold_cfg, run_dir=runner.new_run_dir(fold_cfg, str(out / "runs")))
         held = [held_out_source(n) for n in f.test]
         res = evaluate(run, data_root=data_root, split="test", recipes=held,
                        out_dir=out / "folds" / f.name)

@@ -1,4 +1,5 @@
-"""Set up and run training: run folder, Trainer, callbacks, resume and fine-tuning.
+"""Set up and run training: run folder, data, the start, Trainer, callbacks, resume and
+fine-tuning; the end of a run is ``finish.py``'s.
 
 A workflow, not part of ``training.py``: besides fitting the LightningModule, a run fits the
 anchor (``learners/``), validates the start, bundles the model and cuts the precision gate's
@@ -10,12 +11,14 @@ import json
 import os
 import time
 import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable, Iterator
 
 import lightning as L
 import torch
-import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -23,6 +26,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from bandbridge.bundle import load_bundle, save_bundle
 from bandbridge.config import Config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
+from bandbridge.data.found_groups import group_members
 from bandbridge.data.unpaired import UnpairedDataModule
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes
@@ -34,6 +38,7 @@ from bandbridge.training_unpaired import CycleGANTask
 from bandbridge.models.anchor import zero_residual
 from bandbridge.workflows import groups, learner_anchor, learner_best
 from bandbridge.workflows.console import EpochBar, announce_run_dir, libraries_to_log, quiet_lightning
+from bandbridge.workflows.finish import finish_run
 
 RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
 
@@ -107,13 +112,26 @@ def resolve_precision(p: str, accelerator: str) -> str:
 
 
 def new_run_dir(cfg: Config, runs_root: str) -> Path:
-    if os.environ.get(RUN_DIR_ENV):
-        return Path(os.environ[RUN_DIR_ENV])
+    """A new folder for a run of ``cfg``: ``runs_root/<name>/<timestamp>`` (not yet created)."""
     d = Path(runs_root) / cfg.name / time.strftime("%Y%m%d-%H%M%S")
     while d.exists():  # two runs in one second
         d = d.with_name(d.name + "x")
-    os.environ[RUN_DIR_ENV] = str(d)
     return d
+
+
+@contextmanager
+def shared_with_workers(run_dir: Path) -> Iterator[None]:
+    """While a run trains, its folder in ``RUN_DIR_ENV``: DDP's worker processes re-run the
+    command and find it there. Restored when the run ends."""
+    before = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = before
 
 
 def with_guard(cfg: Config, pairs: list) -> Config:
@@ -219,23 +237,66 @@ def _trainer(**kw) -> L.Trainer:
                               f"{str(e).splitlines()[0]}") from None
 
 
+@dataclass
+class Run:
+    """A run prepared to train: its config as the start decided it, folder, data, module and the
+    anchor's starting fit (``baseline``, kept in every bundle)."""
+
+    cfg: Config
+    run_dir: Path
+    ckpt_path: Path | None  # resume from here
+    dm: PairedDataModule | UnpairedDataModule
+    module: GANTask | CycleGANTask
+    baseline: dict | None
+    blind: str | None  # why validation cannot see other scenes (one group), or None
+    learner: object | None  # anchor: learner — the Selection the residual is trained on top of
+    worst: groups.WorstGroup | None  # model selection by the worst held-out group
+    precision: str = "32"
+
+    @property
+    def cyclegan(self) -> bool:  # unpaired: two generators, no anchor (no pairs)
+        return self.cfg.model.kind == "cyclegan"
+
+
 def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
-          init_from: str | None = None, fast_dev_run: bool = False, announce: bool = True) -> Path:
-    """Train ``cfg``; returns the run folder. ``resume`` continues a run exactly; ``announce``
+          init_from: str | None = None, fast_dev_run: bool = False, announce: bool = True,
+          run_dir: Path | None = None) -> Path:
+    """Train ``cfg``; returns the run folder: ``run_dir``, else a new one under ``runs_root`` (or
+    the one a re-entering DDP worker is given). ``resume`` continues a run exactly; ``announce``
     prints the run folder and its ``--resume`` command (not for a folder the caller removes)."""
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    ckpt_path = None
-    if resume:
-        ckpt_path = find_checkpoint(resume)
+    ckpt_path = find_checkpoint(resume) if resume else None
+    if ckpt_path is not None:
         run_dir = ckpt_path.parent.parent
-        os.environ[RUN_DIR_ENV] = str(run_dir)
-    else:
-        run_dir = new_run_dir(cfg, runs_root)
-    if announce:
-        announce_run_dir(run_dir, resume is not None)
+    elif run_dir is None:
+        run_dir = Path(os.environ[RUN_DIR_ENV]) if os.environ.get(RUN_DIR_ENV) else new_run_dir(cfg, runs_root)
+    with shared_with_workers(run_dir):
+        if announce:
+            announce_run_dir(run_dir, resume is not None)
+        run = prepare_run(cfg, run_dir, ckpt_path, init_from)
+        make_trainer, export = build_trainer(run, fast_dev_run)
+        check_accelerator(run.cfg.train.accelerator)
+        with libraries_to_log(run_dir / "train.log"):  # Lightning's lines and warnings: the run's log
+            trainer = make_trainer()
+            if trainer.is_global_zero:
+                write_start(run, trainer, export)
+            t0 = time.time()
+            with warnings.catch_warnings():  # library deprecations and resume chatter: nothing to act on
+                for cat in (DeprecationWarning, FutureWarning):
+                    warnings.filterwarnings("ignore", category=cat)
+                warnings.filterwarnings("ignore", message=".*exists and is not empty")
+                trainer.fit(run.module, datamodule=run.dm, ckpt_path=ckpt_path)
+        if trainer.is_global_zero:
+            finish_run(run, trainer, time.time() - t0)
+    return run_dir
+
+
+def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: str | None) -> Run:
+    """The data, the start (guard, anchor, ``init_from``'s weights) and model selection's groups."""
+    resume = ckpt_path is not None
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    cyclegan = cfg.model.kind == "cyclegan"  # unpaired: two generators, no anchor (no pairs)
+    cyclegan = cfg.model.kind == "cyclegan"
     dm = UnpairedDataModule(cfg) if cyclegan else PairedDataModule(cfg)
     dm.setup("fit")
     channels = dm.channels
@@ -281,13 +342,19 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
         what = "sources" if key == "source" else "groups of its one source"
         print(f"model selection: the worst of {len(worst.base)} held-out {what} "
               f"({groups.MONITOR}, 1.0 = the anchor)", flush=True)
-    t = cfg.train
-    precision = resolve_precision(t.precision, t.accelerator)
+    return Run(cfg, run_dir, ckpt_path, dm, module, baseline, blind, learner, worst)
+
+
+def build_trainer(run: Run, fast_dev_run: bool = False) -> tuple[Callable[[], L.Trainer], BundleExport]:
+    """The Trainer (built when called: inside the run's log) and the bundle export among its
+    callbacks; sets ``run.precision``."""
+    t, run_dir = run.cfg.train, run.run_dir
+    run.precision = resolve_precision(t.precision, t.accelerator)
     # A GAN step leaves one network without gradients (critic-only steps, a frozen critic in the
     # generator step): plain DDP would wait for them forever.
     strategy = "ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy
-    export = BundleExport(run_dir, cfg, channels, baseline)
-    callbacks = [*([worst] if worst else []),
+    export = BundleExport(run_dir, run.cfg, run.dm.channels, run.baseline)
+    callbacks = [*([run.worst] if run.worst else []),
         # best.ckpt first, so that the epoch's last.ckpt (written after it) holds its updated state:
         # a resumed run then knows the best so far and keeps one best.ckpt over the whole run.
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=t.monitor,
@@ -300,100 +367,33 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                         save_last=True),
         export, EpochBar(t.max_minutes),
     ]
-    check_accelerator(t.accelerator)
-    with libraries_to_log(run_dir / "train.log"):  # Lightning's lines and warnings: the run's log
-        trainer = _trainer(
-            default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
-            accelerator=t.accelerator, devices=t.devices, strategy=strategy,
-            num_nodes=t.num_nodes, precision=precision, callbacks=callbacks,
-            logger=TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"),
-            max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
-            log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.val_every_n_epochs,
-            plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, use_distributed_sampler=False, fast_dev_run=fast_dev_run,
-            enable_model_summary=False)
-        if trainer.is_global_zero:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(cfg).encode())
-            if baseline is not None and not resume:
-                atomic_write_bytes(baseline_file, json.dumps(baseline).encode())
-            if not cyclegan:  # which items validation held out together (data/found_groups.py)
-                from bandbridge.data.found_groups import group_members
-                atomic_write_bytes(run_dir / "groups.json",
-                                   json.dumps(group_members(dm.pairs), indent=1).encode())
-            if not resume:  # the starting point, so every run shows what training gained
-                start = module.start_metrics(dm)
-                if worst is not None:
-                    start["worst_ratio"] = 1.0
-                trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
-                atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
-                export.save_start(module, start)
-        t0 = time.time()
-        with warnings.catch_warnings():  # library deprecations and resume chatter: nothing to act on
-            for cat in (DeprecationWarning, FutureWarning):
-                warnings.filterwarnings("ignore", category=cat)
-            warnings.filterwarnings("ignore", message=".*exists and is not empty")
-            trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
-    if trainer.is_global_zero:
-        end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        start_file = run_dir / "val_start.json"
-        summary = {"epochs": trainer.current_epoch, "global_step": trainer.global_step,
-                   "fit_seconds": round(time.time() - t0, 1), "precision": precision,
-                   "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
-                   "val_end": end, "starts_as_linear_baseline": baseline is not None,
-                   "monitor": f"{t.monitor} ({t.monitor_mode})"}
-        anchor = (baseline or {}).get("anchor") or {}
-        if anchor.get("kind") == "learner":
-            summary["start"] = f"the {anchor['chosen']} learner chosen on the training split"
-        if not cyclegan:
-            from bandbridge.data.found_groups import group_counts
-            summary["split_groups"] = group_counts(dm.pairs) | ({"blind": blind} if blind else {})
-        if worst is not None and worst.base:
-            summary["groups"] = groups.group_table(worst, best_info(run_dir).get("epoch"))
-            print(groups.format_table(summary["groups"]), flush=True)
-        if not cyclegan and cfg.task.kind == "translation" and (t.learner_minutes > 0 or blind):
-            record = learner_best.learner_as_best(run_dir, cfg, dm.pairs["train"],
-                                                  dm.pairs.get("val", []), 60 * t.learner_minutes,
-                                                  blind, learner)
-            if record is not None:
-                summary["learner"] = record
-                print(learner_best.describe(record), flush=True)
-        atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
-        best_dir = run_dir / "model" / "best"
-        if best_dir.exists():  # the precision gate's sample: one real validation tile
-            from bandbridge.evaluation.check_sample import make_check_sample
-            try:
-                make_check_sample(best_dir)
-            except BandbridgeError:  # no validation split: prediction then trusts fp32 only
-                pass
-            if not cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val"):
-                from bandbridge.workflows.trust import add_confidence  # predict --confidence
-                add_confidence(best_dir, dm.pairs["val"])
-    return run_dir
+    return lambda: _trainer(
+        default_root_dir=run_dir, max_epochs=t.max_epochs, max_steps=t.max_steps,
+        accelerator=t.accelerator, devices=t.devices, strategy=strategy,
+        num_nodes=t.num_nodes, precision=run.precision, callbacks=callbacks,
+        logger=TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard"),
+        max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
+        log_every_n_steps=t.log_every_n_steps, check_val_every_n_epoch=t.val_every_n_epochs,
+        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, use_distributed_sampler=False,
+        fast_dev_run=fast_dev_run, enable_model_summary=False), export
 
 
-def best_info(run_dir: Path) -> dict:
-    """``model/best``'s ``model.yaml`` (epoch, val_metrics, …), or ``{}`` before there is one."""
-    f = Path(run_dir) / "model" / "best" / "model.yaml"
-    return yaml.safe_load(f.read_text()) if f.exists() else {}
+def write_start(run: Run, trainer: L.Trainer, export: BundleExport) -> None:
+    """The run's config, anchor fit and groups, and (a new run) the start's validation: every
+    run shows what training gained, and an anchored start is the first ``model/best``."""
+    run_dir, dm = run.run_dir, run.dm
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(run_dir / "config.yaml", config_to_yaml(run.cfg).encode())
+    if run.baseline is not None and run.ckpt_path is None:
+        atomic_write_bytes(run_dir / "baseline.json", json.dumps(run.baseline).encode())
+    if not run.cyclegan:  # which items validation held out together (data/found_groups.py)
+        atomic_write_bytes(run_dir / "groups.json", json.dumps(group_members(dm.pairs), indent=1).encode())
+    if run.ckpt_path is None:
+        start = run.module.start_metrics(dm)
+        if run.worst is not None:
+            start["worst_ratio"] = 1.0
+        trainer.logger.log_metrics({f"val/{k}": v for k, v in start.items()}, step=0)
+        atomic_write_bytes(run_dir / "val_start.json", json.dumps(start, indent=1).encode())
+        export.save_start(run.module, start)
 
 
-def summary_line(run_dir: Path) -> str:
-    """Validation at the start and at the end of a run, in one line (model values, range 1)."""
-    f = Path(run_dir) / "summary.json"
-    if not f.exists():
-        return "no summary.json (the run did not finish)"
-    s = json.loads(f.read_text())
-    a, b = s.get("val_start") or {}, s.get("val_end") or {}
-    best = best_info(run_dir)
-    c = best.get("val_metrics") or {}
-    parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" + (f" (model/best {c['val/' + k]:.4f})" if "val/" + k in c else "")
-             for k in ("l1", "psnr", "w1") if k in a and "val/" + k in b]
-    start = f"start = {s['start']}" if s.get("start") else \
-        "start = the linear baseline fitted on the training split" \
-        if s.get("starts_as_linear_baseline") else "start = the untrained network"
-    which = "the start itself" if best.get("epoch") == -1 else f"epoch {best.get('epoch')}"
-    monitor, _, mode = (s.get("monitor") or "").partition(" (")
-    chose = (f", the {'highest' if mode.startswith('max') else 'lowest'} {monitor}"
-             if monitor else "")  # why best's l1 can trail the last epoch's: another metric chose
-    return (f"validation {', '.join(parts)} (start → last epoch; {start}; model/best = {which}"
-            f"{chose}; {s['epochs']} epochs, {s['fit_seconds'] / 60:.1f} min)")

@@ -187,15 +187,10 @@ def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
 
 def fine_tune(cfg, work: Path, init_from: Path | None = None) -> Path:
     """Train ``cfg`` into ``work`` (from ``init_from``'s residual, or from scratch); the run."""
-    import os
     from bandbridge.workflows import runner
-    os.environ.pop(runner.RUN_DIR_ENV, None)  # a fresh run folder for each fine-tune
     init = init_from if cfg.train.max_steps else None
-    try:
-        return runner.train(cfg, runs_root=str(work), init_from=str(init) if init else None,
-                            announce=False)  # a work folder removed after: no --resume to give
-    finally:
-        os.environ.pop(runner.RUN_DIR_ENV, None)
+    return runner.train(cfg, init_from=str(init) if init else None, announce=False,  # a work folder
+                        run_dir=runner.new_run_dir(cfg, str(work)))  # removed after: no --resume to give
 
 
 def markdown(summary: dict) -> str:

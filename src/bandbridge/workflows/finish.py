@@ -1,0 +1,82 @@
+"""The end of a training run: its summary (start and end of validation, groups, the learner that
+may replace the network as ``model/best``), the precision gate's check sample and the
+expected-error model, both cut from the validation data the run already holds; and the one line
+a run's summary reads as."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from bandbridge.data.found_groups import group_counts
+from bandbridge.errors import BandbridgeError
+from bandbridge.evaluation.check_sample import make_check_sample
+from bandbridge.fileio import atomic_write_bytes
+from bandbridge.workflows import groups, learner_best
+from bandbridge.workflows.trust import add_confidence
+
+
+def finish_run(run, trainer, fit_seconds: float) -> None:
+    """Write ``summary.json``, let the learner compete for ``model/best`` and give ``model/best``
+    its check sample and expected-error model (rank 0, after the fit). ``run``: runner.Run."""
+    cfg, run_dir, dm, t = run.cfg, run.run_dir, run.dm, run.cfg.train
+    end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    start_file = run_dir / "val_start.json"
+    summary = {"epochs": trainer.current_epoch, "global_step": trainer.global_step,
+               "fit_seconds": round(fit_seconds, 1), "precision": run.precision,
+               "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
+               "val_end": end, "starts_as_linear_baseline": run.baseline is not None,
+               "monitor": f"{t.monitor} ({t.monitor_mode})"}
+    anchor = (run.baseline or {}).get("anchor") or {}
+    if anchor.get("kind") == "learner":
+        summary["start"] = f"the {anchor['chosen']} learner chosen on the training split"
+    if not run.cyclegan:
+        summary["split_groups"] = group_counts(dm.pairs) | ({"blind": run.blind} if run.blind else {})
+    if run.worst is not None and run.worst.base:
+        summary["groups"] = groups.group_table(run.worst, best_info(run_dir).get("epoch"))
+        print(groups.format_table(summary["groups"]), flush=True)
+    if not run.cyclegan and cfg.task.kind == "translation" and (t.learner_minutes > 0 or run.blind):
+        record = learner_best.learner_as_best(run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []),
+                                              60 * t.learner_minutes, run.blind, run.learner)
+        if record is not None:
+            summary["learner"] = record
+            print(learner_best.describe(record), flush=True)
+    atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
+    best_dir = run_dir / "model" / "best"
+    if best_dir.exists():  # the precision gate's sample: one real validation tile
+        try:
+            make_check_sample(best_dir, pairs=None if run.cyclegan else dm.pairs.get("val", []))
+        except BandbridgeError:  # no validation split: prediction then trusts fp32 only
+            pass
+        if not run.cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val"):
+            add_confidence(best_dir, dm.pairs["val"])  # predict --confidence
+
+
+def best_info(run_dir: Path) -> dict:
+    """``model/best``'s ``model.yaml`` (epoch, val_metrics, …), or ``{}`` before there is one."""
+    f = Path(run_dir) / "model" / "best" / "model.yaml"
+    return yaml.safe_load(f.read_text()) if f.exists() else {}
+
+
+def summary_line(run_dir: Path) -> str:
+    """Validation at the start and at the end of a run, in one line (model values, range 1)."""
+    f = Path(run_dir) / "summary.json"
+    if not f.exists():
+        return "no summary.json (the run did not finish)"
+    s = json.loads(f.read_text())
+    a, b = s.get("val_start") or {}, s.get("val_end") or {}
+    best = best_info(run_dir)
+    c = best.get("val_metrics") or {}
+    parts = [f"{k} {a[k]:.4f} → {b['val/' + k]:.4f}" + (f" (model/best {c['val/' + k]:.4f})" if "val/" + k in c else "")
+             for k in ("l1", "psnr", "w1") if k in a and "val/" + k in b]
+    start = f"start = {s['start']}" if s.get("start") else \
+        "start = the linear baseline fitted on the training split" \
+        if s.get("starts_as_linear_baseline") else "start = the untrained network"
+    which = "the start itself" if best.get("epoch") == -1 else f"epoch {best.get('epoch')}"
+    monitor, _, mode = (s.get("monitor") or "").partition(" (")
+    chose = (f", the {'highest' if mode.startswith('max') else 'lowest'} {monitor}"
+             if monitor else "")  # why best's l1 can trail the last epoch's: another metric chose
+    return (f"validation {', '.join(parts)} (start → last epoch; {start}; model/best = {which}"
+            f"{chose}; {s['epochs']} epochs, {s['fit_seconds'] / 60:.1f} min)")
