@@ -123,3 +123,13 @@ def test_bundles_record_names_its_command_and_date():
         assert rec["command"].startswith(f"bandbridge evaluate --model {name} ")
         assert re.match(r"\d{4}-\d{2}-\d{2}$", rec["measured"])
         assert json.dumps(rec["methods"]["model"])  # the model's own row is there
+
+
+def test_readme_super_resolution_gains_are_the_recorded_ones():
+    text = (ROOT / "README.md").read_text()
+    models = results.load("bundles")["models"]
+    for name in ("sr-x2", "sr-x3", "sr-x4"):
+        ms = models[name]["methods"]
+        gain = ms["model"]["psnr_y"] - ms["bicubic"]["psnr_y"]
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"+{gain:.1f} dB Y-PSNR over bicubic" in row, (name, gain)

@@ -43,23 +43,25 @@ def best_learned(methods: dict) -> tuple[str, float] | None:
 
 
 def verdict_cell(name: str, record: dict | None = None) -> str:
-    """The README verdict table's figures for one bundled model: its test MAE against the linear
-    map (bicubic for super-resolution) and the best per-pixel learner fitted on its training data."""
+    """The README verdict table's figures for one bundled model: its test MAE, then its MAE
+    relative to the linear map (bicubic for super-resolution) and to the best per-pixel learner
+    fitted on its training data (negative: the model is better)."""
     rec = (record or load("bundles"))["models"][name]
-    ms, unit = rec["methods"], rec["protocol"]["target_units"]
+    ms = rec["methods"]
+    unit = rec["protocol"]["target_units"].replace(" (8-bit)", "")
+    out = f"{_g(ms['model']['mae'])} {unit}"
     if "bicubic" in ms:
-        return (f"{_g(ms['model']['mae'])} vs bicubic {_g(ms['bicubic']['mae'])} {unit} "
-                f"({_pct(ms['model']['mae'], ms['bicubic']['mae'])})")
+        return out + f"; vs bicubic {_g(ms['bicubic']['mae'])} ({_pct(ms['model']['mae'], ms['bicubic']['mae'])})"
+    out += f"; vs linear {_g(ms['linear']['mae'])} ({_pct(ms['model']['mae'], ms['linear']['mae'])})"
     best = best_learned(ms)
-    out = (f"{_g(ms['model']['mae'])} vs linear {_g(ms['linear']['mae'])} "
-           f"({_pct(ms['model']['mae'], ms['linear']['mae'])})")
     if best:
-        out += f"; best learner {best[0]} {_g(best[1])} ({_pct(ms['model']['mae'], best[1])})"
-    return out + f" {unit}"
+        out += f"; vs {best[0]} {_g(best[1])} ({_pct(ms['model']['mae'], best[1])})"
+    return out
 
 
 def _pct(a: float, b: float) -> str:
-    return f"{(a / b - 1) * 100:+.1f} %"
+    """``a`` relative to ``b`` in per cent, signed, with a true minus sign."""
+    return f"{(a / b - 1) * 100:+.1f} %".replace("-", "−")
 
 
 def bundles_table(rec: dict) -> str:
