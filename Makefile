@@ -27,10 +27,10 @@ test: install
 # The manual (docs/ + mkdocs.yml) into site/; --strict: a broken link or a missing page fails.
 # tests/test_docs.py builds it the same way inside `make test`.
 docs: install
-	$(PY) -m mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 docs-serve: install
-	$(PY) -m mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
 
 # The main job on the bundled sample: the bundled rgb2nir model synthesizes NIR for a held-out
 # NAIP date; writes RGB+NIR and NDVI GeoTIFFs and a comparison PNG to out/demo, prints the metrics
