@@ -62,7 +62,7 @@ def test_training_with_spectral_losses(run_cli, tmp_path):
 def test_index_loss_needs_nir_target_and_visible_roles():
     from bandbridge.config import load_config
     from bandbridge.errors import BandbridgeError
-    from bandbridge.training import index_band_positions
+    from bandbridge.training.paired import index_band_positions
     with pytest.raises(BandbridgeError, match="needs a single NIR target band"):
         index_band_positions(load_config("sr-x4-cpu", overrides=["loss.lambda_index=1"]))
     cfg = load_config("rgb2nir-wgangp-cpu", overrides=["data.sources.0.input.bands=[0,1,2]",

@@ -19,7 +19,7 @@ from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import RandomCropDataset
 from bandbridge.learners.baselines import Upsample
 from bandbridge.models import build_generator, count_parameters
-from bandbridge.training import cosine_decay
+from bandbridge.training.steps import cosine_decay
 from conftest import SAMPLE, SHARED, needs_shared
 
 # MATLAB imresize(·, 1/2), bicubic a = −0.5 with antialiasing: the kernel stretched ×2, taps at

@@ -105,7 +105,7 @@ def test_cycle_and_identity_terms_are_l1_per_domain_with_bands_bridged():
 
 
 def test_image_pool_fills_then_swaps_half_and_round_trips():
-    from bandbridge.training_unpaired import ImagePool
+    from bandbridge.training.cyclegan import ImagePool
     pool = ImagePool(4)
     first = torch.arange(4.0).reshape(4, 1, 1, 1)
     assert torch.equal(pool.query(first), first) and len(pool.images) == 4  # filling: as is

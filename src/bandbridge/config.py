@@ -186,8 +186,8 @@ class GeneratorConfig(NetConfig):
 
 
 class ModelConfig(_Strict):
-    # conditional: one generator and critic on registered pairs (training.py); cyclegan: two of
-    # each on unpaired images (training_unpaired.py), the A→B generator bundled as any other
+    # conditional: one generator and critic on registered pairs (training/paired.py); cyclegan: two of
+    # each on unpaired images (training/cyclegan.py), the A→B generator bundled as any other
     kind: Literal["conditional", "cyclegan"] = "conditional"
     generator: GeneratorConfig = GeneratorConfig(name="unet")
     critic: NetConfig = NetConfig(name="patchgan")

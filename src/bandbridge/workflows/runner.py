@@ -1,7 +1,7 @@
 """Set up and run training: run folder, data, the start, Trainer, callbacks, resume and
 fine-tuning; the end of a run is ``finish.py``'s.
 
-A workflow, not part of ``training.py``: besides fitting the LightningModule, a run fits the
+A workflow, not part of ``training/``: besides fitting the LightningModule, a run fits the
 anchor (``learners/``), validates the start, bundles the model and cuts the precision gate's
 check sample from it (``evaluation/check_sample.py``)."""
 
@@ -33,8 +33,8 @@ from bandbridge.fileio import atomic_paths, atomic_write_bytes
 from bandbridge.learners.baselines import SAMPLE_PIXELS, init_anchor
 from bandbridge.machine import cpu_has_bf16
 from bandbridge.metrics import evaluate_loader
-from bandbridge.training import GANTask
-from bandbridge.training_unpaired import CycleGANTask
+from bandbridge.training.cyclegan import CycleGANTask
+from bandbridge.training.paired import GANTask
 from bandbridge.models.anchor import zero_residual
 from bandbridge.workflows import groups, learner_anchor, learner_best
 from bandbridge.workflows.console import EpochBar, announce_run_dir, libraries_to_log, quiet_lightning

@@ -28,7 +28,9 @@ from bandbridge.losses import gradient_penalty
 from bandbridge.losses.cycle import as_bands, can_swap_bands, two_domain_l1
 from bandbridge.losses.distribution import DistributionSample
 from bandbridge.models import build_critic, build_generator
-from bandbridge.training import GANTask, make_grid, to_display
+from bandbridge.training.display import make_grid, to_display
+from bandbridge.training.paired import GANTask
+from bandbridge.training.steps import frozen, optimizer_step
 
 
 class ImagePool:
@@ -111,22 +113,16 @@ class CycleGANTask(GANTask):
 
         # Generators. The fakes carry no image context: their statistics are their own.
         if update_g:
-            critics = [self.D, self.D_A]
-            for c in critics:
-                c.requires_grad_(False)
-            adv = self.adv_g(unconditional(self.D, g_x)) + self.adv_g(unconditional(self.D_A, f_y))
-            cyc = two_domain_l1(x, self.F(g_x) * mx, mx, y, self.G(f_y) * my, my)
-            loss_g = lc.lambda_adv * adv + lc.lambda_cycle * cyc
-            if lc.lambda_identity:
-                idt = two_domain_l1(x, self.F(as_bands(x, ct)) * mx, mx,
-                                    y, self.G(as_bands(y, ci)) * my, my)
-                loss_g = loss_g + lc.lambda_identity * idt
-                logs["train/identity"] = idt.detach()
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(loss_g)
-            opt_g.step()
-            for c in critics:
-                c.requires_grad_(True)
+            with frozen([self.D, self.D_A]):
+                adv = self.adv_g(unconditional(self.D, g_x)) + self.adv_g(unconditional(self.D_A, f_y))
+                cyc = two_domain_l1(x, self.F(g_x) * mx, mx, y, self.G(f_y) * my, my)
+                loss_g = lc.lambda_adv * adv + lc.lambda_cycle * cyc
+                if lc.lambda_identity:
+                    idt = two_domain_l1(x, self.F(as_bands(x, ct)) * mx, mx,
+                                        y, self.G(as_bands(y, ci)) * my, my)
+                    loss_g = loss_g + lc.lambda_identity * idt
+                    logs["train/identity"] = idt.detach()
+                optimizer_step(self, opt_g, loss_g)
             logs.update({"train/loss_g": loss_g.detach(), "train/g_adv": adv.detach(),
                          "train/cycle": cyc.detach()})
 
@@ -138,9 +134,7 @@ class CycleGANTask(GANTask):
             if lc.adversarial == "wgan-gp":
                 gp = gradient_penalty(critic, real[:, :0], real, fake)
                 loss_d = loss_d + lc.lambda_gp * gp
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
-        opt_d.step()
+        optimizer_step(self, opt_d, loss_d)
         logs["train/loss_d"] = loss_d.detach()
         self.log_dict(logs, prog_bar=False, batch_size=x.shape[0])
 

@@ -10,8 +10,6 @@ to no loss. Each critic step consumes its own batch, as in WGAN-GP's Algorithm 1
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -24,6 +22,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, histogram_emd, index_l1, masked_l1
 from bandbridge.metrics import batch_metrics, evaluate_loader
 from bandbridge.models import build_critic, build_generator
+from bandbridge.training.display import make_grid, to_display
+from bandbridge.training.steps import cosine_decay, frozen, linear_decay, optimizer_step
 
 
 def nir_target_red_index(cfg: Config) -> int | None:
@@ -50,20 +50,6 @@ def index_band_positions(cfg: Config) -> dict[str, int]:
         raise BandbridgeError(f"loss.lambda_index: the input bands {names} have no {missing} band; "
                               "name them (e.g. B04, red) or drop those indices from loss.indices")
     return pos
-
-
-def linear_decay(n_epochs: int, n_epochs_decay: int):
-    """pix2pix schedule: LR factor 1 for ``n_epochs``, then linearly to 0 over ``n_epochs_decay``."""
-    def factor(epoch: int) -> float:
-        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
-    return factor
-
-
-def cosine_decay(n_epochs: int):
-    """Cosine schedule: LR factor ½(1 + cos(π·min(epoch, n)/n)), from 1 to 0 at epoch n."""
-    def factor(epoch: int) -> float:
-        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, n_epochs) / max(n_epochs, 1)))
-    return factor
 
 
 class GANTask(L.LightningModule):
@@ -158,29 +144,24 @@ class GANTask(L.LightningModule):
                 gp = gradient_penalty(self.D, c, real, fake.detach())
                 loss_d = loss_d + lc.lambda_gp * gp
                 logs["train/gp"] = gp.detach()
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
-            opt_d.step()
+            optimizer_step(self, opt_d, loss_d)
 
         # Generator: L_G = λ_adv · adv_g(D(x, G(x))) + λ_L1 · ‖G(x) − y‖₁
         if update_g:
-            self.D.requires_grad_(False)
-            loss_adv = self.adv_g(self.D(c, fake)) if adversarial else fake.new_zeros(())
-            loss_l1 = masked_l1(fake, y, m)
-            loss_g = lc.lambda_adv * loss_adv + lc.lambda_l1 * loss_l1
-            if lc.lambda_emd:
-                loss_emd = histogram_emd(fake, y, m, lc.emd_bins)
-                loss_g = loss_g + lc.lambda_emd * loss_emd
-                logs["train/emd"] = loss_emd.detach()
-            if lc.lambda_index:
-                loss_idx = index_l1(x.float(), self.index_bands, fake.float(), y.float(), m,
-                                    tuple(lc.indices))
-                loss_g = loss_g + lc.lambda_index * loss_idx
-                logs["train/index_l1"] = loss_idx.detach()
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(loss_g)
-            opt_g.step()
-            self.D.requires_grad_(True)
+            with frozen([self.D]):
+                loss_adv = self.adv_g(self.D(c, fake)) if adversarial else fake.new_zeros(())
+                loss_l1 = masked_l1(fake, y, m)
+                loss_g = lc.lambda_adv * loss_adv + lc.lambda_l1 * loss_l1
+                if lc.lambda_emd:
+                    loss_emd = histogram_emd(fake, y, m, lc.emd_bins)
+                    loss_g = loss_g + lc.lambda_emd * loss_emd
+                    logs["train/emd"] = loss_emd.detach()
+                if lc.lambda_index:
+                    loss_idx = index_l1(x.float(), self.index_bands, fake.float(), y.float(), m,
+                                        tuple(lc.indices))
+                    loss_g = loss_g + lc.lambda_index * loss_idx
+                    logs["train/index_l1"] = loss_idx.detach()
+                optimizer_step(self, opt_g, loss_g)
             logs.update({"train/loss_g": loss_g.detach(), "train/g_adv": loss_adv.detach(),
                          "train/l1": loss_l1.detach()})
         self.log_dict(logs, prog_bar=False, batch_size=x.shape[0])
@@ -238,25 +219,3 @@ class GANTask(L.LightningModule):
         state = checkpoint.get("rng_state")
         if state is not None:
             torch.set_rng_state(state["torch"])
-
-
-def to_display(t: Tensor, stretch: bool = False) -> Tensor:
-    """``(B, C, H, W)`` → ``(B, 3, H, W)`` in [0, 1]: first three bands as RGB, or one band as
-    gray; ``stretch`` rescales each image by its maximum (for error maps)."""
-    t = t.detach().float().cpu()
-    t = t[:, :3] if t.shape[1] >= 3 else t[:, :1].expand(-1, 3, -1, -1)
-    if stretch:
-        t = t / t.flatten(1).amax(1).clamp_min(1e-6)[:, None, None, None]
-    return t.clamp(0, 1)
-
-
-def make_grid(images: Tensor, ncol: int, pad: int = 2) -> Tensor:
-    """Tile ``(N, 3, H, W)`` images row-major into one ``(3, H', W')`` image."""
-    n, c, h, w = images.shape
-    nrow = math.ceil(n / ncol)
-    out = torch.ones(c, nrow * (h + pad) + pad, ncol * (w + pad) + pad)
-    for i in range(n):
-        r, q = divmod(i, ncol)
-        out[:, pad + r * (h + pad):pad + r * (h + pad) + h,
-            pad + q * (w + pad):pad + q * (w + pad) + w] = images[i]
-    return out
