@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.bands import SCALINGS, band_role, find_role, get_scaling, is_single_nir
-from bandbridge.data.reader import open_raster
+from bandbridge.data.formats import open_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import (Interpretation, Look, Overrides,
                                                  check_scaling_flags, interpret, look_at)

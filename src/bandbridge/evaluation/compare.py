@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir, ndvi
-from bandbridge.data.reader import open_raster, read_raster
+from bandbridge.data.formats import open_raster
+from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.select import make_backend
 from bandbridge.inference.core.predictor import PredictOptions, predict_file

@@ -17,7 +17,8 @@ from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
 
 from bandbridge.bands import find_role, get_scaling, ndvi
-from bandbridge.data.reader import open_raster, read_raster
+from bandbridge.data.formats import open_raster
+from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_output_file
 from bandbridge.inference.runtime.select import make_backend
