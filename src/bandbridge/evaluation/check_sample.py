@@ -15,11 +15,13 @@ from bandbridge.inference.runtime.gate import CHECK_FILE, CheckSample, quant_ste
 SAMPLE_SIZE = (128, 256)  # output pixels (rows, cols) of the check tile: ~100-400 KB stored
 
 
-def make_check_sample(folder: Path, data_root: str | None = None, pairs: list | None = None) -> dict:
+def make_check_sample(folder: Path, data_root: str | None = None, pairs: list | None = None,
+                      bundle=None) -> dict:
     """Cut the check sample from the first validation image of the bundle's own data that holds
     a ``SAMPLE_SIZE`` tile (its centre), measure torch fp32 on it and write ``check.safetensors``
     into the bundle. ``pairs``: that validation split where the caller holds it already (a run
-    that just trained on it), else it is read. Returns its metadata."""
+    that just trained on it), else it is read; ``bundle``: the bundle in ``folder`` where the
+    caller has loaded it. Returns its metadata."""
     import torch
     from safetensors.numpy import save_file
 
@@ -29,7 +31,7 @@ def make_check_sample(folder: Path, data_root: str | None = None, pairs: list | 
     from bandbridge.fileio import atomic_paths
     from bandbridge.spec import read_spec
     folder = Path(folder)
-    bundle = load_bundle(folder)
+    bundle = load_bundle(folder) if bundle is None else bundle
     spec = read_spec(folder)
     s, m = spec.scale, spec.size_multiple
     if pairs is None:

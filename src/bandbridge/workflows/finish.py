@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from bandbridge.bundle import load_bundle
 from bandbridge.data.found_groups import group_counts
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.check_sample import make_check_sample
@@ -46,12 +47,14 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
     atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     best_dir = run_dir / "model" / "best"
     if best_dir.exists():  # the precision gate's sample: one real validation tile
+        best = None  # read once, for the check sample and the error model
         try:
-            make_check_sample(best_dir, pairs=None if run.cyclegan else dm.pairs.get("val", []))
+            best = load_bundle(best_dir)
+            make_check_sample(best_dir, pairs=None if run.cyclegan else dm.pairs.get("val", []), bundle=best)
         except BandbridgeError:  # no validation split: prediction then trusts fp32 only
             pass
         if not run.cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val"):
-            add_confidence(best_dir, dm.pairs["val"])  # predict --confidence
+            add_confidence(best_dir, dm.pairs["val"], bundle=best)  # predict --confidence
 
 
 def best_info(run_dir: Path) -> dict:

@@ -251,7 +251,7 @@ class Run:
     blind: str | None  # why validation cannot see other scenes (one group), or None
     learner: object | None  # anchor: learner — the Selection the residual is trained on top of
     worst: groups.WorstGroup | None  # model selection by the worst held-out group
-    precision: str = "32"
+    precision: str  # Lightning's, resolved for this machine
 
     @property
     def cyclegan(self) -> bool:  # unpaired: two generators, no anchor (no pairs)
@@ -342,14 +342,14 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
         what = "sources" if key == "source" else "groups of its one source"
         print(f"model selection: the worst of {len(worst.base)} held-out {what} "
               f"({groups.MONITOR}, 1.0 = the anchor)", flush=True)
-    return Run(cfg, run_dir, ckpt_path, dm, module, baseline, blind, learner, worst)
+    return Run(cfg, run_dir, ckpt_path, dm, module, baseline, blind, learner, worst,
+               resolve_precision(cfg.train.precision, cfg.train.accelerator))
 
 
 def build_trainer(run: Run, fast_dev_run: bool = False) -> tuple[Callable[[], L.Trainer], BundleExport]:
     """The Trainer (built when called: inside the run's log) and the bundle export among its
-    callbacks; sets ``run.precision``."""
+    callbacks."""
     t, run_dir = run.cfg.train, run.run_dir
-    run.precision = resolve_precision(t.precision, t.accelerator)
     # A GAN step leaves one network without gradients (critic-only steps, a frozen critic in the
     # generator step): plain DDP would wait for them forever.
     strategy = "ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy

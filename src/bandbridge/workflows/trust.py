@@ -43,11 +43,13 @@ def write_guard(folder: str | Path, guard: dict | bool) -> None:
     atomic_write_bytes(path, yaml.safe_dump(meta, sort_keys=False).encode())
 
 
-def add_confidence(folder: str | Path, val: list | None = None, data_root: str | None = None) -> dict:
+def add_confidence(folder: str | Path, val: list | None = None, data_root: str | None = None,
+                   bundle=None) -> dict:
     """Fit the bundle in ``folder``'s expected-error model on ``val`` (default: its config's
-    validation split under ``data_root``) and write it into its model.yaml; returns it."""
+    validation split under ``data_root``) and write it into its model.yaml; returns it.
+    ``bundle``: the one in ``folder`` where the caller has loaded it."""
     from bandbridge.evaluation.confidence import fit_confidence
-    b = load_model(folder)
+    b = load_model(folder) if bundle is None else bundle
     if val is None:
         from bandbridge.data.datamodule import PairedDataModule
         from bandbridge.evaluation.evaluate import with_data
