@@ -87,11 +87,11 @@ def learner_bundles_table(rec: dict) -> str:
     out = ["| model | learner chosen on the training split | validation MAE: learner / network | kept |",
            "|---|---|---|---|"]
     for name, r in rec.items():
-        chosen = r["chosen"] + (f" ({' + '.join(r['blend_of'])})" if r.get("blend_of") else "")
+        chosen = r["chosen"] + (f" ({' + '.join(r['blend_of'])})" if r["chosen"] == "blend" else "")
         scale = r.get("scale", 1.0)
         val = r["val_mae"]
         out.append(f"| `{name}` | {chosen} | {_g(val['learner'] * scale)} / {_g(val['network'] * scale)} "
-                   f"{r['units']} | {r['kept']} |")
+                   f"{r['units']} | {KEPT.get(r['kept'], r['kept'])} |")
     return "\n".join(out) + "\n\n" + _measured({r["measured"] for r in rec.values()},
                                               [r["command"] for r in rec.values()])
 
@@ -128,6 +128,10 @@ def learner_kinds_table(rec: dict) -> str:
                    f"{r['peak_rss_mb']:.0f} |")
     return "\n".join(out) + "\n\n" + _measured({rec["measured"]}, [rec["command"]])
 
+
+# What `learner_bundles.json: kept` means, in the words of the models page.
+KEPT = {"learner": "the learner", "network": "the network",
+        "anchor": "the network's anchor, as a learner (its residual was off)"}
 
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table}
