@@ -1,5 +1,6 @@
 """Tiled prediction: planner, seams, georeference, dtypes, ONNX, atomic output."""
 
+import re
 import subprocess
 import sys
 
@@ -248,6 +249,11 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     assert all("mae" in r["check"] for r in timed if r is not ref)  # every row's accuracy, even without --holdout
     table = format_rows(rows)
     assert "check-tile MAE" in table and "× raw forward" in table and f"{ref['mpix_s']:.3f}" in table and "backend: " in table
+    from bandbridge.bench import record
+    rec = record(rows, "bandbridge bench -m x --json out.json", threads=2)
+    assert rec["rows"] is rows and rec["threads"] == 2 and rec["command"].startswith("bandbridge bench")
+    assert re.match(r"\d{4}-\d{2}-\d{2}$", rec["measured"])
+    assert ("native bf16" in rec["cpu"]) == cpu_has_bf16()  # the CPU kind the figures belong to
 
 
 @pytest.mark.parametrize("n", [2, 3])

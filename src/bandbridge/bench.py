@@ -308,6 +308,21 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
     return out
 
 
+def record(rows: list[dict], command: str, threads: int | None = None) -> dict:
+    """What ``--json`` writes: the rows with what measured them — the command, the date, the CPU
+    (model, cores, whether it computes bf16 natively) and the threads each row ran on."""
+    import datetime
+    import os
+
+    from bandbridge.machine import cpu_flags, cpu_has_bf16
+    name, flags = cpu_flags()
+    kind = ("native bf16 (AMX or AVX512-BF16)" if cpu_has_bf16() else
+            "AVX2, bf16 emulated" if "avx2" in flags else "without AVX2")
+    return {"command": command, "measured": datetime.date.today().isoformat(),
+            "cpu": f"{name or 'unknown CPU'}, {os.cpu_count()} cores, {kind}",
+            "threads": threads or os.cpu_count(), "rows": rows}
+
+
 def _size(path: Path) -> str:
     import rasterio
     with rasterio.open(path) as src:

@@ -61,8 +61,13 @@ def bench(
                     progress=lambda line: err.print(line, highlight=False, markup=False))
     typer.echo(format_rows(res))
     if json_out:
+        import shlex
+        import sys
+
+        from bandbridge.bench import record
         from bandbridge.fileio import atomic_write_bytes
-        atomic_write_bytes(Path(json_out), json.dumps(res, indent=1).encode())
+        command = shlex.join(["bandbridge", *sys.argv[1:]])
+        atomic_write_bytes(Path(json_out), json.dumps(record(res, command, threads), indent=1).encode())
 
 
 def cache(
