@@ -6,12 +6,11 @@ same scenes, so the core chooses as `bandbridge adapt --within-scene` does: four
 every image, each 45 px from any training pixel.
 
     python scripts/indomain_learners.py PRESET RECIPE[,RECIPE…] [--data ../shared/data] [--json F]
-    python scripts/indomain_learners.py --table F    # the README's Markdown table from F
 
 Prints per recipe the test MAE (target units, mean over test bands) of each candidate family (the
 ridge at each penalty: its best), the core's choice, and the choice's gap to the best single
-candidate and gain over the linear map. ``--json`` appends the rows to a JSON file (the README's
-table is made from it).
+candidate and gain over the linear map. ``--json`` appends the rows to a JSON file; the manual
+renders its table from docs/results/indomain_learners.json (``docs/hooks/results.py``).
 """
 
 import argparse
@@ -42,41 +41,13 @@ def test_mae(fitted, pairs, unit: float) -> float:
     return float(np.mean(out))
 
 
-FAMS = ("constant", "linear", "ridge-context", "gbm-bands", "gbm-context", "mlp-context")
-
-
-def table(path: str) -> str:
-    """Markdown: one row per recipe, each family's test MAE, the choice and its two ratios."""
-    rows = json.loads(Path(path).read_text())
-    out = ["| recipe | test images | " + " | ".join(FAMS) + " | the core's choice | vs best single | vs linear |",
-           "|---|---|" + "---|" * (len(FAMS) + 3)]
-    for r in rows:
-        f = r["families"]
-        chosen = r["chosen"] + (f" ({' + '.join(b.split(' ')[0] for b in r['blend_of'])})"
-                                if r["chosen"] == "blend" else "")
-        out.append(f"| {r['recipe']} | {r['test_images']} | "
-                   + " | ".join(f"{f[k]['mae']:.4g}" for k in FAMS)
-                   + f" | {chosen}: **{r['choice_mae']:.4g}** | {r['gap_to_best'] * 100:+.1f} % | "
-                   f"{-r['gain_vs_linear'] * 100:+.1f} % |")
-    within = sum(r["gap_to_best"] <= 0.03 for r in rows)
-    better = sum(r["gain_vs_linear"] >= 0.15 for r in rows)
-    never = sum(r["gain_vs_linear"] >= 0 for r in rows)
-    return "\n".join(out) + (f"\n\nWithin 3 % of the best single candidate on {within} of {len(rows)}; "
-                             f"≥ 15 % better than the linear map on {better} of {len(rows)}; "
-                             f"never worse than it on {never} of {len(rows)}.\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("preset", nargs="?")
     ap.add_argument("recipes", nargs="?")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--json")
-    ap.add_argument("--table")
     a = ap.parse_args()
-    if a.table:
-        print(table(a.table))
-        return
     torch.set_num_threads(2)
     for rec in a.recipes.split(","):
         t0 = time.time()
