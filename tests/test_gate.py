@@ -453,3 +453,29 @@ def test_candidates_are_ranked_by_what_the_cpu_promises():
     assert ranked[1] == ("torch", "bf16") and ranked[2] == ("onnx", "int8")  # native bf16, then VNNI
     ranked = cands[:1] + sorted(cands[1:], key=lambda c: select.promise(c, {"avx2", "fma"}))
     assert ranked[1][1] == "fp32" and ranked[-1] == ("torch", "bf16")  # AVX2 only: emulated bf16 last
+
+
+def test_machine_load_counts_other_work_not_this_process(monkeypatch):
+    """The load a choice is judged by is other processes' CPU use over a short window: work of
+    this very process (its own probe) does not make the machine 'busy' (readings injected)."""
+    import os
+    cores = os.cpu_count() or 1
+    busy = iter([100.0, 100.0 + 0.8 * cores * select.LOAD_WINDOW])
+    monkeypatch.setattr(select, "busy_seconds", lambda: next(busy))
+    monkeypatch.setattr(select.time, "process_time", lambda: 0.0)
+    assert select.machine_load() == pytest.approx(0.8, rel=0.1)  # others kept 0.8 of each core busy
+    busy = iter([100.0, 100.0 + 0.8 * cores * select.LOAD_WINDOW])
+    own = iter([0.0, 0.8 * cores * select.LOAD_WINDOW])  # ... all of it this process's own threads
+    monkeypatch.setattr(select, "busy_seconds", lambda: next(busy))
+    monkeypatch.setattr(select.time, "process_time", lambda: next(own))
+    assert select.machine_load() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_machine_load_falls_back_to_the_load_average_without_proc_stat(monkeypatch):
+    import os
+
+    def missing():
+        raise OSError("no /proc/stat")
+    monkeypatch.setattr(select, "busy_seconds", missing)
+    monkeypatch.setattr(select.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert select.machine_load() == pytest.approx(1.0 / (os.cpu_count() or 1))
