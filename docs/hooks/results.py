@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
-MARKER = re.compile(r"^<!-- results:([a-z_]+) -->$", re.M)
+MARKER = re.compile(r"^<!-- results:([a-z0-9_]+) -->$", re.M)
 
 # The families the learner-selection core chooses among, in the order the tables show them.
 FAMILIES = ("constant", "linear", "ridge-context", "gbm-bands", "gbm-context", "mlp-context")
@@ -129,12 +129,21 @@ def learner_kinds_table(rec: dict) -> str:
     return "\n".join(out) + "\n\n" + _measured({rec["measured"]}, [rec["command"]])
 
 
+def bench_table(rec: dict) -> str:
+    """A `bandbridge bench --json` record: its rows as `bench` prints them, the CPU kind, the
+    command and the date."""
+    from bandbridge.bench import format_rows
+    return (format_rows(rec["rows"]) + f"\n\n*{rec['cpu']}; {rec['threads']} thread(s).* "
+            + _measured({rec["measured"]}, [rec["command"]]))
+
+
 # What `learner_bundles.json: kept` means, in the words of the models page.
 KEPT = {"learner": "the learner", "network": "the network",
         "anchor": "the network's anchor, as a learner (its residual was off)"}
 
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
-          "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table}
+          "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
+          "bench_rgb2thermal": bench_table}
 
 
 def render(markdown: str) -> str:
