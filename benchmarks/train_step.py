@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bandbridge.config import build_config
-from bandbridge.training import GANTask
+from bandbridge.training.paired import GANTask
 
 GENERATORS = {
     "unet_256": {"name": "unet", "args": {"ngf": 64, "depth": 8, "norm": "batch", "dropout": True}},
