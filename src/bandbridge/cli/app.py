@@ -52,7 +52,7 @@ class ReadableGroup(TyperGroup):
 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, cls=ReadableGroup,
-                  help="Translate imagery across sensors with conditional GANs.")
+                  help="Translate imagery across sensors: NIR from RGB, optical from SAR, thermal from RGB, super-resolution.")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line, however narrow the terminal
 out = Console(soft_wrap=True)
 
@@ -70,7 +70,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                           help="print the version and exit")) -> None:
-    """Translate imagery across sensors with conditional GANs."""
+    """Translate imagery across sensors: NIR from RGB, optical from SAR, thermal from RGB, super-resolution."""
 
 
 def fail(message: str) -> None:

@@ -14,7 +14,7 @@ Inputs = Annotated[list[str], typer.Argument(help="files, folders or globs (GeoT
 Model = Annotated[str, typer.Option("--model", "-m", help="run folder, model bundle or ONNX export")]
 Output = Annotated[str, typer.Option("--output", "-o", help="output .tif (one input) or folder")]
 Backend = Annotated[str, typer.Option("--backend", help="auto (fastest that passes the precision gate; measured once, cached), torch, onnx or openvino")]
-Precision = Annotated[str, typer.Option("--precision", help="auto (gated), fp32 or bf16 (forced, no gate)")]
+Precision = Annotated[str, typer.Option("--precision", help="auto (gated), or fp32, bf16 or int8 (forced, no gate)")]
 Tile = Annotated[Optional[int], typer.Option("--tile", help="tile size in input pixels")]
 Overlap = Annotated[Optional[int], typer.Option("--overlap", help="overlap between tiles (blended)")]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="tiles per forward (default: ~1 MPix)")]

@@ -24,7 +24,7 @@ def train(
     num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="nodes for multi-node DDP"),
     within_scene: bool = typer.Option(False, "--within-scene", help="the training scenes are the ones you will predict: when validation cannot see other scenes (one group of near-copies), model/best may still be the network or any learner (else the constant or linear map)"),
 ) -> None:
-    """Train a conditional GAN; writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
+    """Train a model (a GAN residual on a small-data learner, or a super-resolution network); writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
     from bandbridge.config import apply_overrides, build_config, load_config
     from bandbridge.workflows import runner
     from bandbridge.workflows.finish import summary_line
