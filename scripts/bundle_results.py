@@ -17,15 +17,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bandbridge.spec import ZOO_ALIASES, zoo_models
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "results" / "bundles.json"
-ZOO = ROOT / "src" / "bandbridge" / "zoo"
 KEEP = ("mae", "rmse", "psnr", "ssim", "pearson_r", "ndvi_mae", "psnr_y", "ssim_y")
 
 
 def main(argv: list[str]) -> None:
     data = argv[0] if argv else "../shared/data"
-    names = argv[1:] or sorted(p.name for p in ZOO.iterdir() if (p / "model.yaml").is_file())
+    names = argv[1:] or sorted(set(zoo_models()) - set(ZOO_ALIASES))
     record = json.loads(OUT.read_text()) if OUT.is_file() else {"models": {}}
     bb = Path(sys.executable).parent / "bandbridge"
     for name in names:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import yaml
@@ -89,12 +90,18 @@ def check_weights_hash(path: Path, expected: object) -> None:
                               "altered since it was saved); copy the bundle again or re-export it")
 
 
+def edit_meta(folder: str | Path, edit: Callable[[dict], None]) -> None:
+    """Change ``folder``'s ``model.yaml`` in place: read, ``edit(meta)``, written whole again
+    (weights untouched)."""
+    path = Path(folder) / BUNDLE_META
+    meta = read_meta(path)
+    edit(meta)
+    atomic_write_bytes(path, yaml.safe_dump(meta, sort_keys=False).encode())
+
+
 def rename_bundle(folder: str | Path, name: str) -> None:
     """Set the name in ``folder``'s ``model.yaml`` (its config's ``name``; weights untouched)."""
-    d = Path(folder)
-    meta = read_meta(d / BUNDLE_META)
-    meta["config"]["name"] = name
-    atomic_write_bytes(d / BUNDLE_META, yaml.safe_dump(meta, sort_keys=False).encode())
+    edit_meta(folder, lambda meta: meta["config"].update(name=name))
 
 
 def stamp_weights_hash(folder: str | Path) -> str:

@@ -15,8 +15,7 @@ def presets() -> None:
 
 def models() -> None:
     """List the bundled models (usable as --model NAME anywhere a model is taken)."""
-    import yaml
-    from bandbridge.spec import ZOO_ALIASES, zoo_models
+    from bandbridge.spec import BUNDLE_META, ZOO_ALIASES, read_meta, zoo_models
     found = zoo_models()
     if not found:
         out.print("no bundled models in this installation")
@@ -24,7 +23,7 @@ def models() -> None:
         if name in ZOO_ALIASES:
             out.print(f"[bold]{name:14s}[/] {alias_rule(name)}", highlight=False)
             continue
-        meta = yaml.safe_load((d / "model.yaml").read_text())
+        meta = read_meta(d / BUNDLE_META)
         cfg, mb = meta["config"], sum(f.stat().st_size for f in d.iterdir()) / 1e6
         psnr = (meta.get("val_metrics") or {}).get("val/psnr")
         src = cfg["data"]["sources"][0]

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from bandbridge.bundle import load_bundle
 from bandbridge.data.found_groups import group_counts
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.check_sample import make_check_sample
 from bandbridge.fileio import atomic_write_bytes
+from bandbridge.spec import BUNDLE_META, read_meta
 from bandbridge.workflows import groups, learner_best
 from bandbridge.workflows.trust import add_confidence
 
@@ -59,8 +58,8 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
 
 def best_info(run_dir: Path) -> dict:
     """``model/best``'s ``model.yaml`` (epoch, val_metrics, …), or ``{}`` before there is one."""
-    f = Path(run_dir) / "model" / "best" / "model.yaml"
-    return yaml.safe_load(f.read_text()) if f.exists() else {}
+    f = Path(run_dir) / "model" / "best" / BUNDLE_META
+    return read_meta(f) if f.exists() else {}
 
 
 def summary_line(run_dir: Path) -> str:

@@ -23,6 +23,7 @@ import torch
 from bandbridge.bundle import load_bundle, save_bundle
 from bandbridge.config import Config, build_config
 from bandbridge.fileio import atomic_write_bytes
+from bandbridge.spec import BUNDLE_META
 
 LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
 TOLERANCE = 0.01  # how much worse than the network a kept learner may score on one validation source
@@ -51,9 +52,9 @@ def learner_as_best(run_dir: Path, cfg: Config, train: list, val: list,
     ``anchor: learner`` run's). Returns the record written to ``learner.json`` (None without
     validation)."""
     best, network = run_dir / "model" / "best", run_dir / "model" / "network"
-    if not (val or blind) or not (best / "model.yaml").exists():
+    if not (val or blind) or not (best / BUNDLE_META).exists():
         return None
-    if (network / "model.yaml").exists() and load_bundle(best).config.model.generator.name in (
+    if (network / BUNDLE_META).exists() and load_bundle(best).config.model.generator.name in (
             "learner", "blend"):  # resumed, no epoch beat: best is the last learner step's pick
         tmp = best.with_name(".best.partial")  # the network back in place, never half-copied
         shutil.rmtree(tmp, ignore_errors=True)

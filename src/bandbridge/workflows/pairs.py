@@ -22,9 +22,9 @@ def pair_paths(pairs: list[str]) -> list[Path]:
 def own_bundle_file(folder: Path):
     """Whether an entry of ``folder`` is a file of a bundle bandbridge wrote (the folder's
     ``model.yaml`` must be one): what ``--overwrite`` may replace."""
-    from bandbridge.spec import BUNDLE_FILES, read_meta
+    from bandbridge.spec import BUNDLE_FILES, BUNDLE_META, read_meta
     try:
-        ours = "bandbridge_bundle" in read_meta(Path(folder) / "model.yaml")
+        ours = "bandbridge_bundle" in read_meta(Path(folder) / BUNDLE_META)
     except (BandbridgeError, OSError):
         ours = False
     return lambda entry: ours and entry.is_file() and not entry.is_symlink() and entry.name in BUNDLE_FILES

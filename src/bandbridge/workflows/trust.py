@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from bandbridge.bundle import load_model
+from bandbridge.bundle import edit_meta, load_model
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import atomic_write_bytes
-from bandbridge.spec import BUNDLE_META
 
 
 def fit_guard(model: str | Path, data_root: str | None = None) -> dict:
@@ -37,10 +33,7 @@ def fit_guard(model: str | Path, data_root: str | None = None) -> dict:
 
 def write_guard(folder: str | Path, guard: dict | bool) -> None:
     """Set (a dict), or switch off (False), the guard in ``folder``'s model.yaml."""
-    path = Path(folder) / BUNDLE_META
-    meta = yaml.safe_load(path.read_text())
-    meta["config"]["model"]["generator"]["args"]["guard"] = guard
-    atomic_write_bytes(path, yaml.safe_dump(meta, sort_keys=False).encode())
+    edit_meta(folder, lambda meta: meta["config"]["model"]["generator"]["args"].update(guard=guard))
 
 
 def add_confidence(folder: str | Path, val: list | None = None, data_root: str | None = None,
@@ -58,8 +51,5 @@ def add_confidence(folder: str | Path, val: list | None = None, data_root: str |
         raise BandbridgeError(f"{folder}: the expected-error model is fitted on a translation "
                               "model's validation images; this model has none")
     conf = fit_confidence(b, val)
-    path = Path(folder) / BUNDLE_META
-    meta = yaml.safe_load(path.read_text())
-    meta["confidence"] = conf
-    atomic_write_bytes(path, yaml.safe_dump(meta, sort_keys=False).encode())
+    edit_meta(folder, lambda meta: meta.update(confidence=conf))
     return conf

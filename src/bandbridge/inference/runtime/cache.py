@@ -24,6 +24,7 @@ from typing import Callable
 
 from bandbridge.fileio import atomic_write_bytes, sha256_file
 from bandbridge.machine import cpu_flags
+from bandbridge.spec import BUNDLE_META
 
 _FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "avx_vnni", "fma")
 
@@ -82,7 +83,7 @@ def _digest(parts: list[bytes]) -> str:
 
 def model_key(folder: Path) -> str:
     """Hash of the files that define a model (weights or ONNX graph, model.yaml, check sample)."""
-    names = ("generator.safetensors", "model.onnx", "model.yaml", "check.safetensors")
+    names = ("generator.safetensors", "model.onnx", BUNDLE_META, "check.safetensors")
     return _digest([n.encode() + (folder / n).read_bytes() for n in names if (folder / n).exists()])
 
 
