@@ -219,6 +219,24 @@ def test_bench_times_the_candidates_the_selection_probe_skipped(trained_run, tmp
     assert "not gated" in forward[("onnx", "fp32")]["name"]
 
 
+@pytest.mark.parametrize("native_bf16", [False, True],
+                         ids=lambda b: "cpu-with-native-bf16" if b else "cpu-without-native-bf16")
+def test_bench_record_names_the_cpu_kind_its_rows_belong_to(monkeypatch, native_bf16):
+    """``bench --json`` keeps the command, the date, the threads and the CPU kind with the rows;
+    both kinds run on every CPU (the flags are simulated)."""
+    import bandbridge.machine as machine
+    from bandbridge.bench import record
+    flags = {"avx2", "avx512f"} | ({"avx512_bf16"} if native_bf16 else set())
+    monkeypatch.setattr(machine, "cpu_flags", lambda: ("Test CPU", frozenset(flags)))
+    monkeypatch.setattr(machine, "cpu_has_bf16", lambda: native_bf16)
+    rows = [{"kind": "forward", "mpix_s": 1.0}]
+    rec = record(rows, "bandbridge bench -m x --json out.json", threads=2)
+    assert rec["rows"] is rows and rec["threads"] == 2 and rec["command"].startswith("bandbridge bench")
+    assert re.match(r"\d{4}-\d{2}-\d{2}$", rec["measured"])
+    assert rec["cpu"].startswith("Test CPU, ")
+    assert rec["cpu"].endswith("native bf16 (AMX or AVX512-BF16)" if native_bf16 else "AVX2, bf16 emulated")
+
+
 def test_bench_rows_and_ratios(trained_run, tmp_path):
     from bandbridge.bench import bench, format_rows
     from bandbridge.mosaics import make_mosaic
@@ -249,11 +267,6 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     assert all("mae" in r["check"] for r in timed if r is not ref)  # every row's accuracy, even without --holdout
     table = format_rows(rows)
     assert "check-tile MAE" in table and "× raw forward" in table and f"{ref['mpix_s']:.3f}" in table and "backend: " in table
-    from bandbridge.bench import record
-    rec = record(rows, "bandbridge bench -m x --json out.json", threads=2)
-    assert rec["rows"] is rows and rec["threads"] == 2 and rec["command"].startswith("bandbridge bench")
-    assert re.match(r"\d{4}-\d{2}-\d{2}$", rec["measured"])
-    assert ("native bf16" in rec["cpu"]) == cpu_has_bf16()  # the CPU kind the figures belong to
 
 
 @pytest.mark.parametrize("n", [2, 3])
