@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import rasterio
 from rasterio.windows import Window
 
 from bandbridge.bands import SENSOR_BANDS, Scaling, band_role, canonical_band_name
@@ -214,6 +215,22 @@ def _finish(raw: np.ndarray, valid: np.ndarray, scaling: Scaling, path, info: Ra
     return Raster(data, valid, [info.bands[i] for i in sel], info.crs, transform, str(path), meta)
 
 
+STREAM_CACHE_BYTES = 64 * 2**20  # GDAL's block cache while a raster is streamed (bounded memory)
+
+
+def return_large_buffers() -> None:
+    """Fix glibc's mmap threshold at 1 MB, so that large buffers (GDAL's blocks, strips, tiles)
+    go back to the system when freed. By default the threshold rises after each large free (up
+    to 32 MB), after which such buffers come from the heap and its fragments stay resident: peak
+    RSS then grows with the number of tiles (1413 → 1309 MB on an 8192² raster), and a 20000²
+    raster's decimated look left 594 MB resident instead of 187."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
                    max_side: int = 1024, band_names: Sequence[str] | None = None,
                    sensor: str | None = None) -> Raster:
@@ -230,7 +247,11 @@ def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
         return r
     sel = select_bands(info.bands, bands, path)
     idx = [i + 1 for i in sel]
-    with open_raster(p) as src:
+    return_large_buffers()
+    # Every block is decoded once and never again: GDAL's cache (5 % of RAM by default) would
+    # only hold on to them, and its memory stays with the process (a 20000² raster's look kept
+    # 1.7 GB resident through the whole prediction).
+    with rasterio.Env(GDAL_CACHEMAX=STREAM_CACHE_BYTES), open_raster(p) as src:
         if src.overviews(idx[0]):  # a COG: GDAL reads the nearest overview, a fraction of the file
             from rasterio.enums import Resampling
             raw, valid = read_bands(src, idx, out_shape=(len(idx), -(-info.height // k), -(-info.width // k)),

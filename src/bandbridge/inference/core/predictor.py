@@ -1,8 +1,8 @@
 """Stream a raster through a backend tile by tile and write the result window by window.
 
 Memory is bounded by one strip of tiles (tile rows × raster width), not by the raster: each strip
-is read once (a windowed read), its tiles run in batches, ``Σ w·pred`` and ``Σ w`` accumulate in a
-strip-high buffer, and the rows no later strip can touch are divided and written.
+is read once (a windowed read), its tiles run in batches, ``Σ w·pred`` (weights that sum to 1) accumulates in a strip-high
+buffer, and the rows no later strip can touch are written.
 """
 
 from __future__ import annotations
@@ -19,20 +19,20 @@ from rasterio.windows import Window
 
 from bandbridge.bands import INDICES, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.config import BandSel
-from bandbridge.data.reader import raster_info, read_decimated, read_raster, select_bands
+from bandbridge.data.reader import STREAM_CACHE_BYTES, raster_info, return_large_buffers, read_decimated, read_raster, select_bands
 from bandbridge.errors import BandbridgeError
 from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import guard_note, image_stats
 from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.options import PredictOptions
-from bandbridge.inference.core.tiling import TilePlan, blend_weights, column_blocks, plan_tiles
+from bandbridge.inference.core.tiling import TilePlan, axis_weights, column_blocks, plan_tiles, weigh
 from bandbridge.fileio import atomic_paths
 from bandbridge.inference.core.writer import (encode, model_tag, output_profile, physical_note,
                                               open_output, resolve_dtype, tag_bands, tag_units, to_cog,
                                               verify_written, write_failure, WRITE_ERRORS)
 
 
-GDAL_CACHE_BYTES = 64 * 2**20
+GDAL_CACHE_BYTES = STREAM_CACHE_BYTES
 
 
 @dataclass
@@ -63,6 +63,24 @@ def default_batch(tile_h: int, tile_w: int) -> int:
     return max(1, min(16, 2**20 // (tile_h * tile_w)))
 
 
+def forward_px(side: int) -> int:
+    """Input pixels of one forward on tiles of ``side`` at the default batch."""
+    return default_batch(side, side) * side * side
+
+
+def strip_bytes_per_px(spec: ModelSpec) -> float:
+    """Bytes the predictor holds per input pixel of a tile-high strip of a column block: float32
+    input and its mask three times (the strip computed, the next one read ahead, the one the
+    writer holds), one batch of stacked tiles, the float32 prediction three times (the
+    accumulator, the rows handed to the writer, their encoding) and the encoding's two float32
+    temporaries and its integer result: 72 B for 3 bands in, 1 out. Measured on an 8192² raster
+    as the peak's rise over the resident size before the job, less the forward's own measure:
+    61, 62 and 50 B per strip pixel with OpenVINO bf16 tiles of 1792, 2176 and 2816, 66 with
+    OpenVINO fp32 at 1792; ``grow_tiles`` plans with this bound."""
+    ci, co = spec.in_channels, spec.out_channels * spec.scale ** 2
+    return 3 * (4 * ci + 1) + 4 * ci + 3 * 4 * co + (2 * 4 + 1) * co
+
+
 def _fill_margin(data: np.ndarray, h: int, w: int) -> np.ndarray:
     """Replicate row ``h − 1`` and column ``w − 1`` into the margin past the raster (the
     generator's own padding does the same), in place on ``(C, H', W')``."""
@@ -87,23 +105,12 @@ def plan_file(spec: ModelSpec, src: Path, opts: PredictOptions):
     return sel, info, plan_tiles(info.height, info.width, tile, overlap, spec.size_multiple)
 
 
-def _return_large_buffers() -> None:
-    """Fix glibc's mmap threshold at 1 MB. By default it rises after each large free (up to
-    32 MB), after which tile-sized buffers come from the heap, and its fragments stay resident:
-    peak RSS then grows with the number of tiles (1413 → 1309 MB on an 8192² raster)."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
-
-
 def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, src: str | Path,
                  out: str | Path, opts: PredictOptions | None = None,
                  progress: Callable[[int], None] | None = None) -> PredictStats:
     """Predict ``src`` into the GeoTIFF ``out`` (and index rasters beside it)."""
     opts = opts or PredictOptions()
-    _return_large_buffers()
+    return_large_buffers()
     src, out = Path(src), Path(out)
     sel, info, plan = plan_file(spec, src, opts)
     scaling = get_scaling(sel.scaling, sel.vmin, sel.vmax)
@@ -294,12 +301,14 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     H, W = plan.height, plan.width
     c0 = cols[0]
     bw = cols[-1] + tw - c0  # block width, input pixels
-    wts = blend_weights(plan, s, spec.halo)
     co = spec.out_channels
-    acc = np.zeros((co, th * s, bw * s), np.float64)
-    wsum = np.zeros((th * s, bw * s), np.float64)
+    # Σ w·pred in float32 with weights that already sum to 1 (``axis_weights``): no weight sum,
+    # no division, and only the tiles' edge bands are multiplied.
+    acc = np.zeros((co, th * s, bw * s), np.float32)
     r0, r1 = span or (0, plan.height)
     rows = [r for r in plan.rows if r < r1 and r + th > r0]
+    w_row = dict(zip(rows, axis_weights(rows, th, plan.overlap_h, spec.halo, s)))
+    w_col = dict(zip(cols, axis_weights(cols, tw, plan.overlap_w, spec.halo, s)))
     bs = opts.batch_size or default_batch(th, tw)
     a, b = left - c0, right - c0  # the block's own columns, relative
 
@@ -330,24 +339,25 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
                     raise BandbridgeError(f"{spec.folder}: the model produced NaN or infinite values "
                                           f"from {src}; its weights are damaged or it overflows on "
                                           "this input: reinstall or re-bundle the model")
+                y = np.asarray(y, np.float32)
+                if not y.flags.writeable:  # a runtime's own output buffer: weigh a copy
+                    y = y.copy()
                 for j, c in enumerate(cols[b0:b0 + bs]):
-                    acc[:, :, (c - c0) * s:(c - c0 + tw) * s] += y[j] * wts
-                    wsum[:, (c - c0) * s:(c - c0 + tw) * s] += wts
+                    acc[:, :, (c - c0) * s:(c - c0 + tw) * s] += weigh(y[j], w_row[r], w_col[c])
                 if progress:
                     progress(len(batch))
             nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H, r1)
             done = (nxt - r) * s  # rows of this strip no later strip touches
             lo = max(r0 - r, 0)  # rows above the span: not complete here, not written
             if nxt > r + lo:
-                pred = (acc[:, lo * s:done, a * s:b * s] / wsum[lo * s:done, a * s:b * s]).astype(np.float32)
+                pred = acc[:, lo * s:done, a * s:b * s].copy()
                 valid = strip.mask[lo:nxt - r, a:b]
                 if s > 1:
                     valid = valid.repeat(s, 0).repeat(s, 1)
                 yield r + lo, nxt, pred, x[:, lo:nxt - r, a:b], valid
             if k + 1 < len(rows):  # move the unfinished rows (the overlap) to the top, clear the rest
                 keep = acc.shape[1] - done
-                acc[:, :keep], wsum[:keep] = acc[:, done:].copy(), wsum[done:].copy()
+                acc[:, :keep] = acc[:, done:]  # numpy copies overlapping ranges safely
                 acc[:, keep:] = 0
-                wsum[keep:] = 0
     finally:
         reader.shutdown(wait=True, cancel_futures=True)

@@ -12,6 +12,7 @@ tile's value exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -109,9 +110,59 @@ def ramp(n: int, overlap: int, halo: int = 0) -> np.ndarray:
     return w
 
 
-def blend_weights(plan: TilePlan, scale: int = 1, halo: int = 0) -> np.ndarray:
-    """``(tile_h·s, tile_w·s)`` separable blending weights of a plan's tiles (output grid);
-    ``halo``: input pixels at each tile edge left to the neighbour (see :func:`ramp`)."""
-    s = scale
-    return np.outer(ramp(plan.tile_h * s, plan.overlap_h * s, halo * s),
-                    ramp(plan.tile_w * s, plan.overlap_w * s, halo * s))
+def axis_weights(starts: tuple[int, ...] | list[int], length: int, overlap: int, halo: int = 0,
+                 scale: int = 1) -> np.ndarray:
+    """``(len(starts), length·s)`` float32 blending weights of the tiles that start at ``starts``
+    (input pixels) along one axis: each tile's :func:`ramp` divided by the ramps' sum at every
+    output position, so they add up to 1 wherever the tiles reach and a blend is Σ w·pred with no
+    division afterwards; a position one tile covers gets exactly 1. Weights are separable: tile
+    (i, j) weighs ``rows[i][:, None] · cols[j][None, :]``, and the outer product of the sums is the
+    sum of the outer products."""
+    s, n = scale, length * scale
+    w = ramp(n, overlap * s, halo * s)
+    offs = [(a - starts[0]) * s for a in starts]
+    total = np.zeros(offs[-1] + n)
+    for o in offs:
+        total[o:o + n] += w
+    return np.stack([w / total[o:o + n] for o in offs]).astype(np.float32)
+
+
+def weigh(y: np.ndarray, w_rows: np.ndarray, w_cols: np.ndarray) -> np.ndarray:
+    """``y (C, h, w)`` times the separable weights ``w_rows[:, None] · w_cols[None, :]``, in
+    place; only the edge bands where a weight differs from 1 are touched (the interior of a tile
+    is most of it)."""
+    for axis, w in ((1, w_rows), (2, w_cols)):
+        ones = np.flatnonzero(w == 1)
+        if len(ones) == len(w):
+            continue
+        if len(ones) and len(ones) == ones[-1] - ones[0] + 1:  # weights < 1 only at the two ends
+            parts = [slice(0, ones[0]), slice(ones[-1] + 1, len(w))]
+        else:
+            parts = [slice(0, len(w))]
+        for p in parts:
+            if axis == 1:
+                y[:, p] *= w[p, None]
+            else:
+                y[:, :, p] *= w[p]
+    return y
+
+
+TILE_CAP = 4096  # the largest tile side a job is given unasked (input pixels)
+
+
+def tile_for_memory(tile: int, overlap: int, align: int, budget: float, net_bpp: float,
+                    strip_bpp: float, block_px: int, width: int, forward_px: Callable[[int], int],
+                    cap: int = TILE_CAP) -> int:
+    """The tile side a job runs when none is asked: the largest on the ``align`` lattice from the
+    model's ``tile`` up to ``cap`` whose forward (``net_bpp`` bytes per input pixel of one batch of
+    ``forward_px(side)`` pixels) and strip buffers (``strip_bpp`` bytes per pixel of a tile-high
+    strip of a column block: the tile columns that fit in ``block_px``, at least one, at most
+    ``width``) fit in ``budget`` bytes; ``tile`` itself when no larger one fits. Larger tiles
+    recompute fewer overlap and edge pixels (``plan_tiles`` then picks the cheapest side up to
+    this one)."""
+    for t in range(cap // align * align, tile, -align):
+        step = max(align, (t - overlap) // align * align)
+        block = min(width, t + max(0, block_px - t) // step * step)
+        if net_bpp * forward_px(t) + strip_bpp * t * block <= budget:
+            return t
+    return tile

@@ -16,14 +16,16 @@ from bandbridge.fileio import check_output_file, check_writable, is_temporary
 from bandbridge.inference.runtime.backends import Chosen, check_choice
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
 from bandbridge.inference.core.confidence import error_plan
-from bandbridge.inference.core.predictor import (PredictOptions, PredictStats, index_plan, plan_file,
-                                                 predict_file)
+from bandbridge.inference.core.predictor import (GDAL_CACHE_BYTES, PredictOptions, PredictStats, forward_px,
+                                                 index_plan, plan_file, predict_file, strip_bytes_per_px)
+from bandbridge.inference.core.tiling import tile_for_memory
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import ModelSpec, read_spec
 from bandbridge.inference.core.writer import DTYPES, check_creation_options, resolve_dtype
 
 PROBE_MPIX = 16.0  # jobs this large measure the backends once (cached); smaller ones reuse a choice
 # (with --workers too: the client decides once, with the same rule)
+PEAK_BUDGET = 1.5e9  # bytes: the peak resident size under which a large job's tiles are chosen
 
 
 @dataclass
@@ -215,6 +217,16 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
     return Job(f, dst, spec, reading, reading.apply(opts), note, (info.height, info.width))
 
 
+def _mpix_per_model(jobs: list[Job]) -> tuple[dict[Path, ModelSpec], dict[Path, float]]:
+    """The models of the jobs and their jobs' input megapixels (what decides the probe)."""
+    specs: dict[Path, ModelSpec] = {}
+    mpix: dict[Path, float] = {}
+    for job in jobs:
+        specs[job.spec.folder] = job.spec
+        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
+    return specs, mpix
+
+
 def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "auto",
                      threads: int | None = None, compile: bool = False,
                      announce: Callable[[str], None] | None = None) -> dict[Path, Chosen]:
@@ -222,14 +234,44 @@ def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "a
     only where the model's jobs add up to ``PROBE_MPIX`` or more, announced through
     ``announce``; otherwise the cached choice or the reference. Each has ``.choice``."""
     from bandbridge.inference.runtime.select import make_backend
-    specs: dict[Path, ModelSpec] = {}
-    mpix: dict[Path, float] = {}  # input megapixels per model: what decides the probe
-    for job in jobs:
-        specs[job.spec.folder] = job.spec
-        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
+    specs, mpix = _mpix_per_model(jobs)
     return {folder: make_backend(spec, backend, precision, threads, compile,
                                  probe=mpix[folder] >= PROBE_MPIX, announce=announce)
             for folder, spec in specs.items()}
+
+
+def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | None = None,
+               budget: float = PEAK_BUDGET) -> list[str]:
+    """Give the jobs of large runs (a model's jobs of ``PROBE_MPIX`` or more) that asked no
+    ``--tile`` the largest tile that fits: the chosen backend's forward memory per pixel
+    (measured once, cached: ``runtime/memory.py``) and the strips' buffers, on top of what this
+    process holds now, within ``budget`` bytes (or half the memory available, if less). Larger
+    tiles recompute fewer overlap pixels. Returns one line per model whose tile grew."""
+    from bandbridge.inference.runtime.memory import available_bytes, bytes_per_px, resident_bytes
+    specs, mpix = _mpix_per_model(jobs)
+    lines = []
+    for folder, spec in specs.items():
+        mine = [j for j in jobs if j.spec.folder == folder and j.opts.tile is None]
+        if mpix[folder] < PROBE_MPIX or not mine:
+            continue
+        bpp, held = bytes_per_px(spec, backends[folder].backend, threads), resident_bytes()
+        if bpp is None or held is None:  # not measurable here: the model's tile
+            continue
+        free = available_bytes()
+        room = min(budget, held + free / 2 if free is not None else budget) - held - GDAL_CACHE_BYTES
+        width = max(j.size[1] for j in mine)
+        inf = spec.config.inference
+        overlap = inf.overlap if mine[0].opts.overlap is None else mine[0].opts.overlap
+        tile = tile_for_memory(inf.tile, overlap, spec.size_multiple, room, bpp, strip_bytes_per_px(spec),
+                               mine[0].opts.strip.block_px, width, forward_px)
+        if tile > spec.config.inference.tile:
+            for j in mine:
+                j.opts = dataclasses.replace(j.opts, tile=tile)
+            lines.append(f"tiles up to {tile}² for {spec.name}: its {backends[folder].name} "
+                         f"{backends[folder].precision} forward takes {bpp:.0f} B a pixel here, "
+                         f"planned under {(room + held + GDAL_CACHE_BYTES) / 1e9:.2f} GB peak "
+                         "(--tile sets one)")
+    return lines
 
 
 def run_predict(jobs: list[Job], backends: dict[Path, Chosen],

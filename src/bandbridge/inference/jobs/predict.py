@@ -15,7 +15,7 @@ from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.interop.stac import check_items, write_item
 from bandbridge.inference.jobs.distributed import check_flags, log_path, run_distributed
-from bandbridge.inference.jobs.job import Job, plan_predict, prepare_backends, run_predict
+from bandbridge.inference.jobs.job import Job, grow_tiles, plan_predict, prepare_backends, run_predict
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
 Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
@@ -73,6 +73,8 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
     runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say)
     for run in runs.values():  # once per model, before any work: what runs it and why
         say(f"backend: {run.choice}")
+    for line in grow_tiles(jobs, runs, threads):
+        say(line)
     rows = []
     with bar() as add:
         for job, stats, run in run_predict(jobs, runs, lambda job, n: add(job.src.name, n)):

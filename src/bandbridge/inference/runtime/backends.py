@@ -214,6 +214,10 @@ class OpenVinoBackend:
             self.compiled[shape] = self.core.compile_model(m, "CPU", self.config).create_infer_request()
         return self.compiled[shape]
 
+    def forget(self, shape: tuple[int, ...]) -> None:
+        """Release the compiled request of one input shape (and the activations it holds)."""
+        self.compiled.pop(tuple(shape), None)
+
     def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
         feed = {"input": np.ascontiguousarray(x, np.float32)}
         if self.takes_context:

@@ -151,8 +151,8 @@ def artefact(path: Path, build: Callable[[Path], None]) -> Path:
 
 
 def entries() -> list[dict]:
-    """What the cache holds: one row per backend choice (model, choice, date) and per model's
-    built graphs, with sizes in bytes."""
+    """What the cache holds: one row per backend choice (model, choice, date), per measure of a
+    backend's forward memory and per model's built graphs, with sizes in bytes."""
     base = cache_dir(create=False)
     rows = []
     for p in sorted((base / "choice").glob("*.json")) if (base / "choice").is_dir() else []:
@@ -161,6 +161,12 @@ def entries() -> list[dict]:
                      "choice": f"{rec.get('backend', '?')} {rec.get('precision', '?')}",
                      "measured": rec.get("measured", "?"), "load": rec.get("load"),
                      "provisional": rec.get("provisional"), "bytes": p.stat().st_size})
+    for p in sorted((base / "memory").glob("*.json")) if (base / "memory").is_dir() else []:
+        rec = read_json(p) or {}
+        rows.append({"kind": "memory", "path": str(p), "model": rec.get("model", "?"),
+                     "choice": f"{rec.get('backend', '?')} {rec.get('precision', '?')}: "
+                               f"{rec.get('bytes_per_px', '?')} B/px",
+                     "measured": rec.get("measured", "?"), "bytes": p.stat().st_size})
     for d in sorted((base / "onnx").glob("*")) if (base / "onnx").is_dir() else []:
         if not (d.is_dir() and re.fullmatch(_KEY, d.name)):  # not an entry of ours
             continue
@@ -175,13 +181,14 @@ def entries() -> list[dict]:
 _KEY = r"[0-9a-f]{16}"
 OWN = {"choice": re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json"),
        "verified": re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json"),
+       "memory": re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json"),
        "onnx": re.compile(rf"{_KEY}/(model(-int8)?\.onnx(\.sha256|\.data)?|metadata\.json|model\.yaml"
                           r"|check\.safetensors)"),
        "stac": re.compile(rf"{_KEY}/(item\.json|[^/]+\.vrt)")}
 
 
 def clear() -> tuple[int, int, int]:
-    """Empty the cache of what bandbridge wrote (choices, graphs, checks, STAC VRTs); anything
+    """Empty the cache of what bandbridge wrote (choices, memory measures, graphs, checks, STAC VRTs); anything
     else in the folder stays. ``(entries removed, bytes freed, files left alone)``."""
     rows = entries()
     base = cache_dir(create=False)

@@ -1,0 +1,115 @@
+"""Larger tiles where memory allows: the forward's memory per pixel measured and cached, the tile
+a large job runs chosen under the peak budget, and what the cache shows and clears of it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from bandbridge.inference.core.options import PredictOptions
+from bandbridge.inference.core.predictor import forward_px, strip_bytes_per_px
+from bandbridge.inference.core.tiling import plan_tiles, tile_for_memory
+from bandbridge.inference.jobs import job as job_mod
+from bandbridge.inference.runtime import memory
+from bandbridge.inference.runtime.backends import Chosen, TorchBackend
+from bandbridge.spec import read_spec, resolve_model_folder
+
+NET = "rgb2thermal"  # a U-Net bundle: stride lattice 128, tile 2048, overlap 128
+
+
+def test_tile_for_memory_takes_the_largest_tile_whose_forward_and_strips_fit():
+    # 127 B/px forward, 71 B/px strips (about the predictor's 72), a 4096 px column block: the figures of OpenVINO bf16
+    # on rgb2thermal. 2176² needs 127·2176² + 71·2176·2176 = 0.94 GB (one tile column a block).
+    need = lambda t, block: 127 * t * t + 71 * t * block
+    assert need(2176, 2176) <= 1.0e9 < need(2304, 2304)
+    assert tile_for_memory(2048, 128, 128, 1.0e9, 127, 71, 4096, 20000, forward_px) == 2176
+    assert tile_for_memory(2048, 128, 128, 0.5e9, 127, 71, 4096, 20000, forward_px) == 2048  # none fits: the model's
+    assert tile_for_memory(2048, 128, 128, 1e12, 127, 71, 4096, 20000, forward_px) == 4096  # the cap
+    # a narrow raster holds less strip: the same budget allows more
+    assert tile_for_memory(2048, 128, 128, 1.0e9, 127, 71, 4096, 1000, forward_px) > 2176
+
+
+def test_a_larger_tile_computes_fewer_pixels_on_the_8192_raster():
+    ratio = lambda t: (lambda p: p.n_tiles * p.tile_h * p.tile_w / 8192**2)(plan_tiles(8192, 8192, t, 128, 128))
+    assert ratio(2048) == pytest.approx(1.196, abs=1e-3) and ratio(2176) == pytest.approx(1.129, abs=1e-3)
+
+
+def test_the_forward_memory_is_measured_once_and_cached(monkeypatch):
+    spec = read_spec(resolve_model_folder(NET))
+    be = TorchBackend(spec, "fp32")
+    calls = []
+    real = memory.measure_bytes_per_px
+    monkeypatch.setattr(memory, "measure_bytes_per_px", lambda *a, **k: calls.append(1) or real(*a, **k))
+    bpp = memory.bytes_per_px(spec, be)
+    if not sys.platform.startswith("linux"):
+        assert bpp is None  # no peak to reset: the model's tile is kept
+        return
+    # a U-Net forward holds several float32 activations of 64 channels at half resolution
+    assert 50 < bpp < 2000, bpp
+    assert memory.bytes_per_px(spec, be) == pytest.approx(bpp, abs=0.1) and len(calls) == 1
+    rec = json.loads(memory.memory_path(spec, be, None).read_text())
+    assert rec["backend"] == "torch" and rec["precision"] == "fp32" and rec["tile"] == memory.MEASURE_TILE
+    from bandbridge.inference.runtime.cache import clear, entries
+    assert any(r["kind"] == "memory" and "B/px" in r["choice"] for r in entries())
+    clear()
+    assert not memory.memory_path(spec, be, None).exists()
+
+
+def _jobs(monkeypatch, tmp_path, size, tile=None):
+    spec = read_spec(resolve_model_folder(NET))
+    jobs = [job_mod.Job(tmp_path / "in.tif", tmp_path / "out.tif", spec, None,
+                        PredictOptions(tile=tile), "", size)]
+    monkeypatch.setattr(memory, "bytes_per_px", lambda spec, be, threads=None: 127.0)
+    monkeypatch.setattr(memory, "resident_bytes", lambda: 400_000_000)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 20_000_000_000)
+    return jobs, {spec.folder: Chosen(TorchBackend(spec, "fp32"), "as asked")}
+
+
+def test_a_large_job_without_tile_gets_the_largest_that_fits(monkeypatch, tmp_path):
+    jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
+    lines = job_mod.grow_tiles(jobs, runs)
+    assert jobs[0].opts.tile == 2176 and "tiles up to 2176² for rgb2thermal" in lines[0]
+    assert "127 B a pixel" in lines[0] and "--tile" in lines[0]
+
+
+@pytest.mark.parametrize("case", ["small job", "--tile given", "little memory", "not measurable"])
+def test_the_tile_stays_where_memory_or_the_user_says_so(monkeypatch, tmp_path, case):
+    size, tile = ((1000, 1000), None) if case == "small job" else ((8192, 8192), 1024 if case == "--tile given" else None)
+    jobs, runs = _jobs(monkeypatch, tmp_path, size, tile)
+    if case == "little memory":  # 1 GB free: half of it is all a job may take
+        monkeypatch.setattr(memory, "available_bytes", lambda: 1_000_000_000)
+    if case == "not measurable":
+        monkeypatch.setattr(memory, "bytes_per_px", lambda spec, be, threads=None: None)
+    assert job_mod.grow_tiles(jobs, runs) == [] and jobs[0].opts.tile == tile
+
+
+def test_strip_memory_counts_inputs_and_outputs_per_pixel():
+    spec = read_spec(resolve_model_folder(NET))  # 3 bands in, 1 out: 3·13 + 12 + 12 + 9
+    assert strip_bytes_per_px(spec) == 72
+    sr = read_spec(resolve_model_folder("sr-x4"))  # ×4: 16 output pixels per input pixel
+    assert strip_bytes_per_px(sr) == 3 * 13 + 12 + 16 * 3 * (12 + 9)
+
+
+def test_measure_is_the_peak_rise_of_one_forward(monkeypatch):
+    """The measure reads the peak after one forward against the resident size before it (readings
+    injected: 100 MB before, 228 MB peak, 1024² pixels → 128 B/px)."""
+    spec = read_spec(resolve_model_folder(NET))
+    kb = {"VmRSS": 100 * 1024**2 // 1024, "VmHWM": 228 * 1024**2 // 1024}
+    monkeypatch.setattr(memory, "_status_kb", lambda field: kb[field])
+    monkeypatch.setattr(memory.Path, "write_text", lambda self, text: len(text))
+    forgotten = []
+
+    class Fake:
+        name, precision = "openvino", "bf16"
+
+        def __call__(self, x, context=None):
+            assert x.shape == (1, 3, 1024, 1024)
+            return np.zeros((1, 1, 1024, 1024), np.float32)
+
+        def forget(self, shape):
+            forgotten.append(shape)
+    assert memory.measure_bytes_per_px(Fake(), spec) == pytest.approx(128.0)
+    assert forgotten == [(1, 3, 1024, 1024)]  # the runtime's request for that shape is released
