@@ -75,6 +75,17 @@ def _backend(row: dict, spec):
                         probe=(b == "auto" or p == "auto"))
 
 
+def _as_predict_plans(row: dict, spec, be) -> "PredictOptions":
+    """The options ``bandbridge predict`` plans for ``row["raster"]`` with backend ``be``: its
+    reading of the file and, for a large one, the tile memory allows (``grow_tiles``)."""
+    from bandbridge.inference.core.predictor import PredictOptions
+    from bandbridge.inference.jobs.job import grow_tiles, plan_predict
+    with tempfile.TemporaryDirectory() as d:
+        jobs, _ = plan_predict([row["raster"]], str(spec.folder), str(Path(d) / "out.tif"), PredictOptions())
+    grow_tiles(jobs, {spec.folder: be}, row.get("threads"))
+    return jobs[0].opts
+
+
 def run_row(row: dict) -> dict:
     """Measure one row (called in a fresh process so its peak RSS is its own)."""
     from bandbridge.inference.core.predictor import PredictOptions, default_batch, plan_file, predict_file
@@ -85,10 +96,19 @@ def run_row(row: dict) -> dict:
     be = _backend(row, spec)
     res = {"backend": be.name, "precision": be.precision}
     if row["kind"] == "select":
-        return res | {"choice": be.choice, "record": be.record, "rss_mb": _rss_mb()}
-    # Forward rows predict the held-out file with the model's own tiling.
-    opts = PredictOptions(tile=row.get("tile"), overlap=row.get("overlap"), batch_size=row.get("batch")) \
-        if row["kind"] == "tiled" else PredictOptions()
+        res |= {"choice": be.choice, "record": be.record}
+        if row.get("raster"):  # the tile `predict` gives this raster with this backend
+            opts = _as_predict_plans(row, spec, be)
+            plan = plan_file(spec, Path(row["raster"]), opts)[2]
+            res["tile"] = [plan.tile_h, plan.tile_w]
+        return res | {"rss_mb": _rss_mb()}
+    # Forward rows predict the held-out file with the model's own tiling; tiled rows without a
+    # tile run what `bandbridge predict` runs: the file looked at, the tile grown where memory allows.
+    if row["kind"] == "tiled":
+        opts = PredictOptions(tile=row["tile"], overlap=row.get("overlap"), batch_size=row.get("batch")) \
+            if row.get("tile") else _as_predict_plans(row, spec, be)
+    else:
+        opts = PredictOptions()
     if row["kind"] == "forward":
         th, tw = row["tile"]
         b = default_batch(th, tw)
@@ -99,7 +119,8 @@ def run_row(row: dict) -> dict:
         for _ in range(n):
             be(x)
         secs = (time.perf_counter() - t0) / n
-        res |= {"mpix_s": b * th * tw / 1e6 / secs, "seconds": secs, "tiles": b, "rss_mb": _rss_mb()}
+        res |= {"mpix_s": b * th * tw / 1e6 / secs, "seconds": secs, "tiles": b, "rss_mb": _rss_mb(),
+                "tile": [th, tw]}
     else:
         with tempfile.TemporaryDirectory() as d:
             st = predict_file(be, spec, row["raster"], Path(d) / "out.tif", opts)
@@ -109,7 +130,8 @@ def run_row(row: dict) -> dict:
                 "computed": plan.n_tiles * plan.tile_h * plan.tile_w / (plan.height * plan.width)}
     if row.get("holdout"):
         with tempfile.TemporaryDirectory() as d:
-            res["holdout"] = holdout_metrics(be, spec, row["holdout"], opts, Path(d))
+            same_tiles = PredictOptions(tile=opts.tile, overlap=opts.overlap, batch_size=opts.batch_size)
+            res["holdout"] = holdout_metrics(be, spec, row["holdout"], same_tiles, Path(d))
     from bandbridge.inference.runtime.gate import load_check_sample, task_metrics
     sample = load_check_sample(spec.folder)
     if sample is not None:  # every row's accuracy, --holdout or not: the bundle's own check tile
@@ -262,8 +284,9 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
             run("conv 3×3 64→64 probe", {"kind": "probe"})
         if "select" in rows:  # measured and gated once per model and machine; later rows reuse it
             sel = run("backend selection (auto)", {"kind": "select", "model": m, "backend": "auto",
-                                                   "precision": "auto"})
+                                                   "precision": "auto", "raster": str(raster)})
             chosen = {"backend": sel["backend"], "precision": sel["precision"]}
+            tile = tuple(sel.get("tile") or tile)  # the tile predict runs here: larger where memory allows
             # every available candidate gets its forward row, also one the selection's time-bounded
             # probe skipped (a loaded machine): that is what bench is for
             cands = [{"backend": r["backend"], "precision": r["precision"], "gate": r["status"]}
@@ -302,7 +325,9 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
             r["vs_reference"] = r["mpix_s"] / ref_speed
         if r["kind"] == "tiled" and not r["name"].startswith("reference"):
             raw = next((f["mpix_s"] for f in out if f["kind"] == "forward" and f["backend"] == r["backend"]
-                        and f["precision"] == r["precision"]), None)
+                        and f["precision"] == r["precision"] and f.get("tile") == r.get("tile")), None)
+            # a forward on other tiles is no measure of this row's overhead (speed per pixel
+            # depends on the tile: torch fp32 ran 1.18 MPix/s at 2176², 1.74 tiled at 1792²)
             if raw:
                 r["vs_raw"] = r["mpix_s"] / raw
     return out
