@@ -315,3 +315,32 @@ def test_strips_assembled_through_a_vrt_equal_the_single_process_prediction(trai
     assert np.array_equal(np.isnan(ww), np.isnan(aa))
     assert np.nanmax(np.abs(aa - ww)) <= 1e-5
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files left
+
+
+def test_column_blocks_meet_on_the_output_block_grid_where_the_overlap_holds_one():
+    p = plan_tiles(8192, 8192, 2048, 128, 128)  # tiles at 0, 1664, 3328, …: overlaps hold 3328, 6656
+    blocks = column_blocks(p, 4096, grid=256)
+    assert [b[1] for b in blocks[1:]] == [3328, 6656]
+    for (ca, _, ra), (cb, lb, _) in zip(blocks, blocks[1:]):
+        assert ra == lb and cb[0] <= lb < ca[-1] + p.tile_w  # inside both blocks' tiles
+    p = plan_tiles(1000, 1000, 100, 30, 1)  # overlaps of 30 px rarely hold a multiple of 256
+    for (ca, _, ra), (cb, _, _) in zip(column_blocks(p, 250, 256), column_blocks(p, 250, 256)[1:]):
+        assert cb[0] <= ra < ca[-1] + p.tile_w
+
+
+@pytest.mark.parametrize("top,scale", [(0, 1), (100, 1), (0, 2)])
+def test_rows_are_recut_to_end_on_block_rows_and_nothing_is_lost(top, scale):
+    from bandbridge.inference.core.tiling import on_block_rows
+    rng = np.random.default_rng(0)
+    edges = [top, top + 300, top + 610, top + 900, top + 1003]  # strips ending off the grid
+    full_pred = rng.random((1, (edges[-1] - top) * scale, 7 * scale), dtype=np.float32)
+    full_x = rng.random((3, edges[-1] - top, 7), dtype=np.float32)
+    full_v = rng.random(((edges[-1] - top) * scale, 7 * scale)) > 0.1
+    chunks = [(a, b, full_pred[:, (a - top) * scale:(b - top) * scale], full_x[:, a - top:b - top],
+               full_v[(a - top) * scale:(b - top) * scale]) for a, b in zip(edges, edges[1:])]
+    out = list(on_block_rows(iter(chunks), 256, top, scale))
+    assert [o[0] for o in out] == [top, top + 256, top + 512, top + 768] and out[-1][1] == edges[-1]
+    assert all((o[1] - top) % 256 == 0 for o in out[:-1])
+    np.testing.assert_array_equal(np.concatenate([o[2] for o in out], 1), full_pred)
+    np.testing.assert_array_equal(np.concatenate([o[3] for o in out], 1), full_x)
+    np.testing.assert_array_equal(np.concatenate([o[4] for o in out], 0), full_v)

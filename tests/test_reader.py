@@ -146,3 +146,55 @@ def test_decimated_read_is_the_strided_full_read_and_uses_overviews(tmp_path):
         dst.build_overviews([2, 4])
     ov = read_decimated(path, s, [0, 1, 2], max_side=1024)
     assert ov.data.shape == (3, 1000, 834) and 0.02 < 1 - ov.mask.mean() < 0.035  # 2.8 % nodata
+
+
+def test_the_look_and_the_statistics_share_one_decimated_read_of_a_large_file(tmp_path, monkeypatch):
+    """Planning looks at every band, the predictor's statistics at the model's: one decoding pass
+    serves both, validity stays per band (a band-4 nodata pixel is valid for bands 1–3), and a
+    file changed in between is read again."""
+    from bandbridge.data import formats, reader
+    rng = np.random.default_rng(1)
+    a = rng.integers(1, 255, (4, 2400, 2100), dtype=np.uint8)
+    a[3, :50, :] = 0  # only the fourth band is nodata there
+    a[:, 2000:, :] = 0  # every band is nodata here
+    path = tmp_path / "big.tif"
+    prof = {"driver": "GTiff", "height": 2400, "width": 2100, "count": 4, "dtype": "uint8", "nodata": 0,
+            "tiled": True, "blockxsize": 256, "blockysize": 256, "crs": "EPSG:32614",
+            "transform": from_origin(500000, 5000000, 10, 10)}
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(a)
+    reads = []
+    real = formats.read_bands
+    monkeypatch.setattr(reader, "read_bands", lambda *x, **k: reads.append(1) or real(*x, **k))
+    s, raw = get_scaling("uint8"), reader.Scaling("raw", 0.0, 1.0)
+    look = reader.read_decimated(path, raw, max_side=1024)  # k = 3: all four bands
+    n = len(reads)
+    rgb = reader.read_decimated(path, s, [0, 1, 2], max_side=1024)
+    assert len(reads) == n  # served by the look's read
+    full = read_raster(path, s, [0, 1, 2])
+    np.testing.assert_array_equal(rgb.data, full.data[:, ::3, ::3])
+    np.testing.assert_array_equal(rgb.mask, full.mask[::3, ::3])
+    assert rgb.mask[:16].all() and not look.mask[:16].any()  # band 4's nodata counts only where read
+    a[0, :600] = 7
+    with rasterio.open(path, "r+") as dst:  # changed: read again, not served stale
+        dst.write(a)
+    again = reader.read_decimated(path, s, [0, 1, 2], max_side=1024)
+    assert len(reads) > n and (again.data[0, :200] == np.float32(7 / 255)).all()
+
+
+def test_an_integer_file_skips_the_finiteness_pass_and_a_float_file_keeps_it(tmp_path, monkeypatch):
+    from bandbridge.data import reader
+    calls = []
+    real = np.isfinite
+    monkeypatch.setattr(reader.np, "isfinite", lambda x: calls.append(1) or real(x))
+    for dtype, values in (("uint16", np.full((1, 40, 40), 500, np.uint16)),
+                          ("float32", np.full((1, 40, 40), 0.5, np.float32))):
+        p = tmp_path / f"{dtype}.tif"
+        if dtype == "float32":
+            values[0, 3, 4] = np.nan
+        with rasterio.open(p, "w", driver="GTiff", height=40, width=40, count=1, dtype=dtype) as dst:
+            dst.write(values)
+        n = len(calls)
+        r = read_raster(p, get_scaling("reflectance" if dtype == "float32" else "reflectance_10000"))
+        assert (len(calls) > n) == (dtype == "float32")
+        assert r.mask.sum() == 1600 - (dtype == "float32") and np.isfinite(r.data).all()

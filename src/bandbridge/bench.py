@@ -19,8 +19,12 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported where a row runs: each row is a process of its own
+    from bandbridge.inference.core.options import PredictOptions
 
 
 def _rss_mb() -> float:
@@ -75,7 +79,7 @@ def _backend(row: dict, spec):
                         probe=(b == "auto" or p == "auto"))
 
 
-def _as_predict_plans(row: dict, spec, be) -> "PredictOptions":
+def _as_predict_plans(row: dict, spec, be) -> PredictOptions:
     """The options ``bandbridge predict`` plans for ``row["raster"]`` with backend ``be``: its
     reading of the file and, for a large one, the tile memory allows (``grow_tiles``)."""
     from bandbridge.inference.core.predictor import PredictOptions

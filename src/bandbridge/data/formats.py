@@ -73,46 +73,55 @@ def palette(src) -> np.ndarray | None:
     return lut
 
 
-def read_bands(src, indexes: list[int], **kw) -> tuple[np.ndarray, np.ndarray]:
+def read_bands(src, indexes: list[int], stride: int = 1, per_band: bool = False,
+               **kw) -> tuple[np.ndarray, np.ndarray]:
     """``(float32 (C, h, w) values, bool (h, w) valid)`` of 1-based ``indexes`` (``window=`` or
-    ``out_shape=``/``resampling=`` as rasterio takes them). A palette image is expanded to R, G, B
-    (indexes 1–3), its transparent entries invalid. Unreadable pixels (a truncated or corrupt
-    file) are refused with the file's name."""
+    ``out_shape=``/``resampling=`` as rasterio takes them); with ``stride`` k only every k-th
+    pixel of every k-th row, read in the file's own type and converted after the cut (a
+    decimated look converts and tests 1/k² of what it decodes); with ``per_band`` the valid mask
+    is each band's ``(C, h, w)``. A palette image is expanded to R, G, B (indexes 1–3), its
+    transparent entries invalid. Unreadable pixels (a truncated or
+    corrupt file) are refused with the file's name."""
     lut = palette(src)
     shape = kw.pop("out_shape", None)
+    cut = (slice(None), slice(None, None, stride), slice(None, None, stride))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NodataShadowWarning)  # nodata rules; we say so in docs
             if lut is not None:
-                idx = src.read(1, out_shape=shape[1:] if shape else None, **kw)
+                idx = src.read(1, out_shape=shape[1:] if shape else None, **kw)[cut[1:]]
                 rgba = lut[np.minimum(idx, len(lut) - 1)]
                 arr = np.moveaxis(rgba[..., [i - 1 for i in indexes]], -1, 0).astype(np.float32)
-                return arr, rgba[..., 3] > 0
-            arr = src.read(indexes, out_dtype="float32",
-                           out_shape=(len(indexes), *shape[1:]) if shape else None, **kw)
-            valid = _valid_from_values(src, indexes, arr)
+                ok = rgba[..., 3] > 0
+                return arr, np.broadcast_to(ok, arr.shape) if per_band else ok
+            arr = src.read(indexes, out_dtype="float32" if stride == 1 else None,
+                           out_shape=(len(indexes), *shape[1:]) if shape else None, **kw)[cut]
+            valid = _valid_from_values(src, indexes, arr, per_band)
+            arr = arr.astype(np.float32, copy=False)
             if valid is not None:  # no second pass over the blocks (a third of a large read)
                 return arr, valid
             masks = src.read_masks(indexes, out_shape=(len(indexes), *shape[1:]) if shape else None,
-                                   **kw)
+                                   **kw)[cut]
     except RasterioIOError as e:
         why = str(e.__cause__ or e).splitlines()[0] if str(e.__cause__ or e) else "read failed"
         raise BandbridgeError(f"{src.name}: cannot read its pixels ({why}); the file is truncated "
                               "or corrupt: copy or download it again") from None
-    return arr, (masks != 0).all(0)
+    return arr, (masks != 0) if per_band else (masks != 0).all(0)
 
 
-def _valid_from_values(src, indexes: list[int], arr: np.ndarray) -> np.ndarray | None:
-    """The valid mask computed from the values read, where GDAL's mask is a function of them:
-    every band all-valid, or every band masked by the nodata value alone. None otherwise (per-
-    dataset masks, alpha bands): then GDAL reads its masks."""
+def _valid_from_values(src, indexes: list[int], arr: np.ndarray, per_band: bool = False) -> np.ndarray | None:
+    """The valid mask (``(h, w)``, or ``(C, h, w)`` with ``per_band``) computed from the values
+    read, where GDAL's mask is a function of them: every band all-valid, or every band masked by
+    the nodata value alone. None otherwise (per-dataset masks, alpha bands): then GDAL reads its
+    masks."""
     from rasterio.enums import MaskFlags
     flags = [src.mask_flag_enums[i - 1] for i in indexes]
     if all(list(f) == [MaskFlags.all_valid] for f in flags):
-        return np.ones(arr.shape[1:], bool)
+        return np.ones(arr.shape if per_band else arr.shape[1:], bool)
     if src.nodata is not None and all(list(f) == [MaskFlags.nodata] for f in flags):
         nd = np.float32(src.nodata)
-        return ~(np.isnan(arr) if np.isnan(nd) else arr == nd).any(0)
+        bad = np.isnan(arr) if np.isnan(nd) else arr == nd
+        return ~bad if per_band else ~bad.any(0)
     return None
 
 

@@ -202,16 +202,33 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
                    {"height": info.height, "width": info.width, "nodata": info.nodata, "dtype": info.dtype})
 
 
+def _always_finite(path, info: RasterInfo) -> bool:
+    """Whether every value read from ``path`` is finite: one integer type for all its bands (a
+    GDAL file other than a VRT, which may mix types, or a ``.npy`` array)."""
+    try:
+        integer = np.dtype(info.dtype).kind in "biu"
+    except TypeError:
+        return False
+    return integer and (info.driver not in ("", "VRT") or split_npy(str(path))[0].suffix.lower() == ".npy")
+
+
 def _finish(raw: np.ndarray, valid: np.ndarray, scaling: Scaling, path, info: RasterInfo, sel: list[int],
             transform, meta: dict) -> Raster:
     """The one last step of every read: non-finite values (and zeros, where the scaling calls 0
-    nodata) invalid, invalid pixels 0, values scaled to model values in place."""
-    valid &= np.isfinite(raw).all(0)
+    nodata) invalid, invalid pixels 0, values scaled to model values in place. Passes a strip need not
+    make are skipped: the finiteness test for integer files, the zeroing where every pixel is
+    valid (each is a pass over every band of a strip of many megapixels)."""
+    if not _always_finite(path, info):
+        valid &= np.isfinite(raw).all(0)
     if scaling.zero_is_nodata:
         valid &= (raw != 0).any(0)
-    raw[:, ~valid] = 0.0  # NaN and nodata out before scaling, in place (strips can be large)
+    invalid = ~valid
+    holes = bool(invalid.any())
+    if holes:
+        raw[:, invalid] = 0.0  # NaN and nodata out before scaling, in place (strips can be large)
     data = scaling.encode(raw, out=raw)
-    data[:, ~valid] = 0.0
+    if holes:
+        data[:, invalid] = 0.0
     return Raster(data, valid, [info.bands[i] for i in sel], info.crs, transform, str(path), meta)
 
 
@@ -231,6 +248,49 @@ def return_large_buffers() -> None:
         pass
 
 
+_DECIMATED: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # this process's last two decimated reads
+
+
+def _decimated(p: Path, info: RasterInfo, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every band of the GDAL file ``p`` at every k-th pixel of every k-th row (or its nearest
+    overview): float32 stored values and each band's validity, both ``(C, h, w)``, read-only.
+    The look at a file while planning and the per-image statistics while predicting ask the same
+    read, a whole decoding pass of the file (1 s at 8192², 6 s at 20000² here): the last two
+    are kept (16 MB for four bands at 1024²), keyed by the file's path, size and modification
+    time, so a file changed in between is read again."""
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, k)
+    if key in _DECIMATED:
+        return _DECIMATED[key]
+    idx = list(range(1, len(info.bands) + 1))
+    return_large_buffers()
+    # Every block is decoded once and never again: GDAL's cache (5 % of RAM by default) would
+    # only hold on to them, and its memory stays with the process (a 20000² raster's look kept
+    # 1.7 GB resident through the whole prediction).
+    with rasterio.Env(GDAL_CACHEMAX=STREAM_CACHE_BYTES), open_raster(p) as src:
+        if src.overviews(1):  # a COG: GDAL reads the nearest overview, a fraction of the file
+            from rasterio.enums import Resampling
+            raw, valid = read_bands(src, idx, per_band=True, resampling=Resampling.nearest,
+                                    out_shape=(len(idx), -(-info.height // k), -(-info.width // k)))
+        else:
+            # Row chunks of a few MPix, a multiple of k high, each read once at full resolution
+            # and strided: every block is decoded once (values and mask while it is in GDAL's
+            # cache), and neither the cache nor the chunk grows with the raster.
+            step = max(k, min(512, 4_000_000 // info.width) // k * k)
+            parts = [read_bands(src, idx, stride=k, per_band=True,
+                                window=Window(0, r0, info.width, min(step, info.height - r0)))
+                     for r0 in range(0, info.height, step)]
+            raw = np.concatenate([r for r, _ in parts], 1)
+            valid = np.concatenate([v for _, v in parts], 1)
+    raw.flags.writeable = False
+    valid = np.ascontiguousarray(valid)
+    valid.flags.writeable = False
+    while len(_DECIMATED) >= 2:
+        _DECIMATED.pop(next(iter(_DECIMATED)))
+    _DECIMATED[key] = (raw, valid)
+    return raw, valid
+
+
 def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
                    max_side: int = 1024, band_names: Sequence[str] | None = None,
                    sensor: str | None = None) -> Raster:
@@ -246,27 +306,6 @@ def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
         r.data, r.mask = r.data[:, ::k, ::k], r.mask[::k, ::k]
         return r
     sel = select_bands(info.bands, bands, path)
-    idx = [i + 1 for i in sel]
-    return_large_buffers()
-    # Every block is decoded once and never again: GDAL's cache (5 % of RAM by default) would
-    # only hold on to them, and its memory stays with the process (a 20000² raster's look kept
-    # 1.7 GB resident through the whole prediction).
-    with rasterio.Env(GDAL_CACHEMAX=STREAM_CACHE_BYTES), open_raster(p) as src:
-        if src.overviews(idx[0]):  # a COG: GDAL reads the nearest overview, a fraction of the file
-            from rasterio.enums import Resampling
-            raw, valid = read_bands(src, idx, out_shape=(len(idx), -(-info.height // k), -(-info.width // k)),
-                                     resampling=Resampling.nearest)
-        else:
-            # Row chunks of a few MPix, a multiple of k high, each read once at full resolution
-            # and strided: every block is decoded once (values and mask while it is in GDAL's
-            # cache), and neither the cache nor the chunk grows with the raster.
-            step = max(k, min(512, 4_000_000 // info.width) // k * k)
-            raws, valids = [], []
-            for r0 in range(0, info.height, step):
-                chunk, ok = read_bands(src, idx, window=Window(0, r0, info.width,
-                                                                min(step, info.height - r0)))
-                raws.append(chunk[:, ::k, ::k].copy())
-                valids.append(ok[::k, ::k])
-            raw, valid = np.concatenate(raws, 1), np.concatenate(valids, 0)
-    return _finish(raw, valid, scaling, path, info, sel, None,
+    raw, band_valid = _decimated(p, info, k)
+    return _finish(raw[sel], band_valid[sel].all(0), scaling, path, info, sel, None,
                    {"height": info.height, "width": info.width, "decimation": k})

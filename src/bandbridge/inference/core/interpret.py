@@ -25,11 +25,12 @@ from bandbridge.bands import (FAMILY, FOLDER_BANDS, ROLES_BY_COUNT, SCALINGS, Sc
                               canonical_band_name, get_scaling)
 from bandbridge.data.reader import raster_info, read_decimated, select_bands
 from bandbridge.errors import BandbridgeError
+from bandbridge.radiometry import STATS_MAX_SIDE
 from bandbridge.inference.core.options import InputReading
 from bandbridge.spec import ZOO_ALIASES, ModelSpec, read_spec, zoo_models
 
 MAX_SATURATED = 0.01  # fraction of valid pixels allowed beyond the scaling's range
-LOOK_SIDE = 512  # the decimated look at the values, pixels a side
+LOOK_SIDE = STATS_MAX_SIDE  # pixels a side: the image statistics' read, one decoding for both
 _RAW = Scaling("raw", 0.0, 1.0, units="stored values")
 @dataclass(frozen=True)
 class Overrides:

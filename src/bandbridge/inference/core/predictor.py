@@ -19,15 +19,17 @@ from rasterio.windows import Window
 
 from bandbridge.bands import INDICES, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.config import BandSel
-from bandbridge.data.reader import STREAM_CACHE_BYTES, raster_info, return_large_buffers, read_decimated, read_raster, select_bands
+from bandbridge.data.reader import (STREAM_CACHE_BYTES, raster_info, read_decimated, read_raster,
+                                    return_large_buffers, select_bands)
 from bandbridge.errors import BandbridgeError
 from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import guard_note, image_stats
 from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.options import PredictOptions
-from bandbridge.inference.core.tiling import TilePlan, axis_weights, column_blocks, plan_tiles, weigh
+from bandbridge.inference.core.tiling import (TilePlan, axis_weights, column_blocks, on_block_rows,
+                                              plan_tiles, weigh)
 from bandbridge.fileio import atomic_paths
-from bandbridge.inference.core.writer import (encode, model_tag, output_profile, physical_note,
+from bandbridge.inference.core.writer import (block_span, encode, model_tag, output_profile, physical_note,
                                               open_output, resolve_dtype, tag_bands, tag_units, to_cog,
                                               verify_written, write_failure, WRITE_ERRORS)
 
@@ -169,9 +171,10 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                 dsts[0].update_tags(bandbridge_guard=notes[0] if notes else GUARD_KEPT)
             with ThreadPoolExecutor(1) as writer:
                 pending = None
-                for cols, left, right in column_blocks(plan, opts.strip.block_px):
-                    for a, b, pred, x, valid in _stream(backend, spec, src, sel, scaling, plan,
-                                                        cols, left, right, opts, progress, locate, (r0, r1)):
+                for cols, left, right in column_blocks(plan, opts.strip.block_px, block_span(prof, s, "x")):
+                    rows = _stream(backend, spec, src, sel, scaling, plan, cols, left, right, opts,
+                                   progress, locate, (r0, r1))
+                    for a, b, pred, x, valid in on_block_rows(rows, block_span(prof, s, "y"), r0, s):
                         if pending is not None:
                             pending.result()
                         win = Window(left * s, (a - r0) * s, (right - left) * s, (b - a) * s)

@@ -99,6 +99,17 @@ def output_profile(crs, transform, height: int, width: int, count: int, dtype: s
     return with_creation(prof, creation)
 
 
+def block_span(prof: dict, scale: int, axis: str) -> int:
+    """Input pixels per block of a tiled output along ``axis`` (x or y), else 1: its block size
+    over the scale."""
+    if str(prof.get("tiled", False)).upper() not in ("TRUE", "YES", "1", "ON"):
+        return 1
+    try:
+        return max(1, int(prof.get(f"block{axis}size", 256)) // scale)
+    except (TypeError, ValueError):
+        return 1
+
+
 def with_creation(options: dict, creation: dict[str, str] | None) -> dict:
     """``options`` with the user's creation options in place of ours (keys match whatever
     their case: GDAL's option names are case-blind)."""
