@@ -271,7 +271,8 @@ def test_the_choice_is_measured_once_per_model_and_machine(monkeypatch, tmp_path
     assert calls == [1] and "measured now" in first.choice
     again = select.choose(spec, measure=True)
     assert calls == [1] and "cached" in again.choice and again.name == first.name
-    monkeypatch.setattr(select, "machine_key", lambda threads: "another-machine")
+    from bandbridge.inference.runtime import cache
+    monkeypatch.setattr(cache, "machine_key", lambda threads: "another-machine")
     select.choose(spec, measure=True)
     assert calls == [1, 1]  # another machine (or library version) measures again
     # A small job never measures: it takes the cached choice, else the reference.

@@ -264,7 +264,7 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
         overlap = inf.overlap if mine[0].opts.overlap is None else mine[0].opts.overlap
         tile = tile_for_memory(inf.tile, overlap, spec.size_multiple, room, bpp, strip_bytes_per_px(spec),
                                mine[0].opts.strip.block_px, width, forward_px)
-        if tile > spec.config.inference.tile:
+        if tile > inf.tile:
             for j in mine:
                 j.opts = dataclasses.replace(j.opts, tile=tile)
             lines.append(f"tiles up to {tile}² for {spec.name}: its {backends[folder].name} "

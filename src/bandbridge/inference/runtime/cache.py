@@ -103,6 +103,12 @@ def machine_key(threads: int | None) -> str:
                     " ".join(libs).encode()])
 
 
+def record_path(kind: str, folder: Path, threads: int | None, backend: str, precision: str) -> Path:
+    """Where a per-model, per-machine record of one backend and precision lives: ``kind`` is the
+    sub-folder (``choice``, ``verified``, ``memory``), the name the model's and machine's keys."""
+    return cache_dir() / kind / f"{model_key(folder)}-{machine_key(threads)}-{backend}-{precision}.json"
+
+
 def read_json(path: Path) -> dict | None:
     """A cached JSON record, or None when absent or unreadable (a cache is never an error)."""
     try:
@@ -179,9 +185,8 @@ def entries() -> list[dict]:
 
 # What the cache writes, by sub-folder: only these are ever deleted by `cache clear`.
 _KEY = r"[0-9a-f]{16}"
-OWN = {"choice": re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json"),
-       "verified": re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json"),
-       "memory": re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json"),
+_RECORD = re.compile(rf"{_KEY}-{_KEY}-\w+-\w+\.json")  # record_path's names
+OWN = {"choice": _RECORD, "verified": _RECORD, "memory": _RECORD,
        "onnx": re.compile(rf"{_KEY}/(model(-int8)?\.onnx(\.sha256|\.data)?|metadata\.json|model\.yaml"
                           r"|check\.safetensors)"),
        "stac": re.compile(rf"{_KEY}/(item\.json|[^/]+\.vrt)")}

@@ -122,13 +122,12 @@ def verify(spec, backend) -> None:
     """Refuse a model whose check sample no longer gives the metrics recorded in the bundle
     (damaged or altered weights or graph): run once per model, backend, precision and machine,
     then remembered in the cache. Bundles without a check sample pass unchecked."""
-    from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
+    from bandbridge.inference.runtime.cache import read_json, record_path, write_json
     sample = load_check_sample(spec.folder)
     want = (sample.meta.get("fp32") if sample is not None else None) or {}
     if not want:
         return
-    path = cache_dir() / "verified" / \
-        f"{model_key(spec.folder)}-{machine_key(None)}-{backend.name}-{backend.precision}.json"
+    path = record_path("verified", spec.folder, None, backend.name, backend.precision)
     if read_json(path) is not None:
         return
     out = backend(sample.x, sample.context)[0]

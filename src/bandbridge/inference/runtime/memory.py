@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.inference.runtime.backends import Backend
-from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
+from bandbridge.inference.runtime.cache import read_json, record_path, write_json
 from bandbridge.spec import ModelSpec
 
 MEASURE_TILE = 1024  # input pixels a side of the measuring forward (about 70–270 MB here)
@@ -59,7 +59,7 @@ def measure_bytes_per_px(be: Backend, spec: ModelSpec, tile: int = MEASURE_TILE)
 
 
 def memory_path(spec: ModelSpec, be: Backend, threads: int | None) -> Path:
-    return cache_dir() / "memory" / f"{model_key(spec.folder)}-{machine_key(threads)}-{be.name}-{be.precision}.json"
+    return record_path("memory", spec.folder, threads, be.name, be.precision)
 
 
 def bytes_per_px(spec: ModelSpec, be: Backend, threads: int | None = None) -> float | None:

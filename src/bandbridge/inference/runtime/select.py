@@ -20,7 +20,7 @@ import numpy as np
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.backends import Backend, Chosen, build_backend, check_choice, openvino_bf16
-from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, write_json
+from bandbridge.inference.runtime.cache import cache_dir, model_key, read_json, record_path, write_json
 from bandbridge.machine import cpu_flags, cpu_has_bf16
 from bandbridge.inference.runtime.gate import judge, load_check_sample, verify
 from bandbridge.spec import ModelSpec
@@ -224,7 +224,7 @@ def describe(record: dict) -> str:
 
 
 def choice_path(spec: ModelSpec, backend: str, precision: str, threads: int | None):
-    return cache_dir() / "choice" / f"{model_key(spec.folder)}-{machine_key(threads)}-{backend}-{precision}.json"
+    return record_path("choice", spec.folder, threads, backend, precision)
 
 
 def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
