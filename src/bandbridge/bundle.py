@@ -20,7 +20,9 @@ from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, sha256_file
 from bandbridge.spec import BUNDLE_META, read_meta, read_spec, resolve_model_folder
-from bandbridge.models import build_generator
+from bandbridge.generators import build_generator
+from bandbridge.learners.registry import runs_on
+from bandbridge.models.anchored import Anchored, legacy_keys
 
 WEIGHTS = "generator.safetensors"
 HASH_KEY = "weights_sha256"  # of generator.safetensors' bytes; checked on every load
@@ -52,8 +54,11 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
     with atomic_paths([d / WEIGHTS]) as (tmp,):
         save_file(state, str(tmp))
         digest = sha256_file(tmp)
+    g = cfg.model.generator
+    limited = runs_on(g.name, g.args)  # the learner kinds whose graph cannot run everywhere
     meta = {"bandbridge_bundle": 1, "in_channels": in_channels, "out_channels": out_channels,
-            HASH_KEY: digest, **info, "config": cfg.model_dump(mode="json")}
+            HASH_KEY: digest, **info, **({"runs_on": limited} if limited else {}),
+            "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(d / BUNDLE_META, yaml.safe_dump(meta, sort_keys=False).encode())
     return d
 
@@ -131,6 +136,8 @@ def load_weights(gen: nn.Module, path: Path) -> None:
     except Exception as e:  # noqa: BLE001 - safetensors raises its own types for bad headers
         raise BandbridgeError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:120]}; "
                               f"truncated, or another format such as a pickle); {fix}") from None
+    if isinstance(gen, Anchored):  # weights 0.1.0 saved with the anchor inside the network
+        legacy_keys(state, "")
     own = gen.state_dict()
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     missing = [k for k in own if k not in state]

@@ -31,6 +31,7 @@ class ModelSpec:
     size_multiple: int = 1
     baseline: dict | None = None  # the linear fit an anchored generator started from
     confidence: dict | None = None  # the expected-error model (inference/core/confidence.py)
+    limited: dict | None = None  # model.yaml's runs_on: {kind: what its graph runs on}, if recorded
 
     def linear_baseline(self, x):
         """The bundle's linear baseline on ``x (Ci, H, W)`` model values → ``(Ct, H, W)`` in
@@ -60,11 +61,25 @@ class ModelSpec:
         return generator_halo(g.name, g.args)
 
     @property
-    def has_trees(self) -> bool:
-        """Whether the model is (or blends) a boosted-tree learner (models/learner.py): OpenVINO
-        and int8 graphs cannot run it."""
+    def runs_on(self) -> dict[str, list[str]]:
+        """The learner kinds the model holds whose graph cannot run on every backend and
+        precision, with the backends and precisions each runs on (``{}``: anything runs it).
+        ``model.yaml: runs_on`` records it; for a bundle saved before it did, the learner
+        registry tells (which imports torch)."""
+        if self.limited is not None:
+            return self.limited
+        from bandbridge.learners.registry import runs_on
         g = self.config.model.generator
-        return any(p.get("kind") == "gbm" for p in learner_parts(g.name, g.args))
+        return runs_on(g.name, g.args)
+
+    def refusal(self, backend: str, precision: str) -> str | None:
+        """Why ``backend`` at ``precision`` cannot run the model (one clause naming the learner
+        kind), or None."""
+        for kind, on in self.runs_on.items():
+            if not {backend, precision} <= set(on):
+                return (f"{self.name} holds a {kind} learner, whose graph runs on "
+                        f"{' and '.join(on)} only")
+        return None
 
     @property
     def uses_context(self) -> bool:
@@ -145,26 +160,13 @@ class ModelSpec:
                f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
 
 
-def learner_parts(name: str, args: dict) -> list[dict]:
-    """A learner generator's per-pixel learners' arguments (a blend's parts, a learner itself),
-    or an anchored network's learner anchor's (``anchor: {learner: ...}`` or ``{blend: [...]}``);
-    none for a network with a linear or ridge anchor or none."""
-    if name == "blend":
-        return list(args.get("parts", []))
-    if name == "learner":
-        return [args]
-    anchor = args.get("anchor")
-    if isinstance(anchor, dict) and ("learner" in anchor or "blend" in anchor):
-        return list(anchor["blend"]) if "blend" in anchor else [anchor["learner"]]
-    return []
-
-
 def generator_halo(name: str, args: dict) -> int:
     """Half the largest context window of a generator (``model.generator`` name and args): a
-    learner's or a blend's parts', else an anchored network's anchor's (0 without windows)."""
-    windows = [w for a in learner_parts(name, args) or [args.get("anchor")] if isinstance(a, dict)
-               for w in a.get("windows") or []]
-    return max(windows, default=0) // 2
+    learner's, a blend's parts', or a network's anchor's (0 without windows)."""
+    anchor = args.get("anchor") if isinstance(args.get("anchor"), dict) else {}
+    found = [args] if name == "learner" else list(args.get("parts", [])) if name == "blend" else \
+        [anchor.get("learner") or {}, *anchor.get("blend", []), anchor]
+    return max((w for a in found for w in a.get("windows") or []), default=0) // 2
 
 
 def apply_linear(baseline: dict | None, x):
@@ -235,8 +237,14 @@ def read_spec(folder: str | Path) -> ModelSpec:
             raise BandbridgeError(f"{p}: {key} is {meta[key]} but its {side} bands are "
                                   f"{', '.join(map(str, named))}; the bundle was edited or damaged: "
                                   "copy it again or re-export it")
+    limited = meta.get("runs_on")
+    if limited is not None and not (isinstance(limited, dict) and all(
+            isinstance(v, list) and all(isinstance(b, str) for b in v) for v in limited.values())):
+        raise BandbridgeError(f"{p}: runs_on must map learner kinds to lists of backends and "
+                              "precisions; the bundle was edited or damaged: copy it again or "
+                              "re-export it")
     return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg),
-                     meta.get("baseline"), meta.get("confidence"))
+                     meta.get("baseline"), meta.get("confidence"), limited)
 
 
 def zoo_dir() -> Path:

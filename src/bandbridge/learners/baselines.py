@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bandbridge.data.datasets import LoadedPair
+from bandbridge.learners.linear import least_squares
+from bandbridge.learners.ridge import ridge
 from bandbridge.models.anchor import normalize_bands
 
 
@@ -63,13 +65,12 @@ def sample_pixels(pairs: list[LoadedPair], n: int = SAMPLE_PIXELS, seed: int = 0
 
 
 class LinearBaseline:
-    """Least squares ``y = W·x + b`` per pixel."""
+    """Least squares ``y = W·x + b`` per pixel (the ``linear`` learner's fit, learners/linear.py)."""
 
     name = "linear"
 
     def fit(self, X: torch.Tensor, Y: torch.Tensor) -> "LinearBaseline":
-        A = np.c_[X.double().numpy(), np.ones(len(X))]
-        self.coef = np.linalg.lstsq(A, Y.double().numpy(), rcond=None)[0]  # (Ci + 1, Ct)
+        self.coef = least_squares(X.double().numpy(), Y.double().numpy())  # (Ci + 1, Ct)
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,8 +88,8 @@ def apply_coef(coef: np.ndarray, f: torch.Tensor) -> torch.Tensor:
 class ContextRidgeBaseline:
     """Ridge regression on the anchor's context features ``φ(x)`` (models/anchor.py: the bands,
     their local means and standard deviations over 5, 15 and 45 px, their pairwise products),
-    features standardised, intercept unpenalised. The penalty ``λ`` (× pixel count) among
-    ``LAMBDAS`` — or the plain linear map, or the constant — is chosen (``rule``):
+    features standardised, intercept unpenalised (the ``ridge`` learner's fit, learners/ridge.py).
+    The penalty ``λ`` among ``LAMBDAS`` — or the plain linear map, or the constant — is chosen (``rule``):
 
     - with two or more training sources, by **leave-one-source-out** on them: each candidate —
       the constant mean too — is fitted on all sources but one and scored on that one, and the
@@ -136,7 +137,7 @@ class ContextRidgeBaseline:
         """Every candidate fit ``(F + 1, Ct)`` on features ``X (N, F)`` whose first ``c`` columns
         are the bands: each ``λ``, the linear map of the bands, the constant mean."""
         fits: dict = {lam: ridge(X, Y, lam) for lam in self.LAMBDAS}
-        lin = np.linalg.lstsq(np.c_[X[:, :c], np.ones(len(X))], Y, rcond=None)[0]
+        lin = least_squares(X[:, :c], Y)
         pad = np.zeros((X.shape[1] - c, Y.shape[1]))
         fits["linear"] = np.r_[lin[:c], pad, lin[c:]]
         fits["mean"] = np.r_[np.zeros((X.shape[1], Y.shape[1])), Y.mean(0, keepdims=True)]
@@ -170,22 +171,6 @@ def leave_one_source_out(per: dict[str, tuple[np.ndarray, np.ndarray]], candidat
 
 def _image_features(features: nn.Module):
     return lambda x: features(x[None].float())[0]
-
-
-def ridge(X: np.ndarray, Y: np.ndarray, lam: float,
-          penalised: np.ndarray | None = None) -> np.ndarray:
-    """``(F + 1, Ct)`` weights and bias minimising ``‖[X 1]·W − Y‖² + λ·n·‖D·w‖²`` with the
-    features standardised by ``D`` (so one λ suits all scales) and the bias unpenalised; returned
-    for the raw features. ``lam = 0`` is plain least squares. ``penalised`` (``(F,)`` bool):
-    shrink only those features (default all)."""
-    mu, sd = X.mean(0), X.std(0)
-    sd = np.where(sd > 1e-12, sd, 1.0)
-    A = np.c_[(X - mu) / sd, np.ones(len(X))]
-    pen = np.ones(X.shape[1]) if penalised is None else penalised.astype(float)
-    reg = lam * len(X) * np.diag(np.r_[pen, 0.0])
-    W = np.linalg.lstsq(A.T @ A + reg, A.T @ Y, rcond=None)[0]
-    w = W[:-1] / sd[:, None]
-    return np.r_[w, W[-1:] - mu @ w]
 
 
 class MeanBaseline:
@@ -255,16 +240,16 @@ class Upsample:
 @torch.no_grad()
 def init_anchor(generator: nn.Module, pairs: list[LoadedPair],
                 val: list[LoadedPair] | None = None):
-    """Set an anchored generator's spectral map (``generator.spectral``, a 1×1 convolution) to
-    its baseline's closed-form fit on ``pairs`` (the same pixels, the same fit): the linear map,
+    """Set an anchored generator's linear or ridge map (``generator.learner``, models/anchored.py:
+    a 1×1 convolution on its features) to its baseline's closed-form fit on ``pairs`` (the same pixels, the same fit): the linear map,
     or for a context anchor the ridge on ``φ(x)`` with ``λ`` chosen on ``val`` (the linear map
     when it validates better). The untrained model then *is* that baseline. Returns the fit (or
     None for generators without an anchor)."""
-    conv = getattr(generator, "spectral", None)
-    if not isinstance(conv, nn.Conv2d):  # no anchor, or a learner anchor (fitted by the run)
+    learner = getattr(generator, "learner", None)
+    if learner is None or generator.clamp_learner:  # no anchor, or the core's (fitted by the run)
         return None
-    feats = getattr(generator, "anchor_features", None)
-    if feats is not None:
+    conv, feats = learner.head, learner.features
+    if feats.windows:
         lin = ContextRidgeBaseline(feats.windows, feats.products).fit_pairs(pairs, val)
     else:
         X, Y = sample_pixels(pairs)
@@ -276,7 +261,7 @@ def init_anchor(generator: nn.Module, pairs: list[LoadedPair],
 
 
 class GBMContextBaseline:
-    """Gradient-boosted trees (LightGBM, learners/fit.py's settings, one model per target band,
+    """Gradient-boosted trees (the ``gbm`` learner, learners/gbm.py, one model per target band,
     fitted on 50 000 sampled pixels) on the same context features as
     :class:`ContextRidgeBaseline`: the per-pixel non-linear bar."""
 
@@ -286,11 +271,11 @@ class GBMContextBaseline:
         self.pixels = pixels
 
     def fit_pairs(self, train: list[LoadedPair], val=None) -> "GBMContextBaseline":
-        from bandbridge.learners.fit import CANDIDATES
         from bandbridge.learners.folds import image_features
+        from bandbridge.learners.gbm import GBM
         X, Y = sample_pixels(train, n=self.pixels, features=image_features)
-        fitted = CANDIDATES["gbm-context"](X.numpy(), Y.numpy(), train[0].x.shape[0])
-        self.net = fitted.make_generator(train[0].x.shape[0], Y.shape[1])
+        c = train[0].x.shape[0]
+        self.net = GBM(context=True).fit(X.numpy(), Y.numpy(), c).module(c, Y.shape[1])
         return self
 
     @torch.inference_mode()
@@ -312,7 +297,7 @@ class LearnerBaseline:
         from bandbridge.learners.select import choose
         px, _ = pair_pixels(train)
         self.selection = choose(px, budget_s=budget_s)
-        self.net = self.selection.fitted.make_generator(px.bands, px.Y.shape[1])
+        self.net = self.selection.fitted.module(px.bands, px.Y.shape[1])
         return self
 
     @torch.inference_mode()

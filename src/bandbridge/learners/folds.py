@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bandbridge.learners.fit import PRODUCTS, WINDOWS
+from bandbridge.learners.base import PRODUCTS, WINDOWS
 from bandbridge.models.features import ContextFeatures
 
 FOLDS = 4

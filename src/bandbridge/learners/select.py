@@ -2,7 +2,7 @@
 every pixel: the one selection core of train's anchor, adapt, ``loso --shots``, the web page's
 calibration and evaluate's baselines.
 
-Each candidate (``fit.CANDIDATES``) is fitted on the training pixels of every fold
+Each candidate (a configured learner, ``registry.candidates()``) is fitted on the training pixels of every fold
 (``folds.spatial_folds``: whole groups, or blocks with a buffer) and scored on that fold's
 held-out pixels; its **out-of-fold MAE** is the mean absolute error over all held-out pixels of
 all folds — what the card reports, stated as such. Fixed predictions (the model as it was, which
@@ -17,21 +17,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bandbridge.learners.fit import CANDIDATES, Fitted, blend, family
+from bandbridge.learners.base import Learner, family
+from bandbridge.learners.blend import Blend
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
+from bandbridge.learners.registry import candidates as default_candidates
 
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
 BLEND = 3  # the blend candidate: the mean of this many best learners of distinct families
-ALWAYS = ("constant", "linear")  # measured whatever the time budget
-# what may be chosen when validation cannot see other scenes (one group of near-copies) and the
-# user has not said the scenes are the ones to predict (--within-scene)
-SIMPLE = ALWAYS
+# measured whatever the time budget, and all that may be chosen when validation cannot see other
+# scenes (one group of near-copies) and the user has not said the scenes are the ones to predict
+# (--within-scene)
+SIMPLE = ("constant", "linear")
 
 
 @dataclass
 class Selection:
     chosen: str  # the best learner candidate (refitted in ``fitted``)
-    fitted: Fitted
+    fitted: Learner
     oof: dict[str, float]  # out-of-fold MAE of every candidate measured, and of fixed predictions
     per_fold: dict[str, list[float]]
     folds: list[str]  # what each fold held out
@@ -59,19 +61,19 @@ def mae(pred: np.ndarray, Y: np.ndarray) -> float:
     return float(np.abs(pred - Y).mean())
 
 
-def choose(px: Pixels, candidates: dict | None = None, fixed: dict[str, np.ndarray] | None = None,
+def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str, np.ndarray] | None = None,
            allowed: tuple[str, ...] | None = None, budget_s: float | None = None,
            k: int = FOLDS, seed: int = 0, folds: list[Fold] | None = None,
            eligible: tuple[str, ...] | None = None) -> Selection:
-    """Cross-validate ``candidates`` (default all; ``allowed``: only these names or families) on
+    """Cross-validate ``candidates`` (configured learners, default ``registry.candidates()``; ``allowed``: only these names or families) on
     ``px``, score ``fixed`` predictions ``(N, Ct)`` on the same held-out pixels, refit the best
     learner on all of ``px``. ``budget_s`` bounds the search: candidates are tried cheapest first
     and those past the budget are skipped (the constant and linear map always run). ``eligible``
     (names or families): only these may be chosen, the others are measured for the record."""
     t0 = time.perf_counter()
-    cands = dict(candidates or CANDIDATES)
+    cands = {c.name: c for c in (candidates or default_candidates())}
     if allowed is not None:
-        cands = {n: f for n, f in cands.items() if n in allowed or family(n) in allowed}
+        cands = {n: c for n, c in cands.items() if n in allowed or family(n) in allowed}
     folds = folds if folds is not None else spatial_folds(px, k)
     if not folds:
         raise ValueError("no fold has both training and held-out pixels")
@@ -84,14 +86,14 @@ def choose(px: Pixels, candidates: dict | None = None, fixed: dict[str, np.ndarr
     per_fold: dict[str, list[float]] = {}
     preds: dict[str, np.ndarray] = {}  # each candidate's out-of-fold predictions (N, Ct)
     skipped = []
-    for name, fit in cands.items():
-        if budget_s is not None and time.perf_counter() - t0 > budget_s and name not in ALWAYS:
+    for name, cand in cands.items():
+        if budget_s is not None and time.perf_counter() - t0 > budget_s and name not in SIMPLE:
             skipped.append(name)
             continue
         errs, n = [], []
         pred = np.zeros_like(px.Y)
         for fold, tr in zip(folds, fits):
-            model = fit(px.X[tr], px.Y[tr], c)
+            model = cand.clone().fit(px.X[tr], px.Y[tr], c)
             pred[fold.test] = model.predict(px.X[fold.test], c)
             errs.append(mae(pred[fold.test], px.Y[fold.test]))
             n.append(len(fold.test))
@@ -126,9 +128,9 @@ def top_families(oof: dict[str, float], eligible) -> tuple[str, ...]:
     return tuple(tops) if len(tops) == BLEND else ()
 
 
-def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None = None) -> Fitted:
-    """``chosen`` (a candidate's name, or ``blend`` of ``blend_of``) fitted on all of ``px``."""
-    cands = cands or CANDIDATES
-    if chosen == "blend":
-        return blend([cands.get(k, CANDIDATES.get(k))(px.X, px.Y, px.bands) for k in blend_of])
-    return cands.get(chosen, CANDIDATES.get(chosen))(px.X, px.Y, px.bands)
+def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None = None) -> Learner:
+    """``chosen`` (a candidate's name, or ``blend`` of ``blend_of``) fitted on all of ``px``
+    (``cands``: the candidates by name, default ``registry.candidates()``)."""
+    known = {c.name: c for c in default_candidates()} | (cands or {})
+    model = Blend([known[k] for k in blend_of]) if chosen == "blend" else known[chosen]
+    return model.clone().fit(px.X, px.Y, px.bands)

@@ -4,35 +4,35 @@ from __future__ import annotations
 
 from torch import nn
 
-from bandbridge.models.learner import BlendLearner, PixelLearner
 from bandbridge.models.patchgan import PatchGAN
 from bandbridge.models.resnet import ResNetGenerator
 from bandbridge.models.rlfn import RLFN
 from bandbridge.models.sr import SRGenerator
 from bandbridge.models.unet import UNet
 
+# networks; a per-pixel learner, or a network's residual on one, is built by generators.py
 GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator,
-                                          "rlfn": RLFN, "learner": PixelLearner,
-                                          "blend": BlendLearner}
+                                          "rlfn": RLFN}
 SR_GENERATORS = ("sr", "rlfn")  # take the task's scale
 CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
 
 
-def _build(table: dict, kind: str, name: str, args: dict) -> nn.Module:
+def _build(table: dict, kind: str, name: str, args: dict, also: tuple[str, ...] = ()) -> nn.Module:
     from bandbridge.errors import BandbridgeError
     if name not in table:
-        raise BandbridgeError(f"unknown {kind} '{name}'; choose one of {sorted(table)}")
+        raise BandbridgeError(f"unknown {kind} '{name}'; choose one of {sorted([*table, *also])}")
     try:
         return table[name](**args)
     except (TypeError, ValueError) as e:
         raise BandbridgeError(f"model.{kind}.args for '{name}': {e}") from None
 
 
-def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
-                    scale: int = 1) -> nn.Module:
+def build_network(name: str, in_channels: int, out_channels: int, args: dict,
+                  scale: int = 1, also: tuple[str, ...] = ()) -> nn.Module:
+    """A network of :data:`GENERATORS` (``also``: the other generator names an error lists)."""
     extra = {"scale": scale} if name in SR_GENERATORS else {}
     return _build(GENERATORS, "generator", name,
-                  {"in_channels": in_channels, "out_channels": out_channels, **extra, **args})
+                  {"in_channels": in_channels, "out_channels": out_channels, **extra, **args}, also)
 
 
 def build_critic(name: str, in_channels: int, args: dict) -> nn.Module:

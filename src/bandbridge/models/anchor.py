@@ -1,4 +1,5 @@
-"""Per-image input normalisation and the baseline anchor shared by the U-Net and ResNet generators.
+"""Per-image input normalisation shared by the U-Net and ResNet generators, and the parts of the
+anchor (models/anchored.py) that are not the learner: the guard and the residual's zero start.
 
 Radiometry is per image, never per tile: the statistics ``stats (B, 2·C)`` = per-band low and high
 percentiles of the *whole* image (model values, see :func:`bandbridge.radiometry.image_stats`)
@@ -12,12 +13,12 @@ Modes (``input_norm``):
 - ``robust``: ``(x − lo) / (hi − lo)`` (per-image contrast stretch, for DN products of unknown
   gain); the network also sees ``lo`` and ``hi``.
 
-The baseline anchor: ``G(x) = A·x + b + R(n(x), stats)`` with ``A, b`` a 1×1 convolution set to
-the closed-form least-squares fit on the training pixels before training (the linear baseline's
-own fit), and ``R`` the CNN, fed the normalised bands ``n(x)`` and the image statistics, whose last
-layer starts at zero — the untrained model *is* the linear baseline. ``A, b`` stay fixed in
-training (the residual learns what the fit cannot); bundles keep them as weights. The spectral
-map takes the bands as read: on leave-one-source-out the linear fit on normalised bands
+The baseline anchor (models/anchored.py): ``G(x) = L(x) + R(n(x), stats)`` with ``L`` a learner
+fitted before training (the linear map ``A·x + b`` in closed form, a ridge on context features,
+or the selection core's choice) and ``R`` the CNN, fed the normalised bands ``n(x)`` and the image
+statistics, whose last layer starts at zero — the untrained model *is* the learner. ``L`` stays
+fixed in training (the residual learns what the fit cannot); bundles keep it as weights. The
+learner takes the bands as read: on leave-one-source-out the linear fit on normalised bands
 transferred worse (``scripts/loso_linear.py``, eight reflectance sources: mean MAE 0.084
 dark-object, 0.088 robust vs 0.057 as read).
 """
@@ -28,7 +29,6 @@ import torch
 from torch import Tensor, nn
 
 from bandbridge.models.features import ContextFeatures, box_mean  # noqa: F401 - re-exported
-from bandbridge.models.learner import learner_anchor
 from bandbridge.radiometry import STATS_PERCENTILES
 
 NORM_MODES = ("none", "dark_object", "robust")
@@ -65,6 +65,15 @@ def batch_stats(x: Tensor) -> Tensor:
     return torch.cat(qs, 1)
 
 
+def image_stats(x: Tensor, context: Tensor | None, channels: int) -> Tensor:
+    """The image statistics ``(B, 2·C)`` of ``x``'s ``channels`` bands: the context's (the whole
+    image's, so every tile is treated alike), else the batch's own (:func:`batch_stats`)."""
+    c = channels
+    if context is not None and context.shape[1] >= CONTEXT_BASE + 2 * c:
+        return context[:, CONTEXT_BASE:CONTEXT_BASE + 2 * c].float()
+    return batch_stats(x)
+
+
 class InputNorm(nn.Module):
     """``(x, context) → (normalised bands (B, C, H, W), statistic maps (B, k·C, H, W))``."""
 
@@ -80,10 +89,7 @@ class InputNorm(nn.Module):
         return self.channels + self.extra
 
     def stats(self, x: Tensor, context: Tensor | None) -> Tensor:
-        c = self.channels
-        if context is not None and context.shape[1] >= CONTEXT_BASE + 2 * c:
-            return context[:, CONTEXT_BASE:CONTEXT_BASE + 2 * c].float()
-        return batch_stats(x)
+        return image_stats(x, context, self.channels)
 
     def forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         if self.mode == "none":
@@ -96,33 +102,6 @@ class InputNorm(nn.Module):
         return xn, maps[:, :, None, None].to(x.dtype).expand(-1, -1, h, w)
 
 
-def anchor_parts(in_bands: int, out_channels: int, anchor: bool | dict | str
-                 ) -> tuple[nn.Module | None, ContextFeatures | None]:
-    """``anchor``: ``False`` (no anchor), ``True`` (linear: ``A·x + b``),
-    ``{windows: [5, 15, 45], products: true}`` (ridge on :class:`ContextFeatures`), or a fitted
-    small-data learner ``{learner: {kind, windows, …}}`` / ``{blend: [parts]}``
-    (models/learner.py: the selection core's choice, trees included) — a training run turns
-    ``anchor: learner`` into the latter (workflows/learner_anchor.py)."""
-    if not anchor:
-        return None, None
-    if isinstance(anchor, dict) and ("learner" in anchor or "blend" in anchor):
-        return learner_anchor(in_bands, out_channels, anchor), None
-    if anchor == "learner":
-        raise ValueError("anchor: learner is chosen and fitted by a training run; a generator "
-                         "built outside one needs the fitted {learner: {...}} arguments")
-    feats = ContextFeatures(in_bands, **anchor) if isinstance(anchor, dict) else None
-    return frozen_spectral_map(feats.out_channels if feats else in_bands, out_channels), feats
-
-
-def frozen_spectral_map(in_channels: int, out_channels: int) -> nn.Conv2d:
-    """The anchor's 1×1 convolution ``A·x + b``, excluded from training: it holds the closed-form
-    least-squares optimum, which Adam's per-parameter steps (≈ lr each, whatever the gradient)
-    would otherwise random-walk away from on noisy, augmented batches."""
-    conv = nn.Conv2d(in_channels, out_channels, 1)
-    conv.requires_grad_(False)
-    return conv
-
-
 def zero_last_conv(module: nn.Module) -> None:
     """Zero the weights and bias of the last convolution in ``module`` (the residual starts at 0)."""
     convs = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
@@ -132,9 +111,9 @@ def zero_last_conv(module: nn.Module) -> None:
 
 
 def zero_residual(generator: nn.Module) -> None:
-    """Make an anchored generator its anchor again: zero the residual's last convolution
-    (``generator.residual_tail()``, the block that ends in it)."""
-    zero_last_conv(generator.residual_tail())
+    """Make an anchored generator (models/anchored.py) its learner again: zero the residual's
+    last convolution (``network.residual_tail()``, the block that ends in it)."""
+    zero_last_conv(generator.network.residual_tail())
 
 
 class DomainGuard(nn.Module):
@@ -165,20 +144,3 @@ def guard_part(in_bands: int, guard: dict | None) -> DomainGuard | None:
     if len(guard["low"]) != 2 * in_bands or len(guard["high"]) != 2 * in_bands:
         raise ValueError(f"guard: low and high need {2 * in_bands} statistics (2 per input band)")
     return DomainGuard(**guard)
-
-
-def anchored_output(spectral: nn.Module | None, x: Tensor, r: Tensor, training: bool,
-                    features: ContextFeatures | None = None, weight: Tensor | None = None,
-                    clamp: bool = True) -> Tensor:
-    """The generator's output in model values: ``A·φ(x) + b + w·r`` with the residual ``r`` in
-    [−1, 1] (anchored; ``φ(x) = x`` for a linear anchor; ``w (B,)`` the guard's weight, 1 without
-    one), or the plain ``(r + 1) / 2`` of a tanh output. Inference clamps to [0, 1] (training does
-    not, so the loss still has a gradient past the range; nor does ``clamp=False``: the residual
-    graph an export adds to a tree anchor's, inference/runtime/trees.py)."""
-    if spectral is not None:
-        if weight is not None:
-            r = r * weight.to(r.dtype)[:, None, None, None]
-        y = spectral(features(x) if features is not None else x) + r
-    else:
-        y = (r + 1.0) * 0.5
-    return y if training or not clamp else y.clamp(0.0, 1.0)

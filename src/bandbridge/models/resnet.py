@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.anchor import InputNorm, anchor_parts, anchored_output, guard_part, zero_last_conv
+from bandbridge.models.anchor import InputNorm
 from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
@@ -31,12 +31,11 @@ class ResNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64,
                  n_blocks: int = 9, n_down: int = 2, norm: str = "instance",
                  dropout: bool = False, location: dict | None = None,
-                 conditioning: dict | None = None, anchor: bool | dict = False, input_norm: str = "none",
-                 guard: dict | None = None):
+                 conditioning: dict | None = None, input_norm: str = "none"):
         super().__init__()
         bias = norm != "batch"
         self.norm_in = InputNorm(in_channels, input_norm)
-        in_bands, in_channels = in_channels, self.norm_in.out_channels
+        in_channels = self.norm_in.out_channels
         self.n_down = n_down
         enc: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
                                 norm_layer(norm, ngf), nn.ReLU(True)]
@@ -54,12 +53,6 @@ class ResNetGenerator(nn.Module):
                     norm_layer(norm, c // 2), nn.ReLU(True)]
         dec += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.decoder = nn.Sequential(*dec)
-        # Baseline anchor (models/anchor.py): a 1×1 spectral map + this network as a residual from 0.
-        self.spectral, self.anchor_features = anchor_parts(in_bands, out_channels, anchor)
-        self.guard = guard_part(in_bands, guard) if anchor else None  # never-worse: anchor.py
-        self.clamp_output = True  # False only for an export's residual graph (runtime/trees.py)
-        if anchor:
-            zero_last_conv(self.residual_tail())
         # Location prior after the downsampling, before the residual blocks (NIR-GAN's place).
         self.prior = (LocationPrior(self.bottleneck_channels, **location)
                       if location is not None else None)
@@ -67,11 +60,17 @@ class ResNetGenerator(nn.Module):
                           if conditioning is not None else None)
 
     def residual_tail(self) -> nn.Module:
-        """The block ending in the residual's last convolution (zeroed to start at the anchor)."""
+        """The block ending in the last convolution (zeroed when the network is a residual on a
+        learner: models/anchored.py)."""
         return self.decoder
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        x0 = x
+        """``(B, Cout, H, W)`` in [0, 1]: the raw output mapped from [−1, 1]."""
+        y = (self.residual(x, context) + 1.0) * 0.5
+        return y if self.training else y.clamp(0.0, 1.0)
+
+    def residual(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """The raw output in [−1, 1] (tanh), cropped to the input's size: ``(B, Cout, H, W)``."""
         xn, maps = self.norm_in(x, context)
         x, (h, w) = pad_to_multiple(torch.cat([xn, maps], 1) * 2.0 - 1.0, 2**self.n_down)
         f = self.encoder(x)
@@ -80,7 +79,4 @@ class ResNetGenerator(nn.Module):
         if self.condition is not None:
             f = self.condition(f, context)
         y = self.decoder(self.body(f))
-        fade = None if self.guard is None or self.training else \
-            self.guard(self.norm_in.stats(x0, context))
-        return anchored_output(self.spectral, x0, y[..., :h, :w], self.training,
-                               self.anchor_features, fade, self.clamp_output)
+        return y[..., :h, :w]

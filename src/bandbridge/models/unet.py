@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bandbridge.models.anchor import InputNorm, anchor_parts, anchored_output, guard_part, zero_last_conv
+from bandbridge.models.anchor import InputNorm
 from bandbridge.models.layers import norm_layer, pad_to_multiple
 from bandbridge.models.location import ConditionPrior, LocationPrior
 
@@ -18,8 +18,7 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 64, depth: int = 8,
                  norm: str = "batch", dropout: bool = True, max_mult: int = 8,
                  upsample: str = "transpose", location: dict | None = None,
-                 conditioning: dict | None = None, anchor: bool | dict = False, input_norm: str = "none",
-                 guard: dict | None = None):
+                 conditioning: dict | None = None, input_norm: str = "none"):
         super().__init__()
         if upsample not in ("transpose", "bilinear", "nearest"):
             raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got '{upsample}'")
@@ -36,7 +35,7 @@ class UNet(nn.Module):
 
         self.depth = depth
         self.norm_in = InputNorm(in_channels, input_norm)
-        in_bands, in_channels = in_channels, self.norm_in.out_channels
+        in_channels = self.norm_in.out_channels
         bias = norm != "batch"  # batch norm has its own shift
         ch = [ngf * min(2**j, max_mult) for j in range(depth)]
         self.down = nn.ModuleList()
@@ -61,19 +60,19 @@ class UNet(nn.Module):
         # Location prior at the bottleneck, after all downsampling (see models/location.py).
         self.prior = LocationPrior(ch[-1], **location) if location is not None else None
         self.condition = ConditionPrior(ch[-1], **conditioning) if conditioning is not None else None
-        # Baseline anchor (models/anchor.py): a 1×1 spectral map + this U-Net as a residual from 0.
-        self.spectral, self.anchor_features = anchor_parts(in_bands, out_channels, anchor)
-        self.guard = guard_part(in_bands, guard) if anchor else None  # never-worse: anchor.py
-        self.clamp_output = True  # False only for an export's residual graph (runtime/trees.py)
-        if anchor:
-            zero_last_conv(self.residual_tail())
 
     def residual_tail(self) -> nn.Module:
-        """The block ending in the residual's last convolution (zeroed to start at the anchor)."""
+        """The block ending in the last convolution (zeroed when the network is a residual on a
+        learner: models/anchored.py)."""
         return self.up[0]
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        x0 = x
+        """``(B, Cout, H, W)`` in [0, 1]: the raw output mapped from [−1, 1]."""
+        y = (self.residual(x, context) + 1.0) * 0.5
+        return y if self.training else y.clamp(0.0, 1.0)
+
+    def residual(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """The raw output in [−1, 1] (tanh), cropped to the input's size: ``(B, Cout, H, W)``."""
         xn, maps = self.norm_in(x, context)
         x, (h, w) = pad_to_multiple(torch.cat([xn, maps], 1) * 2.0 - 1.0, 2**self.depth)
         skips = []
@@ -87,7 +86,4 @@ class UNet(nn.Module):
         y = self.up[-1](skips[-1])
         for j in range(self.depth - 2, -1, -1):
             y = self.up[j](torch.cat([skips[j], y], 1))
-        fade = None if self.guard is None or self.training else \
-            self.guard(self.norm_in.stats(x0, context))
-        return anchored_output(self.spectral, x0, y[..., :h, :w], self.training,
-                               self.anchor_features, fade, self.clamp_output)
+        return y[..., :h, :w]

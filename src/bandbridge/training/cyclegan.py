@@ -27,7 +27,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.losses import gradient_penalty
 from bandbridge.losses.cycle import as_bands, can_swap_bands, two_domain_l1
 from bandbridge.losses.distribution import DistributionSample
-from bandbridge.models import build_critic, build_generator
+from bandbridge.generators import build_generator
+from bandbridge.models import build_critic
 from bandbridge.training.display import make_grid, to_display
 from bandbridge.training.paired import GANTask
 from bandbridge.training.steps import frozen, optimizer_step

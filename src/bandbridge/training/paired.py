@@ -21,7 +21,8 @@ from bandbridge.data.datasets import batch_context
 from bandbridge.errors import BandbridgeError
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, histogram_emd, index_l1, masked_l1
 from bandbridge.metrics import batch_metrics, evaluate_loader
-from bandbridge.models import build_critic, build_generator
+from bandbridge.generators import build_generator
+from bandbridge.models import build_critic
 from bandbridge.training.display import make_grid, to_display
 from bandbridge.training.steps import cosine_decay, frozen, linear_decay, optimizer_step
 

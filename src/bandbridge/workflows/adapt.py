@@ -119,7 +119,7 @@ def user_groups(pairs: list) -> list[str]:
 
 def kept_label(sel) -> str:
     """What the selection hands back: ``zero-shot`` or the chosen learner's family."""
-    from bandbridge.learners.fit import family
+    from bandbridge.learners.base import family
     return "zero-shot" if sel.winner == "zero-shot" else family(sel.chosen)
 
 
@@ -127,7 +127,7 @@ def adapted_config(base: Config, sources: list[dict], sel, name: str) -> Config:
     """The bundle's config: the base's bands and scalings, the user's sources, the chosen
     learner as the generator, tiles overlapping by its context halo."""
     from bandbridge.workflows.learner_best import learner_config
-    return learner_config(user_config(base, sources, name), sel.fitted.generator_args())
+    return learner_config(user_config(base, sources, name), sel.fitted.generator())
 
 
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
@@ -189,7 +189,7 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     info = {"epoch": -1, "learner": {k: v for k, v in summary.items() if k != "methods"}
             | {"oof_mae": {m: v["mae"] for m, v in summary["methods"].items()}},
             "baseline": {"linear": linear_coef(user_pairs, lin).tolist()}}
-    save_bundle(dest, sel.fitted.make_generator(bundle.in_channels, bundle.out_channels),
+    save_bundle(dest, sel.fitted.module(bundle.in_channels, bundle.out_channels),
                 adapted_config(base, sources, sel, name), bundle.in_channels,
                 bundle.out_channels, **info)
     summary["name"] = name_by_content(dest, name)
@@ -214,11 +214,11 @@ def name_by_content(dest: Path, name: str) -> str:
 def linear_coef(pairs: list, fitted=None) -> np.ndarray:
     """``(Ci + 1, Ct)``: the linear map on all the pairs' pixels (the bundle's baseline)."""
     if fitted is not None:
-        return fitted.coef
-    from bandbridge.learners.fit import fit_linear
+        return fitted.coef_
+    from bandbridge.learners.linear import least_squares
     X = np.concatenate([p.x[:, p.mask[0]].T.numpy() for p in pairs])
     Y = np.concatenate([p.y[:, p.mask[0]].T.numpy() for p in pairs])
-    return fit_linear(X, Y, X.shape[1]).coef
+    return least_squares(X, Y)
 
 
 def card_summary(sel, pairs: list, keep: str, note: str | None, model: str, groups: int) -> dict:

@@ -4,7 +4,7 @@ core chooses on the run's training split — the residual is one more candidate,
 Before training, the core (learners/select.py) cross-validates its candidates on the training
 pixels (sources, groups or blocks of rows held out), refits the winner on every training pixel,
 and the generator's anchor becomes that learner (``{learner: {kind, …}}`` or ``{blend: [...]}``,
-boosted trees included: models/learner.py). The residual starts at zero, so the untrained model
+boosted trees included: learners/registry.py). The residual starts at zero, so the untrained model
 *is* the chosen learner, and ``model/best`` moves off it only when an epoch validates better
 (workflows/groups.py: on every held-out group). A run whose best is still its start hands back the
 learner alone (workflows/learner_best.py), so no unused residual network is ever run.
@@ -31,7 +31,7 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     from bandbridge.spec import generator_halo
     px, _ = pair_pixels(train)
     sel = choose(px, budget_s=budget_s, eligible=SIMPLE if blind else None)
-    g = sel.fitted.generator_args()
+    g = sel.fitted.generator()
     anchor = {"blend": g["args"]["parts"]} if g["name"] == "blend" else {"learner": g["args"]}
     d = cfg.model_dump(mode="json")
     d["model"]["generator"]["args"]["anchor"] = anchor
@@ -47,8 +47,8 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
 
 
 def set_learner_anchor(generator, fitted, in_channels: int, out_channels: int) -> None:
-    """Load the fitted learner into the generator's anchor (``generator.spectral``)."""
-    generator.spectral.load_state_dict(fitted.make_generator(in_channels, out_channels).state_dict())
+    """Load the fitted learner into the anchored generator's ``learner`` (models/anchored.py)."""
+    generator.learner.load_state_dict(fitted.module(in_channels, out_channels).state_dict())
 
 
 def learner_baseline(train: list, record: dict) -> dict:

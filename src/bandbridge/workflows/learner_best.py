@@ -23,6 +23,7 @@ import torch
 from bandbridge.bundle import load_bundle, save_bundle
 from bandbridge.config import Config, build_config
 from bandbridge.fileio import atomic_write_bytes
+from bandbridge.models.anchored import Anchored
 from bandbridge.spec import BUNDLE_META
 
 LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
@@ -83,10 +84,10 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     ci, ct = bundle.in_channels, bundle.out_channels
     # a best that is still the run's start is its anchor plus a residual of zeros: hand back the
     # anchor alone rather than run a network that adds nothing
-    start = bundle.info.get("epoch") == -1 and getattr(bundle.generator, "spectral", None) is not None
+    start = bundle.info.get("epoch") == -1 and isinstance(bundle.generator, Anchored)
     nan = {"all": float("nan")}
     net = val_mae(bundle.generator.eval(), val, cfg.sensors) if val else nan
-    lrn = val_mae(sel.fitted.make_generator(ci, ct), val, cfg.sensors) if val else nan
+    lrn = val_mae(sel.fitted.module(ci, ct), val, cfg.sensors) if val else nan
     # as the run's own selection with several validation sources: never worse on any of them
     # (beyond the 1 % the project's never-worse checks allow)
     worst = max([lrn[k] / max(net[k], 1e-12) for k in net if k != "all"] or [float("nan")])
@@ -112,8 +113,7 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     if keep == "learner":
         fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0])
         record["refitted_on"] = "train + validation pixels"
-        replace_best(best, network, bundle, cfg, fitted.make_generator(ci, ct),
-                     fitted.generator_args(), record)
+        replace_best(best, network, bundle, cfg, fitted.module(ci, ct), fitted.generator(), record)
     return record
 
 
@@ -129,17 +129,10 @@ def replace_best(best: Path, network: Path, bundle, cfg: Config, generator, args
 
 
 def anchor_alone(bundle, in_channels: int):
-    """``(module, model.generator)`` of an anchored network's anchor without its residual: the
-    fitted learner of ``anchor: learner``, or the linear/ridge map as a learner."""
-    from bandbridge.models.learner import anchor_as_learner
-    g = bundle.generator
-    if isinstance(g.spectral, torch.nn.Conv2d):
-        learner, args = anchor_as_learner(g, in_channels)
-        return learner, {"name": "learner", "args": args}
-    anchor = bundle.config.model.generator.anchor
-    generator = ({"name": "blend", "args": {"parts": anchor["blend"]}} if "blend" in anchor
-                 else {"name": "learner", "args": anchor["learner"]})
-    return g.spectral.eval(), generator
+    """``(module, model.generator)`` of an anchored network's learner without its residual: the
+    fitted learner of ``anchor: learner``, or the run's linear or ridge map."""
+    from bandbridge.generators import anchor_generator
+    return bundle.generator.learner.eval(), anchor_generator(bundle.config.model.generator.anchor)
 
 
 def card(record: dict) -> str:
@@ -161,7 +154,7 @@ def card(record: dict) -> str:
 
 
 def learner_config(cfg: Config, generator: dict) -> Config:
-    """``cfg`` with the learner ``generator`` (``{"name", "args"}``: ``Fitted.generator_args()``)
+    """``cfg`` with the learner ``generator`` (``{"name", "args"}``: ``Learner.generator()``)
     as its generator and tiles overlapping by its context halo."""
     from bandbridge.spec import generator_halo
     d = cfg.model_dump(mode="json")

@@ -3,7 +3,7 @@ range of statistics of the images its config trained on, data/domain.py) and the
 model of ``predict --confidence`` (evaluation/confidence.py, fitted on its validation split),
 written into its ``model.yaml``.
 
-Runs set both themselves (``runner.with_guard`` at the start, ``add_confidence`` at the end);
+Runs set both themselves (``start.with_guard`` at the start, ``add_confidence`` at the end);
 this is for bundles made before, and for measuring a model with and without a guard.
 """
 

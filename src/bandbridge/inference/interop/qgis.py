@@ -61,14 +61,14 @@ def check_exportable(spec) -> None:
 
 def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
     """Write the Deepness graph of the bundle in ``folder`` to ``path`` (through a temp file)."""
-    import warnings
 
     import onnx
     import torch
 
     from bandbridge.bundle import load_bundle
     from bandbridge.fileio import atomic_paths
-    from bandbridge.inference.runtime.trees import anchored_graph, has_trees, is_tree_learner, tree_graph
+    from bandbridge.learners.registry import traceable
+    from bandbridge.inference.runtime.compose import write_graph
     check_exportable(spec)
     tile = max(spec.size_multiple, tile // spec.size_multiple * spec.size_multiple)
     g = load_bundle(folder).generator.eval()
@@ -84,15 +84,9 @@ def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
     net = Single().eval()
     x = torch.rand(1, spec.in_channels, tile, tile)
     with atomic_paths([path]) as (tmp,):
-        if is_tree_learner(g):  # LightGBM's trees through onnxmltools (Deepness runs onnxruntime)
-            tree_graph(g, spec.in_channels, tmp, 17, tile=tile)
-        elif has_trees(g):  # a residual network on a tree learner: the two graphs summed
-            anchored_graph(g, (x,), ["input"], None, tmp, spec.in_channels, 17, tile=tile)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(net, (x,), str(tmp), input_names=["input"], output_names=["output"],
-                                  opset_version=17, dynamo=False)
+        # traced whole, or a learner's own graph (trees) with a network's residual beside it
+        write_graph(g if not traceable(g) else net, (x,), ["input"], None, tmp, spec.in_channels,
+                    17, tile=tile)
         model = onnx.load(str(tmp))
         for k, v in deepness_metadata(spec, tile).items():
             entry = model.metadata_props.add()
@@ -110,5 +104,5 @@ def _check(path: Path, net, spec, tile: int) -> None:
     with torch.inference_mode():
         ref = net(x).numpy()
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
-    from bandbridge.inference.runtime.trees import agree, has_trees
-    agree(got, ref, has_trees(net.g), "QGIS export")
+    from bandbridge.inference.runtime.compose import agree
+    agree(got, ref, net.g, "QGIS export")

@@ -244,10 +244,10 @@ def build_backend(spec: ModelSpec, backend: str, precision: str, threads: int | 
                   compile: bool = False) -> Backend:
     """One named backend at one named precision; no gate (an explicit choice is the user's)."""
     check_choice(backend, precision)
-    if spec.has_trees and (backend == "openvino" or precision == "int8"):
-        raise BandbridgeError(f"--backend {backend} --precision {precision}: {spec.name} holds "
-                              "gradient-boosted trees, which OpenVINO and int8 graphs cannot run; "
-                              "use --backend onnx or torch at fp32")
+    why = spec.refusal(backend, precision)
+    if why:
+        raise BandbridgeError(f"--backend {backend} --precision {precision}: {why}; use one of "
+                              "those (or --backend auto)")
     if backend == "torch":
         return TorchBackend(spec, precision, threads, compile)
     if backend == "onnx":

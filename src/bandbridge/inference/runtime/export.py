@@ -4,7 +4,6 @@ backends run is this export too (``graphs.py``)."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import numpy as np
 from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.gate import CHECK_FILE
-from bandbridge.inference.runtime.trees import agree, anchored_graph, has_trees, is_tree_learner, tree_graph
+from bandbridge.inference.runtime.compose import agree, write_graph
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
 from bandbridge.spec import BUNDLE_META, ONNX_FILE, ModelSpec, read_spec, resolve_model_folder, write_metadata_json
 
@@ -58,12 +57,7 @@ def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17) -> P
         axes["context"] = {0: "batch"}
     with atomic_paths([out / ONNX_FILE]) as (tmp,):
         try:
-            if is_tree_learner(net):  # LightGBM's trees: converted by onnxmltools, not traced
-                tree_graph(net, spec.in_channels, tmp, opset)
-            elif has_trees(net):  # a residual network on a tree learner: the two graphs summed
-                anchored_graph(net, args, names, axes, tmp, spec.in_channels, opset)
-            else:
-                _trace(net, args, tmp, names, axes, opset)
+            write_graph(net, args, names, axes, tmp, spec.in_channels, opset)
         except Exception as e:  # noqa: BLE001 - report any exporter failure as one message
             raise BandbridgeError(f"ONNX export of {folder} failed: {e}") from None
     atomic_write_bytes(out / BUNDLE_META, (folder / BUNDLE_META).read_bytes())
@@ -72,14 +66,6 @@ def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17) -> P
     write_metadata_json(spec, out / "metadata.json")
     _check(out, net, spec, n)
     return out
-
-
-def _trace(net, args: tuple, path: Path, names: list[str], axes: dict, opset: int) -> None:
-    import torch
-    with warnings.catch_warnings():  # tracer warnings on shape branches; _check decides
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, args, str(path), input_names=names, output_names=["output"],
-                          dynamic_axes=axes, opset_version=opset, dynamo=False)
 
 
 def _check(out: Path, net, spec, n: int) -> None:
@@ -94,7 +80,7 @@ def _check(out: Path, net, spec, n: int) -> None:
     sess = ort.InferenceSession(str(out / ONNX_FILE), providers=["CPUExecutionProvider"])
     feed = {"input": x.numpy()} | ({"context": ctx.numpy()} if context else {})
     got = sess.run(["output"], feed)[0]
-    agree(got, ref, has_trees(net), "ONNX export")
+    agree(got, ref, net, "ONNX export")
 
 
 def _context(rows: list[list[float]], spec):

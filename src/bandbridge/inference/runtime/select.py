@@ -37,12 +37,13 @@ def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") 
         [("openvino", "int8"), ("onnx", "int8"), ("onnx", "fp32")] + ([("torch", "bf16")] if cpu_has_bf16() else [])
     if not (spec.folder / "generator.safetensors").exists():  # an ONNX export: onnx fp32 is the reference
         out = [("onnx", "fp32")] + [c for c in out if c[0] != "torch" and c != ("onnx", "fp32")]
-    if spec.has_trees:  # boosted trees: onnxruntime and torch run them, OpenVINO and int8 cannot
-        if backend == "openvino" or precision == "int8":
-            raise BandbridgeError(f"--backend {backend} --precision {precision}: {spec.name} holds "
-                                  "gradient-boosted trees, which OpenVINO and int8 graphs cannot "
-                                  "run; use --backend onnx or torch (or auto) at fp32")
-        out = [c for c in out if c[0] != "openvino" and c[1] != "int8"]
+    if spec.runs_on:  # a learner kind whose graph runs on some backends and precisions only
+        why = spec.refusal(backend if backend != "auto" else "torch",
+                           precision if precision != "auto" else "fp32")
+        if why:
+            raise BandbridgeError(f"--backend {backend} --precision {precision}: {why}; use one "
+                                  "of those (or --backend auto)")
+        out = [c for c in out if not spec.refusal(*c)]
     out = [c for c in out if backend in ("auto", c[0]) and precision in ("auto", c[1])]
     if not out:
         raise BandbridgeError(f"--backend {backend} --precision {precision}: not available for "

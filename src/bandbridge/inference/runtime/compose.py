@@ -1,0 +1,107 @@
+"""A generator as one ONNX graph, whatever it holds: traced from torch where the tracer can
+export all of it; else a learner's own graph (its kind's ``graph``: LightGBM's trees converted by
+onnxmltools, a blend's parts averaged), or for a network's residual on such a learner
+(models/anchored.py) the learner's graph and the residual traced from torch, added and clipped
+to [0, 1] — two graphs, no module swapped. Export, the QGIS graph and the ONNX backends' cache
+all write their graph here."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bandbridge.errors import BandbridgeError
+from bandbridge.learners.base import renamed, with_opsets
+from bandbridge.learners.registry import graph_flips, learner_graph, traceable
+from bandbridge.models.anchored import Anchored
+
+
+def write_graph(net, args: tuple, names: list[str], axes: dict | None, path: Path,
+                in_channels: int, opset: int = 17, tile: int | None = None) -> None:
+    """Write ``net`` (eval mode) to ``path``: inputs ``names`` fed ``args`` (``input``, and
+    ``context`` where the generator takes one), output ``output``; ``axes`` the dynamic axes
+    (None: the shapes of ``args``, e.g. ``(1, Ci, tile, tile)``)."""
+    import onnx
+    if traceable(net):
+        _export(net, args, path, names, axes, opset)
+    elif isinstance(net, Anchored):
+        onnx.save(anchored_model(net, args, names, axes, in_channels, opset, tile), str(path))
+    else:
+        onnx.save(learner_graph(net, in_channels, opset, tile), str(path))
+
+
+def _export(net, args: tuple, path, names: list[str], axes: dict | None, opset: int) -> None:
+    with warnings.catch_warnings():  # tracer warnings on shape branches; the check decides
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, args, path if isinstance(path, io.BytesIO) else str(path),
+                          input_names=names, output_names=["output"], dynamic_axes=axes,
+                          opset_version=opset, dynamo=False)
+
+
+class Residual(torch.nn.Module):
+    """``w·R(x)`` of an anchored generator as a module of its own, to be traced."""
+
+    def __init__(self, net: Anchored):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, context=None):
+        return self.net.weighted_residual(x, context)
+
+
+def anchored_model(net: Anchored, args: tuple, names: list[str], axes: dict | None,
+                   in_channels: int, opset: int = 17, tile: int | None = None):
+    """The learner's graph plus the residual's, traced from torch, summed and clipped to [0, 1]:
+    what :class:`Anchored` computes."""
+    import onnx
+    from onnx import TensorProto, helper
+    if not net.clamp_learner:
+        raise BandbridgeError("an unclamped anchor is a linear map, which the tracer exports whole")
+    anchor = onnx.compose.add_prefix(learner_graph(net.learner, in_channels, opset, tile), "a_")
+    buf = io.BytesIO()
+    _export(Residual(net).eval(), args, buf, names, axes, opset)
+    residual = onnx.compose.add_prefix(onnx.load_from_string(buf.getvalue()), "r_")
+    nodes, inits = [], []
+    for m, pre in ((anchor, "a_"), (residual, "r_")):
+        for nd in m.graph.node:
+            nd.input[:] = [v[len(pre):] if v.startswith(pre) and v[len(pre):] in names else v
+                           for v in nd.input]
+            nodes.append(nd)
+        inits += list(m.graph.initializer)
+    nodes += [helper.make_node("Add", ["a_output", "r_output"], ["anchored"]),
+              helper.make_node("Clip", ["anchored", "lo_out", "hi_out"], ["output"])]
+    inits += [helper.make_tensor("lo_out", TensorProto.FLOAT, [], [0.0]),
+              helper.make_tensor("hi_out", TensorProto.FLOAT, [], [1.0])]
+    inputs = [renamed(v, v.name[2:]) for v in residual.graph.input if v.name[2:] in names]
+    graph = helper.make_graph(nodes, "bandbridge_anchored", inputs,
+                              [renamed(residual.graph.output[0], "output")], inits)
+    return with_opsets(graph, [anchor, residual])
+
+
+def agree(got: np.ndarray, ref: np.ndarray, net, what: str) -> None:
+    """An exported graph's output against torch's: within 1e-4 everywhere — or, where a learner
+    kind of ``net`` may split a pixel differently (``graph_flips``: trees over context features,
+    whose box sums round differently in onnxruntime and torch), on all but that share of
+    pixels: a different leaf there, the same model."""
+    flips = graph_flips(net)
+    d = np.abs(got - ref)
+    bad = float((d > 1e-4).mean())
+    if bad > flips:
+        raise BandbridgeError(f"{what} differs from torch by {float(d.max()):.2e} on {bad:.2%} of "
+                              f"pixels (> 1e-4{f' on more than {flips:.1%}' if flips else ''})")
+
+
+def max_graph_gap(path: Path, net, in_channels: int, side: int = 96, seed: int = 0,
+                  width: int | None = None) -> float:
+    """The largest |ONNX − torch| of the graph at ``path`` on a random image (model values)."""
+    import onnxruntime as ort
+    x = torch.from_numpy(np.random.default_rng(seed).random((1, in_channels, side, width or side + 8),
+                                                            dtype=np.float32))
+    with torch.inference_mode():
+        ref = net(x).numpy()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return float(np.abs(sess.run(["output"], {"input": x.numpy()})[0] - ref).max())

@@ -1,0 +1,97 @@
+"""``blend``: the mean of several fitted learners' predictions — what the selection core hands
+back when averaging its best learners of distinct families scores lower out of fold than any one
+of them. ``model.yaml`` keeps ``{"name": "blend", "args": {"parts": [each part's args]}}``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bandbridge.learners.base import Learner, renamed, with_opsets
+
+
+class BlendModule(nn.Module):
+    """The mean of the parts' modules, each clamped to [0, 1]: ``(B, Ci, H, W) → (B, Ct, H, W)``."""
+
+    kind = "blend"
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, parts: list[dict] = ()):
+        super().__init__()
+        from bandbridge.learners.registry import learner_module
+        if len(parts) < 2:
+            raise ValueError("a blend needs two or more parts")
+        self.out_channels = out_channels
+        self.parts = nn.ModuleList(learner_module(in_channels, out_channels, a) for a in parts)
+
+    @property
+    def halo(self) -> int:
+        return max(p.halo for p in self.parts)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        return torch.stack([p(x) for p in self.parts]).mean(0)
+
+
+class Blend(Learner):
+    kind = "blend"
+    module_class = BlendModule
+
+    def __init__(self, parts: list[Learner]):
+        super().__init__(any(p.context for p in parts))
+        self.parts = list(parts)
+
+    @property
+    def name(self) -> str:
+        return "blend"
+
+    def clone(self) -> "Blend":
+        return Blend([p.clone() for p in self.parts])
+
+    def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "Blend":
+        for p in self.parts:
+            p.fit(X, Y, bands)
+        return self
+
+    def predict(self, X: np.ndarray, bands: int) -> np.ndarray:
+        return np.mean([p.predict(X, bands) for p in self.parts], axis=0)
+
+    def args(self) -> dict:
+        return {"parts": [p.args() for p in self.parts]}
+
+    def generator(self) -> dict:
+        return {"name": "blend", "args": self.args()}
+
+    @classmethod
+    def empty(cls, in_channels: int, out_channels: int, **args) -> BlendModule:
+        return BlendModule(in_channels, out_channels, args["parts"])
+
+    def load(self, m: BlendModule) -> None:
+        for p, mp in zip(self.parts, m.parts):
+            p.load(mp)
+
+    @classmethod
+    def refuses(cls, backend: str, precision: str) -> bool:
+        return False  # its parts say (registry.refusal)
+
+    @classmethod
+    def graph(cls, m: BlendModule, in_channels: int, opset: int = 17, tile: int | None = None):
+        """Each part's graph (names prefixed), their outputs summed and divided by their count."""
+        import onnx
+        from onnx import TensorProto, helper
+
+        from bandbridge.learners.registry import learner_graph
+        parts = [onnx.compose.add_prefix(learner_graph(p, in_channels, opset, tile), f"p{i}_")
+                 for i, p in enumerate(m.parts)]
+        nodes, inits = [], []
+        for i, g in enumerate(parts):
+            for nd in g.graph.node:
+                nd.input[:] = ["input" if v == f"p{i}_input" else v for v in nd.input]
+                nodes.append(nd)
+            inits += list(g.graph.initializer)
+        nodes += [helper.make_node("Sum", [f"p{i}_output" for i in range(len(parts))], ["sum"]),
+                  helper.make_node("Div", ["sum", "n_parts"], ["output"])]
+        inits.append(helper.make_tensor("n_parts", TensorProto.FLOAT, [], [float(len(parts))]))
+        g0 = parts[0].graph
+        graph = helper.make_graph(nodes, "bandbridge_blend", [renamed(g0.input[0], "input")],
+                                  [renamed(g0.output[0], "output")], inits)
+        return with_opsets(graph, parts)

@@ -1,0 +1,22 @@
+"""``constant``: the targets' mean everywhere — a model that cannot beat it learnt nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bandbridge.learners.linear import Affine
+
+
+class Constant(Affine):
+    kind = "constant"
+
+    def __init__(self):
+        super().__init__(context=False)
+
+    @property
+    def name(self) -> str:
+        return "constant"
+
+    def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "Constant":
+        self.coef_ = np.r_[np.zeros((bands, Y.shape[1])), Y.mean(0, keepdims=True)]
+        return self

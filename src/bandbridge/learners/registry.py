@@ -1,0 +1,105 @@
+"""The one registry of learner kinds, the candidates the selection core tries, and what a
+saved learner (``model.generator`` ``learner`` or ``blend``, or a network's learner anchor) is
+built from and runs on.
+
+Adding a kind: one file under ``learners/`` with a :class:`~bandbridge.learners.base.Learner`
+subclass, and one line in :data:`KINDS`; ``tests/learners/test_contract.py`` then holds it to the
+contract, and :func:`register` refuses a class that lacks what the contract needs.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from bandbridge.learners.base import TARGETS, Learner, LearnerModule
+from bandbridge.learners.blend import Blend, BlendModule
+from bandbridge.learners.constant import Constant
+from bandbridge.learners.gbm import GBM
+from bandbridge.learners.linear import Linear
+from bandbridge.learners.mlp import MLP
+from bandbridge.learners.ridge import PENALTIES, Ridge
+
+KINDS: dict[str, type[Learner]] = {}
+
+
+def register(cls: type[Learner]) -> type[Learner]:
+    """Add a kind to :data:`KINDS`, refusing one that lacks a part of the contract."""
+    missing = [a for a in ("kind", "module_class", "fit", "predict", "load") if
+               getattr(cls, a, None) in (None, getattr(Learner, a, None))]
+    if missing:
+        raise TypeError(f"learner {cls.__name__}: defines no {', '.join(missing)} (learners/base.py)")
+    if cls.kind in KINDS:
+        raise TypeError(f"learner kind '{cls.kind}' is registered twice")
+    if not cls.runs_on <= TARGETS or not cls.runs_on & {"torch", "onnx"}:
+        raise TypeError(f"learner {cls.__name__}: runs_on must be a subset of {sorted(TARGETS)} "
+                        "holding torch or onnx")
+    KINDS[cls.kind] = cls
+    return cls
+
+
+for _kind in (Constant, Linear, Ridge, GBM, MLP, Blend):
+    register(_kind)
+
+
+def candidates() -> list[Learner]:
+    """The selection core's candidates, cheapest first (a time budget cuts the list from the end)."""
+    return [Constant(), Linear(), *(Ridge(lam) for lam in PENALTIES), GBM(context=False),
+            GBM(context=True), MLP()]
+
+
+def learner_module(in_channels: int, out_channels: int, args: dict) -> LearnerModule:
+    """The empty module of one learner's ``args`` (``{kind, windows, …}``)."""
+    kind = args.get("kind", "linear")
+    if kind not in KINDS or kind == "blend":
+        raise ValueError(f"learner kind must be one of {[k for k in KINDS if k != 'blend']}, "
+                         f"got '{kind}'")
+    return KINDS[kind].empty(in_channels, out_channels, **args)
+
+
+def build(name: str, in_channels: int, out_channels: int, args: dict) -> nn.Module:
+    """A saved learner's module: ``model.generator`` ``learner`` (``args``: one learner's) or
+    ``blend`` (``args``: ``{parts: [...]}``)."""
+    return BlendModule(in_channels, out_channels, **args) if name == "blend" else \
+        learner_module(in_channels, out_channels, args)
+
+
+def parts(name: str, args: dict) -> list[dict]:
+    """The per-pixel learners' arguments of a saved learner (a blend's parts, or itself), or of
+    a network's learner anchor (``anchor: {learner: …}`` or ``{blend: [...]}``)."""
+    if name == "blend":
+        return list(args.get("parts", []))
+    if name == "learner":
+        return [args]
+    anchor = args.get("anchor")
+    if isinstance(anchor, dict) and ("learner" in anchor or "blend" in anchor):
+        return list(anchor["blend"]) if "blend" in anchor else [anchor["learner"]]
+    return []
+
+
+def runs_on(name: str, args: dict) -> dict[str, list[str]]:
+    """The kinds of a saved generator that cannot run everywhere, with what each runs on
+    (``{}``: every backend and precision); what ``model.yaml: runs_on`` records."""
+    out = {}
+    for a in parts(name, args):
+        cls = KINDS.get(a.get("kind", "linear"))
+        if cls is not None and cls.runs_on != TARGETS:
+            out[cls.kind] = sorted(cls.runs_on)
+    return out
+
+
+def learner_graph(m: nn.Module, in_channels: int, opset: int = 17, tile: int | None = None):
+    """The ONNX model of a learner module (a loaded bundle's), by its kind."""
+    return KINDS[m.kind].graph(m, in_channels, opset, tile)
+
+
+def graph_flips(m: nn.Module) -> float:
+    """The share of pixels an exported graph of ``m`` may compute differently from torch:
+    a kind's ``graph_flips`` (trees split on features that round differently), else 0."""
+    found = [getattr(KINDS.get(getattr(s, "kind", None)), "graph_flips", 0.0) for s in m.modules()]
+    return max(found + [0.0])
+
+
+def traceable(m: nn.Module) -> bool:
+    """Whether torch's tracer alone can export ``m``: no learner in it whose kind builds its own
+    graph (``Learner.traceable``: trees are converted by onnxmltools)."""
+    return all(KINDS[s.kind].traceable for s in m.modules() if getattr(s, "kind", None) in KINDS)
