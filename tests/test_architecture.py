@@ -28,7 +28,7 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"inference runtime": ("inference/runtime/",)},
     {"inference interop": ("inference/interop/",)},
     {"inference jobs": ("inference/jobs/",)},
-    {"training": ("training/",), "evaluation": ("evaluation/",), "bench": ("bench.py", "mosaics.py")},
+    {"training": ("training/",), "evaluation": ("evaluation/",), "bench": ("bench.py", "bench_row.py", "bench_report.py", "mosaics.py")},
     {"workflows": ("workflows/",)},
     {"demo": ("demo/",)},  # above workflows: "calibrate with a pair" runs adapt
     {"cli": ("cli/",)},

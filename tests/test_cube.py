@@ -10,7 +10,7 @@ import torch
 
 from bandbridge.bands import get_scaling
 from bandbridge.config import build_config
-from bandbridge.data import cube
+from bandbridge.data import cube_dataset, cube_ref
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import load_pair
 from bandbridge.data.items import SPLITS, discover
@@ -36,7 +36,7 @@ def _cfg(recipe: str, **data):
 
 
 def _time(ref: str) -> np.datetime64:
-    r = cube.parse_ref(ref)
+    r = cube_ref.parse_ref(ref)
     with xr.open_dataset(r.path) as ds:
         t = [v for v in ds["timestamp"].values if str(v).startswith(r.date)]
     assert len(t) == 1
@@ -145,7 +145,7 @@ def test_cube_mistakes_are_one_line_errors(monkeypatch):
         read_raster(f"{S2}@{CLOUDY}", get_scaling("reflectance"), ["B05"])
     monkeypatch.setitem(sys.modules, "xarray", None)
     with pytest.raises(BandbridgeError, match=r"pip install 'bandbridge\[cube\]'"):
-        cube._xarray(Path("x.nc"))
+        cube_dataset._xarray(Path("x.nc"))
 
 
 def test_zarr_store_reads_like_netcdf(tmp_path):
@@ -160,15 +160,15 @@ def test_zarr_store_reads_like_netcdf(tmp_path):
 def test_a_cube_reference_is_an_input_and_a_missing_or_unreadable_one_is_one_line(tmp_path, monkeypatch):
     import importlib.util
     ref = f"{S2}@2018-05-01"
-    assert cube.input_ref(ref) == Path(ref) and raster_info(cube.input_ref(ref)).height > 0
-    assert cube.input_ref(str(tmp_path / "scene.tif")) is None
+    assert cube_ref.input_ref(ref) == Path(ref) and raster_info(cube_ref.input_ref(ref)).height > 0
+    assert cube_ref.input_ref(str(tmp_path / "scene.tif")) is None
     with pytest.raises(BandbridgeError, match=r"gone\.nc: no such datacube file \(for '.*gone\.nc@2018-05-01'\)"):
-        cube.input_ref(str(tmp_path / "gone.nc@2018-05-01"))
+        cube_ref.input_ref(str(tmp_path / "gone.nc@2018-05-01"))
     (tmp_path / "store.zarr").mkdir()
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "zarr" else real(n, *a))
     with pytest.raises(BandbridgeError, match=r"store\.zarr: reading Zarr stores needs zarr: pip install zarr"):
-        cube.input_ref(str(tmp_path / "store.zarr"))
+        cube_ref.input_ref(str(tmp_path / "store.zarr"))
 
 
 @needs_shared
@@ -176,7 +176,7 @@ def test_a_packed_cube_step_is_judged_by_its_decoded_values_and_a_missing_date_n
     """WorldCereal's S2 cube stores uint16 with a scale factor: read, its values are reflectance
     (not "uint16 holding 8-bit values", whose advice then gave a flat raster); a date the cube
     lacks is refused naming the nearest steps."""
-    from bandbridge.inference.core.interpret import look_at
+    from bandbridge.inference.core.look import look_at
     f = next((SHARED / "worldcereal").glob("sample_00002806639B424A/S2_L2A_10m_*.nc"))
     look = look_at(f"{f}@2018-06-03")
     assert look.scaling == "reflectance" and look.family == "reflectance", look.why

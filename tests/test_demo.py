@@ -233,13 +233,13 @@ def test_preview_and_request_refuse_huge_images_before_decoding(tmp_path, monkey
     import zlib
 
     from bandbridge.demo import display, translate
-    from bandbridge.inference.core import interpret
+    from bandbridge.inference.core import look
     side = 30000  # a 900-MPix PNG of a few hundred KB: only its header may be read
     raw = zlib.compress(b"".join(b"\x00" + bytes(side) for _ in range(64)), 9)
     png = _png_header(side, side) + _chunk(b"IDAT", raw) + _chunk(b"IEND", b"")
     (tmp_path / "bomb.png").write_bytes(png)
     decoded = []
-    for mod in (display, interpret):
+    for mod in (display, look):
         monkeypatch.setattr(mod, "read_decimated", lambda *a, **k: decoded.append(a))
     with pytest.raises(BandbridgeError, match="the demo takes up to"):
         translate.input_preview(str(tmp_path / "bomb.png"))

@@ -245,7 +245,7 @@ def test_bench_record_names_the_cpu_kind_its_rows_belong_to(monkeypatch, native_
     """``bench --json`` keeps the command, the date, the threads and the CPU kind with the rows;
     both kinds run on every CPU (the flags are simulated)."""
     import bandbridge.machine as machine
-    from bandbridge.bench import record
+    from bandbridge.bench_report import record
     flags = {"avx2", "avx512f"} | ({"avx512_bf16"} if native_bf16 else set())
     monkeypatch.setattr(machine, "cpu_flags", lambda: ("Test CPU", frozenset(flags)))
     monkeypatch.setattr(machine, "cpu_has_bf16", lambda: native_bf16)
@@ -258,7 +258,8 @@ def test_bench_record_names_the_cpu_kind_its_rows_belong_to(monkeypatch, native_
 
 
 def test_bench_rows_and_ratios(trained_run, tmp_path):
-    from bandbridge.bench import bench, format_rows
+    from bandbridge.bench import bench
+    from bandbridge.bench_report import format_rows
     from bandbridge.mosaics import make_mosaic
     mosaic = make_mosaic(SAMPLE / "nir_naip_opengeos", tmp_path / "m.tif", size=300)
     with rasterio.open(mosaic) as m:

@@ -9,7 +9,8 @@ from PIL import Image
 from bandbridge.bands import SCALINGS
 from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.core.interpret import Overrides, interpret, look_at
+from bandbridge.inference.core.interpret import Overrides, interpret
+from bandbridge.inference.core.look import look_at
 from bandbridge.spec import read_spec, zoo_models
 from conftest import SAMPLE, SHARED
 

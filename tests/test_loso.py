@@ -8,7 +8,7 @@ import rasterio
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.workflows.loso import held_out_source, parse_folds, train_source
-from bandbridge.inference.core.interpret import look_at
+from bandbridge.inference.core.look import look_at
 from bandbridge.inference.core.route import route_model
 from conftest import SAMPLE, SHARED, TINY, needs_shared
 

@@ -204,7 +204,7 @@ def test_gdal_reads_the_physical_values_of_a_scaled_output(run_cli, tmp_path, dt
     show): stored × scale + offset is reflectance; read back, bandbridge takes a uint16 output's
     own scale as its scaling."""
     import numpy as np
-    from bandbridge.inference.core.interpret import look_at
+    from bandbridge.inference.core.look import look_at
     with rasterio.open(NAIP) as d:
         a, prof = d.read([1, 2, 3], window=((0, 128), (0, 128))), d.profile
     prof.update(height=128, width=128, count=3, dtype="uint16", nodata=0, photometric=None)

@@ -132,7 +132,7 @@ def learner_kinds_table(rec: dict) -> str:
 def bench_table(rec: dict) -> str:
     """A `bandbridge bench --json` record: its rows as `bench` prints them, the CPU kind, the
     command and the date."""
-    from bandbridge.bench import format_rows
+    from bandbridge.bench_report import format_rows
     return (format_rows(rec["rows"]) + f"\n\n*{rec['cpu']}; {rec['threads']} thread(s).* "
             + _measured({rec["measured"]}, [rec["command"]]))
 

@@ -55,7 +55,8 @@ def bench(
     """Speed, memory and held-out accuracy of inference, each row in its own process, as ratios
     to a reference. Default rasters are built once in the temp folder from real scenes."""
     import json
-    from bandbridge.bench import format_rows, run_bench
+    from bandbridge.bench import run_bench
+    from bandbridge.bench_report import format_rows
     res = run_bench(model, raster, data, holdout, rss_sizes, reference_raster, threads, rows, json_out,
                     say=lambda line: out.print(line, highlight=False),
                     progress=lambda line: err.print(line, highlight=False, markup=False))
@@ -64,7 +65,7 @@ def bench(
         import shlex
         import sys
 
-        from bandbridge.bench import record
+        from bandbridge.bench_report import record
         from bandbridge.fileio import atomic_write_bytes
         command = shlex.join(["bandbridge", *sys.argv[1:]])
         atomic_write_bytes(Path(json_out), json.dumps(record(res, command, threads), indent=1).encode())

@@ -129,20 +129,21 @@ def _cube_keys(patterns: list[str], src: Source, root: Path, label: str) -> dict
 
 def _steps(ref: str, sel: BandSel, min_clear: float) -> list[tuple[str, object]]:
     """(date label, time) of the time steps of cube ``ref`` with ≥ min_clear usable pixels."""
-    from bandbridge.data import cube
+    from bandbridge.data.cube import step_fractions
     info = raster_info(ref, sel.band_names, sel.sensor, sel.bands)
     idx = select_bands(info.bands, sel.bands, ref)
     zero = get_scaling(sel.scaling, sel.vmin, sel.vmax).zero_is_nodata
-    return [(lab, t) for lab, t, f in cube.step_fractions(ref, idx, zero) if f >= min_clear]
+    return [(lab, t) for lab, t, f in step_fractions(ref, idx, zero) if f >= min_clear]
 
 
 def _datacube(src: Source, root: Path, label: str) -> list[tuple[str, str, str]]:
     """(id, input reference, target reference) of each usable time step (see ``Source``): one
     cube per item (``files``), or each usable target date with the nearest usable input date
     within ``pair_days`` of the input cube with the same pair key, on the target's grid."""
-    from bandbridge.data import cube
+    from bandbridge.data.cube_dataset import same_grid
+    from bandbridge.data.cube_ref import CubeRef
 
-    def target_ref(f: str) -> cube.CubeRef:
+    def target_ref(f: str) -> CubeRef:
         scl = None
         if src.cloud_mask == "SCL":
             scl = ""
@@ -153,9 +154,9 @@ def _datacube(src: Source, root: Path, label: str) -> list[tuple[str, str, str]]
                         f"data source '{label}': cloud_mask_file '{src.cloud_mask_file}' matches "
                         f"{len(hits)} files beside {f}; it must name exactly one")
                 scl = hits[0].name
-        return cube.CubeRef(Path(f), scl=scl)
+        return CubeRef(Path(f), scl=scl)
 
-    def at(ref: cube.CubeRef, date: str) -> str:
+    def at(ref: CubeRef, date: str) -> str:
         return str(replace(ref, date=date or None))
 
     if src.files and (src.input_files or src.target_files):
@@ -178,8 +179,8 @@ def _datacube(src: Source, root: Path, label: str) -> list[tuple[str, str, str]]
     days = np.timedelta64(int(src.pair_days * 86400), "s")
     for k in sorted(ins.keys() & tgs.keys()):
         tref = target_ref(tgs[k])
-        iref = cube.CubeRef(Path(ins[k]))
-        if not cube.same_grid(ins[k], tgs[k]):
+        iref = CubeRef(Path(ins[k]))
+        if not same_grid(ins[k], tgs[k]):
             g = Path(tgs[k])
             iref = replace(iref, grid=g.name if g.parent == Path(ins[k]).parent else str(g))
         inputs = _steps(str(replace(iref, grid=None)), src.input, src.min_clear)

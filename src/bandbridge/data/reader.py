@@ -3,7 +3,7 @@
 Supported: GeoTIFF/COG and plain TIFF, PNG, JPEG, GIF (all through rasterio/GDAL; 8/16-bit, gray,
 gray + alpha, RGB(A), palette images expanded to RGB, CMYK JPEG converted to RGB by GDAL), ``.npy`` arrays (``(C,H,W)`` or ``(H,W,C)``; 4-D stacks addressed as ``file.npy[k]``), and a
 *folder of single-band files* (``B02.tif, B03.tif, ...``) read as one multi-band raster, and
-one time step of a NetCDF/Zarr datacube (``cube.nc@2018-05-01``; see :mod:`bandbridge.data.cube`).
+one time step of a NetCDF/Zarr datacube (``cube.nc@2018-05-01``; see :mod:`bandbridge.data.cube_ref`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import rasterio
 from rasterio.windows import Window
 
 from bandbridge.bands import SENSOR_BANDS, Scaling, band_role, canonical_band_name
-from bandbridge.data import cube
+from bandbridge.data.cube import read_cube
+from bandbridge.data.cube_dataset import cube_info
+from bandbridge.data.cube_ref import is_cube
 from bandbridge.data.formats import (READERS, ReadWindow, band_files, load_npy, open_raster, palette,
                                      read_bands, split_npy)
 from bandbridge.errors import BandbridgeError
@@ -90,8 +92,8 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
     """Read the header of ``path`` (file, ``file.npy[k]``, band folder or cube reference). For a
     band folder the size and georeference are those of the first of ``bands`` (folders mix
     resolutions). A cube names its own bands (``sensor`` is not needed); ``band_names`` renames."""
-    if cube.is_cube(path):
-        ci = cube.cube_info(path)
+    if is_cube(path):
+        ci = cube_info(path)
         names = ci.bands
         if band_names:
             if len(band_names) != len(names):
@@ -187,8 +189,8 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     # Intersection of the window with the raster extent.
     ra, rb = max(r0, 0), min(r0 + h, info.height)
     ca, cb = max(c0, 0), min(c0 + w, info.width)
-    if cube.is_cube(path):
-        raw, valid = cube.read_cube(path, sel, (r0, c0, h, w))
+    if is_cube(path):
+        raw, valid = read_cube(path, sel, (r0, c0, h, w))
     elif rb > ra and cb > ca:
         inner = (slice(ra - r0, rb - r0), slice(ca - c0, cb - c0))
         valid[inner] = True
@@ -301,7 +303,7 @@ def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     info = raster_info(path, band_names, sensor, bands)
     k = max(1, -(-max(info.height, info.width) // max_side))
     p, _ = split_npy(str(path))
-    if k == 1 or cube.is_cube(path) or p.is_dir() or p.suffix.lower() == ".npy":
+    if k == 1 or is_cube(path) or p.is_dir() or p.suffix.lower() == ".npy":
         r = read_raster(path, scaling, bands, band_names=band_names, sensor=sensor)
         r.data, r.mask = r.data[:, ::k, ::k], r.mask[::k, ::k]
         return r

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.core.interpret import look_at
+from bandbridge.inference.core.look import look_at
 from bandbridge.spec import read_spec, resolve_model_folder, zoo_models
 from bandbridge.demo.calibrate import MAX_PAIR_MPIX, calibrate
 from bandbridge.stretch import PERCENTILES

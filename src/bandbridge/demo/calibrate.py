@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bandbridge.bands import FAMILY, band_role, same_family
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.core.interpret import Overrides, interpret, look_at
+from bandbridge.inference.core.interpret import Overrides, interpret
+from bandbridge.inference.core.look import look_at
 from bandbridge.spec import ModelSpec
 from bandbridge.demo.files import check_upload
 from bandbridge.demo.truth import COLUMNS, find_truth

@@ -14,8 +14,8 @@ import numpy as np
 from bandbridge.bands import SCALINGS, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.data.formats import open_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.core.interpret import (Interpretation, Look, Overrides,
-                                                 check_scaling_flags, interpret, look_at)
+from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret
+from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from bandbridge.inference.core.route import ZOO_ROUTES, route_model
 from bandbridge.inference.core.writer import decode, physical_note, resolve_dtype

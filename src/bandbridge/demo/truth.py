@@ -15,7 +15,8 @@ import torch
 from bandbridge.bands import Scaling, band_role, get_scaling, is_single_nir, same_family
 from bandbridge.data.reader import read_raster
 from bandbridge.learners.baselines import SAMPLE_PIXELS, LinearBaseline
-from bandbridge.inference.core.interpret import Interpretation, Look
+from bandbridge.inference.core.interpret import Interpretation
+from bandbridge.inference.core.look import Look
 from bandbridge.metrics import band_metrics
 from bandbridge.spec import ModelSpec
 

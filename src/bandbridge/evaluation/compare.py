@@ -16,7 +16,8 @@ from bandbridge.inference.runtime.select import make_backend
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from bandbridge.fileio import atomic_paths, check_output_file
 from bandbridge.bands import same_family
-from bandbridge.inference.core.interpret import Overrides, interpret, look_at
+from bandbridge.inference.core.interpret import Overrides, interpret
+from bandbridge.inference.core.look import look_at
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import read_spec
 from bandbridge.inference.core.writer import check_creation_options, decode, resolve_dtype

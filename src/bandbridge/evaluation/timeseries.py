@@ -23,7 +23,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_output_file
 from bandbridge.inference.runtime.select import make_backend
 from bandbridge.bands import same_family
-from bandbridge.inference.core.interpret import Overrides, interpret, look_at
+from bandbridge.inference.core.interpret import Overrides, interpret
+from bandbridge.inference.core.look import look_at
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import read_spec

@@ -1,7 +1,7 @@
 """One name, several models: a bundled name like ``rgb2nir`` picks the model that fits the
 kind of RGB a user holds — 8-bit aerial imagery (NAIP, true-colour products), an ordinary photo
 (8-bit without a georeference: a phone or camera JPEG) or reflectance (Sentinel-2 L1C/L2A,
-Landsat) — from what :func:`~bandbridge.inference.core.interpret.look_at` saw and whether the file
+Landsat) — from what :func:`~bandbridge.inference.core.look.look_at` saw and whether the file
 is georeferenced."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.bands import FAMILY
-from bandbridge.inference.core.interpret import Look, Overrides, look_at
+from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.core.look import Look, look_at
 from bandbridge.spec import resolve_model_folder, zoo_models
 
 # name → {family of input values: bundled model}

@@ -14,7 +14,8 @@ from bandbridge.data.reader import RASTER_SUFFIXES, raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file, check_writable, is_temporary
 from bandbridge.inference.runtime.backends import Chosen, check_choice
-from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret, look_at
+from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret
+from bandbridge.inference.core.look import look_at
 from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.predictor import (GDAL_CACHE_BYTES, PredictOptions, PredictStats, forward_px,
                                                  index_plan, plan_file, predict_file, strip_bytes_per_px)
@@ -64,7 +65,7 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
         if is_stac_item(p):  # a STAC Item: its red, green, blue assets stacked into a VRT
             files.append(item_to_vrt(p))
             continue
-        from bandbridge.data.cube import input_ref
+        from bandbridge.data.cube_ref import input_ref
         ref = input_ref(it)
         if ref is not None:  # a datacube: cube.nc@DATE, a .zarr store
             files.append(ref)
