@@ -23,7 +23,7 @@ import torch
 
 from bandbridge.bench import _in_subprocess
 from bandbridge.bundle import load_bundle, save_bundle
-from bandbridge.learners.fit import CANDIDATES
+from bandbridge.learners.registry import candidates
 from bandbridge.learners.folds import gather
 from bandbridge.mosaics import mosaic
 from bandbridge.spec import zoo_models
@@ -44,10 +44,11 @@ def bundles(out: Path) -> dict[str, Path]:
     found = {"rgb2thermal as shipped (a U-Net: the network kind)": zoo["rgb2thermal"],
              "rgb2nir-naip as shipped (blend: MLP + ridge + LightGBM)": zoo["rgb2nir-naip"]}
     cfg = load_bundle(zoo["rgb2nir-naip"]).config
+    named = {c.name: c for c in candidates()}
     for kind in KINDS:
-        fitted = CANDIDATES[kind](px.X, px.Y, 3)
-        found[kind] = save_bundle(out / kind.split(" ")[0], fitted.make_generator(3, 1),
-                                  learner_config(cfg, fitted.generator_args()), 3, 1)
+        fitted = named[kind].fit(px.X, px.Y, 3)
+        found[kind] = save_bundle(out / kind.split(" ")[0], fitted.module(3, 1),
+                                  learner_config(cfg, fitted.generator()), 3, 1)
     return found
 
 

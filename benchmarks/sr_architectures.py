@@ -20,7 +20,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bandbridge.models import build_generator, count_parameters
+from bandbridge.generators import build_generator
+from bandbridge.models import count_parameters
 
 CANDIDATES = {
     "rlfn-48x6": ("rlfn", {"nf": 48, "n_blocks": 6, "esa_channels": 16}),

@@ -24,8 +24,9 @@ import torch
 from bandbridge.bands import get_scaling
 from bandbridge.config import build_config, preset_dict
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.learners.fit import CANDIDATES, family
+from bandbridge.learners.base import family
 from bandbridge.learners.folds import image_features, pair_pixels
+from bandbridge.learners.registry import candidates
 from bandbridge.learners.select import choose
 
 REGIONS = {"train": [0, 0.75], "test": [0.75, 1]}
@@ -62,7 +63,7 @@ def main() -> None:
         # rows of every image choose, as they would for a user predicting the rest of a scene
         px, _ = pair_pixels(given, ["scenes"] * len(given))
         sel = choose(px)
-        each = {name: test_mae(fit(px.X, px.Y, px.bands), test, unit) for name, fit in CANDIDATES.items()}
+        each = {c.name: test_mae(c.fit(px.X, px.Y, px.bands), test, unit) for c in candidates()}
         fams: dict[str, tuple[str, float]] = {}
         for name, v in each.items():
             if family(name) not in fams or v < fams[family(name)][1]:

@@ -30,8 +30,9 @@ import torch
 from bandbridge.bundle import load_bundle, save_bundle
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.evaluation.evaluate import with_data
-from bandbridge.learners.fit import family
-from bandbridge.models.learner import anchor_as_learner
+from bandbridge.generators import anchor_generator
+from bandbridge.learners.base import family
+from bandbridge.models.anchored import Anchored
 from bandbridge.spec import zoo_dir
 from bandbridge.workflows.learner_best import compare, learner_config
 
@@ -41,10 +42,9 @@ SECTION = "## Learner selection"
 
 
 def residual_is_off(generator) -> bool:
-    tail = getattr(generator, "residual_tail", None)
-    if tail is None or getattr(generator, "spectral", None) is None:
+    if not isinstance(generator, Anchored):
         return False
-    convs = [m for m in tail().modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    convs = [m for m in generator.network.residual_tail().modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     return bool(convs) and not bool(convs[-1].weight.abs().sum())
 
 
@@ -135,10 +135,10 @@ def main() -> None:
         try:
             rec = compare(folder, cfg, train, val, 60 * a.minutes, work / "network")
             if rec["kept"] == "network" and residual_is_off(b.generator):
-                learner, args = anchor_as_learner(b.generator, b.in_channels)
+                learner = b.generator.learner.eval()
                 info = b.carried()
                 rec["kept"] = "anchor"
-                save_bundle(folder, learner, learner_config(b.config, {"name": "learner", "args": args}),
+                save_bundle(folder, learner, learner_config(b.config, anchor_generator(b.config.model.generator.anchor)),
                             b.in_channels, b.out_channels,
                             **(info | {"learner": rec}))
         finally:

@@ -65,16 +65,16 @@ def trained_run(tmp_path_factory):
 
 
 def learner_bundle(folder: Path, fitted, net=None, generator: dict | None = None) -> Path:
-    """Save a fitted learner (``learners.fit.Fitted``) as a bundle with rgb2nir-naip's bands and
+    """Save a fitted learner (``learners.base.Learner``) as a bundle with rgb2nir-naip's bands and
     scalings, tiles overlapping by 64 px; ``net``/``generator``: a network built on it instead
     (its module and ``model.generator``)."""
     from bandbridge.bundle import save_bundle
     from bandbridge.config import build_config
     from bandbridge.spec import read_spec, zoo_models
     d = read_spec(zoo_models()["rgb2nir-naip"]).config.model_dump(mode="json")
-    d["model"]["generator"] = generator or fitted.generator_args()
+    d["model"]["generator"] = generator or fitted.generator()
     d["inference"]["overlap"] = 64
-    return save_bundle(folder, fitted.make_generator(3, 1) if net is None else net,
+    return save_bundle(folder, fitted.module(3, 1) if net is None else net,
                        build_config(d), 3, 1)
 
 

@@ -11,7 +11,7 @@ from bandbridge.data.reader import read_decimated, read_raster
 from bandbridge.bands import get_scaling
 from bandbridge.learners.baselines import LinearBaseline, init_anchor, sample_pixels
 from bandbridge.errors import BandbridgeError
-from bandbridge.models import build_generator
+from bandbridge.generators import build_generator
 from bandbridge.models.anchor import InputNorm, normalize_bands
 from bandbridge.radiometry import augment_radiometry, image_stats
 from conftest import SAMPLE, SHARED, needs_shared
@@ -55,7 +55,7 @@ def test_residual_learns_from_zero():
     x, y = p.x[None, :, :64, :64], p.y[None, :, :64, :64]
     ctx = _context(p)
     before = g.eval()(x, ctx).detach()
-    w0 = g.spectral.weight.clone()
+    w0 = g.learner.head.weight.clone()
     g.train()
     opt = torch.optim.Adam(g.parameters(), 1e-3)
     for _ in range(5):
@@ -66,7 +66,7 @@ def test_residual_learns_from_zero():
     after = g.eval()(x, ctx).detach()
     assert float((after - before).abs().max()) > 1e-4  # the zero-initialised residual moved
     assert float((after - y).abs().mean()) < float((before - y).abs().mean())
-    assert torch.equal(g.spectral.weight, w0)  # the closed-form fit stays fixed
+    assert torch.equal(g.learner.head.weight, w0)  # the closed-form fit stays fixed
 
 
 def test_generators_refuse_unknown_input_norm():
@@ -180,14 +180,13 @@ def test_sensor_band_folders_read_by_role():
 
 
 def _guarded_unet(guard: dict):
-    from bandbridge.models.unet import UNet
     torch.manual_seed(0)
-    g = UNet(3, 1, ngf=8, depth=4, norm="none", dropout=False, anchor=True, input_norm="robust",
-             guard=guard)
-    for p in g.residual_tail().parameters():  # a residual that is not zero
+    g = build_generator("unet", 3, 1, {"ngf": 8, "depth": 4, "norm": "none", "dropout": False,
+                                       "anchor": True, "input_norm": "robust", "guard": guard})
+    for p in g.network.residual_tail().parameters():  # a residual that is not zero
         torch.nn.init.normal_(p, std=0.05)
-    g.spectral.weight.data.fill_(1 / 3)  # the anchor: the bands' mean, inside (0, 1)
-    g.spectral.bias.data.zero_()
+    g.learner.head.weight.data.fill_(1 / 3)  # the anchor: the bands' mean, inside (0, 1)
+    g.learner.head.bias.data.zero_()
     return g.eval()
 
 
@@ -196,7 +195,7 @@ def test_guard_fades_the_residual_outside_the_training_range_and_agrees_with_pre
     guard = {"low": [0.1] * 3 + [0.6] * 3, "high": [0.2] * 3 + [0.9] * 3, **GUARD_DEFAULTS}
     g = _guarded_unet(guard)
     x = torch.rand(1, 3, 32, 32)
-    anchor = g.spectral(x).clamp(0, 1)
+    anchor = g.learner(x)
     ctx = lambda s: torch.tensor([[float("nan")] * 3 + [-1.0] + s])  # noqa: E731
     inside = [0.15] * 3 + [0.8] * 3
     far = [0.15] * 3 + [0.8, 0.8, 0.1]  # blue's 99th percentile far below training's (a night image)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from bandbridge.models import CRITICS, GENERATORS, build_critic, build_generator, count_parameters
+from bandbridge.generators import build_generator
+from bandbridge.models import CRITICS, GENERATORS, build_critic, count_parameters
 
 
 @pytest.mark.parametrize("name,args,params", [
@@ -49,4 +50,6 @@ def test_patchgan_receptive_field_is_70px():
 
 
 def test_dicts_name_every_model():
-    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "learner", "blend"} and set(CRITICS) == {"patchgan"}
+    from bandbridge.generators import LEARNERS
+    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn"} and set(CRITICS) == {"patchgan"}
+    assert LEARNERS == ("learner", "blend")  # built by generators.py from the learner registry

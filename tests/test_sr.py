@@ -18,7 +18,8 @@ from bandbridge.data.degrade import bicubic_down, degrade
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.datasets import RandomCropDataset
 from bandbridge.learners.baselines import Upsample
-from bandbridge.models import build_generator, count_parameters
+from bandbridge.generators import build_generator
+from bandbridge.models import count_parameters
 from bandbridge.training.steps import cosine_decay
 from conftest import SAMPLE, SHARED, needs_shared
 

@@ -36,7 +36,7 @@ def reference_bundle(folder: Path, spec=None) -> Path:
     the bands and scaling of ``spec`` (the benchmarked model) so it runs on the same raster."""
     from bandbridge.bundle import save_bundle
     from bandbridge.config import build_config
-    from bandbridge.models import build_generator
+    from bandbridge.generators import build_generator
     sel = spec.input.model_dump(mode="json") if spec is not None else \
         {"bands": ["red", "green", "blue"], "scaling": "uint8"}
     tgt = spec.target.model_dump(mode="json") if spec is not None else {"bands": ["nir"], "scaling": "uint8"}

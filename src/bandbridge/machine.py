@@ -8,6 +8,10 @@ import functools
 import platform
 from pathlib import Path
 
+# what runs a model here (inference/runtime/backends.py) and at which precision; a learner kind
+# names those its graph runs on (learners/base.py: runs_on)
+BACKENDS, PRECISIONS = ("torch", "onnx", "openvino"), ("fp32", "bf16", "int8")
+
 
 @functools.lru_cache(maxsize=1)
 def cpu_flags() -> tuple[str, frozenset[str]]:

@@ -10,6 +10,7 @@ import yaml
 
 from bandbridge.config import BandSel, Config, build_config
 from bandbridge.errors import BandbridgeError
+from bandbridge.machine import BACKENDS
 from bandbridge.radiometry import STATS_MAX_SIDE, STATS_PERCENTILES
 
 BUNDLE_META = "model.yaml"
@@ -78,7 +79,8 @@ class ModelSpec:
         for kind, on in self.runs_on.items():
             if not {backend, precision} <= set(on):
                 return (f"{self.name} holds a {kind} learner, whose graph runs on "
-                        f"{' and '.join(on)} only")
+                        f"{' or '.join(b for b in BACKENDS if b in on)} at "
+                        f"{' or '.join(p for p in on if p not in BACKENDS)} only")
         return None
 
     @property

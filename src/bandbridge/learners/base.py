@@ -30,11 +30,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from bandbridge.machine import BACKENDS, PRECISIONS
 from bandbridge.models.features import ContextFeatures
 
 WINDOWS, PRODUCTS = (5, 15, 45), True  # the context every candidate's features come from
-# what a learner's graph may run on: backends, then precisions (inference/runtime/select.py)
-BACKENDS, PRECISIONS = ("torch", "onnx", "openvino"), ("fp32", "bf16", "int8")
 TARGETS = frozenset(BACKENDS + PRECISIONS)
 
 
@@ -153,9 +152,31 @@ class Learner:
         return traced(m, in_channels, opset, tile)
 
     @classmethod
+    def candidates(cls) -> list["Learner"]:
+        """The configurations of this kind the selection core tries (registry.candidates)."""
+        return [cls()]
+
+    @classmethod
     def refuses(cls, backend: str, precision: str) -> bool:
         """Whether this kind's graph cannot run on ``backend`` at ``precision``."""
         return not {backend, precision} <= cls.runs_on
+
+
+KINDS: dict[str, type[Learner]] = {}  # the registry (registry.py fills it: one line a kind)
+
+
+def learner_module(in_channels: int, out_channels: int, args: dict) -> LearnerModule:
+    """The empty module of one learner's ``args`` (``{kind, windows, …}``)."""
+    kind = args.get("kind", "linear")
+    if kind not in KINDS or kind == "blend":
+        raise ValueError(f"learner kind must be one of {[k for k in KINDS if k != 'blend']}, "
+                         f"got '{kind}'")
+    return KINDS[kind].empty(in_channels, out_channels, **args)
+
+
+def learner_graph(m: nn.Module, in_channels: int, opset: int = 17, tile: int | None = None):
+    """The ONNX model of a learner module (a loaded bundle's), by its kind."""
+    return KINDS[m.kind].graph(m, in_channels, opset, tile)
 
 
 def family(name: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bandbridge.learners.base import Learner, renamed, with_opsets
+from bandbridge.learners.base import Learner, learner_graph, learner_module, renamed, with_opsets
 
 
 class BlendModule(nn.Module):
@@ -18,7 +18,6 @@ class BlendModule(nn.Module):
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, parts: list[dict] = ()):
         super().__init__()
-        from bandbridge.learners.registry import learner_module
         if len(parts) < 2:
             raise ValueError("a blend needs two or more parts")
         self.out_channels = out_channels
@@ -43,6 +42,10 @@ class Blend(Learner):
     @property
     def name(self) -> str:
         return "blend"
+
+    @classmethod
+    def candidates(cls) -> list:
+        return []  # the selection core blends its best candidates of three families
 
     def clone(self) -> "Blend":
         return Blend([p.clone() for p in self.parts])
@@ -78,8 +81,6 @@ class Blend(Learner):
         """Each part's graph (names prefixed), their outputs summed and divided by their count."""
         import onnx
         from onnx import TensorProto, helper
-
-        from bandbridge.learners.registry import learner_graph
         parts = [onnx.compose.add_prefix(learner_graph(p, in_channels, opset, tile), f"p{i}_")
                  for i, p in enumerate(m.parts)]
         nodes, inits = [], []

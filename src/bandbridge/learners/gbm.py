@@ -89,6 +89,10 @@ class GBM(Learner):
         super().__init__(context)
         self.params = PARAMS | params
 
+    @classmethod
+    def candidates(cls) -> list["GBM"]:
+        return [cls(context=False), cls(context=True)]
+
     def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "GBM":
         import lightgbm as lgb
         A = self.columns(X, bands).astype(np.float64)

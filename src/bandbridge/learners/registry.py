@@ -3,23 +3,17 @@ saved learner (``model.generator`` ``learner`` or ``blend``, or a network's lear
 built from and runs on.
 
 Adding a kind: one file under ``learners/`` with a :class:`~bandbridge.learners.base.Learner`
-subclass, and one line in :data:`KINDS`; ``tests/learners/test_contract.py`` then holds it to the
-contract, and :func:`register` refuses a class that lacks what the contract needs.
+subclass, and one ``register(...)`` line below; ``tests/learners/test_contract.py`` then holds it
+to the contract, and :func:`register` refuses a class that lacks what the contract needs.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from bandbridge.learners.base import TARGETS, Learner, LearnerModule
-from bandbridge.learners.blend import Blend, BlendModule
-from bandbridge.learners.constant import Constant
-from bandbridge.learners.gbm import GBM
-from bandbridge.learners.linear import Linear
-from bandbridge.learners.mlp import MLP
-from bandbridge.learners.ridge import PENALTIES, Ridge
-
-KINDS: dict[str, type[Learner]] = {}
+from bandbridge.learners import blend, constant, gbm, linear, mlp, ridge
+from bandbridge.learners.base import KINDS, TARGETS, Learner, learner_graph, learner_module  # noqa: F401
+from bandbridge.learners.blend import BlendModule
 
 
 def register(cls: type[Learner]) -> type[Learner]:
@@ -37,23 +31,19 @@ def register(cls: type[Learner]) -> type[Learner]:
     return cls
 
 
-for _kind in (Constant, Linear, Ridge, GBM, MLP, Blend):
-    register(_kind)
+# one line a kind, cheapest first (the selection core tries them in this order)
+register(constant.Constant)
+register(linear.Linear)
+register(ridge.Ridge)
+register(gbm.GBM)
+register(mlp.MLP)
+register(blend.Blend)
 
 
 def candidates() -> list[Learner]:
-    """The selection core's candidates, cheapest first (a time budget cuts the list from the end)."""
-    return [Constant(), Linear(), *(Ridge(lam) for lam in PENALTIES), GBM(context=False),
-            GBM(context=True), MLP()]
-
-
-def learner_module(in_channels: int, out_channels: int, args: dict) -> LearnerModule:
-    """The empty module of one learner's ``args`` (``{kind, windows, …}``)."""
-    kind = args.get("kind", "linear")
-    if kind not in KINDS or kind == "blend":
-        raise ValueError(f"learner kind must be one of {[k for k in KINDS if k != 'blend']}, "
-                         f"got '{kind}'")
-    return KINDS[kind].empty(in_channels, out_channels, **args)
+    """The selection core's candidates, every kind's configurations, cheapest first (a time
+    budget cuts the list from the end)."""
+    return [c for kind in KINDS.values() for c in kind.candidates()]
 
 
 def build(name: str, in_channels: int, out_channels: int, args: dict) -> nn.Module:
@@ -85,11 +75,6 @@ def runs_on(name: str, args: dict) -> dict[str, list[str]]:
         if cls is not None and cls.runs_on != TARGETS:
             out[cls.kind] = sorted(cls.runs_on)
     return out
-
-
-def learner_graph(m: nn.Module, in_channels: int, opset: int = 17, tile: int | None = None):
-    """The ONNX model of a learner module (a loaded bundle's), by its kind."""
-    return KINDS[m.kind].graph(m, in_channels, opset, tile)
 
 
 def graph_flips(m: nn.Module) -> float:

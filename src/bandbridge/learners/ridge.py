@@ -17,6 +17,10 @@ class Ridge(Affine):
         super().__init__(context)
         self.lam = float(lam)
 
+    @classmethod
+    def candidates(cls) -> list["Ridge"]:
+        return [cls(lam) for lam in PENALTIES]
+
     @property
     def name(self) -> str:
         return f"ridge-{'context' if self.context else 'bands'} λ={self.lam:g}"

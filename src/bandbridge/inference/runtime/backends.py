@@ -22,13 +22,13 @@ from typing import Protocol
 
 import numpy as np
 
+from bandbridge import machine
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.graphs import graph_file
 from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import image_stats
 
-BACKENDS = ("auto", "torch", "onnx", "openvino")
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+BACKENDS, PRECISIONS = ("auto", *machine.BACKENDS), ("auto", *machine.PRECISIONS)
 
 
 class Backend(Protocol):

@@ -1,6 +1,6 @@
 """A generator as one ONNX graph, whatever it holds: traced from torch where the tracer can
-export all of it; else a learner's own graph (its kind's ``graph``: LightGBM's trees converted by
-onnxmltools, a blend's parts averaged), or for a network's residual on such a learner
+export all of it; else a learner's own graph (its kind's ``graph``, learners/: boosted trees
+converted by their kind, a blend's parts averaged), or for a network's residual on such a learner
 (models/anchored.py) the learner's graph and the residual traced from torch, added and clipped
 to [0, 1] — two graphs, no module swapped. Export, the QGIS graph and the ONNX backends' cache
 all write their graph here."""

@@ -1,6 +1,6 @@
 """The learner-selection core (learners/): folds that never leak, the choice by out-of-fold error,
-the refit on every pixel, and each learner as a generator that predict, the ONNX export and the
-QGIS graph reproduce — trees included."""
+the refit on every pixel, a tree learner through bundle, predict and both exports, and the runs
+that anchor on the core's choice or keep it. The contract every kind keeps: test_contract.py."""
 
 import numpy as np
 import pytest
@@ -9,8 +9,13 @@ import torch
 
 from conftest import SAMPLE
 
-from bandbridge.learners.fit import CANDIDATES, blend, fit_linear, fit_mlp, fit_ridge, float32_thresholds
-from bandbridge.learners.folds import Pixels, gather, min_gap, spatial_folds
+from bandbridge.learners.blend import Blend
+from bandbridge.learners.constant import Constant
+from bandbridge.learners.folds import gather, min_gap, spatial_folds
+from bandbridge.learners.gbm import GBM, float32_thresholds
+from bandbridge.learners.linear import Linear
+from bandbridge.learners.mlp import MLP
+from bandbridge.learners.ridge import Ridge, ridge
 from bandbridge.learners.select import choose
 
 NAIP = SAMPLE / "nir_naip_opengeos"
@@ -53,23 +58,26 @@ def test_ridge_penalty_means_the_same_for_any_pixel_count():
     rng = np.random.default_rng(0)
     X = rng.random((500, 6))
     Y = X @ rng.random((6, 2)) + 0.1 * rng.random((500, 2))
-    once, twice = fit_ridge(X, Y, 0.01), fit_ridge(np.r_[X, X], np.r_[Y, Y], 0.01)
+    once, twice = ridge(X, Y, 0.01), ridge(np.r_[X, X], np.r_[Y, Y], 0.01)
     assert np.allclose(once, twice)
-    assert np.allclose(fit_ridge(X, Y, 0.0)[:-1], np.linalg.lstsq(
+    assert np.allclose(ridge(X, Y, 0.0)[:-1], np.linalg.lstsq(
         np.c_[X, np.ones(500)], Y, rcond=None)[0][:-1])  # λ = 0: least squares
 
 
 def test_choice_is_the_lowest_out_of_fold_error_and_refits_on_every_pixel():
     px, _ = gather([naip(DATES[-1], slice(0, 128))], ["one"])
     assert len(px) == px.total == 128 * 256
-    cands = {k: CANDIDATES[k] for k in ("constant", "linear", "ridge-context λ=0.001", "gbm-bands")}
+    cands = [Constant(), Linear(), Ridge(1e-3), GBM(context=False)]
+    names = {c.name for c in cands}
+    assert names == {"constant", "linear", "ridge-context λ=0.001", "gbm-bands"}
     sel = choose(px, candidates=cands, fixed={"zero-shot": np.full_like(px.Y, 0.5)})
-    assert set(sel.oof) == set(cands) | {"zero-shot", "blend"}
-    assert sel.chosen == min(set(cands) | {"blend"}, key=sel.oof.get)
+    assert set(sel.oof) == names | {"zero-shot", "blend"}
+    assert sel.chosen == min(names | {"blend"}, key=sel.oof.get)
     assert sel.winner == min(sel.oof, key=sel.oof.get)
     assert sel.pixels == px.total  # the refit saw every pixel
-    lin = choose(px, candidates={"linear": CANDIDATES["linear"]})
-    assert np.allclose(lin.fitted.coef, fit_linear(px.X, px.Y, 3).coef)
+    lin = choose(px, candidates=[Linear()])
+    assert np.allclose(lin.fitted.coef_, Linear().fit(px.X, px.Y, 3).coef_)
+    assert not hasattr(cands[1], "coef_")  # the candidates given stay unfitted: clones are fitted
     # the blend: the mean of the best candidates of three families, out of fold as they were
     assert len(sel.blend_of) == 3 and len({k.split(" ")[0] for k in sel.blend_of}) == 3
     assert "constant" not in sel.blend_of and "blend" in sel.oof
@@ -78,24 +86,6 @@ def test_choice_is_the_lowest_out_of_fold_error_and_refits_on_every_pixel():
     simple = choose(px, candidates=cands, eligible=("constant", "linear"))
     assert simple.chosen in ("constant", "linear") and "gbm-bands" in simple.oof
     assert "blend" not in simple.oof
-
-
-@pytest.mark.parametrize("name", ["constant", "linear", "ridge-context λ=0.001", "gbm-bands",
-                                  "gbm-context", "mlp-context", "blend"])
-def test_each_learner_as_a_generator_reproduces_its_fit(name):
-    from bandbridge.learners.folds import image_features
-    x, y, m = naip(DATES[-1], slice(0, 96))
-    px, _ = gather([(x, y, m)], ["one"], max_pixels=8000)
-    fit = (lambda X, Y, c: fit_mlp(X, Y, c, steps=200)) if name == "mlp-context" else \
-        (lambda X, Y, c: blend([CANDIDATES[k](X, Y, c) for k in ("gbm-context", "linear")])) \
-        if name == "blend" else CANDIDATES[name]
-    fitted = fit(px.X, px.Y, 3)
-    g = fitted.make_generator(3, 1)
-    with torch.inference_mode():
-        out = g(x[None])[0].numpy()
-    F = image_features(x).numpy()
-    want = fitted.predict(F.reshape(F.shape[0], -1).T, 3).T.reshape(out.shape)
-    assert np.abs(out - want).max() < 1e-5
 
 
 def test_float32_thresholds_change_no_prediction_on_float32_features():
@@ -118,33 +108,35 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
     with onnxruntime → `export --qgis`: the same NIR; OpenVINO refused in one line."""
     from conftest import learner_bundle
     from bandbridge.bundle import load_bundle
-    from bandbridge.inference.runtime.trees import max_tree_gap
+    from bandbridge.inference.runtime.compose import max_graph_gap
     from bandbridge.spec import read_spec
     x, y, m = naip(DATES[-1], slice(0, 128))
     px, _ = gather([(x, y, m)], ["one"], max_pixels=20_000)
-    fitted = CANDIDATES["gbm-context"](px.X, px.Y, 3) if kind != "blend" else blend(
-        [CANDIDATES["gbm-context"](px.X, px.Y, 3), fit_mlp(px.X, px.Y, 3, steps=200),
-         CANDIDATES["ridge-context λ=0.001"](px.X, px.Y, 3)])
+    fitted = (GBM() if kind != "blend" else Blend([GBM(), MLP(steps=200), Ridge(1e-3)])
+              ).fit(px.X, px.Y, 3)
     net = generator = None
     if kind == "anchored":  # a small U-Net whose residual is not zero, on the trees
-        from bandbridge.models import build_generator
+        from bandbridge.generators import build_generator
         generator = {"name": "unet", "args": {
             "ngf": 8, "depth": 5, "norm": "none", "dropout": False, "upsample": "bilinear",
-            "anchor": {"learner": fitted.generator_args()["args"]}}}
+            "anchor": {"learner": fitted.args()}}}
         net = build_generator("unet", 3, 1, generator["args"])
-        net.spectral.load_state_dict(fitted.make_generator(3, 1).state_dict())
+        net.learner.load_state_dict(fitted.module(3, 1).state_dict())
         torch.manual_seed(0)
         with torch.no_grad():
-            net.residual_tail()[-2].weight.normal_(0, 0.02)  # the conv before the tanh
+            net.network.residual_tail()[-2].weight.normal_(0, 0.02)  # the conv before the tanh
     bundle = learner_bundle(tmp_path / "gbm", fitted, net, generator)
     g = load_bundle(bundle).generator
-    trees = g.parts[0] if kind == "blend" else g.spectral if kind == "anchored" else g
-    assert trees.kind == "gbm" and trees.tree_texts() == (fitted.trees or fitted.parts[0].trees)
-    assert read_spec(bundle).has_trees and read_spec(bundle).halo == 22
+    trees = g.parts[0] if kind == "blend" else g.learner if kind == "anchored" else g
+    assert trees.kind == "gbm" and trees.tree_texts() == (
+        fitted.parts[0].trees_ if kind == "blend" else fitted.trees_)
+    spec = read_spec(bundle)
+    assert spec.runs_on == {"gbm": ["fp32", "onnx", "torch"]} and spec.halo == 22
+    assert spec.limited == spec.runs_on  # recorded in model.yaml: read without torch
     if kind == "anchored":  # the residual is really there: the output is not the trees'
         x = naip(DATES[0])[0][None]
         with torch.no_grad():
-            assert float((g.eval()(x) - g.spectral(x)).abs().max()) > 1e-3
+            assert float((g.eval()(x) - g.learner(x)).abs().max()) > 1e-3
     outs = {}
     for backend in ("torch", "onnx"):
         outs[backend] = tmp_path / f"{backend}.tif"
@@ -155,15 +147,19 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
         d = np.abs(a.read() - b.read())
     code, _, err = run_cli("export", str(bundle), "-o", str(tmp_path / "onnx"), "--qgis")
     assert code == 0, err
-    gap = max_tree_gap(tmp_path / "onnx" / "model.onnx", g, 3, side=256, width=288)
+    gap = max_graph_gap(tmp_path / "onnx" / "model.onnx", g, 3, side=256, width=288)
     with capsys.disabled():
         print(f"\n{kind} learner: torch vs onnxruntime predict max |Δ| {d.max():.2e} "
               f"({(d > 1e-5).mean():.2e} of pixels over 1e-5); export max |Δ| {gap:.2e}")
     assert (d > 1e-5).mean() < 1e-3 and gap < 0.05  # float32 features: rare splits may flip
     code, _, err = run_cli("predict", str(DATES[0]), "-m", str(bundle), "-o",
                            str(tmp_path / "ov.tif"), "--backend", "openvino")
-    assert code == 2 and "gradient-boosted trees" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "holds a gbm learner, whose graph runs on torch or onnx at fp32 only" \
+        in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "ov.tif").exists()
+    code, _, err = run_cli("predict", str(DATES[0]), "-m", str(bundle), "-o",
+                           str(tmp_path / "bf.tif"), "--backend", "torch", "--precision", "bf16")
+    assert code == 2 and "holds a gbm learner" in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path, capsys):
@@ -219,7 +215,8 @@ def test_the_residual_trains_on_top_of_the_chosen_learner_and_resumes(run_cli, t
 
     from conftest import TINY
     from bandbridge.bundle import load_bundle
-    from bandbridge.models.learner import BlendLearner, PixelLearner
+    from bandbridge.learners.base import LearnerModule
+    from bandbridge.learners.blend import BlendModule
     sets = sum([["--set", s] for s in [o for o in TINY if "learner_minutes" not in o]
                 + ["train.max_epochs=1", "train.learner_minutes=0.3",
                    "model.generator.args.anchor=learner"]], [])
@@ -233,15 +230,15 @@ def test_the_residual_trains_on_top_of_the_chosen_learner_and_resumes(run_cli, t
         v for k, v in anchor["oof_mae"].items() if k != "zero-shot")
     last = load_bundle(run / "model" / "last")
     assert last.config.model.generator.name == "unet"
-    assert isinstance(last.generator.spectral, (PixelLearner, BlendLearner))
+    assert isinstance(last.generator.learner, (LearnerModule, BlendModule))
     x = naip(DATES[0])[0][None]
     with torch.no_grad():  # the anchor is the chosen learner, refitted on the training pixels
-        start = last.generator.spectral.eval()(x)
+        start = last.generator.learner.eval()(x)
     code, out2, err = run_cli("train", "--resume", str(run), "--set", "train.max_epochs=2")
     assert code == 0, err
     again = load_bundle(run / "model" / "last")
     with torch.no_grad():
-        assert torch.equal(again.generator.spectral.eval()(x), start)  # the same anchor resumed
+        assert torch.equal(again.generator.learner.eval()(x), start)  # the same anchor resumed
     assert again.info["epoch"] == 1
     rec = json.loads((run / "learner.json").read_text())
     best = load_bundle(run / "model" / "best")

@@ -11,7 +11,7 @@ from bandbridge.data.items import discover
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners.baselines import (ContextRidgeBaseline, LinearBaseline, init_anchor,
                                              leave_one_source_out, ridge, sample_pixels)
-from bandbridge.models import build_generator
+from bandbridge.generators import build_generator
 from bandbridge.models.anchor import ContextFeatures, box_mean, zero_residual
 from conftest import SAMPLE
 

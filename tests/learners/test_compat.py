@@ -1,0 +1,64 @@
+"""Bundles saved by version 0.1.0 (tests/data/bundles-0.1.0: every learner kind and every anchor
+form, the anchor then held inside the network as ``spectral``) load into today's composition and
+predict what 0.1.0 predicted; every bundled model loads as the composition it now is."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bandbridge.bundle import load_bundle
+from bandbridge.learners.blend import BlendModule
+from bandbridge.learners.base import LearnerModule
+from bandbridge.models.anchored import Anchored
+from bandbridge.models.unet import UNet
+
+OLD = Path(__file__).resolve().parent.parent / "data" / "bundles-0.1.0"
+FOLDERS = sorted(p.name for p in OLD.iterdir() if p.is_dir())
+KINDS = {"learner_blend": BlendModule, "unet_none": UNet}
+
+
+@pytest.mark.parametrize("name", FOLDERS)
+def test_a_bundle_saved_by_0_1_0_predicts_as_it_did(name):
+    """Bit for bit on the CPU that made the fixtures; on another CPU's kernels within 1e-6 (the
+    U-Nets' convolutions may sum in another order)."""
+    b = load_bundle(OLD / name)
+    g = b.generator
+    want = KINDS.get(name, Anchored if name.startswith("unet") else LearnerModule)
+    assert isinstance(g, want)
+    if isinstance(g, Anchored):
+        assert isinstance(g.network, UNet) and not hasattr(g.network, "spectral")
+        assert g.clamp_learner == (name in ("unet_gbm", "unet_blend"))  # the core's, clamped
+    x = torch.from_numpy(np.load(OLD / "input.npy"))
+    ctx = torch.from_numpy(np.load(OLD / "context.npy"))
+    with torch.inference_mode():
+        y = g(x).numpy()
+        y2 = g(x * 1.6, ctx).numpy() if name.startswith("unet") else y
+    got, expected = np.stack([y, y2]), np.load(OLD / name / "expected.npy")
+    exact = np.array_equal(got, expected)
+    print(f"{name}: {'bit-identical' if exact else f'max |Δ| {np.abs(got - expected).max():.2e}'}")
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def test_networks_know_no_anchor():
+    from bandbridge.models.resnet import ResNetGenerator
+    for cls in (UNet, ResNetGenerator):
+        net = cls(3, 1, ngf=4) if cls is ResNetGenerator else cls(3, 1, ngf=4, depth=3)
+        assert not {"spectral", "guard", "clamp_output", "anchor_features"} & set(vars(net))
+        assert not {"spectral", "guard"} & {k.split(".")[0] for k in net.state_dict()}
+        with pytest.raises(TypeError):
+            cls(3, 1, anchor=True)
+
+
+def test_a_0_1_0_checkpoint_fine_tunes_into_the_composition(tmp_path):
+    """``--init-from`` a 0.1.0 bundle whose anchor sat inside the network: its residual's
+    weights reach ``network.*``; the anchor is the run's own (refitted, not carried)."""
+    from bandbridge.models.anchored import legacy_keys
+    from safetensors.torch import load_file
+    old = load_file(OLD / "unet_linear" / "generator.safetensors")
+    assert "spectral.weight" in old and "down.0.0.weight" in old
+    state = {f"G.{k}": v for k, v in old.items()}
+    legacy_keys(state, "G.")
+    assert "G.learner.head.weight" in state and "G.network.down.0.0.weight" in state
+    assert not [k for k in state if k.startswith("G.spectral") or k.startswith("G.down")]
