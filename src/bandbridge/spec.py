@@ -254,8 +254,14 @@ def zoo_dir() -> Path:
     return Path(str(resources.files("bandbridge") / "zoo"))
 
 
-# Short names for the bundled models a newcomer reaches for first.
-ZOO_ALIASES = {"rgb2nir": "rgb2nir-naip"}
+# Short names for the bundled models a newcomer reaches for first, the one table of them:
+# name → {family of input values: bundled model}. predict, compare and the web page pick the model
+# by the file's values (inference/core/route.py); where no file is given (adapt, evaluate, export,
+# `models`) the name is its first model.
+ZOO_ROUTES: dict[str, dict[str, str]] = {
+    "rgb2nir": {"8-bit imagery": "rgb2nir-naip", "photo": "rgb2nir-photo",
+                "reflectance": "rgb2nir-s2"}}
+ZOO_ALIASES = {name: next(iter(routes.values())) for name, routes in ZOO_ROUTES.items()}
 
 
 def zoo_models() -> dict[str, Path]:

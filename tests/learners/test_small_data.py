@@ -9,8 +9,8 @@ from bandbridge.config import load_config
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.items import discover
 from bandbridge.errors import BandbridgeError
-from bandbridge.learners.baselines import (ContextRidgeBaseline, LinearBaseline, init_anchor,
-                                             leave_one_source_out, ridge, sample_pixels)
+from bandbridge.learners.baselines import ContextRidgeBaseline, LinearBaseline, init_anchor, sample_pixels
+from bandbridge.learners.ridge import ridge
 from bandbridge.generators import build_generator
 from bandbridge.models.anchor import ContextFeatures, box_mean, zero_residual
 from conftest import SAMPLE
@@ -85,6 +85,11 @@ def test_ridge_recovers_a_known_map_and_shrinks_with_the_penalty():
 
 
 def test_leave_one_source_out_scores_each_fit_where_it_was_not_fitted():
+    """The selection rule's worst-source variant (learners/select.py), as the context ridge
+    chooses its penalty: each candidate fitted on all sources but one, scored on that one, ranked
+    by its worst ratio to the better of the linear map and the constant there."""
+    from bandbridge.learners.baselines import pixels_by_source
+    from bandbridge.learners.select import choose
     rng = np.random.default_rng(0)
     # three sources share one linear law; each adds its own offset that texture cannot predict
     per = {}
@@ -92,10 +97,16 @@ def test_leave_one_source_out_scores_each_fit_where_it_was_not_fitted():
         X = rng.uniform(0, 1, size=(4000, 3))
         per[f"s{k}"] = (X, 0.2 + 0.5 * X[:, :1] + off + rng.normal(0, 0.01, (4000, 1)))
     b = ContextRidgeBaseline()
-    worst = leave_one_source_out(per, lambda X, Y: b.candidates(X, Y, 3))
-    assert set(worst) == {*b.LAMBDAS, "linear", "mean"}
+    cands = b.candidates()
+    px, folds, _ = pixels_by_source(per, 3)
+    names = tuple(m.name for m in cands.values())
+    sel = choose(px, list(cands.values()), folds=folds, eligible=names, rule="worst-source",
+                 fit_pixels=None)
+    worst = sel.scores
+    assert sel.rule == "worst-source" and set(names) <= set(worst) and "blend" not in sel.oof
     assert worst["linear"] == pytest.approx(1.0)  # the better baseline on every held-out source
-    assert worst["mean"] > 2.0  # the constant ignores the law
+    assert worst["constant"] > 2.0  # the constant ignores the law
+    assert sel.chosen == min(names, key=worst.get)
     # by hand, for the constant on s0: the mean of s1 and s2's targets, scored on s0
     X0, Y0 = per["s0"]
     const = np.concatenate([per["s1"][1], per["s2"][1]]).mean()
@@ -103,7 +114,8 @@ def test_leave_one_source_out_scores_each_fit_where_it_was_not_fitted():
                           np.concatenate([per["s1"][1], per["s2"][1]]), rcond=None)[0]
     m_const = np.abs(np.clip(const, 0, 1) - Y0).mean()
     m_lin = np.abs(np.clip(np.c_[X0, np.ones(4000)] @ lin, 0, 1) - Y0).mean()
-    assert worst["mean"] >= m_const / min(m_const, m_lin) - 1e-9
+    assert sel.per_fold["constant"][0] == pytest.approx(m_const)
+    assert worst["constant"] >= m_const / min(m_const, m_lin) - 1e-9
 
 
 def test_context_ridge_validates_no_worse_than_linear_and_the_anchor_is_it():

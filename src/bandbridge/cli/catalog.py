@@ -35,8 +35,8 @@ def models() -> None:
 
 def alias_rule(name: str) -> str:
     """What a short name stands for: the routing rule (by the input's values) or its one model."""
-    from bandbridge.inference.core.route import PHOTO, ZOO_ROUTES
-    from bandbridge.spec import ZOO_ALIASES
+    from bandbridge.inference.core.route import PHOTO
+    from bandbridge.spec import ZOO_ALIASES, ZOO_ROUTES
     routes = ZOO_ROUTES.get(name)
     if not routes:
         return f"= {ZOO_ALIASES[name]}"

@@ -17,10 +17,10 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
-from bandbridge.inference.core.route import ZOO_ROUTES, route_model
+from bandbridge.inference.core.route import route_model
 from bandbridge.inference.core.writer import decode, physical_note, resolve_dtype
 from bandbridge.inference.runtime.select import make_backend
-from bandbridge.spec import ModelSpec, read_spec
+from bandbridge.spec import ZOO_ROUTES, ModelSpec, read_spec
 from bandbridge.demo.display import (BandSet, display_bands, read_index, read_output, read_set,
                                      render, render_error, render_index, shared_of, stretch_of)
 from bandbridge.demo.files import check_min_side, check_pixels, check_upload, size_text

@@ -82,8 +82,10 @@ class Learner:
     runs_on: ClassVar[frozenset[str]] = TARGETS
     traceable: ClassVar[bool] = True  # torch's ONNX tracer exports its module (else: graph())
 
-    def __init__(self, context: bool = True):
+    def __init__(self, context: bool = True, windows: tuple[int, ...] = WINDOWS,
+                 products: bool = PRODUCTS):
         self.context = context
+        self.windows, self.products = tuple(windows), bool(products)  # the φ a context learner sees
 
     # ------------------------------------------------------------------ estimator
     @property
@@ -115,8 +117,8 @@ class Learner:
     # ------------------------------------------------------------------ saved form
     def args(self) -> dict:
         """``model.generator.args`` of this learner (``model.generator.name``: ``learner``)."""
-        return {"kind": self.kind, "windows": list(WINDOWS) if self.context else [],
-                "products": PRODUCTS if self.context else False}
+        return {"kind": self.kind, "windows": list(self.windows) if self.context else [],
+                "products": self.products if self.context else False}
 
     def generator(self) -> dict:
         """``model.generator`` for a bundle: ``{"name": "learner", "args": {...}}``."""

@@ -13,8 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from bandbridge.data.datasets import LoadedPair
-from bandbridge.learners.linear import least_squares
-from bandbridge.learners.ridge import ridge
+from bandbridge.learners.base import Learner
+from bandbridge.learners.constant import Constant
+from bandbridge.learners.linear import Linear
+from bandbridge.learners.mlp import MLP
+from bandbridge.learners.ridge import Ridge
 from bandbridge.models.anchor import normalize_bands
 
 
@@ -64,17 +67,52 @@ def sample_pixels(pairs: list[LoadedPair], n: int = SAMPLE_PIXELS, seed: int = 0
     return torch.cat([x for x, _ in per.values()]), torch.cat([y for _, y in per.values()])
 
 
-class LinearBaseline:
-    """Least squares ``y = W·x + b`` per pixel (the ``linear`` learner's fit, learners/linear.py)."""
+class PixelBaseline:
+    """A configured learner kind (learners/) as an evaluation baseline: fitted on sampled pixels
+    ``X (N, Ci)``, ``Y (N, Ct)``, run pixel by pixel on whole images ``(Ci, H, W) → (Ct, H, W)``
+    in [0, 1]. What a GAN must beat to justify itself."""
 
-    name = "linear"
+    def __init__(self, name: str, learner: Learner):
+        self.name, self.learner = name, learner
 
-    def fit(self, X: torch.Tensor, Y: torch.Tensor) -> "LinearBaseline":
-        self.coef = least_squares(X.double().numpy(), Y.double().numpy())  # (Ci + 1, Ct)
+    def fit(self, X: torch.Tensor, Y: torch.Tensor) -> "PixelBaseline":
+        self.learner.fit(X.double().numpy(), Y.double().numpy(), X.shape[1])
         return self
 
+    @property
+    def coef(self) -> np.ndarray:
+        """``(Ci + 1, Ct)``: a linear kind's weights, then the bias."""
+        return self.learner.coef_
+
+    @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return apply_coef(self.coef, x)
+        c, h, w = x.shape
+        y = self.learner.predict(x.reshape(c, -1).T.double().numpy(), c)
+        return torch.from_numpy(np.ascontiguousarray(y.T.reshape(-1, h, w))).float()
+
+
+class LinearBaseline(PixelBaseline):
+    """Least squares ``y = W·x + b`` per pixel: the ``linear`` learner."""
+
+    def __init__(self):
+        super().__init__("linear", Linear())
+
+
+class MeanBaseline(PixelBaseline):
+    """The training targets' mean per band, everywhere (the ``constant`` learner): a model that
+    cannot beat it has learnt nothing about the input."""
+
+    def __init__(self):
+        super().__init__("mean", Constant())
+
+
+class MLPBaseline(PixelBaseline):
+    """A two-hidden-layer per-pixel MLP on the bands (the ``mlp`` learner: 64 units, the bands as
+    read, a sigmoid output, a random start, Adam, fixed seed)."""
+
+    def __init__(self, hidden: int = 64, steps: int = 600, batch: int = 4096, seed: int = 0):
+        super().__init__("mlp", MLP(context=False, hidden=hidden, steps=steps, batch=batch, seed=seed,
+                                    standardise=False, sigmoid=True, start_at_mean=False))
 
 
 def apply_coef(coef: np.ndarray, f: torch.Tensor) -> torch.Tensor:
@@ -111,112 +149,63 @@ class ContextRidgeBaseline:
                   rule: str = "auto") -> "ContextRidgeBaseline":
         """``rule``: ``auto`` (as above), or ``validation`` to choose on ``val`` whatever the
         sources (the rule before leave-one-source-out; ``scripts/loso_anchor.py`` compares)."""
+        from bandbridge.learners.select import choose
         from bandbridge.models.features import ContextFeatures
         c = train[0].x.shape[0]
-        self.phi = phi = _image_features(ContextFeatures(c, self.windows, self.products))
+        feats = ContextFeatures(c, self.windows, self.products)
+        self.phi = phi = _image_features(feats)
         per = {k: (x.double().numpy(), y.double().numpy())
                for k, (x, y) in sample_by_source(train, features=phi).items()}
-        X, Y = (np.concatenate(a) for a in zip(*per.values()))
-        fits = self.candidates(X, Y, c)
-        # (Ci + 1, Ct): the plain linear map, fitted as the linear baseline fits it
-        self.linear_coef = np.r_[fits["linear"][:c], fits["linear"][-1:]]
+        cands = self.candidates()
+        px, folds, _ = pixels_by_source(per, c)
+        self.linear_coef = Linear().fit(px.X, px.Y, c).coef_  # (Ci + 1, Ct), on every source
         self.chosen, self.scores, self.rule = 1e-3, {}, "default"
         if len(per) >= 2 and rule == "auto":
-            self.scores = leave_one_source_out(per, lambda X, Y: self.candidates(X, Y, c))
-            self.rule = "leave-one-source-out"
+            self.rule, how = "leave-one-source-out", dict(folds=folds, rule="worst-source")
         elif val:
             Xv, Yv = (t.double().numpy() for t in sample_pixels(val, features=phi))
-            self.scores = {k: coef_mae(w, Xv, Yv) for k, w in fits.items() if k != "mean"}
-            self.rule = "validation"
-        if self.scores:
-            self.chosen = min(self.scores, key=self.scores.get)
-        self.coef = fits[self.chosen]  # (F + 1, Ct): weights on φ(x), then the bias
+            px, folds, train_rows = pixels_by_source({"train": (px.X, px.Y), "val": (Xv, Yv)}, c)
+            cands.pop("mean")
+            self.rule, how = "validation", dict(folds=folds[1:], refit_on=train_rows)
+        if self.rule != "default":
+            names = tuple(m.name for m in cands.values())
+            sel = choose(px, list(cands.values()), eligible=names, fit_pixels=None, **how)
+            key = {m.name: k for k, m in cands.items()}
+            self.scores = {key[n]: v for n, v in sel.scores.items() if n in key}
+            self.chosen, self.fitted = key[sel.chosen], sel.fitted
+        else:
+            self.fitted = cands[1e-3].fit(px.X, px.Y, c)
+        coef = self.fitted.coef_  # weights on the columns it sees, then the bias
+        pad = np.zeros((feats.out_channels - c, coef.shape[1]))
+        self.coef = coef if self.fitted.context else np.r_[coef[:c], pad, coef[c:]]  # (F + 1, Ct)
         return self
 
-    def candidates(self, X: np.ndarray, Y: np.ndarray, c: int) -> dict:
-        """Every candidate fit ``(F + 1, Ct)`` on features ``X (N, F)`` whose first ``c`` columns
-        are the bands: each ``λ``, the linear map of the bands, the constant mean."""
-        fits: dict = {lam: ridge(X, Y, lam) for lam in self.LAMBDAS}
-        lin = least_squares(X[:, :c], Y)
-        pad = np.zeros((X.shape[1] - c, Y.shape[1]))
-        fits["linear"] = np.r_[lin[:c], pad, lin[c:]]
-        fits["mean"] = np.r_[np.zeros((X.shape[1], Y.shape[1])), Y.mean(0, keepdims=True)]
-        return fits
+    def candidates(self) -> dict:
+        """Every candidate by its key here: each ``λ`` (a ridge on ``φ``), the linear map of the
+        bands, the constant mean."""
+        return {**{lam: Ridge(lam, windows=self.windows, products=self.products)
+                   for lam in self.LAMBDAS}, "linear": Linear(), "mean": Constant()}
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return apply_coef(self.coef, self.phi(x))
 
 
-def coef_mae(coef: np.ndarray, X: np.ndarray, Y: np.ndarray) -> float:
-    """MAE of the clipped per-pixel fit ``coef (F + 1, Ct)`` on ``X (N, F)`` against ``Y (N, Ct)``."""
-    return float(np.abs(np.clip(X @ coef[:-1] + coef[-1], 0, 1) - Y).mean())
-
-
-def leave_one_source_out(per: dict[str, tuple[np.ndarray, np.ndarray]], candidates
-                         ) -> dict[str, float]:
-    """Each candidate's worst ratio, over the sources of ``per`` (``{name: (X, Y)}``), of its MAE
-    on a source when fitted on the others (``candidates(X, Y) → {name: coef}``) to the better
-    of the linear map's and the constant's there. 1.0 = never worse than both on any source."""
-    worst: dict = {}
-    for held in per:
-        X = np.concatenate([x for k, (x, _) in per.items() if k != held])
-        Y = np.concatenate([y for k, (_, y) in per.items() if k != held])
-        maes = {k: coef_mae(w, *per[held]) for k, w in candidates(X, Y).items()}
-        ref = max(min(maes["linear"], maes["mean"]), 1e-12)
-        for k, v in maes.items():
-            worst[k] = max(worst.get(k, 0.0), v / ref)
-    return worst
+def pixels_by_source(per: dict[str, tuple[np.ndarray, np.ndarray]], bands: int):
+    """``(Pixels, one fold per source held out, the first source's rows)`` of sampled pixels
+    ``{source: (X (N, F), Y (N, Ct))}``."""
+    from bandbridge.learners.folds import Fold, Pixels
+    X = np.concatenate([x for x, _ in per.values()])
+    Y = np.concatenate([y for _, y in per.values()])
+    src = np.concatenate([np.full(len(x), i) for i, (x, _) in enumerate(per.values())])
+    px = Pixels(X, Y, src, src, np.zeros(len(X), int), np.ones(len(per), int), bands, len(X))
+    folds = [Fold(np.flatnonzero(src != i), np.flatnonzero(src == i), f"source {k} held out")
+             for i, k in enumerate(per)]
+    return px, folds, np.flatnonzero(src == 0)
 
 
 def _image_features(features: nn.Module):
     return lambda x: features(x[None].float())[0]
-
-
-class MeanBaseline:
-    """The training targets' mean value per band, everywhere: a model that cannot beat it has
-    learnt nothing about the input."""
-
-    name = "mean"
-
-    def fit(self, X: torch.Tensor, Y: torch.Tensor) -> "MeanBaseline":
-        self.mean = Y.double().mean(0).float()  # (Ct,)
-        return self
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mean[:, None, None].expand(-1, *x.shape[1:]).clone()
-
-
-class MLPBaseline:
-    """A two-hidden-layer per-pixel MLP (64 units), Adam, fixed seed."""
-
-    name = "mlp"
-
-    def __init__(self, hidden: int = 64, steps: int = 600, batch: int = 4096, seed: int = 0):
-        self.hidden, self.steps, self.batch, self.seed = hidden, steps, batch, seed
-
-    def fit(self, X: torch.Tensor, Y: torch.Tensor) -> "MLPBaseline":
-        g = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
-        self.net = nn.Sequential(nn.Linear(X.shape[1], self.hidden), nn.ReLU(),
-                                 nn.Linear(self.hidden, self.hidden), nn.ReLU(),
-                                 nn.Linear(self.hidden, Y.shape[1]), nn.Sigmoid())
-        opt = torch.optim.Adam(self.net.parameters(), lr=3e-3)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps)
-        for _ in range(self.steps):
-            i = torch.randint(0, len(X), (min(self.batch, len(X)),), generator=g)
-            loss = F.l1_loss(self.net(X[i]), Y[i])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        self.net.eval()
-        return self
-
-    @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        c, h, w = x.shape
-        return self.net(x.reshape(c, -1).T.float()).T.reshape(-1, h, w)
 
 
 class Upsample:

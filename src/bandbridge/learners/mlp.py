@@ -1,5 +1,7 @@
 """``mlp``: two hidden ReLU layers on standardised ``φ``, L1 loss (the metric is MAE), Adam with
-a cosine schedule, a fixed seed; its torch form is the same layers as 1×1 convolutions."""
+a cosine schedule, a fixed seed; its torch form is the same layers as 1×1 convolutions.
+Evaluation's per-pixel MLP baseline is a configuration of it (64 units on the bands as read, a
+sigmoid output, learners/baselines.py)."""
 
 from __future__ import annotations
 
@@ -14,23 +16,23 @@ HIDDEN, STEPS, BATCH = 32, 1000, 2048
 
 class MLPModule(LearnerModule):
     def __init__(self, in_channels: int, out_channels: int, windows=(), products: bool = False,
-                 hidden: int = HIDDEN):
+                 hidden: int = HIDDEN, sigmoid: bool = False):
         super().__init__(in_channels, out_channels, windows, products)
         f = self.features.out_channels
         self.register_buffer("mu", torch.zeros(f))
         self.register_buffer("sd", torch.ones(f))
         self.head = nn.Sequential(nn.Conv2d(f, hidden, 1), nn.ReLU(),
                                   nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-                                  nn.Conv2d(hidden, out_channels, 1))
+                                  nn.Conv2d(hidden, out_channels, 1), *([nn.Sigmoid()] if sigmoid else []))
         self.requires_grad_(False)
 
     def on_features(self, f: Tensor) -> Tensor:
         return self.head((f - self.mu[:, None, None]) / self.sd[:, None, None])
 
 
-def mlp_net(f: int, ct: int, hidden: int = HIDDEN) -> nn.Sequential:
+def mlp_net(f: int, ct: int, hidden: int = HIDDEN, sigmoid: bool = False) -> nn.Sequential:
     return nn.Sequential(nn.Linear(f, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, ct))
+                         nn.Linear(hidden, ct), *([nn.Sigmoid()] if sigmoid else []))
 
 
 class MLP(Learner):
@@ -38,9 +40,13 @@ class MLP(Learner):
     module_class = MLPModule
 
     def __init__(self, context: bool = True, hidden: int = HIDDEN, steps: int = STEPS,
-                 batch: int = BATCH, seed: int = 0):
+                 batch: int = BATCH, seed: int = 0, standardise: bool = True,
+                 sigmoid: bool = False, start_at_mean: bool = True):
         super().__init__(context)
         self.hidden, self.steps, self.batch, self.seed = hidden, steps, batch, seed
+        # standardised features, a linear output clipped to [0, 1], started at the targets' mean;
+        # the evaluation baseline: the bands as read, a sigmoid output, a random start
+        self.standardise, self.sigmoid, self.start_at_mean = standardise, sigmoid, start_at_mean
 
     def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "MLP":
         A = self.columns(X, bands)
@@ -48,11 +54,14 @@ class MLP(Learner):
         torch.manual_seed(self.seed)
         Xt, Yt = (torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (A, Y))
         mu, sd = Xt.mean(0), Xt.std(0).clamp_min(1e-6)
+        if not self.standardise:
+            mu, sd = torch.zeros_like(mu), torch.ones_like(sd)
         Zt = (Xt - mu) / sd
-        net = mlp_net(A.shape[1], Y.shape[1], self.hidden)
-        with torch.no_grad():  # start at the targets' mean
-            net[-1].weight.mul_(0.1)
-            net[-1].bias.copy_(Yt.mean(0))
+        net = mlp_net(A.shape[1], Y.shape[1], self.hidden, self.sigmoid)
+        if self.start_at_mean:
+            with torch.no_grad():
+                net[4].weight.mul_(0.1)
+                net[4].bias.copy_(Yt.mean(0))
         opt = torch.optim.Adam(net.parameters(), lr=3e-3)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps)
         for _ in range(self.steps):
@@ -72,7 +81,7 @@ class MLP(Learner):
         return np.clip(y, 0.0, 1.0)
 
     def args(self) -> dict:
-        return super().args() | {"hidden": self.hidden}
+        return super().args() | {"hidden": self.hidden} | ({"sigmoid": True} if self.sigmoid else {})
 
     def load(self, m: MLPModule) -> None:
         m.mu.copy_(self.mu_)

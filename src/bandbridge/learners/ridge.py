@@ -13,8 +13,8 @@ PENALTIES = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # the selection core's λ
 class Ridge(Affine):
     kind = "ridge"
 
-    def __init__(self, lam: float = 1e-3, context: bool = True):
-        super().__init__(context)
+    def __init__(self, lam: float = 1e-3, context: bool = True, **features):
+        super().__init__(context, **features)
         self.lam = float(lam)
 
     @classmethod

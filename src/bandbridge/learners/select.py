@@ -8,6 +8,13 @@ held-out pixels; its **out-of-fold MAE** is the mean absolute error over all hel
 all folds — what the card reports, stated as such. Fixed predictions (the model as it was, which
 saw none of these pixels) are scored on the very same held-out pixels. The candidate with the
 lowest out-of-fold MAE is refitted on all the pixels; the folds were only for choosing.
+
+The one selection rule, in two named variants (:data:`RULES`): ``pooled`` (the lowest MAE over
+all held-out pixels, the default) and ``worst-source`` (the lowest *worst* ratio, over the folds,
+of a candidate's MAE to the better of the linear map's and the constant's on that fold: with one
+fold a source held out, a candidate that transfers to every source, not one that fits the
+sources it saw; evaluation's context ridge chooses its penalty so). :func:`never_worse` is the
+same test for two fixed models on validation sources (a run's learner against its network).
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ class Selection:
     seconds: float = 0.0
     fixed: tuple[str, ...] = ()  # the fixed predictions scored beside the learners
     blend_of: tuple[str, ...] = ()  # the candidates the blend averages
+    rule: str = "pooled"  # the variant of RULES the choice was made by
+    scores: dict[str, float] = field(default_factory=dict)  # what the rule ranked (lower wins)
 
     @property
     def winner(self) -> str:
@@ -51,10 +60,8 @@ class Selection:
 
     def families(self) -> dict[str, float]:
         """Each family's best out-of-fold MAE, in candidate order."""
-        out: dict[str, float] = {}
-        for k, v in self.oof.items():
-            out[family(k)] = min(out.get(family(k), np.inf), v)
-        return out
+        from bandbridge.learners.record import LearnerRecord
+        return LearnerRecord.of(self, "").families()
 
 
 def mae(pred: np.ndarray, Y: np.ndarray) -> float:
@@ -64,12 +71,15 @@ def mae(pred: np.ndarray, Y: np.ndarray) -> float:
 def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str, np.ndarray] | None = None,
            allowed: tuple[str, ...] | None = None, budget_s: float | None = None,
            k: int = FOLDS, seed: int = 0, folds: list[Fold] | None = None,
-           eligible: tuple[str, ...] | None = None) -> Selection:
+           eligible: tuple[str, ...] | None = None, rule: str = "pooled",
+           fit_pixels: int | None = FIT_PIXELS, refit_on: np.ndarray | None = None) -> Selection:
     """Cross-validate ``candidates`` (configured learners, default ``registry.candidates()``; ``allowed``: only these names or families) on
     ``px``, score ``fixed`` predictions ``(N, Ct)`` on the same held-out pixels, refit the best
     learner on all of ``px``. ``budget_s`` bounds the search: candidates are tried cheapest first
     and those past the budget are skipped (the constant and linear map always run). ``eligible``
-    (names or families): only these may be chosen, the others are measured for the record."""
+    (names or families): only these may be chosen, the others are measured for the record.
+    ``rule``: a variant of :data:`RULES`; ``fit_pixels``: each fold's fit sees a sample of this
+    many (None: all); ``refit_on``: the rows of ``px`` the winner is refitted on (default all)."""
     t0 = time.perf_counter()
     cands = {c.name: c for c in (candidates or default_candidates())}
     if allowed is not None:
@@ -78,8 +88,8 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     if not folds:
         raise ValueError("no fold has both training and held-out pixels")
     rng = np.random.default_rng(seed)
-    fits = [f.train if len(f.train) <= FIT_PIXELS else rng.choice(f.train, FIT_PIXELS, replace=False)
-            for f in folds]
+    fits = [f.train if fit_pixels is None or len(f.train) <= fit_pixels else
+            rng.choice(f.train, fit_pixels, replace=False) for f in folds]
     test_all = np.concatenate([f.test for f in folds])
     c = px.bands
     oof: dict[str, float] = {}
@@ -110,10 +120,32 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
         oof[name] = mae(pred[test_all], px.Y[test_all])
     learners = [n for n in oof if (n in cands or n == "blend") and (
         eligible is None or n in eligible or family(n) in eligible)]
-    chosen = min(learners, key=oof.get)
-    fitted = refit(chosen, blend_of, px, cands)
+    scores = RULES[rule](oof, per_fold)
+    chosen = min(learners, key=scores.get)
+    fitted = refit(chosen, blend_of, px, cands, refit_on)
     return Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
-                     px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of)
+                     px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores)
+
+
+def worst_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict[str, float]:
+    """Each candidate's worst ratio, over the folds, of its MAE to the better of the linear
+    map's and the constant's on that fold (1.0: never worse than both on any fold)."""
+    ref = [max(min(a, b), 1e-12) for a, b in zip(per_fold["linear"], per_fold["constant"])]
+    return {k: max(e / r for e, r in zip(errs, ref)) for k, errs in per_fold.items()}
+
+
+RULES = {"pooled": lambda oof, per_fold: oof, "worst-source": worst_ratio}
+TOLERANCE = 0.01  # how much worse on one source a model may score and still count as never worse
+
+
+def never_worse(candidate: dict[str, float], reference: dict[str, float],
+                tolerance: float = TOLERANCE) -> tuple[bool, float]:
+    """``(better, worst ratio)`` of two fixed models' MAE by source (``all``: pooled): the
+    candidate is better when it scores lower pooled and no source more than ``tolerance`` worse
+    than the reference."""
+    worst = max([candidate[k] / max(reference[k], 1e-12) for k in reference if k != "all"]
+                or [float("nan")])
+    return bool(candidate["all"] < reference["all"] and worst <= 1.0 + tolerance), worst
 
 
 def top_families(oof: dict[str, float], eligible) -> tuple[str, ...]:
@@ -128,9 +160,11 @@ def top_families(oof: dict[str, float], eligible) -> tuple[str, ...]:
     return tuple(tops) if len(tops) == BLEND else ()
 
 
-def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None = None) -> Learner:
-    """``chosen`` (a candidate's name, or ``blend`` of ``blend_of``) fitted on all of ``px``
-    (``cands``: the candidates by name, default ``registry.candidates()``)."""
+def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None = None,
+          rows: np.ndarray | None = None) -> Learner:
+    """``chosen`` (a candidate's name, or ``blend`` of ``blend_of``) fitted on all of ``px``, or
+    on its ``rows`` (``cands``: the candidates by name, default ``registry.candidates()``)."""
     known = {c.name: c for c in default_candidates()} | (cands or {})
     model = Blend([known[k] for k in blend_of]) if chosen == "blend" else known[chosen]
-    return model.clone().fit(px.X, px.Y, px.bands)
+    X, Y = (px.X, px.Y) if rows is None else (px.X[rows], px.Y[rows])
+    return model.clone().fit(X, Y, px.bands)

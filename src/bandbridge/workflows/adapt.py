@@ -186,8 +186,7 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
         summary["name"] = name_by_content(dest, name)
         return summary, sel
     lin = sel.fitted if sel.chosen == "linear" else None
-    info = {"epoch": -1, "learner": {k: v for k, v in summary.items() if k != "methods"}
-            | {"oof_mae": {m: v["mae"] for m, v in summary["methods"].items()}},
+    info = {"epoch": -1, "learner": adapt_record(sel, user_pairs, summary),
             "baseline": {"linear": linear_coef(user_pairs, lin).tolist()}}
     save_bundle(dest, sel.fitted.module(bundle.in_channels, bundle.out_channels),
                 adapted_config(base, sources, sel, name), bundle.in_channels,
@@ -235,6 +234,18 @@ def card_summary(sel, pairs: list, keep: str, note: str | None, model: str, grou
             "pixels": sel.pixels, "valid_pixels": sel.total, "target_units": units,
             "images": len(pairs), "groups": groups,
             "seconds": round(sel.seconds, 1), "model": model}
+
+
+def adapt_record(sel, pairs: list, summary: dict) -> dict:
+    """``model.yaml: learner`` of an adapted bundle: the selection's record (learners/record.py:
+    out-of-fold MAE per candidate in model values, ``unit`` to the target's) and what adapt kept."""
+    from bandbridge.bands import get_scaling
+    from bandbridge.learners.record import LearnerRecord
+    t = pairs[0].source.target
+    scale, _, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
+    rule = "chosen by spatial cross-validation on the user's pairs, refitted on every pixel"
+    return LearnerRecord.of(sel, rule, (scale, units)).to_dict() | {
+        k: summary[k] for k in ("kept", "note", "worse_than_zero_shot", "images", "groups", "model")}
 
 
 def adapt_card(command: str, name: str, summary: dict) -> str:

@@ -38,10 +38,13 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     # tiles overlap by at least the anchor's context halo (the residual's own overlap is larger)
     halo = generator_halo(cfg.model.generator.name, d["model"]["generator"]["args"])
     d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
-    record = {"kind": "learner", "chosen": sel.chosen, "blend_of": list(sel.blend_of),
-              "oof_mae": sel.oof, "folds": sel.folds, "skipped": sel.skipped,
-              "rule": "chosen by spatial cross-validation on the training split, refitted on "
-                      "every training pixel" + (f" ({blind}: constant or linear only)" if blind else "")}
+    from bandbridge.bands import get_scaling
+    from bandbridge.learners.record import LearnerRecord
+    t = cfg.data.sources[0].target
+    scale, _, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
+    rule = ("chosen by spatial cross-validation on the training split, refitted on every "
+            "training pixel" + (f" ({blind}: constant or linear only)" if blind else ""))
+    record = {"kind": "learner", **LearnerRecord.of(sel, rule, (scale, units)).to_dict()}
     print(f"anchor: the {record['chosen']} learner, {record['rule']}", flush=True)
     return build_config(d), sel, record
 

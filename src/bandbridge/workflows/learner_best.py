@@ -6,9 +6,9 @@ held out with two or more sources, whole groups of images with two or more group
 rows with a buffer) and refits it. The validation split — which neither the choice nor the refit
 saw — then decides between it and the network's ``model/best``: the learner is kept when its
 mean absolute error over the validation images is lower *and* no validation source scores more
-than ``TOLERANCE`` (1 %, the project's never-worse tolerance) worse than with the network. A learner kept is refitted on the training *and* validation
-pixels (the user gave both) and written as ``model/best``, the network's bundle moved to
-``model/network``; ``learner.json`` and ``summary.json`` say what was compared and kept.
+than 1 % worse than with the network (``select.never_worse``, the project's never-worse test). A
+learner kept is refitted on the training *and* validation pixels (the user gave both) and
+written as ``model/best``, the network's bundle moved to ``model/network``; ``learner.json`` and ``summary.json`` say what was compared and kept.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from bandbridge.models.anchored import Anchored
 from bandbridge.spec import BUNDLE_META
 
 LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
-TOLERANCE = 0.01  # how much worse than the network a kept learner may score on one validation source
 
 
 def val_mae(net, pairs: list, sensors: list[str]) -> dict[str, float]:
@@ -75,9 +74,11 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     replaces moved to ``network``. With ``blind`` (validation cannot see other scenes) only the
     constant or the linear map may be chosen, and it is kept. Returns what was compared and
     kept."""
+    from bandbridge.bands import get_scaling
     from bandbridge.data.found_groups import group_counts
     from bandbridge.learners.folds import pair_pixels
-    from bandbridge.learners.select import SIMPLE, choose, refit
+    from bandbridge.learners.record import LearnerRecord
+    from bandbridge.learners.select import SIMPLE, choose, never_worse, refit
     if sel is None:
         sel = choose(pair_pixels(train)[0], budget_s=budget_s, eligible=SIMPLE if blind else None)
     bundle = load_bundle(best)
@@ -90,20 +91,21 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     lrn = val_mae(sel.fitted.module(ci, ct), val, cfg.sensors) if val else nan
     # as the run's own selection with several validation sources: never worse on any of them
     # (beyond the 1 % the project's never-worse checks allow)
-    worst = max([lrn[k] / max(net[k], 1e-12) for k in net if k != "all"] or [float("nan")])
-    better = lrn["all"] < net["all"] and worst <= 1.0 + TOLERANCE
+    better, worst = never_worse(lrn, net)
     keep = "learner" if blind or better else "network"
-    record = {"chosen": sel.chosen, "blend_of": list(sel.blend_of), "oof_mae": sel.oof,
-              "folds": sel.folds, "skipped": sel.skipped,
-              "val_mae": {"learner": lrn["all"], "network": net["all"]},
-              "val_by_source": {"learner": lrn, "network": net}, "worst_ratio": worst, "kept": keep,
-              "rule": "the learner when its validation MAE (mean over validation images, model "
-                      "values) is lower and no validation source scores more than 1 % worse "
-                      "than with the network"}
+    t = cfg.data.sources[0].target
+    scale, _, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
+    record = LearnerRecord.of(sel, "chosen by spatial cross-validation on the training split",
+                              (scale, units)).to_dict()
+    record |= {"val_mae": {"learner": lrn["all"], "network": net["all"]},
+               "val_by_source": {"learner": lrn, "network": net}, "worst_ratio": worst, "kept": keep,
+               "kept_by": "the learner when its validation MAE (mean over validation images, "
+                          "model values) is lower and no validation source scores more than 1 % "
+                          "worse than with the network"}
     record["groups"] = group_counts({"train": train, "val": val})
     if blind:
         record["blind"] = blind
-        record["rule"] = ("the constant or the linear map (chosen by blocks of rows), whatever "
+        record["kept_by"] = ("the constant or the linear map (chosen by blocks of rows), whatever "
                           "validation says: it scores near-copies of the training items; "
                           "--within-scene (train.within_scene) if you will predict these same "
                           "scenes")
@@ -141,8 +143,8 @@ def card(record: dict) -> str:
     v, kept = record["val_mae"], record["kept"]
     what = {"learner": f"the {record['chosen']} learner", "network": "the trained network",
             "anchor": "the network's anchor alone (no epoch beat it on validation)"}[kept]
-    why = (f"Why: {record['blind']} — {record['rule']}." if record.get("blind") else
-           f"Rule: {record['rule']}.")
+    why = (f"Why: {record['blind']} — {record['kept_by']}." if record.get("blind") else
+           f"Rule: {record['kept_by']}.")
     held = ", ".join(f"{s} {n}" for s, n in (record.get("groups") or {}).items())
     lines = ["# model/best", "", f"Kept: **{what}**.", "", why, "",
              *([f"Groups of near-copies per split (the run's groups.json): {held}.", ""] if held else []),

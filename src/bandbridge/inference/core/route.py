@@ -12,12 +12,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.bands import FAMILY
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.look import Look, look_at
-from bandbridge.spec import resolve_model_folder, zoo_models
+from bandbridge.spec import ZOO_ROUTES, resolve_model_folder, zoo_models
 
-# name → {family of input values: bundled model}
-ZOO_ROUTES: dict[str, dict[str, str]] = {
-    "rgb2nir": {"8-bit imagery": "rgb2nir-naip", "photo": "rgb2nir-photo",
-                "reflectance": "rgb2nir-s2"}}
 PHOTO = "photo"  # 8-bit values in a file without a CRS
 
 

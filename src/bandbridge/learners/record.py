@@ -1,0 +1,50 @@
+"""What the selection core chose and on what, in the one form every file keeps it: a run's
+``learner.json``, ``baseline.json``'s ``anchor`` and a bundle's ``model.yaml: learner`` (training
+and ``adapt`` alike). Errors are in model values [0, 1], one per candidate measured (and per fixed
+prediction, e.g. ``zero-shot``); ``unit`` turns them into the target's units."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from bandbridge.learners.base import family
+
+
+@dataclass
+class LearnerRecord:
+    chosen: str  # the learner refitted (a candidate's name, or "blend")
+    oof_mae: dict[str, float]  # out-of-fold MAE, model values, per candidate and fixed prediction
+    folds: list[str]  # what each fold held out
+    rule: str  # how the choice was made, in words
+    blend_of: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # candidates the time budget left out
+    pixels: int = 0  # pixels the choice and the refit used
+    valid_pixels: int = 0  # valid pixels given
+    seconds: float = 0.0
+    unit: list = field(default_factory=lambda: [1.0, "model values"])  # [target units per model unit, name]
+
+    @classmethod
+    def of(cls, sel, rule: str, unit: tuple[float, str] | None = None) -> "LearnerRecord":
+        """The record of a :class:`~bandbridge.learners.select.Selection`."""
+        return cls(sel.chosen, dict(sel.oof), list(sel.folds), rule, list(sel.blend_of),
+                   list(sel.skipped), int(sel.pixels), int(sel.total), round(float(sel.seconds), 1),
+                   list(unit) if unit else [1.0, "model values"])
+
+    @classmethod
+    def read(cls, d: dict) -> "LearnerRecord":
+        """A record as a file keeps it (other keys, e.g. a run's validation comparison, are
+        ignored here)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def families(self, in_units: bool = False) -> dict[str, float]:
+        """Each family's best out-of-fold MAE (``ridge-context λ=…`` → ``ridge-context``), in
+        candidate order; in the target's units with ``in_units``."""
+        scale = float(self.unit[0]) if in_units else 1.0
+        out: dict[str, float] = {}
+        for k, v in self.oof_mae.items():
+            out[family(k)] = min(out.get(family(k), float("inf")), v * scale)
+        return out
