@@ -201,28 +201,33 @@ def test_any_failure_is_one_readable_line(tmp_path):
 
 
 def test_request_folders_are_swept_by_age_and_all_removed_at_shutdown(tmp_path, monkeypatch):
+    # ages are read on an injected clock (``files.time``, frozen) and the timer's sweep is waited
+    # for as an event, not polled for a while: a slow machine neither ages a folder nor misses it
     import os
+    import threading
     import time
+    import types
 
+    from bandbridge.demo import files
     from bandbridge.demo.files import TMP_PREFIX, Workdirs
+    now = time.time()
+    monkeypatch.setattr(files, "time", types.SimpleNamespace(time=lambda: now))
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     dirs = Workdirs(max_age_s=60)
     mine_old, mine_new = dirs.make(), dirs.make()
     stale, fresh = tmp_path / f"{TMP_PREFIX}stale", tmp_path / f"{TMP_PREFIX}fresh"  # another server's
-    for d in (mine_old, mine_new, stale, fresh):
+    for d, age in ((mine_old, 120), (mine_new, 0), (stale, 7200), (fresh, 0)):
         d.mkdir(exist_ok=True)
         (d / "x.tif").write_bytes(b"x")
-    os.utime(mine_old, (time.time() - 120, time.time() - 120))
-    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+        os.utime(d, (now - age, now - age))
     (tmp_path / "other").mkdir()
     dirs.sweep()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine_new.name, fresh.name, "other"])
+    os.utime(mine_new, (now - 120, now - 120))
+    swept, sweep = threading.Semaphore(0), dirs.sweep
+    dirs.sweep = lambda: sweep() or swept.release()  # the timer's loop calls self.sweep()
     dirs.start(every_s=0.05)  # the timer sweeps without any request
-    os.utime(mine_new, (time.time() - 120, time.time() - 120))
-    for _ in range(100):
-        if not mine_new.exists():
-            break
-        time.sleep(0.05)
+    assert swept.acquire(timeout=600)  # a hang guard, not a time limit
     assert not mine_new.exists()
     last = dirs.make()
     dirs.close()  # shutdown: every folder of this server goes, others' young ones stay

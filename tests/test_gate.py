@@ -155,16 +155,40 @@ def test_auto_falls_back_cleanly_when_backends_are_missing(monkeypatch, native_b
         build_backend(spec, "openvino", "fp32")
 
 
-def test_the_probe_is_bounded_and_skips_what_its_budget_cannot_pay(monkeypatch):
-    import time
+class _Clock:
+    """The probe's clock, injected (``select.time``): it moves only when the probe's own work
+    does — a build costs ``build`` s, a timed forward ``forward`` s — so the budget's arithmetic
+    is tested, not the speed of the machine running the test."""
+
+    def __init__(self, build: float, forward: float):
+        self.now, self.build, self.forward = 0.0, build, forward
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def spend(self, seconds: float) -> float:
+        self.now += seconds
+        return seconds
+
+
+@pytest.mark.parametrize("budget,measured,rounds", [(1.5, 1, 3), (7.0, 2, 6)])
+def test_the_probe_is_bounded_and_skips_what_its_budget_cannot_pay(monkeypatch, budget, measured, rounds):
+    # a candidate costs 0.8 s to build + 0.4 s to warm up = 1.2 s; the next is built while the
+    # time spent plus the dearest cost so far fits in half the budget (7.0: the third would start
+    # at 2.4 s, and 2.4 + 1.2 > 3.5, though 2.4 + the initial guess of 1.0 is not); the
+    # interleaved rounds (0.4 s a candidate) go on while the rest lasts, at least PROBE_ROUNDS[0]
+    clock = _Clock(build=0.8, forward=0.4)
+    monkeypatch.setattr(select, "time", clock)
+    monkeypatch.setattr(select, "machine_load", lambda: 0.0)
+    real = select.build_backend
+    monkeypatch.setattr(select, "build_backend", lambda *a, **k: clock.spend(clock.build) and real(*a, **k))
+    monkeypatch.setattr(select, "_time_once", lambda be, x: clock.spend(clock.forward))
     spec = _spec()
-    monkeypatch.setattr(select, "_time_once", lambda be, x: time.sleep(0.4) or 0.4)
-    t0 = time.perf_counter()
-    rec = select.probe(spec, [("torch", "fp32")] * 8, budget=1.5)
-    assert time.perf_counter() - t0 < 1.5 + 1.0  # one candidate's cost past the budget at most
-    status = [r["status"] for r in rec["candidates"]]
-    assert status[0] == "accepted" and "skipped" in status
-    assert "budget was spent" in rec["candidates"][-1]["why"] and rec["seconds"] < 2.5
+    rec = select.probe(spec, [("torch", "fp32")] * 8, budget=budget)
+    assert [r["status"] for r in rec["candidates"]] == ["accepted"] * measured + ["skipped"] * (8 - measured)
+    assert all("budget was spent" in r["why"] for r in rec["candidates"][measured:])
+    assert [r["rounds"] for r in rec["candidates"][:measured]] == [rounds] * measured
+    assert rec["seconds"] == round(clock.now, 1) and clock.now <= budget + 1.2  # one candidate's cost past it at most
     assert rec["tile"] == select.probe_tile(spec) <= select.PROBE_TILE + spec.size_multiple
 
 
