@@ -67,6 +67,42 @@ def test_cli_reference_fails_on_a_missing_flag(site):
     assert "--no-such-flag-anywhere" not in page
 
 
+def _help_texts(command, ctx, prefix: str = "bandbridge"):
+    """``(where, text)`` of every help text ``--help`` shows: each command's and group's help and
+    epilog, each argument's and option's help line (its default included), sub-commands too."""
+    yield prefix, command.help or ""
+    yield prefix, command.epilog or ""
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record:
+            yield f"{prefix} {record[0]}", record[1]
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _help_texts(sub, ctx, f"{prefix} {name}")
+
+
+def test_cli_reference_shows_every_placeholder_of_the_help_texts():
+    """``runs/<name>/<timestamp>``, ``<output>_error.tif`` …: a help text's ``<…>`` placeholders
+    are on the rendered page as ``--help`` prints them, not swallowed as HTML tags. The page is
+    docs/cli.md through the hook and mkdocs.yml's Markdown extensions, as the build renders it;
+    the placeholders are collected from the app, so a new one is checked too."""
+    import markdown
+    import typer
+    import typer.main
+    from mkdocs.config import load_config
+
+    from bandbridge.cli import app
+    cfg = load_config(str(ROOT / "mkdocs.yml"))
+    page = _hook("cli_reference").on_page_markdown((DOCS / "cli.md").read_text())
+    html = markdown.Markdown(extensions=cfg["markdown_extensions"], extension_configs=cfg["mdx_configs"]).convert(page)
+    text = _text(html)
+    group = typer.main.get_command(app)
+    words = [(where, word.replace("`", "")) for where, help_text in _help_texts(group, typer.Context(group))
+             for word in re.findall(r"\S*<[^<>\s]+>\S*", help_text)]  # the word holding the placeholder
+    assert words, "no help text has a <placeholder>: nothing checked"
+    missing = [f"{where}: {word}" for where, word in words if word not in text]
+    assert not missing, f"placeholders lost on the CLI reference page: {missing}"
+
+
 def test_every_results_record_is_rendered_and_none_is_hand_copied(site):
     markers = {m for p in DOCS.glob("*.md") for m in results.MARKER.findall(p.read_text())}
     records = {p.stem for p in (DOCS / "results").glob("*.json")}
