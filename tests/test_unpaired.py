@@ -29,8 +29,9 @@ def _sets(extra=()):
 def test_config_refuses_what_has_no_pairs_to_use():
     with pytest.raises(BandbridgeError, match="layout 'unpaired' has no pairs.*model.kind=cyclegan"):
         load_config("rgb2thermal-cpu", overrides=["data.sources.0.layout=unpaired"])
-    with pytest.raises(BandbridgeError, match="anchor: the anchor is a fit on registered pairs"):
-        load_config("rgb2thermal-cyclegan-cpu", overrides=["model.generator.args.anchor=true"])
+    for learner in ("model.generator.learner=linear", "model.generator.args.anchor=true"):  # 0.1.0's key too
+        with pytest.raises(BandbridgeError, match="learner: the learner is a fit on registered pairs"):
+            load_config("rgb2thermal-cyclegan-cpu", overrides=[learner])
     with pytest.raises(BandbridgeError, match="loss.lambda_l1 needs registered pairs"):
         load_config("rgb2thermal-cyclegan-cpu", overrides=["loss.lambda_l1=100"])
     with pytest.raises(BandbridgeError, match="loss.lambda_emd needs registered pairs"):

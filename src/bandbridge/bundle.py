@@ -20,7 +20,7 @@ from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, sha256_file
 from bandbridge.spec import BUNDLE_META, read_meta, read_spec, resolve_model_folder
-from bandbridge.generators import build_generator
+from bandbridge.generators import build_from
 from bandbridge.learners.registry import runs_on
 from bandbridge.models.anchored import Anchored, legacy_keys
 
@@ -55,7 +55,7 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
         save_file(state, str(tmp))
         digest = sha256_file(tmp)
     g = cfg.model.generator
-    limited = runs_on(g.name, g.args)  # the learner kinds whose graph cannot run everywhere
+    limited = runs_on(g.name, g.args, g.learner)  # the learner kinds whose graph cannot run everywhere
     meta = {"bandbridge_bundle": 1, "in_channels": in_channels, "out_channels": out_channels,
             HASH_KEY: digest, **info, **({"runs_on": limited} if limited else {}),
             "config": cfg.model_dump(mode="json")}
@@ -73,7 +73,7 @@ def load_bundle(path: str | Path) -> Bundle:
     meta = read_meta(d / BUNDLE_META)
     cfg = read_spec(d).config
     g = cfg.model.generator
-    gen = build_generator(g.name, meta["in_channels"], meta["out_channels"], g.args, cfg.task.scale)
+    gen = build_from(g, meta["in_channels"], meta["out_channels"], cfg.task.scale)
     load_weights(gen, d / WEIGHTS)  # unreadable or misfit weights are named first
     check_weights_hash(d / WEIGHTS, meta.get(HASH_KEY))
     gen.eval()
@@ -172,7 +172,7 @@ def load_model(path: str | Path) -> Bundle:
                                   "or a checkpoint written by `bandbridge train`")
         cfg = build_config(hp["config"])
         g = cfg.model.generator
-        gen = build_generator(g.name, hp["in_channels"], hp["out_channels"], g.args, cfg.task.scale)
+        gen = build_from(g, hp["in_channels"], hp["out_channels"], cfg.task.scale)
         gen.load_state_dict({k[2:]: v for k, v in ck["state_dict"].items() if k.startswith("G.")})
         return Bundle(gen.eval(), cfg, hp["in_channels"], hp["out_channels"],
                       {"epoch": ck.get("epoch"), "global_step": ck.get("global_step")})

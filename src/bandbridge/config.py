@@ -6,170 +6,54 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.overrides import apply_overrides, deep_merge  # apply_overrides: re-exported
 from bandbridge.presets import expand_sources, load_yaml, preset_dict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+from bandbridge.data_config import (AugmentConfig, BandSel, DataConfig, DegradeConfig,  # noqa: F401
+                                    Source, SplitSpec, Strict)
 
 
-class BandSel(_Strict):
-    """Which bands of a file feed one side of a pair, and how their values are scaled."""
-
-    bands: list[str | int] | None = None  # names ('B04', 'red') or 0-based indices; None = all
-    scaling: str = "uint8"
-    vmin: float | None = None  # for 'minmax' (required) and 'sar_db' (clip range, optional)
-    vmax: float | None = None
-    sensor: str | None = None  # names the file's bands when it has no descriptions
-    band_names: list[str] | None = None
-
-
-class SplitSpec(_Strict):
-    """How a source's items are assigned to splits: never two crops of one item in two splits.
-
-    Id patterns (glob or substring) per split, a split JSON file ``{"train": [ids], ...}``, or
-    fractions dealt by group, the group being ``groups_file`` (a CSV with columns ``file`` and
-    ``group``), else ``group`` (a regex whose first group names the scene/site/sequence), else
-    ``frame_blocks`` runs of consecutive frame numbers per prefix (0: each item its own group),
-    else (None) the groups of near-copies found in names, images and footprints
-    (data/found_groups.py). Unlisted items go to ``default``. Or ``regions``: each item goes to
-    every named split with that band of its rows (or columns, ``region_axis``), e.g.
-    ``{train: [0, 0.6], val: [0.6, 0.75], test: [0.75, 1]}``.
-    """
-
-    train: list[str] = []
-    val: list[str] = []
-    test: list[str] = []
-    val_fraction: float = Field(0.0, ge=0, le=1)
-    test_fraction: float = Field(0.0, ge=0, le=1)
-    group: str | None = None
-    groups_file: str | None = None
-    frame_blocks: int | None = Field(None, ge=0)
-    file: str | None = None
-    default: Literal["train", "val", "test", "skip"] = "train"
-    regions: dict[Literal["train", "val", "test"], tuple[float, float]] = {}
-    region_axis: Literal["rows", "cols"] = "rows"  # checked by data/items.py: check_regions
-
-
-class Source(_Strict):
-    """One dataset: files and how to pair them.
-
-    layout 'multiband': each file (glob ``files``; ``x.npy[*]`` expands a 4-D stack's scenes; a folder
-    of single-band files counts as one raster) holds both input and target bands.
-    layout 'paired': input and target are separate files in ``input_dir``/``target_dir`` matched by
-    ``pair_key`` (a regex whose first group is the shared id; default: the file stem). A directory
-    containing ``{split}`` (pix2pix ``train_A``/``train_B``) takes the split from the folder.
-    Or ``pairs: [[input file, target file], …]`` lists them one by one.
-    layout 'hr': high-resolution images only (``files``, globs), for super-resolution: the input is
-    made from the target by ``data/degrade.py`` (MATLAB bicubic ↓scale, rounded to 8 bits), per
-    random crop in training (with ``data.degrade``'s optional blur/noise/JPEG) and once per image,
-    cropped to a multiple of the scale, for validation and evaluation.
-    layout 'datacube': NetCDF/Zarr time series (data/cube.py), one item per usable time step
-    (id ``<cube path>@<date>``): ``files`` (cubes with input and target bands) or
-    ``input_files``/``target_files`` paired by ``pair_key`` and dates within ``pair_days``;
-    ``min_clear``, ``cloud_mask: SCL`` and ``cloud_mask_file`` decide which steps and pixels
-    count — data/cube.py says how.
-    layout 'unpaired' (``model.kind: cyclegan``): the input images (``input_dir`` + ``input_glob``,
-    or globs ``input_files``) and the target images (``target_dir``/``target_glob`` or
-    ``target_files``) are listed and read apart, each side with its own bands and scaling; no file
-    is matched to another. Each file goes to a split by its stem, as a pair would.
-    """
-
-    name: str = ""
-    layout: Literal["multiband", "paired", "datacube", "hr", "unpaired"] = "multiband"
-    files: list[str] = []
-    input_files: list[str] = []  # datacube: input cubes (globs), paired with target_files
-    target_files: list[str] = []
-    cloud_mask: Literal["SCL"] | None = None  # datacube: mask/skip non-clear pixels by S2 SCL
-    cloud_mask_file: str | None = None  # datacube: glob of the cube holding SCL, beside the target
-    min_clear: float = Field(0.9, ge=0, le=1)  # datacube: least usable fraction of a time step
-    pair_days: float = Field(3.0, ge=0)  # datacube: most days between input and target dates
-    input_dir: str | None = None
-    target_dir: str | None = None
-    input_glob: str = "*"
-    target_glob: str = "*"
-    pair_key: str | None = None
-    pairs: list[tuple[str, str]] = []  # paired: explicit (input file, target file) pairs
-    input: BandSel
-    target: BandSel
-    split: SplitSpec = SplitSpec()
-    sensor_name: str = ""  # free text for reports and sensor conditioning
-    gsd: float | None = None  # metres per pixel
-    locations: str | None = None  # CSV (id,lat,lon) or JSON for files without a georeference
-    weight: float = Field(1.0, gt=0)
-
-
-class AugmentConfig(_Strict):
-    """Radiometric training augmentation (see radiometry.py; ranges in model values). Off by
-    default; the translation presets turn it on."""
-
-    gain: float = Field(0.0, ge=0, lt=1)  # per input band ×U(1 − gain, 1 + gain)
-    haze: tuple[float, float] = (0.0, 0.0)  # additive U(lo, hi) at blue, λ⁻⁴ profile, in and out
-    gamma: float = Field(0.0, ge=0, le=1)  # ln γ ~ U(−gamma, gamma) on the input
-    # one factor for all input bands, log-uniform in [lo, hi] (night, over-exposure); the target
-    # stays: thermal does not depend on the light
-    exposure: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (1.0, 1.0)
-    noise: float = Field(0.0, ge=0, le=0.2)  # Gaussian σ on the input
-    quantize: float = Field(0.0, ge=0, le=1)  # probability of 8-bit rounding of the input
-
-    @property
-    def active(self) -> bool:
-        return bool(self.gain or self.haze[1] > self.haze[0] or self.gamma or self.noise
-                    or self.quantize or self.exposure[1] > self.exposure[0])
-
-
-class DegradeConfig(_Strict):
-    """Real-world degradations of the on-the-fly super-resolution input (layout 'hr'), each
-    applied with probability ``p`` per crop; ranges are U(lo, hi). Off by default (the
-    PSNR-oriented recipes use pure bicubic, as the benchmarks do)."""
-
-    blur: tuple[float, float] = (0.0, 0.0)  # Gaussian σ in HR pixels, before downscaling
-    noise: tuple[float, float] = (0.0, 0.0)  # Gaussian σ in [0, 1] units, after downscaling
-    jpeg: tuple[float, float] = (0.0, 0.0)  # JPEG quality (e.g. [30, 95]), 1- or 3-band inputs
-    p: float = Field(0.5, ge=0, le=1)
-
-
-class DataConfig(_Strict):
-    root: str = "../shared/data"
-    sources: list[Source] = []
-    patch_size: int = Field(256, ge=16)
-    batch_size: int = Field(1, ge=1)
-    num_workers: int = Field(0, ge=0)
-    samples_per_epoch: int = Field(200, ge=1)
-    max_eval_tiles: int = Field(64, ge=1)
-    flip: bool = True
-    rot90: bool = True
-    resample: list[Annotated[int, Field(ge=1)]] = Field([1], min_length=1)  # GSD factors per crop
-    augment: AugmentConfig = AugmentConfig()
-    degrade: DegradeConfig = DegradeConfig()
-
-
-class NetConfig(_Strict):
+class NetConfig(Strict):
     name: str
     args: dict[str, Any] = {}  # the network's constructor arguments, as the YAML writes them
 
 
 class GeneratorConfig(NetConfig):
-    """A generator. The arguments that runs, adapt and the saved model read or set are typed
-    here; :meth:`with_args` sets them (the YAML keeps its one ``args`` mapping)."""
+    """A generator: a network (``name``, ``args``), a per-pixel learner alone (``name``
+    ``learner`` or ``blend``), or a network's residual on a learner: ``learner:`` beside the
+    network, and the never-worse ``guard:`` that fades the residual on images unlike training's.
+
+    ``learner`` (what the residual is added to; falsy: none):
+
+    - ``select``: the selection core chooses it on the run's training split (learners/), the
+      run writes the fitted learner's arguments here;
+    - ``linear``, or ``{kind: ridge, windows: [5, 15, 45], products: true}``: fitted by the run
+      in closed form;
+    - a fitted learner's arguments, ``{kind: …}`` or ``{blend: [parts]}``.
+
+    Configs and bundles of 0.1.0 kept it inside the network's args as ``anchor:`` (``true``,
+    ``learner``, ``{windows, products}``, ``{learner: …}``, ``{blend: …}``) with ``guard:``;
+    they are read into these keys (:func:`lift_anchor`)."""
+
+    learner: bool | str | dict | None = None
+    guard: dict | bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift(cls, d: Any) -> Any:
+        return lift_anchor(d) if isinstance(d, dict) else d
 
     @property
     def anchor(self) -> bool | str | dict | None:
-        """The anchor the residual is added to: ``true`` (the linear map), ``learner`` (the core's
-        choice, fitted at the start), a ridge's ``{"windows": …}``, a fitted learner or blend; falsy: none."""
-        return self.args.get("anchor")
-
-    @property
-    def guard(self) -> dict | bool | None:
-        """The never-worse guard: the training statistics' range, ``False`` (off) or None (unset)."""
-        return self.args.get("guard")
+        """The learner a network's residual is added to (see the class), or None."""
+        return self.learner or None
 
     @property
     def depth(self) -> int:
@@ -177,15 +61,43 @@ class GeneratorConfig(NetConfig):
         return int(self.args.get("depth", 8))
 
     @property
-    def learner(self) -> bool:
-        """Whether the anchor is the learner chosen at the start of training (``anchor: learner``)."""
-        return self.anchor == "learner"
+    def selects_learner(self) -> bool:
+        """Whether the learner is the one the selection core chooses at the start of training."""
+        return self.learner == "select"
 
     def with_args(self, **args: Any) -> GeneratorConfig:
         return self.model_copy(update={"args": {**self.args, **args}})
 
 
-class ModelConfig(_Strict):
+def lift_anchor(d: dict) -> dict:
+    """A generator mapping with 0.1.0's ``args.anchor`` and ``args.guard`` moved beside the
+    network: ``true`` → ``learner: linear``, ``learner`` → ``select``, ``{windows, products}`` →
+    ``{kind: ridge, …}``, ``{learner: a}`` → ``a``, ``{blend: p}`` → ``{blend: p}``. The maps a
+    0.1.0 run fitted itself were added to the residual unclamped: they keep ``clamp: false``."""
+    args = d.get("args")
+    if not isinstance(args, dict) or not ({"anchor", "guard"} & set(args)):
+        return d
+    d, args = dict(d), dict(args)
+    if "anchor" in args:  # said last (an override of 0.1.0's key on a preset of today's): it wins
+        anchor = args.pop("anchor")
+        if anchor in (None, False):
+            anchor = None
+        elif anchor is True:
+            anchor = {"kind": "linear", "clamp": False}
+        elif anchor == "learner":
+            anchor = "select"
+        elif isinstance(anchor, dict) and "learner" in anchor:
+            anchor = anchor["learner"]
+        elif isinstance(anchor, dict) and "blend" not in anchor:
+            anchor = {"kind": "ridge", **anchor, "clamp": False}
+        d["learner"] = anchor
+    if "guard" in args:
+        d["guard"] = args.pop("guard")
+    d["args"] = args
+    return d
+
+
+class ModelConfig(Strict):
     # conditional: one generator and critic on registered pairs (training/paired.py); cyclegan: two of
     # each on unpaired images (training/cyclegan.py), the A→B generator bundled as any other
     kind: Literal["conditional", "cyclegan"] = "conditional"
@@ -193,7 +105,7 @@ class ModelConfig(_Strict):
     critic: NetConfig = NetConfig(name="patchgan")
 
 
-class LossConfig(_Strict):
+class LossConfig(Strict):
     adversarial: Literal["vanilla", "lsgan", "hinge", "wgan-gp"] = "wgan-gp"
     lambda_adv: float = Field(1.0, ge=0)
     lambda_l1: float = Field(100.0, ge=0)
@@ -212,7 +124,7 @@ class LossConfig(_Strict):
         return self.n_critic or (5 if self.adversarial == "wgan-gp" else 1)
 
 
-class ScheduleConfig(_Strict):
+class ScheduleConfig(Strict):
     kind: Literal["constant", "linear", "plateau", "cosine"] = "linear"
     n_epochs: int = Field(100, ge=0)  # linear: epochs at the initial LR ...; cosine: its period
     n_epochs_decay: int = Field(100, ge=0)  # ... then linear decay to 0 over these
@@ -220,14 +132,14 @@ class ScheduleConfig(_Strict):
     factor: float = Field(0.5, gt=0, lt=1)
 
 
-class OptimConfig(_Strict):
+class OptimConfig(Strict):
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     betas: tuple[float, float] | None = None  # None: (0, 0.9) for wgan-gp, (0.5, 0.999) otherwise
     schedule: ScheduleConfig = ScheduleConfig()
 
 
-class TrainConfig(_Strict):
+class TrainConfig(Strict):
     max_epochs: int = Field(200, ge=1)
     max_steps: int = -1  # generator+critic iterations (batches); -1 = no limit
     max_minutes: float | None = Field(None, gt=0)  # wall-clock bound of fit (Lightning max_time)
@@ -262,17 +174,17 @@ class TrainConfig(_Strict):
         return str(v)  # YAML reads `32` as an int
 
 
-class TaskConfig(_Strict):
+class TaskConfig(Strict):
     kind: Literal["translation", "super_resolution"] = "translation"
     scale: int = Field(1, ge=1, le=8)
 
 
-class InferenceConfig(_Strict):
+class InferenceConfig(Strict):
     tile: int = Field(256, ge=16)
     overlap: int = Field(32, ge=0)
 
 
-class Config(_Strict):
+class Config(Strict):
     # one path component: it names folders and files under --runs and -o, never `../x` or `/abs`
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
     description: str = ""
@@ -318,8 +230,8 @@ def _check_cyclegan(cfg: Config) -> None:
     and the paired losses (L1 against a registered target, EMD, spectral indices)."""
     lc = cfg.loss
     if cfg.model.generator.anchor:
-        raise ValueError("model.generator.args.anchor: the anchor is a fit on registered pairs, "
-                         "which cyclegan has not; set it to false")
+        raise ValueError("model.generator.learner: the learner is a fit on registered pairs, "
+                         "which cyclegan has not; set it to null")
     if cfg.task.kind != "translation" or cfg.task.scale != 1:
         raise ValueError("model.kind cyclegan translates on one grid (task.kind=translation, "
                          "task.scale=1); it does not super-resolve")

@@ -1,17 +1,17 @@
 """``model.generator`` → the module: a network, a per-pixel learner (``learner``, ``blend``), or a
 network's residual on a learner (models/anchored.py) — what bundles, training and export build.
 
-A network's ``args`` may carry the learner it is anchored on and its guard, as every bundle
-since 0.1.0 writes them: ``anchor: true`` (the linear map the run fits), ``{windows, products}``
-(a ridge on context features the run fits), ``{learner: {kind, …}}`` or ``{blend: [...]}`` (the
-selection core's choice), and ``guard: {low, high, …}``. They are taken out of the network's
-arguments here: the network is built without them and composed with the learner.
+``model.generator`` names the network (``name``, ``args``) and, beside it, the ``learner`` its
+residual is added to and the ``guard`` (config.py: GeneratorConfig); the network is built from
+its own arguments and composed with the learner. 0.1.0 kept both inside the network's ``args``
+(``anchor:``, ``guard:``); they are read into the new keys (config.lift_anchor).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from bandbridge.config import lift_anchor
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners import registry
 from bandbridge.models import build_network
@@ -22,45 +22,51 @@ LEARNERS = ("learner", "blend")
 
 
 def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
-                    scale: int = 1) -> nn.Module:
-    """The generator ``name`` with ``args`` (``model.generator``), untrained or ready for a
-    bundle's weights."""
+                    scale: int = 1, learner: bool | str | dict | None = None,
+                    guard: dict | bool | None = None) -> nn.Module:
+    """The generator ``name`` with ``args`` (``model.generator``; a network's residual on
+    ``learner``, faded by ``guard``), untrained or ready for a bundle's weights. ``args`` may
+    still carry 0.1.0's ``anchor`` and ``guard`` (config.lift_anchor)."""
+    d = lift_anchor({"name": name, "args": args, "learner": learner, "guard": guard})
     try:
         if name in LEARNERS:
-            return registry.build(name, in_channels, out_channels, args)
-        net_args = {k: v for k, v in args.items() if k not in ("anchor", "guard")}
-        network = build_network(name, in_channels, out_channels, net_args, scale, LEARNERS)
-        anchor = args.get("anchor")
-        if not anchor:
+            return registry.build(name, in_channels, out_channels, d["args"])
+        network = build_network(name, in_channels, out_channels, d["args"], scale, LEARNERS)
+        if not d["learner"]:
             return network
-        learner, clamp = anchor_learner(in_channels, out_channels, anchor)
-        return Anchored(learner, network, guard_part(in_channels, args.get("guard")), clamp,
+        module, clamp = anchor_learner(in_channels, out_channels, d["learner"])
+        return Anchored(module, network, guard_part(in_channels, d["guard"] or None), clamp,
                         in_channels)
     except (TypeError, ValueError, KeyError) as e:
-        raise BandbridgeError(f"model.generator.args for '{name}': {e}") from None
+        raise BandbridgeError(f"model.generator for '{name}': {e}") from None
 
 
-def anchor_learner(in_channels: int, out_channels: int, anchor: bool | dict | str
+def build_from(g, in_channels: int, out_channels: int, scale: int = 1) -> nn.Module:
+    """:func:`build_generator` of a ``GeneratorConfig`` (config.py)."""
+    return build_generator(g.name, in_channels, out_channels, g.args, scale, g.learner, g.guard)
+
+
+def anchor_learner(in_channels: int, out_channels: int, learner: bool | str | dict
                    ) -> tuple[nn.Module, bool]:
-    """``(learner module, whether its output is clamped before the residual)`` of an anchor: the
-    selection core's learner is (as 0.1.0 computed it); a map the run fits itself is not."""
-    g = anchor_generator(anchor)
-    chosen = isinstance(anchor, dict) and ("learner" in anchor or "blend" in anchor)
-    return registry.build(g["name"], in_channels, out_channels, g["args"]), chosen
+    """``(learner module, whether its output is clamped before the residual is added)``: clamped
+    unless the learner says ``clamp: false`` (the maps a 0.1.0 run fitted itself)."""
+    g = anchor_generator(learner)
+    clamp = not (isinstance(learner, dict) and learner.get("clamp") is False)
+    return registry.build(g["name"], in_channels, out_channels, g["args"]), clamp
 
 
-def anchor_generator(anchor: bool | dict | str) -> dict:
-    """The anchor as a saved learner's ``model.generator``: ``True`` → the linear map,
-    ``{windows, products}`` → a ridge on those context features, ``{learner: args}`` → that
-    learner, ``{blend: [parts]}`` → that blend."""
-    if anchor == "learner":
-        raise ValueError("anchor: learner is chosen and fitted by a training run; a generator "
-                         "built outside one needs the fitted {learner: {...}} arguments")
-    if isinstance(anchor, dict) and "blend" in anchor:
-        return {"name": "blend", "args": {"parts": list(anchor["blend"])}}
-    if isinstance(anchor, dict) and "learner" in anchor:
-        return {"name": "learner", "args": dict(anchor["learner"])}
-    if isinstance(anchor, dict):
-        return {"name": "learner", "args": {"kind": "ridge", "windows": list(anchor.get("windows", [])),
-                                            "products": bool(anchor.get("products", False))}}
-    return {"name": "learner", "args": {"kind": "linear", "windows": [], "products": False}}
+def anchor_generator(learner: bool | str | dict) -> dict:
+    """The learner a residual is added to, as a saved learner's ``model.generator``:
+    ``linear`` (or ``true``) → the linear map, ``{kind: …}`` → that learner, ``{blend: [parts]}``
+    → that blend."""
+    if learner == "select":
+        raise ValueError("learner: select is chosen and fitted by a training run; a generator "
+                         "built outside one needs the fitted learner's arguments ({kind: …})")
+    if isinstance(learner, dict) and "blend" in learner:
+        return {"name": "blend", "args": {"parts": list(learner["blend"])}}
+    if isinstance(learner, dict):
+        return {"name": "learner", "args": {k: v for k, v in learner.items() if k != "clamp"}}
+    if learner in (True, "linear"):
+        return {"name": "learner", "args": {"kind": "linear", "windows": [], "products": False}}
+    raise ValueError(f"learner: {learner!r} is not a learner; use select, linear, "
+                     "{kind: ridge, windows: [...]} or a fitted learner's arguments")

@@ -59,7 +59,7 @@ class ModelSpec:
         """Pixels at a tile's edge whose output depends on pixels past it through the anchor's
         context windows (models/anchor.py): blending gives them almost no weight."""
         g = self.config.model.generator
-        return generator_halo(g.name, g.args)
+        return generator_halo(g.name, g.args, g.learner)
 
     @property
     def runs_on(self) -> dict[str, list[str]]:
@@ -71,7 +71,7 @@ class ModelSpec:
             return self.limited
         from bandbridge.learners.registry import runs_on
         g = self.config.model.generator
-        return runs_on(g.name, g.args)
+        return runs_on(g.name, g.args, g.learner)
 
     def refusal(self, backend: str, precision: str) -> str | None:
         """Why ``backend`` at ``precision`` cannot run the model (one clause naming the learner
@@ -162,12 +162,12 @@ class ModelSpec:
                f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
 
 
-def generator_halo(name: str, args: dict) -> int:
-    """Half the largest context window of a generator (``model.generator`` name and args): a
-    learner's, a blend's parts', or a network's anchor's (0 without windows)."""
-    anchor = args.get("anchor") if isinstance(args.get("anchor"), dict) else {}
+def generator_halo(name: str, args: dict, learner=None) -> int:
+    """Half the largest context window of a generator (``model.generator``'s name, args and
+    learner): a learner's, a blend's parts', or the learner a network's residual is added to (0
+    without windows)."""
     found = [args] if name == "learner" else list(args.get("parts", [])) if name == "blend" else \
-        [anchor.get("learner") or {}, *anchor.get("blend", []), anchor]
+        list(learner.get("blend", [learner])) if isinstance(learner, dict) else []
     return max((w for a in found for w in a.get("windows") or []), default=0) // 2
 
 

@@ -62,3 +62,26 @@ def test_a_0_1_0_checkpoint_fine_tunes_into_the_composition(tmp_path):
     legacy_keys(state, "G.")
     assert "G.learner.head.weight" in state and "G.network.down.0.0.weight" in state
     assert not [k for k in state if k.startswith("G.spectral") or k.startswith("G.down")]
+
+
+@pytest.mark.parametrize("old, new", [
+    (True, {"kind": "linear", "clamp": False}),
+    ({"windows": [5, 15], "products": True}, {"kind": "ridge", "windows": [5, 15], "products": True, "clamp": False}),
+    ("learner", "select"),
+    ({"learner": {"kind": "gbm", "windows": [], "products": False, "gbm_bytes": [9]}},
+     {"kind": "gbm", "windows": [], "products": False, "gbm_bytes": [9]}),
+    ({"blend": [{"kind": "linear"}, {"kind": "mlp"}]}, {"blend": [{"kind": "linear"}, {"kind": "mlp"}]}),
+    (False, None)])
+def test_0_1_0_anchor_forms_are_read_beside_the_network(old, new):
+    """``model.generator.args.anchor`` / ``args.guard`` (configs, presets and bundles of 0.1.0,
+    ``--set`` overrides) become ``model.generator.learner`` / ``guard``; the network's args keep
+    only its own."""
+    from bandbridge.config import GeneratorConfig
+    guard = {"low": [0.1] * 6, "high": [0.2] * 6}
+    g = GeneratorConfig.model_validate({"name": "unet", "args": {"ngf": 4, "anchor": old, "guard": guard}})
+    assert g.learner == new and g.guard == guard and g.args == {"ngf": 4}
+    # an override in 0.1.0's key wins over a preset in today's
+    g2 = GeneratorConfig.model_validate({"name": "unet", "args": {"anchor": old}, "learner": "select"})
+    assert g2.learner == new
+    dumped = g.model_dump(mode="json")
+    assert "anchor" not in dumped["args"] and dumped["learner"] == new

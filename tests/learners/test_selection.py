@@ -118,9 +118,9 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
     if kind == "anchored":  # a small U-Net whose residual is not zero, on the trees
         from bandbridge.generators import build_generator
         generator = {"name": "unet", "args": {
-            "ngf": 8, "depth": 5, "norm": "none", "dropout": False, "upsample": "bilinear",
-            "anchor": {"learner": fitted.args()}}}
-        net = build_generator("unet", 3, 1, generator["args"])
+            "ngf": 8, "depth": 5, "norm": "none", "dropout": False, "upsample": "bilinear"},
+            "learner": fitted.args()}
+        net = build_generator("unet", 3, 1, generator["args"], learner=generator["learner"])
         net.learner.load_state_dict(fitted.module(3, 1).state_dict())
         torch.manual_seed(0)
         with torch.no_grad():
@@ -219,7 +219,7 @@ def test_the_residual_trains_on_top_of_the_chosen_learner_and_resumes(run_cli, t
     from bandbridge.learners.blend import BlendModule
     sets = sum([["--set", s] for s in [o for o in TINY if "learner_minutes" not in o]
                 + ["train.max_epochs=1", "train.learner_minutes=0.3",
-                   "model.generator.args.anchor=learner"]], [])
+                   "model.generator.learner=select"]], [])
     code, out, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE),
                              "--runs", str(tmp_path / "runs"), *sets)
     assert code == 0, err

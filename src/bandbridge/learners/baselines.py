@@ -230,12 +230,13 @@ class Upsample:
 def init_anchor(generator: nn.Module, pairs: list[LoadedPair],
                 val: list[LoadedPair] | None = None):
     """Set an anchored generator's linear or ridge map (``generator.learner``, models/anchored.py:
-    a 1×1 convolution on its features) to its baseline's closed-form fit on ``pairs`` (the same pixels, the same fit): the linear map,
-    or for a context anchor the ridge on ``φ(x)`` with ``λ`` chosen on ``val`` (the linear map
-    when it validates better). The untrained model then *is* that baseline. Returns the fit (or
-    None for generators without an anchor)."""
+    a 1×1 convolution on its features) to its baseline's closed-form fit on ``pairs`` (the same
+    pixels, the same fit): the linear map, or for a context learner the ridge on ``φ(x)`` with
+    ``λ`` chosen as :class:`ContextRidgeBaseline` chooses it. The untrained model then *is* that
+    baseline. Returns the fit (or None for generators without such a learner)."""
+    from bandbridge.learners.linear import AffineModule
     learner = getattr(generator, "learner", None)
-    if learner is None or generator.clamp_learner:  # no anchor, or the core's (fitted by the run)
+    if not isinstance(learner, AffineModule):  # no learner, or one no closed form fits
         return None
     conv, feats = learner.head, learner.features
     if feats.windows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bandbridge.learners import blend, constant, gbm, linear, mlp, ridge
+from bandbridge.learners import blend, constant, gbm, lad, linear, mlp, ridge
 from bandbridge.learners.base import KINDS, TARGETS, Learner, learner_graph, learner_module  # noqa: F401
 from bandbridge.learners.blend import BlendModule
 
@@ -38,6 +38,7 @@ register(ridge.Ridge)
 register(gbm.GBM)
 register(mlp.MLP)
 register(blend.Blend)
+register(lad.LAD)
 
 
 def candidates() -> list[Learner]:
@@ -53,24 +54,23 @@ def build(name: str, in_channels: int, out_channels: int, args: dict) -> nn.Modu
         learner_module(in_channels, out_channels, args)
 
 
-def parts(name: str, args: dict) -> list[dict]:
+def parts(name: str, args: dict, learner=None) -> list[dict]:
     """The per-pixel learners' arguments of a saved learner (a blend's parts, or itself), or of
-    a network's learner anchor (``anchor: {learner: …}`` or ``{blend: [...]}``)."""
+    the learner a network's residual is added to (``model.generator.learner``)."""
     if name == "blend":
         return list(args.get("parts", []))
     if name == "learner":
         return [args]
-    anchor = args.get("anchor")
-    if isinstance(anchor, dict) and ("learner" in anchor or "blend" in anchor):
-        return list(anchor["blend"]) if "blend" in anchor else [anchor["learner"]]
-    return []
+    if isinstance(learner, dict):
+        return list(learner["blend"]) if "blend" in learner else [learner]
+    return [{"kind": "linear"}] if learner in (True, "linear") else []
 
 
-def runs_on(name: str, args: dict) -> dict[str, list[str]]:
+def runs_on(name: str, args: dict, learner=None) -> dict[str, list[str]]:
     """The kinds of a saved generator that cannot run everywhere, with what each runs on
     (``{}``: every backend and precision); what ``model.yaml: runs_on`` records."""
     out = {}
-    for a in parts(name, args):
+    for a in parts(name, args, learner):
         cls = KINDS.get(a.get("kind", "linear"))
         if cls is not None and cls.runs_on != TARGETS:
             out[cls.kind] = sorted(cls.runs_on)

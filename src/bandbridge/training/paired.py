@@ -21,7 +21,7 @@ from bandbridge.data.datasets import batch_context
 from bandbridge.errors import BandbridgeError
 from bandbridge.losses import ADVERSARIAL, gradient_penalty, histogram_emd, index_l1, masked_l1
 from bandbridge.metrics import batch_metrics, evaluate_loader
-from bandbridge.generators import build_generator
+from bandbridge.generators import build_from
 from bandbridge.models import build_critic
 from bandbridge.training.display import make_grid, to_display
 from bandbridge.training.steps import cosine_decay, frozen, linear_decay, optimizer_step
@@ -59,7 +59,7 @@ class GANTask(L.LightningModule):
         self.save_hyperparameters()  # the full resolved config goes into every checkpoint
         self.cfg: Config = build_config(config)
         g, d, t = self.cfg.model.generator, self.cfg.model.critic, self.cfg.task
-        self.G = build_generator(g.name, in_channels, out_channels, g.args, t.scale)
+        self.G = build_from(g, in_channels, out_channels, t.scale)
         self.D = build_critic(d.name, self.critic_channels(in_channels, out_channels), d.args)
         self.adv_d, self.adv_g = ADVERSARIAL[self.cfg.loss.adversarial]
         self.automatic_optimization = False

@@ -1,9 +1,9 @@
-"""``anchor: learner``: the CNN residual trained on top of the small-data learner the selection
+"""``learner: select``: the CNN residual trained on top of the small-data learner the selection
 core chooses on the run's training split — the residual is one more candidate, never the base.
 
 Before training, the core (learners/select.py) cross-validates its candidates on the training
 pixels (sources, groups or blocks of rows held out), refits the winner on every training pixel,
-and the generator's anchor becomes that learner (``{learner: {kind, …}}`` or ``{blend: [...]}``,
+and the generator's ``learner`` becomes that learner's arguments (``{kind, …}`` or ``{blend: [...]}``,
 boosted trees included: learners/registry.py). The residual starts at zero, so the untrained model
 *is* the chosen learner, and ``model/best`` moves off it only when an epoch validates better
 (workflows/groups.py: on every held-out group). A run whose best is still its start hands back the
@@ -16,8 +16,8 @@ from bandbridge.config import Config, build_config
 
 
 def wants_learner_anchor(cfg: Config) -> bool:
-    """Whether the generator asks for the chosen learner as its anchor (``anchor: learner``)."""
-    return cfg.model.generator.learner
+    """Whether the generator asks for the chosen learner (``learner: select``)."""
+    return cfg.model.generator.selects_learner
 
 
 def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
@@ -32,11 +32,11 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     px, _ = pair_pixels(train)
     sel = choose(px, budget_s=budget_s, eligible=SIMPLE if blind else None)
     g = sel.fitted.generator()
-    anchor = {"blend": g["args"]["parts"]} if g["name"] == "blend" else {"learner": g["args"]}
+    learner = {"blend": g["args"]["parts"]} if g["name"] == "blend" else g["args"]
     d = cfg.model_dump(mode="json")
-    d["model"]["generator"]["args"]["anchor"] = anchor
-    # tiles overlap by at least the anchor's context halo (the residual's own overlap is larger)
-    halo = generator_halo(cfg.model.generator.name, d["model"]["generator"]["args"])
+    d["model"]["generator"]["learner"] = learner
+    # tiles overlap by at least the learner's context halo (the residual's own overlap is larger)
+    halo = generator_halo(cfg.model.generator.name, cfg.model.generator.args, learner)
     d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
     from bandbridge.bands import get_scaling
     from bandbridge.learners.record import LearnerRecord

@@ -49,7 +49,7 @@ def learner_as_best(run_dir: Path, cfg: Config, train: list, val: list,
     ``model/best`` (the network then moves to ``model/network``). ``blind``: the run's line
     saying validation cannot see other scenes — the constant or the linear map is then kept,
     whatever validation says. ``sel``: the core's Selection already made on ``train`` (an
-    ``anchor: learner`` run's). Returns the record written to ``learner.json`` (None without
+    ``learner: select`` run's). Returns the record written to ``learner.json`` (None without
     validation)."""
     best, network = run_dir / "model" / "best", run_dir / "model" / "network"
     if not (val or blind) or not (best / BUNDLE_META).exists():
@@ -132,7 +132,7 @@ def replace_best(best: Path, network: Path, bundle, cfg: Config, generator, args
 
 def anchor_alone(bundle, in_channels: int):
     """``(module, model.generator)`` of an anchored network's learner without its residual: the
-    fitted learner of ``anchor: learner``, or the run's linear or ridge map."""
+    fitted learner of ``learner: select``, or the run's linear or ridge map."""
     from bandbridge.generators import anchor_generator
     return bundle.generator.learner.eval(), anchor_generator(bundle.config.model.generator.anchor)
 

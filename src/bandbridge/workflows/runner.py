@@ -31,6 +31,7 @@ from bandbridge.data.unpaired import UnpairedDataModule
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes
 from bandbridge.learners.baselines import SAMPLE_PIXELS, init_anchor
+from bandbridge.learners.select import Selection
 from bandbridge.machine import cpu_has_bf16
 from bandbridge.training.cyclegan import CycleGANTask
 from bandbridge.training.paired import GANTask
@@ -170,7 +171,7 @@ class Run:
     module: GANTask | CycleGANTask
     baseline: dict | None
     blind: str | None  # why validation cannot see other scenes (one group), or None
-    learner: object | None  # anchor: learner — the Selection the residual is trained on top of
+    learner: Selection | None  # learner: select — the choice the residual is trained on top of
     worst: groups.WorstGroup | None  # model selection by the worst held-out group
     precision: str  # Lightning's, resolved for this machine
 
@@ -225,7 +226,7 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
     blind = None if cyclegan else learner_best.announce_groups(cfg, dm.pairs)
     if not resume and not cyclegan:  # never-worse: the range of statistics training sees
         cfg = with_guard(cfg, dm.pairs["train"] + dm.pairs.get("val", []))
-    learner = None  # anchor: learner — the residual on top of the core's choice
+    learner = None  # learner: select — the residual on top of the core's choice
     if not resume and not cyclegan and learner_anchor.wants_learner_anchor(cfg):
         cfg, learner, record = learner_anchor.fit_learner_anchor(
             cfg, dm.pairs["train"], 60 * cfg.train.learner_minutes, blind)

@@ -175,7 +175,7 @@ def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
     d["data"].update(sources=sources, augment={}, resample=[1],
                      samples_per_epoch=max(32, 4 * d["data"]["batch_size"]))
     d["data"]["patch_size"] = min(d["data"]["patch_size"], 128)
-    d["model"]["generator"]["args"]["anchor"] = CONTEXT_ANCHOR if context else True
+    d["model"]["generator"]["learner"] = {"kind": "ridge", **CONTEXT_ANCHOR} if context else "linear"
     # tiles must overlap by the anchor's half window on each side to stay seamless
     d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (max(CONTEXT_ANCHOR["windows"]) // 2 + 10))
     d["loss"].update(lambda_adv=0.0, lambda_emd=0.0, lambda_index=0.0)

@@ -45,7 +45,7 @@ def with_guard(cfg: Config, pairs: list) -> Config:
     if not g.anchor or g.guard is False or not pairs:
         return cfg
     from bandbridge.data.domain import domain_guard
-    gen = g.with_args(guard=domain_guard(pairs, cfg.data.augment))
+    gen = g.model_copy(update={"guard": domain_guard(pairs, cfg.data.augment)})
     return cfg.model_copy(update={"model": cfg.model.model_copy(update={"generator": gen})})
 
 
