@@ -113,7 +113,7 @@ def _with_fake(monkeypatch, tmp_path, shift: float):
 
 def test_auto_refuses_a_faster_backend_that_changes_the_answer(monkeypatch, tmp_path):
     _with_fake(monkeypatch, tmp_path, 0.01)  # 2.6 DN everywhere: beyond the threshold
-    be = select.choose(_spec(), measure=True)
+    be = select.choose_backend(_spec(), measure=True)
     assert be.name == "torch" and be.precision == "fp32"
     fake = be.record["candidates"][1]
     assert fake["status"] == "refused" and "mean |Δ|" in fake["why"]
@@ -122,7 +122,7 @@ def test_auto_refuses_a_faster_backend_that_changes_the_answer(monkeypatch, tmp_
 
 def test_auto_takes_a_faster_backend_that_keeps_the_answer(monkeypatch, tmp_path):
     _with_fake(monkeypatch, tmp_path, 1e-4)
-    be = select.choose(_spec(), measure=True)
+    be = select.choose_backend(_spec(), measure=True)
     assert be.name == "fake" or isinstance(be, _Fake)
     assert be.record["backend"] == "fake" and be.record["candidates"][1]["status"] == "accepted"
 
@@ -198,11 +198,11 @@ def test_the_probe_is_announced_before_it_starts(monkeypatch, tmp_path):
     said = []
     real = select.probe
     monkeypatch.setattr(select, "probe", lambda *a, **k: said.append("probe ran") or real(*a, **k))
-    be = select.choose(_spec("sr-x2"), announce=said.append)
+    be = select.choose_backend(_spec("sr-x2"), announce=said.append)
     assert said[0].startswith("measuring backends once for sr-x2 on this machine, ~") and said[1] == "probe ran"
     assert "at most 15 s" in said[0]
     said.clear()
-    select.choose(_spec("sr-x2"), announce=said.append)  # cached: nothing to announce
+    select.choose_backend(_spec("sr-x2"), announce=said.append)  # cached: nothing to announce
     assert said == [] and be.record is not None
 
 
@@ -291,17 +291,17 @@ def test_the_choice_is_measured_once_per_model_and_machine(monkeypatch, tmp_path
     real = select.probe
     monkeypatch.setattr(select, "probe", lambda *a, **k: calls.append(1) or real(*a, **k))
     spec = _spec("sr-x2")
-    first = select.choose(spec, measure=True)
+    first = select.choose_backend(spec, measure=True)
     assert calls == [1] and "measured now" in first.choice
-    again = select.choose(spec, measure=True)
+    again = select.choose_backend(spec, measure=True)
     assert calls == [1] and "cached" in again.choice and again.name == first.name
     from bandbridge.inference.runtime import cache
     monkeypatch.setattr(cache, "machine_key", lambda threads: "another-machine")
-    select.choose(spec, measure=True)
+    select.choose_backend(spec, measure=True)
     assert calls == [1, 1]  # another machine (or library version) measures again
     # A small job never measures: it takes the cached choice, else the reference.
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "empty"))
-    small = select.choose(spec, measure=False)
+    small = select.choose_backend(spec, measure=False)
     assert calls == [1, 1] and (small.name, small.precision) == ("torch", "fp32")
     assert "small job" in small.choice
 
@@ -438,7 +438,7 @@ def test_interleaved_medians_pick_the_faster_candidate_despite_a_loaded_first_me
 def test_the_cache_record_carries_load_and_spread_and_a_busy_choice_is_provisional(monkeypatch, tmp_path):
     _two_accepted(monkeypatch, tmp_path, lambda name, k: 0.1 if name == "fake" else 0.2)
     monkeypatch.setattr(select, "machine_load", lambda: 0.9)  # 0.9 per core: busy
-    be = select.choose(_spec(), measure=True)
+    be = select.choose_backend(_spec(), measure=True)
     rec = be.record
     assert rec["load"] == 0.9 and rec["spread"] == 0.0 and "busy machine" in rec["provisional"]
     assert "provisional: measured on a busy machine" in be.choice
@@ -454,12 +454,12 @@ def test_a_provisional_choice_is_measured_again_and_a_final_one_is_kept(monkeypa
     monkeypatch.setattr(select, "probe", lambda *a, **k: probes.append(1) or real(*a, **k))
     load = {"now": 0.9}
     monkeypatch.setattr(select, "machine_load", lambda: load["now"])
-    select.choose(_spec(), measure=True)              # busy: provisional
-    be = select.choose(_spec(), measure=True)         # the next large job measures again
+    select.choose_backend(_spec(), measure=True)              # busy: provisional
+    be = select.choose_backend(_spec(), measure=True)         # the next large job measures again
     assert len(probes) == 2 and "the cached choice was provisional" in be.choice
     load["now"] = 0.1
-    select.choose(_spec(), measure=True)              # quiet now: final
-    be = select.choose(_spec(), measure=True)         # and kept
+    select.choose_backend(_spec(), measure=True)              # quiet now: final
+    be = select.choose_backend(_spec(), measure=True)         # and kept
     assert len(probes) == 3 and "cached" in be.choice and be.record["provisional"] is None
 
 

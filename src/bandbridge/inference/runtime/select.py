@@ -228,7 +228,7 @@ def choice_path(spec: ModelSpec, backend: str, precision: str, threads: int | No
     return record_path("choice", spec.folder, threads, backend, precision)
 
 
-def choose(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
+def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
            compile: bool = False, measure: bool = True, announce=None) -> Chosen:
     """The chosen backend, built, with ``.choice`` (one line) and ``.record`` (the cached probe or
     None). Cached choice first; else measure (``measure``; ``announce(line)`` is told first, with
@@ -265,7 +265,7 @@ def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto"
                  announce=None) -> Chosen:
     """The backend to predict with. Named backend and precision: that one. ``auto`` in either:
     the fastest candidate that passes the precision gate, measured once per model and machine
-    and cached (:func:`choose`), measured now only with ``probe`` (large jobs; ``announce(line)``
+    and cached (:func:`choose_backend`), measured now only with ``probe`` (large jobs; ``announce(line)``
     is told before it starts); otherwise a cached choice, else the reference (torch fp32, or onnx
     fp32 for an export folder). Either way the model must pass its own check sample
     (``gate.verify``) before it is handed out."""
@@ -274,6 +274,6 @@ def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto"
         be = Chosen(build_backend(spec, backend, precision, threads, compile),
                     f"{backend} {precision} as asked")
     else:
-        be = choose(spec, backend, precision, threads, compile, probe, announce)
+        be = choose_backend(spec, backend, precision, threads, compile, probe, announce)
     verify(spec, be)
     return be
