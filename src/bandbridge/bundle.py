@@ -40,7 +40,7 @@ class Bundle:
         """``info`` without what :func:`save_bundle` writes itself: the ``**info`` to save a new
         generator with this bundle's metadata (baseline, guard, metrics, error model)."""
         return {k: v for k, v in self.info.items()
-                if k not in ("bandbridge_bundle", "in_channels", "out_channels", HASH_KEY)}
+                if k not in ("bandbridge_bundle", "in_channels", "out_channels", HASH_KEY, "runs_on")}
 
 
 def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_channels: int,
@@ -55,9 +55,11 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
         save_file(state, str(tmp))
         digest = sha256_file(tmp)
     g = cfg.model.generator
-    limited = runs_on(g.name, g.args, g.learner)  # the learner kinds whose graph cannot run everywhere
+    # the learner kinds whose graph cannot run everywhere ({}: none), so that prediction knows
+    # without torch
+    limited = runs_on(g.name, g.args, g.learner)
     meta = {"bandbridge_bundle": 1, "in_channels": in_channels, "out_channels": out_channels,
-            HASH_KEY: digest, **info, **({"runs_on": limited} if limited else {}),
+            HASH_KEY: digest, **info, "runs_on": limited,
             "config": cfg.model_dump(mode="json")}
     atomic_write_bytes(d / BUNDLE_META, yaml.safe_dump(meta, sort_keys=False).encode())
     return d
