@@ -129,3 +129,20 @@ def test_clone_is_unfitted_and_keeps_the_configuration(image):
         assert [p.name for p in getattr(a, "parts", [])] == [p.name for p in getattr(b, "parts", [])]
         assert not [k for k in vars(a) if k.endswith("_")]  # the configured instance stays unfitted
         assert all(not [k for k in vars(p) if k.endswith("_")] for p in getattr(a, "parts", []))
+
+
+@pytest.mark.parametrize("args, says", [
+    ({"kind": "mlp", "windows": [5], "products": True, "hidden": 100000}, "mlp learner: hidden"),
+    ({"kind": "gbm", "windows": [], "products": False, "gbm_bytes": [10 ** 12]}, "gbm learner: gbm_bytes"),
+    ({"kind": "gbm", "windows": [], "products": False, "gbm_bytes": []}, "gbm learner: gbm_bytes"),
+    ({"kind": "ridge", "windows": [4], "products": True}, "odd"),
+    ({"kind": "ridge", "windows": [9999], "products": True}, "ridge learner: windows"),
+    ({"kind": "linear", "windows": [], "products": False, "head": 3}, "linear learner: head"),
+    ({"kind": "trees", "windows": []}, "learner kind must be one of")])
+def test_typed_args_refuse_what_no_kind_saves(args, says):
+    """A learner's ``model.yaml`` arguments are checked by its kind's ``args_type`` before any
+    module (or buffer) is built: sizes past what the project writes are one line, no allocation."""
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.generators import build_generator
+    with pytest.raises(BandbridgeError, match=says):
+        build_generator("learner", 3, 1, args)

@@ -24,17 +24,29 @@ from __future__ import annotations
 import copy
 import io
 import warnings
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 import torch
+from pydantic import Field, ValidationError
 from torch import Tensor, nn
 
+from bandbridge.data_config import Strict
 from bandbridge.machine import BACKENDS, PRECISIONS
 from bandbridge.models.features import ContextFeatures
 
 WINDOWS, PRODUCTS = (5, 15, 45), True  # the context every candidate's features come from
 TARGETS = frozenset(BACKENDS + PRECISIONS)
+MAX_WINDOW = 255  # px: the widest context window a saved learner may ask for
+
+
+class LearnerArgs(Strict):
+    """The arguments ``model.yaml`` keeps for a learner, checked before any module is built: a
+    kind's own (e.g. the MLP's width) are declared by its ``args_type``."""
+
+    kind: str
+    windows: list[Annotated[int, Field(ge=3, le=MAX_WINDOW)]] = []
+    products: bool = False
 
 
 class LearnerModule(nn.Module):
@@ -79,6 +91,7 @@ class Learner:
 
     kind: ClassVar[str]
     module_class: ClassVar[type[LearnerModule]]
+    args_type: ClassVar[type[LearnerArgs]] = LearnerArgs
     runs_on: ClassVar[frozenset[str]] = TARGETS
     traceable: ClassVar[bool] = True  # torch's ONNX tracer exports its module (else: graph())
 
@@ -126,9 +139,16 @@ class Learner:
 
     @classmethod
     def empty(cls, in_channels: int, out_channels: int, **args) -> LearnerModule:
-        """The module of ``args`` (``model.yaml``), its weights to be loaded."""
-        args.pop("kind", None)
-        m = cls.module_class(in_channels, out_channels, **args)
+        """The module of ``args`` (``model.yaml``, checked by ``args_type``), its weights to be
+        loaded."""
+        try:
+            typed = cls.args_type.model_validate({"kind": cls.kind} | args).model_dump()
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            raise ValueError(f"{cls.kind} learner: {where}: {err['msg']}") from None
+        typed.pop("kind")
+        m = cls.module_class(in_channels, out_channels, **typed)
         m.kind = cls.kind  # which kind's graph() exports it
         return m
 

@@ -10,17 +10,28 @@ fp32 only (``runs_on``).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 from torch import Tensor
 
-from bandbridge.learners.base import Learner, LearnerModule, traced
+from pydantic import Field
+
+from bandbridge.learners.base import Learner, LearnerArgs, LearnerModule, traced
 
 PARAMS = dict(n_estimators=200, learning_rate=0.08, num_leaves=31, min_child_samples=20, max_bin=127,
               subsample=1.0, colsample_bytree=1.0, reg_lambda=0.0)
 CHUNK = 1 << 20  # pixels per LightGBM call: bounds the float64 copy of the features
 ML_DOMAIN = "ai.onnx.ml"
 TREE_OPSET = 15  # the highest onnxmltools' LightGBM converter writes; its tree node is ml opset 1
+
+
+MAX_TREE_BYTES = 1 << 30  # a band's text model larger than this is not a model this project wrote
+
+
+class GBMArgs(LearnerArgs):
+    gbm_bytes: list[Annotated[int, Field(gt=0, le=MAX_TREE_BYTES)]] = Field(min_length=1)
 
 
 class TreesModule(LearnerModule):
@@ -79,6 +90,7 @@ class TreesModule(LearnerModule):
 class GBM(Learner):
     kind = "gbm"
     module_class = TreesModule
+    args_type = GBMArgs
     runs_on = frozenset({"torch", "onnx", "fp32"})
     traceable = False
     # share of pixels whose exported graph may take the other branch of a split than torch: box

@@ -9,9 +9,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bandbridge.learners.base import Learner, LearnerModule
+from pydantic import Field
+
+from bandbridge.learners.base import Learner, LearnerArgs, LearnerModule
 
 HIDDEN, STEPS, BATCH = 32, 1000, 2048
+
+
+class MLPArgs(LearnerArgs):
+    hidden: int = Field(HIDDEN, ge=1, le=1024)
+    sigmoid: bool = False
 
 
 class MLPModule(LearnerModule):
@@ -38,6 +45,7 @@ def mlp_net(f: int, ct: int, hidden: int = HIDDEN, sigmoid: bool = False) -> nn.
 class MLP(Learner):
     kind = "mlp"
     module_class = MLPModule
+    args_type = MLPArgs
 
     def __init__(self, context: bool = True, hidden: int = HIDDEN, steps: int = STEPS,
                  batch: int = BATCH, seed: int = 0, standardise: bool = True,
