@@ -25,7 +25,7 @@ test: install
 	$(PY) -m pytest -q
 
 # The manual (docs/ + mkdocs.yml) into site/; --strict: a broken link or a missing page fails.
-# tests/test_docs.py builds it the same way inside `make test`.
+# tests/project/test_docs.py builds it the same way inside `make test`.
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 

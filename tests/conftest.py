@@ -21,7 +21,7 @@ TINY = ["model.generator.args.ngf=8", "model.generator.args.depth=5", "model.cri
         "data.max_eval_tiles=2", "train.log_every_n_steps=1", "train.precision=32",
         "train.threads=1", "train.learner_minutes=0",
         # the tiny sample is one place at two dates: the network tests consent to within-scene
-        # validation (without it, model/best is the linear map: tests/test_found_groups.py)
+        # validation (without it, model/best is the linear map: tests/datasets/test_found_groups.py)
         "train.within_scene=true"]
 
 

@@ -3,7 +3,7 @@ the measuring commands write (``docs/results/*.json``), so a figure in the docs 
 one measured and says when and with what command.
 
 A page asks for a table with a line ``<!-- results:NAME -->``; NAME is a key of ``TABLES``.
-The README's verdict column is :func:`verdict_cell` (``tests/test_docs.py`` checks it).
+The README's verdict column is :func:`verdict_cell` (``tests/project/test_docs.py`` checks it).
 """
 
 from __future__ import annotations

@@ -199,5 +199,5 @@ def test_train_then_evaluate_sr_end_to_end(run_cli, tmp_path):
 def test_init_from_a_different_network_is_refused(run_cli, tmp_path):
     code, out, err = run_cli("train", "--config", str(_tiny_sr_yaml(tmp_path, 2)), "--runs",
                              str(tmp_path / "runs"), "--init-from",
-                             str(Path(__file__).parent.parent / "src/bandbridge/zoo/rgb2nir-naip"))
+                             str(Path(__file__).parents[2] / "src/bandbridge/zoo/rgb2nir-naip"))
     assert code == 2 and "does not fit this model" in err
