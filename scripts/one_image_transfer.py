@@ -18,7 +18,8 @@ import torch
 
 from bandbridge.config import build_config, preset_dict
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.learners.baselines import _image_features, ridge
+from bandbridge.learners.baselines import _image_features
+from bandbridge.learners.ridge import ridge
 from bandbridge.models.features import ContextFeatures
 
 LAMBDAS = (1e-5, 1e-3, 1e-1, 1, 10, 100)

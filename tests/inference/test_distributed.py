@@ -205,11 +205,11 @@ def test_a_boosted_learner_in_strips_across_workers_equals_single_process(run_cl
     import torch
 
     from conftest import learner_bundle
-    from bandbridge.learners.fit import CANDIDATES
     from bandbridge.learners.folds import gather
+    from bandbridge.learners.gbm import GBM
     naip = next(NAIP_DIR.glob("*2020*.tif"))
     with rasterio.open(naip) as src:
         a = torch.from_numpy(src.read().astype(np.float32) / 255)
     px, _ = gather([(a[:3], a[3:], torch.ones(a.shape[1:], dtype=torch.bool))], ["one"], max_pixels=20_000)
-    bundle = learner_bundle(tmp_path / "gbm", CANDIDATES["gbm-context"](px.X, px.Y, 3))
+    bundle = learner_bundle(tmp_path / "gbm", GBM(context=True).fit(px.X, px.Y, 3))
     _strips_and_single(run_cli, naip, bundle, tmp_path, "--tile", "192")

@@ -397,16 +397,19 @@ def test_tree_bundles_run_on_onnxruntime_within_the_gate_and_refuse_openvino_and
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'bandbridge[onnx]')")
     from bandbridge.errors import BandbridgeError
     spec = _spec(model)
-    assert spec.has_trees
+    assert spec.runs_on == {"gbm": ["fp32", "onnx", "torch"]}  # from the registry: the zoo's model.yaml is 0.1.0's
     s = load_check_sample(spec.folder)
     ref = build_backend(spec, "torch", "fp32")(s.x, s.context)[0]
     out = build_backend(spec, "onnx", "fp32")(s.x, s.context)[0]
     v = judge(ref, out, s, spec)
     assert v.ok, v.why
-    assert all(b != "openvino" and p != "int8" for b, p in select.candidates(spec))
-    for b, p in (("openvino", "fp32"), ("onnx", "int8")):
-        with pytest.raises(BandbridgeError, match="gradient-boosted trees"):
+    assert all(b != "openvino" and p == "fp32" for b, p in select.candidates(spec))
+    for b, p in (("openvino", "fp32"), ("onnx", "int8"), ("torch", "bf16")):
+        with pytest.raises(BandbridgeError, match=f"--backend {b} --precision {p}: {model} holds a "
+                                                  "gbm learner, whose graph runs on torch or onnx at fp32 only"):
             build_backend(spec, b, p)
+        with pytest.raises(BandbridgeError, match="holds a gbm learner"):
+            select.candidates(spec, b, p)
 
 
 # ---------------------------------------------------------------- a fair choice on a busy machine
