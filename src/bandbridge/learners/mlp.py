@@ -57,9 +57,14 @@ class MLP(Learner):
         self.standardise, self.sigmoid, self.start_at_mean = standardise, sigmoid, start_at_mean
 
     def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "MLP":
-        A = self.columns(X, bands)
+        # seeded apart from the caller's random state: a training run's network starts the same
+        # whichever candidates the selection tried before it
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            return self._fit(self.columns(X, bands), Y)
+
+    def _fit(self, A: np.ndarray, Y: np.ndarray) -> "MLP":
         g = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
         Xt, Yt = (torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (A, Y))
         mu, sd = Xt.mean(0), Xt.std(0).clamp_min(1e-6)
         if not self.standardise:
