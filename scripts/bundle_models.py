@@ -139,7 +139,8 @@ def anchor_line(b) -> str:
                a.get("rule") or ("validation" if "val_mae" in a else ""), "by default")
     if "val_mae" in a:  # bundled before the rule existed: validation decided, whatever the sources
         how += ", the rule before leave-one-source-out"
-    pick = a["chosen"] if a["chosen"] in ("linear", "mean") else f"ridge λ {a['chosen']}"
+    chosen = a.get("penalty", a["chosen"])  # the record's candidate name; 0.1.0's the key alone
+    pick = chosen if chosen in ("linear", "mean") else f"ridge λ {chosen}"
     scores = a.get("scores") or a.get("val_mae") or {}
     return (f"The anchor is the {pick} fit, chosen {how}"
             + (f": {', '.join(f'{k} {v:.3f}' for k, v in scores.items())}" if scores else "") + ".\n")

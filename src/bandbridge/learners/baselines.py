@@ -172,9 +172,9 @@ class ContextRidgeBaseline:
             sel = choose(px, list(cands.values()), eligible=names, fit_pixels=None, **how)
             key = {m.name: k for k, m in cands.items()}
             self.scores = {key[n]: v for n, v in sel.scores.items() if n in key}
-            self.chosen, self.fitted = key[sel.chosen], sel.fitted
+            self.chosen, self.fitted, self.selection = key[sel.chosen], sel.fitted, sel
         else:
-            self.fitted = cands[1e-3].fit(px.X, px.Y, c)
+            self.fitted, self.selection = cands[1e-3].fit(px.X, px.Y, c), None
         coef = self.fitted.coef_  # weights on the columns it sees, then the bias
         pad = np.zeros((feats.out_channels - c, coef.shape[1]))
         self.coef = coef if self.fitted.context else np.r_[coef[:c], pad, coef[c:]]  # (F + 1, Ct)
@@ -189,6 +189,15 @@ class ContextRidgeBaseline:
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return apply_coef(self.coef, self.phi(x))
+
+    def record(self, unit: tuple[float, str]) -> dict:
+        """``baseline.json``'s ``anchor``: the choice as every learner record keeps it
+        (learners/record.py), the penalty chosen and each candidate's score by its key here."""
+        from bandbridge.learners.record import LearnerRecord
+        rec = (LearnerRecord.of(self.selection, self.rule, unit) if self.selection is not None else
+               LearnerRecord(self.fitted.name, {}, [], self.rule, unit=list(unit)))
+        return {"kind": self.name, **rec.to_dict(), "penalty": str(self.chosen),
+                "scores": {str(k): v for k, v in self.scores.items()}}
 
 
 def pixels_by_source(per: dict[str, tuple[np.ndarray, np.ndarray]], bands: int):
