@@ -85,3 +85,20 @@ def test_0_1_0_anchor_forms_are_read_beside_the_network(old, new):
     assert g2.learner == new
     dumped = g.model_dump(mode="json")
     assert "anchor" not in dumped["args"] and dumped["learner"] == new
+
+
+def test_every_bundled_model_scores_its_check_sample_as_recorded():
+    """Each zoo bundle (saved by 0.1.0: the networks' anchors inside them, no runs_on) loads as
+    the composition it now is and computes on its check sample, with torch at fp32, the task
+    metrics recorded when it was bundled — to 1e-5 relative, where the gate allows 2 %."""
+    from bandbridge.inference.runtime.backends import build_backend
+    from bandbridge.inference.runtime.gate import load_check_sample, task_metrics
+    from bandbridge.spec import ZOO_ALIASES, read_spec, zoo_models
+    for name, folder in zoo_models().items():
+        if name in ZOO_ALIASES:
+            continue
+        spec, s = read_spec(folder), load_check_sample(folder)
+        out = build_backend(spec, "torch", "fp32")(s.x, s.context)[0]
+        got = task_metrics(out, s, spec.input_names, spec.target_names)
+        for k, v in s.meta["fp32"].items():
+            assert got[k] == pytest.approx(v, rel=1e-5), (name, k, got[k], v)
