@@ -79,7 +79,7 @@ def test_prior_through_training_prediction_and_onnx(run_cli, tmp_path):
     assert code == 0, err
     run = next((tmp_path / "runs").glob("*/*"))
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    assert float(state["G.prior.scale"]) != 0.0  # it trained
+    assert float(state["G.network.prior.scale"]) != 0.0  # it trained (the residual's network)
     img = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
     assert run_cli("predict", str(img), "-m", str(run), "-o", str(tmp_path / "t.tif"),
                    "--precision", "fp32", "--dtype", "float32")[0] == 0

@@ -47,7 +47,7 @@ def test_error_model_is_monotone_and_in_the_errors_units():
 
 def test_a_run_bundles_its_guard_and_error_model(trained_run):
     meta = yaml.safe_load((trained_run / "model" / "best" / "model.yaml").read_text())
-    guard = meta["config"]["model"]["generator"]["args"]["guard"]
+    guard = meta["config"]["model"]["generator"]["guard"]  # beside the network, not in its args
     assert len(guard["low"]) == len(guard["high"]) == 6 and guard["images"] == 3  # train + val dates
     conf = meta["confidence"]
     assert "validation split" in conf["fitted_on"] and len(conf["coef"]) == len(conf["features"])
