@@ -34,9 +34,12 @@ def test_adapt_one_image_keeps_a_simple_learner_and_writes_a_bundle_predict_take
     assert code == 0, err
     assert {"MODEL_CARD.md", "generator.safetensors", "model.yaml"} <= {p.name for p in out.iterdir()}
     card = (out / "MODEL_CARD.md").read_text()
-    for row in ("zero-shot (rgb2nir-naip)", "linear map", "context ridge (best penalty)",
-                "gradient boosting on the bands", "--within-scene"):
+    for row in ("zero-shot (rgb2nir-naip)", "linear map", "constant", "--within-scene",
+                "so only they were fitted", "would also try the context ridge (best penalty)"):
         assert row in card, card
+    # what may not be kept is not fitted (what --within-scene would try is named instead)
+    labels = {k.strip("*").replace(" — kept", "") for k in card_rows(card)}
+    assert labels == {"constant", "linear map", "zero-shot (rgb2nir-naip)"}, card
     rows = card_rows(card)
     kept = bold_row(card)
     assert any(k in kept for k in ("zero-shot", "linear map", "constant")), card

@@ -103,12 +103,8 @@ def calibrate(folder: Path, spec: ModelSpec, pair: Path, target: Path | None, wo
     use = min(1.0, USE_MPIX * 1e6 / (info.height * info.width))
     rows = None if use == 1 else f"rows:0:{use:.4f}"  # the top rows, at most USE_MPIX
     out = workdir / "calibrated"
-    # One BLAS thread: the closed-form fits inside adapt ran 10–40× slower with two on this
-    # shared 2-core machine under load (threads waiting on each other), 0.2 s vs 12 s a ridge.
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1, user_api="blas"):
-        res = adapt(str(folder), pairs, str(out), minutes=minutes, bands=bands,
-                    within_scene=within_scene, region=rows)
+    res = adapt(str(folder), pairs, str(out), minutes=minutes, bands=bands,
+                within_scene=within_scene, region=rows)  # the core's one thread policy: select.py
     adapted = res["summary"]["kept"] != "zero-shot"
     return Calibration(out, adapted, before_after(res["summary"], res["card"], spec.name, use),
                        time.perf_counter() - t0)

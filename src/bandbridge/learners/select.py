@@ -20,9 +20,11 @@ same test for two fixed models on validation sources (a run's learner against it
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from bandbridge.learners.base import Learner, family
 from bandbridge.learners.blend import Blend
@@ -30,6 +32,13 @@ from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
 from bandbridge.learners.registry import candidates as default_candidates
 
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
+# The one thread policy of every fit the core makes (adapt from the CLI and the web page, `loso
+# --shots`, a run's learner, evaluate's learner baseline): BLAS, OpenMP (LightGBM) and torch each
+# run this many threads. Measured on the 2-core machine kind (docs/adapt.md, 2026-11-25, adapt
+# --within-scene on a 0.44 MPix pair): quiet 19.6 s against 15.6 s with BLAS alone limited and 16.3
+# s unlimited; with two busy processes beside it 27.4 s against 68.6 s and 78.9 s. Threads that
+# wait on each other's share of two busy cores cost more than a second core gains when idle.
+FIT_THREADS = 1
 BLEND = 3  # the blend candidate: the mean of this many best learners of distinct families
 # measured whatever the time budget, and all that may be chosen when validation cannot see other
 # scenes (one group of near-copies) and the user has not said the scenes are the ones to predict
@@ -80,6 +89,13 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     (names or families): only these may be chosen, the others are measured for the record.
     ``rule``: a variant of :data:`RULES`; ``fit_pixels``: each fold's fit sees a sample of this
     many (None: all); ``refit_on``: the rows of ``px`` the winner is refitted on (default all)."""
+    with fit_threads():
+        return _choose(px, candidates, fixed, allowed, budget_s, k, seed, folds, eligible, rule,
+                       fit_pixels, refit_on)
+
+
+def _choose(px, candidates, fixed, allowed, budget_s, k, seed, folds, eligible, rule, fit_pixels,
+            refit_on) -> Selection:
     t0 = time.perf_counter()
     cands = {c.name: c for c in (candidates or default_candidates())}
     if allowed is not None:
@@ -125,6 +141,19 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     fitted = refit(chosen, blend_of, px, cands, refit_on)
     return Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
                      px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores)
+
+
+@contextmanager
+def fit_threads(n: int = FIT_THREADS):
+    """Every library the fits use (BLAS, OpenMP, torch) at ``n`` threads, restored after."""
+    from threadpoolctl import threadpool_limits
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def worst_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict[str, float]:

@@ -84,6 +84,7 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     near-copies the pairs hold."""
     from bandbridge.evaluation.evaluate import predict_whole
     from bandbridge.learners.folds import pair_pixels
+    from bandbridge.learners.registry import candidates
     from bandbridge.learners.select import SIMPLE, choose
     for p in pairs:
         if p.x.shape[0] != bundle.in_channels or p.y.shape[0] != bundle.out_channels:
@@ -101,11 +102,13 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     one = len(set(groups)) < 2 and not within_scene
     note = None
     if one:
+        others = sorted({LABELS.get(c.family, c.family) for c in candidates() if c.name not in SIMPLE})
         note = (f"validation cannot see other scenes: {len(pairs)} item(s), 1 group — only the "
-                "constant or the linear map (or the model as it was) may be kept (--within-scene "
-                "if you will predict these same scenes)")
-    sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s,
-                 eligible=SIMPLE if one else None)
+                "constant or the linear map (or the model as it was) may be kept, so only they "
+                "were fitted; --within-scene, if you will predict these same scenes, would also "
+                f"try the {', the '.join(others)} and their blend")
+    # candidates that may not be kept are not fitted
+    sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s, allowed=SIMPLE if one else None)
     return sel, note, len(set(found))
 
 
