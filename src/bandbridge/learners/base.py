@@ -178,11 +178,6 @@ class Learner:
         """The configurations of this kind the selection core tries (registry.candidates)."""
         return [cls()]
 
-    @classmethod
-    def refuses(cls, backend: str, precision: str) -> bool:
-        """Whether this kind's graph cannot run on ``backend`` at ``precision``."""
-        return not {backend, precision} <= cls.runs_on
-
 
 KINDS: dict[str, type[Learner]] = {}  # the registry (registry.py fills it: one line a kind)
 

@@ -73,10 +73,6 @@ class Blend(Learner):
             p.load(mp)
 
     @classmethod
-    def refuses(cls, backend: str, precision: str) -> bool:
-        return False  # its parts say (registry.refusal)
-
-    @classmethod
     def graph(cls, m: BlendModule, in_channels: int, opset: int = 17, tile: int | None = None):
         """Each part's graph (names prefixed), their outputs summed and divided by their count."""
         import onnx
