@@ -235,3 +235,23 @@ def test_arcsi_sentinel2_is_read_in_band_order_and_its_scale_questioned():
     assert it.scaling == "reflectance_1000" and "CHECK" not in it.note
     nir = read_raster(WALES, SCALINGS["reflectance_1000"], bands=["B08"]).data[0]
     assert 0.4 < np.percentile(nir, 99) < 0.9  # vegetation NIR, plausible only at × 1000
+
+
+def test_a_model_reads_integer_reflectance_as_its_pairs_were_read(tmp_path, rgb):
+    """×1000 or ×10000 the values cannot tell (issue 47): a model adapted on pairs read as
+    reflectance × 1000 (ARCSI) reads files of the same kind so, without --scaling, and says what
+    the values alone looked like; a model made on × 10000 keeps its CHECK line."""
+    import dataclasses
+    a, prof = rgb
+    f = _plain(tmp_path / "arcsi.tif", (a.astype(np.uint16) * 2 + 10), crs=prof["crs"],
+               transform=prof["transform"])  # values up to ~520: × 10000 would be a black scene
+    zoo = read_spec(ZOO["rgb2nir-s2"])
+    assert interpret(f, zoo).scaling == "reflectance_10000" and "CHECK" in interpret(f, zoo).note
+    src = zoo.config.data.sources[0]
+    cfg = zoo.config.model_copy(update={"data": zoo.config.data.model_copy(update={"sources": [
+        src.model_copy(update={"input": src.input.model_copy(update={"scaling": "reflectance_1000"})})]})})
+    adapted = dataclasses.replace(zoo, config=cfg)
+    r = interpret(f, adapted)
+    assert r.scaling == "reflectance_1000" and "was made with" in r.note
+    assert "--scaling reflectance_10000 if that is what the file holds" in r.note
+    assert interpret(f, adapted, Overrides(scaling="reflectance_10000")).scaling == "reflectance_10000"

@@ -181,3 +181,14 @@ def test_adapt_and_a_calibration_print_no_library_lines_and_name_what_they_made(
     name = yaml.safe_load((tmp_path / "a" / "model.yaml").read_text())["config"]["name"]
     assert re.fullmatch(r"rgb2nir-naip-adapted-[0-9a-f]{8}", name), name
     assert f"# {name}" in (tmp_path / "a" / "MODEL_CARD.md").read_text()
+
+
+def test_the_cards_command_is_the_one_that_ran():
+    """Every reading flag given reaches the card's command (issue 47: it dropped --scaling)."""
+    from bandbridge.workflows.adapt import read_flags
+    flags = read_flags({"input": {"bands": ["red", "green", "blue"], "band_names": None,
+                                  "scaling": "reflectance_1000", "sensor": "s2_l2a"},
+                        "target": {"bands": [3], "scaling": "reflectance_1000", "sensor": "s2_l2a"}})
+    assert " ".join(flags) == ("--bands red,green,blue --target-bands 3 --scaling reflectance_1000 "
+                               "--sensor s2_l2a")
+    assert read_flags(None) == [] and read_flags({"input": {}, "target": {}}) == []

@@ -160,7 +160,9 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         summary, sel = adapt_bundle(folder, bundle, sources, name, tmp, within_scene, 60 * minutes)
-        command = " ".join(["bandbridge adapt -m", model, *pairs] + ([f"--region {region}"] if region else [])
+        command = " ".join(["bandbridge adapt -m", model, *pairs, *read_flags(bands)]
+                           + ([f"--region {region}"] if region else [])
+                           + ([f"--minutes {minutes:g}"] if minutes != 5.0 else [])
                            + (["--within-scene"] if within_scene else []))
         card = adapt_card(command, summary["name"], summary)
         atomic_write_bytes(tmp / "MODEL_CARD.md", card.encode())
@@ -237,6 +239,19 @@ def card_summary(sel, pairs: list, keep: str, note: str | None, model: str, grou
             "pixels": sel.pixels, "valid_pixels": sel.total, "target_units": units,
             "images": len(pairs), "groups": groups,
             "seconds": round(sel.seconds, 1), "model": model}
+
+
+def read_flags(bands: dict | None) -> list[str]:
+    """The reading flags a command line gave (``bands``: the CLI's input/target selections), as
+    the card's command writes them: the command that ran, so that it can run again."""
+    if not bands:
+        return []
+    i, t = bands.get("input") or {}, bands.get("target") or {}
+    join = lambda v: ",".join(str(x) for x in v)  # noqa: E731
+    return [f for flag, v in (("--bands", i.get("bands")), ("--target-bands", t.get("bands")),
+                              ("--band-names", i.get("band_names")), ("--scaling", i.get("scaling")),
+                              ("--sensor", i.get("sensor"))) if v
+            for f in (flag, join(v) if isinstance(v, list) else str(v))]
 
 
 def adapt_record(sel, pairs: list, summary: dict) -> dict:

@@ -30,6 +30,9 @@ from bandbridge.inference.core.options import InputReading
 from bandbridge.spec import ZOO_ALIASES, ModelSpec, read_spec, zoo_models
 
 MAX_SATURATED = 0.01  # fraction of valid pixels allowed beyond the scaling's range
+# reflectance stored as integers: which scale a file holds is a guess from its values (ARCSI
+# writes × 1000, ESA × 10000), so a model read the way its pairs were read (adapt --scaling) keeps it
+INTEGER_REFLECTANCE = {"reflectance_1000", "reflectance_10000"}
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,8 @@ def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
                 f", or stretch with --scaling minmax --vmin 0 --vmax {p99:.4g}"
         raise BandbridgeError(f"{look.path}: the values look like {fd} ({look.why}) but {name} "
                               f"reads {fm} (scaling {m}); {hint}")
+    if fd == fm and {look.scaling, m} <= INTEGER_REFLECTANCE:
+        return m  # ×1000 or ×10000 the values cannot tell: the scale the model was made with
     return look.scaling if fd == fm else m
 
 
@@ -217,7 +222,9 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
     else:
         scaling = _choose_scaling(look, spec, name)
         s = get_scaling(scaling, spec.input.vmin, spec.input.vmax)
-        why = look.why
+        why = look.why if scaling == look.scaling else (
+            f"as {name} was made with; the values alone look like {look.scaling}: {look.why.split(' — ')[0]}"
+            f" — --scaling {look.scaling} if that is what the file holds")
         _check_range(look, bands, s, f"{name}'s scaling",
                      f"use --scaling {look.scaling} or a model for such values")
     vmin, vmax = (ov.vmin, ov.vmax) if ov.scaling is not None else (spec.input.vmin, spec.input.vmax)
