@@ -30,7 +30,7 @@ import torch
 from bandbridge.bundle import load_bundle, save_bundle
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.evaluation.evaluate import with_data
-from bandbridge.generators import anchor_generator
+from bandbridge.learners.saved import anchor_generator
 from bandbridge.learners.base import family
 from bandbridge.models.anchored import Anchored
 from bandbridge.spec import zoo_dir
@@ -138,7 +138,7 @@ def main() -> None:
                 learner = b.generator.learner.eval()
                 info = b.carried()
                 rec["kept"] = "anchor"
-                save_bundle(folder, learner, learner_config(b.config, anchor_generator(b.config.model.generator.anchor)),
+                save_bundle(folder, learner, learner_config(b.config, anchor_generator(b.config.model.generator.learner)),
                             b.in_channels, b.out_channels,
                             **(info | {"learner": rec}))
         finally:

@@ -51,11 +51,6 @@ class GeneratorConfig(NetConfig):
         return lift_anchor(d) if isinstance(d, dict) else d
 
     @property
-    def anchor(self) -> bool | str | dict | None:
-        """The learner a network's residual is added to (see the class), or None."""
-        return self.learner or None
-
-    @property
     def depth(self) -> int:
         """A U-Net's downsamplings (inputs are padded to a multiple of 2**depth)."""
         return int(self.args.get("depth", 8))
@@ -229,7 +224,7 @@ def _check_cyclegan(cfg: Config) -> None:
     """What a CycleGAN cannot use: an anchor (a least-squares fit on pairs), super-resolution,
     and the paired losses (L1 against a registered target, EMD, spectral indices)."""
     lc = cfg.loss
-    if cfg.model.generator.anchor:
+    if cfg.model.generator.learner:
         raise ValueError("model.generator.learner: the learner is a fit on registered pairs, "
                          "which cyclegan has not; set it to null")
     if cfg.task.kind != "translation" or cfg.task.scale != 1:

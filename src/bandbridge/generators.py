@@ -14,6 +14,7 @@ from torch import nn
 from bandbridge.config import lift_anchor
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners import registry
+from bandbridge.learners.saved import anchor_generator
 from bandbridge.models import build_network
 from bandbridge.models.anchor import guard_part
 from bandbridge.models.anchored import Anchored
@@ -53,20 +54,3 @@ def anchor_learner(in_channels: int, out_channels: int, learner: bool | str | di
     g = anchor_generator(learner)
     clamp = not (isinstance(learner, dict) and learner.get("clamp") is False)
     return registry.build(g["name"], in_channels, out_channels, g["args"]), clamp
-
-
-def anchor_generator(learner: bool | str | dict) -> dict:
-    """The learner a residual is added to, as a saved learner's ``model.generator``:
-    ``linear`` (or ``true``) → the linear map, ``{kind: …}`` → that learner, ``{blend: [parts]}``
-    → that blend."""
-    if learner == "select":
-        raise ValueError("learner: select is chosen and fitted by a training run; a generator "
-                         "built outside one needs the fitted learner's arguments ({kind: …})")
-    if isinstance(learner, dict) and "blend" in learner:
-        return {"name": "blend", "args": {"parts": list(learner["blend"])}}
-    if isinstance(learner, dict):
-        return {"name": "learner", "args": {k: v for k, v in learner.items() if k != "clamp"}}
-    if learner in (True, "linear"):
-        return {"name": "learner", "args": {"kind": "linear", "windows": [], "products": False}}
-    raise ValueError(f"learner: {learner!r} is not a learner; use select, linear, "
-                     "{kind: ridge, windows: [...]} or a fitted learner's arguments")

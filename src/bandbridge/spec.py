@@ -10,6 +10,7 @@ import yaml
 
 from bandbridge.config import BandSel, Config, build_config
 from bandbridge.errors import BandbridgeError
+from bandbridge.learners.saved import parts
 from bandbridge.machine import BACKENDS
 from bandbridge.radiometry import STATS_MAX_SIDE, STATS_PERCENTILES
 
@@ -117,7 +118,7 @@ class ModelSpec:
     def guard(self) -> dict | None:
         """The never-worse guard's range of training statistics (data/domain.py), if any."""
         g = self.config.model.generator
-        return g.guard if g.anchor and g.guard else None
+        return g.guard if g.learner and g.guard else None
 
     @property
     def n_stats(self) -> int:
@@ -166,9 +167,7 @@ def generator_halo(name: str, args: dict, learner=None) -> int:
     """Half the largest context window of a generator (``model.generator``'s name, args and
     learner): a learner's, a blend's parts', or the learner a network's residual is added to (0
     without windows)."""
-    found = [args] if name == "learner" else list(args.get("parts", [])) if name == "blend" else \
-        list(learner.get("blend", [learner])) if isinstance(learner, dict) else []
-    return max((w for a in found for w in a.get("windows") or []), default=0) // 2
+    return max((w for a in parts(name, args, learner) for w in a.get("windows") or []), default=0) // 2
 
 
 def apply_linear(baseline: dict | None, x):

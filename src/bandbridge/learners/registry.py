@@ -14,6 +14,7 @@ from torch import nn
 from bandbridge.learners import blend, constant, gbm, lad, linear, mlp, ridge
 from bandbridge.learners.base import KINDS, TARGETS, Learner, learner_graph, learner_module  # noqa: F401
 from bandbridge.learners.blend import BlendModule
+from bandbridge.learners.saved import parts
 
 
 def register(cls: type[Learner]) -> type[Learner]:
@@ -54,18 +55,6 @@ def build(name: str, in_channels: int, out_channels: int, args: dict) -> nn.Modu
         learner_module(in_channels, out_channels, args)
 
 
-def parts(name: str, args: dict, learner=None) -> list[dict]:
-    """The per-pixel learners' arguments of a saved learner (a blend's parts, or itself), or of
-    the learner a network's residual is added to (``model.generator.learner``)."""
-    if name == "blend":
-        return list(args.get("parts", []))
-    if name == "learner":
-        return [args]
-    if isinstance(learner, dict):
-        return list(learner["blend"]) if "blend" in learner else [learner]
-    return [{"kind": "linear"}] if learner in (True, "linear") else []
-
-
 def runs_on(name: str, args: dict, learner=None) -> dict[str, list[str]]:
     """The kinds of a saved generator that cannot run everywhere, with what each runs on
     (``{}``: every backend and precision); what ``model.yaml: runs_on`` records."""
@@ -80,8 +69,8 @@ def runs_on(name: str, args: dict, learner=None) -> dict[str, list[str]]:
 def graph_flips(m: nn.Module) -> float:
     """The share of pixels an exported graph of ``m`` may compute differently from torch:
     a kind's ``graph_flips`` (trees split on features that round differently), else 0."""
-    found = [getattr(KINDS.get(getattr(s, "kind", None)), "graph_flips", 0.0) for s in m.modules()]
-    return max(found + [0.0])
+    return max((KINDS[s.kind].graph_flips for s in m.modules() if getattr(s, "kind", None) in KINDS),
+               default=0.0)
 
 
 def traceable(m: nn.Module) -> bool:

@@ -31,20 +31,17 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     from bandbridge.spec import generator_halo
     px, _ = pair_pixels(train)
     sel = choose(px, budget_s=budget_s, eligible=SIMPLE if blind else None)
-    g = sel.fitted.generator()
-    learner = {"blend": g["args"]["parts"]} if g["name"] == "blend" else g["args"]
+    from bandbridge.learners.saved import learner_value
+    learner = learner_value(sel.fitted.generator())
     d = cfg.model_dump(mode="json")
     d["model"]["generator"]["learner"] = learner
     # tiles overlap by at least the learner's context halo (the residual's own overlap is larger)
     halo = generator_halo(cfg.model.generator.name, cfg.model.generator.args, learner)
     d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
-    from bandbridge.bands import get_scaling
     from bandbridge.learners.record import LearnerRecord
-    t = cfg.data.sources[0].target
-    scale, _, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
     rule = ("chosen by spatial cross-validation on the training split, refitted on every "
             "training pixel" + (f" ({blind}: constant or linear only)" if blind else ""))
-    record = {"kind": "learner", **LearnerRecord.of(sel, rule, (scale, units)).to_dict()}
+    record = {"kind": "learner", **LearnerRecord.of(sel, rule, cfg.data.sources[0].target).to_dict()}
     print(f"anchor: the {record['chosen']} learner, {record['rule']}", flush=True)
     return build_config(d), sel, record
 

@@ -74,7 +74,6 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     replaces moved to ``network``. With ``blind`` (validation cannot see other scenes) only the
     constant or the linear map may be chosen, and it is kept. Returns what was compared and
     kept."""
-    from bandbridge.bands import get_scaling
     from bandbridge.data.found_groups import group_counts
     from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.record import LearnerRecord
@@ -93,10 +92,8 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     # (beyond the 1 % the project's never-worse checks allow)
     better, worst = never_worse(lrn, net)
     keep = "learner" if blind or better else "network"
-    t = cfg.data.sources[0].target
-    scale, _, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
     record = LearnerRecord.of(sel, "chosen by spatial cross-validation on the training split",
-                              (scale, units)).to_dict()
+                              cfg.data.sources[0].target).to_dict()
     record |= {"val_mae": {"learner": lrn["all"], "network": net["all"]},
                "val_by_source": {"learner": lrn, "network": net}, "worst_ratio": worst, "kept": keep,
                "kept_by": "the learner when its validation MAE (mean over validation images, "
@@ -133,8 +130,8 @@ def replace_best(best: Path, network: Path, bundle, cfg: Config, generator, args
 def anchor_alone(bundle, in_channels: int):
     """``(module, model.generator)`` of an anchored network's learner without its residual: the
     fitted learner of ``learner: select``, or the run's linear or ridge map."""
-    from bandbridge.generators import anchor_generator
-    return bundle.generator.learner.eval(), anchor_generator(bundle.config.model.generator.anchor)
+    from bandbridge.learners.saved import anchor_generator
+    return bundle.generator.learner.eval(), anchor_generator(bundle.config.model.generator.learner)
 
 
 def card(record: dict) -> str:

@@ -42,7 +42,7 @@ def with_guard(cfg: Config, pairs: list) -> Config:
     """``cfg`` with its anchored generator's never-worse guard set to the range of ``pairs``'
     statistics (data/domain.py); unchanged without an anchor or with ``guard: false``."""
     g = cfg.model.generator
-    if not g.anchor or g.guard is False or not pairs:
+    if not g.learner or g.guard is False or not pairs:
         return cfg
     from bandbridge.data.domain import domain_guard
     gen = g.model_copy(update={"guard": domain_guard(pairs, cfg.data.augment)})

@@ -22,7 +22,7 @@ def fit_guard(model: str | Path, data_root: str | None = None) -> dict:
     from bandbridge.data.domain import domain_guard
     from bandbridge.evaluation.evaluate import with_data
     b = load_model(model)
-    if not b.config.model.generator.anchor:
+    if not b.config.model.generator.learner:
         raise BandbridgeError(f"{model}: the guard fades a residual toward its anchor; this "
                               "model has no anchor")
     cfg = with_data(b.config, data_root, None)
