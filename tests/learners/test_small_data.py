@@ -124,8 +124,9 @@ def test_context_ridge_validates_no_worse_than_linear_and_the_anchor_is_it():
     train, val = dm.load_split("train"), dm.load_split("val")
     ridge_b = ContextRidgeBaseline((5, 15), True).fit_pairs(train, val)
     assert ridge_b.scores[ridge_b.chosen] <= ridge_b.scores["linear"]
-    rec = ridge_b.record((255.0, "DN"))  # baseline.json's anchor: the one learner record
-    assert rec["rule"] == "validation" and rec["unit"] == [255.0, "DN"] and rec["penalty"] == str(ridge_b.chosen)
+    rec = ridge_b.record(cfg.data.sources[0].target)  # baseline.json's anchor: the one learner record
+    assert rec["rule"] == "validation" and rec["unit"] == [255.0, "DN (8-bit)"]
+    assert rec["penalty"] == str(ridge_b.chosen)
     assert rec["chosen"] == ridge_b.fitted.name and rec["oof_mae"][rec["chosen"]] == ridge_b.scores[ridge_b.chosen]
     g = build_generator("unet", 3, 1, {"ngf": 8, "depth": 4, "norm": "none", "anchor": CTX})
     fit = init_anchor(g, train, val)

@@ -94,6 +94,7 @@ class Learner:
     args_type: ClassVar[type[LearnerArgs]] = LearnerArgs
     runs_on: ClassVar[frozenset[str]] = TARGETS
     traceable: ClassVar[bool] = True  # torch's ONNX tracer exports its module (else: graph())
+    graph_flips: ClassVar[float] = 0.0  # share of pixels its graph may compute otherwise than torch
 
     def __init__(self, context: bool = True, windows: tuple[int, ...] = WINDOWS,
                  products: bool = PRODUCTS):

@@ -86,9 +86,7 @@ class PixelBaseline:
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        c, h, w = x.shape
-        y = self.learner.predict(x.reshape(c, -1).T.double().numpy(), c)
-        return torch.from_numpy(np.ascontiguousarray(y.T.reshape(-1, h, w))).float()
+        return predict_image(self.learner, x, x.shape[0])
 
 
 class LinearBaseline(PixelBaseline):
@@ -115,12 +113,12 @@ class MLPBaseline(PixelBaseline):
                                     standardise=False, sigmoid=True, start_at_mean=False))
 
 
-def apply_coef(coef: np.ndarray, f: torch.Tensor) -> torch.Tensor:
-    """Per-pixel ``W·f + b`` of ``coef (F + 1, Ct)`` (weights, then the bias) on ``f (F, H, W)``,
-    clipped to [0, 1]: ``(Ct, H, W)``."""
+def predict_image(learner: Learner, f: torch.Tensor, bands: int) -> torch.Tensor:
+    """A fitted learner's ``predict`` on every pixel of ``f (F, H, W)`` (the bands first) →
+    ``(Ct, H, W)`` float32 in [0, 1]."""
     c, h, w = f.shape
-    A = np.c_[f.reshape(c, -1).T.double().numpy(), np.ones(h * w)]
-    return torch.from_numpy((A @ coef).T.reshape(-1, h, w)).float().clamp(0, 1)
+    y = learner.predict(f.reshape(c, -1).T.double().numpy(), bands)
+    return torch.from_numpy(np.ascontiguousarray(y.T.reshape(-1, h, w))).float()
 
 
 class ContextRidgeBaseline:
@@ -188,14 +186,15 @@ class ContextRidgeBaseline:
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return apply_coef(self.coef, self.phi(x))
+        return predict_image(self.fitted, self.phi(x), x.shape[0])
 
-    def record(self, unit: tuple[float, str]) -> dict:
+    def record(self, target) -> dict:
         """``baseline.json``'s ``anchor``: the choice as every learner record keeps it
-        (learners/record.py), the penalty chosen and each candidate's score by its key here."""
-        from bandbridge.learners.record import LearnerRecord
-        rec = (LearnerRecord.of(self.selection, self.rule, unit) if self.selection is not None else
-               LearnerRecord(self.fitted.name, {}, [], self.rule, unit=list(unit)))
+        (learners/record.py; ``target``: the target bands' selection, for the unit), the penalty
+        chosen and each candidate's score by its key here."""
+        from bandbridge.learners.record import LearnerRecord, unit_of
+        rec = (LearnerRecord.of(self.selection, self.rule, target) if self.selection is not None else
+               LearnerRecord(self.fitted.name, {}, [], self.rule, unit=unit_of(target)))
         return {"kind": self.name, **rec.to_dict(), "penalty": str(self.chosen),
                 "scores": {str(k): v for k, v in self.scores.items()}}
 

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandbridge.learners.linear import Affine
+from bandbridge.learners.linear import BandsAffine
 
 
-class Constant(Affine):
+class Constant(BandsAffine):
     kind = "constant"
-
-    def __init__(self):
-        super().__init__(context=False)
-
-    @property
-    def name(self) -> str:
-        return "constant"
 
     def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "Constant":
         self.coef_ = np.r_[np.zeros((bands, Y.shape[1])), Y.mean(0, keepdims=True)]

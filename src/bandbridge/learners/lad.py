@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandbridge.learners.linear import Affine, least_squares
+from bandbridge.learners.linear import BandsAffine, least_squares
 
 ITERATIONS, EPS = 60, 1e-6  # IRLS steps; the smallest residual a weight divides by (model values)
 
 
-class LAD(Affine):
+class LAD(BandsAffine):
     kind = "lad"
 
     def __init__(self, iterations: int = ITERATIONS):
-        super().__init__(context=False)
+        super().__init__()
         self.iterations = iterations
 
     @classmethod
     def candidates(cls) -> list["LAD"]:
         return []
-
-    @property
-    def name(self) -> str:
-        return "lad"
 
     def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "LAD":
         self.coef_ = least_absolute(X[:, :bands], Y, self.iterations)

@@ -40,15 +40,20 @@ class Affine(Learner):
         m.head.bias.copy_(w[-1])
 
 
-class Linear(Affine):
-    kind = "linear"
+class BandsAffine(Affine):
+    """An affine map of the bands alone (no context), named by its kind: the linear map, the
+    constant, least absolute deviations."""
 
     def __init__(self):
         super().__init__(context=False)
 
     @property
     def name(self) -> str:
-        return "linear"
+        return self.kind
+
+
+class Linear(BandsAffine):
+    kind = "linear"
 
     def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "Linear":
         self.coef_ = least_squares(X[:, :bands], Y)

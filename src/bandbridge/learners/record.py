@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from bandbridge.bands import get_scaling
 from bandbridge.learners.base import family
 
 
@@ -24,11 +25,12 @@ class LearnerRecord:
     unit: list = field(default_factory=lambda: [1.0, "model values"])  # [target units per model unit, name]
 
     @classmethod
-    def of(cls, sel, rule: str, unit: tuple[float, str] | None = None) -> "LearnerRecord":
-        """The record of a :class:`~bandbridge.learners.select.Selection`."""
+    def of(cls, sel, rule: str, target=None) -> "LearnerRecord":
+        """The record of a :class:`~bandbridge.learners.select.Selection`; ``target``: the
+        target bands' selection (``BandSel``), whose scaling gives the unit."""
         return cls(sel.chosen, dict(sel.oof), list(sel.folds), rule, list(sel.blend_of),
                    list(sel.skipped), int(sel.pixels), int(sel.total), round(float(sel.seconds), 1),
-                   list(unit) if unit else [1.0, "model values"])
+                   unit_of(target))
 
     @classmethod
     def read(cls, d: dict) -> "LearnerRecord":
@@ -48,3 +50,12 @@ class LearnerRecord:
         for k, v in self.oof_mae.items():
             out[family(k)] = min(out.get(family(k), float("inf")), v * scale)
         return out
+
+
+def unit_of(target=None) -> list:
+    """``[target units per model unit, their name]`` of a target selection (``BandSel``: its
+    scaling's physical units), or model values themselves without one."""
+    if target is None:
+        return [1.0, "model values"]
+    scale, _, units = get_scaling(target.scaling, target.vmin, target.vmax).physical
+    return [scale, units]

@@ -29,6 +29,7 @@ import torch
 from bandbridge.learners.base import Learner, family
 from bandbridge.learners.blend import Blend
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
+from bandbridge.learners.record import LearnerRecord
 from bandbridge.learners.registry import candidates as default_candidates
 
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
@@ -69,7 +70,6 @@ class Selection:
 
     def families(self) -> dict[str, float]:
         """Each family's best out-of-fold MAE, in candidate order."""
-        from bandbridge.learners.record import LearnerRecord
         return LearnerRecord.of(self, "").families()
 
 
@@ -77,6 +77,20 @@ def mae(pred: np.ndarray, Y: np.ndarray) -> float:
     return float(np.abs(pred - Y).mean())
 
 
+@contextmanager
+def fit_threads(n: int = FIT_THREADS):
+    """Every library the fits use (BLAS, OpenMP, torch) at ``n`` threads, restored after."""
+    from threadpoolctl import threadpool_limits
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@fit_threads()
 def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str, np.ndarray] | None = None,
            allowed: tuple[str, ...] | None = None, budget_s: float | None = None,
            k: int = FOLDS, seed: int = 0, folds: list[Fold] | None = None,
@@ -89,13 +103,6 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     (names or families): only these may be chosen, the others are measured for the record.
     ``rule``: a variant of :data:`RULES`; ``fit_pixels``: each fold's fit sees a sample of this
     many (None: all); ``refit_on``: the rows of ``px`` the winner is refitted on (default all)."""
-    with fit_threads():
-        return _choose(px, candidates, fixed, allowed, budget_s, k, seed, folds, eligible, rule,
-                       fit_pixels, refit_on)
-
-
-def _choose(px, candidates, fixed, allowed, budget_s, k, seed, folds, eligible, rule, fit_pixels,
-            refit_on) -> Selection:
     t0 = time.perf_counter()
     cands = {c.name: c for c in (candidates or default_candidates())}
     if allowed is not None:
@@ -141,19 +148,6 @@ def _choose(px, candidates, fixed, allowed, budget_s, k, seed, folds, eligible, 
     fitted = refit(chosen, blend_of, px, cands, refit_on)
     return Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
                      px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores)
-
-
-@contextmanager
-def fit_threads(n: int = FIT_THREADS):
-    """Every library the fits use (BLAS, OpenMP, torch) at ``n`` threads, restored after."""
-    from threadpoolctl import threadpool_limits
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def worst_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict[str, float]:

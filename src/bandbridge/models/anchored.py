@@ -31,10 +31,6 @@ class Anchored(nn.Module):
         zero_last_conv(network.residual_tail())
         self._register_load_state_dict_pre_hook(legacy_keys)
 
-    @property
-    def halo(self) -> int:
-        return getattr(self.learner, "halo", 0)
-
     def anchor(self, x: Tensor) -> Tensor:
         """The learner's output, as the residual is added to it."""
         return self.learner(x) if self.clamp_learner else self.learner.raw(x)

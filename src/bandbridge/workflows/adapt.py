@@ -227,9 +227,8 @@ def linear_coef(pairs: list, fitted=None) -> np.ndarray:
 
 def card_summary(sel, pairs: list, keep: str, note: str | None, model: str, groups: int) -> dict:
     """Out-of-fold MAE per family (model values and the target's units), what was kept, how."""
-    from bandbridge.bands import get_scaling
-    t = pairs[0].source.target
-    scale, _, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
+    from bandbridge.learners.record import unit_of
+    scale, units = unit_of(pairs[0].source.target)
     fams = sel.families()
     methods = {m: {"mae": v * scale, "mae_model_units": v} for m, v in fams.items()}
     zs = fams.get("zero-shot")
@@ -257,12 +256,9 @@ def read_flags(bands: dict | None) -> list[str]:
 def adapt_record(sel, pairs: list, summary: dict) -> dict:
     """``model.yaml: learner`` of an adapted bundle: the selection's record (learners/record.py:
     out-of-fold MAE per candidate in model values, ``unit`` to the target's) and what adapt kept."""
-    from bandbridge.bands import get_scaling
     from bandbridge.learners.record import LearnerRecord
-    t = pairs[0].source.target
-    scale, _, units = get_scaling(t.scaling, t.vmin, t.vmax).physical
     rule = "chosen by spatial cross-validation on the user's pairs, refitted on every pixel"
-    return LearnerRecord.of(sel, rule, (scale, units)).to_dict() | {
+    return LearnerRecord.of(sel, rule, pairs[0].source.target).to_dict() | {
         k: summary[k] for k in ("kept", "note", "worse_than_zero_shot", "images", "groups", "model")}
 
 

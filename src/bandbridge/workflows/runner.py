@@ -23,7 +23,6 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from bandbridge.bands import get_scaling
 from bandbridge.bundle import save_bundle
 from bandbridge.config import Config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
@@ -245,8 +244,7 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
                          f"({len(dm.pairs['train'])} images), least squares on up to "
                          f"{SAMPLE_PIXELS} valid pixels balanced by source"}
         if lin is not None and lin.name == "ridge-context":
-            t = cfg.data.sources[0].target
-            baseline["anchor"] = lin.record(get_scaling(t.scaling, t.vmin, t.vmax).physical[::2])
+            baseline["anchor"] = lin.record(cfg.data.sources[0].target)
     else:
         baseline = json.loads(baseline_file.read_text()) if baseline_file.exists() else None
     if init_from:
