@@ -17,12 +17,16 @@ from bandbridge.models.unet import UNet
 OLD = Path(__file__).resolve().parent.parent / "data" / "bundles-0.1.0"
 FOLDERS = sorted(p.name for p in OLD.iterdir() if p.is_dir())
 KINDS = {"learner_blend": BlendModule, "unet_none": UNet}
+# 0.1.0 computed the context windows by direct box filters, today's by nested sums
+# (models/features.py): the two round differently (~1e-7 in a mean, more in the square root of
+# a variance near zero)
+FEATURE_TOL = 1e-5
 
 
 @pytest.mark.parametrize("name", FOLDERS)
 def test_a_bundle_saved_by_0_1_0_predicts_as_it_did(name):
-    """Bit for bit on the CPU that made the fixtures; on another CPU's kernels within 1e-6 (the
-    U-Nets' convolutions may sum in another order)."""
+    """Within float32 rounding of the context features' sums (``FEATURE_TOL``): bit for bit
+    without context windows on the CPU that made the fixtures."""
     b = load_bundle(OLD / name)
     g = b.generator
     want = KINDS.get(name, Anchored if name.startswith("unet") else LearnerModule)
@@ -38,7 +42,7 @@ def test_a_bundle_saved_by_0_1_0_predicts_as_it_did(name):
     got, expected = np.stack([y, y2]), np.load(OLD / name / "expected.npy")
     exact = np.array_equal(got, expected)
     print(f"{name}: {'bit-identical' if exact else f'max |Δ| {np.abs(got - expected).max():.2e}'}")
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=FEATURE_TOL)
 
 
 def test_networks_know_no_anchor():
@@ -90,7 +94,8 @@ def test_0_1_0_anchor_forms_are_read_beside_the_network(old, new):
 def test_every_bundled_model_scores_its_check_sample_as_recorded():
     """Each zoo bundle (saved by 0.1.0: the networks' anchors inside them, no runs_on) loads as
     the composition it now is and computes on its check sample, with torch at fp32, the task
-    metrics recorded when it was bundled — to 1e-5 relative, where the gate allows 2 %."""
+    metrics recorded when it was bundled — to 1e-5 relative (the nested sums round otherwise than the direct filters the bundles were
+    measured with), where the gate allows 2 %."""
     from bandbridge.inference.runtime.backends import build_backend
     from bandbridge.inference.runtime.gate import load_check_sample, task_metrics
     from bandbridge.spec import ZOO_ALIASES, read_spec, zoo_models
@@ -101,4 +106,4 @@ def test_every_bundled_model_scores_its_check_sample_as_recorded():
         out = build_backend(spec, "torch", "fp32")(s.x, s.context)[0]
         got = task_metrics(out, s, spec.input_names, spec.target_names)
         for k, v in s.meta["fp32"].items():
-            assert got[k] == pytest.approx(v, rel=1e-5), (name, k, got[k], v)
+            assert got[k] == pytest.approx(v, rel=FEATURE_TOL), (name, k, got[k], v)

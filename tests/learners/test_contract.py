@@ -16,18 +16,22 @@ from bandbridge.learners.folds import gather, image_features
 from bandbridge.learners.registry import KINDS, register
 
 DATE = sorted((SAMPLE / "nir_naip_opengeos").glob("*.tif"))[-1]
-MODULE_TOL = 1e-5  # predict (numpy, float64 for linear kinds) against the module (float32)
+# predict (numpy, float64 for linear kinds, on the direct box filters the core fits on) against the
+# module (float32, nested sums: a local deviation near zero is the square root of their rounding)
+MODULE_TOL = 3e-5
 GRAPH_TOL = 1e-4  # the ONNX graph against torch, on all but a kind's graph_flips share of pixels
 
 
 def configured(kind: str) -> Learner:
     """One configuration of ``kind`` to hold to the contract: its last candidate (the richest),
-    a blend of a tree and a linear kind, an MLP trained briefly."""
+    a blend of a tree and a linear kind, an MLP trained briefly, a student of trees."""
     cls = KINDS[kind]
     if kind == "blend":
         return cls([KINDS["gbm"](context=True), KINDS["linear"]()])
     if kind == "mlp":
         return cls(steps=150)
+    if kind == "student":
+        return cls(KINDS["gbm"](context=True), steps=150)
     return (cls.candidates() or [cls()])[-1]
 
 

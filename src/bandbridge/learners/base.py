@@ -55,11 +55,12 @@ class LearnerModule(nn.Module):
     model values; edge pixels need the context windows' halo (``max(windows) // 2``)."""
 
     kind: str  # the Learner kind whose module this is (set by Learner.empty)
+    exact_features: bool = False  # direct box filters, not running sums (models/features.py)
 
     def __init__(self, in_channels: int, out_channels: int, windows=(), products: bool = False):
         super().__init__()
         self.out_channels = out_channels
-        self.features = ContextFeatures(in_channels, tuple(windows), products)
+        self.features = ContextFeatures(in_channels, tuple(windows), products, self.exact_features)
 
     @property
     def halo(self) -> int:

@@ -28,7 +28,15 @@ class BlendModule(nn.Module):
         return max(p.halo for p in self.parts)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        return torch.stack([p(x) for p in self.parts]).mean(0)
+        phi: dict[tuple, Tensor] = {}  # parts with the same features share them: computed once
+        out = []
+        for p in self.parts:
+            f = p.features
+            key = (f.windows, f.products, f.exact)
+            if key not in phi:
+                phi[key] = f(x.float())
+            out.append(p.on_features(phi[key].to(p.feature_dtype())).float().clamp(0.0, 1.0))
+        return torch.stack(out).mean(0).to(x.dtype)
 
 
 class Blend(Learner):

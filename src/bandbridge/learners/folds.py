@@ -41,9 +41,9 @@ class Pixels:
 
 def image_features(x: torch.Tensor) -> torch.Tensor:
     """``φ(x)`` of a whole image ``(Ci, H, W)`` → ``(F, H, W)``: the features every candidate's
-    columns come from."""
+    columns come from (the direct box filters: what trees will split on in every tile)."""
     with torch.inference_mode():
-        return ContextFeatures(x.shape[0], WINDOWS, PRODUCTS)(x[None].float())[0]
+        return ContextFeatures(x.shape[0], WINDOWS, PRODUCTS, exact=True)(x[None].float())[0]
 
 
 def gather(images: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], groups: list[str],

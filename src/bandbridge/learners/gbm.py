@@ -38,6 +38,8 @@ class TreesModule(LearnerModule):
     """The trees as LightGBM text models (one per target band) in the ``trees`` buffer
     (``gbm_bytes``: each model's length), run by LightGBM on float32 features."""
 
+    exact_features = True  # thresholds sit between feature values 1e-6 apart: no running sums
+
     def __init__(self, in_channels: int, out_channels: int, windows=(), products: bool = False,
                  gbm_bytes: list[int] | None = None):
         super().__init__(in_channels, out_channels, windows, products)

@@ -13,7 +13,8 @@ from bandbridge.learners.base import family
 
 @dataclass
 class LearnerRecord:
-    chosen: str  # the learner refitted (a candidate's name, or "blend")
+    chosen: str  # the learner refitted (a candidate's name, or "blend"; served as its student
+    # when ``student["kept"]``)
     oof_mae: dict[str, float]  # out-of-fold MAE, model values, per candidate and fixed prediction
     folds: list[str]  # what each fold held out
     rule: str  # how the choice was made, in words
@@ -23,6 +24,7 @@ class LearnerRecord:
     valid_pixels: int = 0  # valid pixels given
     seconds: float = 0.0
     unit: list = field(default_factory=lambda: [1.0, "model values"])  # [target units per model unit, name]
+    student: dict = field(default_factory=dict)  # a distilled student's and its teacher's out-of-fold MAE
 
     @classmethod
     def of(cls, sel, rule: str, target=None) -> "LearnerRecord":
@@ -30,7 +32,7 @@ class LearnerRecord:
         target bands' selection (``BandSel``), whose scaling gives the unit."""
         return cls(sel.chosen, dict(sel.oof), list(sel.folds), rule, list(sel.blend_of),
                    list(sel.skipped), int(sel.pixels), int(sel.total), round(float(sel.seconds), 1),
-                   unit_of(target))
+                   unit_of(target), dict(sel.student))
 
     @classmethod
     def read(cls, d: dict) -> "LearnerRecord":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bandbridge.learners import blend, constant, gbm, lad, linear, mlp, ridge
+from bandbridge.learners import blend, constant, gbm, lad, linear, mlp, ridge, student
 from bandbridge.learners.base import KINDS, TARGETS, Learner, learner_graph, learner_module  # noqa: F401
 from bandbridge.learners.blend import BlendModule
 from bandbridge.learners.saved import parts
@@ -40,6 +40,7 @@ register(gbm.GBM)
 register(mlp.MLP)
 register(blend.Blend)
 register(lad.LAD)
+register(student.Student)
 
 
 def candidates() -> list[Learner]:

@@ -62,6 +62,9 @@ class Selection:
     blend_of: tuple[str, ...] = ()  # the candidates the blend averages
     rule: str = "pooled"  # the variant of RULES the choice was made by
     scores: dict[str, float] = field(default_factory=dict)  # what the rule ranked (lower wins)
+    student: dict = field(default_factory=dict)  # the distillation of a chosen learner that
+    # cannot run on every backend (distil): its out-of-fold MAE, the teacher's, whether it is kept
+    teacher: Learner | None = None  # the chosen learner refitted, when its student is served
 
     @property
     def winner(self) -> str:
@@ -118,6 +121,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     oof: dict[str, float] = {}
     per_fold: dict[str, list[float]] = {}
     preds: dict[str, np.ndarray] = {}  # each candidate's out-of-fold predictions (N, Ct)
+    models: dict[str, list[Learner]] = {}  # each candidate's fold fits (a student's teachers)
     skipped = []
     for name, cand in cands.items():
         if budget_s is not None and time.perf_counter() - t0 > budget_s and name not in SIMPLE:
@@ -127,6 +131,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
         pred = np.zeros_like(px.Y)
         for fold, tr in zip(folds, fits):
             model = cand.clone().fit(px.X[tr], px.Y[tr], c)
+            models.setdefault(name, []).append(model)
             pred[fold.test] = model.predict(px.X[fold.test], c)
             errs.append(mae(pred[fold.test], px.Y[fold.test]))
             n.append(len(fold.test))
@@ -146,8 +151,43 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     scores = RULES[rule](oof, per_fold)
     chosen = min(learners, key=scores.get)
     fitted = refit(chosen, blend_of, px, cands, refit_on)
-    return Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
-                     px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores)
+    sel = Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
+                    px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores)
+    if not everywhere(fitted):
+        fold_fits = [Blend([models[k][i] for k in blend_of]) for i in range(len(folds))] \
+            if chosen == "blend" else models[chosen]
+        distil(sel, px, folds, fold_fits)
+    sel.seconds = time.perf_counter() - t0
+    return sel
+
+
+def everywhere(learner: Learner) -> bool:
+    """Whether a learner's graph runs on every backend and precision (no trees in it)."""
+    from bandbridge.learners.base import TARGETS
+    return all(p.runs_on == TARGETS for p in getattr(learner, "parts", [learner]))
+
+
+def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner]) -> None:
+    """Distil ``sel``'s chosen learner into a :class:`~bandbridge.learners.student.Student` and
+    serve the student when its out-of-fold MAE is at most ``student.WITHIN`` (1 %) above the
+    teacher's: on each fold a student learns the fold's fitted teacher (``teachers``) on that
+    fold's training pixels and is scored on its held-out pixels, as the teacher was. A student kept
+    is distilled from the refitted teacher on every pixel of ``px``; ``sel.student`` records both
+    errors and the decision either way."""
+    from bandbridge.learners.student import WITHIN, Student
+    pred = np.zeros_like(px.Y)
+    for fold, teacher in zip(folds, teachers):
+        s = Student(teacher).distil(teacher, px.X[fold.train], px.bands)
+        pred[fold.test] = s.predict(px.X[fold.test], px.bands)
+    test_all = np.concatenate([f.test for f in folds])
+    mine, theirs = mae(pred[test_all], px.Y[test_all]), sel.oof[sel.chosen]
+    keep = mine <= theirs * (1 + WITHIN)
+    sel.student = {"teacher": sel.chosen, "oof_mae": mine, "teacher_oof_mae": theirs, "kept": bool(keep),
+                   "rule": f"the student replaces its teacher when its out-of-fold MAE is at most "
+                           f"{WITHIN:.0%} above the teacher's"}
+    if keep:
+        sel.teacher = sel.fitted
+        sel.fitted = Student(sel.fitted).distil(sel.fitted, px.X, px.bands)
 
 
 def worst_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict[str, float]:
@@ -184,10 +224,15 @@ def top_families(oof: dict[str, float], eligible) -> tuple[str, ...]:
 
 
 def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None = None,
-          rows: np.ndarray | None = None) -> Learner:
+          rows: np.ndarray | None = None, student: bool = False) -> Learner:
     """``chosen`` (a candidate's name, or ``blend`` of ``blend_of``) fitted on all of ``px``, or
-    on its ``rows`` (``cands``: the candidates by name, default ``registry.candidates()``)."""
+    on its ``rows`` (``cands``: the candidates by name, default ``registry.candidates()``);
+    with ``student``, its student distilled from it on every pixel of ``px``."""
     known = {c.name: c for c in default_candidates()} | (cands or {})
     model = Blend([known[k] for k in blend_of]) if chosen == "blend" else known[chosen]
+    if student:
+        from bandbridge.learners.student import Student
+        teacher = refit(chosen, blend_of, px, cands, rows)
+        return Student(teacher).distil(teacher, px.X, px.bands)
     X, Y = (px.X, px.Y) if rows is None else (px.X[rows], px.Y[rows])
     return model.clone().fit(X, Y, px.bands)

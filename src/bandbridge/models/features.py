@@ -7,19 +7,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+SHIFT = 0.5  # subtracted before the sums of squares: model values sit in [0, 1], so they stay small
+
 
 class ContextFeatures(nn.Module):
     """The anchor's fixed spatial context ``φ(x) (B, F, H, W)``: the bands, their local means
     and standard deviations over ``k × k`` windows (``windows``, px) and, with ``products``, the
     bands' pairwise products ``x_i·x_j`` (i ≤ j). A ridge regression on these halves a linear
     map's NIR error on scenes where texture tells vegetation from soil (README, "Small data");
-    it is closed-form, so it needs no training data beyond what the linear fit needs. Windows are
-    separable box filters with edge replication (any tile size; tiles need an overlap of half the
-    largest window to stay seamless)."""
+    it is closed-form, so it needs no training data beyond what the linear fit needs.
 
-    def __init__(self, channels: int, windows: tuple[int, ...] = (), products: bool = False):
+    The windows are box filters with edge replication, computed by nested sums
+    (:func:`window_sums`): the 15 px window is nine 5 px windows side by side and the 45 px one
+    nine 15 px ones, so the widest window costs four additions more than the one before, not 45
+    a pixel and axis. Any tile size works; tiles need an overlap of half the largest window to
+    stay seamless. Computed in float32 at least (bf16 sums would lose the means), whatever
+    precision the map on them runs in.
+
+    Nested sums round like the direct filters (~1e-7) but in another order. Trees, whose
+    thresholds sit between feature values that close, keep the direct filters the core fits on
+    (``exact``, :func:`box_mean_direct`: the definition), so they split every pixel as fitted."""
+
+    def __init__(self, channels: int, windows: tuple[int, ...] = (), products: bool = False,
+                 exact: bool = False):
         super().__init__()
         self.channels, self.windows, self.products = channels, tuple(int(k) for k in windows), products
+        self.exact = exact
         for k in self.windows:
             if k < 3 or k % 2 == 0:
                 raise ValueError(f"anchor windows must be odd sizes >= 3, got {k}")
@@ -30,18 +43,75 @@ class ContextFeatures(nn.Module):
         return c + 2 * c * len(self.windows) + (c * (c + 1) // 2 if self.products else 0)
 
     def forward(self, x: Tensor) -> Tensor:
+        dtype, x = x.dtype, x.to(torch.promote_types(x.dtype, torch.float32))  # never below float32
         feats = [x]
-        for k in self.windows:
-            mu, mu2 = box_mean(torch.cat([x, x * x], 1), k).chunk(2, 1)
-            feats += [mu, (mu2 - mu * mu).clamp_min(0.0).sqrt()]
+        if self.windows:
+            s = x - SHIFT  # the variance does not move with the shift; the squares stay small
+            s2 = torch.cat([s, s * s], 1)
+            means = [box_mean_direct(s2, k) for k in self.windows] if self.exact else \
+                box_means(s2, self.windows)
+            for m in means:
+                mu, mu2 = m.chunk(2, 1)
+                feats += [mu + SHIFT, (mu2 - mu * mu).clamp_min(0.0).sqrt()]
         if self.products:
             c = self.channels
             feats += [x[:, i:i + 1] * x[:, j:j + 1] for i in range(c) for j in range(i, c)]
-        return torch.cat(feats, 1)
+        return torch.cat(feats, 1).to(dtype)
+
+
+def box_means(x: Tensor, windows: tuple[int, ...]) -> list[Tensor]:
+    """Means over ``k × k`` windows centred on each pixel, edges replicated, for every ``k`` in
+    ``windows``: ``(B, C, H, W)`` each, by nested sums (:func:`window_sums`)."""
+    big = max(windows) // 2
+    sums = window_sums(F.pad(x, (big, big, big, big), mode="replicate"), windows)
+    h, w = x.shape[-2:]
+    return [sums[k][..., big - k // 2:big - k // 2 + h, big - k // 2:big - k // 2 + w] / (k * k)
+            for k in windows]
+
+
+def window_sums(x: Tensor, windows: tuple[int, ...]) -> dict[int, Tensor]:
+    """Sums over every ``k × k`` window of ``x (B, C, H, W)`` that fits in it, for each ``k`` in
+    ``windows``: ``{k: (B, C, H - k + 1, W - k + 1)}``, the window's top-left corner at each place.
+
+    A window ``m`` times as wide as a smaller one already summed is ``m × m`` of those side by
+    side: ``2 (m - 1)`` additions of shifted copies, whatever ``k`` (the defaults 5, 15, 45 are
+    each three of the one before: 5 → 15 → 45 costs four additions a step). Any other window is
+    summed along each axis by halving (``S_k = S_h + S_{k-h}`` shifted by ``h``): about
+    ``2 log2 k`` additions. Every sum adds at most ``k²`` inputs in an order fixed by the
+    window, not by where the tile starts, so a pixel's features are the same in every tile."""
+    out: dict[int, Tensor] = {}
+    for k in sorted(set(windows)):
+        j = max((j for j in out if k % j == 0), default=None)
+        out[k] = nested(out[j], j, k // j) if j else axis_sum(axis_sum(x, k, 2), k, 3)
+    return out
+
+
+def nested(s: Tensor, j: int, m: int) -> Tensor:
+    """Sums over ``(m·j)²`` windows from those over ``j²`` windows ``s``."""
+    for dim in (2, 3):
+        n = s.shape[dim] - (m - 1) * j
+        s = sum(s.narrow(dim, a * j, n) for a in range(1, m)) + s.narrow(dim, 0, n)
+    return s
+
+
+def axis_sum(x: Tensor, k: int, dim: int, cache: dict | None = None) -> Tensor:
+    """Sums of ``k`` consecutive values along ``dim`` (length ``L - k + 1``), by halving."""
+    cache = {1: x} if cache is None else cache
+    if k not in cache:
+        h = k // 2
+        a, b = axis_sum(x, h, dim, cache), axis_sum(x, k - h, dim, cache)
+        n = x.shape[dim] - k + 1
+        cache[k] = a.narrow(dim, 0, n) + b.narrow(dim, h, n)
+    return cache[k]
 
 
 def box_mean(x: Tensor, k: int) -> Tensor:
     """Mean over a ``k × k`` window centred on each pixel, edges replicated: ``(B, C, H, W)``."""
+    return box_means(x, (k,))[0]
+
+
+def box_mean_direct(x: Tensor, k: int) -> Tensor:
+    """:func:`box_mean` by direct separable averaging (``k`` additions a pixel and axis)."""
     p = k // 2
     x = F.avg_pool2d(F.pad(x, (0, 0, p, p), mode="replicate"), (k, 1), 1)
     return F.avg_pool2d(F.pad(x, (p, p, 0, 0), mode="replicate"), (1, k), 1)

@@ -110,7 +110,8 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
         record["kept"] = "anchor"
         replace_best(best, network, bundle, cfg, *anchor_alone(bundle, ci), record)
     if keep == "learner":
-        fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0])
+        fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0],
+                       student=bool(sel.student.get("kept")))
         record["refitted_on"] = "train + validation pixels"
         replace_best(best, network, bundle, cfg, fitted.module(ci, ct), fitted.generator(), record)
     return record
