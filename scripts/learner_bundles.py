@@ -62,7 +62,12 @@ def section(name: str, rec: dict, units: tuple[float, str], command: str) -> str
                   for k in sources)
     per = (f"\n\n| validation source | learner | network |\n|---|---|---|{per}" if len(sources) > 1 else "")
     test = test_line(name, rec, scale, unit)
-    kept = {"learner": f"the learner `{rec['chosen']}`, refitted on the training and validation pixels",
+    st = rec.get("student") or {}
+    served = (f"its student (`student`: an MLP on the context features, 1×1 convolutions every "
+              f"backend runs) distilled on the training and validation pixels from `{rec['chosen']}` "
+              f"refitted on them" if st.get("kept") else f"`{rec['chosen']}`, refitted on the "
+              "training and validation pixels")
+    kept = {"learner": f"the learner {served}",
             "network": "the network as it was trained",
             "anchor": "the network's anchor as a learner (its residual was switched off: the "
                       "same output, no network run)"}[rec["kept"]]
@@ -80,8 +85,20 @@ On the validation split (which chose nothing else): the learner {v['learner'] * 
 shipped network {v['network'] * scale:.4g} {unit} (mean over validation images; the learner is kept
 only when it is also no more than 1 % worse on any validation source).{per}
 
-**Kept: {kept}.**{test}
+**Kept: {kept}.**{student_line(st, scale, unit)}{test}
 """
+
+
+def student_line(st: dict, scale: float, unit: str) -> str:
+    """What the distillation measured (the chosen learner holds trees: their graph runs on torch
+    and onnxruntime at fp32 only)."""
+    if not st:
+        return ""
+    verdict = "served in its place" if st["kept"] else "not kept: the teacher is served"
+    return (f" The chosen learner holds trees, whose graph runs on torch and onnxruntime at fp32 "
+            f"only, so the core distilled it: out of fold the student scores "
+            f"{st['oof_mae'] * scale:.4g} against the teacher's {st['teacher_oof_mae'] * scale:.4g} "
+            f"{unit} ({verdict}; {st['rule']}).")
 
 
 def test_line(name: str, rec: dict, scale: float, unit: str) -> str:

@@ -125,8 +125,9 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
         t0 = time.perf_counter()
         res = _in_subprocess(row) | {"name": name, "kind": row["kind"]}
         if progress:
-            progress(f"[{len(out) + 1}] {name}: " + (f"{res['mpix_s']:.3f} MPix/s" if "mpix_s" in res
-                     else res.get("choice", "done")) + f" ({time.perf_counter() - t0:.0f} s)")
+            said = f"{res['mpix_s']:.3f} MPix/s" if "mpix_s" in res else \
+                f"refused: {res['why']}" if res.get("status") == "refused" else res.get("choice", "done")
+            progress(f"[{len(out) + 1}] {name}: {said} ({time.perf_counter() - t0:.0f} s)")
         if flop_of is not None and "mpix_s" in res:
             f, t = flop_of  # work actually done: tiles × per-tile FLOPs (overlap included) per second
             t = tuple(res["tile"]) if "tile" in res and f == folder else t

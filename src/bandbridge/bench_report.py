@@ -28,6 +28,9 @@ def format_rows(rows: list[dict]) -> str:
              "| row | precision | MPix/s | × reference | × raw forward | GFLOP/s | peak RSS MB | held-out MAE | held-out NDVI MAE | check-tile MAE |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if r.get("status") == "refused":
+            lines.append(f"| {r['name']} | {r.get('precision', '')} | refused: {r['why']} | | | | | | | |")
+            continue
         if "mpix_s" not in r:
             continue
         h = r.get("holdout") or {}

@@ -161,5 +161,16 @@ def holdout_metrics(backend, spec, path: str, opts, tmp: Path) -> dict[str, floa
     return out
 
 
+def refused_or_run(row: dict) -> dict:
+    """:func:`run_row`, or the row marked refused with the one line saying why, when the model
+    refuses it (a precision a learner kind cannot take): `bench` records it and goes on."""
+    from bandbridge.errors import BandbridgeError
+    try:
+        return run_row(row)
+    except BandbridgeError as e:
+        return {"status": "refused", "why": str(e), "backend": row.get("backend"),
+                "precision": row.get("precision")}
+
+
 if __name__ == "__main__":
-    print(json.dumps(run_row(json.loads(sys.argv[1]))))
+    print(json.dumps(refused_or_run(json.loads(sys.argv[1]))))

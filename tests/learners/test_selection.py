@@ -266,5 +266,4 @@ def test_learner_tiles_are_seamless(tmp_path):
     with rasterio.open(out) as src:
         tiled = src.read().astype(np.float32)  # float32 outputs: model values
     d = np.abs(tiled - whole)
-    print("max", d.max(), "p99.9", np.percentile(d, 99.9), ">1e-4", (d > 1e-4).mean(), ">2e-3", (d > 2e-3).mean())
     assert np.median(d) < 1e-5 and (d > 1e-4).mean() < 1e-3, (d.max(), (d > 1e-4).mean())

@@ -170,14 +170,16 @@ def everywhere(learner: Learner) -> bool:
 def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner]) -> None:
     """Distil ``sel``'s chosen learner into a :class:`~bandbridge.learners.student.Student` and
     serve the student when its out-of-fold MAE is at most ``student.WITHIN`` (1 %) above the
-    teacher's: on each fold a student learns the fold's fitted teacher (``teachers``) on that
-    fold's training pixels and is scored on its held-out pixels, as the teacher was. A student kept
+    teacher's: on each fold a student learns the fold's fitted teacher (``teachers``) and is scored
+    on the fold's held-out pixels, as the teacher was. Its transfer set is every pixel of ``px``,
+    labels unused (Buciluǎ et al.'s unlabeled transfer set: the inputs the run has, the held-out
+    fold's among them; their labels reach neither the teacher nor the student). A student kept
     is distilled from the refitted teacher on every pixel of ``px``; ``sel.student`` records both
     errors and the decision either way."""
     from bandbridge.learners.student import WITHIN, Student
     pred = np.zeros_like(px.Y)
     for fold, teacher in zip(folds, teachers):
-        s = Student(teacher).distil(teacher, px.X[fold.train], px.bands)
+        s = Student(teacher).distil(teacher, px.X, px.bands)
         pred[fold.test] = s.predict(px.X[fold.test], px.bands)
     test_all = np.concatenate([f.test for f in folds])
     mine, theirs = mae(pred[test_all], px.Y[test_all]), sel.oof[sel.chosen]

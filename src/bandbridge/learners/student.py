@@ -21,15 +21,16 @@ from bandbridge.learners.mlp import MLP
 
 WITHIN = 0.01  # a student replaces its teacher when its held-out MAE is at most 1 % higher
 STEPS, BATCH = 3000, 4096  # longer than a plain MLP's fit: the teacher's labels are noiseless
+HIDDEN = 16  # units a layer: half the context MLP's, whose first layer is most of the graph's cost
 DISTIL_PIXELS = 400_000  # pixels a student learns from (a uniform sample of those given)
 
 
 class Student(MLP):
     kind = "student"
 
-    def __init__(self, teacher: Learner | None = None, hidden: int = 32, steps: int = STEPS,
+    def __init__(self, teacher: Learner | None = None, hidden: int = HIDDEN, steps: int | None = None,
                  batch: int = BATCH, seed: int = 0):
-        super().__init__(context=True, hidden=hidden, steps=steps, batch=batch, seed=seed)
+        super().__init__(context=True, hidden=hidden, steps=steps or STEPS, batch=batch, seed=seed)
         self.teacher = teacher
 
     @property
