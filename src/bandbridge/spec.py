@@ -74,6 +74,16 @@ class ModelSpec:
         g = self.config.model.generator
         return runs_on(g.name, g.args, g.learner)
 
+    @property
+    def holds(self) -> str:
+        """The kinds the model computes with, in words: ``its gbm learner``, ``its constant and
+        unet parts`` (a network and the learner its residual is added to)."""
+        g = self.config.model.generator
+        network = g.name not in ("learner", "blend")
+        kinds = [a.get("kind", "linear") for a in parts(g.name, g.args, g.learner)] + ([g.name] if network else [])
+        names = sorted(set(kinds), key=kinds.index)
+        return "its " + " and ".join(names) + (" parts" if len(names) > 1 else " network" if network else " learner")
+
     def refusal(self, backend: str, precision: str) -> str | None:
         """Why ``backend`` at ``precision`` cannot run the model (one clause naming the learner
         kind), or None."""

@@ -99,23 +99,21 @@ def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp
 
 def test_look_at_reads_dtype_and_values(tmp_path):
     assert look_at(NAIP).scaling == "uint8"
-    prof = {"driver": "GTiff", "height": 64, "width": 64, "count": 3, "dtype": "uint16"}
     rng = np.random.default_rng(0)
-    f = tmp_path / "refl.tif"
-    with rasterio.open(f, "w", **prof) as d:
-        d.write(rng.integers(200, 4000, (3, 64, 64)).astype("uint16"))
+
+    def raster(name: str, values: np.ndarray):
+        f = tmp_path / name
+        with rasterio.open(f, "w", driver="GTiff", height=64, width=64, count=3, dtype=values.dtype) as d:
+            d.write(values)
+        return f
+
+    f = raster("refl.tif", rng.integers(200, 4000, (3, 64, 64)).astype("uint16"))
     assert (look_at(f).scaling, look_at(f).family) == ("reflectance_10000", "reflectance")
-    g = tmp_path / "float.tif"
-    with rasterio.open(g, "w", **{**prof, "dtype": "float32"}) as d:
-        d.write(rng.random((3, 64, 64), dtype=np.float32) * 0.4)
+    g = raster("float.tif", rng.random((3, 64, 64), dtype=np.float32) * 0.4)
     assert look_at(g).scaling == "reflectance"
-    h = tmp_path / "dn.tif"
-    with rasterio.open(h, "w", **prof) as d:
-        d.write(rng.integers(20000, 60000, (3, 64, 64)).astype("uint16"))
+    h = raster("dn.tif", rng.integers(20000, 60000, (3, 64, 64)).astype("uint16"))
     assert (look_at(h).scaling, look_at(h).family) == ("uint16", "8-bit imagery")
-    k = tmp_path / "odd.tif"
-    with rasterio.open(k, "w", **{**prof, "dtype": "float32"}) as d:
-        d.write(rng.random((3, 64, 64), dtype=np.float32) * 1e6)
+    k = raster("odd.tif", rng.random((3, 64, 64), dtype=np.float32) * 1e6)
     with pytest.raises(BandbridgeError, match="--scaling minmax"):
         look_at(k)
 

@@ -30,7 +30,7 @@ from bandbridge.learners.base import Learner, family
 from bandbridge.learners.blend import Blend
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
 from bandbridge.learners.record import LearnerRecord
-from bandbridge.learners.registry import candidates as default_candidates
+from bandbridge.learners.registry import candidates as default_candidates, runs_on
 
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
 # The one thread policy of every fit the core makes (adapt from the CLI and the web page, `loso
@@ -162,9 +162,9 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
 
 
 def everywhere(learner: Learner) -> bool:
-    """Whether a learner's graph runs on every backend and precision (no trees in it)."""
-    from bandbridge.learners.base import TARGETS
-    return all(p.runs_on == TARGETS for p in getattr(learner, "parts", [learner]))
+    """Whether a fitted learner's graph runs on every backend and precision (no trees in it):
+    what ``model.yaml: runs_on`` would record of it (``registry.runs_on``)."""
+    return not runs_on(**learner.generator())
 
 
 def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner]) -> None:
@@ -179,8 +179,7 @@ def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner
     from bandbridge.learners.student import WITHIN, Student
     pred = np.zeros_like(px.Y)
     for fold, teacher in zip(folds, teachers):
-        s = Student(teacher).distil(teacher, px.X, px.bands)
-        pred[fold.test] = s.predict(px.X[fold.test], px.bands)
+        pred[fold.test] = Student.of(teacher, px.X, px.bands).predict(px.X[fold.test], px.bands)
     test_all = np.concatenate([f.test for f in folds])
     mine, theirs = mae(pred[test_all], px.Y[test_all]), sel.oof[sel.chosen]
     keep = mine <= theirs * (1 + WITHIN)
@@ -188,8 +187,7 @@ def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner
                    "rule": f"the student replaces its teacher when its out-of-fold MAE is at most "
                            f"{WITHIN:.0%} above the teacher's"}
     if keep:
-        sel.teacher = sel.fitted
-        sel.fitted = Student(sel.fitted).distil(sel.fitted, px.X, px.bands)
+        sel.teacher, sel.fitted = sel.fitted, Student.of(sel.fitted, px.X, px.bands)
 
 
 def worst_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict[str, float]:
@@ -232,9 +230,9 @@ def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None
     with ``student``, its student distilled from it on every pixel of ``px``."""
     known = {c.name: c for c in default_candidates()} | (cands or {})
     model = Blend([known[k] for k in blend_of]) if chosen == "blend" else known[chosen]
-    if student:
-        from bandbridge.learners.student import Student
-        teacher = refit(chosen, blend_of, px, cands, rows)
-        return Student(teacher).distil(teacher, px.X, px.bands)
     X, Y = (px.X, px.Y) if rows is None else (px.X[rows], px.Y[rows])
-    return model.clone().fit(X, Y, px.bands)
+    fitted = model.clone().fit(X, Y, px.bands)
+    if not student:
+        return fitted
+    from bandbridge.learners.student import Student
+    return Student.of(fitted, px.X, px.bands)

@@ -53,5 +53,9 @@ class Student(MLP):
         uniform sample of :data:`DISTIL_PIXELS` when there are more)."""
         if len(X) > DISTIL_PIXELS:
             X = X[np.random.default_rng(seed).choice(len(X), DISTIL_PIXELS, replace=False)]
-        self.teacher_ = teacher
         return super().fit(X, teacher.predict(X, bands), bands)
+
+    @classmethod
+    def of(cls, teacher: Learner, X: np.ndarray, bands: int) -> "Student":
+        """The student of a fitted ``teacher``, distilled on the pixels ``X``."""
+        return cls(teacher).distil(teacher, X, bands)

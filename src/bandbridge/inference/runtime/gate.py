@@ -115,18 +115,6 @@ def load_check_sample(folder: Path) -> CheckSample | None:
     return sample
 
 
-def kinds_of(spec) -> str:
-    """The kinds a model computes with, in words: ``its gbm learner``, ``its unet network``."""
-    from bandbridge.learners.saved import parts
-    g = spec.config.model.generator
-    kinds = [a.get("kind", "linear") for a in parts(g.name, g.args, getattr(g, "learner", None))]
-    if g.name not in ("learner", "blend"):
-        kinds.append(g.name)
-    names = sorted(set(kinds), key=kinds.index)
-    return "its " + " and ".join(names) + (" parts" if len(names) > 1 else
-                                            " network" if g.name not in ("learner", "blend") else " learner")
-
-
 VERIFY_TOL = {"fp32": 0.02, "bf16": 0.05, "int8": 0.05}  # relative, on the recorded fp32 metrics
 
 
@@ -150,7 +138,7 @@ def verify(spec, backend) -> None:
            if not abs(got.get(k, float("nan")) - v) <= tol * max(abs(v), 1e-6)]
     if off and backend.precision != "fp32":  # the kind's arithmetic, not the file: a refusal
         raise BandbridgeError(f"{spec.name}: {backend.name} {backend.precision} moves its check "
-                              f"sample's {'; '.join(off)} (more than {tol:.0%}): {kinds_of(spec)} "
+                              f"sample's {'; '.join(off)} (more than {tol:.0%}): {spec.holds} "
                               f"cannot take {backend.precision}; use --precision fp32")
     if off:
         raise BandbridgeError(f"{spec.folder}: the model fails its own check sample with "
