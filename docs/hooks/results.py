@@ -137,13 +137,30 @@ def bench_table(rec: dict) -> str:
             + _measured({rec["measured"]}, [rec["command"]]))
 
 
+def bench_bundles_table(rec: dict) -> str:
+    """A row per bundle (scripts/bench_bundles.py): what `auto` chose, tiled 8192² against the
+    reference of the same run and the chosen backend's raw forward, peak RSS, test-split MAE."""
+    out = ["| model | `auto` chose | tiled MPix/s | × reference | tiled / raw | peak RSS 20000² (MB) | "
+           "test MAE (baseline) |", "|---|---|---|---|---|---|---|"]
+    for name, r in rec["rows"].items():
+        raw = f"{r['tiled_mpix_s'] / r['raw_mpix_s']:.0%}" if r.get("raw_mpix_s") else ""
+        rss = r["rss_mb"].get("20000")
+        t = r.get("test_mae") or {}
+        base = next(((k, v) for k, v in t.items() if k not in ("model", "units")), None)
+        mae = f"{t['model']:.4g} ({base[0]} {base[1]:.4g}) {t.get('units', '')}" if t.get("model") and base else ""
+        out.append(f"| `{name}` | {r['backend']} | {r['tiled_mpix_s']:.2f} | {r['vs_reference']:.1f}× | {raw} | "
+                   f"{'' if rss is None else f'{rss:.0f}'} | {mae} |")
+    return "\n".join(out) + f"\n\n*{rec['cpu']}.* " + _measured({rec["measured"]}, [rec["command"]])
+
+
 # What `learner_bundles.json: kept` means, in the words of the models page.
 KEPT = {"learner": "the learner", "network": "the network",
         "anchor": "the network's anchor, as a learner (its residual was off)"}
 
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
-          "bench_rgb2thermal": bench_table}
+          "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
+          "bench_bundles": bench_bundles_table}
 
 
 def render(markdown: str) -> str:

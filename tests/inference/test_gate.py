@@ -117,7 +117,8 @@ def test_auto_refuses_a_faster_backend_that_changes_the_answer(monkeypatch, tmp_
     assert be.name == "torch" and be.precision == "fp32"
     fake = be.record["candidates"][1]
     assert fake["status"] == "refused" and "mean |Δ|" in fake["why"]
-    assert re.search(r"fake fp32 [0-9.]+ \(refused\)", be.choice) and "torch fp32 0.15" in be.choice  # 384² tile: 0.15 MPix in 1 s
+    assert "fake fp32 (refused)" in be.choice and "torch fp32 0.15" in be.choice  # 384² tile: 0.15 MPix in 1 s
+    assert "mpix_s" not in fake  # a refused candidate is not timed: its time goes to the others
 
 
 def test_auto_takes_a_faster_backend_that_keeps_the_answer(monkeypatch, tmp_path):
@@ -171,24 +172,25 @@ class _Clock:
         return seconds
 
 
-@pytest.mark.parametrize("budget,measured,rounds", [(1.5, 1, 3), (7.0, 2, 6)])
+@pytest.mark.parametrize("budget,measured,rounds", [(1.5, 1, 3), (7.0, 2, 5), (12.5, 5, 3), (40.0, 8, 9)])
 def test_the_probe_is_bounded_and_skips_what_its_budget_cannot_pay(monkeypatch, budget, measured, rounds):
     # a candidate costs 0.8 s to build + 0.4 s to warm up = 1.2 s; the next is built while the
-    # time spent plus the dearest cost so far fits in half the budget (7.0: the third would start
-    # at 2.4 s, and 2.4 + 1.2 > 3.5, though 2.4 + the initial guess of 1.0 is not); the
-    # interleaved rounds (0.4 s a candidate) go on while the rest lasts, at least PROBE_ROUNDS[0]
+    # time spent, the dearest cost so far and three rounds (0.4 s a forward) of what is built and
+    # of it fit in the budget (7.0: the third would start at 2.4 s, and 2.4 + 1.2 + 3 × 1.2 > 7); the
+    # interleaved rounds go on while another fits in the rest, at least PROBE_ROUNDS[0]
     clock = _Clock(build=0.8, forward=0.4)
     monkeypatch.setattr(select, "time", clock)
     monkeypatch.setattr(select, "machine_load", lambda: 0.0)
-    real = select.build_backend
-    monkeypatch.setattr(select, "build_backend", lambda *a, **k: clock.spend(clock.build) and real(*a, **k))
+    real = select.build_backend  # the reference (torch fp32) is built before the clock starts
+    monkeypatch.setattr(select, "build_backend", lambda spec, b, p, *a, **k: real(spec, "torch", "fp32") if b == "torch"
+                        else clock.spend(clock.build) and _Fake(real(spec, "torch", "fp32"), 0.0, b))
     monkeypatch.setattr(select, "_time_once", lambda be, x: clock.spend(clock.forward))
     spec = _spec()
-    rec = select.probe(spec, [("torch", "fp32")] * 8, budget=budget)
+    rec = select.probe(spec, [("fake", "fp32")] * 8, budget=budget)
     assert [r["status"] for r in rec["candidates"]] == ["accepted"] * measured + ["skipped"] * (8 - measured)
     assert all("budget was spent" in r["why"] for r in rec["candidates"][measured:])
     assert [r["rounds"] for r in rec["candidates"][:measured]] == [rounds] * measured
-    assert rec["seconds"] == round(clock.now, 1) and clock.now <= budget + 1.2  # one candidate's cost past it at most
+    assert rec["seconds"] == round(clock.now, 1) and clock.now <= max(budget, 1.2 + 3 * 0.4)  # past it only for the first's least
     assert rec["tile"] == select.probe_tile(spec) <= select.PROBE_TILE + spec.size_multiple
 
 
@@ -503,3 +505,85 @@ def test_machine_load_falls_back_to_the_load_average_without_proc_stat(monkeypat
     monkeypatch.setattr(select, "busy_seconds", missing)
     monkeypatch.setattr(select.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
     assert select.machine_load() == pytest.approx(1.0 / (os.cpu_count() or 1))
+
+
+# ------------------------------------------------ the choice under load (issue 46 point 4)
+# Seconds per input pixel of each candidate with a second process keeping one core busy, as the
+# issue measured them for rgb2thermal on a 2-core AMD EPYC with native bf16 (torch fp32 0.13 MPix/s;
+# --backend openvino ran the 8192² job 2.8× faster); the others in the same proportions as bench.
+LOADED = {("torch", "fp32"): 0.13, ("torch", "bf16"): 0.3, ("onnx", "fp32"): 0.6, ("onnx", "int8"): 0.8,
+          ("openvino", "fp32"): 0.9, ("openvino", "int8"): 1.5, ("openvino", "bf16"): 3.0}
+
+
+class _Timed(_Fake):
+    """A candidate that answers as the reference does and spends the injected clock as its
+    backend and precision would on a loaded machine: ``pixels / (MPix/s · 1e6)`` a forward."""
+
+    def __init__(self, inner, clock, backend, precision):
+        super().__init__(inner, 0.0, backend)
+        self.precision, self.clock = precision, clock
+
+    def __call__(self, x, context=None):
+        self.clock.spend(x.shape[0] * x.shape[-1] * x.shape[-2] / (LOADED[self.name, self.precision] * 1e6))
+        return self.inner(x, context)
+
+
+def _loaded_machine(monkeypatch, tmp_path, build: float):
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))
+    clock = _Clock(build=build, forward=0.0)
+    monkeypatch.setattr(select, "time", clock)
+    monkeypatch.setattr(select, "machine_load", lambda: 0.6)  # one of two cores kept busy
+    monkeypatch.setattr(select, "cpu_flags", lambda: ("AMD EPYC", frozenset({"avx512f", "avx512_bf16", "avx512_vnni"})))
+    monkeypatch.setattr(select, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(select, "openvino_bf16", lambda: True)
+    monkeypatch.setattr(select, "verify", lambda spec, be: None)
+    real = select.build_backend
+    monkeypatch.setattr(select, "build_backend", lambda spec, b, p, *a, **k:
+                        clock.spend(clock.build) and _Timed(real(spec, "torch", "fp32"), clock, b, p))
+    return clock
+
+
+@pytest.mark.parametrize("build", [1.0, 2.0])  # seconds a candidate takes to build (export, compile)
+def test_auto_picks_a_bf16_or_int8_backend_on_a_loaded_native_bf16_cpu(monkeypatch, tmp_path, build):
+    clock = _loaded_machine(monkeypatch, tmp_path, build)
+    spec = _spec()
+    cands = select.candidates(spec)
+    assert cands[-1] == ("torch", "fp32") and cands[0][1] == "bf16"  # the likely winners first
+    be = select.choose_backend(spec, measure=True)
+    rec = be.record
+    assert be.precision in ("bf16", "int8") and (rec["backend"], rec["precision"]) == ("openvino", "bf16")
+    assert rec["tile"] < select.probe_tile(spec)  # the slow reference shrank the probe's tile
+    rows = {(r["backend"], r["precision"]): r for r in rec["candidates"]}
+    assert "mpix_s" in rows["torch", "fp32"]  # the reference, built first, is always timed
+    skipped = [k for k, r in rows.items() if r["status"] == "skipped"]
+    assert (skipped == []) == (build == 1.0)  # a cheap build measures all seven within the budget
+    assert clock.now <= select.PROBE_BUDGET + 2 * build
+    if skipped:  # what the budget could not pay for is named, never called beaten
+        assert "fastest of those measured" in be.choice and "not measured in the budget: " in be.choice
+        assert all(f"{b} {p}" in be.choice.split("not measured in the budget: ")[1] for b, p in skipped)
+    else:
+        assert "fastest passing the precision gate" in be.choice
+    assert "provisional: measured on a busy machine" in be.choice
+
+
+def test_the_machine_kind_ranking_orders_the_next_probe(monkeypatch, tmp_path):
+    _loaded_machine(monkeypatch, tmp_path, 1.0)
+    spec = _spec()
+    select.probe(spec, select.candidates(spec))
+    seen = select.read_json(select.ranking_path())
+    assert seen["openvino bf16"] == 1.0 and seen["torch fp32"] == pytest.approx(0.13 / 3.0, abs=2e-3)
+    LOADED["onnx", "fp32"] = 5.0  # this model's onnx fp32 wins now; the next probe tries it after openvino bf16
+    try:
+        select.probe(spec, select.candidates(spec))
+        assert select.candidates(spec)[0] == ("onnx", "fp32")
+    finally:
+        LOADED["onnx", "fp32"] = 0.6
+
+
+def test_a_lone_measured_candidate_is_not_called_the_fastest():
+    rec = {"backend": "torch", "precision": "fp32", "candidates": [
+        {"backend": "torch", "precision": "fp32", "status": "accepted", "mpix_s": 0.13},
+        {"backend": "openvino", "precision": "bf16", "status": "skipped", "why": "budget"}]}
+    line = select.describe(rec)
+    assert "fastest" not in line and "the only candidate measured that passes" in line
+    assert "not measured in the budget: openvino bf16" in line

@@ -46,10 +46,13 @@ def test_qgis_export_carries_the_deepness_metadata_and_runs_a_real_tile(run_cli,
     g = load_model("rgb2nir-naip").generator.eval()
     with torch.inference_mode():
         ref = g(torch.from_numpy(x), None).clamp(0, 1).numpy()
-    # rgb2nir-naip blends LightGBM trees (issue 32): onnxruntime's box sums round differently in
-    # the last float bit, so a rare pixel on a split threshold takes the other branch
+    # the graph sums the context windows by convolutions, torch by shifted additions: they round
+    # apart by ~1e-7, which the square root of a flat window's near-zero variance (the lake)
+    # amplifies; measured 2026-11-25: mean |Δ| 5.8e-6, max 1.6e-3, 0.15 % of pixels one DN apart
     d = np.abs(got - ref)
-    assert (d > 1e-4).mean() < 1e-3 and 0.05 < float(got.mean()) < 0.95
+    changed = np.round(got * 255) != np.round(ref * 255)
+    assert d.mean() < 1e-5 and d.max() < 2 / 255 and changed.mean() < 5e-3
+    assert 0.05 < float(got.mean()) < 0.95
 
 
 def test_qgis_export_of_a_reflectance_model_is_refused_in_one_line(run_cli, tmp_path):

@@ -38,6 +38,7 @@ from bandbridge.models.features import ContextFeatures
 WINDOWS, PRODUCTS = (5, 15, 45), True  # the context every candidate's features come from
 TARGETS = frozenset(BACKENDS + PRECISIONS)
 MAX_WINDOW = 255  # px: the widest context window a saved learner may ask for
+CONTEXT_COST = 10  # Learner.cost of computing φ's windows, above every head's
 
 
 class LearnerArgs(Strict):
@@ -96,6 +97,7 @@ class Learner:
     runs_on: ClassVar[frozenset[str]] = TARGETS
     traceable: ClassVar[bool] = True  # torch's ONNX tracer exports its module (else: graph())
     graph_flips: ClassVar[float] = 0.0  # share of pixels its graph may compute otherwise than torch
+    head_cost: ClassVar[int] = 1  # the map on φ, ranked: 0 constant, 1 affine, 2 MLP, 3 trees
 
     def __init__(self, context: bool = True, windows: tuple[int, ...] = WINDOWS,
                  products: bool = PRODUCTS):
@@ -103,6 +105,13 @@ class Learner:
         self.windows, self.products = tuple(windows), bool(products)  # the φ a context learner sees
 
     # ------------------------------------------------------------------ estimator
+    @property
+    def cost(self) -> int:
+        """What serving it costs, ranked (lower is cheaper): the context features cost more than
+        any map of the bands alone (learner_kinds.json: a linear map 9.2 MPix/s in torch fp32, a
+        context ridge 0.90, a context MLP 0.66, boosting on context 0.18), then its head."""
+        return CONTEXT_COST * self.context + self.head_cost
+
     @property
     def name(self) -> str:
         """What the out-of-fold table calls this configured learner, e.g. ``gbm-context``."""

@@ -51,6 +51,11 @@ class Blend(Learner):
     def name(self) -> str:
         return "blend"
 
+    @property
+    def cost(self) -> int:
+        """Dearer than its dearest part: it computes every part."""
+        return max(p.cost for p in self.parts) + 1
+
     @classmethod
     def candidates(cls) -> list:
         return []  # the selection core blends its best candidates of three families

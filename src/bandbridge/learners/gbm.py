@@ -91,6 +91,7 @@ class TreesModule(LearnerModule):
 
 class GBM(Learner):
     kind = "gbm"
+    head_cost = 3
     module_class = TreesModule
     args_type = GBMArgs
     runs_on = frozenset({"torch", "onnx", "fp32"})

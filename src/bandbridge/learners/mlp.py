@@ -44,6 +44,7 @@ def mlp_net(f: int, ct: int, hidden: int = HIDDEN, sigmoid: bool = False) -> nn.
 
 class MLP(Learner):
     kind = "mlp"
+    head_cost = 2
     module_class = MLPModule
     args_type = MLPArgs
 

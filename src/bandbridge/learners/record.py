@@ -25,6 +25,7 @@ class LearnerRecord:
     seconds: float = 0.0
     unit: list = field(default_factory=lambda: [1.0, "model values"])  # [target units per model unit, name]
     student: dict = field(default_factory=dict)  # a distilled student's and its teacher's out-of-fold MAE
+    traded: dict = field(default_factory=dict)  # a cheaper candidate kept within the folds' noise
 
     @classmethod
     def of(cls, sel, rule: str, target=None) -> "LearnerRecord":
@@ -32,7 +33,7 @@ class LearnerRecord:
         target bands' selection (``BandSel``), whose scaling gives the unit."""
         return cls(sel.chosen, dict(sel.oof), list(sel.folds), rule, list(sel.blend_of),
                    list(sel.skipped), int(sel.pixels), int(sel.total), round(float(sel.seconds), 1),
-                   unit_of(target), dict(sel.student))
+                   unit_of(target), dict(sel.student), dict(sel.traded))
 
     @classmethod
     def read(cls, d: dict) -> "LearnerRecord":
@@ -61,3 +62,13 @@ def unit_of(target=None) -> list:
         return [1.0, "model values"]
     scale, _, units = get_scaling(target.scaling, target.vmin, target.vmax).physical
     return [scale, units]
+
+
+def traded_line(traded: dict | None, units: str) -> list[str]:
+    """The card's line on what the cost rule traded (select.cheaper_within_noise), or none."""
+    if not traded:
+        return []
+    return [f"- Traded for speed: `{traded['kept']}` ({traded['kept_oof_mae']:.4g} {units}) is kept "
+            f"over the lowest out-of-fold MAE, `{traded['best']}` ({traded['best_oof_mae']:.4g}), "
+            f"{traded['kept_oof_mae'] / traded['best_oof_mae'] - 1:+.1%}: it is cheaper to serve and "
+            f"within the folds' noise ({traded['rule']})."]

@@ -7,7 +7,10 @@ Each candidate (a configured learner, ``registry.candidates()``) is fitted on th
 held-out pixels; its **out-of-fold MAE** is the mean absolute error over all held-out pixels of
 all folds — what the card reports, stated as such. Fixed predictions (the model as it was, which
 saw none of these pixels) are scored on the very same held-out pixels. The candidate with the
-lowest out-of-fold MAE is refitted on all the pixels; the folds were only for choosing.
+lowest out-of-fold MAE is refitted on all the pixels; the folds were only for choosing. With
+three or more folds the choice knows cost (:func:`cheaper_within_noise`): a candidate cheaper to
+serve (``Learner.cost``) replaces it when it is worse by no more than the folds' noise, and the
+record says what was traded.
 
 The one selection rule, in two named variants (:data:`RULES`): ``pooled`` (the lowest MAE over
 all held-out pixels, the default) and ``worst-source`` (the lowest *worst* ratio, over the folds,
@@ -65,6 +68,8 @@ class Selection:
     student: dict = field(default_factory=dict)  # the distillation of a chosen learner that
     # cannot run on every backend (distil): its out-of-fold MAE, the teacher's, whether it is kept
     teacher: Learner | None = None  # the chosen learner refitted, when its student is served
+    traded: dict = field(default_factory=dict)  # the lowest-error candidate a cheaper one replaced
+    # within the folds' noise (cheaper_within_noise), and both errors
 
     @property
     def winner(self) -> str:
@@ -150,15 +155,52 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
         eligible is None or n in eligible or family(n) in eligible)]
     scores = RULES[rule](oof, per_fold)
     chosen = min(learners, key=scores.get)
+    traded = {}
+    if rule == "pooled":
+        costs = {n: (Blend([cands[k] for k in blend_of]) if n == "blend" else cands[n]).cost for n in learners}
+        chosen, traded = cheaper_within_noise(chosen, learners, per_fold, oof, costs)
     fitted = refit(chosen, blend_of, px, cands, refit_on)
     sel = Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
-                    px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores)
+                    px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores,
+                    traded=traded)
     if not everywhere(fitted):
         fold_fits = [Blend([models[k][i] for k in blend_of]) for i in range(len(folds))] \
             if chosen == "blend" else models[chosen]
         distil(sel, px, folds, fold_fits)
     sel.seconds = time.perf_counter() - t0
     return sel
+
+
+NOISE_FOLDS = 3  # folds needed to measure the out-of-fold noise; with fewer the lowest error wins
+COST_RULE = ("a cheaper candidate replaces the lowest out-of-fold MAE when, fold by fold, it is "
+             "worse by at most one standard error of the mean difference (the one-standard-error "
+             f"rule on paired folds; {NOISE_FOLDS} or more folds)")
+
+
+def within_noise(mine: list[float], best: list[float]) -> tuple[bool, float, float]:
+    """``(within, mean difference, its standard error)`` of per-fold MAEs ``mine`` against
+    ``best`` (the same folds): within when the mean difference is at most one standard error."""
+    d = np.asarray(mine, float) - np.asarray(best, float)
+    se = float(d.std(ddof=1) / np.sqrt(len(d)))
+    return bool(d.mean() <= se), float(d.mean()), se
+
+
+def cheaper_within_noise(chosen: str, learners: list[str], per_fold: dict[str, list[float]],
+                         oof: dict[str, float], costs: dict[str, int]) -> tuple[str, dict]:
+    """The cheapest candidate (``costs``: ``Learner.cost``; the lower error among equals) whose
+    per-fold MAEs are within the noise of ``chosen``'s (:data:`COST_RULE`), and what was traded
+    (``{}`` when ``chosen`` stays)."""
+    if len(per_fold[chosen]) < NOISE_FOLDS:
+        return chosen, {}
+    for name in sorted(learners, key=lambda n: (costs[n], oof[n])):
+        if costs[name] >= costs[chosen]:
+            break
+        ok, diff, se = within_noise(per_fold[name], per_fold[chosen])
+        if ok:
+            return name, {"best": chosen, "best_oof_mae": oof[chosen], "kept": name,
+                          "kept_oof_mae": oof[name], "fold_difference": diff, "standard_error": se,
+                          "rule": COST_RULE}
+    return chosen, {}
 
 
 def everywhere(learner: Learner) -> bool:

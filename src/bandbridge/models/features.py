@@ -49,7 +49,7 @@ class ContextFeatures(nn.Module):
             s = x - SHIFT  # the variance does not move with the shift; the squares stay small
             s2 = torch.cat([s, s * s], 1)
             means = [box_mean_direct(s2, k) for k in self.windows] if self.exact else \
-                box_means(s2, self.windows)
+                box_means(s2, self.windows, graph=torch.onnx.is_in_onnx_export(), channels=2 * self.channels)
             for m in means:
                 mu, mu2 = m.chunk(2, 1)
                 feats += [mu + SHIFT, (mu2 - mu * mu).clamp_min(0.0).sqrt()]
@@ -59,11 +59,18 @@ class ContextFeatures(nn.Module):
         return torch.cat(feats, 1).to(dtype)
 
 
-def box_means(x: Tensor, windows: tuple[int, ...]) -> list[Tensor]:
+def box_means(x: Tensor, windows: tuple[int, ...], graph: bool = False, channels: int | None = None
+              ) -> list[Tensor]:
     """Means over ``k × k`` windows centred on each pixel, edges replicated, for every ``k`` in
-    ``windows``: ``(B, C, H, W)`` each, by nested sums (:func:`window_sums`)."""
+    ``windows``: ``(B, C, H, W)`` each, by nested sums: shifted additions (:func:`window_sums`),
+    or with ``graph`` (an ONNX export) the same sums as depthwise convolutions
+    (:func:`conv_window_sums`; ``channels``: C, a constant of the graph). Graph runtimes run the
+    convolutions faster, eager torch the additions (rgb2nir-naip's student on 1226² tiles, 2
+    threads: OpenVINO fp32 10.6 against 8.6 MPix/s, torch 2.4 against 3.2); both add the same
+    terms, nested the same way, in float32."""
     big = max(windows) // 2
-    sums = window_sums(F.pad(x, (big, big, big, big), mode="replicate"), windows)
+    pad = F.pad(x, (big, big, big, big), mode="replicate")
+    sums = conv_window_sums(pad, windows, channels or x.shape[1]) if graph else window_sums(pad, windows)
     h, w = x.shape[-2:]
     return [sums[k][..., big - k // 2:big - k // 2 + h, big - k // 2:big - k // 2 + w] / (k * k)
             for k in windows]
@@ -83,6 +90,21 @@ def window_sums(x: Tensor, windows: tuple[int, ...]) -> dict[int, Tensor]:
     for k in sorted(set(windows)):
         j = max((j for j in out if k % j == 0), default=None)
         out[k] = nested(out[j], j, k // j) if j else axis_sum(axis_sum(x, k, 2), k, 3)
+    return out
+
+
+def conv_window_sums(x: Tensor, windows: tuple[int, ...], channels: int) -> dict[int, Tensor]:
+    """:func:`window_sums` as depthwise convolutions with kernels of ones: a window ``m`` times
+    as wide as one already summed is a row then a column of ``m`` taps dilated by the smaller
+    window; any other a row then a column of ``k`` taps. Every output pixel adds the same taps in
+    the same order wherever it sits, so tiles stay seamless."""
+    out: dict[int, Tensor] = {}
+    for k in sorted(set(windows)):
+        j = max((j for j in out if k % j == 0), default=None)
+        src, m, d = (out[j], k // j, j) if j else (x, k, 1)
+        row = torch.ones(channels, 1, 1, m, dtype=x.dtype)
+        out[k] = F.conv2d(F.conv2d(src, row, dilation=(1, d), groups=channels), row.transpose(2, 3),
+                          dilation=(d, 1), groups=channels)
     return out
 
 

@@ -237,7 +237,8 @@ def card_summary(sel, pairs: list, keep: str, note: str | None, model: str, grou
             "worse_than_zero_shot": bool(worse), "folds": sel.folds, "skipped": sel.skipped,
             "pixels": sel.pixels, "valid_pixels": sel.total, "target_units": units,
             "images": len(pairs), "groups": groups,
-            "seconds": round(sel.seconds, 1), "model": model}
+            "seconds": round(sel.seconds, 1), "model": model,
+            "traded": sel.traded and {k: v * scale if k.endswith("_mae") else v for k, v in sel.traded.items()}}
 
 
 def read_flags(bands: dict | None) -> list[str]:
@@ -264,6 +265,7 @@ def adapt_record(sel, pairs: list, summary: dict) -> dict:
 
 def adapt_card(command: str, name: str, summary: dict) -> str:
     """The bundle's card: the out-of-fold table, its bold row the model handed back."""
+    from bandbridge.learners.record import traded_line
     ms, keep, model = summary["methods"], summary["kept"], summary["model"]
     lines = [f"| method | out-of-fold MAE ({summary['target_units']}) | vs linear map |", "|---|---|---|"]
     lin = ms.get("linear", {}).get("mae")
@@ -285,4 +287,6 @@ def adapt_card(command: str, name: str, summary: dict) -> str:
         "out-of-fold: every score is on pixels the fit never saw.",
         *([f"- {summary['note'][0].upper()}{summary['note'][1:]}."] if summary["note"] else []),
         *([f"- Not measured within --minutes: {', '.join(summary['skipped'])}."] if summary["skipped"] else []),
-        f"- Kept: {kept}.", *loud, "", *lines, ""])
+        f"- Kept: {kept}.", *traded_line(summary.get("traded"), summary["target_units"]), *loud, "",
+        *lines, ""])
+

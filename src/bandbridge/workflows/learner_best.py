@@ -144,7 +144,9 @@ def card(record: dict) -> str:
     why = (f"Why: {record['blind']} — {record['kept_by']}." if record.get("blind") else
            f"Rule: {record['kept_by']}.")
     held = ", ".join(f"{s} {n}" for s, n in (record.get("groups") or {}).items())
-    lines = ["# model/best", "", f"Kept: **{what}**.", "", why, "",
+    from bandbridge.learners.record import traded_line
+    traded = traded_line(record.get("traded"), "model values")
+    lines = ["# model/best", "", f"Kept: **{what}**.", "", why, "", *traded, *([""] if traded else []),
              *([f"Groups of near-copies per split (the run's groups.json): {held}.", ""] if held else []),
              f"Validation MAE (model values): the core's learner {v['learner']:.4g}, the network "
              f"{v['network']:.4g}.", "", "| learner | out-of-fold MAE (training split) |", "|---|---|"]

@@ -211,7 +211,13 @@ class OpenVinoBackend:
             m = self.model.clone()
             m.reshape({"input": list(shape)} | ({"context": [shape[0], self.context_width]}
                                                  if self.takes_context else {}))
-            self.compiled[shape] = self.core.compile_model(m, "CPU", self.config).create_infer_request()
+            try:
+                self.compiled[shape] = self.core.compile_model(m, "CPU", self.config).create_infer_request()
+            except RuntimeError as e:  # OpenVINO's CPU plugin has no kernel for a node at this precision
+                why = next((line.strip() for line in str(e).splitlines() if "implementation" in line),
+                           str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__)
+                raise BandbridgeError(f"OpenVINO {self.precision} cannot compile this model's graph "
+                                      f"({why[:120]}); use --precision fp32 or another --backend") from None
         return self.compiled[shape]
 
     def forget(self, shape: tuple[int, ...]) -> None:

@@ -7,7 +7,7 @@ calibrated on the bundle's check sample, its mirror images and brighter and dark
 last three convolutions on every path to the output — the residual's output layers and the fixed
 linear anchor — and the ops after them stay fp32: the anchor carries most of the answer, and
 quantising it moved the 8-bit NAIP map by 0.6 DN on average on the check tile (refused by the
-gate). Whether int8 is used at all is the precision gate's decision, as for every candidate; the
+gate). The context features stay fp32 too (:func:`feature_nodes`). Whether int8 is used at all is the precision gate's decision, as for every candidate; the
 calibration tile is also the gate's check tile, so ``bandbridge bench --holdout`` and the README's
 figures on other dates are the held-out word on it.
 """
@@ -40,6 +40,14 @@ def fp32_tail(graph, convs: int = FP32_TAIL_CONVS) -> list[str]:
             continue
         stack.extend((i, n_conv) for i in node.input)
     return keep
+
+
+def feature_nodes(graph) -> list[str]:
+    """Names of the nodes of the context features (models/features.py: the module a learner
+    calls ``features``, as the exporter scopes it). They stay fp32: their window sums add up to
+    45² inputs, and uint8 activations lose the local means and deviations every later layer reads
+    (rgb2nir-photo's check tile: mean |Δ| 9e-3 from fp32 with them quantised)."""
+    return [n.name for n in graph.node if "/features/" in n.name]
 
 
 CALIBRATION_GAINS = (0.6, 0.8, 1.0, 1.25, 1.6)
@@ -75,6 +83,7 @@ def quantize_graph(src: Path, dst: Path, sample, n_stats: int = 0) -> None:
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                           QuantType, quantize_static)
 
+    from bandbridge.errors import BandbridgeError
     from bandbridge.fileio import atomic_paths
     model = onnx.load(str(src))
     takes_context = any(i.name == "context" for i in model.graph.input)
@@ -93,7 +102,11 @@ def quantize_graph(src: Path, dst: Path, sample, n_stats: int = 0) -> None:
             quantize_static(str(src), str(tmp), Feeds(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax,
-                            nodes_to_exclude=fp32_tail(model.graph))
+                            nodes_to_exclude=fp32_tail(model.graph) + feature_nodes(model.graph))
+            if not any(n.op_type == "QuantizeLinear" for n in onnx.load(str(tmp)).graph.node):
+                raise BandbridgeError("int8: nothing in this model's graph is quantised (its context "
+                                      "features and last layers stay fp32, and that is all of it); use "
+                                      "--precision fp32")
     finally:
         logging.getLogger().setLevel(level)
 

@@ -3,10 +3,15 @@ auto`` / ``--precision auto`` the fastest candidate that passes the precision ga
 
 Candidates are torch fp32 (the reference), OpenVINO fp32 (bf16 where its CPU plugin offers it),
 the int8 graph (``quantize.py``) on OpenVINO and onnxruntime, onnxruntime fp32, and torch bf16
-where the CPU computes bf16 natively. Each available one is timed on one small tile
-(``PROBE_TILE``) and run on the bundle's check sample; the fastest accepted by ``gate.judge``
-wins. The whole probe is bounded by ``PROBE_BUDGET`` seconds. The decision and every
-candidate's figures are cached per model and machine (``cache.py``), so the probe runs once; a missing backend is skipped with its reason.
+where the CPU computes bf16 natively. Each available one is run on the bundle's check sample
+(judged by ``gate.judge`` against the reference's output) and timed on one small tile; the
+fastest accepted wins. The whole probe is bounded by ``PROBE_BUDGET`` seconds, so the likely
+winners go first (:func:`rank`: what won before on this machine kind, else what its
+instructions promise) and the tile is sized from the reference's speed on the check sample so
+that every candidate can be measured on a busy machine too (:func:`sized_tile`). A candidate
+the budget could not pay for is named as not measured, never beaten. The decision and every
+candidate's figures are cached per model and machine (``cache.py``), so the probe runs once; a
+missing backend is skipped with its reason.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.backends import Backend, Chosen, build_backend, check_choice, openvino_bf16
-from bandbridge.inference.runtime.cache import cache_dir, model_key, read_json, record_path, write_json
+from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, record_path, write_json
 from bandbridge.machine import cpu_flags, cpu_has_bf16
 from bandbridge.inference.runtime.gate import judge, load_check_sample, verify
 from bandbridge.spec import ModelSpec
@@ -48,8 +53,12 @@ def candidates(spec: ModelSpec, backend: str = "auto", precision: str = "auto") 
     if not out:
         raise BandbridgeError(f"--backend {backend} --precision {precision}: not available for "
                               f"{spec.name} on this machine; use --precision fp32")
-    flags = cpu_flags()[1]
-    return out[:1] + sorted(out[1:], key=lambda c: promise(c, flags))
+    return rank(out)
+
+
+def reference_pair(spec: ModelSpec) -> tuple[str, str]:
+    """What the gate compares against: torch fp32, or onnx fp32 for an ONNX export folder."""
+    return ("torch", "fp32") if (spec.folder / "generator.safetensors").exists() else ("onnx", "fp32")
 
 
 def promise(cand: tuple[str, str], flags: set[str]) -> int:
@@ -61,6 +70,39 @@ def promise(cand: tuple[str, str], flags: set[str]) -> int:
     if precision == "int8":
         return 1 if flags & {"avx512_vnni", "avx_vnni", "amx_int8"} else 3
     return 2 if backend != "torch" else 4
+
+
+PRIOR = (0.9, 0.8, 0.6, 0.4, 0.2, 0.1)  # a candidate's guessed speed relative to the winner, by promise
+
+
+def ranking_path(threads: int | None = None) -> Path:
+    """The machine kind's record: each candidate's speed relative to the winner of the last probe
+    that measured it here (any model), ``{"openvino bf16": 1.0, "torch fp32": 0.07, …}``."""
+    return cache_dir() / "ranking" / f"{machine_key(threads)}.json"
+
+
+def rank(cands: list[tuple[str, str]], threads: int | None = None) -> list[tuple[str, str]]:
+    """``cands``, likely winners first: by the speed this machine kind recorded for each
+    (:func:`ranking_path`), else by the prior its instructions promise (:data:`PRIOR`)."""
+    seen, flags = read_json(ranking_path(threads)) or {}, cpu_flags()[1]
+
+    def guess(c: tuple[str, str]) -> float:
+        v = seen.get(f"{c[0]} {c[1]}") if isinstance(seen, dict) else None
+        return float(v) if isinstance(v, (int, float)) else PRIOR[promise(c, flags)]
+    return sorted(cands, key=lambda c: -guess(c))
+
+
+def remember_ranking(rows: list[dict], threads: int | None) -> None:
+    """Record the measured rows' speeds, relative to the fastest accepted, for :func:`rank`."""
+    timed = [r for r in rows if "mpix_s" in r]
+    best = max((r["mpix_s"] for r in timed if r["status"] == "accepted"), default=0.0)
+    if best <= 0:
+        return
+    seen = read_json(ranking_path(threads))
+    seen = seen if isinstance(seen, dict) else {}
+    seen |= {f"{r['backend']} {r['precision']}": round(r["mpix_s"] / best, 3)  # a refusal is the
+             for r in timed if r["status"] == "accepted"}  # model's, not the machine's: not recorded
+    write_json(ranking_path(threads), seen)
 
 
 LOAD_WINDOW = 0.25  # seconds over which other processes' CPU use is sampled
@@ -100,9 +142,26 @@ def _time_once(be: Backend, x: np.ndarray) -> float:
 
 
 def probe_tile(spec: ModelSpec) -> int:
-    """The probe's tile side: PROBE_TILE on the generator's stride lattice, at most the model's tile."""
+    """The probe's largest tile side: PROBE_TILE on the generator's stride lattice, at most the model's tile."""
     m = spec.size_multiple
     return -(-min(PROBE_TILE, spec.config.inference.tile) // m) * m
+
+
+MIN_PROBE_TILE = 128  # below this a forward is mostly per-call overhead and ranks backends falsely
+FORWARDS = 1 + 3  # forwards a candidate costs at least: the warm-up and PROBE_ROUNDS[0] rounds
+
+
+def sized_tile(spec: ModelSpec, seconds_per_pixel: float | None, n: int, budget: float) -> int:
+    """The probe's tile side: the largest (at most :func:`probe_tile`, at least MIN_PROBE_TILE, on
+    the stride lattice) whose ``FORWARDS`` forwards for each of ``n`` candidates fit in half the
+    budget at the reference's measured speed (``seconds_per_pixel``, on the check sample; the
+    reference, eager fp32, is the slowest candidate as a rule). On a busy machine the reference
+    slows down and the tile shrinks, so the budget still measures every candidate."""
+    top, m = probe_tile(spec), spec.size_multiple
+    if not seconds_per_pixel or seconds_per_pixel <= 0:
+        return top
+    side = int((budget / 2 / (FORWARDS * max(n, 1) * seconds_per_pixel)) ** 0.5) // m * m
+    return max(min(top, side), min(top, -(-MIN_PROBE_TILE // m) * m))
 
 
 def estimate_seconds(spec: ModelSpec, cands: list[tuple[str, str]]) -> float:
@@ -119,33 +178,52 @@ def estimate_seconds(spec: ModelSpec, cands: list[tuple[str, str]]) -> float:
 
 def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = None,
           forced: bool = False, budget: float = PROBE_BUDGET) -> dict:
-    """Measure every candidate: the gate's verdict on the check sample against the reference
-    (``forced``: a precision the user named is used whatever the verdict, which is still
-    recorded), then speed on one ``probe_tile`` input, timed interleaved — one forward of each
-    candidate per round (A B C A B C …), ranked by their medians — so a burst of load hits every
-    candidate alike. A candidate whose build would end past half of ``budget`` seconds is skipped
-    (the reference always runs); the rounds go on while the rest lasts (``PROBE_ROUNDS``). The
-    record notes the machine's load and the timings' spread; a choice made under load, or
-    between candidates closer than their spread, is ``provisional`` (re-measured at the next
-    large job). Returns the record that is cached."""
+    """Measure the candidates ``cands`` (likely winners first, :func:`rank`): the gate's verdict on
+    the check sample against the reference (:func:`reference_pair`, run on it first; ``forced``:
+    a precision the user named is used whatever the verdict, which is still recorded), then
+    the speed of those it accepts on one tile (:func:`sized_tile`), timed interleaved — one forward of each candidate
+    per round (A B C A B C …), ranked by their medians — so a burst of load hits every candidate
+    alike. A candidate is built while its build (the dearest so far) and the least rounds
+    (``PROBE_ROUNDS[0]``) of everything built, at the reference's speed, still fit in ``budget``
+    seconds; one that does not
+    is skipped and named as not measured (the first always runs, and the reference, built
+    already); the rounds go on while the rest lasts. The record notes the machine's load and the timings' spread; a choice
+    made under load, or between candidates closer than their spread, is ``provisional``
+    (re-measured at the next large job). Returns the record that is cached."""
     t_start = time.perf_counter()
     load = machine_load()
     sample = load_check_sample(spec.folder)
-    t = probe_tile(spec)
+    ref_pair, ref_be, ref, spp = reference_pair(spec), None, None, None
+    if sample is not None:  # the reference's answer, and its speed, on the check sample
+        try:
+            ref_be = build_backend(spec, *ref_pair, threads)
+        except BandbridgeError:
+            ref_pair = None  # not installed here: the first candidate that runs is the reference
+        else:
+            ref = ref_be(sample.x, sample.context)[0]
+            t0 = time.perf_counter()  # timed on the second call: the first pays one-off costs
+            ref_be(sample.x, sample.context)
+            spp = (time.perf_counter() - t0) / sample.x[0, 0].size
+    t = sized_tile(spec, spp, len(cands), budget)
     x = np.random.default_rng(0).random((1, spec.in_channels, t, t), dtype=np.float32)
-    ref = None
-    rows, built = [], []
+    rows, built, warm = [], [], []
     cost = 1.0  # seconds the dearest candidate so far took to build, check and warm up
     for backend, precision in cands:
         row = {"backend": backend, "precision": precision}
         t_cand = time.perf_counter()
-        if rows and t_cand - t_start + cost > budget / 2:  # half builds and checks, half times
+        ready = (backend, precision) == ref_pair and ref_be is not None  # built and checked: timed
+        # the least rounds of what is built and of this one, each forward as dear as the reference's
+        # (measured on the check sample; warm-ups pay one-off costs such as OpenVINO's first compile)
+        per = spp * t * t if spp else max(warm, default=0.0)
+        reserve = PROBE_ROUNDS[0] * per * (len(built) + 1)
+        if built and not ready and t_cand - t_start + cost + reserve > budget:
             rows.append(row | {"status": "skipped", "why": f"not measured: the probe's {budget:.0f} s "
                                "budget was spent (`bandbridge bench` measures every candidate)"})
             continue
         try:
-            be = build_backend(spec, backend, precision, threads)
-        except BandbridgeError as e:
+            be = ref_be if ready else build_backend(spec, backend, precision, threads)
+            out = None if sample is None else ref if be is ref_be else be(sample.x, sample.context)[0]
+        except BandbridgeError as e:  # not installed, or no kernel for this graph at this precision
             rows.append(row | {"status": "unavailable", "why": str(e)})
             continue
         if sample is None:
@@ -153,14 +231,21 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
             row |= {"status": "accepted" if ok else "refused",
                     "why": "no check sample in the bundle: fp32 only" if not ok else "fp32, no check sample"}
         else:
-            out = be(sample.x, sample.context)[0]
-            if ref is None:  # the first available candidate is the reference (torch fp32 first)
-                ref, row["reference"] = out, True
+            if ref is None:  # no reference could be built: the first available candidate is it
+                ref = out
+            if out is ref:
+                row["reference"] = True
             v = judge(ref, out, sample, spec)
             row |= {"status": "accepted" if v.ok or forced else "refused",
                     "why": v.why + ("" if v.ok or not forced else " (used: --precision forces it)"),
                     "metrics": v.metrics, "mean_abs_diff": v.mean_abs_diff}
-        _time_once(be, x)  # warm-up: first-call costs are not speed
+        if row["status"] == "refused":  # it cannot be chosen: its time goes to the others
+            rows.append(row)
+            cost = max(cost, time.perf_counter() - t_cand)
+            continue
+        seconds = _time_once(be, x)  # warm-up: first-call costs are not speed
+        if be is not ref_be:
+            warm.append(seconds)
         rows.append(row)
         built.append((row, be))
         cost = max(cost, time.perf_counter() - t_cand)
@@ -169,7 +254,7 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
         med, q1, q3 = (float(v) for v in np.percentile(times[id(row)], (50, 25, 75)))
         row |= {"mpix_s": x.shape[0] * t * t / 1e6 / med, "spread": round((q3 - q1) / med, 3),
                 "rounds": len(times[id(row)])}
-    del built
+    del built, ref_be
     ok = sorted((r for r in rows if r["status"] == "accepted"), key=lambda r: -r["mpix_s"])
     if not ok:
         raise BandbridgeError(f"{spec.name}: no backend could run ("
@@ -177,6 +262,7 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
                               + "); install the torch or onnx extra")
     best = ok[0]
     load = max(load, machine_load())
+    remember_ranking(rows, threads)
     return {"model": spec.name, "backend": best["backend"], "precision": best["precision"], "tile": t,
             "batch": 1, "threads": threads, "seconds": round(time.perf_counter() - t_start, 1),
             "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -189,13 +275,15 @@ BUSY = 0.5  # load average per core above which a choice is provisional
 
 
 def interleaved(built: list, x: np.ndarray, seconds: float) -> dict[int, list[float]]:
-    """One forward of each built candidate per round, rounds while ``seconds`` last (at least
-    ``PROBE_ROUNDS[0]``, at most ``[1]``): ``{id(row): [seconds per forward, …]}``."""
+    """One forward of each built candidate per round, rounds while another fits in ``seconds`` (at
+    least ``PROBE_ROUNDS[0]``, at most ``[1]``): ``{id(row): [seconds per forward, …]}``."""
     times: dict[int, list[float]] = {id(row): [] for row, _ in built}
-    t0 = time.perf_counter()
+    t0 = last = time.perf_counter()
     for k in range(PROBE_ROUNDS[1]):
-        if k >= PROBE_ROUNDS[0] and time.perf_counter() - t0 > seconds:
+        now = time.perf_counter()
+        if k >= PROBE_ROUNDS[0] and now - t0 + (now - last) > seconds:  # the next round would end past it
             break
+        last = now
         for row, be in built:
             times[id(row)].append(_time_once(be, x))
     return times
@@ -215,13 +303,19 @@ def provisional(ok: list[dict], load: float) -> str | None:
 
 
 def describe(record: dict) -> str:
-    """One line: the choice and what it beat."""
+    """One line: the choice, what it beat, what the gate refused, and what was not measured
+    (never called beaten)."""
     rows = record["candidates"]
-    figs = ", ".join(f"{r['backend']} {r['precision']} {r['mpix_s']:.2f}" + ("" if r["status"] == "accepted" else
-                                                                          f" ({r['status']})")
-                     for r in rows if "mpix_s" in r)
-    return (f"{record['backend']} {record['precision']}: fastest passing the precision gate "
-            f"({figs} MPix/s)")
+    figs = ", ".join(f"{r['backend']} {r['precision']}" + (f" {r['mpix_s']:.2f}" if "mpix_s" in r else "")
+                     + ("" if r["status"] == "accepted" else f" ({r['status']})")
+                     for r in rows if "mpix_s" in r or r["status"] == "refused")
+    skipped = [f"{r['backend']} {r['precision']}" for r in rows if r.get("status") == "skipped"]
+    if sum("mpix_s" in r for r in rows) < 2:
+        head = "the only candidate measured that passes the precision gate"
+    else:
+        head = "fastest " + ("of those measured " if skipped else "") + "passing the precision gate"
+    return (f"{record['backend']} {record['precision']}: {head} ({figs} MPix/s"
+            + (f"; not measured in the budget: {', '.join(skipped)}" if skipped else "") + ")")
 
 
 def choice_path(spec: ModelSpec, backend: str, precision: str, threads: int | None):
@@ -253,7 +347,8 @@ def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "aut
              ", cached for this model and machine") + (" (the cached choice was provisional)" if again else "")
     else:  # unmeasured: the candidates' fp32 (the gate judges only what it measured)
         record = None
-        ref = next((c for c in cands if c[1] == "fp32"), cands[0])
+        ref = reference_pair(spec) if reference_pair(spec) in cands else \
+            next((c for c in cands if c[1] == "fp32"), cands[0])
         note = f"{ref[0]} {ref[1]}" + (" (small job: the backend probe runs on jobs of 16 MPix or "
                                        "more, or `bandbridge bench`; unmeasured, so fp32)" if len(cands) > 1 else "")
     b, p = (record["backend"], record["precision"]) if record else ref

@@ -1,0 +1,87 @@
+"""A bench row for every bundled model (and any other bundle named, e.g. an ``adapt`` output):
+what ``auto`` chose, tiled speed against the reference in the same run and against the chosen
+backend's raw forward, peak RSS at 20000², and the test-split MAE of docs/results/bundles.json.
+
+    python scripts/bench_bundles.py [--data ../shared/data] [--rss 20000] [NAME_OR_FOLDER ...]
+
+Runs, for each model, ``bandbridge bench -m NAME --rows select,reference,forward,tiled,rss
+--rss-sizes 20000 --json runs/bench/NAME.json`` (super-resolution models without the RSS row:
+their 20000² input is an output of 1.6–6.4 GPix) and writes ``docs/results/bench_bundles.json``
+(names not given keep their earlier row). Run it on a quiet machine: the rows are speeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bandbridge.machine import cpu_flags, cpu_has_bf16
+from bandbridge.spec import ZOO_ALIASES, read_spec, resolve_model_folder, zoo_models
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "results" / "bench_bundles.json"
+RESULTS = ROOT / "docs" / "results" / "bundles.json"
+
+
+def summary(name: str, rows: list[dict], test: dict | None) -> dict:
+    """One model's row: the choice, tiled and raw speed of the chosen backend, peak RSS."""
+    sel = next(r for r in rows if r["kind"] == "select")
+    chosen = (sel["backend"], sel["precision"])
+    ref = next(r for r in rows if r["name"].startswith("reference"))
+    tiled = next(r for r in rows if r["kind"] == "tiled" and "(chosen)" in r["name"])
+    raw = next((r for r in rows if r["kind"] == "forward" and (r["backend"], r["precision"]) == chosen), None)
+    rss = [r for r in rows if r["kind"] == "tiled" and "(RSS)" in r["name"]]
+    return {"model": name, "backend": " ".join(chosen), "reference_mpix_s": ref["mpix_s"],
+            "tiled_mpix_s": tiled["mpix_s"], "vs_reference": tiled["mpix_s"] / ref["mpix_s"],
+            "raw_mpix_s": raw["mpix_s"] if raw else None, "tiled_rss_mb": tiled["rss_mb"],
+            "rss_mb": {r["name"].split(" ")[2].split("×")[0]: r["rss_mb"] for r in rss},
+            "test_mae": test, "choice": sel.get("choice", "")}
+
+
+def test_mae(name: str) -> dict | None:
+    """The bundle's test-split MAE and the linear map's, in the target's units (bundles.json)."""
+    rec = json.loads(RESULTS.read_text())["models"].get(name) if RESULTS.is_file() else None
+    if not rec:
+        return None
+    m = rec["methods"]
+    base = "bicubic" if "bicubic" in m else "linear"  # super-resolution's baseline, else the linear map
+    return {"model": m["model"]["mae"], base: m[base]["mae"], "units": rec["protocol"].get("target_units")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="*")
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--rss", default="20000")
+    a = ap.parse_args()
+    names = a.models or sorted(set(zoo_models()) - set(ZOO_ALIASES))
+    record = json.loads(OUT.read_text()) if OUT.is_file() else {"rows": {}}
+    bb = Path(sys.executable).parent / "bandbridge"
+    (ROOT / "runs" / "bench").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        spec = read_spec(resolve_model_folder(name))
+        key = Path(name).name
+        out = ROOT / "runs" / "bench" / f"{key}.json"
+        sr = spec.scale > 1
+        cmd = [str(bb), "bench", "-m", name, "--data", a.data, "--rows",
+               "select,reference,forward,tiled" + ("" if sr else ",rss"),
+               "--rss-sizes", "" if sr else a.rss, "--json", str(out)]
+        print(" ".join(cmd[1:]), flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        rows = json.loads(out.read_text())["rows"]
+        record["rows"][key] = summary(key, rows, test_mae(key)) | {"command": "bandbridge " + " ".join(cmd[2:-2])}
+        r = record["rows"][key]
+        print(f"{key}: {r['backend']}, tiled {r['tiled_mpix_s']:.2f} MPix/s = {r['vs_reference']:.1f}× "
+              f"the reference, peak RSS {r['rss_mb']}", flush=True)
+    record |= {"command": "python scripts/bench_bundles.py " + " ".join(sys.argv[1:]),
+               "measured": datetime.date.today().isoformat(),
+               "cpu": f"{cpu_flags()[0]}, {'native bf16' if cpu_has_bf16() else 'no native bf16'}"}
+    OUT.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
