@@ -86,7 +86,7 @@ def main() -> None:
     row("LightGBM predict (trees only)", best_of(lambda: booster.predict(A, num_threads=a.threads)), pred)
     with tempfile.TemporaryDirectory() as d:
         model_file = Path(d) / "trees.txt"
-        model_file.write_text(gbm.trees_[0])
+        model_file.write_text(booster.model_to_string())  # with tree_sizes, which lleaves reads
         try:
             import lleaves
         except ImportError:

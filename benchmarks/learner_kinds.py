@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=4096)
     ap.add_argument("--json")
     a = ap.parse_args()
-    raster = mosaic(a.data, True, a.side)
+    raster = mosaic(a.data, "naip", a.side)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, folder in bundles(Path(tmp)).items():

@@ -153,6 +153,16 @@ def bench_bundles_table(rec: dict) -> str:
     return "\n".join(out) + f"\n\n*{rec['cpu']}.* " + _measured({rec["measured"]}, [rec["command"]])
 
 
+def compiled_trees_table(rec: dict) -> str:
+    """benchmarks/compiled_trees.py: a boosted learner's trees in each runtime, and its student."""
+    out = ["| row | MPix/s | MAE (DN) | note |", "|---|---|---|---|"]
+    for r in rec["rows"]:
+        mae = f"{r['mae_dn']:.2f}" if "mae_dn" in r else ""
+        out.append(f"| {r['row']} | {r['mpix_s']:.2f} | {mae} | {r.get('note', '')} |")
+    return "\n".join(out) + f"\n\n*{rec['pixels'] / 1e6:.2f} MPix, {rec['threads']} threads.* " \
+        + _measured({rec["measured"]}, [rec["command"] + " --json docs/results/compiled_trees.json"])
+
+
 # What `learner_bundles.json: kept` means, in the words of the models page.
 KEPT = {"learner": "the learner", "network": "the network",
         "anchor": "the network's anchor, as a learner (its residual was off)"}
@@ -160,7 +170,7 @@ KEPT = {"learner": "the learner", "network": "the network",
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
-          "bench_bundles": bench_bundles_table}
+          "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table}
 
 
 def render(markdown: str) -> str:

@@ -61,7 +61,7 @@ def run_bench(model: str, raster: str | None, data: str, holdout: str | None, rs
     ``data`` (``say(line)`` hears each), then :func:`bench`."""
     from bandbridge.errors import BandbridgeError
     from bandbridge.fileio import check_writable
-    from bandbridge.mosaics import mosaic, scene_folders
+    from bandbridge.mosaics import mosaic, mosaic_kind, scene_folders
     from bandbridge.spec import read_spec, resolve_model_folder
     wanted = tuple(r.strip() for r in rows.split(",") if r.strip())
     if not wanted or any(r not in ROWS for r in wanted):
@@ -85,17 +85,17 @@ def run_bench(model: str, raster: str | None, data: str, holdout: str | None, rs
             raise BandbridgeError(f"--json {json_out}: no folder {Path(json_out).parent}; create it or "
                                   "choose another path")
         check_writable(Path(json_out).parent, "--json")
-    eight_bit = read_spec(resolve_model_folder(model)).input.scaling == "uint8"
+    kind = mosaic_kind(read_spec(resolve_model_folder(model)).input.scaling)
     needs = [raster is None,  # the tile the rows run is planned on it
              reference_raster is None and "reference" in wanted, bool(sizes) and "rss" in wanted]
-    missing = [d for d in scene_folders(data, eight_bit) if not d.is_dir()]
+    missing = [d for d in scene_folders(data, kind) if not d.is_dir()]
     if any(needs) and missing:
         raise BandbridgeError(f"--data {data}: {missing[0]} not found; the default rasters are tiled "
                               "from it: pass --data with the dev data, or --raster/--reference-raster "
                               "and --rss-sizes ''")
-    main_raster = Path(raster) if raster else mosaic(data, eight_bit, 8192 if eight_bit else 10980, say)
-    ref_raster = Path(reference_raster) if reference_raster else mosaic(data, eight_bit, 2048, say)
-    rss = tuple(mosaic(data, eight_bit, v, say) for v in sizes) if "rss" in wanted else ()
+    main_raster = Path(raster) if raster else mosaic(data, kind, 10980 if kind == "s2" else 8192, say)
+    ref_raster = Path(reference_raster) if reference_raster else mosaic(data, kind, 2048, say)
+    rss = tuple(mosaic(data, kind, v, say) for v in sizes) if "rss" in wanted else ()
     return bench(Path(model), main_raster, holdout, rss, ref_raster, threads, wanted, progress=progress)
 
 

@@ -1,6 +1,6 @@
 """The real-sized rasters ``bandbridge bench`` measures on, tiled from real scenes and built once
-in the temp folder: an 8-bit NAIP mosaic for 8-bit models, a Sentinel-2-sized reflectance mosaic
-for the others."""
+in the temp folder: an 8-bit NAIP mosaic for 8-bit models, a Sentinel-1 (dB) mosaic for SAR
+models, a Sentinel-2-sized reflectance mosaic for the others."""
 
 from __future__ import annotations
 
@@ -11,24 +11,30 @@ import numpy as np
 
 NAIP_SCENES = "nir_naip_opengeos"
 S2_SCENES = ("nir_s2_majortom", "nir_s2_riotilerpds/S2A_29RKH_20200219_L2A_100m")
+SAR_SCENES = "sar_sen12mscr_glfcr/s1"
 
 
-def scene_folders(data: str | Path, eight_bit: bool) -> list[Path]:
-    """The folders of ``data`` (the dev data) the mosaics are tiled from."""
-    return [Path(data) / NAIP_SCENES] if eight_bit else [Path(data) / s for s in S2_SCENES]
+def mosaic_kind(scaling: str) -> str:
+    """The mosaic a model's input reads (its input scaling): NAIP for 8-bit, Sentinel-1 for SAR
+    in dB, Sentinel-2 for reflectance."""
+    return "naip" if scaling == "uint8" else "sar" if scaling.startswith("sar") else "s2"
 
 
-def mosaic(data: str | Path, eight_bit: bool, size: int, say=print) -> Path:
-    """The ``size``² mosaic in the temp folder, built from the scenes in ``data`` unless it is
-    there already (``say(line)`` hears when it is built)."""
-    kind = "naip" if eight_bit else "s2"
+def scene_folders(data: str | Path, kind: str) -> list[Path]:
+    """The folders of ``data`` (the dev data) the ``kind`` mosaics are tiled from."""
+    return {"naip": [Path(data) / NAIP_SCENES], "sar": [Path(data) / SAR_SCENES]}.get(
+        kind, [Path(data) / s for s in S2_SCENES])
+
+
+def mosaic(data: str | Path, kind: str, size: int, say=print) -> Path:
+    """The ``size``² ``kind`` mosaic in the temp folder, built from the scenes in ``data`` unless
+    it is there already (``say(line)`` hears when it is built)."""
     p = Path(tempfile.gettempdir()) / f"bandbridge-{kind}-mosaic-{size}.tif"
     if not p.exists():
         say(f"building {p} from the real {kind.upper()} scenes in {data} …")
-        if eight_bit:
-            make_mosaic(scene_folders(data, True)[0], p, size)
-        else:
-            make_s2_mosaic(scene_folders(data, False), p, size)
+        build = {"naip": lambda: make_mosaic(scene_folders(data, kind)[0], p, size),
+                 "sar": lambda: make_sar_mosaic(scene_folders(data, kind)[0], p, size)}
+        build.get(kind, lambda: make_s2_mosaic(scene_folders(data, kind), p, size))()
     return p
 
 
@@ -75,11 +81,37 @@ def make_s2_mosaic(folders: list[Path], out: Path, size: int = 10980) -> Path:
         w = min(a.shape[1] for a in bands)
         scenes.append(np.stack([a[:h, :w] for a in bands]).astype(np.uint16))
     prof = {"driver": "GTiff", "height": size, "width": size, "count": 3, "dtype": "uint16",
-            "crs": crs, "transform": tr, "nodata": 0, "tiled": True, "blockxsize": 512,
-            "blockysize": 512, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+            "crs": crs, "transform": tr, "nodata": 0}
+    return tile_scenes(scenes, out, size, prof, ("B04", "B03", "B02"))
+
+
+def make_sar_mosaic(folder: Path, out: Path, size: int = 8192) -> Path:
+    """A ``size × size`` 2-band float32 Sentinel-1 raster (VV, VH in dB) tiled from the real S1
+    files in ``folder`` (flipped as :func:`tile_scenes` does), on the first file's grid."""
+    import rasterio
+    scenes = []
+    for f in sorted(Path(folder).glob("*.tif")):
+        with rasterio.open(f) as src:
+            scenes.append(src.read().astype(np.float32))
+            if len(scenes) == 1:
+                crs, tr = src.crs, src.transform
+    if not scenes:
+        raise FileNotFoundError(f"no Sentinel-1 .tif files in {folder}")
+    prof = {"driver": "GTiff", "height": size, "width": size, "count": scenes[0].shape[0],
+            "dtype": "float32", "crs": crs, "transform": tr}
+    return tile_scenes(scenes, out, size, prof, ("VV", "VH")[:scenes[0].shape[0]])
+
+
+def tile_scenes(scenes: list[np.ndarray], out: Path, size: int, prof: dict, names: tuple[str, ...]) -> Path:
+    """Write ``scenes`` (``(C, h, w)`` arrays) side by side into a ``size × size`` tiled GeoTIFF
+    ``out`` (``prof``: its dtype, CRS, transform), alternating, each copy flipped differently so
+    neighbouring tiles are not identical."""
+    import rasterio
+    prof = prof | {"tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate",
+                   "BIGTIFF": "IF_SAFER"}
     k = 0
     with rasterio.open(out, "w", **prof) as dst:
-        dst.descriptions = ("B04", "B03", "B02")
+        dst.descriptions = names
         r = 0
         while r < size:
             c, rh = 0, 0

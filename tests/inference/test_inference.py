@@ -349,3 +349,23 @@ def test_rows_are_recut_to_end_on_block_rows_and_nothing_is_lost(top, scale):
     np.testing.assert_array_equal(np.concatenate([o[2] for o in out], 1), full_pred)
     np.testing.assert_array_equal(np.concatenate([o[3] for o in out], 1), full_x)
     np.testing.assert_array_equal(np.concatenate([o[4] for o in out], 0), full_v)
+
+
+@needs_shared
+def test_bench_has_a_default_raster_for_every_input_kind(tmp_path):
+    """`bench -m sar2optical` with no --raster used to stop on a 3-band Sentinel-2 mosaic: each
+    input kind (8-bit, SAR in dB, reflectance) gets a mosaic of its own kind, and the SAR one is a
+    2-band dB raster that sar2optical plans a prediction on."""
+    from bandbridge.inference.core.predictor import plan_file
+    from bandbridge.mosaics import make_sar_mosaic, mosaic_kind
+    kinds = {n: mosaic_kind(read_spec(resolve_model_folder(n)).input.scaling)
+             for n in ("rgb2nir-naip", "sar2optical", "rgb2nir-s2")}
+    assert kinds == {"rgb2nir-naip": "naip", "sar2optical": "sar", "rgb2nir-s2": "s2"}
+    p = make_sar_mosaic(SHARED / "sar_sen12mscr_glfcr" / "s1", tmp_path / "sar.tif", 600)
+    with rasterio.open(p) as src:
+        assert (src.count, src.dtypes[0], src.shape, src.descriptions) == (2, "float32", (600, 600), ("VV", "VH"))
+        a = src.read()
+    assert -60 < float(a.min()) and float(a.max()) < 30  # backscatter in dB, as the S1 files hold it
+    spec = read_spec(resolve_model_folder("sar2optical"))
+    plan = plan_file(spec, p, PredictOptions())[2]
+    assert plan.tile_h > 0

@@ -43,7 +43,7 @@ def export(
 
 def bench(
     model: str = typer.Option(..., "--model", "-m", help="bundled model name, run folder or model bundle"),
-    raster: Optional[str] = typer.Option(None, "--raster", help="raster to predict (default: an 8192² NAIP mosaic for 8-bit models, a 10980² Sentinel-2 mosaic otherwise)"),
+    raster: Optional[str] = typer.Option(None, "--raster", help="raster to predict (default: an 8192² NAIP mosaic for 8-bit models, an 8192² Sentinel-1 mosaic for SAR models, a 10980² Sentinel-2 mosaic otherwise)"),
     data: str = typer.Option("../shared/data", "--data", help="the data folder the default rasters are tiled from"),
     holdout: Optional[str] = typer.Option(None, "--holdout", help="held-out file with real targets (accuracy per row)"),
     rss_sizes: str = typer.Option("4096,20000", "--rss-sizes", help="sides of the mosaics whose peak RSS is measured ('' for none)"),

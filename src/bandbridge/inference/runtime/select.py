@@ -180,16 +180,16 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
           forced: bool = False, budget: float = PROBE_BUDGET) -> dict:
     """Measure the candidates ``cands`` (likely winners first, :func:`rank`): the gate's verdict on
     the check sample against the reference (:func:`reference_pair`, run on it first; ``forced``:
-    a precision the user named is used whatever the verdict, which is still recorded), then
-    the speed of those it accepts on one tile (:func:`sized_tile`), timed interleaved — one forward of each candidate
-    per round (A B C A B C …), ranked by their medians — so a burst of load hits every candidate
-    alike. A candidate is built while its build (the dearest so far) and the least rounds
-    (``PROBE_ROUNDS[0]``) of everything built, at the reference's speed, still fit in ``budget``
-    seconds; one that does not
-    is skipped and named as not measured (the first always runs, and the reference, built
-    already); the rounds go on while the rest lasts. The record notes the machine's load and the timings' spread; a choice
-    made under load, or between candidates closer than their spread, is ``provisional``
-    (re-measured at the next large job). Returns the record that is cached."""
+    a precision the user named is used whatever the verdict, which is still recorded), then the
+    speed of those it accepts on one tile (:func:`sized_tile`), timed interleaved — one forward
+    of each candidate per round (A B C A B C …), ranked by their medians — so a burst of load
+    hits every candidate alike. A candidate is built while its build (the dearest so far) and the
+    least rounds (``PROBE_ROUNDS[0]``) of everything built, at the reference's speed, still fit
+    in ``budget`` seconds; one that does not is skipped and named as not measured (the first
+    always runs, and so does the reference, built already); the rounds go on while another fits.
+    The record notes the machine's load and the timings' spread; a choice made under load, or
+    between candidates closer than their spread, is ``provisional`` (re-measured at the next
+    large job). Returns the record that is cached."""
     t_start = time.perf_counter()
     load = machine_load()
     sample = load_check_sample(spec.folder)
