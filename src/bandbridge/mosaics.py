@@ -32,9 +32,13 @@ def mosaic(data: str | Path, kind: str, size: int, say=print) -> Path:
     p = Path(tempfile.gettempdir()) / f"bandbridge-{kind}-mosaic-{size}.tif"
     if not p.exists():
         say(f"building {p} from the real {kind.upper()} scenes in {data} …")
-        build = {"naip": lambda: make_mosaic(scene_folders(data, kind)[0], p, size),
-                 "sar": lambda: make_sar_mosaic(scene_folders(data, kind)[0], p, size)}
-        build.get(kind, lambda: make_s2_mosaic(scene_folders(data, kind), p, size))()
+        folders = scene_folders(data, kind)
+        if kind == "naip":
+            make_mosaic(folders[0], p, size)
+        elif kind == "sar":
+            make_sar_mosaic(folders[0], p, size)
+        else:
+            make_s2_mosaic(folders, p, size)
     return p
 
 

@@ -87,10 +87,20 @@ def window_sums(x: Tensor, windows: tuple[int, ...]) -> dict[int, Tensor]:
     ``2 log2 k`` additions. Every sum adds at most ``k²`` inputs in an order fixed by the
     window, not by where the tile starts, so a pixel's features are the same in every tile."""
     out: dict[int, Tensor] = {}
-    for k in sorted(set(windows)):
-        j = max((j for j in out if k % j == 0), default=None)
+    for k, j in nesting(windows):
         out[k] = nested(out[j], j, k // j) if j else axis_sum(axis_sum(x, k, 2), k, 3)
     return out
+
+
+def nesting(windows: tuple[int, ...]) -> list[tuple[int, int | None]]:
+    """Each window ``k`` (smallest first) with the largest smaller window ``j`` it is a whole
+    multiple of (summed from ``j``'s sums), or None (summed from the pixels)."""
+    done: list[int] = []
+    plan = []
+    for k in sorted(set(windows)):
+        plan.append((k, max((j for j in done if k % j == 0), default=None)))
+        done.append(k)
+    return plan
 
 
 def conv_window_sums(x: Tensor, windows: tuple[int, ...], channels: int) -> dict[int, Tensor]:
@@ -99,8 +109,7 @@ def conv_window_sums(x: Tensor, windows: tuple[int, ...], channels: int) -> dict
     window; any other a row then a column of ``k`` taps. Every output pixel adds the same taps in
     the same order wherever it sits, so tiles stay seamless."""
     out: dict[int, Tensor] = {}
-    for k in sorted(set(windows)):
-        j = max((j for j in out if k % j == 0), default=None)
+    for k, j in nesting(windows):
         src, m, d = (out[j], k // j, j) if j else (x, k, 1)
         row = torch.ones(channels, 1, 1, m, dtype=x.dtype)
         out[k] = F.conv2d(F.conv2d(src, row, dilation=(1, d), groups=channels), row.transpose(2, 3),

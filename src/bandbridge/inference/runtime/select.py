@@ -347,8 +347,8 @@ def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "aut
              ", cached for this model and machine") + (" (the cached choice was provisional)" if again else "")
     else:  # unmeasured: the candidates' fp32 (the gate judges only what it measured)
         record = None
-        ref = reference_pair(spec) if reference_pair(spec) in cands else \
-            next((c for c in cands if c[1] == "fp32"), cands[0])
+        ref = reference_pair(spec)
+        ref = ref if ref in cands else next((c for c in cands if c[1] == "fp32"), cands[0])
         note = f"{ref[0]} {ref[1]}" + (" (small job: the backend probe runs on jobs of 16 MPix or "
                                        "more, or `bandbridge bench`; unmeasured, so fp32)" if len(cands) > 1 else "")
     b, p = (record["backend"], record["precision"]) if record else ref
