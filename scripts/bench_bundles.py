@@ -98,7 +98,9 @@ def main() -> None:
         r = record["rows"][key]
         print(f"{key}: {r['backend']}, tiled {r['tiled_mpix_s']:.2f} MPix/s = {r['vs_reference']:.1f}× "
               f"the reference, peak RSS {r['rss_mb']}", flush=True)
-        record |= {"command": "python scripts/bench_bundles.py " + " ".join(sys.argv[1:]),
+        # the command that would measure every row now held (rows of earlier calls kept)
+        record |= {"command": "python scripts/bench_bundles.py " + " ".join(
+                       n if n in zoo_models() else f"runs/{n}" for n in record["rows"]),
                    "measured": datetime.date.today().isoformat(),
                    "cpu": f"{cpu_flags()[0]}, {'native bf16' if cpu_has_bf16() else 'no native bf16'}"}
         OUT.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")  # each model as it ends

@@ -59,3 +59,16 @@ def test_qgis_export_of_a_reflectance_model_is_refused_in_one_line(run_cli, tmp_
     code, _, err = run_cli("export", "rgb2nir-s2", "--format", "onnx", "--qgis", "-o", str(tmp_path / "e"))
     assert code == 2 and "--qgis" in err and "8-bit" in err and "Traceback" not in err
     assert not (tmp_path / "e").exists() or not any((tmp_path / "e").iterdir())
+
+
+@pytest.mark.parametrize("name", ["rgb2nir-photo", "rgb2thermal"])
+def test_every_8bit_translation_bundle_exports_for_qgis(run_cli, tmp_path, name):
+    """Issue 46: `export --qgis` works for every bundle Deepness can feed (8-bit RGB in, a
+    same-size band out): the U-Nets too, their graph running a tile in onnxruntime."""
+    code, _, err = run_cli("export", name, "--format", "onnx", "--qgis", "-o", str(tmp_path / "e"))
+    assert code == 0, err
+    sess = ort.InferenceSession(str(tmp_path / "e" / f"{name}-deepness.onnx"), providers=["CPUExecutionProvider"])
+    (inp,) = sess.get_inputs()
+    x = np.random.default_rng(0).random(inp.shape, dtype=np.float32)
+    y = sess.run(None, {inp.name: x})[0]
+    assert y.shape[-2:] == x.shape[-2:] and np.isfinite(y).all() and 0 <= y.min() and y.max() <= 1
