@@ -162,6 +162,12 @@ SCALINGS: dict[str, Scaling] = {
         "landsat_c2", 0.2 / 2.75e-5, 1 / 2.75e-5, clip=(0.2 / 2.75e-5, 1.2 / 2.75e-5),
         zero_is_nodata=True, units="surface reflectance", raw_dtype="uint16",
         doc="Landsat Collection 2 Level-2 surface reflectance: DN × 2.75e-5 − 0.2; 0 = nodata."),
+    "reflectance_10000_offset": Scaling(
+        "reflectance_10000_offset", 1000.0, 10000.0, clip=(1000.0, 11000.0), zero_is_nodata=True,
+        units="surface/TOA reflectance", raw_dtype="uint16",
+        doc="Sentinel-2 from processing baseline 04.00 (L1C and L2A since 25 January 2022): "
+            "reflectance = DN × 0.0001 − 0.1 (the products' ADD_OFFSET −1000, the GeoTIFF's scale "
+            "0.0001 and offset −0.1); 0 is nodata; clipped to [0, 1]."),
     "reflectance": Scaling(
         "reflectance", 0.0, 1.0, clip=(0.0, 1.0), units="reflectance", raw_dtype="float32",
         doc="Values already in reflectance units [0, 1] (e.g. eo-learn arrays); clipped."),
@@ -287,7 +293,7 @@ def find_role(bands: list[str], role: str) -> int | None:
 # What the stored values of a scaling mean: display-referred imagery, reflectance, SAR backscatter
 # (input detection refuses feeding one kind to a model of another).
 FAMILY = {"uint8": "8-bit imagery", "uint16": "8-bit imagery", "reflectance_10000": "reflectance",
-          "reflectance_1000": "reflectance", "reflectance": "reflectance", "sar_db": "SAR backscatter (dB)"}
+          "reflectance_1000": "reflectance", "reflectance_10000_offset": "reflectance", "reflectance": "reflectance", "sar_db": "SAR backscatter (dB)"}
 # Band roles of a file that names none, by its band count (NAIP's order for four).
 ROLES_BY_COUNT = {1: ("gray",), 3: ("red", "green", "blue"), 4: ("red", "green", "blue", "nir")}
 

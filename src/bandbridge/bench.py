@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bandbridge.bench_row import generator_gflop
+from bandbridge.progress import heartbeat
 
 
 def _in_subprocess(row: dict) -> dict:
@@ -123,7 +124,9 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
         if progress:
             progress(f"[{len(out) + 1}] {name} …")
         t0 = time.perf_counter()
-        res = _in_subprocess(row) | {"name": name, "kind": row["kind"]}
+        k = len(out) + 1
+        with heartbeat(progress, lambda s: f"[{k}] {name}: running, {s:.0f} s"):
+            res = _in_subprocess(row) | {"name": name, "kind": row["kind"]}
         if progress:
             said = f"{res['mpix_s']:.3f} MPix/s" if "mpix_s" in res else \
                 f"refused: {res['why']}" if res.get("status") == "refused" else res.get("choice", "done")

@@ -39,7 +39,8 @@ def format_rows(rows: list[dict]) -> str:
         lines.append(f"| {r['name']}{tiles} | {r.get('precision', '')} | {r['mpix_s']:.3f} | "
                      + (f"{r['vs_reference']:.2f}×" if "vs_reference" in r else "") + " | "
                      + (f"{r['vs_raw']:.0%}" if "vs_raw" in r else "") + " | "
-                     f"{r.get('gflop_s', float('nan')):.0f} | {r['rss_mb']:.0f} | "
+                     f"{r.get('gflop_s', float('nan')):.0f} | {r['rss_mb']:.0f}"
+                     + (f" (planned {r['planned_mb']:.0f})" if "planned_mb" in r else "") + " | "
                      + (f"{h['mae']:.5f}" if "mae" in h else "") + " | "
                      + (f"{h['ndvi_mae']:.4f}" if "ndvi_mae" in h else "") + " | "
                      + (f"{r['check']['mae']:.5f}" if "check" in r and not r["name"].startswith("reference")

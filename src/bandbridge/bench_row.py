@@ -72,12 +72,14 @@ def _backend(row: dict, spec):
 
 def _as_predict_plans(row: dict, spec, be) -> PredictOptions:
     """The options ``bandbridge predict`` plans for ``row["raster"]`` with backend ``be``: its
-    reading of the file and, for a large one, the tile memory allows (``grow_tiles``)."""
+    reading of the file and, for a large one, the tile memory allows (``grow_tiles``; the peak it
+    planned under is ``row["planned_bytes"]`` afterwards)."""
     from bandbridge.inference.core.predictor import PredictOptions
     from bandbridge.inference.jobs.job import grow_tiles, plan_predict
     with tempfile.TemporaryDirectory() as d:
         jobs, _ = plan_predict([row["raster"]], str(spec.folder), str(Path(d) / "out.tif"), PredictOptions())
     grow_tiles(jobs, {spec.folder: be}, row.get("threads"))
+    row["planned_bytes"] = jobs[0].planned_bytes
     return jobs[0].opts
 
 
@@ -120,8 +122,10 @@ def run_row(row: dict) -> dict:
         with tempfile.TemporaryDirectory() as d:
             st = predict_file(be, spec, row["raster"], Path(d) / "out.tif", opts)
         plan = plan_file(spec, Path(row["raster"]), opts)[2]
+        planned = row.get("planned_bytes")
         res |= {"mpix_s": st.mpix_per_s, "seconds": st.seconds, "mpix": st.megapixels,
                 "tiles": st.tiles, "rss_mb": _rss_mb(), "tile": [plan.tile_h, plan.tile_w],
+                **({"planned_mb": planned / 2**20} if planned else {}),
                 "computed": plan.n_tiles * plan.tile_h * plan.tile_w / (plan.height * plan.width)}
     if row.get("holdout"):
         with tempfile.TemporaryDirectory() as d:

@@ -26,6 +26,37 @@ from bandbridge.models.anchored import Anchored, legacy_keys
 
 WEIGHTS = "generator.safetensors"
 HASH_KEY = "weights_sha256"  # of generator.safetensors' bytes; checked on every load
+# of what builds the generator in model.yaml (sizes, task, the model block with the learner's
+# arguments) and the weights' hash: a learner block or size edited after saving is refused
+GEN_HASH_KEY = "generator_sha256"
+
+
+def generator_digest(meta: dict) -> str:
+    """The hash of everything in ``meta`` (a ``model.yaml`` mapping) that decides which code runs
+    on the weights: the channels, ``config.task``, ``config.model`` (generator, its learner's
+    arguments — kinds, windows, tree sizes —, guard) and ``weights_sha256``."""
+    import hashlib
+    import json
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    weights = meta.get(HASH_KEY)
+    part = {k: meta.get(k) for k in ("in_channels", "out_channels")} | {
+        HASH_KEY: weights.lower() if isinstance(weights, str) else weights,  # hex in either case
+        "task": cfg.get("task"), "model": cfg.get("model")}
+    text = json.dumps(part, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_generator_hash(path: Path, meta: dict) -> None:
+    """Refuse a ``model.yaml`` whose generator block or sizes changed since it was saved (bundles
+    saved before the key existed load unchecked)."""
+    want = meta.get(GEN_HASH_KEY)
+    if want is None:
+        return
+    if not (isinstance(want, str) and re.fullmatch(r"[0-9a-fA-F]{64}", want)) or \
+            generator_digest(meta) != want.lower():
+        raise BandbridgeError(f"{path}: its generator block, learner arguments or sizes do not match "
+                              f"{GEN_HASH_KEY} (edited or damaged since it was saved); copy the bundle "
+                              "again or re-export it")
 
 
 @dataclass
@@ -40,7 +71,7 @@ class Bundle:
         """``info`` without what :func:`save_bundle` writes itself: the ``**info`` to save a new
         generator with this bundle's metadata (baseline, guard, metrics, error model)."""
         return {k: v for k, v in self.info.items()
-                if k not in ("bandbridge_bundle", "in_channels", "out_channels", HASH_KEY, "runs_on")}
+                if k not in ("bandbridge_bundle", "in_channels", "out_channels", HASH_KEY, GEN_HASH_KEY, "runs_on")}
 
 
 def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_channels: int,
@@ -59,8 +90,10 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
     # without torch
     limited = runs_on(g.name, g.args, g.learner)
     meta = {"bandbridge_bundle": 1, "in_channels": in_channels, "out_channels": out_channels,
-            HASH_KEY: digest, **info, "runs_on": limited,
-            "config": cfg.model_dump(mode="json")}
+            HASH_KEY: digest, **{k: v for k, v in info.items() if k != GEN_HASH_KEY},
+            "runs_on": limited, "config": cfg.model_dump(mode="json")}
+    text = yaml.safe_dump(meta, sort_keys=False)
+    meta = {GEN_HASH_KEY: generator_digest(yaml.safe_load(text)), **meta}  # of what loading reads
     atomic_write_bytes(d / BUNDLE_META, yaml.safe_dump(meta, sort_keys=False).encode())
     return d
 
@@ -73,14 +106,27 @@ def load_bundle(path: str | Path) -> Bundle:
         raise BandbridgeError(f"{d}: not a model bundle (needs {BUNDLE_META} and {WEIGHTS}); pass a "
                               "run's model/best folder or an exported model")
     meta = read_meta(d / BUNDLE_META)
+    check_hash_format(d / BUNDLE_META, meta.get(HASH_KEY))
+    check_generator_hash(d / BUNDLE_META, meta)  # before any module is built from it
     cfg = read_spec(d).config
     g = cfg.model.generator
     gen = build_from(g, meta["in_channels"], meta["out_channels"], cfg.task.scale)
     load_weights(gen, d / WEIGHTS)  # unreadable or misfit weights are named first
     check_weights_hash(d / WEIGHTS, meta.get(HASH_KEY))
+    for m in gen.modules():  # parts that reach native code (tree text) are checked as data
+        check = getattr(m, "check_data", None)
+        if check is not None:
+            check(str(d / WEIGHTS))
     gen.eval()
     info = {k: v for k, v in meta.items() if k != "config"}
     return Bundle(gen, cfg, meta["in_channels"], meta["out_channels"], info)
+
+
+def check_hash_format(meta: Path, expected: object) -> None:
+    """Refuse a ``weights_sha256`` that is not 64 hex digits (absent: an older bundle, allowed)."""
+    if expected is not None and not (isinstance(expected, str) and re.fullmatch(r"[0-9a-fA-F]{64}", expected)):
+        raise BandbridgeError(f"{meta}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
+                              "copy it again or re-export it")
 
 
 def check_weights_hash(path: Path, expected: object) -> None:
@@ -88,10 +134,7 @@ def check_weights_hash(path: Path, expected: object) -> None:
     altered after saving). A bundle without the key (saved before it existed) loads unchecked."""
     if expected is None:
         return
-    meta = path.parent / BUNDLE_META
-    if not (isinstance(expected, str) and re.fullmatch(r"[0-9a-fA-F]{64}", expected)):
-        raise BandbridgeError(f"{meta}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
-                              "copy it again or re-export it")
+    check_hash_format(path.parent / BUNDLE_META, expected)
     if sha256_file(path) != expected.lower():  # hex is hex in either case
         raise BandbridgeError(f"{path}: its bytes do not match {HASH_KEY} in {BUNDLE_META} (damaged or "
                               "altered since it was saved); copy the bundle again or re-export it")
@@ -103,6 +146,8 @@ def edit_meta(folder: str | Path, edit: Callable[[dict], None]) -> None:
     path = Path(folder) / BUNDLE_META
     meta = read_meta(path)
     edit(meta)
+    if GEN_HASH_KEY in meta:  # this tool's own edit (a guard, a name): the hash follows it
+        meta[GEN_HASH_KEY] = generator_digest(meta)
     atomic_write_bytes(path, yaml.safe_dump(meta, sort_keys=False).encode())
 
 
@@ -112,18 +157,22 @@ def rename_bundle(folder: str | Path, name: str) -> None:
 
 
 def stamp_weights_hash(folder: str | Path) -> str:
-    """Write the hash of ``folder``'s weights into its ``model.yaml`` (a line after
-    ``bandbridge_bundle:``, replacing an earlier one; the rest of the file and the weights are
-    untouched). For bundles saved before the hash existed."""
+    """Write the hash of ``folder``'s weights and of its generator block (``generator_sha256``)
+    into its ``model.yaml`` (lines after ``bandbridge_bundle:``, replacing earlier ones; the rest
+    of the file and the weights are untouched). For bundles saved before the hashes existed."""
     d = Path(folder)
     digest = sha256_file(d / WEIGHTS)
     lines = [ln for ln in (d / BUNDLE_META).read_text().splitlines(keepends=True)
              if not ln.startswith(f"{HASH_KEY}:")]
     at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("bandbridge_bundle:")), 0)
     lines.insert(at, f"{HASH_KEY}: {digest}\n")
+    lines = [ln for ln in lines if not ln.startswith(f"{GEN_HASH_KEY}:")]
+    meta = yaml.safe_load("".join(lines))
+    lines.insert(at + 1, f"{GEN_HASH_KEY}: {generator_digest(meta)}\n")
     atomic_write_bytes(d / BUNDLE_META, "".join(lines).encode())
-    if read_meta(d / BUNDLE_META).get(HASH_KEY) != digest:
-        raise BandbridgeError(f"{d / BUNDLE_META}: the hash line did not read back; check the file")
+    back = read_meta(d / BUNDLE_META)
+    if back.get(HASH_KEY) != digest or back.get(GEN_HASH_KEY) != generator_digest(back):
+        raise BandbridgeError(f"{d / BUNDLE_META}: the hash lines did not read back; check the file")
     return digest
 
 

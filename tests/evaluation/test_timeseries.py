@@ -21,9 +21,11 @@ def test_dates_from_names():
         file_date(Path("scene.tif"))
 
 
-def test_timeseries_csv_png_and_region(run_cli, tmp_path):
+def test_timeseries_csv_png_and_region(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("bandbridge.cli.progress.DELAY", 0.0)  # progress lines at once, on tiny inputs
     code, out, err = run_cli("timeseries", str(FOLDER), "-m", "rgb2nir", "-o", str(tmp_path / "all"))
     assert code == 0, err
+    assert "predicting 4 dates: 0/4" in err and "predicting 4 dates: 4/4 done in" in err, err  # progress
     rows = list(csv.DictReader((tmp_path / "all" / "ndvi_timeseries.csv").open()))
     assert [r["date"] for r in rows] == ["2009-08-18", "2012-07-31", "2018-07-16", "2020-08-31"]
     for r in rows:

@@ -91,6 +91,9 @@ def test_adapt_takes_folders_of_rgb_and_nir_files_and_file_pairs(run_cli, tmp_pa
         assert "refitted on 65536 of 65536" in stdout  # every pixel of the 256² pair was read
     code, _, err = run_cli("adapt", "-m", "rgb2nir-naip", str(rgb), "-o", str(tmp_path / "x"))
     one_line(code, err, "holds no nir band")
+    code, _, err = run_cli("adapt", "-m", "rgb2nir-naip", str(rgb), "--target-bands", "swir",
+                           "-o", str(tmp_path / "x"))
+    one_line(code, err, "holds no swir band")  # the band asked for, not the model's
     colon = tmp_path / "a:b.tif"  # a file whose name holds ':' is one FILE
     shutil.copy(DATE, colon)
     code, _, err = run_cli("adapt", "-m", "rgb2nir-naip", str(colon), "-o", str(tmp_path / "c"),

@@ -355,6 +355,7 @@ def test_torch_bf16_runs_and_the_gate_judges_it_on_a_real_tile():
 
 
 def test_predict_says_its_backend_before_the_work_and_its_wall_time(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("bandbridge.cli.progress.DELAY", 0.0)  # progress lines at once, on tiny inputs
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "cache"))
     from bandbridge.inference.jobs import job
     monkeypatch.setattr(job, "PROBE_MPIX", 0.0)
@@ -367,6 +368,8 @@ def test_predict_says_its_backend_before_the_work_and_its_wall_time(run_cli, tmp
     i_file = next(i for i, l in enumerate(lines) if l.startswith(str(tmp_path / "a.tif")))
     assert i_probe < i_backend < i_file and "measured now" in lines[i_backend]
     assert "wall time" in lines[-1] and "1 file(s)" in lines[-1]
+    # the tiles counted on stderr (a pipe: plain lines), the first before any tile ran (issue 48)
+    assert f"{NAIP.name}, tiles: 0/" in err and f"{NAIP.name}, tiles: " in err.split("done in")[0], err
     # The second job (a small one: no probe) reuses the choice and says when it was measured.
     monkeypatch.setattr(job, "PROBE_MPIX", 1e9)
     code, out, _ = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "b.tif"))

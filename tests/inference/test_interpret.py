@@ -94,7 +94,13 @@ def test_palette_gray_alpha_cmyk_and_16_bit_images(tmp_path, rgb):
     la.save(tmp_path / "la.png")
     look = look_at(tmp_path / "la.png")
     assert look.roles == ["gray", "alpha"]
-    r = interpret(tmp_path / "la.png", read_spec(ZOO["rgb2nir-naip"]))
+    # a gray image for a model made from colour: refused in one line naming the flag (issue 47)
+    with pytest.raises(BandbridgeError, match=r"la.png: one band, but rgb2nir-naip takes 3 \(red, green, "
+                                              r"blue\) and was made from colour images.*--bands 0,0,0"):
+        interpret(tmp_path / "la.png", read_spec(ZOO["rgb2nir-naip"]))
+    r = interpret(tmp_path / "la.png", read_spec(ZOO["rgb2nir-naip"]), Overrides(bands=[0, 0, 0]))
+    assert r.bands == [0, 0, 0]  # the user said so
+    r = interpret(tmp_path / "la.png", read_spec(ZOO["rgb2thermal"]))  # trained on gray TNO pairs too
     assert r.bands == [0, 0, 0] and "the gray band as red, green, blue" in r.note
     g = read_raster(tmp_path / "la.png", SCALINGS["uint8"], [0])
     assert not g.mask[:, :128].any() and g.mask[:, 128:].all()  # transparent = no data

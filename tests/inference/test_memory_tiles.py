@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.predictor import forward_px, strip_bytes_per_px
 from bandbridge.inference.core.tiling import plan_tiles, tile_for_memory
@@ -26,7 +27,12 @@ def test_tile_for_memory_takes_the_largest_tile_whose_forward_and_strips_fit():
     need = lambda t, block: 127 * t * t + 71 * t * block
     assert need(2176, 2176) <= 1.0e9 < need(2304, 2304)
     assert tile_for_memory(2048, 128, 128, 1.0e9, 127, 71, 4096, 20000, forward_px) == 2176
-    assert tile_for_memory(2048, 128, 128, 0.5e9, 127, 71, 4096, 20000, forward_px) == 2048  # none fits: the model's
+    # the model's own 2048² does not fit in 0.5 GB: a smaller tile does (a tight container);
+    # nothing fits in 1 MB, not even the smallest tile that advances past the overlap (256²)
+    assert need(2048, 4096) > 0.5e9
+    small = tile_for_memory(2048, 128, 128, 0.5e9, 127, 71, 4096, 20000, forward_px)
+    assert small < 2048 and small % 128 == 0
+    assert tile_for_memory(2048, 128, 128, 1e6, 127, 71, 4096, 20000, forward_px) is None
     assert tile_for_memory(2048, 128, 128, 1e12, 127, 71, 4096, 20000, forward_px) == 4096  # the cap
     # a narrow raster holds less strip: the same budget allows more
     assert tile_for_memory(2048, 128, 128, 1.0e9, 127, 71, 4096, 1000, forward_px) > 2176
@@ -76,15 +82,30 @@ def test_a_large_job_without_tile_gets_the_largest_that_fits(monkeypatch, tmp_pa
     assert "127 B a pixel" in lines[0] and "--tile" in lines[0]
 
 
-@pytest.mark.parametrize("case", ["small job", "--tile given", "little memory", "not measurable"])
+def test_little_memory_shrinks_the_tile_and_none_refuses_the_job_before_any_output(monkeypatch, tmp_path):
+    # 1 GB available (a 900 MB cgroup's worth): half of it is all a job may take, and the model's
+    # own 2048² tiles need 1.1 GB; the OOM kill the issue met becomes smaller tiles
+    jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1_000_000_000)
+    lines = job_mod.grow_tiles(jobs, runs)
+    assert jobs[0].opts.tile < 2048 and f"tiles down to {jobs[0].opts.tile}² for rgb2thermal" in lines[0], lines
+    assert "its own tile would not fit" in lines[0] and "planned under 0.90 GB peak" in lines[0], lines
+    jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
+    monkeypatch.setattr(memory, "available_bytes", lambda: 20_000_000)
+    with pytest.raises(BandbridgeError, match=r"rgb2thermal on torch fp32 needs about .* GB even at "
+                                              r"256² tiles, and this process may take .*free memory"):
+        job_mod.grow_tiles(jobs, runs)
+    assert not (tmp_path / "out.tif").exists()
+
+
+@pytest.mark.parametrize("case", ["small job", "--tile given", "not measurable"])
 def test_the_tile_stays_where_memory_or_the_user_says_so(monkeypatch, tmp_path, case):
     size, tile = ((1000, 1000), None) if case == "small job" else ((8192, 8192), 1024 if case == "--tile given" else None)
     jobs, runs = _jobs(monkeypatch, tmp_path, size, tile)
-    if case == "little memory":  # 1 GB free: half of it is all a job may take
-        monkeypatch.setattr(memory, "available_bytes", lambda: 1_000_000_000)
     if case == "not measurable":
         monkeypatch.setattr(memory, "bytes_per_px", lambda spec, be, threads=None: None)
-    assert job_mod.grow_tiles(jobs, runs) == [] and jobs[0].opts.tile == tile
+    lines = job_mod.grow_tiles(jobs, runs)
+    assert jobs[0].opts.tile == tile and lines == [], lines
 
 
 def test_strip_memory_counts_inputs_and_outputs_per_pixel():
@@ -114,3 +135,29 @@ def test_measure_is_the_peak_rise_of_one_forward(monkeypatch):
             forgotten.append(shape)
     assert memory.measure_bytes_per_px(Fake(), spec) == pytest.approx(128.0)
     assert forgotten == [(1, 3, 1024, 1024)]  # the runtime's request for that shape is released
+
+
+def _cgroup(root, files: dict) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def test_memory_counts_the_cgroup_limit_not_the_hosts_free_memory(tmp_path):
+    # cgroup v2: 900 MB limit, 600 MB charged of which 100 MB inactive file cache (dropped first)
+    v2 = tmp_path / "v2"
+    _cgroup(v2, {"job/memory.max": "900000000\n", "job/memory.current": "600000000\n",
+                 "job/memory.stat": "anon 500000000\ninactive_file 100000000\n",
+                 "memory.max": "max\n", "memory.current": "7000000000\n"})
+    assert memory.cgroup_room("0::/job\n", v2) == 400_000_000
+    # cgroup v1, the limit on a parent; the child unlimited (2^63 rounded to pages)
+    v1 = tmp_path / "v1"
+    _cgroup(v1, {"memory/a/memory.limit_in_bytes": "1000000000", "memory/a/memory.usage_in_bytes": "250000000",
+                 "memory/a/b/memory.limit_in_bytes": "9223372036854771712",
+                 "memory/a/b/memory.usage_in_bytes": "250000000"})
+    assert memory.cgroup_room("4:memory:/a/b\n1:cpu:/\n", v1) == 750_000_000
+    # no limit anywhere (this sandbox's case), or no cgroup files at all: None
+    _cgroup(tmp_path / "none", {"memory/memory.limit_in_bytes": "9223372036854771712",
+                                "memory/memory.usage_in_bytes": "1"})
+    assert memory.cgroup_room("4:memory:/x\n", tmp_path / "none") is None
+    assert memory.cgroup_room("0::/\n", tmp_path / "missing") is None

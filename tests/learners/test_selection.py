@@ -132,8 +132,11 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
     bundle = learner_bundle(tmp_path / "gbm", fitted, net, generator)
     g = load_bundle(bundle).generator
     trees = g.parts[0] if kind == "blend" else g.learner if kind == "anchored" else g
-    assert trees.kind == "gbm" and trees.tree_texts() == (
-        fitted.parts[0].trees_ if kind == "blend" else fitted.trees_)
+    from bandbridge.learners.tree_text import checked_tree_text
+    fitted_trees = fitted.parts[0].trees_ if kind == "blend" else fitted.trees_
+    n = trees.features.out_channels  # what LightGBM is given: the fitted text, checked (its header's
+    assert trees.kind == "gbm" and trees.tree_texts() == [  # tree_sizes and trailing sections dropped)
+        checked_tree_text(t.encode(), n, "fitted") for t in fitted_trees]
     spec = read_spec(bundle)
     assert spec.runs_on == {"gbm": ["fp32", "onnx", "torch"]} and spec.halo == 22
     assert spec.limited == spec.runs_on  # recorded in model.yaml: read without torch
@@ -309,3 +312,28 @@ def test_a_cheaper_candidate_within_the_folds_noise_wins_and_says_what_was_trade
     few = {k: v[:NOISE_FOLDS - 1] for k, v in per_fold.items()}
     few["linear"] = [0.095, 0.125]
     assert cheaper_within_noise("mlp-context", list(few), few, oof, costs)[0] == "mlp-context"
+
+
+def test_checks_that_need_no_learner_run_before_the_search(run_cli, tmp_path, monkeypatch):
+    """Refusals before work (issue 47 point 8): an --init-from that does not fit is refused
+    before the learner search (it came after 212 s), and the search is bounded by
+    train.max_minutes as well as train.learner_minutes."""
+    from conftest import TINY
+    from bandbridge.workflows import learner_anchor
+    budgets = []
+
+    from bandbridge.errors import BandbridgeError
+
+    def search(cfg, train, budget_s, blind=None):
+        budgets.append(budget_s)
+        raise BandbridgeError("the learner search ran (stopped here by the test)")
+    monkeypatch.setattr(learner_anchor, "fit_learner_anchor", search)
+    sets = sum([["--set", s] for s in [o for o in TINY if "learner_minutes" not in o]
+                + ["train.max_epochs=1", "model.generator.learner=select"]], [])
+    code, _, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE), "--runs",
+                           str(tmp_path / "runs"), "--init-from", "sr-x2", *sets)
+    assert code == 2 and "does not fit this model" in err and not budgets, err
+    code, _, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE), "--runs",
+                           str(tmp_path / "runs2"), *sets, "--set", "train.max_minutes=0.05",
+                           "--set", "train.learner_minutes=5")
+    assert code == 2 and budgets == [pytest.approx(1.5)], (budgets, err)  # half of 0.05 min, not 5 min

@@ -25,7 +25,8 @@ def bold_row(card: str) -> str:
     return bold[0]
 
 
-def test_adapt_one_image_keeps_a_simple_learner_and_writes_a_bundle_predict_takes(run_cli, tmp_path):
+def test_adapt_one_image_keeps_a_simple_learner_and_writes_a_bundle_predict_takes(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("bandbridge.cli.progress.DELAY", 0.0)  # progress lines at once, on tiny inputs
     # one pair, one group: held-out blocks of it cannot show how a fit carries to other scenes,
     # so only the constant or the linear map may be kept (or the model as it was)
     out = tmp_path / "naip-adapted"
@@ -33,6 +34,9 @@ def test_adapt_one_image_keeps_a_simple_learner_and_writes_a_bundle_predict_take
                                 "--minutes", "0.5")
     assert code == 0, err
     assert {"MODEL_CARD.md", "generator.safetensors", "model.yaml"} <= {p.name for p in out.iterdir()}
+    # progress on stderr (a pipe here: plain lines), the fits counted as they run (issue 48)
+    assert "the model as it was, on 1 pair(s): 0/1" in err and "fitting 2 candidates on " in err, err
+    assert "refitting " in err and "done in" in err, err
     card = (out / "MODEL_CARD.md").read_text()
     for row in ("zero-shot (rgb2nir-naip)", "linear map", "constant", "--within-scene",
                 "so only they were fitted", "would also try the context ridge (best penalty)"):

@@ -71,7 +71,8 @@ def test_training_sources_keep_only_their_val_items_out_and_held_out_sources_are
 
 
 @needs_shared
-def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp_path):
+def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("bandbridge.cli.progress.DELAY", 0.0)  # progress lines at once
     out = tmp_path / "loso"
     args = ["loso", "--preset", "rgb2nir-pix2pix-cpu", "--recipes", "s2_eolearn,s2_sen12mscr,s2_riotilerpds",
             "--fold", "eo=s2_eolearn", "--fold", "l1c->l2a=s2_eolearn,s2_sen12mscr>s2_riotilerpds",
@@ -83,6 +84,8 @@ def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp
     code, stdout, err = run_cli(*args)                 # the same command again resumes
     assert code == 0, err
     assert "fold eo: kept from" in stdout and "fold l1c->l2a: kept" not in stdout
+    assert "leave-one-source-out, 2 folds (each trains, then scores): 0/2" in err, err  # progress (issue 48)
+    assert "leave-one-source-out, 2 folds (each trains, then scores): 2/2 done in" in err, err
     assert len(list((out / "runs").glob("*-loso-eo/*"))) == 1  # the finished fold is not re-trained
     s = json.loads((out / "loso.json").read_text())
     assert [f["fold"] for f in s["folds"]] == ["eo", "l1c->l2a"]

@@ -69,8 +69,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")) -> None:
+                                          help="print the version and exit"),
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars or lines on "
+                                        "stderr (results, warnings and errors still print)")) -> None:
     """Translate imagery across sensors: NIR from RGB, optical from SAR, thermal from RGB, super-resolution."""
+    from bandbridge.cli import progress
+    progress.QUIET = quiet
 
 
 def fail(message: str) -> None:

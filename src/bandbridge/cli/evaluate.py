@@ -11,6 +11,7 @@ import typer
 
 from bandbridge.cli.app import fail, out
 from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
+from bandbridge.cli.progress import bars
 
 
 def evaluate(
@@ -29,8 +30,8 @@ def evaluate(
         p = Path(model)
         base = p / "eval" if (p / "model").is_dir() else Path("runs") / "eval" / p.name
         out_dir = str(base / "recipes" / "+".join(recipe) / split if recipe else base / split)
-    with quiet_libraries():
-        res = run(model, data, split, recipe or None, out_dir, fid_weights)
+    with quiet_libraries(), bars() as add:
+        res = run(model, data, split, recipe or None, out_dir, fid_weights, progress=add)
     for line in res.summary["protocol"]["inputs"]:
         out.print(line, highlight=False)
     typer.echo(res.table)
@@ -133,9 +134,10 @@ def timeseries(
         region = Region(box, geom, wgs84)
     from bandbridge.inference.core.interpret import check_scaling_flags
     check_scaling_flags(scaling, vmin, vmax)
-    rows = ndvi_timeseries(model, _inputs(inputs), output, region,
-                           overrides(bands, band_names, scaling, vmin, vmax), overwrite,
-                           lambda note: out.print(note, highlight=False))
+    with bars() as add:
+        rows = ndvi_timeseries(model, _inputs(inputs), output, region,
+                               overrides(bands, band_names, scaling, vmin, vmax), overwrite,
+                               lambda note: out.print(note, highlight=False), progress=add)
     typer.echo("date        pixels    NDVI synthetic  NDVI real")
     for r in rows:
         typer.echo(f"{r['date']}  {r['pixels']:8d}  {r['ndvi_synthetic']:+.3f}          {r['ndvi_real']:+.3f}")

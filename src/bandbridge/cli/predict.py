@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
 
 from bandbridge.cli.app import err, out
 from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
+from bandbridge.cli.progress import bars
 
 Inputs = Annotated[list[str], typer.Argument(help="files, folders or globs (GeoTIFF, PNG, JPEG, GIF, TIFF, .npy)")]
 Model = Annotated[str, typer.Option("--model", "-m", help="run folder, model bundle or ONNX export")]
@@ -52,11 +52,12 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
     cluster = Cluster(workers=workers, scheduler=scheduler, retries=retries, strips=strips, summary=summary)
     done = run(inputs, model, output, opts, overrides(bands, band_names, scaling, vmin, vmax), overwrite=overwrite,
                backend=backend, precision=precision, threads=threads, compile=compile_, cluster=cluster, stac=stac,
-               say=lambda line: out.print(line, highlight=False), bar=lambda: _bar(rate=not cluster.used))
+               say=lambda line: out.print(line, highlight=False), bar=lambda: bars(unit=None if cluster.used else "tiles"))
     if not cluster.used:
-        mpix, wall = sum(r["mpix"] for r in done.rows), done.seconds
+        from bandbridge.machine import process_seconds
+        mpix, wall = sum(r["mpix"] for r in done.rows), process_seconds()  # the process's, as `time` says
         out.print(f"{len(done.rows)} file(s), {mpix:.2f} MPix in {wall:.1f} s wall time ({mpix / max(wall, 1e-9):.2f} "
-                  "MPix/s; model loading, the check sample and any backend probe included)", highlight=False)
+                  "MPix/s; start-up, model loading, the check sample and any backend probe included)", highlight=False)
         return
     bad = [r for r in done.rows if r["status"] != "ok"]
     for r in bad:  # the reason usually names the file already
@@ -66,25 +67,3 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
               (f"; tracebacks and Dask log: {done.log}" if done.log.exists() else ""), highlight=False)
     if bad:
         raise typer.Exit(1)
-
-
-@contextmanager
-def _bar(rate: bool):
-    """The progress bars (on stderr, gone when done): ``add(what, total)`` → ``advance(k=1)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  *([_rate_column()] if rate else []), TimeRemainingColumn(), console=err, transient=True) as bar:
-        def add(what: str, total: int):
-            task = bar.add_task(what, total=total)
-            return lambda k=1: bar.advance(task, k)
-        yield add
-
-
-def _rate_column():
-    from rich.progress import ProgressColumn
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task) -> Text:
-            return Text(f"{task.speed:.1f} tiles/s" if task.speed else "… tiles/s")
-    return RateColumn()

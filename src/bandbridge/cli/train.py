@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from bandbridge.cli.app import fail, out
+from bandbridge.cli.progress import bars
 
 
 def train(
@@ -67,7 +68,8 @@ def loso(
             if given:
                 fail(f"{flag} trains leave-one-source-out folds; --shots adapts --model instead: "
                      f"drop {flag} or --shots")
-        summary = run_shots(model, names, shots, out_dir, data, minutes)
+        with bars() as add:
+            summary = run_shots(model, names, shots, out_dir, data, minutes, progress=add)
         typer.echo((Path(out_dir) / "shots.md").read_text())
         if not any(f["methods"] for f in summary["folds"]):
             fail(f"--shots: no source was scored (see {Path(out_dir) / 'shots.md'}); check --data "
@@ -78,7 +80,8 @@ def loso(
     if not preset:
         fail("--preset: give the preset every fold trains (or --shots K with --model)")
     from bandbridge.workflows.loso import run_loso
-    summary = run_loso(preset, names, out_dir, data, set_, fold)
+    with bars() as add:
+        summary = run_loso(preset, names, out_dir, data, set_, fold, progress=add)
     typer.echo((Path(out_dir) / "loso.md").read_text())
     out.print(f"{len(summary['folds'])} folds written to {out_dir}")
 
@@ -103,9 +106,10 @@ def adapt(
         return None if b is None else [int(v) if v.strip().isdigit() else v.strip() for v in b.split(",")]
     common = {"scaling": scaling, "sensor": sensor}
     names = None if band_names is None else [v.strip() for v in band_names.split(",")]
-    res = run(model, pairs, output, minutes, region, overwrite, bands={
-        "input": {"bands": sel(bands), "band_names": names, **common},
-        "target": {"bands": sel(target_bands), **common}},
-        within_scene=within_scene)
+    with bars() as add:
+        res = run(model, pairs, output, minutes, region, overwrite, bands={
+            "input": {"bands": sel(bands), "band_names": names, **common},
+            "target": {"bands": sel(target_bands), **common}},
+            within_scene=within_scene, progress=add, say=lambda line: out.print(line, highlight=False))
     typer.echo(res["card"])
     out.print(f"adapted model written to {output} (its MODEL_CARD.md holds this table)")

@@ -14,6 +14,8 @@ import numpy as np
 from bandbridge.bands import SCALINGS, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.data.formats import open_raster
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import safe_name
+from bandbridge.inference.core.confidence import FLAT_NOTE
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
@@ -194,7 +196,9 @@ class Translator:
         reading = interpret(path, spec, ov, look)
         ndvi = is_single_nir(spec.target_names) and find_role(reading.names, "red") is not None
         dtype = resolve_dtype("auto", spec.target)
-        out = workdir / f"{path.stem}_{name}.tif"
+        # a calibrated model's download says so (its bundle's name: "rgb2nir-s2-adapted-…"), not
+        # the base model's; a bundle's name is data, so it goes through safe_name
+        out = workdir / f"{path.stem}_{safe_name(spec.name, 'calibrated') if model else name}.tif"
         conf = bool(spec.confidence)  # `predict --confidence`, for every model that can
         stats = predict_file(be, spec, path, out, reading.apply(PredictOptions(
             dtype=dtype, cog=True, indices=("ndvi",) if ndvi else (), confidence=conf)))
@@ -204,7 +208,7 @@ class Translator:
         if ndvi:
             res.ndvi = Panel(render_index(read_index(stats.extra_outputs[0])),
                              "NDVI of the synthetic NIR (−1…+1)")
-        if conf:
+        if conf and not any(n.startswith(FLAT_NOTE) for n in stats.notes):  # a flat map is a note, not a panel
             err = next(p for p in stats.extra_outputs if p.name.endswith("_error.tif"))
             units = physical_note(spec.target, dtype, difference=True)  # in the output's stored units
             res.error = Panel(render_error(read_index(err), units),

@@ -25,6 +25,7 @@ from bandbridge.data.datasets import LoadedPair
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners.baselines import fit_baselines
 from bandbridge.metrics import band_metrics, sr_metrics
+from bandbridge.progress import Progress, steps
 
 LOWER_IS_BETTER = ("mae", "rmse", "sam_deg", "fid", "kid")
 
@@ -68,15 +69,17 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
              recipes: list[str] | None = None, out_dir: str | Path | None = None,
              fid_weights: str | None = None, keep_samples: int = 4,
              others: dict[str, str | Path] | None = None,
-             with_baselines: bool = True) -> EvalResult:
+             with_baselines: bool = True, progress: Progress | None = None) -> EvalResult:
     """Score ``model`` (and ``others``: more models by name, e.g. the zero-shot model an
     adaptation started from) with its baselines (unless ``with_baselines`` is False: models
-    only) on ``split``."""
+    only) on ``split``; ``progress`` counts the baseline fits and the images scored."""
     bundle: Bundle = load_model(model)
     train_cfg = with_data(bundle.config, data_root, None)
     eval_cfg = with_data(bundle.config, data_root, recipes)
     task, scale = train_cfg.task.kind, train_cfg.task.scale
+    read = steps(progress, f"reading the {split} split", 1)  # a line at once: reading can take a while
     pairs = PairedDataModule(eval_cfg).load_split(split)
+    read()
     if not pairs:
         raise BandbridgeError(f"the '{split}' split of the evaluation data is empty; choose "
                               "--split train/val/test or other --recipe data")
@@ -93,16 +96,20 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     seen = [check_declared(p.item.input_path, p.source.input, name) for name, p in firsts.items()]
     # Per-pixel baselines are fitted on the training split; SR's (bicubic, nearest) need nothing.
     fitted = task == "translation" and with_baselines
+    fitted_one = steps(progress, "reading the training split and fitting the baselines on it", 1) \
+        if with_baselines else (lambda k=1: None)
     train_dm = PairedDataModule(train_cfg)
     train_pairs = train_dm.load_split("train") if fitted else []
     val_pairs = train_dm.load_split("val") if fitted else []
     baselines = fit_baselines(task, scale, train_pairs, val_pairs) \
         if with_baselines and (train_pairs or task != "translation") else []
+    fitted_one()
     models = {"model": bundle, **{name: load_model(m) for name, m in (others or {}).items()}}
     for b in models.values():
         b.generator.eval()
     rows, samples = [], []
     fid_pairs: dict[str, list] = {}
+    scored = steps(progress, f"scoring the {split} split's images", len(pairs))
     for k, pair in enumerate(pairs):
         preds = {name: predict_whole(b, pair) for name, b in models.items()}
         for b in baselines:
@@ -113,6 +120,7 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
             fid_pairs.setdefault(method, []).append(pred)
         if k < keep_samples:
             samples.append({"pair": pair, "preds": preds})
+        scored()
     methods = list(dict.fromkeys(r["method"] for r in rows))
     summary = summarize(rows, methods)
     if fid_weights is not None:

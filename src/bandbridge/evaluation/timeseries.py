@@ -27,6 +27,7 @@ from bandbridge.inference.core.interpret import Overrides, interpret
 from bandbridge.inference.core.look import look_at
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from bandbridge.inference.core.route import route_model
+from bandbridge.progress import Progress, steps
 from bandbridge.spec import read_spec
 
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})-?(\d{2})-?(\d{2})(?!\d)")
@@ -79,9 +80,10 @@ class Region:
 
 def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: Region | None = None,
                     ov: Overrides = Overrides(), overwrite: bool = False,
-                    notes: Callable[[str], None] | None = None) -> list[dict]:
+                    notes: Callable[[str], None] | None = None,
+                    progress: Progress | None = None) -> list[dict]:
     """Mean NDVI per date (synthetic, and real where the file has NIR); every file's reading is
-    decided (and ``notes`` told) before any prediction."""
+    decided (and ``notes`` told) before any prediction; ``progress`` counts the dates done."""
     out = Path(out_dir)
     csv_path, png_path = out / "ndvi_timeseries.csv", out / "ndvi_timeseries.png"
     for p in (csv_path, png_path):
@@ -104,6 +106,7 @@ def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: 
         plans.append((f, spec, reading, red_i, look))
     backends: dict = {}
     rows = []
+    dated = steps(progress, f"predicting {len(plans)} dates", len(plans))
     for f, spec, reading, red_i, look in plans:
         be = backends.setdefault(spec.folder, make_backend(spec))
         with tempfile.TemporaryDirectory() as d:
@@ -127,6 +130,7 @@ def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: 
             mr = m & real.mask
             row["ndvi_real"] = float(ndvi(red, real.data[0])[mr].mean())
         rows.append(row)
+        dated()
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()

@@ -18,7 +18,9 @@ from torch import Tensor
 
 from pydantic import Field
 
+from bandbridge.errors import BandbridgeError
 from bandbridge.learners.base import Learner, LearnerArgs, LearnerModule, traced
+from bandbridge.learners.tree_text import booster, checked_tree_text
 
 PARAMS = dict(n_estimators=200, learning_rate=0.08, num_leaves=31, min_child_samples=20, max_bin=127,
               subsample=1.0, colsample_bytree=1.0, reg_lambda=0.0)
@@ -59,18 +61,27 @@ class TreesModule(LearnerModule):
         self.trees = torch.frombuffer(bytearray(b"".join(raw)), dtype=torch.uint8).clone()
         self._boosters = None
 
-    def tree_texts(self) -> list[str]:
-        """The LightGBM text models held in ``trees``, one per target band."""
+    def tree_texts(self, where: str = "the gbm learner") -> list[str]:
+        """The LightGBM text models held in ``trees``, one per target band, each checked by the
+        project's own parser (``tree_text.py``) before LightGBM sees it; ``where`` names the
+        bundle in a refusal."""
         raw, out, at = self.trees.numpy().tobytes(), [], 0
-        for n in self.gbm_bytes:
-            out.append(raw[at:at + n].decode())
+        if sum(self.gbm_bytes) != len(raw):
+            raise BandbridgeError(f"{where}: gbm_bytes add up to {sum(self.gbm_bytes)} bytes, the "
+                                  f"trees hold {len(raw)}; the bundle is damaged: copy it again")
+        for k, n in enumerate(self.gbm_bytes):
+            out.append(checked_tree_text(raw[at:at + n], self.features.out_channels,
+                                         f"{where}, band {k}"))
             at += n
         return out
 
+    def check_data(self, where: str) -> None:
+        """Refuse trees that are not a model this project wrote, before anything runs them."""
+        self._boosters = [booster(t, f"{where}, band {k}") for k, t in enumerate(self.tree_texts(where))]
+
     def boosters(self) -> list:
         if self._boosters is None:
-            import lightgbm as lgb
-            self._boosters = [lgb.Booster(model_str=t) for t in self.tree_texts()]
+            self._boosters = [booster(t, f"the gbm learner, band {k}") for k, t in enumerate(self.tree_texts())]
         return self._boosters
 
     def on_features(self, f: Tensor) -> Tensor:

@@ -34,6 +34,7 @@ from bandbridge.learners.blend import Blend
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
 from bandbridge.learners.record import LearnerRecord
 from bandbridge.learners.registry import candidates as default_candidates, runs_on
+from bandbridge.progress import Progress, steps
 
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
 # The one thread policy of every fit the core makes (adapt from the CLI and the web page, `loso
@@ -103,14 +104,16 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
            allowed: tuple[str, ...] | None = None, budget_s: float | None = None,
            k: int = FOLDS, seed: int = 0, folds: list[Fold] | None = None,
            eligible: tuple[str, ...] | None = None, rule: str = "pooled",
-           fit_pixels: int | None = FIT_PIXELS, refit_on: np.ndarray | None = None) -> Selection:
+           fit_pixels: int | None = FIT_PIXELS, refit_on: np.ndarray | None = None,
+           progress: Progress | None = None) -> Selection:
     """Cross-validate ``candidates`` (configured learners, default ``registry.candidates()``; ``allowed``: only these names or families) on
     ``px``, score ``fixed`` predictions ``(N, Ct)`` on the same held-out pixels, refit the best
     learner on all of ``px``. ``budget_s`` bounds the search: candidates are tried cheapest first
     and those past the budget are skipped (the constant and linear map always run). ``eligible``
     (names or families): only these may be chosen, the others are measured for the record.
     ``rule``: a variant of :data:`RULES`; ``fit_pixels``: each fold's fit sees a sample of this
-    many (None: all); ``refit_on``: the rows of ``px`` the winner is refitted on (default all)."""
+    many (None: all); ``refit_on``: the rows of ``px`` the winner is refitted on (default all);
+    ``progress`` counts the fold fits, then the refit (and the student's distillation)."""
     t0 = time.perf_counter()
     cands = {c.name: c for c in (candidates or default_candidates())}
     if allowed is not None:
@@ -128,9 +131,12 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     preds: dict[str, np.ndarray] = {}  # each candidate's out-of-fold predictions (N, Ct)
     models: dict[str, list[Learner]] = {}  # each candidate's fold fits (a student's teachers)
     skipped = []
+    fitted_one = steps(progress, f"fitting {len(cands)} candidates on {len(folds)} folds "
+                       f"({len(px):,} pixels)", len(cands) * len(folds))
     for name, cand in cands.items():
         if budget_s is not None and time.perf_counter() - t0 > budget_s and name not in SIMPLE:
             skipped.append(name)
+            fitted_one(len(folds))
             continue
         errs, n = [], []
         pred = np.zeros_like(px.Y)
@@ -140,6 +146,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
             pred[fold.test] = model.predict(px.X[fold.test], c)
             errs.append(mae(pred[fold.test], px.Y[fold.test]))
             n.append(len(fold.test))
+            fitted_one()
         per_fold[name] = errs
         oof[name] = float(np.average(errs, weights=n))
         preds[name] = pred
@@ -159,6 +166,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     if rule == "pooled":
         costs = {n: (Blend([cands[k] for k in blend_of]) if n == "blend" else cands[n]).cost for n in learners}
         chosen, traded = cheaper_within_noise(chosen, learners, per_fold, oof, costs)
+    last = steps(progress, f"refitting {chosen} on every pixel (and distilling a student where it has trees)", 1)
     fitted = refit(chosen, blend_of, px, cands, refit_on)
     sel = Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
                     px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores,
@@ -167,6 +175,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
         fold_fits = [Blend([models[k][i] for k in blend_of]) for i in range(len(folds))] \
             if chosen == "blend" else models[chosen]
         distil(sel, px, folds, fold_fits)
+    last()
     sel.seconds = time.perf_counter() - t0
     return sel
 

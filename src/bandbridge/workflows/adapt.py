@@ -29,7 +29,7 @@ from bandbridge.bundle import WEIGHTS, load_model, rename_bundle, save_bundle
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_output_folder, sha256_file
-from bandbridge.workflows.pairs import own_bundle_file, pair_paths, pair_sources
+from bandbridge.workflows.pairs import own_bundle_file, pair_paths, pair_sources, settle_readings
 
 ALL_ROWS = {"train": (0.0, 1.0)}  # every pixel of each pair (of its --region band)
 LABELS = {"zero-shot": "zero-shot ({model})", "constant": "constant", "linear": "linear map",
@@ -77,7 +77,8 @@ def load_user_pairs(cfg: Config, split: str = "train") -> list:
     return pairs
 
 
-def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | None = None):
+def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | None = None,
+                    progress=None):
     """The learner :class:`~bandbridge.learners.select.Selection` on ``pairs`` with the model as
     it was (``bundle``) scored on the same held-out pixels as ``zero-shot``, the one-group note
     (None when the pairs hold two or more groups or ``within_scene``) and the number of groups of
@@ -91,7 +92,12 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
             raise BandbridgeError(f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} "
                                   f"target bands, the model takes {bundle.in_channels} and makes "
                                   f"{bundle.out_channels}; select them with --bands/--target-bands")
-    zs = [predict_whole(bundle, p) for p in pairs]
+    from bandbridge.progress import steps
+    zs = []
+    scored = steps(progress, f"the model as it was, on {len(pairs)} pair(s)", len(pairs))
+    for p in pairs:
+        zs.append(predict_whole(bundle, p))
+        scored()
     # within the scenes to be predicted, held-out blocks of each image are the test; else whole
     # groups of near-copies when there are two or more — found across every pair given (each
     # PAIRS argument is its own source, but two dates of one place are one group whatever their
@@ -108,7 +114,8 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
                 "were fitted; --within-scene, if you will predict these same scenes, would also "
                 f"try the {', the '.join(others)} and their blend")
     # candidates that may not be kept are not fitted
-    sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s, allowed=SIMPLE if one else None)
+    sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s, allowed=SIMPLE if one else None,
+                 progress=progress)
     return sel, note, len(set(found))
 
 
@@ -135,10 +142,12 @@ def adapted_config(base: Config, sources: list[dict], sel, name: str) -> Config:
 
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
           region: str | None = None, overwrite: bool = False,
-          bands: dict | None = None, within_scene: bool = False) -> dict:
+          bands: dict | None = None, within_scene: bool = False, progress=None,
+          say=None) -> dict:
     """Adapt ``model`` to ``pairs``; writes a bundle to ``output`` (the zero-shot model's copy, or
     the chosen learner). ``minutes`` bounds the search. Returns the card, its summary and the
-    :class:`~bandbridge.learners.select.Selection`."""
+    :class:`~bandbridge.learners.select.Selection`. ``progress``: ``bandbridge.progress``'s
+    ``add(what, total)``; ``say`` hears how each pair is read (predict's line, CHECK included)."""
     from bandbridge.spec import resolve_model_folder
     if not pairs:
         raise BandbridgeError("adapt needs PAIRS: FILE, IN:TARGET or IN_DIR:TARGET_DIR")
@@ -153,13 +162,18 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
         raise BandbridgeError(f"{model}: adapt re-calibrates a translation model (rgb2nir-*, "
                               "rgb2thermal, sar2optical or a run of their presets)")
     sources = pair_sources(pairs, base, bands)
+    from bandbridge.spec import read_spec
+    for line in settle_readings(sources, read_spec(folder), bands):  # predict's reading lines, before any fit
+        if say:
+            say(line)
     for src in sources:
         src["split"] = region_split(parse_region(region), ALL_ROWS)
     name = f"{model_label(folder, base)}-adapted"
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        summary, sel = adapt_bundle(folder, bundle, sources, name, tmp, within_scene, 60 * minutes)
+        summary, sel = adapt_bundle(folder, bundle, sources, name, tmp, within_scene, 60 * minutes,
+                                    progress=progress)
         command = " ".join(["bandbridge adapt -m", model, *pairs, *read_flags(bands)]
                            + ([f"--region {region}"] if region else [])
                            + ([f"--minutes {minutes:g}"] if minutes != 5.0 else [])
@@ -175,15 +189,19 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
 
 
 def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Path,
-                 within_scene: bool, budget_s: float | None, copy_zero_shot: bool = True
-                 ) -> tuple[dict, object]:
+                 within_scene: bool, budget_s: float | None, copy_zero_shot: bool = True,
+                 progress=None) -> tuple[dict, object]:
     """Choose on the ``train`` pairs of ``sources`` and write the bundle into ``dest``: a copy of
     ``folder`` (zero-shot kept; ``copy_zero_shot=False``: the best learner even then, for
     ``loso --shots`` to score) or the chosen learner. Returns the card's summary and the
-    selection."""
+    selection. ``progress`` (``bandbridge.progress``) counts the zero-shot predictions and the
+    fits."""
     base = bundle.config
+    from bandbridge.progress import steps
+    read = steps(progress, f"reading {len(sources)} pair source(s)", 1)
     user_pairs = load_user_pairs(user_config(base, sources, name))
-    sel, note, groups = select_on_pairs(bundle, user_pairs, within_scene, budget_s)
+    read()
+    sel, note, groups = select_on_pairs(bundle, user_pairs, within_scene, budget_s, progress)
     keep = kept_label(sel)
     summary = card_summary(sel, user_pairs, keep, note, str(folder.name), groups)
     if keep == "zero-shot" and copy_zero_shot:

@@ -23,6 +23,7 @@ from bandbridge.fileio import atomic_write_bytes, check_writable, safe_name
 from bandbridge.config import build_config, load_config
 from bandbridge.presets import recipes
 from bandbridge.errors import BandbridgeError
+from bandbridge.progress import Progress, steps
 
 HEADLINE = ("mae", "rmse", "psnr", "ndvi_mae")
 _ALL_TEST = {"train": [], "val": [], "test": [], "val_fraction": 0.0, "test_fraction": 0.0,
@@ -91,9 +92,11 @@ def held_out_source(name: str) -> dict:
 
 
 def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str | None = None,
-             overrides: list[str] | None = None, fold_specs: list[str] | None = None) -> dict:
+             overrides: list[str] | None = None, fold_specs: list[str] | None = None,
+             progress: Progress | None = None) -> dict:
     """Train and score every fold; writes ``loso.md``, ``loso.csv`` and ``loso.json`` in
-    ``out_dir`` (one training run per fold under ``out_dir/runs``). Returns the summary."""
+    ``out_dir`` (one training run per fold under ``out_dir/runs``). Returns the summary.
+    ``progress`` counts the folds (and each fold's scoring)."""
     from bandbridge.workflows import runner
     from bandbridge.evaluation.evaluate import evaluate
     out = Path(out_dir)
@@ -104,22 +107,25 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
     base = load_config(preset, data_root=data_root, overrides=overrides).model_dump(mode="json")
     done = finished_folds(out, preset, overrides)
     results = []
+    folded = steps(progress, f"leave-one-source-out, {len(folds)} folds (each trains, then scores)", len(folds))
     for f in folds:
         kept = done.get((f.name, tuple(f.train), tuple(f.test)))
         if kept is not None:  # a fold an earlier call of the same command finished: not re-trained
             print(f"fold {f.name}: kept from {out / 'loso.json'} (finished earlier)")
             results.append(kept)
+            folded()
             continue
         fold_cfg = build_config({**base, "name": f"{base['name']}-loso-{safe_name(f.name, 'fold')}",
                                  "data": {**base["data"], "sources": [train_source(n) for n in f.train]}})
         run = runner.train(fold_cfg, run_dir=runner.new_run_dir(fold_cfg, str(out / "runs")))
         held = [held_out_source(n) for n in f.test]
         res = evaluate(run, data_root=data_root, split="test", recipes=held,
-                       out_dir=out / "folds" / f.name)
+                       out_dir=out / "folds" / f.name, progress=progress)
         results.append({"fold": f.name, "train": f.train, "test": f.test, "run": str(run),
                         "images": res.summary["protocol"]["images"],
                         "methods": res.summary["methods"]})
         write_tables(out, preset, results, overrides)  # after every fold: a long run shows its progress
+        folded()
     return write_tables(out, preset, results, overrides)
 
 

@@ -123,7 +123,7 @@ def _check_target(f: Path, target: dict, base: Config, arg: str) -> None:
     try:
         select_bands(info.bands, target.get("bands"), f)
     except BandbridgeError:
-        want = ", ".join(str(b) for b in (base.data.sources[0].target.bands or []))
+        want = ", ".join(str(b) for b in (target.get("bands") or base.data.sources[0].target.bands or []))
         raise BandbridgeError(f"{arg}: holds no {want} band (its bands: {', '.join(info.bands)}); "
                               f"give IN:TARGET with the real {want} as a second file, or name the "
                               "file's bands with --band-names") from None
@@ -163,3 +163,54 @@ def check_pair_grids(a: Path, b: Path, arg: str) -> None:
                               f"({ia.transform.c:.1f}, {ia.transform.f:.1f} vs {ib.transform.c:.1f}, "
                               f"{ib.transform.f:.1f}); pixels would be matched by index: resample "
                               "one onto the other's grid first")
+
+
+def first_files(src: dict) -> tuple[Path | None, Path | None]:
+    """The first input and target file of a source :func:`pair_sources` made."""
+    if src["layout"] == "multiband":
+        f = Path(src["files"][0])
+        return f, f
+    if src.get("pairs"):
+        return Path(src["pairs"][0][0]), Path(src["pairs"][0][1])
+    found = [next((q for q in sorted(Path(src[k]).iterdir())
+                   if q.suffix.lower() in (".tif", ".tiff", ".png", ".jpg")), None)
+             for k in ("input_dir", "target_dir")]
+    return found[0], found[1]
+
+
+def settle_readings(sources: list[dict], spec, given: dict | None = None) -> list[str]:
+    """Read each source's files as ``predict`` reads a file (``interpret``: the file's own GDAL
+    scale/offset, else its values, the model's scale where the values cannot tell ×1000 from
+    ×10000): where the user gave no ``--scaling``, the source's input scaling becomes that reading,
+    and its target's too when it is the same file or a file of the same kind — so two pairs of
+    different dtypes are each read as they are. Returns predict's reading line per source, its
+    CHECK warnings included."""
+    from bandbridge.bands import same_family
+    from bandbridge.inference.core.interpret import Overrides, interpret
+    from bandbridge.inference.core.look import look_at
+    given = given or {}
+    user_scaling = {k: (given.get(k) or {}).get("scaling") for k in ("input", "target")}
+    lines = []
+    for src in sources:
+        f, t = first_files(src)
+        if f is None:
+            continue
+        names = (given.get("input") or {}).get("band_names")
+        ov = Overrides(band_names=tuple(names) if names else None, scaling=user_scaling["input"])
+        try:
+            reading = interpret(f, spec, ov)
+        except BandbridgeError as e:
+            if "band" in str(e) and "scaling" not in str(e):  # bands by the source's own selection
+                look = look_at(f, ov.band_names)
+                lines.append(f"{src['name']}: {f.name}: {look.why}; read as {src['input']['scaling']}")
+                continue
+            raise
+        lines.append(f"{src['name']}: {reading.note}")
+        if user_scaling["input"] is None:
+            src["input"].update(scaling=reading.scaling, vmin=reading.vmin, vmax=reading.vmax)
+        if user_scaling["target"] is None and t is not None:
+            tl = look_at(t) if t != f else None
+            same = t == f or (tl.dtype == look_at(f).dtype and same_family(tl.scaling, reading.scaling))
+            if same and same_family(reading.scaling, src["target"].get("scaling") or ""):
+                src["target"].update(scaling=reading.scaling, vmin=reading.vmin, vmax=reading.vmax)
+    return lines

@@ -226,11 +226,19 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
     blind = None if cyclegan else learner_best.announce_groups(cfg, dm.pairs)
     if not resume and not cyclegan:  # never-worse: the range of statistics training sees
         cfg = with_guard(cfg, dm.pairs["train"] + dm.pairs.get("val", []))
+    task = CycleGANTask if cyclegan else GANTask
+    if init_from:  # refused before the learner search, not minutes after it
+        d = cfg.model_dump(mode="json")
+        if cfg.model.generator.selects_learner:  # not chosen yet: a linear map stands in (its
+            d["model"]["generator"]["learner"] = "linear"  # tensors are refitted, never loaded)
+        init_weights(task(d, *channels), init_from, check_only=True)
     learner = None  # learner: select — the residual on top of the core's choice
     if not resume and not cyclegan and learner_anchor.wants_learner_anchor(cfg):
-        cfg, learner, record = learner_anchor.fit_learner_anchor(
-            cfg, dm.pairs["train"], 60 * cfg.train.learner_minutes, blind)
-    module = (CycleGANTask if cyclegan else GANTask)(cfg.model_dump(mode="json"), *channels)
+        # the search is bounded by the run's own clock too: at most half of train.max_minutes
+        budget = 60 * min(cfg.train.learner_minutes, cfg.train.max_minutes / 2 if cfg.train.max_minutes
+                          else cfg.train.learner_minutes)
+        cfg, learner, record = learner_anchor.fit_learner_anchor(cfg, dm.pairs["train"], budget, blind)
+    module = task(cfg.model_dump(mode="json"), *channels)
     baseline_file = run_dir / "baseline.json"
     if learner is not None:
         learner_anchor.set_learner_anchor(module.G, learner.fitted, *channels)

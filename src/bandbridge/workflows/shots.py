@@ -69,8 +69,11 @@ def _abs(item) -> list[str]:
 
 
 def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
-              data_root: str | None = None, minutes: float = 2.0) -> dict:
+              data_root: str | None = None, minutes: float = 2.0, progress=None) -> dict:
+    """Adapt ``model`` to ``k`` shots of each recipe in ``names`` and score the rest (``shots.md``,
+    ``shots.json`` in ``out_dir``); ``progress`` (``bandbridge.progress``) counts the sources."""
     from bandbridge.bundle import load_model
+    from bandbridge.progress import steps
     from bandbridge.spec import resolve_model_folder
     if k < 1:
         raise BandbridgeError(f"--shots {k}: give at least 1")
@@ -96,6 +99,7 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
     root = data_root or base.data.root
     seen = {s.name for s in base.data.sources}
     folds = []
+    sourced = steps(progress, f"{k}-shot adaptation, {len(names)} sources", len(names))
     for name in names:
         row = {"source": name, "seen_in_training": name in seen}
         try:
@@ -104,10 +108,12 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
             row.update(split=f"not scored: {e}", methods={})
             print(f"{name}: not scored: {e}", flush=True)
             folds.append(row)
+            sourced()
             continue
         folds.append(row)
         print(f"{name}: " + ", ".join(f"{m} {row['methods'][m]['mae']:.4g}"
                                       for m in ORDER if m in row["methods"]), flush=True)
+        sourced()
     summary = {"model": str(model), "shots": k, "minutes": minutes, "folds": folds}
     atomic_write_bytes(out / "shots.json", json.dumps(summary, indent=1).encode())
     atomic_write_bytes(out / "shots.md", markdown(summary).encode())

@@ -64,10 +64,12 @@ def keep_residual_if_better(module: GANTask, dm: PairedDataModule) -> None:
           f"{'the source residual' if with_r <= without else 'the anchor alone'}")
 
 
-def init_weights(module: GANTask, source: str) -> None:
+def init_weights(module: GANTask, source: str, check_only: bool = False) -> None:
     """Fine-tune from a Lightning checkpoint (G and D) or a model bundle (G only). Tensors whose
     shape differs (another scale's upsampler, another band count's first layer) stay freshly
-    initialised and are listed; at least half of the generator's tensors must fit."""
+    initialised and are listed; at least half of the generator's tensors must fit.
+    ``check_only``: refuse a source that does not fit, load nothing (a run checks before its
+    learner search, which can take minutes)."""
     p = Path(source)
     if p.suffix == ".ckpt" or (p.is_dir() and (p / "checkpoints").exists()):
         state = load_checkpoint(find_checkpoint(p))["state_dict"]
@@ -90,6 +92,8 @@ def init_weights(module: GANTask, source: str) -> None:
                               f"{sum(k.startswith('G.') for k in fits)} of {len(g_own)} tensors "
                               "match by name and shape); fine-tune from a model of the same "
                               "generator and size")
+    if check_only:
+        return
     module.load_state_dict(fits, strict=False)
     given = ("G.", "D.") if any(k.startswith("D.") for k in state) else ("G.",)  # a bundle: G only
     fresh = sorted(k for k in own if k.startswith(given) and k not in fits

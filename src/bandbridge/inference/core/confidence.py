@@ -10,7 +10,7 @@ structures and misregistration carry most of a translation's error).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -97,9 +97,35 @@ class ErrorRaster:
     description: str
     fitted: str
 
+    moments: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # n, Σe, Σe² of valid pixels
+
     def __call__(self, x: np.ndarray, pred: np.ndarray) -> np.ndarray:
         lin = self.spec.linear_baseline(x)
         return expected_error(x, pred, lin, self.spec.confidence) * self.factor
+
+    def count(self, err: np.ndarray, valid: np.ndarray) -> None:
+        """Add a written strip's valid pixels to the map's running mean and spread."""
+        e = err.reshape(-1)[valid.reshape(-1)].astype(np.float64)
+        self.moments = [self.moments[0] + e.size, self.moments[1] + e.sum(), self.moments[2] + (e * e).sum()]
+
+    def flat_note(self, units: str) -> str | None:
+        """A note when the written map carries no per-pixel information: its standard deviation
+        below ``FLAT_ERROR`` of its mean (a photo far from the training data: every pixel gets
+        about the same expected error), else None."""
+        n, s1, s2 = self.moments
+        if n < 2:
+            return None
+        mean = s1 / n
+        sd = float(np.sqrt(max(s2 / n - mean * mean, 0.0)))
+        if mean <= 0 or sd >= FLAT_ERROR * mean:
+            return None
+        return (f"{FLAT_NOTE} ({mean:.2f} ± {sd:.2f} {units}, a spread under "
+                f"{FLAT_ERROR:.0%} of its mean): it says nothing pixel by pixel on this image, only "
+                f"that about {mean:.2f} {units} is expected everywhere")
+
+
+FLAT_NOTE = "the error map is flat"
+FLAT_ERROR = 0.05  # an error map whose spread is below this share of its mean is uninformative
 
 
 def error_plan(spec: ModelSpec, dtype: str) -> ErrorRaster:

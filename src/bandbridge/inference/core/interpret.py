@@ -83,7 +83,8 @@ def _resolve_bands(look: Look, tokens, need: int, model: str) -> list[int]:
             raise BandbridgeError(f"--bands {s}: {look.path} has no band of that name; its bands are "
                                   f"{_describe(look)} (or give 0-based indices)")
         out.append(hits[0])
-    if len(set(out)) != len(out):
+    if len(set(out)) != len(out) and len([r for r in look.roles if r != "alpha"]) > 1:
+        # a one-band file may feed its band to every input, when the user says so
         raise BandbridgeError(f"--bands {','.join(map(str, tokens))} selects a band twice; give "
                               "each input band once")
     if len(out) != need:
@@ -102,10 +103,23 @@ def _by_role(look: Look, spec: ModelSpec) -> tuple[list[int] | None, str]:
         return None, ""
     if [r for r in look.roles if r != "alpha"] == ["gray"] and set(need) <= {"red", "green", "blue"}:
         g = look.roles.index("gray")
+        if not trained_on_gray(spec):  # colour it never lacked: refused unless --bands says so
+            raise BandbridgeError(
+                f"{look.path}: one band, but {spec.name} takes {len(need)} ({', '.join(need)}) and was "
+                f"made from colour images; that band copied into all of them gives a "
+                f"{', '.join(spec.target_names)} without the colour it reads — pass --bands "
+                f"{','.join([str(g)] * len(need))} to predict from it anyway, or give the colour bands")
         return [g] * len(need), "the gray band as " + ", ".join(need)
     if all(r in look.roles for r in need):
         return [look.roles.index(r) for r in need], ""
     return None, ""
+
+
+def trained_on_gray(spec: ModelSpec) -> bool:
+    """Whether a training source of ``spec`` fed one band to several inputs (gray images as RGB,
+    as rgb2thermal's TNO pairs): such a model knows gray input."""
+    return any(s.input.bands is not None and len(set(map(str, s.input.bands))) < len(s.input.bands)
+               for s in spec.config.data.sources)
 
 
 def _model_selection(path, spec: ModelSpec) -> list[int] | None:
@@ -151,8 +165,8 @@ def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
                 f", or stretch with --scaling minmax --vmin 0 --vmax {p99:.4g}"
         raise BandbridgeError(f"{look.path}: the values look like {fd} ({look.why}) but {name} "
                               f"reads {fm} (scaling {m}); {hint}")
-    if fd == fm and {look.scaling, m} <= INTEGER_REFLECTANCE:
-        return m  # ×1000 or ×10000 the values cannot tell: the scale the model was made with
+    if fd == fm and {look.scaling, m} <= INTEGER_REFLECTANCE and not look.tagged:
+        return m  # ×1000 or ×10000 the values cannot tell (the file's own scale/offset can)
     return look.scaling if fd == fm else m
 
 
@@ -228,11 +242,57 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
         _check_range(look, bands, s, f"{name}'s scaling",
                      f"use --scaling {look.scaling} or a model for such values")
     vmin, vmax = (ov.vmin, ov.vmax) if ov.scaling is not None else (spec.input.vmin, spec.input.vmax)
+    try:
+        doubts = doubtful(look, bands, names)
+    except BandbridgeError:  # a constant image: if it is also too small for the model, that says more
+        info = raster_info(path, sensor=folder_sensor)
+        spec.check_size(path, info.height, info.width, None)
+        raise
     picked = ", ".join(dict.fromkeys(f"{i}={b}" for i, b in zip(bands, names)))
     note = (f"{Path(str(path)).name}: band{'s' * (len(set(bands)) > 1)} {picked} ({how}"
             f"{'; ' + extra if extra else ''}), "
-            f"scaling {s.name} ({why})")
+            f"scaling {s.name} ({why})" + "".join(f" — CHECK: {d}" for d in doubts))
     return Interpretation(bands, names, scaling, vmin, vmax, folder_sensor, note)
+
+
+SATURATED = 0.02  # share of a band's pixels at its type's ceiling that makes the input doubtful
+FLAT = 1e-3  # a band's 1st–99th percentile spread, as a share of its type's range, below which it is flat
+
+
+def doubtful(look: Look, bands: list[int], names: list[str]) -> list[str]:
+    """What makes the picked ``bands`` of ``look`` doubtful input, one phrase each: saturation
+    (``SATURATED`` or more of a band's pixels at its integer type's ceiling: clipped values, as in
+    Sentinel-2 true-colour TCI images) and near-constant bands (spread below ``FLAT`` of the
+    type's range). Every band constant is refused: there is nothing to translate."""
+    v = np.atleast_2d(look.values)[list(dict.fromkeys(bands))]
+    kind = np.dtype(look.dtype).kind
+    top = float(np.iinfo(look.dtype).max) if kind in "ui" else None
+    # the value range a spread is measured against: the integer type's, else the scaling's
+    span = (top - float(np.iinfo(look.dtype).min)) if top is not None else \
+        {"reflectance": 1.0, "sar_db": 50.0}.get(look.scaling)
+    label = dict(zip(bands, names))
+    if not v.size:
+        return []
+    if all(float(b.min()) == float(b.max()) for b in v):
+        raise BandbridgeError(f"{look.path}: every pixel holds the same value in each input band "
+                              f"({', '.join(f'{x:g}' for x in v[:, 0])}): there is nothing for a model "
+                              "to translate; check the file (an empty or fill-value tile?)")
+    out = []
+    if top is not None and top > 1:
+        shares = {i: float((b >= top).mean()) for i, b in zip(dict.fromkeys(bands), v)}
+        hot = {i: f for i, f in shares.items() if f >= SATURATED}
+        if hot:
+            out.append(", ".join(f"{f:.0%} of band {i} ({label[i]})" for i, f in hot.items())
+                       + f" at {top:.0f}, the {look.dtype} ceiling: clipped (saturated) input, so "
+                       "the synthetic band is unreliable there (a display product such as a "
+                       "true-colour TCI? use the sensor's reflectance bands)")
+    p1, p99 = np.percentile(v, (1, 99), axis=-1)
+    flat = [i for i, a, b in zip(dict.fromkeys(bands), p1, p99) if span and (b - a) < FLAT * span]
+    if flat:
+        out.append(f"band{'s' * (len(flat) > 1)} {', '.join(f'{i} ({label[i]})' for i in flat)} "
+                   "nearly constant (99 % of the pixels within 0.1 % of the value range): little "
+                   "for a model to read")
+    return out
 
 
 def check_scaling_flags(scaling: str | None, vmin: float | None, vmax: float | None) -> None:

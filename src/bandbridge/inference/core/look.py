@@ -81,7 +81,8 @@ def _roles_without_names(info, n: int, values: np.ndarray | None) -> tuple[list[
 
 
 # GDAL scale/offset a product writes (physical = stored × scale + offset) → the scaling it means.
-_BY_TAGS = {(1e-4, 0.0): "reflectance_10000", (1e-3, 0.0): "reflectance_1000",
+_BY_TAGS = {(1e-4, 0.0): "reflectance_10000", (1e-4, -0.1): "reflectance_10000_offset",
+            (1e-3, 0.0): "reflectance_1000",
             (2.75e-5, -0.2): "landsat_c2", (2e-5, -0.1): "landsat_l1_toa"}
 DARK_10000 = 1000  # below this 99th percentile in every band, × 10000 reflectance is implausible
 

@@ -200,7 +200,17 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
         for t, p in zip(temps, paths):
             verify_written(t, p)
     secs = time.perf_counter() - t0
+    flat = error_fn.flat_note(_stored_label(spec, dtype)) if error_fn else None
+    if flat:
+        notes = [*notes, flat]
     return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes)
+
+
+def _stored_label(spec: ModelSpec, dtype: str) -> str:
+    """The error raster's units in a phrase: "DN (8-bit)" where stored = physical, else "stored"."""
+    from bandbridge.inference.core.writer import stored_units
+    scale, offset, units = stored_units(spec.target, dtype, True)
+    return units if (scale, offset) == (1.0, 0.0) else "(stored values)"
 
 
 def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,
@@ -210,6 +220,7 @@ def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.nda
     rasters = [fn(*[x[i] for i in idx], pred[0]) for fn, idx in index_fns.values()]
     if error_fn is not None:
         rasters.append(error_fn(x, pred))
+        error_fn.count(rasters[-1], valid)
     try:
         dsts[0].write(encode(stack, valid, dtype), window=win)
         for d, v in zip(dsts[1:], rasters):

@@ -183,17 +183,25 @@ TILE_CAP = 4096  # the largest tile side a job is given unasked (input pixels)
 
 def tile_for_memory(tile: int, overlap: int, align: int, budget: float, net_bpp: float,
                     strip_bpp: float, block_px: int, width: int, forward_px: Callable[[int], int],
-                    cap: int = TILE_CAP) -> int:
-    """The tile side a job runs when none is asked: the largest on the ``align`` lattice from the
-    model's ``tile`` up to ``cap`` whose forward (``net_bpp`` bytes per input pixel of one batch of
-    ``forward_px(side)`` pixels) and strip buffers (``strip_bpp`` bytes per pixel of a tile-high
-    strip of a column block: the tile columns that fit in ``block_px``, at least one, at most
-    ``width``) fit in ``budget`` bytes; ``tile`` itself when no larger one fits. Larger tiles
-    recompute fewer overlap and edge pixels (``plan_tiles`` then picks the cheapest side up to
-    this one)."""
-    for t in range(cap // align * align, tile, -align):
-        step = max(align, (t - overlap) // align * align)
-        block = min(width, t + max(0, block_px - t) // step * step)
-        if net_bpp * forward_px(t) + strip_bpp * t * block <= budget:
+                    cap: int = TILE_CAP) -> int | None:
+    """The tile side a job runs when none is asked: the largest on the ``align`` lattice up to
+    ``cap`` whose forward (``net_bpp`` bytes per input pixel of one batch of ``forward_px(side)``
+    pixels) and strip buffers (``strip_bpp`` bytes per pixel of a tile-high strip of a column
+    block: the tile columns that fit in ``block_px``, at least one, at most ``width``) fit in
+    ``budget`` bytes — larger than the model's ``tile`` where memory allows (larger tiles
+    recompute fewer overlap and edge pixels; ``plan_tiles`` then picks the cheapest side up to this
+    one), smaller where the model's own would not fit (a tight container), down to the smallest
+    that still advances past its ``overlap``; None when not even that fits."""
+    smallest = -(-(overlap + align) // align) * align
+    for t in range(max(cap, tile) // align * align, smallest - 1, -align):
+        if tile_bytes(t, overlap, align, net_bpp, strip_bpp, block_px, width, forward_px) <= budget:
             return t
-    return tile
+    return None
+
+
+def tile_bytes(t: int, overlap: int, align: int, net_bpp: float, strip_bpp: float, block_px: int,
+               width: int, forward_px: Callable[[int], int]) -> float:
+    """Bytes a ``t``² tile's forward and strip buffers take (see :func:`tile_for_memory`)."""
+    step = max(align, (t - overlap) // align * align)
+    block = min(width, t + max(0, block_px - t) // step * step)
+    return net_bpp * forward_px(t) + strip_bpp * t * block

@@ -40,6 +40,7 @@ class Job:
     opts: PredictOptions
     note: str  # one line: the routing (if any) and what was assumed about the file
     size: tuple[int, int] = (0, 0)  # (rows, columns) of the input, read while planning
+    planned_bytes: float | None = None  # the peak resident size a large job was planned under
 
 
 def _bandbridge_output(p: Path) -> bool:
@@ -246,9 +247,11 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
     """Give the jobs of large runs (a model's jobs of ``PROBE_MPIX`` or more) that asked no
     ``--tile`` the largest tile that fits: the chosen backend's forward memory per pixel
     (measured once, cached: ``runtime/memory.py``) and the strips' buffers, on top of what this
-    process holds now, within ``budget`` bytes (or half the memory available, if less). Larger
-    tiles recompute fewer overlap pixels. Returns one line per model whose tile grew."""
-    from bandbridge.inference.runtime.memory import available_bytes, bytes_per_px, resident_bytes
+    process holds now, within ``budget`` bytes (or half the memory available, if less: a cgroup's
+    limit counts). Larger tiles recompute fewer overlap pixels; where the model's own tile would
+    not fit, a smaller one runs, and a job not even the smallest fits is refused. Returns one line
+    per model whose tile changed."""
+    from bandbridge.inference.runtime.memory import available_bytes, bytes_per_px, limited, resident_bytes
     specs, mpix = _mpix_per_model(jobs)
     lines = []
     for folder, spec in specs.items():
@@ -263,15 +266,28 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
         width = max(j.size[1] for j in mine)
         inf = spec.config.inference
         overlap = inf.overlap if mine[0].opts.overlap is None else mine[0].opts.overlap
-        tile = tile_for_memory(inf.tile, overlap, spec.size_multiple, room, bpp, strip_bytes_per_px(spec),
-                               mine[0].opts.strip.block_px, width, forward_px)
-        if tile > inf.tile:
-            for j in mine:
-                j.opts = dataclasses.replace(j.opts, tile=tile)
-            lines.append(f"tiles up to {tile}² for {spec.name}: its {backends[folder].name} "
-                         f"{backends[folder].precision} forward takes {bpp:.0f} B a pixel here, "
-                         f"planned under {(room + held + GDAL_CACHE_BYTES) / 1e9:.2f} GB peak "
-                         "(--tile sets one)")
+        args = (overlap, spec.size_multiple, bpp, strip_bytes_per_px(spec), mine[0].opts.strip.block_px,
+                width, forward_px)
+        tile = tile_for_memory(inf.tile, overlap, spec.size_multiple, room, *args[2:])
+        be = backends[folder]
+        if tile is None:  # not even the smallest tile fits: refused before any output is opened
+            from bandbridge.inference.core.tiling import tile_bytes
+            small = -(-(overlap + spec.size_multiple) // spec.size_multiple) * spec.size_multiple
+            raise BandbridgeError(
+                f"{mine[0].src}: {spec.name} on {be.name} {be.precision} needs about "
+                f"{(tile_bytes(small, *args) + held + GDAL_CACHE_BYTES) / 1e9:.2f} GB even at {small}² tiles, "
+                f"and this process may take {(held + max(room, 0) + GDAL_CACHE_BYTES) / 1e9:.2f} GB "
+                f"(half of what is available{', under a cgroup limit' if limited() else ''}); free memory "
+                "or raise the limit")
+        planned = room + held + GDAL_CACHE_BYTES
+        for j in mine:
+            j.opts, j.planned_bytes = dataclasses.replace(j.opts, tile=tile), planned
+        how = "its own" if tile == inf.tile else "up" if tile > inf.tile else "down"
+        why = "" if tile >= inf.tile else (" (its own tile would not fit in half the memory "
+                                           f"available{', under a cgroup limit' if limited() else ''})")
+        lines.append(f"tiles {f'{tile}² (its own)' if how == 'its own' else f'{how} to {tile}²'} for "
+                     f"{spec.name}{why}: its {be.name} {be.precision} forward takes {bpp:.0f} B a pixel "
+                     f"here, planned under {planned / 1e9:.2f} GB peak (--tile sets one)")
     return lines
 
 

@@ -77,7 +77,7 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
         say(line)
     rows = []
     with bar() as add:
-        for job, stats, run in run_predict(jobs, runs, lambda job, n: add(job.src.name, n)):
+        for job, stats, run in run_predict(jobs, runs, lambda job, n: add(f"{job.src.name}, tiles", n)):
             items = [write_item(job.dst, job.src, job.spec)] if stac else []
             say(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
                 f"({stats.mpix_per_s:.2f} MPix/s; {run.name} {run.precision})"

@@ -78,7 +78,29 @@ def bytes_per_px(spec: ModelSpec, be: Backend, threads: int | None = None) -> fl
 
 
 def available_bytes() -> int | None:
-    """Memory the system can give without swapping (``MemAvailable``), or None where unknown."""
+    """Memory this process can still take without swapping or being killed: the system's
+    ``MemAvailable``, or less where a cgroup (a container's or a job scheduler's limit) allows less
+    (:func:`cgroup_room`); None where neither is known."""
+    system = available_system()
+    try:
+        limited = cgroup_room(Path("/proc/self/cgroup").read_text())
+    except OSError:
+        limited = None
+    known = [v for v in (system, limited) if v is not None]
+    return min(known) if known else None
+
+
+def limited() -> bool:
+    """Whether a cgroup limit, not the system's free memory, bounds this process now."""
+    try:
+        room = cgroup_room(Path("/proc/self/cgroup").read_text())
+    except OSError:
+        return False
+    return room is not None and room < (available_system() or NO_LIMIT)
+
+
+def available_system() -> int | None:
+    """The system's ``MemAvailable`` (bytes), or None where unknown."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -86,3 +108,51 @@ def available_bytes() -> int | None:
     except OSError:
         pass
     return None
+
+
+NO_LIMIT = 1 << 60  # cgroup v1 writes "no limit" as a page-rounded 2^63
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return None if text == "max" else int(text) if text.isdigit() else None
+
+
+def _stat(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            k, _, v = line.partition(" ")
+            if k == key and v.strip().isdigit():
+                return int(v)
+    except OSError:
+        pass
+    return 0
+
+
+def cgroup_room(proc_cgroup: str, fs: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Bytes left under the tightest memory limit of this process's cgroup and its ancestors
+    (``proc_cgroup``: the text of ``/proc/self/cgroup``; v2 ``memory.max`` − ``memory.current``,
+    v1 ``memory.limit_in_bytes`` − ``memory.usage_in_bytes``), counting inactive file cache as
+    free (the kernel drops it before it kills anything), or None when no limit is set."""
+    rooms = []
+    for line in proc_cgroup.splitlines():
+        hid, ctrls, path = (line.split(":", 2) + ["", ""])[:3]
+        if hid == "0" and ctrls == "":
+            base, files = fs, ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in ctrls.split(","):
+            base, files = fs / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes",
+                                          "total_inactive_file")
+        else:
+            continue
+        parts = [p for p in path.strip().split("/") if p and p != ".."]
+        # inside a container the cgroup's own folder is often mounted as the root: try both
+        for depth in range(len(parts), -1, -1):
+            d = base.joinpath(*parts[:depth])
+            limit, used = _read_int(d / files[0]), _read_int(d / files[1])
+            if limit is None or used is None or limit >= NO_LIMIT:
+                continue
+            rooms.append(max(limit - used + _stat(d / "memory.stat", files[2]), 0))
+    return min(rooms) if rooms else None
