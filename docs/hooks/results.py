@@ -163,6 +163,31 @@ def compiled_trees_table(rec: dict) -> str:
         + _measured({rec["measured"]}, [rec["command"] + " --json docs/results/compiled_trees.json"])
 
 
+def memory_plan_table(rec: dict) -> str:
+    """benchmarks/memory_plan.py: predict's printed plan against its process's peak, per model
+    and backend."""
+    out = ["| model | raster | backend | planned (MB) | peak RSS (MB) | peak / plan | seconds |",
+           "|---|---|---|---|---|---|---|"]
+    for model, m in rec["models"].items():
+        out += [f"| `{model}` |{line[1:]}" for line in _memory_rows(m["rows"])]
+    cpus = sorted({m["cpu"] for m in rec["models"].values()})
+    return "\n".join(out) + f"\n\n*{'; '.join(cpus)}.* " + _measured(
+        {m["measured"] for m in rec["models"].values()}, [m["command"] for m in rec["models"].values()])
+
+
+def _memory_rows(rows: list[dict]) -> list[str]:
+    out = []
+    for r in rows:
+        if r.get("status") == "refused":
+            out.append(f"| {r['size']}² | {r['backend']} {r['precision']} | refused: {r['why']} | | | |")
+            continue
+        plan, peak = r.get("planned_mb"), r["peak_mb"]
+        ratio = "" if plan is None else f"{peak / plan:.0%}"
+        out.append(f"| {r['size']}² | {r['backend']} {r['precision']} | {'' if plan is None else f'{plan:.0f}'} | "
+                   f"{peak:.0f} | {ratio} | {r['seconds']:.0f} |")
+    return out
+
+
 # What `learner_bundles.json: kept` means, in the words of the models page.
 KEPT = {"learner": "the learner", "network": "the network",
         "anchor": "the network's anchor, as a learner (its residual was off)"}
@@ -170,7 +195,8 @@ KEPT = {"learner": "the learner", "network": "the network",
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
-          "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table}
+          "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
+          "memory_plan": memory_plan_table}
 
 
 def render(markdown: str) -> str:
