@@ -52,8 +52,7 @@ def check_generator_hash(path: Path, meta: dict) -> None:
     want = meta.get(GEN_HASH_KEY)
     if want is None:
         return
-    if not (isinstance(want, str) and re.fullmatch(r"[0-9a-fA-F]{64}", want)) or \
-            generator_digest(meta) != want.lower():
+    if not _hex64(want) or generator_digest(meta) != want.lower():
         raise BandbridgeError(f"{path}: its generator block, learner arguments or sizes do not match "
                               f"{GEN_HASH_KEY} (edited or damaged since it was saved); copy the bundle "
                               "again or re-export it")
@@ -122,9 +121,14 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(gen, cfg, meta["in_channels"], meta["out_channels"], info)
 
 
+def _hex64(v: object) -> bool:
+    """Whether ``v`` is a SHA-256 written as 64 hex digits (either case)."""
+    return isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]{64}", v) is not None
+
+
 def check_hash_format(meta: Path, expected: object) -> None:
     """Refuse a ``weights_sha256`` that is not 64 hex digits (absent: an older bundle, allowed)."""
-    if expected is not None and not (isinstance(expected, str) and re.fullmatch(r"[0-9a-fA-F]{64}", expected)):
+    if expected is not None and not _hex64(expected):
         raise BandbridgeError(f"{meta}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
                               "copy it again or re-export it")
 
@@ -163,10 +167,9 @@ def stamp_weights_hash(folder: str | Path) -> str:
     d = Path(folder)
     digest = sha256_file(d / WEIGHTS)
     lines = [ln for ln in (d / BUNDLE_META).read_text().splitlines(keepends=True)
-             if not ln.startswith(f"{HASH_KEY}:")]
+             if not ln.startswith((f"{HASH_KEY}:", f"{GEN_HASH_KEY}:"))]
     at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("bandbridge_bundle:")), 0)
     lines.insert(at, f"{HASH_KEY}: {digest}\n")
-    lines = [ln for ln in lines if not ln.startswith(f"{GEN_HASH_KEY}:")]
     meta = yaml.safe_load("".join(lines))
     lines.insert(at + 1, f"{GEN_HASH_KEY}: {generator_digest(meta)}\n")
     atomic_write_bytes(d / BUNDLE_META, "".join(lines).encode())

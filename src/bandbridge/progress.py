@@ -25,6 +25,24 @@ def steps(progress: Progress | None, what: str, total: int) -> Advance:
 
 
 @contextmanager
+def repeating(fn: Callable[[], None], every: float) -> Iterator[None]:
+    """While the block runs, ``fn()`` every ``every`` seconds on a daemon thread (stopped, and
+    waited for, when the block ends)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            fn()
+    t = threading.Thread(target=loop, daemon=True, name="bandbridge-progress")
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=2)
+
+
+@contextmanager
 def heartbeat(say: Callable[[str], None] | None, line: Callable[[float], str],
               every: float = 20.0) -> Iterator[None]:
     """While the block runs, ``say(line(seconds so far))`` every ``every`` seconds: one long step
@@ -32,15 +50,6 @@ def heartbeat(say: Callable[[str], None] | None, line: Callable[[float], str],
     if say is None:
         yield
         return
-    stop, t0 = threading.Event(), time.monotonic()
-
-    def beat() -> None:
-        while not stop.wait(every):
-            say(line(time.monotonic() - t0))
-    t = threading.Thread(target=beat, daemon=True, name="bandbridge-heartbeat")
-    t.start()
-    try:
+    t0 = time.monotonic()
+    with repeating(lambda: say(line(time.monotonic() - t0)), every):
         yield
-    finally:
-        stop.set()
-        t.join(timeout=2)

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, TextIO
 
-from bandbridge.progress import Progress
+from bandbridge.progress import Progress, repeating
 
 EVERY = 20.0  # seconds between plain lines (the promise: one at least every 30 s)
 DELAY = 5.0  # seconds a count runs before its first plain line (tqdm's ``delay``): a command that
@@ -89,18 +89,8 @@ class PlainLines:
 @contextmanager
 def _plain(stream: TextIO) -> Iterator[Progress]:
     lines = PlainLines(stream)
-    stop = threading.Event()
-
-    def heartbeat() -> None:
-        while not stop.wait(1.0):
-            lines.beat()
-    t = threading.Thread(target=heartbeat, daemon=True, name="bandbridge-progress")
-    t.start()
-    try:
+    with repeating(lines.beat, 1.0):  # a due line is said within a second
         yield lines.add
-    finally:
-        stop.set()
-        t.join(timeout=2)
 
 
 @contextmanager

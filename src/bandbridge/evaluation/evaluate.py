@@ -96,8 +96,8 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     seen = [check_declared(p.item.input_path, p.source.input, name) for name, p in firsts.items()]
     # Per-pixel baselines are fitted on the training split; SR's (bicubic, nearest) need nothing.
     fitted = task == "translation" and with_baselines
-    fitted_one = steps(progress, "reading the training split and fitting the baselines on it", 1) \
-        if with_baselines else (lambda k=1: None)
+    fitted_one = steps(progress if with_baselines else None,
+                       "reading the training split and fitting the baselines on it", 1)
     train_dm = PairedDataModule(train_cfg)
     train_pairs = train_dm.load_split("train") if fitted else []
     val_pairs = train_dm.load_split("val") if fitted else []

@@ -81,7 +81,7 @@ class TreesModule(LearnerModule):
 
     def boosters(self) -> list:
         if self._boosters is None:
-            self._boosters = [booster(t, f"the gbm learner, band {k}") for k, t in enumerate(self.tree_texts())]
+            self.check_data("the gbm learner")
         return self._boosters
 
     def on_features(self, f: Tensor) -> Tensor:

@@ -60,8 +60,7 @@ def pair_sources(pairs: list[str], base: Config, bands: dict | None = None) -> l
             continue
         pa, pb = Path(a), Path(b)
         if pa.is_dir() and pb.is_dir():
-            first = [next((q for q in sorted(d.iterdir()) if q.suffix.lower() in (".tif", ".tiff", ".png", ".jpg")), None)
-                     for d in (pa, pb)]
+            first = [first_image(d) for d in (pa, pb)]
             layout = {"layout": "paired", "input_dir": str(pa.resolve()), "target_dir": str(pb.resolve())}
         elif pa.is_file() and pb.is_file():
             first = [pa, pb]
@@ -85,6 +84,14 @@ def pair_sources(pairs: list[str], base: Config, bands: dict | None = None) -> l
     return out
 
 
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg")  # the files of a pair folder
+
+
+def first_image(folder: Path) -> Path | None:
+    """The first image of a pair folder (by name), or None."""
+    return next((q for q in sorted(Path(folder).iterdir()) if q.suffix.lower() in IMAGE_SUFFIXES), None)
+
+
 MAX_MPIX = 128  # adapt holds every pair in memory (bands, features, the learners' copies)
 
 
@@ -93,8 +100,7 @@ def check_size(pairs: list[str]) -> None:
     inputs and targets)."""
     paths = pair_paths(pairs)
     files = [p for p in paths if p.is_file()] + [
-        q for p in paths if p.is_dir() for q in sorted(p.iterdir())
-        if q.suffix.lower() in (".tif", ".tiff", ".png", ".jpg")]
+        q for p in paths if p.is_dir() for q in sorted(p.iterdir()) if q.suffix.lower() in IMAGE_SUFFIXES]
     mpix = sum(i.height * i.width for i in map(raster_info, files)) / 1e6
     if mpix > MAX_MPIX:
         raise BandbridgeError(f"PAIRS: {mpix:.0f} MPix in the files given; adapt holds them in "
@@ -172,10 +178,7 @@ def first_files(src: dict) -> tuple[Path | None, Path | None]:
         return f, f
     if src.get("pairs"):
         return Path(src["pairs"][0][0]), Path(src["pairs"][0][1])
-    found = [next((q for q in sorted(Path(src[k]).iterdir())
-                   if q.suffix.lower() in (".tif", ".tiff", ".png", ".jpg")), None)
-             for k in ("input_dir", "target_dir")]
-    return found[0], found[1]
+    return first_image(src["input_dir"]), first_image(src["target_dir"])
 
 
 def settle_readings(sources: list[dict], spec, given: dict | None = None) -> list[str]:
@@ -197,11 +200,11 @@ def settle_readings(sources: list[dict], spec, given: dict | None = None) -> lis
             continue
         names = (given.get("input") or {}).get("band_names")
         ov = Overrides(band_names=tuple(names) if names else None, scaling=user_scaling["input"])
+        look = look_at(f, ov.band_names)  # one look at the file, for the reading and below
         try:
-            reading = interpret(f, spec, ov)
+            reading = interpret(f, spec, ov, look)
         except BandbridgeError as e:
             if "band" in str(e) and "scaling" not in str(e):  # bands by the source's own selection
-                look = look_at(f, ov.band_names)
                 lines.append(f"{src['name']}: {f.name}: {look.why}; read as {src['input']['scaling']}")
                 continue
             raise
@@ -210,7 +213,7 @@ def settle_readings(sources: list[dict], spec, given: dict | None = None) -> lis
             src["input"].update(scaling=reading.scaling, vmin=reading.vmin, vmax=reading.vmax)
         if user_scaling["target"] is None and t is not None:
             tl = look_at(t) if t != f else None
-            same = t == f or (tl.dtype == look_at(f).dtype and same_family(tl.scaling, reading.scaling))
+            same = t == f or (tl.dtype == look.dtype and same_family(tl.scaling, reading.scaling))
             if same and same_family(reading.scaling, src["target"].get("scaling") or ""):
                 src["target"].update(scaling=reading.scaling, vmin=reading.vmin, vmax=reading.vmax)
     return lines

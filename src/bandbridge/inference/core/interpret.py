@@ -264,7 +264,8 @@ def doubtful(look: Look, bands: list[int], names: list[str]) -> list[str]:
     (``SATURATED`` or more of a band's pixels at its integer type's ceiling: clipped values, as in
     Sentinel-2 true-colour TCI images) and near-constant bands (spread below ``FLAT`` of the
     type's range). Every band constant is refused: there is nothing to translate."""
-    v = np.atleast_2d(look.values)[list(dict.fromkeys(bands))]
+    picked = list(dict.fromkeys(bands))  # each band once, in model order
+    v = np.atleast_2d(look.values)[picked]
     kind = np.dtype(look.dtype).kind
     top = float(np.iinfo(look.dtype).max) if kind in "ui" else None
     # the value range a spread is measured against: the integer type's, else the scaling's
@@ -279,7 +280,7 @@ def doubtful(look: Look, bands: list[int], names: list[str]) -> list[str]:
                               "to translate; check the file (an empty or fill-value tile?)")
     out = []
     if top is not None and top > 1:
-        shares = {i: float((b >= top).mean()) for i, b in zip(dict.fromkeys(bands), v)}
+        shares = {i: float((b >= top).mean()) for i, b in zip(picked, v)}
         hot = {i: f for i, f in shares.items() if f >= SATURATED}
         if hot:
             out.append(", ".join(f"{f:.0%} of band {i} ({label[i]})" for i, f in hot.items())
@@ -287,7 +288,7 @@ def doubtful(look: Look, bands: list[int], names: list[str]) -> list[str]:
                        "the synthetic band is unreliable there (a display product such as a "
                        "true-colour TCI? use the sensor's reflectance bands)")
     p1, p99 = np.percentile(v, (1, 99), axis=-1)
-    flat = [i for i, a, b in zip(dict.fromkeys(bands), p1, p99) if span and (b - a) < FLAT * span]
+    flat = [i for i, a, b in zip(picked, p1, p99) if span and (b - a) < FLAT * span]
     if flat:
         out.append(f"band{'s' * (len(flat) > 1)} {', '.join(f'{i} ({label[i]})' for i in flat)} "
                    "nearly constant (99 % of the pixels within 0.1 % of the value range): little "

@@ -192,11 +192,15 @@ def tile_for_memory(tile: int, overlap: int, align: int, budget: float, net_bpp:
     recompute fewer overlap and edge pixels; ``plan_tiles`` then picks the cheapest side up to this
     one), smaller where the model's own would not fit (a tight container), down to the smallest
     that still advances past its ``overlap``; None when not even that fits."""
-    smallest = -(-(overlap + align) // align) * align
-    for t in range(max(cap, tile) // align * align, smallest - 1, -align):
+    for t in range(max(cap, tile) // align * align, smallest_tile(overlap, align) - 1, -align):
         if tile_bytes(t, overlap, align, net_bpp, strip_bpp, block_px, width, forward_px) <= budget:
             return t
     return None
+
+
+def smallest_tile(overlap: int, align: int) -> int:
+    """The smallest tile on the ``align`` lattice that still advances past its ``overlap``."""
+    return -(-(overlap + align) // align) * align
 
 
 def tile_bytes(t: int, overlap: int, align: int, net_bpp: float, strip_bpp: float, block_px: int,

@@ -275,8 +275,8 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
         tile = tile_for_memory(inf.tile, overlap, spec.size_multiple, room - reserve, *args[2:])
         be = backends[folder]
         if tile is None:  # not even the smallest tile fits: refused before any output is opened
-            from bandbridge.inference.core.tiling import tile_bytes
-            small = -(-(overlap + spec.size_multiple) // spec.size_multiple) * spec.size_multiple
+            from bandbridge.inference.core.tiling import smallest_tile, tile_bytes
+            small = smallest_tile(overlap, spec.size_multiple)
             raise BandbridgeError(
                 f"{mine[0].src}: {spec.name} on {be.name} {be.precision} needs about "
                 f"{(tile_bytes(small, *args) + held + GDAL_CACHE_BYTES + reserve) / 1e9:.2f} GB even at {small}² tiles, "
