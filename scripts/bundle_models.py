@@ -9,6 +9,8 @@ model card with data attribution, command, training time and the evaluation tabl
                                   # of the shipped bundles (e.g. with new LOSO tables)
     python scripts/bundle_models.py --refresh-tables [NAME ...]  # re-evaluate the shipped bundles
                                   # (e.g. after new baselines) and replace their cards' tables
+    python scripts/bundle_models.py --stamp-seen [NAME ...]  # record in each zoo bundle the values
+                                  # its training inputs held (model.yaml: inputs_seen; weights untouched)
     python scripts/bundle_models.py --loso-only LOSO_DIR [NAME ...]  # replace the cards'
                                   # leave-one-source-out section (docs/loso: the kept records)
 """
@@ -347,6 +349,20 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
         print(f"{name}: {size:.1f} MB")
 
 
+def stamp_seen(name: str, root: str = "../shared/data") -> None:
+    """Write ``inputs_seen`` (data/seen.py) into the zoo bundle ``name``: the values of its training
+    split's inputs, read as training read them (bundles made before training recorded it)."""
+    from bandbridge.bundle import edit_meta
+    from bandbridge.data.datamodule import PairedDataModule
+    from bandbridge.data.seen import from_pairs
+    from bandbridge.evaluation.evaluate import with_data
+    from bandbridge.spec import read_spec
+    cfg = with_data(read_spec(ZOO / name).config, root, None)
+    seen = from_pairs(PairedDataModule(cfg).load_split("train"))
+    edit_meta(ZOO / name, lambda m: m.update(inputs_seen=seen))
+    print(f"{name}: inputs_seen p1 {seen['p1']} p99 {seen['p99']} {seen['dtypes']} {seen['scalings']}")
+
+
 if __name__ == "__main__":
     # python scripts/bundle_models.py RUNS_DIR [LOSO_DIR|-] [NAME ...]: only the named models
     if sys.argv[1:] == ["--hash-zoo"]:
@@ -356,6 +372,10 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--refresh-tables"]:
         for n in sys.argv[2:] or [n for n in NAMES.values() if not n.startswith("sr-")]:
             refresh_tables(n)
+        sys.exit(0)
+    if sys.argv[1:2] == ["--stamp-seen"]:
+        for n in sys.argv[2:] or sorted(p.name for p in ZOO.iterdir() if (p / "model.yaml").exists()):
+            stamp_seen(n)
         sys.exit(0)
     if sys.argv[1:2] == ["--loso-only"]:
         for n in sys.argv[3:] or [NAMES[p] for p in LOSO]:

@@ -34,6 +34,7 @@ class ModelSpec:
     baseline: dict | None = None  # the linear fit an anchored generator started from
     confidence: dict | None = None  # the expected-error model (inference/core/confidence.py)
     limited: dict | None = None  # model.yaml's runs_on: {kind: what its graph runs on}, if recorded
+    seen: dict | None = None  # model.yaml's inputs_seen: the values its training inputs held (data/seen.py)
 
     def linear_baseline(self, x):
         """The bundle's linear baseline on ``x (Ci, H, W)`` model values → ``(Ct, H, W)`` in
@@ -255,7 +256,7 @@ def read_spec(folder: str | Path) -> ModelSpec:
                               "precisions; the bundle was edited or damaged: copy it again or "
                               "re-export it")
     return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg),
-                     meta.get("baseline"), meta.get("confidence"), limited)
+                     meta.get("baseline"), meta.get("confidence"), limited, meta.get("inputs_seen"))
 
 
 def zoo_dir() -> Path:

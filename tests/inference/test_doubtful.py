@@ -10,9 +10,10 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.confidence import FLAT_ERROR, FLAT_NOTE, ErrorRaster
 from bandbridge.inference.core.interpret import SATURATED, Overrides, interpret
 from bandbridge.spec import read_spec, resolve_model_folder
-from conftest import SHARED
+from conftest import SAMPLE, SHARED
 
 NAIP_MODEL = "rgb2nir-naip"
+SAMPLE_NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
 
 
 def _tif(path, data: np.ndarray, dtype="uint8"):
@@ -102,3 +103,69 @@ def test_sentinel2_baseline_4_offset_is_read_from_the_files_scale_and_offset(tmp
     assert r.scaling == "reflectance_10000_offset" and "offset -0.1" in r.note, r.note
     got = read_raster(path, SCALINGS[r.scaling], [0, 1, 2]).data
     np.testing.assert_allclose(got, refl, atol=1e-4)  # not 0.1 too bright
+
+
+# ---------------------------------------------------------------- unlike the model's own pairs (point 1)
+def test_a_file_unlike_the_models_pairs_is_named_with_both_ranges_and_the_flag_that_settles_it(tmp_path):
+    """rgb2nir-naip records the values its training inputs held (model.yaml: inputs_seen): a file
+    four times darker, or 8-bit values stored ×257 as uint16, is named; the flag named settles it."""
+    spec = read_spec(resolve_model_folder(NAIP_MODEL))
+    assert spec.seen["dtypes"] == ["uint8"] and len(spec.seen["p1"]) == 3
+    src = SAMPLE_NAIP
+    with rasterio.open(src) as f:
+        x = f.read(window=((0, 256), (0, 256)))[:3].astype(np.int64)
+    ok = interpret(_tif(tmp_path / "ok.tif", x), spec).note
+    assert "CHECK" not in ok, ok
+    dark = interpret(_tif(tmp_path / "dark.tif", x // 4), spec).note
+    assert "CHECK: read as uint8 its values span" in dark and "where rgb2nir-naip saw" in dark, dark
+    assert "(uint8 read as uint8) — another scale?" in dark, dark
+    flags = dark.split("; --scaling minmax")[1].split(" stretches")[0]
+    vmin, vmax = float(flags.split("--vmin ")[1].split()[0]), float(flags.split("--vmax ")[1])
+    settled = interpret(tmp_path / "dark.tif", spec, Overrides(scaling="minmax", vmin=vmin, vmax=vmax))
+    assert "CHECK" not in settled.note  # the user's --scaling settles it
+    # the settled reading is no longer unlike the pairs (its flags put it onto their range)
+    from bandbridge.data.seen import unlike
+    from bandbridge.bands import minmax_scaling
+    assert unlike((x // 4).reshape(3, -1), minmax_scaling(vmin, vmax), spec.seen, "m", "uint8") is None
+    wide = interpret(_tif(tmp_path / "x257.tif", x * 257, "uint16"), spec).note
+    assert "CHECK: stored as uint16 where rgb2nir-naip's pairs were uint8; read as uint16 by a guess" in wide, wide
+
+
+def test_reflectance_read_at_the_wrong_scale_is_named_and_the_right_scale_suggested():
+    from bandbridge.bands import SCALINGS
+    from bandbridge.data.seen import record, unlike, well_formed
+    rng = np.random.default_rng(0)
+    refl = rng.uniform(0.02, 0.4, (3, 64, 64)).astype(np.float32)
+    seen = record([(refl, None)], ["uint16"], ["reflectance_10000"])
+    assert np.allclose(seen["p1"], 0.02, atol=0.01) and np.allclose(seen["p99"], 0.4, atol=0.01)
+    x1000 = (refl * 1000).reshape(3, -1)  # ARCSI's × 1000, read as ESA's × 10000
+    clause = unlike(x1000, SCALINGS["reflectance_10000"], seen, "m", "uint16")
+    assert clause and "another scale? --scaling reflectance_1000 if the file holds that" in clause, clause
+    assert unlike(x1000, SCALINGS["reflectance_1000"], seen, "m", "uint16") is None
+    hazy = rng.uniform(1500, 2500, (3, 4096))  # narrower, but inside what it saw: a hazy scene
+    assert unlike(hazy, SCALINGS["reflectance_10000"], seen, "m", "uint16") is None
+    # a damaged record is ignored, never trusted
+    for bad in (None, [], {"p1": [0.1], "p99": [0.2]}, {"p1": [0.3] * 3, "p99": [0.2] * 3},
+                {"p1": ["a"] * 3, "p99": [1] * 3}, {"p1": [float("nan")] * 3, "p99": [1] * 3}):
+        assert not well_formed(bad, 3)
+        assert unlike(x1000, SCALINGS["reflectance_10000"], bad, "m", "uint16") is None
+
+
+def test_a_declared_scaling_the_file_contradicts_is_a_check(tmp_path):
+    """Training and evaluation print predict's CHECK for a recipe's scaling the values or the
+    file's own scale/offset contradict (issue 47 point 2)."""
+    from bandbridge.config import BandSel
+    from bandbridge.inference.core.interpret import check_declared
+    x = _rgb()
+    f = _tif(tmp_path / "u8.tif", x)
+    line = check_declared(f, BandSel(bands=[0, 1, 2], scaling="uint16"), "mine")
+    assert "CHECK: declared uint16 but the values look like uint8" in line, line
+    assert "CHECK" not in check_declared(f, BandSel(bands=[0, 1, 2], scaling="uint8"), "mine")
+    g = _tif(tmp_path / "x1000.tif", x * 2, "uint16")
+    with rasterio.open(g, "r+") as d:
+        d.scales, d.offsets = (0.001,) * 3, (0.0,) * 3
+    line = check_declared(g, BandSel(bands=[0, 1, 2], scaling="reflectance_10000"), "mine")
+    assert "CHECK: declared reflectance_10000 but the file's own scale/offset says reflectance_1000" in line, line
+    # a constant image of a source is named, not a refusal of the whole training
+    c = _tif(tmp_path / "c.tif", np.full((3, 32, 32), 7))
+    assert "CHECK: every pixel holds the same value" in check_declared(c, BandSel(bands=[0, 1, 2], scaling="uint8"), "mine")

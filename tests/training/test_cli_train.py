@@ -68,6 +68,12 @@ def test_train_writes_checkpoints_tensorboard_config_and_bundle(run_cli, tmp_pat
     coef = best.info["baseline"]["linear"]
     assert len(coef) == 4 and len(coef[0]) == 1  # 3 band weights + bias, one target band
     assert best.info["epoch"] >= -1 and best.info["val_metrics"]["val/psnr"] >= summary["val_start"]["psnr"] - 1e-6
+    # predict's reading line for each source before training (issue 47 point 2), and the bundle
+    # remembers the values its inputs held (point 1)
+    assert "naip_opengeos: m_" in flat and "uint8 values; read as uint8 as declared" in flat, flat
+    seen = best.info["inputs_seen"]
+    assert seen["dtypes"] == ["uint8"] and seen["scalings"] == ["uint8"] and len(seen["p1"]) == 3
+    assert all(0 <= a < b <= 1 for a, b in zip(seen["p1"], seen["p99"])), seen
 
 
 def test_resume_continues_step_count_lr_schedule_and_weights(run_cli, tmp_path):

@@ -196,3 +196,60 @@ def test_the_cards_command_is_the_one_that_ran():
     assert " ".join(flags) == ("--bands red,green,blue --target-bands 3 --scaling reflectance_1000 "
                                "--sensor s2_l2a")
     assert read_flags(None) == [] and read_flags({"input": {}, "target": {}}) == []
+
+
+WALES = SHARED / "nir_s2_rsgislib_wales_tanzania" / "wales_aberystwyth_20210527_10m.tif"
+
+
+def _rows(src, dst, rows: slice, bands=None):
+    import rasterio
+    from rasterio.windows import Window
+    with rasterio.open(src) as f:
+        win = Window(0, rows.start, f.width, rows.stop - rows.start)
+        prof = f.profile | {"height": win.height, "transform": f.window_transform(win)}
+        idx = bands or list(range(1, f.count + 1))
+        prof["count"] = len(idx)
+        data = f.read(idx, window=win)
+        with rasterio.open(dst, "w", **prof) as o:
+            o.write(data)
+            o.descriptions = tuple(f.descriptions[i - 1] for i in idx)
+    return dst
+
+
+@needs_shared
+def test_an_adapted_model_reads_files_as_its_pairs_were_read(run_cli, tmp_path):
+    """Issue 47's Wales round trip: adapt on the top half with --scaling reflectance_1000 (ARCSI),
+    predict the bottom half without the flag: within 2 % of predicting with it; the bundle records
+    the scaling and the values its pairs held; adapt without flags prints predict's CHECK line."""
+    import numpy as np
+    import rasterio
+    top = _rows(WALES, tmp_path / "top.tif", slice(0, 473))
+    bottom = _rows(WALES, tmp_path / "bottom.tif", slice(473, 947), [1, 2, 3])
+    with rasterio.open(WALES) as f:
+        nir = f.read(4)[473:].astype(np.float64) / 1000
+    out = tmp_path / "wales"
+    code, stdout, err = run_cli("adapt", "-m", "rgb2nir-s2", str(top), "--scaling", "reflectance_1000",
+                                "--within-scene", "-o", str(out), "--minutes", "0.2")
+    assert code == 0, err
+    info = yaml.safe_load((out / "model.yaml").read_text())
+    seen = info.get("inputs_seen")
+    if info["config"]["model"]["generator"]["name"] == "learner":  # a fitted learner: its own record
+        assert seen["scalings"] == ["reflectance_1000"] and seen["dtypes"] == ["uint16"], seen
+        assert info["config"]["data"]["sources"][0]["input"]["scaling"] == "reflectance_1000"
+    maes = []
+    for extra in ([], ["--scaling", "reflectance_1000"]):
+        pred = tmp_path / f"nir{len(extra)}.tif"
+        code, _, err = run_cli("predict", str(bottom), "-m", str(out), "-o", str(pred), *extra)
+        assert code == 0, err
+        with rasterio.open(pred) as p:
+            y = p.read(1).astype(np.float64) * (p.scales[0] or 1) + (p.offsets[0] or 0)
+        ok = nir > 0
+        maes.append(float(np.abs(y[ok] - nir[ok]).mean()))
+    assert maes[0] <= 1.02 * maes[1], maes
+    assert maes[1] < 0.06, maes  # a real NIR, not the flat one of ×10000 (0.130)
+    # no flags on the same file: predict's reading line, its CHECK included, before any fit
+    code, stdout, err = run_cli("adapt", "-m", "rgb2nir-s2", str(top), "-o", str(tmp_path / "w2"),
+                                "--minutes", "0.1")
+    assert code == 0, err
+    flat = " ".join((stdout + err).split())
+    assert "top.tif" in flat and "CHECK: no band's 99th percentile reaches 0.1 reflectance" in flat, flat

@@ -91,9 +91,8 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
                 "matching bands in the evaluation data")
     # The same look at the values as predict's, once per source: one line each, and a refusal
     # when a declared scaling would saturate the data.
-    from bandbridge.inference.core.interpret import check_declared
-    firsts = {p.source.name: p for p in reversed(pairs)}
-    seen = [check_declared(p.item.input_path, p.source.input, name) for name, p in firsts.items()]
+    from bandbridge.inference.core.interpret import reading_lines
+    seen = reading_lines(pairs, bundle.info.get("inputs_seen"), Path(str(model)).name)
     # Per-pixel baselines are fitted on the training split; SR's (bicubic, nearest) need nothing.
     fitted = task == "translation" and with_baselines
     fitted_one = steps(progress if with_baselines else None,

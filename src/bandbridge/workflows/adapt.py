@@ -197,6 +197,7 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     selection. ``progress`` (``bandbridge.progress``) counts the zero-shot predictions and the
     fits."""
     base = bundle.config
+    from bandbridge.data.seen import from_pairs
     from bandbridge.progress import steps
     read = steps(progress, f"reading {len(sources)} pair source(s)", 1)
     user_pairs = load_user_pairs(user_config(base, sources, name))
@@ -210,7 +211,8 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
         return summary, sel
     lin = sel.fitted if sel.chosen == "linear" else None
     info = {"epoch": -1, "learner": adapt_record(sel, user_pairs, summary),
-            "baseline": {"linear": linear_coef(user_pairs, lin).tolist()}}
+            "baseline": {"linear": linear_coef(user_pairs, lin).tolist()},
+            "inputs_seen": from_pairs(user_pairs)}  # how the pairs read: predict compares files to it
     save_bundle(dest, sel.fitted.module(bundle.in_channels, bundle.out_channels),
                 adapted_config(base, sources, sel, name), bundle.in_channels,
                 bundle.out_channels, **info)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bandbridge.config import Config
 from bandbridge.data.reader import raster_info, select_bands
-from bandbridge.errors import BandbridgeError
+from bandbridge.errors import BandbridgeError, BandChoiceError
 
 
 def pair_paths(pairs: list[str]) -> list[Path]:
@@ -203,11 +203,9 @@ def settle_readings(sources: list[dict], spec, given: dict | None = None) -> lis
         look = look_at(f, ov.band_names)  # one look at the file, for the reading and below
         try:
             reading = interpret(f, spec, ov, look)
-        except BandbridgeError as e:
-            if "band" in str(e) and "scaling" not in str(e):  # bands by the source's own selection
-                lines.append(f"{src['name']}: {f.name}: {look.why}; read as {src['input']['scaling']}")
-                continue
-            raise
+        except BandChoiceError:  # the model's bands not found by role: the source's own selection
+            lines.append(f"{src['name']}: {f.name}: {look.why}; read as {src['input']['scaling']}")
+            continue
         lines.append(f"{src['name']}: {reading.note}")
         if user_scaling["input"] is None:
             src["input"].update(scaling=reading.scaling, vmin=reading.vmin, vmax=reading.vmax)

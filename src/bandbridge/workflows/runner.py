@@ -27,6 +27,7 @@ from bandbridge.bundle import save_bundle
 from bandbridge.config import Config, config_to_yaml
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.data.found_groups import group_members
+from bandbridge.data.seen import from_pairs
 from bandbridge.data.unpaired import UnpairedDataModule
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes
@@ -55,15 +56,17 @@ class BundleExport(Callback):
     """Keep ``model/last`` (every epoch) and ``model/best`` (by the monitored metric) bundles."""
 
     def __init__(self, run_dir: Path, cfg: Config, channels: tuple[int, int],
-                 baseline: dict | None = None):
+                 baseline: dict | None = None, seen: dict | None = None):
         self.run_dir, self.cfg, self.channels = run_dir, cfg, channels
         self.baseline = baseline  # the anchor's linear fit, kept in every bundle
+        self.seen = seen  # the values the training inputs held (data/seen.py), kept in every bundle
         self.best: float | None = None
 
     def _write(self, module: GANTask, tag: str, epoch: int, step: int, metrics: dict) -> None:
         save_bundle(self.run_dir / "model" / tag, module.G, self.cfg, *self.channels, epoch=epoch,
                     global_step=step, val_metrics=metrics,
-                    **({"baseline": self.baseline} if self.baseline else {}))
+                    **({"baseline": self.baseline} if self.baseline else {}),
+                    **({"inputs_seen": self.seen} if self.seen else {}))
 
     def _save(self, trainer, module: GANTask, tag: str) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
@@ -222,6 +225,10 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
     dm = UnpairedDataModule(cfg) if cyclegan else PairedDataModule(cfg)
     dm.setup("fit")
     channels = dm.channels
+    if not cyclegan:  # predict's reading line for each source, its CHECK phrases included
+        from bandbridge.inference.core.interpret import reading_lines
+        for line in reading_lines(dm.pairs["train"] + dm.pairs.get("val", [])):
+            print(line, flush=True)
     # the groups validation holds (one group is a warning, not a validation)
     blind = None if cyclegan else learner_best.announce_groups(cfg, dm.pairs)
     if not resume and not cyclegan:  # never-worse: the range of statistics training sees
@@ -282,7 +289,8 @@ def build_trainer(run: Run, fast_dev_run: bool = False) -> tuple[Callable[[], L.
     # A GAN step leaves one network without gradients (critic-only steps, a frozen critic in the
     # generator step): plain DDP would wait for them forever.
     strategy = "ddp_find_unused_parameters_true" if t.strategy == "ddp" else t.strategy
-    export = BundleExport(run_dir, run.cfg, run.dm.channels, run.baseline)
+    export = BundleExport(run_dir, run.cfg, run.dm.channels, run.baseline,
+                          None if run.cyclegan else from_pairs(run.dm.pairs["train"]))
     callbacks = [*([run.worst] if run.worst else []),
         # best.ckpt first, so that the epoch's last.ckpt (written after it) holds its updated state:
         # a resumed run then knows the best so far and keeps one best.ckpt over the whole run.

@@ -24,7 +24,7 @@ import numpy as np
 from bandbridge.bands import (FAMILY, FOLDER_BANDS, SCALINGS, Scaling, band_role, canonical_band_name,
                               get_scaling)
 from bandbridge.data.reader import raster_info, select_bands
-from bandbridge.errors import BandbridgeError
+from bandbridge.errors import BandbridgeError, BandChoiceError
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.options import InputReading
 from bandbridge.spec import ZOO_ALIASES, ModelSpec, read_spec, zoo_models
@@ -73,22 +73,22 @@ def _resolve_bands(look: Look, tokens, need: int, model: str) -> list[int]:
         s = str(t).strip()
         if s.isdigit():
             if int(s) >= n:
-                raise BandbridgeError(f"--bands {s}: {look.path} has {n} bands (0-based indices "
+                raise BandChoiceError(f"--bands {s}: {look.path} has {n} bands (0-based indices "
                                       f"0–{n - 1})")
             out.append(int(s))
             continue
         key = canonical_band_name(s)
         hits = [i for i, (a, r) in enumerate(zip(look.names, look.roles)) if key == a or s.lower() == r]
         if not hits:
-            raise BandbridgeError(f"--bands {s}: {look.path} has no band of that name; its bands are "
+            raise BandChoiceError(f"--bands {s}: {look.path} has no band of that name; its bands are "
                                   f"{_describe(look)} (or give 0-based indices)")
         out.append(hits[0])
     if len(set(out)) != len(out) and len([r for r in look.roles if r != "alpha"]) > 1:
         # a one-band file may feed its band to every input, when the user says so
-        raise BandbridgeError(f"--bands {','.join(map(str, tokens))} selects a band twice; give "
+        raise BandChoiceError(f"--bands {','.join(map(str, tokens))} selects a band twice; give "
                               "each input band once")
     if len(out) != need:
-        raise BandbridgeError(f"--bands selects {len(out)} bands but {model} takes {need}")
+        raise BandChoiceError(f"--bands selects {len(out)} bands but {model} takes {need}")
     return out
 
 
@@ -104,7 +104,7 @@ def _by_role(look: Look, spec: ModelSpec) -> tuple[list[int] | None, str]:
     if [r for r in look.roles if r != "alpha"] == ["gray"] and set(need) <= {"red", "green", "blue"}:
         g = look.roles.index("gray")
         if not trained_on_gray(spec):  # colour it never lacked: refused unless --bands says so
-            raise BandbridgeError(
+            raise BandChoiceError(
                 f"{look.path}: one band, but {spec.name} takes {len(need)} ({', '.join(need)}) and was "
                 f"made from colour images; that band copied into all of them gives a "
                 f"{', '.join(spec.target_names)} without the colour it reads — pass --bands "
@@ -189,19 +189,56 @@ def _check_range(look: Look, bands: list[int], scaling: Scaling, who: str, fix: 
             f"{fix}")
 
 
-def check_declared(path: str | Path, sel, label: str) -> str:
-    """Evaluation data declares its bands and scaling (a recipe's ``BandSel``): the same look at
-    the values as predict's, refusing a declared scaling that would saturate them (a scaling
-    that merely differs from the model's is cross-sensor evaluation, and allowed). Returns one
-    line of what was seen."""
+def check_declared(path: str | Path, sel, label: str, seen: dict | None = None,
+                   model: str = "the model") -> str:
+    """Training and evaluation data declare their bands and scaling (a recipe's ``BandSel``): the
+    same look at the values as predict's, refusing a declared scaling that would saturate them
+    (a scaling that merely differs from the model's is cross-sensor evaluation, and allowed).
+    Returns one line of what was seen, with predict's CHECK phrases: a declared scaling the
+    values or the file's own scale/offset contradict, doubtful input (:func:`doubtful`) and
+    values unlike what ``model``'s training inputs held (``seen``: its ``inputs_seen``)."""
     from bandbridge.data.cube_ref import is_cube
     if is_cube(str(path)):
         return f"{label}: datacube, scaling {sel.scaling} as declared"
     look = look_at(path, None, sel.sensor)
-    bands = select_bands(raster_info(path, sel.band_names, sel.sensor, sel.bands).bands, sel.bands, path)
-    _check_range(look, bands, get_scaling(sel.scaling, sel.vmin, sel.vmax),
-                 f"the data source '{label}''s scaling", f"declare scaling: {look.scaling} for it")
-    return f"{label}: {Path(str(path)).name}: {look.why}; read as {sel.scaling} as declared"
+    info = raster_info(path, sel.band_names, sel.sensor, sel.bands)
+    bands = select_bands(info.bands, sel.bands, path)
+    s = get_scaling(sel.scaling, sel.vmin, sel.vmax)
+    _check_range(look, bands, s, f"the data source '{label}''s scaling",
+                 f"declare scaling: {look.scaling} for it")
+    doubts = [contradicted(look, sel.scaling)] if contradicted(look, sel.scaling) else []
+    try:
+        doubts += doubtful(look, bands, [info.bands[i] for i in bands])
+    except BandbridgeError as e:  # one constant image of a source is named, not a refusal of all
+        doubts.append(str(e).split(": ", 1)[-1])
+    doubts += unlike_pairs(look, bands, s, seen, model)
+    return (f"{label}: {Path(str(path)).name}: {look.why}; read as {sel.scaling} as declared"
+            + "".join(f" — CHECK: {d}" for d in doubts))
+
+
+def reading_lines(pairs: list, seen: dict | None = None, model: str = "the model") -> list[str]:
+    """:func:`check_declared`'s line for the first input file of each source of ``pairs``
+    (``data/datasets.LoadedPair``), in the order the sources first appear."""
+    firsts = {p.source.name: p for p in reversed(pairs)}
+    return [check_declared(p.item.input_path, p.source.input, name, seen, model)
+            for name, p in reversed(firsts.items())]
+
+
+def contradicted(look: Look, declared: str) -> str | None:
+    """Why the values (or the file's own scale/offset) say another scaling than ``declared``:
+    another family, another stated scale, ×1000 against ×10000 or 8-bit against 16-bit; else None."""
+    if declared == look.scaling or not look.scaling:
+        return None
+    pair = {declared, look.scaling}
+    fd, fl = FAMILY.get(declared), FAMILY.get(look.scaling)
+    if look.tagged and fd in (fl, None):
+        why = "the file's own scale/offset says"
+    elif (fd and fl and fd != fl) or pair <= INTEGER_REFLECTANCE or pair <= {"uint8", "uint16"}:
+        why = "the values look like"
+    else:
+        return None
+    return (f"declared {declared} but {why} {look.scaling} ({look.why.split(' — ')[0]}): check the "
+            "source's scaling")
 
 
 def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
@@ -222,7 +259,7 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
             bands, how = _model_selection(path, spec), f"{name}'s own band selection"
         if bands is None or len(bands) != n:
             need = ", ".join(spec.input_names)
-            raise BandbridgeError(
+            raise BandChoiceError(
                 f"{path}: {name} takes {n} band{'s' * (n > 1)} ({need}) but found no such roles "
                 f"among the file's {len(look.names)} bands [{_describe(look)}] ({look.how}); pick "
                 "them with --bands (0-based indices, model order) or name every band with "
@@ -248,11 +285,33 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
         info = raster_info(path, sensor=folder_sensor)
         spec.check_size(path, info.height, info.width, None)
         raise
+    if ov.scaling is None:  # a file unlike the model's own pairs (the user's --scaling settles it)
+        doubts += unlike_pairs(look, bands, s, spec.seen, name)
     picked = ", ".join(dict.fromkeys(f"{i}={b}" for i, b in zip(bands, names)))
     note = (f"{Path(str(path)).name}: band{'s' * (len(set(bands)) > 1)} {picked} ({how}"
             f"{'; ' + extra if extra else ''}), "
             f"scaling {s.name} ({why})" + "".join(f" — CHECK: {d}" for d in doubts))
     return Interpretation(bands, names, scaling, vmin, vmax, folder_sensor, note)
+
+
+def unlike_pairs(look: Look, bands: list[int], s: Scaling, seen: dict | None, model: str) -> list[str]:
+    """The file against the values ``model``'s training inputs held (``seen``: its
+    ``inputs_seen``): a CHECK phrase when, read with ``s``, they span another scale or range
+    (naming both and the ``--scaling`` that settles it), or were read by a guess from a stored
+    type it never saw; none for a bundle that records nothing."""
+    from bandbridge.data.seen import unlike, well_formed
+    if not well_formed(seen, len(bands)) or look.values.size == 0:
+        return []
+    v = np.atleast_2d(look.values)[bands]
+    if s.zero_is_nodata:
+        v = v[:, (v != 0).any(0)]
+    clause = unlike(v, s, seen, model, look.dtype)
+    types = seen.get("dtypes") or []
+    if clause is None and types and look.dtype not in types and not look.tagged:
+        # values in range, but read by a guess from a type the model never saw
+        clause = (f"stored as {look.dtype} where {model}'s pairs were {'/'.join(types)}; read "
+                  f"as {s.name} by a guess from the values — --scaling names what the file holds")
+    return [clause] if clause else []
 
 
 SATURATED = 0.02  # share of a band's pixels at its type's ceiling that makes the input doubtful

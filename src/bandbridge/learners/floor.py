@@ -1,0 +1,154 @@
+"""The zero-shot floor: the per-pixel map of the bands chosen for a source no training pixel came
+from (issue 49).
+
+Which linear map carries to an unseen sensor or place depends on how the training sources are
+weighed and on the loss. The candidates, each ``y = W·x + b`` per target band (``W (Ci + 1, Ct)``:
+weights, then the bias) fitted on pixels grouped by source:
+
+- ``pooled``: least squares, every pixel one vote (a large scene decides);
+- ``balanced``: least squares, every source one vote;
+- ``lad``: least absolute deviations, every source one vote (the tables report MAE);
+- ``minimax``: the least-absolute map whose worst source is best (sources re-weighted by their
+  error, multiplicative weights, the iterate with the lowest worst-source MAE kept);
+- ``median``: the element-wise median of the per-source least-squares maps;
+- ``constant``: every target band's median (the mean over sources of each source's median).
+
+:func:`choose_floor` holds each training source out in turn, fits every candidate on the others
+and scores it on the held-out source's pixels; the candidate with the lowest worst ratio to the
+best candidate of each held-out source is chosen (ties: the lower mean ratio) and refitted on all
+sources. Numpy only: a floor is served as a ``linear`` learner's 1×1 convolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bandbridge.learners.lad import EPS
+
+FLOORS = ("pooled", "balanced", "lad", "minimax", "median", "constant")
+PIXELS = 20_000  # pixels per source the floors are fitted and chosen on
+IRLS_STEPS, MINIMAX_ROUNDS, MINIMAX_RATE = 30, 25, 2.0
+
+Sources = dict[str, tuple[np.ndarray, np.ndarray, int]]  # name → (X (N, Ci), Y (N, Ct), valid pixels)
+
+
+def thin(per: Sources, n: int = PIXELS, seed: int = 0) -> Sources:
+    """At most ``n`` pixels per source (a fixed random subset), the counts kept."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (X, Y, count) in per.items():
+        idx = rng.permutation(len(X))[:n] if len(X) > n else slice(None)
+        out[name] = (np.asarray(X, np.float64)[idx], np.asarray(Y, np.float64)[idx], count)
+    return out
+
+
+def _stack(per: Sources, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[X 1]``, ``Y`` and per-pixel weights: each source's weight shared by its pixels."""
+    A = np.concatenate([np.c_[X, np.ones(len(X))] for X, _, _ in per.values()])
+    Y = np.concatenate([Y for _, Y, _ in per.values()])
+    w = np.concatenate([np.full(len(X), weights[n] / len(X)) for n, (X, _, _) in per.items()])
+    return A, Y, w
+
+
+def weighted_ls(A: np.ndarray, Y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``W`` minimising ``Σ w·‖A·W − Y‖²``."""
+    s = np.sqrt(w)[:, None]
+    return np.linalg.lstsq(A * s, Y * s, rcond=None)[0]
+
+
+def weighted_lad(A: np.ndarray, Y: np.ndarray, w: np.ndarray, W0: np.ndarray | None = None,
+                 steps: int = IRLS_STEPS) -> np.ndarray:
+    """``W`` minimising ``Σ w·|A·W − Y|`` per target band: iteratively reweighted least squares
+    from ``W0`` (default: the weighted least-squares fit)."""
+    W = weighted_ls(A, Y, w) if W0 is None else W0.copy()
+    for k in range(Y.shape[1]):
+        for _ in range(steps):
+            r = np.abs(A @ W[:, k] - Y[:, k])
+            W[:, k] = weighted_ls(A, Y[:, k:k + 1], w / np.maximum(r, EPS))[:, 0]
+    return W
+
+
+def source_mae(W: np.ndarray, X: np.ndarray, Y: np.ndarray) -> float:
+    """MAE of the map ``W`` on one source's pixels, clipped to [0, 1] as every learner predicts."""
+    return float(np.abs(np.clip(np.c_[X, np.ones(len(X))] @ W, 0, 1) - Y).mean())
+
+
+def _minimax(per: Sources) -> np.ndarray:
+    names = list(per)
+    weights = dict.fromkeys(names, 1.0 / len(names))
+    best, best_worst, W = None, np.inf, None
+    for _ in range(MINIMAX_ROUNDS):
+        A, Y, w = _stack(per, weights)
+        W = weighted_lad(A, Y, w, W, steps=IRLS_STEPS if W is None else 5)
+        err = np.array([source_mae(W, X, Yn) for X, Yn, _ in per.values()])
+        if err.max() < best_worst:
+            best, best_worst = W.copy(), err.max()
+        factor = np.exp(MINIMAX_RATE * err / max(err.mean(), EPS))
+        total = sum(weights[n] * f for n, f in zip(names, factor))
+        weights = {n: weights[n] * f / total for n, f in zip(names, factor)}
+    return best
+
+
+def fit_floor(kind: str, per: Sources) -> np.ndarray:
+    """The floor ``kind`` (:data:`FLOORS`) fitted on ``per``: ``W (Ci + 1, Ct)``."""
+    names = list(per)
+    equal = dict.fromkeys(names, 1.0)
+    if kind == "pooled":
+        return weighted_ls(*_stack(per, {n: float(c) for n, (_, _, c) in per.items()}))
+    if kind == "balanced":
+        return weighted_ls(*_stack(per, equal))
+    if kind == "lad":
+        return weighted_lad(*_stack(per, equal))
+    if kind == "minimax":
+        return _minimax(per)
+    if kind == "median":
+        return np.median(np.stack([weighted_ls(*_stack({n: per[n]}, {n: 1.0})) for n in names]), axis=0)
+    if kind == "constant":
+        ci = next(iter(per.values()))[0].shape[1]
+        W = np.zeros((ci + 1, next(iter(per.values()))[1].shape[1]))
+        W[-1] = np.mean([np.median(Y, axis=0) for _, Y, _ in per.values()], axis=0)
+        return W
+    raise ValueError(f"unknown floor '{kind}'; one of {FLOORS}")
+
+
+@dataclass
+class Floor:
+    """The chosen floor: its ``kind``, map ``W`` (refitted on every source) and the
+    leave-one-source-out record it was chosen by."""
+
+    kind: str
+    W: np.ndarray
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # kind → held-out source → MAE
+    worst: dict[str, float] = field(default_factory=dict)  # kind → worst ratio to each source's best
+    rule: str = ""
+
+    def record(self) -> dict:
+        """What ``model.yaml`` keeps: the rule, the choice, every fold."""
+        return {"kind": self.kind, "linear": self.W.tolist(), "rule": self.rule,
+                "worst_ratio": {k: round(v, 4) for k, v in self.worst.items()},
+                "held_out_mae": {k: {s: round(v, 6) for s, v in d.items()} for k, d in self.scores.items()}}
+
+
+def choose_floor(per: Sources, kinds: tuple[str, ...] = FLOORS) -> Floor:
+    """The floor for a source never seen (module docstring); with one source, ``balanced``
+    least squares (nothing to hold out)."""
+    per = thin(per)
+    if len(per) < 2:
+        return Floor("balanced", fit_floor("balanced", per),
+                     rule="one source: least squares (no source to hold out)")
+    scores = {k: {} for k in kinds}
+    for held in per:
+        rest = {n: v for n, v in per.items() if n != held}
+        X, Y, _ = per[held]
+        for k in kinds:
+            scores[k][held] = source_mae(fit_floor(k, rest), X, Y)
+    best = {s: max(min(scores[k][s] for k in kinds), EPS) for s in per}
+    ratio = {k: [scores[k][s] / best[s] for s in per] for k in kinds}
+    worst = {k: max(r) for k, r in ratio.items()}
+    kind = min(kinds, key=lambda k: (round(worst[k], 6), float(np.mean(ratio[k]))))
+    return Floor(kind, fit_floor(kind, per), scores, worst,
+                 rule=f"leave-one-source-out over {len(per)} sources: the lowest worst ratio to "
+                      f"each held-out source's best candidate, refitted on all; up to {PIXELS} "
+                      "pixels per source")
