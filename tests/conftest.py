@@ -112,3 +112,9 @@ def pytest_report_header(config):
             f"CPU: {model or 'unknown'}; native bf16: {bf16}; int8 dot products: "
             f"{', '.join(vnni) or 'AVX2 only'}; tests with [cpu-with-native-bf16] / "
             "[cpu-without-native-bf16] ids run both branches")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The same line at the end, where ``pytest -q`` (``make test``) shows it: a log says which CPU
+    branch the suite exercised and whether it ran beside busy processes."""
+    terminalreporter.write_line(pytest_report_header(terminalreporter.config))

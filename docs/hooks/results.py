@@ -192,11 +192,52 @@ def _memory_rows(rows: list[dict]) -> list[str]:
 KEPT = {"learner": "the learner", "network": "the network",
         "anchor": "the network's anchor, as a learner (its residual was off)"}
 
+FLOORS = ("pooled", "balanced", "lad", "minimax", "median", "constant")  # learners/floor.py
+
+
+def floor_family(record: dict) -> str:
+    """One family's leave-one-source-out of the zero-shot floor (scripts/loso_floor.py): per fold
+    the plain linear map, the chosen floor, every candidate and, where recorded, the shipped rule
+    against the better of the floor and the linear map; then the means and the folds won."""
+    rows = record["rows"]
+    has_rule = any("rule" in r for r in rows)
+    head = ["held out", "images", "plain linear", "floor (kind)", "floor vs linear", *FLOORS,
+            *(["rule", "rule vs the better of floor and linear"] if has_rule else [])]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["fold"], str(r["images"]), _g(r["linear"]), f"{_g(r['floor_mae'])} ({r['floor']})",
+                 _pct(r["floor_mae"], r["linear"]), *(_g(r["candidates"][k]) for k in FLOORS)]
+        if has_rule:
+            cells += ([_g(r["rule"]), _pct(r["rule"], min(r["floor_mae"], r["linear"]))]
+                      if "rule" in r else ["", ""])
+        out.append("| " + " | ".join(cells) + " |")
+    lin = sum(r["linear"] for r in rows) / len(rows)
+    flo = sum(r["floor_mae"] for r in rows) / len(rows)
+    wins = sum(r["floor_mae"] < r["linear"] for r in rows)
+    out.append(f"\nMean over {len(rows)} folds: floor {_g(flo)}, plain linear {_g(lin)} "
+               f"({_pct(flo, lin)}); the floor is lower on {wins} of {len(rows)} folds.")
+    if has_rule:
+        ruled = [r for r in rows if "rule" in r]
+        behind = [r["fold"] for r in ruled if r["rule"] > 1.01 * min(r["floor_mae"], r["linear"])]
+        out.append(f" The rule is more than 1 % worse than the better of the floor and the linear "
+                   f"map on {len(behind)} of {len(ruled)} folds" + (f" ({', '.join(behind)})." if behind else "."))
+    return "\n".join(out)
+
+
+def loso_floor_table(families: dict) -> str:
+    """Every family's floor table, each under its name, with when and how it was measured."""
+    parts = []
+    for name, rec in families.items():
+        parts.append(f"**{name}** (`{rec['preset']}`)\n\n{floor_family(rec)}\n\n"
+                     + _measured({rec["measured"]}, [rec["command"]]))
+    return "\n\n".join(parts)
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
-          "memory_plan": memory_plan_table}
+          "memory_plan": memory_plan_table, "loso_floor": loso_floor_table}
 
 
 def render(markdown: str) -> str:

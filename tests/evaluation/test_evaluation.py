@@ -44,12 +44,12 @@ def test_evaluate_writes_table_csv_and_json(run_cli, trained_run, tmp_path):
     code, stdout, err = run_cli("evaluate", "--model", str(trained_run), "--out", str(out))
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["methods"]) == {"model", "linear", "ridge-context", "gbm-context", "learner", "mlp", "mean"}
+    assert set(summary["methods"]) == {"model", "linear", "floor", "ridge-context", "gbm-context", "learner", "mlp", "mean"}
     proto = summary["protocol"]
     assert proto["split"] == "test" and proto["images"] == 1 and proto["target_units"] == "DN (8-bit)"
     assert proto["data_range"] == 255.0 and "naip_opengeos" in proto["baselines_fitted_on"]
     rows = list(csv.DictReader((out / "per_image.csv").open()))
-    assert [r["method"] for r in rows] == ["model", "linear", "ridge-context", "gbm-context", "learner", "mlp", "mean"]
+    assert [r["method"] for r in rows] == ["model", "linear", "floor", "ridge-context", "gbm-context", "learner", "mlp", "mean"]
     assert "2020" in rows[0]["id"]
     model = summary["methods"]["model"]
     assert {"mae", "rmse", "psnr", "ssim", "r2", "ndvi_mae", "ndwi_mae", "evi_mae", "ndvi_r"} <= set(model)

@@ -91,13 +91,14 @@ def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp
     assert [f["fold"] for f in s["folds"]] == ["eo", "l1c->l2a"]
     assert s["folds"][0]["images"] == 5 and s["folds"][1]["images"] == 1  # every held-out image
     for f in s["folds"]:
-        assert set(f["methods"]) == {"model", "linear", "ridge-context", "gbm-context", "learner", "mlp", "mean"}
+        assert set(f["methods"]) == {"model", "linear", "floor", "ridge-context", "gbm-context", "learner", "mlp", "mean"}
         for m in f["methods"].values():
             assert 0 < m["mae"] < 0.5 and np.isfinite(m["ndvi_mae"])
     cfg = (next((out / "runs").glob("*-loso-eo/*")) / "config.yaml").read_text()
     assert "s2_eolearn" not in cfg.split("sources:")[1].split("patch_size")[0]  # never trained on
     assert "mean" in (out / "loso.md").read_text() and "| eo (s2_eolearn)" in stdout
     assert "vs the better of linear and mean, per fold: worst " in (out / "loso.md").read_text()
+    assert "vs the better of floor and linear, per fold: worst " in (out / "loso.md").read_text()
 
 
 def test_look_at_reads_dtype_and_values(tmp_path):

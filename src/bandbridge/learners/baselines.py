@@ -113,6 +113,27 @@ class MLPBaseline(PixelBaseline):
                                     standardise=False, sigmoid=True, start_at_mean=False))
 
 
+def floor_pixels(pairs: list[LoadedPair]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{source: (X (N, Ci), Y (N, Ct))}``: the pixels :class:`LinearBaseline` is fitted on
+    (:func:`sample_by_source`, same seed), for :func:`~bandbridge.learners.floor.choose_floor`."""
+    return {n: (X.double().numpy(), Y.double().numpy()) for n, (X, Y) in sample_by_source(pairs).items()}
+
+
+class FloorBaseline(PixelBaseline):
+    """The zero-shot floor (learners/floor.py): the map of the bands chosen, leave-one-source-out
+    over the training sources, for a source none of them is; refitted on all. ``floor`` keeps the
+    choice and every fold."""
+
+    def __init__(self):
+        super().__init__("floor", Linear())
+
+    def fit_pairs(self, train: list[LoadedPair], val=None) -> "FloorBaseline":
+        from bandbridge.learners.floor import choose_floor
+        self.floor = choose_floor(floor_pixels(train))
+        self.learner.coef_ = self.floor.W
+        return self
+
+
 def predict_image(learner: Learner, f: torch.Tensor, bands: int) -> torch.Tensor:
     """A fitted learner's ``predict`` on every pixel of ``f (F, H, W)`` (the bands first) →
     ``(Ct, H, W)`` float32 in [0, 1]."""
@@ -311,6 +332,7 @@ def fit_baselines(task: str, scale: int, train_pairs: list[LoadedPair],
     if task == "super_resolution":
         return [Upsample("bicubic", scale), Upsample("nearest", scale)]
     X, Y = sample_pixels(train_pairs)
-    out = [LinearBaseline().fit(X, Y), ContextRidgeBaseline().fit_pairs(train_pairs, val_pairs),
+    out = [LinearBaseline().fit(X, Y), FloorBaseline().fit_pairs(train_pairs),
+           ContextRidgeBaseline().fit_pairs(train_pairs, val_pairs),
            GBMContextBaseline().fit_pairs(train_pairs), LearnerBaseline().fit_pairs(train_pairs)]
     return out + [MLPBaseline().fit(X, Y), MeanBaseline().fit(X, Y)]

@@ -5,7 +5,9 @@ Which linear map carries to an unseen sensor or place depends on how the trainin
 weighed and on the loss. The candidates, each ``y = W·x + b`` per target band (``W (Ci + 1, Ct)``:
 weights, then the bias) fitted on pixels grouped by source:
 
-- ``pooled``: least squares, every pixel one vote (a large scene decides);
+- ``pooled``: least squares, every pixel given one vote — on the pixels evaluation samples
+  (each source in proportion to its recipe weight) the plain linear map every table reports as
+  ``linear``;
 - ``balanced``: least squares, every source one vote;
 - ``lad``: least absolute deviations, every source one vote (the tables report MAE);
 - ``minimax``: the least-absolute map whose worst source is best (sources re-weighted by their
@@ -14,9 +16,12 @@ weights, then the bias) fitted on pixels grouped by source:
 - ``constant``: every target band's median (the mean over sources of each source's median).
 
 :func:`choose_floor` holds each training source out in turn, fits every candidate on the others
-and scores it on the held-out source's pixels; the candidate with the lowest worst ratio to the
-best candidate of each held-out source is chosen (ties: the lower mean ratio) and refitted on all
-sources. Numpy only: a floor is served as a ``linear`` learner's 1×1 convolution.
+and scores it on the held-out source's pixels. The plain map (``pooled``) stays unless another
+candidate scores lower on some held-out source and higher on none — the rule a learner must pass
+against the floor, applied to the floor itself — and the choice is refitted on all sources.
+(Choosing the lowest worst ratio to each source's best candidate, the first rule tried, carried
+worse: +4.7 % against the plain map over the eleven Sentinel-2 folds, +51 % on GeoEye-1.) Numpy
+only: a floor is served as a ``linear`` learner's 1×1 convolution.
 """
 
 from __future__ import annotations
@@ -28,27 +33,30 @@ import numpy as np
 from bandbridge.learners.lad import EPS
 
 FLOORS = ("pooled", "balanced", "lad", "minimax", "median", "constant")
+BASE = "pooled"  # the plain linear map: another candidate replaces it only by winning every source
 PIXELS = 20_000  # pixels per source the floors are fitted and chosen on
 IRLS_STEPS, MINIMAX_ROUNDS, MINIMAX_RATE = 30, 25, 2.0
 
-Sources = dict[str, tuple[np.ndarray, np.ndarray, int]]  # name → (X (N, Ci), Y (N, Ct), valid pixels)
+Sources = dict[str, tuple[np.ndarray, np.ndarray]]  # source name → (X (N, Ci), Y (N, Ct))
 
 
 def thin(per: Sources, n: int = PIXELS, seed: int = 0) -> Sources:
-    """At most ``n`` pixels per source (a fixed random subset), the counts kept."""
+    """At most ``n`` pixels per source (a fixed random subset)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for name, (X, Y, count) in per.items():
+    for name, (X, Y) in per.items():
         idx = rng.permutation(len(X))[:n] if len(X) > n else slice(None)
-        out[name] = (np.asarray(X, np.float64)[idx], np.asarray(Y, np.float64)[idx], count)
+        out[name] = (np.asarray(X, np.float64)[idx], np.asarray(Y, np.float64)[idx])
     return out
 
 
-def _stack(per: Sources, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``[X 1]``, ``Y`` and per-pixel weights: each source's weight shared by its pixels."""
-    A = np.concatenate([np.c_[X, np.ones(len(X))] for X, _, _ in per.values()])
-    Y = np.concatenate([Y for _, Y, _ in per.values()])
-    w = np.concatenate([np.full(len(X), weights[n] / len(X)) for n, (X, _, _) in per.items()])
+def _stack(per: Sources, weights: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[X 1]``, ``Y`` and per-pixel weights: each source's weight shared by its pixels (none
+    given: one per pixel)."""
+    A = np.concatenate([np.c_[X, np.ones(len(X))] for X, _ in per.values()])
+    Y = np.concatenate([Y for _, Y in per.values()])
+    w = np.concatenate([np.full(len(X), weights[n] / len(X)) if weights else np.ones(len(X))
+                        for n, (X, _) in per.items()])
     return A, Y, w
 
 
@@ -82,7 +90,7 @@ def _minimax(per: Sources) -> np.ndarray:
     for _ in range(MINIMAX_ROUNDS):
         A, Y, w = _stack(per, weights)
         W = weighted_lad(A, Y, w, W, steps=IRLS_STEPS if W is None else 5)
-        err = np.array([source_mae(W, X, Yn) for X, Yn, _ in per.values()])
+        err = np.array([source_mae(W, X, Yn) for X, Yn in per.values()])
         if err.max() < best_worst:
             best, best_worst = W.copy(), err.max()
         factor = np.exp(MINIMAX_RATE * err / max(err.mean(), EPS))
@@ -96,7 +104,7 @@ def fit_floor(kind: str, per: Sources) -> np.ndarray:
     names = list(per)
     equal = dict.fromkeys(names, 1.0)
     if kind == "pooled":
-        return weighted_ls(*_stack(per, {n: float(c) for n, (_, _, c) in per.items()}))
+        return weighted_ls(*_stack(per))
     if kind == "balanced":
         return weighted_ls(*_stack(per, equal))
     if kind == "lad":
@@ -108,7 +116,7 @@ def fit_floor(kind: str, per: Sources) -> np.ndarray:
     if kind == "constant":
         ci = next(iter(per.values()))[0].shape[1]
         W = np.zeros((ci + 1, next(iter(per.values()))[1].shape[1]))
-        W[-1] = np.mean([np.median(Y, axis=0) for _, Y, _ in per.values()], axis=0)
+        W[-1] = np.mean([np.median(Y, axis=0) for _, Y in per.values()], axis=0)
         return W
     raise ValueError(f"unknown floor '{kind}'; one of {FLOORS}")
 
@@ -121,7 +129,7 @@ class Floor:
     kind: str
     W: np.ndarray
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # kind → held-out source → MAE
-    worst: dict[str, float] = field(default_factory=dict)  # kind → worst ratio to each source's best
+    worst: dict[str, float] = field(default_factory=dict)  # kind → worst ratio to pooled over held-out sources
     rule: str = ""
 
     def record(self) -> dict:
@@ -132,23 +140,56 @@ class Floor:
 
 
 def choose_floor(per: Sources, kinds: tuple[str, ...] = FLOORS) -> Floor:
-    """The floor for a source never seen (module docstring); with one source, ``balanced``
-    least squares (nothing to hold out)."""
-    per = thin(per)
+    """The floor for a source never seen (module docstring): chosen on up to :data:`PIXELS` of
+    each source's pixels, refitted on all of ``per`` (the pixels the plain linear map is fitted
+    on, so that ``pooled`` chosen *is* that map); with one source, ``balanced`` least squares
+    (nothing to hold out)."""
+    whole, per = per, thin(per)
     if len(per) < 2:
-        return Floor("balanced", fit_floor("balanced", per),
+        return Floor("balanced", fit_floor("balanced", whole),
                      rule="one source: least squares (no source to hold out)")
     scores = {k: {} for k in kinds}
     for held in per:
         rest = {n: v for n, v in per.items() if n != held}
-        X, Y, _ = per[held]
+        X, Y = per[held]
         for k in kinds:
             scores[k][held] = source_mae(fit_floor(k, rest), X, Y)
-    best = {s: max(min(scores[k][s] for k in kinds), EPS) for s in per}
-    ratio = {k: [scores[k][s] / best[s] for s in per] for k in kinds}
+    ratio = {k: [scores[k][s] / max(scores[BASE][s], EPS) for s in per] for k in kinds}
     worst = {k: max(r) for k, r in ratio.items()}
-    kind = min(kinds, key=lambda k: (round(worst[k], 6), float(np.mean(ratio[k]))))
-    return Floor(kind, fit_floor(kind, per), scores, worst,
-                 rule=f"leave-one-source-out over {len(per)} sources: the lowest worst ratio to "
-                      f"each held-out source's best candidate, refitted on all; up to {PIXELS} "
-                      "pixels per source")
+    wins = [k for k in kinds if k != BASE and worst[k] <= 1.0 and min(ratio[k]) < 1.0]
+    kind = min(wins, key=lambda k: float(np.mean(ratio[k]))) if wins else BASE
+    return Floor(kind, fit_floor(kind, whole), scores, worst,
+                 rule=f"leave-one-source-out over {len(per)} sources (up to {PIXELS} pixels each): "
+                      f"the {BASE} map unless a candidate is better on some held-out source and "
+                      "worse on none (then the one with the lowest mean ratio), refitted on all "
+                      "the pixels given")
+
+
+WITHIN = 0.01  # how much worse than the floor on one held-out source a learner may score and be kept
+
+
+def by_rows(X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int) -> Sources:
+    """Pixels with a source name each → :data:`Sources` (the bands of ``X`` only)."""
+    return {s: (X[source == s, :bands], Y[source == s]) for s in dict.fromkeys(source.tolist())}
+
+
+def versus_floor(fit_learner, X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int,
+                 kind: str) -> dict:
+    """Leave-one-source-out of a learner against the floor ``kind``: for each source, both are
+    fitted on the other sources' pixels and scored on its own (``fit_learner(rows) → a fitted
+    learner``, rows into ``X``; ``X (N, F)`` features, bands first). Returns ``{source: {learner,
+    floor, ratio}}``, ``broke``: the sources where the learner scores more than :data:`WITHIN`
+    worse, and ``kept``: whether it may replace the floor (no source broke the rule)."""
+    out: dict = {}
+    for s in dict.fromkeys(source.tolist()):
+        rest = np.flatnonzero(source != s)
+        held = source == s
+        learner = fit_learner(rest)
+        mine = float(np.abs(learner.predict(X[held], bands) - Y[held]).mean())
+        W = fit_floor(kind, thin(by_rows(X[rest], Y[rest], source[rest], bands)))
+        theirs = source_mae(W, X[held, :bands], Y[held])
+        out[s] = {"learner": mine, "floor": theirs, "ratio": mine / max(theirs, EPS)}
+    broke = [s for s, r in out.items() if r["ratio"] > 1 + WITHIN]
+    return {"by_source": out, "broke": broke, "kept": not broke,
+            "rule": f"the learner replaces the floor only when, leave-one-source-out, no held-out "
+                    f"source scores more than {WITHIN:.0%} worse than the floor"}

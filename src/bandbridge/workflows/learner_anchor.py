@@ -12,6 +12,8 @@ learner alone (workflows/learner_best.py), so no unused residual network is ever
 
 from __future__ import annotations
 
+import numpy as np
+
 from bandbridge.config import Config, build_config
 
 
@@ -31,6 +33,16 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     from bandbridge.spec import generator_halo
     px, _ = pair_pixels(train)
     sel = choose(px, budget_s=budget_s, eligible=SIMPLE if blind else None)
+    floor = None
+    names = np.array([p.source.name for p in train])[px.image]
+    if not blind and len(set(names.tolist())) >= 2:  # issue 49: more than the floor only if it carries
+        from bandbridge.learners.select import against_floor
+        floor = against_floor(sel, px, names)
+        vs = floor["versus"]
+        broke = ", ".join(f"{s} {vs['by_source'][s]['ratio'] - 1:+.1%}" for s in vs["broke"])
+        print(f"floor: the {floor['kind']} map; the {floor['learner']} learner "
+              + ("replaces it: no held-out source more than 1 % worse" if vs["kept"] else
+                 f"does not, worse held out on {broke}: the floor is the anchor"), flush=True)
     from bandbridge.learners.saved import learner_value
     learner = learner_value(sel.fitted.generator())
     d = cfg.model_dump(mode="json")
@@ -41,7 +53,8 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     from bandbridge.learners.record import LearnerRecord
     rule = ("chosen by spatial cross-validation on the training split, refitted on every "
             "training pixel" + (f" ({blind}: constant or linear only)" if blind else ""))
-    record = {"kind": "learner", **LearnerRecord.of(sel, rule, cfg.data.sources[0].target).to_dict()}
+    record = {"kind": "learner", **LearnerRecord.of(sel, rule, cfg.data.sources[0].target).to_dict(),
+              **({"floor": floor} if floor else {})}
     print(f"anchor: the {record['chosen']} learner, {record['rule']}", flush=True)
     return build_config(d), sel, record
 

@@ -77,7 +77,7 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     from bandbridge.data.found_groups import group_counts
     from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.record import LearnerRecord
-    from bandbridge.learners.select import SIMPLE, choose, never_worse, refit
+    from bandbridge.learners.select import FLOOR, SIMPLE, choose, never_worse, refit
     if sel is None:
         sel = choose(pair_pixels(train)[0], budget_s=budget_s, eligible=SIMPLE if blind else None)
     bundle = load_bundle(best)
@@ -109,7 +109,10 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     if keep == "network" and start:
         record["kept"] = "anchor"
         replace_best(best, network, bundle, cfg, *anchor_alone(bundle, ci), record)
-    if keep == "learner":
+    if keep == "learner" and sel.chosen == FLOOR:  # chosen for sources never seen: kept as chosen
+        fitted = sel.fitted
+        record["refitted_on"] = "train pixels (the floor, chosen leave-one-source-out)"
+    elif keep == "learner":
         fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0],
                        student=bool(sel.student.get("kept")))
         record["refitted_on"] = "train + validation pixels"
