@@ -53,6 +53,9 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     from bandbridge.learners.record import LearnerRecord
     rule = ("chosen by spatial cross-validation on the training split, refitted on every "
             "training pixel" + (f" ({blind}: constant or linear only)" if blind else ""))
+    if floor and not floor["versus"]["kept"]:
+        rule = (f"the zero-shot floor ({floor['kind']} map): the {floor['learner']} learner the core "
+                "chose did not carry to every training source held out")
     record = {"kind": "learner", **LearnerRecord.of(sel, rule, cfg.data.sources[0].target).to_dict(),
               **({"floor": floor} if floor else {})}
     print(f"anchor: the {record['chosen']} learner, {record['rule']}", flush=True)
