@@ -20,8 +20,8 @@ and scores it on the held-out source's pixels. The plain map (``pooled``) stays 
 candidate scores lower on some held-out source and higher on none — the rule a learner must pass
 against the floor, applied to the floor itself — and the choice is refitted on all sources.
 (Choosing the lowest worst ratio to each source's best candidate, the first rule tried, carried
-worse: +4.7 % against the plain map over the eleven Sentinel-2 folds, +51 % on GeoEye-1.) Numpy
-only: a floor is served as a ``linear`` learner's 1×1 convolution.
+worse: +4.7 % against the plain map over the eleven Sentinel-2 folds, +51 % on GeoEye-1.) The
+fits are numpy; a floor is served as a ``linear`` learner's 1×1 convolution.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from bandbridge.learners.lad import EPS
 
 FLOORS = ("pooled", "balanced", "lad", "minimax", "median", "constant")
 BASE = "pooled"  # the plain linear map: another candidate replaces it only by winning every source
-PIXELS = 20_000  # pixels per source the floors are fitted and chosen on
+PIXELS = 20_000  # pixels per source the floors are chosen on (the choice is refitted on all)
 IRLS_STEPS, MINIMAX_ROUNDS, MINIMAX_RATE = 30, 25, 2.0
 
 Sources = dict[str, tuple[np.ndarray, np.ndarray]]  # source name → (X (N, Ci), Y (N, Ct))
