@@ -128,3 +128,15 @@ def test_the_cores_choice_serves_the_floor_unless_it_carries_to_every_source(all
         assert sel.oof[FLOOR] > 0 and sel.fitted.args()["kind"] == "linear"
         y = sel.fitted.predict(px.X, 2)
         assert abs(np.abs(y - px.Y).mean() - 0.01 * np.sqrt(2 / np.pi)) < 0.005  # the floor fits
+
+
+def test_train_chooses_the_floor_on_the_pixels_evaluation_fits_it_on():
+    """Given evaluation's pixels by source, against_floor's floor is evaluate's ``floor``
+    baseline (the same choice and map), whatever sample the core's choice was made on."""
+    from bandbridge.learners.select import against_floor, choose
+    parts = [_source(g, 0.05, 400, i, noise=0.01) for i, g in enumerate((0.8, 0.9, 1.0))]
+    px = _pixels(parts)
+    per = {n: _source(g, 0.05, 900, 10 + i, noise=0.01) for i, (n, g) in enumerate(zip("abc", (0.8, 0.9, 1.0)))}
+    rec = against_floor(choose(px, allowed=("constant",)), px, np.repeat(["a", "b", "c"], 400), per)
+    want = choose_floor(per)
+    assert rec["kind"] == want.kind and np.allclose(rec["linear"], want.W)

@@ -174,10 +174,11 @@ def by_rows(X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int) -> Sou
 
 
 def versus_floor(fit_learner, X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int,
-                 kind: str) -> dict:
+                 kind: str, per: Sources | None = None) -> dict:
     """Leave-one-source-out of a learner against the floor ``kind``: for each source, both are
     fitted on the other sources' pixels and scored on its own (``fit_learner(rows) → a fitted
-    learner``, rows into ``X``; ``X (N, F)`` features, bands first). Returns ``{source: {learner,
+    learner``, rows into ``X``; ``X (N, F)`` features, bands first; the floor on ``per``'s other
+    sources where given — the pixels evaluation fits it on —, else on ``X``'s). Returns ``{source: {learner,
     floor, ratio}}``, ``broke``: the sources where the learner scores more than :data:`WITHIN`
     worse, and ``kept``: whether it may replace the floor (no source broke the rule)."""
     out: dict = {}
@@ -186,7 +187,8 @@ def versus_floor(fit_learner, X: np.ndarray, Y: np.ndarray, source: np.ndarray, 
         held = source == s
         learner = fit_learner(rest)
         mine = float(np.abs(learner.predict(X[held], bands) - Y[held]).mean())
-        W = fit_floor(kind, thin(by_rows(X[rest], Y[rest], source[rest], bands)))
+        W = fit_floor(kind, {n: v for n, v in per.items() if n != s} if per is not None
+                      else thin(by_rows(X[rest], Y[rest], source[rest], bands)))
         theirs = source_mae(W, X[held, :bands], Y[held])
         out[s] = {"learner": mine, "floor": theirs, "ratio": mine / max(theirs, EPS)}
     broke = [s for s, r in out.items() if r["ratio"] > 1 + WITHIN]

@@ -292,15 +292,18 @@ def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None
 FLOOR = "floor"  # Selection.chosen when the zero-shot floor replaced the core's learner
 
 
-def against_floor(sel: Selection, px: Pixels, source: np.ndarray, seed: int = 0) -> dict:
+def against_floor(sel: Selection, px: Pixels, source: np.ndarray, per: dict | None = None,
+                  seed: int = 0) -> dict:
     """Issue 49's rule for pixels of two or more sources (``source``: each pixel's name): the
-    zero-shot floor (learners/floor.py) is chosen on ``px``'s bands, then the core's choice and the floor are each fitted on all sources but one and scored on it; the
+    zero-shot floor (learners/floor.py) is chosen on ``per`` (``{source: (X, Y)}`` of the bands:
+    the pixels evaluation fits its ``floor`` on, ``baselines.floor_pixels``; default ``px``'s),
+    then the core's choice and the floor are each fitted on all sources but one and scored on it; the
     learner stays only when no held-out source scores more than 1 % worse than the floor.
     Otherwise ``sel`` serves the floor (``chosen`` = :data:`FLOOR`, refitted on every pixel).
     Returns the record: the floor's choice, every source's pair of errors, which broke the rule."""
     from bandbridge.learners.floor import by_rows, choose_floor, versus_floor
     from bandbridge.learners.linear import Linear
-    floor = choose_floor(by_rows(px.X, px.Y, source, px.bands))
+    floor = choose_floor(per if per is not None else by_rows(px.X, px.Y, source, px.bands))
     rng = np.random.default_rng(seed)
 
     def fit(rows: np.ndarray) -> Learner:
@@ -309,7 +312,7 @@ def against_floor(sel: Selection, px: Pixels, source: np.ndarray, seed: int = 0)
         return refit(sel.chosen, sel.blend_of, px, rows=rows)
 
     with fit_threads():
-        vs = versus_floor(fit, px.X, px.Y, source, px.bands, floor.kind)
+        vs = versus_floor(fit, px.X, px.Y, source, px.bands, floor.kind, per)
     record = floor.record() | {"versus": vs, "learner": sel.chosen,
                                "kept": sel.chosen if vs["kept"] else FLOOR}
     if not vs["kept"]:

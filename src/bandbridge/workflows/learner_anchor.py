@@ -36,8 +36,9 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     floor = None
     names = np.array([p.source.name for p in train])[px.image]
     if not blind and len(set(names.tolist())) >= 2:  # issue 49: more than the floor only if it carries
+        from bandbridge.learners.baselines import floor_pixels
         from bandbridge.learners.select import against_floor
-        floor = against_floor(sel, px, names)
+        floor = against_floor(sel, px, names, floor_pixels(train))  # evaluate's floor, same pixels
         vs = floor["versus"]
         broke = ", ".join(f"{s} {vs['by_source'][s]['ratio'] - 1:+.1%}" for s in vs["broke"])
         print(f"floor: the {floor['kind']} map; the {floor['learner']} learner "
