@@ -253,3 +253,18 @@ def test_an_adapted_model_reads_files_as_its_pairs_were_read(run_cli, tmp_path):
     assert code == 0, err
     flat = " ".join((stdout + err).split())
     assert "top.tif" in flat and "CHECK: no band's 99th percentile reaches 0.1 reflectance" in flat, flat
+
+
+def test_adapt_refuses_a_constant_pair_before_any_fit(run_cli, tmp_path):
+    """A pair whose input is one value everywhere is refused as predict refuses it (the typed
+    band error no longer swallows it), nothing written."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+    f = tmp_path / "const.tif"
+    with rasterio.open(f, "w", driver="GTiff", width=64, height=64, count=4, dtype="uint8",
+                       crs="EPSG:32614", transform=Affine(1, 0, 500000, 0, -1, 5200000)) as d:
+        d.write(np.full((4, 64, 64), 7, np.uint8))
+    code, _, err = run_cli("adapt", "-m", "rgb2nir-naip", str(f), "-o", str(tmp_path / "out"), "--minutes", "0.1")
+    assert code == 2 and "every pixel holds the same value" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["const.tif"]
