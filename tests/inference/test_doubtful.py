@@ -142,6 +142,9 @@ def test_reflectance_read_at_the_wrong_scale_is_named_and_the_right_scale_sugges
     clause = unlike(x1000, SCALINGS["reflectance_10000"], seen, "m", "uint16")
     assert clause and "another scale? --scaling reflectance_1000 if the file holds that" in clause, clause
     assert unlike(x1000, SCALINGS["reflectance_1000"], seen, "m", "uint16") is None
+    # a stated range (minmax) is weighed against the scalings the model saw, not looked up by name
+    from bandbridge.bands import minmax_scaling
+    assert "another scale? --scaling reflectance_10000" in unlike(x1000, minmax_scaling(0, 40), seen, "m", "uint16")
     hazy = rng.uniform(1500, 2500, (3, 4096))  # narrower, but inside what it saw: a hazy scene
     assert unlike(hazy, SCALINGS["reflectance_10000"], seen, "m", "uint16") is None
     # a damaged record is ignored, never trusted

@@ -12,6 +12,7 @@ prediction share it.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def well_formed(seen: object, bands: int) -> bool:
 
 def encode(raw: np.ndarray, s: Scaling) -> np.ndarray:
     """Stored → model values without the scaling's clip: what the file *would* give."""
-    return (np.asarray(raw, np.float64) - s.offset) / s.scale
+    return replace(s, clip=None).encode(np.asarray(raw, np.float64))
 
 
 def _off(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> str | None:
@@ -119,14 +120,15 @@ def better_scaling(values: np.ndarray, s: Scaling, seen: dict) -> str | None:
     names = {n for n in SCALINGS if fam and FAMILY.get(n) == fam} | set(seen.get("scalings") or [])
     lo_s, hi_s = np.asarray(seen["p1"]), np.asarray(seen["p99"])
 
-    def cost(name: str) -> float:
-        lo, hi = np.percentile(encode(values, SCALINGS[name]), PERCENTILES, axis=1)
+    def cost(scaling: Scaling) -> float:
+        lo, hi = np.percentile(encode(values, scaling), PERCENTILES, axis=1)
         w = np.maximum(hi - lo, 1e-9)
         ws = np.maximum(hi_s - lo_s, 1e-9)
         return float(np.mean(np.abs(np.log(w / ws)) + np.abs(0.5 * (lo + hi) - 0.5 * (lo_s + hi_s)) / ws))
 
-    best = min((n for n in names if n in SCALINGS), key=cost, default=None)
-    return best if best is not None and best != s.name and cost(best) < cost(s.name) else None
+    costs = {n: cost(SCALINGS[n]) for n in names if n in SCALINGS and n != s.name}
+    best = min(costs, key=costs.get, default=None)
+    return best if best is not None and costs[best] < cost(s) else None
 
 
 def from_pairs(pairs) -> dict | None:
