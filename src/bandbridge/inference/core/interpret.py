@@ -170,15 +170,20 @@ def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
     return look.scaling if fd == fm else m
 
 
+def _valid(look: Look, bands: list[int], scaling: Scaling) -> np.ndarray:
+    """The picked ``bands`` of the look's values ``(len(bands), n)``, without the pixels a
+    scaling that reads 0 as nodata would not read."""
+    v = np.atleast_2d(look.values)[bands]
+    return v[:, (v != 0).any(0)] if scaling.zero_is_nodata else v
+
+
 def _check_range(look: Look, bands: list[int], scaling: Scaling, who: str, fix: str) -> None:
     """Refuse when more than MAX_SATURATED of valid pixels lie above the range of a scaling other
     than the detected one (the detected one fits by construction); ``who`` names the scaling's
     source (a flag, a model, a recipe), ``fix`` ends the message."""
     if scaling.clip is None or scaling.name == look.scaling:
         return
-    v = look.values[bands]
-    if scaling.zero_is_nodata:
-        v = v[:, (v != 0).any(0)]
+    v = _valid(look, bands, scaling)
     if v.size == 0:
         return
     frac = float((v > scaling.clip[1]).any(0).mean())
@@ -206,7 +211,7 @@ def check_declared(path: str | Path, sel, label: str, seen: dict | None = None,
     s = get_scaling(sel.scaling, sel.vmin, sel.vmax)
     _check_range(look, bands, s, f"the data source '{label}''s scaling",
                  f"declare scaling: {look.scaling} for it")
-    doubts = [contradicted(look, sel.scaling)] if contradicted(look, sel.scaling) else []
+    doubts = [d for d in [contradicted(look, sel.scaling)] if d]
     try:
         doubts += doubtful(look, bands, [info.bands[i] for i in bands])
     except BandbridgeError as e:  # one constant image of a source is named, not a refusal of all
@@ -302,10 +307,7 @@ def unlike_pairs(look: Look, bands: list[int], s: Scaling, seen: dict | None, mo
     from bandbridge.data.seen import unlike, well_formed
     if not well_formed(seen, len(bands)) or look.values.size == 0:
         return []
-    v = np.atleast_2d(look.values)[bands]
-    if s.zero_is_nodata:
-        v = v[:, (v != 0).any(0)]
-    clause = unlike(v, s, seen, model, look.dtype)
+    clause = unlike(_valid(look, bands, s), s, seen, model, look.dtype)
     types = seen.get("dtypes") or []
     if clause is None and types and look.dtype not in types and not look.tagged:
         # values in range, but read by a guess from a type the model never saw
