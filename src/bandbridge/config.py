@@ -44,6 +44,7 @@ class GeneratorConfig(NetConfig):
 
     learner: bool | str | dict | None = None
     guard: dict | bool | None = None
+    floor: dict | None = None  # the zero-shot floor the guard falls back to (models/fallback.py)
 
     @model_validator(mode="before")
     @classmethod

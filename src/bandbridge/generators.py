@@ -18,18 +18,24 @@ from bandbridge.learners.saved import anchor_generator
 from bandbridge.models import build_network
 from bandbridge.models.anchor import guard_part
 from bandbridge.models.anchored import Anchored
+from bandbridge.models.fallback import Fallback
 
 LEARNERS = ("learner", "blend")
 
 
 def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
                     scale: int = 1, learner: bool | str | dict | None = None,
-                    guard: dict | bool | None = None) -> nn.Module:
+                    guard: dict | bool | None = None, floor: dict | None = None) -> nn.Module:
     """The generator ``name`` with ``args`` (``model.generator``; a network's residual on
-    ``learner``, faded by ``guard``), untrained or ready for a bundle's weights. ``args`` may
-    still carry 0.1.0's ``anchor`` and ``guard`` (config.lift_anchor)."""
+    ``learner``, faded by ``guard``), untrained or ready for a bundle's weights. With a ``floor``
+    and a guard, the whole output falls back to the floor where the guard fades
+    (models/fallback.py). ``args`` may still carry 0.1.0's ``anchor`` and ``guard``
+    (config.lift_anchor)."""
     d = lift_anchor({"name": name, "args": args, "learner": learner, "guard": guard})
     try:
+        if floor and d["guard"]:
+            inner = build_generator(name, in_channels, out_channels, d["args"], scale, d["learner"])
+            return Fallback(inner, floor["linear"], guard_part(in_channels, d["guard"]), in_channels)
         if name in LEARNERS:
             return registry.build(name, in_channels, out_channels, d["args"])
         network = build_network(name, in_channels, out_channels, d["args"], scale, LEARNERS)
@@ -44,7 +50,8 @@ def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
 
 def build_from(g, in_channels: int, out_channels: int, scale: int = 1) -> nn.Module:
     """:func:`build_generator` of a ``GeneratorConfig`` (config.py)."""
-    return build_generator(g.name, in_channels, out_channels, g.args, scale, g.learner, g.guard)
+    return build_generator(g.name, in_channels, out_channels, g.args, scale, g.learner, g.guard,
+                           g.floor)
 
 
 def anchor_learner(in_channels: int, out_channels: int, learner: bool | str | dict

@@ -121,9 +121,10 @@ def _weight(excess: np.ndarray, guard: dict) -> float:
     return float(np.clip((guard["end"] - e) / (guard["end"] - guard["start"]), 0.0, 1.0))
 
 
-def guard_note(stats: np.ndarray, guard: dict, names: list[str]) -> str | None:
+def guard_note(stats: np.ndarray, guard: dict, names: list[str], floor: dict | None = None) -> str | None:
     """One line on an image the guard fades (None when it keeps the residual whole): the
-    statistic furthest outside and the range training saw."""
+    statistic furthest outside and the range training saw; with a ``floor`` (models/fallback.py),
+    what the output falls back to."""
     e = guard_excess(stats, guard)
     w = _weight(e, guard)
     if w >= 1.0:
@@ -131,7 +132,12 @@ def guard_note(stats: np.ndarray, guard: dict, names: list[str]) -> str | None:
     k = int(e.argmax())
     c = len(names)
     what = f"{names[k % c]} {STATS_PERCENTILES[k // c]:g}th percentile"
+    unlike = (f"this image is unlike the model's training images ({what} {float(stats[k]):.4g}, "
+              f"training {guard['low'][k]:.4g}–{guard['high'][k]:.4g})")
+    calibrate = "(a few pairs of your imagery calibrate it: `bandbridge adapt`)"
+    if floor:
+        kept = "the output is" if w == 0 else f"the output is {1 - w:.0%}"
+        return (f"{unlike}: {kept} the zero-shot floor, the {floor.get('kind', 'linear')} linear map "
+                f"chosen for sources the model never saw {calibrate}")
     kept = "the model's own detail is dropped" if w == 0 else f"the model's own detail is kept at {w:.0%}"
-    return (f"this image is unlike the model's training images ({what} {float(stats[k]):.4g}, "
-            f"training {guard['low'][k]:.4g}–{guard['high'][k]:.4g}): {kept}, the output leans "
-            "on the model's baseline fit (a few pairs of your imagery calibrate it: `bandbridge adapt`)")
+    return f"{unlike}: {kept}, the output leans on the model's baseline fit {calibrate}"

@@ -129,7 +129,14 @@ class ModelSpec:
     def guard(self) -> dict | None:
         """The never-worse guard's range of training statistics (data/domain.py), if any."""
         g = self.config.model.generator
-        return g.guard if g.learner and g.guard else None
+        return g.guard if (g.learner or g.floor) and g.guard else None
+
+    @property
+    def floor(self) -> dict | None:
+        """The zero-shot floor the guard falls back to on images unlike training's, if any
+        (models/fallback.py)."""
+        g = self.config.model.generator
+        return g.floor if g.floor and g.guard else None
 
     @property
     def n_stats(self) -> int:

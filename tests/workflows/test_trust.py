@@ -49,6 +49,10 @@ def test_a_run_bundles_its_guard_and_error_model(trained_run):
     meta = yaml.safe_load((trained_run / "model" / "best" / "model.yaml").read_text())
     guard = meta["config"]["model"]["generator"]["guard"]  # beside the network, not in its args
     assert len(guard["low"]) == len(guard["high"]) == 6 and guard["images"] == 3  # train + val dates
+    # the zero-shot floor images outside that range fall back to: chosen on the training split
+    floor = meta["config"]["model"]["generator"]["floor"]
+    assert floor["sources"] == ["naip_opengeos"] and floor["kind"] == "balanced"  # one source
+    assert np.array(floor["linear"]).shape == (4, 1) and "one source" in floor["rule"]
     conf = meta["confidence"]
     assert "validation split" in conf["fitted_on"] and len(conf["coef"]) == len(conf["features"])
 
@@ -67,18 +71,24 @@ def test_predict_confidence_writes_the_expected_error_and_the_guard_says_when_it
         assert np.isfinite(v).all() and v.min() >= 0 and 1 < float(v.mean()) < 255  # DN, as the output
         assert "validation split" in e.tags()["bandbridge_confidence"]
         assert "bandbridge_guard" in o.tags()
-    # the same scene at a tenth of the light: outside every training date's range
+    # the same scene at a twentieth of the light: well outside every training date's range
     dark = tmp_path / "dark.tif"
     with rasterio.open(NAIP) as src:
         prof, data = src.profile, src.read()
     with rasterio.open(dark, "w", **prof) as dst:
-        dst.write((data // 10).astype(data.dtype))
+        dst.write((data // 20).astype(data.dtype))
     code, stdout, err = run_cli("predict", str(dark), "-m", str(trained_run), "-o",
                                 str(tmp_path / "dark_nir.tif"))
     assert code == 0, err
     assert "note: dark.tif: this image is unlike the model's training images" in stdout
+    assert "the output is the zero-shot floor, the balanced linear map" in stdout, stdout[-600:]
     with rasterio.open(tmp_path / "dark_nir.tif") as o:
         assert "unlike the model's training images" in o.tags()["bandbridge_guard"]
+        # the floor's map of the dark scene, as the model reads it (8-bit / 255), in DN; 0 is
+        # written as 1 (0 is the output's nodata)
+        W = np.array(meta_floor(trained_run)["linear"])
+        want = np.clip((data // 20)[:3].transpose(1, 2, 0) / 255 @ W[:3, 0] + W[3, 0], 0, 1) * 255
+        assert np.abs(o.read(1).astype(float) - np.maximum(want, 1)).max() <= 1.0
     # on workers (Dask, in strips), the note comes back once per file and lands in the summary
     code, stdout, err = run_cli("predict", str(dark), "-m", str(trained_run), "-o",
                                 str(tmp_path / "workers"), "--workers", "2", "--strips", "2")
@@ -86,6 +96,10 @@ def test_predict_confidence_writes_the_expected_error_and_the_guard_says_when_it
     assert stdout.count("note: dark.tif: this image is unlike the model's training images") == 1
     summary = (tmp_path / "workers" / "bandbridge-summary.csv").read_text()
     assert summary.splitlines()[0].endswith(",note") and "unlike the model's training" in summary
+
+
+def meta_floor(run) -> dict:
+    return yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())["config"]["model"]["generator"]["floor"]
 
 
 def test_confidence_on_a_model_without_an_error_model_is_refused_in_one_line(run_cli, tmp_path):

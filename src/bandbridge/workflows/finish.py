@@ -1,6 +1,7 @@
 """The end of a training run: its summary (start and end of validation, groups, the learner that
 may replace the network as ``model/best``), the precision gate's check sample and the
-expected-error model, both cut from the validation data the run already holds; and the one line
+expected-error model, both cut from the validation data the run already holds; the zero-shot
+floor images unlike every training source fall back to (models/fallback.py); and the one line
 a run's summary reads as."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from bandbridge.evaluation.check_sample import make_check_sample
 from bandbridge.fileio import atomic_write_bytes
 from bandbridge.spec import BUNDLE_META, read_meta
 from bandbridge.workflows import groups, learner_best
-from bandbridge.workflows.trust import add_confidence
+from bandbridge.workflows.trust import add_confidence, floor_and_guard, write_floor
 
 
 def finish_run(run, trainer, fit_seconds: float) -> None:
@@ -45,6 +46,12 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
             print(learner_best.describe(record), flush=True)
     atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     best_dir = run_dir / "model" / "best"
+    if best_dir.exists() and falls_back(run):  # images unlike every training source get the floor
+        floor, guard = floor_and_guard(cfg, dm.pairs["train"], dm.pairs.get("val", []),
+                                       ((run.baseline or {}).get("anchor") or {}).get("floor"))
+        write_floor(best_dir, floor, guard)
+        print(f"fallback: images unlike every training source get the zero-shot floor (the "
+              f"{floor['kind']} linear map of {len(floor['sources'])} source(s))", flush=True)
     if best_dir.exists():  # the precision gate's sample: one real validation tile
         best = None  # read once, for the check sample and the error model
         try:
@@ -54,6 +61,14 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
             pass
         if not run.cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val"):
             add_confidence(best_dir, dm.pairs["val"], bundle=best)  # predict --confidence
+
+
+def falls_back(run) -> bool:
+    """Whether the run's bundle gets the per-image fallback to the floor: a paired translation
+    on the input's own grid, with the guard not switched off."""
+    cfg = run.cfg
+    return (not run.cyclegan and cfg.task.kind == "translation" and cfg.task.scale == 1
+            and cfg.model.generator.guard is not False and bool(run.dm.pairs.get("train")))
 
 
 def best_info(run_dir: Path) -> dict:

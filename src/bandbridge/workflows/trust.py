@@ -31,6 +31,34 @@ def fit_guard(model: str | Path, data_root: str | None = None) -> dict:
     return domain_guard(pairs, cfg.data.augment)
 
 
+def floor_and_guard(cfg, train: list, val: list, record: dict | None = None) -> tuple[dict, dict]:
+    """The zero-shot floor (learners/floor.py: chosen leave-one-source-out on the pixels
+    evaluation fits its ``floor`` on, refitted on all) of the training pairs ``train``, and the
+    guard that falls back to it: ``cfg``'s own, else the range of ``train + val``'s statistics.
+    ``record``: the floor ``train`` already chose on those pixels (``baseline.anchor.floor``)."""
+    from bandbridge.data.domain import domain_guard
+    from bandbridge.learners.baselines import floor_pixels
+    from bandbridge.learners.floor import choose_floor
+    if record is None or "linear" not in record:
+        record = choose_floor(floor_pixels(train)).record()
+    sources = sorted({p.source.name for p in train})
+    floor = {"kind": record["kind"], "linear": record["linear"], "sources": sources,
+             "rule": record.get("rule", ""), "held_out_mae": record.get("held_out_mae", {})}
+    guard = cfg.model.generator.guard or domain_guard(train + val, cfg.data.augment)
+    return floor, guard
+
+
+def write_floor(folder: str | Path, floor: dict | None, guard: dict | None = None) -> None:
+    """Set (a dict from :func:`floor_and_guard`) or remove (None) the floor the guard falls back
+    to in ``folder``'s model.yaml; ``guard``: the range it falls back outside of."""
+    def edit(meta: dict) -> None:
+        g = meta["config"]["model"]["generator"]
+        g["floor"] = floor
+        if guard is not None:
+            g["guard"] = guard
+    edit_meta(folder, edit)
+
+
 def write_guard(folder: str | Path, guard: dict | bool) -> None:
     """Set (a dict), or switch off (False), the guard in ``folder``'s model.yaml."""
     edit_meta(folder, lambda meta: meta["config"]["model"]["generator"]["args"].update(guard=guard))

@@ -281,10 +281,11 @@ GUARD_KEPT = "inside the training images' range: the model's output, unfaded"
 
 
 def guard_notes(spec: ModelSpec, stats: list[float]) -> list[str]:
-    """The never-worse guard's line on this image, if it fades the model's residual."""
+    """The never-worse guard's line on this image, if it fades the model's residual (or, with a
+    floor, falls back to it)."""
     if not spec.guard or not stats:
         return []
-    note = guard_note(np.asarray(stats), spec.guard, spec.input_names)
+    note = guard_note(np.asarray(stats), spec.guard, spec.input_names, spec.floor)
     return [note] if note else []
 
 

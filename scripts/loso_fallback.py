@@ -1,0 +1,76 @@
+"""Leave-one-source-out with the per-image fallback to the zero-shot floor (issue 49,
+models/fallback.py), for fold runs trained before ``train`` gave its bundle the fallback.
+
+For each fold of a ``bandbridge loso`` output folder: the fold's ``model/best`` is copied, given
+the floor and the guard ``train`` now gives it at the end of a run (``trust.floor_and_guard`` on
+the fold's own training split and validation split: the same function, the same pixels), and
+scored on the held-out source as ``loso`` scores it (``evaluate``, the test split of the held-out
+recipes). The held-out source is only scored. Per fold it records the model without and with the
+fallback, the floor and the plain linear map of the fold's record, and how many held-out images
+the guard sent to the floor (weight below 1) and wholly (weight 0).
+
+    python scripts/loso_fallback.py runs/loso-fb/rgb2thermal --data ../shared/data
+
+Writes ``<out>/fallback.json`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.bundle import load_model
+from bandbridge.data.datamodule import PairedDataModule
+from bandbridge.evaluation.evaluate import evaluate, with_data
+from bandbridge.radiometry import guard_weight
+from bandbridge.workflows.loso import held_out_source
+from bandbridge.workflows.trust import floor_and_guard, write_floor
+
+
+def fold_row(fold: dict, out: Path, data: str) -> dict:
+    best = Path(fold["run"]) / "model" / "best"
+    dst = out / "fallback" / fold["fold"] / "model"
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(best, dst)
+    cfg = with_data(load_model(dst).config, data, None)
+    dm = PairedDataModule(cfg)
+    baseline = json.loads((Path(fold["run"]) / "baseline.json").read_text()) \
+        if (Path(fold["run"]) / "baseline.json").exists() else {}
+    floor, guard = floor_and_guard(cfg, dm.load_split("train"), dm.load_split("val"),
+                                   (baseline.get("anchor") or {}).get("floor"))
+    write_floor(dst, floor, guard)
+    held = [held_out_source(n) for n in fold["test"]]
+    res = evaluate(dst, data_root=data, split="test", recipes=held,
+                   out_dir=out / "fallback" / fold["fold"] / "scores", with_baselines=False)
+    pairs = PairedDataModule(with_data(cfg, data, held)).load_split("test")
+    w = np.array([guard_weight(p.stats.double().numpy(), guard) for p in pairs])
+    m = fold["methods"]
+    return {"fold": fold["fold"], "images": len(pairs), "model": m["model"]["mae"],
+            "fallback": res.summary["methods"]["model"]["mae"], "floor": m["floor"]["mae"],
+            "linear": m["linear"]["mae"], "floor_kind": floor["kind"],
+            "to_floor": int((w < 1).sum()), "wholly": int((w == 0).sum()), "mean_weight": float(w.mean())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", help="a `bandbridge loso` output folder (its loso.json and runs/)")
+    ap.add_argument("--data", default="../shared/data")
+    a = ap.parse_args()
+    out = Path(a.out)
+    rows = [fold_row(f, out, a.data) for f in json.loads((out / "loso.json").read_text())["folds"]]
+    (out / "fallback.json").write_text(json.dumps({"folds": rows}, indent=1))
+    print("| held out | images | model | with the fallback | floor | linear | to the floor (wholly) | fallback vs the better |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        better = min(r["floor"], r["linear"])
+        print(f"| {r['fold']} | {r['images']} | {r['model']:.4g} | {r['fallback']:.4g} | {r['floor']:.4g} | "
+              f"{r['linear']:.4g} | {r['to_floor']} ({r['wholly']}) | {r['fallback'] / better - 1:+.1%} |")
+
+
+if __name__ == "__main__":
+    main()

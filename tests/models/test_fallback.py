@@ -1,0 +1,91 @@
+"""The per-image fallback to the zero-shot floor (models/fallback.py): images unlike every
+training source get the floor, images like them the model unchanged, and the bundle's weights
+file does not change when a floor is added."""
+
+import numpy as np
+import pytest
+import torch
+
+from bandbridge.generators import build_generator
+from bandbridge.radiometry import GUARD_DEFAULTS, guard_note, guard_weight
+
+GUARD = {"low": [0.1] * 3 + [0.6] * 3, "high": [0.2] * 3 + [0.9] * 3, **GUARD_DEFAULTS}
+FLOOR = {"kind": "lad", "linear": [[0.5], [0.25], [-0.25], [0.1]], "sources": ["a", "b"]}
+NET = {"ngf": 8, "depth": 4, "norm": "none", "dropout": False, "input_norm": "robust"}
+INSIDE = [0.15] * 3 + [0.8] * 3
+FAR = [0.15] * 3 + [0.8, 0.8, 0.1]  # blue's 99th percentile far below training's (a night image)
+EDGE = [0.15] * 3 + [0.8, 0.8, 0.6 - 0.3 * 0.625]  # half way to the guard's end
+
+
+def ctx(s: list[float]) -> torch.Tensor:
+    return torch.tensor([[float("nan")] * 3 + [-1.0] + s])
+
+
+def _pair(learner=True):
+    """The same anchored U-Net (a residual that is not zero) without and with the fallback."""
+    torch.manual_seed(0)
+    kw = {"learner": "linear"} if learner else {}
+    plain = build_generator("unet", 3, 1, NET, **kw)
+    if learner:
+        for p in plain.network.residual_tail().parameters():
+            torch.nn.init.normal_(p, std=0.05)
+    floored = build_generator("unet", 3, 1, NET, guard=GUARD, floor=FLOOR, **kw)
+    floored.load_state_dict(plain.state_dict())
+    return plain.eval(), floored.eval()
+
+
+def floor_map(x: torch.Tensor) -> torch.Tensor:
+    w = torch.tensor(FLOOR["linear"])
+    return (torch.einsum("bchw,c->bhw", x, w[:3, 0]) + w[3, 0]).clamp(0, 1)[:, None]
+
+
+@pytest.mark.parametrize("learner", [True, False], ids=["anchored", "network-alone"])
+def test_the_floor_serves_images_unlike_training_and_the_model_the_others(learner):
+    plain, floored = _pair(learner)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        y, y_edge_plain = plain(x, ctx(INSIDE)), plain(x, ctx(EDGE))  # (it normalises per image)
+        y_in, y_far, y_edge = (floored(x, ctx(s)) for s in (INSIDE, FAR, EDGE))
+    assert torch.equal(y_in, y)  # inside the range: the model, bit for bit
+    assert torch.allclose(y_far, floor_map(x), atol=1e-6)  # far outside: the floor alone
+    assert guard_weight(np.array(EDGE), GUARD) == pytest.approx(0.5)
+    assert torch.allclose(y_edge, 0.5 * (y_edge_plain + floor_map(x)), atol=1e-6)  # half of each
+    with torch.no_grad():  # training never falls back: every crop teaches the model
+        assert torch.equal(floored.train()(x, ctx(FAR)), plain.train()(x, ctx(FAR)))
+
+
+def test_a_learner_alone_falls_back_too_and_keeps_its_weight_names(tmp_path):
+    """rgb2nir-naip's kind: a per-pixel learner with no network; its bundle's weights file is
+    the same with and without the floor."""
+    import shutil
+    from bandbridge.bundle import WEIGHTS, load_bundle
+    from bandbridge.spec import zoo_models
+    from bandbridge.workflows.trust import write_floor
+    d = tmp_path / "naip"
+    shutil.copytree(zoo_models()["rgb2nir-naip"], d)
+    before = (d / WEIGHTS).read_bytes()
+    plain = load_bundle(d).generator
+    write_floor(d, FLOOR, GUARD)
+    b = load_bundle(d)  # the generator hash follows the edit; the weights load under their own names
+    assert (d / WEIGHTS).read_bytes() == before
+    assert list(b.generator.state_dict()) == list(plain.state_dict())
+    x = torch.rand(2, 3, 16, 16) * 0.1 + 0.12
+    with torch.no_grad():
+        assert torch.allclose(b.generator(x, torch.cat([ctx(INSIDE), ctx(FAR)])),
+                              torch.cat([plain(x[:1]), floor_map(x[1:])]), atol=1e-6)
+    write_floor(d, None)  # removed: the learner alone again
+    assert type(load_bundle(d).generator) is type(plain)
+
+
+def test_the_note_names_the_floor_it_falls_back_to():
+    assert guard_note(np.array(INSIDE), GUARD, ["red", "green", "blue"], FLOOR) is None
+    note = guard_note(np.array(FAR), GUARD, ["red", "green", "blue"], FLOOR)
+    assert "blue 99th percentile 0.1" in note and "the output is the zero-shot floor, the lad " \
+        "linear map chosen for sources the model never saw" in note
+    assert "the output is 50% the zero-shot floor" in guard_note(np.array(EDGE), GUARD, ["r", "g", "b"], FLOOR)
+
+
+def test_a_floor_of_the_wrong_shape_is_refused_in_one_line():
+    from bandbridge.errors import BandbridgeError
+    with pytest.raises(BandbridgeError, match=r"floor: linear needs 4 rows .* got shape \(3, 1\)"):
+        build_generator("unet", 3, 1, NET, guard=GUARD, floor={"linear": [[1.0], [1.0], [1.0]]})
