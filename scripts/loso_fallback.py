@@ -10,6 +10,8 @@ fallback, the floor and the plain linear map of the fold's record, and how many 
 the guard sent to the floor (weight below 1) and wholly (weight 0).
 
     python scripts/loso_fallback.py runs/loso-fb/rgb2thermal --data ../shared/data
+    python scripts/loso_fallback.py runs/loso-fb/naip-bundle --bundle rgb2nir-naip \
+        --fold geoeye1=vhr_geoeye1 --fold vhr_11bit=vhr_11bit --fold epfl_photos=epfl_photos
 
 Writes ``<out>/fallback.json`` and prints the table.
 """
@@ -32,24 +34,31 @@ from bandbridge.workflows.trust import floor_and_guard, write_floor
 
 
 def fold_row(fold: dict, out: Path, data: str) -> dict:
-    best = Path(fold["run"]) / "model" / "best"
+    """One fold: ``fold["run"]``'s ``model/best`` (or ``fold["model"]``, a bundle trained on
+    the fold's training sources) with the fallback, scored on ``fold["test"]``; the floor and
+    linear columns from ``fold["methods"]`` (the fold's record), else fitted here by
+    ``evaluate`` on the bundle's own training split."""
+    best = Path(fold["model"]) if "model" in fold else Path(fold["run"]) / "model" / "best"
     dst = out / "fallback" / fold["fold"] / "model"
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(best, dst)
     cfg = with_data(load_model(dst).config, data, None)
     dm = PairedDataModule(cfg)
-    baseline = json.loads((Path(fold["run"]) / "baseline.json").read_text()) \
-        if (Path(fold["run"]) / "baseline.json").exists() else {}
-    floor, guard = floor_and_guard(cfg, dm.load_split("train"), dm.load_split("val"),
+    run = Path(fold.get("run", best))
+    baseline = json.loads((run / "baseline.json").read_text()) if (run / "baseline.json").exists() else {}
+    floor, guard = floor_and_guard(dm.load_split("train"), dm.load_split("val"),
                                    (baseline.get("anchor") or {}).get("floor"))
-    write_floor(dst, floor, guard)
     held = [held_out_source(n) for n in fold["test"]]
+    m = fold.get("methods")
+    if m is None:  # the model alone and the baselines on the bundle's training split
+        m = evaluate(dst, data_root=data, split="test", recipes=held,
+                     out_dir=out / "fallback" / fold["fold"] / "without").summary["methods"]
+    write_floor(dst, floor, guard)
     res = evaluate(dst, data_root=data, split="test", recipes=held,
                    out_dir=out / "fallback" / fold["fold"] / "scores", with_baselines=False)
     pairs = PairedDataModule(with_data(cfg, data, held)).load_split("test")
     w = np.array([guard_weight(p.stats.double().numpy(), guard) for p in pairs])
-    m = fold["methods"]
     return {"fold": fold["fold"], "images": len(pairs), "model": m["model"]["mae"],
             "fallback": res.summary["methods"]["model"]["mae"], "floor": m["floor"]["mae"],
             "linear": m["linear"]["mae"], "floor_kind": floor["kind"],
@@ -58,11 +67,23 @@ def fold_row(fold: dict, out: Path, data: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("out", help="a `bandbridge loso` output folder (its loso.json and runs/)")
+    ap.add_argument("out", help="a `bandbridge loso` output folder (its loso.json and runs/), or with "
+                                "--bundle the folder to write into")
     ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--bundle", help="a bundle (name or folder) trained on every fold's training "
+                                     "sources, scored as each fold's model")
+    ap.add_argument("--fold", action="append", default=[], help="NAME=RECIPE[,RECIPE]: held out (with --bundle)")
     a = ap.parse_args()
     out = Path(a.out)
-    rows = [fold_row(f, out, a.data) for f in json.loads((out / "loso.json").read_text())["folds"]]
+    if a.bundle:
+        from bandbridge.spec import resolve_model_folder
+        model = str(resolve_model_folder(a.bundle))
+        folds = [{"fold": n, "test": r.split(","), "model": model}
+                 for n, r in (f.split("=", 1) for f in a.fold)]
+    else:
+        folds = json.loads((out / "loso.json").read_text())["folds"]
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [fold_row(f, out, a.data) for f in folds]
     (out / "fallback.json").write_text(json.dumps({"folds": rows}, indent=1))
     print("| held out | images | model | with the fallback | floor | linear | to the floor (wholly) | fallback vs the better |")
     print("|---|---|---|---|---|---|---|---|")

@@ -51,7 +51,12 @@ def main() -> None:
     ap.add_argument("--recipes", required=True)
     ap.add_argument("--fold", action="append", default=[])
     ap.add_argument("--rule", help="the family's LOSO record (loso.json): the shipped rule's column")
+    ap.add_argument("--level", action="append", default=[],
+                    help="LEVEL=recipe,recipe: the recipes of one processing level (e.g. toa=…, "
+                         "surface=…); adds the floor chosen on the training sources of the held-out "
+                         "source's level alone")
     a = ap.parse_args()
+    level_of = {r: lv for lv, rs in (x.split("=", 1) for x in a.level) for r in rs.split(",")}
     rule = {f["fold"]: f["methods"]["model"]["mae"] for f in json.loads(Path(a.rule).read_text())["folds"]} \
         if a.rule else {}
     folds = parse_folds(a.fold, a.recipes.split(","))
@@ -67,11 +72,21 @@ def main() -> None:
                "linear": mae(LinearBaseline().fit(*sample_pixels(train)), test),
                "candidates": {k: mae(as_map(fit_floor(k, per)), test) for k in FLOORS}}
         row["floor_mae"] = row["candidates"][floor.kind]
+        levels = {level_of.get(n) for n in f.test}
+        if level_of and len(levels) == 1 and None not in levels:  # the floor of the held-out level
+            lv = levels.pop()
+            same = {n: v for n, v in per.items() if level_of.get(n) == lv}
+            if same:
+                fl = choose_floor(same)
+                row["level"] = {"level": lv, "sources": sorted(same), "floor": fl.kind,
+                                "mae": mae(as_map(fl.W), test)}
         if f.name in rule:
             row["rule"] = rule[f.name]
         rows.append(row)
         print(f"{f.name}: floor {floor.kind} {row['floor_mae']:.4g}, linear {row['linear']:.4g}"
-              + (f", rule {row['rule']:.4g}" if "rule" in row else ""), flush=True)
+              + (f", rule {row['rule']:.4g}" if "rule" in row else "")
+              + (f", {row['level']['level']} floor {row['level']['mae']:.4g}" if "level" in row else ""),
+              flush=True)
     record = {"preset": a.preset, "recipes": a.recipes.split(","), "folds_given": a.fold,
               "rule_record": a.rule, "rows": rows, "measured": time.strftime("%Y-%m-%d"),
               "command": "python scripts/loso_floor.py " + " ".join(

@@ -103,16 +103,33 @@ GUARD_DEFAULTS = {"floor": 0.05, "start": 0.25, "end": 1.0}
 
 def guard_excess(stats: np.ndarray, guard: dict) -> np.ndarray:
     """How far each of an image's statistics ``(2·C,)`` lies outside the training range, in
-    widths of that range: ``(2·C,)``, 0 inside."""
-    lo, hi = np.asarray(guard["low"], np.float64), np.asarray(guard["high"], np.float64)
-    width = np.maximum(hi - lo, guard["floor"])
+    widths of that range: ``(2·C,)``, 0 inside; with one range per source (``(S, 2·C)``), those
+    of the range the image is most like."""
+    e = range_excess(stats, guard)
+    return e[nearest_range(e)]
+
+
+def guard_ranges(guard: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The guard's ranges as ``(S, 2·C)`` lows and highs (one row without per-source ranges)."""
+    return (np.atleast_2d(np.asarray(guard["low"], np.float64)),
+            np.atleast_2d(np.asarray(guard["high"], np.float64)))
+
+
+def range_excess(stats: np.ndarray, guard: dict) -> np.ndarray:
+    """``(S, 2·C)``: how far each statistic lies outside each range, in widths of that range."""
+    lo, hi = guard_ranges(guard)
     s = np.asarray(stats, np.float64)
-    return (np.maximum(lo - s, 0) + np.maximum(s - hi, 0)) / width
+    return (np.maximum(lo - s, 0) + np.maximum(s - hi, 0)) / np.maximum(hi - lo, guard["floor"])
+
+
+def nearest_range(excess: np.ndarray) -> int:
+    """The range (row of ``excess (S, 2·C)``) an image lies least far outside of."""
+    return int(np.argmin(excess.max(1)))
 
 
 def guard_weight(stats: np.ndarray, guard: dict) -> float:
-    """The residual's weight for an image: 1 inside the range (up to ``start`` widths out),
-    falling linearly to 0 at ``end`` widths out (the output is then the anchor alone)."""
+    """The image's weight: 1 inside the range (up to ``start`` widths out), falling linearly to
+    0 at ``end`` widths out (the output is then the anchor, or the floor, alone)."""
     return _weight(guard_excess(stats, guard), guard)
 
 
@@ -132,8 +149,11 @@ def guard_note(stats: np.ndarray, guard: dict, names: list[str], floor: dict | N
     k = int(e.argmax())
     c = len(names)
     what = f"{names[k % c]} {STATS_PERCENTILES[k // c]:g}th percentile"
+    lo, hi = guard_ranges(guard)
+    r = nearest_range(range_excess(stats, guard))
+    source = f" of its nearest source, {guard['sources'][r]}" if guard.get("sources") else ""
     unlike = (f"this image is unlike the model's training images ({what} {float(stats[k]):.4g}, "
-              f"training {guard['low'][k]:.4g}–{guard['high'][k]:.4g})")
+              f"training{source} {lo[r, k]:.4g}–{hi[r, k]:.4g})")
     calibrate = "(a few pairs of your imagery calibrate it: `bandbridge adapt`)"
     if floor:
         kept = "the output is" if w == 0 else f"the output is {1 - w:.0%}"

@@ -89,3 +89,20 @@ def test_a_floor_of_the_wrong_shape_is_refused_in_one_line():
     from bandbridge.errors import BandbridgeError
     with pytest.raises(BandbridgeError, match=r"floor: linear needs 4 rows .* got shape \(3, 1\)"):
         build_generator("unet", 3, 1, NET, guard=GUARD, floor={"linear": [[1.0], [1.0], [1.0]]})
+
+
+def test_an_image_is_unlike_the_training_data_only_when_unlike_every_source():
+    """Per-source ranges (data/domain.source_ranges): an image inside one source's range keeps
+    the model; one that mixes the two sources' ranges (red like A, blue like B) is like neither."""
+    from bandbridge.models.anchor import DomainGuard
+    a, b = [0.1] * 3 + [0.3] * 3, [0.5] * 3 + [0.9] * 3  # A dark, B bright (1st, 99th percentiles)
+    guard = {"low": [a, b], "high": [[v + 0.05 for v in a], [v + 0.05 for v in b]],
+             "sources": ["dark", "bright"], **GUARD_DEFAULTS}
+    like_a, like_b = [v + 0.02 for v in a], [v + 0.02 for v in b]
+    mixed = like_a[:3] + like_b[3:]  # dark shadows of A, bright highlights of B
+    g = DomainGuard(**guard)
+    w = g(torch.tensor([like_a, like_b, mixed]))
+    assert w.tolist() == [1.0, 1.0, 0.0]
+    assert [guard_weight(np.array(s), guard) for s in (like_a, like_b, mixed)] == [1.0, 1.0, 0.0]
+    note = guard_note(np.array(mixed), guard, ["red", "green", "blue"], FLOOR)
+    assert "training of its nearest source" in note and "the output is the zero-shot floor" in note

@@ -48,7 +48,9 @@ def test_error_model_is_monotone_and_in_the_errors_units():
 def test_a_run_bundles_its_guard_and_error_model(trained_run):
     meta = yaml.safe_load((trained_run / "model" / "best" / "model.yaml").read_text())
     guard = meta["config"]["model"]["generator"]["guard"]  # beside the network, not in its args
-    assert len(guard["low"]) == len(guard["high"]) == 6 and guard["images"] == 3  # train + val dates
+    # one range per training source (here one), of the train + val dates as read
+    assert np.array(guard["low"]).shape == np.array(guard["high"]).shape == (1, 6)
+    assert guard["sources"] == ["naip_opengeos"] and guard["images"] == 3
     # the zero-shot floor images outside that range fall back to: chosen on the training split
     floor = meta["config"]["model"]["generator"]["floor"]
     assert floor["sources"] == ["naip_opengeos"] and floor["kind"] == "balanced"  # one source

@@ -1,4 +1,5 @@
-"""The range of per-image statistics a model was trained on: the never-worse guard's domain.
+"""The range of per-image statistics a model was trained on: the never-worse guard's domain, and
+per training source, the fallback's (:func:`source_ranges`).
 
 A generator with a guard (``model.generator.args.guard``, models/anchor.py) fades its residual
 toward its anchor on images whose statistics (radiometry.py: each input band's 1st and 99th
@@ -42,6 +43,18 @@ def domain_guard(pairs: list[LoadedPair], aug: AugmentConfig, draws: int = 64,
     r = np.stack(rows).astype(np.float64)
     return {"low": [round(float(v), 5) for v in np.floor(r.min(0) * 1e5) / 1e5],
             "high": [round(float(v), 5) for v in np.ceil(r.max(0) * 1e5) / 1e5],
+            "images": len(pairs), **GUARD_DEFAULTS}
+
+
+def source_ranges(pairs: list[LoadedPair]) -> dict:
+    """The fallback's guard (models/fallback.py): one range per training source of its images'
+    and blocks' statistics as read, without augmented copies — an image is unlike the training
+    data when it lies outside every source's range, not merely outside their union widened by
+    what augmentation simulates. ``{low, high ((S, 2·C) lists), sources, images, floor, start,
+    end}``."""
+    names = sorted({p.source.name for p in pairs})
+    parts = [domain_guard([p for p in pairs if p.source.name == n], AugmentConfig()) for n in names]
+    return {"low": [g["low"] for g in parts], "high": [g["high"] for g in parts], "sources": names,
             "images": len(pairs), **GUARD_DEFAULTS}
 
 

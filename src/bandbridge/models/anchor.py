@@ -25,6 +25,7 @@ dark-object, 0.088 robust vs 0.057 as read).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -117,30 +118,37 @@ def zero_residual(generator: nn.Module) -> None:
 
 
 class DomainGuard(nn.Module):
-    """The never-worse guard: each image's residual weight ``w (B,)`` from its statistics
-    ``(B, 2·C)``, 1 inside the range training saw (``low``, ``high``; data/domain.py) and falling
-    to 0 between ``start`` and ``end`` range-widths outside it — the same formula as
-    :func:`bandbridge.radiometry.guard_weight`, which predict uses to say so. Its range is
-    configuration (model.yaml), not weights: bundles without a guard load unchanged."""
+    """The never-worse guard: each image's weight ``w (B,)`` from its statistics ``(B, 2·C)``,
+    1 inside the range training saw (``low``, ``high``; data/domain.py) and falling to 0 between
+    ``start`` and ``end`` range-widths outside it — the same formula as
+    :func:`bandbridge.radiometry.guard_weight`, which predict uses to say so. ``low``/``high``
+    may hold one range per training source (``(S, 2·C)``, ``sources`` naming them): the weight
+    is then that of the range the image is most like, so an image is unlike the training data
+    only when it is unlike every source. Its ranges are configuration (model.yaml), not weights:
+    bundles without a guard load unchanged."""
 
-    def __init__(self, low: list[float], high: list[float], floor: float = 0.05,
-                 start: float = 0.25, end: float = 1.0, images: int = 0):
+    def __init__(self, low: list, high: list, floor: float = 0.05, start: float = 0.25,
+                 end: float = 1.0, images: int = 0, sources: list[str] | None = None):
         super().__init__()
-        self.register_buffer("low", torch.tensor(low, dtype=torch.float32), persistent=False)
-        self.register_buffer("high", torch.tensor(high, dtype=torch.float32), persistent=False)
+        lo, hi = torch.tensor(low, dtype=torch.float32), torch.tensor(high, dtype=torch.float32)
+        self.register_buffer("low", lo.reshape(-1, lo.shape[-1]), persistent=False)  # (S, 2·C)
+        self.register_buffer("high", hi.reshape(-1, hi.shape[-1]), persistent=False)
         self.floor, self.start, self.end = float(floor), float(start), float(end)
 
     def forward(self, stats: Tensor) -> Tensor:
-        s = stats.float()
+        s = stats.float()[:, None]  # (B, 1, 2·C) against (S, 2·C)
         width = (self.high - self.low).clamp_min(self.floor)
         excess = ((self.low - s).clamp_min(0) + (s - self.high).clamp_min(0)) / width
-        return ((self.end - excess.amax(1)) / (self.end - self.start)).clamp(0.0, 1.0)
+        w = ((self.end - excess.amax(2)) / (self.end - self.start)).clamp(0.0, 1.0)  # (B, S)
+        return w.amax(1)
 
 
 def guard_part(in_bands: int, guard: dict | None) -> DomainGuard | None:
     """The generator's guard from its ``guard`` argument (None: no guard)."""
     if not guard:
         return None
-    if len(guard["low"]) != 2 * in_bands or len(guard["high"]) != 2 * in_bands:
-        raise ValueError(f"guard: low and high need {2 * in_bands} statistics (2 per input band)")
+    lo, hi = np.asarray(guard["low"], float), np.asarray(guard["high"], float)
+    if lo.shape != hi.shape or lo.ndim not in (1, 2) or lo.shape[-1] != 2 * in_bands:
+        raise ValueError(f"guard: low and high need {2 * in_bands} statistics (2 per input band), "
+                         "or a list of such per source")
     return DomainGuard(**guard)

@@ -47,7 +47,7 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
     atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     best_dir = run_dir / "model" / "best"
     if best_dir.exists() and falls_back(run):  # images unlike every training source get the floor
-        floor, guard = floor_and_guard(cfg, dm.pairs["train"], dm.pairs.get("val", []),
+        floor, guard = floor_and_guard(dm.pairs["train"], dm.pairs.get("val", []),
                                        ((run.baseline or {}).get("anchor") or {}).get("floor"))
         write_floor(best_dir, floor, guard)
         print(f"fallback: images unlike every training source get the zero-shot floor (the "

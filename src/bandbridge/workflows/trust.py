@@ -31,12 +31,13 @@ def fit_guard(model: str | Path, data_root: str | None = None) -> dict:
     return domain_guard(pairs, cfg.data.augment)
 
 
-def floor_and_guard(cfg, train: list, val: list, record: dict | None = None) -> tuple[dict, dict]:
+def floor_and_guard(train: list, val: list, record: dict | None = None) -> tuple[dict, dict]:
     """The zero-shot floor (learners/floor.py: chosen leave-one-source-out on the pixels
     evaluation fits its ``floor`` on, refitted on all) of the training pairs ``train``, and the
-    guard that falls back to it: ``cfg``'s own, else the range of ``train + val``'s statistics.
-    ``record``: the floor ``train`` already chose on those pixels (``baseline.anchor.floor``)."""
-    from bandbridge.data.domain import domain_guard
+    guard that falls back to it: one range of statistics per source of ``train + val``
+    (``domain.source_ranges``). ``record``: the floor ``train`` already chose on those pixels
+    (``baseline.anchor.floor``)."""
+    from bandbridge.data.domain import source_ranges
     from bandbridge.learners.baselines import floor_pixels
     from bandbridge.learners.floor import choose_floor
     if record is None or "linear" not in record:
@@ -44,8 +45,7 @@ def floor_and_guard(cfg, train: list, val: list, record: dict | None = None) -> 
     sources = sorted({p.source.name for p in train})
     floor = {"kind": record["kind"], "linear": record["linear"], "sources": sources,
              "rule": record.get("rule", ""), "held_out_mae": record.get("held_out_mae", {})}
-    guard = cfg.model.generator.guard or domain_guard(train + val, cfg.data.augment)
-    return floor, guard
+    return floor, source_ranges(train + val)
 
 
 def write_floor(folder: str | Path, floor: dict | None, guard: dict | None = None) -> None:
