@@ -201,12 +201,18 @@ def floor_family(record: dict) -> str:
     against the better of the floor and the linear map; then the means and the folds won."""
     rows = record["rows"]
     has_rule = any("rule" in r for r in rows)
+    has_level = any("level" in r for r in rows)
     head = ["held out", "images", "plain linear", "floor (kind)", "floor vs linear", *FLOORS,
+            *(["floor of its level (sources)", "vs the floor"] if has_level else []),
             *(["rule", "rule vs the better of floor and linear"] if has_rule else [])]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["fold"], str(r["images"]), _g(r["linear"]), f"{_g(r['floor_mae'])} ({r['floor']})",
                  _pct(r["floor_mae"], r["linear"]), *(_g(r["candidates"][k]) for k in FLOORS)]
+        if has_level:
+            lv = r.get("level")
+            cells += ([f"{_g(lv['mae'])} ({lv['level']}: {len(lv['sources'])})", _pct(lv["mae"], r["floor_mae"])]
+                      if lv else ["", ""])
         if has_rule:
             cells += ([_g(r["rule"]), _pct(r["rule"], min(r["floor_mae"], r["linear"]))]
                       if "rule" in r else ["", ""])
@@ -216,6 +222,13 @@ def floor_family(record: dict) -> str:
     wins = sum(r["floor_mae"] < r["linear"] for r in rows)
     out.append(f"\nMean over {len(rows)} folds: floor {_g(flo)}, plain linear {_g(lin)} "
                f"({_pct(flo, lin)}); the floor is lower on {wins} of {len(rows)} folds.")
+    if has_level:
+        lv = [r for r in rows if "level" in r]
+        lmean = sum(r["level"]["mae"] for r in lv) / len(lv)
+        fmean = sum(r["floor_mae"] for r in lv) / len(lv)
+        lwins = sum(r["level"]["mae"] < r["floor_mae"] for r in lv)
+        out.append(f" The floor of the held-out source's level alone: mean {_g(lmean)} against the "
+                   f"floor's {_g(fmean)} ({_pct(lmean, fmean)}) over those {len(lv)} folds, lower on {lwins}.")
     if has_rule:
         ruled = [r for r in rows if "rule" in r]
         behind = [r["fold"] for r in ruled if r["rule"] > 1.01 * min(r["floor_mae"], r["linear"])]

@@ -190,7 +190,7 @@ def load_weights(gen: nn.Module, path: Path) -> None:
     except Exception as e:  # noqa: BLE001 - safetensors raises its own types for bad headers
         raise BandbridgeError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:120]}; "
                               f"truncated, or another format such as a pickle); {fix}") from None
-    if isinstance(gen, Anchored):  # weights 0.1.0 saved with the anchor inside the network
+    if isinstance(getattr(gen, "model", gen), Anchored):  # weights 0.1.0 saved with the anchor inside the network
         legacy_keys(state, "")
     own = gen.state_dict()
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]

@@ -106,3 +106,32 @@ def test_an_image_is_unlike_the_training_data_only_when_unlike_every_source():
     assert [guard_weight(np.array(s), guard) for s in (like_a, like_b, mixed)] == [1.0, 1.0, 0.0]
     note = guard_note(np.array(mixed), guard, ["red", "green", "blue"], FLOOR)
     assert "training of its nearest source" in note and "the output is the zero-shot floor" in note
+
+
+@pytest.mark.parametrize("name", ["learner_gbm", "unet_gbm"])
+def test_a_fallback_around_trees_exports_as_one_graph(name, run_cli, tmp_path):
+    """Trees build their own graph (no tracer); the fallback's graph is traced beside it and the
+    export agrees with torch — the model on an image like training's, the floor on one unlike."""
+    import shutil
+    from pathlib import Path
+    ort = pytest.importorskip("onnxruntime")
+    from bandbridge.bundle import load_bundle
+    from bandbridge.workflows.trust import write_floor
+    src = Path(__file__).resolve().parents[1] / "data" / "bundles-0.1.0" / name
+    d = tmp_path / name
+    shutil.copytree(src, d)
+    write_floor(d, FLOOR, GUARD)
+    code, _, err = run_cli("export", str(d), "-o", str(tmp_path / "x"))
+    assert code == 0, err
+    g = load_bundle(d).generator
+    s = ort.InferenceSession(str(tmp_path / "x" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in s.get_inputs()] == ["input", "context"]
+    x = torch.rand(2, 3, 40, 48) * 0.1 + 0.12
+    c = torch.cat([ctx(INSIDE), ctx(FAR)])
+    with torch.no_grad():
+        ref = g(x, c).numpy()
+        inner = g.model(x).numpy()
+    got = s.run(None, {"input": x.numpy(), "context": c.numpy()})[0]
+    assert np.abs(got - ref).max() < 1e-4
+    assert np.abs(got[0] - inner[0]).max() < 1e-4  # inside: the trees' output
+    assert np.abs(got[1] - floor_map(x[1:])[0].numpy()).max() < 1e-5  # far outside: the floor

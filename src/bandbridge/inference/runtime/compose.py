@@ -2,7 +2,8 @@
 export all of it; else a learner's own graph (its kind's ``graph``, learners/: boosted trees
 converted by their kind, a blend's parts averaged), or for a network's residual on such a learner
 (models/anchored.py) the learner's graph and the residual traced from torch, added and clipped
-to [0, 1] — two graphs, no module swapped. Export, the QGIS graph and the ONNX backends' cache
+to [0, 1] — two graphs, no module swapped; a fallback to the floor (models/fallback.py) around
+such a generator, its graph and the fallback's traced beside it. Export, the QGIS graph and the ONNX backends' cache
 all write their graph here."""
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import torch
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners.base import renamed, with_opsets
 from bandbridge.learners.registry import graph_flips, learner_graph, traceable
+from bandbridge.models.anchor import image_stats
 from bandbridge.models.anchored import Anchored
+from bandbridge.models.fallback import Fallback
 
 
 def write_graph(net, args: tuple, names: list[str], axes: dict | None, path: Path,
@@ -28,10 +31,23 @@ def write_graph(net, args: tuple, names: list[str], axes: dict | None, path: Pat
     import onnx
     if traceable(net):
         _export(net, args, path, names, axes, opset)
-    elif isinstance(net, Anchored):
-        onnx.save(anchored_model(net, args, names, axes, in_channels, opset, tile), str(path))
     else:
-        onnx.save(learner_graph(net, in_channels, opset, tile), str(path))
+        onnx.save(graph_of(net, args, names, axes, in_channels, opset, tile), str(path))
+
+
+def graph_of(net, args: tuple, names: list[str], axes: dict | None, in_channels: int,
+             opset: int = 17, tile: int | None = None):
+    """``net``'s ONNX model, as :func:`write_graph` writes it."""
+    import onnx
+    if traceable(net):
+        buf = io.BytesIO()
+        _export(net, args, buf, names, axes, opset)
+        return onnx.load_from_string(buf.getvalue())
+    if isinstance(net, Fallback):
+        return fallback_model(net, args, names, axes, in_channels, opset, tile)
+    if isinstance(net, Anchored):
+        return anchored_model(net, args, names, axes, in_channels, opset, tile)
+    return learner_graph(net, in_channels, opset, tile)
 
 
 def _export(net, args: tuple, path, names: list[str], axes: dict | None, opset: int) -> None:
@@ -80,6 +96,55 @@ def anchored_model(net: Anchored, args: tuple, names: list[str], axes: dict | No
     graph = helper.make_graph(nodes, "bandbridge_anchored", inputs,
                               [renamed(residual.graph.output[0], "output")], inits)
     return with_opsets(graph, [anchor, residual])
+
+
+class FallbackHead(torch.nn.Module):
+    """``y + (1 − w)(F(x) − y)`` of a fallback generator (models/fallback.py) given the wrapped
+    generator's output ``y``, as a module of its own, to be traced."""
+
+    def __init__(self, net: Fallback):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, inner, context=None):
+        w = self.net.guard(image_stats(x, context, self.net.in_bands)).to(inner.dtype)[:, None, None, None]
+        return inner + (1 - w) * (self.net.floor(x) - inner)
+
+
+def fallback_model(net: Fallback, args: tuple, names: list[str], axes: dict | None,
+                   in_channels: int, opset: int = 17, tile: int | None = None):
+    """The wrapped generator's graph (trees and all) and the fallback's, traced from torch, in
+    one model: what :class:`Fallback` computes."""
+    import onnx
+    from onnx import helper
+    x = args[0]
+    own = names if net.passes_context else names[:1]
+    inner = onnx.compose.add_prefix(graph_of(net.model, args[:len(own)], own,
+                                             _axes(axes, own), in_channels, opset, tile), "m_")
+    head_names = ["input", "inner", *names[1:]]
+    head_axes = None if axes is None else {**axes, "inner": axes.get("output", {})}
+    buf = io.BytesIO()
+    with torch.inference_mode():
+        y = net.model(*args[:len(own)])
+    _export(FallbackHead(net).eval(), (x, y, *args[1:]), buf, head_names, head_axes, opset)
+    head = onnx.compose.add_prefix(onnx.load_from_string(buf.getvalue()), "h_")
+    nodes, inits = [], []
+    for m, pre in ((inner, "m_"), (head, "h_")):
+        for nd in m.graph.node:
+            nd.input[:] = ["m_output" if v == "h_inner" else
+                           v[len(pre):] if v.startswith(pre) and v[len(pre):] in names else v
+                           for v in nd.input]
+            nodes.append(nd)
+        inits += list(m.graph.initializer)
+    nodes.append(helper.make_node("Identity", [head.graph.output[0].name], ["output"]))
+    inputs = [renamed(v, v.name[2:]) for v in head.graph.input if v.name[2:] in names]
+    graph = helper.make_graph(nodes, "bandbridge_fallback", inputs,
+                              [renamed(head.graph.output[0], "output")], inits)
+    return with_opsets(graph, [inner, head])
+
+
+def _axes(axes: dict | None, names: list[str]) -> dict | None:
+    return None if axes is None else {k: v for k, v in axes.items() if k in names or k == "output"}
 
 
 def agree(got: np.ndarray, ref: np.ndarray, net, what: str) -> None:

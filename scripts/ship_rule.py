@@ -1,0 +1,205 @@
+"""Issue 49's rule for the shipped bundles: a bundle keeps more than the zero-shot floor only if,
+leave-one-source-out, no held-out source scores more than 1 % worse than the floor; otherwise the
+floor ships and the card says which source broke the rule.
+
+Per bundle, the evidence is its family's leave-one-source-out record (paths below): per fold,
+what the bundle's kind of model scored on the held-out source (with the per-image fallback to
+the floor where the fold runs were kept to measure it: ``scripts/loso_fallback.py``), the floor
+chosen on the fold's training sources and the plain linear map. A kept bundle gains the
+fallback (``trust.floor_and_guard`` on its own training split); a bundle that broke the rule is
+replaced by the floor chosen on its training split, served as a ``linear`` learner. Either way
+the card gets a section with the rule, the floor's every fold and the decision.
+
+    python scripts/ship_rule.py                       # the decisions, printed
+    python scripts/ship_rule.py --apply [NAME ...]    # written into the zoo and the record
+
+Writes ``docs/results/ship_rule.json`` (the README's column and the generalisation page); then
+``python scripts/bundle_models.py --refresh-tables NAME`` re-measures a replaced bundle's card and
+``python scripts/bundle_results.py`` the README's table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = ROOT / "src" / "bandbridge" / "zoo"
+RECORD = ROOT / "docs" / "results" / "ship_rule.json"
+FLOOR_LOSO = ROOT / "docs" / "results" / "loso_floor.json"
+WITHIN = 0.01
+DATA = "../shared/data"
+
+# bundle → its evidence: ("fallback", record of scripts/loso_fallback.py) or ("rule", a family of
+# loso_floor.json whose "rule" column is the preset's rule, no fallback measured)
+EVIDENCE = {
+    "rgb2nir-s2": [("rule", "rgb2nir-s2"), ("rule", "rgb2nir-s2-levels")],
+    "sar2optical": [("fallback", "docs/loso/floor-rule/sar2optical/fallback.json")],
+    "rgb2nir-naip": [("fallback", "docs/loso/floor-rule/rgb2nir-naip-vhr/fallback.json")],
+    "rgb2thermal": [("fallback", "docs/loso/floor-rule/rgb2thermal/fallback.json")],
+    "rgb2nir-photo": [],  # one training source: nothing to hold out
+}
+
+
+def folds(name: str) -> list[dict]:
+    """``[{fold, model, floor, linear, with}]`` of ``name``'s evidence."""
+    rows = []
+    for kind, where in EVIDENCE[name]:
+        if kind == "fallback":
+            for r in json.loads((ROOT / where).read_text())["folds"]:
+                rows.append({"fold": r["fold"], "model": r["fallback"], "floor": r["floor"],
+                             "linear": r["linear"], "with": "the model with the fallback",
+                             "record": where, "to_floor": r["to_floor"], "images": r["images"]})
+        else:
+            for r in json.loads(FLOOR_LOSO.read_text())[where]["rows"]:
+                rows.append({"fold": r["fold"], "model": r["rule"], "floor": r["floor_mae"],
+                             "linear": r["linear"], "with": "the preset's rule (no fallback)",
+                             "record": f"docs/results/loso_floor.json: {where}", "images": r["images"]})
+    return rows
+
+
+def worst(rows: list[dict], key: str) -> tuple[str, float]:
+    """The fold where ``key`` scores worst against the better of the floor and the linear map."""
+    r = max(rows, key=lambda r: r[key] / min(r["floor"], r["linear"]))
+    return r["fold"], r[key] / min(r["floor"], r["linear"])
+
+
+def decide(name: str) -> dict:
+    """The rule on ``name``'s folds. The model ships when no held-out source scores more than
+    :data:`WITHIN` worse than the floor. Otherwise the floor ships — unless the floor itself is
+    worse, on its worst fold against the better of the floor and the linear map, than the model
+    is on its own (the floor chosen on the training sources can lose to the plain linear map):
+    then the model ships, and the card says which source broke the rule and by how much."""
+    rows = folds(name)
+    broke = [r["fold"] for r in rows if r["model"] > (1 + WITHIN) * r["floor"]]
+    keep, why = not broke, "no held-out source scored more than 1 % worse than the floor"
+    if broke:
+        (mf, mr), (ff, fr) = worst(rows, "model"), worst(rows, "floor")
+        keep = mr < fr
+        why = (f"broke on {', '.join(broke)}; against the better of the floor and the linear map the "
+               f"model's worst fold is {mf} {mr - 1:+.1%}, the floor's {ff} {fr - 1:+.1%}: "
+               + ("the model ships, the lower of the two" if keep else "the floor ships"))
+    for r in rows:
+        r["shipped"] = r["model"] if keep else r["floor"]
+    w = max(rows, key=lambda r: r["shipped"] / r["floor"]) if rows else None
+    return {"bundle": name, "decision": "model" if keep else "floor", "broke": broke, "why": why,
+            "folds": rows,
+            "worst_vs_floor": None if w is None else {"fold": w["fold"], "ratio": w["shipped"] / w["floor"]},
+            "worst_vs_better": None if not rows else dict(zip(("fold", "ratio"), worst(rows, "shipped"))),
+            "rule": f"the model ships only when, leave-one-source-out, no held-out source scores "
+                    f"more than {WITHIN:.0%} worse than the floor chosen on the other sources"}
+
+
+def training_pairs(folder: Path):
+    from bandbridge.bundle import load_bundle
+    from bandbridge.data.datamodule import PairedDataModule
+    from bandbridge.evaluation.evaluate import with_data
+    b = load_bundle(folder)
+    dm = PairedDataModule(with_data(b.config, DATA, None))
+    return b, dm.load_split("train"), dm.load_split("val")
+
+
+def ship_floor(name: str, floor: dict, val: list, b) -> None:
+    """Replace the zoo bundle ``name`` by its floor, a ``linear`` learner (float32: a few numbers),
+    with its check sample and expected-error model measured on the floor."""
+    import shutil
+    from bandbridge.bundle import save_bundle
+    from bandbridge.evaluation.check_sample import make_check_sample
+    from bandbridge.learners.linear import Linear
+    from bandbridge.workflows.learner_best import learner_config
+    from bandbridge.workflows.trust import add_confidence
+    lin = Linear()
+    lin.coef_ = np.array(floor["linear"], dtype=np.float64)
+    keep = {k: b.info[k] for k in ("bundled_from", "baseline", "inputs_seen") if k in b.info}
+    with tempfile.TemporaryDirectory(dir=ZOO.parent) as tmp:
+        out = Path(tmp) / name
+        save_bundle(out, lin.module(b.in_channels, b.out_channels),
+                    learner_config(b.config, lin.generator()), b.in_channels, b.out_channels,
+                    epoch=-1, floor=floor, **keep)
+        add_confidence(out, val)
+        make_check_sample(out, pairs=val)
+        shutil.copy2(ZOO / name / "MODEL_CARD.md", out / "MODEL_CARD.md")
+        old = ZOO / f".{name}.old"
+        (ZOO / name).rename(old)
+        out.rename(ZOO / name)
+        shutil.rmtree(old)
+
+
+def card_section(d: dict, floor: dict) -> str:
+    """The card's section: the rule, the decision, every fold of the evidence and of the floor."""
+    lines = ["## The zero-shot floor and the rule it sets", "",
+             f"The floor: the **{floor['kind']}** linear map of the bands, chosen on the training "
+             f"split of {', '.join(floor['sources'])} — {floor['rule']}. Per held-out training "
+             "source, each candidate's MAE:", ""]
+    held = floor.get("held_out_mae") or {}
+    if held:
+        kinds = list(held)
+        sources = list(next(iter(held.values())))
+        lines += ["| held out | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+        lines += [f"| {s} | " + " | ".join(f"{held[k][s]:.4g}" for k in kinds) + " |" for s in sources]
+        lines.append("")
+    lines.append(f"The rule: {d['rule']}.")
+    if not d["folds"]:
+        lines.append("This model trained on one source: there is no source to hold out, so no "
+                     "leave-one-source-out evidence; it ships with the per-image fallback to the floor.")
+    else:
+        verdict = ("**It passed: the model ships**, with the per-image fallback to the floor on images "
+                   "unlike every training source." if not d["broke"] else f"**It {d['why']}.**")
+        lines += ["", verdict, "", "| held out | evidence | model | floor | linear | model vs the floor |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['fold']} | {r['with']} | {r['model']:.4g} | {r['floor']:.4g} | {r['linear']:.4g} | "
+                  f"{r['model'] / r['floor'] - 1:+.1%} |" for r in d["folds"]]
+    return "\n".join(lines) + "\n"
+
+
+def put_section(name: str, section: str) -> None:
+    card = ZOO / name / "MODEL_CARD.md"
+    text = card.read_text()
+    head = section.split("\n", 1)[0]
+    if head in text:  # replace the old section (up to the next heading of its level)
+        before, rest = text.split(head, 1)
+        after = rest.split("\n## ", 1)
+        text = before + section + ("\n## " + after[1] if len(after) > 1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    card.write_text(text)
+
+
+def apply(name: str, d: dict) -> dict:
+    from bandbridge.workflows.trust import floor_and_guard, write_floor
+    b, train, val = training_pairs(ZOO / name)
+    floor, guard = floor_and_guard(train, val)
+    if d["decision"] == "floor":
+        ship_floor(name, floor | {"decision": d["rule"], "broke": d["broke"]}, val, b)
+    else:
+        write_floor(ZOO / name, floor, guard)
+    put_section(name, card_section(d, floor))
+    return {"kind": floor["kind"], "sources": floor["sources"]}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    do = args[:1] == ["--apply"]
+    names = [a for a in args if not a.startswith("--")] or list(EVIDENCE)
+    record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    for name in names:
+        d = decide(name)
+        print(f"{name}: {d['decision']} ({d['why']})"
+              + (f"; worst fold vs the floor {d['worst_vs_floor']['fold']} "
+                 f"{d['worst_vs_floor']['ratio'] - 1:+.1%}" if d["worst_vs_floor"] else ""))
+        if do:
+            d["floor"] = apply(name, d)
+            d["measured"] = time.strftime("%Y-%m-%d")
+            d["command"] = "python scripts/ship_rule.py --apply " + name
+            record[name] = d
+    if do:
+        RECORD.write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
