@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from bandbridge.learners.baselines import FloorBaseline, LinearBaseline, floor_pixels, sample_pixels
-from bandbridge.learners.floor import FLOORS, choose_floor, fit_floor
+from bandbridge.learners.floor import FLOORS, choose_floor, fit_floor, level_carries
 from bandbridge.workflows.loso import parse_folds
 from loso_anchor import loader, mae
 
@@ -78,14 +78,17 @@ def main() -> None:
             same = {n: v for n, v in per.items() if level_of.get(n) == lv}
             if same:
                 fl = choose_floor(same)
+                carry = level_carries(per, level_of, lv)  # judged on the training sources alone
                 row["level"] = {"level": lv, "sources": sorted(same), "floor": fl.kind,
-                                "mae": mae(as_map(fl.W), test)}
+                                "mae": mae(as_map(fl.W), test), "carries": carry["kept"],
+                                "inner": carry["held_out_mae"]}
         if f.name in rule:
             row["rule"] = rule[f.name]
         rows.append(row)
         print(f"{f.name}: floor {floor.kind} {row['floor_mae']:.4g}, linear {row['linear']:.4g}"
               + (f", rule {row['rule']:.4g}" if "rule" in row else "")
-              + (f", {row['level']['level']} floor {row['level']['mae']:.4g}" if "level" in row else ""),
+              + (f", {row['level']['level']} floor {row['level']['mae']:.4g} (carries: {row['level']['carries']})"
+                 if "level" in row else ""),
               flush=True)
     record = {"preset": a.preset, "recipes": a.recipes.split(","), "folds_given": a.fold,
               "rule_record": a.rule, "rows": rows, "measured": time.strftime("%Y-%m-%d"),

@@ -203,7 +203,7 @@ def floor_family(record: dict) -> str:
     has_rule = any("rule" in r for r in rows)
     has_level = any("level" in r for r in rows)
     head = ["held out", "images", "plain linear", "floor (kind)", "floor vs linear", *FLOORS,
-            *(["floor of its level (sources)", "vs the floor"] if has_level else []),
+            *(["floor of its level (sources)", "vs the floor", "level rule"] if has_level else []),
             *(["rule", "rule vs the better of floor and linear"] if has_rule else [])]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -211,8 +211,8 @@ def floor_family(record: dict) -> str:
                  _pct(r["floor_mae"], r["linear"]), *(_g(r["candidates"][k]) for k in FLOORS)]
         if has_level:
             lv = r.get("level")
-            cells += ([f"{_g(lv['mae'])} ({lv['level']}: {len(lv['sources'])})", _pct(lv["mae"], r["floor_mae"])]
-                      if lv else ["", ""])
+            cells += ([f"{_g(lv['mae'])} ({lv['level']}: {len(lv['sources'])})", _pct(lv["mae"], r["floor_mae"]),
+                       "the level's" if lv.get("carries") else "all sources'"] if lv else ["", "", ""])
         if has_rule:
             cells += ([_g(r["rule"]), _pct(r["rule"], min(r["floor_mae"], r["linear"]))]
                       if "rule" in r else ["", ""])
@@ -229,6 +229,16 @@ def floor_family(record: dict) -> str:
         lwins = sum(r["level"]["mae"] < r["floor_mae"] for r in lv)
         out.append(f" The floor of the held-out source's level alone: mean {_g(lmean)} against the "
                    f"floor's {_g(fmean)} ({_pct(lmean, fmean)}) over those {len(lv)} folds, lower on {lwins}.")
+        if any("carries" in r["level"] for r in lv):
+            ruled = [r["level"]["mae"] if r["level"]["carries"] else r["floor_mae"] for r in lv]
+            rmean = sum(ruled) / len(ruled)
+            rwins = sum(v < r["linear"] for v, r in zip(ruled, lv))
+            rworst = max(v / min(r["floor_mae"], r["linear"]) for v, r in zip(ruled, lv))
+            out.append(f" With the level rule (the level's floor where, on the training sources held "
+                       f"out, it beats every source's floor on some source of that level and loses on none): "
+                       f"mean {_g(rmean)} against the plain linear map's {_g(sum(r['linear'] for r in lv) / len(lv))}, "
+                       f"lower on {rwins} of {len(lv)}, worst fold {_pct(rworst, 1.0)} against the better of "
+                       "the floor and the linear map.")
     if has_rule:
         ruled = [r for r in rows if "rule" in r]
         behind = [r["fold"] for r in ruled if r["rule"] > 1.01 * min(r["floor_mae"], r["linear"])]
@@ -246,11 +256,50 @@ def loso_floor_table(families: dict) -> str:
     return "\n\n".join(parts)
 
 
+def loso_cell(name: str, record: dict | None = None) -> str:
+    """The README's column "out of domain (LOSO): worst fold vs the floor" for one bundle, from
+    ``docs/results/ship_rule.json`` (scripts/ship_rule.py): what ships and its worst held-out fold."""
+    rec = (record or load("ship_rule")).get(name)
+    if rec is None:
+        return "not measured"
+    if not rec["folds"]:
+        return "one training source: nothing to hold out"
+    w = rec["worst_vs_floor"]
+    if rec["decision"] == "floor":
+        m = max(rec["folds"], key=lambda r: r["model"] / r["floor"])
+        return (f"ships the floor ({_pct(w['ratio'], 1.0)}); the trained model was "
+                f"{_pct(m['model'], m['floor'])} on {m['fold']}")
+    return f"{w['fold']} {_pct(w['ratio'], 1.0)}"
+
+
+def ship_rule_table(record: dict) -> str:
+    """Every shipped translation bundle under issue 49's rule: what ships, the held-out sources
+    that broke the rule, the worst fold of what ships against the floor and against the better of
+    the floor and the plain linear map; then every fold."""
+    out = ["| bundle | ships | folds | broke the rule (the model > floor + 1 %) | worst fold vs the floor "
+           "| worst fold vs the better of floor and linear |", "|---|---|---|---|---|---|"]
+    for name, r in record.items():
+        ships = "the floor (" + r["floor"]["kind"] + ")" if r["decision"] == "floor" else "the model, with the fallback"
+        wf, wb = r["worst_vs_floor"], r["worst_vs_better"]
+        out.append(f"| `{name}` | {ships} | {len(r['folds'])} | {', '.join(r['broke']) or 'none'} | "
+                   + (f"{wf['fold']} {_pct(wf['ratio'], 1.0)} | {wb['fold']} {_pct(wb['ratio'], 1.0)} |"
+                      if wf else "— | — |"))
+    out += ["", "| bundle | held out | evidence | model | floor | plain linear | shipped vs the better |",
+            "|---|---|---|---|---|---|---|"]
+    for name, r in record.items():
+        for f in r["folds"]:
+            out.append(f"| `{name}` | {f['fold']} | {f['with']} | {_g(f['model'])} | {_g(f['floor'])} | "
+                       f"{_g(f['linear'])} | {_pct(f['shipped'], min(f['floor'], f['linear']))} |")
+    dates = {r["measured"] for r in record.values()}
+    return "\n".join(out) + "\n\n" + _measured(dates, [r["command"] for r in record.values()])
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
-          "memory_plan": memory_plan_table, "loso_floor": loso_floor_table}
+          "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
+          "ship_rule": ship_rule_table}
 
 
 def render(markdown: str) -> str:

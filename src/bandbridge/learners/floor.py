@@ -165,6 +165,27 @@ def choose_floor(per: Sources, kinds: tuple[str, ...] = FLOORS) -> Floor:
                       "the pixels given")
 
 
+def level_carries(per: Sources, level_of: dict[str, str], level: str) -> dict:
+    """Whether the floor of one processing level (fitted on the sources of ``level`` alone)
+    carries better than the floor of every source, judged as :func:`choose_floor` judges
+    candidates: each source of ``level`` held out in turn, the plain map fitted on the other
+    sources of that level against the plain map fitted on all other sources; kept when it is
+    better on some held-out source and worse on none. Needs two sources of the level."""
+    mine = [n for n in per if level_of.get(n) == level]
+    scores = {}
+    for held in mine:
+        same = {n: per[n] for n in mine if n != held}
+        rest = {n: v for n, v in per.items() if n != held}
+        if not same:
+            continue
+        X, Y = per[held]
+        scores[held] = {"level": source_mae(fit_floor(BASE, same), X, Y),
+                        "all": source_mae(fit_floor(BASE, rest), X, Y)}
+    ratios = [v["level"] / max(v["all"], EPS) for v in scores.values()]
+    kept = bool(ratios) and max(ratios) <= 1.0 and min(ratios) < 1.0
+    return {"level": level, "sources": mine, "held_out_mae": scores, "kept": kept}
+
+
 WITHIN = 0.01  # how much worse than the floor on one held-out source a learner may score and be kept
 
 
