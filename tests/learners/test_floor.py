@@ -140,3 +140,23 @@ def test_train_chooses_the_floor_on_the_pixels_evaluation_fits_it_on():
     rec = against_floor(choose(px, allowed=("constant",)), px, np.repeat(["a", "b", "c"], 400), per)
     want = choose_floor(per)
     assert rec["kind"] == want.kind and np.allclose(rec["linear"], want.W)
+
+
+def test_a_level_floor_is_used_only_where_its_sources_agree_held_out():
+    """Top of atmosphere: three sources of one map; surface: three of different maps. Held out on
+    the training sources alone, the TOA level's floor beats every source's and is kept; the
+    surface level's loses on one and is not (learners/floor.level_carries)."""
+    from bandbridge.learners.floor import level_carries
+    toa = {f"t{i}": _source(1.2, 0.2, 1500, 10 + i) for i in range(3)}
+    surface = {"s0": _source(0.5, 0.0, 1500, 20), "s1": _source(0.6, 0.02, 1500, 21),
+               "s2": _source(1.1, 0.15, 1500, 22)}  # the odd one, nearer TOA
+    per = {**toa, **surface}
+    level_of = {**dict.fromkeys(toa, "toa"), **dict.fromkeys(surface, "surface")}
+    kept = level_carries(per, level_of, "toa")
+    assert kept["kept"] and set(kept["held_out_mae"]) == set(toa)
+    assert all(v["level"] < v["all"] for v in kept["held_out_mae"].values())
+    not_kept = level_carries(per, level_of, "surface")
+    assert not not_kept["kept"]
+    worse = [s for s, v in not_kept["held_out_mae"].items() if v["level"] > v["all"]]
+    assert worse == ["s2"], not_kept  # held out, s2 is better served by every source's map
+    assert not level_carries({"a": per["t0"]}, {"a": "toa"}, "toa")["kept"]  # one source: nothing to judge
