@@ -9,6 +9,8 @@ model card with data attribution, command, training time and the evaluation tabl
                                   # of the shipped bundles (e.g. with new LOSO tables)
     python scripts/bundle_models.py --refresh-tables [NAME ...]  # re-evaluate the shipped bundles
                                   # (e.g. after new baselines) and replace their cards' tables
+    python scripts/bundle_models.py --tables-from runs/bundle-results NAME ...  # the same, from
+                                  # the evaluations scripts/bundle_results.py just made
     python scripts/bundle_models.py --stamp-seen [NAME ...]  # record in each zoo bundle the values
                                   # its training inputs held (model.yaml: inputs_seen; weights untouched)
     python scripts/bundle_models.py --loso-only LOSO_DIR [NAME ...]  # replace the cards'
@@ -259,17 +261,22 @@ def preset_of(name: str) -> str:
     return next(p for p, n in NAMES.items() if n == name)
 
 
-def refresh_tables(name: str, data_root: str | None = None) -> None:
+def refresh_tables(name: str, data_root: str | None = None, done: Path | None = None) -> None:
     """Re-evaluate the shipped bundle ``name`` and put the new protocol and tables into its card
-    in place of the old ones (as :func:`card` writes them); weights and the rest untouched."""
+    in place of the old ones (as :func:`card` writes them); weights and the rest untouched.
+    ``done``: the folder of an evaluation of the shipped bundle on its test split already made
+    (``scripts/bundle_results.py``'s ``runs/bundle-results/NAME``), used instead of a second one."""
     import tempfile
     folder = ZOO / name
     preset = preset_of(name)
     with tempfile.TemporaryDirectory() as tmp:
-        evaluate_shipped(name, preset, data_root or load_bundle(folder).config.data.root, Path(tmp))
-        sections = {EVAL_HEADING: evaluation_body(Path(tmp) / "shipped"),
-                    **{f"### `{r}`": evaluation_body(Path(tmp) / f"shipped-{r}")
-                       for r in EXTRA_EVAL.get(preset, [])}}
+        if done is not None and not EXTRA_EVAL.get(preset):
+            sections = {EVAL_HEADING: evaluation_body(done)}
+        else:
+            evaluate_shipped(name, preset, data_root or load_bundle(folder).config.data.root, Path(tmp))
+            sections = {EVAL_HEADING: evaluation_body(Path(tmp) / "shipped"),
+                        **{f"### `{r}`": evaluation_body(Path(tmp) / f"shipped-{r}")
+                           for r in EXTRA_EVAL.get(preset, [])}}
     lines = (folder / "MODEL_CARD.md").read_text().split("\n")
     for heading, body in sections.items():
         start = next(i for i, line in enumerate(lines) if line.startswith(heading))
@@ -372,6 +379,10 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--refresh-tables"]:
         for n in sys.argv[2:] or [n for n in NAMES.values() if not n.startswith("sr-")]:
             refresh_tables(n)
+        sys.exit(0)
+    if sys.argv[1:2] == ["--tables-from"]:  # DIR NAME ...: bundle_results.py's evaluations
+        for n in sys.argv[3:]:
+            refresh_tables(n, done=Path(sys.argv[2]) / n)
         sys.exit(0)
     if sys.argv[1:2] == ["--stamp-seen"]:
         for n in sys.argv[2:] or sorted(p.name for p in ZOO.iterdir() if (p / "model.yaml").exists()):

@@ -77,7 +77,9 @@ def decide(name: str) -> dict:
     then the model ships, and the card says which source broke the rule and by how much."""
     rows = folds(name)
     broke = [r["fold"] for r in rows if r["model"] > (1 + WITHIN) * r["floor"]]
-    keep, why = not broke, "no held-out source scored more than 1 % worse than the floor"
+    keep = not broke
+    why = ("no held-out source scored more than 1 % worse than the floor" if rows else
+           "one training source: nothing to hold out, the model ships with the fallback")
     if broke:
         (mf, mr), (ff, fr) = worst(rows, "model"), worst(rows, "floor")
         keep = mr < fr
@@ -135,7 +137,7 @@ def card_section(d: dict, floor: dict) -> str:
     lines = ["## The zero-shot floor and the rule it sets", "",
              f"The floor: the **{floor['kind']}** linear map of the bands, chosen on the training "
              f"split of {', '.join(floor['sources'])} — {floor['rule']}. Per held-out training "
-             "source, each candidate's MAE:", ""]
+             "source, each candidate's MAE (model values, 0–1):", ""]
     held = floor.get("held_out_mae") or {}
     if held:
         kinds = list(held)
@@ -170,15 +172,39 @@ def put_section(name: str, section: str) -> None:
     card.write_text(text)
 
 
+BANNER = "> **Shipped as its zero-shot floor (issue 49).**"
+
+
+def put_banner(name: str, floor: dict, d: dict) -> None:
+    """A floor-shipped card says so under its title: what ships, and that the sections on how
+    the model was made describe the run the rule replaced."""
+    card = ZOO / name / "MODEL_CARD.md"
+    lines = card.read_text().split("\n")
+    lines = [ln for ln in lines if not ln.startswith(BANNER)]
+    text = (f"{BANNER} This bundle is the **{floor['kind']}** linear map of the bands chosen for a "
+            f"source none of {', '.join(floor['sources'])} is (`learner` `linear`, "
+            f"{len(floor['linear']) - 1} weights and a bias per output band). Leave-one-source-out, "
+            f"the trained model scored more than 1 % worse than the floor on "
+            f"{', '.join(d['broke'])}: see *The zero-shot floor and the rule it sets* at the end. "
+            "The description, training and selection sections describe the run the rule replaced; "
+            "the evaluation is the floor's.")
+    lines[1:1] = ["", text]
+    card.write_text("\n".join(lines))
+
+
 def apply(name: str, d: dict) -> dict:
     from bandbridge.workflows.trust import floor_and_guard, write_floor
     b, train, val = training_pairs(ZOO / name)
     floor, guard = floor_and_guard(train, val)
     if d["decision"] == "floor":
         ship_floor(name, floor | {"decision": d["rule"], "broke": d["broke"]}, val, b)
-    else:
+    else:  # the model, its weights untouched; the check sample now carries the guard's context
+        from bandbridge.evaluation.check_sample import make_check_sample
         write_floor(ZOO / name, floor, guard)
+        make_check_sample(ZOO / name, pairs=val)
     put_section(name, card_section(d, floor))
+    if d["decision"] == "floor":
+        put_banner(name, floor, d)
     return {"kind": floor["kind"], "sources": floor["sources"]}
 
 

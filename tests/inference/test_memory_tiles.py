@@ -18,7 +18,7 @@ from bandbridge.inference.runtime import memory
 from bandbridge.inference.runtime.backends import Chosen, TorchBackend
 from bandbridge.spec import read_spec, resolve_model_folder
 
-NET = "rgb2thermal"  # a U-Net bundle: stride lattice 128, tile 2048, overlap 128
+NET = "rgb2nir-photo"  # a U-Net bundle: stride lattice 128, tile 2048 (rgb2thermal is a linear map since issue 49)
 
 
 def test_tile_for_memory_takes_the_largest_tile_whose_forward_and_strips_fit():
@@ -78,7 +78,7 @@ def _jobs(monkeypatch, tmp_path, size, tile=None):
 def test_a_large_job_without_tile_gets_the_largest_that_fits(monkeypatch, tmp_path):
     jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
     lines = job_mod.grow_tiles(jobs, runs)
-    assert jobs[0].opts.tile == 2176 and "tiles up to 2176² for rgb2thermal" in lines[0]
+    assert jobs[0].opts.tile == 2176 and "tiles up to 2176² for rgb2nir-photo" in lines[0]
     assert "127 B a pixel" in lines[0] and "--tile" in lines[0]
 
 
@@ -88,11 +88,11 @@ def test_little_memory_shrinks_the_tile_and_none_refuses_the_job_before_any_outp
     jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
     monkeypatch.setattr(memory, "available_bytes", lambda: 1_000_000_000)
     lines = job_mod.grow_tiles(jobs, runs)
-    assert jobs[0].opts.tile < 2048 and f"tiles down to {jobs[0].opts.tile}² for rgb2thermal" in lines[0], lines
+    assert jobs[0].opts.tile < 2048 and f"tiles down to {jobs[0].opts.tile}² for rgb2nir-photo" in lines[0], lines
     assert "its own tile would not fit" in lines[0] and "planned under 0.90 GB peak" in lines[0], lines
     jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
     monkeypatch.setattr(memory, "available_bytes", lambda: 20_000_000)
-    with pytest.raises(BandbridgeError, match=r"rgb2thermal on torch fp32 needs about .* GB even at "
+    with pytest.raises(BandbridgeError, match=r"rgb2nir-photo on torch fp32 needs about .* GB even at "
                                               r"256² tiles, and this process may take .*free memory"):
         job_mod.grow_tiles(jobs, runs)
     assert not (tmp_path / "out.tif").exists()

@@ -21,7 +21,7 @@ class Shifted:
         return (np.clip(s.y + 0.3, 0, 1))[None]
 
 
-@pytest.mark.parametrize("model, kind", [("rgb2thermal", "constant and unet parts"), ("rgb2nir-s2", "ridge learner")])
+@pytest.mark.parametrize("model, kind", [("rgb2nir-photo", "ridge and unet parts"), ("rgb2nir-s2", "linear learner")])
 def test_a_reduced_precision_that_moves_the_metric_is_a_refusal(model, kind):
     spec = read_spec(zoo_models()[model])
     be = Shifted("torch", "bf16")
@@ -35,7 +35,7 @@ def test_a_reduced_precision_that_moves_the_metric_is_a_refusal(model, kind):
 
 
 def test_fp32_that_moves_the_metric_is_still_damage():
-    spec = read_spec(zoo_models()["rgb2thermal"])
+    spec = read_spec(zoo_models()["rgb2nir-photo"])
     be = Shifted("torch", "fp32")
     be.folder = spec.folder
     with pytest.raises(BandbridgeError, match="damaged or altered"):

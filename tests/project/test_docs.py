@@ -150,6 +150,12 @@ def test_readme_verdict_figures_are_the_recorded_ones():
         assert results.verdict_cell(name, record) in cells, (
             f"README verdict row of {name} does not hold the recorded figures "
             f"({results.verdict_cell(name, record)}); re-run python scripts/bundle_results.py")
+    shipped = results.load("ship_rule")  # issue 49's column: what ships, its worst held-out fold
+    assert {"rgb2nir-naip", "rgb2nir-s2", "rgb2nir-photo", "sar2optical", "rgb2thermal"} <= set(shipped)
+    for name in shipped:
+        cells = [c.strip() for c in named[name].strip("|").split("|")]
+        assert results.loso_cell(name, shipped) == cells[3], (
+            f"README's out-of-domain cell of {name} is not the recorded one; re-run python scripts/ship_rule.py")
     from bandbridge.spec import ZOO_ALIASES, zoo_models
     assert set(zoo_models()) - set(ZOO_ALIASES) == set(record["models"]), \
         "docs/results/bundles.json does not cover every bundle"
