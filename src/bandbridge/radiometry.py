@@ -142,7 +142,9 @@ def guard_note(stats: np.ndarray, guard: dict, names: list[str], floor: dict | N
     """One line on an image the guard fades (None when it keeps the residual whole): the
     statistic furthest outside and the range training saw; with a ``floor`` (models/fallback.py),
     what the output falls back to."""
-    e = guard_excess(stats, guard)
+    every = range_excess(stats, guard)
+    r = nearest_range(every)  # the source the image is most like
+    e = every[r]
     w = _weight(e, guard)
     if w >= 1.0:
         return None
@@ -150,7 +152,6 @@ def guard_note(stats: np.ndarray, guard: dict, names: list[str], floor: dict | N
     c = len(names)
     what = f"{names[k % c]} {STATS_PERCENTILES[k // c]:g}th percentile"
     lo, hi = guard_ranges(guard)
-    r = nearest_range(range_excess(stats, guard))
     source = f" of its nearest source, {guard['sources'][r]}" if guard.get("sources") else ""
     unlike = (f"this image is unlike the model's training images ({what} {float(stats[k]):.4g}, "
               f"training{source} {lo[r, k]:.4g}–{hi[r, k]:.4g})")
