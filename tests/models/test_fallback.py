@@ -64,6 +64,7 @@ def test_a_learner_alone_falls_back_too_and_keeps_its_weight_names(tmp_path):
     d = tmp_path / "naip"
     shutil.copytree(zoo_models()["rgb2nir-naip"], d)
     before = (d / WEIGHTS).read_bytes()
+    write_floor(d, None)  # the shipped bundle's own floor off: the learner alone
     plain = load_bundle(d).generator
     write_floor(d, FLOOR, GUARD)
     b = load_bundle(d)  # the generator hash follows the edit; the weights load under their own names
