@@ -43,7 +43,12 @@ EVIDENCE = {
     "rgb2nir-naip": [("fallback", "docs/loso/floor-rule/rgb2nir-naip-vhr/fallback.json")],
     "rgb2thermal": [("fallback", "docs/loso/floor-rule/rgb2thermal/fallback.json")],
     "rgb2nir-photo": [],  # one training source: nothing to hold out
+    "rgb2nir-s2-toa": [("level", "rgb2nir-s2")],  # the floor of a level: its LOSO level column
 }
+# A floor of one processing level ships as its own bundle (spec.LEVEL_FLOORS routes files whose
+# name states the level to it): base bundle, level, the base's training sources of that level
+# (the --level lists of scripts/loso_floor.py).
+LEVEL_BUNDLES = {"rgb2nir-s2-toa": ("rgb2nir-s2", "toa", ["s2_eolearn", "s2_sen12mscr", "landsat8_toa"])}
 
 
 def folds(name: str) -> list[dict]:
@@ -55,6 +60,14 @@ def folds(name: str) -> list[dict]:
                 rows.append({"fold": r["fold"], "model": r["fallback"], "floor": r["floor"],
                              "linear": r["linear"], "with": "the model with the fallback",
                              "record": where, "to_floor": r["to_floor"], "images": r["images"]})
+        elif kind == "level":  # the level's floor where the level rule kept it, held out
+            for r in json.loads(FLOOR_LOSO.read_text())[where]["rows"]:
+                lv = r.get("level") or {}
+                if lv.get("level") == LEVEL_BUNDLES[name][1]:
+                    rows.append({"fold": r["fold"], "model": lv["mae"], "floor": r["floor_mae"],
+                                 "linear": r["linear"], "with": f"the {lv['level']} floor, its level "
+                                 "rule " + ("kept" if lv.get("carries") else "not kept"),
+                                 "record": f"docs/results/loso_floor.json: {where}", "images": r["images"]})
         else:
             for r in json.loads(FLOOR_LOSO.read_text())[where]["rows"]:
                 rows.append({"fold": r["fold"], "model": r["rule"], "floor": r["floor_mae"],
@@ -152,6 +165,16 @@ def card_section(d: dict, floor: dict) -> str:
     else:
         verdict = ("**It passed: the model ships**, with the per-image fallback to the floor on images "
                    "unlike every training source." if not d["broke"] else f"**It {d['why']}.**")
+        if "level" in floor:  # a level's floor: the evidence is the level floor itself, held out
+            rule = floor["level_rule"]
+            verdict = (f"**It passed: the {floor['level']} floor ships** as its own bundle, which "
+                       "`rgb2nir` picks for a reflectance file whose name states the level. Judged on "
+                       "the training sources alone (`learners/floor.level_carries`), the level's plain map "
+                       "against every source's, each source of the level held out (MAE, model values):\n\n"
+                       "| held out | the level's | every source's |\n|---|---|---|\n"
+                       + "\n".join(f"| {k} | {v['level']:.4g} | {v['all']:.4g} |"
+                                   for k, v in rule["held_out_mae"].items())
+                       + "\n\nHeld out of the whole family (its leave-one-source-out folds of this level):")
         lines += ["", verdict, "", "| held out | evidence | model | floor | linear | model vs the floor |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {r['fold']} | {r['with']} | {r['model']:.4g} | {r['floor']:.4g} | {r['linear']:.4g} | "
@@ -192,8 +215,48 @@ def put_banner(name: str, floor: dict, d: dict) -> None:
     card.write_text("\n".join(lines))
 
 
+def ship_level(name: str, d: dict) -> dict:
+    """Write the bundle of the floor of one processing level: the base bundle's config with the
+    training sources of that level, its floor chosen on them, check sample and expected-error
+    model on their validation images; the card says what it is and every fold."""
+    base, level, sources = LEVEL_BUNDLES[name]
+    from bandbridge.bands import LEVEL_NAMES
+    from bandbridge.config import build_config
+    from bandbridge.learners.baselines import floor_pixels
+    from bandbridge.learners.floor import choose_floor, level_carries
+    b, train, val = training_pairs(ZOO / base)
+    every = floor_pixels(train)
+    train = [p for p in train if p.source.name in sources]
+    val = [p for p in val if p.source.name in sources]
+    chosen = choose_floor(floor_pixels(train))
+    carry = level_carries(every, dict.fromkeys(sources, level), level)
+    floor = chosen.record() | {"sources": sorted({p.source.name for p in train}), "level": level,
+                               "level_rule": carry}
+    cfg = b.config.model_dump(mode="json")
+    cfg["data"]["sources"] = [src for src in cfg["data"]["sources"] if src["name"] in sources]
+    cfg["description"] = (f"the zero-shot floor of {LEVEL_NAMES[level]} ({', '.join(sources)}): "
+                          f"{base}'s for files whose name states that level")
+    b.config = build_config(cfg)
+    from bandbridge.data.seen import from_pairs
+    from bandbridge.learners.floor import fit_floor
+    names = sorted({p.source.name for p in train})
+    b.info = {**b.info, "inputs_seen": from_pairs(train), "bundled_from": base,
+              "baseline": {"linear": fit_floor("pooled", floor_pixels(train)).tolist(),
+                           "fitted_on": f"train split of {names} ({len(train)} images), least "
+                                        "squares on evaluation's pixels"}}
+    if not (ZOO / name).exists():
+        (ZOO / name).mkdir()
+        (ZOO / name / "MODEL_CARD.md").write_text(f"# {name}\n\n{cfg['description']}.\n")
+    ship_floor(name, floor | {"decision": d["rule"]}, val, b)
+    return floor
+
+
 def apply(name: str, d: dict) -> dict:
     from bandbridge.workflows.trust import floor_and_guard, write_floor
+    if name in LEVEL_BUNDLES:
+        floor = ship_level(name, d)
+        put_section(name, card_section(d, floor))
+        return {"kind": floor["kind"], "sources": floor["sources"], "level": floor["level"]}
     b, train, val = training_pairs(ZOO / name)
     floor, guard = floor_and_guard(train, val)
     if d["decision"] == "floor":

@@ -301,3 +301,21 @@ ROLES_BY_COUNT = {1: ("gray",), 3: ("red", "green", "blue"), 4: ("red", "green",
 def same_family(a: str, b: str) -> bool:
     """Whether two scalings read the same kind of values (one file can feed both)."""
     return a == b or (FAMILY.get(a) is not None and FAMILY.get(a) == FAMILY.get(b))
+
+
+# Processing levels a file's name may state, by the tokens products carry (Sentinel-2 MSIL1C/L1C,
+# Landsat Collection L1TP/L1GT/L1GS, "TOA"; MSIL2A/L2A, Landsat L2SP, "BOA", "SR", MODIS NBAR):
+# what picks a floor of that level (issue 49). Matched as whole tokens of the name, any case.
+LEVEL_TOKENS = {"toa": ("msil1c", "l1c", "l1tp", "l1gt", "l1gs", "toa"),
+                "surface": ("msil2a", "l2a", "l2sp", "boa", "sr", "sref", "nbar")}
+LEVEL_NAMES = {"toa": "top-of-atmosphere reflectance", "surface": "surface reflectance"}
+
+
+def level_in_name(name: str) -> tuple[str, str] | None:
+    """``(level, token)`` when the file name ``name`` states one processing level (a token of
+    :data:`LEVEL_TOKENS`, whole, any case); None when it states none or both."""
+    import re
+    tokens = [t.lower() for t in re.split(r"[^A-Za-z0-9]+", name) if t]
+    found = {lv: next((t for t in tokens if t in toks), None) for lv, toks in LEVEL_TOKENS.items()}
+    said = {lv: t for lv, t in found.items() if t}
+    return next(iter(said.items())) if len(said) == 1 else None

@@ -279,6 +279,10 @@ ZOO_ROUTES: dict[str, dict[str, str]] = {
     "rgb2nir": {"8-bit imagery": "rgb2nir-naip", "photo": "rgb2nir-photo",
                 "reflectance": "rgb2nir-s2"}}
 ZOO_ALIASES = {name: next(iter(routes.values())) for name, routes in ZOO_ROUTES.items()}
+# A routed bundle's floor of one processing level, picked where the file's name states that level
+# (bands.level_in_name; issue 49): the level's floor carried to its sources held out, the
+# bundle's own did not as well.
+LEVEL_FLOORS: dict[str, dict[str, str]] = {"rgb2nir-s2": {"toa": "rgb2nir-s2-toa"}}
 
 
 def zoo_models() -> dict[str, Path]:

@@ -9,7 +9,8 @@ import yaml
 from bandbridge.spec import resolve_model_folder, zoo_models
 from conftest import SAMPLE
 
-EXPECTED = {"rgb2nir-naip", "rgb2nir-s2", "rgb2nir-photo", "sar2optical", "rgb2thermal", "sr-x2", "sr-x3", "sr-x4"}
+EXPECTED = {"rgb2nir-naip", "rgb2nir-s2", "rgb2nir-s2-toa", "rgb2nir-photo", "sar2optical", "rgb2thermal",
+            "sr-x2", "sr-x3", "sr-x4"}
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
 
 

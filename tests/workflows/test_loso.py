@@ -144,6 +144,42 @@ def test_rgb2nir_routes_by_input_and_says_so(tmp_path):
     assert route_model("rgb2nir", png8)[0].name == "rgb2nir-naip"
 
 
+def test_a_reflectance_file_named_top_of_atmosphere_gets_that_level_s_floor(tmp_path, run_cli):
+    """rgb2nir picks rgb2nir-s2-toa where the file's name (or its folder's) states top of
+    atmosphere (issue 49), says so, and predicts that floor's map; surface reflectance or a name
+    that says nothing keeps rgb2nir-s2; a model named directly is not switched."""
+    import yaml
+    from bandbridge.bands import level_in_name
+    assert level_in_name("S2B_MSIL1C_20230101T000000_T31UFU.tif") == ("toa", "msil1c")
+    assert level_in_name("LC08_L1TP_044034_20200101_toa.tif") == ("toa", "l1tp")
+    assert level_in_name("S2A_29RKH_20200219_L2A_100m") == ("surface", "l2a")
+    assert level_in_name("tsrtoall.tif") is None and level_in_name("x_L1C_L2A.tif") is None  # no whole token; both
+    base = np.linspace(800, 2500, 32 * 32).reshape(32, 32)  # a vegetation-like gradient, red > green > blue
+    data = np.stack([base, base * 0.9, base * 0.8]).astype("uint16")
+    names = {"S2B_MSIL1C_T31UFU.tif": "rgb2nir-s2-toa", "S2B_MSIL2A_T31UFU.tif": "rgb2nir-s2",
+             "scene.tif": "rgb2nir-s2"}
+    for name, want in names.items():
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", height=32, width=32, count=3, dtype="uint16") as d:
+            d.write(data)
+        folder, note = route_model("rgb2nir", tmp_path / name)
+        assert folder.name == want, (name, note)
+    folder, note = route_model("rgb2nir", tmp_path / "S2B_MSIL1C_T31UFU.tif")
+    assert "top-of-atmosphere reflectance: the file's name says 'msil1c'" in note
+    (tmp_path / "L1C").mkdir()
+    (tmp_path / "S2B_MSIL1C_T31UFU.tif").rename(tmp_path / "L1C" / "B.tif")
+    assert route_model("rgb2nir", tmp_path / "L1C" / "B.tif")[0].name == "rgb2nir-s2-toa"  # the folder says it
+    assert route_model("rgb2nir-s2", tmp_path / "L1C" / "B.tif")[0].name == "rgb2nir-s2"
+    code, out, err = run_cli("predict", str(tmp_path / "L1C" / "B.tif"), "-m", "rgb2nir", "-o",
+                             str(tmp_path / "nir.tif"))
+    assert code == 0 and "rgb2nir → rgb2nir-s2-toa" in out, err
+    W = np.array(yaml.safe_load((folder.parent / "rgb2nir-s2-toa" / "model.yaml").read_text())["floor"]["linear"])
+    want = np.clip((data / 10000).transpose(1, 2, 0) @ W[:3, 0] + W[3, 0], 0, 1)  # reflectance
+    assert 0.05 < want.min() and want.max() < 0.95  # inside the range: nothing clipped
+    with rasterio.open(tmp_path / "nir.tif") as o:
+        got = o.read(1).astype(float)
+    assert np.abs(got - want).max() < 1e-5  # the level's floor
+
+
 def test_web_demo_routes_rgb2nir_by_the_upload(tmp_path):
     pytest.importorskip("gradio")
     from bandbridge.demo.translate import Translator

@@ -2,17 +2,18 @@
 kind of RGB a user holds — 8-bit aerial imagery (NAIP, true-colour products), an ordinary photo
 (8-bit without a georeference: a phone or camera JPEG) or reflectance (Sentinel-2 L1C/L2A,
 Landsat) — from what :func:`~bandbridge.inference.core.look.look_at` saw and whether the file
-is georeferenced."""
+is georeferenced; for reflectance, the floor of the processing level the file's name states
+(``spec.LEVEL_FLOORS``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.bands import FAMILY
+from bandbridge.bands import FAMILY, LEVEL_NAMES, level_in_name
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.look import Look, look_at
-from bandbridge.spec import ZOO_ROUTES, resolve_model_folder, zoo_models
+from bandbridge.spec import LEVEL_FLOORS, ZOO_ROUTES, resolve_model_folder, zoo_models
 
 PHOTO = "photo"  # 8-bit values in a file without a CRS
 
@@ -45,4 +46,13 @@ def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
                               f"({', '.join(routes.values())}) and set --scaling")
     name = routes[family]
     why = "8-bit values, no georeference: a photo" if family == PHOTO else family
+    level = _level(Path(src))
+    if level and LEVEL_FLOORS.get(name, {}).get(level[0]) in zoo_models():
+        name = LEVEL_FLOORS[name][level[0]]
+        why += f", {LEVEL_NAMES[level[0]]}: the file's name says '{level[1]}'"
     return resolve_model_folder(name), f"{model} → {name} (for {why})"
+
+
+def _level(src: Path) -> tuple[str, str] | None:
+    """The processing level the file's name states, else its folder's (a product's band folder)."""
+    return level_in_name(src.name) or (level_in_name(src.parent.name) if src.parent.name else None)
