@@ -37,6 +37,7 @@ def test_models_command_and_name_resolution(run_cli, tmp_path):
     rule = next(line for line in out.splitlines() if line.startswith("rgb2nir "))
     for route in ("8-bit imagery → rgb2nir-naip", "(a photo) → rgb2nir-photo", "reflectance → rgb2nir-s2"):
         assert route in rule, rule  # the short name routes by the input: all three are said
+    assert "(top-of-atmosphere reflectance named so: rgb2nir-s2-toa)" in rule  # and the level's floor
     code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir-naip", "-o", str(tmp_path / "n.tif"))
     assert code == 0, err
     with rasterio.open(tmp_path / "n.tif") as f:

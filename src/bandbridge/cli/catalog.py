@@ -35,12 +35,15 @@ def models() -> None:
 
 def alias_rule(name: str) -> str:
     """What a short name stands for: the routing rule (by the input's values) or its one model."""
+    from bandbridge.bands import LEVEL_NAMES
     from bandbridge.inference.core.route import PHOTO
-    from bandbridge.spec import ZOO_ALIASES, ZOO_ROUTES
+    from bandbridge.spec import LEVEL_FLOORS, ZOO_ALIASES, ZOO_ROUTES
     routes = ZOO_ROUTES.get(name)
     if not routes:
         return f"= {ZOO_ALIASES[name]}"
     said = {PHOTO: "8-bit without a coordinate system (a photo)"}
+    levels = lambda model: "".join(f" ({LEVEL_NAMES[lv]} named so: {m})"  # noqa: E731
+                                   for lv, m in LEVEL_FLOORS.get(model, {}).items())
     return "picks by the input's values: " + "; ".join(
-        f"{said.get(family, family)} → {model}" for family, model in routes.items()) + \
+        f"{said.get(family, family)} → {model}{levels(model)}" for family, model in routes.items()) + \
         f" (adapt, evaluate and export take {ZOO_ALIASES[name]})"
