@@ -1,6 +1,9 @@
 """Issue 49's rule for the shipped bundles: a bundle keeps more than the zero-shot floor only if,
 leave-one-source-out, no held-out source scores more than 1 % worse than the floor; otherwise the
-floor ships and the card says which source broke the rule.
+floor ships and the card says which source broke the rule — unless the floor's own worst fold,
+against the better of the floor and the plain linear map, is worse than the model's (then the
+model ships, and the card says so). A floor of one processing level ships as its own bundle
+(``LEVEL_BUNDLES``) where its level's folds say it carries.
 
 Per bundle, the evidence is its family's leave-one-source-out record (paths below): per fold,
 what the bundle's kind of model scored on the held-out source (with the per-image fallback to
