@@ -38,7 +38,8 @@ FLOOR_LOSO = ROOT / "docs" / "results" / "loso_floor.json"
 WITHIN = 0.01
 DATA = "../shared/data"
 
-# bundle → its evidence: ("fallback", record of scripts/loso_fallback.py) or ("rule", a family of
+# bundle → its evidence: ("fallback", record of scripts/loso_fallback.py), ("level", the level column
+# of a loso_floor.json family) or ("rule", a family of
 # loso_floor.json whose "rule" column is the preset's rule, no fallback measured)
 EVIDENCE = {
     "rgb2nir-s2": [("rule", "rgb2nir-s2"), ("rule", "rgb2nir-s2-levels")],
