@@ -49,10 +49,15 @@ def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
     level = _level(Path(src))
     if level and LEVEL_FLOORS.get(name, {}).get(level[0]) in zoo_models():
         name = LEVEL_FLOORS[name][level[0]]
-        why += f", {LEVEL_NAMES[level[0]]}: the file's name says '{level[1]}'"
+        why += f", {LEVEL_NAMES[level[0]]}: {level[2]} name says '{level[1]}'"
     return resolve_model_folder(name), f"{model} → {name} (for {why})"
 
 
-def _level(src: Path) -> tuple[str, str] | None:
-    """The processing level the file's name states, else its folder's (a product's band folder)."""
-    return level_in_name(src.name) or (level_in_name(src.parent.name) if src.parent.name else None)
+def _level(src: Path) -> tuple[str, str, str] | None:
+    """``(level, token, whose)``: the processing level the file's name states, else its
+    folder's (a product's band folder)."""
+    if said := level_in_name(src.name):
+        return (*said, "the file's")
+    if src.parent.name and (said := level_in_name(src.parent.name)):
+        return (*said, "its folder's")
+    return None
