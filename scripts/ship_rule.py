@@ -38,11 +38,12 @@ FLOOR_LOSO = ROOT / "docs" / "results" / "loso_floor.json"
 WITHIN = 0.01
 DATA = "../shared/data"
 
-# bundle → its evidence: ("fallback", record of scripts/loso_fallback.py), ("level", the level column
-# of a loso_floor.json family) or ("rule", a family of
-# loso_floor.json whose "rule" column is the preset's rule, no fallback measured)
+# bundle → its evidence: ("loso", a loso.json whose fold runs carry the fallback: `train` writes it),
+# ("fallback", a record of scripts/loso_fallback.py: fold runs made before, given it afterwards) or
+# ("level", the level column of a loso_floor.json family)
 EVIDENCE = {
-    "rgb2nir-s2": [("rule", "rgb2nir-s2"), ("rule", "rgb2nir-s2-levels")],
+    "rgb2nir-s2": [("loso", "docs/loso/floor-rule/rgb2nir-s2/loso.json"),
+                   ("loso", "docs/loso/floor-rule/rgb2nir-s2-levels/loso.json")],
     "sar2optical": [("fallback", "docs/loso/floor-rule/sar2optical/fallback.json")],
     "rgb2nir-naip": [("fallback", "docs/loso/floor-rule/rgb2nir-naip-vhr/fallback.json")],
     "rgb2thermal": [("fallback", "docs/loso/floor-rule/rgb2thermal/fallback.json")],
@@ -64,6 +65,12 @@ def folds(name: str) -> list[dict]:
                 rows.append({"fold": r["fold"], "model": r["fallback"], "floor": r["floor"],
                              "linear": r["linear"], "with": "the model with the fallback",
                              "record": where, "to_floor": r["to_floor"], "images": r["images"]})
+        elif kind == "loso":  # a `bandbridge loso` record whose fold models carry the fallback
+            for r in json.loads((ROOT / where).read_text())["folds"]:
+                m = r["methods"]
+                rows.append({"fold": r["fold"], "model": m["model"]["mae"], "floor": m["floor"]["mae"],
+                             "linear": m["linear"]["mae"], "with": "the preset re-trained with the "
+                             "floor rule, its fallback included", "record": where, "images": r["images"]})
         elif kind == "level":  # the level's floor where the level rule kept it, held out
             for r in json.loads(FLOOR_LOSO.read_text())[where]["rows"]:
                 lv = r.get("level") or {}
@@ -72,11 +79,6 @@ def folds(name: str) -> list[dict]:
                                  "linear": r["linear"], "with": f"the {lv['level']} floor, its level "
                                  "rule " + ("kept" if lv.get("carries") else "not kept"),
                                  "record": f"docs/results/loso_floor.json: {where}", "images": r["images"]})
-        else:
-            for r in json.loads(FLOOR_LOSO.read_text())[where]["rows"]:
-                rows.append({"fold": r["fold"], "model": r["rule"], "floor": r["floor_mae"],
-                             "linear": r["linear"], "with": "the preset's rule (no fallback)",
-                             "record": f"docs/results/loso_floor.json: {where}", "images": r["images"]})
     return rows
 
 
