@@ -34,7 +34,8 @@ def test_a_reduced_precision_that_moves_the_metric_is_a_refusal(model, kind):
     assert not record_path("verified", spec.folder, None, "torch", "bf16").exists()
 
 
-def test_fp32_that_moves_the_metric_is_still_damage():
+def test_fp32_that_moves_the_metric_is_still_damage(monkeypatch, tmp_path):
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))  # no verification another test recorded
     spec = read_spec(zoo_models()["rgb2nir-photo"])
     be = Shifted("torch", "fp32")
     be.folder = spec.folder
