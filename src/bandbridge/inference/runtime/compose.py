@@ -81,13 +81,7 @@ def anchored_model(net: Anchored, args: tuple, names: list[str], axes: dict | No
     buf = io.BytesIO()
     _export(Residual(net).eval(), args, buf, names, axes, opset)
     residual = onnx.compose.add_prefix(onnx.load_from_string(buf.getvalue()), "r_")
-    nodes, inits = [], []
-    for m, pre in ((anchor, "a_"), (residual, "r_")):
-        for nd in m.graph.node:
-            nd.input[:] = [v[len(pre):] if v.startswith(pre) and v[len(pre):] in names else v
-                           for v in nd.input]
-            nodes.append(nd)
-        inits += list(m.graph.initializer)
+    nodes, inits = _joined(((anchor, "a_"), (residual, "r_")), names)
     nodes += [helper.make_node("Add", ["a_output", "r_output"], ["anchored"]),
               helper.make_node("Clip", ["anchored", "lo_out", "hi_out"], ["output"])]
     inits += [helper.make_tensor("lo_out", TensorProto.FLOAT, [], [0.0]),
@@ -128,19 +122,27 @@ def fallback_model(net: Fallback, args: tuple, names: list[str], axes: dict | No
         y = net.model(*args[:len(own)])
     _export(FallbackHead(net).eval(), (x, y, *args[1:]), buf, head_names, head_axes, opset)
     head = onnx.compose.add_prefix(onnx.load_from_string(buf.getvalue()), "h_")
-    nodes, inits = [], []
-    for m, pre in ((inner, "m_"), (head, "h_")):
-        for nd in m.graph.node:
-            nd.input[:] = ["m_output" if v == "h_inner" else
-                           v[len(pre):] if v.startswith(pre) and v[len(pre):] in names else v
-                           for v in nd.input]
-            nodes.append(nd)
-        inits += list(m.graph.initializer)
+    nodes, inits = _joined(((inner, "m_"), (head, "h_")), names, {"h_inner": "m_output"})
     nodes.append(helper.make_node("Identity", [head.graph.output[0].name], ["output"]))
     inputs = [renamed(v, v.name[2:]) for v in head.graph.input if v.name[2:] in names]
     graph = helper.make_graph(nodes, "bandbridge_fallback", inputs,
                               [renamed(head.graph.output[0], "output")], inits)
     return with_opsets(graph, [inner, head])
+
+
+def _joined(parts, names: list[str], links: dict[str, str] | None = None) -> tuple[list, list]:
+    """The nodes and initialisers of prefixed graphs ``parts`` (``(model, prefix)``) as one: each
+    graph's inputs among ``names`` read the shared inputs, and ``links`` (prefixed name → prefixed
+    name) feed one graph's output into another's input."""
+    links = links or {}
+    nodes, inits = [], []
+    for m, pre in parts:
+        for nd in m.graph.node:
+            nd.input[:] = [links.get(v, v[len(pre):] if v.startswith(pre) and v[len(pre):] in names else v)
+                           for v in nd.input]
+            nodes.append(nd)
+        inits += list(m.graph.initializer)
+    return nodes, inits
 
 
 def _axes(axes: dict | None, names: list[str]) -> dict | None:
