@@ -98,6 +98,28 @@ def test_little_memory_shrinks_the_tile_and_none_refuses_the_job_before_any_outp
     assert not (tmp_path / "out.tif").exists()
 
 
+def test_a_process_holding_most_of_the_plan_still_runs_in_the_memory_available(monkeypatch, tmp_path):
+    # CI met this: a long-lived process (the test suite) held 1.45 GB of the 1.5 GB plan, and a job
+    # that fits in half of the memory available was refused; now it runs the model's own tile or less
+    jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
+    monkeypatch.setattr(memory, "resident_bytes", lambda: 1_450_000_000)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 8_000_000_000)
+    lines = job_mod.grow_tiles(jobs, runs)
+    assert jobs[0].opts.tile == 2048 and "tiles 2048² (its own) for rgb2nir-photo" in lines[0], lines
+    assert "no tile fits the 1.50 GB plan on top of the 1.45 GB this process holds" in lines[0], lines
+    assert jobs[0].planned_bytes == pytest.approx(1.45e9 + 4e9)
+    # with less free, a smaller tile; with nothing free, refused as before
+    for free in (1_000_000_000, 20_000_000):
+        jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
+        monkeypatch.setattr(memory, "resident_bytes", lambda: 1_450_000_000)
+        monkeypatch.setattr(memory, "available_bytes", lambda: free)
+        if free > 1e8:
+            job_mod.grow_tiles(jobs, runs)
+            assert jobs[0].opts.tile < 2048
+    with pytest.raises(BandbridgeError, match=r"needs about .* GB even at 256² tiles, and this process may take 1.46 GB"):
+        job_mod.grow_tiles(jobs, runs)
+
+
 @pytest.mark.parametrize("case", ["small job", "--tile given", "not measurable"])
 def test_the_tile_stays_where_memory_or_the_user_says_so(monkeypatch, tmp_path, case):
     size, tile = ((1000, 1000), None) if case == "small job" else ((8192, 8192), 1024 if case == "--tile given" else None)

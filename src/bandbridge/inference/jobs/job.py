@@ -19,7 +19,7 @@ from bandbridge.inference.core.look import look_at
 from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.predictor import (GDAL_CACHE_BYTES, PredictOptions, PredictStats, forward_px,
                                                  index_plan, plan_file, predict_file, strip_bytes_per_px)
-from bandbridge.inference.core.tiling import tile_for_memory
+from bandbridge.inference.core.tiling import TILE_CAP, tile_for_memory
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import ModelSpec, read_spec
 from bandbridge.inference.core.writer import DTYPES, check_creation_options, resolve_dtype
@@ -250,8 +250,10 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
     (measured once, cached: ``runtime/memory.py``) and the strips' buffers, on top of what this
     process holds now, within ``budget`` bytes (or half the memory available, if less: a cgroup's
     limit counts). Larger tiles recompute fewer overlap pixels; where the model's own tile would
-    not fit, a smaller one runs, and a job not even the smallest fits is refused. Returns one line
-    per model whose tile changed."""
+    not fit, a smaller one runs. Where no tile fits the budget beside what the process already holds
+    (a long-lived process), the model's own tile or a smaller one runs in half the memory available;
+    only a job not even the smallest tile fits there is refused. Returns one line per model whose
+    tile changed."""
     from bandbridge.inference.runtime.memory import available_bytes, bytes_per_px, limited, resident_bytes
     specs, mpix = _mpix_per_model(jobs)
     lines = []
@@ -263,32 +265,41 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
         if bpp is None or held is None:  # not measurable here: the model's tile
             continue
         free = available_bytes()
-        room = min(budget, held + free / 2 if free is not None else budget) - held - GDAL_CACHE_BYTES
+        limit = held + free / 2 if free is not None else budget  # the peak this process may reach
         width = max(j.size[1] for j in mine)
         inf = spec.config.inference
         overlap = inf.overlap if mine[0].opts.overlap is None else mine[0].opts.overlap
         args = (overlap, spec.size_multiple, bpp, strip_bytes_per_px(spec), mine[0].opts.strip.block_px,
                 width, forward_px)
-        # the tiles fill the plan less a reserve for what the estimate leaves out (measured:
-        # OpenVINO fp32 and onnxruntime int8 peaked 3–5 % over it at 20000², benchmarks page)
-        reserve = PLAN_RESERVE * (room + held + GDAL_CACHE_BYTES)
-        tile = tile_for_memory(inf.tile, overlap, spec.size_multiple, room - reserve, *args[2:])
+
+        def fit(peak: float, cap: int) -> tuple[int | None, float]:
+            # the tiles fill the plan less a reserve for what the estimate leaves out (measured:
+            # OpenVINO fp32 and onnxruntime int8 peaked 3–5 % over it at 20000², benchmarks page)
+            room = peak - held - GDAL_CACHE_BYTES
+            return tile_for_memory(inf.tile, overlap, spec.size_multiple, room - PLAN_RESERVE * peak, *args[2:],
+                                   cap=cap), peak
+
+        tile, planned = fit(min(budget, limit), TILE_CAP)
+        held_most = tile is None and limit > budget
+        if held_most:  # the budget is a plan for growing tiles, not a reason to refuse what memory allows
+            tile, planned = fit(limit, inf.tile)
         be = backends[folder]
         if tile is None:  # not even the smallest tile fits: refused before any output is opened
             from bandbridge.inference.core.tiling import smallest_tile, tile_bytes
             small = smallest_tile(overlap, spec.size_multiple)
             raise BandbridgeError(
                 f"{mine[0].src}: {spec.name} on {be.name} {be.precision} needs about "
-                f"{(tile_bytes(small, *args) + held + GDAL_CACHE_BYTES + reserve) / 1e9:.2f} GB even at {small}² tiles, "
-                f"and this process may take {(held + max(room, 0) + GDAL_CACHE_BYTES) / 1e9:.2f} GB "
+                f"{(tile_bytes(small, *args) + held + GDAL_CACHE_BYTES) / (1 - PLAN_RESERVE) / 1e9:.2f} GB "
+                f"even at {small}² tiles, and this process may take {max(planned, held) / 1e9:.2f} GB "
                 f"(half of what is available{', under a cgroup limit' if limited() else ''}); free memory "
                 "or raise the limit")
-        planned = room + held + GDAL_CACHE_BYTES
         for j in mine:
             j.opts, j.planned_bytes = dataclasses.replace(j.opts, tile=tile), planned
         how = "its own" if tile == inf.tile else "up" if tile > inf.tile else "down"
-        why = "" if tile >= inf.tile else (" (its own tile would not fit in half the memory "
-                                           f"available{', under a cgroup limit' if limited() else ''})")
+        why = (f" (no tile fits the {budget / 1e9:.2f} GB plan on top of the {held / 1e9:.2f} GB this process "
+               "holds: at most its own, in half the memory available)" if held_most else
+               "" if tile >= inf.tile else (" (its own tile would not fit in half the memory "
+                                            f"available{', under a cgroup limit' if limited() else ''})"))
         lines.append(f"tiles {f'{tile}² (its own)' if how == 'its own' else f'{how} to {tile}²'} for "
                      f"{spec.name}{why}: its {be.name} {be.precision} forward takes {bpp:.0f} B a pixel "
                      f"here, planned under {planned / 1e9:.2f} GB peak (--tile sets one)")
