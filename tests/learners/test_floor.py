@@ -130,6 +130,30 @@ def test_the_cores_choice_serves_the_floor_unless_it_carries_to_every_source(all
         assert abs(np.abs(y - px.Y).mean() - 0.01 * np.sqrt(2 / np.pi)) < 0.005  # the floor fits
 
 
+def test_the_floor_served_in_the_cores_place_is_scored_as_its_candidates_are():
+    """A card lists the floor that replaced the core's choice beside the candidates' out-of-fold
+    MAE: it is measured on the core's own folds (here blocks of one group), not as the held-out
+    sources' mean the rule judged by (which is kept apart, in the record's ``versus``)."""
+    from bandbridge.learners.folds import Pixels, spatial_folds
+    from bandbridge.learners.floor import out_of_fold
+    from bandbridge.learners.select import FLOOR, against_floor, choose
+    parts = [_source(g, 0.05, 400, i, noise=0.01) for i, g in enumerate((0.6, 0.9, 1.2))]
+    X = np.concatenate([p[0] for p in parts]).astype(np.float32)
+    Y = np.concatenate([p[1] for p in parts]).astype(np.float32)
+    image = np.repeat(np.arange(3), 400)
+    px = Pixels(X, Y, image, np.zeros(len(X), int), np.tile(np.arange(400), 3), np.full(3, 400), 2, len(X))
+    source = np.repeat(["a", "b", "c"], 400)
+    sel = choose(px, allowed=("constant",))
+    rec = against_floor(sel, px, source)
+    assert rec["kept"] == FLOOR, rec
+    folds = spatial_folds(px)
+    assert sel.folds == [f.what for f in folds] and "block" in folds[0].what  # the core's folds
+    assert sel.oof[FLOOR] == pytest.approx(out_of_fold(rec["kind"], X, Y, source, 2, folds))
+    held_out = np.mean([r["floor"] for r in rec["versus"]["by_source"].values()])
+    # a block of sources seen is easier than a source never seen: the two measures differ
+    assert sel.oof[FLOOR] < 0.8 * held_out and sel.oof[FLOOR] < sel.oof["constant"], (sel.oof, held_out)
+
+
 def test_train_chooses_the_floor_on_the_pixels_evaluation_fits_it_on():
     """Given evaluation's pixels by source, against_floor's floor is evaluate's ``floor``
     baseline (the same choice and map), whatever sample the core's choice was made on."""

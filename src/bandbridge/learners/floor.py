@@ -194,6 +194,20 @@ def by_rows(X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int) -> Sou
     return {s: (X[source == s, :bands], Y[source == s]) for s in dict.fromkeys(source.tolist())}
 
 
+def out_of_fold(kind: str, X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int,
+                folds: list) -> float:
+    """The floor ``kind``'s out-of-fold MAE on the selection core's ``folds`` (``Fold``: rows
+    into ``X (N, F)``, bands first): fitted on each fold's training pixels grouped by source,
+    scored on its held-out pixels, pooled over them — the measure the core ranks its candidates
+    by, so that the floor's row sits beside theirs on a card."""
+    errs, n = [], []
+    for f in folds:
+        W = fit_floor(kind, thin(by_rows(X[f.train], Y[f.train], source[f.train], bands)))
+        errs.append(source_mae(W, X[f.test, :bands], Y[f.test]))
+        n.append(len(f.test))
+    return float(np.average(errs, weights=n))
+
+
 def versus_floor(fit_learner, X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int,
                  kind: str, per: Sources | None = None) -> dict:
     """Leave-one-source-out of a learner against the floor ``kind``: for each source, both are

@@ -301,7 +301,7 @@ def against_floor(sel: Selection, px: Pixels, source: np.ndarray, per: dict | No
     learner stays only when no held-out source scores more than 1 % worse than the floor.
     Otherwise ``sel`` serves the floor (``chosen`` = :data:`FLOOR`, refitted on every pixel).
     Returns the record: the floor's choice, every source's pair of errors, which broke the rule."""
-    from bandbridge.learners.floor import by_rows, choose_floor, versus_floor
+    from bandbridge.learners.floor import by_rows, choose_floor, out_of_fold, versus_floor
     from bandbridge.learners.linear import Linear
     floor = choose_floor(per if per is not None else by_rows(px.X, px.Y, source, px.bands))
     rng = np.random.default_rng(seed)
@@ -318,6 +318,8 @@ def against_floor(sel: Selection, px: Pixels, source: np.ndarray, per: dict | No
     if not vs["kept"]:
         served = Linear()
         served.coef_ = floor.W
-        sel.oof[FLOOR] = float(np.mean([r["floor"] for r in vs["by_source"].values()]))
+        # on the core's own folds (the held-out sources' errors are in the record's "versus")
+        folds = spatial_folds(px)
+        sel.oof[FLOOR] = out_of_fold(floor.kind, px.X, px.Y, source, px.bands, folds)
         sel.chosen, sel.fitted, sel.teacher, sel.student, sel.blend_of = FLOOR, served, None, {}, ()
     return record
