@@ -111,7 +111,9 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
     spec = read_spec(folder)
     from bandbridge.inference.core.predictor import PredictOptions, plan_file
     overlap = spec.config.inference.overlap
-    plan = plan_file(spec, Path(raster), PredictOptions())[2]
+    from bandbridge.inference.core.interpret import interpret
+    # the file read as `predict` reads it (a bundle's training sensor is no requirement on it)
+    plan = plan_file(spec, Path(raster), interpret(raster, spec).apply(PredictOptions()))[2]
     tile = (plan.tile_h, plan.tile_w)  # the raw forward runs the tiles the tiled rows run
     out: list[dict] = []
     chosen = {"backend": "torch", "precision": "fp32"}

@@ -85,6 +85,7 @@ def _as_predict_plans(row: dict, spec, be) -> PredictOptions:
 
 def run_row(row: dict) -> dict:
     """Measure one row (called in a fresh process so its peak RSS is its own)."""
+    from bandbridge.inference.core.interpret import interpret
     from bandbridge.inference.core.predictor import PredictOptions, default_batch, plan_file, predict_file
     from bandbridge.spec import read_spec
     if row["kind"] == "probe":
@@ -102,7 +103,8 @@ def run_row(row: dict) -> dict:
     # Forward rows predict the held-out file with the model's own tiling; tiled rows without a
     # tile run what `bandbridge predict` runs: the file looked at, the tile grown where memory allows.
     if row["kind"] == "tiled":
-        opts = PredictOptions(tile=row["tile"], overlap=row.get("overlap"), batch_size=row.get("batch")) \
+        opts = interpret(row["raster"], spec).apply(PredictOptions(
+            tile=row["tile"], overlap=row.get("overlap"), batch_size=row.get("batch"))) \
             if row.get("tile") else _as_predict_plans(row, spec, be)
     else:
         opts = PredictOptions()

@@ -369,3 +369,22 @@ def test_bench_has_a_default_raster_for_every_input_kind(tmp_path):
     spec = read_spec(resolve_model_folder("sar2optical"))
     plan = plan_file(spec, p, PredictOptions())[2]
     assert plan.tile_h > 0
+
+
+def test_bench_reads_the_raster_as_predict_does_for_every_reflectance_bundle(tmp_path):
+    """`bench -m rgb2nir-s2-toa` stopped on the 3-band Sentinel-2 mosaic that `predict` reads
+    (its training source names a 13-band L1C layout): bench plans and runs its rows on the file
+    as interpreted, like predict, for every bundle of the reflectance kind."""
+    from bandbridge.bench import bench
+    from bandbridge.mosaics import mosaic_kind
+    from bandbridge.spec import ZOO_ALIASES, zoo_models
+    p = tmp_path / "s2.tif"
+    with rasterio.open(p, "w", driver="GTiff", width=160, height=160, count=3, dtype="uint16") as d:
+        d.write((np.random.default_rng(0).random((3, 160, 160)) * 3000 + 200).astype("uint16"))
+        d.descriptions = ("B04", "B03", "B02")
+    names = [n for n in sorted(set(zoo_models()) - set(ZOO_ALIASES))
+             if mosaic_kind(read_spec(resolve_model_folder(n)).input.scaling) == "s2"]
+    assert {"rgb2nir-s2", "rgb2nir-s2-toa"} <= set(names), names
+    for name in names:
+        rows = bench(resolve_model_folder(name), p, rows=("reference", "tiled"), reference_raster=p)
+        assert [r["kind"] for r in rows] == ["tiled", "tiled"] and all(r["mpix_s"] > 0 for r in rows), (name, rows)
