@@ -234,10 +234,10 @@ def ship_level(name: str, d: dict) -> dict:
     every = floor_pixels(train)
     train = [p for p in train if p.source.name in sources]
     val = [p for p in val if p.source.name in sources]
-    chosen = choose_floor(floor_pixels(train))
+    per = floor_pixels(train)  # read once: the floor's choice and the baseline's fit
     carry = level_carries(every, dict.fromkeys(sources, level), level)
-    floor = chosen.record() | {"sources": sorted({p.source.name for p in train}), "level": level,
-                               "level_rule": carry}
+    names = sorted({p.source.name for p in train})
+    floor = choose_floor(per).record() | {"sources": names, "level": level, "level_rule": carry}
     cfg = b.config.model_dump(mode="json")
     cfg["data"]["sources"] = [src for src in cfg["data"]["sources"] if src["name"] in sources]
     cfg["description"] = (f"the zero-shot floor of {LEVEL_NAMES[level]} ({', '.join(sources)}): "
@@ -245,9 +245,8 @@ def ship_level(name: str, d: dict) -> dict:
     b.config = build_config(cfg)
     from bandbridge.data.seen import from_pairs
     from bandbridge.learners.floor import fit_floor
-    names = sorted({p.source.name for p in train})
     b.info = {**b.info, "inputs_seen": from_pairs(train), "bundled_from": base,
-              "baseline": {"linear": fit_floor("pooled", floor_pixels(train)).tolist(),
+              "baseline": {"linear": fit_floor("pooled", per).tolist(),
                            "fitted_on": f"train split of {names} ({len(train)} images), least "
                                         "squares on evaluation's pixels"}}
     if not (ZOO / name).exists():

@@ -139,6 +139,12 @@ class Floor:
                 "held_out_mae": {k: {s: round(v, 6) for s, v in d.items()} for k, d in self.scores.items()}}
 
 
+def replaces(ratios: list[float]) -> bool:
+    """Whether a map with these held-out error ratios to the one it would replace does so: lower
+    on some held-out source and higher on none."""
+    return bool(ratios) and max(ratios) <= 1.0 and min(ratios) < 1.0
+
+
 def choose_floor(per: Sources, kinds: tuple[str, ...] = FLOORS) -> Floor:
     """The floor for a source never seen (module docstring): chosen on up to :data:`PIXELS` of
     each source's pixels, refitted on all of ``per`` (the pixels the plain linear map is fitted
@@ -156,7 +162,7 @@ def choose_floor(per: Sources, kinds: tuple[str, ...] = FLOORS) -> Floor:
             scores[k][held] = source_mae(fit_floor(k, rest), X, Y)
     ratio = {k: [scores[k][s] / max(scores[BASE][s], EPS) for s in per] for k in kinds}
     worst = {k: max(r) for k, r in ratio.items()}
-    wins = [k for k in kinds if k != BASE and worst[k] <= 1.0 and min(ratio[k]) < 1.0]
+    wins = [k for k in kinds if k != BASE and replaces(ratio[k])]
     kind = min(wins, key=lambda k: float(np.mean(ratio[k]))) if wins else BASE
     return Floor(kind, fit_floor(kind, whole), scores, worst,
                  rule=f"leave-one-source-out over {len(per)} sources (up to {PIXELS} pixels each): "
@@ -181,8 +187,7 @@ def level_carries(per: Sources, level_of: dict[str, str], level: str) -> dict:
         X, Y = per[held]
         scores[held] = {"level": source_mae(fit_floor(BASE, same), X, Y),
                         "all": source_mae(fit_floor(BASE, rest), X, Y)}
-    ratios = [v["level"] / max(v["all"], EPS) for v in scores.values()]
-    kept = bool(ratios) and max(ratios) <= 1.0 and min(ratios) < 1.0
+    kept = replaces([v["level"] / max(v["all"], EPS) for v in scores.values()])
     return {"level": level, "sources": mine, "held_out_mae": scores, "kept": kept}
 
 

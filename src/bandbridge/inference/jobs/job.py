@@ -272,17 +272,19 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
         args = (overlap, spec.size_multiple, bpp, strip_bytes_per_px(spec), mine[0].opts.strip.block_px,
                 width, forward_px)
 
-        def fit(peak: float, cap: int) -> tuple[int | None, float]:
+        def fit(peak: float, cap: int) -> int | None:
             # the tiles fill the plan less a reserve for what the estimate leaves out (measured:
             # OpenVINO fp32 and onnxruntime int8 peaked 3–5 % over it at 20000², benchmarks page)
             room = peak - held - GDAL_CACHE_BYTES
             return tile_for_memory(inf.tile, overlap, spec.size_multiple, room - PLAN_RESERVE * peak, *args[2:],
-                                   cap=cap), peak
+                                   cap=cap)
 
-        tile, planned = fit(min(budget, limit), TILE_CAP)
+        planned = min(budget, limit)
+        tile = fit(planned, TILE_CAP)
         held_most = tile is None and limit > budget
         if held_most:  # the budget is a plan for growing tiles, not a reason to refuse what memory allows
-            tile, planned = fit(limit, inf.tile)
+            planned = limit
+            tile = fit(planned, inf.tile)
         be = backends[folder]
         if tile is None:  # not even the smallest tile fits: refused before any output is opened
             from bandbridge.inference.core.tiling import smallest_tile, tile_bytes
