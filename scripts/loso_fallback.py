@@ -7,7 +7,9 @@ the fold's own training split and validation split: the same function, the same 
 scored on the held-out source as ``loso`` scores it (``evaluate``, the test split of the held-out
 recipes). The held-out source is only scored. Per fold it records the model without and with the
 fallback, the floor and the plain linear map of the fold's record, and how many held-out images
-the guard sent to the floor (weight below 1) and wholly (weight 0).
+the guard sent to the floor (weight below 1) and wholly (weight 0), and how many were files of
+another sensor, which the floor predicts wholly (inference/core/route.floor_instead): the model is
+scored alone, with the per-image fallback alone (``guard_only``) and as it ships (``fallback``).
 
     python scripts/loso_fallback.py runs/loso-fb/rgb2thermal --data ../shared/data
     python scripts/loso_fallback.py runs/loso-fb/naip-bundle --bundle rgb2nir-naip \
@@ -27,10 +29,11 @@ import numpy as np
 
 from bandbridge.bundle import load_model
 from bandbridge.data.datamodule import PairedDataModule
-from bandbridge.evaluation.evaluate import evaluate, with_data
+from bandbridge.evaluation.evaluate import evaluate, floors_for, with_data
 from bandbridge.radiometry import guard_weight
 from bandbridge.workflows.loso import held_out_source
-from bandbridge.workflows.trust import floor_and_guard, write_floor
+from bandbridge.spec import FLOOR_DIR
+from bandbridge.workflows.trust import floor_and_guard, give_floor, write_floor
 
 
 def fold_row(fold: dict, out: Path, data: str) -> dict:
@@ -42,7 +45,8 @@ def fold_row(fold: dict, out: Path, data: str) -> dict:
     dst = out / "fallback" / fold["fold"] / "model"
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(best, dst)
+    shutil.copytree(best, dst, ignore=shutil.ignore_patterns(FLOOR_DIR))
+    write_floor(dst, None)  # the model alone first: a bundle that ships with its fallback loses it here
     cfg = with_data(load_model(dst).config, data, None)
     dm = PairedDataModule(cfg)
     run = Path(fold.get("run", best))
@@ -54,15 +58,22 @@ def fold_row(fold: dict, out: Path, data: str) -> dict:
     if m is None:  # the model alone and the baselines on the bundle's training split
         m = evaluate(dst, data_root=data, split="test", recipes=held,
                      out_dir=out / "fallback" / fold["fold"] / "without").summary["methods"]
-    write_floor(dst, floor, guard)
+    write_floor(dst, floor, guard)  # the per-image fallback alone
     res = evaluate(dst, data_root=data, split="test", recipes=held,
-                   out_dir=out / "fallback" / fold["fold"] / "scores", with_baselines=False)
+                   out_dir=out / "fallback" / fold["fold"] / "guard", with_baselines=False)
+    guarded = res.summary["methods"]["model"]["mae"]
+    give_floor(dst, floor, guard, dm.load_split("val"))  # and the floor for files of another sensor
     pairs = PairedDataModule(with_data(cfg, data, held)).load_split("test")
+    foreign = floors_for(dst, pairs)[1]  # sources of another sensor: the floor wholly, as predict
+    if foreign:
+        res = evaluate(dst, data_root=data, split="test", recipes=held,
+                       out_dir=out / "fallback" / fold["fold"] / "scores", with_baselines=False)
     w = np.array([guard_weight(p.stats.double().numpy(), guard) for p in pairs])
     return {"fold": fold["fold"], "images": len(pairs), "model": m["model"]["mae"],
-            "fallback": res.summary["methods"]["model"]["mae"], "floor": m["floor"]["mae"],
+            "guard_only": guarded, "fallback": res.summary["methods"]["model"]["mae"], "floor": m["floor"]["mae"],
             "linear": m["linear"]["mae"], "floor_kind": floor["kind"],
-            "to_floor": int((w < 1).sum()), "wholly": int((w == 0).sum()), "mean_weight": float(w.mean())}
+            "to_floor": int((w < 1).sum()), "wholly": int((w == 0).sum()), "mean_weight": float(w.mean()),
+            "another_sensor": sum(p.source.name in foreign for p in pairs)}
 
 
 def main() -> None:
@@ -85,12 +96,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = [fold_row(f, out, a.data) for f in folds]
     (out / "fallback.json").write_text(json.dumps({"folds": rows}, indent=1))
-    print("| held out | images | model | with the fallback | floor | linear | to the floor (wholly) | fallback vs the better |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| held out | images | model | per-image fallback | and another sensor's floor | floor | linear | to the floor (wholly) | another sensor | vs the better |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         better = min(r["floor"], r["linear"])
-        print(f"| {r['fold']} | {r['images']} | {r['model']:.4g} | {r['fallback']:.4g} | {r['floor']:.4g} | "
-              f"{r['linear']:.4g} | {r['to_floor']} ({r['wholly']}) | {r['fallback'] / better - 1:+.1%} |")
+        print(f"| {r['fold']} | {r['images']} | {r['model']:.4g} | {r['guard_only']:.4g} | {r['fallback']:.4g} | {r['floor']:.4g} | "
+              f"{r['linear']:.4g} | {r['to_floor']} ({r['wholly']}) | {r['another_sensor']} | {r['fallback'] / better - 1:+.1%} |")
 
 
 if __name__ == "__main__":

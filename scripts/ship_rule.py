@@ -1,9 +1,7 @@
 """Issue 49's rule for the shipped bundles: a bundle keeps more than the zero-shot floor only if,
 leave-one-source-out, no held-out source scores more than 1 % worse than the floor; otherwise the
-floor ships and the card says which source broke the rule — unless the floor's own worst fold,
-against the better of the floor and the plain linear map, is worse than the model's (then the
-model ships, and the card says so). A floor of one processing level ships as its own bundle
-(``LEVEL_BUNDLES``) where its level's folds say it carries.
+floor ships and the card says which source broke the rule. A floor of one processing level
+ships as its own bundle (``LEVEL_BUNDLES``) where its level's folds say it carries.
 
 Per bundle, the evidence is its family's leave-one-source-out record (paths below): per fold,
 what the bundle's kind of model scored on the held-out source (with the per-image fallback to
@@ -28,8 +26,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "src" / "bandbridge" / "zoo"
@@ -62,8 +58,10 @@ def folds(name: str) -> list[dict]:
     for kind, where in EVIDENCE[name]:
         if kind == "fallback":
             for r in json.loads((ROOT / where).read_text())["folds"]:
+                foreign = (f"; its {r['another_sensor']} file(s) of another sensor: the floor, wholly"
+                           if r.get("another_sensor") else "")
                 rows.append({"fold": r["fold"], "model": r["fallback"], "floor": r["floor"],
-                             "linear": r["linear"], "with": "the model with the fallback",
+                             "linear": r["linear"], "with": f"the model with the fallback{foreign}",
                              "record": where, "to_floor": r["to_floor"], "images": r["images"]})
         elif kind == "loso":  # a `bandbridge loso` record whose fold models carry the fallback
             for r in json.loads((ROOT / where).read_text())["folds"]:
@@ -89,22 +87,18 @@ def worst(rows: list[dict], key: str) -> tuple[str, float]:
 
 
 def decide(name: str) -> dict:
-    """The rule on ``name``'s folds. The model ships when no held-out source scores more than
-    :data:`WITHIN` worse than the floor. Otherwise the floor ships — unless the floor itself is
-    worse, on its worst fold against the better of the floor and the linear map, than the model
-    is on its own (the floor chosen on the training sources can lose to the plain linear map):
-    then the model ships, and the card says which source broke the rule and by how much."""
+    """The rule on ``name``'s folds: the model ships when no held-out source scores more than
+    :data:`WITHIN` worse than the floor; otherwise the floor ships, and the card says which
+    source broke the rule and by how much."""
     rows = folds(name)
     broke = [r["fold"] for r in rows if r["model"] > (1 + WITHIN) * r["floor"]]
     keep = not broke
     why = ("no held-out source scored more than 1 % worse than the floor" if rows else
            "one training source: nothing to hold out, the model ships with the fallback")
     if broke:
-        (mf, mr), (ff, fr) = worst(rows, "model"), worst(rows, "floor")
-        keep = mr < fr
+        (mf, mr) = worst(rows, "model")
         why = (f"broke on {', '.join(broke)}; against the better of the floor and the linear map the "
-               f"model's worst fold is {mf} {mr - 1:+.1%}, the floor's {ff} {fr - 1:+.1%}: "
-               + ("the model ships, the lower of the two" if keep else "the floor ships"))
+               f"model's worst fold is {mf} {mr - 1:+.1%}: the floor ships")
     for r in rows:
         r["shipped"] = r["model"] if keep else r["floor"]
     w = max(rows, key=lambda r: r["shipped"] / r["floor"]) if rows else None
@@ -129,21 +123,9 @@ def ship_floor(name: str, floor: dict, val: list, b) -> None:
     """Replace the zoo bundle ``name`` by its floor, a ``linear`` learner (float32: a few numbers),
     with its check sample and expected-error model measured on the floor."""
     import shutil
-    from bandbridge.bundle import save_bundle
-    from bandbridge.evaluation.check_sample import make_check_sample
-    from bandbridge.learners.linear import Linear
-    from bandbridge.workflows.learner_best import learner_config
-    from bandbridge.workflows.trust import add_confidence
-    lin = Linear()
-    lin.coef_ = np.array(floor["linear"], dtype=np.float64)
-    keep = {k: b.info[k] for k in ("bundled_from", "baseline", "inputs_seen") if k in b.info}
+    from bandbridge.workflows.trust import save_floor_bundle
     with tempfile.TemporaryDirectory(dir=ZOO.parent) as tmp:
-        out = Path(tmp) / name
-        save_bundle(out, lin.module(b.in_channels, b.out_channels),
-                    learner_config(b.config, lin.generator()), b.in_channels, b.out_channels,
-                    epoch=-1, floor=floor, **keep)
-        add_confidence(out, val)
-        make_check_sample(out, pairs=val)
+        out = save_floor_bundle(Path(tmp) / name, floor, b, val)
         shutil.copy2(ZOO / name / "MODEL_CARD.md", out / "MODEL_CARD.md")
         old = ZOO / f".{name}.old"
         (ZOO / name).rename(old)
@@ -170,7 +152,9 @@ def card_section(d: dict, floor: dict) -> str:
                      "leave-one-source-out evidence; it ships with the per-image fallback to the floor.")
     else:
         verdict = ("**It passed: the model ships**, with the per-image fallback to the floor on images "
-                   "unlike every training source." if not d["broke"] else f"**It {d['why']}.**")
+                   "unlike every training source, and the floor (`floor/` in this bundle) for files of "
+                   "another sensor: a stored depth none of its training files had."
+                   if not d["broke"] else f"**It {d['why']}.**")
         if "level" in floor:  # a level's floor: the evidence is the level floor itself, held out
             rule = floor["level_rule"]
             verdict = (f"**It passed: the {floor['level']} floor ships** as its own bundle, which "
@@ -257,7 +241,7 @@ def ship_level(name: str, d: dict) -> dict:
 
 
 def apply(name: str, d: dict) -> dict:
-    from bandbridge.workflows.trust import floor_and_guard, write_floor
+    from bandbridge.workflows.trust import floor_and_guard, give_floor
     if name in LEVEL_BUNDLES:
         floor = ship_level(name, d)
         put_section(name, card_section(d, floor))
@@ -268,7 +252,7 @@ def apply(name: str, d: dict) -> dict:
         ship_floor(name, floor | {"decision": d["rule"], "broke": d["broke"]}, val, b)
     else:  # the model, its weights untouched; the check sample now carries the guard's context
         from bandbridge.evaluation.check_sample import make_check_sample
-        write_floor(ZOO / name, floor, guard)
+        give_floor(ZOO / name, floor, guard, val)
         make_check_sample(ZOO / name, pairs=val)
     put_section(name, card_section(d, floor))
     if d["decision"] == "floor":

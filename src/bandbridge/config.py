@@ -156,6 +156,10 @@ class TrainConfig(Strict):
     # on the validation split (workflows/learner_best.py); its search is bounded by these
     # minutes (the constant and linear map always run). 0 = no learner candidate.
     learner_minutes: float = Field(2.0, ge=0)
+    # with two or more sources, a network model/best is kept only if, trained without each source
+    # and scored on it, it is nowhere more than 1 % worse than the floor (workflows/held_out.py):
+    # one more run per source; false skips it, and the run says the network was not held out
+    network_held_out: bool = True
     # False: when validation cannot see other scenes, model/best is the constant or linear map
     within_scene: bool = False
     log_every_n_steps: int = Field(10, ge=1)

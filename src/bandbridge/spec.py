@@ -50,6 +50,8 @@ class ModelSpec:
         """What a user calls the model: a bundled model's name, else the run's preset name."""
         if self.folder.parent == zoo_dir():
             return self.folder.name
+        if self.folder.name == FLOOR_DIR and self.folder.parent.parent == zoo_dir():
+            return f"{self.folder.parent.name}-{FLOOR_DIR}"  # a bundled model's floor
         return self.config.name
 
     @property
@@ -279,6 +281,9 @@ ZOO_ROUTES: dict[str, dict[str, str]] = {
     "rgb2nir": {"8-bit imagery": "rgb2nir-naip", "photo": "rgb2nir-photo",
                 "reflectance": "rgb2nir-s2"}}
 ZOO_ALIASES = {name: next(iter(routes.values())) for name, routes in ZOO_ROUTES.items()}
+# The folder inside a bundle that holds its zero-shot floor as a bundle of its own (a linear
+# learner): what files of another sensor get (inference/core/route.py, data/seen.another_sensor).
+FLOOR_DIR = "floor"
 # A routed bundle's floor of one processing level, picked where the file's name states that level
 # (bands.level_in_name; issue 49): the level's floor carried to its sources held out, the
 # bundle's own did not as well.
@@ -293,11 +298,15 @@ def zoo_models() -> dict[str, Path]:
 
 
 def resolve_model_folder(model: str | Path) -> Path:
-    """Bundled model name → its folder; run folder → its model/best (or last); bundle or export
-    folder → itself."""
+    """Bundled model name → its folder (``NAME/floor``: its zero-shot floor); run folder → its
+    model/best (or last); bundle or export folder → itself."""
     p = Path(model)
     if not p.exists() and str(model) in zoo_models():
         return zoo_models()[str(model)]
+    name, _, part = str(model).partition("/")
+    if not p.exists() and part == FLOOR_DIR and name in zoo_models() \
+            and (zoo_models()[name] / FLOOR_DIR / BUNDLE_META).exists():
+        return zoo_models()[name] / FLOOR_DIR
     for sub in ("model/best", "model/last", ""):
         q = p / sub if sub else p
         if (q / BUNDLE_META).exists():

@@ -24,7 +24,7 @@ def models() -> None:
             out.print(f"[bold]{name:14s}[/] {alias_rule(name)}", highlight=False)
             continue
         meta = read_meta(d / BUNDLE_META)
-        cfg, mb = meta["config"], sum(f.stat().st_size for f in d.iterdir()) / 1e6
+        cfg, mb = meta["config"], sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) / 1e6
         psnr = (meta.get("val_metrics") or {}).get("val/psnr")
         src = cfg["data"]["sources"][0]
         out.print(f"[bold]{name:14s}[/] {src['input'].get('bands')} → {src['target'].get('bands')}  "

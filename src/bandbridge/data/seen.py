@@ -145,3 +145,26 @@ def from_pairs(pairs) -> dict | None:
     images = [(p.x.numpy() if hasattr(p.x, "numpy") else p.x,
                None if p.mask is None else np.asarray(p.mask)[0]) for p in pairs]
     return record(images, dtypes, [p.source.input.scaling for p in pairs])
+
+
+def depth(dtype: str) -> str:
+    """A stored type's radiometric depth: ``float``, or ``N-bit integer`` (signedness aside:
+    Sentinel-2 ships as int16 and uint16 alike)."""
+    t = np.dtype(dtype)
+    return "float" if t.kind == "f" else f"{8 * t.itemsize}-bit integer"
+
+
+def another_sensor(seen: dict | None, dtype: str, model: str) -> str | None:
+    """Why a file stored as ``dtype`` comes from another sensor than every one ``model``'s pairs
+    came from (``seen``: its ``inputs_seen``): a radiometric depth none of them had (11-bit
+    satellite DN in uint16 against NAIP's uint8). None when the depth is one of theirs, or the
+    bundle records no types."""
+    types = (seen or {}).get("dtypes") if isinstance(seen, dict) else None
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        return None
+    try:
+        if depth(dtype) in {depth(t) for t in types}:
+            return None
+    except TypeError:  # a type numpy does not know: nothing to say
+        return None
+    return f"stored as {dtype} where {model}'s pairs were {'/'.join(types)}: another sensor"

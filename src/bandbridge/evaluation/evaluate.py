@@ -4,6 +4,8 @@ Protocol: each image of the split is predicted whole (no tiles); metrics are com
 target's physical scale (reflectance, DN or dB; the data range is stated) over valid pixels only,
 then averaged over images. Baselines are fitted on the model's own training split and scored on
 the same images. Super-resolution adds PSNR/SSIM on RGB and on Y with a border crop of `scale`.
+A source of another sensor (a stored depth none of the model's pairs had) is scored on what
+``predict`` gives it: the bundle's zero-shot floor (inference/core/route.floor_instead).
 """
 
 from __future__ import annotations
@@ -103,14 +105,19 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     baselines = fit_baselines(task, scale, train_pairs, val_pairs) \
         if with_baselines and (train_pairs or task != "translation") else []
     fitted_one()
+    named = {"model": model, **(others or {})}
     models = {"model": bundle, **{name: load_model(m) for name, m in (others or {}).items()}}
-    for b in models.values():
+    served = {name: floors_for(m, pairs) for name, m in named.items()}  # what predict gives them
+    for b in [*models.values(), *(f for f, _ in served.values() if f is not None)]:
         b.generator.eval()
+    for name, (_, notes) in served.items():
+        seen += [f"{source}: {note}" for source, note in notes.items()]
     rows, samples = [], []
     fid_pairs: dict[str, list] = {}
     scored = steps(progress, f"scoring the {split} split's images", len(pairs))
     for k, pair in enumerate(pairs):
-        preds = {name: predict_whole(b, pair) for name, b in models.items()}
+        preds = {name: predict_whole(served[name][0] if pair.source.name in served[name][1] else b, pair)
+                 for name, b in models.items()}
         for b in baselines:
             preds[b.name] = b(pair.x)
         for method, pred in preds.items():
@@ -143,6 +150,28 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     if out_dir is not None:
         write_outputs(result, Path(out_dir))
     return result
+
+
+def floors_for(model: str | Path, pairs: list[LoadedPair]) -> tuple[Bundle | None, dict[str, str]]:
+    """``(the floor bundle, {source: note})``: the sources of ``pairs`` whose files come from
+    another sensor than ``model``'s training pairs, which ``predict`` gives to the floor the
+    bundle holds (judged on each source's first input file, as its reading line is)."""
+    from bandbridge.data.reader import raster_info
+    from bandbridge.inference.core.route import floor_instead
+    from bandbridge.spec import resolve_model_folder
+    try:
+        folder = resolve_model_folder(model)
+    except BandbridgeError:  # a checkpoint: no bundle folder, no floor
+        return None, {}
+    notes, sub = {}, None
+    for name, p in reversed({p.source.name: p for p in reversed(pairs)}.items()):
+        try:
+            dtype = raster_info(p.item.input_path).dtype
+        except (BandbridgeError, OSError):  # a band folder or cube: no one stored type
+            continue
+        if (served := floor_instead(folder, dtype)) is not None:
+            sub, notes[name] = served
+    return (load_model(sub) if sub is not None else None), notes
 
 
 @torch.inference_mode()

@@ -206,7 +206,10 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     keep = kept_label(sel)
     summary = card_summary(sel, user_pairs, keep, note, str(folder.name), groups)
     if keep == "zero-shot" and copy_zero_shot:
-        shutil.copytree(folder, dest)
+        # without the floor files of another sensor would get: the model is kept for what it
+        # scored on the user's own pairs, whatever their stored depth
+        from bandbridge.spec import FLOOR_DIR
+        shutil.copytree(folder, dest, ignore=lambda d, names: [FLOOR_DIR] if Path(d) == Path(folder) else [])
         summary["name"] = name_by_content(dest, name)
         return summary, sel
     lin = sel.fitted if sel.chosen == "linear" else None

@@ -14,9 +14,9 @@ from bandbridge.data.found_groups import group_counts
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.check_sample import make_check_sample
 from bandbridge.fileio import atomic_write_bytes
-from bandbridge.spec import BUNDLE_META, read_meta
+from bandbridge.spec import BUNDLE_META, FLOOR_DIR, read_meta
 from bandbridge.workflows import groups, learner_best
-from bandbridge.workflows.trust import add_confidence, floor_and_guard, write_floor
+from bandbridge.workflows.trust import add_confidence, floor_and_guard, give_floor
 
 
 def finish_run(run, trainer, fit_seconds: float) -> None:
@@ -49,9 +49,11 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
     if best_dir.exists() and falls_back(run):  # images unlike every training source get the floor
         floor, guard = floor_and_guard(dm.pairs["train"], dm.pairs.get("val", []),
                                        ((run.baseline or {}).get("anchor") or {}).get("floor"))
-        write_floor(best_dir, floor, guard)
+        give_floor(best_dir, floor, guard, dm.pairs.get("val", []))
         print(f"fallback: images unlike every training source get the zero-shot floor (the "
-              f"{floor['kind']} linear map of {len(floor['sources'])} source(s))", flush=True)
+              f"{floor['kind']} linear map of {len(floor['sources'])} source(s)), and files of "
+              "another sensor (a radiometric depth no training file had) get it wholly "
+              f"(model/best/{FLOOR_DIR})", flush=True)
     if best_dir.exists():  # the precision gate's sample: one real validation tile
         best = None  # read once, for the check sample and the error model
         try:
@@ -69,6 +71,9 @@ def falls_back(run) -> bool:
     cfg = run.cfg
     return (not run.cyclegan and cfg.task.kind == "translation" and cfg.task.scale == 1
             and cfg.model.generator.guard is not False and bool(run.dm.pairs.get("train")))
+
+
+HELD_OUT = "held_out.json"  # the network held out source by source (workflows/held_out.py)
 
 
 def best_info(run_dir: Path) -> dict:
@@ -92,6 +97,9 @@ def summary_line(run_dir: Path) -> str:
         "start = the linear baseline fitted on the training split" \
         if s.get("starts_as_linear_baseline") else "start = the untrained network"
     which = "the start itself" if best.get("epoch") == -1 else f"epoch {best.get('epoch')}"
+    held = Path(run_dir) / HELD_OUT
+    if held.exists() and json.loads(held.read_text()).get("kept") == "floor":
+        which = "the zero-shot floor: the network broke the held-out rule (held_out.json)"
     monitor, _, mode = (s.get("monitor") or "").partition(" (")
     chose = (f", the {'highest' if mode.startswith('max') else 'lowest'} {monitor}"
              if monitor else "")  # why best's l1 can trail the last epoch's: another metric chose

@@ -26,7 +26,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.progress import Progress, steps
 
 HEADLINE = ("mae", "rmse", "psnr", "ndvi_mae")
-_ALL_TEST = {"train": [], "val": [], "test": [], "val_fraction": 0.0, "test_fraction": 0.0,
+ALL_TEST = {"train": [], "val": [], "test": [], "val_fraction": 0.0, "test_fraction": 0.0,
              "group": None, "groups_file": None, "file": None, "default": "test"}
 
 
@@ -88,7 +88,7 @@ def train_source(name: str) -> dict:
 
 
 def held_out_source(name: str) -> dict:
-    return {"recipe": name, "split": dict(_ALL_TEST)}
+    return {"recipe": name, "split": dict(ALL_TEST)}
 
 
 def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str | None = None,

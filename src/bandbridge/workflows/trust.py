@@ -59,6 +59,49 @@ def write_floor(folder: str | Path, floor: dict | None, guard: dict | None = Non
     edit_meta(folder, edit)
 
 
+def give_floor(folder: str | Path, floor: dict, guard: dict, val: list, bundle=None) -> None:
+    """Give the bundle in ``folder`` its fallback (:func:`write_floor`) and its floor as a bundle
+    of its own in ``folder/floor`` (:func:`save_floor_bundle`): images unlike every training
+    source fall back to the floor inside the model; files of another sensor are given to the
+    floor wholly (inference/core/route.floor_instead)."""
+    import shutil
+    import tempfile
+    from bandbridge.spec import FLOOR_DIR
+    write_floor(folder, floor, guard)
+    b = load_model(folder) if bundle is None else bundle
+    dest = Path(folder) / FLOOR_DIR
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".floor-") as tmp:
+        save_floor_bundle(Path(tmp) / FLOOR_DIR, floor, b, val)
+        if dest.exists():  # this tool's own floor, replaced whole
+            shutil.rmtree(dest)
+        (Path(tmp) / FLOOR_DIR).rename(dest)
+
+
+def save_floor_bundle(dest: str | Path, floor: dict, b, val: list) -> Path:
+    """Write the floor ``floor`` (``{"kind", "linear": (Ci + 1, Ct), …}``) of bundle ``b`` as a
+    bundle of its own into ``dest``: a ``linear`` learner (float32: a few numbers) on ``b``'s
+    config, with ``b``'s record of its training inputs, and the check sample and expected-error
+    model measured on the floor over ``val`` (none without validation images)."""
+    import numpy as np
+    from bandbridge.bundle import save_bundle
+    from bandbridge.learners.linear import Linear
+    from bandbridge.workflows.learner_best import learner_config
+    lin = Linear()
+    lin.coef_ = np.array(floor["linear"], dtype=np.float64)
+    keep = {k: b.info[k] for k in ("bundled_from", "baseline", "inputs_seen") if k in b.info}
+    save_bundle(dest, lin.module(b.in_channels, b.out_channels),
+                learner_config(b.config, lin.generator()), b.in_channels, b.out_channels,
+                epoch=-1, floor=floor, **keep)
+    if val and b.config.task.kind == "translation":
+        from bandbridge.evaluation.check_sample import make_check_sample
+        add_confidence(dest, val)
+        try:
+            make_check_sample(dest, pairs=val)
+        except BandbridgeError:  # no validation tile large enough: prediction trusts fp32 only
+            pass
+    return Path(dest)
+
+
 def write_guard(folder: str | Path, guard: dict | bool) -> None:
     """Set (a dict), or switch off (False), the guard in ``folder``'s model.yaml."""
     edit_meta(folder, lambda meta: meta["config"]["model"]["generator"]["args"].update(guard=guard))

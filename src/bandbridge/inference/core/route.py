@@ -3,7 +3,9 @@ kind of RGB a user holds — 8-bit aerial imagery (NAIP, true-colour products), 
 (8-bit without a georeference: a phone or camera JPEG) or reflectance (Sentinel-2 L1C/L2A,
 Landsat) — from what :func:`~bandbridge.inference.core.look.look_at` saw and whether the file
 is georeferenced; for reflectance, the floor of the processing level the file's name states
-(``spec.LEVEL_FLOORS``)."""
+(``spec.LEVEL_FLOORS``). Any model whose bundle holds its zero-shot floor (``spec.FLOOR_DIR``)
+gives a file of another sensor — a radiometric depth none of its training pairs had — to that
+floor wholly (:func:`floor_instead`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.bands import FAMILY, LEVEL_NAMES, level_in_name
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.look import Look, look_at
-from bandbridge.spec import LEVEL_FLOORS, ZOO_ROUTES, resolve_model_folder, zoo_models
+from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, LEVEL_FLOORS, ZOO_ROUTES, read_spec,
+                             resolve_model_folder, zoo_models)
 
 PHOTO = "photo"  # 8-bit values in a file without a CRS
 
@@ -32,7 +35,36 @@ def is_routed(model: str) -> bool:
 def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
                 look: Look | None = None) -> tuple[Path, str | None]:
     """``(model folder, note)``: a routed name picks its model for ``src`` by the family of its
-    values (or of ``--scaling``); any other model resolves as usual (no note)."""
+    values (or of ``--scaling``); any other model resolves as usual (no note). Either gives a
+    file of another sensor to its floor (:func:`floor_instead`)."""
+    folder, note = _routed(model, src, ov, look)
+    if (folder / FLOOR_DIR / BUNDLE_META).exists():  # only then is the file's type asked
+        look = look or look_at(src, ov.band_names)
+        if (sub := floor_instead(folder, look.dtype)) is not None:
+            return sub[0], "; ".join(n for n in (note, sub[1]) if n)
+    return folder, note
+
+
+def floor_instead(folder: str | Path, dtype: str) -> tuple[Path, str] | None:
+    """``(the floor's folder, note)`` where ``folder``'s bundle holds its zero-shot floor
+    (``FLOOR_DIR``) and a file stored as ``dtype`` comes from another sensor than its training
+    pairs (``data/seen.another_sensor``); else None. The floor is what was chosen to carry to
+    sources the model never saw; the model's own output is kept for its own kind of file."""
+    from bandbridge.data.seen import another_sensor
+    sub = Path(folder) / FLOOR_DIR
+    if not (sub / BUNDLE_META).exists():
+        return None
+    spec = read_spec(folder)
+    why = another_sensor(spec.seen, dtype, spec.name)
+    if why is None:
+        return None
+    kind = (spec.config.model.generator.floor or {}).get("kind", "linear")
+    return sub, (f"{spec.name} → its zero-shot floor, the {kind} linear map ({why}; the floor is "
+                 "chosen for sources the model never saw)")
+
+
+def _routed(model: str, src: str | Path, ov: Overrides, look: Look | None) -> tuple[Path, str | None]:
+    """:func:`route_model` before the floor: the model a routed name picks, or the one named."""
     if not is_routed(model):
         return resolve_model_folder(model), None
     look = look or look_at(src, ov.band_names)

@@ -1,0 +1,127 @@
+"""Issue 49's rule for the network a ``train`` run keeps: with two or more training sources,
+``model/best`` keeps a network only if, trained without each source in turn and scored on every
+image of it, no held-out source scores more than :data:`WITHIN` worse than the zero-shot floor
+chosen on the other sources (``evaluate``'s ``floor``); otherwise ``model/best`` becomes the
+run's floor (the bundle ``finish.py`` wrote into ``model/best/floor``) and the network moves to
+``model/network``. The learner under the network passed its own test already (``learner_anchor``,
+one refit per source); this one trains the network once more per source, with the run's config.
+Each fold run lives in ``held_out/``; ``held_out.json`` keeps every fold and the decision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bandbridge.config import Config, build_config
+from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import atomic_write_bytes, safe_name
+from bandbridge.spec import BUNDLE_META, FLOOR_DIR, read_meta
+from bandbridge.workflows.finish import HELD_OUT as RECORD
+
+WITHIN = 0.01  # a held-out source may score this much worse than the floor
+
+
+def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
+          init_from: str | None = None) -> Path:
+    """``runner.train``, then the rule on the network it kept (:func:`hold_out_network`)."""
+    from bandbridge.workflows import runner
+    run_dir = runner.train(cfg, runs_root, resume=resume, init_from=init_from)
+    hold_out_network(run_dir, cfg)
+    return run_dir
+
+
+def has_network(best: Path) -> bool:
+    """Whether the bundle in ``best`` is (or holds) a network, not a per-pixel learner alone."""
+    from bandbridge.generators import LEARNERS
+    return (best / BUNDLE_META).exists() and \
+        read_meta(best / BUNDLE_META)["config"]["model"]["generator"]["name"] not in LEARNERS
+
+
+def applies(cfg: Config, best: Path) -> str | None:
+    """Why the rule does not run on this run (None: it runs)."""
+    if len(cfg.data.sources) < 2:
+        return "one training source: nothing to hold out"
+    if cfg.task.kind != "translation" or cfg.task.scale != 1 or cfg.model.kind == "cyclegan":
+        return "the rule is for paired translation"
+    if not has_network(best):
+        return "model/best is a per-pixel learner, held out source by source already"
+    if not (best / FLOOR_DIR / BUNDLE_META).exists():
+        return "model/best holds no floor to fall back to"
+    if not cfg.train.network_held_out:
+        return "train.network_held_out is false: the network was not held out source by source"
+    return None
+
+
+def fold_config(cfg: Config, i: int) -> Config:
+    """``cfg`` without its ``i``-th source (each other source keeps its own split), the rule off."""
+    d = cfg.model_dump(mode="json")
+    name = d["data"]["sources"][i]["name"]
+    d["name"] = f"{d['name']}-without-{safe_name(name, 'source')}"
+    d["data"]["sources"] = [s for j, s in enumerate(d["data"]["sources"]) if j != i]
+    d["train"]["network_held_out"] = False
+    return build_config(d)
+
+
+def held_out(cfg: Config, i: int) -> dict:
+    """The ``i``-th source as a held-out source: every image of it is scored."""
+    from bandbridge.workflows.loso import ALL_TEST
+    return {**cfg.model_dump(mode="json")["data"]["sources"][i], "split": dict(ALL_TEST)}
+
+
+def hold_out_network(run_dir: Path, cfg: Config) -> dict | None:
+    """Train ``cfg`` once without each source, score each fold's ``model/best`` on its held-out
+    source beside the floor chosen on the others, and keep ``run_dir``'s network only when no
+    source is more than ``WITHIN`` worse than that floor (else ``model/best`` is the floor).
+    Prints a line per fold and the decision; returns the record (None: the rule did not run)."""
+    from bandbridge.evaluation.evaluate import evaluate
+    from bandbridge.workflows import runner
+    if os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) != "0":
+        return None  # a DDP worker: rank 0 holds out
+    best = Path(run_dir) / "model" / "best"
+    why = applies(cfg, best)
+    if why is not None:
+        if has_network(best) and len(cfg.data.sources) > 1:
+            print(f"network held out: no ({why})", flush=True)
+        return None
+    names = [s.name for s in cfg.data.sources]
+    print(f"network held out: {len(names)} more runs, each without one source ({', '.join(names)}), "
+          "each scored on the source it did not see (train.network_held_out=false skips this)", flush=True)
+    folds = []
+    for i, name in enumerate(names):
+        fold = fold_config(cfg, i)
+        fold_dir = Path(run_dir) / "held_out" / safe_name(name, "source")
+        os.environ.pop(runner.RUN_DIR_ENV, None)  # the fold is a run of its own, not this one's worker
+        fold_run = runner.train(fold, run_dir=fold_dir, announce=False)
+        res = evaluate(fold_run, split="test", recipes=[held_out(cfg, i)], out_dir=fold_dir / "scores")
+        m = res.summary["methods"]
+        row = {"source": name, "images": res.summary["protocol"]["images"], "model": m["model"]["mae"],
+               "floor": m["floor"]["mae"], "linear": m["linear"]["mae"], "run": str(fold_dir)}
+        row["vs_floor"] = row["model"] / row["floor"] - 1
+        folds.append(row)
+        print(f"network held out: without {name}, on {name}: model {row['model']:.4g}, floor "
+              f"{row['floor']:.4g} ({row['vs_floor']:+.1%})", flush=True)
+    broke = [r["source"] for r in folds if r["vs_floor"] > WITHIN]
+    record = {"rule": f"the network is kept only when, trained without each source, no held-out "
+                      f"source scores more than {WITHIN:.0%} worse than the floor chosen on the others",
+              "folds": folds, "broke": broke, "kept": "network" if not broke else "floor"}
+    if broke:
+        _floor_as_best(best)
+        worst = max(folds, key=lambda r: r["vs_floor"])
+        print(f"network held out: broke on {', '.join(broke)} (worst {worst['source']} "
+              f"{worst['vs_floor']:+.1%} against the floor): model/best is the floor; the network "
+              "is kept in model/network", flush=True)
+    else:
+        print("network held out: kept (no held-out source more than 1 % worse than the floor)", flush=True)
+    atomic_write_bytes(Path(run_dir) / RECORD, json.dumps(record, indent=1).encode())
+    return record
+
+
+def _floor_as_best(best: Path) -> None:
+    """``model/best`` ← its floor; the network bundle → ``model/network`` (without the floor)."""
+    network = best.parent / "network"
+    if network.exists():
+        raise BandbridgeError(f"{network} exists: the run was held out before; nothing changed")
+    best.rename(network)
+    (network / FLOOR_DIR).rename(best)

@@ -1,0 +1,110 @@
+"""Issue 49's rule for the network a run keeps: with two or more sources, trained without each
+source and scored on it, the network stays only where no held-out source scores more than 1 %
+worse than the floor; otherwise model/best is the run's floor (workflows/held_out.py)."""
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from bandbridge.config import load_config
+from conftest import SAMPLE, TINY
+
+REGIONS = "{train: [0, 0.6], val: [0.6, 0.8], test: [0.8, 1]}"
+TWO = f"""
+data:
+  sources:
+    - {{recipe: naip_opengeos, name: early, files: ["nir_naip_opengeos/*2009*.tif", "nir_naip_opengeos/*2012*.tif"], split: {{regions: {REGIONS}}}}}
+    - {{recipe: naip_opengeos, name: late, files: ["nir_naip_opengeos/*2018*.tif", "nir_naip_opengeos/*2020*.tif"], split: {{regions: {REGIONS}}}}}
+"""
+
+
+def _two_source_config(tmp_path, *more):
+    (tmp_path / "two.yaml").write_text(TWO)
+    return load_config("rgb2nir-wgangp-cpu", str(tmp_path / "two.yaml"),
+                       [*TINY, "train.max_epochs=1", *more], str(SAMPLE))
+
+
+def _fake_run(trained_run, tmp_path):
+    """A run folder whose model/best is the trained network with its floor (a copy)."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run / "model" / "best", run / "model" / "best")
+    return run
+
+
+@pytest.mark.parametrize("late_vs_floor, kept", [(0.005, "network"), (0.02, "floor")])
+def test_the_network_stays_only_where_no_held_out_source_is_over_one_percent_worse(
+        monkeypatch, trained_run, tmp_path, capsys, late_vs_floor, kept):
+    from bandbridge.evaluation import evaluate as ev
+    from bandbridge.workflows import held_out, runner
+    cfg = _two_source_config(tmp_path)
+    run = _fake_run(trained_run, tmp_path)
+    trained, scored = [], []
+    monkeypatch.setattr(runner, "train", lambda c, run_dir, announce: trained.append(c) or run_dir)
+
+    def fake_evaluate(model, split, recipes, out_dir):
+        scored.append(recipes[0])
+        ratio = 1 + (late_vs_floor if recipes[0]["name"] == "late" else -0.1)
+        methods = {"model": {"mae": 10.0 * ratio}, "floor": {"mae": 10.0}, "linear": {"mae": 11.0}}
+        return SimpleNamespace(summary={"methods": methods, "protocol": {"images": 2}})
+    monkeypatch.setattr(ev, "evaluate", fake_evaluate)
+    record = held_out.hold_out_network(run, cfg)
+    # one run per source, each without it and with the rule off; each scored on every image of it
+    assert [[s.name for s in c.data.sources] for c in trained] == [["late"], ["early"]]
+    assert not any(c.train.network_held_out for c in trained)
+    assert [r["name"] for r in scored] == ["early", "late"]
+    assert all(r["split"]["default"] == "test" and r["split"]["val_fraction"] == 0 for r in scored)
+    assert record["kept"] == kept and json.loads((run / "held_out.json").read_text()) == record
+    assert [round(r["vs_floor"], 4) for r in record["folds"]] == [-0.1, late_vs_floor]
+    best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
+    out = capsys.readouterr().out
+    if kept == "floor":
+        assert record["broke"] == ["late"]
+        assert "broke on late (worst late +2.0% against the floor): model/best is the floor" in out
+        assert best["config"]["model"]["generator"]["args"]["kind"] == "linear"
+        assert (run / "model" / "network" / "generator.safetensors").exists()
+        assert not (run / "model" / "network" / "floor").exists()
+    else:
+        assert record["broke"] == [] and "network held out: kept" in out
+        assert best["config"]["model"]["generator"]["name"] == "unet"
+        assert not (run / "model" / "network").exists()
+
+
+def test_the_rule_says_why_it_does_not_run(trained_run, tmp_path, capsys):
+    from bandbridge.workflows import held_out
+    run = _fake_run(trained_run, tmp_path)
+    one = load_config("rgb2nir-wgangp-cpu", None, TINY, str(SAMPLE))
+    assert held_out.hold_out_network(run, one) is None  # one source: nothing to hold out, quietly
+    assert capsys.readouterr().out == ""
+    off = _two_source_config(tmp_path, "train.network_held_out=false")
+    assert held_out.hold_out_network(run, off) is None
+    assert "network held out: no (train.network_held_out is false" in capsys.readouterr().out
+    shutil.rmtree(run / "model" / "best" / "floor")
+    assert held_out.applies(_two_source_config(tmp_path), run / "model" / "best") == \
+        "model/best holds no floor to fall back to"
+
+
+def test_a_two_source_run_holds_its_network_out_and_keeps_what_the_rule_says(run_cli, tmp_path):
+    (tmp_path / "two.yaml").write_text(TWO)
+    sets = [a for s in [*TINY, "train.max_epochs=1", "data.max_eval_tiles=6"] for a in ("--set", s)]
+    code, out, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--config",
+                             str(tmp_path / "two.yaml"), "--data", str(SAMPLE),
+                             "--runs", str(tmp_path / "runs"), *sets)
+    assert code == 0, err
+    run = next((tmp_path / "runs").glob("*/*"))
+    assert "network held out: 2 more runs, each without one source (early, late)" in out
+    record = json.loads((run / "held_out.json").read_text())
+    assert [r["source"] for r in record["folds"]] == ["early", "late"]
+    for r in record["folds"]:
+        assert r["images"] == 2 and r["model"] > 0 and r["floor"] > 0
+        assert f"network held out: without {r['source']}, on {r['source']}: model" in out
+        assert (run / "held_out" / r["source"] / "model" / "best" / "model.yaml").exists()
+    broke = [r["source"] for r in record["folds"] if r["model"] > 1.01 * r["floor"]]
+    assert record["broke"] == broke and record["kept"] == ("floor" if broke else "network")
+    best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
+    is_floor = best["config"]["model"]["generator"]["args"].get("kind") == "linear"
+    assert is_floor == bool(broke)
+    if broke:
+        assert "model/best = the zero-shot floor: the network broke the held-out rule" in out
