@@ -149,7 +149,9 @@ def card_section(d: dict, floor: dict) -> str:
     lines.append(f"The rule: {d['rule']}.")
     if not d["folds"]:
         lines.append("This model trained on one source: there is no source to hold out, so no "
-                     "leave-one-source-out evidence; it ships with the per-image fallback to the floor.")
+                     "leave-one-source-out evidence; it ships with the per-image fallback to the floor, "
+                     "and the floor (`floor/` in this bundle) for files of another sensor: a stored "
+                     "depth none of its training files had.")
     else:
         verdict = ("**It passed: the model ships**, with the per-image fallback to the floor on images "
                    "unlike every training source, and the floor (`floor/` in this bundle) for files of "

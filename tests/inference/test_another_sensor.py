@@ -79,3 +79,23 @@ def test_evaluate_scores_a_source_of_another_sensor_with_the_floor(trained_run, 
     assert floors_for(trained_run, pairs[1:]) == (None, {})
     # a checkpoint has no bundle folder: nothing is switched
     assert floors_for(tmp_path / "last.ckpt", pairs) == (None, {})
+
+
+def test_the_bundled_naip_model_gives_deeper_files_to_the_floor_it_ships():
+    from bandbridge.inference.core.route import floor_instead, route_model
+    from bandbridge.spec import read_spec, resolve_model_folder, zoo_models
+    naip = zoo_models()["rgb2nir-naip"]
+    floor = resolve_model_folder("rgb2nir-naip/floor")  # what a user names to run it on any file
+    assert floor == naip / "floor" and read_spec(floor).name == "rgb2nir-naip-floor"
+    assert read_spec(floor).config.model.generator.args["kind"] == "linear"
+    # the very map the student's per-image fallback leans on
+    assert read_spec(floor).config.model_dump()["model"]["generator"]["name"] == "learner"
+    assert yaml.safe_load((floor / "model.yaml").read_text())["floor"]["linear"] == \
+        read_spec(naip).config.model.generator.floor["linear"]
+    sub, note = floor_instead(naip, "uint16")
+    assert sub == floor and note.startswith("rgb2nir-naip → its zero-shot floor, the minimax linear map")
+    assert floor_instead(naip, "uint8") is None
+    assert route_model("rgb2nir-naip", NAIP)[0] == naip  # its own depth: the student
+    # the photo model ships its floor too; the Sentinel-2 floor is a floor already: nothing inside
+    assert floor_instead(zoo_models()["rgb2nir-photo"], "uint16") is not None
+    assert floor_instead(zoo_models()["rgb2nir-s2"], "uint8") is None
