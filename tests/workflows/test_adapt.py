@@ -34,6 +34,8 @@ def test_adapt_one_image_keeps_a_simple_learner_and_writes_a_bundle_predict_take
                                 "--minutes", "0.5")
     assert code == 0, err
     assert {"MODEL_CARD.md", "generator.safetensors", "model.yaml"} <= {p.name for p in out.iterdir()}
+    # chosen on the user's own pairs: no floor inside for files of another sensor, even in a copy
+    assert not (out / "floor").exists()
     # progress on stderr (a pipe here: plain lines), the fits counted as they run (issue 48)
     assert "the model as it was, on 1 pair(s): 0/1" in err and "fitting 2 candidates on " in err, err
     assert "refitting " in err and "done in" in err, err
