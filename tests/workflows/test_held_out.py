@@ -60,7 +60,11 @@ def test_the_network_stays_only_where_no_held_out_source_is_over_one_percent_wor
     assert [round(r["vs_floor"], 4) for r in record["folds"]] == [-0.1, late_vs_floor]
     best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
     out = capsys.readouterr().out
+    card = (run / "model" / "best" / "MODEL_CARD.md").read_text()
+    assert "## The network held out source by source" in card and "| late | 2 |" in card
+    assert f"| {100 * late_vs_floor:+.1f}% |" in card
     if kept == "floor":
+        assert "the network broke the rule on late" in card
         assert record["broke"] == ["late"]
         assert "broke on late (worst late +2.0% against the floor): model/best is the floor" in out
         assert best["config"]["model"]["generator"]["args"]["kind"] == "linear"

@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 from bandbridge.config import Config, build_config
-from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, safe_name
 from bandbridge.spec import BUNDLE_META, FLOOR_DIR, read_meta
 from bandbridge.workflows.finish import HELD_OUT as RECORD
@@ -108,6 +107,8 @@ def hold_out_network(run_dir: Path, cfg: Config) -> dict | None:
               "folds": folds, "broke": broke, "kept": "network" if not broke else "floor"}
     if broke:
         _floor_as_best(best)
+    _card(best, record)
+    if broke:
         worst = max(folds, key=lambda r: r["vs_floor"])
         print(f"network held out: broke on {', '.join(broke)} (worst {worst['source']} "
               f"{worst['vs_floor']:+.1%} against the floor): model/best is the floor; the network "
@@ -119,9 +120,30 @@ def hold_out_network(run_dir: Path, cfg: Config) -> dict | None:
 
 
 def _floor_as_best(best: Path) -> None:
-    """``model/best`` ← its floor; the network bundle → ``model/network`` (without the floor)."""
+    """``model/best`` ← its floor; the network bundle → ``model/network`` (without the floor).
+    A ``model/network`` already there is this run's own network, put back into ``model/best``
+    by a resumed run (``learner_best``): it is replaced by the same network."""
+    import shutil
     network = best.parent / "network"
     if network.exists():
-        raise BandbridgeError(f"{network} exists: the run was held out before; nothing changed")
+        shutil.rmtree(network)
     best.rename(network)
     (network / FLOOR_DIR).rename(best)
+
+
+def _card(best: Path, record: dict) -> None:
+    """``model/best``'s card gains (or replaces) its section on the rule: every fold, what stayed
+    and which sources broke it."""
+    head = "## The network held out source by source"
+    kept = ("**the network**: no held-out source scored more than 1 % worse than the floor"
+            if record["kept"] == "network" else
+            f"**the zero-shot floor**: the network broke the rule on {', '.join(record['broke'])} "
+            "(it is in `model/network`)")
+    lines = [head, "", f"Rule: {record['rule']}. Kept: {kept}.", "",
+             "| held out | images | the network trained without it | floor | plain linear | network vs the floor |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['source']} | {r['images']} | {r['model']:.4g} | {r['floor']:.4g} | {r['linear']:.4g} "
+              f"| {r['vs_floor']:+.1%} |" for r in record["folds"]]
+    card = best / "MODEL_CARD.md"
+    text = card.read_text().split(head)[0].rstrip("\n") if card.exists() else "# model/best"
+    atomic_write_bytes(card, (text + "\n\n" + "\n".join(lines) + "\n").encode())
