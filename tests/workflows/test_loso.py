@@ -130,8 +130,11 @@ def test_rgb2nir_routes_by_input_and_says_so(tmp_path):
         d.write(np.full((3, 32, 32), 900, "uint16"))
     folder, note = route_model("rgb2nir", f)
     assert folder.name == "rgb2nir-s2" and "reflectance" in note
-    folder, note = route_model("rgb2nir-naip", f)  # a model named directly is not routed
-    assert folder.name == "rgb2nir-naip" and note is None
+    # a model named directly is not routed to another model; a file of another sensor (uint16
+    # where its pairs were uint8) gets its own floor, and the note says so
+    folder, note = route_model("rgb2nir-naip", f)
+    assert folder.parent.name == "rgb2nir-naip" and folder.name == "floor"
+    assert note.startswith("rgb2nir-naip → its zero-shot floor") and "rgb2nir →" not in note
     from PIL import Image
     photo = tmp_path / "phone.jpg"  # 8-bit values, no georeference: an ordinary photo
     Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(photo)
