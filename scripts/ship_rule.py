@@ -96,7 +96,7 @@ def decide(name: str) -> dict:
     why = ("no held-out source scored more than 1 % worse than the floor" if rows else
            "one training source: nothing to hold out, the model ships with the fallback")
     if broke:
-        (mf, mr) = worst(rows, "model")
+        mf, mr = worst(rows, "model")
         why = (f"broke on {', '.join(broke)}; against the better of the floor and the linear map the "
                f"model's worst fold is {mf} {mr - 1:+.1%}: the floor ships")
     for r in rows:

@@ -301,12 +301,12 @@ def resolve_model_folder(model: str | Path) -> Path:
     """Bundled model name → its folder (``NAME/floor``: its zero-shot floor); run folder → its
     model/best (or last); bundle or export folder → itself."""
     p = Path(model)
-    if not p.exists() and str(model) in zoo_models():
-        return zoo_models()[str(model)]
-    name, _, part = str(model).partition("/")
-    if not p.exists() and part == FLOOR_DIR and name in zoo_models() \
-            and (zoo_models()[name] / FLOOR_DIR / BUNDLE_META).exists():
-        return zoo_models()[name] / FLOOR_DIR
+    if not p.exists():  # a bundled name: the zoo folder is listed once
+        zoo, (name, _, part) = zoo_models(), str(model).partition("/")
+        if str(model) in zoo:
+            return zoo[str(model)]
+        if part == FLOOR_DIR and name in zoo and (zoo[name] / FLOOR_DIR / BUNDLE_META).exists():
+            return zoo[name] / FLOOR_DIR
     for sub in ("model/best", "model/last", ""):
         q = p / sub if sub else p
         if (q / BUNDLE_META).exists():

@@ -157,6 +157,7 @@ def floors_for(model: str | Path, pairs: list[LoadedPair]) -> tuple[Bundle | Non
     another sensor than ``model``'s training pairs, which ``predict`` gives to the floor the
     bundle holds (judged on each source's first input file, as its reading line is)."""
     from bandbridge.data.reader import raster_info
+    from bandbridge.inference.core.interpret import source_firsts
     from bandbridge.inference.core.route import floor_instead
     from bandbridge.spec import resolve_model_folder
     try:
@@ -164,13 +165,13 @@ def floors_for(model: str | Path, pairs: list[LoadedPair]) -> tuple[Bundle | Non
     except BandbridgeError:  # a checkpoint: no bundle folder, no floor
         return None, {}
     notes, sub = {}, None
-    for name, p in reversed({p.source.name: p for p in reversed(pairs)}.items()):
+    for p in source_firsts(pairs):
         try:
             dtype = raster_info(p.item.input_path).dtype
         except (BandbridgeError, OSError):  # a band folder or cube: no one stored type
             continue
         if (served := floor_instead(folder, dtype)) is not None:
-            sub, notes[name] = served
+            sub, notes[p.source.name] = served
     return (load_model(sub) if sub is not None else None), notes
 
 

@@ -46,18 +46,18 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
             print(learner_best.describe(record), flush=True)
     atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     best_dir = run_dir / "model" / "best"
+    best = None  # read once, for the floor, the check sample and the error model
     if best_dir.exists() and falls_back(run):  # images unlike every training source get the floor
         floor, guard = floor_and_guard(dm.pairs["train"], dm.pairs.get("val", []),
                                        ((run.baseline or {}).get("anchor") or {}).get("floor"))
-        give_floor(best_dir, floor, guard, dm.pairs.get("val", []))
+        best = give_floor(best_dir, floor, guard, dm.pairs.get("val", []))
         print(f"fallback: images unlike every training source get the zero-shot floor (the "
               f"{floor['kind']} linear map of {len(floor['sources'])} source(s)), and files of "
               "another sensor (a radiometric depth no training file had) get it wholly "
               f"(model/best/{FLOOR_DIR})", flush=True)
     if best_dir.exists():  # the precision gate's sample: one real validation tile
-        best = None  # read once, for the check sample and the error model
         try:
-            best = load_bundle(best_dir)
+            best = load_bundle(best_dir) if best is None else best
             make_check_sample(best_dir, pairs=None if run.cyclegan else dm.pairs.get("val", []), bundle=best)
         except BandbridgeError:  # no validation split: prediction then trusts fp32 only
             pass

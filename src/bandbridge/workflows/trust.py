@@ -59,22 +59,23 @@ def write_floor(folder: str | Path, floor: dict | None, guard: dict | None = Non
     edit_meta(folder, edit)
 
 
-def give_floor(folder: str | Path, floor: dict, guard: dict, val: list, bundle=None) -> None:
+def give_floor(folder: str | Path, floor: dict, guard: dict, val: list):
     """Give the bundle in ``folder`` its fallback (:func:`write_floor`) and its floor as a bundle
     of its own in ``folder/floor`` (:func:`save_floor_bundle`): images unlike every training
     source fall back to the floor inside the model; files of another sensor are given to the
-    floor wholly (inference/core/route.floor_instead)."""
+    floor wholly (inference/core/route.floor_instead). Returns the bundle, fallback included."""
     import shutil
     import tempfile
     from bandbridge.spec import FLOOR_DIR
     write_floor(folder, floor, guard)
-    b = load_model(folder) if bundle is None else bundle
+    b = load_model(folder)  # after the edit: the caller's check sample measures the fallback too
     dest = Path(folder) / FLOOR_DIR
     with tempfile.TemporaryDirectory(dir=folder, prefix=".floor-") as tmp:
         save_floor_bundle(Path(tmp) / FLOOR_DIR, floor, b, val)
         if dest.exists():  # this tool's own floor, replaced whole
             shutil.rmtree(dest)
         (Path(tmp) / FLOOR_DIR).rename(dest)
+    return b
 
 
 def save_floor_bundle(dest: str | Path, floor: dict, b, val: list) -> Path:

@@ -221,12 +221,17 @@ def check_declared(path: str | Path, sel, label: str, seen: dict | None = None,
             + "".join(f" — CHECK: {d}" for d in doubts))
 
 
+def source_firsts(pairs: list) -> list:
+    """The first pair of each source of ``pairs`` (``data/datasets.LoadedPair``), in the order
+    the sources first appear: what a source's reading is judged on."""
+    return list(reversed({p.source.name: p for p in reversed(pairs)}.values()))
+
+
 def reading_lines(pairs: list, seen: dict | None = None, model: str = "the model") -> list[str]:
     """:func:`check_declared`'s line for the first input file of each source of ``pairs``
     (``data/datasets.LoadedPair``), in the order the sources first appear."""
-    firsts = {p.source.name: p for p in reversed(pairs)}
-    return [check_declared(p.item.input_path, p.source.input, name, seen, model)
-            for name, p in reversed(firsts.items())]
+    return [check_declared(p.item.input_path, p.source.input, p.source.name, seen, model)
+            for p in source_firsts(pairs)]
 
 
 def contradicted(look: Look, declared: str) -> str | None:
