@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bandbridge.cli.app import err, out
+from bandbridge.cli.app import err, fail, out
 from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
 from bandbridge.cli.progress import bars
 
@@ -31,6 +31,10 @@ Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="predict o
 Retries = Annotated[int, typer.Option("--retries", help="with --workers/--scheduler: retries of a failed file")]
 Strips = Annotated[Optional[int], typer.Option("--strips", help="with --workers/--scheduler: strips per raster (default: enough for every worker)")]
 Summary = Annotated[Optional[str], typer.Option("--summary", help="with --workers/--scheduler: summary CSV (default: bandbridge-summary.csv beside the outputs)")]
+Reference = Annotated[Optional[str], typer.Option("--reference", help="a coarse or earlier raster (or band folder) of the band at the same place (Sentinel-2, Landsat, an older survey): the band is fitted to it self-supervised and written in its units")]
+ReferenceMask = Annotated[Optional[str], typer.Option("--reference-mask", help="with --reference: a Sentinel-2 SCL or Landsat QA_PIXEL raster on the reference's grid (default: one in the reference file or beside it)")]
+ReferenceDate = Annotated[Optional[str], typer.Option("--reference-date", help="with --reference: its acquisition date (YYYY-MM-DD), where its tags and name do not say it")]
+ReferenceBand = Annotated[Optional[str], typer.Option("--reference-band", help="with --reference: the role of the band to read (nir, rededge, swir…; default: the model's output's)")]
 Stac = Annotated[bool, typer.Option("--stac", help="write a STAC Item beside each output (<output>.json)")]
 
 
@@ -41,7 +45,8 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
             band_names: BandNames = None, scaling: Scaling = None, vmin: Vmin = None, vmax: Vmax = None,
             sensor: Sensor = None, threads: Threads = None, compile_: Compile = False, workers: Workers = None,
             scheduler: Scheduler = None, retries: Retries = 2, strips: Strips = None, summary: Summary = None,
-            stac: Stac = False) -> None:
+            stac: Stac = False, reference: Reference = None, reference_mask: ReferenceMask = None,
+            reference_date: ReferenceDate = None, reference_band: ReferenceBand = None) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.core.writer import parse_creation_options
@@ -49,10 +54,15 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
     opts = PredictOptions(tile=tile, overlap=overlap, batch_size=batch_size, dtype=dtype, append=append,
                           indices=tuple(k.strip() for k in index.split(",")) if index else (), cog=cog,
                           creation=parse_creation_options(creation), sensor=sensor, confidence=confidence)
+    from bandbridge.inference.jobs.reference import ReferenceOptions
+    if reference is None and (reference_mask or reference_date or reference_band):
+        fail("--reference-mask, --reference-date and --reference-band go with --reference; add --reference FILE")
+    ref = ReferenceOptions(source=reference, mask=reference_mask, date=reference_date,
+                           band=reference_band) if reference else None
     cluster = Cluster(workers=workers, scheduler=scheduler, retries=retries, strips=strips, summary=summary)
     done = run(inputs, model, output, opts, overrides(bands, band_names, scaling, vmin, vmax), overwrite=overwrite,
                backend=backend, precision=precision, threads=threads, compile=compile_, cluster=cluster, stac=stac,
-               say=lambda line: out.print(line, highlight=False), bar=lambda: bars(unit=None if cluster.used else "tiles"))
+               say=lambda line: out.print(line, highlight=False), bar=lambda: bars(unit=None if cluster.used else "tiles"), reference=ref)
     if not cluster.used:
         from bandbridge.machine import process_seconds
         mpix, wall = sum(r["mpix"] for r in done.rows), process_seconds()  # the process's, as `time` says

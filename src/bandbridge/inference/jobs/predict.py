@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
 from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.core.predictor import plan_file
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.interop.stac import check_items, write_item
 from bandbridge.inference.jobs.distributed import check_flags, log_path, run_distributed
 from bandbridge.inference.jobs.job import Job, grow_tiles, plan_predict, prepare_backends, run_predict
+from bandbridge.inference.jobs.reference import ReferenceOptions, check_reference_flags, plan_reference, run_reference
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
 Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
@@ -53,14 +55,19 @@ class Outcome:
 def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov: Overrides = Overrides(),
             *, overwrite: bool = False, backend: str = "auto", precision: str = "auto",
             threads: int | None = None, compile: bool = False, cluster: Cluster = Cluster(),
-            stac: bool = False, say: Callable[[str], None] = lambda line: None, bar: Bar = no_bar) -> Outcome:
+            stac: bool = False, say: Callable[[str], None] = lambda line: None, bar: Bar = no_bar,
+            reference: ReferenceOptions | None = None) -> Outcome:
     """Plan every input (nothing is written before all are checked; on a cluster a file that
-    cannot be predicted becomes a failed row instead), check the STAC Items, then predict."""
+    cannot be predicted becomes a failed row instead), check the STAC Items, then predict; with
+    ``reference``, each input's band is fitted to its coarse reference (``jobs/reference.py``)."""
     check_flags(cluster.workers, cluster.scheduler, cluster.retries, cluster.strips, cluster.summary,
                 opts.confidence)
+    if reference is not None:
+        check_reference_flags(opts, cluster.used, stac)
     failed: list[tuple[Path, str]] = []
     jobs, skipped = plan_predict(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
                                  failed if cluster.used else None)
+    plans = [plan_reference(job, reference, say) for job in jobs] if reference is not None else []
     if stac:  # every Item's path and geometry checked before the work
         check_items(jobs, overwrite)
     if skipped:
@@ -75,6 +82,8 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
         say(f"backend: {run.choice}")
     for line in grow_tiles(jobs, runs, threads):
         say(line)
+    if reference is not None:
+        return _with_reference(jobs, plans, runs, say, bar, t0)
     rows = []
     with bar() as add:
         for job, stats, run in run_predict(jobs, runs, lambda job, n: add(f"{job.src.name}, tiles", n)):
@@ -84,6 +93,20 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
                 + "".join(f"\n{p}" for p in stats.extra_outputs + items))
             for line in stats.notes:  # e.g. the never-worse guard faded the model toward its baseline
                 say(f"note: {job.src.name}: {line}")
+            rows.append({"file": str(job.src), "status": "ok", "seconds": stats.seconds,
+                         "mpix": stats.megapixels, "output": str(job.dst), "error": ""})
+    return Outcome(rows, time.perf_counter() - t0)
+
+
+def _with_reference(jobs: list[Job], plans: list, runs: dict, say: Callable[[str], None], bar: Bar,
+                    t0: float) -> Outcome:
+    rows = []
+    with bar() as add:
+        for job, plan in zip(jobs, plans):
+            say(plan.line(job.src))
+            stats = run_reference(job, runs[job.spec.folder], plan, say, add(f"{job.src.name}, zero-shot tiles", plan_file(job.spec, job.src, job.opts)[2].n_tiles))
+            say(f"{job.dst}  {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s"
+                + "".join(f"\n{p}" for p in stats.extra_outputs))
             rows.append({"file": str(job.src), "status": "ok", "seconds": stats.seconds,
                          "mpix": stats.megapixels, "output": str(job.dst), "error": ""})
     return Outcome(rows, time.perf_counter() - t0)

@@ -1,0 +1,313 @@
+"""A coarse or earlier reference of the band at the same place, read on its own pixel grid over
+the input's footprint: a Sentinel-2 or Landsat scene for an aerial image, a 20 m band for a 10 m
+one, an older survey.
+
+What comes back (:class:`Reference`) is the band in the reference's **stored units** (the file's
+scale and offset kept to be written back), its valid cells (nodata, non-finite values, and clouds
+and shadows where the product ships a Sentinel-2 ``SCL`` or a Landsat ``QA_PIXEL`` layer, inside
+the file or beside it), its grid (CRS, transform, shape) and ``k``, how many input pixels one
+reference pixel spans along a side. Files without a coordinate system on both sides are taken to
+cover the same extent (a pair of plain images). The grid operations between the two grids are
+here too: area averaging onto the coarse grid (:func:`average_onto`), interpolation back onto the
+fine one (:func:`upsample_onto`) and the residual shift between them (:func:`estimate_shift`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+
+from bandbridge.bands import band_role, canonical_band_name
+from bandbridge.errors import BandbridgeError
+
+MIN_K, MAX_K = 2.0, 64.0  # input pixels per reference pixel: below 2 there is no coarse scale to
+# fit at (a reference as fine as the input is a pair: use adapt); above 64 one reference pixel
+# averages over 4096 input pixels and says almost nothing about them
+MIN_CELLS = 400  # valid reference cells over the input: the degraded-scale fit needs 20 × 20
+LOW_OVERLAP = 0.5  # of the input's footprint covered by valid reference cells: warned below
+CLEAR_SCL = (4, 5, 6, 11)  # Sentinel-2 scene classes that are clear: vegetation, bare, water, snow
+QA_CLOUD_BITS = (1, 2, 3, 4)  # Landsat C2 QA_PIXEL: dilated cloud, cirrus, cloud, cloud shadow
+QA_FILL_BIT = 0
+_MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
+_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A pixel grid: ``crs`` (None: plain pixel coordinates), ``transform`` (pixel → world),
+    ``height`` × ``width``."""
+
+    crs: object | None
+    transform: Affine
+    height: int
+    width: int
+
+    def coarser(self, k: float) -> "Grid":
+        """The same origin with pixels ``k`` times larger along a side (the shape rounded up)."""
+        return Grid(self.crs, self.transform * Affine.scale(k), int(np.ceil(self.height / k)),
+                    int(np.ceil(self.width / k)))
+
+    def shifted(self, dy: float, dx: float) -> "Grid":
+        """The grid moved by ``(dy, dx)`` of its own pixels (what a misregistration looks like)."""
+        return replace(self, transform=self.transform * Affine.translation(dx, dy))
+
+
+@dataclass
+class Reference:
+    """The reference band(s) over the input's footprint (see the module docstring)."""
+
+    values: np.ndarray  # (Cr, h, w) float32, stored units
+    valid: np.ndarray  # (h, w) bool: clear, finite, not nodata
+    grid: Grid
+    names: list[str]  # the bands read (their file names)
+    path: str
+    k: float  # input pixels per reference pixel along a side
+    dtype: str  # the stored type (the output is written in it)
+    scale: float = 1.0  # physical = stored × scale + offset (GDAL's tags; 1 and 0 where unset)
+    offset: float = 0.0
+    nodata: float | None = None
+    masked_by: str = ""  # "SCL", "QA_PIXEL" or "" (nodata and non-finite values only)
+    when: date | None = None  # acquisition date, where the file says it
+    red: np.ndarray | None = None  # (h, w) the reference's red band, where it holds one: the shift
+    # is measured on it (a band both hold)
+
+
+def file_date(path: str | Path, tags: dict | None = None) -> date | None:
+    """The acquisition date a raster states: a date tag (``ACQUISITIONDATE``, ``DATE_ACQUIRED``,
+    ``datetime``, ``TIFFTAG_DATETIME``) or an 8-digit date in its name (NAIP's ``…_20200831``,
+    Sentinel-2's ``…_20200219_…``); None when neither does."""
+    for key, v in (tags or {}).items():
+        if key.upper() in ("ACQUISITIONDATE", "ACQUISITION_DATE", "DATE_ACQUIRED", "DATETIME",
+                           "TIFFTAG_DATETIME", "SENSING_TIME", "BANDBRIDGE_DATE"):
+            if d := parse_date(str(v)):
+                return d
+    for part in (Path(str(path)).name, Path(str(path)).parent.name):
+        if d := parse_date(part):
+            return d
+    return None
+
+
+def parse_date(text: str) -> date | None:
+    """The first calendar date in ``text`` (``2020-08-31``, ``20200831``, ``2020:08:31``)."""
+    m = _DATE.search(text.replace(":", "-"))
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def _files(path: Path) -> tuple[list[tuple[Path, int, str]], Path | None]:
+    """Every band of a reference as ``(file, 1-based index, name)``, and a companion mask file
+    (``SCL``/``QA_PIXEL``) beside it where there is one."""
+    from bandbridge.data.formats import open_raster
+    if path.is_dir():
+        files = sorted(q for q in path.iterdir() if q.suffix.lower() in (".tif", ".tiff", ".jp2"))
+        bands = [(q, 1, canonical_band_name(q.stem)) for q in files]
+        return bands, None
+    with open_raster(path) as src:
+        names = [canonical_band_name(d) if d else f"BAND{i + 1}" for i, d in enumerate(src.descriptions)]
+        if src.count == 1 and not src.descriptions[0]:
+            names = [canonical_band_name(path.stem)]
+    companion = next((q for tag in ("SCL", "QA_PIXEL") for q in sorted(path.parent.glob(f"*{tag}*.tif"))
+                      if q != path), None)
+    return [(path, i + 1, n) for i, n in enumerate(names)], companion
+
+
+def _role_of(name: str) -> str:
+    n = canonical_band_name(name)
+    return "nir" if n in ("B05_L8", "SR_B5") else band_role(n)
+
+
+def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | None = None) -> Reference:
+    """The band of ``role`` (``nir``, ``rededge``, ``swir``…) of the raster or band folder ``path``
+    over the footprint of the input grid ``fine``, with its valid cells (``mask``: a cloud mask
+    file of the user's, an ``SCL`` or ``QA_PIXEL`` raster on the reference's grid). Refuses in one
+    line: no band of the role, a reference that does not overlap, one not coarser than the input
+    by :data:`MIN_K` or coarser than :data:`MAX_K`, one georeferenced where the other is not, a
+    footprint with fewer than :data:`MIN_CELLS` clear cells."""
+    from bandbridge.data.formats import open_raster
+    p = Path(str(path))
+    if not p.exists():
+        raise BandbridgeError(f"--reference {p}: no such file or folder; give the coarse raster "
+                              "(or band folder) of the band at the same place")
+    bands, companion = _files(p)
+    pick = [b for b in bands if _role_of(b[2]) == role]
+    if not pick:
+        raise BandbridgeError(f"--reference {p}: no {role} band among [{', '.join(b[2] for b in bands)}] "
+                              f"(bands are found by role: name it in the file's band descriptions, e.g. "
+                              f"'{'B08' if role == 'nir' else role}')")
+    red = next((b for b in bands if _role_of(b[2]) == "red"), None)
+    masks = [b for b in bands if b[2] in _MASK_NAMES]
+    with open_raster(pick[0][0]) as src:
+        crs = src.crs if src.crs else None
+        tr = src.transform if crs is not None or src.transform != Affine.identity() else None
+        size = (src.height, src.width)
+        dtype, nodata = src.dtypes[pick[0][1] - 1], src.nodata
+        scale, offset = src.scales[pick[0][1] - 1], src.offsets[pick[0][1] - 1]
+        when = file_date(p, src.tags())
+    if (crs is None) != (fine.crs is None):
+        have, lack = ("the reference", "the input") if crs is not None else ("the input", "the reference")
+        raise BandbridgeError(f"--reference {p}: {have} has a coordinate system and {lack} has none; "
+                              "give two georeferenced files, or two plain images of the same extent")
+    if crs is None:  # two plain images: the reference spans the input's extent
+        tr = Affine.scale(fine.width / size[1], fine.height / size[0])
+        fine = replace(fine, transform=Affine.identity())
+    whole = Grid(crs, tr, *size)
+    win = _window(whole, fine, p)
+    grid = Grid(crs, whole.transform * Affine.translation(win[1], win[0]), win[2], win[3])
+    k = _k(grid, fine, p)
+
+    def read(f: Path, i: int) -> np.ndarray:
+        with open_raster(f) as s:
+            return s.read(i, window=((win[0], win[0] + win[2]), (win[1], win[1] + win[3])),
+                          boundless=True, fill_value=s.nodata if s.nodata is not None else 0).astype(np.float32)
+    values = np.stack([read(f, i) for f, i, _ in pick[:1]])
+    valid = np.isfinite(values).all(0) & _inside(win, size)
+    if nodata is not None:
+        valid &= ~(values == nodata).any(0)
+    if dtype == "uint16" and nodata is None:
+        valid &= values[0] != 0  # Sentinel-2's and Landsat's 0 is fill (tile edges), never dark ground
+    masked_by = ""
+    source = Path(mask) if mask else (masks[0][0] if masks else companion)
+    if source is not None:
+        inside = not mask and bool(masks)
+        kind = _MASK_NAMES[masks[0][2]] if inside else "QA_PIXEL" if "QA" in Path(source).name.upper() else "SCL"
+        valid &= clear(read(Path(source), masks[0][1] if inside else 1), kind)
+        masked_by = kind
+    ref = Reference(values, valid, grid, [pick[0][2]], str(p), k, dtype, float(scale), float(offset),
+                    nodata, masked_by, when, read(*red[:2]) if red is not None and red[:2] != pick[0][:2] else None)
+    check_cells(ref)
+    return ref
+
+
+def clear(layer: np.ndarray, kind: str) -> np.ndarray:
+    """Clear cells of a Sentinel-2 ``SCL`` layer (:data:`CLEAR_SCL`) or a Landsat ``QA_PIXEL``
+    one (no fill, cloud, cirrus or shadow bit, :data:`QA_CLOUD_BITS`)."""
+    v = layer.astype(np.int64)
+    if kind == "SCL":
+        return np.isin(v, CLEAR_SCL)
+    bad = sum(1 << b for b in (QA_FILL_BIT, *QA_CLOUD_BITS))
+    return (v & bad) == 0
+
+
+def check_cells(ref: Reference) -> None:
+    """Refuse a reference with too few clear cells over the input (all cloud, a tiny overlap)."""
+    n = int(ref.valid.sum())
+    if n < MIN_CELLS:
+        why = (f"{ref.masked_by} calls {100 * (1 - ref.valid.mean()):.0f} % of it cloud, shadow or fill"
+               if ref.masked_by and ref.valid.size >= MIN_CELLS else
+               f"the overlap is {ref.grid.height}×{ref.grid.width} reference pixels")
+        raise BandbridgeError(f"--reference {ref.path}: {n} clear reference pixels over the input, "
+                              f"{MIN_CELLS} needed ({why}); give a clearer or larger reference")
+
+
+def _inside(win: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    r = np.arange(win[0], win[0] + win[2])
+    c = np.arange(win[1], win[1] + win[3])
+    return ((r >= 0) & (r < size[0]))[:, None] & ((c >= 0) & (c < size[1]))[None, :]
+
+
+def _footprint(fine: Grid, crs) -> tuple[float, float, float, float]:
+    """The input grid's bounds ``(left, bottom, right, top)`` in ``crs``."""
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+    b = array_bounds(fine.height, fine.width, fine.transform)  # (west, south, east, north)
+    if fine.crs is None or crs is None or fine.crs == crs:
+        return b
+    return transform_bounds(fine.crs, crs, *b, densify_pts=21)
+
+
+def _window(whole: Grid, fine: Grid, p: Path) -> tuple[int, int, int, int]:
+    """``(row, col, height, width)`` of the reference's pixels covering the input, one pixel of
+    margin each side (the interpolation back onto the input needs its neighbours)."""
+    left, bottom, right, top = _footprint(fine, whole.crs)
+    inv = ~whole.transform
+    cols, rows = zip(*[inv * (x, y) for x in (left, right) for y in (bottom, top)])
+    r0, r1 = int(np.floor(min(rows))) - 1, int(np.ceil(max(rows))) + 1
+    c0, c1 = int(np.floor(min(cols))) - 1, int(np.ceil(max(cols))) + 1
+    if r1 <= 1 or c1 <= 1 or r0 >= whole.height - 1 or c0 >= whole.width - 1:
+        raise BandbridgeError(f"--reference {p}: does not overlap the input (its footprint lies "
+                              "outside the reference's); give a reference of the same place")
+    return r0, c0, r1 - r0, c1 - c0
+
+
+def _k(grid: Grid, fine: Grid, p: Path) -> float:
+    """Input pixels per reference pixel along a side, from the pixel areas (in the input's CRS)."""
+    from rasterio.warp import transform as warp
+    corners = [grid.transform * (grid.width / 2 + dx, grid.height / 2 + dy) for dx, dy in ((0, 0), (1, 0), (0, 1))]
+    if grid.crs is not None and fine.crs is not None and grid.crs != fine.crs:
+        xs, ys = warp(grid.crs, fine.crs, [q[0] for q in corners], [q[1] for q in corners])
+        corners = list(zip(xs, ys))
+    (x0, y0), (x1, y1), (x2, y2) = corners
+    area = abs((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0))
+    k = float(np.sqrt(area / abs(fine.transform.a * fine.transform.e - fine.transform.b * fine.transform.d)))
+    if k < MIN_K:
+        finer = "finer than" if k < 0.99 else "as fine as" if k < 1.01 else "less than twice as coarse as"
+        raise BandbridgeError(f"--reference {p}: its pixels are {finer} the input's (k = {k:.2f}); a "
+                              f"reference must be at least {MIN_K:g}× coarser (with a band as fine as "
+                              "the input, the two are a pair: use bandbridge adapt)")
+    if k > MAX_K:
+        raise BandbridgeError(f"--reference {p}: one reference pixel spans {k:.0f}×{k:.0f} input pixels, "
+                              f"more than {MAX_K:g}; give a finer reference")
+    return k
+
+
+def average_onto(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``image (C, H, W)`` on ``src`` area-averaged onto ``dst`` → ``(C, h, w)`` and the
+    fraction ``(h, w)`` of each cell its valid pixels cover (GDAL's ``average`` resampling)."""
+    from rasterio.warp import Resampling, reproject
+    out = np.full((image.shape[0] + 1, dst.height, dst.width), np.nan, np.float32)
+    stack = np.concatenate([np.where(valid, image, np.nan), valid[None].astype(np.float32)]).astype(np.float32)
+    full = np.ones((1, *valid.shape), np.float32)  # the fraction: every pixel counted, valid or not
+    kw = dict(src_transform=src.transform, dst_transform=dst.transform, src_crs=src.crs or _PIXELS,
+              dst_crs=dst.crs or _PIXELS, resampling=Resampling.average)
+    reproject(stack[:-1], out[:-1], src_nodata=np.nan, dst_nodata=np.nan, **kw)
+    cover = np.zeros((1, dst.height, dst.width), np.float32)
+    reproject(stack[-1:], cover, **kw)
+    reach = np.zeros((1, dst.height, dst.width), np.float32)
+    reproject(full, reach, **kw)
+    frac = np.where(reach[0] > 0, cover[0], 0.0)
+    return out[:-1], frac
+
+
+def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilinear") -> np.ndarray:
+    """``coarse (C, h, w)`` on ``src`` interpolated onto ``dst`` (``bilinear`` or ``cubic``) →
+    ``(C, H, W)``; ``coarse`` must be filled (no NaN)."""
+    from rasterio.warp import Resampling, reproject
+    out = np.zeros((coarse.shape[0], dst.height, dst.width), np.float32)
+    reproject(np.ascontiguousarray(coarse, np.float32), out, src_transform=src.transform,
+              dst_transform=dst.transform, src_crs=src.crs or _PIXELS, dst_crs=dst.crs or _PIXELS,
+              resampling=getattr(Resampling, method))
+    return out
+
+
+# Plain images are placed in a local metric frame (GDAL's warper needs a CRS on both sides; one
+# unit a pixel, far from any pole, so nothing is distorted).
+_PIXELS = "LOCAL_CS[\"pixels\",UNIT[\"metre\",1]]"
+
+
+def estimate_shift(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray,
+                   ) -> tuple[float, float, float]:
+    """``(dy, dx, error)``: the shift in pixels that registers ``moving (h, w)`` with ``fixed``
+    (phase correlation to a tenth of a pixel, scikit-image's ``phase_cross_correlation``, on
+    the images' gradients so that two bands of unlike brightness still agree), and its
+    normalised root-mean-square error (1: no peak at all)."""
+    from skimage.registration import phase_cross_correlation
+    a, b = (_edges(np.where(valid, x, np.nanmean(np.where(valid, x, np.nan)))) for x in (fixed, moving))
+    window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
+    (dy, dx), error, _ = phase_cross_correlation(a * window, b * window, upsample_factor=10,
+                                                 normalization=None)
+    return float(dy), float(dx), float(error)
+
+
+def _edges(x: np.ndarray) -> np.ndarray:
+    gy, gx = np.gradient(x.astype(np.float64))
+    return np.hypot(gy, gx)

@@ -1,0 +1,236 @@
+"""Reference-guided synthesis: the band fitted self-supervised at a degraded scale from a coarse
+reference of it, applied at full scale (Wald's protocol and the scale-invariance assumption of
+pansharpening; DSen2 for Sentinel-2's 20 m bands).
+
+With the input's bands ``x`` (model values), the zero-shot model's output ``z`` and the reference
+``r`` on its own grid (``k`` input pixels a side):
+
+1. the **degraded scale** is the reference's grid: ``x`` and ``z`` are area-averaged onto it
+   (``x↓``, ``z↓``), and the reference is degraded once more, averaged by ``k`` and interpolated
+   back (``r↓↑``);
+2. the learner-selection core (``select.choose``: spatial folds, every candidate) fits
+   ``f(φ(x↓, r↓↑, z↓)) ≈ r`` on the clear reference cells — no fine truth is needed;
+3. at **full scale** the same ``f`` is applied to ``φ(x, r↑, z)``;
+4. a **consistency correction** adds the interpolated residual ``r − mean_k(f)`` so the output
+   averages back to the reference on every clear cell — applied only where the fit's own held-out
+   check at the degraded scale says it helps and the reference is not stale (:data:`STALE_DAYS`).
+
+Cells the reference cannot see (clouds, fill, outside its footprint) are filled by the same kind of
+fit without the reference (``f₀(φ(x↓, z↓)) ≈ r``) before interpolation, and get no correction.
+Values stay in model values here; :class:`GuidedFit` maps the reference's stored units to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from bandbridge.data.reference import Grid, average_onto, upsample_onto
+from bandbridge.learners.base import Learner
+from bandbridge.learners.folds import Pixels, spatial_folds
+from bandbridge.learners.select import choose, fit_threads, mae, refit
+from bandbridge.models.features import ContextFeatures
+
+WINDOWS = (3, 9)  # context windows, in pixels of the scale they are computed at (scale invariance);
+# small, so that a coarse grid of a few dozen cells a side still has folds and a buffer
+BUFFER = max(WINDOWS)  # between a held-out block and the training pixels
+HALO = max(WINDOWS) // 2  # rows a strip needs beyond its own
+LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
+STALE_DAYS = 45  # a reference further from the input in time is not imposed on the output:
+# measured on NAIP (FACTS.md), a reference a year older made the correction hurt (19.8 → 21.4 DN)
+FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
+STRIP_PX = 1 << 20  # full-scale pixels a strip of features holds (about 170 MB of features)
+MIN_COVER = 0.99  # of a reference cell the input must cover for the cell to be fitted on
+
+
+@dataclass
+class GuidedFit:
+    """What the degraded-scale fit decided and what full scale needs of it."""
+
+    learner: Learner  # f on φ(x, r↑, z)
+    grid: Grid  # the reference's grid
+    filled: np.ndarray  # (h, w) the reference in model values, unseen cells filled by f₀
+    seen: np.ndarray  # (h, w) bool: clear cells the input covers
+    lo: float  # stored value mapped to LO
+    hi: float  # stored value mapped to HI
+    z_range: tuple[float, float]  # the zero-shot output's stored range mapped to [0, 1]
+    chosen: str
+    oof: dict[str, float]  # out-of-fold MAE of every candidate at the degraded scale (model values)
+    upsampled_mae: float  # r↓↑ against r on the same held-out cells (model values)
+    fit_mae: float  # f's held-out MAE at the degraded scale, without the correction
+    corrected_mae: float  # with it
+    correct: bool  # whether full scale gets the correction
+    why: str  # the correction's decision in a phrase
+    cells: int  # reference cells fitted on
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_model(self, stored: np.ndarray) -> np.ndarray:
+        return (LO + (HI - LO) * (stored - self.lo) / (self.hi - self.lo)).astype(np.float32)
+
+    def to_stored(self, model: np.ndarray) -> np.ndarray:
+        return (self.lo + (model - LO) * (self.hi - self.lo) / (HI - LO)).astype(np.float32)
+
+    def stored_error(self, e: float) -> float:
+        """A model-value error in the reference's stored units."""
+        return float(e * (self.hi - self.lo) / (HI - LO))
+
+
+def features(x: np.ndarray) -> np.ndarray:
+    """``φ(x)`` of ``(C, H, W)`` model values → ``(F, H, W)``: the bands, their means and standard
+    deviations over :data:`WINDOWS`, their pairwise products (``models/features.py``)."""
+    with torch.inference_mode():
+        return ContextFeatures(x.shape[0], WINDOWS, True, exact=True)(torch.from_numpy(x[None]).float())[0].numpy()
+
+
+def _pixels(x: np.ndarray, y: np.ndarray, mask: np.ndarray, n: int, seed: int = 0,
+            ) -> tuple[Pixels, np.ndarray, np.ndarray]:
+    """:class:`Pixels` of one image (at most ``n`` of its valid pixels, a uniform sample), and
+    their rows and columns. Features are computed strip by strip (a coarse grid may be large)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.nonzero(mask)
+    if len(rows) > n:
+        keep = np.sort(rng.choice(len(rows), n, replace=False))
+        rows, cols = rows[keep], cols[keep]
+    h, w = mask.shape
+    step = max(16, STRIP_PX // max(w, 1))
+    X = np.zeros((len(rows), 0), np.float32)
+    parts = []
+    for a in range(0, h, step):
+        b = min(h, a + step)
+        lo, hi = max(0, a - HALO), min(h, b + HALO)
+        f = features(x[:, lo:hi])
+        sel = (rows >= a) & (rows < b)
+        parts.append((np.flatnonzero(sel), f[:, rows[sel] - lo, cols[sel]].T))
+    X = np.zeros((len(rows), parts[0][1].shape[1]), np.float32)
+    for idx, f in parts:
+        X[idx] = f
+    long = h >= w
+    px = Pixels(X, y[:, rows, cols].T.astype(np.float32), np.zeros(len(rows), int), np.zeros(len(rows), int),
+                rows if long else cols, np.array([max(h, w)]), x.shape[0], int(mask.sum()))
+    return px, rows, cols
+
+
+def predict_image(learner: Learner, x: np.ndarray) -> np.ndarray:
+    """``learner`` on every pixel of ``x (C, H, W)`` → ``(H, W)``, strip by strip."""
+    h, w = x.shape[1:]
+    out = np.zeros((h, w), np.float32)
+    step = max(16, STRIP_PX // max(w, 1))
+    for a in range(0, h, step):
+        b = min(h, a + step)
+        lo, hi = max(0, a - HALO), min(h, b + HALO)
+        f = features(x[:, lo:hi])[:, a - lo:b - lo]
+        out[a:b] = learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0])[:, 0].reshape(b - a, w)
+    return out
+
+
+def stored_range(values: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
+    """``(lo, hi)`` of the clear values (the 0.1 and 99.9 percentiles, never equal)."""
+    v = values[valid]
+    lo, hi = (float(q) for q in np.percentile(v, (0.1, 99.9))) if v.size else (0.0, 1.0)
+    return lo, hi if hi > lo else lo + 1.0
+
+
+def fit(x_c: np.ndarray, z_c: np.ndarray | None, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray,
+        grid: Grid, k: float, gap_days: int | None = None, seed: int = 0,
+        say: Callable[[str], None] = lambda s: None) -> GuidedFit:
+    """The degraded-scale fit. ``x_c (C, h, w)``: the input's bands averaged onto the reference's
+    ``grid``; ``z_c (1, h, w)`` the zero-shot output averaged likewise, stored units (None: none);
+    ``ref (h, w)`` stored units; ``valid`` its clear cells; ``cover`` the fraction of each cell the
+    input covers; ``k`` input pixels per reference pixel; ``gap_days`` between the two dates."""
+    import time
+    t0 = time.perf_counter()
+    seen = valid & (cover >= MIN_COVER)
+    lo, hi = stored_range(ref, seen)
+    z_range = stored_range(z_c[0], seen) if z_c is not None else (0.0, 1.0)
+    r = LO + (HI - LO) * (np.where(valid, ref, lo) - lo) / (hi - lo)
+    x = np.nan_to_num(x_c, nan=0.0).astype(np.float32)
+    if z_c is not None:
+        x = np.concatenate([x, _unit(np.nan_to_num(z_c, nan=z_range[0]), z_range)])
+    with fit_threads():
+        # f₀: the reference from the input alone, for the cells the reference cannot see
+        filled = r.copy()
+        if not seen.all():
+            px0, _, _ = _pixels(x, r[None], seen, FIT_CELLS, seed)
+            f0 = choose(px0, allowed=("constant", "linear", "ridge"), folds=spatial_folds(px0, buffer=BUFFER))
+            filled = np.where(seen, r, predict_image(f0.fitted, x))
+        # r↓↑: the reference degraded once more by k and brought back
+        coarse = grid.coarser(k)
+        r2, frac = average_onto(filled[None], np.ones_like(seen), grid, coarse)
+        r2 = np.where(frac > 0, r2[0], np.nanmean(filled))
+        up2 = upsample_onto(r2[None], coarse, grid)
+        X = np.concatenate([x, up2])
+        px, rows, cols = _pixels(X, r[None], seen, FIT_CELLS, seed)
+        folds = spatial_folds(px, buffer=BUFFER)
+        sel = choose(px, fixed={"upsampled reference": up2[:, rows, cols].T}, folds=folds, seed=seed)
+        say(f"fitted at the reference's scale on {len(px):,} clear cells: {sel.chosen} "
+            f"(out-of-fold MAE {sel.oof[sel.chosen]:.4f} model values, the upsampled reference "
+            f"{sel.oof['upsampled reference']:.4f})")
+        held = np.full(seen.shape, np.nan, np.float32)  # out-of-fold predictions, image-shaped
+        for f in folds:
+            model = refit(sel.chosen, sel.blend_of, px, rows=f.train)
+            held[rows[f.test], cols[f.test]] = model.predict(px.X[f.test], px.bands)[:, 0]
+    tested = ~np.isnan(held)
+    fixed = held + _correction(held, tested, r2, frac, grid, coarse)
+    fit_e, corr_e = mae(held[tested], r[tested]), mae(fixed[tested], r[tested])
+    up_e = mae(up2[0][tested], r[tested])
+    correct, why = decide(fit_e, corr_e, gap_days)
+    return GuidedFit(sel.fitted, grid, filled.astype(np.float32), seen, lo, hi, z_range, sel.chosen,
+                     dict(sel.oof), up_e, fit_e, corr_e, correct, why, len(px), time.perf_counter() - t0)
+
+
+def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:
+    """Whether the consistency correction runs at full scale, and why in a phrase: only where it
+    lowers the held-out error at the degraded scale and the reference is at most
+    :data:`STALE_DAYS` from the input (a scene that changed in between would be imposed on it)."""
+    if gap_days is not None and abs(gap_days) > STALE_DAYS:
+        return False, (f"not applied: the reference is {abs(gap_days)} days from the input (more than "
+                       f"{STALE_DAYS}), the scene may have changed")
+    if corr_e >= fit_e:
+        return False, f"not applied: held out at the reference's scale it did not help ({fit_e:.4f} → {corr_e:.4f})"
+    return True, f"applied: held out at the reference's scale {fit_e:.4f} → {corr_e:.4f} model values"
+
+
+def _unit(z: np.ndarray, rng: tuple[float, float]) -> np.ndarray:
+    return ((z - rng[0]) / (rng[1] - rng[0])).astype(np.float32)
+
+
+def _correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
+                fine: Grid, coarse: Grid) -> np.ndarray:
+    """``(H, W)``: the residual ``target − mean(pred)`` on every coarse cell (0 where the cell has
+    no target or no prediction), interpolated onto the fine grid."""
+    m, cov = average_onto(np.where(have, pred, 0.0)[None], have, fine, coarse)
+    res = np.where((frac > 0) & (cov > 0) & np.isfinite(m[0]), target_c - np.nan_to_num(m[0]), 0.0)
+    return upsample_onto(res[None].astype(np.float32), coarse, fine)[0]
+
+
+def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray, np.ndarray | None]],
+          ) -> np.ndarray:
+    """``f`` at full scale on ``fine``: ``rows(a, b)`` gives the input's bands ``(C, b − a, W)``
+    (model values) and the zero-shot output ``(1, b − a, W)`` (stored units, or None) of rows
+    ``[a, b)``. Returns ``(H, W)`` model values, before the correction."""
+    h, w = fine.height, fine.width
+    out = np.zeros((h, w), np.float32)
+    step = max(16, STRIP_PX // max(w, 1))
+    for a in range(0, h, step):
+        b = min(h, a + step)
+        lo, hi = max(0, a - HALO), min(h, b + HALO)
+        x, z = rows(lo, hi)
+        strip = Grid(fine.crs, fine.transform * fine.transform.translation(0, lo), hi - lo, w)
+        up = upsample_onto(g.filled[None], g.grid, strip)
+        parts = [np.nan_to_num(x, nan=0.0)] + ([_unit(z, g.z_range)] if z is not None else []) + [up]
+        f = features(np.concatenate(parts).astype(np.float32))[:, a - lo:b - lo]
+        out[a:b] = g.learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0] + (z is not None) + 1)[:, 0].reshape(b - a, w)
+    return out
+
+
+def corrected(g: GuidedFit, pred: np.ndarray, valid: np.ndarray, fine: Grid) -> np.ndarray:
+    """``pred (H, W)`` plus the consistency correction where ``g`` says so (model values)."""
+    if not g.correct:
+        return pred
+    target = np.where(g.seen, g.filled, np.nan)
+    _, frac = average_onto(pred[None], valid, fine, g.grid)
+    return pred + _correction(pred, valid, np.nan_to_num(target), np.where(g.seen, frac, 0.0), fine, g.grid)
