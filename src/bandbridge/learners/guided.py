@@ -44,6 +44,16 @@ STALE_DAYS = 45  # a reference further from the input in time is not imposed on 
 FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
 STRIP_PX = 1 << 20  # full-scale pixels a strip of features holds (about 170 MB of features)
 MIN_COVER = 0.99  # of a reference cell the input must cover for the cell to be fitted on
+CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend. The context ridges are left out:
+# chosen by folds at the reference's scale they carried worst to the input's, where their products
+# and local deviations reach values never fitted (NAIP development dates 2016 and 2018, k = 6 and
+# 16: 9.9 and 17.7 DN against the upsampled reference's 9.0 and 17.4; docs/results/reference)
+FLEXIBLE_CELLS = 10_000  # clear cells below which only the constant and the linear map are tried: on
+# NAIP at k = 16 (2 700 cells) the flexible fits carried worst (a year-old reference: gradient
+# boosting 48.7 DN against the upsampled reference's 27.2); at k = 6 (19 000 cells) they won
+SIMPLE = ("constant", "linear")
+HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
+# learns nothing gives the upsampled reference itself
 
 
 @dataclass
@@ -140,7 +150,9 @@ def fit(x_c: np.ndarray, z_c: np.ndarray | None, ref: np.ndarray, valid: np.ndar
     """The degraded-scale fit. ``x_c (C, h, w)``: the input's bands averaged onto the reference's
     ``grid``; ``z_c (1, h, w)`` the zero-shot output averaged likewise, stored units (None: none);
     ``ref (h, w)`` stored units; ``valid`` its clear cells; ``cover`` the fraction of each cell the
-    input covers; ``k`` input pixels per reference pixel; ``gap_days`` between the two dates."""
+    input covers; ``k`` input pixels per reference pixel; ``gap_days`` between the two dates.
+
+    The candidates are :data:`CANDIDATES`: the ones whose fit at one scale carried to a finer one."""
     import time
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
@@ -151,35 +163,44 @@ def fit(x_c: np.ndarray, z_c: np.ndarray | None, ref: np.ndarray, valid: np.ndar
     if z_c is not None:
         x = np.concatenate([x, _unit(np.nan_to_num(z_c, nan=z_range[0]), z_range)])
     with fit_threads():
-        # f₀: the reference from the input alone, for the cells the reference cannot see
-        filled = r.copy()
-        if not seen.all():
-            px0, _, _ = _pixels(x, r[None], seen, FIT_CELLS, seed)
-            f0 = choose(px0, allowed=("constant", "linear", "ridge"), folds=spatial_folds(px0, buffer=BUFFER))
-            filled = np.where(seen, r, predict_image(f0.fitted, x))
-        # r↓↑: the reference degraded once more by k and brought back
+        filled = fill(x, r, seen, seed)
         coarse = grid.coarser(k)
-        r2, frac = average_onto(filled[None], np.ones_like(seen), grid, coarse)
-        r2 = np.where(frac > 0, r2[0], np.nanmean(filled))
-        up2 = upsample_onto(r2[None], coarse, grid)
-        X = np.concatenate([x, up2])
-        px, rows, cols = _pixels(X, r[None], seen, FIT_CELLS, seed)
+        r2, up2, frac = degrade(filled, grid, coarse)
+        px, rows, cols = _pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
         folds = spatial_folds(px, buffer=BUFFER)
-        sel = choose(px, fixed={"upsampled reference": up2[:, rows, cols].T}, folds=folds, seed=seed)
-        say(f"fitted at the reference's scale on {len(px):,} clear cells: {sel.chosen} "
-            f"(out-of-fold MAE {sel.oof[sel.chosen]:.4f} model values, the upsampled reference "
-            f"{sel.oof['upsampled reference']:.4f})")
+        sel = choose(px, allowed=CANDIDATES if len(px) >= FLEXIBLE_CELLS else SIMPLE, folds=folds, seed=seed)
         held = np.full(seen.shape, np.nan, np.float32)  # out-of-fold predictions, image-shaped
         for f in folds:
             model = refit(sel.chosen, sel.blend_of, px, rows=f.train)
             held[rows[f.test], cols[f.test]] = model.predict(px.X[f.test], px.bands)[:, 0]
+    held = held + up2[0] - HALF
     tested = ~np.isnan(held)
     fixed = held + _correction(held, tested, r2, frac, grid, coarse)
     fit_e, corr_e = mae(held[tested], r[tested]), mae(fixed[tested], r[tested])
     up_e = mae(up2[0][tested], r[tested])
+    say(f"{sel.chosen} chosen ({len(folds)} spatial folds of {len(px):,} clear cells): held-out MAE {fit_e:.4f} model values, the upsampled "
+        f"reference {up_e:.4f}")
     correct, why = decide(fit_e, corr_e, gap_days)
     return GuidedFit(sel.fitted, grid, filled.astype(np.float32), seen, lo, hi, z_range, sel.chosen,
                      dict(sel.oof), up_e, fit_e, corr_e, correct, why, len(px), time.perf_counter() - t0)
+
+
+def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``r (h, w)`` with the cells the reference cannot see filled by ``f₀``, the reference from
+    the input alone (the simple candidates by spatial folds)."""
+    if seen.all():
+        return r.copy()
+    px0, _, _ = _pixels(x, r[None], seen, FIT_CELLS, seed)
+    f0 = choose(px0, allowed=("constant", "linear"), folds=spatial_folds(px0, buffer=BUFFER))
+    return np.where(seen, r, predict_image(f0.fitted, x))
+
+
+def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(r↓ (hc, wc), r↓↑ (1, h, w), the fraction of each coarse cell covered)``: ``r (h, w)``
+    on ``grid`` averaged onto ``coarse`` and interpolated back."""
+    r2, frac = average_onto(r[None], np.ones(r.shape, bool), grid, coarse)
+    r2 = np.where(frac > 0, r2[0], np.nanmean(r))
+    return r2, upsample_onto(r2[None], coarse, grid), frac
 
 
 def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:
@@ -223,7 +244,8 @@ def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray,
         up = upsample_onto(g.filled[None], g.grid, strip)
         parts = [np.nan_to_num(x, nan=0.0)] + ([_unit(z, g.z_range)] if z is not None else []) + [up]
         f = features(np.concatenate(parts).astype(np.float32))[:, a - lo:b - lo]
-        out[a:b] = g.learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0] + (z is not None) + 1)[:, 0].reshape(b - a, w)
+        res = g.learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0] + (z is not None) + 1)[:, 0]
+        out[a:b] = res.reshape(b - a, w) + up[0, a - lo:b - lo] - HALF
     return out
 
 
