@@ -7,6 +7,6 @@ __all__ = ["app", "main"]
 
 # The commands, in the order `bandbridge --help` lists them.
 for _command in (catalog.presets, catalog.models, train.train, train.adapt, evaluate.evaluate, train.loso,
-                 evaluate.report, predict.predict, evaluate.compare, tools.demo, evaluate.timeseries,
+                 evaluate.report, predict.predict, evaluate.compare, tools.demo, evaluate.timeseries, evaluate.wald,
                  tools.export, tools.bench, tools.cache):
     app.command(cls=ReadableCommand)(_command)

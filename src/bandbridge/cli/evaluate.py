@@ -150,3 +150,29 @@ def _inputs(items: list[str]) -> list[Path]:
     if skipped:
         out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
     return files
+
+
+def wald(
+    data: str = typer.Option(..., "--data", help="the development data root (NAIP dates, Sentinel-2 20 m composites, VHR scenes)"),
+    output: str = typer.Option("docs/results/reference", "--output", "-o", help="folder for wald.json and wald.md"),
+    model: str = typer.Option("rgb2nir", "--model", "-m", help="the model whose zero-shot output is the row to beat"),
+    only: Optional[str] = typer.Option(None, "--only", help="only the cases whose name or kind holds this text"),
+    work: Optional[str] = typer.Option(None, "--work", help="folder for the inputs, references and outputs written (default: OUTPUT/work)"),
+    zero_shot: bool = typer.Option(False, "--zero-shot-feature", help="also score the fit that takes the model's own output as a feature"),
+) -> None:
+    """Score `predict --reference` by Wald's protocol: each image's band, made coarse, is the
+    reference; the full-resolution band is the truth. Beside the upsampled reference, the
+    coarse-fit linear map, the zero-shot bundle and the in-scene oracle."""
+    import shlex
+    import sys
+
+    from bandbridge.evaluation.wald import run_wald, save
+    if not Path(data).is_dir():
+        fail(f"--data {data}: no such folder; give the development data root")
+    with quiet_libraries():
+        done = run_wald(data, work or str(Path(output) / "work"), model,
+                        say=lambda s: out.print(s, highlight=False), only=only, with_zero_shot=zero_shot)
+    if not done:
+        fail(f"--data {data}: none of the cases' files is there{f' (or matches --only {only})' if only else ''}")
+    command = "bandbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out.print(f"written to {save(done, output, command)}", highlight=False)

@@ -48,10 +48,14 @@ CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  
 # chosen by folds at the reference's scale they carried worst to the input's, where their products
 # and local deviations reach values never fitted (NAIP development dates 2016 and 2018, k = 6 and
 # 16: 9.9 and 17.7 DN against the upsampled reference's 9.0 and 17.4; docs/results/reference)
-FLEXIBLE_CELLS = 10_000  # clear cells below which only the constant and the linear map are tried: on
-# NAIP at k = 16 (2 700 cells) the flexible fits carried worst (a year-old reference: gradient
-# boosting 48.7 DN against the upsampled reference's 27.2); at k = 6 (19 000 cells) they won
-SIMPLE = ("constant", "linear")
+FLEXIBLE_CELLS = 10_000  # clear cells below which no fit is made, only the upsampled reference made
+# consistent: on NAIP at k = 16 (2 700 cells) the flexible fits carried worst (a year-old reference:
+# gradient boosting 48.7 DN against the upsampled reference's 27.2), and on the VHR scenes at k = 4
+# (6 400 cells) the linear map chosen by folds lost to it on two of three; at k = 6 (19 000 cells)
+# the fits won
+SIMPLE = ("constant",)
+UPSAMPLING = "cubic"  # r↑ at both scales (GDAL's cubic): on the VHR scenes at k = 4 it beat bilinear
+# by 5–8 %, and the residual the fit must learn is smaller
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
 
@@ -200,7 +204,7 @@ def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.nda
     on ``grid`` averaged onto ``coarse`` and interpolated back."""
     r2, frac = average_onto(r[None], np.ones(r.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2[0], np.nanmean(r))
-    return r2, upsample_onto(r2[None], coarse, grid), frac
+    return r2, upsample_onto(r2[None], coarse, grid, UPSAMPLING), frac
 
 
 def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:
@@ -241,7 +245,7 @@ def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray,
         lo, hi = max(0, a - HALO), min(h, b + HALO)
         x, z = rows(lo, hi)
         strip = Grid(fine.crs, fine.transform * fine.transform.translation(0, lo), hi - lo, w)
-        up = upsample_onto(g.filled[None], g.grid, strip)
+        up = upsample_onto(g.filled[None], g.grid, strip, UPSAMPLING)
         parts = [np.nan_to_num(x, nan=0.0)] + ([_unit(z, g.z_range)] if z is not None else []) + [up]
         f = features(np.concatenate(parts).astype(np.float32))[:, a - lo:b - lo]
         res = g.learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0] + (z is not None) + 1)[:, 0]
