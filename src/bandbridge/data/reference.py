@@ -49,12 +49,12 @@ class Grid:
 
     def coarser(self, k: float) -> "Grid":
         """The same origin with pixels ``k`` times larger along a side (the shape rounded up)."""
-        return Grid(self.crs, self.transform * Affine.scale(k), int(np.ceil(self.height / k)),
+        return Grid(self.crs, self.transform @ Affine.scale(k), int(np.ceil(self.height / k)),
                     int(np.ceil(self.width / k)))
 
     def shifted(self, dy: float, dx: float) -> "Grid":
         """The grid moved by ``(dy, dx)`` of its own pixels (what a misregistration looks like)."""
-        return replace(self, transform=self.transform * Affine.translation(dx, dy))
+        return replace(self, transform=self.transform @ Affine.translation(dx, dy))
 
 
 @dataclass
@@ -161,7 +161,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         fine = replace(fine, transform=Affine.identity())
     whole = Grid(crs, tr, *size)
     win = _window(whole, fine, p)
-    grid = Grid(crs, whole.transform * Affine.translation(win[1], win[0]), win[2], win[3])
+    grid = Grid(crs, whole.transform @ Affine.translation(win[1], win[0]), win[2], win[3])
     k = _k(grid, fine, p)
 
     def read(f: Path, i: int) -> np.ndarray:
@@ -190,7 +190,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
 def clear(layer: np.ndarray, kind: str) -> np.ndarray:
     """Clear cells of a Sentinel-2 ``SCL`` layer (:data:`CLEAR_SCL`) or a Landsat ``QA_PIXEL``
     one (no fill, cloud, cirrus or shadow bit, :data:`QA_CLOUD_BITS`)."""
-    v = layer.astype(np.int64)
+    v = np.nan_to_num(layer).astype(np.int64)  # fill read past the edge is NaN: not clear either
     if kind == "SCL":
         return np.isin(v, CLEAR_SCL)
     bad = sum(1 << b for b in (QA_FILL_BIT, *QA_CLOUD_BITS))
@@ -229,7 +229,7 @@ def _window(whole: Grid, fine: Grid, p: Path) -> tuple[int, int, int, int]:
     margin each side (the interpolation back onto the input needs its neighbours)."""
     left, bottom, right, top = _footprint(fine, whole.crs)
     inv = ~whole.transform
-    cols, rows = zip(*[inv * (x, y) for x in (left, right) for y in (bottom, top)])
+    cols, rows = zip(*[inv @ (x, y) for x in (left, right) for y in (bottom, top)])
     r0, r1 = int(np.floor(min(rows))) - 1, int(np.ceil(max(rows))) + 1
     c0, c1 = int(np.floor(min(cols))) - 1, int(np.ceil(max(cols))) + 1
     if r1 <= 1 or c1 <= 1 or r0 >= whole.height - 1 or c0 >= whole.width - 1:
@@ -241,14 +241,14 @@ def _window(whole: Grid, fine: Grid, p: Path) -> tuple[int, int, int, int]:
 def _k(grid: Grid, fine: Grid, p: Path) -> float:
     """Input pixels per reference pixel along a side, from the pixel areas (in the input's CRS)."""
     from rasterio.warp import transform as warp
-    corners = [grid.transform * (grid.width / 2 + dx, grid.height / 2 + dy) for dx, dy in ((0, 0), (1, 0), (0, 1))]
+    corners = [grid.transform @ (grid.width / 2 + dx, grid.height / 2 + dy) for dx, dy in ((0, 0), (1, 0), (0, 1))]
     if grid.crs is not None and fine.crs is not None and grid.crs != fine.crs:
         xs, ys = warp(grid.crs, fine.crs, [q[0] for q in corners], [q[1] for q in corners])
         corners = list(zip(xs, ys))
     (x0, y0), (x1, y1), (x2, y2) = corners
     area = abs((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0))
     k = float(np.sqrt(area / abs(fine.transform.a * fine.transform.e - fine.transform.b * fine.transform.d)))
-    if k < MIN_K:
+    if k < MIN_K - 0.01:  # 2.00 read off a grid in degrees comes out a hair below 2
         finer = "finer than" if k < 0.99 else "as fine as" if k < 1.01 else "less than twice as coarse as"
         raise BandbridgeError(f"--reference {p}: its pixels are {finer} the input's (k = {k:.2f}); a "
                               f"reference must be at least {MIN_K:g}× coarser (with a band as fine as "
@@ -294,14 +294,17 @@ def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilin
 _PIXELS = "LOCAL_CS[\"pixels\",UNIT[\"metre\",1]]"
 
 
-def estimate_shift(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray,
+def estimate_shift(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray, edges: bool = True,
                    ) -> tuple[float, float, float]:
-    """``(dy, dx, error)``: the shift in pixels that registers ``moving (h, w)`` with ``fixed``
-    (phase correlation to a tenth of a pixel, scikit-image's ``phase_cross_correlation``, on
+    """``(dy, dx, error)``: ``moving (h, w)`` shows at ``(i, j)`` what ``fixed`` shows at
+    ``(i + dy, j + dx)`` (so a grid labelling ``moving`` is corrected by ``Grid.shifted(dy, dx)``),
+    by phase correlation to a tenth of a pixel, scikit-image's ``phase_cross_correlation``, on
     the images' gradients so that two bands of unlike brightness still agree), and its
     normalised root-mean-square error (1: no peak at all)."""
     from skimage.registration import phase_cross_correlation
-    a, b = (_edges(np.where(valid, x, np.nanmean(np.where(valid, x, np.nan)))) for x in (fixed, moving))
+    a, b = (np.where(valid, x, np.nanmean(np.where(valid, x, np.nan))) for x in (fixed, moving))
+    if edges:
+        a, b = _edges(a), _edges(b)
     window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
     (dy, dx), error, _ = phase_cross_correlation(a * window, b * window, upsample_factor=10,
                                                  normalization=None)

@@ -138,6 +138,7 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
              only: str | None = None, with_zero_shot: bool = False) -> list[Case]:
     """Every case of :func:`cases` (``only``: those whose name or kind holds it), scored;
     ``with_zero_shot`` adds the row of the fit that takes the model's output as a feature."""
+    from bandbridge.errors import BandbridgeError
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.predict import predict
     from bandbridge.inference.jobs.reference import ReferenceOptions
@@ -150,8 +151,14 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
             continue
         t0 = time.perf_counter()
         out = work / f"out_{Path(case.ref).stem}.tif"
-        predict([case.rgb], model, str(out), PredictOptions(), overwrite=True,
-                reference=ReferenceOptions(source=case.ref), say=lambda s: None)
+        try:
+            predict([case.rgb], model, str(out), PredictOptions(), overwrite=True,
+                    reference=ReferenceOptions(source=case.ref), say=lambda s: None)
+        except BandbridgeError as e:  # a case the method refuses is a row that says so
+            case.notes["refused"] = str(e)
+            say(f"{case.name}, k = {case.k}, {case.what}: refused: {e}")
+            done.append(case)
+            continue
         valid = np.isfinite(truth)
         with rasterio.open(out) as s:
             got = s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
@@ -258,6 +265,9 @@ def table(done: list[Case]) -> str:
     rows = []
     for c in done:
         s = c.scores
+        if "refused" in c.notes:
+            rows.append(f"| {c.name} | {c.k} | {c.what} | refused: {c.notes['refused']} |")
+            continue
         vs = 100 * (s["reference-guided"] / best_upsampled(s) - 1)
         rows.append(f"| {c.name} | {c.k} | {c.what} | " + " | ".join(f"{s[k]:.4g}" if k in s else "—" for k in cols)
                     + f" | {vs:+.1f} % | {c.notes.get('learner', '')}; {c.notes.get('correction', '').split(':')[0]} |")

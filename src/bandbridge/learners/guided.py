@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from affine import Affine
 import torch
 
 from bandbridge.data.reference import Grid, average_onto, upsample_onto
@@ -244,7 +245,7 @@ def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray,
         b = min(h, a + step)
         lo, hi = max(0, a - HALO), min(h, b + HALO)
         x, z = rows(lo, hi)
-        strip = Grid(fine.crs, fine.transform * fine.transform.translation(0, lo), hi - lo, w)
+        strip = Grid(fine.crs, fine.transform @ Affine.translation(0, lo), hi - lo, w)
         up = upsample_onto(g.filled[None], g.grid, strip, UPSAMPLING)
         parts = [np.nan_to_num(x, nan=0.0)] + ([_unit(z, g.z_range)] if z is not None else []) + [up]
         f = features(np.concatenate(parts).astype(np.float32))[:, a - lo:b - lo]

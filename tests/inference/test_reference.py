@@ -1,0 +1,249 @@
+"""`predict --reference`: the band from a coarse reference of the same place (issue 57), on the
+bundled NAIP sample: the fit beats the upsampled reference, the shift is found, every bad reference
+is refused in one line with nothing written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from bandbridge.data.reference import Grid, average_onto, clear, estimate_shift, file_date, open_reference
+from bandbridge.errors import BandbridgeError
+from bandbridge.evaluation.wald import make_reference
+from tests.conftest import SAMPLE
+
+NAIP = SAMPLE / "nir_naip_opengeos"
+TEST = NAIP / "m_4709963_se_14_1_20200831.tif"
+OLDER = NAIP / "m_4709963_se_14_1_20180716.tif"
+
+
+def _grid(path) -> Grid:
+    with rasterio.open(path) as s:
+        return Grid(s.crs, s.transform, s.height, s.width)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """The 2020 crop as a user's RGB file, its NIR (the truth) and references made of it."""
+    d = tmp_path_factory.mktemp("ref")
+    with rasterio.open(TEST) as s:
+        a, prof = s.read(), s.profile
+    prof.update(count=3)
+    rgb = d / "aerial_20200831.tif"
+    with rasterio.open(rgb, "w", **prof) as o:
+        o.write(a[:3])
+    fine = _grid(TEST)
+    refs = {k: make_reference(a[3].astype(np.float32), fine, k, d / f"s2_nir_20200831_k{k}.tif") for k in (2, 4)}
+    refs["shifted"] = make_reference(a[3].astype(np.float32), fine, 4, d / "s2_nir_20200831_shifted.tif", shift=0.5)
+    return d, rgb, a[3].astype(np.float32), refs
+
+
+def _out(path, band=-1):
+    with rasterio.open(path) as s:
+        return s.read(s.count if band == -1 else band).astype(np.float32), s.tags(), s.profile, s
+
+
+def test_reference_beats_the_upsampled_reference_and_says_how(scene, run_cli):
+    from bandbridge.data.reference import upsample_onto
+    d, rgb, truth, refs = scene
+    out = d / "guided.tif"
+    code, stdout, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(refs[2]), "-o", str(out))
+    assert code == 0, stderr
+    got, tags, prof, _ = _out(out)
+    ref = open_reference(refs[2], "nir", _grid(TEST))
+    up = upsample_onto(np.nan_to_num(ref.values), ref.grid, _grid(TEST), "cubic")[0]
+    mine, theirs = np.abs(got - truth).mean(), np.abs(up - truth).mean()
+    assert mine < 0.85 * theirs, (mine, theirs)  # k = 2 on the 2020 crop: measured 2.6 vs 4.1 DN
+    assert prof["dtype"] == "float32" and prof["crs"] is not None  # the reference's type, the input's grid
+    assert tags["bandbridge_k"] == "2.000" and tags["bandbridge_date_gap_days"] == "0"
+    assert tags["bandbridge_reference"] == refs[2].name and "applied" in tags["bandbridge_correction"]
+    assert float(tags["bandbridge_heldout_mae"]) > 0
+    for said in ("k = 2.00", "0 days apart", "shift between input and reference", "held out at the reference's scale"):
+        assert said in stdout
+
+
+def test_shift_of_half_a_cell_is_found_and_corrected(scene, run_cli):
+    d, rgb, truth, refs = scene
+    res = {}
+    for name in (4, "shifted"):
+        out = d / f"k4_{name}.tif"
+        assert run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(refs[name]), "-o", str(out))[0] == 0
+        got, tags, _, _ = _out(out)
+        res[name] = (np.abs(got - truth).mean(), tags["bandbridge_shift_px"])
+    dy, dx = (float(v) for v in res["shifted"][1].split(" ")[0].split(","))
+    assert 0.25 <= dy <= 0.75 and -0.75 <= dx <= -0.25 and "corrected" in res["shifted"][1]
+    assert "below" in res[4][1]  # in place: nothing to correct
+    assert res["shifted"][0] <= 1.10 * res[4][0], res  # issue 57: within 10 % of the aligned result
+
+
+def test_estimate_shift_reads_a_known_shift():
+    """Two windows of one real band, the second taken 2 rows down and 3 columns left: it shows at
+    (i, j) what the first shows at (i + 2, j − 3)."""
+    with rasterio.open(TEST) as s:
+        band = s.read(4).astype(np.float32)
+    base, moved = band[20:148, 20:148], band[22:150, 17:145]
+    dy, dx, _ = estimate_shift(base, moved, np.ones(base.shape, bool))
+    assert (round(dy), round(dx)) == (2, -3), (dy, dx)
+
+
+def test_units_append_index_and_cog(scene, run_cli, tmp_path):
+    """A uint16 reference with a scale tag: the output keeps its type and scale; --append writes the
+    input bands first, --index ndvi beside it (DN with DN), --cog a COG."""
+    d, rgb, truth, refs = scene
+    with rasterio.open(refs[4]) as s:
+        v, prof = s.read(1), s.profile
+    prof.update(dtype="uint16", nodata=0, count=1)
+    ref16 = tmp_path / "nir_x100.tif"
+    with rasterio.open(ref16, "w", **prof) as o:
+        o.write(np.clip(np.rint(np.nan_to_num(v) * 100), 1, 65535).astype("uint16"), 1)
+        o.scales, o.descriptions = [0.01], ("nir",)
+    out = tmp_path / "rgbn.tif"
+    code, _, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref16), "-o", str(out),
+                              "--append", "--index", "ndvi", "--cog")
+    assert code == 0, stderr
+    with rasterio.open(out) as s:
+        assert s.count == 4 and s.dtypes[0] == "uint16" and s.scales[-1] == 0.01
+        assert s.descriptions[-1] == "synthetic_NIR" and s.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        nir = s.read(4) * 0.01
+        assert np.abs(s.read(1).astype(float) - rasterio.open(rgb).read(1)).max() == 0
+    assert np.abs(nir - truth).mean() < 6.5  # measured 6.02 DN (k = 4: too few cells to fit, the reference made consistent)
+    with rasterio.open(tmp_path / "rgbn_ndvi.tif") as s:
+        ndvi = s.read(1)
+    assert np.nanmin(ndvi) >= -1 and np.nanmax(ndvi) <= 1
+
+
+def test_clouds_are_masked_by_scl(scene, tmp_path):
+    """A reference whose SCL calls a disc cloud: those cells are not fitted on or imposed."""
+    d, rgb, truth, refs = scene
+    ref = make_reference(truth, _grid(TEST), 4, tmp_path / "clouded.tif", clouds=0.25)
+    r = open_reference(ref, "nir", _grid(TEST))
+    assert r.masked_by == "SCL" and 0.6 < r.valid.mean() < 0.8
+    assert list(clear(np.array([4, 5, 6, 11, 8, 9, 3, 0]), "SCL")) == [True] * 4 + [False] * 4
+    qa = np.array([0b0, 0b1000, 0b10000, 0b1, 0b1000000])  # clear, cloud, shadow, fill, clear (water bit)
+    assert list(clear(qa, "QA_PIXEL")) == [True, False, False, False, True]
+
+
+def test_dates_from_tags_names_or_the_flag(scene, run_cli, tmp_path):
+    from datetime import date
+    assert file_date("m_4709963_se_14_1_20200831.tif") == date(2020, 8, 31)
+    assert file_date("x.tif", {"DATE_ACQUIRED": "2017-08-13"}) == date(2017, 8, 13)
+    assert file_date("x.tif") is None
+    d, rgb, truth, refs = scene
+    nodate = tmp_path / "coarse.tif"
+    nodate.write_bytes(refs[4].read_bytes())
+    out = tmp_path / "o.tif"
+    code, stdout, _ = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(nodate), "-o", str(out))
+    assert code == 0 and "date gap unknown" in stdout
+    code, stdout, _ = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(nodate), "-o", str(out),
+                              "--overwrite", "--reference-date", "2019-09-04")
+    assert code == 0 and "-362 days apart" in stdout and "warning" not in stdout
+    assert "not applied: the reference is 362 days" in _out(out)[1]["bandbridge_correction"]
+
+
+def _coarse(tmp_path, name, data, transform, crs="EPSG:26914", descriptions=("nir",), dtype="float32", nodata=None):
+    p = tmp_path / name
+    with rasterio.open(p, "w", driver="GTiff", height=data.shape[-2], width=data.shape[-1], count=data.shape[0],
+                       dtype=dtype, crs=crs, transform=transform, nodata=nodata) as o:
+        o.write(data.astype(dtype))
+        o.descriptions = descriptions
+    return p
+
+
+def test_another_crs_is_reprojected(scene, run_cli, tmp_path):
+    """A reference in another CRS (UTM 15N against the input's 14N) is read over the footprint."""
+    from rasterio.warp import calculate_default_transform, reproject, Resampling
+    d, rgb, truth, refs = scene
+    with rasterio.open(refs[4]) as s:
+        tr, w, h = calculate_default_transform(s.crs, "EPSG:32615", s.width, s.height, *s.bounds)
+        dst = np.zeros((1, h, w), np.float32)
+        reproject(s.read(), dst, src_transform=s.transform, src_crs=s.crs, dst_transform=tr, dst_crs="EPSG:32615",
+                  resampling=Resampling.bilinear, src_nodata=np.nan, dst_nodata=np.nan)
+    p = _coarse(tmp_path, "utm15.tif", dst, tr, "EPSG:32615", nodata=float("nan"))
+    out = tmp_path / "o.tif"
+    code, stdout, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(p), "-o", str(out))
+    assert code == 0, stderr
+    assert np.abs(_out(out)[0] - truth).mean() < 12
+
+
+BAD = {
+    "no overlap": "does not overlap the input",
+    "no nir": "no nir band among",
+    "all clouds": "clear reference pixels over the input",
+    "finer": "finer than the input",
+    "k below 2": "less than twice as coarse",
+    "k above 64": "more than 64",
+    "tiny overlap": "clear reference pixels over the input",
+    "plain beside georeferenced": "the input has a coordinate system and the reference has none",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_references_refused_in_one_line(scene, run_cli, tmp_path, case):
+    d, rgb, truth, refs = scene
+    with rasterio.open(TEST) as s:
+        t, b = s.transform, s.bounds
+    ones = np.ones((1, 64, 64), np.float32) * 100
+    made = {
+        "no overlap": lambda: _coarse(tmp_path, "far.tif", ones, Affine(10, 0, b.right + 5000, 0, -10, b.top)),
+        "no nir": lambda: _coarse(tmp_path, "red.tif", ones, t @ Affine.scale(4), descriptions=("red",)),
+        "all clouds": lambda: _coarse(tmp_path, "cloud.tif", np.stack([ones[0], ones[0] * 9]), t @ Affine.scale(4),
+                                      descriptions=("nir", "SCL")),
+        "finer": lambda: _coarse(tmp_path, "fine.tif", np.ones((1, 600, 600), np.float32), t @ Affine.scale(0.5)),
+        "k below 2": lambda: _coarse(tmp_path, "k15.tif", np.full((1, 200, 200), 100, np.float32), t @ Affine.scale(1.5)),
+        "k above 64": lambda: _coarse(tmp_path, "k80.tif", ones, t @ Affine.translation(-40, -40) * Affine.scale(80)),
+        "tiny overlap": lambda: _coarse(tmp_path, "edge.tif", ones, Affine(20, 0, b.right - 60, 0, -20, b.top)),
+        "plain beside georeferenced": lambda: _plain(tmp_path),
+    }
+    ref = made[case]()
+    out = tmp_path / "never.tif"
+    code, stdout, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref), "-o", str(out))
+    assert code == 2, (stdout, stderr)
+    assert BAD[case] in stderr and "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.glob(".never*"))
+
+
+def _plain(tmp_path):
+    import warnings
+    p = tmp_path / "nir.png"  # a one-band file is named by its stem: the NIR role is found
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(p, "w", driver="PNG", height=64, width=64, count=1, dtype="uint8") as o:
+            o.write(np.full((1, 64, 64), 100, np.uint8))
+    return p
+
+
+@pytest.mark.parametrize("flags,said", [
+    (["--workers", "2"], "--workers/--scheduler with --reference"),
+    (["--dtype", "uint8"], "--dtype uint8 with --reference"),
+    (["--confidence"], "--confidence with --reference"),
+])
+def test_flags_that_cannot_go_with_a_reference(scene, run_cli, tmp_path, flags, said):
+    d, rgb, truth, refs = scene
+    code, _, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(refs[4]), "-o",
+                              str(tmp_path / "o.tif"), *flags)
+    assert code == 2 and said in stderr
+
+
+def test_reference_flags_need_a_reference(scene, run_cli, tmp_path):
+    d, rgb, _, _ = scene
+    code, _, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "-o", str(tmp_path / "o.tif"),
+                              "--reference-date", "2020-01-01")
+    assert code == 2 and "go with --reference" in stderr
+
+
+def test_a_missing_reference_names_the_flag(scene, run_cli, tmp_path):
+    d, rgb, _, _ = scene
+    code, _, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(tmp_path / "nope.tif"),
+                              "-o", str(tmp_path / "o.tif"))
+    assert code == 2 and "--reference" in stderr and "no such file" in stderr
+
+
+def test_make_reference_is_the_block_mean():
+    band = np.arange(36, dtype=np.float32).reshape(6, 6)
+    g = Grid("EPSG:26914", Affine(1, 0, 0, 0, -1, 6), 6, 6)
+    c, frac = average_onto(band[None], np.ones((6, 6), bool), g, g.coarser(3))
+    assert np.allclose(c[0], [[7, 10], [25, 28]]) and np.allclose(frac, 1)
+    with pytest.raises(BandbridgeError, match="no such file"):
+        open_reference("/nonexistent.tif", "nir", g)
