@@ -247,3 +247,48 @@ def test_make_reference_is_the_block_mean():
     assert np.allclose(c[0], [[7, 10], [25, 28]]) and np.allclose(frac, 1)
     with pytest.raises(BandbridgeError, match="no such file"):
         open_reference("/nonexistent.tif", "nir", g)
+
+
+def _catalog(tmp_path, truth, items):
+    """A static STAC catalog whose Items hold a coarse NIR asset (and an SCL asset at half its
+    resolution) of the sample: ``items`` are ``(id, datetime, cloud cover)``; hrefs are file://."""
+    import pystac
+    from datetime import datetime, timezone
+    from rasterio.warp import transform_bounds
+    fine = _grid(TEST)
+    with rasterio.open(TEST) as s:
+        bbox = list(transform_bounds(s.crs, "EPSG:4326", *s.bounds))
+    cat = pystac.Catalog("refs", "coarse NIR of the sample")
+    for name, when, cloud in items:
+        nir = make_reference(truth, fine, 4, tmp_path / f"{name}_nir.tif")
+        scl_grid = fine.coarser(8)
+        scl = tmp_path / f"{name}_scl.tif"
+        with rasterio.open(scl, "w", driver="GTiff", height=scl_grid.height, width=scl_grid.width, count=1,
+                           dtype="uint8", crs=scl_grid.crs, transform=scl_grid.transform) as o:
+            o.write(np.full((1, scl_grid.height, scl_grid.width), 4, np.uint8))
+        it = pystac.Item(name, None, bbox, datetime.fromisoformat(when).replace(tzinfo=timezone.utc),
+                         {"eo:cloud_cover": cloud})
+        it.add_asset("nir", pystac.Asset(nir.as_uri(), extra_fields={"eo:bands": [{"name": "B08", "common_name": "nir"}]}))
+        it.add_asset("scl", pystac.Asset(scl.as_uri()))
+        cat.add_item(it)
+    cat.normalize_and_save(str(tmp_path / "stac"), pystac.CatalogType.SELF_CONTAINED)
+    return tmp_path / "stac" / "catalog.json"
+
+
+def test_reference_found_in_a_static_stac_catalog(scene, run_cli, tmp_path):
+    """--reference CATALOG: the least cloudy Item within 30 days of the input's date is read, with
+    its SCL asset (coarser than the band) as the mask; the output says which."""
+    d, rgb, truth, refs = scene
+    cat = _catalog(tmp_path, truth, [("cloudy", "2020-08-29", 40.0), ("clear", "2020-09-02", 3.0),
+                                     ("old", "2018-07-16", 0.0)])
+    out = tmp_path / "o.tif"
+    code, stdout, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(cat), "-o", str(out))
+    assert code == 0, stderr
+    assert "Item clear of 2020-09-02 (3 % cloud), the least cloudy of 2 within 30 days of 2020-08-31" in stdout
+    tags = _out(out)[1]
+    assert tags["bandbridge_reference"] == "clear_nir.tif" and tags["bandbridge_date_gap_days"] == "2"
+    assert tags["bandbridge_reference_masked_by"] == "SCL"
+    code, _, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(cat), "-o",
+                              str(tmp_path / "never.tif"), "--reference-date", "2015-01-01")
+    assert code == 2 and "no Item of sentinel-2-l2a with a nir band" in stderr
+    assert not (tmp_path / "never.tif").exists()

@@ -103,10 +103,17 @@ def parse_date(text: str) -> date | None:
         return None
 
 
-def _files(path: Path) -> tuple[list[tuple[Path, int, str]], Path | None]:
+def _files(path) -> tuple[list[tuple], Path | None]:
     """Every band of a reference as ``(file, 1-based index, name)``, and a companion mask file
-    (``SCL``/``QA_PIXEL``) beside it where there is one."""
+    (``SCL``/``QA_PIXEL``) beside it where there is one (a GDAL ``/vsi…`` address: its bands only)."""
     from bandbridge.data.formats import open_raster
+    if isinstance(path, str):
+        with open_raster(path) as src:
+            n = src.count
+            names = [canonical_band_name(d) if d else canonical_band_name(path.rsplit("/", 1)[-1].split(".")[0])
+                     for d in src.descriptions] if n == 1 else \
+                [canonical_band_name(d) if d else f"BAND{i + 1}" for i, d in enumerate(src.descriptions)]
+        return [(path, i + 1, nm) for i, nm in enumerate(names)], None
     if path.is_dir():
         files = sorted(q for q in path.iterdir() if q.suffix.lower() in (".tif", ".tiff", ".jp2"))
         bands = [(q, 1, canonical_band_name(q.stem)) for q in files]
@@ -133,8 +140,9 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
     by :data:`MIN_K` or coarser than :data:`MAX_K`, one georeferenced where the other is not, a
     footprint with fewer than :data:`MIN_CELLS` clear cells."""
     from bandbridge.data.formats import open_raster
-    p = Path(str(path))
-    if not p.exists():
+    remote = str(path).startswith("/vsi")
+    p = str(path) if remote else Path(str(path))  # a GDAL address keeps its double slashes
+    if not remote and not p.exists():
         raise BandbridgeError(f"--reference {p}: no such file or folder; give the coarse raster "
                               "(or band folder) of the band at the same place")
     bands, companion = _files(p)
@@ -175,16 +183,38 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
     if dtype == "uint16" and nodata is None:
         valid &= values[0] != 0  # Sentinel-2's and Landsat's 0 is fill (tile edges), never dark ground
     masked_by = ""
-    source = Path(mask) if mask else (masks[0][0] if masks else companion)
-    if source is not None:
-        inside = not mask and bool(masks)
-        kind = _MASK_NAMES[masks[0][2]] if inside else "QA_PIXEL" if "QA" in Path(source).name.upper() else "SCL"
-        valid &= clear(read(Path(source), masks[0][1] if inside else 1), kind)
-        masked_by = kind
+    if not mask and masks:  # a band of the reference itself: on its grid
+        valid &= clear(read(masks[0][0], masks[0][1]), _MASK_NAMES[masks[0][2]])
+        masked_by = _MASK_NAMES[masks[0][2]]
+    elif mask or companion:  # a file of its own, perhaps coarser (Sentinel-2's SCL is 20 m)
+        source = str(mask or companion)
+        masked_by = "QA_PIXEL" if "QA" in source.rsplit("/", 1)[-1].upper() else "SCL"
+        valid &= clear(mask_on(source, grid), masked_by)
     ref = Reference(values, valid, grid, [pick[0][2]], str(p), k, dtype, float(scale), float(offset),
                     nodata, masked_by, when, read(*red[:2]) if red is not None and red[:2] != pick[0][:2] else None)
     check_cells(ref)
     return ref
+
+
+def mask_on(source: str, grid: Grid) -> np.ndarray:
+    """A classification raster (``SCL``, ``QA_PIXEL``) brought onto ``grid`` by nearest neighbour
+    (classes are never averaged); cells it does not reach are 0 (no data)."""
+    from rasterio.warp import Resampling, reproject
+
+    from bandbridge.data.formats import open_raster
+    if not source.startswith("/vsi") and not Path(source).exists():
+        raise BandbridgeError(f"--reference-mask {source}: no such file; give the SCL or QA_PIXEL raster")
+    out = np.zeros((grid.height, grid.width), np.float32)
+    with open_raster(source) as s:
+        reproject(rasterio_band(s), out, src_transform=s.transform, src_crs=s.crs or grid.crs or _PIXELS,
+                  dst_transform=grid.transform, dst_crs=grid.crs or _PIXELS, resampling=Resampling.nearest,
+                  src_nodata=None, dst_nodata=0)
+    return out
+
+
+def rasterio_band(src):
+    import rasterio
+    return rasterio.band(src, 1)
 
 
 def clear(layer: np.ndarray, kind: str) -> np.ndarray:

@@ -192,11 +192,13 @@ def fit(x_c: np.ndarray, z_c: np.ndarray | None, ref: np.ndarray, valid: np.ndar
 
 def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, seed: int = 0) -> np.ndarray:
     """``r (h, w)`` with the cells the reference cannot see filled by ``f₀``, the reference from
-    the input alone (the simple candidates by spatial folds)."""
+    the input alone, fitted and applied at the reference's scale (no scale to carry across, so
+    every candidate may be chosen where there are cells enough; :data:`FLEXIBLE_CELLS`)."""
     if seen.all():
         return r.copy()
     px0, _, _ = _pixels(x, r[None], seen, FIT_CELLS, seed)
-    f0 = choose(px0, allowed=("constant", "linear"), folds=spatial_folds(px0, buffer=BUFFER))
+    allowed = None if len(px0) >= FLEXIBLE_CELLS else ("constant", "linear")
+    f0 = choose(px0, allowed=allowed, folds=spatial_folds(px0, buffer=BUFFER))
     return np.where(seen, r, predict_image(f0.fitted, x))
 
 

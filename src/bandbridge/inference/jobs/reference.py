@@ -27,6 +27,7 @@ from bandbridge.data.reference import Grid, Reference, average_onto, estimate_sh
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths
 from bandbridge.inference.core.predictor import PredictStats, predict_file
+from bandbridge.inference.interop.stac_search import find_reference, is_search
 from bandbridge.inference.core.writer import model_tag, open_output, output_profile, tag_bands, to_cog, verify_written
 
 MIN_SHIFT = 0.2  # reference pixels: measured on NAIP at k = 2, 6 and 16, a reference in place read
@@ -94,11 +95,17 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
                               "a band on the input's own grid (name a translation model)")
     role = ropts.band or band_role(spec.target_names[0])
     fine = fine_grid(job.src)
-    ref = open_reference(ropts.source, role, fine, ropts.mask)
     mine = file_date(job.src, _tags(job.src))
-    theirs = parse_date(ropts.date) if ropts.date else ref.when
-    if ropts.date and theirs is None:
+    given = parse_date(ropts.date) if ropts.date else None
+    if ropts.date and given is None:
         raise BandbridgeError(f"--reference-date {ropts.date}: not a date; write it as 2020-08-31")
+    source, mask = ropts.source, ropts.mask
+    if is_search(source):  # found for the user: the date given is the one to search around
+        found = find_reference(job.src, source, given or mine, role)
+        say(found.note)
+        source, mask, given = found.href, mask or found.mask, found.when
+    ref = open_reference(source, role, fine, mask)
+    theirs = given or ref.when
     gap = (theirs - mine).days if mine and theirs else None
     plan = Plan(ref, role, fine, gap, (str(mine or "unknown"), str(theirs or "unknown")), ropts.zero_shot)
     if job.opts.indices:

@@ -1,0 +1,178 @@
+"""A reference found for the user (``predict --reference stac``): the least cloudy STAC Item of a
+collection over the input's footprint, within days of its date, and the assets of the band and of
+its cloud mask (pystac-client for a STAC API, pystac for a static catalog; ``bandbridge[stac]``).
+
+``--reference`` takes:
+
+- ``stac`` or ``stac:COLLECTION``: Earth Search (:data:`DEFAULT_API`), collection
+  ``sentinel-2-l2a`` unless named (``stac:landsat-c2-l2`` on an API that has it);
+- an ``http(s)://`` STAC API address, with ``#COLLECTION`` after it where it is not Sentinel-2 L2A;
+- a local or ``file://`` static catalog or collection (``catalog.json``), searched item by item.
+
+Only the window over the input is read of the chosen asset (``data/reference.py``: a windowed read,
+through GDAL's ``/vsicurl/`` for remote COGs). The band is found by its common name (``eo:bands``
+or 1.1's ``bands``) or its asset key (``nir``, ``B08``…); the mask by ``scl`` or ``qa_pixel``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from bandbridge.errors import BandbridgeError
+
+DEFAULT_API = "https://earth-search.aws.element84.com/v1"
+DEFAULT_COLLECTION = "sentinel-2-l2a"
+WINDOW_DAYS = 30  # either side of the input's date
+KEYS = {"nir": ("nir", "nir08", "B08", "B8", "SR_B5", "B5"), "red": ("red", "B04", "SR_B4"),
+        "rededge": ("rededge1", "B05"), "swir": ("swir16", "B11", "SR_B6")}
+MASKS = ("scl", "SCL", "qa_pixel", "QA_PIXEL")
+
+
+@dataclass(frozen=True)
+class Found:
+    """The Item chosen and what is read of it."""
+
+    href: str  # the band's asset (a path or a GDAL-readable URL)
+    mask: str | None  # its cloud mask's asset, if the Item has one
+    when: date
+    note: str  # one line: which Item and why
+
+
+def is_search(source: str) -> bool:
+    """Whether ``--reference`` names a search rather than a raster."""
+    s = str(source)
+    return s == "stac" or s.startswith("stac:") or s.startswith(("http://", "https://")) or \
+        s.endswith(("catalog.json", "collection.json"))
+
+
+def _where(source: str) -> tuple[str, str]:
+    """``(API address or catalog path, collection)`` of a ``--reference`` search."""
+    s = str(source)
+    if s == "stac" or s.startswith("stac:"):
+        return DEFAULT_API, s[5:] or DEFAULT_COLLECTION
+    if "#" in s:
+        url, coll = s.split("#", 1)
+        return url, coll
+    return s, DEFAULT_COLLECTION
+
+
+def footprint(src: Path) -> tuple[float, float, float, float]:
+    """The input's bounds in longitude and latitude (``west, south, east, north``)."""
+    from rasterio.warp import transform_bounds
+
+    from bandbridge.data.reader import raster_info
+    info = raster_info(src)
+    if info.crs is None:
+        raise BandbridgeError(f"--reference stac: {src} has no coordinate system, so no place to search; "
+                              "give the reference file itself")
+    from rasterio.transform import array_bounds
+    b = array_bounds(info.height, info.width, info.transform)
+    return transform_bounds(info.crs, "EPSG:4326", *b, densify_pts=21)
+
+
+def find_reference(src: Path, source: str, when: date | None, role: str, days: int = WINDOW_DAYS) -> Found:
+    """The least cloudy Item over ``src`` within ``days`` of ``when`` (nearest in time among
+    equals) and its ``role`` band's asset; refuses in one line when none is found."""
+    if when is None:
+        raise BandbridgeError(f"--reference {source}: {src.name} states no date (tags or name) to search "
+                              "around; give it with --reference-date YYYY-MM-DD")
+    bbox = footprint(src)
+    where, coll = _where(source)
+    t0 = datetime.combine(when - timedelta(days=days), datetime.min.time(), timezone.utc)
+    t1 = datetime.combine(when + timedelta(days=days), datetime.max.time(), timezone.utc)
+    items = _api_items(where, coll, bbox, t0, t1) if where.startswith(("http://", "https://")) \
+        else _catalog_items(where, bbox, t0, t1, coll)
+    usable = [(it, _asset(it, role)) for it in items]
+    usable = [(it, a) for it, a in usable if a is not None]
+    if not usable:
+        raise BandbridgeError(f"--reference {source}: no Item of {coll} with a {role} band over {src.name} "
+                              f"within {days} days of {when}; widen the search or give a reference file")
+    best, asset = min(usable, key=lambda p: (_cloud(p[0]), abs((_date(p[0]) - when).days)))
+    cloud = _cloud(best)
+    note = (f"--reference {source}: Item {best.id} of {_date(best)} ({'cloud cover unknown' if cloud > 100 else f'{cloud:.0f} % cloud'}), "
+            f"the least cloudy of {len(usable)} within {days} days of {when}; reading its {asset[0]} asset")
+    return Found(asset[1], _mask(best), _date(best), note)
+
+
+def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime) -> list:
+    try:
+        from pystac_client import Client
+    except ImportError:
+        raise BandbridgeError("--reference with a STAC API needs pystac-client: pip install 'bandbridge[stac]'") from None
+    try:
+        search = Client.open(url).search(collections=[coll], bbox=bbox, datetime=[t0, t1], max_items=200)
+        return list(search.items())
+    except Exception as e:  # noqa: BLE001 - the network or the API: one line naming the address
+        raise BandbridgeError(f"--reference {url}: the STAC search failed ({type(e).__name__}: {e}); "
+                              "check the address and the network, or give a reference file") from None
+
+
+def _catalog_items(path: str, bbox, t0: datetime, t1: datetime, coll: str) -> list:
+    """A static catalog's Items over ``bbox`` within ``[t0, t1]`` (its collection ``coll`` where
+    Items name one)."""
+    import pystac
+    p = path[7:] if path.startswith("file://") else path
+    if not Path(p).exists():
+        raise BandbridgeError(f"--reference {path}: no such catalog; give a catalog.json or a STAC API address")
+    try:
+        cat = pystac.read_file(p)
+    except Exception as e:  # noqa: BLE001 - not STAC JSON
+        raise BandbridgeError(f"--reference {path}: not a STAC catalog or collection ({e})") from None
+    out = []
+    for it in cat.get_items(recursive=True) if hasattr(cat, "get_items") else []:
+        if it.collection_id not in (None, coll) and coll != DEFAULT_COLLECTION:
+            continue
+        b = it.bbox or [-180, -90, 180, 90]
+        if b[0] > bbox[2] or b[2] < bbox[0] or b[1] > bbox[3] or b[3] < bbox[1]:
+            continue
+        dt = it.datetime or it.common_metadata.start_datetime
+        if dt is None or not (t0 <= dt.astimezone(timezone.utc) <= t1):
+            continue
+        out.append(it)
+    return out
+
+
+def _date(item) -> date:
+    dt = item.datetime or item.common_metadata.start_datetime
+    return dt.date()
+
+
+def _cloud(item) -> float:
+    """``eo:cloud_cover`` in per cent; an Item that does not say sorts last (1000)."""
+    v = item.properties.get("eo:cloud_cover")
+    return float(v) if v is not None else 1000.0
+
+
+def _names(asset) -> list[str]:
+    bands = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+    return [str(b.get("common_name") or b.get("eo:common_name") or b.get("name") or "") for b in bands]
+
+
+def _asset(item, role: str) -> tuple[str, str] | None:
+    """``(key, href)`` of the Item's one-band asset of ``role``: by common name, else by key."""
+    from bandbridge.bands import band_role
+    for key, a in item.assets.items():
+        names = _names(a)
+        if len(names) == 1 and (names[0] in KEYS.get(role, ()) or band_role(names[0]) == role):
+            return key, _href(a)
+    for key in KEYS.get(role, (role,)):
+        if key in item.assets:
+            return key, _href(item.assets[key])
+    return None
+
+
+def _mask(item) -> str | None:
+    return next((_href(item.assets[k]) for k in MASKS if k in item.assets), None)
+
+
+def _href(asset) -> str:
+    h = asset.get_absolute_href() or asset.href
+    if h.startswith("file://"):
+        return h[7:]
+    if h.startswith(("http://", "https://")):
+        return "/vsicurl/" + h
+    if h.startswith("s3://"):
+        return "/vsis3/" + h[5:]
+    return h
