@@ -285,3 +285,24 @@ def test_one_stretch_rule_shares_a_range_or_takes_the_union_when_panels_disagree
     assert st.union and st.lo < 0.21 and st.hi > 0.89 and "union" in st.describe()
     real[0, :5] = np.nan  # nodata never counts
     assert np.isfinite(shared_stretch(bright, real, "reflectance").lo)
+
+
+def test_use_a_reference(tmp_path):
+    """The page's "Use a reference": the upload's NIR fitted to a coarse reference upload, shown on
+    the real band's range with the error, the COG download tagged; without the reference, one line."""
+    from bandbridge.demo.guided import with_reference
+    from bandbridge.evaluation.wald import make_reference
+    from bandbridge.data.reference import Grid
+    with rasterio.open(NAIP) as f:
+        nir, fine = f.read(4).astype(np.float32), Grid(f.crs, f.transform, f.height, f.width)
+    ref = make_reference(nir, fine, 4, tmp_path / "coarse_nir.tif")
+    res = with_reference(str(NAIP), "rgb2nir", str(ref), tmp_path / "w")
+    _panel_ok(res.output.image)
+    assert res.real.image is not None and "reference-guided" in res.scores
+    mae = float(res.scores.split("|")[-2])
+    assert mae < 6.5  # the sample at k = 4: measured 6.0 DN
+    assert "k = 4.00" in res.status and res.files[0].endswith("_reference.tif")
+    with rasterio.open(res.files[0]) as s:
+        assert s.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and "bandbridge_reference" in s.tags()
+    with pytest.raises(BandbridgeError, match="upload the reference"):
+        with_reference(str(NAIP), "rgb2nir", None, tmp_path / "w2")

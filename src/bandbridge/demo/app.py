@@ -103,6 +103,11 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
             return shown(res, f"{cal.table}\n\n(calibrated in {cal.seconds:.0f} s)")
         return in_workdir(work, [upload, pair, target])
 
+    def handle_reference(upload, name, reference, *controls):
+        from bandbridge.demo.guided import with_reference
+        return in_workdir(lambda w: shown(with_reference(upload, name, reference, w, Controls(*controls))),
+                          [upload, reference])
+
     def preview(upload, names_, scaling, vmin, vmax):
         if not upload:
             return gr.update(value=None, label="your image"), ""
@@ -159,6 +164,16 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                                              "choose any learner, boosting too; ticked by itself "
                                              "when both are one file)", elem_id="same_scene")
                     go_pair = gr.Button("Calibrate and translate", elem_id="run_pair")
+                with gr.Accordion("Use a reference (optional): no pairs, but the band coarser or older",
+                                  open=False, elem_id="use_reference"):
+                    gr.Markdown("A coarse or earlier raster of the band at the same place — a "
+                                "Sentinel-2 or Landsat band for an aerial image, an older survey — "
+                                "georeferenced like your image (or two plain images of one extent). "
+                                "The band is fitted to it at its scale and applied at yours "
+                                "(`bandbridge predict --reference`).")
+                    reference = gr.File(label="reference (GeoTIFF)", type="filepath",
+                                        file_types=[".tif", ".tiff"], elem_id="reference")
+                    go_ref = gr.Button("Translate with the reference", elem_id="run_reference")
                 status = gr.Markdown(elem_id="status")
             with gr.Column():
                 shown_in = gr.Image(label="your image", type="numpy", elem_id="input", interactive=False, buttons=[])
@@ -189,6 +204,7 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                 .then(dirs.remove, workdir, None)
         upload.change(preview, [upload, *ctl[1:]], [shown_in, status])
         go.click(handle, [upload, model, *ctl], outs).then(dirs.remove, workdir, None)
+        go_ref.click(handle_reference, [upload, model, reference, *ctl], outs).then(dirs.remove, workdir, None)
         go_pair.click(handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \
             .then(dirs.remove, workdir, None)
     return app

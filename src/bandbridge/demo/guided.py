@@ -1,0 +1,88 @@
+"""The web page's "Use a reference": the upload's band fitted to a second upload, a coarse or
+earlier raster of the band at the same place, exactly as ``bandbridge predict --reference`` does
+(``inference/jobs/reference.py``); the synthetic band on the real one's range where the upload
+carries it, with both errors: the synthetic band's and the upsampled reference's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.bands import Scaling
+from bandbridge.errors import BandbridgeError
+from bandbridge.demo.display import BandSet, MAX_SIDE, render, shared_of, stretch_of
+from bandbridge.demo.translate import Controls, Result, input_preview, page_words, Panel
+
+_STORED = Scaling("stored", 0.0, 1.0, units="stored values")
+
+
+def _band(path: Path, index: int) -> tuple[np.ndarray, str]:
+    """Band ``index`` (1-based) of ``path`` in its physical units (scale and offset applied,
+    nodata NaN), decimated to at most ``MAX_SIDE`` a side, and its description."""
+    import rasterio
+    from rasterio.enums import Resampling
+    with rasterio.open(path) as s:
+        k = max(1, int(np.ceil(max(s.height, s.width) / MAX_SIDE)))
+        shape = (-(-s.height // k), -(-s.width // k))
+        v = s.read(index, out_shape=shape, resampling=Resampling.nearest, masked=True).astype(np.float64)
+        data = v.filled(np.nan) * s.scales[index - 1] + s.offsets[index - 1]
+        return data.astype(np.float32), s.descriptions[index - 1] or ""
+
+
+def with_reference(upload: str | None, name: str, reference: str | None, workdir: Path,
+                   controls: Controls = Controls()) -> Result:
+    """``predict upload -m name --reference reference --cog`` into ``workdir``, shown."""
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.predict import predict
+    from bandbridge.inference.jobs.reference import ReferenceOptions
+    if not upload:
+        raise BandbridgeError("upload the image to translate first")
+    if not reference:
+        raise BandbridgeError("upload the reference: a coarse or earlier raster of the band at the "
+                              "same place (a Sentinel-2 or Landsat band, an older survey)")
+    path = Path(upload)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / f"{path.stem}_{name}_reference.tif"
+    said: list[str] = []
+    predict([str(path)], name, str(out), PredictOptions(cog=True), controls.overrides(), overwrite=True,
+            reference=ReferenceOptions(source=str(reference)), say=said.append)
+    import rasterio
+    with rasterio.open(out) as s:
+        count, tags = s.count, s.tags()
+    syn, desc = _band(out, count)
+    pred = BandSet(syn[None], ("nir",), "the reference's units")
+    res = Result(input_preview(path, controls.overrides()), Panel())
+    real = _real(path, syn.shape)
+    if real is not None and comparable(real, syn):
+        truth = BandSet(real[None], ("nir",), "the reference's units")
+        so = shared_of(pred, truth)
+        res.real = Panel(render(truth, so, "real band"), f"real band (in your upload) — {so.describe()}")
+        ok = np.isfinite(real) & np.isfinite(syn)
+        res.scores = (f"| | MAE (the reference's units) |\n|---|---|\n| reference-guided | "
+                      f"{float(np.abs(syn[ok] - real[ok]).mean()):.4g} |")
+    else:
+        so = stretch_of(pred)
+    res.output = Panel(render(pred, so, desc or "synthetic band"), f"{desc or 'synthetic band'} — {so.describe()}")
+    res.files = [str(out)]
+    res.status = (f"**{name} with a reference**: " + page_words(" ".join(s.rstrip(".") + "." for s in said if s))
+                  + f" The download is a Cloud-Optimized GeoTIFF in the reference's type "
+                  f"({tags.get('bandbridge_reference', '')}), tagged with where the band came from.")
+    return res
+
+
+def _real(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The upload's own NIR band (4-band NAIP-like files), read as the synthetic one was, or None."""
+    from bandbridge.inference.core.look import look_at
+    look = look_at(path)
+    if "nir" not in look.roles:
+        return None
+    data, _ = _band(path, look.roles.index("nir") + 1)
+    return data if data.shape == shape else None
+
+
+def comparable(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two bands are in one kind of units (medians within a factor of 3): DN against
+    reflectance is no score."""
+    ma, mb = (float(np.nanmedian(np.abs(x))) for x in (a, b))
+    return min(ma, mb) > 0 and max(ma, mb) / min(ma, mb) < 3
