@@ -61,7 +61,8 @@ class Plan:
 
     def line(self, src: Path) -> str:
         g = self.ref.grid
-        gap = f"{self.gap_days} days apart" if self.gap_days is not None else "date gap unknown (--reference-date sets it)"
+        gap = ("date gap unknown (--reference-date sets it)" if self.gap_days is None else "the same day"
+               if self.gap_days == 0 else f"{abs(self.gap_days)} days {'after' if self.gap_days > 0 else 'before'} the input")
         cover = float(self.ref.valid.mean())
         return (f"{src.name}: reference {Path(self.ref.path).name} ({self.ref.names[0]}, {self.role}, "
                 f"{self.ref.dtype}; {g.height}×{g.width} pixels over the input, k = {self.ref.k:.2f}; "
