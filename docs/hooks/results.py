@@ -294,12 +294,18 @@ def ship_rule_table(record: dict) -> str:
     return "\n".join(out) + "\n\n" + _measured(dates, [r["command"] for r in record.values()])
 
 
+def wald_table(record: dict) -> str:
+    """Wald's protocol for ``predict --reference`` (``bandbridge wald``)."""
+    from bandbridge.evaluation.wald import table
+    return table(record["cases"]) + f"\nMeasured by `{record['command']}`.\n"
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
           "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
-          "ship_rule": ship_rule_table}
+          "ship_rule": ship_rule_table, "wald": wald_table}
 
 
 def render(markdown: str) -> str:

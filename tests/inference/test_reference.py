@@ -292,3 +292,21 @@ def test_reference_found_in_a_static_stac_catalog(scene, run_cli, tmp_path):
                               str(tmp_path / "never.tif"), "--reference-date", "2015-01-01")
     assert code == 2 and "no Item of sentinel-2-l2a with a nir band" in stderr
     assert not (tmp_path / "never.tif").exists()
+
+
+def test_adapt_keeps_a_model_fitted_to_a_reference(run_cli, tmp_path):
+    """adapt --reference: pairs for free, the image averaged onto the reference's grid against it;
+    the card says how the pairs were made, and the kept bundle predicts."""
+    with rasterio.open(OLDER) as s:
+        nir, fine = s.read(4).astype(np.float32), Grid(s.crs, s.transform, s.height, s.width)
+    ref = make_reference(nir, fine, 2, tmp_path / "nir_40m.tif")
+    out = tmp_path / "mine"
+    code, stdout, stderr = run_cli("adapt", "-m", "rgb2nir-naip", str(OLDER), "--reference", str(ref), "-o", str(out))
+    assert code == 0, stderr
+    assert "pairs from --reference" in stdout and "averaged onto its grid" in stdout
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"--reference {ref}" in card and "_coarse.tif" not in card
+    assert run_cli("predict", str(TEST), "-m", str(out), "-o", str(tmp_path / "o.tif"))[0] == 0
+    code, _, stderr = run_cli("adapt", "-m", "rgb2nir-naip", f"{OLDER}:{OLDER}", "--reference", str(ref), "-o",
+                              str(tmp_path / "never"))
+    assert code == 2 and "give the images themselves" in stderr and not (tmp_path / "never").exists()

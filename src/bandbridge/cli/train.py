@@ -99,6 +99,7 @@ def adapt(
     sensor: Optional[str] = typer.Option(None, "--sensor", help="the files' sensor, to name their bands (e.g. landsat8, s2_l2a, naip)"),
     band_names: Optional[str] = typer.Option(None, "--band-names", help="one name per band of each input file (FILE or IN), e.g. red,green,blue,nir"),
     within_scene: bool = typer.Option(False, "--within-scene", help="the pairs are part of the scenes you will predict: with one group of images, held-out blocks of them may still choose any learner (else the constant or linear map)"),
+    reference: Optional[str] = typer.Option(None, "--reference", help="pairs for free: a coarse raster of the target band over the images given (Sentinel-2, Landsat): the model is adapted to the images averaged onto its grid, against it"),
 ) -> None:
     """Re-calibrate a model to your own pairs: the best small-data learner by spatial cross-validation, refitted on every pixel, or the model as it was when it scores better."""
     from bandbridge.workflows.adapt import adapt as run
@@ -110,6 +111,7 @@ def adapt(
         res = run(model, pairs, output, minutes, region, overwrite, bands={
             "input": {"bands": sel(bands), "band_names": names, **common},
             "target": {"bands": sel(target_bands), **common}},
-            within_scene=within_scene, progress=add, say=lambda line: out.print(line, highlight=False))
+            within_scene=within_scene, progress=add, say=lambda line: out.print(line, highlight=False),
+            reference=reference)
     typer.echo(res["card"])
     out.print(f"adapted model written to {output} (its MODEL_CARD.md holds this table)")

@@ -255,8 +255,10 @@ def line(case: Case) -> str:
             f"({100 * (s['reference-guided'] / up - 1):+.0f} % vs the better upsampled reference {up:.4g})")
 
 
-def table(done: list[Case]) -> str:
-    """The Markdown table of every case (MAE in the band's stored units)."""
+def table(done: list[Case] | list[dict]) -> str:
+    """The Markdown table of every case (MAE in the band's stored units); ``done``: the cases, or
+    their records as ``wald.json`` keeps them (the manual renders it from there)."""
+    done = [c if isinstance(c, Case) else Case(**c) for c in done]
     cols = ["reference-guided", "reference-guided, the zero-shot output a feature", "upsampled reference (bilinear)", "upsampled reference (cubic)",
             "linear map fitted on the coarse pairs", "zero-shot bundle", "in-scene oracle (adapt on the fine pairs)"]
     cols = [c for c in cols if any(c in d.scores for d in done)]

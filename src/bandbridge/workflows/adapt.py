@@ -143,11 +143,29 @@ def adapted_config(base: Config, sources: list[dict], sel, name: str) -> Config:
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
           region: str | None = None, overwrite: bool = False,
           bands: dict | None = None, within_scene: bool = False, progress=None,
-          say=None) -> dict:
+          say=None, reference: str | None = None, stated: list[str] | None = None) -> dict:
     """Adapt ``model`` to ``pairs``; writes a bundle to ``output`` (the zero-shot model's copy, or
     the chosen learner). ``minutes`` bounds the search. Returns the card, its summary and the
     :class:`~bandbridge.learners.select.Selection`. ``progress``: ``bandbridge.progress``'s
-    ``add(what, total)``; ``say`` hears how each pair is read (predict's line, CHECK included)."""
+    ``add(what, total)``; ``say`` hears how each pair is read (predict's line, CHECK included).
+    ``reference``: a coarse raster of the target band over the images (``pairs`` are then images
+    alone): the pairs are the images averaged onto its grid and the reference itself. ``stated``:
+    the pairs as the card's command gives them (default ``pairs``)."""
+    if reference is not None:
+        import tempfile
+
+        from bandbridge.bands import band_role
+        from bandbridge.spec import read_spec, resolve_model_folder
+        from bandbridge.workflows.pairs import reference_pairs
+        role = band_role(read_spec(resolve_model_folder(Path(model))).target_names[0])
+        with tempfile.TemporaryDirectory(prefix="bandbridge-refpairs-") as d:
+            made = reference_pairs(pairs, reference, role, Path(d))
+            if say:
+                say(f"pairs from --reference {reference}: {len(made)} image(s) averaged onto its grid, "
+                    f"its {role} band the target")
+            res = adapt(model, made, output, minutes, region, overwrite, bands, True, progress, say,
+                        stated=[*pairs, "--reference", reference])
+        return res
     from bandbridge.spec import resolve_model_folder
     if not pairs:
         raise BandbridgeError("adapt needs PAIRS: FILE, IN:TARGET or IN_DIR:TARGET_DIR")
@@ -174,7 +192,7 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     try:
         summary, sel = adapt_bundle(folder, bundle, sources, name, tmp, within_scene, 60 * minutes,
                                     progress=progress)
-        command = " ".join(["bandbridge adapt -m", model, *pairs, *read_flags(bands)]
+        command = " ".join(["bandbridge adapt -m", model, *(stated or pairs), *read_flags(bands)]
                            + ([f"--region {region}"] if region else [])
                            + ([f"--minutes {minutes:g}"] if minutes != 5.0 else [])
                            + (["--within-scene"] if within_scene else []))

@@ -215,3 +215,38 @@ def settle_readings(sources: list[dict], spec, given: dict | None = None) -> lis
             if same and same_family(reading.scaling, src["target"].get("scaling") or ""):
                 src["target"].update(scaling=reading.scaling, vmin=reading.vmin, vmax=reading.vmax)
     return lines
+
+
+def reference_pairs(images: list[str], reference: str, role: str, folder: Path) -> list[str]:
+    """Pairs for free (``adapt --reference``): each image averaged onto the grid of the coarse
+    ``reference`` of its band of ``role``, beside the reference itself, written into ``folder`` as
+    ``IN:TARGET`` pairs (the image in its stored type; cells the reference or the image do not see
+    wholly are nodata). A model adapted to them maps the bands to the band at the reference's scale
+    and is applied at the images'; the reference's units must be the model's (adapt checks)."""
+    import numpy as np
+    import rasterio
+
+    from bandbridge.data.reference import Grid, average_onto, open_reference
+    out = []
+    for i, item in enumerate(images):
+        p = Path(item)
+        if ":" in item or not p.is_file():
+            raise BandbridgeError(f"{item}: with --reference, give the images themselves (no IN:TARGET "
+                                  "pairs): the reference is the target")
+        with rasterio.open(p) as s:
+            x, crs, tr, dtype = s.read().astype(np.float32), s.crs, s.transform, s.dtypes[0]
+        fine = Grid(crs if crs else None, tr if crs else rasterio.Affine.identity(), *x.shape[1:])
+        ref = open_reference(reference, role, fine)
+        xc, cover = average_onto(x, np.isfinite(x).all(0), fine, ref.grid)
+        ok = ref.valid & (cover >= 0.99)
+        g = ref.grid
+        stem = f"{i}_{p.stem}"
+        for name, data, kind in ((f"{stem}_coarse.tif", xc, dtype), (f"{stem}_reference.tif", ref.values, ref.dtype)):
+            integer = np.dtype(kind).kind in "iu"
+            v = np.where(ok, np.rint(data) if integer else data, 0 if integer else np.nan)
+            with rasterio.open(folder / name, "w", driver="GTiff", height=g.height, width=g.width,
+                               count=v.shape[0], dtype=kind, crs=g.crs, nodata=0 if integer else float("nan"),
+                               transform=g.transform if g.crs else rasterio.Affine.identity()) as d:
+                d.write(v.astype(kind))
+        out.append(f"{folder / f'{stem}_coarse.tif'}:{folder / f'{stem}_reference.tif'}")
+    return out
