@@ -235,15 +235,21 @@ def _correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: 
     return upsample_onto(res[None].astype(np.float32), coarse, fine)[0]
 
 
+def strips(fine: Grid) -> range:
+    """The first rows of the strips :func:`apply` works in (about :data:`STRIP_PX` pixels each)."""
+    return range(0, fine.height, max(16, STRIP_PX // max(fine.width, 1)))
+
+
 def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray, np.ndarray | None]],
-          ) -> np.ndarray:
+          tick: Callable[[], None] = lambda: None) -> np.ndarray:
     """``f`` at full scale on ``fine``: ``rows(a, b)`` gives the input's bands ``(C, b − a, W)``
     (model values) and the zero-shot output ``(1, b − a, W)`` (stored units, or None) of rows
-    ``[a, b)``. Returns ``(H, W)`` model values, before the correction."""
+    ``[a, b)``; ``tick()`` after each strip. Returns ``(H, W)`` model values, before the
+    correction."""
     h, w = fine.height, fine.width
     out = np.zeros((h, w), np.float32)
     step = max(16, STRIP_PX // max(w, 1))
-    for a in range(0, h, step):
+    for a in strips(fine):
         b = min(h, a + step)
         lo, hi = max(0, a - HALO), min(h, b + HALO)
         x, z = rows(lo, hi)
@@ -253,6 +259,7 @@ def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray,
         f = features(np.concatenate(parts).astype(np.float32))[:, a - lo:b - lo]
         res = g.learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0] + (z is not None) + 1)[:, 0]
         out[a:b] = res.reshape(b - a, w) + up[0, a - lo:b - lo] - HALF
+        tick()
     return out
 
 

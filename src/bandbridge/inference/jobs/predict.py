@@ -104,7 +104,9 @@ def _with_reference(jobs: list[Job], plans: list, runs: dict, say: Callable[[str
     with bar() as add:
         for job, plan in zip(jobs, plans):
             say(plan.line(job.src))
-            stats = run_reference(job, runs[job.spec.folder], plan, say, add(f"{job.src.name}, zero-shot tiles", plan_file(job.spec, job.src, job.opts)[2].n_tiles))
+            tiles = add(f"{job.src.name}, zero-shot tiles", plan_file(job.spec, job.src, job.opts)[2].n_tiles) \
+                if plan.zero_shot else None
+            stats = run_reference(job, runs[job.spec.folder], plan, say, tiles, add)
             say(f"{job.dst}  {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s"
                 + "".join(f"\n{p}" for p in stats.extra_outputs))
             rows.append({"file": str(job.src), "status": "ok", "seconds": stats.seconds,

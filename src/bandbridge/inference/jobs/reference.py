@@ -143,8 +143,10 @@ def _check_units(job, ref: Reference) -> None:
 
 
 def run_reference(job, backend, plan: Plan, say: Callable[[str], None] = lambda s: None,
-                  progress: Callable[[int], None] | None = None) -> PredictStats:
-    """Predict ``job``'s input with its reference (``plan``): zero-shot, shift, fit, apply, write."""
+                  progress: Callable[[int], None] | None = None,
+                  add: Callable[[str, int], Callable[..., None]] | None = None) -> PredictStats:
+    """Predict ``job``'s input with its reference (``plan``): zero-shot, shift, fit, apply, write;
+    ``add(what, total)`` gives a progress bar's advance (predict's protocol)."""
     from bandbridge.learners import guided
     t0 = time.perf_counter()
     spec, src, ref, fine = job.spec, job.src, plan.ref, plan.fine
@@ -183,7 +185,8 @@ def run_reference(job, backend, plan: Plan, say: Callable[[str], None] = lambda 
         def rows(a: int, b: int):
             r = read_raster(src, scaling, bands=bands, window=(a, 0, b - a, fine.width))
             return r.data, (z[None, a:b] if z is not None else None)
-        pred = guided.corrected(g, guided.apply(g, fine, rows), x_valid, fine)
+        tick = add(f"{src.name}, strips at full scale", len(guided.strips(fine))) if add else (lambda: None)
+        pred = guided.corrected(g, guided.apply(g, fine, rows, tick), x_valid, fine)
         del z
     out = g.to_stored(pred)
     del pred
