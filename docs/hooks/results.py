@@ -300,12 +300,22 @@ def wald_table(record: dict) -> str:
     return table(record["cases"]) + f"\nMeasured by `{record['command']}`.\n"
 
 
+def reference_speed_table(rec: dict) -> str:
+    """``predict --reference`` against plain ``predict`` (benchmarks/reference_speed.py)."""
+    rows = [("`predict`", rec["plain"]), ("`predict --reference`", rec["reference"])]
+    out = ["| run | wall time (s) | peak resident (MB) |", "|---|---|---|"]
+    out += [f"| {name} | {r['seconds']} | {r['peak_mb']} |" for name, r in rows]
+    return "\n".join(out) + (f"\n\n{rec['size']}² input; time ratio {rec['time_ratio']}×; peak within the "
+                             f"1.5 GB plan: {'yes' if rec['peak_within_plan'] else 'no'}. Measured by `{rec['command']}`.\n")
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
           "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
-          "ship_rule": ship_rule_table, "wald": wald_table}
+          "ship_rule": ship_rule_table, "wald": wald_table,
+          "reference_speed": reference_speed_table}
 
 
 def render(markdown: str) -> str:

@@ -310,3 +310,28 @@ def test_adapt_keeps_a_model_fitted_to_a_reference(run_cli, tmp_path):
     code, _, stderr = run_cli("adapt", "-m", "rgb2nir-naip", f"{OLDER}:{OLDER}", "--reference", str(ref), "-o",
                               str(tmp_path / "never"))
     assert code == 2 and "give the images themselves" in stderr and not (tmp_path / "never").exists()
+
+
+def test_wald_scores_a_case_beside_its_baselines(run_cli, tmp_path):
+    """bandbridge wald on a data root holding the sample's 2020 crop (and its 2018 crop standing
+    for the year-old date): one case, every baseline, the record and the table written."""
+    import json
+    import shutil
+    root = tmp_path / "data" / "nir_naip_opengeos"
+    root.mkdir(parents=True)
+    shutil.copy(TEST, root / TEST.name)
+    shutil.copy(OLDER, root / "m_4709963_se_14_1_20190904.tif")
+    code, stdout, stderr = run_cli("wald", "--data", str(tmp_path / "data"), "--only", "shifted ½",
+                                   "-o", str(tmp_path / "out"))
+    assert code == 0, stderr
+    rec = json.loads((tmp_path / "out" / "wald.json").read_text())
+    (case,) = rec["cases"]
+    assert case["k"] == 6 and case["what"] == "shifted ½ cell"
+    s = case["scores"]
+    for k in ("reference-guided", "upsampled reference (bilinear)", "upsampled reference (cubic)",
+              "linear map fitted on the coarse pairs", "zero-shot bundle", "in-scene oracle (adapt on the fine pairs)"):
+        assert np.isfinite(s[k]) and s[k] > 0, k
+    assert s["reference-guided"] < s["upsampled reference (bilinear)"]  # the shift found: bilinear is misplaced
+    assert "| NAIP 20200831 | 6 | shifted ½ cell |" in (tmp_path / "out" / "wald.md").read_text()
+    code, _, stderr = run_cli("wald", "--data", str(tmp_path / "nothing"), "-o", str(tmp_path / "o2"))
+    assert code == 2 and "no such folder" in stderr

@@ -31,9 +31,9 @@ Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="predict o
 Retries = Annotated[int, typer.Option("--retries", help="with --workers/--scheduler: retries of a failed file")]
 Strips = Annotated[Optional[int], typer.Option("--strips", help="with --workers/--scheduler: strips per raster (default: enough for every worker)")]
 Summary = Annotated[Optional[str], typer.Option("--summary", help="with --workers/--scheduler: summary CSV (default: bandbridge-summary.csv beside the outputs)")]
-Reference = Annotated[Optional[str], typer.Option("--reference", help="a coarse or earlier raster (or band folder) of the band at the same place (Sentinel-2, Landsat, an older survey): the band is fitted to it self-supervised and written in its units")]
+Reference = Annotated[Optional[str], typer.Option("--reference", help="a coarse or earlier raster (or band folder) of the band at the same place (Sentinel-2, Landsat, an older survey): the band is fitted to it self-supervised and written in its units; or found for you: stac, stac:COLLECTION, a STAC API URL[#COLLECTION] or a catalog.json")]
 ReferenceMask = Annotated[Optional[str], typer.Option("--reference-mask", help="with --reference: a Sentinel-2 SCL or Landsat QA_PIXEL raster on the reference's grid (default: one in the reference file or beside it)")]
-ReferenceDate = Annotated[Optional[str], typer.Option("--reference-date", help="with --reference: its acquisition date (YYYY-MM-DD), where its tags and name do not say it")]
+ReferenceDate = Annotated[Optional[str], typer.Option("--reference-date", help="with --reference: its acquisition date (YYYY-MM-DD), where its tags and name do not say it; with a STAC search, the date to search around (default: the input's)")]
 ReferenceBand = Annotated[Optional[str], typer.Option("--reference-band", help="with --reference: the role of the band to read (nir, rededge, swir…; default: the model's output's)")]
 Stac = Annotated[bool, typer.Option("--stac", help="write a STAC Item beside each output (<output>.json)")]
 
