@@ -44,8 +44,9 @@ class ReferenceOptions:
     date: str | None = None  # --reference-date, where the file does not say it
     band: str | None = None  # --reference-band: the role to read (default: the model's target's)
     zero_shot: bool = False  # the model's own output as one more feature of the fit. Off: measured
-    # on NAIP (bandbridge wald), it made the fit worse at every k (6.0 → 6.4 DN at k = 6, 16.9 →
-    # 37 at k = 16): averaged onto the coarse grid it is not what the model says at that scale
+    # by `bandbridge wald --zero-shot-feature` (docs/results/wald.json) it was worse on 11 of 17
+    # cases, tied on 2 (NAIP k = 16: 18.45 against 17.19 DN): averaged onto the coarse grid it is not what the
+    # model says at that scale; it helped only where the reference was clouded (8.10 against 11.33)
 
 
 @dataclass
