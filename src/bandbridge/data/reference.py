@@ -77,6 +77,14 @@ class Reference:
     # is measured on it (a band both hold)
 
 
+def raster_grid(path: str | Path) -> Grid:
+    """The pixel grid of a raster (a plain image, without a CRS, in its own pixel coordinates:
+    the frame :func:`open_reference` puts two plain images in)."""
+    from bandbridge.data.reader import raster_info
+    info = raster_info(path)
+    return Grid(info.crs, info.transform if info.crs is not None else Affine.identity(), info.height, info.width)
+
+
 def file_date(path: str | Path, tags: dict | None = None) -> date | None:
     """The acquisition date a raster states: a date tag (``ACQUISITIONDATE``, ``DATE_ACQUIRED``,
     ``datetime``, ``TIFFTAG_DATETIME``) or an 8-digit date in its name (NAIP's ``…_20200831``,
@@ -105,25 +113,18 @@ def parse_date(text: str) -> date | None:
 
 def _files(path) -> tuple[list[tuple], Path | None]:
     """Every band of a reference as ``(file, 1-based index, name)``, and a companion mask file
-    (``SCL``/``QA_PIXEL``) beside it where there is one (a GDAL ``/vsi…`` address: its bands only)."""
+    (``SCL``/``QA_PIXEL``) beside it where there is one (a GDAL ``/vsi…`` address: none looked for).
+    A one-band file without a description is named by its file name (``B08.tif``)."""
     from bandbridge.data.formats import open_raster
-    if isinstance(path, str):
-        with open_raster(path) as src:
-            n = src.count
-            names = [canonical_band_name(d) if d else canonical_band_name(path.rsplit("/", 1)[-1].split(".")[0])
-                     for d in src.descriptions] if n == 1 else \
-                [canonical_band_name(d) if d else f"BAND{i + 1}" for i, d in enumerate(src.descriptions)]
-        return [(path, i + 1, nm) for i, nm in enumerate(names)], None
-    if path.is_dir():
+    if isinstance(path, Path) and path.is_dir():
         files = sorted(q for q in path.iterdir() if q.suffix.lower() in (".tif", ".tiff", ".jp2"))
-        bands = [(q, 1, canonical_band_name(q.stem)) for q in files]
-        return bands, None
+        return [(q, 1, canonical_band_name(q.stem)) for q in files], None
     with open_raster(path) as src:
         names = [canonical_band_name(d) if d else f"BAND{i + 1}" for i, d in enumerate(src.descriptions)]
         if src.count == 1 and not src.descriptions[0]:
-            names = [canonical_band_name(path.stem)]
-    companion = next((q for tag in ("SCL", "QA_PIXEL") for q in sorted(path.parent.glob(f"*{tag}*.tif"))
-                      if q != path), None)
+            names = [canonical_band_name(str(path).rsplit("/", 1)[-1].split(".")[0])]
+    companion = None if isinstance(path, str) else \
+        next((q for tag in ("SCL", "QA_PIXEL") for q in sorted(path.parent.glob(f"*{tag}*.tif")) if q != path), None)
     return [(path, i + 1, n) for i, n in enumerate(names)], companion
 
 
@@ -199,6 +200,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
 def mask_on(source: str, grid: Grid) -> np.ndarray:
     """A classification raster (``SCL``, ``QA_PIXEL``) brought onto ``grid`` by nearest neighbour
     (classes are never averaged); cells it does not reach are 0 (no data)."""
+    import rasterio
     from rasterio.warp import Resampling, reproject
 
     from bandbridge.data.formats import open_raster
@@ -206,15 +208,10 @@ def mask_on(source: str, grid: Grid) -> np.ndarray:
         raise BandbridgeError(f"--reference-mask {source}: no such file; give the SCL or QA_PIXEL raster")
     out = np.zeros((grid.height, grid.width), np.float32)
     with open_raster(source) as s:
-        reproject(rasterio_band(s), out, src_transform=s.transform, src_crs=s.crs or grid.crs or _PIXELS,
+        reproject(rasterio.band(s, 1), out, src_transform=s.transform, src_crs=s.crs or grid.crs or _PIXELS,
                   dst_transform=grid.transform, dst_crs=grid.crs or _PIXELS, resampling=Resampling.nearest,
                   src_nodata=None, dst_nodata=0)
     return out
-
-
-def rasterio_band(src):
-    import rasterio
-    return rasterio.band(src, 1)
 
 
 def clear(layer: np.ndarray, kind: str) -> np.ndarray:

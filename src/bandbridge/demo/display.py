@@ -24,7 +24,7 @@ from bandbridge.inference.core.writer import decode
 from bandbridge.stretch import Stretch, shared_stretch, stretch
 
 MAX_SIDE = 1024  # panels are read at most this many pixels a side (decimated, never resampled)
-_STORED = Scaling("stored", 0.0, 1.0, units="stored values")  # read as written, decoded after
+STORED = Scaling("stored", 0.0, 1.0, units="stored values")  # read as written, decoded after
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def read_output(path: str | Path, dtype: str, target: Scaling, names: list[str])
     target's physical units; red, green, blue (or the first band) of ``names``."""
     roles = [band_role(n) for n in names]
     show = display_bands(roles)
-    view = read_decimated(path, _STORED, show, max_side=MAX_SIDE)
+    view = read_decimated(path, STORED, show, max_side=MAX_SIDE)
     model = decode(view.data, dtype)
     model[:, ~view.mask] = np.nan
     scale, offset, units = target.physical
@@ -83,7 +83,7 @@ def read_output(path: str | Path, dtype: str, target: Scaling, names: list[str])
 
 def read_index(path: str | Path) -> np.ndarray:
     """A float32 index raster (NaN = nodata) as written, at most ``MAX_SIDE`` a side: ``(h, w)``."""
-    view = read_decimated(path, _STORED, [0], max_side=MAX_SIDE)
+    view = read_decimated(path, STORED, [0], max_side=MAX_SIDE)
     return np.where(view.mask, view.data[0], np.nan)
 
 

@@ -9,25 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.bands import Scaling
+from bandbridge.data.reader import raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
-from bandbridge.demo.display import BandSet, MAX_SIDE, render, shared_of, stretch_of
+from bandbridge.demo.display import STORED, BandSet, MAX_SIDE, render, shared_of, stretch_of
 from bandbridge.demo.translate import Controls, Result, input_preview, page_words, Panel
-
-_STORED = Scaling("stored", 0.0, 1.0, units="stored values")
 
 
 def _band(path: Path, index: int) -> tuple[np.ndarray, str]:
     """Band ``index`` (1-based) of ``path`` in its physical units (scale and offset applied,
-    nodata NaN), decimated to at most ``MAX_SIDE`` a side, and its description."""
-    import rasterio
-    from rasterio.enums import Resampling
-    with rasterio.open(path) as s:
-        k = max(1, int(np.ceil(max(s.height, s.width) / MAX_SIDE)))
-        shape = (-(-s.height // k), -(-s.width // k))
-        v = s.read(index, out_shape=shape, resampling=Resampling.nearest, masked=True).astype(np.float64)
-        data = v.filled(np.nan) * s.scales[index - 1] + s.offsets[index - 1]
-        return data.astype(np.float32), s.descriptions[index - 1] or ""
+    nodata NaN), at most ``MAX_SIDE`` a side as every panel is read, and its description."""
+    info = raster_info(path)
+    view = read_decimated(path, STORED, [index - 1], max_side=MAX_SIDE)
+    data = view.data[0] * info.scales[index - 1] + info.offsets[index - 1]
+    data[~view.mask] = np.nan
+    return data.astype(np.float32), (info.descriptions[index - 1] or "") if info.descriptions else ""
 
 
 def with_reference(upload: str | None, name: str, reference: str | None, workdir: Path,

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import rasterio
 
-from bandbridge.data.reference import Grid, average_onto, upsample_onto
+from bandbridge.data.reference import Grid, average_onto, raster_grid, upsample_onto
 
 NAIP = "nir_naip_opengeos/m_4709963_se_14_1_{}.tif"
 NAIP_TEST, NAIP_OLDER = "20200831", "20190904"  # the bundled NAIP model's held-out date, and a year before
@@ -67,11 +67,6 @@ def _write(path: Path, data: np.ndarray, grid: Grid, names: list[str], dtype: st
     return path
 
 
-def _grid(src) -> Grid:
-    crs = src.crs if src.crs else None
-    return Grid(crs, src.transform if crs else rasterio.Affine.identity(), src.height, src.width)
-
-
 def make_reference(band: np.ndarray, fine: Grid, k: int, path: Path, shift: float = 0.0,
                    clouds: float = 0.0) -> Path:
     """``band (H, W)`` averaged over ``k × k`` blocks (the cells' content taken ``shift`` cells
@@ -98,7 +93,7 @@ def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
     naip = data / NAIP.format(NAIP_TEST)
     if naip.exists():
         with rasterio.open(naip) as s:
-            a, fine = s.read().astype(np.float32), _grid(s)
+            a, fine = s.read().astype(np.float32), raster_grid(naip)
         rgb = _write(work / f"naip_rgb_{NAIP_TEST}.tif", a[:3], fine, ["red", "green", "blue"], "uint8")
         with rasterio.open(data / NAIP.format(NAIP_OLDER)) as s:
             older = s.read(4).astype(np.float32)
@@ -115,7 +110,7 @@ def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
         if not f.exists():
             continue
         with rasterio.open(f) as s:
-            a, fine = s.read().astype(np.float32), _grid(s)
+            a, fine = s.read().astype(np.float32), raster_grid(f)
         if not np.isfinite(a).all(0).any():
             continue
         rgb = _write(work / f"s2_{name}_rgb.tif", a[[2, 1, 0]], fine, ["B04", "B03", "B02"], nodata=float("nan"))
@@ -151,9 +146,15 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
             continue
         t0 = time.perf_counter()
         out = work / f"out_{Path(case.ref).stem}.tif"
-        try:
+
+        def guided(zero_shot: bool = False) -> np.ndarray:
+            """``predict --reference`` as a user runs it; the band written, in its physical units."""
             predict([case.rgb], model, str(out), PredictOptions(), overwrite=True,
-                    reference=ReferenceOptions(source=case.ref), say=lambda s: None)
+                    reference=ReferenceOptions(source=case.ref, zero_shot=zero_shot), say=lambda s: None)
+            with rasterio.open(out) as s:
+                return s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
+        try:
+            got = guided()
         except BandbridgeError as e:  # a case the method refuses is a row that says so
             case.notes["refused"] = str(e)
             say(f"{case.name}, k = {case.k}, {case.what}: refused: {e}")
@@ -161,18 +162,13 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
             continue
         valid = np.isfinite(truth)
         with rasterio.open(out) as s:
-            got = s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
             case.notes = {k[len("bandbridge_"):]: v for k, v in s.tags().items()
                           if k in ("bandbridge_learner", "bandbridge_correction", "bandbridge_shift_px",
                                    "bandbridge_heldout_mae")}
         case.scores["reference-guided"] = mae(got, truth, valid)
         case.scores.update(baselines(case, truth, valid))
         if with_zero_shot:  # the measurement that keeps the model's output out of the fit
-            predict([case.rgb], model, str(out), PredictOptions(), overwrite=True,
-                    reference=ReferenceOptions(source=case.ref, zero_shot=True), say=lambda s: None)
-            with rasterio.open(out) as s:
-                got = s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
-            case.scores["reference-guided, the zero-shot output a feature"] = mae(got, truth, valid)
+            case.scores["reference-guided, the zero-shot output a feature"] = mae(guided(True), truth, valid)
         if case.rgb not in zero:
             zero[case.rgb] = zero_shot(case.rgb, model, truth, unit, valid, work)
             zero[case.rgb + "oracle"] = oracle(case.rgb, truth, valid)
@@ -193,18 +189,17 @@ def mae(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:
 def baselines(case: Case, truth: np.ndarray, valid: np.ndarray) -> dict[str, float]:
     """The upsampled reference (bilinear, bicubic) and the coarse-fit linear map at full scale."""
     from bandbridge.data.reference import open_reference
+    from bandbridge.learners.linear import least_squares
     with rasterio.open(case.rgb) as s:
-        x, fine = s.read().astype(np.float32), _grid(s)
+        x, fine = s.read().astype(np.float32), raster_grid(case.rgb)
     ref = open_reference(case.ref, "nir", fine)
-    fine_ = fine if fine.crs is not None else Grid(None, rasterio.Affine.identity(), fine.height, fine.width)
     filled = np.where(ref.valid, ref.values[0], np.nanmean(ref.values[0][ref.valid]))[None]
-    out = {f"upsampled reference ({m})": mae(upsample_onto(filled, ref.grid, fine_, m)[0], truth, valid)
+    out = {f"upsampled reference ({m})": mae(upsample_onto(filled, ref.grid, fine, m)[0], truth, valid)
            for m in ("bilinear", "cubic")}
     ok = np.isfinite(x).all(0)
-    xc, cover = average_onto(x, ok, fine_, ref.grid)
+    xc, cover = average_onto(x, ok, fine, ref.grid)
     cells = ref.valid & (cover > 0.99) & np.isfinite(xc).all(0)
-    A = np.c_[xc[:, cells].T, np.ones(cells.sum())]
-    coef, *_ = np.linalg.lstsq(A, ref.values[0][cells], rcond=None)
+    coef = least_squares(xc[:, cells].T, ref.values[0][cells, None])[:, 0]
     out["linear map fitted on the coarse pairs"] = mae(np.tensordot(coef[:-1], x, 1) + coef[-1], truth, valid)
     return out
 

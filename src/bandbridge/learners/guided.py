@@ -22,7 +22,7 @@ Values stay in model values here; :class:`GuidedFit` maps the reference's stored
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -45,10 +45,11 @@ STALE_DAYS = 45  # a reference further from the input in time is not imposed on 
 FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
 STRIP_PX = 1 << 20  # full-scale pixels a strip of features holds (about 170 MB of features)
 MIN_COVER = 0.99  # of a reference cell the input must cover for the cell to be fitted on
-CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend. The context ridges are left out:
-# chosen by folds at the reference's scale they carried worst to the input's, where their products
-# and local deviations reach values never fitted (NAIP development dates 2016 and 2018, k = 6 and
-# 16: 9.9 and 17.7 DN against the upsampled reference's 9.0 and 17.4; docs/results/reference)
+CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
+# The context ridges are left out: chosen by folds at the reference's scale they carried worst to
+# the input's, where their products and local deviations reach values never fitted (NAIP
+# development dates 2016 and 2018, k = 6 and 16: 9.9 and 17.7 DN against the upsampled
+# reference's 9.0 and 17.4; development runs of issue 57, not kept as a results record)
 FLEXIBLE_CELLS = 10_000  # clear cells below which no fit is made, only the upsampled reference made
 # consistent: on NAIP at k = 16 (2 700 cells) the flexible fits carried worst (a year-old reference:
 # gradient boosting 48.7 DN against the upsampled reference's 27.2), and on the VHR scenes at k = 4
@@ -81,10 +82,6 @@ class GuidedFit:
     why: str  # the correction's decision in a phrase
     cells: int  # reference cells fitted on
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-    def to_model(self, stored: np.ndarray) -> np.ndarray:
-        return (LO + (HI - LO) * (stored - self.lo) / (self.hi - self.lo)).astype(np.float32)
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
         return (self.lo + (model - LO) * (self.hi - self.lo) / (HI - LO)).astype(np.float32)
@@ -101,6 +98,15 @@ def features(x: np.ndarray) -> np.ndarray:
         return ContextFeatures(x.shape[0], WINDOWS, True, exact=True)(torch.from_numpy(x[None]).float())[0].numpy()
 
 
+def _strips(h: int, w: int):
+    """``(a, b, lo, hi)`` of each strip of rows ``[a, b)`` (about :data:`STRIP_PX` pixels) and the
+    rows ``[lo, hi)`` its context features need (:data:`HALO` more each side, within the image)."""
+    step = max(16, STRIP_PX // max(w, 1))
+    for a in range(0, h, step):
+        b = min(h, a + step)
+        yield a, b, max(0, a - HALO), min(h, b + HALO)
+
+
 def _pixels(x: np.ndarray, y: np.ndarray, mask: np.ndarray, n: int, seed: int = 0,
             ) -> tuple[Pixels, np.ndarray, np.ndarray]:
     """:class:`Pixels` of one image (at most ``n`` of its valid pixels, a uniform sample), and
@@ -111,12 +117,8 @@ def _pixels(x: np.ndarray, y: np.ndarray, mask: np.ndarray, n: int, seed: int = 
         keep = np.sort(rng.choice(len(rows), n, replace=False))
         rows, cols = rows[keep], cols[keep]
     h, w = mask.shape
-    step = max(16, STRIP_PX // max(w, 1))
-    X = np.zeros((len(rows), 0), np.float32)
     parts = []
-    for a in range(0, h, step):
-        b = min(h, a + step)
-        lo, hi = max(0, a - HALO), min(h, b + HALO)
+    for a, b, lo, hi in _strips(h, w):
         f = features(x[:, lo:hi])
         sel = (rows >= a) & (rows < b)
         parts.append((np.flatnonzero(sel), f[:, rows[sel] - lo, cols[sel]].T))
@@ -133,10 +135,7 @@ def predict_image(learner: Learner, x: np.ndarray) -> np.ndarray:
     """``learner`` on every pixel of ``x (C, H, W)`` → ``(H, W)``, strip by strip."""
     h, w = x.shape[1:]
     out = np.zeros((h, w), np.float32)
-    step = max(16, STRIP_PX // max(w, 1))
-    for a in range(0, h, step):
-        b = min(h, a + step)
-        lo, hi = max(0, a - HALO), min(h, b + HALO)
+    for a, b, lo, hi in _strips(h, w):
         f = features(x[:, lo:hi])[:, a - lo:b - lo]
         out[a:b] = learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0])[:, 0].reshape(b - a, w)
     return out
@@ -235,9 +234,9 @@ def _correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: 
     return upsample_onto(res[None].astype(np.float32), coarse, fine)[0]
 
 
-def strips(fine: Grid) -> range:
-    """The first rows of the strips :func:`apply` works in (about :data:`STRIP_PX` pixels each)."""
-    return range(0, fine.height, max(16, STRIP_PX // max(fine.width, 1)))
+def strips(fine: Grid) -> int:
+    """How many strips :func:`apply` works in on ``fine`` (its progress total)."""
+    return sum(1 for _ in _strips(fine.height, fine.width))
 
 
 def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray, np.ndarray | None]],
@@ -248,10 +247,7 @@ def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray,
     correction."""
     h, w = fine.height, fine.width
     out = np.zeros((h, w), np.float32)
-    step = max(16, STRIP_PX // max(w, 1))
-    for a in strips(fine):
-        b = min(h, a + step)
-        lo, hi = max(0, a - HALO), min(h, b + HALO)
+    for a, b, lo, hi in _strips(h, w):
         x, z = rows(lo, hi)
         strip = Grid(fine.crs, fine.transform @ Affine.translation(0, lo), hi - lo, w)
         up = upsample_onto(g.filled[None], g.grid, strip, UPSAMPLING)

@@ -226,7 +226,7 @@ def reference_pairs(images: list[str], reference: str, role: str, folder: Path) 
     import numpy as np
     import rasterio
 
-    from bandbridge.data.reference import Grid, average_onto, open_reference
+    from bandbridge.data.reference import average_onto, open_reference, raster_grid
     out = []
     for i, item in enumerate(images):
         p = Path(item)
@@ -234,8 +234,8 @@ def reference_pairs(images: list[str], reference: str, role: str, folder: Path) 
             raise BandbridgeError(f"{item}: with --reference, give the images themselves (no IN:TARGET "
                                   "pairs): the reference is the target")
         with rasterio.open(p) as s:
-            x, crs, tr, dtype = s.read().astype(np.float32), s.crs, s.transform, s.dtypes[0]
-        fine = Grid(crs if crs else None, tr if crs else rasterio.Affine.identity(), *x.shape[1:])
+            x, dtype = s.read().astype(np.float32), s.dtypes[0]
+        fine = raster_grid(p)
         ref = open_reference(reference, role, fine)
         xc, cover = average_onto(x, np.isfinite(x).all(0), fine, ref.grid)
         ok = ref.valid & (cover >= 0.99)

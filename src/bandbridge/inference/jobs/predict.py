@@ -93,9 +93,14 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
                 + "".join(f"\n{p}" for p in stats.extra_outputs + items))
             for line in stats.notes:  # e.g. the never-worse guard faded the model toward its baseline
                 say(f"note: {job.src.name}: {line}")
-            rows.append({"file": str(job.src), "status": "ok", "seconds": stats.seconds,
-                         "mpix": stats.megapixels, "output": str(job.dst), "error": ""})
+            rows.append(_row(job, stats))
     return Outcome(rows, time.perf_counter() - t0)
+
+
+def _row(job: Job, stats) -> dict:
+    """The summary row of an input predicted here."""
+    return {"file": str(job.src), "status": "ok", "seconds": stats.seconds, "mpix": stats.megapixels,
+            "output": str(job.dst), "error": ""}
 
 
 def _with_reference(jobs: list[Job], plans: list, runs: dict, say: Callable[[str], None], bar: Bar,
@@ -109,8 +114,7 @@ def _with_reference(jobs: list[Job], plans: list, runs: dict, say: Callable[[str
             stats = run_reference(job, runs[job.spec.folder], plan, say, tiles, add)
             say(f"{job.dst}  {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s"
                 + "".join(f"\n{p}" for p in stats.extra_outputs))
-            rows.append({"file": str(job.src), "status": "ok", "seconds": stats.seconds,
-                         "mpix": stats.megapixels, "output": str(job.dst), "error": ""})
+            rows.append(_row(job, stats))
     return Outcome(rows, time.perf_counter() - t0)
 
 

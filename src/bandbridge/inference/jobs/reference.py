@@ -2,9 +2,8 @@
 same place (``learners/guided.py`` fits it), one input at a time.
 
 For each input: the reference's band of the model's target role is read over the input's
-footprint (``data/reference.py``); the named model's zero-shot output is predicted as usual (it is
-one more feature, and the band the shift is measured on); the shift between the input and the
-reference is measured by phase correlation and corrected; the date gap is stated; the
+footprint (``data/reference.py``); the shift between the input and the reference is measured by
+phase correlation and corrected; the date gap is stated; the
 self-supervised fit is made at the reference's scale and applied at the input's; the output is the
 band at the input's resolution and grid, in the reference's stored units (its scale and offset
 tags), with tags saying where it came from.
@@ -19,11 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from affine import Affine
 
 from bandbridge.bands import FAMILY, INDICES, band_role, find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster
-from bandbridge.data.reference import Grid, Reference, average_onto, estimate_shift, file_date, open_reference, parse_date
+from bandbridge.data.reference import (LOW_OVERLAP, Grid, Reference, average_onto, estimate_shift, file_date,
+                                      open_reference, parse_date, raster_grid)
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths
 from bandbridge.inference.core.predictor import PredictStats, predict_file
@@ -83,12 +82,6 @@ def check_reference_flags(opts, cluster: bool, stac: bool) -> None:
             raise BandbridgeError(f"{flag} with --reference: {why}; drop {flag.split()[0]}")
 
 
-def fine_grid(src: Path) -> Grid:
-    info = raster_info(src)
-    return Grid(info.crs, info.transform if info.transform is not None else Affine.identity(),
-                info.height, info.width)
-
-
 def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = lambda s: None) -> Plan:
     """Open the reference for ``job``'s input (every refusal before any work) and state the plan."""
     spec = job.spec
@@ -96,7 +89,7 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
         raise BandbridgeError(f"--reference: {spec.name} enlarges ×{spec.scale}; a reference guides "
                               "a band on the input's own grid (name a translation model)")
     role = ropts.band or band_role(spec.target_names[0])
-    fine = fine_grid(job.src)
+    fine = raster_grid(job.src)
     mine = file_date(job.src, _tags(job.src))
     given = parse_date(ropts.date) if ropts.date else None
     if ropts.date and given is None:
@@ -113,7 +106,7 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
     if job.opts.indices:
         _check_units(job, ref)
     cover = float(ref.valid.mean())
-    if cover < 0.5:
+    if cover < LOW_OVERLAP:
         say(f"warning: {job.src.name}: only {100 * cover:.0f} % of the input is seen by a clear reference "
             "pixel; the rest is filled from the input alone")
     if gap is not None and abs(gap) > FAR_DAYS:
@@ -155,7 +148,8 @@ def run_reference(job, backend, plan: Plan, say: Callable[[str], None] = lambda 
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
     bands = list(read.bands)
     with tempfile.TemporaryDirectory(prefix="bandbridge-ref-") as tmp:
-        x_valid = read_raster(src, scaling, bands=bands[:1]).mask
+        first = read_raster(src, scaling, bands=bands[:1])
+        x_valid = first.mask  # the input's valid pixels (nodata, non-finite), as read
         z = None
         if plan.zero_shot:
             zpath = Path(tmp) / "zero_shot.tif"
@@ -163,13 +157,17 @@ def run_reference(job, backend, plan: Plan, say: Callable[[str], None] = lambda 
                                                             cog=False, confidence=False, creation={}), progress)
             z = _read_band(zpath)
 
-        def coarse(grid: Grid) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-            each = [average_onto(read_raster(src, scaling, bands=[b]).data, x_valid, fine, grid) for b in bands]
+        def coarse(grid: Grid, band0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+            # one band at a time, whole (area averaging needs every pixel of a cell); band0: the
+            # first band already read
+            each = [average_onto(band0 if i == 0 and band0 is not None else read_raster(src, scaling, bands=[b]).data,
+                                 x_valid, fine, grid) for i, b in enumerate(bands)]
             cols, cover = [m[0] for m, _ in each], each[0][1]  # the share of each cell the input covers
             zc = average_onto(z[None], x_valid & np.isfinite(z), fine, grid)[0] if z is not None else None
             return np.stack(cols), zc, cover
 
-        xc, zc, cover = coarse(ref.grid)
+        xc, zc, cover = coarse(ref.grid, first.data)
+        del first
         dy, dx, err = _shift(xc, zc, ref, cover, job)
         shifted = max(abs(dy), abs(dx)) >= MIN_SHIFT
         if shifted:
@@ -186,7 +184,7 @@ def run_reference(job, backend, plan: Plan, say: Callable[[str], None] = lambda 
         def rows(a: int, b: int):
             r = read_raster(src, scaling, bands=bands, window=(a, 0, b - a, fine.width))
             return r.data, (z[None, a:b] if z is not None else None)
-        tick = add(f"{src.name}, strips at full scale", len(guided.strips(fine))) if add else (lambda: None)
+        tick = add(f"{src.name}, strips at full scale", guided.strips(fine)) if add else (lambda: None)
         pred = guided.corrected(g, guided.apply(g, fine, rows, tick), x_valid, fine)
         del z
     out = g.to_stored(pred)
@@ -214,9 +212,9 @@ def _shift(xc: np.ndarray, zc: np.ndarray, ref: Reference, cover: np.ndarray, jo
     ok = ref.valid & (cover > 0.99)
     if ref.red is not None and (i := find_role(list(job.reading.names), "red")) is not None:
         return estimate_shift(np.nan_to_num(xc[i]), np.nan_to_num(ref.red), ok)
+    from bandbridge.learners.linear import least_squares
     x = np.nan_to_num(xc)
-    A = np.c_[x[:, ok].T, np.ones(ok.sum())]
-    coef, *_ = np.linalg.lstsq(A, ref.values[0][ok], rcond=None)
+    coef = least_squares(x[:, ok].T, ref.values[0][ok, None])[:, 0]
     return estimate_shift(np.tensordot(coef[:-1], x, 1) + coef[-1], np.nan_to_num(ref.values[0]), ok)
 
 
