@@ -296,8 +296,8 @@ def ship_rule_table(record: dict) -> str:
 
 def wald_table(record: dict) -> str:
     """Wald's protocol for ``predict --reference`` (``bandbridge wald``)."""
-    from bandbridge.evaluation.wald import table
-    return table(record["cases"]) + f"\nMeasured by `{record['command']}`.\n"
+    from bandbridge.evaluation.wald import summary, table
+    return summary(record["cases"]) + "\n" + table(record["cases"]) + f"\nMeasured by `{record['command']}`.\n"
 
 
 def reference_speed_table(rec: dict) -> str:

@@ -332,6 +332,8 @@ def test_wald_scores_a_case_beside_its_baselines(run_cli, tmp_path):
               "linear map fitted on the coarse pairs", "zero-shot bundle", "in-scene oracle (adapt on the fine pairs)"):
         assert np.isfinite(s[k]) and s[k] > 0, k
     assert s["reference-guided"] < s["upsampled reference (bilinear)"]  # the shift found: bilinear is misplaced
+    # the shift the run corrected also registers a baseline: what registration alone is worth
+    assert s["upsampled reference (cubic, registered as the run found)"] < s["upsampled reference (cubic)"]
     assert "| NAIP 20200831 | 6 | shifted ½ cell |" in (tmp_path / "out" / "wald.md").read_text()
     code, _, stderr = run_cli("wald", "--data", str(tmp_path / "nothing"), "-o", str(tmp_path / "o2"))
     assert code == 2 and "no such folder" in stderr

@@ -291,18 +291,18 @@ def average_onto(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid,
     """``image (C, H, W)`` on ``src`` area-averaged onto ``dst`` → ``(C, h, w)`` and the
     fraction ``(h, w)`` of each cell its valid pixels cover (GDAL's ``average`` resampling)."""
     from rasterio.warp import Resampling, reproject
-    out = np.full((image.shape[0] + 1, dst.height, dst.width), np.nan, np.float32)
-    stack = np.concatenate([np.where(valid, image, np.nan), valid[None].astype(np.float32)]).astype(np.float32)
-    full = np.ones((1, *valid.shape), np.float32)  # the fraction: every pixel counted, valid or not
     kw = dict(src_transform=src.transform, dst_transform=dst.transform, src_crs=src.crs or _PIXELS,
               dst_crs=dst.crs or _PIXELS, resampling=Resampling.average)
-    reproject(stack[:-1], out[:-1], src_nodata=np.nan, dst_nodata=np.nan, **kw)
+    out = np.full((image.shape[0], dst.height, dst.width), np.nan, np.float32)
+    for c in range(image.shape[0]):  # a band at a time: one masked copy of a band, not of the stack
+        reproject(np.where(valid, image[c], np.nan).astype(np.float32)[None], out[c:c + 1],
+                  src_nodata=np.nan, dst_nodata=np.nan, **kw)
     cover = np.zeros((1, dst.height, dst.width), np.float32)
-    reproject(stack[-1:], cover, **kw)
-    reach = np.zeros((1, dst.height, dst.width), np.float32)
-    reproject(full, reach, **kw)
+    reproject(valid[None].astype(np.uint8), cover, **kw)
+    reach = np.zeros((1, dst.height, dst.width), np.float32)  # the fraction: every pixel counted
+    reproject(np.ones((1, *valid.shape), np.uint8), reach, **kw)
     frac = np.where(reach[0] > 0, cover[0], 0.0)
-    return out[:-1], frac
+    return out, frac
 
 
 def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilinear") -> np.ndarray:

@@ -33,7 +33,10 @@ import rasterio
 from bandbridge.data.reference import Grid, average_onto, raster_grid, upsample_onto
 
 NAIP = "nir_naip_opengeos/m_4709963_se_14_1_{}.tif"
-NAIP_TEST, NAIP_OLDER = "20200831", "20190904"  # the bundled NAIP model's held-out date, and a year before
+NAIP_DATES = ("20090818", "20100629", "20120731", "20140720", "20150926", "20160816", "20170827",
+              "20180716", "20190904", "20200831")  # the ten dates of one place
+NAIP_TEST = "20200831"  # the bundled NAIP model's held-out date: the shifted and clouded rows
+MAJOR_TOM = "nir_s2_majortom"  # one Sentinel-2 L2A product, every band at its own resolution
 S2_20M = ("1-12_20200824", "1-7_20200817", "10TH_20240624", "4-3_PUMA_20210624", "4-8_20200817",
           "5-4_POTTERS__20200817")
 VHR = ("GeoEye1", "IKONOS", "WorldView2")  # WorldView-3's 32² scene holds 64 reference pixels at k = 4
@@ -90,21 +93,31 @@ def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
     """Every case's files written under ``work``: ``(case, truth (H, W) stored units, physical
     units per stored unit)``. Cases whose data is missing are left out."""
     out = []
-    naip = data / NAIP.format(NAIP_TEST)
-    if naip.exists():
+    dates = [d for d in NAIP_DATES if (data / NAIP.format(d)).exists()]
+    for i, date in enumerate(dates):
+        naip = data / NAIP.format(date)
         with rasterio.open(naip) as s:
             a, fine = s.read().astype(np.float32), raster_grid(naip)
-        rgb = _write(work / f"naip_rgb_{NAIP_TEST}.tif", a[:3], fine, ["red", "green", "blue"], "uint8")
-        with rasterio.open(data / NAIP.format(NAIP_OLDER)) as s:
-            older = s.read(4).astype(np.float32)
-        rows = [(2, 0.0, 0.0, a[3], "coincident"), (6, 0.0, 0.0, a[3], "coincident"),
-                (16, 0.0, 0.0, a[3], "coincident"), (6, 0.0, 0.0, older, f"a year older ({NAIP_OLDER})"),
-                (6, 0.25, 0.0, a[3], "shifted ¼ cell"), (6, 0.5, 0.0, a[3], "shifted ½ cell"),
-                (6, 1.0, 0.0, a[3], "shifted 1 cell"), (6, 0.0, 0.25, a[3], "clouds on 25 % (SCL)")]
-        for k, shift, clouds, band, what in rows:
-            date = NAIP_OLDER if band is older else NAIP_TEST
-            ref = make_reference(band, fine, k, work / f"naip_nir_{date}_k{k}_s{shift}_c{clouds}.tif", shift, clouds)
-            out.append((Case(f"NAIP {NAIP_TEST}", str(rgb), str(ref), k, what), a[3], 1.0))
+        rgb = _write(work / f"naip_rgb_{date}.tif", a[:3], fine, ["red", "green", "blue"], "uint8")
+        other = dates[i - 1] if i else dates[1] if len(dates) > 1 else None  # the date before (2009: after)
+        rows = [(2, 0.0, 0.0, a[3], date, "coincident"), (6, 0.0, 0.0, a[3], date, "coincident"),
+                (16, 0.0, 0.0, a[3], date, "coincident")]
+        if other is not None:
+            with rasterio.open(data / NAIP.format(other)) as s:
+                rows.append((6, 0.0, 0.0, s.read(4).astype(np.float32), other, f"another year ({other})"))
+        if date == NAIP_TEST:
+            rows += [(6, 0.25, 0.0, a[3], date, "shifted ¼ cell"), (6, 0.5, 0.0, a[3], date, "shifted ½ cell"),
+                     (6, 1.0, 0.0, a[3], date, "shifted 1 cell"), (6, 0.0, 0.25, a[3], date, "clouds on 25 % (SCL)")]
+        for k, shift, clouds, band, of, what in rows:
+            ref = make_reference(band, fine, k, work / f"naip_nir_{of}_for_{date}_k{k}_s{shift}_c{clouds}.tif", shift, clouds)
+            out.append((Case(f"NAIP {date}", str(rgb), str(ref), k, what), a[3], 1.0))
+    mt = data / MAJOR_TOM
+    if (mt / "B8A.tif").exists():  # a real 20 m band of the same product, not a band averaged here
+        fine = raster_grid(mt / "B04.tif")
+        a = np.stack([rasterio.open(mt / f"{b}.tif").read(1) for b in ("B04", "B03", "B02", "B08")])
+        rgb = _write(work / "majortom_rgb_20200223.tif", a[:3], fine, ["B04", "B03", "B02"], "uint16")
+        out.append((Case("Sentinel-2 L2A 10 m (Major TOM)", str(rgb), str(mt / "B8A.tif"), 2,
+                         "B08 from the product's own B8A at 20 m (another band)"), a[3].astype(np.float32), 1e-4))
     for name in S2_20M:
         f = data / "wildfire_s2_20m" / "pre_fire" / f"{name}.tif"
         if not f.exists():
@@ -166,7 +179,7 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
                           if k in ("bandbridge_learner", "bandbridge_correction", "bandbridge_shift_px",
                                    "bandbridge_heldout_mae")}
         case.scores["reference-guided"] = mae(got, truth, valid)
-        case.scores.update(baselines(case, truth, valid))
+        case.scores.update(baselines(case, truth, valid, _shift_corrected(case.notes.get("shift_px", ""))))
         if with_zero_shot:  # the measurement that keeps the model's output out of the fit
             case.scores["reference-guided, the zero-shot output a feature"] = mae(guided(True), truth, valid)
         if case.rgb not in zero:
@@ -174,6 +187,8 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
             zero[case.rgb + "oracle"] = oracle(case.rgb, truth, valid)
         if zero[case.rgb] is not None:
             case.scores["zero-shot bundle"] = zero[case.rgb]
+            if case.name.startswith("NAIP") and not case.name.endswith(NAIP_TEST):
+                case.notes["zero_shot"] = "in sample: the NAIP bundle was trained or validated on this date"
         case.scores["in-scene oracle (adapt on the fine pairs)"] = zero[case.rgb + "oracle"]
         case.notes["seconds"] = f"{time.perf_counter() - t0:.1f}"
         say(line(case))
@@ -186,8 +201,19 @@ def mae(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:
     return float(np.abs(pred[ok] - truth[ok]).mean())
 
 
-def baselines(case: Case, truth: np.ndarray, valid: np.ndarray) -> dict[str, float]:
-    """The upsampled reference (bilinear, bicubic) and the coarse-fit linear map at full scale."""
+def _shift_corrected(tag: str) -> tuple[float, float] | None:
+    """The shift a run corrected, from its ``bandbridge_shift_px`` tag (None: none corrected)."""
+    if "corrected" not in tag:
+        return None
+    dy, dx = tag.split(" ")[0].split(",")
+    return float(dy), float(dx)
+
+
+def baselines(case: Case, truth: np.ndarray, valid: np.ndarray, shift: tuple[float, float] | None = None,
+              ) -> dict[str, float]:
+    """The upsampled reference (bilinear, bicubic) and the coarse-fit linear map at full scale;
+    where the run found and corrected a ``shift``, the cubic upsampling registered by it too (what
+    the registration alone is worth)."""
     from bandbridge.data.reference import open_reference
     from bandbridge.learners.linear import least_squares
     with rasterio.open(case.rgb) as s:
@@ -196,6 +222,9 @@ def baselines(case: Case, truth: np.ndarray, valid: np.ndarray) -> dict[str, flo
     filled = np.where(ref.valid, ref.values[0], np.nanmean(ref.values[0][ref.valid]))[None]
     out = {f"upsampled reference ({m})": mae(upsample_onto(filled, ref.grid, fine, m)[0], truth, valid)
            for m in ("bilinear", "cubic")}
+    if shift is not None:
+        out["upsampled reference (cubic, registered as the run found)"] = mae(
+            upsample_onto(filled, ref.grid.shifted(*shift), fine, "cubic")[0], truth, valid)
     ok = np.isfinite(x).all(0)
     xc, cover = average_onto(x, ok, fine, ref.grid)
     cells = ref.valid & (cover > 0.99) & np.isfinite(xc).all(0)
@@ -239,8 +268,9 @@ def oracle(rgb: str, truth: np.ndarray, valid: np.ndarray) -> float:
 
 
 def best_upsampled(scores: dict[str, float]) -> float:
-    """The better of the bilinear and the cubic upsampled reference: what the method must beat."""
-    return min(scores["upsampled reference (bilinear)"], scores["upsampled reference (cubic)"])
+    """The best upsampled reference (bilinear, cubic, and registered where the run found a shift):
+    what the method must beat."""
+    return min(v for k, v in scores.items() if k.startswith("upsampled reference"))
 
 
 def line(case: Case) -> str:
@@ -255,6 +285,7 @@ def table(done: list[Case] | list[dict]) -> str:
     their records as ``wald.json`` keeps them (the manual renders it from there)."""
     done = [c if isinstance(c, Case) else Case(**c) for c in done]
     cols = ["reference-guided", "reference-guided, the zero-shot output a feature", "upsampled reference (bilinear)", "upsampled reference (cubic)",
+            "upsampled reference (cubic, registered as the run found)",
             "linear map fitted on the coarse pairs", "zero-shot bundle", "in-scene oracle (adapt on the fine pairs)"]
     cols = [c for c in cols if any(c in d.scores for d in done)]
     head = "| case | k | reference | " + " | ".join(cols) + " | vs the better upsampled | learner; correction |\n"
@@ -271,6 +302,27 @@ def table(done: list[Case] | list[dict]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def summary(done: list[Case] | list[dict]) -> str:
+    """One line per kind of NAIP row over the dates it ran on: the method's mean MAE against the
+    best upsampled reference's, and its best and worst change against it on one date."""
+    done = [c if isinstance(c, Case) else Case(**c) for c in done]
+    kinds: dict[tuple[int, str], list[Case]] = {}
+    for c in done:
+        if c.name.startswith("NAIP") and "refused" not in c.notes:
+            kinds.setdefault((c.k, c.what.split(" (")[0]), []).append(c)
+    lines = []
+    for (k, what), cs in sorted(kinds.items()):
+        if len(cs) < 2:
+            continue
+        ours = [c.scores["reference-guided"] for c in cs]
+        up = [best_upsampled(c.scores) for c in cs]
+        vs = [100 * (a / b - 1) for a, b in zip(ours, up)]
+        lines.append(f"- NAIP, {len(cs)} dates, k = {k}, {what}: reference-guided {np.mean(ours):.2f} DN "
+                     f"against the best upsampled reference {np.mean(up):.2f} (mean MAE); per date "
+                     f"{min(vs):+.0f} % to {max(vs):+.0f} %")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def save(done: list[Case], folder: str | Path, command: str) -> Path:
     """``wald.json`` (every score and the run's tags) and ``wald.md`` (the table) in ``folder``."""
     folder = Path(folder)
@@ -280,5 +332,5 @@ def save(done: list[Case], folder: str | Path, command: str) -> Path:
     md = folder / "wald.md"
     md.write_text(f"# Wald's protocol: the band from a coarse reference\n\nMade by `{command}`.\n"
                   "MAE in the band's stored units (NAIP and VHR: DN; Sentinel-2: reflectance × 10000).\n\n"
-                  + table(done))
+                  + summary(done) + "\n" + table(done))
     return md

@@ -132,7 +132,9 @@ class GBM(Learner):
 
     def predict(self, X: np.ndarray, bands: int) -> np.ndarray:
         import lightgbm as lgb
-        A = self.columns(X, bands).astype(np.float64)
+        # float32 as given: LightGBM widens each value exactly (a float64 copy would double the
+        # memory of a strip of features for nothing)
+        A = np.ascontiguousarray(self.columns(X, bands), np.float32)
         return np.clip(np.stack([lgb.Booster(model_str=t).predict(A) for t in self.trees_], 1), 0, 1)
 
     def args(self) -> dict:

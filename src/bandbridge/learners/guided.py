@@ -167,7 +167,7 @@ def fit(x_c: np.ndarray, z_c: np.ndarray | None, ref: np.ndarray, valid: np.ndar
     if z_c is not None:
         x = np.concatenate([x, _unit(np.nan_to_num(z_c, nan=z_range[0]), z_range)])
     with fit_threads():
-        filled = fill(x, r, seen, seed)
+        filled = fill(x, r, seen, ~valid, seed)
         coarse = grid.coarser(k)
         r2, up2, frac = degrade(filled, grid, coarse)
         px, rows, cols = _pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
@@ -189,16 +189,17 @@ def fit(x_c: np.ndarray, z_c: np.ndarray | None, ref: np.ndarray, valid: np.ndar
                      dict(sel.oof), up_e, fit_e, corr_e, correct, why, len(px), time.perf_counter() - t0)
 
 
-def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, seed: int = 0) -> np.ndarray:
-    """``r (h, w)`` with the cells the reference cannot see filled by ``f₀``, the reference from
-    the input alone, fitted and applied at the reference's scale (no scale to carry across, so
-    every candidate may be chosen where there are cells enough; :data:`FLEXIBLE_CELLS`)."""
-    if seen.all():
+def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``r (h, w)`` with the cells ``need`` (the input covers them, the reference cannot see them)
+    filled by ``f₀``, the reference from the input alone, fitted on the ``seen`` cells and applied
+    at the reference's scale (no scale to carry across, so every candidate may be chosen where
+    there are cells enough; :data:`FLEXIBLE_CELLS`). Nothing is fitted when no cell needs it."""
+    if not need.any():
         return r.copy()
     px0, _, _ = _pixels(x, r[None], seen, FIT_CELLS, seed)
     allowed = None if len(px0) >= FLEXIBLE_CELLS else ("constant", "linear")
-    f0 = choose(px0, allowed=allowed, folds=spatial_folds(px0, buffer=BUFFER))
-    return np.where(seen, r, predict_image(f0.fitted, x))
+    f0 = choose(px0, allowed=allowed, folds=spatial_folds(px0, buffer=BUFFER), served=False)
+    return np.where(need, predict_image(f0.fitted, x), r)
 
 
 def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -259,10 +260,20 @@ def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray,
     return out
 
 
-def corrected(g: GuidedFit, pred: np.ndarray, valid: np.ndarray, fine: Grid) -> np.ndarray:
-    """``pred (H, W)`` plus the consistency correction where ``g`` says so (model values)."""
+def residual(g: GuidedFit, pred: np.ndarray, valid: np.ndarray, fine: Grid) -> np.ndarray | None:
+    """The consistency correction on the reference's grid ``(h, w)``: the reference minus the
+    mean of ``pred (H, W)`` on every clear cell (0 elsewhere); None where ``g`` says no."""
     if not g.correct:
+        return None
+    m, frac = average_onto(pred[None], valid, fine, g.grid)
+    ok = g.seen & (frac > 0) & np.isfinite(m[0])
+    return np.where(ok, g.filled - np.nan_to_num(m[0]), 0.0).astype(np.float32)
+
+
+def corrected(g: GuidedFit, pred: np.ndarray, res: np.ndarray | None, fine: Grid, a: int = 0) -> np.ndarray:
+    """Rows ``[a, a + len(pred))`` of the output (model values): ``pred`` plus the correction
+    ``res`` (:func:`residual`) interpolated onto them; a strip at a time keeps memory flat."""
+    if res is None:
         return pred
-    target = np.where(g.seen, g.filled, np.nan)
-    _, frac = average_onto(pred[None], valid, fine, g.grid)
-    return pred + _correction(pred, valid, np.nan_to_num(target), np.where(g.seen, frac, 0.0), fine, g.grid)
+    strip = Grid(fine.crs, fine.transform @ Affine.translation(0, a), pred.shape[0], fine.width)
+    return pred + upsample_onto(res[None], g.grid, strip)[0]

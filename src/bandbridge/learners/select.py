@@ -105,7 +105,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
            k: int = FOLDS, seed: int = 0, folds: list[Fold] | None = None,
            eligible: tuple[str, ...] | None = None, rule: str = "pooled",
            fit_pixels: int | None = FIT_PIXELS, refit_on: np.ndarray | None = None,
-           progress: Progress | None = None) -> Selection:
+           progress: Progress | None = None, served: bool = True) -> Selection:
     """Cross-validate ``candidates`` (configured learners, default ``registry.candidates()``; ``allowed``: only these names or families) on
     ``px``, score ``fixed`` predictions ``(N, Ct)`` on the same held-out pixels, refit the best
     learner on all of ``px``. ``budget_s`` bounds the search: candidates are tried cheapest first
@@ -113,7 +113,9 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     (names or families): only these may be chosen, the others are measured for the record.
     ``rule``: a variant of :data:`RULES`; ``fit_pixels``: each fold's fit sees a sample of this
     many (None: all); ``refit_on``: the rows of ``px`` the winner is refitted on (default all);
-    ``progress`` counts the fold fits, then the refit (and the student's distillation)."""
+    ``progress`` counts the fold fits, then the refit (and the student's distillation);
+    ``served``: the winner will be served by a backend, so one with trees gets a student
+    (:func:`distil`; False: it is only applied here, in numpy)."""
     t0 = time.perf_counter()
     cands = {c.name: c for c in (candidates or default_candidates())}
     if allowed is not None:
@@ -171,7 +173,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     sel = Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
                     px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores,
                     traded=traded)
-    if not everywhere(fitted):
+    if served and not everywhere(fitted):
         fold_fits = [Blend([models[k][i] for k in blend_of]) for i in range(len(folds))] \
             if chosen == "blend" else models[chosen]
         distil(sel, px, folds, fold_fits)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -185,12 +186,11 @@ def run_reference(job, backend, plan: Plan, say: Callable[[str], None] = lambda 
             r = read_raster(src, scaling, bands=bands, window=(a, 0, b - a, fine.width))
             return r.data, (z[None, a:b] if z is not None else None)
         tick = add(f"{src.name}, strips at full scale", guided.strips(fine)) if add else (lambda: None)
-        pred = guided.corrected(g, guided.apply(g, fine, rows, tick), x_valid, fine)
+        pred = guided.apply(g, fine, rows, tick)
         del z
-    out = g.to_stored(pred)
-    del pred
+    res = guided.residual(g, pred, x_valid, fine)
     tags = provenance(plan, g, (dy, dx), shifted, err, spec)
-    paths = _write(job, out, x_valid, ref, tags)
+    paths = _write(job, lambda a, b: g.to_stored(guided.corrected(g, pred[a:b], res, fine, a)), x_valid, ref, tags)
     secs = time.perf_counter() - t0
     return PredictStats(job.dst, 0, secs, fine.height * fine.width / 1e6, paths[1:],
                         [f"reference-guided ({g.chosen}; correction {g.why.split(':')[0]})"])
@@ -239,9 +239,14 @@ def _dtype_range(dtype: str) -> tuple[float, float]:
     return float(info.min), float(info.max)
 
 
-def _write(job, out: np.ndarray, valid: np.ndarray, ref: Reference, tags: dict[str, str]) -> list[Path]:
-    """The band (with ``--append`` the input's bands before it, as stored) in the reference's type
-    and units; ``--index`` rasters beside it; COG where asked."""
+WRITE_ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
+
+
+def _write(job, band: Callable[[int, int], np.ndarray], valid: np.ndarray, ref: Reference,
+           tags: dict[str, str]) -> list[Path]:
+    """The band (``band(a, b)``: rows ``[a, b)`` in the reference's stored units; with
+    ``--append`` the input's bands before it, as stored) in the reference's type and units;
+    ``--index`` rasters beside it; COG where asked. Written a strip of rows at a time."""
     import rasterio
     from rasterio.windows import Window
     opts, src = job.opts, job.src
@@ -250,43 +255,47 @@ def _write(job, out: np.ndarray, valid: np.ndarray, ref: Reference, tags: dict[s
     dtype = np.promote_types(ref.dtype, info.dtype).name if opts.append else ref.dtype
     nodata = ref.nodata if ref.nodata is not None else (float("nan") if np.dtype(dtype).kind == "f" else 0)
     lo, hi = _dtype_range(dtype)
-    if np.dtype(dtype).kind in "iu":
-        out = np.clip(np.rint(out), max(lo, 1 if nodata == 0 else lo), hi)
-    fill = np.where(valid, out, nodata).astype(dtype)
     names = (list(opts.read.names) if opts.append else []) + [f"synthetic_{ref.names[0]}"]
     roles = ([band_role(n) for n in opts.read.names] if opts.append else []) + ["other"]
     paths = [job.dst] + [job.dst.with_name(f"{job.dst.stem}_{k}{job.dst.suffix or '.tif'}") for k in opts.indices]
     prof = output_profile(info.crs, info.transform, info.height, info.width, len(names), dtype, 1,
                           None if opts.cog else opts.creation)
     prof["nodata"] = nodata
+    scaling = get_scaling(opts.read.scaling, opts.read.vmin, opts.read.vmax)
+    phys = scaling.physical
     with atomic_paths(paths) as temps:
-        with rasterio.Env(), open_output(temps[0], prof) as d:
+        with rasterio.Env(), open_output(temps[0], prof) as d, ExitStack() as more:
             d.descriptions = tuple(names)
             tag_bands(d, roles)
-            if opts.append:
-                with rasterio.open(src) as s:
-                    for i, b in enumerate(bands):
-                        d.write(s.read(b + 1).astype(dtype), i + 1)
-            d.write(fill, len(names))
+            idx = []
+            for t, k in zip(temps[1:], opts.indices):
+                p1 = output_profile(info.crs, info.transform, info.height, info.width, 1, "float32", 1,
+                                    None if opts.cog else opts.creation)
+                o = more.enter_context(open_output(t, p1))
+                o.descriptions = (k,)
+                o.update_tags(**tags, bandbridge_source=src.name)
+                idx.append((o, k))
+            src_ds = more.enter_context(rasterio.open(src)) if opts.append else None
+            for a in range(0, info.height, WRITE_ROWS):
+                b = min(info.height, a + WRITE_ROWS)
+                win = Window(0, a, info.width, b - a)
+                out, ok = band(a, b), valid[a:b]
+                if np.dtype(dtype).kind in "iu":
+                    out = np.clip(np.rint(out), max(lo, 1 if nodata == 0 else lo), hi)
+                if src_ds is not None:
+                    for i, bi in enumerate(bands):
+                        d.write(src_ds.read(bi + 1, window=win).astype(dtype), i + 1, window=win)
+                d.write(np.where(ok, out, nodata).astype(dtype), len(names), window=win)
+                for o, k in idx:
+                    fn, roles_k = INDICES[k]
+                    ins = [read_raster(src, scaling, bands=[bands[find_role(list(opts.read.names), r)]],
+                                       window=(a, 0, b - a, info.width)).data[0] * phys[0] + phys[1]
+                           for r in roles_k[:-1]]
+                    v = fn(*ins, out * ref.scale + ref.offset).astype(np.float32)
+                    o.write(np.where(ok, v, np.nan).astype(np.float32), 1, window=win)
             d.scales = [1.0] * (len(names) - 1) + [ref.scale]
             d.offsets = [0.0] * (len(names) - 1) + [ref.offset]
             d.update_tags(**tags, bandbridge_source=src.name)
-        for t, k in zip(temps[1:], opts.indices):
-            fn, roles_k = INDICES[k]
-            scaling = get_scaling(opts.read.scaling, opts.read.vmin, opts.read.vmax)
-            phys = scaling.physical
-            ins = []
-            for r in roles_k[:-1]:
-                i = find_role(list(opts.read.names), r)
-                ins.append(read_raster(src, scaling, bands=[bands[i]]).data[0] * phys[0] + phys[1])
-            v = fn(*ins, out * ref.scale + ref.offset).astype(np.float32)
-            v[~valid] = np.nan
-            p1 = output_profile(info.crs, info.transform, info.height, info.width, 1, "float32", 1,
-                                None if opts.cog else opts.creation)
-            with open_output(t, p1) as d:
-                d.descriptions = (k,)
-                d.write(v, 1, window=Window(0, 0, info.width, info.height))
-                d.update_tags(**tags, bandbridge_source=src.name)
         if opts.cog:
             for t in temps:
                 to_cog(t, opts.creation)
