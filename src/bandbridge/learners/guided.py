@@ -43,7 +43,8 @@ LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond 
 STALE_DAYS = 45  # a reference further from the input in time is not imposed on the output:
 # measured on NAIP (FACTS.md), a reference a year older made the correction hurt (19.8 → 21.4 DN)
 FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
-STRIP_PX = 1 << 20  # full-scale pixels a strip of features holds (about 170 MB of features)
+STRIP_PX = 1 << 19  # full-scale pixels a strip of features holds (about 85 MB of features; the
+# learner's copies of them come on top, so a strip bounds most of the apply step's memory)
 MIN_COVER = 0.99  # of a reference cell the input must cover for the cell to be fitted on
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
 # The context ridges are left out: chosen by folds at the reference's scale they carried worst to
