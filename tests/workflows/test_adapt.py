@@ -270,3 +270,31 @@ def test_adapt_refuses_a_constant_pair_before_any_fit(run_cli, tmp_path):
     code, _, err = run_cli("adapt", "-m", "rgb2nir-naip", str(f), "-o", str(tmp_path / "out"), "--minutes", "0.1")
     assert code == 2 and "every pixel holds the same value" in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["const.tif"]
+
+
+def test_a_target_file_of_another_type_is_read_as_what_it_holds(run_cli, tmp_path):
+    """uint8 RGB with a uint16 NIR (the 8-bit NIR × 257) for an 8-bit model: read as uint8 it
+    saturated to one value and every fit scored 0 (issue 58); read as 16-bit, with a CHECK, the
+    kept row is the real error, the same in 8-bit DN as for the 8-bit band itself."""
+    import numpy as np
+    import rasterio
+    with rasterio.open(DATE) as s:
+        a, prof = s.read(), s.profile
+    prof.update(count=3)
+    with rasterio.open(tmp_path / "rgb8.tif", "w", **prof) as o:
+        o.write(a[:3])
+    prof.update(count=1, dtype="uint16")
+    with rasterio.open(tmp_path / "nir16.tif", "w", **prof) as o:
+        o.write(a[3:4].astype(np.uint16) * 257)
+    out = tmp_path / "m"
+    code, stdout, err = run_cli("adapt", "-m", "rgb2nir-naip", f"{tmp_path / 'rgb8.tif'}:{tmp_path / 'nir16.tif'}",
+                                "-o", str(out))
+    assert code == 0, err
+    assert "CHECK" in stdout + err and "nir16.tif is uint16" in stdout + err and "read as uint16" in stdout + err
+    rows = card_rows((out / "MODEL_CARD.md").read_text())
+    assert all(v > 255 for v in rows.values()), rows  # 16-bit DN, none saturated to 0
+    code, _, err = run_cli("adapt", "-m", "rgb2nir-naip", str(DATE), "-o", str(tmp_path / "m8"))
+    eight = card_rows((tmp_path / "m8" / "MODEL_CARD.md").read_text())
+    assert code == 0, err
+    lin = [next(v for k, v in r.items() if "linear map" in k) for r in (rows, eight)]
+    assert abs(lin[0] / 257 - lin[1]) < 0.02 * lin[1], (rows, eight)

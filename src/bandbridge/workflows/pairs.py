@@ -214,6 +214,13 @@ def settle_readings(sources: list[dict], spec, given: dict | None = None) -> lis
             same = t == f or (tl.dtype == look.dtype and same_family(tl.scaling, reading.scaling))
             if same and same_family(reading.scaling, src["target"].get("scaling") or ""):
                 src["target"].update(scaling=reading.scaling, vmin=reading.vmin, vmax=reading.vmax)
+            elif tl is not None and tl.scaling and tl.scaling != src["target"].get("scaling"):
+                # a target file of another type is read as what it holds: a uint16 band read by
+                # an 8-bit model's scaling saturates to one value, and every fit scores 0
+                lines.append(f"CHECK: {src['name']}: the real band {t.name} is {tl.why}, not the "
+                             f"{src['target'].get('scaling')} values the model makes; read as "
+                             f"{tl.scaling} (--scaling states both files' scaling instead)")
+                src["target"].update(scaling=tl.scaling, vmin=None, vmax=None)
     return lines
 
 
