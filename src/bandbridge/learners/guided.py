@@ -31,6 +31,7 @@ import torch
 
 from bandbridge.data.reference import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
+from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import Pixels, spatial_folds
 from bandbridge.learners.select import choose, fit_threads, mae, refit
 from bandbridge.models.features import ContextFeatures
@@ -55,8 +56,10 @@ FLEXIBLE_CELLS = 10_000  # clear cells below which no fit is made, only the upsa
 # consistent: on NAIP at k = 16 (2 700 cells) the flexible fits carried worst (a year-old reference:
 # gradient boosting 48.7 DN against the upsampled reference's 27.2), and on the VHR scenes at k = 4
 # (6 400 cells) the linear map chosen by folds lost to it on two of three; at k = 6 (19 000 cells)
-# the fits won
-SIMPLE = ("constant",)
+# the fits won. Not even a constant: degraded once more, such a grid is a few cells a side, and the
+# offset a constant learns there is the cubic's edge error (NAIP 2009, k = 16: 19.4 DN against the
+# upsampled reference's 15.1)
+NO_FIT = "none (the upsampled reference)"
 UPSAMPLING = "cubic"  # r↑ at both scales (GDAL's cubic): on the VHR scenes at k = 4 it beat bilinear
 # by 5–8 %, and the residual the fit must learn is smaller
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
@@ -172,22 +175,32 @@ def fit(x_c: np.ndarray, z_c: np.ndarray | None, ref: np.ndarray, valid: np.ndar
         coarse = grid.coarser(k)
         r2, up2, frac = degrade(filled, grid, coarse)
         px, rows, cols = _pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
-        folds = spatial_folds(px, buffer=BUFFER)
-        sel = choose(px, allowed=CANDIDATES if len(px) >= FLEXIBLE_CELLS else SIMPLE, folds=folds, seed=seed)
         held = np.full(seen.shape, np.nan, np.float32)  # out-of-fold predictions, image-shaped
-        for f in folds:
-            model = refit(sel.chosen, sel.blend_of, px, rows=f.train)
-            held[rows[f.test], cols[f.test]] = model.predict(px.X[f.test], px.bands)[:, 0]
+        if len(px) >= FLEXIBLE_CELLS:
+            folds = spatial_folds(px, buffer=BUFFER)
+            sel = choose(px, allowed=CANDIDATES, folds=folds, seed=seed)
+            learner, chosen, oof = sel.fitted, sel.chosen, dict(sel.oof)
+            for f in folds:
+                model = refit(sel.chosen, sel.blend_of, px, rows=f.train)
+                held[rows[f.test], cols[f.test]] = model.predict(px.X[f.test], px.bands)[:, 0]
+        else:  # no fit: a residual of HALF everywhere is the upsampled reference itself
+            learner = Constant().fit(px.X[:1], np.full((1, 1), HALF, np.float32), px.bands)
+            chosen, oof = NO_FIT, {}
+            held[rows, cols] = HALF
     held = held + up2[0] - HALF
     tested = ~np.isnan(held)
     fixed = held + _correction(held, tested, r2, frac, grid, coarse)
     fit_e, corr_e = mae(held[tested], r[tested]), mae(fixed[tested], r[tested])
     up_e = mae(up2[0][tested], r[tested])
-    say(f"{sel.chosen} chosen ({len(folds)} spatial folds of {len(px):,} clear cells): held-out MAE {fit_e:.4f} model values, the upsampled "
-        f"reference {up_e:.4f}")
+    if chosen == NO_FIT:
+        say(f"{len(px):,} clear cells, fewer than {FLEXIBLE_CELLS:,}: no fit, the upsampled reference "
+            f"(held-out MAE {fit_e:.4f} model values)")
+    else:
+        say(f"{chosen} chosen ({len(folds)} spatial folds of {len(px):,} clear cells): held-out MAE {fit_e:.4f} "
+            f"model values, the upsampled reference {up_e:.4f}")
     correct, why = decide(fit_e, corr_e, gap_days)
-    return GuidedFit(sel.fitted, grid, filled.astype(np.float32), seen, lo, hi, z_range, sel.chosen,
-                     dict(sel.oof), up_e, fit_e, corr_e, correct, why, len(px), time.perf_counter() - t0)
+    return GuidedFit(learner, grid, filled.astype(np.float32), seen, lo, hi, z_range, chosen,
+                     oof, up_e, fit_e, corr_e, correct, why, len(px), time.perf_counter() - t0)
 
 
 def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, seed: int = 0) -> np.ndarray:
