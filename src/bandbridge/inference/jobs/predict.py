@@ -77,6 +77,8 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
     for job in jobs:
         say(job.note)
     t0 = time.perf_counter()
+    if reference is not None and not reference.zero_shot:  # the model itself never runs: no
+        return _with_reference(jobs, plans, {}, say, bar, t0)  # backend loaded, probed or planned
     runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say)
     for run in runs.values():  # once per model, before any work: what runs it and why
         say(f"backend: {run.choice}")
@@ -111,7 +113,7 @@ def _with_reference(jobs: list[Job], plans: list, runs: dict, say: Callable[[str
             say(plan.line(job.src))
             tiles = add(f"{job.src.name}, zero-shot tiles", plan_file(job.spec, job.src, job.opts)[2].n_tiles) \
                 if plan.zero_shot else None
-            stats = run_reference(job, runs[job.spec.folder], plan, say, tiles, add)
+            stats = run_reference(job, runs.get(job.spec.folder), plan, say, tiles, add)
             say(f"{job.dst}  {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s"
                 + "".join(f"\n{p}" for p in stats.extra_outputs))
             rows.append(_row(job, stats))
