@@ -298,3 +298,22 @@ def test_a_target_file_of_another_type_is_read_as_what_it_holds(run_cli, tmp_pat
     assert code == 0, err
     lin = [next(v for k, v in r.items() if "linear map" in k) for r in (rows, eight)]
     assert abs(lin[0] / 257 - lin[1]) < 0.02 * lin[1], (rows, eight)
+
+
+@pytest.mark.parametrize("size", [16, 32, 48])
+def test_an_image_too_small_for_spatial_folds_is_one_line_and_writes_nothing(run_cli, tmp_path, size):
+    """16², 32² and 48² pairs ended in a ValueError traceback from the folds (issue 58): refused
+    in one line that says how large an image must be."""
+    import rasterio
+    from rasterio.windows import Window
+    with rasterio.open(DATE) as s:
+        prof, win = s.profile, Window(0, 0, size, size)
+        prof.update(height=size, width=size, transform=s.window_transform(win))
+        small = tmp_path / f"small{size}.tif"
+        with rasterio.open(small, "w", **prof) as o:
+            o.write(s.read(window=win))
+    code, stdout, err = run_cli("adapt", "-m", "rgb2nir-naip", str(small), "-o", str(tmp_path / "adapted"))
+    assert code == 2, (stdout, err)
+    last = err.strip().splitlines()[-1]
+    assert "too small to hold any out" in last and "longer side above 61 px" in last, err
+    assert "Traceback" not in err and [p.name for p in tmp_path.iterdir()] == [small.name]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bandbridge.errors import BandbridgeError
 from bandbridge.learners.base import PRODUCTS, WINDOWS
 from bandbridge.models.features import ContextFeatures
 
@@ -125,6 +126,17 @@ def spatial_folds(px: Pixels, k: int = FOLDS, buffer: int = max(WINDOWS)) -> lis
             out.append(Fold(np.flatnonzero(train), np.flatnonzero(test),
                             f"block {j + 1}/{k} of the longer side (buffer {buffer} px)"))
     return out
+
+
+def too_small(px: Pixels, k: int = FOLDS, buffer: int = max(WINDOWS)) -> BandbridgeError:
+    """The one-line refusal when ``px`` holds no spatial fold: one group of images too short for
+    a held-out block and its buffer (what a user can change is the images)."""
+    longest = int(px.length.max()) if len(px.length) else 0
+    need = buffer * k // (k - 1) + 1 if k > 1 else buffer + 1
+    return BandbridgeError(
+        f"{len(px):,} pixel(s) of images at most {longest} px on their longer side are too small to hold "
+        f"any out: spatial folds need a longer side above {need} px (a held-out block of 1/{k} and a "
+        f"{buffer} px buffer) or two or more images; give larger images or more of them")
 
 
 def min_gap(px: Pixels, fold: Fold) -> int:

@@ -31,7 +31,7 @@ import torch
 
 from bandbridge.learners.base import Learner, family
 from bandbridge.learners.blend import Blend
-from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds
+from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds, too_small
 from bandbridge.learners.record import LearnerRecord
 from bandbridge.learners.registry import candidates as default_candidates, runs_on
 from bandbridge.progress import Progress, steps
@@ -122,7 +122,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
         cands = {n: c for n, c in cands.items() if n in allowed or family(n) in allowed}
     folds = folds if folds is not None else spatial_folds(px, k)
     if not folds:
-        raise ValueError("no fold has both training and held-out pixels")
+        raise too_small(px, k)
     rng = np.random.default_rng(seed)
     fits = [f.train if fit_pixels is None or len(f.train) <= fit_pixels else
             rng.choice(f.train, fit_pixels, replace=False) for f in folds]
