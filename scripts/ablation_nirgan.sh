@@ -16,7 +16,7 @@ run() {  # name, overrides...
   $BB train --preset rgb2nir-pix2pix-cpu --data "$DATA" --runs "$RUNS/$name" "$@" > "$RUNS/$name.log" 2>&1
   local r; r=$(ls -d "$RUNS/$name"/*/*/ | tail -1)
   $BB evaluate --model "$r" --data "$DATA" --recipe s2_wildfire --recipe s2_eolearn --recipe s2_majortom \
-    --split test --out "$r/eval/s2test" >> "$RUNS/$name.log" 2>&1
+    --split test -o "$r/eval/s2test" >> "$RUNS/$name.log" 2>&1
 }
 mkdir -p "$RUNS"
 run pix2pix

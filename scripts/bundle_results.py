@@ -3,7 +3,7 @@ verdict table and the docs' model page are rendered from.
 
     python scripts/bundle_results.py [DATA_ROOT] [NAME ...]   # default ../shared/data, every bundle
 
-Runs ``bandbridge evaluate --model NAME --data DATA_ROOT --split test --out runs/bundle-results/NAME``
+Runs ``bandbridge evaluate --model NAME --data DATA_ROOT --split test -o runs/bundle-results/NAME``
 for each bundle (the model and the baselines fitted on its training split) and writes
 ``docs/results/bundles.json``: per model, the protocol and each method's mean metrics, with the
 command and the date. Names not given keep their earlier record.
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> None:
     bb = Path(sys.executable).parent / "bandbridge"
     for name in names:
         out = ROOT / "runs" / "bundle-results" / name
-        cmd = [str(bb), "evaluate", "--model", name, "--data", data, "--split", "test", "--out", str(out)]
+        cmd = [str(bb), "evaluate", "--model", name, "--data", data, "--split", "test", "-o", str(out)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         summary = json.loads((out / "summary.json").read_text())
         record["models"][name] = {

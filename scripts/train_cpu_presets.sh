@@ -17,5 +17,5 @@ for p in rgb2nir-pix2pix-cpu rgb2nir-wgangp-cpu rgb2thermal-cpu sar2optical-cpu 
   [[ -n "${EXTRA[$p]:-}" ]] && args+=(--set "${EXTRA[$p]}")
   $BB train "${args[@]}" > "$RUNS/$p.train.log" 2>&1
   run=$(ls -d "$RUNS/$p"/*/ | tail -1)
-  $BB evaluate --model "$run" --data "$DATA" --split test --out "$run/eval/test" > "$RUNS/$p.eval.log" 2>&1
+  $BB evaluate --model "$run" --data "$DATA" --split test -o "$run/eval/test" > "$RUNS/$p.eval.log" 2>&1
 done

@@ -106,3 +106,29 @@ def test_readme_install_extras_are_the_makefiles():
     page = (REPO / "docs" / "getting-started.md").read_text()
     assert {e.strip() for e in re.search(r"# extras: ([a-z, ]+)", page).group(1).split(",")} == wanted
     assert all(f"`{e}`" in page for e in wanted), "an extra is missing from the install page's table"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_names_a_model_with_m_and_an_output_with_o(run_cli, monkeypatch, command):
+    """One way to name things (issue 58): a command that takes a model takes it as -m/--model, one
+    that writes a file or folder names it -o/--output; the old spellings are hidden."""
+    monkeypatch.setenv("COLUMNS", "250")
+    _, out, _ = run_cli(command, "--help")
+    flags = set(re.findall(r"(--[a-z][a-z-]+)", out))
+    assert "--out" not in flags, out
+    if command in ("train", "adapt", "evaluate", "loso", "report", "predict", "compare", "export", "bench"):
+        assert "--model" in flags or command == "train", out
+    if command in ("adapt", "evaluate", "loso", "report", "predict", "compare", "export"):
+        assert "--output" in flags and re.search(r"--output\s+-o", out), out
+
+
+def test_the_old_spellings_still_work_with_a_deprecation_line(run_cli, tmp_path):
+    code, _, err = run_cli("export", "rgb2nir-naip", "-o", str(tmp_path / "e"))
+    assert code == 0 and "`bandbridge export MODEL` is deprecated; use `bandbridge export -m MODEL`" in err, err
+    code, _, err = run_cli("export", "rgb2nir-naip", "-m", "rgb2nir-s2", "-o", str(tmp_path / "f"))
+    assert code == 2 and "give -m MODEL alone" in err and not (tmp_path / "f").exists(), err
+    # a route exported says which bundle it is
+    code, _, err = run_cli("export", "-m", "rgb2nir", "-o", str(tmp_path / "g"))
+    assert code == 0 and "rgb2nir → rgb2nir-naip" in err and "rgb2nir-s2 for reflectance" in err, err
+    code, _, err = run_cli("loso", "--recipes", "a", "--out", str(tmp_path / "l"))
+    assert "`bandbridge loso --out` is deprecated; use `bandbridge loso -o`" in err, err

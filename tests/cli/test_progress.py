@@ -102,13 +102,13 @@ def test_the_heartbeat_speaks_while_a_step_runs_and_stops_with_it():
 
 def test_evaluate_prints_progress_lines_on_stderr_and_none_with_quiet(run_cli, trained_run, tmp_path, monkeypatch):
     monkeypatch.setattr(progress, "DELAY", 0.0)  # the tiny sample takes less than the delay
-    code, _, err = run_cli("evaluate", "-m", str(trained_run), "--data", str(SAMPLE), "--out", str(tmp_path / "a"))
+    code, _, err = run_cli("evaluate", "-m", str(trained_run), "--data", str(SAMPLE), "-o", str(tmp_path / "a"))
     assert code == 0, err
     assert "reading the test split: 0/1" in err and "fitting the baselines on it" in err, err
     assert "scoring the test split's images: 0/" in err, err
     assert "done in" in err
     code, _, err = run_cli("--quiet", "evaluate", "-m", str(trained_run), "--data", str(SAMPLE),
-                           "--out", str(tmp_path / "b"))
+                           "-o", str(tmp_path / "b"))
     assert code == 0 and "scoring the test split" not in err, err
 
 

@@ -177,7 +177,7 @@ def test_train_then_evaluate_sr_end_to_end(run_cli, tmp_path):
     run = next((tmp_path / "runs").glob("*/*"))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["global_step"] == 2  # no critic: one generator step per batch
-    code, out, err = run_cli("evaluate", "-m", str(run / "model" / "best"), "--out",
+    code, out, err = run_cli("evaluate", "-m", str(run / "model" / "best"), "-o",
                              str(tmp_path / "ev"))
     assert code == 0, err
     s = json.loads((tmp_path / "ev" / "summary.json").read_text())

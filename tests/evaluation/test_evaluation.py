@@ -41,7 +41,7 @@ def test_upsample_baselines():
 
 def test_evaluate_writes_table_csv_and_json(run_cli, trained_run, tmp_path):
     out = tmp_path / "eval"
-    code, stdout, err = run_cli("evaluate", "--model", str(trained_run), "--out", str(out))
+    code, stdout, err = run_cli("evaluate", "--model", str(trained_run), "-o", str(out))
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == {"model", "linear", "floor", "ridge-context", "gbm-context", "learner", "mlp", "mean"}
@@ -60,7 +60,7 @@ def test_evaluate_writes_table_csv_and_json(run_cli, trained_run, tmp_path):
 
 
 def test_report_files_hold_the_numbers(run_cli, trained_run):
-    code, _, err = run_cli("report", str(trained_run))
+    code, _, err = run_cli("report", "-m", str(trained_run))
     assert code == 0, err
     rep = trained_run / "report"
     md, page = (rep / "report.md").read_text(), (rep / "report.html").read_text()
@@ -74,7 +74,7 @@ def test_report_files_hold_the_numbers(run_cli, trained_run):
 def test_cross_sensor_evaluation(run_cli, trained_run, tmp_path):
     # The NAIP-date model on other NAIP places and resolutions, read with their own recipe.
     code, _, err = run_cli("evaluate", "-m", str(trained_run), "--data", str(SHARED),
-                           "--recipe", "naip_stactools", "--out", str(tmp_path))
+                           "--recipe", "naip_stactools", "-o", str(tmp_path))
     assert code == 0, err
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["protocol"]["sources"] == ["naip_stactools"] and s["protocol"]["images"] == 6
@@ -84,7 +84,7 @@ def test_report_takes_a_bundle_outside_any_run(run_cli, trained_run, tmp_path, m
     import shutil
     shutil.copytree(trained_run / "model" / "best", tmp_path / "my-model")
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli("report", "my-model", "--data", str(SAMPLE))
+    code, out, err = run_cli("report", "-m", "my-model", "--data", str(SAMPLE))
     assert code == 0, err
     rep = tmp_path / "reports" / "my-model"
     md, page = (rep / "report.md").read_text(), (rep / "report.html").read_text()
@@ -96,17 +96,17 @@ def test_report_takes_a_bundle_outside_any_run(run_cli, trained_run, tmp_path, m
 
 def test_report_of_a_bundled_model_says_which_data_it_needs(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_cli("report", "rgb2nir-naip", "--data", str(SAMPLE))  # the sample lacks naip_stactools
+    code, _, err = run_cli("report", "-m", "rgb2nir-naip", "--data", str(SAMPLE))  # the sample lacks naip_stactools
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and "naip_stactools" in err and "--data" in err, err
-    code, _, err = run_cli("report", "no-such-model")
+    code, _, err = run_cli("report", "-m", "no-such-model")
     assert code == 2 and "bundled model's name" in err and "Traceback" not in err
 
 
 @needs_shared
 def test_report_takes_a_bundled_models_name(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli("report", "rgb2nir-naip", "--data", str(SHARED))
+    code, out, err = run_cli("report", "-m", "rgb2nir-naip", "--data", str(SHARED))
     assert code == 0, err
     page = (tmp_path / "reports" / "rgb2nir-naip" / "report.html").read_text()
     assert "rgb2nir-naip" in page and "nan" not in page.lower()

@@ -377,15 +377,15 @@ SUITE = [
      "must be xmin,ymin,xmax,ymax", "--bbox"),
     ("timeseries into existing outputs", lambda t, o: ["timeseries", str(NAIP), "-o", str(o)],
      "--overwrite", "ndvi_timeseries"),
-    ("evaluate --split bogus", lambda t, o: ["evaluate", "-m", "rgb2nir-naip", "--split", "bogus", "--out",
+    ("evaluate --split bogus", lambda t, o: ["evaluate", "-m", "rgb2nir-naip", "--split", "bogus", "-o",
                                              str(o)], "choose train, val or test", "--split"),
-    ("evaluate a missing model", lambda t, o: ["evaluate", "-m", str(t / "nomodel"), "--out", str(o)],
+    ("evaluate a missing model", lambda t, o: ["evaluate", "-m", str(t / "nomodel"), "-o", str(o)],
      "not a run folder", "nomodel"),
-    ("export to an existing file", lambda t, o: ["export", "rgb2nir-naip", "-o", str(o / "keep.txt")],
+    ("export to an existing file", lambda t, o: ["export", "-m", "rgb2nir-naip", "-o", str(o / "keep.txt")],
      "is a file", "keep.txt"),
-    ("export in an unknown format", lambda t, o: ["export", "rgb2nir-naip", "--format", "tflite", "-o",
+    ("export in an unknown format", lambda t, o: ["export", "-m", "rgb2nir-naip", "--format", "tflite", "-o",
                                                   str(o / "e")], "unknown", "--format"),
-    ("export a broken bundle", lambda t, o: ["export", str(_bundle(t, lambda d: _truncate(
+    ("export a broken bundle", lambda t, o: ["export", "-m", str(_bundle(t, lambda d: _truncate(
         d / "generator.safetensors"))), "-o", str(o / "e")], "not a readable safetensors", "generator.safetensors"),
     # train
     ("--set into a value", lambda t, o: [*TRAIN, "--runs", str(o), "--set", "train.max_epochs.x=1"],
@@ -401,7 +401,7 @@ SUITE = [
     # the features of the last release (issue 19): every check runs before the work
     ("damaged weights (32 random bytes)", _pm(_flip_bytes), "do not match weights_sha256",
      "generator.safetensors"),
-    ("evaluate a .ckpt of plain tensors", lambda t, o: ["evaluate", "-m", str(_plain_ckpt(t)), "--out",
+    ("evaluate a .ckpt of plain tensors", lambda t, o: ["evaluate", "-m", str(_plain_ckpt(t)), "-o",
                                                         str(o / "ev")], "not a bandbridge training checkpoint",
      "plain.ckpt"),
     ("--stac on a plain PNG", lambda t, o: ["predict", str(_png(t)), "-m", "rgb2nir", "-o", str(o / "x.tif"),
@@ -420,11 +420,11 @@ SUITE = [
     ("--strips without a cluster", _p("--strips", "2"), "only applies with --workers", "--strips"),
     ("--summary without a cluster", _p("--summary", "s.csv"), "only applies with --workers", "--summary"),
     ("--retries -1", _p("--workers", "1", "--retries", "-1"), "must be at least 0", "--retries"),
-    ("loso --recipes ''", lambda t, o: [*LOSO, "", "--out", str(o / "l")], "name at least two recipes",
+    ("loso --recipes ''", lambda t, o: [*LOSO, "", "-o", str(o / "l")], "name at least two recipes",
      "--recipes"),
-    ("loso unknown recipe", lambda t, o: [*LOSO, "naip_opengeos,nope", "--out", str(o / "l")],
+    ("loso unknown recipe", lambda t, o: [*LOSO, "naip_opengeos,nope", "-o", str(o / "l")],
      "unknown recipe 'nope'", "--recipes"),
-    ("loso --out an existing file", lambda t, o: [*LOSO, "naip_opengeos,naip_stactools", "--out",
+    ("loso --out an existing file", lambda t, o: [*LOSO, "naip_opengeos,naip_stactools", "-o",
                                                   str(o / "keep.txt")], "is a file", "keep.txt"),
 ]
 if torch.cuda.is_available():  # the case needs a machine without a GPU

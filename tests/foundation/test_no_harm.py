@@ -224,13 +224,13 @@ def test_flags_that_do_not_apply_are_refused(run_cli, tmp_path):
     for extra, says in ([["--preset", "rgb2nir-pix2pix-cpu"], "drop --preset or --shots"],
                         [["--minutes", "0"], "--minutes 0"], [["--minutes", "-1"], "--minutes -1"]):
         code, _, err = run_cli("loso", "--shots", "1", "-m", "rgb2nir-naip", "--recipes", "naip_opengeos",
-                               "--out", str(tmp_path / "s"), *extra)
+                               "-o", str(tmp_path / "s"), *extra)
         one_line(code, err, says)
     code, _, err = run_cli("loso", "--shots", "1", "-m", "rgb2nir-naip", "--recipes", "sr_bsd100",
-                           "--out", str(tmp_path / "s"))
+                           "-o", str(tmp_path / "s"))
     one_line(code, err, "a super-resolution recipe")
     code, _, err = run_cli("loso", "--shots", "1", "-m", "sr-x2", "--recipes", "naip_opengeos",
-                           "--out", str(tmp_path / "s"))
+                           "-o", str(tmp_path / "s"))
     one_line(code, err, "--shots adapts a translation model")
 
 
@@ -238,7 +238,7 @@ def test_loso_shots_that_scores_nothing_exits_non_zero(run_cli, tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
     code, _, err = run_cli("loso", "--shots", "1", "-m", "rgb2nir-naip", "--recipes", "naip_opengeos",
-                           "--data", str(empty), "--out", str(tmp_path / "s"))
+                           "--data", str(empty), "-o", str(tmp_path / "s"))
     one_line(code, err, "no source was scored")
     assert json.loads((tmp_path / "s" / "shots.json").read_text())["folds"][0]["methods"] == {}
 

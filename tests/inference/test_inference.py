@@ -164,7 +164,7 @@ def test_failure_mid_way_leaves_no_output(trained_run, tmp_path):
 
 
 def test_onnx_export_matches_torch_and_predicts_without_torch(run_cli, trained_run, tmp_path):
-    code, _, err = run_cli("export", str(trained_run), "--format", "onnx", "-o", str(tmp_path / "onnx"))
+    code, _, err = run_cli("export", "-m", str(trained_run), "--format", "onnx", "-o", str(tmp_path / "onnx"))
     assert code == 0, err
     exp = tmp_path / "onnx"
     assert {"model.onnx", "model.yaml", "metadata.json"} <= {p.name for p in exp.iterdir()}

@@ -20,7 +20,7 @@ DEEPNESS_KEYS = {"model_type", "class_names", "resolution", "tile_size", "tiles_
 
 
 def test_qgis_export_carries_the_deepness_metadata_and_runs_a_real_tile(run_cli, tmp_path):
-    code, out, err = run_cli("export", "rgb2nir-naip", "--format", "onnx", "--qgis", "-o", str(tmp_path / "e"))
+    code, out, err = run_cli("export", "-m", "rgb2nir-naip", "--format", "onnx", "--qgis", "-o", str(tmp_path / "e"))
     assert code == 0, err
     path = tmp_path / "e" / "rgb2nir-naip-deepness.onnx"
     assert f"QGIS Deepness model: {path}" in " ".join(out.split())
@@ -56,7 +56,7 @@ def test_qgis_export_carries_the_deepness_metadata_and_runs_a_real_tile(run_cli,
 
 
 def test_qgis_export_of_a_reflectance_model_is_refused_in_one_line(run_cli, tmp_path):
-    code, _, err = run_cli("export", "rgb2nir-s2", "--format", "onnx", "--qgis", "-o", str(tmp_path / "e"))
+    code, _, err = run_cli("export", "-m", "rgb2nir-s2", "--format", "onnx", "--qgis", "-o", str(tmp_path / "e"))
     assert code == 2 and "--qgis" in err and "8-bit" in err and "Traceback" not in err
     assert not (tmp_path / "e").exists() or not any((tmp_path / "e").iterdir())
 
@@ -65,7 +65,7 @@ def test_qgis_export_of_a_reflectance_model_is_refused_in_one_line(run_cli, tmp_
 def test_every_8bit_translation_bundle_exports_for_qgis(run_cli, tmp_path, name):
     """Issue 46: `export --qgis` works for every bundle Deepness can feed (8-bit RGB in, a
     same-size band out): the U-Nets too, their graph running a tile in onnxruntime."""
-    code, _, err = run_cli("export", name, "--format", "onnx", "--qgis", "-o", str(tmp_path / "e"))
+    code, _, err = run_cli("export", "-m", name, "--format", "onnx", "--qgis", "-o", str(tmp_path / "e"))
     assert code == 0, err
     sess = ort.InferenceSession(str(tmp_path / "e" / f"{name}-deepness.onnx"), providers=["CPUExecutionProvider"])
     (inp,) = sess.get_inputs()

@@ -152,7 +152,7 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
         assert code == 0, err
     with rasterio.open(outs["torch"]) as a, rasterio.open(outs["onnx"]) as b:
         d = np.abs(a.read() - b.read())
-    code, _, err = run_cli("export", str(bundle), "-o", str(tmp_path / "onnx"), "--qgis")
+    code, _, err = run_cli("export", "-m", str(bundle), "-o", str(tmp_path / "onnx"), "--qgis")
     assert code == 0, err
     gap = max_graph_gap(tmp_path / "onnx" / "model.onnx", g, 3, side=256, width=288)
     with capsys.disabled():

@@ -122,7 +122,7 @@ def test_a_fallback_around_trees_exports_as_one_graph(name, run_cli, tmp_path):
     d = tmp_path / name
     shutil.copytree(src, d)
     write_floor(d, FLOOR, GUARD)
-    code, _, err = run_cli("export", str(d), "-o", str(tmp_path / "x"))
+    code, _, err = run_cli("export", "-m", str(d), "-o", str(tmp_path / "x"))
     assert code == 0, err
     g = load_bundle(d).generator
     s = ort.InferenceSession(str(tmp_path / "x" / "model.onnx"), providers=["CPUExecutionProvider"])

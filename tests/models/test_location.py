@@ -83,7 +83,7 @@ def test_prior_through_training_prediction_and_onnx(run_cli, tmp_path):
     img = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
     assert run_cli("predict", str(img), "-m", str(run), "-o", str(tmp_path / "t.tif"),
                    "--precision", "fp32", "--dtype", "float32")[0] == 0
-    assert run_cli("export", str(run), "-o", str(tmp_path / "onnx"))[0] == 0
+    assert run_cli("export", "-m", str(run), "-o", str(tmp_path / "onnx"))[0] == 0
     assert run_cli("predict", str(img), "-m", str(tmp_path / "onnx"), "-o", str(tmp_path / "o.tif"),
                    "--backend", "onnx", "--dtype", "float32")[0] == 0
     import rasterio
@@ -134,7 +134,7 @@ def test_sensor_gsd_conditioning_starts_as_no_op_and_reaches_prediction(run_cli,
     img = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
     assert run_cli("predict", str(img), "-m", str(run), "-o", str(tmp_path / "t.tif"), "--sensor", "NAIP",
                    "--precision", "fp32", "--dtype", "float32")[0] == 0
-    assert run_cli("export", str(run), "-o", str(tmp_path / "onnx"))[0] == 0
+    assert run_cli("export", "-m", str(run), "-o", str(tmp_path / "onnx"))[0] == 0
     assert run_cli("predict", str(img), "-m", str(tmp_path / "onnx"), "-o", str(tmp_path / "o.tif"),
                    "--sensor", "NAIP", "--backend", "onnx", "--dtype", "float32")[0] == 0
     import rasterio

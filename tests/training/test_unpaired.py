@@ -196,7 +196,7 @@ def test_cyclegan_resumes_exactly_and_its_bundle_predicts_and_exports(run_cli, t
     for backend, model in (("torch", run_b / "model" / "last"), ("onnx", tmp_path / "onnx")):
         if backend == "onnx":
             pytest.importorskip("onnxruntime")
-            code, _, err = run_cli("export", str(run_b / "model" / "last"), "-o", str(model))
+            code, _, err = run_cli("export", "-m", str(run_b / "model" / "last"), "-o", str(model))
             assert code == 0, err
             assert (model / "model.onnx").exists()
         dst = tmp_path / f"pred_{backend}.tif"
@@ -214,7 +214,7 @@ def test_cyclegan_resumes_exactly_and_its_bundle_predicts_and_exports(run_cli, t
     # unpaired model's training data has no pairs to fit them on)
     code, out, err = run_cli("evaluate", "-m", str(run_b / "model" / "last"), "--data", data,
                              "--recipe", "roadscene", "--split", "val",
-                             "--out", str(tmp_path / "eval"))
+                             "-o", str(tmp_path / "eval"))
     assert code == 0, err
     s = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert list(s["methods"]) == ["model"] and s["protocol"]["images"] == 12  # RoadScene val blocks

@@ -152,7 +152,7 @@ def test_adapt_keeps_an_existing_output_without_overwrite(run_cli, tmp_path):
 def test_loso_shots_scores_adapted_against_every_bar(run_cli, tmp_path):
     code, stdout, err = run_cli("loso", "--shots", "1", "-m", "rgb2nir-s2", "--recipes",
                                 "s2_eolearn", "--data", str(SHARED), "--minutes", "0.05",
-                                "--out", str(tmp_path / "shots"))
+                                "-o", str(tmp_path / "shots"))
     assert code == 0, err
     table = (tmp_path / "shots" / "shots.md").read_text()
     head = table.splitlines()[2]

@@ -76,7 +76,7 @@ def test_loso_command_trains_each_fold_and_scores_against_baselines(run_cli, tmp
     out = tmp_path / "loso"
     args = ["loso", "--preset", "rgb2nir-pix2pix-cpu", "--recipes", "s2_eolearn,s2_sen12mscr,s2_riotilerpds",
             "--fold", "eo=s2_eolearn", "--fold", "l1c->l2a=s2_eolearn,s2_sen12mscr>s2_riotilerpds",
-            "--data", str(SHARED), "--out", str(out),
+            "--data", str(SHARED), "-o", str(out),
             *sum([["--set", s] for s in [*TINY[:1], "model.generator.args.n_blocks=1", *TINY[2:],
                                          "train.max_epochs=1"]], [])]
     code, stdout, err = run_cli(*args[:7], *args[9:])  # the first fold only: a run cut short

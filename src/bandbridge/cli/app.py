@@ -43,6 +43,10 @@ class ReadableCommand(TyperCommand):
     def get_params(self, ctx) -> list:
         return _readable(super().get_params(ctx))
 
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        # a hidden argument (a deprecated spelling) is not shown as an empty "[]"
+        return [p for p in super().collect_usage_pieces(ctx) if p.strip("[] ")]
+
 
 class ReadableGroup(TyperGroup):
     """The ``bandbridge`` group itself, read alike."""
@@ -80,6 +84,17 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 def fail(message: str) -> None:
     error(message)
     raise typer.Exit(2)
+
+
+def renamed(value, old_value, new: str, old: str, command: str):
+    """One way to name things (``-m``, ``-o``): ``value`` of the flag ``new``, or ``old_value``
+    of its former spelling ``old``, still accepted with a deprecation line."""
+    if value is not None and old_value is not None:
+        fail(f"{command}: {old} and {new} both given; give {new} alone")
+    if old_value is not None:
+        err.print(f"note: `{command} {old}` is deprecated; use `{command} {new}`", highlight=False)
+        return old_value
+    return value
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Iterator, Optional
 
 import typer
 
-from bandbridge.cli.app import fail, out
+from bandbridge.cli.app import fail, out, renamed
 from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
 from bandbridge.cli.progress import bars
 
@@ -19,11 +19,13 @@ def evaluate(
     data: Optional[str] = typer.Option(None, "--data", help="data root (default: the model's)"),
     split: str = typer.Option("test", "--split", help="train, val or test"),
     recipe: list[str] = typer.Option([], "--recipe", help="evaluate on these data recipes instead (cross-sensor)"),
-    out_dir: Optional[str] = typer.Option(None, "--out", help="folder for per_image.csv, summary.json, metrics.md"),
+    out_dir: Optional[str] = typer.Option(None, "--output", "-o", help="folder for per_image.csv, summary.json, metrics.md"),
     fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth)"),
+    old_out: Optional[str] = typer.Option(None, "--out", hidden=True),
 ) -> None:
     """Score a model and its baselines on a held-out split; prints the table."""
     from bandbridge.evaluation.evaluate import evaluate as run
+    out_dir = renamed(out_dir, old_out, "-o", "--out", "bandbridge evaluate")
     if split not in ("train", "val", "test"):
         fail(f"--split {split}: choose train, val or test")
     if out_dir is None:  # RUN/eval/<split>, or RUN/eval/recipes/<recipe>/<split> for other data
@@ -39,15 +41,21 @@ def evaluate(
 
 
 def report(
-    model: str = typer.Argument(..., help="run folder (runs/<name>/<timestamp>), model bundle or bundled model name"),
+    legacy: Optional[str] = typer.Argument(None, hidden=True, metavar="", help="the model (deprecated: -m)"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="run folder (runs/<name>/<timestamp>), model bundle or bundled model name"),
     data: Optional[str] = typer.Option(None, "--data", help="data root (default: the model's)"),
     split: str = typer.Option("test", "--split", help="train, val or test"),
     fid_weights: Optional[str] = typer.Option(None, "--fid-weights", help="local FID Inception weights (pt_inception-2015-12-05-6726825d.pth)"),
-    out_dir: Optional[str] = typer.Option(None, "--out", help="report folder (default: RUN/report, or reports/<name> for a bundle)"),
+    out_dir: Optional[str] = typer.Option(None, "--output", "-o", help="report folder (default: RUN/report, or reports/<name> for a bundle)"),
+    old_out: Optional[str] = typer.Option(None, "--out", hidden=True),
 ) -> None:
     """Write report.md and report.html for a model: metrics with baselines, sample grids, and a
     run's loss curves."""
     from bandbridge.evaluation.report import write_report
+    model = renamed(model, legacy, "-m MODEL", "MODEL", "bandbridge report")
+    if model is None:
+        fail("bandbridge report: no model; name one with -m (a bundled name, a run folder or a bundle)")
+    out_dir = renamed(out_dir, old_out, "-o", "--out", "bandbridge report")
     if split not in ("train", "val", "test"):
         fail(f"--split {split}: choose train, val or test")
     with quiet_libraries():

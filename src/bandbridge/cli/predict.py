@@ -11,7 +11,7 @@ from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite,
 from bandbridge.cli.progress import bars
 
 Inputs = Annotated[list[str], typer.Argument(help="files, folders or globs (GeoTIFF, PNG, JPEG, GIF, TIFF, .npy)")]
-Model = Annotated[str, typer.Option("--model", "-m", help="run folder, model bundle or ONNX export")]
+Model = Annotated[str, typer.Option("--model", "-m", help="a bundled model's name (bandbridge models lists them: rgb2nir, sar2optical, …), a run folder, a model bundle or an ONNX export")]
 Output = Annotated[str, typer.Option("--output", "-o", help="output .tif (one input) or folder")]
 Backend = Annotated[str, typer.Option("--backend", help="auto (fastest that passes the precision gate; measured once, cached), torch, onnx or openvino")]
 Precision = Annotated[str, typer.Option("--precision", help="auto (gated), or fp32, bf16 or int8 (forced, no gate)")]

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from bandbridge.cli.app import err, fail, out
+from bandbridge.cli.app import err, fail, out, renamed
 
 
 def demo(
@@ -24,7 +24,8 @@ def demo(
 
 
 def export(
-    model: str = typer.Argument(..., help="run folder or model bundle"),
+    legacy: Optional[str] = typer.Argument(None, hidden=True, metavar="", help="the model (deprecated: -m)"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="bundled model name, run folder or model bundle"),
     format_: str = typer.Option("onnx", "--format", help="onnx"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="output folder"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing export in the folder"),
@@ -33,12 +34,27 @@ def export(
     """Export a generator (ONNX with dynamic batch/height/width, model.yaml, metadata.json)."""
     if format_ != "onnx":
         fail(f"--format {format_}: unknown; only onnx is supported")
+    model = _model_named(model, legacy, "export")
+    from bandbridge.spec import ZOO_ROUTES
+    if model in ZOO_ROUTES and not Path(model).exists():  # a route picks its bundle by a file: none here
+        routes = ZOO_ROUTES[model]
+        err.print(f"{model} → {next(iter(routes.values()))} (a route's first bundle; predict picks one by the "
+                  f"file: {', '.join(f'{b} for {k}' for k, b in routes.items())}; -m names one)", highlight=False)
     from bandbridge.inference.interop.qgis import export_with_qgis
     from bandbridge.inference.runtime.export import export_onnx
     folder = (export_with_qgis if qgis else export_onnx)(model, output, overwrite=overwrite)
     out.print(f"exported to {folder}")
     for p in sorted(folder.glob("*-deepness.onnx")) if qgis else []:
         out.print(f"QGIS Deepness model: {p}")
+
+
+def _model_named(model: str | None, legacy: str | None, command: str) -> str:
+    """The model of a command that once took it as an argument: ``-m`` now, the argument still
+    accepted with a deprecation line."""
+    model = renamed(model, legacy, "-m MODEL", "MODEL", f"bandbridge {command}")
+    if model is None:
+        fail(f"bandbridge {command}: no model; name one with -m (a bundled name, a run folder or a bundle)")
+    return model
 
 
 def bench(

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from bandbridge.cli.app import fail, out
+from bandbridge.cli.app import fail, out, renamed
 from bandbridge.cli.progress import bars
 
 
@@ -53,12 +53,16 @@ def loso(
     fold: list[str] = typer.Option([], "--fold", help="NAME=HELD,OUT or NAME=TRAIN,…>HELD,… (instead of one per recipe)"),
     data: Optional[str] = typer.Option(None, "--data", help="data root"),
     set_: list[str] = typer.Option([], "--set", "-s", help="override for every fold's training"),
-    out_dir: str = typer.Option(..., "--out", help="folder for runs/, folds/ and loso.md/.csv/.json"),
+    out_dir: Optional[str] = typer.Option(None, "--output", "-o", help="folder for runs/, folds/ and loso.md/.csv/.json"),
     shots: Optional[int] = typer.Option(None, "--shots", help="instead: adapt --model to each source with K of its images (or rows of one scene), score the rest"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="--shots: the model to adapt"),
     minutes: float = typer.Option(2.0, "--minutes", help="--shots: minutes per fine-tune (adapted and from scratch)"),
+    old_out: Optional[str] = typer.Option(None, "--out", hidden=True),
 ) -> None:
     """Leave-one-source-out: train without each source, score it next to the baselines."""
+    out_dir = renamed(out_dir, old_out, "-o", "--out", "bandbridge loso")
+    if out_dir is None:
+        fail("bandbridge loso: no output folder; give one with -o (runs/, folds/ and the tables go there)")
     names = [r.strip() for r in recipes.split(",") if r.strip()]
     if shots is not None:
         from bandbridge.workflows.shots import run_shots

@@ -102,8 +102,8 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
     out = Path(out_dir)
     folds = _checked_folds(names, fold_specs or [])
     if out.exists() and not out.is_dir():
-        raise BandbridgeError(f"--out {out} is a file; give a folder for runs/, folds/ and loso.*")
-    check_writable(out, "--out")
+        raise BandbridgeError(f"-o {out} is a file; give a folder for runs/, folds/ and loso.*")
+    check_writable(out, "-o")
     base = load_config(preset, data_root=data_root, overrides=overrides).model_dump(mode="json")
     done = finished_folds(out, preset, overrides)
     results = []

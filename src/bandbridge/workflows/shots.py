@@ -86,7 +86,7 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
         raise BandbridgeError(f"--recipes: unknown recipe(s) {unknown}; `bandbridge presets` "
                               "lists the presets and their recipes")
     out = Path(out_dir)
-    check_writable(out, "--out")
+    check_writable(out, "-o")
     folder = resolve_model_folder(Path(model))
     base = load_model(folder).config
     if base.task.kind != "translation":
