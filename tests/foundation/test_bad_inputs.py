@@ -289,7 +289,7 @@ SUITE = [
     ("--threads -2", _p("--threads", "-2"), "must be at least 1", "--threads"),
     ("--batch-size 0", _p("--batch-size", "0"), "must be at least 1", "--batch-size"),
     ("--batch-size -1", _p("--batch-size", "-1"), "must be at least 1", "--batch-size"),
-    ("--bands 0,0,0", _p("--bands", "0,0,0"), "names a band twice", "--bands"),
+    ("--bands 0,0,0 on four bands", _p("--bands", "0,0,0"), "selects a band twice", "--bands"),
     ("--bands red,0 (same band)", _p("--bands", "red,0,blue"), "selects a band twice", "--bands"),
     ("--bands too few", _p("--bands", "0,1"), "takes 3", "--bands"),
     ("--bands index out of range", _p("--bands", "0,1,9"), "has 4 bands", "--bands"),

@@ -63,6 +63,11 @@ def test_predict_cli_refuses_one_band_with_exit_2_and_writes_nothing(run_cli, tm
     code, _, err = run_cli("predict", str(gray), "-m", "rgb2nir-naip", "-o", str(tmp_path / "o.tif"))
     assert code == 2 and "one band" in err and "--bands 0,0,0" in err and "Traceback" not in err
     assert not (tmp_path / "o.tif").exists()
+    # the advice works (issue 58: it was refused as "names a band twice"), for every model a grey
+    # image is pointed at
+    for model in ("rgb2nir-naip", "rgb2nir"):
+        code, _, err = run_cli("predict", str(gray), "-m", model, "--bands", "0,0,0", "-o", str(tmp_path / f"{model}.tif"))
+        assert code == 0 and (tmp_path / f"{model}.tif").exists(), err
 
 
 def test_a_flat_error_map_is_reported_not_passed_off_as_per_pixel_information():

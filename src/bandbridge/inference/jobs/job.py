@@ -122,9 +122,8 @@ def check_flags(opts: PredictOptions, ov: Overrides, backend: str, precision: st
         toks = [str(b).strip() for b in ov.bands]
         if "" in toks:
             raise BandbridgeError(f"--bands {','.join(toks)}: an empty entry; list bands like 0,1,2")
-        if len(set(toks)) != len(toks):
-            raise BandbridgeError(f"--bands {','.join(toks)} names a band twice; give each input "
-                                  "band once")
+        # a band named twice is the file's business: a one-band file may feed every input
+        # (interpret._resolve_bands refuses it for a file of more bands)
     if ov.band_names is not None and "" in [b.strip() for b in ov.band_names]:
         raise BandbridgeError("--band-names has an empty entry; give one name per band, e.g. "
                               "red,green,blue,nir")
