@@ -202,6 +202,24 @@ def test_an_unusable_cache_never_stops_a_run(run_cli, tmp_path, monkeypatch, cas
         assert (graph / "x").read_text() == "in the way"  # a folder in the way is not ours to delete
 
 
+@pytest.mark.parametrize("shape", ["[1, 2]", '"text"', '{"backend": 3}', '{"backend": "onnx", "precision": "fp32", '
+                                   '"measured": "x", "candidates": [7]}'])
+def test_cache_records_of_another_shape_are_measured_again(run_cli, tmp_path, monkeypatch, shape):
+    """A record that is a JSON list gave AttributeError (issue 58): every record of another shape
+    (choice, memory, verified, ranking) is ignored and the run measures what it needs again."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(cache))
+    run = ["predict", str(DATE), "-m", "rgb2nir-naip", "-o", str(tmp_path / "p.tif"), "--overwrite"]
+    assert run_cli(*run)[0] == 0
+    records = [p for p in cache.rglob("*.json")]
+    assert records
+    for p in records:
+        p.write_text(shape)
+    code, _, err = run_cli(*run)
+    assert code == 0 and "Traceback" not in err, err
+    assert run_cli("cache", "list")[0] == 0
+
+
 # ---------------------------------------------------------------- checks before work, exit codes
 def test_malformed_confidence_blocks_are_refused_in_one_line(run_cli, tmp_path):
     model = tmp_path / "m"

@@ -110,11 +110,13 @@ def record_path(kind: str, folder: Path, threads: int | None, backend: str, prec
 
 
 def read_json(path: Path) -> dict | None:
-    """A cached JSON record, or None when absent or unreadable (a cache is never an error)."""
+    """A cached JSON record (an object), or None when absent, unreadable or of another shape (a
+    cache is never an error: what it saved is measured again)."""
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
 
 
 def write_json(path: Path, record: dict) -> None:

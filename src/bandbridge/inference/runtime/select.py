@@ -318,6 +318,17 @@ def describe(record: dict) -> str:
             + (f"; not measured in the budget: {', '.join(skipped)}" if skipped else "") + ")")
 
 
+def well_formed(record: dict) -> bool:
+    """Whether a cached choice has the shape :func:`probe` writes (what :func:`describe` reads)."""
+    try:
+        return (all(isinstance(record[k], str) for k in ("backend", "precision", "measured"))
+                and all(isinstance(r, dict) and isinstance(r.get("backend"), str) and isinstance(r.get("precision"), str)
+                        and isinstance(r.get("status"), str)
+                        and isinstance(r.get("mpix_s", 0.0), (int, float)) for r in record["candidates"]))
+    except (KeyError, TypeError):
+        return False
+
+
 def choice_path(spec: ModelSpec, backend: str, precision: str, threads: int | None):
     return record_path("choice", spec.folder, threads, backend, precision)
 
@@ -330,6 +341,8 @@ def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "aut
     cands = candidates(spec, backend, precision)
     path = choice_path(spec, backend, precision, threads)
     record = read_json(path)
+    if record is not None and not well_formed(record):  # not a choice this version wrote: measured again
+        record = None
     again = bool(record is not None and record.get("provisional") and measure and len(cands) > 1)
     if again:  # a choice made under load or too close to call: measured again on this job
         record = None
