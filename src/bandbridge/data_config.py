@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
@@ -51,6 +51,17 @@ class SplitSpec(Strict):
     default: Literal["train", "val", "test", "skip"] = "train"
     regions: dict[Literal["train", "val", "test"], tuple[float, float]] = {}
     region_axis: Literal["rows", "cols"] = "rows"  # checked by data/items.py: check_regions
+
+    @field_validator("group")
+    @classmethod
+    def _a_regex(cls, v: str | None) -> str | None:
+        import re
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a regular expression ({e}); e.g. '^([a-z]+)_' names the group by a prefix") from None
+        return v
 
 
 class Source(Strict):

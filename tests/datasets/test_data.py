@@ -66,6 +66,25 @@ def test_groups_csv_keeps_a_scene_together_and_bad_files_say_what_to_fix(tmp_pat
     (tmp_path / "bad.csv").write_text("name,scene\na.png,x\n")
     with pytest.raises(BandbridgeError, match="columns 'file' and 'group'"):
         group_keys(["a"], SplitSpec(groups_file="bad.csv"), tmp_path, "src")
+    # a FIFO hung the run (issue 58): refused before it is opened, as is the split file's
+    import os
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(BandbridgeError, match="split.groups_file .*fifo: not a regular file"):
+        group_keys(["a"], SplitSpec(groups_file="fifo"), tmp_path, "src")
+    from bandbridge.data.splits import read_split_file
+    with pytest.raises(BandbridgeError, match="split.file .*fifo: not a regular file"):
+        read_split_file("fifo", tmp_path)
+
+
+def test_a_group_that_is_not_a_regex_is_refused_naming_the_key(run_cli, tmp_path):
+    """split.group '([a-z' ended in a re.error traceback that named no key (issue 58)."""
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="group\n.*not a regular expression"):
+        SplitSpec(group="([a-z")
+    code, _, err = run_cli("train", "--preset", "rgb2nir-pix2pix-cpu", "--set", "data.sources.0.split.group=([a-z",
+                           "--runs", str(tmp_path / "runs"))
+    assert code == 2 and "split.group" in err and "not a regular expression" in err and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()
 
 
 @needs_shared
