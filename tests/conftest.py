@@ -10,6 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 SHARED = Path(os.environ.get("BANDBRIDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+HANG_S = 1800  # a hang guard, never a time limit: a test that waits this long is stuck, not slow (a
+# 2-core machine with other jobs on it ran a step over 10x slower than quiet; issue 58)
 
 needs_shared = pytest.mark.skipif(
     not (SHARED / "README.md").exists(),

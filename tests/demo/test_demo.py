@@ -12,7 +12,7 @@ from bandbridge.demo.files import MAX_MPIX
 from bandbridge.demo.translate import Controls, Translator
 from bandbridge.errors import BandbridgeError
 from bandbridge.spec import read_spec, zoo_models
-from conftest import SAMPLE, SHARED, needs_shared
+from conftest import HANG_S, SAMPLE, SHARED, needs_shared
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
 S1 = SHARED / "sar_sen1floods11" / "S1" / "Spain_7370579_S1Hand.tif"
@@ -227,7 +227,7 @@ def test_request_folders_are_swept_by_age_and_all_removed_at_shutdown(tmp_path, 
     swept, sweep = threading.Semaphore(0), dirs.sweep
     dirs.sweep = lambda: sweep() or swept.release()  # the timer's loop calls self.sweep()
     dirs.start(every_s=0.05)  # the timer sweeps without any request
-    assert swept.acquire(timeout=600)  # a hang guard, not a time limit
+    assert swept.acquire(timeout=HANG_S)  # a hang guard, not a time limit
     assert not mine_new.exists()
     last = dirs.make()
     dirs.close()  # shutdown: every folder of this server goes, others' young ones stay

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, SAMPLE, SHARED, needs_shared
+from conftest import HANG_S, REPO, SAMPLE, SHARED, needs_shared
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -80,7 +80,7 @@ def panel(page, elem: str) -> tuple[float, float]:
     white page or figure margin — checked to be an image that is neither blank nor near black."""
     from PIL import Image
     img = page.locator(f"#{elem} img")
-    img.wait_for(state="visible", timeout=30_000)
+    img.wait_for(state="visible", timeout=HANG_S * 1000)
     rgb = np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB"), float)
     shown = rgb.min(-1) < 250
     g = rgb.mean(-1)[shown]
@@ -99,7 +99,7 @@ def _upload(page, elem: str, path) -> None:
     if clear.count():
         clear.first.click()
     page.locator(f"#{elem} input[type=file]").set_input_files(str(path))
-    page.locator(f"#{elem} [aria-label='{Path(path).name}']").first.wait_for(timeout=30_000)
+    page.locator(f"#{elem} [aria-label='{Path(path).name}']").first.wait_for(timeout=HANG_S * 1000)
 
 
 def _translate(page, path, model: str, expect: str) -> str:
@@ -107,7 +107,7 @@ def _translate(page, path, model: str, expect: str) -> str:
     _upload(page, "upload", path)
     _choose(page, model)
     page.locator("#run").click()
-    page.locator("#status").get_by_text(expect).first.wait_for(timeout=60_000)
+    page.locator("#status").get_by_text(expect).first.wait_for(timeout=HANG_S * 1000)
     return page.locator("#status").inner_text()
 
 
@@ -120,7 +120,7 @@ def _download(page, server: str) -> bytes:
 
 def test_the_example_runs_on_click_and_scores_against_the_real_band(page, shots):
     page.locator("#example").get_by_text("m_4709963_se_14_1_20200831.tif").click()
-    page.locator("#scores").get_by_text("Against the real nir").wait_for(timeout=60_000)
+    page.locator("#scores").get_by_text("Against the real nir").wait_for(timeout=HANG_S * 1000)
     scores = page.locator("#scores").inner_text()
     assert "linear map of the bundle" in scores and "MAE" in scores and "NDVI MAE" in scores
     assert "keeps the input's georeference (EPSG:26914)" in page.locator("#status").inner_text()
@@ -230,14 +230,14 @@ def test_band_controls_and_errors_name_the_page(page, tmp_path):
     page.locator("#controls").get_by_text("Band roles and scaling").click()
     page.locator("#bands textarea, #bands input").first.fill("0,1,2")
     page.locator("#run").click()
-    page.locator("#status").get_by_text("five.tif,").first.wait_for(timeout=60_000)
+    page.locator("#status").get_by_text("five.tif,").first.wait_for(timeout=HANG_S * 1000)
     panel(page, "result")
     page.locator("#bands textarea, #bands input").first.fill("")
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
     _upload(page, "upload", bad)
     page.locator("#run").click()
-    page.get_by_text("cannot read this file as a raster").first.wait_for(timeout=30_000)
+    page.get_by_text("cannot read this file as a raster").first.wait_for(timeout=HANG_S * 1000)
     assert page.get_by_text("Error", exact=True).count() == 0  # one message, no red boxes
 
 
@@ -250,7 +250,7 @@ def test_calibrate_with_a_pair(page, shots):
     page.locator("#calibrate").get_by_text("Calibrate with a pair").click()
     _upload(page, "pair", NAIP / "m_4709963_se_14_1_20200831.tif")
     page.locator("#run_pair").click()
-    page.locator("#calibration").get_by_text("Calibrated rgb2nir-naip").wait_for(timeout=120_000)
+    page.locator("#calibration").get_by_text("Calibrated rgb2nir-naip").wait_for(timeout=HANG_S * 1000)
     table = page.locator("#calibration").inner_text()
     assert "zero-shot" in table and "linear map" in table and "— kept" in table
     scores = page.locator("#scores").inner_text()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bandbridge.learners.baselines import LinearBaseline, MLPBaseline, Upsample
-from conftest import SAMPLE, SHARED, TINY, needs_shared
+from conftest import HANG_S, SAMPLE, SHARED, TINY, needs_shared
 
 
 def test_linear_baseline_recovers_a_linear_map():
@@ -172,6 +172,6 @@ def test_evaluation_prints_no_third_party_future_warnings(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
     p = subprocess.run([sys.executable, "-W", "always::FutureWarning", "-m", "bandbridge.cli", "compare",
                         str(SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"), "-m", "rgb2nir-naip",
-                        "-o", str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+                        "-o", str(tmp_path)], env=env, capture_output=True, text=True, timeout=HANG_S)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "Warning" not in p.stderr, p.stderr[-2000:]

@@ -14,13 +14,13 @@ import rasterio
 import torch
 
 from bandbridge.fileio import HOST
-from conftest import REPO, SAMPLE, TINY
+from conftest import HANG_S, REPO, SAMPLE, TINY
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
 ENV = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
 
 
-def _cli(*args, timeout=300):
+def _cli(*args, timeout=HANG_S):
     return subprocess.run([sys.executable, "-m", "bandbridge.cli", *map(str, args)], env=ENV,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -134,13 +134,13 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
                              "rgb2nir-naip", "-o", str(out / "nir.tif"), "--tile", "256",
                              "--overlap", "32"], env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
+    deadline = time.time() + HANG_S
     while not list(out.glob(".*.partial")) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     assert proc.poll() is None, proc.communicate()
     time.sleep(1.0)  # well inside the tile loop
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 143, err
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
     assert list(out.iterdir()) == []
@@ -152,13 +152,13 @@ def test_sigterm_during_training_exits_143_and_leaves_no_temporary_files(tmp_pat
                              "rgb2nir-wgangp-cpu", "--data", str(SAMPLE), "--runs", str(tmp_path),
                              *sets, "--set", "train.max_epochs=500"], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 180
+    deadline = time.time() + HANG_S
     while not list(tmp_path.glob("*/*/checkpoints/epoch*.ckpt")) and proc.poll() is None \
             and time.time() < deadline:
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 143, err[-2000:]
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".partial"))]

@@ -267,6 +267,9 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     said = []
     rows = bench(trained_run, mosaic, holdout=str(NAIP), rss_rasters=(mosaic,),
                  rows=("select", "reference", "forward", "tiled", "rss"), progress=said.append)
+    # a start and an end line per row; a heartbeat (": running, N s") between them only when a
+    # row runs long, which depends on the machine's load (issue 58: never counted exactly)
+    said = [line for line in said if not re.search(r"\] .*: running, \d+ s$", line)]
     assert said[0].startswith("[1] backend selection (auto) …") and len(said) == 2 * len(rows)
     assert all("MPix/s" in line for line in said[3::2])  # each timed row reports as it ends
     sel = rows[0]

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from bandbridge.bundle import load_bundle
-from conftest import REPO, SAMPLE, TINY
+from conftest import HANG_S, REPO, SAMPLE, TINY
 
 
 def _sets(extra=()):
@@ -120,7 +120,7 @@ def test_ddp_two_processes_on_cpu(tmp_path):
            "--data", str(SAMPLE), "--runs", str(tmp_path), "--devices", "2",
            "--strategy", "ddp", "--accelerator", "cpu",
            *_sets(["train.max_epochs=1", "data.samples_per_epoch=8"])]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_S)
     assert p.returncode == 0, p.stderr[-3000:]
     run = _only_run(tmp_path)
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
@@ -140,7 +140,7 @@ def test_a_run_says_its_folder_first_and_counts_epochs_as_people_do(tmp_path):
     cmd = [sys.executable, "-m", "bandbridge.cli", "train", "-p", "rgb2nir-wgangp-cpu",
            "--data", str(SAMPLE), "--runs", str(tmp_path),
            *_sets(["train.max_epochs=2", "train.precision=auto"])]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_S)
     assert p.returncode == 0, p.stderr[-3000:]
     run = _only_run(tmp_path)
     # no line from Lightning or PyTorch in the terminal: they are in the run's train.log
