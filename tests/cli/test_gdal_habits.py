@@ -132,3 +132,19 @@ def test_the_old_spellings_still_work_with_a_deprecation_line(run_cli, tmp_path)
     assert code == 0 and "rgb2nir → rgb2nir-naip" in err and "rgb2nir-s2 for reflectance" in err, err
     code, _, err = run_cli("loso", "--recipes", "a", "--out", str(tmp_path / "l"))
     assert "`bandbridge loso --out` is deprecated; use `bandbridge loso -o`" in err, err
+
+
+def test_summaries_are_whole_in_presets_and_the_command_list(run_cli, monkeypatch):
+    """`presets` and the command list cut summaries with "…" (issue 58): each is whole."""
+    from bandbridge.cli.app import first_sentence
+    from bandbridge.presets import preset_dict, preset_names
+    monkeypatch.setenv("COLUMNS", "80")
+    _, out, _ = run_cli("presets")
+    flat = " ".join(out.split())
+    for name in preset_names():
+        assert " ".join(preset_dict(name).get("description", "").split()) in flat, name
+    import typer.main
+
+    from bandbridge.cli import app
+    for name, cmd in typer.main.get_command(app).commands.items():
+        assert cmd.get_short_help_str() == first_sentence(cmd.callback.__doc__) and "..." not in cmd.get_short_help_str(), name

@@ -1,7 +1,7 @@
 """The ``bandbridge`` command: parses, calls one function, prints; one module per command group."""
 
 from bandbridge.cli import catalog, evaluate, predict, tools, train
-from bandbridge.cli.app import ReadableCommand, app, main
+from bandbridge.cli.app import ReadableCommand, app, first_sentence, main
 
 __all__ = ["app", "main"]
 
@@ -9,4 +9,4 @@ __all__ = ["app", "main"]
 for _command in (catalog.presets, catalog.models, train.train, train.adapt, evaluate.evaluate, train.loso,
                  evaluate.report, predict.predict, evaluate.compare, tools.demo, evaluate.timeseries, evaluate.wald,
                  tools.export, tools.bench, tools.cache):
-    app.command(cls=ReadableCommand)(_command)
+    app.command(cls=ReadableCommand, short_help=first_sentence(_command.__doc__))(_command)

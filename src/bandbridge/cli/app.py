@@ -3,6 +3,7 @@ commands are in the modules beside this one, registered by ``__init__.py``)."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -35,6 +36,14 @@ def _readable(params: list) -> list:
             p.metavar = _TYPE_NAMES.get(getattr(kind, "__name__", ""), "TEXT") \
                 if not getattr(p, "is_flag", False) else ""
     return params
+
+
+def first_sentence(doc: str | None) -> str:
+    """A command's summary for the command list and the manual: its docstring's first sentence,
+    whole (click cuts a long one with "…")."""
+    text = " ".join((doc or "").split("\n\n")[0].split())
+    m = re.search(r"\.(\s|$)", text)
+    return text[:m.start() + 1] if m else text
 
 
 class ReadableCommand(TyperCommand):

@@ -9,8 +9,7 @@ def presets() -> None:
     """List the presets, one line each."""
     from bandbridge.presets import preset_dict, preset_names
     for name in preset_names():
-        out.print(f"[bold]{name:24s}[/] {preset_dict(name).get('description', '')}", highlight=False,
-                  no_wrap=True, overflow="ellipsis")
+        out.print(f"[bold]{name:24s}[/] {preset_dict(name).get('description', '')}", highlight=False)  # whole
 
 
 def models() -> None:

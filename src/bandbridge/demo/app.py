@@ -55,7 +55,7 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
     run = Translator(models)
     dirs = workdirs or Workdirs()
     names = list(models)
-    default = "rgb2nir-naip" if "rgb2nir-naip" in names else names[0]
+    default = next((n for n in ("rgb2nir", "rgb2nir-naip") if n in names), names[0])  # the README's name
 
     def shown(r: Result | None, calib: str = "", error: str = ""):
         """The page's outputs for a result (or an error line, everything else cleared)."""
