@@ -391,3 +391,13 @@ def test_bench_reads_the_raster_as_predict_does_for_every_reflectance_bundle(tmp
     for name in names:
         rows = bench(resolve_model_folder(name), p, rows=("reference", "tiled"), reference_raster=p)
         assert [r["kind"] for r in rows] == ["tiled", "tiled"] and all(r["mpix_s"] > 0 for r in rows), (name, rows)
+
+
+def test_append_on_a_file_with_more_bands_says_which_are_not_copied(run_cli, tmp_path):
+    """--append on an RGBN file dropped its real NIR without a word (issue 58): the reading line
+    names the bands not copied."""
+    code, out, err = run_cli("predict", str(NAIP), "-m", "rgb2nir", "--append", "-o", str(tmp_path / "a.tif"))
+    assert code == 0, err
+    assert "--append: the output holds the bands read (RED, GREEN, BLUE) and the synthetic one; the file's NIR is not copied" in out + err
+    with rasterio.open(tmp_path / "a.tif") as s:
+        assert s.count == 4

@@ -216,6 +216,11 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
     for p in [dst, *extra]:
         check_output_file(p, files, overwrite)
     note = (f"{route_note}; " if route_note else "") + reading.note
+    if opts.append and (left := [b for i, b in enumerate(look.names) if i not in reading.bands
+                                 and look.roles[i] != "alpha"]):
+        # --append copies the bands the model reads, not the file's others (a real NIR among them)
+        note += (f"; --append: the output holds the bands read ({', '.join(look.names[i] for i in reading.bands)}) "
+                 f"and the synthetic one; the file's {', '.join(left)} {'is' if len(left) == 1 else 'are'} not copied")
     return Job(f, dst, spec, reading, reading.apply(opts), note, (info.height, info.width))
 
 
