@@ -148,3 +148,20 @@ def test_summaries_are_whole_in_presets_and_the_command_list(run_cli, monkeypatc
     from bandbridge.cli import app
     for name, cmd in typer.main.get_command(app).commands.items():
         assert cmd.get_short_help_str() == first_sentence(cmd.callback.__doc__) and "..." not in cmd.get_short_help_str(), name
+
+
+def test_plain_images_print_no_rasterio_warning_per_file(tmp_path):
+    """A quoted glob over plain images printed rasterio's NotGeoreferencedWarning per file before
+    its one-line error (issue 58); the reading line says "no georeference" itself."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    for i in range(3):
+        with rasterio.open(tmp_path / f"p{i}.png", "w", driver="PNG", height=32, width=32, count=3, dtype="uint8") as o:
+            o.write(np.random.default_rng(i).integers(0, 255, (3, 32, 32), dtype=np.uint8))
+    (tmp_path / "zz_notes.md").write_text("not a raster")  # after the images: they are read first
+    p = subprocess.run([sys.executable, "-m", "bandbridge.cli", "predict", str(tmp_path / "*"), "-m", "rgb2nir",
+                        "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert p.returncode == 2 and "zz_notes.md: cannot read this file as a raster" in p.stderr, p.stderr
+    assert "Warning" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr

@@ -110,8 +110,14 @@ def main() -> None:
     """Run the CLI: a mistake (ours or a flag's) is one line and exit code 2; Ctrl-C and SIGTERM
     unwind alike (every temporary file removed) and exit 130 / 143."""
     import signal
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
 
     from bandbridge.fileio import Terminated
+    # a plain image (PNG, JPEG, a GeoTIFF without a CRS) is an input like any other: each reading
+    # line says "no georeference" once, rasterio's warning would say it per open (28 lines for a glob)
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
     got: list[int] = []
 
     interrupted: list[int] = []
