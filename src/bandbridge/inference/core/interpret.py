@@ -27,7 +27,7 @@ from bandbridge.data.reader import raster_info, select_bands
 from bandbridge.errors import BandbridgeError, BandChoiceError
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.options import InputReading
-from bandbridge.spec import ZOO_ALIASES, ModelSpec, read_spec, zoo_models
+from bandbridge.spec import ZOO_ALIASES, ZOO_ROUTES, ModelSpec, read_spec, zoo_models
 
 MAX_SATURATED = 0.01  # fraction of valid pixels allowed beyond the scaling's range
 # reflectance stored as integers: which scale a file holds is a guess from its values (ARCSI
@@ -132,17 +132,24 @@ def _model_selection(path, spec: ModelSpec) -> list[int] | None:
         return None
 
 
-def suggest_model(spec: ModelSpec, family: str) -> str | None:
-    """A bundled model with this model's input and output roles that reads ``family`` values."""
-    roles = ([band_role(b) for b in spec.input_names], [band_role(b) for b in spec.target_names])
+PHOTO = "photo"  # 8-bit values in a file without a CRS (a route's key, inference/core/route.py)
+
+
+def suggest_model(spec: ModelSpec | None, family: str, photo: bool = False) -> str | None:
+    """A bundled model that reads ``family`` values: with ``spec``, one with its input and output
+    roles (else any); for a ``photo`` (8-bit, no CRS) the model a route sends photos to first, as
+    ``-m rgb2nir`` would pick."""
+    roles = ([band_role(b) for b in spec.input_names], [band_role(b) for b in spec.target_names]) if spec else None
+    found = []
     for name, folder in zoo_models().items():
-        if name in ZOO_ALIASES or folder == spec.folder:
+        if name in ZOO_ALIASES or (spec is not None and folder == spec.folder):
             continue
         other = read_spec(folder)
-        if ((([band_role(b) for b in other.input_names], [band_role(b) for b in other.target_names])
-             == roles) and FAMILY.get(other.input.scaling) == family):
-            return name
-    return None
+        mine = ([band_role(b) for b in other.input_names], [band_role(b) for b in other.target_names])
+        if (roles is None or mine == roles) and FAMILY.get(other.input.scaling) == family:
+            found.append(name)
+    routed = {b for routes in ZOO_ROUTES.values() for k, b in routes.items() if k == (PHOTO if photo else family)}
+    return next((n for n in found if n in routed), found[0] if found else None)
 
 
 def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
@@ -155,8 +162,9 @@ def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
     if fm is None:  # landsat, SAR DN, minmax: detection cannot tell; the saturation check remains
         return m
     if fd and fd != fm:
-        other = suggest_model(spec, fd)
-        hint = (f"use -m {other} (it reads {fd})" if other else
+        photo = fd == "8-bit imagery" and not look.georeferenced
+        other = suggest_model(spec, fd, photo)
+        hint = (f"use -m {other} (it reads {fd}{', and photos' if photo and 'photo' in other else ''})" if other else
                 f"use a model trained on {fd}") + f", or force --scaling {m}"
         if fm == "8-bit imagery" and fd == "reflectance":
             p99 = float(np.percentile(look.values, 99))

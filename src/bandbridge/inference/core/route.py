@@ -13,12 +13,11 @@ from pathlib import Path
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.bands import FAMILY, LEVEL_NAMES, level_in_name
-from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.core.interpret import PHOTO, Overrides, suggest_model
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, LEVEL_FLOORS, ZOO_ROUTES, read_spec,
                              resolve_model_folder, zoo_models)
 
-PHOTO = "photo"  # 8-bit values in a file without a CRS
 
 
 def family_of(look: Look, scaling: str | None) -> str:
@@ -73,9 +72,11 @@ def _routed(model: str, src: str | Path, ov: Overrides, look: Look | None) -> tu
     if family == PHOTO and routes.get(PHOTO) not in zoo_models():  # not installed: aerial 8-bit
         family = "8-bit imagery"
     if family not in routes:
+        other = suggest_model(None, family) if family else None  # a model that reads these values
         raise BandbridgeError(f"{src}: {model} picks a model for {' or '.join(routes)}, but the "
-                              f"values look like {family or look.why}; name a model with -m "
-                              f"({', '.join(routes.values())}) and set --scaling")
+                              f"values look like {family or look.why}; "
+                              + (f"-m {other} reads {family}, or " if other else "")
+                              + f"name a model with -m ({', '.join(routes.values())}) and set --scaling")
     name = routes[family]
     why = "8-bit values, no georeference: a photo" if family == PHOTO else family
     level = _level(Path(src))
