@@ -136,3 +136,34 @@ def test_a_fallback_around_trees_exports_as_one_graph(name, run_cli, tmp_path):
     assert np.abs(got - ref).max() < 1e-4
     assert np.abs(got[0] - inner[0]).max() < 1e-4  # inside: the trees' output
     assert np.abs(got[1] - floor_map(x[1:])[0].numpy()).max() < 1e-5  # far outside: the floor
+
+
+@pytest.mark.parametrize("case", ["link to another bundle", "another bundle's bands", "a file linked out"])
+def test_a_floor_that_is_not_the_bundles_own_is_refused(run_cli, tmp_path, case):
+    """A floor/ that was a symlink to another bundle ran it, announced as the bundle's own linear
+    map (issue 58): refused in one line, nothing written."""
+    import shutil
+
+    import rasterio
+
+    from bandbridge.spec import zoo_models
+    zoo = zoo_models()
+    model = tmp_path / "m"
+    shutil.copytree(zoo["rgb2nir-naip"], model)
+    shutil.rmtree(model / "floor")
+    if case == "link to another bundle":
+        (model / "floor").symlink_to(zoo["rgb2nir-s2"], target_is_directory=True)
+    elif case == "another bundle's bands":
+        shutil.copytree(zoo["rgb2thermal"], model / "floor")
+    else:
+        shutil.copytree(zoo["rgb2nir-naip"] / "floor", model / "floor")
+        w = model / "floor" / "generator.safetensors"
+        w.unlink()
+        w.symlink_to(zoo["rgb2nir-s2"] / "generator.safetensors")
+    src = tmp_path / "u16.tif"  # 11-bit DN stored as uint16: another sensor, so the floor is asked
+    rng = np.random.default_rng(0)
+    with rasterio.open(src, "w", driver="GTiff", height=64, width=64, count=3, dtype="uint16") as o:
+        o.write(rng.integers(100, 2000, (3, 64, 64)).astype(np.uint16))
+    code, _, err = run_cli("predict", str(src), "-m", str(model), "-o", str(tmp_path / "o.tif"))
+    assert code == 2 and "copy the bundle again" in err and "Traceback" not in err, err
+    assert not (tmp_path / "o.tif").exists()

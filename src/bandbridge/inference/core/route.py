@@ -44,6 +44,22 @@ def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
     return folder, note
 
 
+def check_floor(folder: Path, spec) -> None:
+    """A bundle's ``floor/`` is its own: a real folder inside it (no link to another bundle or out
+    of it, nor any file in it a link), mapping the parent's bands to the parent's bands."""
+    sub = folder / FLOOR_DIR
+    links = [p for p in [sub, *sub.rglob("*")] if p.is_symlink()]
+    inside = sub.resolve().is_relative_to(folder.resolve())
+    if links or not inside:
+        raise BandbridgeError(f"{folder}: its {FLOOR_DIR}/ is a link ({(links or [sub])[0]}); a bundle's "
+                              "floor is a folder of its own: copy the bundle again")
+    floor = read_spec(sub)
+    if (list(floor.input_names), list(floor.target_names)) != (list(spec.input_names), list(spec.target_names)):
+        raise BandbridgeError(f"{sub}: the floor maps {', '.join(floor.input_names)} → {', '.join(floor.target_names)} "
+                              f"but its bundle {', '.join(spec.input_names)} → {', '.join(spec.target_names)}; "
+                              "it is not this bundle's floor: copy the bundle again")
+
+
 def floor_instead(folder: str | Path, dtype: str) -> tuple[Path, str] | None:
     """``(the floor's folder, note)`` where ``folder``'s bundle holds its zero-shot floor
     (``FLOOR_DIR``) and a file stored as ``dtype`` comes from another sensor than its training
@@ -54,6 +70,7 @@ def floor_instead(folder: str | Path, dtype: str) -> tuple[Path, str] | None:
     if not (sub / BUNDLE_META).exists():
         return None
     spec = read_spec(folder)
+    check_floor(Path(folder), spec)
     why = another_sensor(spec.seen, dtype, spec.name)
     if why is None:
         return None
