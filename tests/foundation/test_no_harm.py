@@ -289,3 +289,15 @@ def test_init_from_takes_a_bundled_models_name(run_cli, tmp_path):
                                                           "train.threads=1"]], []))
     assert code == 0, err
     assert "--init-from: validation L1" in out  # the bundle's residual was loaded and judged
+
+
+def test_a_translation_bundle_that_says_it_enlarges_is_refused_in_one_line(run_cli, tmp_path):
+    """config.task.scale: 4 in a translation bundle ended in a broadcast ValueError (issue 58)."""
+    model = tmp_path / "m"
+    shutil.copytree(zoo_models()["rgb2thermal"], model)
+    meta = yaml.safe_load((model / "model.yaml").read_text())
+    meta["config"]["task"]["scale"] = 4
+    (model / "model.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    code, _, err = run_cli("predict", str(DATE), "-m", str(model), "-o", str(tmp_path / "o.tif"))
+    one_line(code, err, "task.scale 4: must be 1 for translation")
+    assert "model.yaml" in err and not (tmp_path / "o.tif").exists()
