@@ -90,6 +90,15 @@ class Source(Strict):
 
     name: str = ""
     layout: Literal["multiband", "paired", "datacube", "hr", "unpaired"] = "multiband"
+
+    @field_validator("name")
+    @classmethod
+    def _a_plain_name(cls, v: str) -> str:
+        import re
+        if v and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) or ".." in v:
+            raise ValueError(f"{v!r}: a source's name names its runs and folds, never a path; use letters, "
+                             "digits, '-', '_' and '.'")
+        return v
     files: list[str] = []
     input_files: list[str] = []  # datacube: input cubes (globs), paired with target_files
     target_files: list[str] = []
@@ -155,3 +164,12 @@ class DataConfig(Strict):
     resample: list[Annotated[int, Field(ge=1)]] = Field([1], min_length=1)  # GSD factors per crop
     augment: AugmentConfig = AugmentConfig()
     degrade: DegradeConfig = DegradeConfig()
+
+    @field_validator("sources")
+    @classmethod
+    def _one_name_each(cls, v: list[Source]) -> list[Source]:
+        names = [s.name for s in v if s.name]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"two sources named {twice[0]!r}: leave-one-source-out holds a source out by its "
+                             "name, so two under one name would be merged; give each its own name")
+        return v

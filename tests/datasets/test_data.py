@@ -240,3 +240,16 @@ def test_multi_sensor_batches_keep_each_sources_scaling():
     raw = np.load(SHARED / "nir_s2_eolearn" / "REFERENCE_SCENES.npy", mmap_mode="r")
     k = int(s2.item.id.split("[")[1][:-1])
     assert torch.allclose(s2.x[0], torch.from_numpy(np.array(raw[k, :, :, 3])), atol=1e-6)
+
+
+@pytest.mark.parametrize("sources,says", [
+    ("[{recipe: naip_opengeos, name: ../../../x}]", "never a path"),
+    ("[naip_opengeos,{recipe: naip_stactools, name: naip_opengeos}]", "two sources named 'naip_opengeos'"),
+])
+def test_a_sources_name_is_plain_and_its_own(run_cli, tmp_path, sources, says):
+    """Two sources of one name were merged (turning off leave-one-source-out), and a name like
+    ../../../x was accepted (issue 58): both refused naming the key."""
+    code, _, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--set", f"data.sources={sources}",
+                           "--runs", str(tmp_path / "runs"))
+    assert code == 2 and "data.sources" in err and says in err and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()
