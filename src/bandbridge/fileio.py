@@ -126,17 +126,31 @@ def temp_beside(path: Path) -> Path:
 
 
 @contextmanager
-def atomic_paths(paths: Sequence[Path]) -> Iterator[list[Path]]:
+def atomic_paths(paths: Sequence[Path], replace: bool = True) -> Iterator[list[Path]]:
     """Yield a temporary path beside each of ``paths``; on success give them the normal mode and
-    rename them all into place, on any failure (or interrupt) delete them."""
+    rename them all into place, on any failure (or interrupt) delete them. Without ``replace``, a
+    path that exists by then (another run wrote it meanwhile) is refused and nothing is placed;
+    each file is placed by a hard link, which never replaces what is there."""
     temps: list[Path] = []
     try:
         for p in paths:
             temps.append(temp_beside(p))
         yield temps
+        if not replace and (there := [p for p in paths if os.path.lexists(p)]):
+            raise BandbridgeError(f"{there[0]}: written by another run while this one ran; pass --overwrite "
+                                  "to replace it, or choose another -o")
         for t, p in zip(temps, paths):
             normal_mode(t)
-            os.replace(t, p)
+            if replace:
+                os.replace(t, p)
+                continue
+            try:
+                os.link(t, p)
+            except FileExistsError:
+                raise BandbridgeError(f"{p}: written by another run while this one ran; pass --overwrite "
+                                      "to replace it, or choose another -o") from None
+            except OSError:  # a filesystem without hard links: the rename, just checked above
+                os.replace(t, p)
     finally:
         for t in temps:
             t.unlink(missing_ok=True)

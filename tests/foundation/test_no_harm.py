@@ -264,7 +264,7 @@ def test_loso_shots_that_scores_nothing_exits_non_zero(run_cli, tmp_path):
 def test_a_cyclegan_cannot_be_asked_to_enlarge(run_cli, tmp_path):
     code, _, err = run_cli("train", "-p", "rgb2thermal-cyclegan-cpu", "--data", str(SAMPLE), "--runs",
                            str(tmp_path), *sum([["--set", s] for s in [*TINY, "task.scale=2"]], []))
-    one_line(code, err, "it does not super-resolve")
+    one_line(code, err, "task.scale 2: must be 1 for translation")
     assert not list(tmp_path.iterdir())
 
 
@@ -301,3 +301,22 @@ def test_a_translation_bundle_that_says_it_enlarges_is_refused_in_one_line(run_c
     code, _, err = run_cli("predict", str(DATE), "-m", str(model), "-o", str(tmp_path / "o.tif"))
     one_line(code, err, "task.scale 4: must be 1 for translation")
     assert "model.yaml" in err and not (tmp_path / "o.tif").exists()
+
+
+def test_an_output_another_run_wrote_meanwhile_is_not_replaced(run_cli, tmp_path, monkeypatch):
+    """Two predicts to one output without --overwrite both exited 0 and the later replaced the
+    first (issue 58): the later one is refused, the first output kept, nothing else left."""
+    import bandbridge.inference.core.predictor as predictor
+    out = tmp_path / "o.tif"
+    real = predictor.open_output
+
+    def meanwhile(path, profile):  # the other run finishes while this one writes
+        if not out.exists():
+            out.write_bytes(b"the other run's output")
+        return real(path, profile)
+    monkeypatch.setattr(predictor, "open_output", meanwhile)
+    code, _, err = run_cli("predict", str(DATE), "-m", "rgb2nir-naip", "-o", str(out), *FIXED)
+    one_line(code, err, "written by another run while this one ran; pass --overwrite")
+    assert out.read_bytes() == b"the other run's output" and [p.name for p in tmp_path.iterdir()] == ["o.tif"]
+    code, _, err = run_cli("predict", str(DATE), "-m", "rgb2nir-naip", "-o", str(out), *FIXED, "--overwrite")
+    assert code == 0 and out.read_bytes()[:2] in (b"II", b"MM"), err

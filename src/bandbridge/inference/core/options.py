@@ -41,5 +41,7 @@ class PredictOptions:
     creation: dict[str, str] = field(default_factory=dict)  # -co KEY=VALUE: GDAL creation options
     sensor: str | None = None  # sensor name for models with sensor/GSD conditioning
     confidence: bool = False  # also write <output>_error.tif: expected |error| per pixel
+    replace: bool = True  # an output that appeared while this run wrote it is replaced (predict
+    # sets it from --overwrite: without it, another run's output is never replaced)
     read: InputReading = InputReading()
     strip: StripControl = StripControl()

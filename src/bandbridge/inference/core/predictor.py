@@ -139,7 +139,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     t0 = time.perf_counter()
     # GDAL keeps written blocks in its cache (default 5 % of RAM): bounded, peak RSS stays flat
     # in the raster's size; every input block is read once per strip, so nothing is lost.
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), atomic_paths(paths) as temps:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), atomic_paths(paths, opts.replace) as temps:
         co = None if opts.cog else opts.creation  # a COG gets them when it is made (below)
         prof = output_profile(info.crs, transform, H, W, len(names), dtype, s, co)
         dsts = [open_output(temps[0], prof)]

@@ -221,7 +221,8 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
         # --append copies the bands the model reads, not the file's others (a real NIR among them)
         note += (f"; --append: the output holds the bands read ({', '.join(look.names[i] for i in reading.bands)}) "
                  f"and the synthetic one; the file's {', '.join(left)} {'is' if len(left) == 1 else 'are'} not copied")
-    return Job(f, dst, spec, reading, reading.apply(opts), note, (info.height, info.width))
+    return Job(f, dst, spec, reading, dataclasses.replace(reading.apply(opts), replace=overwrite), note,
+               (info.height, info.width))
 
 
 def _mpix_per_model(jobs: list[Job]) -> tuple[dict[Path, ModelSpec], dict[Path, float]]:

@@ -263,7 +263,7 @@ def _write(job, band: Callable[[int, int], np.ndarray], valid: np.ndarray, ref: 
     prof["nodata"] = nodata
     scaling = get_scaling(opts.read.scaling, opts.read.vmin, opts.read.vmax)
     phys = scaling.physical
-    with atomic_paths(paths) as temps:
+    with atomic_paths(paths, opts.replace) as temps:
         with rasterio.Env(), open_output(temps[0], prof) as d, ExitStack() as more:
             d.descriptions = tuple(names)
             tag_bands(d, roles)
