@@ -297,7 +297,8 @@ def ship_rule_table(record: dict) -> str:
 def wald_table(record: dict) -> str:
     """Wald's protocol for ``predict --reference`` (``bandbridge wald``)."""
     from bandbridge.evaluation.wald import summary, table
-    return summary(record["cases"]) + "\n" + table(record["cases"]) + f"\nMeasured by `{record['command']}`.\n"
+    head = summary(record["cases"])
+    return (head + "\n" if head else "") + table(record["cases"]) + f"\nMeasured by `{record['command']}`.\n"
 
 
 def reference_speed_table(rec: dict) -> str:
@@ -314,7 +315,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
           "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
-          "ship_rule": ship_rule_table, "wald": wald_table,
+          "ship_rule": ship_rule_table, "wald": wald_table, "wald_zero_shot_feature": wald_table,
           "reference_speed": reference_speed_table}
 
 

@@ -295,7 +295,7 @@ def average_onto(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid,
               dst_crs=dst.crs or _PIXELS, resampling=Resampling.average)
     out = np.full((image.shape[0], dst.height, dst.width), np.nan, np.float32)
     for c in range(image.shape[0]):  # a band at a time: one masked copy of a band, not of the stack
-        reproject(np.where(valid, image[c], np.nan).astype(np.float32)[None], out[c:c + 1],
+        reproject(np.where(valid, image[c], np.float32(np.nan)).astype(np.float32, copy=False)[None], out[c:c + 1],
                   src_nodata=np.nan, dst_nodata=np.nan, **kw)
     cover = np.zeros((1, dst.height, dst.width), np.float32)
     reproject(valid[None].astype(np.uint8), cover, **kw)

@@ -158,17 +158,21 @@ def run_reference(job, backend, plan: Plan, say: Callable[[str], None] = lambda 
                                                             cog=False, confidence=False, creation={}), progress)
             z = _read_band(zpath)
 
-        def coarse(grid: Grid, band0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-            # one band at a time, whole (area averaging needs every pixel of a cell); band0: the
-            # first band already read
-            each = [average_onto(band0 if i == 0 and band0 is not None else read_raster(src, scaling, bands=[b]).data,
-                                 x_valid, fine, grid) for i, b in enumerate(bands)]
+        def coarse(grid: Grid, band0: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+            # one band at a time, whole (area averaging needs every pixel of a cell), none kept
+            # once averaged; band0: the first band already read, taken from the list
+            each = []
+            for i, b in enumerate(bands):
+                data = band0.pop() if i == 0 and band0 else read_raster(src, scaling, bands=[b]).data
+                each.append(average_onto(data, x_valid, fine, grid))
+                del data
             cols, cover = [m[0] for m, _ in each], each[0][1]  # the share of each cell the input covers
             zc = average_onto(z[None], x_valid & np.isfinite(z), fine, grid)[0] if z is not None else None
             return np.stack(cols), zc, cover
 
-        xc, zc, cover = coarse(ref.grid, first.data)
+        band0 = [first.data]
         del first
+        xc, zc, cover = coarse(ref.grid, band0)
         dy, dx, err = _shift(xc, zc, ref, cover, job)
         shifted = max(abs(dy), abs(dx)) >= MIN_SHIFT
         if shifted:
