@@ -261,3 +261,20 @@ def test_a_model_reads_integer_reflectance_as_its_pairs_were_read(tmp_path, rgb)
     assert r.scaling == "reflectance_1000" and "was made with" in r.note
     assert "--scaling reflectance_10000 if that is what the file holds" in r.note
     assert interpret(f, adapted, Overrides(scaling="reflectance_10000")).scaling == "reflectance_10000"
+
+
+def test_scale_tags_unknown_or_overridden_are_said(run_cli, tmp_path):
+    """GDAL scale/offset tags that are not a known pair were dropped silently, and a --scaling that
+    contradicts the file's own tags was obeyed without a word (issue 58): both are CHECK lines."""
+    import rasterio
+    rng = np.random.default_rng(0)
+    for name, scale, offset in (("odd.tif", 0.5, 0.0), ("l2a.tif", 0.0001, 0.0)):
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", height=64, width=64, count=3, dtype="uint16") as o:
+            o.write(rng.integers(300, 3000, (3, 64, 64)).astype(np.uint16))
+            o.scales, o.offsets = [scale] * 3, [offset] * 3
+    code, out, err = run_cli("predict", str(tmp_path / "odd.tif"), "-m", "rgb2nir-s2", "-o", str(tmp_path / "a.tif"))
+    assert code == 0 and "CHECK: the file's scale/offset tags (0.5, 0) are not a pair bandbridge knows" in out + err, err
+    code, out, err = run_cli("predict", str(tmp_path / "l2a.tif"), "-m", "rgb2nir-s2", "--scaling", "uint16",
+                             "-o", str(tmp_path / "b.tif"))
+    assert code == 0 and "CHECK: the file's own scale/offset say reflectance_10000" in out + err, err
+    assert "--scaling uint16 overrides them" in out + err

@@ -286,6 +286,9 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
              for i in bands]
     if ov.scaling is not None:
         scaling, why = ov.scaling, "--scaling"
+        if look.tagged and ov.scaling != look.scaling:  # obeyed, but said: the file states its own
+            why += (f"; CHECK: the file's own scale/offset say {look.scaling} "
+                    f"({look.why.split(': ')[0]}), --scaling {ov.scaling} overrides them")
         s = get_scaling(ov.scaling, ov.vmin, ov.vmax)
         _check_range(look, bands, s, "--scaling", f"use --scaling {look.scaling}")
     else:

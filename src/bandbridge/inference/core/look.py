@@ -174,6 +174,11 @@ def look_at(path: str | Path, band_names: tuple[str, ...] | None = None,
                                 f"offset {info.offsets[data[0]]:g}: {tagged}")
     else:
         scaling, why = detect_scaling(info.dtype, values[data], path)
+        pairs = {(float(info.scales[i]), float(info.offsets[i])) for i in data} if len(info.scales) == n else set()
+        if pairs - {(1.0, 0.0)}:  # tags that say something, but no scaling we know: not used, said
+            sc, of = sorted(pairs - {(1.0, 0.0)})[0]
+            why += (f" — CHECK: the file's scale/offset tags ({sc:g}, {of:g}) are not a pair bandbridge "
+                    "knows, so they are not applied; state --scaling if the values need them")
     return Look(str(path), names, roles, how, info.dtype, scaling, why, values,
                 info.crs is not None, tagged is not None)
 
