@@ -337,3 +337,42 @@ def test_checks_that_need_no_learner_run_before_the_search(run_cli, tmp_path, mo
                            str(tmp_path / "runs2"), *sets, "--set", "train.max_minutes=0.05",
                            "--set", "train.learner_minutes=5")
     assert code == 2 and budgets == [pytest.approx(1.5)], (budgets, err)  # half of 0.05 min, not 5 min
+
+
+def test_a_floor_kept_as_the_learner_is_written_to_model_best(tmp_path):
+    """Issue 59's defect: when a `learner: select` run's choice was the floor and it beat the
+    network on validation, learner.json said `kept: learner` but model/best kept the network."""
+    import shutil
+    from types import SimpleNamespace
+
+    import torch
+    import yaml
+
+    from bandbridge.bundle import load_bundle
+    from bandbridge.config import load_config
+    from bandbridge.learners.folds import Pixels
+    from bandbridge.learners.select import FLOOR, choose
+    from bandbridge.spec import zoo_models
+    from bandbridge.workflows.learner_best import compare
+    rng = np.random.default_rng(0)
+
+    def pair(seed: int):  # NIR an exact linear map of the bands: the linear learner is exact
+        x = torch.from_numpy(np.random.default_rng(seed).random((3, 32, 32)).astype(np.float32))
+        y = (0.2 + 0.5 * x[0:1] - 0.1 * x[2:3]).clamp(0, 1)
+        return SimpleNamespace(x=x, y=y, mask=torch.ones((1, 32, 32), dtype=torch.bool), stats=None,
+                               source=SimpleNamespace(name=f"s{seed}"), group=f"g{seed}")
+    train, val = [pair(1), pair(2)], [pair(3)]
+    X = rng.random((4000, 3)).astype(np.float32)
+    Y = (0.2 + 0.5 * X[:, :1] - 0.1 * X[:, 2:3]).astype(np.float32)
+    px = Pixels(X, Y, np.repeat([0, 1], 2000), np.repeat([0, 1], 2000), np.tile(np.arange(2000), 2),
+                np.array([2000, 2000]), 3, 4000)
+    sel = choose(px, allowed=("linear",))
+    sel.chosen = FLOOR  # as against_floor leaves it when the floor wins leave-one-source-out
+    best, network = tmp_path / "best", tmp_path / "network"
+    shutil.copytree(zoo_models()["rgb2nir-photo"], best)  # a network bundle (a U-Net)
+    cfg = load_config("rgb2nir-wgangp-cpu", None, [], str(SAMPLE))
+    record = compare(best, cfg, train, val, None, network, sel=sel)
+    assert record["kept"] == "learner", record
+    kept = load_bundle(best)
+    assert kept.config.model.generator.name == "learner" and network.is_dir()
+    assert yaml.safe_load((network / "model.yaml").read_text())["config"]["model"]["generator"]["name"] == "unet"

@@ -109,13 +109,16 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     if keep == "network" and start:
         record["kept"] = "anchor"
         replace_best(best, network, bundle, cfg, *anchor_alone(bundle, ci), record)
-    if keep == "learner" and sel.chosen == FLOOR:  # chosen for sources never seen: kept as chosen
-        fitted = sel.fitted
-        record["refitted_on"] = "train pixels (the floor, chosen leave-one-source-out)"
-    elif keep == "learner":
-        fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0],
-                       student=bool(sel.student.get("kept")))
-        record["refitted_on"] = "train + validation pixels"
+    if keep == "learner":
+        if sel.chosen == FLOOR:  # chosen for sources never seen: kept as chosen, not refitted
+            fitted = sel.fitted
+            record["refitted_on"] = "train pixels (the floor, chosen leave-one-source-out)"
+        else:
+            fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0],
+                           student=bool(sel.student.get("kept")))
+            record["refitted_on"] = "train + validation pixels"
+        # whichever it is, model/best becomes what the record says was kept (issue 59: the floor
+        # was recorded as kept while the network stayed in model/best)
         replace_best(best, network, bundle, cfg, fitted.module(ci, ct), fitted.generator(), record)
     return record
 
