@@ -94,10 +94,9 @@ class Source(Strict):
     @field_validator("name")
     @classmethod
     def _a_plain_name(cls, v: str) -> str:
-        import re
-        if v and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) or ".." in v:
-            raise ValueError(f"{v!r}: a source's name names its runs and folds, never a path; use letters, "
-                             "digits, '-', '_' and '.'")
+        if any(c in v for c in "/\\\0") or ".." in v or v.startswith((".", "~")):
+            raise ValueError(f"{v!r}: a source's name names its runs and folds, never a path; give a "
+                             "plain name (no '/', '\\', '..', nor a leading '.' or '~')")
         return v
     files: list[str] = []
     input_files: list[str] = []  # datacube: input cubes (globs), paired with target_files

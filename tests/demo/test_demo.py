@@ -142,7 +142,7 @@ def test_a_model_name_in_an_error_points_to_the_model_menu(uploads, translate, t
     with pytest.raises(BandbridgeError) as e:  # 8-bit into the reflectance model
         translate(str(uploads / "photo.png"), "rgb2nir-s2", tmp_path)
     line = _message(e.value)
-    assert "the **model** menu: rgb2nir-naip" in line and " -m " not in line
+    assert "the **model** menu: rgb2nir-photo" in line and " -m " not in line  # a photo: the photo model
     with pytest.raises(BandbridgeError, match=r"VV, VH"):
         translate(str(uploads / "photo.png"), "sar2optical", tmp_path)
 

@@ -265,7 +265,7 @@ SUITE = [
      "--band-names", "five.tif"),
     ("reflectance into an 8-bit model", _pf(_rgb16, model="rgb2nir-naip"),
      "use -m rgb2nir-s2", "refl.tif"),
-    ("8-bit into a reflectance model", _pf(_rgb8, model="rgb2nir-s2"), "use -m rgb2nir-naip", "rgb8.tif"),
+    ("8-bit into a reflectance model", _pf(_rgb8, model="rgb2nir-s2"), "use -m rgb2nir-photo", "rgb8.tif"),  # no CRS: a photo
     ("1×1 image into super-resolution", _pf(lambda t: _tif(t / "px.tif", np.full((3, 1, 1), 90), "uint8"),
                                             model="sr-x2"), "needs at least 15×15", "px.tif"),
     ("4096×2 image into super-resolution", _pf(lambda t: _tif(t / "thin.tif", np.full((3, 4096, 2), 90), "uint8"),
