@@ -109,7 +109,10 @@ def load_bundle(path: str | Path) -> Bundle:
     check_generator_hash(d / BUNDLE_META, meta)  # before any module is built from it
     cfg = read_spec(d).config
     g = cfg.model.generator
-    gen = build_from(g, meta["in_channels"], meta["out_channels"], cfg.task.scale)
+    try:
+        gen = build_from(g, meta["in_channels"], meta["out_channels"], cfg.task.scale)
+    except BandbridgeError as e:  # a damaged learner block: said in the bundle's name, with the fix
+        raise BandbridgeError(f"{d / BUNDLE_META}: {e}; the bundle is damaged: copy it again") from None
     load_weights(gen, d / WEIGHTS)  # unreadable or misfit weights are named first
     check_weights_hash(d / WEIGHTS, meta.get(HASH_KEY))
     for m in gen.modules():  # parts that reach native code (tree text) are checked as data

@@ -141,6 +141,9 @@ def test_a_mutated_learner_bundle_is_refused_in_one_line_or_predicts_the_same(ru
         lines = err.strip().splitlines()  # progress lines may come first; one error line, last
         assert [ln for ln in lines if ln.startswith("error:")] == lines[-1:], err
         assert not out.exists()
+        # the refusal names the bundle, not only config language (issue 58: "model.generator
+        # for 'blend': gbm_bytes.0: …" named neither the bundle nor the file)
+        assert str(model) in " ".join(err.split()), (target, err)
     else:  # ran: it must be the original model's output, bit for bit
         with rasterio.open(ref) as a, rasterio.open(out) as b:
             assert np.array_equal(a.read(), b.read()), target

@@ -320,3 +320,18 @@ def test_an_output_another_run_wrote_meanwhile_is_not_replaced(run_cli, tmp_path
     assert out.read_bytes() == b"the other run's output" and [p.name for p in tmp_path.iterdir()] == ["o.tif"]
     code, _, err = run_cli("predict", str(DATE), "-m", "rgb2nir-naip", "-o", str(out), *FIXED, "--overwrite")
     assert code == 0 and out.read_bytes()[:2] in (b"II", b"MM"), err
+
+
+def test_a_damaged_learner_block_is_refused_naming_the_bundle(run_cli, tmp_path):
+    """Damage to a learner block, re-hashed, was reported in config language ("model.generator for
+    'learner': … hidden: …") naming neither the bundle nor the file (issue 58)."""
+    from bandbridge.bundle import GEN_HASH_KEY, generator_digest
+    model = tmp_path / "m"
+    shutil.copytree(zoo_models()["rgb2nir-naip"], model)
+    meta = yaml.safe_load((model / "model.yaml").read_text())
+    meta["config"]["model"]["generator"]["args"]["hidden"] = "many"
+    meta[GEN_HASH_KEY] = generator_digest(meta)  # re-hashed, as the trial did
+    (model / "model.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    code, _, err = run_cli("predict", str(DATE), "-m", str(model), "-o", str(tmp_path / "o.tif"))
+    one_line(code, err, "hidden")
+    assert str(model / "model.yaml") in " ".join(err.split()) and "copy it again" in err, err
