@@ -204,8 +204,8 @@ class Config(Strict):
                              "gradient penalty is per sample; use 'instance', 'layer' or 'none'")
         if self.task.kind == "super_resolution" and self.task.scale < 2:
             raise ValueError("task.scale must be >= 2 for super_resolution")
-        if self.task.kind != "super_resolution" and self.task.scale != 1:  # a translation's output
-            raise ValueError(f"task.scale {self.task.scale}: must be 1 for {self.task.kind} (its "  # is on the input's grid
+        if self.task.kind != "super_resolution" and self.task.scale != 1:
+            raise ValueError(f"task.scale {self.task.scale}: must be 1 for {self.task.kind} (its "
                              "output lies on the input's grid); only super_resolution enlarges")
         if self.data.patch_size % max(self.task.scale, 1):
             raise ValueError("data.patch_size must be a multiple of task.scale")

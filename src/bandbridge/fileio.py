@@ -136,9 +136,11 @@ def atomic_paths(paths: Sequence[Path], replace: bool = True) -> Iterator[list[P
         for p in paths:
             temps.append(temp_beside(p))
         yield temps
+        def taken(p: Path) -> BandbridgeError:
+            return BandbridgeError(f"{p}: written by another run while this one ran; pass --overwrite "
+                                   "to replace it, or choose another -o")
         if not replace and (there := [p for p in paths if os.path.lexists(p)]):
-            raise BandbridgeError(f"{there[0]}: written by another run while this one ran; pass --overwrite "
-                                  "to replace it, or choose another -o")
+            raise taken(there[0])
         for t, p in zip(temps, paths):
             normal_mode(t)
             if replace:
@@ -147,8 +149,7 @@ def atomic_paths(paths: Sequence[Path], replace: bool = True) -> Iterator[list[P
             try:
                 os.link(t, p)
             except FileExistsError:
-                raise BandbridgeError(f"{p}: written by another run while this one ran; pass --overwrite "
-                                      "to replace it, or choose another -o") from None
+                raise taken(p) from None
             except OSError:  # a filesystem without hard links: the rename, just checked above
                 os.replace(t, p)
     finally:

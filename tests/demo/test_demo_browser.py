@@ -44,12 +44,13 @@ def server(tmp_path_factory):
         proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "demo", "--port", str(port)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    for _ in range(240):
+    deadline = time.monotonic() + HANG_S  # the server answering is the event; the bound is a hang guard
+    while True:
         try:
-            urllib.request.urlopen(url, timeout=1)
+            urllib.request.urlopen(url, timeout=HANG_S)
             break
         except OSError:
-            if proc.poll() is not None:
+            if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(log_path.read_text()[-3000:])
             time.sleep(0.5)
     yield url
@@ -114,7 +115,7 @@ def _translate(page, path, model: str, expect: str) -> str:
 def _download(page, server: str) -> bytes:
     href = page.locator("#download a").first.get_attribute("href")
     url = href if href.startswith("http") else server.rstrip("/") + "/" + href.lstrip("/")
-    with urllib.request.urlopen(url, timeout=30) as r:  # served after our files are deleted
+    with urllib.request.urlopen(url, timeout=HANG_S) as r:  # served after our files are deleted
         return r.read(4)
 
 

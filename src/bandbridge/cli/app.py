@@ -106,6 +106,15 @@ def renamed(value, old_value, new: str, old: str, command: str):
     return value
 
 
+def model_named(model: str | None, legacy: str | None, command: str) -> str:
+    """The model of a command that once took it as an argument: ``-m`` now, the argument still
+    accepted with a deprecation line (:func:`renamed`); none at all is refused."""
+    model = renamed(model, legacy, "-m MODEL", "MODEL", f"bandbridge {command}")
+    if model is None:
+        fail(f"bandbridge {command}: no model; name one with -m (a bundled name, a run folder or a bundle)")
+    return model
+
+
 def main() -> None:
     """Run the CLI: a mistake (ours or a flag's) is one line and exit code 2; Ctrl-C and SIGTERM
     unwind alike (every temporary file removed) and exit 130 / 143."""

@@ -9,7 +9,7 @@ from typing import Iterator, Optional
 
 import typer
 
-from bandbridge.cli.app import fail, out, renamed
+from bandbridge.cli.app import fail, model_named, out, renamed
 from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
 from bandbridge.cli.progress import bars
 
@@ -52,9 +52,7 @@ def report(
     """Write report.md and report.html for a model: metrics with baselines, sample grids, and a
     run's loss curves."""
     from bandbridge.evaluation.report import write_report
-    model = renamed(model, legacy, "-m MODEL", "MODEL", "bandbridge report")
-    if model is None:
-        fail("bandbridge report: no model; name one with -m (a bundled name, a run folder or a bundle)")
+    model = model_named(model, legacy, "report")
     out_dir = renamed(out_dir, old_out, "-o", "--out", "bandbridge report")
     if split not in ("train", "val", "test"):
         fail(f"--split {split}: choose train, val or test")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from bandbridge.cli.app import err, fail, out, renamed
+from bandbridge.cli.app import err, fail, model_named, out
 
 
 def demo(
@@ -34,7 +34,7 @@ def export(
     """Export a generator (ONNX with dynamic batch/height/width, model.yaml, metadata.json)."""
     if format_ != "onnx":
         fail(f"--format {format_}: unknown; only onnx is supported")
-    model = _model_named(model, legacy, "export")
+    model = model_named(model, legacy, "export")
     from bandbridge.spec import ZOO_ROUTES
     if model in ZOO_ROUTES and not Path(model).exists():  # a route picks its bundle by a file: none here
         routes = ZOO_ROUTES[model]
@@ -46,15 +46,6 @@ def export(
     out.print(f"exported to {folder}")
     for p in sorted(folder.glob("*-deepness.onnx")) if qgis else []:
         out.print(f"QGIS Deepness model: {p}")
-
-
-def _model_named(model: str | None, legacy: str | None, command: str) -> str:
-    """The model of a command that once took it as an argument: ``-m`` now, the argument still
-    accepted with a deprecation line."""
-    model = renamed(model, legacy, "-m MODEL", "MODEL", f"bandbridge {command}")
-    if model is None:
-        fail(f"bandbridge {command}: no model; name one with -m (a bundled name, a run folder or a bundle)")
-    return model
 
 
 def bench(

@@ -128,12 +128,17 @@ def frame_block_keys(ids: list[str], blocks: int) -> dict[str, str]:
     return keys
 
 
+def _regular(p: Path, key: str, give: str) -> None:
+    """Refuse a config's file that exists but is no regular file: a FIFO or a device would block
+    the run reading it."""
+    if p.exists() and not p.is_file():
+        raise BandbridgeError(f"{key} {p}: not a regular file; give {give}")
+
+
 def _groups_csv(path: str, root: Path, label: str) -> dict[str, str]:
     """``{file name and stem: group}`` of a groups CSV (columns ``file``, ``group``)."""
     p = Path(path) if Path(path).is_absolute() else root / path
-    if p.exists() and not p.is_file():  # a FIFO or a device would block the run reading it
-        raise BandbridgeError(f"data source '{label}': split.groups_file {p}: not a regular file; give a "
-                              "CSV with columns file,group (path relative to data.root)")
+    _regular(p, f"data source '{label}': split.groups_file", "a CSV with columns file,group (path relative to data.root)")
     try:
         with open(p, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -153,8 +158,7 @@ def _groups_csv(path: str, root: Path, label: str) -> dict[str, str]:
 def read_split_file(path: str, root: Path) -> dict[str, str]:
     """A split file (JSON ``{split: [ids]}``, relative to ``root``) as ``{id: split}``."""
     p = Path(path) if Path(path).is_absolute() else root / path
-    if p.exists() and not p.is_file():  # a FIFO or a device would block the run reading it
-        raise BandbridgeError(f"split.file {p}: not a regular file; give a JSON file of ids per split")
+    _regular(p, "split.file", "a JSON file of ids per split")
     try:
         d = json.loads(p.read_text())
     except FileNotFoundError:

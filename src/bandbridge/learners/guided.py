@@ -240,13 +240,18 @@ def _unit(z: np.ndarray, rng: tuple[float, float]) -> np.ndarray:
     return ((z - rng[0]) / (rng[1] - rng[0])).astype(np.float32)
 
 
+def _coarse_residual(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
+                     fine: Grid, coarse: Grid) -> np.ndarray:
+    """``(h, w)`` on ``coarse``: the residual ``target − mean(pred)`` of every cell with a target
+    (``frac > 0``) and a prediction (``pred (H, W)`` where ``have``); 0 elsewhere."""
+    m, cov = average_onto(pred[None], have, fine, coarse)
+    return np.where((frac > 0) & (cov > 0) & np.isfinite(m[0]), target_c - np.nan_to_num(m[0]), 0.0).astype(np.float32)
+
+
 def _correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
                 fine: Grid, coarse: Grid) -> np.ndarray:
-    """``(H, W)``: the residual ``target − mean(pred)`` on every coarse cell (0 where the cell has
-    no target or no prediction), interpolated onto the fine grid."""
-    m, cov = average_onto(np.where(have, pred, 0.0)[None], have, fine, coarse)
-    res = np.where((frac > 0) & (cov > 0) & np.isfinite(m[0]), target_c - np.nan_to_num(m[0]), 0.0)
-    return upsample_onto(res[None].astype(np.float32), coarse, fine)[0]
+    """``(H, W)``: :func:`_coarse_residual` interpolated onto the fine grid."""
+    return upsample_onto(_coarse_residual(pred, have, target_c, frac, fine, coarse)[None], coarse, fine)[0]
 
 
 def strips(fine: Grid) -> int:
@@ -277,11 +282,7 @@ def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray,
 def residual(g: GuidedFit, pred: np.ndarray, valid: np.ndarray, fine: Grid) -> np.ndarray | None:
     """The consistency correction on the reference's grid ``(h, w)``: the reference minus the
     mean of ``pred (H, W)`` on every clear cell (0 elsewhere); None where ``g`` says no."""
-    if not g.correct:
-        return None
-    m, frac = average_onto(pred[None], valid, fine, g.grid)
-    ok = g.seen & (frac > 0) & np.isfinite(m[0])
-    return np.where(ok, g.filled - np.nan_to_num(m[0]), 0.0).astype(np.float32)
+    return _coarse_residual(pred, valid, g.filled, g.seen, fine, g.grid) if g.correct else None
 
 
 def corrected(g: GuidedFit, pred: np.ndarray, res: np.ndarray | None, fine: Grid, a: int = 0) -> np.ndarray:

@@ -87,11 +87,16 @@ _BY_TAGS = {(1e-4, 0.0): "reflectance_10000", (1e-4, -0.1): "reflectance_10000_o
 DARK_10000 = 1000  # below this 99th percentile in every band, × 10000 reflectance is implausible
 
 
+def stated_tags(scales, offsets) -> set[tuple[float, float]]:
+    """The ``(scale, offset)`` pairs a file's bands state, without the unset ``(1, 0)``."""
+    return {(float(s), float(o)) for s, o in zip(scales, offsets)} - {(1.0, 0.0)}
+
+
 def scaling_from_tags(scales, offsets) -> str | None:
     """The scaling the file's own GDAL scale/offset state, when they are one of :data:`_BY_TAGS`
     (the same on every band); None when unset (1, 0) or not one we know."""
     pairs = {(float(s), float(o)) for s, o in zip(scales, offsets)}
-    if len(pairs) != 1 or pairs == {(1.0, 0.0)}:
+    if len(pairs) != 1 or not stated_tags(scales, offsets):
         return None
     (s, o), = pairs
     return next((name for (ts, to), name in _BY_TAGS.items()
@@ -167,16 +172,16 @@ def look_at(path: str | Path, band_names: tuple[str, ...] | None = None,
         names = list(info.bands)
         roles, how = _roles(info, n, values)
     data = [i for i, r in enumerate(roles) if r != "alpha"] or list(range(n))
-    tagged = scaling_from_tags([info.scales[i] for i in data], [info.offsets[i] for i in data]) \
-        if len(info.scales) == n else None  # a palette's one index band became three
+    scales, offsets = ([info.scales[i] for i in data], [info.offsets[i] for i in data]) \
+        if len(info.scales) == n else ([], [])  # a palette's one index band became three
+    tagged = scaling_from_tags(scales, offsets)
     if tagged:
         scaling, why = tagged, (f"{info.dtype} with the file's scale {info.scales[data[0]]:g} and "
                                 f"offset {info.offsets[data[0]]:g}: {tagged}")
     else:
         scaling, why = detect_scaling(info.dtype, values[data], path)
-        pairs = {(float(info.scales[i]), float(info.offsets[i])) for i in data} if len(info.scales) == n else set()
-        if pairs - {(1.0, 0.0)}:  # tags that say something, but no scaling we know: not used, said
-            sc, of = sorted(pairs - {(1.0, 0.0)})[0]
+        if stated := stated_tags(scales, offsets):  # tags that say something, but no scaling we know: said
+            sc, of = sorted(stated)[0]
             why += (f" — CHECK: the file's scale/offset tags ({sc:g}, {of:g}) are not a pair bandbridge "
                     "knows, so they are not applied; state --scaling if the values need them")
     return Look(str(path), names, roles, how, info.dtype, scaling, why, values,

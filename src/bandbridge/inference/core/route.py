@@ -19,7 +19,6 @@ from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, LEVEL_FLOORS, ZOO_ROUTES, r
                              resolve_model_folder, zoo_models)
 
 
-
 def family_of(look: Look, scaling: str | None) -> str:
     """The family a route is chosen by: that of the values (or of ``--scaling``), and for 8-bit
     values without a coordinate system, ``photo``."""

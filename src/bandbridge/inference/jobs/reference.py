@@ -272,9 +272,9 @@ def _write(job, band: Callable[[int, int], np.ndarray], valid: np.ndarray, ref: 
             d.descriptions = tuple(names)
             tag_bands(d, roles)
             idx = []
+            p1 = output_profile(info.crs, info.transform, info.height, info.width, 1, "float32", 1,
+                                None if opts.cog else opts.creation)
             for t, k in zip(temps[1:], opts.indices):
-                p1 = output_profile(info.crs, info.transform, info.height, info.width, 1, "float32", 1,
-                                    None if opts.cog else opts.creation)
                 o = more.enter_context(open_output(t, p1))
                 o.descriptions = (k,)
                 o.update_tags(**tags, bandbridge_source=src.name)
