@@ -23,7 +23,7 @@ DOC = REPO / "docs" / "ARCHITECTURE.md"
 LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"foundation": ("__init__.py", "errors.py", "fileio.py", "config.py", "data_config.py", "overrides.py", "bands.py", "radiometry.py", "stretch.py", "machine.py", "presets.py", "progress.py")},
     {"data": ("data/",), "models": ("models/",), "losses": ("losses/",), "fid_inception": ("fid_inception.py",)},
-    {"metrics": ("metrics.py",), "learners": ("learners/",)},
+    {"metrics": ("metrics.py", "realism.py"), "learners": ("learners/",)},
     {"saved model": ("spec.py", "generators.py", "bundle.py")},
     {"inference core": ("inference/__init__.py", "inference/core/")},
     {"inference runtime": ("inference/runtime/",)},
