@@ -14,7 +14,8 @@ perception–distortion trade-off, Blau & Michaeli 2018).
 - :func:`pearson_r`: the per-pixel Pearson correlation of an output with its real image.
 
 Images are ``(C, H, W)`` float tensors in one unit (model values or stored units, the same for
-both sides); masks ``(H, W)`` bool, True = valid. Torch only: the metric layer, training's
+both sides), on any one device (the random draws are made on the CPU, so a GPU gives the same
+patches and directions); masks ``(H, W)`` bool, True = valid. Torch only: the metric layer, training's
 validation and the GPU study script share this module.
 """
 
@@ -72,8 +73,8 @@ def _patches(level: Tensor, mask: Tensor, n: int, gen: torch.Generator) -> Tenso
     where = torch.nonzero(ok)
     if len(where) == 0:
         return level.new_zeros((0, c * PATCH * PATCH))
-    pick = where[torch.randint(len(where), (n,), generator=gen)]
-    d = torch.arange(PATCH)
+    pick = where[torch.randint(len(where), (n,), generator=gen).to(where.device)]
+    d = torch.arange(PATCH, device=level.device)
     rows = (pick[:, 0, None] + d)[:, :, None].expand(-1, PATCH, PATCH)
     cols = (pick[:, 1, None] + d)[:, None, :].expand(-1, PATCH, PATCH)
     return level[:, rows, cols].permute(1, 0, 2, 3).reshape(n, -1)
@@ -100,7 +101,7 @@ def _sorted_quantiles(v: Tensor, n: int) -> Tensor:
     s = torch.sort(v, 0).values
     if s.shape[0] == n:
         return s
-    pos = torch.linspace(0, s.shape[0] - 1, n)
+    pos = torch.linspace(0, s.shape[0] - 1, n, dtype=s.dtype, device=s.device)
     lo = pos.floor().long()
     hi = (lo + 1).clamp_max(s.shape[0] - 1)
     f = (pos - lo)[:, None]
@@ -115,7 +116,7 @@ def swd_1level(a: Tensor, b: Tensor, seed: int = 0) -> float:
     n = max(len(a), len(b))
     total = 0.0
     for _ in range(REPEATS):
-        d = torch.randn(a.shape[1], DIRECTIONS, generator=gen, dtype=torch.float64)
+        d = torch.randn(a.shape[1], DIRECTIONS, generator=gen, dtype=torch.float64).to(a.device)
         d /= d.norm(dim=0, keepdim=True)
         pa, pb = _sorted_quantiles(a.double() @ d, n), _sorted_quantiles(b.double() @ d, n)
         total += float((pa - pb).abs().mean())
@@ -130,10 +131,10 @@ def sliced_wasserstein(outputs: list[Tensor], reals: list[Tensor], masks: list[T
     (channel) mean and standard deviation. The same ``seed`` draws the same patch positions and
     directions, so two calls on one real set are comparable."""
     if masks is None:
-        masks = [torch.ones(r.shape[-2:], dtype=torch.bool) for r in reals]
+        masks = [torch.ones(r.shape[-2:], dtype=torch.bool, device=r.device) for r in reals]
     levels = min(pyramid_levels(*t.shape[-2:]) for t in [*outputs, *reals])
     fake = descriptors(outputs, masks if len(outputs) == len(masks) else
-                       [torch.ones(o.shape[-2:], dtype=torch.bool) for o in outputs], levels, seed)
+                       [torch.ones(o.shape[-2:], dtype=torch.bool, device=o.device) for o in outputs], levels, seed)
     real = descriptors(reals, masks, levels, seed)
     out: dict[str, float] = {}
     for j, (f, r) in enumerate(zip(fake, real)):
@@ -155,7 +156,7 @@ def sliced_wasserstein(outputs: list[Tensor], reals: list[Tensor], masks: list[T
 def contrast_ratio(output: Tensor, real: Tensor, mask: Tensor | None = None) -> float:
     """std(output) / std(real) over the valid pixels of one image (mean over bands); NaN when the
     real image is flat."""
-    m = torch.ones(real.shape[-2:], dtype=torch.bool) if mask is None else mask.bool()
+    m = torch.ones(real.shape[-2:], dtype=torch.bool, device=real.device) if mask is None else mask.bool()
     o, r = output[:, m].double(), real[:, m].double()
     sr = r.std(1)
     if bool((sr <= 0).any()) or r.shape[1] < 2:
@@ -166,7 +167,7 @@ def contrast_ratio(output: Tensor, real: Tensor, mask: Tensor | None = None) -> 
 def pearson_r(output: Tensor, real: Tensor, mask: Tensor | None = None) -> float:
     """Per-pixel Pearson correlation of one output with its real image (mean over bands); NaN
     when either is flat (a flat image correlates with nothing)."""
-    m = torch.ones(real.shape[-2:], dtype=torch.bool) if mask is None else mask.bool()
+    m = torch.ones(real.shape[-2:], dtype=torch.bool, device=real.device) if mask is None else mask.bool()
     o, r = output[:, m].double(), real[:, m].double()
     o, r = o - o.mean(1, keepdim=True), r - r.mean(1, keepdim=True)
     den = (o.norm(dim=1) * r.norm(dim=1))
@@ -179,7 +180,7 @@ def realism(outputs: list[Tensor], reals: list[Tensor], masks: list[Tensor] | No
             seed: int = 0) -> dict[str, float]:
     """The realism columns of a set of outputs against their real images: ``swd`` (and per level),
     ``contrast`` (mean per-image ratio) and ``r`` (mean per-image Pearson r, NaN images skipped)."""
-    masks = masks or [torch.ones(r.shape[-2:], dtype=torch.bool) for r in reals]
+    masks = masks or [torch.ones(r.shape[-2:], dtype=torch.bool, device=r.device) for r in reals]
     out = sliced_wasserstein(outputs, reals, masks, seed)
     cr = [contrast_ratio(o, r, m) for o, r, m in zip(outputs, reals, masks)]
     pr = [pearson_r(o, r, m) for o, r, m in zip(outputs, reals, masks)]

@@ -1,0 +1,334 @@
+"""A pix2pix thermal GAN on the four RGB→thermal sources, held out by source (issue 60), on a GPU.
+
+    python benchmarks/thermal_gan.py --data ../shared/data --out OUT [--epochs E | --budget-s S]
+        [--lambdas 10,40] [--holds roadscene,tno,m3svd,msrs,all] [--device cuda]
+
+One process per (λ, held-out source) runs concurrently: a U-Net (ngf 16, depth 8, batch norm,
+bilinear upsampling; the bundles' network) and a PatchGAN (70×70, ndf 64) trained with LSGAN plus
+λ × a shift-tolerant L1 (the least L1 over shifts of the target by up to 2 pixels: MSRS pairs are
+registered to 2–5 pixels), on 256² crops balanced by source, flipped, with the visible input's
+exposure (×0.05…×1.5), gamma and noise varied (the heat does not change with the light). The
+schedule is pix2pix's (Adam 2e-4, β 0.5; the learning rate constant for half the epochs, then
+linearly to 0), so the last epoch is the one scored: no epoch is chosen on a held-out source.
+
+Every ``eval`` epochs each fold scores its held-out source (every image, whole): MAE in DN, the
+realism measures of ``bandbridge.realism`` (SWD on up to 24 images, contrast ratio, Pearson r)
+and the flat image of the training targets' mean beside it. ``--budget-s`` (no ``--epochs``)
+times the first steps of all processes together and sets E to fit the budget (a device lease):
+the E chosen is recorded, and ``--epochs E`` repeats the run. Writes ``OUT/curves.json`` and the
+generators (float16 safetensors, keys ``<λ>/<hold>/…``).
+
+The images are read with PIL as 8-bit values / 255 — what bandbridge's reader gives for these
+8-bit JPEG/PNG files (``scaling: uint8``); TNO's grey visible is repeated into three bands, as its
+recipe says (``bands: [0, 0, 0]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+from bandbridge.losses.adversarial import lsgan_d, lsgan_g  # noqa: E402
+from bandbridge.models.patchgan import PatchGAN  # noqa: E402
+from bandbridge.models.unet import UNet  # noqa: E402
+from bandbridge.realism import realism  # noqa: E402
+
+SOURCES = {  # name: (input folder, target folder) under the data root; same file names
+    "roadscene": ("thermal_roadscene/crop_LR_visible", "thermal_roadscene/cropinfrared"),
+    "tno": ("thermal_tno/visible", "thermal_tno/lwir"),
+    "m3svd": ("thermal_m3svd/vi", "thermal_m3svd/ir"),
+    "msrs": ("thermal_msrs/vi", "thermal_msrs/ir"),
+}
+GEN = dict(ngf=16, depth=8, norm="batch", dropout=False, upsample="bilinear")
+CROP, BATCH, SHIFT, SWD_IMAGES = 256, 16, 2, 24
+
+
+def load_source(root: Path, name: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(input (3, H, W), target (1, H, W)) float32 in [0, 1] for every pair of a source."""
+    from PIL import Image
+    a, b = SOURCES[name]
+    out = []
+    for f in sorted((root / a).iterdir()):
+        t = root / b / f.name
+        if not t.exists():
+            continue
+        x = np.asarray(Image.open(f).convert("RGB"), np.float32) / 255
+        y = np.asarray(Image.open(t).convert("L"), np.float32) / 255
+        out.append((torch.from_numpy(x).permute(2, 0, 1).contiguous(), torch.from_numpy(y)[None]))
+    return out
+
+
+def shift_tolerant_l1(fake: torch.Tensor, real: torch.Tensor, s: int = SHIFT) -> torch.Tensor:
+    """Mean over the batch of the least mean |fake − real shifted| over shifts |dy|, |dx| ≤ s,
+    on the crop's interior (s pixels in from each side)."""
+    h, w = fake.shape[-2:]
+    inner = fake[..., s:h - s, s:w - s]
+    errs = [(inner - real[..., s + dy:h - s + dy, s + dx:w - s + dx]).abs().flatten(1).mean(1)
+            for dy in range(-s, s + 1) for dx in range(-s, s + 1)]
+    return torch.stack(errs, 1).min(1).values.mean()
+
+
+def crops(pairs, weights, g: torch.Generator, dev) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of 256² crops (input, target) on ``dev``: source by weight, image uniformly, a
+    random window, flipped left-right half the time; images under 256 a side enlarged first."""
+    xs, ys = [], []
+    idx = torch.multinomial(weights, BATCH, True, generator=g)
+    for k in idx.tolist():
+        x, y = pairs[k]
+        h, w = x.shape[-2:]
+        r = int(torch.randint(h - CROP + 1, (1,), generator=g))
+        c = int(torch.randint(w - CROP + 1, (1,), generator=g))
+        xc, yc = x[:, r:r + CROP, c:c + CROP], y[:, r:r + CROP, c:c + CROP]
+        if torch.rand(1, generator=g) < 0.5:
+            xc, yc = xc.flip(-1), yc.flip(-1)
+        xs.append(xc)
+        ys.append(yc)
+    x, y = torch.stack(xs).to(dev), torch.stack(ys).to(dev)
+    # the visible exposure, display gamma and sensor noise vary; the heat does not
+    e = torch.exp(torch.empty(BATCH, 1, 1, 1).uniform_(np.log(0.05), np.log(1.5), generator=g)).to(dev)
+    gam = torch.exp(torch.empty(BATCH, 1, 1, 1).uniform_(-0.3, 0.3, generator=g)).to(dev)
+    noise = 0.01 * torch.randn(x.shape, generator=g).to(dev)
+    return ((x * e).clamp(0, 1) ** gam + noise).clamp(0, 1), y
+
+
+def enlarge(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    h, w = x.shape[-2:]
+    if min(h, w) >= CROP:
+        return x, y
+    f = CROP / min(h, w)
+    size = (max(CROP, round(h * f)), max(CROP, round(w * f)))
+    up = lambda t: F.interpolate(t[None], size=size, mode="bilinear", align_corners=False)[0]
+    return up(x), up(y)
+
+
+@torch.no_grad()
+def score(G, pairs, dev, flat_value: float) -> dict:
+    """Held-out scores of G on whole images: MAE (DN), SWD/contrast/r, and the flat image's."""
+    G.eval()
+    torch.backends.cudnn.benchmark = False  # whole images of many sizes: no per-size search
+    preds, reals, mae, mae_flat = [], [], [], []
+    for x, y in pairs:
+        with torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
+            p = G(x[None].to(dev)).float()[0].clamp(0, 1).cpu()
+        p = torch.round(p * 255) / 255  # scored as the 8-bit file a user gets
+        preds.append(p)
+        reals.append(y)
+        mae.append(float((p - y).abs().mean()) * 255)
+        mae_flat.append(float((y - flat_value).abs().mean()) * 255)
+    G.train()
+    torch.backends.cudnn.benchmark = True
+    k = np.linspace(0, len(pairs) - 1, min(SWD_IMAGES, len(pairs))).round().astype(int)
+    out = {"mae_dn": float(np.mean(mae)), "flat_mae_dn": float(np.mean(mae_flat))}
+    sub = [reals[i].to(dev) for i in k]
+    out.update(realism([preds[i].to(dev) for i in k], sub))
+    # contrast and r over every image, not the SWD subset
+    from bandbridge.realism import contrast_ratio, pearson_r
+    out["contrast"] = float(np.nanmean([contrast_ratio(p, y) for p, y in zip(preds, reals)]))
+    out["r"] = float(np.nanmean([pearson_r(p, y) for p, y in zip(preds, reals)]))
+    return out
+
+
+def train_one(args: dict, q) -> None:
+    """One (λ, hold) run; reports ``("rate", s/step)`` after the timed steps, waits for E, trains,
+    writes its curve and generator."""
+    torch.set_num_threads(args["threads"])
+    dev = torch.device(args["device"])
+    torch.backends.cudnn.benchmark = True
+    lam, hold, root = args["lam"], args["hold"], Path(args["data"])
+    data = {n: load_source(root, n) for n in args["sources"]}
+    train_names = [n for n in data if n != hold]
+    pairs, weights = [], []
+    for n in train_names:
+        for x, y in data[n]:
+            pairs.append(enlarge(x, y))
+            weights.append(1.0 / len(data[n]))  # each source a quarter (a third) of the crops
+    weights = torch.tensor(weights)
+    flat_value = float(torch.cat([y.flatten() for n in train_names for _, y in data[n]]).mean())
+    held = data.get(hold, [])
+    torch.manual_seed(args["seed"])
+    G = UNet(3, 1, **GEN).to(dev)
+    D = PatchGAN(4, ndf=64, n_layers=3, norm="batch").to(dev)
+    og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    g = torch.Generator().manual_seed(args["seed"] + 17)
+    ac = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
+
+    def step() -> dict:
+        x, y = crops(pairs, weights, g, dev)
+        with torch.autocast(**ac):
+            fake = G(x)
+            ld = lsgan_d(D(x, y), D(x, fake.detach()))
+        od.zero_grad(set_to_none=True)
+        ld.backward()
+        od.step()
+        for p in D.parameters():
+            p.requires_grad_(False)
+        with torch.autocast(**ac):
+            ladv = lsgan_g(D(x, fake))
+        rec = shift_tolerant_l1(fake.float(), y)
+        lg = ladv + lam * rec
+        og.zero_grad(set_to_none=True)
+        lg.backward()
+        og.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+        return {"loss_d": float(ld.detach()), "g_adv": float(ladv.detach()),
+                "rec_dn": float(rec.detach()) * 255}
+
+    epochs = args["epochs"]
+    done_steps = 0
+    if not epochs:  # time the first steps of every process together, then hear E
+        for _ in range(5):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(20):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        q.put(("rate", (time.perf_counter() - t) / 20))
+        epochs = args["epochs_q"].get()
+        done_steps = 25
+    spe = args["steps_per_epoch"]
+    total = epochs * spe
+    half = total // 2
+    sched = lambda s: 1.0 if s < half else max(0.0, 1.0 - (s - half) / max(1, total - half))
+    curve = []
+    every = max(1, epochs // args["evals"])
+    t0 = time.perf_counter()
+    logs: list[dict] = []
+    stopped = None
+    for s in range(done_steps, total):
+        for o in (og, od):
+            for pg in o.param_groups:
+                pg["lr"] = 2e-4 * sched(s)
+        logs.append(step())
+        if (s + 1) % spe == 0:
+            e = (s + 1) // spe
+            if e % every == 0 or e == epochs:
+                row = {"epoch": e, "seconds": round(time.perf_counter() - t0, 1),
+                       **{k: float(np.mean([l[k] for l in logs])) for k in logs[0]}}
+                if held:
+                    row["held_out"] = score(G, held, dev, flat_value)
+                curve.append(row)
+                logs = []
+                print(f"λ {lam} hold {hold} epoch {e}/{epochs}: {json.dumps(row)}", flush=True)
+            if time.monotonic() > args["deadline"]:  # the lease ends: score where it stands, stop
+                if not curve or curve[-1]["epoch"] != e:
+                    row = {"epoch": e, "seconds": round(time.perf_counter() - t0, 1),
+                           **{k: float(np.mean([l[k] for l in logs])) for k in logs[0]}}
+                    if held:
+                        row["held_out"] = score(G, held, dev, flat_value)
+                    curve.append(row)
+                stopped = e
+                break
+    from safetensors.torch import save_file
+    sd = {f"{lam}/{hold}/{k}": v.detach().half().cpu().contiguous() for k, v in G.state_dict().items()
+          if v.is_floating_point()}
+    sd.update({f"{lam}/{hold}/{k}": v.cpu().contiguous() for k, v in G.state_dict().items()
+               if not v.is_floating_point()})
+    save_file(sd, str(Path(args["parts"]) / f"gen_{lam}_{hold}.safetensors"))
+    flat = None
+    if held:
+        k = np.linspace(0, len(held) - 1, min(SWD_IMAGES, len(held))).round().astype(int)
+        sub = [held[i][1].to(dev) for i in k]
+        flat = realism([torch.full_like(r, flat_value) for r in sub], sub)
+    q.put(("done", {"lam": lam, "hold": hold, "epochs": epochs, "stopped_at": stopped,
+                    "flat": flat, "curve": curve,
+                    "train_sources": train_names, "flat_value": flat_value}))
+
+
+def pack(parts: Path, out: Path, limit: float = 15e6) -> None:
+    """The runs' generators packed into as few safetensors files under ``limit`` bytes as they
+    fit (a device lease returns 8 files at most), ``generators_<k>.safetensors``."""
+    from safetensors.torch import load_file, save_file
+    group: dict = {}
+    k = 0
+    for f in sorted(parts.glob("gen_*.safetensors")):
+        sd = load_file(str(f))
+        size = sum(v.numel() * v.element_size() for v in sd.values())
+        if group and sum(v.numel() * v.element_size() for v in group.values()) + size > limit:
+            save_file(group, str(out / f"generators_{k}.safetensors"))
+            group, k = {}, k + 1
+        group.update(sd)
+    if group:
+        save_file(group, str(out / f"generators_{k}.safetensors"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, default=0)
+    ap.add_argument("--budget-s", type=float, default=420.0)
+    ap.add_argument("--deadline-s", type=float, default=0.0,
+                    help="stop every run this many seconds after the start (0: none)")
+    ap.add_argument("--lambdas", default="10,40")
+    ap.add_argument("--holds", default="roadscene,tno,m3svd,msrs,all")
+    ap.add_argument("--evals", type=int, default=12, help="scored epochs per run")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sources", default=",".join(SOURCES))
+    ap.add_argument("--steps-per-epoch", type=int, default=25)
+    a = ap.parse_args()
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    parts = Path(tempfile.mkdtemp(prefix="thermal_gan_"))
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    jobs = [(float(l), h) for l in a.lambdas.split(",") for h in a.holds.split(",")]
+    eq = [ctx.Queue() for _ in jobs]
+    procs = []
+    t_start = time.perf_counter()
+    for (lam, hold), e in zip(jobs, eq):
+        args = {"lam": lam, "hold": hold, "data": a.data, "out": a.out, "epochs": a.epochs,
+                "epochs_q": e, "evals": a.evals, "device": a.device, "threads": a.threads,
+                "seed": a.seed, "sources": a.sources.split(","), "parts": str(parts),
+                "steps_per_epoch": a.steps_per_epoch,
+                "deadline": time.monotonic() + a.deadline_s if a.deadline_s else float("inf")}
+        p = ctx.Process(target=train_one, args=(args, q))
+        p.start()
+        procs.append(p)
+    record = {"command": " ".join(["python", "benchmarks/thermal_gan.py", *sys.argv[1:]]),
+              "generator": {"name": "unet", **GEN}, "critic": {"name": "patchgan", "ndf": 64,
+              "n_layers": 3, "norm": "batch"}, "crop": CROP, "batch": BATCH,
+              "steps_per_epoch": a.steps_per_epoch, "shift": SHIFT, "device": a.device,
+              "gpu": torch.cuda.get_device_name() if a.device == "cuda" else None, "runs": []}
+    epochs = a.epochs
+    if not epochs:
+        rates = [q.get()[1] for _ in jobs]
+        per_epoch = max(rates) * a.steps_per_epoch
+        spent = time.perf_counter() - t_start
+        # a scored epoch costs about 8 s (SWD on the CPU): the budget pays for them too
+        # 0.8: the processes that loaded their data first timed steps with fewer beside them
+        epochs = int(max(20, 0.8 * (a.budget_s - spent - 8 * a.evals) / per_epoch))
+        record["timed"] = {"seconds_per_step": max(rates), "startup_s": round(spent, 1)}
+        for e in eq:
+            e.put(epochs)
+    record["epochs"] = epochs
+    print(f"training {len(jobs)} runs for {epochs} epochs of {a.steps_per_epoch} steps", flush=True)
+    for _ in jobs:
+        kind, r = q.get()
+        record["runs"].append(r)
+        Path(a.out, "curves.json").write_text(json.dumps(record, indent=1))
+    for p in procs:
+        p.join()
+    pack(parts, Path(a.out))
+    record["seconds"] = round(time.perf_counter() - t_start, 1)
+    Path(a.out, "curves.json").write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
