@@ -267,6 +267,19 @@ def pack(parts: Path, out: Path, limit: float = 15e6) -> None:
         save_file(group, str(out / f"generators_{k}.safetensors"))
 
 
+def score_bundle(model: str, root: Path, sources: list[str]) -> dict:
+    """The same held-out scores of a saved model (the shipped floor a user has) on each source,
+    on this machine's CPU: ``{source: {mae_dn, swd…, contrast, r}}``."""
+    from bandbridge.bundle import load_model
+    b = load_model(model)
+    out = {}
+    for name in sources:
+        pairs = load_source(root, name)
+        out[name] = score(b.generator, pairs, torch.device("cpu"), float("nan"))
+        out[name].pop("flat_mae_dn")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
@@ -283,8 +296,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sources", default=",".join(SOURCES))
     ap.add_argument("--steps-per-epoch", type=int, default=25)
+    ap.add_argument("--score-model", default="",
+                    help="instead: score this saved model on every source (CPU), write OUT/baseline.json")
     a = ap.parse_args()
     Path(a.out).mkdir(parents=True, exist_ok=True)
+    if a.score_model:
+        rec = {"command": " ".join(["python", "benchmarks/thermal_gan.py", *sys.argv[1:]]),
+               "model": a.score_model,
+               "sources": score_bundle(a.score_model, Path(a.data), a.sources.split(","))}
+        Path(a.out, "baseline.json").write_text(json.dumps(rec, indent=1))
+        return
     parts = Path(tempfile.mkdtemp(prefix="thermal_gan_"))
     ctx = mp.get_context("spawn")
     q = ctx.Queue()

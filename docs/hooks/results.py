@@ -310,13 +310,36 @@ def reference_speed_table(rec: dict) -> str:
                              f"1.5 GB plan: {'yes' if rec['peak_within_plan'] else 'no'}. Measured by `{rec['command']}`.\n")
 
 
+def thermal_gan_table(rec: dict) -> str:
+    """The pix2pix thermal GAN held out by source against the shipped floor, by the image rule
+    (``bandbridge.realism.image_rule``), from ``benchmarks/thermal_gan.py``."""
+    from bandbridge.realism import image_rule
+    base = rec["baseline"]["sources"]
+    out = ["| run | λ (L1) | epochs | held out | MAE (DN) | SWD | contrast | r | floor: MAE, SWD, contrast, r "
+           "| flat image's SWD | by the image rule |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k, run in enumerate(rec["runs"], 1):
+        for r in sorted(run["runs"], key=lambda r: (r["lam"], r["hold"])):
+            if r["hold"] not in base:
+                continue
+            h, f = r["curve"][-1]["held_out"], base[r["hold"]]
+            why = image_rule({"mae": h["mae_dn"], **h}, {"mae": f["mae_dn"], **f},
+                             need_r=r["hold"] == "roadscene")
+            out.append(f"| {k} | {r['lam']:g} | {r['curve'][-1]['epoch']} | {r['hold']} | {h['mae_dn']:.1f} | "
+                       f"{h['swd']:.3f} | {h['contrast']:.2f} | {h['r']:.2f} | {f['mae_dn']:.1f}, "
+                       f"{f['swd']:.3f}, {f['contrast']:.2f}, {f['r']:.2f} | {r['flat']['swd']:.3f} | "
+                       f"{'passes' if not why else '; '.join(why)} |")
+    cmds = "; ".join(f"`{r['command']}` ({r['gpu']}, {r['epochs']} epochs, {r['seconds']:.0f} s)"
+                     for r in rec["runs"])
+    return "\n".join(out) + f"\n\nMeasured {rec['measured']} by {cmds}; the floor by `{rec['baseline']['command']}`.\n"
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
           "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
           "ship_rule": ship_rule_table, "wald": wald_table, "wald_zero_shot_feature": wald_table,
-          "reference_speed": reference_speed_table}
+          "reference_speed": reference_speed_table, "thermal_gan": thermal_gan_table}
 
 
 def render(markdown: str) -> str:

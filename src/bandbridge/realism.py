@@ -192,3 +192,27 @@ def realism(outputs: list[Tensor], reals: list[Tensor], masks: list[Tensor] | No
 def _nanmean(v: list[float]) -> float:
     k = [x for x in v if x == x]
     return sum(k) / len(k) if k else float("nan")
+
+
+# The yardstick for image-like targets (thermal, optical from SAR; issue 60): a network may ship
+# over the floor when, held out by source, it looks more real on every source without paying much
+# per-pixel error. NIR and other physical bands keep the error rule.
+MAE_WITHIN = 1.15          # its MAE at most 15 % above the floor's on each held-out source
+CONTRAST_RANGE = (0.7, 1.3)  # the real frames' contrast kept within ±30 %
+R_MIN = 0.3                # and it follows the real image (on sources the floor can read at all)
+
+
+def image_rule(held: dict[str, float], floor: dict[str, float], need_r: bool = True) -> list[str]:
+    """What keeps a network's held-out scores on one source (``mae``, ``swd``, ``contrast``,
+    ``r``) from beating the floor's by the image rule; empty when it passes."""
+    why = []
+    if not held["swd"] < floor["swd"]:
+        why.append(f"SWD {held['swd']:.3f} not below the floor's {floor['swd']:.3f}")
+    if not held["mae"] <= MAE_WITHIN * floor["mae"]:
+        why.append(f"MAE {held['mae']:.1f} over {MAE_WITHIN:g}× the floor's {floor['mae']:.1f}")
+    lo, hi = CONTRAST_RANGE
+    if not lo <= held["contrast"] <= hi:
+        why.append(f"contrast {held['contrast']:.2f} outside {lo:g}–{hi:g}")
+    if need_r and not held["r"] >= R_MIN:
+        why.append(f"r {held['r']:.2f} below {R_MIN:g}")
+    return why
