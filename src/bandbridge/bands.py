@@ -282,6 +282,21 @@ def is_single_nir(bands) -> bool:
     return len(names) == 1 and band_role(names[0]) == "nir"
 
 
+IMAGE_ROLES = ("thermal", "gray")  # targets that are pictures (display brightness), not physics
+SAR_ROLES = ("vv", "vh", "hh", "hv")
+
+
+def judged_by_realism(input_bands, target_bands) -> bool:
+    """Whether a translation's output is an image for people and detectors — thermal or grey
+    brightness, or optical from SAR — judged by realism beside error (evaluate, compare, loso);
+    a physical band (NIR for indices) is judged by error alone. Names, not indices: a band given
+    by position (``0``) has no role and is judged by error."""
+    ins = [band_role(str(b)) for b in (input_bands or [])]
+    outs = [band_role(str(b)) for b in (target_bands or [])]
+    return any(r in IMAGE_ROLES for r in outs) or (
+        any(r in SAR_ROLES for r in ins) and bool(outs) and not any(r in SAR_ROLES for r in outs))
+
+
 def find_role(bands: list[str], role: str) -> int | None:
     """Index of the first band with ``role`` in ``bands`` (names), or None."""
     for i, b in enumerate(bands):

@@ -80,3 +80,25 @@ def test_real_thermal_frames_flat_frames_and_shifted_frames():
     # a shift by two pixels keeps the look; other real frames look alike; a flat frame does not
     assert shifted["swd"] < other < flat / 3
     assert shifted["contrast"] == pytest.approx(1.0, abs=0.02) and shifted["r"] > 0.8
+
+
+def test_which_targets_are_judged_by_realism():
+    from bandbridge.bands import judged_by_realism
+    assert judged_by_realism(["red", "green", "blue"], ["gray"])          # thermal display brightness
+    assert judged_by_realism(["VV", "VH"], ["B04", "B03", "B02"])        # optical from SAR
+    assert not judged_by_realism(["red", "green", "blue"], ["nir"])      # a physical band: error
+    assert not judged_by_realism(["B04", "B03", "B02"], ["VV"])          # SAR from optical: error
+    assert not judged_by_realism([0, 0, 0], [0])                          # positions have no role
+
+
+@needs_shared
+def test_evaluate_prints_realism_beside_error_for_thermal():
+    from bandbridge.evaluation.evaluate import FLAT, evaluate
+    res = evaluate("rgb2thermal", data_root=str(SHARED), split="test", recipes=["roadscene"],
+                   with_baselines=False)
+    ms = res.summary["methods"]
+    assert {"swd", "contrast", "pearson_r", "mae"} <= set(ms["model"])
+    # a flat image has no contrast and looks less real than the floor the bundle ships
+    assert ms[FLAT]["contrast"] == 0.0 and ms[FLAT]["swd"] > ms["model"]["swd"] > 0
+    assert "| swd |" in res.table and "| contrast |" in res.table
+    assert "image-like target" in res.summary["protocol"]["realism"]

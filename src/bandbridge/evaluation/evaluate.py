@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from bandbridge.bands import get_scaling, is_single_nir
+from bandbridge.bands import get_scaling, is_single_nir, judged_by_realism
 from bandbridge.bundle import Bundle, load_model
 from bandbridge.fileio import atomic_write_bytes
 from bandbridge.config import Config, build_config
@@ -27,9 +27,11 @@ from bandbridge.data.datasets import LoadedPair
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners.baselines import fit_baselines
 from bandbridge.metrics import band_metrics, sr_metrics
+from bandbridge.realism import contrast_ratio, sliced_wasserstein
 from bandbridge.progress import Progress, steps
 
-LOWER_IS_BETTER = ("mae", "rmse", "sam_deg", "fid", "kid")
+LOWER_IS_BETTER = ("mae", "rmse", "sam_deg", "fid", "kid", "swd")
+FLAT = "flat (own mean)"  # each image's own mean, everywhere: what a flat output scores
 
 
 @dataclass
@@ -55,8 +57,10 @@ def _physical(sel) -> tuple[float, float, str]:
     return get_scaling(sel.scaling, sel.vmin, sel.vmax).physical
 
 
-def score_pair(pair: LoadedPair, pred: torch.Tensor, task: str, scale: int) -> dict[str, float]:
-    """All metrics of one prediction ``(Ct, H, W)`` (model values) against its pair."""
+def score_pair(pair: LoadedPair, pred: torch.Tensor, task: str, scale: int,
+               image_like: bool = False) -> dict[str, float]:
+    """All metrics of one prediction ``(Ct, H, W)`` (model values) against its pair; for an
+    image-like target the contrast ratio too (``realism.py``)."""
     src = pair.source
     unit, offset, _ = _physical(src.target)
     nir = task == "translation" and is_single_nir([str(b) for b in (src.target.bands or [])])
@@ -64,7 +68,23 @@ def score_pair(pair: LoadedPair, pred: torch.Tensor, task: str, scale: int) -> d
                        [str(b) for b in (src.input.bands or [])])
     if task == "super_resolution" and pred.shape[0] == 3:
         out.update(sr_metrics(pred, pair.y, scale))
+    if image_like:
+        out["contrast"] = contrast_ratio(pred, pair.y, pair.mask[0])
     return out
+
+
+def flat_image(pair: LoadedPair) -> torch.Tensor:
+    """``(Ct, H, W)``: each band of the real target's own mean over valid pixels, everywhere — the
+    flat output a per-pixel error rewards, given its one best value (an oracle no model has)."""
+    m = pair.mask[0].bool()
+    return torch.stack([torch.full(b.shape, float(b[m].mean()) if m.any() else 0.0) for b in pair.y.float()])
+
+
+def add_swd(summary: dict, preds: dict[str, list], pairs: list[LoadedPair]) -> None:
+    """Each method's sliced Wasserstein distance to the real targets (a set measure, like FID)."""
+    reals, masks = [p.y.float() for p in pairs], [p.mask[0].bool() for p in pairs]
+    for method, outs in preds.items():
+        summary["methods"][method]["swd"] = sliced_wasserstein([o.float() for o in outs], reals, masks)["swd"]
 
 
 def evaluate(model: str | Path, data_root: str | None = None, split: str = "test",
@@ -79,6 +99,8 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     train_cfg = with_data(bundle.config, data_root, None)
     eval_cfg = with_data(bundle.config, data_root, recipes)
     task, scale = train_cfg.task.kind, train_cfg.task.scale
+    src0 = train_cfg.data.sources[0]
+    image_like = task == "translation" and judged_by_realism(src0.input.bands, src0.target.bands)
     read = steps(progress, f"reading the {split} split", 1)  # a line at once: reading can take a while
     pairs = PairedDataModule(eval_cfg).load_split(split)
     read()
@@ -120,15 +142,19 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
                  for name, b in models.items()}
         for b in baselines:
             preds[b.name] = b(pair.x)
+        if image_like:
+            preds[FLAT] = flat_image(pair)
         for method, pred in preds.items():
             rows.append({"id": pair.item.id, "source": pair.source.name, "method": method,
-                         **score_pair(pair, pred, task, scale)})
+                         **score_pair(pair, pred, task, scale, image_like)})
             fid_pairs.setdefault(method, []).append(pred)
         if k < keep_samples:
             samples.append({"pair": pair, "preds": preds})
         scored()
     methods = list(dict.fromkeys(r["method"] for r in rows))
     summary = summarize(rows, methods)
+    if image_like:
+        add_swd(summary, fid_pairs, pairs)
     if fid_weights is not None:
         from bandbridge.evaluation.fid import fid_kid
         real = [p.y for p in pairs]
@@ -144,6 +170,10 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
         "baselines_fitted_on": f"train split of {sorted({p.source.name for p in train_pairs})} "
                                f"({len(train_pairs)} images, {len({p.group for p in train_pairs})} groups)" if train_pairs else "none",
         "inputs": seen, "model": str(model), "task": task, "scale": scale,
+        "realism": ("an image-like target: swd = sliced Wasserstein distance of 7x7 Laplacian-pyramid "
+                    "patches to the real targets (lower is more alike; units of the real patches' "
+                    "standard deviation), contrast = std of the output over the real image's "
+                    f"(1 = real); '{FLAT}' = each image's own mean everywhere") if image_like else None,
         "sr_protocol": f"border crop {scale} px; Y = BT.601 luma (16–235)" if task == "super_resolution" else None}
     table = markdown_table(summary, methods)
     result = EvalResult(rows, summary, table, samples)
@@ -202,14 +232,15 @@ def markdown_table(summary: dict, methods: list[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for k in keys:
         sign = -1 if k.split("_")[-1] in LOWER_IS_BETTER or k in LOWER_IS_BETTER else 1
-        gains = [sign * (ms["model"][k] - ms[b][k]) for b in base if k in ms[b]]
+        gains = [(abs(1 - ms[b][k]) - abs(1 - ms["model"][k])) if k == "contrast"  # 1 is best
+                 else sign * (ms["model"][k] - ms[b][k]) for b in base if k in ms[b]]
         cells = [k, _num(ms["model"][k]), *[_num(ms[b].get(k, float("nan"))) for b in base],
                  *[_num(g, "+") for g in gains]]
         lines.append("| " + " | ".join(cells) + " |")
     proto = summary.get("protocol") or {}
     held = (f"; {proto['split']} split: {proto['images']} image(s) in {proto['groups']} group(s) "
             "of near-copies") if "groups" in proto else ""
-    return ("\n".join(lines) + f"\n\n(gain > 0: the model is better; error metrics are "
+    return ("\n".join(lines) + f"\n\n(gain > 0: the model is better; error metrics and SWD are "
             f"negated{held})\n")
 
 

@@ -26,6 +26,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.progress import Progress, steps
 
 HEADLINE = ("mae", "rmse", "psnr", "ndvi_mae")
+REALISM = ("swd", "contrast", "pearson_r")  # beside error, for image-like targets (evaluate's swd)
 ALL_TEST = {"train": [], "val": [], "test": [], "val_fraction": 0.0, "test_fraction": 0.0,
              "group": None, "groups_file": None, "file": None, "default": "test"}
 
@@ -145,7 +146,8 @@ def finished_folds(out: Path, preset: str, overrides: list[str] | None) -> dict:
 def write_tables(out: Path, preset: str, results: list[dict], overrides: list[str] | None = None) -> dict:
     """``loso.md``, ``loso.csv`` and ``loso.json`` of ``results`` (one dict per fold) in ``out``."""
     methods = list(results[0]["methods"])
-    keys = [k for k in HEADLINE if k in results[0]["methods"]["model"]]
+    model = results[0]["methods"]["model"]
+    keys = [k for k in HEADLINE if k in model] + ([k for k in REALISM if k in model] if "swd" in model else [])
     mean = {m: {k: sum(r["methods"][m][k] for r in results) / len(results) for k in keys}
             for m in methods}
     wins = {b: sum(r["methods"]["model"]["mae"] < r["methods"][b]["mae"] for r in results)
