@@ -71,7 +71,10 @@ def quiet_libraries() -> Iterator[None]:
 
 
 def compare(
-    input_: str = typer.Argument(..., help="a raster holding the input bands and the real target bands"),
+    input_: str = typer.Argument(..., help="a raster holding the input bands (and the real target bands, "
+                                 "without TARGET)"),
+    target: Optional[str] = typer.Argument(None, help="a second file holding the real target on the "
+                                           "input's grid (SAR and optical, RGB and thermal)"),
     model: str = typer.Option("rgb2nir", "--model", "-m", help="bundled model name, run folder or bundle"),
     output: str = typer.Option("out/compare", "--output", "-o", help="output folder"),
     overwrite: Overwrite = False,
@@ -82,15 +85,15 @@ def compare(
     vmax: Vmax = None,
     creation: CreationOptions = [],
 ) -> None:
-    """Predict a raster whose real target is known: synthetic+input GeoTIFF, NDVI GeoTIFF,
-    comparison PNG, and the metrics against the real band."""
+    """Predict a raster whose real target is known (in the file or a second one): synthetic
+    GeoTIFF, NDVI GeoTIFF, comparison PNG, and the metrics against the real band."""
     from bandbridge.evaluation.compare import compare as run
     from bandbridge.inference.core.interpret import check_scaling_flags
     from bandbridge.inference.core.writer import parse_creation_options
     check_scaling_flags(scaling, vmin, vmax)
     with quiet_libraries():
         res = run(model, input_, output, overrides(bands, band_names, scaling, vmin, vmax), overwrite,
-                  parse_creation_options(creation))
+                  parse_creation_options(creation), target)
     if res["route"]:
         typer.echo(res["route"])
     typer.echo(f"backend: {res['backend']}; metrics vs the real band "

@@ -1,5 +1,7 @@
-"""`bandbridge compare`: predict a raster that also holds the real target bands, and show how
-close the synthetic band is: RGB+synthetic GeoTIFF, index rasters, a comparison PNG, metrics."""
+"""`bandbridge compare`: predict a raster whose real target is known — bands of the same file, or
+a second file on the same grid (SAR and optical, RGB and thermal come as two files) — and show how
+close the synthetic band is: the synthetic GeoTIFF (beside the input's bands when they share the
+file), index rasters, a comparison PNG, metrics; realism beside error for image-like targets."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir, ndvi
+from bandbridge.bands import band_role, find_role, get_scaling, is_single_nir, judged_by_realism, ndvi
 from bandbridge.data.formats import open_raster
-from bandbridge.data.reader import read_raster
+from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.select import make_backend
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
@@ -22,13 +24,17 @@ from bandbridge.inference.core.route import route_model
 from bandbridge.spec import read_spec
 from bandbridge.inference.core.writer import check_creation_options, decode, resolve_dtype
 from bandbridge.metrics import band_metrics
+from bandbridge.realism import contrast_ratio, sliced_wasserstein
 
 
 def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Overrides(),
-            overwrite: bool = False, creation: dict[str, str] | None = None) -> dict:
-    """Predict ``src`` into ``out_dir`` and score it against the real target bands it holds;
-    ``creation``: GDAL creation options (``-co``) of the GeoTIFFs written."""
+            overwrite: bool = False, creation: dict[str, str] | None = None,
+            target: str | Path | None = None) -> dict:
+    """Predict ``src`` into ``out_dir`` and score it against the real target bands it holds, or
+    those of ``target`` (a second file on the same pixel grid); ``creation``: GDAL creation
+    options (``-co``) of the GeoTIFFs written."""
     src, out = Path(src), Path(out_dir)
+    held = Path(target) if target is not None else src  # the file holding the real target
     look = look_at(src, ov.band_names)
     folder, route_note = route_model(model, src, ov, look)
     spec = read_spec(folder)
@@ -39,31 +45,41 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     t = spec.target
     is_nir = is_single_nir(spec.target_names)
     stem = src.stem
-    rgbn = out / f"{stem}_with_synthetic.tif"
+    rgbn = out / (f"{stem}_with_synthetic.tif" if target is None else f"{stem}_synthetic.tif")
     png = out / f"{stem}_comparison.png"
     files = [rgbn, png] + ([out / f"{stem}_with_synthetic_ndvi.tif"] if is_nir else [])
     for f in files:
         check_output_file(f, [src], overwrite)
     check_creation_options(creation or {}, False, {resolve_dtype("auto", spec.target), "float32"})
     troles = [band_role(b) for b in spec.target_names]
-    tbands = [look.roles.index(r) if r in look.roles else None for r in troles]
+    tlook = look if target is None else look_at(held)
+    tbands = [tlook.roles.index(r) if r in tlook.roles else None for r in troles]
+    if target is not None and None in tbands and len(tlook.roles) == len(troles):
+        tbands = list(range(len(troles)))  # a target file of just the model's bands, in its order
     if None in tbands and "other" not in troles:
-        raise BandbridgeError(f"{src}: compare needs a file that also holds the real target "
-                              f"band{'s' * (len(troles) > 1)} ({', '.join(troles)}); this file's "
-                              f"bands are {', '.join(look.roles)} (name them with --band-names)")
+        where = (f"{src}: compare needs a file that also holds the real target" if target is None
+                 else f"{held}: the target file must hold the real target")
+        raise BandbridgeError(f"{where} band{'s' * (len(troles) > 1)} ({', '.join(troles)}); this file's "
+                              f"bands are {', '.join(tlook.roles)}"
+                              + (" (name them with --band-names)" if target is None else ""))
     same_kind = same_family(t.scaling, spec.input.scaling)
     tscale = get_scaling(reading.scaling if same_kind else t.scaling,
                          reading.vmin if same_kind else t.vmin, reading.vmax if same_kind else t.vmax)
     try:
         if None not in tbands:
-            truth = read_raster(src, tscale, tbands)
+            truth = read_raster(held, tscale, tbands)
         else:
-            truth = read_raster(src, tscale, t.bands, band_names=t.band_names, sensor=t.sensor)
+            truth = read_raster(held, tscale, t.bands, band_names=t.band_names, sensor=t.sensor)
     except BandbridgeError as e:
         raise BandbridgeError(f"{e} — compare needs a file that also holds the real target bands "
                               f"({', '.join(spec.target_names)})") from None
+    info = raster_info(src)
+    if truth.data.shape[-2:] != (info.height, info.width):  # before any file is written
+        raise BandbridgeError(f"{held}: {truth.data.shape[-1]}×{truth.data.shape[-2]} pixels, the input "
+                              f"{src} {info.width}×{info.height}; compare needs the real target on "
+                              "the input's grid (resample one onto the other first)")
     be = make_backend(spec)
-    opts = reading.apply(PredictOptions(append=True, indices=("ndvi",) if is_nir else (), dtype="auto",
+    opts = reading.apply(PredictOptions(append=target is None, indices=("ndvi",) if is_nir else (), dtype="auto",
                                         creation=creation or {}))
     predict_file(be, spec, src, rgbn, opts)
     with open_raster(rgbn) as f:  # the synthetic bands as written (what a user gets)
@@ -74,9 +90,15 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     scale, offset, units = tscale.physical
     p, y = torch.from_numpy(np.nan_to_num(pred)), torch.from_numpy(truth.data)
 
+    image_like = judged_by_realism(spec.input_names, spec.target_names)
+
     def score(q: torch.Tensor) -> dict[str, float]:
-        return band_metrics(q, y, m, scale, offset, torch.from_numpy(x.data) if is_nir else None,
-                            reading.names)
+        out = band_metrics(q, y, m, scale, offset, torch.from_numpy(x.data) if is_nir else None,
+                           reading.names)
+        if image_like:  # realism beside error (realism.py): one image, so SWD over its patches
+            out["contrast"] = contrast_ratio(q, y, m)
+            out["swd"] = sliced_wasserstein([q.float()], [y.float()], [m])["swd"]
+        return out
 
     metrics = score(p)
     lin = spec.linear_baseline(x.data)  # the linear fit on the model's own training data
