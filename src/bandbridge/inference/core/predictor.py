@@ -29,9 +29,9 @@ from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.tiling import (TilePlan, axis_weights, column_blocks, on_block_rows,
                                               plan_tiles, weigh)
 from bandbridge.fileio import atomic_paths
-from bandbridge.inference.core.writer import (block_span, encode, model_tag, output_profile, physical_note,
-                                              open_output, resolve_dtype, tag_bands, tag_units, to_cog,
-                                              verify_written, write_failure, WRITE_ERRORS)
+from bandbridge.inference.core.writer import (PICTURES, block_span, encode, model_tag, output_profile,
+                                              physical_note, open_output, resolve_dtype, tag_bands, tag_units, to_cog,
+                                              to_picture, verify_written, write_failure, WRITE_ERRORS)
 
 
 GDAL_CACHE_BYTES = STREAM_CACHE_BYTES
@@ -195,6 +195,8 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             if opts.cog:
                 for t in temps:
                     to_cog(t, opts.creation)
+            if out.suffix.lower() in PICTURES:
+                to_picture(temps[0], out)
         except WRITE_ERRORS as e:
             raise write_failure(out, e) from None
         for t, p in zip(temps, paths):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 
 from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel
@@ -205,6 +207,44 @@ def to_cog(path: Path, creation: dict[str, str] | None = None) -> None:
         with rasterio.open(path) as src:
             dtype = src.dtypes[0]
         rio_copy(path, tmp, **cog_options(dtype, creation))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+PICTURES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # output names that ask for a picture
+
+
+def check_picture(out: Path, dtype: str, bands: int, opts) -> None:
+    """Refuse a PNG/JPEG output a picture cannot hold: only an 8-bit model's one or three bands,
+    without index rasters, an error raster, ``--cog`` or ``-co`` (all GeoTIFF things)."""
+    fix = f"name the output {out.with_suffix('.tif').name} for a GeoTIFF"
+    if dtype != "uint8":
+        raise BandbridgeError(f"--output {out}: a picture holds 8-bit values; this model writes {dtype} "
+                              f"(not a photo model); {fix}")
+    if bands not in (1, 3):
+        raise BandbridgeError(f"--output {out}: a picture holds one (grey) or three (RGB) bands, not "
+                              f"{bands}{' (--append adds the input bands)' if opts.append else ''}; {fix}")
+    extra = [f for f, on in (("--index", opts.indices), ("--confidence", opts.confidence),
+                             ("--cog", opts.cog), ("-co", opts.creation)) if on]
+    if extra:
+        raise BandbridgeError(f"--output {out}: {', '.join(extra)} make GeoTIFFs; {fix}")
+
+
+def to_picture(path: Path, final: Path) -> None:
+    """Rewrite the 8-bit GeoTIFF at ``path`` in place as the PNG or JPEG (quality 95) that
+    ``final``'s suffix names: no georeference, no tags, no sidecar, for CV users' training sets."""
+    from PIL import Image
+    tmp = temp_beside(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                a = src.read()
+        img = Image.fromarray(a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1))
+        fmt = PICTURES[final.suffix.lower()]
+        with open(tmp, "wb") as f:
+            img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
