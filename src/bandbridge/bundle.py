@@ -29,6 +29,9 @@ HASH_KEY = "weights_sha256"  # of generator.safetensors' bytes; checked on every
 # of what builds the generator in model.yaml (sizes, task, the model block with the learner's
 # arguments) and the weights' hash: a learner block or size edited after saving is refused
 GEN_HASH_KEY = "generator_sha256"
+# of the bundle's own floor (floor/model.yaml's generator_sha256): inside the parent's generator
+# hash, so a floor/ swapped for another bundle's is refused (inference/core/route.check_floor)
+FLOOR_HASH_KEY = "floor_sha256"
 
 
 def generator_digest(meta: dict) -> str:
@@ -42,6 +45,8 @@ def generator_digest(meta: dict) -> str:
     part = {k: meta.get(k) for k in ("in_channels", "out_channels")} | {
         HASH_KEY: weights.lower() if isinstance(weights, str) else weights,  # hex in either case
         "task": cfg.get("task"), "model": cfg.get("model")}
+    if FLOOR_HASH_KEY in meta:  # bundles saved before the key existed keep their digest
+        part["floor"] = meta[FLOOR_HASH_KEY]
     text = json.dumps(part, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -156,6 +161,14 @@ def edit_meta(folder: str | Path, edit: Callable[[dict], None]) -> None:
     if GEN_HASH_KEY in meta:  # this tool's own edit (a guard, a name): the hash follows it
         meta[GEN_HASH_KEY] = generator_digest(meta)
     atomic_write_bytes(path, yaml.safe_dump(meta, sort_keys=False).encode())
+
+
+def tie_floor(folder: str | Path) -> None:
+    """Record ``folder/floor``'s generator hash in ``folder``'s ``model.yaml`` (``floor_sha256``,
+    covered by the parent's own generator hash): the floor is this bundle's, not any other's."""
+    from bandbridge.spec import FLOOR_DIR
+    want = read_meta(Path(folder) / FLOOR_DIR / BUNDLE_META).get(GEN_HASH_KEY)
+    edit_meta(folder, lambda meta: meta.update({FLOOR_HASH_KEY: want}))
 
 
 def rename_bundle(folder: str | Path, name: str) -> None:

@@ -50,6 +50,9 @@ def test_a_run_gives_files_of_another_sensor_to_its_floor_wholly(run_cli, traine
     assert meta["floor"]["linear"] == parent["floor"]["linear"]
     assert meta["inputs_seen"]["dtypes"] == ["uint8"] and "confidence" in meta
     assert (best / "floor" / "check.safetensors").exists()
+    # tied to its parent: the parent's floor_sha256 (inside its own generator hash) is the floor's
+    top = yaml.safe_load((best / "model.yaml").read_text())
+    assert top["floor_sha256"] == meta["generator_sha256"]
 
     deep = _deeper(tmp_path)  # the same light, read as 0–2040: the model values are the sample's
     code, stdout, err = run_cli("predict", str(deep), "-m", str(trained_run), "-o", str(tmp_path / "deep_nir.tif"),

@@ -138,7 +138,8 @@ def test_a_fallback_around_trees_exports_as_one_graph(name, run_cli, tmp_path):
     assert np.abs(got[1] - floor_map(x[1:])[0].numpy()).max() < 1e-5  # far outside: the floor
 
 
-@pytest.mark.parametrize("case", ["link to another bundle", "another bundle's bands", "a file linked out"])
+@pytest.mark.parametrize("case", ["link to another bundle", "another bundle's bands", "a file linked out",
+                                  "another bundle's floor, same bands"])
 def test_a_floor_that_is_not_the_bundles_own_is_refused(run_cli, tmp_path, case):
     """A floor/ that was a symlink to another bundle ran it, announced as the bundle's own linear
     map (issue 58): refused in one line, nothing written."""
@@ -155,6 +156,8 @@ def test_a_floor_that_is_not_the_bundles_own_is_refused(run_cli, tmp_path, case)
         (model / "floor").symlink_to(zoo["rgb2nir-s2"], target_is_directory=True)
     elif case == "another bundle's bands":
         shutil.copytree(zoo["rgb2thermal"], model / "floor")
+    elif case == "another bundle's floor, same bands":  # a real folder, RGB → NIR, whole and
+        shutil.copytree(zoo["rgb2nir-photo"] / "floor", model / "floor")  # consistent: the hash tells
     else:
         shutil.copytree(zoo["rgb2nir-naip"] / "floor", model / "floor")
         w = model / "floor" / "generator.safetensors"

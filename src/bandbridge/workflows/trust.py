@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bandbridge.bundle import edit_meta, load_model
+from bandbridge.bundle import edit_meta, load_model, tie_floor
 from bandbridge.errors import BandbridgeError
 
 
@@ -75,6 +75,7 @@ def give_floor(folder: str | Path, floor: dict, guard: dict, val: list):
         if dest.exists():  # this tool's own floor, replaced whole
             shutil.rmtree(dest)
         (Path(tmp) / FLOOR_DIR).rename(dest)
+    tie_floor(folder)  # the parent's hash now covers its floor
     return b
 
 

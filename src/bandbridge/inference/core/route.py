@@ -15,7 +15,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.bands import FAMILY, LEVEL_NAMES, level_in_name
 from bandbridge.inference.core.interpret import PHOTO, Overrides, suggest_model
 from bandbridge.inference.core.look import Look, look_at
-from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, LEVEL_FLOORS, ZOO_ROUTES, read_spec,
+from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, LEVEL_FLOORS, ZOO_ROUTES, read_meta, read_spec,
                              resolve_model_folder, zoo_models)
 
 
@@ -52,6 +52,10 @@ def check_floor(folder: Path, spec) -> None:
     if links or not inside:
         raise BandbridgeError(f"{folder}: its {FLOOR_DIR}/ is a link ({(links or [sub])[0]}); a bundle's "
                               "floor is a folder of its own: copy the bundle again")
+    tied = read_meta(folder / BUNDLE_META).get("floor_sha256")  # bundle.FLOOR_HASH_KEY
+    if tied is not None and read_meta(sub / BUNDLE_META).get("generator_sha256") != tied:
+        raise BandbridgeError(f"{sub}: not the floor {folder.name} was saved with (its generator_sha256 "
+                              f"differs from the bundle's floor_sha256); copy the bundle again")
     floor = read_spec(sub)
     if (list(floor.input_names), list(floor.target_names)) != (list(spec.input_names), list(spec.target_names)):
         raise BandbridgeError(f"{sub}: the floor maps {', '.join(floor.input_names)} → {', '.join(floor.target_names)} "
