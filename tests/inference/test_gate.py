@@ -266,6 +266,31 @@ def test_a_damaged_cached_graph_is_rebuilt_not_reused(monkeypatch, tmp_path):
     assert build_backend(spec, "onnx", "fp32")(s.x).shape[1] == spec.out_channels
 
 
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_a_cache_cleared_under_a_starting_predict_is_built_again(monkeypatch, tmp_path, backend):
+    """`bandbridge cache clear` from another shell between finding the cached graph and reading
+    it gave onnxruntime's NoSuchFile traceback (issue 58): the graph is built again, once."""
+    import shutil
+
+    from bandbridge.inference.runtime import graphs
+    pytest.importorskip("onnxruntime" if backend == "onnx" else "openvino",
+                        reason=f"{backend} not installed (pip install 'bandbridge[{backend}]')")
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))
+    spec = _spec("sr-x2")
+    real, calls = graphs.graph_file, []
+
+    def cleared_after_finding(spec, precision):
+        path = real(spec, precision)
+        calls.append(path)
+        if len(calls) == 1:  # the other shell's `cache clear`, right after the graph was found
+            shutil.rmtree(tmp_path / "onnx")
+        return path
+    monkeypatch.setattr(graphs, "graph_file", cleared_after_finding)
+    s = load_check_sample(spec.folder)
+    assert build_backend(spec, backend, "fp32")(s.x).shape[1] == spec.out_channels
+    assert len(calls) == 2 and calls[1].is_file()  # found, gone, built again
+
+
 def test_a_model_that_fails_its_check_sample_is_refused(monkeypatch, tmp_path):
     from bandbridge.inference.runtime.gate import verify
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))

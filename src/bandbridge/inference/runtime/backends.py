@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from bandbridge import machine
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.runtime.graphs import graph_file
+from bandbridge.inference.runtime.graphs import load_graph, unreadable
 from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import image_stats
 
@@ -142,17 +143,17 @@ class OnnxBackend:
         except ImportError:
             raise BandbridgeError("the onnx backend needs onnxruntime: pip install 'bandbridge[onnx]'") from None
         self.precision = precision
-        path = graph_file(spec, precision)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = _threads(threads)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.enable_cpu_mem_arena = False  # the arena keeps its peak; tiles are large and few
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for bad models
-            why = "empty file" if path.stat().st_size == 0 else str(e).splitlines()[0][:160]
-            raise BandbridgeError(f"{path}: not a readable ONNX model ({why}); run `bandbridge "
-                                  "export` again") from None
+
+        def session(path: Path):
+            try:
+                return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for bad models
+                raise unreadable(path, e) from None
+        self.session = load_graph(spec, precision, session)
         ctx = [i for i in self.session.get_inputs() if i.name == "context"]
         self.takes_context = bool(ctx)
         self.context_width = ctx[0].shape[1] if ctx and isinstance(ctx[0].shape[1], int) else 4
@@ -190,13 +191,13 @@ class OpenVinoBackend:
             raise BandbridgeError("--precision bf16: OpenVINO offers bf16 only on CPUs with AMX or "
                                   "AVX512-BF16, and this one has neither; use --precision fp32")
         self.core = ov.Core()
-        path = graph_file(spec, precision)
-        try:
-            self.model = self.core.read_model(str(path))
-        except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError for any bad graph
-            why = "empty file" if path.stat().st_size == 0 else str(e).strip().splitlines()[-1][:160]
-            raise BandbridgeError(f"{path}: not a readable ONNX model ({why}); run `bandbridge "
-                                  "export` again") from None
+
+        def read(path: Path):
+            try:
+                return self.core.read_model(str(path))
+            except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError for any bad graph
+                raise unreadable(path, e) from None
+        self.model = load_graph(spec, precision, read)
         names = [i.get_any_name() for i in self.model.inputs]
         self.takes_context = "context" in names
         self.context_width = self.model.input("context").get_partial_shape()[1].get_length() \

@@ -5,9 +5,12 @@ their own hash) — fp32 by ``export.py``, int8 by ``quantize.py``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.spec import ONNX_FILE, ModelSpec
+
+T = TypeVar("T")
 
 
 def onnx_file(spec: ModelSpec) -> Path:
@@ -48,8 +51,10 @@ def int8_file(spec: ModelSpec) -> Path:
         raise BandbridgeError(f"{spec.folder}: --precision int8 needs the bundle's check sample "
                               "(check.safetensors) to calibrate on; use --precision fp32")
     src = onnx_file(spec)
+    # the fp32 graph asked again at build time: a cache cleared meanwhile rebuilds it first
     return artefact(cache_dir() / "onnx" / model_key(spec.folder) / INT8_FILE,
-                    lambda p: quantize_graph(src, p, sample, spec.n_stats))
+                    lambda p: quantize_graph(onnx_file(spec) if not src.exists() else src, p, sample,
+                                             spec.n_stats))
 
 
 def graph_file(spec: ModelSpec, precision: str) -> Path:
@@ -58,3 +63,27 @@ def graph_file(spec: ModelSpec, precision: str) -> Path:
     if precision == "int8":
         return int8_file(spec)
     return onnx_file(spec)
+
+
+def load_graph(spec: ModelSpec, precision: str, load: Callable[[Path], T]) -> T:
+    """``load(path)`` of the model's graph at ``precision`` (:func:`graph_file`). A cached graph
+    removed between finding and reading it (``bandbridge cache clear`` from another shell while a
+    predict starts) is built again, once; a graph that is there but unreadable is ``load``'s own
+    one-line refusal."""
+    path = graph_file(spec, precision)
+    try:
+        return load(path)
+    except BandbridgeError:
+        if path.exists():
+            raise
+    return load(graph_file(spec, precision))
+
+
+def unreadable(path: Path, e: Exception) -> BandbridgeError:
+    """The one-line refusal of a graph file a runtime cannot read (``e`` the runtime's own)."""
+    try:
+        why = "empty file" if path.stat().st_size == 0 else \
+            (str(e).strip().splitlines() or [type(e).__name__])[-1][:160]
+    except OSError:
+        why = "the file is gone"
+    return BandbridgeError(f"{path}: not a readable ONNX model ({why}); run `bandbridge export` again")
