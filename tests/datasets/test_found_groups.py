@@ -226,3 +226,29 @@ def test_adapt_finds_two_dates_of_one_place_are_one_group_whatever_their_argumen
     assert "Validation cannot see other scenes: 2 item(s), 1 group" in card
     kept = next(line for line in card.splitlines() if "— kept**" in line)
     assert any(k in kept for k in ("zero-shot", "linear map", "constant")), card
+
+
+def test_training_on_two_one_pixel_images_is_one_line_and_leaves_no_run(tmp_path, run_cli):
+    """`train` on two 1-pixel images ended in the folds' ValueError (issue 58): refused in one
+    line that says how large an image must be, and no run folder is left."""
+    import rasterio
+    for k, name in enumerate(("alpha", "omega")):
+        for side, n in (("rgb", 3), ("nir", 1)):
+            (tmp_path / side).mkdir(exist_ok=True)
+            with rasterio.open(tmp_path / side / f"{name}.tif", "w", driver="GTiff", width=1, height=1,
+                               count=n, dtype="uint8") as o:
+                o.write(np.full((n, 1, 1), 50 + 60 * k, np.uint8))
+    cfg = tmp_path / "one.yaml"
+    cfg.write_text(
+        "base: rgb2nir-wgangp-cpu\nname: onepx\n"
+        f"data:\n  root: {tmp_path}\n  sources:\n  - name: frames\n    layout: paired\n"
+        "    input_dir: rgb\n    target_dir: nir\n"
+        "    input: {bands: [0, 1, 2], band_names: [red, green, blue], scaling: uint8}\n"
+        "    target: {bands: [0], band_names: [nir], scaling: uint8}\n"
+        "    split: {val: [omega]}\n")
+    code, out, err = run_cli("train", "--config", str(cfg), "--runs", str(tmp_path / "runs"),
+                             "--set", "train.max_epochs=1")
+    assert code == 2, (out, err)
+    last = err.strip().splitlines()[-1]
+    assert "too small to hold any out" in last and "Traceback" not in err
+    assert not (tmp_path / "runs" / "onepx").exists()
