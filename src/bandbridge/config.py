@@ -162,6 +162,9 @@ class TrainConfig(Strict):
     network_held_out: bool = True
     # False: when validation cannot see other scenes, model/best is the constant or linear map
     within_scene: bool = False
+    # auto: such a run (its rule keeps the constant or linear map) trains no network, since none
+    # could be kept; always: it trains one anyway (model/network, for a look)
+    network: Literal["auto", "always"] = "auto"
     log_every_n_steps: int = Field(10, ge=1)
     val_every_n_epochs: int = Field(1, ge=1)
     image_samples: int = Field(4, ge=0)

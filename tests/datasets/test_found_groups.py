@@ -182,6 +182,9 @@ def test_a_source_of_one_sequence_triggers_the_one_group_rule(tmp_path, run_cli)
     assert summary["split_groups"]["blind"].startswith("validation cannot see other scenes")
     assert summary["learner"]["kept"] == "learner"
     assert summary["learner"]["chosen"] in ("constant", "linear")
+    # the rule keeps a map whatever a network scores: no network is trained (issue 58)
+    assert "no network is trained" in out and summary["epochs"] == 0
+    assert summary["network"].startswith("not trained") and not (run / "checkpoints" / "last.ckpt").exists()
     from bandbridge.bundle import load_bundle
     b = load_bundle(run / "model" / "best")
     assert b.config.model.generator.name == "learner"  # the linear map, not the network
@@ -193,6 +196,13 @@ def test_a_source_of_one_sequence_triggers_the_one_group_rule(tmp_path, run_cli)
     assert "Groups of near-copies per split (the run's groups.json): train 1, val 1." in card
     assert "Why: validation cannot see other scenes: 6 item(s), 1 group(s)" in card
     assert f"| **{summary['learner']['chosen']}** |" in card  # the kept row, bold
+    code, out, err = run_cli("train", "--config", str(cfg), "--runs", str(tmp_path / "runs3"),
+                             *tiny, "--set", "train.max_epochs=1", "--set", "data.patch_size=64",
+                             "--set", "train.network=always")  # asked: trained, kept as model/network
+    assert code == 0 and "no network is trained" not in out, err
+    run3 = next((tmp_path / "runs3" / "one-sequence").iterdir())
+    assert json.loads((run3 / "summary.json").read_text())["epochs"] == 1
+    assert load_bundle(run3 / "model" / "best").config.model.generator.name == "learner"
     # consent: the network (or any learner) may be kept
     code, out, err = run_cli("train", "--config", str(cfg), "--runs", str(tmp_path / "runs2"),
                              *tiny, "--set", "train.max_epochs=1", "--set", "data.patch_size=64",

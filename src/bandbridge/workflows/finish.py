@@ -30,6 +30,10 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
                "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
                "val_end": end, "starts_as_linear_baseline": run.baseline is not None,
                "monitor": f"{t.monitor} ({t.monitor_mode})"}
+    if not run.trains_network:
+        summary["network"] = ("not trained: validation cannot see other scenes, so model/best is the "
+                              "constant or linear map whatever a network scores (train.network: always "
+                              "trains one)")
     anchor = (run.baseline or {}).get("anchor") or {}
     if anchor.get("kind") == "learner":
         summary["start"] = f"the {anchor['chosen']} learner chosen on the training split"

@@ -177,6 +177,7 @@ class Run:
     learner: Selection | None  # learner: select — the choice the residual is trained on top of
     worst: groups.WorstGroup | None  # model selection by the worst held-out group
     precision: str  # Lightning's, resolved for this machine
+    trains_network: bool = True  # False: the one-group rule keeps a map, train.network is auto
 
     @property
     def cyclegan(self) -> bool:  # unpaired: two generators, no anchor (no pairs)
@@ -211,7 +212,8 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                 for cat in (DeprecationWarning, FutureWarning):
                     warnings.filterwarnings("ignore", category=cat)
                 warnings.filterwarnings("ignore", message=".*exists and is not empty")
-                trainer.fit(run.module, datamodule=run.dm, ckpt_path=ckpt_path)
+                if run.trains_network:
+                    trainer.fit(run.module, datamodule=run.dm, ckpt_path=ckpt_path)
         if trainer.is_global_zero:
             finish_run(run, trainer, time.time() - t0)
     return run_dir
@@ -231,6 +233,11 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
             print(line, flush=True)
     # the groups validation holds (one group is a warning, not a validation)
     blind = None if cyclegan else learner_best.announce_groups(cfg, dm.pairs)
+    # the rule keeps the constant or linear map whatever a network scores: none is trained
+    skip = bool(blind) and cfg.train.network == "auto" and not resume
+    if skip:
+        print("no network is trained: model/best will be the constant or linear map whatever it "
+              "scored (--set train.network=always trains one anyway, kept as model/network)", flush=True)
     if not resume and not cyclegan:  # never-worse: the range of statistics training sees
         cfg = with_guard(cfg, dm.pairs["train"] + dm.pairs.get("val", []))
     task = CycleGANTask if cyclegan else GANTask
@@ -279,7 +286,7 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
         print(f"model selection: the worst of {len(worst.base)} held-out {what} "
               f"({groups.MONITOR}, 1.0 = the anchor)", flush=True)
     return Run(cfg, run_dir, ckpt_path, dm, module, baseline, blind, learner, worst,
-               resolve_precision(cfg.train.precision, cfg.train.accelerator))
+               resolve_precision(cfg.train.precision, cfg.train.accelerator), not skip)
 
 
 def build_trainer(run: Run, fast_dev_run: bool = False) -> tuple[Callable[[], L.Trainer], BundleExport]:
