@@ -200,6 +200,7 @@ def test_any_failure_is_one_readable_line(tmp_path):
     assert line.startswith("unexpected failure (ValueError: boom)") and "\n" not in line
 
 
+@pytest.mark.load
 def test_request_folders_are_swept_by_age_and_all_removed_at_shutdown(tmp_path, monkeypatch):
     # ages are read on an injected clock (``files.time``, frozen) and the timer's sweep is waited
     # for as an event, not polled for a while: a slow machine neither ages a folder nor misses it

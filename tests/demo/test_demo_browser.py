@@ -119,6 +119,7 @@ def _download(page, server: str) -> bytes:
         return r.read(4)
 
 
+@pytest.mark.load
 def test_the_example_runs_on_click_and_scores_against_the_real_band(page, shots):
     page.locator("#example").get_by_text("m_4709963_se_14_1_20200831.tif").click()
     page.locator("#scores").get_by_text("Against the real nir").wait_for(timeout=HANG_S * 1000)
@@ -219,6 +220,7 @@ def test_thermal_is_labelled_relative_and_downloads_are_named_in_full(page, shot
         assert names.nth(i).get_attribute("aria-label").startswith(stem.inner_text().replace("\n", ""))
 
 
+@pytest.mark.load
 def test_band_controls_and_errors_name_the_page(page, tmp_path):
     import rasterio
     with rasterio.open(NAIP / "m_4709963_se_14_1_20120731.tif") as f:
@@ -242,6 +244,7 @@ def test_band_controls_and_errors_name_the_page(page, tmp_path):
     assert page.get_by_text("Error", exact=True).count() == 0  # one message, no red boxes
 
 
+@pytest.mark.load
 def test_calibrate_with_a_pair(page, shots):
     """The 2020 date (R, G, B + real NIR) calibrates the model; the 2018 date is translated: the
     page keeps the model as it was and says why, or what it keeps is no more than 1 % worse than

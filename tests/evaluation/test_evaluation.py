@@ -163,6 +163,7 @@ def test_an_index_with_a_vanishing_denominator_does_not_swamp_the_error():
     assert 0.3 < m["evi_kept"] < 1 and m["ndvi_mae"] < 0.05
 
 
+@pytest.mark.load
 def test_evaluation_prints_no_third_party_future_warnings(tmp_path):
     """Run as a user would, with every FutureWarning shown: none reaches the terminal."""
     import os

@@ -121,6 +121,7 @@ def test_rerun_on_its_own_folder_and_leftovers_of_killed_runs(run_cli, tmp_path)
     assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-naip.tif"]
 
 
+@pytest.mark.load
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     with rasterio.open(NAIP) as f:  # a 3072² mosaic of the sample: many seconds of work
         prof, a = f.profile, f.read([1, 2, 3])
@@ -146,6 +147,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.load
 def test_sigterm_during_training_exits_143_and_leaves_no_temporary_files(tmp_path):
     sets = [a for kv in TINY for a in ("--set", kv)]
     proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "train", "--preset",

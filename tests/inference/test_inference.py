@@ -257,6 +257,7 @@ def test_bench_record_names_the_cpu_kind_its_rows_belong_to(monkeypatch, native_
     assert rec["cpu"].endswith("native bf16 (AMX or AVX512-BF16)" if native_bf16 else "AVX2, bf16 emulated")
 
 
+@pytest.mark.load
 def test_bench_rows_and_ratios(trained_run, tmp_path):
     from bandbridge.bench import bench
     from bandbridge.bench_report import format_rows

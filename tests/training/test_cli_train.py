@@ -113,6 +113,7 @@ def test_init_from_fine_tunes(run_cli, tmp_path):
     assert start["l1"] == pytest.approx(before["val/l1"], rel=1e-4)  # starts where `a` ended
 
 
+@pytest.mark.load
 def test_ddp_two_processes_on_cpu(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
     env.pop("BANDBRIDGE_RUN_DIR", None)
@@ -132,6 +133,7 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert "Initializing distributed" not in p.stdout + p.stderr
 
 
+@pytest.mark.load
 def test_a_run_says_its_folder_first_and_counts_epochs_as_people_do(tmp_path):
     """What a person sees in the terminal: the run folder before any work (what to --resume
     after Ctrl-C), "Epoch 2/2" on the last of two epochs, no hardware roll call, no v_num."""
