@@ -92,6 +92,28 @@ def test_choice_is_the_lowest_out_of_fold_error_and_refits_on_every_pixel():
     assert "blend" not in simple.oof
 
 
+def test_the_search_budget_is_work_not_the_clock(monkeypatch):
+    """A busy machine took the learner search's time budget and measured fewer candidates than a
+    quiet one, so `make demo-train` printed other figures under load (issue 58): the budget is
+    spent in reference seconds (select.WORK), so the same pixels choose the same candidates."""
+    from bandbridge.learners import select
+    px, _ = gather([naip(DATES[-1], slice(0, 128))], ["one"])
+    cands = [Constant(), Linear(), Ridge(1e-3), GBM(context=False)]
+    sizes = [select.FIT_PIXELS] * 4
+    # ridge's estimate fits inside a budget the trees' does not
+    budget = select.work_s("ridge-context λ=0.001", sizes, len(px)) + 0.5 * select.work_s("gbm-bands", sizes, len(px))
+    quiet = choose(px, candidates=cands, budget_s=budget)
+    clock = iter(range(0, 10**6, 1000))  # every reading 1000 s later: a machine 1000× slower
+    monkeypatch.setattr(select.time, "perf_counter", lambda: float(next(clock)))
+    busy = choose(px, candidates=cands, budget_s=budget)
+    assert quiet.skipped == busy.skipped and set(quiet.oof) == set(busy.oof)
+    assert quiet.chosen == busy.chosen
+    # the constant and linear map always run; with no budget at all, every candidate does
+    tight = choose(px, candidates=cands, budget_s=0.0)
+    assert {"constant", "linear"} <= set(tight.oof) and "gbm-bands" in tight.skipped
+    assert choose(px, candidates=cands).skipped == []
+
+
 def test_float32_thresholds_change_no_prediction_on_float32_features():
     import lightgbm as lgb
     rng = np.random.default_rng(1)

@@ -49,6 +49,21 @@ BLEND = 3  # the blend candidate: the mean of this many best learners of distinc
 # scenes (one group of near-copies) and the user has not said the scenes are the ones to predict
 # (--within-scene)
 SIMPLE = ("constant", "linear")
+# What one candidate costs on the reference machine (the 2-core kind, FIT_THREADS): seconds to fit
+# FIT_PIXELS pixels, and microseconds to predict one; `python benchmarks/learner_work.py`
+# (2026-11-26). The search's budget is spent in these estimates, not by the clock, so the same
+# pixels choose the same candidates on any machine, busy or quiet (issue 58); the time it took is
+# recorded beside (Selection.seconds).
+WORK = {"constant": (0.003, 0.08), "linear": (0.005, 0.07), "ridge-context": (0.02, 0.13),
+        "gbm-bands": (0.3, 8.0), "gbm-context": (0.9, 10.0), "mlp-context": (1.2, 0.45)}
+UNMEASURED = (1.2, 10.0)  # a kind not in WORK: as dear as the dearest
+
+
+def work_s(name: str, fit_sizes: list[int], n_test: int) -> float:
+    """Reference seconds of one candidate's search: a fit on each fold's ``fit_sizes`` pixels and
+    a prediction of the ``n_test`` held-out pixels."""
+    fit, pred = WORK.get(family(name), UNMEASURED)
+    return fit * sum(fit_sizes) / FIT_PIXELS + pred * 1e-6 * n_test
 
 
 @dataclass
@@ -58,7 +73,7 @@ class Selection:
     oof: dict[str, float]  # out-of-fold MAE of every candidate measured, and of fixed predictions
     per_fold: dict[str, list[float]]
     folds: list[str]  # what each fold held out
-    skipped: list[str] = field(default_factory=list)  # candidates left out by the time budget
+    skipped: list[str] = field(default_factory=list)  # candidates left out by the work budget (WORK)
     pixels: int = 0  # pixels the choice and the refit used
     total: int = 0  # valid pixels given
     seconds: float = 0.0
@@ -108,8 +123,9 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
            progress: Progress | None = None, served: bool = True) -> Selection:
     """Cross-validate ``candidates`` (configured learners, default ``registry.candidates()``; ``allowed``: only these names or families) on
     ``px``, score ``fixed`` predictions ``(N, Ct)`` on the same held-out pixels, refit the best
-    learner on all of ``px``. ``budget_s`` bounds the search: candidates are tried cheapest first
-    and those past the budget are skipped (the constant and linear map always run). ``eligible``
+    learner on all of ``px``. ``budget_s`` bounds the search in reference seconds (:data:`WORK`,
+    not the clock): candidates are tried cheapest first and those past the budget are skipped
+    (the constant and linear map always run). ``eligible``
     (names or families): only these may be chosen, the others are measured for the record.
     ``rule``: a variant of :data:`RULES`; ``fit_pixels``: each fold's fit sees a sample of this
     many (None: all); ``refit_on``: the rows of ``px`` the winner is refitted on (default all);
@@ -133,13 +149,16 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     preds: dict[str, np.ndarray] = {}  # each candidate's out-of-fold predictions (N, Ct)
     models: dict[str, list[Learner]] = {}  # each candidate's fold fits (a student's teachers)
     skipped = []
+    spent = 0.0  # reference seconds (WORK) of the candidates measured so far
+    sizes = [len(f) for f in fits]
     fitted_one = steps(progress, f"fitting {len(cands)} candidates on {len(folds)} folds "
                        f"({len(px):,} pixels)", len(cands) * len(folds))
     for name, cand in cands.items():
-        if budget_s is not None and time.perf_counter() - t0 > budget_s and name not in SIMPLE:
+        if budget_s is not None and spent > budget_s and name not in SIMPLE:
             skipped.append(name)
             fitted_one(len(folds))
             continue
+        spent += work_s(name, sizes, len(test_all))
         errs, n = [], []
         pred = np.zeros_like(px.Y)
         for fold, tr in zip(folds, fits):
