@@ -307,3 +307,32 @@ def test_use_a_reference(tmp_path):
         assert s.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and "bandbridge_reference" in s.tags()
     with pytest.raises(BandbridgeError, match="upload the reference"):
         with_reference(str(NAIP), "rgb2nir", None, tmp_path / "w2")
+
+
+def test_an_upload_holding_the_real_thermal_is_scored_by_realism_too(tmp_path):
+    """The page scores an image-like target (thermal) by contrast and SWD beside its error
+    (issue 60); an NIR target keeps error alone."""
+    from bandbridge.demo.truth import find_truth, score_table
+    from bandbridge.inference.core.interpret import Overrides, interpret
+    from bandbridge.inference.core.look import look_at
+    naip = sorted((SAMPLE / "nir_naip_opengeos").glob("*.tif"))[-1]
+    with rasterio.open(naip) as s:
+        prof, a = s.profile, s.read(window=((0, 128), (0, 128)))
+    prof.update(width=128, height=128, transform=rasterio.Affine(0.6, 0, 0, 0, -0.6, 0))
+    up = tmp_path / "rgb_and_thermal.tif"
+    with rasterio.open(up, "w", **prof) as o:  # R, G, B and a grey "thermal" band beside them
+        o.write(a)
+        o.descriptions = ("red", "green", "blue", "gray")
+    for name, realism in (("rgb2thermal", True), ("rgb2nir-naip", False)):
+        spec = read_spec(zoo_models()[name])
+        look = look_at(up)
+        reading = interpret(up, spec, Overrides(), look)
+        truth = find_truth(look, reading, spec)
+        if not realism:  # the NIR model finds no NIR in this upload: nothing to score
+            assert truth is None
+            continue
+        pred = np.full((1, 128, 128), 0.4, np.float32)  # a flat output
+        table = score_table(up, spec, reading, truth, pred)
+        assert "SWD (realism)" in table and "contrast (1 = real)" in table
+        model_row = next(line for line in table.splitlines() if line.startswith("| model |"))
+        assert model_row.split("|")[-3].strip() == "0"  # a flat output has no contrast

@@ -94,7 +94,7 @@ def adapt(
     pairs: list[str] = typer.Argument(..., help="FILE (input and target bands), IN:TARGET files or IN_DIR:TARGET_DIR folders", show_default=False),
     model: str = typer.Option(..., "--model", "-m", help="bundled model name, run folder or bundle to adapt"),
     output: str = typer.Option(..., "--output", "-o", help="folder for the adapted bundle"),
-    minutes: float = typer.Option(5.0, "--minutes", help="bound on the learners' search (candidates past it are skipped; the constant and linear map always run)"),
+    minutes: float = typer.Option(5.0, "--minutes", help="bound on the learners' search in reference minutes, the same on any machine (candidates past it are skipped; the constant and linear map always run)"),
     region: Optional[str] = typer.Option(None, "--region", help="use only this band of each pair: rows:START:END or cols:START:END (fractions)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --output"),
     bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (names, roles or 0-based indices), e.g. red,green,blue"),

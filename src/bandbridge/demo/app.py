@@ -147,7 +147,7 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                     with gr.Row():
                         vmin = gr.Number(label="min (minmax, sar_db)", elem_id="vmin")
                         vmax = gr.Number(label="max (minmax, sar_db)", elem_id="vmax")
-                with gr.Accordion("Calibrate with a pair (optional, about a minute)", open=False,
+                with gr.Accordion("Calibrate with a pair (optional, about a minute on a quiet 2-core machine)", open=False,
                                   elem_id="calibrate"):
                     gr.Markdown("One image of your sensor with its real target band (one file "
                                 "holding both, or the input and the real band as two files, up "

@@ -12,16 +12,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bandbridge.bands import Scaling, band_role, get_scaling, is_single_nir, same_family
+from bandbridge.bands import (Scaling, band_role, get_scaling, is_single_nir, judged_by_realism,
+                             same_family)
 from bandbridge.data.reader import read_raster
 from bandbridge.learners.baselines import SAMPLE_PIXELS, LinearBaseline
 from bandbridge.inference.core.interpret import Interpretation
 from bandbridge.inference.core.look import Look
 from bandbridge.metrics import band_metrics
+from bandbridge.realism import contrast_ratio, sliced_wasserstein
 from bandbridge.spec import ModelSpec
 
 COLUMNS = {"mae": "MAE", "rmse": "RMSE", "psnr": "PSNR (dB)", "pearson_r": "r",
-           "ndvi_mae": "NDVI MAE"}
+           "ndvi_mae": "NDVI MAE", "contrast": "contrast (1 = real)", "swd": "SWD (realism)"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def find_truth(look: Look, reading: Interpretation, spec: ModelSpec) -> Truth | 
 
 def score_table(src: Path, spec: ModelSpec, reading: Interpretation, truth: Truth,
                 pred: np.ndarray) -> str:
-    """Markdown: MAE, RMSE, PSNR, Pearson r (and NDVI MAE for NIR) of the model's ``pred``
+    """Markdown: MAE, RMSE, PSNR, Pearson r (and NDVI MAE for NIR; contrast and SWD for
+    image-like targets) of the model's ``pred``
     ``(Ct, H, W)`` model values (NaN = nodata) and of the two linear maps, against the real band,
     in its physical units over pixels valid in input and target."""
     x = read_raster(src, get_scaling(reading.scaling, reading.vmin, reading.vmax), reading.bands)
@@ -68,8 +71,14 @@ def score_table(src: Path, spec: ModelSpec, reading: Interpretation, truth: Trut
     scale, offset, units = truth.reader.physical
     nir = is_single_nir(spec.target_names)
 
+    image_like = judged_by_realism(spec.input_names, spec.target_names)
+
     def score(p: torch.Tensor) -> dict[str, float]:
-        return band_metrics(p, yt, m, scale, offset, xt if nir else None, reading.names)
+        out = band_metrics(p, yt, m, scale, offset, xt if nir else None, reading.names)
+        if image_like:  # thermal, optical from SAR: realism beside error (realism.py)
+            out["contrast"] = contrast_ratio(p, yt, m)
+            out["swd"] = sliced_wasserstein([p.float()], [yt.float()], [m])["swd"]
+        return out
 
     rows = {"model": score(torch.from_numpy(np.nan_to_num(pred)))}
     anchor = spec.linear_baseline(x.data)
