@@ -59,6 +59,21 @@ def test_a_written_table_reads_back_as_printed(tmp_path):
     assert a["linear"]["mae"] == 0.02 and "ssim" not in a["model"]         # headline metrics only
 
 
+def test_image_like_folds_show_realism_beside_error(tmp_path):
+    """A thermal or SAR→optical loso (evaluate adds swd for image-like targets) shows SWD,
+    contrast and r beside the error columns; an NIR loso keeps the error columns (issue 60)."""
+    from bandbridge.workflows.loso import write_tables
+    real = lambda swd, c, r: {"mae": 40.0, "rmse": 50.0, "psnr": 14.0, "swd": swd, "contrast": c, "pearson_r": r}
+    folds = [{"fold": "roadscene", "test": ["roadscene"], "images": 39,
+              "methods": {"model": real(0.5, 0.23, 0.26), "flat (own mean)": real(0.59, 0.0, float("nan"))}}]
+    md = write_tables(tmp_path / "thermal", "rgb2thermal-cpu", folds) and (tmp_path / "thermal" / "loso.md").read_text()
+    head = md.splitlines()[2]
+    assert "model swd" in head and "model contrast" in head and "flat (own mean) pearson_r" in head
+    nir = [{"fold": "a", "test": ["a"], "images": 3, "methods": {"model": {"mae": 1.0, "pearson_r": 0.9}}}]
+    write_tables(tmp_path / "nir", "rgb2nir-pix2pix-cpu", nir)
+    assert "pearson_r" not in (tmp_path / "nir" / "loso.md").read_text()
+
+
 def test_training_sources_keep_only_their_val_items_out_and_held_out_sources_are_all_test():
     from bandbridge.data.items import assign_split
     from bandbridge.config import SplitSpec
