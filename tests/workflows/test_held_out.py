@@ -112,3 +112,17 @@ def test_a_two_source_run_holds_its_network_out_and_keeps_what_the_rule_says(run
     assert is_floor == bool(broke)
     if broke:
         assert "model/best = the zero-shot floor: the network broke the held-out rule" in out
+
+
+def test_images_are_held_out_by_realism_beside_error_and_bands_by_error():
+    """Thermal and SAR→optical networks ship when, held out by source, they look more real than
+    the floor (lower SWD) everywhere with MAE within 1.15× (issue 60); NIR keeps the 1 % rule."""
+    from bandbridge.workflows.held_out import broken, rule_text
+    row = lambda s, model, floor, ms, fs: {"source": s, "model": model, "floor": floor,
+                                           "vs_floor": model / floor - 1, "model_swd": ms, "floor_swd": fs}
+    folds = [row("roadscene", 50.0, 48.0, 0.40, 0.53),   # 4 % more error, more real: passes
+             row("tno", 56.0, 43.0, 0.30, 0.45),         # 30 % more error: fails
+             row("m3svd", 30.0, 100.0, 0.80, 0.76)]      # less error, less real: fails
+    assert broken(folds, image_like=True) == ["tno", "m3svd"]
+    assert broken(folds, image_like=False) == ["roadscene", "tno"]  # error alone: > 1 % worse
+    assert "SWD" in rule_text(True) and "1.15×" in rule_text(True) and "1%" in rule_text(False)
