@@ -333,13 +333,27 @@ def thermal_gan_table(rec: dict) -> str:
     return "\n".join(out) + f"\n\nMeasured {rec['measured']} by {cmds}; the floor by `{rec['baseline']['command']}`.\n"
 
 
+def realism_table(rec: dict) -> str:
+    """An image bundle's test split by realism beside error (``bandbridge evaluate``, issue 60)."""
+    ms, units = rec["methods"], rec["protocol"]["target_units"]
+    out = [f"| method | MAE ({units}) | SWD | contrast (1 = real) | r |", "|---|---|---|---|---|"]
+    for name, m in ms.items():
+        r = m.get("pearson_r", float("nan"))
+        out.append(f"| {'**the bundle**' if name == 'model' else name} | {_g(m['mae'])} | {m['swd']:.3f} | "
+                   f"{m['contrast']:.2f} | {'n/a' if r != r else f'{r:.2f}'} |")
+    p = rec["protocol"]
+    return "\n".join(out) + (f"\n\n{p['images']} test images of {', '.join(p['sources'])}; measured "
+                             f"{rec['measured']} by `{rec['command']}`.\n")
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
           "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
           "ship_rule": ship_rule_table, "wald": wald_table, "wald_zero_shot_feature": wald_table,
-          "reference_speed": reference_speed_table, "thermal_gan": thermal_gan_table}
+          "reference_speed": reference_speed_table, "thermal_gan": thermal_gan_table,
+          "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table}
 
 
 def render(markdown: str) -> str:
