@@ -217,5 +217,7 @@ def test_cyclegan_resumes_exactly_and_its_bundle_predicts_and_exports(run_cli, t
                              "-o", str(tmp_path / "eval"))
     assert code == 0, err
     s = json.loads((tmp_path / "eval" / "summary.json").read_text())
-    assert list(s["methods"]) == ["model"] and s["protocol"]["images"] == 12  # RoadScene val blocks
+    # no fitted baseline; the flat row every image-like target gets (each image's own mean)
+    assert list(s["methods"]) == ["model", "flat (own mean)"] and s["protocol"]["images"] == 12
+    assert s["methods"]["model"]["contrast"] > 0 and "swd" in s["methods"]["model"]
     assert 0 < s["methods"]["model"]["psnr"] < 40
