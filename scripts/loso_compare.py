@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-TOLERANCE = 0.01
+from bandbridge.policy import WITHIN as TOLERANCE  # the one never-worse threshold
 
 
 def folds(path: Path) -> dict[str, dict]:

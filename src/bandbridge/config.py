@@ -157,7 +157,7 @@ class TrainConfig(Strict):
     # minutes (the constant and linear map always run). 0 = no learner candidate.
     learner_minutes: float = Field(2.0, ge=0)
     # with two or more sources, a network model/best is kept only if, trained without each source
-    # and scored on it, it is nowhere more than 1 % worse than the floor (workflows/held_out.py):
+    # and scored on it, it is nowhere more than policy.WITHIN worse than the floor (workflows/held_out.py):
     # one more run per source; false skips it, and the run says the network was not held out
     network_held_out: bool = True
     # False: when validation cannot see other scenes, model/best is the constant or linear map

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from bandbridge.policy import CONTRAST_RANGE, IMAGE_MAE_WITHIN, R_MIN
+
 PATCH = 7              # Karras et al.: 7×7 neighbourhoods
 PATCHES_PER_IMAGE = 128
 DIRECTIONS = 512       # random projections per repeat
@@ -197,9 +199,6 @@ def _nanmean(v: list[float]) -> float:
 # The yardstick for image-like targets (thermal, optical from SAR; issue 60): a network may ship
 # over the floor when, held out by source, it looks more real on every source without paying much
 # per-pixel error. NIR and other physical bands keep the error rule.
-MAE_WITHIN = 1.15          # its MAE at most 15 % above the floor's on each held-out source
-CONTRAST_RANGE = (0.7, 1.3)  # the real frames' contrast kept within ±30 %
-R_MIN = 0.3                # and it follows the real image (on sources the floor can read at all)
 
 
 SHIP_AXES = ("swd", "mae")  # what a bundle's network must pass on every held-out source to ship
@@ -215,8 +214,8 @@ def image_rule(held: dict[str, float], floor: dict[str, float], need_r: bool = T
     why = []
     if "swd" in axes and not held["swd"] < floor["swd"]:
         why.append(f"SWD {held['swd']:.3f} not below the floor's {floor['swd']:.3f}")
-    if "mae" in axes and not held["mae"] <= MAE_WITHIN * floor["mae"]:
-        why.append(f"MAE {held['mae']:.1f} over {MAE_WITHIN:g}× the floor's {floor['mae']:.1f}")
+    if "mae" in axes and not held["mae"] <= IMAGE_MAE_WITHIN * floor["mae"]:
+        why.append(f"MAE {held['mae']:.1f} over {IMAGE_MAE_WITHIN:g}× the floor's {floor['mae']:.1f}")
     lo, hi = CONTRAST_RANGE
     if "contrast" in axes and not lo <= held["contrast"] <= hi:
         why.append(f"contrast {held['contrast']:.2f} outside {lo:g}–{hi:g}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bandbridge.learners.lad import EPS
+from bandbridge.policy import WITHIN
 
 FLOORS = ("pooled", "balanced", "lad", "minimax", "median", "constant")
 BASE = "pooled"  # the plain linear map: another candidate replaces it only by winning every source
@@ -191,7 +192,6 @@ def level_carries(per: Sources, level_of: dict[str, str], level: str) -> dict:
     return {"level": level, "sources": mine, "held_out_mae": scores, "kept": kept}
 
 
-WITHIN = 0.01  # how much worse than the floor on one held-out source a learner may score and be kept
 
 
 def by_rows(X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int) -> Sources:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from bandbridge.learners.base import Learner, family
+from bandbridge.policy import STUDENT_WITHIN, WITHIN
 from bandbridge.learners.blend import Blend
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds, too_small
 from bandbridge.learners.record import LearnerRecord
@@ -241,23 +242,23 @@ def everywhere(learner: Learner) -> bool:
 
 def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner]) -> None:
     """Distil ``sel``'s chosen learner into a :class:`~bandbridge.learners.student.Student` and
-    serve the student when its out-of-fold MAE is at most ``student.WITHIN`` (1 %) above the
+    serve the student when its out-of-fold MAE is at most ``policy.STUDENT_WITHIN`` above the
     teacher's: on each fold a student learns the fold's fitted teacher (``teachers``) and is scored
     on the fold's held-out pixels, as the teacher was. Its transfer set is every pixel of ``px``,
     labels unused (Buciluǎ et al.'s unlabeled transfer set: the inputs the run has, the held-out
     fold's among them; their labels reach neither the teacher nor the student). A student kept
     is distilled from the refitted teacher on every pixel of ``px``; ``sel.student`` records both
     errors and the decision either way."""
-    from bandbridge.learners.student import WITHIN, Student
+    from bandbridge.learners.student import Student
     pred = np.zeros_like(px.Y)
     for fold, teacher in zip(folds, teachers):
         pred[fold.test] = Student.of(teacher, px.X, px.bands).predict(px.X[fold.test], px.bands)
     test_all = np.concatenate([f.test for f in folds])
     mine, theirs = mae(pred[test_all], px.Y[test_all]), sel.oof[sel.chosen]
-    keep = mine <= theirs * (1 + WITHIN)
+    keep = mine <= theirs * (1 + STUDENT_WITHIN)
     sel.student = {"teacher": sel.chosen, "oof_mae": mine, "teacher_oof_mae": theirs, "kept": bool(keep),
                    "rule": f"the student replaces its teacher when its out-of-fold MAE is at most "
-                           f"{WITHIN:.0%} above the teacher's"}
+                           f"{STUDENT_WITHIN:.0%} above the teacher's"}
     if keep:
         sel.teacher, sel.fitted = sel.fitted, Student.of(sel.fitted, px.X, px.bands)
 
@@ -270,11 +271,10 @@ def worst_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict
 
 
 RULES = {"pooled": lambda oof, per_fold: oof, "worst-source": worst_ratio}
-TOLERANCE = 0.01  # how much worse on one source a model may score and still count as never worse
 
 
 def never_worse(candidate: dict[str, float], reference: dict[str, float],
-                tolerance: float = TOLERANCE) -> tuple[bool, float]:
+                tolerance: float = WITHIN) -> tuple[bool, float]:
     """``(better, worst ratio)`` of two fixed models' MAE by source (``all``: pooled): the
     candidate is better when it scores lower pooled and no source more than ``tolerance`` worse
     than the reference."""
@@ -319,7 +319,7 @@ def against_floor(sel: Selection, px: Pixels, source: np.ndarray, per: dict | No
     zero-shot floor (learners/floor.py) is chosen on ``per`` (``{source: (X, Y)}`` of the bands:
     the pixels evaluation fits its ``floor`` on, ``baselines.floor_pixels``; default ``px``'s),
     then the core's choice and the floor are each fitted on all sources but one and scored on it; the
-    learner stays only when no held-out source scores more than 1 % worse than the floor.
+    learner stays only when no held-out source scores more than :data:`policy.WITHIN` worse than the floor.
     Otherwise ``sel`` serves the floor (``chosen`` = :data:`FLOOR`, refitted on every pixel).
     Returns the record: the floor's choice, every source's pair of errors, which broke the rule."""
     from bandbridge.learners.floor import by_rows, choose_floor, out_of_fold, versus_floor

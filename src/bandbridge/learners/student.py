@@ -8,7 +8,7 @@ The teacher labels any pixel for free, so the student learns from every pixel it
 only the sample the teacher was fitted on. Flips and crops would add nothing: ``φ`` is symmetric
 under flips (box filters, products), so a flipped pixel has the same features and the same
 teacher label. Whether the student may replace its teacher is the selection core's decision
-(``select.distil``: its out-of-fold MAE within :data:`WITHIN` of the teacher's); its saved form is
+(``select.distil``: its out-of-fold MAE within ``policy.STUDENT_WITHIN`` of the teacher's); its saved form is
 the MLP's (``kind: student``), and loading it never needs the teacher.
 """
 
@@ -19,7 +19,6 @@ import numpy as np
 from bandbridge.learners.base import Learner
 from bandbridge.learners.mlp import MLP
 
-WITHIN = 0.01  # a student replaces its teacher when its held-out MAE is at most 1 % higher
 STEPS, BATCH = 3000, 4096  # longer than a plain MLP's fit: the teacher's labels are noiseless
 HIDDEN = 16  # units a layer: half the context MLP's, whose first layer is most of the graph's cost
 DISTIL_PIXELS = 400_000  # pixels a student learns from (a uniform sample of those given)

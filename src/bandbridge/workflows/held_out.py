@@ -16,12 +16,12 @@ from pathlib import Path
 
 from bandbridge.bands import judged_by_realism
 from bandbridge.config import Config, build_config
-from bandbridge.realism import MAE_WITHIN, SHIP_AXES, image_rule
+from bandbridge.policy import IMAGE_MAE_WITHIN, WITHIN
+from bandbridge.realism import SHIP_AXES, image_rule
 from bandbridge.fileio import atomic_write_bytes, safe_name
 from bandbridge.spec import BUNDLE_META, FLOOR_DIR, read_meta
 from bandbridge.workflows.finish import HELD_OUT as RECORD
 
-WITHIN = 0.01  # a held-out source may score this much worse than the floor
 
 
 def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
@@ -131,7 +131,7 @@ def rule_text(image_like: bool) -> str:
     (thermal, optical from SAR) by realism beside error (``realism.SHIP_AXES``)."""
     if image_like:
         return ("the network is kept only when, trained without each source, it looks more real than "
-                f"the floor on every held-out source (lower SWD) and its MAE is at most {MAE_WITHIN:g}× "
+                f"the floor on every held-out source (lower SWD) and its MAE is at most {IMAGE_MAE_WITHIN:g}× "
                 "the floor's")
     return (f"the network is kept only when, trained without each source, no held-out source scores "
             f"more than {WITHIN:.0%} worse than the floor chosen on the others")

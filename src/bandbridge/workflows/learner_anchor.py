@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bandbridge.config import Config, build_config
+from bandbridge.policy import WITHIN, percent
 
 
 def wants_learner_anchor(cfg: Config) -> bool:
@@ -42,7 +43,7 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
         vs = floor["versus"]
         broke = ", ".join(f"{s} {vs['by_source'][s]['ratio'] - 1:+.1%}" for s in vs["broke"])
         print(f"floor: the {floor['kind']} map; the {floor['learner']} learner "
-              + ("replaces it: no held-out source more than 1 % worse" if vs["kept"] else
+              + (f"replaces it: no held-out source more than {percent(WITHIN)} worse" if vs["kept"] else
                  f"does not, worse held out on {broke}: the floor is the anchor"), flush=True)
     from bandbridge.learners.saved import learner_value
     learner = learner_value(sel.fitted.generator())

@@ -6,7 +6,7 @@ held out with two or more sources, whole groups of images with two or more group
 rows with a buffer) and refits it. The validation split — which neither the choice nor the refit
 saw — then decides between it and the network's ``model/best``: the learner is kept when its
 mean absolute error over the validation images is lower *and* no validation source scores more
-than 1 % worse than with the network (``select.never_worse``, the project's never-worse test). A
+than ``policy.WITHIN`` worse than with the network (``select.never_worse``, the project's never-worse test). A
 learner kept is refitted on the training *and* validation pixels (the user gave both) and
 written as ``model/best``, the network's bundle moved to ``model/network``; ``learner.json`` and ``summary.json`` say what was compared and kept.
 """
@@ -25,6 +25,7 @@ from bandbridge.config import Config, build_config
 from bandbridge.fileio import atomic_write_bytes
 from bandbridge.models.anchored import Anchored
 from bandbridge.spec import BUNDLE_META
+from bandbridge.policy import WITHIN, percent
 
 LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
 
@@ -89,7 +90,7 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     net = val_mae(bundle.generator.eval(), val, cfg.sensors) if val else nan
     lrn = val_mae(sel.fitted.module(ci, ct), val, cfg.sensors) if val else nan
     # as the run's own selection with several validation sources: never worse on any of them
-    # (beyond the 1 % the project's never-worse checks allow)
+    # (beyond the policy.WITHIN the project's never-worse checks allow)
     better, worst = never_worse(lrn, net)
     keep = "learner" if blind or better else "network"
     record = LearnerRecord.of(sel, "chosen by spatial cross-validation on the training split",
@@ -97,8 +98,8 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     record |= {"val_mae": {"learner": lrn["all"], "network": net["all"]},
                "val_by_source": {"learner": lrn, "network": net}, "worst_ratio": worst, "kept": keep,
                "kept_by": "the learner when its validation MAE (mean over validation images, "
-                          "model values) is lower and no validation source scores more than 1 % "
-                          "worse than with the network"}
+                          f"model values) is lower and no validation source scores more than "
+                          f"{percent(WITHIN)} worse than with the network"}
     record["groups"] = group_counts({"train": train, "val": val})
     if blind:
         record["blind"] = blind

@@ -24,6 +24,7 @@ from bandbridge.config import build_config, load_config
 from bandbridge.presets import recipes
 from bandbridge.errors import BandbridgeError
 from bandbridge.progress import Progress, steps
+from bandbridge.policy import WITHIN, percent
 
 HEADLINE = ("mae", "rmse", "psnr", "ndvi_mae")
 REALISM = ("swd", "contrast", "pearson_r")  # beside error, for image-like targets (evaluate's swd)
@@ -216,7 +217,7 @@ def read_markdown(text: str) -> dict:
 def never_worse(folds: list[dict]) -> str:
     """The model's MAE against the better of the linear map and the constant mean, and (where the
     folds score it) against the better of the zero-shot floor and the linear map, per fold: the
-    worst fold, how many folds it trails by more than 1 %, and the mean ratio (empty without them)."""
+    worst fold, how many folds it trails by more than ``policy.WITHIN``, and the mean ratio (empty without them)."""
     out = ""
     for pair in (("linear", "mean"), ("floor", "linear")):
         if not folds or not set(pair) <= set(folds[0]["methods"]):
@@ -224,8 +225,8 @@ def never_worse(folds: list[dict]) -> str:
         ratios = {r["fold"]: r["methods"]["model"]["mae"]
                   / min(r["methods"][pair[0]]["mae"], r["methods"][pair[1]]["mae"]) for r in folds}
         worst = max(ratios, key=ratios.get)
-        behind = sum(v > 1.01 for v in ratios.values())
+        behind = sum(v > 1 + WITHIN for v in ratios.values())
         out += (f"\nvs the better of {pair[0]} and {pair[1]}, per fold: worst {worst} "
-                f"{ratios[worst] - 1:+.1%}; more than 1 % worse on {behind} of {len(folds)} folds; "
+                f"{ratios[worst] - 1:+.1%}; more than {percent(WITHIN)} worse on {behind} of {len(folds)} folds; "
                 f"mean ratio {sum(ratios.values()) / len(folds):.3f} (below 1: better)\n")
     return out

@@ -5,7 +5,7 @@ the target beside it, and the fp32 task metrics on it. A candidate (say OpenVINO
 is accepted when, on that tile, against torch fp32 on the same machine,
 
 - the task metric — MAE in model units, and NDVI MAE for a NIR model — changes by less than
-  ``REL_TOL`` (1 %) relative, and
+  ``policy.GATE_REL_TOL`` relative, and
 - the mean |Δ| of its output is below half the output's quantisation step (1/255 for 8-bit
   outputs, 1e-4 for reflectance × 10000 and float outputs): on average the stored answer does
   not change.
@@ -26,9 +26,9 @@ import numpy as np
 from bandbridge.bands import INDICES, find_role, is_single_nir
 from bandbridge.config import BandSel
 from bandbridge.errors import BandbridgeError
+from bandbridge.policy import GATE_REL_TOL
 
 CHECK_FILE = "check.safetensors"
-REL_TOL = 0.01
 
 
 @dataclass
@@ -80,8 +80,8 @@ def judge(ref: np.ndarray, cand: np.ndarray, sample: CheckSample, spec) -> Verdi
     for k, v in r_metrics.items():
         rel = abs(c_metrics[k] - v) / max(abs(v), 1e-12)
         worst = max(worst, rel)
-        if rel >= REL_TOL:
-            reasons.append(f"{k} {c_metrics[k]:.5f} vs fp32 {v:.5f} ({rel:.1%} ≥ {REL_TOL:.0%})")
+        if rel >= GATE_REL_TOL:
+            reasons.append(f"{k} {c_metrics[k]:.5f} vs fp32 {v:.5f} ({rel:.1%} ≥ {GATE_REL_TOL:.0%})")
     if diff >= step / 2:
         reasons.append(f"mean |Δ| {diff:.2e} ≥ half the output step ({step / 2:.1e})")
     figures = ", ".join(f"{k} {c_metrics[k]:.5f}" for k in c_metrics)

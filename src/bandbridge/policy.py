@@ -1,0 +1,37 @@
+"""The thresholds of the rules that decide what a user gets, each one named constant with the rule
+it serves and what set it (issue 59). The rules themselves stay where their data is; every message
+that states a threshold is built from the constant here (:func:`percent`), so the manual, the
+cards and the code cannot disagree.
+
+- :data:`WITHIN` — *never worse*: a model may score this much worse than its reference on one
+  source (a held-out source against the floor, a validation source against the network or the
+  anchor) and still count as never worse. 1 %: set with issue 49's rule as a margin below
+  what a user would notice; no measurement yet ties it to the folds' own noise (which
+  ``select.within_noise`` measures per choice). Used by ``select.never_worse`` (learner vs network,
+  the anchor), ``floor.held_out_check`` (learner vs floor), ``workflows/held_out.py`` (network vs
+  floor) and ``scripts/ship_rule.py`` (what ships).
+- :data:`STUDENT_WITHIN` — a distilled student replaces its teacher when its out-of-fold MAE is at
+  most this much above the teacher's (``select.distil``): the same 1 %, set with it.
+- :data:`GATE_REL_TOL` — the precision gate: a faster backend or precision is used only when the
+  task metric on the bundle's check sample changes by less than this, relative
+  (``inference/runtime/gate.py``). 1 %: set with the gate as what a user could not tell from
+  fp32 (beside the mean |Δ| under half a quantisation step, the gate's other test).
+- :data:`IMAGE_MAE_WITHIN`, :data:`CONTRAST_RANGE`, :data:`R_MIN` — the image rule (issue 60,
+  ``realism.image_rule``): an image-like network ships over the floor when it looks more real on
+  every held-out source and pays at most 15 % more error; the thermal study's target adds the
+  contrast range and the correlation on daytime sources (the floor's r is about 0.2 in domain).
+"""
+
+from __future__ import annotations
+
+WITHIN = 0.01
+STUDENT_WITHIN = 0.01
+GATE_REL_TOL = 0.01
+IMAGE_MAE_WITHIN = 1.15
+CONTRAST_RANGE = (0.7, 1.3)
+R_MIN = 0.3
+
+
+def percent(x: float) -> str:
+    """A threshold as the manual writes it: ``0.01`` → ``1 %``, ``0.005`` → ``0.5 %``."""
+    return f"{x * 100:g} %"
