@@ -27,11 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bandbridge.policy import WITHIN  # the one never-worse threshold
+
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "src" / "bandbridge" / "zoo"
 RECORD = ROOT / "docs" / "results" / "ship_rule.json"
 FLOOR_LOSO = ROOT / "docs" / "results" / "loso_floor.json"
-from bandbridge.policy import WITHIN  # noqa: E402 - the one never-worse threshold
 DATA = "../shared/data"
 
 # bundle → its evidence: ("loso", a loso.json whose fold runs carry the fallback: `train` writes it),

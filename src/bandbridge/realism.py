@@ -88,13 +88,11 @@ def descriptors(images: list[Tensor], masks: list[Tensor], levels: int, seed: in
     gen = torch.Generator().manual_seed(seed)
     per_level: list[list[Tensor]] = [[] for _ in range(levels)]
     for img, m in zip(images, masks):
-        m = m.bool()
+        mj = m.bool()
         for j, band in enumerate(laplacian_pyramid(img, levels)):
-            mj = m
-            for _ in range(j):  # a coarse pixel is valid when all four finer ones are
+            if j:  # a coarse pixel is valid when all four finer ones are (the level above's mask)
                 mj = -F.max_pool2d(-(mj[None, None].float()), 2, 2, ceil_mode=True)[0, 0] > 0.5
-            mj = mj[:band.shape[-2], :band.shape[-1]]
-            per_level[j].append(_patches(band, mj, PATCHES_PER_IMAGE, gen))
+            per_level[j].append(_patches(band, mj[:band.shape[-2], :band.shape[-1]], PATCHES_PER_IMAGE, gen))
     return [torch.cat(p) for p in per_level]
 
 
@@ -176,6 +174,13 @@ def pearson_r(output: Tensor, real: Tensor, mask: Tensor | None = None) -> float
     if bool((den <= 0).any()):
         return float("nan")
     return float(((o * r).sum(1) / den).mean())
+
+
+def image_scores(output: Tensor, real: Tensor, mask: Tensor) -> dict[str, float]:
+    """The realism columns of one image beside its error (``compare``, the web page): the
+    contrast ratio and the SWD over its own patches (Pearson r is already an error column)."""
+    return {"contrast": contrast_ratio(output, real, mask),
+            "swd": sliced_wasserstein([output.float()], [real.float()], [mask])["swd"]}
 
 
 def realism(outputs: list[Tensor], reals: list[Tensor], masks: list[Tensor] | None = None,

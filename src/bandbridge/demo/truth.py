@@ -19,7 +19,7 @@ from bandbridge.learners.baselines import SAMPLE_PIXELS, LinearBaseline
 from bandbridge.inference.core.interpret import Interpretation
 from bandbridge.inference.core.look import Look
 from bandbridge.metrics import band_metrics
-from bandbridge.realism import contrast_ratio, sliced_wasserstein
+from bandbridge.realism import image_scores
 from bandbridge.spec import ModelSpec
 
 COLUMNS = {"mae": "MAE", "rmse": "RMSE", "psnr": "PSNR (dB)", "pearson_r": "r",
@@ -75,10 +75,7 @@ def score_table(src: Path, spec: ModelSpec, reading: Interpretation, truth: Trut
 
     def score(p: torch.Tensor) -> dict[str, float]:
         out = band_metrics(p, yt, m, scale, offset, xt if nir else None, reading.names)
-        if image_like:  # thermal, optical from SAR: realism beside error (realism.py)
-            out["contrast"] = contrast_ratio(p, yt, m)
-            out["swd"] = sliced_wasserstein([p.float()], [yt.float()], [m])["swd"]
-        return out
+        return out | (image_scores(p, yt, m) if image_like else {})  # thermal, optical from SAR
 
     rows = {"model": score(torch.from_numpy(np.nan_to_num(pred)))}
     anchor = spec.linear_baseline(x.data)

@@ -24,7 +24,7 @@ from bandbridge.inference.core.route import route_model
 from bandbridge.spec import read_spec
 from bandbridge.inference.core.writer import check_creation_options, decode, resolve_dtype
 from bandbridge.metrics import band_metrics
-from bandbridge.realism import contrast_ratio, sliced_wasserstein
+from bandbridge.realism import image_scores
 
 
 def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Overrides(),
@@ -95,10 +95,7 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     def score(q: torch.Tensor) -> dict[str, float]:
         out = band_metrics(q, y, m, scale, offset, torch.from_numpy(x.data) if is_nir else None,
                            reading.names)
-        if image_like:  # realism beside error (realism.py): one image, so SWD over its patches
-            out["contrast"] = contrast_ratio(q, y, m)
-            out["swd"] = sliced_wasserstein([q.float()], [y.float()], [m])["swd"]
-        return out
+        return out | (image_scores(q, y, m) if image_like else {})  # realism beside error
 
     metrics = score(p)
     lin = spec.linear_baseline(x.data)  # the linear fit on the model's own training data

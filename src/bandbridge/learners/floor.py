@@ -192,8 +192,6 @@ def level_carries(per: Sources, level_of: dict[str, str], level: str) -> dict:
     return {"level": level, "sources": mine, "held_out_mae": scores, "kept": kept}
 
 
-
-
 def by_rows(X: np.ndarray, Y: np.ndarray, source: np.ndarray, bands: int) -> Sources:
     """Pixels with a source name each → :data:`Sources` (the bands of ``X`` only)."""
     return {s: (X[source == s, :bands], Y[source == s]) for s in dict.fromkeys(source.tolist())}

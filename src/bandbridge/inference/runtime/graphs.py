@@ -50,11 +50,9 @@ def int8_file(spec: ModelSpec) -> Path:
     if sample is None:
         raise BandbridgeError(f"{spec.folder}: --precision int8 needs the bundle's check sample "
                               "(check.safetensors) to calibrate on; use --precision fp32")
-    src = onnx_file(spec)
-    # the fp32 graph asked again at build time: a cache cleared meanwhile rebuilds it first
+    # the fp32 graph found (built again if a cache clear removed it) only when int8 is built
     return artefact(cache_dir() / "onnx" / model_key(spec.folder) / INT8_FILE,
-                    lambda p: quantize_graph(onnx_file(spec) if not src.exists() else src, p, sample,
-                                             spec.n_stats))
+                    lambda p: quantize_graph(onnx_file(spec), p, sample, spec.n_stats))
 
 
 def graph_file(spec: ModelSpec, precision: str) -> Path:
