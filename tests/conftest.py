@@ -18,6 +18,14 @@ needs_shared = pytest.mark.skipif(
     reason=f"full dev data not found at {SHARED} (set BANDBRIDGE_SHARED_DATA to its folder)")
 
 # Overrides that shrink a preset to seconds on the bundled sample.
+# two sources of the tiny sample (its early and its late dates), split by rows
+REGIONS = "{train: [0, 0.6], val: [0.6, 0.8], test: [0.8, 1]}"
+TWO_SOURCES = f"""
+data:
+  sources:
+    - {{recipe: naip_opengeos, name: early, files: ["nir_naip_opengeos/*2009*.tif", "nir_naip_opengeos/*2012*.tif"], split: {{regions: {REGIONS}}}}}
+    - {{recipe: naip_opengeos, name: late, files: ["nir_naip_opengeos/*2018*.tif", "nir_naip_opengeos/*2020*.tif"], split: {{regions: {REGIONS}}}}}
+"""
 TINY = ["model.generator.args.ngf=8", "model.generator.args.depth=5", "model.critic.args.ndf=8",
         "data.patch_size=64", "data.batch_size=2", "data.samples_per_epoch=8",
         "data.max_eval_tiles=2", "train.log_every_n_steps=1", "train.precision=32",

@@ -20,6 +20,13 @@ cards and the code cannot disagree.
   ``realism.image_rule``): an image-like network ships over the floor when it looks more real on
   every held-out source and pays at most 15 % more error; the thermal study's target adds the
   contrast range and the correlation on daytime sources (the floor's r is about 0.2 in domain).
+- :func:`broke_floor` — *held out by source, never worse than the floor*: the one check the floor
+  (a learner against it, ``floor.versus_floor``), a run (its network, ``workflows/held_out.py``)
+  and the shipping step (``scripts/ship_rule.py``) apply, with :func:`held_out_rule` its words.
+- :data:`ONE_GROUP` — *the one-group rule*: when validation cannot see another scene (one group
+  of near-copies), a score says nothing about a new place, so only the constant and the linear
+  map may be kept; :func:`one_group` is what ``train`` and ``adapt`` pass the selection core, and
+  the others are not fitted at all (issue 59: one mechanism, not two).
 """
 
 from __future__ import annotations
@@ -35,3 +42,28 @@ R_MIN = 0.3
 def percent(x: float) -> str:
     """A threshold as the manual writes it: ``0.01`` → ``1 %``, ``0.005`` → ``0.5 %``."""
     return f"{x * 100:g} %"
+
+
+EPS = 1e-12  # a floor that scores 0 (a constant target) still gives a finite ratio
+
+
+def broke_floor(scores: dict[str, tuple[float, float]]) -> list[str]:
+    """The held-out sources on which a model scores more than :data:`WITHIN` worse than the floor
+    chosen on the other sources; ``scores``: ``{source: (model's MAE, the floor's MAE)}``, one
+    unit. Empty: the model may stand in the floor's place."""
+    return [s for s, (mine, floor) in scores.items() if mine / max(floor, EPS) > 1 + WITHIN]
+
+
+def held_out_rule(what: str) -> str:
+    """:func:`broke_floor`'s rule in words, for ``what`` (``"the network is kept"``, …)."""
+    return (f"{what} only when, leave-one-source-out, no held-out source scores more than "
+            f"{WITHIN:.0%} worse than the floor chosen on the other sources")
+
+
+ONE_GROUP = ("constant", "linear")
+
+
+def one_group(blind: bool) -> tuple[str, ...] | None:
+    """The learners the selection core fits (its ``allowed``) under the one-group rule: only
+    :data:`ONE_GROUP` when ``blind`` (validation cannot see another scene), else all."""
+    return ONE_GROUP if blind else None

@@ -2,6 +2,7 @@
 destroyed, SIGTERM and killed runs leave nothing, best.ckpt across --resume, no noise."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+import yaml
 
 from bandbridge.fileio import HOST
-from conftest import HANG_S, REPO, SAMPLE, TINY
+from conftest import HANG_S, REPO, SAMPLE, TINY, TWO_SOURCES
 
 NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
 ENV = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
@@ -164,6 +166,60 @@ def test_sigterm_during_training_exits_143_and_leaves_no_temporary_files(tmp_pat
     assert proc.returncode == 143, err[-2000:]
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".partial"))]
+    # the run ended with what it had (issue 58): a summary, and model/best with a card saying so
+    run = next(tmp_path.glob("*/*"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"].startswith("SIGTERM in epoch") and summary["kept"] == "network"
+    card = (run / "model" / "best" / "MODEL_CARD.md").read_text()
+    assert "Kept: **the trained network**" in card and "--resume" in card and "interrupted (SIGTERM" in card
+
+
+@pytest.mark.load
+def test_ctrl_c_in_a_two_source_run_leaves_the_floor_as_model_best_with_its_card(tmp_path):
+    """Issue 58: an interrupted run leaves model/best as the rule says. With two sources the
+    network is kept only once held out source by source, which an interrupted run has not done:
+    model/best is the floor, the network waits in model/network, the card says how to finish."""
+    (tmp_path / "two.yaml").write_text(TWO_SOURCES)
+    sets = [a for kv in TINY for a in ("--set", kv)]
+    proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "train", "--preset",
+                             "rgb2nir-wgangp-cpu", "--config", str(tmp_path / "two.yaml"),
+                             "--data", str(SAMPLE), "--runs", str(tmp_path / "runs"),
+                             *sets, "--set", "train.max_epochs=500"], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + HANG_S
+    while not list(tmp_path.glob("runs/*/*/checkpoints/epoch*.ckpt")) and proc.poll() is None \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=HANG_S)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted (Ctrl-C)" in err and "Traceback" not in err
+    assert "ending the run with what it has" in out and "--resume" in out
+    run = next(tmp_path.glob("runs/*/*"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"].startswith("Ctrl-C in epoch") and summary["kept"] == "floor"
+    held = json.loads((run / "held_out.json").read_text())
+    assert held["kept"] == "floor" and held["not_run"] and held["folds"] == []
+    best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
+    assert best["config"]["model"]["generator"]["name"] == "learner"  # the floor's linear map
+    assert (run / "model" / "network" / "generator.safetensors").exists()
+    card = (run / "model" / "best" / "MODEL_CARD.md").read_text()
+    assert "Kept: **the zero-shot floor**" in card and "the network was not held out" in card
+    assert "model/best = the zero-shot floor: the network was not held out (interrupted)" in out
+    # --resume ends it in full: the network back in model/best, then held out source by source
+    epochs = summary["epochs"]
+    r = _cli("train", "--resume", run, "--set", f"train.max_epochs={epochs + 1}",
+             "--set", "data.max_eval_tiles=6")
+    assert r.returncode == 0, r.stderr[-2000:]
+    held = json.loads((run / "held_out.json").read_text())
+    assert [f["source"] for f in held["folds"]] == ["early", "late"] and "not_run" not in held
+    summary = json.loads((run / "summary.json").read_text())
+    assert "interrupted" not in summary and summary["kept"] == held["kept"]
+    best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
+    assert (best["config"]["model"]["generator"]["name"] == "unet") == (held["kept"] == "network")
+    assert (run / "model" / "network").exists() == (held["kept"] == "floor")
+
 
 
 def test_best_checkpoint_after_resume_is_the_best_of_the_whole_run_and_train_is_quiet(tmp_path):

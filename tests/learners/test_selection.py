@@ -375,6 +375,7 @@ def test_a_floor_kept_as_the_learner_is_written_to_model_best(tmp_path):
     from bandbridge.learners.folds import Pixels
     from bandbridge.learners.select import FLOOR, choose
     from bandbridge.spec import zoo_models
+    from bandbridge.workflows import best as model_best
     from bandbridge.workflows.learner_best import compare
     rng = np.random.default_rng(0)
 
@@ -390,11 +391,47 @@ def test_a_floor_kept_as_the_learner_is_written_to_model_best(tmp_path):
                 np.array([2000, 2000]), 3, 4000)
     sel = choose(px, allowed=("linear",))
     sel.chosen = FLOOR  # as against_floor leaves it when the floor wins leave-one-source-out
-    best, network = tmp_path / "best", tmp_path / "network"
+    run = tmp_path / "run"
+    best, network = run / "model" / "best", run / "model" / "network"
     shutil.copytree(zoo_models()["rgb2nir-photo"], best)  # a network bundle (a U-Net)
     cfg = load_config("rgb2nir-wgangp-cpu", None, [], str(SAMPLE))
-    record = compare(best, cfg, train, val, None, network, sel=sel)
+    record, stand_in = compare(best, cfg, train, val, None, sel=sel)
     assert record["kept"] == "learner", record
+    model_best.place(run, model_best.decide(record, None), stand_in)
     kept = load_bundle(best)
     assert kept.config.model.generator.name == "learner" and network.is_dir()
     assert yaml.safe_load((network / "model.yaml").read_text())["config"]["model"]["generator"]["name"] == "unet"
+
+
+def test_a_run_whose_floor_beats_its_network_keeps_the_floor_as_model_best(run_cli, tmp_path, monkeypatch):
+    """Issue 59's defect through a real (small) `learner: select` run of two sources: the core's
+    choice did not carry to a held-out source (the floor replaced it) and validated better than
+    the network — learner.json, model/best and its card all say the floor's map."""
+    import json
+
+    from conftest import TINY, TWO_SOURCES
+    from bandbridge.bundle import load_bundle
+    from bandbridge.learners import floor, select
+    real = floor.versus_floor
+
+    def broke(*a, **k):  # the core's choice worse held out on one source: the floor replaces it
+        vs = real(*a, **k)
+        return vs | {"broke": sorted(vs["by_source"])[:1], "kept": False}
+    monkeypatch.setattr(floor, "versus_floor", broke)
+    monkeypatch.setattr(select, "never_worse", lambda lrn, net, tolerance=0.01: (True, 1.0))
+    (tmp_path / "two.yaml").write_text(TWO_SOURCES)
+    sets = sum([["--set", s] for s in [o for o in TINY if "learner_minutes" not in o]
+                + ["train.max_epochs=1", "train.learner_minutes=0.2", "model.generator.learner=select",
+                   "train.network_held_out=false"]], [])
+    code, out, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--config",
+                             str(tmp_path / "two.yaml"), "--data", str(SAMPLE),
+                             "--runs", str(tmp_path / "runs"), *sets)
+    assert code == 0, err
+    run = next((tmp_path / "runs").glob("*/*"))
+    rec = json.loads((run / "learner.json").read_text())
+    assert rec["kept"] == "learner" and rec["chosen"] == select.FLOOR, rec
+    best = load_bundle(run / "model" / "best")
+    assert best.config.model.generator.name == "learner" and best.info["learner"]["chosen"] == select.FLOOR
+    assert load_bundle(run / "model" / "network").config.model.generator.name == "unet"
+    assert "Kept: **the floor learner**" in (run / "model" / "best" / "MODEL_CARD.md").read_text()
+    assert json.loads((run / "summary.json").read_text())["kept"] == "learner"

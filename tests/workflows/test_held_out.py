@@ -10,15 +10,9 @@ import pytest
 import yaml
 
 from bandbridge.config import load_config
-from conftest import SAMPLE, TINY
+from conftest import SAMPLE, TINY, TWO_SOURCES
 
-REGIONS = "{train: [0, 0.6], val: [0.6, 0.8], test: [0.8, 1]}"
-TWO = f"""
-data:
-  sources:
-    - {{recipe: naip_opengeos, name: early, files: ["nir_naip_opengeos/*2009*.tif", "nir_naip_opengeos/*2012*.tif"], split: {{regions: {REGIONS}}}}}
-    - {{recipe: naip_opengeos, name: late, files: ["nir_naip_opengeos/*2018*.tif", "nir_naip_opengeos/*2020*.tif"], split: {{regions: {REGIONS}}}}}
-"""
+TWO = TWO_SOURCES
 
 
 def _two_source_config(tmp_path, *more):
@@ -38,11 +32,15 @@ def _fake_run(trained_run, tmp_path):
 def test_the_network_stays_only_where_no_held_out_source_is_over_one_percent_worse(
         monkeypatch, trained_run, tmp_path, capsys, late_vs_floor, kept):
     from bandbridge.evaluation import evaluate as ev
-    from bandbridge.workflows import held_out, runner
+    from bandbridge.workflows import best as model_best
+    from bandbridge.workflows import held_out
     cfg = _two_source_config(tmp_path)
     run = _fake_run(trained_run, tmp_path)
     trained, scored = [], []
-    monkeypatch.setattr(runner, "train", lambda c, run_dir, announce: trained.append(c) or run_dir)
+
+    def train_fold(c, run_dir, announce, choice):
+        assert choice == ("linear", ()) and not announce  # the parent's choice, no search
+        return trained.append(c) or run_dir
 
     def fake_evaluate(model, split, recipes, out_dir):
         scored.append(recipes[0])
@@ -50,7 +48,10 @@ def test_the_network_stays_only_where_no_held_out_source_is_over_one_percent_wor
         methods = {"model": {"mae": 10.0 * ratio}, "floor": {"mae": 10.0}, "linear": {"mae": 11.0}}
         return SimpleNamespace(summary={"methods": methods, "protocol": {"images": 2}})
     monkeypatch.setattr(ev, "evaluate", fake_evaluate)
-    record = held_out.hold_out_network(run, cfg)
+    record = held_out.weigh(run, cfg, train_fold, ("linear", ()))
+    kept = model_best.decide(None, record)  # as the run's end does (workflows/finish.py)
+    model_best.place(run, kept)
+    model_best.write_card(run, kept, [held_out.card_lines(record)])
     # one run per source, each without it and with the rule off; each scored on every image of it
     assert [[s.name for s in c.data.sources] for c in trained] == [["late"], ["early"]]
     assert not any(c.train.network_held_out for c in trained)
@@ -76,18 +77,15 @@ def test_the_network_stays_only_where_no_held_out_source_is_over_one_percent_wor
         assert not (run / "model" / "network").exists()
 
 
-def test_the_rule_says_why_it_does_not_run(trained_run, tmp_path, capsys):
+def test_the_rule_says_why_it_does_not_run(tmp_path):
     from bandbridge.workflows import held_out
-    run = _fake_run(trained_run, tmp_path)
     one = load_config("rgb2nir-wgangp-cpu", None, TINY, str(SAMPLE))
-    assert held_out.hold_out_network(run, one) is None  # one source: nothing to hold out, quietly
-    assert capsys.readouterr().out == ""
+    assert held_out.applies(one, True) == "one training source: nothing to hold out"
     off = _two_source_config(tmp_path, "train.network_held_out=false")
-    assert held_out.hold_out_network(run, off) is None
-    assert "network held out: no (train.network_held_out is false" in capsys.readouterr().out
-    shutil.rmtree(run / "model" / "best" / "floor")
-    assert held_out.applies(_two_source_config(tmp_path), run / "model" / "best") == \
+    assert held_out.applies(off, True).startswith("train.network_held_out is false")
+    assert held_out.applies(_two_source_config(tmp_path), False) == \
         "model/best holds no floor to fall back to"
+    assert held_out.applies(_two_source_config(tmp_path), True) is None
 
 
 def test_a_two_source_run_holds_its_network_out_and_keeps_what_the_rule_says(run_cli, tmp_path):

@@ -27,7 +27,7 @@ def train(
 ) -> None:
     """Train a model (a GAN residual on a small-data learner, or a super-resolution network); writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
     from bandbridge.config import apply_overrides, build_config, load_config
-    from bandbridge.workflows import held_out, runner
+    from bandbridge.workflows import runner
     from bandbridge.workflows.finish import summary_line
     extra = [f"train.{k}={v}" for k, v in (("devices", devices), ("accelerator", accelerator),
                                            ("strategy", strategy), ("num_nodes", num_nodes))
@@ -42,7 +42,7 @@ def train(
         cfg = build_config(apply_overrides(d, [*extra, *set_]))
     else:
         cfg = load_config(preset, config, [*extra, *set_], data)
-    run_dir = held_out.train(cfg, runs, resume=resume, init_from=init_from)
+    run_dir = runner.train(cfg, runs, resume=resume, init_from=init_from)
     out.print(summary_line(run_dir), highlight=False)
     out.print(f"run folder: {run_dir}")
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bandbridge.learners.lad import EPS
-from bandbridge.policy import WITHIN
+from bandbridge.policy import broke_floor, held_out_rule
 
 FLOORS = ("pooled", "balanced", "lad", "minimax", "median", "constant")
 BASE = "pooled"  # the plain linear map: another candidate replaces it only by winning every source
@@ -217,7 +217,7 @@ def versus_floor(fit_learner, X: np.ndarray, Y: np.ndarray, source: np.ndarray, 
     fitted on the other sources' pixels and scored on its own (``fit_learner(rows) → a fitted
     learner``, rows into ``X``; ``X (N, F)`` features, bands first; the floor on ``per``'s other
     sources where given — the pixels evaluation fits it on —, else on ``X``'s). Returns ``{source: {learner,
-    floor, ratio}}``, ``broke``: the sources where the learner scores more than :data:`WITHIN`
+    floor, ratio}}``, ``broke``: the sources where the learner scores more than :data:`policy.WITHIN`
     worse, and ``kept``: whether it may replace the floor (no source broke the rule)."""
     out: dict = {}
     for s in dict.fromkeys(source.tolist()):
@@ -229,7 +229,6 @@ def versus_floor(fit_learner, X: np.ndarray, Y: np.ndarray, source: np.ndarray, 
                       else thin(by_rows(X[rest], Y[rest], source[rest], bands)))
         theirs = source_mae(W, X[held, :bands], Y[held])
         out[s] = {"learner": mine, "floor": theirs, "ratio": mine / max(theirs, EPS)}
-    broke = [s for s, r in out.items() if r["ratio"] > 1 + WITHIN]
+    broke = broke_floor({s: (r["learner"], r["floor"]) for s, r in out.items()})
     return {"by_source": out, "broke": broke, "kept": not broke,
-            "rule": f"the learner replaces the floor only when, leave-one-source-out, no held-out "
-                    f"source scores more than {WITHIN:.0%} worse than the floor"}
+            "rule": held_out_rule("the learner replaces the floor")}

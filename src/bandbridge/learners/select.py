@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from bandbridge.learners.base import Learner, family
-from bandbridge.policy import STUDENT_WITHIN, WITHIN
+from bandbridge.policy import ONE_GROUP, STUDENT_WITHIN, WITHIN
 from bandbridge.learners.blend import Blend
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds, too_small
 from bandbridge.learners.record import LearnerRecord
@@ -46,10 +46,8 @@ FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of
 # wait on each other's share of two busy cores cost more than a second core gains when idle.
 FIT_THREADS = 1
 BLEND = 3  # the blend candidate: the mean of this many best learners of distinct families
-# measured whatever the time budget, and all that may be chosen when validation cannot see other
-# scenes (one group of near-copies) and the user has not said the scenes are the ones to predict
-# (--within-scene)
-SIMPLE = ("constant", "linear")
+# measured whatever the time budget: all that the one-group rule (policy.one_group) may keep
+SIMPLE = ONE_GROUP  # always measured, whatever the budget (and all the one-group rule may keep)
 # What one candidate costs on the reference machine (the 2-core kind, FIT_THREADS): seconds to fit
 # FIT_PIXELS pixels, and microseconds to predict one; `python benchmarks/learner_work.py`
 # (2026-11-26). The search's budget is spent in these estimates, not by the clock, so the same
@@ -310,6 +308,28 @@ def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None
     return Student.of(fitted, px.X, px.bands)
 
 
+def given(chosen: str, blend_of: tuple[str, ...], px: Pixels) -> Selection:
+    """A choice made before (a parent run's search, on more sources) refitted on ``px`` with no
+    search: a held-out fold reuses its parent's choice rather than repeat the cross-validation
+    (issue 59). No out-of-fold errors are measured (``oof`` empty); the rule says ``given``."""
+    t0 = time.perf_counter()
+    fitted = refit(chosen, tuple(blend_of), px)
+    return Selection(chosen, fitted, {}, {}, [], pixels=len(px), total=px.total,
+                     seconds=time.perf_counter() - t0, blend_of=tuple(blend_of), rule="given")
+
+
+def choice_of(record: dict | None) -> tuple[str, tuple[str, ...]] | None:
+    """``(chosen, blend_of)`` for :func:`given` from a search's record (``LearnerRecord`` as a
+    run keeps it: ``learner.json``, ``baseline.json``'s anchor): the learner the core chose, also
+    where the floor then replaced it (each fold weighs it against its own floor again); None
+    without one."""
+    rec = record or {}
+    if rec.get("chosen") == FLOOR:
+        rec = rec.get("floor") or {}
+        return (rec["learner"], tuple(rec.get("blend_of") or ())) if rec.get("learner") else None
+    return (rec["chosen"], tuple(rec.get("blend_of") or ())) if rec.get("chosen") else None
+
+
 FLOOR = "floor"  # Selection.chosen when the zero-shot floor replaced the core's learner
 
 
@@ -334,7 +354,7 @@ def against_floor(sel: Selection, px: Pixels, source: np.ndarray, per: dict | No
 
     with fit_threads():
         vs = versus_floor(fit, px.X, px.Y, source, px.bands, floor.kind, per)
-    record = floor.record() | {"versus": vs, "learner": sel.chosen,
+    record = floor.record() | {"versus": vs, "learner": sel.chosen, "blend_of": list(sel.blend_of),
                                "kept": sel.chosen if vs["kept"] else FLOOR}
     if not vs["kept"]:
         served = Linear()

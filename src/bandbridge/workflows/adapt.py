@@ -86,7 +86,8 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     from bandbridge.evaluation.evaluate import predict_whole
     from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.registry import candidates
-    from bandbridge.learners.select import SIMPLE, choose
+    from bandbridge.learners.select import choose
+    from bandbridge.policy import ONE_GROUP, one_group
     for p in pairs:
         if p.x.shape[0] != bundle.in_channels or p.y.shape[0] != bundle.out_channels:
             raise BandbridgeError(f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} "
@@ -108,13 +109,13 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     one = len(set(groups)) < 2 and not within_scene
     note = None
     if one:
-        others = sorted({LABELS.get(c.family, c.family) for c in candidates() if c.name not in SIMPLE})
+        others = sorted({LABELS.get(c.family, c.family) for c in candidates() if c.name not in ONE_GROUP})
         note = (f"validation cannot see other scenes: {len(pairs)} item(s), 1 group — only the "
                 "constant or the linear map (or the model as it was) may be kept, so only they "
                 "were fitted; --within-scene, if you will predict these same scenes, would also "
                 f"try the {', the '.join(others)} and their blend")
     # candidates that may not be kept are not fitted
-    sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s, allowed=SIMPLE if one else None,
+    sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s, allowed=one_group(one),
                  progress=progress)
     return sel, note, len(set(found))
 

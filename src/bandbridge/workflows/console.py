@@ -23,6 +23,7 @@ class _NoAdverts(logging.Filter):
         return "💡 Tip" not in msg and not msg.startswith(self.HARDWARE)
 
 
+RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
 EPOCHS_BY_TIME = 10_000  # max_epochs of runs that the clock stops (train.max_minutes)
 LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "py.warnings")
 

@@ -1,8 +1,9 @@
-"""The end of a training run: its summary (start and end of validation, groups, the learner that
-may replace the network as ``model/best``), the precision gate's check sample and the
-expected-error model, both cut from the validation data the run already holds; the zero-shot
-floor images unlike every training source fall back to (models/fallback.py); and the one line
-a run's summary reads as."""
+"""The end of a training run, one step (workflows/best.py decides and places ``model/best``): its
+summary (start and end of validation, groups), the learner that may replace the network
+(learner_best.py), the network held out source by source (held_out.py), the zero-shot floor
+images unlike every training source fall back to (models/fallback.py), the precision gate's
+check sample and the expected-error model, both cut from the validation data the run already
+holds, and the one line a run's summary reads as."""
 
 from __future__ import annotations
 
@@ -14,14 +15,22 @@ from bandbridge.data.found_groups import group_counts
 from bandbridge.errors import BandbridgeError
 from bandbridge.evaluation.check_sample import make_check_sample
 from bandbridge.fileio import atomic_write_bytes
+from bandbridge.learners.select import choice_of
 from bandbridge.spec import BUNDLE_META, FLOOR_DIR, read_meta
-from bandbridge.workflows import groups, learner_best
+from bandbridge.workflows import best as model_best
+from bandbridge.workflows import groups, held_out, learner_best
+from bandbridge.workflows.held_out import RECORD as HELD_OUT
 from bandbridge.workflows.trust import add_confidence, floor_and_guard, give_floor
 
 
-def finish_run(run, trainer, fit_seconds: float) -> None:
-    """Write ``summary.json``, let the learner compete for ``model/best`` and give ``model/best``
-    its check sample and expected-error model (rank 0, after the fit). ``run``: runner.Run."""
+def finish_run(run, trainer, fit_seconds: float, interrupted: str | None = None, again=None) -> None:
+    """The run's end (rank 0, after the fit): ``summary.json``; the learner weighed against the
+    network and the network held out by source (``again``: runner.train, for the folds); then
+    ``model/best`` placed as they decide, with its floor, card, check sample and expected-error
+    model. ``run``: runner.Run. ``interrupted`` (the signal and epoch): the fit was stopped — the
+    end does at once what it can (no learner search, no held-out trainings: the floor stands in
+    where those would have had to clear the network; no check sample or error model) and the
+    card says how to finish the run."""
     cfg, run_dir, dm, t = run.cfg, run.run_dir, run.dm, run.cfg.train
     end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     start_file = run_dir / "val_start.json"
@@ -30,6 +39,8 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
                "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
                "val_end": end, "starts_as_linear_baseline": run.baseline is not None,
                "monitor": f"{t.monitor} ({t.monitor_mode})"}
+    if interrupted:
+        summary["interrupted"] = interrupted
     if not run.trains_network:
         summary["network"] = ("not trained: validation cannot see other scenes, so model/best is the "
                               "constant or linear map whatever a network scores (train.network: always "
@@ -42,31 +53,58 @@ def finish_run(run, trainer, fit_seconds: float) -> None:
     if run.worst is not None and run.worst.base:
         summary["groups"] = groups.group_table(run.worst, best_info(run_dir).get("epoch"))
         print(groups.format_table(summary["groups"]), flush=True)
-    if not run.cyclegan and cfg.task.kind == "translation" and (t.learner_minutes > 0 or run.blind):
-        record = learner_best.learner_as_best(run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []),
-                                              60 * t.learner_minutes, run.blind, run.learner)
-        if record is not None:
-            summary["learner"] = record
-            print(learner_best.describe(record), flush=True)
-    atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     best_dir = run_dir / "model" / "best"
-    best = None  # read once, for the floor, the check sample and the error model
-    if best_dir.exists() and falls_back(run):  # images unlike every training source get the floor
-        floor, guard = floor_and_guard(dm.pairs["train"], dm.pairs.get("val", []),
-                                       ((run.baseline or {}).get("anchor") or {}).get("floor"))
-        best = give_floor(best_dir, floor, guard, dm.pairs.get("val", []))
+    model_best.restore_network(run_dir)  # a resumed run is weighed with its network in place
+    learner, stand_in, sections = None, None, []
+    if not run.cyclegan and cfg.task.kind == "translation" and (t.learner_minutes > 0 or run.blind):
+        if interrupted and run.learner is None and not run.blind:
+            print("model/best: the learner comparison did not run (interrupted before it: its "
+                  "search takes up to train.learner_minutes)", flush=True)
+        else:
+            learner, stand_in = learner_best.weigh(
+                run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []), 60 * t.learner_minutes,
+                run.blind, run.learner, run.choice, refit_kept=not interrupted)
+        if learner is not None:
+            summary["learner"] = learner
+            sections.append(learner_best.card_lines(learner))
+            print(learner_best.describe(learner), flush=True)
+    fall = best_dir.exists() and falls_back(run)
+    held = None
+    if model_best.decide(learner, None) == "network" and model_best.has_network(best_dir):
+        why = held_out.applies(cfg, fall)
+        if why is None and interrupted:
+            held = held_out.not_run(run_dir, cfg, "the run was interrupted")
+        elif why is None:
+            parent = anchor if run.learner is not None else learner
+            held = held_out.weigh(run_dir, cfg, again, choice_of(parent))
+        elif len(cfg.data.sources) > 1:
+            print(f"network held out: no ({why})", flush=True)
+    if held is not None:
+        sections.append(held_out.card_lines(held))
+    kept = model_best.decide(learner, held)
+    given: list = []  # model/best with its fallback, read once for the check sample and error model
+
+    def fallback(best: Path) -> None:  # images unlike every training source get the floor
+        floor, guard = floor_and_guard(dm.pairs["train"], dm.pairs.get("val", []), anchor.get("floor"))
+        given.append(give_floor(best, floor, guard, dm.pairs.get("val", [])))
         print(f"fallback: images unlike every training source get the zero-shot floor (the "
               f"{floor['kind']} linear map of {len(floor['sources'])} source(s)), and files of "
               "another sensor (a radiometric depth no training file had) get it wholly "
               f"(model/best/{FLOOR_DIR})", flush=True)
-    if best_dir.exists():  # the precision gate's sample: one real validation tile
-        try:
-            best = load_bundle(best_dir) if best is None else best
-            make_check_sample(best_dir, pairs=None if run.cyclegan else dm.pairs.get("val", []), bundle=best)
-        except BandbridgeError:  # no validation split: prediction then trusts fp32 only
-            pass
-        if not run.cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val"):
-            add_confidence(best_dir, dm.pairs["val"], bundle=best)  # predict --confidence
+    model_best.place(run_dir, kept, stand_in, fallback if fall else None)
+    summary["kept"] = kept
+    atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
+    model_best.write_card(run_dir, kept, sections, interrupted, summary_line(run_dir))
+    if not best_dir.exists() or interrupted:
+        return
+    b = given[0] if given and kept != "floor" else None
+    try:  # the precision gate's sample: one real validation tile
+        b = load_bundle(best_dir) if b is None else b
+        make_check_sample(best_dir, pairs=None if run.cyclegan else dm.pairs.get("val", []), bundle=b)
+    except BandbridgeError:  # no validation split: prediction then trusts fp32 only
+        pass
+    if not run.cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val") and kept != "floor":
+        add_confidence(best_dir, dm.pairs["val"], bundle=b)  # predict --confidence
 
 
 def falls_back(run) -> bool:
@@ -75,9 +113,6 @@ def falls_back(run) -> bool:
     cfg = run.cfg
     return (not run.cyclegan and cfg.task.kind == "translation" and cfg.task.scale == 1
             and cfg.model.generator.guard is not False and bool(run.dm.pairs.get("train")))
-
-
-HELD_OUT = "held_out.json"  # the network held out source by source (workflows/held_out.py)
 
 
 def best_info(run_dir: Path) -> dict:
@@ -102,10 +137,13 @@ def summary_line(run_dir: Path) -> str:
         if s.get("starts_as_linear_baseline") else "start = the untrained network"
     which = "the start itself" if best.get("epoch") == -1 else f"epoch {best.get('epoch')}"
     held = Path(run_dir) / HELD_OUT
-    if held.exists() and json.loads(held.read_text()).get("kept") == "floor":
-        which = "the zero-shot floor: the network broke the held-out rule (held_out.json)"
+    record = json.loads(held.read_text()) if held.exists() else {}
+    if s.get("kept", record.get("kept")) == "floor":
+        which = ("the zero-shot floor: the network was not held out (interrupted)" if record.get("not_run")
+                 else "the zero-shot floor: the network broke the held-out rule (held_out.json)")
     monitor, _, mode = (s.get("monitor") or "").partition(" (")
     chose = (f", the {'highest' if mode.startswith('max') else 'lowest'} {monitor}"
              if monitor else "")  # why best's l1 can trail the last epoch's: another metric chose
+    stopped = f"; interrupted ({s['interrupted']})" if s.get("interrupted") else ""
     return (f"validation {', '.join(parts)} (start → last epoch; {start}; model/best = {which}"
-            f"{chose}; {s['epochs']} epochs, {s['fit_seconds'] / 60:.1f} min)")
+            f"{chose}; {s['epochs']} epochs, {s['fit_seconds'] / 60:.1f} min{stopped})")

@@ -1,6 +1,6 @@
 """Issue 49's rule for the network a ``train`` run keeps: with two or more training sources,
 ``model/best`` keeps a network only if, trained without each source in turn and scored on every
-image of it, no held-out source scores more than :data:`WITHIN` worse than the zero-shot floor
+image of it, no held-out source scores more than :data:`policy.WITHIN` worse than the zero-shot floor
 chosen on the other sources (``evaluate``'s ``floor``); otherwise ``model/best`` becomes the
 run's floor (the bundle ``finish.py`` wrote into ``model/best/floor``) and the network moves to
 ``model/network``. The learner under the network passed its own test already (``learner_anchor``,
@@ -16,39 +16,25 @@ from pathlib import Path
 
 from bandbridge.bands import judged_by_realism
 from bandbridge.config import Config, build_config
-from bandbridge.policy import IMAGE_MAE_WITHIN, WITHIN
+from bandbridge.policy import IMAGE_MAE_WITHIN, broke_floor, held_out_rule
 from bandbridge.realism import SHIP_AXES, image_rule
 from bandbridge.fileio import atomic_write_bytes, safe_name
-from bandbridge.spec import BUNDLE_META, FLOOR_DIR, read_meta
-from bandbridge.workflows.finish import HELD_OUT as RECORD
+from bandbridge.workflows.console import RUN_DIR_ENV
+
+RECORD = "held_out.json"  # every fold and the decision, in the run folder
+# a source all of whose images are scored (a held-out source: nothing of it trains or validates)
+ALL_TEST = {"train": [], "val": [], "test": [], "val_fraction": 0.0, "test_fraction": 0.0,
+            "group": None, "groups_file": None, "file": None, "default": "test"}
 
 
-
-def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
-          init_from: str | None = None) -> Path:
-    """``runner.train``, then the rule on the network it kept (:func:`hold_out_network`)."""
-    from bandbridge.workflows import runner
-    run_dir = runner.train(cfg, runs_root, resume=resume, init_from=init_from)
-    hold_out_network(run_dir, cfg)
-    return run_dir
-
-
-def has_network(best: Path) -> bool:
-    """Whether the bundle in ``best`` is (or holds) a network, not a per-pixel learner alone."""
-    from bandbridge.generators import LEARNERS
-    return (best / BUNDLE_META).exists() and \
-        read_meta(best / BUNDLE_META)["config"]["model"]["generator"]["name"] not in LEARNERS
-
-
-def applies(cfg: Config, best: Path) -> str | None:
-    """Why the rule does not run on this run (None: it runs)."""
+def applies(cfg: Config, falls_back: bool) -> str | None:
+    """Why the rule does not run on this run's network (None: it runs); ``falls_back``: whether
+    ``model/best`` gets a floor to fall back to (finish.falls_back)."""
     if len(cfg.data.sources) < 2:
         return "one training source: nothing to hold out"
     if cfg.task.kind != "translation" or cfg.task.scale != 1 or cfg.model.kind == "cyclegan":
         return "the rule is for paired translation"
-    if not has_network(best):
-        return "model/best is a per-pixel learner, held out source by source already"
-    if not (best / FLOOR_DIR / BUNDLE_META).exists():
+    if not falls_back:
         return "model/best holds no floor to fall back to"
     if not cfg.train.network_held_out:
         return "train.network_held_out is false: the network was not held out source by source"
@@ -67,36 +53,29 @@ def fold_config(cfg: Config, i: int) -> Config:
 
 def held_out(cfg: Config, i: int) -> dict:
     """The ``i``-th source as a held-out source: every image of it is scored."""
-    from bandbridge.workflows.loso import ALL_TEST
     return {**cfg.model_dump(mode="json")["data"]["sources"][i], "split": dict(ALL_TEST)}
 
 
-def hold_out_network(run_dir: Path, cfg: Config) -> dict | None:
-    """Train ``cfg`` once without each source, score each fold's ``model/best`` on its held-out
-    source beside the floor chosen on the others, and keep ``run_dir``'s network only when no
-    source is more than ``WITHIN`` worse than that floor (else ``model/best`` is the floor).
-    Prints a line per fold and the decision; returns the record (None: the rule did not run)."""
+def weigh(run_dir: Path, cfg: Config, train_fold, choice=None) -> dict:
+    """Train ``cfg`` once without each source (``train_fold(fold_cfg, run_dir=…, announce=False,
+    choice=…)``: runner.train; ``choice``: the run's own learner choice, refitted in each fold
+    rather than searched again) and score each fold's ``model/best`` on its held-out source
+    beside the floor chosen on the others. Prints a line per fold and the decision, writes
+    ``held_out.json`` and returns the record: ``kept`` is ``network`` when no source breaks
+    :func:`rule_text`'s rule, else ``floor`` (workflows/best.py places it)."""
     from bandbridge.evaluation.evaluate import evaluate
-    from bandbridge.workflows import runner
-    if os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) != "0":
-        return None  # a DDP worker: rank 0 holds out
-    best = Path(run_dir) / "model" / "best"
     src = cfg.data.sources[0]
     image_like = judged_by_realism(src.input.bands, src.target.bands)
-    why = applies(cfg, best)
-    if why is not None:
-        if has_network(best) and len(cfg.data.sources) > 1:
-            print(f"network held out: no ({why})", flush=True)
-        return None
     names = [s.name for s in cfg.data.sources]
     print(f"network held out: {len(names)} more runs, each without one source ({', '.join(names)}), "
-          "each scored on the source it did not see (train.network_held_out=false skips this)", flush=True)
+          "each scored on the source it did not see (train.network_held_out=false skips this)"
+          + (f"; each fold refits the {choice[0]} learner this run chose" if choice else ""), flush=True)
     folds = []
     for i, name in enumerate(names):
         fold = fold_config(cfg, i)
         fold_dir = Path(run_dir) / "held_out" / safe_name(name, "source")
-        os.environ.pop(runner.RUN_DIR_ENV, None)  # the fold is a run of its own, not this one's worker
-        fold_run = runner.train(fold, run_dir=fold_dir, announce=False)
+        os.environ.pop(RUN_DIR_ENV, None)  # the fold is a run of its own, not this one's worker
+        fold_run = train_fold(fold, run_dir=fold_dir, announce=False, choice=choice)
         res = evaluate(fold_run, split="test", recipes=[held_out(cfg, i)], out_dir=fold_dir / "scores")
         m = res.summary["methods"]
         row = {"source": name, "images": res.summary["protocol"]["images"], "model": m["model"]["mae"],
@@ -113,15 +92,22 @@ def hold_out_network(run_dir: Path, cfg: Config) -> dict | None:
     record = {"rule": rule_text(image_like), "folds": folds, "broke": broke,
               "kept": "network" if not broke else "floor"}
     if broke:
-        _floor_as_best(best)
-    _card(best, record)
-    if broke:
         worst = max(folds, key=lambda r: r["vs_floor"])
         print(f"network held out: broke on {', '.join(broke)} (worst {worst['source']} "
               f"{worst['vs_floor']:+.1%} against the floor): model/best is the floor; the network "
               "is kept in model/network", flush=True)
     else:
         print(f"network held out: kept ({rule_text(image_like)})", flush=True)
+    atomic_write_bytes(Path(run_dir) / RECORD, json.dumps(record, indent=1).encode())
+    return record
+
+
+def not_run(run_dir: Path, cfg: Config, why: str) -> dict:
+    """The record of a run that ended before its network could be held out (interrupted): the
+    rule has not cleared it, so ``model/best`` is the floor until ``--resume`` ends the run."""
+    src = cfg.data.sources[0]
+    record = {"rule": rule_text(judged_by_realism(src.input.bands, src.target.bands)), "folds": [],
+              "broke": [], "kept": "floor", "not_run": why}
     atomic_write_bytes(Path(run_dir) / RECORD, json.dumps(record, indent=1).encode())
     return record
 
@@ -133,8 +119,7 @@ def rule_text(image_like: bool) -> str:
         return ("the network is kept only when, trained without each source, it looks more real than "
                 f"the floor on every held-out source (lower SWD) and its MAE is at most {IMAGE_MAE_WITHIN:g}× "
                 "the floor's")
-    return (f"the network is kept only when, trained without each source, no held-out source scores "
-            f"more than {WITHIN:.0%} worse than the floor chosen on the others")
+    return held_out_rule("the network is kept")
 
 
 def broken(folds: list[dict], image_like: bool) -> list[str]:
@@ -143,36 +128,30 @@ def broken(folds: list[dict], image_like: bool) -> list[str]:
         return [r["source"] for r in folds if image_rule(
             {"mae": r["model"], "swd": r["model_swd"]}, {"mae": r["floor"], "swd": r["floor_swd"]},
             axes=SHIP_AXES)]
-    return [r["source"] for r in folds if r["vs_floor"] > WITHIN]
+    return broke_floor({r["source"]: (r["model"], r["floor"]) for r in folds})
 
 
-def _floor_as_best(best: Path) -> None:
-    """``model/best`` ← its floor; the network bundle → ``model/network`` (without the floor).
-    A ``model/network`` already there is this run's own network, put back into ``model/best``
-    by a resumed run (``learner_best``): it is replaced by the same network."""
-    import shutil
-    network = best.parent / "network"
-    if network.exists():
-        shutil.rmtree(network)
-    best.rename(network)
-    (network / FLOOR_DIR).rename(best)
-
-
-def _card(best: Path, record: dict) -> None:
-    """``model/best``'s card gains (or replaces) its section on the rule: every fold, what stayed
-    and which sources broke it."""
-    head = "## The network held out source by source"
+def card_lines(record: dict) -> list[str]:
+    """The card's section on the rule: every fold, what stayed and which sources broke it."""
     swd = "model_swd" in (record["folds"] or [{}])[0]
-    kept = ("**the network**: it passed on every held-out source"
-            if record["kept"] == "network" else
-            f"**the zero-shot floor**: the network broke the rule on {', '.join(record['broke'])} "
-            "(it is in `model/network`)")
-    lines = [head, "", f"Rule: {record['rule']}. Kept: {kept}.", "",
-             "| held out | images | the network trained without it | floor | plain linear | network vs the floor |"
-             + (" network SWD | floor SWD |" if swd else ""), "|---|---|---|---|---|---|" + ("---|---|" if swd else "")]
+    if record.get("not_run"):
+        kept = (f"**the zero-shot floor**: the network was not held out ({record['not_run']}; it is "
+                "in `model/network`)")
+    elif record["kept"] == "network":
+        kept = "**the network**: it passed on every held-out source"
+    else:
+        kept = (f"**the zero-shot floor**: the network broke the rule on {', '.join(record['broke'])} "
+                "(it is in `model/network`)")
+    lines = [CARD_HEAD, "", f"Rule: {record['rule']}. Kept: {kept}."]
+    if not record["folds"]:
+        return lines
+    lines += ["", "| held out | images | the network trained without it | floor | plain linear | "
+              "network vs the floor |" + (" network SWD | floor SWD |" if swd else ""),
+              "|---|---|---|---|---|---|" + ("---|---|" if swd else "")]
     lines += [f"| {r['source']} | {r['images']} | {r['model']:.4g} | {r['floor']:.4g} | {r['linear']:.4g} "
               f"| {r['vs_floor']:+.1%} |" + (f" {r['model_swd']:.3f} | {r['floor_swd']:.3f} |" if swd else "")
               for r in record["folds"]]
-    card = best / "MODEL_CARD.md"
-    text = card.read_text().split(head)[0].rstrip("\n") if card.exists() else "# model/best"
-    atomic_write_bytes(card, (text + "\n\n" + "\n".join(lines) + "\n").encode())
+    return lines
+
+
+CARD_HEAD = "## The network held out source by source"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bandbridge.config import Config, build_config
-from bandbridge.policy import WITHIN, percent
+from bandbridge.policy import WITHIN, one_group, percent
 
 
 def wants_learner_anchor(cfg: Config) -> bool:
@@ -24,16 +24,19 @@ def wants_learner_anchor(cfg: Config) -> bool:
 
 
 def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
-                       blind: str | None = None) -> tuple[Config, object, dict]:
+                       blind: str | None = None, choice: tuple[str, tuple[str, ...]] | None = None
+                       ) -> tuple[Config, object, dict]:
     """``(cfg with the fitted anchor's arguments, the Selection, its record)``: the core's
     choice on ``train`` (only the constant or linear map when ``blind``: validation cannot see
     other scenes), refitted on every training pixel (``Selection.fitted``); the run's last step
-    weighs the same Selection against the network (workflows/learner_best.py)."""
+    weighs the same Selection against the network (workflows/learner_best.py). ``choice``: a
+    parent run's choice, refitted on ``train`` with no search (a held-out fold, issue 59)."""
     from bandbridge.learners.folds import pair_pixels
-    from bandbridge.learners.select import SIMPLE, choose
+    from bandbridge.learners.select import choose, given
     from bandbridge.spec import generator_halo
     px, _ = pair_pixels(train)
-    sel = choose(px, budget_s=budget_s, eligible=SIMPLE if blind else None)
+    sel = given(*choice, px) if choice is not None and not blind else \
+        choose(px, budget_s=budget_s, allowed=one_group(bool(blind)))
     floor = None
     names = np.array([p.source.name for p in train])[px.image]
     if not blind and len(set(names.tolist())) >= 2:  # issue 49: more than the floor only if it carries
@@ -53,7 +56,9 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     halo = generator_halo(cfg.model.generator.name, cfg.model.generator.args, learner)
     d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (halo + 10))
     from bandbridge.learners.record import LearnerRecord
-    rule = ("chosen by spatial cross-validation on the training split, refitted on every "
+    rule = ("the parent run's choice (its search on every source), refitted on every training "
+            "pixel" if sel.rule == "given" else
+            "chosen by spatial cross-validation on the training split, refitted on every "
             "training pixel" + (f" ({blind}: constant or linear only)" if blind else ""))
     if floor and not floor["versus"]["kept"]:
         rule = (f"the zero-shot floor ({floor['kind']} map): the {floor['learner']} learner the core "

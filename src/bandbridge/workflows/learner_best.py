@@ -14,7 +14,6 @@ written as ``model/best``, the network's bundle moved to ``model/network``; ``le
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from bandbridge.config import Config, build_config
 from bandbridge.fileio import atomic_write_bytes
 from bandbridge.models.anchored import Anchored
 from bandbridge.spec import BUNDLE_META
-from bandbridge.policy import WITHIN, percent
+from bandbridge.policy import WITHIN, one_group, percent
 
 LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
 
@@ -43,44 +42,40 @@ def val_mae(net, pairs: list, sensors: list[str]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in per.items()} | {"all": float(np.mean(sum(per.values(), [])))}
 
 
-def learner_as_best(run_dir: Path, cfg: Config, train: list, val: list,
-                    budget_s: float | None = 300.0, blind: str | None = None,
-                    sel=None) -> dict | None:
-    """Compare the core's learner with ``run_dir/model/best`` on ``val``; keep the better as
-    ``model/best`` (the network then moves to ``model/network``). ``blind``: the run's line
-    saying validation cannot see other scenes — the constant or the linear map is then kept,
-    whatever validation says. ``sel``: the core's Selection already made on ``train`` (an
-    ``learner: select`` run's). Returns the record written to ``learner.json`` (None without
-    validation)."""
-    best, network = run_dir / "model" / "best", run_dir / "model" / "network"
+def weigh(run_dir: Path, cfg: Config, train: list, val: list, budget_s: float | None = 300.0,
+          blind: str | None = None, sel=None, choice: tuple[str, tuple[str, ...]] | None = None,
+          refit_kept: bool = True):
+    """Compare the core's learner with the network in ``run_dir/model/best`` on ``val`` and say
+    which ``model/best`` should be (:func:`compare`); nothing is moved here (workflows/best.py
+    places it). ``blind``: the run's line saying validation cannot see other scenes — the
+    constant or the linear map is then kept, whatever validation says. ``sel``: the core's
+    Selection already made on ``train`` (a ``learner: select`` run's); ``choice``: a parent run's
+    choice to refit instead of searching (a held-out fold). Returns ``(record, stand_in)``,
+    the record also written to ``learner.json`` (``(None, None)`` without validation)."""
+    best = run_dir / "model" / "best"
     if not (val or blind) or not (best / BUNDLE_META).exists():
-        return None
-    if (network / BUNDLE_META).exists() and load_bundle(best).config.model.generator.name in (
-            "learner", "blend"):  # resumed, no epoch beat: best is the last learner step's pick
-        tmp = best.with_name(".best.partial")  # the network back in place, never half-copied
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(network, tmp)
-        shutil.rmtree(best)
-        tmp.rename(best)
-    record = compare(best, cfg, train, val, budget_s, network, blind, sel)
+        return None, None
+    record, stand_in = compare(best, cfg, train, val, budget_s, blind, sel, choice, refit_kept)
     atomic_write_bytes(run_dir / "learner.json", json.dumps(record, indent=1).encode())
-    atomic_write_bytes(best / "MODEL_CARD.md", card(record).encode())  # a run's card, not a zoo's
-    return record
+    return record, stand_in
 
 
 def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | None,
-            network: Path, blind: str | None = None, sel=None) -> dict:
-    """The core's learner (chosen on ``train``) against the bundle in ``best`` on ``val``; a
-    learner that scores lower is refitted on train + val and written to ``best``, the bundle it
-    replaces moved to ``network``. With ``blind`` (validation cannot see other scenes) only the
-    constant or the linear map may be chosen, and it is kept. Returns what was compared and
-    kept."""
+            blind: str | None = None, sel=None, choice: tuple[str, tuple[str, ...]] | None = None,
+            refit_kept: bool = True):
+    """The core's learner (chosen on ``train``, or ``choice`` refitted there) against the bundle
+    in ``best`` on ``val``. With ``blind`` (validation cannot see other scenes) only the constant
+    or the linear map may be chosen, and it is kept. Returns ``(record, stand_in)``: what was
+    compared and kept, and for a kept learner (refitted on train + val unless ``refit_kept`` is
+    false) or the anchor alone the function that writes it in the network's place (else None)."""
     from bandbridge.data.found_groups import group_counts
     from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.record import LearnerRecord
-    from bandbridge.learners.select import FLOOR, SIMPLE, choose, never_worse, refit
+    from bandbridge.learners.select import FLOOR, choose, given, never_worse, refit
+    if sel is None and choice is not None and not blind:
+        sel = given(*choice, pair_pixels(train)[0])
     if sel is None:
-        sel = choose(pair_pixels(train)[0], budget_s=budget_s, eligible=SIMPLE if blind else None)
+        sel = choose(pair_pixels(train)[0], budget_s=budget_s, allowed=one_group(bool(blind)))
     bundle = load_bundle(best)
     ci, ct = bundle.in_channels, bundle.out_channels
     # a best that is still the run's start is its anchor plus a residual of zeros: hand back the
@@ -93,8 +88,10 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     # (beyond the policy.WITHIN the project's never-worse checks allow)
     better, worst = never_worse(lrn, net)
     keep = "learner" if blind or better else "network"
-    record = LearnerRecord.of(sel, "chosen by spatial cross-validation on the training split",
-                              cfg.data.sources[0].target).to_dict()
+    rule = ("the parent run's choice (its search on every source), refitted on this run's "
+            "training split" if sel.rule == "given" else
+            "chosen by spatial cross-validation on the training split")
+    record = LearnerRecord.of(sel, rule, cfg.data.sources[0].target).to_dict()
     record |= {"val_mae": {"learner": lrn["all"], "network": net["all"]},
                "val_by_source": {"learner": lrn, "network": net}, "worst_ratio": worst, "kept": keep,
                "kept_by": "the learner when its validation MAE (mean over validation images, "
@@ -109,30 +106,31 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
                           "scenes")
     if keep == "network" and start:
         record["kept"] = "anchor"
-        replace_best(best, network, bundle, cfg, *anchor_alone(bundle, ci), record)
-    if keep == "learner":
-        if sel.chosen == FLOOR:  # chosen for sources never seen: kept as chosen, not refitted
-            fitted = sel.fitted
-            record["refitted_on"] = "train pixels (the floor, chosen leave-one-source-out)"
-        else:
-            fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0],
-                           student=bool(sel.student.get("kept")))
-            record["refitted_on"] = "train + validation pixels"
-        # whichever it is, model/best becomes what the record says was kept (issue 59: the floor
-        # was recorded as kept while the network stayed in model/best)
-        replace_best(best, network, bundle, cfg, fitted.module(ci, ct), fitted.generator(), record)
-    return record
+        return record, writer(bundle, cfg, *anchor_alone(bundle, ci), record)
+    if keep == "network":
+        return record, None
+    if sel.chosen == FLOOR:  # chosen for sources never seen: kept as chosen, not refitted
+        fitted = sel.fitted
+        record["refitted_on"] = "train pixels (the floor, chosen leave-one-source-out)"
+    elif not refit_kept:
+        fitted = sel.fitted
+        record["refitted_on"] = "train pixels (the run was interrupted: not refitted on validation)"
+    else:
+        fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0],
+                       student=bool(sel.student.get("kept")))
+        record["refitted_on"] = "train + validation pixels"
+    # whichever it is, model/best becomes what the record says was kept (issue 59: the floor
+    # was recorded as kept while the network stayed in model/best)
+    return record, writer(bundle, cfg, fitted.module(ci, ct), fitted.generator(), record)
 
 
-def replace_best(best: Path, network: Path, bundle, cfg: Config, generator, args: dict,
-                 record: dict) -> None:
-    """Move the network's bundle in ``best`` to ``network`` and write the learner ``generator``
-    (``args``: its ``model.generator``) to ``best`` with the network's metadata, but not its
-    validation metrics."""
-    shutil.rmtree(network, ignore_errors=True)
-    shutil.copytree(best, network)
-    save_bundle(best, generator, learner_config(cfg, args), bundle.in_channels, bundle.out_channels,
-                **(bundle.carried() | {"epoch": -1, "learner": record, "val_metrics": {}}))
+def writer(bundle, cfg: Config, generator, args: dict, record: dict):
+    """The function that writes the learner ``generator`` (``args``: its ``model.generator``)
+    into a folder with the network ``bundle``'s metadata, but not its validation metrics."""
+    def write(best: Path) -> None:
+        save_bundle(best, generator, learner_config(cfg, args), bundle.in_channels, bundle.out_channels,
+                    **(bundle.carried() | {"epoch": -1, "learner": record, "val_metrics": {}}))
+    return write
 
 
 def anchor_alone(bundle, in_channels: int):
@@ -142,24 +140,24 @@ def anchor_alone(bundle, in_channels: int):
     return bundle.generator.learner.eval(), anchor_generator(bundle.config.model.generator.learner)
 
 
-def card(record: dict) -> str:
-    """``model/best``'s card: what the run kept and why, and every learner's out-of-fold MAE
-    (bold: the learner kept, when one was)."""
+def card_lines(record: dict) -> list[str]:
+    """The card's lines on the learner comparison: why, what was traded, the groups, both
+    validation errors and every learner's out-of-fold MAE (bold: the learner kept, when one was)."""
     v, kept = record["val_mae"], record["kept"]
-    what = {"learner": f"the {record['chosen']} learner", "network": "the trained network",
-            "anchor": "the network's anchor alone (no epoch beat it on validation)"}[kept]
     why = (f"Why: {record['blind']} — {record['kept_by']}." if record.get("blind") else
            f"Rule: {record['kept_by']}.")
     held = ", ".join(f"{s} {n}" for s, n in (record.get("groups") or {}).items())
     from bandbridge.learners.record import traded_line
     traded = traded_line(record.get("traded"), "model values")
-    lines = ["# model/best", "", f"Kept: **{what}**.", "", why, "", *traded, *([""] if traded else []),
+    lines = [why, "", *traded, *([""] if traded else []),
              *([f"Groups of near-copies per split (the run's groups.json): {held}.", ""] if held else []),
              f"Validation MAE (model values): the core's learner {v['learner']:.4g}, the network "
              f"{v['network']:.4g}.", "", "| learner | out-of-fold MAE (training split) |", "|---|---|"]
     lines += [f"| {'**' + k + '**' if kept == 'learner' and k == record['chosen'] else k} | {m:.4g} |"
               for k, m in sorted(record["oof_mae"].items(), key=lambda kv: kv[1])]
-    return "\n".join(lines) + "\n"
+    if not record["oof_mae"]:
+        lines.append(f"| **{record['chosen']}** | — ({record['rule']}) |")
+    return lines
 
 
 def learner_config(cfg: Config, generator: dict) -> Config:
@@ -186,9 +184,10 @@ def describe(record: dict) -> str:
     if record.get("blind"):
         return (f"model/best: the {record['chosen']} map — {record['blind']} (validation MAE "
                 f"{v['learner']:.4g} vs {v['network']:.4g} for the network, both on near-copies)")
+    how = (f"chosen by {len(record['folds'])}-fold spatial cross-validation on the training split"
+           if record["folds"] else record["rule"])
     return (f"model/best: the {record['kept']} — validation MAE {v['learner']:.4g} for the "
-            f"learner ({record['chosen']}, chosen by {len(record['folds'])}-fold spatial "
-            f"cross-validation on the training split) vs {v['network']:.4g} for the network")
+            f"learner ({record['chosen']}, {how}) vs {v['network']:.4g} for the network")
 
 
 def scene_rule(cfg: Config, train: list, val: list) -> tuple[str | None, str | None]:

@@ -25,11 +25,10 @@ from bandbridge.presets import recipes
 from bandbridge.errors import BandbridgeError
 from bandbridge.progress import Progress, steps
 from bandbridge.policy import WITHIN, percent
+from bandbridge.workflows.held_out import ALL_TEST
 
 HEADLINE = ("mae", "rmse", "psnr", "ndvi_mae")
 REALISM = ("swd", "contrast", "pearson_r")  # beside error, for image-like targets (evaluate's swd)
-ALL_TEST = {"train": [], "val": [], "test": [], "val_fraction": 0.0, "test_fraction": 0.0,
-             "group": None, "groups_file": None, "file": None, "default": "test"}
 
 
 @dataclass
@@ -117,8 +116,10 @@ def run_loso(preset: str, names: list[str], out_dir: str | Path, data_root: str 
             results.append(kept)
             folded()
             continue
+        # the fold is the held-out measurement itself: its network is not held out again inside it
         fold_cfg = build_config({**base, "name": f"{base['name']}-loso-{safe_name(f.name, 'fold')}",
-                                 "data": {**base["data"], "sources": [train_source(n) for n in f.train]}})
+                                 "data": {**base["data"], "sources": [train_source(n) for n in f.train]},
+                                 "train": {**base["train"], "network_held_out": False}})
         run = runner.train(fold_cfg, run_dir=runner.new_run_dir(fold_cfg, str(out / "runs")))
         held = [held_out_source(n) for n in f.test]
         res = evaluate(run, data_root=data_root, split="test", recipes=held,

@@ -37,11 +37,11 @@ from bandbridge.machine import cpu_has_bf16
 from bandbridge.training.cyclegan import CycleGANTask
 from bandbridge.training.paired import GANTask
 from bandbridge.workflows import groups, learner_anchor, learner_best
-from bandbridge.workflows.console import EpochBar, announce_run_dir, libraries_to_log, quiet_lightning
+from bandbridge.workflows.console import (RUN_DIR_ENV, EpochBar, announce_run_dir, libraries_to_log,
+                                           quiet_lightning)
 from bandbridge.workflows.finish import finish_run
 from bandbridge.workflows.start import load_checkpoint, find_checkpoint, init_weights, keep_residual_if_better, with_guard
 
-RUN_DIR_ENV = "BANDBRIDGE_RUN_DIR"  # shared with DDP worker processes, which re-run the CLI
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -178,6 +178,7 @@ class Run:
     worst: groups.WorstGroup | None  # model selection by the worst held-out group
     precision: str  # Lightning's, resolved for this machine
     trains_network: bool = True  # False: the one-group rule keeps a map, train.network is auto
+    choice: tuple[str, tuple[str, ...]] | None = None  # a parent run's learner choice (a held-out fold)
 
     @property
     def cyclegan(self) -> bool:  # unpaired: two generators, no anchor (no pairs)
@@ -186,10 +187,14 @@ class Run:
 
 def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
           init_from: str | None = None, fast_dev_run: bool = False, announce: bool = True,
-          run_dir: Path | None = None) -> Path:
-    """Train ``cfg``; returns the run folder: ``run_dir``, else a new one under ``runs_root`` (or
-    the one a re-entering DDP worker is given). ``resume`` continues a run exactly; ``announce``
-    prints the run folder and its ``--resume`` command (not for a folder the caller removes)."""
+          run_dir: Path | None = None, choice: tuple[str, tuple[str, ...]] | None = None) -> Path:
+    """Train ``cfg`` and end the run (finish.py: what ``model/best`` is); returns the run folder:
+    ``run_dir``, else a new one under ``runs_root`` (or the one a re-entering DDP worker is
+    given). ``resume`` continues a run exactly; ``announce`` prints the run folder and its
+    ``--resume`` command (not for a folder the caller removes); ``choice``: a parent run's
+    learner choice, refitted here with no search (a held-out fold). A fit stopped by Ctrl-C or
+    SIGTERM still ends the run with what it has (``model/best`` and its card), then the
+    interruption goes on to the caller."""
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     ckpt_path = find_checkpoint(resume) if resume else None
@@ -200,7 +205,7 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
     with shared_with_workers(run_dir):
         if announce:
             announce_run_dir(run_dir, resume is not None)
-        run = prepare_run(cfg, run_dir, ckpt_path, init_from)
+        run = prepare_run(cfg, run_dir, ckpt_path, init_from, choice)
         make_trainer, export = build_trainer(run, fast_dev_run)
         check_accelerator(run.cfg.train.accelerator)
         with libraries_to_log(run_dir / "train.log"):  # Lightning's lines and warnings: the run's log
@@ -212,15 +217,48 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
                 for cat in (DeprecationWarning, FutureWarning):
                     warnings.filterwarnings("ignore", category=cat)
                 warnings.filterwarnings("ignore", message=".*exists and is not empty")
-                if run.trains_network:
-                    trainer.fit(run.module, datamodule=run.dm, ckpt_path=ckpt_path)
+                stopped = None
+                try:
+                    if run.trains_network:
+                        trainer.fit(run.module, datamodule=run.dm, ckpt_path=ckpt_path)
+                except (KeyboardInterrupt, SystemExit) as e:  # Lightning ends an interrupted fit
+                    if not trainer.is_global_zero:  # in sys.exit(1) once it has torn down
+                        raise
+                    stopped = e
         if trainer.is_global_zero:
-            finish_run(run, trainer, time.time() - t0)
+            if stopped is not None:
+                end_interrupted(run, trainer, stopped, time.time() - t0, run_dir)
+            finish_run(run, trainer, time.time() - t0, again=train)
     return run_dir
 
 
-def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: str | None) -> Run:
-    """The data, the start (guard, anchor, ``init_from``'s weights) and model selection's groups."""
+def end_interrupted(run: Run, trainer: L.Trainer, stopped: BaseException, seconds: float,
+                    run_dir: Path) -> None:
+    """End a run whose fit was interrupted as far as it can at once (finish.finish_run with
+    ``interrupted``), say what ``model/best`` is and how to finish, then raise the interruption
+    again. A second Ctrl-C stops the end itself (Lightning ignores SIGINT after the first)."""
+    import signal
+    from bandbridge.fileio import Terminated
+    cause = stopped if isinstance(stopped, KeyboardInterrupt) else stopped.__context__
+    what = "SIGTERM" if isinstance(cause, Terminated) or type(stopped).__name__ == "SIGTERMException" \
+        else "Ctrl-C"
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread
+        pass
+    print(f"interrupted ({what}) in epoch {trainer.current_epoch}: ending the run with what it has "
+          "(Ctrl-C again stops at once)", flush=True)
+    finish_run(run, trainer, seconds, interrupted=f"{what} in epoch {trainer.current_epoch}")
+    from bandbridge.workflows.finish import summary_line
+    print(f"{summary_line(run_dir)}; model/best/MODEL_CARD.md says what it is; `bandbridge train "
+          f"--resume {run_dir}` continues the run", flush=True)
+    raise stopped
+
+
+def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: str | None,
+                choice: tuple[str, tuple[str, ...]] | None = None) -> Run:
+    """The data, the start (guard, anchor, ``init_from``'s weights) and model selection's groups;
+    ``choice``: a parent run's learner choice for the anchor (no search)."""
     resume = ckpt_path is not None
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     cyclegan = cfg.model.kind == "cyclegan"
@@ -251,7 +289,8 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
         # the search is bounded by the run's own clock too: at most half of train.max_minutes
         budget = 60 * min(cfg.train.learner_minutes, cfg.train.max_minutes / 2 if cfg.train.max_minutes
                           else cfg.train.learner_minutes)
-        cfg, learner, record = learner_anchor.fit_learner_anchor(cfg, dm.pairs["train"], budget, blind)
+        cfg, learner, record = learner_anchor.fit_learner_anchor(cfg, dm.pairs["train"], budget, blind,
+                                                                 choice)
     module = task(cfg.model_dump(mode="json"), *channels)
     baseline_file = run_dir / "baseline.json"
     if learner is not None:
@@ -286,7 +325,7 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
         print(f"model selection: the worst of {len(worst.base)} held-out {what} "
               f"({groups.MONITOR}, 1.0 = the anchor)", flush=True)
     return Run(cfg, run_dir, ckpt_path, dm, module, baseline, blind, learner, worst,
-               resolve_precision(cfg.train.precision, cfg.train.accelerator), not skip)
+               resolve_precision(cfg.train.precision, cfg.train.accelerator), not skip, choice)
 
 
 def build_trainer(run: Run, fast_dev_run: bool = False) -> tuple[Callable[[], L.Trainer], BundleExport]:

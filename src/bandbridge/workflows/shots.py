@@ -187,7 +187,8 @@ def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
     d["loss"].update(lambda_adv=0.0, lambda_emd=0.0, lambda_index=0.0)
     d["optim"].update(lr_g=1e-4, schedule={"kind": "constant"})
     d["train"].update(max_epochs=EPOCHS_BY_TIME, max_steps=-1 if context else 0, max_minutes=minutes, monitor="val/l1",
-                      monitor_mode="min", keep_checkpoints=1, seed=seed, image_samples=0)
+                      monitor_mode="min", keep_checkpoints=1, seed=seed, image_samples=0,
+                      network_held_out=False)  # each shot is scored held out already
     return build_config(d)
 
 

@@ -48,14 +48,18 @@ def floor_and_guard(train: list, val: list, record: dict | None = None) -> tuple
     return floor, source_ranges(train + val)
 
 
-def write_floor(folder: str | Path, floor: dict | None, guard: dict | None = None) -> None:
-    """Set (a dict from :func:`floor_and_guard`) or remove (None) the floor the guard falls back
-    to in ``folder``'s model.yaml; ``guard``: the range it falls back outside of."""
+def write_floor(folder: str | Path, floor: dict | None, ranges: dict | None = None) -> None:
+    """Set (a dict from :func:`floor_and_guard`) or remove (None) the floor the output falls back
+    to in ``folder``'s model.yaml; ``ranges``: the ranges it falls back outside of, kept as the
+    floor's ``ranges`` (they take the residual guard's place, as before issue 59's two names)."""
+    from bandbridge.config import lift_anchor, lift_floor
+
     def edit(meta: dict) -> None:
         g = meta["config"]["model"]["generator"]
-        g["floor"] = floor
-        if guard is not None:
-            g["guard"] = guard
+        g.update(lift_floor(lift_anchor(g)))  # older bundles' keys moved first, then replaced
+        g["floor"] = None if floor is None else {**floor, **({"ranges": ranges} if ranges else {})}
+        if ranges:
+            g["guard"] = None
     edit_meta(folder, edit)
 
 
@@ -105,8 +109,13 @@ def save_floor_bundle(dest: str | Path, floor: dict, b, val: list) -> Path:
 
 
 def write_guard(folder: str | Path, guard: dict | bool) -> None:
-    """Set (a dict), or switch off (False), the guard in ``folder``'s model.yaml."""
-    edit_meta(folder, lambda meta: meta["config"]["model"]["generator"]["args"].update(guard=guard))
+    """Set (a dict), or switch off (False), the residual's guard in ``folder``'s model.yaml
+    (``model.generator.guard``; 0.1.0's ``args.guard`` is moved there)."""
+    def edit(meta: dict) -> None:
+        g = meta["config"]["model"]["generator"]
+        (g.get("args") or {}).pop("guard", None)
+        g["guard"] = guard
+    edit_meta(folder, edit)
 
 
 def add_confidence(folder: str | Path, val: list | None = None, data_root: str | None = None,
