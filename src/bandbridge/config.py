@@ -28,7 +28,12 @@ class NetConfig(Strict):
 class GeneratorConfig(NetConfig):
     """A generator: a network (``name``, ``args``), a per-pixel learner alone (``name``
     ``learner`` or ``blend``), or a network's residual on a learner: ``learner:`` beside the
-    network, and the never-worse ``guard:`` that fades the residual on images unlike training's.
+    network, and the never-worse ``guard:`` that fades the residual toward the learner on images
+    unlike training's. ``floor:`` is the zero-shot floor the whole output falls back to, with
+    its own ``ranges:`` (one range of image statistics per training source) outside which it
+    does (models/fallback.py): two fades, two names (issue 59). ``guard: false`` switches off
+    both. Bundles that kept the floor's ranges in ``guard`` beside ``floor`` are read into
+    ``floor.ranges`` (:func:`lift_floor`).
 
     ``learner`` (what the residual is added to; falsy: none):
 
@@ -43,13 +48,18 @@ class GeneratorConfig(NetConfig):
     they are read into these keys (:func:`lift_anchor`)."""
 
     learner: bool | str | dict | None = None
-    guard: dict | bool | None = None
-    floor: dict | None = None  # the zero-shot floor the guard falls back to (models/fallback.py)
+    guard: dict | bool | None = None  # the residual's fade toward the learner (models/anchored.py)
+    floor: dict | None = None  # the zero-shot floor and its ranges (models/fallback.py)
 
     @model_validator(mode="before")
     @classmethod
     def _lift(cls, d: Any) -> Any:
-        return lift_anchor(d) if isinstance(d, dict) else d
+        return lift_floor(lift_anchor(d)) if isinstance(d, dict) else d
+
+    @property
+    def fallback_ranges(self) -> dict | None:
+        """The ranges outside which the output falls back to the floor, if it has any."""
+        return self.floor.get("ranges") if isinstance(self.floor, dict) else None
 
     @property
     def depth(self) -> int:
@@ -91,6 +101,16 @@ def lift_anchor(d: dict) -> dict:
         d["guard"] = args.pop("guard")
     d["args"] = args
     return d
+
+
+def lift_floor(d: dict) -> dict:
+    """A generator mapping whose ``guard`` held the floor's per-source ranges beside ``floor``
+    (bundles before issue 59) with them moved into ``floor.ranges``; the network inside such a
+    bundle never had a guard of its own, so ``guard`` is then empty."""
+    floor, guard = d.get("floor"), d.get("guard")
+    if not isinstance(floor, dict) or "ranges" in floor or not isinstance(guard, dict):
+        return d
+    return {**d, "floor": {**floor, "ranges": guard}, "guard": None}
 
 
 class ModelConfig(Strict):

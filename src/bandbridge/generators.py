@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from bandbridge.config import lift_anchor
+from bandbridge.config import lift_anchor, lift_floor
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners import registry
 from bandbridge.learners.saved import anchor_generator
@@ -28,14 +28,17 @@ def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
                     guard: dict | bool | None = None, floor: dict | None = None) -> nn.Module:
     """The generator ``name`` with ``args`` (``model.generator``; a network's residual on
     ``learner``, faded by ``guard``), untrained or ready for a bundle's weights. With a ``floor``
-    and a guard, the whole output falls back to the floor where the guard fades
+    that has ``ranges``, the whole output falls back to the floor outside them
     (models/fallback.py). ``args`` may still carry 0.1.0's ``anchor`` and ``guard``
     (config.lift_anchor)."""
-    d = lift_anchor({"name": name, "args": args, "learner": learner, "guard": guard})
+    d = lift_floor(lift_anchor({"name": name, "args": args, "learner": learner, "guard": guard,
+                                "floor": floor}))
     try:
-        if floor and d["guard"]:
-            inner = build_generator(name, in_channels, out_channels, d["args"], scale, d["learner"])
-            return Fallback(inner, floor["linear"], guard_part(in_channels, d["guard"]), in_channels)
+        if d["floor"] and d["floor"].get("ranges"):
+            inner = build_generator(name, in_channels, out_channels, d["args"], scale, d["learner"],
+                                    d["guard"])
+            return Fallback(inner, d["floor"]["linear"], guard_part(in_channels, d["floor"]["ranges"]),
+                            in_channels)
         if name in LEARNERS:
             return registry.build(name, in_channels, out_channels, d["args"])
         network = build_network(name, in_channels, out_channels, d["args"], scale, LEARNERS)

@@ -50,3 +50,32 @@ def process_seconds() -> float:
         return max(uptime - start, 0.0)
     except (OSError, ValueError, IndexError, AttributeError):
         return time.monotonic() - _IMPORTED
+
+
+LOAD_WINDOW = 0.25  # seconds over which other processes' CPU use is sampled
+
+
+def busy_seconds() -> float:
+    """CPU seconds every process on the machine has used since boot (``/proc/stat``: all
+    non-idle time of all cores)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_load(window: float = LOAD_WINDOW) -> float:
+    """How busy *other* work keeps the CPUs, per core (0–1): their CPU seconds over ``window``,
+    this process's own threads excluded. The 1-minute load average would count this process's
+    own probe and lag a minute behind, so a choice made right after any job would read as made
+    on a busy machine; it is the fallback where ``/proc/stat`` is missing."""
+    cores = os.cpu_count() or 1
+    try:
+        b0, own0, t0 = busy_seconds(), time.process_time(), time.perf_counter()
+        time.sleep(window)
+        b1, own1, t1 = busy_seconds(), time.process_time(), time.perf_counter()
+        return max(0.0, (b1 - b0) - (own1 - own0)) / (cores * (t1 - t0))
+    except (OSError, ValueError):
+        try:
+            return os.getloadavg()[0] / cores
+        except (AttributeError, OSError):
+            return 0.0

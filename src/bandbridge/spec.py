@@ -129,16 +129,18 @@ class ModelSpec:
 
     @property
     def guard(self) -> dict | None:
-        """The never-worse guard's range of training statistics (data/domain.py), if any."""
+        """The ranges of training statistics the output is faded by, if any: the floor's
+        (``floor.ranges``: the whole output falls back to it) or else the residual's guard
+        (toward its learner; data/domain.py)."""
         g = self.config.model.generator
-        return g.guard if (g.learner or g.floor) and g.guard else None
+        return g.fallback_ranges or (g.guard if g.learner and g.guard else None)
 
     @property
     def floor(self) -> dict | None:
-        """The zero-shot floor the guard falls back to on images unlike training's, if any
+        """The zero-shot floor the output falls back to on images unlike training's, if any
         (models/fallback.py)."""
         g = self.config.model.generator
-        return g.floor if g.floor and g.guard else None
+        return g.floor if g.fallback_ranges else None
 
     @property
     def n_stats(self) -> int:

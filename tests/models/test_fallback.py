@@ -170,3 +170,34 @@ def test_a_floor_that_is_not_the_bundles_own_is_refused(run_cli, tmp_path, case)
     code, _, err = run_cli("predict", str(src), "-m", str(model), "-o", str(tmp_path / "o.tif"))
     assert code == 2 and "copy the bundle again" in err and "Traceback" not in err, err
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_the_two_fades_have_two_names_and_older_bundles_still_load(tmp_path):
+    """Issue 59: `guard` fades a residual toward its learner; the floor's own `ranges` decide
+    where the whole output falls back to the floor. A bundle that kept those ranges in `guard`
+    beside `floor` (the shipped ones) loads with them moved, and writing a floor writes them
+    inside it; `write_guard` writes `model.generator.guard`, not 0.1.0's `args.guard`."""
+    import shutil
+
+    import yaml
+
+    from bandbridge.bundle import load_bundle
+    from bandbridge.config import GeneratorConfig
+    from bandbridge.spec import read_spec, zoo_models
+    from bandbridge.workflows.trust import write_floor, write_guard
+    old = GeneratorConfig(name="learner", args={"kind": "linear"}, guard=GUARD, floor=FLOOR)
+    assert old.guard is None and old.floor["ranges"] == GUARD and old.fallback_ranges == GUARD
+    d = tmp_path / "naip"
+    shutil.copytree(zoo_models()["rgb2nir-naip"], d)
+    raw = yaml.safe_load((d / "model.yaml").read_text())["config"]["model"]["generator"]
+    assert raw["guard"] and "ranges" not in raw["floor"]  # the shipped bundle: the older form
+    spec = read_spec(d)
+    assert spec.floor["ranges"] == raw["guard"] and spec.guard == raw["guard"]
+    before = load_bundle(d).generator
+    write_floor(d, FLOOR, GUARD)
+    raw = yaml.safe_load((d / "model.yaml").read_text())["config"]["model"]["generator"]
+    assert raw["guard"] is None and raw["floor"]["ranges"] == GUARD
+    assert type(load_bundle(d).generator) is type(before)
+    write_guard(d, False)
+    raw = yaml.safe_load((d / "model.yaml").read_text())["config"]["model"]
+    assert raw["generator"]["guard"] is False and "guard" not in raw["generator"]["args"]

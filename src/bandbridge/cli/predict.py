@@ -36,6 +36,7 @@ ReferenceMask = Annotated[Optional[str], typer.Option("--reference-mask", help="
 ReferenceDate = Annotated[Optional[str], typer.Option("--reference-date", help="with --reference: its acquisition date (YYYY-MM-DD), where its tags and name do not say it; with a STAC search, the date to search around (default: the input's)")]
 ReferenceBand = Annotated[Optional[str], typer.Option("--reference-band", help="with --reference: the role of the band to read (nir, rededge, swir…; default: the model's output's)")]
 Stac = Annotated[bool, typer.Option("--stac", help="write a STAC Item beside each output (<output>.json)")]
+PlanOnly = Annotated[bool, typer.Option("--plan", help="print every decision (model and route, reading and scaling, outputs, fallback, reference, tiles, backend) and exit without writing anything")]
 
 
 def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite = False, backend: Backend = "auto",
@@ -46,7 +47,8 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
             sensor: Sensor = None, threads: Threads = None, compile_: Compile = False, workers: Workers = None,
             scheduler: Scheduler = None, retries: Retries = 2, strips: Strips = None, summary: Summary = None,
             stac: Stac = False, reference: Reference = None, reference_mask: ReferenceMask = None,
-            reference_date: ReferenceDate = None, reference_band: ReferenceBand = None) -> None:
+            reference_date: ReferenceDate = None, reference_band: ReferenceBand = None,
+            plan: PlanOnly = False) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.core.writer import parse_creation_options
@@ -62,7 +64,10 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
     cluster = Cluster(workers=workers, scheduler=scheduler, retries=retries, strips=strips, summary=summary)
     done = run(inputs, model, output, opts, overrides(bands, band_names, scaling, vmin, vmax), overwrite=overwrite,
                backend=backend, precision=precision, threads=threads, compile=compile_, cluster=cluster, stac=stac,
-               say=lambda line: out.print(line, highlight=False), bar=lambda: bars(unit=None if cluster.used else "tiles"), reference=ref)
+               say=lambda line: out.print(line, highlight=False), bar=lambda: bars(unit=None if cluster.used else "tiles"), reference=ref,
+               plan_only=plan)
+    if plan:
+        return
     if not cluster.used:
         from bandbridge.machine import process_seconds
         mpix, wall = sum(r["mpix"] for r in done.rows), process_seconds()  # the process's, as `time` says

@@ -1,7 +1,7 @@
 """The range of per-image statistics a model was trained on: the never-worse guard's domain, and
 per training source, the fallback's (:func:`source_ranges`).
 
-A generator with a guard (``model.generator.args.guard``, models/anchor.py) fades its residual
+A generator with a guard (``model.generator.guard``, models/anchor.py) fades its residual
 toward its anchor on images whose statistics (radiometry.py: each input band's 1st and 99th
 percentile) lie outside this range; the range covers the training and validation images and,
 with radiometric augmentation, the augmented copies training showed the network (a model

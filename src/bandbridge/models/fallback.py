@@ -5,7 +5,7 @@
 from, ``W (Ci + 1, Ct)`` weights then bias) and ``w (B,)`` the never-worse guard's weight of each
 image (models/anchor.py: 1 inside the range of statistics training saw, 0 well outside). An image
 unlike every training source gets the floor; one like them gets ``G`` unchanged. Both are
-configuration of the bundle (``model.generator.floor`` and ``guard``), not weights: the wrapper
+configuration of the bundle (``model.generator.floor`` with its ``ranges``), not weights: the wrapper
 saves and loads ``G``'s weights under ``G``'s own names, so a bundle gains or loses the fallback
 without its weights file changing.
 """

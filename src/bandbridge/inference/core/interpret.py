@@ -368,8 +368,8 @@ def doubtful(look: Look, bands: list[int], names: list[str]) -> list[str]:
     flat = [i for i, a, b in zip(picked, p1, p99) if span and (b - a) < FLAT * span]
     if flat:
         out.append(f"band{'s' * (len(flat) > 1)} {', '.join(f'{i} ({label[i]})' for i in flat)} "
-                   "nearly constant (99 % of the pixels within 0.1 % of the value range): little "
-                   "for a model to read")
+                   f"nearly constant (the 1st–99th percentiles within {FLAT:.1%} of the value range): "
+                   "little for a model to read")
     return out
 
 

@@ -244,14 +244,17 @@ def _mpix_per_model(jobs: list[Job]) -> tuple[dict[Path, ModelSpec], dict[Path, 
 
 def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "auto",
                      threads: int | None = None, compile: bool = False,
-                     announce: Callable[[str], None] | None = None) -> dict[Path, Chosen]:
+                     announce: Callable[[str], None] | None = None,
+                     decisions: dict | None = None) -> dict[Path, Chosen]:
     """One backend per model of the jobs, decided before any prediction: measured (and cached)
     only where the model's jobs add up to ``PROBE_MPIX`` or more, announced through
-    ``announce``; otherwise the cached choice or the reference. Each has ``.choice``."""
+    ``announce``; otherwise the cached choice or the reference. ``decisions``: the plan's
+    (jobs/plan.py), carried out as made. Each has ``.choice``."""
     from bandbridge.inference.runtime.select import make_backend
     specs, mpix = _mpix_per_model(jobs)
     return {folder: make_backend(spec, backend, precision, threads, compile,
-                                 probe=mpix[folder] >= PROBE_MPIX, announce=announce)
+                                 probe=mpix[folder] >= PROBE_MPIX, announce=announce,
+                                 decision=(decisions or {}).get(folder))
             for folder, spec in specs.items()}
 
 

@@ -16,8 +16,9 @@ from bandbridge.inference.core.predictor import plan_file
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.interop.stac import check_items, write_item
 from bandbridge.inference.jobs.distributed import check_flags, log_path, run_distributed
-from bandbridge.inference.jobs.job import Job, grow_tiles, plan_predict, prepare_backends, run_predict
-from bandbridge.inference.jobs.reference import ReferenceOptions, check_reference_flags, plan_reference, run_reference
+from bandbridge.inference.jobs.job import Job, grow_tiles, prepare_backends, run_predict
+from bandbridge.inference.jobs.plan import make_plan
+from bandbridge.inference.jobs.reference import ReferenceOptions, check_reference_flags, run_reference
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
 Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
@@ -56,36 +57,40 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
             *, overwrite: bool = False, backend: str = "auto", precision: str = "auto",
             threads: int | None = None, compile: bool = False, cluster: Cluster = Cluster(),
             stac: bool = False, say: Callable[[str], None] = lambda line: None, bar: Bar = no_bar,
-            reference: ReferenceOptions | None = None) -> Outcome:
-    """Plan every input (nothing is written before all are checked; on a cluster a file that
-    cannot be predicted becomes a failed row instead), check the STAC Items, then predict; with
-    ``reference``, each input's band is fitted to its coarse reference (``jobs/reference.py``)."""
+            reference: ReferenceOptions | None = None, plan_only: bool = False) -> Outcome:
+    """Plan every input (jobs/plan.py: nothing is written before all are checked; on a cluster a
+    file that cannot be predicted becomes a failed row instead), check the STAC Items, then
+    predict as the plan says; with ``reference``, each input's band is fitted to its coarse
+    reference (``jobs/reference.py``). ``plan_only``: say the plan and stop (``--plan``)."""
     check_flags(cluster.workers, cluster.scheduler, cluster.retries, cluster.strips, cluster.summary,
                 opts.confidence)
     if reference is not None:
         check_reference_flags(opts, cluster.used, stac)
-    failed: list[tuple[Path, str]] = []
-    jobs, skipped = plan_predict(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
-                                 failed if cluster.used else None)
-    plans = [plan_reference(job, reference, say) for job in jobs] if reference is not None else []
+    plan = make_plan(inputs, model, output, opts, ov, overwrite, backend, precision, threads, reference,
+                     say, keep_going=cluster.used)
+    jobs = plan.jobs
     if stac:  # every Item's path and geometry checked before the work
         check_items(jobs, overwrite)
-    if skipped:
-        say(f"skipped {skipped} earlier output(s) of bandbridge among the inputs")
+    if plan_only:
+        for line in plan.lines():
+            say(line)
+        return Outcome([], 0.0)
+    if plan.skipped:
+        say(f"skipped {plan.skipped} earlier output(s) of bandbridge among the inputs")
     if cluster.used:
-        return _on_cluster(jobs, failed, Path(output), backend, precision, threads, cluster, stac, say, bar)
+        return _on_cluster(jobs, plan.failed, Path(output), backend, precision, threads, cluster, stac, say, bar)
     for job in jobs:
         say(job.note)
     t0 = time.perf_counter()
     if reference is not None and not reference.zero_shot:  # the model itself never runs: no
-        return _with_reference(jobs, plans, {}, say, bar, t0)  # backend loaded, probed or planned
-    runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say)
+        return _with_reference(jobs, plan.references, {}, say, bar, t0)  # backend loaded, probed or planned
+    runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say, decisions=plan.backends)
     for run in runs.values():  # once per model, before any work: what runs it and why
         say(f"backend: {run.choice}")
     for line in grow_tiles(jobs, runs, threads):
         say(line)
     if reference is not None:
-        return _with_reference(jobs, plans, runs, say, bar, t0)
+        return _with_reference(jobs, plan.references, runs, say, bar, t0)
     rows = []
     with bar() as add:
         for job, stats, run in run_predict(jobs, runs, lambda job, n: add(f"{job.src.name}, tiles", n)):

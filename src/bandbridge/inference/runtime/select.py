@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import numpy as np
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.backends import Backend, Chosen, build_backend, check_choice, openvino_bf16
 from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, record_path, write_json
-from bandbridge.machine import cpu_flags, cpu_has_bf16
+from bandbridge.machine import cpu_flags, cpu_has_bf16, machine_load
 from bandbridge.inference.runtime.gate import judge, load_check_sample, verify
 from bandbridge.spec import ModelSpec
 
@@ -103,35 +104,6 @@ def remember_ranking(rows: list[dict], threads: int | None) -> None:
     seen |= {f"{r['backend']} {r['precision']}": round(r["mpix_s"] / best, 3)  # a refusal is the
              for r in timed if r["status"] == "accepted"}  # model's, not the machine's: not recorded
     write_json(ranking_path(threads), seen)
-
-
-LOAD_WINDOW = 0.25  # seconds over which other processes' CPU use is sampled
-
-
-def busy_seconds() -> float:
-    """CPU seconds every process on the machine has used since boot (``/proc/stat``: all
-    non-idle time of all cores)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_load(window: float = LOAD_WINDOW) -> float:
-    """How busy *other* work keeps the CPUs, per core (0–1): their CPU seconds over ``window``,
-    this process's own threads excluded. The 1-minute load average would count this process's
-    own probe and lag a minute behind, so a choice made right after any job would read as made
-    on a busy machine; it is the fallback where ``/proc/stat`` is missing."""
-    cores = os.cpu_count() or 1
-    try:
-        b0, own0, t0 = busy_seconds(), time.process_time(), time.perf_counter()
-        time.sleep(window)
-        b1, own1, t1 = busy_seconds(), time.process_time(), time.perf_counter()
-        return max(0.0, (b1 - b0) - (own1 - own0)) / (cores * (t1 - t0))
-    except (OSError, ValueError):
-        try:
-            return os.getloadavg()[0] / cores
-        except (AttributeError, OSError):
-            return 0.0
 
 
 def _time_once(be: Backend, x: np.ndarray) -> float:
@@ -333,55 +305,88 @@ def choice_path(spec: ModelSpec, backend: str, precision: str, threads: int | No
     return record_path("choice", spec.folder, threads, backend, precision)
 
 
-def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
-           compile: bool = False, measure: bool = True, announce=None) -> Chosen:
-    """The chosen backend, built, with ``.choice`` (one line) and ``.record`` (the cached probe or
-    None). Cached choice first; else measure (``measure``; ``announce(line)`` is told first, with
-    the expected duration) or take the reference unmeasured."""
+@dataclass(frozen=True)
+class Decision:
+    """Which backend and precision a model will run on, decided before anything is built:
+    ``how`` is ``asked`` (named by the user), ``cached`` (an earlier probe's choice), ``measure``
+    (a probe will run first: ``backend``/``precision`` are then the reference until it has) or
+    ``unmeasured`` (a small job: fp32, no probe). ``note``: the line that says so."""
+
+    backend: str
+    precision: str
+    how: str
+    note: str
+    record: dict | None = None
+    again: bool = False  # a provisional cached choice is measured again
+
+    def line(self, name: str) -> str:
+        if self.how == "measure":
+            return (f"{name}: the backends will be measured once on this machine first (at most "
+                    f"{PROBE_BUDGET:.0f} s; the choice is cached)")
+        return f"{name}: {self.note}"
+
+
+def decide_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
+                   threads: int | None = None, measure: bool = True) -> Decision:
+    """:class:`Decision` for ``spec``: as asked; else the cached choice; else a probe
+    (``measure``: a large job) or the reference unmeasured. Reads the cache, builds nothing."""
+    check_choice(backend, precision)
+    if backend != "auto" and precision != "auto":
+        return Decision(backend, precision, "asked", f"{backend} {precision} as asked")
     cands = candidates(spec, backend, precision)
-    path = choice_path(spec, backend, precision, threads)
-    record = read_json(path)
+    record = read_json(choice_path(spec, backend, precision, threads))
     if record is not None and not well_formed(record):  # not a choice this version wrote: measured again
         record = None
     again = bool(record is not None and record.get("provisional") and measure and len(cands) > 1)
     if again:  # a choice made under load or too close to call: measured again on this job
         record = None
     if record is not None and (record.get("backend"), record.get("precision")) in cands:
-        note = describe(record) + f"; measured {record['measured'][:10]}, cached (`bandbridge cache " \
-            "clear` measures again, --backend/--precision pin one)"
-    elif measure and len(cands) > 1:
+        return Decision(record["backend"], record["precision"], "cached", describe(record) +
+                        f"; measured {record['measured'][:10]}, cached (`bandbridge cache clear` "
+                        "measures again, --backend/--precision pin one)", record)
+    ref = reference_pair(spec)
+    ref = ref if ref in cands else next((c for c in cands if c[1] == "fp32"), cands[0])
+    if measure and len(cands) > 1:
+        return Decision(*ref, "measure", "", None, again)
+    return Decision(*ref, "unmeasured", f"{ref[0]} {ref[1]}" + (
+        " (small job: the backend probe runs on jobs of 16 MPix or more, or `bandbridge bench`; "
+        "unmeasured, so fp32)" if len(cands) > 1 else ""))
+
+
+def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
+                   compile: bool = False, measure: bool = True, announce=None,
+                   decision: Decision | None = None) -> Chosen:
+    """The chosen backend, built, with ``.choice`` (one line) and ``.record`` (the cached probe or
+    None): ``decision`` (:func:`decide_backend`, made now when not given) carried out — a probe
+    runs here when it says ``measure`` (``announce(line)`` is told first, with the expected
+    duration)."""
+    d = decision or decide_backend(spec, backend, precision, threads, measure)
+    record, note, (b, p) = d.record, d.note, (d.backend, d.precision)
+    if d.how == "measure":
+        cands = candidates(spec, backend, precision)
         if announce is not None:
             announce(f"measuring backends once for {spec.name} on this machine, "
                      f"~{estimate_seconds(spec, cands):.0f} s (at most {PROBE_BUDGET:.0f} s; the choice is cached)")
         record = probe(spec, cands, threads, forced=precision != "auto")
-        write_json(path, record)
+        write_json(choice_path(spec, backend, precision, threads), record)
         note = describe(record) + f"; measured now in {record['seconds']:.1f} s" + \
             (f", provisional: {record['provisional']}" if record.get("provisional") else
-             ", cached for this model and machine") + (" (the cached choice was provisional)" if again else "")
-    else:  # unmeasured: the candidates' fp32 (the gate judges only what it measured)
-        record = None
-        ref = reference_pair(spec)
-        ref = ref if ref in cands else next((c for c in cands if c[1] == "fp32"), cands[0])
-        note = f"{ref[0]} {ref[1]}" + (" (small job: the backend probe runs on jobs of 16 MPix or "
-                                       "more, or `bandbridge bench`; unmeasured, so fp32)" if len(cands) > 1 else "")
-    b, p = (record["backend"], record["precision"]) if record else ref
+             ", cached for this model and machine") + (" (the cached choice was provisional)" if d.again else "")
+        b, p = record["backend"], record["precision"]
     return Chosen(build_backend(spec, b, p, threads, compile), note, record)
 
 
 def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
                  threads: int | None = None, compile: bool = False, probe: bool = False,
-                 announce=None) -> Chosen:
+                 announce=None, decision: Decision | None = None) -> Chosen:
     """The backend to predict with. Named backend and precision: that one. ``auto`` in either:
     the fastest candidate that passes the precision gate, measured once per model and machine
     and cached (:func:`choose_backend`), measured now only with ``probe`` (large jobs; ``announce(line)``
     is told before it starts); otherwise a cached choice, else the reference (torch fp32, or onnx
-    fp32 for an export folder). Either way the model must pass its own check sample
-    (``gate.verify``) before it is handed out."""
-    check_choice(backend, precision)
-    if backend != "auto" and precision != "auto":
-        be = Chosen(build_backend(spec, backend, precision, threads, compile),
-                    f"{backend} {precision} as asked")
-    else:
-        be = choose_backend(spec, backend, precision, threads, compile, probe, announce)
+    fp32 for an export folder). ``decision``: made before (a predict plan), carried out as is.
+    Either way the model must pass its own check sample (``gate.verify``) before it is handed
+    out."""
+    d = decision or decide_backend(spec, backend, precision, threads, probe)
+    be = choose_backend(spec, backend, precision, threads, compile, probe, announce, d)
     verify(spec, be)
     return be

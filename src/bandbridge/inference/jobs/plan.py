@@ -1,0 +1,96 @@
+"""What ``bandbridge predict`` will do, decided before any work (issue 59): :class:`PredictPlan`
+holds, for every input, the model it is routed to (the floor where the file's stored depth is
+another sensor's), how it is read and scaled, its outputs, whether images unlike training fall
+back to a floor, its reference if any, its tiles; and for every model, the backend (as asked,
+cached, to be measured, or the reference unmeasured). ``predict --plan`` prints it and stops;
+without ``--plan`` the same object drives the run (jobs/predict.py), so what was printed is
+what runs. Building a plan reads headers, the backend cache and the reference; it writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.core.options import PredictOptions
+from bandbridge.inference.core.predictor import plan_file
+from bandbridge.inference.jobs.job import PROBE_MPIX, Job, plan_predict
+from bandbridge.inference.runtime.select import Decision, decide_backend
+
+
+@dataclass
+class PredictPlan:
+    """Every decision of one ``predict`` call, made before any output is opened."""
+
+    jobs: list[Job]
+    skipped: int  # earlier outputs of bandbridge among the inputs, left out
+    backends: dict[Path, Decision]  # per model folder
+    references: list = field(default_factory=list)  # jobs/reference.Plan, one per job (--reference)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # files refused (a cluster run)
+
+    def tiles(self, job: Job) -> str:
+        """How ``job``'s tiles are decided: its own (or ``--tile``'s) size and count, or, for a
+        large job, the largest that fits the memory once its backend's forward is known."""
+        mpix = sum(j.size[0] * j.size[1] for j in self.jobs if j.spec.folder == job.spec.folder) / 1e6
+        plan = plan_file(job.spec, job.src, job.opts)[2]
+        inf = job.spec.config.inference
+        size = job.opts.tile or inf.tile
+        overlap = inf.overlap if job.opts.overlap is None else job.opts.overlap
+        if job.opts.tile is None and mpix >= PROBE_MPIX:
+            return (f"{size}² tiles as planned now ({plan.n_tiles}), grown to the largest that fits "
+                    "half the memory available once the backend's forward memory is known "
+                    "(measured once, cached; --tile sets one)")
+        return (f"{plan.n_tiles} tile(s) of {size}² overlapping by {overlap} px "
+                f"({'--tile' if job.opts.tile else 'the model' + chr(39) + 's own'})")
+
+    def lines(self) -> list[str]:
+        """The plan as ``predict --plan`` prints it: a block per input, a line per model."""
+        out = [f"plan: {len(self.jobs)} input(s); nothing is written with --plan"]
+        if self.skipped:
+            out.append(f"  skipped {self.skipped} earlier output(s) of bandbridge among the inputs")
+        for i, job in enumerate(self.jobs):
+            floor = job.spec.floor
+            out += [f"{job.src} → {job.dst}",
+                    f"  model and reading: {job.note}",
+                    "  fallback: " + (f"images unlike every training source get the zero-shot floor "
+                                      f"({floor.get('kind', 'linear')} linear map of "
+                                      f"{len(floor.get('sources') or [])} source(s))" if floor else
+                                      "none (the model carries no floor)"),
+                    f"  tiles: {self.tiles(job)}"]
+            if self.references:
+                ref = self.references[i]
+                out.append(f"  reference: {ref.line(job.src)}" + (
+                    "; the model runs zero-shot first" if ref.zero_shot else
+                    "; the model itself never runs (the band is fitted to the reference)"))
+        for folder, d in self.backends.items():
+            name = next(j.spec.name for j in self.jobs if j.spec.folder == folder)
+            out.append(f"backend: {d.line(name)}")
+        for f, why in self.failed:
+            out.append(f"refused: {f}: {why}")
+        return out
+
+
+def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
+              ov: Overrides = Overrides(), overwrite: bool = False, backend: str = "auto",
+              precision: str = "auto", threads: int | None = None, reference=None,
+              say: Callable[[str], None] = lambda line: None, keep_going: bool = False) -> PredictPlan:
+    """Check every input and decide everything (jobs/job.plan_predict, the reference's plan,
+    each model's backend); ``keep_going``: a file that cannot be predicted is listed as refused
+    instead of stopping (a cluster run). Raises the one-line refusal otherwise."""
+    failed: list[tuple[Path, str]] = []
+    jobs, skipped = plan_predict(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
+                                 failed if keep_going else None)
+    refs = []
+    if reference is not None:
+        from bandbridge.inference.jobs.reference import plan_reference
+        refs = [plan_reference(job, reference, say) for job in jobs]
+    mpix: dict[Path, float] = {}
+    for job in jobs:
+        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
+    runs_model = reference is None or reference.zero_shot  # with a reference alone it never runs
+    decisions = {j.spec.folder: decide_backend(j.spec, backend, precision, threads,
+                                               measure=mpix[j.spec.folder] >= PROBE_MPIX)
+                 for j in jobs} if runs_model else {}
+    return PredictPlan(jobs, skipped, decisions, refs, failed)

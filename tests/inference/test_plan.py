@@ -1,0 +1,90 @@
+"""`predict --plan` (issue 59): every decision — model and route, reading and scaling, outputs,
+fallback, reference, tiles, backend — printed before any work, nothing written; and the run then
+does what the plan said (the same route, backend and tiles): one object drives both."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from bandbridge.data.reference import Grid
+from bandbridge.evaluation.wald import make_reference
+from conftest import SAMPLE
+
+NAIP = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """The sample as each kind of input the plan must speak for: a NAIP file, the same light
+    stored as uint16 (another sensor: the floor), a photo, a Sentinel-2 L1C band folder, and an
+    RGB file with a coarse reference of its NIR."""
+    d = tmp_path_factory.mktemp("plan")
+    with rasterio.open(NAIP) as s:
+        prof, a = s.profile, s.read()
+        grid = Grid(s.crs, s.transform, s.height, s.width)
+    deep = d / "deep.tif"
+    with rasterio.open(deep, "w", **(prof | {"dtype": "uint16", "count": 3})) as o:
+        o.write(a[:3].astype(np.uint16) * 8)
+    photo = d / "street.jpg"
+    Image.fromarray(np.moveaxis(a[:3], 0, -1)).save(photo)
+    l1c = d / "S2A_MSIL1C_20200831T172901_N0209_R055_T14TNT_20200831T211218"
+    l1c.mkdir()
+    for name, i in (("B04", 0), ("B03", 1), ("B02", 2)):
+        with rasterio.open(l1c / f"{name}.tif", "w", **(prof | {"count": 1, "dtype": "uint16"})) as o:
+            o.write(a[i:i + 1].astype(np.uint16) * 20 + 1000)
+    rgb = d / "aerial_20200831.tif"
+    with rasterio.open(rgb, "w", **(prof | {"count": 3})) as o:
+        o.write(a[:3])
+    ref = make_reference(a[3].astype(np.float32), grid, 2, d / "s2_nir_20200831.tif")
+    return {"naip": (NAIP, ["-m", "rgb2nir"], "rgb2nir → rgb2nir-naip"),
+            "uint16": (deep, ["-m", "rgb2nir-naip", "--scaling", "minmax", "--vmin", "0", "--vmax", "2040"],
+                       "zero-shot floor"),
+            "photo": (photo, ["-m", "rgb2nir"], "rgb2nir → rgb2nir-photo"),
+            "s2-l1c-folder": (l1c, ["-m", "rgb2nir"], "rgb2nir → rgb2nir-s2-toa"),
+            "reference": (rgb, ["-m", "rgb2nir", "--reference", str(ref)], "rgb2nir → rgb2nir-naip")}
+
+
+def _field(out: str, key: str) -> str:
+    m = re.search(rf"^  {key}: (.*)$", out, re.M)
+    assert m, (key, out)
+    return m.group(1)
+
+
+@pytest.mark.parametrize("kind", ["naip", "uint16", "photo", "s2-l1c-folder", "reference"])
+def test_the_plan_says_every_decision_and_the_run_does_what_it_said(inputs, run_cli, tmp_path, kind):
+    src, flags, route = inputs[kind]
+    dst = tmp_path / "out.tif"
+    code, plan, err = run_cli("predict", str(src), *flags, "-o", str(dst), "--plan")
+    assert code == 0, err
+    assert not dst.exists() and not list(tmp_path.iterdir())  # nothing written
+    assert plan.startswith("plan: 1 input(s); nothing is written with --plan")
+    assert f"{src} → {dst}" in plan
+    reading = _field(plan, "model and reading")
+    assert route in reading and "scaling" in reading
+    fallback, tiles = _field(plan, "fallback"), _field(plan, "tiles")
+    assert fallback.startswith(("images unlike every training source", "none"))
+    n_tiles = int(re.match(r"(\d+) tile\(s\) of \d+²", tiles).group(1))
+    backend = re.search(r"^backend: [^:]+: (.*)$", plan, re.M)
+    if kind == "reference":  # the band is fitted to the reference: the model itself never runs
+        assert backend is None and "the model itself never runs" in _field(plan, "reference")
+    code, run, err = run_cli("predict", str(src), *flags, "-o", str(dst))
+    assert code == 0, err
+    assert reading in run  # the same route and reading
+    if kind == "reference":
+        assert _field(plan, "reference").split("; the model")[0] in run  # the same reference, read alike
+        return
+    assert f"backend: {backend.group(1)}" in run  # the same backend, for the same reason
+    assert re.search(rf"^{re.escape(str(dst))}  {n_tiles} tiles", run, re.M), run  # the same tiles
+
+
+def test_the_plan_refuses_what_the_run_would_refuse(run_cli, tmp_path):
+    """A plan is the run's own checks: an output there without --overwrite is refused alike."""
+    dst = tmp_path / "there.tif"
+    dst.write_bytes(b"not ours")
+    code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir", "-o", str(dst), "--plan")
+    assert code == 2 and "there.tif" in err and dst.read_bytes() == b"not ours"
