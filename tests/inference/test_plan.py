@@ -88,3 +88,28 @@ def test_the_plan_refuses_what_the_run_would_refuse(run_cli, tmp_path):
     dst.write_bytes(b"not ours")
     code, _, err = run_cli("predict", str(NAIP), "-m", "rgb2nir", "-o", str(dst), "--plan")
     assert code == 2 and "there.tif" in err and dst.read_bytes() == b"not ours"
+
+
+def test_the_backend_decision_is_made_before_anything_is_built(monkeypatch, tmp_path):
+    """The plan's backend: as asked; fp32 unmeasured for a small job; a probe announced for a
+    large one; an earlier probe's choice from the cache — decided from the cache alone."""
+    from bandbridge.inference.runtime import select
+    from bandbridge.inference.runtime.cache import write_json
+    from bandbridge.spec import read_spec, resolve_model_folder
+    spec = read_spec(resolve_model_folder("rgb2nir-photo"))
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path))  # its own cache: the choice written stays here
+    monkeypatch.setattr(select, "build_backend", lambda *a, **k: pytest.fail("built while deciding"))
+    assert select.decide_backend(spec, "onnx", "fp32").how == "asked"
+    small = select.decide_backend(spec, measure=False)
+    assert (small.how, small.backend, small.precision) == ("unmeasured", "torch", "fp32")
+    cands = select.candidates(spec)
+    if len(cands) > 1:  # a probe would run first: the plan says so, and what it starts from
+        large = select.decide_backend(spec, measure=True)
+        assert large.how == "measure" and "will be measured once" in large.line("rgb2nir-photo")
+    pick = cands[-1]
+    write_json(select.choice_path(spec, "auto", "auto", None), {
+        "backend": pick[0], "precision": pick[1], "measured": "2026-11-26T10:00:00+00:00", "seconds": 3.0,
+        "candidates": [{"backend": b, "precision": p, "status": "accepted", "mpix_s": 1.0} for b, p in cands]})
+    cached = select.decide_backend(spec, measure=True)
+    assert (cached.how, cached.backend, cached.precision) == ("cached", *pick)
+    assert "cached (`bandbridge cache clear` measures again" in cached.line("rgb2nir-photo")
