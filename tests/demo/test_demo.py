@@ -336,3 +336,25 @@ def test_an_upload_holding_the_real_thermal_is_scored_by_realism_too(tmp_path):
         assert "SWD (realism)" in table and "contrast (1 = real)" in table
         model_row = next(line for line in table.splitlines() if line.startswith("| model |"))
         assert model_row.split("|")[-3].strip() == "0"  # a flat output has no contrast
+
+
+@pytest.mark.parametrize("name, model, route", [("photo.jpg", "rgb2nir", "rgb2nir → rgb2nir-photo"),
+                                                ("refl.tif", "rgb2nir", "rgb2nir → rgb2nir-s2")])
+def test_the_page_shows_the_plan_before_it_runs_and_the_run_carries_it_out(uploads, translate, tmp_path,
+                                                                         name, model, route):
+    """Issue 59: on upload the page states the plan `predict --plan` makes (model and route,
+    reading, fallback, tiles, backend) without writing anything; Translate then runs that plan:
+    the same route and reading, on the backend the plan named."""
+    from bandbridge.inference.core.interpret import Overrides
+    text = translate.plan_text(str(uploads / name), model, Overrides())
+    assert text.startswith("**Plan** (what *Translate* will run): model and reading: ") and route in text
+    assert "fallback: " in text and "tiles: " in text and "backend: " in text
+    assert str(uploads) not in text  # the upload's name, never the server's path
+    plan = translate.plan(uploads / name, model, Overrides(), tmp_path)
+    job = plan.jobs[0]
+    assert not list(tmp_path.iterdir())  # a plan writes nothing
+    res = translate(str(uploads / name), model, tmp_path)
+    assert job.note.split(": bands")[-1] in res.status.replace("**", "")  # the reading it planned
+    d = plan.backends[job.spec.folder]
+    assert f"({d.backend} {d.precision})" in res.status  # the backend it planned
+    assert res.files[0] == str(job.dst)

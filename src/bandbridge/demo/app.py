@@ -108,15 +108,20 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         return in_workdir(lambda w: shown(with_reference(upload, name, reference, w, Controls(*controls))),
                           [upload, reference])
 
-    def preview(upload, names_, scaling, vmin, vmax):
+    def preview(upload, name, names_, scaling, vmin, vmax):
+        """The upload as the page shows it, and the plan of what *Translate* will run."""
         if not upload:
             return gr.update(value=None, label="your image"), ""
         try:
             ov = Controls("", names_, scaling, vmin, vmax).overrides()
             p = input_preview(upload, ov)
-            return gr.update(value=p.image, label=p.label), ""
         except Exception as e:  # noqa: BLE001 - as above: never Gradio's red boxes
             return gr.update(value=None, label="your image"), f"**error:** {_message(e, upload)}"
+        try:
+            plan = run.plan_text(upload, name, ov)
+        except Exception as e:  # noqa: BLE001 - the run would refuse it alike: said before it runs
+            plan = f"**error:** {_message(e, upload)}"
+        return gr.update(value=p.image, label=p.label), plan
 
     lo, hi = PERCENTILES
     # Gradio's own copies (uploads, results) are deleted after an hour.
@@ -202,7 +207,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         if example is not None:  # a click loads the example and runs it
             example.load_input_event.then(handle, [upload, model, *ctl], outs) \
                 .then(dirs.remove, workdir, None)
-        upload.change(preview, [upload, *ctl[1:]], [shown_in, status])
+        upload.change(preview, [upload, model, *ctl[1:]], [shown_in, status])
+        model.change(preview, [upload, model, *ctl[1:]], [shown_in, status])
         go.click(handle, [upload, model, *ctl], outs).then(dirs.remove, workdir, None)
         go_ref.click(handle_reference, [upload, model, reference, *ctl], outs).then(dirs.remove, workdir, None)
         go_pair.click(handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \

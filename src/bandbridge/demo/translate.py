@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from bandbridge.data.formats import open_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import safe_name
 from bandbridge.inference.core.confidence import FLAT_NOTE
-from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret
+from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
 from bandbridge.inference.core.route import route_model
@@ -169,19 +170,40 @@ class Translator:
             return route_model(name, path, ov, look)
         return self.models[name], None
 
-    def spec_backend(self, folder: Path, cache: bool = True):
+    def spec_backend(self, folder: Path, cache: bool = True, decision=None):
         if folder in self.cache:
             return self.cache[folder]
         spec = read_spec(folder)
-        found = (spec, make_backend(spec))
+        found = (spec, make_backend(spec, decision=decision))
         if cache:
             self.cache[folder] = found
         return found
 
+    def plan(self, path: Path, name: str, ov: Overrides, workdir: Path, model: Path | None = None):
+        """The plan of one upload, made as ``predict --plan`` makes it (inference/jobs/plan.py):
+        the page shows it before the run, and the run carries it out. ``model``: a calibrated
+        bundle instead of ``name``."""
+        from bandbridge.inference.jobs.plan import make_plan
+        if model is None and name not in self.models:
+            raise BandbridgeError(f"unknown model '{name}'")
+        target = str(model) if model else name if name in ZOO_ROUTES else str(self.models[name])
+        # a calibrated model's download says so (its bundle's name: "rgb2nir-s2-adapted-…"), not
+        # the base model's; a bundle's name is data, so it goes through safe_name
+        label = safe_name(read_spec(model).name, "calibrated") if model else name
+        out = workdir / f"{path.stem}_{label}.tif"
+        return make_plan([str(path)], target, str(out), PredictOptions(cog=True), ov, overwrite=True)
+
+    def plan_text(self, upload: str, name: str, ov: Overrides) -> str:
+        """The plan as the page states it before anything runs (no output path: nothing is written)."""
+        import tempfile
+        plan = self.plan(Path(upload), name, ov, Path(tempfile.gettempdir()))
+        lines = [ln.strip() for ln in plan.lines()[2:]]
+        return "**Plan** (what *Translate* will run): " + page_words("; ".join(lines)) + "."
+
     def __call__(self, upload: str | None, name: str, workdir: Path,
                  controls: Controls = Controls(), model: Path | None = None) -> Result:
         """Translate one upload with model ``name`` (or the bundle ``model``, e.g. a calibrated
-        one, not cached) into ``workdir``."""
+        one, not cached) into ``workdir``, as its plan says (:meth:`plan`)."""
         if not upload:
             raise BandbridgeError("upload a PNG, JPEG or GeoTIFF first")
         path = Path(upload)
@@ -189,19 +211,17 @@ class Translator:
         workdir.mkdir(parents=True, exist_ok=True)
         ov = controls.overrides()
         look = look_at(path, ov.band_names)
-        folder, route_note = (model, None) if model else self.folder(name, path, ov, look)
-        spec, be = self.spec_backend(folder, cache=model is None)
-        check_pixels(path.name, info, spec.scale)  # the header read above, now with the scale
-        check_min_side(path.name, info, spec.min_side, spec.name)
-        reading = interpret(path, spec, ov, look)
+        plan = self.plan(path, name, ov, workdir, model)
+        job = plan.jobs[0]
+        check_pixels(path.name, info, job.spec.scale)  # the header read above, now with the scale
+        check_min_side(path.name, info, job.spec.min_side, job.spec.name)
+        spec, be = self.spec_backend(job.spec.folder, model is None, plan.backends.get(job.spec.folder))
+        reading, out = job.reading, job.dst
         ndvi = is_single_nir(spec.target_names) and find_role(reading.names, "red") is not None
         dtype = resolve_dtype("auto", spec.target)
-        # a calibrated model's download says so (its bundle's name: "rgb2nir-s2-adapted-…"), not
-        # the base model's; a bundle's name is data, so it goes through safe_name
-        out = workdir / f"{path.stem}_{safe_name(spec.name, 'calibrated') if model else name}.tif"
         conf = bool(spec.confidence)  # `predict --confidence`, for every model that can
-        stats = predict_file(be, spec, path, out, reading.apply(PredictOptions(
-            dtype=dtype, cog=True, indices=("ndvi",) if ndvi else (), confidence=conf)))
+        stats = predict_file(be, spec, path, out, dataclasses.replace(
+            job.opts, dtype=dtype, indices=("ndvi",) if ndvi else (), confidence=conf))
         res = self.panels(path, look, reading, spec, out, dtype)
         truth = find_truth(look, reading, spec)
         unused = unused_bands(look, reading, truth.bands if truth else [])
@@ -224,7 +244,7 @@ class Translator:
             f" → {', '.join(spec.target_names)}, {size_text(info.width * s, info.height * s)} "
             f"({be.name} {be.precision}). The download is what `bandbridge predict --cog` writes: "
             f"a Cloud-Optimized GeoTIFF of {stored_note(spec, dtype)}. {geo} "
-            "Assumed: " + page_words("; ".join(n for n in (route_note, reading.note) if n)) + "."
+            "Assumed: " + page_words(job.note) + "."
             + "".join(f" **Note:** {n.replace('`bandbridge adapt`', '*Calibrate with a pair*, below')}."
                       for n in stats.notes)
             + (f" **Not used:** band{'s' * (len(unused) > 1)} {', '.join(unused)} of your upload "
