@@ -10,11 +10,15 @@ model card with data attribution, command, training time and the evaluation tabl
     python scripts/bundle_models.py --refresh-tables [NAME ...]  # re-evaluate the shipped bundles
                                   # (e.g. after new baselines) and replace their cards' tables
     python scripts/bundle_models.py --tables-from runs/bundle-results NAME ...  # the same, from
-                                  # the evaluations scripts/bundle_results.py just made
+                                  # the evaluations benchmarks/bundle_results.py just made
     python scripts/bundle_models.py --stamp-seen [NAME ...]  # record in each zoo bundle the values
                                   # its training inputs held (model.yaml: inputs_seen; weights untouched)
     python scripts/bundle_models.py --loso-only LOSO_DIR [NAME ...]  # replace the cards'
                                   # leave-one-source-out section (docs/loso: the kept records)
+
+Each form takes ``--zoo DIR``: the folder of bundles to write (default the package's zoo,
+``src/bandbridge/zoo``). ``tests/project/test_bundle_models.py`` runs the card and hash edits on
+copies of bundles.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ RESIDUAL_OFF = {"sar2optical-cpu": (
     "on leave-one-source-out (4 folds, `scripts/loso_cpu.sh`) the recipe's trained residual made "
     "the model worse than the better of the linear map and the constant on 3 of 4 held-out sources "
     "(WorldCereal +23 %, SEN12MS-CR +44 %, BigEarthNet +11 %; mean ratio 1.17), while its anchor "
-    "alone was within 3 % of that on 3 of them (mean ratio 1.05, `scripts/loso_anchor.py`): on "
+    "alone was within 3 % of that on 3 of them (mean ratio 1.05, `scripts/loso_anchor.py` at commit "
+    "`1f0156b`): on "
     "imagery from elsewhere the network's colours hurt. On this bundle's own test split, held-out "
     "acquisitions of its training sources, the residual did help (MAE 0.0310 vs 0.0336)"),
     "rgb2nir-wgangp-cpu": (
@@ -247,13 +252,14 @@ def evaluation_body(out: Path) -> str:
     return (out / "metrics.md").read_text().split("\n", 2)[2]
 
 
-def evaluate_shipped(name: str, preset: str, root: str, eval_dir: Path) -> None:
-    """Score the shipped bundle ``name`` on its test split (``eval_dir/shipped``) and on its
-    extra held-out sets (``eval_dir/shipped-<recipe>``): what its card's tables show."""
+def evaluate_shipped(name: str, preset: str, root: str, eval_dir: Path, zoo: Path = ZOO) -> None:
+    """Score the shipped bundle ``name`` of ``zoo`` on its test split (``eval_dir/shipped``) and on
+    its extra held-out sets (``eval_dir/shipped-<recipe>``): what its card's tables show."""
     from bandbridge.evaluation.evaluate import evaluate
-    evaluate(name, root, "test", out_dir=eval_dir / "shipped")
+    model = name if zoo.resolve() == ZOO.resolve() else str(zoo / name)  # a name is the package's zoo
+    evaluate(model, root, "test", out_dir=eval_dir / "shipped")
     for r in EXTRA_EVAL.get(preset, []):
-        evaluate(name, root, "test", [r], out_dir=eval_dir / f"shipped-{r}")
+        evaluate(model, root, "test", [r], out_dir=eval_dir / f"shipped-{r}")
 
 
 def preset_of(name: str) -> str:
@@ -261,19 +267,20 @@ def preset_of(name: str) -> str:
     return next(p for p, n in NAMES.items() if n == name)
 
 
-def refresh_tables(name: str, data_root: str | None = None, done: Path | None = None) -> None:
+def refresh_tables(name: str, data_root: str | None = None, done: Path | None = None,
+                   zoo: Path = ZOO) -> None:
     """Re-evaluate the shipped bundle ``name`` and put the new protocol and tables into its card
     in place of the old ones (as :func:`card` writes them); weights and the rest untouched.
     ``done``: the folder of an evaluation of the shipped bundle on its test split already made
-    (``scripts/bundle_results.py``'s ``runs/bundle-results/NAME``), used instead of a second one."""
+    (``benchmarks/bundle_results.py``'s ``runs/bundle-results/NAME``), used instead of a second one."""
     import tempfile
-    folder = ZOO / name
+    folder = zoo / name
     preset = preset_of(name)
     with tempfile.TemporaryDirectory() as tmp:
         if done is not None and not EXTRA_EVAL.get(preset):
             sections = {EVAL_HEADING: evaluation_body(done)}
         else:
-            evaluate_shipped(name, preset, data_root or load_bundle(folder).config.data.root, Path(tmp))
+            evaluate_shipped(name, preset, data_root or load_bundle(folder).config.data.root, Path(tmp), zoo)
             sections = {EVAL_HEADING: evaluation_body(Path(tmp) / "shipped"),
                         **{f"### `{r}`": evaluation_body(Path(tmp) / f"shipped-{r}")
                            for r in EXTRA_EVAL.get(preset, [])}}
@@ -290,22 +297,25 @@ def refresh_tables(name: str, data_root: str | None = None, done: Path | None = 
 LOSO_HEADING = "## Leave-one-source-out"
 
 
-def replace_loso(name: str, loso_dir: Path) -> None:
+def replace_loso(name: str, loso_dir: Path, zoo: Path = ZOO) -> None:
     """Put the leave-one-source-out tables of ``loso_dir`` into the shipped card of ``name`` in
-    place of its old section (the card's end); weights and the rest untouched."""
+    place of its old section (up to the next section, or at the card's end); weights and the
+    rest untouched."""
     preset = preset_of(name)
-    text = (ZOO / name / "MODEL_CARD.md").read_text()
+    text = (zoo / name / "MODEL_CARD.md").read_text()
     section = loso_section(preset, loso_dir)
     if not section:
         print(f"{name}: no leave-one-source-out record in {loso_dir}")
         return
-    head = text.split("\n" + LOSO_HEADING)[0].rstrip("\n") + "\n"
-    (ZOO / name / "MODEL_CARD.md").write_text(head + section)
+    head, _, rest = text.partition("\n" + LOSO_HEADING)
+    after = rest.split("\n## ", 1)  # the sections written after it (learner selection, the floor)
+    tail = "\n\n## " + after[1] if len(after) > 1 else "\n"
+    (zoo / name / "MODEL_CARD.md").write_text(head.rstrip("\n") + "\n" + section.rstrip("\n") + tail)
     print(f"{name}: leave-one-source-out section replaced")
 
 
 def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = None,
-         card_only: bool = False) -> None:
+         card_only: bool = False, zoo: Path = ZOO) -> None:
     for preset, name in NAMES.items():
         if only and name not in only:
             continue
@@ -317,8 +327,8 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
         best = runs[-1]
         run = best.parent.parent
         if card_only:  # the shipped bundle as it is; only its card is written again
-            card_text = card(name, preset, run, load_bundle(ZOO / name), Path(loso_dir) if loso_dir else None)
-            (ZOO / name / "MODEL_CARD.md").write_text(card_text)
+            card_text = card(name, preset, run, load_bundle(zoo / name), Path(loso_dir) if loso_dir else None)
+            (zoo / name / "MODEL_CARD.md").write_text(card_text)
             print(f"{name}: card rewritten")
             continue
         b = load_bundle(best)
@@ -333,7 +343,7 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
         now = load_config(preset)
         b.config = b.config.model_copy(update={"inference": now.inference,
                                                "description": now.description})
-        out = ZOO / name
+        out = zoo / name
         save_bundle(out, b.generator, b.config, b.in_channels, b.out_channels,
                     weights_dtype=torch.float16, epoch=epoch,
                     val_metrics=val_metrics, bundled_from=preset,
@@ -350,13 +360,13 @@ def main(runs_dir: str, loso_dir: str | None = None, only: list[str] | None = No
         from bandbridge.evaluation.check_sample import make_check_sample
         make_check_sample(out, b.config.data.root)
         # The card's table is measured on the bundle that ships (float16 weights), not on the run.
-        evaluate_shipped(name, preset, b.config.data.root, run / "eval")
+        evaluate_shipped(name, preset, b.config.data.root, run / "eval", zoo)
         (out / "MODEL_CARD.md").write_text(card(name, preset, run, b, Path(loso_dir) if loso_dir else None))
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
         print(f"{name}: {size:.1f} MB")
 
 
-def stamp_seen(name: str, root: str = "../shared/data") -> None:
+def stamp_seen(name: str, root: str = "../shared/data", zoo: Path = ZOO) -> None:
     """Write ``inputs_seen`` (data/seen.py) into the zoo bundle ``name``: the values of its training
     split's inputs, read as training read them (bundles made before training recorded it)."""
     from bandbridge.bundle import edit_meta
@@ -364,35 +374,49 @@ def stamp_seen(name: str, root: str = "../shared/data") -> None:
     from bandbridge.data.seen import from_pairs
     from bandbridge.evaluation.evaluate import with_data
     from bandbridge.spec import read_spec
-    cfg = with_data(read_spec(ZOO / name).config, root, None)
+    cfg = with_data(read_spec(zoo / name).config, root, None)
     seen = from_pairs(PairedDataModule(cfg).load_split("train"))
-    edit_meta(ZOO / name, lambda m: m.update(inputs_seen=seen))
+    edit_meta(zoo / name, lambda m: m.update(inputs_seen=seen))
     print(f"{name}: inputs_seen p1 {seen['p1']} p99 {seen['p99']} {seen['dtypes']} {seen['scalings']}")
 
 
-if __name__ == "__main__":
-    # python scripts/bundle_models.py RUNS_DIR [LOSO_DIR|-] [NAME ...]: only the named models
-    if sys.argv[1:] == ["--hash-zoo"]:
-        for folder in sorted(p for p in ZOO.iterdir() if (p / "model.yaml").exists()):
-            print(f"{folder.name}: weights_sha256 {stamp_weights_hash(folder)}")
-        sys.exit(0)
-    if sys.argv[1:2] == ["--refresh-tables"]:
-        for n in sys.argv[2:] or [n for n in NAMES.values() if not n.startswith("sr-")]:
-            refresh_tables(n)
-        sys.exit(0)
-    if sys.argv[1:2] == ["--tables-from"]:  # DIR NAME ...: bundle_results.py's evaluations
-        for n in sys.argv[3:]:
-            refresh_tables(n, done=Path(sys.argv[2]) / n)
-        sys.exit(0)
-    if sys.argv[1:2] == ["--stamp-seen"]:
-        for n in sys.argv[2:] or sorted(p.name for p in ZOO.iterdir() if (p / "model.yaml").exists()):
-            stamp_seen(n)
-        sys.exit(0)
-    if sys.argv[1:2] == ["--loso-only"]:
-        for n in sys.argv[3:] or [NAMES[p] for p in LOSO]:
-            replace_loso(n, Path(sys.argv[2]))
-        sys.exit(0)
-    card_only = sys.argv[1:2] == ["--card-only"]  # after new leave-one-source-out tables
-    args = sys.argv[2:] if card_only else sys.argv[1:]
+def bundles_in(zoo: Path) -> list[str]:
+    """The names of the bundles in ``zoo``."""
+    return sorted(p.name for p in zoo.iterdir() if (p / "model.yaml").exists())
+
+
+def cli(argv: list[str]) -> None:
+    """The command line (the module's docstring), ``--zoo DIR`` anywhere in it."""
+    zoo = ZOO
+    if "--zoo" in argv:
+        at = argv.index("--zoo")
+        zoo, argv = Path(argv[at + 1]), argv[:at] + argv[at + 2:]
+    if argv == ["--hash-zoo"]:
+        for n in bundles_in(zoo):
+            print(f"{n}: weights_sha256 {stamp_weights_hash(zoo / n)}")
+        return
+    if argv[:1] == ["--refresh-tables"]:
+        for n in argv[1:] or [n for n in NAMES.values() if not n.startswith("sr-")]:
+            refresh_tables(n, zoo=zoo)
+        return
+    if argv[:1] == ["--tables-from"]:  # DIR NAME ...: benchmarks/bundle_results.py's evaluations
+        for n in argv[2:]:
+            refresh_tables(n, done=Path(argv[1]) / n, zoo=zoo)
+        return
+    if argv[:1] == ["--stamp-seen"]:
+        for n in argv[1:] or bundles_in(zoo):
+            stamp_seen(n, zoo=zoo)
+        return
+    if argv[:1] == ["--loso-only"]:
+        for n in argv[2:] or [NAMES[p] for p in LOSO]:
+            replace_loso(n, Path(argv[1]), zoo)
+        return
+    # RUNS_DIR [LOSO_DIR|-] [NAME ...]: only the named models
+    card_only = argv[:1] == ["--card-only"]  # after new leave-one-source-out tables
+    args = argv[1:] if card_only else argv
     loso = args[1] if len(args) > 1 and args[1] != "-" else None
-    main(args[0], loso, args[2:] or None, card_only)
+    main(args[0], loso, args[2:] or None, card_only, zoo)
+
+
+if __name__ == "__main__":
+    cli(sys.argv[1:])

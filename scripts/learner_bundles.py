@@ -1,6 +1,6 @@
 """Re-bundle the shipped translation models with the learner-selection core (issue 32).
 
-    python scripts/learner_bundles.py [NAME ...] [--data ../shared/data] [--minutes 5]
+    python scripts/learner_bundles.py [NAME ...] [--data ../shared/data] [--minutes 5] [--zoo DIR]
     python scripts/learner_bundles.py --sections-only [NAME ...]   # rewrite the cards' sections
                                                                   # from docs/results/learner_bundles.json
 
@@ -13,28 +13,28 @@ and becomes the bundle (fp32), with a fresh check sample and error model. A ship
 residual is switched off (``RESIDUAL_OFF``) and that is kept becomes its anchor as a learner: the
 same output without running a network that adds zeros. The bundle's card gets a "Learner
 selection" section: the out-of-fold table, the validation comparison and this command.
-Writes ``docs/results/learner_bundles.json``.
+Writes ``docs/results/learner_bundles.json``. ``--zoo``: the folder of bundles to write (default
+the package's zoo; with another, the record is written only to ``--results``).
+``tests/project/test_learner_bundles.py`` runs the write step on copies of two bundles.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from bandbridge.bundle import load_bundle, save_bundle
+from bandbridge.bands import get_scaling
+from bandbridge.bundle import load_bundle
 from bandbridge.data.datamodule import PairedDataModule
 from bandbridge.evaluation.evaluate import with_data
-from bandbridge.learners.saved import anchor_generator
 from bandbridge.learners.base import family
 from bandbridge.models.anchored import Anchored
 from bandbridge.spec import zoo_dir
-from bandbridge.workflows.learner_best import compare, learner_config
+from bandbridge.workflows.learner_best import anchor_alone, compare, writer
 
 NAMES = ("rgb2nir-naip", "rgb2nir-s2", "rgb2nir-photo", "rgb2thermal", "sar2optical")
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "learner_bundles.json"
@@ -48,7 +48,9 @@ def residual_is_off(generator) -> bool:
     return bool(convs) and not bool(convs[-1].weight.abs().sum())
 
 
-def section(name: str, rec: dict, units: tuple[float, str], command: str) -> str:
+def section(card: Path, rec: dict, units: tuple[float, str], command: str) -> str:
+    """The card's "Learner selection" section of the record ``rec``; ``card``: the card it goes
+    into (its evaluation table gives the test line)."""
     scale, unit = units
     fams: dict[str, float] = {}
     for k, v in rec["oof_mae"].items():
@@ -61,7 +63,7 @@ def section(name: str, rec: dict, units: tuple[float, str], command: str) -> str
     per = "".join(f"\n| {k} | {by['learner'][k] * scale:.4g} | {by['network'][k] * scale:.4g} |"
                   for k in sources)
     per = (f"\n\n| validation source | learner | network |\n|---|---|---|{per}" if len(sources) > 1 else "")
-    test = test_line(name, rec, scale, unit)
+    test = test_line(card, scale, unit)
     st = rec.get("student") or {}
     served = (f"its student (`student`: an MLP on the context features, 1×1 convolutions every "
               f"backend runs) distilled on the training and validation pixels from `{rec['chosen']}` "
@@ -101,10 +103,10 @@ def student_line(st: dict, scale: float, unit: str) -> str:
             f"{unit} ({verdict}; {st['rule']}).")
 
 
-def test_line(name: str, rec: dict, scale: float, unit: str) -> str:
-    """What the card's test table says of the kept model against the best of the context ridge
-    and boosting (read from the card's evaluation table; the test split chose nothing)."""
-    card = (zoo_dir() / name / "MODEL_CARD.md").read_text().splitlines()
+def test_line(path: Path, scale: float, unit: str) -> str:
+    """What the card ``path``'s test table says of the kept model against the best of the context
+    ridge and boosting (read from the card's evaluation table; the test split chose nothing)."""
+    card = path.read_text().splitlines()
     head = next((ln for ln in card if ln.startswith("| metric | model |")), None)
     row = next((ln for ln in card if ln.startswith("| mae |")), None)
     if head is None or row is None:
@@ -123,66 +125,88 @@ def test_line(name: str, rec: dict, scale: float, unit: str) -> str:
             f"training split ({best}, {bars[best]:.4g}).{why}")
 
 
-def main() -> None:
+def units(b) -> tuple[float, str]:
+    """Model values → the target's units: ``(scale, unit)`` of the bundle ``b``'s target."""
+    t = b.config.data.sources[0].target
+    scale, _, unit = get_scaling(t.scaling, t.vmin, t.vmax).physical
+    return scale, unit
+
+
+def write_section(folder: Path, rec: dict, command: str) -> None:
+    """Put the record's "Learner selection" section into ``folder``'s card in place of the one
+    there (the sections after it kept), or at its end (a learner is saved in float32: the
+    evaluation's heading says so)."""
+    card = folder / "MODEL_CARD.md"
+    before, _, rest = card.read_text().partition(SECTION)
+    after = rest.split("\n## ", 1)
+    if rec["kept"] != "network":
+        before = before.replace("(float16 weights, as shipped)", "(as shipped)")
+    text = before.rstrip() + "\n\n" + section(card, rec, (rec["scale"], rec["units"]), command)
+    card.write_text(text + ("\n## " + after[1] if len(after) > 1 else ""))
+
+
+def splits(b, data: str) -> tuple:
+    """``(config on data, training pairs, validation pairs)`` of the bundle ``b``."""
+    cfg = with_data(b.config, data, None)
+    dm = PairedDataModule(cfg)
+    return cfg, dm.load_split("train"), dm.load_split("val")
+
+
+def rebundle(folder: Path, data: str, minutes: float) -> dict:
+    """The core's learner against the bundle in ``folder`` on its validation split; what is kept
+    is written into ``folder`` (a learner or the anchor alone in the network's place, with a
+    fresh check sample and error model); returns the record (units added)."""
+    b = load_bundle(folder)
+    cfg, train, val = splits(b, data)
+    rec, stand_in = compare(folder, cfg, train, val, 60 * minutes)
+    if stand_in is None and rec["kept"] == "network" and residual_is_off(b.generator):
+        rec["kept"] = "anchor"  # the same output without running a network that adds zeros
+        stand_in = writer(b, cfg, *anchor_alone(b, b.in_channels), rec)
+    if stand_in is not None:
+        from bandbridge.evaluation.check_sample import make_check_sample
+        from bandbridge.workflows.trust import add_confidence
+        stand_in(folder)
+        make_check_sample(folder, pairs=val)
+        add_confidence(folder, val)
+    scale, unit = units(b)
+    return rec | {"units": unit, "scale": scale}
+
+
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("names", nargs="*", default=list(NAMES))
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--sections-only", action="store_true")
-    a = ap.parse_args()
-    torch.set_num_threads(2)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    ap.add_argument("--zoo", type=Path, default=zoo_dir(), help="the folder of bundles to write (default: the package's)")
+    ap.add_argument("--results", type=Path, help="the record (default: docs/results/learner_bundles.json "
+                                                 "with the package's zoo; none written with another)")
+    a = ap.parse_args(argv)
+    shipped = a.zoo.resolve() == zoo_dir().resolve()
+    path = a.results or (RESULTS if shipped or a.sections_only else None)
+    results = json.loads(path.read_text()) if path is not None and path.exists() else {}
     if a.sections_only:
         for name in a.names:
-            rec = results[name]
-            card = zoo_dir() / name / "MODEL_CARD.md"
-            text = card.read_text().split(SECTION)[0].rstrip() + "\n\n"
-            if rec["kept"] != "network":  # a learner is saved in float32
-                text = text.replace("(float16 weights, as shipped)", "(as shipped)")
-            card.write_text(text + section(name, rec, (rec["scale"], rec["units"]), rec["command"]))
-        return
+            write_section(a.zoo / name, results[name], results[name]["command"])
+        return results
     for name in a.names:
         t0 = time.time()
-        folder = zoo_dir() / name
-        b = load_bundle(folder)
-        cfg = with_data(b.config, a.data, None)
-        dm = PairedDataModule(cfg)
-        train, val = dm.load_split("train"), dm.load_split("val")
-        work = Path(tempfile.mkdtemp())
-        try:
-            rec = compare(folder, cfg, train, val, 60 * a.minutes, work / "network")
-            if rec["kept"] == "network" and residual_is_off(b.generator):
-                learner = b.generator.learner.eval()
-                info = b.carried()
-                rec["kept"] = "anchor"
-                save_bundle(folder, learner, learner_config(b.config, anchor_generator(b.config.model.generator.learner)),
-                            b.in_channels, b.out_channels,
-                            **(info | {"learner": rec}))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        if rec["kept"] != "network":
-            from bandbridge.evaluation.check_sample import make_check_sample
-            from bandbridge.workflows.trust import add_confidence
-            make_check_sample(folder)
-            add_confidence(folder, val)
-        t = train[0].source.target
-        from bandbridge.bands import get_scaling
-        scale, _, unit = get_scaling(t.scaling, t.vmin, t.vmax).physical
+        rec = rebundle(a.zoo / name, a.data, a.minutes)
         command = f"python scripts/learner_bundles.py {name}"
-        card = folder / "MODEL_CARD.md"
-        text = card.read_text()
-        text = text.split(SECTION)[0].rstrip() + "\n\n" + section(name, rec, (scale, unit), command)
-        card.write_text(text)
+        write_section(a.zoo / name, rec, command)
         rec |= {"seconds": round(time.time() - t0, 1), "command": command,
-                "measured": time.strftime("%Y-%m-%d"), "units": unit, "scale": scale}
+                "measured": time.strftime("%Y-%m-%d")}
         results[name] = rec
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1))
-        v = rec["val_mae"]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results, indent=1))
+        v, scale, unit = rec["val_mae"], rec["scale"], rec["units"]
         print(f"{name}: kept the {rec['kept']} (learner {rec['chosen']} {v['learner'] * scale:.4g} vs "
               f"network {v['network'] * scale:.4g} {unit} on validation) {rec['seconds']:.0f} s",
               flush=True)
+    return results
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(2)
     main()

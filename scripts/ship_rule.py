@@ -5,7 +5,8 @@ ships as its own bundle (``LEVEL_BUNDLES``) where its level's folds say it carri
 
 Per bundle, the evidence is its family's leave-one-source-out record (paths below): per fold,
 what the bundle's kind of model scored on the held-out source (with the per-image fallback to
-the floor where the fold runs were kept to measure it: ``scripts/loso_fallback.py``), the floor
+the floor where the fold runs were kept to measure it: ``scripts/loso_fallback.py`` at commit
+``6199992``, removed since), the floor
 chosen on the fold's training sources and the plain linear map. A kept bundle gains the
 fallback (``trust.floor_and_guard`` on its own training split); a bundle that broke the rule is
 replaced by the floor chosen on its training split, served as a ``linear`` learner. Either way
@@ -13,21 +14,24 @@ the card gets a section with the rule, the floor's every fold and the decision.
 
     python scripts/ship_rule.py                       # the decisions, printed
     python scripts/ship_rule.py --apply [NAME ...]    # written into the zoo and the record
+        [--zoo DIR] [--record FILE] [--data ../shared/data]
 
 Writes ``docs/results/ship_rule.json`` (the README's column and the generalisation page); then
 ``python scripts/bundle_models.py --refresh-tables NAME`` re-measures a replaced bundle's card and
-``python scripts/bundle_results.py`` the README's table.
+``python benchmarks/bundle_results.py`` the README's table. ``--zoo``: the folder of bundles to
+write (default the package's zoo); with another zoo the record is written only to ``--record``.
+``tests/project/test_ship_rule.py`` applies the rule to copies of two bundles.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bandbridge.policy import WITHIN  # the one never-worse threshold
+from bandbridge.policy import WITHIN, broke_floor, held_out_rule, percent  # the one never-worse rule
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "src" / "bandbridge" / "zoo"
@@ -36,8 +40,9 @@ FLOOR_LOSO = ROOT / "docs" / "results" / "loso_floor.json"
 DATA = "../shared/data"
 
 # bundle → its evidence: ("loso", a loso.json whose fold runs carry the fallback: `train` writes it),
-# ("fallback", a record of scripts/loso_fallback.py: fold runs made before, given it afterwards) or
-# ("level", the level column of a loso_floor.json family)
+# ("fallback", a record of scripts/loso_fallback.py — commit 6199992, removed since —: fold runs
+# made before, given it afterwards) or ("level", the level column of a loso_floor.json family,
+# made by scripts/loso_floor.py at commit 468feb9, removed since)
 EVIDENCE = {
     "rgb2nir-s2": [("loso", "docs/loso/floor-rule/rgb2nir-s2/loso.json"),
                    ("loso", "docs/loso/floor-rule/rgb2nir-s2-levels/loso.json")],
@@ -49,7 +54,7 @@ EVIDENCE = {
 }
 # A floor of one processing level ships as its own bundle (spec.LEVEL_FLOORS routes files whose
 # name states the level to it): base bundle, level, the base's training sources of that level
-# (the --level lists of scripts/loso_floor.py).
+# (the --level lists of scripts/loso_floor.py at commit 468feb9).
 LEVEL_BUNDLES = {"rgb2nir-s2-toa": ("rgb2nir-s2", "toa", ["s2_eolearn", "s2_sen12mscr", "landsat8_toa"])}
 
 
@@ -92,9 +97,9 @@ def decide(name: str) -> dict:
     :data:`WITHIN` worse than the floor; otherwise the floor ships, and the card says which
     source broke the rule and by how much."""
     rows = folds(name)
-    broke = [r["fold"] for r in rows if r["model"] > (1 + WITHIN) * r["floor"]]
+    broke = broke_floor({r["fold"]: (r["model"], r["floor"]) for r in rows})
     keep = not broke
-    why = ("no held-out source scored more than 1 % worse than the floor" if rows else
+    why = (f"no held-out source scored more than {percent(WITHIN)} worse than the floor" if rows else
            "one training source: nothing to hold out, the model ships with the fallback")
     if broke:
         mf, mr = worst(rows, "model")
@@ -107,30 +112,38 @@ def decide(name: str) -> dict:
             "folds": rows,
             "worst_vs_floor": None if w is None else {"fold": w["fold"], "ratio": w["shipped"] / w["floor"]},
             "worst_vs_better": None if not rows else dict(zip(("fold", "ratio"), worst(rows, "shipped"))),
-            "rule": f"the model ships only when, leave-one-source-out, no held-out source scores "
-                    f"more than {WITHIN:.0%} worse than the floor chosen on the other sources"}
+            "rule": held_out_rule("the model ships")}
 
 
-def training_pairs(folder: Path):
+def training_pairs(folder: Path, data: str = DATA):
     from bandbridge.bundle import load_bundle
     from bandbridge.data.datamodule import PairedDataModule
     from bandbridge.evaluation.evaluate import with_data
     b = load_bundle(folder)
-    dm = PairedDataModule(with_data(b.config, DATA, None))
+    dm = PairedDataModule(with_data(b.config, data, None))
     return b, dm.load_split("train"), dm.load_split("val")
 
 
-def ship_floor(name: str, floor: dict, val: list, b) -> None:
-    """Replace the zoo bundle ``name`` by its floor, a ``linear`` learner (float32: a few numbers),
-    with its check sample and expected-error model measured on the floor."""
+def measure(folder: Path, data: str = DATA) -> tuple:
+    """``(bundle, floor, guard, validation pairs)`` of the bundle in ``folder``: its floor and
+    the guard that falls back to it, chosen on its own training split (``trust.floor_and_guard``)."""
+    from bandbridge.workflows.trust import floor_and_guard
+    b, train, val = training_pairs(folder, data)
+    floor, guard = floor_and_guard(train, val)
+    return b, floor, guard, val
+
+
+def ship_floor(name: str, floor: dict, val: list, b, zoo: Path = ZOO) -> None:
+    """Replace the bundle ``name`` of ``zoo`` by its floor, a ``linear`` learner (float32: a few
+    numbers), with its check sample and expected-error model measured on the floor."""
     import shutil
     from bandbridge.workflows.trust import save_floor_bundle
-    with tempfile.TemporaryDirectory(dir=ZOO.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=zoo.parent) as tmp:
         out = save_floor_bundle(Path(tmp) / name, floor, b, val)
-        shutil.copy2(ZOO / name / "MODEL_CARD.md", out / "MODEL_CARD.md")
-        old = ZOO / f".{name}.old"
-        (ZOO / name).rename(old)
-        out.rename(ZOO / name)
+        shutil.copy2(zoo / name / "MODEL_CARD.md", out / "MODEL_CARD.md")
+        old = zoo / f".{name}.old"
+        (zoo / name).rename(old)
+        out.rename(zoo / name)
         shutil.rmtree(old)
 
 
@@ -175,8 +188,8 @@ def card_section(d: dict, floor: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def put_section(name: str, section: str) -> None:
-    card = ZOO / name / "MODEL_CARD.md"
+def put_section(name: str, section: str, zoo: Path = ZOO) -> None:
+    card = zoo / name / "MODEL_CARD.md"
     text = card.read_text()
     head = section.split("\n", 1)[0]
     if head in text:  # replace the old section (up to the next heading of its level)
@@ -191,16 +204,16 @@ def put_section(name: str, section: str) -> None:
 BANNER = "> **Shipped as its zero-shot floor (issue 49).**"
 
 
-def put_banner(name: str, floor: dict, d: dict) -> None:
+def put_banner(name: str, floor: dict, d: dict, zoo: Path = ZOO) -> None:
     """A floor-shipped card says so under its title: what ships, and that the sections on how
     the model was made describe the run the rule replaced."""
-    card = ZOO / name / "MODEL_CARD.md"
+    card = zoo / name / "MODEL_CARD.md"
     lines = card.read_text().split("\n")
     lines = [ln for ln in lines if not ln.startswith(BANNER)]
     text = (f"{BANNER} This bundle is the **{floor['kind']}** linear map of the bands chosen for a "
             f"source none of {', '.join(floor['sources'])} is (`learner` `linear`, "
             f"{len(floor['linear']) - 1} weights and a bias per output band). Leave-one-source-out, "
-            f"the trained model scored more than 1 % worse than the floor on "
+            f"the trained model scored more than {percent(WITHIN)} worse than the floor on "
             f"{', '.join(d['broke'])}: see *The zero-shot floor and the rule it sets* at the end. "
             "The description, training and selection sections describe the run the rule replaced; "
             "the evaluation is the floor's.")
@@ -208,7 +221,7 @@ def put_banner(name: str, floor: dict, d: dict) -> None:
     card.write_text("\n".join(lines))
 
 
-def ship_level(name: str, d: dict) -> dict:
+def ship_level(name: str, d: dict, zoo: Path = ZOO, data: str = DATA) -> dict:
     """Write the bundle of the floor of one processing level: the base bundle's config with the
     training sources of that level, its floor chosen on them, check sample and expected-error
     model on their validation images; the card says what it is and every fold."""
@@ -217,7 +230,7 @@ def ship_level(name: str, d: dict) -> dict:
     from bandbridge.config import build_config
     from bandbridge.learners.baselines import floor_pixels
     from bandbridge.learners.floor import choose_floor, level_carries
-    b, train, val = training_pairs(ZOO / base)
+    b, train, val = training_pairs(zoo / base, data)
     every = floor_pixels(train)
     train = [p for p in train if p.source.name in sources]
     val = [p for p in val if p.source.name in sources]
@@ -236,50 +249,59 @@ def ship_level(name: str, d: dict) -> dict:
               "baseline": {"linear": fit_floor("pooled", per).tolist(),
                            "fitted_on": f"train split of {names} ({len(train)} images), least "
                                         "squares on evaluation's pixels"}}
-    if not (ZOO / name).exists():
-        (ZOO / name).mkdir()
-        (ZOO / name / "MODEL_CARD.md").write_text(f"# {name}\n\n{cfg['description']}.\n")
-    ship_floor(name, floor | {"decision": d["rule"]}, val, b)
+    if not (zoo / name).exists():
+        (zoo / name).mkdir()
+        (zoo / name / "MODEL_CARD.md").write_text(f"# {name}\n\n{cfg['description']}.\n")
+    ship_floor(name, floor | {"decision": d["rule"]}, val, b, zoo)
     return floor
 
 
-def apply(name: str, d: dict) -> dict:
-    from bandbridge.workflows.trust import floor_and_guard, give_floor
+def apply(name: str, d: dict, zoo: Path = ZOO, data: str = DATA) -> dict:
+    """Write the decision ``d`` into the bundle ``name`` of ``zoo``: the floor in its place, or
+    the model given its fallback; the card's section (and a floor's banner). Returns the floor's
+    kind and sources, as the record keeps them."""
+    from bandbridge.workflows.trust import give_floor
     if name in LEVEL_BUNDLES:
-        floor = ship_level(name, d)
-        put_section(name, card_section(d, floor))
+        floor = ship_level(name, d, zoo, data)
+        put_section(name, card_section(d, floor), zoo)
         return {"kind": floor["kind"], "sources": floor["sources"], "level": floor["level"]}
-    b, train, val = training_pairs(ZOO / name)
-    floor, guard = floor_and_guard(train, val)
+    b, floor, guard, val = measure(zoo / name, data)
     if d["decision"] == "floor":
-        ship_floor(name, floor | {"decision": d["rule"], "broke": d["broke"]}, val, b)
+        ship_floor(name, floor | {"decision": d["rule"], "broke": d["broke"]}, val, b, zoo)
     else:  # the model, its weights untouched; the check sample now carries the guard's context
         from bandbridge.evaluation.check_sample import make_check_sample
-        give_floor(ZOO / name, floor, guard, val)
-        make_check_sample(ZOO / name, pairs=val)
-    put_section(name, card_section(d, floor))
+        give_floor(zoo / name, floor, guard, val)
+        make_check_sample(zoo / name, pairs=val)
+    put_section(name, card_section(d, floor), zoo)
     if d["decision"] == "floor":
-        put_banner(name, floor, d)
+        put_banner(name, floor, d, zoo)
     return {"kind": floor["kind"], "sources": floor["sources"]}
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    do = args[:1] == ["--apply"]
-    names = [a for a in args if not a.startswith("--")] or list(EVIDENCE)
-    record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-    for name in names:
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help="bundles (default: every one with evidence)")
+    ap.add_argument("--apply", action="store_true", help="write the decisions into the zoo and the record")
+    ap.add_argument("--zoo", type=Path, default=ZOO, help="the folder of bundles to write (default: the package's)")
+    ap.add_argument("--record", type=Path, help="the record to write (default: docs/results/ship_rule.json "
+                                                "with the package's zoo, none with another)")
+    ap.add_argument("--data", default=DATA, help="the data the floors are chosen on")
+    a = ap.parse_args(argv)
+    path = a.record or (RECORD if a.zoo.resolve() == ZOO.resolve() else None)
+    record = json.loads(path.read_text()) if path is not None and path.exists() else {}
+    for name in a.names or list(EVIDENCE):
         d = decide(name)
         print(f"{name}: {d['decision']} ({d['why']})"
               + (f"; worst fold vs the floor {d['worst_vs_floor']['fold']} "
                  f"{d['worst_vs_floor']['ratio'] - 1:+.1%}" if d["worst_vs_floor"] else ""))
-        if do:
-            d["floor"] = apply(name, d)
+        if a.apply:
+            d["floor"] = apply(name, d, a.zoo, a.data)
             d["measured"] = time.strftime("%Y-%m-%d")
             d["command"] = "python scripts/ship_rule.py --apply " + name
             record[name] = d
-    if do:
-        RECORD.write_text(json.dumps(record, indent=1))
+    if a.apply and path is not None:
+        path.write_text(json.dumps(record, indent=1))
+    return record
 
 
 if __name__ == "__main__":

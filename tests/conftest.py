@@ -128,3 +128,22 @@ def pytest_terminal_summary(terminalreporter):
     """The same line at the end, where ``pytest -q`` (``make test``) shows it: a log says which CPU
     branch the suite exercised and whether it ran beside busy processes."""
     terminalreporter.write_line(pytest_report_header(terminalreporter.config))
+
+
+def load_file(path: Path, name: str | None = None):
+    """A script, benchmark or docs hook (not a package module) loaded from its file."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name or Path(path).stem, path)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+def zoo_copies(tmp_path: Path, *names: str) -> Path:
+    """A zoo folder in ``tmp_path`` holding copies of the shipped bundles ``names``."""
+    import shutil
+    from bandbridge.spec import zoo_dir
+    zoo = tmp_path / "zoo"
+    for n in names:
+        shutil.copytree(zoo_dir() / n, zoo / n)
+    return zoo

@@ -138,7 +138,7 @@ def bench_table(rec: dict) -> str:
 
 
 def bench_bundles_table(rec: dict) -> str:
-    """A row per bundle (scripts/bench_bundles.py): what `auto` chose, tiled 8192² against the
+    """A row per bundle (benchmarks/bench_bundles.py): what `auto` chose, tiled 8192² against the
     reference of the same run and the chosen backend's raw forward, peak RSS, test-split MAE."""
     out = ["| model | `auto` chose | tiled MPix/s | × reference | tiled / raw | peak RSS 20000² (MB) | "
            "test MAE (baseline) |", "|---|---|---|---|---|---|---|"]

@@ -149,7 +149,7 @@ def test_readme_verdict_figures_are_the_recorded_ones():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert results.verdict_cell(name, record) in cells, (
             f"README verdict row of {name} does not hold the recorded figures "
-            f"({results.verdict_cell(name, record)}); re-run python scripts/bundle_results.py")
+            f"({results.verdict_cell(name, record)}); re-run python benchmarks/bundle_results.py")
     shipped = results.load("ship_rule")  # issue 49's column: what ships, its worst held-out fold
     assert {"rgb2nir-naip", "rgb2nir-s2", "rgb2nir-photo", "sar2optical", "rgb2thermal"} <= set(shipped)
     for name in shipped:

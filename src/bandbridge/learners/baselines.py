@@ -167,7 +167,7 @@ class ContextRidgeBaseline:
     def fit_pairs(self, train: list[LoadedPair], val: list[LoadedPair] | None = None,
                   rule: str = "auto") -> "ContextRidgeBaseline":
         """``rule``: ``auto`` (as above), or ``validation`` to choose on ``val`` whatever the
-        sources (the rule before leave-one-source-out; ``scripts/loso_anchor.py`` compares)."""
+        sources (the rule before leave-one-source-out; ``scripts/loso_anchor.py`` at commit 1f0156b compared)."""
         from bandbridge.learners.select import choose
         from bandbridge.models.features import ContextFeatures
         c = train[0].x.shape[0]

@@ -12,7 +12,7 @@ adapt hands back: the zero-shot model unchanged, or the chosen learner refitted 
 One group of images (one pair, or near-copies) cannot show how a fit carries over to *other*
 scenes, and measured it does not: a context ridge fitted on one image loses a median 23 %
 (s2_wildfire) to 41 % (NAIP) MAE to the linear map fitted on the same image when both predict
-the source's other images (``scripts/one_image_transfer.py``). So with one group adapt keeps
+the source's other images (``scripts/one_image_transfer.py`` at commit e95d6e5). So with one group adapt keeps
 the simplest learners (constant, linear map) unless ``--within-scene`` says the pairs are part of
 the very scenes to be predicted, where held-out blocks of them are the right test; the card says
 what the others scored.
