@@ -81,6 +81,8 @@ def finish_run(run, trainer, fit_seconds: float, interrupted: str | None = None,
             print(f"network held out: no ({why})", flush=True)
     if held is not None:
         sections.append(held_out.card_lines(held))
+    else:  # an earlier end's record (a resumed run) no longer says what model/best is
+        (run_dir / HELD_OUT).unlink(missing_ok=True)
     kept = model_best.decide(learner, held)
     given: list = []  # model/best with its fallback, read once for the check sample and error model
 
