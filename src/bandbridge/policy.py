@@ -27,6 +27,38 @@ cards and the code cannot disagree.
   of near-copies), a score says nothing about a new place, so only the constant and the linear
   map may be kept; :func:`one_group` is what ``train`` and ``adapt`` pass the selection core, and
   the others are not fitted at all (issue 59: one mechanism, not two).
+
+Every rule that decides what a user gets, where it is decided and by what threshold (those not
+above keep their constant beside the data they judge, named here):
+
+==========================  ==========================================  ==============================
+rule                        function                                    threshold (what set it)
+==========================  ==========================================  ==============================
+precision gate              ``inference/runtime/gate.judge``            :data:`GATE_REL_TOL`
+backend probe on a job      ``inference/jobs/plan.make_plan``           ``jobs/job.PROBE_MPIX`` 16 MPix
+                            (``runtime/select.decide_backend``)         (a probe's ~15 s pays off)
+a provisional choice        ``runtime/select.provisional``              ``select.BUSY`` 0.5 per core
+the floor                   ``learners/floor.choose_floor``             lower on every held-out source
+learner vs the floor        ``learners/floor.versus_floor``             :func:`broke_floor`
+network vs the floor        ``workflows/held_out.weigh``                :func:`broke_floor`; images:
+                                                                        ``realism.image_rule``
+what ships                  ``scripts/ship_rule.decide``                :func:`broke_floor`
+learner vs network          ``learners/select.never_worse``             :data:`WITHIN`
+what model/best is          ``workflows/best.decide``                   the two records above
+student for its teacher     ``learners/select.distil``                  :data:`STUDENT_WITHIN`
+cheaper within noise        ``learners/select.cheaper_within_noise``    the folds' own spread
+                                                                        (``NOISE_FOLDS`` 3 folds)
+one group of near-copies    :func:`one_group`                           :data:`ONE_GROUP`
+per-image fallback          ``models/fallback.Fallback``                the floor's ``ranges``
+                                                                        (``models/anchor.DomainGuard``)
+route by look and level     ``inference/core/route.route_model``        the file's values and name
+route by stored depth       ``inference/core/route.floor_instead``      a depth no training file had
+doubtful input (CHECK)      ``inference/core/interpret.doubtful``       ``SATURATED`` 2 %, ``FLAT`` 0.1 %
+memory plan (tiles)         ``inference/jobs/job.grow_tiles``           ``PEAK_BUDGET`` 1.5 GB,
+                                                                        ``PLAN_RESERVE`` 5 %
+==========================  ==========================================  ==============================
+
+``bandbridge predict … --plan`` prints what these decide for a given file before any work.
 """
 
 from __future__ import annotations
