@@ -346,7 +346,7 @@ def test_checks_that_need_no_learner_run_before_the_search(run_cli, tmp_path, mo
 
     from bandbridge.errors import BandbridgeError
 
-    def search(cfg, train, budget_s, blind=None):
+    def search(cfg, train, budget_s, blind=None, choice=None):
         budgets.append(budget_s)
         raise BandbridgeError("the learner search ran (stopped here by the test)")
     monkeypatch.setattr(learner_anchor, "fit_learner_anchor", search)

@@ -47,8 +47,11 @@ def test_error_model_is_monotone_and_in_the_errors_units():
 
 def test_a_run_bundles_its_guard_and_error_model(trained_run):
     meta = yaml.safe_load((trained_run / "model" / "best" / "model.yaml").read_text())
-    guard = meta["config"]["model"]["generator"]["guard"]  # beside the network, not in its args
-    # one range per training source (here one), of the train + val dates as read
+    # the fallback's ranges live in the floor (issue 59: `guard` only fades a residual toward
+    # its learner, and the floor's ranges take its place): one range per training source (here
+    # one), of the train + val dates as read
+    assert meta["config"]["model"]["generator"]["guard"] is None
+    guard = meta["config"]["model"]["generator"]["floor"]["ranges"]
     assert np.array(guard["low"]).shape == np.array(guard["high"]).shape == (1, 6)
     assert guard["sources"] == ["naip_opengeos"] and guard["images"] == 3
     # the zero-shot floor images outside that range fall back to: chosen on the training split

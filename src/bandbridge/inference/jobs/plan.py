@@ -16,7 +16,8 @@ from typing import Callable
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.predictor import plan_file
-from bandbridge.inference.jobs.job import PROBE_MPIX, Job, plan_predict
+from bandbridge.inference.jobs import job as job_module  # PROBE_MPIX read at call time
+from bandbridge.inference.jobs.job import Job, plan_predict
 from bandbridge.inference.runtime.select import Decision, decide_backend
 
 
@@ -38,7 +39,7 @@ class PredictPlan:
         inf = job.spec.config.inference
         size = job.opts.tile or inf.tile
         overlap = inf.overlap if job.opts.overlap is None else job.opts.overlap
-        if job.opts.tile is None and mpix >= PROBE_MPIX:
+        if job.opts.tile is None and mpix >= job_module.PROBE_MPIX:
             return (f"{size}² tiles as planned now ({plan.n_tiles}), grown to the largest that fits "
                     "half the memory available once the backend's forward memory is known "
                     "(measured once, cached; --tile sets one)")
@@ -91,6 +92,6 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
         mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
     runs_model = reference is None or reference.zero_shot  # with a reference alone it never runs
     decisions = {j.spec.folder: decide_backend(j.spec, backend, precision, threads,
-                                               measure=mpix[j.spec.folder] >= PROBE_MPIX)
+                                               measure=mpix[j.spec.folder] >= job_module.PROBE_MPIX)
                  for j in jobs} if runs_model else {}
     return PredictPlan(jobs, skipped, decisions, refs, failed)
