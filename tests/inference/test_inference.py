@@ -274,7 +274,9 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     assert said[0].startswith("[1] backend selection (auto) …") and len(said) == 2 * len(rows)
     assert all("MPix/s" in line for line in said[3::2])  # each timed row reports as it ends
     sel = rows[0]
-    assert sel["kind"] == "select" and "fastest passing the precision gate" in sel["choice"]
+    # "fastest of those measured passing …" where the probe's budget left some unmeasured (a busy
+    # machine): which candidates fit the budget is the machine's business, the gate's pass is not
+    assert sel["kind"] == "select" and "passing the precision gate" in sel["choice"]
     ref = next(r for r in rows if r["name"].startswith("reference"))
     assert ref["vs_reference"] == 1.0
     timed = [r for r in rows if "mpix_s" in r]

@@ -211,10 +211,12 @@ class Translator:
         workdir.mkdir(parents=True, exist_ok=True)
         ov = controls.overrides()
         look = look_at(path, ov.band_names)
+        # the page's own limits first, from the header and the model's sizes alone
+        first = read_spec(model if model else self.folder(name, path, ov, look)[0])
+        check_pixels(path.name, info, first.scale)
+        check_min_side(path.name, info, first.min_side, first.name)
         plan = self.plan(path, name, ov, workdir, model)
         job = plan.jobs[0]
-        check_pixels(path.name, info, job.spec.scale)  # the header read above, now with the scale
-        check_min_side(path.name, info, job.spec.min_side, job.spec.name)
         spec, be = self.spec_backend(job.spec.folder, model is None, plan.backends.get(job.spec.folder))
         reading, out = job.reading, job.dst
         ndvi = is_single_nir(spec.target_names) and find_role(reading.names, "red") is not None
