@@ -2,9 +2,10 @@
 ``model/best`` keeps a network only if, trained without each source in turn and scored on every
 image of it, no held-out source scores more than :data:`policy.WITHIN` worse than the zero-shot floor
 chosen on the other sources (``evaluate``'s ``floor``); otherwise ``model/best`` becomes the
-run's floor (the bundle ``finish.py`` wrote into ``model/best/floor``) and the network moves to
-``model/network``. The learner under the network passed its own test already (``learner_anchor``,
-one refit per source); this one trains the network once more per source, with the run's config.
+run's floor and the network moves to ``model/network`` (workflows/best.py places it; this module
+only measures). The learner under the network passed its own test already (``learner_anchor``,
+one refit per source); this one trains the network once more per source, with the run's config
+and its learner choice refitted (no second search).
 Each fold run lives in ``held_out/``; ``held_out.json`` keeps every fold and the decision.
 """
 

@@ -7,8 +7,10 @@ rows with a buffer) and refits it. The validation split — which neither the ch
 saw — then decides between it and the network's ``model/best``: the learner is kept when its
 mean absolute error over the validation images is lower *and* no validation source scores more
 than ``policy.WITHIN`` worse than with the network (``select.never_worse``, the project's never-worse test). A
-learner kept is refitted on the training *and* validation pixels (the user gave both) and
-written as ``model/best``, the network's bundle moved to ``model/network``; ``learner.json`` and ``summary.json`` say what was compared and kept.
+learner kept is refitted on the training *and* validation pixels (the user gave both); this
+module only measures and hands back the writer of what replaces the network — workflows/best.py
+places it as ``model/best`` and moves the network to ``model/network``; ``learner.json`` and
+``summary.json`` say what was compared and kept.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ missing backend is skipped with its reason.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
