@@ -124,3 +124,30 @@ def test_images_are_held_out_by_realism_beside_error_and_bands_by_error():
     assert broken(folds, image_like=True) == ["tno", "m3svd"]
     assert broken(folds, image_like=False) == ["roadscene", "tno"]  # error alone: > 1 % worse
     assert "SWD" in rule_text(True) and "1.15×" in rule_text(True) and "1%" in rule_text(False)
+
+
+def test_a_stop_while_holding_the_network_out_still_leaves_model_best_as_the_rule_says(
+        run_cli, tmp_path, monkeypatch):
+    """Ctrl-C inside a held-out fold's training (issue 58): the run's own end still places the
+    floor (the network has not cleared the rule), writes its card and summary, then stops."""
+    from bandbridge.workflows import held_out
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt  # as a fold's training unwinds on Ctrl-C
+    monkeypatch.setattr(held_out, "weigh", stopped)
+    (tmp_path / "two.yaml").write_text(TWO)
+    sets = [a for s in [*TINY, "train.max_epochs=1", "data.max_eval_tiles=6"] for a in ("--set", s)]
+    code, out, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--config",
+                             str(tmp_path / "two.yaml"), "--data", str(SAMPLE),
+                             "--runs", str(tmp_path / "runs"), *sets)
+    assert code == 130 and "interrupted (Ctrl-C)" in err, err
+    run = next((tmp_path / "runs").glob("*/*"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["kept"] == "floor" and "holding the network out" in summary["interrupted"]
+    assert json.loads((run / "held_out.json").read_text())["not_run"]
+    best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
+    assert best["config"]["model"]["generator"]["name"] == "learner"  # the floor's map
+    assert (run / "model" / "network" / "generator.safetensors").exists()
+    card = (run / "model" / "best" / "MODEL_CARD.md").read_text()
+    assert "Kept: **the zero-shot floor**" in card and "--resume" in card
+    assert "interrupted while holding the network out" in out

@@ -32,6 +32,7 @@ def finish_run(run, trainer, fit_seconds: float, interrupted: str | None = None,
     where those would have had to clear the network; no check sample or error model) and the
     card says how to finish the run."""
     cfg, run_dir, dm, t = run.cfg, run.run_dir, run.dm, run.cfg.train
+    stopped: BaseException | None = None  # an interruption inside the held-out folds
     end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     start_file = run_dir / "val_start.json"
     summary = {"epochs": trainer.current_epoch, "global_step": trainer.global_step,
@@ -39,8 +40,6 @@ def finish_run(run, trainer, fit_seconds: float, interrupted: str | None = None,
                "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
                "val_end": end, "starts_as_linear_baseline": run.baseline is not None,
                "monitor": f"{t.monitor} ({t.monitor_mode})"}
-    if interrupted:
-        summary["interrupted"] = interrupted
     if not run.trains_network:
         summary["network"] = ("not trained: validation cannot see other scenes, so model/best is the "
                               "constant or linear map whatever a network scores (train.network: always "
@@ -76,7 +75,12 @@ def finish_run(run, trainer, fit_seconds: float, interrupted: str | None = None,
             held = held_out.not_run(run_dir, cfg, "the run was interrupted")
         elif why is None:
             parent = anchor if run.learner is not None else learner
-            held = held_out.weigh(run_dir, cfg, again, choice_of(parent))
+            try:
+                held = held_out.weigh(run_dir, cfg, again, choice_of(parent))
+            except (KeyboardInterrupt, SystemExit) as e:  # stopped inside a fold: this run's end
+                stopped = e  # still places model/best as the rule says, then the stop goes on
+                interrupted = "Ctrl-C or SIGTERM while holding the network out"
+                held = held_out.not_run(run_dir, cfg, "the run was interrupted while holding it out")
         elif len(cfg.data.sources) > 1:
             print(f"network held out: no ({why})", flush=True)
     if held is not None:
@@ -95,8 +99,14 @@ def finish_run(run, trainer, fit_seconds: float, interrupted: str | None = None,
               f"(model/best/{FLOOR_DIR})", flush=True)
     model_best.place(run_dir, kept, stand_in, fallback if fall else None)
     summary["kept"] = kept
+    if interrupted:
+        summary["interrupted"] = interrupted
     atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     model_best.write_card(run_dir, kept, sections, interrupted, summary_line(run_dir))
+    if stopped is not None:
+        print(f"interrupted while holding the network out: {summary_line(run_dir)}; `bandbridge train "
+              f"--resume {run_dir}` ends the run in full", flush=True)
+        raise stopped
     if not best_dir.exists() or interrupted:
         return
     b = given[0] if given and kept != "floor" else None
