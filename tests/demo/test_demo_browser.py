@@ -230,11 +230,18 @@ def test_band_controls_and_errors_name_the_page(page, tmp_path):
         f.write(np.concatenate([a, a[:1]]))
     status = _translate(page, tmp_path / "five.tif", "rgb2nir-naip", "error:")
     assert "input bands" in status and "--bands" not in status
+    # the plan, stated on upload in its own box, says the same before anything runs (issue 59)
+    page.locator("#plan").get_by_text("would stop here").first.wait_for(timeout=HANG_S * 1000)
+    assert "input bands" in page.locator("#plan").inner_text()
     page.locator("#controls").get_by_text("Band roles and scaling").click()
     page.locator("#bands textarea, #bands input").first.fill("0,1,2")
     page.locator("#run").click()
     page.locator("#status").get_by_text("five.tif,").first.wait_for(timeout=HANG_S * 1000)
     panel(page, "result")
+    _upload(page, "upload", NAIP / "m_4709963_se_14_1_20120731.tif")  # a plan that runs
+    page.locator("#plan").get_by_text("model and reading").first.wait_for(timeout=HANG_S * 1000)
+    plan = page.locator("#plan").inner_text()
+    assert "rgb2nir-naip" in plan and "backend" in plan and "tiles" in plan
     page.locator("#bands textarea, #bands input").first.fill("")
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")

@@ -108,19 +108,21 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         return in_workdir(lambda w: shown(with_reference(upload, name, reference, w, Controls(*controls))),
                           [upload, reference])
 
-    def preview(upload, name, names_, scaling, vmin, vmax):
-        """The upload as the page shows it, and the plan of what *Translate* will run."""
+    def preview(upload, name, bands_, names_, scaling, vmin, vmax):
+        """The upload as the page shows it and, in a box of its own, the plan of what *Translate*
+        will run (or why the upload cannot be read): a preview finishing after a run never
+        overwrites the run's status."""
         if not upload:
             return gr.update(value=None, label="your image"), ""
         try:
-            ov = Controls("", names_, scaling, vmin, vmax).overrides()
+            ov = Controls(bands_, names_, scaling, vmin, vmax).overrides()
             p = input_preview(upload, ov)
         except Exception as e:  # noqa: BLE001 - as above: never Gradio's red boxes
             return gr.update(value=None, label="your image"), f"**error:** {_message(e, upload)}"
         try:
             plan = run.plan_text(upload, name, ov)
         except Exception as e:  # noqa: BLE001 - the run would refuse it alike: said before it runs
-            plan = f"**error:** {_message(e, upload)}"
+            plan = f"**Plan:** *Translate* would stop here: {_message(e, upload)}"
         return gr.update(value=p.image, label=p.label), plan
 
     lo, hi = PERCENTILES
@@ -180,6 +182,7 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                                         file_types=[".tif", ".tiff"], elem_id="reference")
                     go_ref = gr.Button("Translate with the reference", elem_id="run_reference")
                 status = gr.Markdown(elem_id="status")
+                plan = gr.Markdown(elem_id="plan")  # what Translate will run, stated on upload
             with gr.Column():
                 shown_in = gr.Image(label="your image", type="numpy", elem_id="input", interactive=False, buttons=[])
                 band = gr.Image(label="synthetic band", type="numpy", elem_id="result", interactive=False, buttons=[])
@@ -207,8 +210,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         if example is not None:  # a click loads the example and runs it
             example.load_input_event.then(handle, [upload, model, *ctl], outs) \
                 .then(dirs.remove, workdir, None)
-        upload.change(preview, [upload, model, *ctl[1:]], [shown_in, status])
-        model.change(preview, [upload, model, *ctl[1:]], [shown_in, status])
+        upload.change(preview, [upload, model, *ctl], [shown_in, plan])
+        model.change(preview, [upload, model, *ctl], [shown_in, plan])
         go.click(handle, [upload, model, *ctl], outs).then(dirs.remove, workdir, None)
         go_ref.click(handle_reference, [upload, model, reference, *ctl], outs).then(dirs.remove, workdir, None)
         go_pair.click(handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \
