@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,21 +150,29 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.load
-def test_sigterm_during_training_exits_143_and_leaves_no_temporary_files(tmp_path):
+def _stop_training(runs, signum: int, *args: str) -> subprocess.CompletedProcess:
+    """Start a long tiny training run into ``runs``, send ``signum`` once an epoch has ended
+    (``last.ckpt``, the checkpoint --resume continues from: under load a stop could land between
+    an epoch's own checkpoint and it), and return the finished process."""
     sets = [a for kv in TINY for a in ("--set", kv)]
-    proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "train", "--preset",
-                             "rgb2nir-wgangp-cpu", "--data", str(SAMPLE), "--runs", str(tmp_path),
-                             *sets, "--set", "train.max_epochs=500"], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "bandbridge.cli", "train", "--preset", "rgb2nir-wgangp-cpu", *args,
+           "--data", str(SAMPLE), "--runs", str(runs), *sets, "--set", "train.max_epochs=500"]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + HANG_S
-    while not list(tmp_path.glob("*/*/checkpoints/epoch*.ckpt")) and proc.poll() is None \
+    while not list(Path(runs).glob("*/*/checkpoints/last.ckpt")) and proc.poll() is None \
             and time.time() < deadline:
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=HANG_S)
-    assert proc.returncode == 143, err[-2000:]
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=HANG_S)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@pytest.mark.load
+def test_sigterm_during_training_exits_143_and_leaves_no_temporary_files(tmp_path):
+    r = _stop_training(tmp_path, signal.SIGTERM)
+    err = r.stderr
+    assert r.returncode == 143, err[-2000:]
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".partial"))]
     # the run ended with what it had (issue 58): a summary, and model/best with a card saying so
@@ -180,22 +189,9 @@ def test_ctrl_c_in_a_two_source_run_leaves_the_floor_as_model_best_with_its_card
     network is kept only once held out source by source, which an interrupted run has not done:
     model/best is the floor, the network waits in model/network, the card says how to finish."""
     (tmp_path / "two.yaml").write_text(TWO_SOURCES)
-    sets = [a for kv in TINY for a in ("--set", kv)]
-    proc = subprocess.Popen([sys.executable, "-m", "bandbridge.cli", "train", "--preset",
-                             "rgb2nir-wgangp-cpu", "--config", str(tmp_path / "two.yaml"),
-                             "--data", str(SAMPLE), "--runs", str(tmp_path / "runs"),
-                             *sets, "--set", "train.max_epochs=500"], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + HANG_S
-    # last.ckpt, not epoch*.ckpt: under load the stop can land between the two writes of an
-    # epoch's end, and --resume continues from last.ckpt
-    while not list(tmp_path.glob("runs/*/*/checkpoints/last.ckpt")) and proc.poll() is None \
-            and time.time() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=HANG_S)
-    assert proc.returncode == 130, err[-2000:]
+    r = _stop_training(tmp_path / "runs", signal.SIGINT, "--config", str(tmp_path / "two.yaml"))
+    out, err = r.stdout, r.stderr
+    assert r.returncode == 130, err[-2000:]
     assert "interrupted (Ctrl-C)" in err and "Traceback" not in err
     assert "ending the run with what it has" in out and "--resume" in out
     run = next(tmp_path.glob("runs/*/*"))

@@ -232,7 +232,7 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
                (info.height, info.width))
 
 
-def _mpix_per_model(jobs: list[Job]) -> tuple[dict[Path, ModelSpec], dict[Path, float]]:
+def mpix_per_model(jobs: list[Job]) -> tuple[dict[Path, ModelSpec], dict[Path, float]]:
     """The models of the jobs and their jobs' input megapixels (what decides the probe)."""
     specs: dict[Path, ModelSpec] = {}
     mpix: dict[Path, float] = {}
@@ -251,7 +251,7 @@ def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "a
     ``announce``; otherwise the cached choice or the reference. ``decisions``: the plan's
     (jobs/plan.py), carried out as made. Each has ``.choice``."""
     from bandbridge.inference.runtime.select import make_backend
-    specs, mpix = _mpix_per_model(jobs)
+    specs, mpix = mpix_per_model(jobs)
     return {folder: make_backend(spec, backend, precision, threads, compile,
                                  probe=mpix[folder] >= PROBE_MPIX, announce=announce,
                                  decision=(decisions or {}).get(folder))
@@ -270,7 +270,7 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
     only a job not even the smallest tile fits there is refused. Returns one line per model whose
     tile changed."""
     from bandbridge.inference.runtime.memory import available_bytes, bytes_per_px, limited, resident_bytes
-    specs, mpix = _mpix_per_model(jobs)
+    specs, mpix = mpix_per_model(jobs)
     lines = []
     for folder, spec in specs.items():
         mine = [j for j in jobs if j.spec.folder == folder and j.opts.tile is None]

@@ -34,7 +34,7 @@ class PredictPlan:
     def tiles(self, job: Job) -> str:
         """How ``job``'s tiles are decided: its own (or ``--tile``'s) size and count, or, for a
         large job, the largest that fits the memory once its backend's forward is known."""
-        mpix = sum(j.size[0] * j.size[1] for j in self.jobs if j.spec.folder == job.spec.folder) / 1e6
+        mpix = job_module.mpix_per_model(self.jobs)[1][job.spec.folder]
         plan = plan_file(job.spec, job.src, job.opts)[2]
         inf = job.spec.config.inference
         size = job.opts.tile or inf.tile
@@ -87,11 +87,9 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
     if reference is not None:
         from bandbridge.inference.jobs.reference import plan_reference
         refs = [plan_reference(job, reference, say) for job in jobs]
-    mpix: dict[Path, float] = {}
-    for job in jobs:
-        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
+    specs, mpix = job_module.mpix_per_model(jobs)
     runs_model = reference is None or reference.zero_shot  # with a reference alone it never runs
-    decisions = {j.spec.folder: decide_backend(j.spec, backend, precision, threads,
-                                               measure=mpix[j.spec.folder] >= job_module.PROBE_MPIX)
-                 for j in jobs} if runs_model else {}
+    decisions = {folder: decide_backend(spec, backend, precision, threads,
+                                        measure=mpix[folder] >= job_module.PROBE_MPIX)
+                 for folder, spec in specs.items()} if runs_model else {}
     return PredictPlan(jobs, skipped, decisions, refs, failed)
