@@ -1,22 +1,28 @@
-"""A pix2pix thermal GAN on the four RGB→thermal sources, held out by source (issue 60), on a GPU.
+"""A pix2pix thermal GAN on the four RGB→thermal sources, held out by source (issue 60).
 
     python benchmarks/thermal_gan.py --data ../shared/data --out OUT [--epochs E | --budget-s S]
         [--lambdas 10,40] [--holds roadscene,tno,m3svd,msrs,all] [--device cuda]
+        [--crop 256 --ngf 16 --depth 8 --ndf 64] [--deadline-s S]
+    python benchmarks/thermal_gan.py --data ../shared/data --out OUT --resume [--deadline-s S]
 
-One process per (λ, held-out source) runs concurrently: a U-Net (ngf 16, depth 8, batch norm,
-bilinear upsampling; the bundles' network) and a PatchGAN (70×70, ndf 64) trained with LSGAN plus
-λ × a shift-tolerant L1 (the least L1 over shifts of the target by up to 2 pixels: MSRS pairs are
-registered to 2–5 pixels), on 256² crops balanced by source, flipped, with the visible input's
-exposure (×0.05…×1.5), gamma and noise varied (the heat does not change with the light). The
-schedule is pix2pix's (Adam 2e-4, β 0.5; the learning rate constant for half the epochs, then
-linearly to 0), so the last epoch is the one scored: no epoch is chosen on a held-out source.
+One process per (λ, held-out source) runs concurrently: a U-Net (by default ngf 16, depth 8,
+batch norm, bilinear upsampling; the bundles' network) and a PatchGAN (70×70, ndf 64) trained
+with LSGAN plus λ × a shift-tolerant L1 (the least L1 over shifts of the target by up to 2
+pixels: MSRS pairs are registered to 2–5 pixels), on crops balanced by source, flipped, with the
+visible input's exposure (×0.05…×1.5), gamma and noise varied (the heat does not change with the
+light). The schedule is pix2pix's (Adam 2e-4, β 0.5; the learning rate constant for half the
+epochs, then linearly to 0), so the last epoch is the one scored: no epoch is chosen on a
+held-out source. On a CPU, ``--crop 128 --depth 7 --ndf 32`` costs a tenth of a step.
 
 Every ``eval`` epochs each fold scores its held-out source (every image, whole): MAE in DN, the
 realism measures of ``bandbridge.realism`` (SWD on up to 24 images, contrast ratio, Pearson r)
 and the flat image of the training targets' mean beside it. ``--budget-s`` (no ``--epochs``)
-times the first steps of all processes together and sets E to fit the budget (a device lease):
-the E chosen is recorded, and ``--epochs E`` repeats the run. Writes ``OUT/curves.json`` and the
-generators (float16 safetensors, keys ``<λ>/<hold>/…``).
+times the first steps of all processes together and sets E to fit the budget (a device lease).
+Every epoch each run saves its whole state in ``OUT/state/`` (weights, Adam's moments, random
+states, curve); ``--resume`` continues every run from there with the first session's settings
+(``OUT/run.json``), bit for bit as one uninterrupted run on the same device, so hundreds of
+epochs can span leases and sessions; ``--deadline-s`` stops where a lease ends. Writes
+``OUT/curves.json`` and the generators (float16 safetensors, keys ``<λ>/<hold>/…``).
 
 The images are read with PIL as 8-bit values / 255 — what bandbridge's reader gives for these
 8-bit JPEG/PNG files (``scaling: uint8``); TNO's grey visible is repeated into three bands, as its
@@ -38,11 +44,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-from bandbridge.losses.adversarial import lsgan_d, lsgan_g  # noqa: E402
-from bandbridge.models.patchgan import PatchGAN  # noqa: E402
-from bandbridge.models.unet import UNet  # noqa: E402
-from bandbridge.realism import contrast_ratio, pearson_r, realism, sliced_wasserstein  # noqa: E402
+from bandbridge.losses.adversarial import lsgan_d, lsgan_g
+from bandbridge.models.patchgan import PatchGAN
+from bandbridge.models.unet import UNet
+from bandbridge.realism import contrast_ratio, pearson_r, realism, sliced_wasserstein
 
 SOURCES = {  # name: (input folder, target folder) under the data root; same file names
     "roadscene": ("thermal_roadscene/crop_LR_visible", "thermal_roadscene/cropinfrared"),
@@ -50,8 +55,7 @@ SOURCES = {  # name: (input folder, target folder) under the data root; same fil
     "m3svd": ("thermal_m3svd/vi", "thermal_m3svd/ir"),
     "msrs": ("thermal_msrs/vi", "thermal_msrs/ir"),
 }
-GEN = dict(ngf=16, depth=8, norm="batch", dropout=False, upsample="bilinear")
-CROP, BATCH, SHIFT, SWD_IMAGES = 256, 16, 2, 24
+BATCH, SHIFT, SWD_IMAGES = 16, 2, 24
 
 
 def load_source(root: Path, name: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -79,17 +83,17 @@ def shift_tolerant_l1(fake: torch.Tensor, real: torch.Tensor, s: int = SHIFT) ->
     return torch.stack(errs, 1).min(1).values.mean()
 
 
-def crops(pairs, weights, g: torch.Generator, dev) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of 256² crops (input, target) on ``dev``: source by weight, image uniformly, a
-    random window, flipped left-right half the time; images under 256 a side enlarged first."""
+def crops(pairs, weights, g: torch.Generator, dev, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of ``crop``² crops (input, target) on ``dev``: source by weight, image uniformly, a
+    random window, flipped left-right half the time (images were enlarged to ``crop`` a side)."""
     xs, ys = [], []
     idx = torch.multinomial(weights, BATCH, True, generator=g)
     for k in idx.tolist():
         x, y = pairs[k]
         h, w = x.shape[-2:]
-        r = int(torch.randint(h - CROP + 1, (1,), generator=g))
-        c = int(torch.randint(w - CROP + 1, (1,), generator=g))
-        xc, yc = x[:, r:r + CROP, c:c + CROP], y[:, r:r + CROP, c:c + CROP]
+        r = int(torch.randint(h - crop + 1, (1,), generator=g))
+        c = int(torch.randint(w - crop + 1, (1,), generator=g))
+        xc, yc = x[:, r:r + crop, c:c + crop], y[:, r:r + crop, c:c + crop]
         if torch.rand(1, generator=g) < 0.5:
             xc, yc = xc.flip(-1), yc.flip(-1)
         xs.append(xc)
@@ -102,12 +106,12 @@ def crops(pairs, weights, g: torch.Generator, dev) -> tuple[torch.Tensor, torch.
     return ((x * e).clamp(0, 1) ** gam + noise).clamp(0, 1), y
 
 
-def enlarge(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def enlarge(x: torch.Tensor, y: torch.Tensor, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
     h, w = x.shape[-2:]
-    if min(h, w) >= CROP:
+    if min(h, w) >= crop:
         return x, y
-    f = CROP / min(h, w)
-    size = (max(CROP, round(h * f)), max(CROP, round(w * f)))
+    f = crop / min(h, w)
+    size = (max(crop, round(h * f)), max(crop, round(w * f)))
     up = lambda t: F.interpolate(t[None], size=size, mode="bilinear", align_corners=False)[0]
     return up(x), up(y)
 
@@ -138,33 +142,61 @@ def score(G, pairs, dev, flat_value: float) -> dict:
     return out
 
 
+def save_state(path: Path, nets, step: int, curve: list, logs: list, seconds: float) -> None:
+    """Everything the next step depends on (exact resume): both networks, Adam's moments, the
+    crop sampler's and torch's random states, the step, the curve so far; written whole or not
+    at all (temp file, then rename)."""
+    G, D, og, od, g = nets
+    tmp = path.with_suffix(".tmp")
+    torch.save({"G": G.state_dict(), "D": D.state_dict(), "og": og.state_dict(), "od": od.state_dict(),
+                "sampler": g.get_state(), "torch": torch.get_rng_state(), "step": step,
+                "curve": curve, "logs": logs, "seconds": seconds}, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path, nets, dev) -> dict:
+    """Put a saved state back into ``nets``; returns the rest (step, curve, logs, seconds).
+    Tensors and plain values only: nothing is unpickled."""
+    G, D, og, od, g = nets
+    st = torch.load(path, map_location=dev, weights_only=True)
+    G.load_state_dict(st.pop("G"))
+    D.load_state_dict(st.pop("D"))
+    og.load_state_dict(st.pop("og"))
+    od.load_state_dict(st.pop("od"))
+    g.set_state(st.pop("sampler"))
+    torch.set_rng_state(st.pop("torch"))
+    return st
+
+
 def train_one(args: dict, q) -> None:
     """One (λ, hold) run; reports ``("rate", s/step)`` after the timed steps, waits for E, trains,
+    saving its state every epoch (``args["state"]``: continued from there when it exists),
     writes its curve and generator."""
     torch.set_num_threads(args["threads"])
     dev = torch.device(args["device"])
     torch.backends.cudnn.benchmark = True
-    lam, hold, root = args["lam"], args["hold"], Path(args["data"])
+    lam, hold, root, crop = args["lam"], args["hold"], Path(args["data"]), args["crop"]
     data = {n: load_source(root, n) for n in args["sources"]}
     train_names = [n for n in data if n != hold]
     pairs, weights = [], []
     for n in train_names:
         for x, y in data[n]:
-            pairs.append(enlarge(x, y))
+            pairs.append(enlarge(x, y, crop))
             weights.append(1.0 / len(data[n]))  # each source a quarter (a third) of the crops
     weights = torch.tensor(weights)
     flat_value = float(torch.cat([y.flatten() for n in train_names for _, y in data[n]]).mean())
     held = data.get(hold, [])
     torch.manual_seed(args["seed"])
-    G = UNet(3, 1, **GEN).to(dev)
-    D = PatchGAN(4, ndf=64, n_layers=3, norm="batch").to(dev)
+    G = UNet(3, 1, **args["generator"]).to(dev)
+    D = PatchGAN(4, **args["critic"]).to(dev)
     og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
     g = torch.Generator().manual_seed(args["seed"] + 17)
+    nets = (G, D, og, od, g)
     ac = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
 
     def step() -> dict:
-        x, y = crops(pairs, weights, g, dev)
+        x, y = crops(pairs, weights, g, dev, crop)
         with torch.autocast(**ac):
             fake = G(x)
             ld = lsgan_d(D(x, y), D(x, fake.detach()))
@@ -185,16 +217,19 @@ def train_one(args: dict, q) -> None:
         return {"loss_d": float(ld.detach()), "g_adv": float(ladv.detach()),
                 "rec_dn": float(rec.detach()) * 255}
 
-    epochs = args["epochs"]
-    done_steps = 0
-    if not epochs:  # time the first steps of every process together, then hear E
+    state = Path(args["state"])
+    epochs, done_steps, curve, logs, before = args["epochs"], 0, [], [], 0.0
+    if state.exists():  # exact resume: the schedule's E was fixed by the first session
+        st = load_state(state, nets, dev)
+        done_steps, curve, logs, before = st["step"], st["curve"], st["logs"], st["seconds"]
+    elif not epochs:  # time the first steps of every process together, then hear E
         for _ in range(5):
-            step()
+            logs.append(step())
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
         for _ in range(20):
-            step()
+            logs.append(step())
         if dev.type == "cuda":
             torch.cuda.synchronize()
         q.put(("rate", (time.perf_counter() - t) / 20))
@@ -204,35 +239,34 @@ def train_one(args: dict, q) -> None:
     total = epochs * spe
     half = total // 2
     sched = lambda s: 1.0 if s < half else max(0.0, 1.0 - (s - half) / max(1, total - half))
-    curve = []
     every = max(1, epochs // args["evals"])
-    t0 = time.perf_counter()
-    logs: list[dict] = []
+    t0 = time.perf_counter() - before
     stopped = None
+
+    def scored(e: int) -> dict:
+        row = {"epoch": e, "seconds": round(time.perf_counter() - t0, 1),
+               **{k: float(np.mean([l[k] for l in logs])) for k in logs[0]}}
+        if held:
+            row["held_out"] = score(G, held, dev, flat_value)
+        return row
+
     for s in range(done_steps, total):
         for o in (og, od):
             for pg in o.param_groups:
                 pg["lr"] = 2e-4 * sched(s)
         logs.append(step())
-        if (s + 1) % spe == 0:
-            e = (s + 1) // spe
-            if e % every == 0 or e == epochs:
-                row = {"epoch": e, "seconds": round(time.perf_counter() - t0, 1),
-                       **{k: float(np.mean([l[k] for l in logs])) for k in logs[0]}}
-                if held:
-                    row["held_out"] = score(G, held, dev, flat_value)
-                curve.append(row)
-                logs = []
-                print(f"λ {lam} hold {hold} epoch {e}/{epochs}: {json.dumps(row)}", flush=True)
-            if time.monotonic() > args["deadline"]:  # the lease ends: score where it stands, stop
-                if not curve or curve[-1]["epoch"] != e:
-                    row = {"epoch": e, "seconds": round(time.perf_counter() - t0, 1),
-                           **{k: float(np.mean([l[k] for l in logs])) for k in logs[0]}}
-                    if held:
-                        row["held_out"] = score(G, held, dev, flat_value)
-                    curve.append(row)
-                stopped = e
-                break
+        if (s + 1) % spe:
+            continue
+        e = (s + 1) // spe
+        late = time.monotonic() > args["deadline"]  # the lease ends: score where it stands, stop
+        if e % every == 0 or e == epochs or late:
+            curve.append(scored(e))
+            logs = []
+            print(f"λ {lam} hold {hold} epoch {e}/{epochs}: {json.dumps(curve[-1])}", flush=True)
+        save_state(state, nets, s + 1, curve, logs, time.perf_counter() - t0)
+        if late and e < epochs:
+            stopped = e
+            break
     from safetensors.torch import save_file
     sd = {f"{lam}/{hold}/{k}": v.detach().half().cpu().contiguous() for k, v in G.state_dict().items()
           if v.is_floating_point()}
@@ -279,10 +313,16 @@ def score_bundle(model: str, root: Path, sources: list[str]) -> dict:
     return out
 
 
+SETTINGS = ("epochs", "lambdas", "holds", "evals", "seed", "sources", "steps_per_epoch", "crop",
+            "ngf", "depth", "ndf")  # what a resumed run keeps from its first session (OUT/run.json)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the runs of OUT (its run.json's settings) from their saved states")
     ap.add_argument("--epochs", type=int, default=0)
     ap.add_argument("--budget-s", type=float, default=420.0)
     ap.add_argument("--deadline-s", type=float, default=0.0,
@@ -295,16 +335,34 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sources", default=",".join(SOURCES))
     ap.add_argument("--steps-per-epoch", type=int, default=25)
+    ap.add_argument("--crop", type=int, default=256, help="training crop side, px")
+    ap.add_argument("--ngf", type=int, default=16, help="the U-Net's first width")
+    ap.add_argument("--depth", type=int, default=8, help="the U-Net's levels (the crop ≥ 2^depth)")
+    ap.add_argument("--ndf", type=int, default=64, help="the PatchGAN's first width")
     ap.add_argument("--score-model", default="",
                     help="instead: score this saved model on every source (CPU), write OUT/baseline.json")
     a = ap.parse_args()
-    Path(a.out).mkdir(parents=True, exist_ok=True)
+    out = Path(a.out)
+    command = " ".join(["python", "benchmarks/thermal_gan.py", *sys.argv[1:]])
+    out.mkdir(parents=True, exist_ok=True)
     if a.score_model:
-        rec = {"command": " ".join(["python", "benchmarks/thermal_gan.py", *sys.argv[1:]]),
-               "model": a.score_model,
+        rec = {"command": command, "model": a.score_model,
                "sources": score_bundle(a.score_model, Path(a.data), a.sources.split(","))}
         Path(a.out, "baseline.json").write_text(json.dumps(rec, indent=1))
         return
+    run_file = out / "run.json"
+    if a.resume:
+        if not run_file.exists():
+            sys.exit(f"{run_file}: no run to resume here; start one without --resume")
+        first = json.loads(run_file.read_text())
+        vars(a).update({k: first[k] for k in SETTINGS})
+        commands = first["commands"] + [command]
+    elif run_file.exists():
+        sys.exit(f"{out}: a run is already here; --resume continues it, or give another --out")
+    else:
+        commands = [command]
+    state = out / "state"
+    state.mkdir(exist_ok=True)
     parts = Path(tempfile.mkdtemp(prefix="thermal_gan_"))
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -312,18 +370,21 @@ def main() -> None:
     eq = [ctx.Queue() for _ in jobs]
     procs = []
     t_start = time.perf_counter()
+    gen = dict(ngf=a.ngf, depth=a.depth, norm="batch", dropout=False, upsample="bilinear")
+    critic = dict(ndf=a.ndf, n_layers=3, norm="batch")
     for (lam, hold), e in zip(jobs, eq):
-        args = {"lam": lam, "hold": hold, "data": a.data, "out": a.out, "epochs": a.epochs,
-                "epochs_q": e, "evals": a.evals, "device": a.device, "threads": a.threads,
-                "seed": a.seed, "sources": a.sources.split(","), "parts": str(parts),
-                "steps_per_epoch": a.steps_per_epoch,
+        args = {"lam": lam, "hold": hold, "data": a.data, "epochs": a.epochs, "generator": gen,
+                "critic": critic, "crop": a.crop, "epochs_q": e, "evals": a.evals, "device": a.device,
+                "threads": a.threads, "seed": a.seed, "sources": a.sources.split(","),
+                "parts": str(parts), "steps_per_epoch": a.steps_per_epoch,
+                "state": str(state / f"{lam}_{hold}.pt"),
                 "deadline": time.monotonic() + a.deadline_s if a.deadline_s else float("inf")}
         p = ctx.Process(target=train_one, args=(args, q))
         p.start()
         procs.append(p)
-    record = {"command": " ".join(["python", "benchmarks/thermal_gan.py", *sys.argv[1:]]),
-              "generator": {"name": "unet", **GEN}, "critic": {"name": "patchgan", "ndf": 64,
-              "n_layers": 3, "norm": "batch"}, "crop": CROP, "batch": BATCH,
+    record = {"command": commands[0], "commands": commands,
+              "generator": {"name": "unet", **gen}, "critic": {"name": "patchgan", **critic},
+              "crop": a.crop, "batch": BATCH,
               "steps_per_epoch": a.steps_per_epoch, "shift": SHIFT, "device": a.device,
               "gpu": torch.cuda.get_device_name() if a.device == "cuda" else None, "runs": []}
     epochs = a.epochs
@@ -337,7 +398,8 @@ def main() -> None:
         record["timed"] = {"seconds_per_step": max(rates), "startup_s": round(spent, 1)}
         for e in eq:
             e.put(epochs)
-    record["epochs"] = epochs
+    record["epochs"] = a.epochs = epochs
+    run_file.write_text(json.dumps({k: getattr(a, k) for k in SETTINGS} | {"commands": commands}, indent=1))
     print(f"training {len(jobs)} runs for {epochs} epochs of {a.steps_per_epoch} steps", flush=True)
     for _ in jobs:
         kind, r = q.get()
