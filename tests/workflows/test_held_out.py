@@ -151,3 +151,18 @@ def test_a_stop_while_holding_the_network_out_still_leaves_model_best_as_the_rul
     card = (run / "model" / "best" / "MODEL_CARD.md").read_text()
     assert "Kept: **the zero-shot floor**" in card and "--resume" in card
     assert "interrupted while holding the network out" in out
+
+
+def test_a_run_stopped_before_its_first_checkpoint_says_there_is_nothing_to_resume(trained_run, tmp_path):
+    """An interrupted run's card names ``--resume`` only when there is a checkpoint to continue
+    from: a stop before the first epoch's end leaves none, and --resume would refuse."""
+    from bandbridge.workflows import best as model_best
+    run = _fake_run(trained_run, tmp_path)
+    card = run / "model" / "best" / "MODEL_CARD.md"
+    model_best.write_card(run, "network", [], interrupted="Ctrl-C in epoch 0")
+    assert "No checkpoint was written before the stop" in card.read_text()
+    assert "--resume" not in card.read_text()
+    (run / model_best.LAST_CKPT).parent.mkdir()
+    (run / model_best.LAST_CKPT).write_bytes(b"")
+    model_best.write_card(run, "network", [], interrupted="Ctrl-C in epoch 1")
+    assert f"`bandbridge train --resume {run}` continues the run and ends it in full." in card.read_text()

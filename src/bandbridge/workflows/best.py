@@ -21,6 +21,7 @@ from bandbridge.fileio import atomic_write_bytes
 from bandbridge.spec import BUNDLE_META, FLOOR_DIR, read_meta
 
 KEPT = ("network", "anchor", "learner", "floor")  # what model/best may be, in the order replaced
+LAST_CKPT = Path("checkpoints") / "last.ckpt"  # in a run folder: what --resume continues from
 
 
 def folders(run_dir: Path) -> tuple[Path, Path]:
@@ -92,6 +93,15 @@ def _copy(src: Path, dest: Path) -> None:
     tmp.rename(dest)
 
 
+def how_to_finish(run_dir: Path) -> str:
+    """What finishes an interrupted run: ``--resume`` from its last checkpoint or, when the stop
+    came before the first one (each epoch's end writes it), a new run: nothing can be resumed."""
+    if (Path(run_dir) / LAST_CKPT).exists():
+        return f"`bandbridge train --resume {run_dir}` continues the run and ends it in full"
+    return ("no checkpoint was written before the stop (each epoch's end writes one): there is "
+            "nothing to resume; `bandbridge train` again starts the run over")
+
+
 WHAT = {"network": "the trained network", "anchor": "the network's anchor alone (no epoch beat it on "
         "validation)", "learner": "the {chosen} learner", "floor": "the zero-shot floor"}
 
@@ -107,8 +117,8 @@ def write_card(run_dir: Path, kept: str, sections: list[list[str]], interrupted:
     chosen = (read_meta(best / BUNDLE_META).get("learner") or {}).get("chosen", "chosen")
     lines = ["# model/best", "", f"Kept: **{WHAT[kept].format(chosen=chosen)}**."]
     if interrupted:
-        lines += ["", f"The run was interrupted ({interrupted}). `bandbridge train --resume "
-                  f"{run_dir}` continues it and ends it in full."]
+        how = how_to_finish(run_dir)
+        lines += ["", f"The run was interrupted ({interrupted}). {how[0].upper()}{how[1:]}."]
     if validation:
         lines += ["", f"The run: {validation}."]
     for s in sections:

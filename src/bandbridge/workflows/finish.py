@@ -104,8 +104,8 @@ def finish_run(run, trainer, fit_seconds: float, interrupted: str | None = None,
     atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
     model_best.write_card(run_dir, kept, sections, interrupted, summary_line(run_dir))
     if stopped is not None:
-        print(f"interrupted while holding the network out: {summary_line(run_dir)}; `bandbridge train "
-              f"--resume {run_dir}` ends the run in full", flush=True)
+        print(f"interrupted while holding the network out: {summary_line(run_dir)}; "
+              f"{model_best.how_to_finish(run_dir)}", flush=True)
         raise stopped
     if not best_dir.exists() or interrupted:
         return

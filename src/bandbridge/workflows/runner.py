@@ -250,8 +250,9 @@ def end_interrupted(run: Run, trainer: L.Trainer, stopped: BaseException, second
           "(Ctrl-C again stops at once)", flush=True)
     finish_run(run, trainer, seconds, interrupted=f"{what} in epoch {trainer.current_epoch}")
     from bandbridge.workflows.finish import summary_line
-    print(f"{summary_line(run_dir)}; model/best/MODEL_CARD.md says what it is; `bandbridge train "
-          f"--resume {run_dir}` continues the run", flush=True)
+    from bandbridge.workflows.best import how_to_finish
+    print(f"{summary_line(run_dir)}; model/best/MODEL_CARD.md says what it is; {how_to_finish(run_dir)}",
+          flush=True)
     raise stopped
 
 

@@ -16,6 +16,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.metrics import evaluate_loader
 from bandbridge.models.anchor import zero_residual
 from bandbridge.models.anchored import Anchored, legacy_keys
+from bandbridge.workflows.best import LAST_CKPT
 from bandbridge.training.paired import GANTask
 
 
@@ -24,7 +25,7 @@ def find_checkpoint(run: str | Path) -> Path:
     p = Path(run)
     if p.is_file() and p.suffix == ".ckpt":
         return p
-    ck = p / "checkpoints" / "last.ckpt"
+    ck = p / LAST_CKPT
     if not ck.exists():
         raise BandbridgeError(f"{p}: no checkpoints/last.ckpt here; pass a run folder "
                               "(runs/<name>/<timestamp>) or a .ckpt file")
