@@ -21,7 +21,7 @@ import numpy as np
 import rasterio
 import torch
 
-from bandbridge.bench import _in_subprocess
+from bandbridge.bench import row_in_subprocess
 from bandbridge.bundle import load_bundle, save_bundle
 from bandbridge.learners.registry import candidates
 from bandbridge.learners.folds import gather
@@ -65,7 +65,7 @@ def main() -> None:
             t0 = time.time()
             # one `bandbridge bench` tiled row each, in its own process (its peak RSS is its own),
             # torch fp32: the backend every kind runs on (OpenVINO cannot run trees)
-            r = _in_subprocess({"kind": "tiled", "model": str(folder), "raster": str(raster),
+            r = row_in_subprocess({"kind": "tiled", "model": str(folder), "raster": str(raster),
                                 "backend": "torch", "precision": "fp32"})
             rows.append({"learner": name, "backend": f"{r['backend']} {r['precision']}",
                          "mpix_per_s": r["mpix_s"], "peak_rss_mb": r["rss_mb"],

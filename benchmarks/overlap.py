@@ -38,14 +38,14 @@ def whole(spec, raster: Path) -> np.ndarray:
     """The generator on the whole raster in one forward (no tiles), with the context the
     predictor gives its tiles (the image's statistics; place and sensor at the centre)."""
     from bandbridge.data.reader import raster_info
-    from bandbridge.inference.core.predictor import _contexter, _image_stats
+    from bandbridge.inference.core.predictor import contexter, raster_stats
     sel = spec.input
     scaling = get_scaling(sel.scaling, sel.vmin, sel.vmax)
     r = read_raster(raster, scaling, sel.bands, band_names=sel.band_names, sensor=sel.sensor)
     ctx = None
     if spec.uses_context:
         info = raster_info(raster, sel.band_names, sel.sensor, sel.bands)
-        locate = _contexter(info, spec, None, _image_stats(spec, raster, sel, scaling))
+        locate = contexter(info, spec, None, raster_stats(spec, raster, sel, scaling))
         ctx = torch.tensor([locate(info.height / 2, info.width / 2)], dtype=torch.float32)
     g = load_bundle(spec.folder).generator.eval()
     with torch.inference_mode():

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bandbridge.policy import WITHIN as TOLERANCE  # the one never-worse threshold
+from bandbridge.policy import percent
 
 
 def folds(path: Path) -> dict[str, dict]:
@@ -51,7 +52,7 @@ def table(old: Path, new: Path) -> str:
         lines.append(f"| {name} | {b[name]['images']} | {m0:.4g} | {m1:.4g} | "
                      f"{100 * (m1 / m0 - 1):+.1f} % | {lin:.4g} | {100 * (m1 / lin - 1):+.1f} % |")
     run = [n for n in a if n in b]
-    lines += ["", f"{worse} of {len(run)} folds more than {TOLERANCE:.0%} worse than before."]
+    lines += ["", f"{worse} of {len(run)} folds more than {percent(TOLERANCE)} worse than before."]
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,8 @@
 NAIP (USDA, public domain): a 256×256 window of four dates of one North Dakota site, as
 compressed GeoTIFFs with their georeference, under the same relative paths as the full set,
 so every NAIP preset runs on the sample with ``--data data/sample``.
+
+    python scripts/make_sample.py [DATA_ROOT] [OUT]     # OUT: data/sample by default
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import rasterio
 from rasterio.windows import Window
 
 SRC = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
-DST = Path(__file__).resolve().parent.parent / "data" / "sample"
+DST = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parent.parent / "data" / "sample"
 DATES = ["20090818", "20120731", "20180716", "20200831"]  # train, train, val (2018), test (2020)
 WINDOW = Window(col_off=300, row_off=240, width=256, height=256)
 

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from bandbridge.policy import WITHIN, broke_floor, held_out_rule, percent  # the one never-worse rule
+from bandbridge.workflows.held_out import fold_table  # the one table of a held-out rule
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "src" / "bandbridge" / "zoo"
@@ -181,10 +182,8 @@ def card_section(d: dict, floor: dict) -> str:
                        + "\n".join(f"| {k} | {v['level']:.4g} | {v['all']:.4g} |"
                                    for k, v in rule["held_out_mae"].items())
                        + "\n\nHeld out of the whole family (its leave-one-source-out folds of this level):")
-        lines += ["", verdict, "", "| held out | evidence | model | floor | linear | model vs the floor |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r['fold']} | {r['with']} | {r['model']:.4g} | {r['floor']:.4g} | {r['linear']:.4g} | "
-                  f"{r['model'] / r['floor'] - 1:+.1%} |" for r in d["folds"]]
+        lines += ["", verdict, "", *fold_table([r | {"source": r["fold"]} for r in d["folds"]],
+                                               ("evidence", "with"), ("model", "model"))]
     return "\n".join(lines) + "\n"
 
 

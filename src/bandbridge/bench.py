@@ -23,7 +23,9 @@ from bandbridge.bench_row import generator_gflop
 from bandbridge.progress import heartbeat
 
 
-def _in_subprocess(row: dict) -> dict:
+def row_in_subprocess(row: dict) -> dict:
+    """One bench row (``bench_row.run_row``) in a fresh process, so its peak RSS and threads are
+    its own: the row's result, or RuntimeError with the process's last error lines."""
     env = dict(os.environ)
     p = subprocess.run([sys.executable, "-m", "bandbridge.bench_row", json.dumps(row)],
                        capture_output=True, text=True, env=env)
@@ -128,7 +130,7 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
         t0 = time.perf_counter()
         k = len(out) + 1
         with heartbeat(progress, lambda s: f"[{k}] {name}: running, {s:.0f} s"):
-            res = _in_subprocess(row) | {"name": name, "kind": row["kind"]}
+            res = row_in_subprocess(row) | {"name": name, "kind": row["kind"]}
         if progress:
             said = f"{res['mpix_s']:.3f} MPix/s" if "mpix_s" in res else \
                 f"refused: {res['why']}" if res.get("status") == "refused" else res.get("choice", "done")

@@ -30,14 +30,12 @@ def test_every_bandbridge_name_a_script_imports_exists(path):
                     importlib.import_module(alias.name)
 
 
-SCRIPTS = sorted(ROOT.glob("scripts/*.py"))
-
-
-@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_a_script_stands_alone_on_the_installed_package(path):
-    """A script runs as ``python scripts/NAME.py`` with bandbridge installed: it leaves
-    ``sys.path`` alone, imports no other script and no private (``_name``) of the package."""
-    siblings = {p.stem for p in [*SCRIPTS, *ROOT.glob("benchmarks/*.py")]}
+    """A script or benchmark runs as ``python scripts/NAME.py`` with bandbridge installed: it
+    leaves ``sys.path`` alone, imports no other script and no private (``_name``) of the package,
+    at the top or inside a function."""
+    siblings = {p.stem for p in FILES}
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", None) == "sys":
             pytest.fail(f"{path.name}:{node.lineno}: sys.path")

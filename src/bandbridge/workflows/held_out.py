@@ -134,7 +134,6 @@ def broken(folds: list[dict], image_like: bool) -> list[str]:
 
 def card_lines(record: dict) -> list[str]:
     """The card's section on the rule: every fold, what stayed and which sources broke it."""
-    swd = "model_swd" in (record["folds"] or [{}])[0]
     if record.get("not_run"):
         kept = (f"**the zero-shot floor**: the network was not held out ({record['not_run']}; it is "
                 "in `model/network`)")
@@ -144,14 +143,22 @@ def card_lines(record: dict) -> list[str]:
         kept = (f"**the zero-shot floor**: the network broke the rule on {', '.join(record['broke'])} "
                 "(it is in `model/network`)")
     lines = [CARD_HEAD, "", f"Rule: {record['rule']}. Kept: {kept}."]
-    if not record["folds"]:
-        return lines
-    lines += ["", "| held out | images | the network trained without it | floor | plain linear | "
-              "network vs the floor |" + (" network SWD | floor SWD |" if swd else ""),
-              "|---|---|---|---|---|---|" + ("---|---|" if swd else "")]
-    lines += [f"| {r['source']} | {r['images']} | {r['model']:.4g} | {r['floor']:.4g} | {r['linear']:.4g} "
-              f"| {r['vs_floor']:+.1%} |" + (f" {r['model_swd']:.3f} | {r['floor_swd']:.3f} |" if swd else "")
-              for r in record["folds"]]
+    return lines + fold_table(record["folds"]) if record["folds"] else lines
+
+
+def fold_table(rows: list[dict], column: tuple[str, str] = ("images", "images"),
+               model: tuple[str, str] = ("the network trained without it", "network")) -> list[str]:
+    """The one table of a rule held out source by source, in a run's card and a shipped bundle's
+    (scripts/ship_rule.py): per held-out ``source``, the ``column`` (header, key), the model's MAE
+    (``model``: its header and short name), the floor's and the plain linear map's, the model
+    against the floor, and the SWD of both where the rows hold it."""
+    swd = "model_swd" in rows[0]
+    head = f"| held out | {column[0]} | {model[0]} | floor | plain linear | {model[1]} vs the floor |"
+    lines = [head + (f" {model[1]} SWD | floor SWD |" if swd else ""), "|---" * (8 if swd else 6) + "|"]
+    for r in rows:
+        lines.append(f"| {r['source']} | {r[column[1]]} | {r['model']:.4g} | {r['floor']:.4g} | "
+                     f"{r['linear']:.4g} | {r['model'] / r['floor'] - 1:+.1%} |"
+                     + (f" {r['model_swd']:.3f} | {r['floor_swd']:.3f} |" if swd else ""))
     return lines
 
 

@@ -164,8 +164,8 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
                 d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)
             # Writing (compression) runs in a thread beside the next strip's compute; at most
             # one strip waits, so memory stays bounded.
-            stats = _image_stats(spec, src, sel, scaling)
-            locate = _contexter(info, spec, opts.sensor, stats) if spec.uses_context else None
+            stats = raster_stats(spec, src, sel, scaling)
+            locate = contexter(info, spec, opts.sensor, stats) if spec.uses_context else None
             notes = guard_notes(spec, stats)
             if spec.guard:  # the output says whether the model's own detail was kept
                 dsts[0].update_tags(bandbridge_guard=notes[0] if notes else GUARD_KEPT)
@@ -266,7 +266,7 @@ def index_plan(indices, spec: ModelSpec, names: list[str]) -> dict:
     return out
 
 
-def _image_stats(spec: ModelSpec, src: Path, sel: BandSel, scaling) -> list[float]:
+def raster_stats(spec: ModelSpec, src: Path, sel: BandSel, scaling) -> list[float]:
     """The input's per-image statistics from one decimated read of the whole raster (never per
     tile: every tile is normalised alike), for generators that normalise their input or guard
     their residual."""
@@ -291,7 +291,7 @@ def guard_notes(spec: ModelSpec, stats: list[float]) -> list[str]:
     return [note] if note else []
 
 
-def _contexter(info, spec: ModelSpec, sensor: str | None, stats: list[float]):
+def contexter(info, spec: ModelSpec, sensor: str | None, stats: list[float]):
     """(row, col) → context row (lat, lon, GSD m, sensor index, image statistics) of a pixel."""
     from bandbridge.data.context import context_row, pixel_latlon
     if info.crs is None or info.transform is None:
