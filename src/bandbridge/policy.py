@@ -58,6 +58,24 @@ memory plan (tiles)         ``inference/jobs/job.grow_tiles``           ``PEAK_B
                                                                         ``PLAN_RESERVE`` 5 %
 ==========================  ==========================================  ==============================
 
+What set the thresholds, measured or not:
+
+- ``PROBE_MPIX`` 16 MPix — measured: the probe took 9.4 s of its 15 s bound (2 cores, one kept
+  busy; the prediction page). At 16 MPix the backend it chose saves ``rgb2thermal`` about 55 s
+  (OpenVINO int8 2.47 against torch fp32 0.26 MPix/s, there) and ``rgb2nir-naip`` 7.8 s (5.39
+  against 1.48 MPix/s, ``docs/results/bench_bundles.json``): the probe pays for itself within one
+  such job or two, and its cached choice serves every later one.
+- ``PLAN_RESERVE`` 5 % — measured: without it OpenVINO fp32 and onnxruntime int8 peaked 3–5 %
+  over the plan at 20000² (``benchmarks/memory_plan.py``, the benchmarks page); with it every
+  backend stays under (``docs/results/memory_plan.json``). ``PEAK_BUDGET`` 1.5 GB is a choice
+  (half the memory available where less) that the same record shows held.
+- ``select.NOISE_FOLDS`` and the cheaper-within-noise rule use the folds' own spread, measured
+  per choice; the floor and the routes compare measured errors with no margin of their own.
+- Not measured, a judgement each: :data:`WITHIN` and :data:`STUDENT_WITHIN` 1 % and
+  :data:`GATE_REL_TOL` 1 % (a margin below what a user would notice), ``select.BUSY`` 0.5 per
+  core, ``interpret.SATURATED`` 2 % and ``interpret.FLAT`` 0.1 %; the image rule's
+  :data:`IMAGE_MAE_WITHIN`, :data:`CONTRAST_RANGE` and :data:`R_MIN` are issue 60's own targets.
+
 ``bandbridge predict … --plan`` prints what these decide for a given file before any work.
 """
 
