@@ -54,7 +54,7 @@ def test_a_teacher_the_student_cannot_match_is_kept():
     assert sel.chosen == "gbm-bands" and not st["kept"], st
     assert st["oof_mae"] > st["teacher_oof_mae"] * 1.01
     assert isinstance(sel.fitted, GBM) and sel.teacher is None
-    assert "1%" in st["rule"]
+    assert "1 %" in st["rule"]
 
 
 def test_a_learner_that_runs_everywhere_is_not_distilled():

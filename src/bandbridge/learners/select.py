@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from bandbridge.learners.base import Learner, family
-from bandbridge.policy import ONE_GROUP, STUDENT_WITHIN, WITHIN
+from bandbridge.policy import ONE_GROUP, STUDENT_WITHIN, WITHIN, percent
 from bandbridge.learners.blend import Blend
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds, too_small
 from bandbridge.learners.record import LearnerRecord
@@ -256,7 +256,7 @@ def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner
     keep = mine <= theirs * (1 + STUDENT_WITHIN)
     sel.student = {"teacher": sel.chosen, "oof_mae": mine, "teacher_oof_mae": theirs, "kept": bool(keep),
                    "rule": f"the student replaces its teacher when its out-of-fold MAE is at most "
-                           f"{STUDENT_WITHIN:.0%} above the teacher's"}
+                           f"{percent(STUDENT_WITHIN)} above the teacher's"}
     if keep:
         sel.teacher, sel.fitted = sel.fitted, Student.of(sel.fitted, px.X, px.bands)
 

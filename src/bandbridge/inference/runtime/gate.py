@@ -26,7 +26,7 @@ import numpy as np
 from bandbridge.bands import INDICES, find_role, is_single_nir
 from bandbridge.config import BandSel
 from bandbridge.errors import BandbridgeError
-from bandbridge.policy import GATE_REL_TOL
+from bandbridge.policy import GATE_REL_TOL, percent
 
 CHECK_FILE = "check.safetensors"
 
@@ -81,7 +81,7 @@ def judge(ref: np.ndarray, cand: np.ndarray, sample: CheckSample, spec) -> Verdi
         rel = abs(c_metrics[k] - v) / max(abs(v), 1e-12)
         worst = max(worst, rel)
         if rel >= GATE_REL_TOL:
-            reasons.append(f"{k} {c_metrics[k]:.5f} vs fp32 {v:.5f} ({rel:.1%} ≥ {GATE_REL_TOL:.0%})")
+            reasons.append(f"{k} {c_metrics[k]:.5f} vs fp32 {v:.5f} ({rel:.1%} ≥ {percent(GATE_REL_TOL)})")
     if diff >= step / 2:
         reasons.append(f"mean |Δ| {diff:.2e} ≥ half the output step ({step / 2:.1e})")
     figures = ", ".join(f"{k} {c_metrics[k]:.5f}" for k in c_metrics)
