@@ -4,6 +4,7 @@
         [--lambdas 10,40] [--holds roadscene,tno,m3svd,msrs,all] [--device cuda]
         [--crop 256 --ngf 16 --depth 8 --ndf 64] [--deadline-s S]
     python benchmarks/thermal_gan.py --data ../shared/data --out OUT --resume [--deadline-s S]
+    python benchmarks/thermal_gan.py --data ../shared/data --out OUT --progress   # the curves so far
 
 One process per (λ, held-out source) runs concurrently: a U-Net (by default ngf 16, depth 8,
 batch norm, bilinear upsampling; the bundles' network) and a PatchGAN (70×70, ndf 64) trained
@@ -339,6 +340,8 @@ def main() -> None:
     ap.add_argument("--ngf", type=int, default=16, help="the U-Net's first width")
     ap.add_argument("--depth", type=int, default=8, help="the U-Net's levels (the crop ≥ 2^depth)")
     ap.add_argument("--ndf", type=int, default=64, help="the PatchGAN's first width")
+    ap.add_argument("--progress", action="store_true",
+                    help="instead: write OUT/progress.json, each run's curve so far from its saved state")
     ap.add_argument("--score-model", default="",
                     help="instead: score this saved model on every source (CPU), write OUT/baseline.json")
     a = ap.parse_args()
@@ -351,6 +354,14 @@ def main() -> None:
         Path(a.out, "baseline.json").write_text(json.dumps(rec, indent=1))
         return
     run_file = out / "run.json"
+    if a.progress:  # a run in progress (or stopped): its curves so far, nothing trained
+        first = json.loads(run_file.read_text())
+        rows = {f.stem: torch.load(f, map_location="cpu", weights_only=True)
+                for f in sorted((out / "state").glob("*.pt"))}
+        rec = first | {"runs": [{"run": k, "epoch": v["step"] // first["steps_per_epoch"],
+                                 "curve": v["curve"]} for k, v in rows.items()]}
+        (out / "progress.json").write_text(json.dumps(rec, indent=1))
+        return
     if a.resume:
         if not run_file.exists():
             sys.exit(f"{run_file}: no run to resume here; start one without --resume")

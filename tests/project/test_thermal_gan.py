@@ -71,6 +71,9 @@ def test_a_run_stopped_and_resumed_trains_bit_for_bit_as_one_run(tmp_path):
     run("--out", str(tmp_path / "two"), "--epochs", "2", "--deadline-s", "0.001")
     first = json.loads((tmp_path / "two" / "curves.json").read_text())["runs"][0]
     assert first["stopped_at"] == 1 and [r["epoch"] for r in first["curve"]] == [1]
+    run("--out", str(tmp_path / "two"), "--progress")  # the curve so far, from the saved state
+    (now,) = json.loads((tmp_path / "two" / "progress.json").read_text())["runs"]
+    assert now["run"] == "10.0_msrs" and now["epoch"] == 1 and now["curve"] == first["curve"]
     again = subprocess.run([*base, "--out", str(tmp_path / "two"), "--epochs", "2"], capture_output=True,
                            text=True, timeout=HANG_S)
     assert again.returncode != 0 and "--resume continues it" in again.stderr  # never overwritten
