@@ -63,6 +63,7 @@ def test_the_network_stays_only_where_no_held_out_source_is_over_one_percent_wor
     out = capsys.readouterr().out
     card = (run / "model" / "best" / "MODEL_CARD.md").read_text()
     assert "## The network held out source by source" in card and "| late | 2 |" in card
+    assert "\n\n| held out | images |" in card  # a Markdown table starts after a blank line
     assert f"| {100 * late_vs_floor:+.1f}% |" in card
     if kept == "floor":
         assert "the network broke the rule on late" in card

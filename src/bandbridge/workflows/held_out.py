@@ -143,7 +143,7 @@ def card_lines(record: dict) -> list[str]:
         kept = (f"**the zero-shot floor**: the network broke the rule on {', '.join(record['broke'])} "
                 "(it is in `model/network`)")
     lines = [CARD_HEAD, "", f"Rule: {record['rule']}. Kept: {kept}."]
-    return lines + fold_table(record["folds"]) if record["folds"] else lines
+    return [*lines, "", *fold_table(record["folds"])] if record["folds"] else lines
 
 
 def fold_table(rows: list[dict], column: tuple[str, str] = ("images", "images"),
