@@ -21,8 +21,8 @@ and the flat image of the training targets' mean beside it. ``--budget-s`` (no `
 times the first steps of all processes together and sets E to fit the budget (a device lease).
 Every epoch each run saves its whole state in ``OUT/state/`` (weights, Adam's moments, random
 states, curve); ``--resume`` continues every run from there with the first session's settings
-(``OUT/run.json``), bit for bit as one uninterrupted run on the same device, so hundreds of
-epochs can span leases and sessions; ``--deadline-s`` stops where a lease ends. Writes
+(``OUT/run.json``): on a CPU bit for bit as one uninterrupted run (on a GPU as far as its
+kernels are deterministic), so hundreds of epochs can span leases and sessions; ``--deadline-s`` stops where a lease ends. Writes
 ``OUT/curves.json`` and the generators (float16 safetensors, keys ``<λ>/<hold>/…``).
 
 The images are read with PIL as 8-bit values / 255 — what bandbridge's reader gives for these
@@ -155,11 +155,11 @@ def save_state(path: Path, nets, step: int, curve: list, logs: list, seconds: fl
     os.replace(tmp, path)
 
 
-def load_state(path: Path, nets, dev) -> dict:
+def load_state(path: Path, nets) -> dict:
     """Put a saved state back into ``nets``; returns the rest (step, curve, logs, seconds).
     Tensors and plain values only: nothing is unpickled."""
     G, D, og, od, g = nets
-    st = torch.load(path, map_location=dev, weights_only=True)
+    st = torch.load(path, map_location="cpu", weights_only=True)  # random states stay CPU tensors
     G.load_state_dict(st.pop("G"))
     D.load_state_dict(st.pop("D"))
     og.load_state_dict(st.pop("og"))
@@ -221,7 +221,7 @@ def train_one(args: dict, q) -> None:
     state = Path(args["state"])
     epochs, done_steps, curve, logs, before = args["epochs"], 0, [], [], 0.0
     if state.exists():  # exact resume: the schedule's E was fixed by the first session
-        st = load_state(state, nets, dev)
+        st = load_state(state, nets)
         done_steps, curve, logs, before = st["step"], st["curve"], st["logs"], st["seconds"]
     elif not epochs:  # time the first steps of every process together, then hear E
         for _ in range(5):
