@@ -10,6 +10,7 @@ what runs. Building a plan reads headers, the backend cache and the reference; i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -31,15 +32,20 @@ class PredictPlan:
     references: list = field(default_factory=list)  # jobs/reference.Plan, one per job (--reference)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # files refused (a cluster run)
 
+    @cached_property
+    def mpix(self) -> dict[Path, float]:
+        """Megapixels per model folder over every job: what decides a model's probe and tile
+        growth (counted once, not once per job printed)."""
+        return job_module.mpix_per_model(self.jobs)[1]
+
     def tiles(self, job: Job) -> str:
         """How ``job``'s tiles are decided: its own (or ``--tile``'s) size and count, or, for a
         large job, the largest that fits the memory once its backend's forward is known."""
-        mpix = job_module.mpix_per_model(self.jobs)[1][job.spec.folder]
         plan = plan_file(job.spec, job.src, job.opts)[2]
         inf = job.spec.config.inference
         size = job.opts.tile or inf.tile
         overlap = inf.overlap if job.opts.overlap is None else job.opts.overlap
-        if job.opts.tile is None and mpix >= job_module.PROBE_MPIX:
+        if job.opts.tile is None and self.mpix[job.spec.folder] >= job_module.PROBE_MPIX:
             return (f"{size}² tiles as planned now ({plan.n_tiles}), grown to the largest that fits "
                     "half the memory available once the backend's forward memory is known "
                     "(measured once, cached; --tile sets one)")
