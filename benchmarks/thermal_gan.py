@@ -5,6 +5,7 @@
         [--crop 256 --ngf 16 --depth 8 --ndf 64] [--deadline-s S]
     python benchmarks/thermal_gan.py --data ../shared/data --out OUT --resume [--deadline-s S]
     python benchmarks/thermal_gan.py --data ../shared/data --out OUT --progress   # the curves so far
+    python benchmarks/thermal_gan.py --data ../shared/data --out OUT --levels [--score-model rgb2thermal]
 
 One process per (λ, held-out source) runs concurrently: a U-Net (by default ngf 16, depth 8,
 batch norm, bilinear upsampling; the bundles' network) and a PatchGAN (70×70, ndf 64) trained
@@ -24,6 +25,8 @@ states, curve); ``--resume`` continues every run from there with the first sessi
 (``OUT/run.json``): on a CPU bit for bit as one uninterrupted run (on a GPU as far as its
 kernels are deterministic), so hundreds of epochs can span leases and sessions; ``--deadline-s`` stops where a lease ends. Writes
 ``OUT/curves.json`` and the generators (float16 safetensors, keys ``<λ>/<hold>/…``).
+``--levels`` then asks how much of each finished generator's held-out error is the display
+level (the mean DN a camera renders heat at), beside the floor's.
 
 The images are read with PIL as 8-bit values / 255 — what bandbridge's reader gives for these
 8-bit JPEG/PNG files (``scaling: uint8``); TNO's grey visible is repeated into three bands, as its
@@ -314,6 +317,55 @@ def score_bundle(model: str, root: Path, sources: list[str]) -> dict:
     return out
 
 
+@torch.no_grad()
+def level_scores(net, pairs) -> dict:
+    """How much of a model's error is the display level: per image (8-bit, DN) the MAE as
+    written, with the output's mean set to the real frame's (what a coarse or earlier reference
+    of the band at the place gives), and with mean and standard deviation both set; the mean
+    output and real levels and r, averaged over the images."""
+    net.eval()
+    m: dict[str, list] = {k: [] for k in ("mae_dn", "mae_level_dn", "mae_level_gain_dn", "mean_dn",
+                                          "real_mean_dn", "r")}
+    for x, y in pairs:
+        p = torch.round(net(x[None])[0].clamp(0, 1) * 255).double()
+        y = y.double() * 255
+        level = (p - p.mean() + y.mean()).clamp(0, 255)
+        gain = ((p - p.mean()) / p.std().clamp_min(1e-9) * y.std() + y.mean()).clamp(0, 255)
+        for k, v in (("mae_dn", p), ("mae_level_dn", level), ("mae_level_gain_dn", gain)):
+            m[k].append(float((v - y).abs().mean()))
+        m["mean_dn"].append(float(p.mean()))
+        m["real_mean_dn"].append(float(y.mean()))
+        m["r"].append(pearson_r(p.float(), y.float()))
+    return {k: float(np.nanmean(v)) for k, v in m.items()}
+
+
+def levels(out: Path, root: Path, floor: str) -> dict:
+    """:func:`level_scores` of every finished generator of ``out`` on its held-out source, and of
+    the saved model ``floor`` (if given) on the same sources, on this machine's CPU."""
+    from safetensors.torch import load_file
+    rec = json.loads((out / "curves.json").read_text())
+    gen = {k: v for k, v in rec["generator"].items() if k != "name"}
+    sd: dict = {}
+    for f in sorted(out.glob("generators_*.safetensors")):
+        sd.update(load_file(str(f)))
+    res: dict = {"runs": {}, "floor": {}}
+    if floor:
+        from bandbridge.bundle import load_model
+        floor_net = load_model(floor).generator
+    for r in rec["runs"]:
+        if r["hold"] not in SOURCES:
+            continue
+        pre = f"{r['lam']}/{r['hold']}/"
+        G = UNet(3, 1, **gen)
+        G.load_state_dict({k[len(pre):]: v.float() if v.is_floating_point() else v
+                           for k, v in sd.items() if k.startswith(pre)})
+        pairs = load_source(root, r["hold"])
+        res["runs"][pre.rstrip("/")] = level_scores(G, pairs)
+        if floor:
+            res["floor"][r["hold"]] = level_scores(floor_net, pairs)
+    return res
+
+
 SETTINGS = ("epochs", "lambdas", "holds", "evals", "seed", "sources", "steps_per_epoch", "crop",
             "ngf", "depth", "ndf")  # what a resumed run keeps from its first session (OUT/run.json)
 
@@ -344,10 +396,17 @@ def main() -> None:
                     help="instead: write OUT/progress.json, each run's curve so far from its saved state")
     ap.add_argument("--score-model", default="",
                     help="instead: score this saved model on every source (CPU), write OUT/baseline.json")
+    ap.add_argument("--levels", action="store_true",
+                    help="instead: how much of the finished generators' held-out error (and "
+                         "--score-model's) is the display level; writes OUT/levels.json")
     a = ap.parse_args()
     out = Path(a.out)
     command = " ".join(["python", "benchmarks/thermal_gan.py", *sys.argv[1:]])
     out.mkdir(parents=True, exist_ok=True)
+    if a.levels:
+        rec = {"command": command, **levels(out, Path(a.data), a.score_model)}
+        (out / "levels.json").write_text(json.dumps(rec, indent=1))
+        return
     if a.score_model:
         rec = {"command": command, "model": a.score_model,
                "sources": score_bundle(a.score_model, Path(a.data), a.sources.split(","))}

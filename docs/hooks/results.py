@@ -312,7 +312,8 @@ def reference_speed_table(rec: dict) -> str:
 
 def thermal_gan_table(rec: dict) -> str:
     """The pix2pix thermal GAN held out by source against the shipped floor, by the image rule
-    (``bandbridge.realism.image_rule``), from ``benchmarks/thermal_gan.py``."""
+    (``bandbridge.realism.image_rule``), from ``benchmarks/thermal_gan.py``: each run's last
+    epoch, then the per-epoch curves of the longest run."""
     from bandbridge.realism import image_rule
     base = rec["baseline"]["sources"]
     out = ["| run | λ (L1) | epochs | held out | MAE (DN) | SWD | contrast | r | floor: MAE, SWD, contrast, r "
@@ -322,15 +323,60 @@ def thermal_gan_table(rec: dict) -> str:
             if r["hold"] not in base:
                 continue
             h, f = r["curve"][-1]["held_out"], base[r["hold"]]
-            why = image_rule({"mae": h["mae_dn"], **h}, {"mae": f["mae_dn"], **f},
-                             need_r=r["hold"] == "roadscene")
+            why = _image_rule(h, f, r["hold"], image_rule)
             out.append(f"| {k} | {r['lam']:g} | {r['curve'][-1]['epoch']} | {r['hold']} | {h['mae_dn']:.1f} | "
                        f"{h['swd']:.3f} | {h['contrast']:.2f} | {h['r']:.2f} | {f['mae_dn']:.1f}, "
                        f"{f['swd']:.3f}, {f['contrast']:.2f}, {f['r']:.2f} | {r['flat']['swd']:.3f} | "
                        f"{'passes' if not why else '; '.join(why)} |")
-    cmds = "; ".join(f"`{r['command']}` ({r['gpu']}, {r['epochs']} epochs, {r['seconds']:.0f} s)"
-                     for r in rec["runs"])
-    return "\n".join(out) + f"\n\nMeasured {rec['measured']} by {cmds}; the floor by `{rec['baseline']['command']}`.\n"
+    where = lambda r: r["gpu"] or "this machine's 2 CPU cores"
+    cmds = "; ".join(f"{k}: `{' then '.join(r.get('commands', [r['command']]))}` ({where(r)}, "
+                     f"{r['epochs']} epochs, {r['seconds'] / 60:.0f} min)" for k, r in enumerate(rec["runs"], 1))
+    return ("\n".join(out) + f"\n\nMeasured {rec['measured']} by {cmds}; the floor by "
+            f"`{rec['baseline']['command']}`.\n\n" + thermal_gan_curves(rec, image_rule)
+            + (thermal_gan_levels(rec["levels"]) if "levels" in rec else ""))
+
+
+def thermal_gan_levels(lv: dict) -> str:
+    """How much of the last run's held-out error is the display level (``--levels``)."""
+    out = ["| held out | model | mean DN out | real mean DN | MAE (DN) | MAE, level set | "
+           "MAE, level and contrast set | r |", "|---|---|---|---|---|---|---|---|"]
+    rows = [(k.split("/")[1], "the GAN", v) for k, v in lv["runs"].items()]
+    rows += [(k, "the floor", v) for k, v in lv["floor"].items()]
+    order = [k.split("/")[1] for k in lv["runs"]]
+    for hold, name, v in sorted(rows, key=lambda t: (order.index(t[0]), t[1] != "the GAN")):
+        out.append(f"| {hold} | {name} | {v['mean_dn']:.0f} | {v['real_mean_dn']:.0f} | {v['mae_dn']:.1f} | "
+                   f"{v['mae_level_dn']:.1f} | {v['mae_level_gain_dn']:.1f} | {v['r']:.2f} |")
+    return ("\nThe last run's generators and the floor with each output's mean set to the real frame's "
+            "(what a coarse or earlier thermal image of the place would give), and with its standard "
+            "deviation set too:\n\n" + "\n".join(out) + f"\n\nMeasured by `{lv['command']}`.\n")
+
+
+def _image_rule(h: dict, f: dict, hold: str, image_rule) -> list[str]:
+    """The image rule on one held-out source's scores (r asked on RoadScene, the daytime one)."""
+    return image_rule({"mae": h["mae_dn"], **h}, {"mae": f["mae_dn"], **f}, need_r=hold == "roadscene")
+
+
+def thermal_gan_curves(rec: dict, image_rule) -> str:
+    """Every scored epoch of the longest run, one column group per held-out source: MAE, SWD,
+    contrast, r and whether that epoch alone would pass the rule (read, never chosen)."""
+    run = max(rec["runs"], key=lambda r: r["epochs"])
+    order = list(rec["baseline"]["sources"])  # the sources' order: RoadScene, TNO, M3SVD, MSRS
+    folds = sorted((r for r in run["runs"] if r["hold"] in order), key=lambda r: order.index(r["hold"]))
+    rows = {r["hold"]: {c["epoch"]: c for c in r["curve"] if "held_out" in c} for r in folds}
+    head = " | ".join(f"{h}: MAE, SWD, contrast, r | passes" for h in rows)
+    out = [f"| epoch | {head} |", "|---" * (1 + 2 * len(rows)) + "|"]
+    cell = lambda h: f"{h['mae_dn']:.1f}, {h['swd']:.3f}, {h['contrast']:.2f}, {h['r']:.2f}"
+    floor = rec["baseline"]["sources"]
+    for e in sorted(set().union(*rows.values())):
+        cells = []
+        for hold, by in rows.items():
+            h = by.get(e, {}).get("held_out")
+            cells += [cell(h), "no" if _image_rule(h, floor[hold], hold, image_rule) else "**yes**"] if h else ["", ""]
+        out.append(f"| {e} | " + " | ".join(cells) + " |")
+    out.append("| the floor | " + " | ".join(f"{cell(floor[h])} | " for h in rows) + "|")
+    return (f"Run {rec['runs'].index(run) + 1}, every scored epoch (held out, every image of the source; "
+            f"the learning rate decays linearly from epoch {run['epochs'] // 2} to 0 at {run['epochs']}):\n\n"
+            + "\n".join(out) + "\n")
 
 
 def realism_table(rec: dict) -> str:
