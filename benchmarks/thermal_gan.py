@@ -336,19 +336,28 @@ def level_scores(net, pairs) -> dict:
         m["mean_dn"].append(float(p.mean()))
         m["real_mean_dn"].append(float(y.mean()))
         m["r"].append(pearson_r(p.float(), y.float()))
-    return {k: float(np.nanmean(v)) for k, v in m.items()}
+    # a flat output correlates with nothing: its r is NaN on every image
+    return {k: float(np.nanmean(v)) if not np.isnan(v).all() else float("nan") for k, v in m.items()}
+
+
+class Flat(torch.nn.Module):
+    """A flat grey frame: with its level set, each real frame's own mean everywhere."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x[:, :1], 0.5)
 
 
 def levels(out: Path, root: Path, floor: str) -> dict:
     """:func:`level_scores` of every finished generator of ``out`` on its held-out source, and of
-    the saved model ``floor`` (if given) on the same sources, on this machine's CPU."""
+    the saved model ``floor`` (if given) and a flat frame on the same sources, on this machine's
+    CPU."""
     from safetensors.torch import load_file
     rec = json.loads((out / "curves.json").read_text())
     gen = {k: v for k, v in rec["generator"].items() if k != "name"}
     sd: dict = {}
     for f in sorted(out.glob("generators_*.safetensors")):
         sd.update(load_file(str(f)))
-    res: dict = {"runs": {}, "floor": {}}
+    res: dict = {"runs": {}, "floor": {}, "flat": {}}
     if floor:
         from bandbridge.bundle import load_model
         floor_net = load_model(floor).generator
@@ -361,6 +370,7 @@ def levels(out: Path, root: Path, floor: str) -> dict:
                            for k, v in sd.items() if k.startswith(pre)})
         pairs = load_source(root, r["hold"])
         res["runs"][pre.rstrip("/")] = level_scores(G, pairs)
+        res["flat"][r["hold"]] = level_scores(Flat(), pairs)
         if floor:
             res["floor"][r["hold"]] = level_scores(floor_net, pairs)
     return res

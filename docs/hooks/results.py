@@ -333,22 +333,26 @@ def thermal_gan_table(rec: dict) -> str:
                      f"{r['epochs']} epochs, {r['seconds'] / 60:.0f} min)" for k, r in enumerate(rec["runs"], 1))
     return ("\n".join(out) + f"\n\nMeasured {rec['measured']} by {cmds}; the floor by "
             f"`{rec['baseline']['command']}`.\n\n" + thermal_gan_curves(rec, image_rule)
-            + (thermal_gan_levels(rec["levels"]) if "levels" in rec else ""))
+            + (thermal_gan_levels(rec["levels"], list(base)) if "levels" in rec else ""))
 
 
-def thermal_gan_levels(lv: dict) -> str:
-    """How much of the last run's held-out error is the display level (``--levels``)."""
+def thermal_gan_levels(lv: dict, order: list[str]) -> str:
+    """How much of the last run's held-out error is the display level (``--levels``), by source
+    in ``order``: the GAN, the floor and a flat frame."""
     out = ["| held out | model | mean DN out | real mean DN | MAE (DN) | MAE, level set | "
            "MAE, level and contrast set | r |", "|---|---|---|---|---|---|---|---|"]
     rows = [(k.split("/")[1], "the GAN", v) for k, v in lv["runs"].items()]
     rows += [(k, "the floor", v) for k, v in lv["floor"].items()]
-    order = [k.split("/")[1] for k in lv["runs"]]
-    for hold, name, v in sorted(rows, key=lambda t: (order.index(t[0]), t[1] != "the GAN")):
+    rows += [(k, "a flat frame", v) for k, v in lv.get("flat", {}).items()]
+    names = ["the GAN", "the floor", "a flat frame"]
+    for hold, name, v in sorted(rows, key=lambda t: (order.index(t[0]), names.index(t[1]))):
+        flat = name == "a flat frame"  # its level set is the real frame's own mean; no contrast to set
         out.append(f"| {hold} | {name} | {v['mean_dn']:.0f} | {v['real_mean_dn']:.0f} | {v['mae_dn']:.1f} | "
-                   f"{v['mae_level_dn']:.1f} | {v['mae_level_gain_dn']:.1f} | {v['r']:.2f} |")
-    return ("\nThe last run's generators and the floor with each output's mean set to the real frame's "
-            "(what a coarse or earlier thermal image of the place would give), and with its standard "
-            "deviation set too:\n\n" + "\n".join(out) + f"\n\nMeasured by `{lv['command']}`.\n")
+                   f"{v['mae_level_dn']:.1f} | {'' if flat else format(v['mae_level_gain_dn'], '.1f')} | "
+                   f"{'' if flat else format(v['r'], '.2f')} |")
+    return ("\nThe longest run's generators, the floor and a flat grey frame, with each output's mean "
+            "set to the real frame's (what a coarse or earlier thermal image of the place would give), "
+            "and with its standard deviation set too:\n\n" + "\n".join(out) + f"\n\nMeasured by `{lv['command']}`.\n")
 
 
 def _image_rule(h: dict, f: dict, hold: str, image_rule) -> list[str]:

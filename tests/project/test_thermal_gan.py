@@ -84,3 +84,38 @@ def test_level_scores_against_hand_computed_frames():
     assert s["mean_dn"] == pytest.approx(s["real_mean_dn"] - 40, abs=0.51) and s["r"] == pytest.approx(1, abs=1e-3)
     s = tg.level_scores(_Fixed((y - y.mean()) / 2 + y.mean()), [(x, y)])  # half the contrast
     assert s["mae_level_dn"] > 10 and s["mae_level_gain_dn"] == pytest.approx(0, abs=0.51)
+    s = tg.level_scores(tg.Flat(), [(x, y)])  # level set: the real frame's own mean everywhere
+    own = float((y - y.mean()).abs().mean()) * 255
+    assert s["mean_dn"] == 128 and s["mae_level_dn"] == pytest.approx(own, abs=0.51) and s["r"] != s["r"]
+
+
+@needs_shared
+def test_a_run_stopped_and_resumed_trains_bit_for_bit_as_one_run(tmp_path):
+    """Two epochs in one go, and one epoch, stopped (the deadline), then --resume for the second:
+    the same generator, the same curve. The state saved every epoch holds all the next step
+    depends on (weights, Adam's moments, the crop sampler's random state)."""
+    base = [sys.executable, str(REPO / "benchmarks" / "thermal_gan.py"), "--data", str(SHARED),
+            "--device", "cpu", "--steps-per-epoch", "2", "--evals", "2", "--lambdas", "10",
+            "--holds", "msrs", "--sources", "m3svd,msrs", "--crop", "64", "--depth", "6",
+            "--ngf", "4", "--ndf", "8"]
+    run = lambda *a: subprocess.run([*base, *a], check=True, timeout=HANG_S, capture_output=True, text=True)
+    run("--out", str(tmp_path / "one"), "--epochs", "2")
+    # a deadline already past: the run stops after its first epoch, its state saved
+    run("--out", str(tmp_path / "two"), "--epochs", "2", "--deadline-s", "0.001")
+    first = json.loads((tmp_path / "two" / "curves.json").read_text())["runs"][0]
+    assert first["stopped_at"] == 1 and [r["epoch"] for r in first["curve"]] == [1]
+    run("--out", str(tmp_path / "two"), "--progress")  # the curve so far, from the saved state
+    (now,) = json.loads((tmp_path / "two" / "progress.json").read_text())["runs"]
+    assert now["run"] == "10.0_msrs" and now["epoch"] == 1 and now["curve"] == first["curve"]
+    again = subprocess.run([*base, "--out", str(tmp_path / "two"), "--epochs", "2"], capture_output=True,
+                           text=True, timeout=HANG_S)
+    assert again.returncode != 0 and "--resume continues it" in again.stderr  # never overwritten
+    run("--out", str(tmp_path / "two"), "--resume")
+    from safetensors.torch import load_file
+    one, two = (load_file(str(tmp_path / d / "generators_0.safetensors")) for d in ("one", "two"))
+    assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
+    rec = [json.loads((tmp_path / d / "curves.json").read_text()) for d in ("one", "two")]
+    (a,), (b,) = (r["runs"] for r in rec)
+    strip = lambda c: [{k: v for k, v in row.items() if k != "seconds"} for row in c]
+    assert strip(a["curve"])[-1] == strip(b["curve"])[-1] and b["stopped_at"] is None
+    assert len(rec[1]["commands"]) == 2 and rec[1]["commands"][1].endswith("--resume")
