@@ -26,7 +26,7 @@ states, curve); ``--resume`` continues every run from there with the first sessi
 kernels are deterministic), so hundreds of epochs can span leases and sessions; ``--deadline-s`` stops where a lease ends. Writes
 ``OUT/curves.json`` and the generators (float16 safetensors, keys ``<λ>/<hold>/…``).
 ``--levels`` then asks how much of each finished generator's held-out error is the display
-level (the mean DN a camera renders heat at), beside the floor's.
+level (the mean DN a camera renders heat at), beside the floor's and a flat frame's.
 
 The images are read with PIL as 8-bit values / 255 — what bandbridge's reader gives for these
 8-bit JPEG/PNG files (``scaling: uint8``); TNO's grey visible is repeated into three bands, as its

@@ -337,7 +337,7 @@ def thermal_gan_table(rec: dict) -> str:
 
 
 def thermal_gan_levels(lv: dict, order: list[str]) -> str:
-    """How much of the last run's held-out error is the display level (``--levels``), by source
+    """How much of the longest run's held-out error is the display level (``--levels``), by source
     in ``order``: the GAN, the floor and a flat frame."""
     out = ["| held out | model | mean DN out | real mean DN | MAE (DN) | MAE, level set | "
            "MAE, level and contrast set | r |", "|---|---|---|---|---|---|---|---|"]

@@ -131,6 +131,26 @@ def test_results_render_matches_its_record():
     assert all(f"{r['mpix_per_s']:.3g}" in results.learner_kinds_table(kinds) for r in kinds["rows"])
 
 
+def test_thermal_gan_curves_mark_each_epoch_by_the_rule_and_the_levels_follow_the_record():
+    """Each scored epoch is marked by the image rule against the floor (read, never chosen), and the
+    display-level table shows the recorded figures."""
+    rec = results.load("thermal_gan")
+    table = results.thermal_gan_table(rec)
+    run = max(rec["runs"], key=lambda r: r["epochs"])
+    for fold in run["runs"]:
+        floor = rec["baseline"]["sources"][fold["hold"]]
+        for c in (c for c in fold["curve"] if "held_out" in c):
+            h = c["held_out"]
+            ok = (h["swd"] < floor["swd"] and h["mae_dn"] <= 1.15 * floor["mae_dn"]
+                  and 0.7 <= h["contrast"] <= 1.3 and (fold["hold"] != "roadscene" or h["r"] >= 0.3))
+            row = next(r for r in table.splitlines() if r.startswith(f"| {c['epoch']} |"))
+            cell = f"{h['mae_dn']:.1f}, {h['swd']:.3f}, {h['contrast']:.2f}, {h['r']:.2f} | "
+            assert cell + ("**yes**" if ok else "no") in row, (fold["hold"], c["epoch"])
+    for key, v in rec["levels"]["runs"].items():
+        assert f"| {key.split('/')[1]} | the GAN | {v['mean_dn']:.0f} |" in table
+        assert f"| {v['mae_dn']:.1f} | {v['mae_level_dn']:.1f} |" in table
+
+
 def test_readme_is_a_front_door():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 250
