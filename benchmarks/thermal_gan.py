@@ -121,15 +121,22 @@ def enlarge(x: torch.Tensor, y: torch.Tensor, crop: int) -> tuple[torch.Tensor, 
 
 
 @torch.no_grad()
+def predict_8bit(G, x: torch.Tensor, dev) -> torch.Tensor:
+    """G's output for one input (3, H, W) as the 8-bit file a user gets: (1, H, W) on the CPU,
+    whole DN / 255."""
+    with torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
+        p = G(x[None].to(dev)).float()[0].clamp(0, 1).cpu()
+    return torch.round(p * 255) / 255
+
+
+@torch.no_grad()
 def score(G, pairs, dev, flat_value: float) -> dict:
     """Held-out scores of G on whole images: MAE (DN), SWD/contrast/r, and the flat image's."""
     G.eval()
     torch.backends.cudnn.benchmark = False  # whole images of many sizes: no per-size search
     preds, reals, mae, mae_flat = [], [], [], []
     for x, y in pairs:
-        with torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
-            p = G(x[None].to(dev)).float()[0].clamp(0, 1).cpu()
-        p = torch.round(p * 255) / 255  # scored as the 8-bit file a user gets
+        p = predict_8bit(G, x, dev)
         preds.append(p)
         reals.append(y)
         mae.append(float((p - y).abs().mean()) * 255)
@@ -327,7 +334,7 @@ def level_scores(net, pairs) -> dict:
     m: dict[str, list] = {k: [] for k in ("mae_dn", "mae_level_dn", "mae_level_gain_dn", "mean_dn",
                                           "real_mean_dn", "r")}
     for x, y in pairs:
-        p = torch.round(net(x[None])[0].clamp(0, 1) * 255).double()
+        p = (predict_8bit(net, x, torch.device("cpu")).double() * 255).round()  # whole DN, exactly
         y = y.double() * 255
         level = (p - p.mean() + y.mean()).clamp(0, 255)
         gain = ((p - p.mean()) / p.std().clamp_min(1e-9) * y.std() + y.mean()).clamp(0, 255)
@@ -358,21 +365,21 @@ def levels(out: Path, root: Path, floor: str) -> dict:
     for f in sorted(out.glob("generators_*.safetensors")):
         sd.update(load_file(str(f)))
     res: dict = {"runs": {}, "floor": {}, "flat": {}}
+    runs = [r for r in rec["runs"] if r["hold"] in SOURCES]
+    others = {"flat": Flat()}
     if floor:
         from bandbridge.bundle import load_model
-        floor_net = load_model(floor).generator
-    for r in rec["runs"]:
-        if r["hold"] not in SOURCES:
-            continue
-        pre = f"{r['lam']}/{r['hold']}/"
-        G = UNet(3, 1, **gen)
-        G.load_state_dict({k[len(pre):]: v.float() if v.is_floating_point() else v
-                           for k, v in sd.items() if k.startswith(pre)})
-        pairs = load_source(root, r["hold"])
-        res["runs"][pre.rstrip("/")] = level_scores(G, pairs)
-        res["flat"][r["hold"]] = level_scores(Flat(), pairs)
-        if floor:
-            res["floor"][r["hold"]] = level_scores(floor_net, pairs)
+        others["floor"] = load_model(floor).generator
+    for hold in dict.fromkeys(r["hold"] for r in runs):  # each source read and scored once
+        pairs = load_source(root, hold)
+        for r in (r for r in runs if r["hold"] == hold):  # one generator per λ
+            pre = f"{r['lam']}/{hold}/"
+            G = UNet(3, 1, **gen)
+            G.load_state_dict({k[len(pre):]: v.float() if v.is_floating_point() else v
+                               for k, v in sd.items() if k.startswith(pre)})
+            res["runs"][pre.rstrip("/")] = level_scores(G, pairs)
+        for name, net in others.items():
+            res[name][hold] = level_scores(net, pairs)
     return res
 
 

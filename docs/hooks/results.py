@@ -314,7 +314,6 @@ def thermal_gan_table(rec: dict) -> str:
     """The pix2pix thermal GAN held out by source against the shipped floor, by the image rule
     (``bandbridge.realism.image_rule``), from ``benchmarks/thermal_gan.py``: each run's last
     epoch, then the per-epoch curves of the longest run."""
-    from bandbridge.realism import image_rule
     base = rec["baseline"]["sources"]
     out = ["| run | λ (L1) | epochs | held out | MAE (DN) | SWD | contrast | r | floor: MAE, SWD, contrast, r "
            "| flat image's SWD | by the image rule |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -323,7 +322,7 @@ def thermal_gan_table(rec: dict) -> str:
             if r["hold"] not in base:
                 continue
             h, f = r["curve"][-1]["held_out"], base[r["hold"]]
-            why = _image_rule(h, f, r["hold"], image_rule)
+            why = _image_rule(h, f, r["hold"])
             out.append(f"| {k} | {r['lam']:g} | {r['curve'][-1]['epoch']} | {r['hold']} | {h['mae_dn']:.1f} | "
                        f"{h['swd']:.3f} | {h['contrast']:.2f} | {h['r']:.2f} | {f['mae_dn']:.1f}, "
                        f"{f['swd']:.3f}, {f['contrast']:.2f}, {f['r']:.2f} | {r['flat']['swd']:.3f} | "
@@ -332,7 +331,7 @@ def thermal_gan_table(rec: dict) -> str:
     cmds = "; ".join(f"{k}: `{' then '.join(r.get('commands', [r['command']]))}` ({where(r)}, "
                      f"{r['epochs']} epochs, {r['seconds'] / 60:.0f} min)" for k, r in enumerate(rec["runs"], 1))
     return ("\n".join(out) + f"\n\nMeasured {rec['measured']} by {cmds}; the floor by "
-            f"`{rec['baseline']['command']}`.\n\n" + thermal_gan_curves(rec, image_rule)
+            f"`{rec['baseline']['command']}`.\n\n" + thermal_gan_curves(rec)
             + (thermal_gan_levels(rec["levels"], list(base)) if "levels" in rec else ""))
 
 
@@ -355,12 +354,13 @@ def thermal_gan_levels(lv: dict, order: list[str]) -> str:
             "and with its standard deviation set too:\n\n" + "\n".join(out) + f"\n\nMeasured by `{lv['command']}`.\n")
 
 
-def _image_rule(h: dict, f: dict, hold: str, image_rule) -> list[str]:
+def _image_rule(h: dict, f: dict, hold: str) -> list[str]:
     """The image rule on one held-out source's scores (r asked on RoadScene, the daytime one)."""
+    from bandbridge.realism import image_rule
     return image_rule({"mae": h["mae_dn"], **h}, {"mae": f["mae_dn"], **f}, need_r=hold == "roadscene")
 
 
-def thermal_gan_curves(rec: dict, image_rule) -> str:
+def thermal_gan_curves(rec: dict) -> str:
     """Every scored epoch of the longest run, one column group per held-out source: MAE, SWD,
     contrast, r and whether that epoch alone would pass the rule (read, never chosen)."""
     run = max(rec["runs"], key=lambda r: r["epochs"])
@@ -375,7 +375,7 @@ def thermal_gan_curves(rec: dict, image_rule) -> str:
         cells = []
         for hold, by in rows.items():
             h = by.get(e, {}).get("held_out")
-            cells += [cell(h), "no" if _image_rule(h, floor[hold], hold, image_rule) else "**yes**"] if h else ["", ""]
+            cells += [cell(h), "no" if _image_rule(h, floor[hold], hold) else "**yes**"] if h else ["", ""]
         out.append(f"| {e} | " + " | ".join(cells) + " |")
     out.append("| the floor | " + " | ".join(f"{cell(floor[h])} | " for h in rows) + "|")
     return (f"Run {rec['runs'].index(run) + 1}, every scored epoch (held out, every image of the source; "
