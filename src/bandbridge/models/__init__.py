@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from bandbridge.models.patchgan import PatchGAN
+from bandbridge.models.reference_band import ReferenceBand
 from bandbridge.models.resnet import ResNetGenerator
 from bandbridge.models.rlfn import RLFN
 from bandbridge.models.sr import SRGenerator
@@ -12,7 +13,7 @@ from bandbridge.models.unet import UNet
 
 # networks; a per-pixel learner, or a network's residual on one, is built by generators.py
 GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator,
-                                          "rlfn": RLFN}
+                                          "rlfn": RLFN, "reference": ReferenceBand}
 SR_GENERATORS = ("sr", "rlfn")  # take the task's scale
 CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
 

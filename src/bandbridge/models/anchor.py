@@ -106,6 +106,8 @@ class InputNorm(nn.Module):
 def zero_last_conv(module: nn.Module) -> None:
     """Zero the weights and bias of the last convolution in ``module`` (the residual starts at 0)."""
     convs = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    if not convs:  # a residual without weights (models/reference_band.py): nothing to zero
+        return
     nn.init.zeros_(convs[-1].weight)
     if convs[-1].bias is not None:
         nn.init.zeros_(convs[-1].bias)

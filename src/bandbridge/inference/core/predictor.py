@@ -28,10 +28,9 @@ from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.tiling import (TilePlan, axis_weights, column_blocks, on_block_rows,
                                               plan_tiles, weigh)
-from bandbridge.fileio import atomic_paths
-from bandbridge.inference.core.writer import (PICTURES, block_span, encode, model_tag, output_profile,
-                                              physical_note, open_output, resolve_dtype, tag_bands, tag_units, to_cog,
-                                              to_picture, verify_written, write_failure, WRITE_ERRORS)
+from bandbridge.inference.core.outputs import opened
+from bandbridge.inference.core.writer import (block_span, encode, model_tag, output_profile, physical_note,
+                                              resolve_dtype, tag_bands, tag_units)
 
 
 GDAL_CACHE_BYTES = STREAM_CACHE_BYTES
@@ -137,70 +136,49 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     extras = [*index_fns, *(["error"] if error_fn else [])]
     paths = [out] + [out.with_name(f"{out.stem}_{k}{out.suffix or '.tif'}") for k in extras]
     t0 = time.perf_counter()
-    # GDAL keeps written blocks in its cache (default 5 % of RAM): bounded, peak RSS stays flat
-    # in the raster's size; every input block is read once per strip, so nothing is lost.
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), atomic_paths(paths, opts.replace) as temps:
-        co = None if opts.cog else opts.creation  # a COG gets them when it is made (below)
-        prof = output_profile(info.crs, transform, H, W, len(names), dtype, s, co)
-        dsts = [open_output(temps[0], prof)]
-        for t in temps[1:]:
-            dsts.append(open_output(t, output_profile(info.crs, transform, H, W, 1,
-                                                      "float32", s, co)))
-        try:
-            dsts[0].descriptions = tuple(names)
-            tag_bands(dsts[0], roles)
-            dsts[0].update_tags(bandbridge_units=physical_note(spec.target, dtype))
-            tag_units(dsts[0], ([sel] * len(in_names) if opts.append else [])
-                      + [spec.target] * len(out_names), dtype)
-            if extras:  # the companions, named in the output: a STAC Item lists them all
-                dsts[0].update_tags(bandbridge_companions=",".join(p.name for p in paths[1:]))
-            for d, k in zip(dsts[1:], index_fns):
-                d.descriptions = (k,)
-            if error_fn:
-                dsts[-1].descriptions = (error_fn.description,)
-                tag_units(dsts[-1], [spec.target], dtype, difference=True)  # × the output's factor
-                dsts[-1].update_tags(bandbridge_confidence=error_fn.fitted)
-            for d in dsts:  # marks our outputs, so a rerun on the folder never reads them as inputs
-                d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)
-            # Writing (compression) runs in a thread beside the next strip's compute; at most
-            # one strip waits, so memory stays bounded.
-            stats = raster_stats(spec, src, sel, scaling)
-            locate = contexter(info, spec, opts.sensor, stats) if spec.uses_context else None
-            notes = guard_notes(spec, stats)
-            if spec.guard:  # the output says whether the model's own detail was kept
-                dsts[0].update_tags(bandbridge_guard=notes[0] if notes else GUARD_KEPT)
-            with ThreadPoolExecutor(1) as writer:
-                pending = None
-                for cols, left, right in column_blocks(plan, opts.strip.block_px, block_span(prof, s, "x")):
-                    rows = _stream(backend, spec, src, sel, scaling, plan, cols, left, right, opts,
-                                   progress, locate, (r0, r1))
-                    for a, b, pred, x, valid in on_block_rows(rows, block_span(prof, s, "y"), r0, s):
-                        if pending is not None:
-                            pending.result()
-                        win = Window(left * s, (a - r0) * s, (right - left) * s, (b - a) * s)
-                        pending = writer.submit(_write_strip, dsts, index_fns, win, pred, x, valid,
-                                                opts.append, dtype, error_fn, out)
-                if pending is not None:
-                    pending.result()
-            try:
-                for d in dsts:
-                    d.close()  # errors of the last flush are write errors too
-            except WRITE_ERRORS as e:
-                raise write_failure(out, e) from None
-        finally:
-            for d in dsts:
-                if not d.closed:
-                    d.close()
-        try:
-            if opts.cog:
-                for t in temps:
-                    to_cog(t, opts.creation)
-            if out.suffix.lower() in PICTURES:
-                to_picture(temps[0], out)
-        except WRITE_ERRORS as e:
-            raise write_failure(out, e) from None
-        for t, p in zip(temps, paths):
-            verify_written(t, p)
+    co = None if opts.cog else opts.creation  # a COG gets them when it is made (below)
+    prof = output_profile(info.crs, transform, H, W, len(names), dtype, s, co)
+    single = output_profile(info.crs, transform, H, W, 1, "float32", s, co)
+    stats = raster_stats(spec, src, sel, scaling)
+    notes = guard_notes(spec, stats)
+
+    def setup(r) -> None:
+        r.main.descriptions = tuple(names)
+        tag_bands(r.main, roles)
+        r.main.update_tags(bandbridge_units=physical_note(spec.target, dtype))
+        tag_units(r.main, ([sel] * len(in_names) if opts.append else []) + [spec.target] * len(out_names), dtype)
+        if extras:  # the companions, named in the output: a STAC Item lists them all
+            r.main.update_tags(bandbridge_companions=",".join(p.name for p in paths[1:]))
+        for d, k in zip(r.extras, index_fns):
+            d.descriptions = (k,)
+        if error_fn:
+            r.extras[-1].descriptions = (error_fn.description,)
+            tag_units(r.extras[-1], [spec.target], dtype, difference=True)  # × the output's factor
+            r.extras[-1].update_tags(bandbridge_confidence=error_fn.fitted)
+        for d in [r.main, *r.extras]:  # marks our outputs, so a rerun on the folder never reads them as inputs
+            d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)
+        if spec.guard:  # the output says whether the model's own detail was kept
+            r.main.update_tags(bandbridge_guard=notes[0] if notes else GUARD_KEPT)
+
+    # GDAL keeps written blocks in its cache (bounded): peak RSS stays flat in the raster's size;
+    # every input block is read once per strip, so nothing is lost.
+    with opened(paths, prof, single, opts.replace, opts.cog, opts.creation, setup) as rasters:
+        locate = contexter(info, spec, opts.sensor, stats) if spec.uses_context else None
+        # Writing (compression) runs in a thread beside the next strip's compute; at most one
+        # strip waits, so memory stays bounded.
+        with ThreadPoolExecutor(1) as writer:
+            pending = None
+            for cols, left, right in column_blocks(plan, opts.strip.block_px, block_span(prof, s, "x")):
+                rows = _stream(backend, spec, src, sel, scaling, plan, cols, left, right, opts,
+                               progress, locate, (r0, r1))
+                for a, b, pred, x, valid in on_block_rows(rows, block_span(prof, s, "y"), r0, s):
+                    if pending is not None:
+                        pending.result()
+                    win = Window(left * s, (a - r0) * s, (right - left) * s, (b - a) * s)
+                    pending = writer.submit(write_strip, rasters, index_fns, win, pred, x, valid,
+                                            opts.append, lambda v, ok: encode(v, ok, dtype), error_fn)
+            if pending is not None:
+                pending.result()
     secs = time.perf_counter() - t0
     flat = error_fn.flat_note(_stored_label(spec, dtype)) if error_fn else None
     if flat:
@@ -215,22 +193,19 @@ def _stored_label(spec: ModelSpec, dtype: str) -> str:
     return units if (scale, offset) == (1.0, 0.0) else "(stored values)"
 
 
-def _write_strip(dsts, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,
-                 valid: np.ndarray, append: bool, dtype: str, error_fn=None,
-                 out: Path | None = None) -> None:
+def write_strip(rasters, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,
+                valid: np.ndarray, append: bool, store: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                error_fn=None, index_pred: np.ndarray | None = None) -> None:
+    """One window of a prediction: ``pred (Co, h, w)`` (after ``x (Ci, h, w)`` with ``append``)
+    stored by ``store(values, valid)``, and the extras: each index of ``x`` and the output
+    (``index_pred``, default ``pred``, in the input's model units), then the expected error."""
     stack = np.concatenate([x, pred]) if append else pred
-    rasters = [fn(*[x[i] for i in idx], pred[0]) for fn, idx in index_fns.values()]
+    nir = pred if index_pred is None else index_pred
+    rasters_extra = [fn(*[x[i] for i in idx], nir[0]) for fn, idx in index_fns.values()]
     if error_fn is not None:
-        rasters.append(error_fn(x, pred))
-        error_fn.count(rasters[-1], valid)
-    try:
-        dsts[0].write(encode(stack, valid, dtype), window=win)
-        for d, v in zip(dsts[1:], rasters):
-            v = v.astype(np.float32)
-            v[~valid] = np.nan
-            d.write(v[None], window=win)
-    except WRITE_ERRORS as e:  # a full disk, usually: one line
-        raise write_failure(out or Path(dsts[0].name), e) from None
+        rasters_extra.append(error_fn(x, pred))
+        error_fn.count(rasters_extra[-1], valid)
+    rasters.write(win, store(stack, valid), rasters_extra, valid)
 
 
 def input_names(info, sel: BandSel, opts: PredictOptions) -> list[str]:

@@ -1,0 +1,78 @@
+"""The one writer of a prediction's rasters: the output and the rasters beside it (indices, the
+expected error) opened under temporary names, written window by window, then closed, made COG or
+a picture where asked, read back and renamed into place — or, on any failure, removed with a
+one-line error (a full disk names the disk's free room). ``predictor.predict_file`` and the
+reference run's last pass (``inference/jobs/reference_finish.py``) both write through it.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from bandbridge.data.reader import STREAM_CACHE_BYTES
+from bandbridge.fileio import atomic_paths
+from bandbridge.inference.core.writer import (PICTURES, WRITE_ERRORS, open_output, to_cog, to_picture, verify_written,
+                                              write_failure)
+
+
+@dataclass
+class Rasters:
+    """The open rasters of one prediction: ``main`` and the ``extras`` beside it (one band each)."""
+
+    main: object
+    extras: list
+    out: Path  # the name the main raster will have (errors name it)
+
+    def write(self, win: Window, stored: np.ndarray, extra: list[np.ndarray], valid: np.ndarray) -> None:
+        """``stored (C, h, w)`` (already in the main raster's type) and one float32 ``(h, w)``
+        raster per extra, NaN outside ``valid``, into ``win``."""
+        try:
+            self.main.write(stored, window=win)
+            for d, v in zip(self.extras, extra):
+                v = v.astype(np.float32)
+                v[~valid] = np.nan
+                d.write(v[None], window=win)
+        except WRITE_ERRORS as e:  # a full disk, usually: one line
+            raise write_failure(self.out, e) from None
+
+
+@contextmanager
+def opened(paths: list[Path], main: dict, extra: dict, replace: bool, cog: bool = False,
+           creation: dict[str, str] | None = None, setup: Callable[[Rasters], None] = lambda r: None
+           ) -> Iterator[Rasters]:
+    """Open ``paths`` (the output, then its extras) under temporary names with the profiles
+    ``main`` and ``extra``; ``setup`` names and tags them; yield them for writing; then close,
+    make COG (``cog``, with the ``creation`` options) or the picture the output's suffix names,
+    read each back and rename all into place. Nothing is left under an output name on failure."""
+    with rasterio.Env(GDAL_CACHEMAX=STREAM_CACHE_BYTES), atomic_paths(paths, replace) as temps:
+        dsts = [open_output(temps[0], main)] + [open_output(t, extra) for t in temps[1:]]
+        try:
+            r = Rasters(dsts[0], dsts[1:], paths[0])
+            setup(r)
+            yield r
+            try:
+                for d in dsts:
+                    d.close()  # errors of the last flush are write errors too
+            except WRITE_ERRORS as e:
+                raise write_failure(paths[0], e) from None
+        finally:
+            for d in dsts:
+                if not d.closed:
+                    d.close()
+        try:
+            if cog:
+                for t in temps:
+                    to_cog(t, creation)
+            if paths[0].suffix.lower() in PICTURES:
+                to_picture(temps[0], paths[0])
+        except WRITE_ERRORS as e:
+            raise write_failure(paths[0], e) from None
+        for t, p in zip(temps, paths):
+            verify_written(t, p)
