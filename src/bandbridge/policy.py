@@ -56,7 +56,42 @@ route by stored depth       ``inference/core/route.floor_instead``      a depth 
 doubtful input (CHECK)      ``inference/core/interpret.doubtful``       ``SATURATED`` 2 %, ``FLAT`` 0.1 %
 memory plan (tiles)         ``inference/jobs/job.grow_tiles``           ``PEAK_BUDGET`` 1.5 GB,
                                                                         ``PLAN_RESERVE`` 5 %
+a reference's scale         ``data/reference.open_reference``           :data:`MIN_K`, :data:`MAX_K`
+a reference's clear cells   ``data/reference.check_cells``              :data:`MIN_CELLS`
+a reference's route         ``learners/guided.fit``                     :data:`FIT_CELLS_MIN`,
+                                                                        :data:`CHECK_CELLS`, then the
+                                                                        held-out check (no margin)
+the consistency correction  ``learners/guided.decide``                  :data:`STALE_DAYS`
+a reference's shift         ``inference/jobs/reference_fit.register``   :data:`MIN_SHIFT`,
+                                                                        :data:`SHIFT_GAIN`
+reference warnings          ``inference/jobs/reference.plan_reference`` :data:`LOW_OVERLAP`,
+                                                                        :data:`FAR_DAYS`
+a reference found by STAC   ``inference/interop/stac_search``           :data:`WINDOW_DAYS`
 ==========================  ==========================================  ==============================
+
+The reference path's thresholds (``predict --reference``, issue 68), and what set each:
+
+- :data:`MIN_K` 2 — the definition of a coarser reference: at 1 the two are a pair (``adapt``).
+  :data:`MAX_K` 1000 — a judgement: a 5 cm drone image under a 10 m Sentinel-2 pixel is k = 200,
+  and the consistent route was measured up to that (``FACTS.md``, drone scales); beyond 1000 one
+  cell averages a million pixels.
+- :data:`MIN_CELLS` 1 — one clear cell still scales the model's output (the consistent route).
+- :data:`FIT_CELLS_MIN` — clear cells below which no learner is fitted at the reference's scale
+  (folds of fewer cells hold out too few to choose by); above it the held-out check decides between
+  the fit and the upsampled reference, with no margin. Set by ``bandbridge wald`` (the table's
+  small scenes: ``docs/results/wald.json``).
+- :data:`CHECK_CELLS` 16 — the consistent route is held out one scale coarser; with fewer clear
+  cells there (a 4 × 4 grid) it is taken by the measured rule instead: on NAIP 2020 at k = 24–200 it
+  was 13–24 % below nearest upsampling and below the zero-shot output (``FACTS.md``).
+- :data:`STALE_DAYS` 45 — measured on NAIP (``FACTS.md``): a reference a year older made the
+  correction hurt (19.8 → 21.4 DN); a judgement where between 0 and a year the line falls.
+- :data:`MIN_SHIFT` 0.2 reference pixels — measured on NAIP at k = 2, 6 and 16: a reference in place
+  read 0.0–0.1, one shifted by 0.5 read 0.4–0.7; below it, noise. :data:`SHIFT_GAIN` 2 % — a shift is
+  corrected only where the linear map of the input to the reference fits it at least this much
+  better shifted (a judgement: a false peak, a RoadScene IR frame against its visible one, improved
+  nothing).
+- :data:`LOW_OVERLAP` 50 % and :data:`FAR_DAYS` 365 — judgements; they warn and decide nothing.
+- :data:`WINDOW_DAYS` 30 — a judgement: either side of the input's date a STAC search looks.
 
 What set the thresholds, measured or not:
 
@@ -87,6 +122,16 @@ GATE_REL_TOL = 0.01
 IMAGE_MAE_WITHIN = 1.15
 CONTRAST_RANGE = (0.7, 1.3)
 R_MIN = 0.3
+MIN_K, MAX_K = 2.0, 1000.0
+MIN_CELLS = 1
+FIT_CELLS_MIN = 1_000
+CHECK_CELLS = 16
+STALE_DAYS = 45
+MIN_SHIFT = 0.2
+SHIFT_GAIN = 0.02
+LOW_OVERLAP = 0.5
+FAR_DAYS = 365
+WINDOW_DAYS = 30
 
 
 def percent(x: float) -> str:

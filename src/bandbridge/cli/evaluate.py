@@ -163,11 +163,10 @@ def _inputs(items: list[str]) -> list[Path]:
 
 def wald(
     data: str = typer.Option(..., "--data", help="the development data root (NAIP dates, Sentinel-2 20 m composites, VHR scenes)"),
-    output: str = typer.Option("docs/results", "--output", "-o", help="folder for wald.json and wald.md"),
+    output: str = typer.Option(..., "--output", "-o", help="folder for wald.json and wald.md (the project's record: docs/results)"),
     model: str = typer.Option("rgb2nir", "--model", "-m", help="the model whose zero-shot output is the row to beat"),
     only: Optional[str] = typer.Option(None, "--only", help="only the cases whose name or kind holds this text"),
     work: Optional[str] = typer.Option(None, "--work", help="folder for the inputs, references and outputs written (default: a temporary folder, removed after)"),
-    zero_shot: bool = typer.Option(False, "--zero-shot-feature", help="also score the fit that takes the model's own output as a feature"),
 ) -> None:
     """Score `predict --reference` by Wald's protocol: each image's band, made coarse, is the
     reference; the full-resolution band is the truth. Beside the upsampled reference, the
@@ -180,8 +179,7 @@ def wald(
         fail(f"--data {data}: no such folder; give the development data root")
     import tempfile
     with quiet_libraries(), tempfile.TemporaryDirectory(prefix="bandbridge-wald-") as tmp:
-        done = run_wald(data, work or tmp, model, say=lambda s: out.print(s, highlight=False), only=only,
-                        with_zero_shot=zero_shot)
+        done = run_wald(data, work or tmp, model, say=lambda s: out.print(s, highlight=False), only=only)
     if not done:
         fail(f"--data {data}: none of the cases' files is there{f' (or matches --only {only})' if only else ''}")
     command = "bandbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:])

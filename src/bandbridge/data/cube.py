@@ -27,9 +27,9 @@ import numpy as np
 from bandbridge.data.cube_dataset import (cube_bands, date_labels, iso_times, open_cube, spatial_dims,
                                           step_index, time_dim)
 from bandbridge.data.cube_ref import CubeRef, parse_ref
+from bandbridge.data.reference import clear
 from bandbridge.errors import BandbridgeError
 
-SCL_CLEAR = (4, 5, 6, 11)  # vegetation, bare soil, water, snow/ice
 
 
 def _onto(da, template, box: dict | None, p: Path):
@@ -71,7 +71,7 @@ def _clear(ref: CubeRef, ds, k, template, box: dict | None) -> np.ndarray:
         idx = [have[v] for v in want]
         sel[t] = idx if np.ndim(k) else idx[0]
     da = _onto(src[band.var].isel(sel), template, box if not ref.scl else None, src_path)
-    return np.isin(np.asarray(da.values), SCL_CLEAR)
+    return clear(np.asarray(da.values), "SCL")
 
 
 def _read(ref: CubeRef, sel: list[int], window: tuple[int, int, int, int] | None,

@@ -24,12 +24,8 @@ from affine import Affine
 
 from bandbridge.bands import band_role, canonical_band_name
 from bandbridge.errors import BandbridgeError
+from bandbridge.policy import MAX_K, MIN_CELLS, MIN_K
 
-MIN_K, MAX_K = 2.0, 64.0  # input pixels per reference pixel: below 2 there is no coarse scale to
-# fit at (a reference as fine as the input is a pair: use adapt); above 64 one reference pixel
-# averages over 4096 input pixels and says almost nothing about them
-MIN_CELLS = 400  # valid reference cells over the input: the degraded-scale fit needs 20 × 20
-LOW_OVERLAP = 0.5  # of the input's footprint covered by valid reference cells: warned below
 CLEAR_SCL = (4, 5, 6, 11)  # Sentinel-2 scene classes that are clear: vegetation, bare, water, snow
 QA_CLOUD_BITS = (1, 2, 3, 4)  # Landsat C2 QA_PIXEL: dilated cloud, cirrus, cloud, cloud shadow
 QA_FILL_BIT = 0
@@ -176,7 +172,8 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
     def read(f: Path, i: int) -> np.ndarray:
         with open_raster(f) as s:
             return s.read(i, window=((win[0], win[0] + win[2]), (win[1], win[1] + win[3])),
-                          boundless=True, fill_value=s.nodata if s.nodata is not None else 0).astype(np.float32)
+                          boundless=True, fill_value=s.nodata if s.nodata is not None else
+                          (np.nan if np.dtype(s.dtypes[i - 1]).kind == "f" else 0)).astype(np.float32)
     values = np.stack([read(f, i) for f, i, _ in pick[:1]])
     valid = np.isfinite(values).all(0) & _inside(win, size)
     if nodata is not None:
@@ -225,14 +222,24 @@ def clear(layer: np.ndarray, kind: str) -> np.ndarray:
 
 
 def check_cells(ref: Reference) -> None:
-    """Refuse a reference with too few clear cells over the input (all cloud, a tiny overlap)."""
+    """Refuse a reference with no clear cell over the input (all cloud, fill or NaN, no overlap),
+    saying which."""
     n = int(ref.valid.sum())
-    if n < MIN_CELLS:
-        why = (f"{ref.masked_by} calls {100 * (1 - ref.valid.mean()):.0f} % of it cloud, shadow or fill"
-               if ref.masked_by and ref.valid.size >= MIN_CELLS else
-               f"the overlap is {ref.grid.height}×{ref.grid.width} reference pixels")
-        raise BandbridgeError(f"--reference {ref.path}: {n} clear reference pixels over the input, "
-                              f"{MIN_CELLS} needed ({why}); give a clearer or larger reference")
+    if n >= MIN_CELLS:
+        return
+    v = ref.values[0]
+    if not np.isfinite(v).any():
+        why = "every value over the input is NaN or infinite"
+    elif ref.nodata is not None and bool((v[np.isfinite(v)] == ref.nodata).all()):
+        why = f"every value over the input is its nodata value {ref.nodata:g}"
+    elif ref.masked_by:
+        why = f"{ref.masked_by} calls {100 * (1 - ref.valid.mean()):.0f} % of it cloud, shadow or fill"
+    elif ref.dtype == "uint16" and not v.any():
+        why = "every value over the input is 0, a Sentinel-2 or Landsat fill"
+    else:
+        why = f"the overlap is {ref.grid.height}×{ref.grid.width} reference pixels"
+    raise BandbridgeError(f"--reference {ref.path}: {n} clear reference pixels over the input, at least "
+                          f"{MIN_CELLS} needed ({why}); give a clearer reference of the same place")
 
 
 def _inside(win: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
@@ -299,10 +306,30 @@ def average_onto(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid,
                   src_nodata=np.nan, dst_nodata=np.nan, **kw)
     cover = np.zeros((1, dst.height, dst.width), np.float32)
     reproject(valid[None].astype(np.uint8), cover, **kw)
-    reach = np.zeros((1, dst.height, dst.width), np.float32)  # the fraction: every pixel counted
-    reproject(np.ones((1, *valid.shape), np.uint8), reach, **kw)
-    frac = np.where(reach[0] > 0, cover[0], 0.0)
+    inside = _overlap(src, dst)
+    if inside is None:  # another CRS or a rotated grid: where GDAL read any pixel
+        reach = np.zeros((1, dst.height, dst.width), np.float32)  # the fraction: every pixel counted
+        reproject(np.ones((1, *valid.shape), np.uint8), reach, **kw)
+        inside = (reach[0] > 0).astype(np.float32)
+    # GDAL's average reads the edge pixels for a cell just past the image: only the share of the
+    # cell the image really covers counts
+    frac = cover[0] * inside
     return out, frac
+
+
+def _overlap(src: Grid, dst: Grid) -> np.ndarray | None:
+    """``(h, w)``: the share of each cell of ``dst`` that ``src``'s extent covers, for two north-up
+    grids of one CRS (None otherwise)."""
+    a, b = src.transform, dst.transform
+    if src.crs != dst.crs or a.b or a.d or b.b or b.d:
+        return None
+    inv = ~b
+    (c0, r0), (c1, r1) = inv * (a.c, a.f), inv * (a.c + a.a * src.width, a.f + a.e * src.height)
+    c0, c1, r0, r1 = min(c0, c1), max(c0, c1), min(r0, r1), max(r0, r1)
+    j, i = np.arange(dst.width), np.arange(dst.height)
+    ox = np.clip(np.minimum(j + 1, c1) - np.maximum(j, c0), 0, 1)
+    oy = np.clip(np.minimum(i + 1, r1) - np.maximum(i, r0), 0, 1)
+    return (oy[:, None] * ox[None, :]).astype(np.float32)
 
 
 def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilinear") -> np.ndarray:

@@ -143,9 +143,8 @@ def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
 
 
 def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Callable[[str], None] = print,
-             only: str | None = None, with_zero_shot: bool = False) -> list[Case]:
-    """Every case of :func:`cases` (``only``: those whose name or kind holds it), scored;
-    ``with_zero_shot`` adds the row of the fit that takes the model's output as a feature."""
+             only: str | None = None) -> list[Case]:
+    """Every case of :func:`cases` (``only``: those whose name or kind holds it), scored."""
     from bandbridge.errors import BandbridgeError
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.predict import predict
@@ -160,10 +159,10 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
         t0 = time.perf_counter()
         out = work / f"out_{Path(case.ref).stem}.tif"
 
-        def guided(zero_shot: bool = False) -> np.ndarray:
+        def guided() -> np.ndarray:
             """``predict --reference`` as a user runs it; the band written, in its physical units."""
             predict([case.rgb], model, str(out), PredictOptions(), overwrite=True,
-                    reference=ReferenceOptions(source=case.ref, zero_shot=zero_shot), say=lambda s: None)
+                    reference=ReferenceOptions(source=case.ref), say=lambda s: None)
             with rasterio.open(out) as s:
                 return s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
         try:
@@ -177,11 +176,9 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
         with rasterio.open(out) as s:
             case.notes = {k[len("bandbridge_"):]: v for k, v in s.tags().items()
                           if k in ("bandbridge_learner", "bandbridge_correction", "bandbridge_shift_px",
-                                   "bandbridge_heldout_mae")}
+                                   "bandbridge_heldout_mae", "bandbridge_route")}
         case.scores["reference-guided"] = mae(got, truth, valid)
         case.scores.update(baselines(case, truth, valid, _shift_corrected(case.notes.get("shift_px", ""))))
-        if with_zero_shot:  # the measurement that keeps the model's output out of the fit
-            case.scores["reference-guided, the zero-shot output a feature"] = mae(guided(True), truth, valid)
         if case.rgb not in zero:
             zero[case.rgb] = zero_shot(case.rgb, model, truth, unit, valid, work)
             zero[case.rgb + "oracle"] = oracle(case.rgb, truth, valid)

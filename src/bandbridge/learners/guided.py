@@ -1,94 +1,99 @@
 """Reference-guided synthesis: the band fitted self-supervised at a degraded scale from a coarse
-reference of it, applied at full scale (Wald's protocol and the scale-invariance assumption of
-pansharpening; DSen2 for Sentinel-2's 20 m bands).
+reference of it (Wald's protocol and the scale-invariance assumption of pansharpening; DSen2 for
+Sentinel-2's 20 m bands), or, where the reference has too few cells to fit on, the model's own
+output made consistent with it (high-pass modulation, per cell).
 
-With the input's bands ``x`` (model values), the zero-shot model's output ``z`` and the reference
-``r`` on its own grid (``k`` input pixels a side):
+With the input's bands ``x`` (model values) and the reference ``r`` on its own grid (``k`` input
+pixels a side), the route is one of :data:`ROUTES`, decided at the reference's scale:
 
-1. the **degraded scale** is the reference's grid: ``x`` and ``z`` are area-averaged onto it
-   (``x↓``, ``z↓``), and the reference is degraded once more, averaged by ``k`` and interpolated
-   back (``r↓↑``);
-2. the learner-selection core (``select.choose``: spatial folds, every candidate) fits
-   ``f(φ(x↓, r↓↑, z↓)) ≈ r`` on the clear reference cells — no fine truth is needed;
-3. at **full scale** the same ``f`` is applied to ``φ(x, r↑, z)``;
-4. a **consistency correction** adds the interpolated residual ``r − mean_k(f)`` so the output
-   averages back to the reference on every clear cell — applied only where the fit's own held-out
-   check at the degraded scale says it helps and the reference is not stale (:data:`STALE_DAYS`).
+- **fit**: ``x`` area-averaged onto the reference's grid (``x↓``), the reference degraded once more
+  (averaged by ``k`` and interpolated back, ``r↓↑``); the learner-selection core (``select.choose``:
+  spatial folds, every candidate of :data:`CANDIDATES`) fits ``f(φ(x↓, r↓↑)) ≈ r − r↓↑ + ½`` on the
+  clear cells; at full scale the output is ``f(φ(x, r↑)) + r↑ − ½`` — a saved model like any other
+  (``models/reference_band.py``), so every backend serves it. A **consistency correction** adds the
+  interpolated residual ``r − mean_k(output)`` so the output averages back to the reference, applied
+  only where the fit's own held-out check says it helps and the reference is not stale;
+- **consistent**: the model's zero-shot output ``z``, calibrated to the reference's units, scaled per
+  reference cell so that it averages back to the reference (``z · r / mean_k(z)``, the ratio
+  interpolated smoothly so no cell edge shows); for drone imagery under a satellite pixel;
+- **upsampled**: the reference interpolated (what a user has without any of this).
 
-Cells the reference cannot see (clouds, fill, outside its footprint) are filled by the same kind of
-fit without the reference (``f₀(φ(x↓, z↓)) ≈ r``) before interpolation, and get no correction.
-Values stay in model values here; :class:`GuidedFit` maps the reference's stored units to them.
+The fit is chosen over the upsampled reference only where its held-out error at the degraded scale
+is lower; the consistent route over the upsampled reference by the same check one scale coarser.
+Cells the reference cannot see (clouds, fill, outside its footprint) are filled, before
+interpolation, by whichever held out better on the clear cells: a fit from the input alone
+(``f₀(φ(x↓)) ≈ r``) or the calibrated zero-shot output. Every threshold is in ``policy.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
+import time
+from dataclasses import dataclass, field
 import numpy as np
-from affine import Affine
 import torch
 
 from bandbridge.data.reference import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import Pixels, spatial_folds
-from bandbridge.learners.select import choose, fit_threads, mae, refit
+from bandbridge.learners.registry import candidates as all_candidates
+from bandbridge.learners.select import choose, fit_threads, mae
 from bandbridge.models.features import ContextFeatures
+from bandbridge.policy import CHECK_CELLS, FIT_CELLS_MIN, STALE_DAYS
 
 WINDOWS = (3, 9)  # context windows, in pixels of the scale they are computed at (scale invariance);
 # small, so that a coarse grid of a few dozen cells a side still has folds and a buffer
 BUFFER = max(WINDOWS)  # between a held-out block and the training pixels
-HALO = max(WINDOWS) // 2  # rows a strip needs beyond its own
 LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
-STALE_DAYS = 45  # a reference further from the input in time is not imposed on the output:
-# measured on NAIP (FACTS.md), a reference a year older made the correction hurt (19.8 → 21.4 DN)
 FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
-STRIP_PX = 1 << 19  # full-scale pixels a strip of features holds (about 85 MB of features; the
-# learner's copies of them come on top, so a strip bounds most of the apply step's memory)
 MIN_COVER = 0.99  # of a reference cell the input must cover for the cell to be fitted on
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
 # The context ridges are left out: chosen by folds at the reference's scale they carried worst to
 # the input's, where their products and local deviations reach values never fitted (NAIP
 # development dates 2016 and 2018, k = 6 and 16: 9.9 and 17.7 DN against the upsampled
 # reference's 9.0 and 17.4; development runs of issue 57, not kept as a results record)
-FLEXIBLE_CELLS = 10_000  # clear cells below which no fit is made, only the upsampled reference made
-# consistent: on NAIP at k = 16 (2 700 cells) the flexible fits carried worst (a year-old reference:
-# gradient boosting 48.7 DN against the upsampled reference's 27.2), and on the VHR scenes at k = 4
-# (6 400 cells) the linear map chosen by folds lost to it on two of three; at k = 6 (19 000 cells)
-# the fits won. Not even a constant: degraded once more, such a grid is a few cells a side, and the
-# offset a constant learns there is the cubic's edge error (NAIP 2009, k = 16: 19.4 DN against the
-# upsampled reference's 15.1)
-NO_FIT = "none (the upsampled reference)"
 UPSAMPLING = "cubic"  # r↑ at both scales (GDAL's cubic): on the VHR scenes at k = 4 it beat bilinear
 # by 5–8 %, and the residual the fit must learn is smaller
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
+UNSEEN_COVER = 0.5  # an unseen cell the input covers at least this much is one a user sees filled
+CHECK_FACTOR = 2  # the consistent route is checked one scale coarser: 2 × 2 cells averaged
+PAD = 2  # coarse cells replicated round a degraded grid before it is interpolated back: GDAL's
+# cubic reads past the edge, and a fit there learned the interpolation's edge error
+ROUTES = {"fit": "fitted at the reference's scale", "consistent": "the model's output made consistent "
+          "with the reference", "upsampled": "the reference upsampled"}
 
 
 @dataclass
 class GuidedFit:
-    """What the degraded-scale fit decided and what full scale needs of it."""
+    """What the reference's scale decided, and what full scale needs of it."""
 
-    learner: Learner  # f on φ(x, r↑, z)
+    route: str  # a key of ROUTES
+    learner: Learner  # f on φ(x, r↑) (the route fit); a constant ½ otherwise
     grid: Grid  # the reference's grid
-    filled: np.ndarray  # (h, w) the reference in model values, unseen cells filled by f₀
+    filled: np.ndarray  # (h, w) the reference in model values, unseen cells filled
     seen: np.ndarray  # (h, w) bool: clear cells the input covers
     lo: float  # stored value mapped to LO
     hi: float  # stored value mapped to HI
-    z_range: tuple[float, float]  # the zero-shot output's stored range mapped to [0, 1]
-    chosen: str
-    oof: dict[str, float]  # out-of-fold MAE of every candidate at the degraded scale (model values)
-    upsampled_mae: float  # r↓↑ against r on the same held-out cells (model values)
-    fit_mae: float  # f's held-out MAE at the degraded scale, without the correction
+    chosen: str  # the learner (route fit), else the route
+    upsampled_mae: float  # r↓↑ against r on the held-out cells (model values)
+    fit_mae: float  # the route's held-out MAE at its check's scale, without the correction
     corrected_mae: float  # with it
-    correct: bool  # whether full scale gets the correction
+    correct: bool  # whether full scale gets the consistency correction
     why: str  # the correction's decision in a phrase
-    cells: int  # reference cells fitted on
+    cells: int  # clear reference cells
+    filled_from: str = ""  # what the unseen cells were filled from ("" where none needed it)
+    calibration: tuple[float, float] = (1.0, 0.0)  # the zero-shot output's map to model values
+    oof: dict[str, float] = field(default_factory=dict)  # every candidate's out-of-fold MAE
+    tried: str = ""  # the learner the fit chose, where one was fitted (kept or not)
+    zero_stored: float = 0.0  # the stored value of a physical 0
     seconds: float = 0.0
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
         return (self.lo + (model - LO) * (self.hi - self.lo) / (HI - LO)).astype(np.float32)
+
+    def to_model(self, stored: np.ndarray) -> np.ndarray:
+        return (LO + (stored - self.lo) * (HI - LO) / (self.hi - self.lo)).astype(np.float32)
 
     def stored_error(self, e: float) -> float:
         """A model-value error in the reference's stored units."""
@@ -102,47 +107,39 @@ def features(x: np.ndarray) -> np.ndarray:
         return ContextFeatures(x.shape[0], WINDOWS, True, exact=True)(torch.from_numpy(x[None]).float())[0].numpy()
 
 
-def _strips(h: int, w: int):
-    """``(a, b, lo, hi)`` of each strip of rows ``[a, b)`` (about :data:`STRIP_PX` pixels) and the
-    rows ``[lo, hi)`` its context features need (:data:`HALO` more each side, within the image)."""
-    step = max(16, STRIP_PX // max(w, 1))
-    for a in range(0, h, step):
-        b = min(h, a + step)
-        yield a, b, max(0, a - HALO), min(h, b + HALO)
+def configured(names: tuple[str, ...] = CANDIDATES) -> list[Learner]:
+    """The candidates of ``names``, their context features those of :data:`WINDOWS` (what the fit
+    computes, and what their saved form computes again at full scale)."""
+    out = []
+    for c in all_candidates():
+        if c.name in names:
+            c = c.clone()
+            c.windows, c.products = WINDOWS, True
+            out.append(c)
+    return out
 
 
-def _pixels(x: np.ndarray, y: np.ndarray, mask: np.ndarray, n: int, seed: int = 0,
-            ) -> tuple[Pixels, np.ndarray, np.ndarray]:
-    """:class:`Pixels` of one image (at most ``n`` of its valid pixels, a uniform sample), and
-    their rows and columns. Features are computed strip by strip (a coarse grid may be large)."""
+def pixels(x: np.ndarray, y: np.ndarray, mask: np.ndarray, n: int, seed: int = 0,
+           ) -> tuple[Pixels, np.ndarray, np.ndarray]:
+    """:class:`Pixels` of one coarse image (at most ``n`` of its ``mask`` cells, a uniform
+    sample), and their rows and columns."""
     rng = np.random.default_rng(seed)
     rows, cols = np.nonzero(mask)
     if len(rows) > n:
         keep = np.sort(rng.choice(len(rows), n, replace=False))
         rows, cols = rows[keep], cols[keep]
+    f = features(x)
     h, w = mask.shape
-    parts = []
-    for a, b, lo, hi in _strips(h, w):
-        f = features(x[:, lo:hi])
-        sel = (rows >= a) & (rows < b)
-        parts.append((np.flatnonzero(sel), f[:, rows[sel] - lo, cols[sel]].T))
-    X = np.zeros((len(rows), parts[0][1].shape[1]), np.float32)
-    for idx, f in parts:
-        X[idx] = f
     long = h >= w
-    px = Pixels(X, y[:, rows, cols].T.astype(np.float32), np.zeros(len(rows), int), np.zeros(len(rows), int),
-                rows if long else cols, np.array([max(h, w)]), x.shape[0], int(mask.sum()))
+    px = Pixels(f[:, rows, cols].T.copy(), y[:, rows, cols].T.astype(np.float32), np.zeros(len(rows), int),
+                np.zeros(len(rows), int), rows if long else cols, np.array([max(h, w)]), x.shape[0], int(mask.sum()))
     return px, rows, cols
 
 
 def predict_image(learner: Learner, x: np.ndarray) -> np.ndarray:
-    """``learner`` on every pixel of ``x (C, H, W)`` → ``(H, W)``, strip by strip."""
-    h, w = x.shape[1:]
-    out = np.zeros((h, w), np.float32)
-    for a, b, lo, hi in _strips(h, w):
-        f = features(x[:, lo:hi])[:, a - lo:b - lo]
-        out[a:b] = learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0])[:, 0].reshape(b - a, w)
-    return out
+    """``learner`` on every cell of a coarse ``x (C, h, w)`` → ``(h, w)``."""
+    f = features(x)
+    return learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0])[:, 0].reshape(x.shape[1:])
 
 
 def stored_range(values: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
@@ -152,92 +149,168 @@ def stored_range(values: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
     return lo, hi if hi > lo else lo + 1.0
 
 
-def fit(x_c: np.ndarray, z_c: np.ndarray | None, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray,
-        grid: Grid, k: float, gap_days: int | None = None, seed: int = 0,
-        say: Callable[[str], None] = lambda s: None) -> GuidedFit:
-    """The degraded-scale fit. ``x_c (C, h, w)``: the input's bands averaged onto the reference's
-    ``grid``; ``z_c (1, h, w)`` the zero-shot output averaged likewise, stored units (None: none);
-    ``ref (h, w)`` stored units; ``valid`` its clear cells; ``cover`` the fraction of each cell the
-    input covers; ``k`` input pixels per reference pixel; ``gap_days`` between the two dates.
-
-    The candidates are :data:`CANDIDATES`: the ones whose fit at one scale carried to a finer one."""
-    import time
+def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
+        gap_days: int | None = None, z_c: np.ndarray | None = None, zero_stored: float = 0.0,
+        seed: int = 0) -> GuidedFit:
+    """The decision at the reference's scale. ``x_c (C, h, w)``: the input's bands (model values)
+    averaged onto the reference's ``grid``; ``ref (h, w)`` stored units; ``valid`` its clear cells;
+    ``cover`` the share of each cell the input covers; ``k`` input pixels per reference pixel;
+    ``gap_days`` between the two dates; ``z_c (h, w)`` the model's zero-shot output averaged onto the
+    grid, in the reference's stored units (None: not run; the consistent route then cannot be taken);
+    ``zero_stored`` the stored value of a physical 0 (the consistent route scales above it)."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     lo, hi = stored_range(ref, seen)
-    z_range = stored_range(z_c[0], seen) if z_c is not None else (0.0, 1.0)
-    r = LO + (HI - LO) * (np.where(valid, ref, lo) - lo) / (hi - lo)
+    to_model = lambda v: (LO + (HI - LO) * (v - lo) / (hi - lo)).astype(np.float32)  # noqa: E731
+    r = to_model(np.where(valid, ref, lo))
     x = np.nan_to_num(x_c, nan=0.0).astype(np.float32)
-    if z_c is not None:
-        x = np.concatenate([x, _unit(np.nan_to_num(z_c, nan=z_range[0]), z_range)])
+    z = to_model(np.nan_to_num(z_c, nan=lo)) if z_c is not None else None
     with fit_threads():
-        filled = fill(x, r, seen, ~valid, seed)
+        calibration = (1.0, 0.0)
+        if z is not None:
+            calibration = calibrate(z, r, seen)
+            z = (z * calibration[0] + calibration[1]).astype(np.float32)
+        filled, filled_from = fill(x, r, seen, ~valid & (cover > 0), z, seed, cover)
+        n = int(seen.sum())
         coarse = grid.coarser(k)
         r2, up2, frac = degrade(filled, grid, coarse)
-        px, rows, cols = _pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
-        held = np.full(seen.shape, np.nan, np.float32)  # out-of-fold predictions, image-shaped
-        if len(px) >= FLEXIBLE_CELLS:
+        held = np.full(seen.shape, np.nan, np.float32)
+        fit_e = up_e = corr_e = float("nan")
+        learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
+        route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
+        if n >= FIT_CELLS_MIN:
+            px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
             folds = spatial_folds(px, buffer=BUFFER)
-            sel = choose(px, allowed=CANDIDATES, folds=folds, seed=seed)
-            learner, chosen, oof = sel.fitted, sel.chosen, dict(sel.oof)
-            for f in folds:
-                model = refit(sel.chosen, sel.blend_of, px, rows=f.train)
-                held[rows[f.test], cols[f.test]] = model.predict(px.X[f.test], px.bands)[:, 0]
-        else:  # no fit: a residual of HALF everywhere is the upsampled reference itself
-            learner = Constant().fit(px.X[:1], np.full((1, 1), HALF, np.float32), px.bands)
-            chosen, oof = NO_FIT, {}
-            held[rows, cols] = HALF
-    held = held + up2[0] - HALF
-    tested = ~np.isnan(held)
-    fixed = held + _correction(held, tested, r2, frac, grid, coarse)
-    fit_e, corr_e = mae(held[tested], r[tested]), mae(fixed[tested], r[tested])
-    up_e = mae(up2[0][tested], r[tested])
-    if chosen == NO_FIT:
-        say(f"{len(px):,} clear cells, fewer than {FLEXIBLE_CELLS:,}: no fit, the upsampled reference "
-            f"(held-out MAE {fit_e:.4f} model values)")
-    else:
-        say(f"{chosen} chosen ({len(folds)} spatial folds of {len(px):,} clear cells): held-out MAE {fit_e:.4f} "
-            f"model values, the upsampled reference {up_e:.4f}")
-    correct, why = decide(fit_e, corr_e, gap_days)
-    return GuidedFit(learner, grid, filled.astype(np.float32), seen, lo, hi, z_range, chosen,
-                     oof, up_e, fit_e, corr_e, correct, why, len(px), time.perf_counter() - t0)
+            if folds:
+                sel = choose(px, configured(), folds=folds, seed=seed)
+                held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
+                tested = ~np.isnan(held)
+                fit_e, up_e = mae(held[tested], r[tested]), mae(up2[0][tested], r[tested])
+                fixed = held + _correction(held, tested, r2, frac, grid, coarse)
+                corr_e = mae(fixed[tested], r[tested])
+                oof, tried = dict(sel.oof), f"{sel.chosen} ({len(folds)} spatial folds)"
+                if min(fit_e, corr_e) < up_e:
+                    route, chosen, learner = "fit", sel.chosen, sel.fitted
+        if route != "fit" and z is not None:
+            per = (hi - lo) / (HI - LO)  # stored units per model value
+            above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
+            cons_e, base_e = consistent_check(above(z), above(r), seen, grid)
+            if not cons_e >= base_e:  # NaN (too few cells to check): the measured rule (FACTS.md)
+                route, chosen = "consistent", "zero-shot made consistent"
+                fit_e, up_e, corr_e = cons_e / per, base_e / per, cons_e / per
+    correct, why = decide(fit_e, corr_e, gap_days) if route == "fit" else (
+        False, "not applied: " + ("the output is consistent by construction" if route == "consistent"
+                                  else "the reference itself, upsampled"))
+    return GuidedFit(route, learner, grid, filled.astype(np.float32), seen, lo, hi, chosen, up_e, fit_e, corr_e,
+                     correct, why, n, filled_from, calibration, oof, tried, zero_stored, time.perf_counter() - t0)
 
 
-def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, seed: int = 0) -> np.ndarray:
+def calibrate(z: np.ndarray, r: np.ndarray, seen: np.ndarray) -> tuple[float, float]:
+    """``(a, b)`` of the least-absolute-deviation-robust line ``r ≈ a·z + b`` over the clear cells
+    (a least-squares line refitted once without its worst tenth); ``(1, 0)`` with too few cells."""
+    zs, rs = z[seen].astype(np.float64), r[seen].astype(np.float64)
+    if zs.size < 3 or np.ptp(zs) == 0:
+        return 1.0, float(np.median(rs - zs)) if zs.size else 0.0
+    a, b = np.polyfit(zs, rs, 1)
+    keep = np.abs(rs - (a * zs + b)) <= np.quantile(np.abs(rs - (a * zs + b)), 0.9)
+    if keep.sum() >= 3 and np.ptp(zs[keep]) > 0:
+        a, b = np.polyfit(zs[keep], rs[keep], 1)
+    return float(a), float(b)
+
+
+def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, z: np.ndarray | None,
+         seed: int = 0, cover: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """``r (h, w)`` with the cells ``need`` (the input covers them, the reference cannot see them)
-    filled by ``f₀``, the reference from the input alone, fitted on the ``seen`` cells and applied
-    at the reference's scale (no scale to carry across, so every candidate may be chosen where
-    there are cells enough; :data:`FLEXIBLE_CELLS`). Nothing is fitted when no cell needs it."""
+    filled, and from what: ``f₀`` (the reference from the input alone, fitted on the ``seen`` cells
+    by the selection core) or the calibrated zero-shot output ``z``, whichever held out better on
+    the clear cells (``z`` is the model's, which saw none of them: its error on all of them is its
+    held-out error). Nothing is fitted when no cell needs it."""
     if not need.any():
-        return r.copy()
-    px0, _, _ = _pixels(x, r[None], seen, FIT_CELLS, seed)
-    allowed = None if len(px0) >= FLEXIBLE_CELLS else ("constant", "linear")
-    f0 = choose(px0, allowed=allowed, folds=spatial_folds(px0, buffer=BUFFER), served=False)
-    return np.where(need, predict_image(f0.fitted, x), r)
+        return r.copy(), ""
+    edge_only = cover is not None and not (need & (cover >= UNSEEN_COVER)).any()
+    px0, rows, cols = pixels(x, r[None], seen, FIT_CELLS, seed)
+    folds = spatial_folds(px0, buffer=BUFFER)
+    f0_e, z_e = float("inf"), float("inf")
+    if folds:
+        allowed = None if len(px0) >= FIT_CELLS_MIN else ("constant", "linear")
+        f0 = choose(px0, allowed=allowed, folds=folds, served=False)
+        tested = ~np.isnan(f0.held[:, 0])
+        f0_e = mae(f0.held[tested, 0], px0.Y[tested, 0])
+    if z is not None:
+        z_e = mae(z[seen], r[seen])
+    if z is not None and z_e <= f0_e:
+        return np.where(need, z, r), "the model's output, calibrated to the reference (it held out better than a fit)"
+    what = "" if edge_only else None  # cells at the footprint's edge only: nothing a user would see filled
+    if not folds:
+        return np.where(need, float(np.median(r[seen])), r), what if what is not None else \
+            "the clear cells' median (too few cells to fit on)"
+    return np.where(need, predict_image(f0.fitted, x), r), what if what is not None else \
+        f"a fit from the input alone ({f0.chosen})"
 
 
 def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(r↓ (hc, wc), r↓↑ (1, h, w), the fraction of each coarse cell covered)``: ``r (h, w)``
-    on ``grid`` averaged onto ``coarse`` and interpolated back."""
+    on ``grid`` averaged onto ``coarse`` and interpolated back, the coarse grid padded by
+    :data:`PAD` replicated cells first (no interpolation edge error for a fit to learn)."""
     r2, frac = average_onto(r[None], np.ones(r.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2[0], np.nanmean(r))
-    return r2, upsample_onto(r2[None], coarse, grid, UPSAMPLING), frac
+    padded = Grid(coarse.crs, coarse.transform @ _translation(-PAD, -PAD), coarse.height + 2 * PAD,
+                  coarse.width + 2 * PAD)
+    return r2, upsample_onto(np.pad(r2, PAD, mode="edge")[None], padded, grid, UPSAMPLING), frac
+
+
+def _translation(dx: float, dy: float):
+    from affine import Affine
+    return Affine.translation(dx, dy)
+
+
+def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> tuple[float, float]:
+    """``(MAE of the consistent route, MAE of the better upsampled reference)`` held out one scale
+    coarser: the reference averaged over :data:`CHECK_FACTOR` × :data:`CHECK_FACTOR` cells, the
+    zero-shot output made consistent with that and the reference upsampled from it, both scored on
+    the clear cells. NaN for both where fewer than :data:`~bandbridge.policy.CHECK_CELLS` coarse
+    cells are clear (no check: the measured rule decides)."""
+    coarse = grid.coarser(CHECK_FACTOR)
+    r2, f2 = average_onto(r[None], seen, grid, coarse)
+    ok2 = f2 > 0.5
+    if int(ok2.sum()) < CHECK_CELLS:
+        return float("nan"), float("nan")
+    z2, _ = average_onto(z[None], seen, grid, coarse)
+    made = consistent(z, np.where(ok2, r2[0], np.nan), grid, coarse)
+    ups = [upsample_onto(_filled(np.where(ok2, r2[0], np.nan))[None], coarse, grid, m)[0]
+           for m in ("nearest", "bilinear", "cubic")]
+    return mae(made[seen], r[seen]), min(mae(u[seen], r[seen]) for u in ups)
+
+
+def ratio_field(target: np.ndarray, z_mean: np.ndarray) -> np.ndarray:
+    """Per cell, the factor that makes the output's mean ``z_mean`` the ``target`` (both ``(h, w)``,
+    NaN where unknown): a ratio where both are well above zero, else 1; unknown cells take 1."""
+    ok = np.isfinite(target) & np.isfinite(z_mean) & (z_mean > 1e-3) & (target > 0)
+    return np.where(ok, target / np.where(ok, z_mean, 1.0), 1.0).astype(np.float32)
+
+
+def consistent(z: np.ndarray, target: np.ndarray, fine: Grid, coarse: Grid) -> np.ndarray:
+    """``z (H, W)`` on ``fine`` scaled so that each cell of ``coarse`` averages to ``target (h, w)``
+    (NaN: left as it is), the per-cell ratio interpolated bilinearly (no cell edges)."""
+    zm, _ = average_onto(z[None], np.isfinite(z), fine, coarse)
+    return z * upsample_onto(ratio_field(target, zm[0])[None], coarse, fine, "bilinear")[0]
+
+
+def _filled(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(a), a, np.nanmean(a) if np.isfinite(a).any() else 0.0).astype(np.float32)
 
 
 def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:
     """Whether the consistency correction runs at full scale, and why in a phrase: only where it
     lowers the held-out error at the degraded scale and the reference is at most
-    :data:`STALE_DAYS` from the input (a scene that changed in between would be imposed on it)."""
+    :data:`~bandbridge.policy.STALE_DAYS` from the input (a scene that changed in between would be
+    imposed on it)."""
     if gap_days is not None and abs(gap_days) > STALE_DAYS:
         return False, (f"not applied: the reference is {abs(gap_days)} days from the input (more than "
                        f"{STALE_DAYS}), the scene may have changed")
-    if corr_e >= fit_e:
-        return False, f"not applied: held out at the reference's scale it did not help ({fit_e:.4f} → {corr_e:.4f})"
-    return True, f"applied: held out at the reference's scale {fit_e:.4f} → {corr_e:.4f} model values"
-
-
-def _unit(z: np.ndarray, rng: tuple[float, float]) -> np.ndarray:
-    return ((z - rng[0]) / (rng[1] - rng[0])).astype(np.float32)
+    if not corr_e < fit_e:
+        return False, "not applied: held out at the reference's scale it did not help"
+    return True, "applied: held out at the reference's scale it lowered the error"
 
 
 def _coarse_residual(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
@@ -252,43 +325,3 @@ def _correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: 
                 fine: Grid, coarse: Grid) -> np.ndarray:
     """``(H, W)``: :func:`_coarse_residual` interpolated onto the fine grid."""
     return upsample_onto(_coarse_residual(pred, have, target_c, frac, fine, coarse)[None], coarse, fine)[0]
-
-
-def strips(fine: Grid) -> int:
-    """How many strips :func:`apply` works in on ``fine`` (its progress total)."""
-    return sum(1 for _ in _strips(fine.height, fine.width))
-
-
-def apply(g: GuidedFit, fine: Grid, rows: Callable[[int, int], tuple[np.ndarray, np.ndarray | None]],
-          tick: Callable[[], None] = lambda: None) -> np.ndarray:
-    """``f`` at full scale on ``fine``: ``rows(a, b)`` gives the input's bands ``(C, b − a, W)``
-    (model values) and the zero-shot output ``(1, b − a, W)`` (stored units, or None) of rows
-    ``[a, b)``; ``tick()`` after each strip. Returns ``(H, W)`` model values, before the
-    correction."""
-    h, w = fine.height, fine.width
-    out = np.zeros((h, w), np.float32)
-    for a, b, lo, hi in _strips(h, w):
-        x, z = rows(lo, hi)
-        strip = Grid(fine.crs, fine.transform @ Affine.translation(0, lo), hi - lo, w)
-        up = upsample_onto(g.filled[None], g.grid, strip, UPSAMPLING)
-        parts = [np.nan_to_num(x, nan=0.0)] + ([_unit(z, g.z_range)] if z is not None else []) + [up]
-        f = features(np.concatenate(parts).astype(np.float32))[:, a - lo:b - lo]
-        res = g.learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0] + (z is not None) + 1)[:, 0]
-        out[a:b] = res.reshape(b - a, w) + up[0, a - lo:b - lo] - HALF
-        tick()
-    return out
-
-
-def residual(g: GuidedFit, pred: np.ndarray, valid: np.ndarray, fine: Grid) -> np.ndarray | None:
-    """The consistency correction on the reference's grid ``(h, w)``: the reference minus the
-    mean of ``pred (H, W)`` on every clear cell (0 elsewhere); None where ``g`` says no."""
-    return _coarse_residual(pred, valid, g.filled, g.seen, fine, g.grid) if g.correct else None
-
-
-def corrected(g: GuidedFit, pred: np.ndarray, res: np.ndarray | None, fine: Grid, a: int = 0) -> np.ndarray:
-    """Rows ``[a, a + len(pred))`` of the output (model values): ``pred`` plus the correction
-    ``res`` (:func:`residual`) interpolated onto them; a strip at a time keeps memory flat."""
-    if res is None:
-        return pred
-    strip = Grid(fine.crs, fine.transform @ Affine.translation(0, a), pred.shape[0], fine.width)
-    return pred + upsample_onto(res[None], g.grid, strip)[0]

@@ -85,6 +85,8 @@ class Selection:
     teacher: Learner | None = None  # the chosen learner refitted, when its student is served
     traded: dict = field(default_factory=dict)  # the lowest-error candidate a cheaper one replaced
     # within the folds' noise (cheaper_within_noise), and both errors
+    held: np.ndarray | None = None  # (N, Ct) the chosen candidate's out-of-fold predictions (the
+    # fold fits the choice made; NaN on pixels no fold held out)
 
     @property
     def winner(self) -> str:
@@ -188,9 +190,11 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
         chosen, traded = cheaper_within_noise(chosen, learners, per_fold, oof, costs)
     last = steps(progress, f"refitting {chosen} on every pixel (and distilling a student where it has trees)", 1)
     fitted = refit(chosen, blend_of, px, cands, refit_on)
+    held = np.full_like(px.Y, np.nan)
+    held[test_all] = (np.mean([preds[k] for k in blend_of], axis=0) if chosen == "blend" else preds[chosen])[test_all]
     sel = Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
                     px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores,
-                    traded=traded)
+                    traded=traded, held=held)
     if served and not everywhere(fitted):
         fold_fits = [Blend([models[k][i] for k in blend_of]) for i in range(len(folds))] \
             if chosen == "blend" else models[chosen]
@@ -259,6 +263,8 @@ def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner
                            f"{percent(STUDENT_WITHIN)} above the teacher's"}
     if keep:
         sel.teacher, sel.fitted = sel.fitted, Student.of(sel.fitted, px.X, px.bands)
+        if sel.held is not None:  # what is served is what was held out
+            sel.held[test_all] = pred[test_all]
 
 
 def worst_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict[str, float]:

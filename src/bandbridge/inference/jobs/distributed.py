@@ -195,9 +195,10 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
                     strips: int | None = None, summary: Path | None = None,
                     failed: list[tuple[Path, str]] = (),
                     progress: Callable[[int], Callable[[], None]] | None = None,
-                    announce: Callable[[str], None] | None = None) -> list[dict]:
+                    announce: Callable[[str], None] | None = None, decisions: dict | None = None) -> list[dict]:
     """Run the jobs on a Dask cluster; returns one row per input (files refused while planning,
-    ``failed``, included) and writes them to ``summary`` (CSV; tracebacks in its ``.log``)."""
+    ``failed``, included) and writes them to ``summary`` (CSV; tracebacks in its ``.log``).
+    ``decisions``: each model's backend as the plan decided it (jobs/plan.py), carried out."""
     if summary is not None:
         check_summary(summary, [j.src for j in jobs])
     if scheduler:
@@ -207,7 +208,7 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
     # Decided here once, named to every worker; measured only for jobs of PROBE_MPIX or more
     # (as without --workers), announced through ``announce``.
     chosen = {folder: (be.name, be.precision) for folder, be in
-              prepare_backends(jobs, backend, precision, threads, announce=announce).items()}
+              prepare_backends(jobs, backend, precision, threads, announce=announce, decisions=decisions).items()}
     log = log_path(summary) if summary is not None else Path(os.devnull)
     with _dask_log_to(log):
         rows += _compute(jobs, chosen, threads, scheduler, workers, retries, strips, log, progress)

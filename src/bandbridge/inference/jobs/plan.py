@@ -65,12 +65,13 @@ class PredictPlan:
                                       f"({floor.get('kind', 'linear')} linear map of "
                                       f"{len(floor.get('sources') or [])} source(s))" if floor else
                                       "none (the model carries no floor)"),
-                    f"  tiles: {self.tiles(job)}"]
+                    f"  tiles: {self.tiles(job)}" if not self.references else
+                    "  tiles: the fit's bundle on its own tiles (1024² or less), decided once it is fitted"]
             if self.references:
                 ref = self.references[i]
-                out.append(f"  reference: {ref.line(job.src)}" + (
-                    "; the model runs zero-shot first" if ref.zero_shot else
-                    "; the model itself never runs (the band is fitted to the reference)"))
+                out += [f"  reference: {ref.line(job.src)}", f"  route: {ref.route()}",
+                        "  the model's own output: runs first only where the route or cells the reference cannot "
+                        "see need it (its fallback above then applies)"]
         for folder, d in self.backends.items():
             name = next(j.spec.name for j in self.jobs if j.spec.folder == folder)
             out.append(f"backend: {d.line(name)}")
@@ -94,7 +95,7 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
         from bandbridge.inference.jobs.reference import plan_reference
         refs = [plan_reference(job, reference, say) for job in jobs]
     specs, mpix = job_module.mpix_per_model(jobs)
-    runs_model = reference is None or reference.zero_shot  # with a reference alone it never runs
+    runs_model = reference is None  # with a reference the fit's bundle runs (jobs/reference.py)
     decisions = {folder: decide_backend(spec, backend, precision, threads,
                                         measure=mpix[folder] >= job_module.PROBE_MPIX)
                  for folder, spec in specs.items()} if runs_model else {}

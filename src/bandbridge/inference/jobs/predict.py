@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
 from bandbridge.inference.core.interpret import Overrides
-from bandbridge.inference.core.predictor import plan_file
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.interop.stac import check_items, write_item
-from bandbridge.inference.jobs.distributed import check_flags, log_path, run_distributed
+from bandbridge.inference.jobs.distributed import check_flags, log_path, run_distributed, write_summary
 from bandbridge.inference.jobs.job import Job, grow_tiles, prepare_backends, run_predict
 from bandbridge.inference.jobs.plan import make_plan
-from bandbridge.inference.jobs.reference import ReferenceOptions, check_reference_flags, run_reference
+from bandbridge.inference.jobs.reference import ReferenceOptions, check_reference_flags, run_references
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
 Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
@@ -77,20 +76,30 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
         return Outcome([], 0.0)
     if plan.skipped:
         say(f"skipped {plan.skipped} earlier output(s) of bandbridge among the inputs")
+    if reference is not None:  # fitted here, predicted by the engine here or on the cluster
+        for job in jobs:
+            say(job.note)
+        t0 = time.perf_counter()
+        path = summary_path(Path(output), cluster) if cluster.used else None
+        with bar() as add:
+            rows = run_references(jobs, plan.references, backend, precision, threads, compile, say, add, cluster, path)
+        if path is None:
+            return Outcome(rows, time.perf_counter() - t0)
+        rows += [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "", "error": why}
+                 for f, why in plan.failed]
+        write_summary(rows, path)
+        return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
     if cluster.used:
-        return _on_cluster(jobs, plan.failed, Path(output), backend, precision, threads, cluster, stac, say, bar)
+        return _on_cluster(jobs, plan.failed, Path(output), backend, precision, threads, cluster, stac, say, bar,
+                           plan.backends)
     for job in jobs:
         say(job.note)
     t0 = time.perf_counter()
-    if reference is not None and not reference.zero_shot:  # the model itself never runs: no
-        return _with_reference(jobs, plan.references, {}, say, bar, t0)  # backend loaded, probed or planned
     runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say, decisions=plan.backends)
     for run in runs.values():  # once per model, before any work: what runs it and why
         say(f"backend: {run.choice}")
     for line in grow_tiles(jobs, runs, threads):
         say(line)
-    if reference is not None:
-        return _with_reference(jobs, plan.references, runs, say, bar, t0)
     rows = []
     with bar() as add:
         for job, stats, run in run_predict(jobs, runs, lambda job, n: add(f"{job.src.name}, tiles", n)):
@@ -110,31 +119,21 @@ def _row(job: Job, stats) -> dict:
             "output": str(job.dst), "error": ""}
 
 
-def _with_reference(jobs: list[Job], plans: list, runs: dict, say: Callable[[str], None], bar: Bar,
-                    t0: float) -> Outcome:
-    rows = []
-    with bar() as add:
-        for job, plan in zip(jobs, plans):
-            say(plan.line(job.src))
-            tiles = add(f"{job.src.name}, zero-shot tiles", plan_file(job.spec, job.src, job.opts)[2].n_tiles) \
-                if plan.zero_shot else None
-            stats = run_reference(job, runs.get(job.spec.folder), plan, say, tiles, add)
-            say(f"{job.dst}  {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s"
-                + "".join(f"\n{p}" for p in stats.extra_outputs))
-            rows.append(_row(job, stats))
-    return Outcome(rows, time.perf_counter() - t0)
+def summary_path(dest: Path, cluster: Cluster) -> Path:
+    """Where a cluster run's summary CSV goes: ``--summary``, else beside the outputs."""
+    where = dest.parent if dest.suffix.lower() in (".tif", ".tiff") else dest
+    return Path(cluster.summary) if cluster.summary else where / "bandbridge-summary.csv"
 
 
 def _on_cluster(jobs: list[Job], failed: list[tuple[Path, str]], dest: Path, backend: str, precision: str,
                 threads: int | None, cluster: Cluster, stac: bool, say: Callable[[str], None],
-                bar: Bar) -> Outcome:
-    where = dest.parent if dest.suffix.lower() in (".tif", ".tiff") else dest
-    path = Path(cluster.summary) if cluster.summary else where / "bandbridge-summary.csv"
+                bar: Bar, decisions: dict | None = None) -> Outcome:
+    path = summary_path(dest, cluster)
     t0 = time.perf_counter()
     with bar() as add:
         rows = run_distributed(jobs, backend, precision, threads, cluster.scheduler, cluster.workers,
                                cluster.retries, cluster.strips, path, failed, lambda n: add("tasks", n),
-                               announce=say)
+                               announce=say, decisions=decisions)
     by_dst = {str(j.dst): j for j in jobs}
     for r in rows:
         if r["status"] == "ok":

@@ -221,3 +221,30 @@ def clear() -> tuple[int, int, int]:
         except OSError:
             pass
     return len(rows), freed, left
+
+
+def forget(folder: Path) -> None:
+    """Remove what this cache holds of one model made for one run (a reference fit): its graphs and
+    its records, by the files' names and ``OWN``'s patterns only (nothing else is touched)."""
+    base = cache_dir(create=False)
+    if not base.is_dir():
+        return
+    try:
+        key = model_key(Path(folder))
+    except OSError:
+        return
+    for sub, pattern in OWN.items():
+        root = base / sub
+        if not root.is_dir() or root.is_symlink():
+            continue
+        for f in sorted(root.glob(f"{key}*"), reverse=True):
+            for g in sorted(f.rglob("*"), reverse=True) if f.is_dir() and not f.is_symlink() else []:
+                if g.is_file() and not g.is_symlink() and pattern.fullmatch(g.relative_to(root).as_posix()):
+                    g.unlink()
+            if f.is_dir() and not f.is_symlink():
+                try:
+                    f.rmdir()
+                except OSError:
+                    pass
+            elif f.is_file() and not f.is_symlink() and pattern.fullmatch(f.relative_to(root).as_posix()):
+                f.unlink()

@@ -352,6 +352,19 @@ def decide_backend(spec: ModelSpec, backend: str = "auto", precision: str = "aut
         "unmeasured, so fp32)" if len(cands) > 1 else ""))
 
 
+def decide_unprobed(spec: ModelSpec, backend: str = "auto", precision: str = "auto") -> Decision:
+    """:class:`Decision` for a model made for one run (a reference fit): the likely fastest
+    candidate by this machine's recorded ranking (:func:`rank`), at fp32 unless a precision is
+    asked (the precision gate needs a check sample such a model has not), never probed (a probe
+    would cost more than it saves on a model used once)."""
+    check_choice(backend, precision)
+    if backend != "auto" and precision != "auto":
+        return Decision(backend, precision, "asked", f"{backend} {precision} as asked")
+    b, p = candidates(spec, backend, "fp32" if precision == "auto" else precision)[0]
+    return Decision(b, p, "ranked", f"{b} {p}: the fastest at {p} by this machine's record of earlier probes "
+                    "(a reference fit is made for this run: not probed)")
+
+
 def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
                    compile: bool = False, measure: bool = True, announce=None,
                    decision: Decision | None = None) -> Chosen:

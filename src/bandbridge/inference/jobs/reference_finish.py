@@ -1,0 +1,181 @@
+"""A reference run's last pass: the output written from what the engine predicted (the fit's
+bundle, ``reference_fit.py``) or from the model's zero-shot output, :data:`ROWS` rows at a time,
+through the one writer (``core/outputs.py``):
+
+- the **consistency correction** where the fit's check kept it: the residual ``r − mean_k(output)``
+  of every clear cell (the cell means gathered from the engine's output) interpolated onto the rows;
+- the **consistent route**: the zero-shot output calibrated to the reference and scaled per cell so
+  that it averages back to it, the ratio interpolated bilinearly;
+- **where the reference cannot see** and the model's own output held out better than a fit from the
+  input alone: that output, calibrated, faded in across the edge of the clear cells (no seam);
+- values kept in the band's physical range (a reflectance or a DN is never negative), stored in the
+  reference's type and units, the input's bands before it with ``--append``, ``--index`` rasters
+  beside it, COG or a picture where asked, and tags that say where the band came from.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from rasterio.windows import Window
+
+from bandbridge.bands import band_role, find_role, get_scaling
+from bandbridge.data.reader import raster_info, read_raster
+from bandbridge.data.reference import upsample_onto
+from bandbridge.inference.core.outputs import opened
+from bandbridge.inference.core.predictor import PredictStats, index_plan, write_strip
+from bandbridge.inference.core.writer import model_tag, output_profile, tag_bands
+from bandbridge.inference.jobs.reference_fit import Fitted, averaged, strip_grid
+
+ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
+SIGNED = ("vv", "vh", "hh", "hv", "other")  # roles whose physical values may be negative (dB, unknown)
+
+
+def output_dtype(job, ref) -> str:
+    """The output's type: the reference's (with ``--append``, wide enough for the input's too)."""
+    if not job.opts.append:
+        return ref.dtype
+    return np.promote_types(ref.dtype, raster_info(job.src).dtype).name
+
+
+def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] = lambda: None) -> PredictStats:
+    """Write ``job``'s output (and extras) from the fitted run ``f``; ``tags`` go on every raster."""
+    t0 = time.perf_counter()
+    g, ref, fine = f.fit, plan.ref, plan.fine
+    read, opts = job.opts.read, job.opts
+    scaling = get_scaling(read.scaling, read.vmin, read.vmax)
+    dtype = output_dtype(job, ref)
+    info = raster_info(job.src)
+    nodata = ref.nodata if ref.nodata is not None else (float("nan") if np.dtype(dtype).kind == "f" else 0)
+    names = (list(read.names) if opts.append else []) + [f"synthetic_{ref.names[0]}"]
+    roles = ([band_role(n) for n in read.names] if opts.append else []) + ["other"]
+    index_fns = index_plan(opts.indices, job.spec, list(read.names))
+    paths = [job.dst] + [job.dst.with_name(f"{job.dst.stem}_{k}{job.dst.suffix or '.tif'}") for k in index_fns]
+    co = None if opts.cog else opts.creation
+    main = output_profile(info.crs, info.transform, fine.height, fine.width, len(names), dtype, 1, co)
+    main["nodata"] = nodata
+    extra = output_profile(info.crs, info.transform, fine.height, fine.width, 1, "float32", 1, co)
+    fields = Fields(f, plan)
+    lo_stored = g.zero_stored if plan.role not in SIGNED else -np.inf
+    in_scale, in_offset, _ = scaling.physical
+
+    def setup(r) -> None:
+        r.main.descriptions = tuple(names)
+        tag_bands(r.main, roles)
+        r.main.scales = [1.0] * (len(names) - 1) + [ref.scale]
+        r.main.offsets = [0.0] * (len(names) - 1) + [ref.offset]
+        for d, k in zip(r.extras, index_fns):
+            d.descriptions = (k,)
+        for d in [r.main, *r.extras]:
+            d.update_tags(**tags, bandbridge_source=job.src.name)
+
+    def store(stack: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        out = stack.astype(np.float64)
+        if opts.append:  # the input's bands as stored
+            out[:-1] = scaling.decode(stack[:-1])
+        if np.dtype(dtype).kind in "iu":
+            info_t = np.iinfo(dtype)
+            out = np.clip(np.rint(out), max(info_t.min, 1 if nodata == 0 else info_t.min), info_t.max)
+        out[:, ~ok] = nodata
+        return out.astype(dtype)
+
+    with opened(paths, main, extra, opts.replace, opts.cog, opts.creation, setup) as rasters:
+        for a in range(0, fine.height, ROWS):
+            b = min(fine.height, a + ROWS)
+            x = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
+            stored = np.maximum(fields.rows(a, b), lo_stored)  # the reference's stored units
+            ok = x.mask & np.isfinite(stored)
+            stored = np.nan_to_num(stored, nan=0.0)
+            nir = ((stored * ref.scale + ref.offset) - in_offset) / in_scale  # the input's model units
+            write_strip(rasters, index_fns, Window(0, a, fine.width, b - a), stored[None].astype(np.float32),
+                        x.data, ok, opts.append, store, None, nir[None].astype(np.float32))
+            tick()
+    return PredictStats(job.dst, 0, time.perf_counter() - t0 + f.seconds, fine.height * fine.width / 1e6, paths[1:],
+                        [f"reference-guided ({g.chosen}; {g.route})"])
+
+
+class Fields:
+    """The output's rows in the reference's stored units, from the engine's output or the
+    zero-shot output, with what the reference's grid adds: the correction, the per-cell ratio,
+    the fade to the model's own output where the reference cannot see."""
+
+    def __init__(self, f: Fitted, plan):
+        g, self.f, self.fine = f.fit, f, plan.fine
+        self.g = g
+        self.res = self.ratio = self.trust = None
+        if g.route != "consistent" and g.correct:
+            m = averaged(f.first, self.fine, g.grid)
+            self.res = np.where(g.seen & np.isfinite(m), g.filled - np.nan_to_num(m), 0.0).astype(np.float32)
+        if f.zero is not None and g.route == "consistent":
+            zm = self.zero_model(averaged(f.zero, self.fine, g.grid))
+            above = g.to_stored(zm) - g.zero_stored
+            target = np.where(g.seen, g.to_stored(g.filled) - g.zero_stored, np.nan)
+            from bandbridge.learners.guided import ratio_field
+            self.ratio = ratio_field(target, above)
+        if f.zero is not None and g.route != "consistent" and g.filled_from.startswith("the model's"):
+            self.trust = g.seen.astype(np.float32)
+
+    def zero_model(self, z: np.ndarray) -> np.ndarray:
+        """The zero-shot output (its target's model values) in the fit's model values, calibrated."""
+        a, b = self.f.zero_to_stored
+        ca, cb = self.g.calibration
+        return self.g.to_model(z * a + b) * ca + cb
+
+    def _zero_rows(self, a: int, b: int) -> np.ndarray:
+        import rasterio
+        with rasterio.open(self.f.zero) as s:
+            return self.zero_model(s.read(1, window=Window(0, a, self.fine.width, b - a)).astype(np.float32))
+
+    def _up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
+        return upsample_onto(field[None], self.g.grid, strip_grid(self.fine, a, b), how)[0]
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Rows ``[a, b)`` of the output, stored units (NaN where nothing was predicted)."""
+        g = self.g
+        if g.route == "consistent":
+            above = g.to_stored(self._zero_rows(a, b)) - g.zero_stored
+            return above * self._up(self.ratio, a, b, "bilinear") + g.zero_stored
+        import rasterio
+        with rasterio.open(self.f.first) as s:
+            y = s.read(1, window=Window(0, a, self.fine.width, b - a)).astype(np.float32)
+        if self.res is not None:
+            y = y + self._up(self.res, a, b, "bilinear")
+        if self.trust is not None:
+            w = np.clip(self._up(self.trust, a, b, "bilinear"), 0.0, 1.0)
+            y = w * y + (1 - w) * self._zero_rows(a, b)
+        return g.to_stored(y)
+
+
+def red_of(job) -> int | None:
+    return find_role(list(job.reading.names), "red")
+
+
+def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
+    """The output's tags: where the band came from, the route and fit, and how well it held out."""
+    g = f.fit
+    dy, dx, err = f.shift
+    stored = lambda e: "unknown" if not np.isfinite(e) else f"{g.stored_error(e):.6g}"  # noqa: E731
+    return {"bandbridge_model": model_tag(spec), "bandbridge_reference": Path(plan.ref.path).name,
+            "bandbridge_reference_band": plan.ref.names[0],
+            "bandbridge_reference_date": plan.dates[1], "bandbridge_input_date": plan.dates[0],
+            "bandbridge_date_gap_days": "unknown" if plan.gap_days is None else str(plan.gap_days),
+            "bandbridge_k": f"{plan.ref.k:.3f}",
+            "bandbridge_shift_px": f"{dy:+.2f},{dx:+.2f} (rows, columns of the reference; {f.shift_note}; "
+                                   f"phase-correlation error {err:.2f})",
+            "bandbridge_route": f"{g.route}: {_route_words(g.route)}",
+            "bandbridge_learner": g.chosen,
+            "bandbridge_fit": model_tag(fit_spec) if fit_spec is not None else "none (no model of the fit runs)",
+            "bandbridge_heldout_mae": stored(min(g.fit_mae, g.corrected_mae) if g.correct else g.fit_mae),
+            "bandbridge_upsampled_reference_mae": stored(g.upsampled_mae),
+            "bandbridge_heldout_scale": "the reference's own cells (stored units of the reference)",
+            "bandbridge_correction": g.why,
+            "bandbridge_unseen_filled_from": g.filled_from or "none: the reference sees every cell",
+            "bandbridge_reference_masked_by": plan.ref.masked_by or "nodata"}
+
+
+def _route_words(route: str) -> str:
+    from bandbridge.learners.guided import ROUTES
+    return ROUTES[route]

@@ -1,0 +1,305 @@
+"""A reference run's first half: the input averaged onto the reference's grid, the shift between
+the two registered, the model's zero-shot output where the route or the cells the reference cannot
+see need it, the decision at the reference's scale (``learners/guided.py``), and the fit saved as a
+model bundle — ``Anchored(learner, ReferenceBand)`` on the input's bands plus the upsampled
+reference as one more band (a GDAL VRT of the two) — handed to the engine as a job like any other
+(planner, tiler, backends, memory plan, Dask). ``reference_finish.py`` writes the output from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from affine import Affine
+
+from bandbridge.bands import find_role, get_scaling
+from bandbridge.data.reader import raster_info, read_raster, select_bands
+from bandbridge.data.reference import Grid, average_onto, estimate_shift, upsample_onto
+from bandbridge.inference.core.options import InputReading
+from bandbridge.inference.core.predictor import predict_file
+from bandbridge.policy import CHECK_CELLS, FIT_CELLS_MIN, MIN_SHIFT, SHIFT_GAIN
+
+ROWS = 1024  # rows of the input read, upsampled or written at a time (bounded memory)
+FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
+FIT_TILE = 1024  # px: the tile the fit's bundle predicts on (a learner's: learner_best.LEARNER_TILE)
+
+
+@dataclass
+class Fitted:
+    """One input's reference run after the fit: what the engine predicts and what the finish needs."""
+
+    fit: object  # learners/guided.GuidedFit
+    shift: tuple[float, float, float]  # rows, columns (reference pixels) and phase-correlation error
+    shifted: bool  # the reference's grid was moved by it
+    shift_note: str  # why it was or was not
+    engine: object | None  # jobs/job.Job: the fit's bundle on the stacked input (None: no model runs)
+    first: Path | None  # what the engine writes: the fit's output in its model values
+    zero: Path | None  # the model's zero-shot output (its target's model values), where it ran
+    zero_to_stored: tuple[float, float]  # the zero-shot output's model values → the reference's stored units
+    bundle: Path | None  # the fit's bundle folder
+    seconds: float = 0.0
+
+
+def coarse_inputs(job, grid: Grid, fine: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """``(x↓ (C, h, w) model values, cover (h, w))``: the input's bands area-averaged onto ``grid``,
+    one band at a time (area averaging needs every pixel of a cell; none is kept once averaged),
+    and the share of each cell its valid pixels cover."""
+    read = job.opts.read
+    scaling = get_scaling(read.scaling, read.vmin, read.vmax)
+    cols, cover = [], None
+    for b in read.bands:
+        r = read_raster(job.src, scaling, bands=[b])
+        m, frac = average_onto(r.data, r.mask, fine, grid)
+        cols.append(m[0])
+        cover = frac if cover is None else cover
+        del r
+    return np.stack(cols), cover
+
+
+def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
+             ) -> tuple[tuple[float, float, float], bool, str, np.ndarray, np.ndarray]:
+    """The shift registering the reference with the input, and whether to correct it: estimated by
+    phase correlation on a band both hold (red where the reference has one, else the reference
+    against the input's own linear map to it at the reference's scale), corrected only when it is
+    at least :data:`~bandbridge.policy.MIN_SHIFT` and the linear map of the input to the reference
+    fits at least :data:`~bandbridge.policy.SHIFT_GAIN` better shifted (a false peak — a thermal
+    frame against the visible grey — improves nothing). Returns the shift, the decision, its
+    reason, and ``x↓``, cover on the grid the fit will use (the reference's grid moved or not)."""
+    ok = ref.valid & (cover > 0.99)
+    if ref.red is not None and (i := find_role(list(job.reading.names), "red")) is not None:
+        dy, dx, err = estimate_shift(np.nan_to_num(xc[i]), np.nan_to_num(ref.red), ok)
+    else:
+        dy, dx, err = estimate_shift(_linear_map(xc, ref.values[0], ok)[0], np.nan_to_num(ref.values[0]), ok)
+    if max(abs(dy), abs(dx)) < MIN_SHIFT:
+        return (dy, dx, err), False, f"below {MIN_SHIFT} reference pixels: none to correct", xc, cover
+    moved = ref.grid.shifted(dy, dx)
+    xs, cs = coarse_inputs(job, moved, fine)
+    before = _context_map(xc, ref.values[0], ok)
+    after = _context_map(xs, ref.values[0], ref.valid & (cs > 0.99))
+    if after <= (1 - SHIFT_GAIN) * before:
+        ref.grid = moved
+        return (dy, dx, err), True, (f"corrected: a linear map of the input's context features fits the reference "
+                                     f"{before:.4g} → {after:.4g} (MAE, stored units) moved by it"), xs, cs
+    return (dy, dx, err), False, (f"not corrected: moved by it a linear map of the input's context features fits "
+                                  f"the reference no better ({before:.4g} → {after:.4g}, MAE in stored units; a "
+                                  "false peak)"), xc, cover
+
+
+def _linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, float]:
+    """The input's least-squares linear map to the reference on the cells ``ok``: ``(its image
+    (h, w), its MAE there)``."""
+    from bandbridge.learners.linear import least_squares
+    x = np.nan_to_num(xc)
+    coef = least_squares(x[:, ok].T, r[ok, None])[:, 0]
+    img = np.tensordot(coef[:-1], x, 1) + coef[-1]
+    return img, float(np.abs(img[ok] - r[ok]).mean()) if ok.any() else float("inf")
+
+
+def _context_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> float:
+    """The MAE on the cells ``ok`` of the least-squares linear map of the input's context features
+    at the reference's scale (``guided.features``) to the reference: how well the two agree."""
+    from bandbridge.learners.guided import features
+    from bandbridge.learners.linear import least_squares
+    if int(ok.sum()) < 3:
+        return float("inf")
+    f = features(np.nan_to_num(xc).astype(np.float32))[:, ok].T
+    coef = least_squares(f, r[ok, None])[:, 0]
+    return float(np.abs(f @ coef[:-1] + coef[-1] - r[ok]).mean())
+
+
+def needs_zero_shot(ref, cover: np.ndarray) -> bool:
+    """Whether the model's zero-shot output must run: too few clear cells to fit on (the
+    consistent route), or cells the input covers that the reference cannot see (filled by it
+    where it holds out better than a fit from the input alone)."""
+    from bandbridge.learners.guided import MIN_COVER, UNSEEN_COVER
+    seen = ref.valid & (cover >= MIN_COVER)
+    return int(seen.sum()) < FIT_CELLS_MIN or bool((~ref.valid & (cover >= UNSEEN_COVER)).any())
+
+
+def zero_shot(job, backend, work: Path, progress=None) -> Path:
+    """The model's own output for ``job`` in its target's model values (float32, a work file)."""
+    out = work / "zero_shot.tif"
+    predict_file(backend, job.spec, job.src, out, dataclasses.replace(
+        job.opts, dtype="float32", append=False, indices=(), cog=False, confidence=False, creation=FAST,
+        replace=True), progress)
+    return out
+
+
+def zero_units(spec, ref) -> tuple[float, float]:
+    """``(a, b)``: the model's output in its model values ``m`` is ``a·m + b`` in the reference's
+    stored units, through both physical units (a model of DN against a reference of reflectance is
+    calibrated afterwards at the reference's scale, ``guided.calibrate``)."""
+    pscale, poffset, _ = get_scaling(spec.target.scaling, spec.target.vmin, spec.target.vmax).physical
+    return pscale / ref.scale, (poffset - ref.offset) / ref.scale
+
+
+def averaged(path: Path, fine: Grid, grid: Grid, valid: np.ndarray | None = None) -> np.ndarray:
+    """``(h, w)``: band 1 of ``path`` (on ``fine``, NaN where unknown) area-averaged onto ``grid``
+    over its finite pixels (and ``valid`` where given). The band is read whole, as the input's
+    bands are: area averaging needs every pixel of a cell."""
+    import rasterio
+    with rasterio.open(path) as s:
+        v = s.read(1).astype(np.float32, copy=False)
+    ok = np.isfinite(v) if valid is None else np.isfinite(v) & valid
+    return average_onto(v[None], ok, fine, grid)[0][0]
+
+
+def strip_grid(fine: Grid, a: int, b: int) -> Grid:
+    """Rows ``[a, b)`` of ``fine`` as a grid of their own."""
+    return Grid(fine.crs, fine.transform @ Affine.translation(0, a), b - a, fine.width)
+def prepare(job, plan, zero_backend: Callable[[], object] | None, work: Path,
+            say: Callable[[str], None] = lambda s: None, add=None) -> Fitted:
+    """Everything before the engine runs for ``job`` with its reference ``plan``: coarse
+    averages, the shift, the zero-shot output where needed (``zero_backend()`` builds the model's
+    backend), the decision at the reference's scale, and the fit's bundle and stacked input."""
+    from bandbridge.learners import guided
+    t0 = time.perf_counter()
+    ref, fine = plan.ref, plan.fine
+    xc, cover = coarse_inputs(job, ref.grid, fine)
+    shift, shifted, why, xc, cover = register(job, ref, xc, cover, fine)
+    zero, z_c, units = None, None, zero_units(job.spec, ref)
+    if needs_zero_shot(ref, cover) and zero_backend is not None:
+        tiles = add(f"{job.src.name}, the model's own output (tiles)", _tiles(job)) if add else None
+        zero = zero_shot(job, zero_backend(), work, tiles)
+        z_c = averaged(zero, fine, ref.grid) * units[0] + units[1]
+    g = guided.fit(xc, ref.values[0], ref.valid, cover, ref.grid, ref.k, plan.gap_days, z_c,
+                   zero_stored=-ref.offset / ref.scale)
+    engine = first = bundle = None
+    if g.route != "consistent":
+        bundle, engine = save_fit(job, plan, g, work)
+        first = engine.dst
+    return Fitted(g, shift, shifted, why, engine, first, zero, units, bundle, time.perf_counter() - t0)
+
+
+def _tiles(job) -> int:
+    from bandbridge.inference.core.predictor import plan_file
+    return plan_file(job.spec, job.src, job.opts)[2].n_tiles
+
+
+def save_fit(job, plan, g, work: Path):
+    """The fit as a bundle in ``work/fit`` and the engine's job for it: the input's bands and the
+    upsampled reference (in the input's stored units, so the input's scaling reads it as the
+    model values the fit saw) stacked in a VRT, predicted into ``work/first.tif``."""
+    from bandbridge.bundle import save_bundle
+    from bandbridge.generators import build_generator
+    from bandbridge.learners.guided import HALF
+    from bandbridge.learners.saved import learner_value
+    from bandbridge.spec import read_spec
+    read = job.opts.read
+    n = len(read.bands)
+    gen = g.learner.generator()
+    learner = learner_value(gen)
+    module = build_generator("reference", n + 1, 1, {"half": HALF}, 1, learner, None)
+    module.learner.load_state_dict(g.learner.module(n + 1, 1).state_dict())
+    folder = work / "fit"
+    save_bundle(folder, module.eval(), fit_config(job, plan, g, learner), n + 1, 1, epoch=-1,
+                reference_fit=fit_record(plan, g))
+    spec = read_spec(folder)
+    up = upsampled_reference(job, plan, g, work / "reference_up.tif")
+    vrt = stacked(job, up, work / "stacked.vrt")
+    names = [*(read.names or [str(b) for b in read.bands]), "reference"]
+    opts = dataclasses.replace(job.opts, read=InputReading(bands=list(range(n + 1)), names=names, scaling=read.scaling,
+                                                           vmin=read.vmin, vmax=read.vmax),
+                               dtype="float32", append=False, indices=(), cog=False, confidence=False,
+                               creation=FAST, replace=True, tile=None, overlap=None)
+    return folder, dataclasses.replace(job, src=vrt, dst=work / "first.tif", spec=spec, opts=opts)
+
+
+def fit_config(job, plan, g, learner: dict):
+    """The fit bundle's config: the model's, one source read as the stacked input (the input's
+    bands by position and the reference), the reference's band as the target in its physical
+    units, the generator the reference band on the fitted learner, tiles overlapping by its halo."""
+    from bandbridge.config import build_config
+    from bandbridge.learners.guided import HALF, HI, LO, WINDOWS
+    read, ref = job.opts.read, plan.ref
+    d = job.spec.config.model_dump(mode="json")
+    d["name"] = f"{job.spec.name}-reference-fit"
+    src = d["data"]["sources"][0]
+    src["input"] = {"bands": list(range(len(read.bands) + 1)), "scaling": read.scaling, "vmin": read.vmin,
+                    "vmax": read.vmax, "sensor": None,
+                    "band_names": [*(read.names or [str(b) for b in read.bands]), "reference"]}
+    at = [g.to_stored(np.float32(v)) * ref.scale + ref.offset for v in (0.0, 1.0)]
+    src["target"] = {"bands": [plan.role], "scaling": "minmax", "vmin": float(at[0]), "vmax": float(at[1]),
+                     "sensor": None, "band_names": None}
+    d["data"]["sources"] = [src]
+    d["model"]["generator"] = {"name": "reference", "args": {"half": HALF}, "learner": learner,
+                               "guard": None, "floor": None}
+    d["inference"]["overlap"] = 2 * (max(WINDOWS) // 2 + 10)
+    d["inference"]["tile"] = min(d["inference"]["tile"], FIT_TILE)
+    del LO, HI
+    return build_config(d)
+
+
+def fit_record(plan, g) -> dict:
+    """What ``model.yaml`` keeps of the fit: the reference, the route, the held-out errors."""
+    return {"reference": Path(plan.ref.path).name, "k": round(float(plan.ref.k), 3), "route": g.route,
+            "learner": g.chosen, "cells": g.cells, "stored_range": [g.lo, g.hi],
+            "heldout_mae_stored": None if not np.isfinite(g.fit_mae) else g.stored_error(g.fit_mae),
+            "upsampled_mae_stored": None if not np.isfinite(g.upsampled_mae) else g.stored_error(g.upsampled_mae)}
+
+
+def upsampled_reference(job, plan, g, out: Path) -> Path:
+    """The filled reference (``g.filled``, model values) interpolated onto the input's grid
+    (``guided.UPSAMPLING``), stored in the input's units (``scaling.decode``: what the input's
+    scaling reads back as the model values), :data:`ROWS` rows at a time."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from bandbridge.inference.core.writer import output_profile
+    from bandbridge.learners.guided import UPSAMPLING
+    fine, read = plan.fine, job.opts.read
+    scaling = get_scaling(read.scaling, read.vmin, read.vmax)
+    info = raster_info(job.src)
+    prof = output_profile(info.crs, info.transform, fine.height, fine.width, 1, "float32", 1, FAST)
+    prof["nodata"] = None
+    with rasterio.open(out, "w", **prof) as d:
+        for a in range(0, fine.height, ROWS):
+            b = min(fine.height, a + ROWS)
+            up = upsample_onto(g.filled[None], g.grid, strip_grid(fine, a, b), UPSAMPLING)[0]
+            # kept inside the scaling's clip and off a stored 0 (nodata for some scalings)
+            d.write(scaling.decode(np.clip(up, 1e-3, 1.0))[None], window=Window(0, a, fine.width, b - a))
+    return out
+
+
+def stacked(job, up: Path, out: Path) -> Path:
+    """A VRT of the input's bands the model reads (in its order) and the upsampled reference. An
+    input GDAL cannot stack (a band folder, ``.npy``, a datacube) is first copied band by band."""
+    from bandbridge.inference.interop.vrt import Band, Source, write_vrt
+    read = job.opts.read
+    src = Path(job.src)
+    info = raster_info(src)
+    if src.is_file() and src.suffix.lower() != ".npy" and info.driver:
+        idx = select_bands(info.bands, read.bands, src)
+        # Float32 throughout: GDAL reads one type per call, and it converts the input's exactly
+        bands = [Band("float32", [Source(src, i + 1)], info.nodata) for i in idx]
+    else:
+        src = copied(job, out.with_name("input.tif"))
+        bands = [Band("float32", [Source(src, i + 1)]) for i in range(len(read.bands))]
+    bands.append(Band("float32", [Source(up, 1)], None, "reference"))
+    return write_vrt(out, info.width, info.height, info.crs, info.transform, bands)
+
+
+def copied(job, out: Path) -> Path:
+    """The input's bands the model reads, as stored (``scaling.decode`` of what was read), in a
+    float32 GeoTIFF; invalid pixels NaN."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from bandbridge.inference.core.writer import output_profile
+    read = job.opts.read
+    scaling = get_scaling(read.scaling, read.vmin, read.vmax)
+    info = raster_info(job.src, read.names, read.sensor, read.bands)
+    prof = output_profile(info.crs, info.transform, info.height, info.width, len(read.bands), "float32", 1, FAST)
+    with rasterio.open(out, "w", **prof) as d:
+        for a in range(0, info.height, ROWS):
+            b = min(info.height, a + ROWS)
+            r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, info.width), sensor=read.sensor)
+            v = scaling.decode(r.data)
+            v[:, ~r.mask] = np.nan
+            d.write(v, window=Window(0, a, info.width, b - a))
+    return out
