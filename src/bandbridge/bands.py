@@ -334,3 +334,19 @@ def level_in_name(name: str) -> tuple[str, str] | None:
     found = {lv: next((t for t in tokens if t in toks), None) for lv, toks in LEVEL_TOKENS.items()}
     said = {lv: t for lv, t in found.items() if t}
     return next(iter(said.items())) if len(said) == 1 else None
+
+
+# ---------------------------------------------------------------- cloud masks (one rule a product)
+CLEAR_SCL = (4, 5, 6, 11)  # Sentinel-2 scene classes that are clear: vegetation, bare, water, snow
+QA_CLOUD_BITS = (1, 2, 3, 4)  # Landsat C2 QA_PIXEL: dilated cloud, cirrus, cloud, cloud shadow
+QA_FILL_BIT = 0
+
+
+def clear(layer, kind: str):
+    """Clear pixels of a Sentinel-2 ``SCL`` layer (:data:`CLEAR_SCL`) or a Landsat ``QA_PIXEL``
+    one (no fill, cloud, cirrus or shadow bit, :data:`QA_CLOUD_BITS`); NaN is never clear."""
+    v = np.nan_to_num(np.asarray(layer, dtype=np.float64)).astype(np.int64)
+    if kind == "SCL":
+        return np.isin(v, CLEAR_SCL)
+    bad = sum(1 << b for b in (QA_FILL_BIT, *QA_CLOUD_BITS))
+    return (v & bad) == 0

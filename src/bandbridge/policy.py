@@ -59,11 +59,13 @@ memory plan (tiles)         ``inference/jobs/job.grow_tiles``           ``PEAK_B
 a reference's scale         ``data/reference.open_reference``           :data:`MIN_K`, :data:`MAX_K`
 a reference's clear cells   ``data/reference.check_cells``              :data:`MIN_CELLS`
 a reference's route         ``learners/guided.fit``                     :data:`FIT_CELLS_MIN`,
+                                                                        :data:`FIT_DEGRADED_MIN`,
                                                                         :data:`CHECK_CELLS`, then the
                                                                         held-out check (no margin)
 the consistency correction  ``learners/guided.decide``                  :data:`STALE_DAYS`
 a reference's shift         ``inference/jobs/reference_fit.register``   :data:`MIN_SHIFT`,
-                                                                        :data:`SHIFT_GAIN`
+                                                                        :data:`SHIFT_GAIN`,
+                                                                        :data:`SHIFT_CELLS_MIN`
 reference warnings          ``inference/jobs/reference.plan_reference`` :data:`LOW_OVERLAP`,
                                                                         :data:`FAR_DAYS`
 a reference found by STAC   ``inference/interop/stac_search``           :data:`WINDOW_DAYS`
@@ -79,7 +81,12 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
 - :data:`FIT_CELLS_MIN` — clear cells below which no learner is fitted at the reference's scale
   (folds of fewer cells hold out too few to choose by); above it the held-out check decides between
   the fit and the upsampled reference, with no margin. Set by ``bandbridge wald`` (the table's
-  small scenes: ``docs/results/wald.json``).
+  small scenes: ``docs/results/wald.json``). :data:`FIT_DEGRADED_MIN` 100 — cells the degraded grid
+  (the reference averaged once more by k) must hold: with fewer the fit learns a reference upsampled
+  from a grid of a few cells a side, nothing like the one it meets at full scale (NAIP 2020 at
+  k = 24: 1 140 cells, 2 at the degraded scale; a fit that held out well there gave 59.9 DN at full
+  scale against 24.4 for the nearest upsampled reference; at k = 16, 10 cells, the flexible fits
+  carried worst in issue 57).
 - :data:`CHECK_CELLS` 16 — the consistent route is held out one scale coarser; with fewer clear
   cells there (a 4 × 4 grid) it is taken by the measured rule instead: on NAIP 2020 at k = 24–200 it
   was 13–24 % below nearest upsampling and below the zero-shot output (``FACTS.md``).
@@ -89,7 +96,9 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   read 0.0–0.1, one shifted by 0.5 read 0.4–0.7; below it, noise. :data:`SHIFT_GAIN` 2 % — a shift is
   corrected only where the linear map of the input to the reference fits it at least this much
   better shifted (a judgement: a false peak, a RoadScene IR frame against its visible one, improved
-  nothing).
+  nothing). :data:`SHIFT_CELLS_MIN` 256 — a judgement: on fewer clear cells (a 16 × 16 grid) no shift is
+  measured; a phase correlation of a few cells a side found shifts that were not there (NAIP 2020 at
+  k = 32, 64 cells: +0.2 cell "found" on a reference in place).
 - :data:`LOW_OVERLAP` 50 % and :data:`FAR_DAYS` 365 — judgements; they warn and decide nothing.
 - :data:`WINDOW_DAYS` 30 — a judgement: either side of the input's date a STAC search looks.
 
@@ -125,10 +134,12 @@ R_MIN = 0.3
 MIN_K, MAX_K = 2.0, 1000.0
 MIN_CELLS = 1
 FIT_CELLS_MIN = 1_000
+FIT_DEGRADED_MIN = 100
 CHECK_CELLS = 16
 STALE_DAYS = 45
 MIN_SHIFT = 0.2
 SHIFT_GAIN = 0.02
+SHIFT_CELLS_MIN = 256
 LOW_OVERLAP = 0.5
 FAR_DAYS = 365
 WINDOW_DAYS = 30

@@ -68,16 +68,20 @@ def test_the_plan_says_every_decision_and_the_run_does_what_it_said(inputs, run_
     assert route in reading and "scaling" in reading
     fallback, tiles = _field(plan, "fallback"), _field(plan, "tiles")
     assert fallback.startswith(("images unlike every training source", "none"))
-    n_tiles = int(re.match(r"(\d+) tile\(s\) of \d+²", tiles).group(1))
     backend = re.search(r"^backend: [^:]+: (.*)$", plan, re.M)
-    if kind == "reference":  # the band is fitted to the reference: the model itself never runs
-        assert backend is None and "the model itself never runs" in _field(plan, "reference")
+    if kind == "reference":  # the fit's bundle runs, its backend and tiles decided once it is fitted
+        assert backend is None and tiles.startswith("the fit's bundle on its own tiles")
+        assert _field(plan, "route").startswith("16,384 clear cells: a fit at the reference's scale")
+        code, run, err = run_cli("predict", str(src), *flags, "-o", str(dst))
+        assert code == 0, err
+        assert reading in run and _field(plan, "reference") in run  # the same reference, read alike
+        assert re.search(r"route: (a \S+ fit at the reference's scale|the reference upsampled)", run), run
+        assert re.search(r"the fit predicted on \w+ fp32: \d+ tiles", run), run
+        return
+    n_tiles = int(re.match(r"(\d+) tile\(s\) of \d+²", tiles).group(1))
     code, run, err = run_cli("predict", str(src), *flags, "-o", str(dst))
     assert code == 0, err
     assert reading in run  # the same route and reading
-    if kind == "reference":
-        assert _field(plan, "reference").split("; the model")[0] in run  # the same reference, read alike
-        return
     assert f"backend: {backend.group(1)}" in run  # the same backend, for the same reason
     assert re.search(rf"^{re.escape(str(dst))}  {n_tiles} tiles", run, re.M), run  # the same tiles
 

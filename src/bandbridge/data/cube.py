@@ -27,7 +27,7 @@ import numpy as np
 from bandbridge.data.cube_dataset import (cube_bands, date_labels, iso_times, open_cube, spatial_dims,
                                           step_index, time_dim)
 from bandbridge.data.cube_ref import CubeRef, parse_ref
-from bandbridge.data.reference import clear
+from bandbridge.bands import clear
 from bandbridge.errors import BandbridgeError
 
 

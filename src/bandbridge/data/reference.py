@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Callable
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 from affine import Affine
 
-from bandbridge.bands import band_role, canonical_band_name
+from bandbridge.bands import band_role, canonical_band_name, clear
 from bandbridge.errors import BandbridgeError
 from bandbridge.policy import MAX_K, MIN_CELLS, MIN_K
 
-CLEAR_SCL = (4, 5, 6, 11)  # Sentinel-2 scene classes that are clear: vegetation, bare, water, snow
-QA_CLOUD_BITS = (1, 2, 3, 4)  # Landsat C2 QA_PIXEL: dilated cloud, cirrus, cloud, cloud shadow
-QA_FILL_BIT = 0
 _MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
@@ -71,6 +69,7 @@ class Reference:
     when: date | None = None  # acquisition date, where the file says it
     red: np.ndarray | None = None  # (h, w) the reference's red band, where it holds one: the shift
     # is measured on it (a band both hold)
+    assumed: str = ""  # how its band was taken where no name said its role
 
 
 def raster_grid(path: str | Path) -> Grid:
@@ -143,7 +142,16 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         raise BandbridgeError(f"--reference {p}: no such file or folder; give the coarse raster "
                               "(or band folder) of the band at the same place")
     bands, companion = _files(p)
+    with open_raster(bands[0][0]) as src:  # a georeference on one side only is said before any band
+        if (src.crs is None) != (fine.crs is None):
+            have, lack = ("the reference", "the input") if src.crs is not None else ("the input", "the reference")
+            raise BandbridgeError(f"--reference {p}: {have} has a coordinate system and {lack} has none; "
+                                  "give two georeferenced files, or two plain images of the same extent")
+        plain_one = src.count == 1 and not src.descriptions[0]
     pick = [b for b in bands if _role_of(b[2]) == role]
+    assumed = ""
+    if not pick and len(bands) == 1 and plain_one and _role_of(bands[0][2]) in ("other", "gray"):
+        pick, assumed = bands, f"its one band, undescribed, taken as the model's target ({role})"
     if not pick:
         raise BandbridgeError(f"--reference {p}: no {role} band among [{', '.join(b[2] for b in bands)}] "
                               f"(bands are found by role: name it in the file's band descriptions, e.g. "
@@ -157,10 +165,6 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         dtype, nodata = src.dtypes[pick[0][1] - 1], src.nodata
         scale, offset = src.scales[pick[0][1] - 1], src.offsets[pick[0][1] - 1]
         when = file_date(p, src.tags())
-    if (crs is None) != (fine.crs is None):
-        have, lack = ("the reference", "the input") if crs is not None else ("the input", "the reference")
-        raise BandbridgeError(f"--reference {p}: {have} has a coordinate system and {lack} has none; "
-                              "give two georeferenced files, or two plain images of the same extent")
     if crs is None:  # two plain images: the reference spans the input's extent
         tr = Affine.scale(fine.width / size[1], fine.height / size[0])
         fine = replace(fine, transform=Affine.identity())
@@ -189,7 +193,8 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         masked_by = "QA_PIXEL" if "QA" in source.rsplit("/", 1)[-1].upper() else "SCL"
         valid &= clear(mask_on(source, grid), masked_by)
     ref = Reference(values, valid, grid, [pick[0][2]], str(p), k, dtype, float(scale), float(offset),
-                    nodata, masked_by, when, read(*red[:2]) if red is not None and red[:2] != pick[0][:2] else None)
+                    nodata, masked_by, when, read(*red[:2]) if red is not None and red[:2] != pick[0][:2] else None,
+                    assumed)
     check_cells(ref)
     return ref
 
@@ -209,16 +214,6 @@ def mask_on(source: str, grid: Grid) -> np.ndarray:
                   dst_transform=grid.transform, dst_crs=grid.crs or _PIXELS, resampling=Resampling.nearest,
                   src_nodata=None, dst_nodata=0)
     return out
-
-
-def clear(layer: np.ndarray, kind: str) -> np.ndarray:
-    """Clear cells of a Sentinel-2 ``SCL`` layer (:data:`CLEAR_SCL`) or a Landsat ``QA_PIXEL``
-    one (no fill, cloud, cirrus or shadow bit, :data:`QA_CLOUD_BITS`)."""
-    v = np.nan_to_num(layer).astype(np.int64)  # fill read past the edge is NaN: not clear either
-    if kind == "SCL":
-        return np.isin(v, CLEAR_SCL)
-    bad = sum(1 << b for b in (QA_FILL_BIT, *QA_CLOUD_BITS))
-    return (v & bad) == 0
 
 
 def check_cells(ref: Reference) -> None:
@@ -330,6 +325,43 @@ def _overlap(src: Grid, dst: Grid) -> np.ndarray | None:
     ox = np.clip(np.minimum(j + 1, c1) - np.maximum(j, c0), 0, 1)
     oy = np.clip(np.minimum(i + 1, r1) - np.maximum(i, r0), 0, 1)
     return (oy[:, None] * ox[None, :]).astype(np.float32)
+
+
+def average_in_strips(read: Callable[[int, int], tuple[np.ndarray, np.ndarray]], src: Grid, dst: Grid,
+                      rows: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`average_onto` of an image too large to hold: ``read(a, b)`` gives rows ``[a, b)``
+    of ``src`` as ``(C, b − a, W)`` values and their ``(b − a, W)`` valid mask; each strip's
+    area-weighted sums and valid counts on ``dst`` (GDAL's ``sum``) are added up, so a cell split
+    between strips averages exactly as a whole read would. Returns ``(C, h, w)`` means (NaN
+    where nothing valid) and the share of each cell the valid pixels cover."""
+    from rasterio.warp import Resampling, reproject
+    total = count = None
+    for a in range(0, src.height, rows):
+        b = min(src.height, a + rows)
+        x, ok = read(a, b)
+        strip = Grid(src.crs, src.transform @ Affine.translation(0, a), b - a, src.width)
+        kw = dict(src_transform=strip.transform, dst_transform=dst.transform, src_crs=strip.crs or _PIXELS,
+                  dst_crs=dst.crs or _PIXELS, resampling=Resampling.sum)
+        if total is None:
+            total = np.zeros((x.shape[0], dst.height, dst.width), np.float64)
+            count = np.zeros((dst.height, dst.width), np.float64)
+        part = np.zeros((1, dst.height, dst.width), np.float32)
+        for c in range(x.shape[0]):
+            part[:] = 0
+            # invalid pixels as 0 in a plain sum (no nodata: GDAL's sum then weighs every pixel alike)
+            reproject(np.where(ok, x[c], np.float32(0)).astype(np.float32, copy=False)[None], part,
+                      src_nodata=None, dst_nodata=0, **kw)
+            total[c] += part[0]
+        part[:] = 0
+        reproject(ok.astype(np.float32)[None], part, src_nodata=None, dst_nodata=0, **kw)
+        count += part[0]
+    cell = abs(dst.transform.a * dst.transform.e - dst.transform.b * dst.transform.d) / \
+        abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
+    if src.crs != dst.crs:  # pixel areas in two CRSs: the interior cells' count is the cell's size
+        cell = float(count.max()) if count.max() > 0 else 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(count > 1e-9, total / np.maximum(count, 1e-9), np.nan).astype(np.float32)
+    return means, np.clip(count / cell, 0.0, 1.0).astype(np.float32)
 
 
 def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilinear") -> np.ndarray:

@@ -285,7 +285,7 @@ def table(done: list[Case] | list[dict]) -> str:
             "upsampled reference (cubic, registered as the run found)",
             "linear map fitted on the coarse pairs", "zero-shot bundle", "in-scene oracle (adapt on the fine pairs)"]
     cols = [c for c in cols if any(c in d.scores for d in done)]
-    head = "| case | k | reference | " + " | ".join(cols) + " | vs the better upsampled | learner; correction |\n"
+    head = "| case | k | reference | " + " | ".join(cols) + " | vs the better upsampled | route; learner; correction |\n"
     head += "|---|---|---|" + "---|" * len(cols) + "---|---|\n"
     rows = []
     for c in done:
@@ -295,7 +295,8 @@ def table(done: list[Case] | list[dict]) -> str:
             continue
         vs = 100 * (s["reference-guided"] / best_upsampled(s) - 1)
         rows.append(f"| {c.name} | {c.k} | {c.what} | " + " | ".join(f"{s[k]:.4g}" if k in s else "—" for k in cols)
-                    + f" | {vs:+.1f} % | {c.notes.get('learner', '')}; {c.notes.get('correction', '').split(':')[0]} |")
+                    + f" | {vs:+.1f} % | {(c.notes['route'].split(':')[0] + '; ') if 'route' in c.notes else ''}"
+                    f"{c.notes.get('learner', '')}; {c.notes.get('correction', '').split(':')[0]} |")
     return head + "\n".join(rows) + "\n"
 
 

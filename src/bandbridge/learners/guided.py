@@ -39,7 +39,7 @@ from bandbridge.learners.folds import Pixels, spatial_folds
 from bandbridge.learners.registry import candidates as all_candidates
 from bandbridge.learners.select import choose, fit_threads, mae
 from bandbridge.models.features import ContextFeatures
-from bandbridge.policy import CHECK_CELLS, FIT_CELLS_MIN, STALE_DAYS
+from bandbridge.policy import CHECK_CELLS, FIT_CELLS_MIN, FIT_DEGRADED_MIN, STALE_DAYS
 
 WINDOWS = (3, 9)  # context windows, in pixels of the scale they are computed at (scale invariance);
 # small, so that a coarse grid of a few dozen cells a side still has folds and a buffer
@@ -167,10 +167,11 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
     z = to_model(np.nan_to_num(z_c, nan=lo)) if z_c is not None else None
     with fit_threads():
         calibration = (1.0, 0.0)
-        if z is not None:
+        z_cal = None
+        if z is not None:  # calibrated for filling; the consistent route scales z itself, cell by cell
             calibration = calibrate(z, r, seen)
-            z = (z * calibration[0] + calibration[1]).astype(np.float32)
-        filled, filled_from = fill(x, r, seen, ~valid & (cover > 0), z, seed, cover)
+            z_cal = (z * calibration[0] + calibration[1]).astype(np.float32)
+        filled, filled_from = fill(x, r, seen, ~valid & (cover > 0), z_cal, seed, cover)
         n = int(seen.sum())
         coarse = grid.coarser(k)
         r2, up2, frac = degrade(filled, grid, coarse)
@@ -178,7 +179,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         fit_e = up_e = corr_e = float("nan")
         learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
         route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
-        if n >= FIT_CELLS_MIN:
+        if can_fit(n, k):
             px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
             folds = spatial_folds(px, buffer=BUFFER)
             if folds:
@@ -203,6 +204,12 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
                                   else "the reference itself, upsampled"))
     return GuidedFit(route, learner, grid, filled.astype(np.float32), seen, lo, hi, chosen, up_e, fit_e, corr_e,
                      correct, why, n, filled_from, calibration, oof, tried, zero_stored, time.perf_counter() - t0)
+
+
+def can_fit(cells: int, k: float) -> bool:
+    """Whether ``cells`` clear reference cells at ``k`` are enough to fit on: :data:`~bandbridge.
+    policy.FIT_CELLS_MIN` of them, and :data:`~bandbridge.policy.FIT_DEGRADED_MIN` once degraded by k."""
+    return cells >= FIT_CELLS_MIN and cells / k ** 2 >= FIT_DEGRADED_MIN
 
 
 def calibrate(z: np.ndarray, r: np.ndarray, seen: np.ndarray) -> tuple[float, float]:
@@ -284,9 +291,16 @@ def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid)
 
 def ratio_field(target: np.ndarray, z_mean: np.ndarray) -> np.ndarray:
     """Per cell, the factor that makes the output's mean ``z_mean`` the ``target`` (both ``(h, w)``,
-    NaN where unknown): a ratio where both are well above zero, else 1; unknown cells take 1."""
+    NaN where unknown): a ratio where both are above zero; a cell without one takes its nearest
+    cell's (so the interpolation at the image's edge and round a cloud does not fade to 1), and 1
+    where no cell has one."""
+    from scipy.ndimage import distance_transform_edt
     ok = np.isfinite(target) & np.isfinite(z_mean) & (z_mean > 1e-3) & (target > 0)
-    return np.where(ok, target / np.where(ok, z_mean, 1.0), 1.0).astype(np.float32)
+    ratio = np.where(ok, target / np.where(ok, z_mean, 1.0), 1.0).astype(np.float32)
+    if ok.any() and not ok.all():
+        idx = distance_transform_edt(~ok, return_distances=False, return_indices=True)
+        ratio = ratio[tuple(idx)]
+    return ratio
 
 
 def consistent(z: np.ndarray, target: np.ndarray, fine: Grid, coarse: Grid) -> np.ndarray:

@@ -43,7 +43,7 @@ _COMMON_BY_ROLE = {"red": "red", "green": "green", "blue": "blue", "nir": "nir",
                    "coastal": "coastal", "cirrus": "cirrus", "vapour": "nir09", "thermal": "lwir"}
 
 
-def _pystac():
+def pystac_or_refuse():
     try:
         import pystac
         return pystac
@@ -94,9 +94,18 @@ def common_name(band: str) -> str | None:
     return _COMMON_BY_NAME.get(canonical_band_name(band)) or _COMMON_BY_ROLE.get(band_role(band))
 
 
+def _bands(asset) -> list[dict]:
+    """An asset's bands as STAC 1.0 (``eo:bands``) or 1.1 (``bands``) lists them: the one reader."""
+    return asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+
+
 def _common_names(asset) -> list[str | None]:
-    bands = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
-    return [b.get("common_name") or b.get("eo:common_name") for b in bands]
+    return [b.get("common_name") or b.get("eo:common_name") for b in _bands(asset)]
+
+
+def band_names(asset) -> list[str | None]:
+    """Each band of an asset by its common name, else its name (``B08``)."""
+    return [c or b.get("name") for c, b in zip(_common_names(asset), _bands(asset))]
 
 
 def _load_item(item_path: Path) -> dict:
@@ -115,7 +124,7 @@ def _load_item(item_path: Path) -> dict:
 def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
     """(file, 1-based band) of red, green and blue in the item's assets."""
     try:
-        item = _pystac().Item.from_file(str(item_path))
+        item = pystac_or_refuse().Item.from_file(str(item_path))
     except BandbridgeError:
         raise
     except Exception as e:  # noqa: BLE001 - pystac raises many types for a malformed item
@@ -219,7 +228,7 @@ def check_items(jobs, overwrite: bool) -> None:
     or lies in a folder that cannot be written. ``jobs``: anything with ``src`` and ``dst``."""
     from bandbridge.data.reader import raster_info
     from bandbridge.fileio import check_output_file
-    _pystac()
+    pystac_or_refuse()
     for job in jobs:
         parent = source_item(job.src)
         if parent is None and raster_info(job.src).crs is None:
@@ -236,7 +245,7 @@ def write_item(output: Path, src: Path, spec) -> Path:
 
     from bandbridge import __version__
     from bandbridge.fileio import atomic_write_bytes
-    pystac = _pystac()
+    pystac = pystac_or_refuse()
     parent = source_item(src)
     with rasterio.open(output) as o:
         bounds = transform_bounds(o.crs, "EPSG:4326", *o.bounds) if o.crs else None

@@ -24,7 +24,7 @@ from bandbridge.errors import BandbridgeError
 
 DEFAULT_API = "https://earth-search.aws.element84.com/v1"
 DEFAULT_COLLECTION = "sentinel-2-l2a"
-WINDOW_DAYS = 30  # either side of the input's date
+from bandbridge.policy import WINDOW_DAYS  # either side of the input's date
 KEYS = {"nir": ("nir", "nir08", "B08", "B8", "SR_B5", "B5"), "red": ("red", "B04", "SR_B4"),
         "rededge": ("rededge1", "B05"), "swir": ("swir16", "B11", "SR_B6")}
 MASKS = ("scl", "SCL", "qa_pixel", "QA_PIXEL")
@@ -38,6 +38,12 @@ class Found:
     mask: str | None  # its cloud mask's asset, if the Item has one
     when: date
     note: str  # one line: which Item and why
+    bbox: tuple[float, float, float, float] = (-180.0, -90.0, 180.0, 90.0)  # the Item's, longitude/latitude
+
+    def covers(self, src: Path) -> bool:
+        """Whether the Item's footprint holds all of ``src``'s (then one search serves it too)."""
+        w, s, e, n = footprint(src)
+        return self.bbox[0] <= w and self.bbox[1] <= s and self.bbox[2] >= e and self.bbox[3] >= n
 
 
 def is_search(source: str) -> bool:
@@ -93,7 +99,7 @@ def find_reference(src: Path, source: str, when: date | None, role: str, days: i
     cloud = _cloud(best)
     note = (f"--reference {source}: Item {best.id} of {_date(best)} ({'cloud cover unknown' if cloud > 100 else f'{cloud:.0f} % cloud'}), "
             f"the least cloudy of {len(usable)} within {days} days of {when}; reading its {asset[0]} asset")
-    return Found(asset[1], _mask(best), _date(best), note)
+    return Found(asset[1], _mask(best), _date(best), note, tuple(best.bbox or (-180.0, -90.0, 180.0, 90.0)))
 
 
 def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime) -> list:
@@ -112,7 +118,8 @@ def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime) -> list:
 def _catalog_items(path: str, bbox, t0: datetime, t1: datetime, coll: str) -> list:
     """A static catalog's Items over ``bbox`` within ``[t0, t1]`` (its collection ``coll`` where
     Items name one)."""
-    import pystac
+    from bandbridge.inference.interop.stac import pystac_or_refuse
+    pystac = pystac_or_refuse()
     p = path[7:] if path.startswith("file://") else path
     if not Path(p).exists():
         raise BandbridgeError(f"--reference {path}: no such catalog; give a catalog.json or a STAC API address")
@@ -146,8 +153,9 @@ def _cloud(item) -> float:
 
 
 def _names(asset) -> list[str]:
-    bands = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
-    return [str(b.get("common_name") or b.get("eo:common_name") or b.get("name") or "") for b in bands]
+    """Each band's common name (``stac.band_names``: the one reader of an asset's bands), else its name."""
+    from bandbridge.inference.interop.stac import band_names
+    return [str(n or "") for n in band_names(asset)]
 
 
 def _asset(item, role: str) -> tuple[str, str] | None:

@@ -93,7 +93,8 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
     refs = []
     if reference is not None:
         from bandbridge.inference.jobs.reference import plan_reference
-        refs = [plan_reference(job, reference, say) for job in jobs]
+        searched: dict = {}
+        refs = [plan_reference(job, reference, say, searched) for job in jobs]
     specs, mpix = job_module.mpix_per_model(jobs)
     runs_model = reference is None  # with a reference the fit's bundle runs (jobs/reference.py)
     decisions = {folder: decide_backend(spec, backend, precision, threads,

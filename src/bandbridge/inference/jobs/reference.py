@@ -56,15 +56,18 @@ class Plan:
         return (f"{src.name}: reference {Path(self.ref.path).name} ({self.ref.names[0]}, {self.role}, "
                 f"{self.ref.dtype}; {g.height}×{g.width} pixels over the input, k = {self.ref.k:.2f}; "
                 f"{clear:,} clear{' by ' + self.ref.masked_by if self.ref.masked_by else ''}; "
-                f"input {self.dates[0]}, reference {self.dates[1]}: {gap})")
+                f"input {self.dates[0]}, reference {self.dates[1]}: {gap}"
+                f"{'; ' + self.ref.assumed if self.ref.assumed else ''})")
 
     def route(self) -> str:
         """The route as the plan can tell it before any fit (learners/guided.py decides it)."""
-        from bandbridge.policy import FIT_CELLS_MIN
+        from bandbridge.learners.guided import can_fit
+        from bandbridge.policy import FIT_CELLS_MIN, FIT_DEGRADED_MIN
         n = int(self.ref.valid.sum())
-        if n < FIT_CELLS_MIN:
-            return (f"{n:,} clear cells, fewer than {FIT_CELLS_MIN:,} to fit on: the model's own output made "
-                    "consistent with the reference, or the reference upsampled, whichever holds out better")
+        if not can_fit(n, self.ref.k):
+            return (f"{n:,} clear cells at k = {self.ref.k:.3g}, too few to fit on (at least {FIT_CELLS_MIN:,}, and "
+                    f"{FIT_DEGRADED_MIN} once averaged by k again): the model's own output made consistent with the "
+                    "reference, or the reference upsampled, whichever holds out better")
         return (f"{n:,} clear cells: a fit at the reference's scale where it holds out better than the upsampled "
                 "reference, served by the engine like any model (its backend decided once it is fitted: the "
                 "fastest fp32 this machine has recorded)")
@@ -81,8 +84,10 @@ def check_reference_flags(opts, cluster: bool, stac: bool) -> None:
             raise BandbridgeError(f"{flag} with --reference: {why}; drop {flag.split()[0]}")
 
 
-def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = lambda s: None) -> Plan:
-    """Open the reference for ``job``'s input (every refusal before any work) and state the plan."""
+def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = lambda s: None,
+                   searched: dict | None = None) -> Plan:
+    """Open the reference for ``job``'s input (every refusal before any work) and state the plan;
+    ``searched``: the STAC searches made for earlier inputs, reused where their Item covers this one."""
     spec = job.spec
     if spec.scale > 1:
         raise BandbridgeError(f"--reference: {spec.name} enlarges ×{spec.scale}; a reference guides "
@@ -95,8 +100,13 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
         raise BandbridgeError(f"--reference-date {ropts.date}: not a date; write it as 2020-08-31")
     source, mask = ropts.source, ropts.mask
     if is_search(source):  # found for the user: the date given is the one to search around
-        found = find_reference(job.src, source, given or mine, role)
-        say(found.note)
+        key = (source, given or mine, role)
+        found = searched.get(key) if searched is not None else None
+        if found is None or not found.covers(job.src):  # one search per footprint, not per tile
+            found = find_reference(job.src, source, given or mine, role)
+            if searched is not None:
+                searched[key] = found
+        say(f"{job.src.name}: {found.note}")
         source, mask, given = found.href, mask or found.mask, found.when
     ref = open_reference(source, role, fine, mask)
     theirs = given or ref.when
@@ -156,7 +166,12 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
     from bandbridge.spec import read_spec
     if not jobs:
         return []
-    work = temp_folder_beside(jobs[0].dst, "reference")
+    import tempfile
+
+    from bandbridge.inference.core.writer import WRITE_ERRORS, write_failure
+    on_cluster = cluster is not None and cluster.used
+    # work files beside the outputs where a cluster's workers must read them, else in the temp folder
+    work = temp_folder_beside(jobs[0].dst, "reference") if on_cluster else Path(tempfile.mkdtemp(prefix="bandbridge-ref-"))
     zero: dict = {}
 
     def backend_of(spec):
@@ -172,7 +187,10 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
             say(plan.line(job.src))
             folder = work / f"{i:04d}"
             folder.mkdir()
-            f = prepare(job, plan, backend_of(job.spec), folder, say, add)
+            try:
+                f = prepare(job, plan, backend_of(job.spec), folder, say, add)
+            except WRITE_ERRORS as e:  # a work file on a full disk: one line, naming the folder
+                raise write_failure(folder / "work", e, "writing the reference run's work files failed") from None
             for line in fit_lines(job, plan, f):
                 say(line)
             fitted.append(f)
@@ -180,7 +198,7 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
         decisions = {j.spec.folder: decide_unprobed(j.spec, backend, precision) for j in engine}
         t0 = time.perf_counter()
         failed: dict = {}
-        if engine and cluster is not None and cluster.used:
+        if engine and on_cluster:
             from bandbridge.inference.jobs.distributed import run_distributed
             rows = run_distributed(engine, backend, precision, threads, cluster.scheduler, cluster.workers,
                                    cluster.retries, cluster.strips, summary, progress=lambda n: add("fits, tasks", n),

@@ -24,13 +24,14 @@ from rasterio.windows import Window
 
 from bandbridge.bands import band_role, find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster
-from bandbridge.data.reference import upsample_onto
+from bandbridge.data.reference import average_in_strips, upsample_onto
 from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.predictor import PredictStats, index_plan, write_strip
 from bandbridge.inference.core.writer import model_tag, output_profile, tag_bands
-from bandbridge.inference.jobs.reference_fit import Fitted, averaged, strip_grid
+from bandbridge.inference.jobs.reference_fit import Fitted, _finite, averaged, band_rows, strip_grid
 
 ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
+ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
 SIGNED = ("vv", "vh", "hh", "hv", "other")  # roles whose physical values may be negative (dB, unknown)
 
 
@@ -110,24 +111,36 @@ class Fields:
             m = averaged(f.first, self.fine, g.grid)
             self.res = np.where(g.seen & np.isfinite(m), g.filled - np.nan_to_num(m), 0.0).astype(np.float32)
         if f.zero is not None and g.route == "consistent":
-            zm = self.zero_model(averaged(f.zero, self.fine, g.grid))
-            above = g.to_stored(zm) - g.zero_stored
-            target = np.where(g.seen, g.to_stored(g.filled) - g.zero_stored, np.nan)
-            from bandbridge.learners.guided import ratio_field
-            self.ratio = ratio_field(target, above)
+            self.ratio = self.consistent_ratio()
         if f.zero is not None and g.route != "consistent" and g.filled_from.startswith("the model's"):
             self.trust = g.seen.astype(np.float32)
 
-    def zero_model(self, z: np.ndarray) -> np.ndarray:
-        """The zero-shot output (its target's model values) in the fit's model values, calibrated."""
+    def consistent_ratio(self) -> np.ndarray:
+        """``(h, w)``: the per-cell factor of the consistent route. The ratio of the reference to
+        the zero-shot output's cell means, interpolated bilinearly, no longer averages back to the
+        reference exactly; :data:`ROUNDS` more passes over the output scale it again by what each
+        cell still lacks (iterative proportional fitting), keeping it smooth and consistent."""
+        from bandbridge.learners.guided import ratio_field
+        g = self.g
+        above = g.to_stored(self.zero_model(averaged(self.f.zero, self.fine, g.grid), False)) - g.zero_stored
+        target = np.where(g.seen, g.to_stored(g.filled) - g.zero_stored, np.nan)
+        ratio = ratio_field(target, above)
+        for _ in range(ROUNDS):
+            self.ratio = ratio
+            m = average_in_strips(lambda a, b: _finite(self.rows(a, b) - g.zero_stored), self.fine, g.grid, ROWS)[0][0]
+            ratio = ratio * ratio_field(target, m)
+        return ratio
+
+    def zero_model(self, z: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """The zero-shot output (its target's model values) in the fit's model values, calibrated
+        to the reference (a line fitted on the clear cells: what fills cells it cannot see) or not
+        (the consistent route scales it cell by cell)."""
         a, b = self.f.zero_to_stored
-        ca, cb = self.g.calibration
+        ca, cb = self.g.calibration if calibrated else (1.0, 0.0)
         return self.g.to_model(z * a + b) * ca + cb
 
-    def _zero_rows(self, a: int, b: int) -> np.ndarray:
-        import rasterio
-        with rasterio.open(self.f.zero) as s:
-            return self.zero_model(s.read(1, window=Window(0, a, self.fine.width, b - a)).astype(np.float32))
+    def _zero_rows(self, a: int, b: int, calibrated: bool = True) -> np.ndarray:
+        return self.zero_model(band_rows(self.f.zero, self.fine, a, b), calibrated)
 
     def _up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
         return upsample_onto(field[None], self.g.grid, strip_grid(self.fine, a, b), how)[0]
@@ -136,11 +149,9 @@ class Fields:
         """Rows ``[a, b)`` of the output, stored units (NaN where nothing was predicted)."""
         g = self.g
         if g.route == "consistent":
-            above = g.to_stored(self._zero_rows(a, b)) - g.zero_stored
+            above = g.to_stored(self._zero_rows(a, b, False)) - g.zero_stored
             return above * self._up(self.ratio, a, b, "bilinear") + g.zero_stored
-        import rasterio
-        with rasterio.open(self.f.first) as s:
-            y = s.read(1, window=Window(0, a, self.fine.width, b - a)).astype(np.float32)
+        y = band_rows(self.f.first, self.fine, a, b)
         if self.res is not None:
             y = y + self._up(self.res, a, b, "bilinear")
         if self.trust is not None:

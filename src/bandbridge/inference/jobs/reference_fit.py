@@ -19,10 +19,10 @@ from affine import Affine
 
 from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
-from bandbridge.data.reference import Grid, average_onto, estimate_shift, upsample_onto
+from bandbridge.data.reference import Grid, average_in_strips, estimate_shift, upsample_onto
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.predictor import predict_file
-from bandbridge.policy import CHECK_CELLS, FIT_CELLS_MIN, MIN_SHIFT, SHIFT_GAIN
+from bandbridge.policy import MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
 
 ROWS = 1024  # rows of the input read, upsampled or written at a time (bounded memory)
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
@@ -46,19 +46,15 @@ class Fitted:
 
 
 def coarse_inputs(job, grid: Grid, fine: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """``(x↓ (C, h, w) model values, cover (h, w))``: the input's bands area-averaged onto ``grid``,
-    one band at a time (area averaging needs every pixel of a cell; none is kept once averaged),
-    and the share of each cell its valid pixels cover."""
+    """``(x↓ (C, h, w) model values, cover (h, w))``: the input's bands area-averaged onto ``grid``
+    and the share of each cell its valid pixels cover, read :data:`ROWS` rows at a time."""
     read = job.opts.read
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
-    cols, cover = [], None
-    for b in read.bands:
-        r = read_raster(job.src, scaling, bands=[b])
-        m, frac = average_onto(r.data, r.mask, fine, grid)
-        cols.append(m[0])
-        cover = frac if cover is None else cover
-        del r
-    return np.stack(cols), cover
+
+    def rows(a: int, b: int):
+        r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
+        return r.data, r.mask
+    return average_in_strips(rows, fine, grid, ROWS)
 
 
 def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
@@ -71,6 +67,9 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     frame against the visible grey — improves nothing). Returns the shift, the decision, its
     reason, and ``x↓``, cover on the grid the fit will use (the reference's grid moved or not)."""
     ok = ref.valid & (cover > 0.99)
+    if int(ok.sum()) < SHIFT_CELLS_MIN:
+        return (0.0, 0.0, 1.0), False, (f"not measured: {int(ok.sum())} clear cells, fewer than {SHIFT_CELLS_MIN} "
+                                        "to register by"), xc, cover
     if ref.red is not None and (i := find_role(list(job.reading.names), "red")) is not None:
         dy, dx, err = estimate_shift(np.nan_to_num(xc[i]), np.nan_to_num(ref.red), ok)
     else:
@@ -79,8 +78,8 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
         return (dy, dx, err), False, f"below {MIN_SHIFT} reference pixels: none to correct", xc, cover
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
-    before = _context_map(xc, ref.values[0], ok)
-    after = _context_map(xs, ref.values[0], ref.valid & (cs > 0.99))
+    both = ok & (cs > 0.99)  # the same cells moved and not
+    before, after = _context_map(xc, ref.values[0], both), _context_map(xs, ref.values[0], both)
     if after <= (1 - SHIFT_GAIN) * before:
         ref.grid = moved
         return (dy, dx, err), True, (f"corrected: a linear map of the input's context features fits the reference "
@@ -108,17 +107,19 @@ def _context_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> float:
     if int(ok.sum()) < 3:
         return float("inf")
     f = features(np.nan_to_num(xc).astype(np.float32))[:, ok].T
+    if len(f) < 10 * f.shape[1]:  # too few cells for the context's many coefficients: the bands alone
+        f = np.nan_to_num(xc)[:, ok].T
     coef = least_squares(f, r[ok, None])[:, 0]
     return float(np.abs(f @ coef[:-1] + coef[-1] - r[ok]).mean())
 
 
 def needs_zero_shot(ref, cover: np.ndarray) -> bool:
-    """Whether the model's zero-shot output must run: too few clear cells to fit on (the
-    consistent route), or cells the input covers that the reference cannot see (filled by it
-    where it holds out better than a fit from the input alone)."""
-    from bandbridge.learners.guided import MIN_COVER, UNSEEN_COVER
+    """Whether the model's zero-shot output must run: too few clear cells to fit on
+    (``guided.can_fit``: the consistent route), or cells the input covers that the reference
+    cannot see (filled by it where it holds out better than a fit from the input alone)."""
+    from bandbridge.learners.guided import MIN_COVER, UNSEEN_COVER, can_fit
     seen = ref.valid & (cover >= MIN_COVER)
-    return int(seen.sum()) < FIT_CELLS_MIN or bool((~ref.valid & (cover >= UNSEEN_COVER)).any())
+    return not can_fit(int(seen.sum()), ref.k) or bool((~ref.valid & (cover >= UNSEEN_COVER)).any())
 
 
 def zero_shot(job, backend, work: Path, progress=None) -> Path:
@@ -138,15 +139,22 @@ def zero_units(spec, ref) -> tuple[float, float]:
     return pscale / ref.scale, (poffset - ref.offset) / ref.scale
 
 
-def averaged(path: Path, fine: Grid, grid: Grid, valid: np.ndarray | None = None) -> np.ndarray:
+def averaged(path: Path, fine: Grid, grid: Grid) -> np.ndarray:
     """``(h, w)``: band 1 of ``path`` (on ``fine``, NaN where unknown) area-averaged onto ``grid``
-    over its finite pixels (and ``valid`` where given). The band is read whole, as the input's
-    bands are: area averaging needs every pixel of a cell."""
+    over its finite pixels, :data:`ROWS` rows at a time."""
+    return average_in_strips(lambda a, b: _finite(band_rows(path, fine, a, b)), fine, grid, ROWS)[0][0]
+
+
+def band_rows(path: Path, fine: Grid, a: int, b: int) -> np.ndarray:
+    """Rows ``[a, b)`` of band 1 of ``path``, float32."""
     import rasterio
+    from rasterio.windows import Window
     with rasterio.open(path) as s:
-        v = s.read(1).astype(np.float32, copy=False)
-    ok = np.isfinite(v) if valid is None else np.isfinite(v) & valid
-    return average_onto(v[None], ok, fine, grid)[0][0]
+        return s.read(1, window=Window(0, a, fine.width, b - a)).astype(np.float32)
+
+
+def _finite(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return v[None], np.isfinite(v)
 
 
 def strip_grid(fine: Grid, a: int, b: int) -> Grid:

@@ -353,13 +353,8 @@ def decide_backend(spec: ModelSpec, backend: str = "auto", precision: str = "aut
 
 
 def decide_unprobed(spec: ModelSpec, backend: str = "auto", precision: str = "auto") -> Decision:
-    """:class:`Decision` for a model made for one run (a reference fit): the likely fastest
-    candidate by this machine's recorded ranking (:func:`rank`), at fp32 unless a precision is
-    asked (the precision gate needs a check sample such a model has not), never probed (a probe
-    would cost more than it saves on a model used once)."""
-    check_choice(backend, precision)
-    if backend != "auto" and precision != "auto":
-        return Decision(backend, precision, "asked", f"{backend} {precision} as asked")
+    """For a model made for one run (a reference fit): the likely fastest by :func:`rank`, fp32
+    unless asked (no check sample for a gate), never probed (it would cost more than it saves)."""
     b, p = candidates(spec, backend, "fp32" if precision == "auto" else precision)[0]
     return Decision(b, p, "ranked", f"{b} {p}: the fastest at {p} by this machine's record of earlier probes "
                     "(a reference fit is made for this run: not probed)")

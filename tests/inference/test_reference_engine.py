@@ -1,0 +1,163 @@
+"""`predict --reference` on the one engine (issue 68): a folder of tiles with one reference on two
+Dask workers writes what one process writes; a picture in, a picture out; where the reference
+does not see, the output is the model's own (no worse than plain `predict` there); a drone-scale
+reference (few cells, large k) makes the model's output consistent with it; the output stays in
+the band's physical range; a work file on a full disk is one line."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from bandbridge.data.reference import Grid, open_reference, raster_grid, upsample_onto
+from bandbridge.evaluation.wald import make_reference
+from tests.conftest import SAMPLE
+
+TEST = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """The 2020 crop as a user's RGB file, its NIR (the truth) and its grid."""
+    d = tmp_path_factory.mktemp("engine")
+    with rasterio.open(TEST) as s:
+        a, prof = s.read(), s.profile
+    prof.update(count=3)
+    rgb = d / "aerial_20200831.tif"
+    with rasterio.open(rgb, "w", **prof) as o:
+        o.write(a[:3])
+    return d, rgb, a[3].astype(np.float32), raster_grid(TEST), prof
+
+
+def _band(path, band=-1) -> np.ndarray:
+    with warnings.catch_warnings(), rasterio.open(path) as s:
+        warnings.simplefilter("ignore")
+        i = s.count if band == -1 else band
+        return s.read(i).astype(np.float32) * (s.scales[i - 1] or 1.0) + (s.offsets[i - 1] or 0.0)
+
+
+def _tags(path) -> dict:
+    with rasterio.open(path) as s:
+        return s.tags()
+
+
+def test_a_folder_of_tiles_with_one_reference_on_two_workers_equals_one_process(scene, run_cli, tmp_path):
+    pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'bandbridge[dist]')")
+    d, rgb, truth, fine, prof = scene
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    with rasterio.open(rgb) as s:
+        a = s.read()
+    for name, cols in (("west", slice(0, 128)), ("east", slice(128, 256))):
+        p = dict(prof, width=128, transform=prof["transform"] * Affine.translation(cols.start, 0))
+        with rasterio.open(tiles / f"{name}_20200831.tif", "w", **p) as o:
+            o.write(a[:, :, cols])
+    ref = make_reference(truth, fine, 4, tmp_path / "nir_k4.tif")
+    code, stdout, err = run_cli("predict", str(tiles), "-m", "rgb2nir", "--reference", str(ref),
+                                "-o", str(tmp_path / "dask"), "--workers", "2")
+    assert code == 0, err
+    assert "2 of 2 files predicted" in stdout
+    code, _, err = run_cli("predict", str(tiles), "-m", "rgb2nir", "--reference", str(ref), "-o", str(tmp_path / "here"))
+    assert code == 0, err
+    for name in ("west", "east"):
+        out = f"{name}_20200831_rgb2nir-naip.tif"
+        u, v = _band(tmp_path / "dask" / out), _band(tmp_path / "here" / out)
+        assert u.shape == (256, 128) and np.nanmax(np.abs(u - v)) <= 1e-3, name
+        assert np.abs(u - truth[:, :128] if name == "west" else u - truth[:, 128:]).mean() < 8
+    assert not list(tmp_path.glob("**/.*reference*"))  # the work folder beside the outputs is gone
+
+
+def test_a_picture_with_a_picture_reference_writes_a_picture(scene, run_cli, tmp_path):
+    """Two plain images (a camera's RGB and a grey picture of the band 4× coarser, no band names):
+    the grey band is taken as the model's target; -o x.png writes a PNG."""
+    d, rgb, truth, fine, _ = scene
+    with rasterio.open(rgb) as s:
+        a = s.read()
+    photo = tmp_path / "photo.png"
+    grey = tmp_path / "coarse.png"
+    coarse = truth.reshape(64, 4, 64, 4).mean((1, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(photo, "w", driver="PNG", width=256, height=256, count=3, dtype="uint8") as o:
+            o.write(a)
+        with rasterio.open(grey, "w", driver="PNG", width=64, height=64, count=1, dtype="uint8") as o:
+            o.write(np.clip(np.rint(coarse), 0, 255).astype(np.uint8)[None])
+    out = tmp_path / "nir.png"
+    code, stdout, err = run_cli("predict", str(photo), "-m", "rgb2nir-photo", "--reference", str(grey), "-o", str(out))
+    assert code == 0, err
+    assert "taken as the model's target (nir)" in stdout
+    with open(out, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    got = _band(out)
+    up = np.kron(np.clip(np.rint(coarse), 0, 255), np.ones((4, 4)))
+    assert np.abs(got - truth).mean() < np.abs(up - truth).mean()
+    code, _, err = run_cli("predict", str(photo), "-m", "rgb2nir-photo", "--reference", str(_float_grey(tmp_path, coarse)),
+                           "-o", str(tmp_path / "never.png"))
+    assert code == 2 and "a picture holds 8-bit values" in err and "never.tif" in err
+
+
+def _float_grey(tmp_path, coarse):
+    p = tmp_path / "coarse_float.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(p, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32") as o:
+            o.write(coarse[None].astype(np.float32))
+    return p
+
+
+def test_where_the_reference_does_not_see_the_output_is_the_models_own(scene, run_cli, tmp_path):
+    """A reference over the left 40 % only: the covered part near the reference, the rest no worse
+    than plain predict there, faded across the edge (no jump at it); no negative NIR."""
+    d, rgb, truth, fine, _ = scene
+    full = make_reference(truth, fine, 4, tmp_path / "full.tif")
+    with rasterio.open(full) as s:
+        v, p = s.read(), s.profile
+    v[:, :, 26:] = np.nan
+    left = tmp_path / "left40.tif"
+    with rasterio.open(left, "w", **p) as o:
+        o.write(v)
+        o.descriptions = ("nir",)
+    out, plain = tmp_path / "guided.tif", tmp_path / "plain.tif"
+    code, stdout, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(left), "-o", str(out))
+    assert code == 0, err
+    assert code == 0 and run_cli("predict", str(rgb), "-m", "rgb2nir", "-o", str(plain), "--dtype", "float32")[0] == 0
+    got, z = _band(out), _band(plain) * 255  # the plain float32 output is in model values (DN / 255)
+    seen, unseen = np.s_[:, :96], np.s_[:, 112:]
+    assert np.abs(got[unseen] - truth[unseen]).mean() <= np.abs(z[unseen] - truth[unseen]).mean() * 1.02
+    assert np.abs(got[seen] - truth[seen]).mean() < 0.5 * np.abs(z[seen] - truth[seen]).mean()
+    assert got.min() >= 0
+    assert "the model's output" in _tags(out)["bandbridge_unseen_filled_from"]
+    step = np.abs(np.diff(got, axis=1)).mean(0)  # no seam: the jump at the edge like any column's
+    assert step[100:108].max() < 3 * np.median(step)
+
+
+def test_a_drone_scale_reference_makes_the_models_output_consistent(scene, run_cli, tmp_path):
+    """k = 32 (8 × 8 cells over the image): too few to fit on; the model's own output scaled per
+    cell to the reference, below the nearest upsampled reference."""
+    d, rgb, truth, fine, _ = scene
+    ref = make_reference(truth, fine, 32, tmp_path / "k32.tif")
+    out = tmp_path / "o.tif"
+    code, stdout, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref), "-o", str(out))
+    assert code == 0, err
+    assert "made consistent with the reference" in stdout and _tags(out)["bandbridge_route"].startswith("consistent")
+    r = open_reference(ref, "nir", fine)
+    nearest = upsample_onto(np.nan_to_num(r.values), r.grid, fine, "nearest")[0]
+    got = _band(out)
+    assert np.abs(got - truth).mean() < 0.9 * np.abs(nearest - truth).mean()
+    # it averages back to the reference: each cell's mean within a few DN of it
+    cells = got.reshape(8, 32, 8, 32).mean((1, 3))
+    assert np.abs(cells - truth.reshape(8, 32, 8, 32).mean((1, 3))).mean() < 3
+
+
+def test_plan_states_the_route_before_any_fit(scene, run_cli, tmp_path):
+    d, rgb, truth, fine, _ = scene
+    ref = make_reference(truth, fine, 4, tmp_path / "k4.tif")
+    code, stdout, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref), "-o",
+                                str(tmp_path / "o.tif"), "--plan")
+    assert code == 0, err
+    assert "route: 4,096 clear cells: a fit at the reference's scale" in stdout
+    assert not (tmp_path / "o.tif").exists()
