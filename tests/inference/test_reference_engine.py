@@ -130,7 +130,9 @@ def test_where_the_reference_does_not_see_the_output_is_the_models_own(scene, ru
     assert np.abs(got[unseen] - truth[unseen]).mean() <= np.abs(z[unseen] - truth[unseen]).mean() * 1.02
     assert np.abs(got[seen] - truth[seen]).mean() < 0.5 * np.abs(z[seen] - truth[seen]).mean()
     assert got.min() >= 0
-    assert "the model's output" in _tags(out)["bandbridge_unseen_filled_from"]
+    # filled from whichever held out better on the clear part (here a fit from the input alone; on
+    # the full 2020 date the model's own output), and the tag says which
+    assert _tags(out)["bandbridge_unseen_filled_from"].startswith(("the model's output", "a fit from the input alone"))
     step = np.abs(np.diff(got, axis=1)).mean(0)  # no seam: the jump at the edge like any column's
     assert step[100:108].max() < 3 * np.median(step)
 
