@@ -60,6 +60,8 @@ a reference's scale         ``data/reference.open_reference``           :data:`M
 a reference's clear cells   ``data/reference.check_cells``              :data:`MIN_CELLS`
 a reference's route         ``learners/guided.fit``                     :data:`FIT_CELLS_MIN`,
                                                                         :data:`FIT_DEGRADED_MIN`,
+                                                                        :data:`EVERYWHERE_MPIX`,
+                                                                        :data:`HOLE_SHARE`,
                                                                         :data:`CHECK_CELLS`, then the
                                                                         held-out check (no margin)
 the consistency correction  ``learners/guided.decide``                  :data:`STALE_DAYS`
@@ -87,6 +89,17 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   k = 24: 1 140 cells, 2 at the degraded scale; a fit that held out well there gave 59.9 DN at full
   scale against 24.4 for the nearest upsampled reference; at k = 16, 10 cells, the flexible fits
   carried worst in issue 57).
+- :data:`EVERYWHERE_MPIX` 16 MPix — an input this large is served by the fit only with candidates
+  every backend runs (the constant, the linear map, the context MLP and their blend): measured on
+  ``benchmarks/reference_speed.py --size 4096`` (16.8 MPix), boosted trees won at the reference's
+  scale (0.0895 against the MLP's 0.0942 out of fold), their student was refused (0.104, 16 % worse)
+  after 22 s of distillation, and the trees' onnxruntime pass took 36.8 s where plain ``predict``
+  took 4.2 s. The same size as ``jobs/job.PROBE_MPIX``'s large job.
+- :data:`HOLE_SHARE` 1 % — a judgement: unseen cells fewer than this share of the clear ones are
+  holes, filled from their nearest clear cell; more are a part of the image the reference does not
+  see, filled by a fit or the model's own output (whichever holds out better), which costs a
+  second fit or a run of the model (``reference_speed.py --size 8192``: 2 cells of value 0, the
+  reference's nodata, cost 24 s so).
 - :data:`CHECK_CELLS` 16 — the consistent route is held out one scale coarser; with fewer clear
   cells there (a 4 × 4 grid) it is taken by the measured rule instead: on NAIP 2020 at k = 24–200 it
   was 13–24 % below nearest upsampling and below the zero-shot output (``FACTS.md``).
@@ -135,6 +148,8 @@ MIN_K, MAX_K = 2.0, 1000.0
 MIN_CELLS = 1
 FIT_CELLS_MIN = 1_000
 FIT_DEGRADED_MIN = 100
+EVERYWHERE_MPIX = 16.0
+HOLE_SHARE = 0.01
 CHECK_CELLS = 16
 STALE_DAYS = 45
 MIN_SHIFT = 0.2

@@ -335,10 +335,23 @@ def average_in_strips(read: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
     between strips averages exactly as a whole read would. Returns ``(C, h, w)`` means (NaN
     where nothing valid) and the share of each cell the valid pixels cover."""
     from rasterio.warp import Resampling, reproject
+    weights = _axis_weights(src, dst)
     total = count = None
     for a in range(0, src.height, rows):
         b = min(src.height, a + rows)
         x, ok = read(a, b)
+        if weights is not None:  # one CRS, north up: the area sums as two sparse products
+            wr, wc = weights[0][:, a:b], weights[1]
+            if total is None:
+                total = np.zeros((x.shape[0], dst.height, dst.width), np.float64)
+                count = np.zeros((dst.height, dst.width), np.float64)
+            # every band and the valid mask in one product along the columns, then each along the rows
+            stack = np.concatenate([np.where(ok, x, np.float32(0)), ok[None].astype(np.float32)])
+            cols = (wc @ stack.reshape(-1, stack.shape[-1]).T).T.reshape(stack.shape[0], b - a, -1)
+            for c in range(x.shape[0]):
+                total[c] += wr @ cols[c]
+            count += wr @ cols[-1]
+            continue
         strip = Grid(src.crs, src.transform @ Affine.translation(0, a), b - a, src.width)
         kw = dict(src_transform=strip.transform, dst_transform=dst.transform, src_crs=strip.crs or _PIXELS,
                   dst_crs=dst.crs or _PIXELS, resampling=Resampling.sum)
@@ -362,6 +375,32 @@ def average_in_strips(read: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(count > 1e-9, total / np.maximum(count, 1e-9), np.nan).astype(np.float32)
     return means, np.clip(count / cell, 0.0, 1.0).astype(np.float32)
+
+
+def _axis_weights(src: Grid, dst: Grid):
+    """``(rows (h, H), columns (w, W))`` sparse matrices: the share of each ``src`` pixel's side
+    inside each ``dst`` cell's, for two north-up grids of one CRS (None otherwise), so that a
+    cell's area sum of an image ``X`` is ``rows @ X @ columns.T``, exactly as GDAL's ``sum``."""
+    from scipy.sparse import csr_matrix
+    a, b = src.transform, dst.transform
+    if src.crs != dst.crs or a.b or a.d or b.b or b.d:
+        return None
+
+    def along(n_src: int, n_dst: int, origin: float, step: float, d_origin: float, d_step: float):
+        edges = (origin + step * np.arange(n_src + 1) - d_origin) / d_step  # src edges in dst cells
+        lo, hi = np.minimum(edges[:-1], edges[1:]), np.maximum(edges[:-1], edges[1:])
+        rows, cols, vals = [], [], []
+        first = np.floor(lo).astype(np.int64)
+        for shift in range(int(np.ceil((hi - lo).max())) + 2):  # every dst cell a src pixel touches
+            cell = first + shift
+            part = np.clip(np.minimum(hi, cell + 1) - np.maximum(lo, cell), 0, None) / np.maximum(hi - lo, 1e-12)
+            keep = (part > 0) & (cell >= 0) & (cell < n_dst)
+            rows.append(cell[keep])
+            cols.append(np.flatnonzero(keep))
+            vals.append(part[keep])
+        return csr_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(n_dst, n_src))
+    return (along(src.height, dst.height, a.f, a.e, b.f, b.e), along(src.width, dst.width, a.c, a.a, b.c, b.a))
 
 
 def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilinear") -> np.ndarray:

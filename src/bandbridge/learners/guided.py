@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 import numpy as np
 import torch
 
@@ -37,9 +38,9 @@ from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import Pixels, spatial_folds
 from bandbridge.learners.registry import candidates as all_candidates
-from bandbridge.learners.select import choose, fit_threads, mae
+from bandbridge.learners.select import choose, fit_threads, mae, serve_us
 from bandbridge.models.features import ContextFeatures
-from bandbridge.policy import CHECK_CELLS, FIT_CELLS_MIN, FIT_DEGRADED_MIN, STALE_DAYS
+from bandbridge.policy import CHECK_CELLS, EVERYWHERE_MPIX, HOLE_SHARE, FIT_CELLS_MIN, FIT_DEGRADED_MIN, STALE_DAYS
 
 WINDOWS = (3, 9)  # context windows, in pixels of the scale they are computed at (scale invariance);
 # small, so that a coarse grid of a few dozen cells a side still has folds and a buffer
@@ -48,6 +49,8 @@ LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond 
 FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
 MIN_COVER = 0.99  # of a reference cell the input must cover for the cell to be fitted on
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
+EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE_MPIX or more: what
+# every backend serves (no trees, no student to distil), policy.py says why
 # The context ridges are left out: chosen by folds at the reference's scale they carried worst to
 # the input's, where their products and local deviations reach values never fitted (NAIP
 # development dates 2016 and 2018, k = 6 and 16: 9.9 and 17.7 DN against the upsampled
@@ -151,13 +154,16 @@ def stored_range(values: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
 
 def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
         gap_days: int | None = None, z_c: np.ndarray | None = None, zero_stored: float = 0.0,
-        seed: int = 0) -> GuidedFit:
+        pixels_out: int = 0, seed: int = 0, filled_now: Callable[[np.ndarray], None] = lambda f: None) -> GuidedFit:
     """The decision at the reference's scale. ``x_c (C, h, w)``: the input's bands (model values)
     averaged onto the reference's ``grid``; ``ref (h, w)`` stored units; ``valid`` its clear cells;
     ``cover`` the share of each cell the input covers; ``k`` input pixels per reference pixel;
     ``gap_days`` between the two dates; ``z_c (h, w)`` the model's zero-shot output averaged onto the
     grid, in the reference's stored units (None: not run; the consistent route then cannot be taken);
-    ``zero_stored`` the stored value of a physical 0 (the consistent route scales above it)."""
+    ``zero_stored`` the stored value of a physical 0 (the consistent route scales above it);
+    ``pixels_out`` the input's pixels the fit will be served on (a large input: :data:`EVERYWHERE`);
+    ``filled_now(filled)`` hears the filled reference as soon as it is known, before the fit (so its
+    upsampling onto the input can run beside the fit, which takes one core)."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     lo, hi = stored_range(ref, seen)
@@ -172,6 +178,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             calibration = calibrate(z, r, seen)
             z_cal = (z * calibration[0] + calibration[1]).astype(np.float32)
         filled, filled_from = fill(x, r, seen, ~valid & (cover > 0), z_cal, seed, cover)
+        filled_now(filled)
         n = int(seen.sum())
         coarse = grid.coarser(k)
         r2, up2, frac = degrade(filled, grid, coarse)
@@ -183,7 +190,10 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
             folds = spatial_folds(px, buffer=BUFFER)
             if folds:
-                sel = choose(px, configured(), folds=folds, seed=seed)
+                # served on every pixel of the input: a candidate within the folds' noise that serves
+                # faster wins (select.cheaper_within_noise, weighed by each kind's measured serving cost)
+                sel = choose(px, configured(CANDIDATES if pixels_out < EVERYWHERE_MPIX * 1e6 else EVERYWHERE),
+                             folds=folds, seed=seed, cost=serve_us)
                 held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
                 tested = ~np.isnan(held)
                 fit_e, up_e = mae(held[tested], r[tested]), mae(up2[0][tested], r[tested])
@@ -235,6 +245,10 @@ def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, z: np
     if not need.any():
         return r.copy(), ""
     edge_only = cover is not None and not (need & (cover >= UNSEEN_COVER)).any()
+    if is_holes(need, seen, cover):  # a few cells: their nearest clear cell's value, nothing fitted
+        from scipy.ndimage import distance_transform_edt
+        idx = distance_transform_edt(~seen, return_distances=False, return_indices=True)
+        return np.where(need, r[tuple(idx)], r), "" if edge_only else "their nearest clear cell (a few holes)"
     px0, rows, cols = pixels(x, r[None], seen, FIT_CELLS, seed)
     folds = spatial_folds(px0, buffer=BUFFER)
     f0_e, z_e = float("inf"), float("inf")
@@ -253,6 +267,13 @@ def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, z: np
             "the clear cells' median (too few cells to fit on)"
     return np.where(need, predict_image(f0.fitted, x), r), what if what is not None else \
         f"a fit from the input alone ({f0.chosen})"
+
+
+def is_holes(need: np.ndarray, seen: np.ndarray, cover: np.ndarray | None) -> bool:
+    """Whether the unseen cells the input covers are only holes: fewer than
+    :data:`~bandbridge.policy.HOLE_SHARE` of the clear cells (no fit, no zero-shot output for them)."""
+    unseen = need if cover is None else need & (cover >= UNSEEN_COVER)
+    return int(unseen.sum()) < HOLE_SHARE * max(int(seen.sum()), 1)
 
 
 def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

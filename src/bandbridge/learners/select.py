@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -56,6 +57,15 @@ SIMPLE = ONE_GROUP  # always measured, whatever the budget (and all the one-grou
 WORK = {"constant": (0.003, 0.08), "linear": (0.005, 0.07), "ridge-context": (0.02, 0.13),
         "gbm-bands": (0.3, 8.0), "gbm-context": (0.9, 10.0), "mlp-context": (1.2, 0.45)}
 UNMEASURED = (1.2, 10.0)  # a kind not in WORK: as dear as the dearest
+
+
+def serve_us(learner: Learner) -> float:
+    """Microseconds a pixel of serving ``learner`` on the reference machine (:data:`WORK`; a blend
+    computes each part): the cost a choice weighs where its winner is applied to many pixels."""
+    parts = getattr(learner, "parts", None)
+    if parts:
+        return sum(serve_us(p) for p in parts)
+    return WORK.get(learner.family, UNMEASURED)[1]
 
 
 def work_s(name: str, fit_sizes: list[int], n_test: int) -> float:
@@ -121,7 +131,8 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
            k: int = FOLDS, seed: int = 0, folds: list[Fold] | None = None,
            eligible: tuple[str, ...] | None = None, rule: str = "pooled",
            fit_pixels: int | None = FIT_PIXELS, refit_on: np.ndarray | None = None,
-           progress: Progress | None = None, served: bool = True) -> Selection:
+           progress: Progress | None = None, served: bool = True,
+           cost: Callable[[Learner], float] | None = None) -> Selection:
     """Cross-validate ``candidates`` (configured learners, default ``registry.candidates()``; ``allowed``: only these names or families) on
     ``px``, score ``fixed`` predictions ``(N, Ct)`` on the same held-out pixels, refit the best
     learner on all of ``px``. ``budget_s`` bounds the search in reference seconds (:data:`WORK`,
@@ -132,7 +143,8 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     many (None: all); ``refit_on``: the rows of ``px`` the winner is refitted on (default all);
     ``progress`` counts the fold fits, then the refit (and the student's distillation);
     ``served``: the winner will be served by a backend, so one with trees gets a student
-    (:func:`distil`; False: it is only applied here, in numpy)."""
+    (:func:`distil`; False: it is only applied here, in numpy); ``cost``: what serving a candidate
+    costs for the cheaper-within-noise rule (default ``Learner.cost``, a rank)."""
     t0 = time.perf_counter()
     cands = {c.name: c for c in (candidates or default_candidates())}
     if allowed is not None:
@@ -186,7 +198,8 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     chosen = min(learners, key=scores.get)
     traded = {}
     if rule == "pooled":
-        costs = {n: (Blend([cands[k] for k in blend_of]) if n == "blend" else cands[n]).cost for n in learners}
+        price = cost or (lambda c: c.cost)
+        costs = {n: price(Blend([cands[k] for k in blend_of]) if n == "blend" else cands[n]) for n in learners}
         chosen, traded = cheaper_within_noise(chosen, learners, per_fold, oof, costs)
     last = steps(progress, f"refitting {chosen} on every pixel (and distilling a student where it has trees)", 1)
     fitted = refit(chosen, blend_of, px, cands, refit_on)
@@ -219,7 +232,7 @@ def within_noise(mine: list[float], best: list[float]) -> tuple[bool, float, flo
 
 
 def cheaper_within_noise(chosen: str, learners: list[str], per_fold: dict[str, list[float]],
-                         oof: dict[str, float], costs: dict[str, int]) -> tuple[str, dict]:
+                         oof: dict[str, float], costs: dict[str, float]) -> tuple[str, dict]:
     """The cheapest candidate (``costs``: ``Learner.cost``; the lower error among equals) whose
     per-fold MAEs are within the noise of ``chosen``'s (:data:`COST_RULE`), and what was traded
     (``{}`` when ``chosen`` stays)."""

@@ -83,17 +83,28 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
         out[:, ~ok] = nodata
         return out.astype(dtype)
 
-    with opened(paths, main, extra, opts.replace, opts.cog, opts.creation, setup) as rasters:
+    from concurrent.futures import ThreadPoolExecutor
+    with opened(paths, main, extra, opts.replace, opts.cog, opts.creation, setup) as rasters, \
+            ThreadPoolExecutor(1) as writer:  # compression beside the next strip's compute
+        pending = None
         for a in range(0, fine.height, ROWS):
             b = min(fine.height, a + ROWS)
-            x = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
             stored = np.maximum(fields.rows(a, b), lo_stored)  # the reference's stored units
-            ok = x.mask & np.isfinite(stored)
+            ok = np.isfinite(stored)  # the engine wrote NaN where the input had no valid pixel
+            x = np.zeros((0, b - a, fine.width), np.float32)
+            if opts.append or index_fns:  # the input's bands are written or make an index
+                r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
+                x, ok = r.data, ok & r.mask
             stored = np.nan_to_num(stored, nan=0.0)
             nir = ((stored * ref.scale + ref.offset) - in_offset) / in_scale  # the input's model units
-            write_strip(rasters, index_fns, Window(0, a, fine.width, b - a), stored[None].astype(np.float32),
-                        x.data, ok, opts.append, store, None, nir[None].astype(np.float32))
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write_strip, rasters, index_fns, Window(0, a, fine.width, b - a),
+                                    stored[None].astype(np.float32), x, ok, opts.append, store, None,
+                                    nir[None].astype(np.float32))
             tick()
+        if pending is not None:
+            pending.result()
     return PredictStats(job.dst, 0, time.perf_counter() - t0 + f.seconds, fine.height * fine.width / 1e6, paths[1:],
                         [f"reference-guided ({g.chosen}; {g.route})"])
 

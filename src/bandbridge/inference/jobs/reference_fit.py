@@ -26,7 +26,8 @@ from bandbridge.policy import MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
 
 ROWS = 1024  # rows of the input read, upsampled or written at a time (bounded memory)
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
-FIT_TILE = 1024  # px: the tile the fit's bundle predicts on (a learner's: learner_best.LEARNER_TILE)
+FIT_TILE = 1024  # px: the tile the fit's bundle predicts on (a learner's: learner_best.LEARNER_TILE),
+# set on its job: a model made for one run is not measured for a larger tile
 
 
 @dataclass
@@ -115,11 +116,11 @@ def _context_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> float:
 
 def needs_zero_shot(ref, cover: np.ndarray) -> bool:
     """Whether the model's zero-shot output must run: too few clear cells to fit on
-    (``guided.can_fit``: the consistent route), or cells the input covers that the reference
-    cannot see (filled by it where it holds out better than a fit from the input alone)."""
-    from bandbridge.learners.guided import MIN_COVER, UNSEEN_COVER, can_fit
+    (``guided.can_fit``: the consistent route), or more than a few holes the input covers that the
+    reference cannot see (filled by it where it holds out better than a fit from the input alone)."""
+    from bandbridge.learners.guided import MIN_COVER, can_fit, is_holes
     seen = ref.valid & (cover >= MIN_COVER)
-    return not can_fit(int(seen.sum()), ref.k) or bool((~ref.valid & (cover >= UNSEEN_COVER)).any())
+    return not can_fit(int(seen.sum()), ref.k) or not is_holes(~ref.valid & (cover > 0), seen, cover)
 
 
 def zero_shot(job, backend, work: Path, progress=None) -> Path:
@@ -175,12 +176,17 @@ def prepare(job, plan, zero_backend: Callable[[], object] | None, work: Path,
         tiles = add(f"{job.src.name}, the model's own output (tiles)", _tiles(job)) if add else None
         zero = zero_shot(job, zero_backend(), work, tiles)
         z_c = averaged(zero, fine, ref.grid) * units[0] + units[1]
-    g = guided.fit(xc, ref.values[0], ref.valid, cover, ref.grid, ref.k, plan.gap_days, z_c,
-                   zero_stored=-ref.offset / ref.scale)
-    engine = first = bundle = None
-    if g.route != "consistent":
-        bundle, engine = save_fit(job, plan, g, work)
-        first = engine.dst
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as side:  # the upsampled reference written beside the fit (one core)
+        up = []
+        g = guided.fit(xc, ref.values[0], ref.valid, cover, ref.grid, ref.k, plan.gap_days, z_c,
+                       zero_stored=-ref.offset / ref.scale, pixels_out=fine.height * fine.width,
+                       filled_now=lambda filled: up.append(side.submit(
+                           upsampled_reference, job, plan, filled, ref.grid, work / "reference_up.tif")))
+        engine = first = bundle = None
+        if g.route != "consistent":
+            bundle, engine = save_fit(job, plan, g, work, up[0].result())
+            first = engine.dst
     return Fitted(g, shift, shifted, why, engine, first, zero, units, bundle, time.perf_counter() - t0)
 
 
@@ -189,10 +195,10 @@ def _tiles(job) -> int:
     return plan_file(job.spec, job.src, job.opts)[2].n_tiles
 
 
-def save_fit(job, plan, g, work: Path):
+def save_fit(job, plan, g, work: Path, up: Path):
     """The fit as a bundle in ``work/fit`` and the engine's job for it: the input's bands and the
-    upsampled reference (in the input's stored units, so the input's scaling reads it as the
-    model values the fit saw) stacked in a VRT, predicted into ``work/first.tif``."""
+    upsampled reference ``up`` (:func:`upsampled_reference`) stacked in a VRT, predicted into
+    ``work/first.tif``."""
     from bandbridge.bundle import save_bundle
     from bandbridge.generators import build_generator
     from bandbridge.learners.guided import HALF
@@ -208,13 +214,12 @@ def save_fit(job, plan, g, work: Path):
     save_bundle(folder, module.eval(), fit_config(job, plan, g, learner), n + 1, 1, epoch=-1,
                 reference_fit=fit_record(plan, g))
     spec = read_spec(folder)
-    up = upsampled_reference(job, plan, g, work / "reference_up.tif")
     vrt = stacked(job, up, work / "stacked.vrt")
     names = [*(read.names or [str(b) for b in read.bands]), "reference"]
     opts = dataclasses.replace(job.opts, read=InputReading(bands=list(range(n + 1)), names=names, scaling=read.scaling,
                                                            vmin=read.vmin, vmax=read.vmax),
                                dtype="float32", append=False, indices=(), cog=False, confidence=False,
-                               creation=FAST, replace=True, tile=None, overlap=None)
+                               creation=FAST, replace=True, tile=spec.config.inference.tile, overlap=None)
     return folder, dataclasses.replace(job, src=vrt, dst=work / "first.tif", spec=spec, opts=opts)
 
 
@@ -251,9 +256,9 @@ def fit_record(plan, g) -> dict:
             "upsampled_mae_stored": None if not np.isfinite(g.upsampled_mae) else g.stored_error(g.upsampled_mae)}
 
 
-def upsampled_reference(job, plan, g, out: Path) -> Path:
-    """The filled reference (``g.filled``, model values) interpolated onto the input's grid
-    (``guided.UPSAMPLING``), stored in the input's units (``scaling.decode``: what the input's
+def upsampled_reference(job, plan, filled: np.ndarray, grid: Grid, out: Path) -> Path:
+    """The filled reference (``filled`` on ``grid``, model values) interpolated onto the input's
+    grid (``guided.UPSAMPLING``), stored in the input's units (``scaling.decode``: what the input's
     scaling reads back as the model values), :data:`ROWS` rows at a time."""
     import rasterio
     from rasterio.windows import Window
@@ -268,7 +273,7 @@ def upsampled_reference(job, plan, g, out: Path) -> Path:
     with rasterio.open(out, "w", **prof) as d:
         for a in range(0, fine.height, ROWS):
             b = min(fine.height, a + ROWS)
-            up = upsample_onto(g.filled[None], g.grid, strip_grid(fine, a, b), UPSAMPLING)[0]
+            up = upsample_onto(filled[None], grid, strip_grid(fine, a, b), UPSAMPLING)[0]
             # kept inside the scaling's clip and off a stored 0 (nodata for some scalings)
             d.write(scaling.decode(np.clip(up, 1e-3, 1.0))[None], window=Window(0, a, fine.width, b - a))
     return out
