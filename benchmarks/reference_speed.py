@@ -33,7 +33,7 @@ def make_inputs(data: str, size: int, folder: Path) -> tuple[Path, Path]:
     import rasterio
     from affine import Affine
 
-    from bandbridge.data.reference import Grid, average_onto
+    from bandbridge.data.grids import Grid, average_onto
     from bandbridge.mosaics import mosaic
     src = mosaic(data, "naip", size)
     aerial = folder / f"aerial_{size}_20200831.tif"

@@ -293,7 +293,7 @@ def test_use_a_reference(tmp_path):
     the real band's range with the error, the COG download tagged; without the reference, one line."""
     from bandbridge.demo.guided import with_reference
     from bandbridge.evaluation.wald import make_reference
-    from bandbridge.data.reference import Grid
+    from bandbridge.data.grids import Grid
     with rasterio.open(NAIP) as f:
         nir, fine = f.read(4).astype(np.float32), Grid(f.crs, f.transform, f.height, f.width)
     ref = make_reference(nir, fine, 4, tmp_path / "coarse_nir.tif")

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from bandbridge.data.reference import Grid
+from bandbridge.data.grids import Grid
 from bandbridge.evaluation.wald import make_reference
 from conftest import SAMPLE
 

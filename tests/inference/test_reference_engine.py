@@ -13,7 +13,8 @@ import pytest
 import rasterio
 from affine import Affine
 
-from bandbridge.data.reference import Grid, open_reference, raster_grid, upsample_onto
+from bandbridge.data.grids import upsample_onto
+from bandbridge.data.reference import open_reference, raster_grid
 from bandbridge.evaluation.wald import make_reference
 from tests.conftest import SAMPLE
 

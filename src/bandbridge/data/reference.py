@@ -7,16 +7,14 @@ scale and offset kept to be written back), its valid cells (nodata, non-finite v
 and shadows where the product ships a Sentinel-2 ``SCL`` or a Landsat ``QA_PIXEL`` layer, inside
 the file or beside it), its grid (CRS, transform, shape) and ``k``, how many input pixels one
 reference pixel spans along a side. Files without a coordinate system on both sides are taken to
-cover the same extent (a pair of plain images). The grid operations between the two grids are
-here too: area averaging onto the coarse grid (:func:`average_onto`), interpolation back onto the
-fine one (:func:`upsample_onto`) and the residual shift between them (:func:`estimate_shift`).
+cover the same extent (a pair of plain images). The operations between the two grids are in
+``data/grids.py``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Callable
 from datetime import date
 from pathlib import Path
 
@@ -24,31 +22,12 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.bands import band_role, canonical_band_name, clear
+from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.policy import MAX_K, MIN_CELLS, MIN_K
 
 _MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A pixel grid: ``crs`` (None: plain pixel coordinates), ``transform`` (pixel → world),
-    ``height`` × ``width``."""
-
-    crs: object | None
-    transform: Affine
-    height: int
-    width: int
-
-    def coarser(self, k: float) -> "Grid":
-        """The same origin with pixels ``k`` times larger along a side (the shape rounded up)."""
-        return Grid(self.crs, self.transform @ Affine.scale(k), int(np.ceil(self.height / k)),
-                    int(np.ceil(self.width / k)))
-
-    def shifted(self, dy: float, dx: float) -> "Grid":
-        """The grid moved by ``(dy, dx)`` of its own pixels (what a misregistration looks like)."""
-        return replace(self, transform=self.transform @ Affine.translation(dx, dy))
 
 
 @dataclass
@@ -210,8 +189,8 @@ def mask_on(source: str, grid: Grid) -> np.ndarray:
         raise BandbridgeError(f"--reference-mask {source}: no such file; give the SCL or QA_PIXEL raster")
     out = np.zeros((grid.height, grid.width), np.float32)
     with open_raster(source) as s:
-        reproject(rasterio.band(s, 1), out, src_transform=s.transform, src_crs=s.crs or grid.crs or _PIXELS,
-                  dst_transform=grid.transform, dst_crs=grid.crs or _PIXELS, resampling=Resampling.nearest,
+        reproject(rasterio.band(s, 1), out, src_transform=s.transform, src_crs=s.crs or grid.crs or PIXELS_CRS,
+                  dst_transform=grid.transform, dst_crs=grid.crs or PIXELS_CRS, resampling=Resampling.nearest,
                   src_nodata=None, dst_nodata=0)
     return out
 
@@ -286,156 +265,3 @@ def _k(grid: Grid, fine: Grid, p: Path) -> float:
         raise BandbridgeError(f"--reference {p}: one reference pixel spans {k:.0f}×{k:.0f} input pixels, "
                               f"more than {MAX_K:g}; give a finer reference")
     return k
-
-
-def average_onto(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid,
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """``image (C, H, W)`` on ``src`` area-averaged onto ``dst`` → ``(C, h, w)`` and the
-    fraction ``(h, w)`` of each cell its valid pixels cover (GDAL's ``average`` resampling)."""
-    from rasterio.warp import Resampling, reproject
-    kw = dict(src_transform=src.transform, dst_transform=dst.transform, src_crs=src.crs or _PIXELS,
-              dst_crs=dst.crs or _PIXELS, resampling=Resampling.average)
-    out = np.full((image.shape[0], dst.height, dst.width), np.nan, np.float32)
-    for c in range(image.shape[0]):  # a band at a time: one masked copy of a band, not of the stack
-        reproject(np.where(valid, image[c], np.float32(np.nan)).astype(np.float32, copy=False)[None], out[c:c + 1],
-                  src_nodata=np.nan, dst_nodata=np.nan, **kw)
-    cover = np.zeros((1, dst.height, dst.width), np.float32)
-    reproject(valid[None].astype(np.uint8), cover, **kw)
-    inside = _overlap(src, dst)
-    if inside is None:  # another CRS or a rotated grid: where GDAL read any pixel
-        reach = np.zeros((1, dst.height, dst.width), np.float32)  # the fraction: every pixel counted
-        reproject(np.ones((1, *valid.shape), np.uint8), reach, **kw)
-        inside = (reach[0] > 0).astype(np.float32)
-    # GDAL's average reads the edge pixels for a cell just past the image: only the share of the
-    # cell the image really covers counts
-    frac = cover[0] * inside
-    return out, frac
-
-
-def _overlap(src: Grid, dst: Grid) -> np.ndarray | None:
-    """``(h, w)``: the share of each cell of ``dst`` that ``src``'s extent covers, for two north-up
-    grids of one CRS (None otherwise)."""
-    a, b = src.transform, dst.transform
-    if src.crs != dst.crs or a.b or a.d or b.b or b.d:
-        return None
-    inv = ~b
-    (c0, r0), (c1, r1) = inv * (a.c, a.f), inv * (a.c + a.a * src.width, a.f + a.e * src.height)
-    c0, c1, r0, r1 = min(c0, c1), max(c0, c1), min(r0, r1), max(r0, r1)
-    j, i = np.arange(dst.width), np.arange(dst.height)
-    ox = np.clip(np.minimum(j + 1, c1) - np.maximum(j, c0), 0, 1)
-    oy = np.clip(np.minimum(i + 1, r1) - np.maximum(i, r0), 0, 1)
-    return (oy[:, None] * ox[None, :]).astype(np.float32)
-
-
-def average_in_strips(read: Callable[[int, int], tuple[np.ndarray, np.ndarray]], src: Grid, dst: Grid,
-                      rows: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`average_onto` of an image too large to hold: ``read(a, b)`` gives rows ``[a, b)``
-    of ``src`` as ``(C, b − a, W)`` values and their ``(b − a, W)`` valid mask; each strip's
-    area-weighted sums and valid counts on ``dst`` (GDAL's ``sum``) are added up, so a cell split
-    between strips averages exactly as a whole read would. Returns ``(C, h, w)`` means (NaN
-    where nothing valid) and the share of each cell the valid pixels cover."""
-    from rasterio.warp import Resampling, reproject
-    weights = _axis_weights(src, dst)
-    total = count = None
-    for a in range(0, src.height, rows):
-        b = min(src.height, a + rows)
-        x, ok = read(a, b)
-        if weights is not None:  # one CRS, north up: the area sums as two sparse products
-            wr, wc = weights[0][:, a:b], weights[1]
-            if total is None:
-                total = np.zeros((x.shape[0], dst.height, dst.width), np.float64)
-                count = np.zeros((dst.height, dst.width), np.float64)
-            # every band and the valid mask in one product along the columns, then each along the rows
-            stack = np.concatenate([np.where(ok, x, np.float32(0)), ok[None].astype(np.float32)])
-            cols = (wc @ stack.reshape(-1, stack.shape[-1]).T).T.reshape(stack.shape[0], b - a, -1)
-            for c in range(x.shape[0]):
-                total[c] += wr @ cols[c]
-            count += wr @ cols[-1]
-            continue
-        strip = Grid(src.crs, src.transform @ Affine.translation(0, a), b - a, src.width)
-        kw = dict(src_transform=strip.transform, dst_transform=dst.transform, src_crs=strip.crs or _PIXELS,
-                  dst_crs=dst.crs or _PIXELS, resampling=Resampling.sum)
-        if total is None:
-            total = np.zeros((x.shape[0], dst.height, dst.width), np.float64)
-            count = np.zeros((dst.height, dst.width), np.float64)
-        part = np.zeros((1, dst.height, dst.width), np.float32)
-        for c in range(x.shape[0]):
-            part[:] = 0
-            # invalid pixels as 0 in a plain sum (no nodata: GDAL's sum then weighs every pixel alike)
-            reproject(np.where(ok, x[c], np.float32(0)).astype(np.float32, copy=False)[None], part,
-                      src_nodata=None, dst_nodata=0, **kw)
-            total[c] += part[0]
-        part[:] = 0
-        reproject(ok.astype(np.float32)[None], part, src_nodata=None, dst_nodata=0, **kw)
-        count += part[0]
-    cell = abs(dst.transform.a * dst.transform.e - dst.transform.b * dst.transform.d) / \
-        abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
-    if src.crs != dst.crs:  # pixel areas in two CRSs: the interior cells' count is the cell's size
-        cell = float(count.max()) if count.max() > 0 else 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(count > 1e-9, total / np.maximum(count, 1e-9), np.nan).astype(np.float32)
-    return means, np.clip(count / cell, 0.0, 1.0).astype(np.float32)
-
-
-def _axis_weights(src: Grid, dst: Grid):
-    """``(rows (h, H), columns (w, W))`` sparse matrices: the share of each ``src`` pixel's side
-    inside each ``dst`` cell's, for two north-up grids of one CRS (None otherwise), so that a
-    cell's area sum of an image ``X`` is ``rows @ X @ columns.T``, exactly as GDAL's ``sum``."""
-    from scipy.sparse import csr_matrix
-    a, b = src.transform, dst.transform
-    if src.crs != dst.crs or a.b or a.d or b.b or b.d:
-        return None
-
-    def along(n_src: int, n_dst: int, origin: float, step: float, d_origin: float, d_step: float):
-        edges = (origin + step * np.arange(n_src + 1) - d_origin) / d_step  # src edges in dst cells
-        lo, hi = np.minimum(edges[:-1], edges[1:]), np.maximum(edges[:-1], edges[1:])
-        rows, cols, vals = [], [], []
-        first = np.floor(lo).astype(np.int64)
-        for shift in range(int(np.ceil((hi - lo).max())) + 2):  # every dst cell a src pixel touches
-            cell = first + shift
-            part = np.clip(np.minimum(hi, cell + 1) - np.maximum(lo, cell), 0, None) / np.maximum(hi - lo, 1e-12)
-            keep = (part > 0) & (cell >= 0) & (cell < n_dst)
-            rows.append(cell[keep])
-            cols.append(np.flatnonzero(keep))
-            vals.append(part[keep])
-        return csr_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n_dst, n_src))
-    return (along(src.height, dst.height, a.f, a.e, b.f, b.e), along(src.width, dst.width, a.c, a.a, b.c, b.a))
-
-
-def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilinear") -> np.ndarray:
-    """``coarse (C, h, w)`` on ``src`` interpolated onto ``dst`` (``bilinear`` or ``cubic``) →
-    ``(C, H, W)``; ``coarse`` must be filled (no NaN)."""
-    from rasterio.warp import Resampling, reproject
-    out = np.zeros((coarse.shape[0], dst.height, dst.width), np.float32)
-    reproject(np.ascontiguousarray(coarse, np.float32), out, src_transform=src.transform,
-              dst_transform=dst.transform, src_crs=src.crs or _PIXELS, dst_crs=dst.crs or _PIXELS,
-              resampling=getattr(Resampling, method))
-    return out
-
-
-# Plain images are placed in a local metric frame (GDAL's warper needs a CRS on both sides; one
-# unit a pixel, far from any pole, so nothing is distorted).
-_PIXELS = "LOCAL_CS[\"pixels\",UNIT[\"metre\",1]]"
-
-
-def estimate_shift(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray, edges: bool = True,
-                   ) -> tuple[float, float, float]:
-    """``(dy, dx, error)``: ``moving (h, w)`` shows at ``(i, j)`` what ``fixed`` shows at
-    ``(i + dy, j + dx)`` (so a grid labelling ``moving`` is corrected by ``Grid.shifted(dy, dx)``),
-    by phase correlation to a tenth of a pixel, scikit-image's ``phase_cross_correlation``, on
-    the images' gradients so that two bands of unlike brightness still agree), and its
-    normalised root-mean-square error (1: no peak at all)."""
-    from skimage.registration import phase_cross_correlation
-    a, b = (np.where(valid, x, np.nanmean(np.where(valid, x, np.nan))) for x in (fixed, moving))
-    if edges:
-        a, b = _edges(a), _edges(b)
-    window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
-    (dy, dx), error, _ = phase_cross_correlation(a * window, b * window, upsample_factor=10,
-                                                 normalization=None)
-    return float(dy), float(dx), float(error)
-
-
-def _edges(x: np.ndarray) -> np.ndarray:
-    gy, gx = np.gradient(x.astype(np.float64))
-    return np.hypot(gy, gx)

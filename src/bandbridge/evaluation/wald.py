@@ -30,7 +30,8 @@ from typing import Callable
 import numpy as np
 import rasterio
 
-from bandbridge.data.reference import Grid, average_onto, raster_grid, upsample_onto
+from bandbridge.data.grids import Grid, average_onto, upsample_onto
+from bandbridge.data.reference import raster_grid
 
 NAIP = "nir_naip_opengeos/m_4709963_se_14_1_{}.tif"
 NAIP_DATES = ("20090818", "20100629", "20120731", "20140720", "20150926", "20160816", "20170827",
@@ -55,7 +56,7 @@ class Case:
     notes: dict[str, str] = field(default_factory=dict)  # the run's own tags
 
 
-def _write(path: Path, data: np.ndarray, grid: Grid, names: list[str], dtype: str = "float32",
+def write_raster(path: Path, data: np.ndarray, grid: Grid, names: list[str], dtype: str = "float32",
            nodata: float | None = None) -> Path:
     prof = {"driver": "GTiff", "height": data.shape[1], "width": data.shape[2], "count": data.shape[0],
             "dtype": dtype, "nodata": nodata}
@@ -86,7 +87,7 @@ def make_reference(band: np.ndarray, fine: Grid, k: int, path: Path, shift: floa
         c[cloud] = np.nanmax(c) * 1.2
         layers.append(np.where(cloud, 9, 4).astype(np.float32))
         names.append("SCL")
-    return _write(path, np.stack(layers), grid, names, nodata=float("nan"))
+    return write_raster(path, np.stack(layers), grid, names, nodata=float("nan"))
 
 
 def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
@@ -98,7 +99,7 @@ def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
         naip = data / NAIP.format(date)
         with rasterio.open(naip) as s:
             a, fine = s.read().astype(np.float32), raster_grid(naip)
-        rgb = _write(work / f"naip_rgb_{date}.tif", a[:3], fine, ["red", "green", "blue"], "uint8")
+        rgb = write_raster(work / f"naip_rgb_{date}.tif", a[:3], fine, ["red", "green", "blue"], "uint8")
         other = dates[i - 1] if i else dates[1] if len(dates) > 1 else None  # the date before (2009: after)
         rows = [(2, 0.0, 0.0, a[3], date, "coincident"), (6, 0.0, 0.0, a[3], date, "coincident"),
                 (16, 0.0, 0.0, a[3], date, "coincident")]
@@ -115,7 +116,7 @@ def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
     if (mt / "B8A.tif").exists():  # a real 20 m band of the same product, not a band averaged here
         fine = raster_grid(mt / "B04.tif")
         a = np.stack([rasterio.open(mt / f"{b}.tif").read(1) for b in ("B04", "B03", "B02", "B08")])
-        rgb = _write(work / "majortom_rgb_20200223.tif", a[:3], fine, ["B04", "B03", "B02"], "uint16")
+        rgb = write_raster(work / "majortom_rgb_20200223.tif", a[:3], fine, ["B04", "B03", "B02"], "uint16")
         out.append((Case("Sentinel-2 L2A 10 m (Major TOM)", str(rgb), str(mt / "B8A.tif"), 2,
                          "B08 from the product's own B8A at 20 m (another band)"), a[3].astype(np.float32), 1e-4))
     for name in S2_20M:
@@ -126,7 +127,7 @@ def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
             a, fine = s.read().astype(np.float32), raster_grid(f)
         if not np.isfinite(a).all(0).any():
             continue
-        rgb = _write(work / f"s2_{name}_rgb.tif", a[[2, 1, 0]], fine, ["B04", "B03", "B02"], nodata=float("nan"))
+        rgb = write_raster(work / f"s2_{name}_rgb.tif", a[[2, 1, 0]], fine, ["B04", "B03", "B02"], nodata=float("nan"))
         ref = make_reference(a[3], fine, 2, work / f"s2_{name}_B8_40m.tif")
         out.append((Case(f"Sentinel-2 20 m {name}", str(rgb), str(ref), 2, "coincident, B8 at 40 m"), a[3], 1e-4))
     for name in VHR:
@@ -136,7 +137,7 @@ def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
         with rasterio.open(f) as s:
             a, dtype = s.read().astype(np.float32), s.dtypes[0]
         fine = Grid(None, rasterio.Affine.identity(), *a.shape[1:])
-        rgb = _write(work / f"vhr_{name}_rgb.tif", a[[2, 1, 0]], fine, ["red", "green", "blue"], dtype)
+        rgb = write_raster(work / f"vhr_{name}_rgb.tif", a[[2, 1, 0]], fine, ["red", "green", "blue"], dtype)
         ref = make_reference(a[3], fine, 4, work / f"vhr_{name}_nir_x4.tif")
         out.append((Case(f"VHR {name}", str(rgb), str(ref), 4, "coincident, NIR 4× coarser"), a[3], 1.0))
     return out

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bandbridge.data.reference import Grid, average_onto, upsample_onto
+from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import Pixels, spatial_folds
@@ -169,6 +169,10 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
     lo, hi = stored_range(ref, seen)
     to_model = lambda v: (LO + (HI - LO) * (v - lo) / (hi - lo)).astype(np.float32)  # noqa: E731
     r = to_model(np.where(valid, ref, lo))
+    if valid.any() and not valid.all():  # every unseen cell starts as its nearest clear cell (the
+        # footprint's margin too, which the interpolations read), then fill() does better where it can
+        from scipy.ndimage import distance_transform_edt
+        r = r[tuple(distance_transform_edt(~valid, return_distances=False, return_indices=True))]
     x = np.nan_to_num(x_c, nan=0.0).astype(np.float32)
     z = to_model(np.nan_to_num(z_c, nan=lo)) if z_c is not None else None
     with fit_threads():
@@ -190,10 +194,11 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
             folds = spatial_folds(px, buffer=BUFFER)
             if folds:
-                # served on every pixel of the input: a candidate within the folds' noise that serves
-                # faster wins (select.cheaper_within_noise, weighed by each kind's measured serving cost)
-                sel = choose(px, configured(CANDIDATES if pixels_out < EVERYWHERE_MPIX * 1e6 else EVERYWHERE),
-                             folds=folds, seed=seed, cost=serve_us)
+                # a large input: only what every backend serves, and a candidate within the folds' noise
+                # that serves faster wins (select.cheaper_within_noise, by each kind's measured serving cost)
+                large = pixels_out >= EVERYWHERE_MPIX * 1e6
+                sel = choose(px, configured(EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
+                             cost=serve_us if large else None)
                 held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
                 tested = ~np.isnan(held)
                 fit_e, up_e = mae(held[tested], r[tested]), mae(up2[0][tested], r[tested])

@@ -233,7 +233,8 @@ def reference_pairs(images: list[str], reference: str, role: str, folder: Path) 
     import numpy as np
     import rasterio
 
-    from bandbridge.data.reference import average_onto, open_reference, raster_grid
+    from bandbridge.data.grids import average_onto
+    from bandbridge.data.reference import open_reference, raster_grid
     out = []
     for i, item in enumerate(images):
         p = Path(item)

@@ -24,11 +24,11 @@ from rasterio.windows import Window
 
 from bandbridge.bands import band_role, find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster
-from bandbridge.data.reference import average_in_strips, upsample_onto
+from bandbridge.data.grids import average_in_strips, upsample_onto
 from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.predictor import PredictStats, index_plan, write_strip
 from bandbridge.inference.core.writer import model_tag, output_profile, tag_bands
-from bandbridge.inference.jobs.reference_fit import Fitted, _finite, averaged, band_rows, strip_grid
+from bandbridge.inference.jobs.reference_fit import Fitted, finite_band, averaged, band_rows, strip_grid
 
 ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
@@ -138,7 +138,7 @@ class Fields:
         ratio = ratio_field(target, above)
         for _ in range(ROUNDS):
             self.ratio = ratio
-            m = average_in_strips(lambda a, b: _finite(self.rows(a, b) - g.zero_stored), self.fine, g.grid, ROWS)[0][0]
+            m = average_in_strips(lambda a, b: finite_band(self.rows(a, b) - g.zero_stored), self.fine, g.grid, ROWS)[0][0]
             ratio = ratio * ratio_field(target, m)
         return ratio
 

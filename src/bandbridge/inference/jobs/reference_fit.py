@@ -19,7 +19,7 @@ from affine import Affine
 
 from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
-from bandbridge.data.reference import Grid, average_in_strips, estimate_shift, upsample_onto
+from bandbridge.data.grids import Grid, average_in_strips, estimate_shift, upsample_onto
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.predictor import predict_file
 from bandbridge.policy import MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
@@ -143,7 +143,7 @@ def zero_units(spec, ref) -> tuple[float, float]:
 def averaged(path: Path, fine: Grid, grid: Grid) -> np.ndarray:
     """``(h, w)``: band 1 of ``path`` (on ``fine``, NaN where unknown) area-averaged onto ``grid``
     over its finite pixels, :data:`ROWS` rows at a time."""
-    return average_in_strips(lambda a, b: _finite(band_rows(path, fine, a, b)), fine, grid, ROWS)[0][0]
+    return average_in_strips(lambda a, b: finite_band(band_rows(path, fine, a, b)), fine, grid, ROWS)[0][0]
 
 
 def band_rows(path: Path, fine: Grid, a: int, b: int) -> np.ndarray:
@@ -154,7 +154,7 @@ def band_rows(path: Path, fine: Grid, a: int, b: int) -> np.ndarray:
         return s.read(1, window=Window(0, a, fine.width, b - a)).astype(np.float32)
 
 
-def _finite(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def finite_band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v[None], np.isfinite(v)
 
 
