@@ -56,7 +56,7 @@ def main() -> None:
         d = Path(d)
         rgb = write_raster(d / f"naip_rgb_{NAIP_TEST}.tif", img[:3], fine, ["red", "green", "blue"], "uint8")
         predict([str(rgb)], "rgb2nir", str(d / "plain.tif"), PredictOptions(dtype="float32"), overwrite=True)
-        plain = band(d / "plain.tif")[0] * 255  # model values of an 8-bit target: DN / 255
+        plain = band(d / "plain.tif")[0]  # its scale tag (255) read: DN
 
         def guided(ref: Path) -> tuple[np.ndarray, dict]:
             predict([str(rgb)], "rgb2nir", str(d / "out.tif"), PredictOptions(), overwrite=True,

@@ -310,6 +310,21 @@ def reference_speed_table(rec: dict) -> str:
                              f"1.5 GB plan: {'yes' if rec['peak_within_plan'] else 'no'}. Measured by `{rec['command']}`.\n")
 
 
+def reference_scales_table(rec: dict) -> str:
+    """``predict --reference`` at drone scales and where the reference does not see
+    (benchmarks/reference_scales.py)."""
+    ks = [r for r in rec["rows"] if "k" in r]
+    out = ["| k | clear cells | reference-guided | nearest upsampled reference | ratio | the model alone | route |",
+           "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['k']} | {r['cells']:,} | {r['reference-guided']} | {r['nearest upsampled reference']} | "
+            f"{r['vs nearest']} | {r['model alone']} | {r['route'].split(':')[0]} |" for r in ks]
+    for r in (r for r in rec["rows"] if "case" in r):
+        out += ["", f"{r['case']}: the covered part {r['covered']} DN (the model alone {r['model alone, covered']}); "
+                f"the uncovered part {r['uncovered']} DN against {r['model alone, uncovered']} for the model alone "
+                f"there; filled from {r['filled from']}."]
+    return "\n".join(out) + f"\n\nMAE in DN on NAIP {rec['date']}. Measured by `{rec['command']}`.\n"
+
+
 def thermal_gan_table(rec: dict) -> str:
     """The pix2pix thermal GAN held out by source against the shipped floor, by the image rule
     (``bandbridge.realism.image_rule``), from ``benchmarks/thermal_gan.py``: each run's last
@@ -402,7 +417,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
           "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
           "ship_rule": ship_rule_table, "wald": wald_table, "wald_zero_shot_feature": wald_table,
-          "reference_speed": reference_speed_table, "thermal_gan": thermal_gan_table,
+          "reference_speed": reference_speed_table, "reference_scales": reference_scales_table,
+          "thermal_gan": thermal_gan_table,
           "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table}
 
 

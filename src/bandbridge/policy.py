@@ -62,6 +62,8 @@ a reference's route         ``learners/guided.fit``                     :data:`F
                                                                         :data:`FIT_DEGRADED_MIN`,
                                                                         :data:`EVERYWHERE_MPIX`,
                                                                         :data:`HOLE_SHARE`,
+                                                                        :data:`MIN_COVER`,
+                                                                        :data:`UNSEEN_COVER`,
                                                                         :data:`CHECK_CELLS`, then the
                                                                         held-out check (no margin)
 the consistency correction  ``learners/guided.decide``                  :data:`STALE_DAYS`
@@ -100,6 +102,10 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   see, filled by a fit or the model's own output (whichever holds out better), which costs a
   second fit or a run of the model (``reference_speed.py --size 8192``: 2 cells of value 0, the
   reference's nodata, cost 24 s so).
+- :data:`MIN_COVER` 99 % — of a reference cell the input must cover for the cell to be fitted on or
+  checked against (a cell the image's edge cuts averages pixels the input does not hold); and
+  :data:`UNSEEN_COVER` 50 % — an unseen cell covered at least this much is part of the image a user
+  sees filled (less: the footprint's margin, which only the interpolations read). Judgements.
 - :data:`CHECK_CELLS` 16 — the consistent route is held out one scale coarser; with fewer clear
   cells there (a 4 × 4 grid) it is taken by the measured rule instead: on NAIP 2020 at k = 24–200 it
   was 13–24 % below nearest upsampling and below the zero-shot output (``FACTS.md``).
@@ -150,6 +156,8 @@ FIT_CELLS_MIN = 1_000
 FIT_DEGRADED_MIN = 100
 EVERYWHERE_MPIX = 16.0
 HOLE_SHARE = 0.01
+MIN_COVER = 0.99
+UNSEEN_COVER = 0.5
 CHECK_CELLS = 16
 STALE_DAYS = 45
 MIN_SHIFT = 0.2

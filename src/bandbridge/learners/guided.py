@@ -40,14 +40,14 @@ from bandbridge.learners.folds import Pixels, spatial_folds
 from bandbridge.learners.registry import candidates as all_candidates
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
 from bandbridge.models.features import ContextFeatures
-from bandbridge.policy import CHECK_CELLS, EVERYWHERE_MPIX, HOLE_SHARE, FIT_CELLS_MIN, FIT_DEGRADED_MIN, STALE_DAYS
+from bandbridge.policy import (CHECK_CELLS, EVERYWHERE_MPIX, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
+                               STALE_DAYS, UNSEEN_COVER)
 
 WINDOWS = (3, 9)  # context windows, in pixels of the scale they are computed at (scale invariance);
 # small, so that a coarse grid of a few dozen cells a side still has folds and a buffer
 BUFFER = max(WINDOWS)  # between a held-out block and the training pixels
 LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
 FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
-MIN_COVER = 0.99  # of a reference cell the input must cover for the cell to be fitted on
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
 EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE_MPIX or more: what
 # every backend serves (no trees, no student to distil), policy.py says why
@@ -59,7 +59,6 @@ UPSAMPLING = "cubic"  # r↑ at both scales (GDAL's cubic): on the VHR scenes at
 # by 5–8 %, and the residual the fit must learn is smaller
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
-UNSEEN_COVER = 0.5  # an unseen cell the input covers at least this much is one a user sees filled
 CHECK_FACTOR = 2  # the consistent route is checked one scale coarser: 2 × 2 cells averaged
 PAD = 2  # coarse cells replicated round a degraded grid before it is interpolated back: GDAL's
 # cubic reads past the edge, and a fit there learned the interpolation's edge error

@@ -235,6 +235,7 @@ def reference_pairs(images: list[str], reference: str, role: str, folder: Path) 
 
     from bandbridge.data.grids import average_onto
     from bandbridge.data.reference import open_reference, raster_grid
+    from bandbridge.policy import MIN_COVER
     out = []
     for i, item in enumerate(images):
         p = Path(item)
@@ -246,7 +247,7 @@ def reference_pairs(images: list[str], reference: str, role: str, folder: Path) 
         fine = raster_grid(p)
         ref = open_reference(reference, role, fine)
         xc, cover = average_onto(x, np.isfinite(x).all(0), fine, ref.grid)
-        ok = ref.valid & (cover >= 0.99)
+        ok = ref.valid & (cover >= MIN_COVER)
         g = ref.grid
         stem = f"{i}_{p.stem}"
         for name, data, kind in ((f"{stem}_coarse.tif", xc, dtype), (f"{stem}_reference.tif", ref.values, ref.dtype)):

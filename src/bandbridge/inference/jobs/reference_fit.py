@@ -22,7 +22,7 @@ from bandbridge.data.reader import raster_info, read_raster, select_bands
 from bandbridge.data.grids import Grid, average_in_strips, estimate_shift, upsample_onto
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.predictor import predict_file
-from bandbridge.policy import MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
+from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
 
 ROWS = 1024  # rows of the input read, upsampled or written at a time (bounded memory)
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
@@ -67,7 +67,7 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     fits at least :data:`~bandbridge.policy.SHIFT_GAIN` better shifted (a false peak — a thermal
     frame against the visible grey — improves nothing). Returns the shift, the decision, its
     reason, and ``x↓``, cover on the grid the fit will use (the reference's grid moved or not)."""
-    ok = ref.valid & (cover > 0.99)
+    ok = ref.valid & (cover >= MIN_COVER)
     if int(ok.sum()) < SHIFT_CELLS_MIN:
         return (0.0, 0.0, 1.0), False, (f"not measured: {int(ok.sum())} clear cells, fewer than {SHIFT_CELLS_MIN} "
                                         "to register by"), xc, cover
@@ -79,7 +79,7 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
         return (dy, dx, err), False, f"below {MIN_SHIFT} reference pixels: none to correct", xc, cover
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
-    both = ok & (cs > 0.99)  # the same cells moved and not
+    both = ok & (cs >= MIN_COVER)  # the same cells moved and not
     before, after = _context_map(xc, ref.values[0], both), _context_map(xs, ref.values[0], both)
     if after <= (1 - SHIFT_GAIN) * before:
         ref.grid = moved
@@ -118,7 +118,7 @@ def needs_zero_shot(ref, cover: np.ndarray) -> bool:
     """Whether the model's zero-shot output must run: too few clear cells to fit on
     (``guided.can_fit``: the consistent route), or more than a few holes the input covers that the
     reference cannot see (filled by it where it holds out better than a fit from the input alone)."""
-    from bandbridge.learners.guided import MIN_COVER, can_fit, is_holes
+    from bandbridge.learners.guided import can_fit, is_holes
     seen = ref.valid & (cover >= MIN_COVER)
     return not can_fit(int(seen.sum()), ref.k) or not is_holes(~ref.valid & (cover > 0), seen, cover)
 
