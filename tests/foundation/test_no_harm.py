@@ -157,6 +157,22 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(run_cli, tiny_disk, fill_kb,
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["junk"]  # no output, no temporary
 
 
+def test_a_full_disk_under_a_reference_run_is_one_line_and_leaves_nothing(run_cli, tiny_disk, tmp_path):
+    """`predict --reference` writes through the same writer: its output on a full disk is one line
+    (its work files live in the temporary folder, not beside the output)."""
+    from bandbridge.data.reference import raster_grid
+    from bandbridge.evaluation.wald import make_reference
+    import rasterio
+    with rasterio.open(DATE) as s:
+        nir = s.read(4).astype("float32")
+    ref = make_reference(nir, raster_grid(DATE), 4, tmp_path / "nir_k4.tif")
+    (tiny_disk / "junk").write_bytes(b"\0" * 290 * 1024)
+    code, _, err = run_cli("-q", "predict", str(DATE), "-m", "rgb2nir-naip", "--bands", "0,1,2", "--reference", str(ref),
+                           "-o", str(tiny_disk / "out.tif"))
+    one_line(code, err, "writing failed")
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["junk"]  # no output, no temporary
+
+
 # ---------------------------------------------------------------- the cache
 def _cache_onnx(run_cli, tmp_path) -> None:
     code, _, err = run_cli("predict", str(DATE), "-m", "rgb2nir-naip", "-o", str(tmp_path / "o.tif"),

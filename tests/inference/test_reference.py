@@ -26,20 +26,25 @@ def _grid(path) -> Grid:
         return Grid(s.crs, s.transform, s.height, s.width)
 
 
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    """The 2020 crop as a user's RGB file, its NIR (the truth) and references made of it."""
-    d = tmp_path_factory.mktemp("ref")
+def aerial(d):
+    """``(d, the 2020 crop's RGB as a user's file in d, its NIR (the truth), the RGB's profile)``."""
     with rasterio.open(TEST) as s:
         a, prof = s.read(), s.profile
     prof.update(count=3)
     rgb = d / "aerial_20200831.tif"
     with rasterio.open(rgb, "w", **prof) as o:
         o.write(a[:3])
+    return d, rgb, a[3].astype(np.float32), prof
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """The 2020 crop as a user's RGB file, its NIR (the truth) and references made of it."""
+    d, rgb, truth, _ = aerial(tmp_path_factory.mktemp("ref"))
     fine = _grid(TEST)
-    refs = {k: make_reference(a[3].astype(np.float32), fine, k, d / f"s2_nir_20200831_k{k}.tif") for k in (2, 4)}
-    refs["shifted"] = make_reference(a[3].astype(np.float32), fine, 4, d / "s2_nir_20200831_shifted.tif", shift=0.5)
-    return d, rgb, a[3].astype(np.float32), refs
+    refs = {k: make_reference(truth, fine, k, d / f"s2_nir_20200831_k{k}.tif") for k in (2, 4)}
+    refs["shifted"] = make_reference(truth, fine, 4, d / "s2_nir_20200831_shifted.tif", shift=0.5)
+    return d, rgb, truth, refs
 
 
 def _out(path, band=-1):

@@ -17,21 +17,16 @@ from bandbridge.data.grids import upsample_onto
 from bandbridge.data.reference import open_reference, raster_grid
 from bandbridge.evaluation.wald import make_reference
 from tests.conftest import SAMPLE, SHARED, needs_shared
+from tests.inference.test_reference import aerial
 
 TEST = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    """The 2020 crop as a user's RGB file, its NIR (the truth) and its grid."""
-    d = tmp_path_factory.mktemp("engine")
-    with rasterio.open(TEST) as s:
-        a, prof = s.read(), s.profile
-    prof.update(count=3)
-    rgb = d / "aerial_20200831.tif"
-    with rasterio.open(rgb, "w", **prof) as o:
-        o.write(a[:3])
-    return d, rgb, a[3].astype(np.float32), raster_grid(TEST), prof
+    """The 2020 crop as a user's RGB file, its NIR (the truth), its grid and the RGB's profile."""
+    d, rgb, truth, prof = aerial(tmp_path_factory.mktemp("engine"))
+    return d, rgb, truth, raster_grid(TEST), prof
 
 
 def _band(path, band=-1) -> np.ndarray:

@@ -178,8 +178,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                                 "georeferenced like your image (or two plain images of one extent). "
                                 "The band is fitted to it at its scale and applied at yours "
                                 "(`bandbridge predict --reference`).")
-                    reference = gr.File(label="reference (GeoTIFF)", type="filepath",
-                                        file_types=[".tif", ".tiff"], elem_id="reference")
+                    reference = gr.File(label="reference (GeoTIFF, or a grey PNG/JPEG for a photo)", type="filepath",
+                                        file_types=[".tif", ".tiff", ".png", ".jpg", ".jpeg"], elem_id="reference")
                     go_ref = gr.Button("Translate with the reference", elem_id="run_reference")
                 status = gr.Markdown(elem_id="status")
                 plan = gr.Markdown(elem_id="plan")  # what Translate will run, stated on upload
@@ -213,10 +213,16 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         upload.change(preview, [upload, model, *ctl], [shown_in, plan])
         model.change(preview, [upload, model, *ctl], [shown_in, plan])
         go.click(handle, [upload, model, *ctl], outs).then(dirs.remove, workdir, None)
-        go_ref.click(handle_reference, [upload, model, reference, *ctl], outs).then(dirs.remove, workdir, None)
+        go_ref.click(handle_reference, [upload, model, reference, *ctl], outs).then(dirs.remove, workdir, None) \
+            .then(lambda: REFERENCE_PLAN, None, plan)  # the plain plan no longer says what ran
         go_pair.click(handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \
             .then(dirs.remove, workdir, None)
     return app
+
+
+REFERENCE_PLAN = ("**Plan:** *Translate with the reference* ran `bandbridge predict --reference`: the route it "
+                  "took (a fit at the reference's scale, the model's own output made consistent with it, or "
+                  "the reference upsampled), the shift and the held-out errors are in the status above.")
 
 
 def with_before(after: str, before: str) -> str:
