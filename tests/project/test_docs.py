@@ -196,3 +196,26 @@ def test_readme_super_resolution_gains_are_the_recorded_ones():
         gain = ms["model"]["psnr_y"] - ms["bicubic"]["psnr_y"]
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
         assert f"+{gain:.1f} dB Y-PSNR over bicubic" in row, (name, gain)
+
+
+def test_readme_reference_figures_are_the_recorded_ones():
+    """The README's `predict --reference` line quotes Wald's NAIP means and the test date
+    (`bandbridge wald`), the drone scales and the uncovered part (benchmarks/reference_scales.py)
+    and the speed (benchmarks/reference_speed.py), each as its record holds it."""
+    import numpy as np
+
+    from bandbridge.evaluation.wald import Case, best_upsampled
+    text = " ".join((ROOT / "README.md").read_text().split())
+    cases = [Case(**c) for c in results.load("wald")["cases"]]
+    k6 = [c for c in cases if c.name.startswith("NAIP") and c.k == 6 and c.what == "coincident"]
+    ours, up = np.mean([c.scores["reference-guided"] for c in k6]), np.mean([best_upsampled(c.scores) for c in k6])
+    test = next(c for c in k6 if c.name.endswith("20200831"))
+    assert f"{ours:.2f} DN against {up:.2f} for the reference upsampled" in text
+    assert f"on the test date {test.scores['reference-guided']:.2f} DN" in text
+    scales = {r.get("k", "left"): r for r in results.load("reference_scales")["rows"]}
+    assert (f"{scales[24]['reference-guided']:.1f} DN against {scales[24]['nearest upsampled reference']:.1f} "
+            "for the nearest upsampled reference at k = 24") in text
+    assert f"{scales[200]['reference-guided']:.1f} against the model's {scales[200]['model alone']:.1f} at k = 200" in text
+    left = scales["left"]
+    assert f"{left['uncovered']:.1f} against {left['model alone, uncovered']:.1f} for plain `predict`" in text
+    assert f"{results.load('reference_speed')['time_ratio']:.1f}× a plain `predict`" in text

@@ -177,7 +177,7 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
         with rasterio.open(out) as s:
             case.notes = {k[len("bandbridge_"):]: v for k, v in s.tags().items()
                           if k in ("bandbridge_learner", "bandbridge_correction", "bandbridge_shift_px",
-                                   "bandbridge_heldout_mae", "bandbridge_route")}
+                                   "bandbridge_heldout_mae", "bandbridge_route", "bandbridge_unseen_filled_from")}
         case.scores["reference-guided"] = mae(got, truth, valid)
         case.scores.update(baselines(case, truth, valid, _shift_corrected(case.notes.get("shift_px", ""))))
         if case.rgb not in zero:

@@ -6,8 +6,6 @@ through the one writer (``core/outputs.py``):
   of every clear cell (the cell means gathered from the engine's output) interpolated onto the rows;
 - the **consistent route**: the zero-shot output calibrated to the reference and scaled per cell so
   that it averages back to it, the ratio interpolated bilinearly;
-- **where the reference cannot see** and the model's own output held out better than a fit from the
-  input alone: that output, calibrated, faded in across the edge of the clear cells (no seam);
 - values kept in the band's physical range (a reflectance or a DN is never negative), stored in the
   reference's type and units, the input's bands before it with ``--append``, ``--index`` rasters
   beside it, COG or a picture where asked, and tags that say where the band came from.
@@ -111,20 +109,17 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
 
 class Fields:
     """The output's rows in the reference's stored units, from the engine's output or the
-    zero-shot output, with what the reference's grid adds: the correction, the per-cell ratio,
-    the fade to the model's own output where the reference cannot see."""
+    zero-shot output, with what the reference's grid adds: the correction or the per-cell ratio."""
 
     def __init__(self, f: Fitted, plan):
         g, self.f, self.fine = f.fit, f, plan.fine
         self.g = g
-        self.res = self.ratio = self.trust = None
+        self.res = self.ratio = None
         if g.route != "consistent" and g.correct:
             m = averaged(f.first, self.fine, g.grid)
             self.res = np.where(g.seen & np.isfinite(m), g.filled - np.nan_to_num(m), 0.0).astype(np.float32)
         if f.zero is not None and g.route == "consistent":
             self.ratio = self.consistent_ratio()
-        if f.zero is not None and g.route != "consistent" and g.filled_from.startswith("the model's"):
-            self.trust = g.seen.astype(np.float32)
 
     def consistent_ratio(self) -> np.ndarray:
         """``(h, w)``: the per-cell factor of the consistent route. The ratio of the reference to
@@ -133,7 +128,7 @@ class Fields:
         cell still lacks (iterative proportional fitting), keeping it smooth and consistent."""
         from bandbridge.learners.guided import ratio_field
         g = self.g
-        above = g.to_stored(self.zero_model(averaged(self.f.zero, self.fine, g.grid), False)) - g.zero_stored
+        above = g.to_stored(self.zero_model(averaged(self.f.zero, self.fine, g.grid))) - g.zero_stored
         target = np.where(g.seen, g.to_stored(g.filled) - g.zero_stored, np.nan)
         ratio = ratio_field(target, above)
         for _ in range(ROUNDS):
@@ -142,16 +137,14 @@ class Fields:
             ratio = ratio * ratio_field(target, m)
         return ratio
 
-    def zero_model(self, z: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        """The zero-shot output (its target's model values) in the fit's model values, calibrated
-        to the reference (a line fitted on the clear cells: what fills cells it cannot see) or not
-        (the consistent route scales it cell by cell)."""
+    def zero_model(self, z: np.ndarray) -> np.ndarray:
+        """The zero-shot output (its target's model values) in the fit's model values, as it is: the
+        consistent route scales it cell by cell (no calibration line)."""
         a, b = self.f.zero_to_stored
-        ca, cb = self.g.calibration if calibrated else (1.0, 0.0)
-        return self.g.to_model(z * a + b) * ca + cb
+        return self.g.to_model(z * a + b)
 
-    def _zero_rows(self, a: int, b: int, calibrated: bool = True) -> np.ndarray:
-        return self.zero_model(band_rows(self.f.zero, self.fine, a, b), calibrated)
+    def _zero_rows(self, a: int, b: int) -> np.ndarray:
+        return self.zero_model(band_rows(self.f.zero, self.fine, a, b))
 
     def _up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
         return upsample_onto(field[None], self.g.grid, strip_grid(self.fine, a, b), how)[0]
@@ -160,14 +153,11 @@ class Fields:
         """Rows ``[a, b)`` of the output, stored units (NaN where nothing was predicted)."""
         g = self.g
         if g.route == "consistent":
-            above = g.to_stored(self._zero_rows(a, b, False)) - g.zero_stored
+            above = g.to_stored(self._zero_rows(a, b)) - g.zero_stored
             return above * self._up(self.ratio, a, b, "bilinear") + g.zero_stored
         y = band_rows(self.f.first, self.fine, a, b)
         if self.res is not None:
             y = y + self._up(self.res, a, b, "bilinear")
-        if self.trust is not None:
-            w = np.clip(self._up(self.trust, a, b, "bilinear"), 0.0, 1.0)
-            y = w * y + (1 - w) * self._zero_rows(a, b)
         return g.to_stored(y)
 
 
