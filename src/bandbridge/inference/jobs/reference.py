@@ -188,7 +188,7 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
             folder = work / f"{i:04d}"
             folder.mkdir()
             try:
-                f = prepare(job, plan, backend_of(job.spec), folder, say, add)
+                f = prepare(job, plan, backend_of(job.spec), folder, add)
             except WRITE_ERRORS as e:  # a work file on a full disk: one line, naming the folder
                 raise write_failure(folder / "work", e, "writing the reference run's work files failed") from None
             for line in fit_lines(job, plan, f):

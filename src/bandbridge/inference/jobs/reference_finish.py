@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 from rasterio.windows import Window
 
-from bandbridge.bands import band_role, find_role, get_scaling
+from bandbridge.bands import band_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.data.grids import average_in_strips, upsample_onto
 from bandbridge.inference.core.outputs import opened
@@ -159,10 +159,6 @@ class Fields:
         if self.res is not None:
             y = y + self._up(self.res, a, b, "bilinear")
         return g.to_stored(y)
-
-
-def red_of(job) -> int | None:
-    return find_role(list(job.reading.names), "red")
 
 
 def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:

@@ -161,8 +161,7 @@ def finite_band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def strip_grid(fine: Grid, a: int, b: int) -> Grid:
     """Rows ``[a, b)`` of ``fine`` as a grid of their own."""
     return Grid(fine.crs, fine.transform @ Affine.translation(0, a), b - a, fine.width)
-def prepare(job, plan, zero_backend: Callable[[], object] | None, work: Path,
-            say: Callable[[str], None] = lambda s: None, add=None) -> Fitted:
+def prepare(job, plan, zero_backend: Callable[[], object] | None, work: Path, add=None) -> Fitted:
     """Everything before the engine runs for ``job`` with its reference ``plan``: coarse
     averages, the shift, the zero-shot output where needed (``zero_backend()`` builds the model's
     backend), the decision at the reference's scale, and the fit's bundle and stacked input."""
