@@ -322,15 +322,15 @@ def test_a_translation_bundle_that_says_it_enlarges_is_refused_in_one_line(run_c
 def test_an_output_another_run_wrote_meanwhile_is_not_replaced(run_cli, tmp_path, monkeypatch):
     """Two predicts to one output without --overwrite both exited 0 and the later replaced the
     first (issue 58): the later one is refused, the first output kept, nothing else left."""
-    import bandbridge.inference.core.predictor as predictor
+    import bandbridge.inference.core.outputs as outputs  # the one writer's opening of a raster
     out = tmp_path / "o.tif"
-    real = predictor.open_output
+    real = outputs.open_output
 
     def meanwhile(path, profile):  # the other run finishes while this one writes
         if not out.exists():
             out.write_bytes(b"the other run's output")
         return real(path, profile)
-    monkeypatch.setattr(predictor, "open_output", meanwhile)
+    monkeypatch.setattr(outputs, "open_output", meanwhile)
     code, _, err = run_cli("predict", str(DATE), "-m", "rgb2nir-naip", "-o", str(out), *FIXED)
     one_line(code, err, "written by another run while this one ran; pass --overwrite")
     assert out.read_bytes() == b"the other run's output" and [p.name for p in tmp_path.iterdir()] == ["o.tif"]
