@@ -51,5 +51,23 @@ def test_patchgan_receptive_field_is_70px():
 
 def test_dicts_name_every_model():
     from bandbridge.generators import LEARNERS
-    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn"} and set(CRITICS) == {"patchgan"}
+    # "reference": the upsampled reference as a weightless residual (a reference fit's bundle)
+    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "reference"} and set(CRITICS) == {"patchgan"}
     assert LEARNERS == ("learner", "blend")  # built by generators.py from the learner registry
+
+
+def test_the_reference_band_is_the_last_band_less_a_half():
+    """``Anchored(learner, ReferenceBand)``: a constant learner of ½ gives the reference band itself."""
+    import torch
+
+    from bandbridge.learners.constant import Constant
+    from bandbridge.models.anchored import Anchored
+    from bandbridge.models.reference_band import ReferenceBand
+    import numpy as np
+    half = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), 0.5, np.float32), 4)
+    m = Anchored(half.module(4, 1), ReferenceBand(4, 1), None, True, 4).eval()
+    x = torch.rand(2, 4, 8, 8)
+    assert torch.allclose(m(x), x[:, -1:], atol=1e-6)
+    assert sum(p.numel() for p in ReferenceBand(4).parameters()) == 0
+    with pytest.raises(ValueError, match="one band"):
+        ReferenceBand(4, 2)
