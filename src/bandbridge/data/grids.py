@@ -97,7 +97,7 @@ def average_in_strips(read: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
                 total[c] += wr @ cols[c]
             count += wr @ cols[-1]
             continue
-        strip = Grid(src.crs, src.transform @ Affine.translation(0, a), b - a, src.width)
+        strip = strip_grid(src, a, b)
         kw = dict(src_transform=strip.transform, dst_transform=dst.transform, src_crs=strip.crs or PIXELS_CRS,
                   dst_crs=dst.crs or PIXELS_CRS, resampling=Resampling.sum)
         if total is None:
@@ -146,6 +146,11 @@ def _axis_weights(src: Grid, dst: Grid):
         return csr_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
                           shape=(n_dst, n_src))
     return (along(src.height, dst.height, a.f, a.e, b.f, b.e), along(src.width, dst.width, a.c, a.a, b.c, b.a))
+
+
+def strip_grid(fine: Grid, a: int, b: int) -> Grid:
+    """Rows ``[a, b)`` of ``fine`` as a grid of their own."""
+    return Grid(fine.crs, fine.transform @ Affine.translation(0, a), b - a, fine.width)
 
 
 def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilinear") -> np.ndarray:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
 import torch
+from affine import Affine
 
 from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
@@ -286,14 +287,9 @@ def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.nda
     :data:`PAD` replicated cells first (no interpolation edge error for a fit to learn)."""
     r2, frac = average_onto(r[None], np.ones(r.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2[0], np.nanmean(r))
-    padded = Grid(coarse.crs, coarse.transform @ _translation(-PAD, -PAD), coarse.height + 2 * PAD,
+    padded = Grid(coarse.crs, coarse.transform @ Affine.translation(-PAD, -PAD), coarse.height + 2 * PAD,
                   coarse.width + 2 * PAD)
     return r2, upsample_onto(np.pad(r2, PAD, mode="edge")[None], padded, grid, UPSAMPLING), frac
-
-
-def _translation(dx: float, dy: float):
-    from affine import Affine
-    return Affine.translation(dx, dy)
 
 
 def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> tuple[float, float]:

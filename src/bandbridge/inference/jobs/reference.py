@@ -163,7 +163,7 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
     from bandbridge.inference.jobs.reference_finish import finish, provenance
     from bandbridge.inference.jobs.reference_fit import prepare
     from bandbridge.inference.runtime.select import decide_unprobed, make_backend
-    from bandbridge.spec import read_spec
+    from bandbridge.inference.jobs.reference_finish import ROWS
     if not jobs:
         return []
     import tempfile
@@ -181,8 +181,8 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
                 say(f"backend for {spec.name}'s own output: {zero[spec.folder].choice}")
             return zero[spec.folder]
         return build
+    fitted: list = []
     try:
-        fitted = []
         for i, (job, plan) in enumerate(zip(jobs, plans)):
             say(plan.line(job.src))
             folder = work / f"{i:04d}"
@@ -219,8 +219,8 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
                 rows.append({"file": str(job.src), "status": "failed", "seconds": 0.0, "mpix": 0.0,
                              "output": "", "error": failed[str(f.engine.src)]})
                 continue
-            tags = provenance(plan, f, job.spec, read_spec(f.bundle) if f.bundle else None)
-            tick = add(f"{job.src.name}, written", -(-plan.fine.height // 1024))
+            tags = provenance(plan, f, job.spec, f.bundle)
+            tick = add(f"{job.src.name}, written", -(-plan.fine.height // ROWS))
             stats = finish(job, plan, f, tags, tick)
             secs = stats.seconds + (engine_s / max(len(engine), 1) if f.engine is not None else 0.0)
             say(f"{job.dst}  {stats.megapixels:.2f} MPix in {secs:.1f} s ({f.fit.route})"
@@ -230,9 +230,9 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
         return rows
     finally:
         from bandbridge.inference.runtime.cache import forget
-        for f in locals().get("fitted", []):
+        for f in fitted:
             if f.bundle is not None:
-                forget(f.bundle)
+                forget(f.bundle.folder)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -22,22 +22,22 @@ from rasterio.windows import Window
 
 from bandbridge.bands import band_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster
-from bandbridge.data.grids import average_in_strips, upsample_onto
+from bandbridge.data.grids import average_in_strips, strip_grid, upsample_onto
 from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.predictor import PredictStats, index_plan, write_strip
 from bandbridge.inference.core.writer import model_tag, output_profile, tag_bands
-from bandbridge.inference.jobs.reference_fit import Fitted, finite_band, averaged, band_rows, strip_grid
+from bandbridge.inference.jobs.reference_fit import Fitted, averaged, band_rows, finite_band
 
 ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
 SIGNED = ("vv", "vh", "hh", "hv", "other")  # roles whose physical values may be negative (dB, unknown)
 
 
-def output_dtype(job, ref) -> str:
-    """The output's type: the reference's (with ``--append``, wide enough for the input's too)."""
+def output_dtype(job, ref, info) -> str:
+    """The output's type: the reference's (with ``--append``, wide enough for the input's, ``info``'s)."""
     if not job.opts.append:
         return ref.dtype
-    return np.promote_types(ref.dtype, raster_info(job.src).dtype).name
+    return np.promote_types(ref.dtype, info.dtype).name
 
 
 def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] = lambda: None) -> PredictStats:
@@ -46,8 +46,8 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
     g, ref, fine = f.fit, plan.ref, plan.fine
     read, opts = job.opts.read, job.opts
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
-    dtype = output_dtype(job, ref)
     info = raster_info(job.src)
+    dtype = output_dtype(job, ref, info)
     nodata = ref.nodata if ref.nodata is not None else (float("nan") if np.dtype(dtype).kind == "f" else 0)
     names = (list(read.names) if opts.append else []) + [f"synthetic_{ref.names[0]}"]
     roles = ([band_role(n) for n in read.names] if opts.append else []) + ["other"]

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from affine import Affine
 
 from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
-from bandbridge.data.grids import Grid, average_in_strips, estimate_shift, upsample_onto
+from bandbridge.data.grids import Grid, average_in_strips, estimate_shift, strip_grid, upsample_onto
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.predictor import predict_file
 from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
@@ -36,14 +35,21 @@ class Fitted:
 
     fit: object  # learners/guided.GuidedFit
     shift: tuple[float, float, float]  # rows, columns (reference pixels) and phase-correlation error
-    shifted: bool  # the reference's grid was moved by it
-    shift_note: str  # why it was or was not
+    shift_note: str  # whether the reference's grid was moved by it, and why
     engine: object | None  # jobs/job.Job: the fit's bundle on the stacked input (None: no model runs)
-    first: Path | None  # what the engine writes: the fit's output in its model values
     zero: Path | None  # the model's zero-shot output (its target's model values), where it ran
     zero_to_stored: tuple[float, float]  # the zero-shot output's model values → the reference's stored units
-    bundle: Path | None  # the fit's bundle folder
     seconds: float = 0.0
+
+    @property
+    def first(self) -> Path | None:
+        """What the engine writes: the fit's output in its model values."""
+        return self.engine.dst if self.engine is not None else None
+
+    @property
+    def bundle(self):
+        """The fit's bundle (its spec), where one runs."""
+        return self.engine.spec if self.engine is not None else None
 
 
 def coarse_inputs(job, grid: Grid, fine: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -59,45 +65,43 @@ def coarse_inputs(job, grid: Grid, fine: Grid) -> tuple[np.ndarray, np.ndarray]:
 
 
 def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
-             ) -> tuple[tuple[float, float, float], bool, str, np.ndarray, np.ndarray]:
+             ) -> tuple[tuple[float, float, float], str, np.ndarray, np.ndarray]:
     """The shift registering the reference with the input, and whether to correct it: estimated by
     phase correlation on a band both hold (red where the reference has one, else the reference
     against the input's own linear map to it at the reference's scale), corrected only when it is
-    at least :data:`~bandbridge.policy.MIN_SHIFT` and the linear map of the input to the reference
-    fits at least :data:`~bandbridge.policy.SHIFT_GAIN` better shifted (a false peak — a thermal
-    frame against the visible grey — improves nothing). Returns the shift, the decision, its
-    reason, and ``x↓``, cover on the grid the fit will use (the reference's grid moved or not)."""
+    at least :data:`~bandbridge.policy.MIN_SHIFT` and a linear map of the input's context features
+    fits the reference at least :data:`~bandbridge.policy.SHIFT_GAIN` better shifted (a false peak —
+    a thermal frame against the visible grey — improves nothing). Returns the shift, the decision
+    in a phrase, and ``x↓``, cover on the grid the fit will use (the reference's grid moved or not)."""
     ok = ref.valid & (cover >= MIN_COVER)
     if int(ok.sum()) < SHIFT_CELLS_MIN:
-        return (0.0, 0.0, 1.0), False, (f"not measured: {int(ok.sum())} clear cells, fewer than {SHIFT_CELLS_MIN} "
+        return (0.0, 0.0, 1.0), (f"not measured: {int(ok.sum())} clear cells, fewer than {SHIFT_CELLS_MIN} "
                                         "to register by"), xc, cover
     if ref.red is not None and (i := find_role(list(job.reading.names), "red")) is not None:
         dy, dx, err = estimate_shift(np.nan_to_num(xc[i]), np.nan_to_num(ref.red), ok)
     else:
-        dy, dx, err = estimate_shift(_linear_map(xc, ref.values[0], ok)[0], np.nan_to_num(ref.values[0]), ok)
+        dy, dx, err = estimate_shift(_linear_map(xc, ref.values[0], ok), np.nan_to_num(ref.values[0]), ok)
     if max(abs(dy), abs(dx)) < MIN_SHIFT:
-        return (dy, dx, err), False, f"below {MIN_SHIFT} reference pixels: none to correct", xc, cover
+        return (dy, dx, err), f"below {MIN_SHIFT} reference pixels: none to correct", xc, cover
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
     both = ok & (cs >= MIN_COVER)  # the same cells moved and not
     before, after = _context_map(xc, ref.values[0], both), _context_map(xs, ref.values[0], both)
     if after <= (1 - SHIFT_GAIN) * before:
         ref.grid = moved
-        return (dy, dx, err), True, (f"corrected: a linear map of the input's context features fits the reference "
+        return (dy, dx, err), (f"corrected: a linear map of the input's context features fits the reference "
                                      f"{before:.4g} → {after:.4g} (MAE, stored units) moved by it"), xs, cs
-    return (dy, dx, err), False, (f"not corrected: moved by it a linear map of the input's context features fits "
+    return (dy, dx, err), (f"not corrected: moved by it a linear map of the input's context features fits "
                                   f"the reference no better ({before:.4g} → {after:.4g}, MAE in stored units; a "
                                   "false peak)"), xc, cover
 
 
-def _linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, float]:
-    """The input's least-squares linear map to the reference on the cells ``ok``: ``(its image
-    (h, w), its MAE there)``."""
+def _linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``(h, w)``: the input's least-squares linear map to the reference, fitted on the cells ``ok``."""
     from bandbridge.learners.linear import least_squares
     x = np.nan_to_num(xc)
     coef = least_squares(x[:, ok].T, r[ok, None])[:, 0]
-    img = np.tensordot(coef[:-1], x, 1) + coef[-1]
-    return img, float(np.abs(img[ok] - r[ok]).mean()) if ok.any() else float("inf")
+    return np.tensordot(coef[:-1], x, 1) + coef[-1]
 
 
 def _context_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> float:
@@ -158,9 +162,6 @@ def finite_band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v[None], np.isfinite(v)
 
 
-def strip_grid(fine: Grid, a: int, b: int) -> Grid:
-    """Rows ``[a, b)`` of ``fine`` as a grid of their own."""
-    return Grid(fine.crs, fine.transform @ Affine.translation(0, a), b - a, fine.width)
 def prepare(job, plan, zero_backend: Callable[[], object] | None, work: Path, add=None) -> Fitted:
     """Everything before the engine runs for ``job`` with its reference ``plan``: coarse
     averages, the shift, the zero-shot output where needed (``zero_backend()`` builds the model's
@@ -169,7 +170,7 @@ def prepare(job, plan, zero_backend: Callable[[], object] | None, work: Path, ad
     t0 = time.perf_counter()
     ref, fine = plan.ref, plan.fine
     xc, cover = coarse_inputs(job, ref.grid, fine)
-    shift, shifted, why, xc, cover = register(job, ref, xc, cover, fine)
+    shift, why, xc, cover = register(job, ref, xc, cover, fine)
     zero, z_c, units = None, None, zero_units(job.spec, ref)
     if needs_zero_shot(ref, cover) and zero_backend is not None:
         tiles = add(f"{job.src.name}, the model's own output (tiles)", _tiles(job)) if add else None
@@ -182,11 +183,8 @@ def prepare(job, plan, zero_backend: Callable[[], object] | None, work: Path, ad
                        zero_stored=-ref.offset / ref.scale, pixels_out=fine.height * fine.width,
                        filled_now=lambda filled: up.append(side.submit(
                            upsampled_reference, job, plan, filled, ref.grid, work / "reference_up.tif")))
-        engine = first = bundle = None
-        if g.route != "consistent":
-            bundle, engine = save_fit(job, plan, g, work, up[0].result())
-            first = engine.dst
-    return Fitted(g, shift, shifted, why, engine, first, zero, units, bundle, time.perf_counter() - t0)
+        engine = save_fit(job, plan, g, work, up[0].result()) if g.route != "consistent" else None
+    return Fitted(g, shift, why, engine, zero, units, time.perf_counter() - t0)
 
 
 def _tiles(job) -> int:
@@ -205,36 +203,34 @@ def save_fit(job, plan, g, work: Path, up: Path):
     from bandbridge.spec import read_spec
     read = job.opts.read
     n = len(read.bands)
-    gen = g.learner.generator()
-    learner = learner_value(gen)
+    names = [*(read.names or [str(b) for b in read.bands]), "reference"]
+    learner = learner_value(g.learner.generator())
     module = build_generator("reference", n + 1, 1, {"half": HALF}, 1, learner, None)
     module.learner.load_state_dict(g.learner.module(n + 1, 1).state_dict())
     folder = work / "fit"
-    save_bundle(folder, module.eval(), fit_config(job, plan, g, learner), n + 1, 1, epoch=-1,
+    save_bundle(folder, module.eval(), fit_config(job, plan, g, learner, names), n + 1, 1, epoch=-1,
                 reference_fit=fit_record(plan, g))
     spec = read_spec(folder)
     vrt = stacked(job, up, work / "stacked.vrt")
-    names = [*(read.names or [str(b) for b in read.bands]), "reference"]
     opts = dataclasses.replace(job.opts, read=InputReading(bands=list(range(n + 1)), names=names, scaling=read.scaling,
                                                            vmin=read.vmin, vmax=read.vmax),
                                dtype="float32", append=False, indices=(), cog=False, confidence=False,
                                creation=FAST, replace=True, tile=spec.config.inference.tile, overlap=None)
-    return folder, dataclasses.replace(job, src=vrt, dst=work / "first.tif", spec=spec, opts=opts)
+    return dataclasses.replace(job, src=vrt, dst=work / "first.tif", spec=spec, opts=opts)
 
 
-def fit_config(job, plan, g, learner: dict):
+def fit_config(job, plan, g, learner: dict, names: list[str]):
     """The fit bundle's config: the model's, one source read as the stacked input (the input's
-    bands by position and the reference), the reference's band as the target in its physical
+    bands by position and the reference, ``names``), the reference's band as the target in its physical
     units, the generator the reference band on the fitted learner, tiles overlapping by its halo."""
     from bandbridge.config import build_config
-    from bandbridge.learners.guided import HALF, HI, LO, WINDOWS
+    from bandbridge.learners.guided import HALF, WINDOWS
     read, ref = job.opts.read, plan.ref
     d = job.spec.config.model_dump(mode="json")
     d["name"] = f"{job.spec.name}-reference-fit"
     src = d["data"]["sources"][0]
     src["input"] = {"bands": list(range(len(read.bands) + 1)), "scaling": read.scaling, "vmin": read.vmin,
-                    "vmax": read.vmax, "sensor": None,
-                    "band_names": [*(read.names or [str(b) for b in read.bands]), "reference"]}
+                    "vmax": read.vmax, "sensor": None, "band_names": names}
     at = [g.to_stored(np.float32(v)) * ref.scale + ref.offset for v in (0.0, 1.0)]
     src["target"] = {"bands": [plan.role], "scaling": "minmax", "vmin": float(at[0]), "vmax": float(at[1]),
                      "sensor": None, "band_names": None}
@@ -243,7 +239,6 @@ def fit_config(job, plan, g, learner: dict):
                                "guard": None, "floor": None}
     d["inference"]["overlap"] = 2 * (max(WINDOWS) // 2 + 10)
     d["inference"]["tile"] = min(d["inference"]["tile"], FIT_TILE)
-    del LO, HI
     return build_config(d)
 
 
