@@ -7,7 +7,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from bandbridge.demo.app import _message
+from bandbridge.demo.page import _message
 from bandbridge.demo.files import MAX_MPIX
 from bandbridge.demo.translate import Controls, Translator
 from bandbridge.errors import BandbridgeError
@@ -358,3 +358,4 @@ def test_the_page_shows_the_plan_before_it_runs_and_the_run_carries_it_out(uploa
     d = plan.backends[job.spec.folder]
     assert f"({d.backend} {d.precision})" in res.status  # the backend it planned
     assert res.files[0] == str(job.dst)
+

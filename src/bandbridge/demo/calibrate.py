@@ -14,9 +14,9 @@ from bandbridge.bands import FAMILY, band_role, same_family
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import Overrides, interpret
 from bandbridge.inference.core.look import look_at
-from bandbridge.spec import ModelSpec
+from bandbridge.spec import FLOOR_DIR, ModelSpec
 from bandbridge.demo.files import check_upload
-from bandbridge.demo.truth import COLUMNS, find_truth
+from bandbridge.demo.truth import find_truth
 
 MAX_PAIR_MPIX = 4  # pixels of the pair (its input side) the page takes
 USE_MPIX = 1  # of which a band of rows this large is used: adapt's fits and checks scale with it
@@ -107,24 +107,31 @@ def calibrate(folder: Path, spec: ModelSpec, pair: Path, target: Path | None, wo
     res = adapt(str(folder), pairs, str(out), minutes=minutes, bands=bands,
                 within_scene=within_scene, region=rows)  # the core's one thread policy: select.py
     adapted = res["summary"]["kept"] != "zero-shot"
-    return Calibration(out, adapted, before_after(res["summary"], res["card"], spec.name, use),
+    floor = (Path(folder) / FLOOR_DIR).is_dir()
+    return Calibration(out, adapted, before_after(res["summary"], res["card"], spec.name, use, floor),
                        time.perf_counter() - t0)
 
 
-def before_after(summary: dict, card: str, model: str, used: float = 1.0) -> str:
+def before_after(summary: dict, card: str, model: str, used: float = 1.0,
+                 floor: bool = False) -> str:
     """Markdown: adapt's out-of-fold table (its bold row the kept model) and one line saying which
-    model the page now translates with, in the card's words."""
+    model the page now translates with, in the card's words and by the name the status and the
+    download give it: the bundle adapt wrote (``summary["name"]``), a copy even of the model as it
+    was. ``floor``: the model as it was falls back to a floor for files of another sensor, which
+    the copy, kept for what it scored on the pair, does not."""
     from bandbridge.workflows.adapt import LABELS
-    keep = summary["kept"]
+    keep, runs = summary["kept"], summary["name"]
     table = [ln for ln in card.splitlines() if ln.startswith("|")]
     how = next((ln[2:] for ln in card.splitlines() if ln.startswith("- Choice:")), "")
     note = summary.get("note")
     if keep == "zero-shot":
         kept = (f"{model} as it was scored better on the pair's held-out pixels than every fit "
-                "on the pair, and is kept: it translates your image.")
+                f"on the pair, and is kept: adapt's copy of it, **{runs}**, translates your image"
+                + (" (without the fallback to its floor for files of another sensor: it was "
+                   "scored without it)" if floor else "") + ".")
     else:
-        kept = (f"The calibrated model — {LABELS.get(keep, keep)} fitted on the pair — "
-                "translates your image.")
+        kept = (f"The calibrated model, **{runs}** — {LABELS.get(keep, keep)} fitted on the "
+                "pair — translates your image.")
     if summary.get("skipped"):
         how += f" Not measured within the page's {MINUTES:g} min: {', '.join(summary['skipped'])}."
     part = "the pair" if used == 1 else f"the top {used:.0%} of the pair's rows"

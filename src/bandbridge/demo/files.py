@@ -1,13 +1,16 @@
-"""What the page lets in and what it leaves behind: upload limits checked from the header before
-anything is decoded, and one temporary folder per request, removed after the request, by a timer
-and at shutdown."""
+"""What the page lets in and what it leaves behind: only files the page itself received (one
+check, :func:`received`), upload limits checked from the header before anything is decoded, no
+server path in what it says (:func:`no_paths`), and one temporary folder per request, removed
+after the request, by a timer and at shutdown."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from bandbridge.data.reader import raster_info
@@ -17,6 +20,47 @@ MAX_MB = 40
 MAX_MPIX = 16  # output pixels per request
 TMP_PREFIX = "bandbridge-demo-"
 SWEEP_EVERY_S = 300.0  # request folders older than this are removed by the timer
+SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # what the page's file boxes take
+# A file's first bytes for each of them: GDAL opens by content, not name, and a ".tif" holding a
+# VRT's XML reads whatever server files it names.
+MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+# The folders of an absolute path (any run of "/name" ending in "/"; not inside a URL or a
+# fraction such as "MPix/s"): cut, so only the file's name is left.
+FOLDERS = re.compile(r"(?<![\w.:/\\~-])(?:/[^\s/`'\"()\[\],;]+)+/(?=[^\s/])")
+
+
+def received(path: str | Path, folders: Iterable[str | Path], what: str = "image") -> Path:
+    """``path`` (resolved) when it is a file the page itself received: inside one of ``folders``
+    (Gradio's upload folder, this server's request folders) and a PNG, JPEG or TIFF by its
+    content; else one line refusing it that names no server path. Gradio's own check depends on
+    its version, and no version looks inside an upload, so every file a handler is handed comes
+    here first."""
+    p = Path(path)
+    try:
+        real = p.resolve(strict=True)  # links and ".." followed: where the bytes really are
+        inside = real.is_file() and any(real.is_relative_to(Path(f).resolve()) for f in folders)
+    except (OSError, RuntimeError):  # missing, unreadable, a link loop
+        inside = False
+    if not inside:
+        raise BandbridgeError(f"{p.name}: not a file uploaded to this page; upload the {what} "
+                              "in its box")
+    with open(real, "rb") as f:
+        head = f.read(8)
+    if real.suffix.lower() not in SUFFIXES or not head.startswith(MAGIC):
+        raise BandbridgeError(f"{p.name}: cannot read this file as a raster here: the page takes "
+                              "PNG, JPEG and GeoTIFF files, by their content (use `bandbridge "
+                              "predict` for other formats)")
+    return real
+
+
+def no_paths(text: str, folders: Iterable[str | Path] = ()) -> str:
+    """``text`` with every server path cut to its file's name: the folders in ``folders`` first
+    (they may hold spaces), then any other absolute path's folders. The page shows the names a
+    user gave, never where the server keeps them."""
+    for f in sorted({str(f).rstrip("/\\") for f in folders if f}, key=len, reverse=True):
+        # the folder itself (not a longer name it begins) and the folders under it
+        text = re.sub(re.escape(f) + r"(?![\w.-])(?:[/\\](?:[^\s/\\]+[/\\])*)?", "", text)
+    return FOLDERS.sub("", text)
 
 
 def size_text(width: int, height: int) -> str:
@@ -80,6 +124,11 @@ class Workdirs:
             with self._lock:
                 self.made.discard(Path(workdir))
 
+    def folders(self) -> list[Path]:
+        """This server's request folders now."""
+        with self._lock:
+            return list(self.made)
+
     def sweep(self) -> None:
         """Delete this server's folders older than ``max_age_s``, and any server's older than
         an hour (a server killed before its shutdown)."""
@@ -103,5 +152,5 @@ class Workdirs:
     def close(self) -> None:
         """Stop the timer and delete every folder this server made."""
         self._stop.set()
-        for d in list(self.made):
+        for d in self.folders():
             self.remove(d)
