@@ -40,11 +40,20 @@ def load_yaml(path: Path | Any, what: str) -> dict:
     return d
 
 
+def closest(name: str, names) -> str | None:
+    """The one of ``names`` nearest to a mistyped ``name`` (difflib's ratio, at least 0.6), if any:
+    what an unknown model or preset name is answered with first."""
+    import difflib
+    found = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
+    return found[0] if found else None
+
+
 def preset_dict(name: str) -> dict:
     """The raw dict of preset ``name`` with its ``base:`` chain merged in."""
     if name not in preset_names():
-        raise BandbridgeError(f"unknown preset '{name}'; `bandbridge presets` lists them: "
-                              f"{', '.join(preset_names())}")
+        near = closest(name, preset_names())
+        raise BandbridgeError(f"unknown preset '{name}'; {f'did you mean {near}? ' if near else ''}"
+                              f"`bandbridge presets` lists them: {', '.join(preset_names())}")
     d = load_yaml(_preset_dir() / f"{name}.yaml", "preset")
     base = d.pop("base", None)
     return deep_merge(preset_dict(base), d) if base else d

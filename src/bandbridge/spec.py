@@ -322,8 +322,10 @@ def resolve_model_folder(model: str | Path) -> Path:
                               + (f"pass the run folder {run} (its model/best)" if run else
                                  "pass the run folder (runs/<name>/<time>, whose model/best holds "
                                  "the bundle)") + " — checkpoints also hold the critic and optimizer")
-    raise BandbridgeError(f"{p}: not a run folder, model bundle or ONNX export (no {BUNDLE_META} "
-                          f"found), nor a bundled model ({', '.join(zoo_models()) or 'none'})")
+    from bandbridge.presets import closest  # a typo: the nearest bundled name first (issue 69)
+    near = closest(str(model), zoo_models()) if not p.exists() else None
+    raise BandbridgeError(f"{p}: {f'did you mean {near}? It is n' if near else 'n'}ot a run folder, model bundle "
+                          f"or ONNX export (no {BUNDLE_META} found), nor a bundled model ({', '.join(zoo_models()) or 'none'})")
 
 
 def write_metadata_json(spec: ModelSpec, path: Path) -> None:

@@ -232,11 +232,13 @@ def test_gdal_scale_and_offset_state_the_scaling(tmp_path, rgb):
 @pytest.mark.skipif(not WALES.exists(), reason=f"shared data absent: {WALES}")
 def test_arcsi_sentinel2_is_read_in_band_order_and_its_scale_questioned():
     """The ARCSI file describes its bands 'B02 blue, B03 green, B04 red, B08 NIR' and stores
-    reflectance × 1000 (its SOURCE.md): red comes from band 2, and × 10000 is questioned."""
+    reflectance × 1000 (its SOURCE.md): red comes from band 2, and × 10000 is refused (issue 69)
+    unless --scaling says so."""
     spec = read_spec(ZOO["rgb2nir-s2"])
-    it = interpret(WALES, spec)
+    with pytest.raises(BandbridgeError, match="pass --scaling reflectance_1000"):
+        interpret(WALES, spec)
+    it = interpret(WALES, spec, Overrides(scaling="reflectance_10000"))
     assert it.bands == [2, 1, 0] and "band descriptions" in it.note
-    assert it.scaling == "reflectance_10000" and "--scaling reflectance_1000" in it.note
     it = interpret(WALES, spec, Overrides(scaling="reflectance_1000"))
     assert it.scaling == "reflectance_1000" and "CHECK" not in it.note
     nir = read_raster(WALES, SCALINGS["reflectance_1000"], bands=["B08"]).data[0]
@@ -246,13 +248,15 @@ def test_arcsi_sentinel2_is_read_in_band_order_and_its_scale_questioned():
 def test_a_model_reads_integer_reflectance_as_its_pairs_were_read(tmp_path, rgb):
     """×1000 or ×10000 the values cannot tell (issue 47): a model adapted on pairs read as
     reflectance × 1000 (ARCSI) reads files of the same kind so, without --scaling, and says what
-    the values alone looked like; a model made on × 10000 keeps its CHECK line."""
+    the values alone looked like; a model made on × 10000 refuses them unless --scaling says
+    (issue 69)."""
     import dataclasses
     a, prof = rgb
     f = _plain(tmp_path / "arcsi.tif", (a.astype(np.uint16) * 2 + 10), crs=prof["crs"],
                transform=prof["transform"])  # values up to ~520: × 10000 would be a black scene
     zoo = read_spec(ZOO["rgb2nir-s2"])
-    assert interpret(f, zoo).scaling == "reflectance_10000" and "CHECK" in interpret(f, zoo).note
+    with pytest.raises(BandbridgeError, match="pass --scaling reflectance_1000"):
+        interpret(f, zoo)
     src = zoo.config.data.sources[0]
     cfg = zoo.config.model_copy(update={"data": zoo.config.data.model_copy(update={"sources": [
         src.model_copy(update={"input": src.input.model_copy(update={"scaling": "reflectance_1000"})})]})})

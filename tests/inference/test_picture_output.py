@@ -37,7 +37,7 @@ def test_the_picture_holds_what_the_geotiff_holds(run_cli, tmp_path):
 @pytest.mark.parametrize("flags,said", [
     (["--append"], "one (grey) or three (RGB) bands, not 4"),
     (["--index", "ndvi"], "--index make GeoTIFFs"),
-    (["--dtype", "float32"], "this model writes float32"),
+    (["--dtype", "float32"], "not the --dtype float32 this model then writes"),
     (["--cog"], "--cog make GeoTIFFs"),
 ])
 def test_what_a_picture_cannot_hold_is_refused_before_any_work(run_cli, tmp_path, flags, said):

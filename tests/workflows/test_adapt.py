@@ -249,12 +249,12 @@ def test_an_adapted_model_reads_files_as_its_pairs_were_read(run_cli, tmp_path):
         maes.append(float(np.abs(y[ok] - nir[ok]).mean()))
     assert maes[0] <= 1.02 * maes[1], maes
     assert maes[1] < 0.06, maes  # a real NIR, not the flat one of ×10000 (0.130)
-    # no flags on the same file: predict's reading line, its CHECK included, before any fit
+    # no flags on the same file: refused as predict refuses it, before any fit (issue 69)
     code, stdout, err = run_cli("adapt", "-m", "rgb2nir-s2", str(top), "-o", str(tmp_path / "w2"),
                                 "--minutes", "0.1")
-    assert code == 0, err
     flat = " ".join((stdout + err).split())
-    assert "top.tif" in flat and "CHECK: no band's 99th percentile reaches 0.1 reflectance" in flat, flat
+    assert code == 2 and "top.tif" in flat and "pass --scaling reflectance_1000" in flat, flat
+    assert not (tmp_path / "w2").exists()
 
 
 def test_adapt_refuses_a_constant_pair_before_any_fit(run_cli, tmp_path):

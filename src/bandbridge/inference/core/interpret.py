@@ -25,6 +25,7 @@ from bandbridge.bands import (FAMILY, FOLDER_BANDS, SCALINGS, Scaling, band_role
                               get_scaling)
 from bandbridge.data.reader import raster_info, select_bands
 from bandbridge.errors import BandbridgeError, BandChoiceError
+from bandbridge.inference.core.advice import asked_name, band_file_folder, power_of_ten, seen_from_the_ground
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.options import InputReading
 from bandbridge.spec import ZOO_ALIASES, ZOO_ROUTES, ModelSpec, read_spec, zoo_models
@@ -104,9 +105,11 @@ def _by_role(look: Look, spec: ModelSpec) -> tuple[list[int] | None, str]:
     if [r for r in look.roles if r != "alpha"] == ["gray"] and set(need) <= {"red", "green", "blue"}:
         g = look.roles.index("gray")
         if not trained_on_gray(spec):  # colour it never lacked: refused unless --bands says so
+            why = f"{look.path}: one band, but {asked_name(spec)} takes {len(need)} ({', '.join(need)})"
+            if folder := band_file_folder(look.path, need):  # one of several band files: their folder
+                raise BandChoiceError(f"{why}; {folder}")
             raise BandChoiceError(
-                f"{look.path}: one band, but {spec.name} takes {len(need)} ({', '.join(need)}) and was "
-                f"made from colour images; that band copied into all of them gives a "
+                f"{why} and was made from colour images; that band copied into all of them gives a "
                 f"{', '.join(spec.target_names)} without the colour it reads — pass --bands "
                 f"{','.join([str(g)] * len(need))} to predict from it anyway, or give the colour bands")
         return [g] * len(need), "the gray band as " + ", ".join(need)
@@ -168,7 +171,8 @@ def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
                 f"use a model trained on {fd}") + f", or force --scaling {m}"
         if fm == "8-bit imagery" and fd == "reflectance":
             p99 = float(np.percentile(look.values, 99))
-            hint = (f"use -m {other} (it reads reflectance)" if other else
+            arcsi = " --scaling reflectance_1000" if look.dark is not None else ""  # × 1000: its CHECK
+            hint = (f"use -m {other}{arcsi} (it reads reflectance)" if other else
                     "use a model trained on reflectance") + \
                 f", or stretch with --scaling minmax --vmin 0 --vmax {p99:.4g}"
         raise BandbridgeError(f"{look.path}: the values look like {fd} ({look.why}) but {name} "
@@ -262,7 +266,7 @@ def contradicted(look: Look, declared: str) -> str | None:
 def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
               look: Look | None = None) -> Interpretation:
     """How to read ``path`` for ``spec`` (see the module docstring); the note says it in a line."""
-    name = spec.name
+    name = asked_name(spec)  # a bundle's floor, given a file of another sensor, by its bundle's name
     folder_sensor = spec.input.sensor if (Path(str(path)).is_dir()
                                           and spec.input.sensor in FOLDER_BANDS) else None
     look = look or look_at(path, ov.band_names, folder_sensor)
@@ -293,6 +297,7 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
         _check_range(look, bands, s, "--scaling", f"use --scaling {look.scaling}")
     else:
         scaling = _choose_scaling(look, spec, name)
+        power_of_ten(look, scaling)  # × 1000 read as × 10000 stops here, not at a black output
         s = get_scaling(scaling, spec.input.vmin, spec.input.vmax)
         why = look.why if scaling == look.scaling else (
             f"as {name} was made with; the values alone look like {look.scaling}: {look.why.split(' — ')[0]}"
@@ -308,6 +313,7 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
         raise
     if ov.scaling is None:  # a file unlike the model's own pairs (the user's --scaling settles it)
         doubts += unlike_pairs(look, bands, s, spec.seen, name)
+    doubts += seen_from_the_ground(spec, look, name)
     picked = ", ".join(dict.fromkeys(f"{i}={b}" for i, b in zip(bands, names)))
     note = (f"{Path(str(path)).name}: band{'s' * (len(set(bands)) > 1)} {picked} ({how}"
             f"{'; ' + extra if extra else ''}), "

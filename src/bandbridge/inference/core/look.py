@@ -38,6 +38,8 @@ class Look:
     values: np.ndarray  # (bands, n) raw values of the decimated look's valid pixels
     georeferenced: bool = True  # the file has a coordinate system (a photo has none)
     tagged: bool = False  # the scaling is the file's own GDAL scale/offset, not a guess
+    dark: float | None = None  # read as reflectance × 10000 by a guess, the brightest band's 99th
+    # percentile where it is a black scene (:func:`dark_as_10000`): × 1000 more likely
 
     @property
     def family(self) -> str:
@@ -103,6 +105,22 @@ def scaling_from_tags(scales, offsets) -> str | None:
                  if abs(s - ts) <= 1e-6 * ts and abs(o - to) <= 1e-9), None)
 
 
+def dark_as_10000(dtype: str, v: np.ndarray) -> float | None:
+    """The brightest band's 99th percentile of integer values ``v`` (``(bands, n)``) where it is
+    below :data:`DARK_10000` — read as reflectance × 10000 a black scene, as ARCSI's × 1000 is —
+    else None."""
+    if np.dtype(dtype).kind not in "ui" or not v.size:
+        return None
+    bright = float(np.percentile(np.atleast_2d(v), 99, axis=-1).max())
+    return bright if bright < DARK_10000 else None
+
+
+def too_dark(bright: float) -> str:
+    """Why values whose brightest band reaches ``bright`` (:func:`dark_as_10000`) are doubtful."""
+    return (f"read as reflectance × 10000, no band's 99th percentile reaches 0.1 (the brightest, "
+            f"{bright:.0f}, is {bright / 1e4:.3g})")
+
+
 def detect_scaling(dtype: str, v: np.ndarray, path) -> tuple[str, str]:
     """``(scaling, why)`` the raw values ``v`` (``(bands, n)`` valid pixels) look like."""
     kind = np.dtype(dtype).kind
@@ -117,11 +135,9 @@ def detect_scaling(dtype: str, v: np.ndarray, path) -> tuple[str, str]:
             return "uint8", f"{dtype} holding 8-bit values (max {top:.0f})"
         if p99 <= 15000 and p1 >= 0:
             why = f"{dtype}, 99th percentile {p99:.0f}: reflectance × 10000"
-            bright = float(np.percentile(np.atleast_2d(v), 99, axis=-1).max())
-            if bright < DARK_10000:  # ARCSI writes × 1000: read as × 10000 it is a black scene
-                why += (f" — CHECK: no band's 99th percentile reaches 0.1 reflectance so (brightest "
-                        f"{bright:.0f}); if the product is reflectance × 1000 (ARCSI), pass "
-                        "--scaling reflectance_1000")
+            if (bright := dark_as_10000(dtype, v)) is not None:
+                why += (f" — CHECK: {too_dark(bright)}; if the product is reflectance × 1000 (ARCSI), "
+                        "pass --scaling reflectance_1000")
             return "reflectance_10000", why
         if top <= 65535 and p1 >= 0:
             return "uint16", f"{dtype}, 99th percentile {p99:.0f}: 16-bit imagery"
@@ -184,6 +200,7 @@ def look_at(path: str | Path, band_names: tuple[str, ...] | None = None,
             sc, of = sorted(stated)[0]
             why += (f" — CHECK: the file's scale/offset tags ({sc:g}, {of:g}) are not a pair bandbridge "
                     "knows, so they are not applied; state --scaling if the values need them")
+    dark = dark_as_10000(info.dtype, values[data]) if not tagged and scaling == "reflectance_10000" else None
     return Look(str(path), names, roles, how, info.dtype, scaling, why, values,
-                info.crs is not None, tagged is not None)
+                info.crs is not None, tagged is not None, dark)
 

@@ -16,6 +16,7 @@ from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import temp_beside
+from bandbridge.stretch import PERCENTILES, stretch
 
 DTYPES = ("auto", "float32", "uint16", "uint8")
 try:  # GDAL's own errors (CPLE_*) are not RasterioError: both mean a write went wrong
@@ -213,15 +214,30 @@ def to_cog(path: Path, creation: dict[str, str] | None = None) -> None:
 
 
 PICTURES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # output names that ask for a picture
+OUTPUT_SUFFIXES = (".tif", ".tiff", *PICTURES)  # what an output file's name may end in
 
 
-def check_picture(out: Path, dtype: str, bands: int, opts) -> None:
-    """Refuse a PNG/JPEG output a picture cannot hold: only an 8-bit model's one or three bands,
-    without index rasters, an error raster, ``--cog`` or ``-co`` (all GeoTIFF things)."""
+def check_output_name(dest: Path) -> None:
+    """Refuse an output named like a file (an extension) that predict does not write, before it
+    becomes a folder of that name: a folder is a name without an extension, or one that exists
+    (an existing file is refused as one, by the caller)."""
+    if dest.suffix and dest.suffix.lower() not in OUTPUT_SUFFIXES and not dest.exists():
+        raise BandbridgeError(f"--output {dest}: predict writes {', '.join(OUTPUT_SUFFIXES)} files; name "
+                              f"it {dest.with_suffix('.tif').name} (or .png, .jpg for a picture), or give "
+                              "a folder: a name without an extension, or an existing folder")
+
+
+def check_picture(out: Path, dtype: str, bands: int, opts, crs=None) -> str:
+    """Refuse a PNG/JPEG output a picture cannot hold: one or three bands, without index rasters,
+    an error raster, ``--cog`` or ``-co`` (all GeoTIFF things), 8-bit values or, for a model of
+    other values (reflectance) with ``--dtype auto``, the display stretch of :func:`to_picture`.
+    Returns what the user must know, as "; "-led phrases: the stretch, the georeference left
+    behind (``crs``: the input's)."""
     fix = f"name the output {out.with_suffix('.tif').name} for a GeoTIFF"
-    if dtype != "uint8":
-        raise BandbridgeError(f"--output {out}: a picture holds 8-bit values; this model writes {dtype} "
-                              f"(not a photo model); {fix}")
+    if dtype != "uint8" and opts.dtype != "auto":
+        raise BandbridgeError(f"--output {out}: a picture holds 8-bit values, not the --dtype {dtype} this "
+                              "model then writes; drop --dtype for a display-stretched picture (or --dtype "
+                              f"uint8 for its values × 255), or {fix}")
     if bands not in (1, 3):
         raise BandbridgeError(f"--output {out}: a picture holds one (grey) or three (RGB) bands, not "
                               f"{bands}{' (--append adds the input bands)' if opts.append else ''}; {fix}")
@@ -229,18 +245,35 @@ def check_picture(out: Path, dtype: str, bands: int, opts) -> None:
                              ("--cog", opts.cog), ("-co", opts.creation)) if on]
     if extra:
         raise BandbridgeError(f"--output {out}: {', '.join(extra)} make GeoTIFFs; {fix}")
+    said = []
+    if dtype != "uint8":  # reflectance × 255 is a near-black picture: stretched for display
+        lo, hi = PERCENTILES
+        said.append(f"a picture for the eye, the output display-stretched as the web page and compare show it "
+                    f"({lo:g}–{hi:g} % of its valid values, one range for all bands; --dtype uint8 writes "
+                    "its values × 255 instead)")
+    if crs is not None:  # the web page's words: a PNG or JPEG has no georeference
+        said.append(f"it does not keep the input's georeference ({crs}): a {PICTURES[out.suffix.lower()]} has none")
+    keeps = " and ".join(w for w, on in (("the values", dtype != "uint8"), ("the georeference", crs is not None)) if on)
+    return f"; {out.name}: {'; '.join(said)} ({out.with_suffix('.tif').name} keeps {keeps})" if said else ""
 
 
 def to_picture(path: Path, final: Path) -> None:
-    """Rewrite the 8-bit GeoTIFF at ``path`` in place as the PNG or JPEG (quality 95) that
-    ``final``'s suffix names: no georeference, no tags, no sidecar, for CV users' training sets."""
+    """Rewrite the GeoTIFF at ``path`` in place as the PNG or JPEG (quality 95) that ``final``'s
+    suffix names: no georeference, no tags, no sidecar, for CV users' training sets. 8-bit values
+    as they are; any other (reflectance) by the display stretch (``stretch.py``: one range for all
+    bands, nodata black)."""
     from PIL import Image
     tmp = temp_beside(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as src:
-                a = src.read()
+                a = src.read(masked=True)
+        if a.dtype != np.uint8:
+            v = np.ma.filled(a.astype(np.float64), np.nan)
+            s = stretch(v, "")
+            a = np.where(np.isfinite(v), np.clip(np.rint(255 * (v - s.lo) / (s.hi - s.lo)), 0, 255), 0)
+        a = np.asarray(a).astype(np.uint8)
         img = Image.fromarray(a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1))
         fmt = PICTURES[final.suffix.lower()]
         with open(tmp, "wb") as f:

@@ -22,7 +22,8 @@ from bandbridge.inference.core.predictor import (GDAL_CACHE_BYTES, PredictOption
 from bandbridge.inference.core.tiling import TILE_CAP, tile_for_memory
 from bandbridge.inference.core.route import route_model
 from bandbridge.spec import ModelSpec, read_spec
-from bandbridge.inference.core.writer import DTYPES, PICTURES, check_creation_options, check_picture, resolve_dtype
+from bandbridge.inference.core.writer import (DTYPES, PICTURES, check_creation_options, check_output_name, check_picture,
+                                              resolve_dtype)
 
 PROBE_MPIX = 16.0  # jobs this large measure the backends once (cached); smaller ones reuse a choice
 # (with --workers too: the client decides once, with the same rule)
@@ -171,9 +172,7 @@ def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOption
     if picture and len(files) != 1:
         raise BandbridgeError(f"--output {dest}: {len(files)} inputs need an output folder (GeoTIFFs); "
                               "a picture output takes one input")
-    if not picture and dest.suffix.lower() in RASTER_SUFFIXES - {".tif", ".tiff"}:
-        raise BandbridgeError(f"--output {dest}: predict writes GeoTIFF, PNG or JPEG; name the output "
-                              f"{dest.with_suffix('.tif').name} or give a folder")
+    check_output_name(dest)
     single = len(files) == 1 and (picture or dest.suffix.lower() in (".tif", ".tiff"))
     if not single and dest.suffix.lower() in (".tif", ".tiff"):
         raise BandbridgeError(f"--output {dest}: {len(files)} inputs need an output folder, not a "
@@ -215,14 +214,14 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
         raise BandbridgeError(f"{f} and {taken[dst]} would both be written to {dst}; predict "
                               "them into separate folders")
     taken[dst] = f
-    if dst.suffix.lower() in PICTURES:
-        check_picture(dst, resolve_dtype(opts.dtype, spec.target),
-                      spec.out_channels + (len(reading.bands) if opts.append else 0), opts)
+    picture = "" if dst.suffix.lower() not in PICTURES else check_picture(  # the stretch, the georeference left
+        dst, resolve_dtype(opts.dtype, spec.target), spec.out_channels + (len(reading.bands) if opts.append else 0),
+        opts, info.crs)
     extra = [dst.with_name(f"{dst.stem}_{k}{dst.suffix}")
              for k in [*opts.indices, *(["error"] if opts.confidence else [])]]
     for p in [dst, *extra]:
         check_output_file(p, files, overwrite)
-    note = (f"{route_note}; " if route_note else "") + reading.note
+    note = (f"{route_note}; " if route_note else "") + reading.note + picture
     if opts.append and (left := [b for i, b in enumerate(look.names) if i not in reading.bands
                                  and look.roles[i] != "alpha"]):
         # --append copies the bands the model reads, not the file's others (a real NIR among them)
