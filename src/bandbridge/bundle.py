@@ -7,6 +7,7 @@ safetensors holds only tensors. Predict, evaluate, export and the demo need noth
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,19 +20,16 @@ from torch import nn
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, sha256_file
-from bandbridge.spec import BUNDLE_META, read_meta, read_spec, resolve_model_folder
+from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, FLOOR_HASH_KEY, GEN_HASH_KEY, WEIGHTS, read_meta,
+                             read_spec, resolve_model_folder)
 from bandbridge.generators import build_from
 from bandbridge.learners.registry import runs_on
 from bandbridge.models.anchored import Anchored, legacy_keys
 
-WEIGHTS = "generator.safetensors"
 HASH_KEY = "weights_sha256"  # of generator.safetensors' bytes; checked on every load
-# of what builds the generator in model.yaml (sizes, task, the model block with the learner's
-# arguments) and the weights' hash: a learner block or size edited after saving is refused
-GEN_HASH_KEY = "generator_sha256"
-# of the bundle's own floor (floor/model.yaml's generator_sha256): inside the parent's generator
-# hash, so a floor/ swapped for another bundle's is refused (inference/core/route.check_floor)
-FLOOR_HASH_KEY = "floor_sha256"
+# GEN_HASH_KEY (spec.py): of what builds the generator in model.yaml (sizes, task, the model block
+# with the learner's arguments) and the weights' hash: a learner block or size edited after saving
+# is refused. FLOOR_HASH_KEY: the floor's, inside it (spec.check_floor).
 
 
 def generator_digest(meta: dict) -> str:
@@ -166,9 +164,21 @@ def edit_meta(folder: str | Path, edit: Callable[[dict], None]) -> None:
 def tie_floor(folder: str | Path) -> None:
     """Record ``folder/floor``'s generator hash in ``folder``'s ``model.yaml`` (``floor_sha256``,
     covered by the parent's own generator hash): the floor is this bundle's, not any other's."""
-    from bandbridge.spec import FLOOR_DIR
     want = read_meta(Path(folder) / FLOOR_DIR / BUNDLE_META).get(GEN_HASH_KEY)
     edit_meta(folder, lambda meta: meta.update({FLOOR_HASH_KEY: want}))
+
+
+def untie_floor(folder: str | Path) -> None:
+    """Drop ``folder``'s tie to a floor where this tool took its ``floor/`` away on purpose (the
+    floor moved to ``model/best``, a copy kept for the user's own pairs): without it a missing
+    floor is damage, refused by ``spec.check_floor``."""
+    edit_meta(folder, lambda meta: meta.pop(FLOOR_HASH_KEY, None))
+
+
+def copy_without_floor(folder: str | Path, dest: str | Path) -> None:
+    """``dest`` ← the bundle in ``folder`` without its ``floor/``, and untied from it."""
+    shutil.copytree(folder, dest, ignore=lambda d, names: [FLOOR_DIR] if Path(d) == Path(folder) else [])
+    untie_floor(dest)
 
 
 def rename_bundle(folder: str | Path, name: str) -> None:

@@ -16,9 +16,14 @@ from bandbridge.radiometry import STATS_MAX_SIDE, STATS_PERCENTILES
 
 BUNDLE_META = "model.yaml"
 ONNX_FILE = "model.onnx"
+WEIGHTS = "generator.safetensors"
+GEN_HASH_KEY = "generator_sha256"  # what builds the generator, hashed (bundle.generator_digest)
+# of the bundle's own floor (floor/model.yaml's generator_sha256), inside the parent's generator
+# hash: it ties the bundle to the floor it was saved with (check_floor)
+FLOOR_HASH_KEY = "floor_sha256"
 # Every file a bundle folder may hold (save_bundle, the check sample, the card, an export):
 # what `adapt --overwrite` may replace in a folder whose model.yaml is a bundle's.
-BUNDLE_FILES = frozenset({BUNDLE_META, "generator.safetensors", "check.safetensors", "MODEL_CARD.md",
+BUNDLE_FILES = frozenset({BUNDLE_META, WEIGHTS, "check.safetensors", "MODEL_CARD.md",
                           ONNX_FILE, "metadata.json"})
 
 
@@ -244,11 +249,21 @@ def read_meta(path: Path) -> dict:
 
 
 def read_spec(folder: str | Path) -> ModelSpec:
+    """The spec of the bundle (or export) in ``folder``, its floor checked (:func:`check_floor`):
+    every command that reads a bundle reads it here."""
     d = Path(folder)
     p = d / BUNDLE_META
     if not p.exists():
         raise BandbridgeError(f"{d}: no {BUNDLE_META}; pass a run folder, model bundle or export")
     meta = read_meta(p)
+    spec = _spec(d, meta)
+    check_floor(d, meta, spec)
+    return spec
+
+
+def _spec(d: Path, meta: dict) -> ModelSpec:
+    """The spec ``meta`` (``d``'s ``model.yaml``, read) states, its sizes checked."""
+    p = d / BUNDLE_META
     try:
         cfg = build_config(meta["config"])
     except BandbridgeError as e:
@@ -268,6 +283,43 @@ def read_spec(folder: str | Path) -> ModelSpec:
                               "re-export it")
     return ModelSpec(cfg, meta["in_channels"], meta["out_channels"], d, size_multiple(cfg),
                      meta.get("baseline"), meta.get("confidence"), limited, meta.get("inputs_seen"))
+
+
+def check_floor(folder: Path, meta: dict, spec: ModelSpec) -> None:
+    """A bundle's floor (issue 69): where its ``model.yaml`` (``meta``) is tied to one
+    (``floor_sha256``) or it holds a ``floor/``, that is a real folder of its own inside it — no
+    link in or to it, its ``model.yaml`` and weights there, the very floor it was saved with,
+    mapping the bundle's bands — else one line naming the bundle and the fix. Without it a file of
+    another sensor would silently get the model instead (inference/core/route.floor_instead)."""
+    sub = folder / FLOOR_DIR
+    tied = meta.get(FLOOR_HASH_KEY)
+    there = sub.is_symlink() or sub.exists()
+    if tied is None and not there:
+        return
+    again = f"copy the bundle again whole, its {FLOOR_DIR}/ folder included"
+    if not there:
+        raise BandbridgeError(f"{folder}: its {BUNDLE_META} names a zero-shot floor ({FLOOR_HASH_KEY}) "
+                              f"but {FLOOR_DIR}/ is missing; {again}")
+    inner = sub.rglob("*") if sub.is_dir() and not sub.is_symlink() else ()  # never walked through a link
+    link = next((q for q in (sub, *inner) if q.is_symlink()), None)
+    if link is not None:  # to another bundle's floor, or out of the bundle altogether
+        raise BandbridgeError(f"{folder}: its {FLOOR_DIR}/ is or holds a link ({link}); a bundle's "
+                              f"floor is a folder of its own: {again}")
+    held = {n for n in (BUNDLE_META, WEIGHTS, ONNX_FILE) if (sub / n).is_file()}
+    if BUNDLE_META not in held or not held & {WEIGHTS, ONNX_FILE}:  # an export's floor is its graph
+        what = ("is a file, not a folder" if not sub.is_dir() else f"lacks {BUNDLE_META}"
+                if BUNDLE_META not in held else f"lacks its weights ({WEIGHTS}, or an export's {ONNX_FILE})")
+        raise BandbridgeError(f"{folder}: its {FLOOR_DIR}/ {what}; {again}")
+    floor_meta = read_meta(sub / BUNDLE_META)
+    if tied is not None and floor_meta.get(GEN_HASH_KEY) != tied:
+        raise BandbridgeError(f"{sub}: not the floor {folder.name} was saved with (its {GEN_HASH_KEY} "
+                              f"differs from the bundle's {FLOOR_HASH_KEY}); {again}")
+    floor = _spec(sub, floor_meta)
+    check_floor(sub, floor_meta, floor)
+    if (floor.input_names, floor.target_names) != (spec.input_names, spec.target_names):
+        raise BandbridgeError(f"{sub}: the floor maps {', '.join(floor.input_names)} → "
+                              f"{', '.join(floor.target_names)} but its bundle {', '.join(spec.input_names)} → "
+                              f"{', '.join(spec.target_names)}; it is not this bundle's floor: {again}")
 
 
 def zoo_dir() -> Path:

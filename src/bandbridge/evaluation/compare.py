@@ -55,6 +55,7 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     tlook = look if target is None else look_at(held)
     tbands = [tlook.roles.index(r) if r in tlook.roles else None for r in troles]
     if target is not None and None in tbands and len(tlook.roles) == len(troles):
+        check_stated_roles(held, tlook, troles, spec.name)
         tbands = list(range(len(troles)))  # a target file of just the model's bands, in its order
     if None in tbands and "other" not in troles:
         where = (f"{src}: compare needs a file that also holds the real target" if target is None
@@ -110,6 +111,19 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
             "files": [str(f) for f in files], "backend": f"{be.name} {be.precision}",
             "baseline_fitted_on": (spec.baseline or {}).get("fitted_on"),
             "route": "; ".join(n for n in (route_note, reading.note) if n)}
+
+
+def check_stated_roles(held: Path, look, roles: list[str], model: str) -> None:
+    """Refuse a target file whose bands are described as other bands than the model's output
+    (``roles``): a band described as red is no real NIR to score against. Roles guessed from the
+    band count or colour interpretation state nothing (an undescribed band is taken as given)."""
+    if not look.how.startswith(("band descriptions", "band names")):
+        return
+    for i, (said, want) in enumerate(zip(look.roles, roles)):
+        if "other" not in (said, want) and said != want:
+            raise BandbridgeError(f"{held}: its band {i + 1} is described as {said}, but {model} makes "
+                                  f"{want}; give the file holding the real {want} band (or correct its "
+                                  "band description)")
 
 
 def plot(x, truth, pred, mask, in_names, is_nir, path: Path, linear=None, units: str = "",

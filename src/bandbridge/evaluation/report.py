@@ -127,8 +127,8 @@ def write_report(model: str | Path, data_root: str | None = None, split: str = "
     """report.md and report.html (with their figures) of ``model`` on ``split``; returns the
     Markdown's path. Loss curves only for a run (they come from its TensorBoard events)."""
     src, out, title, run = report_target(model, out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     res: EvalResult = evaluate(src, data_root, split, None, out / "eval", fid_weights)
+    out.mkdir(parents=True, exist_ok=True)  # after the model and data are taken: a refusal leaves no folder
     proto = res.summary["protocol"]
     figs = []
     if run is not None and (run / "tensorboard").exists():

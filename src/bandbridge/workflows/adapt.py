@@ -227,8 +227,8 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     if keep == "zero-shot" and copy_zero_shot:
         # without the floor files of another sensor would get: the model is kept for what it
         # scored on the user's own pairs, whatever their stored depth
-        from bandbridge.spec import FLOOR_DIR
-        shutil.copytree(folder, dest, ignore=lambda d, names: [FLOOR_DIR] if Path(d) == Path(folder) else [])
+        from bandbridge.bundle import copy_without_floor
+        copy_without_floor(folder, dest)
         summary["name"] = name_by_content(dest, name)
         return summary, sel
     lin = sel.fitted if sel.chosen == "linear" else None

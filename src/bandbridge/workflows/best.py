@@ -81,6 +81,8 @@ def place(run_dir: Path, kept: str, stand_in: Callable[[Path], None] | None = No
             shutil.rmtree(network)
         best.rename(network)
         (network / FLOOR_DIR).rename(best)
+        from bandbridge.bundle import untie_floor
+        untie_floor(network)  # its floor is model/best now: model/network holds none
 
 
 def _copy(src: Path, dest: Path) -> None:

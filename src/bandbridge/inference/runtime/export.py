@@ -13,15 +13,17 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.gate import CHECK_FILE
 from bandbridge.inference.runtime.compose import agree, write_graph
 from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_writable
-from bandbridge.spec import BUNDLE_META, ONNX_FILE, ModelSpec, read_spec, resolve_model_folder, write_metadata_json
+from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, ONNX_FILE, ModelSpec, read_spec, resolve_model_folder,
+                             write_metadata_json)
 
 
 def export_onnx(model: str | Path, out_dir: str | Path | None = None, opset: int = 17,
-                overwrite: bool = False) -> Path:
+                overwrite: bool = False, floor: bool = True) -> Path:
     """``model.onnx`` (dynamic batch, height, width; context input where the generator takes
     one), model.yaml, metadata.json and the check sample in ``out_dir`` (the ONNX backends' own
-    graph, built into the cache, is this export too). ``interop/qgis.py`` adds the QGIS graph."""
-    return write_export(*export_target(model, out_dir, overwrite), opset)
+    graph, built into the cache, is this export too, ``floor=False``: the graph alone).
+    ``interop/qgis.py`` adds the QGIS graph."""
+    return write_export(*export_target(model, out_dir, overwrite), opset, floor)
 
 
 def export_target(model: str | Path, out_dir: str | Path | None = None,
@@ -41,9 +43,10 @@ def export_target(model: str | Path, out_dir: str | Path | None = None,
     return folder, spec, out
 
 
-def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17) -> Path:
+def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17, floor: bool = True) -> Path:
     """Write the export of the bundle in ``folder`` into ``out`` (checked by
-    :func:`export_target`) and check the graph against torch; returns ``out``."""
+    :func:`export_target`), its floor's into ``out/floor`` (``floor``), and check the graph
+    against torch; returns ``out``."""
     import torch
     net = load_bundle(folder).generator.eval()
     out.mkdir(parents=True, exist_ok=True)
@@ -65,6 +68,8 @@ def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17) -> P
         atomic_write_bytes(out / CHECK_FILE, (folder / CHECK_FILE).read_bytes())
     write_metadata_json(spec, out / "metadata.json")
     _check(out, net, spec, n)
+    if floor and (folder / FLOOR_DIR).is_dir():  # the export gives files of another sensor to it too
+        write_export(folder / FLOOR_DIR, read_spec(folder / FLOOR_DIR), out / FLOOR_DIR, opset)
     return out
 
 

@@ -31,7 +31,7 @@ def onnx_file(spec: ModelSpec) -> Path:
 
     def build(path: Path) -> None:
         from bandbridge.inference.runtime.export import export_onnx
-        export_onnx(spec.folder, path.parent, overwrite=True)
+        export_onnx(spec.folder, path.parent, overwrite=True, floor=False)
     return artefact(cache_dir() / "onnx" / model_key(spec.folder) / ONNX_FILE, build)
 
 
