@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bandbridge.mosaics import make_mosaic
 from bandbridge.inference.jobs.distributed import run_distributed
-from bandbridge.inference.jobs.job import plan_predict
+from bandbridge.inference.jobs.job import make_jobs
 from bandbridge.inference.core.predictor import PredictOptions
 
 
@@ -40,7 +40,7 @@ def main() -> None:
         speeds = {}
         for n in (int(w) for w in a.workers.split(",")):
             out = Path(d) / f"out{n}"
-            jobs, _ = plan_predict([str(src)], a.model, str(out), PredictOptions())
+            jobs, _ = make_jobs([str(src)], a.model, str(out), PredictOptions())
             t0 = time.perf_counter()
             rows = run_distributed(jobs, a.backend, a.precision, None, None, n, strips=1)
             secs = time.perf_counter() - t0

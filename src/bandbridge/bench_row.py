@@ -75,9 +75,9 @@ def _as_predict_plans(row: dict, spec, be) -> PredictOptions:
     reading of the file and, for a large one, the tile memory allows (``grow_tiles``; the peak it
     planned under is ``row["planned_bytes"]`` afterwards)."""
     from bandbridge.inference.core.predictor import PredictOptions
-    from bandbridge.inference.jobs.job import grow_tiles, plan_predict
+    from bandbridge.inference.jobs.job import grow_tiles, make_jobs
     with tempfile.TemporaryDirectory() as d:
-        jobs, _ = plan_predict([row["raster"]], str(spec.folder), str(Path(d) / "out.tif"), PredictOptions())
+        jobs, _ = make_jobs([row["raster"]], str(spec.folder), str(Path(d) / "out.tif"), PredictOptions())
     grow_tiles(jobs, {spec.folder: be}, row.get("threads"))
     row["planned_bytes"] = jobs[0].planned_bytes
     return jobs[0].opts

@@ -35,7 +35,7 @@ above keep their constant beside the data they judge, named here):
 rule                        function                                    threshold (what set it)
 ==========================  ==========================================  ==============================
 precision gate              ``inference/runtime/gate.judge``            :data:`GATE_REL_TOL`
-backend probe on a job      ``inference/jobs/plan.make_plan``           ``jobs/job.PROBE_MPIX`` 16 MPix
+backend probe on a job      ``inference/jobs/plan.make_plan``           :data:`PROBE_MPIX` 16 MPix
                             (``runtime/select.decide_backend``)         (a probe's ~15 s pays off)
 a provisional choice        ``runtime/select.provisional``              ``select.BUSY`` 0.5 per core
 the floor                   ``learners/floor.choose_floor``             lower on every held-out source
@@ -96,7 +96,7 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   ``benchmarks/reference_speed.py --size 4096`` (16.8 MPix), boosted trees won at the reference's
   scale (0.0895 against the MLP's 0.0942 out of fold), their student was refused (0.104, 16 % worse)
   after 22 s of distillation, and the trees' onnxruntime pass took 36.8 s where plain ``predict``
-  took 4.2 s. The same size as ``jobs/job.PROBE_MPIX``'s large job.
+  took 4.2 s. The same size as :data:`PROBE_MPIX`'s large job.
 - :data:`HOLE_SHARE` 1 % — a judgement: unseen cells fewer than this share of the clear ones are
   holes, filled from their nearest clear cell; more are a part of the image the reference does not
   see, filled by a fit or the model's own output (whichever holds out better), which costs a
@@ -157,6 +157,7 @@ MIN_CELLS = 1
 FIT_CELLS_MIN = 1_000
 FIT_DEGRADED_MIN = 100
 EVERYWHERE_MPIX = 16.0
+PROBE_MPIX = 16.0
 HOLE_SHARE = 0.01
 MIN_COVER = 0.99
 UNSEEN_COVER = 0.5
@@ -188,7 +189,13 @@ def broke_floor(scores: dict[str, tuple[float, float]]) -> list[str]:
 def held_out_rule(what: str) -> str:
     """:func:`broke_floor`'s rule in words, for ``what`` (``"the network is kept"``, …)."""
     return (f"{what} only when, leave-one-source-out, no held-out source scores more than "
-            f"{WITHIN:.0%} worse than the floor chosen on the other sources")
+            f"{percent(WITHIN)} worse than the floor chosen on the other sources")
+
+
+def probes(mpix: float) -> bool:
+    """Whether a model's jobs of ``mpix`` megapixels in all are a large run: its backends are
+    measured once (cached) and, run here, its tiles grown to what memory allows (:data:`PROBE_MPIX`)."""
+    return mpix >= PROBE_MPIX
 
 
 ONE_GROUP = ("constant", "linear")

@@ -80,13 +80,13 @@ def test_one_raster_in_strips_across_workers_equals_single_process(run_cli, trai
 
 def test_a_file_that_fails_on_its_worker_is_reported_after_its_retries(trained_run, tmp_path):
     from bandbridge.inference.jobs.distributed import run_distributed
-    from bandbridge.inference.jobs.job import plan_predict
+    from bandbridge.inference.jobs.job import make_jobs
     from bandbridge.inference.core.predictor import PredictOptions
     src = tmp_path / "in"
     src.mkdir()
     for f in sorted(NAIP_DIR.glob("*.tif"))[:2]:
         shutil.copy(f, src / f.name)
-    jobs, _ = plan_predict([str(src)], str(trained_run), str(tmp_path / "out"), PredictOptions())
+    jobs, _ = make_jobs([str(src)], str(trained_run), str(tmp_path / "out"), PredictOptions())
     gone = jobs[0].src
     gone.unlink()  # planned, then gone before its worker reads it
     rows = run_distributed(jobs, "torch", "fp32", 1, None, 2, retries=1, strips=1, summary=tmp_path / "s.csv")
@@ -166,11 +166,11 @@ def test_a_real_scheduler_passes_the_probe():
 def test_a_file_that_cannot_be_read_is_returned_not_raised(trained_run, tmp_path):
     """Dask retries raised exceptions only: a file's mistake comes back as a value, once."""
     from bandbridge.inference.jobs.distributed import _task
-    from bandbridge.inference.jobs.job import plan_predict
+    from bandbridge.inference.jobs.job import make_jobs
     from bandbridge.inference.core.predictor import PredictOptions
     src = tmp_path / "a.tif"
     shutil.copy(next(NAIP_DIR.glob("*.tif")), src)
-    jobs, _ = plan_predict([str(src)], str(trained_run), str(tmp_path / "o.tif"), PredictOptions())
+    jobs, _ = make_jobs([str(src)], str(trained_run), str(tmp_path / "o.tif"), PredictOptions())
     src.write_bytes(src.read_bytes()[:2000])
     res = _task(jobs[0], "torch", "fp32", 1)
     assert "a.tif" in res["error"] and res["mpix"] == 0.0
@@ -179,10 +179,10 @@ def test_a_file_that_cannot_be_read_is_returned_not_raised(trained_run, tmp_path
 def test_an_interrupted_run_leaves_no_strips_folder(trained_run, tmp_path):
     from bandbridge.fileio import HOST, remove_stale
     from bandbridge.inference.jobs.distributed import run_distributed
-    from bandbridge.inference.jobs.job import plan_predict
+    from bandbridge.inference.jobs.job import make_jobs
     from bandbridge.inference.core.predictor import PredictOptions
     out = tmp_path / "o"
-    jobs, _ = plan_predict([str(next(NAIP_DIR.glob("*.tif")))], str(trained_run), str(out / "n.tif"),
+    jobs, _ = make_jobs([str(next(NAIP_DIR.glob("*.tif")))], str(trained_run), str(out / "n.tif"),
                            PredictOptions())
 
     def interrupt(n):

@@ -342,8 +342,8 @@ def test_the_choice_is_measured_once_per_model_and_machine(monkeypatch, tmp_path
 
 
 def test_predict_cli_measures_on_large_jobs_and_says_what_it_chose(run_cli, tmp_path, monkeypatch):
-    from bandbridge.inference.jobs import job
-    monkeypatch.setattr(job, "PROBE_MPIX", 0.0)
+    from bandbridge import policy
+    monkeypatch.setattr(policy, "PROBE_MPIX", 0.0)
     _fast_probe(monkeypatch)
     code, out, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "n.tif"))
     assert code == 0, err
@@ -389,8 +389,8 @@ def test_torch_bf16_runs_and_the_gate_judges_it_on_a_real_tile():
 def test_predict_says_its_backend_before_the_work_and_its_wall_time(run_cli, tmp_path, monkeypatch):
     monkeypatch.setattr("bandbridge.cli.progress.DELAY", 0.0)  # progress lines at once, on tiny inputs
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "cache"))
-    from bandbridge.inference.jobs import job
-    monkeypatch.setattr(job, "PROBE_MPIX", 0.0)
+    from bandbridge import policy
+    monkeypatch.setattr(policy, "PROBE_MPIX", 0.0)
     _fast_probe(monkeypatch)
     code, out, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "a.tif"))
     assert code == 0, err
@@ -403,7 +403,7 @@ def test_predict_says_its_backend_before_the_work_and_its_wall_time(run_cli, tmp
     # the tiles counted on stderr (a pipe: plain lines), the first before any tile ran (issue 48)
     assert f"{NAIP.name}, tiles: 0/" in err and f"{NAIP.name}, tiles: " in err.split("done in")[0], err
     # The second job (a small one: no probe) reuses the choice and says when it was measured.
-    monkeypatch.setattr(job, "PROBE_MPIX", 1e9)
+    monkeypatch.setattr(policy, "PROBE_MPIX", 1e9)
     code, out, _ = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "b.tif"))
     backend = next(l for l in out.splitlines() if l.startswith("backend: "))
     assert code == 0 and "measuring" not in out and ", cached (`bandbridge cache clear`" in backend

@@ -117,3 +117,37 @@ def test_the_backend_decision_is_made_before_anything_is_built(monkeypatch, tmp_
     cached = select.decide_backend(spec, measure=True)
     assert (cached.how, cached.backend, cached.precision) == ("cached", *pick)
     assert "cached (`bandbridge cache clear` measures again" in cached.line("rgb2nir-photo")
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+def test_the_plan_is_what_the_run_records_here_and_on_a_cluster(tmp_path, workers):
+    """`predict FOLDER --plan --workers 2` (issue 69): the plan names where it runs and each file's
+    outputs, and each file's summary row records the backend and tile the plan decided."""
+    import csv
+
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.plan import make_plan
+    from bandbridge.inference.jobs.predict import Cluster, predict
+    d = tmp_path / "tiles"
+    d.mkdir()
+    with rasterio.open(NAIP) as s:
+        for i, w in enumerate((rasterio.windows.Window(0, 0, 200, 150), rasterio.windows.Window(200, 150, 180, 160))):
+            with rasterio.open(d / f"t{i}.tif", "w", **(s.profile | {"width": w.width, "height": w.height,
+                                                                     "transform": s.window_transform(w)})) as o:
+                o.write(s.read(window=w))
+    cluster = Cluster(workers=workers)
+    opts = PredictOptions(indices=("ndvi",))
+    plan = make_plan([str(d)], "rgb2nir", str(tmp_path / "out"), opts, cluster=cluster)
+    lines = "\n".join(plan.lines())
+    assert ("run: on a local Dask cluster of 2 worker(s)" if workers else "run: here, file by file") in lines
+    assert f"{d / 't0.tif'} → {tmp_path / 'out' / 't0_rgb2nir-naip.tif'} (and t0_rgb2nir-naip_ndvi.tif beside it)" in lines
+    if workers:
+        assert "a Dask worker does not grow them" in lines
+    out = predict([str(d)], "rgb2nir", str(tmp_path / "out"), opts, cluster=cluster)
+    rows = list(csv.DictReader(open(out.summary))) if workers else out.rows
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    for job in plan.jobs:
+        row = next(r for r in rows if r["file"] == str(job.src))
+        decided = plan.decided(job)
+        assert decided["backend"] is not None and decided["tile"] is not None  # small files: nothing measured first
+        assert (row["backend"], int(row["tile"])) == (decided["backend"], decided["tile"]), (row, decided)

@@ -124,7 +124,7 @@ def test_images_are_held_out_by_realism_beside_error_and_bands_by_error():
              row("m3svd", 30.0, 100.0, 0.80, 0.76)]      # less error, less real: fails
     assert broken(folds, image_like=True) == ["tno", "m3svd"]
     assert broken(folds, image_like=False) == ["roadscene", "tno"]  # error alone: > 1 % worse
-    assert "SWD" in rule_text(True) and "1.15×" in rule_text(True) and "1%" in rule_text(False)
+    assert "SWD" in rule_text(True) and "1.15×" in rule_text(True) and "1 %" in rule_text(False)
 
 
 def test_a_stop_while_holding_the_network_out_still_leaves_model_best_as_the_rule_says(

@@ -44,6 +44,7 @@ class PredictStats:
     megapixels: float
     extra_outputs: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what a user must know about this output
+    tile: int = 0  # the tile size it ran with (px; the plan's record: jobs/plan.PredictPlan.decided)
 
     @property
     def mpix_per_s(self) -> float:
@@ -183,7 +184,8 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     flat = error_fn.flat_note(_stored_label(spec, dtype)) if error_fn else None
     if flat:
         notes = [*notes, flat]
-    return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes)
+    return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes,
+                        opts.tile or spec.config.inference.tile)
 
 
 def _stored_label(spec: ModelSpec, dtype: str) -> str:

@@ -62,7 +62,8 @@ def _task(job: Job, backend: str, precision: str, threads: int | None,
         st = predict_file(be, job.spec, job.src, Path(dst) if dst else job.dst, opts)
     except BandbridgeError as e:
         return {"error": str(e), "seconds": 0.0, "mpix": 0.0}
-    return {"seconds": st.seconds, "mpix": st.megapixels, "worker": os.getpid(), "notes": st.notes}
+    return {"seconds": st.seconds, "mpix": st.megapixels, "worker": os.getpid(), "notes": st.notes,
+            "backend": f"{be.name} {be.precision}", "tile": st.tile}
 
 
 _ADDRESS = re.compile(r"(?:(?P<scheme>tcp|tls)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)"
@@ -205,7 +206,7 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
         probe_scheduler(scheduler)  # before any work: a wrong address costs seconds
     rows = [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
              "error": why} for f, why in failed]
-    # Decided here once, named to every worker; measured only for jobs of PROBE_MPIX or more
+    # Decided here once, named to every worker; measured only for a large run (policy.probes)
     # (as without --workers), announced through ``announce``.
     chosen = {folder: (be.name, be.precision) for folder, be in
               prepare_backends(jobs, backend, precision, threads, announce=announce, decisions=decisions).items()}
@@ -253,6 +254,7 @@ def _compute(jobs: list[Job], chosen: dict, threads: int | None, scheduler: str 
             st["error"] = st["error"] or res.get("error")
             # per image, not per strip: every strip of a file repeats the same guard note
             st["notes"] += [n for n in res.get("notes", []) if n not in st["notes"]]
+            st["ran"] = st.get("ran") or {k: res[k] for k in ("backend", "tile") if k in res}
             st["left"] -= 1
             if tick:
                 tick()
@@ -300,12 +302,14 @@ def _finish(st: dict, seconds: float) -> dict:
     ok = st["error"] is None
     return {"file": str(job.src), "status": "ok" if ok else "failed", "seconds": round(seconds, 2),
             "mpix": round(st["mpix"], 3), "output": str(job.dst) if ok else "", "error": st["error"] or "",
-            "note": " | ".join(st.get("notes", [])) if ok else ""}
+            "note": " | ".join(st.get("notes", [])) if ok else "",
+            "backend": st.get("ran", {}).get("backend", ""), "tile": st.get("ran", {}).get("tile", "")}
 
 
 def write_summary(rows: list[dict], path: Path) -> None:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, ["file", "status", "seconds", "mpix", "output", "error", "note"])
+    w = csv.DictWriter(buf, ["file", "status", "seconds", "mpix", "output", "error", "note", "backend", "tile"],
+                       restval="")
     w.writeheader()
     w.writerows(rows)
     atomic_write_bytes(Path(path), buf.getvalue().encode())

@@ -1,4 +1,4 @@
-"""``bandbridge predict`` as two functions: :func:`plan_predict` checks every flag, every input's
+"""``bandbridge predict`` as two functions: :func:`make_jobs` checks every flag, every input's
 interpretation and every output path before any work (so a mistake costs nothing and leaves
 nothing), then :func:`run_predict` predicts file by file."""
 
@@ -21,12 +21,11 @@ from bandbridge.inference.core.predictor import (GDAL_CACHE_BYTES, PredictOption
                                                  index_plan, plan_file, predict_file, strip_bytes_per_px)
 from bandbridge.inference.core.tiling import TILE_CAP, tile_for_memory
 from bandbridge.inference.core.route import route_model
+from bandbridge.policy import probes
 from bandbridge.spec import ModelSpec, read_spec
 from bandbridge.inference.core.writer import (DTYPES, PICTURES, check_creation_options, check_output_name, check_picture,
                                               resolve_dtype)
 
-PROBE_MPIX = 16.0  # jobs this large measure the backends once (cached); smaller ones reuse a choice
-# (with --workers too: the client decides once, with the same rule)
 PEAK_BUDGET = 1.5e9  # bytes: the peak resident size under which a large job's tiles are chosen
 PLAN_RESERVE = 0.05  # of the planned peak, kept free of tiles and strips (what the estimate misses)
 
@@ -158,7 +157,7 @@ def _check_for_model(spec: ModelSpec, opts: PredictOptions, reading: Interpretat
         error_plan(spec, "float32")  # refuses a model without an error model, before any work
 
 
-def plan_predict(inputs: list[str], model: str, output: str, opts: PredictOptions,
+def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
                  ov: Overrides = Overrides(), overwrite: bool = False, backend: str = "auto",
                  precision: str = "auto", threads: int | None = None,
                  failures: list[tuple[Path, str]] | None = None) -> tuple[list[Job], int]:
@@ -246,20 +245,20 @@ def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "a
                      announce: Callable[[str], None] | None = None,
                      decisions: dict | None = None) -> dict[Path, Chosen]:
     """One backend per model of the jobs, decided before any prediction: measured (and cached)
-    only where the model's jobs add up to ``PROBE_MPIX`` or more, announced through
+    only where the model's jobs make a large run (``policy.probes``), announced through
     ``announce``; otherwise the cached choice or the reference. ``decisions``: the plan's
     (jobs/plan.py), carried out as made. Each has ``.choice``."""
     from bandbridge.inference.runtime.select import make_backend
     specs, mpix = mpix_per_model(jobs)
     return {folder: make_backend(spec, backend, precision, threads, compile,
-                                 probe=mpix[folder] >= PROBE_MPIX, announce=announce,
+                                 probe=probes(mpix[folder]), announce=announce,
                                  decision=(decisions or {}).get(folder))
             for folder, spec in specs.items()}
 
 
 def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | None = None,
                budget: float = PEAK_BUDGET) -> list[str]:
-    """Give the jobs of large runs (a model's jobs of ``PROBE_MPIX`` or more) that asked no
+    """Give the jobs of large runs (``policy.probes``) that asked no
     ``--tile`` the largest tile that fits: the chosen backend's forward memory per pixel
     (measured once, cached: ``runtime/memory.py``) and the strips' buffers, on top of what this
     process holds now, within ``budget`` bytes (or half the memory available, if less: a cgroup's
@@ -273,7 +272,7 @@ def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | Non
     lines = []
     for folder, spec in specs.items():
         mine = [j for j in jobs if j.spec.folder == folder and j.opts.tile is None]
-        if mpix[folder] < PROBE_MPIX or not mine:
+        if not probes(mpix[folder]) or not mine:
             continue
         bpp, held = bytes_per_px(spec, backends[folder].backend, threads), resident_bytes()
         if bpp is None or held is None:  # not measurable here: the model's tile

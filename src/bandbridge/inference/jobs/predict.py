@@ -66,7 +66,7 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
     if reference is not None:
         check_reference_flags(opts, cluster.used, stac)
     plan = make_plan(inputs, model, output, opts, ov, overwrite, backend, precision, threads, reference,
-                     say, keep_going=cluster.used)
+                     say, cluster)
     jobs = plan.jobs
     if stac:  # every Item's path and geometry checked before the work
         check_items(jobs, overwrite)
@@ -109,14 +109,15 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
                 + "".join(f"\n{p}" for p in stats.extra_outputs + items))
             for line in stats.notes:  # e.g. the never-worse guard faded the model toward its baseline
                 say(f"note: {job.src.name}: {line}")
-            rows.append(_row(job, stats))
+            rows.append(_row(job, stats, run))
     return Outcome(rows, time.perf_counter() - t0)
 
 
-def _row(job: Job, stats) -> dict:
-    """The summary row of an input predicted here."""
+def _row(job: Job, stats, run) -> dict:
+    """The summary row of an input predicted here: what ran it and on which tiles (what the plan
+    said it would: jobs/plan.PredictPlan.decided)."""
     return {"file": str(job.src), "status": "ok", "seconds": stats.seconds, "mpix": stats.megapixels,
-            "output": str(job.dst), "error": ""}
+            "output": str(job.dst), "error": "", "backend": f"{run.name} {run.precision}", "tile": stats.tile}
 
 
 def summary_path(dest: Path, cluster: Cluster) -> Path:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bandbridge import policy
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.backends import Backend, Chosen, build_backend, check_choice, openvino_bf16
 from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, record_path, write_json
@@ -348,7 +349,7 @@ def decide_backend(spec: ModelSpec, backend: str = "auto", precision: str = "aut
     if measure and len(cands) > 1:
         return Decision(*ref, "measure", "", None, again)
     return Decision(*ref, "unmeasured", f"{ref[0]} {ref[1]}" + (
-        " (small job: the backend probe runs on jobs of 16 MPix or more, or `bandbridge bench`; "
+        f" (small job: the backend probe runs on jobs of {policy.PROBE_MPIX:g} MPix or more, or `bandbridge bench`; "
         "unmeasured, so fp32)" if len(cands) > 1 else ""))
 
 
