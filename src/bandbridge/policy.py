@@ -73,6 +73,11 @@ a reference's shift         ``inference/jobs/reference_fit.register``   :data:`M
 reference warnings          ``inference/jobs/reference.plan_reference`` :data:`LOW_OVERLAP`,
                                                                         :data:`FAR_DAYS`
 a reference found by STAC   ``inference/interop/stac_search``           :data:`WINDOW_DAYS`
+a cloud gap's route         ``learners/gapfill.fill``                   :data:`FILL_FIT_MIN`,
+                                                                        :data:`FILL_LINEAR_MIN`,
+                                                                        then the held-out check
+a cloud gap's edge          ``inference/jobs/fill_read.gap_of``         :data:`FILL_DILATE`
+SAR near the scene's date   ``inference/jobs/fill._near`` (a note)      :data:`SAR_DAYS`
 ==========================  ==========================================  ==============================
 
 The reference path's thresholds (``predict --reference``, issue 68), and what set each:
@@ -120,8 +125,24 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   against 6.1 corrected). :data:`SHIFT_CELLS_MIN` 256 — a judgement: on fewer clear cells (a 16 × 16 grid) no shift is
   measured; a phase correlation of a few cells a side found shifts that were not there (NAIP 2020 at
   k = 32, 64 cells: +0.2 cell "found" on a reference in place).
+- :data:`SCENE_COVER` 50 % — a judgement: inputs sharing one reference, model and pixel grid are fitted
+  once over their mosaic (``inference/jobs/reference_scene.py``: at k = 8 on NAIP 2020 in 2×2 tiles,
+  8.10 DN over the scene against 12.03 tile by tile, ``benchmarks/reference_tiles.py``) unless they
+  cover less than this share of their bounding box (the mosaic's engine would run mostly on holes).
 - :data:`LOW_OVERLAP` 50 % and :data:`FAR_DAYS` 365 — judgements; they warn and decide nothing.
 - :data:`WINDOW_DAYS` 30 — a judgement: either side of the input's date a STAC search looks.
+
+The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what set each:
+
+- :data:`FILL_FIT_MIN` — clear pixels (with an earlier clear date) below which no fit is tried and
+  the per-band linear map or the earlier date as it is fills the gap: FILL_FIT_MEASURE.
+- :data:`FILL_LINEAR_MIN` 64 — a judgement: a line per band on fewer clear pixels than one row of
+  a 64-pixel scene is not worth its held-out check; the earlier date goes in as it is.
+- :data:`FILL_DILATE` 2 px — a judgement: cloud edges and thin haze the scene classification calls
+  clear, two 10 m pixels round every pixel it does not (what the real SCL masks of ``gaps`` look like).
+- :data:`SAR_DAYS` 3 — the protocol the SAR gain was measured on (``../shared/FACTS.md``, issue 70):
+  Sentinel-1 within 3 days of each Sentinel-2 date; a SAR date further off is said in a line (the
+  held-out check still decides whether the fit with it fills the gap).
 
 What set the thresholds, measured or not:
 
@@ -157,6 +178,7 @@ MIN_CELLS = 1
 FIT_CELLS_MIN = 1_000
 FIT_DEGRADED_MIN = 100
 EVERYWHERE_MPIX = 16.0
+SCENE_COVER = 0.5
 PROBE_MPIX = 16.0
 HOLE_SHARE = 0.01
 MIN_COVER = 0.99
@@ -169,6 +191,10 @@ SHIFT_CELLS_MIN = 256
 LOW_OVERLAP = 0.5
 FAR_DAYS = 365
 WINDOW_DAYS = 30
+FILL_FIT_MIN = 500
+FILL_LINEAR_MIN = 64
+FILL_DILATE = 2
+SAR_DAYS = 3
 
 
 def percent(x: float) -> str:

@@ -1,0 +1,64 @@
+"""Cloud gaps filled: ``fill`` (one scene) and ``gaps`` (the WorldCereal evaluation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bandbridge.cli.app import fail, out
+from bandbridge.cli.options import Overwrite
+
+
+def fill(
+    scene: str = typer.Argument(..., help="the cloudy scene: a raster with its SCL or QA_PIXEL band (in it or a "
+                                "file beside it), or a cube step 'cube.nc@DATE#scl=SCL_CUBE.nc'"),
+    earlier: list[str] = typer.Option([], "--earlier", "-e", help="an earlier clear scene of the place (repeat "
+                                      "for more dates: the nearest clear one per pixel is the base)"),
+    sar: Optional[str] = typer.Option(None, "--sar", help="Sentinel-1 VV, VH at the scene's date (dB, linear or "
+                                      "openEO DN)"),
+    sar_earlier: Optional[str] = typer.Option(None, "--sar-earlier", help="Sentinel-1 at the nearest earlier "
+                                              "date"),
+    mask: Optional[str] = typer.Option(None, "--mask", help="the gap as a raster (nonzero: fill), instead of "
+                                       "the scene's own SCL or QA_PIXEL"),
+    output: str = typer.Option(..., "--output", "-o", help="the filled scene (GeoTIFF, COG): its bands, then "
+                               "FILLED (1 observed, 2 filled, 0 no data)"),
+    overwrite: Overwrite = False,
+    no_cog: bool = typer.Option(False, "--no-cog", help="a plain tiled GeoTIFF instead of a COG"),
+) -> None:
+    """Fill a scene's cloud gaps from an earlier clear date and Sentinel-1, fitted on its clear part.
+
+    The route (a fit by the learner-selection core, the earlier date linear per band, or as it
+    is) is the one with the lowest held-out error on the scene's clear pixels; it is printed and
+    in the output's tags with every route's error."""
+    from bandbridge.cli.evaluate import quiet_libraries
+    from bandbridge.inference.jobs.fill import run_fill
+    with quiet_libraries():
+        run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
+                 say=lambda s: out.print(s, highlight=False))
+
+
+def gaps(
+    data: str = typer.Option(..., "--data", help="the development data root (holds worldcereal/)"),
+    output: str = typer.Option(..., "--output", "-o", help="folder for gaps.json and gaps.md (the project's "
+                               "record: docs/results)"),
+    pairs: Optional[int] = typer.Option(None, "--pairs", help="only the first N date pairs of each sample"),
+) -> None:
+    """Score `fill` on the WorldCereal time series: seeded discs and real SCL masks over clear dates.
+
+    Beside the earlier date as is, linear per band, `sar2optical` and the fit without SAR; MAE
+    by days between the dates, and realism of the filled pixels."""
+    import shlex
+    import sys
+
+    from bandbridge.cli.evaluate import quiet_libraries
+    from bandbridge.evaluation.gaps import run_gaps, save
+    if not (Path(data) / "worldcereal").is_dir():
+        fail(f"--data {data}: no worldcereal/ folder there; give the development data root")
+    with quiet_libraries():
+        record = run_gaps(data, say=lambda s: out.print(s, highlight=False), limit=pairs)
+    if not record["rows"]:
+        fail(f"--data {data}: no date pair of the protocol found under worldcereal/")
+    command = "bandbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out.print(f"written to {save(record, output, command)}", highlight=False)

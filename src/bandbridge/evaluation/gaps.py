@@ -1,0 +1,207 @@
+"""``bandbridge gaps``: cloud filling (``bandbridge fill``) scored on the WorldCereal time series.
+
+The protocol (issue 70, ``../shared/FACTS.md``): per sample, pairs of consecutive Sentinel-2 dates
+that are both more than :data:`CLEAR` clear by SCL, each with a Sentinel-1 acquisition within
+:data:`~bandbridge.policy.SAR_DAYS` days; a seeded disc hiding 20–80 % of the later date is the
+"cloud" (and, on every :data:`REAL_EVERY`-th pair, the real SCL mask of one of the sample's
+cloudy dates laid over it); MAE in reflectance over the hidden pixels that are really clear, bands
+B02, B03, B04, B08. Columns: the earlier date as is, linear per band, the ``sar2optical`` bundle
+through the normal predict path (B02–B04 only: it makes RGB), the fit without SAR, the fit with
+SAR, and what ``fill`` itself chooses. Realism (SWD, contrast) of the filled pixels beside.
+The settings of ``learners/gapfill.py`` were chosen on a cloudy date of sample 00002806639B424A,
+never on these pairs; both samples are reported apart.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bandbridge.data.cube import step_fractions
+from bandbridge.inference.jobs.fill_read import read_layer, sar_on
+from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
+from bandbridge.policy import SAR_DAYS
+
+SAMPLES = ("sample_00002806639B424A", "sample_0000280849BAC91C")
+CLEAR = 0.95  # a date is clear when more than this share of its pixels is clear by SCL
+HIDE = (0.2, 0.8)  # the disc hides this share of the later date (uniform, seeded)
+REAL_EVERY = 4  # pairs that also get a real cloudy date's SCL mask laid over them
+STRATA = ((0, 15, "< 15 d"), (15, 30, "15–30 d"), (30, 10_000, "≥ 30 d"))
+COLUMNS = ("as-is", "linear", "sar2optical", "fit-no-sar", "fit-sar", "fill")
+SEED = 70
+
+
+@dataclass
+class Row:
+    sample: str
+    earlier: str
+    later: str
+    days: int
+    mask: str  # "disc" or the cloudy date whose SCL was laid over
+    hidden: int  # pixels scored
+    mae: dict[str, float] = field(default_factory=dict)
+    route: str = ""  # what fill chose
+
+
+def _files(root: Path, sample: str) -> tuple[Path, str, Path]:
+    d = root / "worldcereal" / sample
+    return (next(d.glob("S2_L2A_10m_*.nc")), next(d.glob("S2_L2A_20m_*.nc")).name,
+            next(d.glob("S1_GRD-*.nc")))
+
+
+def pairs(root: Path, sample: str) -> tuple[list[tuple[str, str, str, str]], list[str]]:
+    """``[(earlier, later, S1 at earlier, S1 at later)]`` date labels of the protocol's pairs, and
+    the sample's cloudy dates (20–80 % not clear)."""
+    s10, s20, s1 = _files(root, sample)
+    fr = step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3])
+    clear = [(lab, t) for lab, t, f in fr if f > CLEAR]
+    cloudy = [lab for lab, _, f in fr if 0.2 <= 1 - f <= 0.8]
+    s1t = [(lab, t) for lab, t, f in step_fractions(str(s1), [0, 1]) if f > 0.99]
+    s1_times = np.array([t for _, t in s1t], "datetime64[s]")
+
+    def near(t) -> str | None:
+        d = np.abs(s1_times - np.datetime64(t, "s")) / np.timedelta64(1, "D")
+        return s1t[int(d.argmin())][0] if d.min() <= SAR_DAYS else None
+    ok = [(lab, near(t)) for lab, t in clear if near(t)]
+    return [(a, b, sa, sb) for (a, sa), (b, sb) in zip(ok, ok[1:])], cloudy
+
+
+def disc(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A disc of :data:`HIDE` of the image's area, centred at a seeded point that keeps it inside
+    where it fits."""
+    h, w = shape
+    r = np.sqrt(rng.uniform(*HIDE) * h * w / np.pi)
+    cy = rng.uniform(min(r, h / 2), max(h - r, h / 2))
+    cx = rng.uniform(min(r, w / 2), max(w - r, w / 2))
+    yy, xx = np.mgrid[:h, :w]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def sar2optical(root: Path, sample: str, s1_label: str, scene, work: Path) -> np.ndarray | None:
+    """The ``sar2optical`` bundle's RGB (B02, B03, B04 order, reflectance) for the S1 date, through
+    ``predict`` as a user runs it on a GeoTIFF of VV, VH in dB on the scene's grid."""
+    import rasterio
+
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.predict import predict
+    s1 = _files(root, sample)[2]
+    db = sar_on(scene, f"{s1}@{s1_label}", "--sar")[0]
+    src, out = work / f"s1_{s1_label[:10]}.tif", work / f"s2_{s1_label[:10]}.tif"
+    prof = dict(driver="GTiff", height=db.shape[1], width=db.shape[2], count=2, dtype="float32",
+                crs=scene.grid.crs, transform=scene.grid.transform)
+    with rasterio.open(src, "w", **prof) as dst:
+        dst.write(db[[0, 1]])
+        dst.descriptions = ("VV", "VH")
+    predict([str(src)], "sar2optical", str(out), PredictOptions(dtype="float32"), overwrite=True)
+    with rasterio.open(out) as r:
+        rgb = r.read().astype(np.float32)
+    return rgb[[2, 1, 0]]
+
+
+def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_of, mask_name: str,
+               work: Path, seed: int) -> tuple[Row, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """One pair scored: its :class:`Row`, each column's filled image ``(4, H, W)``, the real scene
+    and the scored pixels."""
+    s10, s20, s1 = _files(root, sample)
+    a, b, sa, sb = pair
+    scene = read_layer(f"{s10}@{b}#scl={s20}", "")
+    e = read_layer(f"{s10}@{a}#scl={s20}", "--earlier")
+    earlier = np.where(e.clear, e.values, np.nan)
+    valid = scene.valid & scene.clear
+    hidden = hidden_of(scene)
+    days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
+    stack = Stack(scene.values, valid & ~hidden, scene.valid & hidden, [earlier], [days],
+                  sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0])
+    base, has, _ = composite([earlier])
+    score = hidden & valid & has
+    learn = stack.clear & has
+    ab = linear_maps(base[:, learn].T, scene.values[:, learn].T)
+    out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
+    no_sar = fill(stack, use_sar=False, force="fit", seed=seed)
+    with_sar = fill(stack, force="fit", seed=seed)
+    out["fit-no-sar"], out["fit-sar"] = no_sar.values, with_sar.values
+    route = min(with_sar.mae, key=with_sar.mae.get)
+    out["fill"] = out["fit-sar" if route == "fit" else route]
+    try:
+        out["sar2optical"] = sar2optical(root, sample, sb, scene, work)
+    except Exception as ex:  # noqa: BLE001 - the bundle's failure is a finding, recorded
+        out["sar2optical"] = None
+        route += f" (sar2optical failed: {ex})"
+    row = Row(sample[7:], a[:10], b[:10], days, mask_name, int(score.sum()), route=route)
+    y = scene.values
+    for k, v in out.items():
+        if v is not None:
+            c = v.shape[0]
+            row.mae[k] = float(np.mean(np.abs(v[:, score] - y[:c, score])))
+    return row, out, y, score
+
+
+def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | None = None,
+             seed: int = SEED) -> dict:
+    """Every pair of both samples scored (``limit``: the first pairs of each only); the record."""
+    import torch
+
+    from bandbridge.realism import realism
+    root = Path(data)
+    rows: list[Row] = []
+    images: dict[str, list] = {k: [] for k in COLUMNS}
+    reals, masks = [], []
+    with tempfile.TemporaryDirectory(prefix="bandbridge-gaps-") as tmp:
+        for sample in SAMPLES:
+            if not (root / "worldcereal" / sample).is_dir():
+                continue
+            prs, cloudy = pairs(root, sample)
+            s10, s20, _ = _files(root, sample)
+            for i, pair in enumerate(prs[:limit]):
+                rng = np.random.default_rng([seed, i, SAMPLES.index(sample)])
+                cases = [("disc", lambda sc, rng=rng: disc(sc.valid.shape, rng))]
+                if i % REAL_EVERY == 0 and cloudy:
+                    c = cloudy[int(rng.integers(len(cloudy)))]
+                    cases.append((c[:10], lambda sc, c=c: ~read_layer(f"{s10}@{c}#scl={s20}", "").clear))
+                for name, hide in cases:
+                    row, out, y, score = score_pair(root, sample, pair, hide, name, Path(tmp), seed)
+                    rows.append(row)
+                    say(f"{row.sample} {row.earlier} → {row.later} ({row.days} d, {name}): " +
+                        ", ".join(f"{k} {v:.4f}" for k, v in row.mae.items()) + f"; fill: {row.route}")
+                    reals.append(torch.from_numpy(np.nan_to_num(y)))
+                    masks.append(torch.from_numpy(score))
+                    for k in COLUMNS:
+                        v = out.get(k)
+                        images[k].append(None if v is None else torch.from_numpy(
+                            np.nan_to_num(np.where(score, v, y[:v.shape[0]]))))
+    real = {}
+    for k, ims in images.items():
+        keep = [j for j, im in enumerate(ims) if im is not None]
+        if keep:
+            r = realism([ims[j] for j in keep], [reals[j][:ims[j].shape[0]] for j in keep], [masks[j] for j in keep])
+            real[k] = {"swd": r["swd"], "contrast": r["contrast"]}
+    return {"rows": [r.__dict__ for r in rows], "summary": summarise(rows), "realism": real}
+
+
+def summarise(rows: list[Row]) -> dict:
+    """Mean MAE of each column by mask kind, sample and stratum of days apart."""
+    out: dict = {}
+    for kind in ("disc", "real SCL"):
+        sel = [r for r in rows if (r.mask == "disc") == (kind == "disc")]
+        groups = {"all": sel, **{s: [r for r in sel if r.sample == s] for s in sorted({r.sample for r in sel})},
+                  **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA}}
+        out[kind] = {g: {"pairs": len(rs), **{k: float(np.mean([r.mae[k] for r in rs if k in r.mae]))
+                                             for k in COLUMNS if any(k in r.mae for r in rs)}}
+                     for g, rs in groups.items() if rs}
+    return out
+
+
+def save(record: dict, folder: str | Path, command: str) -> Path:
+    """``gaps.json`` and ``gaps.md`` in ``folder``; returns the folder."""
+    from bandbridge.evaluation.gaps_table import markdown
+    f = Path(folder)
+    f.mkdir(parents=True, exist_ok=True)
+    record = {"command": command, **record}
+    (f / "gaps.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    (f / "gaps.md").write_text(markdown(record))
+    return f

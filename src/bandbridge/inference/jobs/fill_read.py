@@ -1,0 +1,214 @@
+"""The inputs of ``bandbridge fill`` read onto the scene's grid: the scene (its stored values and
+its cloud mask: Sentinel-2 ``SCL`` or Landsat ``QA_PIXEL`` in the file, beside it, named by a cube
+reference's ``#scl``, or the user's ``--mask``), the earlier clear dates (their own clouds masked)
+and the SAR backscatter (VV, VH in dB), each reprojected with GDAL (``rasterio.warp``) where its grid
+or CRS differs. Every file goes through the one reader (``data/reader.read_raster``) in its stored
+units. A user's mistake is one line naming the file or flag and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+from scipy.ndimage import binary_dilation
+
+from bandbridge.bands import Scaling, band_role, clear
+from bandbridge.data.cube_ref import CubeRef, is_cube, parse_ref
+from bandbridge.data.grids import PIXELS_CRS, Grid
+from bandbridge.data.reader import raster_info, read_raster
+from bandbridge.data.reference import file_date, parse_date
+from bandbridge.errors import BandbridgeError
+from bandbridge.policy import FILL_DILATE
+
+STORED = Scaling("stored", 0.0, 1.0, units="stored")  # the file's own values, unscaled
+MASKS = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}  # band name → bands.clear's kind
+
+
+@dataclass
+class Layer:
+    """One file on its own grid: ``values (C, H, W)`` stored units (NaN where not valid),
+    ``names`` its data bands, ``clear (H, W)`` where its mask says clear (None: no mask found),
+    ``masked_by`` what said so."""
+
+    values: np.ndarray
+    names: list[str]
+    grid: Grid
+    when: date | None
+    path: str
+    dtype: str
+    clear: np.ndarray | None = None
+    masked_by: str = ""
+    nodata: float | None = None
+
+    @property
+    def valid(self) -> np.ndarray:
+        return np.isfinite(self.values).all(0)
+
+
+def _read(item: str, flag: str) -> tuple[np.ndarray, list[str], Grid, object]:
+    try:
+        info = raster_info(item)
+        r = read_raster(item, STORED)
+    except BandbridgeError as e:
+        raise BandbridgeError(f"{flag}{' ' if flag else ''}{e}") from None
+    v = r.data.astype(np.float32)
+    v[:, ~r.mask] = np.nan
+    grid = Grid(info.crs, info.transform if info.transform is not None else Affine.identity(), info.height,
+                info.width)
+    return v, list(r.bands), grid, info
+
+
+def _when(item: str) -> date | None:
+    if is_cube(item):
+        ref = parse_ref(item)
+        return parse_date(ref.date or "")
+    import rasterio
+    try:
+        with rasterio.open(item) as src:
+            tags = src.tags()
+    except Exception:  # noqa: BLE001 - a band folder: its name may still say the date
+        tags = {}
+    return file_date(item, tags)
+
+
+def read_layer(item: str, flag: str) -> Layer:
+    """``item`` (a raster file, band folder or cube reference ``cube.nc@DATE[#scl[=FILE]]``) with
+    its cloud mask: an ``SCL`` or ``QA_PIXEL`` band in it (taken out of the data bands), a cube
+    reference's ``#scl``, or a file beside it whose name holds ``SCL`` or ``QA_PIXEL``."""
+    scl = None
+    if is_cube(item):
+        ref = parse_ref(item)
+        scl, item = ref.scl, str(replace(ref, scl=None))
+    v, names, grid, info = _read(item, flag)
+    layer = Layer(v, names, grid, _when(item), item, info.dtype, nodata=info.nodata)
+    inside = [i for i, n in enumerate(names) if n.upper() in MASKS]
+    if inside:
+        i = inside[0]
+        layer.clear, layer.masked_by = clear(v[i], MASKS[names[i].upper()]), names[i]
+        keep = [j for j in range(len(names)) if j not in inside]
+        layer.values, layer.names = v[keep], [names[j] for j in keep]
+    elif scl:  # a companion cube (WorldCereal's 20 m file), nearest onto this grid
+        ref = parse_ref(item)
+        m, g = _scl_cube(ref.file(scl), ref.date, flag)
+        m = onto(m[None], g, grid, nearest=True)[0]
+        layer.clear, layer.masked_by = clear(m, "SCL"), f"SCL of {Path(scl).name}"
+    elif not is_cube(item) and Path(item).is_file():
+        for q in sorted(Path(item).parent.iterdir()):
+            kind = next((k for n, k in MASKS.items() if n in q.name.upper()), None)
+            if kind and q != Path(item) and q.suffix.lower() in (".tif", ".tiff"):
+                m = mask_on(str(q), grid, flag, nearest=True)
+                layer.clear, layer.masked_by = clear(m, kind), q.name
+                break
+    return layer
+
+
+def _scl_cube(p: Path, when: str | None, flag: str) -> tuple[np.ndarray, Grid]:
+    """The ``SCL`` variable of a companion cube at ``when``, undecoded (a class band: its fill
+    must not become a float NaN), ``(h, w)`` float32, and its grid."""
+    from bandbridge.data.cube_dataset import cube_info, open_cube, step_index, time_dim
+    ds = open_cube(p, raw=True)
+    if "SCL" not in ds.data_vars:
+        raise BandbridgeError(f"{flag}{' ' if flag else ''}{p}: no SCL variable; name the cube that holds the "
+                              "scene classification after #scl=")
+    t = time_dim(ds)
+    da = ds["SCL"].isel({t: step_index(ds, CubeRef(p, when))}) if t else ds["SCL"]
+    info = cube_info(str(p))
+    return np.asarray(da.values, np.float32), Grid(info.crs, info.transform, info.height, info.width)
+
+
+def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False) -> np.ndarray:
+    """``values (C, h, w)`` (NaN: no data) on ``src`` reprojected onto ``dst`` → ``(C, H, W)``,
+    bilinear (``nearest`` for classes and masks); NaN where ``src`` has nothing."""
+    from rasterio.warp import Resampling, reproject
+    out = np.full((values.shape[0], dst.height, dst.width), np.nan, np.float32)
+    reproject(values.astype(np.float32), out, src_transform=src.transform, dst_transform=dst.transform,
+              src_crs=src.crs or PIXELS_CRS, dst_crs=dst.crs or PIXELS_CRS, src_nodata=np.nan, dst_nodata=np.nan,
+              resampling=Resampling.nearest if nearest else Resampling.bilinear)
+    return out
+
+
+def mask_on(item: str, grid: Grid, flag: str, nearest: bool = True) -> np.ndarray:
+    """The first band of ``item`` on ``grid`` (nearest), NaN outside it."""
+    v, _, g, _ = _read(item, flag)
+    return onto(v[:1], g, grid, nearest)[0]
+
+
+def gap_of(scene: Layer, user_mask: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(clear, gap, what said so)`` on the scene's grid: the user's mask (nonzero: the gap)
+    else the scene's own; the gap dilated by :data:`~bandbridge.policy.FILL_DILATE` pixels (cloud
+    edges), both within the scene's valid pixels."""
+    valid = scene.valid
+    if user_mask is not None:
+        m = mask_on(user_mask, scene.grid, "--mask")
+        if not np.isfinite(m).any():
+            raise BandbridgeError(f"--mask {user_mask}: does not overlap {scene.path}; give the mask of this scene")
+        cloudy, by = np.nan_to_num(m) != 0, f"--mask {Path(user_mask).name}"
+    elif scene.clear is not None:
+        cloudy, by = ~scene.clear, scene.masked_by
+    else:
+        raise BandbridgeError(f"{scene.path}: no cloud mask in the file or beside it (an SCL or QA_PIXEL band, "
+                              "a file named *SCL*.tif, or a cube's #scl=FILE); give one with --mask")
+    gap = binary_dilation(cloudy, iterations=FILL_DILATE) if FILL_DILATE else cloudy
+    return valid & ~gap, valid & gap, by
+
+
+def shared_bands(scene: Layer, other: Layer, flag: str) -> list[int]:
+    """Indices into ``other``'s bands of every band of the scene it holds too (same name), in the
+    scene's order; a one-line refusal when it holds none."""
+    have = {n.upper(): i for i, n in enumerate(other.names)}
+    idx = [have.get(n.upper(), -1) for n in scene.names]
+    if all(i < 0 for i in idx):
+        raise BandbridgeError(f"{flag} {other.path}: holds none of the scene's bands {scene.names} (it has "
+                              f"{other.names}); give an earlier scene of the same sensor")
+    return idx
+
+
+def earlier_on(scene: Layer, item: str) -> tuple[np.ndarray, int | None, date | None]:
+    """An earlier date's bands, the scene's order (NaN: not held, not valid or not clear), on the
+    scene's grid, its days before the scene and its date; refused when it is not before the scene or does
+    not overlap it."""
+    e = read_layer(item, "--earlier")
+    days = (scene.when - e.when).days if scene.when and e.when else None
+    if days is not None and days <= 0:
+        raise BandbridgeError(f"--earlier {item}: dated {e.when}, not before the scene's {scene.when}; give a "
+                              "date before the scene (are the scene and --earlier swapped?)")
+    idx = shared_bands(scene, e, "--earlier")
+    v = e.values
+    if e.clear is not None:
+        v = np.where(e.clear, v, np.nan)
+    v = onto(v, e.grid, scene.grid)
+    out = np.stack([v[i] if i >= 0 else np.full(v.shape[1:], np.nan, np.float32) for i in idx])
+    if not np.isfinite(out).all(0)[scene.valid].any():
+        raise BandbridgeError(f"--earlier {item}: no clear pixel over {scene.path} (another place, or all "
+                              "cloudy); give an earlier clear scene of the same place")
+    return out, days, e.when
+
+
+def to_db(values: np.ndarray, dtype: str) -> np.ndarray:
+    """SAR backscatter in dB from the forms the readers know (``bands.py``): uint16 DN with
+    dB = 20·log10(DN) − 83 (openEO-gfmap), linear power (positive values) → 10·log10, else dB."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if dtype == "uint16":
+            return (20 * np.log10(np.where(values > 0, values, np.nan)) - 83).astype(np.float32)
+        if np.nanmedian(values) > 0:
+            return (10 * np.log10(np.where(values > 0, values, np.nan))).astype(np.float32)
+    return values.astype(np.float32)
+
+
+def sar_on(scene: Layer, item: str, flag: str) -> tuple[np.ndarray, date | None]:
+    """VV and VH of ``item`` in dB on the scene's grid ``(2, H, W)`` and its date; refused
+    without those bands or without overlap."""
+    s = read_layer(item, flag)
+    roles = [band_role(n) for n in s.names]
+    if "vv" not in roles or "vh" not in roles:
+        raise BandbridgeError(f"{flag} {item}: no VV and VH bands (it has {s.names}); give a Sentinel-1 "
+                              "GRD file with both polarisations")
+    v = to_db(s.values[[roles.index("vv"), roles.index("vh")]], s.dtype)
+    out = onto(v, s.grid, scene.grid)
+    if not np.isfinite(out).all(0)[scene.valid].any():
+        raise BandbridgeError(f"{flag} {item}: does not overlap {scene.path}; give the SAR of the same place")
+    return out, s.when

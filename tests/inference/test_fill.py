@@ -1,0 +1,161 @@
+"""``bandbridge fill`` (issue 70) on tiny real crops of ``../shared/data/worldcereal`` (64 × 64 at
+10 m): each route (the fit on the clear part, the per-band map and the earlier date as is on a
+small clear part, several earlier dates), and each refusal in one line with exit 2 and nothing
+written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from conftest import SHARED, needs_shared
+
+pytestmark = needs_shared
+SITE = SHARED / "worldcereal" / "sample_00002806639B424A"
+S10 = SITE / "S2_L2A_10m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"
+S20 = "S2_L2A_20m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"
+S1 = SITE / "S1_GRD-ASCENDING_20m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"
+CLOUDY, CLEAR, OLDER = "2018-06-03", "2018-05-26", "2018-05-11"  # 78 %, 96 %, 99 % clear by SCL
+
+
+def step(date: str) -> str:
+    return f"{S10}@{date}#scl={S20}"
+
+
+def _one_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return " ".join(err.split())
+
+
+def _geotiff(tmp_path, date: str, name: str, crs: str | None = None, shift: float = 0.0,
+             nodata: bool = False) -> str:
+    """The date's four bands as a float32 GeoTIFF named for its date, its SCL beside it (on its own
+    20 m grid); ``crs``: reprojected there; ``shift``: moved this many metres east."""
+    from bandbridge.inference.jobs.fill_read import _scl_cube, onto, read_layer
+    lay = read_layer(f"{S10}@{date}", "")
+    scl, g20 = _scl_cube(SITE / S20, date, "")
+    values, grid = lay.values, lay.grid
+    if crs:
+        from rasterio.warp import calculate_default_transform
+        from bandbridge.data.grids import Grid
+        tr, w, h = calculate_default_transform(grid.crs, crs, grid.width, grid.height,
+                                               *rasterio.transform.array_bounds(grid.height, grid.width, grid.transform))
+        new = Grid(rasterio.crs.CRS.from_string(crs), tr, h, w)
+        values, grid = onto(values, grid, new), new
+    folder = tmp_path / name
+    folder.mkdir()
+    f = folder / f"S2_{date.replace('-', '')}.tif"
+    t = Affine.translation(shift, 0) @ grid.transform
+    with rasterio.open(f, "w", driver="GTiff", height=grid.height, width=grid.width, count=4, dtype="float32",
+                       crs=grid.crs, transform=t, nodata=np.nan) as dst:
+        dst.write(np.full_like(values, np.nan) if nodata else values)
+        dst.descriptions = tuple(lay.names)
+    with rasterio.open(folder / f"S2_{date.replace('-', '')}_SCL.tif", "w", driver="GTiff", height=g20.height,
+                       width=g20.width, count=1, dtype="uint8", crs=g20.crs,
+                       transform=Affine.translation(shift, 0) @ g20.transform) as dst:
+        dst.write(np.nan_to_num(scl).astype("uint8")[None])
+    return str(f)
+
+
+def _mask(tmp_path, keep: int) -> str:
+    """A user mask over the scene's grid: all gap but the first ``keep`` rows."""
+    from bandbridge.inference.jobs.fill_read import read_layer
+    g = read_layer(f"{S10}@{CLOUDY}", "").grid
+    m = np.ones((1, g.height, g.width), np.uint8)
+    m[:, :keep] = 0
+    f = tmp_path / f"mask{keep}.tif"
+    with rasterio.open(f, "w", driver="GTiff", height=g.height, width=g.width, count=1, dtype="uint8",
+                       crs=g.crs, transform=g.transform) as dst:
+        dst.write(m)
+    return str(f)
+
+
+def test_a_real_cloudy_date_is_filled_by_the_fit_with_sar(run_cli, tmp_path):
+    """The real cloudy date: the core's fit on the clear part holds out better than the per-band map
+    and the earlier date as is; the output keeps the scene's grid and units, tags every error and
+    marks what it filled, and the clear part is left as observed."""
+    out = tmp_path / "filled.tif"
+    code, stdout, err = run_cli("fill", step(CLOUDY), "--earlier", step(CLEAR), "--sar", f"{S1}@2018-06-03",
+                                "--sar-earlier", f"{S1}@2018-05-27", "-o", str(out))
+    assert code == 0, err
+    assert "route: the learner-selection core" in stdout
+    with rasterio.open(out) as src:
+        tags, a = src.tags(), src.read()
+        assert src.descriptions == ("B02", "B03", "B04", "B08", "FILLED") and src.crs.to_epsg() == 32631
+        assert src.transform.a == 10 and (src.width, src.height) == (64, 64)
+    assert tags["BANDBRIDGE_FILL_ROUTE"] == "fit" and tags["BANDBRIDGE_FILL_SAR"] == "now and then"
+    assert float(tags["BANDBRIDGE_FILL_MAE_FIT"]) < float(tags["BANDBRIDGE_FILL_MAE_LINEAR"])
+    from bandbridge.inference.jobs.fill_read import read_layer
+    scene = read_layer(step(CLOUDY), "")
+    filled, observed = a[4] == 2, a[4] == 1
+    assert filled.sum() == int(tags["BANDBRIDGE_FILL_PIXELS"]) > 1000
+    np.testing.assert_array_equal(a[:4][:, observed], scene.values[:, observed])
+    assert 0 < np.nanmedian(a[3][filled]) < 1  # reflectance, in the scene's own units
+
+
+def test_a_small_clear_part_takes_the_map_or_the_earlier_date_as_is(run_cli, tmp_path):
+    """Under policy.FILL_FIT_MIN clear pixels no fit is tried: the per-band map or the earlier date
+    as is, whichever holds out better, said in one line and in the tags; under FILL_LINEAR_MIN the
+    earlier date as it is. Two earlier dates: the nearest clear one per pixel is the base."""
+    for keep, routes in ((5, ("linear", "as-is")), (0, ("as-is",))):
+        out = tmp_path / f"f{keep}.tif"
+        code, stdout, err = run_cli("fill", step(CLOUDY), "-e", step(OLDER), "-e", step(CLEAR), "--mask",
+                                    _mask(tmp_path, keep), "-o", str(out))
+        assert code == 0, err
+        with rasterio.open(out) as src:
+            tags, flag = src.tags(), src.read(5)
+        assert tags["BANDBRIDGE_FILL_ROUTE"] in routes, tags
+        assert tags["BANDBRIDGE_FILL_EARLIER_DAYS"] == "8,23" and "fit" not in tags.get("BANDBRIDGE_FILL_MAE_FIT", "")
+        assert (flag == 2).sum() > 60 * 64  # both dates' clear parts together cover nearly all
+
+
+def test_geotiffs_with_scl_beside_and_another_crs_are_reprojected(run_cli, tmp_path):
+    """GeoTIFFs, the SCL a file beside each (20 m, nearest onto 10 m), the earlier scene in another
+    CRS: reprojected onto the scene's grid, not refused; dates read from the names."""
+    scene = _geotiff(tmp_path, CLOUDY, "now")
+    before = _geotiff(tmp_path, CLEAR, "then", crs="EPSG:3857")
+    out = tmp_path / "f.tif"
+    code, stdout, err = run_cli("fill", scene, "-e", before, "--mask", _mask(tmp_path, 5), "-o", str(out))
+    assert code == 0, err
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 32631 and src.tags()["BANDBRIDGE_FILL_EARLIER_DAYS"] == "8"
+
+
+def test_no_gap_is_nothing_to_do(run_cli, tmp_path):
+    empty = tmp_path / "none.tif"
+    m = _mask(tmp_path, 64)
+    code, stdout, err = run_cli("fill", step(CLOUDY), "-e", step(CLEAR), "--mask", m, "-o", str(empty))
+    assert code == 0 and "nothing to fill" in stdout and not empty.exists(), stdout + err
+
+
+@pytest.mark.parametrize("case", ["reversed", "no-earlier", "sar-elsewhere", "earlier-elsewhere", "all-nodata",
+                                  "no-mask"])
+def test_refusals_are_one_line_and_write_nothing(run_cli, tmp_path, case):
+    out = tmp_path / "f.tif"
+    args = {"reversed": [step(CLEAR), "-e", step(CLOUDY)],
+            "no-earlier": [step(CLOUDY)],
+            "sar-elsewhere": [step(CLOUDY), "-e", step(CLEAR), "--sar", _sar(tmp_path, 1e5)],
+            "earlier-elsewhere": [step(CLOUDY), "-e", _geotiff(tmp_path, CLEAR, "far", shift=1e5)],
+            "all-nodata": [_geotiff(tmp_path, CLOUDY, "empty", nodata=True), "-e", step(CLEAR)],
+            "no-mask": [f"{S10}@{CLOUDY}", "-e", step(CLEAR)]}[case]
+    code, stdout, err = run_cli("fill", *args, "-o", str(out))
+    said = _one_line(err)
+    want = {"reversed": "--earlier", "no-earlier": "--earlier", "sar-elsewhere": "--sar",
+            "earlier-elsewhere": "--earlier", "all-nodata": "no data", "no-mask": "--mask"}[case]
+    assert code == 2 and want in said, said
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+def _sar(tmp_path, shift: float) -> str:
+    """The SAR at the scene's date as a float32 dB GeoTIFF, moved ``shift`` metres east."""
+    from bandbridge.inference.jobs.fill_read import read_layer
+    s = read_layer(f"{S1}@2018-06-03", "")
+    f = tmp_path / "s1_20180603.tif"
+    with rasterio.open(f, "w", driver="GTiff", height=s.grid.height, width=s.grid.width, count=2, dtype="float32",
+                       crs=s.grid.crs, transform=Affine.translation(shift, 0) @ s.grid.transform) as dst:
+        dst.write(s.values.astype("float32"))
+        dst.descriptions = tuple(s.names)
+    return str(f)
