@@ -159,3 +159,15 @@ def _sar(tmp_path, shift: float) -> str:
         dst.write(s.values.astype("float32"))
         dst.descriptions = tuple(s.names)
     return str(f)
+
+
+def test_time_series_cubes_give_the_earlier_dates_and_the_nearest_sar(run_cli, tmp_path):
+    """A cube without @DATE as --earlier: its nearest half-clear steps before the scene (three); as
+    --sar: its step nearest the scene's date."""
+    out = tmp_path / "f.tif"
+    code, stdout, err = run_cli("fill", step(CLOUDY), "-e", f"{S10}#scl={S20}", "--sar", str(S1), "--mask",
+                                _mask(tmp_path, 5), "-o", str(out))
+    assert code == 0, err
+    assert "earlier: 2018-05-26 (8 d before), 2018-05-11 (23 d before), 2018-05-09" in stdout, stdout
+    with rasterio.open(out) as src:
+        assert len(src.tags()["BANDBRIDGE_FILL_EARLIER_DAYS"].split(",")) == 3

@@ -142,8 +142,8 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
 
 
 def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | None = None,
-             seed: int = SEED) -> dict:
-    """Every pair of both samples scored (``limit``: the first pairs of each only); the record."""
+             seed: int = SEED, samples: tuple[str, ...] = SAMPLES) -> dict:
+    """Every pair of ``samples`` scored (``limit``: the first pairs of each only); the record."""
     import torch
 
     from bandbridge.realism import realism
@@ -152,7 +152,7 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
     images: dict[str, list] = {k: [] for k in COLUMNS}
     reals, masks = [], []
     with tempfile.TemporaryDirectory(prefix="bandbridge-gaps-") as tmp:
-        for sample in SAMPLES:
+        for sample in samples:
             if not (root / "worldcereal" / sample).is_dir():
                 continue
             prs, cloudy = pairs(root, sample)

@@ -240,7 +240,7 @@ def fill(stack: Stack, use_sar: bool = True, extra_dates: bool | None = None, se
         if not folds:  # too short a scene for a block and its buffer: the map, no check
             ab = linear_maps(es, ys)
             values = base * ab[:, :1, None] + ab[:, 1:, None]
-            return _done(out, values, todo, gap, "linear", {}, "", "", n, "the scene is too small to hold "
+            return _done(out, values, todo, gap, "linear", {}, "", "", n, "the clear part is too small to hold "
                          "any pixels out: the per-band linear map, unchecked", {}, t0)
         y_px, e_px = y[:, rows, cols].T, base[:, rows, cols].T
         tested = np.zeros(len(px), bool)

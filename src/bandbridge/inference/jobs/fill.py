@@ -22,11 +22,14 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file
 from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.writer import output_profile
-from bandbridge.inference.jobs.fill_read import earlier_on, gap_of, read_layer, sar_on
+from bandbridge.inference.jobs.fill_read import earlier_on, earlier_steps, gap_of, read_layer, sar_on, sar_step
 from bandbridge.learners.gapfill import Filled, Stack, fill
 from bandbridge.policy import SAR_DAYS
 
 OBSERVED, FILLED = 1, 2  # the FILLED band's codes (0: no data, neither)
+EARLIER_STEPS = 3  # a time-series cube as --earlier: its nearest steps before the scene that are
+# at least half clear (a judgement: the nearest clear one per pixel is the base, and the held-out
+# check decides whether the others help as features)
 
 
 @dataclass
@@ -53,18 +56,20 @@ def prepare(scene: str, earlier: list[str], sar: str | None = None, sar_earlier:
         raise BandbridgeError(f"{scene}: {int(gap.sum()):,} pixel(s) to fill and no --earlier; give an earlier "
                               "clear scene of the place with --earlier (the SAR alone is not enough)")
     # nearest first: the base is, per pixel, the nearest date clear there
-    dated = sorted((earlier_on(s, e) for e in earlier), key=lambda t: (t[1] is None, t[1] or 0))
+    items = [x for e in earlier for x in earlier_steps(s, e, EARLIER_STEPS)]
+    dated = sorted((earlier_on(s, e) for e in items), key=lambda t: (t[1] is None, t[1] or 0))
     notes = [f"the gap: {int(gap.sum()):,} pixel(s) ({gap.mean():.0%}) by {by}, dilated; "
-             f"{int(clear.sum()):,} clear pixel(s) to fit on"]
+             f"{int(clear.sum()):,} clear pixel(s) to fit on",
+             "earlier: " + ", ".join(f"{w or '?'} ({'?' if d is None else d} d before)" for _, d, w in dated)]
     now = then = None
     if sar_earlier and not sar:
         raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --sar; give the scene's own SAR with "
                               "--sar too")
     if sar:
-        now, when = sar_on(s, sar, "--sar")
+        now, when = sar_on(s, sar_step(s.when, sar), "--sar")
         _near(notes, "--sar", sar, when, s.when)
         if sar_earlier:
-            then, when = sar_on(s, sar_earlier, "--sar-earlier")
+            then, when = sar_on(s, sar_step(dated[0][2], sar_earlier), "--sar-earlier")
             _near(notes, "--sar-earlier", sar_earlier, when, dated[0][2])
     stack = Stack(s.values.copy(), clear, gap, [d[0] for d in dated], [d[1] for d in dated], now, then)
     return FillJob(stack, s, by, notes)

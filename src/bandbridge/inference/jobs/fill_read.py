@@ -188,6 +188,44 @@ def earlier_on(scene: Layer, item: str) -> tuple[np.ndarray, int | None, date | 
     return out, days, e.when
 
 
+def _steps(item: str, bands: list[int]) -> list[tuple[str, date, float]] | None:
+    """``(label, date, usable share)`` of every time step of a cube reference without ``@DATE``;
+    None for anything else (a file, a dated step, a cube without time)."""
+    from bandbridge.data.cube import step_fractions
+    if not is_cube(item) or parse_ref(item).date:
+        return None
+    got = [(lab, parse_date(lab), f) for lab, _, f in step_fractions(item, bands) if lab]
+    return [g for g in got if g[1]] or None
+
+
+def earlier_steps(scene: Layer, item: str, most: int) -> list[str]:
+    """``item`` as the earlier dates it names: a time-series cube without ``@DATE`` gives its
+    ``most`` steps nearest before the scene that are at least half clear (``#scl`` kept); any
+    other item is itself."""
+    steps = _steps(item, list(range(len(scene.names))))
+    if steps is None:
+        return [item]
+    if scene.when is None:
+        raise BandbridgeError(f"--earlier {item}: a time series, but the scene states no date; name the step "
+                              "(cube.nc@DATE) or give a scene that states its date")
+    ref = parse_ref(item)
+    before = sorted((s for s in steps if s[1] < scene.when and s[2] >= 0.5), key=lambda s: s[1], reverse=True)
+    if not before:
+        raise BandbridgeError(f"--earlier {item}: no step before the scene's {scene.when} is half clear; give "
+                              "an earlier clear scene")
+    return [str(replace(ref, date=lab)) for lab, _, _ in before[:most]]
+
+
+def sar_step(when: date | None, item: str) -> str:
+    """``item`` at the step nearest ``when`` (the optical date it stands beside) when it is a SAR
+    time-series cube without ``@DATE``; any other item is itself."""
+    steps = _steps(item, [0, 1])
+    if steps is None or when is None:
+        return item
+    lab = min((s for s in steps if s[2] > 0.5), key=lambda s: abs((s[1] - when).days), default=steps[0])[0]
+    return str(replace(parse_ref(item), date=lab))
+
+
 def to_db(values: np.ndarray, dtype: str) -> np.ndarray:
     """SAR backscatter in dB from the forms the readers know (``bands.py``): uint16 DN with
     dB = 20·log10(DN) − 83 (openEO-gfmap), linear power (positive values) → 10·log10, else dB."""
@@ -200,8 +238,9 @@ def to_db(values: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def sar_on(scene: Layer, item: str, flag: str) -> tuple[np.ndarray, date | None]:
-    """VV and VH of ``item`` in dB on the scene's grid ``(2, H, W)`` and its date; refused
-    without those bands or without overlap."""
+    """VV and VH of ``item`` in dB on the scene's grid ``(2, H, W)`` and its date (a time-series
+    cube without ``@DATE``: its step nearest the scene); refused without those bands or without
+    overlap."""
     s = read_layer(item, flag)
     roles = [band_role(n) for n in s.names]
     if "vv" not in roles or "vh" not in roles:
