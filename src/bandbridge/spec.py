@@ -133,12 +133,17 @@ class ModelSpec:
         return names if len(names) == self.in_channels else [f"band{i + 1}" for i in range(self.in_channels)]
 
     @property
-    def guard(self) -> dict | None:
-        """The ranges of training statistics the output is faded by, if any: the floor's
-        (``floor.ranges``: the whole output falls back to it) or else the residual's guard
-        (toward its learner; data/domain.py)."""
+    def fallback_ranges(self) -> dict | None:
+        """The floor's ranges of training statistics (``floor.ranges``, one a source) outside
+        which the whole output falls back to the floor (models/fallback.py), if any."""
+        return self.config.model.generator.fallback_ranges
+
+    @property
+    def residual_guard(self) -> dict | None:
+        """The residual's guard: the range of training statistics outside which the network's
+        residual fades toward its learner (models/anchored.py, data/domain.py), if any."""
         g = self.config.model.generator
-        return g.fallback_ranges or (g.guard if g.learner and g.guard else None)
+        return g.guard if g.learner and g.guard else None
 
     @property
     def floor(self) -> dict | None:
@@ -150,8 +155,10 @@ class ModelSpec:
     @property
     def n_stats(self) -> int:
         """Image-statistics entries at the end of a context row: each input band's low and high
-        percentile for a generator that normalises per image or guards its residual, else none."""
-        return 2 * self.in_channels if self.input_norm != "none" or self.guard else 0
+        percentile for a generator that normalises per image, guards its residual or falls back to
+        its floor, else none."""
+        fades = self.fallback_ranges or self.residual_guard
+        return 2 * self.in_channels if self.input_norm != "none" or fades else 0
 
     @property
     def min_side(self) -> int:

@@ -192,7 +192,8 @@ def test_the_two_fades_have_two_names_and_older_bundles_still_load(tmp_path):
     raw = yaml.safe_load((d / "model.yaml").read_text())["config"]["model"]["generator"]
     assert raw["guard"] and "ranges" not in raw["floor"]  # the shipped bundle: the older form
     spec = read_spec(d)
-    assert spec.floor["ranges"] == raw["guard"] and spec.guard == raw["guard"]
+    assert spec.floor["ranges"] == raw["guard"] and spec.fallback_ranges == raw["guard"]
+    assert spec.residual_guard is None  # the network inside never had one
     before = load_bundle(d).generator
     write_floor(d, FLOOR, GUARD)
     raw = yaml.safe_load((d / "model.yaml").read_text())["config"]["model"]["generator"]

@@ -75,7 +75,7 @@ def test_predict_confidence_writes_the_expected_error_and_the_guard_says_when_it
         v = e.read(1)
         assert np.isfinite(v).all() and v.min() >= 0 and 1 < float(v.mean()) < 255  # DN, as the output
         assert "validation split" in e.tags()["bandbridge_confidence"]
-        assert "bandbridge_guard" in o.tags()
+        assert "bandbridge_fallback" in o.tags() and "bandbridge_guard" not in o.tags()
     # the same scene at a twentieth of the light: well outside every training date's range
     dark = tmp_path / "dark.tif"
     with rasterio.open(NAIP) as src:
@@ -88,7 +88,7 @@ def test_predict_confidence_writes_the_expected_error_and_the_guard_says_when_it
     assert "note: dark.tif: this image is unlike the model's training images" in stdout
     assert "the output is the zero-shot floor, the balanced linear map" in stdout, stdout[-600:]
     with rasterio.open(tmp_path / "dark_nir.tif") as o:
-        assert "unlike the model's training images" in o.tags()["bandbridge_guard"]
+        assert "unlike the model's training images" in o.tags()["bandbridge_fallback"]
         # the floor's map of the dark scene, as the model reads it (8-bit / 255), in DN; 0 is
         # written as 1 (0 is the output's nodata)
         W = np.array(meta_floor(trained_run)["linear"])
@@ -99,8 +99,11 @@ def test_predict_confidence_writes_the_expected_error_and_the_guard_says_when_it
                                 str(tmp_path / "workers"), "--workers", "2", "--strips", "2")
     assert code == 0, err
     assert stdout.count("note: dark.tif: this image is unlike the model's training images") == 1
-    summary = (tmp_path / "workers" / "bandbridge-summary.csv").read_text()
-    assert summary.splitlines()[0].endswith(",note") and "unlike the model's training" in summary
+    import csv
+    with open(tmp_path / "workers" / "bandbridge-summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"].endswith("dark.tif") for r in rows] == [True]
+    assert "unlike the model's training" in rows[0]["note"]
 
 
 def meta_floor(run) -> dict:

@@ -141,6 +141,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     prof = output_profile(info.crs, transform, H, W, len(names), dtype, s, co)
     single = output_profile(info.crs, transform, H, W, 1, "float32", s, co)
     stats = raster_stats(spec, src, sel, scaling)
+    fade = fade_of(spec)
     notes = guard_notes(spec, stats)
 
     def setup(r) -> None:
@@ -158,8 +159,8 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             r.extras[-1].update_tags(bandbridge_confidence=error_fn.fitted)
         for d in [r.main, *r.extras]:  # marks our outputs, so a rerun on the folder never reads them as inputs
             d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)
-        if spec.guard:  # the output says whether the model's own detail was kept
-            r.main.update_tags(bandbridge_guard=notes[0] if notes else GUARD_KEPT)
+        if fade:  # the output says whether the model's own output was kept
+            r.main.update_tags(**{fade[0]: notes[0] if notes else GUARD_KEPT})
 
     # GDAL keeps written blocks in its cache (bounded): peak RSS stays flat in the raster's size;
     # every input block is read once per strip, so nothing is lost.
@@ -259,12 +260,24 @@ def raster_stats(spec: ModelSpec, src: Path, sel: BandSel, scaling) -> list[floa
 GUARD_KEPT = "inside the training images' range: the model's output, unfaded"
 
 
+def fade_of(spec: ModelSpec) -> tuple[str, dict] | None:
+    """``(output tag, ranges)`` of what fades the model's output on images unlike training's: the
+    floor's fallback ranges (``bandbridge_fallback``) or else the residual's guard
+    (``bandbridge_guard``); None when neither."""
+    if spec.fallback_ranges:
+        return "bandbridge_fallback", spec.fallback_ranges
+    if spec.residual_guard:
+        return "bandbridge_guard", spec.residual_guard
+    return None
+
+
 def guard_notes(spec: ModelSpec, stats: list[float]) -> list[str]:
-    """The never-worse guard's line on this image, if it fades the model's residual (or, with a
-    floor, falls back to it)."""
-    if not spec.guard or not stats:
+    """The line on this image where it falls back to the floor or the residual's guard fades the
+    model's residual (a floor's fallback first)."""
+    fade = fade_of(spec)
+    if not fade or not stats:
         return []
-    note = guard_note(np.asarray(stats), spec.guard, spec.input_names, spec.floor)
+    note = guard_note(np.asarray(stats), fade[1], spec.input_names, spec.floor)
     return [note] if note else []
 
 
