@@ -8,14 +8,15 @@ import pytest
 import yaml
 
 from bandbridge.config import load_config
-from bandbridge.workflows.groups import MONITOR, WorstGroup, group_table, grouped, worst_ratio
+from bandbridge.learners.select import worst_group_ratio
+from bandbridge.workflows.groups import MONITOR, WorstGroup, group_table, grouped
 from conftest import SAMPLE, TINY
 
 
-def test_worst_ratio_is_the_source_that_gained_least():
+def test_worst_group_ratio_is_the_source_that_gained_least():
     base = {"a": 0.04, "b": 0.10}
-    assert worst_ratio({"a": 0.02, "b": 0.09}, base) == pytest.approx(0.9)
-    assert worst_ratio({"a": 0.05, "b": 0.05}, base) == pytest.approx(1.25)
+    assert worst_group_ratio({"a": 0.02, "b": 0.09}, base) == pytest.approx(0.9)
+    assert worst_group_ratio({"a": 0.05, "b": 0.05}, base) == pytest.approx(1.25)
 
 
 def test_group_table_reads_the_best_epoch_or_the_anchor():

@@ -280,14 +280,21 @@ def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner
             sel.held[test_all] = pred[test_all]
 
 
-def worst_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict[str, float]:
+def worst_fold_ratio(oof: dict[str, float], per_fold: dict[str, list[float]]) -> dict[str, float]:
     """Each candidate's worst ratio, over the folds, of its MAE to the better of the linear
     map's and the constant's on that fold (1.0: never worse than both on any fold)."""
     ref = [max(min(a, b), 1e-12) for a, b in zip(per_fold["linear"], per_fold["constant"])]
     return {k: max(e / r for e, r in zip(errs, ref)) for k, errs in per_fold.items()}
 
 
-RULES = {"pooled": lambda oof, per_fold: oof, "worst-source": worst_ratio}
+RULES = {"pooled": lambda oof, per_fold: oof, "worst-source": worst_fold_ratio}
+
+
+def worst_group_ratio(errors: dict[str, float], base: dict[str, float]) -> float:
+    """``max_g errors[g] / base[g]`` over the groups (sources) of ``base`` that ``errors`` scores,
+    ``all`` (the pooled figure) left out: the group that gained least, or lost most (NaN: none)."""
+    return max([errors[g] / max(base[g], 1e-12) for g in base if g in errors and g != "all"]
+               or [float("nan")])
 
 
 def never_worse(candidate: dict[str, float], reference: dict[str, float],
@@ -295,8 +302,7 @@ def never_worse(candidate: dict[str, float], reference: dict[str, float],
     """``(better, worst ratio)`` of two fixed models' MAE by source (``all``: pooled): the
     candidate is better when it scores lower pooled and no source more than ``tolerance`` worse
     than the reference."""
-    worst = max([candidate[k] / max(reference[k], 1e-12) for k in reference if k != "all"]
-                or [float("nan")])
+    worst = worst_group_ratio(candidate, reference)
     return bool(candidate["all"] < reference["all"] and worst <= 1.0 + tolerance), worst
 
 

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from bandbridge.config import Config
 from bandbridge.data.datasets import batch_context
+from bandbridge.learners.select import worst_group_ratio
 
 MONITOR = "val/worst_ratio"
 
@@ -46,11 +47,6 @@ def group_l1(generator: nn.Module, loader: DataLoader, sensors: list[str] | None
     return {g: e / c for g, (e, c) in sorted(sums.items()) if c > 0}
 
 
-def worst_ratio(per_group: dict[str, float], base: dict[str, float]) -> float:
-    """``max_g L1_g / L1_g(anchor)``: the held-out source that gained least (or lost most)."""
-    return max(per_group[g] / max(base[g], 1e-12) for g in base if g in per_group)
-
-
 class WorstGroup(Callback):
     """Logs ``val/group/<source>/l1`` and ``val/worst_ratio`` after each validation, and keeps
     each epoch's per-source table (and the anchor's, across ``--resume``). Each epoch is scored
@@ -72,7 +68,7 @@ class WorstGroup(Callback):
         self.epochs[trainer.current_epoch] = per
         for g, v in per.items():
             module.log(f"val/group/{g}/l1", v, sync_dist=True)
-        module.log(MONITOR, worst_ratio(per, self.base), sync_dist=True)
+        module.log(MONITOR, worst_group_ratio(per, self.base), sync_dist=True)
 
     def state_dict(self) -> dict:
         return {"base": self.base, "epochs": {str(k): v for k, v in self.epochs.items()}}
