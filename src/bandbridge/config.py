@@ -71,9 +71,6 @@ class GeneratorConfig(NetConfig):
         """Whether the learner is the one the selection core chooses at the start of training."""
         return self.learner == "select"
 
-    def with_args(self, **args: Any) -> GeneratorConfig:
-        return self.model_copy(update={"args": {**self.args, **args}})
-
 
 def lift_anchor(d: dict) -> dict:
     """A generator mapping with 0.1.0's ``args.anchor`` and ``args.guard`` moved beside the
