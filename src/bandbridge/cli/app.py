@@ -18,20 +18,30 @@ _TYPE_NAMES = {"bool": "", "int": "INTEGER", "float": "NUMBER"}
 
 
 class _NamedArgument(TyperArgument):
-    """An argument shown by its name alone (INPUTS...), as click shows it."""
+    """An argument shown by its name alone (INPUTS), as click shows it: no type column."""
 
     def display_type_rich(self, ctx) -> None:
         return None
 
+    @classmethod
+    def of(cls, p: TyperArgument) -> TyperArgument:
+        """``p`` built again as this class by TyperArgument's own constructor, its name in
+        capitals as its metavar (Typer takes no parameter class of its own); ``p`` itself where
+        its metavar is set already. Shell completion is off (``add_completion=False``)."""
+        if p.metavar is not None:
+            return p
+        return cls(param_decls=[p.name], type_descriptor=p.type_descriptor, required=p.required,
+                   default=p.default, callback=p.callback, nargs=p.nargs, metavar=p.name.upper(),
+                   expose_value=p.expose_value, is_eager=p.is_eager, envvar=p.envvar,
+                   show_default=p.show_default, show_choices=p.show_choices,
+                   show_envvar=p.show_envvar, help=p.help, hidden=p.hidden, min=p.min, max=p.max,
+                   rich_help_panel=p.rich_help_panel)
+
 
 def _readable(params: list) -> list:
+    """Options (and flags) named by click's type names; arguments are :class:`_NamedArgument`."""
     for p in params:
-        if p.metavar is not None:
-            continue
-        if isinstance(p, TyperArgument):
-            p.__class__ = _NamedArgument  # same fields; only its help line differs
-            p.metavar = p.name.upper()
-        else:
+        if p.metavar is None and not isinstance(p, TyperArgument):
             kind = getattr(getattr(p, "type_descriptor", None), "annotation", None)
             p.metavar = _TYPE_NAMES.get(getattr(kind, "__name__", ""), "TEXT") \
                 if not getattr(p, "is_flag", False) else ""
@@ -48,6 +58,10 @@ def first_sentence(doc: str | None) -> str:
 
 class ReadableCommand(TyperCommand):
     """A command whose --help reads like a GDAL or click tool's."""
+
+    def __init__(self, *args, params: list | None = None, **kwargs) -> None:
+        super().__init__(*args, params=[_NamedArgument.of(p) if isinstance(p, TyperArgument) else p
+                                        for p in params or []], **kwargs)
 
     def get_params(self, ctx) -> list:
         return _readable(super().get_params(ctx))
