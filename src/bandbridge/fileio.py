@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,6 +105,40 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def path_kind(path: str | Path) -> str | None:
+    """What ``path`` is when it is no regular file: ``"a folder"``, ``"a named pipe (FIFO)"``,
+    ``"a socket"``, ``"a character device"`` or ``"a block device"`` (links followed); None for a
+    regular file, and for what is not there or no local path (a URL, a GDAL ``/vsi…`` address),
+    which the caller refuses in its own words."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return next((name for test, name in _SPECIAL if test(mode)), "no regular file")
+
+
+def check_regular(path: str | Path, flag: str = "", folder_ok: bool = False, what: str = "file") -> None:
+    """Refuse, before it is opened, a path the user gave that is no regular file: a pipe, socket
+    or device (reading one waits for a writer or never ends) and, unless ``folder_ok``, a folder.
+    One line naming ``flag`` and the path and the fix; ``what`` names the file expected."""
+    kind = path_kind(path)
+    if kind is None or (folder_ok and kind == "a folder"):
+        return
+    where = f"{flag} {path}" if flag else f"{path}"
+    if kind == "a folder":
+        raise BandbridgeError(f"{where} is a folder; give the path of the {what} itself")
+    raise BandbridgeError(f"{where} is {kind}, not a regular file (reading it would wait for a writer "
+                          f"or never end); save the data to a file and give that {what}'s path")
 
 
 def is_temporary(path: Path) -> bool:

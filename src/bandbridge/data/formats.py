@@ -17,6 +17,7 @@ from rasterio.windows import Window
 
 from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, canonical_band_name
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import check_regular
 
 LANDSAT_QA_CLEAR_BIT = 6  # QA_PIXEL bit 6 "clear": no fill, cloud, cloud shadow, snow or cirrus
 _NPY_INDEX = re.compile(r"^(.*\.npy)\[(\d+)\]$")
@@ -44,7 +45,9 @@ def band_files(folder: Path, sensor: str | None = None) -> dict[str, Path]:
 
 def open_raster(p: str | Path):
     """``rasterio.open`` for reading, quiet about missing georeference (plain images have none),
-    refusing what is no raster or holds complex values, with one message naming the file."""
+    refusing what is no raster or holds complex values, with one message naming the file (a
+    folder, pipe, socket or device before it is opened: GDAL would wait on a pipe for ever)."""
+    check_regular(p, what="raster")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

@@ -19,10 +19,11 @@ from rasterio.windows import Window
 from bandbridge.bands import SENSOR_BANDS, Scaling, band_role, canonical_band_name
 from bandbridge.data.cube import read_cube
 from bandbridge.data.cube_dataset import cube_info
-from bandbridge.data.cube_ref import is_cube
+from bandbridge.data.cube_ref import is_cube, parse_ref
 from bandbridge.data.formats import (READERS, ReadWindow, band_files, load_npy, open_raster, palette,
                                      read_bands, split_npy)
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import check_regular
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".gif", ".npy", ".jp2", ".vrt"}
 BandSpec = Sequence[str | int] | None
@@ -91,7 +92,10 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
                 sensor: str | None = None, bands: BandSpec = None) -> RasterInfo:
     """Read the header of ``path`` (file, ``file.npy[k]``, band folder or cube reference). For a
     band folder the size and georeference are those of the first of ``bands`` (folders mix
-    resolutions). A cube names its own bands (``sensor`` is not needed); ``band_names`` renames."""
+    resolutions). A cube names its own bands (``sensor`` is not needed); ``band_names`` renames.
+    A pipe, socket or device is refused before it is opened (reading one would wait for ever)."""
+    check_regular(parse_ref(path).path if is_cube(path) else split_npy(str(path))[0], folder_ok=True,
+                  what="raster")
     if is_cube(path):
         ci = cube_info(path)
         names = ci.bands

@@ -24,6 +24,7 @@ from affine import Affine
 from bandbridge.bands import band_role, canonical_band_name, clear
 from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import check_regular
 from bandbridge.policy import MAX_K, MIN_CELLS, MIN_K
 
 _MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
@@ -120,7 +121,12 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
     if not remote and not p.exists():
         raise BandbridgeError(f"--reference {p}: no such file or folder; give the coarse raster "
                               "(or band folder) of the band at the same place")
+    if not remote:
+        check_regular(p, "--reference", folder_ok=True, what="reference raster")
     bands, companion = _files(p)
+    if not bands:
+        raise BandbridgeError(f"--reference {p}: the folder holds no .tif or .jp2 band files; give the "
+                              "coarse raster, or a folder of its bands (B08.tif, …)")
     with open_raster(bands[0][0]) as src:  # a georeference on one side only is said before any band
         if (src.crs is None) != (fine.crs is None):
             have, lack = ("the reference", "the input") if src.crs is not None else ("the input", "the reference")
@@ -187,6 +193,8 @@ def mask_on(source: str, grid: Grid) -> np.ndarray:
     from bandbridge.data.formats import open_raster
     if not source.startswith("/vsi") and not Path(source).exists():
         raise BandbridgeError(f"--reference-mask {source}: no such file; give the SCL or QA_PIXEL raster")
+    if not source.startswith("/vsi"):
+        check_regular(source, "--reference-mask", what="SCL or QA_PIXEL raster")
     out = np.zeros((grid.height, grid.width), np.float32)
     with open_raster(source) as s:
         reproject(rasterio.band(s, 1), out, src_transform=s.transform, src_crs=s.crs or grid.crs or PIXELS_CRS,

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import check_regular
 
 RGB = ("red", "green", "blue")
 EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
@@ -95,8 +96,10 @@ def common_name(band: str) -> str | None:
 
 
 def _bands(asset) -> list[dict]:
-    """An asset's bands as STAC 1.0 (``eo:bands``) or 1.1 (``bands``) lists them: the one reader."""
-    return asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+    """An asset's bands as STAC 1.0 (``eo:bands``) or 1.1 (``bands``) lists them: the one reader (a
+    list of another shape is no bands; an entry that is no object, a band without names)."""
+    bands = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+    return [b if isinstance(b, dict) else {} for b in bands] if isinstance(bands, list) else []
 
 
 def _common_names(asset) -> list[str | None]:
@@ -163,8 +166,10 @@ def _asset_grid(item_path: Path, href: str, band: int) -> tuple:
     where = gdal_path(item_path, href)
     remote = where.startswith("/vsicurl/")
     fix = "check the URL" if remote else "fix the asset's href"
-    if not remote and not Path(where).is_file():
+    if not remote and not Path(where).exists():
         raise BandbridgeError(f"{item_path}: asset {href} not found; {fix}")
+    if not remote:
+        check_regular(where, f"{item_path}: asset", what="raster")
     try:
         with rasterio.open(where) as s:
             if band > s.count:
@@ -211,10 +216,13 @@ def item_to_vrt(item_path: Path) -> Path:
 def source_item(src: Path) -> dict | None:
     """The STAC Item an input VRT was made from, or None for a plain raster."""
     p = Path(src).parent / "item.json"
-    if Path(src).suffix != ".vrt" or not p.exists():
+    if Path(src).suffix != ".vrt" or not p.is_file():
         return None
-    d = json.loads(p.read_text())
-    return d if "_bandbridge_source" in d else None
+    try:  # a damaged cache entry: as if the VRT were a plain raster
+        d = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and isinstance(d.get("_bandbridge_source"), str) else None
 
 
 def item_path(output: Path) -> Path:

@@ -16,6 +16,7 @@ or 1.1's ``bands``) or its asset key (``nir``, ``B08``…); the mask by ``scl`` 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -90,8 +91,7 @@ def find_reference(src: Path, source: str, when: date | None, role: str, days: i
     t1 = datetime.combine(when + timedelta(days=days), datetime.max.time(), timezone.utc)
     items = _api_items(where, coll, bbox, t0, t1) if where.startswith(("http://", "https://")) \
         else _catalog_items(where, bbox, t0, t1, coll)
-    usable = [(it, _asset(it, role)) for it in items]
-    usable = [(it, a) for it, a in usable if a is not None]
+    usable = [(it, a) for it in items if (a := _checked(source, it, lambda: _asset(it, role))) is not None]
     if not usable:
         raise BandbridgeError(f"--reference {source}: no Item of {coll} with a {role} band over {src.name} "
                               f"within {days} days of {when}; widen the search or give a reference file")
@@ -99,7 +99,18 @@ def find_reference(src: Path, source: str, when: date | None, role: str, days: i
     cloud = _cloud(best)
     note = (f"--reference {source}: Item {best.id} of {_date(best)} ({'cloud cover unknown' if cloud > 100 else f'{cloud:.0f} % cloud'}), "
             f"the least cloudy of {len(usable)} within {days} days of {when}; reading its {asset[0]} asset")
-    return Found(asset[1], _mask(best), _date(best), note, tuple(best.bbox or (-180.0, -90.0, 180.0, 90.0)))
+    return _checked(source, best, lambda: Found(asset[1], _mask(best), _date(best), note,
+                                                tuple(float(v) for v in best.bbox or (-180.0, -90.0, 180.0, 90.0))))
+
+
+def _checked(source: str, item, read):
+    """``read()`` of what is taken from ``item``, a malformed field one line naming the Item."""
+    try:
+        return read()
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
+        where = item.get_self_href() or f"Item {item.id}"
+        raise BandbridgeError(f"--reference {source}: {where}: a malformed Item ({type(e).__name__}: {e}); "
+                              "fix or remove the Item") from None
 
 
 def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime) -> list:
@@ -117,28 +128,66 @@ def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime) -> list:
 
 def _catalog_items(path: str, bbox, t0: datetime, t1: datetime, coll: str) -> list:
     """A static catalog's Items over ``bbox`` within ``[t0, t1]`` (its collection ``coll`` where
-    Items name one)."""
+    Items name one); every failure reading it (a file that is no STAC JSON, a link to nothing, an
+    Item of the wrong shape) is one line naming the file."""
+    from bandbridge.fileio import check_regular
     from bandbridge.inference.interop.stac import pystac_or_refuse
-    pystac = pystac_or_refuse()
+    pystac_or_refuse()
     p = path[7:] if path.startswith("file://") else path
     if not Path(p).exists():
         raise BandbridgeError(f"--reference {path}: no such catalog; give a catalog.json or a STAC API address")
-    try:
-        cat = pystac.read_file(p)
-    except Exception as e:  # noqa: BLE001 - not STAC JSON
-        raise BandbridgeError(f"--reference {path}: not a STAC catalog or collection ({e})") from None
+    check_regular(p, "--reference", what="catalog.json")
     out = []
-    for it in cat.get_items(recursive=True) if hasattr(cat, "get_items") else []:
-        if it.collection_id not in (None, coll) and coll != DEFAULT_COLLECTION:
-            continue
-        b = it.bbox or [-180, -90, 180, 90]
-        if b[0] > bbox[2] or b[2] < bbox[0] or b[1] > bbox[3] or b[3] < bbox[1]:
-            continue
-        dt = it.datetime or it.common_metadata.start_datetime
-        if dt is None or not (t0 <= dt.astimezone(timezone.utc) <= t1):
-            continue
+    for it in walk_catalog(p, f"--reference {path}"):
+        try:
+            if it.collection_id not in (None, coll) and coll != DEFAULT_COLLECTION:
+                continue
+            b = [float(v) for v in (it.bbox or [-180, -90, 180, 90])[:4]]
+            if b[0] > bbox[2] or b[2] < bbox[0] or b[1] > bbox[3] or b[3] < bbox[1]:
+                continue
+            dt = it.datetime or it.common_metadata.start_datetime
+            if dt is None or not (t0 <= dt.astimezone(timezone.utc) <= t1):
+                continue
+        except (TypeError, ValueError, AttributeError, IndexError) as e:
+            raise BandbridgeError(f"--reference {path}: {it.get_self_href() or it.id}: an Item with a malformed "
+                                  f"bbox or date ({type(e).__name__}: {e}); fix or remove the Item") from None
         out.append(it)
     return out
+
+
+def walk_catalog(root: str, flag: str):
+    """Every Item of the static catalog or collection ``root``, following its ``child`` and
+    ``item`` links once each (a catalog that lists itself, or an ancestor, is not read again);
+    each file read by pystac, any failure one line naming ``flag`` and that file."""
+    from bandbridge.fileio import check_regular
+    from bandbridge.inference.interop.stac import pystac_or_refuse
+    pystac = pystac_or_refuse()
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        href = todo.pop()
+        local = None if "://" in href and not href.startswith("file://") else href.removeprefix("file://")
+        key = os.path.realpath(local) if local is not None else href
+        if key in seen:
+            continue
+        seen.add(key)
+        if local is not None:
+            if not Path(local).exists():
+                raise BandbridgeError(f"{flag}: {local}, which the catalog links to, does not exist; fix the "
+                                      "catalog's link or restore the file")
+            check_regular(local, f"{flag}: linked file", what="STAC JSON")
+        try:
+            obj = pystac.read_file(local if local is not None else href)
+            links = [] if isinstance(obj, pystac.Item) else \
+                [ln.get_absolute_href() for ln in obj.links if ln.rel in ("child", "item")]
+        except Exception as e:  # noqa: BLE001 - pystac raises many types for a malformed file
+            why = str(e).splitlines()[0][:160] if str(e) else ""
+            raise BandbridgeError(f"{flag}: {local or href} is no readable STAC Catalog, Collection or Item "
+                                  f"({type(e).__name__}{': ' + why if why else ''}); fix or re-download it") from None
+        if isinstance(obj, pystac.Item):
+            yield obj
+            continue
+        todo.extend(h for h in reversed(links) if h)
 
 
 def _date(item) -> date:
@@ -149,7 +198,10 @@ def _date(item) -> date:
 def _cloud(item) -> float:
     """``eo:cloud_cover`` in per cent; an Item that does not say sorts last (1000)."""
     v = item.properties.get("eo:cloud_cover")
-    return float(v) if v is not None else 1000.0
+    try:
+        return float(v) if v is not None else 1000.0
+    except (TypeError, ValueError):  # not a number: as unknown
+        return 1000.0
 
 
 def _names(asset) -> list[str]:

@@ -45,8 +45,11 @@ class Job:
 
 
 def _bandbridge_output(p: Path) -> bool:
-    """Whether ``p`` is a raster this tool wrote (tagged by the predictor)."""
+    """Whether ``p`` is a raster this tool wrote (tagged by the predictor); a pipe or device is
+    not (never opened here: the reader refuses it in one line)."""
     import warnings
+    if not p.is_file():
+        return False
     try:
         import rasterio
         with warnings.catch_warnings(), rasterio.Env(), rasterio.open(p) as src:

@@ -5,8 +5,10 @@ A model's key hashes its files (weights, model.yaml, check sample), so a retrain
 the same folder is a new model. A machine's key hashes the CPU model and the flags that change
 kernel choice, the thread count and the versions of the libraries that run the network, so a
 choice measured elsewhere, or before an upgrade, is never reused. Built artefacts carry the
-SHA-256 of their bytes beside them and are rebuilt when it does not match (a damaged file is
-never reused). The folder is the platform's user cache directory
+SHA-256 of their bytes beside them and are rebuilt when it does not match (a damaged file, or a
+stamp that is no digest, is never reused); they are built in a folder of the process's own and
+copied in, so a ``cache clear`` from another shell never pulls a file from under a build or a
+load. The folder is the platform's user cache directory
 (``platformdirs.user_cache_dir("bandbridge")``: ``~/.cache/bandbridge`` on Linux);
 ``BANDBRIDGE_CACHE`` moves it; ``bandbridge cache clear`` empties it.
 """
@@ -22,7 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from bandbridge.fileio import atomic_write_bytes, sha256_file
+from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import atomic_write_bytes, normal_mode, sha256_file
 from bandbridge.machine import cpu_flags
 from bandbridge.spec import BUNDLE_META
 
@@ -129,33 +132,110 @@ def write_json(path: Path, record: dict) -> None:
         pass
 
 
-def artefact(path: Path, build: Callable[[Path], None]) -> Path:
-    """A built file of the cache, verified: reused only while its bytes match the SHA-256
-    recorded when it was built; otherwise (absent, truncated, altered) built again by
-    ``build(path)``, which must write ``path`` atomically."""
-    stamp = path.with_name(path.name + ".sha256")
-    if path.is_file() and stamp.is_file():
-        try:
-            if stamp.read_text().strip() == sha256_file(path):
-                return path
-        except OSError:
-            pass
+_MINE: dict[Path, tuple[Path, str]] = {}  # artefacts this process built: its own copy and its SHA-256
+_OWN: list[Path] = []  # the folder of those copies (hidden in the cache, removed at exit)
+
+
+def _intact(path: Path, digest: str | None = None) -> bool:
+    """Whether ``path`` is a file whose bytes match ``digest``, else the SHA-256 in the stamp
+    beside it. A stamp of any other content (random bytes, another digest, a folder) or a file
+    that cannot be read is no match: the entry counts as absent."""
     try:
-        for f in (path, stamp):
-            if f.is_file() or f.is_symlink():
-                f.unlink()
-        if path.exists() or stamp.exists():  # a folder where the file belongs: not ours to delete
-            raise IsADirectoryError(f"{path} is in the way")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        build(path)
-        atomic_write_bytes(stamp, sha256_file(path).encode())
+        if not path.is_file():
+            return False
+        want = digest.encode() if digest else path.with_name(path.name + ".sha256").read_bytes().strip()
+        return want == sha256_file(path).encode()
+    except OSError:
+        return False
+
+
+def _own_folder() -> Path:
+    """This process's folder of the artefacts it built, made again where it was removed: hidden in
+    the cache, which ``cache clear`` never empties (a killed run's is removed by the next), else
+    the system's temporary folder."""
+    if _OWN and _OWN[0].is_dir():
+        return _OWN[0]
+    import atexit
+    import tempfile
+    from bandbridge.fileio import temp_folder_beside
+    try:
+        d = temp_folder_beside(cache_dir() / "built", "artefacts")
+    except OSError:
+        d = Path(tempfile.mkdtemp(prefix="bandbridge-built-"))
+    atexit.register(shutil.rmtree, d, True)
+    _OWN[:] = [d]
+    return d
+
+
+def _build_own(path: Path, build: Callable[[Path], None]) -> tuple[Path, str]:
+    """``build`` run into a new folder of this process's own (nothing else writes or removes it):
+    ``(the file, its SHA-256)``. A build that fails other than by a refusal of the user's runs once
+    more: a file it read was removed under it (the int8 build's fp32 graph, by a cache cleared from
+    another shell; onnx says so by its own ValidationError), and the second finds it again."""
+    import tempfile
+    for attempt in (1, 2):
+        d = Path(tempfile.mkdtemp(dir=_own_folder(), prefix=f"{path.parent.name}-"))
+        try:
+            build(d / path.name)
+            return d / path.name, sha256_file(d / path.name)
+        except BandbridgeError:
+            shutil.rmtree(d, ignore_errors=True)
+            raise
+        except Exception:
+            shutil.rmtree(d, ignore_errors=True)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _place(own: Path, path: Path, digest: str) -> None:
+    """Copy what was built beside ``own`` (the file last) into ``path``'s folder, each through a
+    temporary file renamed into place, then the stamp; the folder is made again where it was
+    removed meanwhile (two tries). Raises OSError when the cache cannot hold it."""
+    from bandbridge.fileio import atomic_write_bytes, temp_beside
+    files = sorted((f for f in own.parent.iterdir() if f.is_file() and f != own), key=lambda f: f.name) + [own]
+    for attempt in (1, 2):
+        try:
+            for f in files:
+                t = temp_beside(path.with_name(f.name))
+                try:
+                    shutil.copyfile(f, t)
+                    normal_mode(t)
+                    os.replace(t, path.with_name(f.name))
+                finally:
+                    t.unlink(missing_ok=True)
+            atomic_write_bytes(path.with_name(path.name + ".sha256"), digest.encode())
+            return
+        except (FileNotFoundError, BandbridgeError) as e:  # the folder removed between making and writing it
+            if attempt == 2:
+                raise OSError(str(e)) from None
+
+
+def artefact(path: Path, build: Callable[[Path], None]) -> Path:
+    """A built file of the cache, verified: reused only while its bytes match the SHA-256 stamped
+    beside it when it was built. Otherwise (absent, truncated, altered, its stamp unreadable) it is
+    built by ``build(file)`` into a folder of this process's own and copied into the cache, each
+    file renamed into place. The path returned is there to be read: the cache's, or this process's
+    own copy where the cache cannot hold it or lost it since this process handed it out (a
+    ``cache clear`` from another shell); a cached file that vanished is never built twice by one
+    process."""
+    path = Path(path)
+    if _intact(path):
         return path
-    except OSError as e:  # a damaged or unwritable cache: built in this process's own folder
-        alt = fallback(f"{path.parent} ({e.strerror or e})") / path.parent.name / path.name
-        if not alt.is_file():
-            alt.parent.mkdir(parents=True, exist_ok=True)
-            build(alt)
-        return alt
+    mine = _MINE.get(path)
+    if mine is not None and not _intact(*mine):
+        mine = None
+    gone = mine is not None and not path.exists()  # handed out, then cleared under this process
+    if mine is None:
+        mine = _MINE[path] = _build_own(path, build)
+    try:
+        if path.exists() and not path.is_file():  # a folder where the file belongs: not ours to delete
+            raise IsADirectoryError(f"{path} is in the way")
+        _place(mine[0], path, mine[1])
+    except OSError as e:  # a damaged or unwritable cache: this process's own copy serves
+        fallback(f"{path.parent} ({e.strerror or e})")
+        return mine[0]
+    return mine[0] if gone else path
 
 
 def entries() -> list[dict]:
@@ -227,11 +307,13 @@ def forget(folder: Path) -> None:
     """Remove what this cache holds of one model made for one run (a reference fit): its graphs and
     its records, by the files' names and ``OWN``'s patterns only (nothing else is touched)."""
     base = cache_dir(create=False)
-    if not base.is_dir():
-        return
     try:
         key = model_key(Path(folder))
     except OSError:
+        return
+    for p in [p for p in _MINE if p.parent.name == key]:  # this process's own copies of its graphs
+        shutil.rmtree(_MINE.pop(p)[0].parent, ignore_errors=True)
+    if not base.is_dir():
         return
     for sub, pattern in OWN.items():
         root = base / sub
