@@ -411,6 +411,22 @@ def realism_table(rec: dict) -> str:
                              f"{rec['measured']} by `{rec['command']}`.\n")
 
 
+def demo_train_table(rec: dict) -> str:
+    """``make demo-train``'s validation epoch by epoch (scripts/demo_train.py's record): the start
+    is the anchor alone; what model/best is; the tolerance another CPU kind is held to."""
+    best = rec["best_epoch"]
+    out = ["| validation (2018) | L1 | PSNR |", "|---|---|---|"]
+    for c in rec["curve"]:
+        what = f"the start: the {rec['anchor']} learner" if c["epoch"] < 0 else f"after epoch {c['epoch']}"
+        mark = " (**model/best**)" if c["epoch"] == best else ""
+        out.append(f"| {what}{mark} | {c['l1']:.4f} | {c['psnr']:.2f} dB |")
+    m, tol = rec["machine"], rec["tolerance"]
+    return "\n".join(out) + (
+        f"\n\n*Measured {rec['measured']} with `{rec['command']}` ({rec['precision']}-bit float; "
+        f"{rec['seconds']} s on a {m['cores']}-core {m['cpu']}). On another CPU kind the start and "
+        f"model/best are the same and each epoch within {tol['l1']} in L1 and {tol['psnr']} dB.*\n")
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
@@ -419,7 +435,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "ship_rule": ship_rule_table, "wald": wald_table, "wald_zero_shot_feature": wald_table,
           "reference_speed": reference_speed_table, "reference_scales": reference_scales_table,
           "thermal_gan": thermal_gan_table,
-          "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table}
+          "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table,
+          "demo_train": demo_train_table}
 
 
 def render(markdown: str) -> str:

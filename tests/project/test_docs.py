@@ -219,3 +219,78 @@ def test_readme_reference_figures_are_the_recorded_ones():
     left = scales["left"]
     assert f"{left['uncovered']:.1f} against {left['model alone, uncovered']:.1f} for plain `predict`" in text
     assert f"{results.load('reference_speed')['time_ratio']:.1f}× a plain `predict`" in text
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _make_variable(name: str) -> str:
+    """A ``NAME := …`` line of the Makefile, its continuation lines joined."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    value = re.search(rf"^{name}\s*:?=\s*(.+)$", text, re.M).group(1)
+    return " ".join(value.split())
+
+
+def _section(text: str, start: str, end: str) -> str:
+    """``text`` from the line holding ``start`` to the one holding ``end``, whitespace folded."""
+    i = text.index(start)
+    return " ".join(text[i:text.index(end, i + len(start))].split())
+
+
+DEMO_TRAIN_TEXT = {"README.md": ("**`make demo-train`**", "`make demo-web`"),
+                   "docs/getting-started.md": ("## A short training run", "## The web page")}
+
+
+def test_demo_train_figures_are_the_recorded_ones():
+    """What the README and getting-started say `make demo-train` prints is its record
+    (docs/results/demo_train.json, written by the command itself): the anchor, the start, the end,
+    model/best, the epochs and crops, the time and the tolerance another CPU kind is held to; and
+    every decimal figure the two texts hold is one the record holds (a figure left from an older
+    run fails). The record is the Makefile's command's, in 32-bit float at a fixed thread count."""
+    demo = _script("demo_train")
+    rec = results.load("demo_train")
+    command = _make_variable("DEMO_TRAIN")
+    assert rec["train"] == f"bandbridge {command}", "the record is not of the Makefile's demo-train command"
+    assert rec["command"] == "make demo-train" and re.match(r"\d{4}-\d{2}-\d{2}$", rec["measured"])
+    assert "train.precision=32" in command and rec["precision"] == "32"
+    threads = re.search(r"train\.threads=(\d+)", command).group(1)
+    crops = re.search(r"data\.samples_per_epoch=(\d+)", command).group(1)
+    assert f"train.max_epochs={rec['epochs']}" in command
+    assert rec["tolerance"] == demo.TOLERANCE
+    q = demo.quoted(rec)
+    held = {f"{c['l1']:.4f}" for c in rec["curve"]} | {f"{c['psnr']:.2f}" for c in rec["curve"]} | {
+        str(v) for v in rec["tolerance"].values()}
+    for page, (start, end) in DEMO_TRAIN_TEXT.items():
+        text = _section((ROOT / page).read_text(), start, end)
+        for what, figure in q.items():
+            assert figure in text, f"{page}: make demo-train's {what} is not quoted as recorded ({figure!r})"
+        for words in (f"`{rec['anchor']}`", f"{rec['epochs']} epochs of {crops} crops",
+                      f"{threads} thread", f"{rec['machine']['cores']}-core"):
+            assert words in text, f"{page}: {words!r} is not in its make demo-train text"
+        stale = sorted(set(re.findall(r"\d+\.\d+", text)) - held)
+        assert not stale, f"{page}: figures in its make demo-train text that the record does not hold: {stale}"
+
+
+def test_demo_train_check_fails_on_a_figure_moved():
+    """make demo-train's own check (scripts/demo_train.py): its record against itself passes, an
+    epoch within the tolerance passes, one past it, a start moved in its fourth digit or another
+    model/best fails."""
+    import copy
+    demo = _script("demo_train")
+    want = results.load("demo_train")
+    assert demo.differences(want, want) == []
+    got = copy.deepcopy(want)
+    got["curve"][-1]["psnr"] += 0.5 * want["tolerance"]["psnr"]
+    assert demo.differences(got, want) == []
+    got["curve"][-1]["psnr"] += 2 * want["tolerance"]["psnr"]
+    assert demo.differences(got, want)
+    got = copy.deepcopy(want)
+    got["start"]["l1"] += 0.0002
+    assert demo.differences(got, want)
+    got = copy.deepcopy(want)
+    got["best_epoch"] = 0
+    assert demo.differences(got, want)
