@@ -325,6 +325,15 @@ def reference_scales_table(rec: dict) -> str:
     return "\n".join(out) + f"\n\nMAE in DN on NAIP {rec['date']}. Measured by `{rec['command']}`.\n"
 
 
+def reference_tiles_table(rec: dict) -> str:
+    """A folder of tiles under one reference: one fit over the scene against one per tile
+    (benchmarks/reference_tiles.py)."""
+    out = ["| k | tiles | one fit over the scene | one fit per tile | routes per tile |", "|---|---|---|---|---|"]
+    out += [f"| {r['k']} | {r['tiles']} | {r['one fit over the scene']} | {r['one fit per tile']} | "
+            f"{', '.join(r['per-tile routes'])} |" for r in rec["rows"]]
+    return "\n".join(out) + f"\n\nMean MAE of the tiles in DN, NAIP {rec['date']}. Measured by `{rec['command']}`.\n"
+
+
 def thermal_gan_table(rec: dict) -> str:
     """The pix2pix thermal GAN held out by source against the shipped floor, by the image rule
     (``bandbridge.realism.image_rule``), from ``benchmarks/thermal_gan.py``: each run's last
@@ -434,6 +443,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
           "ship_rule": ship_rule_table, "wald": wald_table, "wald_zero_shot_feature": wald_table,
           "reference_speed": reference_speed_table, "reference_scales": reference_scales_table,
+          "reference_tiles": reference_tiles_table,
           "thermal_gan": thermal_gan_table,
           "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table,
           "demo_train": demo_train_table}

@@ -129,6 +129,10 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   once over their mosaic (``inference/jobs/reference_scene.py``: at k = 8 on NAIP 2020 in 2×2 tiles,
   8.10 DN over the scene against 12.03 tile by tile, ``benchmarks/reference_tiles.py``) unless they
   cover less than this share of their bounding box (the mosaic's engine would run mostly on holes).
+- :data:`SCENE_COVER` 50 % — a judgement: inputs sharing one reference, model and pixel grid are fitted
+  once over their mosaic (``inference/jobs/reference_scene.py``: at k = 8 on NAIP 2020 in 2×2 tiles,
+  8.10 DN over the scene against 12.03 tile by tile, ``benchmarks/reference_tiles.py``) unless they
+  cover less than this share of their bounding box (the mosaic's engine would run mostly on holes).
 - :data:`LOW_OVERLAP` 50 % and :data:`FAR_DAYS` 365 — judgements; they warn and decide nothing.
 - :data:`WINDOW_DAYS` 30 — a judgement: either side of the input's date a STAC search looks.
 
@@ -178,6 +182,7 @@ MIN_CELLS = 1
 FIT_CELLS_MIN = 1_000
 FIT_DEGRADED_MIN = 100
 EVERYWHERE_MPIX = 16.0
+SCENE_COVER = 0.5
 SCENE_COVER = 0.5
 PROBE_MPIX = 16.0
 HOLE_SHARE = 0.01

@@ -64,7 +64,38 @@ def test_a_folder_of_tiles_with_one_reference_on_two_workers_equals_one_process(
         u, v = _band(tmp_path / "dask" / out), _band(tmp_path / "here" / out)
         assert u.shape == (256, 128) and np.nanmax(np.abs(u - v)) <= 1e-3, name
         assert np.abs(u - truth[:, :128] if name == "west" else u - truth[:, 128:]).mean() < 8
+        assert _tags(tmp_path / "here" / out)["bandbridge_fit_scope"].startswith("one fit over the scene of 2 inputs")
     assert not list(tmp_path.glob("**/.*reference*"))  # the work folder beside the outputs is gone
+    # one fit over the scene the tiles make: each tile is its window of the whole image predicted at once
+    assert "one fit over the scene of 2 inputs" in stdout
+    code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref), "-o", str(tmp_path / "whole.tif"))
+    assert code == 0, err
+    whole = _band(tmp_path / "whole.tif")
+    assert np.array_equal(_band(tmp_path / "here" / "west_20200831_rgb2nir-naip.tif"), whole[:, :128])
+    assert np.array_equal(_band(tmp_path / "here" / "east_20200831_rgb2nir-naip.tif"), whole[:, 128:])
+
+
+def test_scattered_tiles_are_fitted_one_by_one(scene, run_cli, tmp_path):
+    """Tiles covering less than policy.SCENE_COVER of their bounding box: no mosaic (it would be
+    mostly holes): each is fitted on its own, and its output says so by having no scene tag."""
+    from bandbridge.policy import SCENE_COVER
+    d, rgb, truth, fine, prof = scene
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    with rasterio.open(rgb) as s:
+        a = s.read()
+    spans = {"west": slice(0, 48), "east": slice(208, 256)}
+    assert (48 + 48) / 256 < SCENE_COVER
+    for name, cols in spans.items():
+        p = dict(prof, width=48, transform=prof["transform"] * Affine.translation(cols.start, 0))
+        with rasterio.open(tiles / f"{name}_20200831.tif", "w", **p) as o:
+            o.write(a[:, :, cols])
+    ref = make_reference(truth, fine, 4, tmp_path / "nir_k4.tif")
+    code, stdout, err = run_cli("predict", str(tiles), "-m", "rgb2nir", "--reference", str(ref), "-o", str(tmp_path / "o"))
+    assert code == 0, err
+    assert "one fit over the scene" not in stdout
+    for name in spans:
+        assert "bandbridge_fit_scope" not in _tags(tmp_path / "o" / f"{name}_20200831_rgb2nir-naip.tif")
 
 
 def test_a_picture_with_a_picture_reference_writes_a_picture(scene, run_cli, tmp_path):

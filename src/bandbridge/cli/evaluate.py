@@ -177,10 +177,14 @@ def wald(
     from bandbridge.evaluation.wald import run_wald, save
     if not Path(data).is_dir():
         fail(f"--data {data}: no such folder; give the development data root")
+    from bandbridge.fileio import check_writable
+    check_writable(Path(output), "--output")  # before minutes of work, not after
     import tempfile
     with quiet_libraries(), tempfile.TemporaryDirectory(prefix="bandbridge-wald-") as tmp:
         done = run_wald(data, work or tmp, model, say=lambda s: out.print(s, highlight=False), only=only)
     if not done:
         fail(f"--data {data}: none of the cases' files is there{f' (or matches --only {only})' if only else ''}")
+    if all("refused" in c.notes for c in done):  # nothing measured: no record, and not a success
+        fail(f"every case was refused ({len(done)}); the first: {done[0].notes['refused']}")
     command = "bandbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.print(f"written to {save(done, output, command)}", highlight=False)

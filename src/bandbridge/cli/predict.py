@@ -68,17 +68,11 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
                plan_only=plan)
     if plan:
         return
-    if not cluster.used:
-        from bandbridge.machine import process_seconds
-        mpix, wall = sum(r["mpix"] for r in done.rows), process_seconds()  # the process's, as `time` says
-        out.print(f"{len(done.rows)} file(s), {mpix:.2f} MPix in {wall:.1f} s wall time ({mpix / max(wall, 1e-9):.2f} "
-                  "MPix/s; start-up, model loading, the check sample and any backend probe included)", highlight=False)
-        return
-    bad = [r for r in done.rows if r["status"] != "ok"]
-    for r in bad:  # the reason usually names the file already
-        why = r["error"] if r["error"].startswith(r["file"]) else f"{r['file']}: {r['error']}"
-        err.print(f"failed: {why}", highlight=False, markup=False)
-    out.print(f"{len(done.rows) - len(bad)} of {len(done.rows)} files predicted; summary: {done.summary}" +
-              (f"; tracebacks and Dask log: {done.log}" if done.log.exists() else ""), highlight=False)
-    if bad:
+    from bandbridge.machine import process_seconds
+    lines, failures = done.report(process_seconds())  # the process's wall time, as `time` says
+    for line in failures:
+        err.print(line, highlight=False, markup=False)
+    for line in lines:
+        out.print(line, highlight=False)
+    if failures:
         raise typer.Exit(1)

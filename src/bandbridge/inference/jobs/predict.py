@@ -51,6 +51,20 @@ class Outcome:
     summary: Path | None = None  # a Dask run's summary CSV
     log: Path | None = None  # and where its failures' tracebacks and Dask's log went
 
+    def report(self, wall_s: float) -> tuple[list[str], list[str]]:
+        """``(lines, failures)`` a user reads at the end: the files, megapixels and ``wall_s`` (the
+        process's wall time) here; on a cluster each failed file and the summary's place."""
+        if self.summary is None:
+            mpix = sum(r["mpix"] for r in self.rows)
+            return [f"{len(self.rows)} file(s), {mpix:.2f} MPix in {wall_s:.1f} s wall time "
+                    f"({mpix / max(wall_s, 1e-9):.2f} MPix/s; start-up, model loading, the check sample and any "
+                    "backend probe included)"], []
+        bad = [r for r in self.rows if r["status"] != "ok"]
+        failures = [f"failed: {r['error'] if r['error'].startswith(r['file']) else r['file'] + ': ' + r['error']}"
+                    for r in bad]  # the reason usually names the file already
+        return [f"{len(self.rows) - len(bad)} of {len(self.rows)} files predicted; summary: {self.summary}"
+                + (f"; tracebacks and Dask log: {self.log}" if self.log is not None and self.log.exists() else "")], failures
+
 
 def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov: Overrides = Overrides(),
             *, overwrite: bool = False, backend: str = "auto", precision: str = "auto",
@@ -82,7 +96,8 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
         t0 = time.perf_counter()
         path = summary_path(Path(output), cluster) if cluster.used else None
         with bar() as add:
-            rows = run_references(jobs, plan.references, backend, precision, threads, compile, say, add, cluster, path)
+            rows = run_references(jobs, plan.references, backend, precision, threads, compile, say, add, cluster, path,
+                                  reference)
         if path is None:
             return Outcome(rows, time.perf_counter() - t0)
         rows += [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "", "error": why}

@@ -151,19 +151,21 @@ def _check_units(job, ref: Reference) -> None:
 
 
 def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, threads: int | None,
-                   compile: bool, say: Callable[[str], None], add, cluster=None, summary: Path | None = None
-                   ) -> list[dict]:
-    """Every input with its reference: fitted here one by one (the model's own output first where
-    a route needs it), every fit predicted by the engine (here, or on ``cluster``: a
-    ``predict.Cluster``; ``summary``: its CSV, beside which Dask's log goes), each output written by
-    the finish. Work files live in a folder beside the outputs (a cluster's workers read them) and
-    are removed at the end, whatever happens."""
+                   compile: bool, say: Callable[[str], None], add, cluster=None, summary: Path | None = None,
+                   ropts: ReferenceOptions | None = None) -> list[dict]:
+    """Every input with its reference: fitted here (the inputs that make one scene under one
+    reference once over their mosaic, ``reference_scene.py``; the others one by one; the model's
+    own output first where a route needs it), every fit predicted by the engine (here, or on
+    ``cluster``: a ``predict.Cluster``; ``summary``: its CSV, beside which Dask's log goes), each
+    output written by the finish (a scene's cut into its inputs' outputs). Work files live in a
+    folder beside the outputs (a cluster's workers read them) and are removed at the end, whatever
+    happens. ``ropts``: the reference as asked (None: each input on its own)."""
     from bandbridge.fileio import temp_folder_beside
     from bandbridge.inference.jobs.job import grow_tiles, prepare_backends, run_predict
-    from bandbridge.inference.jobs.reference_finish import finish, provenance
+    from bandbridge.inference.jobs.reference_finish import ROWS, finish, provenance
     from bandbridge.inference.jobs.reference_fit import prepare
+    from bandbridge.inference.jobs.reference_scene import cut, scene_job, scenes
     from bandbridge.inference.runtime.select import decide_unprobed, make_backend
-    from bandbridge.inference.jobs.reference_finish import ROWS
     if not jobs:
         return []
     import tempfile
@@ -183,8 +185,10 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
         return build
     fitted: list = []
     try:
-        for i, (job, plan) in enumerate(zip(jobs, plans)):
-            say(plan.line(job.src))
+        units = _units(jobs, plans, scenes(jobs, ropts is None or is_search(ropts.source)), ropts, work,
+                       scene_job, say)
+        for i, (job, plan, scene) in enumerate(units):
+            say(scene.words(jobs) if scene else plan.line(job.src))
             folder = work / f"{i:04d}"
             folder.mkdir()
             try:
@@ -208,25 +212,30 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
             runs = prepare_backends(engine, backend, precision, threads, compile, decisions=decisions)
             for line in grow_tiles(engine, runs, threads):
                 say(line)
-            names = {e.dst: j.src.name for j, e in zip(jobs, (f.engine for f in fitted)) if e is not None}
+            names = {f.engine.dst: u[0].src.name for u, f in zip(units, fitted) if f.engine is not None}
             for job, st, run in run_predict(engine, runs, lambda job, n: add(f"{names[job.dst]}, the fit (tiles)", n)):
                 say(f"{names[job.dst]}: the fit predicted on {run.name} {run.precision}: {st.tiles} tiles, "
                     f"{st.megapixels:.2f} MPix in {st.seconds:.1f} s")
         engine_s = time.perf_counter() - t0
         rows = []
-        for job, plan, f in zip(jobs, plans, fitted):
+        for (job, plan, scene), f in zip(units, fitted):
+            members = [jobs[i] for i in scene.members] if scene else [job]
             if f.engine is not None and str(f.engine.src) in failed:
-                rows.append({"file": str(job.src), "status": "failed", "seconds": 0.0, "mpix": 0.0,
-                             "output": "", "error": failed[str(f.engine.src)]})
+                rows += [{"file": str(m.src), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
+                          "error": failed[str(f.engine.src)]} for m in members]
                 continue
             tags = provenance(plan, f, job.spec, f.bundle)
             tick = add(f"{job.src.name}, written", -(-plan.fine.height // ROWS))
             stats = finish(job, plan, f, tags, tick)
             secs = stats.seconds + (engine_s / max(len(engine), 1) if f.engine is not None else 0.0)
-            say(f"{job.dst}  {stats.megapixels:.2f} MPix in {secs:.1f} s ({f.fit.route})"
-                + "".join(f"\n{p}" for p in stats.extra_outputs))
-            rows.append({"file": str(job.src), "status": "ok", "seconds": secs, "mpix": stats.megapixels,
-                         "output": str(job.dst), "error": ""})
+            for m, win in zip(members, scene.windows if scene else [None]):
+                extra = stats.extra_outputs if scene is None else \
+                    cut(job.dst, list(job.opts.indices), m, win, {"bandbridge_fit_scope": scene.words(jobs)})
+                mpix = stats.megapixels if scene is None else win[2] * win[3] / 1e6
+                say(f"{m.dst}  {mpix:.2f} MPix in {secs * mpix / stats.megapixels:.1f} s ({f.fit.route})"
+                    + "".join(f"\n{p}" for p in extra))
+                rows.append({"file": str(m.src), "status": "ok", "seconds": secs * mpix / stats.megapixels,
+                             "mpix": mpix, "output": str(m.dst), "error": ""})
         return rows
     finally:
         from bandbridge.inference.runtime.cache import forget
@@ -234,6 +243,24 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
             if f.bundle is not None:
                 forget(f.bundle.folder)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _units(jobs: list, plans: list[Plan], groups: list, ropts: ReferenceOptions | None, work: Path, scene_job,
+           say: Callable[[str], None]) -> list[tuple]:
+    """What is fitted: ``(job, plan, scene)`` for each scene (its mosaic's job and plan; the
+    input's date and the gap are its first member's) and ``(job, plan, None)`` for each input
+    outside every scene."""
+    import dataclasses
+    units, taken = [], set()
+    for n, s in enumerate(groups):
+        folder = work / f"scene{n:03d}"
+        folder.mkdir()
+        job = scene_job(jobs, s, folder)
+        first = plans[s.members[0]]
+        plan = dataclasses.replace(plan_reference(job, ropts), gap_days=first.gap_days, dates=first.dates)
+        units.append((job, plan, s))
+        taken.update(s.members)
+    return units + [(j, p, None) for i, (j, p) in enumerate(zip(jobs, plans)) if i not in taken]
 
 
 def fit_lines(job, plan: Plan, f) -> list[str]:
