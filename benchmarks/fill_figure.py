@@ -1,7 +1,8 @@
 """The manual's figure of ``bandbridge fill`` on a real cloudy date, and its seam check (issue 70).
 
 WorldCereal sample 00002806639B424A, 2018-06-03 (22 % not clear by SCL), filled from 2018-05-26
-and Sentinel-1 at 2018-06-03 and 2018-05-27 exactly as the command runs. Panels: the cloudy scene,
+(and 2018-05-11 where that is cloudy) and Sentinel-1 at 2018-06-03 and 2018-05-27 exactly as the
+command runs. Panels: the cloudy scene,
 the earlier date, the filled scene, which pixels were filled (RGB B04, B03, B02, one 2–98 % stretch).
 
 The seam check: 7 × 7 Laplacian-pyramid patches (``realism.descriptors``) of the filled scene in a
@@ -64,9 +65,10 @@ def main(data: str, png: str) -> None:
     from bandbridge.inference.jobs.fill_read import read_layer
     d = Path(data) / SITE
     scene, earlier = f"{d / S10}@2018-06-03#scl={S20}", f"{d / S10}@2018-05-26#scl={S20}"
+    older = f"{d / S10}@2018-05-11#scl={S20}"  # where 2018-05-26 is cloudy itself
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "filled.tif"
-        run_fill(scene, str(out), [earlier], f"{d / S1}@2018-06-03", f"{d / S1}@2018-05-27")
+        run_fill(scene, str(out), [earlier, older], f"{d / S1}@2018-06-03", f"{d / S1}@2018-05-27")
         with rasterio.open(out) as src:
             a = src.read()
     s, e = read_layer(scene, ""), read_layer(earlier, "")
