@@ -294,3 +294,55 @@ def test_demo_train_check_fails_on_a_figure_moved():
     got = copy.deepcopy(want)
     got["best_epoch"] = 0
     assert demo.differences(got, want)
+
+
+def test_make_demo_figures_are_what_it_prints(tmp_path):
+    """The README and getting-started quote what `make demo` prints: the Makefile's own compare
+    (its file and model) is run here and every figure of their sentence is held to it, each to
+    the digits it is written with (half a unit of its last digit, and a little more for another
+    CPU kind's backend: MAE 0.1 DN, PSNR 0.02 dB, NDVI MAE and SSIM 0.002)."""
+    from bandbridge.evaluation.compare import compare
+    demo = re.search(r"^demo: install\n\t\$\(BB\) compare (\S+) --model (\S+)",
+                     (ROOT / "Makefile").read_text(), re.M)
+    res = compare(demo.group(2), ROOT / demo.group(1), tmp_path, overwrite=True)
+    m, b = res["metrics"], res["baseline_metrics"]
+    sentence = re.compile(r"by (\d+) % MAE(?: on this crop)?: ([\d.]+) vs ([\d.]+) DN, PSNR ([\d.]+) vs "
+                          r"([\d.]+) dB, NDVI MAE ([\d.]+) vs ([\d.]+)\. It is a little worse on SSIM "
+                          r"\(([\d.]+) vs ([\d.]+)\)")
+    got = [100 * (1 - m["mae"] / b["mae"]), m["mae"], b["mae"], m["psnr"], b["psnr"], m["ndvi_mae"], b["ndvi_mae"],
+           m["ssim"], b["ssim"]]
+    slack = [0.5, 0.1, 0.1, 0.02, 0.02, 0.002, 0.002, 0.002, 0.002]
+    for page in ("README.md", "docs/getting-started.md"):
+        said = sentence.search(" ".join((ROOT / page).read_text().split()))
+        assert said, f"{page}: make demo's sentence of figures is not there"
+        for quoted, value, tol in zip(said.groups(), got, slack):
+            assert abs(float(quoted) - value) <= tol, f"{page}: make demo quotes {quoted}, it prints {value:.4f}"
+
+
+def test_models_page_reading_is_the_recorded_one():
+    """The models page's "Read plainly" figures are docs/results/bundles.json's, written as the
+    README's verdict column rounds them: a model's MAE relative to another's, per cent."""
+    text = " ".join((DOCS / "models.md").read_text().split())
+    ms = {name: {k: v["mae"] for k, v in rec["methods"].items()}
+          for name, rec in results.load("bundles")["models"].items()}
+
+    def pct(a: float, b: float, digits: int = 1) -> str:
+        return f"{(a / b - 1) * 100:.{digits}f} %"
+
+    naip, s2, photo = ms["rgb2nir-naip"], ms["rgb2nir-s2"], ms["rgb2nir-photo"]
+    sar, thermal = ms["sar2optical"], ms["rgb2thermal"]
+    said = [f"is {(1 - naip['model'] / naip['linear']) * 100:.0f} % better than the linear map on its held-out 2020 date",
+            f"boosting on context fitted on the same training split is {pct(naip['model'], naip['gbm-context'])} better still",
+            f"gradient boosting on context is {pct(s2['model'], s2['gbm-context'])} better",
+            f"The per-pixel MLP beats it ({photo['mlp']:.1f} vs {photo['model']:.2f} DN)",
+            f"Gradient boosting is {pct(sar['model'], sar['gbm-context'], 0)} better",
+            f"the floor is {pct(thermal['linear'], thermal['model'])} better than the linear map and gradient "
+            f"boosting {pct(thermal['model'], thermal['gbm-context'])} better than the floor"]
+    for words in said:
+        assert words in text, f"models.md does not read the record as {words!r}"
+    models = results.load("bundles")["models"]
+    gains = [models[f"sr-x{k}"]["methods"]["model"]["psnr_y"] - models[f"sr-x{k}"]["methods"]["bicubic"]["psnr_y"]
+             for k in (2, 3, 4)]
+    assert f"beat bicubic on Set14 by {gains[0]:.1f}, {gains[1]:.1f} and {gains[2]:.1f} dB Y-PSNR" in text
+    index = " ".join((DOCS / "index.md").read_text().split())
+    assert f"beats bicubic by {min(gains):.1f}–{max(gains):.1f} dB Y-PSNR on Set14" in index
