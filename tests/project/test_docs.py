@@ -331,8 +331,10 @@ def test_models_page_reading_is_the_recorded_one():
 
     naip, s2, photo = ms["rgb2nir-naip"], ms["rgb2nir-s2"], ms["rgb2nir-photo"]
     sar, thermal = ms["sar2optical"], ms["rgb2thermal"]
-    said = [f"is {(1 - naip['model'] / naip['linear']) * 100:.0f} % better than the linear map on its held-out 2020 date",
-            f"boosting on context fitted on the same training split is {pct(naip['model'], naip['gbm-context'])} better still",
+    naip_gain = f"{(1 - naip['model'] / naip['linear']) * 100:.0f} %"
+    said = [f"is {naip_gain} better than the linear map on its held-out 2020 date",
+            "boosting on context fitted on the same training split is "
+            f"{pct(naip['model'], naip['gbm-context'])} better still",
             f"gradient boosting on context is {pct(s2['model'], s2['gbm-context'])} better",
             f"The per-pixel MLP beats it ({photo['mlp']:.1f} vs {photo['model']:.2f} DN)",
             f"Gradient boosting is {pct(sar['model'], sar['gbm-context'], 0)} better",
@@ -340,9 +342,43 @@ def test_models_page_reading_is_the_recorded_one():
             f"boosting {pct(thermal['model'], thermal['gbm-context'])} better than the floor"]
     for words in said:
         assert words in text, f"models.md does not read the record as {words!r}"
+    started = " ".join((DOCS / "getting-started.md").read_text().split())
+    assert f"On the whole 2020 scene the model is {naip_gain} better" in started
     models = results.load("bundles")["models"]
     gains = [models[f"sr-x{k}"]["methods"]["model"]["psnr_y"] - models[f"sr-x{k}"]["methods"]["bicubic"]["psnr_y"]
              for k in (2, 3, 4)]
     assert f"beat bicubic on Set14 by {gains[0]:.1f}, {gains[1]:.1f} and {gains[2]:.1f} dB Y-PSNR" in text
     index = " ".join((DOCS / "index.md").read_text().split())
     assert f"beats bicubic by {min(gains):.1f}–{max(gains):.1f} dB Y-PSNR on Set14" in index
+
+
+def test_indomain_reading_is_the_recorded_one():
+    """What the adapt page, the index and the README say of the in-domain table is
+    docs/results/indomain_learners.json: the range of gains over the linear map, how many reach
+    15 %, the three that do not, the blend's count, and where the choice is not within 3 % of
+    the best single candidate."""
+    rows = {r["recipe"]: r for r in results.load("indomain_learners")}
+    gain = {k: 100 * r["gain_vs_linear"] for k, r in rows.items()}
+    big = [g for g in gain.values() if g >= 15]
+    n = len(rows)
+    adapt = " ".join((DOCS / "adapt.md").read_text().split())
+    index = " ".join((DOCS / "index.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert all(g >= 0 for g in gain.values()), "the record has a choice worse than the linear map"
+    assert f"beats it by ≥ 15 % on {len(big)} of {n} recipes (by {min(big):.0f}–{max(big):.0f} %" in adapt
+    small = {"roadscene": "RoadScene", "sen12mscr": "SEN12MS-CR S1→S2", "tno": "TNO at night"}
+    assert {k for k, g in gain.items() if g < 15} == set(small)
+    below = ", ".join(f"{small[k]} −{gain[k]:.0f} %" for k in sorted(small, key=gain.get, reverse=True))
+    assert f"less than 15 %: {below}" in adapt
+    blends = [r for r in rows.values() if r["chosen"] == "blend"]
+    assert (f"is chosen on {len(blends)} recipes and beats every single candidate on "
+            f"{sum(r['gap_to_best'] < 0 for r in blends)} of them") in adapt
+    off = {"s2_riotilerpds": "rio-tiler tile", "landsat8_toa": "Landsat-8", "s2_bigearthnet": "BigEarthNet S2",
+           "sen12mscr": "SEN12MS-CR S1→S2"}
+    assert {k for k, r in rows.items() if r["gap_to_best"] > 0.03} == set(off)
+    assert f"within 3 % of the best single candidate on {n - len(off)} of {n} recipes" in adapt
+    for k, name in off.items():
+        assert f"{name} +{100 * rows[k]['gap_to_best']:.1f} %" in adapt, name
+    for page, text in (("index.md", index), ("README.md", readme)):
+        assert f"{min(gain.values()):.0f}–{max(gain.values()):.0f} %" in text, page
+        assert f"≥ 15 % on {len(big)} of {n} sources" in text, page
