@@ -300,7 +300,8 @@ def test_make_demo_figures_are_what_it_prints(tmp_path):
     """The README and getting-started quote what `make demo` prints: the Makefile's own compare
     (its file and model) is run here and every figure of their sentence is held to it, each to
     the digits it is written with (half a unit of its last digit, and a little more for another
-    CPU kind's backend: MAE 0.1 DN, PSNR 0.02 dB, NDVI MAE and SSIM 0.002)."""
+    CPU kind's backend: MAE 0.1 DN, PSNR 0.02 dB, NDVI MAE and SSIM 0.002); the evaluation
+    page's `evi_kept` of the same crop too (a share of pixels: the same on any backend)."""
     from bandbridge.evaluation.compare import compare
     demo = re.search(r"^demo: install\n\t\$\(BB\) compare (\S+) --model (\S+)",
                      (ROOT / "Makefile").read_text(), re.M)
@@ -317,6 +318,8 @@ def test_make_demo_figures_are_what_it_prints(tmp_path):
         assert said, f"{page}: make demo's sentence of figures is not there"
         for quoted, value, tol in zip(said.groups(), got, slack):
             assert abs(float(quoted) - value) <= tol, f"{page}: make demo quotes {quoted}, it prints {value:.4f}"
+    evaluation = " ".join((DOCS / "evaluation.md").read_text().split())
+    assert f"{m['evi_kept']:.3f} on the bundled NAIP crop" in evaluation, m["evi_kept"]
 
 
 def test_models_page_reading_is_the_recorded_one():
