@@ -27,7 +27,7 @@ from bandbridge.learners.registry import candidates
 from bandbridge.learners.folds import gather
 from bandbridge.mosaics import mosaic
 from bandbridge.spec import zoo_models
-from bandbridge.workflows.learner_best import learner_config
+from bandbridge.workflows.best import learner_config
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "nir_naip_opengeos" / \
     "m_4709963_se_14_1_20200831.tif"

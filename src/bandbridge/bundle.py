@@ -7,7 +7,6 @@ safetensors holds only tensors. Predict, evaluate, export and the demo need noth
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -173,12 +172,6 @@ def untie_floor(folder: str | Path) -> None:
     floor moved to ``model/best``, a copy kept for the user's own pairs): without it a missing
     floor is damage, refused by ``spec.check_floor``."""
     edit_meta(folder, lambda meta: meta.pop(FLOOR_HASH_KEY, None))
-
-
-def copy_without_floor(folder: str | Path, dest: str | Path) -> None:
-    """``dest`` ← the bundle in ``folder`` without its ``floor/``, and untied from it."""
-    shutil.copytree(folder, dest, ignore=lambda d, names: [FLOOR_DIR] if Path(d) == Path(folder) else [])
-    untie_floor(dest)
 
 
 def rename_bundle(folder: str | Path, name: str) -> None:

@@ -93,7 +93,8 @@ def test_every_command_refuses_a_bundle_whose_floor_is_broken(run_cli, broken, t
 
 
 def test_a_floor_this_tool_takes_away_is_untied_and_the_bundle_loads(tmp_path):
-    from bandbridge.bundle import copy_without_floor, load_bundle, untie_floor
+    from bandbridge.bundle import load_bundle, untie_floor
+    from bandbridge.workflows.best import copy_without_floor
     from bandbridge.spec import FLOOR_HASH_KEY, read_meta, read_spec, zoo_models
     naip = zoo_models()["rgb2nir-naip"]
     # adapt's copy for the user's own pairs: no floor, no tie, its hashes whole

@@ -20,7 +20,6 @@ what the others scored.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from bandbridge.bundle import WEIGHTS, load_model, rename_bundle, save_bundle
 from bandbridge.config import Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_output_folder, sha256_file
+from bandbridge.workflows.best import copy_without_floor, learner_config, replace
 from bandbridge.workflows.pairs import own_bundle_file, pair_paths, pair_sources, settle_readings
 
 ALL_ROWS = {"train": (0.0, 1.0)}  # every pixel of each pair (of its --region band)
@@ -137,7 +137,6 @@ def kept_label(sel) -> str:
 def adapted_config(base: Config, sources: list[dict], sel, name: str) -> Config:
     """The bundle's config: the base's bands and scalings, the user's sources, the chosen
     learner as the generator, tiles overlapping by its context halo."""
-    from bandbridge.workflows.learner_best import learner_config
     return learner_config(user_config(base, sources, name), sel.fitted.generator())
 
 
@@ -188,23 +187,18 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     for src in sources:
         src["split"] = region_split(parse_region(region), ALL_ROWS)
     name = f"{model_label(folder, base)}-adapted"
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    command = " ".join(["bandbridge adapt -m", model, *(stated or pairs), *read_flags(bands)]
+                       + ([f"--region {region}"] if region else [])
+                       + ([f"--minutes {minutes:g}"] if minutes != 5.0 else [])
+                       + (["--within-scene"] if within_scene else []))
+
+    def write(tmp: Path) -> dict:  # the bundle and its card, moved into `out` whole (best.replace)
         summary, sel = adapt_bundle(folder, bundle, sources, name, tmp, within_scene, 60 * minutes,
                                     progress=progress)
-        command = " ".join(["bandbridge adapt -m", model, *(stated or pairs), *read_flags(bands)]
-                           + ([f"--region {region}"] if region else [])
-                           + ([f"--minutes {minutes:g}"] if minutes != 5.0 else [])
-                           + (["--within-scene"] if within_scene else []))
         card = adapt_card(command, summary["name"], summary)
         atomic_write_bytes(tmp / "MODEL_CARD.md", card.encode())
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"card": card, "summary": summary, "selection": sel}
+        return {"card": card, "summary": summary, "selection": sel}
+    return replace(out, write)
 
 
 def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Path,
@@ -227,7 +221,6 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     if keep == "zero-shot" and copy_zero_shot:
         # without the floor files of another sensor would get: the model is kept for what it
         # scored on the user's own pairs, whatever their stored depth
-        from bandbridge.bundle import copy_without_floor
         copy_without_floor(folder, dest)
         summary["name"] = name_by_content(dest, name)
         return summary, sel

@@ -4,24 +4,33 @@ A run records up to two comparisons: ``learner.json`` — the selection core's l
 network on validation (workflows/learner_best.py) — and ``held_out.json`` — the network trained
 without each source against the zero-shot floor on it (workflows/held_out.py). :func:`decide`
 reads what they kept: the network, its anchor alone, the learner, or the floor; :func:`place`
-makes ``model/best`` that, and it is the one place where bundles move between ``model/best``,
-``model/network`` and ``model/best/floor``; :func:`write_card` is the one writer of the card
-that says so. An interrupted run ends the same way with what it has: the comparisons it can make
-at once, and the floor where a rule it could not run (the held-out trainings) would have had to
-clear the network first (issue 58).
+makes ``model/best`` that; :func:`write_card` is the one writer of the card that says so. An
+interrupted run ends the same way with what it has: the comparisons it can make at once, and the
+floor where a rule it could not run (the held-out trainings) would have had to clear the network
+first (issue 58).
+
+This module is the one place bundles move: between ``model/best``, ``model/network`` and
+``model/best/floor`` (:func:`place`), a bundle written whole into place (:func:`replace`: adapt's
+output), a bundle's floor put in it (:func:`put_floor`) and a bundle copied without its floor
+(:func:`copy_without_floor`: adapt's zero-shot copy). :func:`learner_config` is the config a
+learner is saved with as a bundle (standing in for the network, as a floor, adapted).
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
+from bandbridge.bundle import tie_floor, untie_floor
+from bandbridge.config import Config, build_config
 from bandbridge.fileio import atomic_write_bytes
-from bandbridge.spec import BUNDLE_META, FLOOR_DIR, read_meta
+from bandbridge.spec import BUNDLE_META, FLOOR_DIR, generator_halo, read_meta
 
 KEPT = ("network", "anchor", "learner", "floor")  # what model/best may be, in the order replaced
 LAST_CKPT = Path("checkpoints") / "last.ckpt"  # in a run folder: what --resume continues from
+LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
+T = TypeVar("T")
 
 
 def folders(run_dir: Path) -> tuple[Path, Path]:
@@ -81,18 +90,56 @@ def place(run_dir: Path, kept: str, stand_in: Callable[[Path], None] | None = No
             shutil.rmtree(network)
         best.rename(network)
         (network / FLOOR_DIR).rename(best)
-        from bandbridge.bundle import untie_floor
         untie_floor(network)  # its floor is model/best now: model/network holds none
 
 
-def _copy(src: Path, dest: Path) -> None:
-    """``dest`` ← a copy of ``src``, never half-copied (a temporary folder renamed into place)."""
+def replace(dest: Path, write: Callable[[Path], T]) -> T:
+    """``dest`` ← the folder ``write(tmp)`` makes at ``tmp``, a temporary path beside ``dest``,
+    renamed into place once whole (an older ``dest`` removed first): never half-written, and
+    nothing left behind when ``write`` fails. Returns what ``write`` returns."""
+    dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
+    try:
+        made = write(tmp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+        return made
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    """``dest`` ← a copy of ``src`` (:func:`replace`)."""
+    replace(dest, lambda tmp: shutil.copytree(src, tmp))
+
+
+def put_floor(folder: str | Path, write: Callable[[Path], None]) -> None:
+    """``folder/floor`` ← the floor bundle ``write(tmp)`` makes (:func:`replace`: this tool's own
+    floor replaced whole), then tied to ``folder`` (its hash in the parent's ``model.yaml``)."""
+    replace(Path(folder) / FLOOR_DIR, write)
+    tie_floor(folder)
+
+
+def copy_without_floor(folder: str | Path, dest: str | Path) -> None:
+    """``dest`` ← the bundle in ``folder`` without its ``floor/``, and untied from it."""
+    shutil.copytree(folder, dest, ignore=lambda d, names: [FLOOR_DIR] if Path(d) == Path(folder) else [])
+    untie_floor(dest)
+
+
+def learner_config(cfg: Config, generator: dict) -> Config:
+    """``cfg`` with the learner ``generator`` (``{"name", "args"}``: ``Learner.generator()``)
+    as its generator and tiles overlapping by its context halo."""
+    d = cfg.model_dump(mode="json")
+    d["model"]["generator"] = generator
+    halo = generator_halo(generator["name"], generator["args"])
+    # a per-pixel learner is exact once tiles overlap by its context halo on each side; smaller
+    # tiles than a network's: the features of a whole 2048² tile cost 2.4 GB at its peak
+    # (benchmarks/learner_kinds.py), 1024² tiles 0.75 GB at the same speed
+    d["inference"]["overlap"] = 2 * (halo + 10)
+    d["inference"]["tile"] = min(d["inference"]["tile"], LEARNER_TILE)
+    return build_config(d)
 
 
 def how_to_finish(run_dir: Path) -> str:

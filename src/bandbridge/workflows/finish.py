@@ -1,14 +1,17 @@
-"""The end of a training run, one step (workflows/best.py decides and places ``model/best``): its
-summary (start and end of validation, groups), the learner that may replace the network
-(learner_best.py), the network held out source by source (held_out.py), the zero-shot floor
-images unlike every training source fall back to (models/fallback.py), the precision gate's
-check sample and the expected-error model, both cut from the validation data the run already
-holds, and the one line a run's summary reads as."""
+"""The end of a training run: steps around workflows/best.py's one decider (``decide``) and one
+mover (``place``). Its summary (:func:`run_summary`), the comparisons (:func:`weigh`: the learner
+that may replace the network, learner_best.py, and the network held out source by source,
+held_out.py), ``model/best`` placed with the zero-shot floor images unlike every training source
+fall back to (:func:`place_best`, models/fallback.py), its precision gate's check sample and
+expected-error model cut from the validation data the run already holds (:func:`trust_best`),
+and the one line a run's summary reads as (:func:`summary_line`)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from bandbridge.bundle import load_bundle
 from bandbridge.data.found_groups import group_counts
@@ -26,97 +29,167 @@ from bandbridge.workflows.trust import add_confidence, floor_and_guard, give_flo
 def finish_run(run, trainer, fit_seconds: float, interrupted: str | None = None, again=None) -> None:
     """The run's end (rank 0, after the fit): ``summary.json``; the learner weighed against the
     network and the network held out by source (``again``: runner.train, for the folds); then
-    ``model/best`` placed as they decide, with its floor, card, check sample and expected-error
-    model. ``run``: runner.Run. ``interrupted`` (the signal and epoch): the fit was stopped — the
-    end does at once what it can (no learner search, no held-out trainings: the floor stands in
-    where those would have had to clear the network; no check sample or error model) and the
-    card says how to finish the run."""
-    cfg, run_dir, dm, t = run.cfg, run.run_dir, run.dm, run.cfg.train
-    stopped: BaseException | None = None  # an interruption inside the held-out folds
-    end = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    ``model/best`` placed as they decide (workflows/best.py), with its floor, card, check sample
+    and expected-error model. ``run``: runner.Run. ``interrupted`` (the signal and epoch): the fit
+    was stopped — the end does at once what it can (no learner search, no held-out trainings: the
+    floor stands in where those would have had to clear the network; no check sample or error
+    model) and the card says how to finish the run."""
+    summary = run_summary(run, trainer, fit_seconds)
+    model_best.restore_network(run.run_dir)  # a resumed run is weighed with its network in place
+    w = weigh(run, interrupted, again)
+    kept = model_best.decide(w.learner, w.held)
+    given = place_best(run, kept, w.stand_in)
+    summary |= ({"learner": w.learner} if w.learner is not None else {}) | {"kept": kept}
+    if w.interrupted:
+        summary["interrupted"] = w.interrupted
+    atomic_write_bytes(run.run_dir / "summary.json", json.dumps(summary, indent=1).encode())
+    model_best.write_card(run.run_dir, kept, w.sections(), w.interrupted, summary_line(run.run_dir))
+    if w.stopped is not None:
+        print(f"interrupted while holding the network out: {summary_line(run.run_dir)}; "
+              f"{model_best.how_to_finish(run.run_dir)}", flush=True)
+        raise w.stopped
+    if not w.interrupted:
+        trust_best(run, kept, given)
+
+
+@dataclass
+class Weighed:
+    """What a run's end weighed: the learner comparison (its record and the writer of what
+    stands in for the network), the held-out record, and an interruption met while holding the
+    network out (``stopped``: raised again once ``model/best`` is placed)."""
+
+    learner: dict | None = None
+    stand_in: Callable[[Path], None] | None = None
+    held: dict | None = None
+    interrupted: str | None = None
+    stopped: BaseException | None = None
+
+    def sections(self) -> list[list[str]]:
+        """The card's sections: the learner comparison's lines, then the held-out rule's."""
+        return ([learner_best.card_lines(self.learner)] if self.learner is not None else []) + \
+            ([held_out.card_lines(self.held)] if self.held is not None else [])
+
+
+def run_summary(run, trainer, fit_seconds: float) -> dict:
+    """``summary.json`` before the comparisons: epochs, validation at the start and end, the
+    start, the split's groups and, with groups, the table per group (printed)."""
+    t, run_dir = run.cfg.train, run.run_dir
     start_file = run_dir / "val_start.json"
     summary = {"epochs": trainer.current_epoch, "global_step": trainer.global_step,
                "fit_seconds": round(fit_seconds, 1), "precision": run.precision,
                "val_start": json.loads(start_file.read_text()) if start_file.exists() else None,
-               "val_end": end, "starts_as_linear_baseline": run.baseline is not None,
+               "val_end": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
+               "starts_as_linear_baseline": run.baseline is not None,
                "monitor": f"{t.monitor} ({t.monitor_mode})"}
     if not run.trains_network:
         summary["network"] = ("not trained: validation cannot see other scenes, so model/best is the "
                               "constant or linear map whatever a network scores (train.network: always "
                               "trains one)")
-    anchor = (run.baseline or {}).get("anchor") or {}
+    anchor = _anchor(run)
     if anchor.get("kind") == "learner":
         summary["start"] = f"the {anchor['chosen']} learner chosen on the training split"
     if not run.cyclegan:
-        summary["split_groups"] = group_counts(dm.pairs) | ({"blind": run.blind} if run.blind else {})
+        summary["split_groups"] = group_counts(run.dm.pairs) | ({"blind": run.blind} if run.blind else {})
     if run.worst is not None and run.worst.base:
         summary["groups"] = groups.group_table(run.worst, best_info(run_dir).get("epoch"))
         print(groups.format_table(summary["groups"]), flush=True)
-    best_dir = run_dir / "model" / "best"
-    model_best.restore_network(run_dir)  # a resumed run is weighed with its network in place
-    learner, stand_in, sections = None, None, []
-    if not run.cyclegan and cfg.task.kind == "translation" and (t.learner_minutes > 0 or run.blind):
-        if interrupted and run.learner is None and not run.blind:
-            print("model/best: the learner comparison did not run (interrupted before it: its "
-                  "search takes up to train.learner_minutes)", flush=True)
-        else:
-            learner, stand_in = learner_best.weigh(
-                run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []), 60 * t.learner_minutes,
-                run.blind, run.learner, run.choice, refit_kept=not interrupted)
-        if learner is not None:
-            summary["learner"] = learner
-            sections.append(learner_best.card_lines(learner))
-            print(learner_best.describe(learner), flush=True)
-    fall = best_dir.exists() and falls_back(run)
-    held = None
-    if model_best.decide(learner, None) == "network" and model_best.has_network(best_dir):
-        why = held_out.applies(cfg, fall)
-        if why is None and interrupted:
-            held = held_out.not_run(run_dir, cfg, "the run was interrupted")
-        elif why is None:
-            parent = anchor if run.learner is not None else learner
-            try:
-                held = held_out.weigh(run_dir, cfg, again, choice_of(parent))
-            except (KeyboardInterrupt, SystemExit) as e:  # stopped inside a fold: this run's end
-                stopped = e  # still places model/best as the rule says, then the stop goes on
-                interrupted = "Ctrl-C or SIGTERM while holding the network out"
-                held = held_out.not_run(run_dir, cfg, "the run was interrupted while holding it out")
-        elif len(cfg.data.sources) > 1:
-            print(f"network held out: no ({why})", flush=True)
-    if held is not None:
-        sections.append(held_out.card_lines(held))
-    else:  # an earlier end's record (a resumed run) no longer says what model/best is
-        (run_dir / HELD_OUT).unlink(missing_ok=True)
-    kept = model_best.decide(learner, held)
-    given: list = []  # model/best with its fallback, read once for the check sample and error model
+    return summary
 
-    def fallback(best: Path) -> None:  # images unlike every training source get the floor
-        floor, guard = floor_and_guard(dm.pairs["train"], dm.pairs.get("val", []), anchor.get("floor"))
-        given.append(give_floor(best, floor, guard, dm.pairs.get("val", [])))
+
+def _anchor(run) -> dict:
+    """The run's start as ``baseline.json`` records it (``{}``: none)."""
+    return (run.baseline or {}).get("anchor") or {}
+
+
+def weigh(run, interrupted: str | None, again) -> Weighed:
+    """The learner against the network on validation, then — where the network still stands —
+    the network held out source by source (:class:`Weighed`). Nothing is moved here."""
+    w = Weighed(interrupted=interrupted)
+    w.learner, w.stand_in = weigh_learner(run, interrupted)
+    w.held, w.interrupted, w.stopped = weigh_held_out(run, w.learner, interrupted, again)
+    if w.held is None:  # an earlier end's record (a resumed run) no longer says what model/best is
+        (run.run_dir / HELD_OUT).unlink(missing_ok=True)
+    return w
+
+
+def weigh_learner(run, interrupted: str | None) -> tuple[dict | None, Callable | None]:
+    """``(record, stand_in)`` of the selection core's learner against the network
+    (learner_best.weigh), or ``(None, None)`` where it does not run."""
+    cfg, dm, t = run.cfg, run.dm, run.cfg.train
+    if run.cyclegan or cfg.task.kind != "translation" or not (t.learner_minutes > 0 or run.blind):
+        return None, None
+    if interrupted and run.learner is None and not run.blind:
+        print("model/best: the learner comparison did not run (interrupted before it: its "
+              "search takes up to train.learner_minutes)", flush=True)
+        return None, None
+    learner, stand_in = learner_best.weigh(
+        run.run_dir, cfg, dm.pairs["train"], dm.pairs.get("val", []), 60 * t.learner_minutes,
+        run.blind, run.learner, run.choice, refit_kept=not interrupted)
+    if learner is not None:
+        print(learner_best.describe(learner), flush=True)
+    return learner, stand_in
+
+
+def weigh_held_out(run, learner: dict | None, interrupted: str | None, again
+                   ) -> tuple[dict | None, str | None, BaseException | None]:
+    """``(record, interrupted, stopped)`` of the network held out source by source
+    (held_out.weigh) where the learner comparison kept it and the rule applies: not run when the
+    run was interrupted; a stop inside a fold is caught, recorded as not run and handed back
+    (``stopped``) so that ``model/best`` is still placed as the rule says."""
+    cfg, run_dir = run.cfg, run.run_dir
+    best, _ = model_best.folders(run_dir)
+    if model_best.decide(learner, None) != "network" or not model_best.has_network(best):
+        return None, interrupted, None
+    why = held_out.applies(cfg, best.exists() and falls_back(run))
+    if why is not None:
+        if len(cfg.data.sources) > 1:
+            print(f"network held out: no ({why})", flush=True)
+        return None, interrupted, None
+    if interrupted:
+        return held_out.not_run(run_dir, cfg, "the run was interrupted"), interrupted, None
+    parent = _anchor(run) if run.learner is not None else learner
+    try:
+        return held_out.weigh(run_dir, cfg, again, choice_of(parent)), interrupted, None
+    except (KeyboardInterrupt, SystemExit) as e:  # stopped inside a fold: this run's end
+        return (held_out.not_run(run_dir, cfg, "the run was interrupted while holding it out"),
+                "Ctrl-C or SIGTERM while holding the network out", e)
+
+
+def place_best(run, kept: str, stand_in: Callable | None):
+    """``model/best`` made what was ``kept`` (best.place), with its fallback to the floor where
+    the run gives one (:func:`falls_back`). Returns the bundle the fallback was given to (read
+    once, for the check sample and error model), or None."""
+    dm, best = run.dm, model_best.folders(run.run_dir)[0]
+    given: list = []
+
+    def fallback(folder: Path) -> None:  # images unlike every training source get the floor
+        floor, guard = floor_and_guard(dm.pairs["train"], dm.pairs.get("val", []), _anchor(run).get("floor"))
+        given.append(give_floor(folder, floor, guard, dm.pairs.get("val", [])))
         print(f"fallback: images unlike every training source get the zero-shot floor (the "
               f"{floor['kind']} linear map of {len(floor['sources'])} source(s)), and files of "
               "another sensor (a radiometric depth no training file had) get it wholly "
               f"(model/best/{FLOOR_DIR})", flush=True)
-    model_best.place(run_dir, kept, stand_in, fallback if fall else None)
-    summary["kept"] = kept
-    if interrupted:
-        summary["interrupted"] = interrupted
-    atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=1).encode())
-    model_best.write_card(run_dir, kept, sections, interrupted, summary_line(run_dir))
-    if stopped is not None:
-        print(f"interrupted while holding the network out: {summary_line(run_dir)}; "
-              f"{model_best.how_to_finish(run_dir)}", flush=True)
-        raise stopped
-    if not best_dir.exists() or interrupted:
+    fall = best.exists() and falls_back(run)
+    model_best.place(run.run_dir, kept, stand_in, fallback if fall else None)
+    return given[0] if given else None
+
+
+def trust_best(run, kept: str, given) -> None:
+    """``model/best``'s check sample (the precision gate's: one real validation tile) and, for a
+    paired translation that is not the floor, its expected-error model (``predict
+    --confidence``), both from the validation data the run holds. ``given``: the bundle the
+    fallback was given to (:func:`place_best`), reused unless the floor replaced it."""
+    cfg, dm, best = run.cfg, run.dm, model_best.folders(run.run_dir)[0]
+    if not best.exists():
         return
-    b = given[0] if given and kept != "floor" else None
-    try:  # the precision gate's sample: one real validation tile
-        b = load_bundle(best_dir) if b is None else b
-        make_check_sample(best_dir, pairs=None if run.cyclegan else dm.pairs.get("val", []), bundle=b)
+    b = given if kept != "floor" else None
+    try:
+        b = load_bundle(best) if b is None else b
+        make_check_sample(best, pairs=None if run.cyclegan else dm.pairs.get("val", []), bundle=b)
     except BandbridgeError:  # no validation split: prediction then trusts fp32 only
         pass
     if not run.cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val") and kept != "floor":
-        add_confidence(best_dir, dm.pairs["val"], bundle=b)  # predict --confidence
+        add_confidence(best, dm.pairs["val"], bundle=b)
 
 
 def falls_back(run) -> bool:

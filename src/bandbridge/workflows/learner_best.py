@@ -22,13 +22,12 @@ import numpy as np
 import torch
 
 from bandbridge.bundle import load_bundle, save_bundle
-from bandbridge.config import Config, build_config
+from bandbridge.config import Config
 from bandbridge.fileio import atomic_write_bytes
 from bandbridge.models.anchored import Anchored
 from bandbridge.spec import BUNDLE_META
+from bandbridge.workflows.best import learner_config
 from bandbridge.policy import WITHIN, one_group, percent
-
-LEARNER_TILE = 1024  # px: the tile a learner bundle predicts on
 
 
 def val_mae(net, pairs: list, sensors: list[str]) -> dict[str, float]:
@@ -160,21 +159,6 @@ def card_lines(record: dict) -> list[str]:
     if not record["oof_mae"]:
         lines.append(f"| **{record['chosen']}** | — ({record['rule']}) |")
     return lines
-
-
-def learner_config(cfg: Config, generator: dict) -> Config:
-    """``cfg`` with the learner ``generator`` (``{"name", "args"}``: ``Learner.generator()``)
-    as its generator and tiles overlapping by its context halo."""
-    from bandbridge.spec import generator_halo
-    d = cfg.model_dump(mode="json")
-    d["model"]["generator"] = generator
-    halo = generator_halo(generator["name"], generator["args"])
-    # a per-pixel learner is exact once tiles overlap by its context halo on each side; smaller
-    # tiles than a network's: the features of a whole 2048² tile cost 2.4 GB at its peak
-    # (benchmarks/learner_kinds.py), 1024² tiles 0.75 GB at the same speed
-    d["inference"]["overlap"] = 2 * (halo + 10)
-    d["inference"]["tile"] = min(d["inference"]["tile"], LEARNER_TILE)
-    return build_config(d)
 
 
 def describe(record: dict) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bandbridge.bundle import edit_meta, load_model, tie_floor
+from bandbridge.bundle import edit_meta, load_model
 from bandbridge.errors import BandbridgeError
+from bandbridge.workflows.best import learner_config, put_floor
 
 
 def fit_guard(model: str | Path, data_root: str | None = None) -> dict:
@@ -68,18 +69,9 @@ def give_floor(folder: str | Path, floor: dict, guard: dict, val: list):
     of its own in ``folder/floor`` (:func:`save_floor_bundle`): images unlike every training
     source fall back to the floor inside the model; files of another sensor are given to the
     floor wholly (inference/core/route.floor_instead). Returns the bundle, fallback included."""
-    import shutil
-    import tempfile
-    from bandbridge.spec import FLOOR_DIR
     write_floor(folder, floor, guard)
     b = load_model(folder)  # after the edit: the caller's check sample measures the fallback too
-    dest = Path(folder) / FLOOR_DIR
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".floor-") as tmp:
-        save_floor_bundle(Path(tmp) / FLOOR_DIR, floor, b, val)
-        if dest.exists():  # this tool's own floor, replaced whole
-            shutil.rmtree(dest)
-        (Path(tmp) / FLOOR_DIR).rename(dest)
-    tie_floor(folder)  # the parent's hash now covers its floor
+    put_floor(folder, lambda tmp: save_floor_bundle(tmp, floor, b, val))
     return b
 
 
@@ -91,7 +83,6 @@ def save_floor_bundle(dest: str | Path, floor: dict, b, val: list) -> Path:
     import numpy as np
     from bandbridge.bundle import save_bundle
     from bandbridge.learners.linear import Linear
-    from bandbridge.workflows.learner_best import learner_config
     lin = Linear()
     lin.coef_ = np.array(floor["linear"], dtype=np.float64)
     keep = {k: b.info[k] for k in ("bundled_from", "baseline", "inputs_seen") if k in b.info}

@@ -25,7 +25,7 @@ from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
 
 ROWS = 1024  # rows of the input read, upsampled or written at a time (bounded memory)
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
-FIT_TILE = 1024  # px: the tile the fit's bundle predicts on (a learner's: learner_best.LEARNER_TILE),
+FIT_TILE = 1024  # px: the tile the fit's bundle predicts on (a learner's: workflows/best.LEARNER_TILE),
 # set on its job: a model made for one run is not measured for a larger tile
 
 
