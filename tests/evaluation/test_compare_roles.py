@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
@@ -45,14 +46,29 @@ def test_a_target_described_as_another_band_is_refused(run_cli, tmp_path):
     assert not out.exists()
 
 
+def printed(stdout: str) -> dict[str, list[float]]:
+    """compare's metric rows: ``{metric: [model, linear]}``."""
+    rows = [ln.split() for ln in stdout.splitlines() if ln.startswith("  ")]
+    return {r[0]: [float(v) for v in r[1:]] for r in rows if len(r) > 1 and r[0] != "metric"
+            and r[1][0] in "-0123456789"}
+
+
 def test_an_undescribed_or_nir_target_is_scored(run_cli, tmp_path):
+    """The printed MAE and RMSE are those of the written synthetic band against the target file's
+    band, computed here by hand (DN; the sample has no nodata pixel)."""
+    with rasterio.open(DATE) as src:
+        nir = src.read(4).astype(np.float64)
     for describe in (None, "nir"):
         d = tmp_path / str(describe)
         d.mkdir()
-        rgb, nir = _split(d, describe)
-        code, stdout, err = run_cli("compare", str(rgb), str(nir), "-m", "rgb2nir-naip", "-o", str(d / "out"))
+        rgb, target = _split(d, describe)
+        code, stdout, err = run_cli("compare", str(rgb), str(target), "-m", "rgb2nir-naip", "-o", str(d / "out"))
         assert code == 0, err
-        assert "mae" in stdout and (d / "out" / "rgb_synthetic.tif").exists()
+        with rasterio.open(d / "out" / "rgb_synthetic.tif") as f:
+            synth = f.read(1).astype(np.float64)
+        got = printed(stdout)
+        assert got["mae"][0] == pytest.approx(np.abs(synth - nir).mean(), abs=1e-3), got
+        assert got["rmse"][0] == pytest.approx(np.sqrt(((synth - nir) ** 2).mean()), abs=1e-3), got
 
 
 def test_a_jpeg_pair_prints_no_rasterio_warning(run_cli, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from bandbridge.config import load_config
+from bandbridge.policy import WITHIN
 from conftest import SAMPLE, TINY, TWO_SOURCES
 
 TWO = TWO_SOURCES
@@ -104,13 +105,15 @@ def test_a_two_source_run_holds_its_network_out_and_keeps_what_the_rule_says(run
         assert r["images"] == 2 and r["model"] > 0 and r["floor"] > 0
         assert f"network held out: without {r['source']}, on {r['source']}: model" in out
         assert (run / "held_out" / r["source"] / "model" / "best" / "model.yaml").exists()
-    broke = [r["source"] for r in record["folds"] if r["model"] > 1.01 * r["floor"]]
-    assert record["broke"] == broke and record["kept"] == ("floor" if broke else "network")
+    # each fold's network is anchored on the floor its start chose without that source, and six
+    # steps of a tiny network add next to nothing to it (measured: within 0.02 % of the floor on
+    # both sources), so no source breaks the rule and the network stays
+    for r in record["folds"]:
+        assert r["model"] <= (1 + WITHIN) * r["floor"], r
+    assert record["broke"] == [] and record["kept"] == "network"
     best = yaml.safe_load((run / "model" / "best" / "model.yaml").read_text())
-    is_floor = best["config"]["model"]["generator"]["args"].get("kind") == "linear"
-    assert is_floor == bool(broke)
-    if broke:
-        assert "model/best = the zero-shot floor: the network broke the held-out rule" in out
+    assert best["config"]["model"]["generator"]["name"] == "unet"
+    assert "network held out: kept" in out and "model/best = the zero-shot floor" not in out
 
 
 def test_images_are_held_out_by_realism_beside_error_and_bands_by_error():
