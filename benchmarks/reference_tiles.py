@@ -4,7 +4,7 @@ tile (each tile predicted alone), on the bundled NAIP model's held-out date (NAI
 into n × n tiles; its own NIR averaged over k × k blocks is the one reference, the full-resolution
 NIR the truth.
 
-    python benchmarks/reference_tiles.py --data ../shared/data [--tiles 2] [--json docs/results/reference_tiles.json]
+    python benchmarks/reference_tiles.py --data ../shared/data [--tiles 2] [--k 4 8 16 24] [--json docs/results/reference_tiles.json]
 
 Rows: k = 4, 8, 16, 24; the tiles' mean MAE in DN each way, the routes taken, and whether the
 scene's tiles equal the whole image predicted at once (they should: the same fit, cut).
@@ -59,6 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--tiles", type=int, default=2, help="n: the image cut into n × n tiles")
+    ap.add_argument("--k", type=int, nargs="+", default=list(KS), help="the reference's scales (default: 4 8 16 24)")
     ap.add_argument("--json")
     a = ap.parse_args()
     src = Path(a.data) / NAIP.format(NAIP_TEST)
@@ -70,7 +71,7 @@ def main() -> None:
         d = Path(d)
         rgb = write_raster(d / f"naip_rgb_{NAIP_TEST}.tif", img[:3], fine, ["red", "green", "blue"], "uint8")
         tiles = cut_tiles(rgb, a.tiles, d / "tiles")
-        for k in KS:
+        for k in a.k:
             ref = ReferenceOptions(source=str(make_reference(truth, fine, k, d / f"nir_k{k}.tif")))
             predict([str(d / "tiles")], "rgb2nir", str(d / f"scene{k}"), PredictOptions(), overwrite=True, reference=ref)
             predict([str(rgb)], "rgb2nir", str(d / f"whole{k}.tif"), PredictOptions(), overwrite=True, reference=ref)

@@ -130,7 +130,7 @@ def _cluster(scheduler: str | None, workers: int | None):
     return Client(cluster), cluster
 
 
-def check_flags(workers: int | None, scheduler: str | None, retries: int, strips: int | None,
+def check_cluster_flags(workers: int | None, scheduler: str | None, retries: int, strips: int | None,
                 summary: str | None, confidence: bool = False) -> None:
     """The Dask flags of ``predict``, before any work: each refusal names its flag."""
     if confidence and (workers is not None or scheduler is not None):

@@ -107,7 +107,7 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
     return files, skipped
 
 
-def check_flags(opts: PredictOptions, ov: Overrides, backend: str, precision: str,
+def check_predict_flags(opts: PredictOptions, ov: Overrides, backend: str, precision: str,
                 threads: int | None) -> None:
     """Flags that are wrong whatever the files: each refusal names its flag."""
     for flag, v in (("--tile", opts.tile), ("--batch-size", opts.batch_size), ("--threads", threads)):
@@ -167,7 +167,7 @@ def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
     """Check everything and decide every input's model, reading and outputs; ``(jobs, earlier
     outputs skipped)``. Nothing is written. With ``failures`` (a list), a file that cannot be
     predicted is appended there with its one-line reason instead of stopping the whole run."""
-    check_flags(opts, ov, backend, precision, threads)
+    check_predict_flags(opts, ov, backend, precision, threads)
     files, skipped = expand_inputs(inputs)
     dest = Path(output)
     picture = dest.suffix.lower() in PICTURES  # an 8-bit photo model's output as PNG or JPEG

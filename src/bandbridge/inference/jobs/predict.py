@@ -14,7 +14,7 @@ from typing import Callable, ContextManager, Iterator
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.interop.stac import check_items, write_item
-from bandbridge.inference.jobs.distributed import check_flags, log_path, run_distributed, write_summary
+from bandbridge.inference.jobs.distributed import check_cluster_flags, log_path, run_distributed, write_summary
 from bandbridge.inference.jobs.job import Job, grow_tiles, prepare_backends, run_predict
 from bandbridge.inference.jobs.plan import make_plan
 from bandbridge.inference.jobs.reference import ReferenceOptions, check_reference_flags, run_references
@@ -75,7 +75,7 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
     file that cannot be predicted becomes a failed row instead), check the STAC Items, then
     predict as the plan says; with ``reference``, each input's band is fitted to its coarse
     reference (``jobs/reference.py``). ``plan_only``: say the plan and stop (``--plan``)."""
-    check_flags(cluster.workers, cluster.scheduler, cluster.retries, cluster.strips, cluster.summary,
+    check_cluster_flags(cluster.workers, cluster.scheduler, cluster.retries, cluster.strips, cluster.summary,
                 opts.confidence)
     if reference is not None:
         check_reference_flags(opts, cluster.used, stac)
