@@ -4,6 +4,8 @@ is refused in one line with nothing written."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -382,3 +384,39 @@ def test_wald_refuses_before_work_and_fails_when_every_case_is_refused(run_cli, 
     code, _, err = run_cli("wald", "--data", str(tmp_path / "data"), "--only", "shifted ½", "-o", str(tmp_path / "o"))
     assert code == 2 and "every case was refused" in err and "refused here" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_adapt_with_a_reference_saves_the_learner_it_fitted(tmp_path):
+    """adapt --reference (issue 68): the bundle of the best learner on the pairs made from the
+    reference states the context windows it was fitted with, and its served module computes what
+    the fitted learner computes (the learner is kept even where the zero-shot model would be, as
+    ``loso --shots`` keeps it, so that there is always one to check)."""
+    import torch
+
+    from bandbridge.bundle import load_model
+    from bandbridge.models.features import ContextFeatures
+    from bandbridge.spec import resolve_model_folder
+    from bandbridge.workflows.adapt import ALL_ROWS, adapt_bundle, pair_sources, parse_region, region_split
+    from bandbridge.workflows.pairs import reference_pairs
+    with rasterio.open(OLDER) as s:
+        nir, fine = s.read(4).astype(np.float32), Grid(s.crs, s.transform, s.height, s.width)
+        rgb = s.read([1, 2, 3]).astype(np.float32) / 255.0
+    ref = make_reference(nir, fine, 2, tmp_path / "nir_40m.tif")
+    (tmp_path / "pairs").mkdir()
+    made = reference_pairs([str(OLDER)], str(ref), "nir", tmp_path / "pairs")
+    folder = resolve_model_folder(Path("rgb2nir-naip"))
+    bundle = load_model(folder)
+    sources = pair_sources(made, bundle.config, None)
+    for src in sources:
+        src["split"] = region_split(parse_region(None), ALL_ROWS)
+    _, sel = adapt_bundle(folder, bundle, sources, "mine", tmp_path / "mine", True, 60.0, copy_zero_shot=False)
+    learner, b = sel.fitted, load_model(tmp_path / "mine")
+    args = b.config.model.generator.args
+    assert list(args["windows"]) == (list(learner.windows) if learner.context else [])
+    x = rgb[:, :64, :64]
+    f = ContextFeatures(3, tuple(learner.windows) if learner.context else (), learner.products,
+                        exact=True)(torch.from_numpy(x[None]))[0].numpy()
+    mine = learner.predict(f.reshape(f.shape[0], -1).T, 3)[:, 0].reshape(64, 64)
+    with torch.inference_mode():
+        served = b.generator.eval()(torch.from_numpy(x[None]))[0, 0].numpy()
+    assert np.allclose(np.clip(mine, 0, 1), served, atol=1e-3)
