@@ -436,6 +436,12 @@ def demo_train_table(rec: dict) -> str:
         f"model/best are the same and each epoch within {tol['l1']} in L1 and {tol['psnr']} dB.*\n")
 
 
+def gaps_table(record: dict) -> str:
+    """Cloud gaps filled (``bandbridge gaps``): rendered by the module that writes the record."""
+    from bandbridge.evaluation.gaps_table import tables
+    return tables(record)
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
@@ -446,7 +452,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "reference_tiles": reference_tiles_table,
           "thermal_gan": thermal_gan_table,
           "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table,
-          "demo_train": demo_train_table}
+          "demo_train": demo_train_table, "gaps": gaps_table}
 
 
 def render(markdown: str) -> str:

@@ -34,6 +34,34 @@ def _medians(rows: list[dict]) -> list[str]:
     return out + [""]
 
 
+def tables(record: dict) -> str:
+    """The manual's part of the record (``docs/hooks/results.py``): one table, each mask kind's
+    mean and median per stratum, the change against the linear map in brackets; realism below."""
+    import numpy as np
+    plain = {k: v.replace("`", "") for k, v in NAMES.items()}
+    lines = [f"*Measured by `{record['command']}`; every pair in `docs/results/gaps.md`. MAE in reflectance "
+             "over the hidden pixels that are really clear (B02, B03, B04, B08; sar2optical makes RGB: B02–B04). "
+             "Brackets: against the earlier date, linear per band.*", "",
+             "| masks | pairs | n | " + " | ".join(plain.values()) + " |", "|---|---|---|" + "---|" * len(NAMES)]
+    for kind, groups in record["summary"].items():
+        for name, g in groups.items():
+            lines.append(f"| {kind}, mean | {name} | {g['pairs']} | " +
+                         " | ".join(_cell(g, k, g.get("linear")) for k in NAMES) + " |")
+        sel = [r for r in record["rows"] if (r["mask"] == "disc") == (kind == "disc")]
+        for lo, hi, lab in ((0, 10_000, "all"), *STRATA):
+            rs = [r for r in sel if lo <= r["days"] < hi]
+            if rs:
+                med = {k: float(np.median([r["mae"][k] for r in rs if k in r["mae"]])) for k in NAMES
+                       if any(k in r["mae"] for r in rs)}
+                lines.append(f"| {kind}, median | {lab} | {len(rs)} | " +
+                             " | ".join(_cell(med, k, med.get("linear")) for k in NAMES) + " |")
+    if record.get("realism"):
+        lines += ["", "Realism of the filled pixels, all pairs (SWD: lower is nearer the real; contrast: 1 is the "
+                  "real's): " + "; ".join(f"{plain.get(k, k)} {r['swd']:.3f}, {r['contrast']:.2f}"
+                                         for k, r in record["realism"].items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(record: dict) -> str:
     """The tables: per mask kind, rows = all pairs, each sample, each stratum; columns = the fills
     (change against the linear map in brackets); then every pair, and realism."""
