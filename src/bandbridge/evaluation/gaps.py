@@ -8,8 +8,9 @@ cloudy dates laid over it); MAE in reflectance over the hidden pixels that are r
 B02, B03, B04, B08. Columns: the earlier date as is, linear per band, the ``sar2optical`` bundle
 through the normal predict path (B02–B04 only: it makes RGB), the fit without SAR, the fit with
 SAR, and what ``fill`` itself chooses. Realism (SWD, contrast) of the filled pixels beside.
-The settings of ``learners/gapfill.py`` were chosen on a cloudy date of sample 00002806639B424A,
-never on these pairs; both samples are reported apart.
+The settings of ``learners/gapfill.py`` and ``policy.py`` were chosen on sample 00002806639B424A
+only (a cloudy date of it; ``FILL_FIT_MIN`` on its first four pairs with other masks); sample
+0000280849BAC91C is held out, and both are reported apart.
 """
 
 from __future__ import annotations

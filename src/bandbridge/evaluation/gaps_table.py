@@ -68,8 +68,9 @@ def markdown(record: dict) -> str:
     lines = ["# Cloud gaps filled: the WorldCereal protocol", "", f"`{record['command']}`", "",
              "MAE in reflectance over the hidden pixels that are really clear (B02, B03, B04, B08; "
              "`sar2optical` makes RGB, so its column is B02–B04). Brackets: against the earlier date, "
-             "linear per band. Settings chosen on a cloudy date of sample 00002806639B424A, never on "
-             "these pairs. Not run: the SEN12MS-CR triplets (`sar_sen12mscr_glfcr`: L1C without a "
+             "linear per band. Settings chosen on sample 00002806639B424A only (a cloudy date of it; "
+             "FILL_FIT_MIN on its first four pairs with other masks, and no clear part here is under it); "
+             "0000280849BAC91C is held out. Not run: the SEN12MS-CR triplets (`sar_sen12mscr_glfcr`: L1C without a "
              "scene classification, so no cloud mask to fill under) and `openeo_gfmap`'s site.", ""]
     for kind, groups in record["summary"].items():
         cols = [k for k in NAMES if any(k in g for g in groups.values())]
