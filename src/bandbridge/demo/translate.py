@@ -197,7 +197,7 @@ class Translator:
         """The plan as the page states it before anything runs (no output path: nothing is written)."""
         import tempfile
         plan = self.plan(Path(upload), name, ov, Path(tempfile.gettempdir()))
-        lines = [ln.strip() for ln in plan.lines()[2:]]
+        lines = [ln.strip() for ln in plan.lines()[3:]]  # not the header, where it runs, nor the paths
         return "**Plan** (what *Translate* will run): " + page_words("; ".join(lines)) + "."
 
     def __call__(self, upload: str | None, name: str, workdir: Path,
