@@ -347,7 +347,8 @@ def test_predict_cli_measures_on_large_jobs_and_says_what_it_chose(run_cli, tmp_
     _fast_probe(monkeypatch)
     code, out, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "n.tif"))
     assert code == 0, err
-    assert "backend: " in out and "fastest passing the precision gate" in out
+    # a busy machine may spend the probe's budget before every candidate is measured: then it says so
+    assert "backend: " in out and re.search(r"fastest (of those measured )?passing the precision gate", out), out
     code, out, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "m.tif"),
                              "--backend", "torch", "--precision", "fp32")
     assert code == 0 and "torch fp32 as asked" in out
