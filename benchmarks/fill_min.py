@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.evaluation.gaps import _files, pairs
+from bandbridge.evaluation.gaps import pairs, sample_files
 from bandbridge.inference.jobs.fill_read import read_layer, sar_on
 from bandbridge.learners import gapfill
 from bandbridge.learners.gapfill import Stack, fill
@@ -28,7 +28,7 @@ PAIRS = 4
 
 def main(data: str) -> None:
     root = Path(data)
-    s10, s20, s1 = _files(root, SAMPLE)
+    s10, s20, s1 = sample_files(root, SAMPLE)
     prs, _ = pairs(root, SAMPLE)
     res: dict[int, list[tuple[float, float]]] = {n: [] for n in SIZES}
     for i, (a, b, sa, sb) in enumerate(prs[:PAIRS]):

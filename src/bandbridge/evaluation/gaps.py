@@ -49,7 +49,9 @@ class Row:
     route: str = ""  # what fill chose
 
 
-def _files(root: Path, sample: str) -> tuple[Path, str, Path]:
+def sample_files(root: Path, sample: str) -> tuple[Path, str, Path]:
+    """A WorldCereal sample's files: its 10 m Sentinel-2 cube, the name of its 20 m cube (the SCL),
+    and its Sentinel-1 cube."""
     d = root / "worldcereal" / sample
     return (next(d.glob("S2_L2A_10m_*.nc")), next(d.glob("S2_L2A_20m_*.nc")).name,
             next(d.glob("S1_GRD-*.nc")))
@@ -58,7 +60,7 @@ def _files(root: Path, sample: str) -> tuple[Path, str, Path]:
 def pairs(root: Path, sample: str) -> tuple[list[tuple[str, str, str, str]], list[str]]:
     """``[(earlier, later, S1 at earlier, S1 at later)]`` date labels of the protocol's pairs, and
     the sample's cloudy dates (20–80 % not clear)."""
-    s10, s20, s1 = _files(root, sample)
+    s10, s20, s1 = sample_files(root, sample)
     fr = step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3])
     clear = [(lab, t) for lab, t, f in fr if f > CLEAR]
     cloudy = [lab for lab, _, f in fr if 0.2 <= 1 - f <= 0.8]
@@ -90,7 +92,7 @@ def sar2optical(root: Path, sample: str, s1_label: str, scene, work: Path) -> np
 
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.predict import predict
-    s1 = _files(root, sample)[2]
+    s1 = sample_files(root, sample)[2]
     db = sar_on(scene, f"{s1}@{s1_label}", "--sar")[0]
     src, out = work / f"s1_{s1_label[:10]}.tif", work / f"s2_{s1_label[:10]}.tif"
     prof = dict(driver="GTiff", height=db.shape[1], width=db.shape[2], count=2, dtype="float32",
@@ -108,7 +110,7 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
                work: Path, seed: int) -> tuple[Row, dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """One pair scored: its :class:`Row`, each column's filled image ``(4, H, W)``, the real scene
     and the scored pixels."""
-    s10, s20, s1 = _files(root, sample)
+    s10, s20, s1 = sample_files(root, sample)
     a, b, sa, sb = pair
     scene = read_layer(f"{s10}@{b}#scl={s20}", "")
     e = read_layer(f"{s10}@{a}#scl={s20}", "--earlier")
@@ -157,7 +159,7 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
             if not (root / "worldcereal" / sample).is_dir():
                 continue
             prs, cloudy = pairs(root, sample)
-            s10, s20, _ = _files(root, sample)
+            s10, s20, _ = sample_files(root, sample)
             for i, pair in enumerate(prs[:limit]):
                 rng = np.random.default_rng([seed, i, SAMPLES.index(sample)])
                 cases = [("disc", lambda sc, rng=rng: disc(sc.valid.shape, rng))]
