@@ -75,19 +75,20 @@ def test_a_folder_of_tiles_with_one_reference_on_two_workers_equals_one_process(
     assert np.array_equal(_band(tmp_path / "here" / "east_20200831_rgb2nir-naip.tif"), whole[:, 128:])
 
 
-def test_scattered_tiles_are_fitted_one_by_one(scene, run_cli, tmp_path):
-    """Tiles covering less than policy.SCENE_COVER of their bounding box: no mosaic (it would be
-    mostly holes): each is fitted on its own, and its output says so by having no scene tag."""
-    from bandbridge.policy import SCENE_COVER
+@pytest.mark.parametrize("spans", [{"west": slice(0, 48), "east": slice(208, 256)},  # under SCENE_COVER
+                                   {"west": slice(0, 128), "east": slice(160, 256)}])  # a hole, no nodata
+def test_scattered_tiles_are_fitted_one_by_one(scene, run_cli, tmp_path, spans):
+    """Tiles covering less than policy.SCENE_COVER of their bounding box (the mosaic would be mostly
+    holes), or leaving a hole in it with no nodata value to mark it (a VRT would read it as black
+    pixels): no mosaic; each is fitted on its own, and its output has no scene tag."""
     d, rgb, truth, fine, prof = scene
     tiles = tmp_path / "tiles"
     tiles.mkdir()
     with rasterio.open(rgb) as s:
         a = s.read()
-    spans = {"west": slice(0, 48), "east": slice(208, 256)}
-    assert (48 + 48) / 256 < SCENE_COVER
     for name, cols in spans.items():
-        p = dict(prof, width=48, transform=prof["transform"] * Affine.translation(cols.start, 0))
+        w = cols.stop - cols.start
+        p = dict(prof, width=w, nodata=None, transform=prof["transform"] * Affine.translation(cols.start, 0))
         with rasterio.open(tiles / f"{name}_20200831.tif", "w", **p) as o:
             o.write(a[:, :, cols])
     ref = make_reference(truth, fine, 4, tmp_path / "nir_k4.tif")

@@ -7,8 +7,9 @@ Why one fit and not one per tile (``benchmarks/reference_tiles.py``, NAIP 2020 c
 its NIR averaged k×k as the one reference): the mean MAE of the tiles 3.96 / 12.03 / 17.13 / 20.92 DN
 fitted tile by tile against 3.92 / 8.10 / 16.36 / 20.07 fitted once over the scene at k = 4 / 8 /
 16 / 24 — a tile alone holds too few cells to fit on at k = 8 (each took the consistent route).
-Tiles that share no grid, or cover less than :data:`~bandbridge.policy.SCENE_COVER` of their
-bounding box (scattered tiles: the mosaic would be mostly holes), are fitted one by one.
+Tiles that share no grid, cover less than :data:`~bandbridge.policy.SCENE_COVER` of their
+bounding box (scattered tiles: the mosaic would be mostly holes), or leave holes in it without a
+nodata value (the mosaic would read them as black pixels) are fitted one by one.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def scenes(jobs: list, searched: bool) -> list[Scene]:
 
 def _mosaic(jobs: list, members: list[int]) -> Scene | None:
     """The members' windows in their bounding box, or None where their pixels do not fall on one
-    lattice or cover less than :data:`~bandbridge.policy.SCENE_COVER` of it."""
+    lattice, cover less than :data:`~bandbridge.policy.SCENE_COVER` of it, or leave holes in it
+    without a nodata value to mark them."""
     infos = [raster_info(jobs[i].src) for i in members]
     t0 = infos[0].transform
     x0 = min(i.transform.c for i in infos)
@@ -88,8 +90,8 @@ def _mosaic(jobs: list, members: list[int]) -> Scene | None:
     covered = np.zeros((h, w), bool)
     for r, c, hh, ww in offs:
         covered[r:r + hh, c:c + ww] = True
-    if covered.mean() < SCENE_COVER:
-        return None
+    if covered.mean() < SCENE_COVER or (not covered.all() and infos[0].nodata is None):
+        return None  # mostly holes; or holes a VRT would read as pixels of value 0 (no nodata to mark them)
     from rasterio.transform import Affine
     return Scene(members, offs, h, w, Affine(t0.a, 0.0, x0, 0.0, t0.e, y0))
 
