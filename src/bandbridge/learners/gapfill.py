@@ -28,10 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bandbridge.learners.folds import Fold, Pixels, spatial_folds
-from bandbridge.learners.guided import BUFFER, CANDIDATES, HALF, HI, LO, WINDOWS
-from bandbridge.learners.registry import candidates as all_candidates
+from bandbridge.learners.guided import BUFFER, CANDIDATES, HALF, HI, LO, configured, features
 from bandbridge.learners.select import choose, fit_threads
-from bandbridge.models.features import ContextFeatures
 from bandbridge.policy import FILL_FIT_MIN, FILL_LINEAR_MIN
 
 ROUTES = {"fit": "the learner-selection core fitted on the clear part",
@@ -43,25 +41,6 @@ PRODUCTS = False  # no pairwise products of the channels: with SAR at two dates 
 # channels, 45 products; the trees find interactions themselves, and the fit took half the time
 # without them on the real cloudy date of docs/fill.md's figure (sample 00002806639B424A,
 # 2018-06-03: held-out MAE 0.01648 reflectance against 0.01640 with them, 31 s against 41 s)
-
-
-def features(x: np.ndarray) -> np.ndarray:
-    """``φ(x)`` of ``(C, H, W)`` model values → ``(F, H, W)``: the channels, their local means and
-    deviations over ``guided.WINDOWS`` (``models/features.py``)."""
-    import torch
-    with torch.inference_mode():
-        return ContextFeatures(x.shape[0], WINDOWS, PRODUCTS, exact=True)(torch.from_numpy(x[None]).float())[0].numpy()
-
-
-def configured(names: tuple[str, ...] = CANDIDATES) -> list:
-    """The candidates of ``names``, their context features those :func:`features` computes."""
-    out = []
-    for c in all_candidates():
-        if c.name in names:
-            c = c.clone()
-            c.windows, c.products = WINDOWS, PRODUCTS
-            out.append(c)
-    return out
 
 
 @dataclass
@@ -166,7 +145,7 @@ def pixels_of(x: np.ndarray, target: np.ndarray, mask: np.ndarray, seed: int) ->
     if len(rows) > FIT_PIXELS:
         keep = np.sort(rng.choice(len(rows), FIT_PIXELS, replace=False))
         rows, cols = rows[keep], cols[keep]
-    f = features(x)
+    f = features(x, PRODUCTS)
     h, w = mask.shape
     n = len(rows)
     px = Pixels(f[:, rows, cols].T.copy(), target[:, rows, cols].T.astype(np.float32), np.zeros(n, int),
@@ -176,7 +155,7 @@ def pixels_of(x: np.ndarray, target: np.ndarray, mask: np.ndarray, seed: int) ->
 
 def predict_all(learner, x: np.ndarray) -> np.ndarray:
     """``learner`` on every pixel of ``x (Ci, H, W)`` → ``(Ct, H, W)`` model values."""
-    f = features(x)
+    f = features(x, PRODUCTS)
     p = learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0])
     return p.T.reshape(p.shape[1], *x.shape[1:])
 
@@ -287,7 +266,7 @@ def _sar_alone(done: Filled, stack: Stack, units: Units, holes: np.ndarray, seed
     if not folds:
         return
     with fit_threads():
-        sel = choose(px, configured(CANDIDATES), folds=folds, seed=seed, served=False)
+        sel = choose(px, configured(CANDIDATES, PRODUCTS), folds=folds, seed=seed, served=False)
     if sel.oof[sel.chosen] >= sel.oof.get("constant", np.inf):
         return
     v = units.to_stored(predict_all(sel.fitted, x))
@@ -312,7 +291,7 @@ def _fit(stack, units, base_m, target, learn, folds, px, rows, cols, y_px, teste
         if extra:  # the same pixels (same mask and seed), so the folds still index them
             px, _, _ = pixels_of(x, np.nan_to_num(target, nan=HALF), learn, seed)
         with fit_threads():
-            sel = choose(px, configured(CANDIDATES), folds=folds, seed=seed, served=False)
+            sel = choose(px, configured(CANDIDATES, PRODUCTS), folds=folds, seed=seed, served=False)
         b = base_m[:, rows, cols].T
         pred = units.to_stored((sel.held - HALF + b).T[:, :, None])[:, :, 0].T
         e = _mae(pred[tested], y_px[tested])

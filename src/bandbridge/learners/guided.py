@@ -103,21 +103,22 @@ class GuidedFit:
         return float(e * (self.hi - self.lo) / (HI - LO))
 
 
-def features(x: np.ndarray) -> np.ndarray:
+def features(x: np.ndarray, products: bool = True) -> np.ndarray:
     """``φ(x)`` of ``(C, H, W)`` model values → ``(F, H, W)``: the bands, their means and standard
-    deviations over :data:`WINDOWS`, their pairwise products (``models/features.py``)."""
+    deviations over :data:`WINDOWS`, their pairwise ``products`` (``models/features.py``)."""
     with torch.inference_mode():
-        return ContextFeatures(x.shape[0], WINDOWS, True, exact=True)(torch.from_numpy(x[None]).float())[0].numpy()
+        return ContextFeatures(x.shape[0], WINDOWS, products, exact=True)(torch.from_numpy(x[None]).float())[0].numpy()
 
 
-def configured(names: tuple[str, ...] = CANDIDATES) -> list[Learner]:
-    """The candidates of ``names``, their context features those of :data:`WINDOWS` (what the fit
-    computes, and what their saved form computes again at full scale)."""
+def configured(names: tuple[str, ...] = CANDIDATES, products: bool = True) -> list[Learner]:
+    """The candidates of ``names``, their context features those of :data:`WINDOWS` (with the
+    pairwise ``products``: what :func:`features` computes, and what their saved form computes
+    again at full scale)."""
     out = []
     for c in all_candidates():
         if c.name in names:
             c = c.clone()
-            c.windows, c.products = WINDOWS, True
+            c.windows, c.products = WINDOWS, products
             out.append(c)
     return out
 
