@@ -22,8 +22,8 @@ import numpy as np
 import rasterio
 
 from bandbridge.data.grids import upsample_onto
-from bandbridge.data.reference import open_reference, raster_grid
-from bandbridge.evaluation.wald import NAIP, NAIP_TEST, make_reference, write_raster
+from bandbridge.data.reference import open_reference
+from bandbridge.evaluation.wald import NAIP_TEST, make_reference, naip_rgb
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.jobs.predict import predict
 from bandbridge.inference.jobs.reference import ReferenceOptions
@@ -47,14 +47,11 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--json")
     a = ap.parse_args()
-    src = Path(a.data) / NAIP.format(NAIP_TEST)
-    with rasterio.open(src) as s:
-        img = s.read().astype(np.float32)
-    fine, truth = raster_grid(src), img[3]
     rows = []
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        rgb = write_raster(d / f"naip_rgb_{NAIP_TEST}.tif", img[:3], fine, ["red", "green", "blue"], "uint8")
+        rgb, img, fine = naip_rgb(Path(a.data), NAIP_TEST, d)
+        truth = img[3]
         predict([str(rgb)], "rgb2nir", str(d / "plain.tif"), PredictOptions(dtype="float32"), overwrite=True)
         plain = band(d / "plain.tif")[0]  # its scale tag (255) read: DN
 

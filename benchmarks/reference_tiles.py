@@ -22,8 +22,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from bandbridge.data.reference import raster_grid
-from bandbridge.evaluation.wald import NAIP, NAIP_TEST, make_reference, write_raster
+from bandbridge.evaluation.wald import NAIP_TEST, make_reference, naip_rgb
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.jobs.predict import predict
 from bandbridge.inference.jobs.reference import ReferenceOptions
@@ -62,14 +61,11 @@ def main() -> None:
     ap.add_argument("--k", type=int, nargs="+", default=list(KS), help="the reference's scales (default: 4 8 16 24)")
     ap.add_argument("--json")
     a = ap.parse_args()
-    src = Path(a.data) / NAIP.format(NAIP_TEST)
-    with rasterio.open(src) as s:
-        img = s.read().astype(np.float32)
-    fine, truth = raster_grid(src), img[3]
     rows = []
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        rgb = write_raster(d / f"naip_rgb_{NAIP_TEST}.tif", img[:3], fine, ["red", "green", "blue"], "uint8")
+        rgb, img, fine = naip_rgb(Path(a.data), NAIP_TEST, d)
+        truth = img[3]
         tiles = cut_tiles(rgb, a.tiles, d / "tiles")
         for k in a.k:
             ref = ReferenceOptions(source=str(make_reference(truth, fine, k, d / f"nir_k{k}.tif")))

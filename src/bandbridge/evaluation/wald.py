@@ -90,16 +90,22 @@ def make_reference(band: np.ndarray, fine: Grid, k: int, path: Path, shift: floa
     return write_raster(path, np.stack(layers), grid, names, nodata=float("nan"))
 
 
+def naip_rgb(data: Path, date: str, work: Path) -> tuple[Path, np.ndarray, Grid]:
+    """NAIP ``date`` under the data root as a user's RGB file written into ``work``, with its
+    stored bands ``(4, H, W)`` float32 (the NIR the truth) and its grid."""
+    naip = data / NAIP.format(date)
+    with rasterio.open(naip) as s:
+        a, fine = s.read().astype(np.float32), raster_grid(naip)
+    return write_raster(work / f"naip_rgb_{date}.tif", a[:3], fine, ["red", "green", "blue"], "uint8"), a, fine
+
+
 def cases(data: Path, work: Path) -> list[tuple[Case, np.ndarray, float]]:
     """Every case's files written under ``work``: ``(case, truth (H, W) stored units, physical
     units per stored unit)``. Cases whose data is missing are left out."""
     out = []
     dates = [d for d in NAIP_DATES if (data / NAIP.format(d)).exists()]
     for i, date in enumerate(dates):
-        naip = data / NAIP.format(date)
-        with rasterio.open(naip) as s:
-            a, fine = s.read().astype(np.float32), raster_grid(naip)
-        rgb = write_raster(work / f"naip_rgb_{date}.tif", a[:3], fine, ["red", "green", "blue"], "uint8")
+        rgb, a, fine = naip_rgb(data, date, work)
         other = dates[i - 1] if i else dates[1] if len(dates) > 1 else None  # the date before (2009: after)
         rows = [(2, 0.0, 0.0, a[3], date, "coincident"), (6, 0.0, 0.0, a[3], date, "coincident"),
                 (16, 0.0, 0.0, a[3], date, "coincident")]
