@@ -174,6 +174,32 @@ def test_calibration_pair_bands_are_named_for_the_model(uploads):
         pair_bands(spec, uploads / "photo.png", None)
 
 
+def test_a_calibration_target_described_as_another_band_is_refused(tmp_path):
+    """The real band as a second file must be the band the model makes: a one-band file
+    described as red is refused in one line naming it (as `compare` refuses it); one described
+    as nir, or not described at all, is taken."""
+    from bandbridge.demo.calibrate import pair_bands
+    spec = read_spec(zoo_models()["rgb2nir-naip"])
+    with rasterio.open(NAIP) as f:
+        a, prof = f.read(), f.profile
+    prof.update(count=3)
+    with rasterio.open(tmp_path / "rgb.tif", "w", **prof) as f:
+        f.write(a[:3])
+    prof.update(count=1)
+    for said, band in (("red", 0), ("nir", 3), ("", 3)):
+        with rasterio.open(tmp_path / f"t_{said}.tif", "w", **prof) as f:
+            f.write(a[band:band + 1])
+            f.set_band_description(1, said)
+    with pytest.raises(BandbridgeError) as e:
+        pair_bands(spec, tmp_path / "rgb.tif", tmp_path / "t_red.tif")
+    assert "\n" not in str(e.value)
+    assert "t_red.tif: its band 1 is described as red, but rgb2nir-naip makes nir" in str(e.value)
+    assert str(tmp_path) not in str(e.value)
+    for said in ("nir", ""):
+        _, bands = pair_bands(spec, tmp_path / "rgb.tif", tmp_path / f"t_{said}.tif")
+        assert bands["target"]["band_names"] == ["nir"]
+
+
 def test_a_calibration_pair_is_limited_before_anything_runs(tmp_path, monkeypatch):
     from bandbridge.demo import calibrate
     from bandbridge.workflows import adapt

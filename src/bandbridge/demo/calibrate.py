@@ -7,7 +7,7 @@ out-of-fold table — its bold row is what the page then translates with."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bandbridge.bands import FAMILY, band_role, same_family
@@ -68,8 +68,12 @@ def pair_bands(spec: ModelSpec, pair: Path, target: Path | None,
     tl = look_at(target)
     data = [i for i, r in enumerate(tl.roles) if r != "alpha"]
     roles = [band_role(b) for b in spec.target_names]
-    found = data if len(data) == len(roles) else [tl.roles.index(r) if r in tl.roles else None
-                                                  for r in roles]
+    found = [tl.roles.index(r) if r in tl.roles else None for r in roles]
+    if None in found and len(data) == len(roles):  # a file of just the model's bands, in its order,
+        # unless its bands are described as others (compare's own check: a red band is no real NIR)
+        from bandbridge.evaluation.compare import check_stated_roles
+        check_stated_roles(Path(target.name), replace(tl, roles=[tl.roles[i] for i in data]), roles, spec.name)
+        found = data
     if None in found:
         raise BandbridgeError(f"{target.name}: the real band file holds {', '.join(tl.roles)} "
                               f"({tl.how}); {spec.name} makes {want}: give a file of just those")
