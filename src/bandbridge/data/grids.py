@@ -180,6 +180,8 @@ def estimate_shift(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray, edg
     a, b = (np.where(valid, x, np.nanmean(np.where(valid, x, np.nan))) for x in (fixed, moving))
     if edges:
         a, b = _edges(a), _edges(b)
+    if not (np.ptp(a) > 0 and np.ptp(b) > 0):  # a flat image: no peak to find
+        return 0.0, 0.0, 1.0
     window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
     (dy, dx), error, _ = phase_cross_correlation(a * window, b * window, upsample_factor=10,
                                                  normalization=None)

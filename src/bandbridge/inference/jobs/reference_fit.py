@@ -77,6 +77,9 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     if int(ok.sum()) < SHIFT_CELLS_MIN:
         return (0.0, 0.0, 1.0), (f"not measured: {int(ok.sum())} clear cells, fewer than {SHIFT_CELLS_MIN} "
                                         "to register by"), xc, cover
+    if np.ptp(ref.values[0][ok]) == 0:  # a flat image has no peak: phase correlation would find noise
+        return (0.0, 0.0, 1.0), (f"not measured: the reference is one value ({float(ref.values[0][ok][0]):.4g}) "
+                                 "over the input, nothing to register by"), xc, cover
     if ref.red is not None and (i := find_role(list(job.reading.names), "red")) is not None:
         dy, dx, err = estimate_shift(np.nan_to_num(xc[i]), np.nan_to_num(ref.red), ok)
     else:
@@ -87,7 +90,7 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     xs, cs = coarse_inputs(job, moved, fine)
     both = ok & (cs >= MIN_COVER)  # the same cells moved and not
     before, after = _context_map(xc, ref.values[0], both), _context_map(xs, ref.values[0], both)
-    if after <= (1 - SHIFT_GAIN) * before:
+    if after < before and after <= (1 - SHIFT_GAIN) * before:  # 0 → 0 is no gain
         ref.grid = moved
         return (dy, dx, err), (f"corrected: a linear map of the input's context features fits the reference "
                                      f"{before:.4g} → {after:.4g} (MAE, stored units) moved by it"), xs, cs

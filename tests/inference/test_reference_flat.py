@@ -1,0 +1,34 @@
+"""A reference that holds one value over the input (issue 69's trial: an "empty" reference): no shift is
+searched on it (phase correlation on a flat image finds noise and a library warning), no move is taken
+for a gain of 0 → 0, and the output is that value, as the upsampled reference route says."""
+
+from __future__ import annotations
+
+import numpy as np
+import rasterio
+from rasterio.transform import Affine
+
+from conftest import SAMPLE
+
+SCENE = SAMPLE / "nir_naip_opengeos" / "m_4709963_se_14_1_20200831.tif"
+
+
+def test_a_flat_reference_is_not_registered_and_comes_out_flat(run_cli, tmp_path):
+    with rasterio.open(SCENE) as s:
+        prof, rgb, t, crs = s.profile, s.read([1, 2, 3]), s.transform, s.crs
+    prof.update(count=3)
+    with rasterio.open(tmp_path / "rgb.tif", "w", **prof) as o:
+        o.write(rgb)
+    with rasterio.open(tmp_path / "flat.tif", "w", driver="GTiff", height=64, width=64, count=1, dtype="float32",
+                       crs=crs, transform=t * Affine.scale(4)) as o:
+        o.write(np.full((1, 64, 64), 37.0, np.float32))
+        o.set_band_description(1, "nir")
+    out = tmp_path / "out.tif"
+    code, stdout, stderr = run_cli("predict", str(tmp_path / "rgb.tif"), "-m", "rgb2nir", "--reference",
+                                   str(tmp_path / "flat.tif"), "-o", str(out))
+    assert code == 0, stderr
+    assert "the reference is one value (37) over the input, nothing to register by" in stdout
+    assert "Warning" not in stderr and "corrected:" not in stdout
+    with rasterio.open(out) as r:
+        v = r.read(1).astype(np.float64)
+    assert np.allclose(v, 37.0, atol=0.5), (v.min(), v.max())
