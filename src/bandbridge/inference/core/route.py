@@ -15,7 +15,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.bands import FAMILY, LEVEL_NAMES, level_in_name
 from bandbridge.inference.core.interpret import PHOTO, Overrides, suggest_model
 from bandbridge.inference.core.look import Look, look_at
-from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, LEVEL_FLOORS, ZOO_ROUTES, read_meta, read_spec,
+from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, LEVEL_FLOORS, ZOO_ROUTES, read_spec,
                              resolve_model_folder, zoo_models)
 
 
@@ -43,26 +43,6 @@ def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
     return folder, note
 
 
-def check_floor(folder: Path, spec) -> None:
-    """A bundle's ``floor/`` is its own: a real folder inside it (no link to another bundle or out
-    of it, nor any file in it a link), mapping the parent's bands to the parent's bands."""
-    sub = folder / FLOOR_DIR
-    links = [p for p in [sub, *sub.rglob("*")] if p.is_symlink()]
-    inside = sub.resolve().is_relative_to(folder.resolve())
-    if links or not inside:
-        raise BandbridgeError(f"{folder}: its {FLOOR_DIR}/ is a link ({(links or [sub])[0]}); a bundle's "
-                              "floor is a folder of its own: copy the bundle again")
-    tied = read_meta(folder / BUNDLE_META).get("floor_sha256")  # bundle.FLOOR_HASH_KEY
-    if tied is not None and read_meta(sub / BUNDLE_META).get("generator_sha256") != tied:
-        raise BandbridgeError(f"{sub}: not the floor {folder.name} was saved with (its generator_sha256 "
-                              f"differs from the bundle's floor_sha256); copy the bundle again")
-    floor = read_spec(sub)
-    if (list(floor.input_names), list(floor.target_names)) != (list(spec.input_names), list(spec.target_names)):
-        raise BandbridgeError(f"{sub}: the floor maps {', '.join(floor.input_names)} → {', '.join(floor.target_names)} "
-                              f"but its bundle {', '.join(spec.input_names)} → {', '.join(spec.target_names)}; "
-                              "it is not this bundle's floor: copy the bundle again")
-
-
 def floor_instead(folder: str | Path, dtype: str) -> tuple[Path, str] | None:
     """``(the floor's folder, note)`` where ``folder``'s bundle holds its zero-shot floor
     (``FLOOR_DIR``) and a file stored as ``dtype`` comes from another sensor than its training
@@ -72,8 +52,7 @@ def floor_instead(folder: str | Path, dtype: str) -> tuple[Path, str] | None:
     sub = Path(folder) / FLOOR_DIR
     if not (sub / BUNDLE_META).exists():
         return None
-    spec = read_spec(folder)
-    check_floor(Path(folder), spec)
+    spec = read_spec(folder)  # its floor checked there (spec.check_floor)
     why = another_sensor(spec.seen, dtype, spec.name)
     if why is None:
         return None
