@@ -54,6 +54,7 @@ per-image fallback          ``models/fallback.Fallback``                the floo
 route by look and level     ``inference/core/route.route_model``        the file's values and name
 route by stored depth       ``inference/core/route.floor_instead``      a depth no training file had
 doubtful input (CHECK)      ``inference/core/interpret.doubtful``       ``SATURATED`` 2 %, ``FLAT`` 0.1 %
+pixels a file's look reads  ``data/reader._decimated``                  :data:`LOOK_READ_MPIX` 100 MPix
 memory plan (tiles)         ``inference/jobs/job.grow_tiles``           ``PEAK_BUDGET`` 1.5 GB,
                                                                         ``PLAN_RESERVE`` 5 %
 a reference's scale         ``data/reference.open_reference``           :data:`MIN_K`, :data:`MAX_K`
@@ -159,6 +160,12 @@ What set the thresholds, measured or not:
   (OpenVINO int8 2.47 against torch fp32 0.26 MPix/s, there) and ``rgb2nir-naip`` 7.8 s (5.39
   against 1.48 MPix/s, ``docs/results/bench_bundles.json``): the probe pays for itself within one
   such job or two, and its cached choice serves every later one.
+- :data:`LOOK_READ_MPIX` 100 MPix — the most pixels a file's decimated look decodes (the look a plan
+  takes at its values, and per-image statistics: ``data/reader._decimated``) where the file has no
+  overviews; larger files are sampled block by block, evenly (``data/reader._sampled``). Measured: the
+  whole look took 1 s at 8192² (67 MPix) and 6 s at 20000² (400 MPix) here (``data/reader``), and a
+  plan on a 200000² sparse GeoTIFF 75–600 s before the bound (issue 69); 100 MPix keeps every file up
+  to 10000² (the 8192² benchmark mosaics among them) read whole, and bounds any other at about 1.5 s.
 - ``PLAN_RESERVE`` 5 % — measured: without it OpenVINO fp32 and onnxruntime int8 peaked 3–5 %
   over the plan at 20000² (``benchmarks/memory_plan.py``, the benchmarks page); with it every
   backend stays under (``docs/results/memory_plan.json``). ``PEAK_BUDGET`` 1.5 GB is a choice
@@ -202,7 +209,10 @@ WINDOW_DAYS = 30
 FILL_FIT_MIN = 256
 FILL_LINEAR_MIN = 64
 FILL_DILATE = 4
+FILL_EDGE_PX = 4.0
+FILL_SNOW_MIN = 0.01
 SAR_DAYS = 3
+LOOK_READ_MPIX = 100.0
 
 
 def percent(x: float) -> str:

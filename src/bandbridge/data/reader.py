@@ -16,6 +16,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from bandbridge import policy
 from bandbridge.bands import SENSOR_BANDS, Scaling, band_role, canonical_band_name
 from bandbridge.data.cube import read_cube
 from bandbridge.data.cube_dataset import cube_info
@@ -263,7 +264,8 @@ def _decimated(p: Path, info: RasterInfo, k: int) -> tuple[np.ndarray, np.ndarra
     The look at a file while planning and the per-image statistics while predicting ask the same
     read, a whole decoding pass of the file (1 s at 8192², 6 s at 20000² here): the last two
     are kept (16 MB for four bands at 1024²), keyed by the file's path, size and modification
-    time, so a file changed in between is read again."""
+    time, so a file changed in between is read again. A file without overviews larger than
+    ``policy.LOOK_READ_MPIX`` is sampled instead (:func:`_sampled`): a plan's look is bounded."""
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns, k)
     if key in _DECIMATED:
@@ -278,6 +280,8 @@ def _decimated(p: Path, info: RasterInfo, k: int) -> tuple[np.ndarray, np.ndarra
             from rasterio.enums import Resampling
             raw, valid = read_bands(src, idx, per_band=True, resampling=Resampling.nearest,
                                     out_shape=(len(idx), -(-info.height // k), -(-info.width // k)))
+        elif info.height * info.width > policy.LOOK_READ_MPIX * 1e6:  # larger: blocks sampled evenly
+            raw, valid = _sampled(src, idx, info, k, policy.LOOK_READ_MPIX * 1e6)
         else:
             # Row chunks of a few MPix, a multiple of k high, each read once at full resolution
             # and strided: every block is decoded once (values and mask while it is in GDAL's
@@ -297,12 +301,44 @@ def _decimated(p: Path, info: RasterInfo, k: int) -> tuple[np.ndarray, np.ndarra
     return raw, valid
 
 
+def _spread(n: int, m: int) -> list[int]:
+    """``m`` of ``range(n)`` spread evenly, both ends included (all of them when ``m >= n``)."""
+    return list(range(n)) if m >= n else sorted({round(i * (n - 1) / max(m - 1, 1)) for i in range(m)})
+
+
+def _sampled(src, idx: list[int], info: RasterInfo, k: int, budget_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """``_decimated``'s look at a raster too large to decode whole and without overviews: the
+    file's blocks that hold a pixel of the k-lattice, as many as ``budget_px`` pixels of blocks
+    allow, spread evenly over its rows and columns of blocks, each decoded once and strided onto
+    the lattice; the lattice's other pixels are invalid. ``(C, ⌈H/k⌉, ⌈W/k⌉)`` as ``_decimated``."""
+    h, w = info.height, info.width
+    bh, bw = (min(b, n) for b, n in zip(src.block_shapes[0], (h, w)))
+    oh, ow = -(-h // k), -(-w // k)
+    rows = sorted({o * k // bh for o in range(oh)})  # block rows that hold a lattice row
+    cols = sorted({o * k // bw for o in range(ow)})
+    blocks = max(1, int(budget_px // (bh * bw)))
+    gy = min(len(rows), blocks, max(1, round((blocks * len(rows) / len(cols)) ** 0.5)))
+    gx = min(len(cols), max(1, blocks // gy))
+    raw = np.zeros((len(idx), oh, ow), np.float32)
+    valid = np.zeros((len(idx), oh, ow), bool)
+    for br in (rows[i] for i in _spread(len(rows), gy)):
+        r0, r1 = -(-br * bh // k) * k, min(h, (br + 1) * bh)  # the block's first lattice row on
+        for bc in (cols[i] for i in _spread(len(cols), gx)):
+            c0, c1 = -(-bc * bw // k) * k, min(w, (bc + 1) * bw)
+            a, ok = read_bands(src, idx, stride=k, per_band=True, window=Window(c0, r0, c1 - c0, r1 - r0))
+            raw[:, r0 // k:r0 // k + a.shape[1], c0 // k:c0 // k + a.shape[2]] = a
+            valid[:, r0 // k:r0 // k + a.shape[1], c0 // k:c0 // k + a.shape[2]] = ok
+    return raw, valid
+
+
 def read_decimated(path: str | Path, scaling: Scaling, bands: BandSpec = None,
                    max_side: int = 1024, band_names: Sequence[str] | None = None,
                    sensor: str | None = None) -> Raster:
     """The whole raster at most ``max_side`` pixels a side: one look at a whole image, for
     per-image statistics, in bounded memory — from an overview when the file has them (nearest
-    neighbour), else every k-th pixel of every k-th row. Files smaller than that are read whole;
+    neighbour), else every k-th pixel of every k-th row; a file over ``policy.LOOK_READ_MPIX``
+    without overviews, every k-th pixel of blocks spread over it, at most that many pixels
+    decoded (the rest of the look invalid). Files smaller than ``max_side`` are read whole;
     ``.npy`` and band folders are read and strided."""
     info = raster_info(path, band_names, sensor, bands)
     k = max(1, -(-max(info.height, info.width) // max_side))
