@@ -1,0 +1,290 @@
+"""``bandbridge gaps`` beyond WorldCereal (issue 70): ``fill`` scored on the SEN12MS-CR triplets and
+on openEO-gfmap's Antwerp site.
+
+**SEN12MS-CR** (``sar_sen12mscr_glfcr``: per patch Sentinel-1 VV, VH in dB, a cloudy and a
+cloud-free 13-band L1C scene, DN/10000). Real clouds, no scene classification: the gap is found in
+the cloudy L1C itself by a published rule (:func:`cloud_score`, :func:`shadow_mask`), under two
+masks: ``cloud`` (the score alone) and ``cloud+shadow`` (the mask the triplets' own source, GLF-CR,
+trains with), each dilated by :data:`~bandbridge.policy.FILL_DILATE` pixels as ``fill`` dilates.
+**The cloud-free image is another date**: the error against it holds what changed between the
+dates as well as the fill's, so the record gives beside it the two dates' difference on the clear
+part. There is no earlier clear date beside a triplet, so the routes are: ``fill`` as it is with
+no earlier date (``learners/gapfill.fill`` fits SAR alone on the clear part and fills where that
+held out better than a constant, else leaves the gap as observed — the command itself refuses to
+run without ``--earlier``), the ``sar2optical`` bundle through ``predict`` (B02–B04), the clear
+part's per-band mean (what a fit without SAR and without an earlier date can do), and the cloudy
+scene as is. MAE in reflectance over the gap pixels that the rule calls cloud-free in the
+cloud-free image, bands B02, B03, B04, B08.
+
+**openEO-gfmap** (``openeo_gfmap/site_s1_s2_2022_2023``: 66×64 px, S2 L2A B04 and B08, S1 VV/VH):
+the WorldCereal protocol of ``evaluation/gaps.py`` (consecutive dates more than
+:data:`~bandbridge.evaluation.gaps.CLEAR` clear by SCL, Sentinel-1 within
+:data:`~bandbridge.policy.SAR_DAYS` days, a seeded disc hiding 20–80 % of the later date, the same
+columns). The site holds one such pair, so :data:`DISCS` seeded discs are laid over it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from affine import Affine
+from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_filter
+
+from bandbridge.data.grids import Grid
+from bandbridge.evaluation.gaps import CLEAR, COLUMNS, SEED, disc
+from bandbridge.inference.jobs.fill_read import read_layer, sar_on
+from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
+from bandbridge.policy import FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
+
+TRIPLETS = "sar_sen12mscr_glfcr"
+GFMAP = "openeo_gfmap/site_s1_s2_2022_2023"
+SCALE = 1e-4  # both sources store reflectance × 10000 (L1C DN; gfmap's L2A int16)
+S2_BANDS = (1, 2, 3, 7)  # B02, B03, B04, B08 in SEN12MS-CR's 13-band order (B01 … B12, B8A 9th)
+CLOUD_THRESHOLD = 0.2  # cloud where the smoothed score is at least this: the cloud_threshold default
+# of GLF-CR (codes/dataloader.py, Xu et al. 2022) and DSen2-CR (Meraner et al. 2020) on SEN12MS-CR
+MASKS = ("cloud", "cloud+shadow")
+TRIPLET_COLUMNS = ("cloudy", "clear-mean", "sar2optical", "fill")
+DISCS = 5  # seeded discs over gfmap's one date pair (a judgement: one disc is one noisy number)
+
+
+def _rescale(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return (x - lo) / (hi - lo)
+
+
+def _nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    s = a + b
+    return (a - b) / np.where(s == 0, 0.001, s)
+
+
+def cloud_score_raw(dn: np.ndarray) -> np.ndarray:
+    """The per-pixel cloud score of Schmitt et al. 2019 ("Aggregating cloud-free Sentinel-2 images
+    with Google Earth Engine", ISPRS Annals IV-2/W7, the rule SEN12MS-CR was built with), on a
+    13-band L1C scene ``(13, H, W)`` in DN (reflectance × 10000): the least of how bright B02 is
+    (0.1 → 0.5), B01 (0.1 → 0.3), B01 + B10 (0.15 → 0.2) and B04 + B03 + B02 (0.2 → 0.8), and of
+    how little it looks like snow (NDSI of B03, B11: 0.8 → 0.6), each ramp rescaled to 0 → 1, capped
+    at 1 and not below (as its numpy port in DSen2-CR's and GLF-CR's ``feature_detectors.py``)."""
+    r = dn.astype(np.float64) / 10000
+    score = np.ones(r.shape[1:])
+    for v, lo, hi in ((r[1], 0.1, 0.5), (r[0], 0.1, 0.3), (r[0] + r[10], 0.15, 0.2),
+                      (r[3] + r[2] + r[1], 0.2, 0.8), (_nd(r[2], r[11]), 0.8, 0.6)):
+        score = np.minimum(score, _rescale(v, lo, hi))
+    return score
+
+
+def cloud_score(dn: np.ndarray) -> np.ndarray:
+    """:func:`cloud_score_raw` smoothed as the port does: a 5×5 grey closing, a 7×7 mean with zeros
+    beyond the edge, clipped to [1e-5, 1]."""
+    s = grey_closing(cloud_score_raw(dn), size=(5, 5))
+    s = uniform_filter(s, size=7, mode="constant", cval=0.0)
+    return np.clip(s, 1e-5, 1.0)
+
+
+def shadow_mask(dn: np.ndarray) -> np.ndarray:
+    """Cloud shadow by the port's rule (Meraner et al. 2020, after Zhai et al. 2018): the mean of
+    B08 and B11 below its minimum + ¾ of (mean − minimum) and B02 below its minimum + ⅚ of (mean −
+    minimum), over the scene; a 5×5 median with zeros beyond the edge."""
+    r = dn.astype(np.float64) / 10000
+    csi, blue = (r[7] + r[11]) / 2, r[1]
+    raw = (csi < csi.min() + 3 / 4 * (csi.mean() - csi.min())) & (blue < blue.min() + 5 / 6 * (blue.mean() - blue.min()))
+    return median_filter(raw.astype(np.uint8), size=5, mode="constant", cval=0) > 0
+
+
+def cloud_masks(dn: np.ndarray) -> dict[str, np.ndarray]:
+    """The gap by each rule of :data:`MASKS`, undilated."""
+    cloud = cloud_score(dn) >= CLOUD_THRESHOLD
+    return {"cloud": cloud, "cloud+shadow": cloud | shadow_mask(dn)}
+
+
+def sar2optical_rgb(db: np.ndarray, grid, work: Path, tag: str) -> np.ndarray:
+    """The ``sar2optical`` bundle's output ``(3, H, W)`` in B02, B03, B04 order (reflectance) for VV,
+    VH in dB ``(2, H, W)`` on ``grid``, through ``predict`` as a user runs it on a GeoTIFF."""
+    import rasterio
+
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.predict import predict
+    src, out = work / f"s1_{tag}.tif", work / f"s2_{tag}.tif"
+    prof = dict(driver="GTiff", height=db.shape[1], width=db.shape[2], count=2, dtype="float32",
+                crs=grid.crs, transform=grid.transform)
+    with rasterio.open(src, "w", **prof) as dst:
+        dst.write(db[:2].astype(np.float32))
+        dst.descriptions = ("VV", "VH")
+    predict([str(src)], "sar2optical", str(out), PredictOptions(dtype="float32"), overwrite=True)
+    with rasterio.open(out) as r:
+        return r.read().astype(np.float32)[[2, 1, 0]]
+
+
+def _crop(a: np.ndarray, window: tuple[int, int, int] | None) -> np.ndarray:
+    if window is None:
+        return a
+    r, c, n = window
+    return a[..., r:r + n, c:c + n]
+
+
+def _mae(v: np.ndarray, y: np.ndarray, m: np.ndarray) -> float:
+    return float(np.mean(np.abs(v[:, m] - y[:v.shape[0], m])))
+
+
+def score_triplet(root: Path, name: str, work: Path, seed: int = SEED,
+                  window: tuple[int, int, int] | None = None) -> tuple[list[dict], list[tuple]]:
+    """One SEN12MS-CR patch under each mask of :data:`MASKS`: a row each (empty gap: a row that says
+    so), and ``(column, filled image, real, scored)`` for the realism measures."""
+    d = root / TRIPLETS
+    cloudy = read_layer(str(d / "s2_cloudy" / name), "")
+    free = _crop(read_layer(str(d / "s2_cloudfree" / name), "").values, window)
+    raw = _crop(cloudy.values, window)
+    db = _crop(read_layer(str(d / "s1" / name), "").values[:2], window)  # VV, VH in dB (SOURCE.md)
+    y, real = raw[list(S2_BANDS)] * SCALE, free[list(S2_BANDS)] * SCALE
+    valid = np.isfinite(y).all(0) & np.isfinite(real).all(0)
+    free_clear = ~cloud_masks(free)["cloud"]
+    masks = cloud_masks(raw)
+    rows, images = [], []
+    sar = None
+    for rule in MASKS:
+        gap = valid & (binary_dilation(masks[rule], iterations=FILL_DILATE) if FILL_DILATE else masks[rule])
+        clear = valid & ~gap
+        score = gap & free_clear
+        row = {"patch": name.removesuffix(".tif"), "mask": rule, "cloud": float(masks["cloud"].mean()),
+               "gap": float(gap.mean()), "clear_pixels": int(clear.sum()), "scored": int(score.sum()),
+               "dates_apart": _mae(y, real, clear & free_clear) if (clear & free_clear).any() else None,
+               "mae": {}, "route": ""}
+        rows.append(row)
+        if not score.any() or not clear.any():
+            row["route"] = "no gap by this rule: nothing to fill" if not gap.any() else "no clear pixel to fit on"
+            continue
+        out = {"cloudy": y, "clear-mean": np.broadcast_to(y[:, clear].mean(1)[:, None, None], y.shape)}
+        if sar is None:
+            g = cloudy.grid
+            grid = g if window is None else Grid(g.crs, g.transform @ Affine.translation(window[1], window[0]),
+                                                 window[2], window[2])
+            sar = sar2optical_rgb(db, grid, work, f"{name[:-4]}_{seed}")
+        out["sar2optical"] = sar
+        none = np.full_like(y, np.nan)
+        done = fill(Stack(y.astype(np.float32), clear, gap, [none], [None], db, None), seed=seed)
+        out["fill"] = done.values
+        said = done.why.split("; ", 1)  # the first part says no earlier date went in
+        row["route"] = said[1] if len(said) > 1 and not done.unfillable else (
+            f"nothing filled: under {FILL_FIT_MIN} clear pixels, or SAR alone held out no better than a constant; "
+            "the gap left as observed")
+        for k in TRIPLET_COLUMNS:
+            row["mae"][k] = _mae(out[k], real, score)
+            images.append(((rule, k), out[k], real, score))
+    return rows, images
+
+
+def gfmap_pairs(root: Path) -> list[tuple[str, str, str, str]]:
+    """``[(earlier, later, S1 at earlier, S1 at later)]`` of the site: consecutive dates more than
+    :data:`~bandbridge.evaluation.gaps.CLEAR` clear by SCL, each with Sentinel-1 within
+    :data:`~bandbridge.policy.SAR_DAYS` days (``gaps.pairs`` on the site's own files)."""
+    from bandbridge.data.cube import step_fractions
+    s2, s1 = root / GFMAP / "cdse_sentinel2_l2a.nc", root / GFMAP / "cdse_sentinel1_grd.nc"
+    clear = [(lab, t) for lab, t, f in step_fractions(f"{s2}#scl", [1, 2]) if f > CLEAR]
+    s1t = [(lab, t) for lab, t, f in step_fractions(str(s1), [0, 1]) if f > 0.99]
+    times = np.array([t for _, t in s1t], "datetime64[s]")
+
+    def near(t) -> str | None:
+        dd = np.abs(times - np.datetime64(t, "s")) / np.timedelta64(1, "D")
+        return s1t[int(dd.argmin())][0] if len(dd) and dd.min() <= SAR_DAYS else None
+    ok = [(lab, near(t)) for lab, t in clear if near(t)]
+    return [(a, b, sa, sb) for (a, sa), (b, sb) in zip(ok, ok[1:])]
+
+
+def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) -> tuple[list[dict], list[tuple]]:
+    """Every pair of the site under ``discs`` seeded discs, the columns of ``gaps.COLUMNS`` (B04 and
+    B08; ``sar2optical`` B04 only); rows and realism images as :func:`score_triplet`."""
+    d = root / GFMAP
+    s2, s1 = d / "cdse_sentinel2_l2a.nc", d / "cdse_sentinel1_grd.nc"
+    rows, images = [], []
+    for a, b, sa, sb in gfmap_pairs(root):
+        scene, e = read_layer(f"{s2}@{b}#scl", ""), read_layer(f"{s2}@{a}#scl", "--earlier")
+        idx = [scene.names.index(n) for n in ("B04", "B08")]
+        y = scene.values[idx] * SCALE
+        earlier = np.where(e.clear, e.values[idx] * SCALE, np.nan)
+        now, then = sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0]
+        days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
+        base, has, _ = composite([earlier])
+        valid = scene.valid & scene.clear
+        rgb = sar2optical_rgb(now, scene.grid, work, f"gfmap_{sb[:10]}")
+        for i in range(discs):
+            hidden = disc(valid.shape, np.random.default_rng([seed, i, 99]))
+            stack = Stack(y.astype(np.float32), valid & ~hidden, scene.valid & hidden, [earlier], [days], now, then)
+            score, learn = hidden & valid & has, stack.clear & has
+            ab = linear_maps(base[:, learn].T, y[:, learn].T)
+            with_sar = fill(stack, force="fit", seed=seed)
+            route = min(with_sar.mae, key=with_sar.mae.get)
+            out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None], "sar2optical": rgb[2:3],
+                   "fit-no-sar": fill(stack, use_sar=False, force="fit", seed=seed).values,
+                   "fit-sar": with_sar.values}
+            out["fill"] = out["fit-sar" if route == "fit" else route]
+            rows.append({"earlier": a[:10], "later": b[:10], "days": days, "disc": i, "hidden": int(score.sum()),
+                         "mae": {k: _mae(out[k], y, score) for k in COLUMNS}, "route": route})
+            images += [(k, out[k], y, score) for k in COLUMNS]
+    return rows, images
+
+
+def _realism(images: list[tuple]) -> dict:
+    """SWD and contrast of each column's filled pixels (the real elsewhere), as ``gaps.run_gaps``;
+    keyed by each image's column, or ``{mask: {column: …}}`` where the key is ``(mask, column)``."""
+    import torch
+
+    from bandbridge.realism import realism
+    out = {}
+    for k in dict.fromkeys(i[0] for i in images):
+        got = [(v, y[:v.shape[0]], m) for c, v, y, m in images if c == k]
+        ims = [torch.from_numpy(np.nan_to_num(np.where(m, v, y)).astype(np.float32)) for v, y, m in got]
+        r = realism(ims, [torch.from_numpy(np.nan_to_num(y).astype(np.float32)) for _, y, _ in got],
+                    [torch.from_numpy(m) for _, _, m in got])
+        if isinstance(k, tuple):
+            out.setdefault(k[0], {})[k[1]] = {"swd": r["swd"], "contrast": r["contrast"]}
+        else:
+            out[k] = {"swd": r["swd"], "contrast": r["contrast"]}
+    return out
+
+
+def run_sources(data: str | Path, say: Callable[[str], None] = print, seed: int = SEED, discs: int = DISCS,
+                triplets: tuple[str, ...] | None = None, window: tuple[int, int, int] | None = None) -> dict:
+    """Both sources scored (each skipped, with a line, where its folder is absent); the record.
+    ``triplets``: the patch files (default: every one of ``data.csv``); ``window`` ``(row, col,
+    size)``: a crop of each patch (tests)."""
+    root = Path(data)
+    record: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bandbridge-gaps-sources-") as tmp:
+        if (root / TRIPLETS).is_dir():
+            names = triplets or tuple(line.split(",")[-1].strip() for line in
+                                      (root / TRIPLETS / "data.csv").read_text().splitlines() if line.strip())
+            rows, images = [], []
+            for n in names:
+                r, im = score_triplet(root, n, Path(tmp), seed, window)
+                rows += r
+                images += im
+                for x in r:
+                    apart = "—" if x["dates_apart"] is None else f"{x['dates_apart']:.4f}"
+                    say(f"SEN12MS-CR {x['patch']} ({x['mask']}, gap {x['gap']:.0%}, dates apart {apart}): " +
+                        ", ".join(f"{k} {v:.4f}" for k, v in x["mae"].items()) + f"; {x['route']}")
+            record["sen12mscr"] = {"rows": rows, "realism": _realism(images) if images else {}}
+        else:
+            say(f"{root / TRIPLETS}: not found, SEN12MS-CR not scored")
+        if (root / GFMAP).is_dir():
+            rows, images = score_gfmap(root, Path(tmp), seed, discs)
+            for x in rows:
+                say(f"gfmap {x['earlier']} → {x['later']} disc {x['disc']}: " +
+                    ", ".join(f"{k} {v:.4f}" for k, v in x["mae"].items()) + f"; fill: {x['route']}")
+            mean = {k: float(np.mean([x["mae"][k] for x in rows])) for k in COLUMNS} if rows else {}
+            record["gfmap"] = {"rows": rows, "mean": mean, "realism": _realism(images) if images else {}}
+        else:
+            say(f"{root / GFMAP}: not found, openEO-gfmap's site not scored")
+    return record
+
+
+def save_sources(record: dict, folder: str | Path, command: str) -> Path:
+    """``gaps_sources.json`` and ``gaps_sources.md`` in ``folder``; returns the folder."""
+    from bandbridge.evaluation.gaps_sources_table import markdown
+    f = Path(folder)
+    f.mkdir(parents=True, exist_ok=True)
+    record = {"command": command, **record}
+    (f / "gaps_sources.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    (f / "gaps_sources.md").write_text(markdown(record))
+    return f

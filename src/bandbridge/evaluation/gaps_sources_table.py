@@ -1,0 +1,76 @@
+"""``gaps_sources.md``: the record of ``evaluation/gaps_sources.py`` as tables."""
+
+from __future__ import annotations
+
+from bandbridge.evaluation.gaps_table import NAMES
+
+TRIPLET_NAMES = {"cloudy": "cloudy scene as is", "clear-mean": "clear part's per-band mean",
+                 "sar2optical": "`sar2optical` (B02–B04)", "fill": "`fill`, no earlier date (SAR alone)"}
+
+
+def _f(v) -> str:
+    return "—" if v is None else f"{v:.4f}"
+
+
+def _realism(real: dict, names: dict, of: str = "") -> list[str]:
+    if not real:
+        return []
+    lines = [f"Realism of the filled pixels{of} (the real elsewhere; SWD: lower is nearer the real; contrast: 1 "
+             "is the real's):", "", "| fill | SWD | contrast |", "|---|---|---|"]
+    return lines + [f"| {names.get(k, k)} | {r['swd']:.3f} | {r['contrast']:.2f} |" for k, r in real.items()] + [""]
+
+
+def _triplets(rec: dict) -> list[str]:
+    cols = list(TRIPLET_NAMES)
+    lines = ["## SEN12MS-CR triplets (real clouds)", "",
+             "The gap is found in the cloudy L1C scene by the cloud score of Schmitt et al. 2019 (\"Aggregating "
+             "cloud-free Sentinel-2 images with Google Earth Engine\"; the numpy port of DSen2-CR and GLF-CR, "
+             "threshold 0.2): `cloud` is that score alone, `cloud+shadow` adds the port's shadow rule (the mask "
+             "GLF-CR, where these files come from, trains with); both dilated as `fill` dilates. **The cloud-free "
+             "image is another date**: its error holds what changed between the dates, so *dates apart* gives the "
+             "two dates' MAE on the clear part, where nothing was filled. No earlier clear date stands beside a "
+             "triplet, so `fill` runs as `learners/gapfill.fill` does without one: SAR alone fitted on the clear "
+             "part where that holds out better than a constant, else the gap left as observed (the `fill` command "
+             "refuses to run without `--earlier`). `sar2optical`'s floor was fitted on these very cloud-free "
+             "images among its training pixels: its column is not held out. MAE in reflectance over the gap "
+             "pixels (those the rule calls cloud in the cloud-free image left out), B02, B03, B04, B08.", "",
+             "| patch | mask | cloud (score) | gap | clear px | scored px | dates apart | " +
+             " | ".join(TRIPLET_NAMES[k] for k in cols) + " | fill's route |", "|---|---|---|---|---|---|---|" +
+             "---|" * (len(cols) + 1)]
+    for r in rec["rows"]:
+        lines.append(f"| {r['patch']} | {r['mask']} | {r['cloud']:.0%} | {r['gap']:.0%} | {r['clear_pixels']} | "
+                     f"{r['scored']} | {_f(r['dates_apart'])} | " + " | ".join(_f(r["mae"].get(k)) for k in cols) +
+                     f" | {r['route']} |")
+    lines.append("")
+    for rule, real in rec.get("realism", {}).items():
+        lines += _realism(real, TRIPLET_NAMES, f", mask `{rule}`, every patch with a gap by it")
+    return lines
+
+
+def _gfmap(rec: dict) -> list[str]:
+    cols = list(NAMES)
+    names = {**NAMES, "sar2optical": "`sar2optical` (B04)"}
+    lines = ["## openEO-gfmap's Antwerp site (red and NIR)", "",
+             "The WorldCereal protocol of `bandbridge gaps` on `openeo_gfmap/site_s1_s2_2022_2023` (66×64 px, "
+             "Sentinel-2 L2A B04 and B08, Sentinel-1 within 3 days): its one pair of consecutive dates both more "
+             "than 95 % clear by SCL, under several seeded discs hiding 20–80 % of the later date. MAE in "
+             "reflectance over the hidden pixels that are really clear; `sar2optical` makes RGB, so its column is "
+             "B04 alone. Nothing here was tuned on this site.", "",
+             "| earlier → later | days | disc | pixels | " + " | ".join(names[k] for k in cols) + " | fill's route |",
+             "|---|---|---|---|" + "---|" * (len(cols) + 1)]
+    for r in rec["rows"]:
+        lines.append(f"| {r['earlier']} → {r['later']} | {r['days']} | {r['disc']} | {r['hidden']} | " +
+                     " | ".join(_f(r["mae"].get(k)) for k in cols) + f" | {r['route']} |")
+    if rec.get("mean"):
+        lines.append(f"| mean of {len(rec['rows'])} | | | | " + " | ".join(_f(rec["mean"].get(k)) for k in cols) + " | |")
+    return lines + [""] + _realism(rec.get("realism", {}), names)
+
+
+def markdown(record: dict) -> str:
+    """Both sources' tables, the command first."""
+    lines = ["# Cloud gaps filled: SEN12MS-CR and openEO-gfmap", "", f"`{record['command']}`", ""]
+    if "sen12mscr" in record:
+        lines += _triplets(record["sen12mscr"])
+    if "gfmap" in record:
+        lines += _gfmap(record["gfmap"])
+    return "\n".join(lines) + "\n"
