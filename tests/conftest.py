@@ -56,6 +56,28 @@ def _private_cache(tmp_path_factory):
     os.environ["BANDBRIDGE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _quick_learner_bar():
+    """``evaluate``'s ``learner`` bar (``LearnerBaseline``) searches every candidate for 120
+    reference seconds and distils a student of a tree winner: ~2.5 of the 3 minutes an evaluation
+    of the tiny sample took (issue 69). In-process tests give it no budget — the constant and the
+    linear map, the same code path, the row still computed and scored; the search itself, its
+    budget and the student are tested in tests/learners/. The ``mlp`` bar takes 100 steps (600)
+    and ``gbm-context`` 10 000 pixels (50 000): fitted and scored as ever, on less. Subprocesses
+    keep the real settings."""
+    from bandbridge.learners.baselines import GBMContextBaseline, LearnerBaseline, MLPBaseline
+    fit_pairs = LearnerBaseline.fit_pairs
+
+    def quick(self, train, val=None, budget_s=0.0):
+        return fit_pairs(self, train, val, budget_s=budget_s)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(LearnerBaseline, "fit_pairs", quick)
+    mp.setattr(MLPBaseline.__init__, "__defaults__", (64, 100, 4096, 0))
+    mp.setattr(GBMContextBaseline.__init__, "__defaults__", (10_000,))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def run_cli(capsys, monkeypatch):
     """Run the CLI in-process like a user would; returns (exit code, stdout, stderr)."""
