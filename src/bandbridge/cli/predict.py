@@ -1,4 +1,5 @@
-"""`bandbridge predict`: rasters of any size, here or on a Dask cluster."""
+"""`bandbridge predict`: rasters of any size, here or on a Dask cluster. The command parses its flags, calls
+one function (inference/jobs/request.predict_flags) and prints what comes back."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bandbridge.cli.app import err, fail, out
+from bandbridge.cli.app import err, out
 from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
 from bandbridge.cli.progress import bars
 
@@ -50,23 +51,16 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
             reference_date: ReferenceDate = None, reference_band: ReferenceBand = None,
             plan: PlanOnly = False) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
-    from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.core.writer import parse_creation_options
-    from bandbridge.inference.jobs.predict import Cluster, predict as run
-    opts = PredictOptions(tile=tile, overlap=overlap, batch_size=batch_size, dtype=dtype, append=append,
-                          indices=tuple(k.strip() for k in index.split(",")) if index else (), cog=cog,
-                          creation=parse_creation_options(creation), sensor=sensor, confidence=confidence)
-    from bandbridge.inference.jobs.reference import ReferenceOptions
-    if reference is None and (reference_mask or reference_date or reference_band):
-        fail("--reference-mask, --reference-date and --reference-band go with --reference; add --reference FILE")
-    ref = ReferenceOptions(source=reference, mask=reference_mask, date=reference_date,
-                           band=reference_band) if reference else None
-    cluster = Cluster(workers=workers, scheduler=scheduler, retries=retries, strips=strips, summary=summary)
-    done = run(inputs, model, output, opts, overrides(bands, band_names, scaling, vmin, vmax), overwrite=overwrite,
-               backend=backend, precision=precision, threads=threads, compile=compile_, cluster=cluster, stac=stac,
-               say=lambda line: out.print(line, highlight=False), bar=lambda: bars(unit=None if cluster.used else "tiles"), reference=ref,
-               plan_only=plan)
-    if plan:
+    from bandbridge.inference.jobs.request import predict_flags
+    done = predict_flags(inputs, model, output, overrides(bands, band_names, scaling, vmin, vmax), overwrite=overwrite,
+                         backend=backend, precision=precision, tile=tile, overlap=overlap, batch_size=batch_size,
+                         dtype=dtype, append=append, index=index, cog=cog, confidence=confidence, creation=creation,
+                         sensor=sensor, threads=threads, compile=compile_, workers=workers, scheduler=scheduler,
+                         retries=retries, strips=strips, summary=summary, stac=stac, reference=reference,
+                         reference_mask=reference_mask, reference_date=reference_date,
+                         reference_band=reference_band, plan=plan, say=lambda line: out.print(line, highlight=False),
+                         bars=lambda unit: bars(unit=unit))
+    if done is None:  # --plan: said, nothing written
         return
     from bandbridge.machine import process_seconds
     lines, failures = done.report(process_seconds())  # the process's wall time, as `time` says
