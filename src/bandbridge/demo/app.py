@@ -5,7 +5,7 @@ the real band with scores when the upload carries it), an NDVI map for NIR model
 Cloud-Optimized GeoTIFF that ``bandbridge predict --cog`` writes. Every panel follows one display
 rule (display.py). Band roles and scaling are detected as ``predict`` detects them; the page's
 own controls override them. "Calibrate with a pair" adapts the model to one pair of the user's
-(calibrate.py) before translating. Uploads are limited before they are received (Gradio's
+(calibrate.py) before translating; "Fill a cloud gap" runs ``bandbridge fill`` on uploads (fill.py). Uploads are limited before they are received (Gradio's
 ``max_file_size``) and from their header before anything is decoded (files.py); every file a
 handler is handed must be one the page itself received (page.py, one check); each request's files
 are deleted once Gradio has copied the results; a mistake is one line in the status, and nothing
@@ -21,6 +21,7 @@ from bandbridge.spec import read_spec, resolve_model_folder, zoo_models
 from bandbridge.demo.calibrate import MAX_PAIR_MPIX
 from bandbridge.stretch import PERCENTILES
 from bandbridge.demo.files import MAX_MB, MAX_MPIX, Workdirs
+from bandbridge.demo.fill import MAX_FILL_MPIX
 from bandbridge.demo.page import Page
 from bandbridge.demo.translate import CONTROLS, SCALING_CHOICES
 
@@ -98,6 +99,21 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                     reference = gr.File(label="reference (GeoTIFF, or a grey PNG/JPEG for a photo)", type="filepath",
                                         file_types=[".tif", ".tiff", ".png", ".jpg", ".jpeg"], elem_id="reference")
                     go_ref = gr.Button("Translate with the reference", elem_id="run_reference")
+                with gr.Accordion("Fill a cloud gap (Sentinel-2): a cloudy scene, an earlier clear one",
+                                  open=False, elem_id="fill"):
+                    gr.Markdown("A cloudy scene with its SCL band (or the gap as a mask), an earlier clear "
+                                "scene of the place with the same bands, and Sentinel-1 VV/VH at the dates "
+                                f"where you have it, GeoTIFFs of up to {MAX_FILL_MPIX} MPix; dates are read "
+                                "from the files' tags or names (S2_20180603.tif). The gap is filled by the "
+                                "route that holds out best on the scene's own clear pixels (`bandbridge fill`).")
+                    tif = [".tif", ".tiff"]
+                    fill_boxes = [gr.File(label=lab, type="filepath", file_types=tif, elem_id=f"fill_{k}")
+                                  for k, lab in (("scene", "cloudy scene (with its SCL band)"),
+                                                 ("earlier", "earlier clear scene"),
+                                                 ("sar", "Sentinel-1 at the date (optional)"),
+                                                 ("sar_earlier", "Sentinel-1 at the earlier date (optional)"),
+                                                 ("mask", "gap mask, nonzero to fill (optional)"))]
+                    go_fill = gr.Button("Fill the gap", elem_id="run_fill")
                 status = gr.Markdown(elem_id="status")
                 plan = gr.Markdown(elem_id="plan")  # what Translate will run, stated on upload
             with gr.Column():
@@ -132,6 +148,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         go.click(page.handle, [upload, model, *ctl], outs).then(dirs.remove, workdir, None)
         go_ref.click(page.handle_reference, [upload, model, reference, *ctl], outs).then(dirs.remove, workdir, None) \
             .then(lambda: REFERENCE_PLAN, None, plan)  # the plain plan no longer says what ran
+        go_fill.click(page.handle_fill, fill_boxes, outs).then(dirs.remove, workdir, None) \
+            .then(lambda: FILL_PLAN, None, plan)
         go_pair.click(page.handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \
             .then(dirs.remove, workdir, None)
     return app
@@ -140,6 +158,10 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
 REFERENCE_PLAN = ("**Plan:** *Translate with the reference* ran `bandbridge predict --reference`: the route it "
                   "took (a fit at the reference's scale, the model's own output made consistent with it, or "
                   "the reference upsampled), the shift and the held-out errors are in the status above.")
+
+
+FILL_PLAN = ("**Plan:** *Fill the gap* ran `bandbridge fill`: the route it took and every route's held-out "
+             "error on the scene's clear pixels are in the status and the table below.")
 
 
 def serve(models: list[str] | None, host: str = "127.0.0.1", port: int = 7860) -> None:

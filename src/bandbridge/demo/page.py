@@ -20,7 +20,9 @@ from bandbridge.demo.translate import Controls, Result, Translator, input_previe
 
 # What each file box holds, as a refusal names it.
 WHAT = {"upload": "image to translate", "pair": "calibration pair",
-        "target": "pair's real band", "reference": "reference"}
+        "target": "pair's real band", "reference": "reference", "scene": "cloudy scene",
+        "earlier": "earlier clear scene", "sar": "Sentinel-1 at the date",
+        "sar_earlier": "Sentinel-1 at the earlier date", "mask": "gap mask"}
 LABELS = ["your image", "synthetic band", "real band (when your upload has it)", "NDVI",
           "expected error"]
 
@@ -131,6 +133,14 @@ class Page:
                 raise BandbridgeError(f"unknown model '{name}'")
             return self.shown(with_reference(upload, name, reference, workdir, Controls(*controls)))
         return self.in_workdir(work, upload=upload, reference=reference)
+
+    def handle_fill(self, scene, earlier, sar, sar_earlier, mask):
+        """``bandbridge fill`` on the page's uploads (demo/fill.py), each checked first."""
+        from bandbridge.demo.fill import fill_upload
+
+        def work(workdir: Path, **files):
+            return self.shown(fill_upload(workdir=workdir, **files))
+        return self.in_workdir(work, scene=scene, earlier=earlier, sar=sar, sar_earlier=sar_earlier, mask=mask)
 
     def preview(self, upload, name, bands_, names_, scaling, vmin, vmax):
         """The upload as the page shows it and, in a box of its own, the plan of what *Translate*

@@ -1,0 +1,112 @@
+"""The web page's "Fill a cloud gap": a cloudy Sentinel-2 upload filled from an earlier clear upload
+(and Sentinel-1 at both dates, and a mask, where given) exactly as ``bandbridge fill`` fills it
+(``inference/jobs/fill.run_fill``: the route with the lowest held-out error on the scene's own
+clear pixels), shown before and after on one stretch, with every route's held-out error — the
+linear map per band, the baseline a user has without any of this, among them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.bands import band_role
+from bandbridge.data.reader import raster_info, read_decimated
+from bandbridge.errors import BandbridgeError
+from bandbridge.demo.display import MAX_SIDE, STORED, BandSet, display_bands, render
+from bandbridge.demo.files import check_upload
+from bandbridge.demo.translate import Panel, Result
+from bandbridge.stretch import Stretch, stretch
+
+# A fill's work grows with the gap it predicts (the choice itself is made on a bounded sample of
+# the clear part, learners/gapfill.FIT_PIXELS): the page takes scenes of up to this many MPix,
+# as it takes calibration pairs (calibrate.MAX_PAIR_MPIX); `bandbridge fill` has no limit.
+MAX_FILL_MPIX = 4
+# The command's flags → the page's boxes, as a refusal names them.
+BOXES = {"--sar-earlier": "the **Sentinel-1 at the earlier date** box",
+         "--earlier": "the **earlier clear scene** box", "--sar": "the **Sentinel-1 at the date** box",
+         "--mask": "the **gap mask** box", "--output": "the download"}
+ROUTE_NAMES = {"fit": "fit on the clear part (learner-selection core)",
+               "linear": "earlier date, linear map per band (the baseline)",
+               "as-is": "earlier date as it is"}
+CODES = "FILLED band: 2 filled, 1 observed, 0 no data"
+
+
+def box_words(text: str) -> str:
+    """``text`` with ``bandbridge fill``'s flags named as the page's boxes."""
+    return re.sub(r"(?<![\w-])(--sar-earlier|--earlier|--sar|--mask|--output)(?![\w-])",
+                  lambda m: BOXES[m.group(1)], text)
+
+
+def _rgb(path: Path, bands: list[int], info) -> np.ndarray:
+    """``bands`` (0-based) of ``path`` at most ``MAX_SIDE`` a side, with the scene's scale and
+    offset (``info``: the output is written in the scene's own type and units), nodata NaN."""
+    view = read_decimated(path, STORED, bands, max_side=MAX_SIDE)
+    data = np.stack([view.data[k] * info.scales[b] + info.offsets[b] for k, b in enumerate(bands)])
+    data[:, ~view.mask] = np.nan
+    return data.astype(np.float32)
+
+
+def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_earlier: str | None,
+                mask: str | None, workdir: Path) -> Result:
+    """``bandbridge fill scene -e earlier [--sar] [--sar-earlier] [--mask] -o OUT`` into
+    ``workdir``, shown: the scene before and after, the earlier date, where it was filled."""
+    from bandbridge.inference.jobs.fill import run_fill
+    if not scene:
+        raise BandbridgeError("upload the cloudy scene first: a Sentinel-2 GeoTIFF with its SCL band "
+                              "(or the gap as a mask in its box)")
+    if not earlier:
+        raise BandbridgeError("upload an earlier clear scene of the place (the same bands) in the **earlier "
+                              "clear scene** box: the Sentinel-1 alone is not enough")
+    for f in (scene, earlier, sar, sar_earlier, mask):
+        if f:
+            check_upload(f, max_mpix=MAX_FILL_MPIX, tool="bandbridge fill")
+    path = Path(scene)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / f"{path.stem}_filled.tif"
+    said: list[str] = []
+    try:
+        done = run_fill(str(path), str(out), [earlier], sar, sar_earlier, mask, overwrite=True, cog=True,
+                        say=said.append)
+    except BandbridgeError as e:  # the command's refusal, its flags named as the page's boxes
+        raise BandbridgeError(box_words(str(e))) from None
+    info = raster_info(path)
+    names = [d or "" for d in (info.descriptions or [""] * info.count)]
+    data = [i for i, n in enumerate(names) if n.upper() not in ("SCL", "QA_PIXEL", "QA")]
+    show = [data[i] for i in display_bands([band_role(names[i]) for i in data])]
+    units = "the scene's units"
+    before = _rgb(path, show, info)
+    lines = [box_words(s).rstrip(".") + "." for s in said if not s.startswith("written to ")]
+    if done is None:  # no gap: nothing written
+        so = stretch(before, units)
+        return Result(Panel(render(BandSet(before, ("",) * len(show), units), so, "scene"),
+                            f"cloudy scene — {so.describe()}"), Panel(),
+                      status=f"**Fill**: {' '.join(lines)}")
+    # the output holds the scene's data bands in its order, then FILLED
+    after = _rgb(out, [data.index(b) for b in show], info)
+    so = stretch(after, units)  # one range for before, after and the earlier date
+    kind = ("",) * len(show)
+    res = Result(Panel(render(BandSet(before, kind, units), so, "before"), f"before: the cloudy scene — {so.describe()}"),
+                 Panel(render(BandSet(after, kind, units), so, "after"), f"after: the scene filled — {so.describe()}"))
+    einfo = raster_info(earlier)
+    enames = [d or "" for d in (einfo.descriptions or [""] * einfo.count)]
+    at = [enames.index(names[b]) if names[b] in enames else None for b in show]
+    if None not in at:
+        then = _rgb(Path(earlier), at, einfo)
+        res.real = Panel(render(BandSet(then, kind, units), so, "earlier"),
+                         f"the earlier clear scene (the base, on its own grid) — {so.describe()}")
+    code = read_decimated(out, STORED, [len(data)], max_side=MAX_SIDE).data[0].astype(np.float32)
+    res.ndvi = Panel(render(BandSet(code[None], ("other",), "code"), Stretch(0.0, 2.0, "code"), "FILLED"),
+                     f"where it was filled ({CODES}: white, gray, black)")
+    res.files = [str(out)]
+    res.status = (f"**Filled** {path.name}: " + " ".join(lines) +
+                  f" The download is the scene as a Cloud-Optimized GeoTIFF, as `bandbridge fill` writes it: "
+                  f"its bands in its own type and units, then the {CODES}; its tags hold the route and every "
+                  "route's error.")
+    rows = [f"| {'**' if k == done.route else ''}{ROUTE_NAMES.get(k, k)}{' — chosen**' if k == done.route else ''} "
+            f"| {v:.4g} |" for k, v in done.mae.items()]
+    res.scores = ("| route | held-out MAE on the scene's clear pixels (its units) |\n|---|---|\n" + "\n".join(rows)
+                  + (f"\n\nThe fit chose {done.chosen} on {done.features}." if done.chosen else "")
+                  if rows else "No route held out: too few clear pixels to hold any out (the status says how many).")
+    return res
