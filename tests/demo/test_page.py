@@ -55,9 +55,9 @@ def _refused(out, name: str, why: str) -> None:
 
 
 def test_the_page_takes_only_files_it_received(page, received, tmp_path, monkeypatch):
-    """Every handler that takes a file (image, pair, pair's real band, reference, preview) goes
-    through one check: a raster on the server outside Gradio's upload folder is refused, and
-    nothing of it is read or returned — neither by path, by a link in the upload folder, nor by
+    """Every handler that takes a file (image, pair, pair's real band, reference, the fill's five
+    boxes, preview) goes through one check: a raster on the server outside Gradio's upload folder
+    is refused, and nothing of it is read or returned — neither by path, by a link in the upload folder, nor by
     an upload whose content is a VRT naming it (GDAL opens by content, not name)."""
     import os
 
@@ -90,6 +90,8 @@ def test_the_page_takes_only_files_it_received(page, received, tmp_path, monkeyp
         _refused(page.handle_pair(ok, "rgb2nir-naip", bad, None, False, *CTL), name, why)
         _refused(page.handle_pair(ok, "rgb2nir-naip", ok, bad, False, *CTL), name, why)
         _refused(page.handle_reference(ok, "rgb2nir", bad, *CTL), name, why)
+        for k in range(5):  # each box of "Fill a cloud gap"
+            _refused(page.handle_fill(*[bad if i == k else ok for i in range(5)]), name, why)
         shown, plan = page.preview(bad, "rgb2nir-naip", *CTL)
         assert shown["value"] is None and plan.startswith("**error:**") and f"{name}: {why}" in plan
         for text in (plan, page.handle(bad, "rgb2nir-naip", *CTL)[6]):

@@ -39,11 +39,12 @@ def box_words(text: str) -> str:
                   lambda m: BOXES[m.group(1)], text)
 
 
-def _rgb(path: Path, bands: list[int], info) -> np.ndarray:
-    """``bands`` (0-based) of ``path`` at most ``MAX_SIDE`` a side, with the scene's scale and
-    offset (``info``: the output is written in the scene's own type and units), nodata NaN."""
+def _rgb(path: Path, bands: list[int], info, of: list[int] | None = None) -> np.ndarray:
+    """``bands`` (0-based) of ``path`` at most ``MAX_SIDE`` a side, nodata NaN, scaled as ``info``
+    states for the bands ``of`` (default: ``bands``). The filled output is in the scene's own type
+    and units: it is read with the scene's scales, ``of`` naming the scene's bands."""
     view = read_decimated(path, STORED, bands, max_side=MAX_SIDE)
-    data = np.stack([view.data[k] * info.scales[b] + info.offsets[b] for k, b in enumerate(bands)])
+    data = np.stack([view.data[k] * info.scales[b] + info.offsets[b] for k, b in enumerate(of or bands)])
     data[:, ~view.mask] = np.nan
     return data.astype(np.float32)
 
@@ -84,7 +85,7 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
                             f"cloudy scene — {so.describe()}"), Panel(),
                       status=f"**Fill**: {' '.join(lines)}")
     # the output holds the scene's data bands in its order, then FILLED
-    after = _rgb(out, [data.index(b) for b in show], info)
+    after = _rgb(out, [data.index(b) for b in show], info, show)
     so = stretch(after, units)  # one range for before, after and the earlier date
     kind = ("",) * len(show)
     res = Result(Panel(render(BandSet(before, kind, units), so, "before"), f"before: the cloudy scene — {so.describe()}"),
