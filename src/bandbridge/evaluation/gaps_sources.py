@@ -128,10 +128,10 @@ def _mae(v: np.ndarray, y: np.ndarray, m: np.ndarray) -> float:
     return float(np.mean(np.abs(v[:, m] - y[:v.shape[0], m])))
 
 
-def score_triplet(root: Path, name: str, work: Path, seed: int = SEED,
-                  window: tuple[int, int, int] | None = None) -> tuple[list[dict], list[tuple]]:
-    """One SEN12MS-CR patch under each mask of :data:`MASKS`: a row each (empty gap: a row that says
-    so), and ``(column, filled image, real, scored)`` for the realism measures."""
+def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: tuple[int, int, int] | None = None,
+                  masks: tuple[str, ...] = MASKS) -> tuple[list[dict], list[tuple]]:
+    """One SEN12MS-CR patch under each of ``masks`` (of :data:`MASKS`): a row each (empty gap: a row
+    that says so), and ``((mask, column), filled image, real, scored)`` for the realism measures."""
     d = root / TRIPLETS
     cloudy = read_layer(str(d / "s2_cloudy" / name), "")
     free = _crop(read_layer(str(d / "s2_cloudfree" / name), "").values, window)
@@ -140,14 +140,14 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED,
     y, real = raw[list(S2_BANDS)] * SCALE, free[list(S2_BANDS)] * SCALE
     valid = np.isfinite(y).all(0) & np.isfinite(real).all(0)
     free_clear = ~cloud_masks(free)["cloud"]
-    masks = cloud_masks(raw)
+    found = cloud_masks(raw)
     rows, images = [], []
     sar = None
-    for rule in MASKS:
-        gap = valid & (binary_dilation(masks[rule], iterations=FILL_DILATE) if FILL_DILATE else masks[rule])
+    for rule in masks:
+        gap = valid & (binary_dilation(found[rule], iterations=FILL_DILATE) if FILL_DILATE else found[rule])
         clear = valid & ~gap
         score = gap & free_clear
-        row = {"patch": name.removesuffix(".tif"), "mask": rule, "cloud": float(masks["cloud"].mean()),
+        row = {"patch": name.removesuffix(".tif"), "mask": rule, "cloud": float(found["cloud"].mean()),
                "gap": float(gap.mean()), "clear_pixels": int(clear.sum()), "scored": int(score.sum()),
                "dates_apart": _mae(y, real, clear & free_clear) if (clear & free_clear).any() else None,
                "mae": {}, "route": ""}

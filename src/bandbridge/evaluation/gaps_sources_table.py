@@ -66,11 +66,24 @@ def _gfmap(rec: dict) -> list[str]:
     return lines + [""] + _realism(rec.get("realism", {}), names)
 
 
-def markdown(record: dict) -> str:
-    """Both sources' tables, the command first."""
-    lines = ["# Cloud gaps filled: SEN12MS-CR and openEO-gfmap", "", f"`{record['command']}`", ""]
+def _body(record: dict) -> list[str]:
+    lines = []
     if "sen12mscr" in record:
         lines += _triplets(record["sen12mscr"])
     if "gfmap" in record:
         lines += _gfmap(record["gfmap"])
+    return lines
+
+
+def tables(record: dict) -> str:
+    """The manual's part of the record (for ``docs/hooks/results.py``): the command, then both
+    sources' tables with a level less on their headings."""
+    body = [line.replace("## ", "### ", 1) if line.startswith("## ") else line for line in _body(record)]
+    return "\n".join([f"*Measured by `{record['command']}`; the record is `docs/results/gaps_sources.json`.*", "",
+                      *body]) + "\n"
+
+
+def markdown(record: dict) -> str:
+    """Both sources' tables, the command first."""
+    lines = ["# Cloud gaps filled: SEN12MS-CR and openEO-gfmap", "", f"`{record['command']}`", "", *_body(record)]
     return "\n".join(lines) + "\n"
