@@ -10,7 +10,9 @@ outside code; a case names the figures that are rules rather than measurements (
 from __future__ import annotations
 
 import json
+import math
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,11 @@ RESULTS = DOCS / "results"
 LOSO = DOCS / "loso"
 
 UNIT = r"(?:\s?(?:%|×|x\b|DN\b|dB\b|s\b|MB\b|GB\b|MPix\b|min\b))"
-FIGURE = re.compile(rf"(?<![\w.\-/=:+])[−+-]?(\d+\.\d+|\d+(?={UNIT}))(?![\w.]*\d)")
+FIGURE = re.compile(rf"(?<![\w.\-/=:+])[−+-]?(\d+\.\d+|\d+(?={UNIT}))(?![\w.]*\d)(\s?%)?")
+
+
+class Pct(float):
+    """A value that is a percentage: a figure followed by % is matched against these only."""
 
 
 def record(path: str):
@@ -33,7 +39,8 @@ def record(path: str):
 def values(obj) -> list[float]:
     """Every number a record holds: a JSON record's numbers, or a Markdown record's figures."""
     if isinstance(obj, str):
-        return [float(v) for v in re.findall(r"(?<![\w.])[−+-]?\d+(?:\.\d+)?(?:e-?\d+)?", obj.replace("−", "-"))]
+        found = re.findall(r"(?<![\w.])([−+-]?\d+(?:\.\d+)?(?:e-?\d+)?)(\s?%)?", obj.replace("−", "-"))
+        return [Pct(v) if p else float(v) for v, p in found]
     if isinstance(obj, bool) or obj is None:
         return []
     if isinstance(obj, (int, float)):
@@ -42,14 +49,22 @@ def values(obj) -> list[float]:
     return [v for x in items for v in values(x)]
 
 
-def pct(a: float, b: float) -> float:
+def pct(a: float, b: float) -> Pct:
     """``a`` relative to ``b``, per cent."""
-    return 100 * (a / b - 1)
+    return Pct(100 * (a / b - 1))
 
 
 def held(vals) -> set[str]:
-    """Each value written with 0 to 5 decimals (the sign apart)."""
-    return {f"{abs(v):.{d}f}" for v in vals for d in range(6)}
+    """Each value written with 0 to 5 decimals (the sign apart), rounded as Python formats it or
+    half up from the digits the record stores (0.08245 → 0.0825)."""
+    out = set()
+    for v in vals:
+        stored = Decimal(repr(abs(v))) if math.isfinite(v) else None
+        for d in range(6):
+            out.add(f"{abs(v):.{d}f}")
+            if stored is not None:
+                out.add(str(stored.quantize(Decimal(1).scaleb(-d), ROUND_HALF_UP)))
+    return out
 
 
 def prose(text: str) -> str:
@@ -60,14 +75,18 @@ def prose(text: str) -> str:
     return re.sub(r"\]\([^)]*\)", "]", text)
 
 
-def figures(text: str) -> list[str]:
-    return FIGURE.findall(prose(text))
+def figures(text: str) -> list[tuple[str, bool]]:
+    """``(figure, is a percentage)`` of each measured-looking figure of ``text``'s prose."""
+    return [(f, bool(p)) for f, p in FIGURE.findall(prose(text))]
 
 
 def unheld(text: str, vals, fixed=()) -> list[str]:
-    """The figures of ``text`` no value of ``vals`` rounds to (``fixed`` figures aside)."""
-    ok = held(vals) | set(fixed)
-    return sorted({f for f in figures(text) if f not in ok})
+    """The figures of ``text`` no value of ``vals`` rounds to (``fixed`` figures aside): a
+    percentage is matched against the percentages only, any other figure against the rest."""
+    vals = list(vals)
+    ok = {True: held(v for v in vals if isinstance(v, Pct)) | set(fixed),
+          False: held(v for v in vals if not isinstance(v, Pct)) | set(fixed)}
+    return sorted({f + (" %" if p else "") for f, p in figures(text) if f not in ok[p]})
 
 
 def section(page: str, start: str, end: str | None = None) -> str:
@@ -91,20 +110,65 @@ def test_the_check_finds_a_figure_no_record_holds():
     """A figure moved in its last digit, or one no record has, is named; a code span is not read."""
     assert unheld("scored 43.33 DN against 56.34 (`rows:0:0.5`, 15 s)", [43.3312, 56.339, 15.2]) == []
     assert unheld("scored 43.34 DN against 56.34", [43.3312, 56.339]) == ["43.34"]
-    assert unheld("a gain of 7.8 % in 47 s", [7.84]) == ["47"]
+    assert unheld("a gain of 7.8 % in 47 s", [Pct(7.84)]) == ["47"]
+    assert unheld("a gain of 7.8 %", [7.84]) == ["7.8 %"]
     assert unheld("1 % worse", [], fixed={"1"}) == []
 
 
-def loso_folds(path: str) -> dict[str, dict[str, float]]:
-    """A loso record's folds: fold → method → MAE (``loso.json``'s, or ``loso.md``'s table)."""
+def loso_folds(path: str, metric: str | None = "mae") -> dict[str, dict[str, float]]:
+    """A loso record's folds: fold → method → MAE (or → every figure with ``metric=None``), from
+    ``loso.json``, or from ``loso.md``'s table."""
     rec = record(path)
     if isinstance(rec, dict):
-        return {f["fold"]: {m: v["mae"] for m, v in f["methods"].items()} for f in rec["folds"]}
+        return {f["fold"]: {f"{m} {k}": x for m, v in f["methods"].items() for k, x in v.items()
+                            if metric in (None, k)} for f in rec["folds"]}
     rows = table_rows(rec)
-    head = next(k for k in rows if k.startswith("fold"))
-    names = [c.removesuffix(" mae") for c in rows[head][1:] if c.endswith(" mae")]
-    return {k.split(" (")[0]: dict(zip(names, map(float, cells[1:1 + len(names)])))
-            for k, cells in rows.items() if k != head and not k.startswith("**")}
+    head = next(k for k in rows if k.startswith(("fold", "held out")))
+    cols = rows[head][1:]
+    keep = [c.endswith(f" {metric}") or metric is None or not any(" " in d for d in cols) for c in cols]
+    out = {}
+    for k, cells in rows.items():
+        if k != head and not k.startswith("**"):
+            got = {}
+            for c, x, ok in zip(cols, cells[1:], keep):
+                try:
+                    if ok:
+                        got[c] = float(x)
+                except ValueError:
+                    pass
+            out[k.split(" (")[0]] = got
+    return out
+
+
+def derived(rows: list[dict[str, float]]) -> list[float]:
+    """Rows of method → MAE (a fold each): the figures, each method against each other one and
+    against the better of the linear map and the constant (per cent and as a ratio), and the same
+    of the methods' means over the rows."""
+    out = []
+    means = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if all(k in r for r in rows)} if rows else {}
+    ratios = {(a, b): sum(r[a] / r[b] for r in rows) / len(rows) for a in means for b in means if all(r[b] for r in rows)}
+    out += [x for v in ratios.values() for x in (v, Pct(100 * (v - 1)))]  # mean ratios over the rows
+    for r in [*rows, means]:
+        r = {k: v for k, v in r.items() if isinstance(v, (int, float)) and v}
+        for lin, const in (("linear", "mean"), ("linear mae", "mean mae")):
+            if lin in r and const in r:
+                r["better"] = min(r[lin], r[const])
+        out += list(r.values())
+        out += [x for a in r.values() for b in r.values() for x in (pct(a, b), a / b)]
+    return out
+
+
+def floor_rows(family: str) -> list[dict[str, float]]:
+    """docs/results/loso_floor.json's folds of a family: the plain map, the floor, the presets'
+    rule, every candidate, the floor of the fold's level, and that floor where its rule carries."""
+    out = []
+    for r in record("results/loso_floor.json")[family]["rows"]:
+        row = {"linear": r["linear"], "floor": r["floor_mae"], "rule": r["rule"], **r["candidates"]}
+        if r.get("level"):
+            row["level"] = r["level"]["mae"]
+            row["level rule"] = r["level"]["mae"] if r["level"]["carries"] else r["floor_mae"]
+        out.append(row)
+    return out
 
 
 def bundles() -> dict:
@@ -143,11 +207,26 @@ def bundle_reading() -> list[float]:
         out += [pct(ms["model"], v) for v in ms.values()] + [pct(v, ms["model"]) for v in ms.values()]
     for name in ("rgb2thermal", "sr-x4"):
         out += values((ROOT / "src" / "bandbridge" / "zoo" / name / "MODEL_CARD.md").read_text())
-    return out
+    card = (ROOT / "src" / "bandbridge" / "zoo" / "rgb2thermal" / "MODEL_CARD.md").read_text()
+    unet = float(re.search(r"the bundle's MAE is ([\d.]+) DN", card).group(1))  # the U-Net the floor replaced
+    return [*out, pct(unet, bundles()["rgb2thermal"]["methods"]["linear"]["mae"])]
 
 
 def fallback(name: str) -> list[float]:
-    return values(record(f"loso/floor-rule/{name}/fallback.json")["folds"])
+    folds = record(f"loso/floor-rule/{name}/fallback.json")["folds"]
+    return values(folds) + derived([{k: v for k, v in f.items() if isinstance(v, float)} for f in folds])
+
+
+def loso(*paths: str) -> list[float]:
+    """Loso records' figures, and what derives from their MAEs fold by fold, across the records
+    too (a fold of one record against the same fold of another)."""
+    merged: dict[str, dict[str, float]] = {}
+    for i, p in enumerate(paths):
+        for fold, ms in loso_folds(p).items():
+            merged.setdefault(fold, {}).update({(k if i == 0 else f"{i}:{k}"): v for k, v in ms.items()})
+    same = [f for f in merged.values() if len(f) == len(max(merged.values(), key=len))]
+    return [v for p in paths for v in values(record(p))] + derived(same) + [
+        v for f in merged.values() for v in derived([f])]
 
 
 CASES = {
@@ -166,6 +245,91 @@ CASES = {
         "models.md", "## Which model `rgb2nir` picks", None,
         lambda: values(record("results/routing.json")) + fallback("rgb2nir-naip-vhr"), ()),
 }
+
+
+def adapt_naip() -> list[float]:
+    rec = record("results/adapt_naip.json")
+    bottom = rec["top_half"]["bottom"]
+    return values(rec) + [pct(bottom["adapted"], bottom["linear map"])]
+
+
+AL = "loso/anchor-learner"
+CASES |= {
+    "adapt: options and limits": (  # settings: the pairs' size limit, the progress line's interval
+        "adapt.md", "Options and limits:", "## How adapt chooses", list, {"128", "20"}),
+    "adapt: one group of images": ("adapt.md", "## One group of images", "## Measured on a NAIP date", list, ()),
+    "adapt: measured on a NAIP date": (
+        "adapt.md", "## Measured on a NAIP date", "## In-domain", adapt_naip, ()),
+    "generalisation: reflectance read plainly": (
+        "generalisation.md", "| held out | images | MAE: model / linear / context-ridge anchor", "**The presets' recipe**",
+        lambda: loso("loso/rgb2nir-s2/loso.json", "loso/rgb2nir-s2/loso.md"), ()),
+    "generalisation: the presets' recipe": (
+        "generalisation.md", "**The presets' recipe**", "## SAR→optical",
+        lambda: loso(f"{AL}/rgb2nir-s2/loso.json", "loso/rgb2nir-s2/loso.json", f"{AL}/rgb2nir-s2/loso.md")
+        + loso(f"{AL}/rgb2nir-s2-levels/loso.json", f"{AL}/rgb2nir-s2-levels/loso.md"), ()),
+    "generalisation: SAR→optical": (
+        "generalisation.md", "## SAR→optical", "## RGB→thermal",
+        lambda: loso("loso/sar2optical/loso.md", f"{AL}/sar2optical/loso.json", f"{AL}/sar2optical/loso.md",
+                     "loso/learner-column.md"), ()),
+    "generalisation: RGB→thermal": (
+        "generalisation.md", "## RGB→thermal", "## 8-bit RGB→NIR off NAIP",
+        lambda: loso(f"{AL}/rgb2thermal/loso.json", f"{AL}/rgb2thermal/loso.md")
+        + loso("loso/rgb2thermal-group-by-group/loso.json", "loso/rgb2thermal/loso.json"), ()),
+    "generalisation: NAIP to VHR and photos": (
+        "generalisation.md", "## 8-bit RGB→NIR off NAIP", "## `rgb2nir`: one name",
+        lambda: loso(f"{AL}/rgb2nir-naip-vhr/loso.json", f"{AL}/rgb2nir-naip-vhr/loso.md", "loso/learner-column.md"),
+        ()),
+    "generalisation: the zero-shot floor": (
+        "generalisation.md", "Leave-one-source-out of the floor itself", "## The shipped bundles under the rule",
+        lambda: [v for f in record("results/loso_floor.json") for v in derived(floor_rows(f))], ()),
+    "generalisation: the shipped bundles": (
+        "generalisation.md", "## The shipped bundles under the rule", "## Reflectance RGB→NIR",
+        lambda: ship_rule() + bundle_reading() + [v for n in ("rgb2nir-naip-vhr", "rgb2nir-naip-deep")
+                                                  for v in fallback(n)], {"1.15"}),  # realism.SHIP_AXES
+}
+
+
+TABLES = {  # page, text before the table, its record, row label → fold where they differ
+    "generalisation: reflectance RGB→NIR": (
+        "generalisation.md", "## Reflectance RGB→NIR", "loso/rgb2nir-s2/loso.json", {}),
+    "generalisation: across processing levels": (
+        "generalisation.md", "**Across processing levels**", "loso/anchor-learner/rgb2nir-s2-levels/loso.json", {}),
+    "generalisation: SAR→optical": ("generalisation.md", "## SAR→optical", "loso/sar2optical/loso.md", {}),
+    "generalisation: RGB→thermal": (
+        "generalisation.md", "## RGB→thermal, day and night", "loso/anchor-learner/rgb2thermal/loso.json",
+        {"RoadScene, day (TNO)": "roadscene", "TNO, night (RoadScene)": "tno"}),
+    "generalisation: NAIP to VHR and photos": (
+        "generalisation.md", "## 8-bit RGB→NIR off NAIP", "loso/anchor-learner/rgb2nir-naip-vhr/loso.json",
+        {"GeoEye-1 (8-bit)": "geoeye1", "IKONOS, WorldView-2, WorldView-3 (11-bit)": "vhr_11bit",
+         "EPFL camera photos (JPEG)": "epfl_photos"}),
+}
+
+
+def fold_values(path: str, labels: dict[str, str]) -> dict[str, list[float]]:
+    """Each row label's figures: its fold's (or, for a mean row, the means') with what derives from them."""
+    folds, every = loso_folds(path), loso_folds(path, None)
+    out = {k: derived([f]) + list(every[k].values()) for k, f in folds.items()}
+    out["mean"] = derived(list(folds.values())) + derived(list(every.values()))
+    return {**out, **{label: out[fold] for label, fold in labels.items()}}
+
+
+@pytest.mark.parametrize("case", sorted(TABLES))
+def test_every_row_of_a_loso_table_is_its_fold_in_the_record(case):
+    """A hand-written table of fold rows: every figure of a row is its own fold's (the images,
+    MAE, PSNR, NDVI MAE), a mean row the mean over the folds."""
+    page, start, path, labels = TABLES[case]
+    text = (DOCS / page).read_text()
+    text = text[text.index("\n|", text.index(start)) + 1:]
+    text = text[:text.index("\n\n")]
+    head = text.splitlines()[0]
+    rec = fold_values(path, labels)
+    for label, cells in table_rows(text).items():
+        if label in head:
+            continue
+        key = "mean" if label.replace("**", "").startswith("mean") else label
+        assert key in rec, f"{page}: row {label!r} names no fold of {path}"
+        stale = unheld(" ".join(cells), rec[key])
+        assert not stale, f"{page}: row {label!r} holds figures {path} does not: {stale}"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
