@@ -266,8 +266,29 @@ def adapt_naip() -> list[float]:
     return values(rec) + [pct(bottom["adapted"], bottom["linear map"])]
 
 
+def bench_thermal() -> list[float]:
+    return values(record("results/bench_rgb2thermal.json"))
+
+
+POLICY = {"1.5", "1.50", "16", "5", "0.05", "1", "4", "0.1", "2", "15", "0.5", "20"}  # policy.py's, as the pages name them
+
 AL = "loso/anchor-learner"
 CASES |= {
+    "prediction: what predict assumes": (
+        "prediction.md", "## What predict assumes about your input", "## Where not to trust the output", list,
+        POLICY | {"0.0001", "0.001", "0.2", "04.00", "2.75"}),  # products' scale factors, a processing baseline
+    "prediction: the never-worse guard": (
+        "prediction.md", "### The never-worse guard", "### The fallback to the zero-shot floor", list, POLICY),
+    "prediction: the fallback": (
+        "prediction.md", "### The fallback to the zero-shot floor", "### `--confidence`",
+        lambda: [v for n in ("rgb2nir-naip-vhr", "rgb2nir-naip-deep", "sar2optical", "rgb2thermal")
+                 for v in fallback(n)], ()),
+    "prediction: tiles": (
+        "prediction.md", "## Large rasters: tiles and overlap", "## Output files", bench_thermal, POLICY),
+    "prediction: output files, Dask, STAC, QGIS": (
+        "prediction.md", "## Output files", "## Backends", list, {"1.0", "1.1"}),  # STAC versions
+    "prediction: backends and the probe": (
+        "prediction.md", "## Backends and the precision gate", "## NDVI through time", list, POLICY | {"0.6", "1.6"}),
     "adapt: options and limits": (  # settings: the pairs' size limit, the progress line's interval
         "adapt.md", "Options and limits:", "## How adapt chooses", list, {"128", "20"}),
     "adapt: one group of images": ("adapt.md", "## One group of images", "## Measured on a NAIP date", list, ()),
@@ -366,3 +387,10 @@ def test_models_page_routing_table_is_the_record():
         assert cells[1] == ", ".join(f"`{k}` ({n})" for k, n in r["routed"].items())
         assert cells[2:4] == [f"{r['mae']['rgb2nir-naip']:.2f}", f"{r['mae']['rgb2nir-photo']:.2f}"], r["set"]
         assert cells[4] == ("the better one" if r["pick"] == r["better"] else "the worse one")
+
+
+def test_the_check_sample_size_the_prediction_page_quotes():
+    """prediction.md's "~300 KB" is the bundles' check.safetensors, as `ls -l` gives them."""
+    sizes = [p.stat().st_size for p in (ROOT / "src" / "bandbridge" / "zoo").glob("*/check.safetensors")]
+    said = re.search(r"`check\.safetensors`, ~(\d+) KB by `ls -l", " ".join(section("prediction.md", "**The gate.**").split()))
+    assert sizes and said and round(sum(sizes) / len(sizes) / 1e5) * 100 == int(said.group(1)), sizes
