@@ -171,3 +171,53 @@ def test_time_series_cubes_give_the_earlier_dates_and_the_nearest_sar(run_cli, t
     assert "earlier: 2018-05-26 (8 d before), 2018-05-11 (23 d before), 2018-05-09" in stdout, stdout
     with rasterio.open(out) as src:
         assert len(src.tags()["BANDBRIDGE_FILL_EARLIER_DAYS"].split(",")) == 3
+
+
+SNOWY, AFTER_SNOW, BEFORE_SNOW = "2018-09-23", "2018-10-08", "2018-09-21"  # 2018-09-23: SCL calls 99 % of it
+# snow (a cloud: West Flanders in September); the other two 98 % and 96 % clear, no snow
+
+
+def test_earlier_snow_is_not_the_ground_where_the_scene_shows_none(run_cli, tmp_path):
+    """policy.FILL_SNOW_MIN: the scene's clear part shows no snow, so an earlier date's SCL snow is
+    no picture of the ground: alone it is refused in one line; beside a snow-free date that date
+    fills and a line says which snow was left out. The snowy date as the scene keeps its snow."""
+    from bandbridge.inference.jobs.fill_read import read_layer, snow_is_ground
+    out = tmp_path / "f.tif"
+    code, stdout, err = run_cli("fill", step(AFTER_SNOW), "-e", step(SNOWY), "--mask", _mask(tmp_path, 5),
+                                "-o", str(out))
+    said = _one_line(err)
+    assert code == 2 and "--earlier" in said and "snow" in said and not out.exists(), said
+    code, stdout, err = run_cli("fill", step(AFTER_SNOW), "-e", step(SNOWY), "-e", step(BEFORE_SNOW), "--mask",
+                                _mask(tmp_path, 5), "-o", str(out))
+    assert code == 0, err
+    assert "earlier snow is not taken for the ground" in stdout and "2018-09-23 (99% of it)" in stdout, stdout
+    with rasterio.open(out) as src:
+        assert src.tags()["BANDBRIDGE_FILL_EARLIER_DAYS"] == "17" and (src.read(5) == 2).sum() > 55 * 64
+    snowy = read_layer(step(SNOWY), "")
+    assert snowy.snow.mean() > 0.9 and snow_is_ground(snowy, snowy.clear)
+    assert not snow_is_ground(read_layer(step(AFTER_SNOW), ""), np.ones((64, 64), bool))
+
+
+def test_the_edge_correction_brings_the_gap_edge_nearer_the_truth():
+    """A disc hidden over a clear date (its truth known), filled by the fit: the route's held-out
+    error on the clear part, spread into the gap (policy.FILL_EDGE_PX), lowers the error on the
+    ring of gap pixels nearest the edge and fades to nothing deep inside."""
+    from scipy.ndimage import distance_transform_edt
+
+    from bandbridge.inference.jobs.fill_read import read_layer
+    from bandbridge.learners.gapfill import Stack, composite, edge_correction, fill
+    scene, e = read_layer(step("2018-07-23"), ""), read_layer(step("2018-07-15"), "")
+    yy, xx = np.mgrid[:64, :64]
+    hidden = (yy - 30) ** 2 + (xx - 34) ** 2 <= 20 ** 2
+    earlier = np.where(e.clear, e.values, np.nan)
+    ok = scene.valid & scene.clear & composite([earlier])[1]
+    stack = Stack(np.where(hidden, np.nan, scene.values), ok & ~hidden, hidden & ok, [earlier], [8])
+    done = fill(stack, force="linear", allow_fit=False, seed=0)
+    assert done.corrected and np.isfinite(done.residual).all(0).sum() > 1000
+    raw = done.values - edge_correction(done.residual)
+    depth = distance_transform_edt(hidden)
+    ring, deep = done.filled & (depth <= 3), done.filled & (depth >= 15)
+    err = [float(np.abs(v[:, ring] - scene.values[:, ring]).mean()) for v in (done.values, raw)]
+    assert err[0] < err[1], err
+    moved = np.abs(done.values - raw)
+    assert moved[:, deep].mean() < 0.1 * moved[:, ring].mean()

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from bandbridge.data.cube import step_fractions
-from bandbridge.inference.jobs.fill_read import read_layer, sar_on
+from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
 from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
 from bandbridge.policy import SAR_DAYS
 
@@ -35,6 +35,7 @@ REAL_EVERY = 4  # pairs that also get a real cloudy date's SCL mask laid over th
 STRATA = ((0, 15, "< 15 d"), (15, 30, "15–30 d"), (30, 10_000, "≥ 30 d"))
 COLUMNS = ("as-is", "linear", "sar2optical", "fit-no-sar", "fit-sar", "fill")
 SEED = 70
+WORKERS = 2  # processes the cases are spread over (the reference machine's two cores)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Row:
     hidden: int  # pixels scored
     mae: dict[str, float] = field(default_factory=dict)
     route: str = ""  # what fill chose
+    snow: str = ""  # which date SCL calls more than half snow ("earlier", "later"; in Belgium: a cloud)
 
 
 def sample_files(root: Path, sample: str) -> tuple[Path, str, Path]:
@@ -67,8 +69,8 @@ def pairs(root: Path, sample: str) -> tuple[list[tuple[str, str, str, str]], lis
     s1t = [(lab, t) for lab, t, f in step_fractions(str(s1), [0, 1]) if f > 0.99]
     s1_times = np.array([t for _, t in s1t], "datetime64[s]")
 
-    def near(t) -> str | None:
-        d = np.abs(s1_times - np.datetime64(t, "s")) / np.timedelta64(1, "D")
+    def near(t) -> str | None:  # calendar days, as the issue's list counts them
+        d = np.abs(s1_times.astype("datetime64[D]") - np.datetime64(t, "D")) / np.timedelta64(1, "D")
         return s1t[int(d.argmin())][0] if d.min() <= SAR_DAYS else None
     ok = [(lab, near(t)) for lab, t in clear if near(t)]
     return [(a, b, sa, sb) for (a, sa), (b, sb) in zip(ok, ok[1:])], cloudy
@@ -118,10 +120,11 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     valid = scene.valid & scene.clear
     hidden = hidden_of(scene)
     days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
-    stack = Stack(scene.values, valid & ~hidden, scene.valid & hidden, [earlier], [days],
-                  sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0])
+    unseen = np.where(hidden, np.nan, scene.values)  # the fill never sees what the cloud hides
+    sar = sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0]
     base, has, _ = composite([earlier])
     score = hidden & valid & has
+    stack = Stack(unseen, valid & ~hidden, scene.valid & hidden & has, [earlier], [days], *sar)
     learn = stack.clear & has
     ab = linear_maps(base[:, learn].T, scene.values[:, learn].T)
     out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
@@ -129,13 +132,21 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     with_sar = fill(stack, force="fit", seed=seed)
     out["fit-no-sar"], out["fit-sar"] = no_sar.values, with_sar.values
     route = min(with_sar.mae, key=with_sar.mae.get)
-    out["fill"] = out["fit-sar" if route == "fit" else route]
+    own = with_sar if route == "fit" else fill(stack, force=route, seed=seed, allow_fit=False)
+    if not snow_is_ground(scene, stack.clear) and e.snow is not None and (e.snow & e.clear).any():
+        # fill's own rule (fill_read.snow_is_ground): the earlier date's snow is not the ground
+        ruled = np.where(e.snow, np.nan, earlier)
+        own = fill(Stack(unseen, stack.clear, scene.valid & hidden, [ruled], [days], *sar), seed=seed)
+        route = f"{own.route}, earlier snow not taken ({(e.snow & e.clear).mean():.0%} of it)"
+    out["fill"] = np.where(np.isfinite(own.values), own.values, base)  # unfilled: the earlier date
     try:
         out["sar2optical"] = sar2optical(root, sample, sb, scene, work)
     except Exception as ex:  # noqa: BLE001 - the bundle's failure is a finding, recorded
         out["sar2optical"] = None
         route += f" (sar2optical failed: {ex})"
-    row = Row(sample[7:], a[:10], b[:10], days, mask_name, int(score.sum()), route=route)
+    row = Row(sample[7:], a[:10], b[:10], days, mask_name, int(score.sum()), route=route,
+              snow=",".join(k for k, lay in (("earlier", e), ("later", scene))
+                            if lay.snow is not None and lay.snow.mean() > 0.5))
     y = scene.values
     for k, v in out.items():
         if v is not None:
@@ -144,39 +155,65 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     return row, out, y, score
 
 
+def _case(root: Path, sample: str, i: int, pair, mask_name: str, rng, seed: int, work: str):
+    """One case of the protocol (a pair and a mask), in a worker process: what :func:`score_pair`
+    returns."""
+    s10, s20, _ = sample_files(root, sample)
+    if mask_name == "disc":
+        def hide(sc):
+            return disc(sc.valid.shape, rng)
+    else:
+        def hide(sc):
+            return ~read_layer(f"{s10}@{mask_name}#scl={s20}", "").clear
+    return score_pair(root, sample, pair, hide, mask_name[:10] if mask_name != "disc" else "disc", Path(work), seed)
+
+
 def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | None = None,
-             seed: int = SEED, samples: tuple[str, ...] = SAMPLES) -> dict:
-    """Every pair of ``samples`` scored (``limit``: the first pairs of each only); the record."""
+             seed: int = SEED, samples: tuple[str, ...] = SAMPLES, workers: int = WORKERS) -> dict:
+    """Every pair of ``samples`` scored (``limit``: the first pairs of each only), the cases
+    spread over ``workers`` processes (each seeded by its pair, so the record is the same for any
+    number); the record."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
     import torch
 
     from bandbridge.realism import realism
     root = Path(data)
+    cases = []
+    for sample in samples:
+        if not (root / "worldcereal" / sample).is_dir():
+            continue
+        prs, cloudy = pairs(root, sample)
+        for i, pair in enumerate(prs[:limit]):
+            rng = np.random.default_rng([seed, i, SAMPLES.index(sample)])
+            extra = []
+            if i % REAL_EVERY == 0 and cloudy:
+                extra = [cloudy[int(rng.integers(len(cloudy)))]]
+            cases += [(sample, i, pair, name, rng) for name in ("disc", *extra)]
     rows: list[Row] = []
     images: dict[str, list] = {k: [] for k in COLUMNS}
     reals, masks = [], []
     with tempfile.TemporaryDirectory(prefix="bandbridge-gaps-") as tmp:
-        for sample in samples:
-            if not (root / "worldcereal" / sample).is_dir():
-                continue
-            prs, cloudy = pairs(root, sample)
-            s10, s20, _ = sample_files(root, sample)
-            for i, pair in enumerate(prs[:limit]):
-                rng = np.random.default_rng([seed, i, SAMPLES.index(sample)])
-                cases = [("disc", lambda sc, rng=rng: disc(sc.valid.shape, rng))]
-                if i % REAL_EVERY == 0 and cloudy:
-                    c = cloudy[int(rng.integers(len(cloudy)))]
-                    cases.append((c[:10], lambda sc, c=c: ~read_layer(f"{s10}@{c}#scl={s20}", "").clear))
-                for name, hide in cases:
-                    row, out, y, score = score_pair(root, sample, pair, hide, name, Path(tmp), seed)
-                    rows.append(row)
-                    say(f"{row.sample} {row.earlier} → {row.later} ({row.days} d, {name}): " +
-                        ", ".join(f"{k} {v:.4f}" for k, v in row.mae.items()) + f"; fill: {row.route}")
-                    reals.append(torch.from_numpy(np.nan_to_num(y)))
-                    masks.append(torch.from_numpy(score))
-                    for k in COLUMNS:
-                        v = out.get(k)
-                        images[k].append(None if v is None else torch.from_numpy(
-                            np.nan_to_num(np.where(score, v, y[:v.shape[0]]))))
+        if workers > 1:
+            pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+            done = pool.map(_case, *zip(*[(root, sm, i, pr, nm, rg, seed, tmp) for sm, i, pr, nm, rg in cases]))
+        else:
+            pool, done = None, (_case(root, sm, i, pr, nm, rg, seed, tmp) for sm, i, pr, nm, rg in cases)
+        try:
+            for row, out, y, score in done:
+                rows.append(row)
+                say(f"{row.sample} {row.earlier} → {row.later} ({row.days} d, {row.mask}): " +
+                    ", ".join(f"{k} {v:.4f}" for k, v in row.mae.items()) + f"; fill: {row.route}")
+                reals.append(torch.from_numpy(np.nan_to_num(y)))
+                masks.append(torch.from_numpy(score))
+                for k in COLUMNS:
+                    v = out.get(k)
+                    images[k].append(None if v is None else torch.from_numpy(
+                        np.nan_to_num(np.where(score, v, y[:v.shape[0]]))))
+        finally:
+            if pool is not None:
+                pool.shutdown()
     real = {}
     for k, ims in images.items():
         keep = [j for j, im in enumerate(ims) if im is not None]
@@ -192,7 +229,10 @@ def summarise(rows: list[Row]) -> dict:
     for kind in ("disc", "real SCL"):
         sel = [r for r in rows if (r.mask == "disc") == (kind == "disc")]
         groups = {"all": sel, **{s: [r for r in sel if r.sample == s] for s in sorted({r.sample for r in sel})},
-                  **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA}}
+                  **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA},
+                  "no snow-labelled date": [r for r in sel if not r.snow],
+                  **{f"{lab}, no snow date": [r for r in sel if lo <= r.days < hi and not r.snow]
+                     for lo, hi, lab in STRATA}}
         out[kind] = {g: {"pairs": len(rs), **{k: float(np.mean([r.mae[k] for r in rs if k in r.mae]))
                                              for k in COLUMNS if any(k in r.mae for r in rs)}}
                      for g, rs in groups.items() if rs}

@@ -22,9 +22,10 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file
 from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.writer import output_profile
-from bandbridge.inference.jobs.fill_read import earlier_on, earlier_steps, gap_of, read_layer, sar_on, sar_step
+from bandbridge.inference.jobs.fill_read import (earlier_on, earlier_steps, gap_of, read_layer, sar_on, sar_step,
+                                                 snow_is_ground)
 from bandbridge.learners.gapfill import Filled, Stack, fill
-from bandbridge.policy import SAR_DAYS
+from bandbridge.policy import FILL_SNOW_MIN, SAR_DAYS
 
 OBSERVED, FILLED = 1, 2  # the FILLED band's codes (0: no data, neither)
 EARLIER_STEPS = 3  # a time-series cube as --earlier: its nearest steps before the scene that are
@@ -57,10 +58,20 @@ def prepare(scene: str, earlier: list[str], sar: str | None = None, sar_earlier:
                               "clear scene of the place with --earlier (the SAR alone is not enough)")
     # nearest first: the base is, per pixel, the nearest date clear there
     items = [x for e in earlier for x in earlier_steps(s, e, EARLIER_STEPS)]
-    dated = sorted((earlier_on(s, e) for e in items), key=lambda t: (t[1] is None, t[1] or 0))
+    snow_ok, dropped = snow_is_ground(s, clear), []
+    dated = sorted((earlier_on(s, e, snow_ok, dropped) for e in items), key=lambda t: (t[1] is None, t[1] or 0))
+    dated = [d for d in dated if np.isfinite(d[0]).all(0)[s.valid].any()]  # not all snow
+    if not dated:
+        raise BandbridgeError(f"--earlier {earlier[0]}: every clear pixel of it is SCL snow, and the scene's clear "
+                              f"part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
+                              "earlier date without snow")
     notes = [f"the gap: {int(gap.sum()):,} pixel(s) ({gap.mean():.0%}) by {by}, dilated; "
              f"{int(clear.sum()):,} clear pixel(s) to fit on",
              "earlier: " + ", ".join(f"{w or '?'} ({'?' if d is None else d} d before)" for _, d, w in dated)]
+    if dropped:
+        notes.append(f"snow: SCL calls {float(s.snow[clear].mean()):.1%} of the scene's clear part snow (under "
+                     f"{FILL_SNOW_MIN:.0%}), so earlier snow is not taken for the ground under the gap: "
+                     + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in dropped))
     now = then = None
     if sar_earlier and not sar:
         raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --sar; give the scene's own SAR with "

@@ -22,10 +22,11 @@ from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.data.reference import file_date, parse_date
 from bandbridge.errors import BandbridgeError
-from bandbridge.policy import FILL_DILATE
+from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
 
 STORED = Scaling("stored", 0.0, 1.0, units="stored")  # the file's own values, unscaled
 MASKS = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}  # band name → bands.clear's kind
+SNOW_SCL = 11  # the Sentinel-2 scene class "snow or ice" (bands.CLEAR_SCL counts it clear)
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Layer:
     clear: np.ndarray | None = None
     masked_by: str = ""
     nodata: float | None = None
+    snow: np.ndarray | None = None  # (H, W) where SCL says snow (None: no SCL)
 
     @property
     def valid(self) -> np.ndarray:
@@ -89,21 +91,37 @@ def read_layer(item: str, flag: str) -> Layer:
     if inside:
         i = inside[0]
         layer.clear, layer.masked_by = clear(v[i], MASKS[names[i].upper()]), names[i]
+        layer.snow = _snow(v[i], MASKS[names[i].upper()])
         keep = [j for j in range(len(names)) if j not in inside]
         layer.values, layer.names = v[keep], [names[j] for j in keep]
     elif scl:  # a companion cube (WorldCereal's 20 m file), nearest onto this grid
         ref = parse_ref(item)
         m, g = _scl_cube(ref.file(scl), ref.date, flag)
         m = onto(m[None], g, grid, nearest=True)[0]
-        layer.clear, layer.masked_by = clear(m, "SCL"), f"SCL of {Path(scl).name}"
+        layer.clear, layer.masked_by, layer.snow = clear(m, "SCL"), f"SCL of {Path(scl).name}", _snow(m, "SCL")
     elif not is_cube(item) and Path(item).is_file():
         for q in sorted(Path(item).parent.iterdir()):
             kind = next((k for n, k in MASKS.items() if n in q.name.upper()), None)
             if kind and q != Path(item) and q.suffix.lower() in (".tif", ".tiff"):
                 m = mask_on(str(q), grid, flag, nearest=True)
-                layer.clear, layer.masked_by = clear(m, kind), q.name
+                layer.clear, layer.masked_by, layer.snow = clear(m, kind), q.name, _snow(m, kind)
                 break
     return layer
+
+
+def _snow(m: np.ndarray, kind: str) -> np.ndarray | None:
+    return np.nan_to_num(m) == SNOW_SCL if kind == "SCL" else None
+
+
+def snow_is_ground(scene: Layer, clear_part: np.ndarray) -> bool:
+    """Whether an earlier date's snow (SCL class 11) may stand for the ground under the scene's
+    gap: only where the scene's own clear part shows snow, on at least
+    :data:`~bandbridge.policy.FILL_SNOW_MIN` of it (or the scene has no SCL to say). Snow on an
+    earlier date hides the ground; if the scene now shows none, that snow has melted or was a
+    cloud SCL called snow — either way it is no picture of what lies under the gap now."""
+    if scene.snow is None or not clear_part.any():
+        return True
+    return float(scene.snow[clear_part].mean()) >= FILL_SNOW_MIN
 
 
 def _scl_cube(p: Path, when: str | None, flag: str) -> tuple[np.ndarray, Grid]:
@@ -167,11 +185,18 @@ def shared_bands(scene: Layer, other: Layer, flag: str) -> list[int]:
     return idx
 
 
-def earlier_on(scene: Layer, item: str) -> tuple[np.ndarray, int | None, date | None]:
+def earlier_on(scene: Layer, item: str, snow_ok: bool = True, dropped: list | None = None
+               ) -> tuple[np.ndarray, int | None, date | None]:
     """An earlier date's bands, the scene's order (NaN: not held, not valid or not clear), on the
     scene's grid, its days before the scene and its date; refused when it is not before the scene or does
-    not overlap it."""
+    not overlap it. ``snow_ok`` False (:func:`snow_is_ground`): its SCL snow is not clear either,
+    and ``(date, share of its pixels)`` goes into ``dropped`` where there was any."""
     e = read_layer(item, "--earlier")
+    melted = not snow_ok and e.snow is not None and e.clear is not None and bool((e.snow & e.clear).any())
+    if melted:
+        if dropped is not None:
+            dropped.append((e.when, float((e.snow & e.clear).mean())))
+        e.clear = e.clear & ~e.snow
     days = (scene.when - e.when).days if scene.when and e.when else None
     if days is not None and days <= 0:
         raise BandbridgeError(f"--earlier {item}: dated {e.when}, not before the scene's {scene.when}; give a "
@@ -182,7 +207,7 @@ def earlier_on(scene: Layer, item: str) -> tuple[np.ndarray, int | None, date | 
         v = np.where(e.clear, v, np.nan)
     v = onto(v, e.grid, scene.grid)
     out = np.stack([v[i] if i >= 0 else np.full(v.shape[1:], np.nan, np.float32) for i in idx])
-    if not np.isfinite(out).all(0)[scene.valid].any():
+    if not np.isfinite(out).all(0)[scene.valid].any() and not melted:  # all snow: the caller says so
         raise BandbridgeError(f"--earlier {item}: no clear pixel over {scene.path} (another place, or all "
                               "cloudy); give an earlier clear scene of the same place")
     return out, days, e.when
