@@ -283,6 +283,10 @@ CASES |= {
         "prediction.md", "### The fallback to the zero-shot floor", "### `--confidence`",
         lambda: [v for n in ("rgb2nir-naip-vhr", "rgb2nir-naip-deep", "sar2optical", "rgb2thermal")
                  for v in fallback(n)], ()),
+    "prediction: --confidence": (
+        "prediction.md", "### `--confidence`", "## Large rasters",
+        lambda: values(record("results/confidence_geoeye1.json")) + [
+            Pct(100 * v) for v in values(record("results/confidence_geoeye1.json")["rows"])], {"25", "10", "0.3", "5"}),
     "prediction: tiles": (
         "prediction.md", "## Large rasters: tiles and overlap", "## Output files", bench_thermal, POLICY),
     "prediction: output files, Dask, STAC, QGIS": (
