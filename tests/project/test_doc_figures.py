@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -34,6 +35,14 @@ def record(path: str):
     """A record by its path under docs/ (JSON parsed; Markdown as text)."""
     p = DOCS / path
     return json.loads(p.read_text()) if p.suffix == ".json" else p.read_text()
+
+
+def past(commit: str, path: str):
+    """A record as it was committed at ``commit`` (a page that quotes an earlier run names it)."""
+    r = subprocess.run(["git", "show", f"{commit}:docs/{path}"], cwd=ROOT, capture_output=True, text=True, check=False)
+    if r.returncode:
+        pytest.skip(f"git cannot show {commit}:docs/{path} here (not a full checkout)")
+    return json.loads(r.stdout)
 
 
 def values(obj) -> list[float]:
@@ -270,10 +279,69 @@ def bench_thermal() -> list[float]:
     return values(record("results/bench_rgb2thermal.json"))
 
 
+def speeds(name: str, rec=None) -> list[float]:
+    """A speed record's figures, and each speed against every other one, each peak memory against
+    every other one and each error against every other one (a ratio, per cent, a share)."""
+    rec = rec or record(f"results/{name}.json")
+    found: dict[str, list[float]] = {"mpix": [], "mb": [], "mae": []}
+
+    def walk(x):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                kind = next((g for g in found if g in k), None)
+                if kind and isinstance(v, (int, float)) and not isinstance(v, bool) and v:
+                    found[kind].append(float(v))
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+    walk(rec)
+    return values(rec) + [y for g in found.values() for a in g for b in g
+                          for y in (a / b, pct(a, b), Pct(100 * a / b))]
+
+
 POLICY = {"1.5", "1.50", "16", "5", "0.05", "1", "4", "0.1", "2", "15", "0.5", "20"}  # policy.py's, as the pages name them
+
+def reference_rows() -> list[float]:
+    """The reference row's speed in every bench record."""
+    out = [r["reference_mpix_s"] for r in record("results/bench_bundles.json")["rows"].values()]
+    for name in ("bench_rgb2nir", "bench_rgb2thermal"):
+        out += [r["mpix_s"] for r in record(f"results/{name}.json")["rows"] if r["name"].startswith("reference")]
+    return [min(out), max(out)]
+
+
+def bench_bundles() -> list[float]:
+    """bench_bundles.json, with each super-resolution row's ratio in output pixels (× k²)."""
+    rows = record("results/bench_bundles.json")["rows"]
+    sr = [r["vs_reference"] * int(k[-1]) ** 2 for k, r in rows.items() if k.startswith("sr-x")]
+    return speeds("bench_bundles") + values(bundles()) + values(record("results/memory_plan.json")) + sr
+
 
 AL = "loso/anchor-learner"
 CASES |= {
+    "benchmarks: the reference row": ("benchmarks.md", "# Benchmarks", "## Training step", reference_rows, ()),
+    "benchmarks: learner kinds": (
+        "benchmarks.md", "## Prediction speed of each bundle kind", "## The default aerial route",
+        lambda: speeds("learner_kinds"), {"200"}),
+    "benchmarks: the default aerial route": (
+        "benchmarks.md", "## The default aerial route", "## Every bundle, and an adapted model",
+        lambda: speeds("bench_rgb2nir") + speeds("", past("c003541", "results/bench_rgb2nir.json")), {"15"}),
+    "benchmarks: every bundle": (
+        "benchmarks.md", "## Every bundle, and an adapted model", "## Compiled trees or a student",
+        bench_bundles, POLICY),
+    "benchmarks: compiled trees": (
+        "benchmarks.md", "## Compiled trees or a student", "## Network inference and backends",
+        lambda: speeds("compiled_trees"), POLICY),
+    "benchmarks: network inference": (
+        "benchmarks.md", "## Network inference and backends", "## Memory as planned",
+        lambda: speeds("bench_rgb2thermal") + speeds("", past("c56170d", "results/bench_rgb2thermal.json")),
+        POLICY | {"30", "85"}),  # issue 35's goals
+    "benchmarks: memory as planned": (
+        "benchmarks.md", "## Memory as planned", "## Reference-guided synthesis", lambda: speeds("memory_plan"), POLICY),
+    "benchmarks: reference-guided synthesis": (
+        "benchmarks.md", "## Reference-guided synthesis", None,
+        lambda: speeds("reference_speed") + speeds("", past("c304631", "results/reference_speed.json")),
+        POLICY | {"16.7"}),  # k, the reference's 10 m over the image's 0.6 m
     "prediction: what predict assumes": (
         "prediction.md", "## What predict assumes about your input", "## Where not to trust the output", list,
         POLICY | {"0.0001", "0.001", "0.2", "04.00", "2.75"}),  # products' scale factors, a processing baseline
