@@ -355,6 +355,10 @@ CASES |= {
         "prediction.md", "### `--confidence`", "## Large rasters",
         lambda: values(record("results/confidence_geoeye1.json")) + [
             Pct(100 * v) for v in values(record("results/confidence_geoeye1.json")["rows"])], {"25", "10", "0.3", "5"}),
+    "prediction: NDVI through time": (
+        "prediction.md", "## NDVI through time", None,
+        lambda: values(record("results/naip_ndvi_timeseries.json")["rows"]) + [
+            r["ndvi_synthetic"] - r["ndvi_real"] for r in record("results/naip_ndvi_timeseries.json")["rows"]], ()),
     "prediction: tiles": (
         "prediction.md", "## Large rasters: tiles and overlap", "## Output files", bench_thermal, POLICY),
     "prediction: output files, Dask, STAC, QGIS": (
