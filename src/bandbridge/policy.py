@@ -55,7 +55,7 @@ route by look and level     ``inference/core/route.route_model``        the file
 route by stored depth       ``inference/core/route.floor_instead``      a depth no training file had
 doubtful input (CHECK)      ``inference/core/interpret.doubtful``       ``SATURATED`` 2 %, ``FLAT`` 0.1 %
 pixels a file's look reads  ``data/reader._decimated``                  :data:`LOOK_READ_MPIX` 100 MPix
-memory plan (tiles)         ``inference/jobs/job.grow_tiles``           ``PEAK_BUDGET`` 1.5 GB,
+memory plan (tiles)         ``inference/jobs/tiles.fit_memory``         ``PEAK_BUDGET`` 1.5 GB,
                                                                         ``PLAN_RESERVE`` 5 %
 a reference's scale         ``data/reference.open_reference``           :data:`MIN_K`, :data:`MAX_K`
 a reference's clear cells   ``data/reference.check_cells``              :data:`MIN_CELLS`

@@ -120,11 +120,10 @@ def test_the_backend_decision_is_made_before_anything_is_built(monkeypatch, tmp_
 
 
 @pytest.mark.parametrize("workers", [None, 2])
-def test_the_plan_is_what_the_run_records_here_and_on_a_cluster(tmp_path, workers):
+def test_the_plan_is_what_the_run_records_here_and_on_a_cluster(monkeypatch, tmp_path, workers):
     """`predict FOLDER --plan --workers 2` (issue 69): the plan names where it runs and each file's
-    outputs, and each file's summary row records the backend and tile the plan decided."""
-    import csv
-
+    outputs, and each file's summary row records the backend and tile the plan decided; each file's
+    layout (predictor.plan_file) is computed once, by the plan, and handed on."""
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.plan import make_plan
     from bandbridge.inference.jobs.predict import Cluster, predict
@@ -141,13 +140,80 @@ def test_the_plan_is_what_the_run_records_here_and_on_a_cluster(tmp_path, worker
     lines = "\n".join(plan.lines())
     assert ("run: on a local Dask cluster of 2 worker(s)" if workers else "run: here, file by file") in lines
     assert f"{d / 't0.tif'} → {tmp_path / 'out' / 't0_rgb2nir-naip.tif'} (and t0_rgb2nir-naip_ndvi.tif beside it)" in lines
-    if workers:
-        assert "a Dask worker does not grow them" in lines
+    assert "the model's own: a small run" in lines  # under PROBE_MPIX: nothing grows
+    if workers:  # a cluster's run against its plan: the next test, on tiles that grow
+        return
+    from bandbridge.inference.core import predictor
+    from bandbridge.inference.jobs import job as job_module
+    from bandbridge.inference.jobs import plan as plan_module
+    from bandbridge.inference.jobs import tiles
+    laid = []
+    real = predictor.plan_file
+    for m in (predictor, job_module, plan_module, tiles):
+        monkeypatch.setattr(m, "plan_file", lambda spec, src, o: laid.append(src) or real(spec, src, o))
     out = predict([str(d)], "rgb2nir", str(tmp_path / "out"), opts, cluster=cluster)
-    rows = list(csv.DictReader(open(out.summary))) if workers else out.rows
+    assert sorted(laid) == sorted(j.src for j in plan.jobs), laid  # once a file (twice before: the progress bar and the prediction)
+    rows = out.rows
     assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
     for job in plan.jobs:
         row = next(r for r in rows if r["file"] == str(job.src))
         decided = plan.decided(job)
         assert decided["backend"] is not None and decided["tile"] is not None  # small files: nothing measured first
         assert (row["backend"], int(row["tile"])) == (decided["backend"], decided["tile"]), (row, decided)
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+def test_a_large_jobs_grown_tiles_are_decided_in_the_plan_and_run_here_and_on_a_cluster(
+        run_cli, monkeypatch, tmp_path, workers):
+    """`predict FOLDER -m rgb2nir --plan --workers 2` on a run large enough that tiles grow (issue 69:
+    a Dask worker ran the model's own while the plan printed grown ones): the plan prints the tile
+    the run then records in its summary, here and on a cluster. Large by policy.PROBE_MPIX lowered;
+    the memory pinned and the backend's measures cached, as an earlier run on this machine leaves them."""
+    import csv
+
+    from bandbridge import policy
+    from bandbridge.inference.runtime import memory, select
+    from bandbridge.inference.runtime.cache import record_path, write_json
+    from bandbridge.spec import read_spec, resolve_model_folder
+    d = tmp_path / "tiles"
+    d.mkdir()
+    with rasterio.open(NAIP) as s:
+        for i, w in enumerate((rasterio.windows.Window(0, 0, 300, 200), rasterio.windows.Window(100, 150, 260, 240))):
+            with rasterio.open(d / f"t{i}.tif", "w", **(s.profile | {"width": w.width, "height": w.height,
+                                                                     "transform": s.window_transform(w)})) as o:
+                o.write(s.read(window=w))
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(policy, "PROBE_MPIX", 0.1)  # 0.12 MPix in all: a large run
+    monkeypatch.setattr(memory, "resident_bytes", lambda: 400_000_000)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 4_000_000_000)
+    spec = read_spec(resolve_model_folder("rgb2nir-naip"))
+    write_json(select.choice_path(spec, "auto", "auto", None), {  # an earlier probe chose torch fp32
+        "backend": "torch", "precision": "fp32", "measured": "2026-11-26T10:00:00+00:00", "seconds": 3.0,
+        "candidates": [{"backend": "torch", "precision": "fp32", "status": "accepted", "mpix_s": 1.0}]})
+    write_json(record_path("memory", spec.folder, None, "torch", "fp32"),
+               {"bytes_per_px": 200.0, "built_bytes": 200_000_000})
+    out = tmp_path / "out"
+    flags = ["predict", str(d), "-m", "rgb2nir", "-o", str(out), *(["--workers", str(workers)] if workers else [])]
+    code, plan, err = run_cli(*flags, "--plan")
+    assert code == 0, err
+    said = re.findall(r"^  tiles: (\d+) tile\(s\) of (\d+)² overlapping by 64 px \(the largest that fits the memory: "
+                      r"tiles up to (\d+)²", plan, re.M)
+    assert len(said) == 2, plan
+    tile = int(said[0][1])
+    assert all(int(t) == int(u) == tile for _, t, u in said) and tile != spec.config.inference.tile, said
+    if workers:  # two workers share the memory: each plans under its half
+        assert f"on each of {workers} workers" in plan
+    grown = re.search(r"\(the largest that fits the memory: (tiles up to .*)\)$", plan, re.M).group(1)
+    code, run, err = run_cli(*flags)
+    assert code == 0, err
+    assert grown in run  # the same decision said, not made again
+    rows = list(csv.DictReader(open(out / "bandbridge-summary.csv"))) if workers else None
+    for i in range(2):
+        dst = out / f"t{i}_rgb2nir-naip.tif"
+        if workers:
+            row = next(r for r in rows if r["output"] == str(dst))
+            assert (row["status"], row["backend"], int(row["tile"])) == ("ok", "torch fp32", tile), row
+        else:
+            assert re.search(rf"^{re.escape(str(dst))}  1 tiles", run, re.M), run
+        with rasterio.open(dst) as o:
+            assert o.tags()["bandbridge_model"]

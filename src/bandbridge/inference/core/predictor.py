@@ -109,12 +109,13 @@ def plan_file(spec: ModelSpec, src: Path, opts: PredictOptions):
 
 def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, src: str | Path,
                  out: str | Path, opts: PredictOptions | None = None,
-                 progress: Callable[[int], None] | None = None) -> PredictStats:
-    """Predict ``src`` into the GeoTIFF ``out`` (and index rasters beside it)."""
+                 progress: Callable[[int], None] | None = None, layout: tuple | None = None) -> PredictStats:
+    """Predict ``src`` into the GeoTIFF ``out`` (and index rasters beside it). ``layout``:
+    :func:`plan_file`'s answer for ``src`` and ``opts`` where the caller has it (a predict plan)."""
     opts = opts or PredictOptions()
     return_large_buffers()
     src, out = Path(src), Path(out)
-    sel, info, plan = plan_file(spec, src, opts)
+    sel, info, plan = layout or plan_file(spec, src, opts)
     scaling = get_scaling(sel.scaling, sel.vmin, sel.vmax)
     s = spec.scale
     if opts.append and s > 1:

@@ -59,7 +59,7 @@ def _task(job: Job, backend: str, precision: str, threads: int | None,
         # Strips are our own intermediates: COG and the user's -co apply when they are assembled.
         opts = replace(job.opts, strip=replace(job.opts.strip, rows=rows), cog=job.opts.cog and rows is None,
                        creation=job.opts.creation if rows is None else {})
-        st = predict_file(be, job.spec, job.src, Path(dst) if dst else job.dst, opts)
+        st = predict_file(be, job.spec, job.src, Path(dst) if dst else job.dst, opts, layout=job.layout)
     except BandbridgeError as e:
         return {"error": str(e), "seconds": 0.0, "mpix": 0.0}
     return {"seconds": st.seconds, "mpix": st.megapixels, "worker": os.getpid(), "notes": st.notes,
@@ -184,6 +184,15 @@ def _dask_log_to(path: Path) -> Iterator[None]:
         log.handlers, log.propagate = saved
 
 
+def check_cluster(jobs: list[Job], scheduler: str | None, summary: Path | None) -> None:
+    """Before any work (a wrong address costs seconds, not a backend probe): the summary's path
+    and the scheduler's handshake."""
+    if summary is not None:
+        check_summary(summary, [j.src for j in jobs])
+    if scheduler:
+        probe_scheduler(scheduler)
+
+
 def strips_for(jobs: list[Job], workers: int, strips: int | None) -> int:
     """Strips per file: ``--strips``, else enough to give every worker a task."""
     if strips:
@@ -196,20 +205,22 @@ def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int 
                     strips: int | None = None, summary: Path | None = None,
                     failed: list[tuple[Path, str]] = (),
                     progress: Callable[[int], Callable[[], None]] | None = None,
-                    announce: Callable[[str], None] | None = None, decisions: dict | None = None) -> list[dict]:
+                    announce: Callable[[str], None] | None = None, decisions: dict | None = None,
+                    runs: dict | None = None) -> list[dict]:
     """Run the jobs on a Dask cluster; returns one row per input (files refused while planning,
     ``failed``, included) and writes them to ``summary`` (CSV; tracebacks in its ``.log``).
-    ``decisions``: each model's backend as the plan decided it (jobs/plan.py), carried out."""
-    if summary is not None:
-        check_summary(summary, [j.src for j in jobs])
-    if scheduler:
-        probe_scheduler(scheduler)  # before any work: a wrong address costs seconds
+    ``decisions``: each model's backend as the plan decided it (jobs/plan.py), carried out;
+    ``runs``: the backends already built from them (``Chosen`` per model folder; the caller then
+    ran :func:`check_cluster` before building them). Each job runs its own ``opts.tile`` and
+    ``layout``, as the plan decided them."""
+    if runs is None:
+        check_cluster(jobs, scheduler, summary)
     rows = [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
              "error": why} for f, why in failed]
     # Decided here once, named to every worker; measured only for a large run (policy.probes)
     # (as without --workers), announced through ``announce``.
-    chosen = {folder: (be.name, be.precision) for folder, be in
-              prepare_backends(jobs, backend, precision, threads, announce=announce, decisions=decisions).items()}
+    runs = runs or prepare_backends(jobs, backend, precision, threads, announce=announce, decisions=decisions)
+    chosen = {folder: (be.name, be.precision) for folder, be in runs.items()}
     log = log_path(summary) if summary is not None else Path(os.devnull)
     with _dask_log_to(log):
         rows += _compute(jobs, chosen, threads, scheduler, workers, retries, strips, log, progress)

@@ -17,18 +17,13 @@ from bandbridge.inference.runtime.backends import Chosen, check_choice
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret
 from bandbridge.inference.core.look import look_at
 from bandbridge.inference.core.confidence import error_plan
-from bandbridge.inference.core.predictor import (GDAL_CACHE_BYTES, PredictOptions, PredictStats, forward_px,
-                                                 index_plan, plan_file, predict_file, strip_bytes_per_px)
-from bandbridge.inference.core.tiling import TILE_CAP, tile_for_memory
+from bandbridge.inference.core.predictor import PredictOptions, PredictStats, index_plan, plan_file, predict_file
+from bandbridge.inference.jobs.tiles import grow_tiles, mpix_per_model  # noqa: F401 (grow_tiles: its callers' name)
 from bandbridge.inference.core.route import route_model
 from bandbridge.policy import probes
 from bandbridge.spec import ModelSpec, read_spec
 from bandbridge.inference.core.writer import (DTYPES, PICTURES, check_creation_options, check_output_name, check_picture,
                                               resolve_dtype)
-
-PEAK_BUDGET = 1.5e9  # bytes: the peak resident size under which a large job's tiles are chosen
-PLAN_RESERVE = 0.05  # of the planned peak, kept free of tiles and strips (what the estimate misses)
-
 
 @dataclass
 class Job:
@@ -42,6 +37,7 @@ class Job:
     note: str  # one line: the routing (if any) and what was assumed about the file
     size: tuple[int, int] = (0, 0)  # (rows, columns) of the input, read while planning
     planned_bytes: float | None = None  # the peak resident size a large job was planned under
+    layout: tuple | None = None  # predictor.plan_file's (bands, header, tiles), computed once its tile is decided
 
 
 def _bandbridge_output(p: Path) -> bool:
@@ -233,16 +229,6 @@ def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOption
                (info.height, info.width))
 
 
-def mpix_per_model(jobs: list[Job]) -> tuple[dict[Path, ModelSpec], dict[Path, float]]:
-    """The models of the jobs and their jobs' input megapixels (what decides the probe)."""
-    specs: dict[Path, ModelSpec] = {}
-    mpix: dict[Path, float] = {}
-    for job in jobs:
-        specs[job.spec.folder] = job.spec
-        mpix[job.spec.folder] = mpix.get(job.spec.folder, 0.0) + job.size[0] * job.size[1] / 1e6
-    return specs, mpix
-
-
 def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "auto",
                      threads: int | None = None, compile: bool = False,
                      announce: Callable[[str], None] | None = None,
@@ -259,71 +245,6 @@ def prepare_backends(jobs: list[Job], backend: str = "auto", precision: str = "a
             for folder, spec in specs.items()}
 
 
-def grow_tiles(jobs: list[Job], backends: dict[Path, Chosen], threads: int | None = None,
-               budget: float = PEAK_BUDGET) -> list[str]:
-    """Give the jobs of large runs (``policy.probes``) that asked no
-    ``--tile`` the largest tile that fits: the chosen backend's forward memory per pixel
-    (measured once, cached: ``runtime/memory.py``) and the strips' buffers, on top of what this
-    process holds now, within ``budget`` bytes (or half the memory available, if less: a cgroup's
-    limit counts). Larger tiles recompute fewer overlap pixels; where the model's own tile would
-    not fit, a smaller one runs. Where no tile fits the budget beside what the process already holds
-    (a long-lived process), the model's own tile or a smaller one runs in half the memory available;
-    only a job not even the smallest tile fits there is refused. Returns one line per model whose
-    tile changed."""
-    from bandbridge.inference.runtime.memory import available_bytes, bytes_per_px, limited, resident_bytes
-    specs, mpix = mpix_per_model(jobs)
-    lines = []
-    for folder, spec in specs.items():
-        mine = [j for j in jobs if j.spec.folder == folder and j.opts.tile is None]
-        if not probes(mpix[folder]) or not mine:
-            continue
-        bpp, held = bytes_per_px(spec, backends[folder].backend, threads), resident_bytes()
-        if bpp is None or held is None:  # not measurable here: the model's tile
-            continue
-        free = available_bytes()
-        limit = held + free / 2 if free is not None else budget  # the peak this process may reach
-        width = max(j.size[1] for j in mine)
-        inf = spec.config.inference
-        overlap = inf.overlap if mine[0].opts.overlap is None else mine[0].opts.overlap
-        args = (overlap, spec.size_multiple, bpp, strip_bytes_per_px(spec), mine[0].opts.strip.block_px,
-                width, forward_px)
-
-        def fit(peak: float, cap: int) -> int | None:
-            # the tiles fill the plan less a reserve for what the estimate leaves out (measured:
-            # OpenVINO fp32 and onnxruntime int8 peaked 3–5 % over it at 20000², benchmarks page)
-            room = peak - held - GDAL_CACHE_BYTES
-            return tile_for_memory(inf.tile, overlap, spec.size_multiple, room - PLAN_RESERVE * peak, *args[2:],
-                                   cap=cap)
-
-        planned = min(budget, limit)
-        tile = fit(planned, TILE_CAP)
-        held_most = tile is None and limit > budget
-        if held_most:  # the budget is a plan for growing tiles, not a reason to refuse what memory allows
-            planned = limit
-            tile = fit(planned, inf.tile)
-        be = backends[folder]
-        if tile is None:  # not even the smallest tile fits: refused before any output is opened
-            from bandbridge.inference.core.tiling import smallest_tile, tile_bytes
-            small = smallest_tile(overlap, spec.size_multiple)
-            raise BandbridgeError(
-                f"{mine[0].src}: {spec.name} on {be.name} {be.precision} needs about "
-                f"{(tile_bytes(small, *args) + held + GDAL_CACHE_BYTES) / (1 - PLAN_RESERVE) / 1e9:.2f} GB "
-                f"even at {small}² tiles, and this process may take {max(planned, held) / 1e9:.2f} GB "
-                f"(half of what is available{', under a cgroup limit' if limited() else ''}); free memory "
-                "or raise the limit")
-        for j in mine:
-            j.opts, j.planned_bytes = dataclasses.replace(j.opts, tile=tile), planned
-        how = "its own" if tile == inf.tile else "up" if tile > inf.tile else "down"
-        why = (f" (no tile fits the {budget / 1e9:.2f} GB plan on top of the {held / 1e9:.2f} GB this process "
-               "holds: at most its own, in half the memory available)" if held_most else
-               "" if tile >= inf.tile else (" (its own tile would not fit in half the memory "
-                                            f"available{', under a cgroup limit' if limited() else ''})"))
-        lines.append(f"tiles {f'{tile}² (its own)' if how == 'its own' else f'{how} to {tile}²'} for "
-                     f"{spec.name}{why}: its {be.name} {be.precision} forward takes {bpp:.0f} B a pixel "
-                     f"here, planned under {planned / 1e9:.2f} GB peak (--tile sets one)")
-    return lines
-
-
 def run_predict(jobs: list[Job], backends: dict[Path, Chosen],
                 progress: Callable[[Job, int], Callable[[int], None]] | None = None
                 ) -> Iterator[tuple[Job, PredictStats, Chosen]]:
@@ -332,6 +253,7 @@ def run_predict(jobs: list[Job], backends: dict[Path, Chosen],
     per-batch callback."""
     for job in jobs:
         run = backends[job.spec.folder]
-        tick = progress(job, plan_file(job.spec, job.src, job.opts)[2].n_tiles) if progress else None
-        stats = predict_file(run, job.spec, job.src, job.dst, dataclasses.replace(job.opts), tick)
+        layout = job.layout or plan_file(job.spec, job.src, job.opts)
+        tick = progress(job, layout[2].n_tiles) if progress else None
+        stats = predict_file(run, job.spec, job.src, job.dst, dataclasses.replace(job.opts), tick, layout)
         yield job, stats, run

@@ -1,25 +1,29 @@
 """What ``bandbridge predict`` will do, decided before any work (issue 59): :class:`PredictPlan`
 holds, for every input, the model it is routed to (the floor where the file's stored depth is
 another sensor's), how it is read and scaled, its outputs, whether images unlike training fall
-back to a floor, its reference if any, its tiles; and for every model, the backend (as asked,
-cached, to be measured, or the reference unmeasured). ``predict --plan`` prints it and stops;
-without ``--plan`` the same object drives the run (jobs/predict.py), so what was printed is
-what runs. Building a plan reads headers, the backend cache and the reference; it writes nothing.
+back to a floor, its reference if any; and for every model, the backend (as asked, cached, to be
+measured, or the reference unmeasured) and its tiles (jobs/tiles.py: as asked, its own, or grown to
+the memory — decided here from the cache, or where a measure must come first, once by the same
+rule when the backend is built, before any output is opened). ``predict --plan`` prints it and
+stops; without ``--plan`` the same object drives the run here or on Dask (jobs/predict.py), so
+what was printed is what runs. Building a plan reads headers, a bounded look at each file's values
+(``policy.LOOK_READ_MPIX``), the backend cache and the reference; it writes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
 from bandbridge import policy  # read at call time: tests set PROBE_MPIX
+from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.predictor import plan_file
-from bandbridge.inference.jobs import job as job_module
+from bandbridge.inference.jobs import tiles as tiling_module
 from bandbridge.inference.jobs.job import Job, make_jobs
+from bandbridge.inference.jobs.tiles import Tiling, decide_tiles
 from bandbridge.inference.runtime.select import Decision, decide_backend
 
 
@@ -32,45 +36,51 @@ class PredictPlan:
     backends: dict[Path, Decision]  # per model folder
     references: list = field(default_factory=list)  # jobs/reference.Plan, one per job (--reference)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # files refused (a cluster run)
+    threads: int | None = None  # --threads (the forward's memory is measured per thread count)
     cluster: object | None = None  # jobs/predict.Cluster: where it runs (None or unused: here)
+    tiling: dict[Path, Tiling] = field(default_factory=dict)  # per model folder (jobs/tiles.py)
+    resident: float | None = None  # this process's resident size when the plan was made (bytes)
 
     @property
     def on_cluster(self) -> bool:
         return self.cluster is not None and self.cluster.used
 
-    @cached_property
-    def mpix(self) -> dict[Path, float]:
-        """Megapixels per model folder over every job: what decides a model's probe and tile
-        growth (counted once, not once per job printed)."""
-        return job_module.mpix_per_model(self.jobs)[1]
-
-    def grown(self, job: Job) -> bool:
-        """Whether ``job``'s tiles are grown to what memory allows once its backend is built: a
-        large run here that asked no ``--tile`` (a Dask worker runs the model's own)."""
-        return job.opts.tile is None and policy.probes(self.mpix[job.spec.folder]) and not self.on_cluster
+    @property
+    def workers(self) -> int | None:
+        """The workers of a local Dask cluster (None: here, or a running scheduler's)."""
+        return self.cluster.workers if self.on_cluster else None
 
     def decided(self, job: Job) -> dict:
         """What the run of ``job`` will record (its summary row's ``backend`` and ``tile``): the
         backend as ``"name precision"`` and the tile in px; None where the run decides it from a
-        measure it makes first (a probe, a tile grown to the memory)."""
+        measure it makes first (a probe; a forward's memory not measured yet)."""
         d = self.backends.get(job.spec.folder)
+        t = self.tiling.get(job.spec.folder)
         return {"backend": f"{d.backend} {d.precision}" if d is not None and d.how != "measure" else None,
-                "tile": None if self.grown(job) else job.opts.tile or job.spec.config.inference.tile}
+                "tile": t.tile if t is not None else job.opts.tile or job.spec.config.inference.tile}
 
     def tiles(self, job: Job) -> str:
-        """How ``job``'s tiles are decided: its own (or ``--tile``'s) size and count, or, for a
-        large job run here, the largest that fits the memory once its backend's forward is known."""
-        plan = plan_file(job.spec, job.src, job.opts)[2]
+        """How ``job``'s tiles are decided: their size and count and why, or, where a measure must
+        come first, what decides them."""
+        t = self.tiling.get(job.spec.folder)
         inf = job.spec.config.inference
-        size = job.opts.tile or inf.tile
         overlap = inf.overlap if job.opts.overlap is None else job.opts.overlap
-        if self.grown(job):
-            return (f"{size}² tiles as planned now ({plan.n_tiles}), grown to the largest that fits "
-                    "half the memory available once the backend's forward memory is known "
-                    "(measured once, cached; --tile sets one)")
-        return (f"{plan.n_tiles} tile(s) of {size}² overlapping by {overlap} px "
-                f"({'--tile' if job.opts.tile else 'the model' + chr(39) + 's own'}"
-                + ("; a Dask worker does not grow them" if self.on_cluster and not job.opts.tile else "") + ")")
+        if t is not None and t.tile is None:
+            now = plan_file(job.spec, job.src, job.opts)[2].n_tiles  # --plan only: the run computes it once decided
+            return f"{inf.tile}² tiles as planned now ({now}), {t.why}"
+        n = (job.layout or plan_file(job.spec, job.src, job.opts))[2].n_tiles
+        size = t.tile if t is not None else job.opts.tile or inf.tile
+        why = t.why if t is not None else "--tile" if job.opts.tile else "the model's own"
+        return f"{n} tile(s) of {size}² overlapping by {overlap} px ({why})"
+
+    def settle(self, runs: dict) -> list[str]:
+        """The tiles left to the built backends (``runs``: ``Chosen`` per model folder) decided,
+        before any output is opened or any task sent (jobs/tiles.settle), and every job given its
+        own; returns the lines to say (one per model whose tiles grew to the memory)."""
+        self.tiling = tiling_module.settle(self.tiling, self.jobs, runs, self.threads, self.workers, self.resident)
+        tiling_module.apply({f: t for f, t in self.tiling.items() if any(
+            j.layout is None or j.opts.tile != t.tile for j in self.jobs if j.spec.folder == f)}, self.jobs)
+        return [t.line for t in self.tiling.values() if t.line]
 
     def where(self) -> str:
         """Where the run happens, as ``--workers``/``--scheduler``/``--strips`` asked."""
@@ -80,7 +90,7 @@ class PredictPlan:
         at = f"the Dask scheduler {c.scheduler}" if c.scheduler else f"a local Dask cluster of {c.workers} worker(s)"
         strips = (f"{c.strips} strip(s) a file (--strips)" if c.strips else
                   "each file split into strips where there are fewer files than workers")
-        return (f"on {at}: {strips}; each model's backend decided here once and named to every worker; "
+        return (f"on {at}: {strips}; each model's backend and tiles decided here once and named to every worker; "
                 f"a file that fails is retried {c.retries} time(s), then listed in the summary CSV")
 
     def lines(self) -> list[str]:
@@ -129,9 +139,21 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
         from bandbridge.inference.jobs.reference import plan_reference
         searched: dict = {}
         refs = [plan_reference(job, reference, say, searched) for job in jobs]
-    specs, mpix = job_module.mpix_per_model(jobs)
+    from bandbridge.inference.runtime.memory import resident_bytes
+    resident = resident_bytes()
+    specs, mpix = tiling_module.mpix_per_model(jobs)
     runs_model = reference is None  # with a reference the fit's bundle runs (jobs/reference.py)
     decisions = {folder: decide_backend(spec, backend, precision, threads,
                                         measure=policy.probes(mpix[folder]))
                  for folder, spec in specs.items()} if runs_model else {}
-    return PredictPlan(jobs, skipped, decisions, refs, failed, cluster)
+    tiling = decide_tiles(jobs, decisions, threads, cluster.workers if keep_going else None,
+                          keep_going and cluster.scheduler is not None) if runs_model else {}
+    for job in list(jobs):  # the decided ones laid out; the pending once their backend is built (settle)
+        try:
+            tiling_module.apply(tiling, [job])
+        except BandbridgeError as e:
+            if not keep_going:
+                raise
+            failed.append((job.src, str(e)))
+            jobs.remove(job)
+    return PredictPlan(jobs, skipped, decisions, refs, failed, threads, cluster, tiling, resident)

@@ -14,9 +14,10 @@ from typing import Callable, ContextManager, Iterator
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.interop.stac import check_items, write_item
-from bandbridge.inference.jobs.distributed import check_cluster_flags, log_path, run_distributed, write_summary
-from bandbridge.inference.jobs.job import Job, grow_tiles, prepare_backends, run_predict
-from bandbridge.inference.jobs.plan import make_plan
+from bandbridge.inference.jobs.distributed import (check_cluster, check_cluster_flags, log_path, run_distributed,
+                                                   write_summary)
+from bandbridge.inference.jobs.job import Job, prepare_backends, run_predict
+from bandbridge.inference.jobs.plan import PredictPlan, make_plan
 from bandbridge.inference.jobs.reference import ReferenceOptions, check_reference_flags, run_references
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
@@ -105,15 +106,14 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
         write_summary(rows, path)
         return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
     if cluster.used:
-        return _on_cluster(jobs, plan.failed, Path(output), backend, precision, threads, cluster, stac, say, bar,
-                           plan.backends)
+        return _on_cluster(plan, Path(output), backend, precision, threads, cluster, stac, say, bar)
     for job in jobs:
         say(job.note)
     t0 = time.perf_counter()
     runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say, decisions=plan.backends)
     for run in runs.values():  # once per model, before any work: what runs it and why
         say(f"backend: {run.choice}")
-    for line in grow_tiles(jobs, runs, threads):
+    for line in plan.settle(runs):  # the tiles the plan left to the built backend; every job's own
         say(line)
     rows = []
     with bar() as add:
@@ -141,15 +141,21 @@ def summary_path(dest: Path, cluster: Cluster) -> Path:
     return Path(cluster.summary) if cluster.summary else where / "bandbridge-summary.csv"
 
 
-def _on_cluster(jobs: list[Job], failed: list[tuple[Path, str]], dest: Path, backend: str, precision: str,
-                threads: int | None, cluster: Cluster, stac: bool, say: Callable[[str], None],
-                bar: Bar, decisions: dict | None = None) -> Outcome:
+def _on_cluster(plan: PredictPlan, dest: Path, backend: str, precision: str, threads: int | None,
+                cluster: Cluster, stac: bool, say: Callable[[str], None], bar: Bar) -> Outcome:
+    """The plan carried out on Dask: the summary and scheduler checked, each model's backend built
+    here once (and named to the workers), the tiles it left to it decided, then the tasks sent."""
+    jobs = plan.jobs
     path = summary_path(dest, cluster)
     t0 = time.perf_counter()
+    check_cluster(jobs, cluster.scheduler, path)
+    runs = prepare_backends(jobs, backend, precision, threads, announce=say, decisions=plan.backends)
+    for line in plan.settle(runs):
+        say(line)
     with bar() as add:
         rows = run_distributed(jobs, backend, precision, threads, cluster.scheduler, cluster.workers,
-                               cluster.retries, cluster.strips, path, failed, lambda n: add("tasks", n),
-                               announce=say, decisions=decisions)
+                               cluster.retries, cluster.strips, path, plan.failed, lambda n: add("tasks", n),
+                               announce=say, decisions=plan.backends, runs=runs)
     by_dst = {str(j.dst): j for j in jobs}
     for r in rows:
         if r["status"] == "ok":

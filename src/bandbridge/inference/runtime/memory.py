@@ -62,6 +62,24 @@ def memory_path(spec: ModelSpec, be: Backend, threads: int | None) -> Path:
     return record_path("memory", spec.folder, threads, be.name, be.precision)
 
 
+def cached_memory(spec: ModelSpec, backend: str, precision: str, threads: int | None = None) -> dict:
+    """What is cached of ``backend`` ``precision`` on this model and machine, without building it:
+    ``bytes_per_px`` (its forward, :func:`bytes_per_px`) and ``built_bytes`` (what building it
+    added to a process's resident size, :func:`remember_built`), each where measured."""
+    record = read_json(record_path("memory", spec.folder, threads, backend, precision)) or {}
+    return {k: float(record[k]) for k in ("bytes_per_px", "built_bytes")
+            if isinstance(record.get(k), (int, float))}
+
+
+def remember_built(spec: ModelSpec, be: Backend, threads: int | None, rise: float) -> None:
+    """Add to ``be``'s record what building it (and checking it) added to the process's resident
+    size, measured once: a plan counts it before the backend exists (``jobs/tiles.py``)."""
+    path = memory_path(spec, be, threads)
+    record = read_json(path)
+    if record is not None and isinstance(record.get("bytes_per_px"), (int, float)) and "built_bytes" not in record:
+        write_json(path, record | {"built_bytes": round(max(rise, 0.0))})
+
+
 def bytes_per_px(spec: ModelSpec, be: Backend, threads: int | None = None) -> float | None:
     """The cached measure of ``be`` on this model and machine, measured now if there is none
     (one forward of ``MEASURE_TILE``², about a second at most); None where it cannot be measured."""
