@@ -19,8 +19,8 @@ cloud-free image, bands B02, B03, B04, B08.
 **openEO-gfmap** (``openeo_gfmap/site_s1_s2_2022_2023``: 66×64 px, S2 L2A B04 and B08, S1 VV/VH):
 the WorldCereal protocol of ``evaluation/gaps.py`` (consecutive dates more than
 :data:`~bandbridge.evaluation.gaps.CLEAR` clear by SCL, Sentinel-1 within
-:data:`~bandbridge.policy.SAR_DAYS` days, a seeded disc hiding 20–80 % of the later date, the same
-columns). The site holds one such pair, so :data:`DISCS` seeded discs are laid over it.
+:data:`~bandbridge.policy.SAR_DAYS` calendar days, a seeded disc hiding 20–80 % of the later date that
+the fill never sees, the same columns, ``fill``'s own route and snow rule). The site holds one such pair, so :data:`DISCS` seeded discs are laid over it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_
 
 from bandbridge.data.grids import Grid
 from bandbridge.evaluation.gaps import CLEAR, COLUMNS, SEED, disc
-from bandbridge.inference.jobs.fill_read import read_layer, sar_on
+from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
 from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
 from bandbridge.policy import FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
 
@@ -185,8 +185,8 @@ def gfmap_pairs(root: Path) -> list[tuple[str, str, str, str]]:
     s1t = [(lab, t) for lab, t, f in step_fractions(str(s1), [0, 1]) if f > 0.99]
     times = np.array([t for _, t in s1t], "datetime64[s]")
 
-    def near(t) -> str | None:
-        dd = np.abs(times - np.datetime64(t, "s")) / np.timedelta64(1, "D")
+    def near(t) -> str | None:  # calendar days, as gaps.pairs counts them
+        dd = np.abs(times.astype("datetime64[D]") - np.datetime64(t, "D")) / np.timedelta64(1, "D")
         return s1t[int(dd.argmin())][0] if len(dd) and dd.min() <= SAR_DAYS else None
     ok = [(lab, near(t)) for lab, t in clear if near(t)]
     return [(a, b, sa, sb) for (a, sa), (b, sb) in zip(ok, ok[1:])]
@@ -208,17 +208,22 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
         base, has, _ = composite([earlier])
         valid = scene.valid & scene.clear
         rgb = sar2optical_rgb(now, scene.grid, work, f"gfmap_{sb[:10]}")
-        for i in range(discs):
+        for i in range(discs):  # as gaps.score_pair does a pair
             hidden = disc(valid.shape, np.random.default_rng([seed, i, 99]))
-            stack = Stack(y.astype(np.float32), valid & ~hidden, scene.valid & hidden, [earlier], [days], now, then)
+            unseen = np.where(hidden, np.nan, y).astype(np.float32)  # the fill never sees what the disc hides
+            stack = Stack(unseen, valid & ~hidden, scene.valid & hidden & has, [earlier], [days], now, then)
             score, learn = hidden & valid & has, stack.clear & has
             ab = linear_maps(base[:, learn].T, y[:, learn].T)
             with_sar = fill(stack, force="fit", seed=seed)
             route = min(with_sar.mae, key=with_sar.mae.get)
+            own = with_sar if route == "fit" else fill(stack, force=route, seed=seed, allow_fit=False)
+            if not snow_is_ground(scene, stack.clear) and e.snow is not None and (e.snow & e.clear).any():
+                own = fill(Stack(unseen, stack.clear, stack.gap, [np.where(e.snow, np.nan, earlier)], [days], now,
+                                 then), seed=seed)  # fill's own rule: earlier snow is not the ground
+                route = f"{own.route}, earlier snow not taken ({(e.snow & e.clear).mean():.0%} of it)"
             out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None], "sar2optical": rgb[2:3],
                    "fit-no-sar": fill(stack, use_sar=False, force="fit", seed=seed).values,
-                   "fit-sar": with_sar.values}
-            out["fill"] = out["fit-sar" if route == "fit" else route]
+                   "fit-sar": with_sar.values, "fill": np.where(np.isfinite(own.values), own.values, base)}
             rows.append({"earlier": a[:10], "later": b[:10], "days": days, "disc": i, "hidden": int(score.sum()),
                          "mae": {k: _mae(out[k], y, score) for k in COLUMNS}, "route": route})
             images += [(k, out[k], y, score) for k in COLUMNS]

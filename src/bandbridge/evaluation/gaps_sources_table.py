@@ -42,7 +42,9 @@ def _triplets(rec: dict) -> list[str]:
                      f"{r['scored']} | {_f(r['dates_apart'])} | " + " | ".join(_f(r["mae"].get(k)) for k in cols) +
                      f" | {r['route']} |")
     lines.append("")
-    for rule, real in rec.get("realism", {}).items():
+    real_of = rec.get("realism", {})
+    for rule in sorted(real_of, key=lambda m: [r["mask"] for r in rec["rows"]].index(m)):
+        real = real_of[rule]
         lines += _realism(real, TRIPLET_NAMES, f", mask `{rule}`, every patch with a gap by it")
     return lines
 
