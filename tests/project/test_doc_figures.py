@@ -42,7 +42,7 @@ def past(commit: str, path: str):
     r = subprocess.run(["git", "show", f"{commit}:docs/{path}"], cwd=ROOT, capture_output=True, text=True, check=False)
     if r.returncode:
         pytest.skip(f"git cannot show {commit}:docs/{path} here (not a full checkout)")
-    return json.loads(r.stdout)
+    return json.loads(r.stdout) if path.endswith(".json") else r.stdout
 
 
 def values(obj) -> list[float]:
@@ -317,8 +317,16 @@ def bench_bundles() -> list[float]:
     return speeds("bench_bundles") + values(bundles()) + values(record("results/memory_plan.json")) + sr
 
 
+REFERENCE = ("results/wald.json", "results/wald.md", "results/reference_scales.json", "results/reference_tiles.json",
+             "results/reference_speed.json", "results/wald_zero_shot_feature.json")
+
 AL = "loso/anchor-learner"
 CASES |= {
+    "reference: the whole page": (
+        "reference.md", "# ", None,
+        lambda: [v for r in REFERENCE for v in values(record(r))] + values(past("c304631", "results/wald.md"))
+        + [Pct(100 * (1 - v)) for v in values(record("results/reference_scales.json")) if 0 < v < 1],
+        {"10", "60", "1000"}),  # issue 68's goal, the uncovered part's share, the scale limit
     "benchmarks: the reference row": ("benchmarks.md", "# Benchmarks", "## Training step", reference_rows, ()),
     "benchmarks: learner kinds": (
         "benchmarks.md", "## Prediction speed of each bundle kind", "## The default aerial route",
