@@ -71,7 +71,8 @@ def test_choice_is_the_lowest_out_of_fold_error_and_refits_on_every_pixel():
     cands = [Constant(), Linear(), Ridge(1e-3), GBM(context=False)]
     names = {c.name for c in cands}
     assert names == {"constant", "linear", "ridge-context λ=0.001", "gbm-bands"}
-    sel = choose(px, candidates=cands, fixed={"zero-shot": np.full_like(px.Y, 0.5)})
+    # served=False: a tree winner's student (tests/learners/test_student.py) is no part of the choice
+    sel = choose(px, candidates=cands, fixed={"zero-shot": np.full_like(px.Y, 0.5)}, served=False)
     assert set(sel.oof) == names | {"zero-shot", "blend"}
     best = min(names | {"blend"}, key=sel.oof.get)
     if sel.traded:  # a cheaper candidate within the folds' noise (the cost rule, tested below)
@@ -103,16 +104,17 @@ def test_the_search_budget_is_work_not_the_clock(monkeypatch):
     sizes = [select.FIT_PIXELS] * 4
     # ridge's estimate fits inside a budget the trees' does not
     budget = select.work_s("ridge-context λ=0.001", sizes, len(px)) + 0.5 * select.work_s("gbm-bands", sizes, len(px))
-    quiet = choose(px, candidates=cands, budget_s=budget)
+    # served=False: no student distilled for a tree winner (test_student.py): the budget is the candidates.
+    quiet = choose(px, candidates=cands, budget_s=budget, served=False)
     clock = iter(range(0, 10**6, 1000))  # every reading 1000 s later: a machine 1000× slower
     monkeypatch.setattr(select.time, "perf_counter", lambda: float(next(clock)))
-    busy = choose(px, candidates=cands, budget_s=budget)
+    busy = choose(px, candidates=cands, budget_s=budget, served=False)
     assert quiet.skipped == busy.skipped and set(quiet.oof) == set(busy.oof)
     assert quiet.chosen == busy.chosen
     # the constant and linear map always run; with no budget at all, every candidate does
-    tight = choose(px, candidates=cands, budget_s=0.0)
+    tight = choose(px, candidates=cands, budget_s=0.0, served=False)
     assert {"constant", "linear"} <= set(tight.oof) and "gbm-bands" in tight.skipped
-    assert choose(px, candidates=cands).skipped == []
+    assert choose(px, candidates=cands, served=False).skipped == []
 
 
 def test_float32_thresholds_change_no_prediction_on_float32_features():
@@ -195,7 +197,7 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
     assert code == 2 and "holds a gbm learner" in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path, capsys):
+def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path, capsys, monkeypatch):
     """`bandbridge train` with the learner candidate on: the bundle in model/best is whichever
     of the core's learner and the trained network scored the lower validation MAE; a learner kept
     leaves the network in model/network. The NAIP sample's dates split by rows (validation rows of
@@ -206,8 +208,10 @@ def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path,
 
     from conftest import TINY
     from bandbridge.bundle import load_bundle
+    from bandbridge.learners import student
     from bandbridge.presets import preset_dict
     from bandbridge.workflows.learner_best import val_mae
+    monkeypatch.setattr(student, "STEPS", 800)  # a test-sized student, as test_student.py's
     d = preset_dict("rgb2nir-wgangp-cpu")
     d["name"] = "learner-vs-network"
     d["data"].update(root=str(SAMPLE), sources=[{"recipe": "naip_opengeos", "split": {
@@ -240,7 +244,7 @@ def test_a_run_keeps_the_learner_or_the_network_by_validation(run_cli, tmp_path,
               f"({rec['chosen']}), network {v['network']:.4f}")
 
 
-def test_the_residual_trains_on_top_of_the_chosen_learner_and_resumes(run_cli, tmp_path):
+def test_the_residual_trains_on_top_of_the_chosen_learner_and_resumes(run_cli, tmp_path, monkeypatch):
     """``anchor: learner``: the core chooses a learner on the training split (trees allowed), the
     U-Net's residual trains on top of it from zero, a resumed run continues with the same anchor,
     and a best that is still the start is handed back as the learner alone."""
@@ -248,10 +252,14 @@ def test_the_residual_trains_on_top_of_the_chosen_learner_and_resumes(run_cli, t
 
     from conftest import TINY
     from bandbridge.bundle import load_bundle
+    from bandbridge.learners import student
     from bandbridge.learners.base import LearnerModule
     from bandbridge.learners.blend import BlendModule
+    # a test-sized student (as test_student.py's) and a search budget that still reaches the trees
+    # (both trees, not the MLP): 3000 steps and 0.3 minutes were three quarters of this test
+    monkeypatch.setattr(student, "STEPS", 800)
     sets = sum([["--set", s] for s in [o for o in TINY if "learner_minutes" not in o]
-                + ["train.max_epochs=1", "train.learner_minutes=0.3",
+                + ["train.max_epochs=1", "train.learner_minutes=0.1",
                    "model.generator.learner=select"]], [])
     code, out, err = run_cli("train", "--preset", "rgb2nir-wgangp-cpu", "--data", str(SAMPLE),
                              "--runs", str(tmp_path / "runs"), *sets)
