@@ -274,3 +274,22 @@ def test_calibrate_with_a_pair(page, shots):
     assert "m_4709963_se_14_1_20180716.tif," in page.locator("#status").inner_text()
     panel(page, "result"), panel(page, "real")
     page.screenshot(path=str(shots / "demo_calibrate.png"), full_page=True)
+
+
+@needs_shared
+def test_fill_a_cloud_gap(page, tmp_path_factory, shots):
+    """A cloudy Sentinel-2 crop without its SCL, the gap as a mask upload, an earlier clear date
+    (tests/demo/test_fill_page.py's uploads; its small clear part keeps it quick): filled, before
+    and after shown on one stretch, the routes' table and a GeoTIFF download."""
+    from test_fill_page import uploads
+    _, f = uploads.__wrapped__(tmp_path_factory)
+    page.locator("#fill").get_by_text("Fill a cloud gap").click()
+    for box, key in (("fill_scene", "no_scl"), ("fill_earlier", "earlier"), ("fill_mask", "mask")):
+        _upload(page, box, f[key])
+    page.locator("#run_fill").click()
+    page.locator("#status").get_by_text("Filled").first.wait_for(timeout=HANG_S * 1000)
+    assert "earlier: 2018-05-26 (8 d before)" in page.locator("#status").inner_text()
+    assert "before" in page.locator("#input").inner_text() and "after" in page.locator("#result").inner_text()
+    panel(page, "input"), panel(page, "result")
+    assert "route" in page.locator("#scores").inner_text() or "No route held out" in page.locator("#scores").inner_text()
+    page.screenshot(path=str(shots / "demo_fill.png"), full_page=True)

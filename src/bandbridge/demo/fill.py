@@ -30,6 +30,7 @@ BOXES = {"--sar-earlier": "the **Sentinel-1 at the earlier date** box",
 ROUTE_NAMES = {"fit": "fit on the clear part (learner-selection core)",
                "linear": "earlier date, linear map per band (the baseline)",
                "as-is": "earlier date as it is"}
+SHOWN_SIDE = 400  # pixels a side a small scene is enlarged to (display.py draws colour-bar panels so)
 CODES = "FILLED band: 2 filled, 1 observed, 0 no data"
 
 
@@ -47,6 +48,14 @@ def _rgb(path: Path, bands: list[int], info, of: list[int] | None = None) -> np.
     data = np.stack([view.data[k] * info.scales[b] + info.offsets[b] for k, b in enumerate(of or bands)])
     data[:, ~view.mask] = np.nan
     return data.astype(np.float32)
+
+
+def _shown(bands: BandSet, so: Stretch, title: str) -> np.ndarray:
+    """``render``'s picture, a small scene enlarged (nearest, whole pixels) to about
+    ``SHOWN_SIDE`` a side so it is not a thumbnail beside the colour-bar panels."""
+    img = render(bands, so, title)
+    k = max(1, SHOWN_SIDE // max(img.shape[:2]))
+    return img.repeat(k, 0).repeat(k, 1) if bands.data.shape[0] >= 3 and k > 1 else img
 
 
 def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_earlier: str | None,
@@ -81,21 +90,21 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
     lines = [box_words(s).rstrip(".") + "." for s in said if not s.startswith("written to ")]
     if done is None:  # no gap: nothing written
         so = stretch(before, units)
-        return Result(Panel(render(BandSet(before, ("",) * len(show), units), so, "scene"),
+        return Result(Panel(_shown(BandSet(before, ("",) * len(show), units), so, "scene"),
                             f"cloudy scene — {so.describe()}"), Panel(),
                       status=f"**Fill**: {' '.join(lines)}")
     # the output holds the scene's data bands in its order, then FILLED
     after = _rgb(out, [data.index(b) for b in show], info, show)
     so = stretch(after, units)  # one range for before, after and the earlier date
     kind = ("",) * len(show)
-    res = Result(Panel(render(BandSet(before, kind, units), so, "before"), f"before: the cloudy scene — {so.describe()}"),
-                 Panel(render(BandSet(after, kind, units), so, "after"), f"after: the scene filled — {so.describe()}"))
+    res = Result(Panel(_shown(BandSet(before, kind, units), so, "before"), f"before: the cloudy scene — {so.describe()}"),
+                 Panel(_shown(BandSet(after, kind, units), so, "after"), f"after: the scene filled — {so.describe()}"))
     einfo = raster_info(earlier)
     enames = [d or "" for d in (einfo.descriptions or [""] * einfo.count)]
     at = [enames.index(names[b]) if names[b] in enames else None for b in show]
     if None not in at:
         then = _rgb(Path(earlier), at, einfo)
-        res.real = Panel(render(BandSet(then, kind, units), so, "earlier"),
+        res.real = Panel(_shown(BandSet(then, kind, units), so, "earlier"),
                          f"the earlier clear scene (the base, on its own grid) — {so.describe()}")
     code = read_decimated(out, STORED, [len(data)], max_side=MAX_SIDE).data[0].astype(np.float32)
     res.ndvi = Panel(render(BandSet(code[None], ("other",), "code"), Stretch(0.0, 2.0, "code"), "FILLED"),
