@@ -322,12 +322,23 @@ REFERENCE = ("results/wald.json", "results/wald.md", "results/reference_scales.j
 
 AL = "loso/anchor-learner"
 CASES |= {
+    "training: the whole page": (  # Adam's betas, EVI's coefficients, network sizes named by their presets
+        "training.md", "# Training", None, list, POLICY | {"0.9", "0.999", "2.5", "7.5", "11.4", "0.47"}),
+    "errors: the whole page": ("errors.md", "# ", None, list, POLICY),
+    "scripts: the whole page": ("scripts.md", "# ", None, list, POLICY),
+    "development: the whole page": ("development.md", "# ", None, list, POLICY),
+    "data: the whole page": (  # products' scale factors and offsets, the time-series valid share, a group rule's share
+        "data.md", "# ", None, list, POLICY | {"0.2", "2.75", "0.9", "10"}),
+    "web: the whole page": (  # the upload limits, the stretch's percentiles, adapt's budget
+        "web.md", "# ", None, lambda: values(bundles()), POLICY | {"40", "16", "98", "30", "4"}),
+    "unpaired: the whole page": ("unpaired.md", "# ", None, list, POLICY),
     "reference: the whole page": (
         "reference.md", "# ", None,
         lambda: [v for r in REFERENCE for v in values(record(r))] + values(past("c304631", "results/wald.md"))
         + [Pct(100 * (1 - v)) for v in values(record("results/reference_scales.json")) if 0 < v < 1],
         {"10", "60", "1000"}),  # issue 68's goal, the uncovered part's share, the scale limit
     "benchmarks: the reference row": ("benchmarks.md", "# Benchmarks", "## Training step", reference_rows, ()),
+    "benchmarks: training step": ("benchmarks.md", "## Training step", "## Prediction speed", list, ()),
     "benchmarks: learner kinds": (
         "benchmarks.md", "## Prediction speed of each bundle kind", "## The default aerial route",
         lambda: speeds("learner_kinds"), {"200"}),
