@@ -323,7 +323,7 @@ REFERENCE = ("results/wald.json", "results/wald.md", "results/reference_scales.j
 AL = "loso/anchor-learner"
 CASES |= {
     "training: the whole page": (  # Adam's betas, EVI's coefficients, network sizes named by their presets
-        "training.md", "# Training", None, list, POLICY | {"0.9", "0.999", "2.5", "7.5", "11.4", "0.47"}),
+        "training.md", "# Training", None, list, POLICY | {"0.9", "0.999", "2.5", "7.5", "11.4", "0.47", "32", "48"}),
     "errors: the whole page": ("errors.md", "# ", None, list, POLICY),
     "scripts: the whole page": ("scripts.md", "# ", None, list, POLICY),
     "development: the whole page": ("development.md", "# ", None, list, POLICY),
