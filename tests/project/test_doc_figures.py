@@ -320,8 +320,23 @@ def bench_bundles() -> list[float]:
 REFERENCE = ("results/wald.json", "results/wald.md", "results/reference_scales.json", "results/reference_tiles.json",
              "results/reference_speed.json", "results/wald_zero_shot_feature.json")
 
+LITERATURE = {"27.61", "26.98", "28.5", "30.24", "27.55", "26.00"}  # FSRCNN, IMDN/RFDN/RLFN, the usual bicubic (FACTS)
+
+
+def sr_bundles() -> list[float]:
+    """The SR bundles: bundles.json, their cards, their weights' size in MB, and our bicubic
+    against the usual published one (dB)."""
+    zoo = ROOT / "src" / "bandbridge" / "zoo"
+    bic = [bundles()[f"sr-x{k}"]["methods"]["bicubic"]["psnr_y"] for k in (2, 3, 4)]
+    return (values(bundles()) + [v for k in (2, 3, 4) for v in values((zoo / f"sr-x{k}" / "MODEL_CARD.md").read_text())]
+            + [(zoo / f"sr-x{k}" / "generator.safetensors").stat().st_size / 1e6 for k in (2, 3, 4)]
+            + [b - float(u) for b, u in zip(bic, ("30.24", "27.55", "26.00"))])
+
+
 AL = "loso/anchor-learner"
 CASES |= {
+    "super-resolution: the bundled models": (
+        "super-resolution.md", "## The bundled models", "## Choosing the network", sr_bundles, LITERATURE),
     "training: the whole page": (  # Adam's betas, EVI's coefficients, network sizes named by their presets
         "training.md", "# Training", None, list, POLICY | {"0.9", "0.999", "2.5", "7.5", "11.4", "0.47", "32", "48"}),
     "errors: the whole page": ("errors.md", "# ", None, list, POLICY),
@@ -387,6 +402,12 @@ CASES |= {
     "adapt: options and limits": (  # settings: the pairs' size limit, the progress line's interval
         "adapt.md", "Options and limits:", "## How adapt chooses", list, {"128", "20"}),
     "adapt: one group of images": ("adapt.md", "## One group of images", "## Measured on a NAIP date", list, ()),
+    "adapt: in-domain": (
+        "adapt.md", "## In-domain", "## Per held-out source",
+        lambda: values(record("results/indomain_learners.json")) + [
+            x for r in record("results/indomain_learners.json")
+            for x in (r["seconds"] / 60, Pct(100 * r["gain_vs_linear"]), Pct(100 * r["gap_to_best"]))],
+        {"15", "3", "75", "25"}),  # the rule's thresholds, the rows given and tested
     "adapt: measured on a NAIP date": (
         "adapt.md", "## Measured on a NAIP date", "## In-domain", adapt_naip, ()),
     "generalisation: reflectance read plainly": (
