@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Two pytest-xdist workers, a test file each at a time (a module's fixtures stay one run; a test
+# that starts its own processes or servers picks free ports): the 2-core machine's second core
+# was idle while one test waited on a subprocess, a server or I/O (issue 69). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # What waits on another process, a server, a signal or a heartbeat, again beside two processes that
 # keep a core busy each (issue 58: a 2-core machine other jobs keep busy); .ci/run runs it after test.
