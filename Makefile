@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Two pytest-xdist workers, a test file each at a time (a module's fixtures stay one run; a test
-# that starts its own processes or servers picks free ports): the 2-core machine's second core
-# was idle while one test waited on a subprocess, a server or I/O (issue 69). TEST_WORKERS=0: one process.
+# that starts its own processes or servers picks free ports): one pytest process kept under one core
+# busy on average (single-threaded fits, waits on subprocesses, servers and files; issue 69).
+# TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
