@@ -340,6 +340,11 @@ CASES |= {
     "training: the whole page": (  # Adam's betas, EVI's coefficients, network sizes named by their presets
         "training.md", "# Training", None, list, POLICY | {"0.9", "0.999", "2.5", "7.5", "11.4", "0.47", "32", "48"}),
     "errors: the whole page": ("errors.md", "# ", None, list, POLICY),
+    "evaluation: the whole page": (  # EVI's coefficients; make demo's evi_kept is test_docs.py's
+        "evaluation.md", "# ", None,
+        lambda: values(record("results/swd_scale.json")) + loso("loso/rgb2thermal-group-by-group/loso.json",
+                                                                 "loso/rgb2thermal/loso.json"),
+        POLICY | {"7.5", "0.467", "1.0"}),
     "scripts: the whole page": ("scripts.md", "# ", None, list, POLICY),
     "development: the whole page": ("development.md", "# ", None, list, POLICY),
     "data: the whole page": (  # products' scale factors and offsets, the time-series valid share, a group rule's share
