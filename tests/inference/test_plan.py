@@ -217,3 +217,22 @@ def test_a_large_jobs_grown_tiles_are_decided_in_the_plan_and_run_here_and_on_a_
             assert re.search(rf"^{re.escape(str(dst))}  1 tiles", run, re.M), run
         with rasterio.open(dst) as o:
             assert o.tags()["bandbridge_model"]
+
+
+def test_the_workers_of_a_local_cluster_share_the_memory_a_tile_is_planned_in(tmp_path):
+    """jobs/tiles.fit_memory: one process may reach what it holds and half the memory available;
+    two workers each half of that half, so their tiles are smaller, and where even the smallest
+    does not fit the refusal names the workers."""
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.job import Job
+    from bandbridge.inference.jobs.tiles import fit_memory
+    from bandbridge.spec import read_spec, resolve_model_folder
+    spec = read_spec(resolve_model_folder("rgb2nir-photo"))
+    jobs = [Job(tmp_path / "in.tif", tmp_path / "out.tif", spec, None, PredictOptions(), "", (8192, 8192))]
+    here = fit_memory(spec, jobs, "torch fp32", 127.0, 5e8, 2e9)
+    two = fit_memory(spec, jobs, "torch fp32", 127.0, 5e8, 2e9, workers=2)
+    assert here.planned == pytest.approx(1.5e9) and two.planned == pytest.approx(5e8 + 2e9 / 4)
+    assert two.tile < here.tile and "on each of 2 workers" in two.line and "workers" not in here.line
+    with pytest.raises(BandbridgeError, match=r"each of 8 workers may take .*run fewer workers"):
+        fit_memory(spec, jobs, "torch fp32", 127.0, 5e8, 2e8, workers=8)
