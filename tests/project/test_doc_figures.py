@@ -515,3 +515,15 @@ def test_the_check_sample_size_the_prediction_page_quotes():
     sizes = [p.stat().st_size for p in (ROOT / "src" / "bandbridge" / "zoo").glob("*/check.safetensors")]
     said = re.search(r"`check\.safetensors`, ~(\d+) KB by `ls -l", " ".join(section("prediction.md", "**The gate.**").split()))
     assert sizes and said and round(sum(sizes) / len(sizes) / 1e5) * 100 == int(said.group(1)), sizes
+
+
+@pytest.mark.parametrize("page,start,path", [
+    ("generalisation.md", "**Which bands the anchor's linear map takes.**", "results/loso_linear.md"),
+])
+def test_a_table_copied_from_a_markdown_record_is_its_rows(page, start, path):
+    """A page's table that a script printed (its record is that stdout): every row is the record's."""
+    text = section(page, start)
+    text = text[text.index("\n|") + 1:]
+    page_rows = [line for line in text[:text.index("\n\n")].splitlines()][2:]
+    rec_rows = set(record(path).splitlines())
+    assert page_rows and all(r in rec_rows for r in page_rows), [r for r in page_rows if r not in rec_rows]
