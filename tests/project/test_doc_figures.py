@@ -134,7 +134,7 @@ def loso_folds(path: str, metric: str | None = "mae") -> dict[str, dict[str, flo
     rows = table_rows(rec)
     head = next(k for k in rows if k.startswith(("fold", "held out")))
     cols = rows[head][1:]
-    keep = [c.endswith(f" {metric}") or metric is None or not any(" " in d for d in cols) for c in cols]
+    keep = [metric is None or c.endswith(f" {metric}") or not any(d.endswith(f" {metric}") for d in cols) for c in cols]
     out = {}
     for k, cells in rows.items():
         if k != head and not k.startswith("**"):
@@ -434,6 +434,10 @@ CASES |= {
         "generalisation.md", "## 8-bit RGB→NIR off NAIP", "## `rgb2nir`: one name",
         lambda: loso(f"{AL}/rgb2nir-naip-vhr/loso.json", f"{AL}/rgb2nir-naip-vhr/loso.md", "loso/learner-column.md"),
         ()),
+    "generalisation: choosing the anchor's penalty": (
+        "generalisation.md", "Read plainly, this is a trade", "## Running leave-one-source-out",
+        lambda: anchor_values(), ()),
+    "adapt: the context anchor": ("adapt.md", "## The context anchor", None, lambda: anchor_values(), ()),
     "generalisation: the zero-shot floor": (
         "generalisation.md", "## The zero-shot floor", "## The shipped bundles under the rule",
         lambda: [v for f in record("results/loso_floor.json") for v in derived(floor_rows(f))]
@@ -527,3 +531,43 @@ def test_a_table_copied_from_a_markdown_record_is_its_rows(page, start, path):
     page_rows = [line for line in text[:text.index("\n\n")].splitlines()][2:]
     rec_rows = set(record(path).splitlines())
     assert page_rows and all(r in rec_rows for r in page_rows), [r for r in page_rows if r not in rec_rows]
+
+
+ANCHOR = {  # the anchor-penalty table's families: record, folds
+    "reflectance NIR": ("results/loso_anchor_s2.md", None),
+    "SAR→optical": ("loso/learner-column.md", ("sen12mscr", "worldcereal_s1s2", "sen1floods11", "bigearthnet_s1s2")),
+    "RGB→thermal": ("loso/learner-column.md", ("roadscene", "tno")),
+}
+
+
+def anchor_families() -> dict[str, list[dict[str, float]]]:
+    out = {}
+    for family, (path, folds) in ANCHOR.items():
+        rows = loso_folds(path)
+        out[family] = [rows[f] for f in (folds or rows)]
+    return out
+
+
+def anchor_values() -> list[float]:
+    return [v for rows in anchor_families().values() for v in derived(rows) + [len(rows)]] + [
+        v for path, _ in ANCHOR.values() for v in values(record(path))]
+
+
+def test_the_anchor_penalty_table_is_its_records():
+    """generalisation.md's anchor-penalty table: each fold row holds its fold's figures
+    (scripts/loso_anchor.py's stdout: docs/results/loso_anchor_s2.md for reflectance, the
+    learner-column record for SAR and thermal), each mean row the mean over its family's folds."""
+    text = section("generalisation.md", "## Choosing the anchor's penalty", "Read plainly, this is a trade")
+    labels = {"RoadScene (trained on TNO)": "roadscene", "TNO (trained on RoadScene)": "tno"}
+    fams = anchor_families()
+    folds = {k: derived([r]) for path, _ in ANCHOR.values() for k, r in loso_folds(path).items()}
+    checked = 0
+    for label, cells in table_rows(text).items():
+        if label == "held out":
+            continue
+        fam = next((f for f in fams if label.startswith(f)), None)
+        vals = derived(fams[fam]) if fam else folds[labels.get(label, label)]
+        stale = unheld(re.sub(r"\(λ [^)]*\)", "", " ".join(cells)), vals)  # the penalty chosen, a label
+        assert not stale, f"generalisation.md anchor table, row {label!r}: {stale}"
+        checked += 1
+    assert checked >= 17
