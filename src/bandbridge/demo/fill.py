@@ -19,10 +19,13 @@ from bandbridge.demo.files import check_upload
 from bandbridge.demo.translate import Panel, Result
 from bandbridge.stretch import Stretch, stretch
 
-# A fill's work grows with the gap it predicts (the choice itself is made on a bounded sample of
-# the clear part, learners/gapfill.FIT_PIXELS): the page takes scenes of up to this many MPix,
-# as it takes calibration pairs (calibrate.MAX_PAIR_MPIX); `bandbridge fill` has no limit.
-MAX_FILL_MPIX = 4
+# A fill's work grows with the scene (the choice is made on a bounded sample of the clear part,
+# learners/gapfill.FIT_PIXELS, but features, folds and the gap's prediction cover it all): the real
+# cloudy date of tests/demo/test_fill_page.py (64², SAR at both dates) tiled 16 × 16 to 1 MPix took
+# 268 s of CPU time to fill (the 64² date itself: 31 s, learners/gapfill.PRODUCTS), run_fill on a 2-core
+# machine under load; so the page takes scenes of up to 1 MPix, a click of a few minutes.
+# `bandbridge fill` has no limit.
+MAX_FILL_MPIX = 1
 # The command's flags → the page's boxes, as a refusal names them.
 BOXES = {"--sar-earlier": "the **Sentinel-1 at the earlier date** box",
          "--earlier": "the **earlier clear scene** box", "--sar": "the **Sentinel-1 at the date** box",
