@@ -81,7 +81,9 @@ def test_adapt_overwrite_replaces_its_own_bundle(run_cli, tmp_path):
 
 
 # ---------------------------------------------------------------- the documented adapt forms
-def test_adapt_takes_folders_of_rgb_and_nir_files_and_file_pairs(run_cli, tmp_path):
+def test_adapt_takes_folders_of_rgb_and_nir_files_and_file_pairs(run_cli, tmp_path, monkeypatch):
+    from bandbridge.learners import student
+    monkeypatch.setattr(student, "STEPS", 800)  # a test-sized student (test_student.py's): the forms are tested
     rgb, nir = split_bands(tmp_path)
     for pairs in ([f"{rgb.parent}:{nir.parent}"], [f"{rgb}:{nir}"]):
         out = tmp_path / f"out{len(pairs[0])}"
@@ -157,12 +159,15 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(run_cli, tiny_disk, fill_kb,
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["junk"]  # no output, no temporary
 
 
-def test_a_full_disk_under_a_reference_run_is_one_line_and_leaves_nothing(run_cli, tiny_disk, tmp_path):
+def test_a_full_disk_under_a_reference_run_is_one_line_and_leaves_nothing(run_cli, tiny_disk, tmp_path,
+                                                                          monkeypatch):
     """`predict --reference` writes through the same writer: its output on a full disk is one line
     (its work files live in the temporary folder, not beside the output)."""
     from bandbridge.data.reference import raster_grid
     from bandbridge.evaluation.wald import make_reference
+    from bandbridge.learners import student
     import rasterio
+    monkeypatch.setattr(student, "STEPS", 800)  # a test-sized student (test_student.py's): the write is tested
     with rasterio.open(DATE) as s:
         nir = s.read(4).astype("float32")
     ref = make_reference(nir, raster_grid(DATE), 4, tmp_path / "nir_k4.tif")
