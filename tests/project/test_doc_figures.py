@@ -335,6 +335,10 @@ def sr_bundles() -> list[float]:
 
 AL = "loso/anchor-learner"
 CASES |= {
+    "super-resolution: choosing the network": (
+        "super-resolution.md", "## Choosing the network", None,
+        lambda: values(record("results/sr_architectures_x2.md")) + values(record("results/sr_architectures_x4.md"))
+        + sr_bundles(), {"0.47", "32", "48"}),  # the presets' network sizes
     "super-resolution: the bundled models": (
         "super-resolution.md", "## The bundled models", "## Choosing the network", sr_bundles, LITERATURE),
     "training: the whole page": (  # Adam's betas, EVI's coefficients, network sizes named by their presets
@@ -523,6 +527,7 @@ def test_the_check_sample_size_the_prediction_page_quotes():
 
 @pytest.mark.parametrize("page,start,path", [
     ("generalisation.md", "**Which bands the anchor's linear map takes.**", "results/loso_linear.md"),
+    ("super-resolution.md", "**×2, one thread**", "results/sr_architectures_x2.md"),
 ])
 def test_a_table_copied_from_a_markdown_record_is_its_rows(page, start, path):
     """A page's table that a script printed (its record is that stdout): every row is the record's."""
