@@ -26,3 +26,30 @@ def test_one_pair_is_scored_in_every_column(tmp_path):
     md = (folder / "gaps.md").read_text()
     assert "`bandbridge gaps --data D -o O --pairs 1`" in md and "fit with SAR" in md
     assert json.loads((folder / "gaps.json").read_text())["command"].startswith("bandbridge gaps")
+
+
+@needs_shared
+def test_the_protocol_is_the_issues_42_pairs_with_snow_counted_clear():
+    """Consecutive dates > 95 % clear by SCL (classes 4, 5, 6 and 11), Sentinel-1 within 3 calendar
+    days: the issue's 42 pairs. 0000280849BAC91C 2019-02-25 is 3.3 days from its SAR in hours and
+    is in; the two whole-scene clouds SCL calls snow are in (the rows say so)."""
+    from pathlib import Path
+
+    from bandbridge.evaluation.gaps import pairs
+    got = {s: pairs(Path(SHARED), s)[0] for s in SAMPLES}
+    assert [len(p) for p in got.values()] == [24, 18]
+    days = [(np.datetime64(b[:10]) - np.datetime64(a[:10])).astype(int) for p in got.values() for a, b, _, _ in p]
+    assert (min(days), max(days)) == (2, 105)
+    b = [(a[:10], c[:10]) for a, c, _, _ in got[SAMPLES[1]]]
+    assert ("2018-11-12", "2019-02-25") in b and ("2019-02-25", "2019-03-22") in b
+    assert ("2018-09-21", "2018-09-23") in [(a[:10], c[:10]) for a, c, _, _ in got[SAMPLES[0]]]
+
+
+def test_the_summary_leaves_the_snow_labelled_pairs_out_where_it_says_so():
+    from bandbridge.evaluation.gaps import Row, summarise
+    rows = [Row("A", "x", "y", 5, "disc", 100, {"linear": 0.02, "fill": 0.01}),
+            Row("A", "x", "y", 40, "disc", 100, {"linear": 0.04, "fill": 0.30}, snow="earlier")]
+    s = summarise(rows)["disc"]
+    assert s["all"]["pairs"] == 2 and s["all"]["fill"] == (0.01 + 0.30) / 2
+    assert s["no snow-labelled date"] == {"pairs": 1, "linear": 0.02, "fill": 0.01}
+    assert "≥ 30 d, no snow date" not in s and s["≥ 30 d"]["fill"] == 0.30
