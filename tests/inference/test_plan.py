@@ -119,6 +119,17 @@ def test_the_backend_decision_is_made_before_anything_is_built(monkeypatch, tmp_
     assert "cached (`bandbridge cache clear` measures again" in cached.line("rgb2nir-photo")
 
 
+def _cut(d, *windows):
+    """A folder of the NAIP sample's ``windows`` (col, row, width, height), one GeoTIFF each."""
+    d.mkdir()
+    with rasterio.open(NAIP) as s:
+        for i, w in enumerate(rasterio.windows.Window(*w) for w in windows):
+            with rasterio.open(d / f"t{i}.tif", "w", **(s.profile | {"width": w.width, "height": w.height,
+                                                                     "transform": s.window_transform(w)})) as o:
+                o.write(s.read(window=w))
+    return d
+
+
 @pytest.mark.parametrize("workers", [None, 2])
 def test_the_plan_is_what_the_run_records_here_and_on_a_cluster(monkeypatch, tmp_path, workers):
     """`predict FOLDER --plan --workers 2` (issue 69): the plan names where it runs and each file's
@@ -127,13 +138,7 @@ def test_the_plan_is_what_the_run_records_here_and_on_a_cluster(monkeypatch, tmp
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.plan import make_plan
     from bandbridge.inference.jobs.predict import Cluster, predict
-    d = tmp_path / "tiles"
-    d.mkdir()
-    with rasterio.open(NAIP) as s:
-        for i, w in enumerate((rasterio.windows.Window(0, 0, 200, 150), rasterio.windows.Window(200, 150, 180, 160))):
-            with rasterio.open(d / f"t{i}.tif", "w", **(s.profile | {"width": w.width, "height": w.height,
-                                                                     "transform": s.window_transform(w)})) as o:
-                o.write(s.read(window=w))
+    d = _cut(tmp_path / "tiles", (0, 0, 200, 150), (200, 150, 180, 160))
     cluster = Cluster(workers=workers)
     opts = PredictOptions(indices=("ndvi",))
     plan = make_plan([str(d)], "rgb2nir", str(tmp_path / "out"), opts, cluster=cluster)
@@ -175,13 +180,7 @@ def test_a_large_jobs_grown_tiles_are_decided_in_the_plan_and_run_here_and_on_a_
     from bandbridge.inference.runtime import memory, select
     from bandbridge.inference.runtime.cache import record_path, write_json
     from bandbridge.spec import read_spec, resolve_model_folder
-    d = tmp_path / "tiles"
-    d.mkdir()
-    with rasterio.open(NAIP) as s:
-        for i, w in enumerate((rasterio.windows.Window(0, 0, 300, 200), rasterio.windows.Window(100, 150, 260, 240))):
-            with rasterio.open(d / f"t{i}.tif", "w", **(s.profile | {"width": w.width, "height": w.height,
-                                                                     "transform": s.window_transform(w)})) as o:
-                o.write(s.read(window=w))
+    d = _cut(tmp_path / "tiles", (0, 0, 300, 200), (100, 150, 260, 240))
     monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(policy, "PROBE_MPIX", 0.1)  # 0.12 MPix in all: a large run
     monkeypatch.setattr(memory, "resident_bytes", lambda: 400_000_000)
