@@ -1,7 +1,6 @@
 """The manual's quoted figures (issue 69 point 3), beside tests/project/test_docs.py (which holds
-the README, getting-started, index, the rendered tables and the SR page's Set14 columns): every
-measured figure a section of docs/*.md quotes in its prose or a hand-written table is one its
-records hold — docs/results/*.json or *.md, or the loso records under docs/loso/ — at the digits
+the README, getting-started, index and the rendered tables): every measured figure a section of
+docs/*.md quotes in its prose or a hand-written table is one its records hold — docs/results/*.json or *.md, or the loso records under docs/loso/ — at the digits
 it is written with (tests/project/doc_records.py reads them). A figure left from an older run, or
 one without a record, fails.
 
@@ -304,3 +303,18 @@ def test_the_anchor_penalty_table_is_its_records():
         assert not stale, f"generalisation.md anchor table, row {label!r}: {stale}"
         checked += 1
     assert checked >= 17
+
+
+def test_super_resolution_table_is_the_recorded_one():
+    """The super-resolution page's Set14 columns are docs/results/bundles.json's Y-PSNR and SSIM-Y
+    of each bundle and of bicubic (`bandbridge evaluate`, as the page says)."""
+    lines = (DOCS / "super-resolution.md").read_text().splitlines()
+    rows = {m.group(1): line for line in lines if (m := re.match(r"^\| `(sr-x\d)` \|", line))}
+    models = bundles()
+    assert set(rows) == {"sr-x2", "sr-x3", "sr-x4"}
+    for name, row in rows.items():
+        m, b = models[name]["methods"]["model"], models[name]["methods"]["bicubic"]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == (f"{m['psnr_y']:.2f} / {b['psnr_y']:.2f} dB "
+                            f"(+{m['psnr_y'] - b['psnr_y']:.2f})"), (name, cells[2])
+        assert cells[3] == f"{m['ssim_y']:.3f} / {b['ssim_y']:.3f}", (name, cells[3])
