@@ -1,8 +1,9 @@
 """The manual's quoted figures (issue 69 point 3), beside tests/project/test_docs.py (which holds
 the README, getting-started, index and the rendered tables): every measured figure a section of
-docs/*.md quotes in its prose or a hand-written table is one its records hold — docs/results/*.json or *.md, or the loso records under docs/loso/ — at the digits
-it is written with (tests/project/doc_records.py reads them). A figure left from an older run, or
-one without a record, fails.
+docs/*.md quotes in its prose or a hand-written table is one its records hold — docs/results/*.json
+or *.md, or the loso records under docs/loso/ — at the digits it is written with
+(tests/project/doc_records.py reads them). A figure left from an older run, or one without a
+record, fails.
 
 The figures checked are decimals and numbers followed by a unit (%, ×, DN, dB, s, MB, GB, MPix)
 outside code; a case names the figures that are rules or settings rather than measurements
