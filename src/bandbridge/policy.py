@@ -154,7 +154,8 @@ The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what se
 - :data:`FILL_EDGE_PX` 2 px — the route's held-out error on the clear pixels spread into the gap
   (a Gaussian of this σ, faded by ``exp(−d / FILL_EDGE_PX)`` with the distance from the clear
   part). Measured on the development sample only (WorldCereal 00002806639B424A, its first 15 date
-  pairs with seeded discs, the route ``fill`` takes; 2026-11-27): MAE over the hidden pixels
+  pairs with seeded discs, the route ``fill`` takes, the fit then learning the change from the
+  earlier date itself; 2026-11-27): MAE over the hidden pixels
   0.01481 reflectance without, 0.01461 at 1 px, **0.01455 at 2**, 0.01458 at 3, 0.01463 at 4,
   0.01475 at 12; on the ring 3 px deep inside the gap 0.01371 without, 0.01300 at 2 px.
 - :data:`FILL_SNOW_MIN` 1 % — an earlier date's SCL snow is taken for the ground under the gap only
