@@ -39,6 +39,15 @@ def aerial(d):
     return d, rgb, a[3].astype(np.float32), prof
 
 
+@pytest.fixture(autouse=True)
+def _test_sized_student(monkeypatch):
+    """A tree winner's student in 800 steps (test_student.py's test size), not 3000: the student's
+    distillation was over half of each reference fit here (issue 69); it is kept only within
+    policy.STUDENT_WITHIN of its teacher, so what each test checks holds either way."""
+    from bandbridge.learners import student
+    monkeypatch.setattr(student, "STEPS", 800)
+
+
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
     """The 2020 crop as a user's RGB file, its NIR (the truth) and references made of it."""
@@ -64,7 +73,7 @@ def test_reference_beats_the_upsampled_reference_and_says_how(scene, run_cli):
     ref = open_reference(refs[2], "nir", _grid(TEST))
     up = upsample_onto(np.nan_to_num(ref.values), ref.grid, _grid(TEST), "cubic")[0]
     mine, theirs = np.abs(got - truth).mean(), np.abs(up - truth).mean()
-    assert mine < 0.85 * theirs, (mine, theirs)  # k = 2 on the 2020 crop: measured 2.6 vs 4.1 DN
+    assert mine < 0.85 * theirs, (mine, theirs)  # k = 2 on the 2020 crop: measured 1.74 vs 3.72 DN (2026-11-27)
     assert prof["dtype"] == "float32" and prof["crs"] is not None  # the reference's type, the input's grid
     assert tags["bandbridge_k"] == "2.000" and tags["bandbridge_date_gap_days"] == "0"
     assert tags["bandbridge_reference"] == refs[2].name and "applied" in tags["bandbridge_correction"]
@@ -84,8 +93,8 @@ def test_shift_of_half_a_cell_is_found_and_corrected(scene, run_cli):
     dy, dx = (float(v) for v in res["shifted"][1].split(" ")[0].split(","))
     assert 0.25 <= dy <= 0.75 and -0.75 <= dx <= -0.25 and "corrected" in res["shifted"][1]
     assert "below" in res[4][1]  # in place: nothing to correct
-    # registered to a tenth of a cell, not exactly: within 20 % of the aligned result (measured 5.01
-    # against 4.32 DN) and still below the aligned reference upsampled, which a user could not have
+    # registered to a tenth of a cell, not exactly: within 20 % of the aligned result (measured 3.94
+    # against 3.38 DN, 2026-11-27; nearest 6.40) and still below the aligned reference upsampled, which a user could not have
     from bandbridge.data.grids import upsample_onto
     aligned = open_reference(refs[4], "nir", _grid(TEST))
     nearest = np.abs(upsample_onto(np.nan_to_num(aligned.values), aligned.grid, _grid(TEST), "nearest")[0] - truth).mean()
@@ -122,7 +131,7 @@ def test_units_append_index_and_cog(scene, run_cli, tmp_path):
         assert s.descriptions[-1] == "synthetic_NIR" and s.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         nir = s.read(4) * 0.01
         assert np.abs(s.read(1).astype(float) - rasterio.open(rgb).read(1)).max() == 0
-    assert np.abs(nir - truth).mean() < 4.5  # measured 3.52 DN (k = 4: a fit on 4 096 cells; 6.02 before issue 68)
+    assert np.abs(nir - truth).mean() < 4.5  # measured 3.43 DN (k = 4: a fit on 4 096 cells; 6.02 before issue 68)
     with rasterio.open(tmp_path / "rgbn_ndvi.tif") as s:
         ndvi = s.read(1)
     assert np.nanmin(ndvi) >= -1 and np.nanmax(ndvi) <= 1
@@ -182,7 +191,7 @@ def test_another_crs_is_reprojected(scene, run_cli, tmp_path):
         code, stdout, stderr = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref), "-o", str(out))
         assert code == 0, stderr
         mae[name] = float(np.abs(_out(out)[0] - truth).mean())
-    # measured 3.41 against 3.48 DN (2026-11-27): the cells in another CRS cost under 10 %
+    # measured 3.37 against 3.38 DN (2026-11-27): the cells in another CRS cost under 10 %
     assert mae["utm15"] <= 1.1 * mae["native"], mae
 
 
