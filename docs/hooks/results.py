@@ -442,6 +442,12 @@ def gaps_table(record: dict) -> str:
     return tables(record)
 
 
+def gaps_sources_table(record: dict) -> str:
+    """Cloud gaps filled on SEN12MS-CR and openEO-gfmap (``bandbridge gaps``): rendered by the module that writes the record."""
+    from bandbridge.evaluation.gaps_sources_table import tables
+    return tables(record)
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
@@ -452,7 +458,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "reference_tiles": reference_tiles_table,
           "thermal_gan": thermal_gan_table,
           "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table,
-          "demo_train": demo_train_table, "gaps": gaps_table}
+          "demo_train": demo_train_table, "gaps": gaps_table,
+          "gaps_sources": gaps_sources_table}
 
 
 def render(markdown: str) -> str:

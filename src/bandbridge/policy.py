@@ -81,6 +81,7 @@ a cloud gap's edge          ``inference/jobs/fill_read.gap_of``         :data:`F
 the residual at the edge    ``learners/gapfill.edge_correction``        :data:`FILL_EDGE_PX`
 an earlier date's snow      ``inference/jobs/fill_read.snow_is_ground`` :data:`FILL_SNOW_MIN`
 SAR near the scene's date   ``inference/jobs/fill._near`` (a note)      :data:`SAR_DAYS`
+a cloud in L1C (scoring)    ``evaluation/gaps_sources.cloud_masks``     :data:`CLOUD_THRESHOLD`
 ==========================  ==========================================  ==============================
 
 The reference path's thresholds (``predict --reference``, issue 68), and what set each:
@@ -171,6 +172,10 @@ The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what se
   hours, 0000280849BAC91C 2019-02-25 is 3.3 days from its SAR and the list has 41); a SAR date
   further off is said in a line (the held-out check still decides whether the fit with it fills
   the gap).
+- :data:`CLOUD_THRESHOLD` 0.2 — where the smoothed cloud score of Schmitt et al. 2019 marks a cloud
+  in a SEN12MS-CR L1C scene that ``bandbridge gaps`` fills: the ``cloud_threshold`` default of
+  GLF-CR (codes/dataloader.py, Xu et al. 2022) and DSen2-CR (Meraner et al. 2020) on that very
+  dataset; taken as published, not tuned here.
 
 What set the thresholds, measured or not:
 
@@ -231,6 +236,7 @@ FILL_DILATE = 4
 FILL_EDGE_PX = 2.0
 FILL_SNOW_MIN = 0.01
 SAR_DAYS = 3
+CLOUD_THRESHOLD = 0.2
 LOOK_READ_MPIX = 100.0
 
 

@@ -9,9 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SHARED, needs_shared
+from conftest import REPO as ROOT, SHARED, needs_shared
 from bandbridge.evaluation.gaps import COLUMNS
-from bandbridge.evaluation.gaps_sources import (CLOUD_THRESHOLD, TRIPLET_COLUMNS, cloud_masks, cloud_score,
+from bandbridge.policy import CLOUD_THRESHOLD
+from bandbridge.evaluation.gaps_sources import (TRIPLET_COLUMNS, cloud_masks, cloud_score,
                                                 cloud_score_raw, gfmap_pairs, run_sources, save_sources,
                                                 score_gfmap, score_triplet, shadow_mask)
 from bandbridge.evaluation.gaps_sources_table import tables
@@ -111,3 +112,27 @@ def test_record_of_absent_sources_says_so_and_saves(tmp_path):
     assert "`bandbridge gaps --data D -o O`" in md and "another date" in md and "| p | cloud |" in md
     assert "### SEN12MS-CR" in tables({"command": "C", **rec}) and "*Measured by `C`" in tables({"command": "C", **rec})
     assert json.loads((folder / "gaps_sources.json").read_text())["command"] == "bandbridge gaps --data D -o O"
+
+
+@pytest.mark.parametrize("flag", [None, "--no-sources"])
+def test_the_gaps_command_writes_both_records_and_no_sources_leaves_the_second_out(run_cli, tmp_path, monkeypatch,
+                                                                                  flag):
+    """The command's wiring (the scoring itself is tested above): `bandbridge gaps` writes gaps.* and
+    gaps_sources.* from the same command line; --no-sources writes only the first."""
+    from bandbridge.evaluation import gaps, gaps_sources
+    (tmp_path / "data" / "worldcereal").mkdir(parents=True)
+    record = json.loads((ROOT / "docs" / "results" / "gaps.json").read_text())
+    record.pop("command")
+    sources = json.loads((ROOT / "docs" / "results" / "gaps_sources.json").read_text())
+    sources.pop("command")
+    monkeypatch.setattr(gaps, "run_gaps", lambda data, say, limit=None: record)
+    monkeypatch.setattr(gaps_sources, "run_sources", lambda data, say: sources)
+    out = tmp_path / "results"
+    code, stdout, stderr = run_cli("gaps", "--data", str(tmp_path / "data"), "-o", str(out), *([flag] if flag else []))
+    assert code == 0, stderr
+    assert (out / "gaps.md").is_file() and (out / "gaps_sources.md").is_file() == (flag is None)
+    if flag is None:
+        written = json.loads((out / "gaps_sources.json").read_text())
+        assert written["command"].startswith("bandbridge gaps --data") and "SEN12MS-CR" in (out / "gaps_sources.md").read_text()
+    code, _, stderr = run_cli("gaps", "--data", str(tmp_path), "-o", str(out))
+    assert code == 2 and "no worldcereal/ folder there" in stderr

@@ -38,14 +38,12 @@ from bandbridge.data.grids import Grid
 from bandbridge.evaluation.gaps import CLEAR, COLUMNS, SEED, disc
 from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
 from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
-from bandbridge.policy import FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
+from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
 
 TRIPLETS = "sar_sen12mscr_glfcr"
 GFMAP = "openeo_gfmap/site_s1_s2_2022_2023"
 SCALE = 1e-4  # both sources store reflectance × 10000 (L1C DN; gfmap's L2A int16)
 S2_BANDS = (1, 2, 3, 7)  # B02, B03, B04, B08 in SEN12MS-CR's 13-band order (B01 … B12, B8A 9th)
-CLOUD_THRESHOLD = 0.2  # cloud where the smoothed score is at least this: the cloud_threshold default
-# of GLF-CR (codes/dataloader.py, Xu et al. 2022) and DSen2-CR (Meraner et al. 2020) on SEN12MS-CR
 MASKS = ("cloud", "cloud+shadow")
 TRIPLET_COLUMNS = ("cloudy", "clear-mean", "sar2optical", "fill")
 DISCS = 5  # seeded discs over gfmap's one date pair (a judgement: one disc is one noisy number)

@@ -80,7 +80,8 @@ def _body(record: dict) -> list[str]:
 def tables(record: dict) -> str:
     """The manual's part of the record (for ``docs/hooks/results.py``): the command, then both
     sources' tables with a level less on their headings."""
-    body = [line.replace("## ", "### ", 1) if line.startswith("## ") else line for line in _body(record)]
+    body = [line.replace("## ", "### ", 1) if line.startswith("## ") else line.replace("`", "")
+            if line.startswith("|") else line for line in _body(record)]  # table cells plain, as gaps_table's
     return "\n".join([f"*Measured by `{record['command']}`; the record is `docs/results/gaps_sources.json`.*", "",
                       *body]) + "\n"
 

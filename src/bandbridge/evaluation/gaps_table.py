@@ -78,8 +78,8 @@ def markdown(record: dict) -> str:
              "`sar2optical` makes RGB, so its column is B02–B04). Brackets: against the earlier date, "
              "linear per band. Settings chosen on sample 00002806639B424A only (a cloudy date of it; "
              "FILL_FIT_MIN on its first four pairs with other masks, and no clear part here is under it; the "
-             "anchor, the candidates and FILL_EDGE_PX on its seeded discs); 0000280849BAC91C is held out. Not run: the SEN12MS-CR triplets (`sar_sen12mscr_glfcr`: L1C without a "
-             "scene classification, so no cloud mask to fill under) and `openeo_gfmap`'s site.", ""]
+             "anchor, the candidates and FILL_EDGE_PX on its seeded discs); 0000280849BAC91C is held out. The SEN12MS-CR triplets and openEO-gfmap's site: "
+             "gaps_sources.md, made by the same command.", ""]
     for kind, groups in record["summary"].items():
         cols = [k for k in NAMES if any(k in g for g in groups.values())]
         lines += [f"## {kind} masks", "", "| pairs | n | " + " | ".join(NAMES[k] for k in cols) + " |",
