@@ -141,10 +141,12 @@ The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what se
 - :data:`FILL_FIT_MIN` — clear pixels (with an earlier clear date) below which no fit is tried and
   the per-band linear map or the earlier date as it is fills the gap. 256 — measured on the
   development sample only (WorldCereal 00002806639B424A, its first four date pairs; a disc of N
-  clear pixels left, the rest the gap; ``python benchmarks/fill_min.py``, 2026-11-27): from 256
-  clear pixels on the fit beat the per-band map on the gap on 4 of 4 pairs (mean MAE 0.0192 against
-  0.0278 reflectance; 512: 3 of 4, 0.0179 against 0.0222); at 128 the spatial folds held nothing
-  out on 3 of 4 pairs. Above it the held-out check decides.
+  clear pixels left, the rest the gap; ``python benchmarks/fill_min.py``): re-measured 2026-11-27
+  with the fit on top of the per-band map (stop 73): from 256 clear pixels on the fit was never
+  worse than the per-band map on the gap (better on 2 of 4 pairs, equal on 2; mean MAE 0.0268
+  against 0.0278 reflectance; 512: 0.0213 against 0.0221; 1024: 0.0187 against 0.0198, one pair
+  worse by 0.0009); at 128 the spatial folds held nothing out on 3 of 4 pairs (first measure, with
+  the fit on the earlier date: 0.0192 against 0.0278 at 256). Above it the held-out check decides.
 - :data:`FILL_LINEAR_MIN` 64 — a judgement: a line per band on fewer clear pixels than one row of
   a 64-pixel scene is not worth its held-out check; the earlier date goes in as it is.
 - :data:`FILL_DILATE` 4 px — measured on the real cloudy date of the manual's figure (WorldCereal
