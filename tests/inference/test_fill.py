@@ -237,3 +237,28 @@ def test_the_edge_correction_brings_the_gap_edge_nearer_the_truth():
     assert err[0] < err[1], err
     moved = np.abs(done.values - raw)
     assert moved[:, deep].mean() < 0.1 * moved[:, ring].mean()
+
+
+def test_sar_alone_without_an_earlier_date(run_cli, tmp_path, quick_fit):
+    """No earlier date, the scene's Sentinel-1 given: the gap from SAR alone where it holds out better
+    than a constant on the clear part (route ``sar``), said with what an earlier date would give;
+    --sar-earlier without --earlier is refused in one line."""
+    out = tmp_path / "sar.tif"
+    code, stdout, err = run_cli("fill", step(CLOUDY), "--sar", f"{S1}@2018-06-03", "-o", str(out))
+    assert code == 0, err
+    assert "earlier: none: the gap from Sentinel-1 alone" in stdout and "earlier date goes in" not in stdout
+    with rasterio.open(out) as src:
+        tags, a = src.tags(), src.read()
+    assert tags["BANDBRIDGE_FILL_ROUTE"] == "sar" and tags["BANDBRIDGE_FILL_EARLIER_DAYS"] == "none"
+    assert "from SAR alone" in tags["BANDBRIDGE_FILL_WHY"]
+    filled = a[4] == 2
+    assert filled.sum() == int(tags["BANDBRIDGE_FILL_PIXELS"]) > 1000
+    assert 0 < np.nanmedian(a[3][filled]) < 1  # reflectance, in the scene's own units
+    # nearer the clear date before it than the scene's clear mean is (SAR carries the field pattern)
+    from bandbridge.inference.jobs.fill_read import read_layer
+    scene, before = read_layer(step(CLOUDY), ""), read_layer(step(CLEAR), "").values[:, filled]
+    flat = np.nanmean(np.where(scene.clear, scene.values, np.nan), axis=(1, 2))[:, None]
+    assert np.nanmean(np.abs(a[:4][:, filled] - before)) < np.nanmean(np.abs(flat - before))
+    code, _, err = run_cli("fill", step(CLOUDY), "--sar", f"{S1}@2018-06-03", "--sar-earlier", f"{S1}@2018-05-27",
+                           "-o", str(tmp_path / "never.tif"))
+    assert code == 2 and "--sar-earlier" in _one_line(err) and not (tmp_path / "never.tif").exists()

@@ -15,7 +15,8 @@ def fill(
     scene: str = typer.Argument(..., help="the cloudy scene: a raster with its SCL or QA_PIXEL band (in it or a "
                                 "file beside it), or a cube step 'cube.nc@DATE#scl=SCL_CUBE.nc'"),
     earlier: list[str] = typer.Option([], "--earlier", "-e", help="an earlier clear scene of the place (repeat "
-                                      "for more dates: the nearest clear one per pixel is the base)"),
+                                      "for more dates: the nearest clear one per pixel is the base; without "
+                                      "one, --sar alone fills where it holds out)"),
     sar: Optional[str] = typer.Option(None, "--sar", help="Sentinel-1 VV, VH at the scene's date (dB, linear or "
                                       "openEO DN)"),
     sar_earlier: Optional[str] = typer.Option(None, "--sar-earlier", help="Sentinel-1 at the nearest earlier "

@@ -42,7 +42,9 @@ from bandbridge.policy import FILL_EDGE_PX, FILL_FIT_MIN, FILL_LINEAR_MIN
 
 ROUTES = {"fit": "the learner-selection core fitted on the clear part",
           "linear": "the earlier date, a linear map per band fitted on the clear part",
-          "as-is": "the earlier date as it is"}
+          "as-is": "the earlier date as it is",
+          # fill --sar without --earlier (inference/jobs/fill.run_fill): the SAR fit, or nothing
+          "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
 SAR_LO, SAR_HI = -30.0, 5.0  # dB mapped to [0, 1] (bands.py's sar_db scaling)
 FIT_PIXELS = 200_000  # clear pixels the choice is made on (a uniform sample when more)
 FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less

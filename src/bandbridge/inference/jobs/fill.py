@@ -43,6 +43,11 @@ class FillJob:
     notes: list[str]
 
 
+SAR_ALONE = ("none: the gap from Sentinel-1 alone, fitted on the clear part where that holds out better than a "
+             "constant, else left as observed (on the WorldCereal protocol SAR alone scored 0.0314 against 0.0232 "
+             "for an earlier date's per-band map: give an earlier clear date with --earlier where you have one)")
+
+
 def prepare(scene: str, earlier: list[str], sar: str | None = None, sar_earlier: str | None = None,
             mask: str | None = None) -> FillJob | None:
     """Every input read onto ``scene``'s grid and checked (one line, :class:`BandbridgeError`,
@@ -53,21 +58,27 @@ def prepare(scene: str, earlier: list[str], sar: str | None = None, sar_earlier:
     clear, gap, by = gap_of(s, mask)
     if not gap.any():
         return None
-    if not earlier:
+    if not earlier and not sar:
         raise BandbridgeError(f"{scene}: {int(gap.sum()):,} pixel(s) to fill and no --earlier; give an earlier "
-                              "clear scene of the place with --earlier (the SAR alone is not enough)")
+                              "clear scene of the place with --earlier (or at least the scene's Sentinel-1 with --sar)")
+    if not earlier and sar_earlier:
+        raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --earlier; give the earlier clear scene "
+                              "it stands beside with --earlier too")
     # nearest first: the base is, per pixel, the nearest date clear there
     items = [x for e in earlier for x in earlier_steps(s, e, EARLIER_STEPS)]
     snow_ok, dropped = snow_is_ground(s, clear), []
     dated = sorted((earlier_on(s, e, snow_ok, dropped) for e in items), key=lambda t: (t[1] is None, t[1] or 0))
     dated = [d for d in dated if np.isfinite(d[0]).all(0)[s.valid].any()]  # not all snow
-    if not dated:
+    if not earlier:  # SAR alone: no pixel has an earlier date, so gapfill fits SAR where it holds out
+        dated = [(np.full(s.values.shape, np.nan, np.float32), None, None)]
+    elif not dated:
         raise BandbridgeError(f"--earlier {earlier[0]}: every clear pixel of it is SCL snow, and the scene's clear "
                               f"part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
                               "earlier date without snow")
     notes = [f"the gap: {int(gap.sum()):,} pixel(s) ({gap.mean():.0%}) by {by}, dilated; "
              f"{int(clear.sum()):,} clear pixel(s) to fit on",
-             "earlier: " + ", ".join(f"{w or '?'} ({'?' if d is None else d} d before)" for _, d, w in dated)]
+             "earlier: " + (", ".join(f"{w or '?'} ({'?' if d is None else d} d before)" for _, d, w in dated)
+                            if earlier else SAR_ALONE)]
     if dropped:
         notes.append(f"snow: SCL calls {float(s.snow[clear].mean()):.1%} of the scene's clear part snow (under "
                      f"{FILL_SNOW_MIN:.0%}), so earlier snow is not taken for the ground under the gap: "
@@ -109,6 +120,11 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     for n in job.notes:
         say(n)
     done = fill(job.stack)
+    if not earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
+        said = done.why.split("; ", 1)
+        done.route, done.why = (("sar", said[1]) if len(said) > 1 and not done.unfillable else
+                                ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
+                                 "the clear part (or it is too small to fit on): the gap left as observed"))
     say(f"route: {done.why}")
     if done.unfillable:
         say(f"{done.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
@@ -161,7 +177,8 @@ def tags(job: FillJob, done: Filled) -> dict[str, str]:
     t = {"BANDBRIDGE_FILL_ROUTE": done.route, "BANDBRIDGE_FILL_WHY": done.why,
          "BANDBRIDGE_FILL_MASK": job.masked_by, "BANDBRIDGE_FILL_PIXELS": str(int(done.filled.sum())),
          "BANDBRIDGE_FILL_CLEAR_PIXELS": str(done.clear_pixels),
-         "BANDBRIDGE_FILL_EARLIER_DAYS": ",".join("?" if d is None else str(d) for d in job.stack.days),
+         "BANDBRIDGE_FILL_EARLIER_DAYS": "none" if done.route in ("sar", "none") else  # no earlier date given
+         ",".join("?" if d is None else str(d) for d in job.stack.days),
          "BANDBRIDGE_FILL_SAR": "now and then" if job.stack.sar_then is not None else
          "now" if job.stack.sar_now is not None else "none",
          "BANDBRIDGE_FILL_BAND": f"FILLED: {OBSERVED} observed, {FILLED} filled, 0 no data"}
