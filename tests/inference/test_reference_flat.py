@@ -20,7 +20,7 @@ def test_a_flat_reference_is_not_registered_and_comes_out_flat(run_cli, tmp_path
     with rasterio.open(tmp_path / "rgb.tif", "w", **prof) as o:
         o.write(rgb)
     with rasterio.open(tmp_path / "flat.tif", "w", driver="GTiff", height=64, width=64, count=1, dtype="float32",
-                       crs=crs, transform=t * Affine.scale(4)) as o:
+                       crs=crs, transform=t @ Affine.scale(4)) as o:
         o.write(np.full((1, 64, 64), 37.0, np.float32))
         o.set_band_description(1, "nir")
     out = tmp_path / "out.tif"
