@@ -87,25 +87,54 @@ def disc(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
 
 
-def sar2optical(root: Path, sample: str, s1_label: str, scene, work: Path) -> np.ndarray | None:
-    """The ``sar2optical`` bundle's RGB (B02, B03, B04 order, reflectance) for the S1 date, through
-    ``predict`` as a user runs it on a GeoTIFF of VV, VH in dB on the scene's grid."""
+def sar2optical_rgb(db: np.ndarray, grid, work: Path, tag: str) -> np.ndarray:
+    """The ``sar2optical`` bundle's output ``(3, H, W)`` in B02, B03, B04 order (reflectance) for VV,
+    VH in dB ``(2, H, W)`` on ``grid``, through ``predict`` as a user runs it on a GeoTIFF."""
     import rasterio
 
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.predict import predict
-    s1 = sample_files(root, sample)[2]
-    db = sar_on(scene, f"{s1}@{s1_label}", "--sar")[0]
-    src, out = work / f"s1_{s1_label[:10]}.tif", work / f"s2_{s1_label[:10]}.tif"
+    src, out = work / f"s1_{tag}.tif", work / f"s2_{tag}.tif"
     prof = dict(driver="GTiff", height=db.shape[1], width=db.shape[2], count=2, dtype="float32",
-                crs=scene.grid.crs, transform=scene.grid.transform)
+                crs=grid.crs, transform=grid.transform)
     with rasterio.open(src, "w", **prof) as dst:
-        dst.write(db[[0, 1]])
+        dst.write(db[:2].astype(np.float32))
         dst.descriptions = ("VV", "VH")
     predict([str(src)], "sar2optical", str(out), PredictOptions(dtype="float32"), overwrite=True)
     with rasterio.open(out) as r:
-        rgb = r.read().astype(np.float32)
-    return rgb[[2, 1, 0]]
+        return r.read().astype(np.float32)[[2, 1, 0]]
+
+
+def sar2optical(root: Path, sample: str, s1_label: str, scene, work: Path) -> np.ndarray | None:
+    """:func:`sar2optical_rgb` for a sample's S1 date on the scene's grid."""
+    db = sar_on(scene, f"{sample_files(root, sample)[2]}@{s1_label}", "--sar")[0]
+    return sar2optical_rgb(db, scene.grid, work, s1_label[:10])
+
+
+def fill_columns(y: np.ndarray, stack: Stack, hidden: np.ndarray, e, snow_ok: bool, seed: int
+                 ) -> tuple[dict[str, np.ndarray], str]:
+    """Every column but ``sar2optical`` for one case, and fill's route: ``y`` the real scene
+    ``(C, H, W)``; ``stack`` the case as ``fill`` sees it (one earlier date, the hidden pixels
+    blanked, its gap those the earlier date is clear at); ``hidden`` the hidden valid pixels (the
+    gap of the fill that leaves the earlier date's snow out); ``e`` the earlier date's layer (its
+    ``snow`` and ``clear``); ``snow_ok`` ``fill_read.snow_is_ground``'s answer for the scene."""
+    earlier, days, sar = stack.earlier[0], stack.days, (stack.sar_now, stack.sar_then)
+    base, has, _ = composite([earlier])
+    learn = stack.clear & has
+    ab = linear_maps(base[:, learn].T, y[:, learn].T)
+    out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
+    out["fit-no-sar"] = fill(stack, use_sar=False, force="fit", seed=seed).values
+    with_sar = fill(stack, force="fit", seed=seed)
+    out["fit-sar"] = with_sar.values
+    route = min(with_sar.mae, key=with_sar.mae.get)
+    own = with_sar if route == "fit" else fill(stack, force=route, seed=seed, allow_fit=False)
+    if not snow_ok and e.snow is not None and (e.snow & e.clear).any():
+        # fill's own rule (fill_read.snow_is_ground): the earlier date's snow is not the ground
+        ruled = np.where(e.snow, np.nan, earlier)
+        own = fill(Stack(stack.y, stack.clear, hidden, [ruled], days, *sar), seed=seed)
+        route = f"{own.route}, earlier snow not taken ({(e.snow & e.clear).mean():.0%} of it)"
+    out["fill"] = np.where(np.isfinite(own.values), own.values, base)  # unfilled: the earlier date
+    return out, route
 
 
 def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_of, mask_name: str,
@@ -122,23 +151,10 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
     unseen = np.where(hidden, np.nan, scene.values)  # the fill never sees what the cloud hides
     sar = sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0]
-    base, has, _ = composite([earlier])
+    _, has, _ = composite([earlier])
     score = hidden & valid & has
     stack = Stack(unseen, valid & ~hidden, scene.valid & hidden & has, [earlier], [days], *sar)
-    learn = stack.clear & has
-    ab = linear_maps(base[:, learn].T, scene.values[:, learn].T)
-    out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
-    no_sar = fill(stack, use_sar=False, force="fit", seed=seed)
-    with_sar = fill(stack, force="fit", seed=seed)
-    out["fit-no-sar"], out["fit-sar"] = no_sar.values, with_sar.values
-    route = min(with_sar.mae, key=with_sar.mae.get)
-    own = with_sar if route == "fit" else fill(stack, force=route, seed=seed, allow_fit=False)
-    if not snow_is_ground(scene, stack.clear) and e.snow is not None and (e.snow & e.clear).any():
-        # fill's own rule (fill_read.snow_is_ground): the earlier date's snow is not the ground
-        ruled = np.where(e.snow, np.nan, earlier)
-        own = fill(Stack(unseen, stack.clear, scene.valid & hidden, [ruled], [days], *sar), seed=seed)
-        route = f"{own.route}, earlier snow not taken ({(e.snow & e.clear).mean():.0%} of it)"
-    out["fill"] = np.where(np.isfinite(own.values), own.values, base)  # unfilled: the earlier date
+    out, route = fill_columns(scene.values, stack, scene.valid & hidden, e, snow_is_ground(scene, stack.clear), seed)
     try:
         out["sar2optical"] = sar2optical(root, sample, sb, scene, work)
     except Exception as ex:  # noqa: BLE001 - the bundle's failure is a finding, recorded
@@ -239,12 +255,14 @@ def summarise(rows: list[Row]) -> dict:
     return out
 
 
-def save(record: dict, folder: str | Path, command: str) -> Path:
-    """``gaps.json`` and ``gaps.md`` in ``folder``; returns the folder."""
-    from bandbridge.evaluation.gaps_table import markdown
+def save(record: dict, folder: str | Path, command: str, name: str = "gaps", markdown=None) -> Path:
+    """``NAME.json`` and ``NAME.md`` (``markdown(record)``; default ``gaps_table.markdown``) in
+    ``folder``, the command first; returns the folder."""
+    if markdown is None:
+        from bandbridge.evaluation.gaps_table import markdown
     f = Path(folder)
     f.mkdir(parents=True, exist_ok=True)
     record = {"command": command, **record}
-    (f / "gaps.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    (f / "gaps.md").write_text(markdown(record))
+    (f / f"{name}.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    (f / f"{name}.md").write_text(markdown(record))
     return f

@@ -25,7 +25,6 @@ the fill never sees, the same columns, ``fill``'s own route and snow rule). The 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -35,9 +34,10 @@ from affine import Affine
 from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_filter
 
 from bandbridge.data.grids import Grid
-from bandbridge.evaluation.gaps import CLEAR, COLUMNS, SEED, disc
+from bandbridge.evaluation.gaps import (CLEAR, COLUMNS, SEED, disc, fill_columns, sar2optical_rgb,
+                                       save)
 from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
-from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
+from bandbridge.learners.gapfill import Stack, composite, fill
 from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
 
 TRIPLETS = "sar_sen12mscr_glfcr"
@@ -95,24 +95,6 @@ def cloud_masks(dn: np.ndarray) -> dict[str, np.ndarray]:
     """The gap by each rule of :data:`MASKS`, undilated."""
     cloud = cloud_score(dn) >= CLOUD_THRESHOLD
     return {"cloud": cloud, "cloud+shadow": cloud | shadow_mask(dn)}
-
-
-def sar2optical_rgb(db: np.ndarray, grid, work: Path, tag: str) -> np.ndarray:
-    """The ``sar2optical`` bundle's output ``(3, H, W)`` in B02, B03, B04 order (reflectance) for VV,
-    VH in dB ``(2, H, W)`` on ``grid``, through ``predict`` as a user runs it on a GeoTIFF."""
-    import rasterio
-
-    from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.jobs.predict import predict
-    src, out = work / f"s1_{tag}.tif", work / f"s2_{tag}.tif"
-    prof = dict(driver="GTiff", height=db.shape[1], width=db.shape[2], count=2, dtype="float32",
-                crs=grid.crs, transform=grid.transform)
-    with rasterio.open(src, "w", **prof) as dst:
-        dst.write(db[:2].astype(np.float32))
-        dst.descriptions = ("VV", "VH")
-    predict([str(src)], "sar2optical", str(out), PredictOptions(dtype="float32"), overwrite=True)
-    with rasterio.open(out) as r:
-        return r.read().astype(np.float32)[[2, 1, 0]]
 
 
 def _crop(a: np.ndarray, window: tuple[int, int, int] | None) -> np.ndarray:
@@ -203,25 +185,16 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
         earlier = np.where(e.clear, e.values[idx] * SCALE, np.nan)
         now, then = sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0]
         days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
-        base, has, _ = composite([earlier])
+        _, has, _ = composite([earlier])
         valid = scene.valid & scene.clear
         rgb = sar2optical_rgb(now, scene.grid, work, f"gfmap_{sb[:10]}")
         for i in range(discs):  # as gaps.score_pair does a pair
             hidden = disc(valid.shape, np.random.default_rng([seed, i, 99]))
             unseen = np.where(hidden, np.nan, y).astype(np.float32)  # the fill never sees what the disc hides
             stack = Stack(unseen, valid & ~hidden, scene.valid & hidden & has, [earlier], [days], now, then)
-            score, learn = hidden & valid & has, stack.clear & has
-            ab = linear_maps(base[:, learn].T, y[:, learn].T)
-            with_sar = fill(stack, force="fit", seed=seed)
-            route = min(with_sar.mae, key=with_sar.mae.get)
-            own = with_sar if route == "fit" else fill(stack, force=route, seed=seed, allow_fit=False)
-            if not snow_is_ground(scene, stack.clear) and e.snow is not None and (e.snow & e.clear).any():
-                own = fill(Stack(unseen, stack.clear, stack.gap, [np.where(e.snow, np.nan, earlier)], [days], now,
-                                 then), seed=seed)  # fill's own rule: earlier snow is not the ground
-                route = f"{own.route}, earlier snow not taken ({(e.snow & e.clear).mean():.0%} of it)"
-            out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None], "sar2optical": rgb[2:3],
-                   "fit-no-sar": fill(stack, use_sar=False, force="fit", seed=seed).values,
-                   "fit-sar": with_sar.values, "fill": np.where(np.isfinite(own.values), own.values, base)}
+            score = hidden & valid & has
+            out, route = fill_columns(y, stack, scene.valid & hidden, e, snow_is_ground(scene, stack.clear), seed)
+            out["sar2optical"] = rgb[2:3]
             rows.append({"earlier": a[:10], "later": b[:10], "days": days, "disc": i, "hidden": int(score.sum()),
                          "mae": {k: _mae(out[k], y, score) for k in COLUMNS}, "route": route})
             images += [(k, out[k], y, score) for k in COLUMNS]
@@ -283,11 +256,6 @@ def run_sources(data: str | Path, say: Callable[[str], None] = print, seed: int 
 
 
 def save_sources(record: dict, folder: str | Path, command: str) -> Path:
-    """``gaps_sources.json`` and ``gaps_sources.md`` in ``folder``; returns the folder."""
+    """``gaps_sources.json`` and ``gaps_sources.md`` in ``folder`` (``gaps.save``); returns the folder."""
     from bandbridge.evaluation.gaps_sources_table import markdown
-    f = Path(folder)
-    f.mkdir(parents=True, exist_ok=True)
-    record = {"command": command, **record}
-    (f / "gaps_sources.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    (f / "gaps_sources.md").write_text(markdown(record))
-    return f
+    return save(record, folder, command, "gaps_sources", markdown)
