@@ -75,7 +75,8 @@ def _as_predict_plans(row: dict, spec, be) -> PredictOptions:
     reading of the file and, for a large one, the tile memory allows (``grow_tiles``; the peak it
     planned under is ``row["planned_bytes"]`` afterwards)."""
     from bandbridge.inference.core.predictor import PredictOptions
-    from bandbridge.inference.jobs.job import grow_tiles, make_jobs
+    from bandbridge.inference.jobs.job import make_jobs
+    from bandbridge.inference.jobs.tiles import grow_tiles
     with tempfile.TemporaryDirectory() as d:
         jobs, _ = make_jobs([row["raster"]], str(spec.folder), str(Path(d) / "out.tif"), PredictOptions())
     grow_tiles(jobs, {spec.folder: be}, row.get("threads"))

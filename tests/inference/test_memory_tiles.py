@@ -14,6 +14,7 @@ from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.predictor import forward_px, strip_bytes_per_px
 from bandbridge.inference.core.tiling import plan_tiles, tile_for_memory
 from bandbridge.inference.jobs import job as job_mod
+from bandbridge.inference.jobs import tiles as tiles_mod
 from bandbridge.inference.runtime import memory
 from bandbridge.inference.runtime.backends import Chosen, TorchBackend
 from bandbridge.spec import read_spec, resolve_model_folder
@@ -77,7 +78,7 @@ def _jobs(monkeypatch, tmp_path, size, tile=None):
 
 def test_a_large_job_without_tile_gets_the_largest_that_fits(monkeypatch, tmp_path):
     jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
-    lines = job_mod.grow_tiles(jobs, runs)
+    lines = tiles_mod.grow_tiles(jobs, runs)
     assert jobs[0].opts.tile == 2176 and "tiles up to 2176² for rgb2nir-photo" in lines[0]
     assert "127 B a pixel" in lines[0] and "--tile" in lines[0]
 
@@ -87,14 +88,14 @@ def test_little_memory_shrinks_the_tile_and_none_refuses_the_job_before_any_outp
     # own 2048² tiles need 1.1 GB; the OOM kill the issue met becomes smaller tiles
     jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
     monkeypatch.setattr(memory, "available_bytes", lambda: 1_000_000_000)
-    lines = job_mod.grow_tiles(jobs, runs)
+    lines = tiles_mod.grow_tiles(jobs, runs)
     assert jobs[0].opts.tile < 2048 and f"tiles down to {jobs[0].opts.tile}² for rgb2nir-photo" in lines[0], lines
     assert "its own tile would not fit" in lines[0] and "planned under 0.90 GB peak" in lines[0], lines
     jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
     monkeypatch.setattr(memory, "available_bytes", lambda: 20_000_000)
     with pytest.raises(BandbridgeError, match=r"rgb2nir-photo on torch fp32 needs about .* GB even at "
                                               r"256² tiles, and this process may take .*free memory"):
-        job_mod.grow_tiles(jobs, runs)
+        tiles_mod.grow_tiles(jobs, runs)
     assert not (tmp_path / "out.tif").exists()
 
 
@@ -104,7 +105,7 @@ def test_a_process_holding_most_of_the_plan_still_runs_in_the_memory_available(m
     jobs, runs = _jobs(monkeypatch, tmp_path, (8192, 8192))
     monkeypatch.setattr(memory, "resident_bytes", lambda: 1_450_000_000)
     monkeypatch.setattr(memory, "available_bytes", lambda: 8_000_000_000)
-    lines = job_mod.grow_tiles(jobs, runs)
+    lines = tiles_mod.grow_tiles(jobs, runs)
     assert jobs[0].opts.tile == 2048 and "tiles 2048² (its own) for rgb2nir-photo" in lines[0], lines
     assert "no tile fits the 1.50 GB plan on top of the 1.45 GB this process holds" in lines[0], lines
     assert jobs[0].planned_bytes == pytest.approx(1.45e9 + 4e9)
@@ -114,10 +115,10 @@ def test_a_process_holding_most_of_the_plan_still_runs_in_the_memory_available(m
         monkeypatch.setattr(memory, "resident_bytes", lambda: 1_450_000_000)
         monkeypatch.setattr(memory, "available_bytes", lambda: free)
         if free > 1e8:
-            job_mod.grow_tiles(jobs, runs)
+            tiles_mod.grow_tiles(jobs, runs)
             assert jobs[0].opts.tile < 2048
     with pytest.raises(BandbridgeError, match=r"needs about .* GB even at 256² tiles, and this process may take 1.46 GB"):
-        job_mod.grow_tiles(jobs, runs)
+        tiles_mod.grow_tiles(jobs, runs)
 
 
 @pytest.mark.parametrize("case", ["small job", "--tile given", "not measurable"])
@@ -126,7 +127,7 @@ def test_the_tile_stays_where_memory_or_the_user_says_so(monkeypatch, tmp_path, 
     jobs, runs = _jobs(monkeypatch, tmp_path, size, tile)
     if case == "not measurable":
         monkeypatch.setattr(memory, "bytes_per_px", lambda spec, be, threads=None: None)
-    lines = job_mod.grow_tiles(jobs, runs)
+    lines = tiles_mod.grow_tiles(jobs, runs)
     assert jobs[0].opts.tile == tile and lines == [], lines
 
 

@@ -18,7 +18,7 @@ from bandbridge.inference.core.interpret import Interpretation, Overrides, check
 from bandbridge.inference.core.look import look_at
 from bandbridge.inference.core.confidence import error_plan
 from bandbridge.inference.core.predictor import PredictOptions, PredictStats, index_plan, plan_file, predict_file
-from bandbridge.inference.jobs.tiles import grow_tiles, mpix_per_model  # noqa: F401 (grow_tiles: its callers' name)
+from bandbridge.inference.jobs.tiles import mpix_per_model
 from bandbridge.inference.core.route import route_model
 from bandbridge.policy import probes
 from bandbridge.spec import ModelSpec, read_spec

@@ -161,7 +161,8 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
     folder beside the outputs (a cluster's workers read them) and are removed at the end, whatever
     happens. ``ropts``: the reference as asked (None: each input on its own)."""
     from bandbridge.fileio import temp_folder_beside
-    from bandbridge.inference.jobs.job import grow_tiles, prepare_backends, run_predict
+    from bandbridge.inference.jobs.job import prepare_backends, run_predict
+    from bandbridge.inference.jobs.tiles import grow_tiles
     from bandbridge.inference.jobs.reference_finish import ROWS, finish, provenance
     from bandbridge.inference.jobs.reference_fit import prepare
     from bandbridge.inference.jobs.reference_scene import cut, scene_job, scenes

@@ -153,7 +153,8 @@ def decide_tiles(jobs: list, decisions: dict, threads: int | None = None, worker
 
 
 def settle(tiling: dict[Path, Tiling], jobs: list, runs: dict, threads: int | None = None,
-           workers: int | None = None, held_before: float | None = None) -> dict[Path, Tiling]:
+           workers: int | None = None, held_before: float | None = None,
+           budget: float = PEAK_BUDGET) -> dict[Path, Tiling]:
     """The pending tilings decided with the backends built (``runs``: ``Chosen`` per model folder):
     their forward measured (once, cached), what building them added since ``held_before`` (this
     process's resident size when the plan was made) remembered for later plans."""
@@ -174,7 +175,8 @@ def settle(tiling: dict[Path, Tiling], jobs: list, runs: dict, threads: int | No
         free = memory.available_bytes()
         if free is not None and workers:
             free -= workers * held
-        out[folder] = fit_memory(spec, groups[folder], f"{be.name} {be.precision}", bpp, held, free, workers)
+        out[folder] = fit_memory(spec, groups[folder], f"{be.name} {be.precision}", bpp, held, free, workers,
+                                 budget)
     return out
 
 
@@ -192,21 +194,11 @@ def apply(tiling: dict[Path, Tiling], jobs: list, layout: bool = True) -> None:
 def grow_tiles(jobs: list, backends: dict, threads: int | None = None, budget: float = PEAK_BUDGET) -> list[str]:
     """For jobs planned without ``decide_tiles`` (a reference fit's bundle, a benchmark row): the
     jobs of large runs that asked no ``--tile`` given the largest tile that fits, with their
-    backends built (``backends``: ``Chosen`` per model folder), by :func:`fit_memory`. Returns
-    one line per model whose tile was decided."""
-    from bandbridge.inference.runtime import memory
-    specs, mpix = mpix_per_model(jobs)
-    lines, tiling = [], {}
-    for folder, spec in specs.items():
-        mine = [j for j in jobs if j.spec.folder == folder and j.opts.tile is None]
-        if not policy.probes(mpix[folder]) or not mine:
-            continue
-        be = backends[folder]
-        bpp, held = memory.bytes_per_px(spec, be.backend, threads), memory.resident_bytes()
-        if bpp is None or held is None:  # not measurable here: the model's tile
-            continue
-        tiling[folder] = fit_memory(spec, mine, f"{be.name} {be.precision}", bpp, held, memory.available_bytes(),
-                                    None, budget)
-        lines.append(tiling[folder].line)
-    apply(tiling, [j for j in jobs if j.opts.tile is None], layout=False)
-    return lines
+    backends built (``backends``: ``Chosen`` per model folder), by :func:`settle`. Returns one line
+    per model whose tile was decided."""
+    _, mpix = mpix_per_model(jobs)
+    mine = [j for j in jobs if j.opts.tile is None]
+    pending = {f: Tiling(None, "pending", PENDING) for f in _groups(mine) if policy.probes(mpix[f])}
+    grown = {f: t for f, t in settle(pending, mine, backends, threads, budget=budget).items() if t.how == "grown"}
+    apply(grown, mine, layout=False)
+    return [t.line for t in grown.values()]
