@@ -37,18 +37,40 @@ def resolve_dtype(dtype: str, target: BandSel) -> str:
     return {"uint8": "uint8", "reflectance_10000": "uint16"}.get(target.scaling, "float32")
 
 
-def encode(values: np.ndarray, valid: np.ndarray, dtype: str) -> np.ndarray:
-    """Model values ``(C, h, w)`` in [0, 1] → stored values. float32 keeps model values
-    (reflectance for reflectance scalings) with NaN as nodata; integer types scale by 10000
-    (uint16) or 255 (uint8) and keep 0 for nodata (valid pixels are at least 1)."""
-    if dtype == "float32":
-        out = values.astype(np.float32, copy=True)
-        out[:, ~valid] = np.nan
-        return out
-    f = _FACTOR[dtype]
-    out = np.clip(np.rint(values * f), 1, np.iinfo(dtype).max).astype(dtype)
-    out[:, ~valid] = 0
+def nodata_of(dtype: str, nodata: float | None = None) -> float:
+    """The nodata value an output of ``dtype`` is written with: ``nodata`` where given, else NaN
+    for floats and 0 for integers (the one rule every output follows)."""
+    if nodata is not None:
+        return float(nodata)
+    return float("nan") if np.dtype(dtype).kind == "f" else 0.0
+
+
+def store(values: np.ndarray, valid: np.ndarray, dtype: str, nodata: float | None = None) -> np.ndarray:
+    """The one value encoder: stored-unit floats ``(C, h, w)`` (NaN where unknown) → ``dtype``, with
+    one nodata rule (:func:`nodata_of`) for predict, the reference run and the fill. Floats are kept
+    as they are; integers are rounded and clipped to the type's range. ``nodata`` is written outside
+    ``valid`` (and where a value is NaN), and a valid value never reads as nodata: one that rounds
+    to it moves one step inside the type (up, or down at the type's top)."""
+    nd = nodata_of(dtype, nodata)
+    ok = valid[None] & np.isfinite(values)
+    kind = np.dtype(dtype).kind
+    if kind == "f":
+        out = values.astype(dtype, copy=True)
+    else:
+        lim = np.iinfo(dtype)
+        out = np.clip(np.rint(np.nan_to_num(values, nan=nd)), lim.min, lim.max)
+        if np.isfinite(nd) and lim.min <= nd <= lim.max:  # a valid value is never the nodata value
+            out[ok & (out == nd)] = nd + 1 if nd < lim.max else nd - 1
+        out = out.astype(dtype)
+    out[~ok] = nd if kind == "f" or np.isfinite(nd) else 0
     return out
+
+
+def encode(values: np.ndarray, valid: np.ndarray, dtype: str) -> np.ndarray:
+    """Model values ``(C, h, w)`` in [0, 1] → stored values by :func:`store`: float32 keeps model
+    values (reflectance for reflectance scalings) with NaN as nodata; integer types scale by 10000
+    (uint16) or 255 (uint8) and keep 0 for nodata (valid pixels are at least 1)."""
+    return store(values * _FACTOR.get(dtype, 1.0), valid, dtype)
 
 
 def decode(stored: np.ndarray, dtype: str) -> np.ndarray:

@@ -25,7 +25,8 @@ from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.data.grids import average_in_strips, strip_grid, upsample_onto
 from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.predictor import PredictStats, index_plan, write_strip
-from bandbridge.inference.core.writer import model_tag, output_profile, tag_bands
+from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
+from bandbridge.inference.core.writer import store as encode_stored
 from bandbridge.inference.jobs.reference_fit import Fitted, averaged, band_rows, finite_band
 
 ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
@@ -48,7 +49,7 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
     info = raster_info(job.src)
     dtype = output_dtype(job, ref, info)
-    nodata = ref.nodata if ref.nodata is not None else (float("nan") if np.dtype(dtype).kind == "f" else 0)
+    nodata = nodata_of(dtype, ref.nodata)
     names = (list(read.names) if opts.append else []) + [f"synthetic_{ref.names[0]}"]
     roles = ([band_role(n) for n in read.names] if opts.append else []) + ["other"]
     index_fns = index_plan(opts.indices, job.spec, list(read.names))
@@ -75,11 +76,7 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
         out = stack.astype(np.float64)
         if opts.append:  # the input's bands as stored
             out[:-1] = scaling.decode(stack[:-1])
-        if np.dtype(dtype).kind in "iu":
-            info_t = np.iinfo(dtype)
-            out = np.clip(np.rint(out), max(info_t.min, 1 if nodata == 0 else info_t.min), info_t.max)
-        out[:, ~ok] = nodata
-        return out.astype(dtype)
+        return encode_stored(out, ok, dtype, nodata)
 
     from concurrent.futures import ThreadPoolExecutor
     with opened(paths, main, extra, opts.replace, opts.cog, opts.creation, setup) as rasters, \
