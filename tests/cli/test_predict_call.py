@@ -1,7 +1,7 @@
-"""`bandbridge predict` parses, calls one function, prints (issue 69): every flag reaches
-``inference/jobs/request.predict_flags`` as typed, which builds the prediction's, the reference's
-and the cluster's options and checks the reference's companion flags; the command only prints what
-comes back."""
+"""`bandbridge predict` parses, builds its option objects once and calls one function (issues 69, 77):
+every flag reaches ``inference/jobs/predict.predict`` inside the prediction's (``PredictOptions``), the
+cluster's (``Cluster``) or the reference's (``ReferenceOptions``) options, or as the call's own keyword;
+the reference's companion flags are checked; the command only prints what comes back."""
 
 from __future__ import annotations
 
@@ -10,55 +10,59 @@ from contextlib import contextmanager
 import pytest
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs import request
+from bandbridge.inference.jobs import predict as jobs
 from bandbridge.inference.jobs.predict import Outcome
+from bandbridge.inference.jobs.reference import reference_options
 
 
-def test_the_command_hands_its_flags_to_one_function_and_prints_its_report(run_cli, monkeypatch):
-    calls = []
+@pytest.fixture()
+def calls(monkeypatch):
+    got = []
 
-    def fake(inputs, model, output, ov, **flags):
-        calls.append((inputs, model, output, ov, flags))
-        flags["say"]("a line said")
-        return Outcome([{"mpix": 1.5}], 2.0)
-    monkeypatch.setattr(request, "predict_flags", fake)
-    code, stdout, err = run_cli("predict", "a.tif", "b.tif", "-m", "rgb2nir", "-o", "out", "--index", "ndvi,evi",
-                                "-co", "COMPRESS=ZSTD", "--workers", "2", "--bands", "2,1,0", "--reference",
-                                "ref.tif", "--reference-band", "nir", "--plan")
-    assert code == 0, err
-    ((inputs, model, output, ov, flags),) = calls
-    assert (inputs, model, output) == (["a.tif", "b.tif"], "rgb2nir", "out") and ov.bands == ("2", "1", "0")
-    assert flags["index"] == "ndvi,evi" and flags["creation"] == ["COMPRESS=ZSTD"] and flags["workers"] == 2
-    assert flags["reference"] == "ref.tif" and flags["reference_band"] == "nir" and flags["plan"] is True
-    assert "a line said" in stdout and "1 file(s), 1.50 MPix" in stdout
-
-
-def test_the_function_builds_the_options_from_the_flags(monkeypatch):
-    got = {}
-
-    def fake_predict(inputs, model, output, opts, ov, **kw):
-        got.update(opts=opts, **kw)
+    def fake(inputs, model, output, opts, ov, **kw):
+        got.append(dict(inputs=inputs, model=model, output=output, opts=opts, ov=ov, **kw))
+        kw["say"]("a line said")
         with kw["bar"]() as add:
             add("x", 1)
-        return Outcome([], 0.0)
-    monkeypatch.setattr(request, "predict", fake_predict)
+        return Outcome([{"mpix": 1.5}], 2.0)
+    monkeypatch.setattr(jobs, "predict", fake)
+    return got
+
+
+def test_the_command_builds_the_options_once_and_prints_the_report(run_cli, calls, monkeypatch):
     units = []
 
     @contextmanager
     def bars(unit):
         units.append(unit)
-        yield lambda what, total: None
-    done = request.predict_flags(["a.tif"], "m", "o", index="ndvi, evi", creation=["compress=zstd"], cog=True,
-                                 workers=3, strips=4, reference="ref.tif", reference_date="2020-08-31",
-                                 bars=bars)
-    assert done == Outcome([], 0.0)
-    assert got["opts"].indices == ("ndvi", "evi") and got["opts"].creation == {"COMPRESS": "zstd"}
-    assert got["opts"].cog and got["cluster"].workers == 3 and got["cluster"].strips == 4
-    assert got["reference"].source == "ref.tif" and got["reference"].date == "2020-08-31"
+        yield lambda what, total: lambda k=1: None
+    monkeypatch.setattr("bandbridge.cli.predict.bars", bars)
+    code, stdout, err = run_cli("predict", "a.tif", "b.tif", "-m", "rgb2nir", "-o", "out", "--index", "ndvi, evi",
+                                "-co", "compress=zstd", "--cog", "--workers", "3", "--strips", "4", "--bands", "2,1,0",
+                                "--reference", "ref.tif", "--reference-date", "2020-08-31", "--threads", "2")
+    assert code == 0, err
+    (c,) = calls
+    assert (c["inputs"], c["model"], c["output"]) == (["a.tif", "b.tif"], "rgb2nir", "out")
+    assert c["ov"].bands == ("2", "1", "0") and c["threads"] == 2 and c["plan_only"] is False
+    assert c["opts"].indices == ("ndvi", "evi") and c["opts"].creation == {"COMPRESS": "zstd"} and c["opts"].cog
+    assert c["cluster"].workers == 3 and c["cluster"].strips == 4 and c["cluster"].used
+    assert c["reference"].source == "ref.tif" and c["reference"].date == "2020-08-31"
     assert units == [None]  # on a cluster the bar counts tasks, not tiles
-    request.predict_flags(["a.tif"], "m", "o", bars=bars)
-    assert units[-1] == "tiles" and got["reference"] is None and got["cluster"].used is False
-    assert request.predict_flags(["a.tif"], "m", "o", plan=True) is None  # --plan: nothing to report
+    assert "a line said" in stdout and "1 file(s), 1.50 MPix" in stdout
+
+
+def test_here_the_bar_counts_tiles_and_plan_prints_no_report(run_cli, calls, monkeypatch):
+    units = []
+
+    @contextmanager
+    def bars(unit):
+        units.append(unit)
+        yield lambda what, total: lambda k=1: None
+    monkeypatch.setattr("bandbridge.cli.predict.bars", bars)
+    code, stdout, err = run_cli("predict", "a.tif", "-m", "rgb2nir", "-o", "o.tif", "--plan")
+    assert code == 0, err
+    assert units == ["tiles"] and calls[-1]["reference"] is None and not calls[-1]["cluster"].used
+    assert calls[-1]["plan_only"] is True and "MPix" not in stdout  # --plan: nothing to report
 
 
 @pytest.mark.parametrize("flag", ["--reference-mask", "--reference-date", "--reference-band"])
@@ -69,4 +73,4 @@ def test_a_reference_companion_without_the_reference_is_one_line(run_cli, tmp_pa
             in " ".join(err.split()))
     assert not (tmp_path / "o.tif").exists()
     with pytest.raises(BandbridgeError, match="go with --reference"):
-        request.predict_flags(["a.tif"], "m", "o", reference_mask="x")
+        reference_options(None, mask="x")

@@ -1,5 +1,6 @@
-"""`bandbridge predict`: rasters of any size, here or on a Dask cluster. The command parses its flags, calls
-one function (inference/jobs/request.predict_flags) and prints what comes back."""
+"""`bandbridge predict`: rasters of any size, here or on a Dask cluster. The command parses its flags, builds
+their option objects once (the prediction's ``PredictOptions``, the cluster's ``Cluster``, the reference's
+``ReferenceOptions``), calls one function (inference/jobs/predict.predict) and prints what comes back."""
 
 from __future__ import annotations
 
@@ -51,16 +52,20 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
             reference_date: ReferenceDate = None, reference_band: ReferenceBand = None,
             plan: PlanOnly = False) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
-    from bandbridge.inference.jobs.request import predict_flags
-    done = predict_flags(inputs, model, output, overrides(bands, band_names, scaling, vmin, vmax), overwrite=overwrite,
-                         backend=backend, precision=precision, tile=tile, overlap=overlap, batch_size=batch_size,
-                         dtype=dtype, append=append, index=index, cog=cog, confidence=confidence, creation=creation,
-                         sensor=sensor, threads=threads, compile=compile_, workers=workers, scheduler=scheduler,
-                         retries=retries, strips=strips, summary=summary, stac=stac, reference=reference,
-                         reference_mask=reference_mask, reference_date=reference_date,
-                         reference_band=reference_band, plan=plan, say=lambda line: out.print(line, highlight=False),
-                         bars=lambda unit: bars(unit=unit))
-    if done is None:  # --plan: said, nothing written
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.core.writer import parse_creation_options
+    from bandbridge.inference.jobs import predict as jobs
+    from bandbridge.inference.jobs.reference import reference_options
+    opts = PredictOptions(tile=tile, overlap=overlap, batch_size=batch_size, dtype=dtype, append=append,
+                          indices=tuple(k.strip() for k in index.split(",")) if index else (), cog=cog,
+                          creation=parse_creation_options(creation), sensor=sensor, confidence=confidence)
+    cluster = jobs.Cluster(workers=workers, scheduler=scheduler, retries=retries, strips=strips, summary=summary)
+    ref = reference_options(reference, reference_mask, reference_date, reference_band)
+    done = jobs.predict(inputs, model, output, opts, overrides(bands, band_names, scaling, vmin, vmax),
+                        overwrite=overwrite, backend=backend, precision=precision, threads=threads, compile=compile_,
+                        cluster=cluster, stac=stac, say=lambda line: out.print(line, highlight=False),
+                        bar=lambda: bars(unit=None if cluster.used else "tiles"), reference=ref, plan_only=plan)
+    if plan:  # --plan: said, nothing written
         return
     from bandbridge.machine import process_seconds
     lines, failures = done.report(process_seconds())  # the process's wall time, as `time` says

@@ -73,6 +73,19 @@ class Plan:
                 "fastest fp32 this machine has recorded)")
 
 
+REFERENCE_FLAGS = ("--reference-mask, --reference-date and --reference-band go with --reference; add "
+                   "--reference FILE")
+
+
+def reference_options(source: str | None, mask: str | None = None, date: str | None = None,
+                      band: str | None = None) -> ReferenceOptions | None:
+    """``--reference`` and its companions as options (None without ``--reference``); a companion
+    given without it is refused in one line."""
+    if source is None and (mask or date or band):
+        raise BandbridgeError(REFERENCE_FLAGS)
+    return ReferenceOptions(source=source, mask=mask, date=date, band=band) if source else None
+
+
 def check_reference_flags(opts, cluster: bool, stac: bool) -> None:
     """Flags that cannot go with ``--reference``, each refused in one line."""
     for bad, flag, why in ((stac, "--stac", "the output's tags say where the band came from"),
