@@ -78,6 +78,26 @@ def image_metrics(pred: Tensor, target: Tensor, mask: Tensor, data_range: float)
     return out
 
 
+def removal_metrics(pred: Tensor, target: Tensor, mask: Tensor) -> dict[str, float]:
+    """Cloud removal scored as the field scores it (DSen2-CR, Meraner et al. 2020; UnCRtainTS,
+    Ebel et al. 2023): reflectance clipped to [0, 1] (their DN clipped to [0, 10000], divided by
+    10000), data range 1. Of one image ``(C, H, W)`` over ``mask (H, W)``: MAE; PSNR in dB,
+    10·log10(1 / MSE); SSIM (Gaussian 11×11, σ 1.5, :func:`masked_ssim`'s map averaged over the
+    mask; NaN under 11 px); SAM in degrees, the per-pixel angle averaged (``C > 1``). NaN outside
+    the mask is read as 0 (it enters no figure but SSIM's windows at the mask's edge)."""
+    p = torch.nan_to_num(pred.float()).clamp(0, 1)
+    t = torch.nan_to_num(target.float()).clamp(0, 1)
+    m = mask.bool().reshape(p.shape[-2:])
+    pv, tv = p[:, m], t[:, m]
+    out = {"mae": float((pv - tv).abs().mean()),
+           "psnr": float(peak_signal_noise_ratio(pv, tv, data_range=1.0)),
+           "ssim": float(masked_ssim(p, t, m, 1.0)) if min(m.shape) >= 11 else float("nan")}
+    if p.shape[0] > 1:
+        sam = spectral_angle_mapper(p[None], t[None], reduction="none")[0]  # (H, W) radians
+        out["sam_deg"] = float(torch.rad2deg(sam[m]).nanmean())
+    return out
+
+
 def pixel_pearson(p: Tensor, t: Tensor) -> float:
     """Mean over bands of the per-pixel Pearson correlation of ``(N, C)`` predictions and targets
     (NaN when a band of either is constant: a constant image correlates with nothing)."""
