@@ -31,22 +31,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
-import torch
 from affine import Affine
 
 from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
-from bandbridge.learners.folds import Pixels, spatial_folds
-from bandbridge.learners.registry import candidates as all_candidates
+from bandbridge.learners.folds import spatial_folds
+from bandbridge.learners.scene_fit import BUFFER, WINDOWS, features, pixels  # noqa: F401 - the reference fit's names
+from bandbridge.learners.scene_fit import configured as scene_configured
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
-from bandbridge.models.features import ContextFeatures
 from bandbridge.policy import (CHECK_CELLS, EVERYWHERE_MPIX, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
                                STALE_DAYS, UNSEEN_COVER)
 
-WINDOWS = (3, 9)  # context windows, in pixels of the scale they are computed at (scale invariance);
-# small, so that a coarse grid of a few dozen cells a side still has folds and a buffer
-BUFFER = max(WINDOWS)  # between a held-out block and the training pixels
 LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
 FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
@@ -103,41 +99,9 @@ class GuidedFit:
         return float(e * (self.hi - self.lo) / (HI - LO))
 
 
-def features(x: np.ndarray, products: bool = True) -> np.ndarray:
-    """``φ(x)`` of ``(C, H, W)`` model values → ``(F, H, W)``: the bands, their means and standard
-    deviations over :data:`WINDOWS`, their pairwise ``products`` (``models/features.py``)."""
-    with torch.inference_mode():
-        return ContextFeatures(x.shape[0], WINDOWS, products, exact=True)(torch.from_numpy(x[None]).float())[0].numpy()
-
-
 def configured(names: tuple[str, ...] = CANDIDATES, products: bool = True) -> list[Learner]:
-    """The candidates of ``names``, their context features those of :data:`WINDOWS` (with the
-    pairwise ``products``: what :func:`features` computes, and what their saved form computes
-    again at full scale)."""
-    out = []
-    for c in all_candidates():
-        if c.name in names:
-            c = c.clone()
-            c.windows, c.products = WINDOWS, products
-            out.append(c)
-    return out
-
-
-def pixels(x: np.ndarray, y: np.ndarray, mask: np.ndarray, n: int, seed: int = 0,
-           ) -> tuple[Pixels, np.ndarray, np.ndarray]:
-    """:class:`Pixels` of one coarse image (at most ``n`` of its ``mask`` cells, a uniform
-    sample), and their rows and columns."""
-    rng = np.random.default_rng(seed)
-    rows, cols = np.nonzero(mask)
-    if len(rows) > n:
-        keep = np.sort(rng.choice(len(rows), n, replace=False))
-        rows, cols = rows[keep], cols[keep]
-    f = features(x)
-    h, w = mask.shape
-    long = h >= w
-    px = Pixels(f[:, rows, cols].T.copy(), y[:, rows, cols].T.astype(np.float32), np.zeros(len(rows), int),
-                np.zeros(len(rows), int), rows if long else cols, np.array([max(h, w)]), x.shape[0], int(mask.sum()))
-    return px, rows, cols
+    """:func:`~bandbridge.learners.scene_fit.configured`, :data:`CANDIDATES` by default."""
+    return scene_configured(names, products)
 
 
 def predict_image(learner: Learner, x: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from bandbridge.models.fill_base import FillBase
 from bandbridge.models.patchgan import PatchGAN
 from bandbridge.models.reference_band import ReferenceBand
 from bandbridge.models.resnet import ResNetGenerator
@@ -13,7 +14,8 @@ from bandbridge.models.unet import UNet
 
 # networks; a per-pixel learner, or a network's residual on one, is built by generators.py
 GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator,
-                                          "rlfn": RLFN, "reference": ReferenceBand}
+                                          "rlfn": RLFN, "reference": ReferenceBand,
+                                          "fill-base": FillBase}
 SR_GENERATORS = ("sr", "rlfn")  # take the task's scale
 CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
 

@@ -1,0 +1,288 @@
+"""The decision of ``bandbridge fill`` (``learners/gapfill.py`` says what it is): the route that holds
+out best on a scene's clear part, and the fit as one module (``Anchored(learner, FillBase)``),
+made on any :class:`Source` — a :class:`~bandbridge.learners.gapfill.Stack` held in memory, or the
+work files the engine predicts (``inference/jobs/fill_engine.py``) — from a sample of its clear
+pixels (``learners/scene_fit.py``: spread, features on windows around them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from bandbridge.learners.folds import Fold, spatial_folds
+from bandbridge.learners.guided import CANDIDATES, HALF, HI, LO
+from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, sample
+from bandbridge.learners.select import choose, fit_threads
+from bandbridge.policy import FILL_FIT_MIN, FILL_LINEAR_MIN
+
+ROUTES = {"fit": "the learner-selection core fitted on the clear part",
+          "linear": "the earlier date, a linear map per band fitted on the clear part",
+          "as-is": "the earlier date as it is",
+          # fill --sar without --earlier (inference/jobs/fill.run_fill): the SAR fit, or nothing
+          "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
+SAR_LO, SAR_HI = -30.0, 5.0  # dB mapped to [0, 1] (bands.py's sar_db scaling)
+FIT_PIXELS = 200_000  # clear pixels the choice is made on (a uniform sample when more)
+FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less
+# the context MLP: on the development sample's first three date pairs (00002806639B424A, seeded
+# discs, 2026-11-27) it was never chosen nor in the chosen blend, and the fit took half the time
+# without it (45–56 s against 77–126 s a pair on two busy cores) with the same held-out MAE
+ANCHOR = "linear"  # what the fit learns the change from: "linear" (the per-band map) or "base"
+PRODUCTS = False  # no pairwise products of the channels: with SAR at two dates there are ten
+# channels, 45 products; the trees find interactions themselves, and the fit took half the time
+# without them on the real cloudy date of docs/fill.md's figure (sample 00002806639B424A,
+# 2018-06-03: held-out MAE 0.01648 reflectance against 0.01640 with them, 31 s against 41 s)
+FEED = (-1.0, 2.0)  # model values the fit's bundle reads its design in (its input's minmax): room for
+# an earlier date 1.1 spans of the scene's clear range past that range, which [0, 1] would clip
+
+
+def composite(earlier: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(base (C, H, W), valid (H, W), index (H, W))``: per pixel the first date of ``earlier``
+    (nearest first) that is clear there; index −1 where none is."""
+    base = np.full_like(earlier[0], np.nan)
+    index = np.full(earlier[0].shape[1:], -1, np.int16)
+    for i, e in enumerate(earlier):
+        take = (index < 0) & np.isfinite(e).all(0)
+        base[:, take] = e[:, take]
+        index[take] = i
+    return base, index >= 0, index
+
+
+class Units:
+    """Per band, the scene's stored values ↔ model values: its clear pixels' 0.1–99.9 % range onto
+    ``[LO, HI]`` (room for values beyond what the clear part holds; learners predict in [0, 1])."""
+
+    def __init__(self, y: np.ndarray, clear: np.ndarray):
+        v = y[:, clear] if clear.any() else y.reshape(y.shape[0], -1)
+        v = np.where(np.isfinite(v), v, np.nan)
+        self.lo = np.nanpercentile(v, 0.1, axis=1).astype(np.float32)[:, None, None]
+        hi = np.nanpercentile(v, 99.9, axis=1).astype(np.float32)[:, None, None]
+        self.span = np.where(hi > self.lo, hi - self.lo, 1.0).astype(np.float32)
+
+    def to_model(self, s: np.ndarray) -> np.ndarray:
+        return (LO + (HI - LO) * (s - self.lo) / self.span).astype(np.float32)
+
+    def to_stored(self, m: np.ndarray) -> np.ndarray:
+        return (self.lo + (m - LO) * self.span / (HI - LO)).astype(np.float32)
+
+
+def sar_model(db: np.ndarray) -> np.ndarray:
+    """SAR dB ``(2, H, W)`` → [0, 1], no data at the clear pixels' median (a feature, not a
+    target: a hole must not look like a dark field)."""
+    m = np.clip((db - SAR_LO) / (SAR_HI - SAR_LO), 0, 1).astype(np.float32)
+    for c in range(m.shape[0]):
+        bad = ~np.isfinite(m[c])
+        if bad.any():
+            m[c][bad] = np.nanmedian(m[c]) if (~bad).any() else 0.5
+    return m
+
+
+def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray | None,
+           sar_then: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """The fit's input channels ``(Ci, H, W)`` in model values and their names: the base, other
+    dates (NaN: the base there), SAR now, SAR then, and their difference (+½: in [0, 1])."""
+    parts, names = [base_m], ["earlier bands"]
+    for i, o in enumerate(others_m):
+        parts.append(np.where(np.isfinite(o), o, base_m))
+        names.append(f"date {i + 2}")
+    if sar_now is not None:
+        now = sar_model(sar_now)
+        parts.append(now)
+        names.append("SAR now")
+        if sar_then is not None:
+            then = sar_model(sar_then)
+            parts += [then, np.clip(now - then + HALF, 0, 1)]
+            names += ["SAR then", "their difference"]
+    return np.nan_to_num(np.concatenate(parts), nan=HALF).astype(np.float32), ", ".join(names)
+
+
+def linear_maps(e: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per band ``(a, c)`` of ``y ≈ a·e + c`` (least squares) from ``(N, C)`` pixels → ``(C, 2)``;
+    a band without spread in ``e`` gets ``a = 0`` (its mean)."""
+    out = np.zeros((e.shape[1], 2), np.float64)
+    for b in range(e.shape[1]):
+        if np.ptp(e[:, b]) > 0 and len(e) >= 2:
+            out[b] = np.polyfit(e[:, b].astype(np.float64), y[:, b].astype(np.float64), 1)
+        else:
+            out[b] = (0.0, float(y[:, b].mean()) if len(y) else 0.0)
+    return out
+
+
+def held_out(folds: list[Fold], e: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Out-of-fold predictions ``(N, C)`` of the per-band linear map (NaN where no fold held out)."""
+    pred = np.full_like(y, np.nan)
+    for f in folds:
+        ab = linear_maps(e[f.train], y[f.train])
+        pred[f.test] = e[f.test] * ab[:, 0] + ab[:, 1]
+    return pred
+
+
+def fed(x: np.ndarray) -> np.ndarray:
+    """Model values as the fit's bundle reads them (its input's ``minmax`` over :data:`FEED`): the
+    learner is fitted on exactly what every tile will hold."""
+    return ((x - FEED[0]) / (FEED[1] - FEED[0])).astype(np.float32)
+
+
+class Source(Protocol):
+    """What the fit reads of one scene: ``learn (H, W)`` clear pixels with an earlier clear date;
+    ``clear_y (H, W)`` clear pixels; ``units``; ``linear (C, 2)`` the per-band map fitted on every
+    ``learn`` pixel (None under :data:`~bandbridge.policy.FILL_LINEAR_MIN`); ``channels`` the design's
+    channel indices of ``base``, ``dates`` (after the nearest) and ``sar``; ``read(window,
+    channels)`` → ``(design (k, h, w) model values, stored (2C, h, w): the scene's bands, the base)``."""
+
+    shape: tuple[int, int]
+    bands: int
+    learn: np.ndarray
+    clear_y: np.ndarray
+    units: Units
+    linear: np.ndarray | None
+    channels: dict[str, list[int]]
+
+    def read(self, win: tuple[int, int, int, int], channels: list[int]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass
+class Decision:
+    """A fit's outcome: the route, every route's held-out MAE (stored units, the same clear
+    pixels), and for the routes ``fit`` and ``sar`` the learner and what it reads (``channels`` of
+    the design) with its anchor per band (``a·base_m + d`` in model values)."""
+
+    route: str
+    mae: dict[str, float]
+    why: str
+    clear_pixels: int
+    units: Units
+    linear: np.ndarray | None = None  # (C, 2) the per-band map, stored units
+    chosen: str = ""
+    features: str = ""
+    oof: dict[str, float] = field(default_factory=dict)
+    channels: list[int] = field(default_factory=list)
+    fitted: object | None = None  # learners/base.Learner
+    anchor: tuple[np.ndarray, np.ndarray] | None = None
+    held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rows, cols, (C, N) held-out residual
+
+    def module(self):
+        """The fit as one torch module on :func:`fed` inputs ``(B, k, H, W)`` → model values
+        ``(B, C, H, W)``: ``Anchored(learner, FillBase)`` — what the fit's bundle saves and
+        every backend serves (the same module runs an in-memory scene)."""
+        import torch
+
+        from bandbridge.models.anchored import Anchored
+        from bandbridge.models.fill_base import FillBase
+        k, c = len(self.channels), len(self.anchor[0])
+        bands = c if self.route == "fit" else 0
+        base = FillBase(k, c, bands, HALF)
+        a, d = self.anchor
+        span = FEED[1] - FEED[0]
+        base.a.copy_(torch.as_tensor(a * span, dtype=torch.float32))
+        base.d.copy_(torch.as_tensor(d + a * FEED[0], dtype=torch.float32))
+        return Anchored(self.fitted.module(k, c), base, None, True, k).eval()
+
+
+def anchor_of(ab: np.ndarray, units: Units) -> tuple[np.ndarray, np.ndarray]:
+    """``(a, d)`` per band: the per-band map ``ab`` (stored units) as ``a·base_m + d`` in model values."""
+    a = ab[:, 0].astype(np.float64)
+    lo, span = units.lo[:, 0, 0].astype(np.float64), units.span[:, 0, 0].astype(np.float64)
+    return a, LO * (1 - a) + (HI - LO) * (a * lo + ab[:, 1] - lo) / span
+
+
+def _rows(units: Units, v: np.ndarray, to_model: bool = True) -> np.ndarray:
+    """``units`` on pixels ``(N, C)``."""
+    f = units.to_model if to_model else units.to_stored
+    return f(v.T[:, :, None])[:, :, 0].T
+
+
+def _names(src: Source, extra: bool) -> str:
+    k = len(src.channels["dates"]) // src.bands if extra else 0
+    sar = {0: [], 2: ["SAR now"], 6: ["SAR now", "SAR then", "their difference"]}[len(src.channels["sar"])]
+    return ", ".join(["earlier bands", *(f"date {i + 2}" for i in range(k)), *sar])
+
+
+def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fit: bool = True,
+           force: str | None = None) -> Decision:
+    """The route that held out best on ``src``'s clear part (see the module docstring)."""
+    n = int(src.learn.sum())
+    if src.linear is None:
+        return Decision("as-is", {}, f"{n:,} clear pixel(s) with an earlier clear date: under the {FILL_LINEAR_MIN:,} "
+                        "a per-band map needs, the earlier date goes in as it is", n, src.units)
+    c, units = src.bands, src.units
+    a, d = anchor_of(src.linear, units)
+    ch = {e: src.channels["base"] + (src.channels["dates"] if e else []) + src.channels["sar"] for e in (False, True)}
+    read = lambda e: lambda win: (lambda x, v: (fed(x), v))(*src.read(win, ch[e]))  # noqa: E731
+    f, v, rows, cols = sample(read(False), src.learn, FIT_PIXELS, seed, PRODUCTS)
+    y_px, e_px = v[:, :c], v[:, c:]
+    anchor_px = _rows(units, e_px) * a + d
+    target = _rows(units, y_px) - anchor_px + HALF
+    px = as_pixels(f, target, rows, cols, src.shape, len(ch[False]), n)
+    folds = spatial_folds(px, buffer=BUFFER)
+    dec = Decision("linear", {}, "", n, units, src.linear, anchor=(a, d))
+    if not folds:  # too short a scene for a block and its buffer: the map, no check
+        dec.why = "the clear part is too small to hold any pixels out: the per-band linear map, unchecked"
+        return dec
+    tested = np.zeros(len(px), bool)
+    for fo in folds:
+        tested[fo.test] = True
+    lin = held_out(folds, e_px, y_px)
+    dec.mae = {"as-is": _mae(e_px[tested], y_px[tested]), "linear": _mae(lin[tested], y_px[tested])}
+    held = {"as-is": e_px, "linear": lin}
+    if allow_fit and n >= FILL_FIT_MIN:
+        has_dates = bool(src.channels["dates"])
+        options = [False] if not has_dates or extra_dates is False else [True] if extra_dates else [False, True]
+        best = None
+        for extra in options:
+            fx = f if not extra else sample(read(True), src.learn, FIT_PIXELS, seed, PRODUCTS)[0]
+            p = as_pixels(fx, target, rows, cols, src.shape, len(ch[extra]), n)
+            with fit_threads():
+                sel = choose(p, configured(FIT_CANDIDATES, PRODUCTS), folds=folds, seed=seed, served=False)
+            pred = _rows(units, sel.held - HALF + anchor_px, to_model=False)
+            e = _mae(pred[tested], y_px[tested])
+            if best is None or e < best[0]:
+                best = (e, sel, extra, pred)
+        e, sel, extra, held["fit"] = best
+        dec.mae["fit"] = e
+        dec.fitted, dec.chosen, dec.oof, dec.channels = sel.fitted, sel.chosen, dict(sel.oof), ch[extra]
+        dec.features = _names(src, extra)
+    dec.route = force if force in dec.mae else min(dec.mae, key=dec.mae.get)
+    dec.why = _why(dec.route, dec.mae, n, allow_fit)
+    dec.held = (rows[tested], cols[tested], (y_px - held[dec.route])[tested].T)
+    return dec
+
+
+def decide_sar(src: Source, seed: int = 0) -> Decision | None:
+    """The gap from Sentinel-1 alone: the core fitted on the clear pixels, the scene's bands the
+    target, where it holds out better than the clear part's median (a constant); None where it
+    does not, or under :data:`~bandbridge.policy.FILL_FIT_MIN` clear pixels, or without SAR.
+    ``../shared/FACTS.md``: 0.0314 reflectance on the WorldCereal protocol, against 0.0750 for the
+    earlier date as it is — better than leaving a cloud."""
+    n = int(src.clear_y.sum())
+    if n < FILL_FIT_MIN or not src.channels["sar"]:
+        return None
+    chans, c = src.channels["sar"], src.bands
+    f, v, rows, cols = sample(lambda w: (lambda x, s: (fed(x), s))(*src.read(w, chans)), src.clear_y, FIT_PIXELS,
+                              seed, PRODUCTS)
+    px = as_pixels(f, _rows(src.units, v[:, :c]), rows, cols, src.shape, len(chans), n)
+    folds = spatial_folds(px, buffer=BUFFER)
+    if not folds:
+        return None
+    with fit_threads():
+        sel = choose(px, configured(FIT_CANDIDATES, PRODUCTS), folds=folds, seed=seed, served=False)
+    if sel.oof[sel.chosen] >= sel.oof.get("constant", np.inf):
+        return None
+    why = (f"from SAR alone ({sel.chosen}, out-of-fold MAE {sel.oof[sel.chosen]:.3g} in model values against the "
+           f"constant's {sel.oof['constant']:.3g})")
+    return Decision("sar", {}, why, n, src.units, chosen=sel.chosen, oof=dict(sel.oof), channels=chans,
+                    fitted=sel.fitted, anchor=(np.zeros(c), np.full(c, HALF)))
+
+
+def _mae(p: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.abs(p - y)))
+
+
+def _why(route: str, mae: dict[str, float], n: int, allow_fit: bool) -> str:
+    said = ", ".join(f"{k} {v:.4g}" for k, v in mae.items())
+    if "fit" not in mae and allow_fit:
+        return (f"{ROUTES[route]} ({n:,} clear pixels, under the {FILL_FIT_MIN:,} a fit needs; held out: "
+                f"{said})")
+    return f"{ROUTES[route]}: the lowest held-out MAE on the clear part ({said})"
