@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -47,27 +46,28 @@ def gaps(
     pairs: Optional[int] = typer.Option(None, "--pairs", help="only the first N date pairs of each sample"),
     sources: bool = typer.Option(True, "--sources/--no-sources", help="also score the SEN12MS-CR triplets and "
                                  "openEO-gfmap's site (gaps_sources.json, .md)"),
+    overwrite: Overwrite = False,
 ) -> None:
     """Score `fill` on the WorldCereal time series (seeded discs and real SCL masks over clear dates),
     the SEN12MS-CR triplets (real clouds) and openEO-gfmap's site.
 
-    Beside the earlier date as is, linear per band, `sar2optical` and the fit without SAR; MAE
-    by days between the dates, and realism of the filled pixels."""
+    Beside the earlier date as is, linear per band, the median of the clear dates, temporal
+    interpolation, `sar2optical` and the fit without SAR; MAE by days between the dates, PSNR, SSIM,
+    SAM and MAE over the cloud area and the whole image, and realism of the filled pixels."""
     import shlex
     import sys
 
     from bandbridge.cli.evaluate import quiet_libraries
-    from bandbridge.evaluation.gaps import run_gaps, save
+    from bandbridge.evaluation.gaps import RECORDS, check_run, run_gaps, save
     from bandbridge.evaluation.gaps_sources import run_sources, save_sources
-    if not (Path(data) / "worldcereal").is_dir():
-        fail(f"--data {data}: no worldcereal/ folder there; give the development data root")
+    check_run(data, output, overwrite, RECORDS + (("gaps_sources.json", "gaps_sources.md") if sources else ()))
     say = lambda s: out.print(s, highlight=False)  # noqa: E731
     with quiet_libraries():
         record = run_gaps(data, say=say, limit=pairs)
         if not record["rows"]:
             fail(f"--data {data}: no date pair of the protocol found under worldcereal/")
         command = "bandbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        out.print(f"written to {save(record, output, command)}", highlight=False)
+        out.print(f"written to {save(record, output, command, overwrite=overwrite)}", highlight=False)
         if sources:  # SEN12MS-CR's real clouds and openEO-gfmap's site: gaps_sources.json/.md
-            out.print(f"written to {save_sources(run_sources(data, say=say), output, command)} (gaps_sources)",
-                      highlight=False)
+            out.print(f"written to {save_sources(run_sources(data, say=say), output, command, overwrite)} "
+                      "(gaps_sources)", highlight=False)

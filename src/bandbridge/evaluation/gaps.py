@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from bandbridge.data.cube import step_fractions
+from bandbridge.evaluation.gaps_dates import day, interpolation, median_composite, read_series
 from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
 from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
 from bandbridge.policy import SAR_DAYS
@@ -33,7 +34,8 @@ CLEAR = 0.95  # a date is clear when more than this share of its pixels is clear
 HIDE = (0.2, 0.8)  # the disc hides this share of the later date (uniform, seeded)
 REAL_EVERY = 4  # pairs that also get a real cloudy date's SCL mask laid over them
 STRATA = ((0, 15, "< 15 d"), (15, 30, "15–30 d"), (30, 10_000, "≥ 30 d"))
-COLUMNS = ("as-is", "linear", "sar2optical", "fit-no-sar", "fit-sar", "fill")
+COLUMNS = ("as-is", "linear", "median", "interp", "sar2optical", "fit-no-sar", "fit-sar", "fill")
+AREAS = ("cloud", "image")  # the field's two areas: the hidden pixels scored, and the whole image
 SEED = 70
 WORKERS = 2  # processes the cases are spread over (the reference machine's two cores)
 
@@ -49,6 +51,37 @@ class Row:
     mae: dict[str, float] = field(default_factory=dict)
     route: str = ""  # what fill chose
     snow: str = ""  # which date SCL calls more than half snow ("earlier", "later"; in Belgium: a cloud)
+    scores: dict[str, dict] = field(default_factory=dict)  # column → area → metrics.removal_metrics
+    both: float = 0.0  # share of the scored pixels with a clear date on both sides (interpolated)
+
+
+PARTS = (("S2_L2A_10m_*.nc", "10 m Sentinel-2 cube"), ("S2_L2A_20m_*.nc", "20 m Sentinel-2 cube (its SCL)"),
+         ("S1_GRD-*.nc", "Sentinel-1 cube"))
+RECORDS = ("gaps.json", "gaps.md")  # what ``save`` writes; gaps_sources.* beside them with the sources
+
+
+def check_run(data: str | Path, output: str | Path, overwrite: bool, records: tuple[str, ...] = RECORDS) -> None:
+    """Refuse, before anything is read or scored (issue 77), in one line: ``--data`` without
+    ``worldcereal/`` or with a sample folder that lacks one of its :data:`PARTS`; ``-o`` a file, a
+    folder that cannot be written, or one that holds ``records`` already, without ``--overwrite``."""
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.fileio import check_writable
+    root = Path(data) / "worldcereal"
+    if not root.is_dir():
+        raise BandbridgeError(f"--data {data}: no worldcereal/ folder there; give the development data root")
+    for sample in SAMPLES:
+        for pattern, what in PARTS:
+            if (root / sample).is_dir() and not any((root / sample).glob(pattern)):
+                raise BandbridgeError(f"--data {data}: worldcereal/{sample} has no {what} ({pattern}); add it, or "
+                                      "move the sample's folder out to score the others")
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise BandbridgeError(f"--output {output} is a file; give a folder for {', '.join(records)}")
+    there = [n for n in records if (out / n).exists()]
+    if there and not overwrite:
+        raise BandbridgeError(f"--output {output} holds {', '.join(there)} already; pass --overwrite to replace "
+                              "them (or choose another folder)")
+    check_writable(out, "--output")
 
 
 def sample_files(root: Path, sample: str) -> tuple[Path, str, Path]:
@@ -155,6 +188,8 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     score = hidden & valid & has
     stack = Stack(unseen, valid & ~hidden, scene.valid & hidden & has, [earlier], [days], *sar)
     out, route = fill_columns(scene.values, stack, scene.valid & hidden, e, snow_is_ground(scene, stack.clear), seed)
+    steps = tuple(f"{s10}@{lab}#scl={s20}" for lab, _, _ in step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3]))
+    both = date_columns(out, read_series(steps), day(b), day(a))
     try:
         out["sar2optical"] = sar2optical(root, sample, sb, scene, work)
     except Exception as ex:  # noqa: BLE001 - the bundle's failure is a finding, recorded
@@ -168,7 +203,43 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
         if v is not None:
             c = v.shape[0]
             row.mae[k] = float(np.mean(np.abs(v[:, score] - y[:c, score])))
+    row.scores = field_scores(out, y, score, valid & ~hidden)
+    row.both = float(both[score].mean()) if score.any() else 0.0
     return row, out, y, score
+
+
+def date_columns(out: dict[str, np.ndarray], series: tuple[np.ndarray, np.ndarray], scene: int, since: int
+                 ) -> np.ndarray:
+    """``out``'s ``median`` and ``interp`` columns (``gaps_dates``) from the place's ``series`` at
+    day ``scene`` (the composite reaching back to day ``since``, the pair's earlier date); returns
+    where interpolation had a clear date on both sides ``(H, W)``."""
+    days, values = series
+    out["median"] = median_composite(days, values, scene, since)
+    out["interp"], both = interpolation(days, values, scene)
+    return both
+
+
+def field_scores(out: dict[str, np.ndarray | None], y: np.ndarray, score: np.ndarray, observed: np.ndarray,
+                 kept: np.ndarray | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """Each column's :func:`~bandbridge.metrics.removal_metrics` against the real ``y`` over the
+    cloud area (``score``, the gap pixels scored) and over the whole image (those and the
+    ``observed`` clear pixels, where every column keeps the scene as observed: ``kept``, by default
+    ``y`` itself): ``{column: {"cloud": …, "image": …}}``. A column of fewer bands than ``y``
+    (``sar2optical``: B02–B04) is scored on its own."""
+    import torch
+
+    from bandbridge.metrics import removal_metrics
+    image = torch.from_numpy(score | observed)
+    kept = y if kept is None else kept
+    got = {}
+    for k, v in out.items():
+        if v is None:
+            continue
+        real = y[:v.shape[0]]
+        whole = torch.from_numpy(np.where(score, v, kept[:v.shape[0]]).astype(np.float32))
+        t = torch.from_numpy(real.astype(np.float32))
+        got[k] = {"cloud": removal_metrics(whole, t, torch.from_numpy(score)), "image": removal_metrics(whole, t, image)}
+    return got
 
 
 def _case(root: Path, sample: str, i: int, pair, mask_name: str, rng, seed: int, work: str):
@@ -236,7 +307,29 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
         if keep:
             r = realism([ims[j] for j in keep], [reals[j][:ims[j].shape[0]] for j in keep], [masks[j] for j in keep])
             real[k] = {"swd": r["swd"], "contrast": r["contrast"]}
-    return {"rows": [r.__dict__ for r in rows], "summary": summarise(rows), "realism": real}
+    return {"rows": [r.__dict__ for r in rows], "summary": summarise(rows), "scores": summarise_scores(rows),
+            "realism": real}
+
+
+def mean_scores(scores: list[dict]) -> dict:
+    """Per column and area, the mean over cases of each :func:`field_scores` figure (PSNR, SSIM,
+    SAM averaged per image, as the field averages them over its test patches)."""
+    out: dict = {}
+    for k in dict.fromkeys(c for sc in scores for c in sc):
+        got = [sc[k] for sc in scores if k in sc]
+        out[k] = {a: {m: float(np.nanmean([g[a][m] for g in got])) for m in got[0][a]} for a in AREAS}
+    return out
+
+
+def summarise_scores(rows: list[Row]) -> dict:
+    """:func:`mean_scores` by mask kind, over all pairs, each sample and each stratum of days apart."""
+    out: dict = {}
+    for kind in ("disc", "real SCL"):
+        sel = [r for r in rows if (r.mask == "disc") == (kind == "disc")]
+        groups = {"all": sel, **{s: [r for r in sel if r.sample == s] for s in sorted({r.sample for r in sel})},
+                  **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA}}
+        out[kind] = {g: {"pairs": len(rs), **mean_scores([r.scores for r in rs])} for g, rs in groups.items() if rs}
+    return out
 
 
 def summarise(rows: list[Row]) -> dict:
@@ -255,14 +348,17 @@ def summarise(rows: list[Row]) -> dict:
     return out
 
 
-def save(record: dict, folder: str | Path, command: str, name: str = "gaps", markdown=None) -> Path:
+def save(record: dict, folder: str | Path, command: str, name: str = "gaps", markdown=None,
+         overwrite: bool = True) -> Path:
     """``NAME.json`` and ``NAME.md`` (``markdown(record)``; default ``gaps_table.markdown``) in
-    ``folder``, the command first; returns the folder."""
+    ``folder``, the command first, each through a temporary file renamed when both are written
+    (without ``overwrite``, files that appeared meanwhile are refused); returns the folder."""
+    from bandbridge.fileio import atomic_paths
     if markdown is None:
         from bandbridge.evaluation.gaps_table import markdown
     f = Path(folder)
-    f.mkdir(parents=True, exist_ok=True)
     record = {"command": command, **record}
-    (f / f"{name}.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    (f / f"{name}.md").write_text(markdown(record))
+    with atomic_paths([f / f"{name}.json", f / f"{name}.md"], replace=overwrite) as (js, md):
+        js.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+        md.write_text(markdown(record))
     return f

@@ -33,9 +33,11 @@ import numpy as np
 from affine import Affine
 from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_filter
 
+from bandbridge.data.cube import step_fractions
 from bandbridge.data.grids import Grid
-from bandbridge.evaluation.gaps import (CLEAR, COLUMNS, SEED, disc, fill_columns, sar2optical_rgb,
-                                       save)
+from bandbridge.evaluation.gaps import (CLEAR, COLUMNS, SEED, date_columns, disc, field_scores, fill_columns,
+                                       mean_scores, sar2optical_rgb, save)
+from bandbridge.evaluation.gaps_dates import day, read_series
 from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
 from bandbridge.learners.gapfill import Stack, composite, fill
 from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
@@ -152,6 +154,8 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: t
         for k in TRIPLET_COLUMNS:
             row["mae"][k] = _mae(out[k], real, score)
             images.append(((rule, k), out[k], real, score))
+        # the whole image: the gap's scored pixels and the clear part as observed (the cloudy date's)
+        row["scores"] = field_scores(out, real, score, clear & free_clear, kept=y)
     return rows, images
 
 
@@ -159,7 +163,6 @@ def gfmap_pairs(root: Path) -> list[tuple[str, str, str, str]]:
     """``[(earlier, later, S1 at earlier, S1 at later)]`` of the site: consecutive dates more than
     :data:`~bandbridge.evaluation.gaps.CLEAR` clear by SCL, each with Sentinel-1 within
     :data:`~bandbridge.policy.SAR_DAYS` days (``gaps.pairs`` on the site's own files)."""
-    from bandbridge.data.cube import step_fractions
     s2, s1 = root / GFMAP / "cdse_sentinel2_l2a.nc", root / GFMAP / "cdse_sentinel1_grd.nc"
     clear = [(lab, t) for lab, t, f in step_fractions(f"{s2}#scl", [1, 2]) if f > CLEAR]
     s1t = [(lab, t) for lab, t, f in step_fractions(str(s1), [0, 1]) if f > 0.99]
@@ -188,6 +191,8 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
         _, has, _ = composite([earlier])
         valid = scene.valid & scene.clear
         rgb = sar2optical_rgb(now, scene.grid, work, f"gfmap_{sb[:10]}")
+        steps = tuple(f"{s2}@{lab}#scl" for lab, _, _ in step_fractions(f"{s2}#scl", [1, 2]))
+        series = read_series(steps, tuple(idx), SCALE)
         for i in range(discs):  # as gaps.score_pair does a pair
             hidden = disc(valid.shape, np.random.default_rng([seed, i, 99]))
             unseen = np.where(hidden, np.nan, y).astype(np.float32)  # the fill never sees what the disc hides
@@ -195,8 +200,11 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
             score = hidden & valid & has
             out, route = fill_columns(y, stack, scene.valid & hidden, e, snow_is_ground(scene, stack.clear), seed)
             out["sar2optical"] = rgb[2:3]
+            both = date_columns(out, series, day(b), day(a))
             rows.append({"earlier": a[:10], "later": b[:10], "days": days, "disc": i, "hidden": int(score.sum()),
-                         "mae": {k: _mae(out[k], y, score) for k in COLUMNS}, "route": route})
+                         "mae": {k: _mae(out[k], y, score) for k in COLUMNS}, "route": route,
+                         "scores": field_scores(out, y, score, valid & ~hidden),
+                         "both": float(both[score].mean()) if score.any() else 0.0})
             images += [(k, out[k], y, score) for k in COLUMNS]
     return rows, images
 
@@ -240,7 +248,9 @@ def run_sources(data: str | Path, say: Callable[[str], None] = print, seed: int 
                     apart = "—" if x["dates_apart"] is None else f"{x['dates_apart']:.4f}"
                     say(f"SEN12MS-CR {x['patch']} ({x['mask']}, gap {x['gap']:.0%}, dates apart {apart}): " +
                         ", ".join(f"{k} {v:.4f}" for k, v in x["mae"].items()) + f"; {x['route']}")
-            record["sen12mscr"] = {"rows": rows, "realism": _realism(images) if images else {}}
+            scores = {m: mean_scores([x["scores"] for x in rows if x["mask"] == m and "scores" in x])
+                      for m in dict.fromkeys(x["mask"] for x in rows if "scores" in x)}
+            record["sen12mscr"] = {"rows": rows, "scores": scores, "realism": _realism(images) if images else {}}
         else:
             say(f"{root / TRIPLETS}: not found, SEN12MS-CR not scored")
         if (root / GFMAP).is_dir():
@@ -249,13 +259,14 @@ def run_sources(data: str | Path, say: Callable[[str], None] = print, seed: int 
                 say(f"gfmap {x['earlier']} → {x['later']} disc {x['disc']}: " +
                     ", ".join(f"{k} {v:.4f}" for k, v in x["mae"].items()) + f"; fill: {x['route']}")
             mean = {k: float(np.mean([x["mae"][k] for x in rows])) for k in COLUMNS} if rows else {}
-            record["gfmap"] = {"rows": rows, "mean": mean, "realism": _realism(images) if images else {}}
+            record["gfmap"] = {"rows": rows, "mean": mean, "scores": mean_scores([x["scores"] for x in rows]),
+                               "realism": _realism(images) if images else {}}
         else:
             say(f"{root / GFMAP}: not found, openEO-gfmap's site not scored")
     return record
 
 
-def save_sources(record: dict, folder: str | Path, command: str) -> Path:
+def save_sources(record: dict, folder: str | Path, command: str, overwrite: bool = True) -> Path:
     """``gaps_sources.json`` and ``gaps_sources.md`` in ``folder`` (``gaps.save``); returns the folder."""
     from bandbridge.evaluation.gaps_sources_table import markdown
-    return save(record, folder, command, "gaps_sources", markdown)
+    return save(record, folder, command, "gaps_sources", markdown, overwrite)

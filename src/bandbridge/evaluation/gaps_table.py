@@ -3,8 +3,47 @@
 from __future__ import annotations
 
 NAMES = {"as-is": "earlier as is", "linear": "earlier, linear per band",
+         "median": "median of the clear dates", "interp": "temporal interpolation",
          "sar2optical": "`sar2optical` (B02–B04)", "fit-no-sar": "fit without SAR",
          "fit-sar": "fit with SAR", "fill": "`fill` (its route)"}
+FIELD = (("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("sam_deg", "SAM °", "{:.2f}"),
+         ("mae", "MAE", "{:.4f}"))
+AREA_NAMES = {"cloud": "cloud area", "image": "whole image"}
+BASELINES = ("The baselines: the earlier date as is and mapped linearly per band (fitted on the scene's clear "
+             "part); the per-pixel median of the clear dates (SCL) of the 90 days before the scene, reaching back "
+             "to the pair's earlier date where that is further (`gaps_dates.MEDIAN_DAYS`); temporal linear "
+             "interpolation between each pixel's nearest clear dates before and after the scene (the nearest on "
+             "one side where the other has none; *both sides* gives the share of pixels with a date on each). "
+             "The median and the interpolation use every date of the cube a user would hold (cloudy dates where "
+             "SCL calls a pixel clear); `fill` is given the pair's earlier date and Sentinel-1 only.")
+FIELD_NOTE = ("Scored as the field scores cloud removal (DSen2-CR, UnCRtainTS): reflectance clipped to [0, 1], data "
+              "range 1; PSNR = 10·log10(1 / MSE), SSIM with an 11×11 Gaussian window (σ 1.5) averaged over the area, "
+              "SAM the mean per-pixel spectral angle in degrees, MAE in reflectance; each per image (a pair), then "
+              "averaged over the pairs. *Cloud area*: the hidden pixels scored; *whole image*: those and the "
+              "scene's observed clear pixels, kept as observed. Bands B02, B03, B04, B08 (`sar2optical`: B02–B04, "
+              "its SAM over three bands).")
+
+
+def field_table(scores: dict, names: dict, first: str = "fill") -> list[str]:
+    """One row per column of ``scores`` (``{column: {area: {metric: value}}}``): PSNR, SSIM, SAM and
+    MAE over the cloud area, then the whole image."""
+    head = " | ".join(f"{lab} ({AREA_NAMES[a]})" for a in AREA_NAMES for _, lab, _ in FIELD)
+    lines = [f"| {first} | {head} |", "|---|" + "---|" * (2 * len(FIELD))]
+    for k in [k for k in names if k in scores]:
+        cells = [fmt.format(scores[k][a][m]) if m in scores[k][a] else "—" for a in AREA_NAMES for m, _, fmt in FIELD]
+        lines.append(f"| {names[k]} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _field(record: dict, names: dict, level: str = "##") -> list[str]:
+    """The field's figures per mask kind over all pairs, then by stratum (cloud area only)."""
+    if not record.get("scores"):
+        return []
+    lines = [f"{level} Scored as the field scores cloud removal", "", FIELD_NOTE, ""]
+    for kind, groups in record["scores"].items():
+        g = groups["all"]
+        lines += [f"{kind} masks, all {g['pairs']} pairs:", ""] + field_table(g, names, "fill")
+    return lines
 
 
 def _cell(g: dict, k: str, ref: float | None) -> str:
@@ -55,6 +94,7 @@ def tables(record: dict) -> str:
                        if any(k in r["mae"] for r in rs)}
                 lines.append(f"| {kind}, median | {lab} | {len(rs)} | " +
                              " | ".join(_cell(med, k, med.get("linear")) for k in NAMES) + " |")
+    lines += ["", BASELINES, ""] + _field(record, plain, "####")
     if record.get("realism"):
         lines += ["", "Realism of the filled pixels, all pairs (SWD: lower is nearer the real; contrast: 1 is the "
                   "real's): " + "; ".join(f"{plain.get(k, k)} {r['swd']:.3f}, {r['contrast']:.2f}"
@@ -88,17 +128,21 @@ def markdown(record: dict) -> str:
             ref = g.get("linear")
             lines.append(f"| {name} | {g['pairs']} | " + " | ".join(_cell(g, k, ref) for k in cols) + " |")
         lines.append("")
-    lines += _medians(record["rows"])
+    lines += [BASELINES, ""] + _medians(record["rows"]) + _field(record, NAMES)
     if record.get("realism"):
         lines += ["## Realism of the filled pixels (all pairs, both mask kinds)", "",
                   "| fill | SWD (lower is nearer the real) | contrast (1 = the real's) |", "|---|---|---|"]
         for k, r in record["realism"].items():
             lines.append(f"| {NAMES.get(k, k)} | {r['swd']:.3f} | {r['contrast']:.2f} |")
         lines.append("")
-    lines += ["## Every pair", "", "| sample | earlier → later | days | mask | pixels | " +
-              " | ".join(NAMES[k] for k in NAMES) + " | fill's route |", "|---|---|---|---|---|" + "---|" * (len(NAMES) + 1)]
+    lines += ["## Every pair", "", "MAE; *both sides*: the share of the scored pixels with a clear date before and "
+              "after the scene (the interpolation's).", "",
+              "| sample | earlier → later | days | mask | pixels | both sides | " +
+              " | ".join(NAMES[k] for k in NAMES) + " | fill's route |", "|---|---|---|---|---|---|" + "---|" * (len(NAMES) + 1)]
     for r in record["rows"]:
         snow = f" (SCL snow: {r['snow']})" if r.get("snow") else ""
-        lines.append(f"| {r['sample']} | {r['earlier']} → {r['later']}{snow} | {r['days']} | {r['mask']} | {r['hidden']} | " +
-                     " | ".join(f"{r['mae'][k]:.4f}" if k in r["mae"] else "—" for k in NAMES) + f" | {r['route']} |")
+        both = f"{r['both']:.0%}" if "both" in r else "—"
+        lines.append(f"| {r['sample']} | {r['earlier']} → {r['later']}{snow} | {r['days']} | {r['mask']} | {r['hidden']} | "
+                     f"{both} | " + " | ".join(f"{r['mae'][k]:.4f}" if k in r["mae"] else "—" for k in NAMES) +
+                     f" | {r['route']} |")
     return "\n".join(lines) + "\n"
