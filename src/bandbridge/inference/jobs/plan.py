@@ -40,6 +40,16 @@ class PredictPlan:
     cluster: object | None = None  # jobs/predict.Cluster: where it runs (None or unused: here)
     tiling: dict[Path, Tiling] = field(default_factory=dict)  # per model folder (jobs/tiles.py)
     resident: float | None = None  # this process's resident size when the plan was made (bytes)
+    scenes: list = field(default_factory=list)  # jobs/reference_scene.Scene: inputs fitted once as their mosaic
+    scene_plans: list = field(default_factory=list)  # jobs/reference.Plan of each scene's one fit
+
+    def fit_of(self, i: int) -> tuple:
+        """``(plan, scene)`` of the fit that serves input ``i`` with ``--reference``: its scene's
+        (one fit over the mosaic) or its own (scene None)."""
+        for s, p in zip(self.scenes, self.scene_plans):
+            if i in s.members:
+                return p, s
+        return self.references[i], None
 
     @property
     def on_cluster(self) -> bool:
@@ -54,6 +64,8 @@ class PredictPlan:
         """What the run of ``job`` will record (its summary row's ``backend`` and ``tile``): the
         backend as ``"name precision"`` and the tile in px; None where the run decides it from a
         measure it makes first (a probe; a forward's memory not measured yet)."""
+        if self.references:  # the fit's bundle runs, as the plan decided it before the fit
+            return self.fit_of(self.jobs.index(job))[0].decided()
         d = self.backends.get(job.spec.folder)
         t = self.tiling.get(job.spec.folder)
         return {"backend": f"{d.backend} {d.precision}" if d is not None and d.how != "measure" else None,
@@ -109,10 +121,12 @@ class PredictPlan:
                                       f"{len(floor.get('sources') or [])} source(s))" if floor else
                                       "none (the model carries no floor)"),
                     f"  tiles: {self.tiles(job)}" if not self.references else
-                    "  tiles: the fit's bundle on its own tiles (1024² or less), decided once it is fitted"]
+                    f"  tiles and backend: {self.fit_of(i)[0].serving()}"]
             if self.references:
-                ref = self.references[i]
-                out += [f"  reference: {ref.line(job.src)}", f"  route: {ref.route()}",
+                ref, scene = self.fit_of(i)
+                out += [f"  reference: {self.references[i].line(job.src)}",
+                        *([f"  fit: {scene.words(self.jobs)}, against {ref.line(Path('its mosaic'))}"] if scene else []),
+                        f"  route: {ref.route()}",
                         "  the model's own output: runs first only where the route or cells the reference cannot "
                         "see need it (its fallback above then applies)"]
         for folder, d in self.backends.items():
@@ -134,11 +148,16 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
     failed: list[tuple[Path, str]] = []
     jobs, skipped = make_jobs(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
                                  failed if keep_going else None)
-    refs = []
-    if reference is not None:
-        from bandbridge.inference.jobs.reference import plan_reference
+    refs, groups, group_plans = [], [], []
+    if reference is not None:  # each input's reference, the scenes fitted once, each fit's backend and tiles
+        from bandbridge.inference.interop.stac_search import is_search
+        from bandbridge.inference.jobs.reference import plan_reference, plan_scene
+        from bandbridge.inference.jobs.reference_scene import scenes
         searched: dict = {}
-        refs = [plan_reference(job, reference, say, searched) for job in jobs]
+        engine = (backend, precision, threads)
+        refs = [plan_reference(job, reference, say, searched, engine) for job in jobs]
+        groups = scenes(jobs, is_search(reference.source))
+        group_plans = [plan_scene(jobs, g, refs, reference, engine) for g in groups]
     from bandbridge.inference.runtime.memory import resident_bytes
     resident = resident_bytes()
     specs, mpix = tiling_module.mpix_per_model(jobs)
@@ -156,4 +175,4 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
                 raise
             failed.append((job.src, str(e)))
             jobs.remove(job)
-    return PredictPlan(jobs, skipped, decisions, refs, failed, threads, cluster, tiling, resident)
+    return PredictPlan(jobs, skipped, decisions, refs, failed, threads, cluster, tiling, resident, groups, group_plans)

@@ -6,7 +6,7 @@ back (the rows of the Dask summary CSV)."""
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
@@ -91,41 +91,58 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
         return Outcome([], 0.0)
     if plan.skipped:
         say(f"skipped {plan.skipped} earlier output(s) of bandbridge among the inputs")
-    if reference is not None:  # fitted here, predicted by the engine here or on the cluster
-        for job in jobs:
-            say(job.note)
-        t0 = time.perf_counter()
-        path = summary_path(Path(output), cluster) if cluster.used else None
-        with bar() as add:
-            rows = run_references(jobs, plan.references, backend, precision, threads, compile, say, add, cluster, path,
-                                  reference)
-        if path is None:
-            return Outcome(rows, time.perf_counter() - t0)
-        rows += [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "", "error": why}
-                 for f, why in plan.failed]
-        write_summary(rows, path)
-        return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
-    if cluster.used:
-        return _on_cluster(plan, Path(output), backend, precision, threads, cluster, stac, say, bar)
+    path = summary_path(Path(output), cluster) if cluster.used else None
+    if reference is None and cluster.used:
+        return _on_cluster(plan, path, backend, precision, threads, cluster, stac, say, bar)
     for job in jobs:
         say(job.note)
     t0 = time.perf_counter()
+    if reference is None:
+        return Outcome(_here(plan, backend, precision, threads, compile, stac, say, bar), time.perf_counter() - t0)
+    if path is not None:  # before any fit: a wrong address or summary costs seconds
+        check_cluster(jobs, cluster.scheduler, path)
+    with bar() as add:
+        def serve(engine: list[Job], backends: dict, tiling: dict, labels: dict) -> list[dict]:
+            """The fits' jobs through the same branches as any model's, on the plan's backends and tiles."""
+            served = PredictPlan(engine, 0, backends, threads=threads, cluster=cluster, tiling=tiling)
+            label = lambda job: labels[job.dst]  # noqa: E731
+            if path is not None:
+                return _on_cluster(served, path, backend, precision, threads, cluster, False, say,
+                                   lambda: nullcontext(add), label).rows
+            return _here(served, backend, precision, threads, compile, False, say, lambda: nullcontext(add), label)
+        rows = run_references(plan, backend, precision, threads, compile, say, add, serve)
+    if path is None:
+        return Outcome(rows, time.perf_counter() - t0)
+    rows += [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "", "error": why}
+             for f, why in plan.failed]
+    write_summary(rows, path)
+    return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
+
+
+def _here(plan: PredictPlan, backend: str, precision: str, threads: int | None, compile: bool, stac: bool,
+          say: Callable[[str], None], bar: Bar, label: Callable[[Job], str] | None = None) -> list[dict]:
+    """The plan carried out here: each model's backend built as the plan decided it, the tiles it
+    left to it decided, then file by file; one row each. ``label``: how a job is named in what is
+    said (a reference fit's: its input's name; None: its output)."""
+    jobs = plan.jobs
     runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say, decisions=plan.backends)
-    for run in runs.values():  # once per model, before any work: what runs it and why
-        say(f"backend: {run.choice}")
+    for folder, run in runs.items():  # once per model, before any work: what runs it and why
+        first = next(j for j in jobs if j.spec.folder == folder)
+        say(f"backend: {label(first) + ': ' if label else ''}{run.choice}")
     for line in plan.settle(runs):  # the tiles the plan left to the built backend; every job's own
         say(line)
     rows = []
     with bar() as add:
-        for job, stats, run in run_predict(jobs, runs, lambda job, n: add(f"{job.src.name}, tiles", n)):
+        for job, stats, run in run_predict(jobs, runs, lambda job, n: add(f"{label(job) if label else job.src.name}, "
+                                                                           "tiles", n)):
             items = [write_item(job.dst, job.src, job.spec)] if stac else []
-            say(f"{job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in {stats.seconds:.1f} s "
-                f"({stats.mpix_per_s:.2f} MPix/s; {run.name} {run.precision})"
+            say(f"{label(job) if label else job.dst}  {stats.tiles} tiles, {stats.megapixels:.2f} MPix in "
+                f"{stats.seconds:.1f} s ({stats.mpix_per_s:.2f} MPix/s; {run.name} {run.precision})"
                 + "".join(f"\n{p}" for p in stats.extra_outputs + items))
             for line in stats.notes:  # e.g. the never-worse guard faded the model toward its baseline
                 say(f"note: {job.src.name}: {line}")
             rows.append(_row(job, stats, run))
-    return Outcome(rows, time.perf_counter() - t0)
+    return rows
 
 
 def _row(job: Job, stats, run) -> dict:
@@ -141,12 +158,13 @@ def summary_path(dest: Path, cluster: Cluster) -> Path:
     return Path(cluster.summary) if cluster.summary else where / "bandbridge-summary.csv"
 
 
-def _on_cluster(plan: PredictPlan, dest: Path, backend: str, precision: str, threads: int | None,
-                cluster: Cluster, stac: bool, say: Callable[[str], None], bar: Bar) -> Outcome:
-    """The plan carried out on Dask: the summary and scheduler checked, each model's backend built
-    here once (and named to the workers), the tiles it left to it decided, then the tasks sent."""
+def _on_cluster(plan: PredictPlan, path: Path, backend: str, precision: str, threads: int | None,
+                cluster: Cluster, stac: bool, say: Callable[[str], None], bar: Bar,
+                label: Callable[[Job], str] | None = None) -> Outcome:
+    """The plan carried out on Dask: the summary (``path``) and scheduler checked, each model's
+    backend built here once (and named to the workers), the tiles it left to it decided, then the
+    tasks sent. ``label``: as for :func:`_here`."""
     jobs = plan.jobs
-    path = summary_path(dest, cluster)
     t0 = time.perf_counter()
     check_cluster(jobs, cluster.scheduler, path)
     runs = prepare_backends(jobs, backend, precision, threads, announce=say, decisions=plan.backends)
@@ -159,10 +177,11 @@ def _on_cluster(plan: PredictPlan, dest: Path, backend: str, precision: str, thr
     by_dst = {str(j.dst): j for j in jobs}
     for r in rows:
         if r["status"] == "ok":
-            say(f"{r['output']}  {r['mpix']:.2f} MPix in {r['seconds']:.1f} s")
+            j = by_dst[r["output"]]
+            say(f"{label(j) if label else r['output']}  {r['mpix']:.2f} MPix in {r['seconds']:.1f} s"
+                + (f" ({r['backend']})" if label else ""))
             for line in filter(None, r.get("note", "").split(" | ")):  # the guard faded, as above
                 say(f"note: {Path(r['file']).name}: {line}")
             if stac:
-                j = by_dst[r["output"]]
                 say(str(write_item(j.dst, j.src, j.spec)))
     return Outcome(rows, time.perf_counter() - t0, path, log_path(path))

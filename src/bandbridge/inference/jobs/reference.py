@@ -24,6 +24,7 @@ from bandbridge.bands import FAMILY, band_role
 from bandbridge.data.reference import Grid, Reference, file_date, open_reference, parse_date, raster_grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.writer import PICTURES
+from bandbridge.inference.jobs.reference_fit import FIT_TILE, fit_backend, fit_tiling
 from bandbridge.inference.interop.stac_search import find_reference, is_search
 from bandbridge.policy import FAR_DAYS, LOW_OVERLAP
 
@@ -47,6 +48,18 @@ class Plan:
     fine: Grid
     gap_days: int | None
     dates: tuple[str, str]  # the input's and the reference's, as found ("unknown" where not)
+    backend: object | None = None  # runtime/select.Decision: the fit's, decided before it (reference_fit.fit_backend)
+    tiles: tuple[int, int] = (0, 0)  # (tile, overlap) px the fit's bundle predicts on (reference_fit.fit_tiling)
+
+    def serving(self) -> str:
+        """How the engine serves the fit, as decided before it: its backend and tiles."""
+        d, (tile, overlap) = self.backend, self.tiles
+        return (f"where the route is a fit, its bundle runs on {d.note}; {tile}² tiles overlapping by {overlap} px "
+                f"(the fit's own: the model's tile, at most {tile if tile < FIT_TILE else FIT_TILE}², decided before the fit)")
+
+    def decided(self) -> dict:
+        """What the run of the fit records (its summary row's ``backend`` and ``tile``)."""
+        return {"backend": f"{self.backend.backend} {self.backend.precision}", "tile": self.tiles[0]}
 
     def line(self, src: Path) -> str:
         g = self.ref.grid
@@ -69,8 +82,7 @@ class Plan:
                     f"{FIT_DEGRADED_MIN} once averaged by k again): the model's own output made consistent with the "
                     "reference, or the reference upsampled, whichever holds out better")
         return (f"{n:,} clear cells: a fit at the reference's scale where it holds out better than the upsampled "
-                "reference, served by the engine like any model (its backend decided once it is fitted: the "
-                "fastest fp32 this machine has recorded)")
+                "reference, served by the engine like any model")
 
 
 REFERENCE_FLAGS = ("--reference-mask, --reference-date and --reference-band go with --reference; add "
@@ -98,15 +110,18 @@ def check_reference_flags(opts, cluster: bool, stac: bool) -> None:
 
 
 def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = lambda s: None,
-                   searched: dict | None = None) -> Plan:
-    """Open the reference for ``job``'s input (every refusal before any work) and state the plan;
-    ``searched``: the STAC searches made for earlier inputs, reused where their Item covers this one."""
+                   searched: dict | None = None, engine: tuple = ("auto", "auto", None), fine: Grid | None = None
+                   ) -> Plan:
+    """Open the reference for ``job``'s input (every refusal before any work) and state the plan,
+    the fit's backend and tiles included (``engine``: ``--backend``, ``--precision``, ``--threads``);
+    ``searched``: the STAC searches made for earlier inputs, reused where their Item covers this one;
+    ``fine``: the grid fitted on where it is not the input's own (a scene's mosaic)."""
     spec = job.spec
     if spec.scale > 1:
         raise BandbridgeError(f"--reference: {spec.name} enlarges ×{spec.scale}; a reference guides "
                               "a band on the input's own grid (name a translation model)")
     role = ropts.band or band_role(spec.target_names[0])
-    fine = raster_grid(job.src)
+    fine = fine or raster_grid(job.src)
     mine = file_date(job.src, _tags(job.src))
     given = parse_date(ropts.date) if ropts.date else None
     if ropts.date and given is None:
@@ -127,7 +142,8 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
     if job.dst.suffix.lower() in PICTURES and ref.dtype != "uint8":
         raise BandbridgeError(f"--output {job.dst}: a picture holds 8-bit values and the output takes the reference's "
                               f"type, {ref.dtype}; name the output {job.dst.with_suffix('.tif').name} for a GeoTIFF")
-    plan = Plan(ref, role, fine, gap, (str(mine or "unknown"), str(theirs or "unknown")))
+    plan = Plan(ref, role, fine, gap, (str(mine or "unknown"), str(theirs or "unknown")),
+                fit_backend(fine.height * fine.width, *engine), fit_tiling(spec))
     if job.opts.indices:
         _check_units(job, ref)
     cover = float(ref.valid.mean())
@@ -139,6 +155,18 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
         say(f"warning: {job.src.name}: the reference is {abs(gap)} days from the input; what changed in "
             "between is not in it (no consistency correction is made)")
     return plan
+
+
+def plan_scene(jobs: list, scene, plans: list[Plan], ropts: ReferenceOptions, engine: tuple = ("auto", "auto", None)
+               ) -> Plan:
+    """The plan of one fit over ``scene`` (``reference_scene.Scene``: inputs fitted as their mosaic),
+    its reference read over the mosaic's grid; the input's date and the gap are its first member's
+    (``plans``: the inputs' own)."""
+    import dataclasses
+    first = plans[scene.members[0]]
+    fine = Grid(first.fine.crs, scene.transform, scene.height, scene.width)
+    p = plan_reference(jobs[scene.members[0]], ropts, engine=engine, fine=fine)
+    return dataclasses.replace(p, gap_days=first.gap_days, dates=first.dates)
 
 
 def _tags(p: Path) -> dict:
@@ -163,31 +191,29 @@ def _check_units(job, ref: Reference) -> None:
 
 
 
-def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, threads: int | None,
-                   compile: bool, say: Callable[[str], None], add, cluster=None, summary: Path | None = None,
-                   ropts: ReferenceOptions | None = None) -> list[dict]:
-    """Every input with its reference: fitted here (the inputs that make one scene under one
-    reference once over their mosaic, ``reference_scene.py``; the others one by one; the model's
-    own output first where a route needs it), every fit predicted by the engine (here, or on
-    ``cluster``: a ``predict.Cluster``; ``summary``: its CSV, beside which Dask's log goes), each
-    output written by the finish (a scene's cut into its inputs' outputs). Work files live in a
-    folder beside the outputs (a cluster's workers read them) and are removed at the end, whatever
-    happens. ``ropts``: the reference as asked (None: each input on its own)."""
+def run_references(plan, backend: str, precision: str, threads: int | None, compile: bool,
+                   say: Callable[[str], None], add, serve: Callable) -> list[dict]:
+    """Every input of ``plan`` (jobs/plan.PredictPlan) with its reference: fitted here (the scenes
+    the plan made once over their mosaic, ``reference_scene.py``; the others one by one; the model's
+    own output first where a route needs it), every fit served by the engine through predict's own
+    branches — ``serve(jobs, backends, tiling, label)`` runs the fits' jobs with the backend and
+    tiles the plan decided and returns their rows — then each output written by the finish (a
+    scene's cut into its inputs' outputs). Work files live in a folder beside the outputs on a
+    cluster (its workers read them), else in the temp folder, and are removed at the end, whatever
+    happens."""
     from bandbridge.fileio import temp_folder_beside
-    from bandbridge.inference.jobs.job import prepare_backends, run_predict
-    from bandbridge.inference.jobs.tiles import grow_tiles
+    from bandbridge.inference.core.writer import WRITE_ERRORS, write_failure
     from bandbridge.inference.jobs.reference_finish import ROWS, finish, provenance
     from bandbridge.inference.jobs.reference_fit import prepare
-    from bandbridge.inference.jobs.reference_scene import cut, scene_job, scenes
-    from bandbridge.inference.runtime.select import decide_unprobed, make_backend
+    from bandbridge.inference.jobs.reference_scene import cut
+    from bandbridge.inference.jobs.tiles import Tiling
+    from bandbridge.inference.runtime.select import make_backend
+    jobs = plan.jobs
     if not jobs:
         return []
     import tempfile
-
-    from bandbridge.inference.core.writer import WRITE_ERRORS, write_failure
-    on_cluster = cluster is not None and cluster.used
-    # work files beside the outputs where a cluster's workers must read them, else in the temp folder
-    work = temp_folder_beside(jobs[0].dst, "reference") if on_cluster else Path(tempfile.mkdtemp(prefix="bandbridge-ref-"))
+    work = temp_folder_beside(jobs[0].dst, "reference") if plan.on_cluster else \
+        Path(tempfile.mkdtemp(prefix="bandbridge-ref-"))
     zero: dict = {}
 
     def backend_of(spec):
@@ -199,49 +225,40 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
         return build
     fitted: list = []
     try:
-        units = _units(jobs, plans, scenes(jobs, ropts is None or is_search(ropts.source)), ropts, work,
-                       scene_job, say)
-        for i, (job, plan, scene) in enumerate(units):
-            say(scene.words(jobs) if scene else plan.line(job.src))
+        units = _units(plan, work)
+        for i, (job, rplan, scene) in enumerate(units):
+            say(scene.words(jobs) if scene else rplan.line(job.src))
             folder = work / f"{i:04d}"
             folder.mkdir()
             try:
-                f = prepare(job, plan, backend_of(job.spec), folder, add)
+                f = prepare(job, rplan, backend_of(job.spec), folder, add)
             except WRITE_ERRORS as e:  # a work file on a full disk: one line, naming the folder
                 raise write_failure(folder / "work", e, "writing the reference run's work files failed") from None
-            for line in fit_lines(job, plan, f):
+            for line in fit_lines(job, rplan, f):
                 say(line)
             fitted.append(f)
-        engine = [f.engine for f in fitted if f.engine is not None]
-        decisions = {j.spec.folder: decide_unprobed(j.spec, backend, precision) for j in engine}
+        served = [(u, f) for u, f in zip(units, fitted) if f.engine is not None]
         t0 = time.perf_counter()
-        failed: dict = {}
-        if engine and on_cluster:
-            from bandbridge.inference.jobs.distributed import run_distributed
-            rows = run_distributed(engine, backend, precision, threads, cluster.scheduler, cluster.workers,
-                                   cluster.retries, cluster.strips, summary, progress=lambda n: add("fits, tasks", n),
-                                   announce=say, decisions=decisions)
-            failed = {r["file"]: r["error"] for r in rows if r["status"] != "ok"}
-        elif engine:
-            runs = prepare_backends(engine, backend, precision, threads, compile, decisions=decisions)
-            for line in grow_tiles(engine, runs, threads):
-                say(line)
-            names = {f.engine.dst: u[0].src.name for u, f in zip(units, fitted) if f.engine is not None}
-            for job, st, run in run_predict(engine, runs, lambda job, n: add(f"{names[job.dst]}, the fit (tiles)", n)):
-                say(f"{names[job.dst]}: the fit predicted on {run.name} {run.precision}: {st.tiles} tiles, "
-                    f"{st.megapixels:.2f} MPix in {st.seconds:.1f} s")
+        ran = {}
+        if served:  # the plan's backend and tiles for each fit, served as any model's jobs are
+            tile_why = "the fit's own: the model's tile, at most {}², decided in the plan"
+            ran = {r["file"]: r for r in serve(
+                [f.engine for _, f in served], {f.engine.spec.folder: u[1].backend for u, f in served},
+                {f.engine.spec.folder: Tiling(u[1].tiles[0], "own", tile_why.format(FIT_TILE)) for u, f in served},
+                {f.engine.dst: f"{u[0].src.name}, the fit" for u, f in served})}
         engine_s = time.perf_counter() - t0
         rows = []
-        for (job, plan, scene), f in zip(units, fitted):
+        for (job, rplan, scene), f in zip(units, fitted):
             members = [jobs[i] for i in scene.members] if scene else [job]
-            if f.engine is not None and str(f.engine.src) in failed:
+            got = ran.get(str(f.engine.src), {}) if f.engine is not None else {}
+            if got.get("status", "ok") != "ok":
                 rows += [{"file": str(m.src), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
-                          "error": failed[str(f.engine.src)]} for m in members]
+                          "error": got["error"]} for m in members]
                 continue
-            tags = provenance(plan, f, job.spec, f.bundle)
-            tick = add(f"{job.src.name}, written", -(-plan.fine.height // ROWS))
-            stats = finish(job, plan, f, tags, tick)
-            secs = stats.seconds + (engine_s / max(len(engine), 1) if f.engine is not None else 0.0)
+            tags = provenance(rplan, f, job.spec, f.bundle)
+            tick = add(f"{job.src.name}, written", -(-rplan.fine.height // ROWS))
+            stats = finish(job, rplan, f, tags, tick)
+            secs = stats.seconds + (engine_s / len(served) if f.engine is not None else 0.0)
             for m, win in zip(members, scene.windows if scene else [None]):
                 extra = stats.extra_outputs if scene is None else \
                     cut(job.dst, list(job.opts.indices), m, win, {"bandbridge_fit_scope": scene.words(jobs)})
@@ -249,7 +266,8 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
                 say(f"{m.dst}  {mpix:.2f} MPix in {secs * mpix / stats.megapixels:.1f} s ({f.fit.route})"
                     + "".join(f"\n{p}" for p in extra))
                 rows.append({"file": str(m.src), "status": "ok", "seconds": secs * mpix / stats.megapixels,
-                             "mpix": mpix, "output": str(m.dst), "error": ""})
+                             "mpix": mpix, "output": str(m.dst), "error": "", "backend": got.get("backend", ""),
+                             "tile": got.get("tile", "")})
         return rows
     finally:
         from bandbridge.inference.runtime.cache import forget
@@ -259,22 +277,18 @@ def run_references(jobs: list, plans: list[Plan], backend: str, precision: str, 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _units(jobs: list, plans: list[Plan], groups: list, ropts: ReferenceOptions | None, work: Path, scene_job,
-           say: Callable[[str], None]) -> list[tuple]:
-    """What is fitted: ``(job, plan, scene)`` for each scene (its mosaic's job and plan; the
-    input's date and the gap are its first member's) and ``(job, plan, None)`` for each input
-    outside every scene."""
-    import dataclasses
+def _units(plan, work: Path) -> list[tuple]:
+    """What is fitted: ``(job, plan, scene)`` for each scene the plan made (its mosaic's job, a VRT
+    written into ``work``, and the scene's plan) and ``(job, plan, None)`` for each input outside
+    every scene."""
+    from bandbridge.inference.jobs.reference_scene import scene_job
     units, taken = [], set()
-    for n, s in enumerate(groups):
+    for n, (s, p) in enumerate(zip(plan.scenes, plan.scene_plans)):
         folder = work / f"scene{n:03d}"
         folder.mkdir()
-        job = scene_job(jobs, s, folder)
-        first = plans[s.members[0]]
-        plan = dataclasses.replace(plan_reference(job, ropts), gap_days=first.gap_days, dates=first.dates)
-        units.append((job, plan, s))
+        units.append((scene_job(plan.jobs, s, folder), p, s))
         taken.update(s.members)
-    return units + [(j, p, None) for i, (j, p) in enumerate(zip(jobs, plans)) if i not in taken]
+    return units + [(j, p, None) for i, (j, p) in enumerate(zip(plan.jobs, plan.references)) if i not in taken]
 
 
 def fit_lines(job, plan: Plan, f) -> list[str]:

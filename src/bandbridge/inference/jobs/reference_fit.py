@@ -19,6 +19,7 @@ import numpy as np
 from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
 from bandbridge.data.grids import Grid, average_in_strips, estimate_shift, strip_grid, upsample_onto
+from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.predictor import predict_file
 from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
@@ -222,12 +223,52 @@ def save_fit(job, plan, g, work: Path, up: Path):
     return dataclasses.replace(job, src=vrt, dst=work / "first.tif", spec=spec, opts=opts)
 
 
+def fit_tiling(spec) -> tuple[int, int]:
+    """``(tile, overlap)`` in px the fit's bundle predicts on, known before the fit: the model's
+    tile, at most :data:`FIT_TILE`, overlapping by its context windows' reach (``guided.WINDOWS``)."""
+    from bandbridge.learners.guided import WINDOWS
+    return min(spec.config.inference.tile, FIT_TILE), 2 * (max(WINDOWS) // 2 + 10)
+
+
+def fit_backend(pixels: int, backend: str = "auto", precision: str = "auto", threads: int | None = None):
+    """The fit's backend (``runtime/select.Decision``), decided before the fit from the rule for a
+    learner bundle, which needs no fitted value: among the backends every learner the fit may choose
+    runs on (``guided.CANDIDATES``, or ``guided.EVERYWHERE`` for an input of ``pixels`` ≥
+    ``policy.EVERYWHERE_MPIX``), at fp32 unless asked, the likely fastest by this machine's record
+    of earlier probes (``select.rank``); never probed (a bundle made for one run: the probe would
+    cost more than it saves). A ``--backend``/``--precision`` no such learner runs on: one line."""
+    from bandbridge.inference.runtime.backends import check_choice, openvino_bf16
+    from bandbridge.inference.runtime.select import Decision, rank
+    from bandbridge.learners.base import BACKENDS, TARGETS
+    from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, configured
+    from bandbridge.machine import cpu_has_bf16
+    from bandbridge.policy import EVERYWHERE_MPIX
+    check_choice(backend, precision)
+    large = pixels >= EVERYWHERE_MPIX * 1e6
+    on = frozenset.intersection(*(type(c).runs_on for c in configured(EVERYWHERE if large else CANDIDATES)))
+    want = "fp32" if precision == "auto" else precision
+    pairs = [("torch", "fp32"), ("openvino", "fp32"), ("onnx", "fp32"), ("openvino", "int8"), ("onnx", "int8")] + \
+        ([("openvino", "bf16")] if openvino_bf16() else []) + ([("torch", "bf16")] if cpu_has_bf16() else [])
+    pairs = [(b, p) for b, p in pairs if p == want and backend in ("auto", b) and {b, p} <= on]
+    if not pairs:
+        kinds = "every learner the fit may choose" if large else "boosted trees, which the fit may choose,"
+        raise BandbridgeError(f"--backend {backend} --precision {precision} with --reference: {kinds} run on "
+                              f"{' or '.join(b for b in BACKENDS if b in on)} at "
+                              f"{' or '.join(sorted(on - set(BACKENDS)))} only; use one of those "
+                              "(or --backend auto)")
+    b, p = rank(pairs, threads)[0]
+    how = "as asked" if backend != "auto" and precision != "auto" else \
+        f"the fastest at {p} {'that every learner it may choose runs on ' if on != TARGETS else ''}by this " \
+        "machine's record of earlier probes"
+    return Decision(b, p, "ranked", f"{b} {p}: {how} (a reference fit is made for this run: not probed)")
+
+
 def fit_config(job, plan, g, learner: dict, names: list[str]):
     """The fit bundle's config: the model's, one source read as the stacked input (the input's
     bands by position and the reference, ``names``), the reference's band as the target in its physical
     units, the generator the reference band on the fitted learner, tiles overlapping by its halo."""
     from bandbridge.config import build_config
-    from bandbridge.learners.guided import HALF, WINDOWS
+    from bandbridge.learners.guided import HALF
     read, ref = job.opts.read, plan.ref
     d = job.spec.config.model_dump(mode="json")
     d["name"] = f"{job.spec.name}-reference-fit"
@@ -240,8 +281,7 @@ def fit_config(job, plan, g, learner: dict, names: list[str]):
     d["data"]["sources"] = [src]
     d["model"]["generator"] = {"name": "reference", "args": {"half": HALF}, "learner": learner,
                                "guard": None, "floor": None}
-    d["inference"]["overlap"] = 2 * (max(WINDOWS) // 2 + 10)
-    d["inference"]["tile"] = min(d["inference"]["tile"], FIT_TILE)
+    d["inference"]["tile"], d["inference"]["overlap"] = fit_tiling(job.spec)
     return build_config(d)
 
 
