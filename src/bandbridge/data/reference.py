@@ -25,7 +25,7 @@ from bandbridge.bands import band_role, canonical_band_name, clear
 from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
-from bandbridge.policy import MAX_K, MIN_CELLS, MIN_K
+from bandbridge.policy import MAX_K, MIN_CELLS, MIN_COVER, MIN_K
 
 _MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
@@ -50,6 +50,20 @@ class Reference:
     red: np.ndarray | None = None  # (h, w) the reference's red band, where it holds one: the shift
     # is measured on it (a band both hold)
     assumed: str = ""  # how its band was taken where no name said its role
+    covered: np.ndarray | None = None  # (h, w) the share of each cell inside the input's footprint
+
+    @property
+    def clear_cells(self) -> int:
+        """The clear cells the input covers whole (at least ``policy.MIN_COVER``): what a fit is
+        made on (the window's margin and the cells the input only touches are not)."""
+        inside = self.covered >= MIN_COVER if self.covered is not None else True
+        return int((self.valid & inside).sum())
+
+    @property
+    def clear_share(self) -> float:
+        """The share of the cells the input touches that are clear (the margin past it left out)."""
+        touched = self.covered > 0 if self.covered is not None else np.ones(self.valid.shape, bool)
+        return float((self.valid & touched).sum() / max(int(touched.sum()), 1))
 
 
 def raster_grid(path: str | Path) -> Grid:
@@ -179,7 +193,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         valid &= clear(mask_on(source, grid), masked_by)
     ref = Reference(values, valid, grid, [pick[0][2]], str(p), k, dtype, float(scale), float(offset),
                     nodata, masked_by, when, read(*red[:2]) if red is not None and red[:2] != pick[0][:2] else None,
-                    assumed)
+                    assumed, _covered(grid, fine))
     check_cells(ref)
     return ref
 
@@ -222,6 +236,19 @@ def check_cells(ref: Reference) -> None:
         why = f"the overlap is {ref.grid.height}×{ref.grid.width} reference pixels"
     raise BandbridgeError(f"--reference {ref.path}: {n} clear reference pixels over the input, at least "
                           f"{MIN_CELLS} needed ({why}); give a clearer reference of the same place")
+
+
+def _covered(grid: Grid, fine: Grid) -> np.ndarray:
+    """``(h, w)``: the share of each cell of ``grid`` inside the input grid ``fine``'s footprint
+    (its bounds in the reference's CRS, in the reference's pixels)."""
+    left, bottom, right, top = _footprint(fine, grid.crs)
+    inv = ~grid.transform
+    cols, rows = zip(*[inv @ (x, y) for x in (left, right) for y in (bottom, top)])
+
+    def share(n: int, lo: float, hi: float) -> np.ndarray:
+        i = np.arange(n)
+        return np.clip(np.minimum(i + 1, hi) - np.maximum(i, lo), 0.0, 1.0)
+    return np.outer(share(grid.height, min(rows), max(rows)), share(grid.width, min(cols), max(cols)))
 
 
 def _inside(win: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:

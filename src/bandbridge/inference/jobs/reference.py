@@ -65,10 +65,11 @@ class Plan:
         g = self.ref.grid
         gap = ("date gap unknown (--reference-date sets it)" if self.gap_days is None else "the same day"
                if self.gap_days == 0 else f"{abs(self.gap_days)} days {'after' if self.gap_days > 0 else 'before'} the input")
-        clear = int(self.ref.valid.sum())
+        clear = self.ref.clear_cells
         return (f"{src.name}: reference {Path(self.ref.path).name} ({self.ref.names[0]}, {self.role}, "
-                f"{self.ref.dtype}; {g.height}×{g.width} pixels over the input, k = {self.ref.k:.2f}; "
-                f"{clear:,} clear{' by ' + self.ref.masked_by if self.ref.masked_by else ''}; "
+                f"{self.ref.dtype}; {g.height}×{g.width} pixels read over the input (one of margin each side), "
+                f"k = {self.ref.k:.2f}; {clear:,} clear cells the input covers whole"
+                f"{' (clear by ' + self.ref.masked_by + ')' if self.ref.masked_by else ''}; "
                 f"input {self.dates[0]}, reference {self.dates[1]}: {gap}"
                 f"{'; ' + self.ref.assumed if self.ref.assumed else ''})")
 
@@ -76,7 +77,7 @@ class Plan:
         """The route as the plan can tell it before any fit (learners/guided.py decides it)."""
         from bandbridge.learners.guided import can_fit
         from bandbridge.policy import FIT_CELLS_MIN, FIT_DEGRADED_MIN
-        n = int(self.ref.valid.sum())
+        n = self.ref.clear_cells
         if not can_fit(n, self.ref.k):
             return (f"{n:,} clear cells at k = {self.ref.k:.3g}, too few to fit on (at least {FIT_CELLS_MIN:,}, and "
                     f"{FIT_DEGRADED_MIN} once averaged by k again): the model's own output made consistent with the "
@@ -146,7 +147,7 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
                 fit_backend(fine.height * fine.width, *engine), fit_tiling(spec))
     if job.opts.indices:
         _check_units(job, ref)
-    cover = float(ref.valid.mean())
+    cover = ref.clear_share  # of the cells the input touches: the window's margin past it is no cloud
     if cover < LOW_OVERLAP:
         say(f"warning: {job.src.name}: only {100 * cover:.0f} % of the reference's pixels over the input are clear; "
             "the rest is filled from the model's own output or a fit from the input alone, whichever held out "

@@ -1,0 +1,74 @@
+"""`predict --reference` cases of issue 77's trial, each refused in one line or said as it is, on
+tiny rasters made here (no shared data): a reference whose values cannot be the band, a VRT named
+.tif whose source is not a raster, a reference padded past the input at k = 200, a disk's file-size
+limit, and the held-out figure printed and tagged in one unit."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+UTM = CRS.from_epsg(32614)
+X0, Y0 = 500_000.0, 5_200_000.0
+
+
+def _rgb(path, h: int, w: int, seed: int = 0):
+    """A smooth uint8 RGB field of ``h × w`` 1 m pixels at (X0, Y0)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = 60 + 80 * (np.sin(6 * xx) * np.cos(4 * yy) + 1) / 2
+    a = np.stack([base + 10 * i + rng.normal(0, 3, (h, w)) for i in range(3)])
+    prof = dict(driver="GTiff", height=h, width=w, count=3, dtype="uint8", crs=UTM,
+                transform=Affine(1.0, 0, X0, 0, -1.0, Y0))
+    with rasterio.open(path, "w", **prof) as o:
+        o.write(np.clip(a, 1, 255).astype(np.uint8))
+        o.descriptions = ("red", "green", "blue")
+    return path
+
+
+def _nir(path, values: np.ndarray, k: float, x0: float = X0, y0: float = Y0, dtype: str = "float32"):
+    """A one-band NIR reference of ``values`` on ``k`` m pixels from (x0, y0)."""
+    prof = dict(driver="GTiff", height=values.shape[0], width=values.shape[1], count=1, dtype=dtype, crs=UTM,
+                transform=Affine(k, 0, x0, 0, -k, y0))
+    with rasterio.open(path, "w", **prof) as o:
+        o.write(values[None].astype(dtype))
+        o.descriptions = ("nir",)
+    return path
+
+
+def _plan(rgb, ref, out):
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.plan import make_plan
+    from bandbridge.inference.jobs.reference import ReferenceOptions
+    said = []
+    plan = make_plan([str(rgb)], "rgb2nir", str(out), PredictOptions(), reference=ReferenceOptions(source=str(ref)),
+                     say=said.append)
+    return plan, said
+
+
+def test_at_k_200_a_reference_over_every_cell_is_not_called_cloudy(tmp_path):
+    """The window read is padded one pixel past the input (the interpolation's neighbours): those
+    margin cells are no cloud. The plan's clear cells are the ones the fit is made on."""
+    from bandbridge.inference.jobs.reference_fit import coarse_inputs
+    from bandbridge.policy import MIN_COVER
+    rgb = _rgb(tmp_path / "in.tif", 800, 1000)
+    # the reference covers the input exactly: 4 × 5 cells of 200 m (the trial's "only 48 % clear": 20 of 6 × 7)
+    ref = _nir(tmp_path / "nir.tif", np.full((4, 5), 0.3) + np.arange(5) * 0.01, 200.0)
+    plan, said = _plan(rgb, ref, tmp_path / "o.tif")
+    assert not [s for s in said if "are clear" in s], said  # every cell the input touches is clear
+    r = plan.references[0]
+    cover = coarse_inputs(plan.jobs[0], r.ref.grid, r.fine)[1]
+    seen = int((r.ref.valid & (cover >= MIN_COVER)).sum())  # what the fit counts (reference_fit.prepare)
+    assert r.ref.clear_cells == seen and f"{seen:,} clear cells the input covers whole" in r.line(rgb), r.line(rgb)
+    assert seen == 20
+    # a reference clear over the western two columns only: 8 of the 20 cells the input covers, said so
+    west = np.full((4, 5), 0.3)
+    west[:, 2:] = np.nan
+    plan, said = _plan(rgb, _nir(tmp_path / "west.tif", west, 200.0), tmp_path / "o.tif")
+    (warn,) = [s for s in said if "are clear" in s]
+    assert "only 40 % of the reference's pixels over the input are clear" in warn, warn
