@@ -48,12 +48,17 @@ what model/best is          ``workflows/best.decide``                   the two 
 student for its teacher     ``learners/select.distil``                  :data:`STUDENT_WITHIN`
 cheaper within noise        ``learners/select.cheaper_within_noise``    the folds' own spread
                                                                         (``NOISE_FOLDS`` 3 folds)
+                                                                        and :data:`TRADE_WITHIN`
 one group of near-copies    :func:`one_group`                           :data:`ONE_GROUP`
 per-image fallback          ``models/fallback.Fallback``                the floor's ``ranges``
                                                                         (``models/anchor.DomainGuard``)
 route by look and level     ``inference/core/route.route_model``        the file's values and name
 route by stored depth       ``inference/core/route.floor_instead``      a depth no training file had
 doubtful input (CHECK)      ``inference/core/interpret.doubtful``       ``SATURATED`` 2 %, ``FLAT`` 0.1 %
+a scaling that saturates    ``inference/core/interpret._check_range``   :data:`MAX_SATURATED` 1 %
+a file unlike the pairs     ``data/seen.unlike``                        :data:`SCALE_RATIO` 4×
+pairs adapt holds           ``workflows/pairs.check_size``              :data:`ADAPT_MAX_MPIX` 128 MPix
+a web page's request        ``demo/files.check_pixels``                 :data:`DEMO_MAX_MPIX` 16 MPix
 pixels a file's look reads  ``data/reader._decimated``                  :data:`LOOK_READ_MPIX` 100 MPix
 memory plan (tiles)         ``inference/jobs/tiles.fit_memory``         ``PEAK_BUDGET`` 1.5 GB,
                                                                         ``PLAN_RESERVE`` 5 %
@@ -88,8 +93,9 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
 
 - :data:`MIN_K` 2 — the definition of a coarser reference: at 1 the two are a pair (``adapt``).
   :data:`MAX_K` 1000 — a judgement: a 5 cm drone image under a 10 m Sentinel-2 pixel is k = 200,
-  and the consistent route was measured up to that (``FACTS.md``, drone scales); beyond 1000 one
-  cell averages a million pixels.
+  and the consistent route was measured up to that (NAIP 2020, k = 16–200:
+  ``docs/results/reference_scales.json``, ``python benchmarks/reference_scales.py``); beyond 1000
+  one cell averages a million pixels.
 - :data:`MIN_CELLS` 1 — one clear cell still scales the model's output (the consistent route).
 - :data:`FIT_CELLS_MIN` — clear cells below which no learner is fitted at the reference's scale
   (folds of fewer cells hold out too few to choose by); above it the held-out check decides between
@@ -117,7 +123,8 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   sees filled (less: the footprint's margin, which only the interpolations read). Judgements.
 - :data:`CHECK_CELLS` 16 — the consistent route is held out one scale coarser; with fewer clear
   cells there (a 4 × 4 grid) it is taken by the measured rule instead: on NAIP 2020 at k = 24–200 it
-  was 13–24 % below nearest upsampling and below the zero-shot output (``FACTS.md``).
+  was 18–24 % below the nearest upsampled reference and below the model alone (20.07–41.25 DN
+  against 24.38–54.18 and 43.33; ``docs/results/reference_scales.json``).
 - :data:`STALE_DAYS` 45 — measured on NAIP (``FACTS.md``): a reference a year older made the
   correction hurt (19.8 → 21.4 DN); a judgement where between 0 and a year the line falls.
 - :data:`MIN_SHIFT` 0.2 reference pixels — measured on NAIP at k = 2, 6 and 16: a reference in place
@@ -169,7 +176,8 @@ The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what se
   in September and November (flat reflectance near 0.6 in every band: clouds), and every clear
   date after them shows 0 % snow; 1 % is a judgement that keeps real snow wherever the scene
   itself shows some. Real snow that persists into the scene is kept.
-- :data:`SAR_DAYS` 3 — the protocol the SAR gain was measured on (``../shared/FACTS.md``, issue 70):
+- :data:`SAR_DAYS` 3 — the protocol the SAR gain was measured on (``bandbridge gaps``, issue 70;
+  ``docs/results/gaps.json``):
   Sentinel-1 within 3 calendar days of each Sentinel-2 date (the issue's 42 pairs: counted in
   hours, 0000280849BAC91C 2019-02-25 is 3.3 days from its SAR and the list has 41); a SAR date
   further off is said in a line (the held-out check still decides whether the fit with it fills
@@ -198,6 +206,23 @@ What set the thresholds, measured or not:
   (half the memory available where less) that the same record shows held.
 - ``select.NOISE_FOLDS`` and the cheaper-within-noise rule use the folds' own spread, measured
   per choice; the floor and the routes compare measured errors with no margin of their own.
+- :data:`TRADE_WITHIN` 5 % — a judgement (issue 77): the most out-of-fold error a cheaper learner
+  may cost to be kept for speed. One standard error of three or four folds' differences is a
+  loose bound: a new user's ``adapt --within-scene`` (issue 77) saw ``gbm-context`` (41.34) traded
+  for ``mlp-context``, 14.4 % worse, "within the folds' noise". A trade also never hands the choice to
+  the model as it was where the lowest learner beat it.
+- :data:`MAX_SATURATED` 1 % — a judgement (issue 11): a scaling the user or the model names is
+  refused when more than this share of the valid pixels lies beyond its range (they would
+  saturate); a few clipped highlights pass.
+- :data:`SCALE_RATIO` 4× — a judgement (issue 47): a file whose values span this many times wider
+  or narrower than those a model saw, centred outside them, is read at another scale (the
+  family's scalings lie 10× apart, × 1000 against × 10000 reflectance, and 8-bit against 16-bit
+  257×; a dark or hazy scene of the right scaling is narrower but centred inside, and passes).
+- :data:`ADAPT_MAX_MPIX` 128 MPix — a judgement (issue 34): ``adapt`` holds every pair in memory
+  (bands, features, the learners' copies). Not measured at that size: six NAIP dates, 4.05 MPix,
+  peaked at 936 MB (``docs/results/adapt_naip.json``).
+- :data:`DEMO_MAX_MPIX` 16 MPix — a judgement set with the web page: the output pixels one request
+  may ask for (the page runs on the machine that serves it); the same size as :data:`PROBE_MPIX`.
 - Not measured, a judgement each: :data:`WITHIN` and :data:`STUDENT_WITHIN` 1 % and
   :data:`GATE_REL_TOL` 1 % (a margin below what a user would notice), ``select.BUSY`` 0.5 per
   core, ``interpret.SATURATED`` 2 % and ``interpret.FLAT`` 0.1 %; the image rule's
@@ -240,6 +265,11 @@ FILL_SNOW_MIN = 0.01
 SAR_DAYS = 3
 CLOUD_THRESHOLD = 0.2
 LOOK_READ_MPIX = 100.0
+TRADE_WITHIN = 0.05
+MAX_SATURATED = 0.01
+SCALE_RATIO = 4.0
+ADAPT_MAX_MPIX = 128
+DEMO_MAX_MPIX = 16
 
 
 def percent(x: float) -> str:

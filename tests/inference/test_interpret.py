@@ -282,3 +282,48 @@ def test_scale_tags_unknown_or_overridden_are_said(run_cli, tmp_path):
                              "-o", str(tmp_path / "b.tif"))
     assert code == 0 and "CHECK: the file's own scale/offset say reflectance_10000" in out + err, err
     assert "--scaling uint16 overrides them" in out + err
+
+
+def test_a_bgr_file_is_read_by_its_colour_interpretation(tmp_path, rgb):
+    """A file whose colour interpretation says blue, green, red (no band descriptions) ran as RGB,
+    "by count" (issue 77): its own order is read, and the line says where it came from."""
+    from rasterio.enums import ColorInterp as CI
+    a, prof = rgb
+    f = _plain(tmp_path / "bgr.tif", a[::-1].copy(), crs=prof["crs"], transform=prof["transform"])
+    with rasterio.open(f, "r+") as d:
+        d.colorinterp = (CI.blue, CI.green, CI.red)
+    r = interpret(f, read_spec(ZOO["rgb2nir-naip"]))
+    assert r.bands == [2, 1, 0] and "colour interpretation: blue, green, red" in r.note, r.note
+    plain = _plain(tmp_path / "plain.tif", a, crs=prof["crs"], transform=prof["transform"])
+    assert interpret(plain, read_spec(ZOO["rgb2nir-naip"])).bands == [0, 1, 2]  # RGB stays RGB
+
+
+def test_8bit_values_divided_by_255_are_named_not_read_as_reflectance_silently(tmp_path, rgb):
+    """An 8-bit image divided by 255 looks like reflectance (0–1 floats): the line says so, with
+    the command that stores it as 8-bit and the model for it (issue 77); real reflectance is not."""
+    a, prof = rgb
+    geo = {"crs": prof["crs"], "transform": prof["transform"]}
+    spec = read_spec(ZOO["rgb2nir-s2"])
+    f = _plain(tmp_path / "rgb01.tif", (a / 255).astype(np.float32), **geo)
+    r = interpret(f, spec)
+    assert r.scaling == "reflectance" and "whole multiple of 1/255" in r.note, r.note
+    assert "gdal_translate -ot Byte -scale 0 1 0 255 rgb01.tif rgb01_8bit.tif" in r.note
+    assert "rgb2nir-naip" in r.note
+    refl = _plain(tmp_path / "refl.tif", (a.astype(np.float32) * 12 + 100) / 10000, **geo)
+    assert "1/255" not in interpret(refl, spec).note
+    assert "1/255" not in interpret(f, spec, Overrides(scaling="reflectance")).note  # the user said
+
+
+def test_an_input_and_reference_swapped_get_advice_that_fits(tmp_path, rgb):
+    """One band in, three wanted, and the reference holds three: the two were swapped (issue 77:
+    the advice was ``--bands 0,0,0``)."""
+    from bandbridge.inference.core.doubts import swap_advice
+    a, prof = rgb
+    geo = {"crs": prof["crs"], "transform": prof["transform"]}
+    one = _plain(tmp_path / "nir.tif", a[:1].copy(), **geo)
+    three = _plain(tmp_path / "rgb.tif", a, **geo)
+    spec = read_spec(ZOO["rgb2nir-naip"])
+    line = swap_advice(one, three, spec)
+    assert line and "did you swap the input and the reference" in line and "takes 3 (red, green, blue)" in line
+    assert swap_advice(three, one, spec) is None  # the right way round
+    assert swap_advice(one, tmp_path / "missing.tif", spec) is None

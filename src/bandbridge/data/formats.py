@@ -15,11 +15,10 @@ import rasterio
 from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
-from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, canonical_band_name
+from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, canonical_band_name, clear
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
 
-LANDSAT_QA_CLEAR_BIT = 6  # QA_PIXEL bit 6 "clear": no fill, cloud, cloud shadow, snow or cirrus
 _NPY_INDEX = re.compile(r"^(.*\.npy)\[(\d+)\]$")
 
 
@@ -188,10 +187,10 @@ def _read_folder(w: ReadWindow, raw: np.ndarray, valid: np.ndarray) -> np.ndarra
                     f"{w.size[0]}×{w.size[1]}; select bands of one resolution")
             raw[k][w.inner] = _read_masked(src, [1], ra, ca, rb - ra, cb - ca, valid, w.inner)[0]
     qa = files.get("QA_PIXEL") if w.sensor == "landsat8" else None
-    if qa is not None:  # Landsat Collection 2: only pixels the QA band calls clear
-        with open_raster(qa) as src:
-            bits = src.read(1, window=Window(ca, ra, cb - ca, rb - ra)).astype(np.uint32)
-        valid[w.inner] &= (bits >> LANDSAT_QA_CLEAR_BIT) & 1 == 1
+    if qa is not None:  # Landsat Collection 2: only pixels the QA band calls clear, by the one rule
+        with open_raster(qa) as src:  # every Landsat mask is read by (bands.clear: no fill, cloud, shadow)
+            bits = src.read(1, window=Window(ca, ra, cb - ca, rb - ra))
+        valid[w.inner] &= clear(bits, "QA_PIXEL")
     return raw
 
 

@@ -17,9 +17,9 @@ from dataclasses import replace
 import numpy as np
 
 from bandbridge.bands import FAMILY, SCALINGS, Scaling
+from bandbridge.policy import SCALE_RATIO  # a width this many times wider or narrower: another scale
 
 PERCENTILES = (1.0, 99.0)
-SCALE_RATIO = 4.0  # a width of values this many times wider or narrower than the seen one: another scale
 PIXELS = 20_000  # pixels kept per image for the record (strided)
 
 

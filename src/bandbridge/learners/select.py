@@ -9,8 +9,8 @@ all folds — what the card reports, stated as such. Fixed predictions (the mode
 saw none of these pixels) are scored on the very same held-out pixels. The candidate with the
 lowest out-of-fold MAE is refitted on all the pixels; the folds were only for choosing. With
 three or more folds the choice knows cost (:func:`cheaper_within_noise`): a candidate cheaper to
-serve (``Learner.cost``) replaces it when it is worse by no more than the folds' noise, and the
-record says what was traded.
+serve (``Learner.cost``) replaces it when it is worse by no more than the folds' noise and by at
+most ``policy.TRADE_WITHIN`` in all, and the record says what was traded.
 
 The one selection rule, in two named variants (:data:`RULES`): ``pooled`` (the lowest MAE over
 all held-out pixels, the default) and ``worst-source`` (the lowest *worst* ratio, over the folds,
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from bandbridge.learners.base import Learner, family
-from bandbridge.policy import ONE_GROUP, STUDENT_WITHIN, WITHIN, percent
+from bandbridge.policy import ONE_GROUP, STUDENT_WITHIN, TRADE_WITHIN, WITHIN, percent
 from bandbridge.learners.blend import Blend
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds, too_small
 from bandbridge.learners.record import LearnerRecord
@@ -200,7 +200,8 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     if rule == "pooled":
         price = cost or (lambda c: c.cost)
         costs = {n: price(Blend([cands[k] for k in blend_of]) if n == "blend" else cands[n]) for n in learners}
-        chosen, traded = cheaper_within_noise(chosen, learners, per_fold, oof, costs)
+        bar = min((oof[k] for k in fixed or ()), default=np.inf)
+        chosen, traded = cheaper_within_noise(chosen, learners, per_fold, oof, costs, bar)
     last = steps(progress, f"refitting {chosen} on every pixel (and distilling a student where it has trees)", 1)
     fitted = refit(chosen, blend_of, px, cands, refit_on)
     held = np.full_like(px.Y, np.nan)
@@ -220,7 +221,8 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
 NOISE_FOLDS = 3  # folds needed to measure the out-of-fold noise; with fewer the lowest error wins
 COST_RULE = ("a cheaper candidate replaces the lowest out-of-fold MAE when, fold by fold, it is "
              "worse by at most one standard error of the mean difference (the one-standard-error "
-             f"rule on paired folds; {NOISE_FOLDS} or more folds)")
+             f"rule on paired folds; {NOISE_FOLDS} or more folds), at most {percent(TRADE_WITHIN)} worse "
+             "out of fold in all, and never where the lowest beat the model as it was and it does not")
 
 
 def within_noise(mine: list[float], best: list[float]) -> tuple[bool, float, float]:
@@ -232,17 +234,20 @@ def within_noise(mine: list[float], best: list[float]) -> tuple[bool, float, flo
 
 
 def cheaper_within_noise(chosen: str, learners: list[str], per_fold: dict[str, list[float]],
-                         oof: dict[str, float], costs: dict[str, float]) -> tuple[str, dict]:
+                         oof: dict[str, float], costs: dict[str, float], bar: float = np.inf
+                         ) -> tuple[str, dict]:
     """The cheapest candidate (``costs``: ``Learner.cost``; the lower error among equals) whose
-    per-fold MAEs are within the noise of ``chosen``'s (:data:`COST_RULE`), and what was traded
-    (``{}`` when ``chosen`` stays)."""
+    per-fold MAEs are within the noise of ``chosen``'s and whose out-of-fold MAE is at most
+    :data:`~bandbridge.policy.TRADE_WITHIN` above it (:data:`COST_RULE`), and what was traded
+    (``{}`` when ``chosen`` stays). ``bar``: the fixed predictions' lowest out-of-fold MAE (the
+    model as it was): a trade never hands the choice to it where ``chosen`` beat it."""
     if len(per_fold[chosen]) < NOISE_FOLDS:
         return chosen, {}
     for name in sorted(learners, key=lambda n: (costs[n], oof[n])):
         if costs[name] >= costs[chosen]:
             break
         ok, diff, se = within_noise(per_fold[name], per_fold[chosen])
-        if ok:
+        if ok and oof[name] <= oof[chosen] * (1 + TRADE_WITHIN) and (oof[name] < bar or oof[chosen] >= bar):
             return name, {"best": chosen, "best_oof_mae": oof[chosen], "kept": name,
                           "kept_oof_mae": oof[name], "fold_difference": diff, "standard_error": se,
                           "rule": COST_RULE}

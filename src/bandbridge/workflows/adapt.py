@@ -314,6 +314,12 @@ def adapt_card(command: str, name: str, summary: dict) -> str:
             f"{summary['pixels']} of {summary['valid_pixels']} valid pixels")
     loud = ["", f"**Warning:** what is kept scored worse than {model} as it was on the held-out "
             "pixels."] if summary["worse_than_zero_shot"] else []
+    traded = summary.get("traded")
+    # a trade among the learners is what was kept only where a learner was kept: one card, one answer
+    trade = traded_line(traded, summary["target_units"]) if keep != "zero-shot" else [
+        f"- No learner is kept: the lowest, `{traded['best']}` ({traded['best_oof_mae']:.4g}), and `{traded['kept']}` "
+        f"({traded['kept_oof_mae']:.4g}), cheaper to serve within the folds' noise; neither scored below "
+        "the zero-shot model."] if traded else []
     return "\n".join([
         f"# {name}", "",
         f"`{command}`: {model} re-calibrated to these pairs.", "",
@@ -322,6 +328,6 @@ def adapt_card(command: str, name: str, summary: dict) -> str:
         "out-of-fold: every score is on pixels the fit never saw.",
         *([f"- {summary['note'][0].upper()}{summary['note'][1:]}."] if summary["note"] else []),
         *([f"- Not measured within --minutes: {', '.join(summary['skipped'])}."] if summary["skipped"] else []),
-        f"- Kept: {kept}.", *traded_line(summary.get("traded"), summary["target_units"]), *loud, "",
+        f"- Kept: {kept}.", *trade, *loud, "",
         *lines, ""])
 

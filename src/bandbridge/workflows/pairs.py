@@ -10,6 +10,7 @@ from pathlib import Path
 from bandbridge.config import Config
 from bandbridge.data.reader import raster_info, select_bands
 from bandbridge.errors import BandbridgeError, BandChoiceError
+from bandbridge.policy import ADAPT_MAX_MPIX as MAX_MPIX  # adapt holds every pair in memory
 
 
 def pair_paths(pairs: list[str]) -> list[Path]:
@@ -90,9 +91,6 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg")  # the files of a pair folder
 def first_image(folder: Path) -> Path | None:
     """The first image of a pair folder (by name), or None."""
     return next((q for q in sorted(Path(folder).iterdir()) if q.suffix.lower() in IMAGE_SUFFIXES), None)
-
-
-MAX_MPIX = 128  # adapt holds every pair in memory (bands, features, the learners' copies)
 
 
 def check_size(pairs: list[str]) -> None:

@@ -26,11 +26,12 @@ from bandbridge.bands import (FAMILY, FOLDER_BANDS, SCALINGS, Scaling, band_role
 from bandbridge.data.reader import raster_info, select_bands
 from bandbridge.errors import BandbridgeError, BandChoiceError
 from bandbridge.inference.core.advice import asked_name, band_file_folder, power_of_ten, seen_from_the_ground
+from bandbridge.inference.core.doubts import by_colour, divided_8bit, divided_8bit_phrase
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.options import InputReading
+from bandbridge.policy import MAX_SATURATED, percent
 from bandbridge.spec import ZOO_ALIASES, ZOO_ROUTES, ModelSpec, read_spec, zoo_models
 
-MAX_SATURATED = 0.01  # fraction of valid pixels allowed beyond the scaling's range
 # reflectance stored as integers: which scale a file holds is a guess from its values (ARCSI
 # writes × 1000, ESA × 10000), so a model read the way its pairs were read (adapt --scaling) keeps it
 INTEGER_REFLECTANCE = {"reflectance_1000", "reflectance_10000"}
@@ -183,16 +184,14 @@ def _choose_scaling(look: Look, spec: ModelSpec, name: str) -> str:
 
 
 def _valid(look: Look, bands: list[int], scaling: Scaling) -> np.ndarray:
-    """The picked ``bands`` of the look's values ``(len(bands), n)``, without the pixels a
-    scaling that reads 0 as nodata would not read."""
+    """The picked ``bands`` of the look's values ``(len(bands), n)``, less pixels a zero-is-nodata scaling skips."""
     v = np.atleast_2d(look.values)[bands]
     return v[:, (v != 0).any(0)] if scaling.zero_is_nodata else v
 
 
 def _check_range(look: Look, bands: list[int], scaling: Scaling, who: str, fix: str) -> None:
-    """Refuse when more than MAX_SATURATED of valid pixels lie above the range of a scaling other
-    than the detected one (the detected one fits by construction); ``who`` names the scaling's
-    source (a flag, a model, a recipe), ``fix`` ends the message."""
+    """Refuse when more than ``policy.MAX_SATURATED`` of valid pixels lie above the range of a scaling other than
+    the detected one (which fits by construction); ``who`` names the scaling's source, ``fix`` ends the message."""
     if scaling.clip is None or scaling.name == look.scaling:
         return
     v = _valid(look, bands, scaling)
@@ -202,7 +201,8 @@ def _check_range(look: Look, bands: list[int], scaling: Scaling, who: str, fix: 
     if frac > MAX_SATURATED:
         raise BandbridgeError(
             f"{look.path}: {frac:.0%} of valid pixels exceed the range of {who} {scaling.name} "
-            f"(up to {scaling.clip[1]:g}) and would saturate; the values look like {look.why}: "
+            f"(up to {scaling.clip[1]:g}; at most {percent(MAX_SATURATED)} may) and would saturate; the "
+            f"values look like {look.why}: "
             f"{fix}")
 
 
@@ -234,8 +234,8 @@ def check_declared(path: str | Path, sel, label: str, seen: dict | None = None,
 
 
 def source_firsts(pairs: list) -> list:
-    """The first pair of each source of ``pairs`` (``data/datasets.LoadedPair``), in the order
-    the sources first appear: what a source's reading is judged on."""
+    """The first pair of each source of ``pairs`` (``data/datasets.LoadedPair``), in the order the sources first
+    appear: what a source's reading is judged on."""
     return list(reversed({p.source.name: p for p in reversed(pairs)}.values()))
 
 
@@ -269,7 +269,7 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
     name = asked_name(spec)  # a bundle's floor, given a file of another sensor, by its bundle's name
     folder_sensor = spec.input.sensor if (Path(str(path)).is_dir()
                                           and spec.input.sensor in FOLDER_BANDS) else None
-    look = look or look_at(path, ov.band_names, folder_sensor)
+    look = by_colour(look or look_at(path, ov.band_names, folder_sensor))  # a BGR file's own order
     n = spec.in_channels
     extra = ""
     if ov.bands is not None:
@@ -313,6 +313,8 @@ def interpret(path: str | Path, spec: ModelSpec, ov: Overrides = Overrides(),
         raise
     if ov.scaling is None:  # a file unlike the model's own pairs (the user's --scaling settles it)
         doubts += unlike_pairs(look, bands, s, spec.seen, name)
+        if divided_8bit(look, bands):
+            doubts.append(divided_8bit_phrase(path, suggest_model(spec, "8-bit imagery", not look.georeferenced)))
     doubts += seen_from_the_ground(spec, look, name)
     picked = ", ".join(dict.fromkeys(f"{i}={b}" for i, b in zip(bands, names)))
     note = (f"{Path(str(path)).name}: band{'s' * (len(set(bands)) > 1)} {picked} ({how}"
