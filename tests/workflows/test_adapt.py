@@ -326,3 +326,24 @@ def test_an_image_too_small_for_spatial_folds_is_one_line_and_writes_nothing(run
     last = err.strip().splitlines()[-1]
     assert "too small to hold any out" in last and "longer side above 61 px" in last, err
     assert "Traceback" not in err and [p.name for p in tmp_path.iterdir()] == [small.name]
+
+
+def test_the_card_says_one_thing_when_the_model_as_it_was_is_kept():
+    """The newcomer's card of issue 77 said "Kept: zero-shot" and "`mlp-context` ... is kept" at
+    once: a trade among the learners is said as what was kept only where a learner is kept."""
+    from bandbridge.workflows.adapt import adapt_card
+    traded = {"best": "gbm-context", "best_oof_mae": 41.34, "kept": "mlp-context", "kept_oof_mae": 43.0,
+              "fold_difference": 1.0, "standard_error": 2.0, "rule": "the one-standard-error rule"}
+    summary = {"methods": {"linear": {"mae": 49.0}, "gbm-context": {"mae": 41.34}, "mlp-context": {"mae": 43.0},
+                           "zero-shot": {"mae": 41.26}},
+               "kept": "zero-shot", "chosen": "mlp-context", "model": "rgb2nir-naip", "target_units": "DN",
+               "pixels": 100, "valid_pixels": 100, "worse_than_zero_shot": False, "folds": ["rows 0–25 %"] * 4,
+               "images": 1, "groups": 1, "note": None, "skipped": [], "traded": traded}
+    card = adapt_card("bandbridge adapt …", "x", summary)
+    assert "- Kept: the zero-shot model (rgb2nir-naip as it was)." in card.splitlines(), card
+    assert "is kept over" not in card and "No learner is kept" in card, card
+    assert bold_row(card).startswith("**zero-shot"), card
+    # a learner kept: the trade is what was kept, said so
+    learner = adapt_card("bandbridge adapt …", "x", {**summary, "kept": "mlp-context",
+                                                       "methods": {**summary["methods"], "zero-shot": {"mae": 45.0}}})
+    assert "`mlp-context` (43 DN) is kept over the lowest out-of-fold MAE, `gbm-context` (41.34)" in learner, learner
