@@ -67,8 +67,59 @@ def test_at_k_200_a_reference_over_every_cell_is_not_called_cloudy(tmp_path):
     assert r.ref.clear_cells == seen and f"{seen:,} clear cells the input covers whole" in r.line(rgb), r.line(rgb)
     assert seen == 20
     # a reference clear over the western two columns only: 8 of the 20 cells the input covers, said so
-    west = np.full((4, 5), 0.3)
+    west = np.full((4, 5), 0.3) + np.arange(5) * 0.01
     west[:, 2:] = np.nan
     plan, said = _plan(rgb, _nir(tmp_path / "west.tif", west, 200.0), tmp_path / "o.tif")
     (warn,) = [s for s in said if "are clear" in s]
     assert "only 40 % of the reference's pixels over the input are clear" in warn, warn
+
+
+def _k4(tmp_path, name: str, values: np.ndarray, dtype: str = "float32"):
+    return _nir(tmp_path / name, values, 4.0, dtype=dtype)
+
+
+def _field() -> np.ndarray:
+    yy, xx = np.mgrid[0:64, 0:64] / 64
+    return 0.2 + 0.2 * (np.sin(6 * xx) * np.cos(4 * yy) + 1) / 2  # reflectance, 0.2–0.4
+
+
+@pytest.mark.parametrize("case", ["negated", "west half negated", "one value"])
+def test_a_reference_that_cannot_be_the_band_is_refused_in_one_line(run_cli, tmp_path, case):
+    """Issue 77: every value negated wrote NIR 0 on 99.99 % of the pixels, the western half negated a
+    zero output there, a constant the constant; each exit 0, nothing said."""
+    rgb = _rgb(tmp_path / "in.tif", 256, 256)
+    v = _field()
+    if case == "negated":
+        v = -v
+    elif case == "west half negated":
+        v[:, :32] *= -1
+    else:
+        v = np.full_like(v, 0.3)
+    ref = _k4(tmp_path, "nir.tif", v)
+    out = tmp_path / "o.tif"
+    code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref), "-o", str(out))
+    assert code == 2 and err.strip().count("\n") == 0, err
+    text = " ".join(err.split())
+    if case == "one value":
+        assert f"--reference {ref}: its nir is one value (0.3) on all 4,096 clear cells over the input" in text, text
+    else:
+        share = "100 %" if case == "negated" else "50 %"
+        assert f"--reference {ref}: {share} of its clear nir values over the input are negative" in text, text
+        assert "is never negative" in text
+    assert not out.exists() and not list(tmp_path.glob(".*"))
+
+
+def test_a_vrt_named_tif_whose_source_is_no_raster_is_one_line(run_cli, tmp_path):
+    """Issue 77: `--reference` a VRT named .tif whose source is /etc/passwd gave RasterioIOError."""
+    rgb = _rgb(tmp_path / "in.tif", 256, 256)
+    evil = tmp_path / "nir.tif"
+    evil.write_text(f"""<VRTDataset rasterXSize="64" rasterYSize="64"><SRS>EPSG:32614</SRS>
+<GeoTransform>{X0}, 4, 0, {Y0}, 0, -4</GeoTransform><VRTRasterBand dataType="Byte" band="1">
+<Description>nir</Description><SimpleSource><SourceFilename relativeToVRT="0">/etc/passwd</SourceFilename>
+<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>""")
+    out = tmp_path / "o.tif"
+    code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(evil), "-o", str(out))
+    assert code == 2 and err.strip().count("\n") == 0, err
+    assert f"--reference {evil}: its pixels cannot be read" in " ".join(err.split()), err
+    assert "a VRT must name rasters that exist" in " ".join(err.split()) and "Traceback" not in err
+    assert not out.exists()

@@ -27,6 +27,14 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
 from bandbridge.policy import MAX_K, MIN_CELLS, MIN_COVER, MIN_K
 
+try:  # GDAL's own errors (CPLE_*) are not RasterioError: both mean a read (or write) went wrong
+    from rasterio._err import CPLE_BaseError as _CPLE
+except ImportError:  # pragma: no cover - a rasterio without it raises RasterioError only
+    from rasterio.errors import RasterioError as _CPLE
+from rasterio.errors import RasterioError
+
+RASTER_ERRORS = (RasterioError, _CPLE)  # what GDAL raises when a raster's pixels cannot be read or written
+
 _MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
@@ -174,9 +182,14 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
 
     def read(f: Path, i: int) -> np.ndarray:
         with open_raster(f) as s:
-            return s.read(i, window=((win[0], win[0] + win[2]), (win[1], win[1] + win[3])),
-                          boundless=True, fill_value=s.nodata if s.nodata is not None else
-                          (np.nan if np.dtype(s.dtypes[i - 1]).kind == "f" else 0)).astype(np.float32)
+            try:
+                return s.read(i, window=((win[0], win[0] + win[2]), (win[1], win[1] + win[3])),
+                              boundless=True, fill_value=s.nodata if s.nodata is not None else
+                              (np.nan if np.dtype(s.dtypes[i - 1]).kind == "f" else 0)).astype(np.float32)
+            except RASTER_ERRORS as e:  # a VRT whose source is no raster (or gone) opens, then fails here
+                raise BandbridgeError(f"--reference {p}: its pixels cannot be read ({str(e).splitlines()[0][:120]}); "
+                                      f"{'a VRT must name rasters that exist and GDAL reads; ' if s.driver == 'VRT' else ''}"
+                                      "give the reference raster itself") from None
     values = np.stack([read(f, i) for f, i, _ in pick[:1]])
     valid = np.isfinite(values).all(0) & _inside(win, size)
     if nodata is not None:
@@ -195,7 +208,31 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
                     nodata, masked_by, when, read(*red[:2]) if red is not None and red[:2] != pick[0][:2] else None,
                     assumed, _covered(grid, fine))
     check_cells(ref)
+    check_band(ref, role)
     return ref
+
+
+SIGNED = ("vv", "vh", "hh", "hv", "other")  # roles whose physical values may be negative (dB, unknown)
+NEGATIVE_SHARE = 0.05  # of the clear cells: more negative than this cannot be a band of reflectance or DN
+# (a Sentinel-2 L2A scene's dark water reads a little below 0 on a few cells after its -1000 offset; a
+# negated or differenced reference holds negatives on every cell it changed: issue 77's trial, 50–100 %)
+
+
+def check_band(ref: Reference, role: str) -> None:
+    """Refuse, in one line naming the cause, a reference whose values cannot be the band of ``role``:
+    negative physical values on more than :data:`NEGATIVE_SHARE` of its clear cells (a reflectance or
+    a DN is never negative), or one value on every clear cell (a fill or an empty product says
+    nothing of the band)."""
+    v = ref.values[0][ref.valid].astype(np.float64) * ref.scale + ref.offset
+    name = f"--reference {ref.path}"
+    if v.size > 1 and np.ptp(v) == 0:
+        raise BandbridgeError(f"{name}: its {role} is one value ({v[0]:.6g}) on all {v.size:,} clear cells over the "
+                              "input: a fill or an empty product, not the band; give a reference that holds the band")
+    neg = float((v < 0).mean()) if v.size else 0.0
+    if role not in SIGNED and neg > NEGATIVE_SHARE:
+        raise BandbridgeError(f"{name}: {100 * neg:.0f} % of its clear {role} values over the input are negative "
+                              f"(down to {v.min():.4g}); a {role} band's reflectance or DN is never negative, so this "
+                              "is not the band (negated, a difference or an index?); give the band itself")
 
 
 def mask_on(source: str, grid: Grid) -> np.ndarray:

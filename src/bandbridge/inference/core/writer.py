@@ -14,16 +14,13 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel
+from bandbridge.data.reference import RASTER_ERRORS
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import temp_beside
 from bandbridge.stretch import PERCENTILES, stretch
 
 DTYPES = ("auto", "float32", "uint16", "uint8")
-try:  # GDAL's own errors (CPLE_*) are not RasterioError: both mean a write went wrong
-    from rasterio._err import CPLE_BaseError as _CPLE
-except ImportError:  # pragma: no cover - a rasterio without it raises RasterioError only
-    _CPLE = rasterio.errors.RasterioError
-WRITE_ERRORS = (rasterio.errors.RasterioError, _CPLE, OSError)
+WRITE_ERRORS = (*RASTER_ERRORS, OSError)  # GDAL's errors (CPLE_* are not RasterioError) and the disk's
 _FACTOR = {"uint16": 10000.0, "uint8": 255.0}
 
 

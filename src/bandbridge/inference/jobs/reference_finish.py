@@ -22,6 +22,7 @@ from rasterio.windows import Window
 
 from bandbridge.bands import band_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster
+from bandbridge.data.reference import SIGNED
 from bandbridge.data.grids import average_in_strips, strip_grid, upsample_onto
 from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.predictor import PredictStats, index_plan, write_strip
@@ -31,7 +32,6 @@ from bandbridge.inference.jobs.reference_fit import Fitted, averaged, band_rows,
 
 ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
-SIGNED = ("vv", "vh", "hh", "hv", "other")  # roles whose physical values may be negative (dB, unknown)
 
 
 def output_dtype(job, ref, info) -> str:
