@@ -123,3 +123,27 @@ def test_a_vrt_named_tif_whose_source_is_no_raster_is_one_line(run_cli, tmp_path
     assert f"--reference {evil}: its pixels cannot be read" in " ".join(err.split()), err
     assert "a VRT must name rasters that exist" in " ".join(err.split()) and "Traceback" not in err
     assert not out.exists()
+
+
+def test_the_held_out_figure_is_one_figure_in_one_unit_on_the_line_and_the_tags(tmp_path):
+    """Issue 77: the line printed the fit's held-out 15.32 and the tags the corrected 13.12 (both the
+    reference's stored units): what is written is the corrected fit, so both give 13.12."""
+    from types import SimpleNamespace
+
+    from bandbridge.data.grids import Grid
+    from bandbridge.data.reference import Reference
+    from bandbridge.inference.jobs.reference import Plan, fit_lines
+    from bandbridge.inference.jobs.reference_finish import provenance
+    g = SimpleNamespace(route="fit", chosen="linear", cells=5000, fit_mae=0.1532, corrected_mae=0.1312,
+                        upsampled_mae=0.2, correct=True, why="applied: held out at the reference's scale it lowered "
+                        "the error", filled_from="", stored_error=lambda e: 100 * e)
+    grid = Grid(UTM, Affine(4.0, 0, X0, 0, -4.0, Y0), 64, 64)
+    ref = Reference(np.zeros((1, 64, 64), np.float32), np.ones((64, 64), bool), grid, ["nir"], str(tmp_path / "r.tif"),
+                    4.0, "uint16")
+    plan = Plan(ref, "nir", grid, 0, ("2020-08-31", "2020-08-31"))
+    f = SimpleNamespace(fit=g, shift=(0.0, 0.0, 1.0), shift_note="below 0.25 reference pixels: none to correct")
+    job = SimpleNamespace(src=tmp_path / "in.tif")
+    line = next(s for s in fit_lines(job, plan, f) if "route:" in s)
+    tags = provenance(plan, f, SimpleNamespace(name="m", folder=tmp_path))
+    assert tags["bandbridge_heldout_mae"] == "13.12" and "it errs 13.12 against 20 " in line, (line, tags)
+    assert "(15.32 without it)" in line  # what the correction did, said once, beside

@@ -24,7 +24,7 @@ from bandbridge.bands import FAMILY, band_role
 from bandbridge.data.reference import Grid, Reference, file_date, open_reference, parse_date, raster_grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.writer import PICTURES
-from bandbridge.inference.jobs.reference_fit import FIT_TILE, fit_backend, fit_tiling
+from bandbridge.inference.jobs.reference_fit import FIT_TILE, fit_backend, fit_tiling, held_out
 from bandbridge.inference.interop.stac_search import find_reference, is_search
 from bandbridge.policy import FAR_DAYS, LOW_OVERLAP
 
@@ -305,9 +305,10 @@ def fit_lines(job, plan: Plan, f) -> list[str]:
     e = g.stored_error
     if g.route == "fit":
         out.append(f"{name}: route: a {g.chosen} fit at the reference's scale ({g.cells:,} clear cells); held out on "
-                   f"the reference's own cells it errs {e(g.fit_mae):.4g} against {e(g.upsampled_mae):.4g} for the "
-                   f"upsampled reference (MAE, {units}; at the reference's scale, not the output's); consistency "
-                   f"correction {g.why}")
+                   f"the reference's own cells it errs {e(held_out(g)):.4g} against {e(g.upsampled_mae):.4g} for the "
+                   f"upsampled reference (MAE, {units}; at the reference's scale, not the output's; the figure the "
+                   f"output's tags give); consistency correction {g.why}"
+                   + (f" ({e(g.fit_mae):.4g} without it)" if g.correct else ""))
     elif g.route == "consistent":
         held = (f"held out one scale coarser it errs {e(g.fit_mae):.4g} against {e(g.upsampled_mae):.4g} for the "
                 f"upsampled reference (MAE, {units})" if np.isfinite(g.fit_mae) else

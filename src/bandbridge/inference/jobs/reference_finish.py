@@ -28,7 +28,7 @@ from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.predictor import PredictStats, index_plan, write_strip
 from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
 from bandbridge.inference.core.writer import store as encode_stored
-from bandbridge.inference.jobs.reference_fit import Fitted, averaged, band_rows, finite_band
+from bandbridge.inference.jobs.reference_fit import Fitted, averaged, band_rows, finite_band, held_out
 
 ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
@@ -173,7 +173,7 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
             "bandbridge_route": f"{g.route}: {_route_words(g.route)}",
             "bandbridge_learner": g.chosen,
             "bandbridge_fit": model_tag(fit_spec) if fit_spec is not None else "none (no model of the fit runs)",
-            "bandbridge_heldout_mae": stored(min(g.fit_mae, g.corrected_mae) if g.correct else g.fit_mae),
+            "bandbridge_heldout_mae": stored(held_out(g)),
             "bandbridge_upsampled_reference_mae": stored(g.upsampled_mae),
             "bandbridge_heldout_scale": "the reference's own cells (stored units of the reference)",
             "bandbridge_correction": g.why,

@@ -285,11 +285,17 @@ def fit_config(job, plan, g, learner: dict, names: list[str]):
     return build_config(d)
 
 
+def held_out(g) -> float:
+    """The held-out error (model values) of what is written: the fit's, or with the consistency
+    correction where the check applied it. The one figure the line, the tags and ``model.yaml`` give."""
+    return min(g.fit_mae, g.corrected_mae) if g.correct else g.fit_mae
+
+
 def fit_record(plan, g) -> dict:
     """What ``model.yaml`` keeps of the fit: the reference, the route, the held-out errors."""
     return {"reference": Path(plan.ref.path).name, "k": round(float(plan.ref.k), 3), "route": g.route,
             "learner": g.chosen, "cells": g.cells, "stored_range": [g.lo, g.hi],
-            "heldout_mae_stored": None if not np.isfinite(g.fit_mae) else g.stored_error(g.fit_mae),
+            "heldout_mae_stored": None if not np.isfinite(held_out(g)) else g.stored_error(held_out(g)),
             "upsampled_mae_stored": None if not np.isfinite(g.upsampled_mae) else g.stored_error(g.upsampled_mae)}
 
 
