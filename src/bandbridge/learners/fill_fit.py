@@ -68,31 +68,33 @@ class Units:
         return (self.lo + (m - LO) * self.span / (HI - LO)).astype(np.float32)
 
 
-def sar_model(db: np.ndarray) -> np.ndarray:
-    """SAR dB ``(2, H, W)`` → [0, 1], no data at the clear pixels' median (a feature, not a
-    target: a hole must not look like a dark field)."""
+def sar_model(db: np.ndarray, holes: np.ndarray | None = None) -> np.ndarray:
+    """SAR dB ``(2, H, W)`` → [0, 1], no data at the scene's median (a feature, not a target: a
+    hole must not look like a dark field); ``holes`` ``(2,)``: that median where the scene is read
+    by strips (``inference/jobs/fill_strips.py``), else this array's own."""
     m = np.clip((db - SAR_LO) / (SAR_HI - SAR_LO), 0, 1).astype(np.float32)
     for c in range(m.shape[0]):
         bad = ~np.isfinite(m[c])
         if bad.any():
-            m[c][bad] = np.nanmedian(m[c]) if (~bad).any() else 0.5
+            m[c][bad] = holes[c] if holes is not None else np.nanmedian(m[c]) if (~bad).any() else 0.5
     return m
 
 
 def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray | None,
-           sar_then: np.ndarray | None) -> tuple[np.ndarray, str]:
+           sar_then: np.ndarray | None, holes: list | None = None) -> tuple[np.ndarray, str]:
     """The fit's input channels ``(Ci, H, W)`` in model values and their names: the base, other
-    dates (NaN: the base there), SAR now, SAR then, and their difference (+½: in [0, 1])."""
+    dates (NaN: the base there), SAR now, SAR then, and their difference (+½: in [0, 1]);
+    ``holes``: :func:`sar_model`'s for SAR now and then."""
     parts, names = [base_m], ["earlier bands"]
     for i, o in enumerate(others_m):
         parts.append(np.where(np.isfinite(o), o, base_m))
         names.append(f"date {i + 2}")
     if sar_now is not None:
-        now = sar_model(sar_now)
+        now = sar_model(sar_now, holes[0] if holes else None)
         parts.append(now)
         names.append("SAR now")
         if sar_then is not None:
-            then = sar_model(sar_then)
+            then = sar_model(sar_then, holes[1] if holes else None)
             parts += [then, np.clip(now - then + HALF, 0, 1)]
             names += ["SAR then", "their difference"]
     return np.nan_to_num(np.concatenate(parts), nan=HALF).astype(np.float32), ", ".join(names)
@@ -162,6 +164,7 @@ class Decision:
     fitted: object | None = None  # learners/base.Learner
     anchor: tuple[np.ndarray, np.ndarray] | None = None
     held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rows, cols, (C, N) held-out residual
+    sampled: tuple[np.ndarray, np.ndarray] | None = None  # rows, cols of every pixel the fit sampled
 
     def module(self):
         """The fit as one torch module on :func:`fed` inputs ``(B, k, H, W)`` → model values
@@ -247,6 +250,7 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
     dec.route = force if force in dec.mae else min(dec.mae, key=dec.mae.get)
     dec.why = _why(dec.route, dec.mae, n, allow_fit)
     dec.held = (rows[tested], cols[tested], (y_px - held[dec.route])[tested].T)
+    dec.sampled = (rows, cols)
     return dec
 
 

@@ -25,6 +25,8 @@ class StripControl:
 
     block_px: int = 4096  # widest column block processed at once (bounds memory)
     rows: tuple[int, int] | None = None  # only input rows [r0, r1): a strip, on the whole raster's tiles
+    only: str | None = None  # a one-band raster on the input's grid: only the tiles whose extent holds a
+    # nonzero pixel of it run (the fill's gap); the others add nothing, and their pixels are not to be used
 
 
 @dataclass(kw_only=True)

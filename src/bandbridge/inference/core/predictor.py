@@ -144,6 +144,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     stats = raster_stats(spec, src, sel, scaling)
     fade = fade_of(spec)
     notes = guard_notes(spec, stats)
+    ran = [0]  # tiles run (fewer than the plan's where ``opts.strip.only`` leaves some out)
 
     def setup(r) -> None:
         r.main.descriptions = tuple(names)
@@ -173,7 +174,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             pending = None
             for cols, left, right in column_blocks(plan, opts.strip.block_px, block_span(prof, s, "x")):
                 rows = _stream(backend, spec, src, sel, scaling, plan, cols, left, right, opts,
-                               progress, locate, (r0, r1))
+                               progress, locate, (r0, r1), ran)
                 for a, b, pred, x, valid in on_block_rows(rows, block_span(prof, s, "y"), r0, s):
                     if pending is not None:
                         pending.result()
@@ -186,7 +187,7 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     flat = error_fn.flat_note(_stored_label(spec, dtype)) if error_fn else None
     if flat:
         notes = [*notes, flat]
-    return PredictStats(out, plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes,
+    return PredictStats(out, ran[0] if opts.strip.only else plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes,
                         opts.tile or spec.config.inference.tile)
 
 
@@ -296,9 +297,16 @@ def contexter(info, spec: ModelSpec, sensor: str | None, stats: list[float]):
     return row
 
 
+def _wanted(only: str, r: int, cols: tuple[int, ...], th: int, tw: int) -> list[int]:
+    """The tile columns of row ``r`` whose extent holds a nonzero pixel of the raster ``only``."""
+    with rasterio.open(only) as m:
+        band = m.read(1, window=Window(cols[0], r, cols[-1] + tw - cols[0], th), boundless=True, fill_value=0)
+    return [c for c in cols if band[:, c - cols[0]:c - cols[0] + tw].any()]
+
+
 def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: TilePlan,
             cols: tuple[int, ...], left: int, right: int, opts: PredictOptions, progress, locate,
-            span: tuple[int, int] | None = None):
+            span: tuple[int, int] | None = None, ran: list[int] | None = None):
     """Yield ``(row0, row1, pred, input, valid)`` for consecutive finished row ranges of the
     column block whose tiles start at ``cols``, cut to the block's columns ``[left, right)``:
     pred ``(Co, h·s, w·s)``, input ``(Ci, h, w)``, valid ``(h·s, w·s)``. With ``span`` = (r0, r1)
@@ -333,13 +341,18 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
             if k + 1 < len(rows):
                 ahead = reader.submit(read, rows[k + 1])
             x = _fill_margin(strip.data, H - r, W - c0)
-            tiles = [x[:, :, c - c0:c - c0 + tw] for c in cols]
+            run = cols if opts.strip.only is None else _wanted(opts.strip.only, r, cols, th, tw)
+            if progress and len(run) < len(cols):
+                progress(len(cols) - len(run))
+            tiles = [x[:, :, c - c0:c - c0 + tw] for c in run]
+            if ran is not None:
+                ran[0] += len(tiles)
             for b0 in range(0, len(tiles), bs):
                 batch = np.stack(tiles[b0:b0 + bs])
                 if locate is None:
                     y = backend(batch)
                 else:  # each tile's context: its centre's lat/lon, the GSD, the sensor
-                    y = backend(batch, np.array([locate(r + th / 2, c + tw / 2) for c in cols[b0:b0 + bs]],
+                    y = backend(batch, np.array([locate(r + th / 2, c + tw / 2) for c in run[b0:b0 + bs]],
                                                 np.float32))
                 if y.shape[1] != co:
                     raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
@@ -350,7 +363,7 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
                 y = np.asarray(y, np.float32)
                 if not y.flags.writeable:  # a runtime's own output buffer: weigh a copy
                     y = y.copy()
-                for j, c in enumerate(cols[b0:b0 + bs]):
+                for j, c in enumerate(run[b0:b0 + bs]):
                     acc[:, :, (c - c0) * s:(c - c0 + tw) * s] += weigh(y[j], w_row[r], w_col[c])
                 if progress:
                     progress(len(batch))

@@ -1,0 +1,145 @@
+"""``bandbridge fill``'s fit served by the one engine: the decision (``learners/fill_fit.py``) saved
+as a model bundle — ``Anchored(learner, FillBase)`` on the design's channels (a VRT of the work
+file's bands, ``fill_strips.py``) — and predicted by the engine's backends, tiles (their halo
+covers the context windows), memory plan and Dask branch like any model, **only on the tiles that
+hold a pixel to fill** (``StripControl.only``: a mask of the gap and the ring round it the edge
+pass reads). The engine writes the fit's model values; ``fill_finish.py`` writes the output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bandbridge.learners.fill_fit import FEED, HALF, Decision
+from bandbridge.learners.scene_fit import HALO
+
+FILL_TILE = 1024  # px: the tile the fit's bundle runs (a model made for one run is not measured for
+# a larger one; predict --reference's fit runs the same, reference_fit.FIT_TILE)
+OVERLAP = 2 * (HALO + 10)  # px between tiles: the context windows' reach and the blend's ramp
+BACKEND = ("torch", "fp32")  # where --backend is auto: the reference backend, which serves every
+# learner kind the fit may choose (trees kept as fitted, no student: served=False); a fit made for
+# one run is not probed, so the plan names it before the fit exists
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """How the fit's bundle runs: ``--backend``, ``--precision``, ``--threads`` and a Dask cluster
+    (``jobs/predict.Cluster``; None or unused: here)."""
+
+    backend: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    cluster: object | None = None
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.cluster is not None and self.cluster.used
+
+    def pair(self) -> tuple[str, str]:
+        """The backend and precision the fit runs on (what ``--plan`` says and the run records)."""
+        if self.backend == "auto" and self.precision == "auto":
+            return BACKEND
+        return (self.backend if self.backend != "auto" else BACKEND[0],
+                self.precision if self.precision != "auto" else "fp32")
+
+    def decision(self):
+        from bandbridge.inference.runtime.select import Decision as Chosen
+        b, p = self.pair()
+        how = "asked" if (self.backend, self.precision) != ("auto", "auto") else "unmeasured"
+        why = ("as asked (--backend, --precision)" if how == "asked" else
+               "the reference backend: a fit made for this run is not probed, and it serves every learner kind")
+        return Chosen(b, p, how, f"{b} {p}: {why}")
+
+
+def bundle(dec: Decision, channels: list[str], targets: list[str], folder: Path, record: dict):
+    """The decision's module saved as a bundle in ``folder``; its spec. Input: the design's
+    ``channels`` read through ``minmax`` over :data:`~bandbridge.learners.fill_fit.FEED`; output: the
+    scene's bands ``targets`` in the fit's model values (written as float32)."""
+    from bandbridge.bundle import save_bundle
+    from bandbridge.config import build_config
+    from bandbridge.generators import build_generator
+    from bandbridge.learners.saved import learner_value
+    from bandbridge.spec import read_spec
+    k, c = len(dec.channels), len(targets)
+    learner = learner_value(dec.fitted.generator())
+    args = {"bands": c if dec.route == "fit" else 0, "half": HALF}
+    module = build_generator("fill-base", k, c, args, 1, learner, None)
+    module.load_state_dict(dec.module().state_dict())
+    src = {"name": "scene", "layout": "multiband", "files": ["scene.tif"],
+           "input": {"bands": list(range(k)), "scaling": "minmax", "vmin": FEED[0], "vmax": FEED[1],
+                     "band_names": channels},
+           "target": {"bands": list(targets), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0}}
+    cfg = build_config({"name": f"fill-{dec.route}", "data": {"root": ".", "sources": [src]},
+                        "model": {"generator": {"name": "fill-base", "args": args, "learner": learner}},
+                        "inference": {"tile": FILL_TILE, "overlap": OVERLAP}})
+    save_bundle(folder, module.eval(), cfg, k, c, epoch=-1, fill_fit=record)
+    return read_spec(folder)
+
+
+def stacked(guides: Path, channels: list[int], names: list[str], out: Path, grid) -> Path:
+    """A VRT of the work file's ``channels`` (the bundle's inputs, in its order): no copy."""
+    from bandbridge.inference.interop.vrt import Band, Source, write_vrt
+    bands = [Band("float32", [Source(guides, i + 1)], None, n) for i, n in zip(channels, names)]
+    return write_vrt(out, grid.width, grid.height, grid.crs, grid.transform, bands)
+
+
+def engine_job(spec, src: Path, dst: Path, only: Path, size: tuple[int, int]):
+    """The engine's job for the fit's bundle: ``src`` (the VRT) into ``dst`` (float32 model
+    values), only the tiles ``only`` marks, on :data:`FILL_TILE` tiles."""
+    from bandbridge.inference.core.options import PredictOptions, StripControl
+    from bandbridge.inference.jobs.job import Job
+    opts = PredictOptions(tile=FILL_TILE, overlap=OVERLAP, dtype="float32", creation={"compress": "none"},
+                          replace=True, strip=StripControl(only=str(only)))
+    return Job(src, dst, spec, None, opts, f"the fill's fit ({spec.name})", size)
+
+
+def run_engine(jobs: list, eo: EngineOptions, say: Callable[[str], None], summary: Path | None = None,
+               add=None) -> list[dict]:
+    """The jobs predicted here or on ``eo.cluster``; one row per job (file, status, seconds,
+    backend, tile, tiles run)."""
+    from bandbridge.inference.jobs.job import prepare_backends, run_predict
+    decisions = {j.spec.folder: eo.decision() for j in jobs}
+    if eo.on_cluster:
+        from bandbridge.inference.jobs.distributed import run_distributed
+        c = eo.cluster
+        rows = run_distributed(jobs, eo.backend, eo.precision, eo.threads, c.scheduler, c.workers, c.retries,
+                               c.strips, summary, progress=(lambda n: add("the fit, tasks", n)) if add else None,
+                               announce=say, decisions=decisions)
+        bad = [r for r in rows if r["status"] != "ok"]
+        if bad:
+            from bandbridge.errors import BandbridgeError
+            raise BandbridgeError(f"the fit's prediction failed on the cluster: {bad[0]['error']}"
+                                  + (f" (tracebacks beside {summary})" if summary else ""))
+        return rows
+    runs = prepare_backends(jobs, eo.backend, eo.precision, eo.threads, decisions=decisions)
+    rows = []
+    tick = (lambda job, n: add(f"{job.spec.name}, tiles", n)) if add else None
+    for job, st, run in run_predict(jobs, runs, tick):
+        rows.append({"file": str(job.src), "status": "ok", "seconds": st.seconds, "mpix": st.megapixels,
+                     "output": str(job.dst), "error": "", "backend": f"{run.name} {run.precision}",
+                     "tile": st.tile, "tiles": st.tiles})
+    return rows
+
+
+def only_mask(todo: np.ndarray, ring: int, grid, out: Path, rows: int = 1024) -> Path:
+    """The tiles' mask (uint8 on ``grid``): the pixels to fill and ``ring`` px round them (what
+    the edge pass reads of the fit's output), written :data:`rows` at a time."""
+    import rasterio
+    from rasterio.windows import Window
+    from scipy.ndimage import maximum_filter
+
+    from bandbridge.inference.core.writer import output_profile
+    h, w = todo.shape
+    prof = output_profile(grid.crs, grid.transform, h, w, 1, "uint8", 1, {"compress": "deflate"})
+    prof["nodata"] = None
+    with rasterio.open(out, "w", **prof) as d:
+        for a in range(0, h, rows):
+            b = min(h, a + rows)
+            lo, hi = max(a - ring, 0), min(h, b + ring)
+            m = maximum_filter(todo[lo:hi].view(np.uint8), size=2 * ring + 1, mode="constant")
+            d.write(m[a - lo:a - lo + b - a][None], window=Window(0, a, w, b - a))
+    return out

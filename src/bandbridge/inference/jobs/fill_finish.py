@@ -1,0 +1,123 @@
+"""``bandbridge fill``'s last pass, by strips of :data:`~bandbridge.inference.jobs.fill_strips.ROWS`
+rows, through the one writer (``core/outputs.opened``) and the one value encoder
+(``core/writer.store``):
+
+- the route's values: the engine's output of the fit (model values → the scene's stored units), or
+  the earlier date mapped per band, or as it is (from the design's base);
+- **the edge**: the route's error on the clear pixels round the gap — held out where the fit was
+  sampled, the route's own elsewhere in the ring the engine predicted — spread into the gap
+  (``gapfill.edge_correction``), each strip read with a halo of the Gaussian's reach so that it
+  is what the whole scene would give;
+- the pixels no earlier date is clear at, from the SAR fit where it held out (its own engine output);
+- the scene's bands in their own type, and ``FILLED`` (1 observed, 2 filled, 0 neither).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rasterio.windows import Window
+
+from bandbridge.inference.jobs.fill_strips import ROWS, Guides, Scan
+from bandbridge.learners.fill_fit import Decision
+from bandbridge.learners.gapfill import edge_correction
+
+OBSERVED, FILLED = 1, 2  # the FILLED band's codes (0: no data, neither)
+
+
+def reach(edge_px: float) -> int:
+    """Rows a strip is read past its own for the edge correction (scipy's Gaussian truncates at 4σ:
+    past it no residual is seen, so the correction there is what the whole scene gives)."""
+    return int(4.0 * edge_px + 0.5) + 1 if edge_px > 0 else 0
+
+
+@dataclass
+class Parts:
+    """What the last pass reads: the route's decision and where the engine wrote its fits."""
+
+    dec: Decision
+    first: Path | None  # the fit's engine output (route fit)
+    sar: Decision | None = None
+    sar_first: Path | None = None  # the SAR fit's engine output (pixels with no clear earlier date)
+    only: Path | None = None  # the tiles' mask (the pixels to fill and the ring round them)
+
+
+def _rows(path: Path, a: int, b: int, w: int) -> np.ndarray:
+    import rasterio
+    with rasterio.open(path) as s:
+        return s.read(window=Window(0, a, w, b - a)).astype(np.float32)
+
+
+def route_rows(sc: Scan, gd: Guides, p: Parts, a: int, b: int) -> np.ndarray:
+    """The route's values over rows ``[a, b)``, the scene's stored units ``(C, b − a, W)``."""
+    w, dec = sc.valid.shape[1], p.dec
+    if dec.route == "fit":
+        return dec.units.to_stored(_rows(p.first, a, b, w))
+    base = dec.units.to_stored(_rows(gd.path, a, b, w)[gd.channels["base"]])
+    base[:, ~gd.has_base[a:b]] = np.nan
+    if dec.route == "linear":
+        ab = dec.linear.astype(np.float32)
+        return base * ab[:, :1, None] + ab[:, 1:, None]
+    return base
+
+
+def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], overwrite: bool, cog: bool,
+           edge_px: float, tick=lambda: None) -> int:
+    """Write ``dest``; the pixels filled."""
+    from bandbridge.inference.core.outputs import opened
+    from bandbridge.inference.core.writer import output_profile, store
+    s = sc.scene.layer
+    h, w = sc.valid.shape
+    dtype = "float32" if s.dtype in ("float64", "float16") else s.dtype
+    prof = output_profile(s.grid.crs, s.grid.transform, h, w, len(s.names) + 1, dtype)
+    if s.nodata is not None and np.isfinite(s.nodata):
+        prof["nodata"] = s.nodata
+    if dtype != "float32":  # integer nodata below the FILLED codes' range would hide "observed"
+        prof["nodata"] = prof.get("nodata", 0)
+    r = reach(edge_px) if p.dec.held is not None else 0
+    sampled = np.zeros((h, w), bool)
+    known = None
+    if p.dec.held is not None:
+        rows, cols, vals = p.dec.held
+        sampled[p.dec.sampled] = True
+        known = (rows, cols, vals)
+    holes = sc.gap & ~gd.has_base
+    count = 0
+
+    def setup(rs) -> None:
+        rs.main.descriptions = (*s.names, "FILLED")
+        rs.main.update_tags(**tags)
+
+    with opened([dest], prof, {}, overwrite, cog=cog, setup=setup) as out:
+        for a in range(0, h, ROWS):
+            b = min(h, a + ROWS)
+            lo, hi = max(a - r, 0), min(h, b + r)
+            y = sc.scene.rows(s.grid, lo, hi)
+            todo = sc.gap[lo:hi] & gd.has_base[lo:hi]
+            values = route_rows(sc, gd, p, lo, hi) if todo.any() or r else None
+            if r and values is not None:
+                res = np.where(sc.clear[lo:hi] & ~sampled[lo:hi], y - values, np.nan)
+                if p.only is not None:  # outside the ring the engine ran no tile
+                    res[:, _rows(p.only, lo, hi, w)[0] == 0] = np.nan
+                k = (known[0] >= lo) & (known[0] < hi)
+                res[:, known[0][k] - lo, known[1][k]] = known[2][:, k]
+                values = values + edge_correction(res.astype(np.float32), edge_px)
+            cut = slice(a - lo, a - lo + b - a)
+            y, todo = y[:, cut], todo[cut]
+            if values is not None:
+                y[:, todo] = values[:, cut][:, todo]
+            filled = todo.copy()
+            hole = holes[a:b]
+            if p.sar_first is not None and hole.any():
+                v = p.sar.units.to_stored(_rows(p.sar_first, a, b, w))
+                y[:, hole] = v[:, hole]
+                filled |= hole
+            count += int(filled.sum())
+            valid = sc.valid[a:b] | filled
+            code = np.where(filled, FILLED, np.where(sc.valid[a:b] & ~sc.gap[a:b], OBSERVED, 0)).astype(dtype)
+            data = np.concatenate([store(y, valid, dtype, prof.get("nodata")), code[None]])
+            out.write(Window(0, a, w, b - a), data, [], valid)
+            tick()
+    return count

@@ -1,0 +1,54 @@
+"""What ``bandbridge fill --plan`` says before any work but the scan of the scene and its mask:
+the gap, the dates, the backend and tiles the fit's bundle will run on (what the run then
+records), and the memory the run is planned under (:func:`planned_bytes`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bandbridge.inference.core.tiling import plan_tiles
+from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP
+from bandbridge.inference.jobs.fill_strips import ROWS
+
+FORWARD_PX = 1 << 20  # pixels of one forward (predictor.default_batch: about 1 MPix a batch)
+
+
+def gap_tiles(gap: np.ndarray, tile: int = FILL_TILE, overlap: int = OVERLAP) -> tuple[int, int]:
+    """``(tiles holding a gap pixel, all tiles)`` of the engine's tiling of the scene."""
+    h, w = gap.shape
+    p = plan_tiles(h, w, tile, overlap)
+    hit = sum(bool(gap[r:r + p.tile_h, c:c + p.tile_w].any()) for r in p.rows for c in p.cols)
+    return hit, p.n_tiles
+
+
+def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: float) -> float:
+    """The peak the run is planned under: ``resident`` (this process now) plus the whole-scene
+    booleans (valid, clear, gap, has a date, sampled, the tiles' mask and the dilation's copy: 8 B
+    a pixel), the largest strip pass (every input's rows as float32 three times: read, reprojected,
+    composed; :data:`~bandbridge.inference.jobs.fill_strips.ROWS` rows) and the engine's tiles (a tile-high strip of the
+    design and the output, three times, and one forward of :data:`FORWARD_PX` with its features:
+    five per channel, float32, twice)."""
+    channels = bands * max(dates, 1) + sar
+    strip = 3 * 4 * ROWS * w * (bands * (dates + 2) + channels + sar)
+    engine = 3 * 4 * (FILL_TILE + 2 * OVERLAP) * min(w, 4096) * (channels + bands) + 2 * 4 * FORWARD_PX * 5 * channels
+    return resident + 8.0 * h * w + max(strip, engine)
+
+
+def plan_lines(sc, inp, engine) -> list[str]:
+    """The plan's lines (after the gap's and the dates' lines ``run_fill`` says)."""
+    from bandbridge.inference.runtime.memory import resident_bytes
+    h, w = sc.valid.shape
+    hit, total = gap_tiles(sc.gap)
+    b, p = engine.pair()
+    nd, sar = len(inp.earlier), (2 if inp.sar[0] is not None else 0) + (4 if inp.sar[1] is not None else 0)
+    peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0))
+    where = ("here" if not engine.on_cluster else f"on the Dask scheduler {engine.cluster.scheduler}"
+             if engine.cluster.scheduler else f"on a local Dask cluster of {engine.cluster.workers} worker(s)")
+    return ["plan: nothing is written with --plan",
+            "route: the one of the fit, the earlier date mapped per band or as it is that holds out best on a "
+            "spread sample of the clear part (decided once the design is written)",
+            f"backend: {b} {p} ({engine.decision().note.split(': ', 1)[1]})",
+            f"tiles: {hit} of {total} tile(s) of {FILL_TILE}² overlapping by {OVERLAP} px hold gap pixels: only they "
+            f"(and those round the gap's edge the edge pass reads) are predicted, {where}",
+            f"memory: planned under {peak / 1e9:.2f} GB peak (the scene's masks, {ROWS}-row strips, the engine's tiles; "
+            "no input is read whole)"]

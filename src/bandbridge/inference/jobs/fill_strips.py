@@ -1,0 +1,237 @@
+"""``bandbridge fill``'s two passes over the scene by strips of :data:`ROWS` rows (``fill_rows.py``
+reads each input by rows), so that memory holds a few bits a pixel of the scene, never its values:
+
+1. :func:`scan`: the scene's validity, its gap (its own cloud mask or ``--mask``, dilated by
+   :data:`~bandbridge.policy.FILL_DILATE` px) and clear part as whole-scene booleans, a sample of
+   its clear values for the model units (``fill_fit.Units``) and of the SAR for its holes' value;
+2. :func:`guides`: the fit's design — per pixel the nearest earlier date clear there (the base),
+   the other dates, SAR now, then and their difference, in model values — written to a float32
+   work file on the scene's grid (the base is a choice per pixel by each date's own cloud mask,
+   often on another grid, and SAR is converted to dB: neither is a VRT of the inputs), with which
+   pixels have a base and the per-band map's sums over the clear ones.
+
+:class:`FileSource` is the fit's view of the two (``learners/fill_fit.Source``): windows of the
+work file and of the scene around the sampled pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import binary_dilation
+
+from bandbridge.bands import band_role
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.jobs.fill_read import shared_bands, snow_is_ground, to_db
+from bandbridge.inference.jobs.fill_rows import RowReader
+from bandbridge.learners.fill_fit import FILL_LINEAR_MIN, SAR_HI, SAR_LO, Units, composite, design
+from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
+
+ROWS = 512  # rows read, computed and written at a time
+SAMPLE_PX = 4_000_000  # values kept for the units and the SAR's median (every k-th pixel above it)
+FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read a few times, never kept
+
+
+@dataclass
+class Scan:
+    """The scene after :func:`scan`: whole-scene booleans ``(H, W)`` and its model units."""
+
+    scene: RowReader
+    valid: np.ndarray
+    clear: np.ndarray
+    gap: np.ndarray
+    masked_by: str
+    units: Units | None = None
+    snow_ok: bool = True
+    holes: list | None = None  # SAR now's and then's median (model values) for their holes
+
+
+def _every(n: int, h: int, w: int) -> int:
+    return max(1, -(-h * w // SAMPLE_PX)) if n else 1
+
+
+def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) -> Scan:
+    """Pass 1 (see the module docstring); refused in one line where the scene holds no data, has no
+    cloud mask or ``--mask`` does not overlap it."""
+    g = scene.layer.grid
+    h, w = g.height, g.width
+    if mask is None and not scene.masked:
+        raise BandbridgeError(f"{scene.item}: no cloud mask in the file or beside it (an SCL or QA_PIXEL band, "
+                              "a file named *SCL*.tif, or a cube's #scl=FILE); give one with --mask")
+    valid, cloudy = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    snow = np.zeros((h, w), bool) if scene.mask_kind == "SCL" else None
+    k = _every(1, h, w)
+    kept, rc, sars, overlap = [], [], [[] for _ in sar], False
+    for a in range(0, h, ROWS):
+        b = min(h, a + ROWS)
+        y = scene.rows(g, a, b)
+        valid[a:b] = np.isfinite(y).all(0)
+        clear, sn = scene.mask_rows(g, a, b)
+        if snow is not None and sn is not None:
+            snow[a:b] = sn
+        if mask is not None:
+            m = mask.rows(g, a, b, True, [0])[0]
+            overlap |= bool(np.isfinite(m).any())
+            cloudy[a:b] = np.nan_to_num(m) != 0
+        else:
+            cloudy[a:b] = ~clear
+        rr, cc = np.nonzero(valid[a:b] & ~cloudy[a:b])
+        rr, cc = rr[::k], cc[::k]
+        kept.append(y[:, rr, cc])
+        rc.append((rr + a, cc))
+        for i, s in enumerate(sar):
+            if s is not None:
+                sars[i].append(_sar_model(s, g, a, b)[:, ::k, ::k].reshape(2, -1))
+    if not valid.any():
+        raise BandbridgeError(f"{scene.item}: every pixel is no data; give a scene that holds data")
+    if mask is not None and not overlap:
+        raise BandbridgeError(f"--mask {mask.item}: does not overlap {scene.item}; give the mask of this scene")
+    gap = binary_dilation(cloudy, iterations=FILL_DILATE) if FILL_DILATE else cloudy
+    del cloudy
+    clear = valid & ~gap
+    gap &= valid
+    by = f"--mask {Path(mask.item).name}" if mask is not None else scene.layer.masked_by
+    out = Scan(scene, valid, clear, gap, by)
+    rows, cols = np.concatenate([r for r, _ in rc]), np.concatenate([c for _, c in rc])
+    keep = clear[rows, cols]  # the sample's pixels still clear once the gap is dilated
+    v = np.concatenate(kept, axis=1)[:, keep]
+    out.units = Units(v[:, :, None], np.ones((v.shape[1], 1), bool))
+    if snow is not None:
+        scene.layer.snow = snow
+        out.snow_ok = snow_is_ground(scene.layer, clear)
+        scene.layer.snow = None
+    out.holes = [_median(np.concatenate(s, axis=1)) if s else None for s in sars]
+    return out
+
+
+def _median(m: np.ndarray) -> np.ndarray:
+    return np.array([np.nanmedian(c) if np.isfinite(c).any() else 0.5 for c in m], np.float32)
+
+
+def _sar_model(s: RowReader, g, a: int, b: int) -> np.ndarray:
+    """SAR's VV, VH over rows ``[a, b)`` in [0, 1] (``fill_fit.sar_model``'s map), NaN holes."""
+    return np.clip((sar_rows(s, g, a, b) - SAR_LO) / (SAR_HI - SAR_LO), 0, 1)
+
+
+def sar_bands(s: RowReader) -> list[int]:
+    """The file indices of VV and VH; refused in one line without both."""
+    roles = [band_role(n) for n in s.layer.names]
+    if "vv" not in roles or "vh" not in roles:
+        raise BandbridgeError(f"{s.flag} {s.item}: no VV and VH bands (it has {s.layer.names}); give a Sentinel-1 "
+                              "GRD file with both polarisations")
+    return [s.data[roles.index("vv")], s.data[roles.index("vh")]]
+
+
+def sar_rows(s: RowReader, g, a: int, b: int) -> np.ndarray:
+    """VV, VH in dB over rows ``[a, b)`` of ``g`` (``fill_read.to_db``)."""
+    return to_db(s.rows(g, a, b, bands=sar_bands(s)), s.layer.dtype)
+
+
+@dataclass
+class Guides:
+    """The work file of the fit's design and what pass 2 learned of the dates."""
+
+    path: Path
+    channels: dict[str, list[int]]
+    has_base: np.ndarray  # (H, W) a date is clear there
+    linear: np.ndarray | None  # (C, 2) the per-band map over every clear pixel with a base
+    dropped: list = field(default_factory=list)  # (date, share) whose snow was not taken for ground
+
+
+def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out: Path) -> Guides:
+    """Pass 2 (see the module docstring): the design written to ``out``; refused in one line where
+    a date holds none of the scene's bands or no clear pixel over it."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from bandbridge.inference.core.writer import output_profile
+    g, scene = sc.scene.layer.grid, sc.scene
+    h, w = g.height, g.width
+    c, nd = len(scene.layer.names), len(earlier)
+    idx = [shared_bands(scene.layer, e.layer, "--earlier") for e in earlier]
+    ci = c * nd + (2 if sar[0] is not None else 0) + (4 if sar[0] is not None and sar[1] is not None else 0)
+    prof = output_profile(g.crs, g.transform, h, w, ci, "float32", 1, FAST)
+    prof["nodata"] = None
+    has = np.zeros((h, w), bool)
+    sums = np.zeros((6, c))  # n, Σx, Σy, Σx², Σxy, spread seen
+    seen, snowy = np.zeros(nd, bool), np.zeros(nd)
+    lo = None
+    with rasterio.open(out, "w", **prof) as dst:
+        for a in range(0, h, ROWS):
+            b = min(h, a + ROWS)
+            dates = []
+            for i, e in enumerate(earlier):
+                v = e.rows(g, a, b)
+                v = np.stack([v[j] if j >= 0 else np.full(v.shape[1:], np.nan, np.float32) for j in idx[i]])
+                cl, sn = e.mask_rows(g, a, b)
+                if cl is not None:
+                    if not sc.snow_ok and sn is not None:
+                        snowy[i] += float((sn & cl).sum())
+                        cl = cl & ~sn
+                    v = np.where(cl, v, np.nan)
+                seen[i] |= bool(np.isfinite(v).all(0)[sc.valid[a:b]].any())
+                dates.append(v)
+            base, ok, _ = composite(dates)
+            has[a:b] = ok
+            y = scene.rows(g, a, b)
+            learn = sc.clear[a:b] & ok
+            xb, yb = base[:, learn].astype(np.float64), y[:, learn].astype(np.float64)
+            if xb.size:
+                lo = xb[:, :1] if lo is None else lo  # centred on a first value: sums without cancellation
+                xb, yb = xb - lo, yb - lo
+                sums += [np.full(c, xb.shape[1]), xb.sum(1), yb.sum(1), (xb * xb).sum(1), (xb * yb).sum(1),
+                         np.ptp(xb, axis=1)]
+            now = sar_rows(sar[0], g, a, b) if sar[0] is not None else None
+            then = sar_rows(sar[1], g, a, b) if now is not None and sar[1] is not None else None
+            x, _ = design(sc.units.to_model(base), [sc.units.to_model(d) for d in dates[1:]], now, then, sc.holes)
+            dst.write(x, window=Window(0, a, w, b - a))
+    for i, e in enumerate(earlier):
+        if not seen[i] and not snowy[i]:
+            raise BandbridgeError(f"--earlier {e.item}: no clear pixel over {scene.item} (another place, or all "
+                                  "cloudy); give an earlier clear scene of the same place")
+    if not has.any():
+        raise BandbridgeError(f"--earlier {earlier[0].item}: every clear pixel of it is SCL snow, and the scene's "
+                              f"clear part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
+                              "earlier date without snow")
+    n0 = c * nd
+    chans = {"base": list(range(c)), "dates": list(range(c, n0)), "sar": list(range(n0, ci))}
+    dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
+    return Guides(out, chans, has, _solve(sums, lo), dropped)
+
+
+def _solve(s: np.ndarray, lo: np.ndarray | None) -> np.ndarray | None:
+    """Per band ``(a, c)`` of the least-squares line from the sums (``fill_fit.linear_maps``'s
+    answer, a band without spread its mean); None under :data:`~bandbridge.policy.FILL_LINEAR_MIN` pixels."""
+    n, sx, sy, sxx, sxy, spread = s
+    if lo is None or n[0] < FILL_LINEAR_MIN:
+        return None
+    lo = lo[:, 0]
+    var = n * sxx - sx * sx
+    a = np.where((spread > 0) & (var > 0), (n * sxy - sx * sy) / np.where(var > 0, var, 1), 0.0)
+    c = (sy - a * sx) / n  # in the centred units: y − lo = a (x − lo) + c
+    return np.stack([a, c + lo - a * lo], 1)
+
+
+class FileSource:
+    """``learners/fill_fit.Source`` of the work files: windows of the design (:class:`Guides`) and
+    of the scene around the sampled pixels."""
+
+    def __init__(self, sc: Scan, gd: Guides, use_dates: bool = True):
+        self.sc, self.gd = sc, gd
+        self.shape = sc.valid.shape
+        self.bands = len(gd.channels["base"])
+        self.learn, self.clear_y = sc.clear & gd.has_base, sc.clear
+        self.units, self.linear = sc.units, gd.linear
+        self.channels = gd.channels
+
+    def read(self, win: tuple[int, int, int, int], channels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        import rasterio
+        from rasterio.windows import Window
+        r, c, h, w = win
+        with rasterio.open(self.gd.path) as s:
+            x = s.read(window=Window(c, r, w, h)).astype(np.float32)
+        y = self.sc.scene.read(self.sc.scene.layer.grid, win)
+        base = self.units.to_stored(x[self.channels["base"]])
+        return x[channels], np.concatenate([y, base])
