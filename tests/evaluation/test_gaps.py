@@ -37,12 +37,25 @@ def test_one_pair_is_scored_in_every_column(tmp_path, quick_fit):
     assert [r["mask"] == "disc" for r in rows] == [True, False]  # the disc, then a real SCL mask
     for r in rows:
         assert set(r["mae"]) == set(COLUMNS) and all(np.isfinite(v) and 0 < v < 0.2 for v in r["mae"].values())
-        assert r["days"] > 0 and r["hidden"] > 100
+        assert r["days"] > 0 and r["hidden"] > 100 and 0 <= r["both"] <= 1
+        # the field's four figures in both areas, every column; in the cloud area the MAE is the
+        # protocol's own (reflectance here stays inside [0, 1], so clipping changes little)
+        assert set(r["scores"]) == set(COLUMNS)
+        for k, sc in r["scores"].items():
+            for area in ("cloud", "image"):
+                got = sc[area]
+                assert set(got) == {"mae", "psnr", "ssim", "sam_deg"} and 15 < got["psnr"] < 60
+                assert 0 < got["ssim"] <= 1 and 0 < got["sam_deg"] < 45
+            assert abs(sc["cloud"]["mae"] - r["mae"][k]) < 1e-3
+            assert sc["image"]["mae"] < sc["cloud"]["mae"] and sc["image"]["psnr"] > sc["cloud"]["psnr"]
     assert record["summary"]["disc"]["all"]["pairs"] == 1 and len(said) == 2
+    assert record["scores"]["disc"]["all"]["fill"] == rows[0]["scores"]["fill"]
     assert set(record["realism"]) == set(COLUMNS)
     folder = save(record, tmp_path, "bandbridge gaps --data D -o O --pairs 1")
     md = (folder / "gaps.md").read_text()
     assert "`bandbridge gaps --data D -o O --pairs 1`" in md and "fit with SAR" in md
+    assert "Scored as the field scores cloud removal" in md and "PSNR dB (cloud area)" in md
+    assert "median of the clear dates" in md and "temporal interpolation" in md
     assert json.loads((folder / "gaps.json").read_text())["command"].startswith("bandbridge gaps")
 
 

@@ -88,6 +88,11 @@ def test_a_sen12mscr_crop_is_scored_in_every_column(tmp_path):
     else:
         assert "from SAR alone" in r["route"] and r["mae"]["fill"] < r["mae"]["cloudy"]
     assert {k for k, *_ in images} == {("cloud", c) for c in TRIPLET_COLUMNS}
+    assert set(r["scores"]) == set(TRIPLET_COLUMNS)  # the field's four figures, both areas
+    for sc in r["scores"].values():
+        assert all(set(sc[a]) == {"mae", "psnr", "ssim", "sam_deg"} and 10 < sc[a]["psnr"] < 60 for a in ("cloud", "image"))
+    # the whole image keeps the cloudy date's clear part, which differs from the cloud-free date's
+    assert r["scores"]["cloudy"]["image"]["mae"] > 0 and r["scores"]["fill"]["image"]["mae"] > 0
 
 
 @needs_shared
@@ -98,18 +103,23 @@ def test_the_gfmap_site_is_scored_in_every_column(tmp_path):
     assert r["days"] == 10 and r["hidden"] > 500 and set(r["mae"]) == set(COLUMNS)
     assert all(np.isfinite(v) and 0 < v < 0.2 for v in r["mae"].values())
     assert r["route"] in ("fit", "linear", "as-is") and len(images) == len(COLUMNS)
+    assert set(r["scores"]) == set(COLUMNS) and "sam_deg" not in r["scores"]["sar2optical"]["cloud"]  # B04 alone
+    assert 0 <= r["both"] <= 1
 
 
 def test_record_of_absent_sources_says_so_and_saves(tmp_path):
     said = []
     record = run_sources(tmp_path / "nowhere", say=said.append)
     assert record == {} and len(said) == 2 and all("not found" in s for s in said)
+    figures = {"mae": 0.03, "psnr": 28.5, "ssim": 0.81, "sam_deg": 6.25}
     rec = {"sen12mscr": {"rows": [{"patch": "p", "mask": "cloud", "cloud": 0.0, "gap": 0.0, "clear_pixels": 9,
                                    "scored": 0, "dates_apart": 0.05, "mae": {}, "route": "no gap by this rule"}],
-                         "realism": {}}}
+                         "scores": {"cloud": {"fill": {"cloud": figures, "image": figures}}}, "realism": {}}}
     folder = save_sources(rec, tmp_path / "out", "bandbridge gaps --data D -o O")
     md = (folder / "gaps_sources.md").read_text()
     assert "`bandbridge gaps --data D -o O`" in md and "another date" in md and "| p | cloud |" in md
+    assert "| `fill`, no earlier date (SAR alone) | 28.50 | 0.810 | 6.25 | 0.0300 | 28.50 |" in md
+    assert "Meraner et al. 2020" in md and "not a like-for-like comparison" in md
     assert "### SEN12MS-CR" in tables({"command": "C", **rec}) and "*Measured by `C`" in tables({"command": "C", **rec})
     assert json.loads((folder / "gaps_sources.json").read_text())["command"] == "bandbridge gaps --data D -o O"
 
