@@ -1,6 +1,6 @@
 """``bandbridge gaps``: cloud filling (``bandbridge fill``) scored on the WorldCereal time series.
 
-The protocol (issue 70, ``../shared/FACTS.md``): per sample, pairs of consecutive Sentinel-2 dates
+The protocol (issue 70; its record ``docs/results/gaps.json``): per sample, pairs of consecutive Sentinel-2 dates
 that are both more than :data:`CLEAR` clear by SCL, each with a Sentinel-1 acquisition within
 :data:`~bandbridge.policy.SAR_DAYS` days; a seeded disc hiding 20–80 % of the later date is the
 "cloud" (and, on every :data:`REAL_EVERY`-th pair, the real SCL mask of one of the sample's
