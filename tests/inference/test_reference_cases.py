@@ -147,3 +147,30 @@ def test_the_held_out_figure_is_one_figure_in_one_unit_on_the_line_and_the_tags(
     tags = provenance(plan, f, SimpleNamespace(name="m", folder=tmp_path))
     assert tags["bandbridge_heldout_mae"] == "13.12" and "it errs 13.12 against 20 " in line, (line, tags)
     assert "(15.32 without it)" in line  # what the correction did, said once, beside
+
+
+def test_a_file_size_limit_is_said_not_the_disk(tmp_path):
+    """Issue 77: under `ulimit -f` a reference run said "check the disk … 75 GB free": the disk had room,
+    the shell's file-size limit stopped the file. A real write under a lowered limit (this process's soft
+    limit, restored after; Python ignores SIGXFSZ, so the write fails with EFBIG)."""
+    resource = pytest.importorskip("resource")
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.inference.core.outputs import opened
+    from bandbridge.inference.core.writer import output_profile
+    from rasterio.windows import Window
+    prof = output_profile(None, None, 512, 512, 1, "float32", creation={"COMPRESS": "NONE"})
+    out = tmp_path / "o.tif"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    with pytest.raises(BandbridgeError) as e:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with opened([out], prof, {}, True) as r:
+                    r.write(Window(0, 0, 512, 512), np.random.default_rng(0).random((1, 512, 512), np.float32), [],
+                            np.ones((512, 512), bool))
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    said = str(e.value)
+    assert "a file may be at most 0.0655 MB here (this shell's file-size limit, ulimit -f 64)" in said, said
+    assert "MB free on that disk" not in said and not out.exists()

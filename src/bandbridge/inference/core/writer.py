@@ -339,10 +339,26 @@ def write_failure(out: Path, e: BaseException, what: str = "writing failed") -> 
     first = (str(e).splitlines() or [type(e).__name__])[0][:160]
     cause = str(e.__cause__).splitlines()[0][:160] if e.__cause__ else ""
     room = "" if free is None else f"; {free / 1e6:.1f} MB free on that disk"
-    hint = ("free some space or choose an output folder on another disk" if free is not None
-            and free < 256e6 else "check the disk and the output folder")
+    limit = file_size_limit()
+    if free is not None and free < 256e6:
+        hint = "free some space or choose an output folder on another disk"
+    elif limit is not None:  # the disk has room: the process's own limit stopped the file
+        room, hint = "", (f"a file may be at most {limit / 1e6:.3g} MB here (this shell's file-size limit, "
+                          f"ulimit -f {limit // 1024}): raise it (ulimit -f unlimited)")
+    else:
+        hint = "check the disk and the output folder"
     return BandbridgeError(f"{out}: {what} ({first}{'; ' + cause if cause else ''}{room}); "
                            f"{hint} (nothing was left under the output name)")
+
+
+def file_size_limit() -> int | None:
+    """Bytes a file this process writes may reach (``ulimit -f``), or None when unlimited."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, ValueError, OSError):  # not on this platform
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def verify_written(path: Path, final: Path | None = None) -> None:

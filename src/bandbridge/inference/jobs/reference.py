@@ -234,7 +234,8 @@ def run_references(plan, backend: str, precision: str, threads: int | None, comp
             try:
                 f = prepare(job, rplan, backend_of(job.spec), folder, add)
             except WRITE_ERRORS as e:  # a work file on a full disk: one line, naming the folder
-                raise write_failure(folder / "work", e, "writing the reference run's work files failed") from None
+                raise write_failure(job.dst, e, f"writing the reference run's work files (in {work}, removed) "
+                                    "failed") from None
             for line in fit_lines(job, rplan, f):
                 say(line)
             fitted.append(f)
