@@ -98,6 +98,20 @@ def disk_full_message(e: BaseException) -> str | None:
             "folder on another disk (nothing was left half-written)")
 
 
+def size_text(width: int, height: int) -> str:
+    """A raster's size as GDAL states it: width first."""
+    return f"{width}×{height} px (width×height)"
+
+
+def check_size(what: str, width: int, height: int, most_px: float, why: str, fix: str) -> None:
+    """Refuse, from a header and before anything is read, a raster of more than ``most_px``
+    pixels: one line naming ``what`` (the flag and file), its size, ``why`` that is the most (the
+    rule, stated with its figures) and the ``fix``. The one size check of what a command or the
+    web page reads whole."""
+    if width * height > most_px:
+        raise BandbridgeError(f"{what} is {size_text(width, height)}; {why}: {fix}")
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 (hex) of a file's bytes, read in 1 MB blocks."""
     h = hashlib.sha256()
@@ -223,14 +237,35 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def check_output_suffix(path: Path, formats: dict[str, str], command: str, flag: str = "--output") -> str:
+    """The format ``path``'s suffix names among ``formats`` (suffix → what the command writes
+    there, e.g. ``{".tif": "GeoTIFF"}``), or a one-line refusal before any work: a name that does
+    not end in one of them would be written in another format than it says (a GeoTIFF named
+    ``.vrt`` or ``.nc``) or fail at the end (a picture of bands a picture cannot hold)."""
+    fmt = formats.get(path.suffix.lower())
+    if fmt is None:
+        kinds = ", ".join(f"{v} ({', '.join(k for k, w in formats.items() if w == v)})"
+                          for v in dict.fromkeys(formats.values()))
+        first = next(iter(formats))
+        raise BandbridgeError(f"{flag} {path}: {command} writes {kinds} files, not "
+                              f"{path.suffix or 'a name without a suffix'}; name it "
+                              f"{path.with_suffix(first).name if path.suffix else path.name + first}")
+    return fmt
+
+
 def check_output_file(path: Path, inputs: Sequence[Path], overwrite: bool,
                       flag: str = "--output") -> None:
-    """Refuse, before any work, an output file that is an input, an existing folder, an existing
-    file without ``--overwrite``, or in a folder that cannot be written."""
+    """Refuse, before any work, an output file that is an input (every path the run reads:
+    ``data/cube_ref.paths_read`` lists a name's), lies inside an input band folder, an existing
+    folder, an existing file without ``--overwrite``, or in a folder that cannot be written."""
     for src in inputs:
         if _same(path, Path(src)) or path.resolve() == Path(src).resolve():
             raise BandbridgeError(f"{flag} {path} is the input file {src}; writing it would "
                                   "destroy the input: choose another output path")
+    for src in inputs:
+        if Path(src).is_dir() and _inside(path.resolve(), Path(src).resolve()):
+            raise BandbridgeError(f"{flag} {path} is inside {src}, a band folder this run reads (a "
+                                  "file written there becomes one of its bands): choose another output path")
     if path.is_dir():
         raise BandbridgeError(f"{flag} {path} is a folder; give a file path (e.g. "
                               f"{path / 'out.tif'}) or, for several inputs, a folder without "

@@ -30,6 +30,10 @@ from bandbridge.data.cube_ref import CubeRef, parse_ref
 from bandbridge.bands import clear
 from bandbridge.errors import BandbridgeError
 
+BLOCK_BYTES = 256 * 2**20  # step_fractions reads a block of time steps at once: at most this much
+# (float32 values and the valid mask; 32 steps of a 64² WorldCereal cube are 2 MB, one step of a
+# 10980² tile 1.9 GB, read one at a time)
+BLOCK_STEPS = 32
 
 
 def _onto(da, template, box: dict | None, p: Path):
@@ -79,6 +83,9 @@ def _read(ref: CubeRef, sel: list[int], window: tuple[int, int, int, int] | None
     """Raw ``(C, [T,] h, w)`` and valid ``([T,] h, w)``: the referenced step, or ``steps``."""
     ds = open_cube(ref.path)
     bands, t = cube_bands(ds, ref.path), time_dim(ds)
+    if bad := [i for i in sel if not 0 <= i < len(bands)]:
+        raise BandbridgeError(f"{ref.path}: has {len(bands)} band(s) ({', '.join(b.name for b in bands)}), no band "
+                              f"{bad[0] + 1}; give a cube that holds the bands asked for")
     k = steps if steps is not None and t else step_index(ds, ref)
     g = open_cube(ref.file(ref.grid)) if ref.grid else ds
     (y, x), (H, W) = spatial_dims(g, ref.path), g.rio.shape
@@ -134,9 +141,11 @@ def _fractions(path: str, mtime_ns: int, sel: tuple[int, ...], zero_is_nodata: b
             valid &= (raw != 0).any(0)
         return (("", None, float(valid.mean())),)
     times = ds[t].values
+    h, w = ds.rio.shape
+    block = int(max(1, min(BLOCK_STEPS, BLOCK_BYTES // max(1, h * w * (4 * len(sel) + 1)))))
     frac = []
-    for s in range(0, len(times), 32):  # blocks of time steps bound the memory
-        raw, valid = _read(ref, list(sel), None, np.arange(s, min(s + 32, len(times))))
+    for s in range(0, len(times), block):  # blocks of time steps bound the memory
+        raw, valid = _read(ref, list(sel), None, np.arange(s, min(s + block, len(times))))
         if zero_is_nodata:
             valid &= (raw != 0).any(0)
         frac += valid.mean(axis=(-2, -1)).tolist()

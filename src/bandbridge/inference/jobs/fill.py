@@ -1,189 +1,240 @@
-"""``bandbridge fill`` as one job: every input checked and read onto the scene's grid
-(``fill_read.py``) before any work, the gap filled by the route that held out best
-(``learners/gapfill.py``), then the scene written once through the one writer
-(``inference/core/outputs.opened``: temporary name, COG, read back, renamed into place).
+"""``bandbridge fill`` as one job on the one engine: every input opened and checked from its header
+(``fill_rows.py``), the scene scanned and the fit's design written by strips (``fill_strips.py``),
+the route that held out best decided on a spread sample of the clear part
+(``learners/fill_fit.py``), the fit saved as a bundle and predicted by the engine only on the
+tiles that hold a pixel to fill (``fill_engine.py``: backends, tiles, memory plan, Dask), then the
+output written by strips with the edge correction (``fill_finish.py``) through the one writer.
 
 The output holds the scene's data bands in their own type and units, on its own grid, with the gap
 filled, and one more band, ``FILLED``: 1 where the scene is as observed, 2 where this filled it,
-0 where neither (no data, or a gap pixel no earlier date is clear at). Its tags say the route, why,
-and every route's held-out MAE on the clear part (``BANDBRIDGE_FILL_*``).
+0 where neither (no data, or a gap pixel no earlier date is clear at). Its tags (``bandbridge_fill_*``)
+say the route, why, and every route's held-out MAE on the clear part.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-from rasterio.windows import Window
-
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import check_output_file
-from bandbridge.inference.core.outputs import opened
-from bandbridge.inference.core.writer import output_profile
-from bandbridge.inference.jobs.fill_read import (earlier_on, earlier_steps, gap_of, read_layer, sar_on, sar_step,
-                                                 snow_is_ground)
-from bandbridge.learners.gapfill import Filled, Stack, fill
-from bandbridge.policy import FILL_SNOW_MIN, SAR_DAYS
+from bandbridge.fileio import check_output_file, check_output_suffix
+from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
+from bandbridge.inference.jobs.fill_finish import FILLED, OBSERVED
+from bandbridge.inference.jobs.fill_read import FORMATS, earlier_steps, fill_reads, sar_step
+from bandbridge.inference.jobs.fill_rows import RowReader, open_rows
+from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN, SAR_DAYS
 
-OBSERVED, FILLED = 1, 2  # the FILLED band's codes (0: no data, neither)
 EARLIER_STEPS = 3  # a time-series cube as --earlier: its nearest steps before the scene that are
 # at least half clear (a judgement: the nearest clear one per pixel is the base, and the held-out
 # check decides whether the others help as features)
-
-
-@dataclass
-class FillJob:
-    """A fill, read and checked: the stack on the scene's grid and what the lines say of it."""
-
-    stack: Stack
-    scene: object  # fill_read.Layer
-    masked_by: str
-    notes: list[str]
-
-
 SAR_ALONE = ("none: the gap from Sentinel-1 alone, fitted on the clear part where that holds out better than a "
              "constant, else left as observed (on the WorldCereal protocol SAR alone scored 0.0314 against 0.0232 "
              "for an earlier date's per-band map: give an earlier clear date with --earlier where you have one)")
 
 
-def prepare(scene: str, earlier: list[str], sar: str | None = None, sar_earlier: str | None = None,
-            mask: str | None = None) -> FillJob | None:
-    """Every input read onto ``scene``'s grid and checked (one line, :class:`BandbridgeError`,
-    on a mistake); None when the gap holds no pixel (nothing to do)."""
-    s = read_layer(scene, "")
-    if not s.valid.any():
-        raise BandbridgeError(f"{scene}: every pixel is no data; give a scene that holds data")
-    clear, gap, by = gap_of(s, mask)
-    if not gap.any():
-        return None
-    if not earlier and not sar:
-        raise BandbridgeError(f"{scene}: {int(gap.sum()):,} pixel(s) to fill and no --earlier; give an earlier "
-                              "clear scene of the place with --earlier (or at least the scene's Sentinel-1 with --sar)")
+@dataclass
+class Inputs:
+    """Every input opened (headers only) and checked: the scene, ``--mask``, the earlier dates
+    (nearest first) with their days before the scene, SAR now and then, and the notes to say."""
+
+    scene: RowReader
+    mask: RowReader | None
+    earlier: list[RowReader]
+    days: list[int | None]
+    sar: list[RowReader | None]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FillRun:
+    """What a fill decided and did (what the line and the tags say)."""
+
+    route: str
+    why: str
+    mae: dict[str, float]
+    chosen: str = ""
+    features: str = ""
+    clear_pixels: int = 0
+    filled: int = 0
+    unfillable: int = 0
+    backend: str = ""  # what ran the fit's bundle ("" where no model ran)
+    tile: int = 0
+    tiles: int = 0  # tiles the engine ran (only those holding a pixel to fill)
+    rows: list[dict] = field(default_factory=list)  # the engine's, one per job
+
+
+def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None,
+                mask: str | None) -> Inputs:
+    """Every input's header opened and the flags checked (one line, :class:`BandbridgeError`)."""
     if not earlier and sar_earlier:
         raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --earlier; give the earlier clear scene "
                               "it stands beside with --earlier too")
-    # nearest first: the base is, per pixel, the nearest date clear there
-    items = [x for e in earlier for x in earlier_steps(s, e, EARLIER_STEPS)]
-    snow_ok, dropped = snow_is_ground(s, clear), []
-    dated = sorted((earlier_on(s, e, snow_ok, dropped) for e in items), key=lambda t: (t[1] is None, t[1] or 0))
-    dated = [d for d in dated if np.isfinite(d[0]).all(0)[s.valid].any()]  # not all snow
-    if not earlier:  # SAR alone: no pixel has an earlier date, so gapfill fits SAR where it holds out
-        dated = [(np.full(s.values.shape, np.nan, np.float32), None, None)]
-    elif not dated:
-        raise BandbridgeError(f"--earlier {earlier[0]}: every clear pixel of it is SCL snow, and the scene's clear "
-                              f"part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
-                              "earlier date without snow")
-    notes = [f"the gap: {int(gap.sum()):,} pixel(s) ({gap.mean():.0%}) by {by}, dilated; "
-             f"{int(clear.sum()):,} clear pixel(s) to fit on",
-             "earlier: " + (", ".join(f"{w or '?'} ({'?' if d is None else d} d before)" for _, d, w in dated)
-                            if earlier else SAR_ALONE)]
-    if dropped:
-        notes.append(f"snow: SCL calls {float(s.snow[clear].mean()):.1%} of the scene's clear part snow (under "
-                     f"{FILL_SNOW_MIN:.0%}), so earlier snow is not taken for the ground under the gap: "
-                     + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in dropped))
-    now = then = None
     if sar_earlier and not sar:
         raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --sar; give the scene's own SAR with "
                               "--sar too")
+    s = open_rows(scene, "")
+    when = s.layer.when
+    dated = []
+    for item in (x for e in earlier for x in earlier_steps(s.layer, e, EARLIER_STEPS)):
+        r = open_rows(item, "--earlier")
+        days = (when - r.layer.when).days if when and r.layer.when else None
+        if days is not None and days <= 0:
+            raise BandbridgeError(f"--earlier {item}: dated {r.layer.when}, not before the scene's {when}; give a "
+                                  "date before the scene (are the scene and --earlier swapped?)")
+        dated.append((r, days))
+    dated.sort(key=lambda t: (t[1] is None, t[1] or 0))  # nearest first: the base is, per pixel, the nearest
+    out = Inputs(s, open_rows(mask, "--mask", False) if mask else None, [d[0] for d in dated], [d[1] for d in dated],
+                 [None, None])
     if sar:
-        now, when = sar_on(s, sar_step(s.when, sar), "--sar")
-        _near(notes, "--sar", sar, when, s.when)
+        out.sar[0] = _sar(sar, when, "--sar", out.notes)
         if sar_earlier:
-            then, when = sar_on(s, sar_step(dated[0][2], sar_earlier), "--sar-earlier")
-            _near(notes, "--sar-earlier", sar_earlier, when, dated[0][2])
-    stack = Stack(s.values.copy(), clear, gap, [d[0] for d in dated], [d[1] for d in dated], now, then)
-    return FillJob(stack, s, by, notes)
+            out.sar[1] = _sar(sar_earlier, dated[0][0].layer.when, "--sar-earlier", out.notes)
+    return out
 
 
-def _near(notes: list[str], flag: str, item: str, when, target) -> None:
-    """A note where the SAR's date is more than :data:`~bandbridge.policy.SAR_DAYS` from the
-    optical date it stands beside (the SAR gain was measured within that)."""
+def _sar(item: str, target, flag: str, notes: list[str]) -> RowReader:
+    from bandbridge.inference.jobs.fill_strips import sar_bands
+    r = open_rows(sar_step(target, item), flag, False)
+    sar_bands(r)
+    when = r.layer.when
     if when and target and abs((when - target).days) > SAR_DAYS:
         notes.append(f"{flag} {item}: dated {when}, {abs((when - target).days)} days from {target} (the gain from "
                      f"SAR was measured within {SAR_DAYS}); the held-out check still decides")
+    return r
 
 
 def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, sar_earlier: str | None = None,
              mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
-             say: Callable[[str], None] = print) -> Filled | None:
+             say: Callable[[str], None] = print, engine: EngineOptions = EngineOptions(),
+             plan_only: bool = False, add=None) -> FillRun | None:
     """Fill ``scene``'s cloud gap and write it to ``out``; None (nothing written) when there is no
-    gap. ``say`` hears each line (the notes, the route, the held-out errors)."""
+    gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
+    the route, the held-out errors, the engine's run); ``engine``: the backend and cluster."""
+    from bandbridge.inference.jobs.fill_strips import scan
     dest = Path(out)
-    inputs = [Path(str(p).split("@")[0]) for p in [scene, *earlier, sar, sar_earlier, mask] if p]
-    check_output_file(dest, inputs, overwrite)
-    job = prepare(scene, earlier, sar, sar_earlier, mask)
-    if job is None:
+    check_output_suffix(dest, FORMATS, "fill")
+    check_output_file(dest, fill_reads([scene, *earlier, sar, sar_earlier], mask), overwrite)
+    inp = open_inputs(scene, earlier, sar, sar_earlier, mask)
+    sc = scan(inp.scene, inp.mask, inp.sar)
+    if not sc.gap.any():
         say(f"{scene}: no cloud, shadow or masked pixel: nothing to fill, nothing written")
         return None
-    for n in job.notes:
-        say(n)
-    done = fill(job.stack)
-    if not earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
-        said = done.why.split("; ", 1)
-        done.route, done.why = (("sar", said[1]) if len(said) > 1 and not done.unfillable else
-                                ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
-                                 "the clear part (or it is too small to fit on): the gap left as observed"))
-    say(f"route: {done.why}")
-    if done.unfillable:
-        say(f"{done.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
-    write(job, done, dest, overwrite, cog)
-    say(f"written to {dest}")
-    return done
-
-
-def _stored(values: np.ndarray, dtype: str, nodata: float | None, valid: np.ndarray) -> np.ndarray:
-    """Float values in the scene's type: rounded and clipped to its range for integers (above the
-    nodata value where that is the type's floor), NaN → nodata."""
-    if np.dtype(dtype).kind == "f":
-        return np.where(valid, values, np.nan).astype(np.float32 if dtype == "float64" else dtype)
-    info = np.iinfo(dtype)
-    lo = info.min + 1 if nodata is not None and nodata == info.min else info.min
-    v = np.clip(np.rint(np.nan_to_num(values, nan=0)), lo, info.max)
-    return np.where(valid, v, nodata if nodata is not None else 0).astype(dtype)
-
-
-def write(job: FillJob, done: Filled, dest: Path, overwrite: bool, cog: bool = True) -> None:
-    """The filled scene and its ``FILLED`` band through the one writer (atomic, COG)."""
-    s = job.scene
-    dtype = "float32" if s.dtype in ("float64", "float16") else s.dtype
-    valid = s.valid | done.filled
-    code = np.where(done.filled, FILLED, np.where(s.valid & ~job.stack.gap, OBSERVED, 0))
-    h, w = valid.shape
-    prof = output_profile(s.grid.crs, s.grid.transform, h, w, len(s.names) + 1, dtype)
-    if s.nodata is not None and np.isfinite(s.nodata):
-        prof["nodata"] = s.nodata
-    if dtype != "float32":  # integer nodata below the FILLED codes' range would hide "observed"
-        prof["nodata"] = prof.get("nodata", 0)
-    data = _stored(done.values, dtype, prof.get("nodata"), valid)
-    code = code.astype(dtype)
-
-    def setup(r) -> None:
-        r.main.descriptions = (*s.names, "FILLED")
-        r.main.update_tags(**tags(job, done))
-
+    if not earlier and not sar:
+        raise BandbridgeError(f"{scene}: {int(sc.gap.sum()):,} pixel(s) to fill and no --earlier; give an earlier "
+                              "clear scene of the place with --earlier (or at least the scene's Sentinel-1 with --sar)")
+    lines = [f"the gap: {int(sc.gap.sum()):,} pixel(s) ({sc.gap.mean():.0%}) by {sc.masked_by}, dilated; "
+             f"{int(sc.clear.sum()):,} clear pixel(s) to fit on",
+             "earlier: " + (", ".join(f"{r.layer.when or '?'} ({'?' if d is None else d} d before)"
+                                      for r, d in zip(inp.earlier, inp.days)) if earlier else SAR_ALONE), *inp.notes]
+    if plan_only:
+        from bandbridge.inference.jobs.fill_plan import plan_lines
+        for line in lines + plan_lines(sc, inp, engine):
+            say(line)
+        return None
+    for line in lines:
+        say(line)
+    work = _work(dest, engine)
     try:
-        with opened([dest], prof, {}, overwrite, cog=cog, setup=setup) as r:
-            r.write(Window(0, 0, w, h), np.concatenate([data, code[None]]), [], valid)
-    except BandbridgeError:
-        raise
-    except Exception as e:  # noqa: BLE001 - the writer's own failures are one line already
-        raise BandbridgeError(f"--output {dest}: writing failed ({e})") from None
+        return _run(sc, inp, dest, work, overwrite, cog, seed, say, engine, add, bool(earlier))
+    finally:
+        from bandbridge.inference.runtime.cache import forget
+        for f in work.glob("*/model.yaml"):
+            forget(f.parent)
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def tags(job: FillJob, done: Filled) -> dict[str, str]:
-    """What the output says of the fill (GDAL metadata)."""
-    t = {"BANDBRIDGE_FILL_ROUTE": done.route, "BANDBRIDGE_FILL_WHY": done.why,
-         "BANDBRIDGE_FILL_MASK": job.masked_by, "BANDBRIDGE_FILL_PIXELS": str(int(done.filled.sum())),
-         "BANDBRIDGE_FILL_CLEAR_PIXELS": str(done.clear_pixels),
-         "BANDBRIDGE_FILL_EARLIER_DAYS": "none" if done.route in ("sar", "none") else  # no earlier date given
-         ",".join("?" if d is None else str(d) for d in job.stack.days),
-         "BANDBRIDGE_FILL_SAR": "now and then" if job.stack.sar_then is not None else
-         "now" if job.stack.sar_now is not None else "none",
-         "BANDBRIDGE_FILL_BAND": f"FILLED: {OBSERVED} observed, {FILLED} filled, 0 no data"}
-    for k, v in done.mae.items():
-        t[f"BANDBRIDGE_FILL_MAE_{k.upper().replace('-', '_')}"] = f"{v:.6g}"
-    if done.chosen:
-        t["BANDBRIDGE_FILL_LEARNER"] = f"{done.chosen} on {done.features}"
+def _work(dest: Path, engine: EngineOptions) -> Path:
+    """Work files beside the output where a cluster's workers must read them, else in the temp folder."""
+    if engine.on_cluster:
+        from bandbridge.fileio import temp_folder_beside
+        return temp_folder_beside(dest, "fill")
+    return Path(tempfile.mkdtemp(prefix="bandbridge-fill-"))
+
+
+def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, seed: int, say, engine: EngineOptions,
+         add, has_earlier: bool) -> FillRun:
+    """The passes, the decision, the engine and the last pass (see the module docstring)."""
+    from bandbridge.inference.jobs.fill_engine import bundle, engine_job, only_mask, run_engine, stacked
+    from bandbridge.inference.jobs.fill_finish import Parts, finish, reach
+    from bandbridge.inference.jobs.fill_strips import FileSource, guides
+    from bandbridge.learners.fill_fit import decide, decide_sar
+    g = sc.scene.layer.grid
+    gd = guides(sc, inp.earlier, inp.sar, work / "guides.tif")
+    if gd.dropped:
+        say(f"snow: SCL calls under {FILL_SNOW_MIN:.0%} of the scene's clear part snow, so earlier snow is not taken "
+            "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
+    src = FileSource(sc, gd)
+    dec = decide(src, seed=seed)
+    todo, holes = sc.gap & gd.has_base, sc.gap & ~gd.has_base
+    sar_dec = decide_sar(src, seed) if holes.any() and inp.sar[0] is not None else None
+    names = _channel_names(inp, gd)
+    jobs, parts = [], Parts(dec, None, sar_dec)
+    size = (g.height, g.width)
+    if dec.route == "fit" and todo.any():
+        parts.only = only_mask(todo, reach(FILL_EDGE_PX) if dec.held is not None else 0, g, work / "only.tif")
+        spec = bundle(dec, [names[i] for i in dec.channels], inp.scene.layer.names, work / "fit",
+                      {"route": dec.route, "learner": dec.chosen, "features": dec.features})
+        parts.first = work / "first.tif"
+        jobs.append(engine_job(spec, stacked(gd.path, dec.channels, [names[i] for i in dec.channels],
+                                             work / "fit.vrt", g), parts.first, parts.only, size))
+    if sar_dec is not None:
+        spec = bundle(sar_dec, [names[i] for i in sar_dec.channels], inp.scene.layer.names, work / "sar",
+                      {"route": "sar", "learner": sar_dec.chosen})
+        parts.sar_first = work / "sar_first.tif"
+        jobs.append(engine_job(spec, stacked(gd.path, sar_dec.channels, [names[i] for i in sar_dec.channels],
+                                             work / "sar.vrt", g), parts.sar_first,
+                               only_mask(holes, 0, g, work / "holes.tif"), size))
+    run = FillRun(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
+                  int(todo.sum()) + (int(holes.sum()) if sar_dec is not None else 0),
+                  int(holes.sum()) if sar_dec is None else 0)
+    if sar_dec is not None:
+        run.why += f"; {int(holes.sum()):,} pixel(s) no earlier date is clear at: {sar_dec.why}"
+    if not has_earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
+        run.route, run.why = (("sar", sar_dec.why) if sar_dec is not None else
+                              ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
+                               "the clear part (or it is too small to fit on): the gap left as observed"))
+    say(f"route: {run.why}")
+    if jobs:
+        summary = (Path(engine.cluster.summary) if engine.cluster.summary else dest.parent / "bandbridge-summary.csv") \
+            if engine.on_cluster else None
+        run.rows = run_engine(jobs, engine, say, summary, add)
+        first = run.rows[0]
+        run.backend, run.tile = first.get("backend", ""), int(first.get("tile") or 0)
+        run.tiles = sum(int(r.get("tiles") or 0) for r in run.rows)
+        say(f"the fit predicted on {run.backend or engine.pair()[0]}: {run.tiles or '?'} tile(s) of {run.tile or FILL_TILE}² "
+            f"holding pixels to fill (overlap {OVERLAP} px)")
+    if run.unfillable:
+        say(f"{run.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
+    finish(sc, gd, parts, dest, tags(sc, inp, run), overwrite, cog, FILL_EDGE_PX if has_earlier else 0)
+    say(f"written to {dest}")
+    return run
+
+
+def _channel_names(inp: Inputs, gd) -> list[str]:
+    c = len(inp.scene.layer.names)
+    names = [f"base {n}" for n in inp.scene.layer.names]
+    names += [f"date {i // c + 2} {inp.scene.layer.names[i % c]}" for i in range(len(gd.channels["dates"]))]
+    return names + ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "VV change", "VH change"][
+        :len(gd.channels["sar"])]
+
+
+def tags(sc, inp: Inputs, run: FillRun) -> dict[str, str]:
+    """What the output says of the fill (GDAL metadata, ``bandbridge_fill_*``)."""
+    t = {"bandbridge_fill_route": run.route, "bandbridge_fill_why": run.why,
+         "bandbridge_fill_mask": sc.masked_by, "bandbridge_fill_pixels": str(run.filled),
+         "bandbridge_fill_clear_pixels": str(run.clear_pixels),
+         "bandbridge_fill_earlier_days": "none" if run.route in ("sar", "none") else  # no earlier date given
+         ",".join("?" if d is None else str(d) for d in inp.days),
+         "bandbridge_fill_sar": "now and then" if inp.sar[1] is not None else
+         "now" if inp.sar[0] is not None else "none",
+         "bandbridge_fill_band": f"FILLED: {OBSERVED} observed, {FILLED} filled, 0 no data"}
+    for k, v in run.mae.items():
+        t[f"bandbridge_fill_mae_{k.replace('-', '_')}"] = f"{v:.6g}"
+    if run.chosen:
+        t["bandbridge_fill_learner"] = f"{run.chosen} on {run.features}"
+    if run.backend:
+        t["bandbridge_fill_engine"] = f"{run.backend}, {run.tiles} tile(s) of {run.tile}²"
     return t

@@ -17,16 +17,30 @@ from affine import Affine
 from scipy.ndimage import binary_dilation
 
 from bandbridge.bands import Scaling, band_role, clear
-from bandbridge.data.cube_ref import CubeRef, is_cube, parse_ref
+from bandbridge.data.cube_ref import CubeRef, is_cube, parse_ref, paths_read
 from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.data.reference import file_date, parse_date
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import check_size
+from bandbridge.inference.runtime.memory import available_bytes
 from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
 
 STORED = Scaling("stored", 0.0, 1.0, units="stored")  # the file's own values, unscaled
 MASKS = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}  # band name → bands.clear's kind
+FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what fill writes: the scene's bands in its own type and
+# units and FILLED, which no picture holds (fileio.check_output_suffix refuses any other name)
 SNOW_SCL = 11  # the Sentinel-2 scene class "snow or ice" (bands.CLEAR_SCL counts it clear)
+# What a file read whole costs here, per pixel: each band as the reader's float32, its float32 copy
+# (NaN where not valid) and its copy on the scene's grid (onto), 12 bytes; the valid mask and the
+# cloud mask, 2 (the rule is the reader's and onto's allocations, counted, not measured).
+READ_BYTES_PER_BAND, READ_BYTES_PER_PX = 12, 2
+# fill holds the scene, each earlier date and the SAR on the scene's grid at once, and its fit
+# works on them beside: one file may take at most this share of the memory available when the run
+# starts (a judgement: issue 77's 60000²-100000² inputs asked 37-54 GiB of a 24 GB machine and
+# ended in a MemoryError traceback; the engine's memory plan, jobs/tiles.PEAK_BUDGET, bounds the
+# prediction, not these reads).
+READ_SHARE = 0.5
 
 
 @dataclass
@@ -51,9 +65,30 @@ class Layer:
         return np.isfinite(self.values).all(0)
 
 
+def _subject(flag: str, item: str) -> str:
+    return f"{flag} {item}" if flag else item
+
+
+def check_fits(item: str, width: int, height: int, bands: int, flag: str, free: int | None = None) -> None:
+    """Refuse from its header (``width`` × ``height`` px, ``bands``), before it is read, a file
+    this machine cannot hold whole: more pixels than :data:`READ_SHARE` of the memory available
+    (``free`` bytes, default now) holds at :data:`READ_BYTES_PER_BAND` a band."""
+    free = available_bytes() if free is None else free
+    if free is None:
+        return
+    per_px = READ_BYTES_PER_BAND * max(bands, 1) + READ_BYTES_PER_PX
+    most = READ_SHARE * free / per_px
+    check_size(_subject(flag, item), width, height, most,
+               f"fill reads it whole, {bands} band(s) at {per_px} bytes a pixel, about "
+               f"{width * height * per_px / 1e9:.3g} GB, and takes a file up to {READ_SHARE:.0%} of the "
+               f"{free / 1e9:.3g} GB this machine has available now (about {most / 1e6:.3g} MPix of {bands} band(s))",
+               "crop it to the scene's footprint (gdal_translate -projwin) or free memory")
+
+
 def _read(item: str, flag: str) -> tuple[np.ndarray, list[str], Grid, object]:
     try:
         info = raster_info(item)
+        check_fits(item, info.width, info.height, len(info.bands), flag)
         r = read_raster(item, STORED)
     except BandbridgeError as e:
         raise BandbridgeError(f"{flag}{' ' if flag else ''}{e}") from None
@@ -97,16 +132,38 @@ def read_layer(item: str, flag: str) -> Layer:
     elif scl:  # a companion cube (WorldCereal's 20 m file), nearest onto this grid
         ref = parse_ref(item)
         m, g = _scl_cube(ref.file(scl), ref.date, flag)
-        m = onto(m[None], g, grid, nearest=True)[0]
+        what = f"{_subject(flag, item)}: its #scl={scl}"
+        m = onto(m[None], g, grid, nearest=True, what=what)[0]
+        _covers(m, layer.valid, what, g, grid, item, "name the companion cube of the same place after #scl=")
         layer.clear, layer.masked_by, layer.snow = clear(m, "SCL"), f"SCL of {Path(scl).name}", _snow(m, "SCL")
-    elif not is_cube(item) and Path(item).is_file():
-        for q in sorted(Path(item).parent.iterdir()):
-            kind = next((k for n, k in MASKS.items() if n in q.name.upper()), None)
-            if kind and q != Path(item) and q.suffix.lower() in (".tif", ".tiff"):
-                m = mask_on(str(q), grid, flag, nearest=True)
-                layer.clear, layer.masked_by, layer.snow = clear(m, kind), q.name, _snow(m, kind)
-                break
+    elif (beside := mask_beside(item)) is not None:
+        q, kind = beside
+        what = f"{_subject(flag, item)}: its cloud mask {q.name} (found beside it)"
+        m, g = mask_on(str(q), grid, what)
+        _covers(m, layer.valid, what, g, grid, item, "put the scene's own mask beside it, or give the gap with --mask")
+        layer.clear, layer.masked_by, layer.snow = clear(m, kind), q.name, _snow(m, kind)
     return layer
+
+
+def mask_beside(item: str) -> tuple[Path, str] | None:
+    """The cloud mask ``fill`` takes from beside a raster file: the first ``.tif`` in its folder
+    whose name holds ``SCL`` or ``QA_PIXEL``, and its kind (``bands.clear``'s); None for a cube
+    reference, a folder, or a file without one."""
+    if is_cube(item) or not Path(item).is_file():
+        return None
+    for q in sorted(Path(item).parent.iterdir()):
+        kind = next((k for n, k in MASKS.items() if n in q.name.upper()), None)
+        if kind and q != Path(item) and q.suffix.lower() in (".tif", ".tiff"):
+            return q, kind
+    return None
+
+
+def fill_reads(items: list[str | None], mask: str | None) -> list[Path]:
+    """Every file a fill of ``items`` (the scene, earlier dates, SAR) and ``mask`` reads: each
+    name's own (``cube_ref.paths_read``: a cube's ``#scl=`` file, a VRT's sources) and the cloud
+    mask found beside each, for the output check."""
+    out = [p for x in [*items, mask] if x for p in paths_read(x)]
+    return out + [b[0] for x in items if x and (b := mask_beside(x)) is not None]
 
 
 def _snow(m: np.ndarray, kind: str) -> np.ndarray | None:
@@ -133,15 +190,28 @@ def _scl_cube(p: Path, when: str | None, flag: str) -> tuple[np.ndarray, Grid]:
         raise BandbridgeError(f"{flag}{' ' if flag else ''}{p}: no SCL variable; name the cube that holds the "
                               "scene classification after #scl=")
     t = time_dim(ds)
-    da = ds["SCL"].isel({t: step_index(ds, CubeRef(p, when))}) if t else ds["SCL"]
     info = cube_info(str(p))
+    check_fits(f"{p}#SCL", info.width, info.height, 1, flag)
+    da = ds["SCL"].isel({t: step_index(ds, CubeRef(p, when))}) if t else ds["SCL"]
     return np.asarray(da.values, np.float32), Grid(info.crs, info.transform, info.height, info.width)
 
 
-def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False) -> np.ndarray:
+def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False, what: str = "a layer") -> np.ndarray:
     """``values (C, h, w)`` (NaN: no data) on ``src`` reprojected onto ``dst`` → ``(C, H, W)``,
-    bilinear (``nearest`` for classes and masks); NaN where ``src`` has nothing."""
+    bilinear (``nearest`` for classes and masks); NaN where ``src`` has nothing. Refused in one
+    line naming ``what`` where one of the two has a georeference and the other none (where it lies
+    is then unknown)."""
     from rasterio.warp import Resampling, reproject
+    if (src.crs is None) != (dst.crs is None):
+        if src.crs is None:
+            left, top = dst.transform * (0, 0)
+            right, bottom = dst.transform * (dst.width, dst.height)
+            raise BandbridgeError(
+                f"{what}: has no georeference (no CRS: a PNG, JPEG or plain TIFF), so where it lies on the scene "
+                f"is unknown; give it the scene's (gdal_translate -a_srs {dst.crs} -a_ullr {left:.10g} {top:.10g} "
+                f"{right:.10g} {bottom:.10g} IN OUT.tif, if it covers the scene's {dst.width}×{dst.height} px)")
+        raise BandbridgeError(f"{what}: georeferenced ({src.crs}) but the scene has no georeference, so where it "
+                              "lies on the scene is unknown; give the scene as a GeoTIFF with its CRS")
     out = np.full((values.shape[0], dst.height, dst.width), np.nan, np.float32)
     reproject(values.astype(np.float32), out, src_transform=src.transform, dst_transform=dst.transform,
               src_crs=src.crs or PIXELS_CRS, dst_crs=dst.crs or PIXELS_CRS, src_nodata=np.nan, dst_nodata=np.nan,
@@ -149,10 +219,29 @@ def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False) -> np.
     return out
 
 
-def mask_on(item: str, grid: Grid, flag: str, nearest: bool = True) -> np.ndarray:
-    """The first band of ``item`` on ``grid`` (nearest), NaN outside it."""
+def mask_on(item: str, grid: Grid, flag: str, nearest: bool = True) -> tuple[np.ndarray, Grid]:
+    """The first band of ``item`` on ``grid`` (nearest), NaN outside it, and its own grid; refused in one line
+    when it holds no value at all (every pixel nodata or NaN) or has no georeference where the
+    scene has one."""
     v, _, g, _ = _read(item, flag)
-    return onto(v[:1], g, grid, nearest)[0]
+    if not np.isfinite(v[0]).any():
+        raise BandbridgeError(f"{_subject(flag, item)}: holds no value (every pixel is nodata or NaN); give a "
+                              "mask with values (nonzero: the gap)")
+    return onto(v[:1], g, grid, nearest, _subject(flag, item))[0], g
+
+
+def _bounds(g: Grid) -> str:
+    left, top = g.transform * (0, 0)
+    right, bottom = g.transform * (g.width, g.height)
+    return f"x {min(left, right):.10g}–{max(left, right):.10g}, y {min(top, bottom):.10g}–{max(top, bottom):.10g}"
+
+
+def _covers(m: np.ndarray, valid: np.ndarray, what: str, src: Grid, scene: Grid, scene_path: str, fix: str) -> None:
+    """Refuse a layer ``m (H, W)`` on the scene's grid (NaN: none) that has no value over any of
+    the scene's ``valid`` pixels: it lies elsewhere (both places stated)."""
+    if not np.isfinite(m)[valid].any():
+        raise BandbridgeError(f"{what}: does not overlap {scene_path} (it covers {_bounds(src)} in {src.crs}, the "
+                              f"scene {_bounds(scene)} in {scene.crs}); {fix}")
 
 
 def gap_of(scene: Layer, user_mask: str | None) -> tuple[np.ndarray, np.ndarray, str]:
@@ -161,9 +250,8 @@ def gap_of(scene: Layer, user_mask: str | None) -> tuple[np.ndarray, np.ndarray,
     edges), both within the scene's valid pixels."""
     valid = scene.valid
     if user_mask is not None:
-        m = mask_on(user_mask, scene.grid, "--mask")
-        if not np.isfinite(m).any():
-            raise BandbridgeError(f"--mask {user_mask}: does not overlap {scene.path}; give the mask of this scene")
+        m, g = mask_on(user_mask, scene.grid, "--mask")
+        _covers(m, valid, f"--mask {user_mask}", g, scene.grid, scene.path, "give the mask of this scene")
         cloudy, by = np.nan_to_num(m) != 0, f"--mask {Path(user_mask).name}"
     elif scene.clear is not None:
         cloudy, by = ~scene.clear, scene.masked_by
@@ -192,6 +280,13 @@ def earlier_on(scene: Layer, item: str, snow_ok: bool = True, dropped: list | No
     not overlap it. ``snow_ok`` False (:func:`snow_is_ground`): its SCL snow is not clear either,
     and ``(date, share of its pixels)`` goes into ``dropped`` where there was any."""
     e = read_layer(item, "--earlier")
+    if not e.valid.any():
+        raise BandbridgeError(f"--earlier {item}: holds no value (every pixel is nodata or NaN); give an earlier "
+                              "scene that holds data")
+    if e.clear is None:  # its clouds would be pasted into the gap as ground
+        raise BandbridgeError(f"--earlier {item}: no cloud mask in the file or beside it (an SCL or QA_PIXEL band, "
+                              "a file named *SCL*.tif beside it, or a cube's #scl=FILE), so its clouds would go into "
+                              "the gap as ground; give it its mask as the scene's is given")
     melted = not snow_ok and e.snow is not None and e.clear is not None and bool((e.snow & e.clear).any())
     if melted:
         if dropped is not None:
@@ -205,29 +300,42 @@ def earlier_on(scene: Layer, item: str, snow_ok: bool = True, dropped: list | No
     v = e.values
     if e.clear is not None:
         v = np.where(e.clear, v, np.nan)
-    v = onto(v, e.grid, scene.grid)
+    v = onto(v, e.grid, scene.grid, what=f"--earlier {item}")
     out = np.stack([v[i] if i >= 0 else np.full(v.shape[1:], np.nan, np.float32) for i in idx])
     if not np.isfinite(out).all(0)[scene.valid].any() and not melted:  # all snow: the caller says so
-        raise BandbridgeError(f"--earlier {item}: no clear pixel over {scene.path} (another place, or all "
-                              "cloudy); give an earlier clear scene of the same place")
+        if not (e.clear & e.valid).any():
+            raise BandbridgeError(f"--earlier {item}: no clear pixel (all cloud by {e.masked_by}); give an earlier "
+                                  "clear scene of the place")
+        _covers(onto(e.valid[None].astype(np.float32), e.grid, scene.grid, True, f"--earlier {item}")[0],
+                scene.valid, f"--earlier {item}", e.grid, scene.grid, scene.path,
+                "give an earlier clear scene of the same place")
+        raise BandbridgeError(f"--earlier {item}: no clear pixel over {scene.path} (its clear part lies beside the "
+                              "scene's); give an earlier clear scene of the same place")
     return out, days, e.when
 
 
-def _steps(item: str, bands: list[int]) -> list[tuple[str, date, float]] | None:
-    """``(label, date, usable share)`` of every time step of a cube reference without ``@DATE``;
-    None for anything else (a file, a dated step, a cube without time)."""
+def _steps(item: str, want: list[str], flag: str, fix: str) -> list[tuple[str, date, float]] | None:
+    """``(label, date, usable share)`` of every time step of a cube reference without ``@DATE``,
+    judged on its bands whose names or roles are in ``want`` (refused in one line, ``fix`` the
+    remedy, where it holds none); None for anything else (a file, a dated step, a cube without
+    time)."""
     from bandbridge.data.cube import step_fractions
     if not is_cube(item) or parse_ref(item).date:
         return None
+    names = raster_info(item).bands
+    keys = {w.upper() for w in want}
+    bands = [i for i, n in enumerate(names) if n.upper() in keys or (band_role(n) or "").upper() in keys]
+    if not bands:
+        raise BandbridgeError(f"{flag} {item}: holds none of the bands {want} (it has {names}); {fix}")
     got = [(lab, parse_date(lab), f) for lab, _, f in step_fractions(item, bands) if lab]
     return [g for g in got if g[1]] or None
 
 
 def earlier_steps(scene: Layer, item: str, most: int) -> list[str]:
     """``item`` as the earlier dates it names: a time-series cube without ``@DATE`` gives its
-    ``most`` steps nearest before the scene that are at least half clear (``#scl`` kept); any
-    other item is itself."""
-    steps = _steps(item, list(range(len(scene.names))))
+    ``most`` steps nearest before the scene that are at least half clear (``#scl`` kept), judged
+    on the scene's bands it holds; any other item is itself."""
+    steps = _steps(item, scene.names, "--earlier", "give an earlier archive of the scene's sensor")
     if steps is None:
         return [item]
     if scene.when is None:
@@ -244,7 +352,7 @@ def earlier_steps(scene: Layer, item: str, most: int) -> list[str]:
 def sar_step(when: date | None, item: str) -> str:
     """``item`` at the step nearest ``when`` (the optical date it stands beside) when it is a SAR
     time-series cube without ``@DATE``; any other item is itself."""
-    steps = _steps(item, [0, 1])
+    steps = _steps(item, ["vv", "vh"], "--sar", "give a Sentinel-1 GRD cube with both polarisations")
     if steps is None or when is None:
         return item
     lab = min((s for s in steps if s[2] > 0.5), key=lambda s: abs((s[1] - when).days), default=steps[0])[0]
@@ -257,7 +365,7 @@ def to_db(values: np.ndarray, dtype: str) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         if dtype == "uint16":
             return (20 * np.log10(np.where(values > 0, values, np.nan)) - 83).astype(np.float32)
-        if np.nanmedian(values) > 0:
+        if np.isfinite(values).any() and np.nanmedian(values) > 0:  # all NaN: no median (nor its warning)
             return (10 * np.log10(np.where(values > 0, values, np.nan))).astype(np.float32)
     return values.astype(np.float32)
 
@@ -272,7 +380,10 @@ def sar_on(scene: Layer, item: str, flag: str) -> tuple[np.ndarray, date | None]
         raise BandbridgeError(f"{flag} {item}: no VV and VH bands (it has {s.names}); give a Sentinel-1 "
                               "GRD file with both polarisations")
     v = to_db(s.values[[roles.index("vv"), roles.index("vh")]], s.dtype)
-    out = onto(v, s.grid, scene.grid)
-    if not np.isfinite(out).all(0)[scene.valid].any():
-        raise BandbridgeError(f"{flag} {item}: does not overlap {scene.path}; give the SAR of the same place")
+    if not np.isfinite(v).all(0).any():
+        raise BandbridgeError(f"{flag} {item}: holds no value in VV and VH together (every pixel nodata, NaN or "
+                              "zero backscatter); give a Sentinel-1 file that holds data")
+    out = onto(v, s.grid, scene.grid, what=f"{flag} {item}")
+    _covers(np.where(np.isfinite(out).all(0), 0.0, np.nan), scene.valid, f"{flag} {item}", s.grid, scene.grid,
+            scene.path, "give the SAR of the same place")
     return out, s.when
