@@ -321,30 +321,34 @@ def mean_scores(scores: list[dict]) -> dict:
     return out
 
 
-def summarise_scores(rows: list[Row]) -> dict:
-    """:func:`mean_scores` by mask kind, over all pairs, each sample and each stratum of days apart."""
+def groups(rows: list[Row], snow: bool = True) -> dict[str, dict[str, list[Row]]]:
+    """The rows by mask kind, then: all pairs, each sample, each stratum of days apart and (with
+    ``snow``) those without a snow-labelled date, over all and per stratum."""
     out: dict = {}
     for kind in ("disc", "real SCL"):
         sel = [r for r in rows if (r.mask == "disc") == (kind == "disc")]
-        groups = {"all": sel, **{s: [r for r in sel if r.sample == s] for s in sorted({r.sample for r in sel})},
-                  **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA}}
-        out[kind] = {g: {"pairs": len(rs), **mean_scores([r.scores for r in rs])} for g, rs in groups.items() if rs}
+        out[kind] = {"all": sel, **{s: [r for r in sel if r.sample == s] for s in sorted({r.sample for r in sel})},
+                     **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA}}
+        if snow:
+            out[kind] |= {"no snow-labelled date": [r for r in sel if not r.snow],
+                          **{f"{lab}, no snow date": [r for r in sel if lo <= r.days < hi and not r.snow]
+                             for lo, hi, lab in STRATA}}
     return out
+
+
+def summarise_scores(rows: list[Row]) -> dict:
+    """:func:`mean_scores` by mask kind, over all pairs, each sample and each stratum of days apart."""
+    return {kind: {g: {"pairs": len(rs), **mean_scores([r.scores for r in rs])} for g, rs in gs.items() if rs}
+            for kind, gs in groups(rows, snow=False).items()}
 
 
 def summarise(rows: list[Row]) -> dict:
     """Mean MAE of each column by mask kind, sample and stratum of days apart."""
     out: dict = {}
-    for kind in ("disc", "real SCL"):
-        sel = [r for r in rows if (r.mask == "disc") == (kind == "disc")]
-        groups = {"all": sel, **{s: [r for r in sel if r.sample == s] for s in sorted({r.sample for r in sel})},
-                  **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA},
-                  "no snow-labelled date": [r for r in sel if not r.snow],
-                  **{f"{lab}, no snow date": [r for r in sel if lo <= r.days < hi and not r.snow]
-                     for lo, hi, lab in STRATA}}
+    for kind, gs in groups(rows).items():
         out[kind] = {g: {"pairs": len(rs), **{k: float(np.mean([r.mae[k] for r in rs if k in r.mae]))
                                              for k in COLUMNS if any(k in r.mae for r in rs)}}
-                     for g, rs in groups.items() if rs}
+                     for g, rs in gs.items() if rs}
     return out
 
 
