@@ -274,9 +274,16 @@ def test_bench_rows_and_ratios(trained_run, tmp_path):
     assert said[0].startswith("[1] backend selection (auto) …") and len(said) == 2 * len(rows)
     assert all("MPix/s" in line for line in said[3::2])  # each timed row reports as it ends
     sel = rows[0]
-    # "fastest of those measured passing …" where the probe's budget left some unmeasured (a busy
-    # machine): which candidates fit the budget is the machine's business, the gate's pass is not
-    assert sel["kind"] == "select" and "passing the precision gate" in sel["choice"]
+    # What the rule decides, not what the probe's wall-clock budget allowed (a real probe in a
+    # subprocess: on a busy machine it measures fewer candidates, maybe only the reference, and the
+    # line says "passes" of a lone one, "provisional" of a busy machine; issue 77): the choice is
+    # the fastest of the measured candidates the gate accepted, and the line says it passes the gate
+    assert sel["kind"] == "select" and re.search(r"pass(es|ing) the precision gate", sel["choice"])
+    cand = sel["record"]["candidates"]
+    ok = [r for r in cand if r["status"] == "accepted" and "mpix_s" in r]
+    assert (sel["backend"], sel["precision"]) == (sel["record"]["backend"], sel["record"]["precision"])
+    fastest = max(ok, key=lambda r: r["mpix_s"])
+    assert (sel["backend"], sel["precision"]) == (fastest["backend"], fastest["precision"])
     ref = next(r for r in rows if r["name"].startswith("reference"))
     assert ref["vs_reference"] == 1.0
     timed = [r for r in rows if "mpix_s" in r]
