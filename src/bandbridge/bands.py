@@ -345,8 +345,9 @@ QA_FILL_BIT = 0
 def clear(layer, kind: str):
     """Clear pixels of a Sentinel-2 ``SCL`` layer (:data:`CLEAR_SCL`) or a Landsat ``QA_PIXEL``
     one (no fill, cloud, cirrus or shadow bit, :data:`QA_CLOUD_BITS`); NaN is never clear."""
-    v = np.nan_to_num(np.asarray(layer, dtype=np.float64)).astype(np.int64)
+    f = np.asarray(layer, dtype=np.float64)
+    v = np.nan_to_num(f).astype(np.int64)
     if kind == "SCL":
         return np.isin(v, CLEAR_SCL)
     bad = sum(1 << b for b in (QA_FILL_BIT, *QA_CLOUD_BITS))
-    return (v & bad) == 0
+    return ((v & bad) == 0) & np.isfinite(f)  # NaN reads 0, no bit set: not clear all the same

@@ -83,6 +83,10 @@ a cloud gap's route         ``learners/gapfill.fill``                   :data:`F
                                                                         :data:`FILL_LINEAR_MIN`,
                                                                         then the held-out check
 a cloud gap's edge          ``inference/jobs/fill_read.gap_of``         :data:`FILL_DILATE`
+a file fill reads whole     ``inference/jobs/fill_read.check_fits``     ``fill_read.READ_SHARE`` 0.5 of
+                                                                        the memory available (a
+                                                                        judgement: the scene, earlier
+                                                                        dates and SAR held at once)
 the residual at the edge    ``learners/gapfill.edge_correction``        :data:`FILL_EDGE_PX`
 an earlier date's snow      ``inference/jobs/fill_read.snow_is_ground`` :data:`FILL_SNOW_MIN`
 SAR near the scene's date   ``inference/jobs/fill._near`` (a note)      :data:`SAR_DAYS`
