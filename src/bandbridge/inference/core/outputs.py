@@ -2,13 +2,16 @@
 expected error) opened under temporary names, written window by window, then closed, made COG or
 a picture where asked, read back and renamed into place — or, on any failure, removed with a
 one-line error (a full disk names the disk's free room). ``predictor.predict_file`` and the
-reference run's last pass (``inference/jobs/reference_finish.py``) both write through it.
+reference run's last pass (``inference/jobs/reference_finish.py``) both write through it; a pass that
+computes its output strip by strip from what was predicted (the reference's per-cell correction, a
+fill's edge and ``FILLED`` band) writes with :func:`write_strips`, encoded by the one encoder
+(``writer.store``).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,8 +21,10 @@ from rasterio.windows import Window
 
 from bandbridge.data.reader import STREAM_CACHE_BYTES
 from bandbridge.fileio import atomic_paths
-from bandbridge.inference.core.writer import (PICTURES, WRITE_ERRORS, open_output, to_cog, to_picture, verify_written,
-                                              write_failure)
+from bandbridge.inference.core.writer import (PICTURES, WRITE_ERRORS, open_output, store, to_cog, to_picture,
+                                              verify_written, write_failure)
+
+ROWS = 1024  # rows a strip pass computes and writes at a time: whole-image copies would double its peak
 
 
 @dataclass
@@ -76,3 +81,36 @@ def opened(paths: list[Path], main: dict, extra: dict, replace: bool, cog: bool 
             raise write_failure(paths[0], e) from None
         for t, p in zip(temps, paths):
             verify_written(t, p)
+
+
+@dataclass
+class Strip:
+    """Rows of an output as a strip pass computes them."""
+
+    values: np.ndarray  # (C, h, w) the main raster's bands in stored units, floats (NaN: unknown)
+    valid: np.ndarray  # (h, w) where the output holds a value (nodata elsewhere)
+    extra: list[np.ndarray] = field(default_factory=list)  # (h, w) one float32 raster per extra
+
+
+def write_strips(rasters: Rasters, height: int, width: int, strip: Callable[[int, int], Strip], dtype: str,
+                 nodata: float | None = None, tick: Callable[[], None] = lambda: None, rows: int = ROWS) -> None:
+    """The one strip pass: rows ``[a, b)`` of an output of ``height × width``, ``rows`` at a time,
+    computed by ``strip(a, b)`` (the caller's correction of what was predicted, and its extra
+    rasters), encoded into ``dtype`` by ``writer.store`` (one nodata rule: ``nodata``, else NaN for
+    floats and 0 for integers) and written into ``rasters`` (:func:`opened`) while the next strip
+    is computed (one writer thread: at most one strip waits, memory stays bounded); ``tick()``
+    after each strip."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def put(a: int, s: Strip) -> None:
+        rasters.write(Window(0, a, width, s.values.shape[1]), store(s.values, s.valid, dtype, nodata), s.extra, s.valid)
+    with ThreadPoolExecutor(1) as writer:  # compression beside the next strip's compute
+        pending = None
+        for a in range(0, height, rows):
+            s = strip(a, min(height, a + rows))
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(put, a, s)
+            tick()
+        if pending is not None:
+            pending.result()

@@ -18,19 +18,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from rasterio.windows import Window
 
 from bandbridge.bands import band_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.data.reference import SIGNED
 from bandbridge.data.grids import average_in_strips, strip_grid, upsample_onto
-from bandbridge.inference.core.outputs import opened
-from bandbridge.inference.core.predictor import PredictStats, index_plan, write_strip
+from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
+from bandbridge.inference.core.predictor import PredictStats, index_plan
 from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
-from bandbridge.inference.core.writer import store as encode_stored
 from bandbridge.inference.jobs.reference_fit import Fitted, averaged, band_rows, finite_band, held_out
 
-ROWS = 1024  # rows written at a time: whole-image copies of the output would double its peak
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
 
 
@@ -72,34 +69,23 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
         for d in [r.main, *r.extras]:
             d.update_tags(**tags, bandbridge_source=job.src.name)
 
-    def store(stack: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        out = stack.astype(np.float64)
-        if opts.append:  # the input's bands as stored
-            out[:-1] = scaling.decode(stack[:-1])
-        return encode_stored(out, ok, dtype, nodata)
+    def strip(a: int, b: int) -> Strip:
+        """Rows ``[a, b)``: the band in the reference's stored units (the fit's output with its
+        correction, or the consistent route's), the input's bands before it with ``--append``
+        (as stored), and the ``--index`` rasters of the two."""
+        stored = np.maximum(fields.rows(a, b), lo_stored)  # the reference's stored units
+        ok = np.isfinite(stored)  # the engine wrote NaN where the input had no valid pixel
+        x = np.zeros((0, b - a, fine.width), np.float32)
+        if opts.append or index_fns:  # the input's bands are written or make an index
+            r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
+            x, ok = r.data, ok & r.mask
+        nir = ((np.nan_to_num(stored) * ref.scale + ref.offset) - in_offset) / in_scale  # the input's model units
+        indices = [fn(*[x[i] for i in idx], nir.astype(np.float32)) for fn, idx in index_fns.values()]
+        values = np.concatenate([scaling.decode(x).astype(np.float64), stored[None]]) if opts.append else stored[None]
+        return Strip(values, ok, indices)
 
-    from concurrent.futures import ThreadPoolExecutor
-    with opened(paths, main, extra, opts.replace, opts.cog, opts.creation, setup) as rasters, \
-            ThreadPoolExecutor(1) as writer:  # compression beside the next strip's compute
-        pending = None
-        for a in range(0, fine.height, ROWS):
-            b = min(fine.height, a + ROWS)
-            stored = np.maximum(fields.rows(a, b), lo_stored)  # the reference's stored units
-            ok = np.isfinite(stored)  # the engine wrote NaN where the input had no valid pixel
-            x = np.zeros((0, b - a, fine.width), np.float32)
-            if opts.append or index_fns:  # the input's bands are written or make an index
-                r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
-                x, ok = r.data, ok & r.mask
-            stored = np.nan_to_num(stored, nan=0.0)
-            nir = ((stored * ref.scale + ref.offset) - in_offset) / in_scale  # the input's model units
-            if pending is not None:
-                pending.result()
-            pending = writer.submit(write_strip, rasters, index_fns, Window(0, a, fine.width, b - a),
-                                    stored[None].astype(np.float32), x, ok, opts.append, store, None,
-                                    nir[None].astype(np.float32))
-            tick()
-        if pending is not None:
-            pending.result()
+    with opened(paths, main, extra, opts.replace, opts.cog, opts.creation, setup) as rasters:
+        write_strips(rasters, fine.height, fine.width, strip, dtype, nodata, tick)
     return PredictStats(job.dst, 0, time.perf_counter() - t0 + f.seconds, fine.height * fine.width / 1e6, paths[1:],
                         [f"reference-guided ({g.chosen}; {g.route})"])
 
