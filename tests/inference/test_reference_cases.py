@@ -174,3 +174,33 @@ def test_a_file_size_limit_is_said_not_the_disk(tmp_path):
     said = str(e.value)
     assert "a file may be at most 0.0655 MB here (this shell's file-size limit, ulimit -f 64)" in said, said
     assert "MB free on that disk" not in said and not out.exists()
+
+
+def test_an_input_and_reference_swapped_get_the_swap_said(run_cli, tmp_path):
+    """Issue 77's newcomer: `predict NIR.tif --reference RGB.tif` got the advice `--bands 0,0,0`."""
+    rgb = _rgb(tmp_path / "rgb.tif", 256, 256)
+    nir = _k4(tmp_path, "nir.tif", _field())
+    code, _, err = run_cli("predict", str(nir), "-m", "rgb2nir", "--reference", str(rgb), "-o", str(tmp_path / "o.tif"))
+    text = " ".join(err.split())
+    assert code == 2 and "did you swap the input and the reference?" in text, err
+    assert "--bands 0,0,0" not in text and not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.parametrize("which", ["reference", "mask"])
+def test_the_reference_and_its_mask_are_never_the_output(run_cli, tmp_path, which):
+    """Issue 77: every file a run reads is refused as -o, with or without --overwrite."""
+    rgb = _rgb(tmp_path / "rgb.tif", 256, 256)
+    ref = _k4(tmp_path, "nir.tif", _field())
+    scl = _nir(tmp_path / "scl.tif", np.full((64, 64), 4.0), 4.0, dtype="uint8")
+    target = ref if which == "reference" else scl
+    before = target.read_bytes()
+    code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref), "--reference-mask", str(scl),
+                           "-o", str(target), "--overwrite")
+    assert code == 2 and "destroy the input" in err and target.read_bytes() == before, err
+
+
+def test_an_output_named_for_another_format_is_refused_before_any_work(run_cli, tmp_path):
+    rgb = _rgb(tmp_path / "rgb.tif", 256, 256)
+    code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "-o", str(tmp_path / "o.vrt"))
+    text = " ".join(err.split())
+    assert code == 2 and "predict writes GeoTIFF (.tif, .tiff)" in text and "name it o.tif" in text, err

@@ -16,7 +16,7 @@ from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel
 from bandbridge.data.reference import RASTER_ERRORS
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import temp_beside
+from bandbridge.fileio import check_output_suffix, temp_beside
 from bandbridge.stretch import PERCENTILES, stretch
 
 DTYPES = ("auto", "float32", "uint16", "uint8")
@@ -233,17 +233,15 @@ def to_cog(path: Path, creation: dict[str, str] | None = None) -> None:
 
 
 PICTURES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # output names that ask for a picture
-OUTPUT_SUFFIXES = (".tif", ".tiff", *PICTURES)  # what an output file's name may end in
+OUTPUT_FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF", **PICTURES}  # what an output file's name may end in
 
 
 def check_output_name(dest: Path) -> None:
     """Refuse an output named like a file (an extension) that predict does not write, before it
     becomes a folder of that name: a folder is a name without an extension, or one that exists
     (an existing file is refused as one, by the caller)."""
-    if dest.suffix and dest.suffix.lower() not in OUTPUT_SUFFIXES and not dest.exists():
-        raise BandbridgeError(f"--output {dest}: predict writes {', '.join(OUTPUT_SUFFIXES)} files; name "
-                              f"it {dest.with_suffix('.tif').name} (or .png, .jpg for a picture), or give "
-                              "a folder: a name without an extension, or an existing folder")
+    if dest.suffix and not dest.exists():  # the one suffix check of every command that writes rasters
+        check_output_suffix(dest, OUTPUT_FORMATS, "predict")
 
 
 def check_picture(out: Path, dtype: str, bands: int, opts, crs=None) -> str:

@@ -159,9 +159,10 @@ def _check_for_model(spec: ModelSpec, opts: PredictOptions, reading: Interpretat
 def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
                  ov: Overrides = Overrides(), overwrite: bool = False, backend: str = "auto",
                  precision: str = "auto", threads: int | None = None,
-                 failures: list[tuple[Path, str]] | None = None) -> tuple[list[Job], int]:
+                 failures: list[tuple[Path, str]] | None = None, reads: list[str] = ()) -> tuple[list[Job], int]:
     """Check everything and decide every input's model, reading and outputs; ``(jobs, earlier
-    outputs skipped)``. Nothing is written. With ``failures`` (a list), a file that cannot be
+    outputs skipped)``; ``reads``: the other names the run reads (a reference and its mask), never an
+    output, as every input's files are not. Nothing is written. With ``failures`` (a list), a file that cannot be
     predicted is appended there with its one-line reason instead of stopping the whole run."""
     check_predict_flags(opts, ov, backend, precision, threads)
     files, skipped = expand_inputs(inputs)
@@ -179,11 +180,14 @@ def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
         if dest.exists() and not dest.is_dir():
             raise BandbridgeError(f"--output {dest} is a file; give a folder for the outputs")
         check_writable(dest, "--output")
+    from bandbridge.data.cube_ref import paths_read
+    # every file the run reads (a VRT's sources, a cube's #scl= file, a band folder's bands), never an output
+    read = list(files) + [q for f in files for q in paths_read(str(f))] + [q for r in reads for q in paths_read(r)]
     specs: dict[Path, ModelSpec] = {}
     jobs, taken = [], {}
     for f in files:
         try:
-            job = _plan_one(f, model, dest, single, opts, ov, overwrite, files, specs, taken)
+            job = _plan_one(f, model, dest, single, opts, ov, overwrite, read, specs, taken)
         except BandbridgeError as e:
             if failures is None:
                 raise

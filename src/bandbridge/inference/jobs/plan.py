@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from bandbridge import policy  # read at call time: tests set PROBE_MPIX
-from bandbridge.errors import BandbridgeError
+from bandbridge.errors import BandbridgeError, BandChoiceError
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.predictor import plan_file
@@ -146,8 +146,24 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
     predicted is listed as refused instead of stopping. Raises the one-line refusal otherwise."""
     keep_going = cluster is not None and cluster.used
     failed: list[tuple[Path, str]] = []
-    jobs, skipped = make_jobs(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
-                                 failed if keep_going else None)
+    reads = [] if reference is None else [r for r in (reference.source, reference.mask) if r]
+    if reference is not None:
+        from bandbridge.inference.interop.stac_search import is_search
+        reads = [r for r in reads if not is_search(r)]  # a search names no file
+    try:
+        jobs, skipped = make_jobs(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
+                                  failed if keep_going else None, reads)
+    except BandChoiceError as e:  # the input and the reference given the other way round: said so
+        if reference is None or len(inputs) != 1 or not reads:
+            raise
+        from bandbridge.inference.core.doubts import swap_advice
+        from bandbridge.inference.core.route import route_model
+        from bandbridge.spec import read_spec
+        try:
+            spec = read_spec(route_model(model, Path(inputs[0]), ov)[0])
+        except BandbridgeError:
+            raise e from None
+        raise BandChoiceError(swap_advice(inputs[0], reference.source, spec) or str(e)) from None
     refs, groups, group_plans = [], [], []
     if reference is not None:  # each input's reference, the scenes fitted once, each fit's backend and tiles
         from bandbridge.inference.interop.stac_search import is_search

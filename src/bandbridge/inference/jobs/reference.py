@@ -313,8 +313,8 @@ def fit_lines(job, plan: Plan, f) -> list[str]:
     elif g.route == "consistent":
         held = (f"held out one scale coarser it errs {e(g.fit_mae):.4g} against {e(g.upsampled_mae):.4g} for the "
                 f"upsampled reference (MAE, {units})" if np.isfinite(g.fit_mae) else
-                "too few cells to hold any out: taken by the rule measured on NAIP (FACTS: 13–24 % below "
-                "the nearest upsampled reference at k = 24–96)")
+                "too few cells to hold any out: taken by the rule measured on NAIP (docs/results/reference_scales.json: "
+                "18–24 % below the nearest upsampled reference at k = 24–200)")
         out.append(f"{name}: route: the model's own output made consistent with the reference cell by cell "
                    f"({g.cells:,} clear cells{', ' + g.tried + ' did not beat the upsampled reference' if g.tried else ''}); "
                    f"{held}")
