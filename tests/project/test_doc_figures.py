@@ -199,6 +199,9 @@ CASES |= {
         "generalisation.md", "Read plainly, this is a trade", "## Running leave-one-source-out",
         lambda: anchor_values(), ()),
     "adapt: the context anchor": ("adapt.md", "## The context anchor", None, lambda: anchor_values(), ()),
+    "fill: no earlier date": (  # SAR alone on the WorldCereal disc pairs (benchmarks/fill_sar_alone.py)
+        "fill.md", "## No earlier date: Sentinel-1 alone", "## Refusals",
+        lambda: values(record("results/fill_sar_alone.json")), ()),
     "generalisation: running loso": (
         "generalisation.md", "## Running leave-one-source-out", "## The zero-shot floor", list, POLICY),
     "generalisation: radiometric augmentation": (  # the presets' data.augment; (490 nm/λ)⁴ at green, red, NIR
