@@ -34,9 +34,9 @@ def _geotiff(tmp_path, date: str, name: str, crs: str | None = None, shift: floa
              nodata: bool = False) -> str:
     """The date's four bands as a float32 GeoTIFF named for its date, its SCL beside it (on its own
     20 m grid); ``crs``: reprojected there; ``shift``: moved this many metres east."""
-    from bandbridge.inference.jobs.fill_read import _scl_cube, onto, read_layer
+    from bandbridge.inference.jobs.fill_read import scl_cube, onto, read_layer
     lay = read_layer(f"{S10}@{date}", "")
-    scl, g20 = _scl_cube(SITE / S20, date, "")
+    scl, g20 = scl_cube(SITE / S20, date, "")
     values, grid = lay.values, lay.grid
     if crs:
         from rasterio.warp import calculate_default_transform

@@ -37,19 +37,21 @@ def _tif(path: Path, data: np.ndarray, names=None, shift: float = 0.0, crs: str 
 
 
 def _scene(folder: Path, day: str, seed: int, cloud: bool = True, scl_shift: float = 0.0,
-           scl: bool = True) -> str:
+           scl: bool = True, shift: float = 0.0) -> str:
     """Four reflectance bands dated ``day`` (YYYYMMDD in the name), with ``S2_<day>_SCL.tif``
-    beside it (a 20 m grid): clouds (SCL 9) over the left third when ``cloud``, else all vegetation."""
+    beside it (a 20 m grid): clouds (SCL 9) over the left 14 columns when ``cloud``, else all
+    vegetation; ``shift``, ``scl_shift``: the scene, its SCL moved this many metres east."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:SIZE, :SIZE]
     base = 0.05 + 0.01 * np.stack([yy + xx, yy, xx, 2 * yy + 10]) / SIZE
-    f = _tif(folder / f"S2_{day}.tif", (base + 0.002 * rng.standard_normal(base.shape)).astype("float32"), BANDS)
+    f = _tif(folder / f"S2_{day}.tif", (base + 0.002 * rng.standard_normal(base.shape)).astype("float32"), BANDS,
+             shift=shift)
     if scl:
         classes = np.full((1, SIZE // 2, SIZE // 2), 4, np.uint8)
         if cloud:
             classes[:, :, :7] = 9  # 14 of 24 columns, then dilated: under FILL_FIT_MIN clear
-        _tif(folder / f"S2_{day}_SCL.tif", classes, ["SCL"], shift=scl_shift, res=20.0)
+        _tif(folder / f"S2_{day}_SCL.tif", classes, ["SCL"], shift=shift + scl_shift, res=20.0)
     return f
 
 
@@ -160,7 +162,7 @@ def test_a_cube_and_its_scl_cube_are_never_the_output(run_cli, cubes, tmp_path, 
     both, so the one output check refuses them whatever the suffix rule says."""
     from bandbridge.errors import BandbridgeError
     from bandbridge.fileio import check_output_file
-    from bandbridge.inference.jobs.fill_read import fill_reads
+    from bandbridge.inference.jobs.fill_checks import fill_reads
     s10, s20, s1 = cubes
     dest = s10.parent / target
     kept = dest.read_bytes()
@@ -209,3 +211,148 @@ def test_an_output_fill_does_not_write_is_refused_before_any_work(run_cli, tmp_p
     said = _one_line(err)
     assert code == 2 and "fill writes GeoTIFF (.tif, .tiff)" in said and "out.tif" in said, said
     assert not out.exists()
+
+
+# -- 3, 4. each bad input one line naming its real cause, nothing written ----------------------------
+
+
+def _sparse(path: Path, side: int, count: int, names=None, dtype: str = "float32") -> str:
+    """A ``side``² GeoTIFF whose header says so, with no tile written (a few MB on disk)."""
+    with rasterio.open(path, "w", driver="GTiff", height=side, width=side, count=count, dtype=dtype,
+                       crs="EPSG:32631", transform=Affine(10, 0, ORIGIN[0], 0, -10, ORIGIN[1]), tiled=True,
+                       blockxsize=512, blockysize=512, sparse_ok=True, compress="deflate") as dst:
+        if names:
+            dst.descriptions = tuple(names)
+    return str(path)
+
+
+def _bad(tmp_path: Path, site, cubes, case: str) -> tuple[list[str], str]:
+    """The arguments of each bad run and the words its one line must hold (built for that case only)."""
+    scene, before = site
+    s10, s20, s1 = cubes
+    nan2 = np.full((2, SIZE, SIZE), np.nan, np.float32)
+    return {
+        # the SCL file beside the scene lies 100 km away: was 100 % gap, every observed pixel replaced
+        "scl-elsewhere": lambda: ([_scene(tmp_path / "far", "20200610", 1, scl_shift=1e5), "-e", before],
+                                  "found beside it): does not overlap"),
+        # was CPLE_NotSupportedError
+        "mask-png": lambda: ([scene, "-e", before, "--mask",
+                              _tif(tmp_path / "half.png", np.ones((1, SIZE, SIZE), np.uint8), crs=None)],
+                             "--mask", "has no georeference"),
+        # were "does not overlap": not the cause
+        "mask-all-nodata": lambda: ([scene, "-e", before, "--mask", _tif(tmp_path / "nan.tif", nan2[:1], nodata=np.nan)],
+                                    "--mask", "holds no value"),
+        "sar-all-nan": lambda: ([scene, "-e", before, "--sar",
+                                 _tif(tmp_path / "s1_20200610.tif", nan2, ["VV", "VH"], nodata=np.nan)],
+                                "--sar", "holds no value"),
+        # an S1 cube as the earlier archive: was IndexError in cube.step_fractions
+        "s1-cube-as-earlier": lambda: ([f"{s10}@2020-06-10#scl=S20.nc", "-e", str(s1)], "--earlier",
+                                       "holds none of the"),
+        # an earlier date with no cloud mask in or beside it: was taken as all clear without a word
+        "earlier-no-mask": lambda: ([scene, "-e", _scene(tmp_path / "bare", "20200601", 2, cloud=False, scl=False)],
+                                    "--earlier", "no cloud mask"),
+        "earlier-cube-no-scl": lambda: ([f"{s10}@2020-06-10#scl=S20.nc", "-e", f"{s10}@2020-06-01"], "--earlier",
+                                        "no cloud mask"),
+        # headers too large for this machine: were MemoryError (37-54 GiB) after reading whole
+        "scene-100000": lambda: ([_sparse(tmp_path / "S2_20200610.tif", 100_000, 4, BANDS), "-e", before],
+                                 "100000×100000 px", "GB available now"),
+    }[case]()
+
+
+CASES = ["scl-elsewhere", "mask-png", "mask-all-nodata", "sar-all-nan", "s1-cube-as-earlier", "earlier-no-mask",
+         "earlier-cube-no-scl", "scene-100000"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_input_is_one_line_naming_its_cause(run_cli, site, cubes, tmp_path, case):
+    """Each of issue 77's fill cases (silent wrong answers, tracebacks, the wrong cause named):
+    exit 2, one line holding the flag and the cause, no warning (numpy's "All-NaN slice" leaked),
+    nothing written."""
+    given, *words = _bad(tmp_path, site, cubes, case)
+    out = tmp_path / "filled.tif"
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        code, stdout, err = run_cli("fill", *given, "-o", str(out))
+    said = _one_line(err)
+    assert code == 2 and all(w in said for w in words), said
+    assert not [w for w in seen if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in seen]
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.parametrize("flag", ["--mask", "--sar", "--earlier"])
+def test_a_60000_px_file_beside_a_small_scene_is_read_only_over_it(run_cli, site, tmp_path, flag):
+    """A 60000² mask, SAR or earlier date (57 GB as float32) beside the 24² scene: issue 77's
+    MemoryError came from reading it whole; it is read by the rows over the scene, so the fill runs
+    (the earlier date, all SCL 0 there, is refused in one line for having no clear pixel)."""
+    scene, before = site
+    big = tmp_path / "big"
+    big.mkdir()
+    if flag == "--earlier":
+        item = _sparse(big / "S2_20200601.tif", 60_000, 4, BANDS)
+        _sparse(big / "S2_20200601_SCL.tif", 30_000, 1, dtype="uint8")  # 0: no data, no clear pixel but the scene's
+        given = [scene, "-e", before, "-e", item]
+    else:
+        item = _sparse(big / "s1_20200610.tif", 60_000, 2, ["VV", "VH"]) if flag == "--sar" else \
+            _sparse(big / "m.tif", 60_000, 1, dtype="uint8")
+        given = [scene, "-e", before, flag, item]
+    out = tmp_path / "f.tif"
+    code, stdout, err = run_cli("fill", *given, "-o", str(out))
+    if flag == "--earlier":
+        assert code == 2 and "no clear pixel" in _one_line(err)
+    else:
+        assert code == 0 and (out.exists() or "nothing to fill" in stdout), stdout + err  # the mask: all 0, no gap
+
+
+def test_the_size_rule_states_what_this_machine_holds(monkeypatch, site, tmp_path):
+    """A 3000² PNG (a small file, 9 MPix decoded: the PNG bomb in small) against 50 MB available:
+    refused from its header before it is decoded, the figures of the rule in the line; the scene
+    itself (576 px) fits."""
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.inference.jobs import fill_read
+    big = _tif(tmp_path / "bomb.png", np.zeros((1, 3000, 3000), np.uint8), crs=None)
+    monkeypatch.setattr(fill_read, "available_bytes", lambda: 50_000_000)
+    decoded = []
+    monkeypatch.setattr(fill_read, "read_raster", lambda *a, **k: decoded.append(a) or pytest.fail("decoded"))
+    with pytest.raises(BandbridgeError) as e:
+        fill_read.mask_on(big, fill_read.Grid(None, Affine.identity(), SIZE, SIZE), "--mask")
+    said = str(e.value)
+    assert said.startswith("--mask") and "3000×3000 px" in said and "50 GB" not in said, said
+    assert "0.05 GB this machine has available now" in said and "1.79 MPix of 1 band(s)" in said, said
+    assert not decoded
+    fill_read.check_fits(site[0], SIZE, SIZE, 4, "", free=50_000_000)  # no refusal
+
+
+@pytest.mark.parametrize("case", ["reversed", "no-earlier", "sar-elsewhere", "earlier-elsewhere", "all-nodata",
+                                  "no-mask", "sar-earlier-alone"])
+def test_refusals_are_one_line_and_write_nothing(run_cli, site, tmp_path, case):
+    """The refusals tests/inference/test_fill.py made on WorldCereal crops (which a clone without
+    ../shared/data skipped), on the tiny site."""
+    scene, before = site
+    s1 = _tif(tmp_path / "s1_20200610.tif", np.full((2, SIZE, SIZE), -12, np.float32), ["VV", "VH"], shift=1e5)
+    _tif(tmp_path / "s1_20200610_here.tif", np.full((2, SIZE, SIZE), -12, np.float32), ["VV", "VH"])
+    args, want = {
+        "reversed": ([before, "-e", _scene(tmp_path / "later", "20200615", 3)], "--earlier"),
+        "no-earlier": ([scene], "--earlier"),
+        "sar-elsewhere": ([scene, "-e", before, "--sar", s1], "--sar"),
+        "earlier-elsewhere": ([scene, "-e", _scene(tmp_path / "far", "20200601", 2, cloud=False, shift=1e5)],
+                              "--earlier"),
+        "all-nodata": ([_tif(tmp_path / "S2_20200610.tif", np.full((4, SIZE, SIZE), np.nan, np.float32), BANDS,
+                             nodata=np.nan), "-e", before, "--mask", _tif(tmp_path / "g.tif", np.ones((1, SIZE, SIZE),
+                                                                                                    np.uint8))],
+                       "no data"),
+        "no-mask": ([_scene(tmp_path / "nomask", "20200610", 1, scl=False), "-e", before], "--mask"),
+        "sar-earlier-alone": ([scene, "--sar", s1.replace(".tif", "_here.tif"), "--sar-earlier", s1], "--sar-earlier"),
+    }[case]
+    out = tmp_path / "f.tif"
+    code, stdout, err = run_cli("fill", *args, "-o", str(out))
+    said = _one_line(err)
+    assert code == 2 and want in said, said
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_no_gap_is_nothing_to_do(run_cli, site, tmp_path):
+    scene, before = site
+    none = _tif(tmp_path / "none.tif", np.zeros((1, SIZE, SIZE), np.uint8))
+    out = tmp_path / "f.tif"
+    code, stdout, err = run_cli("fill", scene, "-e", before, "--mask", none, "-o", str(out))
+    assert code == 0 and "nothing to fill" in stdout and not out.exists(), stdout + err

@@ -21,9 +21,10 @@ from typing import Callable
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_output_file, check_output_suffix
+from bandbridge.inference.jobs.fill_checks import FORMATS, check_inputs, fill_reads
 from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
 from bandbridge.inference.jobs.fill_finish import FILLED, OBSERVED
-from bandbridge.inference.jobs.fill_read import FORMATS, earlier_steps, fill_reads, sar_step
+from bandbridge.inference.jobs.fill_read import earlier_steps, sar_step
 from bandbridge.inference.jobs.fill_rows import RowReader, open_rows
 from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN, SAR_DAYS
 
@@ -117,6 +118,7 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     dest = Path(out)
     check_output_suffix(dest, FORMATS, "fill")
     check_output_file(dest, fill_reads([scene, *earlier, sar, sar_earlier], mask), overwrite)
+    check_inputs(scene, earlier, sar, sar_earlier, mask)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask)
     sc = scan(inp.scene, inp.mask, inp.sar)
     if not sc.gap.any():

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 from affine import Affine
+from rasterio.transform import array_bounds
 from scipy.ndimage import binary_dilation
 
 from bandbridge.bands import Scaling, band_role, clear
-from bandbridge.data.cube_ref import CubeRef, is_cube, parse_ref, paths_read
+from bandbridge.data.cube_ref import CubeRef, is_cube, parse_ref
 from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.data.reference import file_date, parse_date
@@ -28,18 +29,12 @@ from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
 
 STORED = Scaling("stored", 0.0, 1.0, units="stored")  # the file's own values, unscaled
 MASKS = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}  # band name → bands.clear's kind
-FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what fill writes: the scene's bands in its own type and
-# units and FILLED, which no picture holds (fileio.check_output_suffix refuses any other name)
 SNOW_SCL = 11  # the Sentinel-2 scene class "snow or ice" (bands.CLEAR_SCL counts it clear)
-# What a file read whole costs here, per pixel: each band as the reader's float32, its float32 copy
-# (NaN where not valid) and its copy on the scene's grid (onto), 12 bytes; the valid mask and the
-# cloud mask, 2 (the rule is the reader's and onto's allocations, counted, not measured).
-READ_BYTES_PER_BAND, READ_BYTES_PER_PX = 12, 2
-# fill holds the scene, each earlier date and the SAR on the scene's grid at once, and its fit
-# works on them beside: one file may take at most this share of the memory available when the run
-# starts (a judgement: issue 77's 60000²-100000² inputs asked 37-54 GiB of a 24 GB machine and
-# ended in a MemoryError traceback; the engine's memory plan, jobs/tiles.PEAK_BUDGET, bounds the
-# prediction, not these reads).
+READ_BYTES_PER_BAND, READ_BYTES_PER_PX = 12, 2  # a pixel read whole: each band as read, with NaN and on the
+# scene's grid (float32 three times), the valid and cloud masks (the allocations counted, not measured)
+# One file may take this share of the memory available when it is read: the scene, each earlier date
+# and the SAR are held at once, the fit beside (a judgement; issue 77's 60000²-100000² inputs asked
+# 37-54 GiB of a 24 GB machine and ended in a MemoryError traceback).
 READ_SHARE = 0.5
 
 
@@ -99,7 +94,8 @@ def _read(item: str, flag: str) -> tuple[np.ndarray, list[str], Grid, object]:
     return v, list(r.bands), grid, info
 
 
-def _when(item: str) -> date | None:
+def date_of(item: str) -> date | None:
+    """``item``'s date: a cube reference's ``@DATE``, else its tags or name (``reference.file_date``)."""
     if is_cube(item):
         ref = parse_ref(item)
         return parse_date(ref.date or "")
@@ -121,7 +117,7 @@ def read_layer(item: str, flag: str) -> Layer:
         ref = parse_ref(item)
         scl, item = ref.scl, str(replace(ref, scl=None))
     v, names, grid, info = _read(item, flag)
-    layer = Layer(v, names, grid, _when(item), item, info.dtype, nodata=info.nodata)
+    layer = Layer(v, names, grid, date_of(item), item, info.dtype, nodata=info.nodata)
     inside = [i for i, n in enumerate(names) if n.upper() in MASKS]
     if inside:
         i = inside[0]
@@ -131,7 +127,7 @@ def read_layer(item: str, flag: str) -> Layer:
         layer.values, layer.names = v[keep], [names[j] for j in keep]
     elif scl:  # a companion cube (WorldCereal's 20 m file), nearest onto this grid
         ref = parse_ref(item)
-        m, g = _scl_cube(ref.file(scl), ref.date, flag)
+        m, g = scl_cube(ref.file(scl), ref.date, flag)
         what = f"{_subject(flag, item)}: its #scl={scl}"
         m = onto(m[None], g, grid, nearest=True, what=what)[0]
         _covers(m, layer.valid, what, g, grid, item, "name the companion cube of the same place after #scl=")
@@ -158,14 +154,6 @@ def mask_beside(item: str) -> tuple[Path, str] | None:
     return None
 
 
-def fill_reads(items: list[str | None], mask: str | None) -> list[Path]:
-    """Every file a fill of ``items`` (the scene, earlier dates, SAR) and ``mask`` reads: each
-    name's own (``cube_ref.paths_read``: a cube's ``#scl=`` file, a VRT's sources) and the cloud
-    mask found beside each, for the output check."""
-    out = [p for x in [*items, mask] if x for p in paths_read(x)]
-    return out + [b[0] for x in items if x and (b := mask_beside(x)) is not None]
-
-
 def _snow(m: np.ndarray, kind: str) -> np.ndarray | None:
     return np.nan_to_num(m) == SNOW_SCL if kind == "SCL" else None
 
@@ -181,7 +169,7 @@ def snow_is_ground(scene: Layer, clear_part: np.ndarray) -> bool:
     return float(scene.snow[clear_part].mean()) >= FILL_SNOW_MIN
 
 
-def _scl_cube(p: Path, when: str | None, flag: str) -> tuple[np.ndarray, Grid]:
+def scl_cube(p: Path, when: str | None, flag: str) -> tuple[np.ndarray, Grid]:
     """The ``SCL`` variable of a companion cube at ``when``, undecoded (a class band: its fill
     must not become a float NaN), ``(h, w)`` float32, and its grid."""
     from bandbridge.data.cube_dataset import cube_info, open_cube, step_index, time_dim
@@ -196,22 +184,15 @@ def _scl_cube(p: Path, when: str | None, flag: str) -> tuple[np.ndarray, Grid]:
     return np.asarray(da.values, np.float32), Grid(info.crs, info.transform, info.height, info.width)
 
 
+_scl_cube, _when = scl_cube, date_of  # their names before (fill_rows.py, tests/demo/test_fill_page.py: to go)
+
+
 def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False, what: str = "a layer") -> np.ndarray:
     """``values (C, h, w)`` (NaN: no data) on ``src`` reprojected onto ``dst`` → ``(C, H, W)``,
-    bilinear (``nearest`` for classes and masks); NaN where ``src`` has nothing. Refused in one
-    line naming ``what`` where one of the two has a georeference and the other none (where it lies
-    is then unknown)."""
+    bilinear (``nearest`` for classes and masks); NaN where ``src`` has nothing (:func:`unplaced`: refused)."""
     from rasterio.warp import Resampling, reproject
-    if (src.crs is None) != (dst.crs is None):
-        if src.crs is None:
-            left, top = dst.transform * (0, 0)
-            right, bottom = dst.transform * (dst.width, dst.height)
-            raise BandbridgeError(
-                f"{what}: has no georeference (no CRS: a PNG, JPEG or plain TIFF), so where it lies on the scene "
-                f"is unknown; give it the scene's (gdal_translate -a_srs {dst.crs} -a_ullr {left:.10g} {top:.10g} "
-                f"{right:.10g} {bottom:.10g} IN OUT.tif, if it covers the scene's {dst.width}×{dst.height} px)")
-        raise BandbridgeError(f"{what}: georeferenced ({src.crs}) but the scene has no georeference, so where it "
-                              "lies on the scene is unknown; give the scene as a GeoTIFF with its CRS")
+    if (bad := unplaced(what, src, dst)) is not None:
+        raise bad
     out = np.full((values.shape[0], dst.height, dst.width), np.nan, np.float32)
     reproject(values.astype(np.float32), out, src_transform=src.transform, dst_transform=dst.transform,
               src_crs=src.crs or PIXELS_CRS, dst_crs=dst.crs or PIXELS_CRS, src_nodata=np.nan, dst_nodata=np.nan,
@@ -219,29 +200,57 @@ def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False, what: 
     return out
 
 
+def unplaced(what: str, src: Grid, dst: Grid) -> BandbridgeError | None:
+    """The refusal of ``what`` on ``src`` where it or the scene (``dst``) has no georeference and the other has."""
+    if (src.crs is None) == (dst.crs is None):
+        return None
+    if dst.crs is None:
+        return BandbridgeError(f"{what}: georeferenced ({src.crs}) but the scene has no georeference, so where it "
+                               "lies on the scene is unknown; give the scene as a GeoTIFF with its CRS")
+    w, s, e, n = array_bounds(dst.height, dst.width, dst.transform)
+    return BandbridgeError(f"{what}: has no georeference (no CRS: a PNG, JPEG or plain TIFF), so where it lies on the "
+                           f"scene is unknown; give it the scene's (gdal_translate -a_srs {dst.crs} -a_ullr {w:.10g} "
+                           f"{n:.10g} {e:.10g} {s:.10g} IN OUT.tif, if it covers the scene's {dst.width}×{dst.height} px)")
+
+
 def mask_on(item: str, grid: Grid, flag: str, nearest: bool = True) -> tuple[np.ndarray, Grid]:
     """The first band of ``item`` on ``grid`` (nearest), NaN outside it, and its own grid; refused in one line
-    when it holds no value at all (every pixel nodata or NaN) or has no georeference where the
-    scene has one."""
+    when it holds no value at all or has no georeference where the scene has one."""
     v, _, g, _ = _read(item, flag)
     if not np.isfinite(v[0]).any():
-        raise BandbridgeError(f"{_subject(flag, item)}: holds no value (every pixel is nodata or NaN); give a "
-                              "mask with values (nonzero: the gap)")
+        raise holds_nothing(_subject(flag, item), "give a mask with values (nonzero: the gap)")
     return onto(v[:1], g, grid, nearest, _subject(flag, item))[0], g
 
 
 def _bounds(g: Grid) -> str:
-    left, top = g.transform * (0, 0)
-    right, bottom = g.transform * (g.width, g.height)
-    return f"x {min(left, right):.10g}–{max(left, right):.10g}, y {min(top, bottom):.10g}–{max(top, bottom):.10g}"
+    west, south, east, north = array_bounds(g.height, g.width, g.transform)
+    return f"x {west:.10g}–{east:.10g}, y {south:.10g}–{north:.10g}"
+
+
+def not_covering(what: str, src: Grid, scene: Grid, scene_path: str, fix: str) -> BandbridgeError:
+    """The refusal of ``what`` (on ``src``) that lies elsewhere than the scene, both places stated."""
+    return BandbridgeError(f"{what}: does not overlap {scene_path} (it covers {_bounds(src)} in {src.crs}, the "
+                           f"scene {_bounds(scene)} in {scene.crs}); {fix}")
+
+
+def holds_nothing(what: str, fix: str) -> BandbridgeError:  # the cause, not "does not overlap"
+    return BandbridgeError(f"{what}: holds no value (every pixel is nodata or NaN); {fix}")
+
+
+def no_cloud_mask(what: str, earlier: bool) -> BandbridgeError:
+    """The refusal of a scene (``earlier``: an earlier date) without a cloud mask: its clouds would
+    be taken for ground (the scene's left as observed, an earlier date's pasted into the gap)."""
+    where = "an SCL or QA_PIXEL band, a file named *SCL*.tif or *QA_PIXEL*.tif beside it, or a cube's #scl=FILE"
+    return BandbridgeError(f"{what}: no cloud mask in the file or beside it ({where}); " +
+                           ("its clouds would go into the gap as ground: give it its mask as the scene's is given"
+                            if earlier else "give one with --mask"))
 
 
 def _covers(m: np.ndarray, valid: np.ndarray, what: str, src: Grid, scene: Grid, scene_path: str, fix: str) -> None:
-    """Refuse a layer ``m (H, W)`` on the scene's grid (NaN: none) that has no value over any of
-    the scene's ``valid`` pixels: it lies elsewhere (both places stated)."""
-    if not np.isfinite(m)[valid].any():
-        raise BandbridgeError(f"{what}: does not overlap {scene_path} (it covers {_bounds(src)} in {src.crs}, the "
-                              f"scene {_bounds(scene)} in {scene.crs}); {fix}")
+    """Refuse a layer ``m (H, W)`` on the scene's grid (NaN: none) with no value over any of the
+    scene's ``valid`` pixels (:func:`not_covering`); a scene with none is refused for that, by its caller."""
+    if valid.any() and not np.isfinite(m)[valid].any():
+        raise not_covering(what, src, scene, scene_path, fix)
 
 
 def gap_of(scene: Layer, user_mask: str | None) -> tuple[np.ndarray, np.ndarray, str]:
@@ -256,8 +265,7 @@ def gap_of(scene: Layer, user_mask: str | None) -> tuple[np.ndarray, np.ndarray,
     elif scene.clear is not None:
         cloudy, by = ~scene.clear, scene.masked_by
     else:
-        raise BandbridgeError(f"{scene.path}: no cloud mask in the file or beside it (an SCL or QA_PIXEL band, "
-                              "a file named *SCL*.tif, or a cube's #scl=FILE); give one with --mask")
+        raise no_cloud_mask(scene.path, earlier=False)
     gap = binary_dilation(cloudy, iterations=FILL_DILATE) if FILL_DILATE else cloudy
     return valid & ~gap, valid & gap, by
 
@@ -281,12 +289,9 @@ def earlier_on(scene: Layer, item: str, snow_ok: bool = True, dropped: list | No
     and ``(date, share of its pixels)`` goes into ``dropped`` where there was any."""
     e = read_layer(item, "--earlier")
     if not e.valid.any():
-        raise BandbridgeError(f"--earlier {item}: holds no value (every pixel is nodata or NaN); give an earlier "
-                              "scene that holds data")
-    if e.clear is None:  # its clouds would be pasted into the gap as ground
-        raise BandbridgeError(f"--earlier {item}: no cloud mask in the file or beside it (an SCL or QA_PIXEL band, "
-                              "a file named *SCL*.tif beside it, or a cube's #scl=FILE), so its clouds would go into "
-                              "the gap as ground; give it its mask as the scene's is given")
+        raise holds_nothing(f"--earlier {item}", "give an earlier scene that holds data")
+    if e.clear is None:
+        raise no_cloud_mask(f"--earlier {item}", earlier=True)
     melted = not snow_ok and e.snow is not None and e.clear is not None and bool((e.snow & e.clear).any())
     if melted:
         if dropped is not None:

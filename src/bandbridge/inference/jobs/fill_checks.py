@@ -1,0 +1,156 @@
+"""Every input of ``bandbridge fill`` checked from its header before any pixel is read (issue 77),
+whatever then reads it (by strips, ``fill_rows.py``; whole, ``fill_read.py``): the scene, ``--mask``,
+each earlier date and the SAR placed on the scene (a georeference where the scene has one, a
+footprint that meets the scene's), the cloud mask of the scene and of each earlier date found (in
+the file, a cube's ``#scl``, or beside it) and placed on its own file, the bands each must hold,
+a small file's values looked at (all nodata or NaN: the cause said, not "does not overlap"), and
+the scene's whole-scene masks planned against the memory available. One line naming the flag,
+the file, the cause and the fix (:class:`~bandbridge.errors.BandbridgeError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+from rasterio.transform import array_bounds
+from rasterio.warp import transform_bounds
+
+from bandbridge.bands import band_role
+from bandbridge.data.cube_ref import is_cube, parse_ref, paths_read
+from bandbridge.data.cube_dataset import cube_info
+from bandbridge.data.grids import Grid
+from bandbridge.data.reader import raster_info, read_raster
+from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import check_size
+from bandbridge.inference.jobs.fill_read import (MASKS, STORED, holds_nothing, mask_beside, no_cloud_mask,
+                                                 not_covering, unplaced)
+from bandbridge.inference.jobs.fill_plan import planned_bytes
+from bandbridge.inference.runtime.memory import available_bytes, resident_bytes
+
+FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what fill writes: the scene's bands in its own type and
+# units and FILLED, which no picture holds (fileio.check_output_suffix refuses any other name)
+LOOK_SIDE = 1024  # a file at most this many pixels a side is looked at whole (≤ 1 MPix a band, read in a
+# moment): all nodata or NaN is then its cause; a larger one is read by strips, where the pass says it
+
+
+def fill_reads(items: list[str | None], mask: str | None) -> list[Path]:
+    """Every file a fill of ``items`` (the scene, earlier dates, SAR) and ``mask`` reads: each
+    name's own (``cube_ref.paths_read``: a cube's ``#scl=`` file, a VRT's sources) and the cloud
+    mask found beside each, for the output check."""
+    out = [p for x in [*items, mask] if x for p in paths_read(x)]
+    return out + [b[0] for x in items if x and (b := mask_beside(x)) is not None]
+
+
+def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None, mask: str | None,
+                 free: int | None = None) -> None:
+    """Refuse, before any pixel is read, a fill whose inputs cannot serve (see the module
+    docstring); the scene where the run's plan (``fill_plan.planned_bytes``, at least one date a
+    name) needs more than the memory available (``free`` bytes, default now)."""
+    names, g = _head(scene, "")
+    _fits(scene, g, planned_bytes(g.height, g.width, len(names), len(earlier), 2 * bool(sar) + 4 * bool(sar_earlier),
+                                  float(resident_bytes() or 0)), free)
+    if mask:
+        _, mg = _head(mask, "--mask")
+        _placed(f"--mask {mask}", mg, g, scene, "give the mask of this scene")
+        _holds(mask, "--mask", [0], "give a mask with values (nonzero: the gap)")
+    else:
+        _mask_of(scene, "", names, g, earlier=False)
+    for e in earlier:
+        en, eg = _head(e, "--earlier")
+        if not {n.upper() for n in en} & {n.upper() for n in names}:
+            raise BandbridgeError(f"--earlier {e}: holds none of the scene's bands {names} (it has {en}); give an "
+                                  "earlier scene of the same sensor")
+        _placed(f"--earlier {e}", eg, g, scene, "give an earlier clear scene of the same place")
+        _holds(e, "--earlier", [i for i, n in enumerate(en) if n.upper() not in MASKS], "give an earlier scene "
+               "that holds data")
+        _mask_of(e, "--earlier", en, eg, earlier=True)
+    for flag, item in (("--sar", sar), ("--sar-earlier", sar_earlier)):
+        if item:
+            sn, sg = _head(item, flag)
+            roles = [band_role(n) for n in sn]
+            if "vv" not in roles or "vh" not in roles:
+                raise BandbridgeError(f"{flag} {item}: no VV and VH bands (it has {sn}); give a Sentinel-1 GRD file "
+                                      "with both polarisations")
+            _placed(f"{flag} {item}", sg, g, scene, "give the SAR of the same place")
+            _holds(item, flag, [roles.index("vv"), roles.index("vh")], "give a Sentinel-1 file that holds data",
+                   zero=False)
+
+
+def _head(item: str, flag: str) -> tuple[list[str], Grid]:
+    """``item``'s band names and grid from its header (a cube reference without ``@DATE``: its grid)."""
+    try:
+        info = raster_info(item)
+    except BandbridgeError as e:
+        raise BandbridgeError(f"{flag}{' ' if flag else ''}{e}") from None
+    tr = info.transform if info.transform is not None else Affine.identity()
+    return list(info.bands), Grid(info.crs, tr, info.height, info.width)
+
+
+def _placed(what: str, src: Grid, scene: Grid, scene_path: str, fix: str) -> None:
+    """Refuse ``what`` (on ``src``) that cannot be placed on the scene (one of the two without a
+    georeference) or whose footprint does not meet the scene's."""
+    if (bad := unplaced(what, src, scene)) is not None:
+        raise bad
+    a = array_bounds(src.height, src.width, src.transform)  # west, south, east, north
+    b = array_bounds(scene.height, scene.width, scene.transform)
+    if src.crs is not None and src.crs != scene.crs:
+        a = transform_bounds(src.crs, scene.crs, *a)
+    if min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]):
+        raise not_covering(what, src, scene, scene_path, fix)
+
+
+def _holds(item: str, flag: str, bands: list[int], fix: str, zero: bool = True) -> None:
+    """Refuse a small file (at most :data:`LOOK_SIDE` a side, not a cube) none of whose pixels
+    holds a value in every one of ``bands`` (``zero`` False: 0 is no value either, as backscatter)."""
+    if is_cube(item) or not bands:
+        return
+    info = raster_info(item)
+    if max(info.height, info.width) > LOOK_SIDE:
+        return
+    r = read_raster(item, STORED, bands)
+    v = np.where(r.mask, r.data, np.nan)
+    if not (np.isfinite(v).all(0) & (zero | (v != 0).all(0))).any():
+        raise holds_nothing(f"{flag}{' ' if flag else ''}{item}", fix)
+
+
+def _mask_of(item: str, flag: str, names: list[str], grid: Grid, earlier: bool) -> None:
+    """Refuse ``item`` with no cloud mask (a band in it, a cube reference's ``#scl``, a file
+    beside it), or whose mask found beside it or named by ``#scl=`` lies elsewhere."""
+    what = f"{flag}{' ' if flag else ''}{item}"
+    if any(n.upper() in MASKS for n in names):
+        return
+    if is_cube(item) and parse_ref(item).scl is not None:
+        ref = parse_ref(item)
+        if ref.scl:
+            p = ref.file(ref.scl)
+            if not p.exists():
+                raise BandbridgeError(f"{what}: its #scl={ref.scl}: no such file ({p}); name the companion cube "
+                                      "that holds SCL")
+            ci = cube_info(str(p))
+            _placed(f"{what}: its #scl={ref.scl}", Grid(ci.crs, ci.transform, ci.height, ci.width), grid, item,
+                    "name the companion cube of the same place after #scl=")
+        return
+    beside = mask_beside(item)
+    if beside is None:
+        raise no_cloud_mask(what, earlier)
+    q = str(beside[0])
+    _, qg = _head(q, flag)
+    _placed(f"{what}: its cloud mask {beside[0].name} (found beside it)", qg, grid, item,
+            "put its own mask beside it, or give the gap with --mask" if not earlier else
+            "put that date's own mask beside it")
+    _holds(q, flag, [0], "give a mask with values")
+
+
+def _fits(scene: str, g: Grid, need: float, free: int | None) -> None:
+    """Refuse a scene whose fill is planned at ``need`` bytes where less memory is available
+    (``free`` bytes, default now), the pixels it would hold stated."""
+    free = available_bytes() if free is None else free
+    if free is None:
+        return
+    most = g.width * g.height * free / need  # the plan grows with the scene's pixels
+    check_size(scene, g.width, g.height, most, f"its fill is planned at {need / 1e9:.3g} GB (the scene's masks, strips "
+               f"and the engine's tiles: fill_plan.planned_bytes) and this machine has {free / 1e9:.3g} GB available "
+               f"now (about {most / 1e6:.0f} MPix of such a scene)", "fill it in parts (gdal_translate -srcwin) or "
+               "free memory")
