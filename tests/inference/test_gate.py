@@ -357,6 +357,7 @@ def test_the_choice_is_measured_once_per_model_and_machine(monkeypatch, tmp_path
 def test_predict_cli_measures_on_large_jobs_and_says_what_it_chose(run_cli, tmp_path, monkeypatch):
     from bandbridge import policy
     monkeypatch.setattr(policy, "PROBE_MPIX", 0.0)
+    monkeypatch.setenv("BANDBRIDGE_CACHE", str(tmp_path / "cache"))  # measured now, not another test's choice
     _fast_probe(monkeypatch)
     code, out, err = run_cli("predict", str(NAIP), "-m", NET, "-o", str(tmp_path / "n.tif"))
     assert code == 0, err
