@@ -2,6 +2,8 @@
 rule, scores when the upload carries the real band, downloads as `bandbridge predict --cog` writes
 them, the page's own band controls, the calibration pair's bands, limits and per-request files."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -259,6 +261,56 @@ def test_request_folders_are_swept_by_age_and_all_removed_at_shutdown(tmp_path, 
     last = dirs.make()
     dirs.close()  # shutdown: every folder of this server goes, others' young ones stay
     assert not last.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("user_gradio_dir", [False, True])
+def test_the_server_leaves_no_users_files_in_tmpdir_when_it_stops(tmp_path, monkeypatch, user_gradio_dir):
+    """Issue 77: after the server stopped, users' uploads and results stayed in TMPDIR (Gradio's
+    copies in TMPDIR/gradio, shared by every Gradio app). ``serve`` gives Gradio a folder of its
+    own and removes it with the request folders when the server stops — by SIGTERM here, which the
+    CLI's handler raises as :class:`Terminated` in the serving thread. The Gradio app is a stand-in
+    that writes where Gradio writes; a GRADIO_TEMP_DIR the user set keeps everything else in it."""
+    import os
+    import tempfile
+
+    pytest.importorskip("gradio")
+    from bandbridge.demo import app
+    from bandbridge.fileio import Terminated
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp))
+    users = tmp_path / "users-gradio"
+    if user_gradio_dir:
+        users.mkdir()
+        (users / "theirs.txt").write_text("not the page's")
+        monkeypatch.setenv("GRADIO_TEMP_DIR", str(users))
+    else:
+        monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    seen = {}
+
+    class Served:
+        def launch(self, **kwargs):
+            from gradio.utils import get_upload_folder  # where Gradio puts uploads and results
+            up = Path(get_upload_folder()) / "0a1b2c" / "scene.tif"
+            up.parent.mkdir(parents=True)
+            up.write_bytes(b"II*\x00 a user's scene")
+            work = seen["dirs"].make()  # a request folder, mid-request
+            (work / "result.tif").write_bytes(b"II*\x00")
+            seen["upload"], seen["work"] = up, work
+            raise Terminated()  # SIGTERM while serving
+
+    def build(models, dirs):
+        seen["dirs"] = dirs
+        return Served()
+    monkeypatch.setattr(app, "build_app", build)
+    with pytest.raises(Terminated):
+        app.serve(None, port=0)
+    assert seen["upload"].is_relative_to(users if user_gradio_dir else tmp)  # written where the user said
+    assert not seen["upload"].exists() and not seen["work"].exists()
+    assert list(tmp.iterdir()) == []  # nothing of the page's left in TMPDIR
+    assert ([p.name for p in users.iterdir()] == ["theirs.txt"]) if user_gradio_dir else not users.exists()
+    assert os.environ.get("GRADIO_TEMP_DIR") == (str(users) if user_gradio_dir else None)
+    assert tempfile.gettempdir() == str(tmp)
 
 
 def test_preview_and_request_refuse_huge_images_before_decoding(tmp_path, monkeypatch):

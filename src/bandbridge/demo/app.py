@@ -8,8 +8,9 @@ own controls override them. "Calibrate with a pair" adapts the model to one pair
 (calibrate.py) before translating; "Fill a cloud gap" runs ``bandbridge fill`` on uploads (fill.py). Uploads are limited before they are received (Gradio's
 ``max_file_size``) and from their header before anything is decoded (files.py); every file a
 handler is handed must be one the page itself received (page.py, one check); each request's files
-are deleted once Gradio has copied the results; a mistake is one line in the status, and nothing
-the page says names a server path.
+are deleted once Gradio has copied the results, and Gradio's copies (uploads, results) when the
+server stops (files.Workdirs); a mistake is one line in the status, and nothing the page says
+names a server path.
 """
 
 from __future__ import annotations
@@ -169,8 +170,9 @@ def serve(models: list[str] | None, host: str = "127.0.0.1", port: int = 7860) -
     chosen = {(m if not Path(m).exists() else read_spec(f).name): f
               for m, f in zip(models or [], folders)} or None
     dirs = Workdirs()
+    dirs.gradio_folder()  # before Gradio is imported (build_app): its uploads and results are ours
     dirs.start()
-    try:
+    try:  # SIGTERM unwinds as Ctrl-C does (cli.app's handler): the folders go either way
         build_app(chosen, dirs).launch(server_name=host, server_port=port, show_error=True,
                                        max_file_size=f"{MAX_MB}mb", css=CSS)
     finally:

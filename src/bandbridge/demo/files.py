@@ -1,10 +1,12 @@
 """What the page lets in and what it leaves behind: only files the page itself received (one
 check, :func:`received`), upload limits checked from the header before anything is decoded, no
-server path in what it says (:func:`no_paths`), and one temporary folder per request, removed
-after the request, by a timer and at shutdown."""
+server path in what it says (:func:`no_paths`), one temporary folder per request, removed after
+the request, by a timer and at shutdown, and Gradio's own copies of uploads and results in a
+folder of the server's, removed at shutdown (:meth:`Workdirs.gradio_folder`)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -19,6 +21,8 @@ from bandbridge.errors import BandbridgeError
 MAX_MB = 40
 MAX_MPIX = 16  # output pixels per request
 TMP_PREFIX = "bandbridge-demo-"
+GRADIO_PREFIX = "bandbridge-gradio-"  # a server's Gradio folder: lives as long as the server, so
+# not this prefix's request folders' (another server's sweep would take a quiet one after an hour)
 SWEEP_EVERY_S = 300.0  # request folders older than this are removed by the timer
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # what the page's file boxes take
 # A file's first bytes for each of them: GDAL opens by content, not name, and a ".tif" holding a
@@ -110,6 +114,21 @@ class Workdirs:
         self.max_age_s, self.made = max_age_s, set()
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._timer: threading.Thread | None = None
+        self.gradio: Path | None = None
+        self._gradio_env: str | None = None
+
+    def gradio_folder(self) -> Path:
+        """A folder of this server's own for Gradio's copies of uploads and results, made in the
+        ``GRADIO_TEMP_DIR`` the user set (else TMPDIR) and set as ``GRADIO_TEMP_DIR`` (before
+        Gradio is imported: some of its modules read it then); removed, and the variable
+        restored, at :meth:`close`. Gradio's default, TMPDIR/gradio, is shared by every Gradio
+        app on the machine and kept users' scenes after the server stopped (issue 77)."""
+        self._gradio_env = os.environ.get("GRADIO_TEMP_DIR")
+        parent = Path(self._gradio_env or tempfile.gettempdir())
+        parent.mkdir(parents=True, exist_ok=True)
+        self.gradio = Path(tempfile.mkdtemp(prefix=GRADIO_PREFIX, dir=parent))
+        os.environ["GRADIO_TEMP_DIR"] = str(self.gradio)
+        return self.gradio
 
     def make(self) -> Path:
         d = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
@@ -150,7 +169,15 @@ class Workdirs:
         self._timer.start()
 
     def close(self) -> None:
-        """Stop the timer and delete every folder this server made."""
+        """Stop the timer and delete every folder this server made, its Gradio folder too."""
         self._stop.set()
         for d in self.folders():
             self.remove(d)
+        if self.gradio is not None:
+            shutil.rmtree(self.gradio, ignore_errors=True)
+            if os.environ.get("GRADIO_TEMP_DIR") == str(self.gradio):
+                if self._gradio_env is None:
+                    os.environ.pop("GRADIO_TEMP_DIR", None)
+                else:
+                    os.environ["GRADIO_TEMP_DIR"] = self._gradio_env
+            self.gradio = None
