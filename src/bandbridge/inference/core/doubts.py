@@ -13,6 +13,7 @@ import numpy as np
 
 from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.core.advice import asked_name
 from bandbridge.inference.core.look import Look
 from bandbridge.spec import ModelSpec
 
@@ -70,7 +71,7 @@ def swap_advice(src: str | Path, reference: str | Path, spec: ModelSpec) -> str 
     if have >= need or theirs < need:
         return None
     inputs = ", ".join(spec.input_names)
-    return (f"{src}: {have} band{'s' * (have > 1)}, but {spec.name} takes {need} ({inputs}), and the "
+    return (f"{src}: {have} band{'s' * (have > 1)}, but {asked_name(spec)} takes {need} ({inputs}), and the "
             f"reference {Path(str(reference)).name} holds {theirs}: did you swap the input and the "
             f"reference? The input is the image to translate ({inputs}), --reference the coarse "
             f"{', '.join(spec.target_names)} band")
