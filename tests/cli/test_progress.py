@@ -8,7 +8,7 @@ import time
 from bandbridge.cli import progress
 from bandbridge.cli.progress import PlainLines
 from bandbridge.progress import heartbeat, steps
-from conftest import SAMPLE
+from conftest import HANG_S, SAMPLE
 
 
 class Clock:
@@ -90,7 +90,7 @@ def test_bars_draw_a_bar_on_a_terminal_lines_on_a_pipe_and_nothing_when_quiet(mo
 def test_the_heartbeat_speaks_while_a_step_runs_and_stops_with_it():
     said = []
     with heartbeat(said.append, lambda s: f"[3] tiled predict: running, {s:.0f} s", every=0.05):
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + HANG_S  # a hang guard (a fixed 10 s is short on a busy machine)
         while len(said) < 2 and time.monotonic() < deadline:  # waits for two beats, never asserts a duration
             time.sleep(0.01)
     n = len(said)
