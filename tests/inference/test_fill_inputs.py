@@ -239,6 +239,8 @@ def _bad(tmp_path: Path, site, cubes, case: str) -> tuple[list[str], str]:
         "mask-png": lambda: ([scene, "-e", before, "--mask",
                               _tif(tmp_path / "half.png", np.ones((1, SIZE, SIZE), np.uint8), crs=None)],
                              "--mask", "has no georeference"),
+        # a PNG bomb as --mask: was MemoryError; refused from its header (no georeference), never decoded
+        "mask-png-bomb": lambda: ([scene, "-e", before, "--mask", _png_bomb(tmp_path)], "--mask", "no georeference"),
         # were "does not overlap": not the cause
         "mask-all-nodata": lambda: ([scene, "-e", before, "--mask", _tif(tmp_path / "nan.tif", nan2[:1], nodata=np.nan)],
                                     "--mask", "holds no value"),
@@ -259,7 +261,15 @@ def _bad(tmp_path: Path, site, cubes, case: str) -> tuple[list[str], str]:
     }[case]()
 
 
-CASES = ["scl-elsewhere", "mask-png", "mask-all-nodata", "sar-all-nan", "s1-cube-as-earlier", "earlier-no-mask",
+def _png_bomb(tmp_path: Path) -> str:
+    """A 4000² PNG of zeros (16 MPix decoded, a few kB on disk): the 20000² bomb of issue 77 in small."""
+    from PIL import Image
+    f = tmp_path / "bomb.png"
+    Image.fromarray(np.zeros((4000, 4000), np.uint8)).save(f)
+    return str(f)
+
+
+CASES = ["scl-elsewhere", "mask-png-bomb", "mask-png", "mask-all-nodata", "sar-all-nan", "s1-cube-as-earlier", "earlier-no-mask",
          "earlier-cube-no-scl", "scene-100000"]
 
 
@@ -359,3 +369,13 @@ def test_no_gap_is_nothing_to_do(run_cli, site, tmp_path):
     out = tmp_path / "f.tif"
     code, stdout, err = run_cli("fill", scene, "-e", before, "--mask", none, "-o", str(out))
     assert code == 0 and "nothing to fill" in stdout and not out.exists(), stdout + err
+
+
+def test_a_band_the_cube_lacks_is_one_line(cubes):
+    """``step_fractions`` asked for bands a cube does not hold (an S1 cube judged on four optical
+    bands) was an IndexError inside data/cube.py."""
+    from bandbridge.data.cube import step_fractions
+    from bandbridge.errors import BandbridgeError
+    _, _, s1 = cubes
+    with pytest.raises(BandbridgeError, match=r"has 2 band\(s\) \(VV, VH\), no band 3"):
+        step_fractions(str(s1), [0, 1, 2, 3])
