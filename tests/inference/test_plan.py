@@ -69,14 +69,18 @@ def test_the_plan_says_every_decision_and_the_run_does_what_it_said(inputs, run_
     fallback, tiles = _field(plan, "fallback"), _field(plan, "tiles")
     assert fallback.startswith(("images unlike every training source", "none"))
     backend = re.search(r"^backend: [^:]+: (.*)$", plan, re.M)
-    if kind == "reference":  # the fit's bundle runs, its backend and tiles decided once it is fitted
-        assert backend is None and tiles.startswith("the fit's bundle on its own tiles")
+    if kind == "reference":  # the fit's bundle runs, its backend and tiles decided in the plan, before the fit
+        tile = int(re.match(r"where the route is a fit, its bundle on (\d+)² tiles", tiles).group(1))
+        fit_backend = re.match(r"where the route is a fit, its bundle runs on (\w+ \w+): ", _field(plan, "backend"))
+        assert backend is None and fit_backend, plan
         assert _field(plan, "route").startswith("16,384 clear cells: a fit at the reference's scale")
         code, run, err = run_cli("predict", str(src), *flags, "-o", str(dst))
         assert code == 0, err
         assert reading in run and _field(plan, "reference") in run  # the same reference, read alike
-        assert re.search(r"route: (a \S+ fit at the reference's scale|the reference upsampled)", run), run
-        assert re.search(r"the fit predicted on \w+ fp32: \d+ tiles", run), run
+        assert re.search(r"route: a \S+ fit at the reference's scale", run), run
+        ran = re.search(rf"^{src.name}, the fit  (\d+) tiles, .*; (\w+ \w+)\)$", run, re.M)
+        assert ran and ran.group(2) == fit_backend.group(1), run  # the backend the plan said
+        assert int(ran.group(1)) == 1 and tile >= 256  # one tile of the plan's size holds the 256² input
         return
     n_tiles = int(re.match(r"(\d+) tile\(s\) of \d+²", tiles).group(1))
     code, run, err = run_cli("predict", str(src), *flags, "-o", str(dst))

@@ -51,7 +51,8 @@ def test_the_reference_plan_is_what_the_run_records(tiles, tmp_path, workers):
     decided = [plan.decided(j) for j in plan.jobs]
     assert decided[0] == decided[1] and decided[0]["backend"] and decided[0]["tile"], decided
     b, tile = decided[0]["backend"], decided[0]["tile"]
-    assert lines.count(f"its bundle runs on {b}") == 2 and lines.count(f"{tile}² tiles overlapping by") == 2, lines
+    assert lines.count(f"  backend: where the route is a fit, its bundle runs on {b}: ") == 2, lines
+    assert lines.count(f"  tiles: where the route is a fit, its bundle on {tile}² tiles overlapping by") == 2, lines
     said = []
     out = predict([str(folder)], "rgb2nir", str(tmp_path / "out"), PredictOptions(), cluster=cluster,
                   reference=ropts, say=said.append)

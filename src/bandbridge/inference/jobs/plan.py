@@ -120,8 +120,8 @@ class PredictPlan:
                                       f"({floor.get('kind', 'linear')} linear map of "
                                       f"{len(floor.get('sources') or [])} source(s))" if floor else
                                       "none (the model carries no floor)"),
-                    f"  tiles: {self.tiles(job)}" if not self.references else
-                    f"  tiles and backend: {self.fit_of(i)[0].serving()}"]
+                    *([f"  tiles: {self.tiles(job)}"] if not self.references else
+                      [f"  tiles: {self.fit_of(i)[0].serving()[0]}", f"  backend: {self.fit_of(i)[0].serving()[1]}"])]
             if self.references:
                 ref, scene = self.fit_of(i)
                 out += [f"  reference: {self.references[i].line(job.src)}",

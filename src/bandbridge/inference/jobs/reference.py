@@ -51,11 +51,12 @@ class Plan:
     backend: object | None = None  # runtime/select.Decision: the fit's, decided before it (reference_fit.fit_backend)
     tiles: tuple[int, int] = (0, 0)  # (tile, overlap) px the fit's bundle predicts on (reference_fit.fit_tiling)
 
-    def serving(self) -> str:
-        """How the engine serves the fit, as decided before it: its backend and tiles."""
+    def serving(self) -> tuple[str, str]:
+        """How the engine serves the fit, as decided before it: ``(tiles, backend)`` in words."""
         d, (tile, overlap) = self.backend, self.tiles
-        return (f"where the route is a fit, its bundle runs on {d.note}; {tile}² tiles overlapping by {overlap} px "
-                f"(the fit's own: the model's tile, at most {tile if tile < FIT_TILE else FIT_TILE}², decided before the fit)")
+        return (f"where the route is a fit, its bundle on {tile}² tiles overlapping by {overlap} px (the fit's own: "
+                f"the model's tile, at most {FIT_TILE}², decided before the fit)",
+                f"where the route is a fit, its bundle runs on {d.note}")
 
     def decided(self) -> dict:
         """What the run of the fit records (its summary row's ``backend`` and ``tile``)."""
