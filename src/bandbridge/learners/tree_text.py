@@ -59,7 +59,8 @@ def _check_tree(where: str, t: dict[str, str], n_features: int) -> None:
         _fail(where, "categorical or linear trees")
     _numbers(where, "leaf_value", t.get("leaf_value", ""), leaves, ints=False)
     for key in LEAF[1:]:
-        if key in t:
+        if key in t and (leaves > 1 or t[key].strip()):  # a one-leaf tree (a stump LightGBM could not
+            # split: the fill's SAR fit on a flat band) is written with these two empty
             _numbers(where, key, t[key], leaves, ints=False)
     if leaves == 1:
         return

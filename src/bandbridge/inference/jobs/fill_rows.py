@@ -19,7 +19,7 @@ from bandbridge.data.cube_ref import is_cube, parse_ref
 from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.fill_read import MASKS, SNOW_SCL, STORED, Layer, _scl_cube, _when, onto
+from bandbridge.inference.jobs.fill_read import MASKS, SNOW_SCL, STORED, Layer, date_of, mask_beside, onto, scl_cube
 
 Window = tuple[int, int, int, int]  # row, column, height, width
 MARGIN = 2  # source pixels read past a strip's footprint (bilinear reads a neighbour)
@@ -81,7 +81,7 @@ def open_rows(item: str, flag: str, find_mask: bool = True) -> RowReader:
     names = list(info.bands)
     inside = [i for i, n in enumerate(names) if n.upper() in MASKS]
     data = [i for i in range(len(names)) if i not in inside]
-    layer = Layer(np.zeros((len(data), 0, 0), np.float32), [names[i] for i in data], grid, _when(item), item, info.dtype,
+    layer = Layer(np.zeros((len(data), 0, 0), np.float32), [names[i] for i in data], grid, date_of(item), item, info.dtype,
                   nodata=info.nodata)
     r = RowReader(item, flag, layer, data)
     if inside:
@@ -89,14 +89,11 @@ def open_rows(item: str, flag: str, find_mask: bool = True) -> RowReader:
         layer.masked_by = names[inside[0]]
     elif scl:
         ref = parse_ref(item)
-        r.mask_cube, r.mask_kind = _scl_cube(ref.file(scl), ref.date, flag), "SCL"
+        r.mask_cube, r.mask_kind = scl_cube(ref.file(scl), ref.date, flag), "SCL"
         layer.masked_by = f"SCL of {Path(scl).name}"
-    elif find_mask and not is_cube(item) and Path(item).is_file():
-        for q in sorted(Path(item).parent.iterdir()):
-            kind = next((k for n, k in MASKS.items() if n in q.name.upper()), None)
-            if kind and q != Path(item) and q.suffix.lower() in (".tif", ".tiff"):
-                r.mask_file, r.mask_kind, layer.masked_by = open_rows(str(q), flag, False), kind, q.name
-                break
+    elif find_mask and (beside := mask_beside(item)) is not None:
+        q, kind = beside
+        r.mask_file, r.mask_kind, layer.masked_by = open_rows(str(q), flag, False), kind, q.name
     return r
 
 

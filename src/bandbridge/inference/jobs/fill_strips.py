@@ -150,8 +150,13 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
     g, scene = sc.scene.layer.grid, sc.scene
     h, w = g.height, g.width
     c, nd = len(scene.layer.names), len(earlier)
+    for e in earlier:
+        if not e.masked:  # its clouds would be pasted into the gap as ground
+            raise BandbridgeError(f"--earlier {e.item}: no cloud mask in the file or beside it (an SCL or QA_PIXEL "
+                                  "band, a file named *SCL*.tif beside it, or a cube's #scl=FILE), so its clouds would "
+                                  "go into the gap as ground; give it its mask as the scene's is given")
     idx = [shared_bands(scene.layer, e.layer, "--earlier") for e in earlier]
-    ci = c * nd + (2 if sar[0] is not None else 0) + (4 if sar[0] is not None and sar[1] is not None else 0)
+    ci = c * max(nd, 1) + (2 if sar[0] is not None else 0) + (4 if sar[0] is not None and sar[1] is not None else 0)
     prof = output_profile(g.crs, g.transform, h, w, ci, "float32", 1, FAST)
     prof["nodata"] = None
     has = np.zeros((h, w), bool)
@@ -173,6 +178,8 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                     v = np.where(cl, v, np.nan)
                 seen[i] |= bool(np.isfinite(v).all(0)[sc.valid[a:b]].any())
                 dates.append(v)
+            if not dates:  # Sentinel-1 alone: no date, no base (the SAR fit fills what it can)
+                dates.append(np.full((c, b - a, w), np.nan, np.float32))
             base, ok, _ = composite(dates)
             has[a:b] = ok
             y = scene.rows(g, a, b)
@@ -191,11 +198,11 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
         if not seen[i] and not snowy[i]:
             raise BandbridgeError(f"--earlier {e.item}: no clear pixel over {scene.item} (another place, or all "
                                   "cloudy); give an earlier clear scene of the same place")
-    if not has.any():
+    if earlier and not has.any():
         raise BandbridgeError(f"--earlier {earlier[0].item}: every clear pixel of it is SCL snow, and the scene's "
                               f"clear part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
                               "earlier date without snow")
-    n0 = c * nd
+    n0 = c * max(nd, 1)
     chans = {"base": list(range(c)), "dates": list(range(c, n0)), "sar": list(range(n0, ci))}
     dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
     return Guides(out, chans, has, _solve(sums, lo), dropped)

@@ -1,0 +1,130 @@
+"""``bandbridge fill`` on the one engine (issue 75 point 1): the fit saved as a bundle and predicted
+by the engine only on the tiles that hold pixels to fill, the scene read and written by strips, the
+plan's backend and tile what the run records, a LocalCluster's output the local run's. Tiny rasters
+made here (no shared data); the fit's search cut to the constant and the linear map (seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from scipy.ndimage import binary_dilation
+
+from bandbridge.bands import clear as clear_of
+from bandbridge.learners import fill_fit
+from bandbridge.learners.gapfill import Stack, fill
+from bandbridge.policy import FILL_DILATE
+
+NAMES = ["B02", "B03", "B04", "B08", "SCL"]
+
+
+@pytest.fixture(autouse=True)
+def quick(monkeypatch):
+    monkeypatch.setattr(fill_fit, "FIT_CANDIDATES", ("constant", "linear"))
+
+
+def _write(path, data, names, date, dtype="uint16"):
+    c, h, w = data.shape
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=c, dtype=dtype, crs="EPSG:32631",
+                       transform=from_origin(500000, 4000000, 10, 10)) as d:
+        d.write(data.astype(dtype))
+        d.descriptions = tuple(names)
+        d.update_tags(DATE=date)
+    return str(path)
+
+
+def scene(tmp_path, h: int, w: int, cloud: tuple[slice, slice]):
+    """A scene and its earlier date (four bands and SCL each) and SAR at both dates; the scene is
+    its earlier date mapped per band plus a part SAR explains (so the fit beats the map)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:h, :w] / 25.0
+    e = np.stack([np.sin(xx + b) + np.cos(yy * (b + 1)) for b in range(4)]) * 1000 + 3000
+    vv, vh = np.sin(xx * 1.7) * 3 - 10, np.cos(yy * 1.3) * 3 - 17
+    y = e * 1.1 + 200 + 150 * (vv + 10) + rng.normal(0, 20, e.shape)
+    scl = np.full((h, w), 4.0)
+    scl[cloud] = 9
+    escl = np.full((h, w), 4.0)
+    escl[:6, :6] = 9
+    return (_write(tmp_path / "S2_20200610.tif", np.concatenate([np.clip(y, 1, 60000), scl[None]]), NAMES,
+                   "2020-06-10"),
+            _write(tmp_path / "S2_20200601.tif", np.concatenate([np.clip(e, 1, 60000), escl[None]]), NAMES,
+                   "2020-06-01"),
+            _write(tmp_path / "S1_20200610.tif", np.stack([vv, vh]), ["VV", "VH"], "2020-06-10", "float32"),
+            _write(tmp_path / "S1_20200601.tif", np.stack([vv, vh]) - 0.5, ["VV", "VH"], "2020-06-01", "float32"))
+
+
+def _read(p):
+    with rasterio.open(p) as s:
+        return s.read().astype(np.float32), s.tags()
+
+
+def run(paths, out, lines=None, **kw):
+    from bandbridge.inference.jobs.fill import run_fill
+    s, e, now, then = paths
+    return run_fill(s, str(out), [e], now, then, say=(lines.append if lines is not None else lambda x: None), **kw)
+
+
+def test_the_engine_fills_as_the_fit_in_memory(tmp_path):
+    """The bundle the engine predicts is the decision's module: its output on the gap is
+    ``gapfill.fill``'s of the same arrays in memory (the same route and learner; values within 8 DN
+    of 5000: the per-band map from sums over strips, the base from model values: float rounding), and the observed
+    pixels are copied as they are."""
+    paths = scene(tmp_path, 160, 180, (slice(40, 90), slice(30, 100)))
+    done = run(paths, tmp_path / "out.tif")
+    out, tags = _read(tmp_path / "out.tif")
+    y, _ = _read(paths[0])
+    ea, _ = _read(paths[1])
+    gap = binary_dilation(~clear_of(y[4], "SCL"), iterations=FILL_DILATE)
+    stack = Stack(y[:4].copy(), ~gap, gap, [np.where(clear_of(ea[4], "SCL"), ea[:4], np.nan)], [9],
+                  _read(paths[2])[0], _read(paths[3])[0])
+    mem = fill(stack)
+    assert done.route == mem.route == "fit" and done.chosen == mem.chosen
+    f = out[4] == 2
+    assert f.sum() == mem.filled.sum() == int(tags["bandbridge_fill_pixels"])
+    diff = np.abs(out[:4][:, f] - np.clip(np.rint(mem.values[:, f]), 1, 65535))
+    assert diff.max() <= 8 and diff.mean() < 1
+    assert np.array_equal(out[:4][:, out[4] == 1], y[:4][:, out[4] == 1])
+    assert tags["bandbridge_fill_route"] == "fit" and not any(k.startswith("BANDBRIDGE_FILL") for k in tags)
+
+
+def test_only_tiles_holding_the_gap_are_predicted(tmp_path):
+    """A gap in the west of a scene three tiles wide: the engine runs the tiles that hold it (and
+    the ring round it), not the others — counted by the predictor — and the plan said so."""
+    paths = scene(tmp_path, 120, 2600, (slice(30, 80), slice(40, 300)))
+    lines: list[str] = []
+    run(paths, tmp_path / "p.tif", lines, plan_only=True)
+    assert any(line.startswith("tiles: 1 of 3 tile(s) of 1024²") for line in lines), lines
+    done = run(paths, tmp_path / "out.tif")
+    assert done.route == "fit" and done.tiles == 1 and done.tile == 1024
+    out, _ = _read(tmp_path / "out.tif")
+    assert (out[4] == 2).sum() == done.filled > 0
+
+
+def test_the_plan_names_the_backend_and_tile_the_run_records(tmp_path):
+    paths = scene(tmp_path, 100, 100, (slice(30, 60), slice(30, 70)))
+    lines: list[str] = []
+    assert run(paths, tmp_path / "out.tif", lines, plan_only=True) is None
+    assert not (tmp_path / "out.tif").exists()
+    said = next(line for line in lines if line.startswith("backend: "))
+    tiles = next(line for line in lines if line.startswith("tiles: "))
+    done = run(paths, tmp_path / "out.tif")
+    assert said.startswith(f"backend: {done.backend} ") and done.backend == "torch fp32"
+    assert f"of {done.tile}²" in tiles
+    assert any(line.startswith("memory: planned under ") for line in lines)
+
+
+def test_two_workers_give_the_local_output(tmp_path):
+    """``fill --workers 2``: the fit's bundle predicted on a LocalCluster gives the local run's
+    output, byte for byte; the summary CSV records the backend and tile."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Cluster
+    paths = scene(tmp_path, 100, 120, (slice(20, 60), slice(30, 80)))
+    run(paths, tmp_path / "here.tif")
+    (tmp_path / "d").mkdir()
+    done = run(paths, tmp_path / "d" / "there.tif", engine=EngineOptions(cluster=Cluster(workers=2)))
+    assert np.array_equal(_read(tmp_path / "here.tif")[0], _read(tmp_path / "d" / "there.tif")[0])
+    assert done.backend == "torch fp32" and done.tile == 1024
+    summary = (tmp_path / "d" / "bandbridge-summary.csv").read_text()
+    assert "torch fp32,1024" in summary
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["bandbridge-summary.csv", "there.tif"]
