@@ -8,6 +8,7 @@ import typer
 
 from bandbridge.cli.app import fail, out
 from bandbridge.cli.options import Overwrite
+from bandbridge.cli.predict import Backend, Precision, Retries, Scheduler, Summary, Threads, Workers
 
 
 def fill(
@@ -26,17 +27,39 @@ def fill(
                                "FILLED (1 observed, 2 filled, 0 no data)"),
     overwrite: Overwrite = False,
     no_cog: bool = typer.Option(False, "--no-cog", help="a plain tiled GeoTIFF instead of a COG"),
+    backend: Backend = "auto",
+    precision: Precision = "auto",
+    threads: Threads = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    retries: Retries = 2,
+    summary: Summary = None,
+    plan: bool = typer.Option(False, "--plan", help="print the fill's decisions (the gap, the dates, the backend, "
+                              "the tiles, the memory) and exit without writing anything"),
 ) -> None:
     """Fill a scene's cloud gaps from an earlier clear date and Sentinel-1, fitted on its clear part.
 
     The route (a fit by the learner-selection core, the earlier date linear per band, or as it
-    is) is the one with the lowest held-out error on the scene's clear pixels; it is printed and
-    in the output's tags with every route's error."""
+    is) is the one with the lowest held-out error on a spread sample of the scene's clear pixels;
+    it is printed and in the output's tags with every route's error. The fit is saved as a model
+    and predicted by the engine (--backend, --workers, --scheduler) only on the tiles that hold
+    pixels to fill; the scene is read and written by strips, never whole."""
     from bandbridge.cli.evaluate import quiet_libraries
+    from bandbridge.inference.jobs.distributed import check_cluster_flags
     from bandbridge.inference.jobs.fill import run_fill
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Cluster
+    from bandbridge.inference.runtime.backends import check_choice
+    check_cluster_flags(workers, scheduler, retries, None, summary, False)
+    check_choice(backend, precision)
+    if threads is not None and threads < 1:
+        fail(f"--threads {threads}: must be at least 1")
+    cluster = Cluster(workers=workers, scheduler=scheduler, retries=retries, summary=summary)
     with quiet_libraries():
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
-                 say=lambda s: out.print(s, highlight=False))
+                 say=lambda s: out.print(s, highlight=False),
+                 engine=EngineOptions(backend=backend, precision=precision, threads=threads, cluster=cluster),
+                 plan_only=plan)
 
 
 def gaps(
