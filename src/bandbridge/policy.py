@@ -129,8 +129,11 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   cells there (a 4 × 4 grid) it is taken by the measured rule instead: on NAIP 2020 at k = 24–200 it
   was 18–24 % below the nearest upsampled reference and below the model alone (20.07–41.25 DN
   against 24.38–54.18 and 43.33; ``docs/results/reference_scales.json``).
-- :data:`STALE_DAYS` 45 — measured on NAIP (``FACTS.md``): a reference a year older made the
-  correction hurt (19.8 → 21.4 DN); a judgement where between 0 and a year the line falls.
+- :data:`STALE_DAYS` 45 — measured on NAIP (``docs/results/stale_reference.json``, ``python
+  benchmarks/stale_reference.py``): with a reference of another year (315–763 days off, k = 6) the
+  held-out check, blind to the date, applied the correction on all 10 dates and it hurt on 7 (mean
+  32.41 → 33.05 DN; 2020 with 2019's NIR 20.25 → 21.29); a judgement where between 0 and 315 days
+  the line falls (no pair in between was measured).
 - :data:`MIN_SHIFT` 0.2 reference pixels — measured on NAIP at k = 2, 6 and 16: a reference in place
   read 0.0–0.1, one shifted by 0.5 read 0.4–0.7; below it, noise. :data:`SHIFT_GAIN` 0.5 % — a shift is
   corrected only where a linear map of the input's context features fits the reference at least this

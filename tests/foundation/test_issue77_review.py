@@ -41,9 +41,9 @@ def test_every_record_policy_names_exists_and_holds_its_command():
     named = set(re.findall(r"docs/results/[\w.]+\.json", text))
     assert {"docs/results/reference_scales.json", "docs/results/gaps.json",
             "docs/results/stale_reference.json"} <= named
-    for rec in named:
-        d = json.loads((REPO / rec).read_text())
-        assert d.get("command"), rec
+    for rec in named:  # the command at the top, or one per part (memory_plan.json's models)
+        text = (REPO / rec).read_text()
+        assert json.loads(text) and re.search(r'"command": "(python|bandbridge) ', text), rec
 
 
 def test_the_moved_thresholds_are_policys_own():
