@@ -329,7 +329,6 @@ LEVEL_NAMES = {"toa": "top-of-atmosphere reflectance", "surface": "surface refle
 def level_in_name(name: str) -> tuple[str, str] | None:
     """``(level, token)`` when the file name ``name`` states one processing level (a token of
     :data:`LEVEL_TOKENS`, whole, any case); None when it states none or both."""
-    import re
     tokens = [t.lower() for t in re.split(r"[^A-Za-z0-9]+", name) if t]
     found = {lv: next((t for t in tokens if t in toks), None) for lv, toks in LEVEL_TOKENS.items()}
     said = {lv: t for lv, t in found.items() if t}

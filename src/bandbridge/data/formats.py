@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.enums import MaskFlags
 from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
@@ -118,7 +119,6 @@ def _valid_from_values(src, indexes: list[int], arr: np.ndarray, per_band: bool 
     read, where GDAL's mask is a function of them: every band all-valid, or every band masked by
     the nodata value alone. None otherwise (per-dataset masks, alpha bands): then GDAL reads its
     masks."""
-    from rasterio.enums import MaskFlags
     flags = [src.mask_flag_enums[i - 1] for i in indexes]
     if all(list(f) == [MaskFlags.all_valid] for f in flags):
         return np.ones(arr.shape if per_band else arr.shape[1:], bool)

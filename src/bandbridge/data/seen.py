@@ -17,6 +17,8 @@ from dataclasses import replace
 import numpy as np
 
 from bandbridge.bands import FAMILY, SCALINGS, Scaling
+from bandbridge.data.reader import raster_info
+from bandbridge.errors import BandbridgeError
 from bandbridge.policy import SCALE_RATIO  # a width this many times wider or narrower: another scale
 
 PERCENTILES = (1.0, 99.0)
@@ -134,8 +136,6 @@ def better_scaling(values: np.ndarray, s: Scaling, seen: dict) -> str | None:
 def from_pairs(pairs) -> dict | None:
     """:func:`record` of loaded training pairs (``data/datasets.LoadedPair``: model values
     ``x``, the valid ``mask``, the source's input scaling; stored types from the files' headers)."""
-    from bandbridge.data.reader import raster_info
-    from bandbridge.errors import BandbridgeError
     dtypes = []
     for path in dict.fromkeys(str(p.item.input_path) for p in pairs):
         try:

@@ -20,16 +20,30 @@ what the others scored.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from bandbridge.bands import band_role
 from bandbridge.bundle import WEIGHTS, load_model, rename_bundle, save_bundle
 from bandbridge.config import Config, build_config
+from bandbridge.data.found_groups import find_groups
+from bandbridge.data.seen import from_pairs
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_output_folder, sha256_file
+from bandbridge.learners.base import family
+from bandbridge.learners.folds import pair_pixels
+from bandbridge.learners.linear import least_squares
+from bandbridge.learners.record import LearnerRecord, traded_line, unit_of
+from bandbridge.learners.registry import candidates
+from bandbridge.learners.select import choose
+from bandbridge.policy import ONE_GROUP, one_group
+from bandbridge.progress import steps
+from bandbridge.spec import ZOO_ALIASES, read_spec, resolve_model_folder, zoo_models
 from bandbridge.workflows.best import copy_without_floor, learner_config, replace
-from bandbridge.workflows.pairs import own_bundle_file, pair_paths, pair_sources, settle_readings
+from bandbridge.workflows.pairs import (own_bundle_file, pair_paths, pair_sources, reference_pairs,
+                                        settle_readings)
 
 ALL_ROWS = {"train": (0.0, 1.0)}  # every pixel of each pair (of its --region band)
 LABELS = {"zero-shot": "zero-shot ({model})", "constant": "constant", "linear": "linear map",
@@ -84,16 +98,11 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     (None when the pairs hold two or more groups or ``within_scene``) and the number of groups of
     near-copies the pairs hold."""
     from bandbridge.evaluation.evaluate import predict_whole
-    from bandbridge.learners.folds import pair_pixels
-    from bandbridge.learners.registry import candidates
-    from bandbridge.learners.select import choose
-    from bandbridge.policy import ONE_GROUP, one_group
     for p in pairs:
         if p.x.shape[0] != bundle.in_channels or p.y.shape[0] != bundle.out_channels:
             raise BandbridgeError(f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} "
                                   f"target bands, the model takes {bundle.in_channels} and makes "
                                   f"{bundle.out_channels}; select them with --bands/--target-bands")
-    from bandbridge.progress import steps
     zs = []
     scored = steps(progress, f"the model as it was, on {len(pairs)} pair(s)", len(pairs))
     for p in pairs:
@@ -122,7 +131,6 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
 
 def user_groups(pairs: list) -> list[str]:
     """Each pair's group of near-copies, found over all of the user's files at once."""
-    from bandbridge.data.found_groups import find_groups
     files = sorted({p.item.input_path for p in pairs})
     keys = find_groups(files, files)
     return [keys[p.item.input_path] for p in pairs]
@@ -130,7 +138,6 @@ def user_groups(pairs: list) -> list[str]:
 
 def kept_label(sel) -> str:
     """What the selection hands back: ``zero-shot`` or the chosen learner's family."""
-    from bandbridge.learners.base import family
     return "zero-shot" if sel.winner == "zero-shot" else family(sel.chosen)
 
 
@@ -152,11 +159,6 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     alone): the pairs are the images averaged onto its grid and the reference itself. ``stated``:
     the pairs as the card's command gives them (default ``pairs``)."""
     if reference is not None:
-        import tempfile
-
-        from bandbridge.bands import band_role
-        from bandbridge.spec import read_spec, resolve_model_folder
-        from bandbridge.workflows.pairs import reference_pairs
         role = band_role(read_spec(resolve_model_folder(Path(model))).target_names[0])
         with tempfile.TemporaryDirectory(prefix="bandbridge-refpairs-") as d:
             made = reference_pairs(pairs, reference, role, Path(d))
@@ -166,7 +168,6 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
             res = adapt(model, made, output, minutes, region, overwrite, bands, True, progress, say,
                         stated=[*pairs, "--reference", reference])
         return res
-    from bandbridge.spec import resolve_model_folder
     if not pairs:
         raise BandbridgeError("adapt needs PAIRS: FILE, IN:TARGET or IN_DIR:TARGET_DIR")
     if minutes <= 0:
@@ -180,7 +181,6 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
         raise BandbridgeError(f"{model}: adapt re-calibrates a translation model (rgb2nir-*, "
                               "rgb2thermal, sar2optical or a run of their presets)")
     sources = pair_sources(pairs, base, bands)
-    from bandbridge.spec import read_spec
     for line in settle_readings(sources, read_spec(folder), bands):  # predict's reading lines, before any fit
         if say:
             say(line)
@@ -210,8 +210,6 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     selection. ``progress`` (``bandbridge.progress``) counts the zero-shot predictions and the
     fits."""
     base = bundle.config
-    from bandbridge.data.seen import from_pairs
-    from bandbridge.progress import steps
     read = steps(progress, f"reading {len(sources)} pair source(s)", 1)
     user_pairs = load_user_pairs(user_config(base, sources, name))
     read()
@@ -237,7 +235,6 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
 
 def model_label(folder: Path, base) -> str:
     """What a user calls the model: its zoo name (``rgb2nir-naip``), else its config's name."""
-    from bandbridge.spec import ZOO_ALIASES, zoo_models
     zoo = {Path(f).resolve(): n for n, f in zoo_models().items() if n not in ZOO_ALIASES}
     return zoo.get(Path(folder).resolve(), base.name)
 
@@ -254,7 +251,6 @@ def linear_coef(pairs: list, fitted=None) -> np.ndarray:
     """``(Ci + 1, Ct)``: the linear map on all the pairs' pixels (the bundle's baseline)."""
     if fitted is not None:
         return fitted.coef_
-    from bandbridge.learners.linear import least_squares
     X = np.concatenate([p.x[:, p.mask[0]].T.numpy() for p in pairs])
     Y = np.concatenate([p.y[:, p.mask[0]].T.numpy() for p in pairs])
     return least_squares(X, Y)
@@ -262,7 +258,6 @@ def linear_coef(pairs: list, fitted=None) -> np.ndarray:
 
 def card_summary(sel, pairs: list, keep: str, note: str | None, model: str, groups: int) -> dict:
     """Out-of-fold MAE per family (model values and the target's units), what was kept, how."""
-    from bandbridge.learners.record import unit_of
     scale, units = unit_of(pairs[0].source.target)
     fams = sel.families()
     methods = {m: {"mae": v * scale, "mae_model_units": v} for m, v in fams.items()}
@@ -292,7 +287,6 @@ def read_flags(bands: dict | None) -> list[str]:
 def adapt_record(sel, pairs: list, summary: dict) -> dict:
     """``model.yaml: learner`` of an adapted bundle: the selection's record (learners/record.py:
     out-of-fold MAE per candidate in model values, ``unit`` to the target's) and what adapt kept."""
-    from bandbridge.learners.record import LearnerRecord
     rule = "chosen by spatial cross-validation on the user's pairs, refitted on every pixel"
     return LearnerRecord.of(sel, rule, pairs[0].source.target).to_dict() | {
         k: summary[k] for k in ("kept", "note", "worse_than_zero_shot", "images", "groups", "model")}
@@ -300,7 +294,6 @@ def adapt_record(sel, pairs: list, summary: dict) -> dict:
 
 def adapt_card(command: str, name: str, summary: dict) -> str:
     """The bundle's card: the out-of-fold table, its bold row the model handed back."""
-    from bandbridge.learners.record import traded_line
     ms, keep, model = summary["methods"], summary["kept"], summary["model"]
     lines = [f"| method | out-of-fold MAE ({summary['target_units']}) | vs linear map |", "|---|---|---|"]
     lin = ms.get("linear", {}).get("mae")

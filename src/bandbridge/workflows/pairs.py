@@ -7,10 +7,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import rasterio
+from rasterio.coords import disjoint_bounds
+from rasterio.transform import array_bounds
+
+from bandbridge.bands import FAMILY, SENSOR_BANDS, band_role, same_family
 from bandbridge.config import Config
+from bandbridge.data.grids import average_onto
 from bandbridge.data.reader import raster_info, select_bands
+from bandbridge.data.reference import open_reference, raster_grid
 from bandbridge.errors import BandbridgeError, BandChoiceError
+from bandbridge.inference.core.interpret import Overrides, interpret
+from bandbridge.inference.core.look import look_at
 from bandbridge.policy import ADAPT_MAX_MPIX as MAX_MPIX  # adapt holds every pair in memory
+from bandbridge.policy import MIN_COVER
+from bandbridge.spec import BUNDLE_FILES, BUNDLE_META, read_meta
 
 
 def pair_paths(pairs: list[str]) -> list[Path]:
@@ -23,7 +35,6 @@ def pair_paths(pairs: list[str]) -> list[Path]:
 def own_bundle_file(folder: Path):
     """Whether an entry of ``folder`` is a file of a bundle bandbridge wrote (the folder's
     ``model.yaml`` must be one): what ``--overwrite`` may replace."""
-    from bandbridge.spec import BUNDLE_FILES, BUNDLE_META, read_meta
     try:
         ours = "bandbridge_bundle" in read_meta(Path(folder) / BUNDLE_META)
     except (BandbridgeError, OSError):
@@ -114,7 +125,6 @@ def _own_names(model_sel: dict, f: Path, given: dict) -> dict:
     if "band_names" in given or "sensor" in given:
         return sel
     info = raster_info(f)
-    from bandbridge.bands import SENSOR_BANDS, band_role
     named = any(band_role(b) != "other" for b in info.bands) and any(info.descriptions or ())
     if named or (sensor and len(SENSOR_BANDS.get(sensor, [])) != len(info.bands)):
         sel.update(sensor=None, band_names=None)
@@ -136,8 +146,6 @@ def _check_target(f: Path, target: dict, base: Config, arg: str) -> None:
 def check_target_kind(target: Path, base: Config, arg: str) -> None:
     """The real band must be values of the kind the model makes (8-bit imagery, reflectance,
     dB): a float reflectance target for an 8-bit model would be read as DN 0–1, a flat band."""
-    from bandbridge.bands import FAMILY
-    from bandbridge.inference.core.interpret import look_at
     want = FAMILY.get(base.data.sources[0].target.scaling)
     look = look_at(target)
     if want and look.family and look.family != want:
@@ -157,8 +165,6 @@ def check_pair_grids(a: Path, b: Path, arg: str) -> None:
     if ia.crs != ib.crs:
         raise BandbridgeError(f"{arg}: the input is in {ia.crs} and the target in {ib.crs}; "
                               "reproject one onto the other's grid (gdalwarp) first")
-    from rasterio.coords import disjoint_bounds
-    from rasterio.transform import array_bounds
     ba = array_bounds(ia.height, ia.width, ia.transform)
     bb = array_bounds(ib.height, ib.width, ib.transform)
     half = 0.5 * max(abs(ia.transform.a), abs(ia.transform.e))  # within half a pixel: one grid
@@ -186,9 +192,6 @@ def settle_readings(sources: list[dict], spec, given: dict | None = None) -> lis
     and its target's too when it is the same file or a file of the same kind — so two pairs of
     different dtypes are each read as they are. Returns predict's reading line per source, its
     CHECK warnings included."""
-    from bandbridge.bands import same_family
-    from bandbridge.inference.core.interpret import Overrides, interpret
-    from bandbridge.inference.core.look import look_at
     given = given or {}
     user_scaling = {k: (given.get(k) or {}).get("scaling") for k in ("input", "target")}
     lines = []
@@ -228,12 +231,6 @@ def reference_pairs(images: list[str], reference: str, role: str, folder: Path) 
     ``IN:TARGET`` pairs (the image in its stored type; cells the reference or the image do not see
     wholly are nodata). A model adapted to them maps the bands to the band at the reference's scale
     and is applied at the images'; the reference's units must be the model's (adapt checks)."""
-    import numpy as np
-    import rasterio
-
-    from bandbridge.data.grids import average_onto
-    from bandbridge.data.reference import open_reference, raster_grid
-    from bandbridge.policy import MIN_COVER
     out = []
     for i, item in enumerate(images):
         p = Path(item)

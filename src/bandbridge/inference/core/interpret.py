@@ -23,7 +23,9 @@ import numpy as np
 
 from bandbridge.bands import (FAMILY, FOLDER_BANDS, SCALINGS, Scaling, band_role, canonical_band_name,
                               get_scaling)
+from bandbridge.data.cube_ref import is_cube
 from bandbridge.data.reader import raster_info, select_bands
+from bandbridge.data.seen import unlike, well_formed
 from bandbridge.errors import BandbridgeError, BandChoiceError
 from bandbridge.inference.core.advice import asked_name, band_file_folder, power_of_ten, seen_from_the_ground
 from bandbridge.inference.core.doubts import by_colour, divided_8bit, divided_8bit_phrase
@@ -214,7 +216,6 @@ def check_declared(path: str | Path, sel, label: str, seen: dict | None = None,
     Returns one line of what was seen, with predict's CHECK phrases: a declared scaling the
     values or the file's own scale/offset contradict, doubtful input (:func:`doubtful`) and
     values unlike what ``model``'s training inputs held (``seen``: its ``inputs_seen``)."""
-    from bandbridge.data.cube_ref import is_cube
     if is_cube(str(path)):
         return f"{label}: datacube, scaling {sel.scaling} as declared"
     look = look_at(path, None, sel.sensor)
@@ -328,7 +329,6 @@ def unlike_pairs(look: Look, bands: list[int], s: Scaling, seen: dict | None, mo
     ``inputs_seen``): a CHECK phrase when, read with ``s``, they span another scale or range
     (naming both and the ``--scaling`` that settles it), or were read by a guess from a stored
     type it never saw; none for a bundle that records nothing."""
-    from bandbridge.data.seen import unlike, well_formed
     if not well_formed(seen, len(bands)) or look.values.size == 0:
         return []
     clause = unlike(_valid(look, bands, s), s, seen, model, look.dtype)
