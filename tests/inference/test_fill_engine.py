@@ -128,3 +128,35 @@ def test_two_workers_give_the_local_output(tmp_path):
     summary = (tmp_path / "d" / "bandbridge-summary.csv").read_text()
     assert "torch fp32,1024" in summary
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["bandbridge-summary.csv", "there.tif"]
+
+
+def test_a_later_date_gives_the_interpolation_where_the_scene_lies_between(tmp_path):
+    """``--later``: the scene half-way between an earlier and a later date that differ — the
+    interpolation in time holds out best, fills the gap (far better than the earlier date alone),
+    and the line and tags say which dates filled how much."""
+    from bandbridge.inference.jobs.fill import run_fill
+    h, w = 120, 140
+    yy, xx = np.mgrid[:h, :w] / 20.0
+    base = np.stack([np.sin(xx + b) + np.cos(yy * (b + 1)) for b in range(4)]) * 800 + 3000
+    trend = np.stack([np.cos(xx * 2 + b) * np.sin(yy) for b in range(4)]) * 600
+    y = base + np.random.default_rng(0).normal(0, 15, base.shape)
+    scl = np.full((h, w), 4.0)
+    scl[30:80, 40:110] = 9
+    clear4 = np.full((1, h, w), 4.0)
+    for d in ("e", "l"):  # each date in its own folder: no SCL file beside to be taken for its mask
+        (tmp_path / d).mkdir()
+    s = _write(tmp_path / "S2_20200610.tif", np.concatenate([y, scl[None]]), NAMES, "2020-06-10")
+    e = _write(tmp_path / "e" / "S2_20200531.tif", np.concatenate([base - trend, clear4]), NAMES, "2020-05-31")
+    later = _write(tmp_path / "l" / "S2_20200620.tif", np.concatenate([base + trend, clear4]), NAMES, "2020-06-20")
+    lines: list[str] = []
+    alone = run_fill(s, str(tmp_path / "one.tif"), [e], say=lambda x: None)
+    both = run_fill(s, str(tmp_path / "two.tif"), [e], say=lines.append, later=[later])
+    assert alone.route != "interpolated" and both.route == "interpolated"
+    assert both.mae["interpolated"] < 0.5 * min(alone.mae.values())
+    gap = _read(tmp_path / "two.tif")[0][4] == 2
+    err = [float(np.abs(_read(tmp_path / f)[0][:4][:, gap] - y[:, gap]).mean()) for f in ("one.tif", "two.tif")]
+    assert err[1] < 0.5 * err[0]
+    said = next(x for x in lines if x.startswith("the gap filled from: "))
+    assert "the dates before and after interpolated 100%" in said, said
+    tags = _read(tmp_path / "two.tif")[1]
+    assert tags["bandbridge_fill_later_days"] == "10" and "interpolated" in tags["bandbridge_fill_sources"]

@@ -17,6 +17,10 @@ def fill(
     earlier: list[str] = typer.Option([], "--earlier", "-e", help="an earlier clear scene of the place (repeat "
                                       "for more dates: the nearest clear one per pixel is the base; without "
                                       "one, --sar alone fills where it holds out)"),
+    later: list[str] = typer.Option([], "--later", help="a later clear scene of the place (repeat for more dates; "
+                                    "a cube step cube.nc@DATE): per pixel the nearest clear date on either side is the "
+                                    "base, and where dates on both sides are clear their interpolation in time is a "
+                                    "route the held-out check may choose"),
     sar: Optional[str] = typer.Option(None, "--sar", help="Sentinel-1 VV, VH at the scene's date (dB, linear or "
                                       "openEO DN)"),
     sar_earlier: Optional[str] = typer.Option(None, "--sar-earlier", help="Sentinel-1 at the nearest earlier "
@@ -59,7 +63,7 @@ def fill(
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
                  say=lambda s: out.print(s, highlight=False),
                  engine=EngineOptions(backend=backend, precision=precision, threads=threads, cluster=cluster),
-                 plan_only=plan)
+                 plan_only=plan, later=later)
 
 
 def gaps(

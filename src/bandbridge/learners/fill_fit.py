@@ -13,14 +13,16 @@ from typing import Protocol
 import numpy as np
 
 from bandbridge.learners.folds import Fold, spatial_folds
-from bandbridge.learners.guided import CANDIDATES, HALF, HI, LO
+from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, HALF, HI, LO
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, sample
-from bandbridge.learners.select import choose, fit_threads
-from bandbridge.policy import FILL_FIT_MIN, FILL_LINEAR_MIN
+from bandbridge.learners.select import choose, fit_threads, serve_us
+from bandbridge.policy import EVERYWHERE_MPIX, FILL_FIT_MIN, FILL_LINEAR_MIN
 
 ROUTES = {"fit": "the learner-selection core fitted on the clear part",
           "linear": "the earlier date, a linear map per band fitted on the clear part",
           "as-is": "the earlier date as it is",
+          "interpolated": "the clear dates before and after, interpolated linearly in time (the nearest date where only "
+                          "one side is clear)",
           # fill --sar without --earlier (inference/jobs/fill.run_fill): the SAR fit, or nothing
           "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
 SAR_LO, SAR_HI = -30.0, 5.0  # dB mapped to [0, 1] (bands.py's sar_db scaling)
@@ -82,14 +84,19 @@ def sar_model(db: np.ndarray, holes: np.ndarray | None = None) -> np.ndarray:
 
 
 def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray | None,
-           sar_then: np.ndarray | None, holes: list | None = None) -> tuple[np.ndarray, str]:
+           sar_then: np.ndarray | None, holes: list | None = None, between: np.ndarray | None = None
+           ) -> tuple[np.ndarray, str]:
     """The fit's input channels ``(Ci, H, W)`` in model values and their names: the base, other
     dates (NaN: the base there), SAR now, SAR then, and their difference (+½: in [0, 1]);
-    ``holes``: :func:`sar_model`'s for SAR now and then."""
+    ``holes``: :func:`sar_model`'s for SAR now and then; ``between``: the dates before and after
+    interpolated (:func:`interpolate`, model values; NaN: the base), after the other dates."""
     parts, names = [base_m], ["earlier bands"]
     for i, o in enumerate(others_m):
         parts.append(np.where(np.isfinite(o), o, base_m))
         names.append(f"date {i + 2}")
+    if between is not None:
+        parts.append(np.where(np.isfinite(between), between, base_m))
+        names.append("the dates interpolated")
     if sar_now is not None:
         now = sar_model(sar_now, holes[0] if holes else None)
         parts.append(now)
@@ -99,6 +106,52 @@ def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray |
             parts += [then, np.clip(now - then + HALF, 0, 1)]
             names += ["SAR then", "their difference"]
     return np.nan_to_num(np.concatenate(parts), nan=HALF).astype(np.float32), ", ".join(names)
+
+
+def channels_of(bands: int, others: int, between: bool, total: int) -> dict[str, list[int]]:
+    """The design's channel groups (:func:`design`'s order): ``base``, ``dates`` (the other
+    dates), ``between`` (the interpolation) and ``sar``."""
+    d = bands * (1 + others)
+    b = d + (bands if between else 0)
+    return {"base": list(range(bands)), "dates": list(range(bands, d)), "between": list(range(d, b)),
+            "sar": list(range(b, total))}
+
+
+def nearest_first(dates: list, days: list[int | None]) -> tuple[list, list[int | None]]:
+    """``dates`` and their signed ``days`` (before the scene positive, after negative) ordered by
+    distance, nearest first (unknown last): the base is, per pixel, the nearest date clear there."""
+    order = sorted(range(len(dates)), key=lambda i: (days[i] is None, abs(days[i] or 0)))
+    return [dates[i] for i in order], [days[i] for i in order]
+
+
+def interpolate(before: list[np.ndarray], before_days: list[int | None], after: list[np.ndarray],
+                after_days: list[int | None]) -> np.ndarray:
+    """Per pixel the nearest clear date before the scene and the nearest after it, interpolated
+    linearly in time at the scene's date ``(C, H, W)``; NaN where either side has no clear date
+    (or a date is unknown)."""
+    def side(dates, days):
+        v, ok, idx = composite(dates)
+        t = np.array([np.nan if d is None else float(d) for d in days], np.float32)
+        return v, np.where(ok, t[np.maximum(idx, 0)], np.nan)
+    b, tb = side(before, before_days)
+    a, ta = side(after, after_days)
+    w = tb / (tb + ta)  # the after date's weight: the nearer date weighs more
+    return (b + (a - b) * w).astype(np.float32)
+
+
+def shares(index: np.ndarray, todo: np.ndarray, days: list[int | None], between: np.ndarray | None) -> dict[str, int]:
+    """Which dates fill how many of the ``todo`` pixels: ``index`` the base's date per pixel
+    (:func:`composite`, ``days`` signed: before positive); with ``between`` (pixels the
+    interpolation filled) those count as interpolated."""
+    out = {}
+    if between is not None:
+        out["interpolated"] = int((todo & between).sum())
+        todo = todo & ~between
+    for i, d in enumerate(days):
+        n = int((todo & (index == i)).sum())
+        if n:
+            out["? d" if d is None else f"{abs(d)} d {'before' if d >= 0 else 'after'}"] = n
+    return out
 
 
 def linear_maps(e: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -201,22 +254,37 @@ def _rows(units: Units, v: np.ndarray, to_model: bool = True) -> np.ndarray:
 def _names(src: Source, extra: bool) -> str:
     k = len(src.channels["dates"]) // src.bands if extra else 0
     sar = {0: [], 2: ["SAR now"], 6: ["SAR now", "SAR then", "their difference"]}[len(src.channels["sar"])]
-    return ", ".join(["earlier bands", *(f"date {i + 2}" for i in range(k)), *sar])
+    between = ["the dates interpolated"] if extra and src.channels.get("between") else []
+    return ", ".join(["earlier bands", *(f"date {i + 2}" for i in range(k)), *between, *sar])
+
+
+def candidates(pixels_out: int) -> dict:
+    """``select.choose``'s candidates and cost for a fit served on ``pixels_out`` pixels: from
+    :data:`~bandbridge.policy.EVERYWHERE_MPIX` on, only what serves fast on every backend (the
+    constant, the linear map, the context MLP; a cheaper one wins within the folds' noise), as
+    ``predict --reference``'s fit (``guided.EVERYWHERE``: trees took 36.8 s on 16.8 MPix where plain
+    predict took a fraction); else :data:`FIT_CANDIDATES`."""
+    if pixels_out >= EVERYWHERE_MPIX * 1e6:
+        return {"candidates": configured(EVERYWHERE, PRODUCTS), "cost": serve_us}
+    return {"candidates": configured(FIT_CANDIDATES, PRODUCTS)}
 
 
 def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fit: bool = True,
-           force: str | None = None) -> Decision:
-    """The route that held out best on ``src``'s clear part (see the module docstring)."""
+           force: str | None = None, pixels_out: int = 0) -> Decision:
+    """The route that held out best on ``src``'s clear part (see the module docstring);
+    ``pixels_out``: the pixels the fit will fill (:func:`candidates`)."""
     n = int(src.learn.sum())
     if src.linear is None:
         return Decision("as-is", {}, f"{n:,} clear pixel(s) with an earlier clear date: under the {FILL_LINEAR_MIN:,} "
                         "a per-band map needs, the earlier date goes in as it is", n, src.units)
     c, units = src.bands, src.units
     a, d = anchor_of(src.linear, units)
-    ch = {e: src.channels["base"] + (src.channels["dates"] if e else []) + src.channels["sar"] for e in (False, True)}
+    between = src.channels.get("between", [])
+    ch = {e: src.channels["base"] + (src.channels["dates"] + between if e else []) + src.channels["sar"]
+          for e in (False, True)}
     read = lambda e: lambda win: (lambda x, v: (fed(x), v))(*src.read(win, ch[e]))  # noqa: E731
     f, v, rows, cols = sample(read(False), src.learn, FIT_PIXELS, seed, PRODUCTS)
-    y_px, e_px = v[:, :c], v[:, c:]
+    y_px, e_px = v[:, :c], v[:, c:2 * c]
     anchor_px = _rows(units, e_px) * a + d
     target = _rows(units, y_px) - anchor_px + HALF
     px = as_pixels(f, target, rows, cols, src.shape, len(ch[False]), n)
@@ -231,15 +299,18 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
     lin = held_out(folds, e_px, y_px)
     dec.mae = {"as-is": _mae(e_px[tested], y_px[tested]), "linear": _mae(lin[tested], y_px[tested])}
     held = {"as-is": e_px, "linear": lin}
+    if between:  # no fit: its error on the held-out pixels is its error
+        held["interpolated"] = v[:, 2 * c:3 * c]
+        dec.mae["interpolated"] = _mae(held["interpolated"][tested], y_px[tested])
     if allow_fit and n >= FILL_FIT_MIN:
-        has_dates = bool(src.channels["dates"])
+        has_dates = bool(src.channels["dates"] or between)
         options = [False] if not has_dates or extra_dates is False else [True] if extra_dates else [False, True]
         best = None
         for extra in options:
             fx = f if not extra else sample(read(True), src.learn, FIT_PIXELS, seed, PRODUCTS)[0]
             p = as_pixels(fx, target, rows, cols, src.shape, len(ch[extra]), n)
             with fit_threads():
-                sel = choose(p, configured(FIT_CANDIDATES, PRODUCTS), folds=folds, seed=seed, served=False)
+                sel = choose(p, folds=folds, seed=seed, served=False, **candidates(pixels_out))
             pred = _rows(units, sel.held - HALF + anchor_px, to_model=False)
             e = _mae(pred[tested], y_px[tested])
             if best is None or e < best[0]:
@@ -255,7 +326,7 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
     return dec
 
 
-def decide_sar(src: Source, seed: int = 0) -> Decision | None:
+def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | None:
     """The gap from Sentinel-1 alone: the core fitted on the clear pixels, the scene's bands the
     target, where it holds out better than the clear part's median (a constant); None where it
     does not, or under :data:`~bandbridge.policy.FILL_FIT_MIN` clear pixels, or without SAR.
@@ -272,7 +343,7 @@ def decide_sar(src: Source, seed: int = 0) -> Decision | None:
     if not folds:
         return None
     with fit_threads():
-        sel = choose(px, configured(FIT_CANDIDATES, PRODUCTS), folds=folds, seed=seed, served=False)
+        sel = choose(px, folds=folds, seed=seed, served=False, **candidates(pixels_out))
     if sel.oof[sel.chosen] >= sel.oof.get("constant", np.inf):
         return None
     why = (f"from SAR alone ({sel.chosen}, out-of-fold MAE {sel.oof[sel.chosen]:.3g} in model values against the "

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bandbridge.learners.fill_fit import (ANCHOR, FEED, FIT_CANDIDATES, FIT_PIXELS, PRODUCTS, ROUTES,  # noqa: F401
-                                         SAR_HI, SAR_LO, Decision, Source, Units, composite, decide, decide_sar,
-                                         design, fed, held_out, linear_maps, sar_model)
+                                         SAR_HI, SAR_LO, Decision, Source, Units, channels_of, composite, decide,
+                                         decide_sar, design, fed, held_out, interpolate, linear_maps, nearest_first,
+                                         sar_model, shares)
 from bandbridge.policy import FILL_EDGE_PX, FILL_LINEAR_MIN
 
 
@@ -47,7 +48,9 @@ class Stack:
     hold (stored units); ``clear (H, W)`` pixels the fit may learn from; ``gap (H, W)`` pixels to
     fill; ``earlier`` a list of ``(C, H, W)`` stored values, ``NaN`` where not clear, nearest date
     first; ``days`` their distance to the scene; ``sar_now``/``sar_then`` ``(2, H, W)`` VV, VH in
-    dB (``NaN``: no data) or None."""
+    dB (``NaN``: no data) or None; ``later`` the clear dates after the scene, nearest first, with
+    ``later_days`` their days after it (issue 75: per pixel the nearest clear date on either side
+    is the base, and where both sides are clear, their temporal interpolation is a route)."""
 
     y: np.ndarray
     clear: np.ndarray
@@ -56,6 +59,8 @@ class Stack:
     days: list[int | None]
     sar_now: np.ndarray | None = None
     sar_then: np.ndarray | None = None
+    later: list[np.ndarray] = field(default_factory=list)
+    later_days: list[int | None] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +80,8 @@ class Filled:
     seconds: float = 0.0
     residual: np.ndarray | None = None  # (C, H, W) the route's held-out error on clear pixels, NaN elsewhere
     corrected: bool = False  # the edge correction was added to the filled pixels
+    sources: dict[str, int] = field(default_factory=dict)  # which dates filled how many pixels ("3 d before",
+    # "5 d after", "interpolated")
 
 
 def edge_correction(residual: np.ndarray, px: float = FILL_EDGE_PX) -> np.ndarray:
@@ -99,20 +106,24 @@ class ArraySource:
 
     def __init__(self, stack: Stack, use_sar: bool = True):
         y = stack.y
-        self.base, self.has_base, _ = composite(stack.earlier)
+        dates, _ = nearest_first(stack.earlier + stack.later, list(stack.days) + [
+            None if d is None else -d for d in stack.later_days])
+        self.base, self.has_base, self.index = composite(dates)
+        between = interpolate(stack.earlier, stack.days, stack.later, stack.later_days) if stack.later else None
         self.units = Units(y, stack.clear)
         finite = np.isfinite(y).all(0)
         self.learn, self.clear_y = stack.clear & self.has_base & finite, stack.clear & finite
         self.shape, self.bands = y.shape[1:], y.shape[0]
         n = int(self.learn.sum())
         self.linear = linear_maps(self.base[:, self.learn].T, y[:, self.learn].T) if n >= FILL_LINEAR_MIN else None
-        others = [self.units.to_model(e) for e in stack.earlier[1:]]
+        others = [self.units.to_model(e) for e in dates[1:]]
         now, then = (stack.sar_now, stack.sar_then) if use_sar else (None, None)
-        self.x, _ = design(self.units.to_model(self.base), others, now, then)
-        c, k = self.bands, len(others) * self.bands
-        self.channels = {"base": list(range(c)), "dates": list(range(c, c + k)),
-                         "sar": list(range(c + k, self.x.shape[0]))}
-        self.stored = np.concatenate([y, self.base])
+        inter = None if between is None else self.units.to_model(between)
+        self.x, _ = design(self.units.to_model(self.base), others, now, then, between=inter)
+        self.channels = channels_of(self.bands, len(others), inter is not None, self.x.shape[0])
+        self.between_raw = between
+        self.between = None if between is None else np.where(np.isfinite(between), between, self.base)
+        self.stored = np.concatenate([y, self.base] + ([self.between] if between is not None else []))
 
     def read(self, win: tuple[int, int, int, int], channels: list[int]) -> tuple[np.ndarray, np.ndarray]:
         r, c, h, w = win
@@ -132,7 +143,8 @@ def fill(stack: Stack, use_sar: bool = True, extra_dates: bool | None = None, se
     src = ArraySource(stack, use_sar)
     dec = decide(src, extra_dates, seed, allow_fit, force)
     out, todo = stack.y.copy(), stack.gap & src.has_base
-    values = src.base if dec.route == "as-is" else apply(dec, src.x, src.base)
+    values = src.base if dec.route == "as-is" else src.between if dec.route == "interpolated" else \
+        apply(dec, src.x, src.base)
     residual = None
     if dec.held is not None:
         residual = np.full(stack.y.shape, np.nan, np.float32)
@@ -143,6 +155,9 @@ def fill(stack: Stack, use_sar: bool = True, extra_dates: bool | None = None, se
     out[:, todo] = values[:, todo]
     done = Filled(out.astype(np.float32), todo, dec.route, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
                   int((stack.gap & ~todo).sum()), dec.why, dec.oof, 0.0, residual, residual is not None and edge_px > 0)
+    signed = [*stack.days, *(None if d is None else -d for d in stack.later_days)]
+    done.sources = shares(src.index, todo, nearest_first(signed, signed)[1],
+                          np.isfinite(src.between_raw).all(0) if dec.route == "interpolated" else None)
     holes = stack.gap & ~src.has_base
     if done.unfillable and use_sar and stack.sar_now is not None and (sar := decide_sar(src, seed)) is not None:
         done.values[:, holes] = apply(sar, src.x, src.base)[:, holes]

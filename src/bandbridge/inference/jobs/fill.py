@@ -25,7 +25,9 @@ from bandbridge.inference.jobs.fill_checks import FORMATS, check_inputs, fill_re
 from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
 from bandbridge.inference.jobs.fill_finish import FILLED, OBSERVED
 from bandbridge.inference.jobs.fill_read import earlier_steps, sar_step
+from bandbridge.data.cube_ref import is_cube, parse_ref
 from bandbridge.inference.jobs.fill_rows import RowReader, open_rows
+from bandbridge.learners.fill_fit import nearest_first
 from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN, SAR_DAYS
 
 EARLIER_STEPS = 3  # a time-series cube as --earlier: its nearest steps before the scene that are
@@ -47,6 +49,12 @@ class Inputs:
     days: list[int | None]
     sar: list[RowReader | None]
     notes: list[str] = field(default_factory=list)
+    later: list[RowReader] = field(default_factory=list)
+    later_days: list[int | None] = field(default_factory=list)
+
+    def dates(self) -> tuple[list[RowReader], list[int | None]]:
+        """Every date nearest first, with its days before the scene (negative: after)."""
+        return nearest_first(self.earlier + self.later, self.days + [None if d is None else -d for d in self.later_days])
 
 
 @dataclass
@@ -65,10 +73,11 @@ class FillRun:
     tile: int = 0
     tiles: int = 0  # tiles the engine ran (only those holding a pixel to fill)
     rows: list[dict] = field(default_factory=list)  # the engine's, one per job
+    sources: str = ""  # which dates filled how much of the gap, in words
 
 
 def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None,
-                mask: str | None) -> Inputs:
+                mask: str | None, later: list[str] = ()) -> Inputs:
     """Every input's header opened and the flags checked (one line, :class:`BandbridgeError`)."""
     if not earlier and sar_earlier:
         raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --earlier; give the earlier clear scene "
@@ -89,6 +98,18 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
     dated.sort(key=lambda t: (t[1] is None, t[1] or 0))  # nearest first: the base is, per pixel, the nearest
     out = Inputs(s, open_rows(mask, "--mask", False) if mask else None, [d[0] for d in dated], [d[1] for d in dated],
                  [None, None])
+    for item in later:
+        if is_cube(item) and not parse_ref(item).date:
+            raise BandbridgeError(f"--later {item}: a cube without its date; name the step after the scene "
+                                  "(cube.nc@DATE), one --later per date")
+        r = open_rows(item, "--later")
+        days = (r.layer.when - when).days if when and r.layer.when else None
+        if days is None or days <= 0:
+            raise BandbridgeError(f"--later {item}: dated {r.layer.when or 'nowhere'}, not after the scene's "
+                                  f"{when or '(no date)'}; give a date after the scene (both dated: the interpolation "
+                                  "weighs them by days)")
+        out.later.append(r)
+        out.later_days.append(days)
     if sar:
         out.sar[0] = _sar(sar, when, "--sar", out.notes)
         if sar_earlier:
@@ -110,27 +131,31 @@ def _sar(item: str, target, flag: str, notes: list[str]) -> RowReader:
 def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, sar_earlier: str | None = None,
              mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
              say: Callable[[str], None] = print, engine: EngineOptions = EngineOptions(),
-             plan_only: bool = False, add=None) -> FillRun | None:
+             plan_only: bool = False, add=None, later: list[str] = ()) -> FillRun | None:
     """Fill ``scene``'s cloud gap and write it to ``out``; None (nothing written) when there is no
     gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
-    the route, the held-out errors, the engine's run); ``engine``: the backend and cluster."""
+    the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
+    ``later``: clear dates after the scene (``--later``)."""
     from bandbridge.inference.jobs.fill_strips import scan
     dest = Path(out)
     check_output_suffix(dest, FORMATS, "fill")
-    check_output_file(dest, fill_reads([scene, *earlier, sar, sar_earlier], mask), overwrite)
-    check_inputs(scene, earlier, sar, sar_earlier, mask)
-    inp = open_inputs(scene, earlier, sar, sar_earlier, mask)
+    check_output_file(dest, fill_reads([scene, *earlier, *later, sar, sar_earlier], mask), overwrite)
+    check_inputs(scene, [*earlier, *later], sar, sar_earlier, mask)
+    inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later)
     sc = scan(inp.scene, inp.mask, inp.sar)
     if not sc.gap.any():
         say(f"{scene}: no cloud, shadow or masked pixel: nothing to fill, nothing written")
         return None
-    if not earlier and not sar:
+    if not earlier and not later and not sar:
         raise BandbridgeError(f"{scene}: {int(sc.gap.sum()):,} pixel(s) to fill and no --earlier; give an earlier "
                               "clear scene of the place with --earlier (or at least the scene's Sentinel-1 with --sar)")
     lines = [f"the gap: {int(sc.gap.sum()):,} pixel(s) ({sc.gap.mean():.0%}) by {sc.masked_by}, dilated; "
              f"{int(sc.clear.sum()):,} clear pixel(s) to fit on",
              "earlier: " + (", ".join(f"{r.layer.when or '?'} ({'?' if d is None else d} d before)"
-                                      for r, d in zip(inp.earlier, inp.days)) if earlier else SAR_ALONE), *inp.notes]
+                                      for r, d in zip(inp.earlier, inp.days)) if earlier else
+                            "none" if later else SAR_ALONE),
+             *([f"later: {', '.join(f'{r.layer.when} ({d} d after)' for r, d in zip(inp.later, inp.later_days))}"]
+               if inp.later else []), *inp.notes]
     if plan_only:
         from bandbridge.inference.jobs.fill_plan import plan_lines
         for line in lines + plan_lines(sc, inp, engine):
@@ -140,7 +165,7 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
         say(line)
     work = _work(dest, engine)
     try:
-        return _run(sc, inp, dest, work, overwrite, cog, seed, say, engine, add, bool(earlier))
+        return _run(sc, inp, dest, work, overwrite, cog, seed, say, engine, add, bool(earlier or later))
     finally:
         from bandbridge.inference.runtime.cache import forget
         for f in work.glob("*/model.yaml"):
@@ -164,14 +189,15 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     from bandbridge.inference.jobs.fill_strips import FileSource, guides
     from bandbridge.learners.fill_fit import decide, decide_sar
     g = sc.scene.layer.grid
-    gd = guides(sc, inp.earlier, inp.sar, work / "guides.tif")
+    dates, days = inp.dates()
+    gd = guides(sc, dates, inp.sar, work / "guides.tif", days)
     if gd.dropped:
         say(f"snow: SCL calls under {FILL_SNOW_MIN:.0%} of the scene's clear part snow, so earlier snow is not taken "
             "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
     src = FileSource(sc, gd)
-    dec = decide(src, seed=seed)
     todo, holes = sc.gap & gd.has_base, sc.gap & ~gd.has_base
-    sar_dec = decide_sar(src, seed) if holes.any() and inp.sar[0] is not None else None
+    dec = decide(src, seed=seed, pixels_out=int(todo.sum()))
+    sar_dec = decide_sar(src, seed, int(holes.sum())) if holes.any() and inp.sar[0] is not None else None
     names = _channel_names(inp, gd)
     jobs, parts = [], Parts(dec, None, sar_dec)
     size = (g.height, g.width)
@@ -199,6 +225,9 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
                               ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
                                "the clear part (or it is too small to fit on): the gap left as observed"))
     say(f"route: {run.why}")
+    if has_earlier and todo.any():
+        run.sources = sources(gd.counts, dates, days, run.route == "interpolated", int(todo.sum()))
+        say(f"the gap filled from: {run.sources}")
     if jobs:
         summary = (Path(engine.cluster.summary) if engine.cluster.summary else dest.parent / "bandbridge-summary.csv") \
             if engine.on_cluster else None
@@ -215,10 +244,21 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     return run
 
 
+def sources(counts, dates: list[RowReader], days: list[int | None], interpolated: bool, todo: int) -> str:
+    """Which dates filled how much of the gap, in words (``fill_strips.Guides.counts``)."""
+    row = counts[1] if interpolated else counts[0]
+    parts = [(f"{r.layer.when or '?'} ({'?' if d is None else abs(d)} d {'before' if d is None or d > 0 else 'after'})",
+              row[i]) for i, (r, d) in enumerate(zip(dates, days))]
+    if interpolated:
+        parts.append(("the dates before and after interpolated", row[-1]))
+    return ", ".join(f"{what} {n / todo:.0%}" for what, n in parts if n)
+
+
 def _channel_names(inp: Inputs, gd) -> list[str]:
     c = len(inp.scene.layer.names)
     names = [f"base {n}" for n in inp.scene.layer.names]
     names += [f"date {i // c + 2} {inp.scene.layer.names[i % c]}" for i in range(len(gd.channels["dates"]))]
+    names += [f"interpolated {n}" for n in inp.scene.layer.names][:len(gd.channels["between"])]
     return names + ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "VV change", "VH change"][
         :len(gd.channels["sar"])]
 
@@ -230,6 +270,7 @@ def tags(sc, inp: Inputs, run: FillRun) -> dict[str, str]:
          "bandbridge_fill_clear_pixels": str(run.clear_pixels),
          "bandbridge_fill_earlier_days": "none" if run.route in ("sar", "none") else  # no earlier date given
          ",".join("?" if d is None else str(d) for d in inp.days),
+         "bandbridge_fill_later_days": ",".join(str(d) for d in inp.later_days) or "none",
          "bandbridge_fill_sar": "now and then" if inp.sar[1] is not None else
          "now" if inp.sar[0] is not None else "none",
          "bandbridge_fill_band": f"FILLED: {OBSERVED} observed, {FILLED} filled, 0 no data"}
@@ -237,6 +278,8 @@ def tags(sc, inp: Inputs, run: FillRun) -> dict[str, str]:
         t[f"bandbridge_fill_mae_{k.replace('-', '_')}"] = f"{v:.6g}"
     if run.chosen:
         t["bandbridge_fill_learner"] = f"{run.chosen} on {run.features}"
+    if run.sources:
+        t["bandbridge_fill_sources"] = run.sources
     if run.backend:
         t["bandbridge_fill_engine"] = f"{run.backend}, {run.tiles} tile(s) of {run.tile}²"
     return t

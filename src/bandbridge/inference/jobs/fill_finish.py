@@ -3,7 +3,8 @@ rows, through the one writer (``core/outputs.opened``) and the one value encoder
 (``core/writer.store``):
 
 - the route's values: the engine's output of the fit (model values → the scene's stored units), or
-  the earlier date mapped per band, or as it is (from the design's base);
+  the earlier date mapped per band, or as it is (from the design's base), or the dates before and
+  after interpolated (the design's channels of it);
 - **the edge**: the route's error on the clear pixels round the gap — held out where the fit was
   sampled, the route's own elsewhere in the ring the engine predicted — spread into the gap
   (``gapfill.edge_correction``), each strip read with a halo of the Gaussian's reach so that it
@@ -55,8 +56,11 @@ def route_rows(sc: Scan, gd: Guides, p: Parts, a: int, b: int) -> np.ndarray:
     w, dec = sc.valid.shape[1], p.dec
     if dec.route == "fit":
         return dec.units.to_stored(_rows(p.first, a, b, w))
-    base = dec.units.to_stored(_rows(gd.path, a, b, w)[gd.channels["base"]])
+    x = _rows(gd.path, a, b, w)
+    base = dec.units.to_stored(x[gd.channels["between" if dec.route == "interpolated" else "base"]])
     base[:, ~gd.has_base[a:b]] = np.nan
+    if dec.route == "interpolated":  # the design's interpolation (the base where one side has no clear date)
+        return base
     if dec.route == "linear":
         ab = dec.linear.astype(np.float32)
         return base * ab[:, :1, None] + ab[:, 1:, None]

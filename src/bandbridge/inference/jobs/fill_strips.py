@@ -26,7 +26,8 @@ from bandbridge.bands import band_role
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.fill_read import shared_bands, snow_is_ground, to_db
 from bandbridge.inference.jobs.fill_rows import RowReader
-from bandbridge.learners.fill_fit import FILL_LINEAR_MIN, SAR_HI, SAR_LO, Units, composite, design
+from bandbridge.learners.fill_fit import (FILL_LINEAR_MIN, SAR_HI, SAR_LO, Units, channels_of, composite, design,
+                                         interpolate)
 from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
 
 ROWS = 512  # rows read, computed and written at a time
@@ -138,11 +139,16 @@ class Guides:
     has_base: np.ndarray  # (H, W) a date is clear there
     linear: np.ndarray | None  # (C, 2) the per-band map over every clear pixel with a base
     dropped: list = field(default_factory=list)  # (date, share) whose snow was not taken for ground
+    counts: np.ndarray | None = None  # (2, dates + 1): gap pixels each date is the base of, over all, and
+    # where no dates lie on both sides (the last column: pixels that have them, which the interpolation fills)
 
 
-def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out: Path) -> Guides:
-    """Pass 2 (see the module docstring): the design written to ``out``; refused in one line where
-    a date holds none of the scene's bands or no clear pixel over it."""
+def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out: Path,
+           days: list[int | None] | None = None) -> Guides:
+    """Pass 2 (see the module docstring): the design written to ``out``; ``earlier`` every date,
+    nearest first, ``days`` their days before the scene (negative: after it; default all before):
+    where dates on both sides are clear, their interpolation is a channel too. Refused in one line
+    where a date holds none of the scene's bands or no clear pixel over it."""
     import rasterio
     from rasterio.windows import Window
 
@@ -150,18 +156,22 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
     g, scene = sc.scene.layer.grid, sc.scene
     h, w = g.height, g.width
     c, nd = len(scene.layer.names), len(earlier)
+    days = list(days) if days is not None else [1] * nd
+    sides = any(d is not None and d > 0 for d in days) and any(d is not None and d < 0 for d in days)
     for e in earlier:
         if not e.masked:  # its clouds would be pasted into the gap as ground
             raise BandbridgeError(f"--earlier {e.item}: no cloud mask in the file or beside it (an SCL or QA_PIXEL "
                                   "band, a file named *SCL*.tif beside it, or a cube's #scl=FILE), so its clouds would "
                                   "go into the gap as ground; give it its mask as the scene's is given")
     idx = [shared_bands(scene.layer, e.layer, "--earlier") for e in earlier]
-    ci = c * max(nd, 1) + (2 if sar[0] is not None else 0) + (4 if sar[0] is not None and sar[1] is not None else 0)
+    ci = c * (max(nd, 1) + sides) + (2 if sar[0] is not None else 0) + (4 if sar[0] is not None and sar[1] is not None else 0)
     prof = output_profile(g.crs, g.transform, h, w, ci, "float32", 1, FAST)
     prof["nodata"] = None
     has = np.zeros((h, w), bool)
     sums = np.zeros((6, c))  # n, Σx, Σy, Σx², Σxy, spread seen
     seen, snowy = np.zeros(nd, bool), np.zeros(nd)
+    counts = np.zeros((2, nd + 1))  # gap pixels each date is the base of, over all and where the dates do not
+    # lie on both sides (the last: those that do)
     lo = None
     with rasterio.open(out, "w", **prof) as dst:
         for a in range(0, h, ROWS):
@@ -180,8 +190,20 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                 dates.append(v)
             if not dates:  # Sentinel-1 alone: no date, no base (the SAR fit fills what it can)
                 dates.append(np.full((c, b - a, w), np.nan, np.float32))
-            base, ok, _ = composite(dates)
+            base, ok, index = composite(dates)
             has[a:b] = ok
+            between = None
+            if sides:
+                pick = lambda f: [(v, d) for v, d in zip(dates, days) if d is not None and f(d)]  # noqa: E731
+                before, after = pick(lambda d: d > 0), pick(lambda d: d < 0)
+                between = interpolate([v for v, _ in before], [d for _, d in before], [v for v, _ in after],
+                                      [-d for _, d in after])
+                both = np.isfinite(between).all(0) & sc.gap[a:b]
+                counts[1, nd] += both.sum()
+            todo = sc.gap[a:b] & ok
+            counts[0, :nd] += np.bincount(index[todo], minlength=max(nd, 1))[:nd]
+            rest = todo & ~both if between is not None else todo
+            counts[1, :nd] += np.bincount(index[rest], minlength=max(nd, 1))[:nd]
             y = scene.rows(g, a, b)
             learn = sc.clear[a:b] & ok
             xb, yb = base[:, learn].astype(np.float64), y[:, learn].astype(np.float64)
@@ -192,7 +214,8 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                          np.ptp(xb, axis=1)]
             now = sar_rows(sar[0], g, a, b) if sar[0] is not None else None
             then = sar_rows(sar[1], g, a, b) if now is not None and sar[1] is not None else None
-            x, _ = design(sc.units.to_model(base), [sc.units.to_model(d) for d in dates[1:]], now, then, sc.holes)
+            x, _ = design(sc.units.to_model(base), [sc.units.to_model(d) for d in dates[1:]], now, then, sc.holes,
+                          None if between is None else sc.units.to_model(between))
             dst.write(x, window=Window(0, a, w, b - a))
     for i, e in enumerate(earlier):
         if not seen[i] and not snowy[i]:
@@ -202,10 +225,9 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
         raise BandbridgeError(f"--earlier {earlier[0].item}: every clear pixel of it is SCL snow, and the scene's "
                               f"clear part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
                               "earlier date without snow")
-    n0 = c * max(nd, 1)
-    chans = {"base": list(range(c)), "dates": list(range(c, n0)), "sar": list(range(n0, ci))}
+    chans = channels_of(c, max(nd, 1) - 1, sides, ci)
     dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
-    return Guides(out, chans, has, _solve(sums, lo), dropped)
+    return Guides(out, chans, has, _solve(sums, lo), dropped, counts)
 
 
 def _solve(s: np.ndarray, lo: np.ndarray | None) -> np.ndarray | None:
@@ -240,5 +262,5 @@ class FileSource:
         with rasterio.open(self.gd.path) as s:
             x = s.read(window=Window(c, r, w, h)).astype(np.float32)
         y = self.sc.scene.read(self.sc.scene.layer.grid, win)
-        base = self.units.to_stored(x[self.channels["base"]])
-        return x[channels], np.concatenate([y, base])
+        parts = [self.units.to_stored(x[self.channels[k]]) for k in ("base", "between") if self.channels[k]]
+        return x[channels], np.concatenate([y, *parts])
