@@ -102,21 +102,42 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
     if path is not None:  # before any fit: a wrong address or summary costs seconds
         check_cluster(jobs, cluster.scheduler, path)
     with bar() as add:
-        def serve(engine: list[Job], backends: dict, tiling: dict, labels: dict) -> list[dict]:
-            """The fits' jobs through the same branches as any model's, on the plan's backends and tiles."""
-            served = PredictPlan(engine, 0, backends, threads=threads, cluster=cluster, tiling=tiling)
-            label = lambda job: labels[job.dst]  # noqa: E731
-            if path is not None:
-                return _on_cluster(served, path, backend, precision, threads, cluster, False, say,
-                                   lambda: nullcontext(add), label).rows
-            return _here(served, backend, precision, threads, compile, False, say, lambda: nullcontext(add), label)
-        rows = run_references(plan, backend, precision, threads, compile, say, add, serve)
+        rows = run_references(plan, backend, precision, threads, compile, say, add, lambda jobs_, backends, tiling,
+                              labels: serve(jobs_, backends, tiling, labels, Run(backend, precision, threads, compile),
+                                            cluster, path, say, add))
     if path is None:
         return Outcome(rows, time.perf_counter() - t0)
     rows += [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "", "error": why}
              for f, why in plan.failed]
     write_summary(rows, path)
     return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
+
+
+@dataclass(frozen=True)
+class Run:
+    """How a model runs here: ``--backend``, ``--precision``, ``--threads``, ``--compile``."""
+
+    backend: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    compile: bool = False
+
+
+def serve(jobs: list[Job], backends: dict, tiling: dict, labels: dict[Path, str], run: Run = Run(),
+          cluster: Cluster = Cluster(), summary: Path | None = None, say: Callable[[str], None] = lambda line: None,
+          add: Callable[[str, int], Callable[..., None]] = lambda what, total: lambda k=1: None) -> list[dict]:
+    """Jobs of a model made for one run (a reference fit's bundle, a fill's) through predict's own
+    branches, here or on ``cluster`` (its ``summary`` CSV then gets their rows and its log their
+    tracebacks), on the backends (``runtime/select.Decision`` per model folder) and tiles
+    (``tiles.Tiling`` per model folder) decided in their plan; ``labels``: each job's name in what is
+    said, by its ``dst``; ``add``: the open progress display's. One row per job (``status``,
+    ``error``, ``backend``, ``tile``, …, its ``file`` the job's ``src``)."""
+    plan = PredictPlan(jobs, 0, backends, threads=run.threads, cluster=cluster, tiling=tiling)
+    label = lambda job: labels[job.dst]  # noqa: E731
+    bar = lambda: nullcontext(add)  # noqa: E731 - the display the caller opened
+    if cluster.used:
+        return _on_cluster(plan, summary, run.backend, run.precision, run.threads, cluster, False, say, bar, label).rows
+    return _here(plan, run.backend, run.precision, run.threads, run.compile, False, say, bar, label)
 
 
 def _here(plan: PredictPlan, backend: str, precision: str, threads: int | None, compile: bool, stac: bool,

@@ -198,7 +198,7 @@ def run_references(plan, backend: str, precision: str, threads: int | None, comp
     """Every input of ``plan`` (jobs/plan.PredictPlan) with its reference: fitted here (the scenes
     the plan made once over their mosaic, ``reference_scene.py``; the others one by one; the model's
     own output first where a route needs it), every fit served by the engine through predict's own
-    branches — ``serve(jobs, backends, tiling, label)`` runs the fits' jobs with the backend and
+    branches — ``serve(jobs, backends, tiling, labels)`` (``predict.serve``) runs the fits' jobs with the backend and
     tiles the plan decided and returns their rows — then each output written by the finish (a
     scene's cut into its inputs' outputs). Work files live in a folder beside the outputs on a
     cluster (its workers read them), else in the temp folder, and are removed at the end, whatever
