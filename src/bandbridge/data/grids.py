@@ -63,9 +63,20 @@ def _overlap(src: Grid, dst: Grid) -> np.ndarray | None:
     a, b = src.transform, dst.transform
     if src.crs != dst.crs or a.b or a.d or b.b or b.d:
         return None
-    inv = ~b
-    (c0, r0), (c1, r1) = inv * (a.c, a.f), inv * (a.c + a.a * src.width, a.f + a.e * src.height)
-    c0, c1, r0, r1 = min(c0, c1), max(c0, c1), min(r0, r1), max(r0, r1)
+    return extent_share(src, dst)
+
+
+def extent_share(src: Grid, dst: Grid) -> np.ndarray:
+    """``(h, w)``: the share of each cell of ``dst`` inside ``src``'s extent (its bounds in ``dst``'s
+    CRS: exact for two north-up grids of one CRS, the bounding box otherwise)."""
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+    left, bottom, right, top = array_bounds(src.height, src.width, src.transform)
+    if src.crs is not None and dst.crs is not None and src.crs != dst.crs:
+        left, bottom, right, top = transform_bounds(src.crs, dst.crs, left, bottom, right, top, densify_pts=21)
+    inv = ~dst.transform
+    cols, rows = zip(*[inv @ (x, y) for x in (left, right) for y in (bottom, top)])
+    c0, c1, r0, r1 = min(cols), max(cols), min(rows), max(rows)
     j, i = np.arange(dst.width), np.arange(dst.height)
     ox = np.clip(np.minimum(j + 1, c1) - np.maximum(j, c0), 0, 1)
     oy = np.clip(np.minimum(i + 1, r1) - np.maximum(i, r0), 0, 1)

@@ -22,7 +22,7 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.bands import band_role, canonical_band_name, clear
-from bandbridge.data.grids import PIXELS_CRS, Grid
+from bandbridge.data.grids import PIXELS_CRS, Grid, extent_share
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
 from bandbridge.policy import MAX_K, MIN_CELLS, MIN_COVER, MIN_K
@@ -206,7 +206,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         valid &= clear(mask_on(source, grid), masked_by)
     ref = Reference(values, valid, grid, [pick[0][2]], str(p), k, dtype, float(scale), float(offset),
                     nodata, masked_by, when, read(*red[:2]) if red is not None and red[:2] != pick[0][:2] else None,
-                    assumed, _covered(grid, fine))
+                    assumed, extent_share(fine, grid))
     check_cells(ref)
     check_band(ref, role)
     return ref
@@ -273,19 +273,6 @@ def check_cells(ref: Reference) -> None:
         why = f"the overlap is {ref.grid.height}×{ref.grid.width} reference pixels"
     raise BandbridgeError(f"--reference {ref.path}: {n} clear reference pixels over the input, at least "
                           f"{MIN_CELLS} needed ({why}); give a clearer reference of the same place")
-
-
-def _covered(grid: Grid, fine: Grid) -> np.ndarray:
-    """``(h, w)``: the share of each cell of ``grid`` inside the input grid ``fine``'s footprint
-    (its bounds in the reference's CRS, in the reference's pixels)."""
-    left, bottom, right, top = _footprint(fine, grid.crs)
-    inv = ~grid.transform
-    cols, rows = zip(*[inv @ (x, y) for x in (left, right) for y in (bottom, top)])
-
-    def share(n: int, lo: float, hi: float) -> np.ndarray:
-        i = np.arange(n)
-        return np.clip(np.minimum(i + 1, hi) - np.maximum(i, lo), 0.0, 1.0)
-    return np.outer(share(grid.height, min(rows), max(rows)), share(grid.width, min(cols), max(cols)))
 
 
 def _inside(win: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
