@@ -192,7 +192,7 @@ def apply(tiling: dict[Path, Tiling], jobs: list, layout: bool = True) -> None:
 
 
 def grow_tiles(jobs: list, backends: dict, threads: int | None = None, budget: float = PEAK_BUDGET) -> list[str]:
-    """For jobs planned without ``decide_tiles`` (a reference fit's bundle, a benchmark row): the
+    """For jobs planned without ``decide_tiles`` (a benchmark row): the
     jobs of large runs that asked no ``--tile`` given the largest tile that fits, with their
     backends built (``backends``: ``Chosen`` per model folder), by :func:`settle`. Returns one line
     per model whose tile was decided."""
