@@ -253,6 +253,8 @@ def _bad(tmp_path: Path, site, cubes, case: str) -> tuple[list[str], str]:
         # an earlier date with no cloud mask in or beside it: was taken as all clear without a word
         "earlier-no-mask": lambda: ([scene, "-e", _scene(tmp_path / "bare", "20200601", 2, cloud=False, scl=False)],
                                     "--earlier", "no cloud mask"),
+        "later-no-mask": lambda: ([scene, "-e", before, "--later", _scene(tmp_path / "after", "20200620", 3, scl=False)],
+                                  "--later", "no cloud mask"),
         "earlier-cube-no-scl": lambda: ([f"{s10}@2020-06-10#scl=S20.nc", "-e", f"{s10}@2020-06-01"], "--earlier",
                                         "no cloud mask"),
         # headers too large for this machine: were MemoryError (37-54 GiB) after reading whole
@@ -269,7 +271,7 @@ def _png_bomb(tmp_path: Path) -> str:
     return str(f)
 
 
-CASES = ["scl-elsewhere", "mask-png-bomb", "mask-png", "mask-all-nodata", "sar-all-nan", "s1-cube-as-earlier", "earlier-no-mask",
+CASES = ["scl-elsewhere", "mask-png-bomb", "later-no-mask", "mask-png", "mask-all-nodata", "sar-all-nan", "s1-cube-as-earlier", "earlier-no-mask",
          "earlier-cube-no-scl", "scene-100000"]
 
 

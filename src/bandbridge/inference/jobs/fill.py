@@ -140,7 +140,7 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     dest = Path(out)
     check_output_suffix(dest, FORMATS, "fill")
     check_output_file(dest, fill_reads([scene, *earlier, *later, sar, sar_earlier], mask), overwrite)
-    check_inputs(scene, [*earlier, *later], sar, sar_earlier, mask)
+    check_inputs(scene, earlier, sar, sar_earlier, mask, later=later)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later)
     sc = scan(inp.scene, inp.mask, inp.sar)
     if not sc.gap.any():

@@ -44,28 +44,28 @@ def fill_reads(items: list[str | None], mask: str | None) -> list[Path]:
 
 
 def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None, mask: str | None,
-                 free: int | None = None) -> None:
+                 free: int | None = None, later: list[str] = ()) -> None:
     """Refuse, before any pixel is read, a fill whose inputs cannot serve (see the module
     docstring); the scene where the run's plan (``fill_plan.planned_bytes``, at least one date a
-    name) needs more than the memory available (``free`` bytes, default now)."""
+    name) needs more than the memory available (``free`` bytes, default now). ``later``: the
+    dates after the scene, checked as the earlier ones are."""
     names, g = _head(scene, "")
-    _fits(scene, g, planned_bytes(g.height, g.width, len(names), len(earlier), 2 * bool(sar) + 4 * bool(sar_earlier),
-                                  float(resident_bytes() or 0)), free)
+    _fits(scene, g, planned_bytes(g.height, g.width, len(names), len(earlier) + len(later),
+                                  2 * bool(sar) + 4 * bool(sar_earlier), float(resident_bytes() or 0)), free)
     if mask:
         _, mg = _head(mask, "--mask")
         _placed(f"--mask {mask}", mg, g, scene, "give the mask of this scene")
         _holds(mask, "--mask", [0], "give a mask with values (nonzero: the gap)")
     else:
         _mask_of(scene, "", names, g, earlier=False)
-    for e in earlier:
-        en, eg = _head(e, "--earlier")
+    for flag, e in [*(("--earlier", x) for x in earlier), *(("--later", x) for x in later)]:
+        en, eg = _head(e, flag)
         if not {n.upper() for n in en} & {n.upper() for n in names}:
-            raise BandbridgeError(f"--earlier {e}: holds none of the scene's bands {names} (it has {en}); give an "
-                                  "earlier scene of the same sensor")
-        _placed(f"--earlier {e}", eg, g, scene, "give an earlier clear scene of the same place")
-        _holds(e, "--earlier", [i for i, n in enumerate(en) if n.upper() not in MASKS], "give an earlier scene "
-               "that holds data")
-        _mask_of(e, "--earlier", en, eg, earlier=True)
+            raise BandbridgeError(f"{flag} {e}: holds none of the scene's bands {names} (it has {en}); give a "
+                                  "scene of the same sensor")
+        _placed(f"{flag} {e}", eg, g, scene, "give a clear scene of the same place")
+        _holds(e, flag, [i for i, n in enumerate(en) if n.upper() not in MASKS], "give a scene that holds data")
+        _mask_of(e, flag, en, eg, earlier=True)
     for flag, item in (("--sar", sar), ("--sar-earlier", sar_earlier)):
         if item:
             sn, sg = _head(item, flag)
