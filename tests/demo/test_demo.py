@@ -368,21 +368,37 @@ def test_one_stretch_rule_shares_a_range_or_takes_the_union_when_panels_disagree
 
 def test_use_a_reference(tmp_path):
     """The page's "Use a reference": the upload's NIR fitted to a coarse reference upload, shown on
-    the real band's range with the error, the COG download tagged; without the reference, one line."""
+    the real band's range with the error, titled as what it is (not the output band's name,
+    ``synthetic_<the reference's band>``: issue 77), with the NDVI panel a NIR model's translation
+    has, the COG download tagged; without the reference, one line."""
     from bandbridge.demo.guided import with_reference
     from bandbridge.evaluation.wald import make_reference
     from bandbridge.data.grids import Grid
     with rasterio.open(NAIP) as f:
         nir, fine = f.read(4).astype(np.float32), Grid(f.crs, f.transform, f.height, f.width)
     ref = make_reference(nir, fine, 4, tmp_path / "coarse_nir.tif")
-    res = with_reference(str(NAIP), "rgb2nir", str(ref), tmp_path / "w")
+    res = with_reference(str(NAIP), "rgb2nir", str(ref), tmp_path / "w", ndvi=True)
     _panel_ok(res.output.image)
+    assert res.output.label.startswith("synthetic band fitted to the reference (coarse_nir.tif) — ")
+    assert "synthetic_" not in res.output.label
     assert res.real.image is not None and "reference-guided" in res.scores
     mae = float(res.scores.split("|")[-2])
     assert mae < 6.5  # the sample at k = 4: measured 6.0 DN
     assert "k = 4.00" in res.status and res.files[0].endswith("_reference.tif")
     with rasterio.open(res.files[0]) as s:
         assert s.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and "bandbridge_reference" in s.tags()
+    assert res.ndvi.image is not None and res.ndvi.label.startswith("NDVI of the reference-guided NIR")
+    _panel_ok(res.ndvi.image)
+    assert res.files[1].endswith("_reference_ndvi.tif") and "No NDVI" not in res.status
+    with rasterio.open(res.files[1]) as s:
+        v = s.read(1)
+        assert -1 <= np.nanmin(v) and np.nanmax(v) <= 1 and np.nanstd(v) > 0.05
+    # a reference in reflectance for an 8-bit upload: an NDVI of the two would mix units, so none,
+    # and the status says why (the band itself is fitted as ever)
+    refl = make_reference(nir / 255 * 0.5, fine, 4, tmp_path / "coarse_refl.tif")
+    res = with_reference(str(NAIP), "rgb2nir", str(refl), tmp_path / "w3", ndvi=True)
+    assert res.ndvi.image is None and len(res.files) == 1
+    assert "No NDVI: the input holds" in res.status and "reflectance" in res.status.split("No NDVI")[1]
     with pytest.raises(BandbridgeError, match="upload the reference"):
         with_reference(str(NAIP), "rgb2nir", None, tmp_path / "w2")
 
@@ -437,3 +453,17 @@ def test_the_page_shows_the_plan_before_it_runs_and_the_run_carries_it_out(uploa
     assert f"({d.backend} {d.precision})" in res.status  # the backend it planned
     assert res.files[0] == str(job.dst)
 
+
+
+def test_a_class_raster_is_drawn_in_one_colour_per_class_with_a_legend():
+    """The fill's FILLED band holds three classes: drawn as three colours and a legend (issue 77:
+    a continuous colour bar over 0…2 read as a quantity, with shades between the classes)."""
+    from bandbridge.demo.display import render_classes
+    from bandbridge.demo.fill import CLASSES
+    codes = np.zeros((60, 90), np.float32)
+    codes[:, 30:60], codes[:, 60:] = 1, 2
+    img = render_classes(codes, CLASSES, "FILLED").astype(int)
+    for code, _, colour in CLASSES:  # each class in its colour, and as much of it as it covers
+        c = (np.array(colour) * 255).round()
+        share = (np.abs(img - c).max(-1) <= 2).mean()
+        assert share > 0.15, (code, share)

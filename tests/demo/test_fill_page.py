@@ -89,11 +89,11 @@ def test_the_real_cloudy_date_is_filled_as_the_command_fills_it(page, uploads):
     with rasterio.open(files[0]) as src:
         tags, a = src.tags(), src.read()
         assert src.descriptions[-1] == "FILLED" and src.crs.to_epsg() == 32631
-    assert tags["BANDBRIDGE_FILL_ROUTE"] == "fit" and tags["BANDBRIDGE_FILL_SAR"] == "now and then"
+    assert tags["bandbridge_fill_route"] == "fit" and tags["bandbridge_fill_sar"] == "now and then"
     for key, label in (("FIT", "fit on the clear part"), ("LINEAR", "linear map per band (the baseline)"),
                        ("AS_IS", "earlier date as it is")):
         row = next(ln for ln in scores.splitlines() if label in ln)
-        assert f"| {float(tags['BANDBRIDGE_FILL_MAE_' + key]):.4g} |" in row, (row, tags)
+        assert f"| {float(tags['bandbridge_fill_mae_' + key.lower()]):.4g} |" in row, (row, tags)
     assert "chosen**" in next(ln for ln in scores.splitlines() if "fit on the clear part" in ln)
     with rasterio.open(f["scene"]) as src:
         scene = src.read()
@@ -103,6 +103,9 @@ def test_the_real_cloudy_date_is_filled_as_the_command_fills_it(page, uploads):
     for panel in out[:4]:
         _panel_ok(panel["value"])
     assert "before" in out[0]["label"] and "after" in out[1]["label"] and "FILLED" in out[3]["label"]
+    from bandbridge.demo.fill import CLASSES  # where it was filled: the classes' colours (a legend, not a bar)
+    filled = (np.array(CLASSES[0][2]) * 255).round()
+    assert (np.abs(out[3]["value"].astype(int) - filled).max(-1) <= 2).mean() > 0.05
     page.dirs.remove(out[-1])
 
 
@@ -113,7 +116,7 @@ def test_a_mask_upload_and_no_gap(page, uploads):
     out = page.handle_fill(f["no_scl"], f["earlier"], None, None, f["mask"])
     assert out[6].startswith("**Filled**") and "gap.tif" in out[6], out[6]
     with rasterio.open(out[5][0]) as src:
-        assert src.tags()["BANDBRIDGE_FILL_ROUTE"] in ("linear", "as-is")
+        assert src.tags()["bandbridge_fill_route"] in ("linear", "as-is")
     assert "held-out MAE" in out[7] or "No route held out" in out[7], out[7]
     page.dirs.remove(out[-1])
     out = page.handle_fill(f["no_scl"], f["earlier"], None, None, f["none"])

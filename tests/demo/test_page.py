@@ -169,3 +169,31 @@ def test_after_calibrating_the_page_names_the_model_it_ran(page, received, monke
     else:
         assert "model as it was (before)" in out[7]
     page.dirs.remove(out[-1])
+
+
+def test_each_button_leaves_its_own_plan_in_the_plan_box(tmp_path, monkeypatch):
+    """Issue 77: after *Calibrate and translate* the plan box still showed *Translate*'s plan. Each
+    button that runs something other than the plain plan ends its chain by saying, in the plan
+    box, what it ran: the last thing written there is its own."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    from bandbridge.demo.app import build_app
+    app = build_app()
+
+    def elem(block) -> str | None:
+        return getattr(app.blocks.get(block), "elem_id", None) if isinstance(block, int) else None
+
+    def chain(button: str) -> list:
+        """The functions a click on ``button`` runs, in order (each ``.then`` after the one before)."""
+        fns = [next(f for f in app.fns.values() if any(elem(t[0]) == button and t[1] == "click" for t in f.targets))]
+        while (nxt := next((f for f in app.fns.values() if f.trigger_after == fns[-1]._id), None)) is not None:
+            fns.append(nxt)
+        return fns
+    for button, words in (("run_pair", ("*Calibrate and translate*", "`bandbridge adapt`")),
+                          ("run_reference", ("*Translate with the reference*", "`bandbridge predict --reference`")),
+                          ("run_fill", ("*Fill the gap*", "`bandbridge fill`"))):
+        fns = chain(button)
+        planned = [f for f in fns if [getattr(o, "elem_id", None) for o in f.outputs] == ["plan"]]
+        assert len(planned) == 1 and planned[0] is fns[-1], button
+        text = planned[0].fn()
+        assert text.startswith("**Plan:**") and all(w in text for w in words), (button, text)
+    assert not any([getattr(o, "elem_id", None) for o in f.outputs] == ["plan"] for f in chain("run")[1:])

@@ -152,13 +152,18 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         go_fill.click(page.handle_fill, fill_boxes, outs).then(dirs.remove, workdir, None) \
             .then(lambda: FILL_PLAN, None, plan)
         go_pair.click(page.handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \
-            .then(dirs.remove, workdir, None)
+            .then(dirs.remove, workdir, None).then(lambda: PAIR_PLAN, None, plan)
     return app
 
 
 REFERENCE_PLAN = ("**Plan:** *Translate with the reference* ran `bandbridge predict --reference`: the route it "
                   "took (a fit at the reference's scale, the model's own output made consistent with it, or "
                   "the reference upsampled), the shift and the held-out errors are in the status above.")
+
+
+PAIR_PLAN = ("**Plan:** *Calibrate and translate* ran `bandbridge adapt` on your pair, then translated your "
+             "image with the model it handed back: which model that is and why are in the calibration table "
+             "below, the reading and the backend in the status above.")
 
 
 FILL_PLAN = ("**Plan:** *Fill the gap* ran `bandbridge fill`: the route it took and every route's held-out "

@@ -8,7 +8,8 @@ another shares that one's range instead of its own: a super-resolution output is
 input's range, a synthetic band with the real band's range when the upload carries it — or both
 with the union of their ranges when the synthetic falls mostly outside the real one's, said in
 the title (``stretch.py``, the rule `compare` draws by too). Single bands are drawn in gray with
-a colour bar in their units; NDVI on a fixed −1…+1 scale.
+a colour bar in their units; NDVI on a fixed −1…+1 scale; a class raster (the fill's FILLED
+band) in one colour per class with a legend.
 """
 
 from __future__ import annotations
@@ -110,22 +111,50 @@ def render_error(values: np.ndarray, units: str) -> np.ndarray:
     return _with_colourbar(values, "Reds", 0.0, max(hi, 1e-6), f"expected |error| ({units})")
 
 
-def _with_colourbar(a: np.ndarray, cmap: str, lo: float, hi: float, label: str) -> np.ndarray:
-    """``a (h, w)`` drawn by matplotlib between ``lo`` and ``hi`` beside a labelled colour bar,
-    at about the image's own size (400–1024 px wide): ``(H, W, 3)`` uint8."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def render_classes(codes: np.ndarray, classes: tuple[tuple[int, str, tuple[float, float, float]], ...],
+                   title: str) -> np.ndarray:
+    """A class raster ``(h, w)`` (integer codes; NaN and codes not in ``classes`` light gray) in one
+    colour per class ``(code, name, rgb)`` with a legend of the classes under ``title``, not a
+    colour bar: a continuous bar over a few codes reads as a quantity between them."""
+    from matplotlib.patches import Patch
+    rgb = np.full((*codes.shape, 3), 0.8)
+    for code, _, colour in classes:
+        rgb[codes == code] = colour
+    h, w = codes.shape
+    fig, ax = _figure(h, w)
+    ax.imshow(rgb, interpolation="nearest")
+    fig.legend(handles=[Patch(facecolor=c, edgecolor="0.3", label=f"{k}: {name}") for k, name, c in classes],
+               title=title, loc="outside right center", frameon=False)
+    return _drawn(fig)
+
+
+def _figure(h: int, w: int):
+    """A figure for a ``(h, w)`` panel at about the image's own size (400–1024 px wide) with room
+    for a colour bar or legend on its right, and its axes (no frame)."""
     from matplotlib.figure import Figure
-    h, w = a.shape
     zoom = min(max(400 / max(h, w), 1.0), MAX_SIDE / max(h, w))
     dpi = 100
     fig = Figure(figsize=(w * zoom / dpi + 1.3, h * zoom / dpi + 0.3), dpi=dpi,
                  layout="constrained")
     ax = fig.add_subplot()
-    cm = colormaps[cmap].with_extremes(bad=(0.8, 0.8, 0.8))  # nodata: light gray
-    im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
     ax.set_axis_off()
-    fig.colorbar(im, ax=ax, label=label, fraction=0.05, pad=0.02)
+    return fig, ax
+
+
+def _drawn(fig) -> np.ndarray:
+    """The figure's pixels: ``(H, W, 3)`` uint8."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def _with_colourbar(a: np.ndarray, cmap: str, lo: float, hi: float, label: str) -> np.ndarray:
+    """``a (h, w)`` drawn by matplotlib between ``lo`` and ``hi`` beside a labelled colour bar,
+    at about the image's own size (400–1024 px wide): ``(H, W, 3)`` uint8."""
+    from matplotlib import colormaps
+    fig, ax = _figure(*a.shape)
+    cm = colormaps[cmap].with_extremes(bad=(0.8, 0.8, 0.8))  # nodata: light gray
+    im = ax.imshow(np.ma.masked_invalid(a), cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
+    fig.colorbar(im, ax=ax, label=label, fraction=0.05, pad=0.02)
+    return _drawn(fig)

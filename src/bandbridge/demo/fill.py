@@ -14,7 +14,7 @@ import numpy as np
 from bandbridge.bands import band_role
 from bandbridge.data.reader import raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
-from bandbridge.demo.display import MAX_SIDE, STORED, BandSet, display_bands, render
+from bandbridge.demo.display import MAX_SIDE, STORED, BandSet, display_bands, render, render_classes
 from bandbridge.demo.files import check_upload
 from bandbridge.demo.translate import Panel, Result
 from bandbridge.stretch import Stretch, stretch
@@ -35,6 +35,8 @@ ROUTE_NAMES = {"fit": "fit on the clear part (learner-selection core)",
                "as-is": "earlier date as it is"}
 SHOWN_SIDE = 400  # pixels a side a small scene is enlarged to (display.py draws colour-bar panels so)
 CODES = "FILLED band: 2 filled, 1 observed, 0 no data"
+# The FILLED band's classes as the panel's legend draws them (code, name, colour)
+CLASSES = ((2, "filled", (0.90, 0.45, 0.05)), (1, "observed", (0.55, 0.55, 0.55)), (0, "no data", (0.0, 0.0, 0.0)))
 
 
 def box_words(text: str) -> str:
@@ -110,8 +112,7 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
         res.real = Panel(_shown(BandSet(then, kind, units), so, "earlier"),
                          f"the earlier clear scene (the base, on its own grid) — {so.describe()}")
     code = read_decimated(out, STORED, [len(data)], max_side=MAX_SIDE).data[0].astype(np.float32)
-    res.ndvi = Panel(render(BandSet(code[None], ("other",), "code"), Stretch(0.0, 2.0, "code"), "FILLED"),
-                     f"where it was filled ({CODES}: white, gray, black)")
+    res.ndvi = Panel(render_classes(code, CLASSES, "FILLED"), f"where it was filled ({CODES})")
     res.files = [str(out)]
     res.status = (f"**Filled** {path.name}: " + " ".join(lines) +
                   f" The download is the scene as a Cloud-Optimized GeoTIFF, as `bandbridge fill` writes it: "

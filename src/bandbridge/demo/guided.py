@@ -1,7 +1,8 @@
 """The web page's "Use a reference": the upload's band fitted to a second upload, a coarse or
 earlier raster of the band at the same place, exactly as ``bandbridge predict --reference`` does
 (``inference/jobs/reference.py``); the synthetic band on the real one's range where the upload
-carries it, with both errors: the synthetic band's and the upsampled reference's."""
+carries it, with both errors: the synthetic band's and the upsampled reference's, and its NDVI
+where the model makes NIR and the upload has red, as ``--index ndvi`` writes it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bandbridge.bands import find_role
 from bandbridge.data.reader import raster_info, read_decimated
+from bandbridge.inference.core.look import look_at
 from bandbridge.errors import BandbridgeError
-from bandbridge.demo.display import STORED, BandSet, MAX_SIDE, render, shared_of, stretch_of
+from bandbridge.demo.display import STORED, BandSet, MAX_SIDE, read_index, render, render_index, shared_of, stretch_of
 from bandbridge.demo.translate import Controls, Result, input_preview, page_words, Panel
 
 
@@ -26,8 +29,11 @@ def _band(path: Path, index: int) -> tuple[np.ndarray, str]:
 
 
 def with_reference(upload: str | None, name: str, reference: str | None, workdir: Path,
-                   controls: Controls = Controls()) -> Result:
-    """``predict upload -m name --reference reference --cog`` into ``workdir``, shown."""
+                   controls: Controls = Controls(), ndvi: bool = False) -> Result:
+    """``predict upload -m name --reference reference --cog`` into ``workdir``, shown; ``ndvi``
+    (the model makes one NIR band): with ``--index ndvi`` too where the upload has red, or the
+    reason there is none in the status (an index of the upload's and the reference's units would
+    mix them)."""
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.predict import predict
     from bandbridge.inference.jobs.reference import ReferenceOptions
@@ -40,13 +46,27 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f"{path.stem}_{name}_reference.tif"
     said: list[str] = []
-    predict([str(path)], name, str(out), PredictOptions(cog=True), controls.overrides(), overwrite=True,
-            reference=ReferenceOptions(source=str(reference)), say=said.append)
+    ov = controls.overrides()
+    indices = ("ndvi",) if ndvi and find_role(look_at(path, ov.band_names).roles, "red") is not None else ()
+    no_index = ""
+
+    def run(indices: tuple[str, ...]) -> None:
+        predict([str(path)], name, str(out), PredictOptions(cog=True, indices=indices), ov, overwrite=True,
+                reference=ReferenceOptions(source=str(reference)), say=said.append)
+    try:
+        run(indices)
+    except BandbridgeError as e:  # refused when it is planned (before any work): units that would mix
+        if not indices or not str(e).startswith("--index"):
+            raise
+        said.clear()
+        run(())
+        no_index = f" No NDVI: {page_words(str(e).removeprefix('--index with --reference: ').split('. Drop')[0])}."
     import rasterio
     with rasterio.open(out) as s:
         count, tags = s.count, s.tags()
-    syn, desc = _band(out, count)
+    syn, _ = _band(out, count)  # its description is the reference's band name: not the panel's title
     pred = BandSet(syn[None], ("nir",), "the reference's units")
+    title = "synthetic band fitted to the reference"
     res = Result(input_preview(path, controls.overrides()), Panel())
     real = _real(path, syn.shape)
     if real is not None and comparable(real, syn):
@@ -58,17 +78,19 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
                       f"{float(np.abs(syn[ok] - real[ok]).mean()):.4g} |")
     else:
         so = stretch_of(pred)
-    res.output = Panel(render(pred, so, desc or "synthetic band"), f"{desc or 'synthetic band'} — {so.describe()}")
-    res.files = [str(out)]
+    res.output = Panel(render(pred, so, title), f"{title} ({Path(reference).name}) — {so.describe()}")
+    extra = out.with_name(f"{out.stem}_ndvi{out.suffix}")
+    if indices and extra.exists():
+        res.ndvi = Panel(render_index(read_index(extra)), "NDVI of the reference-guided NIR and your red (−1…+1)")
+    res.files = [str(out)] + ([str(extra)] if indices and extra.exists() else [])
     res.status = (f"**{name} with a reference**: " + page_words(" ".join(s.rstrip(".") + "." for s in said if s))
                   + f" The download is a Cloud-Optimized GeoTIFF in the reference's type "
-                  f"({tags.get('bandbridge_reference', '')}), tagged with where the band came from.")
+                  f"({tags.get('bandbridge_reference', '')}), tagged with where the band came from." + no_index)
     return res
 
 
 def _real(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
     """The upload's own NIR band (4-band NAIP-like files), read as the synthetic one was, or None."""
-    from bandbridge.inference.core.look import look_at
     look = look_at(path)
     if "nir" not in look.roles:
         return None

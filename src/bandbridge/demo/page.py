@@ -11,6 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from bandbridge.bands import is_single_nir
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.look import look_at
 from bandbridge.spec import read_spec
@@ -131,7 +132,13 @@ class Page:
         def work(workdir: Path, upload, reference):
             if name not in self.models:  # a model is one of the page's, never a folder named
                 raise BandbridgeError(f"unknown model '{name}'")
-            return self.shown(with_reference(upload, name, reference, workdir, Controls(*controls)))
+            c = Controls(*controls)
+            nir = False  # an NDVI panel where the model (for a route: the one it picks) makes NIR
+            if upload and reference:
+                ov = c.overrides()
+                folder, _ = self.run.folder(name, Path(upload), ov, look_at(upload, ov.band_names))
+                nir = is_single_nir(read_spec(folder).target_names)
+            return self.shown(with_reference(upload, name, reference, workdir, c, ndvi=nir))
         return self.in_workdir(work, upload=upload, reference=reference)
 
     def handle_fill(self, scene, earlier, sar, sar_earlier, mask):
