@@ -53,10 +53,12 @@ demo: install
 # --within-scene: the sample is one place at several dates, so validation sees the training scene
 # (without it the run says so and keeps the linear map as model/best). 32-bit float and 1 thread
 # on every CPU (precision auto would pick bf16 where the CPU has it; a thread count sums in its own
-# order), so the figures are the docs' anywhere. scripts/demo_train.py then writes the run's record
-# (DEMO_RECORD) and fails where it is not the one the README and getting-started quote
-# (docs/results/demo_train.json); `make demo-train DEMO_RECORD=docs/results/demo_train.json`
-# re-records those (tests/project/test_docs.py holds the pages to it).
+# order), so a machine gives the same figures run after run; a CPU of another kind its own (its
+# math libraries' kernels sum in another order). scripts/demo_train.py then writes the run's record
+# (DEMO_RECORD) and fails where it is not its CPU kind's in the one the README and getting-started
+# quote (docs/results/demo_train.json; a kind it has not seen: within the recorded range widened by
+# the runs' spread); `make demo-train DEMO_RECORD=docs/results/demo_train.json` records this
+# machine's kind there (tests/project/test_docs.py holds the pages to it).
 DEMO_TRAIN  := train --preset rgb2nir-wgangp-cpu --data data/sample --runs runs/demo --within-scene \
   --set train.max_epochs=4 --set data.samples_per_epoch=64 --set data.batch_size=4 \
   --set train.precision=32 --set train.threads=1
