@@ -25,6 +25,7 @@ import numpy as np
 
 from bandbridge.data.cube import step_fractions
 from bandbridge.evaluation.gaps_dates import day, interpolation, median_composite, read_series
+from bandbridge.evaluation.gaps_table import LATER
 from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
 from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
 from bandbridge.policy import SAR_DAYS
@@ -34,7 +35,7 @@ CLEAR = 0.95  # a date is clear when more than this share of its pixels is clear
 HIDE = (0.2, 0.8)  # the disc hides this share of the later date (uniform, seeded)
 REAL_EVERY = 4  # pairs that also get a real cloudy date's SCL mask laid over them
 STRATA = ((0, 15, "< 15 d"), (15, 30, "15–30 d"), (30, 10_000, "≥ 30 d"))
-COLUMNS = ("as-is", "linear", "median", "interp", "sar2optical", "fit-no-sar", "fit-sar", "fill")
+COLUMNS = ("as-is", "linear", "median", "interp", "sar2optical", "fit-no-sar", "fit-sar", "fill", "fill-later")
 AREAS = ("cloud", "image")  # the field's two areas: the hidden pixels scored, and the whole image
 SEED = 70
 WORKERS = 2  # processes the cases are spread over (the reference machine's two cores)
@@ -53,6 +54,7 @@ class Row:
     snow: str = ""  # which date SCL calls more than half snow ("earlier", "later"; in Belgium: a cloud)
     scores: dict[str, dict] = field(default_factory=dict)  # column → area → metrics.removal_metrics
     both: float = 0.0  # share of the scored pixels with a clear date on both sides (interpolated)
+    after: str = ""  # the nearest clear date after the scene, given to fill-later ("": none in the cube)
 
 
 PARTS = (("S2_L2A_10m_*.nc", "10 m Sentinel-2 cube"), ("S2_L2A_20m_*.nc", "20 m Sentinel-2 cube (its SCL)"),
@@ -144,13 +146,16 @@ def sar2optical(root: Path, sample: str, s1_label: str, scene, work: Path) -> np
     return sar2optical_rgb(db, scene.grid, work, s1_label[:10])
 
 
-def fill_columns(y: np.ndarray, stack: Stack, hidden: np.ndarray, e, snow_ok: bool, seed: int
+def fill_columns(y: np.ndarray, stack: Stack, hidden: np.ndarray, e, snow_ok: bool, seed: int,
+                 later: tuple[np.ndarray, int, np.ndarray | None] | None = None
                  ) -> tuple[dict[str, np.ndarray], str]:
-    """Every column but ``sar2optical`` for one case, and fill's route: ``y`` the real scene
-    ``(C, H, W)``; ``stack`` the case as ``fill`` sees it (one earlier date, the hidden pixels
-    blanked, its gap those the earlier date is clear at); ``hidden`` the hidden valid pixels (the
-    gap of the fill that leaves the earlier date's snow out); ``e`` the earlier date's layer (its
-    ``snow`` and ``clear``); ``snow_ok`` ``fill_read.snow_is_ground``'s answer for the scene."""
+    """Every column but ``sar2optical`` and the date baselines for one case, and fill's route: ``y``
+    the real scene ``(C, H, W)``; ``stack`` the case as ``fill`` sees it (one earlier date, the
+    hidden pixels blanked, its gap those the earlier date is clear at); ``hidden`` the hidden valid
+    pixels (the gap of the fill that leaves the earlier date's snow out); ``e`` the earlier date's
+    layer (its ``snow`` and ``clear``); ``snow_ok`` ``fill_read.snow_is_ground``'s answer for the
+    scene; ``later`` the nearest clear date after the scene (values NaN where not clear, days
+    after, its SCL snow): ``fill-later``, ``fill`` given it too."""
     earlier, days, sar = stack.earlier[0], stack.days, (stack.sar_now, stack.sar_then)
     base, has, _ = composite([earlier])
     learn = stack.clear & has
@@ -161,12 +166,21 @@ def fill_columns(y: np.ndarray, stack: Stack, hidden: np.ndarray, e, snow_ok: bo
     out["fit-sar"] = with_sar.values
     route = min(with_sar.mae, key=with_sar.mae.get)
     own = with_sar if route == "fit" else fill(stack, force=route, seed=seed, allow_fit=False)
+    given, gap = earlier, stack.gap
     if not snow_ok and e.snow is not None and (e.snow & e.clear).any():
         # fill's own rule (fill_read.snow_is_ground): the earlier date's snow is not the ground
-        ruled = np.where(e.snow, np.nan, earlier)
-        own = fill(Stack(stack.y, stack.clear, hidden, [ruled], days, *sar), seed=seed)
+        given, gap = np.where(e.snow, np.nan, earlier), hidden
+        own = fill(Stack(stack.y, stack.clear, gap, [given], days, *sar), seed=seed)
         route = f"{own.route}, earlier snow not taken ({(e.snow & e.clear).mean():.0%} of it)"
     out["fill"] = np.where(np.isfinite(own.values), own.values, base)  # unfilled: the earlier date
+    if later is not None:
+        after, after_days, snow = later
+        if not snow_ok and snow is not None:  # the same rule for the later date's snow
+            after = np.where(snow, np.nan, after)
+        both = fill(Stack(stack.y, stack.clear, gap, [given], days, *sar, later=[after], later_days=[after_days]),
+                    seed=seed)
+        out["fill-later"] = np.where(np.isfinite(both.values), both.values, base)
+        route += f"; with the later date too: {both.route}"
     return out, route
 
 
@@ -187,15 +201,23 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     _, has, _ = composite([earlier])
     score = hidden & valid & has
     stack = Stack(unseen, valid & ~hidden, scene.valid & hidden & has, [earlier], [days], *sar)
-    out, route = fill_columns(scene.values, stack, scene.valid & hidden, e, snow_is_ground(scene, stack.clear), seed)
-    steps = tuple(f"{s10}@{lab}#scl={s20}" for lab, _, _ in step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3]))
-    both = date_columns(out, read_series(steps), day(b), day(a))
+    fractions = step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3])
+    steps = tuple(f"{s10}@{lab}#scl={s20}" for lab, _, _ in fractions)
+    series = read_series(steps)
+    after = next((lab for lab, _, f in fractions if f > CLEAR and day(lab) > day(b)), "")
+    later = None
+    if after:  # the nearest date after the scene that is clear as the pairs' dates are
+        lay = read_layer(f"{s10}@{after}#scl={s20}", "--later")
+        later = (series[1][steps.index(f"{s10}@{after}#scl={s20}")], day(after) - day(b), lay.snow)
+    out, route = fill_columns(scene.values, stack, scene.valid & hidden, e, snow_is_ground(scene, stack.clear), seed,
+                              later)
+    both = date_columns(out, series, day(b), day(a))
     try:
         out["sar2optical"] = sar2optical(root, sample, sb, scene, work)
     except Exception as ex:  # noqa: BLE001 - the bundle's failure is a finding, recorded
         out["sar2optical"] = None
         route += f" (sar2optical failed: {ex})"
-    row = Row(sample[7:], a[:10], b[:10], days, mask_name, int(score.sum()), route=route,
+    row = Row(sample[7:], a[:10], b[:10], days, mask_name, int(score.sum()), route=route, after=after[:10],
               snow=",".join(k for k, lay in (("earlier", e), ("later", scene))
                             if lay.snow is not None and lay.snow.mean() > 0.5))
     y = scene.values
@@ -328,7 +350,8 @@ def groups(rows: list[Row], snow: bool = True) -> dict[str, dict[str, list[Row]]
     for kind in ("disc", "real SCL"):
         sel = [r for r in rows if (r.mask == "disc") == (kind == "disc")]
         out[kind] = {"all": sel, **{s: [r for r in sel if r.sample == s] for s in sorted({r.sample for r in sel})},
-                     **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA}}
+                     **{lab: [r for r in sel if lo <= r.days < hi] for lo, hi, lab in STRATA},
+                     LATER: [r for r in sel if "fill-later" in r.mae]}
         if snow:
             out[kind] |= {"no snow-labelled date": [r for r in sel if not r.snow],
                           **{f"{lab}, no snow date": [r for r in sel if lo <= r.days < hi and not r.snow]

@@ -176,8 +176,9 @@ def gfmap_pairs(root: Path) -> list[tuple[str, str, str, str]]:
 
 
 def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) -> tuple[list[dict], list[tuple]]:
-    """Every pair of the site under ``discs`` seeded discs, the columns of ``gaps.COLUMNS`` (B04 and
-    B08; ``sar2optical`` B04 only); rows and realism images as :func:`score_triplet`."""
+    """Every pair of the site under ``discs`` seeded discs, the columns of ``gaps.COLUMNS`` but
+    ``fill-later`` (B04 and B08; ``sar2optical`` B04 only); rows and realism images as
+    :func:`score_triplet`."""
     d = root / GFMAP
     s2, s1 = d / "cdse_sentinel2_l2a.nc", d / "cdse_sentinel1_grd.nc"
     rows, images = [], []
@@ -202,10 +203,10 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
             out["sar2optical"] = rgb[2:3]
             both = date_columns(out, series, day(b), day(a))
             rows.append({"earlier": a[:10], "later": b[:10], "days": days, "disc": i, "hidden": int(score.sum()),
-                         "mae": {k: _mae(out[k], y, score) for k in COLUMNS}, "route": route,
+                         "mae": {k: _mae(out[k], y, score) for k in COLUMNS if k in out}, "route": route,
                          "scores": field_scores(out, y, score, valid & ~hidden),
                          "both": float(both[score].mean()) if score.any() else 0.0})
-            images += [(k, out[k], y, score) for k in COLUMNS]
+            images += [(k, out[k], y, score) for k in COLUMNS if k in out]
     return rows, images
 
 
@@ -258,7 +259,7 @@ def run_sources(data: str | Path, say: Callable[[str], None] = print, seed: int 
             for x in rows:
                 say(f"gfmap {x['earlier']} → {x['later']} disc {x['disc']}: " +
                     ", ".join(f"{k} {v:.4f}" for k, v in x["mae"].items()) + f"; fill: {x['route']}")
-            mean = {k: float(np.mean([x["mae"][k] for x in rows])) for k in COLUMNS} if rows else {}
+            mean = {k: float(np.mean([x["mae"][k] for x in rows])) for k in COLUMNS if rows and k in rows[0]["mae"]}
             record["gfmap"] = {"rows": rows, "mean": mean, "scores": mean_scores([x["scores"] for x in rows]),
                                "realism": _realism(images) if images else {}}
         else:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+LATER = "with a later clear date"  # the summaries' group of the pairs where fill-later is scored
+
 NAMES = {"as-is": "earlier as is", "linear": "earlier, linear per band",
          "median": "median of the clear dates", "interp": "temporal interpolation",
          "sar2optical": "`sar2optical` (B02–B04)", "fit-no-sar": "fit without SAR",
-         "fit-sar": "fit with SAR", "fill": "`fill` (its route)"}
+         "fit-sar": "fit with SAR", "fill": "`fill` (its route)", "fill-later": "`fill` with the later date too"}
 FIELD = (("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("sam_deg", "SAM °", "{:.2f}"),
          ("mae", "MAE", "{:.4f}"))
 AREA_NAMES = {"cloud": "cloud area", "image": "whole image"}
@@ -41,8 +43,11 @@ def _field(record: dict, names: dict, level: str = "##") -> list[str]:
         return []
     lines = [f"{level} Scored as the field scores cloud removal", "", FIELD_NOTE, ""]
     for kind, groups in record["scores"].items():
-        g = groups["all"]
-        lines += [f"{kind} masks, all {g['pairs']} pairs:", ""] + field_table(g, names, "fill")
+        for name in ("all", LATER):
+            if name in groups:
+                g = groups[name]
+                what = f"all {g['pairs']} pairs" if name == "all" else f"the {g['pairs']} pairs {name} in the cube"
+                lines += [f"{kind} masks, {what}:", ""] + field_table(g, names, "fill")
     return lines
 
 
@@ -50,7 +55,7 @@ def _cell(g: dict, k: str, ref: float | None) -> str:
     if k not in g:
         return "—"
     v = g[k]
-    return f"{v:.4f}" + (f" ({(v / ref - 1) * 100:+.0f} %)" if ref and k in ("fit-sar", "fit-no-sar", "fill") else "")
+    return f"{v:.4f}" + (f" ({(v / ref - 1) * 100:+.0f} %)" if ref and k in ("fit-sar", "fit-no-sar", "fill", "fill-later") else "")
 
 
 STRATA = ((0, 15, "< 15 d"), (15, 30, "15–30 d"), (30, 10_000, "≥ 30 d"))
