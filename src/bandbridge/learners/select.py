@@ -29,13 +29,17 @@ from typing import Callable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from bandbridge.learners.base import Learner, family
-from bandbridge.policy import ONE_GROUP, STUDENT_WITHIN, TRADE_WITHIN, WITHIN, percent
 from bandbridge.learners.blend import Blend
+from bandbridge.learners.floor import by_rows, choose_floor, out_of_fold, versus_floor
 from bandbridge.learners.folds import FOLDS, Fold, Pixels, spatial_folds, too_small
+from bandbridge.learners.linear import Linear
 from bandbridge.learners.record import LearnerRecord
 from bandbridge.learners.registry import candidates as default_candidates, runs_on
+from bandbridge.learners.student import Student
+from bandbridge.policy import ONE_GROUP, STUDENT_WITHIN, TRADE_WITHIN, WITHIN, percent
 from bandbridge.progress import Progress, steps
 
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
@@ -115,7 +119,6 @@ def mae(pred: np.ndarray, Y: np.ndarray) -> float:
 @contextmanager
 def fit_threads(n: int = FIT_THREADS):
     """Every library the fits use (BLAS, OpenMP, torch) at ``n`` threads, restored after."""
-    from threadpoolctl import threadpool_limits
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -269,7 +272,6 @@ def distil(sel: Selection, px: Pixels, folds: list[Fold], teachers: list[Learner
     fold's among them; their labels reach neither the teacher nor the student). A student kept
     is distilled from the refitted teacher on every pixel of ``px``; ``sel.student`` records both
     errors and the decision either way."""
-    from bandbridge.learners.student import Student
     pred = np.zeros_like(px.Y)
     for fold, teacher in zip(folds, teachers):
         pred[fold.test] = Student.of(teacher, px.X, px.bands).predict(px.X[fold.test], px.bands)
@@ -334,7 +336,6 @@ def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None
     fitted = model.clone().fit(X, Y, px.bands)
     if not student:
         return fitted
-    from bandbridge.learners.student import Student
     return Student.of(fitted, px.X, px.bands)
 
 
@@ -372,8 +373,6 @@ def against_floor(sel: Selection, px: Pixels, source: np.ndarray, per: dict | No
     learner stays only when no held-out source scores more than :data:`policy.WITHIN` worse than the floor.
     Otherwise ``sel`` serves the floor (``chosen`` = :data:`FLOOR`, refitted on every pixel).
     Returns the record: the floor's choice, every source's pair of errors, which broke the rule."""
-    from bandbridge.learners.floor import by_rows, choose_floor, out_of_fold, versus_floor
-    from bandbridge.learners.linear import Linear
     floor = choose_floor(per if per is not None else by_rows(px.X, px.Y, source, px.bands))
     rng = np.random.default_rng(seed)
 
