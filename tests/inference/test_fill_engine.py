@@ -88,15 +88,24 @@ def test_the_engine_fills_as_the_fit_in_memory(tmp_path):
     assert tags["bandbridge_fill_route"] == "fit" and not any(k.startswith("BANDBRIDGE_FILL") for k in tags)
 
 
-def test_only_tiles_holding_the_gap_are_predicted(tmp_path):
+def test_only_tiles_holding_the_gap_are_predicted(tmp_path, monkeypatch):
     """A gap in the west of a scene three tiles wide: the engine runs the tiles that hold it (and
     the ring round it), not the others — counted by the predictor — and the plan said so."""
+    from bandbridge.inference.core import predictor
+    ran, plain = [], predictor.predict_file
+
+    def counted(*a, **k):
+        st = plain(*a, **k)
+        ran.append(st.tiles)
+        return st
+    monkeypatch.setattr(predictor, "predict_file", counted)
+    monkeypatch.setattr("bandbridge.inference.jobs.job.predict_file", counted)
     paths = scene(tmp_path, 120, 2600, (slice(30, 80), slice(40, 300)))
     lines: list[str] = []
     run(paths, tmp_path / "p.tif", lines, plan_only=True)
     assert any(line.startswith("tiles: 1 of 3 tile(s) of 1024²") for line in lines), lines
     done = run(paths, tmp_path / "out.tif")
-    assert done.route == "fit" and done.tiles == 1 and done.tile == 1024
+    assert done.route == "fit" and ran == [1] and done.tile == 1024
     out, _ = _read(tmp_path / "out.tif")
     assert (out[4] == 2).sum() == done.filled > 0
 

@@ -176,7 +176,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             per = (hi - lo) / (HI - LO)  # stored units per model value
             above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
             cons_e, base_e = consistent_check(above(z), above(r), seen, grid)
-            if not cons_e >= base_e:  # NaN (too few cells to check): the measured rule (FACTS.md)
+            if not cons_e >= base_e:  # NaN (too few cells to check): the measured rule (policy.CHECK_CELLS; docs/results/reference_scales.json)
                 route, chosen = "consistent", "zero-shot made consistent"
                 fit_e, up_e, corr_e = cons_e / per, base_e / per, cons_e / per
     correct, why = decide(fit_e, corr_e, gap_days) if route == "fit" else (

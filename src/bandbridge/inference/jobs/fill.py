@@ -74,6 +74,7 @@ class FillRun:
     tiles: int = 0  # tiles the engine ran (only those holding a pixel to fill)
     rows: list[dict] = field(default_factory=list)  # the engine's, one per job
     sources: str = ""  # which dates filled how much of the gap, in words
+    sar: str = "none"  # "now and then", "now" or "none"
 
 
 def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None,
@@ -196,8 +197,9 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
             "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
     src = FileSource(sc, gd)
     todo, holes = sc.gap & gd.has_base, sc.gap & ~gd.has_base
-    dec = decide(src, seed=seed, pixels_out=int(todo.sum()))
-    sar_dec = decide_sar(src, seed, int(holes.sum())) if holes.any() and inp.sar[0] is not None else None
+    gap = int(sc.gap.sum())  # the fits serve the whole gap: a large one takes only what serves fast
+    dec = decide(src, seed=seed, pixels_out=gap)
+    sar_dec = decide_sar(src, seed, gap) if holes.any() and inp.sar[0] is not None else None
     names = _channel_names(inp, gd)
     jobs, parts = [], Parts(dec, None, sar_dec)
     size = (g.height, g.width)
@@ -218,6 +220,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     run = FillRun(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
                   int(todo.sum()) + (int(holes.sum()) if sar_dec is not None else 0),
                   int(holes.sum()) if sar_dec is None else 0)
+    run.sar = "now and then" if inp.sar[1] is not None else "now" if inp.sar[0] is not None else "none"
     if sar_dec is not None:
         run.why += f"; {int(holes.sum()):,} pixel(s) no earlier date is clear at: {sar_dec.why}"
     if not has_earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
@@ -231,7 +234,9 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     if jobs:
         summary = (Path(engine.cluster.summary) if engine.cluster.summary else dest.parent / "bandbridge-summary.csv") \
             if engine.on_cluster else None
-        run.rows = run_engine(jobs, engine, say, summary, add)
+        name = Path(inp.scene.item).name
+        labels = {j.dst: f"{name}, the {'SAR ' if j.dst == parts.sar_first else ''}fit" for j in jobs}
+        run.rows = run_engine(jobs, engine, say, summary, add, labels)
         first = run.rows[0]
         run.backend, run.tile = first.get("backend", ""), int(first.get("tile") or 0)
         run.tiles = sum(int(r.get("tiles") or 0) for r in run.rows)
@@ -239,7 +244,10 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
             f"holding pixels to fill (overlap {OVERLAP} px)")
     if run.unfillable:
         say(f"{run.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
-    finish(sc, gd, parts, dest, tags(sc, inp, run), overwrite, cog, FILL_EDGE_PX if has_earlier else 0)
+    used = [d for d, u in zip(days, gd.used) if u]  # a date that is nothing but snow left out is not in the tags
+    finish(sc, gd, parts, dest, tags(sc, [d for d in used if d is None or d > 0], [-d for d in used if d is not None
+                                                                                   and d < 0], run),
+           overwrite, cog, FILL_EDGE_PX if has_earlier else 0)
     say(f"written to {dest}")
     return run
 
@@ -263,16 +271,15 @@ def _channel_names(inp: Inputs, gd) -> list[str]:
         :len(gd.channels["sar"])]
 
 
-def tags(sc, inp: Inputs, run: FillRun) -> dict[str, str]:
+def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[str, str]:
     """What the output says of the fill (GDAL metadata, ``bandbridge_fill_*``)."""
     t = {"bandbridge_fill_route": run.route, "bandbridge_fill_why": run.why,
          "bandbridge_fill_mask": sc.masked_by, "bandbridge_fill_pixels": str(run.filled),
          "bandbridge_fill_clear_pixels": str(run.clear_pixels),
          "bandbridge_fill_earlier_days": "none" if run.route in ("sar", "none") else  # no earlier date given
-         ",".join("?" if d is None else str(d) for d in inp.days),
-         "bandbridge_fill_later_days": ",".join(str(d) for d in inp.later_days) or "none",
-         "bandbridge_fill_sar": "now and then" if inp.sar[1] is not None else
-         "now" if inp.sar[0] is not None else "none",
+         ",".join("?" if d is None else str(d) for d in before),
+         "bandbridge_fill_later_days": ",".join(str(d) for d in after) or "none",
+         "bandbridge_fill_sar": run.sar,
          "bandbridge_fill_band": f"FILLED: {OBSERVED} observed, {FILLED} filled, 0 no data"}
     for k, v in run.mae.items():
         t[f"bandbridge_fill_mae_{k.replace('-', '_')}"] = f"{v:.6g}"

@@ -98,30 +98,25 @@ def engine_job(spec, src: Path, dst: Path, only: Path, size: tuple[int, int]):
 
 
 def run_engine(jobs: list, eo: EngineOptions, say: Callable[[str], None], summary: Path | None = None,
-               add=None) -> list[dict]:
-    """The jobs predicted here or on ``eo.cluster``; one row per job (file, status, seconds,
-    backend, tile, tiles run)."""
-    from bandbridge.inference.jobs.job import prepare_backends, run_predict
-    decisions = {j.spec.folder: eo.decision() for j in jobs}
-    if eo.on_cluster:
-        from bandbridge.inference.jobs.distributed import run_distributed
-        c = eo.cluster
-        rows = run_distributed(jobs, eo.backend, eo.precision, eo.threads, c.scheduler, c.workers, c.retries,
-                               c.strips, summary, progress=(lambda n: add("the fit, tasks", n)) if add else None,
-                               announce=say, decisions=decisions)
-        bad = [r for r in rows if r["status"] != "ok"]
-        if bad:
-            from bandbridge.errors import BandbridgeError
-            raise BandbridgeError(f"the fit's prediction failed on the cluster: {bad[0]['error']}"
-                                  + (f" (tracebacks beside {summary})" if summary else ""))
-        return rows
-    runs = prepare_backends(jobs, eo.backend, eo.precision, eo.threads, decisions=decisions)
-    rows = []
-    tick = (lambda job, n: add(f"{job.spec.name}, tiles", n)) if add else None
-    for job, st, run in run_predict(jobs, runs, tick):
-        rows.append({"file": str(job.src), "status": "ok", "seconds": st.seconds, "mpix": st.megapixels,
-                     "output": str(job.dst), "error": "", "backend": f"{run.name} {run.precision}",
-                     "tile": st.tile, "tiles": st.tiles})
+               add=None, labels: dict | None = None) -> list[dict]:
+    """The jobs served through predict's own branches (``jobs/predict.serve``: here, or on
+    ``eo.cluster``) on the backend and tile decided before the fit (:meth:`EngineOptions.decision`,
+    :data:`FILL_TILE`); one row per job (status, backend, tile, tiles run where known). A job that
+    failed on a cluster is refused in one line."""
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.inference.jobs.predict import Cluster, Run, serve
+    from bandbridge.inference.jobs.tiles import Tiling
+    backends = {j.spec.folder: eo.decision() for j in jobs}
+    tiling = {j.spec.folder: Tiling(FILL_TILE, "own", f"the fill's own: {FILL_TILE}² (a model made for one run is "
+                                    "not measured for a larger tile)") for j in jobs}
+    kw = {"add": add} if add is not None else {}
+    rows = serve(jobs, backends, tiling, labels or {j.dst: j.note for j in jobs},
+                 Run(eo.backend, eo.precision, eo.threads), eo.cluster if eo.on_cluster else Cluster(), summary, say,
+                 **kw)
+    bad = [r for r in rows if r.get("status") != "ok"]
+    if bad:
+        raise BandbridgeError(f"the fill's fit could not be predicted: {bad[0]['error']}"
+                              + (f" (tracebacks beside {summary})" if summary else ""))
     return rows
 
 

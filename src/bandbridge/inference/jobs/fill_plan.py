@@ -21,17 +21,22 @@ def gap_tiles(gap: np.ndarray, tile: int = FILL_TILE, overlap: int = OVERLAP) ->
     return hit, p.n_tiles
 
 
+FIT_BYTES = 1.0e9  # what the fit adds to a process at its peak: the sample's features, the folds' fits and
+# the libraries they load (LightGBM, torch); measured: python benchmarks/fill_speed.py --size 1024 peaked at
+# 1.35 GB where the plan without it said 0.97 (2026-11-27, two fits of boosted trees on 200 000 pixels)
+
+
 def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: float) -> float:
     """The peak the run is planned under: ``resident`` (this process now) plus the whole-scene
     booleans (valid, clear, gap, has a date, sampled, the tiles' mask and the dilation's copy: 8 B
-    a pixel), the largest strip pass (every input's rows as float32 three times: read, reprojected,
-    composed; :data:`~bandbridge.inference.jobs.fill_strips.ROWS` rows) and the engine's tiles (a tile-high strip of the
-    design and the output, three times, and one forward of :data:`FORWARD_PX` with its features:
-    five per channel, float32, twice)."""
+    a pixel), the fit (:data:`FIT_BYTES`), and the larger of the strip passes (every input's rows as
+    float32 three times: read, reprojected, composed; :data:`~bandbridge.inference.jobs.fill_strips.ROWS`
+    rows) and the engine's tiles (a tile-high strip of the design and the output, three times, and
+    one forward of :data:`FORWARD_PX` with its features: five per channel, float32, twice)."""
     channels = bands * max(dates, 1) + sar
     strip = 3 * 4 * ROWS * w * (bands * (dates + 2) + channels + sar)
     engine = 3 * 4 * (FILL_TILE + 2 * OVERLAP) * min(w, 4096) * (channels + bands) + 2 * 4 * FORWARD_PX * 5 * channels
-    return resident + 8.0 * h * w + max(strip, engine)
+    return resident + 8.0 * h * w + FIT_BYTES + max(strip, engine)
 
 
 def plan_lines(sc, inp, engine) -> list[str]:

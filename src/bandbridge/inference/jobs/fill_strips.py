@@ -24,7 +24,7 @@ from scipy.ndimage import binary_dilation
 
 from bandbridge.bands import band_role
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.fill_read import shared_bands, snow_is_ground, to_db
+from bandbridge.inference.jobs.fill_read import holds_nothing, shared_bands, snow_is_ground, to_db
 from bandbridge.inference.jobs.fill_rows import RowReader
 from bandbridge.learners.fill_fit import (FILL_LINEAR_MIN, SAR_HI, SAR_LO, Units, channels_of, composite, design,
                                          interpolate)
@@ -87,8 +87,8 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
                 sars[i].append(_sar_model(s, g, a, b)[:, ::k, ::k].reshape(2, -1))
     if not valid.any():
         raise BandbridgeError(f"{scene.item}: every pixel is no data; give a scene that holds data")
-    if mask is not None and not overlap:
-        raise BandbridgeError(f"--mask {mask.item}: does not overlap {scene.item}; give the mask of this scene")
+    if mask is not None and not overlap:  # its footprint meets the scene's (fill_checks), yet no value there
+        raise holds_nothing(f"--mask {mask.item}", "give a mask with values (nonzero: the gap)")
     gap = binary_dilation(cloudy, iterations=FILL_DILATE) if FILL_DILATE else cloudy
     del cloudy
     clear = valid & ~gap
@@ -104,11 +104,17 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
         out.snow_ok = snow_is_ground(scene.layer, clear)
         scene.layer.snow = None
     out.holes = [_median(np.concatenate(s, axis=1)) if s else None for s in sars]
+    for s, h in zip(sar, out.holes):
+        if s is not None and h is None:
+            raise holds_nothing(f"{s.flag} {s.item}", "give a Sentinel-1 file that holds data over the scene")
     return out
 
 
-def _median(m: np.ndarray) -> np.ndarray:
-    return np.array([np.nanmedian(c) if np.isfinite(c).any() else 0.5 for c in m], np.float32)
+def _median(m: np.ndarray) -> np.ndarray | None:
+    """Per channel the median of the finite values; None where a channel has none."""
+    if not np.isfinite(m).all(0).any():
+        return None
+    return np.array([np.nanmedian(c) for c in m], np.float32)
 
 
 def _sar_model(s: RowReader, g, a: int, b: int) -> np.ndarray:
@@ -141,6 +147,7 @@ class Guides:
     dropped: list = field(default_factory=list)  # (date, share) whose snow was not taken for ground
     counts: np.ndarray | None = None  # (2, dates + 1): gap pixels each date is the base of, over all, and
     # where no dates lie on both sides (the last column: pixels that have them, which the interpolation fills)
+    used: list[bool] = field(default_factory=list)  # per date: clear somewhere over the scene (all snow left out: not)
 
 
 def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out: Path,
@@ -227,7 +234,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                               "earlier date without snow")
     chans = channels_of(c, max(nd, 1) - 1, sides, ci)
     dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
-    return Guides(out, chans, has, _solve(sums, lo), dropped, counts)
+    return Guides(out, chans, has, _solve(sums, lo), dropped, counts, [bool(x) for x in seen])
 
 
 def _solve(s: np.ndarray, lo: np.ndarray | None) -> np.ndarray | None:
