@@ -329,3 +329,33 @@ def anchor_families() -> dict[str, list[dict[str, float]]]:
 def anchor_values() -> list[float]:
     return [v for rows in anchor_families().values() for v in derived(rows) + [len(rows)]] + [
         v for path, _ in ANCHOR.values() for v in values(record(path))]
+
+
+CLOUD_REMOVAL = {"29.3", "0.878", "8.07", "0.0270", "0.0266", "8.13", "28.90", "28.64"}  # DSen2-CR, UnCRtainTS, GLF-CR (context)
+
+
+def gaps_figures() -> list[float]:
+    """The fill page's scored figures: docs/results/gaps.json and gaps_sources.json, each column's
+    mean (and median over the pairs, as the manual's table gives them) against every other one of
+    its group, per cent, and the field's figures of one column against another (dB, degrees apart)."""
+    import statistics
+    rec, src = record("results/gaps.json"), record("results/gaps_sources.json")
+    out = values(rec) + values(src)
+    groups = [{k: v for k, v in g.items() if k != "pairs"} for kind in rec["summary"].values() for g in kind.values()]
+    for kind in ("disc", "real SCL"):
+        sel = [r for r in rec["rows"] if (r["mask"] == "disc") == (kind == "disc")]
+        for lo, hi in ((0, 10_000), (0, 15), (15, 30), (30, 10_000)):
+            rs = [r["mae"] for r in sel if lo <= r["days"] < hi]
+            if rs:
+                groups.append({k: statistics.median([m[k] for m in rs if k in m]) for k in rs[0]})
+    scored = [sc for kind in rec.get("scores", {}).values() for sc in kind.values()]
+    scored += [sc for s in (src.get("sen12mscr", {}).get("scores", {}), {"": src.get("gfmap", {}).get("scores", {})})
+               for sc in s.values()]
+    for sc in scored:
+        for area in ("cloud", "image"):
+            for m in ("psnr", "ssim", "sam_deg", "mae"):
+                groups.append({k: v[area][m] for k, v in sc.items() if isinstance(v, dict) and m in v.get(area, {})})
+    for g in groups:
+        vs = [v for v in g.values() if isinstance(v, (int, float)) and v]
+        out += [x for a in vs for b in vs for x in (pct(a, b), a - b)]
+    return out

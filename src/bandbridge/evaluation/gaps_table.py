@@ -26,7 +26,7 @@ FIELD_NOTE = ("Scored as the field scores cloud removal (DSen2-CR, UnCRtainTS): 
               "its SAM over three bands).")
 
 
-def field_table(scores: dict, names: dict, first: str = "fill") -> list[str]:
+def field_table(scores: dict, names: dict, first: str = "column") -> list[str]:
     """One row per column of ``scores`` (``{column: {area: {metric: value}}}``): PSNR, SSIM, SAM and
     MAE over the cloud area, then the whole image."""
     head = " | ".join(f"{lab} ({AREA_NAMES[a]})" for a in AREA_NAMES for _, lab, _ in FIELD)
@@ -47,7 +47,7 @@ def _field(record: dict, names: dict, level: str = "##") -> list[str]:
             if name in groups:
                 g = groups[name]
                 what = f"all {g['pairs']} pairs" if name == "all" else f"the {g['pairs']} pairs {name} in the cube"
-                lines += [f"{kind} masks, {what}:", ""] + field_table(g, names, "fill")
+                lines += [f"{kind} masks, {what}:", ""] + field_table(g, names, "column")
     return lines
 
 
