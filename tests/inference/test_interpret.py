@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import rasterio
 from PIL import Image
+from rasterio.enums import ColorInterp as CI
 
 from bandbridge.bands import SCALINGS
 from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.core.doubts import swap_advice
 from bandbridge.inference.core.interpret import Overrides, interpret
 from bandbridge.inference.core.look import look_at
 from bandbridge.spec import read_spec, zoo_models
@@ -287,7 +289,6 @@ def test_scale_tags_unknown_or_overridden_are_said(run_cli, tmp_path):
 def test_a_bgr_file_is_read_by_its_colour_interpretation(tmp_path, rgb):
     """A file whose colour interpretation says blue, green, red (no band descriptions) ran as RGB,
     "by count" (issue 77): its own order is read, and the line says where it came from."""
-    from rasterio.enums import ColorInterp as CI
     a, prof = rgb
     f = _plain(tmp_path / "bgr.tif", a[::-1].copy(), crs=prof["crs"], transform=prof["transform"])
     with rasterio.open(f, "r+") as d:
@@ -317,7 +318,6 @@ def test_8bit_values_divided_by_255_are_named_not_read_as_reflectance_silently(t
 def test_an_input_and_reference_swapped_get_advice_that_fits(tmp_path, rgb):
     """One band in, three wanted, and the reference holds three: the two were swapped (issue 77:
     the advice was ``--bands 0,0,0``)."""
-    from bandbridge.inference.core.doubts import swap_advice
     a, prof = rgb
     geo = {"crs": prof["crs"], "transform": prof["transform"]}
     one = _plain(tmp_path / "nir.tif", a[:1].copy(), **geo)
