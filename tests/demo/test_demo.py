@@ -209,7 +209,7 @@ def test_a_calibration_pair_is_limited_before_anything_runs(tmp_path, monkeypatc
     Image.fromarray(np.zeros((2100, 2100, 3), np.uint8)).save(tmp_path / "big.png")
     folder = zoo_models()["rgb2nir-naip"]
     with pytest.raises(BandbridgeError, match=r"2100×2100 px \(width×height\); the demo takes up to "
-                                              r"4 MPix \(use `bandbridge adapt`\)"):
+                                              r"4 MPix: use `bandbridge adapt`"):
         calibrate.calibrate(folder, read_spec(folder), tmp_path / "big.png", None, tmp_path)
 
 

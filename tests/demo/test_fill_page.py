@@ -157,6 +157,6 @@ def test_a_scene_over_the_page_limit_is_refused_before_anything_runs(page, uploa
                        compress="deflate") as dst:
         dst.write(np.zeros((1, side, side), np.uint8))
     out = page.handle_fill(str(big), f["earlier"], None, None, None)
-    assert f"the demo takes up to {MAX_FILL_MPIX:g} MPix (use `bandbridge fill`)" in out[6], out[6]
+    assert f"the demo takes up to {MAX_FILL_MPIX:g} MPix: use `bandbridge fill`" in out[6], out[6]
     assert out[5] is None and "\n" not in out[6]
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
+from bandbridge.fileio import check_size, size_text
+from bandbridge.policy import DEMO_MAX_MPIX as MAX_MPIX  # output pixels per request (policy's table)
 
 MAX_MB = 40
-MAX_MPIX = 16  # output pixels per request
 TMP_PREFIX = "bandbridge-demo-"
 GRADIO_PREFIX = "bandbridge-gradio-"  # a server's Gradio folder: lives as long as the server, so
 # not this prefix's request folders' (another server's sweep would take a quiet one after an hour)
@@ -67,11 +68,6 @@ def no_paths(text: str, folders: Iterable[str | Path] = ()) -> str:
     return FOLDERS.sub("", text)
 
 
-def size_text(width: int, height: int) -> str:
-    """A raster's size as GDAL states it: width first."""
-    return f"{width}×{height} px (width×height)"
-
-
 def check_upload(path: str | Path, scale: int = 1, max_mpix: float = MAX_MPIX,
                  tool: str = "bandbridge predict"):
     """The upload's header, or one line refusing it: too many MB, or more than ``max_mpix`` of
@@ -89,13 +85,11 @@ def check_upload(path: str | Path, scale: int = 1, max_mpix: float = MAX_MPIX,
 
 def check_pixels(name: str, info, scale: int = 1, max_mpix: float = MAX_MPIX,
                  tool: str = "bandbridge predict") -> None:
-    """Refuse more than ``max_mpix`` of output (×``scale``² for super-resolution) from a header."""
-    out_px = info.height * info.width * scale ** 2
-    if out_px > max_mpix * 1e6:
-        raise BandbridgeError(
-            f"{name} is {size_text(info.width, info.height)}" +
-            (f", {out_px / 1e6:.0f} MPix at ×{scale}" if scale > 1 else "") +
-            f"; the demo takes up to {max_mpix:g} MPix (use `{tool}`)")
+    """Refuse more than ``max_mpix`` of output (×``scale``² for super-resolution) from a header
+    (the one size check, ``fileio.check_size``)."""
+    at = f"{info.height * info.width * scale ** 2 / 1e6:.0f} MPix at ×{scale}; " if scale > 1 else ""
+    check_size(name, info.width, info.height, max_mpix * 1e6 / scale ** 2,
+               f"{at}the demo takes up to {max_mpix:g} MPix", f"use `{tool}`")
 
 
 def check_min_side(name: str, info, min_side: int, model: str) -> None:
