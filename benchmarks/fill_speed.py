@@ -75,6 +75,11 @@ def write(path: Path, size: int, bands: list[str], dtype: str, rows) -> Path:
 
 
 def make(data: Path, size: int, work: Path) -> dict[str, Path]:
+    names = {"scene": "S2_20180526.tif", "earlier": "earlier/S2_20180511.tif", "now": "S1_20180527.tif",
+             "then": "S1_20180509.tif", "mask": "gap.tif"}
+    have = {k: work / v for k, v in names.items()}
+    if all(p.exists() and rasterio.open(p).width == size for p in have.values()):  # --work of an earlier run
+        return have
     s = sample(data)
     tiled = lambda a, r0, r1: np.tile(a, (1, -(-size // a.shape[1]), -(-size // a.shape[2])))[:, r0:r1, :size]  # noqa: E731
     coarse = cloud_field(size)

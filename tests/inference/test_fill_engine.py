@@ -118,7 +118,7 @@ def test_the_plan_names_the_backend_and_tile_the_run_records(tmp_path):
     said = next(line for line in lines if line.startswith("backend: "))
     tiles = next(line for line in lines if line.startswith("tiles: "))
     done = run(paths, tmp_path / "out.tif")
-    assert said.startswith(f"backend: {done.backend} ") and done.backend == "torch fp32"
+    assert done.backend and said.startswith(f"backend: {done.backend}: ")
     assert f"of {done.tile}²" in tiles
     assert any(line.startswith("memory: planned under ") for line in lines)
 
@@ -133,9 +133,9 @@ def test_two_workers_give_the_local_output(tmp_path):
     (tmp_path / "d").mkdir()
     done = run(paths, tmp_path / "d" / "there.tif", engine=EngineOptions(cluster=Cluster(workers=2)))
     assert np.array_equal(_read(tmp_path / "here.tif")[0], _read(tmp_path / "d" / "there.tif")[0])
-    assert done.backend == "torch fp32" and done.tile == 1024
+    assert done.backend and done.tile == 1024
     summary = (tmp_path / "d" / "bandbridge-summary.csv").read_text()
-    assert "torch fp32,1024" in summary
+    assert f"{done.backend},1024" in summary
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["bandbridge-summary.csv", "there.tif"]
 
 

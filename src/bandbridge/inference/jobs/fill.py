@@ -236,12 +236,12 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
             if engine.on_cluster else None
         name = Path(inp.scene.item).name
         labels = {j.dst: f"{name}, the {'SAR ' if j.dst == parts.sar_first else ''}fit" for j in jobs}
-        run.rows = run_engine(jobs, engine, say, summary, add, labels)
+        run.rows = run_engine(jobs, engine, say, summary, add, labels, gap)
         first = run.rows[0]
         run.backend, run.tile = first.get("backend", ""), int(first.get("tile") or 0)
         run.tiles = sum(int(r.get("tiles") or 0) for r in run.rows)
-        say(f"the fit predicted on {run.backend or engine.pair()[0]}: {run.tiles or '?'} tile(s) of {run.tile or FILL_TILE}² "
-            f"holding pixels to fill (overlap {OVERLAP} px)")
+        say(f"the fit predicted on {run.backend}: " + (f"{run.tiles} tile(s)" if run.tiles else "the tiles")
+            + f" of {run.tile or FILL_TILE}² holding pixels to fill (overlap {OVERLAP} px)")
     if run.unfillable:
         say(f"{run.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
     used = [d for d, u in zip(days, gd.used) if u]  # a date that is nothing but snow left out is not in the tags

@@ -44,7 +44,7 @@ def plan_lines(sc, inp, engine) -> list[str]:
     from bandbridge.inference.runtime.memory import resident_bytes
     h, w = sc.valid.shape
     hit, total = gap_tiles(sc.gap)
-    b, p = engine.pair()
+    d = engine.decision(int(sc.gap.sum()))
     nd, sar = len(inp.earlier), (2 if inp.sar[0] is not None else 0) + (4 if inp.sar[1] is not None else 0)
     peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0))
     where = ("here" if not engine.on_cluster else f"on the Dask scheduler {engine.cluster.scheduler}"
@@ -52,7 +52,7 @@ def plan_lines(sc, inp, engine) -> list[str]:
     return ["plan: nothing is written with --plan",
             "route: the one of the fit, the earlier date mapped per band or as it is that holds out best on a "
             "spread sample of the clear part (decided once the design is written)",
-            f"backend: {b} {p} ({engine.decision().note.split(': ', 1)[1]})",
+            f"backend: {d.note}",
             f"tiles: {hit} of {total} tile(s) of {FILL_TILE}² overlapping by {OVERLAP} px hold gap pixels: only they "
             f"(and those round the gap's edge the edge pass reads) are predicted, {where}",
             f"memory: planned under {peak / 1e9:.2f} GB peak (the scene's masks, {ROWS}-row strips, the engine's tiles; "
