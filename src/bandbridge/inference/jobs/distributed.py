@@ -320,7 +320,7 @@ def _finish(st: dict, seconds: float) -> dict:
 def write_summary(rows: list[dict], path: Path) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, ["file", "status", "seconds", "mpix", "output", "error", "note", "backend", "tile"],
-                       restval="")
+                       restval="", extrasaction="ignore")  # a row may say more (a local row's tile count)
     w.writeheader()
     w.writerows(rows)
     atomic_write_bytes(Path(path), buf.getvalue().encode())

@@ -148,8 +148,13 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
     failed: list[tuple[Path, str]] = []
     reads = [] if reference is None else [r for r in (reference.source, reference.mask) if r]
     if reference is not None:
+        from bandbridge.fileio import check_regular
         from bandbridge.inference.interop.stac_search import is_search
-        reads = [r for r in reads if not is_search(r)]  # a search names no file
+        reads = [r for r in reads if not is_search(r) and not str(r).startswith("/vsi")]  # a search names no file
+        for r, flag, folder_ok, what in ((reference.source, "--reference", True, "reference raster"),
+                                         (reference.mask, "--reference-mask", False, "SCL or QA_PIXEL raster")):
+            if r in reads:  # what the flag must be, said before the output is checked against it
+                check_regular(r, flag, folder_ok, what)
     try:
         jobs, skipped = make_jobs(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
                                   failed if keep_going else None, reads)

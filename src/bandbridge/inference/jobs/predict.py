@@ -170,7 +170,8 @@ def _row(job: Job, stats, run) -> dict:
     """The summary row of an input predicted here: what ran it and on which tiles (what the plan
     said it would: jobs/plan.PredictPlan.decided)."""
     return {"file": str(job.src), "status": "ok", "seconds": stats.seconds, "mpix": stats.megapixels,
-            "output": str(job.dst), "error": "", "backend": f"{run.name} {run.precision}", "tile": stats.tile}
+            "output": str(job.dst), "error": "", "backend": f"{run.name} {run.precision}", "tile": stats.tile,
+            "tiles": stats.tiles}
 
 
 def summary_path(dest: Path, cluster: Cluster) -> Path:
