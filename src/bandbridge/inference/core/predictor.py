@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -329,6 +330,9 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
     a, b = left - c0, right - c0  # the block's own columns, relative
 
     def read(r: int):
+        if opts.strip.only is not None and not _wanted(opts.strip.only, r, cols, th, tw):  # no tile runs here:
+            # nothing read, the rows written as no data
+            return SimpleNamespace(data=np.zeros((spec.in_channels, th, bw), np.float32), mask=np.zeros((th, bw), bool))
         return read_raster(src, scaling, sel.bands, window=(r, c0, th, bw),
                            band_names=sel.band_names, sensor=sel.sensor)
 

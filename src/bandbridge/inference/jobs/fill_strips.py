@@ -64,6 +64,7 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
     valid, cloudy = np.zeros((h, w), bool), np.zeros((h, w), bool)
     snow = np.zeros((h, w), bool) if scene.mask_kind == "SCL" else None
     k = _every(1, h, w)
+    every = 1 if k == 1 else max(1, -(-h // ROWS) // 8)  # about 8 strips of SAR for its median in a large scene
     kept, rc, sars, overlap = [], [], [[] for _ in sar], False
     for a in range(0, h, ROWS):
         b = min(h, a + ROWS)
@@ -83,7 +84,7 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
         kept.append(y[:, rr, cc])
         rc.append((rr + a, cc))
         for i, s in enumerate(sar):
-            if s is not None:
+            if s is not None and (a // ROWS) % every == 0:  # spread strips: a median needs no more
                 sars[i].append(_sar_model(s, g, a, b)[:, ::k, ::k].reshape(2, -1))
     if not valid.any():
         raise BandbridgeError(f"{scene.item}: every pixel is no data; give a scene that holds data")
