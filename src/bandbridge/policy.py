@@ -64,6 +64,11 @@ memory plan (tiles)         ``inference/jobs/tiles.fit_memory``         ``PEAK_B
                                                                         ``PLAN_RESERVE`` 5 %
 a reference's scale         ``data/reference.open_reference``           :data:`MIN_K`, :data:`MAX_K`
 a reference's clear cells   ``data/reference.check_cells``              :data:`MIN_CELLS`
+a reference not the band    ``data/reference.check_band``              ``reference.NEGATIVE_SHARE`` 5 %
+                                                                        negative clear cells (a judgement:
+                                                                        L2A water dips below 0 on a few;
+                                                                        a negated one is 50–100 %), or one
+                                                                        value on every clear cell
 a reference's route         ``learners/guided.fit``                     :data:`FIT_CELLS_MIN`,
                                                                         :data:`FIT_DEGRADED_MIN`,
                                                                         :data:`EVERYWHERE_MPIX`,
