@@ -340,8 +340,10 @@ def gaps_figures() -> list[float]:
     its group, per cent, and the field's figures of one column against another (dB, degrees apart)."""
     import statistics
     rec, src = record("results/gaps.json"), record("results/gaps_sources.json")
-    out = values(rec) + values(src)
-    groups = [{k: v for k, v in g.items() if k != "pairs"} for kind in rec["summary"].values() for g in kind.values()]
+    before = past("cb501bb", "results/gaps.json")  # the record before, which the page compares with
+    out = values(rec) + values(src) + values(before["summary"]) + [r["mae"]["fill"] for r in before["rows"]]
+    groups = [{k: v for k, v in g.items() if k != "pairs"} for r in (rec, before) for kind in r["summary"].values()
+              for g in kind.values()]
     for kind in ("disc", "real SCL"):
         sel = [r for r in rec["rows"] if (r["mask"] == "disc") == (kind == "disc")]
         for lo, hi in ((0, 10_000), (0, 15), (15, 30), (30, 10_000)):
