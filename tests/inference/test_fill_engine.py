@@ -67,7 +67,7 @@ def run(paths, out, lines=None, **kw):
 
 def test_the_engine_fills_as_the_fit_in_memory(tmp_path):
     """The bundle the engine predicts is the decision's module: its output on the gap is
-    ``gapfill.fill``'s of the same arrays in memory (the same route and learner; values within 8 DN
+    ``gapfill.fill``'s of the same arrays in memory (the same route and learner; values within 16 DN
     of 5000: the per-band map from sums over strips, the base from model values: float rounding), and the observed
     pixels are copied as they are."""
     paths = scene(tmp_path, 160, 180, (slice(40, 90), slice(30, 100)))
@@ -83,7 +83,9 @@ def test_the_engine_fills_as_the_fit_in_memory(tmp_path):
     f = out[4] == 2
     assert f.sum() == mem.filled.sum() == int(tags["bandbridge_fill_pixels"])
     diff = np.abs(out[:4][:, f] - np.clip(np.rint(mem.values[:, f]), 1, 65535))
-    assert diff.max() <= 8 and diff.mean() < 1
+    # float rounding that the fitted map amplifies, and that depends on the thread count (sums in
+    # another order): on this scene max 6 DN, mean 0.63 at one thread; max 12, mean 1.09 at two
+    assert diff.max() <= 16 and diff.mean() < 1.5
     assert np.array_equal(out[:4][:, out[4] == 1], y[:4][:, out[4] == 1])
     assert tags["bandbridge_fill_route"] == "fit" and not any(k.startswith("BANDBRIDGE_FILL") for k in tags)
 
@@ -129,9 +131,11 @@ def test_two_workers_give_the_local_output(tmp_path):
     from bandbridge.inference.jobs.fill_engine import EngineOptions
     from bandbridge.inference.jobs.predict import Cluster
     paths = scene(tmp_path, 100, 120, (slice(20, 60), slice(30, 80)))
-    run(paths, tmp_path / "here.tif")
+    # one thread each, here and on the workers: sums in one order (two threads here moved values
+    # by up to 12 DN through the fitted map: test_the_engine_fills_as_the_fit_in_memory)
+    run(paths, tmp_path / "here.tif", engine=EngineOptions(threads=1))
     (tmp_path / "d").mkdir()
-    done = run(paths, tmp_path / "d" / "there.tif", engine=EngineOptions(cluster=Cluster(workers=2)))
+    done = run(paths, tmp_path / "d" / "there.tif", engine=EngineOptions(threads=1, cluster=Cluster(workers=2)))
     assert np.array_equal(_read(tmp_path / "here.tif")[0], _read(tmp_path / "d" / "there.tif")[0])
     assert done.backend and done.tile == 1024
     summary = (tmp_path / "d" / "bandbridge-summary.csv").read_text()

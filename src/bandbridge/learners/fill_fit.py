@@ -351,8 +351,8 @@ def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | No
         sel = choose(px, folds=folds, seed=seed, served=False, **candidates(pixels_out))
     if sel.oof[sel.chosen] >= sel.oof.get("constant", np.inf):
         return None
-    why = (f"from SAR alone ({sel.chosen}, out-of-fold MAE {sel.oof[sel.chosen]:.3g} in model values against the "
-           f"constant's {sel.oof['constant']:.3g})")
+    why = (f"from SAR alone ({sel.chosen}, out-of-fold MAE {sel.oof[sel.chosen]:.3g} against the constant's "
+           f"{sel.oof['constant']:.3g}, in model values: 0–1 over the clear part's 0.1–99.9 % range per band)")
     return Decision("sar", {}, why, n, src.units, chosen=sel.chosen, oof=dict(sel.oof), channels=chans,
                     fitted=sel.fitted, anchor=(np.zeros(c), np.full(c, HALF)))
 

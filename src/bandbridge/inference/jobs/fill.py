@@ -74,6 +74,7 @@ class FillRun:
     tiles: int = 0  # tiles the engine ran (only those holding a pixel to fill)
     rows: list[dict] = field(default_factory=list)  # the engine's, one per job
     sources: str = ""  # which dates filled how much of the gap, in words
+    sar_alone: str = ""  # gap pixels no date is clear at, filled from SAR alone: how, its own line and units
     sar: str = "none"  # "now and then", "now" or "none"
 
 
@@ -221,13 +222,15 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
                   int(todo.sum()) + (int(holes.sum()) if sar_dec is not None else 0),
                   int(holes.sum()) if sar_dec is None else 0)
     run.sar = "now and then" if inp.sar[1] is not None else "now" if inp.sar[0] is not None else "none"
-    if sar_dec is not None:
-        run.why += f"; {int(holes.sum()):,} pixel(s) no earlier date is clear at: {sar_dec.why}"
+    sar_line = f"{int(holes.sum()):,} pixel(s) no earlier date is clear at: {sar_dec.why}" if sar_dec else ""
     if not has_earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
         run.route, run.why = (("sar", sar_dec.why) if sar_dec is not None else
                               ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
                                "the clear part (or it is too small to fit on): the gap left as observed"))
     say(f"route: {run.why}")
+    if sar_line and has_earlier:  # its own line: its error is in other units than the route's
+        run.sar_alone = sar_line
+        say(f"SAR alone: {sar_line}")
     if has_earlier and todo.any():
         run.sources = sources(gd.counts, dates, days, run.route == "interpolated", int(todo.sum()))
         say(f"the gap filled from: {run.sources}")
@@ -287,6 +290,8 @@ def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[s
         t["bandbridge_fill_learner"] = f"{run.chosen} on {run.features}"
     if run.sources:
         t["bandbridge_fill_sources"] = run.sources
+    if run.sar_alone:
+        t["bandbridge_fill_sar_alone"] = run.sar_alone
     if run.backend:
         t["bandbridge_fill_engine"] = f"{run.backend}, {run.tiles} tile(s) of {run.tile}²"
     return t
