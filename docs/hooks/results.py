@@ -310,6 +310,20 @@ def reference_speed_table(rec: dict) -> str:
                              f"1.5 GB plan: {'yes' if rec['peak_within_plan'] else 'no'}. Measured by `{rec['command']}`.\n")
 
 
+def fill_speed_table(rec: dict) -> str:
+    """``fill`` of a tile-sized scene against plain ``predict`` of it (benchmarks/fill_speed.py)."""
+    rows = [("`fill --plan`", rec["plan"]), ("`fill`", rec["fill"]), ("`predict -m rgb2nir`", rec["predict"])]
+    out = ["| run (fill of a tile) | wall time (s) | CPU time (s) | peak resident (GB) |", "|---|---|---|---|"]
+    out += [f"| {name} | {r['wall_s']} | {r['cpu_s']} | {r['peak_gb']} |" for name, r in rows]
+    met = rec["met"]
+    return "\n".join(out) + (
+        f"\n\n{rec['size']}² 4-band uint16 scene, {rec['gap']:.0%} gap; `fill` against `predict`: "
+        f"{rec['ratio_wall']}× wall, {rec['ratio_cpu']}× CPU (target 3×: {'met' if met['time_3x'] else 'missed'}); "
+        f"peak planned {rec['planned_peak_gb']} GB (within the plan: {'yes' if met['within_plan'] else 'no'}; "
+        f"under 4 GB: {'yes' if met['peak_under_4gb'] else 'no'}). Measured by `{rec['command']}` on "
+        f"{rec['cores']} busy cores ({rec['code']}).\n")
+
+
 def reference_scales_table(rec: dict) -> str:
     """``predict --reference`` at drone scales and where the reference does not see
     (benchmarks/reference_scales.py)."""
@@ -468,7 +482,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "thermal_gan": thermal_gan_table,
           "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table,
           "demo_train": demo_train_table, "gaps": gaps_table,
-          "gaps_sources": gaps_sources_table}
+          "gaps_sources": gaps_sources_table, "fill_speed": fill_speed_table}
 
 
 def render(markdown: str) -> str:

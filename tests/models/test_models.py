@@ -52,7 +52,8 @@ def test_patchgan_receptive_field_is_70px():
 def test_dicts_name_every_model():
     from bandbridge.generators import LEARNERS
     # "reference": the upsampled reference as a weightless residual (a reference fit's bundle)
-    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "reference"} and set(CRITICS) == {"patchgan"}
+    # "fill-base": the per-band map of a fill's base as the residual (a fill's bundle)
+    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "reference", "fill-base"} and set(CRITICS) == {"patchgan"}
     assert LEARNERS == ("learner", "blend")  # built by generators.py from the learner registry
 
 
