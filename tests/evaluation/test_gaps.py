@@ -18,8 +18,8 @@ def quick_fit(monkeypatch):
     machine's time with the full search over two worker processes, 126 s of a busy one's): the
     constant, the linear map and ``gbm-bands`` at 50 rounds, not also ``gbm-context`` at 200. The
     same code path; what is checked here is that every column is scored, not how well."""
-    from bandbridge.learners import gapfill, gbm
-    monkeypatch.setattr(gapfill, "FIT_CANDIDATES", ("constant", "linear", "gbm-bands"))
+    from bandbridge.learners import fill_fit, gbm
+    monkeypatch.setattr(fill_fit, "FIT_CANDIDATES", ("constant", "linear", "gbm-bands"))
     monkeypatch.setitem(gbm.PARAMS, "n_estimators", 50)
 
 

@@ -80,8 +80,8 @@ def quick_fit(monkeypatch):
     ``gbm-bands`` at 50 rounds, not also ``gbm-context`` at 200. The same code path; on the real
     cloudy date below the core chooses the constant with either search (held-out MAE 0.01568
     against the map's 0.01671, measured 2026-11-27 both ways), so the test checks what it did."""
-    from bandbridge.learners import gapfill, gbm
-    monkeypatch.setattr(gapfill, "FIT_CANDIDATES", ("constant", "linear", "gbm-bands"))
+    from bandbridge.learners import fill_fit, gbm
+    monkeypatch.setattr(fill_fit, "FIT_CANDIDATES", ("constant", "linear", "gbm-bands"))
     monkeypatch.setitem(gbm.PARAMS, "n_estimators", 50)
 
 
