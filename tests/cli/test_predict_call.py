@@ -29,14 +29,20 @@ def calls(monkeypatch):
     return got
 
 
-def test_the_command_builds_the_options_once_and_prints_the_report(run_cli, calls, monkeypatch):
-    units = []
+@pytest.fixture
+def units(monkeypatch):
+    """The unit each progress bar the command opens counts in."""
+    got = []
 
     @contextmanager
     def bars(unit):
-        units.append(unit)
+        got.append(unit)
         yield lambda what, total: lambda k=1: None
     monkeypatch.setattr("bandbridge.cli.predict.bars", bars)
+    return got
+
+
+def test_the_command_builds_the_options_once_and_prints_the_report(run_cli, calls, units):
     code, stdout, err = run_cli("predict", "a.tif", "b.tif", "-m", "rgb2nir", "-o", "out", "--index", "ndvi, evi",
                                 "-co", "compress=zstd", "--cog", "--workers", "3", "--strips", "4", "--bands", "2,1,0",
                                 "--reference", "ref.tif", "--reference-date", "2020-08-31", "--threads", "2")
@@ -51,14 +57,7 @@ def test_the_command_builds_the_options_once_and_prints_the_report(run_cli, call
     assert "a line said" in stdout and "1 file(s), 1.50 MPix" in stdout
 
 
-def test_here_the_bar_counts_tiles_and_plan_prints_no_report(run_cli, calls, monkeypatch):
-    units = []
-
-    @contextmanager
-    def bars(unit):
-        units.append(unit)
-        yield lambda what, total: lambda k=1: None
-    monkeypatch.setattr("bandbridge.cli.predict.bars", bars)
+def test_here_the_bar_counts_tiles_and_plan_prints_no_report(run_cli, calls, units):
     code, stdout, err = run_cli("predict", "a.tif", "-m", "rgb2nir", "-o", "o.tif", "--plan")
     assert code == 0, err
     assert units == ["tiles"] and calls[-1]["reference"] is None and not calls[-1]["cluster"].used
