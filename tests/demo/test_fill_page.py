@@ -36,13 +36,13 @@ def uploads(tmp_path_factory):
     """Each input as an upload lands, in a folder of its own under Gradio's upload folder: the two
     dates' four bands with their SCL as a fifth band (nearest onto 10 m), Sentinel-1 VV, VH (dB)
     at both dates, all named for their dates; a file outside the upload folder."""
-    from bandbridge.inference.jobs.fill_read import _scl_cube, onto, read_layer
+    from bandbridge.inference.jobs.fill_read import onto, read_layer, scl_cube
     root = tmp_path_factory.mktemp("fillpage")
     up = root / "gradio"
     files = {}
     for key, date in (("scene", CLOUDY), ("earlier", CLEAR)):
         lay = read_layer(f"{S10}@{date}", "")
-        scl, g20 = _scl_cube(S20, date, "")
+        scl, g20 = scl_cube(S20, date, "")
         scl10 = np.nan_to_num(onto(scl[None], g20, lay.grid, nearest=True))
         files[key] = _write(up / key / f"S2_{date.replace('-', '')}.tif", np.concatenate([lay.values, scl10]),
                             lay.grid, [*lay.names, "SCL"])

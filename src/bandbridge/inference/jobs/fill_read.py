@@ -184,9 +184,6 @@ def scl_cube(p: Path, when: str | None, flag: str) -> tuple[np.ndarray, Grid]:
     return np.asarray(da.values, np.float32), Grid(info.crs, info.transform, info.height, info.width)
 
 
-_scl_cube = scl_cube  # its name before (tests/demo/test_fill_page.py still imports it: to go)
-
-
 def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False, what: str = "a layer") -> np.ndarray:
     """``values (C, h, w)`` (NaN: no data) on ``src`` reprojected onto ``dst`` → ``(C, H, W)``,
     bilinear (``nearest`` for classes and masks); NaN where ``src`` has nothing (:func:`unplaced`: refused)."""

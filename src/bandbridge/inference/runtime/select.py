@@ -353,14 +353,6 @@ def decide_backend(spec: ModelSpec, backend: str = "auto", precision: str = "aut
         "unmeasured, so fp32)" if len(cands) > 1 else ""))
 
 
-def decide_unprobed(spec: ModelSpec, backend: str = "auto", precision: str = "auto") -> Decision:
-    """For a model made for one run (a reference fit): the likely fastest by :func:`rank`, fp32
-    unless asked (no check sample for a gate), never probed (it would cost more than it saves)."""
-    b, p = candidates(spec, backend, "fp32" if precision == "auto" else precision)[0]
-    return Decision(b, p, "ranked", f"{b} {p}: the fastest at {p} by this machine's record of earlier probes "
-                    "(a reference fit is made for this run: not probed)")
-
-
 def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto", threads: int | None = None,
                    compile: bool = False, measure: bool = True, announce=None,
                    decision: Decision | None = None) -> Chosen:
