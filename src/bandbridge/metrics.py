@@ -182,3 +182,22 @@ def evaluate_loader(generator: nn.Module, loader: DataLoader, sensors: list[str]
         n += b
     generator.train(was_training)
     return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def sharpen_metrics(pred: Tensor, truth: Tensor, mask: Tensor, ratio: float) -> dict:
+    """A sharpened image scored as DSen2 and the pansharpening literature score it, over valid
+    pixels: per band RMSE and MAE (lists, the image's own units); ERGAS (Wald 2002), 100 · (h/l) ·
+    sqrt(mean_k RMSE_k² / μ_k²) with h/l = 1 / ``ratio`` (the fine pixel over the coarse one) and
+    μ_k the truth band's mean; and, for ``C > 1``, SAM in degrees (the per-pixel spectral angle,
+    averaged). ``pred``/``truth`` ``(C, H, W)``, ``mask`` ``(H, W)`` True = valid."""
+    pred, truth = pred.double(), truth.double()
+    m = mask.bool().reshape(pred.shape[-2:])
+    p, t = pred[:, m], truth[:, m]  # (C, N)
+    rmse = ((p - t) ** 2).mean(1).sqrt()
+    mu = t.mean(1)
+    out = {"rmse": [float(v) for v in rmse], "mae": [float(v) for v in (p - t).abs().mean(1)],
+           "ergas": float(100.0 / ratio * ((rmse / mu) ** 2).mean().sqrt())}
+    if pred.shape[0] > 1:
+        sam = spectral_angle_mapper(p.T[:, :, None, None], t.T[:, :, None, None], reduction="none")
+        out["sam_deg"] = float(torch.rad2deg(sam).nanmean())
+    return out
