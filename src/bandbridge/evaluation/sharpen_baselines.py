@@ -26,6 +26,7 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.data.grids import Grid, upsample_onto
+from bandbridge.data.products import block_mean
 from bandbridge.errors import BandbridgeError
 
 HOMOGENEOUS_SHARE = 0.8  # DMS trains on this share of the coarse cells, the most homogeneous (Gao 2012: 80 %)
@@ -39,12 +40,6 @@ def _check(guides: np.ndarray, reference: np.ndarray, ratio: int) -> None:
     if len(g) != 3 or len(t) != 3 or g[1:] != (t[1] * ratio, t[2] * ratio):
         raise BandbridgeError(f"sharpen baseline: guides {g} must be (G, h·{ratio}, w·{ratio}) for "
                               f"a reference (T, h, w) {t}; cut both to whole cells first")
-
-
-def block_mean(x: np.ndarray, ratio: int) -> np.ndarray:
-    """``x (C, H, W)`` averaged over ``ratio × ratio`` blocks → ``(C, H/ratio, W/ratio)``."""
-    c, h, w = x.shape
-    return x.reshape(c, h // ratio, ratio, w // ratio, ratio).mean((2, 4), dtype=np.float64).astype(np.float32)
 
 
 def block_repeat(x: np.ndarray, ratio: int) -> np.ndarray:

@@ -1,0 +1,116 @@
+"""Real products read as they are, for sharpening: bands in their physical units on their own
+grids (:class:`ProductBands`), one reader a product family — Landsat 8/9 (``data/landsat.py``:
+reflectance and temperature in K from the MTL), Sentinel-2 band sets at 10, 20 and 60 m
+(``data/sentinel2.py``: SAFE/JP2, band-per-file COG folders, stacked files) — and here what they
+share: one band file read whole, and a pan + multispectral pair checked for aligned grids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from affine import Affine
+
+from bandbridge.data.formats import open_raster, read_bands
+from bandbridge.data.grids import Grid
+from bandbridge.errors import BandbridgeError
+
+ALIGN_TOLERANCE = 1e-3  # of a fine pixel: two grids whose corners differ by less are one lattice
+
+
+@dataclass
+class ProductBands:
+    """Bands of one grid in physical units: ``data`` float32 ``(C, H, W)`` (invalid pixels 0),
+    ``valid`` bool ``(H, W)``, ``names`` and ``units`` per band, ``grid`` (``crs`` None for a
+    plain image), and per band ``to_stored``: physical values back to the file's stored values
+    (so a sharpened band is written as its reference was)."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    names: list[str]
+    units: list[str]
+    grid: Grid
+    to_stored: list[Callable[[np.ndarray], np.ndarray]] = field(default_factory=list)
+
+    def select(self, names: list[str]) -> "ProductBands":
+        """The bands named, in that order (refused with the bands there are)."""
+        missing = [n for n in names if n not in self.names]
+        if missing:
+            raise BandbridgeError(f"no band {missing[0]} among {self.names}")
+        idx = [self.names.index(n) for n in names]
+        return ProductBands(self.data[idx], self.valid, list(names), [self.units[i] for i in idx], self.grid,
+                            [self.to_stored[i] for i in idx] if self.to_stored else [])
+
+
+def block_mean(x: np.ndarray, ratio: int) -> np.ndarray:
+    """``x (C, H, W)`` averaged over ``ratio × ratio`` blocks → ``(C, H/ratio, W/ratio)``
+    (float64 sums; ``H`` and ``W`` whole multiples of ``ratio``)."""
+    c, h, w = x.shape
+    return x.reshape(c, h // ratio, ratio, w // ratio, ratio).mean((2, 4), dtype=np.float64).astype(np.float32)
+
+
+def read_band_file(path: Path, index: int = 1) -> tuple[np.ndarray, np.ndarray, Grid, str]:
+    """Band ``index`` of one raster file whole: float32 stored values ``(H, W)``, its valid mask
+    (the file's nodata or mask), its grid and its data type."""
+    with open_raster(path) as src:
+        arr, ok = read_bands(src, [index])
+        crs = src.crs if src.crs else None
+        tr = src.transform if crs is not None or not src.transform.is_identity else Affine.identity()
+        return arr[0], ok, Grid(crs, tr, src.height, src.width), src.dtypes[index - 1]
+
+
+def stack_on_grid(parts: list[tuple[str, np.ndarray, np.ndarray, Grid]], what: str) -> tuple[np.ndarray, np.ndarray, Grid]:
+    """``(name, values, valid, grid)`` of bands that must share one grid → ``(C, H, W)``, the
+    valid pixels of all, the grid; refused in one line naming the first band that differs."""
+    grid = parts[0][3]
+    for name, _, _, g in parts[1:]:
+        if (g.height, g.width) != (grid.height, grid.width) or not _same_lattice(g, grid):
+            raise BandbridgeError(f"{what}: band {name} is {g.height}×{g.width} on another grid than "
+                                  f"{parts[0][0]} ({grid.height}×{grid.width}); give bands of one resolution")
+    valid = np.logical_and.reduce([p[2] for p in parts])
+    return np.stack([p[1] for p in parts]).astype(np.float32, copy=False), valid, grid
+
+
+def _same_lattice(a: Grid, b: Grid) -> bool:
+    ta, tb = a.transform, b.transform
+    step = max(abs(tb.a), abs(tb.e), 1e-12)
+    return a.crs == b.crs and all(abs(x - y) <= ALIGN_TOLERANCE * step for x, y in zip(ta[:6], tb[:6]))
+
+
+def pan_ratio(pan: Grid, ms: Grid, what: str = "pan") -> int:
+    """The whole-number ratio of a pan grid to its multispectral grid, refused in one line where
+    the pan is not on the MS grid refined: another integer ratio per axis, another extent, or
+    (georeferenced) a corner or pixel size off the MS lattice by more than
+    :data:`ALIGN_TOLERANCE` of a pan pixel. Two plain images are taken to span one extent."""
+    ry, rx = pan.height / ms.height, pan.width / ms.width
+    if ry != rx or ry != int(ry) or ry < 2:
+        raise BandbridgeError(f"{what}: the pan is {pan.height}×{pan.width} and the MS {ms.height}×{ms.width}: "
+                              "not one whole ratio of at least 2 on both axes; give a pan on the MS grid refined "
+                              "(resample it with gdalwarp -tr onto the MS pixel corners)")
+    r = int(ry)
+    if pan.crs is None and ms.crs is None:  # two plain images: each spans the one extent
+        return r
+    if (pan.crs is None) != (ms.crs is None) or not _same_lattice(pan, Grid(ms.crs, ms.transform @ Affine.scale(1 / r),
+                                                                           pan.height, pan.width)):
+        raise BandbridgeError(f"{what}: the pan's grid is not the MS grid refined {r}× (corner or pixel size "
+                              "differ, or one file is georeferenced and the other not); resample the pan onto "
+                              "the MS pixel corners (gdalwarp -te/-tr) first")
+    return r
+
+
+def read_pan_ms(pan: str | Path, ms: str | Path) -> tuple[ProductBands, ProductBands, int]:
+    """A pan + multispectral pair in stored units (DN): the pan ``(1, H, W)``, the MS
+    ``(C, H/r, W/r)`` (bands named by the file's descriptions) and the ratio ``r``, the pan's
+    grid checked to be the MS grid refined (:func:`pan_ratio`)."""
+    p, ok, pg, _ = read_band_file(Path(pan))
+    with open_raster(ms) as src:
+        count, names = src.count, [d or f"BAND{i + 1}" for i, d in enumerate(src.descriptions)]
+    bands = [read_band_file(Path(ms), i + 1) for i in range(count)]
+    data, valid, mg = stack_on_grid([(n, b[0], b[1], b[2]) for n, b in zip(names, bands)], str(ms))
+    r = pan_ratio(pg, mg, f"{pan}")
+    same = [lambda v: v] * count
+    return (ProductBands(p[None], ok, ["PAN"], ["DN"], pg, same[:1]),
+            ProductBands(data, valid, names, ["DN"] * count, mg, same), r)
