@@ -16,15 +16,20 @@ def fill(
                                 "file beside it), or a cube step 'cube.nc@DATE#scl=SCL_CUBE.nc'"),
     earlier: list[str] = typer.Option([], "--earlier", "-e", help="an earlier clear scene of the place (repeat "
                                       "for more dates: the nearest clear one per pixel is the base; without "
-                                      "one, --sar alone fills where it holds out)"),
+                                      "one, --sar alone fills where it holds out); or found for you over the "
+                                      "scene's footprint: stac, stac:COLLECTION, a STAC API URL (#COLLECTION "
+                                      "after it) or a catalog.json (the nearest Items before it at least half "
+                                      "clear there by their SCL, read by window; the run names them)"),
     later: list[str] = typer.Option([], "--later", help="a later clear scene of the place (repeat for more dates; "
                                     "a cube step cube.nc@DATE): per pixel the nearest clear date on either side is the "
                                     "base, and where dates on both sides are clear their interpolation in time is a "
-                                    "route the held-out check may choose"),
+                                    "route the held-out check may choose; or stac… as -e takes it, after the scene"),
     sar: Optional[str] = typer.Option(None, "--sar", help="Sentinel-1 VV, VH at the scene's date (dB, linear or "
-                                      "openEO DN)"),
+                                      "openEO DN); or stac… as -e takes it (default collection sentinel-1-grd): "
+                                      "the Item nearest the scene's date, and the one nearest the nearest earlier "
+                                      "date as --sar-earlier"),
     sar_earlier: Optional[str] = typer.Option(None, "--sar-earlier", help="Sentinel-1 at the nearest earlier "
-                                              "date"),
+                                              "date (or stac… as --sar takes it)"),
     mask: Optional[str] = typer.Option(None, "--mask", help="the gap as a raster (nonzero: fill), instead of "
                                        "the scene's own SCL or QA_PIXEL"),
     output: str = typer.Option(..., "--output", "-o", help="the filled scene (GeoTIFF, COG): its bands, then "

@@ -29,6 +29,8 @@ from bandbridge.policy import WINDOW_DAYS  # either side of the input's date
 KEYS = {"nir": ("nir", "nir08", "B08", "B8", "SR_B5", "B5"), "red": ("red", "B04", "SR_B4"),
         "rededge": ("rededge1", "B05"), "swir": ("swir16", "B11", "SR_B6")}
 MASKS = ("scl", "SCL", "qa_pixel", "QA_PIXEL")
+_FILE = {"--reference": "a reference file", "--earlier": "the earlier scene's file",
+         "--later": "the later scene's file", "--sar": "the SAR file", "--sar-earlier": "the SAR file"}
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,28 @@ def is_search(source: str) -> bool:
         s.endswith(("catalog.json", "collection.json"))
 
 
-def _where(source: str) -> tuple[str, str]:
-    """``(API address or catalog path, collection)`` of a ``--reference`` search."""
+def _where(source: str, default: str = DEFAULT_COLLECTION) -> tuple[str, str]:
+    """``(API address or catalog path, collection)`` of a ``--reference`` search (``default``
+    where the source names none)."""
     s = str(source)
     if s == "stac" or s.startswith("stac:"):
-        return DEFAULT_API, s[5:] or DEFAULT_COLLECTION
+        return DEFAULT_API, s[5:] or default
     if "#" in s:
         url, coll = s.split("#", 1)
         return url, coll
-    return s, DEFAULT_COLLECTION
+    return s, default
+
+
+def search_items(source: str, bbox, t0: datetime, t1: datetime, flag: str = "--reference",
+                 default: str = DEFAULT_COLLECTION) -> tuple[str, list]:
+    """``(collection, Items)`` of one search of ``source`` (as :func:`is_search` takes it) over
+    ``bbox`` (longitude/latitude) within ``[t0, t1]``; a static catalog's Items of any collection
+    unless the source names one. Failures are one line naming ``flag``."""
+    where, coll = _where(source, default)
+    if where.startswith(("http://", "https://")):
+        return coll, _api_items(where, coll, bbox, t0, t1, flag)
+    named = "#" in str(source) or str(source).startswith("stac:")
+    return coll, _catalog_items(where, bbox, t0, t1, coll if named else None, flag)
 
 
 def footprint(src: Path) -> tuple[float, float, float, float]:
@@ -86,11 +101,9 @@ def find_reference(src: Path, source: str, when: date | None, role: str, days: i
         raise BandbridgeError(f"--reference {source}: {src.name} states no date (tags or name) to search "
                               "around; give it with --reference-date YYYY-MM-DD")
     bbox = footprint(src)
-    where, coll = _where(source)
     t0 = datetime.combine(when - timedelta(days=days), datetime.min.time(), timezone.utc)
     t1 = datetime.combine(when + timedelta(days=days), datetime.max.time(), timezone.utc)
-    items = _api_items(where, coll, bbox, t0, t1) if where.startswith(("http://", "https://")) \
-        else _catalog_items(where, bbox, t0, t1, coll)
+    coll, items = search_items(source, bbox, t0, t1)
     usable = [(it, a) for it in items if (a := _checked(source, it, lambda: _asset(it, role))) is not None]
     if not usable:
         raise BandbridgeError(f"--reference {source}: no Item of {coll} with a {role} band over {src.name} "
@@ -113,34 +126,35 @@ def _checked(source: str, item, read):
                               "fix or remove the Item") from None
 
 
-def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime) -> list:
+def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime, flag: str = "--reference") -> list:
     try:
         from pystac_client import Client
     except ImportError:
-        raise BandbridgeError("--reference with a STAC API needs pystac-client: pip install 'bandbridge[stac]'") from None
+        raise BandbridgeError(f"{flag} with a STAC API needs pystac-client: pip install 'bandbridge[stac]'") from None
     try:
         search = Client.open(url).search(collections=[coll], bbox=bbox, datetime=[t0, t1], max_items=200)
         return list(search.items())
     except Exception as e:  # noqa: BLE001 - the network or the API: one line naming the address
-        raise BandbridgeError(f"--reference {url}: the STAC search failed ({type(e).__name__}: {e}); "
-                              "check the address and the network, or give a reference file") from None
+        raise BandbridgeError(f"{flag} {url}: the STAC search failed ({type(e).__name__}: {e}); "
+                              f"check the address and the network, or give {_FILE[flag]}") from None
 
 
-def _catalog_items(path: str, bbox, t0: datetime, t1: datetime, coll: str) -> list:
+def _catalog_items(path: str, bbox, t0: datetime, t1: datetime, coll: str | None,
+                   flag: str = "--reference") -> list:
     """A static catalog's Items over ``bbox`` within ``[t0, t1]`` (its collection ``coll`` where
-    Items name one); every failure reading it (a file that is no STAC JSON, a link to nothing, an
-    Item of the wrong shape) is one line naming the file."""
+    Items name one; None or the default: any); every failure reading it (a file that is no STAC
+    JSON, a link to nothing, an Item of the wrong shape) is one line naming ``flag`` and the file."""
     from bandbridge.fileio import check_regular
     from bandbridge.inference.interop.stac import pystac_or_refuse
     pystac_or_refuse()
     p = path[7:] if path.startswith("file://") else path
     if not Path(p).exists():
-        raise BandbridgeError(f"--reference {path}: no such catalog; give a catalog.json or a STAC API address")
-    check_regular(p, "--reference", what="catalog.json")
+        raise BandbridgeError(f"{flag} {path}: no such catalog; give a catalog.json or a STAC API address")
+    check_regular(p, flag, what="catalog.json")
     out = []
-    for it in walk_catalog(p, f"--reference {path}"):
+    for it in walk_catalog(p, f"{flag} {path}"):
         try:
-            if it.collection_id not in (None, coll) and coll != DEFAULT_COLLECTION:
+            if it.collection_id not in (None, coll) and coll not in (None, DEFAULT_COLLECTION):
                 continue
             b = [float(v) for v in (it.bbox or [-180, -90, 180, 90])[:4]]
             if b[0] > bbox[2] or b[2] < bbox[0] or b[1] > bbox[3] or b[3] < bbox[1]:
@@ -149,7 +163,7 @@ def _catalog_items(path: str, bbox, t0: datetime, t1: datetime, coll: str) -> li
             if dt is None or not (t0 <= dt.astimezone(timezone.utc) <= t1):
                 continue
         except (TypeError, ValueError, AttributeError, IndexError) as e:
-            raise BandbridgeError(f"--reference {path}: {it.get_self_href() or it.id}: an Item with a malformed "
+            raise BandbridgeError(f"{flag} {path}: {it.get_self_href() or it.id}: an Item with a malformed "
                                   f"bbox or date ({type(e).__name__}: {e}); fix or remove the Item") from None
         out.append(it)
     return out
@@ -236,3 +250,31 @@ def _href(asset) -> str:
     if h.startswith("s3://"):
         return "/vsis3/" + h[5:]
     return h
+
+
+# What a fill's search reads of an Item (``inference/jobs/fill_stac.py``).
+def item_date(item) -> date:
+    """The Item's acquisition date."""
+    return _date(item)
+
+
+def cloud_cover(item) -> float:
+    """``eo:cloud_cover`` in per cent (1000 where the Item does not say)."""
+    return _cloud(item)
+
+
+def band_asset(item, name: str) -> tuple[str, str] | None:
+    """``(key, href)`` of the Item's one-band asset of a raster's band ``name`` (``B04``, ``red``,
+    ``VV``): by asset key or band name, else by the band's role (:func:`_asset`)."""
+    from bandbridge.bands import band_role
+    want = name.upper()
+    for key, a in item.assets.items():
+        if key.upper() == want or [n.upper() for n in _names(a)] == [want]:
+            return key, _href(a)
+    role = band_role(name)
+    return _asset(item, role) if role != "other" else None
+
+
+def mask_asset(item) -> tuple[str, str] | None:
+    """``(key, href)`` of the Item's cloud mask (SCL or QA_PIXEL), if it has one."""
+    return next(((k, _href(item.assets[k])) for k in MASKS if k in item.assets), None)

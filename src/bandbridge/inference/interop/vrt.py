@@ -17,6 +17,8 @@ class Source:
     path: Path
     band: int  # 1-based band of ``path``
     dst: tuple[int, int, int, int] | None = None  # (x, y, width, height) it fills; None: all of it
+    src: tuple[float, float, float, float] | None = None  # (x, y, width, height) of ``path`` read into
+    # ``dst``, resampled (nearest) where the sizes differ; None: ``dst``'s size from the corner
 
 
 @dataclass
@@ -55,7 +57,8 @@ def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[B
                       f"      <SourceBand>{s.band}</SourceBand>"]
             if s.dst is not None:
                 x, y, w, h = s.dst
-                lines += [f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>',
+                sx, sy, sw, sh = s.src or (0, 0, w, h)
+                lines += [f'      <SrcRect xOff="{sx!r}" yOff="{sy!r}" xSize="{sw!r}" ySize="{sh!r}"/>',
                           f'      <DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/>']
             lines.append("    </SimpleSource>")
         lines.append("  </VRTRasterBand>")
