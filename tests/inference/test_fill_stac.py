@@ -167,6 +167,19 @@ def test_the_vrt_reads_only_the_footprint(place, tmp_path):
                         "bandbridge_fill_stac_later": "after (2020-06-15)"}
 
 
+def test_earlier_and_later_share_one_search(place, monkeypatch):
+    """-e and --later of one catalog: one search over both windows; --sar another (its collection)."""
+    from bandbridge.inference.jobs import fill_stac
+    calls = []
+    real = fill_stac.search_items
+    monkeypatch.setattr(fill_stac, "search_items", lambda *a, **k: calls.append(a[2:4]) or real(*a, **k))
+    scene, cat = place
+    got = fill_stac.found_dates(scene, [cat], cat, None, [cat], lambda s: None)
+    assert len(got.earlier) == len(got.later) == 1 and len(calls) == 2
+    assert [(t0.date().isoformat(), t1.date().isoformat()) for t0, t1 in calls] == [
+        ("2020-04-11", "2020-08-09"), ("2020-05-20", "2020-06-22")]  # 60 days either side; SAR 12 past the dates
+
+
 def test_later_and_sar_stac_name_what_they_took(place, run_cli, tmp_path):
     """--later stac takes the clear date after the scene; --sar stac the Sentinel-1 Item nearest the
     scene and the one nearest the earlier date; the line and the tags name each Item."""

@@ -81,10 +81,15 @@ def found_dates(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
             raise BandbridgeError(f"{flag} {' and '.join(twice)}: two searches; give one ({STAC_DATES} dates are "
                                   "taken from it), beside files if you like")
     sc = _scene(scene, *asked[0])
+    searched = {}  # one search a source: -e and --later of the same one share it, over both windows
+    for x in dict.fromkeys(x for f, x in asked if f in ("--earlier", "--later")):
+        flags = [f for f, y in asked if y == x and f in ("--earlier", "--later")]
+        days = [d for f in flags for d in _side(sc, -1 if f == "--earlier" else 1)]
+        searched[x] = _search(sc, x, flags[0], min(days), max(days))
     for flag, xs, sign in (("--earlier", out.earlier, -1), ("--later", out.later, 1)):
         for i, x in enumerate(xs):
             if is_search(x):
-                taken = _optical(sc, x, flag, sign, say)
+                taken = _optical(sc, x, flag, sign, say, searched[x])
                 xs[i:i + 1] = [_vrt(sc, it, x, flag, sc.names, True) for it, _ in taken]
                 out.tags[f"bandbridge_fill_stac_{flag[2:]}"] = _listed(it for it, _ in taken)
     if sar and is_search(sar):
@@ -137,13 +142,20 @@ def _search(sc: _Scene, source: str, flag: str, first: date, last: date, default
     return search_items(source, sc.bbox, t0, t1, flag, *([default] if default else []))
 
 
-def _optical(sc: _Scene, source: str, flag: str, sign: int, say) -> list[tuple[object, float]]:
-    """The Items taken on one side of the scene (``sign`` −1 before, 1 after), nearest first, with
-    their clear share of the footprint: every scene band and a cloud mask, at least
-    :data:`STAC_CLEAR_MIN` clear, one a date, at most :data:`STAC_DATES`."""
+def _side(sc: _Scene, sign: int) -> tuple[date, date]:
+    """The first and last day searched on one side of the scene (``sign`` −1 before, 1 after)."""
     near, far = sc.when + timedelta(days=sign), sc.when + timedelta(days=sign * STAC_DAYS)
-    first, last = min(near, far), max(near, far)
-    coll, items = _search(sc, source, flag, first, last)
+    return min(near, far), max(near, far)
+
+
+def _optical(sc: _Scene, source: str, flag: str, sign: int, say, found: tuple[str, list]
+             ) -> list[tuple[object, float]]:
+    """The Items taken on one side of the scene (``sign`` −1 before, 1 after) of those ``found``
+    (``(collection, Items)`` of the search), nearest first, with their clear share of the footprint:
+    every scene band and a cloud mask, at least :data:`STAC_CLEAR_MIN` clear, one a date, at most
+    :data:`STAC_DATES`."""
+    first, last = _side(sc, sign)
+    coll, items = found
     items = [it for it in items if first <= item_date(it) <= last]
     window = f"from {first} to {last} ({STAC_DAYS} days {'before' if sign < 0 else 'after'} the scene's {sc.when})"
     if not items:
