@@ -17,6 +17,7 @@ import rasterio
 from affine import Affine
 
 pystac = pytest.importorskip("pystac", reason="pystac not installed (pip install 'bandbridge[stac]')")
+from test_stac import serve  # noqa: E402,F401 - the fixture: a range-answering file server on 127.0.0.1
 
 SIZE, TILE, OFF = 24, 40, 8  # the scene's pixels a side; the tile's; the scene's offset in the tile (pixels)
 ORIGIN = (500_000.0, 5_600_000.0)  # the tile's corner, UTM 31N metres
@@ -24,23 +25,25 @@ BANDS = ("B02", "B03", "B04", "B08")
 DAY = "20200610"  # the scene's date
 
 
-def _tif(path: Path, data: np.ndarray, names=None, res: float = 10.0, at: float = 0.0, nodata=0) -> Path:
-    """``data (C, H, W)`` as a tiled GeoTIFF, its corner ``at`` metres east and south of ``ORIGIN``."""
+def _tif(path: Path, data: np.ndarray, names=None, res: float = 10.0, at: float = 0.0, nodata=0, block: int = 16
+         ) -> Path:
+    """``data (C, H, W)`` as a tiled GeoTIFF (``block`` pixels a side), its corner ``at`` metres east
+    and south of ``ORIGIN``."""
     c, h, w = data.shape
     with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=c, dtype=data.dtype, nodata=nodata,
                        crs="EPSG:32631", transform=Affine(res, 0, ORIGIN[0] + at, 0, -res, ORIGIN[1] - at),
-                       tiled=True, blockxsize=16, blockysize=16) as dst:
+                       tiled=True, blockxsize=block, blockysize=block) as dst:
         dst.write(data)
         if names:
             dst.descriptions = tuple(names)
     return path
 
 
-def _values(seed: int) -> np.ndarray:
-    """Four bands of the tile in DN (reflectance × 10000)."""
+def _values(seed: int, n: int = TILE) -> np.ndarray:
+    """Four bands of an ``n``-pixel tile in DN (reflectance × 10000)."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:TILE, :TILE]
-    base = 500 + 100 * np.stack([yy + xx, yy, xx, 2 * yy + 10]) / TILE
+    yy, xx = np.mgrid[:n, :n]
+    base = 500 + 100 * np.stack([yy + xx, yy, xx, 2 * yy + 10]) / n
     return (base + 20 * rng.standard_normal(base.shape)).astype("uint16")
 
 
@@ -55,30 +58,34 @@ def _scene(folder: Path, day: str = DAY, seed: int = 1) -> str:
     return str(f)
 
 
-def _scl(cloudy: bool) -> np.ndarray:
-    return np.full((1, TILE // 2, TILE // 2), 9 if cloudy else 4, np.uint8)
+def _scl(cloudy: bool, n: int = TILE) -> np.ndarray:
+    return np.full((1, n // 2, n // 2), 9 if cloudy else 4, np.uint8)
 
 
-def _item(folder: Path, name: str, day: str, cloud: float, assets: dict[str, np.ndarray], res: dict | None = None):
-    """A pystac Item over the tile dated ``day`` whose assets are one-band files of ``assets``."""
+def _item(folder: Path, name: str, day: str, cloud: float, assets: dict[str, np.ndarray], res: dict | None = None,
+          block: int = 16, url: str = ""):
+    """A pystac Item over the tile dated ``day`` whose assets are one-band files of ``assets`` in
+    ``folder`` (``url``: served there, their hrefs http://)."""
     from rasterio.warp import transform_bounds
     folder.mkdir(parents=True, exist_ok=True)
-    bbox = list(transform_bounds("EPSG:32631", "EPSG:4326", ORIGIN[0], ORIGIN[1] - 10 * TILE, ORIGIN[0] + 10 * TILE,
+    n = next(iter(assets.values())).shape[-1]
+    bbox = list(transform_bounds("EPSG:32631", "EPSG:4326", ORIGIN[0], ORIGIN[1] - 10 * n, ORIGIN[0] + 10 * n,
                                  ORIGIN[1]))
     it = pystac.Item(name, None, bbox, datetime.strptime(day, "%Y%m%d").replace(hour=10, tzinfo=timezone.utc),
                      {"eo:cloud_cover": cloud})
     for key, a in assets.items():
         f = _tif(folder / f"{name}_{key}.tif", a[None] if a.ndim == 2 else a, res=(res or {}).get(key, 10.0),
-                 nodata=None if a.dtype == np.float32 else 0)
-        it.add_asset(key, pystac.Asset(f.as_uri()))
+                 nodata=None if a.dtype == np.float32 else 0, block=block)
+        it.add_asset(key, pystac.Asset(f"{url}/{f.name}" if url else f.as_uri()))
     return it
 
 
-def _s2(folder: Path, name: str, day: str, cloudy: bool = False, seed: int = 2, drop: str = "") -> "pystac.Item":
-    v = _values(seed)
-    assets = {b: v[i] for i, b in enumerate(BANDS)} | {"scl": _scl(cloudy)[0]}
+def _s2(folder: Path, name: str, day: str, cloudy: bool = False, seed: int = 2, drop: str = "", n: int = TILE,
+        **kw) -> "pystac.Item":
+    v = _values(seed, n)
+    assets = {b: v[i] for i, b in enumerate(BANDS)} | {"scl": _scl(cloudy, n)[0]}
     return _item(folder, name, day, 90.0 if cloudy else 5.0, {k: a for k, a in assets.items() if k != drop},
-                 {"scl": 20.0})
+                 {"scl": 20.0}, **kw)
 
 
 def _s1(folder: Path, name: str, day: str) -> "pystac.Item":
@@ -247,3 +254,23 @@ def test_a_scene_without_a_date_is_asked_for_one(place, tmp_path, run_cli):
     err = _refused(run_cli, tmp_path, scene, "-e", cat)
     assert "states no date" in err and "ACQUISITIONDATE=YYYY-MM-DD" in err
 
+
+
+def test_remote_assets_are_read_by_window_never_whole(run_cli, tmp_path, serve):
+    """Assets as http:// URLs (GDAL's /vsicurl/ against a server on 127.0.0.1 that answers byte
+    ranges, as object stores do) on a 1024² tile in 128² blocks: the search, the clear check and the
+    fill read headers and the blocks over the scene, each asset under a quarter of its bytes."""
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    url = serve(bucket)
+    cat = _catalog(tmp_path, [_s2(bucket, "clear", "20200601", n=1024, block=128, url=url)])
+    out = tmp_path / "o.tif"
+    code, _, err = run_cli("fill", _scene(tmp_path / "now"), "-e", cat, "-o", str(out))
+    assert code == 0, err
+    assert _read(out)[1]["bandbridge_fill_stac_earlier"] == "clear (2020-06-01)"
+    size = {f"/{p.name}": p.stat().st_size for p in bucket.iterdir()}
+    sent: dict[str, int] = {}
+    for command, path, rng in serve.requests():  # a HEAD sends no body; a GET without a range the whole file
+        sent[path] = sent.get(path, 0) + (0 if command == "HEAD" else rng[1] - rng[0] + 1 if rng else size[path])
+    assert sorted(sent) == sorted(size)  # every asset asked for: four bands and the SCL
+    assert all(n < size[p] / 4 for p, n in sent.items()), {p: (n, size[p]) for p, n in sent.items()}
