@@ -45,12 +45,10 @@ def test_the_residual_correction_makes_the_block_means_the_reference(sharpen):
     np.testing.assert_allclose(block_mean(sharpen(guides, reference, RATIO), RATIO), reference, rtol=1e-5, atol=1e-3)
 
 
-def test_consistent_adds_each_cells_residual_to_its_pixels():
-    fine = np.arange(16, dtype=np.float32).reshape(1, 4, 4)  # block means 2.5, 4.5, 10.5, 12.5
-    out = consistent(fine, np.array([[[3.5, 4.5], [10.5, 0.5]]], np.float32), 2)
-    np.testing.assert_allclose(out[0, :2, :2], fine[0, :2, :2] + 1)
-    np.testing.assert_allclose(out[0, 2:, 2:], fine[0, 2:, 2:] - 12)
-    np.testing.assert_allclose(out[0, :2, 2:], fine[0, :2, 2:])
+def test_consistent_leaves_a_consistent_image_and_adds_a_uniform_residual_everywhere():
+    fine = _guides(2)
+    np.testing.assert_allclose(consistent(fine, block_mean(fine, RATIO), RATIO), fine, atol=1e-5)
+    np.testing.assert_allclose(consistent(fine, block_mean(fine, RATIO) + 2.5, RATIO), fine + 2.5, atol=1e-4)
 
 
 def test_dms_learns_a_curve_of_the_guides_the_linear_map_and_cubic_miss():

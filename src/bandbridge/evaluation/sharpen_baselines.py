@@ -14,8 +14,11 @@ pixel valid; the caller cuts both to whole cells):
 - ``gsa`` and ``brovey``: pansharpening by component substitution (Aiazzi et al. 2007's adaptive
   Gram-Schmidt; the Brovey transform), the guides' mean taken as the pan band.
 
-The residual correction of ``tsharp`` and ``dms`` adds each coarse cell's residual to every fine
-pixel of that cell, so the output averages back to the reference exactly, cell by cell.
+The residual correction of ``tsharp`` and ``dms`` adds the coarse residual upsampled, then what
+is left of it cell by cell, so the output averages back to the reference exactly. Added cell by
+cell alone (nearest), TsHARP's residual scored a higher RMSE on 32 of the record's 70 target
+bands, by up to 22 % (GeoEye-1's NIR: the cell edges show), and a lower one on the other 38 by
+at most 3.3 %.
 """
 
 from __future__ import annotations
@@ -55,8 +58,10 @@ def cubic(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
 
 
 def consistent(fine: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
-    """The residual correction: ``fine (T, H, W)`` plus, on each pixel, its cell's residual
-    ``reference − block_mean(fine)``, so that the block means equal the reference."""
+    """The residual correction: ``fine (T, H, W)`` plus its coarse residual ``reference −
+    block_mean(fine)`` upsampled (cubic, so no cell edge shows), plus what of the residual the
+    cubic leaves in each cell, on its pixels, so that the block means equal the reference."""
+    fine = fine + cubic(fine, reference - block_mean(fine, ratio), ratio)
     return (fine + block_repeat(reference - block_mean(fine, ratio), ratio)).astype(np.float32)
 
 

@@ -1,0 +1,144 @@
+"""The sharpening record: every case of ``sharpen_cases.py`` sharpened by the baselines (and by
+``bandbridge sharpen`` where its entry point exists), scored per band (RMSE, MAE) and per case
+(ERGAS, SAM) against the truth, and written as one JSON document with the command that made it.
+
+``bandbridge sharpen`` is run as a user runs it, on files: the case's guides and reference are
+written as float32 GeoTIFFs (with the case's georeference; plain images without one), band
+descriptions naming each band, and its output is read back. Where its entry point cannot be
+imported the record holds no bandbridge column and says why; nothing stands in for it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from bandbridge.evaluation.sharpen_baselines import BASELINES, PANSHARPENING
+from bandbridge.evaluation.sharpen_cases import MIN_CELLS, Case, all_cases
+from bandbridge.fileio import atomic_write_bytes
+from bandbridge.metrics import sharpen_metrics
+
+# Landsat's band numbers are not Sentinel-2's (B5 is NIR, B10 thermal, where S2's B10 is cirrus):
+# the files name them by what they are, so that nothing reads them as S2 codes
+FILE_NAMES = {"B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir16", "B7": "swir22",
+              "B10": "B10 thermal", "B11": "B11 thermal"}
+
+
+def write_case(case: Case, folder: Path) -> tuple[Path, Path]:
+    """The case's guides and reference as float32 GeoTIFFs in ``folder``: ``(guides, reference)``."""
+    import rasterio
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for stem, data, names, grid in (("guides", case.guides, case.guide_names, case.grid),
+                                    ("reference", case.reference, case.target_names, case.grid.coarser(case.ratio))):
+        path = folder / f"{stem}.tif"
+        geo = dict(crs=grid.crs, transform=grid.transform) if grid.crs is not None else {}
+        with rasterio.open(path, "w", driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
+                           dtype="float32", **geo) as dst:
+            dst.write(data.astype(np.float32))
+            dst.descriptions = tuple(FILE_NAMES.get(n, n) for n in names)
+        out.append(path)
+    return out[0], out[1]
+
+
+def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], np.ndarray] | None, str]:
+    """``(sharpen a case, what it is)``, or ``(None, why not)`` where the command's entry point
+    (``inference.jobs.sharpen.sharpen``) cannot be imported."""
+    try:
+        from bandbridge.inference.jobs.sharpen import sharpen
+    except ImportError as e:
+        return None, f"bandbridge sharpen not importable ({e})"
+
+    def run(case: Case) -> np.ndarray:
+        import rasterio
+        folder = work / case.name.replace(" ", "_").replace("×", "x")
+        guides, reference = write_case(case, folder)
+        res = sharpen(fine=[guides], reference=reference, output=folder / "sharpened.tif", overwrite=True)
+        with rasterio.open(res.output) as src:
+            return src.read().astype(np.float32)
+    return run, "bandbridge.inference.jobs.sharpen.sharpen(fine=[guides.tif], reference=reference.tif)"
+
+
+def score(case: Case, pred: np.ndarray, seconds: float) -> dict:
+    m = sharpen_metrics(torch.from_numpy(pred), torch.from_numpy(case.truth),
+                        torch.ones(case.truth.shape[1:], dtype=torch.bool), case.ratio)
+    return m | {"seconds": round(seconds, 2)}
+
+
+def run_case(case: Case, methods: dict[str, Callable], say: Callable[[str], None]) -> dict:
+    """Every method on one case, scored; a method that fails is recorded with its error."""
+    row = {"case": case.name, "source": case.source, "kind": case.kind, "ratio": case.ratio, "units": case.units,
+           "guides": case.guide_names, "targets": case.target_names, "size": list(case.truth.shape[1:]),
+           "reference_cells": case.cells, "truth_mean": [float(t.mean()) for t in case.truth], "methods": {}}
+    for name, f in methods.items():
+        t0 = time.process_time()
+        try:
+            pred = f(case.guides, case.reference, case.ratio) if name != "bandbridge" else f(case)
+        except Exception as e:  # the record says what failed and goes on with the other methods
+            row["methods"][name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
+            say(f"  {name}: failed ({row['methods'][name]['error']})")
+            continue
+        row["methods"][name] = score(case, pred, time.process_time() - t0)
+    cubic = row["methods"]["cubic"]
+    for name, m in row["methods"].items():
+        if "rmse" in m:
+            m["rmse_vs_cubic"] = [round(a / b, 4) if b > 0 else None for a, b in zip(m["rmse"], cubic["rmse"])]
+    say(line(row))
+    return row
+
+
+def line(row: dict) -> str:
+    parts = [f"{n} ERGAS {m['ergas']:.3g}" + (f" SAM {m['sam_deg']:.3g}°" if "sam_deg" in m else "")
+             for n, m in row["methods"].items() if "ergas" in m]
+    return f"{row['case']}: " + "; ".join(parts)
+
+
+def run_record(data: str | Path, work: str | Path, command: str, bandbridge: bool = True,
+               say: Callable[[str], None] = print) -> dict:
+    """Every case (those under ``MIN_CELLS`` reference cells listed as skipped) by every method."""
+    work = Path(work)
+    ours, what = bandbridge_sharpener(work) if bandbridge else (None, "not asked (--no-bandbridge)")
+    say(f"bandbridge: {what}")
+    rows, skipped = [], []
+    for case in all_cases(data):
+        if case.cells < MIN_CELLS:
+            skipped.append({"case": case.name, "why": f"{case.cells} reference cells, under {MIN_CELLS}"})
+            continue
+        methods = dict(PANSHARPENING if case.kind == "pansharpening" else BASELINES)
+        if ours is not None:
+            methods["bandbridge"] = ours
+        rows.append(run_case(case, methods, say))
+    return {"command": command, "bandbridge": what, "machine": platform.machine(),
+            "protocol": "Wald: every band degraded by the ratio (block means), the product's bands the truth; "
+                        "see src/bandbridge/evaluation/sharpen_cases.py",
+            "metrics": "per band RMSE and MAE in the case's units; ERGAS = 100/ratio·sqrt(mean_k RMSE_k²/μ_k²); "
+                       "SAM: mean per-pixel spectral angle in degrees; seconds: CPU time of the process",
+            "cases": rows, "skipped": skipped}
+
+
+def save(record: dict, path: str | Path) -> Path:
+    path = Path(path)
+    atomic_write_bytes(path, (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode())
+    return path
+
+
+def table(record: dict) -> str:
+    """Markdown: per case and target band, each method's RMSE (× cubic's), then ERGAS and SAM."""
+    out = []
+    for row in record["cases"]:
+        names = [n for n, m in row["methods"].items() if "rmse" in m]
+        out += [f"\n{row['case']} ({row['units']}, {row['reference_cells']} reference cells)",
+                "| band | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for k, band in enumerate(row["targets"]):
+            cells = [f"{row['methods'][n]['rmse'][k]:.4g} ({row['methods'][n]['rmse_vs_cubic'][k]:.2f})" for n in names]
+            out.append(f"| {band} | " + " | ".join(cells) + " |")
+        out.append("| ERGAS | " + " | ".join(f"{row['methods'][n]['ergas']:.3g}" for n in names) + " |")
+        if all("sam_deg" in row["methods"][n] for n in names):
+            out.append("| SAM ° | " + " | ".join(f"{row['methods'][n]['sam_deg']:.3g}" for n in names) + " |")
+    return "\n".join(out)
