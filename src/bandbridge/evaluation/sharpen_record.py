@@ -114,12 +114,27 @@ def run_record(data: str | Path, work: str | Path, command: str, bandbridge: boo
         if ours is not None:
             methods["bandbridge"] = ours
         rows.append(run_case(case, methods, say))
-    return {"command": command, "bandbridge": what, "machine": platform.machine(),
+    return {"command": command, "bandbridge": what, "code": code_state(), "machine": platform.machine(),
             "protocol": "Wald: every band degraded by the ratio (block means), the product's bands the truth; "
                         "see src/bandbridge/evaluation/sharpen_cases.py",
             "metrics": "per band RMSE and MAE in the case's units; ERGAS = 100/ratio·sqrt(mean_k RMSE_k²/μ_k²); "
                        "SAM: mean per-pixel spectral angle in degrees; seconds: CPU time of the process",
             "cases": rows, "skipped": skipped}
+
+
+def code_state() -> dict:
+    """The commit the record ran on and the sharpener's files that differed from it (a record
+    of uncommitted code says so)."""
+    import subprocess
+    root = Path(__file__).resolve().parents[3]
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    dirty = [ln[3:] for ln in git("status", "--porcelain", "--", "src/bandbridge").splitlines() if "sharpen" in ln]
+    return {"commit": git("rev-parse", "HEAD"), "sharpen_files_uncommitted": dirty}
 
 
 def save(record: dict, path: str | Path) -> Path:
