@@ -10,7 +10,8 @@ pixel valid; the caller cuts both to whole cells):
 - ``dms``: DMS-style, the data mining sharpener (Gao, Kustas and Anderson 2012; pyDMS): a tree
   ensemble (LightGBM's boosted trees through ``learners/gbm.py``, where pyDMS bags regression
   trees) fitted on the coarse cells whose guides are most homogeneous inside them, applied to
-  the fine guides, then the residual correction (written here from the paper, no pyDMS code);
+  the fine guides, then the residual correction (written here from the paper, no pyDMS code;
+  the global model only: pyDMS's local models in moving windows, weighted in, are left out);
 - ``gsa`` and ``brovey``: pansharpening by component substitution (Aiazzi et al. 2007's adaptive
   Gram-Schmidt; the Brovey transform), the guides' mean taken as the pan band.
 
