@@ -264,3 +264,29 @@ def test_sar_alone_without_an_earlier_date(run_cli, tmp_path, quick_fit):
     code, _, err = run_cli("fill", step(CLOUDY), "--sar", f"{S1}@2018-06-03", "--sar-earlier", f"{S1}@2018-05-27",
                            "-o", str(tmp_path / "never.tif"))
     assert code == 2 and "--sar-earlier" in _one_line(err) and not (tmp_path / "never.tif").exists()
+
+
+def test_a_scene_far_brighter_than_its_earlier_date_reaches_the_map_unclipped(quick_fit):
+    """A scene that is a bright cloud SCL calls snow (reflectance about 0.6) over a dark earlier
+    date (0.02-0.12): the scene's model units (its clear part's range) put the earlier date far
+    below 0, and the fit's design is fed in a range that holds it (fill_fit.feed_of), so the fit's
+    per-band map reads the earlier date, not a constant. Fed over a fixed (0, 4), clipped at 0, the
+    forced fit's gap error was the scene's own spread (the gaps record's snow-labelled scenes:
+    0.0553 against 0.0173)."""
+    from scipy.ndimage import gaussian_filter
+
+    from bandbridge.learners.fill_fit import FEED
+    from bandbridge.learners.gapfill import ArraySource, Stack, fill
+    rng = np.random.default_rng(0)
+    field = np.stack([gaussian_filter(rng.normal(size=(48, 48)), 3) for _ in range(4)])
+    earlier = (0.07 + 0.05 * field / np.abs(field).max()).astype(np.float32)
+    scene = (0.55 + 0.8 * earlier + rng.normal(0, 0.002, earlier.shape)).astype(np.float32)
+    yy, xx = np.mgrid[:48, :48]
+    gap = (yy - 24) ** 2 + (xx - 24) ** 2 <= 14 ** 2
+    stack = Stack(np.where(gap, np.nan, scene), ~gap, gap, [earlier], [2])
+    src = ArraySource(stack, use_sar=False)
+    assert src.x.min() < FEED[0] - 1 and src.feed[0] <= src.x.min()  # the case: far below the least feed, held
+    err = {r: float(np.abs(fill(stack, use_sar=False, force=r, seed=0).values[:, gap] - scene[:, gap]).mean())
+           for r in ("fit", "linear")}
+    spread = float(np.abs(scene[:, gap] - scene[:, gap].mean(1, keepdims=True)).mean())
+    assert err["fit"] < 2 * err["linear"] and err["fit"] < 0.5 * spread, (err, spread)

@@ -36,12 +36,12 @@ PRODUCTS = False  # no pairwise products of the channels: with SAR at two dates 
 # channels, 45 products; the trees find interactions themselves, and the fit took half the time
 # without them on the real cloudy date of docs/fill.md's figure (sample 00002806639B424A,
 # 2018-06-03: held-out MAE 0.01648 reflectance against 0.01640 with them, 31 s against 41 s)
-FEED = (0.0, 4.0)  # model values the fit's bundle reads its design in (its input's minmax, which clips to it:
-# the fit sees the same, fed()). Up to 4, not 1: an earlier date far brighter than the scene's clear range (a
-# cloud the scene classification calls snow) must reach the per-band map unclipped — clipped at 1, the gaps
-# record's fill mean rose 0.0178 -> 0.0198 (its 4 snow-labelled pairs; 00002806639B424A 2018-09-23 -> 10-08,
-# forced fit on a disc: 0.0496, and 0.0377 at 4, as before the engine). No offset either: FEED (-1, 2) moved
-# the real cloudy date's fit 0.01657 -> 0.01673 (the trees are not invariant to the map); at (0, 4) 0.01675
+FEED = (0.0, 4.0)  # the least range, in model values, the fit's bundle reads its design in (its input's minmax,
+# which clips to it: the fit sees the same, fed()); a scene's design reaching past it widens it (feed_of). Up
+# to 4, not 1: an earlier date far brighter than the scene's clear range (a cloud the scene classification calls
+# snow) must reach the per-band map unclipped (00002806639B424A 2018-09-23 -> 10-08, forced fit on a disc:
+# 0.0496 clipped at 1, 0.0377 at 4, as before the engine). Not wider where no value needs it: the trees are not
+# invariant to the map (FEED (-1, 2) moved the real cloudy date's fit 0.01657 -> 0.01673; at (0, 4) 0.01675)
 
 
 def composite(earlier: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -178,10 +178,20 @@ def held_out(folds: list[Fold], e: np.ndarray, y: np.ndarray) -> np.ndarray:
     return pred
 
 
-def fed(x: np.ndarray) -> np.ndarray:
-    """Model values as the fit's bundle reads them (its input's ``minmax`` over :data:`FEED`,
-    clipped): the learner is fitted on exactly what every tile will hold."""
-    return ((np.clip(x, *FEED) - FEED[0]) / (FEED[1] - FEED[0])).astype(np.float32)
+def feed_of(lo: float, hi: float) -> tuple[float, float]:
+    """The range a scene's design is fed in: :data:`FEED`, widened to whole model values that hold
+    its lowest ``lo`` and highest ``hi`` value. A design clipped by its feed gives the per-band map a
+    constant where it reads the clipped base: a scene that is a bright cloud the scene
+    classification calls snow puts a dark earlier date at model values down to −4 (the scene's
+    units are its clear part's range), and clipped at 0 the gaps record's two such pairs scored
+    0.0553 and 0.0742 against 0.0173 and 0.0228 unclipped (5499abc, which brought the clip in)."""
+    return (min(FEED[0], float(np.floor(lo))), max(FEED[1], float(np.ceil(hi))))
+
+
+def fed(x: np.ndarray, feed: tuple[float, float] = FEED) -> np.ndarray:
+    """Model values as the fit's bundle reads them (its input's ``minmax`` over ``feed``,
+    clipped: :func:`feed_of`): the learner is fitted on exactly what every tile will hold."""
+    return ((np.clip(x, *feed) - feed[0]) / (feed[1] - feed[0])).astype(np.float32)
 
 
 class Source(Protocol):
@@ -198,6 +208,7 @@ class Source(Protocol):
     units: Units
     linear: np.ndarray | None
     channels: dict[str, list[int]]
+    feed: tuple[float, float]
 
     def read(self, win: tuple[int, int, int, int], channels: list[int]) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -222,6 +233,7 @@ class Decision:
     anchor: tuple[np.ndarray, np.ndarray] | None = None
     held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rows, cols, (C, N) held-out residual
     sampled: tuple[np.ndarray, np.ndarray] | None = None  # rows, cols of every pixel the fit sampled
+    feed: tuple[float, float] = FEED  # the range the design is fed in (fed(), the bundle's minmax)
 
     def module(self):
         """The fit as one torch module on :func:`fed` inputs ``(B, k, H, W)`` → model values
@@ -235,9 +247,9 @@ class Decision:
         bands = c if self.route == "fit" else 0
         base = FillBase(k, c, bands, HALF)
         a, d = self.anchor
-        span = FEED[1] - FEED[0]
+        span = self.feed[1] - self.feed[0]
         base.a.copy_(torch.as_tensor(a * span, dtype=torch.float32))
-        base.d.copy_(torch.as_tensor(d + a * FEED[0], dtype=torch.float32))
+        base.d.copy_(torch.as_tensor(d + a * self.feed[0], dtype=torch.float32))
         return Anchored(self.fitted.module(k, c), base, None, True, k).eval()
 
 
@@ -285,14 +297,15 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
     between = src.channels.get("between", [])
     ch = {e: src.channels["base"] + (src.channels["dates"] + between if e else []) + src.channels["sar"]
           for e in (False, True)}
-    read = lambda e: lambda win: (lambda x, v: (fed(x), v))(*src.read(win, ch[e]))  # noqa: E731
+    feed = feed_in(src)
+    read = lambda e: lambda win: (lambda x, v: (fed(x, feed), v))(*src.read(win, ch[e]))  # noqa: E731
     f, v, rows, cols = sample(read(False), src.learn, FIT_PIXELS, seed, PRODUCTS)
     y_px, e_px = v[:, :c], v[:, c:2 * c]
     anchor_px = _rows(units, e_px) * a + d
     target = _rows(units, y_px) - anchor_px + HALF
     px = as_pixels(f, target, rows, cols, src.shape, len(ch[False]), n)
     folds = spatial_folds(px, buffer=BUFFER)
-    dec = Decision("linear", {}, "", n, units, src.linear, anchor=(a, d))
+    dec = Decision("linear", {}, "", n, units, src.linear, anchor=(a, d), feed=feed)
     if not folds:  # too short a scene for a block and its buffer: the map, no check
         dec.why = "the clear part is too small to hold any pixels out: the per-band linear map, unchecked"
         return dec
@@ -341,7 +354,8 @@ def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | No
     if n < FILL_FIT_MIN or not src.channels["sar"]:
         return None
     chans, c = src.channels["sar"], src.bands
-    f, v, rows, cols = sample(lambda w: (lambda x, s: (fed(x), s))(*src.read(w, chans)), src.clear_y, FIT_PIXELS,
+    feed = feed_in(src)
+    f, v, rows, cols = sample(lambda w: (lambda x, s: (fed(x, feed), s))(*src.read(w, chans)), src.clear_y, FIT_PIXELS,
                               seed, PRODUCTS)
     px = as_pixels(f, _rows(src.units, v[:, :c]), rows, cols, src.shape, len(chans), n)
     folds = spatial_folds(px, buffer=BUFFER)
@@ -354,7 +368,13 @@ def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | No
     why = (f"from SAR alone ({sel.chosen}, out-of-fold MAE {sel.oof[sel.chosen]:.3g} against the constant's "
            f"{sel.oof['constant']:.3g}, in model values: 0–1 over the clear part's 0.1–99.9 % range per band)")
     return Decision("sar", {}, why, n, src.units, chosen=sel.chosen, oof=dict(sel.oof), channels=chans,
-                    fitted=sel.fitted, anchor=(np.zeros(c), np.full(c, HALF)))
+                    fitted=sel.fitted, anchor=(np.zeros(c), np.full(c, HALF)), feed=feed)
+
+
+def feed_in(src: Source) -> tuple[float, float]:
+    """``src.feed``; :data:`FEED` for a source that does not say its design's range (the engine's
+    work files until they track it: its bundle reads them over FEED)."""
+    return getattr(src, "feed", FEED)
 
 
 def _mae(p: np.ndarray, y: np.ndarray) -> float:

@@ -37,8 +37,8 @@ import numpy as np
 
 from bandbridge.learners.fill_fit import (ANCHOR, FEED, FIT_CANDIDATES, FIT_PIXELS, PRODUCTS, ROUTES,  # noqa: F401
                                          SAR_HI, SAR_LO, Decision, Source, Units, channels_of, composite, decide,
-                                         decide_sar, design, fed, held_out, interpolate, linear_maps, nearest_first,
-                                         sar_model, shares)
+                                         decide_sar, design, fed, feed_of, held_out, interpolate, linear_maps,
+                                         nearest_first, sar_model, shares)
 from bandbridge.policy import FILL_EDGE_PX, FILL_LINEAR_MIN
 
 
@@ -120,6 +120,7 @@ class ArraySource:
         now, then = (stack.sar_now, stack.sar_then) if use_sar else (None, None)
         inter = None if between is None else self.units.to_model(between)
         self.x, _ = design(self.units.to_model(self.base), others, now, then, between=inter)
+        self.feed = feed_of(float(self.x.min()), float(self.x.max()))
         self.channels = channels_of(self.bands, len(others), inter is not None, self.x.shape[0])
         self.between_raw = between
         self.between = None if between is None else np.where(np.isfinite(between), between, self.base)
@@ -176,7 +177,7 @@ def apply(dec: Decision, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         return base * ab[:, :1, None] + ab[:, 1:, None]
     import torch
     with torch.inference_mode():
-        m = dec.module()(torch.from_numpy(fed(x[dec.channels]))[None])[0].numpy()
+        m = dec.module()(torch.from_numpy(fed(x[dec.channels], dec.feed))[None])[0].numpy()
     return dec.units.to_stored(m)
 
 
