@@ -138,7 +138,10 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
     the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
     ``later``: clear dates after the scene (``--later``)."""
+    from bandbridge.inference.jobs.fill_stac import found_dates
     from bandbridge.inference.jobs.fill_strips import scan
+    found = found_dates(scene, earlier, sar, sar_earlier, later, say)  # -e/--later/--sar stac: the Items' VRTs
+    earlier, later, sar, sar_earlier = found.earlier, found.later, found.sar, found.sar_earlier
     dest = Path(out)
     check_output_suffix(dest, FORMATS, "fill")
     check_output_file(dest, fill_reads([scene, *earlier, *later, sar, sar_earlier], mask), overwrite)
@@ -167,7 +170,7 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
         say(line)
     work = _work(dest, engine)
     try:
-        return _run(sc, inp, dest, work, overwrite, cog, seed, say, engine, add, bool(earlier or later))
+        return _run(sc, inp, dest, work, overwrite, cog, seed, say, engine, add, bool(earlier or later), found.tags)
     finally:
         from bandbridge.inference.runtime.cache import forget
         for f in work.glob("*/model.yaml"):
@@ -184,7 +187,7 @@ def _work(dest: Path, engine: EngineOptions) -> Path:
 
 
 def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, seed: int, say, engine: EngineOptions,
-         add, has_earlier: bool) -> FillRun:
+         add, has_earlier: bool, found_tags: dict[str, str] | None = None) -> FillRun:
     """The passes, the decision, the engine and the last pass (see the module docstring)."""
     from bandbridge.inference.jobs.fill_engine import bundle, engine_job, only_mask, run_engine, stacked
     from bandbridge.inference.jobs.fill_finish import Parts, finish, reach
@@ -249,7 +252,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
         say(f"{run.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
     used = [d for d, u in zip(days, gd.used) if u]  # a date that is nothing but snow left out is not in the tags
     finish(sc, gd, parts, dest, tags(sc, [d for d in used if d is None or d > 0], [-d for d in used if d is not None
-                                                                                   and d < 0], run),
+                                                                                   and d < 0], run) | (found_tags or {}),
            overwrite, cog, FILL_EDGE_PX if has_earlier else 0)
     say(f"written to {dest}")
     return run

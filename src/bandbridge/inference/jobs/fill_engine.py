@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from bandbridge.learners.fill_fit import FEED, HALF, Decision
+from bandbridge.learners.fill_fit import HALF, Decision
 from bandbridge.learners.scene_fit import HALO
 
 FILL_TILE = 1024  # px: the tile the fit's bundle runs (a model made for one run is not measured for
@@ -59,7 +59,7 @@ class EngineOptions:
 
 def bundle(dec: Decision, channels: list[str], targets: list[str], folder: Path, record: dict):
     """The decision's module saved as a bundle in ``folder``; its spec. Input: the design's
-    ``channels`` read through ``minmax`` over :data:`~bandbridge.learners.fill_fit.FEED`; output: the
+    ``channels`` read through ``minmax`` over the fit's feed (``fill_fit.feed_of``); output: the
     scene's bands ``targets`` in the fit's model values (written as float32)."""
     from bandbridge.bundle import save_bundle
     from bandbridge.config import build_config
@@ -72,7 +72,7 @@ def bundle(dec: Decision, channels: list[str], targets: list[str], folder: Path,
     module = build_generator("fill-base", k, c, args, 1, learner, None)
     module.load_state_dict(dec.module().state_dict())
     src = {"name": "scene", "layout": "multiband", "files": ["scene.tif"],
-           "input": {"bands": list(range(k)), "scaling": "minmax", "vmin": FEED[0], "vmax": FEED[1],
+           "input": {"bands": list(range(k)), "scaling": "minmax", "vmin": dec.feed[0], "vmax": dec.feed[1],
                      "band_names": channels},
            "target": {"bands": list(targets), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0}}
     cfg = build_config({"name": f"fill-{dec.route}", "data": {"root": ".", "sources": [src]},

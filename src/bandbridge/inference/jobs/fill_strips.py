@@ -26,8 +26,8 @@ from bandbridge.bands import band_role
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.fill_read import holds_nothing, shared_bands, snow_is_ground, to_db
 from bandbridge.inference.jobs.fill_rows import RowReader
-from bandbridge.learners.fill_fit import (FILL_LINEAR_MIN, SAR_HI, SAR_LO, Units, channels_of, composite, design,
-                                         interpolate)
+from bandbridge.learners.fill_fit import (FEED, FILL_LINEAR_MIN, SAR_HI, SAR_LO, Units, channels_of, composite, design,
+                                         feed_of, interpolate)
 from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
 
 ROWS = 512  # rows read, computed and written at a time
@@ -149,6 +149,7 @@ class Guides:
     counts: np.ndarray | None = None  # (2, dates + 1): gap pixels each date is the base of, over all, and
     # where no dates lie on both sides (the last column: pixels that have them, which the interpolation fills)
     used: list[bool] = field(default_factory=list)  # per date: clear somewhere over the scene (all snow left out: not)
+    feed: tuple[float, float] = FEED  # the range the design is fed in (fill_fit.feed_of of its lowest and highest)
 
 
 def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out: Path,
@@ -180,7 +181,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
     seen, snowy = np.zeros(nd, bool), np.zeros(nd)
     counts = np.zeros((2, nd + 1))  # gap pixels each date is the base of, over all and where the dates do not
     # lie on both sides (the last: those that do)
-    lo = None
+    lo, span = None, [np.inf, -np.inf]
     with rasterio.open(out, "w", **prof) as dst:
         for a in range(0, h, ROWS):
             b = min(h, a + ROWS)
@@ -224,6 +225,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
             then = sar_rows(sar[1], g, a, b) if now is not None and sar[1] is not None else None
             x, _ = design(sc.units.to_model(base), [sc.units.to_model(d) for d in dates[1:]], now, then, sc.holes,
                           None if between is None else sc.units.to_model(between))
+            span = [min(span[0], float(x.min())), max(span[1], float(x.max()))]
             dst.write(x, window=Window(0, a, w, b - a))
     for i, e in enumerate(earlier):
         if not seen[i] and not snowy[i]:
@@ -235,7 +237,8 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                               "earlier date without snow")
     chans = channels_of(c, max(nd, 1) - 1, sides, ci)
     dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
-    return Guides(out, chans, has, _solve(sums, lo), dropped, counts, [bool(x) for x in seen])
+    return Guides(out, chans, has, _solve(sums, lo), dropped, counts, [bool(x) for x in seen],
+                  feed_of(*span) if np.isfinite(span[0]) else FEED)
 
 
 def _solve(s: np.ndarray, lo: np.ndarray | None) -> np.ndarray | None:
@@ -262,6 +265,7 @@ class FileSource:
         self.learn, self.clear_y = sc.clear & gd.has_base, sc.clear
         self.units, self.linear = sc.units, gd.linear
         self.channels = gd.channels
+        self.feed = gd.feed
 
     def read(self, win: tuple[int, int, int, int], channels: list[int]) -> tuple[np.ndarray, np.ndarray]:
         import rasterio
