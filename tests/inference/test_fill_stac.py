@@ -238,6 +238,13 @@ def test_items_without_the_bands_or_the_cloud_mask_are_refused(tmp_path, run_cli
     assert "none with the scene's bands ['B02', 'B03', 'B04', 'B08'] and a cloud mask" in err and lacks in err
 
 
+def test_an_asset_that_cannot_be_read_names_the_item(tmp_path, run_cli):
+    it = _s2(tmp_path / "a", "gone", "20200601")
+    it.assets["scl"].href = (tmp_path / "a" / "nowhere_scl.tif").as_uri()
+    err = _refused(run_cli, tmp_path, _scene(tmp_path / "now"), "-e", _catalog(tmp_path, [it]))
+    assert "Item gone's asset" in err and "nowhere_scl.tif cannot be read" in err
+
+
 def test_only_cloudy_items_and_no_sar_are_refused(tmp_path, run_cli):
     cat = _catalog(tmp_path, [_s2(tmp_path / "a", "cloudy", "20200607", cloudy=True)])
     scene = _scene(tmp_path / "now")
@@ -274,3 +281,65 @@ def test_remote_assets_are_read_by_window_never_whole(run_cli, tmp_path, serve):
         sent[path] = sent.get(path, 0) + (0 if command == "HEAD" else rng[1] - rng[0] + 1 if rng else size[path])
     assert sorted(sent) == sorted(size)  # every asset asked for: four bands and the SCL
     assert all(n < size[p] / 4 for p, n in sent.items()), {p: (n, size[p]) for p, n in sent.items()}
+
+
+def test_a_stac_api_is_searched_once_for_the_collection_named(run_cli, tmp_path):
+    """``-e URL#COLLECTION`` against a STAC API (a fake one on 127.0.0.1 that answers pystac-client's
+    landing page and /search, and serves the assets by byte range): one search, of the collection
+    named, over the scene's footprint and the 60 days before it; the Item found fills the gap."""
+    import http.server
+    import threading
+
+    from test_stac import _Ranges
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    asked = []
+
+    class Api(_Ranges):
+        def do_GET(self):
+            if self.path.rstrip("/") == "":
+                return self._json({"type": "Catalog", "id": "fake", "stac_version": "1.0.0", "description": "a fake API",
+                                   "conformsTo": ["https://api.stacspec.org/v1.0.0/core",
+                                                  "https://api.stacspec.org/v1.0.0/item-search"],
+                                   "links": [{"rel": r, "href": f"{base}/"} for r in ("self", "root")] +
+                                   [{"rel": "search", "href": f"{base}/search", "type": "application/geo+json",
+                                     "method": "POST"}]})
+            return super().do_GET()
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            asked.append(body)
+            feats = [d for d in items if d["collection"] in body.get("collections", [])]
+            return self._json({"type": "FeatureCollection", "features": feats, "links": []})
+
+        def _json(self, d):
+            data = json.dumps(d).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Api(*a, directory=str(bucket)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        items = []
+        for it in (_s2(bucket, "clear", "20200601", url=base), _s2(bucket, "cloudy", "20200607", cloudy=True, url=base)):
+            it.collection_id = "my-l2a"
+            items.append(it.to_dict(include_self_link=False, transform_hrefs=False) | {"collection": "my-l2a"})
+        out = tmp_path / "o.tif"
+        code, stdout, err = run_cli("fill", _scene(tmp_path / "now"), "-e", f"{base}#my-l2a", "-o", str(out))
+        assert code == 0, err
+        assert f"--earlier {base}#my-l2a: 2 Item(s) of my-l2a" in " ".join(stdout.split())
+        assert _read(out)[1]["bandbridge_fill_stac_earlier"] == "clear (2020-06-01)"
+        (body,) = asked
+        assert body["collections"] == ["my-l2a"] and body["datetime"].startswith("2020-04-11T00:00:00")
+        assert body["datetime"].split("/")[1].startswith("2020-06-09T23:59:59")
+        w, s, e, n = body["bbox"]
+        assert 2.9 < w < e < 3.1 and 50.5 < s < n < 50.6  # the scene's footprint (UTM 31N at ORIGIN)
+        code, _, err = run_cli("fill", _scene(tmp_path / "now"), "-e", f"{base}#other", "-o", str(tmp_path / "n.tif"))
+        assert code == 2 and "no Item of other over" in _one_line(err) and not (tmp_path / "n.tif").exists()
+    finally:
+        srv.shutdown()
+        srv.server_close()
