@@ -40,6 +40,15 @@ def test_a_band_folder_reads_each_set_on_its_grid_in_reflectance(tmp_path):
     assert sets[20].to_stored[0](np.array([0.05]))[0] == pytest.approx(500)
 
 
+def test_a_cog_folder_with_the_products_scale_and_offset(tmp_path):
+    _write(tmp_path / "b4.tif", np.full((2, 2), 3000), 10)  # 'b4' is B04
+    with rasterio.open(tmp_path / "b4.tif", "r+") as dst:
+        dst.scales, dst.offsets = (0.0001,), (-0.1,)  # Earth Search's baseline-04 COGs
+    sets = read_s2(tmp_path)
+    assert sets[10].names == ["B04"] and sets[10].data[0, 0, 0] == pytest.approx(0.2)
+    assert sets[10].to_stored[0](np.array([0.2]))[0] == pytest.approx(3000)
+
+
 def test_a_safe_granule_takes_each_band_at_its_native_resolution_and_the_baseline_offset(tmp_path):
     img = tmp_path / "S2B_MSIL2A_X.SAFE" / "GRANULE" / "L2A_T33" / "IMG_DATA"
     for res, bands in {"R10m": ["B02", "B05"], "R20m": ["B05"]}.items():

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
+from bandbridge.bands import canonical_band_name
 from bandbridge.data.formats import open_raster
 from bandbridge.data.grids import Grid
 from bandbridge.data.products import ProductBands, block_mean, read_band_file, stack_on_grid
@@ -43,7 +44,7 @@ def band_sets(names: list[str]) -> dict[int, list[str]]:
 
 
 def _band_of(stem: str) -> tuple[str, int | None] | None:
-    m = _CODE.search(stem)
+    m = _CODE.search(canonical_band_name(stem))  # upper case; 'b5' → 'B05'
     if m:
         return m.group(1).upper(), int(m.group(2)) if m.group(2) else None
     code = STAC_NAMES.get(stem.lower())
