@@ -290,3 +290,41 @@ def test_a_scene_far_brighter_than_its_earlier_date_reaches_the_map_unclipped(qu
            for r in ("fit", "linear")}
     spread = float(np.abs(scene[:, gap] - scene[:, gap].mean(1, keepdims=True)).mean())
     assert err["fit"] < 2 * err["linear"] and err["fit"] < 0.5 * spread, (err, spread)
+
+
+def test_each_gap_region_takes_the_route_that_holds_out_best_on_its_own_kind():
+    """Issue 75's route per gap region: a later date clear on the left half only, the scene halfway
+    between it and the earlier date. Where both sides are clear the interpolation is the scene; where
+    only the earlier date is, the interpolation is that date as it is (off by the change), and its
+    per-band map is best. Each region takes what held out best on the clear pixels of its kind, said
+    with its share of the gap; the gap's error is below either route's over the whole gap. A kind
+    with under fill_regions.REGION_MIN held-out pixels takes the scene's route, and says so."""
+    from scipy.ndimage import gaussian_filter
+
+    from bandbridge.learners.fill_regions import BEFORE, BOTH, REGION_MIN
+    from bandbridge.learners.gapfill import Stack, fill
+    rng = np.random.default_rng(1)
+
+    def field(mean):
+        f = np.stack([gaussian_filter(rng.normal(size=(64, 64)), 2) for _ in range(4)])
+        return (mean + 0.05 * f / np.abs(f).max()).astype(np.float32)
+    before, after = field(0.2), field(0.4)
+    scene = (0.5 * (before + after) + rng.normal(0, 0.001, before.shape)).astype(np.float32)
+    yy, xx = np.mgrid[:64, :64]
+    gap = (yy - 32) ** 2 + (xx - 32) ** 2 <= 16 ** 2
+
+    def run(clear_after, force=None):
+        later = np.where(clear_after, after, np.nan).astype(np.float32)
+        stack = Stack(np.where(gap, np.nan, scene), ~gap, gap, [before], [5], later=[later], later_days=[5])
+        done = fill(stack, allow_fit=False, force=force, seed=0)
+        return done, float(np.abs(done.values[:, gap] - scene[:, gap]).mean())
+    done, err = run(xx < 32)
+    assert {k: r.route for k, r in done.regions.items()} == {BOTH: "interpolated", BEFORE: "linear"}, done.regions
+    assert abs(sum(r.share for r in done.regions.values()) - 1) < 1e-6
+    assert "of the gap, dates before and after: interpolated (held out on" in done.regions[BOTH].text()
+    others = {r: run(xx < 32, r)[1] for r in ("linear", "interpolated")}
+    assert err < 0.8 * min(others.values()), (err, others)  # 0.0032 against the map's 0.0049 (2026-11-27)
+    narrow, _ = run((xx >= 18) & (xx < 22))  # clear after on four columns across the gap: too few of that kind
+    both = narrow.regions.get(BOTH)
+    assert both is not None and both.held_out < REGION_MIN and both.route == narrow.route and not both.mae
+    assert "the scene's route" in both.text()

@@ -27,6 +27,7 @@ from bandbridge.data.cube import step_fractions
 from bandbridge.evaluation.gaps_dates import day, interpolation, median_composite, read_series
 from bandbridge.evaluation.gaps_table import LATER
 from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
+from bandbridge.learners.fill_regions import differs
 from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
 from bandbridge.policy import SAR_DAYS
 
@@ -180,7 +181,9 @@ def fill_columns(y: np.ndarray, stack: Stack, hidden: np.ndarray, e, snow_ok: bo
         both = fill(Stack(stack.y, stack.clear, gap, [given], days, *sar, later=[after], later_days=[after_days]),
                     seed=seed)
         out["fill-later"] = np.where(np.isfinite(both.values), both.values, base)
-        route += f"; with the later date too: {both.route}"
+        route += f"; with the later date too: {both.route}" + (
+            f" (by region: {'; '.join(r.text() for r in both.regions.values())})" if differs(both.regions, both.route)
+            else "")
     return out, route
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from bandbridge.learners.fill_regions import Region, compose, judge
 from bandbridge.learners.folds import Fold, spatial_folds
 from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, HALF, HI, LO
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, sample
@@ -234,6 +235,7 @@ class Decision:
     held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rows, cols, (C, N) held-out residual
     sampled: tuple[np.ndarray, np.ndarray] | None = None  # rows, cols of every pixel the fit sampled
     feed: tuple[float, float] = FEED  # the range the design is fed in (fed(), the bundle's minmax)
+    regions: dict[int, Region] = field(default_factory=dict)  # code → the gap region's route (fill_regions)
 
     def module(self):
         """The fit as one torch module on :func:`fed` inputs ``(B, k, H, W)`` → model values
@@ -244,7 +246,7 @@ class Decision:
         from bandbridge.models.anchored import Anchored
         from bandbridge.models.fill_base import FillBase
         k, c = len(self.channels), len(self.anchor[0])
-        bands = c if self.route == "fit" else 0
+        bands = 0 if self.route == "sar" else c  # the SAR fit maps no date; a region's fit may serve any route
         base = FillBase(k, c, bands, HALF)
         a, d = self.anchor
         span = self.feed[1] - self.feed[0]
@@ -285,9 +287,10 @@ def candidates(pixels_out: int) -> dict:
 
 
 def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fit: bool = True,
-           force: str | None = None, pixels_out: int = 0) -> Decision:
+           force: str | None = None, pixels_out: int = 0, gap: np.ndarray | None = None) -> Decision:
     """The route that held out best on ``src``'s clear part (see the module docstring);
-    ``pixels_out``: the pixels the fit will fill (:func:`candidates`)."""
+    ``pixels_out``: the pixels the fit will fill (:func:`candidates`); with the pixels to fill
+    ``gap (H, W)`` and ``src.region`` (``fill_regions.region_map``), a route per region of the gap."""
     n = int(src.learn.sum())
     if src.linear is None:
         return Decision("as-is", {}, f"{n:,} clear pixel(s) with an earlier clear date: under the {FILL_LINEAR_MIN:,} "
@@ -337,7 +340,13 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
         dec.features = _names(src, extra)
     dec.route = force if force in dec.mae else min(dec.mae, key=dec.mae.get)
     dec.why = _why(dec.route, dec.mae, n, allow_fit)
-    dec.held = (rows[tested], cols[tested], (y_px - held[dec.route])[tested].T)
+    codes = getattr(src, "region", None)  # the engine's work files: none until they say it (one route)
+    if codes is not None and gap is not None:
+        dec.regions = judge(codes[rows[tested], cols[tested]], {k: p[tested] for k, p in held.items()},
+                            y_px[tested], codes[gap], dec.route, force if force in dec.mae else None)
+    pred = compose(dec.regions, dec.route, codes[rows, cols], {k: p.T for k, p in held.items()}).T \
+        if dec.regions else held[dec.route]
+    dec.held = (rows[tested], cols[tested], (y_px - pred)[tested].T)
     dec.sampled = (rows, cols)
     return dec
 

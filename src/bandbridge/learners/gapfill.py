@@ -39,6 +39,7 @@ from bandbridge.learners.fill_fit import (ANCHOR, FEED, FIT_CANDIDATES, FIT_PIXE
                                          SAR_HI, SAR_LO, Decision, Source, Units, channels_of, composite, decide,
                                          decide_sar, design, fed, feed_of, held_out, interpolate, linear_maps,
                                          nearest_first, sar_model, shares)
+from bandbridge.learners.fill_regions import Region, compose, region_map, route_of, used
 from bandbridge.policy import FILL_EDGE_PX, FILL_LINEAR_MIN
 
 
@@ -82,6 +83,7 @@ class Filled:
     corrected: bool = False  # the edge correction was added to the filled pixels
     sources: dict[str, int] = field(default_factory=dict)  # which dates filled how many pixels ("3 d before",
     # "5 d after", "interpolated")
+    regions: dict[int, Region] = field(default_factory=dict)  # the gap's regions and their routes (fill_regions)
 
 
 def edge_correction(residual: np.ndarray, px: float = FILL_EDGE_PX) -> np.ndarray:
@@ -109,6 +111,8 @@ class ArraySource:
         dates, _ = nearest_first(stack.earlier + stack.later, list(stack.days) + [
             None if d is None else -d for d in stack.later_days])
         self.base, self.has_base, self.index = composite(dates)
+        side = lambda ds: composite(ds)[1] if ds else np.zeros(self.has_base.shape, bool)  # noqa: E731
+        self.region = region_map(side(stack.earlier), side(stack.later))  # which sides are clear at each pixel
         between = interpolate(stack.earlier, stack.days, stack.later, stack.later_days) if stack.later else None
         self.units = Units(y, stack.clear)
         finite = np.isfinite(y).all(0)
@@ -142,10 +146,11 @@ def fill(stack: Stack, use_sar: bool = True, extra_dates: bool | None = None, se
     is still made and recorded); ``edge_px``: the edge correction's length (0: none)."""
     t0 = time.perf_counter()
     src = ArraySource(stack, use_sar)
-    dec = decide(src, extra_dates, seed, allow_fit, force)
     out, todo = stack.y.copy(), stack.gap & src.has_base
-    values = src.base if dec.route == "as-is" else src.between if dec.route == "interpolated" else \
-        apply(dec, src.x, src.base)
+    dec = decide(src, extra_dates, seed, allow_fit, force, gap=todo)
+    values = compose(dec.regions, dec.route, src.region, {r: src.base if r == "as-is" else src.between if r ==
+                                                          "interpolated" else apply(dec, src.x, src.base, r)
+                                                          for r in used(dec.regions, dec.route)})
     residual = None
     if dec.held is not None:
         residual = np.full(stack.y.shape, np.nan, np.float32)
@@ -156,9 +161,11 @@ def fill(stack: Stack, use_sar: bool = True, extra_dates: bool | None = None, se
     out[:, todo] = values[:, todo]
     done = Filled(out.astype(np.float32), todo, dec.route, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
                   int((stack.gap & ~todo).sum()), dec.why, dec.oof, 0.0, residual, residual is not None and edge_px > 0)
+    done.regions = dec.regions
     signed = [*stack.days, *(None if d is None else -d for d in stack.later_days)]
-    done.sources = shares(src.index, todo, nearest_first(signed, signed)[1],
-                          np.isfinite(src.between_raw).all(0) if dec.route == "interpolated" else None)
+    between = None if src.between_raw is None else \
+        np.isfinite(src.between_raw).all(0) & (route_of(dec.regions, dec.route, src.region) == "interpolated")
+    done.sources = shares(src.index, todo, nearest_first(signed, signed)[1], between)
     holes = stack.gap & ~src.has_base
     if done.unfillable and use_sar and stack.sar_now is not None and (sar := decide_sar(src, seed)) is not None:
         done.values[:, holes] = apply(sar, src.x, src.base)[:, holes]
@@ -169,10 +176,11 @@ def fill(stack: Stack, use_sar: bool = True, extra_dates: bool | None = None, se
     return done
 
 
-def apply(dec: Decision, x: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """The route's values ``(C, H, W)`` (stored units) of a design ``x`` held in memory (model
-    values) and its base (stored units): the fit's module (:meth:`Decision.module`), the per-band map."""
-    if dec.route == "linear":
+def apply(dec: Decision, x: np.ndarray, base: np.ndarray, route: str | None = None) -> np.ndarray:
+    """The ``route``'s values (default the decision's) ``(C, H, W)`` (stored units) of a design ``x``
+    held in memory (model values) and its base (stored units): the fit's module
+    (:meth:`Decision.module`), the per-band map."""
+    if (route or dec.route) == "linear":
         ab = dec.linear.astype(np.float32)
         return base * ab[:, :1, None] + ab[:, 1:, None]
     import torch
