@@ -300,7 +300,7 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
     between = src.channels.get("between", [])
     ch = {e: src.channels["base"] + (src.channels["dates"] + between if e else []) + src.channels["sar"]
           for e in (False, True)}
-    feed = feed_in(src)
+    feed = src.feed
     read = lambda e: lambda win: (lambda x, v: (fed(x, feed), v))(*src.read(win, ch[e]))  # noqa: E731
     f, v, rows, cols = sample(read(False), src.learn, FIT_PIXELS, seed, PRODUCTS)
     y_px, e_px = v[:, :c], v[:, c:2 * c]
@@ -363,7 +363,7 @@ def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | No
     if n < FILL_FIT_MIN or not src.channels["sar"]:
         return None
     chans, c = src.channels["sar"], src.bands
-    feed = feed_in(src)
+    feed = src.feed
     f, v, rows, cols = sample(lambda w: (lambda x, s: (fed(x, feed), s))(*src.read(w, chans)), src.clear_y, FIT_PIXELS,
                               seed, PRODUCTS)
     px = as_pixels(f, _rows(src.units, v[:, :c]), rows, cols, src.shape, len(chans), n)
@@ -378,12 +378,6 @@ def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | No
            f"{sel.oof['constant']:.3g}, in model values: 0–1 over the clear part's 0.1–99.9 % range per band)")
     return Decision("sar", {}, why, n, src.units, chosen=sel.chosen, oof=dict(sel.oof), channels=chans,
                     fitted=sel.fitted, anchor=(np.zeros(c), np.full(c, HALF)), feed=feed)
-
-
-def feed_in(src: Source) -> tuple[float, float]:
-    """``src.feed``; :data:`FEED` for a source that does not say its design's range (the engine's
-    work files until they track it: its bundle reads them over FEED)."""
-    return getattr(src, "feed", FEED)
 
 
 def _mae(p: np.ndarray, y: np.ndarray) -> float:
