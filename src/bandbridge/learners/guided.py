@@ -167,7 +167,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
                 held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
                 tested = ~np.isnan(held)
                 fit_e, up_e = mae(held[tested], r[tested]), mae(up2[0][tested], r[tested])
-                fixed = held + _correction(held, tested, r2, frac, grid, coarse)
+                fixed = held + correction(held, tested, r2, frac, grid, coarse)
                 corr_e = mae(fixed[tested], r[tested])
                 oof, tried = dict(sel.oof), f"{sel.chosen} ({len(folds)} spatial folds)"
                 if min(fit_e, corr_e) < up_e:
@@ -248,13 +248,19 @@ def is_holes(need: np.ndarray, seen: np.ndarray, cover: np.ndarray | None) -> bo
 
 def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(r↓ (hc, wc), r↓↑ (1, h, w), the fraction of each coarse cell covered)``: ``r (h, w)``
-    on ``grid`` averaged onto ``coarse`` and interpolated back, the coarse grid padded by
-    :data:`PAD` replicated cells first (no interpolation edge error for a fit to learn)."""
+    on ``grid`` averaged onto ``coarse`` and interpolated back (:func:`padded_up`)."""
     r2, frac = average_onto(r[None], np.ones(r.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2[0], np.nanmean(r))
+    return r2, padded_up(r2, coarse, grid), frac
+
+
+def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = UPSAMPLING) -> np.ndarray:
+    """``r2 (hc, wc)`` on ``coarse`` interpolated onto ``grid`` by ``method`` → ``(1, h, w)``, the
+    coarse grid padded by :data:`PAD` replicated cells first (no interpolation edge error for a fit
+    to learn)."""
     padded = Grid(coarse.crs, coarse.transform @ Affine.translation(-PAD, -PAD), coarse.height + 2 * PAD,
                   coarse.width + 2 * PAD)
-    return r2, upsample_onto(np.pad(r2, PAD, mode="edge")[None], padded, grid, UPSAMPLING), frac
+    return upsample_onto(np.pad(r2, PAD, mode="edge")[None], padded, grid, method)
 
 
 def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> tuple[float, float]:
@@ -321,7 +327,7 @@ def _coarse_residual(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, f
     return np.where((frac > 0) & (cov > 0) & np.isfinite(m[0]), target_c - np.nan_to_num(m[0]), 0.0).astype(np.float32)
 
 
-def _correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
+def correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
                 fine: Grid, coarse: Grid) -> np.ndarray:
     """``(H, W)``: :func:`_coarse_residual` interpolated onto the fine grid."""
     return upsample_onto(_coarse_residual(pred, have, target_c, frac, fine, coarse)[None], coarse, fine)[0]

@@ -1,0 +1,60 @@
+"""``sharpen``: every band of a coarse raster sharpened by every band of a fine one."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from bandbridge.cli.app import fail, out
+from bandbridge.cli.options import Overwrite
+from bandbridge.cli.predict import Backend, Precision, Retries, Scheduler, Summary, Threads, Workers
+
+
+def _names(value: Optional[str]) -> list[str] | None:
+    return None if value is None else [t.strip() for t in value.split(",") if t.strip()]
+
+
+def sharpen(
+    fine: list[str] = typer.Argument(..., help="the guides: fine rasters or band folders (one .tif per band); "
+                                     "files on other grids are warped onto the finest"),
+    reference: str = typer.Option(..., "--reference", "-r", help="the coarse raster (or band folder) whose bands "
+                                  "are sharpened"),
+    output: str = typer.Option(..., "--output", "-o", help="the sharpened bands (GeoTIFF on the finest guide's "
+                               "grid, in the reference's type, scale and offset)"),
+    guides: Optional[str] = typer.Option(None, "--guides", help="only these guide bands, e.g. B02,B03,B04,B08"),
+    bands: Optional[str] = typer.Option(None, "--bands", help="only these reference bands, e.g. B05,B11"),
+    overwrite: Overwrite = False, backend: Backend = "auto", precision: Precision = "auto", threads: Threads = None,
+    workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2, summary: Summary = None,
+    plan: bool = typer.Option(False, "--plan", help="print per band the guides and the route candidates, the "
+                              "backend and the tiles, and exit without writing anything"),
+) -> None:
+    """Sharpen every band of a coarse raster onto the grid of fine guide bands, fitted on the scene.
+
+    Wald's protocol at the reference's scale: one fit for all bands by the learner-selection core,
+    and a route per band (the fit, or the reference upsampled by nearest, bilinear or cubic
+    interpolation, with or without the consistency correction) by its held-out error at the
+    reference's scale and one Wald step down. The fit is saved as a model and served by the
+    engine (--backend, --workers, --scheduler); the output is tagged per band."""
+    from bandbridge.cli.evaluate import quiet_libraries
+    from bandbridge.inference.jobs.sharpen import sharpen as run
+    engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
+    with quiet_libraries():
+        run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,
+            say=lambda s: out.print(s, highlight=False))
+
+
+def engine_options(backend: str, precision: str, threads: Optional[int], workers: Optional[int],
+                   scheduler: Optional[str], retries: int, summary: Optional[str]):
+    """How a fit made for one run is served (``fill_engine.EngineOptions``), each bad flag refused
+    in one line: what ``fill`` checks of the same flags."""
+    from bandbridge.inference.jobs.distributed import check_cluster_flags
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Cluster
+    from bandbridge.inference.runtime.backends import check_choice
+    check_cluster_flags(workers, scheduler, retries, None, summary, False)
+    check_choice(backend, precision)
+    if threads is not None and threads < 1:
+        fail(f"--threads {threads}: must be at least 1")
+    return EngineOptions(backend=backend, precision=precision, threads=threads,
+                         cluster=Cluster(workers=workers, scheduler=scheduler, retries=retries, summary=summary))

@@ -1,0 +1,222 @@
+"""``bandbridge sharpen FINE… --reference COARSE -o OUT``: every band of a coarse raster sharpened
+onto the grid of the finest guide, from every band of the fine rasters, on the one engine.
+
+The guides and targets are read (``sharpen_read.py``: every refusal before any work) and the plan
+stated; the guides are averaged onto the reference's grid, strip by strip; the routes of every
+target are decided at the reference's scale (``learners/sharpen.py``: one fit for all targets,
+a route per band, checked one Wald step down); where any band takes the fit, the fit is saved as
+one bundle with one output per target (``Anchored(learner, FillBase)``, the upsampled reference
+bands its anchor: ``fill_engine.bundle``) and served by the engine like any model (here, or on a
+Dask cluster with ``--workers``/``--scheduler``); ``sharpen_finish.py`` writes each band by its
+route, in the reference's stored units. :func:`sharpen` is that sequence.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
+from bandbridge.inference.jobs.sharpen_read import Guides, Targets, open_guides, open_targets
+
+
+@dataclass
+class SharpenPlan:
+    """What a run will do, decided before any work."""
+
+    guides: Guides
+    targets: Targets
+    output: Path
+    backend: object  # runtime/select.Decision of the fit's bundle (reference_fit.fit_backend)
+
+    def lines(self) -> list[str]:
+        """The plan in words: the grids, and per band the guides and the route candidates."""
+        from bandbridge.learners.guided import can_fit
+        from bandbridge.learners.sharpen import STEP, TRANSFER_MIN, UPSAMPLERS
+        from bandbridge.policy import FIT_CELLS_MIN, MIN_COVER
+        g, t = self.guides, self.targets
+        f, rg = g.fine, t.grid
+        n = int((t.valid & (t.covered >= MIN_COVER)).sum())
+        warped = g.warped()
+        out = [f"guides: {', '.join(g.names)} on a {f.height}×{f.width} grid"
+               + (f" ({', '.join(warped)} warped onto it, bilinear)" if warped else ""),
+               f"reference: {Path(t.path).name}, {len(t.names)} band(s) {', '.join(t.names)} ({t.dtype}); "
+               f"{rg.height}×{rg.width} pixels read over the guides, k = {t.k:.2f}; {n:,} clear cells the guides cover",
+               "no shift is measured or corrected: the grids are taken as given"]
+        ups = "/".join(UPSAMPLERS)
+        if not can_fit(n, t.k):
+            route = (f"{n:,} clear cells, too few to fit on (at least {FIT_CELLS_MIN:,}): the upsampled reference "
+                     f"({ups}, with or without the consistency correction, whichever holds out better)")
+        else:
+            down = next((s for s in (t.k, STEP) if n / s ** 2 >= TRANSFER_MIN), None)
+            check = (f"and one Wald step down (×{down:g}: {int(n / down ** 2):,} cells)" if down else
+                     "but one Wald step down holds too few cells to check it: no fit will be taken")
+            route = (f"the fit (one for all bands) where it beats {ups} upsampling held out at the reference's scale "
+                     f"{check}; else the best upsampling; each with the consistency correction where it holds out better")
+        out += [f"{name}: from {', '.join(g.names)}; {route}" for name in t.names]
+        tile = f"{FILL_TILE}² tiles overlapping by {OVERLAP} px"
+        out.append(f"where a band takes the fit, one bundle with {len(t.names)} outputs runs on {self.backend.note}, "
+                   f"{tile}")
+        out.append(f"output: {self.output} ({len(t.names)} band(s), {t.dtype}, the reference's scale and offset)")
+        return out
+
+
+@dataclass
+class BandResult:
+    """One target as written: its route and errors in the reference's stored units."""
+
+    name: str
+    route: str
+    heldout_mae: float  # the route's held-out MAE at the reference's scale
+    upsampled_mae: float  # the best upsampled route's
+    transfer_mae: float  # the route's one Wald step down (NaN: not checked)
+    why: str
+
+
+@dataclass
+class SharpenResult:
+    output: Path
+    bands: list[BandResult] = field(default_factory=list)
+    learner: str = ""
+    seconds: float = 0.0
+
+
+def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
+                 bands: list[str] | None = None, overwrite: bool = False,
+                 engine: EngineOptions = EngineOptions()) -> SharpenPlan:
+    """Open every input (each refusal in one line) and decide the fit's backend: the plan."""
+    from bandbridge.inference.core.writer import PICTURES
+    from bandbridge.inference.jobs.reference_fit import fit_backend
+    dst = Path(output)
+    if not fine:
+        raise BandbridgeError("FINE: give at least one fine raster (or band folder) as the guides")
+    if dst.suffix.lower() in PICTURES:
+        raise BandbridgeError(f"--output {dst}: the output holds the reference's bands and units; name it "
+                              f"{dst.with_suffix('.tif').name} for a GeoTIFF")
+    if dst.exists() and not overwrite:
+        raise BandbridgeError(f"--output {dst}: exists; add --overwrite to replace it")
+    g = open_guides(fine, guides)
+    t = open_targets(reference, bands, g.fine)
+    return SharpenPlan(g, t, dst, fit_backend(g.fine.height * g.fine.width, engine.backend, engine.precision,
+                                              engine.threads))
+
+
+def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
+            bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
+            plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None
+            ) -> SharpenResult | None:
+    """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
+    (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
+    (None). Returns what was written, band by band."""
+    t0 = time.perf_counter()
+    plan = plan_sharpen(fine, reference, output, guides, bands, overwrite, engine)
+    for line in plan.lines():
+        say(line)
+    if plan_only:
+        return None
+    if engine.on_cluster:  # the workers read the work files: beside the output
+        from bandbridge.fileio import temp_folder_beside
+        work = temp_folder_beside(plan.output, "sharpen")
+    else:
+        work = Path(tempfile.mkdtemp(prefix="bandbridge-sharpen-"))
+    try:
+        res = _run(plan, work, engine, seed, say)
+    finally:
+        from bandbridge.inference.runtime.cache import forget
+        for f in work.glob("*/model.yaml"):
+            forget(f.parent)
+        shutil.rmtree(work, ignore_errors=True)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def coarse_guides(g: Guides, t: Targets) -> tuple[np.ndarray, np.ndarray]:
+    """``(x↓ (G, h, w) stored values, cover (h, w))``: the guides area-averaged onto the reference's
+    grid over their valid pixels, strip by strip, and the share of each cell they cover."""
+    from bandbridge.data.grids import average_in_strips
+    from bandbridge.inference.core.outputs import ROWS
+    return average_in_strips(g.read, g.fine, t.grid, ROWS)
+
+
+def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
+    """Refuse a guide band of one value over the reference (it guides nothing), naming it."""
+    ok = cover > 0
+    for i, name in enumerate(g.names):
+        v = x_c[i][ok & np.isfinite(x_c[i])]
+        if v.size and np.ptp(v) == 0:
+            raise BandbridgeError(f"FINE {g.bands[i].path}: its band {name} is one value ({v[0]:.6g}) everywhere over "
+                                  "the reference: it guides nothing; leave it out with --guides")
+        if not v.size:
+            raise BandbridgeError(f"FINE {g.bands[i].path}: its band {name} has no valid pixel over the reference; "
+                                  "give guides of the same place")
+
+
+def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: Callable[[str], None]) -> SharpenResult:
+    """The passes: the guides' averages, the decision, the work file, the engine, the output."""
+    from bandbridge.inference.jobs.sharpen_finish import finish, write_channels
+    from bandbridge.learners.sharpen import Headroom, decide, route_words
+    from bandbridge.policy import MIN_COVER
+    g, t = plan.guides, plan.targets
+    x_c, cover = coarse_guides(g, t)
+    check_guides(x_c, cover, g)
+    gunits = Headroom(np.nan_to_num(x_c, nan=np.nanmedian(x_c)), t.valid & (cover >= MIN_COVER))
+    s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
+               pixels_out=g.fine.height * g.fine.width, seed=seed)
+    for b in s.bands:
+        say(f"{b.name}: {b.route} ({route_words(b.route)}): {b.why}")
+    first = None
+    if s.fitted:
+        say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
+        channels = write_channels(g, gunits, s, work / "channels.tif")
+        first = _serve(plan, s, channels, work, engine, say)
+    finish(plan, s, first)
+    out = SharpenResult(plan.output, learner=s.chosen if s.fitted else "")
+    for b in s.bands:
+        ups = {m: e for m, e in b.heldout.items() if not m.startswith("fit")}
+        out.bands.append(BandResult(b.name, b.route, b.stored(), b.stored(min(ups, key=ups.get)),
+                                    b.stored(scale="transfer"), b.why))
+    say(f"written: {plan.output}")
+    return out
+
+
+def _serve(plan: SharpenPlan, s, channels: Path, work: Path, engine: EngineOptions, say) -> Path:
+    """The fit as one bundle with one output per target, predicted by the engine on the work
+    file's channels; the engine's output (model values, float32)."""
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.fill_engine import bundle
+    from bandbridge.inference.jobs.job import Job
+    from bandbridge.inference.jobs.predict import Cluster, Run, serve
+    from bandbridge.inference.jobs.tiles import Tiling
+    from bandbridge.learners.fill_fit import Decision
+    t, g = plan.targets, plan.guides
+    ct = len(t.names)
+    names = [f"{n} upsampled" for n in t.names] + g.names
+    dec = Decision("fit", {}, "", s.cells, s.units, fitted=s.learner, channels=list(range(len(names))),
+                   anchor=(np.ones(ct), np.zeros(ct)))
+    record = {"reference": Path(t.path).name, "k": round(float(t.k), 3), "learner": s.chosen, "cells": s.cells,
+              "routes": {b.name: b.route for b in s.bands}}
+    spec = bundle(dec, names, t.names, work / "fit", record)
+    dst = work / "first.tif"
+    opts = PredictOptions(tile=FILL_TILE, overlap=OVERLAP, dtype="float32", creation={"compress": "none"},
+                          replace=True)
+    fine = g.fine
+    job = Job(channels, dst, spec, None, opts, "the sharpener's fit", (fine.height, fine.width))
+    tiling = {spec.folder: Tiling(FILL_TILE, "own", f"the sharpener's own: {FILL_TILE}² (a model made for one run "
+                                  "is not measured for a larger tile)")}
+    cluster = engine.cluster if engine.on_cluster else Cluster()
+    summary = None if not engine.on_cluster else Path(cluster.summary) if cluster.summary else \
+        plan.output.parent / "bandbridge-summary.csv"  # beside the output, as predict's and fill's
+    rows = serve([job], {spec.folder: plan.backend}, tiling, {dst: "the sharpener's fit"},
+                 Run(engine.backend, engine.precision, engine.threads), cluster, summary, say)
+    bad = [r for r in rows if r.get("status") != "ok"]
+    if bad:
+        raise BandbridgeError(f"the sharpener's fit could not be predicted: {bad[0]['error']}"
+                              + (f" (tracebacks beside {summary})" if summary else ""))
+    return dst

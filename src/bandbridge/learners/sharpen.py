@@ -1,0 +1,288 @@
+"""The sharpener's decision at the reference's scale (``bandbridge sharpen``): every band of a
+coarse reference ``r (Ct, h, w)`` from any guide bands — Wald's protocol as ``predict
+--reference``'s fit (``learners/guided.py``), with any guides and any targets, one fit for all
+targets and a route per band.
+
+The guides are averaged onto the reference's grid (``x↓``, model values) and each target is
+degraded once more (``r↓↑``, cubic); the learner-selection core fits, for every target at once,
+``f(φ(r↓↑, x↓)) ≈ r − r↓↑ + ½`` on spatial folds. Per band the routes (:data:`ROUTES`) are the
+fit and the reference upsampled by nearest, bilinear or cubic interpolation, each with or without
+the consistency correction (the residual ``r − mean_k(output)`` interpolated back, so that the
+output averages to the reference). A band takes the fit only where it beats its best upsampled
+route by :data:`MARGIN` twice:
+
+- held out at the reference's scale (the folds' held-out cells), and
+- **at the output's scale**, one Wald step down: the chosen learner refitted one scale coarser
+  (``x↓↓``, ``r↓``, ``r↓↓↑``) and applied at the reference's scale, scored on every clear cell
+  against the upsampled routes from ``r↓`` — the run itself one scale up (fit at a scale, served
+  one finer; the step is ``k``, or :data:`STEP` where ``k``'s leaves too few cells). The check at the reference's scale alone passed where the output was 14 % worse
+  than nearest upsampling (issue 76's drone case). Where one scale down holds too few cells to
+  fit on (:data:`TRANSFER_MIN`), the fit is not taken: nothing says it would carry.
+
+Otherwise the band keeps its best upsampled route, and says so. No shift is measured or
+corrected: the grids are taken as given (issue 76's Landsat case: a shift "found" between two
+rasters cut from one product).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bandbridge.data.grids import Grid, average_onto
+from bandbridge.learners.base import Learner
+from bandbridge.learners.fill_fit import Units, fed
+from bandbridge.learners.folds import spatial_folds
+from bandbridge.learners.guided import (EVERYWHERE, HALF, UPSAMPLING, can_fit, correction,
+                                        padded_up)
+from bandbridge.learners.scene_fit import BUFFER, configured, features, pixels
+from bandbridge.learners.select import choose, fit_threads, refit, serve_us
+from bandbridge.policy import EVERYWHERE_MPIX, MIN_COVER
+
+UPSAMPLERS = ("nearest", "bilinear", "cubic")
+ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
+CORRECTED = "+correction"
+ROUTES = {"fit": "fitted at the reference's scale", "nearest": "the reference upsampled (nearest)",
+          "bilinear": "the reference upsampled (bilinear)", "cubic": "the reference upsampled (cubic)"}
+CANDIDATES = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01",
+              "gbm-bands", "gbm-context")  # cheapest first: the budget cuts from the end. The context ridges
+# that guided.py leaves out (they carried badly to the input's scale on NAIP) are in: the check one Wald
+# step down refuses a fit that does not carry, and they cost milliseconds where a tree ensemble per
+# target costs seconds
+TREES_MIN = 20_000  # clear cells below which the tree ensembles are not tried: an ensemble of 200 trees per
+# target costs about as much on 4 096 cells as on 40 000 (select.WORK counts pixels and misses that:
+# SEN12MS-CR ROIs1970_fall_139_p839 at Wald ×2, 64² cells, 6 targets: 13.3 CPU-s with them, the blend chosen,
+# 3.4 without, a context ridge; the cost: B11 and B12 at 0.66 and 0.72× cubic's RMSE against 0.60 and 0.61)
+TRANSFER_MIN = 400  # clear cells one Wald step down the check needs (a 20 × 20 grid): fewer, and the refit
+# there says nothing of the fit; the check is refitted without folds, so this is below FIT_CELLS_MIN
+SAMPLE_CELLS = 50_000  # reference cells the choice is made on (a uniform sample where more)
+FOLD_PIXELS = 20_000  # cells each fold's fit sees: the search's work grows with the cells only to here
+BUDGET_S = 0.5  # reference seconds of work (select.WORK, not the clock) per target the candidates' search
+# may spend before a dearer candidate is skipped (trees fit one ensemble per target): sized so a 600²
+# input's whole run stays near 3× plain predict's CPU time (issue 76)
+MARGIN = 0.01  # share by which the fit must beat the best upsampling at both checks: a smaller win is within
+# the held-out noise, and the upsampled reference (never worse than itself) is kept
+STEP = 2.0  # the Wald step down where k's own leaves too few cells to fit on (the fit still at k)
+PRODUCTS_MAX = 6  # channels (targets' upsampling and guides) up to which their pairwise products are
+# features: 10 channels would add 45 (the fill's fit leaves them out for the same cost, fill_fit.PRODUCTS)
+
+
+class Headroom(Units):
+    """``fill_fit.Units`` with room for values far past the clear cells' range: their 0.1–99.9 %
+    onto :data:`ROOM` rather than ``[LO, HI]`` (the engine's bundle clamps its output to [0, 1]:
+    at ``[LO, HI]`` the brightest cells of a fitted band were cut, and no correction brings a cut
+    cell back to the reference's mean)."""
+
+    def to_model(self, s: np.ndarray) -> np.ndarray:
+        return (ROOM[0] + (ROOM[1] - ROOM[0]) * (s - self.lo) / self.span).astype(np.float32)
+
+    def to_stored(self, m: np.ndarray) -> np.ndarray:
+        return (self.lo + (m - ROOM[0]) * self.span / (ROOM[1] - ROOM[0])).astype(np.float32)
+
+
+def route_words(route: str) -> str:
+    """A route of :data:`ROUTES`, with ``+correction`` where it has one, in words."""
+    base = route.removesuffix(CORRECTED)
+    return ROUTES[base] + (", made consistent with the reference" if route.endswith(CORRECTED) else "")
+
+
+@dataclass
+class BandRoute:
+    """One target's decision: its route and every route's error (model values)."""
+
+    name: str
+    route: str  # a key of ROUTES, "+correction" where the correction is applied
+    heldout: dict[str, float]  # each route's MAE held out at the reference's scale
+    transfer: dict[str, float]  # each route's MAE one Wald step down (empty: too few cells)
+    why: str
+    per_model: float = 1.0  # stored units per model value
+
+    @property
+    def base(self) -> str:
+        return self.route.removesuffix(CORRECTED)
+
+    @property
+    def corrected(self) -> bool:
+        return self.route.endswith(CORRECTED)
+
+    def stored(self, route: str | None = None, scale: str = "heldout") -> float:
+        """A route's error (this band's own by default) in the reference's stored units."""
+        e = getattr(self, scale).get(route or self.route, float("nan"))
+        return float(e * self.per_model)
+
+
+@dataclass
+class Sharpening:
+    """What the reference's scale decided for every target, and what full scale needs of it."""
+
+    bands: list[BandRoute]
+    units: Headroom  # the targets' stored values ↔ model values
+    filled: np.ndarray  # (Ct, h, w) the reference in model values, unseen cells their nearest clear cell's
+    seen: np.ndarray  # (h, w) clear cells the guides cover
+    grid: Grid
+    k: float
+    learner: Learner | None  # f, where any band takes the fit
+    chosen: str = ""
+    oof: dict[str, float] = field(default_factory=dict)
+    products: bool = True
+    cells: int = 0
+    transfer_cells: int = 0  # clear cells one Wald step down (0: the check could not run)
+    seconds: float = 0.0
+
+    @property
+    def fitted(self) -> bool:
+        return any(b.base == "fit" for b in self.bands)
+
+
+def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
+           names: list[str], pixels_out: int = 0, seed: int = 0) -> Sharpening:
+    """The routes of every target. ``x_c (G, h, w)``: the guides in model values averaged onto the
+    reference's ``grid``; ``ref (Ct, h, w)`` its bands in stored units, ``valid (h, w)`` its clear
+    cells, ``cover`` the share of each cell the guides cover; ``k`` guide pixels per reference pixel;
+    ``names`` the targets'; ``pixels_out`` the output's pixels (a large one: only learners every
+    backend serves fast, ``guided.EVERYWHERE``)."""
+    t0 = time.perf_counter()
+    seen = valid & (cover >= MIN_COVER)
+    units = Headroom(ref, seen)
+    r = nearest_filled(units.to_model(ref), valid)
+    x = np.nan_to_num(x_c, nan=HALF).astype(np.float32)
+    coarse = grid.coarser(k)
+    r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, coarse)
+    r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
+    ups = {m: up_all(r2, coarse, grid, m) for m in UPSAMPLERS}
+    preds = with_corrections(dict(ups), seen, r2, frac, grid, coarse)
+    n, ct = int(seen.sum()), r.shape[0]
+    products = x.shape[0] + ct <= PRODUCTS_MAX
+    out = Sharpening([], units, r, seen, grid, k, None, products=products, cells=n)
+    tested = seen
+    transfer: dict[str, np.ndarray] = {}
+    if can_fit(n, k):
+        channels = fed(np.concatenate([ups[UPSAMPLING], x]))
+        px, rows, cols = pixels(channels, r - ups[UPSAMPLING] + HALF, seen, SAMPLE_CELLS, seed, products)
+        folds = spatial_folds(px, buffer=BUFFER)
+        if folds:
+            large = pixels_out >= EVERYWHERE_MPIX * 1e6
+            kinds = EVERYWHERE if large else CANDIDATES if n >= TREES_MIN else CANDIDATES[:-2]
+            cands = configured(kinds, products)
+            with fit_threads():
+                sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=BUDGET_S / ct,
+                             fit_pixels=FOLD_PIXELS, cost=serve_us)
+            held = np.full(r.shape, np.nan, np.float32)
+            held[:, rows, cols] = sel.held.T + ups[UPSAMPLING][:, rows, cols] - HALF
+            tested = np.isfinite(held[0])
+            preds |= with_corrections({"fit": held}, tested, r2, frac, grid, coarse)
+            out.learner, out.chosen, out.oof = sel.fitted, sel.chosen, dict(sel.oof)
+            transfer, out.transfer_cells = one_step_down(sel, {c.name: c for c in cands}, x, r, r2, frac, seen, grid,
+                                                         coarse, k, products, seed)
+    heldout = {name: band_mae(p, r, tested) for name, p in preds.items()}
+    span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
+    for b, name in enumerate(names):
+        route, why = band_route({m: float(e[b]) for m, e in heldout.items()},
+                                {m: float(e[b]) for m, e in transfer.items()}, out)
+        out.bands.append(BandRoute(name, route, {m: float(e[b]) for m, e in heldout.items()},
+                                   {m: float(e[b]) for m, e in transfer.items()}, why, float(span[b])))
+    if not out.fitted:
+        out.learner = None
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpening) -> tuple[str, str]:
+    """One band's route and why, in a phrase: the fit (with or without the correction, whichever
+    held out better) where it beats the best upsampled route both held out at the reference's scale
+    and one Wald step down; else the best upsampled route held out."""
+    ups = {m: e for m, e in heldout.items() if not m.startswith("fit")}
+    best_up = min(ups, key=ups.get)
+    fits = {m: e for m, e in heldout.items() if m.startswith("fit")}
+    if not fits:
+        return best_up, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on: the best upsampling held "
+                         "out at the reference's scale")
+    best_fit = min(fits, key=fits.get)
+    if not fits[best_fit] < (1 - MARGIN) * ups[best_up]:
+        return best_up, (f"the fit held out {fits[best_fit]:.4g} against {ups[best_up]:.4g} for {best_up} at the "
+                         "reference's scale: the guides do not carry this band")
+    if not transfer:
+        return best_up, ("one Wald step down holds too few cells to check the fit at the output's scale "
+                         f"({s.transfer_cells:,} clear): the best upsampling, not a fit that may not carry")
+    t_up = min((m for m in transfer if not m.startswith("fit")), key=transfer.get)
+    if not transfer[best_fit] < (1 - MARGIN) * transfer[t_up]:
+        return best_up, (f"the fit held out better at the reference's scale ({fits[best_fit]:.4g} against "
+                         f"{ups[best_up]:.4g}) but one Wald step down it erred {transfer[best_fit]:.4g} against "
+                         f"{transfer[t_up]:.4g} for {t_up}: it would not carry to the output's scale")
+    return best_fit, (f"the fit beat {best_up} held out at the reference's scale ({fits[best_fit]:.4g} against "
+                      f"{ups[best_up]:.4g}) and one Wald step down ({transfer[best_fit]:.4g} against "
+                      f"{transfer[t_up]:.4g} for {t_up})")
+
+
+def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray,
+                  seen: np.ndarray, grid: Grid, coarse: Grid, k: float, products: bool, seed: int
+                  ) -> tuple[dict[str, np.ndarray], int]:
+    """Every route's per-band MAE one Wald step down, and the clear cells there: ``sel``'s choice
+    refitted on ``x↓↓`` and ``r↓`` against ``r↓↓↑`` and applied at the reference's scale, beside the
+    upsampled routes from ``r↓`` (``{}`` where too few cells are left to fit on)."""
+    for step in dict.fromkeys((k, STEP)):  # k: the run itself one scale up; else a smaller step, if it holds cells
+        down = grid.coarser(step)
+        have, share = average_onto(seen[None].astype(np.float32), np.ones(seen.shape, bool), grid, down)
+        seen2 = (share >= MIN_COVER) & (np.nan_to_num(have[0]) >= MIN_COVER)
+        n2 = int(seen2.sum())
+        if n2 >= TRANSFER_MIN:
+            break
+    else:
+        return {}, n2
+    x2, _ = average_onto(x, np.ones(seen.shape, bool), grid, down)
+    x2 = np.nan_to_num(x2, nan=HALF)
+    rs, _ = average_onto(r, np.ones(seen.shape, bool), grid, down)
+    rs = np.nan_to_num(rs, nan=HALF)
+    below = down.coarser(k)
+    r3, f3 = average_onto(rs, np.ones(seen2.shape, bool), down, below)
+    r3 = np.where(f3 > 0, r3, np.nanmean(rs, axis=(1, 2), keepdims=True)).astype(np.float32)
+    up3 = up_all(r3, below, down, UPSAMPLING)
+    px2, _, _ = pixels(fed(np.concatenate([up3, x2])), rs - up3 + HALF, seen2, SAMPLE_CELLS, seed, products)
+    with fit_threads():
+        f2 = refit(sel.chosen, sel.blend_of, px2, cands)
+    up2 = up_all(r2, coarse, grid, UPSAMPLING)
+    fit = predict_all(f2, fed(np.concatenate([up2, x])), products) + up2 - HALF
+    preds = with_corrections({"fit": fit} | {m: up_all(r2, coarse, grid, m) for m in UPSAMPLERS}, seen, r2,
+                             frac, grid, coarse)
+    return {name: band_mae(p, r, seen) for name, p in preds.items()}, n2
+
+
+def predict_all(learner: Learner, channels: np.ndarray, products: bool) -> np.ndarray:
+    """``learner`` on every cell of ``channels (C, h, w)`` (fed values) → ``(Ct, h, w)``."""
+    f = features(channels, products)
+    y = learner.predict(f.reshape(f.shape[0], -1).T, channels.shape[0])
+    return y.T.reshape(-1, *channels.shape[1:]).astype(np.float32)
+
+
+def with_corrections(preds: dict[str, np.ndarray], have: np.ndarray, r2: np.ndarray, frac: np.ndarray,
+                     grid: Grid, coarse: Grid) -> dict[str, np.ndarray]:
+    """``preds`` (route → ``(Ct, h, w)``) and each one's consistency-corrected form
+    (``route+correction``), but nearest upsampling's (consistent by construction)."""
+    out = dict(preds)
+    for name, p in preds.items():
+        if name != "nearest":
+            out[name + CORRECTED] = np.stack([p[b] + correction(p[b], have, r2[b], frac, grid, coarse)
+                                              for b in range(p.shape[0])])
+    return out
+
+
+def band_mae(pred: np.ndarray, r: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(Ct,)``: each band's MAE on ``mask``'s cells."""
+    return np.abs(pred[:, mask] - r[:, mask]).mean(axis=1)
+
+
+def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
+    """``r2 (Ct, hc, wc)`` interpolated onto ``grid`` band by band (``guided.padded_up``)."""
+    return np.concatenate([padded_up(b, coarse, grid, method) for b in r2]).astype(np.float32)
+
+
+def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``r (Ct, h, w)`` with every cell outside ``valid`` its nearest valid cell's value (the
+    footprint's margin too, which the interpolations read)."""
+    if valid.all() or not valid.any():
+        return r.astype(np.float32)
+    from scipy.ndimage import distance_transform_edt
+    idx = distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return r[:, idx[0], idx[1]].astype(np.float32)

@@ -1,0 +1,189 @@
+"""``bandbridge sharpen``: every band of a coarse reference from every band of fine guides, a route
+per band, on the one engine — on tiny real-like rasters made here (no shared data needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from scipy.ndimage import gaussian_filter
+
+K = 2  # guide pixels per reference pixel
+SIZE = 160  # guide pixels a side
+ORIGIN = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 4_000_000.0)
+SCALE, OFFSET = 1e-4, -0.1  # the reference's stored → reflectance (Sentinel-2 L2A's)
+
+
+def _field(rng, sigma: float) -> np.ndarray:
+    f = gaussian_filter(rng.normal(size=(SIZE, SIZE)), sigma)
+    return (f - f.min()) / np.ptp(f)
+
+
+def _write(path: Path, bands: np.ndarray, names: list[str], transform: Affine, dtype: str, nodata=None,
+           scale: float = 1.0, offset: float = 0.0) -> Path:
+    prof = {"driver": "GTiff", "height": bands.shape[1], "width": bands.shape[2], "count": len(bands),
+            "dtype": dtype, "crs": "EPSG:32631", "transform": transform, "nodata": nodata}
+    with rasterio.open(path, "w", **prof) as d:
+        d.write(bands.astype(dtype))
+        d.descriptions = tuple(names)
+        d.scales, d.offsets = [scale] * len(bands), [offset] * len(bands)
+    return path
+
+
+def scene(tmp_path: Path, guides: np.ndarray | None = None, shift: float = 0.0) -> dict:
+    """Four guide bands (reflectance × 10 000, uint16) and a reference of three bands averaged
+    ``K``× (uint16, L2A's scale and offset, nodata 0): ``fit`` a map of the guides with detail at
+    every scale, ``none`` noise the guides carry nothing of, ``mix`` a product of two guides;
+    the truth at the guides' scale beside them. ``shift``: the reference moved by that many
+    guide pixels (a pan and an MS on two lattices)."""
+    rng = np.random.default_rng(7)
+    g = guides if guides is not None else np.stack([_field(rng, s) for s in (1.0, 1.5, 2.5, 1.2)])
+    truth = np.stack([0.6 * g[0] + 0.3 * g[3] - 0.2 * g[1] + 0.3,
+                      0.2 + 0.6 * np.random.default_rng(99).random((SIZE, SIZE)),
+                      0.2 + 0.8 * g[2] * g[3]])
+    dn = lambda r: np.round((r - OFFSET) / SCALE)  # noqa: E731
+    h = SIZE // K
+    ref = dn(truth).reshape(3, h, K, h, K).mean((2, 4))
+    paths = {"guides": _write(tmp_path / "guides.tif", np.round(g * 8000 + 500), ["B02", "B03", "B04", "B08"],
+                              ORIGIN, "uint16"),
+             "ref": _write(tmp_path / "ref.tif", np.round(ref), ["FIT", "NONE", "MIX"],
+                           ORIGIN @ Affine.translation(shift, shift) @ Affine.scale(K), "uint16", 0, SCALE, OFFSET),
+             "truth": dn(truth)}
+    return paths
+
+
+def _read(path: Path):
+    with rasterio.open(path) as s:
+        return s.read().astype(np.float64), s
+
+
+def _cubic(ref: Path) -> np.ndarray:
+    from rasterio.warp import Resampling, reproject
+    out = np.zeros((3, SIZE, SIZE), np.float32)
+    with rasterio.open(ref) as s:
+        reproject(s.read().astype(np.float32), out, src_transform=s.transform, src_crs=s.crs,
+                  dst_transform=ORIGIN, dst_crs=s.crs, resampling=Resampling.cubic)
+    return out
+
+
+def _rmse(a: np.ndarray, b: np.ndarray) -> float:
+    m = np.s_[4:-4, 4:-4]
+    return float(np.sqrt(np.mean((a[m] - b[m]) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def sharpened(tmp_path_factory):
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import sharpen
+    tmp = tmp_path_factory.mktemp("sharpen")
+    p = scene(tmp)
+    lines: list[str] = []
+    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "out.tif"), engine=EngineOptions(threads=1),
+                  say=lines.append)
+    return p, res, lines, tmp
+
+
+def test_each_band_takes_its_own_route(sharpened):
+    """The band the guides make takes the fit and beats cubic upsampling against the truth; the band
+    they carry nothing of keeps the upsampled reference and says why."""
+    p, res, lines, _ = sharpened
+    routes = {b.name: b for b in res.bands}
+    assert routes["FIT"].route.startswith("fit") and routes["MIX"].route.startswith("fit")
+    assert not routes["NONE"].route.startswith("fit")
+    assert "do not carry" in routes["NONE"].why or "would not carry" in routes["NONE"].why
+    assert any(line.startswith("NONE: ") and routes["NONE"].route in line for line in lines)
+    out, _ = _read(res.output)
+    cubic = _cubic(p["ref"])
+    for i in (0, 2):
+        assert _rmse(out[i], p["truth"][i]) < 0.7 * _rmse(cubic[i], p["truth"][i])
+    assert _rmse(out[1], p["truth"][1]) <= 1.05 * _rmse(cubic[1], p["truth"][1])
+
+
+def test_the_output_keeps_the_reference_units_and_says_where_each_band_came_from(sharpened):
+    p, res, _, _ = sharpened
+    with rasterio.open(res.output) as d:
+        assert d.count == 3 and d.dtypes[0] == "uint16" and d.nodata == 0
+        assert d.descriptions == ("FIT", "NONE", "MIX")
+        assert d.scales == (SCALE,) * 3 and d.offsets == (OFFSET,) * 3
+        assert (d.height, d.width) == (SIZE, SIZE) and d.transform == ORIGIN
+        for i, b in enumerate(res.bands, 1):
+            tags = d.tags(i)
+            assert tags["bandbridge_route"].startswith(b.route + ":")
+            assert float(tags["bandbridge_heldout_mae"]) == pytest.approx(b.heldout_mae, rel=1e-5)
+        assert "none measured" in d.tags()["bandbridge_shift"]
+
+
+def test_a_corrected_band_averages_back_to_the_reference(sharpened):
+    """Every band whose route is made consistent (or is nearest upsampling) averages back to the
+    reference over each of its cells, to the stored type's rounding (edge cells too)."""
+    p, res, _, _ = sharpened
+    out, _ = _read(res.output)
+    ref, _ = _read(p["ref"])
+    h = SIZE // K
+    checked = 0
+    for i, b in enumerate(res.bands):
+        if b.route.endswith("+correction") or b.route == "nearest":
+            means = out[i].reshape(h, K, h, K).mean((1, 3))
+            assert np.abs(means - ref[i]).max() <= 0.5, b.name  # the stored type's rounding
+            checked += 1
+    assert checked
+
+
+def test_two_workers_give_the_local_output(sharpened):
+    """``--workers 2``: the fit's bundle predicted on a LocalCluster gives the local output, byte
+    for byte, and the summary CSV lies beside it."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Cluster
+    from bandbridge.inference.jobs.sharpen import sharpen
+    p, res, _, tmp = sharpened
+    (tmp / "d").mkdir()
+    there = sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "d" / "there.tif"),
+                    engine=EngineOptions(threads=1, cluster=Cluster(workers=2)))
+    assert np.array_equal(_read(res.output)[0], _read(there.output)[0])
+    assert sorted(q.name for q in (tmp / "d").iterdir()) == ["bandbridge-summary.csv", "there.tif"]
+
+
+def test_plan_prints_each_band_and_writes_nothing(tmp_path, run_cli):
+    p = scene(tmp_path)
+    code, out, err = run_cli("sharpen", str(p["guides"]), "--reference", str(p["ref"]), "-o",
+                             str(tmp_path / "o.tif"), "--bands", "FIT,NONE", "--plan")
+    assert code == 0, err
+    lines = out.splitlines()
+    for name in ("FIT", "NONE"):
+        line = next(x for x in lines if x.startswith(f"{name}: "))
+        assert "B02, B03, B04, B08" in line and "nearest/bilinear/cubic" in line
+    assert not any(x.startswith("MIX: ") for x in lines)
+    assert not (tmp_path / "o.tif").exists()
+
+
+def _refused(run_cli, tmp_path: Path, guides: Path, ref: Path, *extra: str) -> str:
+    before = sorted(q.name for q in tmp_path.iterdir())
+    code, out, err = run_cli("sharpen", str(guides), "--reference", str(ref), "-o", str(tmp_path / "o.tif"), *extra)
+    assert code == 2
+    said = [x for x in err.splitlines() if x.strip()]
+    assert len(said) == 1 and "Traceback" not in err
+    assert sorted(q.name for q in tmp_path.iterdir()) == before
+    return said[0]
+
+
+def test_refusals_say_one_line_and_write_nothing(tmp_path, run_cli):
+    p = scene(tmp_path)
+    far = _write(tmp_path / "far.tif", np.ones((3, 40, 40)) * 900, ["FIT", "NONE", "MIX"],
+                 ORIGIN @ Affine.translation(5_000, 0) @ Affine.scale(K), "uint16", 0)
+    assert "does not overlap" in _refused(run_cli, tmp_path, p["guides"], far)
+    assert "no such band" in _refused(run_cli, tmp_path, p["guides"], p["ref"], "--bands", "B99")
+
+
+def test_a_guide_band_of_one_value_is_refused(tmp_path, run_cli):
+    g = np.stack([_field(np.random.default_rng(s), 1.5) for s in range(4)])
+    g[2] = 0.5
+    p = scene(tmp_path, guides=g)
+    assert "B04 is one value" in _refused(run_cli, tmp_path, p["guides"], p["ref"])
+
+
+def test_a_pan_not_aligned_with_its_ms_is_refused(tmp_path, run_cli):
+    p = scene(tmp_path, shift=0.5)  # the reference's cells start half a guide pixel off
+    assert "pixel edges fall 0.50 guide pixels off" in _refused(run_cli, tmp_path, p["guides"], p["ref"])
