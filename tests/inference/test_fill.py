@@ -301,7 +301,7 @@ def test_each_gap_region_takes_the_route_that_holds_out_best_on_its_own_kind():
     with under fill_regions.REGION_MIN held-out pixels takes the scene's route, and says so."""
     from scipy.ndimage import gaussian_filter
 
-    from bandbridge.learners.fill_regions import BEFORE, BOTH, REGION_MIN
+    from bandbridge.learners.fill_regions import BEFORE, BOTH, REGION_MIN, differs
     from bandbridge.learners.gapfill import Stack, fill
     rng = np.random.default_rng(1)
 
@@ -320,6 +320,7 @@ def test_each_gap_region_takes_the_route_that_holds_out_best_on_its_own_kind():
         return done, float(np.abs(done.values[:, gap] - scene[:, gap]).mean())
     done, err = run(xx < 32)
     assert {k: r.route for k, r in done.regions.items()} == {BOTH: "interpolated", BEFORE: "linear"}, done.regions
+    assert differs(done.regions, done.route)  # one region's route is not the scene's: said
     assert abs(sum(r.share for r in done.regions.values()) - 1) < 1e-6
     assert "of the gap, dates before and after: interpolated (held out on" in done.regions[BOTH].text()
     others = {r: run(xx < 32, r)[1] for r in ("linear", "interpolated")}

@@ -95,8 +95,8 @@ def compose(regions: dict[int, Region], scene: str, codes: np.ndarray, values: d
 
 
 def differs(regions: dict[int, Region], scene: str) -> bool:
-    """Whether the regions say more than the scene's route: more than one, or one whose route is not it."""
-    return len(regions) > 1 or any(r.route != scene for r in regions.values())
+    """Whether some region's route is not the ``scene``'s (then the regions are worth saying)."""
+    return any(r.route != scene for r in regions.values())
 
 
 def plan_text(before: bool, after: bool) -> str:
