@@ -43,12 +43,28 @@ class Parts:
     sar: Decision | None = None
     sar_first: Path | None = None  # the SAR fit's engine output (pixels with no clear earlier date)
     only: Path | None = None  # the tiles' mask (the pixels to fill and the ring round them)
+    sar_win: tuple[int, int, int, int] | None = None  # the scene's window ``sar_first`` covers (row, col, h, w)
 
 
 def _rows(path: Path, a: int, b: int, w: int) -> np.ndarray:
     import rasterio
     with rasterio.open(path) as s:
         return s.read(window=Window(0, a, w, b - a)).astype(np.float32)
+
+
+def _window_rows(path: Path, a: int, b: int, w: int, win: tuple[int, int, int, int] | None) -> np.ndarray:
+    """Rows ``[a, b)`` of the scene from ``path``, which covers its window ``win`` (all of it for
+    None): NaN outside it."""
+    if win is None:
+        return _rows(path, a, b, w)
+    import rasterio
+    r0, c0, h, ww = win
+    with rasterio.open(path) as s:
+        out = np.full((s.count, b - a, w), np.nan, np.float32)
+        lo, hi = max(a, r0), min(b, r0 + h)
+        if hi > lo:
+            out[:, lo - a:hi - a, c0:c0 + ww] = s.read(window=Window(0, lo - r0, ww, hi - lo))
+    return out
 
 
 def route_rows(sc: Scan, gd: Guides, p: Parts, a: int, b: int) -> np.ndarray:
@@ -115,7 +131,7 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
             filled = todo.copy()
             hole = holes[a:b]
             if p.sar_first is not None and hole.any():
-                v = p.sar.units.to_stored(_rows(p.sar_first, a, b, w))
+                v = p.sar.units.to_stored(_window_rows(p.sar_first, a, b, w, p.sar_win))
                 y[:, hole] = v[:, hole]
                 filled |= hole
             count += int(filled.sum())

@@ -113,8 +113,8 @@ def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: lis
     else:  # the source window over the strip's footprint, then GDAL's warp onto it
         from rasterio.warp import transform_bounds
         from rasterio.windows import from_bounds
-        left, top = strip.transform * (0, 0)
-        right, bottom = strip.transform * (strip.width, strip.height)
+        left, top = strip.transform @ (0, 0)
+        right, bottom = strip.transform @ (strip.width, strip.height)
         bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
         if (src.crs or PIXELS_CRS) != (dst.crs or PIXELS_CRS):
             bounds = transform_bounds(dst.crs or PIXELS_CRS, src.crs or PIXELS_CRS, *bounds)

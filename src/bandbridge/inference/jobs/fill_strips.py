@@ -266,13 +266,21 @@ class FileSource:
         self.units, self.linear = sc.units, gd.linear
         self.channels = gd.channels
         self.feed = gd.feed
+        self._design = None  # the work file, opened once: the fit reads a few hundred small windows of it
 
     def read(self, win: tuple[int, int, int, int], channels: list[int]) -> tuple[np.ndarray, np.ndarray]:
         import rasterio
         from rasterio.windows import Window
         r, c, h, w = win
-        with rasterio.open(self.gd.path) as s:
-            x = s.read(window=Window(c, r, w, h)).astype(np.float32)
+        if self._design is None:
+            self._design = rasterio.open(self.gd.path)
+        x = self._design.read(window=Window(c, r, w, h)).astype(np.float32)
         y = self.sc.scene.read(self.sc.scene.layer.grid, win)
         parts = [self.units.to_stored(x[self.channels[k]]) for k in ("base", "between") if self.channels[k]]
         return x[channels], np.concatenate([y, *parts])
+
+    def close(self) -> None:
+        """The work file closed (before the engine reads it, and before it is removed)."""
+        if self._design is not None:
+            self._design.close()
+            self._design = None
