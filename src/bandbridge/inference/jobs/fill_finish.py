@@ -110,7 +110,9 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
         rs.main.descriptions = (*s.names, "FILLED")
         rs.main.update_tags(**tags)
 
-    with opened([dest], prof, {}, overwrite, cog=cog, setup=setup) as out:
+    from concurrent.futures import ThreadPoolExecutor
+    with opened([dest], prof, {}, overwrite, cog=cog, setup=setup) as out, ThreadPoolExecutor(1) as writer:
+        pending = None  # a strip is compressed and written beside the next one's compute (GDAL frees the GIL)
         for a in range(0, h, ROWS):
             b = min(h, a + ROWS)
             lo, hi = max(a - r, 0), min(h, b + r)
@@ -138,6 +140,10 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
             valid = sc.valid[a:b] | filled
             code = np.where(filled, FILLED, np.where(sc.valid[a:b] & ~sc.gap[a:b], OBSERVED, 0)).astype(dtype)
             data = np.concatenate([store(y, valid, dtype, prof.get("nodata")), code[None]])
-            out.write(Window(0, a, w, b - a), data, [], valid)
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(out.write, Window(0, a, w, b - a), data, [], valid)
             tick()
+        if pending is not None:
+            pending.result()
     return count
