@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -107,8 +108,10 @@ def make(data: Path, size: int, work: Path) -> dict[str, Path]:
 def timed(cmd: list[str]) -> dict:
     """``cmd`` under GNU time: wall s, CPU s, peak RSS GB, its output's last lines."""
     t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "TIME %M %U %S", *cmd], capture_output=True, text=True,
-                       env={"OMP_NUM_THREADS": "2", "PATH": str(BIN) + ":/usr/bin:/bin"})
+    env = {"OMP_NUM_THREADS": "2", "PATH": str(BIN) + ":/usr/bin:/bin"}
+    if os.environ.get("PYTHONPATH"):  # a snapshot's source (a git worktree) runs, not the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    p = subprocess.run(["/usr/bin/time", "-f", "TIME %M %U %S", *cmd], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     line = next(x for x in p.stderr.splitlines()[::-1] if x.startswith("TIME "))
     kb, user, system = line.split()[1:]
@@ -140,7 +143,7 @@ def main() -> None:
         predicted = timed([bb, "predict", str(f["scene"]), "-m", "rgb2nir", "-o", str(work / "nir.tif"),
                            "--overwrite"])
         record = {"size": a.size, "gap": GAP, "inputs_made_s": round(made, 1), "machine": platform.node(),
-                  "cores": __import__("os").cpu_count(), "plan": plan, "fill": filled, "predict": predicted,
+                  "cores": os.cpu_count(), "plan": plan, "fill": filled, "predict": predicted,
                   "planned_peak_gb": float(planned.split("under ")[1].split(" GB")[0]),
                   "ratio_wall": round(filled["wall_s"] / predicted["wall_s"], 2),
                   "ratio_cpu": round(filled["cpu_s"] / max(predicted["cpu_s"], 1e-9), 2),
