@@ -255,12 +255,13 @@ def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.nda
 
 
 def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = UPSAMPLING) -> np.ndarray:
-    """``r2 (hc, wc)`` on ``coarse`` interpolated onto ``grid`` by ``method`` → ``(1, h, w)``, the
-    coarse grid padded by :data:`PAD` replicated cells first (no interpolation edge error for a fit
-    to learn)."""
+    """``r2 (hc, wc)`` on ``coarse`` interpolated onto ``grid`` by ``method`` → ``(1, h, w)`` (or
+    ``(C, hc, wc)`` → ``(C, h, w)``), the coarse grid padded by :data:`PAD` replicated cells first
+    (no interpolation edge error for a fit to learn)."""
     padded = Grid(coarse.crs, coarse.transform @ Affine.translation(-PAD, -PAD), coarse.height + 2 * PAD,
                   coarse.width + 2 * PAD)
-    return upsample_onto(np.pad(r2, PAD, mode="edge")[None], padded, grid, method)
+    bands = r2 if r2.ndim == 3 else r2[None]  # (C, hc, wc) too: every band in one interpolation
+    return upsample_onto(np.pad(bands, ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge"), padded, grid, method)
 
 
 def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> tuple[float, float]:
@@ -322,12 +323,16 @@ def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str
 def _coarse_residual(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
                      fine: Grid, coarse: Grid) -> np.ndarray:
     """``(h, w)`` on ``coarse``: the residual ``target − mean(pred)`` of every cell with a target
-    (``frac > 0``) and a prediction (``pred (H, W)`` where ``have``); 0 elsewhere."""
-    m, cov = average_onto(pred[None], have, fine, coarse)
-    return np.where((frac > 0) & (cov > 0) & np.isfinite(m[0]), target_c - np.nan_to_num(m[0]), 0.0).astype(np.float32)
+    (``frac > 0``) and a prediction (``pred (H, W)`` where ``have``); 0 elsewhere. Bands first
+    (``pred (C, H, W)``, ``target_c (C, h, w)``): each band's, ``(C, h, w)``."""
+    m, cov = average_onto(pred if pred.ndim == 3 else pred[None], have, fine, coarse)
+    m = m if pred.ndim == 3 else m[0]
+    return np.where((frac > 0) & (cov > 0) & np.isfinite(m), target_c - np.nan_to_num(m), 0.0).astype(np.float32)
 
 
 def correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
-                fine: Grid, coarse: Grid) -> np.ndarray:
-    """``(H, W)``: :func:`_coarse_residual` interpolated onto the fine grid."""
-    return upsample_onto(_coarse_residual(pred, have, target_c, frac, fine, coarse)[None], coarse, fine)[0]
+               fine: Grid, coarse: Grid) -> np.ndarray:
+    """``(H, W)`` (or ``(C, H, W)``): :func:`_coarse_residual` interpolated onto the fine grid."""
+    res = _coarse_residual(pred, have, target_c, frac, fine, coarse)
+    up = upsample_onto(res if res.ndim == 3 else res[None], coarse, fine)
+    return up if res.ndim == 3 else up[0]

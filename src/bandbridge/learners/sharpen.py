@@ -59,7 +59,7 @@ TRANSFER_MIN = 400  # clear cells one Wald step down the check needs (a 20 × 20
 # there says nothing of the fit; the check is refitted without folds, so this is below FIT_CELLS_MIN
 SAMPLE_CELLS = 50_000  # reference cells the choice is made on (a uniform sample where more)
 FOLD_PIXELS = 20_000  # cells each fold's fit sees: the search's work grows with the cells only to here
-BUDGET_S = 0.5  # reference seconds of work (select.WORK, not the clock) per target the candidates' search
+BUDGET_S = 0.15  # reference seconds of work (select.WORK, not the clock) per target the candidates' search
 # may spend before a dearer candidate is skipped (trees fit one ensemble per target): sized so a 600²
 # input's whole run stays near 3× plain predict's CPU time (issue 76)
 MARGIN = 0.01  # share by which the fit must beat the best upsampling at both checks: a smaller win is within
@@ -263,8 +263,7 @@ def with_corrections(preds: dict[str, np.ndarray], have: np.ndarray, r2: np.ndar
     out = dict(preds)
     for name, p in preds.items():
         if name != "nearest":
-            out[name + CORRECTED] = np.stack([p[b] + correction(p[b], have, r2[b], frac, grid, coarse)
-                                              for b in range(p.shape[0])])
+            out[name + CORRECTED] = p + correction(p, have, r2, frac, grid, coarse)
     return out
 
 
@@ -274,8 +273,8 @@ def band_mae(pred: np.ndarray, r: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
-    """``r2 (Ct, hc, wc)`` interpolated onto ``grid`` band by band (``guided.padded_up``)."""
-    return np.concatenate([padded_up(b, coarse, grid, method) for b in r2]).astype(np.float32)
+    """``r2 (Ct, hc, wc)`` interpolated onto ``grid`` (``guided.padded_up``)."""
+    return padded_up(r2, coarse, grid, method).astype(np.float32)
 
 
 def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ class SharpenPlan:
     guides: Guides
     targets: Targets
     output: Path
-    backend: object  # runtime/select.Decision of the fit's bundle (reference_fit.fit_backend)
+    backend: object  # runtime/select.Decision of the fit's bundle (fill_engine.EngineOptions.decision)
 
     def lines(self) -> list[str]:
         """The plan in words: the grids, and per band the guides and the route candidates."""
@@ -93,7 +93,6 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
                  engine: EngineOptions = EngineOptions()) -> SharpenPlan:
     """Open every input (each refusal in one line) and decide the fit's backend: the plan."""
     from bandbridge.inference.core.writer import PICTURES
-    from bandbridge.inference.jobs.reference_fit import fit_backend
     dst = Path(output)
     if not fine:
         raise BandbridgeError("FINE: give at least one fine raster (or band folder) as the guides")
@@ -104,8 +103,7 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
         raise BandbridgeError(f"--output {dst}: exists; add --overwrite to replace it")
     g = open_guides(fine, guides)
     t = open_targets(reference, bands, g.fine)
-    return SharpenPlan(g, t, dst, fit_backend(g.fine.height * g.fine.width, engine.backend, engine.precision,
-                                              engine.threads))
+    return SharpenPlan(g, t, dst, engine.decision(g.fine.height * g.fine.width))  # the fill's rule: one for both
 
 
 def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
