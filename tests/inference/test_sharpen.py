@@ -187,3 +187,31 @@ def test_a_guide_band_of_one_value_is_refused(tmp_path, run_cli):
 def test_a_pan_not_aligned_with_its_ms_is_refused(tmp_path, run_cli):
     p = scene(tmp_path, shift=0.5)  # the reference's cells start half a guide pixel off
     assert "pixel edges fall 0.50 guide pixels off" in _refused(run_cli, tmp_path, p["guides"], p["ref"])
+
+
+def test_guides_on_another_grid_are_warped_onto_the_finest(tmp_path, run_cli):
+    """A guide file on a coarser grid joins the guides, warped onto the finest (the plan says so)."""
+    p = scene(tmp_path)
+    coarse = _write(tmp_path / "B11.tif", np.full((1, SIZE // 4, SIZE // 4), 3000.0) +
+                    np.random.default_rng(3).random((1, SIZE // 4, SIZE // 4)) * 500, ["B11"],
+                    ORIGIN @ Affine.scale(4), "uint16")
+    code, out, err = run_cli("sharpen", str(p["guides"]), str(coarse), "--reference", str(p["ref"]), "-o",
+                             str(tmp_path / "o.tif"), "--plan")
+    assert code == 0, err
+    assert f"guides: B02, B03, B04, B08, B11 on a {SIZE}×{SIZE} grid (B11 warped onto it, bilinear)" in out
+
+
+def test_cells_the_reference_cannot_see_are_nodata(tmp_path):
+    """A block of the reference's cells at nodata (a cloud, a fill): the output holds nodata under it
+    and the bands everywhere else."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import sharpen
+    p = scene(tmp_path)
+    with rasterio.open(p["ref"], "r+") as d:
+        v = d.read()
+        v[:, 30:40, 30:40] = 0
+        d.write(v)
+    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    out, _ = _read(res.output)
+    assert (out[:, 60:80, 60:80] == 0).all()
+    assert (out[:, :50] > 0).all() and (out[:, 90:] > 0).all()

@@ -9,7 +9,8 @@ a time, through the one writer (``core/outputs.py``):
   cell, the cell means gathered in a first pass, interpolated bilinearly onto the rows, and what
   the interpolated residual's own cell means miss added flat per cell: exact), kept in
   the band's physical range (never below a physical 0 where the reference holds no negative value)
-  and stored in the reference's type, scale and offset, one band per target, tagged per band.
+  and stored in the reference's type, scale and offset, one band per target, tagged per band;
+  nodata where a guide is unknown or the reference's cell is (cloud, fill: nothing to sharpen).
 """
 
 from __future__ import annotations
@@ -127,10 +128,14 @@ def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
                            bandbridge_learner=s.chosen if s.fitted else "none (no band took the fit)",
                            bandbridge_shift="none measured or corrected: the grids are taken as given")
 
+    seen = t.valid.astype(np.float32)[None]
+
     def strip(a: int, b: int) -> Strip:
+        """Rows ``[a, b)``: nodata where a guide is unknown or the reference's cell is (nothing to sharpen)."""
         stored = np.maximum(s.units.to_stored(rows.rows(a, b)), floor)
         _, ok = plan.guides.read(a, b)
-        return Strip(stored, ok & np.isfinite(stored).all(0))
+        cell = upsample_onto(seen, t.grid, strip_grid(fine, a, b), "nearest")[0] > 0.5
+        return Strip(stored, ok & cell & np.isfinite(stored).all(0))
 
     with opened([plan.output], main, extra, True, False, None, setup) as rasters:
         write_strips(rasters, fine.height, fine.width, strip, t.dtype, nodata, tick)
