@@ -109,7 +109,9 @@ def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray |
             then = sar_model(sar_then, holes[1] if holes else None)
             parts += [then, np.clip(now - then + HALF, 0, 1)]
             names += ["SAR then", "their difference"]
-    return np.nan_to_num(np.concatenate(parts), nan=HALF).astype(np.float32), ", ".join(names)
+    x = np.concatenate(parts).astype(np.float32, copy=False)
+    np.copyto(x, np.float32(HALF), where=np.isnan(x))  # no inf reaches it (SAR clipped, dates finite or NaN):
+    return x, ", ".join(names)  # nan_to_num's inf checks took 62 s of a 10980² guides pass (H1's profile)
 
 
 def channels_of(bands: int, others: int, between: bool, total: int) -> dict[str, list[int]]:
