@@ -37,7 +37,7 @@ from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import (EVERYWHERE, HALF, UPSAMPLING, can_fit, correction,
                                         padded_up)
-from bandbridge.learners.scene_fit import BUFFER, configured, features, pixels
+from bandbridge.learners.scene_fit import BUFFER, HALO, as_pixels, configured, features, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
 from bandbridge.policy import EVERYWHERE_MPIX, MIN_COVER
 
@@ -151,16 +151,20 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     coarse = grid.coarser(k)
     r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
-    ups = {m: up_all(r2, coarse, grid, m) for m in UPSAMPLERS}
-    preds = with_corrections(dict(ups), seen, r2, frac, grid, coarse)
+    up = up_all(r2, coarse, grid, UPSAMPLING)
     n, ct = int(seen.sum()), r.shape[0]
     products = x.shape[0] + ct <= PRODUCTS_MAX
     out = Sharpening([], units, r, seen, grid, k, None, products=products, cells=n)
-    tested = seen
+    tested, fitted = seen, {}
     transfer: dict[str, np.ndarray] = {}
     if can_fit(n, k):
-        channels = fed(np.concatenate([ups[UPSAMPLING], x]))
-        px, rows, cols = pixels(channels, r - ups[UPSAMPLING] + HALF, seen, SAMPLE_CELLS, seed, products)
+        channels = fed(np.concatenate([up, x]))
+        target = r - up + HALF
+        f, y, rows, cols = sample(lambda w: (channels[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]],
+                                             target[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]]), seen, SAMPLE_CELLS,
+                                  seed, products)
+        px = as_pixels(f, y, rows, cols, seen.shape, channels.shape[0], n)
+        del channels, target, f
         folds = spatial_folds(px, buffer=BUFFER)
         if folds:
             large = pixels_out >= EVERYWHERE_MPIX * 1e6
@@ -170,13 +174,14 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
                 sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=BUDGET_S / ct,
                              fit_pixels=FOLD_PIXELS, cost=serve_us)
             held = np.full(r.shape, np.nan, np.float32)
-            held[:, rows, cols] = sel.held.T + ups[UPSAMPLING][:, rows, cols] - HALF
+            held[:, rows, cols] = sel.held.T + up[:, rows, cols] - HALF
             tested = np.isfinite(held[0])
-            preds |= with_corrections({"fit": held}, tested, r2, frac, grid, coarse)
+            fitted = {"fit": lambda: held}
             out.learner, out.chosen, out.oof = sel.fitted, sel.chosen, dict(sel.oof)
             transfer, out.transfer_cells = one_step_down(sel, {c.name: c for c in cands}, x, r, r2, frac, seen, grid,
                                                          coarse, k, products, seed)
-    heldout = {name: band_mae(p, r, tested) for name, p in preds.items()}
+    routes = {m: (lambda m=m: up if m == UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS} | fitted
+    heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
     for b, name in enumerate(names):
         route, why = band_route({m: float(e[b]) for m, e in heldout.items()},
@@ -243,27 +248,37 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
     with fit_threads():
         f2 = refit(sel.chosen, sel.blend_of, px2, cands)
     up2 = up_all(r2, coarse, grid, UPSAMPLING)
-    fit = predict_all(f2, fed(np.concatenate([up2, x])), products) + up2 - HALF
-    preds = with_corrections({"fit": fit} | {m: up_all(r2, coarse, grid, m) for m in UPSAMPLERS}, seen, r2,
-                             frac, grid, coarse)
-    return {name: band_mae(p, r, seen) for name, p in preds.items()}, n2
+    routes = {m: (lambda m=m: up_all(r2, coarse, grid, m)) for m in UPSAMPLERS}
+    routes["fit"] = lambda: predict_all(f2, fed(np.concatenate([up2, x])), products) + up2 - HALF
+    return route_errors(routes, seen, r, r2, frac, grid, coarse), n2
 
 
-def predict_all(learner: Learner, channels: np.ndarray, products: bool) -> np.ndarray:
-    """``learner`` on every cell of ``channels (C, h, w)`` (fed values) → ``(Ct, h, w)``."""
-    f = features(channels, products)
-    y = learner.predict(f.reshape(f.shape[0], -1).T, channels.shape[0])
-    return y.T.reshape(-1, *channels.shape[1:]).astype(np.float32)
+def predict_all(learner: Learner, channels: np.ndarray, products: bool, rows: int = 256) -> np.ndarray:
+    """``learner`` on every cell of ``channels (C, h, w)`` (fed values) → ``(Ct, h, w)``, ``rows``
+    rows at a time, each read with its features' halo (``scene_fit.HALO``): the features of a
+    whole large grid are never held."""
+    h = channels.shape[1]
+    parts = []
+    for a in range(0, h, rows):
+        b = min(h, a + rows)
+        lo, hi = max(a - HALO, 0), min(h, b + HALO)
+        f = features(channels[:, lo:hi], products)[:, a - lo:b - lo]
+        y = learner.predict(f.reshape(f.shape[0], -1).T, channels.shape[0])
+        parts.append(y.T.reshape(-1, b - a, channels.shape[2]).astype(np.float32))
+    return np.concatenate(parts, axis=1)
 
 
-def with_corrections(preds: dict[str, np.ndarray], have: np.ndarray, r2: np.ndarray, frac: np.ndarray,
-                     grid: Grid, coarse: Grid) -> dict[str, np.ndarray]:
-    """``preds`` (route → ``(Ct, h, w)``) and each one's consistency-corrected form
-    (``route+correction``), but nearest upsampling's (consistent by construction)."""
-    out = dict(preds)
-    for name, p in preds.items():
+def route_errors(routes: dict, mask: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray, grid: Grid,
+                 coarse: Grid) -> dict[str, np.ndarray]:
+    """Each route's per-band MAE ``(Ct,)`` on ``mask``'s cells, and its consistency-corrected form's
+    (``route+correction``; but nearest upsampling's, consistent by construction). ``routes``: name →
+    a call giving its ``(Ct, h, w)`` prediction, made one at a time (a large grid holds one)."""
+    out = {}
+    for name, make in routes.items():
+        p = make()
+        out[name] = band_mae(p, r, mask)
         if name != "nearest":
-            out[name + CORRECTED] = p + correction(p, have, r2, frac, grid, coarse)
+            out[name + CORRECTED] = band_mae(p + correction(p, mask, r2, frac, grid, coarse), r, mask)
     return out
 
 
