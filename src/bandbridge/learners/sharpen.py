@@ -65,8 +65,10 @@ BUDGET_S = 0.15  # reference seconds of work (select.WORK, not the clock) per ta
 MARGIN = 0.01  # share by which the fit must beat the best upsampling at both checks: a smaller win is within
 # the held-out noise, and the upsampled reference (never worse than itself) is kept
 STEP = 2.0  # the Wald step down where k's own leaves too few cells to fit on (the fit still at k)
-PRODUCTS_MAX = 6  # channels (targets' upsampling and guides) up to which their pairwise products are
-# features: 10 channels would add 45 (the fill's fit leaves them out for the same cost, fill_fit.PRODUCTS)
+PRODUCTS_MAX = 12  # channels (targets' upsampling and guides) up to which their pairwise products are
+# features (66 of them at 12). Six 20 m bands from four 10 m ones (10 channels) at Wald ×2 on SEN12MS-CR's two
+# s2_cloudfree scenes: B11/B12 RMSE 0.58/0.61 and 0.63/0.61× cubic's with them, 0.66/0.72 and 0.64/0.63 without
+# (the other bands within 0.01); a 600² run 4.8–5.3 CPU-s against 4.4 (nir_s2_majortom, /usr/bin/time)
 
 
 class Headroom(Units):
