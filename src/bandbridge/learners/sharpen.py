@@ -15,9 +15,10 @@ route by :data:`MARGIN` twice:
 - **at the output's scale**, one Wald step down: the chosen learner refitted one scale coarser
   (``x↓↓``, ``r↓``, ``r↓↓↑``) and applied at the reference's scale, scored on every clear cell
   against the upsampled routes from ``r↓`` — the run itself one scale up (fit at a scale, served
-  one finer; the step is ``k``, or :data:`STEP` where ``k``'s leaves too few cells). The check at the reference's scale alone passed where the output was 14 % worse
-  than nearest upsampling (issue 76's drone case). Where one scale down holds too few cells to
-  fit on (:data:`TRANSFER_MIN`), the fit is not taken: nothing says it would carry.
+  one finer; the step is ``k``, or :data:`STEP` where ``k``'s leaves too few cells). The check at
+  the reference's scale alone passed where the output was 14 % worse than nearest upsampling
+  (issue 76's drone case). Where one scale down holds too few cells to fit on
+  (:data:`TRANSFER_MIN`), the fit is not taken: nothing says it would carry.
 
 Otherwise the band keeps its best upsampled route, and says so. No shift is measured or
 corrected: the grids are taken as given (issue 76's Landsat case: a shift "found" between two

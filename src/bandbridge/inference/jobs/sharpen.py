@@ -59,7 +59,8 @@ class SharpenPlan:
             check = (f"and one Wald step down (×{down:g}: {int(n / down ** 2):,} cells)" if down else
                      "but one Wald step down holds too few cells to check it: no fit will be taken")
             route = (f"the fit (one for all bands) where it beats {ups} upsampling held out at the reference's scale "
-                     f"{check}; else the best upsampling; each with the consistency correction where it holds out better")
+                     f"{check}; else the best upsampling; each with the consistency correction where it holds out "
+                     "better")
         out += [f"{name}: from {', '.join(g.names)}; {route}" for name in t.names]
         tile = f"{FILL_TILE}² tiles overlapping by {OVERLAP} px"
         out.append(f"where a band takes the fit, one bundle with {len(t.names)} outputs runs on {self.backend.note}, "

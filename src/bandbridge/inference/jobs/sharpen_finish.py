@@ -57,9 +57,9 @@ class Rows:
             self.res = np.where(s.seen[None] & np.isfinite(m), s.filled - np.nan_to_num(m), 0.0).astype(np.float32)
             # what the smooth residual's own cell means miss, added flat per cell: the output then averages
             # back to the reference exactly (the bilinear residual alone left up to 119 DN on a test band)
-            up, _ = average_in_strips(lambda a, b: (self._up(self.res, a, b, "bilinear"), np.ones((b - a, self.fine.width),
-                                                                                                   bool)),
-                                      self.fine, s.grid, ROWS)
+            whole = lambda a, b: np.ones((b - a, self.fine.width), bool)  # noqa: E731
+            up, _ = average_in_strips(lambda a, b: (self._up(self.res, a, b, "bilinear"), whole(a, b)), self.fine,
+                                      s.grid, ROWS)
             self.rest = (self.res - np.nan_to_num(up)).astype(np.float32)
 
     def raw(self, a: int, b: int) -> np.ndarray:
