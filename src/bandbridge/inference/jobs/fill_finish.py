@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
+from bandbridge.inference.jobs.fill_rows import ahead
 from bandbridge.inference.jobs.fill_strips import ROWS, Guides, Scan
 from bandbridge.learners.fill_fit import Decision
 from bandbridge.learners.gapfill import edge_correction
@@ -113,7 +114,8 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
     from concurrent.futures import ThreadPoolExecutor
     with opened([dest], prof, {}, overwrite, cog=cog, setup=setup) as out, ThreadPoolExecutor(1) as writer:
         pending = None  # a strip is compressed and written beside the next one's compute (GDAL frees the GIL)
-        for a in range(0, h, ROWS):
+
+        def load(a: int):  # a strip's values, two strips computed at once (fill_rows.ahead: each its own)
             b = min(h, a + ROWS)
             lo, hi = max(a - r, 0), min(h, b + r)
             y = sc.scene.rows(s.grid, lo, hi)
@@ -136,6 +138,10 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
                 v = p.sar.units.to_stored(_window_rows(p.sar_first, a, b, w, p.sar_win))
                 y[:, hole] = v[:, hole]
                 filled |= hole
+            return y, filled
+
+        for a, (y, filled) in ahead(load, range(0, h, ROWS), 2):
+            b = min(h, a + ROWS)
             count += int(filled.sum())
             valid = sc.valid[a:b] | filled
             code = np.where(filled, FILLED, np.where(sc.valid[a:b] & ~sc.gap[a:b], OBSERVED, 0)).astype(dtype)

@@ -66,6 +66,23 @@ class RowReader:
         return clear(m, self.mask_kind), (np.nan_to_num(m) == SNOW_SCL if self.mask_kind == "SCL" else None)
 
 
+def ahead(load, keys, workers: int = 1):
+    """``(key, load(key))`` for each of ``keys`` in order, the next ``workers`` loaded in threads
+    while the caller works on this one: a pass over the scene reads and computes its strips (GDAL's
+    decompression, numpy's and scipy's arrays free the GIL) beside its own work, a strip or two ahead.
+    ``load`` must be pure (each strip its own); the order of the answers is the keys'."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    keys = list(keys)
+    with ThreadPoolExecutor(workers) as pool:
+        queued = deque(pool.submit(load, k) for k in keys[:workers])
+        for k, key in enumerate(keys):
+            got = queued.popleft().result()
+            if k + workers < len(keys):
+                queued.append(pool.submit(load, keys[k + workers]))
+            yield key, got
+
+
 def open_rows(item: str, flag: str, find_mask: bool = True) -> RowReader:
     """``item`` (a raster, band folder or cube reference ``cube.nc@DATE[#scl[=FILE]]``) opened for
     reading by rows, its cloud mask found as ``fill_read.read_layer`` finds it."""
