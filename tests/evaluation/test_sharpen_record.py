@@ -60,6 +60,13 @@ def test_a_failing_method_is_recorded_with_its_error_and_the_others_scored():
     assert "| T2 |" in table({"cases": [row]}) and "broken" not in table({"cases": [row]})
 
 
+def test_the_sharpeners_routes_go_beside_its_figures():
+    case = _case()
+    row = run_case(case, {"cubic": BASELINES["cubic"], "bandbridge": lambda c: (c.truth, {"routes": ["fit", "cubic"]})},
+                   lambda s: None)
+    assert row["methods"]["bandbridge"]["routes"] == ["fit", "cubic"] and row["methods"]["bandbridge"]["rmse"] == [0, 0]
+
+
 def test_no_bandbridge_column_without_its_entry_point(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "bandbridge.inference.jobs.sharpen", None)  # import fails
     run, why = bandbridge_sharpener(tmp_path)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import platform
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from rasterio.errors import NotGeoreferencedWarning
 
 from bandbridge.evaluation.sharpen_baselines import BASELINES, PANSHARPENING
 from bandbridge.evaluation.sharpen_cases import MIN_CELLS, Case, all_cases
@@ -39,17 +41,18 @@ def write_case(case: Case, folder: Path) -> tuple[Path, Path]:
                                     ("reference", case.reference, case.target_names, case.grid.coarser(case.ratio))):
         path = folder / f"{stem}.tif"
         geo = dict(crs=grid.crs, transform=grid.transform) if grid.crs is not None else {}
-        with rasterio.open(path, "w", driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
+        with warnings.catch_warnings(), rasterio.open(path, "w", driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
                            dtype="float32", **geo) as dst:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # plain images have none
             dst.write(data.astype(np.float32))
             dst.descriptions = tuple(FILE_NAMES.get(n, n) for n in names)
         out.append(path)
     return out[0], out[1]
 
 
-def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], np.ndarray] | None, str]:
-    """``(sharpen a case, what it is)``, or ``(None, why not)`` where the command's entry point
-    (``inference.jobs.sharpen.sharpen``) cannot be imported."""
+def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray, dict]] | None, str]:
+    """``(sharpen a case → (output, its route and why per band), what it is)``, or ``(None, why
+    not)`` where the command's entry point (``inference.jobs.sharpen.sharpen``) cannot be imported."""
     try:
         from bandbridge.inference.jobs.sharpen import sharpen
     except ImportError as e:
@@ -60,8 +63,11 @@ def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], np.ndarray] | Non
         folder = work / case.name.replace(" ", "_").replace("×", "x")
         guides, reference = write_case(case, folder)
         res = sharpen(fine=[guides], reference=reference, output=folder / "sharpened.tif", overwrite=True)
-        with rasterio.open(res.output) as src:
-            return src.read().astype(np.float32)
+        with warnings.catch_warnings(), rasterio.open(res.output) as src:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            out = src.read().astype(np.float32)
+        return out, {"routes": [str(getattr(b, "route", "")) for b in getattr(res, "bands", [])],
+                     "why": [str(getattr(b, "why", "")) for b in getattr(res, "bands", [])]}
     return run, "bandbridge.inference.jobs.sharpen.sharpen(fine=[guides.tif], reference=reference.tif)"
 
 
@@ -79,12 +85,12 @@ def run_case(case: Case, methods: dict[str, Callable], say: Callable[[str], None
     for name, f in methods.items():
         t0 = time.process_time()
         try:
-            pred = f(case.guides, case.reference, case.ratio) if name != "bandbridge" else f(case)
+            pred, extra = (f(case.guides, case.reference, case.ratio), {}) if name != "bandbridge" else f(case)
         except Exception as e:  # the record says what failed and goes on with the other methods
             row["methods"][name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
             say(f"  {name}: failed ({row['methods'][name]['error']})")
             continue
-        row["methods"][name] = score(case, pred, time.process_time() - t0)
+        row["methods"][name] = score(case, pred, time.process_time() - t0) | extra
     cubic = row["methods"]["cubic"]
     for name, m in row["methods"].items():
         if "rmse" in m:
@@ -118,7 +124,8 @@ def run_record(data: str | Path, work: str | Path, command: str, bandbridge: boo
             "protocol": "Wald: every band degraded by the ratio (block means), the product's bands the truth; "
                         "see src/bandbridge/evaluation/sharpen_cases.py",
             "metrics": "per band RMSE and MAE in the case's units; ERGAS = 100/ratio·sqrt(mean_k RMSE_k²/μ_k²); "
-                       "SAM: mean per-pixel spectral angle in degrees; seconds: CPU time of the process",
+                       "SAM: mean per-pixel spectral angle in degrees; seconds: CPU time of this process (threads counted, "
+                       "subprocesses not); bandbridge's routes and why per band, as its result states them",
             "cases": rows, "skipped": skipped}
 
 
