@@ -215,3 +215,19 @@ def test_cells_the_reference_cannot_see_are_nodata(tmp_path):
     out, _ = _read(res.output)
     assert (out[:, 60:80, 60:80] == 0).all()
     assert (out[:, :50] > 0).all() and (out[:, 90:] > 0).all()
+
+
+def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
+    """Under ``policy.FIT_DEGRADED_MIN`` cells once averaged by k (a 60 m band of a small scene) no
+    fit is made and no upsampling chosen by so few cells: cubic, and the line says why."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import sharpen
+    rng = np.random.default_rng(5)
+    g = np.stack([_field(rng, 1.0) for _ in range(4)])[:, :48, :48]
+    guides = _write(tmp_path / "g.tif", np.round(g * 8000 + 500), ["B02", "B03", "B04", "B08"], ORIGIN, "uint16")
+    ref = _write(tmp_path / "r.tif", np.round(g[:1].reshape(1, 8, 6, 8, 6).mean((2, 4)) * 5000 + 1000), ["B09"],
+                 ORIGIN @ Affine.scale(6), "uint16", 0, SCALE, OFFSET)
+    lines: list[str] = []
+    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1), say=lines.append)
+    assert res.bands[0].route == "cubic" and "too few to fit on or to choose" in res.bands[0].why
+    assert any(x.startswith("B09: from B02") and "cubic upsampling" in x for x in lines)

@@ -40,7 +40,7 @@ class SharpenPlan:
         """The plan in words: the grids, and per band the guides and the route candidates."""
         from bandbridge.learners.guided import can_fit
         from bandbridge.learners.sharpen import STEP, TRANSFER_MIN, UPSAMPLERS
-        from bandbridge.policy import FIT_CELLS_MIN, MIN_COVER
+        from bandbridge.policy import FIT_CELLS_MIN, FIT_DEGRADED_MIN, MIN_COVER
         g, t = self.guides, self.targets
         f, rg = g.fine, t.grid
         n = int((t.valid & (t.covered >= MIN_COVER)).sum())
@@ -51,7 +51,10 @@ class SharpenPlan:
                f"{rg.height}×{rg.width} pixels read over the guides, k = {t.k:.2f}; {n:,} clear cells the guides cover",
                "no shift is measured or corrected: the grids are taken as given"]
         ups = "/".join(UPSAMPLERS)
-        if not can_fit(n, t.k):
+        if n / t.k ** 2 < FIT_DEGRADED_MIN:
+            route = (f"{n:,} clear cells, too few to fit on or to choose an upsampling by (under {FIT_DEGRADED_MIN} once "
+                     "averaged by k): cubic upsampling")
+        elif not can_fit(n, t.k):
             route = (f"{n:,} clear cells, too few to fit on (at least {FIT_CELLS_MIN:,}): the upsampled reference "
                      f"({ups}, with or without the consistency correction, whichever holds out better)")
         else:
