@@ -59,16 +59,16 @@ a scaling that saturates    ``inference/core/interpret._check_range``   :data:`M
 a file unlike the pairs     ``data/seen.unlike``                        :data:`SCALE_RATIO` 4×
 pairs adapt holds           ``workflows/pairs.check_size``              :data:`ADAPT_MAX_MPIX` 128 MPix
 a web page's request        ``demo/files.check_pixels``                 :data:`DEMO_MAX_MPIX` 16 MPix
+the page's cloud fill       ``demo/fill.fill_upload``                   :data:`DEMO_FILL_MAX_MPIX` 4 MPix
 pixels a file's look reads  ``data/reader._decimated``                  :data:`LOOK_READ_MPIX` 100 MPix
 memory plan (tiles)         ``inference/jobs/tiles.fit_memory``         ``PEAK_BUDGET`` 1.5 GB,
                                                                         ``PLAN_RESERVE`` 5 %
 a reference's scale         ``data/reference.open_reference``           :data:`MIN_K`, :data:`MAX_K`
 a reference's clear cells   ``data/reference.check_cells``              :data:`MIN_CELLS`
-a reference not the band    ``data/reference.check_band``              ``reference.NEGATIVE_SHARE`` 5 %
-                                                                        negative clear cells (a judgement:
-                                                                        L2A water dips below 0 on a few;
-                                                                        a negated one is 50–100 %), or one
-                                                                        value on every clear cell
+a reference not the band    ``data/reference.check_band``              :data:`NEGATIVE_SHARE`, one value
+                                                                        on every clear cell
+a reference in kelvin       ``data/reference.check_quantity``          :data:`KELVIN_RANGE`,
+                                                                        :data:`KELVIN_SPREAD`
 a reference's route         ``learners/guided.fit``                     :data:`FIT_CELLS_MIN`,
                                                                         :data:`FIT_DEGRADED_MIN`,
                                                                         :data:`EVERYWHERE_MPIX`,
@@ -153,6 +153,21 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   8.10 DN over the scene against 12.03 tile by tile, ``benchmarks/reference_tiles.py``) unless they
   cover less than this share of their bounding box (the mosaic's engine would run mostly on holes).
 - :data:`LOW_OVERLAP` 50 % and :data:`FAR_DAYS` 365 — judgements; they warn and decide nothing.
+- :data:`NEGATIVE_SHARE` 5 % — a judgement (issue 77): a reflective band's reflectance or DN is never
+  negative; a Sentinel-2 L2A scene's dark water dips below 0 on a few cells after its −1000 offset, a
+  negated or differenced reference holds negatives on every cell it changed (the trial: 50–100 %).
+- :data:`KELVIN_RANGE` 170–350 K and :data:`KELVIN_SPREAD` 20 % — a reference named as a reflective band
+  whose physical values (float, or stated scales: integer codes are not judged) have their 2nd–98th
+  percentiles inside Earth's surface temperatures (about −100 to +75 °C), above 8 bits and within 20 %
+  of their median is a temperature in K, refused (``data/reference.check_quantity``). Measured
+  (``python benchmarks/reference_quantity.py --data ../shared/data``,
+  ``docs/results/reference_quantity.json``): Landsat-8 B10/B11 in K by the MTL, whole scene and
+  windows of 4² to 32² cells: 7 159 of 7 171 windows refused and both whole scenes; real NIR products
+  (Sentinel-2, ARCSI ×1000, NAIP, GeoEye-1, IKONOS, WorldView-2, CBERS, MODIS, Landsat L1: 29 files) as
+  stored and as 0–1 reflectance: no window refused (550 000). The limit, measured too: values a reflective band
+  never has as physical ones but an integer code does (a uniform field's ×1000 reflectance, 280–340)
+  read as K where written as float (1.2 % of 8² windows, 0.2 % of 16²): the line names the scale to
+  state. A range alone cannot tell them (an 8-bit DN of bright ground reads 170–255).
 - :data:`WINDOW_DAYS` 30 — a judgement: either side of the input's date a STAC search looks.
 
 The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what set each:
@@ -282,6 +297,10 @@ MAX_SATURATED = 0.01
 SCALE_RATIO = 4.0
 ADAPT_MAX_MPIX = 128
 DEMO_MAX_MPIX = 16
+DEMO_FILL_MAX_MPIX = 4
+NEGATIVE_SHARE = 0.05
+KELVIN_RANGE = (170.0, 350.0)
+KELVIN_SPREAD = 0.20
 
 
 def percent(x: float) -> str:

@@ -25,7 +25,7 @@ from bandbridge.bands import band_role, canonical_band_name, clear
 from bandbridge.data.grids import PIXELS_CRS, Grid, extent_share
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
-from bandbridge.policy import MAX_K, MIN_CELLS, MIN_COVER, MIN_K
+from bandbridge.policy import KELVIN_RANGE, KELVIN_SPREAD, MAX_K, MIN_CELLS, MIN_COVER, MIN_K, NEGATIVE_SHARE
 
 try:  # GDAL's own errors (CPLE_*) are not RasterioError: both mean a read (or write) went wrong
     from rasterio._err import CPLE_BaseError as _CPLE
@@ -35,7 +35,7 @@ from rasterio.errors import RasterioError
 
 RASTER_ERRORS = (RasterioError, _CPLE)  # what GDAL raises when a raster's pixels cannot be read or written
 
-_MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
+MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
@@ -108,7 +108,7 @@ def parse_date(text: str) -> date | None:
         return None
 
 
-def _files(path) -> tuple[list[tuple], Path | None]:
+def band_files(path) -> tuple[list[tuple], Path | None]:
     """Every band of a reference as ``(file, 1-based index, name)``, and a companion mask file
     (``SCL``/``QA_PIXEL``) beside it where there is one (a GDAL ``/vsi…`` address: none looked for).
     A one-band file without a description is named by its file name (``B08.tif``)."""
@@ -145,7 +145,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
                               "(or band folder) of the band at the same place")
     if not remote:
         check_regular(p, "--reference", folder_ok=True, what="reference raster")
-    bands, companion = _files(p)
+    bands, companion = band_files(p)
     if not bands:
         raise BandbridgeError(f"--reference {p}: the folder holds no .tif or .jp2 band files; give the "
                               "coarse raster, or a folder of its bands (B08.tif, …)")
@@ -164,7 +164,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
                               f"(bands are found by role: name it in the file's band descriptions, e.g. "
                               f"'{'B08' if role == 'nir' else role}')")
     red = next((b for b in bands if _role_of(b[2]) == "red"), None)
-    masks = [b for b in bands if b[2] in _MASK_NAMES]
+    masks = [b for b in bands if b[2] in MASK_NAMES]
     with open_raster(pick[0][0]) as src:
         crs = src.crs if src.crs else None
         tr = src.transform if crs is not None or src.transform != Affine.identity() else None
@@ -176,9 +176,9 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         tr = Affine.scale(fine.width / size[1], fine.height / size[0])
         fine = replace(fine, transform=Affine.identity())
     whole = Grid(crs, tr, *size)
-    win = _window(whole, fine, p)
+    win = reference_window(whole, fine, p)
     grid = Grid(crs, whole.transform @ Affine.translation(win[1], win[0]), win[2], win[3])
-    k = _k(grid, fine, p)
+    k = pixels_per_cell(grid, fine, p)
 
     def read(f: Path, i: int) -> np.ndarray:
         with open_raster(f) as s:
@@ -191,15 +191,15 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
                                       f"{'a VRT must name rasters that exist and GDAL reads; ' if s.driver == 'VRT' else ''}"
                                       "give the reference raster itself") from None
     values = np.stack([read(f, i) for f, i, _ in pick[:1]])
-    valid = np.isfinite(values).all(0) & _inside(win, size)
+    valid = np.isfinite(values).all(0) & inside_mask(win, size)
     if nodata is not None:
         valid &= ~(values == nodata).any(0)
     if dtype == "uint16" and nodata is None:
         valid &= values[0] != 0  # Sentinel-2's and Landsat's 0 is fill (tile edges), never dark ground
     masked_by = ""
     if not mask and masks:  # a band of the reference itself: on its grid
-        valid &= clear(read(masks[0][0], masks[0][1]), _MASK_NAMES[masks[0][2]])
-        masked_by = _MASK_NAMES[masks[0][2]]
+        valid &= clear(read(masks[0][0], masks[0][1]), MASK_NAMES[masks[0][2]])
+        masked_by = MASK_NAMES[masks[0][2]]
     elif mask or companion:  # a file of its own, perhaps coarser (Sentinel-2's SCL is 20 m)
         source = str(mask or companion)
         masked_by = "QA_PIXEL" if "QA" in source.rsplit("/", 1)[-1].upper() else "SCL"
@@ -213,9 +213,21 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
 
 
 SIGNED = ("vv", "vh", "hh", "hv", "other")  # roles whose physical values may be negative (dB, unknown)
-NEGATIVE_SHARE = 0.05  # of the clear cells: more negative than this cannot be a band of reflectance or DN
-# (a Sentinel-2 L2A scene's dark water reads a little below 0 on a few cells after its -1000 offset; a
-# negated or differenced reference holds negatives on every cell it changed: issue 77's trial, 50–100 %)
+REFLECTIVE = ("coastal", "blue", "green", "red", "rededge", "nir", "swir", "cirrus", "vapour", "gray")
+# roles of reflected sunlight: their values are never a temperature (thermal's are; SAR's and
+# unknown roles' may be anything)
+
+
+def looks_like_kelvin(v: np.ndarray) -> bool:
+    """Whether physical values ``v`` (any shape, the clear ones) read as temperatures in kelvin:
+    their 2nd to 98th percentiles inside :data:`KELVIN_RANGE` (Earth's surface), above 8 bits (255:
+    an 8-bit DN of bright ground reads 170–255) and within :data:`KELVIN_SPREAD` of their median (a
+    temperature's zero lies far below it): ``docs/results/reference_quantity.json``."""
+    v = np.asarray(v, np.float64).ravel()
+    if v.size < 2:
+        return False
+    p2, p50, p98 = np.percentile(v, [2, 50, 98])
+    return bool(KELVIN_RANGE[0] <= p2 and 255 < p98 <= KELVIN_RANGE[1] and p98 - p2 < KELVIN_SPREAD * p50)
 
 
 def check_band(ref: Reference, role: str) -> None:
@@ -233,6 +245,27 @@ def check_band(ref: Reference, role: str) -> None:
         raise BandbridgeError(f"{name}: {100 * neg:.0f} % of its clear {role} values over the input are negative "
                               f"(down to {v.min():.4g}); a {role} band's reflectance or DN is never negative, so this "
                               "is not the band (negated, a difference or an index?); give the band itself")
+    physical = np.dtype(ref.dtype).kind == "f" or (ref.scale, ref.offset) != (1.0, 0.0)
+    check_quantity(v, role, name, Path(ref.path).name, physical)
+
+
+def check_quantity(v: np.ndarray, role: str, name: str, file: str = "FILE", physical: bool = True) -> None:
+    """Refuse, in one line that starts with ``name`` (the flag and file), physical values ``v`` of a
+    band named as the reflective ``role`` that read as a temperature in kelvin
+    (:func:`looks_like_kelvin`): a thermal band given for NIR, say. ``physical``: the values are the
+    file's physical ones (a float type, or a scale or offset it states); integers as stored are not
+    judged (a reflectance ×1000 of a uniform field reads 280–340 within 20 %: an integer code, and
+    the record's ×1000 windows are refused only where written as float). The fix names both ways
+    out: the band itself, or the band's scale written into ``file``."""
+    if role not in REFLECTIVE or not physical or not looks_like_kelvin(v):
+        return
+    p2, p50, p98 = np.percentile(np.asarray(v, np.float64), [2, 50, 98])
+    raise BandbridgeError(
+        f"{name}: its {role} values over the input read as a temperature in kelvin, not a {role} band "
+        f"({p2:.4g}–{p98:.4g}, a spread of {100 * (p98 - p2) / p50:.0f} % of their median {p50:.4g}: inside Earth's "
+        f"surface temperatures, {KELVIN_RANGE[0]:g}–{KELVIN_RANGE[1]:g} K, and as narrow); give the {role} band "
+        f"itself, not a thermal one; if it is the {role} band in other "
+        f"units (reflectance ×1000), write its scale into the file: gdal_edit.py -scale 0.001 {file}")
 
 
 def mask_on(source: str, grid: Grid) -> np.ndarray:
@@ -275,7 +308,7 @@ def check_cells(ref: Reference) -> None:
                           f"{MIN_CELLS} needed ({why}); give a clearer reference of the same place")
 
 
-def _inside(win: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+def inside_mask(win: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
     r = np.arange(win[0], win[0] + win[2])
     c = np.arange(win[1], win[1] + win[3])
     return ((r >= 0) & (r < size[0]))[:, None] & ((c >= 0) & (c < size[1]))[None, :]
@@ -291,7 +324,7 @@ def _footprint(fine: Grid, crs) -> tuple[float, float, float, float]:
     return transform_bounds(fine.crs, crs, *b, densify_pts=21)
 
 
-def _window(whole: Grid, fine: Grid, p: Path) -> tuple[int, int, int, int]:
+def reference_window(whole: Grid, fine: Grid, p: Path) -> tuple[int, int, int, int]:
     """``(row, col, height, width)`` of the reference's pixels covering the input, one pixel of
     margin each side (the interpolation back onto the input needs its neighbours)."""
     left, bottom, right, top = _footprint(fine, whole.crs)
@@ -305,7 +338,7 @@ def _window(whole: Grid, fine: Grid, p: Path) -> tuple[int, int, int, int]:
     return r0, c0, r1 - r0, c1 - c0
 
 
-def _k(grid: Grid, fine: Grid, p: Path) -> float:
+def pixels_per_cell(grid: Grid, fine: Grid, p: Path) -> float:
     """Input pixels per reference pixel along a side, from the pixel areas (in the input's CRS)."""
     from rasterio.warp import transform as warp
     corners = [grid.transform @ (grid.width / 2 + dx, grid.height / 2 + dy) for dx, dy in ((0, 0), (1, 0), (0, 1))]
