@@ -202,16 +202,17 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
             "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
     src = FileSource(sc, gd)
     todo, holes = sc.gap & gd.has_base, sc.gap & ~gd.has_base
+    n_todo, n_holes = int(todo.sum()), int(holes.sum())
     gap = int(sc.gap.sum())  # the fits serve the whole gap: a large one takes only what serves fast
     with fit_threads():  # the sample's features are windows of 40² px: one thread each beats two (17 ms
         # against 3 ms a window on two busy cores), and the folds' fits run at one thread anyway
         dec = decide(src, seed=seed, pixels_out=gap)
-        sar_dec = decide_sar(src, seed, gap) if holes.any() and inp.sar[0] is not None else None
+        sar_dec = decide_sar(src, seed, gap) if n_holes and inp.sar[0] is not None else None
     src.close()
     names = _channel_names(inp, gd)
     jobs, parts = [], Parts(dec, None, sar_dec)
     size = (g.height, g.width)
-    if dec.route == "fit" and todo.any():
+    if dec.route == "fit" and n_todo:
         parts.only = only_mask(todo, reach(FILL_EDGE_PX) if dec.held is not None else 0, g, work / "only.tif")
         spec = bundle(dec, [names[i] for i in dec.channels], inp.scene.layer.names, work / "fit",
                       {"route": dec.route, "learner": dec.chosen, "features": dec.features})
@@ -225,11 +226,11 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
         jobs.append(engine_job(spec, stacked(gd.path, sar_dec.channels, [names[i] for i in sar_dec.channels],
                                              work / "sar.vrt", g, parts.sar_win), parts.sar_first,
                                only_mask(holes, 0, g, work / "holes.tif", win=parts.sar_win), parts.sar_win[2:]))
+    del src, todo, holes  # 4 B a pixel of the scene the engine's tiles can use
     run = FillRun(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
-                  int(todo.sum()) + (int(holes.sum()) if sar_dec is not None else 0),
-                  int(holes.sum()) if sar_dec is None else 0)
+                  n_todo + (n_holes if sar_dec is not None else 0), n_holes if sar_dec is None else 0)
     run.sar = "now and then" if inp.sar[1] is not None else "now" if inp.sar[0] is not None else "none"
-    sar_line = f"{int(holes.sum()):,} pixel(s) no earlier date is clear at: {sar_dec.why}" if sar_dec else ""
+    sar_line = f"{n_holes:,} pixel(s) no earlier date is clear at: {sar_dec.why}" if sar_dec else ""
     if not has_earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
         run.route, run.why = (("sar", sar_dec.why) if sar_dec is not None else
                               ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
@@ -238,8 +239,8 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     if sar_line and has_earlier:  # its own line: its error is in other units than the route's
         run.sar_alone = sar_line
         say(f"SAR alone: {sar_line}")
-    if has_earlier and todo.any():
-        run.sources = sources(gd.counts, dates, days, run.route == "interpolated", int(todo.sum()))
+    if has_earlier and n_todo:
+        run.sources = sources(gd.counts, dates, days, run.route == "interpolated", n_todo)
         say(f"the gap filled from: {run.sources}")
     if jobs:
         summary = (Path(engine.cluster.summary) if engine.cluster.summary else dest.parent / "bandbridge-summary.csv") \
