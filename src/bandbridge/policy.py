@@ -84,6 +84,10 @@ a reference's shift         ``inference/jobs/reference_fit.register``   :data:`M
 reference warnings          ``inference/jobs/reference.plan_reference`` :data:`LOW_OVERLAP`,
                                                                         :data:`FAR_DAYS`
 a reference found by STAC   ``inference/interop/stac_search``           :data:`WINDOW_DAYS`
+dates found by STAC (fill)  ``inference/jobs/fill_stac.found_dates``    :data:`STAC_DATES`,
+                                                                        :data:`STAC_CLEAR_MIN`,
+                                                                        :data:`STAC_DAYS`,
+                                                                        :data:`STAC_SAR_DAYS`
 a cloud gap's route         ``learners/gapfill.fill``                   :data:`FILL_FIT_MIN`,
                                                                         :data:`FILL_LINEAR_MIN`,
                                                                         then the held-out check
@@ -169,6 +173,13 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   read as K where written as float (1.2 % of 8² windows, 0.2 % of 16²): the line names the scale to
   state. A range alone cannot tell them (an 8-bit DN of bright ground reads 170–255).
 - :data:`WINDOW_DAYS` 30 — a judgement: either side of the input's date a STAC search looks.
+- ``fill -e stac`` (``inference/jobs/fill_stac``): :data:`STAC_DATES` 3 Items each side, as many as
+  ``fill`` takes of a cube (``fill.EARLIER_STEPS``; a test holds the two equal); :data:`STAC_CLEAR_MIN`
+  50 % of the footprint clear by the Item's SCL, the rule ``fill_read.earlier_steps`` applies to a
+  cube's steps; :data:`STAC_DAYS` 60 days searched each side, a judgement (issue 75: a date 70 days
+  off gained 2 % over the per-band map; nearer dates are taken first); :data:`STAC_SAR_DAYS` 12 days
+  either side for Sentinel-1, one satellite's repeat cycle (``fill`` notes a SAR date more than
+  :data:`SAR_DAYS` off; its held-out check decides).
 
 The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what set each:
 
@@ -250,6 +261,12 @@ What set the thresholds, measured or not:
   peaked at 936 MB (``docs/results/adapt_naip.json``).
 - :data:`DEMO_MAX_MPIX` 16 MPix — a judgement set with the web page: the output pixels one request
   may ask for (the page runs on the machine that serves it); the same size as :data:`PROBE_MPIX`.
+- :data:`DEMO_FILL_MAX_MPIX` 4 MPix — the page's cloud fill (issue 75), measured through the page's own
+  handler (``python benchmarks/fill_page.py --mpix 1 4 16``, ``docs/results/fill_page.json``; 2 busy
+  cores): 1 MPix 158 CPU-s, 1.41 GB peak; 4 MPix 253 CPU-s, 1.70 GB; 16 MPix 517 CPU-s, 2.59 GB. The
+  page's budget, a judgement: about 300 CPU-s a request (what its 1 MPix cap cost before the engine,
+  268 CPU-s) and under 2 GB; 4 MPix is the largest measured size inside both, and a real 4-band
+  uint16 scene of 4 MPix is about 24 MB, inside the page's 40 MB upload cap (16 MPix: about 94 MB).
 - Not measured, a judgement each: :data:`WITHIN` and :data:`STUDENT_WITHIN` 1 % and
   :data:`GATE_REL_TOL` 1 % (a margin below what a user would notice), ``select.BUSY`` 0.5 per
   core, ``interpret.SATURATED`` 2 % and ``interpret.FLAT`` 0.1 %; the image rule's
@@ -284,6 +301,10 @@ SHIFT_CELLS_MIN = 256
 LOW_OVERLAP = 0.5
 FAR_DAYS = 365
 WINDOW_DAYS = 30
+STAC_DATES = 3
+STAC_CLEAR_MIN = 0.5
+STAC_DAYS = 60
+STAC_SAR_DAYS = 12
 FILL_FIT_MIN = 256
 FILL_LINEAR_MIN = 64
 FILL_DILATE = 4

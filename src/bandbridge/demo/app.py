@@ -104,7 +104,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                                   open=False, elem_id="fill"):
                     gr.Markdown("A cloudy scene with its SCL band (or the gap as a mask), an earlier clear "
                                 "scene of the place with the same bands, and Sentinel-1 VV/VH at the dates "
-                                f"where you have it, GeoTIFFs of up to {MAX_FILL_MPIX} MPix; dates are read "
+                                f"where you have it, GeoTIFFs of up to {MAX_FILL_MPIX:g} MPix (`bandbridge fill` "
+                                "takes whole Sentinel-2 tiles); dates are read "
                                 "from the files' tags or names (S2_20180603.tif). The gap is filled by the "
                                 "route that holds out best on the scene's own clear pixels (`bandbridge fill`).")
                     tif = [".tif", ".tiff"]

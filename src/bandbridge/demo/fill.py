@@ -14,18 +14,15 @@ import numpy as np
 from bandbridge.bands import band_role
 from bandbridge.data.reader import raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
+from bandbridge.policy import DEMO_FILL_MAX_MPIX
 from bandbridge.demo.display import MAX_SIDE, STORED, BandSet, display_bands, render, render_classes
 from bandbridge.demo.files import check_upload
 from bandbridge.demo.translate import Panel, Result
 from bandbridge.stretch import Stretch, stretch
 
-# A fill's work grows with the scene (the choice is made on a bounded sample of the clear part,
-# learners/gapfill.FIT_PIXELS, but features, folds and the gap's prediction cover it all): the real
-# cloudy date of tests/demo/test_fill_page.py (64², SAR at both dates) tiled 16 × 16 to 1 MPix took
-# 268 s of CPU time to fill (the 64² date itself: 31 s, learners/gapfill.PRODUCTS), run_fill on a 2-core
-# machine under load; so the page takes scenes of up to 1 MPix, a click of a few minutes.
-# `bandbridge fill` has no limit.
-MAX_FILL_MPIX = 1
+# The page's fill runs on the engine as `bandbridge fill` does; its size cap is policy's
+# DEMO_FILL_MAX_MPIX, measured through this page (benchmarks/fill_page.py). `bandbridge fill` has none.
+MAX_FILL_MPIX = DEMO_FILL_MAX_MPIX
 # The command's flags → the page's boxes, as a refusal names them.
 BOXES = {"--sar-earlier": "the **Sentinel-1 at the earlier date** box",
          "--earlier": "the **earlier clear scene** box", "--sar": "the **Sentinel-1 at the date** box",

@@ -32,15 +32,8 @@ from bandbridge.inference.interop.stac_search import (band_asset, cloud_cover, i
                                                       search_items)
 from bandbridge.inference.jobs.fill_read import MASKS
 from bandbridge.inference.jobs.fill_rows import MARGIN, open_rows
+from bandbridge.policy import STAC_CLEAR_MIN, STAC_DATES, STAC_DAYS, STAC_SAR_DAYS  # policy's table: what set each
 
-STAC_DATES = 3  # Items taken on each side: as many as fill takes of a time-series cube (fill.EARLIER_STEPS; a test
-# holds the two equal)
-STAC_CLEAR_MIN = 0.5  # share of the footprint an Item's SCL must call clear: the rule fill applies to a cube's
-# steps (fill_read.earlier_steps, "at least half clear")
-STAC_DAYS = 60  # days before (after) the scene searched: a judgement (issue 75: a date 70 days off gained 2 % over
-# the per-band map on a Sentinel-2 scene; nearer dates are taken first)
-STAC_SAR_DAYS = 12  # days either side of a date searched for Sentinel-1: one satellite's repeat cycle, so every
-# place is seen at least once (fill notes a SAR date more than policy.SAR_DAYS off; its held-out check decides)
 SAR_COLLECTION = "sentinel-1-grd"  # Earth Search's; name another (stac:sentinel-1-rtc, URL#COLLECTION) where it has one
 
 
