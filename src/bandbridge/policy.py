@@ -161,17 +161,17 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   negative; a Sentinel-2 L2A scene's dark water dips below 0 on a few cells after its −1000 offset, a
   negated or differenced reference holds negatives on every cell it changed (the trial: 50–100 %).
 - :data:`KELVIN_RANGE` 170–350 K and :data:`KELVIN_SPREAD` 20 % — a reference named as a reflective band
-  whose physical values (float, or stated scales: integer codes are not judged) have their 2nd–98th
-  percentiles inside Earth's surface temperatures (about −100 to +75 °C), above 8 bits and within 20 %
-  of their median is a temperature in K, refused (``data/reference.check_quantity``). Measured
-  (``python benchmarks/reference_quantity.py --data ../shared/data``,
-  ``docs/results/reference_quantity.json``): Landsat-8 B10/B11 in K by the MTL, whole scene and
-  windows of 4² to 32² cells: 7 159 of 7 171 windows refused and both whole scenes; real NIR products
-  (Sentinel-2, ARCSI ×1000, NAIP, GeoEye-1, IKONOS, WorldView-2, CBERS, MODIS, Landsat L1: 29 files) as
-  stored and as 0–1 reflectance: no window refused (550 000). The limit, measured too: values a reflective band
-  never has as physical ones but an integer code does (a uniform field's ×1000 reflectance, 280–340)
-  read as K where written as float (1.2 % of 8² windows, 0.2 % of 16²): the line names the scale to
-  state. A range alone cannot tell them (an 8-bit DN of bright ground reads 170–255).
+  whose physical values (a float type or stated scales; integer codes are not judged) have their
+  2nd–98th percentiles inside Earth's surface temperatures (about −100 to +75 °C), above 8 bits and
+  within 20 % of their median is a temperature in K, refused (``data/reference.check_quantity``).
+  Measured (``python benchmarks/reference_quantity.py --data ../shared/data``,
+  ``docs/results/reference_quantity.json``, windows of 4² to 32² cells and whole scenes): Landsat-8
+  B10/B11 in K by the MTL: 7 159 of 7 171 windows and both scenes refused; real NIR products
+  (Sentinel-2, ARCSI ×1000, NAIP, GeoEye-1, IKONOS, WorldView-2, CBERS, MODIS, Landsat L1: 29 files)
+  as stored and as 0–1 reflectance: none of 840 861 windows refused. The limit, measured too: a
+  uniform field's ×1000 reflectance (280–340) reads as K where written as float (1.2 % of 8² windows,
+  0.2 % of 16²); the line names the scale to state. A range alone cannot tell them: an 8-bit DN of
+  bright ground reads 170–255 (NAIP 2009: 24 077 of 42 173 4² windows inside 170–350).
 - :data:`WINDOW_DAYS` 30 — a judgement: either side of the input's date a STAC search looks.
 - ``fill -e stac`` (``inference/jobs/fill_stac``): :data:`STAC_DATES` 3 Items each side, as many as
   ``fill`` takes of a cube (``fill.EARLIER_STEPS``; a test holds the two equal); :data:`STAC_CLEAR_MIN`
