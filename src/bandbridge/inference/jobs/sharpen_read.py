@@ -16,7 +16,7 @@ from affine import Affine
 
 from bandbridge.bands import canonical_band_name
 from bandbridge.data.grids import Grid
-from bandbridge.data.reference import _MASK_NAMES, _files, _inside, _k, _window
+from bandbridge.data.reference import MASK_NAMES, band_files, inside_mask, pixels_per_cell, reference_window
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
 
@@ -40,8 +40,8 @@ def bands_of(path: str, flag: str) -> list[Band]:
     if not p.exists():
         raise BandbridgeError(f"{flag} {p}: no such file or folder; give a raster or a folder of band files")
     check_regular(p, flag, folder_ok=True, what="raster")
-    found, _ = _files(p)
-    out = [Band(Path(f), i, n) for f, i, n in found if n not in _MASK_NAMES and "MASK" not in n]
+    found, _ = band_files(p)
+    out = [Band(Path(f), i, n) for f, i, n in found if n not in MASK_NAMES and "MASK" not in n]
     if not out:
         raise BandbridgeError(f"{flag} {p}: holds no band (a folder needs .tif or .jp2 band files)")
     return out
@@ -160,9 +160,9 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
         tr = src.transform if crs is not None else Affine.scale(fine.width / src.width, fine.height / src.height)
         dtype, nodata = src.dtypes[bands[0].index - 1], src.nodata
     p = Path(path)
-    win = _window(Grid(crs, tr, *size), fine, p)
+    win = reference_window(Grid(crs, tr, *size), fine, p)
     grid = Grid(crs, tr @ Affine.translation(win[1], win[0]), win[2], win[3])
-    k = _k(grid, fine, p)
+    k = pixels_per_cell(grid, fine, p)
     check_aligned(grid, fine, k, path)
     values, scales, offsets = [], [], []
     for b in bands:
@@ -177,7 +177,7 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
             scales.append(float(s.scales[b.index - 1]))
             offsets.append(float(s.offsets[b.index - 1]))
     v = np.stack(values)
-    valid = np.isfinite(v).all(0) & _inside(win, size)
+    valid = np.isfinite(v).all(0) & inside_mask(win, size)
     if nodata is not None:
         valid &= ~(v == nodata).any(0)
     if dtype == "uint16" and nodata is None:
