@@ -295,20 +295,26 @@ class FileSource:
         self.channels = gd.channels
         self.feed = gd.feed
         self._design = None  # the work file, opened once: the fit reads a few hundred small windows of it
+        self._seen: dict = {}  # window -> what it read: the fit and the SAR fit sample mostly the same
+        # blocks (the same seed over nearly the same mask), and each scene read decompresses whole blocks
 
     def read(self, win: tuple[int, int, int, int], channels: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        import rasterio
-        from rasterio.windows import Window
-        r, c, h, w = win
-        if self._design is None:
-            self._design = rasterio.open(self.gd.path)
-        x = self._design.read(window=Window(c, r, w, h)).astype(np.float32)
-        y = self.sc.scene.read(self.sc.scene.layer.grid, win)
-        parts = [self.units.to_stored(x[self.channels[k]]) for k in ("base", "between") if self.channels[k]]
-        return x[channels], np.concatenate([y, *parts])
+        if win not in self._seen:
+            import rasterio
+            from rasterio.windows import Window
+            r, c, h, w = win
+            if self._design is None:
+                self._design = rasterio.open(self.gd.path)
+            x = self._design.read(window=Window(c, r, w, h)).astype(np.float32)
+            y = self.sc.scene.read(self.sc.scene.layer.grid, win)
+            parts = [self.units.to_stored(x[self.channels[k]]) for k in ("base", "between") if self.channels[k]]
+            self._seen[win] = x, np.concatenate([y, *parts])
+        x, v = self._seen[win]
+        return x[channels], v
 
     def close(self) -> None:
         """The work file closed (before the engine reads it, and before it is removed)."""
+        self._seen.clear()
         if self._design is not None:
             self._design.close()
             self._design = None
