@@ -75,6 +75,19 @@ def test_a_stack_on_one_grid_is_averaged_back_to_each_band_resolution():
     assert sets[20].data[0, 0, 0] == pytest.approx(0.4) and sets[20].grid.transform.a == 2
 
 
+def test_a_stack_repeated_from_coarser_grids_is_cut_where_its_coarse_pixels_start():
+    rng = np.random.default_rng(0)
+    b20, b60 = rng.random((12, 9)), rng.random((3, 3))
+    stack = np.zeros((3, 25, 18), np.float32)
+    stack[0] = rng.random((25, 18))
+    stack[1, 1:25] = np.kron(b20, np.ones((2, 2)))  # eo-learn: 20 m pixels from row 1
+    stack[2, 5:23] = np.kron(b60, np.ones((6, 6)))  # and 60 m pixels from row 5
+    sets = native_sets(stack, np.ones((25, 18), bool), ["B02", "B05", "B01"])
+    assert sets[10].grid.transform.f == 5 and sets[60].data.shape == (1, 3, 3)
+    np.testing.assert_allclose(sets[20].data[0], b20[2:11], rtol=1e-6)  # stack rows 5–22
+    np.testing.assert_allclose(sets[60].data[0], b60, rtol=1e-6)
+
+
 @pytest.mark.parametrize("case, match", [
     ("empty", "no Sentinel-2 band files"),
     ("resampled", "the 20 m bands are 6×6, not 6×6 of the 10 m bands at 1:2"),

@@ -139,22 +139,57 @@ def _check_nested(sets: dict[int, ProductBands], root: Path) -> None:
                                   "their native resolutions")
 
 
+BLOCK_SHARE = 0.99  # of a set's blocks alike inside at one phase: the stack repeated its pixels (nearest)
+
+
+def block_phase(band: np.ndarray, k: int, axis: int) -> int | None:
+    """Where ``k``-pixel blocks start along ``axis`` (0 rows, 1 columns) of a band a stack
+    repeated by nearest neighbour from a ``k`` times coarser grid: the offset at which at least
+    :data:`BLOCK_SHARE` of the blocks hold one value across that axis. None: no such offset (a
+    band interpolated, or native)."""
+    x = np.moveaxis(band, axis, 0)
+    for o in range(k):
+        n = (x.shape[0] - o) // k
+        if n < 2:
+            return None
+        blocks = x[o:o + n * k].reshape(n, k, -1)
+        if np.mean((blocks == blocks[:, :1]).all(1)) >= BLOCK_SHARE:
+            return o
+    return None
+
+
+def stack_origin(data: np.ndarray, names: list[str], pixel: int = 10) -> tuple[int, int]:
+    """``(row, col)`` where a stack's coarse pixels start: the first offset on which every set
+    repeated by nearest neighbour (eo-learn's: 20 m pixels from row 1, 60 m from row 5) has a
+    block edge; ``(0, 0)`` for sets interpolated onto the grid (SEN12MS), whose edges cannot be seen."""
+    sets = {res // pixel: names.index(g[0]) for res, g in band_sets(names).items() if res > pixel}
+    out = []
+    for axis in (0, 1):
+        phases = {k: block_phase(data[i], k, axis) for k, i in sets.items()}
+        phases = {k: p for k, p in phases.items() if p is not None}
+        step = max(sets, default=1)
+        out.append(next((o for o in range(step) if all(o % k == p for k, p in phases.items())), 0))
+    return out[0], out[1]
+
+
 def native_sets(data: np.ndarray, valid: np.ndarray, names: list[str], grid: Grid | None = None,
                 pixel: int = 10) -> dict[int, ProductBands]:
     """A stack of Sentinel-2 bands all on one ``pixel``-metre grid (``(C, H, W)`` reflectance)
-    as its native band sets: each band averaged over ``resolution / pixel`` pixels a side, the
-    stack first cut to whole 60 m cells (so every set covers one extent). ``grid`` None: a plain
-    image (pixel coordinates)."""
+    as its native band sets: each band averaged over ``resolution / pixel`` pixels a side from
+    :func:`stack_origin` on, the stack cut to whole 60 m cells (so every set covers one extent).
+    ``grid`` None: a plain image (pixel coordinates)."""
     sets = band_sets(names)
     step = max(sets) // pixel
-    h, w = data.shape[1] // step * step, data.shape[2] // step * step
+    r0, c0 = stack_origin(data, names, pixel)
+    h, w = (data.shape[1] - r0) // step * step, (data.shape[2] - c0) // step * step
     base = grid or Grid(None, Affine.identity(), data.shape[1], data.shape[2])
+    base = Grid(base.crs, base.transform @ Affine.translation(c0, r0), h, w)
     out = {}
     for res, group in sets.items():
         k = res // pixel
         idx = [names.index(n) for n in group]
-        cut = data[idx, :h, :w].astype(np.float32)
-        cells = block_mean(valid[None, :h, :w].astype(np.float32), k)[0] == 1  # cells all valid
+        cut = data[idx, r0:r0 + h, c0:c0 + w].astype(np.float32)
+        cells = block_mean(valid[None, r0:r0 + h, c0:c0 + w].astype(np.float32), k)[0] == 1  # cells all valid
         g = Grid(base.crs, base.transform @ Affine.scale(k), h // k, w // k)
         out[res] = ProductBands(block_mean(cut, k), cells, group, ["reflectance"] * len(group), g,
                                 [_to_dn(0.0, QUANTIFICATION)] * len(group))
