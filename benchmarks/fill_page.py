@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,22 +86,16 @@ def main() -> None:
     a = ap.parse_args()
     if a.one:
         return one(Path(a.one))
-    work = Path(a.work or tempfile.mkdtemp(prefix="fill-page-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="fill-page-") as tmp:  # the uploads, unless --work keeps them
         rows = []
         for m in a.mpix:
-            rows.append(measure(int(round((m * 1e6) ** 0.5)), Path(a.data), work))
+            rows.append(measure(int(round((m * 1e6) ** 0.5)), Path(a.data), Path(a.work or tmp)))
             print(json.dumps(rows[-1]), flush=True)
-        record = {"machine": platform.node(), "cores": os.cpu_count(),
-                  "sizes": rows,
-                  "command": "python benchmarks/fill_page.py " + " ".join(sys.argv[1:])}
-        text = json.dumps(record, indent=2)
-        print(text)
-        if a.out:
-            Path(a.out).write_text(text + "\n")
-    finally:
-        if a.work is None:
-            shutil.rmtree(work, ignore_errors=True)
+    record = {"machine": platform.node(), "cores": os.cpu_count(), "sizes": rows,
+              "command": "python benchmarks/fill_page.py " + " ".join(sys.argv[1:])}
+    print(json.dumps(record, indent=2))
+    if a.out:
+        Path(a.out).write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

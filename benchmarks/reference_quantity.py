@@ -179,7 +179,9 @@ def main() -> None:
               "command": "python benchmarks/reference_quantity.py " + " ".join(sys.argv[1:])}
     print(json.dumps(summary, indent=2))
     if a.out:
-        Path(a.out).write_text(json.dumps(record, indent=2) + "\n")
+        with open(a.out, "w") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
 
 
 if __name__ == "__main__":
