@@ -33,12 +33,13 @@ def _write(path: Path, bands: np.ndarray, names: list[str], transform: Affine, d
     return path
 
 
-def scene(tmp_path: Path, guides: np.ndarray | None = None, shift: float = 0.0) -> dict:
+def scene(tmp_path: Path, guides: np.ndarray | None = None, shift: float = 0.0, moved: int = 0) -> dict:
     """Four guide bands (reflectance × 10 000, uint16) and a reference of three bands averaged
     ``K``× (uint16, L2A's scale and offset, nodata 0): ``fit`` a map of the guides with detail at
     every scale, ``none`` noise the guides carry nothing of, ``mix`` a product of two guides;
     the truth at the guides' scale beside them. ``shift``: the reference moved by that many
-    guide pixels (a pan and an MS on two lattices)."""
+    guide pixels (a pan and an MS on two lattices); ``moved``: the reference's content moved by that
+    many guide pixels down and right while its file states it in place (a misregistered pair)."""
     rng = np.random.default_rng(7)
     g = guides if guides is not None else np.stack([_field(rng, s) for s in (1.0, 1.5, 2.5, 1.2)])
     truth = np.stack([0.6 * g[0] + 0.3 * g[3] - 0.2 * g[1] + 0.3,
@@ -46,7 +47,7 @@ def scene(tmp_path: Path, guides: np.ndarray | None = None, shift: float = 0.0) 
                       0.2 + 0.8 * g[2] * g[3]])
     dn = lambda r: np.round((r - OFFSET) / SCALE)  # noqa: E731
     h = SIZE // K
-    ref = dn(truth).reshape(3, h, K, h, K).mean((2, 4))
+    ref = np.roll(dn(truth), (moved, moved), (1, 2)).reshape(3, h, K, h, K).mean((2, 4))
     paths = {"guides": _write(tmp_path / "guides.tif", np.round(g * 8000 + 500), ["B02", "B03", "B04", "B08"],
                               ORIGIN, "uint16"),
              "ref": _write(tmp_path / "ref.tif", np.round(ref), ["FIT", "NONE", "MIX"],
@@ -231,3 +232,15 @@ def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1), say=lines.append)
     assert res.bands[0].route == "cubic" and "too few to fit on or to choose" in res.bands[0].why
     assert any(x.startswith("B09: from B02") and "cubic upsampling" in x for x in lines)
+
+
+def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):
+    """The reference's content one guide pixel (half a cell) off the guides, as its file states it in
+    place: the shift is found, not corrected, and no band takes a fit that would carry it."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import sharpen
+    p = scene(tmp_path, moved=1)
+    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    fit = {b.name: b for b in res.bands}["FIT"]
+    assert not fit.route.startswith("fit") and "look shifted by" in fit.why
+    assert not res.learner

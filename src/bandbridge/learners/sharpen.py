@@ -109,6 +109,11 @@ class BandRoute:
     def base(self) -> str:
         return self.route.removesuffix(CORRECTED)
 
+    def upsampled(self, why: str) -> None:
+        """Take the best upsampled route held out instead of the fit, for the reason ``why``."""
+        ups = {m: e for m, e in self.heldout.items() if not m.startswith("fit")}
+        self.route, self.why = min(ups, key=ups.get), why
+
     @property
     def corrected(self) -> bool:
         return self.route.endswith(CORRECTED)

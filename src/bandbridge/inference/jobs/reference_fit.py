@@ -84,13 +84,13 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     if ref.red is not None and (i := find_role(list(job.reading.names), "red")) is not None:
         dy, dx, err = estimate_shift(np.nan_to_num(xc[i]), np.nan_to_num(ref.red), ok)
     else:
-        dy, dx, err = estimate_shift(_linear_map(xc, ref.values[0], ok), np.nan_to_num(ref.values[0]), ok)
+        dy, dx, err = estimate_shift(linear_map(xc, ref.values[0], ok), np.nan_to_num(ref.values[0]), ok)
     if max(abs(dy), abs(dx)) < MIN_SHIFT:
         return (dy, dx, err), f"below {MIN_SHIFT} reference pixels: none to correct", xc, cover
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
     both = ok & (cs >= MIN_COVER)  # the same cells moved and not
-    before, after = _context_map(xc, ref.values[0], both), _context_map(xs, ref.values[0], both)
+    before, after = context_map(xc, ref.values[0], both), context_map(xs, ref.values[0], both)
     if after < before and after <= (1 - SHIFT_GAIN) * before:  # 0 → 0 is no gain
         ref.grid = moved
         return (dy, dx, err), (f"corrected: a linear map of the input's context features fits the reference "
@@ -100,7 +100,7 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
                                   "false peak)"), xc, cover
 
 
-def _linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """``(h, w)``: the input's least-squares linear map to the reference, fitted on the cells ``ok``."""
     from bandbridge.learners.linear import least_squares
     x = np.nan_to_num(xc)
@@ -108,7 +108,7 @@ def _linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.tensordot(coef[:-1], x, 1) + coef[-1]
 
 
-def _context_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> float:
+def context_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> float:
     """The MAE on the cells ``ok`` of the least-squares linear map of the input's context features
     at the reference's scale (``guided.features``) to the reference: how well the two agree."""
     from bandbridge.learners.guided import features
