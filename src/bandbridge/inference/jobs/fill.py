@@ -138,6 +138,7 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
     the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
     ``later``: clear dates after the scene (``--later``)."""
+    from bandbridge.data.reader import return_large_buffers
     from bandbridge.inference.jobs.fill_stac import found_dates
     from bandbridge.inference.jobs.fill_strips import scan
     found = found_dates(scene, earlier, sar, sar_earlier, later, say)  # -e/--later/--sar stac: the Items' VRTs
@@ -147,6 +148,8 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     check_output_file(dest, fill_reads([scene, *earlier, *later, sar, sar_earlier], mask), overwrite)
     check_inputs(scene, earlier, sar, sar_earlier, mask, later=later)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later)
+    return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments
+    # (a 10980² run held 3.9 GB in the fit after its design pass's strips, 2.5 GB during it)
     sc = scan(inp.scene, inp.mask, inp.sar)
     if not sc.gap.any():
         say(f"{scene}: no cloud, shadow or masked pixel: nothing to fill, nothing written")

@@ -26,17 +26,21 @@ FIT_BYTES = 1.0e9  # what the fit adds to a process at its peak: the sample's fe
 # 1.35 GB where the plan without it said 0.97 (2026-11-27, two fits of boosted trees on 200 000 pixels)
 
 
-def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: float) -> float:
-    """The peak the run is planned under: ``resident`` (this process now) plus the whole-scene
-    booleans (valid, clear, gap, has a date, sampled, the tiles' mask and the dilation's copy: 8 B
-    a pixel), the fit (:data:`FIT_BYTES`), and the larger of the strip passes (every input's rows as
-    float32 three times: read, reprojected, composed; :data:`~bandbridge.inference.jobs.fill_strips.ROWS`
-    rows) and the engine's tiles (a tile-high strip of the design and the output, three times, and
-    one forward of :data:`FORWARD_PX` with its features: five per channel, float32, twice)."""
+def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: float, scanned: bool = False) -> float:
+    """The peak the run is planned under: ``resident`` (this process now; ``scanned``: after the scan,
+    its valid, clear and gap masks in it, else 3 B a pixel more for them) plus the whole-scene masks
+    still to come (5 B a pixel: a date clear there, the pixels to fill, the holes no date covers, the
+    fit's two sample masks — the last four dropped before the engine runs, the edge pass's two in
+    their place), and the largest of the
+    stages that run one after another: the design pass (two strips of
+    :data:`~bandbridge.inference.jobs.fill_strips.ROWS` rows at once, each every input's rows and
+    its design as float32 about one and a half times over), the fit (:data:`FIT_BYTES`) and the
+    engine's tiles (a tile-high strip of the design and the output, three times, and one forward
+    of :data:`FORWARD_PX` with its features: five per channel, float32, twice)."""
     channels = bands * max(dates, 1) + sar
-    strip = 3 * 4 * ROWS * w * (bands * (dates + 2) + channels + sar)
+    strip = 2 * 1.5 * 4 * ROWS * w * (bands * (dates + 2) + channels + sar)
     engine = 3 * 4 * (FILL_TILE + 2 * OVERLAP) * min(w, 4096) * (channels + bands) + 2 * 4 * FORWARD_PX * 5 * channels
-    return resident + 8.0 * h * w + FIT_BYTES + max(strip, engine)
+    return resident + (5.0 if scanned else 8.0) * h * w + max(strip, FIT_BYTES, engine)
 
 
 def plan_lines(sc, inp, engine) -> list[str]:
@@ -46,7 +50,7 @@ def plan_lines(sc, inp, engine) -> list[str]:
     hit, total = gap_tiles(sc.gap)
     d = engine.decision(int(sc.gap.sum()))
     nd, sar = len(inp.earlier), (2 if inp.sar[0] is not None else 0) + (4 if inp.sar[1] is not None else 0)
-    peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0))
+    peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0), scanned=True)
     where = ("here" if not engine.on_cluster else f"on the Dask scheduler {engine.cluster.scheduler}"
              if engine.cluster.scheduler else f"on a local Dask cluster of {engine.cluster.workers} worker(s)")
     return ["plan: nothing is written with --plan",
