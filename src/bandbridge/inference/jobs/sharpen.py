@@ -171,33 +171,40 @@ def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
                                   "give guides of the same place")
 
 
-def misregistered(g: Guides, t: Targets, x_c: np.ndarray, cover: np.ndarray, band: int) -> str:
-    """Why target ``band`` must not take the fit, where the evidence that the guides and the reference
-    are misregistered is strong ("" where not): a shift of at least ``policy.MIN_SHIFT`` reference
-    pixels between the guides' linear map to the band and the band (phase correlation), which a
-    linear map of the guides' context fits at least ``policy.SHIFT_GAIN`` better when the guides are
-    averaged onto the moved grid (``reference_fit.register``'s test). The shift is not corrected —
-    the reference is written as its files state it — but a fit across it would carry the shift into
-    the detail: on Major-TOM's cell (its 20 m bands half a 20 m pixel off its 10 m bands), Wald ×2,
-    a shift of 0.2 reference pixels with a gain of 14–68 % per band, the fit 5–9 % worse than cubic."""
+def misregistered(g: Guides, t: Targets, x_c: np.ndarray, cover: np.ndarray, bands: list[int]) -> dict[int, str]:
+    """Why each of the targets ``bands`` must not take the fit, where the evidence that the guides and
+    the reference are misregistered is strong (none where not): a shift of at least
+    ``policy.MIN_SHIFT`` reference pixels between the guides' linear maps to the bands and the bands
+    (phase correlation, once: the targets share one grid), which a linear map of the guides' context
+    fits a band at least ``policy.SHIFT_GAIN`` better when the guides are averaged onto the moved grid
+    (``reference_fit.register``'s test). The shift is not corrected — the reference is written as
+    its files state it — but a fit across it would carry the shift into the detail: on Major-TOM's
+    cell (its 20 m bands half a 20 m pixel off its 10 m bands), Wald ×2, a shift of 0.2 reference
+    pixels with a gain of 14–68 % per band, the fit 5–9 % worse than cubic."""
     from bandbridge.data.grids import average_in_strips, estimate_shift
     from bandbridge.inference.core.outputs import ROWS
     from bandbridge.inference.jobs.reference_fit import context_map, linear_map
     from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_GAIN
     ok = t.valid & (cover >= MIN_COVER)
-    x, r = np.nan_to_num(x_c), t.values[band]
-    dy, dx, err = estimate_shift(linear_map(x, r, ok), np.nan_to_num(r), ok)
+    if not bands:
+        return {}
+    x = np.nan_to_num(x_c)
+    z = lambda a: (a - a[ok].mean()) / (a[ok].std() or 1.0)  # noqa: E731 - bands of unlike units summed
+    maps = sum(z(linear_map(x, t.values[b], ok)) for b in bands)
+    dy, dx, err = estimate_shift(maps, sum(z(np.nan_to_num(t.values[b])) for b in bands), ok)
     if max(abs(dy), abs(dx)) < MIN_SHIFT:
-        return ""
+        return {}
     xs, cs = average_in_strips(g.read, g.fine, t.grid.shifted(dy, dx), ROWS)
     both = ok & (cs >= MIN_COVER)
-    before, after = context_map(x, r, both), context_map(np.nan_to_num(xs), r, both)
-    if not after <= (1 - SHIFT_GAIN) * before:
-        return ""
-    return (f"the guides and the reference look shifted by {dy:+.2f}, {dx:+.2f} reference pixels (rows, columns; "
-            f"a linear map of the guides' context fits the band {before:.4g} → {after:.4g} MAE moved by it): a fit "
-            "would carry the shift into the band's detail, so the best upsampling of the reference as its files state "
-            "it is written; align the files and run again")
+    out = {}
+    for b in bands:
+        before, after = context_map(x, t.values[b], both), context_map(np.nan_to_num(xs), t.values[b], both)
+        if after <= (1 - SHIFT_GAIN) * before:
+            out[b] = (f"the guides and the reference look shifted by {dy:+.2f}, {dx:+.2f} reference pixels (rows, "
+                      f"columns; a linear map of the guides' context fits the band {before:.4g} → {after:.4g} MAE "
+                      "moved by it): a fit would carry the shift into the band's detail, so the best upsampling of the "
+                      "reference as its files state it is written; align the files and run again")
+    return out
 
 
 def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: Callable[[str], None]) -> SharpenResult:
@@ -211,9 +218,9 @@ def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: C
     gunits = Headroom(np.nan_to_num(x_c, nan=np.nanmedian(x_c)), t.valid & (cover >= MIN_COVER))
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
                pixels_out=g.fine.height * g.fine.width, seed=seed)
-    for i, b in enumerate(s.bands):
-        if b.base == "fit" and (why := misregistered(g, t, x_c, cover, i)):
-            b.upsampled(why)
+    shifted = misregistered(g, t, x_c, cover, [i for i, b in enumerate(s.bands) if b.base == "fit"])
+    for i, why in shifted.items():
+        s.bands[i].upsampled(why)
     if not s.fitted:
         s.learner = None
     for b in s.bands:
