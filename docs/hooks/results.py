@@ -324,6 +324,30 @@ def fill_speed_table(rec: dict) -> str:
         f"{rec['cores']} busy cores ({rec['code']}).\n")
 
 
+def fill_page_table(rec: dict) -> str:
+    """The web page's fill at a few upload sizes (benchmarks/fill_page.py): what set its cap."""
+    out = ["| upload (MPix) | CPU time (s) | wall time (s) | peak resident (GB) | filled |", "|---|---|---|---|---|"]
+    out += [f"| {r['mpix']:g} | {r['cpu_s']} | {r['wall_s']} | {r['peak_gb']} | {'yes' if r['filled'] else 'no'} |"
+            for r in rec["sizes"]]
+    return "\n".join(out) + (f"\n\nThrough the page's own function on {rec['cores']} cores shared with other jobs "
+                             f"({rec['date']}). {rec['decision'].rstrip('.')}. Measured by `{rec['command']}`.\n")
+
+
+def reference_quantity_table(rec: dict) -> str:
+    """How often the kelvin rule calls a reference a temperature (benchmarks/reference_quantity.py)."""
+    sides = [k for k in next(iter(rec["summary"].values())) if "x" in k and k[0].isdigit()]
+    out = ["| references | files | whole files called kelvin | " + " | ".join(f"{s} cell windows called kelvin"
+                                                                       for s in sides) + " |",
+           "|" + "---|" * (3 + len(sides))]
+    for kind, r in rec["summary"].items():
+        out.append(f"| {kind} | {r['sources']} | {r['whole_called_kelvin']} | " + " | ".join(
+            f"{r[s]['called_kelvin_if_float']:,} of {r[s]['windows']:,}" for s in sides) + " |")
+    lo, hi = rec["rule"]["KELVIN_RANGE"]
+    return "\n".join(out) + (f"\n\nThe rule: the 2nd–98th percentiles inside {lo:g}–{hi:g} K and a spread under "
+                             f"{rec['rule']['KELVIN_SPREAD']:.0%} of the median, judged as if each file were float. "
+                             f"Measured by `{rec['command']}`.\n")
+
+
 def reference_scales_table(rec: dict) -> str:
     """``predict --reference`` at drone scales and where the reference does not see
     (benchmarks/reference_scales.py)."""
@@ -482,7 +506,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "thermal_gan": thermal_gan_table,
           "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table,
           "demo_train": demo_train_table, "gaps": gaps_table,
-          "gaps_sources": gaps_sources_table, "fill_speed": fill_speed_table}
+          "gaps_sources": gaps_sources_table, "fill_speed": fill_speed_table,
+          "fill_page": fill_page_table, "reference_quantity": reference_quantity_table}
 
 
 def render(markdown: str) -> str:
