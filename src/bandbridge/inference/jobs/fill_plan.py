@@ -24,6 +24,11 @@ def gap_tiles(gap: np.ndarray, tile: int = FILL_TILE, overlap: int = OVERLAP) ->
 FIT_BYTES = 1.0e9  # what the fit adds to a process at its peak: the sample's features, the folds' fits and
 # the libraries they load (LightGBM, torch); measured: python benchmarks/fill_speed.py --size 1024 peaked at
 # 1.35 GB where the plan without it said 0.97 (2026-11-27, two fits of boosted trees on 200 000 pixels)
+FIT_PX_BYTES = 13.0  # and per pixel of the scene: at 10980² the fit's stage peaked 2.5 GB above what the
+# process held after the scan and its masks (benchmarks/fill_speed.py --size 10980 at d020978, 3.85 GB against a
+# plan of 3.22 without this term), at 4096² 0.76 GB above (measured stage by stage, the fits forced to the
+# large-scene candidates): 1 GB + 13 B a pixel holds both (what grows with the scene is not traced by
+# tracemalloc: 0.2 GB of arrays at 4096², the rest the libraries' and the heap's)
 
 
 def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: float, scanned: bool = False) -> float:
@@ -34,13 +39,14 @@ def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: fl
     their place), and the largest of the
     stages that run one after another: the design pass (two strips of
     :data:`~bandbridge.inference.jobs.fill_strips.ROWS` rows at once, each every input's rows and
-    its design as float32 about one and a half times over), the fit (:data:`FIT_BYTES`) and the
+    its design as float32 about one and a half times over), the fit (:data:`FIT_BYTES` and
+    :data:`FIT_PX_BYTES` a pixel, measured) and the
     engine's tiles (a tile-high strip of the design and the output, three times, and one forward
     of :data:`FORWARD_PX` with its features: five per channel, float32, twice)."""
     channels = bands * max(dates, 1) + sar
     strip = 2 * 1.5 * 4 * ROWS * w * (bands * (dates + 2) + channels + sar)
     engine = 3 * 4 * (FILL_TILE + 2 * OVERLAP) * min(w, 4096) * (channels + bands) + 2 * 4 * FORWARD_PX * 5 * channels
-    return resident + (5.0 if scanned else 8.0) * h * w + max(strip, FIT_BYTES, engine)
+    return resident + (5.0 if scanned else 8.0) * h * w + max(strip, FIT_BYTES + FIT_PX_BYTES * h * w, engine)
 
 
 def plan_lines(sc, inp, engine) -> list[str]:
