@@ -348,6 +348,30 @@ def reference_quantity_table(rec: dict) -> str:
                              f"Measured by `{rec['command']}`.\n")
 
 
+def sharpen_table(rec: dict) -> str:
+    """``bandbridge sharpen`` by Wald's protocol beside the baselines (benchmarks/sharpen_record.py):
+    ERGAS / SAM per case, then each band's RMSE as a multiple of cubic's."""
+    names = ["cubic", "tsharp", "dms", "gsa", "brovey", "bandbridge"]
+    label = {"tsharp": "TsHARP-style", "dms": "DMS-style", "gsa": "GSA", "brovey": "Brovey", "bandbridge": "**sharpen**"}
+    out = ["| case | reference cells | " + " | ".join(label.get(n, n) for n in names) + " |", "|" + "---|" * (2 + len(names))]
+    for c in rec["cases"]:
+        m = c["methods"]
+        out.append(f"| {c['case']} | {c['reference_cells']:,} | " + " | ".join(
+            f"{m[n]['ergas']:.3g} / {m[n]['sam_deg']:.3g}°" if n in m else "—" for n in names) + " |")
+    out += ["", "| case | band | TsHARP-style | DMS-style | **sharpen** | its route |", "|---|---|---|---|---|---|"]
+    for c in rec["cases"]:
+        m = c["methods"]
+        if "bandbridge" not in m:
+            continue
+        for i, band in enumerate(c["targets"]):
+            out.append(f"| {c['case']} | {band} | {m['tsharp']['rmse_vs_cubic'][i]:.3g} | {m['dms']['rmse_vs_cubic'][i]:.3g} "
+                       f"| {m['bandbridge']['rmse_vs_cubic'][i]:.3g} | {m['bandbridge']['routes'][i]} |")
+    skipped = "; ".join(f"{s['case']} ({s['why']})" for s in rec["skipped"])
+    return "\n".join(out) + (f"\n\nERGAS / SAM per case (lower is better); then each band's RMSE as a multiple of cubic "
+                             f"upsampling's (below 1: better than cubic). {rec['protocol']}. Skipped: {skipped}. "
+                             f"Measured by `{rec['command']}`.\n")
+
+
 def reference_scales_table(rec: dict) -> str:
     """``predict --reference`` at drone scales and where the reference does not see
     (benchmarks/reference_scales.py)."""
@@ -507,7 +531,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "realism_rgb2thermal": realism_table, "realism_sar2optical": realism_table,
           "demo_train": demo_train_table, "gaps": gaps_table,
           "gaps_sources": gaps_sources_table, "fill_speed": fill_speed_table,
-          "fill_page": fill_page_table, "reference_quantity": reference_quantity_table}
+          "fill_page": fill_page_table, "reference_quantity": reference_quantity_table,
+          "sharpen": sharpen_table}
 
 
 def render(markdown: str) -> str:
