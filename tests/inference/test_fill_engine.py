@@ -183,3 +183,26 @@ def test_the_scan_dilates_the_gap_as_scipy():
     m[0, 5] = m[-1, -1] = m[30, 0] = True
     for n in (0, 1, FILL_DILATE):
         assert np.array_equal(dilate(m.copy(), n), binary_dilation(m, iterations=n) if n else m)
+
+
+def test_the_sar_fit_runs_on_the_window_of_its_pixels(tmp_path, monkeypatch):
+    """The pixels no date is clear at (the earlier date's cloud in the corner, under the scene's):
+    the SAR-alone fit's engine job is the window holding them and the context windows' margin
+    (fill_engine.bounds), not the scene — its input is counted by the predictor — and they are filled."""
+    from bandbridge.inference.core import predictor
+    from bandbridge.inference.jobs.fill_engine import OVERLAP
+    sizes, plain = [], predictor.predict_file
+
+    def counted(backend, spec, src, *a, **k):
+        with rasterio.open(src) as s:
+            sizes.append((s.height, s.width))
+        return plain(backend, spec, src, *a, **k)
+    monkeypatch.setattr(predictor, "predict_file", counted)
+    monkeypatch.setattr("bandbridge.inference.jobs.job.predict_file", counted)
+    paths = scene(tmp_path, 120, 2600, (slice(0, 60), slice(0, 300)))
+    done = run(paths, tmp_path / "out.tif")
+    assert done.sar_alone and len(sizes) == 2, (done.sar_alone, sizes)
+    holes = 6 + FILL_DILATE  # the earlier date's corner cloud, as the scene's gap is dilated round it
+    assert sizes[1][0] <= holes + OVERLAP and sizes[1][1] <= holes + OVERLAP, sizes
+    out, _ = _read(tmp_path / "out.tif")
+    assert (out[4][:6, :6] == 2).all()
