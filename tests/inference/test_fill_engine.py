@@ -206,3 +206,38 @@ def test_the_sar_fit_runs_on_the_window_of_its_pixels(tmp_path, monkeypatch):
     assert sizes[1][0] <= holes + OVERLAP and sizes[1][1] <= holes + OVERLAP, sizes
     out, _ = _read(tmp_path / "out.tif")
     assert (out[4][:6, :6] == 2).all()
+
+
+def test_the_engine_takes_a_route_per_gap_region(tmp_path):
+    """Issue 75's route per gap region through the files and the engine (the in-memory twin:
+    test_fill.py's test_each_gap_region_takes_the_route_that_holds_out_best_on_its_own_kind): a later
+    date clear on the left half only, the scene halfway between it and the earlier date. The left
+    part of the gap takes the interpolation, the right the earlier date mapped (or the fit on it),
+    said and tagged; the gap is filled closer than from the earlier date alone."""
+    from scipy.ndimage import gaussian_filter
+
+    from bandbridge.inference.jobs.fill import run_fill
+    rng = np.random.default_rng(1)
+
+    def field(mean):
+        f = np.stack([gaussian_filter(rng.normal(size=(64, 64)), 2) for _ in range(4)])
+        return mean + 0.05 * f / np.abs(f).max()
+    before, after = field(0.2), field(0.4)
+    truth = 0.5 * (before + after) + rng.normal(0, 0.001, before.shape)
+    yy, xx = np.mgrid[:64, :64]
+    gap = (yy - 32) ** 2 + (xx - 32) ** 2 <= 12 ** 2
+    clear, cloud = np.full((1, 64, 64), 4.0), np.where(gap, 9.0, 4.0)[None]
+    s = _write(tmp_path / "S2_20200610.tif", np.concatenate([truth * 10000, cloud]), NAMES, "2020-06-10")
+    e = _write(tmp_path / "S2_20200605.tif", np.concatenate([before * 10000, clear]), NAMES, "2020-06-05")
+    la = _write(tmp_path / "S2_20200615.tif", np.concatenate([after * 10000, np.where(xx < 32, 4.0, 9.0)[None]]),
+                NAMES, "2020-06-15")
+    lines: list[str] = []
+    both = run_fill(s, str(tmp_path / "both.tif"), [e], later=[la], say=lines.append)
+    alone = run_fill(s, str(tmp_path / "alone.tif"), [e], say=lambda x: None)
+    assert any(line.startswith("by region: ") and "dates before and after: interpolated" in line
+               for line in lines), lines
+    out, tags = _read(tmp_path / "both.tif")
+    assert "interpolated" in tags["bandbridge_fill_regions"] and both.regions
+    err = float(np.abs(out[:4][:, gap] / 10000 - truth[:, gap]).mean())
+    err_alone = float(np.abs(_read(tmp_path / "alone.tif")[0][:4][:, gap] / 10000 - truth[:, gap]).mean())
+    assert err < 0.8 * err_alone, (err, err_alone, alone.route)

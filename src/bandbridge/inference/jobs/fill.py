@@ -76,6 +76,7 @@ class FillRun:
     sources: str = ""  # which dates filled how much of the gap, in words
     sar_alone: str = ""  # gap pixels no date is clear at, filled from SAR alone: how, its own line and units
     sar: str = "none"  # "now and then", "now" or "none"
+    regions: str = ""  # the gap's regions and their routes, where one differs from the scene's (fill_regions)
 
 
 def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None,
@@ -196,6 +197,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     from bandbridge.inference.jobs.fill_finish import Parts, finish, reach
     from bandbridge.inference.jobs.fill_strips import FileSource, guides
     from bandbridge.learners.fill_fit import decide, decide_sar
+    from bandbridge.learners.fill_regions import differs, used
     from bandbridge.learners.select import fit_threads
     g = sc.scene.layer.grid
     dates, days = inp.dates()
@@ -209,13 +211,13 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     gap = int(sc.gap.sum())  # the fits serve the whole gap: a large one takes only what serves fast
     with fit_threads():  # the sample's features are windows of 40² px: one thread each beats two (17 ms
         # against 3 ms a window on two busy cores), and the folds' fits run at one thread anyway
-        dec = decide(src, seed=seed, pixels_out=gap)
+        dec = decide(src, seed=seed, pixels_out=gap, gap=todo)
         sar_dec = decide_sar(src, seed, gap) if n_holes and inp.sar[0] is not None else None
     src.close()
     names = _channel_names(inp, gd)
     jobs, parts = [], Parts(dec, None, sar_dec)
     size = (g.height, g.width)
-    if dec.route == "fit" and n_todo:
+    if "fit" in used(dec.regions, dec.route) and n_todo:  # the scene's route, or a region's
         parts.only = only_mask(todo, reach(FILL_EDGE_PX) if dec.held is not None else 0, g, work / "only.tif")
         spec = bundle(dec, [names[i] for i in dec.channels], inp.scene.layer.names, work / "fit",
                       {"route": dec.route, "learner": dec.chosen, "features": dec.features})
@@ -239,6 +241,9 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
                               ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
                                "the clear part (or it is too small to fit on): the gap left as observed"))
     say(f"route: {run.why}")
+    if differs(dec.regions, dec.route):
+        run.regions = "; ".join(r.text() for r in dec.regions.values())
+        say(f"by region: {run.regions}")
     if sar_line and has_earlier:  # its own line: its error is in other units than the route's
         run.sar_alone = sar_line
         say(f"SAR alone: {sar_line}")
@@ -303,6 +308,8 @@ def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[s
         t["bandbridge_fill_sources"] = run.sources
     if run.sar_alone:
         t["bandbridge_fill_sar_alone"] = run.sar_alone
+    if run.regions:
+        t["bandbridge_fill_regions"] = run.regions
     if run.backend:
         t["bandbridge_fill_engine"] = f"{run.backend}, {run.tiles} tile(s) of {run.tile}²"
     return t

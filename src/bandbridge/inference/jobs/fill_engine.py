@@ -47,7 +47,7 @@ class EngineOptions:
         from bandbridge.inference.runtime.select import Decision
         from bandbridge.policy import EVERYWHERE_MPIX
         if pixels < EVERYWHERE_MPIX * 1e6 and (self.backend, self.precision) == ("auto", "auto"):
-            return Decision(*BACKEND, "unmeasured", f"{' '.join(BACKEND)}: the reference backend for a gap under "
+            return Decision(*BACKEND, "unmeasured", f"{' '.join(BACKEND)}: the reference backend for a fit served on under "
                             f"{EVERYWHERE_MPIX:g} MPix (it serves the trees as fitted; a small linear fit's ONNX export "
                             "failed the export check's 1e-4 on tests/inference/test_fill_engine.py's scene)")
         d = fit_backend(pixels, self.backend, self.precision, self.threads)
@@ -68,7 +68,8 @@ def bundle(dec: Decision, channels: list[str], targets: list[str], folder: Path,
     from bandbridge.spec import read_spec
     k, c = len(dec.channels), len(targets)
     learner = learner_value(dec.fitted.generator())
-    args = {"bands": c if dec.route == "fit" else 0, "half": HALF}
+    args = {"bands": 0 if dec.route == "sar" else c, "half": HALF}  # a region's fit maps the base whatever
+    # the scene's route (fill_fit.Decision.module); the SAR fit maps no date
     module = build_generator("fill-base", k, c, args, 1, learner, None)
     module.load_state_dict(dec.module().state_dict())
     src = {"name": "scene", "layout": "multiband", "files": ["scene.tif"],

@@ -24,6 +24,7 @@ from rasterio.windows import Window
 from bandbridge.inference.jobs.fill_rows import ahead
 from bandbridge.inference.jobs.fill_strips import ROWS, Guides, Scan
 from bandbridge.learners.fill_fit import Decision
+from bandbridge.learners.fill_regions import compose, used
 from bandbridge.learners.gapfill import edge_correction
 
 OBSERVED, FILLED = 1, 2  # the FILLED band's codes (0: no data, neither)
@@ -69,16 +70,28 @@ def _window_rows(path: Path, a: int, b: int, w: int, win: tuple[int, int, int, i
 
 
 def route_rows(sc: Scan, gd: Guides, p: Parts, a: int, b: int) -> np.ndarray:
-    """The route's values over rows ``[a, b)``, the scene's stored units ``(C, b − a, W)``."""
+    """The route's values over rows ``[a, b)``, the scene's stored units ``(C, b − a, W)``: per
+    pixel its gap region's route where the regions' routes differ (``fill_regions.compose``)."""
+    dec = p.dec
+    routes = used(dec.regions, dec.route)
+    values = {r: _route(sc, gd, p, r, a, b) for r in routes}
+    if dec.regions and gd.region is not None:
+        return compose(dec.regions, dec.route, gd.region[a:b], values)
+    return values[dec.route] if dec.route in values else next(iter(values.values()))
+
+
+def _route(sc: Scan, gd: Guides, p: Parts, route: str, a: int, b: int) -> np.ndarray:
+    """One route's values over rows ``[a, b)``: the fit's engine output, or the design's base
+    mapped per band or as it is, or its interpolation of the dates before and after."""
     w, dec = sc.valid.shape[1], p.dec
-    if dec.route == "fit":
+    if route == "fit":
         return dec.units.to_stored(_rows(p.first, a, b, w))
     x = _rows(gd.path, a, b, w)
-    base = dec.units.to_stored(x[gd.channels["between" if dec.route == "interpolated" else "base"]])
+    base = dec.units.to_stored(x[gd.channels["between" if route == "interpolated" else "base"]])
     base[:, ~gd.has_base[a:b]] = np.nan
-    if dec.route == "interpolated":  # the design's interpolation (the base where one side has no clear date)
+    if route == "interpolated":  # the design's interpolation (the base where one side has no clear date)
         return base
-    if dec.route == "linear":
+    if route == "linear":
         ab = dec.linear.astype(np.float32)
         return base * ab[:, :1, None] + ab[:, 1:, None]
     return base

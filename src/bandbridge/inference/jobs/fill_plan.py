@@ -9,6 +9,7 @@ import numpy as np
 from bandbridge.inference.core.tiling import plan_tiles
 from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP
 from bandbridge.inference.jobs.fill_strips import ROWS
+from bandbridge.learners.fill_regions import plan_text
 
 FORWARD_PX = 1 << 20  # pixels of one forward (predictor.default_batch: about 1 MPix a batch)
 
@@ -31,12 +32,13 @@ FIT_PX_BYTES = 13.0  # and per pixel of the scene: at 10980² the fit's stage pe
 # tracemalloc: 0.2 GB of arrays at 4096², the rest the libraries' and the heap's)
 
 
-def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: float, scanned: bool = False) -> float:
+def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: float, scanned: bool = False,
+                  regions: bool = False) -> float:
     """The peak the run is planned under: ``resident`` (this process now; ``scanned``: after the scan,
     its valid, clear and gap masks in it, else 3 B a pixel more for them) plus the whole-scene masks
     still to come (5 B a pixel: a date clear there, the pixels to fill, the holes no date covers, the
     fit's two sample masks — the last four dropped before the engine runs, the edge pass's two in
-    their place), and the largest of the
+    their place; ``regions``: dates on both sides, 1 B a pixel more for the gap's regions), and the largest of the
     stages that run one after another: the design pass (two strips of
     :data:`~bandbridge.inference.jobs.fill_strips.ROWS` rows at once, each every input's rows and
     its design as float32 about one and a half times over), the fit (:data:`FIT_BYTES` and
@@ -46,7 +48,7 @@ def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: fl
     channels = bands * max(dates, 1) + sar
     strip = 2 * 1.5 * 4 * ROWS * w * (bands * (dates + 2) + channels + sar)
     engine = 3 * 4 * (FILL_TILE + 2 * OVERLAP) * min(w, 4096) * (channels + bands) + 2 * 4 * FORWARD_PX * 5 * channels
-    return resident + (5.0 if scanned else 8.0) * h * w + max(strip, FIT_BYTES + FIT_PX_BYTES * h * w, engine)
+    return resident + (5.0 if scanned else 8.0) * h * w + float(regions) * h * w + max(strip, FIT_BYTES + FIT_PX_BYTES * h * w, engine)
 
 
 def plan_lines(sc, inp, engine) -> list[str]:
@@ -56,12 +58,15 @@ def plan_lines(sc, inp, engine) -> list[str]:
     hit, total = gap_tiles(sc.gap)
     d = engine.decision(int(sc.gap.sum()))
     nd, sar = len(inp.earlier), (2 if inp.sar[0] is not None else 0) + (4 if inp.sar[1] is not None else 0)
-    peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0), scanned=True)
+    peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0), scanned=True,
+                         regions=bool(inp.earlier) and bool(inp.later))
     where = ("here" if not engine.on_cluster else f"on the Dask scheduler {engine.cluster.scheduler}"
              if engine.cluster.scheduler else f"on a local Dask cluster of {engine.cluster.workers} worker(s)")
     return ["plan: nothing is written with --plan",
-            "route: the one of the fit, the earlier date mapped per band or as it is that holds out best on a "
-            "spread sample of the clear part (decided once the design is written)",
+            "route: per gap region, by the dates clear there (known once they are read), the candidate that holds out "
+            "best on the clear pixels of the same kind: " + plan_text(bool(inp.earlier), bool(inp.later))
+            + ("; no date clear: the SAR fit where it holds out better than a constant, else left"
+               if inp.sar[0] is not None else ""),
             f"backend: {d.note}",
             f"tiles: {hit} of {total} tile(s) of {FILL_TILE}² overlapping by {OVERLAP} px hold gap pixels: only they "
             f"(and those round the gap's edge the edge pass reads) are predicted, {where}",

@@ -27,6 +27,7 @@ from bandbridge.inference.jobs.fill_read import holds_nothing, shared_bands, sno
 from bandbridge.inference.jobs.fill_rows import RowReader, ahead
 from bandbridge.learners.fill_fit import (FEED, FILL_LINEAR_MIN, SAR_HI, SAR_LO, Units, channels_of, composite, design,
                                          feed_of, interpolate)
+from bandbridge.learners.fill_regions import region_map
 from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
 
 ROWS = 512  # rows read, computed and written at a time
@@ -168,6 +169,7 @@ class Guides:
     # where no dates lie on both sides (the last column: pixels that have them, which the interpolation fills)
     used: list[bool] = field(default_factory=list)  # per date: clear somewhere over the scene (all snow left out: not)
     feed: tuple[float, float] = FEED  # the range the design is fed in (fill_fit.feed_of of its lowest and highest)
+    region: np.ndarray | None = None  # (H, W) uint8 fill_regions' code per pixel, where dates lie on both sides
 
 
 def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out: Path,
@@ -200,6 +202,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
     counts = np.zeros((2, nd + 1))  # gap pixels each date is the base of, over all and where the dates do not
     # lie on both sides (the last: those that do)
     lo, span = None, [np.inf, -np.inf]
+    region = np.zeros((h, w), np.uint8) if sides else None  # one kind of region without dates on both sides
 
     def load(a: int):  # a strip's design and what the pass learns of it; two strips at once (fill_rows.ahead)
         b = min(h, a + ROWS)
@@ -219,6 +222,13 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
         if not dates:  # Sentinel-1 alone: no date, no base (the SAR fit fills what it can)
             dates.append(np.full((c, b - a, w), np.nan, np.float32))
         base, ok, index = composite(dates)
+        reg = None
+        if region is not None:  # which sides hold a date clear at each pixel (fill_regions)
+            before, after = np.zeros((b - a, w), bool), np.zeros((b - a, w), bool)
+            for v, d in zip(dates, days):
+                side = after if d is not None and d < 0 else before
+                side |= np.isfinite(v).all(0)
+            reg = region_map(before, after)
         between, n = None, np.zeros((2, nd + 1))
         if sides:
             pick = lambda f: [(v, d) for v, d in zip(dates, days) if d is not None and f(d)]  # noqa: E731
@@ -237,11 +247,13 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
         then = sar_rows(sar[1], g, a, b) if now is not None and sar[1] is not None else None
         x, _ = design(sc.units.to_model(base), [sc.units.to_model(d) for d in dates[1:]], now, then, sc.holes,
                       None if between is None else sc.units.to_model(between))
-        return flags, ok, n, base[:, learn], y[:, learn], x, (float(x.min()), float(x.max()))
+        return flags, ok, n, base[:, learn], y[:, learn], x, (float(x.min()), float(x.max())), reg
 
     with rasterio.open(out, "w", **prof) as dst:
-        for a, (flags, ok, n, xb, yb, x, (x0, x1)) in ahead(load, range(0, h, ROWS), 2):
+        for a, (flags, ok, n, xb, yb, x, (x0, x1), reg) in ahead(load, range(0, h, ROWS), 2):
             b = min(h, a + ROWS)
+            if region is not None:
+                region[a:b] = reg
             for i, (any_clear, n_snow) in enumerate(flags):
                 seen[i] |= any_clear
                 snowy[i] += n_snow
@@ -266,7 +278,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
     chans = channels_of(c, max(nd, 1) - 1, sides, ci)
     dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
     return Guides(out, chans, has, _solve(sums, lo), dropped, counts, [bool(x) for x in seen],
-                  feed_of(*span) if np.isfinite(span[0]) else FEED)
+                  feed_of(*span) if np.isfinite(span[0]) else FEED, region)
 
 
 def _solve(s: np.ndarray, lo: np.ndarray | None) -> np.ndarray | None:
@@ -294,6 +306,7 @@ class FileSource:
         self.units, self.linear = sc.units, gd.linear
         self.channels = gd.channels
         self.feed = gd.feed
+        self.region = gd.region  # the gap's regions (fill_fit.decide judges a route per region), None: one route
         self._design = None  # the work file, opened once: the fit reads a few hundred small windows of it
         self._seen: dict = {}  # window -> what it read: the fit and the SAR fit sample mostly the same
         # blocks (the same seed over nearly the same mask), and each scene read decompresses whole blocks
