@@ -241,3 +241,100 @@ def test_the_engine_takes_a_route_per_gap_region(tmp_path):
     err = float(np.abs(out[:4][:, gap] / 10000 - truth[:, gap]).mean())
     err_alone = float(np.abs(_read(tmp_path / "alone.tif")[0][:4][:, gap] / 10000 - truth[:, gap]).mean())
     assert err < 0.8 * err_alone, (err, err_alone, alone.route)
+
+
+def sar_later_scene(tmp_path, h: int = 96, w: int = 96):
+    """A scene whose change since its earlier date is carried by SAR at the later date only (issue 75
+    point 2: SAR of every date): the later optical date is the earlier one again (clear everywhere),
+    SAR now and then are alike and unrelated to the change, SAR later's VV is the change. Returns
+    the paths (scene, earlier, later, SAR now, then, later), the scene's values and its gap."""
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:h, :w] / 15.0
+    e = np.stack([np.sin(xx + b) + np.cos(yy * (b + 1)) for b in range(4)]) * 800 + 3000
+    change = gaussian_filter(rng.normal(size=(h, w)), 3)
+    change /= np.abs(change).max()
+    now = np.stack([np.sin(yy * 1.3) * 3 - 10, np.cos(xx * 1.7) * 3 - 17])
+    later_vv = now[0] + 4 * change
+    y = e + 600 * change[None] + rng.normal(0, 10, e.shape)
+    gap = np.zeros((h, w), bool)
+    gap[30:66, 30:66] = True
+    clear = np.full((1, h, w), 4.0)
+    for d in ("e", "l"):  # each date in its own folder: no SCL file beside to be taken for its mask
+        (tmp_path / d).mkdir()
+    paths = (_write(tmp_path / "S2_20200610.tif", np.concatenate([y, np.where(gap, 9.0, 4.0)[None]]), NAMES,
+                    "2020-06-10"),
+             _write(tmp_path / "e" / "S2_20200601.tif", np.concatenate([e, clear]), NAMES, "2020-06-01"),
+             _write(tmp_path / "l" / "S2_20200620.tif", np.concatenate([e + rng.normal(0, 10, e.shape), clear]),
+                    NAMES, "2020-06-20"),
+             _write(tmp_path / "S1_20200610.tif", now, ["VV", "VH"], "2020-06-10", "float32"),
+             _write(tmp_path / "S1_20200601.tif", now - 0.5, ["VV", "VH"], "2020-06-01", "float32"),
+             _write(tmp_path / "S1_20200620.tif", np.stack([later_vv, now[1]]), ["VV", "VH"], "2020-06-20", "float32"))
+    return paths, y, binary_dilation(gap, iterations=FILL_DILATE)
+
+
+def test_sar_at_the_later_date_carries_a_change_no_other_input_holds(tmp_path):
+    """``--sar-later``: SAR at the later date and its change since the scene are features with the
+    later dates, kept by the held-out check where they help: here they carry the change, so the
+    fit with them fills the gap far closer than without (the engine and the in-memory twin alike)."""
+    from bandbridge.inference.jobs.fill import run_fill
+    (s, e, la, now, then, sl), y, gap = sar_later_scene(tmp_path)
+    lines: list[str] = []
+    without = run_fill(s, str(tmp_path / "without.tif"), [e], now, then, later=[la], say=lambda x: None)
+    with_it = run_fill(s, str(tmp_path / "with.tif"), [e], now, then, later=[la], sar_later=[sl], say=lines.append)
+    err = [float(np.abs(_read(tmp_path / f)[0][:4][:, gap] - y[:, gap]).mean()) for f in ("without.tif", "with.tif")]
+    assert "SAR later" in with_it.features and "SAR later" not in without.features, with_it.features
+    print("gap MAE (DN) without / with --sar-later:", err)
+    assert err[1] < 0.5 * err[0], (err, without.route, with_it.route)
+    assert _read(tmp_path / "with.tif")[1]["bandbridge_fill_sar"] == "now, then and later"
+    with rasterio.open(s) as f:  # the in-memory twin (gapfill.Stack.sar_later) gains as the engine does
+        sv = f.read().astype(np.float32)
+    arrays = [_read(p)[0] for p in (e, la, now, then, sl)]
+    st = Stack(sv[:4], ~gap, gap, [arrays[0][:4]], [9], arrays[2], arrays[3], [arrays[1][:4]], [10])
+    mem = [fill(st), fill(Stack(**{**st.__dict__, "sar_later": arrays[4]}))]
+    mem_err = [float(np.abs(m.values[:, gap] - y[:, gap]).mean()) for m in mem]
+    print("in memory:", mem_err)
+    assert mem_err[1] < 0.5 * mem_err[0] and "SAR later" in mem[1].features, (mem_err, mem[1].features)
+
+
+@pytest.mark.parametrize("case", ["no-later", "more-than-later", "no-sar", "output-is-sar-later"])
+def test_sar_later_refusals_are_one_line_and_write_nothing(run_cli, tmp_path, case):
+    (s, e, la, now, then, sl), _, _ = sar_later_scene(tmp_path, 32, 32)
+    out = {"output-is-sar-later": sl}.get(case, str(tmp_path / "f.tif"))
+    args = {"no-later": ["-e", e, "--sar", now, "--sar-later", sl],
+            "more-than-later": ["-e", e, "--later", la, "--sar", now, "--sar-later", sl, "--sar-later", then],
+            "no-sar": ["-e", e, "--later", la, "--sar-later", sl],
+            "output-is-sar-later": ["-e", e, "--later", la, "--sar", now, "--sar-later", sl, "--overwrite"]}[case]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    stamp = (tmp_path / "S1_20200620.tif").stat().st_mtime_ns
+    code, _, err = run_cli("fill", s, *args, "-o", out)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    said = " ".join(err.split())
+    want = {"no-later": "given without --later", "more-than-later": "2 --sar-later for 1 --later",
+            "no-sar": "given without --sar", "output-is-sar-later": "S1_20200620.tif"}[case]
+    assert "--sar-later" in said or case == "output-is-sar-later", said
+    assert want in said, said
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "S1_20200620.tif").stat().st_mtime_ns == stamp
+
+
+def test_a_sar_cube_gives_its_step_nearest_the_nearest_later_date():
+    """``--sar`` a time-series cube (every date in it): SAR at the nearest ``--later`` date is its
+    step nearest that date, no flag needed; ``--sar-later`` pairs with ``--later`` in order. Headers
+    only (the development data's WorldCereal site)."""
+    from conftest import SHARED
+    from bandbridge.inference.jobs.fill import open_inputs
+    site = SHARED / "worldcereal" / "sample_00002806639B424A"
+    s1 = site / "S1_GRD-ASCENDING_20m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"
+    if not s1.exists():
+        pytest.skip(f"needs the development data ({s1}): the cube case reads a real SAR cube's dates")
+    s10 = site / "S2_L2A_10m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"
+    step = lambda d: f"{s10}@{d}#scl=S2_L2A_20m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"  # noqa: E731
+    cube = open_inputs(step("2018-06-03"), [step("2018-05-26")], str(s1), None, None,
+                       later=[step("2018-06-20"), step("2018-06-15")])
+    assert str(cube.sar[0].layer.when) == "2018-06-03" and str(cube.sar[2].layer.when) == "2018-06-15"
+    paired = open_inputs(step("2018-06-03"), [step("2018-05-26")], str(s1), None, None,
+                         later=[step("2018-06-20"), step("2018-06-15")],
+                         sar_later=[f"{s1}@2018-06-21", f"{s1}@2018-06-14"])
+    assert str(paired.sar[2].layer.when) == "2018-06-14" and paired.sar[2].flag == "--sar-later"

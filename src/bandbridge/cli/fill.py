@@ -30,6 +30,11 @@ def fill(
                                       "date as --sar-earlier"),
     sar_earlier: Optional[str] = typer.Option(None, "--sar-earlier", help="Sentinel-1 at the nearest earlier "
                                               "date (or stac… as --sar takes it)"),
+    sar_later: list[str] = typer.Option([], "--sar-later", help="Sentinel-1 at a --later date (repeat: one per "
+                                        "--later, in the same order; needs --sar): the nearest later date's and its "
+                                        "change since the scene are features the held-out check keeps where they "
+                                        "help, with the later dates. A SAR cube given with --sar gives its step "
+                                        "nearest that date itself"),
     mask: Optional[str] = typer.Option(None, "--mask", help="the gap as a raster (nonzero: fill), instead of "
                                        "the scene's own SCL or QA_PIXEL"),
     output: str = typer.Option(..., "--output", "-o", help="the filled scene (GeoTIFF, COG): its bands, then "
@@ -68,7 +73,7 @@ def fill(
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
                  say=lambda s: out.print(s, highlight=False),
                  engine=EngineOptions(backend=backend, precision=precision, threads=threads, cluster=cluster),
-                 plan_only=plan, later=later)
+                 plan_only=plan, later=later, sar_later=sar_later)
 
 
 def gaps(

@@ -27,6 +27,7 @@ ROUTES = {"fit": "the learner-selection core fitted on the clear part",
           # fill --sar without --earlier (inference/jobs/fill.run_fill): the SAR fit, or nothing
           "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
 SAR_LO, SAR_HI = -30.0, 5.0  # dB mapped to [0, 1] (bands.py's sar_db scaling)
+SAR_LATER = ["SAR later", "its change since now"]  # design()'s names of the group channels_of calls sar_dates
 FIT_PIXELS = 200_000  # clear pixels the choice is made on (a uniform sample when more)
 FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less
 # the context MLP: on the development sample's first three date pairs (00002806639B424A, seeded
@@ -88,12 +89,12 @@ def sar_model(db: np.ndarray, holes: np.ndarray | None = None) -> np.ndarray:
 
 
 def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray | None,
-           sar_then: np.ndarray | None, holes: list | None = None, between: np.ndarray | None = None
-           ) -> tuple[np.ndarray, str]:
-    """The fit's input channels ``(Ci, H, W)`` in model values and their names: the base, other
-    dates (NaN: the base there), SAR now, SAR then, and their difference (+½: in [0, 1]);
-    ``holes``: :func:`sar_model`'s for SAR now and then; ``between``: the dates before and after
-    interpolated (:func:`interpolate`, model values; NaN: the base), after the other dates."""
+           sar_then: np.ndarray | None, holes: list | None = None, between: np.ndarray | None = None,
+           sar_later: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """The fit's input channels ``(Ci, H, W)`` in model values and their names: the base, other dates (NaN: the
+    base there), SAR now, SAR then, their difference (+½: in [0, 1]), SAR later (``sar_later``, dB) and its change
+    since now (+½); ``holes``: :func:`sar_model`'s for SAR now, then and later; ``between``: the dates before and
+    after interpolated (:func:`interpolate`, model values; NaN: the base), after the other dates."""
     parts, names = [base_m], ["earlier bands"]
     for i, o in enumerate(others_m):
         parts.append(np.where(np.isfinite(o), o, base_m))
@@ -109,18 +110,22 @@ def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray |
             then = sar_model(sar_then, holes[1] if holes else None)
             parts += [then, np.clip(now - then + HALF, 0, 1)]
             names += ["SAR then", "their difference"]
+        if sar_later is not None:  # issue 75: SAR of every date, kept where the held-out check says it helps
+            later = sar_model(sar_later, holes[2] if holes and len(holes) > 2 else None)
+            parts += [later, np.clip(later - now + HALF, 0, 1)]
+            names += SAR_LATER
     x = np.concatenate(parts).astype(np.float32, copy=False)
     np.copyto(x, np.float32(HALF), where=np.isnan(x))  # no inf reaches it (SAR clipped, dates finite or NaN):
     return x, ", ".join(names)  # nan_to_num's inf checks took 62 s of a 10980² guides pass (H1's profile)
 
 
-def channels_of(bands: int, others: int, between: bool, total: int) -> dict[str, list[int]]:
-    """The design's channel groups (:func:`design`'s order): ``base``, ``dates`` (the other
-    dates), ``between`` (the interpolation) and ``sar``."""
-    d = bands * (1 + others)
+def channels_of(bands: int, others: int, between: bool, total: int, sar_later: bool = False) -> dict[str, list[int]]:
+    """The design's channel groups (:func:`design`'s order): ``base``, ``dates`` (the other dates), ``between``
+    (the interpolation), ``sar`` (now, then, their difference), ``sar_dates`` (``sar_later``: the last four)."""
+    d, s = bands * (1 + others), total - (4 if sar_later else 0)
     b = d + (bands if between else 0)
     return {"base": list(range(bands)), "dates": list(range(bands, d)), "between": list(range(d, b)),
-            "sar": list(range(b, total))}
+            "sar": list(range(b, s)), "sar_dates": list(range(s, total))}
 
 
 def nearest_first(dates: list, days: list[int | None]) -> tuple[list, list[int | None]]:
@@ -200,8 +205,8 @@ def fed(x: np.ndarray, feed: tuple[float, float] = FEED) -> np.ndarray:
 class Source(Protocol):
     """What the fit reads of one scene: ``learn (H, W)`` clear pixels with an earlier clear date;
     ``clear_y (H, W)`` clear pixels; ``units``; ``linear (C, 2)`` the per-band map fitted on every
-    ``learn`` pixel (None under :data:`~bandbridge.policy.FILL_LINEAR_MIN`); ``channels`` the design's
-    channel indices of ``base``, ``dates`` (after the nearest) and ``sar``; ``read(window,
+    ``learn`` pixel (None under :data:`~bandbridge.policy.FILL_LINEAR_MIN`); ``channels`` the design's channel
+    indices of ``base``, ``dates`` (after the nearest), ``sar``, ``sar_dates`` (SAR later); ``read(window,
     channels)`` → ``(design (k, h, w) model values, stored (2C, h, w): the scene's bands, the base)``."""
 
     shape: tuple[int, int]
@@ -274,7 +279,8 @@ def _names(src: Source, extra: bool) -> str:
     k = len(src.channels["dates"]) // src.bands if extra else 0
     sar = {0: [], 2: ["SAR now"], 6: ["SAR now", "SAR then", "their difference"]}[len(src.channels["sar"])]
     between = ["the dates interpolated"] if extra and src.channels.get("between") else []
-    return ", ".join(["earlier bands", *(f"date {i + 2}" for i in range(k)), *between, *sar])
+    later = SAR_LATER if extra and src.channels.get("sar_dates") else []
+    return ", ".join(["earlier bands", *(f"date {i + 2}" for i in range(k)), *between, *sar, *later])
 
 
 def candidates(pixels_out: int) -> dict:
@@ -299,9 +305,9 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
                         "a per-band map needs, the earlier date goes in as it is", n, src.units)
     c, units = src.bands, src.units
     a, d = anchor_of(src.linear, units)
-    between = src.channels.get("between", [])
+    between, sar_dates = src.channels.get("between", []), src.channels.get("sar_dates", [])
     ch = {e: src.channels["base"] + (src.channels["dates"] + between if e else []) + src.channels["sar"]
-          for e in (False, True)}
+          + (sar_dates if e else []) for e in (False, True)}  # the later dates' SAR goes with the dates
     feed = src.feed
     read = lambda e: lambda win: (lambda x, v: (fed(x, feed), v))(*src.read(win, ch[e]))  # noqa: E731
     f, v, rows, cols = sample(read(False), src.learn, FIT_PIXELS, seed, PRODUCTS)
@@ -324,7 +330,7 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
         held["interpolated"] = v[:, 2 * c:3 * c]
         dec.mae["interpolated"] = _mae(held["interpolated"][tested], y_px[tested])
     if allow_fit and n >= FILL_FIT_MIN:
-        has_dates = bool(src.channels["dates"] or between)
+        has_dates = bool(src.channels["dates"] or between or sar_dates)
         options = [False] if not has_dates or extra_dates is False else [True] if extra_dates else [False, True]
         best = None
         for extra in options:

@@ -9,7 +9,8 @@ earlier dates' same bands and the SAR backscatter (dB) at both dates:
 - **the fit**: the learner-selection core (``select.choose``: spatial folds with a buffer, the
   candidates of :data:`FIT_CANDIDATES`) on the clear pixels, features ``φ`` (``guided.features``:
   the bands, local means and deviations) of the base, the other dates where the held-out check
-  says they help, SAR now, SAR then and their difference; the target is the change from the base
+  says they help, SAR now, SAR then and their difference (and SAR at the nearest later date with
+  its change since now, where the check keeps the dates); the target is the change from the base
   mapped per band (``y − (a·base + c) + ½`` in model values, :data:`ANCHOR`), so a learner that
   learns nothing gives the per-band map, and a change larger than the model range (a cloud the
   scene classification called snow, a harvest) is not clipped;
@@ -51,7 +52,8 @@ class Stack:
     first; ``days`` their distance to the scene; ``sar_now``/``sar_then`` ``(2, H, W)`` VV, VH in
     dB (``NaN``: no data) or None; ``later`` the clear dates after the scene, nearest first, with
     ``later_days`` their days after it (issue 75: per pixel the nearest clear date on either side
-    is the base, and where both sides are clear, their temporal interpolation is a route)."""
+    is the base, and where both sides are clear, their temporal interpolation is a route);
+    ``sar_later`` ``(2, H, W)`` SAR at the nearest later date (dB), a feature with the later dates."""
 
     y: np.ndarray
     clear: np.ndarray
@@ -62,6 +64,7 @@ class Stack:
     sar_then: np.ndarray | None = None
     later: list[np.ndarray] = field(default_factory=list)
     later_days: list[int | None] = field(default_factory=list)
+    sar_later: np.ndarray | None = None
 
 
 @dataclass
@@ -122,10 +125,11 @@ class ArraySource:
         self.linear = linear_maps(self.base[:, self.learn].T, y[:, self.learn].T) if n >= FILL_LINEAR_MIN else None
         others = [self.units.to_model(e) for e in dates[1:]]
         now, then = (stack.sar_now, stack.sar_then) if use_sar else (None, None)
+        later = stack.sar_later if use_sar and now is not None else None
         inter = None if between is None else self.units.to_model(between)
-        self.x, _ = design(self.units.to_model(self.base), others, now, then, between=inter)
+        self.x, _ = design(self.units.to_model(self.base), others, now, then, between=inter, sar_later=later)
         self.feed = feed_of(float(self.x.min()), float(self.x.max()))
-        self.channels = channels_of(self.bands, len(others), inter is not None, self.x.shape[0])
+        self.channels = channels_of(self.bands, len(others), inter is not None, self.x.shape[0], later is not None)
         self.between_raw = between
         self.between = None if between is None else np.where(np.isfinite(between), between, self.base)
         self.stored = np.concatenate([y, self.base] + ([self.between] if between is not None else []))

@@ -41,7 +41,8 @@ SAR_ALONE = ("none: the gap from Sentinel-1 alone, fitted on the clear part wher
 @dataclass
 class Inputs:
     """Every input opened (headers only) and checked: the scene, ``--mask``, the earlier dates
-    (nearest first) with their days before the scene, SAR now and then, and the notes to say."""
+    (nearest first) with their days before the scene, SAR now, then and at the nearest later date
+    (``--sar-later`` paired with it, or a SAR cube's step nearest it), and the notes to say."""
 
     scene: RowReader
     mask: RowReader | None
@@ -75,13 +76,15 @@ class FillRun:
     rows: list[dict] = field(default_factory=list)  # the engine's, one per job
     sources: str = ""  # which dates filled how much of the gap, in words
     sar_alone: str = ""  # gap pixels no date is clear at, filled from SAR alone: how, its own line and units
-    sar: str = "none"  # "now and then", "now" or "none"
+    sar: str = "none"  # the dates SAR was given at: "now", "now and then", "now, then and later", … or "none"
     regions: str = ""  # the gap's regions and their routes, where one differs from the scene's (fill_regions)
 
 
 def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None,
-                mask: str | None, later: list[str] = ()) -> Inputs:
-    """Every input's header opened and the flags checked (one line, :class:`BandbridgeError`)."""
+                mask: str | None, later: list[str] = (), sar_later: list[str] = ()) -> Inputs:
+    """Every input's header opened and the flags checked (one line, :class:`BandbridgeError`);
+    ``sar_later``: SAR at the ``later`` dates, paired in order (the nearest later date's is used)."""
+    check_sar_later(later, sar, sar_later)
     if not earlier and sar_earlier:
         raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --earlier; give the earlier clear scene "
                               "it stands beside with --earlier too")
@@ -100,7 +103,7 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
         dated.append((r, days))
     dated.sort(key=lambda t: (t[1] is None, t[1] or 0))  # nearest first: the base is, per pixel, the nearest
     out = Inputs(s, open_rows(mask, "--mask", False) if mask else None, [d[0] for d in dated], [d[1] for d in dated],
-                 [None, None])
+                 [None, None, None])
     for item in later:
         if is_cube(item) and not parse_ref(item).date:
             raise BandbridgeError(f"--later {item}: a cube without its date; name the step after the scene "
@@ -117,7 +120,40 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
         out.sar[0] = _sar(sar, when, "--sar", out.notes)
         if sar_earlier:
             out.sar[1] = _sar(sar_earlier, dated[0][0].layer.when, "--sar-earlier", out.notes)
+        out.sar[2] = _sar_later(out, later, sar, sar_later, when)
     return out
+
+
+def check_sar_later(later: list[str], sar: str | None, sar_later: list[str]) -> None:
+    """Refuse ``--sar-later`` without ``--later`` or ``--sar``, or more of them than ``--later`` dates."""
+    if not sar_later:
+        return
+    what = f"--sar-later {sar_later[0]}"
+    if not later:
+        raise BandbridgeError(f"{what}: given without --later; give the later clear scene it stands beside with "
+                              "--later (one --sar-later per --later, in the same order)")
+    if len(sar_later) > len(later):
+        raise BandbridgeError(f"--sar-later {sar_later[len(later)]}: {len(sar_later)} --sar-later for {len(later)} "
+                              "--later; give one --sar-later per --later date, in the same order")
+    if not sar:
+        raise BandbridgeError(f"{what}: given without --sar; give the scene's own SAR with --sar too (the fit reads "
+                              "SAR later as its change since the scene)")
+
+
+def _sar_later(inp: Inputs, later: list[str], sar: str, sar_later: list[str], when) -> RowReader | None:
+    """SAR at the nearest later date that has one: its ``--sar-later`` (paired with ``--later`` in
+    order), or where ``--sar`` is a time-series cube, its step nearest that date (not the scene's own)."""
+    cube = is_cube(sar) and not parse_ref(sar).date  # every date in it
+    paired = range(len(sar_later)) if sar_later else range(len(later)) if cube else range(0)
+    if not paired:
+        return None
+    i = min(paired, key=lambda k: inp.later_days[k])
+    target = inp.later[i].layer.when
+    if sar_later:
+        return _sar(sar_later[i], target, "--sar-later", inp.notes)
+    if sar_step(target, sar) == sar_step(when, sar):  # the cube's step nearest the later date is the scene's own
+        return None
+    return _sar(sar, target, "--sar", inp.notes)
 
 
 def _sar(item: str, target, flag: str, notes: list[str]) -> RowReader:
@@ -134,11 +170,11 @@ def _sar(item: str, target, flag: str, notes: list[str]) -> RowReader:
 def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, sar_earlier: str | None = None,
              mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
              say: Callable[[str], None] = print, engine: EngineOptions = EngineOptions(),
-             plan_only: bool = False, add=None, later: list[str] = ()) -> FillRun | None:
+             plan_only: bool = False, add=None, later: list[str] = (), sar_later: list[str] = ()) -> FillRun | None:
     """Fill ``scene``'s cloud gap and write it to ``out``; None (nothing written) when there is no
     gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
     the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
-    ``later``: clear dates after the scene (``--later``)."""
+    ``later``: clear dates after the scene (``--later``); ``sar_later``: SAR at them (``--sar-later``, in order)."""
     from bandbridge.data.reader import return_large_buffers
     from bandbridge.inference.jobs.fill_stac import found_dates
     from bandbridge.inference.jobs.fill_strips import scan
@@ -146,9 +182,10 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     earlier, later, sar, sar_earlier = found.earlier, found.later, found.sar, found.sar_earlier
     dest = Path(out)
     check_output_suffix(dest, FORMATS, "fill")
-    check_output_file(dest, fill_reads([scene, *earlier, *later, sar, sar_earlier], mask), overwrite)
-    check_inputs(scene, earlier, sar, sar_earlier, mask, later=later)
-    inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later)
+    check_sar_later(later, sar, sar_later)
+    check_output_file(dest, fill_reads([scene, *earlier, *later, sar, sar_earlier, *sar_later], mask), overwrite)
+    check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later)
+    inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later)
     return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments
     # (a 10980² run held 3.9 GB in the fit after its design pass's strips, 2.5 GB during it)
     sc = scan(inp.scene, inp.mask, inp.sar)
@@ -234,7 +271,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     del src, todo, holes  # 4 B a pixel of the scene the engine's tiles can use
     run = FillRun(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
                   n_todo + (n_holes if sar_dec is not None else 0), n_holes if sar_dec is None else 0)
-    run.sar = "now and then" if inp.sar[1] is not None else "now" if inp.sar[0] is not None else "none"
+    run.sar = sar_said(inp.sar)
     sar_line = f"{n_holes:,} pixel(s) no earlier date is clear at: {sar_dec.why}" if sar_dec else ""
     if not has_earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
         run.route, run.why = (("sar", sar_dec.why) if sar_dec is not None else
@@ -286,8 +323,16 @@ def _channel_names(inp: Inputs, gd) -> list[str]:
     names = [f"base {n}" for n in inp.scene.layer.names]
     names += [f"date {i // c + 2} {inp.scene.layer.names[i % c]}" for i in range(len(gd.channels["dates"]))]
     names += [f"interpolated {n}" for n in inp.scene.layer.names][:len(gd.channels["between"])]
-    return names + ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "VV change", "VH change"][
+    names += ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "VV change", "VH change"][
         :len(gd.channels["sar"])]
+    return names + ["SAR later VV", "SAR later VH", "VV change since now", "VH change since now"][
+        :len(gd.channels.get("sar_dates", []))]
+
+
+def sar_said(sar: list) -> str:
+    """The dates SAR was given at, in words (``Inputs.sar``: now, then, later): "now and then", "none"…"""
+    at = [w for w, s in zip(("now", "then", "later"), sar) if s is not None]
+    return "none" if not at else at[0] if len(at) == 1 else ", ".join(at[:-1]) + " and " + at[-1]
 
 
 def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[str, str]:

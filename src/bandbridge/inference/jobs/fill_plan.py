@@ -57,7 +57,7 @@ def plan_lines(sc, inp, engine) -> list[str]:
     h, w = sc.valid.shape
     hit, total = gap_tiles(sc.gap)
     d = engine.decision(int(sc.gap.sum()))
-    nd, sar = len(inp.earlier), (2 if inp.sar[0] is not None else 0) + (4 if inp.sar[1] is not None else 0)
+    nd, sar = len(inp.earlier), sum(n for n, s in zip((2, 4, 4), inp.sar) if s is not None)  # now, then, later
     peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0), scanned=True,
                          regions=bool(inp.earlier) and bool(inp.later))
     where = ("here" if not engine.on_cluster else f"on the Dask scheduler {engine.cluster.scheduler}"

@@ -5,10 +5,10 @@ reads each input by rows), so that memory holds a few bits a pixel of the scene,
    :data:`~bandbridge.policy.FILL_DILATE` px) and clear part as whole-scene booleans, a sample of
    its clear values for the model units (``fill_fit.Units``) and of the SAR for its holes' value;
 2. :func:`guides`: the fit's design — per pixel the nearest earlier date clear there (the base),
-   the other dates, SAR now, then and their difference, in model values — written to a float32
-   work file on the scene's grid (the base is a choice per pixel by each date's own cloud mask,
-   often on another grid, and SAR is converted to dB: neither is a VRT of the inputs), with which
-   pixels have a base and the per-band map's sums over the clear ones.
+   the other dates, SAR now, then and their difference, SAR later and its change since now, in
+   model values — written to a float32 work file on the scene's grid (the base is a choice per pixel
+   by each date's own cloud mask, often on another grid, and SAR is converted to dB: neither is a VRT
+   of the inputs), with which pixels have a base and the per-band map's sums over the clear ones.
 
 :class:`FileSource` is the fit's view of the two (``learners/fill_fit.Source``): windows of the
 work file and of the scene around the sampled pixels.
@@ -46,7 +46,7 @@ class Scan:
     masked_by: str
     units: Units | None = None
     snow_ok: bool = True
-    holes: list | None = None  # SAR now's and then's median (model values) for their holes
+    holes: list | None = None  # SAR now's, then's and later's median (model values) for their holes
 
 
 def _every(n: int, h: int, w: int) -> int:
@@ -176,7 +176,8 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
            days: list[int | None] | None = None) -> Guides:
     """Pass 2 (see the module docstring): the design written to ``out``; ``earlier`` every date,
     nearest first, ``days`` their days before the scene (negative: after it; default all before):
-    where dates on both sides are clear, their interpolation is a channel too. Refused in one line
+    where dates on both sides are clear, their interpolation is a channel too; ``sar``: SAR now, then
+    and at the nearest later date (``fill.Inputs.sar``; None: not given). Refused in one line
     where a date holds none of the scene's bands or no clear pixel over it."""
     import rasterio
     from rasterio.windows import Window
@@ -193,7 +194,9 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                                   "band, a file named *SCL*.tif beside it, or a cube's #scl=FILE), so its clouds would "
                                   "go into the gap as ground; give it its mask as the scene's is given")
     idx = [shared_bands(scene.layer, e.layer, "--earlier") for e in earlier]
+    later_sar = sar[0] is not None and len(sar) > 2 and sar[2] is not None  # the nearest later date's (fill.Inputs)
     ci = c * (max(nd, 1) + sides) + (2 if sar[0] is not None else 0) + (4 if sar[0] is not None and sar[1] is not None else 0)
+    ci += 4 if later_sar else 0
     prof = output_profile(g.crs, g.transform, h, w, ci, "float32", 1, FAST)
     prof["nodata"] = None
     has = np.zeros((h, w), bool)
@@ -246,7 +249,8 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
         now = sar_rows(sar[0], g, a, b) if sar[0] is not None else None
         then = sar_rows(sar[1], g, a, b) if now is not None and sar[1] is not None else None
         x, _ = design(sc.units.to_model(base), [sc.units.to_model(d) for d in dates[1:]], now, then, sc.holes,
-                      None if between is None else sc.units.to_model(between))
+                      None if between is None else sc.units.to_model(between),
+                      sar_rows(sar[2], g, a, b) if later_sar else None)
         return flags, ok, n, base[:, learn], y[:, learn], x, (float(x.min()), float(x.max())), reg
 
     with rasterio.open(out, "w", **prof) as dst:
@@ -275,7 +279,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
         raise BandbridgeError(f"--earlier {earlier[0].item}: every clear pixel of it is SCL snow, and the scene's "
                               f"clear part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
                               "earlier date without snow")
-    chans = channels_of(c, max(nd, 1) - 1, sides, ci)
+    chans = channels_of(c, max(nd, 1) - 1, sides, ci, later_sar)
     dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
     return Guides(out, chans, has, _solve(sums, lo), dropped, counts, [bool(x) for x in seen],
                   feed_of(*span) if np.isfinite(span[0]) else FEED, region)
