@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from bandbridge.cli.app import fail, out
-from bandbridge.cli.options import Overwrite
+from bandbridge.cli.options import Overwrite, engine_options
 from bandbridge.cli.predict import Backend, Precision, Retries, Scheduler, Summary, Threads, Workers
 
 
@@ -59,20 +59,11 @@ def fill(
     and predicted by the engine (--backend, --workers, --scheduler) only on the tiles that hold
     pixels to fill; the scene is read and written by strips, never whole."""
     from bandbridge.cli.evaluate import quiet_libraries
-    from bandbridge.inference.jobs.distributed import check_cluster_flags
     from bandbridge.inference.jobs.fill import run_fill
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.predict import Cluster
-    from bandbridge.inference.runtime.backends import check_choice
-    check_cluster_flags(workers, scheduler, retries, None, summary, False)
-    check_choice(backend, precision)
-    if threads is not None and threads < 1:
-        fail(f"--threads {threads}: must be at least 1")
-    cluster = Cluster(workers=workers, scheduler=scheduler, retries=retries, summary=summary)
     with quiet_libraries():
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
                  say=lambda s: out.print(s, highlight=False),
-                 engine=EngineOptions(backend=backend, precision=precision, threads=threads, cluster=cluster),
+                 engine=engine_options(backend, precision, threads, workers, scheduler, retries, summary),
                  plan_only=plan, later=later, sar_later=sar_later)
 
 

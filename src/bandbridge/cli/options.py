@@ -1,4 +1,4 @@
-"""How predict, compare and timeseries read their inputs: one definition of each flag."""
+"""How the commands read their inputs and run their engine: one definition of each flag."""
 
 from __future__ import annotations
 
@@ -23,3 +23,20 @@ def overrides(bands: Optional[str], band_names: Optional[str], scaling: Optional
     from bandbridge.inference.core.interpret import Overrides
     split = (lambda v: None if v is None else tuple(t.strip() for t in v.split(",")))
     return Overrides(split(bands), split(band_names), scaling, vmin, vmax)
+
+
+def engine_options(backend: str, precision: str, threads: Optional[int], workers: Optional[int],
+                   scheduler: Optional[str], retries: int, summary: Optional[str]):
+    """How a fit made for one run (``fill``, ``sharpen``) is served: ``fill_engine.EngineOptions``,
+    each bad flag refused in one line, as ``predict`` refuses the same flags."""
+    from bandbridge.cli.app import fail
+    from bandbridge.inference.jobs.distributed import check_cluster_flags
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Cluster
+    from bandbridge.inference.runtime.backends import check_choice
+    check_cluster_flags(workers, scheduler, retries, None, summary, False)
+    check_choice(backend, precision)
+    if threads is not None and threads < 1:
+        fail(f"--threads {threads}: must be at least 1")
+    return EngineOptions(backend=backend, precision=precision, threads=threads,
+                         cluster=Cluster(workers=workers, scheduler=scheduler, retries=retries, summary=summary))

@@ -6,8 +6,8 @@ from typing import Optional
 
 import typer
 
-from bandbridge.cli.app import fail, out
-from bandbridge.cli.options import Overwrite
+from bandbridge.cli.app import out
+from bandbridge.cli.options import Overwrite, engine_options
 from bandbridge.cli.predict import Backend, Precision, Retries, Scheduler, Summary, Threads, Workers
 
 
@@ -43,18 +43,3 @@ def sharpen(
         run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,
             say=lambda s: out.print(s, highlight=False))
 
-
-def engine_options(backend: str, precision: str, threads: Optional[int], workers: Optional[int],
-                   scheduler: Optional[str], retries: int, summary: Optional[str]):
-    """How a fit made for one run is served (``fill_engine.EngineOptions``), each bad flag refused
-    in one line: what ``fill`` checks of the same flags."""
-    from bandbridge.inference.jobs.distributed import check_cluster_flags
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.predict import Cluster
-    from bandbridge.inference.runtime.backends import check_choice
-    check_cluster_flags(workers, scheduler, retries, None, summary, False)
-    check_choice(backend, precision)
-    if threads is not None and threads < 1:
-        fail(f"--threads {threads}: must be at least 1")
-    return EngineOptions(backend=backend, precision=precision, threads=threads,
-                         cluster=Cluster(workers=workers, scheduler=scheduler, retries=retries, summary=summary))
