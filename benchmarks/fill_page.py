@@ -25,8 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fill_speed import make  # noqa: E402  (the tile benchmark's inputs, at the page's sizes)
+SPEED = Path(__file__).with_name("fill_speed.py")  # the tile benchmark: its inputs, made at the page's sizes
 
 BIN = Path(sys.executable).parent
 FILES = ("scene", "earlier", "now", "then", "mask")
@@ -52,7 +51,9 @@ def measure(side: int, data: Path, work: Path) -> dict:
     """Make the uploads at ``side``² and run one request under GNU time."""
     folder = work / str(side)
     (folder / "earlier").mkdir(parents=True, exist_ok=True)
-    made = make(data, side, folder)
+    made = {k: Path(v) for k, v in json.loads(subprocess.run(
+        [sys.executable, str(SPEED), "--inputs-only", "--size", str(side), "--data", str(data), "--work", str(folder)],
+        check=True, capture_output=True, text=True).stdout.splitlines()[-1]).items()}
     for k in FILES:  # each upload in a folder of its own under the page's upload folder, as Gradio puts it
         dst = folder / "gradio" / k / made[k].name
         dst.parent.mkdir(parents=True, exist_ok=True)

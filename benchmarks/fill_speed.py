@@ -135,9 +135,14 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--work", default=None, help="folder for the inputs (default: a temporary one, removed)")
     ap.add_argument("--out", default=None, help="write the record here (JSON)")
+    ap.add_argument("--inputs-only", action="store_true", help="make the inputs in --work and stop "
+                    "(benchmarks/fill_page.py's uploads); prints their paths as JSON")
     a = ap.parse_args()
     work = Path(a.work or tempfile.mkdtemp(prefix="fill-speed-"))
     (work / "earlier").mkdir(parents=True, exist_ok=True)
+    if a.inputs_only:
+        print(json.dumps({k: str(v) for k, v in make(Path(a.data), a.size, work).items()}))
+        return
     try:
         t0 = time.perf_counter()
         f = make(Path(a.data), a.size, work)

@@ -139,7 +139,6 @@ def stats(x: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from bandbridge.data.reference import looks_like_kelvin
     from bandbridge.policy import KELVIN_RANGE, KELVIN_SPREAD
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
