@@ -16,14 +16,17 @@ def _names(value: Optional[str]) -> list[str] | None:
 
 
 def sharpen(
-    fine: list[str] = typer.Argument(..., help="the guides: fine rasters or band folders (one .tif per band); "
+    fine: list[str] = typer.Argument(..., help="the guides: fine rasters, band folders (one .tif per band) or "
+                                     "product folders (Landsat with its MTL, Sentinel-2 SAFE or band files); "
                                      "files on other grids are warped onto the finest"),
-    reference: str = typer.Option(..., "--reference", "-r", help="the coarse raster (or band folder) whose bands "
-                                  "are sharpened"),
+    reference: str = typer.Option(..., "--reference", "-r", help="the coarse raster, band folder or product "
+                                  "folder whose bands are sharpened"),
     output: str = typer.Option(..., "--output", "-o", help="the sharpened bands (GeoTIFF on the finest guide's "
                                "grid, in the reference's type, scale and offset)"),
     guides: Optional[str] = typer.Option(None, "--guides", help="only these guide bands, e.g. B02,B03,B04,B08"),
     bands: Optional[str] = typer.Option(None, "--bands", help="only these reference bands, e.g. B05,B11"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="a model whose zero-shot output on FINE is one "
+                                        "more guide, named by it (e.g. rgb2nir); the fit decides how much it helps"),
     overwrite: Overwrite = False, backend: Backend = "auto", precision: Precision = "auto", threads: Threads = None,
     workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2, summary: Summary = None,
     plan: bool = typer.Option(False, "--plan", help="print per band the guides and the route candidates, the "
@@ -35,11 +38,14 @@ def sharpen(
     and a route per band (the fit, or the reference upsampled by nearest, bilinear or cubic
     interpolation, with or without the consistency correction) by its held-out error at the
     reference's scale and one Wald step down. The fit is saved as a model and served by the
-    engine (--backend, --workers, --scheduler); the output is tagged per band."""
+    engine (--backend, --workers, --scheduler); the output is tagged per band. Product folders are
+    read as they are: a Landsat folder in reflectance and kelvin by its MTL (its OLI bands the
+    guides, its thermal bands the targets, written in K), a Sentinel-2 folder at each band's native
+    resolution (its 10 m bands the guides, its 20 m bands the targets)."""
     from bandbridge.cli.evaluate import quiet_libraries
     from bandbridge.inference.jobs.sharpen import sharpen as run
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     with quiet_libraries():
         run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,
-            say=lambda s: out.print(s, highlight=False))
+            say=lambda s: out.print(s, highlight=False), **({"model": model} if model else {}))
 

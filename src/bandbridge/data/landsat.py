@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from bandbridge.data.formats import open_raster
-from bandbridge.data.products import ProductBands, read_band_file, stack_on_grid
+from bandbridge.data.products import REFLECTANCE, TEMPERATURE, FileBand, ProductBands, read_band_file, stack_on_grid
 from bandbridge.errors import BandbridgeError
 
 # OLI/TIRS band numbers → role (Landsat 8 and 9; Landsat 4–7 number them otherwise)
@@ -34,6 +34,13 @@ THERMAL = ("B10", "B11")
 # used only where neither the MTL nor the file states them
 C2_SR = (2.75e-5, -0.2)
 C2_ST = (0.00341802, 149.0)
+# TIRS sees 100 m pixels, which the product resamples onto the OLI 30 m grid (cubic convolution): as a
+# target, a thermal band on a 30 m grid is read averaged 3 × 3 (90 m, the whole multiple of 30 m nearest
+# 100 m), so that the sharpener has a coarse band to sharpen and its output averages back to it
+TIRS_CELL, OLI_PIXEL = 3, 30.0
+GUIDES_LEFT_OUT = ("B8", "B9")  # not default guides: the pan lies on a 15 m grid of its own, cirrus sees the
+# upper atmosphere, not the ground
+_PRODUCT = re.compile(r"^L[COTEM]0\d_", re.IGNORECASE)  # Landsat product ids: LC08_…, LE07_…, LT05_…
 _BAND = re.compile(r"_((?:SR_|ST_)?B\d{1,2})$", re.IGNORECASE)
 _LINE = re.compile(r"^\s*([A-Z0-9_]+)\s*=\s*\"?([^\"]*)\"?\s*$")
 
@@ -171,3 +178,39 @@ def read_landsat(folder: str | Path, bands: Sequence[str] | None = None) -> Prod
     data[:, ~valid] = 0
     return ProductBands(data, valid, names, [table[n].units for n in names], grid,
                         [table[n].stored for n in names])
+
+
+def is_landsat(path: str | Path) -> bool:
+    """Whether ``path`` is a Landsat band folder: a ``*_MTL.txt`` in it, or band files named as the
+    products name them (``LC08_…_B10.TIF``), with or without their MTL (:func:`product_bands` asks for it)."""
+    p = Path(path)
+    if not p.is_dir():
+        return False
+    return bool(list(p.glob("*_MTL.[tT][xX][tT]"))) or any(_PRODUCT.match(q.name) for q in band_paths(p).values())
+
+
+def product_bands(folder: str | Path) -> list[FileBand]:
+    """Every band of a Landsat folder (the pan B8 too) as ``sharpen`` reads it: the OLI bands
+    reflectance by the MTL's linear map, B10/B11 brightness temperature in K by Planck's law,
+    ``ST_B10`` surface temperature in K by its scale; a thermal band on the 30 m OLI grid averaged
+    :data:`TIRS_CELL` × :data:`TIRS_CELL` as a target."""
+    out = []
+    for name, b in landsat_bands(folder).items():
+        hot = b.k1 is not None or name.startswith("ST_")
+        with open_raster(b.path) as src:
+            cell = TIRS_CELL if hot and src.crs is not None and abs(abs(src.transform.a) - OLI_PIXEL) < 0.5 else 1
+        out.append(FileBand(b.path, 1, name, TEMPERATURE if hot else REFLECTANCE, "K" if hot else "reflectance",
+                            None if b.k1 is not None else (b.mult, b.add), b.physical if b.k1 is not None else None,
+                            cell))
+    return out
+
+
+def default_guides(bands: list[FileBand]) -> list[FileBand]:
+    """A Landsat folder's guides where ``--guides`` names none: its reflectance bands but the pan and
+    cirrus (:data:`GUIDES_LEFT_OUT`)."""
+    return [b for b in bands if b.kind == REFLECTANCE and b.name.split("_")[-1] not in GUIDES_LEFT_OUT]
+
+
+def default_targets(bands: list[FileBand]) -> list[FileBand]:
+    """A Landsat folder's targets where ``--bands`` names none: its thermal bands."""
+    return [b for b in bands if b.kind == TEMPERATURE]

@@ -19,6 +19,83 @@ from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
 
 ALIGN_TOLERANCE = 1e-3  # of a fine pixel: two grids whose corners differ by less are one lattice
+TEMPERATURE, REFLECTANCE = "temperature", "reflectance"  # the physical kinds a band is judged by
+KELVIN_UNITS = ("k", "kelvin", "degk")  # a band's GDAL unit type that states kelvin
+CELSIUS_UNITS = ("c", "celsius", "degc", "°c")
+
+
+@dataclass(frozen=True)
+class FileBand:
+    """One band of an input as ``bandbridge sharpen`` reads it: its file, 1-based index and name;
+    what its product says of it — its ``kind`` (:data:`TEMPERATURE`, :data:`REFLECTANCE`, or ""
+    where nothing says), its physical ``units``, and how stored values become physical ones:
+    ``linear`` ``(scale, offset)`` where the product states a linear map (Sentinel-2's
+    ``(DN + offset) / 10000``, Landsat's ``DN · mult + add``), ``convert`` where it is not (Landsat
+    Level-1 thermal: Planck's law), neither where the file's own scale/offset tags are all there is;
+    ``cell``: the band's own pixels averaged ``cell × cell`` where read as a target (a product
+    resampled onto a finer grid than its sensor's: Landsat TIRS)."""
+
+    path: Path
+    index: int
+    name: str
+    kind: str = ""
+    units: str = ""
+    linear: tuple[float, float] | None = None
+    convert: Callable[[np.ndarray], np.ndarray] | None = None
+    cell: int = 1
+
+    def physical(self, stored: np.ndarray) -> np.ndarray:
+        """Stored values → physical ones (float32): the product's map, else as stored."""
+        if self.convert is not None:
+            return self.convert(stored)
+        if self.linear is not None:
+            return (stored.astype(np.float64) * self.linear[0] + self.linear[1]).astype(np.float32)
+        return stored.astype(np.float32, copy=False)
+
+
+def band_kind(name: str, units: str) -> str:
+    """The kind of a band no product metadata describes: its GDAL unit type (``K``, ``kelvin``,
+    ``°C``: a temperature; ``reflectance``), else its name's role (``bands.band_role``: ``B11`` is
+    SWIR, ``thermal`` a temperature); "" where neither says (SAR, an index, a DEM)."""
+    from bandbridge.bands import band_role
+    from bandbridge.data.reference import REFLECTIVE
+    u = units.strip().lower()
+    if u in KELVIN_UNITS or u in CELSIUS_UNITS:
+        return TEMPERATURE
+    if "reflectance" in u:
+        return REFLECTANCE
+    role = band_role(name)
+    return TEMPERATURE if role == "thermal" else REFLECTANCE if role in REFLECTIVE and role != "gray" else ""
+
+
+def check_kind(v: np.ndarray, band: FileBand, physical: bool, name: str, why: str) -> None:
+    """Refuse, in one line starting with ``name`` (the flag and file), a band whose physical values
+    ``v`` (its clear ones) are not of the kind ``why`` says it is: a reflectance that reads as a
+    temperature in kelvin (``data/reference.check_quantity``: ``policy.KELVIN_RANGE``,
+    ``KELVIN_SPREAD``), or a band in kelvin whose 2nd–98th percentiles fall outside
+    ``policy.KELVIN_RANGE``. ``physical``: the values are the product's or the file's physical
+    ones (a float type, a stated scale or a product's map); integers as stored are not judged."""
+    from bandbridge.data.reference import check_quantity
+    from bandbridge.policy import KELVIN_RANGE
+    if not physical or v.size < 2:
+        return
+    if band.kind == REFLECTANCE:
+        try:
+            check_quantity(v, "swir" if band.name in ("B11", "B12") else "nir", name, band.path.name)
+        except BandbridgeError:
+            p2, p98 = np.percentile(np.asarray(v, np.float64), [2, 98])
+            raise BandbridgeError(
+                f"{name}: its band {band.name} is a reflectance by {why}, but its values read as a temperature "
+                f"in kelvin ({p2:.4g}–{p98:.4g}, the kelvin rule); give the band of the kind you mean (a thermal "
+                f"band in K: tag its units, gdal_edit.py -units K, or give its product's folder with its MTL)"
+            ) from None
+    elif band.kind == TEMPERATURE and band.units.strip().lower() in KELVIN_UNITS:
+        p2, p98 = np.percentile(np.asarray(v, np.float64), [2, 98])
+        if p2 < KELVIN_RANGE[0] or p98 > KELVIN_RANGE[1]:
+            raise BandbridgeError(
+                f"{name}: its band {band.name} is a temperature in K by {why}, but its values ({p2:.4g}–{p98:.4g}) "
+                f"lie outside Earth's surface temperatures ({KELVIN_RANGE[0]:g}–{KELVIN_RANGE[1]:g} K); give the band "
+                "of the kind you mean, or correct its units tag (gdal_edit.py -units)")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from affine import Affine
 from bandbridge.bands import canonical_band_name
 from bandbridge.data.formats import open_raster
 from bandbridge.data.grids import Grid
-from bandbridge.data.products import ProductBands, block_mean, read_band_file, stack_on_grid
+from bandbridge.data.products import REFLECTANCE, FileBand, ProductBands, block_mean, read_band_file, stack_on_grid
 from bandbridge.errors import BandbridgeError
 
 RESOLUTION = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
@@ -108,6 +108,38 @@ def read_s2(path: str | Path, bands: list[str] | None = None) -> dict[int, Produ
         out[res] = ProductBands(data, valid, group, ["reflectance"] * len(group), grid,
                                 [_to_dn(*_dn_offset(table[n], stated)) for n in group])
     _check_nested(out, root)
+    return out
+
+
+def is_s2(path: str | Path) -> bool:
+    """Whether ``path`` is a Sentinel-2 product folder: a SAFE (``GRANULE/*/IMG_DATA``), a folder
+    with its ``MTD_MSIL*.xml``, or a folder whose band files are all named as Sentinel-2's bands
+    (``B05.tif``, ``T33…_B05_20m.jp2``, STAC's ``rededge1.tif``; masks, ``TCI``, ``AOT`` and ``WVP``
+    aside)."""
+    p = Path(path)
+    if not p.is_dir():
+        return False
+    if any(p.glob("GRANULE/*/IMG_DATA")) or any(p.glob("MTD_MSIL*.xml")):
+        return True
+    files = [q for q in p.iterdir() if q.suffix.lower() in (".jp2", ".tif", ".tiff")]
+    bands = [q for q in files if not re.search(r"(?:^|_)(SCL|TCI|AOT|WVP|MSK\w*)(?:_\d{2}m)?$", q.stem, re.I)]
+    return bool(bands) and all(_band_of(q.stem) for q in bands)
+
+
+def product_bands(path: str | Path) -> list[FileBand]:
+    """Every band of a Sentinel-2 folder at its native resolution as ``sharpen`` reads it:
+    reflectance, ``(DN + offset) / 10000`` by the SAFE's metadata (the baseline-04 offset) or the
+    file's own scale/offset; a band folder that states neither keeps its stored DN (nothing says
+    its quantification)."""
+    root = Path(path)
+    stated = safe_offset(root)
+    out = []
+    for name, q in band_paths(root).items():
+        offset, scale = _dn_offset(q, stated)
+        with open_raster(q) as src:
+            said = stated is not None or src.scales[0] not in (0.0, 1.0)
+        out.append(FileBand(q, 1, name, REFLECTANCE, "reflectance" if said else "",
+                            (1.0 / scale, offset / scale) if said else None))
     return out
 
 

@@ -1,14 +1,17 @@
 """What ``bandbridge sharpen`` reads: the guides (every band of the fine rasters or band folders,
 those on another grid warped onto the finest, bilinearly, strip by strip) and the targets (every
 band of the coarse reference, read on its own grid over the guides' footprint, in its stored
-units with each band's scale and offset kept). Every refusal a user can cause is made here, before
-any work, in one line: no such file, no such band, the two do not overlap, a guide band of one
-value, a pan on a grid not aligned with its MS.
+units with each band's scale and offset kept). Product folders are read as they are
+(``data/landsat.py``, ``data/sentinel2.py``): Landsat's bands in reflectance and kelvin by the MTL,
+Sentinel-2's each at its native resolution with the product's scale and offset, and their default
+guides and targets. Every refusal a user can cause is made here, before any work, in one line: no
+such file, no such band, the two do not overlap, a band of another physical kind than its product
+or name says, a guide band of one value, a pan on a grid not aligned with its MS.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from affine import Affine
 
 from bandbridge.bands import canonical_band_name
 from bandbridge.data.grids import Grid
+from bandbridge.data.products import FileBand, band_kind, check_kind
 from bandbridge.data.reference import MASK_NAMES, band_files, inside_mask, pixels_per_cell, reference_window
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
@@ -24,27 +28,74 @@ ALIGN_PX = 0.05  # of a fine pixel: a reference whose cell edges fall further th
 # pixel edges, at a whole-number k, is a pan and an MS on two lattices (the averaging would mix pixels)
 
 
-@dataclass(frozen=True)
-class Band:
-    """One band of an input: its file, 1-based index and name (``canonical_band_name``)."""
+Band = FileBand  # one band of an input: its file, 1-based index, name and what its product says of it
+PRODUCTS = {"landsat": "its Landsat MTL", "sentinel2": "its Sentinel-2 product"}
 
-    path: Path
-    index: int
-    name: str
+
+def product_of(path: str) -> str:
+    """``landsat``, ``sentinel2`` or "" (a raster or a folder of band files read as it is stored)."""
+    from bandbridge.data.landsat import is_landsat
+    from bandbridge.data.sentinel2 import is_s2
+    return "landsat" if is_landsat(path) else "sentinel2" if is_s2(path) else ""
 
 
 def bands_of(path: str, flag: str) -> list[Band]:
-    """Every band of a raster or band folder (``data/reference.py``'s naming: descriptions, or a
-    one-band file's stem), the masks left out (``SCL``, ``QA_PIXEL``, a file named ``*mask*``)."""
+    """Every band of a raster, band folder or product folder: a Landsat or Sentinel-2 folder by its
+    reader (``data/landsat.product_bands``, ``data/sentinel2.product_bands``), else
+    ``data/reference.py``'s naming (descriptions, or a one-band file's stem), the masks left out
+    (``SCL``, ``QA_PIXEL``, a file named ``*mask*``)."""
     p = Path(path)
     if not p.exists():
         raise BandbridgeError(f"{flag} {p}: no such file or folder; give a raster or a folder of band files")
     check_regular(p, flag, folder_ok=True, what="raster")
+    product = product_of(path)
+    if product:
+        from bandbridge.data import landsat, sentinel2
+        try:
+            return (landsat if product == "landsat" else sentinel2).product_bands(p)
+        except BandbridgeError as e:
+            raise BandbridgeError(f"{flag} {e}") from None
     found, _ = band_files(p)
     out = [Band(Path(f), i, n) for f, i, n in found if n not in MASK_NAMES and "MASK" not in n]
     if not out:
         raise BandbridgeError(f"{flag} {p}: holds no band (a folder needs .tif or .jp2 band files)")
     return out
+
+
+def pixel_of(band: Band) -> float:
+    """A band's pixel side in its CRS's units (× its ``cell``)."""
+    g = grid_of(band.path)
+    return abs(g.transform.a) * band.cell
+
+
+def default_guides(path: str, bands: list[Band]) -> list[Band]:
+    """The guides of ``path`` where ``--guides`` names none: a Landsat folder's reflectance bands (not
+    the pan nor cirrus), a Sentinel-2 folder's finest band set (its 10 m bands), every band of others."""
+    product = product_of(path)
+    if product == "landsat":
+        from bandbridge.data.landsat import default_guides as landsat_guides
+        return landsat_guides(bands) or bands
+    if product == "sentinel2":
+        finest = min(pixel_of(b) for b in bands)
+        return [b for b in bands if pixel_of(b) <= finest * 1.01]
+    return bands
+
+
+def default_targets(path: str, bands: list[Band], fine: Grid) -> list[Band]:
+    """The targets of ``path`` where ``--bands`` names none: a Landsat folder's thermal bands; a
+    Sentinel-2 folder's finest band set coarser than the guides by two at least (its 20 m bands for
+    10 m guides: the 60 m bands are sharpened in a run of their own); every band of others."""
+    product = product_of(path)
+    if product == "landsat":
+        from bandbridge.data.landsat import default_targets as landsat_targets
+        return landsat_targets(bands) or [b for b in bands if b.name != "B8"]
+    if product == "sentinel2" and fine.crs is not None:
+        from bandbridge.policy import MIN_K
+        pixels = [pixel_of(b) for b in bands]
+        coarser = [q for q in pixels if q >= (MIN_K - 0.01) * abs(fine.transform.a)]
+        if coarser:
+            return [b for b, q in zip(bands, pixels) if q <= min(coarser) * 1.01]
+    return bands
 
 
 def pick(bands: list[Band], wanted: list[str] | None, flag: str, what: str) -> list[Band]:
@@ -84,8 +135,9 @@ class Guides:
         return [b.name for b, g in zip(self.bands, self.grids) if g != self.fine]
 
     def read(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows ``[a, b)`` of every guide on the fine grid ``(G, b − a, W)`` float32 (stored values,
-        NaN where unknown) and where all are valid."""
+        """Rows ``[a, b)`` of every guide on the fine grid ``(G, b − a, W)`` float32 (physical values
+        where the band's product states them, else stored ones; NaN where unknown) and where all are
+        valid."""
         import rasterio
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
@@ -108,7 +160,8 @@ class Guides:
                     bad |= v == nodata
                 if s.dtypes[band.index - 1] == "uint16" and nodata is None:
                     bad |= v == 0  # Sentinel-2's and Landsat's 0 is fill, never dark ground
-            out[i] = np.where(bad, np.nan, v)
+            with np.errstate(all="ignore"):  # a product's map on fill values: masked below
+                out[i] = np.where(bad, np.nan, band.physical(v))
         return out, np.isfinite(out).all(0)
 
 
@@ -116,7 +169,11 @@ def open_guides(paths: list[str], wanted: list[str] | None) -> Guides:
     """The guide bands of ``paths`` (``--guides``: only these) and the finest grid among them;
     refuses files of which some have a coordinate system and others none, and plain images of
     different sizes (nothing says how they line up)."""
-    bands = pick([b for p in paths for b in bands_of(p, "FINE")], wanted, "--guides", "guides")
+    found = [(p, bands_of(p, "FINE")) for p in paths]
+    if wanted:
+        bands = pick([b for _, bs in found for b in bs], wanted, "--guides", "guides")
+    else:
+        bands = [b for p, bs in found for b in default_guides(p, bs)]
     grids = [grid_of(b.path) for b in bands]
     if len({g.crs is None for g in grids}) > 1:
         raise BandbridgeError("FINE: some guide files have a coordinate system and some none; give georeferenced "
@@ -130,7 +187,8 @@ def open_guides(paths: list[str], wanted: list[str] | None) -> Guides:
 
 @dataclass
 class Targets:
-    """The reference's bands over the guides' footprint, in stored units."""
+    """The reference's bands over the guides' footprint, in stored units (physical ones, float32, where
+    a band's product maps them otherwise than linearly: Landsat's thermal bands in K)."""
 
     values: np.ndarray  # (Ct, h, w) float32
     valid: np.ndarray  # (h, w) bool: every band finite and not nodata
@@ -143,15 +201,19 @@ class Targets:
     offsets: list[float]
     nodata: float | None
     covered: np.ndarray  # (h, w) the share of each cell inside the guides' footprint
+    units: list[str] = field(default_factory=list)  # each band's physical units ("K", "reflectance", "")
 
 
 def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
-    """The reference's bands (``--bands``: only these) read over ``fine``'s footprint with one cell
-    of margin (``data/reference.py``'s window and ``k``; its refusals: no overlap, not coarser by
-    ``policy.MIN_K``); refuses a pan not aligned with its MS (:func:`check_aligned`)."""
+    """The reference's bands (``--bands``: only these; else :func:`default_targets`) read over
+    ``fine``'s footprint with one cell of margin (``data/reference.py``'s window and ``k``; its
+    refusals: no overlap, not coarser by ``policy.MIN_K``); refuses a pan not aligned with its MS
+    (:func:`check_aligned`) and a band of another kind than it is said to be (:func:`check_kinds`)."""
     from bandbridge.data.formats import open_raster
     from bandbridge.data.grids import extent_share
-    bands = pick(bands_of(path, "--reference"), wanted, "--bands", "reference's bands")
+    found = bands_of(path, "--reference")
+    bands = pick(found, wanted, "--bands", "reference's bands") if wanted else default_targets(path, found, fine)
+    cell = bands[0].cell
     with open_raster(bands[0].path) as src:
         if (src.crs is None) != (fine.crs is None):
             raise BandbridgeError(f"--reference {path}: one of the reference and the guides has a coordinate system "
@@ -160,33 +222,68 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
         tr = src.transform if crs is not None else Affine.scale(fine.width / src.width, fine.height / src.height)
         dtype, nodata = src.dtypes[bands[0].index - 1], src.nodata
     p = Path(path)
-    win = reference_window(Grid(crs, tr, *size), fine, p)
-    grid = Grid(crs, tr @ Affine.translation(win[1], win[0]), win[2], win[3])
+    coarse = (size[0] // cell, size[1] // cell)
+    win = reference_window(Grid(crs, tr @ Affine.scale(cell), *coarse), fine, p)
+    grid = Grid(crs, tr @ Affine.scale(cell) @ Affine.translation(win[1], win[0]), win[2], win[3])
     k = pixels_per_cell(grid, fine, p)
     check_aligned(grid, fine, k, path)
-    values, scales, offsets = [], [], []
+    physical = any(b.convert is not None for b in bands)  # no scale/offset carries the product's map: write it
+    values, scales, offsets, units = [], [], [], []
     for b in bands:
         with open_raster(b.path) as s:
-            if (s.height, s.width) != size:
+            if (s.height, s.width) != size or b.cell != cell:
                 raise BandbridgeError(f"--reference {path}: its band {b.name} is {s.height}×{s.width} pixels and "
                                       f"{bands[0].name} {size[0]}×{size[1]}; the targets share one grid (sharpen the "
                                       "bands of each resolution in a run of their own)")
-            fill = s.nodata if s.nodata is not None else (np.nan if np.dtype(s.dtypes[b.index - 1]).kind == "f" else 0)
-            values.append(s.read(b.index, window=((win[0], win[0] + win[2]), (win[1], win[1] + win[3])),
-                                 boundless=True, fill_value=fill).astype(np.float32))
-            scales.append(float(s.scales[b.index - 1]))
-            offsets.append(float(s.offsets[b.index - 1]))
+            v = read_window(s, b, win, cell, physical)
+            scale, offset = (1.0, 0.0) if physical else b.linear or (s.scales[b.index - 1], s.offsets[b.index - 1])
+            values.append(v)
+            scales.append(float(scale))
+            offsets.append(float(offset))
+            units.append(b.units or (s.units[b.index - 1] or ""))
     v = np.stack(values)
-    valid = np.isfinite(v).all(0) & inside_mask(win, size)
-    if nodata is not None:
-        valid &= ~(v == nodata).any(0)
-    if dtype == "uint16" and nodata is None:
-        valid &= (v != 0).all(0)
+    valid = np.isfinite(v).all(0) & inside_mask(win, size if cell == 1 else coarse)
     if not valid.any():
         raise BandbridgeError(f"--reference {path}: no clear pixel over the guides (all nodata, NaN or fill); give "
                               "a reference of the same place that holds the bands")
-    return Targets(v, valid, grid, [b.name for b in bands], str(path), k, dtype, scales, offsets, nodata,
-                   extent_share(fine, grid))
+    t = Targets(v, valid, grid, [b.name for b in bands], str(path), k, "float32" if physical else dtype, scales,
+                offsets, None if physical else nodata, extent_share(fine, grid), units)
+    check_kinds(t, bands)
+    return t
+
+
+def read_window(s, b: Band, win: tuple[int, int, int, int], cell: int, physical: bool) -> np.ndarray:
+    """Band ``b`` of the open raster ``s`` over the window ``win`` of its grid coarsened by ``cell``
+    ``(h, w)`` float32: stored values (physical where ``physical``), NaN where unknown (the file's
+    nodata, NaN, a ``uint16`` 0: Sentinel-2's and Landsat's fill; a cell any of whose pixels is)."""
+    r0, c0, h, w = (q * cell for q in win)
+    kind = np.dtype(s.dtypes[b.index - 1])
+    fill = s.nodata if s.nodata is not None else (np.nan if kind.kind == "f" else 0)
+    v = s.read(b.index, window=((r0, r0 + h), (c0, c0 + w)), boundless=True, fill_value=fill).astype(np.float32)
+    bad = ~np.isfinite(v)
+    if s.nodata is not None:
+        bad |= v == s.nodata
+    if kind == np.uint16 and s.nodata is None:
+        bad |= v == 0
+    with np.errstate(all="ignore"):
+        v = np.where(bad, np.nan, b.physical(v) if physical else v).astype(np.float32)
+    if cell > 1:  # float64 sums; NaN where any pixel of the cell is unknown
+        v = v.reshape(win[2], cell, win[3], cell).mean((1, 3), dtype=np.float64).astype(np.float32)
+    return v
+
+
+def check_kinds(t: Targets, bands: list[Band]) -> None:
+    """Refuse a target whose values are not of the kind its product, its units tag or its name says
+    (``data/products.check_kind``: a reflectance that reads as kelvin, a band in K outside Earth's
+    surface temperatures). The kind is never taken from the name where anything else says it."""
+    product = PRODUCTS.get(product_of(t.path), "")
+    for i, b in enumerate(bands):
+        stated = b.kind or band_kind(b.name, t.units[i])
+        why = product or (f"its units tag ({t.units[i]})" if t.units[i] else f"its name ({b.name})")
+        band = Band(b.path, b.index, b.name, stated, b.units or t.units[i], b.linear, b.convert, b.cell)
+        v = t.values[i][t.valid].astype(np.float64) * t.scales[i] + t.offsets[i]
+        real = np.dtype(t.dtype).kind == "f" or (t.scales[i], t.offsets[i]) != (1.0, 0.0)
+        check_kind(v, band, real, f"--reference {t.path}", why)
 
 
 def check_aligned(grid: Grid, fine: Grid, k: float, path: str) -> None:

@@ -1,0 +1,99 @@
+"""A model's zero-shot output as one more guide of ``bandbridge sharpen`` (``-m``): the model runs
+on the fine raster through the one engine (``jobs/predict.predict``), to a work file in the run's
+work folder (deleted with it), and its band(s) join the guides, named by the model (``rgb2nir``;
+``sar2optical_B04`` … where it makes several). The sharpener's fit then decides, held out, how much
+of it to use: a model output that carries nothing of a target costs that target nothing.
+
+The model's input is the one fine raster as it is stored where ``FINE`` is one file (a bundle picks
+its model by the file's type and values: ``rgb2nir`` an 8-bit aerial file's, a reflectance file's);
+where ``FINE`` is several files or a folder, a work file stacking the guide bands on the finest grid,
+each described by its name (a product's bands in reflectance: Sentinel-2's, Landsat's OLI bands).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.jobs.sharpen_read import Band, Guides, grid_of
+
+MODEL_OUTPUT = "model_guide.tif"  # the model's output in the run's work folder
+MODEL_INPUT = "model_input.tif"  # the guides stacked, where FINE is not one raster file
+
+
+def guide_names(model: str, outputs: list[str]) -> list[str]:
+    """The guide name of each output band: the model's name, with the band's where it makes several."""
+    base = Path(model).name if Path(model).exists() else str(model)
+    return [base] if len(outputs) == 1 else [f"{base}_{o}" for o in outputs]
+
+
+def with_model(g: Guides, fine: list[str], model: str) -> Guides:
+    """``g`` with the model's output band(s) as guides (their file is made by :func:`run_model`), on
+    the grid of the model's input. Refused in one line: a model that is not a bundle or bundled
+    name, a super-resolution model (its output lies on another grid), a name a guide has already."""
+    from bandbridge.spec import read_spec, resolve_model_folder
+    try:
+        spec = read_spec(resolve_model_folder(model))
+    except BandbridgeError as e:
+        raise BandbridgeError(f"-m {e}") from None
+    if getattr(spec, "scale", 1) not in (1, None):
+        raise BandbridgeError(f"-m {model}: a ×{spec.scale} super-resolution model's output lies on another grid "
+                              "than its input; give a model that makes a band on its input's grid (rgb2nir, …)")
+    names = guide_names(model, spec.target_names)
+    taken = [n for n in names if n in g.names]
+    if taken:
+        raise BandbridgeError(f"-m {model}: a guide band is named {taken[0]} already; rename that file's band")
+    one = len(fine) == 1 and Path(fine[0]).is_file()
+    grid = grid_of(Path(fine[0])) if one else g.fine
+    work = Path(MODEL_OUTPUT)  # a placeholder until run_model writes it in the run's work folder
+    bands = [Band(work, i + 1, n) for i, n in enumerate(names)]
+    return Guides(g.bands + bands, g.grids + [grid] * len(bands), g.fine)
+
+
+def run_model(plan, fine: list[str], model: str, work: Path, engine, say: Callable[[str], None]) -> Path:
+    """Run ``model`` on the fine raster (or the guides stacked: :func:`stack_guides`) into
+    ``work/MODEL_OUTPUT`` through ``jobs/predict.predict`` (its engine flags), and point the plan's
+    model guide bands at it; that file's path."""
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.predict import predict
+    g = plan.guides
+    mine = [i for i, b in enumerate(g.bands) if b.path == Path(MODEL_OUTPUT)]
+    own = Guides([b for i, b in enumerate(g.bands) if i not in mine],
+                 [q for i, q in enumerate(g.grids) if i not in mine], g.fine)
+    src = Path(fine[0]) if len(fine) == 1 and Path(fine[0]).is_file() else stack_guides(own, work / MODEL_INPUT)
+    dst = work / MODEL_OUTPUT
+    say(f"the model's guide: {model} on {src.name}")
+    opts = PredictOptions(dtype="float32", creation={"compress": "none"}, replace=True)
+    out = predict([str(src)], model, str(dst), opts, overwrite=True, backend=engine.backend,
+                  precision=engine.precision, threads=engine.threads, say=say)
+    bad = [r for r in out.rows if r.get("status") != "ok"]
+    if bad or not dst.exists():
+        raise BandbridgeError(f"-m {model}: the model could not be run on {src.name}"
+                              + (f" ({bad[0].get('error', '')})" if bad else ""))
+    for i in mine:
+        g.bands[i] = replace(g.bands[i], path=dst)
+    return dst
+
+
+def stack_guides(g: Guides, out: Path) -> Path:
+    """The guide bands of ``g`` on its finest grid, float32 (physical values where their product
+    states them), each described by its name: the model's input where FINE is not one raster."""
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    from bandbridge.inference.core.outputs import ROWS
+    from bandbridge.inference.core.writer import output_profile
+    from bandbridge.inference.jobs.reference_fit import FAST
+    f = g.fine
+    prof = output_profile(f.crs, f.transform, f.height, f.width, len(g.bands), "float32", 1, FAST)
+    prof["nodata"] = float("nan")
+    with rasterio.open(out, "w", **prof) as d:
+        d.descriptions = tuple(g.names)
+        for a in range(0, f.height, ROWS):
+            b = min(f.height, a + ROWS)
+            x, _ = g.read(a, b)
+            d.write(np.asarray(x, np.float32), window=Window(0, a, f.width, b - a))
+    return out
