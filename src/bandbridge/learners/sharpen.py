@@ -43,12 +43,15 @@ from bandbridge.learners.guided import (EVERYWHERE, HALF, UPSAMPLING, can_fit, c
                                         padded_up)
 from bandbridge.learners.scene_fit import BUFFER, HALO, as_pixels, configured, features, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
+from bandbridge.learners.sharpen_routes import REGRESSION, SHARE, Lines, out_of_fold
 from bandbridge.policy import EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER
 
 UPSAMPLERS = ("nearest", "bilinear", "cubic")
 ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
 CORRECTED = "+correction"
-ROUTES = {"fit": "fitted at the reference's scale", "nearest": "the reference upsampled (nearest)",
+ROUTES = {"fit": "fitted at the reference's scale",
+          REGRESSION: "a least-squares line of the guides fitted on the reference's cells (TsHARP form)",
+          "nearest": "the reference upsampled (nearest)",
           "bilinear": "the reference upsampled (bilinear)", "cubic": "the reference upsampled (cubic)"}
 CANDIDATES = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01",
               "gbm-bands", "gbm-context")  # cheapest first: the budget cuts from the end. The context ridges
@@ -109,9 +112,16 @@ class BandRoute:
     def base(self) -> str:
         return self.route.removesuffix(CORRECTED)
 
+    checked: dict[str, float] = field(default_factory=dict)  # the line's and the upsamplings' MAE at its check
+
+    @property
+    def guided(self) -> bool:
+        """Whether the band is made from the guides (the fit or the line), not the reference alone."""
+        return self.base in ("fit", REGRESSION)
+
     def upsampled(self, why: str) -> None:
         """Take the best upsampled route held out instead of the fit, for the reason ``why``."""
-        ups = {m: e for m, e in self.heldout.items() if not m.startswith("fit")}
+        ups = {m: e for m, e in self.heldout.items() if m.startswith(UPSAMPLERS)}
         self.route, self.why = min(ups, key=ups.get), why
 
     @property
@@ -120,7 +130,8 @@ class BandRoute:
 
     def stored(self, route: str | None = None, scale: str = "heldout") -> float:
         """A route's error (this band's own by default) in the reference's stored units."""
-        e = getattr(self, scale).get(route or self.route, float("nan"))
+        route = route or self.route
+        e = getattr(self, scale).get(route, self.checked.get(route, float("nan")) if scale == "heldout" else float("nan"))
         return float(e * self.per_model)
 
 
@@ -141,19 +152,27 @@ class Sharpening:
     cells: int = 0
     transfer_cells: int = 0  # clear cells one Wald step down (0: the check could not run)
     seconds: float = 0.0
+    lines: Lines | None = None  # each target's line on the guides (model values), where any band takes it
+    guide_units: Units | None = None  # the guides' stored values ↔ the model values the lines take
 
     @property
     def fitted(self) -> bool:
         return any(b.base == "fit" for b in self.bands)
 
+    def regressed(self, i: int, x: np.ndarray) -> np.ndarray:
+        """Target ``i``'s line on rows of the guides ``x (G, H, W)`` in stored values → ``(H, W)``
+        model values (NaN where a guide is)."""
+        return self.lines.apply(self.guide_units.to_model(x))[i]
+
 
 def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
-           names: list[str], pixels_out: int = 0, seed: int = 0) -> Sharpening:
+           names: list[str], pixels_out: int = 0, seed: int = 0, guide_units: Units | None = None) -> Sharpening:
     """The routes of every target. ``x_c (G, h, w)``: the guides in model values averaged onto the
     reference's ``grid``; ``ref (Ct, h, w)`` its bands in stored units, ``valid (h, w)`` its clear
     cells, ``cover`` the share of each cell the guides cover; ``k`` guide pixels per reference pixel;
     ``names`` the targets'; ``pixels_out`` the output's pixels (a large one: only learners every
-    backend serves fast, ``guided.EVERYWHERE``)."""
+    backend serves fast, ``guided.EVERYWHERE``); ``guide_units``: the map ``x_c`` was made by (stored →
+    model values), which the line route needs at full scale (None: that route is not offered)."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     units = Headroom(ref, seen)
@@ -165,7 +184,7 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     up = up_all(r2, coarse, grid, UPSAMPLING)
     n, ct = int(seen.sum()), r.shape[0]
     products = x.shape[0] + ct <= PRODUCTS_MAX
-    out = Sharpening([], units, r, seen, grid, k, None, products=products, cells=n)
+    out = Sharpening([], units, r, seen, grid, k, None, products=products, cells=n, guide_units=guide_units)
     tested, fitted = seen, {}
     transfer: dict[str, np.ndarray] = {}
     if can_fit(n, k):
@@ -194,13 +213,19 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     routes = {m: (lambda m=m: up if m == UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS} | fitted
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
+    lines, checked, step = line_check(x, r, seen, grid, k, seed) if guide_units is not None else (None, {}, 0.0)
     for b, name in enumerate(names):
         route, why = band_route({m: float(e[b]) for m, e in heldout.items()},
                                 {m: float(e[b]) for m, e in transfer.items()}, out)
+        check = {m: float(e[b]) for m, e in checked.items()}
+        if route.removesuffix(CORRECTED) != "fit" and check:
+            route, why = line_route(check, step, route, why)
         out.bands.append(BandRoute(name, route, {m: float(e[b]) for m, e in heldout.items()},
-                                   {m: float(e[b]) for m, e in transfer.items()}, why, float(span[b])))
+                                   {m: float(e[b]) for m, e in transfer.items()}, why, float(span[b]), check))
     if not out.fitted:
         out.learner = None
+    if any(b.base == REGRESSION for b in out.bands):
+        out.lines = lines
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -233,6 +258,38 @@ def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpen
     return best_fit, (f"the fit beat {best_up} held out at the reference's scale ({fits[best_fit]:.4g} against "
                       f"{ups[best_up]:.4g}) and one Wald step down ({transfer[best_fit]:.4g} against "
                       f"{transfer[t_up]:.4g} for {t_up})")
+
+
+def line_check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float, seed: int
+               ) -> tuple[Lines | None, dict[str, np.ndarray], float]:
+    """``(the lines, each route's per-band MAE at their check, the check's step)``: the lines'
+    out-of-fold prediction and every upsampling, one Wald step down (by ``k`` where that leaves
+    ``policy.FIT_DEGRADED_MIN`` cells, else :data:`STEP`), each with and without the correction
+    (``sharpen_routes``). ``(None, {}, 0)`` where the cells are too few to fit lines on."""
+    fitted = out_of_fold(x, r, seen, seed)
+    if fitted is None:
+        return None, {}, 0.0
+    lines, pred = fitted
+    step = k if seen.sum() / k ** 2 >= FIT_DEGRADED_MIN else STEP
+    down = grid.coarser(step)
+    r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, down)
+    r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
+    routes = {m: (lambda m=m: up_all(r2, down, grid, m)) for m in UPSAMPLERS} | {REGRESSION: lambda: pred}
+    return lines, route_errors(routes, seen, r, r2, frac, grid, down), float(step)
+
+
+def line_route(check: dict[str, float], step: float, route: str, why: str) -> tuple[str, str]:
+    """A band that does not take the fit takes its line (with or without the correction, whichever
+    checked better) where the line's error at its check is at most :data:`~bandbridge.learners.
+    sharpen_routes.SHARE` of the best upsampling's there; else ``route`` and ``why`` stand."""
+    ups = {m: e for m, e in check.items() if m.startswith(UPSAMPLERS)}
+    best_up = min(ups, key=ups.get)
+    best = min((m for m in check if m.startswith(REGRESSION)), key=check.get)
+    said = (f"a line of the guides, out of fold one Wald step down (×{step:g}), erred {check[best]:.4g} against "
+            f"{ups[best_up]:.4g} for {best_up}")
+    if check[best] <= SHARE * ups[best_up]:
+        return best, f"{said}: within {SHARE:.2g} of it, the line is taken (the fit was not: {why})"
+    return route, f"{why}; {said}, not within {SHARE:.2g} of it"
 
 
 def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray,
