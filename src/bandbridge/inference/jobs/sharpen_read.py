@@ -77,7 +77,7 @@ def default_guides(path: str, bands: list[Band]) -> list[Band]:
         return landsat_guides(bands) or bands
     if product == "sentinel2":
         finest = min(pixel_of(b) for b in bands)
-        return [b for b in bands if pixel_of(b) <= finest * 1.01]
+        return [b for b in bands if pixel_of(b) <= 1.01 * finest]
     return bands
 
 
@@ -94,7 +94,7 @@ def default_targets(path: str, bands: list[Band], fine: Grid) -> list[Band]:
         pixels = [pixel_of(b) for b in bands]
         coarser = [q for q in pixels if q >= (MIN_K - 0.01) * abs(fine.transform.a)]
         if coarser:
-            return [b for b, q in zip(bands, pixels) if q <= min(coarser) * 1.01]
+            return [b for b, q in zip(bands, pixels) if abs(q - min(coarser)) <= 0.01 * min(coarser)]
     return bands
 
 
@@ -103,12 +103,13 @@ def pick(bands: list[Band], wanted: list[str] | None, flag: str, what: str) -> l
     where no band has the name."""
     if not wanted:
         return bands
-    by = {b.name: b for b in bands}
+    by = {canonical_band_name(b.name): b for b in bands} | {b.name: b for b in bands}  # Landsat's B4 is B04 too
     out = []
     for w in wanted:
         n = canonical_band_name(w)
         if n not in by:
-            raise BandbridgeError(f"{flag} {w}: no such band among the {what} [{', '.join(by)}]; name one of those")
+            raise BandbridgeError(f"{flag} {w}: no such band among the {what} [{', '.join(b.name for b in bands)}]; "
+                                  "name one of those")
         out.append(by[n])
     return out
 
