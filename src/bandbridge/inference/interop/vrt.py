@@ -19,6 +19,9 @@ class Source:
     dst: tuple[int, int, int, int] | None = None  # (x, y, width, height) it fills; None: all of it
     src: tuple[float, float, float, float] | None = None  # (x, y, width, height) of ``path`` read into
     # ``dst``, resampled (nearest) where the sizes differ; None: ``dst``'s size from the corner
+    scale: tuple[float, float] | None = None  # (ratio, offset): the value read is ``stored · ratio + offset``
+    # (a ComplexSource); None: as stored
+    nodata: float | None = None  # stored values left out (NaN too): the band's own value there (0 without one)
 
 
 @dataclass
@@ -52,7 +55,8 @@ def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[B
             lines.append(f"    <ColorInterp>{escape(b.color)}</ColorInterp>")
         for s in b.sources:
             where = str(s.path) if str(s.path).startswith("/vsi") else str(Path(s.path).resolve())
-            lines += ["    <SimpleSource>",
+            kind = "ComplexSource" if s.scale is not None or s.nodata is not None else "SimpleSource"
+            lines += [f"    <{kind}>",
                       f'      <SourceFilename relativeToVRT="0">{escape(where)}</SourceFilename>',
                       f"      <SourceBand>{s.band}</SourceBand>"]
             if s.dst is not None:
@@ -60,7 +64,11 @@ def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[B
                 sx, sy, sw, sh = s.src or (0, 0, w, h)
                 lines += [f'      <SrcRect xOff="{sx!r}" yOff="{sy!r}" xSize="{sw!r}" ySize="{sh!r}"/>',
                           f'      <DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/>']
-            lines.append("    </SimpleSource>")
+            if s.nodata is not None:
+                lines.append(f"      <NODATA>{'nan' if s.nodata != s.nodata else repr(s.nodata)}</NODATA>")
+            if s.scale is not None:
+                lines += [f"      <ScaleOffset>{s.scale[1]!r}</ScaleOffset>", f"      <ScaleRatio>{s.scale[0]!r}</ScaleRatio>"]
+            lines.append(f"    </{kind}>")
         lines.append("  </VRTRasterBand>")
     lines.append("</VRTDataset>")
     Path(path).write_text("\n".join(lines) + "\n")

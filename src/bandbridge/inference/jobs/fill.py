@@ -238,7 +238,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     from bandbridge.learners.select import fit_threads
     g = sc.scene.layer.grid
     dates, days = inp.dates()
-    gd = guides(sc, dates, inp.sar, work / "guides.tif", days)
+    gd = guides(sc, dates, inp.sar, work, days)
     if gd.dropped:
         say(f"snow: SCL calls under {FILL_SNOW_MIN:.0%} of the scene's clear part snow, so earlier snow is not taken "
             "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
@@ -252,21 +252,23 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
         sar_dec = decide_sar(src, seed, gap) if n_holes and inp.sar[0] is not None else None
     src.close()
     names = _channel_names(inp, gd)
+    raw = list(range(len(gd.stack.names)))
     jobs, parts = [], Parts(dec, None, sar_dec)
     size = (g.height, g.width)
     if "fit" in used(dec.regions, dec.route) and n_todo:  # the scene's route, or a region's
         parts.only = only_mask(todo, reach(FILL_EDGE_PX) if dec.held is not None else 0, g, work / "only.tif")
-        spec = bundle(dec, [names[i] for i in dec.channels], inp.scene.layer.names, work / "fit",
-                      {"route": dec.route, "learner": dec.chosen, "features": dec.features})
+        spec = bundle(dec, gd.stack.names, inp.scene.layer.names, work / "fit",
+                      {"route": dec.route, "learner": dec.chosen, "features": dec.features,
+                       "reads": [names[i] for i in dec.channels]}, gd.stack.cfg)
         parts.first = work / "first.tif"
-        jobs.append(engine_job(spec, stacked(gd.path, dec.channels, [names[i] for i in dec.channels],
-                                             work / "fit.vrt", g), parts.first, parts.only, size))
+        jobs.append(engine_job(spec, gd.stack.vrt, parts.first, parts.only, size))
     if sar_dec is not None:  # its pixels are few (no date clear there): its job is the window that holds them
-        spec = bundle(sar_dec, [names[i] for i in sar_dec.channels], inp.scene.layer.names, work / "sar",
-                      {"route": "sar", "learner": sar_dec.chosen})
+        spec = bundle(sar_dec, gd.stack.names, inp.scene.layer.names, work / "sar",
+                      {"route": "sar", "learner": sar_dec.chosen, "reads": [names[i] for i in sar_dec.channels]},
+                      gd.stack.cfg)
         parts.sar_first, parts.sar_win = work / "sar_first.tif", bounds(holes, OVERLAP)
-        jobs.append(engine_job(spec, stacked(gd.path, sar_dec.channels, [names[i] for i in sar_dec.channels],
-                                             work / "sar.vrt", g, parts.sar_win), parts.sar_first,
+        jobs.append(engine_job(spec, stacked(gd.stack.vrt, raw, gd.stack.names, work / "sar.vrt", g, parts.sar_win),
+                               parts.sar_first,
                                only_mask(holes, 0, g, work / "holes.tif", win=parts.sar_win), parts.sar_win[2:]))
     del src, todo, holes  # 4 B a pixel of the scene the engine's tiles can use
     run = FillRun(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,

@@ -1,6 +1,7 @@
 """``bandbridge fill``'s fit served by the one engine: the decision (``learners/fill_fit.py``) saved
-as a model bundle — ``Anchored(learner, FillBase)`` on the design's channels (a VRT of the work
-file's bands, ``fill_strips.py``) — and predicted by the engine's backends, tiles (their halo
+as a model bundle — ``Designed(FillDesign, Anchored(learner, FillBase))``: the design computed per tile
+from the raw inputs stacked on the scene's grid (a VRT of the inputs and the flags, ``fill_stack.py``) —
+and predicted by the engine's backends, tiles (their halo
 covers the context windows), memory plan and Dask branch like any model, **only on the tiles that
 hold a pixel to fill** (``StripControl.only``: a mask of the gap and the ring round it the edge
 pass reads). The engine writes the fit's model values; ``fill_finish.py`` writes the output.
@@ -57,29 +58,37 @@ class EngineOptions:
         return Decision(d.backend, d.precision, d.how, f"{d.backend} {d.precision}: {why}")
 
 
-def bundle(dec: Decision, channels: list[str], targets: list[str], folder: Path, record: dict):
-    """The decision's module saved as a bundle in ``folder``; its spec. Input: the design's
-    ``channels`` read through ``minmax`` over the fit's feed (``fill_fit.feed_of``); output: the
-    scene's bands ``targets`` in the fit's model values (written as float32)."""
+def bundle(dec: Decision, channels: list[str], targets: list[str], folder: Path, record: dict,
+           design: dict | None = None):
+    """The decision's module saved as a bundle in ``folder``; its spec. Input: the raw stack's bands
+    ``channels`` (``fill_stack.py``) read through ``minmax`` over the fit's feed (``fill_fit.feed_of``),
+    the design computed from them in the bundle (``design``: ``models/fill_design.FillDesign``'s
+    configuration, less the channels the fit reads; None: ``channels`` are the design's, as the sharpener's
+    bundle reads its guides); output: the scene's bands ``targets`` in the fit's
+    model values (written as float32)."""
     from bandbridge.bundle import save_bundle
     from bandbridge.config import build_config
     from bandbridge.generators import build_generator
     from bandbridge.learners.saved import learner_value
+    from bandbridge.models.fill_design import Designed
     from bandbridge.spec import read_spec
-    k, c = len(dec.channels), len(targets)
+    k, c = len(channels), len(targets)
     learner = learner_value(dec.fitted.generator())
-    args = {"bands": 0 if dec.route == "sar" else c, "half": HALF}  # a region's fit maps the base whatever
-    # the scene's route (fill_fit.Decision.module); the SAR fit maps no date
+    cfg = {**design, "channels": list(dec.channels)} if design is not None else None
+    args = {"bands": 0 if dec.route == "sar" else c, "half": HALF}  # a region's fit maps the base whatever the
+    # scene's route (fill_fit.Decision.module); the SAR fit maps no date
+    if cfg is not None:
+        args["design"] = cfg
     module = build_generator("fill-base", k, c, args, 1, learner, None)
-    module.load_state_dict(dec.module().state_dict())
+    module.load_state_dict((Designed(cfg, dec.module()) if cfg is not None else dec.module()).state_dict())
     src = {"name": "scene", "layout": "multiband", "files": ["scene.tif"],
            "input": {"bands": list(range(k)), "scaling": "minmax", "vmin": dec.feed[0], "vmax": dec.feed[1],
                      "band_names": channels},
            "target": {"bands": list(targets), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0}}
-    cfg = build_config({"name": f"fill-{dec.route}", "data": {"root": ".", "sources": [src]},
-                        "model": {"generator": {"name": "fill-base", "args": args, "learner": learner}},
-                        "inference": {"tile": FILL_TILE, "overlap": OVERLAP}})
-    save_bundle(folder, module.eval(), cfg, k, c, epoch=-1, fill_fit=record)
+    conf = build_config({"name": f"fill-{dec.route}", "data": {"root": ".", "sources": [src]},
+                         "model": {"generator": {"name": "fill-base", "args": args, "learner": learner}},
+                         "inference": {"tile": FILL_TILE, "overlap": OVERLAP}})
+    save_bundle(folder, module.eval(), conf, k, c, epoch=-1, fill_fit=record)
     return read_spec(folder)
 
 
@@ -106,8 +115,8 @@ def part(grid, win: Window | None):
 
 
 def stacked(guides: Path, channels: list[int], names: list[str], out: Path, grid, win: Window | None = None) -> Path:
-    """A VRT of the work file's ``channels`` (the bundle's inputs, in its order), over the window
-    ``win`` of the scene (all of it for None): no copy."""
+    """A VRT of the stack's ``channels`` (``fill_stack.py``: the bundle's inputs, in its order), over the
+    window ``win`` of the scene (all of it for None): no copy."""
     from bandbridge.inference.interop.vrt import Band, Source, write_vrt
     g = part(grid, win)
     cut = {} if win is None else {"dst": (0, 0, g.width, g.height), "src": (win[1], win[0], g.width, g.height)}

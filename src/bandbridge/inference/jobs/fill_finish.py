@@ -86,7 +86,7 @@ def _route(sc: Scan, gd: Guides, p: Parts, route: str, a: int, b: int) -> np.nda
     w, dec = sc.valid.shape[1], p.dec
     if route == "fit":
         return dec.units.to_stored(_rows(p.first, a, b, w))
-    x = _rows(gd.path, a, b, w)
+    x = gd.rows(a, b)
     base = dec.units.to_stored(x[gd.channels["between" if route == "interpolated" else "base"]])
     base[:, ~gd.has_base[a:b]] = np.nan
     if route == "interpolated":  # the design's interpolation (the base where one side has no clear date)

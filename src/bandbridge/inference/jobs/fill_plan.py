@@ -39,15 +39,19 @@ def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: fl
     still to come (5 B a pixel: a date clear there, the pixels to fill, the holes no date covers, the
     fit's two sample masks — the last four dropped before the engine runs, the edge pass's two in
     their place; ``regions``: dates on both sides, 1 B a pixel more for the gap's regions), and the largest of the
-    stages that run one after another: the design pass (two strips of
-    :data:`~bandbridge.inference.jobs.fill_strips.ROWS` rows at once, each every input's rows and
-    its design as float32 about one and a half times over), the fit (:data:`FIT_BYTES` and
-    :data:`FIT_PX_BYTES` a pixel, measured) and the
-    engine's tiles (a tile-high strip of the design and the output, three times, and one forward
-    of :data:`FORWARD_PX` with its features: five per channel, float32, twice)."""
+    stages that run one after another: the flags' pass (two strips of
+    :data:`~bandbridge.inference.jobs.fill_strips.ROWS` rows at once, each every input's rows, the dates
+    in model values for their range, the base and the interpolation, as float32 about one and a half
+    times over), the fit (:data:`FIT_BYTES` and :data:`FIT_PX_BYTES` a pixel, measured) and the
+    engine's tiles (a tile-high strip of the raw stack — ``fill_stack.py``: the dates' bands, SAR, the
+    flags — and the output, three times, and one forward of :data:`FORWARD_PX`: the stack, the design
+    the bundle computes from it (three arrays of it at once) and its features, five per channel, float32,
+    twice)."""
     channels = bands * max(dates, 1) + sar
-    strip = 2 * 1.5 * 4 * ROWS * w * (bands * (dates + 2) + channels + sar)
-    engine = 3 * 4 * (FILL_TILE + 2 * OVERLAP) * min(w, 4096) * (channels + bands) + 2 * 4 * FORWARD_PX * 5 * channels
+    raw = bands * dates + sar + 1
+    strip = 2 * 1.5 * 4 * ROWS * w * (bands * (2 * dates + 3) + sar)
+    engine = (3 * 4 * (FILL_TILE + 2 * OVERLAP) * min(w, 4096) * (raw + bands)
+              + 2 * 4 * FORWARD_PX * (raw + 3 * channels + 5 * channels))
     return resident + (5.0 if scanned else 8.0) * h * w + float(regions) * h * w + max(strip, FIT_BYTES + FIT_PX_BYTES * h * w, engine)
 
 

@@ -361,14 +361,22 @@ def sar_step(when: date | None, item: str) -> str:
     return str(replace(parse_ref(item), date=lab))
 
 
-def to_db(values: np.ndarray, dtype: str) -> np.ndarray:
-    """SAR backscatter in dB from the forms the readers know (``bands.py``): uint16 DN with
-    dB = 20·log10(DN) − 83 (openEO-gfmap), linear power (positive values) → 10·log10, else dB."""
+def sar_kind(values: np.ndarray, dtype: str) -> str:
+    """How a SAR file stores backscatter (``bands.py``'s forms): ``dn`` (uint16, dB = 20·log10(DN) − 83,
+    openEO-gfmap), ``power`` (linear: its values' median positive) or ``db``."""
+    if dtype == "uint16":
+        return "dn"
+    return "power" if np.isfinite(values).any() and np.nanmedian(values) > 0 else "db"  # all NaN: no median
+
+
+def to_db(values: np.ndarray, dtype: str, kind: str | None = None) -> np.ndarray:
+    """SAR backscatter in dB from its stored form ``kind`` (:func:`sar_kind`; None: told by these values);
+    a value the form has no dB for (DN or power ≤ 0) NaN."""
+    kind = kind or sar_kind(values, dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if dtype == "uint16":
-            return (20 * np.log10(np.where(values > 0, values, np.nan)) - 83).astype(np.float32)
-        if np.isfinite(values).any() and np.nanmedian(values) > 0:  # all NaN: no median (nor its warning)
-            return (10 * np.log10(np.where(values > 0, values, np.nan))).astype(np.float32)
+        if kind != "db":
+            return ((20 if kind == "dn" else 10) * np.log10(np.where(values > 0, values, np.nan))
+                    - (83 if kind == "dn" else 0)).astype(np.float32)
     return values.astype(np.float32)
 
 

@@ -38,6 +38,7 @@ class RowReader:
     mask_kind: str | None = None
     mask_file: "RowReader | None" = None  # a mask file beside it
     mask_cube: tuple[np.ndarray, Grid] | None = None  # a companion cube's SCL step (20 m: read once)
+    sar_kind: str | None = None  # a SAR file's stored form (fill_read.sar_kind), told once by the scan
 
     @property
     def masked(self) -> bool:

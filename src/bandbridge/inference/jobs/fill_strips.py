@@ -4,14 +4,15 @@ reads each input by rows), so that memory holds a few bits a pixel of the scene,
 1. :func:`scan`: the scene's validity, its gap (its own cloud mask or ``--mask``, dilated by
    :data:`~bandbridge.policy.FILL_DILATE` px) and clear part as whole-scene booleans, a sample of
    its clear values for the model units (``fill_fit.Units``) and of the SAR for its holes' value;
-2. :func:`guides`: the fit's design — per pixel the nearest earlier date clear there (the base),
-   the other dates, SAR now, then and their difference, SAR later and its change since now, in
-   model values — written to a float32 work file on the scene's grid (the base is a choice per pixel
-   by each date's own cloud mask, often on another grid, and SAR is converted to dB: neither is a VRT
-   of the inputs), with which pixels have a base and the per-band map's sums over the clear ones.
+2. :func:`guides`: what the fit's design is computed from — the raw inputs stacked on the scene's grid as a
+   VRT and the flags (per pixel which dates are clear there, which SAR values hold; ``fill_stack.py``) —
+   with which pixels have a base, the per-band map's sums over the clear ones, which dates fill the gap and
+   the range of the dates' values (the feed). The design itself (the base, the other dates, SAR now, then,
+   their difference, SAR later…, in model values) is computed per window from the stack by
+   ``models/fill_design.FillDesign``, in the fit's bundle as in the fit's sample: no copy of the tile.
 
-:class:`FileSource` is the fit's view of the two (``learners/fill_fit.Source``): windows of the
-work file and of the scene around the sampled pixels.
+:class:`FileSource` is the fit's view of the two (``learners/fill_fit.Source``): the design over windows
+around the sampled pixels, and the scene's values.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ import numpy as np
 
 from bandbridge.bands import band_role
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.fill_read import holds_nothing, shared_bands, snow_is_ground, to_db
+from bandbridge.inference.jobs.fill_read import holds_nothing, sar_kind, shared_bands, snow_is_ground, to_db
 from bandbridge.inference.jobs.fill_rows import RowReader, ahead
-from bandbridge.learners.fill_fit import (FEED, FILL_LINEAR_MIN, SAR_HI, SAR_LO, Units, channels_of, composite, design,
+from bandbridge.inference.jobs.fill_stack import Stack, StackFiles, bits_of, direct, pack, write_stack
+from bandbridge.learners.fill_fit import (FEED, FILL_LINEAR_MIN, HALF, SAR_HI, SAR_LO, Units, channels_of, composite,
                                          feed_of, interpolate)
+from bandbridge.models.fill_design import sar_scale
 from bandbridge.learners.fill_regions import region_map
 from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
 
 ROWS = 512  # rows read, computed and written at a time
 SAMPLE_PX = 4_000_000  # values kept for the units and the SAR's median (every k-th pixel above it)
-FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read a few times, never kept
 
 
 @dataclass
@@ -70,7 +72,7 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
     def load(a: int):  # the strip's reads (one strip ahead, fill_rows.ahead)
         b = min(h, a + ROWS)
         m = mask.rows(g, a, b, True, [0])[0] if mask is not None else None
-        s = [_sar_model(s, g, a, b)[:, ::k, ::k].reshape(2, -1) if s is not None and (a // ROWS) % every == 0
+        s = [sar_raw(s, g, a, b)[:, ::k, ::k].reshape(2, -1) if s is not None and (a // ROWS) % every == 0
              else None for s in sar]  # spread strips: a median needs no more
         return scene.rows(g, a, b), scene.mask_rows(g, a, b), m, s
 
@@ -110,7 +112,10 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
         scene.layer.snow = snow
         out.snow_ok = snow_is_ground(scene.layer, clear)
         scene.layer.snow = None
-    out.holes = [_median(np.concatenate(s, axis=1)) if s else None for s in sars]
+    for r, v in zip(sar, sars):  # how each SAR file stores backscatter, told once from its sample
+        if r is not None and v:
+            r.sar_kind = sar_kind(np.concatenate(v, axis=1), r.layer.dtype)
+    out.holes = [_median(_sar_model(np.concatenate(v, axis=1), r)) if v else None for r, v in zip(sar, sars)]
     for s, h in zip(sar, out.holes):
         if s is not None and h is None:
             raise holds_nothing(f"{s.flag} {s.item}", "give a Sentinel-1 file that holds data over the scene")
@@ -137,9 +142,9 @@ def _median(m: np.ndarray) -> np.ndarray | None:
     return np.array([np.nanmedian(c) for c in m], np.float32)
 
 
-def _sar_model(s: RowReader, g, a: int, b: int) -> np.ndarray:
-    """SAR's VV, VH over rows ``[a, b)`` in [0, 1] (``fill_fit.sar_model``'s map), NaN holes."""
-    return np.clip((sar_rows(s, g, a, b) - SAR_LO) / (SAR_HI - SAR_LO), 0, 1)
+def _sar_model(raw: np.ndarray, s: RowReader) -> np.ndarray:
+    """SAR's VV, VH as stored → [0, 1] (``fill_fit.sar_model``'s map), NaN holes."""
+    return np.clip((to_db(raw, s.layer.dtype, s.sar_kind) - SAR_LO) / (SAR_HI - SAR_LO), 0, 1)
 
 
 def sar_bands(s: RowReader) -> list[int]:
@@ -151,16 +156,16 @@ def sar_bands(s: RowReader) -> list[int]:
     return [s.data[roles.index("vv")], s.data[roles.index("vh")]]
 
 
-def sar_rows(s: RowReader, g, a: int, b: int) -> np.ndarray:
-    """VV, VH in dB over rows ``[a, b)`` of ``g`` (``fill_read.to_db``)."""
-    return to_db(s.rows(g, a, b, bands=sar_bands(s)), s.layer.dtype)
+def sar_raw(s: RowReader, g, a: int, b: int) -> np.ndarray:
+    """VV, VH as stored over rows ``[a, b)`` of ``g``, NaN where not valid."""
+    return s.rows(g, a, b, bands=sar_bands(s))
 
 
 @dataclass
 class Guides:
-    """The work file of the fit's design and what pass 2 learned of the dates."""
+    """What pass 2 learned of the dates and the stack the design is computed from (``fill_stack.Stack``)."""
 
-    path: Path
+    stack: Stack
     channels: dict[str, list[int]]
     has_base: np.ndarray  # (H, W) a date is clear there
     linear: np.ndarray | None  # (C, 2) the per-band map over every clear pixel with a base
@@ -170,19 +175,20 @@ class Guides:
     used: list[bool] = field(default_factory=list)  # per date: clear somewhere over the scene (all snow left out: not)
     feed: tuple[float, float] = FEED  # the range the design is fed in (fill_fit.feed_of of its lowest and highest)
     region: np.ndarray | None = None  # (H, W) uint8 fill_regions' code per pixel, where dates lie on both sides
+    copied: list[str] = field(default_factory=list)  # the inputs written onto the scene's grid (fill_stack.direct: not)
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """The design ``(Ci, b − a, W)`` in model values over rows ``[a, b)``."""
+        return self.stack.design((a, 0, b - a, self.has_base.shape[1]))
 
 
-def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out: Path,
+def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work: Path,
            days: list[int | None] | None = None) -> Guides:
-    """Pass 2 (see the module docstring): the design written to ``out``; ``earlier`` every date,
-    nearest first, ``days`` their days before the scene (negative: after it; default all before):
-    where dates on both sides are clear, their interpolation is a channel too; ``sar``: SAR now, then
-    and at the nearest later date (``fill.Inputs.sar``; None: not given). Refused in one line
-    where a date holds none of the scene's bands or no clear pixel over it."""
-    import rasterio
-    from rasterio.windows import Window
-
-    from bandbridge.inference.core.writer import output_profile
+    """Pass 2 (see the module docstring): the flags (and the copies of inputs the VRT cannot name) written in
+    ``work``, the stack's VRT beside them; ``earlier`` every date, nearest first, ``days`` their days before the
+    scene (negative: after it; default all before): where dates on both sides are clear, their interpolation is a
+    channel too; ``sar``: SAR now, then and at the nearest later date (``fill.Inputs.sar``; None: not given).
+    Refused in one line where a date holds none of the scene's bands or no clear pixel over it."""
     g, scene = sc.scene.layer.grid, sc.scene
     h, w = g.height, g.width
     c, nd = len(scene.layer.names), len(earlier)
@@ -194,11 +200,23 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                                   "band, a file named *SCL*.tif beside it, or a cube's #scl=FILE), so its clouds would "
                                   "go into the gap as ground; give it its mask as the scene's is given")
     idx = [shared_bands(scene.layer, e.layer, "--earlier") for e in earlier]
+    present = [[j >= 0 for j in ix] for ix in idx]
     later_sar = sar[0] is not None and len(sar) > 2 and sar[2] is not None  # the nearest later date's (fill.Inputs)
-    ci = c * (max(nd, 1) + sides) + (2 if sar[0] is not None else 0) + (4 if sar[0] is not None and sar[1] is not None else 0)
+    roles = {"now": 0 if sar[0] is not None else None,
+             "then": 1 if sar[0] is not None and len(sar) > 1 and sar[1] is not None else None,
+             "later": 2 if later_sar else None}  # each role's slot in ``sar`` (and sc.holes)
+    slots = [k for k in roles.values() if k is not None]
+    used_sar = [sar[k] for k in slots]
+    ci = c * (max(nd, 1) + sides) + (2 if sar[0] is not None else 0) + (4 if roles["then"] is not None else 0)
     ci += 4 if later_sar else 0
-    prof = output_profile(g.crs, g.transform, h, w, ci, "float32", 1, FAST)
-    prof["nodata"] = None
+    bits = bits_of(nd, len(used_sar))
+    files = StackFiles(work / "flags.tif", bits, max(1, -(-(nd + 2 * len(used_sar)) // bits)))
+    for i, e in enumerate(earlier):
+        if not direct(e, g):
+            files.copies[f"date {i}"] = (work / f"date{i + 1}.tif", c)
+    for k, r in enumerate(used_sar):
+        if not direct(r, g):
+            files.copies[f"sar {k}"] = (work / f"sar{k + 1}.tif", 2)
     has = np.zeros((h, w), bool)
     sums = np.zeros((6, c))  # n, Σx, Σy, Σx², Σxy, spread seen
     seen, snowy = np.zeros(nd, bool), np.zeros(nd)
@@ -207,12 +225,14 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
     lo, span = None, [np.inf, -np.inf]
     region = np.zeros((h, w), np.uint8) if sides else None  # one kind of region without dates on both sides
 
-    def load(a: int):  # a strip's design and what the pass learns of it; two strips at once (fill_rows.ahead)
+    def load(a: int):  # a strip's flags and what the pass learns of it; two strips at once (fill_rows.ahead)
         b = min(h, a + ROWS)
-        dates, flags = [], []  # flags: per date (clear somewhere, snow pixels left out)
+        dates, flags, oks, copies = [], [], [], {}  # flags: per date (clear somewhere, snow pixels left out)
         for i, e in enumerate(earlier):
             v = e.rows(g, a, b)
             v = np.stack([v[j] if j >= 0 else np.full(v.shape[1:], np.nan, np.float32) for j in idx[i]])
+            if f"date {i}" in files.copies:  # on another grid, or no plain file: its bands as read, here
+                copies[f"date {i}"] = v
             cl, sn = e.mask_rows(g, a, b)
             n_snow = 0.0
             if cl is not None:
@@ -221,7 +241,18 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                     cl = cl & ~sn
                 v = np.where(cl, v, np.nan)
             flags.append((bool(np.isfinite(v).all(0)[sc.valid[a:b]].any()), n_snow))
+            oks.append(np.isfinite(v[present[i]]).all(0))
             dates.append(v)
+        for k, r in enumerate(used_sar):
+            raw = sar_raw(r, g, a, b)
+            if f"sar {k}" in files.copies:
+                copies[f"sar {k}"] = raw
+            db = to_db(raw, r.layer.dtype, r.sar_kind)
+            oks += [np.isfinite(db[0]), np.isfinite(db[1])]
+        copies["flags"] = pack(oks, bits) if oks else np.zeros((1, b - a, w), np.uint8)
+        mm = [sc.units.to_model(v) for v in dates if np.isfinite(v).any()]  # every value the design holds of a date
+        x0x1 = (min(float(np.nanmin(m)) for m in mm), max(float(np.nanmax(m)) for m in mm)) if mm else (np.inf, -np.inf)
+        del mm
         if not dates:  # Sentinel-1 alone: no date, no base (the SAR fit fills what it can)
             dates.append(np.full((c, b - a, w), np.nan, np.float32))
         base, ok, index = composite(dates)
@@ -246,15 +277,10 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
         n[1, :nd] = np.bincount(index[rest], minlength=max(nd, 1))[:nd]
         y = scene.rows(g, a, b)
         learn = sc.clear[a:b] & ok
-        now = sar_rows(sar[0], g, a, b) if sar[0] is not None else None
-        then = sar_rows(sar[1], g, a, b) if now is not None and sar[1] is not None else None
-        x, _ = design(sc.units.to_model(base), [sc.units.to_model(d) for d in dates[1:]], now, then, sc.holes,
-                      None if between is None else sc.units.to_model(between),
-                      sar_rows(sar[2], g, a, b) if later_sar else None)
-        return flags, ok, n, base[:, learn], y[:, learn], x, (float(x.min()), float(x.max())), reg
+        return flags, ok, n, base[:, learn], y[:, learn], copies, x0x1, reg
 
-    with rasterio.open(out, "w", **prof) as dst:
-        for a, (flags, ok, n, xb, yb, x, (x0, x1), reg) in ahead(load, range(0, h, ROWS), 2):
+    with files.open(g):
+        for a, (flags, ok, n, xb, yb, copies, (x0, x1), reg) in ahead(load, range(0, h, ROWS), 2):
             b = min(h, a + ROWS)
             if region is not None:
                 region[a:b] = reg
@@ -270,7 +296,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                 sums += [np.full(c, xb.shape[1]), xb.sum(1), yb.sum(1), (xb * xb).sum(1), (xb * yb).sum(1),
                          np.ptp(xb, axis=1)]
             span = [min(span[0], x0), max(span[1], x1)]
-            dst.write(x, window=Window(0, a, w, b - a))
+            files.write(a, copies)
     for i, e in enumerate(earlier):
         if not seen[i] and not snowy[i]:
             raise BandbridgeError(f"--earlier {e.item}: no clear pixel over {scene.item} (another place, or all "
@@ -281,8 +307,19 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], out:
                               "earlier date without snow")
     chans = channels_of(c, max(nd, 1) - 1, sides, ci, later_sar)
     dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
-    return Guides(out, chans, has, _solve(sums, lo), dropped, counts, [bool(x) for x in seen],
-                  feed_of(*span) if np.isfinite(span[0]) else FEED, region)
+    feed = feed_of(*span) if np.isfinite(span[0]) else FEED
+    scales = [sar_scale(r.sar_kind or "db", SAR_LO, SAR_HI) for r in used_sar]
+    vrt, names = write_stack(work / "stack.vrt", g, list(zip(earlier, idx)), [(r, sar_bands(r)) for r in used_sar],
+                             files, sc.units, scales)
+    cfg = {"bands": c, "dates": [{"days": d, "present": p} for d, p in zip(days, present)], "sides": sides,
+           "sar": [{"kind": r.sar_kind or "db", "scale": sc_[0], "offset": sc_[1],
+                    "hole": [float(v) for v in sc.holes[k]]} for r, k, sc_ in zip(used_sar, slots, scales)],
+           **{role: (slots.index(k) if k is not None else None) for role, k in roles.items()},
+           "bits": bits, "feed": list(feed), "lo": SAR_LO, "hi": SAR_HI, "half": HALF}
+    copied = [r.item for k, r in [*((f"date {i}", e) for i, e in enumerate(earlier)),
+                                  *((f"sar {k}", r) for k, r in enumerate(used_sar))] if k in files.copies]
+    return Guides(Stack(vrt, names, cfg), chans, has, _solve(sums, lo), dropped, counts, [bool(x) for x in seen],
+                  feed, region, copied)
 
 
 def _solve(s: np.ndarray, lo: np.ndarray | None) -> np.ndarray | None:
@@ -299,8 +336,8 @@ def _solve(s: np.ndarray, lo: np.ndarray | None) -> np.ndarray | None:
 
 
 class FileSource:
-    """``learners/fill_fit.Source`` of the work files: windows of the design (:class:`Guides`) and
-    of the scene around the sampled pixels."""
+    """``learners/fill_fit.Source`` of the stack: the design over windows around the sampled pixels, computed
+    from the raw inputs as the fit's bundle computes it (``fill_stack.Stack.design``), and the scene's values."""
 
     def __init__(self, sc: Scan, gd: Guides, use_dates: bool = True):
         self.sc, self.gd = sc, gd
@@ -311,18 +348,12 @@ class FileSource:
         self.channels = gd.channels
         self.feed = gd.feed
         self.region = gd.region  # the gap's regions (fill_fit.decide judges a route per region), None: one route
-        self._design = None  # the work file, opened once: the fit reads a few hundred small windows of it
         self._seen: dict = {}  # window -> what it read: the fit and the SAR fit sample mostly the same
         # blocks (the same seed over nearly the same mask), and each scene read decompresses whole blocks
 
     def read(self, win: tuple[int, int, int, int], channels: list[int]) -> tuple[np.ndarray, np.ndarray]:
         if win not in self._seen:
-            import rasterio
-            from rasterio.windows import Window
-            r, c, h, w = win
-            if self._design is None:
-                self._design = rasterio.open(self.gd.path)
-            x = self._design.read(window=Window(c, r, w, h)).astype(np.float32)
+            x = self.gd.stack.design(win)
             y = self.sc.scene.read(self.sc.scene.layer.grid, win)
             parts = [self.units.to_stored(x[self.channels[k]]) for k in ("base", "between") if self.channels[k]]
             self._seen[win] = x, np.concatenate([y, *parts])
@@ -330,8 +361,5 @@ class FileSource:
         return x[channels], v
 
     def close(self) -> None:
-        """The work file closed (before the engine reads it, and before it is removed)."""
+        """What it read let go."""
         self._seen.clear()
-        if self._design is not None:
-            self._design.close()
-            self._design = None

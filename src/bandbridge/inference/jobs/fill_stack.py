@@ -1,0 +1,146 @@
+"""The fill's raw inputs stacked on the scene's grid, the input of the fit's bundle (issue 75): a VRT
+of the dates' bands (in model values, by the VRT's own source scaling) and SAR's VV and VH (as
+stored, scaled into about [0, 1]), and one small raster the strip pass writes, the **flags** (per
+pixel a bit a date: clear there by its own cloud mask, the snow rule and its values; two a SAR file:
+VV, VH hold a value) — 1 byte a pixel for up to 8 dates and SAR files' bits, a decision map like the
+gap mask, not a copy of the tile. ``models/fill_design.FillDesign`` computes the design from it per
+tile (in the bundle) and per window (the fit's sample, the last pass: :meth:`Stack.design`), so
+fit and serve read one code path.
+
+A file the VRT cannot name as it is — on another grid or CRS (warped by ``fill_rows``), a cube's time
+step, a band folder — is written onto the scene's grid by the strip pass (its own bands only, as read):
+the one copy left, where GDAL has no plain source for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.data.cube_ref import is_cube
+from bandbridge.inference.jobs.fill_rows import RowReader, same_grid
+
+FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read a few times, never kept
+
+
+def direct(r: RowReader, grid) -> bool:
+    """Whether the VRT can name ``r``'s file as it is: one GDAL file on the scene's grid."""
+    p = Path(r.item)
+    return (not is_cube(r.item) and p.is_file() and p.suffix.lower() != ".npy"
+            and same_grid(r.layer.grid, grid))
+
+
+def bits_of(dates: int, sar: int) -> int:
+    """Bits a flag band holds: 8 (uint8) where the dates' and SAR's bits fit in one byte, else 16."""
+    return 8 if dates + 2 * sar <= 8 else 16
+
+
+def pack(oks: list[np.ndarray], bits: int) -> np.ndarray:
+    """Booleans ``(h, w)`` each → the flag bands ``(n, h, w)`` (bit ``k`` in band ``k // bits``)."""
+    n = max(1, -(-len(oks) // bits))
+    out = np.zeros((n, *oks[0].shape) if oks else (1, 0, 0), np.uint8 if bits == 8 else np.uint16)
+    for k, ok in enumerate(oks):
+        out[k // bits] |= (ok.astype(out.dtype) << (k % bits))
+    return out
+
+
+@dataclass
+class StackFiles:
+    """The files the strip pass writes for the stack: the flags, and the inputs the VRT cannot name
+    (``copies``: key → path, bands)."""
+
+    flags: Path
+    bits: int
+    n_flags: int
+    copies: dict = field(default_factory=dict)
+    _open: dict = field(default_factory=dict)
+
+    def open(self, grid) -> "StackFiles":
+        import rasterio
+
+        from bandbridge.inference.core.writer import output_profile
+        g = grid
+        for key, (path, dtype, n) in [("flags", (self.flags, "uint8" if self.bits == 8 else "uint16", self.n_flags))] + [
+                (k, (p, "float32", n)) for k, (p, n) in self.copies.items()]:
+            prof = output_profile(g.crs, g.transform, g.height, g.width, n, dtype, 1,
+                                  {"compress": "deflate"} if key == "flags" else FAST)
+            prof["nodata"] = None
+            self._open[key] = rasterio.open(path, "w", **prof)
+        return self
+
+    def write(self, a: int, values: dict[str, np.ndarray]) -> None:
+        """Rows from ``a`` of each file (``flags`` and the copies' keys)."""
+        from rasterio.windows import Window
+        for key, v in values.items():
+            d = self._open[key]
+            d.write(v, window=Window(0, a, d.width, v.shape[1]))
+
+    def close(self) -> None:
+        for d in self._open.values():
+            d.close()
+        self._open.clear()
+
+    def __enter__(self) -> "StackFiles":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass
+class Stack:
+    """The stack's VRT, its bands' names and ``FillDesign``'s configuration (``channels`` left to the
+    reader: every design channel for :meth:`design`, the fit's own in its bundle)."""
+
+    vrt: Path
+    names: list[str]
+    cfg: dict
+    _module: object = None
+
+    def design(self, win: tuple[int, int, int, int]) -> np.ndarray:
+        """The whole design ``(Ci, h, w)`` in model values over the window ``win`` (row, column,
+        height, width) of the scene: the VRT read as the engine reads the bundle's input
+        (``data/reader.read_raster``, ``minmax`` over the feed) and ``FillDesign`` on it."""
+        import torch
+
+        from bandbridge.bands import minmax_scaling
+        from bandbridge.data.reader import read_raster
+        from bandbridge.models.fill_design import FillDesign, all_channels
+        if self._module is None:
+            self._module = FillDesign({**self.cfg, "channels": list(range(all_channels(self.cfg)))}, fed=False).eval()
+        x = read_raster(self.vrt, minmax_scaling(*self.cfg["feed"]), window=win).data
+        with torch.inference_mode():
+            return self._module(torch.from_numpy(np.ascontiguousarray(x))[None])[0].numpy()
+
+
+def write_stack(out: Path, grid, dates: list[tuple[RowReader, list[int]]], sar: list[tuple[RowReader, list[int]]],
+                files: StackFiles, units, scales: list[tuple[float, float]]) -> tuple[Path, list[str]]:
+    """The stack's VRT (see the module docstring): ``dates`` each with its file band (0-based) per scene
+    band (−1: it lacks it), ``sar`` the SAR files used with their VV, VH file bands (0-based) and their
+    ``scales`` (``fill_design.sar_scale``),
+    ``units`` the scene's model units (``fill_fit.Units``). Returns the VRT and its bands' names."""
+    from bandbridge.inference.interop.vrt import Band, Source, write_vrt
+    from bandbridge.learners.guided import HI, LO
+    bands, names = [], []
+    nan = float("nan")
+    for i, (r, idx) in enumerate(dates):
+        copy = files.copies.get(f"date {i}")
+        for b, j in enumerate(idx):
+            ratio = float((HI - LO) / units.span[b, 0, 0])
+            scale = (ratio, float(LO - ratio * units.lo[b, 0, 0]))
+            src = [] if j < 0 else [Source(copy[0], b + 1, scale=scale, nodata=nan)] if copy else [
+                Source(Path(r.item), r.data[j] + 1, scale=scale, nodata=nan)]
+            bands.append(Band("float32", src))
+            names.append(f"date {i + 1} band {b + 1}")
+    for k, ((s, vv_vh), scale) in enumerate(zip(sar, scales)):
+        copy = files.copies.get(f"sar {k}")
+        file_bands = [1, 2] if copy else [i + 1 for i in vv_vh]
+        for pol, fb in zip(("VV", "VH"), file_bands):
+            bands.append(Band("float32", [Source(copy[0] if copy else Path(s.item), fb, scale=scale, nodata=nan)]))
+            names.append(f"SAR {k + 1} {pol}")
+    for f in range(files.n_flags):
+        bands.append(Band("float32", [Source(files.flags, f + 1, scale=(1.0 / 2 ** files.bits, 0.0))]))
+        names.append(f"flags {f + 1}")
+    return write_vrt(out, grid.width, grid.height, grid.crs, grid.transform, bands), names
