@@ -110,7 +110,7 @@ def test_a_landsat_folder_sharpens_its_thermal_bands_in_kelvin(tmp_path, run_cli
         v = d.read().astype(np.float64)
         assert d.descriptions == ("B10", "B11") and d.dtypes[0] == "float32" and d.scales == (1.0, 1.0)
         assert d.tags()["bandbridge_guides"] == "B2,B3,B4,B5,B6,B7"
-        assert d.units == ("K", "K") or d.units == (None, None)  # tagged once H4's finish writes t.units
+        assert d.units == ("K", "K")
     with rasterio.open(next(folder.glob("*_B10.TIF"))) as s:
         dn = s.read(1).astype(np.float64)
     kelvin = np.where(dn > 0, K2 / np.log(K1 / (dn * MULT + ADD) + 1), np.nan)
@@ -181,7 +181,7 @@ def test_a_sentinel2_safe_sharpens_its_20m_bands_from_its_10m_bands(tmp_path, ru
     with rasterio.open(tmp_path / "s.tif") as d:
         v = d.read().astype(np.float64)
         assert d.descriptions == ("B05", "B11") and d.dtypes[0] == "uint16" and (d.height, d.width) == (96, 96)
-        assert d.scales == (1e-4, 1e-4) and d.offsets == (-0.1, -0.1)
+        assert d.scales == (1e-4, 1e-4) and d.offsets == (-0.1, -0.1) and d.units == ("reflectance",) * 2
         routes = [d.tags(i)["bandbridge_route"] for i in (1, 2)]
     with rasterio.open(next(safe.rglob("*_B05_20m.jp2"))) as s:
         ref = s.read(1).astype(np.float64)
@@ -368,3 +368,13 @@ def test_the_dev_landsat_scene_sharpens_b10_in_kelvin(tmp_path, run_cli):
     assert 170 < np.nanmin(v) and np.nanmax(v) < 350 and ok.sum() > 1000
     assert np.abs(_block_means(v, 3)[:, ok] - ref.data[:, ok]).max() < 0.01
     assert math.isclose(np.nanmean(v[0]), float(ref.data[0][ref.valid].mean()), abs_tol=1.0)
+
+
+@needs_shared
+def test_the_dev_scene_as_its_own_reference_says_nothing_is_coarser(tmp_path, run_cli):
+    """The dev scene lies on one 900 m grid (an overview): its thermal bands are not coarser than its OLI
+    bands, and the line says so rather than advise a pair."""
+    if not SCENE.is_dir():
+        pytest.skip(f"{SCENE} is absent")
+    said = _refused(run_cli, tmp_path, str(SCENE), "--reference", str(SCENE), "-o", str(tmp_path / "o.tif"))
+    assert "its bands B10, B11 lie on a grid as fine as the guides' (900 against 900)" in said

@@ -226,7 +226,15 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
     coarse = (size[0] // cell, size[1] // cell)
     win = reference_window(Grid(crs, tr @ Affine.scale(cell), *coarse), fine, p)
     grid = Grid(crs, tr @ Affine.scale(cell) @ Affine.translation(win[1], win[0]), win[2], win[3])
-    k = pixels_per_cell(grid, fine, p)
+    try:
+        k = pixels_per_cell(grid, fine, p)
+    except BandbridgeError as e:
+        if not product_of(path) or "coarser" not in str(e):
+            raise
+        raise BandbridgeError(f"--reference {path}: its bands {', '.join(b.name for b in bands)} lie on a grid as fine as "
+                              f"the guides' ({abs(tr.a) * cell:g} against {abs(fine.transform.a):g}): nothing coarser to "
+                              "sharpen (a Landsat thermal band is read 3 × 3 only on the 30 m OLI grid); name coarser "
+                              "bands with --bands, or give a coarser raster of them as --reference") from None
     check_aligned(grid, fine, k, path)
     physical = any(b.convert is not None for b in bands)  # no scale/offset carries the product's map: write it
     values, scales, offsets, units = [], [], [], []
