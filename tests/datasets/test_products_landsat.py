@@ -98,3 +98,19 @@ def test_the_dev_scene_reads_as_reflectance_and_kelvin():
     by_hand = 1321.0789 / np.log(774.8853 / (dn * 3.342e-4 + 0.1) + 1)
     np.testing.assert_allclose(p.data[6][p.valid], by_hand, rtol=1e-6)
     assert 280 < np.median(p.data[6][p.valid]) < 310 and 0 < np.median(p.data[3][p.valid]) < 0.6
+
+
+def test_product_bands_say_each_band_kind_and_read_tirs_on_the_30m_grid_3x3(tmp_path):
+    """As ``sharpen`` reads a folder: B4 reflectance by the MTL's linear map, B10 a temperature in K by
+    Planck's law (no linear map), averaged 3 × 3 where it lies on the 30 m OLI grid, not on another."""
+    from bandbridge.data.landsat import is_landsat, product_bands
+    bands = {b.name: b for b in product_bands(_folder(tmp_path))}
+    assert is_landsat(tmp_path) and not is_landsat(tmp_path / "LC08_X_B4.TIF")
+    assert (bands["B4"].kind, bands["B4"].units, bands["B4"].linear) == ("reflectance", "reflectance", (2e-5, -0.1))
+    assert (bands["B10"].kind, bands["B10"].units, bands["B10"].linear) == ("temperature", "K", None)
+    assert bands["B10"].cell == 3 and bands["B4"].cell == 1
+    assert bands["B10"].physical(np.array([20000.0]))[0] == pytest.approx(
+        1321.0789 / math.log(774.8853 / (20000 * 3.342e-4 + 0.1) + 1), abs=1e-3)
+    _band(tmp_path / "LC08_X_B10.TIF", [[20000, 1], [25000, 30000]], px=90.0)
+    (tmp_path / "LC08_X_MTL.txt").write_text(MTL)  # GDAL deletes a TIFF's *_MTL.txt sibling when it replaces it
+    assert {b.name: b.cell for b in product_bands(tmp_path)}["B10"] == 1

@@ -135,3 +135,22 @@ def test_the_vhr_pairs_are_4x(sensor):
     pan, ms, r = read_pan_ms(SHARED / "nir_vhr_pansharp" / f"{sensor}_pan.tif",
                              SHARED / "nir_vhr_pansharp" / f"{sensor}_ms.tif")
     assert r == 4 and ms.names == ["blue", "green", "red", "nir"] and ms.data.shape == (4, 320, 320)
+
+
+def test_product_bands_take_the_safes_offset_or_the_files_scale_and_invent_none(tmp_path):
+    """As ``sharpen`` reads a Sentinel-2 folder: every band a reflectance; its linear map the SAFE's
+    (baseline-04 offset), else the file's scale/offset, else none (a folder of DN that states nothing)."""
+    from bandbridge.data.sentinel2 import is_s2, product_bands
+    _write(tmp_path / "B02.tif", np.full((4, 4), 3000), 10)
+    _write(tmp_path / "B05.tif", np.full((2, 2), 3000), 20)
+    assert is_s2(tmp_path)
+    assert [(b.name, b.kind, b.linear) for b in product_bands(tmp_path)] == [("B02", "reflectance", None),
+                                                                             ("B05", "reflectance", None)]
+    with rasterio.open(tmp_path / "B05.tif", "r+") as dst:
+        dst.scales, dst.offsets = (0.0001,), (-0.1,)
+    assert product_bands(tmp_path)[1].linear == pytest.approx((1e-4, -0.1))
+    (tmp_path / "MTD_MSIL2A.xml").write_text('<x><BOA_ADD_OFFSET band_id="0">-1000</BOA_ADD_OFFSET></x>')
+    assert [b.linear for b in product_bands(tmp_path)] == [pytest.approx((1e-4, -0.1))] * 2
+    (tmp_path / "MTD_MSIL2A.xml").unlink()
+    _write(tmp_path / "ndvi.tif", np.ones((4, 4)), 10)  # a band no Sentinel-2 product has: a plain folder
+    assert not is_s2(tmp_path)

@@ -71,31 +71,26 @@ def band_kind(name: str, units: str) -> str:
 def check_kind(v: np.ndarray, band: FileBand, physical: bool, name: str, why: str) -> None:
     """Refuse, in one line starting with ``name`` (the flag and file), a band whose physical values
     ``v`` (its clear ones) are not of the kind ``why`` says it is: a reflectance that reads as a
-    temperature in kelvin (``data/reference.check_quantity``: ``policy.KELVIN_RANGE``,
+    temperature in kelvin (``data/reference.looks_like_kelvin``: ``policy.KELVIN_RANGE``,
     ``KELVIN_SPREAD``), or a band in kelvin whose 2nd–98th percentiles fall outside
     ``policy.KELVIN_RANGE``. ``physical``: the values are the product's or the file's physical
     ones (a float type, a stated scale or a product's map); integers as stored are not judged."""
-    from bandbridge.data.reference import check_quantity
+    from bandbridge.data.reference import looks_like_kelvin
     from bandbridge.policy import KELVIN_RANGE
     if not physical or v.size < 2:
         return
-    if band.kind == REFLECTANCE:
-        try:
-            check_quantity(v, "swir" if band.name in ("B11", "B12") else "nir", name, band.path.name)
-        except BandbridgeError:
-            p2, p98 = np.percentile(np.asarray(v, np.float64), [2, 98])
-            raise BandbridgeError(
-                f"{name}: its band {band.name} is a reflectance by {why}, but its values read as a temperature "
-                f"in kelvin ({p2:.4g}–{p98:.4g}, the kelvin rule); give the band of the kind you mean (a thermal "
-                f"band in K: tag its units, gdal_edit.py -units K, or give its product's folder with its MTL)"
-            ) from None
-    elif band.kind == TEMPERATURE and band.units.strip().lower() in KELVIN_UNITS:
-        p2, p98 = np.percentile(np.asarray(v, np.float64), [2, 98])
-        if p2 < KELVIN_RANGE[0] or p98 > KELVIN_RANGE[1]:
-            raise BandbridgeError(
-                f"{name}: its band {band.name} is a temperature in K by {why}, but its values ({p2:.4g}–{p98:.4g}) "
-                f"lie outside Earth's surface temperatures ({KELVIN_RANGE[0]:g}–{KELVIN_RANGE[1]:g} K); give the band "
-                "of the kind you mean, or correct its units tag (gdal_edit.py -units)")
+    p2, p98 = np.percentile(np.asarray(v, np.float64), [2, 98])
+    if band.kind == REFLECTANCE and looks_like_kelvin(v):
+        raise BandbridgeError(
+            f"{name}: its band {band.name} is a reflectance by {why}, but its values read as a temperature in kelvin "
+            f"({p2:.4g}–{p98:.4g}: the kelvin rule); give the band of the kind you mean (a thermal band in K: tag its "
+            f"units, gdal_edit.py -units K {band.path.name}, or give its product's folder with its MTL)")
+    kelvin = band.kind == TEMPERATURE and band.units.strip().lower() in KELVIN_UNITS
+    if kelvin and (p2 < KELVIN_RANGE[0] or p98 > KELVIN_RANGE[1]):
+        raise BandbridgeError(
+            f"{name}: its band {band.name} is a temperature in K by {why}, but its values ({p2:.4g}–{p98:.4g}) lie "
+            f"outside Earth's surface temperatures ({KELVIN_RANGE[0]:g}–{KELVIN_RANGE[1]:g} K); give the band of the "
+            f"kind you mean, or correct its units tag (gdal_edit.py -units … {band.path.name})")
 
 
 @dataclass
