@@ -114,15 +114,15 @@ def read_s2(path: str | Path, bands: list[str] | None = None) -> dict[int, Produ
 def is_s2(path: str | Path) -> bool:
     """Whether ``path`` is a Sentinel-2 product folder: a SAFE (``GRANULE/*/IMG_DATA``), a folder
     with its ``MTD_MSIL*.xml``, or a folder whose band files are all named as Sentinel-2's bands
-    (``B05.tif``, ``T33…_B05_20m.jp2``, STAC's ``rededge1.tif``; masks, ``TCI``, ``AOT`` and ``WVP``
-    aside)."""
+    (``B05.tif``, ``T33…_B05_20m.jp2``, STAC's ``rededge1.tif``; masks — ``SCL``, ``*mask*`` — ``TCI``,
+    ``AOT`` and ``WVP`` aside)."""
     p = Path(path)
     if not p.is_dir():
         return False
     if any(p.glob("GRANULE/*/IMG_DATA")) or any(p.glob("MTD_MSIL*.xml")):
         return True
     files = [q for q in p.iterdir() if q.suffix.lower() in (".jp2", ".tif", ".tiff")]
-    bands = [q for q in files if not re.search(r"(?:^|_)(SCL|TCI|AOT|WVP|MSK\w*)(?:_\d{2}m)?$", q.stem, re.I)]
+    bands = [q for q in files if "mask" not in q.stem.lower() and not re.search(r"(?:^|_)(SCL|TCI|AOT|WVP|MSK\w*)(?:_\d{2}m)?$", q.stem, re.I)]
     return bool(bands) and all(_band_of(q.stem) for q in bands)
 
 
