@@ -348,7 +348,6 @@ def test_the_dev_landsat_scene_sharpens_b10_in_kelvin(tmp_path, run_cli):
     from bandbridge.data.landsat import read_landsat
     coarse = tmp_path / "coarse"
     coarse.mkdir()
-    shutil.copy(next(SCENE.glob("*_MTL.txt")), coarse)
     for band in ("B10", "B11"):
         f = next(SCENE.glob(f"*_{band}.TIF"))
         with rasterio.open(f) as s:
@@ -358,6 +357,8 @@ def test_the_dev_landsat_scene_sharpens_b10_in_kelvin(tmp_path, run_cli):
         prof.update(height=h, width=w, transform=prof["transform"] @ Affine.scale(3))
         with rasterio.open(coarse / f.name, "w", **prof) as d:
             d.write(np.where((blocks == 0).any((1, 3)), 0, np.round(blocks.mean((1, 3)))).astype("uint16"), 1)
+    shutil.copy(next(SCENE.glob("*_MTL.txt")), coarse)  # after the bands: GDAL deletes a TIFF's *_MTL.txt sibling
+    # when it replaces the TIFF
     code, out, err = run_cli("sharpen", str(SCENE), "--reference", str(coarse), "--bands", "B10,B11", "--guides",
                              "B2,B3,B4,B5,B6,B7", "-o", str(tmp_path / "t.tif"), "--threads", "1")
     assert code == 0, err
