@@ -196,9 +196,11 @@ def test_sentinel2_targets_of_two_resolutions_are_refused_and_the_60m_bands_run_
     said = _refused(run_cli, tmp_path, str(safe), "--reference", str(safe), "--bands", "B05,B01", "-o",
                     str(tmp_path / "o.tif"))
     assert "the targets share one grid" in said and "B01" in said
-    code, out, err = run_cli("sharpen", str(safe), "--reference", str(safe), "--bands", "B01", "-o",
-                             str(tmp_path / "o.tif"), "--plan")
-    assert code == 0, err and "k = 6.00" in out
+    code, out, err = run_cli("sharpen", str(safe), "--guides", "B02,B04,B08,B11", "--reference", str(safe),
+                             "--bands", "B01", "-o", str(tmp_path / "o.tif"), "--plan")
+    assert code == 0, err
+    assert "guides: B02, B04, B08, B11 on a 96×96 grid (B11 warped onto it, bilinear)" in out
+    assert "1 band(s) B01 (uint16)" in out and "k = 6.00" in out
 
 
 def test_a_cog_folder_named_by_stac_assets_reads_with_its_own_scale(tmp_path, run_cli):
