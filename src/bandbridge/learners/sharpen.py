@@ -34,21 +34,20 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from affine import Affine
 
 from bandbridge.data.grids import Grid, average_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
-from bandbridge.learners.guided import (EVERYWHERE, HALF, UPSAMPLING, can_fit, correction,
-                                        padded_up)
+from bandbridge.learners.guided import EVERYWHERE, HALF, UPSAMPLING, can_fit
 from bandbridge.learners.scene_fit import BUFFER, HALO, as_pixels, configured, features, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
-from bandbridge.learners.sharpen_routes import REGRESSION, SHARE, Lines, out_of_fold
+from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, STEP, UPSAMPLERS, Lines, line_check, line_route,
+                                               route_errors, up_all)
 from bandbridge.policy import EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER
 
-UPSAMPLERS = ("nearest", "bilinear", "cubic")
 ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
-CORRECTED = "+correction"
 ROUTES = {"fit": "fitted at the reference's scale",
           REGRESSION: "a least-squares line of the guides fitted on the reference's cells (TsHARP form)",
           "nearest": "the reference upsampled (nearest)",
@@ -72,7 +71,9 @@ BUDGET_S = 0.15  # reference seconds of work (select.WORK, not the clock) per ta
 # input's whole run stays near 3× plain predict's CPU time (issue 76)
 MARGIN = 0.01  # share by which the fit must beat the best upsampling at both checks: a smaller win is within
 # the held-out noise, and the upsampled reference (never worse than itself) is kept
-STEP = 2.0  # the Wald step down where k's own leaves too few cells to fit on (the fit still at k)
+DECIDE_CELLS = 1 << 20  # reference cells the decision is made on: a larger grid (a 10980² Sentinel-2 tile's
+# 20 m bands at Wald ×2: 5490² cells) decides on a window of this many, the most clear cells of nine placements
+# (every cell at once held 8–10.7 GB and ran over 4 min, H4's profile); its fit and lines serve the whole grid
 PRODUCTS_MAX = 12  # channels (targets' upsampling and guides) up to which their pairwise products are
 # features (66 of them at 12). Six 20 m bands from four 10 m ones (10 channels) at Wald ×2 on SEN12MS-CR's two
 # s2_cloudfree scenes: B11/B12 RMSE 0.58/0.61 and 0.63/0.61× cubic's with them, 0.66/0.72 and 0.64/0.63 without
@@ -178,14 +179,19 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     seen = valid & (cover >= MIN_COVER)
     units = Headroom(ref, seen)
     r = nearest_filled(units.to_model(ref), valid)
-    x = np.nan_to_num(x_c, nan=HALF).astype(np.float32)
+    whole = Sharpening([], units, r, seen, grid, k, None, guide_units=guide_units)  # what full scale reads
+    rows, cols = window(seen, DECIDE_CELLS)  # the decision on a bounded window (a large grid): the rest of this
+    x = np.nan_to_num(x_c[:, rows, cols], nan=HALF).astype(np.float32)  # function sees the window only
+    r, seen = r[:, rows, cols], seen[rows, cols]
+    grid = Grid(grid.crs, grid.transform @ Affine.translation(cols.start, rows.start), *seen.shape)
     coarse = grid.coarser(k)
     r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
     up = up_all(r2, coarse, grid, UPSAMPLING)
     n, ct = int(seen.sum()), r.shape[0]
     products = x.shape[0] + ct <= PRODUCTS_MAX
-    out = Sharpening([], units, r, seen, grid, k, None, products=products, cells=n, guide_units=guide_units)
+    out = whole
+    out.products, out.cells = products, n
     tested, fitted = seen, {}
     transfer: dict[str, np.ndarray] = {}
     if can_fit(n, k):
@@ -235,6 +241,22 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     return out
 
 
+def window(seen: np.ndarray, cells: int) -> tuple[slice, slice]:
+    """Rows and columns of at most ``cells`` of ``seen (h, w)``: the whole where it fits, else the
+    window (as square as the grid allows) holding the most clear cells of nine placements (each side at
+    its start, middle or end)."""
+    h, w = seen.shape
+    if h * w <= cells:
+        return slice(0, h), slice(0, w)
+    wh = min(h, max(int(cells ** 0.5), cells // w))
+    ww = min(w, cells // wh)
+    total = np.pad(seen.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    best = max(((a, b) for a in {0, (h - wh) // 2, h - wh} for b in {0, (w - ww) // 2, w - ww}),
+               key=lambda p: total[p[0] + wh, p[1] + ww] - total[p[0], p[1] + ww] - total[p[0] + wh, p[1]]
+               + total[p[0], p[1]])
+    return slice(best[0], best[0] + wh), slice(best[1], best[1] + ww)
+
+
 def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpening) -> tuple[str, str]:
     """One band's route and why, in a phrase: the fit (with or without the correction, whichever
     held out better) where it beats the best upsampled route both held out at the reference's scale
@@ -263,38 +285,6 @@ def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpen
     return best_fit, (f"the fit beat {best_up} held out at the reference's scale ({fits[best_fit]:.4g} against "
                       f"{ups[best_up]:.4g}) and one Wald step down ({transfer[best_fit]:.4g} against "
                       f"{transfer[t_up]:.4g} for {t_up})")
-
-
-def line_check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float, seed: int
-               ) -> tuple[Lines | None, dict[str, np.ndarray], float]:
-    """``(the lines, each route's per-band MAE at their check, the check's step)``: the lines'
-    out-of-fold prediction and every upsampling, one Wald step down (by ``k`` where that leaves
-    ``policy.FIT_DEGRADED_MIN`` cells, else :data:`STEP`), each with and without the correction
-    (``sharpen_routes``). ``(None, {}, 0)`` where the cells are too few to fit lines on."""
-    fitted = out_of_fold(x, r, seen, seed)
-    if fitted is None:
-        return None, {}, 0.0
-    lines, pred = fitted
-    step = k if seen.sum() / k ** 2 >= FIT_DEGRADED_MIN else STEP
-    down = grid.coarser(step)
-    r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, down)
-    r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
-    routes = {m: (lambda m=m: up_all(r2, down, grid, m)) for m in UPSAMPLERS} | {REGRESSION: lambda: pred}
-    return lines, route_errors(routes, seen, r, r2, frac, grid, down), float(step)
-
-
-def line_route(check: dict[str, float], step: float, route: str, why: str) -> tuple[str, str]:
-    """A band that does not take the fit takes its line (with or without the correction, whichever
-    checked better) where the line's error at its check is at most :data:`~bandbridge.learners.
-    sharpen_routes.SHARE` of the best upsampling's there; else ``route`` and ``why`` stand."""
-    ups = {m: e for m, e in check.items() if m.startswith(UPSAMPLERS)}
-    best_up = min(ups, key=ups.get)
-    best = min((m for m in check if m.startswith(REGRESSION)), key=check.get)
-    said = (f"a line of the guides, out of fold one Wald step down (×{step:g}), erred {check[best]:.4g} against "
-            f"{ups[best_up]:.4g} for {best_up}")
-    if check[best] <= SHARE * ups[best_up]:
-        return best, f"{said}: within {SHARE:.2g} of it, the line is taken (the fit was not: {why})"
-    return route, f"{why}; {said}, not within {SHARE:.2g} of it"
 
 
 def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray,
@@ -342,30 +332,6 @@ def predict_all(learner: Learner, channels: np.ndarray, products: bool, rows: in
         y = learner.predict(f.reshape(f.shape[0], -1).T, channels.shape[0])
         parts.append(y.T.reshape(-1, b - a, channels.shape[2]).astype(np.float32))
     return np.concatenate(parts, axis=1)
-
-
-def route_errors(routes: dict, mask: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray, grid: Grid,
-                 coarse: Grid) -> dict[str, np.ndarray]:
-    """Each route's per-band MAE ``(Ct,)`` on ``mask``'s cells, and its consistency-corrected form's
-    (``route+correction``; but nearest upsampling's, consistent by construction). ``routes``: name →
-    a call giving its ``(Ct, h, w)`` prediction, made one at a time (a large grid holds one)."""
-    out = {}
-    for name, make in routes.items():
-        p = make()
-        out[name] = band_mae(p, r, mask)
-        if name != "nearest":
-            out[name + CORRECTED] = band_mae(p + correction(p, mask, r2, frac, grid, coarse), r, mask)
-    return out
-
-
-def band_mae(pred: np.ndarray, r: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``(Ct,)``: each band's MAE on ``mask``'s cells."""
-    return np.abs(pred[:, mask] - r[:, mask]).mean(axis=1)
-
-
-def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
-    """``r2 (Ct, hc, wc)`` interpolated onto ``grid`` (``guided.padded_up``)."""
-    return padded_up(r2, coarse, grid, method).astype(np.float32)
 
 
 def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:

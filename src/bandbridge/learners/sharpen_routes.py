@@ -1,4 +1,5 @@
-"""The sharpener's route for few cells: a band as a linear map of the guides (the TsHARP form,
+"""The sharpener's routes' errors (:func:`route_errors`: each route's MAE, with and without the
+consistency correction) and its route for few cells: a band as a linear map of the guides (the TsHARP form,
 Agam et al. 2007: one least-squares line per band over the reference's cells, applied to the fine
 guides, the residual added back by the consistency correction), and its check.
 
@@ -24,7 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bandbridge.data.grids import Grid, average_onto
+from bandbridge.learners.guided import correction, padded_up
+from bandbridge.policy import FIT_DEGRADED_MIN
+
 REGRESSION = "regression"
+UPSAMPLERS = ("nearest", "bilinear", "cubic")
+CORRECTED = "+correction"
+STEP = 2.0  # the Wald step down where k's own leaves too few cells to fit on (the fit still at k)
 SHARE = 1 / 3  # the line is taken where its check error (MAE) is at most this share of the best upsampling's.
 # Set on development cases, none of the record's (docs/results/sharpen.json): sen1floods11's S2 chip (20 m
 # bands ×2, 60 m ×6, whole and three crops of 48² / 42² output pixels) and wildfire_s2_20m's B12 under
@@ -88,3 +96,59 @@ def out_of_fold(x: np.ndarray, r: np.ndarray, seen: np.ndarray, seed: int = 0) -
         part = Lines(least_squares(x[:, train].T, r[:, train].T)).apply(x)
         pred[:, fold == q] = part[:, fold == q]
     return lines, pred
+
+
+def line_check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float, seed: int
+               ) -> tuple[Lines | None, dict[str, np.ndarray], float]:
+    """``(the lines, each route's per-band MAE at their check, the check's step)``: the lines'
+    out-of-fold prediction and every upsampling, one Wald step down (by ``k`` where that leaves
+    ``policy.FIT_DEGRADED_MIN`` cells, else :data:`STEP`), each with and without the correction
+    (``sharpen_routes``). ``(None, {}, 0)`` where the cells are too few to fit lines on."""
+    fitted = out_of_fold(x, r, seen, seed)
+    if fitted is None:
+        return None, {}, 0.0
+    lines, pred = fitted
+    step = k if seen.sum() / k ** 2 >= FIT_DEGRADED_MIN else STEP
+    down = grid.coarser(step)
+    r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, down)
+    r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
+    routes = {m: (lambda m=m: up_all(r2, down, grid, m)) for m in UPSAMPLERS} | {REGRESSION: lambda: pred}
+    return lines, route_errors(routes, seen, r, r2, frac, grid, down), float(step)
+
+
+def line_route(check: dict[str, float], step: float, route: str, why: str) -> tuple[str, str]:
+    """A band that does not take the fit takes its line (with or without the correction, whichever
+    checked better) where the line's error at its check is at most :data:`~bandbridge.learners.
+    sharpen_routes.SHARE` of the best upsampling's there; else ``route`` and ``why`` stand."""
+    ups = {m: e for m, e in check.items() if m.startswith(UPSAMPLERS)}
+    best_up = min(ups, key=ups.get)
+    best = min((m for m in check if m.startswith(REGRESSION)), key=check.get)
+    said = (f"a line of the guides, out of fold one Wald step down (×{step:g}), erred {check[best]:.4g} against "
+            f"{ups[best_up]:.4g} for {best_up}")
+    if check[best] <= SHARE * ups[best_up]:
+        return best, f"{said}: within {SHARE:.2g} of it, the line is taken (the fit was not: {why})"
+    return route, f"{why}; {said}, not within {SHARE:.2g} of it"
+
+
+def route_errors(routes: dict, mask: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray, grid: Grid,
+                 coarse: Grid) -> dict[str, np.ndarray]:
+    """Each route's per-band MAE ``(Ct,)`` on ``mask``'s cells, and its consistency-corrected form's
+    (``route+correction``; but nearest upsampling's, consistent by construction). ``routes``: name →
+    a call giving its ``(Ct, h, w)`` prediction, made one at a time (a large grid holds one)."""
+    out = {}
+    for name, make in routes.items():
+        p = make()
+        out[name] = band_mae(p, r, mask)
+        if name != "nearest":
+            out[name + CORRECTED] = band_mae(p + correction(p, mask, r2, frac, grid, coarse), r, mask)
+    return out
+
+
+def band_mae(pred: np.ndarray, r: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(Ct,)``: each band's MAE on ``mask``'s cells."""
+    return np.abs(pred[:, mask] - r[:, mask]).mean(axis=1)
+
+
+def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
+    """``r2 (Ct, hc, wc)`` interpolated onto ``grid`` (``guided.padded_up``)."""
+    return padded_up(r2, coarse, grid, method).astype(np.float32)
