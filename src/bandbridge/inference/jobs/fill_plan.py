@@ -71,8 +71,23 @@ def plan_lines(sc, inp, engine) -> list[str]:
             "best on the clear pixels of the same kind: " + plan_text(bool(inp.earlier), bool(inp.later))
             + ("; no date clear: the SAR fit where it holds out better than a constant, else left"
                if inp.sar[0] is not None else ""),
-            f"backend: {d.note}",
+            f"backend: {d.note}" + ("; torch fp32 where the fit's graph, its design computed from the raw inputs, fails "
+                                    "the export check (1e-4 of torch; fill_engine.graph_agrees)"
+                                    if d.backend != "torch" and d.how != "asked" else ""),
             f"tiles: {hit} of {total} tile(s) of {FILL_TILE}² overlapping by {OVERLAP} px hold gap pixels: only they "
             f"(and those round the gap's edge the edge pass reads) are predicted, {where}",
             f"memory: planned under {peak / 1e9:.2f} GB peak (the scene's masks, {ROWS}-row strips, the engine's tiles; "
-            "no input is read whole)"]
+            "no input is read whole)", stack_line(sc, inp)]
+
+
+def stack_line(sc, inp) -> str:
+    """What the fit's bundle reads (``fill_stack.py``): the inputs as they are, or the ones written onto the
+    scene's grid first."""
+    from bandbridge.inference.jobs.fill_stack import direct
+    g = sc.scene.layer.grid
+    readers = inp.dates()[0] + [s for s in inp.sar if s is not None]
+    copied = [f"{r.flag} {r.item}" for r in readers if not direct(r, g)]
+    return ("stack: the fit's bundle reads a VRT of the inputs and a flag raster of 1-2 bytes a pixel (which dates "
+            "are clear, which SAR values hold), its design computed per tile: no copy of the tile"
+            + (f"; written onto the scene's grid first (another grid, a cube step or a band folder): {', '.join(copied)}"
+               if copied else ""))
