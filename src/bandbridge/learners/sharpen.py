@@ -36,15 +36,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, average_onto
+from bandbridge.data.grids import Grid
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import EVERYWHERE, HALF, UPSAMPLING, can_fit
 from bandbridge.learners.scene_fit import BUFFER, HALO, as_pixels, configured, features, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
-from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, STEP, UPSAMPLERS, Lines, line_check, line_route,
-                                               route_errors, up_all)
+from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, STEP, UPSAMPLERS, Lines, averaged, line_check,
+                                               line_route, route_errors, up_all)
 from bandbridge.policy import EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER
 
 ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
@@ -185,7 +185,7 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     r, seen = r[:, rows, cols], seen[rows, cols]
     grid = Grid(grid.crs, grid.transform @ Affine.translation(cols.start, rows.start), *seen.shape)
     coarse = grid.coarser(k)
-    r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, coarse)
+    r2, frac = averaged(r, np.ones(seen.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
     up = up_all(r2, coarse, grid, UPSAMPLING)
     n, ct = int(seen.sum()), r.shape[0]
@@ -295,19 +295,19 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
     upsampled routes from ``r↓`` (``{}`` where too few cells are left to fit on)."""
     for step in dict.fromkeys((k, STEP)):  # k: the run itself one scale up; else a smaller step, if it holds cells
         down = grid.coarser(step)
-        have, share = average_onto(seen[None].astype(np.float32), np.ones(seen.shape, bool), grid, down)
+        have, share = averaged(seen[None].astype(np.float32), np.ones(seen.shape, bool), grid, down)
         seen2 = (share >= MIN_COVER) & (np.nan_to_num(have[0]) >= MIN_COVER)
         n2 = int(seen2.sum())
         if n2 >= TRANSFER_MIN:
             break
     else:
         return {}, n2
-    x2, _ = average_onto(x, np.ones(seen.shape, bool), grid, down)
+    x2, _ = averaged(x, np.ones(seen.shape, bool), grid, down)
     x2 = np.nan_to_num(x2, nan=HALF)
-    rs, _ = average_onto(r, np.ones(seen.shape, bool), grid, down)
+    rs, _ = averaged(r, np.ones(seen.shape, bool), grid, down)
     rs = np.nan_to_num(rs, nan=HALF)
     below = down.coarser(k)
-    r3, f3 = average_onto(rs, np.ones(seen2.shape, bool), down, below)
+    r3, f3 = averaged(rs, np.ones(seen2.shape, bool), down, below)
     r3 = np.where(f3 > 0, r3, np.nanmean(rs, axis=(1, 2), keepdims=True)).astype(np.float32)
     up3 = up_all(r3, below, down, UPSAMPLING)
     px2, _, _ = pixels(fed(np.concatenate([up3, x2])), rs - up3 + HALF, seen2, SAMPLE_CELLS, seed, products)
