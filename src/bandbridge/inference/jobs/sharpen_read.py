@@ -156,11 +156,7 @@ class Guides:
                                    resampling=Resampling.bilinear, src_nodata=nodata, nodata=np.nan,
                                    dtype="float32") as w:
                         v = w.read(band.index, window=win).astype(np.float32)
-                bad = ~np.isfinite(v)
-                if nodata is not None and np.isfinite(nodata):
-                    bad |= v == nodata
-                if s.dtypes[band.index - 1] == "uint16" and nodata is None:
-                    bad |= v == 0  # Sentinel-2's and Landsat's 0 is fill, never dark ground
+                bad = unknown(v, nodata, s.dtypes[band.index - 1])
             with np.errstate(all="ignore"):  # a product's map on fill values: masked below
                 out[i] = np.where(bad, np.nan, band.physical(v))
         return out, np.isfinite(out).all(0)
@@ -269,16 +265,23 @@ def read_window(s, b: Band, win: tuple[int, int, int, int], cell: int, physical:
     kind = np.dtype(s.dtypes[b.index - 1])
     fill = s.nodata if s.nodata is not None else (np.nan if kind.kind == "f" else 0)
     v = s.read(b.index, window=((r0, r0 + h), (c0, c0 + w)), boundless=True, fill_value=fill).astype(np.float32)
-    bad = ~np.isfinite(v)
-    if s.nodata is not None:
-        bad |= v == s.nodata
-    if kind == np.uint16 and s.nodata is None:
-        bad |= v == 0
+    bad = unknown(v, s.nodata, kind)
     with np.errstate(all="ignore"):
         v = np.where(bad, np.nan, b.physical(v) if physical else v).astype(np.float32)
     if cell > 1:  # float64 sums; NaN where any pixel of the cell is unknown
         v = v.reshape(win[2], cell, win[3], cell).mean((1, 3), dtype=np.float64).astype(np.float32)
     return v
+
+
+def unknown(v: np.ndarray, nodata: float | None, dtype) -> np.ndarray:
+    """Where stored values ``v`` are unknown: non-finite, the file's nodata, or a ``uint16`` 0 where the
+    file states no nodata (Sentinel-2's and Landsat's 0 is fill, never dark ground)."""
+    bad = ~np.isfinite(v)
+    if nodata is not None and np.isfinite(nodata):
+        bad |= v == nodata
+    if np.dtype(dtype) == np.uint16 and nodata is None:
+        bad |= v == 0
+    return bad
 
 
 def check_kinds(t: Targets, bands: list[Band]) -> None:
