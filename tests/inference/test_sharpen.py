@@ -218,20 +218,46 @@ def test_cells_the_reference_cannot_see_are_nodata(tmp_path):
     assert (out[:, :50] > 0).all() and (out[:, 90:] > 0).all()
 
 
-def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
-    """Under ``policy.FIT_DEGRADED_MIN`` cells once averaged by k (a 60 m band of a small scene) no
-    fit is made and no upsampling chosen by so few cells: cubic, and the line says why."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+def _few_cells(tmp_path: Path, made: bool) -> tuple[Path, Path, np.ndarray]:
+    """48² guides and a one-band reference averaged 6× (8 × 8 cells, a 60 m band of a small scene):
+    ``made``, a line of the guides (B02's values), else noise they carry nothing of; and the truth."""
     rng = np.random.default_rng(5)
     g = np.stack([_field(rng, 1.0) for _ in range(4)])[:, :48, :48]
+    truth = g[0] * 5000 + 1000 if made else rng.random((48, 48)) * 5000 + 1000
     guides = _write(tmp_path / "g.tif", np.round(g * 8000 + 500), ["B02", "B03", "B04", "B08"], ORIGIN, "uint16")
-    ref = _write(tmp_path / "r.tif", np.round(g[:1].reshape(1, 8, 6, 8, 6).mean((2, 4)) * 5000 + 1000), ["B09"],
+    ref = _write(tmp_path / "r.tif", np.round(truth.reshape(1, 8, 6, 8, 6).mean((2, 4))), ["B09"],
                  ORIGIN @ Affine.scale(6), "uint16", 0, SCALE, OFFSET)
+    return guides, ref, truth
+
+
+def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
+    """Under ``policy.FIT_DEGRADED_MIN`` cells once averaged by k (a 60 m band of a small scene) no
+    fit is made and no upsampling chosen by so few cells: where the guides' line does not carry the
+    band either, cubic, and the line says why."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import sharpen
+    guides, ref, _ = _few_cells(tmp_path, made=False)
     lines: list[str] = []
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1), say=lines.append)
     assert res.bands[0].route == "cubic" and "too few to fit on or to choose" in res.bands[0].why
     assert any(x.startswith("B09: from B02") and "cubic upsampling" in x for x in lines)
+
+
+def test_a_band_the_guides_make_takes_their_line_with_few_cells(tmp_path):
+    """The same few cells of a band the guides make: its route is the guides' line (no bundle is
+    served), written from the guides' own rows, closer to the truth than cubic upsampling."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import sharpen
+    guides, ref, truth = _few_cells(tmp_path, made=True)
+    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    assert res.bands[0].route.startswith("regression") and not res.learner
+    out, _ = _read(res.output)
+    from rasterio.warp import Resampling, reproject
+    cubic = np.zeros((1, 48, 48), np.float32)
+    with rasterio.open(ref) as s:
+        reproject(s.read().astype(np.float32), cubic, src_transform=s.transform, src_crs=s.crs, dst_transform=ORIGIN,
+                  dst_crs=s.crs, resampling=Resampling.cubic)
+    assert _rmse(out[0], truth) < 0.5 * _rmse(cubic[0], truth)
 
 
 def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):

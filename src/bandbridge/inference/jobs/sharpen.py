@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from affine import Affine
 
+from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
 from bandbridge.inference.jobs.sharpen_read import Guides, Targets, open_guides, open_targets
@@ -105,7 +107,7 @@ class SharpenResult:
 
 def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
                  bands: list[str] | None = None, overwrite: bool = False,
-                 engine: EngineOptions = EngineOptions()) -> SharpenPlan:
+                 engine: EngineOptions = EngineOptions(), model: str | None = None) -> SharpenPlan:
     """Open every input (each refusal in one line) and decide the fit's backend: the plan."""
     from bandbridge.inference.core.writer import PICTURES
     dst = Path(output)
@@ -117,19 +119,22 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     if dst.exists() and not overwrite:
         raise BandbridgeError(f"--output {dst}: exists; add --overwrite to replace it")
     g = open_guides(fine, guides)
+    if model:  # the model's output band(s) join the guides (sharpen_model.py)
+        from bandbridge.inference.jobs.sharpen_model import with_model
+        g = with_model(g, fine, model)
     t = open_targets(reference, bands, g.fine)
     return SharpenPlan(g, t, dst, engine.decision(g.fine.height * g.fine.width))  # the fill's rule: one for both
 
 
 def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
             bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
-            plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None
-            ) -> SharpenResult | None:
+            plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
+            model: str | None = None) -> SharpenResult | None:
     """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
     (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
     (None). Returns what was written, band by band."""
     t0 = time.perf_counter()
-    plan = plan_sharpen(fine, reference, output, guides, bands, overwrite, engine)
+    plan = plan_sharpen(fine, reference, output, guides, bands, overwrite, engine, model)
     for line in plan.lines():
         say(line)
     if plan_only:
@@ -140,6 +145,9 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
     else:
         work = Path(tempfile.mkdtemp(prefix="bandbridge-sharpen-"))
     try:
+        if model:  # the model's output on the fine raster, a guide (deleted with the work folder)
+            from bandbridge.inference.jobs.sharpen_model import run_model
+            run_model(plan, fine, model, work, engine, say)
         res = _run(plan, work, engine, seed, say)
     finally:
         from bandbridge.inference.runtime.cache import forget
@@ -152,10 +160,10 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
 
 def coarse_guides(g: Guides, t: Targets) -> tuple[np.ndarray, np.ndarray]:
     """``(x↓ (G, h, w) stored values, cover (h, w))``: the guides area-averaged onto the reference's
-    grid over their valid pixels, strip by strip, and the share of each cell they cover."""
-    from bandbridge.data.grids import average_in_strips
-    from bandbridge.inference.core.outputs import ROWS
-    return average_in_strips(g.read, g.fine, t.grid, ROWS)
+    grid over their valid pixels, strip by strip, and the share of each cell they cover (by sums over
+    each cell's pixels where the grids share a lattice: at 10980² GDAL's sums took 30 s and 4.7 GB)."""
+    from bandbridge.inference.jobs.sharpen_finish import Lattice
+    return Lattice.of(g.fine, t.grid).means(g.read)
 
 
 def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
@@ -171,6 +179,19 @@ def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
                                   "give guides of the same place")
 
 
+SHIFT_CELLS = 1 << 20  # reference cells the shift test looks at (the central window of a larger reference): a
+# misregistration is one shift for the whole grid, and at 10980² (30 M cells of 20 m) the test on every cell
+# took 160 s of least squares and a phase correlation of the whole grid, where a 1024² window's is a second
+
+
+def central(h: int, w: int, cells: int = SHIFT_CELLS) -> tuple[slice, slice]:
+    """The central window of an ``h × w`` grid holding at most ``cells`` cells (all of a smaller one)."""
+    side_h = min(h, max(1, int(np.sqrt(cells * h / w))))
+    side_w = min(w, cells // side_h)
+    r0, c0 = (h - side_h) // 2, (w - side_w) // 2
+    return slice(r0, r0 + side_h), slice(c0, c0 + side_w)
+
+
 def misregistered(g: Guides, t: Targets, x_c: np.ndarray, cover: np.ndarray, bands: list[int]) -> dict[int, str]:
     """Why each of the targets ``bands`` must not take the fit, where the evidence that the guides and
     the reference are misregistered is strong (none where not): a shift of at least
@@ -180,25 +201,32 @@ def misregistered(g: Guides, t: Targets, x_c: np.ndarray, cover: np.ndarray, ban
     (``reference_fit.register``'s test). The shift is not corrected — the reference is written as
     its files state it — but a fit across it would carry the shift into the detail: on Major-TOM's
     cell (its 20 m bands half a 20 m pixel off its 10 m bands), Wald ×2, a shift of 0.2 reference
-    pixels with a gain of 14–68 % per band, the fit 5–9 % worse than cubic."""
-    from bandbridge.data.grids import average_in_strips, estimate_shift
+    pixels with a gain of 14–68 % per band, the fit 5–9 % worse than cubic. Measured on the central
+    :data:`SHIFT_CELLS` cells (all of a smaller reference), the guides read again only over them."""
+    from bandbridge.data.grids import average_in_strips, estimate_shift, strip_grid
     from bandbridge.inference.core.outputs import ROWS
     from bandbridge.inference.jobs.reference_fit import context_map, linear_map
     from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_GAIN
-    ok = t.valid & (cover >= MIN_COVER)
     if not bands:
         return {}
-    x = np.nan_to_num(x_c)
+    rs, cs = central(*cover.shape)
+    ok = (t.valid & (cover >= MIN_COVER))[rs, cs]
+    x, values = np.nan_to_num(x_c[:, rs, cs]), t.values[:, rs, cs]
     z = lambda a: (a - a[ok].mean()) / (a[ok].std() or 1.0)  # noqa: E731 - bands of unlike units summed
-    maps = sum(z(linear_map(x, t.values[b], ok)) for b in bands)
-    dy, dx, err = estimate_shift(maps, sum(z(np.nan_to_num(t.values[b])) for b in bands), ok)
+    maps = sum(z(linear_map(x, values[b], ok)) for b in bands)
+    dy, dx, err = estimate_shift(maps, sum(z(np.nan_to_num(values[b])) for b in bands), ok)
     if max(abs(dy), abs(dx)) < MIN_SHIFT:
         return {}
-    xs, cs = average_in_strips(g.read, g.fine, t.grid.shifted(dy, dx), ROWS)
-    both = ok & (cs >= MIN_COVER)
+    win = Grid(t.grid.crs, t.grid.transform @ Affine.translation(cs.start, rs.start), rs.stop - rs.start,
+               cs.stop - cs.start)
+    f = g.fine  # the fine rows under the window, a few cells of margin for the move
+    rows = [(~f.transform * win.transform * (0, y))[1] for y in (-4, win.height + 4)]
+    a0, a1 = max(0, int(np.floor(min(rows)))), min(f.height, int(np.ceil(max(rows))))
+    xs, cov = average_in_strips(lambda a, b: g.read(a0 + a, a0 + b), strip_grid(f, a0, a1), win.shifted(dy, dx), ROWS)
+    both = ok & (cov >= MIN_COVER)
     out = {}
     for b in bands:
-        before, after = context_map(x, t.values[b], both), context_map(np.nan_to_num(xs), t.values[b], both)
+        before, after = context_map(x, values[b], both), context_map(np.nan_to_num(xs), values[b], both)
         if after <= (1 - SHIFT_GAIN) * before:
             out[b] = (f"the guides and the reference look shifted by {dy:+.2f}, {dx:+.2f} reference pixels (rows, "
                       f"columns; a linear map of the guides' context fits the band {before:.4g} → {after:.4g} MAE "
@@ -209,16 +237,20 @@ def misregistered(g: Guides, t: Targets, x_c: np.ndarray, cover: np.ndarray, ban
 
 def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: Callable[[str], None]) -> SharpenResult:
     """The passes: the guides' averages, the decision, the work file, the engine, the output."""
-    from bandbridge.inference.jobs.sharpen_finish import finish, write_channels
+    from bandbridge.inference.jobs.sharpen_finish import best_upsampling, finish, write_channels
     from bandbridge.learners.sharpen import Headroom, decide, route_words
     from bandbridge.policy import MIN_COVER
     g, t = plan.guides, plan.targets
+    clock = Clock()
     x_c, cover = coarse_guides(g, t)
     check_guides(x_c, cover, g)
+    clock.mark("reading")
     gunits = Headroom(np.nan_to_num(x_c, nan=np.nanmedian(x_c)), t.valid & (cover >= MIN_COVER))
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
-               pixels_out=g.fine.height * g.fine.width, seed=seed)
-    shifted = misregistered(g, t, x_c, cover, [i for i, b in enumerate(s.bands) if b.base == "fit"])
+               pixels_out=g.fine.height * g.fine.width, seed=seed, guide_units=gunits)
+    clock.mark("the fit")
+    shifted = misregistered(g, t, x_c, cover, [i for i, b in enumerate(s.bands) if b.guided])
+    clock.mark("the shift test")
     for i, why in shifted.items():
         s.bands[i].upsampled(why)
     if not s.fitted:
@@ -229,15 +261,36 @@ def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: C
     if s.fitted:
         say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
         channels = write_channels(g, gunits, s, work / "channels.tif")
+        clock.mark("the work file")
         first = _serve(plan, s, channels, work, engine, say)
+        clock.mark("the engine")
     finish(plan, s, first)
+    clock.mark("the output")
     out = SharpenResult(plan.output, learner=s.chosen if s.fitted else "")
     for b in s.bands:
-        ups = {m: e for m, e in b.heldout.items() if not m.startswith("fit")}
-        out.bands.append(BandResult(b.name, b.route, b.stored(), b.stored(min(ups, key=ups.get)),
+        out.bands.append(BandResult(b.name, b.route, b.stored(), b.stored(best_upsampling(b)),
                                     b.stored(scale="transfer"), b.why))
     say(f"written: {plan.output}")
+    say(f"time: {clock}")
     return out
+
+
+class Clock:
+    """Wall and CPU seconds (this process's, every thread) of the run's stages and the process's peak
+    resident memory at the end of each, in words."""
+
+    def __init__(self) -> None:
+        self.at, self.stages = (time.perf_counter(), time.process_time()), []
+
+    def mark(self, stage: str) -> None:
+        import resource
+        now = (time.perf_counter(), time.process_time())
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux: GB
+        self.stages.append((stage, now[0] - self.at[0], now[1] - self.at[1], peak))
+        self.at = now
+
+    def __str__(self) -> str:
+        return "; ".join(f"{s} {w:.1f} s ({c:.1f} CPU-s, peak {p:.2f} GB)" for s, w, c, p in self.stages)
 
 
 def _serve(plan: SharpenPlan, s, channels: Path, work: Path, engine: EngineOptions, say) -> Path:

@@ -26,8 +26,9 @@ from bandbridge.inference.jobs.reference_fit import FAST
 
 
 def write_channels(g, gunits, s, out: Path) -> Path:
-    """The bundle's input: ``s``'s filled reference upsampled (cubic) onto the guides' grid, then the
-    guides (``g.read``) in model values (``gunits``), float32, NaN where a guide is unknown."""
+    """The bundle's input: ``s``'s filled reference upsampled (cubic; on a lattice with its edge cells
+    held beyond the edge, as the fit's own anchor was made) onto the guides' grid, then the guides
+    (``g.read``) in model values (``gunits``), float32, NaN where a guide is unknown."""
     import rasterio
     from rasterio.windows import Window
 
@@ -35,13 +36,154 @@ def write_channels(g, gunits, s, out: Path) -> Path:
     fine = g.fine
     ct = s.filled.shape[0]
     prof = output_profile(fine.crs, fine.transform, fine.height, fine.width, ct + len(g.bands), "float32", 1, FAST)
+    lattice = Lattice.of(fine, s.grid)
     with rasterio.open(out, "w", **prof) as d:
         for a in range(0, fine.height, ROWS):
             b = min(fine.height, a + ROWS)
-            up = upsample_onto(s.filled, s.grid, strip_grid(fine, a, b), UPSAMPLING)
+            up = lattice.up(s.filled, a, b, UPSAMPLING)
             x, _ = g.read(a, b)
             d.write(np.concatenate([up, gunits.to_model(x)]), window=Window(0, a, fine.width, b - a))
     return out
+
+
+class Warped:
+    """Fields on the reference's ``grid`` onto rows of the ``fine`` grid and back, by GDAL's warper:
+    any two grids (another CRS, a k that is not whole, cells off the pixels' edges)."""
+
+    def __init__(self, fine: Grid, grid: Grid):
+        self.fine, self.grid = fine, grid
+
+    def up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
+        """``field (C, h, w)`` interpolated (``how``: nearest or bilinear) onto rows ``[a, b)`` → ``(C, b − a, W)``."""
+        return upsample_onto(field, self.grid, strip_grid(self.fine, a, b), how)
+
+    def means(self, read) -> tuple[np.ndarray, np.ndarray]:
+        """``(C, h, w)`` each cell's mean of ``read(a, b) → (values (C, b − a, W), valid (b − a, W))``
+        over its valid pixels (NaN where none), and ``(h, w)`` the share of the cell they cover."""
+        return average_in_strips(read, self.fine, self.grid, ROWS)
+
+    def bilinear_means(self, field: np.ndarray) -> np.ndarray:
+        """``(C, h, w)``: each cell's mean of ``field`` interpolated bilinearly onto every fine pixel."""
+        whole = lambda a, b: (self.up(field, a, b, "bilinear"), np.ones((b - a, self.fine.width), bool))  # noqa: E731
+        return self.means(whole)[0]
+
+
+class Lattice(Warped):
+    """:class:`Warped` where the fine grid lies on the reference's cells: one CRS, north up, a whole ``k``,
+    each cell's edges on pixel edges (Sentinel-2's 20 m and 60 m grids on its 10 m one, Landsat's 90 m
+    on its 30 m). Nearest, bilinear and cubic interpolation (Keys' a = −0.5, GDAL's; the edge cells held
+    beyond the edge, as ``guided.padded_up`` pads them for the fit: the same values to 6e-8) as
+    weighted row and column gathers, and cell means as sums over each cell's pixels: none through the
+    warper, whose passes over the output took most of the finish at 10980²."""
+
+    def __init__(self, fine: Grid, grid: Grid, k: int, off: tuple[int, int]):
+        super().__init__(fine, grid)
+        self.k = k
+        self.off = off
+        self.cell = [(np.arange(n) + o) // k for n, o in ((fine.height, off[0]), (fine.width, off[1]))]
+
+    @classmethod
+    def of(cls, fine: Grid, grid: Grid) -> Warped:
+        """A :class:`Lattice` where ``fine`` lies on ``grid``'s cells, else a :class:`Warped`."""
+        a, b = fine.transform, grid.transform
+        if fine.crs != grid.crs or a.b or a.d or b.b or b.d or not a.a or not a.e:
+            return Warped(fine, grid)
+        k, ke = b.a / a.a, b.e / a.e
+        col, row = ~b * (a.c, a.f)  # the fine grid's corner in cells
+        off = (round(row * k), round(col * k))
+        whole = lambda v: abs(v - round(v)) < 1e-6  # noqa: E731
+        if not (whole(k) and abs(k - ke) < 1e-6 and round(k) >= 1 and whole(row * k) and whole(col * k)):
+            return Warped(fine, grid)
+        lat = cls(fine, grid, round(k), off)
+        inside = all(c[0] >= 0 and c[-1] < n for c, n in zip(lat.cell, (grid.height, grid.width)))
+        return lat if inside else Warped(fine, grid)
+
+    def taps(self, axis: int, how: str, a: int = 0, b: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(cells (n, T), weights (n, T))`` of the fine pixels ``[a, b)`` along ``axis`` (0: rows): the
+        cells each interpolates (clipped to the grid: the edge cell held beyond it) and their weights."""
+        n, m = (self.fine.height, self.grid.height) if axis == 0 else (self.fine.width, self.grid.width)
+        u = (np.arange(n)[a:b] + self.off[axis] + 0.5) / self.k - 0.5  # in cells, their centres at whole numbers
+        i0 = np.floor(u).astype(np.int64)
+        t = (u - i0)[:, None]
+        if how == "bilinear":
+            d, w = np.array([0, 1]), np.hstack([1 - t, t])
+        else:  # cubic convolution, Keys (1981) with a = -0.5
+            d = np.array([-1, 0, 1, 2])
+            x = np.abs(t - d)
+            w = np.where(x <= 1, 1.5 * x ** 3 - 2.5 * x ** 2 + 1, -0.5 * x ** 3 + 2.5 * x ** 2 - 4 * x + 2)
+        return np.clip(i0[:, None] + d, 0, m - 1), w.astype(np.float32)
+
+    def up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
+        return self._along(self._along(field, 1, a, b, how), 2, 0, self.fine.width, how)
+
+    def _along(self, x: np.ndarray, axis: int, a: int, b: int, how: str) -> np.ndarray:
+        """``x (C, h, w)`` interpolated along ``axis`` (1: rows, 2: columns) onto the fine pixels
+        ``[a, b)``: the pixels at one place in their cells (a phase of ``k``) share their taps' weights,
+        so each phase is a weighted sum of whole slices of the cells (no gather a pixel)."""
+        k, off, m = self.k, self.off[axis - 1], x.shape[axis]
+        lo, hi = (a + off) // k, (b - 1 + off) // k + 1  # the cells holding the pixels
+        d, w = _phases(k, how)
+        src = np.take(x, np.clip(np.arange(lo + d[0], hi + d[-1] + 1), 0, m - 1), axis=axis)
+        n = hi - lo
+        out = np.zeros(x.shape[:axis] + (n, k) + x.shape[axis + 1:], np.float32)
+        at = lambda i, s: (slice(None),) * i + (s,)  # noqa: E731
+        for p in range(k):
+            for j in np.flatnonzero(w[p]):
+                out[at(axis + 1, p)] += w[p, j] * src[at(axis, slice(j, j + n))]
+        start = a + off - lo * k
+        return out.reshape(x.shape[:axis] + (n * k,) + x.shape[axis + 1:])[at(axis, slice(start, start + b - a))]
+
+    def means(self, read) -> tuple[np.ndarray, np.ndarray]:
+        total = count = None
+        cols = np.flatnonzero(np.r_[True, np.diff(self.cell[1]) != 0])  # each cell's first column
+        c0 = self.cell[1][0]
+        for a in range(0, self.fine.height, ROWS):
+            b = min(self.fine.height, a + ROWS)
+            v, ok = read(a, b)
+            if total is None:
+                total = np.zeros((v.shape[0], self.grid.height, self.grid.width))
+                count = np.zeros((self.grid.height, self.grid.width))
+            cells = self.cell[0][a:b]
+            first = np.flatnonzero(np.r_[True, np.diff(cells) != 0])  # a cell split between strips: added twice
+            at = (cells[first], slice(c0, c0 + len(cols)))
+            v = np.where(ok, v, np.float32(0))
+            total[(slice(None), *at)] += np.add.reduceat(np.add.reduceat(v, first, axis=1), cols, axis=2)
+            count[at] += np.add.reduceat(np.add.reduceat(ok.astype(np.float32), first, axis=0), cols, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (total / count).astype(np.float32), (count / self.k ** 2).astype(np.float32)
+
+    def bilinear_means(self, field: np.ndarray) -> np.ndarray:
+        """Exact, with no pass over the fine grid: the interpolation is one sparse matrix per axis (two
+        weights a pixel) and the cell mean another, so each cell's mean is ``M_r @ field @ M_cᵀ``."""
+        from scipy.sparse import csr_matrix
+        ms = []
+        for axis, (cell, m) in enumerate(zip(self.cell, (self.grid.height, self.grid.width))):
+            idx, w = self.taps(axis, "bilinear")
+            n = len(cell)
+            interp = csr_matrix((w.ravel(), (np.repeat(np.arange(n), idx.shape[1]), idx.ravel())), shape=(n, m))
+            per = np.bincount(cell, minlength=m).astype(np.float64)
+            mean = csr_matrix((1 / per[cell], (cell, np.arange(n))), shape=(m, n))
+            ms.append((mean @ interp).tocsr())
+        return np.stack([(ms[1] @ (ms[0] @ f.astype(np.float64)).T).T for f in field]).astype(np.float32)
+
+
+def _phases(k: int, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets (T,), weights (k, T))``: the cells (as offsets from its own) a fine pixel at each of
+    the ``k`` places in its cell interpolates by ``how``, and their weights (zero where a place takes
+    fewer): nearest its own; bilinear the two whose centres it lies between; cubic four (Keys, a = −0.5)."""
+    if how == "nearest":
+        return np.array([0]), np.ones((k, 1), np.float32)
+    u = (np.arange(k) + 0.5) / k - 0.5  # each place's position from its cell's centre, in cells
+    base = np.floor(u).astype(np.int64)
+    taps = np.array([0, 1]) if how == "bilinear" else np.array([-1, 0, 1, 2])
+    d = np.arange(base.min() + taps[0], base.max() + taps[-1] + 1)
+    w = np.zeros((k, len(d)), np.float32)
+    for p in range(k):
+        x = np.abs(u[p] - base[p] - taps)
+        w[p, base[p] + taps - d[0]] = (1 - x if how == "bilinear" else
+                                       np.where(x <= 1, 1.5 * x ** 3 - 2.5 * x ** 2 + 1,
+                                                -0.5 * x ** 3 + 2.5 * x ** 2 - 4 * x + 2))
+    return d, w
 
 
 class Rows:
@@ -51,44 +193,60 @@ class Rows:
         self.g, self.s, self.first = plan.guides, s, first
         self.fine: Grid = plan.guides.fine
         self.res = None
+        self.known: tuple[int, int, np.ndarray] | None = None  # the last rows raw() read the guides' validity of
+        self.lattice = Lattice.of(self.fine, s.grid)
         if any(b.corrected for b in s.bands):  # the first pass: each cell's mean of the uncorrected output
-            m, _ = average_in_strips(lambda a, b: (lambda v: (v, np.isfinite(v).all(0)))(self.raw(a, b)),
-                                     self.fine, s.grid, ROWS)
+            m, _ = self.lattice.means(lambda a, b: (lambda v: (v, np.isfinite(v).all(0)))(self.raw(a, b)))
             self.res = np.where(s.seen[None] & np.isfinite(m), s.filled - np.nan_to_num(m), 0.0).astype(np.float32)
             # what the smooth residual's own cell means miss, added flat per cell: the output then averages
             # back to the reference exactly (the bilinear residual alone left up to 119 DN on a test band)
-            whole = lambda a, b: np.ones((b - a, self.fine.width), bool)  # noqa: E731
-            up, _ = average_in_strips(lambda a, b: (self._up(self.res, a, b, "bilinear"), whole(a, b)), self.fine,
-                                      s.grid, ROWS)
-            self.rest = (self.res - np.nan_to_num(up)).astype(np.float32)
+            self.rest = (self.res - np.nan_to_num(self.lattice.bilinear_means(self.res))).astype(np.float32)
 
     def raw(self, a: int, b: int) -> np.ndarray:
         """Rows ``[a, b)`` of every band by its route, uncorrected ``(Ct, b − a, W)``."""
-        s, sg = self.s, strip_grid(self.fine, a, b)
+        s = self.s
         out = np.empty((len(s.bands), b - a, self.fine.width), np.float32)
-        fitted = None
+        fitted = xs = None
         for i, band in enumerate(s.bands):
             if band.base == "fit":
                 if fitted is None:
                     fitted = _rows(self.first, self.fine, a, b)
+                    self.known = (a, b, np.isfinite(fitted).all(0))
                 out[i] = fitted[i]
-            else:
-                out[i] = upsample_onto(s.filled[i:i + 1], s.grid, sg, band.base)[0]
+            elif band.base == "regression":  # the band's line on the guides' rows (learners/sharpen_routes.py)
+                if xs is None:
+                    xs = self.g.read(a, b)[0]
+                    self.known = (a, b, np.isfinite(xs).all(0))
+                out[i] = s.regressed(i, xs)
+            else:  # nearest, bilinear or cubic upsampling
+                out[i] = self.lattice.up(s.filled[i:i + 1], a, b, band.base)[0]
         return out
 
-    def _up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
-        return upsample_onto(field, self.s.grid, strip_grid(self.fine, a, b), how)
+    def guided(self, a: int, b: int) -> np.ndarray:
+        """``(b − a, W)``: where every guide is known on rows ``[a, b)``. The engine's output is NaN
+        exactly there (its reader's mask of the work file, whose guides are NaN where unknown), as are
+        the guides a line reads: the rows :meth:`raw` read last say it, and the guides are read again
+        only where no band read them (a 600² run read them three times: 0.14 CPU-s each)."""
+        if self.known is not None and self.known[:2] == (a, b):
+            return self.known[2]
+        return self.g.read(a, b)[1]
 
     def rows(self, a: int, b: int) -> np.ndarray:
         """Rows ``[a, b)`` with the correction where a band's check kept it (model values): the
         residual interpolated bilinearly, and what its cell means miss, flat per cell."""
         v = self.raw(a, b)
         if self.res is not None:
-            fix = self._up(self.res, a, b, "bilinear") + self._up(self.rest, a, b, "nearest")
-            for i, band in enumerate(self.s.bands):
-                if band.corrected:
-                    v[i] += fix[i]
+            which = [i for i, band in enumerate(self.s.bands) if band.corrected]
+            v[which] += (self.lattice.up(self.res[which], a, b, "bilinear")
+                         + self.lattice.up(self.rest[which], a, b, "nearest"))
         return v
+
+
+def best_upsampling(band) -> str:
+    """The upsampled route (``+correction`` or not) of ``band`` (``learners/sharpen.BandRoute``) that
+    held out best at the reference's scale."""
+    from bandbridge.learners.sharpen import UPSAMPLERS
+    return min((m for m in band.heldout if m.startswith(UPSAMPLERS)), key=band.heldout.get)
 
 
 def _rows(path: Path, fine: Grid, a: int, b: int) -> np.ndarray:
@@ -116,9 +274,10 @@ def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
     def setup(r) -> None:
         r.main.descriptions = tuple(t.names)
         r.main.scales, r.main.offsets = list(t.scales), list(t.offsets)
+        if any(t.units):
+            r.main.units = tuple(t.units)
         for i, b in enumerate(s.bands, 1):
-            ups = {m: e for m, e in b.heldout.items() if not m.startswith("fit")}
-            best = min(ups, key=ups.get)
+            best = best_upsampling(b)
             r.main.update_tags(i, bandbridge_route=f"{b.route}: {route_words(b.route)}", bandbridge_why=b.why,
                                bandbridge_heldout_mae=f"{b.stored():.6g}",
                                bandbridge_upsampled_mae=f"{b.stored(best):.6g} ({best})",
@@ -133,8 +292,8 @@ def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
     def strip(a: int, b: int) -> Strip:
         """Rows ``[a, b)``: nodata where a guide is unknown or the reference's cell is (nothing to sharpen)."""
         stored = np.maximum(s.units.to_stored(rows.rows(a, b)), floor)
-        _, ok = plan.guides.read(a, b)
-        cell = upsample_onto(seen, t.grid, strip_grid(fine, a, b), "nearest")[0] > 0.5
+        ok = rows.guided(a, b)
+        cell = rows.lattice.up(seen, a, b, "nearest")[0] > 0.5
         return Strip(stored, ok & cell & np.isfinite(stored).all(0))
 
     with opened([plan.output], main, extra, True, False, None, setup) as rasters:
