@@ -255,6 +255,29 @@ def test_a_cog_folder_named_by_stac_assets_reads_with_its_own_scale(tmp_path, ru
     assert "guides: B02, B03, B04, B08 on a 64×64 grid" in out and "2 band(s) B05, B11 (uint16)" in out
 
 
+def test_an_aerial_image_takes_a_sentinel2_folders_finest_bands_as_targets(tmp_path, run_cli):
+    """Guides five times finer than the 10 m bands (a 2 m aerial image in a CRS counted in feet: 6.6 units
+    a pixel, more than half the product's 10): the S2 folder's first set coarser than the guides by two
+    is its 10 m set, judged in the guides' coordinates, not by the numbers of two CRSs' units."""
+    from rasterio.warp import calculate_default_transform, reproject
+    safe, _ = s2_safe(tmp_path, jp2=False)
+    rng = np.random.default_rng(8)
+    utm = Affine(2.0, 0.0, 500_000.0, 0.0, -2.0, 4_000_000.0)
+    v = np.round(255 * np.stack([_field(rng, (200, 200), 2.0) for _ in range(3)])).astype("uint8")
+    tr, w, h = calculate_default_transform("EPSG:32617", "EPSG:2264", 200, 200, 500_000, 3_999_600, 500_400,
+                                           4_000_000)
+    with rasterio.open(tmp_path / "aerial.tif", "w", driver="GTiff", height=h, width=w, count=3, dtype="uint8",
+                       crs="EPSG:2264", transform=tr) as d:  # North Carolina State Plane, US feet
+        for i in range(3):
+            reproject(v[i], rasterio.band(d, i + 1), src_transform=utm, src_crs="EPSG:32617")
+        d.descriptions = ("red", "green", "blue")
+    assert 6 < abs(tr.a) < 7
+    code, out, err = run_cli("sharpen", str(tmp_path / "aerial.tif"), "--reference", str(safe), "-o",
+                             str(tmp_path / "o.tif"), "--plan")
+    assert code == 0, err
+    assert "4 band(s) B02, B03, B04, B08 (uint16)" in out
+
+
 # --- a band of another physical kind than it is said to be --------------------------------------------
 
 def _pair(tmp: Path, values: np.ndarray, dtype: str = "float32", name: str = "B11", units=None, scale=None):

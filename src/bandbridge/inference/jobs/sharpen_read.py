@@ -62,12 +62,6 @@ def bands_of(path: str, flag: str) -> list[Band]:
     return out
 
 
-def pixel_of(band: Band) -> float:
-    """A band's pixel side in its CRS's units (× its ``cell``)."""
-    g = grid_of(band.path)
-    return abs(g.transform.a) * band.cell
-
-
 def default_guides(path: str, bands: list[Band]) -> list[Band]:
     """The guides of ``path`` where ``--guides`` names none: a Landsat folder's reflectance bands (not
     the pan nor cirrus), a Sentinel-2 folder's finest band set (its 10 m bands), every band of others."""
@@ -76,8 +70,8 @@ def default_guides(path: str, bands: list[Band]) -> list[Band]:
         from bandbridge.data.landsat import default_guides as landsat_guides
         return landsat_guides(bands) or bands
     if product == "sentinel2":
-        finest = min(pixel_of(b) for b in bands)
-        return [b for b in bands if pixel_of(b) <= 1.01 * finest]
+        pixels = {b.name: abs(grid_of(b.path).transform.a) for b in bands}  # one product: one CRS
+        return [b for b in bands if pixels[b.name] <= 1.01 * min(pixels.values())]
     return bands
 
 
@@ -90,12 +84,22 @@ def default_targets(path: str, bands: list[Band], fine: Grid) -> list[Band]:
         from bandbridge.data.landsat import default_targets as landsat_targets
         return landsat_targets(bands) or [b for b in bands if b.name != "B8"]
     if product == "sentinel2" and fine.crs is not None:
-        from bandbridge.policy import MIN_K
-        pixels = [pixel_of(b) for b in bands]
-        coarser = [q for q in pixels if q >= (MIN_K - 0.01) * abs(fine.transform.a)]
-        if coarser:
-            return [b for b, q in zip(bands, pixels) if abs(q - min(coarser)) <= 0.01 * min(coarser)]
+        ks = {b.name: coarser_by(b, fine) for b in bands}  # in the guides' CRS (an aerial in another zone too)
+        found = [k for k in ks.values() if k is not None]
+        if found:
+            return [b for b in bands if ks[b.name] is not None and abs(ks[b.name] - min(found)) <= 0.01 * min(found)]
     return bands
+
+
+def coarser_by(band: Band, fine: Grid) -> float | None:
+    """How many guide pixels a band's pixel spans along a side (``data/reference.pixels_per_cell``,
+    the CRSs reconciled); None where that is under ``policy.MIN_K`` or over ``policy.MAX_K``."""
+    g = grid_of(band.path)
+    try:
+        return pixels_per_cell(Grid(g.crs, g.transform @ Affine.scale(band.cell), g.height, g.width), fine,
+                               band.path)
+    except BandbridgeError:
+        return None
 
 
 def pick(bands: list[Band], wanted: list[str] | None, flag: str, what: str) -> list[Band]:
