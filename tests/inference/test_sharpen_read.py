@@ -89,6 +89,18 @@ def _refused(run_cli, tmp_path: Path, *args: str) -> str:
     return said[0]
 
 
+def _sharpened(run_cli, dst: Path, *args: str) -> tuple[str, np.ndarray, dict]:
+    """``bandbridge sharpen ARGS -o DST`` run (exit 0): its printed lines, the output's values and what its
+    file says (type, units, scales, offsets, descriptions, each band's route, the file's tags)."""
+    code, out, err = run_cli("sharpen", *args, "-o", str(dst), "--threads", "1")
+    assert code == 0, err
+    with rasterio.open(dst) as d:
+        said = {"dtype": d.dtypes[0], "units": d.units, "scales": d.scales, "offsets": d.offsets,
+                "names": d.descriptions, "size": (d.height, d.width), "tags": d.tags(),
+                "routes": [d.tags(i)["bandbridge_route"].split(":")[0] for i in range(1, d.count + 1)]}
+        return out, d.read().astype(np.float64), said
+
+
 def _block_means(v: np.ndarray, k: int) -> np.ndarray:
     c, h, w = v.shape
     return v[:, :h // k * k, :w // k * k].reshape(c, h // k, k, w // k, k).mean((2, 4), dtype=np.float64)
@@ -101,17 +113,12 @@ def test_a_landsat_folder_sharpens_its_thermal_bands_in_kelvin(tmp_path, run_cli
     read in K (Planck's law) and, on a 30 m grid, averaged 3 × 3 (TIRS's 100 m); the output is float32
     in K, tagged, and averages back to the reference's kelvin."""
     folder = landsat_folder(tmp_path / "LC08")
-    code, out, err = run_cli("sharpen", str(folder), "--reference", str(folder), "-o", str(tmp_path / "t.tif"),
-                             "--threads", "1")
-    assert code == 0, err
+    out, v, said = _sharpened(run_cli, tmp_path / "t.tif", str(folder), "--reference", str(folder))
     assert "guides: B2, B3, B4, B5, B6, B7 on a 96×96 grid" in out
     assert "2 band(s) B10, B11 (float32)" in out and "k = 3.00" in out
-    with rasterio.open(tmp_path / "t.tif") as d:
-        v = d.read().astype(np.float64)
-        assert d.descriptions == ("B10", "B11") and d.dtypes[0] == "float32" and d.scales == (1.0, 1.0)
-        assert d.tags()["bandbridge_guides"] == "B2,B3,B4,B5,B6,B7"
-        assert d.units == ("K", "K")
-        exact = "+correction" in d.tags(1)["bandbridge_route"].split(":")[0]
+    assert said["names"] == ("B10", "B11") and said["dtype"] == "float32" and said["scales"] == (1.0, 1.0)
+    assert said["tags"]["bandbridge_guides"] == "B2,B3,B4,B5,B6,B7" and said["units"] == ("K", "K")
+    exact = said["routes"][0].endswith("+correction")
     with rasterio.open(next(folder.glob("*_B10.TIF"))) as s:
         dn = s.read(1).astype(np.float64)
     kelvin = np.where(dn > 0, K2 / np.log(K1 / (dn * MULT + ADD) + 1), np.nan)
@@ -139,20 +146,15 @@ def test_a_collection2_level2_folder_writes_surface_temperature_in_its_own_dn_an
         "GROUP = LEVEL2_SURFACE_TEMPERATURE_PARAMETERS\n  TEMPERATURE_MULT_BAND_ST_B10 = 0.00341802\n"
         "  TEMPERATURE_ADD_BAND_ST_B10 = 149.0\nEND_GROUP = LEVEL2_SURFACE_TEMPERATURE_PARAMETERS\n"
         + "".join(f"REFLECTANCE_MULT_BAND_{n} = 2.75e-05\nREFLECTANCE_ADD_BAND_{n} = -0.2\n" for n in range(2, 8)))
-    code, out, err = run_cli("sharpen", str(folder), "--reference", str(folder), "-o", str(tmp_path / "st.tif"),
-                             "--threads", "1")
-    assert code == 0, err
+    out, v, said = _sharpened(run_cli, tmp_path / "st.tif", str(folder), "--reference", str(folder))
     assert "guides: SR_B2, SR_B3, SR_B4, SR_B5, SR_B6, SR_B7" in out and "1 band(s) ST_B10 (uint16)" in out
-    with rasterio.open(tmp_path / "st.tif") as d:
-        v = d.read().astype(np.float64)
-        assert d.dtypes[0] == "uint16" and d.units == ("K",)
-        assert d.scales == pytest.approx((0.00341802,)) and d.offsets == pytest.approx((149.0,))
-        route = d.tags(1)["bandbridge_route"]
+    assert said["dtype"] == "uint16" and said["units"] == ("K",)
+    assert said["scales"] == pytest.approx((0.00341802,)) and said["offsets"] == pytest.approx((149.0,))
     with rasterio.open(next(folder.glob("*_ST_B10.TIF"))) as s:
         ref = _block_means(s.read().astype(np.float64), 3)
     kelvin_out = v * 0.00341802 + 149
     assert 280 < kelvin_out.min() and kelvin_out.max() < 320
-    if "+correction" in route.split(":")[0]:
+    if said["routes"][0].endswith("+correction"):
         assert np.abs(_block_means(v, 3) - ref).max() <= 0.5  # the stored type's rounding
 
 
@@ -210,18 +212,13 @@ def test_a_sentinel2_safe_sharpens_its_20m_bands_from_its_10m_bands(tmp_path, ru
     B02 and the 60 m band left out); the output is on the 10 m grid in the product's DN with the
     baseline-04 scale and offset tagged, and averages back to the reference."""
     safe, _ = s2_safe(tmp_path)
-    code, out, err = run_cli("sharpen", str(safe), "--reference", str(safe), "-o", str(tmp_path / "s.tif"),
-                             "--threads", "1")
-    assert code == 0, err
+    out, v, said = _sharpened(run_cli, tmp_path / "s.tif", str(safe), "--reference", str(safe))
     assert "guides: B02, B03, B04, B08 on a 96×96 grid" in out and "2 band(s) B05, B11 (uint16)" in out
-    with rasterio.open(tmp_path / "s.tif") as d:
-        v = d.read().astype(np.float64)
-        assert d.descriptions == ("B05", "B11") and d.dtypes[0] == "uint16" and (d.height, d.width) == (96, 96)
-        assert d.scales == (1e-4, 1e-4) and d.offsets == (-0.1, -0.1) and d.units == ("reflectance",) * 2
-        routes = [d.tags(i)["bandbridge_route"] for i in (1, 2)]
+    assert said["names"] == ("B05", "B11") and said["dtype"] == "uint16" and said["size"] == (96, 96)
+    assert said["scales"] == (1e-4, 1e-4) and said["offsets"] == (-0.1, -0.1) and said["units"] == ("reflectance",) * 2
     with rasterio.open(next(safe.rglob("*_B05_20m.jp2"))) as s:
         ref = s.read(1).astype(np.float64)
-    if routes[0].split(":")[0].endswith("+correction") or routes[0].startswith("nearest"):
+    if said["routes"][0].endswith("+correction") or said["routes"][0] == "nearest":
         assert np.abs(_block_means(v[:1], 2)[0] - ref).max() <= 0.5  # the stored type's rounding
     refl = v[0] * 1e-4 - 0.1
     assert 0.0 < refl.min() and refl.max() < 1.0
@@ -380,11 +377,8 @@ def test_a_models_output_is_one_more_guide(tmp_path, run_cli):
                              str(tmp_path / "p.tif"), "--plan")
     assert code == 0, err
     assert "guides: RED, GREEN, BLUE, rgb2nir on a 256×256 grid" in out
-    code, out, err = run_cli("sharpen", str(rgb), "-m", "rgb2nir", "--reference", str(nir), "-o",
-                             str(tmp_path / "o.tif"), "--threads", "1")
-    assert code == 0, err
-    with rasterio.open(tmp_path / "o.tif") as d:
-        assert d.tags()["bandbridge_guides"] == "RED,GREEN,BLUE,rgb2nir" and d.count == 1
+    _, v, said = _sharpened(run_cli, tmp_path / "o.tif", str(rgb), "-m", "rgb2nir", "--reference", str(nir))
+    assert said["tags"]["bandbridge_guides"] == "RED,GREEN,BLUE,rgb2nir" and len(v) == 1
     assert sorted(q.name for q in tmp_path.iterdir()) == ["nir.tif", "o.tif", "rgb.tif"]
 
 
@@ -420,13 +414,10 @@ def test_the_dev_landsat_scene_sharpens_b10_in_kelvin(tmp_path, run_cli):
             d.write(np.where((blocks == 0).any((1, 3)), 0, np.round(blocks.mean((1, 3)))).astype("uint16"), 1)
     shutil.copy(next(SCENE.glob("*_MTL.txt")), coarse)  # after the bands: GDAL deletes a TIFF's *_MTL.txt sibling
     # when it replaces the TIFF
-    code, out, err = run_cli("sharpen", str(SCENE), "--reference", str(coarse), "--bands", "B10,B11", "--guides",
-                             "B2,B3,B4,B5,B6,B7", "-o", str(tmp_path / "t.tif"), "--threads", "1")
-    assert code == 0, err
+    _, v, said = _sharpened(run_cli, tmp_path / "t.tif", str(SCENE), "--reference", str(coarse), "--bands",
+                            "B10,B11", "--guides", "B2,B3,B4,B5,B6,B7")
     ref = read_landsat(coarse, ["B10", "B11"])
-    with rasterio.open(tmp_path / "t.tif") as d:
-        v = d.read().astype(np.float64)
-        exact = ["+correction" in d.tags(i)["bandbridge_route"].split(":")[0] for i in (1, 2)]
+    exact = [r.endswith("+correction") for r in said["routes"]]
     ok = ref.valid & np.isfinite(_block_means(v, 3)).all(0)
     assert 170 < np.nanmin(v) and np.nanmax(v) < 350 and ok.sum() > 1000
     for i in (0, 1):  # K: exact where the band's route is made consistent, close where not
