@@ -382,6 +382,18 @@ def test_a_models_output_is_one_more_guide(tmp_path, run_cli):
     assert sorted(q.name for q in tmp_path.iterdir()) == ["nir.tif", "o.tif", "rgb.tif"]
 
 
+def test_a_models_guide_from_a_product_folder_runs_on_its_guides_stacked(tmp_path, run_cli):
+    """FINE a SAFE (not one raster): the model runs on the 10 m bands stacked in reflectance, described
+    by their names (rgb2nir picks its reflectance model), and a model of several bands names each."""
+    from bandbridge.inference.jobs.sharpen_model import guide_names
+    safe, _ = s2_safe(tmp_path, jp2=False)
+    out, v, said = _sharpened(run_cli, tmp_path / "o.tif", str(safe), "-m", "rgb2nir", "--reference", str(safe))
+    assert "the model's guide: rgb2nir on model_input.tif" in out and "rgb2nir-s2" in out
+    assert said["tags"]["bandbridge_guides"] == "B02,B03,B04,B08,rgb2nir" and said["names"] == ("B05", "B11")
+    assert guide_names("sar2optical", ["B04", "B03", "B02"]) == ["sar2optical_B04", "sar2optical_B03",
+                                                                  "sar2optical_B02"]
+
+
 @pytest.mark.parametrize("model, said", [("no-such-model", "-m no-such-model: "), ("sr-x2", "super-resolution")])
 def test_a_model_that_cannot_guide_is_refused_in_one_line(tmp_path, run_cli, model, said):
     rgb, nir = _naip_pair(tmp_path)
