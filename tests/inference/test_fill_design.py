@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from bandbridge.learners.fill_fit import HALF, SAR_HI, SAR_LO, Units, composite, design, feed_of, interpolate
+from bandbridge.learners.fill_sar import dated, sar_model
 from bandbridge.models.fill_design import FillDesign, all_channels, raw_channels, sar_scale
 
 
@@ -60,9 +61,11 @@ def test_the_module_computes_the_numpy_design(kind: str) -> None:
     before = [(d, t) for d, t in zip(full, days) if t > 0]
     after = [(d, -t) for d, t in zip(full, days) if t < 0]
     between = interpolate([d for d, _ in before], [t for _, t in before], [d for d, _ in after], [t for _, t in after])
-    base, _, _ = composite(full)
+    base, _, index = composite(full)
+    # SAR of every date: the first date's is SAR then's file, the second's SAR later's, the others have none
+    then_m, later_m = sar_model(sar_db[1], holes[1]), sar_model(sar_db[2], holes[2])
     want, _ = design(units.to_model(base), [units.to_model(d) for d in full[1:]], sar_db[0], sar_db[1], holes,
-                     units.to_model(between), sar_db[2])
+                     units.to_model(between), sar_db[2], dated(index, [then_m, later_m, None, None], then_m))
     # the raw stack as the VRT gives it: dates in model values (0 where none), SAR scaled, the flags
     present = [[bool(np.isfinite(d[b]).any()) for b in range(c)] for d in dates]
     scale = [sar_scale(kind, SAR_LO, SAR_HI) for _ in range(3)]
@@ -82,7 +85,7 @@ def test_the_module_computes_the_numpy_design(kind: str) -> None:
     assert feed[0] < 0
     cfg = {"bands": c, "dates": [{"days": t, "present": p} for t, p in zip(days, present)], "sides": True,
            "sar": [{"kind": kind, "scale": a, "offset": o, "hole": hl.tolist()} for (a, o), hl in zip(scale, holes)],
-           "now": 0, "then": 1, "later": 2, "bits": 16, "feed": list(feed), "lo": SAR_LO, "hi": SAR_HI,
+           "now": 0, "then": 1, "later": 2, "dated": [1, 2, None, None], "bits": 16, "feed": list(feed), "lo": SAR_LO, "hi": SAR_HI,
            "half": HALF}
     cfg["channels"] = list(range(all_channels(cfg)))
     assert x.shape[0] == raw_channels(cfg) and want.shape[0] == all_channels(cfg)

@@ -94,3 +94,36 @@ def test_a_date_on_another_grid_is_written_onto_the_scene_and_said(tmp_path, mon
     done = run((s, str(moved), now, then), tmp_path / "out.tif")
     assert done.filled > 0 and (work / "date1.tif").exists()
     assert str(work / "date1.tif") in (work / "stack.vrt").read_text()
+
+
+def test_sar_of_every_date_follows_the_base(tmp_path):
+    """``--sar-earlier`` once per ``--earlier``: per pixel the SAR of the date the base is from (and its change
+    to now) is a design channel pair — the second date's SAR where the nearest date is cloudy, the nearest's
+    elsewhere — computed from the stack as the bundle computes it."""
+    from bandbridge.inference.jobs.fill_inputs import open_inputs
+    from bandbridge.inference.jobs.fill_strips import guides, scan
+    from bandbridge.learners.fill_sar import sar_model
+    from test_fill_engine import NAMES, _write  # noqa: E402
+    s, e, now, then = scene(tmp_path, 60, 70, (slice(20, 40), slice(20, 50)))
+    data, _ = _read(e)
+    data[4] = 4
+    data[4, 30:50, 10:40] = 9  # the nearest date cloudy here: the base is the second date's
+    e1 = _write(tmp_path / "S2_20200601.tif", data, NAMES, "2020-06-01")
+    data[4] = 4
+    e2 = _write(tmp_path / "S2_20200520.tif", data, NAMES, "2020-05-20")
+    sar2 = _read(then)[0] + 3.0  # the second date's own SAR, 3 dB brighter
+    then2 = _write(tmp_path / "S1_20200520.tif", sar2, ["VV", "VH"], "2020-05-20", "float32")
+    inp = open_inputs(s, [e1, e2], now, [then, then2], None)
+    assert inp.dated_slots() == [1, 3]  # SAR then (the nearest date's), then the second date's own
+    sc = scan(inp.scene, inp.mask, inp.sar_all())
+    dates, days = inp.dates()
+    work = tmp_path / "work"
+    work.mkdir()
+    gd = guides(sc, dates, inp.sar_all(), work, days, inp.dated_slots())
+    ch = gd.channels["sar_dated"]
+    assert len(ch) == 4
+    x = gd.rows(0, 60)
+    m1, m2 = sar_model(_read(then)[0], sc.holes[1]), sar_model(sar2, sc.holes[3])
+    np.testing.assert_allclose(x[ch[:2], 30:50, 10:40], m2[:, 30:50, 10:40], atol=1e-4)
+    np.testing.assert_allclose(x[ch[:2], :20], m1[:, :20], atol=1e-4)
+    assert not np.allclose(m1[:, 30:50, 10:40], m2[:, 30:50, 10:40], atol=1e-2)

@@ -28,8 +28,11 @@ def fill(
                                       "openEO DN); or stac… as -e takes it (default collection sentinel-1-grd): "
                                       "the Item nearest the scene's date, and the one nearest the nearest earlier "
                                       "date as --sar-earlier"),
-    sar_earlier: Optional[str] = typer.Option(None, "--sar-earlier", help="Sentinel-1 at the nearest earlier "
-                                              "date (or stac… as --sar takes it)"),
+    sar_earlier: list[str] = typer.Option([], "--sar-earlier", help="Sentinel-1 at the nearest earlier date (or "
+                                          "stac… as --sar takes it); or one per --earlier, in the same order (repeat): "
+                                          "the SAR of each pixel's base date and its change to now are then features "
+                                          "the held-out check keeps where they help. A SAR cube given with --sar "
+                                          "gives its step nearest each date itself"),
     sar_later: list[str] = typer.Option([], "--sar-later", help="Sentinel-1 at a --later date (repeat: one per "
                                         "--later, in the same order; needs --sar): the nearest later date's and its "
                                         "change since the scene are features the held-out check keeps where they "

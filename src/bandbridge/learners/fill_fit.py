@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from bandbridge.learners.fill_regions import Region, compose, judge
+from bandbridge.learners.fill_sar import SAR_DATED, SAR_HI, SAR_LATER, SAR_LO, sar_model, sar_parts  # noqa: F401
 from bandbridge.learners.folds import Fold, spatial_folds
 from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, HALF, HI, LO
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, sample
@@ -26,8 +27,6 @@ ROUTES = {"fit": "the learner-selection core fitted on the clear part",
                           "one side is clear)",
           # fill --sar without --earlier (inference/jobs/fill.run_fill): the SAR fit, or nothing
           "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
-SAR_LO, SAR_HI = -30.0, 5.0  # dB mapped to [0, 1] (bands.py's sar_db scaling)
-SAR_LATER = ["SAR later", "its change since now"]  # design()'s names of the group channels_of calls sar_dates
 FIT_PIXELS = 200_000  # clear pixels the choice is made on (a uniform sample when more)
 FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less
 # the context MLP: on the development sample's first three date pairs (00002806639B424A, seeded
@@ -76,25 +75,14 @@ class Units:
         return (self.lo + (m - LO) * self.span / (HI - LO)).astype(np.float32)
 
 
-def sar_model(db: np.ndarray, holes: np.ndarray | None = None) -> np.ndarray:
-    """SAR dB ``(2, H, W)`` → [0, 1], no data at the scene's median (a feature, not a target: a
-    hole must not look like a dark field); ``holes`` ``(2,)``: that median where the scene is read
-    by strips (``inference/jobs/fill_strips.py``), else this array's own."""
-    m = np.clip((db - SAR_LO) / (SAR_HI - SAR_LO), 0, 1).astype(np.float32)
-    for c in range(m.shape[0]):
-        bad = ~np.isfinite(m[c])
-        if bad.any():
-            m[c][bad] = holes[c] if holes is not None else np.nanmedian(m[c]) if (~bad).any() else 0.5
-    return m
-
-
 def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray | None,
            sar_then: np.ndarray | None, holes: list | None = None, between: np.ndarray | None = None,
-           sar_later: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+           sar_later: np.ndarray | None = None, sar_dated: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """The fit's input channels ``(Ci, H, W)`` in model values and their names: the base, other dates (NaN: the
-    base there), SAR now, SAR then, their difference (+½: in [0, 1]), SAR later (``sar_later``, dB) and its change
-    since now (+½); ``holes``: :func:`sar_model`'s for SAR now, then and later; ``between``: the dates before and
-    after interpolated (:func:`interpolate`, model values; NaN: the base), after the other dates."""
+    base there), then the SAR channels (``fill_sar.sar_parts``: now, then, their difference, later, ``sar_later``
+    in dB, and its change since now, ``sar_dated`` — the SAR of each pixel's base date, ``fill_sar.dated`` — and
+    its change to now); ``holes``: :func:`sar_model`'s for SAR now, then and later; ``between``: the dates before
+    and after interpolated (:func:`interpolate`, model values; NaN: the base), after the other dates."""
     parts, names = [base_m], ["earlier bands"]
     for i, o in enumerate(others_m):
         parts.append(np.where(np.isfinite(o), o, base_m))
@@ -103,29 +91,25 @@ def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray |
         parts.append(np.where(np.isfinite(between), between, base_m))
         names.append("the dates interpolated")
     if sar_now is not None:
-        now = sar_model(sar_now, holes[0] if holes else None)
-        parts.append(now)
-        names.append("SAR now")
-        if sar_then is not None:
-            then = sar_model(sar_then, holes[1] if holes else None)
-            parts += [then, np.clip(now - then + HALF, 0, 1)]
-            names += ["SAR then", "their difference"]
-        if sar_later is not None:  # issue 75: SAR of every date, kept where the held-out check says it helps
-            later = sar_model(sar_later, holes[2] if holes and len(holes) > 2 else None)
-            parts += [later, np.clip(later - now + HALF, 0, 1)]
-            names += SAR_LATER
+        p, n = sar_parts(sar_now, sar_then, holes, sar_later, sar_dated)
+        parts += p
+        names += n
     x = np.concatenate(parts).astype(np.float32, copy=False)
     np.copyto(x, np.float32(HALF), where=np.isnan(x))  # no inf reaches it (SAR clipped, dates finite or NaN):
     return x, ", ".join(names)  # nan_to_num's inf checks took 62 s of a 10980² guides pass (H1's profile)
 
 
-def channels_of(bands: int, others: int, between: bool, total: int, sar_later: bool = False) -> dict[str, list[int]]:
+def channels_of(bands: int, others: int, between: bool, total: int, sar_later: bool = False,
+                sar_dated: bool = False) -> dict[str, list[int]]:
     """The design's channel groups (:func:`design`'s order): ``base``, ``dates`` (the other dates), ``between``
-    (the interpolation), ``sar`` (now, then, their difference), ``sar_dates`` (``sar_later``: the last four)."""
-    d, s = bands * (1 + others), total - (4 if sar_later else 0)
+    (the interpolation), ``sar`` (now, then, their difference), ``sar_dates`` (``sar_later``, ``sar_dated``:
+    the last four each; also apart as ``sar_later`` and ``sar_dated``)."""
+    d, s = bands * (1 + others), total - 4 * (int(sar_later) + int(sar_dated))
     b = d + (bands if between else 0)
+    t = s + (4 if sar_later else 0)
     return {"base": list(range(bands)), "dates": list(range(bands, d)), "between": list(range(d, b)),
-            "sar": list(range(b, s)), "sar_dates": list(range(s, total))}
+            "sar": list(range(b, s)), "sar_dates": list(range(s, total)), "sar_later": list(range(s, t)),
+            "sar_dated": list(range(t, total))}
 
 
 def nearest_first(dates: list, days: list[int | None]) -> tuple[list, list[int | None]]:
@@ -279,7 +263,8 @@ def _names(src: Source, extra: bool) -> str:
     k = len(src.channels["dates"]) // src.bands if extra else 0
     sar = {0: [], 2: ["SAR now"], 6: ["SAR now", "SAR then", "their difference"]}[len(src.channels["sar"])]
     between = ["the dates interpolated"] if extra and src.channels.get("between") else []
-    later = SAR_LATER if extra and src.channels.get("sar_dates") else []
+    later = ((SAR_LATER if src.channels.get("sar_later") else []) + (SAR_DATED if src.channels.get("sar_dated")
+                                                                        else [])) if extra else []
     return ", ".join(["earlier bands", *(f"date {i + 2}" for i in range(k)), *between, *sar, *later])
 
 

@@ -60,6 +60,7 @@ def all_channels(cfg: dict) -> int:
     n = c * (max(nd, 1) + bool(cfg["sides"]))
     if cfg["now"] is not None:
         n += 2 + (4 if cfg["then"] is not None else 0) + (4 if cfg["later"] is not None else 0)
+        n += 4 if cfg.get("dated") else 0
     return n
 
 
@@ -71,7 +72,8 @@ class FillDesign(nn.Module):
     scene, negative after, None unknown, and ``present`` per band), ``sides`` (the interpolation is a
     channel), ``sar`` (per file ``kind`` db/power/dn, ``scale``, ``offset``, ``hole`` its VV, VH
     model value for no data), ``now``/``then``/``later`` (indices into ``sar`` or None), ``bits``,
-    ``feed``, ``lo``/``hi`` (SAR dB → [0, 1]), ``half``, ``channels``."""
+    ``dated`` (optional: per date the index into ``sar`` of its own SAR, None: none; the SAR of each pixel's
+    base date is then a channel pair), ``feed``, ``lo``/``hi`` (SAR dB → [0, 1]), ``half``, ``channels``."""
 
     def __init__(self, cfg: dict, fed: bool = True):
         super().__init__()
@@ -134,11 +136,24 @@ class FillDesign(nn.Module):
                 parts += [sar[then], torch.clamp(sar[now] - sar[then] + self.half, 0.0, 1.0)]
             if later is not None:
                 parts += [sar[later], torch.clamp(sar[later] - sar[now] + self.half, 0.0, 1.0)]
+            if self.cfg.get("dated"):  # per pixel the SAR of the base's date (learners/fill_sar.dated)
+                d = self._dated(sar, clear, sar[then] if then is not None else sar[now])
+                parts += [d, torch.clamp(sar[now] - d + self.half, 0.0, 1.0)]
         d = torch.cat(parts, 1)[:, self.channels]
         d = torch.where(torch.isnan(d), torch.full_like(d, self.half), d)
         if not self.fed:
             return d
         return (torch.clamp(d, self.f0, self.f1) - self.f0) / (self.f1 - self.f0)
+
+    def _dated(self, sar: list[Tensor], clear: list[Tensor], fallback: Tensor) -> Tensor:
+        """The SAR of the date the base is from (``cfg["dated"]``: per date its SAR file's index, None:
+        none, ``fallback`` there and where no date is clear)."""
+        v = fallback
+        for i in reversed(range(self.nd)):
+            if bool(self.present[i].all()):
+                j = self.cfg["dated"][i]
+                v = torch.where(clear[i], sar[j] if j is not None else fallback, v)
+        return v
 
     def _between(self, dates: list[Tensor], clear: list[Tensor]) -> Tensor:
         """``fill_fit.interpolate``: per pixel the nearest clear date before and after, weighed by days;

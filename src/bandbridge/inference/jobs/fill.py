@@ -24,38 +24,13 @@ from bandbridge.fileio import check_output_file, check_output_suffix
 from bandbridge.inference.jobs.fill_checks import FORMATS, check_inputs, fill_reads
 from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
 from bandbridge.inference.jobs.fill_finish import FILLED, OBSERVED
-from bandbridge.inference.jobs.fill_read import earlier_steps, sar_step
-from bandbridge.data.cube_ref import is_cube, parse_ref
-from bandbridge.inference.jobs.fill_rows import RowReader, open_rows
-from bandbridge.learners.fill_fit import nearest_first
-from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN, SAR_DAYS
+from bandbridge.inference.jobs.fill_inputs import EARLIER_STEPS, Inputs, check_sar_later, open_inputs  # noqa: F401
+from bandbridge.inference.jobs.fill_rows import RowReader
+from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN
 
-EARLIER_STEPS = 3  # a time-series cube as --earlier: its nearest steps before the scene that are
-# at least half clear (a judgement: the nearest clear one per pixel is the base, and the held-out
-# check decides whether the others help as features)
 SAR_ALONE = ("none: the gap from Sentinel-1 alone, fitted on the clear part where that holds out better than a "
              "constant, else left as observed (on the WorldCereal protocol SAR alone scored 0.0314 against 0.0232 "
              "for an earlier date's per-band map: give an earlier clear date with --earlier where you have one)")
-
-
-@dataclass
-class Inputs:
-    """Every input opened (headers only) and checked: the scene, ``--mask``, the earlier dates
-    (nearest first) with their days before the scene, SAR now, then and at the nearest later date
-    (``--sar-later`` paired with it, or a SAR cube's step nearest it), and the notes to say."""
-
-    scene: RowReader
-    mask: RowReader | None
-    earlier: list[RowReader]
-    days: list[int | None]
-    sar: list[RowReader | None]
-    notes: list[str] = field(default_factory=list)
-    later: list[RowReader] = field(default_factory=list)
-    later_days: list[int | None] = field(default_factory=list)
-
-    def dates(self) -> tuple[list[RowReader], list[int | None]]:
-        """Every date nearest first, with its days before the scene (negative: after)."""
-        return nearest_first(self.earlier + self.later, self.days + [None if d is None else -d for d in self.later_days])
 
 
 @dataclass
@@ -80,94 +55,7 @@ class FillRun:
     regions: str = ""  # the gap's regions and their routes, where one differs from the scene's (fill_regions)
 
 
-def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None,
-                mask: str | None, later: list[str] = (), sar_later: list[str] = ()) -> Inputs:
-    """Every input's header opened and the flags checked (one line, :class:`BandbridgeError`);
-    ``sar_later``: SAR at the ``later`` dates, paired in order (the nearest later date's is used)."""
-    check_sar_later(later, sar, sar_later)
-    if not earlier and sar_earlier:
-        raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --earlier; give the earlier clear scene "
-                              "it stands beside with --earlier too")
-    if sar_earlier and not sar:
-        raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --sar; give the scene's own SAR with "
-                              "--sar too")
-    s = open_rows(scene, "")
-    when = s.layer.when
-    dated = []
-    for item in (x for e in earlier for x in earlier_steps(s.layer, e, EARLIER_STEPS)):
-        r = open_rows(item, "--earlier")
-        days = (when - r.layer.when).days if when and r.layer.when else None
-        if days is not None and days <= 0:
-            raise BandbridgeError(f"--earlier {item}: dated {r.layer.when}, not before the scene's {when}; give a "
-                                  "date before the scene (are the scene and --earlier swapped?)")
-        dated.append((r, days))
-    dated.sort(key=lambda t: (t[1] is None, t[1] or 0))  # nearest first: the base is, per pixel, the nearest
-    out = Inputs(s, open_rows(mask, "--mask", False) if mask else None, [d[0] for d in dated], [d[1] for d in dated],
-                 [None, None, None])
-    for item in later:
-        if is_cube(item) and not parse_ref(item).date:
-            raise BandbridgeError(f"--later {item}: a cube without its date; name the step after the scene "
-                                  "(cube.nc@DATE), one --later per date")
-        r = open_rows(item, "--later")
-        days = (r.layer.when - when).days if when and r.layer.when else None
-        if days is None or days <= 0:
-            raise BandbridgeError(f"--later {item}: dated {r.layer.when or 'nowhere'}, not after the scene's "
-                                  f"{when or '(no date)'}; give a date after the scene (both dated: the interpolation "
-                                  "weighs them by days)")
-        out.later.append(r)
-        out.later_days.append(days)
-    if sar:
-        out.sar[0] = _sar(sar, when, "--sar", out.notes)
-        if sar_earlier:
-            out.sar[1] = _sar(sar_earlier, dated[0][0].layer.when, "--sar-earlier", out.notes)
-        out.sar[2] = _sar_later(out, later, sar, sar_later, when)
-    return out
-
-
-def check_sar_later(later: list[str], sar: str | None, sar_later: list[str]) -> None:
-    """Refuse ``--sar-later`` without ``--later`` or ``--sar``, or more of them than ``--later`` dates."""
-    if not sar_later:
-        return
-    what = f"--sar-later {sar_later[0]}"
-    if not later:
-        raise BandbridgeError(f"{what}: given without --later; give the later clear scene it stands beside with "
-                              "--later (one --sar-later per --later, in the same order)")
-    if len(sar_later) > len(later):
-        raise BandbridgeError(f"--sar-later {sar_later[len(later)]}: {len(sar_later)} --sar-later for {len(later)} "
-                              "--later; give one --sar-later per --later date, in the same order")
-    if not sar:
-        raise BandbridgeError(f"{what}: given without --sar; give the scene's own SAR with --sar too (the fit reads "
-                              "SAR later as its change since the scene)")
-
-
-def _sar_later(inp: Inputs, later: list[str], sar: str, sar_later: list[str], when) -> RowReader | None:
-    """SAR at the nearest later date that has one: its ``--sar-later`` (paired with ``--later`` in
-    order), or where ``--sar`` is a time-series cube, its step nearest that date (not the scene's own)."""
-    cube = is_cube(sar) and not parse_ref(sar).date  # every date in it
-    paired = range(len(sar_later)) if sar_later else range(len(later)) if cube else range(0)
-    if not paired:
-        return None
-    i = min(paired, key=lambda k: inp.later_days[k])
-    target = inp.later[i].layer.when
-    if sar_later:
-        return _sar(sar_later[i], target, "--sar-later", inp.notes)
-    if sar_step(target, sar) == sar_step(when, sar):  # the cube's step nearest the later date is the scene's own
-        return None
-    return _sar(sar, target, "--sar", inp.notes)
-
-
-def _sar(item: str, target, flag: str, notes: list[str]) -> RowReader:
-    from bandbridge.inference.jobs.fill_strips import sar_bands
-    r = open_rows(sar_step(target, item), flag, False)
-    sar_bands(r)
-    when = r.layer.when
-    if when and target and abs((when - target).days) > SAR_DAYS:
-        notes.append(f"{flag} {item}: dated {when}, {abs((when - target).days)} days from {target} (the gain from "
-                     f"SAR was measured within {SAR_DAYS}); the held-out check still decides")
-    return r
-
-
-def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, sar_earlier: str | None = None,
+def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, sar_earlier: str | list[str] | None = None,
              mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
              say: Callable[[str], None] = print, engine: EngineOptions = EngineOptions(),
              plan_only: bool = False, add=None, later: list[str] = (), sar_later: list[str] = ()) -> FillRun | None:
@@ -178,17 +66,21 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     from bandbridge.data.reader import return_large_buffers
     from bandbridge.inference.jobs.fill_stac import found_dates
     from bandbridge.inference.jobs.fill_strips import scan
-    found = found_dates(scene, earlier, sar, sar_earlier, later, say)  # -e/--later/--sar stac: the Items' VRTs
-    earlier, later, sar, sar_earlier = found.earlier, found.later, found.sar, found.sar_earlier
+    pairs = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
+    found = found_dates(scene, earlier, sar, pairs[0] if len(pairs) == 1 else None, later, say)  # -e/--later/--sar
+    # stac: the Items' VRTs (one --sar-earlier per date is given as files)
+    earlier, later, sar = found.earlier, found.later, found.sar
+    sar_earlier = pairs if len(pairs) > 1 else found.sar_earlier
     dest = Path(out)
     check_output_suffix(dest, FORMATS, "fill")
     check_sar_later(later, sar, sar_later)
-    check_output_file(dest, fill_reads([scene, *earlier, *later, sar, sar_earlier, *sar_later], mask), overwrite)
+    check_output_file(dest, fill_reads([scene, *earlier, *later, sar, *(pairs if len(pairs) > 1 else [sar_earlier]),
+                                        *sar_later], mask), overwrite)
     check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later)
     return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments
     # (a 10980² run held 3.9 GB in the fit after its design pass's strips, 2.5 GB during it)
-    sc = scan(inp.scene, inp.mask, inp.sar)
+    sc = scan(inp.scene, inp.mask, inp.sar_all())
     if not sc.gap.any():
         say(f"{scene}: no cloud, shadow or masked pixel: nothing to fill, nothing written")
         return None
@@ -238,7 +130,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     from bandbridge.learners.select import fit_threads
     g = sc.scene.layer.grid
     dates, days = inp.dates()
-    gd = guides(sc, dates, inp.sar, work, days)
+    gd = guides(sc, dates, inp.sar_all(), work, days, inp.dated_slots())
     if gd.dropped:
         say(f"snow: SCL calls under {FILL_SNOW_MIN:.0%} of the scene's clear part snow, so earlier snow is not taken "
             "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
@@ -328,7 +220,9 @@ def _channel_names(inp: Inputs, gd) -> list[str]:
     names += ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "VV change", "VH change"][
         :len(gd.channels["sar"])]
     return names + ["SAR later VV", "SAR later VH", "VV change since now", "VH change since now"][
-        :len(gd.channels.get("sar_dates", []))]
+        :len(gd.channels.get("sar_later", []))] + [
+        "SAR at the base's date VV", "SAR at the base's date VH", "VV change to now", "VH change to now"][
+        :len(gd.channels.get("sar_dated", []))]
 
 
 def sar_said(sar: list) -> str:

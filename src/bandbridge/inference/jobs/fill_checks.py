@@ -43,12 +43,14 @@ def fill_reads(items: list[str | None], mask: str | None) -> list[Path]:
     return out + [b[0] for x in items if x and (b := mask_beside(x)) is not None]
 
 
-def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | None, mask: str | None,
+def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | list[str] | None, mask: str | None,
                  free: int | None = None, later: list[str] = (), sar_later: list[str] = ()) -> None:
     """Refuse, before any pixel is read, a fill whose inputs cannot serve (see the module
     docstring); the scene where the run's plan (``fill_plan.planned_bytes``, at least one date a
     name) needs more than the memory available (``free`` bytes, default now). ``later``: the
-    dates after the scene, checked as the earlier ones are; ``sar_later``: SAR at them, as ``sar``."""
+    dates after the scene, checked as the earlier ones are; ``sar_later``: SAR at them, as ``sar``
+    (``sar_earlier`` too, one file or one per earlier date)."""
+    sar_earlier = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     names, g = _head(scene, "")
     _fits(scene, g, planned_bytes(g.height, g.width, len(names), len(earlier) + len(later),
                                   2 * bool(sar) + 4 * bool(sar_earlier) + 4 * bool(sar_later),
@@ -67,7 +69,8 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
         _placed(f"{flag} {e}", eg, g, scene, "give a clear scene of the same place")
         _holds(e, flag, [i for i, n in enumerate(en) if n.upper() not in MASKS], "give a scene that holds data")
         _mask_of(e, flag, en, eg, earlier=True)
-    for flag, item in (("--sar", sar), ("--sar-earlier", sar_earlier), *(("--sar-later", x) for x in sar_later)):
+    for flag, item in (("--sar", sar), *(("--sar-earlier", x) for x in sar_earlier),
+                       *(("--sar-later", x) for x in sar_later)):
         if item:
             sn, sg = _head(item, flag)
             roles = [band_role(n) for n in sn]

@@ -62,6 +62,7 @@ def plan_lines(sc, inp, engine) -> list[str]:
     hit, total = gap_tiles(sc.gap)
     d = engine.decision(int(sc.gap.sum()))
     nd, sar = len(inp.earlier), sum(n for n, s in zip((2, 4, 4), inp.sar) if s is not None)  # now, then, later
+    sar += 4 if inp.dated_slots() else 0  # the SAR of each pixel's base date and its change
     peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0), scanned=True,
                          regions=bool(inp.earlier) and bool(inp.later))
     where = ("here" if not engine.on_cluster else f"on the Dask scheduler {engine.cluster.scheduler}"
@@ -85,7 +86,7 @@ def stack_line(sc, inp) -> str:
     scene's grid first."""
     from bandbridge.inference.jobs.fill_stack import direct
     g = sc.scene.layer.grid
-    readers = inp.dates()[0] + [s for s in inp.sar if s is not None]
+    readers = inp.dates()[0] + [s for s in inp.sar_all() if s is not None]
     copied = [f"{r.flag} {r.item}" for r in readers if not direct(r, g)]
     return ("stack: the fit's bundle reads a VRT of the inputs and a flag raster of 1-2 bytes a pixel (which dates "
             "are clear, which SAR values hold), its design computed per tile: no copy of the tile"

@@ -183,11 +183,13 @@ class Guides:
 
 
 def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work: Path,
-           days: list[int | None] | None = None) -> Guides:
+           days: list[int | None] | None = None, dated: list[int | None] | None = None) -> Guides:
     """Pass 2 (see the module docstring): the flags (and the copies of inputs the VRT cannot name) written in
     ``work``, the stack's VRT beside them; ``earlier`` every date, nearest first, ``days`` their days before the
     scene (negative: after it; default all before): where dates on both sides are clear, their interpolation is a
-    channel too; ``sar``: SAR now, then and at the nearest later date (``fill.Inputs.sar``; None: not given).
+    channel too; ``sar``: SAR now, then and at the nearest later date (``fill.Inputs.sar``; None: not given), then
+    other dates' own (``Inputs.sar_all``); ``dated``: per date the index of its own SAR in ``sar`` (None: the SAR
+    of each pixel's base date is no channel; ``Inputs.dated_slots``).
     Refused in one line where a date holds none of the scene's bands or no clear pixel over it."""
     g, scene = sc.scene.layer.grid, sc.scene
     h, w = g.height, g.width
@@ -206,9 +208,11 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
              "then": 1 if sar[0] is not None and len(sar) > 1 and sar[1] is not None else None,
              "later": 2 if later_sar else None}  # each role's slot in ``sar`` (and sc.holes)
     slots = [k for k in roles.values() if k is not None]
+    slots += sorted({k for k in dated or [] if k is not None} - set(slots))
     used_sar = [sar[k] for k in slots]
     ci = c * (max(nd, 1) + sides) + (2 if sar[0] is not None else 0) + (4 if roles["then"] is not None else 0)
     ci += 4 if later_sar else 0
+    ci += 4 if dated else 0
     bits = bits_of(nd, len(used_sar))
     files = StackFiles(work / "flags.tif", bits, max(1, -(-(nd + 2 * len(used_sar)) // bits)))
     for i, e in enumerate(earlier):
@@ -305,7 +309,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
         raise BandbridgeError(f"--earlier {earlier[0].item}: every clear pixel of it is SCL snow, and the scene's "
                               f"clear part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
                               "earlier date without snow")
-    chans = channels_of(c, max(nd, 1) - 1, sides, ci, later_sar)
+    chans = channels_of(c, max(nd, 1) - 1, sides, ci, later_sar, bool(dated))
     dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
     feed = feed_of(*span) if np.isfinite(span[0]) else FEED
     scales = [sar_scale(r.sar_kind or "db", SAR_LO, SAR_HI) for r in used_sar]
@@ -315,6 +319,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
            "sar": [{"kind": r.sar_kind or "db", "scale": sc_[0], "offset": sc_[1],
                     "hole": [float(v) for v in sc.holes[k]]} for r, k, sc_ in zip(used_sar, slots, scales)],
            **{role: (slots.index(k) if k is not None else None) for role, k in roles.items()},
+           "dated": [None if k is None else slots.index(k) for k in dated] if dated else None,
            "bits": bits, "feed": list(feed), "lo": SAR_LO, "hi": SAR_HI, "half": HALF}
     copied = [r.item for k, r in [*((f"date {i}", e) for i, e in enumerate(earlier)),
                                   *((f"sar {k}", r) for k, r in enumerate(used_sar))] if k in files.copies]

@@ -1,0 +1,187 @@
+"""``bandbridge fill``'s inputs opened from their headers and paired: the scene, ``--mask``, the dates
+before and after it (nearest first, a cube's nearest clear steps), and Sentinel-1 now, then (the nearest
+earlier date), later (the nearest later date) and at every date that has its own (issue 75: ``--sar-earlier``
+one per ``--earlier``, ``--sar-later`` one per ``--later``, or a SAR cube's steps). A user's mistake is one
+line naming the flag and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bandbridge.data.cube_ref import is_cube, parse_ref
+from bandbridge.errors import BandbridgeError
+from bandbridge.inference.jobs.fill_read import earlier_steps, sar_step
+from bandbridge.inference.jobs.fill_rows import RowReader, open_rows
+from bandbridge.learners.fill_fit import nearest_first
+from bandbridge.policy import SAR_DAYS
+
+EARLIER_STEPS = 3  # a time-series cube as --earlier: its nearest steps before the scene that are
+# at least half clear (a judgement: the nearest clear one per pixel is the base, and the held-out
+# check decides whether the others help as features)
+
+
+@dataclass
+class Inputs:
+    """Every input opened (headers only) and checked: the scene, ``--mask``, the earlier dates
+    (nearest first) with their days before the scene, SAR now, then and at the nearest later date
+    (``--sar-later`` paired with it, or a SAR cube's step nearest it), and the notes to say."""
+
+    scene: RowReader
+    mask: RowReader | None
+    earlier: list[RowReader]
+    days: list[int | None]
+    sar: list[RowReader | None]
+    notes: list[str] = field(default_factory=list)
+    later: list[RowReader] = field(default_factory=list)
+    later_days: list[int | None] = field(default_factory=list)
+    earlier_sar: list[RowReader | None] = field(default_factory=list)  # per earlier date its own SAR (None: none)
+    later_sar: list[RowReader | None] = field(default_factory=list)  # per later date
+
+    def dates(self) -> tuple[list[RowReader], list[int | None]]:
+        """Every date nearest first, with its days before the scene (negative: after)."""
+        return nearest_first(self.earlier + self.later, self.days + [None if d is None else -d for d in self.later_days])
+
+    def dates_sar(self) -> list[RowReader | None]:
+        """Per date of :meth:`dates` (nearest first) its own SAR, None where it has none (issue 75: SAR of
+        every date; ``fill_strips.guides`` makes the SAR of each pixel's base date a channel where two dates
+        have their own)."""
+        own = {id(r): s for r, s in zip(self.earlier + self.later, (self.earlier_sar + [None] * len(self.earlier))[
+            :len(self.earlier)] + (self.later_sar + [None] * len(self.later))[:len(self.later)])}
+        return [own.get(id(r)) for r in self.dates()[0]]
+
+    def sar_all(self) -> list[RowReader | None]:
+        """SAR now, then, later (:attr:`sar`) and after them every other date's own, each file once."""
+        out = list(self.sar)
+        for s in self.dates_sar():
+            if s is not None and not any(s is q for q in out):
+                out.append(s)
+        return out
+
+    def dated_slots(self) -> list[int | None] | None:
+        """Per date (:meth:`dates`) the index of its own SAR in :meth:`sar_all`; None unless SAR now is given
+        and two dates or more have their own (then the SAR of each pixel's base date is a channel)."""
+        own, every = self.dates_sar(), self.sar_all()
+        if self.sar[0] is None or sum(s is not None for s in own) < 2:
+            return None
+        return [None if s is None else next(k for k, q in enumerate(every) if q is s) for s in own]
+
+
+def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | list[str] | None,
+                mask: str | None, later: list[str] = (), sar_later: list[str] = ()) -> Inputs:
+    """Every input's header opened and the flags checked (one line, :class:`BandbridgeError`);
+    ``sar_earlier``: SAR at the nearest earlier date, or one per ``--earlier`` in order (a cube: its step nearest
+    each date); ``sar_later``: SAR at the ``later`` dates, paired in order. SAR "then" is the nearest earlier
+    date's, SAR "later" the nearest later date's; every date's own is kept (:meth:`Inputs.dates_sar`)."""
+    check_sar_later(later, sar, sar_later)
+    pairs = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
+    if len(pairs) > max(len(earlier), 1):
+        raise BandbridgeError(f"--sar-earlier {pairs[len(earlier)]}: {len(pairs)} --sar-earlier for {len(earlier)} "
+                              "--earlier; give one --sar-earlier, or one per --earlier date in the same order")
+    sar_earlier = pairs[0] if pairs else None
+    if not earlier and sar_earlier:
+        raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --earlier; give the earlier clear scene "
+                              "it stands beside with --earlier too")
+    if sar_earlier and not sar:
+        raise BandbridgeError(f"--sar-earlier {sar_earlier}: given without --sar; give the scene's own SAR with "
+                              "--sar too")
+    s = open_rows(scene, "")
+    when = s.layer.when
+    dated = []
+    for k, item in ((k, x) for k, e in enumerate(earlier) for x in earlier_steps(s.layer, e, EARLIER_STEPS)):
+        r = open_rows(item, "--earlier")
+        days = (when - r.layer.when).days if when and r.layer.when else None
+        if days is not None and days <= 0:
+            raise BandbridgeError(f"--earlier {item}: dated {r.layer.when}, not before the scene's {when}; give a "
+                                  "date before the scene (are the scene and --earlier swapped?)")
+        dated.append((r, days, k))
+    dated.sort(key=lambda t: (t[1] is None, t[1] or 0))  # nearest first: the base is, per pixel, the nearest
+    out = Inputs(s, open_rows(mask, "--mask", False) if mask else None, [d[0] for d in dated], [d[1] for d in dated],
+                 [None, None, None])
+    for item in later:
+        if is_cube(item) and not parse_ref(item).date:
+            raise BandbridgeError(f"--later {item}: a cube without its date; name the step after the scene "
+                                  "(cube.nc@DATE), one --later per date")
+        r = open_rows(item, "--later")
+        days = (r.layer.when - when).days if when and r.layer.when else None
+        if days is None or days <= 0:
+            raise BandbridgeError(f"--later {item}: dated {r.layer.when or 'nowhere'}, not after the scene's "
+                                  f"{when or '(no date)'}; give a date after the scene (both dated: the interpolation "
+                                  "weighs them by days)")
+        out.later.append(r)
+        out.later_days.append(days)
+    if sar:
+        out.sar[0] = _sar(sar, when, "--sar", out.notes)
+        if sar_earlier:
+            out.sar[1] = _sar(pairs[dated[0][2]] if len(pairs) > 1 else sar_earlier, dated[0][0].layer.when,
+                              "--sar-earlier", out.notes)
+        out.sar[2] = _sar_later(out, later, sar, sar_later, when)
+        _every_date(out, dated, pairs, sar, sar_later, when)
+    return out
+
+
+def _every_date(inp: Inputs, dated: list, pairs: list[str], sar: str, sar_later: list[str], when) -> None:
+    """Each date's own SAR (issue 75): its ``--sar-earlier`` (``--sar-later``) where one is given per date, the
+    nearest earlier (later) date's SAR then (later), or where ``--sar`` is a time-series cube its step nearest
+    the date (not the scene's own)."""
+    cube = is_cube(sar) and not parse_ref(sar).date
+    for i, (r, _, k) in enumerate(dated):
+        item = pairs[k] if len(pairs) > 1 else None
+        own = inp.sar[1] if i == 0 else None
+        if own is None and item is None and cube and sar_step(r.layer.when, sar) != sar_step(when, sar):
+            item = sar
+        inp.earlier_sar.append(own if own is not None else _sar(item, r.layer.when, "--sar-earlier" if item != sar
+                                                                else "--sar", inp.notes) if item else None)
+    nearest = min(range(len(inp.later)), key=lambda j: inp.later_days[j]) if inp.later else None
+    for j, r in enumerate(inp.later):
+        if j == nearest and inp.sar[2] is not None:
+            inp.later_sar.append(inp.sar[2])
+        elif j < len(sar_later):
+            inp.later_sar.append(_sar(sar_later[j], r.layer.when, "--sar-later", inp.notes))
+        elif cube and sar_step(r.layer.when, sar) != sar_step(when, sar):
+            inp.later_sar.append(_sar(sar, r.layer.when, "--sar", inp.notes))
+        else:
+            inp.later_sar.append(None)
+
+
+def check_sar_later(later: list[str], sar: str | None, sar_later: list[str]) -> None:
+    """Refuse ``--sar-later`` without ``--later`` or ``--sar``, or more of them than ``--later`` dates."""
+    if not sar_later:
+        return
+    what = f"--sar-later {sar_later[0]}"
+    if not later:
+        raise BandbridgeError(f"{what}: given without --later; give the later clear scene it stands beside with "
+                              "--later (one --sar-later per --later, in the same order)")
+    if len(sar_later) > len(later):
+        raise BandbridgeError(f"--sar-later {sar_later[len(later)]}: {len(sar_later)} --sar-later for {len(later)} "
+                              "--later; give one --sar-later per --later date, in the same order")
+    if not sar:
+        raise BandbridgeError(f"{what}: given without --sar; give the scene's own SAR with --sar too (the fit reads "
+                              "SAR later as its change since the scene)")
+
+
+def _sar_later(inp: Inputs, later: list[str], sar: str, sar_later: list[str], when) -> RowReader | None:
+    """SAR at the nearest later date that has one: its ``--sar-later`` (paired with ``--later`` in
+    order), or where ``--sar`` is a time-series cube, its step nearest that date (not the scene's own)."""
+    cube = is_cube(sar) and not parse_ref(sar).date  # every date in it
+    paired = range(len(sar_later)) if sar_later else range(len(later)) if cube else range(0)
+    if not paired:
+        return None
+    i = min(paired, key=lambda k: inp.later_days[k])
+    target = inp.later[i].layer.when
+    if sar_later:
+        return _sar(sar_later[i], target, "--sar-later", inp.notes)
+    if sar_step(target, sar) == sar_step(when, sar):  # the cube's step nearest the later date is the scene's own
+        return None
+    return _sar(sar, target, "--sar", inp.notes)
+
+
+def _sar(item: str, target, flag: str, notes: list[str]) -> RowReader:
+    from bandbridge.inference.jobs.fill_strips import sar_bands
+    r = open_rows(sar_step(target, item), flag, False)
+    sar_bands(r)
+    when = r.layer.when
+    if when and target and abs((when - target).days) > SAR_DAYS:
+        notes.append(f"{flag} {item}: dated {when}, {abs((when - target).days)} days from {target} (the gain from "
+                     f"SAR was measured within {SAR_DAYS}); the held-out check still decides")
+    return r
