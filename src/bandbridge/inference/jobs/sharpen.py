@@ -29,6 +29,17 @@ from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOpti
 from bandbridge.inference.jobs.sharpen_read import Guides, Targets, open_guides, open_targets
 
 
+ONE_TILE_THREADS = 1  # the engine's threads where the fit's image is one tile and --threads is not given: its
+# forward is too small to share between threads; a 600² run's engine stage took 1.0 CPU-s (1.5 s) on one
+# thread against 1.6-1.9 CPU-s (2.2-2.4 s) on two (benchmarks/sharpen_speed.py inputs, a busy 2-core machine)
+FIT_BYTES = 0.3e9  # what the fit adds to a process at its peak whatever the cells (the sample's features, its
+# learners' libraries): a 600² run's fit stage rose 0.31 → 0.55 GB (benchmarks/sharpen_speed.py --size 600)
+FIT_CELL_BYTES = 32.0  # and per reference cell and channel (targets + guides): at 10980² (30.1 M cells, 6 targets,
+# 4 guides) the fit stage rose 4.7 → 14.3 GB (learners/sharpen.decide at 7fa70b3: every route scored on every cell)
+TILE_PX_BYTES = 730.0  # the engine's forward of one tile per pixel (the context features of 10 channels, float32,
+# their concatenation and the learner's): a 600² run's engine stage (one 664² tile) rose 0.55 → 0.82 GB
+
+
 @dataclass
 class SharpenPlan:
     """What a run will do, decided before any work."""
@@ -37,6 +48,7 @@ class SharpenPlan:
     targets: Targets
     output: Path
     backend: object  # runtime/select.Decision of the fit's bundle (fill_engine.EngineOptions.decision)
+    resident: float = 0.0  # this process's resident bytes when the plan was made (the targets read)
 
     @property
     def tile(self) -> int:
@@ -82,7 +94,31 @@ class SharpenPlan:
         out.append(f"where a band takes the fit, one bundle with {len(t.names)} outputs runs on {self.backend.note}, "
                    f"{tile}")
         out.append(f"output: {self.output} ({len(t.names)} band(s), {t.dtype}, the reference's scale and offset)")
+        from bandbridge.inference.core.outputs import ROWS
+        out.append(f"memory: planned under {self.peak() / 1e9:.2f} GB peak (the reference's cells, the fit, "
+                   f"strips of {ROWS} rows, the engine's tiles; no guide is read whole)")
         return out
+
+    def peak(self) -> float:
+        """The peak the run is planned under (bytes): what the process holds now (the targets read)
+        and, to the end, the guides' averages, their cover, the filled reference and its clear cells
+        on the reference's grid; plus the largest of the stages that run one after another: the
+        guides' averages (their float64 sums, strips of ``ROWS`` rows), the fit (:data:`FIT_BYTES`
+        and :data:`FIT_CELL_BYTES` a cell and channel, measured), the engine's tiles (a tile-high
+        strip of the work file and the output three times, and the forward of one tile:
+        :data:`TILE_PX_BYTES` a pixel, measured) and the finish (the cell means' float64 sums, the
+        residual and its rest, strips of every target six times over)."""
+        from bandbridge.inference.core.outputs import ROWS
+        h, w = self.targets.grid.height, self.targets.grid.width
+        n, ct, gd = h * w, len(self.targets.names), len(self.guides.names)
+        big_w = self.guides.fine.width
+        held = n * (4 * gd + 4 + 4 * ct + 1)
+        reading = n * (8 * gd + 8) + 3 * 4 * ROWS * big_w * gd
+        fit = FIT_BYTES + FIT_CELL_BYTES * n * (ct + gd)
+        side = self.tile + 2 * OVERLAP
+        engine = TILE_PX_BYTES * side ** 2 + 3 * 4 * side * big_w * (2 * ct + gd)
+        finish = n * (8 * ct + 8 + 8 * ct) + 6 * 4 * ROWS * big_w * ct
+        return self.resident + held + max(reading, fit, engine, finish)
 
 
 @dataclass
@@ -123,7 +159,9 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
         from bandbridge.inference.jobs.sharpen_model import with_model
         g = with_model(g, fine, model)
     t = open_targets(reference, bands, g.fine)
-    return SharpenPlan(g, t, dst, engine.decision(g.fine.height * g.fine.width))  # the fill's rule: one for both
+    from bandbridge.inference.runtime.memory import resident_bytes
+    return SharpenPlan(g, t, dst, engine.decision(g.fine.height * g.fine.width),  # the fill's rule: one for both
+                       float(resident_bytes() or 0))
 
 
 def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
@@ -321,8 +359,10 @@ def _serve(plan: SharpenPlan, s, channels: Path, work: Path, engine: EngineOptio
     cluster = engine.cluster if engine.on_cluster else Cluster()
     summary = None if not engine.on_cluster else Path(cluster.summary) if cluster.summary else \
         plan.output.parent / "bandbridge-summary.csv"  # beside the output, as predict's and fill's
+    one = max(fine.height, fine.width) <= plan.tile
+    threads = engine.threads if engine.threads is not None or not one else ONE_TILE_THREADS
     rows = serve([job], {spec.folder: plan.backend}, tiling, {dst: "the sharpener's fit"},
-                 Run(engine.backend, engine.precision, engine.threads), cluster, summary, say)
+                 Run(engine.backend, engine.precision, threads), cluster, summary, say)
     bad = [r for r in rows if r.get("status") != "ok"]
     if bad:
         raise BandbridgeError(f"the sharpener's fit could not be predicted: {bad[0]['error']}"
