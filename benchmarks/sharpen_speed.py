@@ -7,8 +7,8 @@ B07, B8A, B11, B12) averaged 2 × 2 onto the 20 m grid as one uint16 reference (
 Sentinel-2 ships them. Then, each in its own process: ``bandbridge sharpen --plan`` (the planned
 peak), ``bandbridge sharpen`` (all six bands to 10 m) and ``bandbridge predict -m rgb2nir`` of the
 guide file, each measured for wall time, CPU time and peak resident memory (``os.wait4``: the
-child's own rusage, its waited-for children in it). Prints the record and, with ``--out``, writes it
-as JSON.
+child's own rusage, its waited-for children in it). Prints the record and, with ``--out``, merges it
+into that JSON file (one run per size, the others kept: docs/results/sharpen_speed.json holds 600² and 10980²).
 
 ``python benchmarks/sharpen_speed.py --size 10980 [--data ../shared/data] [--work DIR] [--out FILE]``
 """
@@ -120,6 +120,17 @@ def _stages(said: list[str]) -> str:
     return next((x.removeprefix("time: ") for x in said if x.startswith("time: ")), "")
 
 
+def merged(out: Path, record: dict) -> dict:
+    """``out`` (JSON: ``runs``, one per size, and a ``summary`` of them all) with ``record`` in place of
+    any earlier run of its size, written back; an earlier file of one run is taken as its one run."""
+    old = json.loads(out.read_text()) if out.exists() else {"runs": []}
+    runs = [r for r in old.get("runs", [old]) if r.get("size") != record["size"]] + [record]
+    runs.sort(key=lambda r: r["size"])
+    rec = {"target": record["target"], "runs": runs, "summary": " ".join(r["summary"] for r in runs)}
+    out.write_text(json.dumps(rec, indent=2) + "\n")
+    return rec
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=10980)
@@ -167,10 +178,9 @@ def main() -> None:
                              f"peak {sharpened['peak_gb']} GB (planned {planned}); predict {predicted['wall_s']} s / "
                              f"{predicted['cpu_s']} CPU-s: {ratio_wall}x wall, {ratio_cpu}x CPU; where the time goes: "
                              f"{_stages(sharpened['said']) or 'not said'}")
-        text = json.dumps(record, indent=2)
-        print(text)
+        print(json.dumps(record, indent=2))
         if a.out:
-            Path(a.out).write_text(text + "\n")
+            merged(Path(a.out), record)
     finally:
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)

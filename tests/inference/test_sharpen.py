@@ -270,3 +270,54 @@ def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):
     fit = {b.name: b for b in res.bands}["FIT"]
     assert not fit.route.startswith("fit") and "look shifted by" in fit.why
     assert not res.learner
+
+
+@pytest.mark.parametrize("k, margin", [(2, 1), (3, 0), (6, 1)])
+def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, margin):
+    """On a reference whose cells lie on the guides' pixels (a whole k, a margin of cells round the
+    guides as ``open_targets`` reads it): nearest and bilinear are GDAL's, cubic is ``padded_up``'s
+    (the fit's own anchor), cell means are GDAL's sums, and the bilinear field's cell means, made
+    without a pass, are those of the interpolated field itself."""
+    from bandbridge.data.grids import Grid
+    from bandbridge.inference.jobs.sharpen_finish import Lattice, Warped
+    from bandbridge.learners.guided import padded_up
+    hf, wf = 61, 47
+    fine = Grid("EPSG:32631", ORIGIN, hf, wf)
+    grid = Grid("EPSG:32631", ORIGIN @ Affine.translation(-k * margin, -k * margin) @ Affine.scale(k),
+                -(-hf // k) + 2 * margin, -(-wf // k) + 2 * margin)
+    lat, warp = Lattice.of(fine, grid), Warped(fine, grid)
+    assert isinstance(lat, Lattice)
+    rng = np.random.default_rng(k)
+    field = rng.random((2, grid.height, grid.width)).astype(np.float32)
+    for how in ("nearest", "bilinear"):
+        assert np.abs(lat.up(field, 3, hf - 2, how) - warp.up(field, 3, hf - 2, how)).max() < 1e-5
+    assert np.abs(lat.up(field, 0, hf, "cubic") - padded_up(field, grid, fine, "cubic")).max() < 1e-5
+    v, ok = rng.random((2, hf, wf)).astype(np.float32), rng.random((hf, wf)) > 0.2
+    (m1, s1), (m2, s2) = (x.means(lambda a, b: (v[:, a:b], ok[a:b])) for x in (lat, warp))
+    assert np.array_equal(np.isnan(m1), np.isnan(m2)) and np.nanmax(np.abs(m1 - m2)) < 1e-5
+    assert np.abs(s1 - s2).max() < 1e-5
+    passed, _ = lat.means(lambda a, b: (lat.up(field, a, b, "bilinear"), np.ones((b - a, wf), bool)))
+    assert np.nanmax(np.abs(lat.bilinear_means(field) - passed)) < 1e-5
+
+
+def test_a_grid_off_the_lattice_is_warped():
+    """A reference at a k that is not whole, or with cells off the pixels' edges: GDAL's warper."""
+    from bandbridge.data.grids import Grid
+    from bandbridge.inference.jobs.sharpen_finish import Lattice
+    fine = Grid("EPSG:32631", ORIGIN, 60, 60)
+    for tr in (ORIGIN @ Affine.scale(2.5), ORIGIN @ Affine.translation(0.5, 0) @ Affine.scale(2)):
+        assert type(Lattice.of(fine, Grid("EPSG:32631", tr, 30, 30))).__name__ == "Warped"
+
+
+def test_the_plan_states_its_memory(tmp_path, run_cli):
+    """``--plan`` says the peak the run is planned under, more for a larger reference."""
+    from bandbridge.inference.jobs.sharpen import plan_sharpen
+    p = scene(tmp_path)
+    code, out, err = run_cli("sharpen", str(p["guides"]), "--reference", str(p["ref"]), "-o",
+                             str(tmp_path / "o.tif"), "--plan")
+    assert code == 0, err
+    assert any(x.startswith("memory: planned under ") and " GB peak" in x for x in out.splitlines())
+    plan = plan_sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"))
+    small = plan.peak()
+    plan.targets.grid = type(plan.targets.grid)(plan.targets.grid.crs, plan.targets.grid.transform, 5000, 5000)
+    assert plan.peak() > small + 1e9  # 25 M cells of 3 targets and 4 guides

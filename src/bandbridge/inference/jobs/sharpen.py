@@ -72,9 +72,11 @@ class SharpenPlan:
         warped = g.warped()
         out = [f"guides: {', '.join(g.names)} on a {f.height}×{f.width} grid"
                + (f" ({', '.join(warped)} warped onto it, bilinear)" if warped else ""),
-               f"reference: {Path(t.path).name}, {len(t.names)} band(s) {', '.join(t.names)} ({t.dtype}); "
+               f"reference: {Path(t.path).name}, {len(t.names)} band(s) {', '.join(t.names)} ({t.dtype}"
+               + (f", in {'/'.join(sorted({u for u in t.units if u}))}" if any(t.units) else "") + "); "
                f"{rg.height}×{rg.width} pixels read over the guides, k = {t.k:.2f}; {n:,} clear cells the guides cover",
-               "no shift is measured or corrected: the grids are taken as given"]
+               "no shift is corrected: the grids are taken as given (a band the guides look shifted against, on "
+               "strong evidence, keeps its upsampling)"]
         ups = "/".join(UPSAMPLERS)
         if n / t.k ** 2 < FIT_DEGRADED_MIN:
             route = (f"{n:,} clear cells, too few to fit on or to choose an upsampling by (under {FIT_DEGRADED_MIN} once "

@@ -54,7 +54,8 @@ class Warped:
         self.fine, self.grid = fine, grid
 
     def up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
-        """``field (C, h, w)`` interpolated (``how``: nearest or bilinear) onto rows ``[a, b)`` → ``(C, b − a, W)``."""
+        """``field (C, h, w)`` interpolated by ``how`` (nearest, bilinear, cubic) onto rows ``[a, b)``
+        → ``(C, b − a, W)``."""
         return upsample_onto(field, self.grid, strip_grid(self.fine, a, b), how)
 
     def means(self, read) -> tuple[np.ndarray, np.ndarray]:
