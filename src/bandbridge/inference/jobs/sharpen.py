@@ -34,8 +34,9 @@ ONE_TILE_THREADS = 1  # the engine's threads where the fit's image is one tile a
 # thread against 1.6-1.9 CPU-s (2.2-2.4 s) on two (benchmarks/sharpen_speed.py inputs, a busy 2-core machine)
 FIT_BYTES = 0.3e9  # what the fit adds to a process at its peak whatever the cells (the sample's features, its
 # learners' libraries): a 600² run's fit stage rose 0.31 → 0.55 GB (benchmarks/sharpen_speed.py --size 600)
-FIT_CELL_BYTES = 32.0  # and per reference cell and channel (targets + guides): at 10980² (30.1 M cells, 6 targets,
-# 4 guides) the fit stage rose 4.7 → 14.3 GB (learners/sharpen.decide at 7fa70b3: every route scored on every cell)
+FIT_CELL_BYTES = 8.0  # and per reference cell and channel (targets + guides): at 10980² (30.2 M cells, 6 targets,
+# 4 guides; benchmarks/sharpen_speed.py at f68b488, decide on a window of 1 M cells) the fit stage peaked 2.2 GB
+# above the plan's resident and held arrays: 7 B. Before decide's window (7fa70b3) it rose 4.7 → 14.3 GB
 TILE_PX_BYTES = 730.0  # the engine's forward of one tile per pixel (the context features of 10 channels, float32,
 # their concatenation and the learner's): a 600² run's engine stage (one 664² tile) rose 0.55 → 0.82 GB
 
@@ -106,10 +107,11 @@ class SharpenPlan:
         and, to the end, the guides' averages, their cover, the filled reference and its clear cells
         on the reference's grid; plus the largest of the stages that run one after another: the
         guides' averages (their float64 sums, strips of ``ROWS`` rows), the fit (:data:`FIT_BYTES`
-        and :data:`FIT_CELL_BYTES` a cell and channel, measured), the engine's tiles (a tile-high
-        strip of the work file and the output three times, and the forward of one tile:
-        :data:`TILE_PX_BYTES` a pixel, measured) and the finish (the cell means' float64 sums, the
-        residual and its rest, strips of every target six times over)."""
+        and :data:`FIT_CELL_BYTES` a cell and channel, measured), and, with the fit's libraries
+        still loaded (:data:`FIT_BYTES`), the engine's tiles (a tile-high strip of the work file and
+        the output three times, and the forward of one tile: :data:`TILE_PX_BYTES` a pixel,
+        measured) or the finish (the cell means' float64 sums, the residual and its rest, strips of
+        every target six times over)."""
         from bandbridge.inference.core.outputs import ROWS
         h, w = self.targets.grid.height, self.targets.grid.width
         n, ct, gd = h * w, len(self.targets.names), len(self.guides.names)
@@ -120,7 +122,7 @@ class SharpenPlan:
         side = self.tile + 2 * OVERLAP
         engine = TILE_PX_BYTES * side ** 2 + 3 * 4 * side * big_w * (2 * ct + gd)
         finish = n * (8 * ct + 8 + 8 * ct) + 6 * 4 * ROWS * big_w * ct
-        return self.resident + held + max(reading, fit, engine, finish)
+        return self.resident + held + max(reading, fit, FIT_BYTES + max(engine, finish))
 
 
 @dataclass
