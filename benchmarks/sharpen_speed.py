@@ -102,6 +102,15 @@ def timed(cmd: list[str]) -> dict:
             "peak_gb": round(use.ru_maxrss / 1e6, 3), "said": said.strip().splitlines()[-14:]}
 
 
+def least_of(runs: list[dict]) -> dict:
+    """The run of the least CPU time among ``runs`` of one command (a busy machine adds, never takes
+    away), with every run's wall and CPU seconds beside it."""
+    best = dict(min(runs, key=lambda r: r["cpu_s"]))
+    if len(runs) > 1:
+        best["runs_wall_s"], best["runs_cpu_s"] = [r["wall_s"] for r in runs], [r["cpu_s"] for r in runs]
+    return best
+
+
 def _commit() -> str:
     """The commit of the source that ran (``PYTHONPATH``'s checkout, else this file's), with ``+`` where
     its files differ from it."""
@@ -137,6 +146,8 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--work", default=None, help="folder for the inputs (default: a temporary one, removed)")
     ap.add_argument("--out", default=None, help="write the record here (JSON)")
+    ap.add_argument("--repeat", type=int, default=1, help="run sharpen and predict this many times each, "
+                    "interleaved, and keep each one's run of least CPU time")
     ap.add_argument("--inputs-only", action="store_true", help="make the inputs in --work and stop; prints their "
                     "paths as JSON")
     a = ap.parse_args()
@@ -154,9 +165,9 @@ def main() -> None:
                "--overwrite"]
         load = os.getloadavg()
         plan = timed([*run, "--plan"])
-        sharpened = timed(run)
-        predicted = timed([bb, "predict", str(f["guides"]), "-m", "rgb2nir", "-o", str(work / "nir.tif"),
-                           "--overwrite"])
+        pred = [bb, "predict", str(f["guides"]), "-m", "rgb2nir", "-o", str(work / "nir.tif"), "--overwrite"]
+        both = [(timed(run), timed(pred)) for _ in range(a.repeat)]  # interleaved: the machine's moods shared
+        sharpened, predicted = (least_of([r[i] for r in both]) for i in (0, 1))
         planned = _planned(plan["said"])
         ratio_wall = round(sharpened["wall_s"] / predicted["wall_s"], 2)
         ratio_cpu = round(sharpened["cpu_s"] / max(predicted["cpu_s"], 1e-9), 2)
