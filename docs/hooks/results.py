@@ -372,6 +372,39 @@ def sharpen_table(rec: dict) -> str:
                              f"Measured by `{rec['command']}`.\n")
 
 
+def sharpen_speed_table(rec: dict) -> str:
+    """``sharpen`` of a Sentinel-2-sized input against plain ``predict`` of its 10 m bands
+    (benchmarks/sharpen_speed.py): the 3× target is on CPU time at 600², on wall time at 10980²."""
+    out = ["| size | `sharpen` wall / CPU (s) | `predict` wall / CPU (s) | ratio wall / CPU | peak / planned (GB) | 3× met |",
+           "|---|---|---|---|---|---|"]
+    for r in rec["runs"]:
+        s, p = r["sharpen"], r["predict"]
+        out.append(f"| {r['size']}² | {s['wall_s']} / {s['cpu_s']} | {p['wall_s']} / {p['cpu_s']} | "
+                   f"{r['ratio_wall']}× / {r['ratio_cpu']}× | {s['peak_gb']} / {r['planned_peak_gb']} | "
+                   f"{'yes' if r['met']['time_3x'] else 'no'} |")
+    cmds = "; ".join(f"`{r['command']}` ({r['code']}, load {r['load_before'][0]})" for r in rec["runs"])
+    return "\n".join(out) + f"\n\n{rec['summary']}\n\nMeasured by {cmds}.\n"
+
+
+def sharpen_drone_table(rec: dict) -> str:
+    """Issue 76's drone case on a stand-in (benchmarks/sharpen_drone.py): per factor, pooled RMSE / MAE
+    (DN) of ``sharpen`` and of the three upsamplings, the photos it is worse than their best upsampling
+    on, and its routes."""
+    ups = ("nearest", "bilinear", "cubic")
+    out = ["| NIR averaged | photos | **sharpen** | " + " | ".join(ups) + " | × the best | photos worse (worst) | routes |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for f, v in rec["factors"].items():
+        t = v["total"]
+
+        def cell(m: str) -> str:
+            return f"{t[m]['rmse']:.3g} / {t[m]['mae']:.3g}"
+        out.append(f"| {f} × {f} | {t['photos']} | {cell('bandbridge')} | " + " | ".join(cell(m) for m in ups)
+                   + f" | {t['rmse_vs_best']:.3f} | {t['photos_worse_than_their_best_upsampling']} "
+                   f"({t['worst_rmse_vs_best']:.3f}) | " + ", ".join(f"{r}: {n}" for r, n in t["routes"].items()) + " |")
+    return "\n".join(out) + (f"\n\nRMSE / MAE in DN against the NIR, pooled over every photo's pixels. "
+                             f"{rec['stand_in'][:1].upper()}{rec['stand_in'][1:].rstrip('.')}. Measured by `{rec['command']}`.\n")
+
+
 def reference_scales_table(rec: dict) -> str:
     """``predict --reference`` at drone scales and where the reference does not see
     (benchmarks/reference_scales.py)."""
@@ -532,7 +565,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "demo_train": demo_train_table, "gaps": gaps_table,
           "gaps_sources": gaps_sources_table, "fill_speed": fill_speed_table,
           "fill_page": fill_page_table, "reference_quantity": reference_quantity_table,
-          "sharpen": sharpen_table}
+          "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
+          "sharpen_drone": sharpen_drone_table}
 
 
 def render(markdown: str) -> str:
