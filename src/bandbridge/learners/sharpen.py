@@ -20,12 +20,13 @@ route by :data:`MARGIN` twice:
   (issue 76's drone case). Where one scale down holds too few cells to fit on
   (:data:`TRANSFER_MIN`), the fit is not taken: nothing says it would carry.
 
-Otherwise the band keeps its best upsampled route, and says so; where the reference holds too few
-cells to choose one by (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), cubic upsampling (the
-Sentinel-2 60 m bands at Wald ×6 on 49 and 841 cells: the choice held out there picked routes up
-to 14 % worse than cubic). No shift is measured or
-corrected: the grids are taken as given (issue 76's Landsat case: a shift "found" between two
-rasters cut from one product).
+Otherwise the band takes a least-squares line of the guides (``regression``, the TsHARP form) where
+its own check passes (``learners/sharpen_routes.py``: out of fold one step down, at most a third of
+the best upsampling's error), else its best upsampled route, and says so; where the reference holds
+too few cells to choose one by (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), cubic
+upsampling. A grid over :data:`DECIDE_CELLS` cells is decided on a window of it. No shift is
+measured or corrected here: the grids are taken as given (issue 76's Landsat case: a shift "found"
+between two rasters cut from one product).
 """
 
 from __future__ import annotations
