@@ -153,13 +153,13 @@ def main() -> None:
     a = ap.parse_args()
     work = Path(a.work or tempfile.mkdtemp(prefix="sharpen-speed-"))
     work.mkdir(parents=True, exist_ok=True)
-    if a.inputs_only:
-        print(json.dumps({k: str(v) for k, v in make(Path(a.data), a.size, work).items()}))
-        return
     try:
         t0 = time.perf_counter()
         f = make(Path(a.data), a.size, work)
         made = time.perf_counter() - t0
+        if a.inputs_only:
+            print(json.dumps({k: str(v) for k, v in f.items()}))
+            return
         bb = str(BIN / "bandbridge")
         run = [bb, "sharpen", str(f["guides"]), "--reference", str(f["reference"]), "-o", str(work / "sharp.tif"),
                "--overwrite"]
@@ -193,7 +193,7 @@ def main() -> None:
         if a.out:
             merged(Path(a.out), record)
     finally:
-        if a.work is None:
+        if a.work is None and not a.inputs_only:
             shutil.rmtree(work, ignore_errors=True)
 
 

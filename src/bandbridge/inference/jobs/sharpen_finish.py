@@ -25,6 +25,12 @@ from bandbridge.inference.core.writer import nodata_of, output_profile
 from bandbridge.inference.jobs.reference_fit import FAST
 
 
+CREATION = {"zlevel": "1", "num_threads": "2"}  # the output's deflate: one strip of the 10980² benchmark output
+# (6 uint16 bands, 1024 rows) took 1.78 CPU-s at the default level 6 and 1.24 at 1, its size 91 → 89 MB; the writer
+# thread, not the strips' compute, bounded the finish (benchmarks/sharpen_speed.py --size 10980 at 559595d), so its
+# blocks are compressed on two threads too (GDAL's NUM_THREADS: 10.9 → 9.0 s wall for two such strips)
+
+
 def write_channels(g, gunits, s, out: Path) -> Path:
     """The bundle's input: ``s``'s filled reference upsampled (cubic; on a lattice with its edge cells
     held beyond the edge, as the fit's own anchor was made) onto the guides' grid, then the guides
@@ -272,7 +278,7 @@ def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
     signed = (phys < 0).any(axis=1)  # a band holding negative values (dB, °C) is not clipped at 0
     floor = np.where(signed, -np.inf, -np.asarray(t.offsets) / np.asarray(t.scales))[:, None, None]
     nodata = nodata_of(t.dtype, t.nodata)
-    main = output_profile(fine.crs, fine.transform, fine.height, fine.width, len(t.names), t.dtype, 1, None)
+    main = output_profile(fine.crs, fine.transform, fine.height, fine.width, len(t.names), t.dtype, 1, CREATION)
     main["nodata"] = nodata
     extra = output_profile(fine.crs, fine.transform, fine.height, fine.width, 1, "float32", 1, None)
 
