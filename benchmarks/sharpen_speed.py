@@ -129,12 +129,26 @@ def _stages(said: list[str]) -> str:
     return next((x.removeprefix("time: ") for x in said if x.startswith("time: ")), "")
 
 
+def summary(r: dict) -> str:
+    """One run in a line: the figures, the ratios, and where the time goes (the ``--plan`` run alone: the
+    start-up, its imports and the plan; then the run's own ``time:`` line, stage by stage)."""
+    s, p, plan = r["sharpen"], r["predict"], r["plan"]
+    target = "wall" if r["size"] >= 4096 else "CPU"
+    return (f"{r['size']}²: sharpen {s['wall_s']} s wall / {s['cpu_s']} CPU-s, peak {s['peak_gb']} GB (planned "
+            f"{r['planned_peak_gb']}); predict {p['wall_s']} s / {p['cpu_s']} CPU-s: {r['ratio_wall']}x wall, "
+            f"{r['ratio_cpu']}x CPU (3x in {target} time {'met' if r['met']['time_3x'] else 'missed'}); where the "
+            f"time goes: start-up and plan {plan['cpu_s']} CPU-s (the --plan run alone, most of it importing torch), "
+            f"then {_stages(s['said']) or 'not said'}.")
+
+
 def merged(out: Path, record: dict) -> dict:
     """``out`` (JSON: ``runs``, one per size, and a ``summary`` of them all) with ``record`` in place of
     any earlier run of its size, written back; an earlier file of one run is taken as its one run."""
     old = json.loads(out.read_text()) if out.exists() else {"runs": []}
     runs = [r for r in old.get("runs", [old]) if r.get("size") != record["size"]] + [record]
     runs.sort(key=lambda r: r["size"])
+    for r in runs:
+        r["summary"] = summary(r)
     rec = {"target": record["target"], "runs": runs, "summary": " ".join(r["summary"] for r in runs)}
     out.write_text(json.dumps(rec, indent=2) + "\n")
     return rec
@@ -185,10 +199,7 @@ def main() -> None:
         }
         record["met"] = {"within_plan": record["within_plan"],
                          "time_3x": (ratio_wall if a.size >= 4096 else ratio_cpu) <= TARGET}
-        record["summary"] = (f"{a.size}²: sharpen {sharpened['wall_s']} s wall / {sharpened['cpu_s']} CPU-s, "
-                             f"peak {sharpened['peak_gb']} GB (planned {planned}); predict {predicted['wall_s']} s / "
-                             f"{predicted['cpu_s']} CPU-s: {ratio_wall}x wall, {ratio_cpu}x CPU; where the time goes: "
-                             f"{_stages(sharpened['said']) or 'not said'}")
+        record["summary"] = summary(record)
         print(json.dumps(record, indent=2))
         if a.out:
             merged(Path(a.out), record)
