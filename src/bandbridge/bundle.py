@@ -23,6 +23,7 @@ from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, FLOOR_HASH_KEY, GEN_HASH_KE
                              read_spec, resolve_model_folder)
 from bandbridge.generators import build_from
 from bandbridge.learners.registry import runs_on
+from bandbridge.presets import parse_yaml
 from bandbridge.models.anchored import Anchored, legacy_keys
 
 HASH_KEY = "weights_sha256"  # of generator.safetensors' bytes; checked on every load
@@ -94,7 +95,7 @@ def save_bundle(directory: str | Path, generator: nn.Module, cfg: Config, in_cha
             HASH_KEY: digest, **{k: v for k, v in info.items() if k != GEN_HASH_KEY},
             "runs_on": limited, "config": cfg.model_dump(mode="json")}
     text = yaml.safe_dump(meta, sort_keys=False)
-    meta = {GEN_HASH_KEY: generator_digest(yaml.safe_load(text)), **meta}  # of what loading reads
+    meta = {GEN_HASH_KEY: generator_digest(parse_yaml(text)), **meta}  # of what loading reads
     atomic_write_bytes(d / BUNDLE_META, yaml.safe_dump(meta, sort_keys=False).encode())
     return d
 
@@ -189,7 +190,7 @@ def stamp_weights_hash(folder: str | Path) -> str:
              if not ln.startswith((f"{HASH_KEY}:", f"{GEN_HASH_KEY}:"))]
     at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("bandbridge_bundle:")), 0)
     lines.insert(at, f"{HASH_KEY}: {digest}\n")
-    meta = yaml.safe_load("".join(lines))
+    meta = parse_yaml("".join(lines))
     lines.insert(at + 1, f"{GEN_HASH_KEY}: {generator_digest(meta)}\n")
     atomic_write_bytes(d / BUNDLE_META, "".join(lines).encode())
     back = read_meta(d / BUNDLE_META)

@@ -12,6 +12,7 @@ from bandbridge.config import BandSel, Config, build_config
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners.saved import parts
 from bandbridge.machine import BACKENDS
+from bandbridge.presets import parse_yaml
 from bandbridge.radiometry import STATS_MAX_SIDE, STATS_PERCENTILES
 
 BUNDLE_META = "model.yaml"
@@ -236,7 +237,7 @@ def read_meta(path: Path) -> dict:
     """A bundle's ``model.yaml`` as a mapping with its config and channels, or one clear error."""
     fix = "the bundle is damaged: copy it again or re-export it (bandbridge export / training's model/best)"
     try:
-        meta = yaml.safe_load(path.read_text())
+        meta = parse_yaml(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise BandbridgeError(f"{path}: not valid YAML ({first}); {fix}") from None
