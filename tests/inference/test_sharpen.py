@@ -321,3 +321,16 @@ def test_the_plan_states_its_memory(tmp_path, run_cli):
     small = plan.peak()
     plan.targets.grid = type(plan.targets.grid)(plan.targets.grid.crs, plan.targets.grid.transform, 5000, 5000)
     assert plan.peak() > small + 1e9  # 25 M cells of 3 targets and 4 guides
+
+
+def test_a_plan_made_first_is_the_one_that_runs(sharpened):
+    """``sharpen(plan=...)``: a plan made before (its targets read once, its refusals said first) is the
+    one the run follows: the same output as a run that plans for itself."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import plan_sharpen, sharpen
+    p, res, _, tmp = sharpened
+    engine = EngineOptions(threads=1)
+    plan = plan_sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "planned.tif"), engine=engine)
+    again = sharpen([], "", "", engine=engine, plan=plan)
+    assert again.output == tmp / "planned.tif"
+    assert np.array_equal(_read(res.output)[0], _read(again.output)[0])

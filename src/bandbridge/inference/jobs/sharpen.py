@@ -171,12 +171,13 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
 def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
             bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
             plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
-            model: str | None = None) -> SharpenResult | None:
+            model: str | None = None, plan: SharpenPlan | None = None) -> SharpenResult | None:
     """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
     (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
-    (None). Returns what was written, band by band."""
+    (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``).
+    Returns what was written, band by band."""
     t0 = time.perf_counter()
-    plan = plan_sharpen(fine, reference, output, guides, bands, overwrite, engine, model)
+    plan = plan or plan_sharpen(fine, reference, output, guides, bands, overwrite, engine, model)
     for line in plan.lines():
         say(line)
     if plan_only:
