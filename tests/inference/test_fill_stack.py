@@ -127,3 +127,11 @@ def test_sar_of_every_date_follows_the_base(tmp_path):
     np.testing.assert_allclose(x[ch[:2], 30:50, 10:40], m2[:, 30:50, 10:40], atol=1e-4)
     np.testing.assert_allclose(x[ch[:2], :20], m1[:, :20], atol=1e-4)
     assert not np.allclose(m1[:, 30:50, 10:40], m2[:, 30:50, 10:40], atol=1e-2)
+
+
+def test_more_sar_earlier_than_dates_is_refused_in_one_line(tmp_path):
+    from bandbridge.errors import BandbridgeError
+    s, e, now, then = scene(tmp_path, 40, 40, (slice(10, 20), slice(10, 20)))
+    with pytest.raises(BandbridgeError, match=r"--sar-earlier .*2 --sar-earlier for 1 --earlier"):
+        run((s, e, now, [then, then]), tmp_path / "out.tif")
+    assert not (tmp_path / "out.tif").exists()
