@@ -65,7 +65,7 @@ class StackFiles:
         for key, (path, dtype, n) in [("flags", (self.flags, "uint8" if self.bits == 8 else "uint16", self.n_flags))] + [
                 (k, (p, "float32", n)) for k, (p, n) in self.copies.items()]:
             prof = output_profile(g.crs, g.transform, g.height, g.width, n, dtype, 1,
-                                  {"compress": "deflate"} if key == "flags" else FAST)
+                                  FAST)
             prof["nodata"] = None
             self._open[key] = rasterio.open(path, "w", **prof)
         return self
