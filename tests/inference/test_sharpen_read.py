@@ -79,7 +79,7 @@ def landsat_folder(tmp: Path, side: int = 96, seed: int = 3) -> Path:
     return tmp
 
 
-def _refused(run_cli, tmp_path: Path, *args: str) -> str:
+def refused(run_cli, tmp_path: Path, *args: str) -> str:
     """The command's one line on stderr (exit 2, no traceback, nothing new in ``tmp_path``)."""
     before = sorted(q.name for q in tmp_path.rglob("*"))
     code, out, err = run_cli("sharpen", *args)
@@ -89,7 +89,7 @@ def _refused(run_cli, tmp_path: Path, *args: str) -> str:
     return said[0]
 
 
-def _sharpened(run_cli, dst: Path, *args: str) -> tuple[str, np.ndarray, dict]:
+def sharpened(run_cli, dst: Path, *args: str) -> tuple[str, np.ndarray, dict]:
     """``bandbridge sharpen ARGS -o DST`` run (exit 0): its printed lines, the output's values and what its
     file says (type, units, scales, offsets, descriptions, each band's route, the file's tags)."""
     code, out, err = run_cli("sharpen", *args, "-o", str(dst), "--threads", "1")
@@ -101,7 +101,7 @@ def _sharpened(run_cli, dst: Path, *args: str) -> tuple[str, np.ndarray, dict]:
         return out, d.read().astype(np.float64), said
 
 
-def _block_means(v: np.ndarray, k: int) -> np.ndarray:
+def block_means(v: np.ndarray, k: int) -> np.ndarray:
     c, h, w = v.shape
     return v[:, :h // k * k, :w // k * k].reshape(c, h // k, k, w // k, k).mean((2, 4), dtype=np.float64)
 
@@ -113,19 +113,19 @@ def test_a_landsat_folder_sharpens_its_thermal_bands_in_kelvin(tmp_path, run_cli
     read in K (Planck's law) and, on a 30 m grid, averaged 3 × 3 (TIRS's 100 m); the output is float32
     in K, tagged, and averages back to the reference's kelvin."""
     folder = landsat_folder(tmp_path / "LC08")
-    out, v, said = _sharpened(run_cli, tmp_path / "t.tif", str(folder), "--reference", str(folder))
+    out, v, said = sharpened(run_cli, tmp_path / "t.tif", str(folder), "--reference", str(folder))
     assert "guides: B2, B3, B4, B5, B6, B7 on a 96×96 grid" in out
-    assert "2 band(s) B10, B11 (float32)" in out and "k = 3.00" in out
+    assert "2 band(s) B10, B11 (float32, in K)" in out and "k = 3.00" in out
     assert said["names"] == ("B10", "B11") and said["dtype"] == "float32" and said["scales"] == (1.0, 1.0)
     assert said["tags"]["bandbridge_guides"] == "B2,B3,B4,B5,B6,B7" and said["units"] == ("K", "K")
     exact = said["routes"][0].endswith("+correction")
     with rasterio.open(next(folder.glob("*_B10.TIF"))) as s:
         dn = s.read(1).astype(np.float64)
     kelvin = np.where(dn > 0, K2 / np.log(K1 / (dn * MULT + ADD) + 1), np.nan)
-    ref = _block_means(kelvin[None], 3)[0]
+    ref = block_means(kelvin[None], 3)[0]
     ok = np.isfinite(ref)
     assert 170 < np.nanmin(v[0]) and np.nanmax(v[0]) < 350
-    gap = np.abs(_block_means(v, 3)[0][ok] - ref[ok])
+    gap = np.abs(block_means(v, 3)[0][ok] - ref[ok])
     assert gap.max() < 0.01 if exact else gap.mean() < 0.5  # K: the correction makes it exact
 
 
@@ -146,22 +146,22 @@ def test_a_collection2_level2_folder_writes_surface_temperature_in_its_own_dn_an
         "GROUP = LEVEL2_SURFACE_TEMPERATURE_PARAMETERS\n  TEMPERATURE_MULT_BAND_ST_B10 = 0.00341802\n"
         "  TEMPERATURE_ADD_BAND_ST_B10 = 149.0\nEND_GROUP = LEVEL2_SURFACE_TEMPERATURE_PARAMETERS\n"
         + "".join(f"REFLECTANCE_MULT_BAND_{n} = 2.75e-05\nREFLECTANCE_ADD_BAND_{n} = -0.2\n" for n in range(2, 8)))
-    out, v, said = _sharpened(run_cli, tmp_path / "st.tif", str(folder), "--reference", str(folder))
-    assert "guides: SR_B2, SR_B3, SR_B4, SR_B5, SR_B6, SR_B7" in out and "1 band(s) ST_B10 (uint16)" in out
+    out, v, said = sharpened(run_cli, tmp_path / "st.tif", str(folder), "--reference", str(folder))
+    assert "guides: SR_B2, SR_B3, SR_B4, SR_B5, SR_B6, SR_B7" in out and "1 band(s) ST_B10 (uint16, in K)" in out
     assert said["dtype"] == "uint16" and said["units"] == ("K",)
     assert said["scales"] == pytest.approx((0.00341802,)) and said["offsets"] == pytest.approx((149.0,))
     with rasterio.open(next(folder.glob("*_ST_B10.TIF"))) as s:
-        ref = _block_means(s.read().astype(np.float64), 3)
+        ref = block_means(s.read().astype(np.float64), 3)
     kelvin_out = v * 0.00341802 + 149
     assert 280 < kelvin_out.min() and kelvin_out.max() < 320
     if said["routes"][0].endswith("+correction"):
-        assert np.abs(_block_means(v, 3) - ref).max() <= 0.5  # the stored type's rounding
+        assert np.abs(block_means(v, 3) - ref).max() <= 0.5  # the stored type's rounding
 
 
 def test_a_landsat_folder_without_its_mtl_is_refused(tmp_path, run_cli):
     folder = landsat_folder(tmp_path / "LC08")
     next(folder.glob("*_MTL.txt")).unlink()
-    said = _refused(run_cli, tmp_path, str(folder), "--reference", str(folder), "-o", str(tmp_path / "o.tif"))
+    said = refused(run_cli, tmp_path, str(folder), "--reference", str(folder), "-o", str(tmp_path / "o.tif"))
     assert said.startswith("error: FINE ") and "no *_MTL.txt beside the bands" in said
 
 
@@ -174,18 +174,18 @@ def test_a_coarse_landsat_reference_on_another_grid_reads_in_kelvin(tmp_path, ru
     shutil.copy(next(fine.glob("*_MTL.txt")), coarse)
     with rasterio.open(next(fine.glob("*_B10.TIF"))) as s:
         dn = s.read(1).astype(np.float64)
-    _write(coarse / "LC08_X_B10.TIF", np.round(_block_means(dn[None], 3)), ORIGIN @ Affine.scale(3))
+    _write(coarse / "LC08_X_B10.TIF", np.round(block_means(dn[None], 3)), ORIGIN @ Affine.scale(3))
     code, out, err = run_cli("sharpen", str(fine), "--guides", "B4,B5", "--reference", str(coarse), "-o",
                              str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
-    assert "guides: B4, B5 on a 96×96 grid" in out and "1 band(s) B10 (float32)" in out and "k = 3.00" in out
+    assert "guides: B4, B5 on a 96×96 grid" in out and "1 band(s) B10 (float32, in K)" in out and "k = 3.00" in out
 
 
 # --- Sentinel-2: one SAFE, its 10 m bands the guides, its 20 m bands the targets ----------------------
 
 def s2_safe(tmp: Path, side: int = 96, jp2: bool = True) -> tuple[Path, np.ndarray]:
     """An L2A-like SAFE: R10m (B02, B03, B04, B08), R20m (B05, B11 and a resampled B02 copy to leave
-    out), R60m (B01), baseline-04 DN (reflectance × 10 000 + 1000), its MTD stating the offset."""
+    out), R60m (B01, B09), baseline-04 DN (reflectance × 10 000 + 1000), its MTD stating the offset."""
     rng = np.random.default_rng(11)
     g = np.stack([0.05 + 0.3 * _field(rng, (side, side), s) for s in (1.0, 1.4, 1.8, 1.2)])
     b05 = 0.5 * g[2] + 0.4 * g[3]
@@ -196,9 +196,9 @@ def s2_safe(tmp: Path, side: int = 96, jp2: bool = True) -> tuple[Path, np.ndarr
     ext, driver = (".jp2", "JP2OpenJPEG") if jp2 else (".tif", "GTiff")
     opts = {"QUALITY": "100", "REVERSIBLE": "YES"} if jp2 else {}
     for res, bands in {10: {"B02": g[0], "B03": g[1], "B04": g[2], "B08": g[3]},
-                       20: {"B05": _block_means(b05[None], 2)[0], "B11": _block_means(b11[None], 2)[0],
-                            "B02": _block_means(g[:1], 2)[0]},
-                       60: {"B01": _block_means(g[:1], 6)[0]}}.items():
+                       20: {"B05": block_means(b05[None], 2)[0], "B11": block_means(b11[None], 2)[0],
+                            "B02": block_means(g[:1], 2)[0]},
+                       60: {"B01": block_means(g[:1], 6)[0], "B09": block_means(0.1 + 0.6 * g[3:], 6)[0]}}.items():
         (img / f"R{res}m").mkdir(parents=True)
         for name, r in bands.items():
             _write(img / f"R{res}m" / f"T33TWM_20220601T100559_{name}_{res}m{ext}", dn(r), ORIGIN @ Affine.scale(res / 30),
@@ -208,32 +208,30 @@ def s2_safe(tmp: Path, side: int = 96, jp2: bool = True) -> tuple[Path, np.ndarr
 
 
 def test_a_sentinel2_safe_sharpens_its_20m_bands_from_its_10m_bands(tmp_path, run_cli):
-    """``sharpen SAFE --reference SAFE``: the 10 m bands guide the native 20 m bands (the R20m copy of
-    B02 and the 60 m band left out); the output is on the 10 m grid in the product's DN with the
-    baseline-04 scale and offset tagged, and averages back to the reference."""
+    """``sharpen SAFE --reference SAFE --bands B05,B11`` (one grid: one run, as ever; every set in one
+    run is tests/inference/test_sharpen_sets.py's): the 10 m bands guide the native 20 m bands (the R20m
+    copy of B02 left out); the output is on the 10 m grid in the product's DN with the baseline-04
+    scale and offset tagged, and averages back to the reference."""
     safe, _ = s2_safe(tmp_path)
-    out, v, said = _sharpened(run_cli, tmp_path / "s.tif", str(safe), "--reference", str(safe))
-    assert "guides: B02, B03, B04, B08 on a 96×96 grid" in out and "2 band(s) B05, B11 (uint16)" in out
+    out, v, said = sharpened(run_cli, tmp_path / "s.tif", str(safe), "--reference", str(safe), "--bands", "B05,B11")
+    assert "guides: B02, B03, B04, B08 on a 96×96 grid" in out and "2 band(s) B05, B11 (uint16, in reflectance)" in out
     assert said["names"] == ("B05", "B11") and said["dtype"] == "uint16" and said["size"] == (96, 96)
     assert said["scales"] == (1e-4, 1e-4) and said["offsets"] == (-0.1, -0.1) and said["units"] == ("reflectance",) * 2
     with rasterio.open(next(safe.rglob("*_B05_20m.jp2"))) as s:
         ref = s.read(1).astype(np.float64)
     if said["routes"][0].endswith("+correction") or said["routes"][0] == "nearest":
-        assert np.abs(_block_means(v[:1], 2)[0] - ref).max() <= 0.5  # the stored type's rounding
+        assert np.abs(block_means(v[:1], 2)[0] - ref).max() <= 0.5  # the stored type's rounding
     refl = v[0] * 1e-4 - 0.1
     assert 0.0 < refl.min() and refl.max() < 1.0
 
 
-def test_sentinel2_targets_of_two_resolutions_are_refused_and_the_60m_bands_run_alone(tmp_path, run_cli):
+def test_the_60m_bands_run_alone_with_a_20m_guide(tmp_path, run_cli):
     safe, _ = s2_safe(tmp_path, jp2=False)
-    said = _refused(run_cli, tmp_path, str(safe), "--reference", str(safe), "--bands", "B05,B01", "-o",
-                    str(tmp_path / "o.tif"))
-    assert "the targets share one grid" in said and "B01" in said
     code, out, err = run_cli("sharpen", str(safe), "--guides", "B02,B04,B08,B11", "--reference", str(safe),
                              "--bands", "B01", "-o", str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
     assert "guides: B02, B04, B08, B11 on a 96×96 grid (B11 warped onto it, bilinear)" in out
-    assert "1 band(s) B01 (uint16)" in out and "k = 6.00" in out
+    assert "1 band(s) B01 (uint16, in reflectance)" in out and "k = 6.00" in out
 
 
 def test_a_cog_folder_named_by_stac_assets_reads_with_its_own_scale(tmp_path, run_cli):
@@ -249,13 +247,14 @@ def test_a_cog_folder_named_by_stac_assets_reads_with_its_own_scale(tmp_path, ru
     code, out, err = run_cli("sharpen", str(tmp_path), "--reference", str(tmp_path), "-o", str(tmp_path / "o.tif"),
                              "--plan")
     assert code == 0, err
-    assert "guides: B02, B03, B04, B08 on a 64×64 grid" in out and "2 band(s) B05, B11 (uint16)" in out
+    assert "guides: B02, B03, B04, B08 on a 64×64 grid" in out and "2 band(s) B05, B11 (uint16, in reflectance)" in out
 
 
 def test_an_aerial_image_takes_a_sentinel2_folders_finest_bands_as_targets(tmp_path, run_cli):
     """Guides five times finer than the 10 m bands (a 2 m aerial image in a CRS counted in feet: 6.6 units
-    a pixel, more than half the product's 10): the S2 folder's first set coarser than the guides by two
-    is its 10 m set, judged in the guides' coordinates, not by the numbers of two CRSs' units."""
+    a pixel, more than half the product's 10): the S2 folder's sets coarser than the guides by two are
+    all three, the 10 m set first, judged in the guides' coordinates, not by the numbers of two CRSs'
+    units."""
     from rasterio.warp import calculate_default_transform, reproject
     safe, _ = s2_safe(tmp_path, jp2=False)
     rng = np.random.default_rng(8)
@@ -272,7 +271,7 @@ def test_an_aerial_image_takes_a_sentinel2_folders_finest_bands_as_targets(tmp_p
     code, out, err = run_cli("sharpen", str(tmp_path / "aerial.tif"), "--reference", str(safe), "-o",
                              str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
-    assert "4 band(s) B02, B03, B04, B08 (uint16)" in out
+    assert "4 band(s) B02, B03, B04, B08 (uint16, in reflectance)" in out and "set 1 of 3: B02, B03, B04, B08 on a" in out
 
 
 # --- a band of another physical kind than it is said to be --------------------------------------------
@@ -300,7 +299,7 @@ REFLECT = 0.05 + 0.3 * _field(np.random.default_rng(9), (20, 20), 2.0)  # a SWIR
 def test_a_band_of_another_kind_than_it_is_said_to_be_is_refused(tmp_path, run_cli, case, values, dtype, units,
                                                                   scale, said):
     guides, ref = _pair(tmp_path, values, dtype, units=units, scale=scale)
-    line = _refused(run_cli, tmp_path, str(guides), "--reference", str(ref), "-o", str(tmp_path / "o.tif"))
+    line = refused(run_cli, tmp_path, str(guides), "--reference", str(ref), "-o", str(tmp_path / "o.tif"))
     assert line.startswith(f"error: --reference {ref}: its band B11 is a") and said in line
 
 
@@ -336,7 +335,7 @@ def test_a_product_reference_that_does_not_overlap_is_refused(tmp_path, run_cli)
     for f in far.glob("*.TIF"):  # moved 100 km east
         with rasterio.open(f, "r+") as d:
             d.transform = ORIGIN @ Affine.translation(4000, 0)
-    said = _refused(run_cli, tmp_path, str(safe), "--reference", str(far), "-o", str(tmp_path / "o.tif"))
+    said = refused(run_cli, tmp_path, str(safe), "--reference", str(far), "-o", str(tmp_path / "o.tif"))
     assert "does not overlap" in said
 
 
@@ -345,7 +344,7 @@ def test_a_product_guide_band_of_one_value_is_refused(tmp_path, run_cli):
     f = next(folder.glob("*_B6.TIF"))
     with rasterio.open(f, "r+") as d:
         d.write(np.full((1, 96, 96), 20000, np.uint16))
-    said = _refused(run_cli, tmp_path, str(folder), "--reference", str(folder), "-o", str(tmp_path / "o.tif"))
+    said = refused(run_cli, tmp_path, str(folder), "--reference", str(folder), "-o", str(tmp_path / "o.tif"))
     assert "its band B6 is one value" in said
 
 
@@ -364,7 +363,7 @@ def _naip_pair(tmp: Path) -> tuple[Path, Path]:
         d.descriptions = ("red", "green", "blue")
     prof.update(count=1, height=64, width=64, transform=prof["transform"] @ Affine.scale(4))
     with rasterio.open(tmp / "nir.tif", "w", **prof) as d:
-        d.write(np.round(_block_means(v[3:], 4)).astype("uint8"))
+        d.write(np.round(block_means(v[3:], 4)).astype("uint8"))
         d.descriptions = ("nir",)
     return tmp / "rgb.tif", tmp / "nir.tif"
 
@@ -377,7 +376,7 @@ def test_a_models_output_is_one_more_guide(tmp_path, run_cli):
                              str(tmp_path / "p.tif"), "--plan")
     assert code == 0, err
     assert "guides: RED, GREEN, BLUE, rgb2nir on a 256×256 grid" in out
-    _, v, said = _sharpened(run_cli, tmp_path / "o.tif", str(rgb), "-m", "rgb2nir", "--reference", str(nir))
+    _, v, said = sharpened(run_cli, tmp_path / "o.tif", str(rgb), "-m", "rgb2nir", "--reference", str(nir))
     assert said["tags"]["bandbridge_guides"] == "RED,GREEN,BLUE,rgb2nir" and len(v) == 1
     assert sorted(q.name for q in tmp_path.iterdir()) == ["nir.tif", "o.tif", "rgb.tif"]
 
@@ -387,9 +386,10 @@ def test_a_models_guide_from_a_product_folder_runs_on_its_guides_stacked(tmp_pat
     by their names (rgb2nir picks its reflectance model), and a model of several bands names each."""
     from bandbridge.inference.jobs.sharpen_model import guide_names
     safe, _ = s2_safe(tmp_path, jp2=False)
-    out, v, said = _sharpened(run_cli, tmp_path / "o.tif", str(safe), "-m", "rgb2nir", "--reference", str(safe))
+    out, v, said = sharpened(run_cli, tmp_path / "o.tif", str(safe), "-m", "rgb2nir", "--reference", str(safe))
     assert "the model's guide: rgb2nir on model_input.tif" in out and "rgb2nir-s2" in out
-    assert said["tags"]["bandbridge_guides"] == "B02,B03,B04,B08,rgb2nir" and said["names"] == ("B05", "B11")
+    assert said["tags"]["bandbridge_guides"] == "B02,B03,B04,B08,rgb2nir"
+    assert said["names"] == ("B01", "B05", "B09", "B11")  # every set: each run takes the model's guide
     assert guide_names("sar2optical", ["B04", "B03", "B02"]) == ["sar2optical_B04", "sar2optical_B03",
                                                                   "sar2optical_B02"]
 
@@ -397,7 +397,7 @@ def test_a_models_guide_from_a_product_folder_runs_on_its_guides_stacked(tmp_pat
 @pytest.mark.parametrize("model, said", [("no-such-model", "-m no-such-model: "), ("sr-x2", "super-resolution")])
 def test_a_model_that_cannot_guide_is_refused_in_one_line(tmp_path, run_cli, model, said):
     rgb, nir = _naip_pair(tmp_path)
-    assert said in _refused(run_cli, tmp_path, str(rgb), "-m", model, "--reference", str(nir), "-o",
+    assert said in refused(run_cli, tmp_path, str(rgb), "-m", model, "--reference", str(nir), "-o",
                             str(tmp_path / "o.tif"))
 
 
@@ -426,14 +426,14 @@ def test_the_dev_landsat_scene_sharpens_b10_in_kelvin(tmp_path, run_cli):
             d.write(np.where((blocks == 0).any((1, 3)), 0, np.round(blocks.mean((1, 3)))).astype("uint16"), 1)
     shutil.copy(next(SCENE.glob("*_MTL.txt")), coarse)  # after the bands: GDAL deletes a TIFF's *_MTL.txt sibling
     # when it replaces the TIFF
-    _, v, said = _sharpened(run_cli, tmp_path / "t.tif", str(SCENE), "--reference", str(coarse), "--bands",
+    _, v, said = sharpened(run_cli, tmp_path / "t.tif", str(SCENE), "--reference", str(coarse), "--bands",
                             "B10,B11", "--guides", "B2,B3,B4,B5,B6,B7")
     ref = read_landsat(coarse, ["B10", "B11"])
     exact = [r.endswith("+correction") for r in said["routes"]]
-    ok = ref.valid & np.isfinite(_block_means(v, 3)).all(0)
+    ok = ref.valid & np.isfinite(block_means(v, 3)).all(0)
     assert 170 < np.nanmin(v) and np.nanmax(v) < 350 and ok.sum() > 1000
     for i in (0, 1):  # K: exact where the band's route is made consistent, close where not
-        gap = np.abs(_block_means(v, 3)[i][ok] - ref.data[i][ok])
+        gap = np.abs(block_means(v, 3)[i][ok] - ref.data[i][ok])
         assert gap.max() < 0.01 if exact[i] else gap.mean() < 0.5
     assert math.isclose(np.nanmean(v[0]), float(ref.data[0][ref.valid].mean()), abs_tol=1.0)
 
@@ -444,5 +444,5 @@ def test_the_dev_scene_as_its_own_reference_says_nothing_is_coarser(tmp_path, ru
     bands, and the line says so rather than advise a pair."""
     if not SCENE.is_dir():
         pytest.skip(f"{SCENE} is absent")
-    said = _refused(run_cli, tmp_path, str(SCENE), "--reference", str(SCENE), "-o", str(tmp_path / "o.tif"))
+    said = refused(run_cli, tmp_path, str(SCENE), "--reference", str(SCENE), "-o", str(tmp_path / "o.tif"))
     assert "its bands B10, B11 lie on a grid as fine as the guides' (900 against 900)" in said

@@ -24,7 +24,8 @@ def sharpen(
     output: str = typer.Option(..., "--output", "-o", help="the sharpened bands (GeoTIFF on the finest guide's "
                                "grid, in the reference's type, scale and offset)"),
     guides: Optional[str] = typer.Option(None, "--guides", help="only these guide bands, e.g. B02,B03,B04,B08"),
-    bands: Optional[str] = typer.Option(None, "--bands", help="only these reference bands, e.g. B05,B11"),
+    bands: Optional[str] = typer.Option(None, "--bands", help="only these reference bands, in this order, e.g. "
+                                        "B05,B11 (bands on several grids: a run per grid, one output)"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="a model whose zero-shot output on FINE is one "
                                         "more guide, named by it (e.g. rgb2nir); the fit decides how much it helps"),
     overwrite: Overwrite = False, backend: Backend = "auto", precision: Precision = "auto", threads: Threads = None,
@@ -41,9 +42,11 @@ def sharpen(
     engine (--backend, --workers, --scheduler); the output is tagged per band. Product folders are
     read as they are: a Landsat folder in reflectance and kelvin by its MTL (its OLI bands the
     guides, its thermal bands the targets, written in K), a Sentinel-2 folder at each band's native
-    resolution (its 10 m bands the guides, its 20 m bands the targets)."""
+    resolution (its 10 m bands the guides, its 20 m and 60 m bands the targets). Targets on several
+    grids (the 20 m and 60 m bands) take a run per grid, each its own Wald protocol and routes,
+    written into one output in the reference's band order."""
     from bandbridge.cli.evaluate import quiet_libraries
-    from bandbridge.inference.jobs.sharpen import sharpen as run
+    from bandbridge.inference.jobs.sharpen_sets import sharpen_sets as run
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     with quiet_libraries():
         run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,

@@ -1,0 +1,231 @@
+"""``bandbridge sharpen`` where the reference's targets lie on several grids (a Sentinel-2 product's
+20 m and 60 m bands; a folder of band files of two resolutions): one run, one output.
+
+The targets are grouped by their grid (:func:`target_sets`); every set's plan is made first
+(``sharpen.plan_sharpen``: every refusal before any work), then each set is sharpened by
+``sharpen.sharpen`` — its own Wald protocol at its own ``k`` (×2 for 20 m, ×6 for 60 m against
+10 m guides), its own decision, a route per band, its own engine pass — into a work folder beside
+the output, and the sets' outputs are merged strip by strip through the one writer
+(``core/outputs.py``: a temporary name, then the rename) into one output on the guides' grid holding
+every band in the reference's order (``--bands``' order where given), each with its own tags, scale,
+offset and units. The work folder is deleted after. A reference whose targets share one grid takes
+``sharpen.sharpen`` as it is. The same guides guide every set (the 10 m bands, or ``--guides``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bandbridge.data.grids import Grid
+from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
+from bandbridge.inference.jobs.fill_engine import EngineOptions
+from bandbridge.inference.jobs.sharpen import SharpenPlan, SharpenResult, plan_sharpen, sharpen
+from bandbridge.inference.jobs.sharpen_read import (Band, Guides, bands_of, coarser_by, default_targets, grid_of,
+                                                    open_guides, pick, product_of)
+
+
+def band_grid(band: Band) -> Grid:
+    """The grid a target band is read on: its file's, coarsened by its ``cell`` (Landsat TIRS's 3 × 3)."""
+    from affine import Affine
+    g = grid_of(band.path)
+    return Grid(g.crs, g.transform @ Affine.scale(band.cell), g.height // band.cell, g.width // band.cell)
+
+
+def all_targets(path: str, bands: list[Band], g: Guides) -> list[Band]:
+    """The targets of ``path`` where ``--bands`` names none: a Sentinel-2 product's every band coarser
+    than the guides by ``policy.MIN_K`` at least (its 20 m and 60 m sets for 10 m guides); else
+    ``sharpen_read.default_targets`` (a Landsat folder's thermal bands, every band of others). A band
+    that is one of the guides (``--guides B02,B03,B04,B08,B8A``) is left out: it would guide itself."""
+    guiding = {(Path(b.path).resolve(), b.index) for b in g.bands}
+    bands = [b for b in bands if (Path(b.path).resolve(), b.index) not in guiding] or bands
+    if product_of(path) == "sentinel2" and g.fine.crs is not None:
+        coarse = [b for b in bands if coarser_by(b, g.fine) is not None]
+        if coarse:
+            return coarse
+    return default_targets(path, bands, g.fine)
+
+
+def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[list[str], list[list[str]]]:
+    """``(names, sets)``: the target bands' names in the output's order (the reference's; ``wanted``'s
+    where given) and grouped by the grid they lie on, the finest grid first, each set in that order.
+    Refuses a ``--bands`` name no band has."""
+    found = bands_of(reference, "--reference")
+    chosen = pick(found, wanted, "--bands", "reference's bands") if wanted else all_targets(reference, found, g)
+    groups: dict[tuple, list[str]] = {}
+    area: dict[tuple, float] = {}
+    for b in chosen:
+        grid = band_grid(b)
+        key = (str(grid.crs), tuple(grid.transform)[:6], grid.height, grid.width)
+        groups.setdefault(key, []).append(b.name)
+        area[key] = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
+    return [b.name for b in chosen], [groups[key] for key in sorted(groups, key=area.get)]
+
+
+def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
+                 bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
+                 plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
+                 model: str | None = None) -> SharpenResult | None:
+    """``sharpen.sharpen`` for targets on any number of grids: each set of targets sharing a grid
+    sharpened by a run of its own, all written into the one ``output`` in the reference's band order
+    (``bands``' order where given); ``plan_only``: every set's plan said, nothing written (None).
+    Returns every band as written, in the output's order."""
+    t0 = time.perf_counter()
+    g = open_guides(fine, guides)
+    names, sets = target_sets(reference, bands, g)
+    if len(sets) == 1:  # one grid: the run as it always was (its targets named where a guide was left out)
+        if not bands and names != [b.name for b in default_targets(reference, bands_of(reference, ""), g.fine)]:
+            bands = names
+        return sharpen(fine, reference, output, guides, bands, overwrite, engine, plan_only, seed, say, model)
+    dst = Path(output)
+    plans: list[SharpenPlan | None] = [plan_sharpen(fine, reference, output, guides, s, overwrite, engine, model)
+                                       for s in sets]  # every refusal before any work
+    where = {n: (i, j) for i, s in enumerate(sets) for j, n in enumerate(s)}
+    order = [where[n] for n in names]
+    say(f"the reference's targets lie on {len(sets)} grids: one run per grid (its own Wald protocol, decision, "
+        "routes and engine pass), the same guides for every set, one output")
+    for i, p in enumerate(plans):
+        say(set_line(i, len(sets), p))
+        if plan_only:
+            say_set(p.lines(), f"set {i + 1}", say)
+    say(f"output: {dst} ({len(names)} band(s) in this order: {', '.join(names)}; each band's own scale, offset and "
+        "tags; the sets written in a work folder beside it, merged by strips, then deleted)")
+    say(f"memory: the sets run one after another: planned under {sets_peak(plans) / 1e9:.2f} GB peak")
+    if plan_only:
+        return None
+    from bandbridge.fileio import temp_folder_beside
+    work = temp_folder_beside(dst, "sharpen-sets")
+    parts: list[tuple[Path, SharpenResult, float]] = []
+    try:
+        for i, s in enumerate(sets):
+            plan, plans[i] = plans[i], None  # held no longer than its own run
+            part, label = work / f"set{i + 1}.tif", f"set {i + 1} (k = {plan.targets.k:.2f})"
+            res = sharpen(fine, reference, str(part), guides, s, True, engine, False, seed,
+                          lambda line, label=label: say_set([line], label, say), model,
+                          plan=dataclasses.replace(plan, output=part))
+            parts.append((part, res, plan.targets.k))
+            del plan
+        merge([p for p, _, _ in parts], order, dst, overwrite, [(s, k) for s, (_, _, k) in zip(sets, parts)])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    said = [parts[i][1].bands[j] for i, j in order]
+    out = SharpenResult(dst, said, "; ".join(f"{','.join(s)}: {r.learner or 'none'}"
+                                             for s, (_, r, _) in zip(sets, parts)))
+    say(f"written: {dst}")
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def set_line(i: int, n: int, plan: SharpenPlan) -> str:
+    """One set in words: its bands, its grid and its ``k``."""
+    t = plan.targets
+    return (f"set {i + 1} of {n}: {', '.join(t.names)} on a {t.grid.height}×{t.grid.width} grid of "
+            f"{pixel_words(t.grid)} pixels, k = {t.k:.2f} (Wald's protocol ×{t.k:.2g} for these bands)")
+
+
+def pixel_words(g: Grid) -> str:
+    """A grid's pixel side in its CRS's units (``20 m``), or in plain pixels where it has no CRS."""
+    side = abs(g.transform.a)
+    if g.crs is None:
+        return f"{side:g} px"
+    unit = getattr(g.crs, "linear_units", "") or ""
+    return f"{side:g} m" if unit.lower() in ("metre", "meter", "m") else f"{side:g} {unit or 'CRS units'}"
+
+
+def say_set(lines: list[str], label: str, say: Callable[[str], None]) -> None:
+    """A set's own lines, each naming its set; its ``output:`` and ``written:`` lines left out (they
+    name its work file: the one output is said once)."""
+    for line in lines:
+        if not line.startswith(("output: ", "written: ")):
+            say(f"{label}: {line}")
+
+
+def sets_peak(plans: list[SharpenPlan]) -> float:
+    """The peak (bytes) the sets' runs are planned under: the largest of each set's own plan's peak
+    with the targets of the sets still to run held beside it, and the merge's: the process then and
+    strips of ``ROWS`` rows of every band three times over (the sets' rows read, the output's rows
+    encoded, the one strip the writer may hold), as floats of the work type."""
+    held = [p.targets.values.nbytes + p.targets.valid.nbytes + p.targets.covered.nbytes for p in plans]
+    runs = max(p.peak() + sum(held[i + 1:]) for i, p in enumerate(plans))
+    carry = np.dtype(work_type(str(np.result_type(*[p.targets.dtype for p in plans])))).itemsize
+    strips = 3 * carry * ROWS * plans[-1].guides.fine.width * sum(len(p.targets.names) for p in plans)
+    return max(runs, plans[-1].resident + strips)
+
+
+def work_type(dtype: str) -> str:
+    """The float type a band of ``dtype`` is carried in exactly (float32 holds every integer of 16 bits)."""
+    d = np.dtype(dtype)
+    return "float32" if d == np.float32 or (d.kind in "iub" and d.itemsize <= 2) else "float64"
+
+
+def merged_type(dtypes: list[str], nodatas: list[float | None]) -> tuple[str, float | None]:
+    """The one output's type and nodata: the sets' own where they share them (a product's ``uint16``
+    and its 0), else the float type that holds every set's values, nodata NaN."""
+    if len(set(dtypes)) == 1 and len({repr(n) for n in nodatas}) == 1:
+        return dtypes[0], nodatas[0]
+    return work_type(str(np.result_type(*dtypes))) if len(set(dtypes)) > 1 else work_type(dtypes[0]), float("nan")
+
+
+def merge(parts: list[Path], order: list[tuple[int, int]], dst: Path, overwrite: bool,
+          sets: list[tuple[list[str], float]]) -> None:
+    """The sets' outputs ``parts`` (one grid) into ``dst``: band ``j`` of set ``i`` for each ``(i, j)``
+    of ``order``, strip by strip through the one writer (a temporary name, then the rename), each
+    band with its own description, scale, offset, units and tags, and its set's ``k`` and learner;
+    nodata where its set's output holds nodata. Values pass unchanged where the type is shared."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from bandbridge.inference.core.writer import output_profile
+    with ExitStack() as stack:
+        srcs = [stack.enter_context(rasterio.open(p)) for p in parts]
+        a = srcs[0]
+        dtype, nodata = merged_type([s.dtypes[0] for s in srcs], [s.nodata for s in srcs])
+        carry = np.dtype(work_type(dtype))
+        h, w = a.height, a.width
+        main = output_profile(a.crs, a.transform, h, w, len(order), dtype, 1, None)
+        main["nodata"] = nodata
+        extra = output_profile(a.crs, a.transform, h, w, 1, "float32", 1, None)
+        tags = [s.tags() for s in srcs]
+        learners = [f"{','.join(n)}: {t.get('bandbridge_learner', '')}" for (n, _), t in zip(sets, tags)]
+
+        names = [srcs[i].descriptions[j] for i, j in order]
+
+        def setup(r) -> None:
+            r.main.descriptions = tuple(names)
+            r.main.scales = [srcs[i].scales[j] for i, j in order]
+            r.main.offsets = [srcs[i].offsets[j] for i, j in order]
+            units = [srcs[i].units[j] or "" for i, j in order]
+            if any(units):
+                r.main.units = tuple(units)
+            for b, (i, j) in enumerate(order, 1):
+                r.main.update_tags(b, **srcs[i].tags(j + 1), bandbridge_k=tags[i].get("bandbridge_k", ""),
+                                   bandbridge_set=f"{i + 1} of {len(srcs)}: {','.join(sets[i][0])} at k = "
+                                   f"{sets[i][1]:.3f}, learner {tags[i].get('bandbridge_learner', '')}")
+            r.main.update_tags(**tags[0])
+            r.main.update_tags(bandbridge_reference_bands=",".join(names),
+                               bandbridge_k="; ".join(f"{','.join(n)}: {t.get('bandbridge_k', '')}"
+                                                      for (n, _), t in zip(sets, tags)),
+                               bandbridge_learner="; ".join(learners), bandbridge_sets=str(len(srcs)))
+
+        def strip(r0: int, r1: int) -> Strip:
+            """Rows ``[r0, r1)`` of every band, NaN where its set wrote nodata."""
+            out = np.empty((len(order), r1 - r0, w), carry)
+            win = Window(0, r0, w, r1 - r0)
+            for i, s in enumerate(srcs):
+                v = s.read(window=win).astype(carry)
+                nd = s.nodata
+                if nd is not None and not np.isnan(nd):
+                    v[v == nd] = np.nan
+                for b, (i2, j) in enumerate(order):
+                    if i2 == i:
+                        out[b] = v[j]
+            return Strip(out, np.ones((r1 - r0, w), bool))
+
+        with opened([dst], main, extra, overwrite, False, None, setup) as rasters:
+            write_strips(rasters, h, w, strip, dtype, nodata)
