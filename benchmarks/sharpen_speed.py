@@ -137,7 +137,8 @@ def summary(r: dict) -> str:
     return (f"{r['size']}²: sharpen {s['wall_s']} s wall / {s['cpu_s']} CPU-s, peak {s['peak_gb']} GB (planned "
             f"{r['planned_peak_gb']}); predict {p['wall_s']} s / {p['cpu_s']} CPU-s: {r['ratio_wall']}x wall, "
             f"{r['ratio_cpu']}x CPU (3x in {target} time {'met' if r['met']['time_3x'] else 'missed'}); where the "
-            f"time goes: start-up and plan {plan['cpu_s']} CPU-s (the --plan run alone, most of it importing torch), "
+            f"time goes: start-up and plan {plan['cpu_s']} CPU-s (the --plan run alone: the imports, torch's about 1.7 "
+            "CPU-s among them, and the reference read), "
             f"then {_stages(s['said']) or 'not said'}.")
 
 
