@@ -35,13 +35,13 @@ END
 """
 
 
-def _field(rng, shape, sigma: float) -> np.ndarray:
+def smooth_field(rng, shape, sigma: float) -> np.ndarray:
     f = gaussian_filter(rng.normal(size=shape), sigma)
     return (f - f.min()) / np.ptp(f)
 
 
-def _write(path: Path, values: np.ndarray, transform: Affine, dtype: str = "uint16", names=None, units=None,
-           scale=None, driver: str = "GTiff", **kw) -> Path:
+def write_raster(path: Path, values: np.ndarray, transform: Affine, dtype: str = "uint16", names=None, units=None,
+                 scale=None, driver: str = "GTiff", **kw) -> Path:
     values = np.asarray(values).reshape(-1, *np.shape(values)[-2:])
     with rasterio.open(path, "w", driver=driver, height=values.shape[1], width=values.shape[2], count=len(values),
                        dtype=dtype, crs="EPSG:32617", transform=transform, **kw) as d:
@@ -64,17 +64,17 @@ def landsat_folder(tmp: Path, side: int = 96, seed: int = 3) -> Path:
     """A Landsat-8 Level-1 folder on a 30 m grid: B2–B7 as DN of a reflectance field, B10/B11 as the DN
     of a temperature made of B5 and B4 (290–310 K), the MTL beside them; its fill (DN 0) in a corner."""
     rng = np.random.default_rng(seed)
-    refl = np.stack([0.05 + 0.4 * _field(rng, (side, side), s) for s in (1.0, 1.3, 1.6, 2.0, 1.2, 1.8)])
-    kelvin = 290 + 12 * refl[3] - 8 * refl[2] + 2 * _field(rng, (side, side), 4.0)
+    refl = np.stack([0.05 + 0.4 * smooth_field(rng, (side, side), s) for s in (1.0, 1.3, 1.6, 2.0, 1.2, 1.8)])
+    kelvin = 290 + 12 * refl[3] - 8 * refl[2] + 2 * smooth_field(rng, (side, side), 4.0)
     tmp.mkdir(parents=True, exist_ok=True)
     for n, r in zip(range(2, 8), refl):
         dn = np.round((r + 0.1) / 2e-5)
         dn[:3, :3] = 0
-        _write(tmp / f"LC08_L1TP_016037_20170813_20170814_01_T1_B{n}.TIF", dn, ORIGIN)
+        write_raster(tmp / f"LC08_L1TP_016037_20170813_20170814_01_T1_B{n}.TIF", dn, ORIGIN)
     for n, (k1, k2) in ((10, (K1, K2)), (11, (480.8883, 1201.1442))):
         dn = _kelvin_dn(kelvin, k1, k2)
         dn[:3, :3] = 0
-        _write(tmp / f"LC08_L1TP_016037_20170813_20170814_01_T1_B{n}.TIF", dn, ORIGIN)
+        write_raster(tmp / f"LC08_L1TP_016037_20170813_20170814_01_T1_B{n}.TIF", dn, ORIGIN)
     (tmp / "LC08_L1TP_016037_20170813_20170814_01_T1_MTL.txt").write_text(MTL)
     return tmp
 
@@ -136,12 +136,13 @@ def test_a_collection2_level2_folder_writes_surface_temperature_in_its_own_dn_an
     rng = np.random.default_rng(5)
     folder = tmp_path / "LC09_L2SP"
     folder.mkdir()
-    refl = np.stack([0.05 + 0.4 * _field(rng, (96, 96), s) for s in (1.0, 1.3, 1.6, 2.0, 1.2, 1.8)])
+    refl = np.stack([0.05 + 0.4 * smooth_field(rng, (96, 96), s) for s in (1.0, 1.3, 1.6, 2.0, 1.2, 1.8)])
     for n, r in zip(range(2, 8), refl):
-        _write(folder / f"LC09_L2SP_016037_20220813_20220815_02_T1_SR_B{n}.TIF", np.round((r + 0.2) / 2.75e-5), ORIGIN)
+        write_raster(folder / f"LC09_L2SP_016037_20220813_20220815_02_T1_SR_B{n}.TIF", np.round((r + 0.2) / 2.75e-5),
+                     ORIGIN)
     kelvin = 295 + 15 * refl[3] - 10 * refl[2]
-    _write(folder / "LC09_L2SP_016037_20220813_20220815_02_T1_ST_B10.TIF", np.round((kelvin - 149) / 0.00341802),
-           ORIGIN)
+    write_raster(folder / "LC09_L2SP_016037_20220813_20220815_02_T1_ST_B10.TIF", np.round((kelvin - 149) / 0.00341802),
+                 ORIGIN)
     (folder / "LC09_L2SP_016037_20220813_20220815_02_T1_MTL.txt").write_text(
         "GROUP = LEVEL2_SURFACE_TEMPERATURE_PARAMETERS\n  TEMPERATURE_MULT_BAND_ST_B10 = 0.00341802\n"
         "  TEMPERATURE_ADD_BAND_ST_B10 = 149.0\nEND_GROUP = LEVEL2_SURFACE_TEMPERATURE_PARAMETERS\n"
@@ -174,7 +175,7 @@ def test_a_coarse_landsat_reference_on_another_grid_reads_in_kelvin(tmp_path, ru
     shutil.copy(next(fine.glob("*_MTL.txt")), coarse)
     with rasterio.open(next(fine.glob("*_B10.TIF"))) as s:
         dn = s.read(1).astype(np.float64)
-    _write(coarse / "LC08_X_B10.TIF", np.round(block_means(dn[None], 3)), ORIGIN @ Affine.scale(3))
+    write_raster(coarse / "LC08_X_B10.TIF", np.round(block_means(dn[None], 3)), ORIGIN @ Affine.scale(3))
     code, out, err = run_cli("sharpen", str(fine), "--guides", "B4,B5", "--reference", str(coarse), "-o",
                              str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
@@ -187,7 +188,7 @@ def s2_safe(tmp: Path, side: int = 96, jp2: bool = True) -> tuple[Path, np.ndarr
     """An L2A-like SAFE: R10m (B02, B03, B04, B08), R20m (B05, B11 and a resampled B02 copy to leave
     out), R60m (B01, B09), baseline-04 DN (reflectance × 10 000 + 1000), its MTD stating the offset."""
     rng = np.random.default_rng(11)
-    g = np.stack([0.05 + 0.3 * _field(rng, (side, side), s) for s in (1.0, 1.4, 1.8, 1.2)])
+    g = np.stack([0.05 + 0.3 * smooth_field(rng, (side, side), s) for s in (1.0, 1.4, 1.8, 1.2)])
     b05 = 0.5 * g[2] + 0.4 * g[3]
     b11 = 0.2 + 0.5 * g[0] * g[3] / g[3].max()
     dn = lambda r: np.round(r * 10_000 + 1000)  # noqa: E731
@@ -201,8 +202,8 @@ def s2_safe(tmp: Path, side: int = 96, jp2: bool = True) -> tuple[Path, np.ndarr
                        60: {"B01": block_means(g[:1], 6)[0], "B09": block_means(0.1 + 0.6 * g[3:], 6)[0]}}.items():
         (img / f"R{res}m").mkdir(parents=True)
         for name, r in bands.items():
-            _write(img / f"R{res}m" / f"T33TWM_20220601T100559_{name}_{res}m{ext}", dn(r), ORIGIN @ Affine.scale(res / 30),
-                   driver=driver, **opts)
+            write_raster(img / f"R{res}m" / f"T33TWM_20220601T100559_{name}_{res}m{ext}", dn(r),
+                         ORIGIN @ Affine.scale(res / 30), driver=driver, **opts)
     (safe / "MTD_MSIL2A.xml").write_text('<x><BOA_ADD_OFFSET band_id="0">-1000</BOA_ADD_OFFSET></x>')
     return safe, np.stack([b05, b11])
 
@@ -239,11 +240,11 @@ def test_a_cog_folder_named_by_stac_assets_reads_with_its_own_scale(tmp_path, ru
     the files' own scale and offset: guides its 10 m bands, targets its 20 m bands, in its units."""
     rng = np.random.default_rng(2)
     for name in ("blue", "green", "red", "nir"):
-        _write(tmp_path / f"{name}.tif", np.round(2000 + 3000 * _field(rng, (64, 64), 1.5)), ORIGIN,
-               scale=(1e-4, -0.1))
+        write_raster(tmp_path / f"{name}.tif", np.round(2000 + 3000 * smooth_field(rng, (64, 64), 1.5)), ORIGIN,
+                     scale=(1e-4, -0.1))
     for name in ("rededge1", "swir16"):
-        _write(tmp_path / f"{name}.tif", np.round(2000 + 3000 * _field(rng, (32, 32), 1.0)), ORIGIN @ Affine.scale(2),
-               scale=(1e-4, -0.1))
+        write_raster(tmp_path / f"{name}.tif", np.round(2000 + 3000 * smooth_field(rng, (32, 32), 1.0)),
+                     ORIGIN @ Affine.scale(2), scale=(1e-4, -0.1))
     code, out, err = run_cli("sharpen", str(tmp_path), "--reference", str(tmp_path), "-o", str(tmp_path / "o.tif"),
                              "--plan")
     assert code == 0, err
@@ -259,7 +260,7 @@ def test_an_aerial_image_takes_a_sentinel2_folders_finest_bands_as_targets(tmp_p
     safe, _ = s2_safe(tmp_path, jp2=False)
     rng = np.random.default_rng(8)
     utm = Affine(2.0, 0.0, 500_000.0, 0.0, -2.0, 4_000_000.0)
-    v = np.round(255 * np.stack([_field(rng, (200, 200), 2.0) for _ in range(3)])).astype("uint8")
+    v = np.round(255 * np.stack([smooth_field(rng, (200, 200), 2.0) for _ in range(3)])).astype("uint8")
     tr, w, h = calculate_default_transform("EPSG:32617", "EPSG:2264", 200, 200, 500_000, 3_999_600, 500_400,
                                            4_000_000)
     with rasterio.open(tmp_path / "aerial.tif", "w", driver="GTiff", height=h, width=w, count=3, dtype="uint8",
@@ -271,7 +272,8 @@ def test_an_aerial_image_takes_a_sentinel2_folders_finest_bands_as_targets(tmp_p
     code, out, err = run_cli("sharpen", str(tmp_path / "aerial.tif"), "--reference", str(safe), "-o",
                              str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
-    assert "4 band(s) B02, B03, B04, B08 (uint16, in reflectance)" in out and "set 1 of 3: B02, B03, B04, B08 on a" in out
+    assert "4 band(s) B02, B03, B04, B08 (uint16, in reflectance)" in out
+    assert "set 1 of 3: B02, B03, B04, B08 on a" in out
 
 
 # --- a band of another physical kind than it is said to be --------------------------------------------
@@ -279,15 +281,16 @@ def test_an_aerial_image_takes_a_sentinel2_folders_finest_bands_as_targets(tmp_p
 def _pair(tmp: Path, values: np.ndarray, dtype: str = "float32", name: str = "B11", units=None, scale=None):
     """Guides (4 bands, 40² at 30 m) and a one-band reference at 60 m holding ``values`` (20²)."""
     rng = np.random.default_rng(4)
-    guides = _write(tmp / "g.tif", np.round(1000 + 4000 * np.stack([_field(rng, (40, 40), 1.5) for _ in range(4)])),
-                    ORIGIN, names=["B02", "B03", "B04", "B08"])
-    ref = _write(tmp / "r.tif", values, ORIGIN @ Affine.scale(2), dtype, names=[name],
-                 units=[units] if units else None, scale=scale)
+    guides = write_raster(tmp / "g.tif", np.round(1000 + 4000 * np.stack([smooth_field(rng, (40, 40), 1.5)
+                                                                           for _ in range(4)])),
+                          ORIGIN, names=["B02", "B03", "B04", "B08"])
+    ref = write_raster(tmp / "r.tif", values, ORIGIN @ Affine.scale(2), dtype, names=[name],
+                       units=[units] if units else None, scale=scale)
     return guides, ref
 
 
-KELVIN = 285 + 20 * _field(np.random.default_rng(9), (20, 20), 2.0)  # a thermal band in K
-REFLECT = 0.05 + 0.3 * _field(np.random.default_rng(9), (20, 20), 2.0)  # a SWIR band in reflectance
+KELVIN = 285 + 20 * smooth_field(np.random.default_rng(9), (20, 20), 2.0)  # a thermal band in K
+REFLECT = 0.05 + 0.3 * smooth_field(np.random.default_rng(9), (20, 20), 2.0)  # a SWIR band in reflectance
 
 
 @pytest.mark.parametrize("case, values, dtype, units, scale, said", [

@@ -14,7 +14,7 @@ import rasterio
 from affine import Affine
 
 from conftest import SHARED, needs_shared
-from test_sharpen_read import block_means, refused, s2_safe, sharpened
+from test_sharpen_read import ORIGIN, block_means, refused, s2_safe, sharpened, smooth_field, write_raster
 
 
 def test_one_run_writes_every_20m_and_60m_band_in_order_with_their_tags(tmp_path, run_cli):
@@ -84,6 +84,32 @@ def test_a_coarse_band_named_among_the_guides_is_no_target(tmp_path, run_cli):
     assert code == 0, err
     assert "set 1 of 2: B11 on a" in out and "set 2 of 2: B01, B09 on a" in out and "in this order: B01, B09, B11" in out
     assert "set 2: B09: from B02, B03, B04, B08, B05;" in out
+
+
+def test_a_folder_of_bands_on_two_grids_of_two_types(tmp_path, run_cli):
+    """No product: a folder of band files at 60 m (float32, k = 2) and 90 m (uint16, k = 3) under 30 m
+    guides, in the folder's order; the one output is float32 (NaN its nodata: the types differ), each
+    band the value its own grid's run wrote, its scale kept."""
+    rng = np.random.default_rng(6)
+    g = np.stack([smooth_field(rng, (48, 48), s) for s in (1.0, 1.5, 2.0)])
+    guides = write_raster(tmp_path / "g.tif", np.round(1000 + 4000 * g), ORIGIN, names=["u", "v", "w"])
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    write_raster(ref / "alpha.tif", block_means(0.2 + 0.5 * g[:1] * g[1:2], 2), ORIGIN @ Affine.scale(2), "float32")
+    write_raster(ref / "beta.tif", np.round(block_means(3000 + 2000 * g[2:], 3)), ORIGIN @ Affine.scale(3),
+                 scale=(1e-4, 0.0))
+    write_raster(ref / "gamma.tif", block_means(0.1 + 0.3 * g[1:2], 2), ORIGIN @ Affine.scale(2), "float32")
+    out, v, said = sharpened(run_cli, tmp_path / "o.tif", str(guides), "--reference", str(ref))
+    assert "the reference's targets lie on 2 grids" in out and said["dtype"] == "float32"
+    names = [n.lower() for n in said["names"]]
+    assert names == ["alpha", "beta", "gamma"] and said["scales"] == (1.0, 1e-4, 1.0)
+    _, v60, _ = sharpened(run_cli, tmp_path / "60.tif", str(guides), "--reference", str(ref), "--bands",
+                          f"{said['names'][0]},{said['names'][2]}")
+    _, v90, s90 = sharpened(run_cli, tmp_path / "90.tif", str(guides), "--reference", str(ref), "--bands",
+                            said["names"][1])
+    assert s90["dtype"] == "uint16"
+    assert np.array_equal(v[[0, 2]], v60, equal_nan=True)
+    assert np.array_equal(np.where(np.isnan(v[1]), 0, v[1]), v90[0])  # uint16's nodata 0 is NaN in float32
 
 
 def _one_value(safe, band: str) -> None:
