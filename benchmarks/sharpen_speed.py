@@ -159,12 +159,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=10980)
     ap.add_argument("--data", default="../shared/data")
-    ap.add_argument("--work", default=None, help="folder for the inputs (default: a temporary one, removed)")
-    ap.add_argument("--out", default=None, help="write the record here (JSON)")
-    ap.add_argument("--repeat", type=int, default=1, help="run sharpen and predict this many times each, "
-                    "interleaved, and keep each one's run of least CPU time")
     ap.add_argument("--inputs-only", action="store_true", help="make the inputs in --work and stop; prints their "
                     "paths as JSON")
+    ap.add_argument("--repeat", type=int, default=1, help="run sharpen and predict this many times each, "
+                    "interleaved, and keep each one's run of least CPU time")
+    ap.add_argument("--work", default=None, help="folder for the inputs (default: a temporary one, removed)")
+    ap.add_argument("--out", default=None, help="merge this run into this JSON record (one run per size)")
     a = ap.parse_args()
     work = Path(a.work or tempfile.mkdtemp(prefix="sharpen-speed-"))
     work.mkdir(parents=True, exist_ok=True)
