@@ -334,3 +334,15 @@ def test_a_plan_made_first_is_the_one_that_runs(sharpened):
     again = sharpen([], "", "", engine=engine, plan=plan)
     assert again.output == tmp / "planned.tif"
     assert np.array_equal(_read(res.output)[0], _read(again.output)[0])
+
+
+def test_cog_makes_the_output_a_cog(tmp_path):
+    """``cog=True``: the output is a Cloud-Optimized GeoTIFF (the one writer's conversion), the plan says so."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import plan_sharpen, sharpen
+    guides, ref, _ = _few_cells(tmp_path, made=False)
+    out = tmp_path / "o.tif"
+    assert any("a COG" in x for x in plan_sharpen([str(guides)], str(ref), str(out), cog=True).lines())
+    sharpen([str(guides)], str(ref), str(out), engine=EngineOptions(threads=1), cog=True)
+    with rasterio.open(out) as d:
+        assert d.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"

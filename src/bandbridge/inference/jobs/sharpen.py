@@ -50,6 +50,7 @@ class SharpenPlan:
     output: Path
     backend: object  # runtime/select.Decision of the fit's bundle (fill_engine.EngineOptions.decision)
     resident: float = 0.0  # this process's resident bytes when the plan was made (the targets read)
+    cog: bool = False  # the output a Cloud-Optimized GeoTIFF (--cog), through the one writer
 
     @property
     def tile(self) -> int:
@@ -66,6 +67,7 @@ class SharpenPlan:
         """The plan in words: the grids, and per band the guides and the route candidates."""
         from bandbridge.learners.guided import can_fit
         from bandbridge.learners.sharpen import STEP, TRANSFER_MIN, UPSAMPLERS
+        from bandbridge.learners.sharpen_routes import SHARE
         from bandbridge.policy import FIT_CELLS_MIN, FIT_DEGRADED_MIN, MIN_COVER
         g, t = self.guides, self.targets
         f, rg = g.fine, t.grid
@@ -79,24 +81,27 @@ class SharpenPlan:
                "no shift is corrected: the grids are taken as given (a band the guides look shifted against, on "
                "strong evidence, keeps its upsampling)"]
         ups = "/".join(UPSAMPLERS)
+        line = (f"a line of the guides where, out of fold one Wald step down, it leaves at most {SHARE:.2g} of the "
+                "best upsampling's error")
         if n / t.k ** 2 < FIT_DEGRADED_MIN:
-            route = (f"{n:,} clear cells, too few to fit on or to choose an upsampling by (under {FIT_DEGRADED_MIN} once "
-                     "averaged by k): cubic upsampling")
+            route = (f"{n:,} clear cells, too few to fit on or to choose an upsampling by (under {FIT_DEGRADED_MIN} "
+                     f"once averaged by k): {line}, else cubic upsampling")
         elif not can_fit(n, t.k):
-            route = (f"{n:,} clear cells, too few to fit on (at least {FIT_CELLS_MIN:,}): the upsampled reference "
-                     f"({ups}, with or without the consistency correction, whichever holds out better)")
+            route = (f"{n:,} clear cells, too few to fit on (at least {FIT_CELLS_MIN:,}): {line}, else the upsampled "
+                     f"reference ({ups}, with or without the consistency correction, whichever holds out better)")
         else:
             down = next((s for s in (t.k, STEP) if n / s ** 2 >= TRANSFER_MIN), None)
             check = (f"and one Wald step down (×{down:g}: {int(n / down ** 2):,} cells)" if down else
                      "but one Wald step down holds too few cells to check it: no fit will be taken")
             route = (f"the fit (one for all bands) where it beats {ups} upsampling held out at the reference's scale "
-                     f"{check}; else the best upsampling; each with the consistency correction where it holds out "
-                     "better")
+                     f"{check}; else {line}; else the best upsampling; each with the consistency correction where it "
+                     "holds out better")
         out += [f"{name}: from {', '.join(g.names)}; {route}" for name in t.names]
         tile = f"{self.tile}² tiles overlapping by {OVERLAP} px"
         out.append(f"where a band takes the fit, one bundle with {len(t.names)} outputs runs on {self.backend.note}, "
                    f"{tile}")
-        out.append(f"output: {self.output} ({len(t.names)} band(s), {t.dtype}, the reference's scale and offset)")
+        out.append(f"output: {self.output} ({'a COG, ' if self.cog else ''}{len(t.names)} band(s), {t.dtype}, the "
+                   "reference's scale and offset)")
         from bandbridge.inference.core.outputs import ROWS
         out.append(f"memory: planned under {self.peak() / 1e9:.2f} GB peak (the reference's cells, the fit, "
                    f"strips of {ROWS} rows, the engine's tiles; no guide is read whole)")
@@ -147,7 +152,7 @@ class SharpenResult:
 
 def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
                  bands: list[str] | None = None, overwrite: bool = False,
-                 engine: EngineOptions = EngineOptions(), model: str | None = None) -> SharpenPlan:
+                 engine: EngineOptions = EngineOptions(), model: str | None = None, cog: bool = False) -> SharpenPlan:
     """Open every input (each refusal in one line) and decide the fit's backend: the plan."""
     from bandbridge.inference.core.writer import PICTURES
     dst = Path(output)
@@ -165,19 +170,20 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     t = open_targets(reference, bands, g.fine)
     from bandbridge.inference.runtime.memory import resident_bytes
     return SharpenPlan(g, t, dst, engine.decision(g.fine.height * g.fine.width),  # the fill's rule: one for both
-                       float(resident_bytes() or 0))
+                       float(resident_bytes() or 0), cog)
 
 
 def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
             bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
             plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
-            model: str | None = None, plan: SharpenPlan | None = None) -> SharpenResult | None:
+            model: str | None = None, plan: SharpenPlan | None = None, cog: bool = False) -> SharpenResult | None:
     """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
     (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
-    (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``).
+    (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``); ``cog``:
+    the output a Cloud-Optimized GeoTIFF.
     Returns what was written, band by band."""
     t0 = time.perf_counter()
-    plan = plan or plan_sharpen(fine, reference, output, guides, bands, overwrite, engine, model)
+    plan = plan or plan_sharpen(fine, reference, output, guides, bands, overwrite, engine, model, cog)
     for line in plan.lines():
         say(line)
     if plan_only:

@@ -307,5 +307,5 @@ def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
         cell = rows.lattice.up(seen, a, b, "nearest")[0] > 0.5
         return Strip(stored, ok & cell & np.isfinite(stored).all(0))
 
-    with opened([plan.output], main, extra, True, False, None, setup) as rasters:
+    with opened([plan.output], main, extra, True, plan.cog, None, setup) as rasters:
         write_strips(rasters, fine.height, fine.width, strip, t.dtype, nodata, tick)
