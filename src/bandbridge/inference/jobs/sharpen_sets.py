@@ -24,11 +24,18 @@ from typing import Callable
 import numpy as np
 
 from bandbridge.data.grids import Grid
-from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
+from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.jobs.fill_engine import EngineOptions
 from bandbridge.inference.jobs.sharpen import SharpenPlan, SharpenResult, plan_sharpen, sharpen
 from bandbridge.inference.jobs.sharpen_read import (Band, Guides, bands_of, coarser_by, default_targets, grid_of,
                                                     open_guides, pick, product_of)
+
+
+MERGE_ROWS = 256  # rows the merge reads and writes at a time: the output's block height (output_profile's 256² tiles).
+# Two sets' outputs of 10980² (6 and 2 uint16 bands, Major-TOM's bands tiled) merged in strips of 1024 rows raised
+# the process 1.66 GB (the sets' rows, their float copy, the encoder's temporaries, the writer's strip): 0.61 GB in 256
+MERGE_PX_BYTES = 30.0  # the merge's rise a pixel of a strip and band, GDAL's block cache with it: 0.61 GB over 8 bands
+# × 256 rows × 10980 px measured (27 B), rounded up
 
 
 def band_grid(band: Band) -> Grid:
@@ -149,12 +156,10 @@ def say_set(lines: list[str], label: str, say: Callable[[str], None]) -> None:
 def sets_peak(plans: list[SharpenPlan]) -> float:
     """The peak (bytes) the sets' runs are planned under: the largest of each set's own plan's peak
     with the targets of the sets still to run held beside it, and the merge's: the process then and
-    strips of ``ROWS`` rows of every band three times over (the sets' rows read, the output's rows
-    encoded, the one strip the writer may hold), as floats of the work type."""
+    :data:`MERGE_PX_BYTES` a pixel of a strip of :data:`MERGE_ROWS` rows and band (measured)."""
     held = [p.targets.values.nbytes + p.targets.valid.nbytes + p.targets.covered.nbytes for p in plans]
     runs = max(p.peak() + sum(held[i + 1:]) for i, p in enumerate(plans))
-    carry = np.dtype(work_type(str(np.result_type(*[p.targets.dtype for p in plans])))).itemsize
-    strips = 3 * carry * ROWS * plans[-1].guides.fine.width * sum(len(p.targets.names) for p in plans)
+    strips = MERGE_PX_BYTES * MERGE_ROWS * plans[-1].guides.fine.width * sum(len(p.targets.names) for p in plans)
     return max(runs, plans[-1].resident + strips)
 
 
@@ -175,7 +180,7 @@ def merged_type(dtypes: list[str], nodatas: list[float | None]) -> tuple[str, fl
 def merge(parts: list[Path], order: list[tuple[int, int]], dst: Path, overwrite: bool,
           sets: list[tuple[list[str], float]]) -> None:
     """The sets' outputs ``parts`` (one grid) into ``dst``: band ``j`` of set ``i`` for each ``(i, j)``
-    of ``order``, strip by strip through the one writer (a temporary name, then the rename), each
+    of ``order``, :data:`MERGE_ROWS` rows at a time through the one writer (a temporary name, then the rename), each
     band with its own description, scale, offset, units and tags, and its set's ``k`` and learner;
     nodata where its set's output holds nodata. Values pass unchanged where the type is shared."""
     import rasterio
@@ -229,4 +234,4 @@ def merge(parts: list[Path], order: list[tuple[int, int]], dst: Path, overwrite:
             return Strip(out, np.ones((r1 - r0, w), bool))
 
         with opened([dst], main, extra, overwrite, False, None, setup) as rasters:
-            write_strips(rasters, h, w, strip, dtype, nodata)
+            write_strips(rasters, h, w, strip, dtype, nodata, rows=MERGE_ROWS)
