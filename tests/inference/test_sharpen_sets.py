@@ -62,11 +62,14 @@ def test_the_one_output_equals_each_grids_own_run_band_by_band(tmp_path, run_cli
 
 
 def test_bands_pick_across_the_sets_in_their_order(tmp_path, run_cli):
-    """``--bands B05,B09`` takes one band of each grid into one output; ``--bands B09,B05`` writes them
-    in that order."""
+    """``--bands B05,B09`` takes one band of each grid into one output (``--cog``: a COG, as predict's);
+    ``--bands B09,B05`` writes them in that order."""
     safe, _ = s2_safe(tmp_path, jp2=False)
-    out, v, said = sharpened(run_cli, tmp_path / "o.tif", str(safe), "--reference", str(safe), "--bands", "B05,B09")
-    assert said["names"] == ("B05", "B09") and v.shape == (2, 96, 96)
+    out, v, said = sharpened(run_cli, tmp_path / "o.tif", str(safe), "--reference", str(safe), "--bands", "B05,B09",
+                             "--cog")
+    assert said["names"] == ("B05", "B09") and v.shape == (2, 96, 96) and "(a COG, 2 band(s)" in out
+    with rasterio.open(tmp_path / "o.tif") as d:
+        assert d.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
     assert "set 1 of 2: B05 on a" in out and "set 2 of 2: B09 on a" in out
     code, out, err = run_cli("sharpen", str(safe), "--reference", str(safe), "--bands", "B09,B05", "-o",
                              str(tmp_path / "p.tif"), "--plan")
@@ -82,7 +85,8 @@ def test_a_coarse_band_named_among_the_guides_is_no_target(tmp_path, run_cli):
     code, out, err = run_cli("sharpen", str(safe), "--guides", "B02,B03,B04,B08,B05", "--reference", str(safe), "-o",
                              str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
-    assert "set 1 of 2: B11 on a" in out and "set 2 of 2: B01, B09 on a" in out and "in this order: B01, B09, B11" in out
+    assert "set 1 of 2: B11 on a" in out and "set 2 of 2: B01, B09 on a" in out
+    assert "in this order: B01, B09, B11" in out
     assert "set 2: B09: from B02, B03, B04, B08, B05;" in out
 
 

@@ -8,7 +8,7 @@ import typer
 
 from bandbridge.cli.app import out
 from bandbridge.cli.options import Overwrite, engine_options
-from bandbridge.cli.predict import Backend, Precision, Retries, Scheduler, Summary, Threads, Workers
+from bandbridge.cli.predict import Backend, Cog, Precision, Retries, Scheduler, Summary, Threads, Workers
 
 
 def _names(value: Optional[str]) -> list[str] | None:
@@ -28,8 +28,9 @@ def sharpen(
                                         "B05,B11 (bands on several grids: a run per grid, one output)"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="a model whose zero-shot output on FINE is one "
                                         "more guide, named by it (e.g. rgb2nir); the fit decides how much it helps"),
-    overwrite: Overwrite = False, backend: Backend = "auto", precision: Precision = "auto", threads: Threads = None,
-    workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2, summary: Summary = None,
+    overwrite: Overwrite = False, cog: Cog = False, backend: Backend = "auto", precision: Precision = "auto",
+    threads: Threads = None, workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2,
+    summary: Summary = None,
     plan: bool = typer.Option(False, "--plan", help="print per band the guides and the route candidates, the "
                               "backend and the tiles, and exit without writing anything"),
 ) -> None:
@@ -50,5 +51,5 @@ def sharpen(
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     with quiet_libraries():
         run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,
-            say=lambda s: out.print(s, highlight=False), **({"model": model} if model else {}))
+            say=lambda s: out.print(s, highlight=False), model=model, cog=cog)
 

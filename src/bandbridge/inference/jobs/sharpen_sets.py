@@ -78,18 +78,19 @@ def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[li
 def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
                  bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
                  plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
-                 model: str | None = None) -> SharpenResult | None:
+                 model: str | None = None, cog: bool = False) -> SharpenResult | None:
     """``sharpen.sharpen`` for targets on any number of grids: each set of targets sharing a grid
-    sharpened by a run of its own, all written into the one ``output`` in the reference's band order
-    (``bands``' order where given); ``plan_only``: every set's plan said, nothing written (None).
-    Returns every band as written, in the output's order."""
+    sharpened by a run of its own, all written into the one ``output`` (``cog``: a Cloud-Optimized
+    GeoTIFF) in the reference's band order (``bands``' order where given); ``plan_only``: every set's
+    plan said, nothing written (None). Returns every band as written, in the output's order."""
     t0 = time.perf_counter()
     g = open_guides(fine, guides)
     names, sets = target_sets(reference, bands, g)
     if len(sets) == 1:  # one grid: the run as it always was (its targets named where a guide was left out)
         if not bands and names != [b.name for b in default_targets(reference, bands_of(reference, ""), g.fine)]:
             bands = names
-        return sharpen(fine, reference, output, guides, bands, overwrite, engine, plan_only, seed, say, model)
+        return sharpen(fine, reference, output, guides, bands, overwrite, engine, plan_only, seed, say, model,
+                       cog=cog)
     dst = Path(output)
     plans: list[SharpenPlan | None] = [plan_sharpen(fine, reference, output, guides, s, overwrite, engine, model)
                                        for s in sets]  # every refusal before any work
@@ -101,8 +102,9 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
         say(set_line(i, len(sets), p))
         if plan_only:
             say_set(p.lines(), f"set {i + 1}", say)
-    say(f"output: {dst} ({len(names)} band(s) in this order: {', '.join(names)}; each band's own scale, offset and "
-        "tags; the sets written in a work folder beside it, merged by strips, then deleted)")
+    say(f"output: {dst} ({'a COG, ' if cog else ''}{len(names)} band(s) in this order: {', '.join(names)}; each "
+        "band's own scale, offset and tags; the sets written in a work folder beside it, merged by strips, then "
+        "deleted)")
     say(f"memory: the sets run one after another: planned under {sets_peak(plans) / 1e9:.2f} GB peak")
     if plan_only:
         return None
@@ -118,7 +120,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
                           plan=dataclasses.replace(plan, output=part))
             parts.append((part, res, plan.targets.k))
             del plan
-        merge([p for p, _, _ in parts], order, dst, overwrite, [(s, k) for s, (_, _, k) in zip(sets, parts)])
+        merge([p for p, _, _ in parts], order, dst, overwrite, [(s, k) for s, (_, _, k) in zip(sets, parts)], cog)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     said = [parts[i][1].bands[j] for i, j in order]
@@ -178,11 +180,12 @@ def merged_type(dtypes: list[str], nodatas: list[float | None]) -> tuple[str, fl
 
 
 def merge(parts: list[Path], order: list[tuple[int, int]], dst: Path, overwrite: bool,
-          sets: list[tuple[list[str], float]]) -> None:
+          sets: list[tuple[list[str], float]], cog: bool = False) -> None:
     """The sets' outputs ``parts`` (one grid) into ``dst``: band ``j`` of set ``i`` for each ``(i, j)``
     of ``order``, :data:`MERGE_ROWS` rows at a time through the one writer (a temporary name, then the rename), each
     band with its own description, scale, offset, units and tags, and its set's ``k`` and learner;
-    nodata where its set's output holds nodata. Values pass unchanged where the type is shared."""
+    nodata where its set's output holds nodata; ``cog``: made a Cloud-Optimized GeoTIFF before the
+    rename, as predict's ``--cog``. Values pass unchanged where the type is shared."""
     import rasterio
     from rasterio.windows import Window
 
@@ -233,5 +236,5 @@ def merge(parts: list[Path], order: list[tuple[int, int]], dst: Path, overwrite:
                         out[b] = v[j]
             return Strip(out, np.ones((r1 - r0, w), bool))
 
-        with opened([dst], main, extra, overwrite, False, None, setup) as rasters:
+        with opened([dst], main, extra, overwrite, cog, None, setup) as rasters:
             write_strips(rasters, h, w, strip, dtype, nodata, rows=MERGE_ROWS)
