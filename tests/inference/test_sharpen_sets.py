@@ -116,6 +116,26 @@ def test_a_folder_of_bands_on_two_grids_of_two_types(tmp_path, run_cli):
     assert np.array_equal(np.where(np.isnan(v[1]), 0, v[1]), v90[0])  # uint16's nodata 0 is NaN in float32
 
 
+def test_on_a_cluster_each_set_keeps_its_summary_beside_the_output(tmp_path):
+    """``--workers``: a set's engine pass on Dask writes its summary CSV beside the output, named by
+    its set (the default beside its work file would go with the work folder); the values are the
+    local run's."""
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Cluster
+    from bandbridge.inference.jobs.sharpen_sets import sharpen_sets
+    safe, _ = s2_safe(tmp_path, jp2=False)
+    (tmp_path / "here").mkdir()
+    (tmp_path / "there").mkdir()
+    here = sharpen_sets([str(safe)], str(safe), str(tmp_path / "here" / "o.tif"), engine=EngineOptions(threads=1))
+    there = sharpen_sets([str(safe)], str(safe), str(tmp_path / "there" / "o.tif"),
+                         engine=EngineOptions(threads=1, cluster=Cluster(workers=1)))
+    fitted = sorted(f"bandbridge-summary-set{i}.csv" for i, bands in ((1, here.bands[1::2]), (2, here.bands[::2]))
+                    if any(b.route.startswith("fit") for b in bands))
+    assert fitted and sorted(q.name for q in (tmp_path / "there").iterdir()) == sorted(["o.tif", *fitted])
+    with rasterio.open(here.output) as a, rasterio.open(there.output) as b:
+        assert np.array_equal(a.read(), b.read())
+
+
 def _one_value(safe, band: str) -> None:
     f = next(safe.rglob(f"*_{band}_10m.tif"))
     with rasterio.open(f, "r+") as d:

@@ -115,7 +115,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
         for i, s in enumerate(sets):
             plan, plans[i] = plans[i], None  # held no longer than its own run
             part, label = work / f"set{i + 1}.tif", f"set {i + 1} (k = {plan.targets.k:.2f})"
-            res = sharpen(fine, reference, str(part), guides, s, True, engine, False, seed,
+            res = sharpen(fine, reference, str(part), guides, s, True, set_engine(engine, dst, i), False, seed,
                           lambda line, label=label: say_set([line], label, say), model,
                           plan=dataclasses.replace(plan, output=part))
             parts.append((part, res, plan.targets.k))
@@ -129,6 +129,18 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
     say(f"written: {dst}")
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def set_engine(engine: EngineOptions, dst: Path, i: int) -> EngineOptions:
+    """Set ``i``'s engine options: on a Dask cluster its summary CSV is named by its set beside the
+    output (``bandbridge-summary-set1.csv``; ``--summary S.csv``: ``S-set1.csv``): each set's engine
+    pass writes its own, and one file would keep the last set's rows (the default, beside the set's
+    work file, would go with the work folder)."""
+    if not engine.on_cluster:
+        return engine
+    base = Path(engine.cluster.summary) if engine.cluster.summary else dst.parent / "bandbridge-summary.csv"
+    summary = base.with_name(f"{base.stem}-set{i + 1}{base.suffix}")
+    return dataclasses.replace(engine, cluster=dataclasses.replace(engine.cluster, summary=str(summary)))
 
 
 def set_line(i: int, n: int, plan: SharpenPlan) -> str:
