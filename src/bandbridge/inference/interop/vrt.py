@@ -1,6 +1,7 @@
 """GDAL VRT documents: one raster made of other files' bands, written as XML (GDAL reads it like
 any raster). Used to stack strips into one output (``strips.py``) and a STAC Item's band assets
-into one input (``stac.py``)."""
+into one input (``stac.py``), and the fill's inputs named on the scene's grid (``jobs/fill_stack.py``,
+``jobs/fill_rows.py``: another pixel size or origin, resampled by GDAL)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ class Source:
     band: int  # 1-based band of ``path``
     dst: tuple[int, int, int, int] | None = None  # (x, y, width, height) it fills; None: all of it
     src: tuple[float, float, float, float] | None = None  # (x, y, width, height) of ``path`` read into
-    # ``dst``, resampled (nearest) where the sizes differ; None: ``dst``'s size from the corner
+    # ``dst``, resampled (``resampling``) where the sizes differ; None: ``dst``'s size from the corner
     scale: tuple[float, float] | None = None  # (ratio, offset): the value read is ``stored · ratio + offset``
     # (a ComplexSource); None: as stored
     nodata: float | None = None  # stored values left out (NaN too): the band's own value there (0 without one)
+    resampling: str | None = None  # GDAL's resampling where ``src`` and ``dst`` differ in size or by a fraction of
+    # a pixel ("bilinear", "nearest", ...; a pixel whose kernel touches ``nodata`` is left out); None: nearest
 
 
 @dataclass
@@ -38,6 +41,12 @@ def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[B
     """Write the VRT of ``bands`` on a ``width × height`` grid (``crs``/``transform`` or none),
     with dataset ``metadata`` (tags: a copy made from the VRT carries them). A source path
     under ``/vsi…`` (``/vsicurl/https://…``) is GDAL's and kept as written."""
+    Path(path).write_text(vrt_text(width, height, crs, transform, bands, metadata))
+    return Path(path)
+
+
+def vrt_text(width: int, height: int, crs, transform, bands: list[Band], metadata: dict[str, str] | None = None) -> str:
+    """The XML :func:`write_vrt` writes (GDAL opens the text itself as a dataset, no file needed)."""
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
     if crs is not None:
         lines += [f"  <SRS>{escape(crs.to_wkt())}</SRS>",
@@ -56,7 +65,8 @@ def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[B
         for s in b.sources:
             where = str(s.path) if str(s.path).startswith("/vsi") else str(Path(s.path).resolve())
             kind = "ComplexSource" if s.scale is not None or s.nodata is not None else "SimpleSource"
-            lines += [f"    <{kind}>",
+            how = f' resampling="{escape(s.resampling)}"' if s.resampling else ""
+            lines += [f"    <{kind}{how}>",
                       f'      <SourceFilename relativeToVRT="0">{escape(where)}</SourceFilename>',
                       f"      <SourceBand>{s.band}</SourceBand>"]
             if s.dst is not None:
@@ -71,5 +81,4 @@ def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[B
             lines.append(f"    </{kind}>")
         lines.append("  </VRTRasterBand>")
     lines.append("</VRTDataset>")
-    Path(path).write_text("\n".join(lines) + "\n")
-    return Path(path)
+    return "\n".join(lines) + "\n"

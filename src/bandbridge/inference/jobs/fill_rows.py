@@ -1,14 +1,18 @@
 """The inputs of ``bandbridge fill`` read by rows of the scene's grid, never whole: each file's
 header opened once (its grid, bands, date and where its cloud mask is: an ``SCL``/``QA_PIXEL``
 band in it, a cube reference's ``#scl``, or a file beside it, as ``fill_read.read_layer`` finds
-them), then any strip of rows read onto the scene's grid — the same window where the grids agree,
-else the window that covers the strip, reprojected by GDAL (``fill_read.onto``). Stored units, NaN
-where not valid.
+them), then any strip of rows read onto the scene's grid — the same window where the grids agree;
+values of a GDAL file (or band folder) in the scene's CRS on another pixel size or origin through the
+VRT source the fill's stack names it by (:func:`placed`: GDAL's bilinear, a pixel whose kernel touches
+no data left out), so the flags made from these reads and the stack's values agree; else (another
+CRS, a cube's step, ``.npy``, masks) the window that covers the strip, reprojected by GDAL
+(``fill_read.onto``). Stored units, NaN where not valid.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ from affine import Affine
 
 from bandbridge.bands import clear
 from bandbridge.data.cube_ref import is_cube, parse_ref
+from bandbridge.data.formats import band_files
 from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
@@ -23,6 +28,7 @@ from bandbridge.inference.jobs.fill_read import MASKS, SNOW_SCL, STORED, Layer, 
 
 Window = tuple[int, int, int, int]  # row, column, height, width
 MARGIN = 2  # source pixels read past a strip's footprint (bilinear reads a neighbour)
+VALUES = "bilinear"  # GDAL's resampling of values read onto the scene's grid (masks and classes: nearest)
 
 
 @dataclass
@@ -123,11 +129,70 @@ def same_grid(g: Grid, h: Grid) -> bool:
     return (g.height, g.width) == (h.height, h.width) and g.crs == h.crs and g.transform.almost_equals(h.transform)
 
 
+def placement(src: Grid, dst: Grid) -> tuple[float, float, float, float] | None:
+    """Where all of ``dst`` lies in ``src``'s pixels, ``(x, y, width, height)`` (fractions allowed: a VRT
+    source's ``SrcRect``), where the grids share their CRS and both are north-up; None otherwise."""
+    s, d = src.transform, dst.transform
+    if (src.crs or PIXELS_CRS) != (dst.crs or PIXELS_CRS) or s.b or s.d or d.b or d.d or min(s.a, d.a) <= 0 \
+            or max(s.e, d.e) >= 0:
+        return None
+    return ((d.c - s.c) / s.a, (d.f - s.f) / s.e, dst.width * d.a / s.a, dst.height * d.e / s.e)
+
+
+@lru_cache(maxsize=64)
+def band_sources(item: str, bands: tuple[int, ...]) -> tuple[tuple[Path, int, float | None], ...] | None:
+    """Per band of ``bands`` (file indices) of ``item`` the GDAL file, its 1-based band and the values it
+    leaves out (its nodata; NaN for a float file without one): a file's own bands, a band folder's files
+    (all on one grid); None where GDAL cannot name them (a cube's step, ``.npy``, a palette image)."""
+    import rasterio
+    if is_cube(item):
+        return None
+    p = Path(item)
+    if p.is_dir():
+        pairs = [(f, 1) for f in (list(band_files(p).values())[j] for j in bands)]
+    elif p.is_file() and p.suffix.lower() != ".npy":
+        pairs = [(p, j + 1) for j in bands]
+    else:
+        return None
+    out, grids = [], set()
+    for f, b in pairs:
+        with rasterio.open(f) as s:
+            if b > s.count or s.colorinterp[0].name == "palette":
+                return None
+            grids.add((s.width, s.height, tuple(s.transform), str(s.crs)))
+            float_ = np.dtype(s.dtypes[b - 1]).kind == "f"
+            out.append((f, b, s.nodata if s.nodata is not None else float("nan") if float_ else None))
+    return tuple(out) if len(grids) == 1 else None
+
+
+def placed(item: str, src: Grid, dst: Grid, want: Window, bands: list[int]) -> np.ndarray | None:
+    """Bands of ``item`` over the window ``want`` of ``dst`` read through a VRT of ``dst``'s whole grid
+    (the stack's own sources: ``fill_stack.write_stack``), :data:`VALUES`-resampled by GDAL, ``(k, h, w)``
+    float32 stored units, NaN where the file has no value; None where :func:`placement` or
+    :func:`band_sources` cannot name it."""
+    import rasterio
+    from rasterio.windows import Window as Win
+
+    from bandbridge.inference.interop.vrt import Band, Source, vrt_text
+    rect, srcs = placement(src, dst), band_sources(item, tuple(bands))  # a ComplexSource as the stack's: GDAL
+    # resamples it in the file's own type (an integer file's values rounded), as it reads the stack
+    if rect is None or srcs is None:
+        return None
+    whole = (0, 0, dst.width, dst.height)
+    xml = vrt_text(dst.width, dst.height, dst.crs, dst.transform,
+                   [Band("float32", [Source(f, b, whole, rect, (1.0, 0.0), nd, VALUES)], nodata=float("nan"))
+                    for f, b, nd in srcs])
+    with rasterio.open(xml) as d:
+        return d.read(window=Win(want[1], want[0], want[3], want[2])).astype(np.float32, copy=False)
+
+
 def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: list[int], nearest: bool) -> np.ndarray:
     """Bands of ``item`` (on ``src``) over the window ``want`` of ``dst``, NaN where not valid."""
     strip = _part(dst, want)
     if same_grid(src, dst):
         win = want
+    elif not nearest and (v := placed(item, src, dst, want, bands)) is not None:
+        return v
     else:  # the source window over the strip's footprint, then GDAL's warp onto it
         from rasterio.warp import transform_bounds
         from rasterio.windows import from_bounds

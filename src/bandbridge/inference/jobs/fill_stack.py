@@ -7,9 +7,14 @@ gap mask, not a copy of the tile. ``models/fill_design.FillDesign`` computes the
 tile (in the bundle) and per window (the fit's sample, the last pass: :meth:`Stack.design`), so
 fit and serve read one code path.
 
-A file the VRT cannot name as it is — on another grid or CRS (warped by ``fill_rows``), a cube's time
-step, a band folder — is written onto the scene's grid by the strip pass (its own bands only, as read):
-the one copy left, where GDAL has no plain source for it.
+A GDAL file in the scene's CRS is named as it is, on any pixel size or origin (a 20 m date, SAR
+resampled in the same UTM zone, a crop a few pixels off): its source reads the scene's extent from its
+own pixels (``SrcRect``/``DstRect``, ``fill_rows.placement``), resampled by GDAL as the strip pass
+reads it (``fill_rows.placed``: bilinear; what it does not cover, or whose kernel touches no data, is
+no value in the flags); a band folder is one source a band file. What the VRT cannot name — a file in
+another CRS or not north-up (GDAL's warped VRT would name it: not done), a cube's time step
+(netCDF/zarr), ``.npy`` — is written onto the scene's grid by the strip pass (its own bands only, as
+read, warped by ``fill_rows``): the one copy left.
 """
 
 from __future__ import annotations
@@ -19,17 +24,26 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.data.cube_ref import is_cube
-from bandbridge.inference.jobs.fill_rows import RowReader, same_grid
+from bandbridge.inference.jobs.fill_rows import VALUES, RowReader, band_sources, placement, same_grid
 
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read a few times, never kept
 
 
 def direct(r: RowReader, grid) -> bool:
-    """Whether the VRT can name ``r``'s file as it is: one GDAL file on the scene's grid."""
-    p = Path(r.item)
-    return (not is_cube(r.item) and p.is_file() and p.suffix.lower() != ".npy"
-            and same_grid(r.layer.grid, grid))
+    """Whether the VRT can name ``r``'s data bands as they are: GDAL files (a file, a band folder's) in the
+    scene's CRS, north-up, on any pixel size or origin."""
+    return placement(r.layer.grid, grid) is not None and band_sources(r.item, tuple(r.data)) is not None
+
+
+def sources(r: RowReader, grid, bands: list[int], scale: tuple[float, float], nodata) -> list[list]:
+    """Per band of ``bands`` (file indices) of ``r`` (:func:`direct`) its VRT source on ``grid``, in model
+    values by ``scale``: as it is on the scene's grid, else resampled as ``fill_rows.placed`` reads it."""
+    from bandbridge.inference.interop.vrt import Source
+    if same_grid(r.layer.grid, grid):
+        return [[Source(f, b, scale=scale, nodata=nodata)] for f, b, _ in band_sources(r.item, tuple(bands))]
+    rect, whole = placement(r.layer.grid, grid), (0, 0, grid.width, grid.height)
+    return [[Source(f, b, whole, rect, scale=scale, nodata=nd, resampling=VALUES)]
+            for f, b, nd in band_sources(r.item, tuple(bands))]
 
 
 def bits_of(dates: int, sar: int) -> int:
@@ -133,16 +147,16 @@ def write_stack(out: Path, grid, dates: list[tuple[RowReader, list[int]]], sar: 
         for b, j in enumerate(idx):
             ratio = float((HI - LO) / units.span[b, 0, 0])
             scale = (ratio, float(LO - ratio * units.lo[b, 0, 0]))
-            src = [] if j < 0 else [Source(copy[0], b + 1, scale=scale, nodata=nan(r, copy))] if copy else [
-                Source(Path(r.item), r.data[j] + 1, scale=scale, nodata=nan(r, copy))]
+            src = [] if j < 0 else [Source(copy[0], b + 1, scale=scale, nodata=nan(r, copy))] if copy else \
+                sources(r, grid, [r.data[j]], scale, nan(r, copy))[0]
             bands.append(Band("float32", src))
             names.append(f"date {i + 1} band {b + 1}")
     for k, ((s, vv_vh), scale) in enumerate(zip(sar, scales)):
         copy = files.copies.get(f"sar {k}")
-        file_bands = [1, 2] if copy else [i + 1 for i in vv_vh]
-        for pol, fb in zip(("VV", "VH"), file_bands):
-            bands.append(Band("float32", [Source(copy[0] if copy else Path(s.item), fb, scale=scale,
-                                                 nodata=nan(s, copy))]))
+        srcs = [[Source(copy[0], fb, scale=scale, nodata=nan(s, copy))] for fb in (1, 2)] if copy else \
+            sources(s, grid, vv_vh, scale, nan(s, copy))
+        for pol, src in zip(("VV", "VH"), srcs):
+            bands.append(Band("float32", src))
             names.append(f"SAR {k + 1} {pol}")
     for f in range(files.n_flags):
         bands.append(Band("float32", [Source(files.flags, f + 1, scale=(1.0 / 2 ** files.bits, 0.0))]))
