@@ -144,13 +144,15 @@ def summary(r: dict) -> str:
 
 def merged(out: Path, record: dict) -> dict:
     """``out`` (JSON: ``runs``, one per size, and a ``summary`` of them all) with ``record`` in place of
-    any earlier run of its size, written back; an earlier file of one run is taken as its one run."""
+    any earlier run of its size, written back (its other keys, such as a ``before``, kept); an earlier
+    file of one run is taken as its one run."""
     old = json.loads(out.read_text()) if out.exists() else {"runs": []}
     runs = [r for r in old.get("runs", [old]) if r.get("size") != record["size"]] + [record]
     runs.sort(key=lambda r: r["size"])
     for r in runs:
         r["summary"] = summary(r)
-    rec = {"target": record["target"], "runs": runs, "summary": " ".join(r["summary"] for r in runs)}
+    kept = {k: v for k, v in old.items() if "runs" in old and k not in ("target", "runs", "summary")}  # a note
+    rec = {"target": record["target"], "runs": runs, "summary": " ".join(r["summary"] for r in runs), **kept}
     out.write_text(json.dumps(rec, indent=2) + "\n")
     return rec
 
