@@ -92,23 +92,38 @@ def _moved(tmp_path, e, folder: str, data, transform, crs="EPSG:32631") -> str:
     return str(moved)
 
 
-def test_a_date_in_another_crs_is_written_onto_the_scene_and_said(tmp_path, monkeypatch):
+def test_a_date_in_another_crs_is_named_by_a_warped_vrt(tmp_path, monkeypatch):
+    """A date in geographic coordinates: the stack names GDAL's warped VRT of it (a few lines of XML, no
+    copy), ``--plan`` names no copy, and the filled pixels are the copy path's (the strip pass warping it
+    onto the scene's grid by ``fill_read.onto``) within 1 DN: the same GDAL bilinear warp, by blocks
+    against by strips (float rounding), the output rounded to whole DN."""
     from rasterio.warp import Resampling, calculate_default_transform, reproject
     work = _kept(monkeypatch, tmp_path)
     s, e, now, then = scene(tmp_path, 120, 130, (slice(30, 70), slice(30, 90)))
-    with rasterio.open(e) as src:  # the earlier date in geographic coordinates (no VRT source names it)
+    with rasterio.open(e) as src:
         tr, w, h = calculate_default_transform(src.crs, "EPSG:4326", src.width, src.height, *src.bounds)
         data = np.zeros((src.count, h, w), src.dtypes[0])
         reproject(src.read(), data, src_transform=src.transform, src_crs=src.crs, dst_transform=tr,
                   dst_crs="EPSG:4326", resampling=Resampling.nearest)
-    moved = _moved(tmp_path, e, "moved", data, tr, "EPSG:4326")
+    paths = (s, _moved(tmp_path, e, "moved", data, tr, "EPSG:4326"), now, then)
     lines: list[str] = []
-    run((s, str(moved), now, then), tmp_path / "out.tif", lines, plan_only=True)
-    stack = next(line for line in lines if line.startswith("stack: "))
-    assert f"--earlier {moved}" in stack and str(now) not in stack.split("first")[-1]
-    done = run((s, str(moved), now, then), tmp_path / "out.tif")
-    assert done.filled > 0 and (work / "date1.tif").exists()
-    assert str(work / "date1.tif") in (work / "stack.vrt").read_text()
+    run(paths, tmp_path / "plan.tif", lines, plan_only=True)
+    assert "written onto" not in next(line for line in lines if line.startswith("stack: "))
+    done = run(paths, tmp_path / "vrt.tif")
+    assert done.filled > 0 and not (work / "date1.tif").exists()
+    warped = list(work.glob("warp-*.vrt"))
+    assert len(warped) == 1 and "VRTWarpedDataset" in warped[0].read_text() and paths[1] in warped[0].read_text()
+    assert str(warped[0].resolve()) in (work / "stack.vrt").read_text()
+    _old_path(monkeypatch)
+    lines.clear()
+    run(paths, tmp_path / "plan.tif", lines, plan_only=True)
+    assert f"--earlier {paths[1]}" in next(line for line in lines if line.startswith("stack: "))
+    run(paths, tmp_path / "copy.tif")
+    assert (work / "date1.tif").exists()
+    a, b = _read(tmp_path / "vrt.tif")[0], _read(tmp_path / "copy.tif")[0]
+    filled = a[4] == 2
+    assert filled.sum() == (b[4] == 2).sum() > 0
+    assert np.abs(a[:4] - b[:4])[:, filled].max() <= 1  # measured 0 over 3224 filled pixels
 
 
 def test_sar_of_every_date_follows_the_base(tmp_path):
@@ -153,11 +168,12 @@ def test_more_sar_earlier_than_dates_is_refused_in_one_line(tmp_path):
 
 
 def _old_path(monkeypatch):
-    """The copy path as it was: no input on another grid named by the VRT (``fill_rows.placement`` none: each
-    written onto the scene's grid by the strip pass, warped bilinear by ``fill_read.onto``)."""
+    """The copy path as it was: no input on another grid named by the VRT (``fill_rows.placement`` none, no
+    warped VRT: each written onto the scene's grid by the strip pass, warped bilinear by ``fill_read.onto``)."""
     from bandbridge.inference.jobs import fill_rows, fill_stack
-    monkeypatch.setattr(fill_rows, "placement", lambda src, dst: None)
-    monkeypatch.setattr(fill_stack, "placement", lambda src, dst: None)
+    for module in (fill_rows, fill_stack):
+        monkeypatch.setattr(module, "placement", lambda src, dst: None)
+        monkeypatch.setattr(module, "warps", lambda src, dst: False)
 
 
 def _coarse(tmp_path, e, k: int = 2) -> str:

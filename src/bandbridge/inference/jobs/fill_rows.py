@@ -4,9 +4,10 @@ band in it, a cube reference's ``#scl``, or a file beside it, as ``fill_read.rea
 them), then any strip of rows read onto the scene's grid — the same window where the grids agree;
 values of a GDAL file (or band folder) in the scene's CRS on another pixel size or origin through the
 VRT source the fill's stack names it by (:func:`placed`: GDAL's bilinear, a pixel whose kernel touches
-no data left out), so the flags made from these reads and the stack's values agree; else (another
-CRS, a cube's step, ``.npy``, masks) the window that covers the strip, reprojected by GDAL
-(``fill_read.onto``). Stored units, NaN where not valid.
+no data left out), in another CRS through GDAL's warped VRT of it (:func:`warped_text`, bilinear), so
+the flags made from these reads and the stack's values agree; else (a cube's step, ``.npy``, masks)
+the window that covers the strip, reprojected by GDAL (``fill_read.onto``). Stored units, NaN where
+not valid.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bandbridge.inference.jobs.fill_read import MASKS, SNOW_SCL, STORED, Layer, 
 Window = tuple[int, int, int, int]  # row, column, height, width
 MARGIN = 2  # source pixels read past a strip's footprint (bilinear reads a neighbour)
 VALUES = "bilinear"  # GDAL's resampling of values read onto the scene's grid (masks and classes: nearest)
+BLOCK = 512  # a warped VRT's block side (px): GDAL warps whole blocks, and by default one block is the scene
 
 
 @dataclass
@@ -139,6 +141,34 @@ def placement(src: Grid, dst: Grid) -> tuple[float, float, float, float] | None:
     return ((d.c - s.c) / s.a, (d.f - s.f) / s.e, dst.width * d.a / s.a, dst.height * d.e / s.e)
 
 
+def warps(src: Grid, dst: Grid) -> bool:
+    """Whether a file on ``src`` reaches ``dst`` by GDAL's warped VRT (both georeferenced, no
+    :func:`placement`: another CRS, or not north-up)."""
+    return src.crs is not None and dst.crs is not None and placement(src, dst) is None
+
+
+def warped_text(path: Path, nodata: float | None, dst: Grid) -> str:
+    """GDAL's warped VRT (``VRTWarpedDataset`` XML, as ``gdalwarp -of VRT`` writes it) of every band of
+    ``path`` on all of ``dst``: float32, bilinear, ``nodata`` left out, NaN where it has no value."""
+    return _warped(str(Path(path).resolve()), repr(nodata), dst.crs.to_wkt(), tuple(dst.transform)[:6], dst.height,
+                   dst.width)
+
+
+@lru_cache(maxsize=64)
+def _warped(path: str, nodata: str, wkt: str, transform: tuple, height: int, width: int) -> str:
+    import re
+
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+    with rasterio.open(path) as s, WarpedVRT(s, crs=wkt, transform=Affine(*transform), height=height, width=width,
+                                             resampling=Resampling[VALUES],
+                                             src_nodata=None if nodata == "None" else float(nodata),
+                                             nodata=float("nan"), dtype="float32") as v:
+        xml = v.tags(ns="xml:VRT")["xml:VRT"]
+    return re.sub(r"<Block([XY])Size>\d+</Block[XY]Size>", lambda m: f"<Block{m[1]}Size>{BLOCK}</Block{m[1]}Size>", xml)
+
+
 @lru_cache(maxsize=64)
 def band_sources(item: str, bands: tuple[int, ...]) -> tuple[tuple[Path, int, float | None], ...] | None:
     """Per band of ``bands`` (file indices) of ``item`` the GDAL file, its 1-based band and the values it
@@ -176,14 +206,22 @@ def placed(item: str, src: Grid, dst: Grid, want: Window, bands: list[int]) -> n
     from bandbridge.inference.interop.vrt import Band, Source, vrt_text
     rect, srcs = placement(src, dst), band_sources(item, tuple(bands))  # a ComplexSource as the stack's: GDAL
     # resamples it in the file's own type (an integer file's values rounded), as it reads the stack
-    if rect is None or srcs is None:
+    if srcs is None or (rect is None and not warps(src, dst)):
         return None
+    win = Win(want[1], want[0], want[3], want[2])
+    if rect is None:  # one warp a file (its bands warped together), as the stack names them
+        out = np.empty((len(srcs), want[2], want[3]), np.float32)
+        for f in dict.fromkeys(f for f, _, _ in srcs):
+            ks = [k for k, (g, _, _) in enumerate(srcs) if g == f]
+            with rasterio.open(warped_text(f, srcs[ks[0]][2], dst)) as d:
+                out[ks] = d.read([srcs[k][1] for k in ks], window=win)
+        return out
     whole = (0, 0, dst.width, dst.height)
     xml = vrt_text(dst.width, dst.height, dst.crs, dst.transform,
                    [Band("float32", [Source(f, b, whole, rect, (1.0, 0.0), nd, VALUES)], nodata=float("nan"))
                     for f, b, nd in srcs])
     with rasterio.open(xml) as d:
-        return d.read(window=Win(want[1], want[0], want[3], want[2])).astype(np.float32, copy=False)
+        return d.read(window=win).astype(np.float32, copy=False)
 
 
 def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: list[int], nearest: bool) -> np.ndarray:

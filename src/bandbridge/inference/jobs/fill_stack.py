@@ -11,10 +11,11 @@ A GDAL file in the scene's CRS is named as it is, on any pixel size or origin (a
 resampled in the same UTM zone, a crop a few pixels off): its source reads the scene's extent from its
 own pixels (``SrcRect``/``DstRect``, ``fill_rows.placement``), resampled by GDAL as the strip pass
 reads it (``fill_rows.placed``: bilinear; what it does not cover, or whose kernel touches no data, is
-no value in the flags); a band folder is one source a band file. What the VRT cannot name — a file in
-another CRS or not north-up (GDAL's warped VRT would name it: not done), a cube's time step
-(netCDF/zarr), ``.npy`` — is written onto the scene's grid by the strip pass (its own bands only, as
-read, warped by ``fill_rows``): the one copy left.
+no value in the flags); a file in another CRS (or not north-up) through GDAL's warped VRT of it on the
+scene's grid (``fill_rows.warped_text``: a few lines of XML beside the stack, bilinear, read by strips
+and by the stack alike); a band folder is one source a band file. What GDAL cannot name — a cube's
+time step (netCDF/zarr), ``.npy`` — is written onto the scene's grid by the strip pass (its own bands
+only, as read): the one copy left.
 """
 
 from __future__ import annotations
@@ -24,23 +25,35 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.inference.jobs.fill_rows import VALUES, RowReader, band_sources, placement, same_grid
+from bandbridge.inference.jobs.fill_rows import (VALUES, RowReader, band_sources, placement, same_grid, warped_text,
+                                                 warps)
 
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read a few times, never kept
 
 
 def direct(r: RowReader, grid) -> bool:
-    """Whether the VRT can name ``r``'s data bands as they are: GDAL files (a file, a band folder's) in the
-    scene's CRS, north-up, on any pixel size or origin."""
-    return placement(r.layer.grid, grid) is not None and band_sources(r.item, tuple(r.data)) is not None
+    """Whether the VRT can name ``r``'s data bands as they are: GDAL files (a file, a band folder's) on any
+    pixel size or origin, in the scene's CRS or (by a warped VRT) another."""
+    g = r.layer.grid
+    return (placement(g, grid) is not None or warps(g, grid)) and band_sources(r.item, tuple(r.data)) is not None
 
 
-def sources(r: RowReader, grid, bands: list[int], scale: tuple[float, float], nodata) -> list[list]:
+def sources(r: RowReader, grid, bands: list[int], scale: tuple[float, float], nodata, beside: Path) -> list[list]:
     """Per band of ``bands`` (file indices) of ``r`` (:func:`direct`) its VRT source on ``grid``, in model
-    values by ``scale``: as it is on the scene's grid, else resampled as ``fill_rows.placed`` reads it."""
+    values by ``scale``: as it is on the scene's grid, else resampled as ``fill_rows.placed`` reads it (a
+    warped VRT written in the folder ``beside``)."""
+    import hashlib
+
     from bandbridge.inference.interop.vrt import Source
     if same_grid(r.layer.grid, grid):
         return [[Source(f, b, scale=scale, nodata=nodata)] for f, b, _ in band_sources(r.item, tuple(bands))]
+    if warps(r.layer.grid, grid):
+        out = []
+        for f, b, nd in band_sources(r.item, tuple(bands)):
+            w = beside / f"warp-{hashlib.sha1(str(Path(f).resolve()).encode()).hexdigest()[:12]}.vrt"
+            w.write_text(warped_text(f, nd, grid))
+            out.append([Source(w, b, scale=scale, nodata=float("nan"))])
+        return out
     rect, whole = placement(r.layer.grid, grid), (0, 0, grid.width, grid.height)
     return [[Source(f, b, whole, rect, scale=scale, nodata=nd, resampling=VALUES)]
             for f, b, nd in band_sources(r.item, tuple(bands))]
@@ -148,13 +161,13 @@ def write_stack(out: Path, grid, dates: list[tuple[RowReader, list[int]]], sar: 
             ratio = float((HI - LO) / units.span[b, 0, 0])
             scale = (ratio, float(LO - ratio * units.lo[b, 0, 0]))
             src = [] if j < 0 else [Source(copy[0], b + 1, scale=scale, nodata=nan(r, copy))] if copy else \
-                sources(r, grid, [r.data[j]], scale, nan(r, copy))[0]
+                sources(r, grid, [r.data[j]], scale, nan(r, copy), out.parent)[0]
             bands.append(Band("float32", src))
             names.append(f"date {i + 1} band {b + 1}")
     for k, ((s, vv_vh), scale) in enumerate(zip(sar, scales)):
         copy = files.copies.get(f"sar {k}")
         srcs = [[Source(copy[0], fb, scale=scale, nodata=nan(s, copy))] for fb in (1, 2)] if copy else \
-            sources(s, grid, vv_vh, scale, nan(s, copy))
+            sources(s, grid, vv_vh, scale, nan(s, copy), out.parent)
         for pol, src in zip(("VV", "VH"), srcs):
             bands.append(Band("float32", src))
             names.append(f"SAR {k + 1} {pol}")
