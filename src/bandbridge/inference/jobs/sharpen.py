@@ -37,7 +37,7 @@ FIT_BYTES = 0.3e9  # what the fit adds to a process at its peak whatever the cel
 FIT_CELL_BYTES = 8.0  # and per reference cell and channel (targets + guides): at 10980² (30.2 M cells, 6 targets,
 # 4 guides; benchmarks/sharpen_speed.py at f68b488, decide on a window of 1 M cells) the fit stage peaked 2.2 GB
 # above the plan's resident and held arrays: 7 B. Before decide's window (7fa70b3) it rose 4.7 → 14.3 GB
-TILE_PX_BYTES = 730.0  # the engine's forward of one tile per pixel (the context features of 10 channels, float32,
+TILE_PX_BYTES = 620.0  # the engine's forward of one tile per pixel (the context features of 10 channels, float32,
 # their concatenation and the learner's): a 600² run's engine stage (one 664² tile) rose 0.55 → 0.82 GB
 
 
@@ -210,7 +210,8 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
 def coarse_guides(g: Guides, t: Targets) -> tuple[np.ndarray, np.ndarray]:
     """``(x↓ (G, h, w) stored values, cover (h, w))``: the guides area-averaged onto the reference's
     grid over their valid pixels, strip by strip, and the share of each cell they cover (by sums over
-    each cell's pixels where the grids share a lattice: at 10980² GDAL's sums took 30 s and 4.7 GB)."""
+    each cell's pixels where the grids share a lattice: at 10980² the stage took 29.0 CPU-s and peaked at
+    4.70 GB with GDAL's sums, 14.3–20.4 CPU-s and 4.0–4.1 GB with these; most of what is left is the reads)."""
     from bandbridge.inference.jobs.sharpen_finish import Lattice
     return Lattice.of(g.fine, t.grid).means(g.read)
 
@@ -233,7 +234,7 @@ UNITS_CELLS = 1 << 20  # reference cells the guides' units (their 0.1-99.9 % ran
 # took 9.7 s, of every fifth row and column 0.3 s, the range within 0.2 % of its span
 SHIFT_CELLS = 1 << 20  # reference cells the shift test looks at (the central window of a larger reference): a
 # misregistration is one shift for the whole grid, and at 10980² (30 M cells of 20 m) the test on every cell
-# took 160 s of least squares and a phase correlation of the whole grid, where a 1024² window's is a second
+# took 156 s (77 CPU-s) of least squares and a phase correlation of the whole grid, the central 1024² cells 1–4 s
 
 
 def central(h: int, w: int, cells: int = SHIFT_CELLS) -> tuple[slice, slice]:
