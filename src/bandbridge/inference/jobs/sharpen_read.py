@@ -142,7 +142,8 @@ class Guides:
     def read(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``[a, b)`` of every guide on the fine grid ``(G, b − a, W)`` float32 (physical values
         where the band's product states them, else stored ones; NaN where unknown) and where all are
-        valid."""
+        valid. The bands of one file are read at once (a pixel-interleaved file's blocks hold every
+        band: read a band at a time, each block was decompressed once a band)."""
         import rasterio
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
@@ -150,19 +151,25 @@ class Guides:
         f = self.fine
         out = np.full((len(self.bands), b - a, f.width), np.nan, np.float32)
         win = Window(0, a, f.width, b - a)
+        files: dict[tuple[Path, bool], list[int]] = {}
         for i, (band, g) in enumerate(zip(self.bands, self.grids)):
-            with rasterio.open(band.path) as s:
+            files.setdefault((Path(band.path), g == f), []).append(i)
+        for (path, same), at in files.items():
+            idx = [self.bands[i].index for i in at]
+            with rasterio.open(path) as s:
                 nodata = s.nodata
-                if g == f:
-                    v = s.read(band.index, window=win).astype(np.float32)
+                if same:
+                    v = s.read(idx, window=win)
                 else:
                     with WarpedVRT(s, crs=f.crs, transform=f.transform, width=f.width, height=f.height,
                                    resampling=Resampling.bilinear, src_nodata=nodata, nodata=np.nan,
                                    dtype="float32") as w:
-                        v = w.read(band.index, window=win).astype(np.float32)
-                bad = unknown(v, nodata, s.dtypes[band.index - 1])
-            with np.errstate(all="ignore"):  # a product's map on fill values: masked below
-                out[i] = np.where(bad, np.nan, band.physical(v))
+                        v = w.read(idx, window=win)
+                for k, i in enumerate(at):
+                    bad = unknown(v[k], nodata, s.dtypes[idx[k] - 1])
+                    with np.errstate(all="ignore"):  # a product's map on fill values: masked below
+                        out[i] = self.bands[i].physical(v[k])
+                    out[i][bad] = np.nan
         return out, np.isfinite(out).all(0)
 
 
