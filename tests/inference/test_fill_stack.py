@@ -259,3 +259,32 @@ def test_placed_reads_what_the_file_covers_and_no_value_elsewhere(tmp_path):
             f.write(d.astype(np.uint16) + (name == "B03"))
     assert [(p.name, b) for p, b, _ in band_sources(str(folder), (1,))] == [("B03.tif", 1)]
     np.testing.assert_array_equal(placed(str(folder), own, scene_grid, (0, 0, 25, 40), [1])[0, 2:22, 3:33], d[0] + 1)
+
+
+def test_a_band_folder_is_named_one_source_a_band_file(tmp_path, monkeypatch):
+    """The earlier date as a band folder (``B02.tif`` … ``SCL.tif``) on the scene's grid: the stack names each
+    band file (no copy written), and the filled pixels are the copy path's within 1 DN (the same values read:
+    measured 0)."""
+    from test_fill_engine import NAMES, _read  # noqa: E402
+    work = _kept(monkeypatch, tmp_path)
+    s, e, now, then = scene(tmp_path, 120, 130, (slice(30, 70), slice(30, 90)))
+    folder = tmp_path / "S2_20200601"
+    folder.mkdir()
+    d, tags = _read(e)
+    for name, band in zip(NAMES, d):
+        with rasterio.open(folder / f"{name}.tif", "w", driver="GTiff", height=band.shape[0], width=band.shape[1],
+                           count=1, dtype="uint16", crs="EPSG:32631", transform=from_origin(500000, 4000000, 10, 10)) as f:
+            f.write(band.astype(np.uint16), 1)
+            f.update_tags(**tags)
+    paths = (s, str(folder), now, then)
+    done = run(paths, tmp_path / "vrt.tif")
+    assert done.filled > 0 and not (work / "date1.tif").exists()
+    vrt = (work / "stack.vrt").read_text()
+    assert all(str((folder / f"{n}.tif").resolve()) in vrt for n in NAMES[:4]) and "SCL.tif" not in vrt
+    _old_path(monkeypatch)
+    run(paths, tmp_path / "copy.tif")
+    assert (work / "date1.tif").exists()
+    a, b = _read(tmp_path / "vrt.tif")[0], _read(tmp_path / "copy.tif")[0]
+    filled = a[4] == 2
+    assert filled.sum() == (b[4] == 2).sum() > 0
+    assert np.abs(a[:4] - b[:4])[:, filled].max() <= 1

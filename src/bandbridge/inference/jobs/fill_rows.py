@@ -13,7 +13,6 @@ not valid.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -150,26 +149,18 @@ def warps(src: Grid, dst: Grid) -> bool:
 def warped_text(path: Path, nodata: float | None, dst: Grid) -> str:
     """GDAL's warped VRT (``VRTWarpedDataset`` XML, as ``gdalwarp -of VRT`` writes it) of every band of
     ``path`` on all of ``dst``: float32, bilinear, ``nodata`` left out, NaN where it has no value."""
-    return _warped(str(Path(path).resolve()), repr(nodata), dst.crs.to_wkt(), tuple(dst.transform)[:6], dst.height,
-                   dst.width)
-
-
-@lru_cache(maxsize=64)
-def _warped(path: str, nodata: str, wkt: str, transform: tuple, height: int, width: int) -> str:
     import re
 
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
-    with rasterio.open(path) as s, WarpedVRT(s, crs=wkt, transform=Affine(*transform), height=height, width=width,
-                                             resampling=Resampling[VALUES],
-                                             src_nodata=None if nodata == "None" else float(nodata),
-                                             nodata=float("nan"), dtype="float32") as v:
+    with rasterio.open(Path(path).resolve()) as s, WarpedVRT(
+            s, crs=dst.crs, transform=dst.transform, height=dst.height, width=dst.width, resampling=Resampling[VALUES],
+            src_nodata=nodata, nodata=float("nan"), dtype="float32") as v:
         xml = v.tags(ns="xml:VRT")["xml:VRT"]
     return re.sub(r"<Block([XY])Size>\d+</Block[XY]Size>", lambda m: f"<Block{m[1]}Size>{BLOCK}</Block{m[1]}Size>", xml)
 
 
-@lru_cache(maxsize=64)
 def band_sources(item: str, bands: tuple[int, ...]) -> tuple[tuple[Path, int, float | None], ...] | None:
     """Per band of ``bands`` (file indices) of ``item`` the GDAL file, its 1-based band and the values it
     leaves out (its nodata; NaN for a float file without one): a file's own bands, a band folder's files
