@@ -93,7 +93,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
                        cog=cog)
     dst = Path(output)
     plans: list[SharpenPlan | None] = [plan_sharpen(fine, reference, output, guides, s, overwrite, engine, model)
-                                       for s in sets]  # every refusal before any work
+                                       for s in sets]  # every refusal of reading, before any work
     where = {n: (i, j) for i, s in enumerate(sets) for j, n in enumerate(s)}
     order = [where[n] for n in names]
     say(f"the reference's targets lie on {len(sets)} grids: one run per grid (its own Wald protocol, decision, "
