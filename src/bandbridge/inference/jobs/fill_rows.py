@@ -215,12 +215,21 @@ def placed(item: str, src: Grid, dst: Grid, want: Window, bands: list[int]) -> n
         return d.read(window=win).astype(np.float32, copy=False)
 
 
+def _placed_or_said(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: list[int]) -> np.ndarray | None:
+    """:func:`placed`, GDAL's failure to read the file said in one line naming it."""
+    from rasterio.errors import RasterioError
+    try:
+        return placed(item, src, dst, want, bands)
+    except RasterioError as e:
+        raise BandbridgeError(f"{flag}{' ' if flag else ''}{item}: cannot read it ({e}); check the file") from None
+
+
 def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: list[int], nearest: bool) -> np.ndarray:
     """Bands of ``item`` (on ``src``) over the window ``want`` of ``dst``, NaN where not valid."""
     strip = _part(dst, want)
     if same_grid(src, dst):
         win = want
-    elif not nearest and (v := placed(item, src, dst, want, bands)) is not None:
+    elif not nearest and (v := _placed_or_said(item, flag, src, dst, want, bands)) is not None:
         return v
     else:  # the source window over the strip's footprint, then GDAL's warp onto it
         from rasterio.warp import transform_bounds
