@@ -90,5 +90,5 @@ def stack_line(sc, inp) -> str:
     copied = [f"{r.flag} {r.item}" for r in readers if not direct(r, g)]
     return ("stack: the fit's bundle reads a VRT of the inputs and a flag raster of 1-2 bytes a pixel (which dates "
             "are clear, which SAR values hold), its design computed per tile: no copy of the tile"
-            + (f"; written onto the scene's grid first (another grid, a cube step or a band folder): {', '.join(copied)}"
+            + (f"; written onto the scene's grid first (a cube's time step or a .npy: GDAL names no other): {', '.join(copied)}"
                if copied else ""))
