@@ -28,20 +28,14 @@ from affine import Affine
 
 from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.guided import padded_up
-from bandbridge.policy import FIT_DEGRADED_MIN
+from bandbridge.policy import FIT_DEGRADED_MIN, LINE_SHARE
 
 REGRESSION = "regression"
 UPSAMPLERS = ("nearest", "bilinear", "cubic")
 CORRECTED = "+correction"
 STEP = 2.0  # the Wald step down where k's own leaves too few cells to fit on (the fit still at k)
-SHARE = 1 / 3  # the line is taken where its check error (MAE) is at most this share of the best upsampling's.
-# Set on development cases, none of the record's (docs/results/sharpen.json): sen1floods11's S2 chip (20 m
-# bands ×2, 60 m ×6, whole and three crops of 48² / 42² output pixels) and wildfire_s2_20m's B12 under
-# B2/B3/B4/B8 (every third file: ×2 whole, ×2 and ×6 crops), 2026-11-27. A line worse than cubic at the
-# output (TsHARP-style RMSE > 1× cubic's) checked at 0.52 or more (wildfire B12 ×2 crops: 0.52 → 1.48);
-# the output's ratio ran 1.5–3.4× the check's at ×2 and up to 6.5× at ×6 (0.10 → 0.65, a win): the
-# finest octave carries what no coarser check sees. At a third, every line taken there was a win
-# (0.50–0.75× cubic's RMSE on floods' 60 m bands and red-edge crops, 0.66 on a wildfire ×6 crop)
+SHARE = LINE_SHARE  # policy.py: the line is taken where its check error (MAE) is at most this share of the
+# best upsampling's (what set it is there)
 PER_PARAMETER = 4  # clear cells per parameter (G + 1) the line needs: fewer, and no fold's fit is determined
 FOLD_BLOCK = 4  # cells: the side of the spatial blocks the folds hold out (a block's cells are neighbours)
 FOLDS = 5  # spatial folds of the out-of-fold check (fewer where fewer blocks)
