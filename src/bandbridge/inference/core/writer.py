@@ -105,6 +105,13 @@ def tag_units(dst, sels: list[BandSel], dtype: str, difference: bool = False) ->
     dst.units = [u[2] for u in units]
 
 
+FAST_DEFLATE = {"zlevel": "1", "num_threads": "2"}  # ``creation`` for the outputs of the scene-fitted runs written
+# by strips (fill, sharpen): deflate at level 1, its blocks compressed on two threads beside the next strip's compute.
+# A 512-row strip of the fill's 10980² benchmark output (four uint16 bands and FILLED) took 0.39 CPU-s at the
+# default level 6 and 0.17 at 1, the same 9 MB; a 1024-row strip of the sharpener's (6 uint16 bands) 1.78 and 1.24,
+# 91 → 89 MB, and two threads took two such strips 10.9 → 9.0 s wall (benchmarks/fill_speed.py,
+# benchmarks/sharpen_speed.py --size 10980 at 559595d): the writer thread, not the compute, bounded the finish
+
 def output_profile(crs, transform, height: int, width: int, count: int, dtype: str,
                    scale: int = 1, creation: dict[str, str] | None = None) -> dict:
     """GeoTIFF profile: the input's CRS, its transform scaled for super-resolution, tiled and

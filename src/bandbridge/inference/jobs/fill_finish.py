@@ -28,9 +28,6 @@ from bandbridge.learners.fill_regions import compose, used
 from bandbridge.learners.gapfill import edge_correction
 
 OBSERVED, FILLED = 1, 2  # the FILLED band's codes (0: no data, neither)
-CREATION = {"zlevel": "1", "num_threads": "2"}  # the output's deflate, as sharpen_finish.CREATION: a 512-row strip
-# of the 10980² benchmark's output (four uint16 bands and FILLED) took 0.39 CPU-s at the default level 6 and 0.17
-# at 1, the same 9 MB; its blocks compressed on two threads beside the next strip's compute
 
 
 def reach(edge_px: float) -> int:
@@ -104,11 +101,11 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
            edge_px: float, tick=lambda: None) -> int:
     """Write ``dest``; the pixels filled."""
     from bandbridge.inference.core.outputs import opened
-    from bandbridge.inference.core.writer import output_profile, store
+    from bandbridge.inference.core.writer import FAST_DEFLATE, output_profile, store
     s = sc.scene.layer
     h, w = sc.valid.shape
     dtype = "float32" if s.dtype in ("float64", "float16") else s.dtype
-    prof = output_profile(s.grid.crs, s.grid.transform, h, w, len(s.names) + 1, dtype, 1, CREATION)
+    prof = output_profile(s.grid.crs, s.grid.transform, h, w, len(s.names) + 1, dtype, 1, FAST_DEFLATE)
     if s.nodata is not None and np.isfinite(s.nodata):
         prof["nodata"] = s.nodata
     if dtype != "float32":  # integer nodata below the FILLED codes' range would hide "observed"

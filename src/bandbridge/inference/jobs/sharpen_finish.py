@@ -21,14 +21,8 @@ import numpy as np
 
 from bandbridge.data.grids import Grid, average_in_strips, strip_grid, upsample_onto
 from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
-from bandbridge.inference.core.writer import nodata_of, output_profile
+from bandbridge.inference.core.writer import FAST_DEFLATE, nodata_of, output_profile
 from bandbridge.inference.jobs.reference_fit import FAST
-
-
-CREATION = {"zlevel": "1", "num_threads": "2"}  # the output's deflate: one strip of the 10980² benchmark output
-# (6 uint16 bands, 1024 rows) took 1.78 CPU-s at the default level 6 and 1.24 at 1, its size 91 → 89 MB; the writer
-# thread, not the strips' compute, bounded the finish (benchmarks/sharpen_speed.py --size 10980 at 559595d), so its
-# blocks are compressed on two threads too (GDAL's NUM_THREADS: 10.9 → 9.0 s wall for two such strips)
 
 
 def write_channels(g, gunits, s, out: Path) -> Path:
@@ -278,7 +272,7 @@ def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
     signed = (phys < 0).any(axis=1)  # a band holding negative values (dB, °C) is not clipped at 0
     floor = np.where(signed, -np.inf, -np.asarray(t.offsets) / np.asarray(t.scales))[:, None, None]
     nodata = nodata_of(t.dtype, t.nodata)
-    main = output_profile(fine.crs, fine.transform, fine.height, fine.width, len(t.names), t.dtype, 1, CREATION)
+    main = output_profile(fine.crs, fine.transform, fine.height, fine.width, len(t.names), t.dtype, 1, FAST_DEFLATE)
     main["nodata"] = nodata
     extra = output_profile(fine.crs, fine.transform, fine.height, fine.width, 1, "float32", 1, None)
 

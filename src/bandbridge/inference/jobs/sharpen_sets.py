@@ -201,15 +201,14 @@ def merge(parts: list[Path], order: list[tuple[int, int]], dst: Path, overwrite:
     import rasterio
     from rasterio.windows import Window
 
-    from bandbridge.inference.core.writer import output_profile
-    from bandbridge.inference.jobs.sharpen_finish import CREATION  # a one-grid run's output's deflate
+    from bandbridge.inference.core.writer import FAST_DEFLATE, output_profile  # a one-grid run's output's deflate
     with ExitStack() as stack:
         srcs = [stack.enter_context(rasterio.open(p)) for p in parts]
         a = srcs[0]
         dtype, nodata = merged_type([s.dtypes[0] for s in srcs], [s.nodata for s in srcs])
         carry = np.dtype(work_type(dtype))
         h, w = a.height, a.width
-        main = output_profile(a.crs, a.transform, h, w, len(order), dtype, 1, CREATION)
+        main = output_profile(a.crs, a.transform, h, w, len(order), dtype, 1, FAST_DEFLATE)
         main["nodata"] = nodata
         extra = output_profile(a.crs, a.transform, h, w, 1, "float32", 1, None)
         tags = [s.tags() for s in srcs]
