@@ -78,7 +78,46 @@ a reference's route         ``learners/guided.fit``                     :data:`F
                                                                         :data:`CHECK_CELLS`, then the
                                                                         held-out check (no margin)
 the consistency correction  ``learners/guided.decide``                  :data:`STALE_DAYS`
-a sharpened band's line    ``learners/sharpen_routes.line_route``      :data:`LINE_SHARE`
+a sharpened band's route    ``learners/sharpen.decide``                 ``sharpen.MARGIN`` 1 % at both
+                                                                        checks (the reference's scale,
+                                                                        one Wald step down:
+                                                                        ``sharpen.TRANSFER_MIN`` 400
+                                                                        cells), on a window of
+                                                                        ``sharpen.DECIDE_CELLS`` 2²⁰
+                                                                        cells, sampled to
+                                                                        ``sharpen.SAMPLE_CELLS``
+the sharpener's candidates  ``learners/sharpen.decide``                 ``sharpen.BUDGET_S`` 0.15 s of
+                                                                        work a target,
+                                                                        ``sharpen.TREES_MIN`` 20 000
+                                                                        cells, ``sharpen.PRODUCTS_MAX``
+                                                                        12 channels; a fit's cost by
+                                                                        ``select.WORK`` and
+                                                                        ``select.FIXED``
+a sharpened band's line     ``learners/sharpen_routes.line_route``      :data:`LINE_SHARE`;
+                                                                        ``sharpen_routes.FOLDS`` 5 of
+                                                                        ``sharpen_routes.FOLD_BLOCK``
+                                                                        4-cell blocks,
+                                                                        ``sharpen_routes.PER_PARAMETER``
+                                                                        4 cells a parameter
+the sharpener's shift test  ``inference/jobs/sharpen.central``          ``sharpen.SHIFT_CELLS`` 2²⁰
+                                                                        central cells
+the guides' units           ``inference/jobs/sharpen._run``             ``sharpen.UNITS_CELLS`` 2²⁰
+                                                                        cells
+a pan and MS on two grids   ``inference/jobs/sharpen_read``             ``sharpen_read.ALIGN_PX`` 0.05
+                                                                        of a fine pixel
+the sharpener's memory      ``inference/jobs/sharpen.plan_sharpen``     ``sharpen.FIT_BYTES`` 0.3 GB,
+                                                                        ``sharpen.FIT_CELL_BYTES`` 8 B,
+                                                                        ``sharpen.TILE_PX_BYTES`` 620 B;
+                                                                        the merge's
+                                                                        ``sharpen_sets.MERGE_ROWS`` 256,
+                                                                        ``sharpen_sets.MERGE_PX_BYTES``
+                                                                        30 B (each measured, beside it)
+Landsat thermal, a target   ``data/landsat``                            ``landsat.TIRS_CELL`` 3 × 3 of
+                                                                        30 m; not guides by default:
+                                                                        ``landsat.GUIDES_LEFT_OUT``
+fill's inputs on a grid     ``inference/jobs/fill_rows``                ``fill_rows.VALUES`` bilinear
+not the scene's                                                         (masks nearest),
+                                                                        ``fill_rows.BLOCK`` 512 px
 a reference's shift         ``inference/jobs/reference_fit.register``   :data:`MIN_SHIFT`,
                                                                         :data:`SHIFT_GAIN`,
                                                                         :data:`SHIFT_CELLS_MIN`
@@ -99,7 +138,7 @@ a file fill reads whole     ``inference/jobs/fill_read.check_fits``     ``fill_r
                                                                         dates and SAR held at once)
 the residual at the edge    ``learners/gapfill.edge_correction``        :data:`FILL_EDGE_PX`
 an earlier date's snow      ``inference/jobs/fill_read.snow_is_ground`` :data:`FILL_SNOW_MIN`
-SAR near the scene's date   ``inference/jobs/fill._near`` (a note)      :data:`SAR_DAYS`
+SAR near the scene's date   ``inference/jobs/fill_inputs._sar``         :data:`SAR_DAYS` (a note)
 a cloud in L1C (scoring)    ``evaluation/gaps_sources.cloud_masks``     :data:`CLOUD_THRESHOLD`
 ==========================  ==========================================  ==============================
 
