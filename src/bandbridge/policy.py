@@ -8,7 +8,7 @@ cards and the code cannot disagree.
   anchor) and still count as never worse. 1 %: set with issue 49's rule as a margin below
   what a user would notice; no measurement yet ties it to the folds' own noise (which
   ``select.within_noise`` measures per choice). Used by ``select.never_worse`` (learner vs network,
-  the anchor), ``floor.held_out_check`` (learner vs floor), ``workflows/held_out.py`` (network vs
+  the anchor), ``floor.versus_floor`` (learner vs floor), ``workflows/held_out.py`` (network vs
   floor) and ``scripts/ship_rule.py`` (what ships).
 - :data:`STUDENT_WITHIN` — a distilled student replaces its teacher when its out-of-fold MAE is at
   most this much above the teacher's (``select.distil``): the same 1 %, set with it.
@@ -78,46 +78,7 @@ a reference's route         ``learners/guided.fit``                     :data:`F
                                                                         :data:`CHECK_CELLS`, then the
                                                                         held-out check (no margin)
 the consistency correction  ``learners/guided.decide``                  :data:`STALE_DAYS`
-a sharpened band's route    ``learners/sharpen.decide``                 ``sharpen.MARGIN`` 1 % at both
-                                                                        checks (the reference's scale,
-                                                                        one Wald step down:
-                                                                        ``sharpen.TRANSFER_MIN`` 400
-                                                                        cells), on a window of
-                                                                        ``sharpen.DECIDE_CELLS`` 2²⁰
-                                                                        cells, sampled to
-                                                                        ``sharpen.SAMPLE_CELLS``
-the sharpener's candidates  ``learners/sharpen.decide``                 ``sharpen.BUDGET_S`` 0.15 s of
-                                                                        work a target,
-                                                                        ``sharpen.TREES_MIN`` 20 000
-                                                                        cells, ``sharpen.PRODUCTS_MAX``
-                                                                        12 channels; a fit's cost by
-                                                                        ``select.WORK`` and
-                                                                        ``select.FIXED``
-a sharpened band's line     ``learners/sharpen_routes.line_route``      :data:`LINE_SHARE`;
-                                                                        ``sharpen_routes.FOLDS`` 5 of
-                                                                        ``sharpen_routes.FOLD_BLOCK``
-                                                                        4-cell blocks,
-                                                                        ``sharpen_routes.PER_PARAMETER``
-                                                                        4 cells a parameter
-the sharpener's shift test  ``inference/jobs/sharpen.central``          ``sharpen.SHIFT_CELLS`` 2²⁰
-                                                                        central cells
-the guides' units           ``inference/jobs/sharpen._run``             ``sharpen.UNITS_CELLS`` 2²⁰
-                                                                        cells
-a pan and MS on two grids   ``inference/jobs/sharpen_read``             ``sharpen_read.ALIGN_PX`` 0.05
-                                                                        of a fine pixel
-the sharpener's memory      ``inference/jobs/sharpen.plan_sharpen``     ``sharpen.FIT_BYTES`` 0.3 GB,
-                                                                        ``sharpen.FIT_CELL_BYTES`` 8 B,
-                                                                        ``sharpen.TILE_PX_BYTES`` 620 B;
-                                                                        the merge's
-                                                                        ``sharpen_sets.MERGE_ROWS`` 256,
-                                                                        ``sharpen_sets.MERGE_PX_BYTES``
-                                                                        30 B (each measured, beside it)
-Landsat thermal, a target   ``data/landsat``                            ``landsat.TIRS_CELL`` 3 × 3 of
-                                                                        30 m; not guides by default:
-                                                                        ``landsat.GUIDES_LEFT_OUT``
-fill's inputs on a grid     ``inference/jobs/fill_rows``                ``fill_rows.VALUES`` bilinear
-not the scene's                                                         (masks nearest),
-                                                                        ``fill_rows.BLOCK`` 512 px
+a sharpened band's line     ``learners/sharpen_routes.line_route``      :data:`LINE_SHARE`
 a reference's shift         ``inference/jobs/reference_fit.register``   :data:`MIN_SHIFT`,
                                                                         :data:`SHIFT_GAIN`,
                                                                         :data:`SHIFT_CELLS_MIN`
@@ -141,6 +102,26 @@ an earlier date's snow      ``inference/jobs/fill_read.snow_is_ground`` :data:`F
 SAR near the scene's date   ``inference/jobs/fill_inputs._sar``         :data:`SAR_DAYS` (a note)
 a cloud in L1C (scoring)    ``evaluation/gaps_sources.cloud_masks``     :data:`CLOUD_THRESHOLD`
 ==========================  ==========================================  ==============================
+
+The sharpener's rules (``bandbridge sharpen``, issue 76) keep their constants beside the code they
+judge, each with what set it there:
+
+- a band's route (``learners/sharpen.decide``): the fit beats the best upsampling by ``sharpen.MARGIN``
+  1 % at both checks, the reference's scale and one Wald step down (at least ``sharpen.TRANSFER_MIN``
+  400 cells there), decided on a window of ``sharpen.DECIDE_CELLS`` 2²⁰ cells sampled to
+  ``sharpen.SAMPLE_CELLS``; candidates within ``sharpen.BUDGET_S`` 0.15 s of work a target
+  (``select.WORK``, ``select.FIXED``), trees from ``sharpen.TREES_MIN`` cells, pairwise products up
+  to ``sharpen.PRODUCTS_MAX`` channels. Else a line: :data:`LINE_SHARE` below, checked on
+  ``sharpen_routes.FOLDS`` folds of ``sharpen_routes.FOLD_BLOCK``-cell blocks, with
+  ``sharpen_routes.PER_PARAMETER`` cells a parameter at least.
+- the run (``inference/jobs/sharpen``): the shift test on the central ``sharpen.SHIFT_CELLS``, the
+  guides' units from ``sharpen.UNITS_CELLS``; a pan and MS on two lattices beyond
+  ``sharpen_read.ALIGN_PX`` of a fine pixel are refused; memory by ``sharpen.FIT_BYTES``,
+  ``sharpen.FIT_CELL_BYTES``, ``sharpen.TILE_PX_BYTES`` and the merge's ``sharpen_sets.MERGE_ROWS``,
+  ``sharpen_sets.MERGE_PX_BYTES``; Landsat's thermal bands read ``landsat.TIRS_CELL`` × 3 (90 m), and
+  ``landsat.GUIDES_LEFT_OUT`` are no default guides.
+- fill's inputs on another grid (``inference/jobs/fill_rows``): ``fill_rows.VALUES`` resampling
+  (masks nearest), warped in ``fill_rows.BLOCK``-pixel blocks.
 
 The reference path's thresholds (``predict --reference``, issue 68), and what set each:
 

@@ -17,10 +17,12 @@ _TICKED = re.compile(r"``([A-Za-z_][\w/]*(?:\.[A-Za-z_]\w*)?)``")
 _DATA = re.compile(r":data:`([A-Z_]+)`")
 
 
+FILES = (".py", ".json", ".md", ".txt")  # ``benchmarks/wald.py``, ``docs/results/wald.json``: files, not rules
+
+
 def _table() -> str:
-    doc = policy.__doc__
-    bars = [m.start() for m in re.finditer(r"^={10,}", doc, re.MULTILINE)]
-    return doc[bars[1]:bars[2]]  # between the header's rule and the closing rule
+    """The table and the prose around it: every rule the module's docstring names."""
+    return policy.__doc__
 
 
 def _modules(stem: str) -> list[str]:
@@ -50,7 +52,7 @@ def test_the_table_has_rows() -> None:
 
 
 def test_every_named_function_and_constant_exists() -> None:
-    refs = [r for r in _TICKED.findall(_table()) if "." in r]
+    refs = [r for r in _TICKED.findall(_table()) if "." in r and not r.endswith(FILES)]
     missing = [r for r in refs if not _resolves(r)]
     assert not missing, f"policy.py's table names what does not exist: {missing}"
 

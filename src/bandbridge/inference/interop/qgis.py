@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.runtime.export import example
 
 QGIS_TILE = 512  # Deepness's default tile; small enough for any QGIS machine
 
@@ -82,7 +83,7 @@ def export_qgis(folder: Path, spec, path: Path, tile: int = QGIS_TILE) -> Path:
             return self.g(x, None).clamp(0, 1)
 
     net = Single().eval()
-    x = torch.rand(1, spec.in_channels, tile, tile)
+    x = example(1, spec.in_channels, tile, tile)
     with atomic_paths([path]) as (tmp,):
         # traced whole, or a learner's own graph (trees) with a network's residual beside it
         write_graph(g if not traceable(g) else net, (x,), ["input"], None, tmp, spec.in_channels,
@@ -100,7 +101,7 @@ def _check(path: Path, net, spec, tile: int) -> None:
     """The graph must agree with torch on a tile, as Deepness would feed it."""
     import onnxruntime as ort
     import torch
-    x = torch.rand(1, spec.in_channels, tile, tile)
+    x = example(1, spec.in_channels, tile, tile, seed=1)
     with torch.inference_mode():
         ref = net(x).numpy()
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
