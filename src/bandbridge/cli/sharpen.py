@@ -16,11 +16,12 @@ def _names(value: Optional[str]) -> list[str] | None:
 
 
 def sharpen(
-    fine: list[str] = typer.Argument(..., help="the guides: fine rasters, band folders (one .tif per band) or "
-                                     "product folders (Landsat with its MTL, Sentinel-2 SAFE or band files); "
-                                     "files on other grids are warped onto the finest"),
-    reference: str = typer.Option(..., "--reference", "-r", help="the coarse raster, band folder or product "
-                                  "folder whose bands are sharpened"),
+    fine: list[str] = typer.Argument(..., help="the guides: fine rasters, band folders (one .tif per band), "
+                                     "product folders (Landsat with its MTL, Sentinel-2 SAFE or band files) or "
+                                     "a STAC Item (its JSON or URL); files on other grids are warped onto the "
+                                     "finest"),
+    reference: str = typer.Option(..., "--reference", "-r", help="the coarse raster, band folder, product "
+                                  "folder or STAC Item (JSON or URL) whose bands are sharpened"),
     output: str = typer.Option(..., "--output", "-o", help="the sharpened bands (GeoTIFF on the finest guide's "
                                "grid, in the reference's type, scale and offset)"),
     guides: Optional[str] = typer.Option(None, "--guides", help="only these guide bands, e.g. B02,B03,B04,B08"),
@@ -43,13 +44,17 @@ def sharpen(
     engine (--backend, --workers, --scheduler); the output is tagged per band. Product folders are
     read as they are: a Landsat folder in reflectance and kelvin by its MTL (its OLI bands the
     guides, its thermal bands the targets, written in K), a Sentinel-2 folder at each band's native
-    resolution (its 10 m bands the guides, its 20 m and 60 m bands the targets). Targets on several
+    resolution (its 10 m bands the guides, its 20 m and 60 m bands the targets), a STAC Item as the
+    product it describes (its band assets read by window). Targets on several
     grids (the 20 m and 60 m bands) take a run per grid, each its own Wald protocol and routes,
     written into one output in the reference's band order."""
     from bandbridge.cli.evaluate import quiet_libraries
+    from bandbridge.inference.jobs.sharpen_read import item_lines
     from bandbridge.inference.jobs.sharpen_sets import sharpen_sets as run
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     with quiet_libraries():
+        for line in item_lines(fine, reference):  # a STAC Item's id and the asset of each band
+            out.print(line, highlight=False)
         run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,
             say=lambda s: out.print(s, highlight=False), model=model, cog=cog)
 

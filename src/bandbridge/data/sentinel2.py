@@ -30,6 +30,7 @@ STAC_NAMES = {"coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "re
               "rededge2": "B06", "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09",
               "cirrus": "B10", "swir16": "B11", "swir22": "B12"}
 QUANTIFICATION = 10000.0
+SUFFIXES = (".jp2", ".tif", ".tiff", ".vrt")  # band files; a VRT: one band by reference (a STAC Item's asset)
 _CODE = re.compile(r"(?:^|_)(B(?:0[1-9]|1[0-2]|8A))(?:_(\d{2})m)?$", re.IGNORECASE)
 _OFFSET = re.compile(r"<(?:RADIO|BOA)_ADD_OFFSET[^>]*>\s*(-?\d+)\s*<")
 
@@ -41,6 +42,13 @@ def band_sets(names: list[str]) -> dict[int, list[str]]:
         if n in RESOLUTION:
             out.setdefault(RESOLUTION[n], []).append(n)
     return dict(sorted(out.items()))
+
+
+def band_code(name: str) -> str | None:
+    """The Sentinel-2 band a file stem, STAC asset key or band name says (``B05``, ``T33…_B05_20m``,
+    ``b8a``, ``rededge1``), or None."""
+    found = _band_of(name)
+    return found[0] if found else None
 
 
 def _band_of(stem: str) -> tuple[str, int | None] | None:
@@ -62,7 +70,7 @@ def band_paths(path: str | Path) -> dict[str, Path]:
     if len(granules) > 1:
         raise BandbridgeError(f"{root}: {len(granules)} granules; give one GRANULE/<id> folder's IMG_DATA")
     files = sorted(q for q in (granules[0].rglob("*") if granules else root.iterdir())
-                   if q.suffix.lower() in (".jp2", ".tif", ".tiff"))
+                   if q.suffix.lower() in SUFFIXES)
     out: dict[str, Path] = {}
     for q in files:
         found = _band_of(q.stem)
@@ -121,7 +129,7 @@ def is_s2(path: str | Path) -> bool:
         return False
     if any(p.glob("GRANULE/*/IMG_DATA")) or any(p.glob("MTD_MSIL*.xml")):
         return True
-    files = [q for q in p.iterdir() if q.suffix.lower() in (".jp2", ".tif", ".tiff")]
+    files = [q for q in p.iterdir() if q.suffix.lower() in SUFFIXES]
     bands = [q for q in files if "mask" not in q.stem.lower() and not re.search(r"(?:^|_)(SCL|TCI|AOT|WVP|MSK\w*)(?:_\d{2}m)?$", q.stem, re.I)]
     return bool(bands) and all(_band_of(q.stem) for q in bands)
 

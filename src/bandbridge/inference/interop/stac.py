@@ -95,7 +95,7 @@ def common_name(band: str) -> str | None:
     return _COMMON_BY_NAME.get(canonical_band_name(band)) or _COMMON_BY_ROLE.get(band_role(band))
 
 
-def _bands(asset) -> list[dict]:
+def asset_bands(asset) -> list[dict]:
     """An asset's bands as STAC 1.0 (``eo:bands``) or 1.1 (``bands``) lists them: the one reader (a
     list of another shape is no bands; an entry that is no object, a band without names)."""
     bands = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
@@ -103,12 +103,12 @@ def _bands(asset) -> list[dict]:
 
 
 def _common_names(asset) -> list[str | None]:
-    return [b.get("common_name") or b.get("eo:common_name") for b in _bands(asset)]
+    return [b.get("common_name") or b.get("eo:common_name") for b in asset_bands(asset)]
 
 
 def band_names(asset) -> list[str | None]:
     """Each band of an asset by its common name, else its name (``B08``)."""
-    return [c or b.get("name") for c, b in zip(_common_names(asset), _bands(asset))]
+    return [c or b.get("name") for c, b in zip(_common_names(asset), asset_bands(asset))]
 
 
 def _load_item(item_path: Path) -> dict:

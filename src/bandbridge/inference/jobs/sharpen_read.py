@@ -4,9 +4,11 @@ band of the coarse reference, read on its own grid over the guides' footprint, i
 units with each band's scale and offset kept). Product folders are read as they are
 (``data/landsat.py``, ``data/sentinel2.py``): Landsat's bands in reflectance and kelvin by the MTL,
 Sentinel-2's each at its native resolution with the product's scale and offset, and their default
-guides and targets. Every refusal a user can cause is made here, before any work, in one line: no
-such file, no such band, the two do not overlap, a band of another physical kind than its product
-or name says, a guide band of one value, a pan on a grid not aligned with its MS.
+guides and targets; a STAC Item (a local JSON or its URL) as the product it describes
+(``interop/stac_bands.py``: its band assets read by window, never downloaded). Every refusal a
+user can cause is made here, before any work, in one line: no such file, no such band, the two do
+not overlap, a band of another physical kind than its product or name says, a guide band of one
+value, a pan on a grid not aligned with its MS.
 """
 
 from __future__ import annotations
@@ -33,17 +35,25 @@ PRODUCTS = {"landsat": "its Landsat MTL", "sentinel2": "its Sentinel-2 product"}
 
 
 def product_of(path: str) -> str:
-    """``landsat``, ``sentinel2`` or "" (a raster or a folder of band files read as it is stored)."""
+    """``landsat``, ``sentinel2`` or "" (a raster or a folder of band files read as it is stored); a
+    STAC Item's by what it says (``interop/stac_bands.py``)."""
     from bandbridge.data.landsat import is_landsat
     from bandbridge.data.sentinel2 import is_s2
+    from bandbridge.inference.interop.stac_bands import is_item_ref, read_item
+    if is_item_ref(path):
+        return read_item(path, "STAC Item").product
     return "landsat" if is_landsat(path) else "sentinel2" if is_s2(path) else ""
 
 
 def bands_of(path: str, flag: str) -> list[Band]:
-    """Every band of a raster, band folder or product folder: a Landsat or Sentinel-2 folder by its
-    reader (``data/landsat.product_bands``, ``data/sentinel2.product_bands``), else
+    """Every band of a raster, band folder, product folder or STAC Item: a Landsat or Sentinel-2 folder
+    by its reader (``data/landsat.product_bands``, ``data/sentinel2.product_bands``), an Item by
+    ``interop/stac_bands.read_item`` (a Sentinel-2 Item as a folder of its band assets), else
     ``data/reference.py``'s naming (descriptions, or a one-band file's stem), the masks left out
     (``SCL``, ``QA_PIXEL``, a file named ``*mask*``)."""
+    from bandbridge.inference.interop.stac_bands import is_item_ref, read_item
+    if is_item_ref(path):
+        return read_item(path, flag).bands
     p = Path(path)
     if not p.exists():
         raise BandbridgeError(f"{flag} {p}: no such file or folder; give a raster or a folder of band files")
@@ -60,6 +70,17 @@ def bands_of(path: str, flag: str) -> list[Band]:
     if not out:
         raise BandbridgeError(f"{flag} {p}: holds no band (a folder needs .tif or .jp2 band files)")
     return out
+
+
+def item_lines(fine: list[str], reference: str) -> list[str]:
+    """What ``sharpen`` reads of each STAC Item among ``fine`` and ``reference`` (``--plan``'s words): its
+    id and per band the asset; an Item given as both is said once."""
+    from bandbridge.inference.interop.stac_bands import is_item_ref, read_item
+    said: dict[str, list[str]] = {}
+    for p, flag in [(p, "FINE") for p in fine] + [(reference, "--reference")]:
+        if is_item_ref(p):
+            said.setdefault(p, []).append(flag)
+    return [line for p, flags in said.items() for line in read_item(p, flags[0]).lines(" and ".join(flags))]
 
 
 def default_guides(path: str, bands: list[Band]) -> list[Band]:
@@ -310,7 +331,8 @@ def check_kinds(t: Targets, bands: list[Band]) -> None:
     """Refuse a target whose values are not of the kind its product, its units tag or its name says
     (``data/products.check_kind``: a reflectance that reads as kelvin, a band in K outside Earth's
     surface temperatures). The kind is never taken from the name where anything else says it."""
-    product = PRODUCTS.get(product_of(t.path), "")
+    from bandbridge.inference.interop.stac_bands import is_item_ref
+    product = "its STAC Item" if is_item_ref(t.path) else PRODUCTS.get(product_of(t.path), "")
     for i, b in enumerate(bands):
         stated = b.kind or band_kind(b.name, t.units[i])
         why = product or (f"its units tag ({t.units[i]})" if t.units[i] else f"its name ({b.name})")

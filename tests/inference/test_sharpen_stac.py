@@ -1,0 +1,130 @@
+"""``bandbridge sharpen`` on a STAC Item (a local JSON or its URL) as FINE and ``--reference``: the Item
+read as the product it describes (``inference/interop/stac_bands.py``), equal band for band to the same
+files given as a band-per-file folder; over HTTP equal to the local run; the refusals. Tiny Items made
+here, whose assets are small local COGs; the URL case served by a local range-answering server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from test_sharpen_read import refused, smooth_field, write_raster
+from test_stac import serve  # noqa: F401 - the fixture: a range-answering file server on 127.0.0.1
+
+ORIGIN = Affine(10.0, 0.0, 600_000.0, 0.0, -10.0, 5_000_000.0)
+RES = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10, "B8A": 20,
+       "B09": 60, "B11": 20, "B12": 20}
+KEYS = {"B01": "coastal", "B02": "blue", "B03": "green", "B04": "red", "B05": "rededge1", "B06": "rededge2",
+        "B07": "rededge3", "B08": "nir", "B8A": "nir08", "B09": "nir09", "B11": "swir16", "B12": "swir22"}
+COMMON = {"rededge1": "rededge", "rededge2": "rededge", "rededge3": "rededge"}
+CENTRE = {"B05": 0.704, "B06": 0.740, "B07": 0.783}
+SCALE, OFFSET = 1e-4, -0.1
+SIDE = 120  # 10 m pixels a side: 60 at 20 m, 20 at 60 m
+
+
+def chip(seed: int = 5) -> dict[str, np.ndarray]:
+    """A real-looking Sentinel-2 L2A chip in DN (reflectance · 10000 + 1000): a few land covers whose
+    bands move together, each band averaged to its own resolution; nodata (0) in a corner."""
+    rng = np.random.default_rng(seed)
+    veg, soil, water = (smooth_field(rng, (SIDE, SIDE), s) for s in (2.0, 3.0, 5.0))
+    spectra = {"B01": (0.03, 0.02, 0.01), "B02": (0.04, 0.06, 0.02), "B03": (0.07, 0.09, 0.03),
+               "B04": (0.04, 0.14, 0.02), "B05": (0.12, 0.17, 0.02), "B06": (0.30, 0.19, 0.02),
+               "B07": (0.36, 0.20, 0.01), "B08": (0.40, 0.22, 0.01), "B8A": (0.42, 0.23, 0.01),
+               "B09": (0.38, 0.21, 0.01), "B11": (0.20, 0.33, 0.005), "B12": (0.10, 0.28, 0.003)}
+    out = {}
+    for b, (v, s, w) in spectra.items():
+        refl = 0.02 + v * veg + s * soil + w * (1 - water) + 0.005 * rng.normal(size=(SIDE, SIDE))
+        k = RES[b] // 10
+        dn = np.round(refl.reshape(SIDE // k, k, SIDE // k, k).mean((1, 3)) * 10000 + 1000)
+        dn[0, 0] = 0
+        out[b] = dn
+    return out
+
+
+def band_files(folder: Path, values: dict[str, np.ndarray], tagged: bool) -> Path:
+    """One GeoTIFF a band named as Earth Search's files (``B05.tif``), nodata 0; ``tagged``: the files
+    carry the scale and offset themselves (else only the Item states them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for b, v in values.items():
+        write_raster(folder / f"{b}.tif", v, ORIGIN @ Affine.scale(RES[b] // 10), scale=(SCALE, OFFSET) if tagged
+                     else None, nodata=0, tiled=True, blockxsize=16, blockysize=16)
+    return folder
+
+
+def item(path: Path, hrefs: dict[str, str], stac11: bool = False, extra: dict | None = None, **props) -> Path:
+    """An Earth Search–style L2A Item of the band files ``hrefs`` (``{band: href}``): assets named by
+    common name with ``eo:bands`` and ``raster:bands`` (STAC 1.1: ``bands`` with ``eo:common_name``),
+    beside the assets a real Item has and sharpen leaves out (SCL, the visual TCI, a thumbnail, the
+    metadata, and a JP2 copy of the blue band whose file is absent)."""
+    assets = {}
+    for b, href in hrefs.items():
+        key = KEYS[b]
+        common = COMMON.get(key, key)
+        raster = {"nodata": 0, "data_type": "uint16", "scale": SCALE, "offset": OFFSET}
+        band = {"name": key, "common_name": common} | ({"center_wavelength": CENTRE[b]} if b in CENTRE else {})
+        a = {"href": href, "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"]}
+        if stac11:
+            a["bands"] = [{"name": key, "eo:common_name": common, "nodata": 0, "data_type": "uint16",
+                           "raster:scale": SCALE, "raster:offset": OFFSET}]
+        else:
+            a |= {"eo:bands": [band], "raster:bands": [raster]}
+        assets[key] = a
+    assets |= {"scl": {"href": "./missing/SCL.tif", "type": "image/tiff; application=geotiff", "roles": ["data"]},
+               "visual": {"href": "./missing/TCI.tif", "type": "image/tiff; application=geotiff", "roles": ["visual"],
+                          "eo:bands": [{"name": n, "common_name": n} for n in ("red", "green", "blue")]},
+               "thumbnail": {"href": "./missing/thumb.jpg", "type": "image/jpeg", "roles": ["thumbnail"]},
+               "granule_metadata": {"href": "./missing/metadata.xml", "type": "application/xml", "roles": ["metadata"]},
+               "blue-jp2": {"href": "./missing/B02.jp2", "type": "image/jp2", "roles": ["data"],
+                            "eo:bands": [{"name": "blue", "common_name": "blue"}]}}
+    d = {"type": "Feature", "stac_version": "1.1.0" if stac11 else "1.0.0", "id": "S2B_33TWM_20220601_0_L2A",
+         "geometry": {"type": "Polygon", "coordinates": [[[15, 45], [15.01, 45], [15.01, 45.01], [15, 45]]]},
+         "bbox": [15, 45, 15.01, 45.01],
+         "properties": {"datetime": "2022-06-01T10:05:59Z", "platform": "sentinel-2b", "constellation": "sentinel-2",
+                        "proj:epsg": 32617} | props,
+         "links": [], "assets": assets | (extra or {}), "stac_extensions": []}
+    path.write_text(json.dumps(d))
+    return path
+
+
+def run(run_cli, dst: Path, fine: str, reference: str, *more: str) -> tuple[str, np.ndarray, dict]:
+    code, out, err = run_cli("sharpen", fine, "--reference", reference, "-o", str(dst), "--threads", "1", *more)
+    assert code == 0, err
+    with rasterio.open(dst) as d:
+        said = {"dtype": d.dtypes, "units": d.units, "scales": d.scales, "offsets": d.offsets, "nodata": d.nodatavals,
+                "names": d.descriptions, "crs": d.crs, "transform": d.transform, "tags": d.tags(),
+                "band_tags": [d.tags(i) for i in range(1, d.count + 1)]}
+        return out, d.read(), said
+
+
+@pytest.fixture
+def scene(tmp_path):
+    """The chip as a tagged band folder and as untagged files an Item in ``tmp_path`` points at (some
+    hrefs relative, some absolute)."""
+    values = chip()
+    folder = band_files(tmp_path / "folder", values, tagged=True)
+    files = band_files(tmp_path / "files", values, tagged=False)
+    hrefs = {b: (f"./files/{b}.tif" if i % 2 else str(files / f"{b}.tif")) for i, b in enumerate(values)}
+    return folder, item(tmp_path / "item.json", hrefs), hrefs
+
+
+def test_an_item_sharpens_as_its_band_folder_does(tmp_path, run_cli, scene):
+    """The Item as FINE and --reference: its 10 m bands guide its 20 m and 60 m bands in one run, equal
+    band for band (values, types, scale, offset, units, tags) to the run on a folder of the same bands
+    whose files carry the scale and offset the Item states (its own files carry none)."""
+    folder, it, _ = scene
+    out_f, v_f, said_f = run(run_cli, tmp_path / "f.tif", str(folder), str(folder))
+    out_i, v_i, said_i = run(run_cli, tmp_path / "i.tif", str(it), str(it))
+    assert said_i["names"] == ("B01", "B05", "B06", "B07", "B8A", "B09", "B11", "B12")
+    assert said_i["scales"] == (SCALE,) * 8 and said_i["offsets"] == (OFFSET,) * 8
+    assert said_i["tags"].pop("bandbridge_reference") == "item.json"
+    assert said_f["tags"].pop("bandbridge_reference") == "folder"
+    assert said_i == said_f
+    np.testing.assert_array_equal(v_i, v_f)
+    assert "STAC Item S2B_33TWM_20220601_0_L2A" in out_i and "B05 from 'rededge1'" in out_i
+    assert "guides: B02, B03, B04, B08 on a 120×120 grid" in out_i
