@@ -128,3 +128,91 @@ def test_an_item_sharpens_as_its_band_folder_does(tmp_path, run_cli, scene):
     np.testing.assert_array_equal(v_i, v_f)
     assert "STAC Item S2B_33TWM_20220601_0_L2A" in out_i and "B05 from 'rededge1'" in out_i
     assert "guides: B02, B03, B04, B08 on a 120×120 grid" in out_i
+
+
+def test_an_items_url_reads_its_assets_by_window_and_equals_the_local_run(tmp_path, run_cli, scene, serve):
+    """The same Item served over HTTP (hrefs relative to its URL): read through /vsicurl/ by byte
+    ranges, never a whole file, the left-out assets never asked; the output equals the local Item's."""
+    _, it, hrefs = scene
+    item(tmp_path / "remote.json", {b: f"./files/{b}.tif" for b in hrefs})
+    url = serve(tmp_path)
+    _, v_local, said_local = run(run_cli, tmp_path / "local.tif", str(it), str(it))
+    out, v_url, said_url = run(run_cli, tmp_path / "url.tif", f"{url}/remote.json", f"{url}/remote.json")
+    assert said_url["tags"].pop("bandbridge_reference") == "remote.json"
+    said_local["tags"].pop("bandbridge_reference")
+    assert said_url == said_local
+    np.testing.assert_array_equal(v_url, v_local)
+    assert f"FINE and --reference {url}/remote.json: STAC Item S2B_33TWM_20220601_0_L2A" in out
+    asked = [r for r in serve.requests() if r[1].endswith((".tif", ".jp2", ".jpg", ".xml"))]
+    assert {r[1] for r in asked} == {f"/files/{b}.tif" for b in hrefs}  # the band assets only
+    assert all(r[2] is not None for r in asked if r[0] == "GET")  # byte ranges only
+
+
+def test_stac_11_bands_and_band_keys_and_a_rededge_known_by_its_wavelength(tmp_path, run_cli, scene):
+    """Planetary Computer's way (assets keyed by band, ``B05``) in STAC 1.1's ``bands`` with ``raster:scale``,
+    and an asset whose key and name say nothing but 'rededge' at 0.740 µm (B06): the same plan."""
+    folder, _, hrefs = scene
+    it = item(tmp_path / "pc.json", hrefs, stac11=True)
+    d = json.loads(it.read_text())
+    d["assets"] = {("band_x" if k == "rededge2" else b): a for b, (k, a) in zip(hrefs, list(d["assets"].items()))} | \
+        {k: a for k, a in d["assets"].items() if k not in KEYS.values()}
+    d["assets"]["band_x"]["bands"][0] |= {"name": "re", "eo:common_name": "rededge", "eo:center_wavelength": 0.741}
+    it.write_text(json.dumps(d))
+    _, v_i, said_i = run(run_cli, tmp_path / "i.tif", str(it), str(it))
+    _, v_f, said_f = run(run_cli, tmp_path / "f.tif", str(folder), str(folder))
+    said_i["tags"].pop("bandbridge_reference"), said_f["tags"].pop("bandbridge_reference")
+    assert said_i == said_f
+    np.testing.assert_array_equal(v_i, v_f)
+
+
+def test_the_plan_names_the_item_and_each_bands_asset_and_writes_nothing(tmp_path, run_cli, scene):
+    folder, it, _ = scene
+    code, out, err = run_cli("sharpen", str(folder), "--reference", str(it), "-o", str(tmp_path / "o.tif"), "--plan")
+    assert code == 0, err
+    assert f"--reference {it}: STAC Item S2B_33TWM_20220601_0_L2A (Sentinel-2), 12 band asset(s) read by window" in out
+    assert "B8A from 'nir08' (" in out and "B12 from 'swir22' (" in out and "'scl'" not in out and "'visual'" not in out
+    assert "the reference's targets lie on 2 grids" in out and not (tmp_path / "o.tif").exists()
+
+
+def _json(path: Path, d: dict) -> str:
+    path.write_text(json.dumps(d))
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["collection", "search", "not json", "no band asset", "asset missing", "landsat l1"])
+def test_what_is_no_readable_item_is_refused_in_one_line(tmp_path, run_cli, scene, case):
+    folder, it, hrefs = scene
+    d = json.loads(it.read_text())
+    if case == "collection":
+        bad, said = _json(tmp_path / "c.json", {"type": "Collection", "stac_version": "1.0.0", "id": "s2"}), \
+            "JSON of type 'Collection', not a STAC Item"
+    elif case == "search":
+        bad, said = _json(tmp_path / "s.json", {"type": "FeatureCollection", "features": [d]}), "pass one Item"
+    elif case == "not json":
+        (tmp_path / "n.json").write_text("{not json")
+        bad, said = str(tmp_path / "n.json"), "not valid JSON"
+    elif case == "no band asset":
+        d["assets"] = {k: a for k, a in d["assets"].items() if k in ("scl", "visual", "thumbnail")}
+        bad, said = _json(tmp_path / "x.json", d), "no Sentinel-2 or Landsat band asset among its assets [scl, visual"
+    elif case == "asset missing":
+        d["assets"]["rededge1"]["href"] = "./nowhere/B05.tif"
+        bad, said = _json(tmp_path / "x.json", d), f"asset 'rededge1' ({tmp_path}/nowhere/B05.tif): no such file"
+    else:
+        d["properties"]["platform"] = "landsat-8"
+        d["assets"] = {"red": {"href": "./files/LC08_L1TP_016037_20170813_20200903_02_T1_B4.TIF", "type": "image/tiff"}}
+        bad, said = _json(tmp_path / "l.json", d), "a Landsat Level-1 Item"
+    line = refused(run_cli, tmp_path, str(folder), "--reference", bad, "-o", str(tmp_path / "o.tif"))
+    assert line.removeprefix("error: ").startswith(f"--reference {bad}") and said in line, line
+    line = refused(run_cli, tmp_path, bad, "--reference", str(folder), "-o", str(tmp_path / "o.tif"))
+    assert line.removeprefix("error: ").startswith(f"FINE {bad}") and said in line, line
+
+
+def test_a_url_that_cannot_be_fetched_and_an_asset_url_that_cannot_be_read_are_refused(tmp_path, run_cli, scene, serve):
+    folder, it, hrefs = scene
+    url = serve(tmp_path)
+    line = refused(run_cli, tmp_path, str(folder), "--reference", f"{url}/absent.json", "-o", str(tmp_path / "o.tif"))
+    assert line.removeprefix("error: ").startswith(f"--reference {url}/absent.json: cannot fetch it (") and "download the Item" in line, line
+    hrefs = {b: f"./files/{b}.tif" for b in hrefs} | {"B11": "./files/gone.tif"}
+    item(tmp_path / "remote.json", hrefs)
+    line = refused(run_cli, tmp_path, str(folder), "--reference", f"{url}/remote.json", "-o", str(tmp_path / "o.tif"))
+    assert f"asset 'swir16' ({url}/files/gone.tif): cannot be opened as a raster" in line, line
