@@ -216,3 +216,42 @@ def test_a_url_that_cannot_be_fetched_and_an_asset_url_that_cannot_be_read_are_r
     item(tmp_path / "remote.json", hrefs)
     line = refused(run_cli, tmp_path, str(folder), "--reference", f"{url}/remote.json", "-o", str(tmp_path / "o.tif"))
     assert f"asset 'swir16' ({url}/files/gone.tif): cannot be opened as a raster" in line, line
+
+
+def test_a_landsat_level2_item_sharpens_surface_temperature_as_its_folder_does(tmp_path, run_cli):
+    """A Landsat Collection 2 Level-2 Item (Earth Search's keys: ``red`` … ``lwir11``, the assets' scale and
+    offset, a ``qa_pixel`` left out): SR_B2–SR_B7 guide ST_B10 read 3 × 3 on the 30 m grid, in K through
+    the assets' scale; equal to the run on the product's folder with its MTL."""
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "LC09_L2SP"
+    folder.mkdir()
+    pid = "LC09_L2SP_016037_20220813_20220815_02_T1"
+    origin = Affine(30.0, 0.0, 500_000.0, 0.0, -30.0, 4_000_000.0)
+    refl = np.stack([0.05 + 0.4 * smooth_field(rng, (96, 96), s) for s in (1.0, 1.3, 1.6, 2.0, 1.2, 1.8)])
+    for n, r in zip(range(2, 8), refl):
+        write_raster(folder / f"{pid}_SR_B{n}.TIF", np.round((r + 0.2) / 2.75e-5), origin)
+    write_raster(folder / f"{pid}_ST_B10.TIF", np.round((295 + 15 * refl[3] - 10 * refl[2] - 149) / 0.00341802), origin)
+    write_raster(folder / f"{pid}_QA_PIXEL.TIF", np.full((96, 96), 21824), origin)
+    (folder / f"{pid}_MTL.txt").write_text(
+        "TEMPERATURE_MULT_BAND_ST_B10 = 0.00341802\nTEMPERATURE_ADD_BAND_ST_B10 = 149.0\n"
+        + "".join(f"REFLECTANCE_MULT_BAND_{n} = 2.75e-05\nREFLECTANCE_ADD_BAND_{n} = -0.2\n" for n in range(2, 8)))
+    keys = {2: "blue", 3: "green", 4: "red", 5: "nir08", 6: "swir16", 7: "swir22"}
+    assets = {k: {"href": f"./LC09_L2SP/{pid}_SR_B{n}.TIF", "type": "image/tiff; application=geotiff",
+                  "eo:bands": [{"name": f"SR_B{n}", "common_name": k}],
+                  "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": 2.75e-5, "offset": -0.2}]}
+              for n, k in keys.items()}
+    assets["lwir11"] = {"href": f"./LC09_L2SP/{pid}_ST_B10.TIF", "type": "image/tiff; application=geotiff",
+                        "eo:bands": [{"name": "ST_B10", "common_name": "lwir11"}],
+                        "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": 0.00341802, "offset": 149.0,
+                                          "unit": "kelvin"}]}
+    assets["qa_pixel"] = {"href": f"./LC09_L2SP/{pid}_QA_PIXEL.TIF", "type": "image/tiff; application=geotiff"}
+    it = _json(tmp_path / "landsat.json", {
+        "type": "Feature", "stac_version": "1.0.0", "id": pid, "geometry": None, "links": [], "assets": assets,
+        "properties": {"datetime": "2022-08-13T15:50:00Z", "platform": "landsat-9"}})
+    out_i, v_i, said_i = run(run_cli, tmp_path / "i.tif", it, it)
+    out_f, v_f, said_f = run(run_cli, tmp_path / "f.tif", str(folder), str(folder))
+    assert "guides: SR_B2, SR_B3, SR_B4, SR_B5, SR_B6, SR_B7" in out_i and "1 band(s) ST_B10 (uint16, in K)" in out_i
+    assert "ST_B10 from 'lwir11'" in out_i and "'qa_pixel'" not in out_i
+    said_i["tags"].pop("bandbridge_reference"), said_f["tags"].pop("bandbridge_reference")
+    assert said_i == said_f
+    np.testing.assert_array_equal(v_i, v_f)
