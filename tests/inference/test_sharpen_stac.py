@@ -6,7 +6,6 @@ here, whose assets are small local COGs; the URL case served by a local range-an
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import rasterio
 from affine import Affine
 
+from conftest import SHARED
 from test_sharpen_read import refused, smooth_field, write_raster
 from test_stac import serve  # noqa: F401 - the fixture: a range-answering file server on 127.0.0.1
 
@@ -252,6 +252,39 @@ def test_a_landsat_level2_item_sharpens_surface_temperature_as_its_folder_does(t
     out_f, v_f, said_f = run(run_cli, tmp_path / "f.tif", str(folder), str(folder))
     assert "guides: SR_B2, SR_B3, SR_B4, SR_B5, SR_B6, SR_B7" in out_i and "1 band(s) ST_B10 (uint16, in K)" in out_i
     assert "ST_B10 from 'lwir11'" in out_i and "'qa_pixel'" not in out_i
+    said_i["tags"].pop("bandbridge_reference"), said_f["tags"].pop("bandbridge_reference")
+    assert said_i == said_f
+    np.testing.assert_array_equal(v_i, v_f)
+
+
+CROP = 180  # 10 m pixels a side of the guides (1.8 km): seconds; the reference read by window over them
+
+
+def test_an_item_of_the_majortom_cells_files_reads_its_window_as_the_folder_does(tmp_path, run_cli):
+    """A real product: an Item whose twelve band assets are Major-TOM's own files (absolute hrefs, all
+    1068² of them at 10 m), as --reference of guides cropped from its 10 m bands: only the window over
+    the guides is read, and the output equals the run with Major-TOM's folder as the reference."""
+    cell = SHARED / "nir_s2_majortom"
+    if not (cell / "B09.tif").exists():
+        pytest.skip(f"{cell} is absent or holds no 60 m band (B09.tif): the shared dev data is not here")
+    guides = tmp_path / "guides"
+    guides.mkdir()
+    for b in ("B02", "B03", "B04", "B08"):
+        with rasterio.open(cell / f"{b}.tif") as s:
+            prof, v = s.profile, s.read(window=((60, 60 + CROP), (120, 120 + CROP)))
+            prof.update(height=CROP, width=CROP, transform=s.window_transform(((60, 60 + CROP), (120, 120 + CROP))))
+        with rasterio.open(guides / f"{b}.tif", "w", **prof) as d:
+            d.write(v)
+    assets = {KEYS[b]: {"href": str(cell / f"{b}.tif"), "type": "image/tiff; application=geotiff",
+                        "eo:bands": [{"name": KEYS[b], "common_name": COMMON.get(KEYS[b], KEYS[b])}]} for b in RES}
+    it = _json(tmp_path / "majortom.json", {"type": "Feature", "stac_version": "1.0.0", "id": "majortom-cell",
+                                            "geometry": None, "links": [], "assets": assets,
+                                            "properties": {"datetime": None, "start_datetime": "2020-01-01T00:00:00Z",
+                                                           "end_datetime": "2020-12-31T00:00:00Z",
+                                                           "constellation": "sentinel-2"}})
+    out_i, v_i, said_i = run(run_cli, tmp_path / "i.tif", str(guides), it)
+    out_f, v_f, said_f = run(run_cli, tmp_path / "f.tif", str(guides), str(cell))
+    assert said_i["names"] == ("B01", "B05", "B06", "B07", "B8A", "B09", "B11", "B12")
     said_i["tags"].pop("bandbridge_reference"), said_f["tags"].pop("bandbridge_reference")
     assert said_i == said_f
     np.testing.assert_array_equal(v_i, v_f)
