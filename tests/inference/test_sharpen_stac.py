@@ -169,7 +169,7 @@ def test_the_plan_names_the_item_and_each_bands_asset_and_writes_nothing(tmp_pat
     folder, it, _ = scene
     code, out, err = run_cli("sharpen", str(folder), "--reference", str(it), "-o", str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
-    assert f"--reference {it}: STAC Item S2B_33TWM_20220601_0_L2A (Sentinel-2), 12 band asset(s) read by window" in out
+    assert f"--reference {it}: STAC Item S2B_33TWM_20220601_0_L2A (Sentinel-2), 12 band asset(s), each read by window" in out
     assert "B8A from 'nir08' (" in out and "B12 from 'swir22' (" in out and "'scl'" not in out and "'visual'" not in out
     assert "the reference's targets lie on 2 grids" in out and not (tmp_path / "o.tif").exists()
 

@@ -62,9 +62,9 @@ class ItemProduct:
 
     def lines(self, flag: str) -> list[str]:
         """``--plan``'s words: the Item's id and per band the asset it reads."""
-        return [f"{flag} {self.where}: STAC Item {self.id} ({'Sentinel-2' if self.product == 'sentinel2' else 'Landsat'}), "
-                f"{len(self.assets)} band asset(s) read by window: "
-                + "; ".join(f"{a.name} from '{a.key}' ({a.href})" for a in self.assets)]
+        product = "Sentinel-2" if self.product == "sentinel2" else "Landsat"
+        return [f"{flag} {self.where}: STAC Item {self.id} ({product}), {len(self.assets)} band asset(s), each read "
+                "by window (nothing downloaded whole):"] + [f"  {a.name} from '{a.key}' ({a.href})" for a in self.assets]
 
 
 _READ: dict[tuple, ItemProduct] = {}  # one read of an Item a process (a URL fetched once)

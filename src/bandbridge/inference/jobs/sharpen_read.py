@@ -83,6 +83,13 @@ def item_lines(fine: list[str], reference: str) -> list[str]:
     return [line for p, flags in said.items() for line in read_item(p, flags[0]).lines(" and ".join(flags))]
 
 
+def one_raster(fine: list[str]) -> Path | None:
+    """The one raster file FINE names (a model's input as it is), or None: several inputs, a folder, or a
+    STAC Item (their guides are stacked for it)."""
+    from bandbridge.inference.interop.stac_bands import is_item_ref
+    return Path(fine[0]) if len(fine) == 1 and not is_item_ref(fine[0]) and Path(fine[0]).is_file() else None
+
+
 def default_guides(path: str, bands: list[Band]) -> list[Band]:
     """The guides of ``path`` where ``--guides`` names none: a Landsat folder's reflectance bands (not
     the pan nor cirrus), a Sentinel-2 folder's finest band set (its 10 m bands), every band of others."""
