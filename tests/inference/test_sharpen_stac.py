@@ -212,6 +212,9 @@ def test_a_url_that_cannot_be_fetched_and_an_asset_url_that_cannot_be_read_are_r
     url = serve(tmp_path)
     line = refused(run_cli, tmp_path, str(folder), "--reference", f"{url}/absent.json", "-o", str(tmp_path / "o.tif"))
     assert line.removeprefix("error: ").startswith(f"--reference {url}/absent.json: cannot fetch it (") and "download the Item" in line, line
+    line = refused(run_cli, tmp_path, f"{url}/files/B02.tif", "--reference", str(it), "-o", str(tmp_path / "o.tif"))
+    assert "a raster's URL; sharpen reads a STAC Item's URL" in line and not [
+        r for r in serve.requests() if r[1] == "/files/B02.tif"], line  # refused unread
     hrefs = {b: f"./files/{b}.tif" for b in hrefs} | {"B11": "./files/gone.tif"}
     item(tmp_path / "remote.json", hrefs)
     line = refused(run_cli, tmp_path, str(folder), "--reference", f"{url}/remote.json", "-o", str(tmp_path / "o.tif"))

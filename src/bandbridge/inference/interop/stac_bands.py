@@ -34,6 +34,9 @@ LANDSAT_NAMES = {"coastal": "SR_B1", "blue": "SR_B2", "green": "SR_B3", "red": "
                  "swir16": "SR_B6", "swir22": "SR_B7", "lwir11": "ST_B10", "lwir": "ST_B10"}
 _LANDSAT_CODE = re.compile(r"(?:^|_)((?:SR|ST)_B\d{1,2})$", re.IGNORECASE)
 _LANDSAT_L1 = re.compile(r"_B\d{1,2}$", re.IGNORECASE)  # a Level-1 band file (…_B10.TIF): DN by the MTL
+ITEM_BYTES = 16 * 2**20  # read of a URL at most: an Item is kilobytes (Earth Search's ~20 KB); more is no Item
+FETCH_SECONDS = 60  # urllib's socket timeout fetching an Item: a stalled server is refused, not waited on forever
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")  # a URL that names a raster, never fetched whole
 _RASTERS = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff")
 
 
@@ -145,15 +148,22 @@ def item_dict(text: str, where: str) -> dict:
 
 
 def _fetch(url: str, flag: str) -> str:
-    """The Item's JSON at ``url`` (pystac's reader: urllib), or one line."""
-    from bandbridge.inference.interop.stac import pystac_or_refuse
-    pystac = pystac_or_refuse()
+    """The Item's JSON at ``url``, read up to :data:`ITEM_BYTES` (a raster's URL is refused unread), or
+    one line naming it."""
+    import urllib.request
+    if Path(url.split("?")[0]).suffix.lower() in RASTER_SUFFIXES:
+        raise BandbridgeError(f"{flag} {url}: a raster's URL; sharpen reads a STAC Item's URL (its band assets by "
+                              "window), or a local raster or folder")
     try:
-        return pystac.StacIO.default().read_text(url)
+        with urllib.request.urlopen(url, timeout=FETCH_SECONDS) as r:
+            data = r.read(ITEM_BYTES + 1)
     except Exception as e:  # noqa: BLE001 - the network, the server, the address: one line naming it
         why = str(e).splitlines()[0][:160] if str(e) else ""
         raise BandbridgeError(f"{flag} {url}: cannot fetch it ({type(e).__name__}{': ' + why if why else ''}); "
                               "check the address and the network, or download the Item and give its file") from None
+    if len(data) > ITEM_BYTES:
+        raise BandbridgeError(f"{flag} {url}: over {ITEM_BYTES // 2**20} MiB, no STAC Item; give one Item's URL")
+    return data.decode("utf-8", errors="replace")
 
 
 def _pystac_item(d: dict, href: str, flag: str):
