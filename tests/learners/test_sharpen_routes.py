@@ -1,6 +1,7 @@
-"""The sharpener's line route for few cells (issue 76: the Sentinel-2 60 m bands of a small scene,
-49 cells at Wald ×6): a band linear in the guides takes the line and beats cubic upsampling; a
-band the guides do not carry keeps an upsampling; the line and its folds by hand."""
+"""The sharpener's line route (issue 76: the Sentinel-2 60 m bands of a small scene, 49 cells at
+Wald ×6; the line over a fit whose coarse checks overrate it): a band linear in the guides takes the
+line and beats cubic upsampling; a band the guides do not carry keeps an upsampling; the line's
+ridge on the detail, its low-pass, its folds and its rule against the fit by hand."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from affine import Affine
 
 from bandbridge.data.grids import Grid, upsample_onto
 from bandbridge.data.products import block_mean
-from bandbridge.learners.sharpen import Headroom, decide
-from bandbridge.learners.sharpen_routes import REGRESSION, Lines, block_folds, least_squares, out_of_fold
+from bandbridge.learners.guided import padded_up
+from bandbridge.learners.sharpen import Headroom, decide, reference_low
+from bandbridge.learners.sharpen_routes import (OVER_FIT, REGRESSION, Lines, block_folds, detail_ridge, line_route,
+                                               out_of_fold)
 
 K = 6
 FINE = Grid(None, Affine.identity(), 42, 42)  # a 7 × 7 reference at k = 6: 49 cells, a 60 m band's small scene
@@ -46,9 +49,10 @@ def test_a_band_linear_in_the_guides_on_49_cells_takes_the_line_and_beats_cubic(
     s, ref = routes_of(truth, g)
     assert s.cells == 49 and s.learner is None  # too few cells for the fit: before the line, cubic was kept
     assert s.bands[0].base == REGRESSION, s.bands[0].why
-    out = s.units.to_stored(s.regressed(0, g)[None])[0]
+    low = padded_up(s.low[:1], FINE.coarser(K), FINE, "cubic")[0]  # the engine's line band before the correction
+    out = s.units.to_stored((s.regressed(0, g) + low)[None])[0]
     cubic = upsample_onto(ref, FINE.coarser(K), FINE, "cubic")[0]
-    assert rmse(out, truth[0]) < 0.01 * rmse(cubic, truth[0])  # the line is exact: nothing but rounding left
+    assert rmse(out, truth[0]) < 0.95 * rmse(cubic, truth[0])  # 0.90: the ridge shrinks even an exact line's weights
 
 
 def test_a_band_the_guides_do_not_carry_keeps_an_upsampling():
@@ -70,12 +74,43 @@ def test_without_the_guides_units_no_line_is_offered():
     assert s.bands[0].route == "cubic"  # 49 cells: too few to choose an upsampling by
 
 
-def test_least_squares_recovers_a_line_by_hand():
-    x = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
-    y = (2 * x[:, 0] - x[:, 1] + 0.5)[:, None]
-    coef = least_squares(x, y)
-    assert np.allclose(coef[:, 0], [2.0, -1.0, 0.5])
-    assert np.allclose(Lines(coef).apply(np.array([[[3.0]], [[2.0]]])), [[[4.5]]])
+def test_the_ridge_fits_the_detail_and_shrinks_its_weights_towards_none():
+    rng = np.random.default_rng(0)
+    dx = rng.normal(size=(400, 2))
+    dy = (2 * dx[:, 0] - dx[:, 1])[:, None]
+    x = dx + np.array([1.0, 3.0])  # the levels: the detail plus each guide's mean
+    y = dy + 0.5
+    exact = detail_ridge(x, y, dx, dy, ridge=0.0)
+    assert np.allclose(exact[:2, 0], [2.0, -1.0]) and np.isclose(exact[2, 0], 0.5 - 2.0 + 3.0)  # the mean kept
+    shrunk = detail_ridge(x, y, dx, dy, ridge=2.0)
+    assert 0 < shrunk[0, 0] < 2.0 and -1.0 < shrunk[1, 0] < 0  # towards none, not past it
+    assert np.isclose(Lines(shrunk).apply(x.mean(0)[:, None, None])[0, 0, 0], y.mean())  # the mean still given
+    assert np.allclose(Lines(exact).apply(np.array([[[3.0]], [[2.0]]])), [[[2 * 3.0 - 2.0 + 1.5]]])
+
+
+def test_the_low_pass_gives_back_the_reference_with_the_lines_averaged():
+    g = guides()
+    x_c = block_mean(g, K)
+    r = (0.1 + 0.5 * x_c[0] + 0.2 * x_c[1] ** 2)[None]  # not a line: the low-pass keeps the rest
+    lines = Lines(np.array([[0.4], [0.1], [0.0], [0.05]]))
+    low = reference_low(lines, x_c, r, rows=3)  # rows at a time, as a large grid's
+    assert np.allclose(low + lines.apply(x_c), r, atol=1e-6)
+    x_c[1, 2, 3] = np.nan  # a guide unknown: the nearest known cell's
+    assert np.isfinite(reference_low(lines, x_c, r)).all()
+
+
+def test_a_fit_that_passed_its_checks_keeps_its_band_unless_the_line_is_close():
+    check = {"nearest": 1.0, "cubic": 0.9, "cubic+correction": 0.8, REGRESSION: 0.7, REGRESSION + "+correction": 0.6}
+    share = 0.6 / 0.8
+    route, why = line_route(check, 2.0, "fit+correction", "the fit passed", fit_share=share / OVER_FIT * 0.99)
+    assert route == "fit+correction" and "the fit is kept" in why  # the fit's coarse share far below the line's
+    route, why = line_route(check, 2.0, "fit+correction", "the fit passed", fit_share=share / OVER_FIT * 1.01)
+    assert route == REGRESSION + "+correction" and "the line is taken" in why
+    route, _ = line_route(check, 2.0, "cubic+correction", "too few cells")
+    assert route == REGRESSION + "+correction"  # no fit: the line wherever it beats the upsampling
+    worse = check | {REGRESSION: 0.85, REGRESSION + "+correction": 0.795}
+    route, why = line_route(worse, 2.0, "cubic+correction", "too few cells")
+    assert route == "cubic+correction" and "not within" in why  # 0.795 of 0.8: not better by the margin
 
 
 def test_folds_hold_out_whole_blocks_and_every_clear_cell():
@@ -92,4 +127,5 @@ def test_folds_hold_out_whole_blocks_and_every_clear_cell():
 
 def test_too_few_cells_for_a_line_give_none():
     x = np.random.default_rng(0).random((4, 3, 3)).astype(np.float32)
-    assert out_of_fold(x, x[:1], np.ones((3, 3), bool)) is None  # 9 cells for 5 parameters
+    assert out_of_fold(x, x[:1], np.ones((3, 3), bool), 2.0, Grid(None, Affine.identity(), 3, 3)) is None  # 9 cells
+    # for 5 parameters
