@@ -52,7 +52,7 @@ def test_a_band_linear_in_the_guides_on_49_cells_takes_the_line_and_beats_cubic(
     low = padded_up(s.low[:1], FINE.coarser(K), FINE, "cubic")[0]  # the engine's line band before the correction
     out = s.units.to_stored((s.regressed(0, g) + low)[None])[0]
     cubic = upsample_onto(ref, FINE.coarser(K), FINE, "cubic")[0]
-    assert rmse(out, truth[0]) < 0.95 * rmse(cubic, truth[0])  # 0.90: the ridge shrinks even an exact line's weights
+    assert rmse(out, truth[0]) < 0.05 * rmse(cubic, truth[0])  # an exact line is not shrunk (1 − R² = 0)
 
 
 def test_a_band_the_guides_do_not_carry_keeps_an_upsampling():
@@ -82,10 +82,14 @@ def test_the_ridge_fits_the_detail_and_shrinks_its_weights_towards_none():
     y = dy + 0.5
     exact = detail_ridge(x, y, dx, dy, ridge=0.0)
     assert np.allclose(exact[:2, 0], [2.0, -1.0]) and np.isclose(exact[2, 0], 0.5 - 2.0 + 3.0)  # the mean kept
-    shrunk = detail_ridge(x, y, dx, dy, ridge=2.0)
-    assert 0 < shrunk[0, 0] < 2.0 and -1.0 < shrunk[1, 0] < 0  # towards none, not past it
-    assert np.isclose(Lines(shrunk).apply(x.mean(0)[:, None, None])[0, 0, 0], y.mean())  # the mean still given
+    assert np.allclose(detail_ridge(x, y, dx, dy, ridge=16.0), exact)  # exact: 1 − R² = 0, nothing shrunk
     assert np.allclose(Lines(exact).apply(np.array([[[3.0]], [[2.0]]])), [[[2 * 3.0 - 2.0 + 1.5]]])
+    dy = dy + rng.normal(size=dy.shape)  # a sixth of the detail's variance the guides do not explain
+    y = dy + 0.5
+    exact = detail_ridge(x, y, dx, dy, ridge=0.0)
+    shrunk = detail_ridge(x, y, dx, dy, ridge=2.0)
+    assert 0 < shrunk[0, 0] < exact[0, 0] and exact[1, 0] < shrunk[1, 0] < 0  # towards none, not past it
+    assert np.isclose(Lines(shrunk).apply(x.mean(0)[:, None, None])[0, 0, 0], y.mean())  # the mean still given
 
 
 def test_the_low_pass_gives_back_the_reference_with_the_lines_averaged():
