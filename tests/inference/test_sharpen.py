@@ -300,6 +300,29 @@ def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, m
     assert np.nanmax(np.abs(lat.bilinear_means(field) - passed)) < 1e-5
 
 
+def test_the_lattice_means_strips_that_split_cells(monkeypatch):
+    """Strips of 7 rows on cells of 3 (the fine grid starting 1 row and 2 columns into its first cell):
+    a cell split between strips is summed in both, its mean and cover GDAL's."""
+    from bandbridge.data.grids import Grid
+    from bandbridge.inference.jobs import sharpen_finish
+    hf, wf, k = 29, 20, 3
+    fine = Grid("EPSG:32631", ORIGIN, hf, wf)
+    grid = Grid("EPSG:32631", ORIGIN @ Affine.translation(-5, -4) @ Affine.scale(k), 13, 10)
+    lat = sharpen_finish.Lattice.of(fine, grid)
+    assert isinstance(lat, sharpen_finish.Lattice) and lat.off == (4, 5)
+    rng = np.random.default_rng(7)
+    v, ok = rng.random((2, hf, wf)).astype(np.float32), rng.random((hf, wf)) > 0.2
+    whole = lat.means(lambda a, b: (v[:, a:b], ok[a:b]))
+    monkeypatch.setattr(sharpen_finish, "ROWS", 7)
+    (m, s), (m2, s2) = lat.means(lambda a, b: (v[:, a:b], ok[a:b])), sharpen_finish.Warped(fine, grid).means(
+        lambda a, b: (v[:, a:b], ok[a:b]))
+    assert np.array_equal(np.isnan(m), np.isnan(whole[0])) and np.nanmax(np.abs(m - whole[0])) < 1e-6
+    assert np.array_equal(np.isnan(m), np.isnan(m2)) and np.nanmax(np.abs(m - m2)) < 1e-5
+    assert np.abs(s - s2).max() < 1e-5
+    part = (slice(5, 8), slice(1, 4))  # the cell (3, 2): fine rows 5-7, split between the strips [0, 7) and [7, 14)
+    assert np.isclose(m[0, 3, 2], v[0][part][ok[part]].mean()) and np.isclose(s[3, 2], ok[part].sum() / 9)
+
+
 def test_a_grid_off_the_lattice_is_warped():
     """A reference at a k that is not whole, or with cells off the pixels' edges: GDAL's warper."""
     from bandbridge.data.grids import Grid

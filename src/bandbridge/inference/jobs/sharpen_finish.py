@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.data.grids import Grid, average_in_strips, strip_grid, upsample_onto
+from bandbridge.data.grids import Grid, average_in_strips, block_sums, strip_grid, upsample_onto
 from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
 from bandbridge.inference.core.writer import FAST_DEFLATE, nodata_of, output_profile
 from bandbridge.inference.jobs.reference_fit import FAST
@@ -135,27 +135,21 @@ class Lattice(Warped):
         return out.reshape(x.shape[:axis] + (n * k,) + x.shape[axis + 1:])[at(axis, slice(start, start + b - a))]
 
     def means(self, read) -> tuple[np.ndarray, np.ndarray]:
-        """Each strip's sums over its cells as two sparse products (a cell's rows, then its columns: half
-        the CPU of ``np.add.reduceat`` along the strip's rows), a cell split between strips summed twice."""
-        from scipy.sparse import csr_matrix
+        """Each strip's sums over its cells (``grids.block_sums``), a cell split between strips summed twice."""
         total = count = None
-        cols = self.cell[1] - self.cell[1][0]
-        by_col = csr_matrix((np.ones(len(cols), np.float32), (cols, np.arange(len(cols)))))  # (w', W)
-        c0 = self.cell[1][0]
+        (r0, c0), k = self.off, self.k
         for a in range(0, self.fine.height, ROWS):
             b = min(self.fine.height, a + ROWS)
             v, ok = read(a, b)
             if total is None:
                 total = np.zeros((v.shape[0], self.grid.height, self.grid.width))
                 count = np.zeros((self.grid.height, self.grid.width))
-            cells = self.cell[0][a:b]
-            by_row = csr_matrix((np.ones(b - a, np.float32), (cells - cells[0], np.arange(b - a))))  # (h', b - a)
-            at = (slice(cells[0], cells[-1] + 1), slice(c0, c0 + by_col.shape[0]))
-            for c in range(v.shape[0]):
-                total[(c, *at)] += (by_col @ (by_row @ np.where(ok, v[c], np.float32(0))).T).T
-            count[at] += (by_col @ (by_row @ ok.astype(np.float32)).T).T
+            sums, n = block_sums(v, k, ok, ((a + r0) % k, c0 % k))
+            at = (slice((a + r0) // k, (a + r0) // k + n.shape[0]), slice(c0 // k, c0 // k + n.shape[1]))
+            total[(slice(None), *at)] += sums
+            count[at] += n
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (total / count).astype(np.float32), (count / self.k ** 2).astype(np.float32)
+            return (total / count).astype(np.float32), (count / k ** 2).astype(np.float32)
 
     def bilinear_means(self, field: np.ndarray) -> np.ndarray:
         """Exact, with no pass over the fine grid: the interpolation is one sparse matrix per axis (two
@@ -223,6 +217,8 @@ class Rows:
                     xs = self.g.read(a, b)[0]
                     self.known = (a, b, np.isfinite(xs).all(0))
                 out[i] = s.regressed(i, xs)
+                if getattr(s, "low", None) is not None:  # the line's low-pass: the reference less the line averaged
+                    out[i] += self.lattice.up(s.low[i:i + 1], a, b, "cubic")[0]
             else:  # nearest, bilinear or cubic upsampling
                 out[i] = self.lattice.up(s.filled[i:i + 1], a, b, band.base)[0]
         return out
@@ -258,7 +254,17 @@ def _rows(path: Path, fine: Grid, a: int, b: int) -> np.ndarray:
     import rasterio
     from rasterio.windows import Window
     with rasterio.open(path) as src:
-        return src.read(window=Window(0, a, fine.width, b - a)).astype(np.float32)
+        return src.read(window=Window(0, a, fine.width, b - a)).astype(np.float32, copy=False)  # float32 already
+
+
+def negative(values: np.ndarray, valid: np.ndarray, scale: float, offset: float) -> bool:
+    """Whether a band holds a negative physical value (dB, °C: then it is not clipped at 0) among its
+    ``valid`` stored ``values``: its extremes' (no copy of the band: at 10980² the float64 copy of every
+    clear cell of six bands was 1.4 GB at the finish's start)."""
+    if not valid.any():
+        return False
+    lo, hi = (f(values, where=valid, initial=i) for f, i in ((np.min, np.inf), (np.max, -np.inf)))
+    return min(float(lo) * scale + offset, float(hi) * scale + offset) < 0
 
 
 def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
@@ -267,10 +273,9 @@ def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
     from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
     rows = Rows(plan, s, first)
-    scale, offset = np.array(t.scales)[:, None, None], np.array(t.offsets)[:, None, None]
-    phys = t.values[:, t.valid] * scale[:, :, 0] + offset[:, :, 0]
-    signed = (phys < 0).any(axis=1)  # a band holding negative values (dB, °C) is not clipped at 0
-    floor = np.where(signed, -np.inf, -np.asarray(t.offsets) / np.asarray(t.scales))[:, None, None]
+    signed = np.array([negative(v, t.valid, sc, of) for v, sc, of in zip(t.values, t.scales, t.offsets)])
+    floor = np.where(signed, -np.inf, -np.asarray(t.offsets) / np.asarray(t.scales)).astype(np.float32)[:, None, None]
+    # float32, as the rows are: a float64 floor made every strip float64 (twice its bytes) before the writer's cast
     nodata = nodata_of(t.dtype, t.nodata)
     main = output_profile(fine.crs, fine.transform, fine.height, fine.width, len(t.names), t.dtype, 1, FAST_DEFLATE)
     main["nodata"] = nodata

@@ -6,7 +6,7 @@ of it to use: a model output that carries nothing of a target costs that target 
 
 The model's input is the one fine raster as it is stored where ``FINE`` is one file (a bundle picks
 its model by the file's type and values: ``rgb2nir`` an 8-bit aerial file's, a reflectance file's);
-where ``FINE`` is several files or a folder, a work file stacking the guide bands on the finest grid,
+where ``FINE`` is several files, a folder or a STAC Item, a work file stacking the guide bands on the finest grid,
 each described by its name (a product's bands in reflectance: Sentinel-2's, Landsat's OLI bands).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.sharpen_read import Band, Guides, grid_of
+from bandbridge.inference.jobs.sharpen_read import Band, Guides, grid_of, one_raster
 
 MODEL_OUTPUT = "model_guide.tif"  # the model's output in the run's work folder
 MODEL_INPUT = "model_input.tif"  # the guides stacked, where FINE is not one raster file
@@ -45,8 +45,8 @@ def with_model(g: Guides, fine: list[str], model: str) -> Guides:
     taken = [n for n in names if n in g.names]
     if taken:
         raise BandbridgeError(f"-m {model}: a guide band is named {taken[0]} already; rename that file's band")
-    one = len(fine) == 1 and Path(fine[0]).is_file()
-    grid = grid_of(Path(fine[0])) if one else g.fine
+    src = one_raster(fine)
+    grid = grid_of(src) if src else g.fine
     work = Path(MODEL_OUTPUT)  # a placeholder until run_model writes it in the run's work folder
     bands = [Band(work, i + 1, n) for i, n in enumerate(names)]
     return Guides(g.bands + bands, g.grids + [grid] * len(bands), g.fine)
@@ -62,7 +62,7 @@ def run_model(plan, fine: list[str], model: str, work: Path, engine, say: Callab
     mine = [i for i, b in enumerate(g.bands) if b.path == Path(MODEL_OUTPUT)]
     own = Guides([b for i, b in enumerate(g.bands) if i not in mine],
                  [q for i, q in enumerate(g.grids) if i not in mine], g.fine)
-    src = Path(fine[0]) if len(fine) == 1 and Path(fine[0]).is_file() else stack_guides(own, work / MODEL_INPUT)
+    src = one_raster(fine) or stack_guides(own, work / MODEL_INPUT)
     dst = work / MODEL_OUTPUT
     say(f"the model's guide: {model} on {src.name}")
     opts = PredictOptions(dtype="float32", creation={"compress": "none"}, replace=True)
