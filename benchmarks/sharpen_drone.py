@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, upsample_onto
-from bandbridge.data.products import block_mean
+from bandbridge.data.grids import Grid, block_mean, upsample_onto
 from bandbridge.evaluation.sharpen_cases import Case
 from bandbridge.evaluation.sharpen_record import bandbridge_sharpener, code_state, save
 
@@ -54,7 +53,7 @@ def errors(pred: np.ndarray, truth: np.ndarray) -> dict:
 def one(run, name: str, rgb: np.ndarray, nir: np.ndarray, f: int) -> dict:
     """One photo at factor ``f``: the sharpener's output and the three upsamplings, scored."""
     fine = Grid(None, Affine.identity(), rgb.shape[1], rgb.shape[2])
-    ref = block_mean(nir, f)
+    ref = block_mean(nir, f)[0]
     case = Case(f"{Path(name).stem} x{f}", name, "drone stand-in", f, rgb, ["red", "green", "blue"], ref, nir,
                 ["nir"], "DN", fine)
     t0 = time.process_time()

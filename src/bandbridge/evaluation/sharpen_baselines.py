@@ -29,8 +29,7 @@ from typing import Callable
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, upsample_onto
-from bandbridge.data.products import block_mean
+from bandbridge.data.grids import Grid, block_mean, upsample_onto
 from bandbridge.errors import BandbridgeError
 
 HOMOGENEOUS_SHARE = 0.8  # DMS trains on this share of the coarse cells, the most homogeneous (Gao 2012: 80 %)
@@ -62,8 +61,8 @@ def consistent(fine: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarra
     """The residual correction: ``fine (T, H, W)`` plus its coarse residual ``reference −
     block_mean(fine)`` upsampled (cubic, so no cell edge shows), plus what of the residual the
     cubic leaves in each cell, on its pixels, so that the block means equal the reference."""
-    fine = fine + cubic(fine, reference - block_mean(fine, ratio), ratio)
-    return (fine + block_repeat(reference - block_mean(fine, ratio), ratio)).astype(np.float32)
+    fine = fine + cubic(fine, reference - block_mean(fine, ratio)[0], ratio)
+    return (fine + block_repeat(reference - block_mean(fine, ratio)[0], ratio)).astype(np.float32)
 
 
 def _design(x: np.ndarray) -> np.ndarray:
@@ -76,7 +75,7 @@ def tsharp(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
     """TsHARP-style: every target a least-squares linear map of all the guides fitted on the
     coarse cells (the guides averaged onto them), applied to the fine guides, plus the residual."""
     _check(guides, reference, ratio)
-    beta, *_ = np.linalg.lstsq(_design(block_mean(guides, ratio)),
+    beta, *_ = np.linalg.lstsq(_design(block_mean(guides, ratio)[0]),
                                reference.reshape(reference.shape[0], -1).T.astype(np.float64), rcond=None)
     fine = (_design(guides) @ beta).T.reshape(reference.shape[0], *guides.shape[1:]).astype(np.float32)
     return consistent(fine, reference, ratio)
@@ -85,8 +84,8 @@ def tsharp(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
 def homogeneous_cells(guides: np.ndarray, ratio: int, share: float = HOMOGENEOUS_SHARE) -> np.ndarray:
     """Bool ``(h, w)``: the ``share`` of the coarse cells whose guides vary least inside them,
     by the coefficient of variation averaged over the guides (Gao 2012's selection)."""
-    mean = block_mean(guides, ratio).astype(np.float64)
-    sq = block_mean(guides.astype(np.float64) ** 2, ratio)
+    mean = block_mean(guides, ratio)[0].astype(np.float64)
+    sq = block_mean(guides.astype(np.float64) ** 2, ratio)[0]
     std = np.sqrt(np.clip(sq - mean**2, 0, None))
     cv = (std / np.maximum(np.abs(mean), EPS)).mean(0)
     return cv <= np.quantile(cv, share)
@@ -100,7 +99,7 @@ def dms(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
     from bandbridge.learners.gbm import GBM
     _check(guides, reference, ratio)
     keep = homogeneous_cells(guides, ratio).reshape(-1)
-    X = block_mean(guides, ratio).reshape(guides.shape[0], -1).T[keep]
+    X = block_mean(guides, ratio)[0].reshape(guides.shape[0], -1).T[keep]
     fine = np.empty((reference.shape[0], *guides.shape[1:]), np.float32)
     pixels = guides.reshape(guides.shape[0], -1).T
     for k, band in enumerate(reference):
@@ -127,7 +126,7 @@ def gsa(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
     cov(MS_k, I) / var(I) times the detail, the equalised pan minus the intensity."""
     _check(guides, reference, ratio)
     pan, up = _pan_and_upsampled(guides, reference, ratio)
-    alpha, *_ = np.linalg.lstsq(_design(reference), block_mean(pan[None], ratio).reshape(-1), rcond=None)
+    alpha, *_ = np.linalg.lstsq(_design(reference), block_mean(pan[None], ratio)[0].reshape(-1), rcond=None)
     intensity = (_design(up) @ alpha).reshape(pan.shape)
     detail = _equalised(pan, intensity) - intensity
     centred = intensity - intensity.mean()

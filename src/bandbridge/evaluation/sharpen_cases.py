@@ -25,9 +25,9 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.bands import get_scaling
-from bandbridge.data.grids import Grid
+from bandbridge.data.grids import Grid, block_mean
 from bandbridge.data.landsat import read_landsat
-from bandbridge.data.products import ProductBands, block_mean, read_pan_ms
+from bandbridge.data.products import ProductBands, read_pan_ms
 from bandbridge.data.reader import read_raster
 from bandbridge.data.sentinel2 import native_sets, read_s2
 
@@ -91,15 +91,15 @@ def wald(name: str, source: str, kind: str, guides: ProductBands, targets: Produ
     th, tw = min(th, gh // f // ratio * ratio), min(tw, gw // f // ratio * ratio)
     g = guides.data[:, offset:offset + th * f, offset:offset + tw * f]
     gv = guides.valid[offset:offset + th * f, offset:offset + tw * f].astype(np.float32)[None]
-    g, gv = (block_mean(g, f), block_mean(gv, f)[0] == 1) if f > 1 else (g, gv[0] == 1)
+    g, gv = (block_mean(g, f)[0], block_mean(gv, f)[0][0] == 1) if f > 1 else (g, gv[0] == 1)
     ok = gv & targets.valid[:th, :tw]
-    r0, c0, h, w = largest_valid_window(block_mean(ok.astype(np.float32)[None], ratio)[0] == 1)
+    r0, c0, h, w = largest_valid_window(block_mean(ok.astype(np.float32)[None], ratio)[0][0] == 1)
     rows, cols = slice(r0 * ratio, (r0 + h) * ratio), slice(c0 * ratio, (c0 + w) * ratio)
     truth = np.ascontiguousarray(targets.data[:, :th, :tw][:, rows, cols])
     tg = targets.grid
     grid = Grid(tg.crs, tg.transform @ Affine.translation(cols.start, rows.start), h * ratio, w * ratio)
     return Case(name, source, kind, ratio, np.ascontiguousarray(g[:, rows, cols]), list(guides.names),
-                block_mean(truth, ratio), truth, list(targets.names), units, grid)
+                block_mean(truth, ratio)[0], truth, list(targets.names), units, grid)
 
 
 def _plain(data: np.ndarray, names: list[str]) -> ProductBands:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, average_onto, upsample_onto
+from bandbridge.data.grids import Grid, average_onto, block_mean, upsample_onto
 from bandbridge.learners.guided import padded_up
 from bandbridge.policy import FIT_DEGRADED_MIN
 
@@ -260,24 +260,15 @@ def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
 
 
 def averaged(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """``grids.average_onto``, by block sums where ``dst`` is ``src.coarser(step)`` for a whole ``step``
-    (the decision's grids): the same means and cover without GDAL's pass per band (at a 600² input's 90 000
-    cells, 118 such passes were 0.6 of decide's 1.4–1.9 CPU-s); a cell past the image's edge is the mean of
-    the pixels it holds (GDAL's average also reads pixels past the edge there)."""
+    """``grids.average_onto``, by ``grids.block_mean`` where ``dst`` is ``src.coarser(step)`` for a whole
+    ``step`` (the decision's grids): the same means and cover without GDAL's pass per band (at a 600² input's
+    90 000 cells, 118 such passes were 0.6 of decide's 1.4–1.9 CPU-s); a cell past the image's edge is the mean
+    of the pixels it holds (GDAL's average also reads pixels past the edge there)."""
     step = int(round(dst.transform.a / src.transform.a))
     if step < 1 or dst.crs != src.crs or dst.transform != src.transform @ Affine.scale(step) or \
             (dst.height, dst.width) != (-(-src.height // step), -(-src.width // step)):
         return average_onto(image, valid, src, dst)
-    h, w = dst.height * step, dst.width * step
-    ok = np.zeros((h, w), np.float32)
-    ok[:src.height, :src.width] = valid
-    v = np.zeros((image.shape[0], h, w), np.float64)
-    v[:, :src.height, :src.width] = np.where(valid, image, 0.0)
-    count = ok.reshape(dst.height, step, dst.width, step).sum((1, 3))
-    total = v.reshape(image.shape[0], dst.height, step, dst.width, step).sum((2, 4))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, total / count, np.nan).astype(np.float32)
-    return mean, (count / step ** 2).astype(np.float32)
+    return block_mean(image, step, valid)
 
 
 def correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray, fine: Grid,
