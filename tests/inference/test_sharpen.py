@@ -276,8 +276,8 @@ def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):
 def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, margin):
     """On a reference whose cells lie on the guides' pixels (a whole k, a margin of cells round the
     guides as ``open_targets`` reads it): nearest and bilinear are GDAL's, cubic is ``padded_up``'s
-    (the fit's own anchor), cell means are GDAL's sums, and the bilinear field's cell means, made
-    without a pass, are those of the interpolated field itself."""
+    (the fit's own anchor), cell means are GDAL's sums, and an interpolated field's cell means, made
+    without a pass, are those of the interpolated field itself (NaN in the margin's cells)."""
     from bandbridge.data.grids import Grid
     from bandbridge.inference.jobs.sharpen_finish import Lattice, Warped
     from bandbridge.learners.guided import padded_up
@@ -296,8 +296,28 @@ def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, m
     (m1, s1), (m2, s2) = (x.means(lambda a, b: (v[:, a:b], ok[a:b])) for x in (lat, warp))
     assert np.array_equal(np.isnan(m1), np.isnan(m2)) and np.nanmax(np.abs(m1 - m2)) < 1e-5
     assert np.abs(s1 - s2).max() < 1e-5
-    passed, _ = lat.means(lambda a, b: (lat.up(field, a, b, "bilinear"), np.ones((b - a, wf), bool)))
-    assert np.nanmax(np.abs(lat.bilinear_means(field) - passed)) < 1e-5
+    for how in ("nearest", "bilinear", "cubic"):
+        passed, _ = lat.means(lambda a, b: (lat.up(field, a, b, how), np.ones((b - a, wf), bool)))
+        made = lat.up_means(field, how)
+        assert np.array_equal(np.isnan(made), np.isnan(passed)) and np.nanmax(np.abs(made - passed)) < 1e-5
+
+
+def test_the_correction_of_lines_needs_no_first_pass(tmp_path, monkeypatch):
+    """A band on its line with the correction, on a lattice, every guide known: each cell's mean of
+    the uncorrected output is made without a pass over the guides (the line of their cell means, the
+    low-pass's exact cubic means), and the output is the one the first pass gives (to a unit)."""
+    from bandbridge.inference.jobs import sharpen_finish
+    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.sharpen import sharpen
+    guides, ref, _ = _few_cells(tmp_path, made=True)
+    made, own = [], sharpen_finish.Rows.cell_means
+    monkeypatch.setattr(sharpen_finish.Rows, "cell_means", lambda self, c: made.append(own(self, c)) or made[-1])
+    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    assert res.bands[0].route == "regression+correction" and made and made[0] is not None
+    monkeypatch.setattr(sharpen_finish.Rows, "cell_means", lambda self, c: None)  # the first pass
+    passed = sharpen([str(guides)], str(ref), str(tmp_path / "p.tif"), engine=EngineOptions(threads=1))
+    (a, _), (b, _) = _read(res.output), _read(passed.output)
+    assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
 
 
 def test_the_lattice_means_strips_that_split_cells(monkeypatch):

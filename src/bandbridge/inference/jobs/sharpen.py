@@ -319,7 +319,7 @@ def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: C
         clock.mark("the work file")
         first = _serve(plan, s, channels, work, engine, say)
         clock.mark("the engine")
-    finish(plan, s, first)
+    finish(plan, s, first, coarse=(x_c, cover))
     clock.mark("the output")
     out = SharpenResult(plan.output, learner=s.chosen if s.fitted else "")
     for b in s.bands:

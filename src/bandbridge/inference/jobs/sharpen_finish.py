@@ -63,10 +63,14 @@ class Warped:
         over its valid pixels (NaN where none), and ``(h, w)`` the share of the cell they cover."""
         return average_in_strips(read, self.fine, self.grid, ROWS)
 
-    def bilinear_means(self, field: np.ndarray) -> np.ndarray:
-        """``(C, h, w)``: each cell's mean of ``field`` interpolated bilinearly onto every fine pixel."""
-        whole = lambda a, b: (self.up(field, a, b, "bilinear"), np.ones((b - a, self.fine.width), bool))  # noqa: E731
+    def up_means(self, field: np.ndarray, how: str) -> np.ndarray:
+        """``(C, h, w)``: each cell's mean of ``field`` interpolated by ``how`` onto every fine pixel (NaN
+        where a cell holds none)."""
+        whole = lambda a, b: (self.up(field, a, b, how), np.ones((b - a, self.fine.width), bool))  # noqa: E731
         return self.means(whole)[0]
+
+    def bilinear_means(self, field: np.ndarray) -> np.ndarray:
+        return self.up_means(field, "bilinear")
 
 
 class Lattice(Warped):
@@ -151,19 +155,30 @@ class Lattice(Warped):
         with np.errstate(invalid="ignore", divide="ignore"):
             return (total / count).astype(np.float32), (count / k ** 2).astype(np.float32)
 
-    def bilinear_means(self, field: np.ndarray) -> np.ndarray:
+    def up_means(self, field: np.ndarray, how: str) -> np.ndarray:
         """Exact, with no pass over the fine grid: the interpolation is one sparse matrix per axis (two
-        weights a pixel) and the cell mean another, so each cell's mean is ``M_r @ field @ M_cᵀ``."""
+        or four weights a pixel; nearest: each cell's own value) and the cell mean another, so each
+        cell's mean is ``M_r @ field @ M_cᵀ``."""
         from scipy.sparse import csr_matrix
-        ms = []
+        ms, empty = [], []
         for axis, (cell, m) in enumerate(zip(self.cell, (self.grid.height, self.grid.width))):
-            idx, w = self.taps(axis, "bilinear")
+            per = np.bincount(cell, minlength=m).astype(np.float64)
+            empty.append(per == 0)
+            if how == "nearest":
+                continue
+            idx, w = self.taps(axis, how)
             n = len(cell)
             interp = csr_matrix((w.ravel(), (np.repeat(np.arange(n), idx.shape[1]), idx.ravel())), shape=(n, m))
-            per = np.bincount(cell, minlength=m).astype(np.float64)
             mean = csr_matrix((1 / per[cell], (cell, np.arange(n))), shape=(m, n))
             ms.append((mean @ interp).tocsr())
-        return np.stack([(ms[1] @ (ms[0] @ f.astype(np.float64)).T).T for f in field]).astype(np.float32)
+        out = field.astype(np.float32) if how == "nearest" else \
+            np.stack([(ms[1] @ (ms[0] @ f.astype(np.float64)).T).T for f in field]).astype(np.float32)
+        out[:, empty[0][:, None] | empty[1][None, :]] = np.nan
+        return out
+
+    def pixels_per_cell(self) -> np.ndarray:
+        """``(h, w)``: how many fine pixels each cell holds (``k²`` inside, fewer at a partial edge, 0 outside)."""
+        return np.outer(*(np.bincount(c, minlength=m) for c, m in zip(self.cell, (self.grid.height, self.grid.width))))
 
 
 def _phases(k: int, how: str) -> tuple[np.ndarray, np.ndarray]:
@@ -188,38 +203,64 @@ def _phases(k: int, how: str) -> tuple[np.ndarray, np.ndarray]:
 class Rows:
     """The output's rows in model values, band by band by route, before and after the correction."""
 
-    def __init__(self, plan, s, first: Path | None):
+    def __init__(self, plan, s, first: Path | None, coarse: tuple[np.ndarray, np.ndarray] | None = None):
         self.g, self.s, self.first = plan.guides, s, first
         self.fine: Grid = plan.guides.fine
         self.res = None
         self.known: tuple[int, int, np.ndarray] | None = None  # the last rows raw() read the guides' validity of
         self.lattice = Lattice.of(self.fine, s.grid)
-        if any(b.corrected for b in s.bands):  # the first pass: each cell's mean of the uncorrected output
-            m, _ = self.lattice.means(lambda a, b: (lambda v: (v, np.isfinite(v).all(0)))(self.raw(a, b)))
+        if any(b.corrected for b in s.bands):  # each cell's mean of the uncorrected output: a first pass, or none
+            m = self.cell_means(coarse)
+            if m is None:
+                m, _ = self.lattice.means(lambda a, b: (lambda v: (v, np.isfinite(v).all(0)))(self.raw(a, b)))
             self.res = np.where(s.seen[None] & np.isfinite(m), s.filled - np.nan_to_num(m), 0.0).astype(np.float32)
             # what the smooth residual's own cell means miss, added flat per cell: the output then averages
             # back to the reference exactly (the bilinear residual alone left up to 119 DN on a test band)
             self.rest = (self.res - np.nan_to_num(self.lattice.bilinear_means(self.res))).astype(np.float32)
 
+    def cell_means(self, coarse: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+        """``(Ct, h, w)``: each cell's mean of :meth:`raw`'s bands with no pass over the fine grid, where
+        that is exact (None where not): on a lattice, no band from the engine, and, where a band takes
+        its line, the guides valid on every pixel (``coarse``: their cell means in stored values and
+        cover, ``sharpen.coarse_guides``'): a line is affine, so its cell mean is the line of the guides'
+        cell means; an interpolation's is :meth:`Lattice.up_means`. At 4096² the first pass read every
+        guide again and applied the lines to them: a third of the output stage."""
+        s, lat = self.s, self.lattice
+        if coarse is None or not isinstance(lat, Lattice) or any(b.base == "fit" for b in s.bands):
+            return None
+        lined = [i for i, b in enumerate(s.bands) if b.base == "regression"]
+        x_c, cover = coarse
+        if lined and not np.array_equal(np.round(cover * lat.k ** 2), lat.pixels_per_cell()):
+            return None  # a guide unknown somewhere: the line's cells average over fewer pixels than the cell's
+        m = np.empty(s.filled.shape, np.float32)
+        if lined:
+            m[lined] = s.lines.apply(s.guide_units.to_model(x_c))[lined]
+            if getattr(s, "low", None) is not None:
+                m[lined] += lat.up_means(s.low[lined], "cubic")
+        for i, b in enumerate(s.bands):
+            if b.base != "regression":
+                m[i] = lat.up_means(s.filled[i:i + 1], b.base)[0]
+        return m
+
     def raw(self, a: int, b: int) -> np.ndarray:
         """Rows ``[a, b)`` of every band by its route, uncorrected ``(Ct, b − a, W)``."""
         s = self.s
         out = np.empty((len(s.bands), b - a, self.fine.width), np.float32)
-        fitted = xs = None
+        fitted = None
+        lined = [i for i, band in enumerate(s.bands) if band.base == "regression"]
+        if lined:  # the bands' lines on the guides' rows (learners/sharpen_routes.py), every band's in one product
+            xs = self.g.read(a, b)[0]
+            self.known = (a, b, np.isfinite(xs).all(0))
+            out[lined] = s.lines.apply(s.guide_units.to_model(xs))[lined]  # a band at a time took 6× the CPU
+            if getattr(s, "low", None) is not None:  # the lines' low-pass: the reference less the line averaged
+                out[lined] += self.lattice.up(s.low[lined], a, b, "cubic")
         for i, band in enumerate(s.bands):
             if band.base == "fit":
                 if fitted is None:
                     fitted = _rows(self.first, self.fine, a, b)
                     self.known = (a, b, np.isfinite(fitted).all(0))
                 out[i] = fitted[i]
-            elif band.base == "regression":  # the band's line on the guides' rows (learners/sharpen_routes.py)
-                if xs is None:
-                    xs = self.g.read(a, b)[0]
-                    self.known = (a, b, np.isfinite(xs).all(0))
-                out[i] = s.regressed(i, xs)
-                if getattr(s, "low", None) is not None:  # the line's low-pass: the reference less the line averaged
-                    out[i] += self.lattice.up(s.low[i:i + 1], a, b, "cubic")[0]
-            else:  # nearest, bilinear or cubic upsampling
+            elif band.base != "regression":  # nearest, bilinear or cubic upsampling
                 out[i] = self.lattice.up(s.filled[i:i + 1], a, b, band.base)[0]
         return out
 
@@ -267,12 +308,13 @@ def negative(values: np.ndarray, valid: np.ndarray, scale: float, offset: float)
     return min(float(lo) * scale + offset, float(hi) * scale + offset) < 0
 
 
-def finish(plan, s, first: Path | None, tick=lambda: None) -> None:
+def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a
-    band took the fit): one band per target in the reference's type, scale and offset."""
+    band took the fit): one band per target in the reference's type, scale and offset. ``coarse``:
+    the guides' cell means and cover (:meth:`Rows.cell_means`)."""
     from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
-    rows = Rows(plan, s, first)
+    rows = Rows(plan, s, first, coarse)
     signed = np.array([negative(v, t.valid, sc, of) for v, sc, of in zip(t.values, t.scales, t.offsets)])
     floor = np.where(signed, -np.inf, -np.asarray(t.offsets) / np.asarray(t.scales)).astype(np.float32)[:, None, None]
     # float32, as the rows are: a float64 floor made every strip float64 (twice its bytes) before the writer's cast
