@@ -12,8 +12,8 @@ from bandbridge.data.grids import Grid, upsample_onto
 from bandbridge.data.products import block_mean
 from bandbridge.learners.guided import padded_up
 from bandbridge.learners.sharpen import Headroom, decide, reference_low
-from bandbridge.learners.sharpen_routes import (OVER_FIT, REGRESSION, Lines, block_folds, detail_ridge, line_route,
-                                               out_of_fold)
+from bandbridge.learners.sharpen_routes import (OVER_FIT, REGRESSION, Lines, Moments, block_folds, detail_ridge,
+                                               line_route, out_of_fold)
 
 K = 6
 FINE = Grid(None, Affine.identity(), 42, 42)  # a 7 × 7 reference at k = 6: 49 cells, a 60 m band's small scene
@@ -74,22 +74,34 @@ def test_without_the_guides_units_no_line_is_offered():
     assert s.bands[0].route == "cubic"  # 49 cells: too few to choose an upsampling by
 
 
+def ridge(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, strength: float) -> np.ndarray:
+    """:func:`detail_ridge` on the rows given (``Moments`` of ``[dx, dy, x, y]``)."""
+    return detail_ridge(Moments.of(np.hstack([dx, dy, x, y])), x.shape[1], strength)
+
+
 def test_the_ridge_fits_the_detail_and_shrinks_its_weights_towards_none():
     rng = np.random.default_rng(0)
     dx = rng.normal(size=(400, 2))
     dy = (2 * dx[:, 0] - dx[:, 1])[:, None]
     x = dx + np.array([1.0, 3.0])  # the levels: the detail plus each guide's mean
     y = dy + 0.5
-    exact = detail_ridge(x, y, dx, dy, ridge=0.0)
+    exact = ridge(x, y, dx, dy, 0.0)
     assert np.allclose(exact[:2, 0], [2.0, -1.0]) and np.isclose(exact[2, 0], 0.5 - 2.0 + 3.0)  # the mean kept
-    assert np.allclose(detail_ridge(x, y, dx, dy, ridge=16.0), exact)  # exact: 1 − R² = 0, nothing shrunk
+    assert np.allclose(ridge(x, y, dx, dy, 16.0), exact)  # exact: 1 − R² = 0, nothing shrunk
     assert np.allclose(Lines(exact).apply(np.array([[[3.0]], [[2.0]]])), [[[2 * 3.0 - 2.0 + 1.5]]])
     dy = dy + rng.normal(size=dy.shape)  # a sixth of the detail's variance the guides do not explain
     y = dy + 0.5
-    exact = detail_ridge(x, y, dx, dy, ridge=0.0)
-    shrunk = detail_ridge(x, y, dx, dy, ridge=2.0)
+    exact = ridge(x, y, dx, dy, 0.0)
+    shrunk = ridge(x, y, dx, dy, 2.0)
     assert 0 < shrunk[0, 0] < exact[0, 0] and exact[1, 0] < shrunk[1, 0] < 0  # towards none, not past it
     assert np.isclose(Lines(shrunk).apply(x.mean(0)[:, None, None])[0, 0, 0], y.mean())  # the mean still given
+
+
+def test_a_fold_s_training_sums_are_every_cell_s_less_the_fold_s():
+    z = np.random.default_rng(1).random((50, 4))
+    train = Moments.of(z) - Moments.of(z[:20])
+    direct = Moments.of(z[20:])
+    assert train.n == 30 and np.allclose(train.s1, direct.s1) and np.allclose(train.s2, direct.s2)
 
 
 def test_the_low_pass_gives_back_the_reference_with_the_lines_averaged():

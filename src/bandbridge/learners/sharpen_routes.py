@@ -127,20 +127,41 @@ class Lines:
         return (flat @ self.coef[:g] + self.coef[g]).T.reshape(-1, *x.shape[1:]).astype(np.float32)
 
 
-def detail_ridge(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
-    """``(G + 1, Ct)``: the weights of the guides' detail ``dx (N, G)`` that best give the targets'
-    detail ``dy (N, Ct)``, shrunk by a ridge of ``ridge`` times the guides' mean detail variance times
-    the share of the target's detail the unshrunk weights leave (``1 − R²``: an exact line stays exact),
-    and the intercept that gives the rows' mean of ``y (N, Ct)`` from ``x (N, G)``."""
-    dx, dy = dx.astype(np.float64), dy.astype(np.float64)
-    dx, dy = dx - dx.mean(0), dy - dy.mean(0)
-    c = dx.T @ dx / len(dx)
-    v = max(float(np.trace(c)) / len(c), 1e-18) * np.eye(len(c))
-    cy = dx.T @ dy / len(dx)  # (G, Ct)
+@dataclass
+class Moments:
+    """The sums a line's fit needs over some cells: their count ``n``, the sums ``s1 (Z,)`` and the
+    products ``s2 (Z, Z)`` of the columns ``z = [dx, dy, x, y]`` (float64), so that a fold's training
+    cells are every cell's sums less the fold's."""
+
+    n: int
+    s1: np.ndarray
+    s2: np.ndarray
+
+    @classmethod
+    def of(cls, z: np.ndarray) -> Moments:
+        """Of the rows of ``z (N, Z)``."""
+        z = z.astype(np.float64)
+        return cls(len(z), z.sum(0), z.T @ z)
+
+    def __sub__(self, other: Moments) -> Moments:
+        return Moments(self.n - other.n, self.s1 - other.s1, self.s2 - other.s2)
+
+
+def detail_ridge(m: Moments, g: int, ridge: float = RIDGE) -> np.ndarray:
+    """``(G + 1, Ct)`` from the sums ``m`` of ``[dx, dy, x, y]`` (``G`` guides): the weights of the
+    guides' detail ``dx`` that best give the targets' detail ``dy``, shrunk by a ridge of ``ridge``
+    times the guides' mean detail variance times the share of the target's detail the unshrunk weights
+    leave (``1 − R²``: an exact line stays exact), and the intercept that gives the cells' mean of
+    ``y`` from ``x``."""
+    ct = (len(m.s1) - 2 * g) // 2
+    mean = m.s1 / m.n
+    cov = m.s2 / m.n - np.outer(mean, mean)  # (Z, Z) about the means
+    c, cy, vy = cov[:g, :g], cov[:g, g:g + ct], np.diag(cov)[g:g + ct]
+    v = max(float(np.trace(c)) / g, 1e-18) * np.eye(g)
     w = np.linalg.solve(c + 1e-9 * v, cy)  # unshrunk (a hair of ridge: collinear guides)
-    left = 1 - np.clip((w * cy).sum(0) / np.maximum((dy ** 2).mean(0), 1e-30), 0, 1)  # (Ct,) 1 − R²
-    w = np.stack([np.linalg.solve(c + ridge * left[t] * v, cy[:, t]) for t in range(cy.shape[1])], axis=1)
-    return np.vstack([w, y.mean(0, dtype=np.float64) - x.mean(0, dtype=np.float64) @ w])
+    left = 1 - np.clip((w * cy).sum(0) / np.maximum(vy, 1e-30), 0, 1)  # (Ct,) 1 − R²
+    w = np.stack([np.linalg.solve(c + ridge * left[t] * v, cy[:, t]) for t in range(ct)], axis=1)
+    return np.vstack([w, mean[g + ct + g:] - mean[g + ct:g + ct + g] @ w])
 
 
 def details(a: np.ndarray, grid: Grid, k: float) -> np.ndarray:
@@ -173,18 +194,17 @@ def out_of_fold(x: np.ndarray, r: np.ndarray, seen: np.ndarray, k: float, grid: 
     need = PER_PARAMETER * (g + 1)
     if int(seen.sum()) < need:
         return None
-    dx, dr = details(x, grid, k), details(r, grid, k)
-
-    def fit(cells: np.ndarray) -> Lines:
-        return Lines(detail_ridge(x[:, cells].T, r[:, cells].T, dx[:, cells].T, dr[:, cells].T))
-    lines = fit(seen)
+    z = np.concatenate([details(x, grid, k), details(r, grid, k), x, r])  # (Z, h, w): [dx, dy, x, y]
+    whole = Moments.of(z[:, seen].T)
+    lines = Lines(detail_ridge(whole, g))
     pred = lines.apply(x)
     fold = block_folds(seen, seed=seed)
     for q in np.unique(fold[seen]):
-        train = seen & (fold != q)
-        if int(train.sum()) < need // 2:
+        held = fold == q
+        train = whole - Moments.of(z[:, held].T)  # every cell's sums less the fold's: each cell read twice in all
+        if train.n < need // 2:
             return None
-        pred[:, fold == q] = fit(train).apply(x)[:, fold == q]
+        pred[:, held] = Lines(detail_ridge(train, g)).apply(x[:, held][:, None])[:, 0]
     return lines, pred
 
 
