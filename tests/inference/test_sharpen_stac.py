@@ -291,3 +291,22 @@ def test_an_item_of_the_majortom_cells_files_reads_its_window_as_the_folder_does
     said_i["tags"].pop("bandbridge_reference"), said_f["tags"].pop("bandbridge_reference")
     assert said_i == said_f
     np.testing.assert_array_equal(v_i, v_f)
+
+
+def test_s3_hrefs_are_read_through_vsis3(tmp_path, run_cli, scene, serve, monkeypatch):
+    """``s3://bucket/key`` hrefs read through GDAL's /vsis3/ (here a local stand-in for the object store:
+    its endpoint, path-style, unsigned): the output equals the local Item's, by byte ranges."""
+    _, it, hrefs = scene
+    url = serve(tmp_path)
+    for k, v in {"AWS_S3_ENDPOINT": url.removeprefix("http://"), "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE",
+                 "AWS_NO_SIGN_REQUEST": "YES"}.items():
+        monkeypatch.setenv(k, v)
+    s3 = item(tmp_path / "s3.json", {b: f"s3://files/{b}.tif" for b in hrefs})
+    _, v_local, said_local = run(run_cli, tmp_path / "local.tif", str(it), str(it))
+    code, out, err = run_cli("sharpen", str(s3), "--reference", str(s3), "-o", str(tmp_path / "s3.tif"), "--plan")
+    assert code == 0 and "B05 from 'rededge1' (s3://files/B05.tif)" in out, err
+    _, v_s3, said_s3 = run(run_cli, tmp_path / "s3.tif", str(s3), str(s3))
+    said_s3["tags"].pop("bandbridge_reference"), said_local["tags"].pop("bandbridge_reference")
+    assert said_s3 == said_local
+    np.testing.assert_array_equal(v_s3, v_local)
+    assert {r[1] for r in serve.requests() if r[1].endswith(".tif")} == {f"/files/{b}.tif" for b in hrefs}

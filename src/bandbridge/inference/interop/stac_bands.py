@@ -112,9 +112,10 @@ def read_item(where: str, flag: str) -> ItemProduct:
         raise BandbridgeError(f"{flag} {where}: a Landsat Level-1 Item: its DN become reflectance and kelvin only by "
                               "the MTL; give the Level-2 Item (SR_B*, ST_B10), or the product's folder with its MTL")
     folder = _folder(text, where)
-    if any(src.startswith("/vsicurl/") for _, _, _, src in found.values()):
-        # GDAL would first list each URL's folder for side-car files: one request per asset (slow, or
-        # refused, on object stores). Read from the environment by every later read.
+    if any(src.startswith("/vsi") for _, _, _, src in found.values()):
+        # GDAL would first list each URL's folder (an object store's prefix) and probe side-car files: a
+        # request each (slow, or refused, on object stores: 70 s against 0.02 s for one /vsis3/ open on a
+        # local stand-in). Read from the environment by every later read.
         os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     assets, bands = [], []
     for name, (key, asset, href, src) in found.items():
