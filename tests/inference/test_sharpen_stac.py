@@ -179,11 +179,14 @@ def _json(path: Path, d: dict) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("case", ["collection", "search", "not json", "no band asset", "asset missing", "landsat l1"])
+@pytest.mark.parametrize("case", ["no file", "collection", "search", "not json", "no band asset", "asset missing",
+                                  "landsat l1"])
 def test_what_is_no_readable_item_is_refused_in_one_line(tmp_path, run_cli, scene, case):
     folder, it, hrefs = scene
     d = json.loads(it.read_text())
-    if case == "collection":
+    if case == "no file":
+        bad, said = str(tmp_path / "none.json"), "no such file; give a STAC Item's JSON or its URL"
+    elif case == "collection":
         bad, said = _json(tmp_path / "c.json", {"type": "Collection", "stac_version": "1.0.0", "id": "s2"}), \
             "JSON of type 'Collection', not a STAC Item"
     elif case == "search":

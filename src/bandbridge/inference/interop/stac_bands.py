@@ -87,9 +87,11 @@ def read_item(where: str, flag: str) -> ItemProduct:
     where = str(where)
     remote = where.startswith(("http://", "https://"))
     if not remote:
+        from bandbridge.fileio import check_regular
         p = Path(where)
-        if not p.is_file():
+        if not p.exists():
             raise BandbridgeError(f"{flag} {where}: no such file; give a STAC Item's JSON or its URL")
+        check_regular(p, flag, what="STAC Item's JSON")  # a folder, a pipe: one line, never read
         st = p.stat()
         memo: tuple = (str(p.resolve()), st.st_mtime_ns, st.st_size)
     else:
