@@ -313,3 +313,17 @@ def test_s3_hrefs_are_read_through_vsis3(tmp_path, run_cli, scene, serve, monkey
     assert said_s3 == said_local
     np.testing.assert_array_equal(v_s3, v_local)
     assert {r[1] for r in serve.requests() if r[1].endswith(".tif")} == {f"/files/{b}.tif" for b in hrefs}
+
+
+def test_a_models_guide_from_an_item_runs_on_its_guides_stacked(tmp_path, run_cli, scene):
+    """``-m rgb2nir`` with the Item as FINE: the model runs on its 10 m bands stacked (not on the JSON), as
+    for a band folder, and the output equals that folder's."""
+    folder, it, _ = scene
+    out_i, v_i, said_i = run(run_cli, tmp_path / "i.tif", str(it), str(it), "-m", "rgb2nir", "--bands", "B05,B11")
+    out_f, v_f, said_f = run(run_cli, tmp_path / "f.tif", str(folder), str(folder), "-m", "rgb2nir", "--bands",
+                             "B05,B11")
+    assert "the model's guide: rgb2nir on model_input.tif" in out_i
+    assert said_i["tags"]["bandbridge_guides"] == "B02,B03,B04,B08,rgb2nir"
+    said_i["tags"].pop("bandbridge_reference"), said_f["tags"].pop("bandbridge_reference")
+    assert said_i == said_f
+    np.testing.assert_array_equal(v_i, v_f)
