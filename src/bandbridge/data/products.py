@@ -117,13 +117,6 @@ class ProductBands:
                             [self.to_stored[i] for i in idx] if self.to_stored else [])
 
 
-def block_mean(x: np.ndarray, ratio: int) -> np.ndarray:
-    """``x (C, H, W)`` averaged over ``ratio × ratio`` blocks → ``(C, H/ratio, W/ratio)``
-    (float64 sums; ``H`` and ``W`` whole multiples of ``ratio``)."""
-    c, h, w = x.shape
-    return x.reshape(c, h // ratio, ratio, w // ratio, ratio).mean((2, 4), dtype=np.float64).astype(np.float32)
-
-
 def read_band_file(path: Path, index: int = 1) -> tuple[np.ndarray, np.ndarray, Grid, str]:
     """Band ``index`` of one raster file whole: float32 stored values ``(H, W)``, its valid mask
     (the file's nodata or mask), its grid and its data type."""

@@ -19,8 +19,8 @@ from affine import Affine
 
 from bandbridge.bands import canonical_band_name
 from bandbridge.data.formats import open_raster
-from bandbridge.data.grids import Grid
-from bandbridge.data.products import REFLECTANCE, FileBand, ProductBands, block_mean, read_band_file, stack_on_grid
+from bandbridge.data.grids import Grid, block_mean
+from bandbridge.data.products import REFLECTANCE, FileBand, ProductBands, read_band_file, stack_on_grid
 from bandbridge.errors import BandbridgeError
 
 RESOLUTION = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
@@ -229,8 +229,8 @@ def native_sets(data: np.ndarray, valid: np.ndarray, names: list[str], grid: Gri
         k = res // pixel
         idx = [names.index(n) for n in group]
         cut = data[idx, r0:r0 + h, c0:c0 + w].astype(np.float32)
-        cells = block_mean(valid[None, r0:r0 + h, c0:c0 + w].astype(np.float32), k)[0] == 1  # cells all valid
+        cells = block_mean(valid[None, r0:r0 + h, c0:c0 + w].astype(np.float32), k)[0][0] == 1  # cells all valid
         g = Grid(base.crs, base.transform @ Affine.scale(k), h // k, w // k)
-        out[res] = ProductBands(block_mean(cut, k), cells, group, ["reflectance"] * len(group), g,
+        out[res] = ProductBands(block_mean(cut, k)[0], cells, group, ["reflectance"] * len(group), g,
                                 [_to_dn(0.0, QUANTIFICATION)] * len(group))
     return out
