@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, upsample_onto
-from bandbridge.data.products import block_mean
+from bandbridge.data.grids import Grid, block_mean, upsample_onto
 from bandbridge.learners.guided import padded_up
 from bandbridge.learners.sharpen import Headroom, decide, reference_low
 from bandbridge.learners.sharpen_routes import (OVER_FIT, REGRESSION, Lines, Moments, block_folds, detail_ridge,
@@ -31,7 +30,7 @@ def guides(seed: int = 0) -> np.ndarray:
 
 def routes_of(truth: np.ndarray, g: np.ndarray):
     """``decide`` on the guides and ``truth (Ct, 42, 42)`` averaged onto the 7 × 7 reference."""
-    ref, x = block_mean(truth, K), block_mean(g, K)
+    ref, x = block_mean(truth, K)[0], block_mean(g, K)[0]
     ok = np.ones(ref.shape[1:], bool)
     gunits = Headroom(x, ok)
     s = decide(gunits.to_model(x), ref, ok, np.ones(ok.shape, np.float32), FINE.coarser(K), K,
@@ -55,6 +54,15 @@ def test_a_band_linear_in_the_guides_on_49_cells_takes_the_line_and_beats_cubic(
     assert rmse(out, truth[0]) < 0.05 * rmse(cubic, truth[0])  # an exact line is not shrunk (1 − R² = 0)
 
 
+def test_a_line_refused_later_gives_back_the_upsampling_it_displaced():
+    g = guides()
+    s, _ = routes_of((0.05 + 0.6 * g[0] - 0.3 * g[1] + 0.2 * g[2])[None], g)
+    band = s.bands[0]
+    assert band.base == REGRESSION and band.unguided == "cubic"  # 49 cells: cubic, not an upsampling chosen on them
+    band.upsampled("a shift")  # what the run does where the guides look shifted
+    assert band.route == "cubic" and band.why == "a shift"
+
+
 def test_a_band_the_guides_do_not_carry_keeps_an_upsampling():
     g = guides()
     yy, xx = np.mgrid[:42, :42] / 42.0
@@ -68,7 +76,7 @@ def test_a_band_the_guides_do_not_carry_keeps_an_upsampling():
 def test_without_the_guides_units_no_line_is_offered():
     g = guides()
     truth = (0.05 + 0.6 * g[0])[None]
-    ref, x = block_mean(truth, K), block_mean(g, K)
+    ref, x = block_mean(truth, K)[0], block_mean(g, K)[0]
     ok = np.ones(ref.shape[1:], bool)
     s = decide(Headroom(x, ok).to_model(x), ref, ok, np.ones(ok.shape, np.float32), FINE.coarser(K), K, ["T0"])
     assert s.bands[0].route == "cubic"  # 49 cells: too few to choose an upsampling by
@@ -106,7 +114,7 @@ def test_a_fold_s_training_sums_are_every_cell_s_less_the_fold_s():
 
 def test_the_low_pass_gives_back_the_reference_with_the_lines_averaged():
     g = guides()
-    x_c = block_mean(g, K)
+    x_c = block_mean(g, K)[0]
     r = (0.1 + 0.5 * x_c[0] + 0.2 * x_c[1] ** 2)[None]  # not a line: the low-pass keeps the rest
     lines = Lines(np.array([[0.4], [0.1], [0.0], [0.05]]))
     low = reference_low(lines, x_c, r, rows=3)  # rows at a time, as a large grid's

@@ -122,10 +122,14 @@ class BandRoute:
         """Whether the band is made from the guides (the fit or the line), not the reference alone."""
         return self.base in ("fit", REGRESSION)
 
+    unguided: str = ""  # the upsampling the band had before its line was taken ("": it had the fit)
+
     def upsampled(self, why: str) -> None:
-        """Take the best upsampled route held out instead of the fit, for the reason ``why``."""
+        """Take the upsampled route the band had without the guides (where the line displaced one: a
+        band of too few cells keeps cubic, not an upsampling chosen on them), else the best held out,
+        instead of its guided route, for the reason ``why``."""
         ups = {m: e for m, e in self.heldout.items() if m.startswith(UPSAMPLERS)}
-        self.route, self.why = min(ups, key=ups.get), why
+        self.route, self.why = self.unguided or min(ups, key=ups.get), why
 
     @property
     def corrected(self) -> bool:
@@ -234,10 +238,11 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
         route, why = said[b]
         check = {m: float(e[b]) for m, e in checked.items()}
         moved = {m: float(e[b]) for m, e in transfer.items()}
+        before = route
         if check:
             route, why = line_route(check, step, route, why, fit_share(moved) if route.startswith("fit") else None)
         out.bands.append(BandRoute(name, route, {m: float(e[b]) for m, e in heldout.items()}, moved, why,
-                                   float(span[b]), check))
+                                   float(span[b]), check, "" if before.startswith("fit") else before))
     if not out.fitted:
         out.learner = None
     if any(b.base == REGRESSION for b in out.bands):
