@@ -327,3 +327,32 @@ def test_a_models_guide_from_an_item_runs_on_its_guides_stacked(tmp_path, run_cl
     said_i["tags"].pop("bandbridge_reference"), said_f["tags"].pop("bandbridge_reference")
     assert said_i == said_f
     np.testing.assert_array_equal(v_i, v_f)
+
+
+def test_an_items_url_as_reference_of_a_small_window_fetches_only_its_tiles(tmp_path, run_cli, serve):
+    """Guides over a corner (96² at 10 m) of an Item whose 20 m assets are 600² COG-like files (64² tiles):
+    of each asset only its header and the tiles over that window are fetched, a small share of the file."""
+    rng = np.random.default_rng(7)
+    files = tmp_path / "files"
+    files.mkdir()
+    for b in ("B05", "B11"):
+        write_raster(files / f"{b}.tif", np.round(2000 + 3000 * smooth_field(rng, (600, 600), 2.0)),
+                     ORIGIN @ Affine.scale(2), nodata=0, tiled=True, blockxsize=64, blockysize=64, compress="deflate")
+    guides = tmp_path / "guides"
+    guides.mkdir()
+    for b in ("B02", "B03", "B04", "B08"):
+        write_raster(guides / f"{b}.tif", np.round(2000 + 3000 * smooth_field(rng, (96, 96), 1.5)), ORIGIN, nodata=0)
+    it = item(tmp_path / "remote.json", {"B05": "./files/B05.tif", "B11": "./files/B11.tif"})
+    d = json.loads(it.read_text())
+    del d["assets"]["blue-jp2"]  # with no GeoTIFF of B02 beside it, the JP2 copy would be its asset (absent here)
+    it.write_text(json.dumps(d))
+    url = serve(tmp_path)
+    _, v, said = run(run_cli, tmp_path / "o.tif", str(guides), f"{url}/remote.json")
+    assert said["names"] == ("B05", "B11") and v.shape[1:] == (96, 96)
+    fetched: dict[str, int] = {}
+    for _, path, got in serve.requests():
+        if got is not None:
+            fetched[path] = fetched.get(path, 0) + got[1] - got[0] + 1
+    for b in ("B05", "B11"):
+        size = (files / f"{b}.tif").stat().st_size
+        assert 0 < fetched[f"/files/{b}.tif"] < 0.25 * size, (b, fetched, size)
