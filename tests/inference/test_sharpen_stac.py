@@ -146,6 +146,7 @@ def test_an_items_url_reads_its_assets_by_window_and_equals_the_local_run(tmp_pa
     asked = [r for r in serve.requests() if r[1].endswith((".tif", ".jp2", ".jpg", ".xml"))]
     assert {r[1] for r in asked} == {f"/files/{b}.tif" for b in hrefs}  # the band assets only
     assert all(r[2] is not None for r in asked if r[0] == "GET")  # byte ranges only
+    assert [r[1] for r in serve.requests()].count("/remote.json") == 1  # the Item fetched once a run
 
 
 def test_stac_11_bands_and_band_keys_and_a_rededge_known_by_its_wavelength(tmp_path, run_cli, scene):
