@@ -170,7 +170,8 @@ def test_the_plan_names_the_item_and_each_bands_asset_and_writes_nothing(tmp_pat
     folder, it, _ = scene
     code, out, err = run_cli("sharpen", str(folder), "--reference", str(it), "-o", str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
-    assert f"--reference {it}: STAC Item S2B_33TWM_20220601_0_L2A (Sentinel-2), 12 band asset(s), each read by window" in out
+    assert f"--reference {it}: STAC Item S2B_33TWM_20220601_0_L2A (Sentinel-2), 12 band asset(s), each read by " \
+        "window" in out
     assert "B8A from 'nir08' (" in out and "B12 from 'swir22' (" in out and "'scl'" not in out and "'visual'" not in out
     assert "the reference's targets lie on 2 grids" in out and not (tmp_path / "o.tif").exists()
 
@@ -215,10 +216,18 @@ def test_a_url_that_cannot_be_fetched_and_an_asset_url_that_cannot_be_read_are_r
     folder, it, hrefs = scene
     url = serve(tmp_path)
     line = refused(run_cli, tmp_path, str(folder), "--reference", f"{url}/absent.json", "-o", str(tmp_path / "o.tif"))
-    assert line.removeprefix("error: ").startswith(f"--reference {url}/absent.json: cannot fetch it (") and "download the Item" in line, line
+    said = line.removeprefix("error: ")
+    assert said.startswith(f"--reference {url}/absent.json: cannot fetch it (") and "download the Item" in line, line
     line = refused(run_cli, tmp_path, f"{url}/files/B02.tif", "--reference", str(it), "-o", str(tmp_path / "o.tif"))
     assert "a raster's URL; sharpen reads a STAC Item's URL" in line and not [
         r for r in serve.requests() if r[1] == "/files/B02.tif"], line  # refused unread
+    item(tmp_path / "remote.json", {b: f"./files/{b}.tif" for b in hrefs})
+    far = tmp_path / "far"  # guides 300 km east: the URL named as given (Path would fold it to http:/…)
+    far.mkdir()
+    for b in ("B02", "B03", "B04", "B08"):
+        write_raster(far / f"{b}.tif", np.full((30, 30), 2000.0) + np.arange(30), ORIGIN @ Affine.translation(30_000, 0))
+    line = refused(run_cli, tmp_path, str(far), "--reference", f"{url}/remote.json", "-o", str(tmp_path / "o.tif"))
+    assert f"--reference {url}/remote.json: does not overlap the input" in line, line
     hrefs = {b: f"./files/{b}.tif" for b in hrefs} | {"B11": "./files/gone.tif"}
     item(tmp_path / "remote.json", hrefs)
     line = refused(run_cli, tmp_path, str(folder), "--reference", f"{url}/remote.json", "-o", str(tmp_path / "o.tif"))

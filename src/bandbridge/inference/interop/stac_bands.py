@@ -66,11 +66,18 @@ class ItemProduct:
     def lines(self, flag: str) -> list[str]:
         """``--plan``'s words: the Item's id and per band the asset it reads."""
         product = "Sentinel-2" if self.product == "sentinel2" else "Landsat"
-        return [f"{flag} {self.where}: STAC Item {self.id} ({product}), {len(self.assets)} band asset(s), each read "
-                "by window (nothing downloaded whole):"] + [f"  {a.name} from '{a.key}' ({a.href})" for a in self.assets]
+        head = (f"{flag} {self.where}: STAC Item {self.id} ({product}), {len(self.assets)} band asset(s), each read "
+                "by window (nothing downloaded whole):")
+        return [head] + [f"  {a.name} from '{a.key}' ({a.href})" for a in self.assets]
 
 
-_READ: dict[tuple, ItemProduct] = {}  # one read of an Item a process (a URL fetched once)
+_READ: dict[tuple, ItemProduct] = {}  # one read of an Item a run (its URL fetched once): see forget()
+
+
+def forget() -> None:
+    """Forget every Item read, so that the next run fetches its URL again (a command's start; a
+    long-lived process between runs: an Item's URL can change its answer)."""
+    _READ.clear()
 
 
 def is_item_ref(path: str) -> bool:
@@ -200,7 +207,8 @@ def _band_assets(item, product: str) -> dict[str, tuple]:
     for key, a in item.assets.items():
         entries = asset_bands(a)
         kind = (a.media_type or "image/tiff").lower()
-        if len(entries) > 1 or not kind.startswith(_RASTERS) or {"thumbnail", "overview", "metadata"} & set(a.roles or []):
+        roles = set(a.roles or [])
+        if len(entries) > 1 or not kind.startswith(_RASTERS) or {"thumbnail", "overview", "metadata"} & roles:
             continue
         by_key, name = _code(product, key, entries[0] if entries else {}, a.href)
         if name:
@@ -270,7 +278,8 @@ def _band_vrt(vrt: Path, source: str, asset, label: str) -> tuple[Path, float, f
             own = s.nodata, s.scales[0], s.offsets[0]
     except rasterio.errors.RasterioError as e:
         fix = "fix the asset's href" if local else "check the URL, the network (and for s3:// your AWS settings)"
-        raise BandbridgeError(f"{label}: cannot be opened as a raster ({str(e).splitlines()[0][:120]}); {fix}") from None
+        why = str(e).splitlines()[0][:120]
+        raise BandbridgeError(f"{label}: cannot be opened as a raster ({why}); {fix}") from None
     stated = _raster_band(asset)
     nodata = stated.get("nodata", own[0])
     nodata = float(nodata) if isinstance(nodata, (int, float)) else own[0]
@@ -278,7 +287,8 @@ def _band_vrt(vrt: Path, source: str, asset, label: str) -> tuple[Path, float, f
     w, h, crs, tr, dtype = grid
     text = vrt_text(w, h, crs, tr, [Band(dtype, [Source(source, 1)], nodata, vrt.stem)])
     if (scale, offset) != (1.0, 0.0):  # the band's own tags (vrt.Band has none): every reader takes them from it
-        text = text.replace('band="1">\n', f'band="1">\n    <Offset>{offset!r}</Offset>\n    <Scale>{scale!r}</Scale>\n', 1)
+        tags = f"    <Offset>{offset!r}</Offset>\n    <Scale>{scale!r}</Scale>\n"
+        text = text.replace('band="1">\n', 'band="1">\n' + tags, 1)
     atomic_write_bytes(vrt, text.encode())
     return vrt, scale, offset, abs(tr.a)
 

@@ -13,6 +13,7 @@ value, a pan on a grid not aligned with its MS.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,20 +258,22 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
         size, crs = (src.height, src.width), src.crs
         tr = src.transform if crs is not None else Affine.scale(fine.width / src.width, fine.height / src.height)
         dtype, nodata = src.dtypes[bands[0].index - 1], src.nodata
-    p = Path(path)
-    coarse = (size[0] // cell, size[1] // cell)
-    win = reference_window(Grid(crs, tr @ Affine.scale(cell), *coarse), fine, p)
-    grid = Grid(crs, tr @ Affine.scale(cell) @ Affine.translation(win[1], win[0]), win[2], win[3])
-    try:
-        k = pixels_per_cell(grid, fine, p)
-    except BandbridgeError as e:
-        if not product_of(path) or "coarser" not in str(e):
-            raise
-        raise BandbridgeError(f"--reference {path}: its bands {', '.join(b.name for b in bands)} lie on a grid as fine as "
-                              f"the guides' ({abs(tr.a) * cell:g} against {abs(fine.transform.a):g}): nothing coarser to "
-                              "sharpen (a Landsat thermal band is read 3 × 3 only on the 30 m OLI grid); name coarser "
-                              "bands with --bands, or give a coarser raster of them as --reference") from None
-    check_aligned(grid, fine, k, path)
+    with named_as(path):  # a URL's refusals name it as given
+        p = Path(path)
+        coarse = (size[0] // cell, size[1] // cell)
+        win = reference_window(Grid(crs, tr @ Affine.scale(cell), *coarse), fine, p)
+        grid = Grid(crs, tr @ Affine.scale(cell) @ Affine.translation(win[1], win[0]), win[2], win[3])
+        try:
+            k = pixels_per_cell(grid, fine, p)
+        except BandbridgeError as e:
+            if not product_of(path) or "coarser" not in str(e):
+                raise
+            raise BandbridgeError(
+                f"--reference {path}: its bands {', '.join(b.name for b in bands)} lie on a grid as fine as the "
+                f"guides' ({abs(tr.a) * cell:g} against {abs(fine.transform.a):g}): nothing coarser to sharpen (a Landsat "
+                "thermal band is read 3 × 3 only on the 30 m OLI grid); name coarser bands with --bands, or give a "
+                "coarser raster of them as --reference") from None
+        check_aligned(grid, fine, k, path)
     physical = any(b.convert is not None for b in bands)  # no scale/offset carries the product's map: write it
     v = np.empty((len(bands), win[2], win[3]), np.float32)  # filled in place: no list of bands stacked
     scales, offsets, units = [0.0] * len(bands), [0.0] * len(bands), [""] * len(bands)
@@ -297,6 +300,17 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
                 offsets, None if physical else nodata, extent_share(fine, grid), units)
     check_kinds(t, bands)
     return t
+
+
+@contextmanager
+def named_as(path: str):
+    """Refusals made inside name ``path`` as it was given: ``Path`` folds a URL's ``//`` (``http:/…``)."""
+    try:
+        yield
+    except BandbridgeError as e:
+        if str(Path(path)) == path:
+            raise
+        raise BandbridgeError(str(e).replace(str(Path(path)), path)) from None
 
 
 def read_window(s, bands: list[Band], win: tuple[int, int, int, int], cell: int, physical: bool, out: np.ndarray,
