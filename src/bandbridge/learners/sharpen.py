@@ -233,16 +233,19 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
     said = [band_route({m: float(e[b]) for m, e in heldout.items()}, {m: float(e[b]) for m, e in transfer.items()}, out)
             for b in range(len(names))]
-    lines, checked, step = line_check(x, r, seen, grid, k, seed) if guide_units is not None else (None, {}, 0.0)
+    unfitted = any(not route.startswith("fit") for route, _ in said)  # the lines cost a check: only where a band
+    # needs them
+    lines, checked, step = line_check(x, r, seen, grid, k, seed) if guide_units is not None and unfitted else \
+        (None, {}, 0.0)
     for b, name in enumerate(names):
         route, why = said[b]
         check = {m: float(e[b]) for m, e in checked.items()}
-        moved = {m: float(e[b]) for m, e in transfer.items()}
         before = route
-        if check:
-            route, why = line_route(check, step, route, why, fit_share(moved) if route.startswith("fit") else None)
-        out.bands.append(BandRoute(name, route, {m: float(e[b]) for m, e in heldout.items()}, moved, why,
-                                   float(span[b]), check, "" if before.startswith("fit") else before))
+        if check and not route.startswith("fit"):
+            route, why = line_route(check, step, route, why)
+        out.bands.append(BandRoute(name, route, {m: float(e[b]) for m, e in heldout.items()},
+                                   {m: float(e[b]) for m, e in transfer.items()}, why, float(span[b]), check,
+                                   "" if before.startswith("fit") else before))
     if not out.fitted:
         out.learner = None
     if any(b.base == REGRESSION for b in out.bands):
@@ -296,12 +299,6 @@ def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpen
     return best_fit, (f"the fit beat {best_up} held out at the reference's scale ({fits[best_fit]:.4g} against "
                       f"{ups[best_up]:.4g}) and one Wald step down ({transfer[best_fit]:.4g} against "
                       f"{transfer[t_up]:.4g} for {t_up})")
-
-
-def fit_share(transfer: dict[str, float]) -> float:
-    """The fit's error one Wald step down over the best upsampling's there."""
-    up = min(e for m, e in transfer.items() if not m.startswith("fit"))
-    return min(e for m, e in transfer.items() if m.startswith("fit")) / max(up, 1e-30)
 
 
 def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray,
