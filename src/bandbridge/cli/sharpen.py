@@ -44,8 +44,8 @@ def sharpen(
     engine (--backend, --workers, --scheduler); the output is tagged per band. Product folders are
     read as they are: a Landsat folder in reflectance and kelvin by its MTL (its OLI bands the
     guides, its thermal bands the targets, written in K), a Sentinel-2 folder at each band's native
-    resolution (its 10 m bands the guides, its 20 m and 60 m bands the targets), a STAC Item as the
-    product it describes (its band assets read by window). Targets on several
+    resolution (its 10 m bands the guides, its 20 m and 60 m bands the targets), a STAC Item (its
+    JSON or URL) as the product it describes (its band assets read by window). Targets on several
     grids (the 20 m and 60 m bands) take a run per grid, each its own Wald protocol and routes,
     written into one output in the reference's band order."""
     from bandbridge.cli.evaluate import quiet_libraries
