@@ -259,9 +259,12 @@ class Rows:
         if lined:  # the bands' lines on the guides' rows (learners/sharpen_routes.py), every band's in one product
             xs = self.g.read(a, b)[0]
             self.known = (a, b, np.isfinite(xs).all(0))
-            out[lined] = on_lines(s.lines.coef, s.guide_units.to_model(xs))[lined]  # a band at a time: 6× the CPU
-            if getattr(s, "low", None) is not None:  # the lines' low-pass: the reference less the line averaged
-                out[lined] += self.lattice.up(s.low[lined], a, b, "cubic")
+            on = on_lines(s.lines.coef, s.guide_units.to_model(xs))  # every band's at once (a band at a time: 6×)
+            low = None if getattr(s, "low", None) is None else self.lattice.up(s.low[lined], a, b, "cubic")
+            for j, i in enumerate(lined):  # band by band in place: no strip-sized copy of a fancy index
+                out[i] = on[i]
+                if low is not None:  # the lines' low-pass: the reference less the line averaged
+                    out[i] += low[j]
         for i, band in enumerate(s.bands):
             if band.base == "fit":
                 if fitted is None:
@@ -287,8 +290,10 @@ class Rows:
         v = self.raw(a, b)
         if self.res is not None:
             which = [i for i, band in enumerate(self.s.bands) if band.corrected]
-            v[which] += (self.lattice.up(self.res[which], a, b, "bilinear")
-                         + self.lattice.up(self.rest[which], a, b, "nearest"))
+            fix = self.lattice.up(self.res[which], a, b, "bilinear")
+            fix += self.lattice.up(self.rest[which], a, b, "nearest")
+            for j, i in enumerate(which):
+                v[i] += fix[j]
         return v
 
 
@@ -366,7 +371,8 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
 
     def strip(a: int, b: int) -> Strip:
         """Rows ``[a, b)``: nodata where a guide is unknown or the reference's cell is (nothing to sharpen)."""
-        stored = np.maximum(s.units.to_stored(rows.rows(a, b)), floor)
+        stored = s.units.to_stored(rows.rows(a, b))
+        np.maximum(stored, floor, out=stored)
         ok = rows.guided(a, b)
         cell = rows.lattice.up(seen, a, b, "nearest")[0] > 0.5
         return Strip(stored, ok & cell & np.isfinite(stored).all(0))
