@@ -285,10 +285,8 @@ def _band_vrt(vrt: Path, source: str, asset, label: str) -> tuple[Path, float, f
     nodata = float(nodata) if isinstance(nodata, (int, float)) else own[0]
     scale, offset = float(stated.get("scale", own[1])), float(stated.get("offset", own[2]))
     w, h, crs, tr, dtype = grid
-    text = vrt_text(w, h, crs, tr, [Band(dtype, [Source(source, 1)], nodata, vrt.stem)])
-    if (scale, offset) != (1.0, 0.0):  # the band's own tags (vrt.Band has none): every reader takes them from it
-        tags = f"    <Offset>{offset!r}</Offset>\n    <Scale>{scale!r}</Scale>\n"
-        text = text.replace('band="1">\n', 'band="1">\n' + tags, 1)
+    stated = (scale, offset) if (scale, offset) != (1.0, 0.0) else None  # the band's own: every reader takes it
+    text = vrt_text(w, h, crs, tr, [Band(dtype, [Source(source, 1)], nodata, vrt.stem, scale=stated)])
     atomic_write_bytes(vrt, text.encode())
     return vrt, scale, offset, abs(tr.a)
 

@@ -34,6 +34,8 @@ class Band:
     nodata: float | None = None
     description: str | None = None
     color: str | None = None  # GDAL colour interpretation: Red, Green, Blue, Gray, Undefined
+    scale: tuple[float, float] | None = None  # (scale, offset) the band states (its values unchanged: a reader
+    # maps stored · scale + offset, as a STAC asset's raster:bands says); None: none stated
 
 
 def write_vrt(path: Path, width: int, height: int, crs, transform, bands: list[Band],
@@ -62,6 +64,8 @@ def vrt_text(width: int, height: int, crs, transform, bands: list[Band], metadat
             lines.append(f"    <Description>{escape(b.description)}</Description>")
         if b.color:
             lines.append(f"    <ColorInterp>{escape(b.color)}</ColorInterp>")
+        if b.scale is not None:
+            lines += [f"    <Offset>{b.scale[1]!r}</Offset>", f"    <Scale>{b.scale[0]!r}</Scale>"]
         for s in b.sources:
             where = str(s.path) if str(s.path).startswith("/vsi") else str(Path(s.path).resolve())
             kind = "ComplexSource" if s.scale is not None or s.nodata is not None else "SimpleSource"
