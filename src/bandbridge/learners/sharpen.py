@@ -20,9 +20,10 @@ route by :data:`MARGIN` twice:
   (issue 76's drone case). Where one scale down holds too few cells to fit on
   (:data:`TRANSFER_MIN`), the fit is not taken: nothing says it would carry.
 
-Otherwise the band takes a least-squares line of the guides (``regression``, the TsHARP form) where
-its own check passes (``learners/sharpen_routes.py``: out of fold one step down, at most a third of
-the best upsampling's error), else its best upsampled route, and says so; where the reference holds
+Otherwise the band takes a line of the guides (``regression``: weights fitted on the detail a Wald
+step takes away, ridge-shrunk, plus the band's low-pass, :attr:`Sharpening.low`) where its own check
+passes (``learners/sharpen_routes.py``: out of fold one step down, better than the best upsampling
+by ``sharpen_routes.MARGIN``), else its best upsampled route, and says so; where the reference holds
 too few cells to choose one by (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), cubic
 upsampling. A grid over :data:`DECIDE_CELLS` cells is decided on a window of it. No shift is
 measured or corrected here: the grids are taken as given (issue 76's Landsat case: a shift "found"
@@ -50,7 +51,7 @@ from bandbridge.policy import EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER
 
 ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
 ROUTES = {"fit": "fitted at the reference's scale",
-          REGRESSION: "a least-squares line of the guides fitted on the reference's cells (TsHARP form)",
+          REGRESSION: "a line of the guides' detail fitted on the reference's cells, plus its low-pass",
           "nearest": "the reference upsampled (nearest)",
           "bilinear": "the reference upsampled (bilinear)", "cubic": "the reference upsampled (cubic)"}
 CANDIDATES = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01",
