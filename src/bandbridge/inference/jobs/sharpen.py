@@ -116,7 +116,8 @@ class SharpenPlan:
         still loaded (:data:`FIT_BYTES`), the engine's tiles (a tile-high strip of the work file and
         the output three times, and the forward of one tile: :data:`TILE_PX_BYTES` a pixel,
         measured) or the finish (the cell means' float64 sums, the residual and its rest, strips of
-        every target six times over)."""
+        every target six times over); after the fit, the lines' low-pass where a band takes its line
+        (one float32 field a target on the reference's grid, ``Sharpening.low``)."""
         from bandbridge.inference.core.outputs import ROWS
         h, w = self.targets.grid.height, self.targets.grid.width
         n, ct, gd = h * w, len(self.targets.names), len(self.guides.names)
@@ -127,7 +128,8 @@ class SharpenPlan:
         side = self.tile + 2 * OVERLAP
         engine = TILE_PX_BYTES * side ** 2 + 3 * 4 * side * big_w * (2 * ct + gd)
         finish = n * (8 * ct + 8 + 8 * ct) + 6 * 4 * ROWS * big_w * ct
-        return self.resident + held + max(reading, fit, FIT_BYTES + max(engine, finish))
+        low = 4 * ct * n
+        return self.resident + held + max(reading, fit, FIT_BYTES + low + max(engine, finish))
 
 
 @dataclass

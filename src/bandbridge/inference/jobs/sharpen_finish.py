@@ -183,8 +183,10 @@ class Lattice(Warped):
             interp = csr_matrix((w.ravel(), (np.repeat(np.arange(n), idx.shape[1]), idx.ravel())), shape=(n, m))
             mean = csr_matrix((1 / per[cell], (cell, np.arange(n))), shape=(m, n))
             ms.append((mean @ interp).tocsr())
-        out = field.astype(np.float32) if how == "nearest" else \
-            np.stack([(ms[1] @ (ms[0] @ f.astype(np.float64)).T).T for f in field]).astype(np.float32)
+        out = field.astype(np.float32)  # nearest: each cell's own value; else a band at a time (no float64 stack)
+        if how != "nearest":
+            for i, f in enumerate(field):
+                out[i] = (ms[1] @ (ms[0] @ f.astype(np.float64)).T).T
         out[:, empty[0][:, None] | empty[1][None, :]] = np.nan
         return out
 
