@@ -137,9 +137,15 @@ def summary(r: dict) -> str:
     return (f"{r['size']}²: sharpen {s['wall_s']} s wall / {s['cpu_s']} CPU-s, peak {s['peak_gb']} GB (planned "
             f"{r['planned_peak_gb']}); predict {p['wall_s']} s / {p['cpu_s']} CPU-s: {r['ratio_wall']}x wall, "
             f"{r['ratio_cpu']}x CPU (3x in {target} time {'met' if r['met']['time_3x'] else 'missed'}); where the "
-            f"time goes: start-up and plan {plan['cpu_s']} CPU-s (the --plan run alone: the imports, torch's about 1.7 "
-            "CPU-s among them, and the reference read), "
+            f"time goes: start-up and plan {plan['cpu_s']} CPU-s (the --plan run alone: the imports and the reference "
+            f"read; {torch_words(r)}), "
             f"then {_stages(s['said']) or 'not said'}.")
+
+
+def torch_words(r: dict) -> str:
+    """What importing torch alone costs, where the run measured it (a bare interpreter: ``import torch``)."""
+    t = r.get("torch_import")
+    return f"torch's import alone {t['cpu_s']} CPU-s in a bare interpreter" if t else "torch's import not measured"
 
 
 def merged(out: Path, record: dict) -> dict:
@@ -181,6 +187,7 @@ def main() -> None:
         run = [bb, "sharpen", str(f["guides"]), "--reference", str(f["reference"]), "-o", str(work / "sharp.tif"),
                "--overwrite"]
         load = os.getloadavg()
+        torch_import = timed([sys.executable, "-c", "import torch"])  # the floor every sharpen run pays (the fit's)
         plan = timed([*run, "--plan"])
         pred = [bb, "predict", str(f["guides"]), "-m", "rgb2nir", "-o", str(work / "nir.tif"), "--overwrite"]
         both = [(timed(run), timed(pred)) for _ in range(a.repeat)]  # interleaved: the machine's moods shared
@@ -194,7 +201,9 @@ def main() -> None:
             "machine": platform.node(), "cores": os.cpu_count(), "load_before": [round(x, 2) for x in load],
             "size": a.size, "input": f"{SCENE} mirror-tiled: {', '.join(GUIDES)} at 10 m ({a.size}²) as the guides, "
                                      f"{', '.join(TARGETS)} averaged to 20 m ({a.size // 2}²) as the reference",
-            "inputs_made_s": round(made, 1), "plan": plan, "sharpen": sharpened, "predict": predicted,
+            "inputs_made_s": round(made, 1),
+            "torch_import": {k: torch_import[k] for k in ("wall_s", "cpu_s", "peak_gb")},
+            "plan": plan, "sharpen": sharpened, "predict": predicted,
             "planned_peak_gb": planned, "within_plan": sharpened["peak_gb"] <= planned,
             "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu,
             "target": "issue 76: at 10980² within the plan's memory and <= 3x plain predict -m rgb2nir of the same "
