@@ -113,10 +113,11 @@ def least_of(runs: list[dict]) -> dict:
 
 def _commit() -> str:
     """The commit of the source that ran (``PYTHONPATH``'s checkout, else this file's), with ``+`` where
-    its files differ from it."""
+    its files differ from it (the records under docs/results/, which ``--out`` writes, not counted)."""
     where = Path(os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] or Path(__file__).parent)
     git = lambda *a: subprocess.run(["git", "-C", str(where), *a], capture_output=True, text=True).stdout.strip()  # noqa: E731
-    return git("rev-parse", "--short", "HEAD") + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/results")
+    return git("rev-parse", "--short", "HEAD") + ("+" if changed else "")
 
 
 def _planned(said: list[str]) -> float:
