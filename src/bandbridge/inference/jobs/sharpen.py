@@ -37,8 +37,11 @@ FIT_BYTES = 0.3e9  # what the fit adds to a process at its peak whatever the cel
 FIT_CELL_BYTES = 8.0  # and per reference cell and channel (targets + guides): at 10980² (30.2 M cells, 6 targets,
 # 4 guides; benchmarks/sharpen_speed.py at f68b488, decide on a window of 1 M cells) the fit stage peaked 2.2 GB
 # above the plan's resident and held arrays: 7 B. Before decide's window (7fa70b3) it rose 4.7 → 14.3 GB
-TILE_PX_BYTES = 620.0  # the engine's forward of one tile per pixel (the context features of 10 channels, float32,
-# their concatenation and the learner's): a 600² run's engine stage (one 664² tile) rose 0.55 → 0.82 GB
+TILE_PX_BYTES = 1100.0  # the engine's forward of one tile per pixel (the context features of 10 channels, float32,
+# their concatenation and the learner's): a 600² run's engine stage (one 664² tile, torch) rose 0.55 → 0.82 GB
+# (620 B); at 4096² (benchmarks/sharpen_speed.py inputs, OpenVINO fp32, 920² tiles, stop 81) one run rose from
+# 0.99 GB resident at the engine's start to 2.46 GB (880 B beside the strips' 0.72 GB), eight runs peaked 2.46-2.66 GB:
+# 1100 B plans 2.70 GB there (620 B planned 2.29)
 
 
 @dataclass
