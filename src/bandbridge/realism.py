@@ -71,7 +71,10 @@ def _patches(level: Tensor, mask: Tensor, n: int, gen: torch.Generator) -> Tenso
     c, h, w = level.shape
     if h < PATCH or w < PATCH:
         return level.new_zeros((0, c * PATCH * PATCH))
-    ok = F.max_pool2d((~mask)[None, None].float(), PATCH, 1)[0, 0] == 0  # (h-6, w-6) top-lefts
+    if bool(mask.all()):  # every top-left fits (the pooling below cost as much as the SWD's projections)
+        ok = torch.ones((h - PATCH + 1, w - PATCH + 1), dtype=torch.bool, device=level.device)
+    else:
+        ok = F.max_pool2d((~mask)[None, None].float(), PATCH, 1)[0, 0] == 0  # (h-6, w-6) top-lefts
     where = torch.nonzero(ok)
     if len(where) == 0:
         return level.new_zeros((0, c * PATCH * PATCH))
