@@ -248,7 +248,7 @@ class Rows:
             return None  # a guide unknown somewhere: the line's cells average over fewer pixels than the cell's
         m = np.empty(s.filled.shape, np.float32)
         if lined:
-            m[lined] = on_lines(s.lines.coef, s.guide_units.to_model(x_c))[lined]
+            m[lined] = s.lines.apply(s.guide_units.to_model(x_c))[lined]
             if getattr(s, "low", None) is not None:
                 m[lined] += lat.up_means(s.low[lined], "cubic")
         for i, b in enumerate(s.bands):
@@ -265,7 +265,7 @@ class Rows:
         if lined:  # the bands' lines on the guides' rows (learners/sharpen_routes.py), every band's in one product
             xs = self.g.read(a, b)[0]
             self.known = (a, b, np.isfinite(xs).all(0))
-            on = on_lines(s.lines.coef, s.guide_units.to_model(xs))  # every band's at once (a band at a time: 6×)
+            on = s.lines.apply(s.guide_units.to_model(xs))  # every band's at once (a band at a time: 6×)
             low = None if getattr(s, "low", None) is None else self.lattice.up(s.low[lined], a, b, "cubic")
             for j, i in enumerate(lined):  # band by band in place: no strip-sized copy of a fancy index
                 out[i] = on[i]
@@ -301,21 +301,6 @@ class Rows:
             for j, i in enumerate(which):
                 v[i] += fix[j]
         return v
-
-
-def on_lines(coef: np.ndarray, x: np.ndarray, rows: int = 256) -> np.ndarray:
-    """``(Ct, H, W)`` float32: every target's line ``coef (G + 1, Ct)`` (``sharpen_routes.Lines``' weights,
-    then the intercept) on ``x (G, H, W)`` model values (NaN stays NaN), as ``Lines.apply`` makes it (the
-    same float64 products, bitwise on a 1024 × 2048 strip) but as one wide product ``(Ct, G) @ (G, N)``
-    ``rows`` rows at a time: the tall one with its transposed float64 copies took 0.28 CPU-s a 2 MPix strip
-    on two threads against 0.11, and 1.2 GB at a 1024-row strip of 10980 px."""
-    g, ct = x.shape[0], coef.shape[1]
-    out = np.empty((ct, *x.shape[1:]), np.float32)
-    w, c = coef[:g].T, coef[g][:, None]
-    for a in range(0, x.shape[1], rows):
-        part = x[:, a:a + rows].reshape(g, -1).astype(np.float64)
-        out[:, a:a + rows] = (w @ part + c).reshape(ct, -1, x.shape[2])
-    return out
 
 
 def best_upsampling(band) -> str:
