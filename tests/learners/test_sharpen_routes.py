@@ -49,7 +49,7 @@ def test_a_band_linear_in_the_guides_on_49_cells_takes_the_line_and_beats_cubic(
     assert s.cells == 49 and s.learner is None  # too few cells for the fit: before the line, cubic was kept
     assert s.bands[0].base == REGRESSION, s.bands[0].why
     low = padded_up(s.low[:1], FINE.coarser(K), FINE, "cubic")[0]  # the engine's line band before the correction
-    out = s.units.to_stored((s.regressed(0, g) + low)[None])[0]
+    out = s.units.to_stored((s.lines.apply(s.guide_units.to_model(g))[0] + low)[None])[0]
     cubic = upsample_onto(ref, FINE.coarser(K), FINE, "cubic")[0]
     assert rmse(out, truth[0]) < 0.05 * rmse(cubic, truth[0])  # an exact line is not shrunk (1 − R² = 0)
 

@@ -170,11 +170,6 @@ class Sharpening:
     def fitted(self) -> bool:
         return any(b.base == "fit" for b in self.bands)
 
-    def regressed(self, i: int, x: np.ndarray) -> np.ndarray:
-        """Target ``i``'s line on rows of the guides ``x (G, H, W)`` in stored values → ``(H, W)``
-        model values (NaN where a guide is)."""
-        return self.lines.apply(self.guide_units.to_model(x))[i]
-
 
 def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
            names: list[str], pixels_out: int = 0, seed: int = 0, guide_units: Units | None = None) -> Sharpening:

@@ -73,9 +73,6 @@ class Warped:
         whole = lambda a, b: (self.up(field, a, b, how), np.ones((b - a, self.fine.width), bool))  # noqa: E731
         return self.means(whole)[0]
 
-    def bilinear_means(self, field: np.ndarray) -> np.ndarray:
-        return self.up_means(field, "bilinear")
-
 
 class Lattice(Warped):
     """:class:`Warped` where the fine grid lies on the reference's cells: one CRS, north up, a whole ``k``,
@@ -230,7 +227,7 @@ class Rows:
             self.res = np.where(s.seen[None] & np.isfinite(m), s.filled - np.nan_to_num(m), 0.0).astype(np.float32)
             # what the smooth residual's own cell means miss, added flat per cell: the output then averages
             # back to the reference exactly (the bilinear residual alone left up to 119 DN on a test band)
-            self.rest = (self.res - np.nan_to_num(self.lattice.bilinear_means(self.res))).astype(np.float32)
+            self.rest = (self.res - np.nan_to_num(self.lattice.up_means(self.res, "bilinear"))).astype(np.float32)
 
     def cell_means(self, coarse: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
         """``(Ct, h, w)``: each cell's mean of :meth:`raw`'s bands with no pass over the fine grid, where
