@@ -5,7 +5,9 @@ blue are found by the common names of its assets' bands (1.0's ``eo:bands`` with
 ``common_name``, or 1.1's ``bands`` with ``eo:common_name``), one asset per band or one asset
 holding several, and stacked into a VRT named after the item (``<id>.vrt`` in the cache, the
 item copied beside it), which the usual reader and interpretation then read. Assets are local
-files or http(s) URLs, read through GDAL's ``/vsicurl/`` (only the byte ranges a read needs).
+files, http(s) URLs read through GDAL's ``/vsicurl/`` (only the byte ranges a read needs) or
+``s3://`` (``/vsis3/``): each href by ``stac_io``'s one policy (no ``/vsi…`` path, GDAL option or
+other scheme), its JSON nested within ``policy.JSON_DEPTH``.
 
 Out: with ``--stac`` each output gets a STAC Item beside it (``<output>.json``, e.g.
 ``nir.tif.json``): the input item's geometry, bbox and datetime (a plain raster's footprint,
@@ -54,11 +56,12 @@ def pystac_or_refuse():
 
 def _item_json(path: Path) -> dict | None:
     """``path``'s JSON when it holds a STAC Item, else None."""
+    from bandbridge.inference.interop.stac_io import load_json
     if path.suffix.lower() != ".json" or not path.is_file():
         return None
     try:
-        d = json.loads(path.read_text())
-    except (OSError, ValueError):
+        d = load_json(path.read_text(), str(path))
+    except (OSError, ValueError, BandbridgeError):  # not an Item: check_json_input says what it is
         return None
     return d if isinstance(d, dict) and d.get("type") == "Feature" and "stac_version" in d else None
 
@@ -67,8 +70,9 @@ def check_json_input(path: Path) -> None:
     """A ``.json`` input that is no STAC Item, refused saying what it is (not the raster message)."""
     if path.suffix.lower() != ".json" or not path.is_file() or _item_json(path) is not None:
         return
+    from bandbridge.inference.interop.stac_io import load_json
     try:
-        d = json.loads(path.read_text())
+        d = load_json(path.read_text(), str(path))
     except (OSError, ValueError) as e:
         raise BandbridgeError(f"{path}: not valid JSON ({str(e).splitlines()[0][:120]}); give a STAC "
                               "Item's JSON or a raster") from None
@@ -113,8 +117,9 @@ def band_names(asset) -> list[str | None]:
 
 def _load_item(item_path: Path) -> dict:
     """The item's JSON, or one line naming what is wrong with it."""
+    from bandbridge.inference.interop.stac_io import load_json
     try:
-        d = json.loads(item_path.read_text())
+        d = load_json(item_path.read_text(), str(item_path))
     except (OSError, ValueError) as e:
         raise BandbridgeError(f"{item_path}: cannot read it as STAC Item JSON ({e}); fix or "
                               "re-download the item") from None
@@ -125,9 +130,12 @@ def _load_item(item_path: Path) -> dict:
 
 
 def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
-    """(file, 1-based band) of red, green and blue in the item's assets."""
+    """(what GDAL opens, 1-based band) of red, green and blue in the item's assets, each href by
+    ``stac_io``'s one policy."""
+    from bandbridge.inference.interop.stac_io import gdal_href
     try:
-        item = pystac_or_refuse().Item.from_file(str(item_path))
+        base = str(Path(item_path).absolute())
+        item = pystac_or_refuse().Item.from_dict(_load_item(Path(item_path)), href=base)
     except BandbridgeError:
         raise
     except Exception as e:  # noqa: BLE001 - pystac raises many types for a malformed item
@@ -138,10 +146,12 @@ def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
     # 'visual'), GeoTIFFs before other formats (its '-jp2' copies): one kind of file for all three.
     ranked = sorted(item.assets.values(), key=lambda a: (len(_common_names(a)) > 1,
                                                          "tiff" not in (a.media_type or "image/tiff")))
+    keys = {id(a): k for k, a in item.assets.items()}
     for asset in ranked:
         for i, name in enumerate(_common_names(asset)):
             if name in RGB and name not in found:
-                found[name] = (asset.get_absolute_href(), i + 1)
+                where = f"{item_path}: asset '{keys[id(asset)]}' ({asset.href})"
+                found[name] = (gdal_href(asset.href, base, where), i + 1)
     missing = [c for c in RGB if c not in found]
     if missing:
         raise BandbridgeError(f"{item_path}: no asset with eo:bands common name {', '.join(missing)}; "
@@ -149,22 +159,13 @@ def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
     return [found[c] for c in RGB]
 
 
-def gdal_path(item_path: Path, href: str) -> str:
-    """What GDAL opens for an asset: a local path, or ``/vsicurl/URL`` for http(s)."""
-    if href.startswith(("http://", "https://")):
-        return f"/vsicurl/{href}"
-    if "://" in href and not href.startswith("file://"):
-        raise BandbridgeError(f"{item_path}: asset {href}: bandbridge reads local files and http(s) "
-                              "URLs; give the asset's https address or download it")
-    return href.removeprefix("file://")
-
-
-def _asset_grid(item_path: Path, href: str, band: int) -> tuple:
-    """(width, height, transform, crs, dtype, nodata) of one asset band (only its header is
-    read, a few ranges for a URL), or one line."""
+def _asset_grid(item_path: Path, where: str, band: int) -> tuple:
+    """(width, height, transform, crs, dtype, nodata) of one asset band (``where``: what GDAL opens;
+    only its header is read, a few ranges for a URL), or one line."""
     import rasterio
-    where = gdal_path(item_path, href)
-    remote = where.startswith("/vsicurl/")
+    from bandbridge.inference.interop.stac_io import shown
+    href = shown(where)
+    remote = where.startswith("/vsi")
     fix = "check the URL" if remote else "fix the asset's href"
     if not remote and not Path(where).exists():
         raise BandbridgeError(f"{item_path}: asset {href} not found; {fix}")
@@ -191,7 +192,7 @@ def item_to_vrt(item_path: Path) -> Path:
     item_path = Path(item_path)
     d = _load_item(item_path)
     srcs = rgb_sources(item_path)
-    if any(gdal_path(item_path, href).startswith("/vsicurl/") for href, _ in srcs):
+    if any(where.startswith("/vsi") for where, _ in srcs):
         # GDAL would first list each URL's folder to find side-car files: one request per asset
         # (slow, or refused, on object stores). Read from the environment by every later read.
         os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
@@ -200,8 +201,7 @@ def item_to_vrt(item_path: Path) -> Path:
         raise BandbridgeError(f"{item_path}: its red, green and blue assets lie on different grids; "
                               "resample them onto one grid first")
     w, h, tr, crs, dtype, nodata = grids[0]
-    bands = [Band(dtype, [Source(gdal_path(item_path, href), band)], nodata, name)
-             for (href, band), name in zip(srcs, RGB)]
+    bands = [Band(dtype, [Source(where, band)], nodata, name) for (where, band), name in zip(srcs, RGB)]
     key = hashlib.sha256(item_path.read_bytes() + str(item_path.resolve()).encode()).hexdigest()[:16]
     folder = cache_dir() / "stac" / key
     folder.mkdir(parents=True, exist_ok=True)
@@ -235,7 +235,7 @@ def check_items(jobs, overwrite: bool) -> None:
     geometry), or an Item path that exists (without ``--overwrite``), is the input item itself,
     or lies in a folder that cannot be written. ``jobs``: anything with ``src`` and ``dst``."""
     from bandbridge.data.reader import raster_info
-    from bandbridge.fileio import check_output_file
+    from bandbridge.data.reads import check_output_file
     pystac_or_refuse()
     for job in jobs:
         parent = source_item(job.src)

@@ -12,14 +12,15 @@ gives a Level-2 folder's: reflectance and surface temperature in K by the assets
 Non-band assets (``scl``, ``aot``, ``wvp``, ``visual``, thumbnails, metadata, QA) are left out.
 
 Asset hrefs: relative (to the Item), absolute local paths, http(s) (GDAL's ``/vsicurl/``) or
-``s3://`` (``/vsis3/``): only the VRT points at them; nothing is downloaded whole, each read is a
-window. Every failure is one line naming the flag, the Item and (for an asset) its key and href.
+``s3://`` (``/vsis3/``), by ``stac_io``'s one policy (an Item's URL fetched within its host, within
+a deadline; no ``/vsi…`` path, GDAL option or other scheme): only the VRT points at them; nothing is
+downloaded whole, each read is a window. Every failure is one line naming the flag, the Item and
+(for an asset) its key and href.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -34,8 +35,6 @@ LANDSAT_NAMES = {"coastal": "SR_B1", "blue": "SR_B2", "green": "SR_B3", "red": "
                  "swir16": "SR_B6", "swir22": "SR_B7", "lwir11": "ST_B10", "lwir": "ST_B10"}
 _LANDSAT_CODE = re.compile(r"(?:^|_)((?:SR|ST)_B\d{1,2})$", re.IGNORECASE)
 _LANDSAT_L1 = re.compile(r"_B\d{1,2}$", re.IGNORECASE)  # a Level-1 band file (…_B10.TIF): DN by the MTL
-ITEM_BYTES = 16 * 2**20  # read of a URL at most: an Item is kilobytes (Earth Search's ~20 KB); more is no Item
-FETCH_SECONDS = 60  # urllib's socket timeout fetching an Item: a stalled server is refused, not waited on forever
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc")  # a URL that names a raster, never fetched whole
 _RASTERS = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff")
 
@@ -105,11 +104,14 @@ def read_item(where: str, flag: str) -> ItemProduct:
         memo = (where,)
     if memo in _READ:
         return _READ[memo]
-    text = _fetch(where, flag) if remote else Path(where).read_text(errors="replace")
+    if remote:
+        base, text = _fetch(where, flag)
+    else:
+        base, text = str(Path(where).resolve()), Path(where).read_text(errors="replace")
     d = item_dict(text, f"{flag} {where}")
-    item = _pystac_item(d, where if remote else str(Path(where).resolve()), flag)
+    item = _pystac_item(d, base, flag)  # relative hrefs resolve against the URL a redirect ended at
     product = _product(item, d)
-    found = _band_assets(item, product)
+    found = _band_assets(item, product, f"{flag} {where}")
     if not found:
         raise BandbridgeError(
             f"{flag} {where}: no Sentinel-2 or Landsat band asset among its assets [{', '.join(item.assets)}]; "
@@ -143,8 +145,9 @@ def read_item(where: str, flag: str) -> ItemProduct:
 
 def item_dict(text: str, where: str) -> dict:
     """The JSON ``text`` of ``where`` as a STAC Item's dict, or one line saying what it is instead."""
+    from bandbridge.inference.interop.stac_io import load_json
     try:
-        d = json.loads(text)
+        d = load_json(text, where)
     except ValueError as e:
         raise BandbridgeError(f"{where}: not valid JSON ({str(e).splitlines()[0][:120]}); give a STAC Item's "
                               "JSON or its URL") from None
@@ -157,33 +160,24 @@ def item_dict(text: str, where: str) -> dict:
     return d
 
 
-def _fetch(url: str, flag: str) -> str:
-    """The Item's JSON at ``url``, read up to :data:`ITEM_BYTES` (a raster's URL is refused unread), or
-    one line naming it."""
-    import urllib.request
+def _fetch(url: str, flag: str) -> tuple[str, str]:
+    """``(the URL it ended at, the Item's JSON)`` of ``url`` (``stac_io.fetch``: within its host, a
+    deadline and a size; a raster's URL is refused unread), or one line naming it."""
+    from bandbridge.inference.interop.stac_io import fetch
     if Path(url.split("?")[0]).suffix.lower() in RASTER_SUFFIXES:
         raise BandbridgeError(f"{flag} {url}: a raster's URL; sharpen reads a STAC Item's URL (its band assets by "
                               "window), or a local raster or folder")
-    try:
-        with urllib.request.urlopen(url, timeout=FETCH_SECONDS) as r:
-            data = r.read(ITEM_BYTES + 1)
-    except Exception as e:  # noqa: BLE001 - the network, the server, the address: one line naming it
-        why = str(e).splitlines()[0][:160] if str(e) else ""
-        raise BandbridgeError(f"{flag} {url}: cannot fetch it ({type(e).__name__}{': ' + why if why else ''}); "
-                              "check the address and the network, or download the Item and give its file") from None
-    if len(data) > ITEM_BYTES:
-        raise BandbridgeError(f"{flag} {url}: over {ITEM_BYTES // 2**20} MiB, no STAC Item; give one Item's URL")
-    return data.decode("utf-8", errors="replace")
+    final, data = fetch(url, f"{flag} {url}")
+    return final, data.decode("utf-8", errors="replace")
 
 
 def _pystac_item(d: dict, href: str, flag: str):
-    """The Item as pystac reads it, its self href set so relative asset hrefs resolve against it."""
+    """The Item as pystac reads it, its self href ``href`` (where it was read; the JSON's own self link
+    left out, as pystac does given one) and its asset hrefs as written (``set_self_href`` would rebase them)."""
     from bandbridge.inference.interop.stac import pystac_or_refuse
     pystac = pystac_or_refuse()
     try:
-        item = pystac.Item.from_dict(d, href=href, preserve_dict=True)
-        item.set_self_href(href)
-        return item
+        return pystac.Item.from_dict(d, href=href, preserve_dict=True)
     except Exception as e:  # noqa: BLE001 - pystac raises many types for a malformed Item
         why = str(e).splitlines()[0][:160] if str(e) else ""
         raise BandbridgeError(f"{flag} {href}: not a valid STAC Item ({type(e).__name__}{': ' + why if why else ''}); "
@@ -197,12 +191,13 @@ def _product(item, d: dict) -> str:
     return "landsat" if "landsat" in said or re.match(r"^L[COTEM]0\d_", item.id or "") else "sentinel2"
 
 
-def _band_assets(item, product: str) -> dict[str, tuple]:
+def _band_assets(item, product: str, said: str) -> dict[str, tuple]:
     """``{band: (key, asset, href, GDAL path)}`` of the Item's one-band raster assets, in the product's
     band order; one asset a band: a GeoTIFF before other formats (Earth Search's ``-jp2`` copies), an
-    asset named by its key before one named by its band."""
+    asset named by its key before one named by its band. Each href taken by ``stac_io``'s policy, a
+    refusal one line after ``said`` (the flag and the Item)."""
     from bandbridge.inference.interop.stac import asset_bands
-    from bandbridge.inference.interop.stac_search import band_asset
+    from bandbridge.inference.interop.stac_io import for_gdal, resolve
     ranked = []
     for key, a in item.assets.items():
         entries = asset_bands(a)
@@ -216,8 +211,8 @@ def _band_assets(item, product: str) -> dict[str, tuple]:
     found: dict[str, tuple] = {}
     for _, _, name, key, a in sorted(ranked, key=lambda r: r[:2]):
         if name not in found:
-            href = a.get_absolute_href() or a.href
-            found[name] = (key, a, href, band_asset(item, key)[1])  # by its key: its GDAL path (/vsicurl/, /vsis3/)
+            href = resolve(a.href, item.get_self_href(), f"{said}: asset '{key}' ({a.href})")
+            found[name] = (key, a, href, for_gdal(href))  # its GDAL path (/vsicurl/, /vsis3/)
     return dict(sorted(found.items(), key=lambda kv: _order(product, kv[0])))
 
 

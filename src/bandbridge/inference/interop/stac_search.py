@@ -9,6 +9,10 @@ its cloud mask (pystac-client for a STAC API, pystac for a static catalog; ``ban
 - an ``http(s)://`` STAC API address, with ``#COLLECTION`` after it where it is not Sentinel-2 L2A;
 - a local or ``file://`` static catalog or collection (``catalog.json``), searched item by item.
 
+Every request, link and asset href goes through ``stac_io``'s one policy: an API asked only on its
+own host within a deadline, a catalog's links and an Item's asset hrefs relative, local (of a local
+document), http(s):// or s3:// and nothing GDAL would take an option from.
+
 Only the window over the input is read of the chosen asset (``data/reference.py``: a windowed read,
 through GDAL's ``/vsicurl/`` for remote COGs). The band is found by its common name (``eo:bands``
 or 1.1's ``bands``) or its asset key (``nir``, ``B08``…); the mask by ``scl`` or ``qa_pixel``.
@@ -131,9 +135,13 @@ def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime, flag: str 
         from pystac_client import Client
     except ImportError:
         raise BandbridgeError(f"{flag} with a STAC API needs pystac-client: pip install 'bandbridge[stac]'") from None
+    from bandbridge.inference.interop.stac_io import api_io
     try:
-        search = Client.open(url).search(collections=[coll], bbox=bbox, datetime=[t0, t1], max_items=200)
+        search = Client.open(url, stac_io=api_io(url, f"{flag} {url}")).search(
+            collections=[coll], bbox=bbox, datetime=[t0, t1], max_items=200)
         return list(search.items())
+    except BandbridgeError:
+        raise
     except Exception as e:  # noqa: BLE001 - the network or the API: one line naming the address
         raise BandbridgeError(f"{flag} {url}: the STAC search failed ({type(e).__name__}: {e}); "
                               f"check the address and the network, or give {_FILE[flag]}") from None
@@ -172,36 +180,52 @@ def _catalog_items(path: str, bbox, t0: datetime, t1: datetime, coll: str | None
 def walk_catalog(root: str, flag: str):
     """Every Item of the static catalog or collection ``root``, following its ``child`` and
     ``item`` links once each (a catalog that lists itself, or an ancestor, is not read again);
-    each file read by pystac, any failure one line naming ``flag`` and that file."""
-    from bandbridge.fileio import check_regular
+    each link by ``stac_io``'s policy (a local file, or a URL fetched within its host and deadline),
+    any failure one line naming ``flag`` and that file."""
     from bandbridge.inference.interop.stac import pystac_or_refuse
+    from bandbridge.inference.interop.stac_io import load_json, resolve
     pystac = pystac_or_refuse()
     seen: set[str] = set()
-    todo = [root]
+    todo = [root.removeprefix("file://")]
     while todo:
         href = todo.pop()
-        local = None if "://" in href and not href.startswith("file://") else href.removeprefix("file://")
-        key = os.path.realpath(local) if local is not None else href
+        key = href if "://" in href else os.path.realpath(href)
         if key in seen:
             continue
         seen.add(key)
-        if local is not None:
-            if not Path(local).exists():
-                raise BandbridgeError(f"{flag}: {local}, which the catalog links to, does not exist; fix the "
-                                      "catalog's link or restore the file")
-            check_regular(local, f"{flag}: linked file", what="STAC JSON")
+        at, text = _stac_text(href, flag)
         try:
-            obj = pystac.read_file(local if local is not None else href)
+            obj = pystac.read_dict(load_json(text, f"{flag}: {at}"), href=at)
             links = [] if isinstance(obj, pystac.Item) else \
-                [ln.get_absolute_href() for ln in obj.links if ln.rel in ("child", "item")]
+                [(ln.rel, ln.target if isinstance(ln.target, str) else ln.get_href()) for ln in obj.links
+                 if ln.rel in ("child", "item")]
+        except BandbridgeError:
+            raise
         except Exception as e:  # noqa: BLE001 - pystac raises many types for a malformed file
             why = str(e).splitlines()[0][:160] if str(e) else ""
-            raise BandbridgeError(f"{flag}: {local or href} is no readable STAC Catalog, Collection or Item "
+            raise BandbridgeError(f"{flag}: {at} is no readable STAC Catalog, Collection or Item "
                                   f"({type(e).__name__}{': ' + why if why else ''}); fix or re-download it") from None
         if isinstance(obj, pystac.Item):
             yield obj
             continue
-        todo.extend(h for h in reversed(links) if h)
+        todo.extend(resolve(h, at, f"{flag}: {at}: its '{rel}' link ({h})") for rel, h in reversed(links) if h)
+
+
+def _stac_text(href: str, flag: str) -> tuple[str, str]:
+    """``(where it was read, its text)`` of a catalog's file: a local file, or an http(s) URL by
+    ``stac_io.fetch``; an ``s3://`` link is not read."""
+    from bandbridge.fileio import check_regular
+    from bandbridge.inference.interop.stac_io import fetch
+    if href.startswith(("http://", "https://")):
+        at, data = fetch(href, f"{flag}: {href}", "the catalog")
+        return at, data.decode("utf-8", errors="replace")
+    if href.startswith("s3://"):
+        raise BandbridgeError(f"{flag}: {href}: a catalog's link to s3:// is not read; give its https:// address")
+    if not Path(href).exists():
+        raise BandbridgeError(f"{flag}: {href}, which the catalog links to, does not exist; fix the "
+                              "catalog's link or restore the file")
+    check_regular(href, f"{flag}: linked file", what="STAC JSON")
+    return str(Path(href).absolute()), Path(href).read_text(errors="replace")
 
 
 def _date(item) -> date:
@@ -230,26 +254,24 @@ def _asset(item, role: str) -> tuple[str, str] | None:
     for key, a in item.assets.items():
         names = _names(a)
         if len(names) == 1 and (names[0] in KEYS.get(role, ()) or band_role(names[0]) == role):
-            return key, _href(a)
+            return key, _href(item, key)
     for key in KEYS.get(role, (role,)):
         if key in item.assets:
-            return key, _href(item.assets[key])
+            return key, _href(item, key)
     return None
 
 
 def _mask(item) -> str | None:
-    return next((_href(item.assets[k]) for k in MASKS if k in item.assets), None)
+    return next((_href(item, k) for k in MASKS if k in item.assets), None)
 
 
-def _href(asset) -> str:
-    h = asset.get_absolute_href() or asset.href
-    if h.startswith("file://"):
-        return h[7:]
-    if h.startswith(("http://", "https://")):
-        return "/vsicurl/" + h
-    if h.startswith("s3://"):
-        return "/vsis3/" + h[5:]
-    return h
+def _href(item, key: str) -> str:
+    """What GDAL opens of the Item's asset ``key``: its href by ``stac_io``'s one policy, refused in one
+    line naming the Item, the asset and the href."""
+    from bandbridge.inference.interop.stac_io import gdal_href
+    href = item.assets[key].href
+    return gdal_href(href, item.get_self_href(), f"STAC Item {item.get_self_href() or item.id}: asset '{key}' "
+                                                 f"({href})")
 
 
 # What a fill's search reads of an Item (``inference/jobs/fill_stac.py``).
@@ -270,11 +292,11 @@ def band_asset(item, name: str) -> tuple[str, str] | None:
     want = name.upper()
     for key, a in item.assets.items():
         if key.upper() == want or [n.upper() for n in _names(a)] == [want]:
-            return key, _href(a)
+            return key, _href(item, key)
     role = band_role(name)
     return _asset(item, role) if role != "other" else None
 
 
 def mask_asset(item) -> tuple[str, str] | None:
     """``(key, href)`` of the Item's cloud mask (SCL or QA_PIXEL), if it has one."""
-    return next(((k, _href(item.assets[k])) for k in MASKS if k in item.assets), None)
+    return next(((k, _href(item, k)) for k in MASKS if k in item.assets), None)
