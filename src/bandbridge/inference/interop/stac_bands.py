@@ -263,12 +263,14 @@ def _band_vrt(vrt: Path, source: str, asset, label: str) -> tuple[Path, float, f
     import rasterio
 
     from bandbridge.fileio import atomic_write_bytes
+    from bandbridge.inference.interop.stac_io import check_format
     from bandbridge.inference.interop.vrt import Band, Source, vrt_text
     local = not source.startswith("/vsi")
     if local and not Path(source).is_file():
         raise BandbridgeError(f"{label}: no such file; fix the asset's href, or give the Item beside its files")
     try:
         with rasterio.open(source) as s:
+            check_format(s, label)
             grid = s.width, s.height, s.crs, s.transform, s.dtypes[0]
             own = s.nodata, s.scales[0], s.offsets[0]
     except rasterio.errors.RasterioError as e:

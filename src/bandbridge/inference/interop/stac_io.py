@@ -22,8 +22,13 @@ a redirect is followed only to the same scheme, host and port (elsewhere: one li
 went); the whole exchange, from the connection to the last byte, ends by :data:`FETCH_SECONDS`
 (a server trickling a byte a read trips no per-read timeout) and at :data:`FETCH_BYTES`. JSON
 (:func:`load_json`) is refused past :data:`JSON_DEPTH` levels, counted by a linear scan before
-any parser recurses. What GDAL itself asks of an asset's host (its byte ranges, and the redirects
-libcurl follows) is GDAL's.
+any parser recurses.
+
+Formats (:func:`check_format`). An asset over the network is read only as a format that names no
+other file (GeoTIFF, JPEG 2000), checked on its first open, before any pixel is read: a VRT served
+as ``B05.tif`` names its own sources, a ``/vsicurl?header_file=LOCALFILE`` among them. What GDAL
+itself asks of an asset's host afterwards (its byte ranges, from its cache, and the redirects libcurl
+follows) is GDAL's.
 """
 
 from __future__ import annotations
@@ -124,6 +129,19 @@ def for_gdal(resolved: str) -> str:
     if resolved.startswith("s3://"):
         return "/vsis3/" + resolved[5:]
     return resolved
+
+
+FORMATS = ("GTiff", "COG", "JP2OpenJPEG")  # GDAL's drivers of formats that name no other file
+
+
+def check_format(dataset, where: str) -> None:
+    """Refuse an asset over the network (``/vsi…``) that GDAL opened as another format than
+    :data:`FORMATS`: called on an asset's first open, before any of its pixels (a VRT reads its
+    sources only then)."""
+    if str(dataset.name).startswith("/vsi") and dataset.driver not in FORMATS:
+        raise BandbridgeError(f"{where}: GDAL reads it as {dataset.driver}, a format that can name other files (a "
+                              "local one would be read and sent on); an asset over the network is read as GeoTIFF or "
+                              "JPEG 2000 only")
 
 
 def shown(gdal: str) -> str:

@@ -116,8 +116,24 @@ def find_reference(src: Path, source: str, when: date | None, role: str, days: i
     cloud = _cloud(best)
     note = (f"--reference {source}: Item {best.id} of {_date(best)} ({'cloud cover unknown' if cloud > 100 else f'{cloud:.0f} % cloud'}), "
             f"the least cloudy of {len(usable)} within {days} days of {when}; reading its {asset[0]} asset")
-    return _checked(source, best, lambda: Found(asset[1], _mask(best), _date(best), note,
-                                                tuple(float(v) for v in best.bbox or (-180.0, -90.0, 180.0, 90.0))))
+    found = _checked(source, best, lambda: Found(asset[1], _mask(best), _date(best), note,
+                                                 tuple(float(v) for v in best.bbox or (-180.0, -90.0, 180.0, 90.0))))
+    _check_formats(source, best, (found.href, found.mask))
+    return found
+
+
+def _check_formats(source: str, item, paths) -> None:
+    """Each remote asset taken, opened once before the reference reads a pixel of it, by
+    ``stac_io.check_format``; one that cannot be opened is left to that read, which says so."""
+    import rasterio
+
+    from bandbridge.inference.interop.stac_io import check_format, shown
+    for p in (p for p in paths if p and p.startswith("/vsi")):
+        try:
+            with rasterio.open(p) as s:
+                check_format(s, f"--reference {source}: Item {item.id}'s asset {shown(p)}")
+        except rasterio.errors.RasterioError:
+            continue
 
 
 def _checked(source: str, item, read):

@@ -230,6 +230,8 @@ def _opened(href: str, source: str, flag: str, it):
     """The asset ``href`` opened by GDAL (a remote one through ``/vsicurl/``: headers and windows
     only), any failure one line naming the Item and the asset."""
     import rasterio
+
+    from bandbridge.inference.interop.stac_io import check_format, shown
     if href.startswith("/vsi"):  # no listing of each URL's folder for side-car files (interop/stac.item_to_vrt)
         os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     try:
@@ -239,6 +241,7 @@ def _opened(href: str, source: str, flag: str, it):
         raise BandbridgeError(f"{flag} {source}: Item {it.id}'s asset {href} cannot be read ({why}); fix the "
                               "catalog or the network, or give the date's file") from None
     with src:
+        check_format(src, f"{flag} {source}: Item {it.id}'s asset {shown(href)}")  # before any pixel is read
         yield src
 
 
