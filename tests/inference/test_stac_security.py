@@ -351,3 +351,58 @@ def test_an_asset_served_as_a_vrt_is_refused_before_its_sources_are_read(tmp_pat
     code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", cat, "-o", str(tmp_path / "o.tif"))
     assert f"asset {bad}: GDAL reads it as VRT" in _one_line(code, err), err
     assert not _leaked(host) and not [r for r in host.heard if r[1] == "/files/B05.tif"], host.heard
+
+
+@pytest.mark.parametrize("text,depth", [('{"a": [1, {"b": []}]}', 4), ('["[[[", "]", "{"]', 1),
+                                        (r'["a\"[[[", {"k\\": [[]]}]', 4), (r'["\\\"[", []]', 2),
+                                        ("[" * 101 + "]" * 101, 101), ('"no brackets"', 0)])
+def test_json_depth_counts_brackets_outside_strings_only(text, depth):
+    from bandbridge.inference.interop.stac_io import json_depth
+    assert json_depth(text) == depth
+    assert depth > 100 or json_depth(text) == _recursive_depth(json.loads(text))
+
+
+def _recursive_depth(v) -> int:
+    kids = v.values() if isinstance(v, dict) else v if isinstance(v, list) else None
+    return 0 if kids is None else 1 + max((_recursive_depth(k) for k in kids), default=0)
+
+
+LOCAL, REMOTE = "/data/items/item.json", "https://stac.example.com:8443/items/x/item.json"
+
+
+@pytest.mark.parametrize("href,base,gdal", [
+    ("./B05.tif", LOCAL, "/data/items/B05.tif"),
+    ("../cogs/B05.tif", LOCAL, "/data/cogs/B05.tif"),
+    ("file:///data/other/B05%20a.tif", LOCAL, "/data/other/B05 a.tif"),
+    ("/srv/B05.tif", LOCAL, "/srv/B05.tif"),
+    ("https://Bucket.example.com/a b/B05.tif?sig=x y&z=1#frag", LOCAL,
+     "/vsicurl/https://bucket.example.com/a%20b/B05.tif?sig=x%20y&z=1"),
+    ("s3://sentinel-cogs/tiles/B05.tif", LOCAL, "/vsis3/sentinel-cogs/tiles/B05.tif"),
+    ("./B05.tif", REMOTE, "/vsicurl/https://stac.example.com:8443/items/x/B05.tif"),
+    ("/elsewhere/B05.tif", REMOTE, "/vsicurl/https://stac.example.com:8443/elsewhere/B05.tif"),
+    ("https://other.example.com/B05.tif", REMOTE, "/vsicurl/https://other.example.com/B05.tif"),
+])
+def test_the_hrefs_taken_and_what_gdal_opens_of_them(href, base, gdal):
+    from bandbridge.inference.interop.stac_io import gdal_href
+    assert gdal_href(href, base, "x") == gdal
+
+
+@pytest.mark.parametrize("href,base,why", [
+    ("/vsis3/bucket/B05.tif", LOCAL, "a GDAL virtual file path"),
+    ("../../../vsicurl?url=http://h/x.tif", LOCAL, "resolves to a GDAL virtual file path"),
+    ("HDF5:/data/x.h5://band", LOCAL, "'hdf5:' is no scheme bandbridge reads"),
+    ("vrt:///data/x.tif?bands=1", LOCAL, "'vrt:' is no scheme"),
+    ("ftp://h/B05.tif", LOCAL, "'ftp:' is no scheme"),
+    ("B05.tif\n", LOCAL, "control characters"),
+    ("http://user:secret@h/B05.tif", LOCAL, "is no host[:port]"),
+    ("file:///etc/passwd", REMOTE, "only a local document may"),
+    ("//other.example.com/B05.tif", REMOTE, "a relative href that leaves the Item's host"),
+    ("./B05.tif", None, "whose location is unknown"),
+])
+def test_the_hrefs_refused_say_why_and_what_is_read(href, base, why):
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.inference.interop.stac_io import gdal_href
+    with pytest.raises(BandbridgeError) as e:
+        gdal_href(href, base, "item.json: asset 'x'")
+    assert str(e.value).startswith("item.json: asset 'x': ") and why in str(e.value), str(e.value)
+    assert str(e.value).endswith("relative, absolute local (or file:///), http(s):// and s3:// hrefs")
