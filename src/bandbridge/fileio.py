@@ -85,17 +85,67 @@ def safe_name(text: str, fallback: str = "item") -> str:
     return s or fallback
 
 
-def disk_full_message(e: BaseException) -> str | None:
-    """One line for a write that ran out of space (OS or GDAL error), else None."""
-    text = str(e)
-    full = (isinstance(e, OSError) and e.errno == errno.ENOSPC) or any(
-        k in text for k in ("No space left on device", "Free disk space available is"))
-    if not full:
+def file_size_limit() -> int | None:
+    """Bytes a file this process writes may reach (``ulimit -f``), or None when unlimited."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, ValueError, OSError):  # not on this platform
         return None
-    where = f"{e.filename}: " if isinstance(e, OSError) and e.filename else ""
-    first = text.splitlines()[0][:200] if text else "ENOSPC"
-    return (f"{where}no space left on the device ({first}); free some space or choose an output "
-            "folder on another disk (nothing was left half-written)")
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def size_limit_text(limit: int) -> str:
+    """What the file-size limit ``limit`` (bytes) means and its fix, in the user's shell's words."""
+    return (f"a file may be at most {limit / 1e6:.3g} MB here (this shell's file-size limit, ulimit -f "
+            f"{limit // 1024}): raise it (ulimit -f unlimited)")
+
+
+_FULL = ("No space left on device", "Free disk space available is")  # the OS's and GDAL's words
+_WRITE_FAILED = ("Write failed", "Write error", "TIFFAppendToStrip", "_tiffWriteProc")  # GDAL's, no cause given
+
+
+def _failed_write(e: BaseException) -> bool:
+    """A write GDAL failed without saying why (its error or a cause in the chain), or a work file of
+    this run (a temporary of ours) that does not read back: what a full disk or a file-size limit
+    leaves when GDAL only logged the write's own error."""
+    text = " ".join(str(x) for x in (e, e.__cause__, e.__context__) if x is not None)
+    ours = f"{os.path.join(tempfile.gettempdir(), 'bandbridge-')}" in text or PARTIAL in text
+    return any(k in text for k in _WRITE_FAILED) or (ours and "cannot read" in text)
+
+
+def disk_full_message(e: BaseException, out: str | Path | None = None) -> str | None:
+    """One line for a write that ran out of room, naming ``out`` (else the error's file), or None
+    for any other error: a full disk (ENOSPC, GDAL's words for it) or this process's file-size limit
+    (EFBIG, "File too large", or a write GDAL failed while such a limit is set: GDAL reports a cut
+    file as a failed write or a corrupt one, never the cause)."""
+    text = str(e)
+    code = e.errno if isinstance(e, OSError) else None
+    where = f"{out}: " if out else (f"{e.filename}: " if isinstance(e, OSError) and e.filename else "")
+    first = text.splitlines()[0][:200] if text else errno.errorcode.get(code or 0, type(e).__name__)
+    if code == errno.ENOSPC or any(k in text for k in _FULL):
+        return (f"{where}no space left on the device ({first}); free some space or choose an output "
+                "folder on another disk (nothing was left half-written)")
+    limit, too_large = file_size_limit(), code == errno.EFBIG or "File too large" in text
+    if limit is not None and (too_large or _failed_write(e)):
+        return f"{where}not written: {size_limit_text(limit)} (nothing was left half-written)"
+    if too_large:  # no limit of ours: the filesystem's own largest file (FAT32's 4 GB)
+        return (f"{where}the file grew past the largest this filesystem holds ({first}); choose an output "
+                "folder on another disk (nothing was left half-written)")
+    return None
+
+
+@contextmanager
+def writing(out: str | Path) -> Iterator[None]:
+    """Any write inside that runs out of room (the output, or a work file the run reads back) as one
+    line naming ``out`` (:func:`disk_full_message`); any other error passes as it is."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - only what disk_full_message recognises is turned
+        said = disk_full_message(e, out)
+        if said is None:
+            raise
+        raise BandbridgeError(said) from None
 
 
 def size_text(width: int, height: int) -> str:
@@ -230,13 +280,6 @@ def check_writable(folder: Path, flag: str) -> None:
     os.unlink(t)
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def check_output_suffix(path: Path, formats: dict[str, str], command: str, flag: str = "--output") -> str:
     """The format ``path``'s suffix names among ``formats`` (suffix → what the command writes
     there, e.g. ``{".tif": "GeoTIFF"}``), or a one-line refusal before any work: a name that does
@@ -253,30 +296,7 @@ def check_output_suffix(path: Path, formats: dict[str, str], command: str, flag:
     return fmt
 
 
-def check_output_file(path: Path, inputs: Sequence[Path], overwrite: bool,
-                      flag: str = "--output") -> None:
-    """Refuse, before any work, an output file that is an input (every path the run reads:
-    ``data/cube_ref.paths_read`` lists a name's), lies inside an input band folder, an existing
-    folder, an existing file without ``--overwrite``, or in a folder that cannot be written."""
-    for src in inputs:
-        if _same(path, Path(src)) or path.resolve() == Path(src).resolve():
-            raise BandbridgeError(f"{flag} {path} is the input file {src}; writing it would "
-                                  "destroy the input: choose another output path")
-    for src in inputs:
-        if Path(src).is_dir() and _inside(path.resolve(), Path(src).resolve()):
-            raise BandbridgeError(f"{flag} {path} is inside {src}, a band folder this run reads (a "
-                                  "file written there becomes one of its bands): choose another output path")
-    if path.is_dir():
-        raise BandbridgeError(f"{flag} {path} is a folder; give a file path (e.g. "
-                              f"{path / 'out.tif'}) or, for several inputs, a folder without "
-                              "the .tif suffix")
-    if path.exists() and not overwrite:
-        raise BandbridgeError(f"{flag} {path} already exists; pass --overwrite to replace it "
-                              "(or choose another path)")
-    check_writable(path.parent, flag)
-
-
-def _inside(inner: Path, outer: Path) -> bool:
+def inside(inner: Path, outer: Path) -> bool:
     """Whether ``inner`` is ``outer`` or lies inside it (both resolved)."""
     return inner == outer or outer in inner.parents
 
@@ -295,7 +315,7 @@ def check_output_folder(path: Path, keep: Sequence[Path], overwrite: bool, flag:
     if p.exists() and not p.is_dir():
         raise BandbridgeError(f"{flag} {path} is a file; give a folder path for the bundle")
     for k in keep:
-        if _inside(Path(k).resolve(), p):
+        if inside(Path(k).resolve(), p):
             how = "is" if Path(k).resolve() == p else "holds"
             raise BandbridgeError(f"{flag} {path} {how} {k}, which this command reads; replacing "
                                   "it would delete it: choose another output folder")

@@ -161,7 +161,7 @@ def test_a_cube_and_its_scl_cube_are_never_the_output(run_cli, cubes, tmp_path, 
     one list of what a name reads (``cube_ref.paths_read`` through ``fill_read.fill_reads``) names
     both, so the one output check refuses them whatever the suffix rule says."""
     from bandbridge.errors import BandbridgeError
-    from bandbridge.fileio import check_output_file
+    from bandbridge.data.reads import check_output_file
     from bandbridge.inference.jobs.fill_checks import fill_reads
     s10, s20, s1 = cubes
     dest = s10.parent / target
@@ -178,7 +178,7 @@ def test_a_cube_and_its_scl_cube_are_never_the_output(run_cli, cubes, tmp_path, 
 def test_paths_read_names_every_part():
     """``#scl=`` and ``#grid=`` files (relative to the cube's folder), the cube itself, and a plain
     name as itself."""
-    from bandbridge.data.cube_ref import paths_read
+    from bandbridge.data.reads import paths_read
     assert paths_read("/d/S10.nc@2020-01-01#scl=S20.nc#grid=/g/G.nc") == [Path("/d/S10.nc"), Path("/d/S20.nc"),
                                                                            Path("/g/G.nc")]
     assert paths_read("/nowhere/x.tif") == [Path("/nowhere/x.tif")]
@@ -187,8 +187,8 @@ def test_paths_read_names_every_part():
 def test_an_output_inside_a_band_folder_read_is_refused(tmp_path):
     """A band folder is read whole: a file written into it would become one of its bands."""
     from bandbridge.errors import BandbridgeError
-    from bandbridge.fileio import check_output_file
-    from bandbridge.data.cube_ref import paths_read
+    from bandbridge.data.reads import check_output_file
+    from bandbridge.data.reads import paths_read
     folder = tmp_path / "bands"
     folder.mkdir()
     for b in BANDS:

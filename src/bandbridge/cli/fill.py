@@ -62,8 +62,9 @@ def fill(
     and predicted by the engine (--backend, --workers, --scheduler) only on the tiles that hold
     pixels to fill; the scene is read and written by strips, never whole."""
     from bandbridge.cli.evaluate import quiet_libraries
+    from bandbridge.fileio import writing
     from bandbridge.inference.jobs.fill import run_fill
-    with quiet_libraries():
+    with quiet_libraries(), writing(output):  # a full disk or a file-size limit: one line naming -o
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
                  say=lambda s: out.print(s, highlight=False),
                  engine=engine_options(backend, precision, threads, workers, scheduler, retries, summary),

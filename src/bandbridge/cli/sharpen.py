@@ -49,12 +49,13 @@ def sharpen(
     grids (the 20 m and 60 m bands) take a run per grid, each its own Wald protocol and routes,
     written into one output in the reference's band order."""
     from bandbridge.cli.evaluate import quiet_libraries
+    from bandbridge.fileio import writing
     from bandbridge.inference.interop.stac_bands import forget
     from bandbridge.inference.jobs.sharpen_read import item_lines
     from bandbridge.inference.jobs.sharpen_sets import sharpen_sets as run
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     forget()  # a STAC Item's URL read afresh each run (then once in it)
-    with quiet_libraries():
+    with quiet_libraries(), writing(output):  # a full disk or a file-size limit: one line naming -o
         for line in item_lines(fine, reference):  # a STAC Item's id and the asset of each band
             out.print(line, highlight=False)
         run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,

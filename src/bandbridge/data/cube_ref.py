@@ -16,12 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import rasterio
-
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import path_kind
 
-_NPY_STEP = re.compile(r"\[\d+\]$")  # ``stack.npy[3]``: one array of a 4-D stack
 _REF = re.compile(r"^(?P<path>.+?\.(?:nc|nc4|zarr))(?=@|#|$)(?:@(?P<date>[^#]*))?"
                   r"(?P<opts>(?:#[^#]*)*)$", re.IGNORECASE)
 
@@ -87,26 +83,3 @@ def parse_ref(path: str | Path) -> CubeRef:
             raise BandbridgeError(f"{path}: unknown cube option '#{opt}'; use #scl, #scl=FILE "
                                   "or #grid=FILE")
     return CubeRef(Path(m.group("path")), m.group("date") or None, scl, grid)
-
-
-def paths_read(item: str | Path) -> list[Path]:
-    """Every file a name makes a run read, for the output check (``fileio.check_output_file``):
-    a cube reference's cube and its ``#scl=`` and ``#grid=`` files; a band folder and its files;
-    for any other raster the files GDAL opens for it (a VRT's sources, an ``.aux.xml``, ``.ovr`` or
-    ``.msk`` beside it); a name that is not there, or not a raster, as itself. Files a command
-    finds beside an input by its own rule (``fill``'s SCL) are the command's to add."""
-    if is_cube(item):
-        ref = parse_ref(item)
-        return [ref.path, *(ref.file(f) for f in (ref.scl, ref.grid) if f)]
-    p = Path(_NPY_STEP.sub("", str(item)))
-    kind = path_kind(p)
-    if kind == "a folder":
-        return [p, *sorted(q for q in p.iterdir() if q.is_file())]
-    if kind is not None or not p.is_file():  # a pipe, device, URL or missing file: refused by the reader
-        return [p]
-    try:
-        with rasterio.Env(), rasterio.open(p) as src:
-            files = [Path(f) for f in src.files]
-    except Exception:  # noqa: BLE001 - not a raster GDAL opens (.npy): the file itself
-        files = []
-    return [p, *(f for f in files if f != p)]

@@ -16,7 +16,8 @@ from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.select import make_backend
 from bandbridge.inference.core.predictor import PredictOptions, predict_file
-from bandbridge.fileio import atomic_paths, check_output_file
+from bandbridge.data.reads import check_output_file
+from bandbridge.fileio import atomic_paths
 from bandbridge.bands import same_family
 from bandbridge.inference.core.interpret import Overrides, interpret
 from bandbridge.inference.core.look import look_at

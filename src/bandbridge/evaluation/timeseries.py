@@ -20,7 +20,8 @@ from bandbridge.bands import find_role, get_scaling, ndvi
 from bandbridge.data.formats import open_raster
 from bandbridge.data.reader import read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import atomic_paths, atomic_write_bytes, check_output_file
+from bandbridge.data.reads import check_output_file
+from bandbridge.fileio import atomic_paths, atomic_write_bytes
 from bandbridge.inference.runtime.select import make_backend
 from bandbridge.bands import same_family
 from bandbridge.inference.core.interpret import Overrides, interpret

@@ -29,6 +29,7 @@ from bandbridge.bands import band_role
 from bandbridge.bundle import WEIGHTS, load_model, rename_bundle, save_bundle
 from bandbridge.config import Config, build_config
 from bandbridge.data.found_groups import find_groups
+from bandbridge.data.reads import paths_read
 from bandbridge.data.seen import from_pairs
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import atomic_write_bytes, check_output_folder, sha256_file
@@ -173,8 +174,8 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
     if minutes <= 0:
         raise BandbridgeError(f"--minutes {minutes:g}: give a positive number of minutes")
     folder = resolve_model_folder(Path(model))
-    out = check_output_folder(Path(output), [*pair_paths(pairs), folder], overwrite, "-o/--output",
-                              own_bundle_file(Path(output)))
+    out = check_output_folder(Path(output), [q for x in [*pair_paths(pairs), folder] for q in paths_read(x)], overwrite,
+                              "-o/--output", own_bundle_file(Path(output)))  # a pair's VRT sources kept too
     bundle = load_model(folder)
     base = bundle.config
     if base.task.kind != "translation":

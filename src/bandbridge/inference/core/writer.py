@@ -16,7 +16,7 @@ from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel
 from bandbridge.data.reference import RASTER_ERRORS
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import check_output_suffix, temp_beside
+from bandbridge.fileio import check_output_suffix, file_size_limit, size_limit_text, temp_beside
 from bandbridge.stretch import PERCENTILES, stretch
 
 DTYPES = ("auto", "float32", "uint16", "uint8")
@@ -348,22 +348,11 @@ def write_failure(out: Path, e: BaseException, what: str = "writing failed") -> 
     if free is not None and free < 256e6:
         hint = "free some space or choose an output folder on another disk"
     elif limit is not None:  # the disk has room: the process's own limit stopped the file
-        room, hint = "", (f"a file may be at most {limit / 1e6:.3g} MB here (this shell's file-size limit, "
-                          f"ulimit -f {limit // 1024}): raise it (ulimit -f unlimited)")
+        room, hint = "", size_limit_text(limit)
     else:
         hint = "check the disk and the output folder"
     return BandbridgeError(f"{out}: {what} ({first}{'; ' + cause if cause else ''}{room}); "
                            f"{hint} (nothing was left under the output name)")
-
-
-def file_size_limit() -> int | None:
-    """Bytes a file this process writes may reach (``ulimit -f``), or None when unlimited."""
-    try:
-        import resource
-        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    except (ImportError, ValueError, OSError):  # not on this platform
-        return None
-    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def verify_written(path: Path, final: Path | None = None) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import check_output_file, check_output_suffix
+from bandbridge.data.reads import check_output_file
 from bandbridge.inference.jobs.fill_checks import FORMATS, check_inputs, fill_reads
 from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
 from bandbridge.inference.jobs.fill_finish import FILLED, OBSERVED
@@ -72,10 +72,9 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     earlier, later, sar = found.earlier, found.later, found.sar
     sar_earlier = pairs if len(pairs) > 1 else found.sar_earlier
     dest = Path(out)
-    check_output_suffix(dest, FORMATS, "fill")
-    check_sar_later(later, sar, sar_later)
     check_output_file(dest, fill_reads([scene, *earlier, *later, sar, *(pairs if len(pairs) > 1 else [sar_earlier]),
-                                        *sar_later], mask), overwrite)
+                                        *sar_later], mask), overwrite, formats=FORMATS, command="fill")
+    check_sar_later(later, sar, sar_later)
     check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later)
     return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments

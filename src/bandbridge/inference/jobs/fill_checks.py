@@ -18,7 +18,7 @@ from rasterio.transform import array_bounds
 from rasterio.warp import transform_bounds
 
 from bandbridge.bands import band_role
-from bandbridge.data.cube_ref import is_cube, parse_ref, paths_read
+from bandbridge.data.cube_ref import is_cube, parse_ref
 from bandbridge.data.cube_dataset import cube_info
 from bandbridge.data.grids import Grid
 from bandbridge.data.reader import raster_info, read_raster
@@ -35,12 +35,11 @@ LOOK_SIDE = 1024  # a file at most this many pixels a side is looked at whole (â
 # moment): all nodata or NaN is then its cause; a larger one is read by strips, where the pass says it
 
 
-def fill_reads(items: list[str | None], mask: str | None) -> list[Path]:
-    """Every file a fill of ``items`` (the scene, earlier dates, SAR) and ``mask`` reads: each
-    name's own (``cube_ref.paths_read``: a cube's ``#scl=`` file, a VRT's sources) and the cloud
-    mask found beside each, for the output check."""
-    out = [p for x in [*items, mask] if x for p in paths_read(x)]
-    return out + [b[0] for x in items if x and (b := mask_beside(x)) is not None]
+def fill_reads(items: list[str | None], mask: str | None) -> list[str | Path]:
+    """Every name a fill of ``items`` (the scene, earlier dates, SAR) and ``mask`` reads, with the
+    cloud mask found beside each, for the output guard (``data/reads.check_output_file``, which
+    expands each: a cube's ``#scl=`` file, a VRT's sources, a folder)."""
+    return [x for x in [*items, mask] if x] + [b[0] for x in items if x and (b := mask_beside(x)) is not None]
 
 
 def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | list[str] | None, mask: str | None,

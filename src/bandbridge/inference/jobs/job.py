@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from bandbridge.data.reader import RASTER_SUFFIXES, raster_info
+from bandbridge.data.reads import Reads, check_output_file, read_by
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import check_output_file, check_writable, is_temporary
+from bandbridge.fileio import check_writable, is_temporary
 from bandbridge.inference.runtime.backends import Chosen, check_choice
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags, interpret
 from bandbridge.inference.core.look import look_at
@@ -180,9 +181,7 @@ def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
         if dest.exists() and not dest.is_dir():
             raise BandbridgeError(f"--output {dest} is a file; give a folder for the outputs")
         check_writable(dest, "--output")
-    from bandbridge.data.cube_ref import paths_read
-    # every file the run reads (a VRT's sources, a cube's #scl= file, a band folder's bands), never an output
-    read = list(files) + [q for f in files for q in paths_read(str(f))] + [q for r in reads for q in paths_read(r)]
+    read = read_by([*files, *reads])  # every file the run reads, named or implied (once for all outputs): never an output
     specs: dict[Path, ModelSpec] = {}
     jobs, taken = [], {}
     for f in files:
@@ -202,7 +201,7 @@ def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
 
 
 def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOptions, ov: Overrides,
-              overwrite: bool, files: list[Path], specs: dict, taken: dict) -> Job:
+              overwrite: bool, files: Reads, specs: dict, taken: dict) -> Job:
     """One input's job (model, reading, output), or the BandbridgeError that refuses it."""
     look = look_at(f, ov.band_names)
     folder, route_note = route_model(model, f, ov, look)

@@ -29,6 +29,8 @@ from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOpti
 from bandbridge.inference.jobs.sharpen_read import Guides, Targets, open_guides, open_targets
 
 
+FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
+# scale, offset and tags, which neither a picture, a VRT nor a NetCDF written under the GTiff driver is
 ONE_TILE_THREADS = 1  # the engine's threads where the fit's image is one tile and --threads is not given: its
 # forward is too small to share between threads; a 600² run's engine stage took 1.0 CPU-s (1.5 s) on one
 # thread against 1.6-1.9 CPU-s (2.2-2.4 s) on two (benchmarks/sharpen_speed.py inputs, a busy 2-core machine)
@@ -159,15 +161,12 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
                  bands: list[str] | None = None, overwrite: bool = False,
                  engine: EngineOptions = EngineOptions(), model: str | None = None, cog: bool = False) -> SharpenPlan:
     """Open every input (each refusal in one line) and decide the fit's backend: the plan."""
-    from bandbridge.inference.core.writer import PICTURES
+    from bandbridge.data.reads import check_output_file
     dst = Path(output)
     if not fine:
         raise BandbridgeError("FINE: give at least one fine raster (or band folder) as the guides")
-    if dst.suffix.lower() in PICTURES:
-        raise BandbridgeError(f"--output {dst}: the output holds the reference's bands and units; name it "
-                              f"{dst.with_suffix('.tif').name} for a GeoTIFF")
-    if dst.exists() and not overwrite:
-        raise BandbridgeError(f"--output {dst}: exists; add --overwrite to replace it")
+    # the output holds the reference's bands, units and tags, which only a GeoTIFF keeps; never an input
+    check_output_file(dst, [*fine, reference, model], overwrite, formats=FORMATS, command="sharpen")
     g = open_guides(fine, guides)
     if model:  # the model's output band(s) join the guides (sharpen_model.py)
         from bandbridge.inference.jobs.sharpen_model import with_model
