@@ -127,7 +127,7 @@ judge, each with what set it there:
   that over-sharpened the finest octave, which the ridge now shrinks.
 - the run (``inference/jobs/sharpen``): the shift test on the central ``sharpen.SHIFT_CELLS``, the
   guides' units from ``sharpen.UNITS_CELLS``; a pan and MS on two lattices beyond
-  ``sharpen_read.ALIGN_PX`` of a fine pixel are refused; memory by ``sharpen.FIT_BYTES``,
+  ``products.ALIGN_PX`` of a fine pixel are refused; memory by ``sharpen.FIT_BYTES``,
   ``sharpen.FIT_CELL_BYTES``, ``sharpen.TILE_PX_BYTES`` and the merge's ``sharpen_sets.MERGE_ROWS``,
   ``sharpen_sets.MERGE_PX_BYTES``; Landsat's thermal bands read ``landsat.TIRS_CELL`` × 3 (90 m), and
   ``landsat.GUIDES_LEFT_OUT`` are no default guides.

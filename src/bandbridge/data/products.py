@@ -19,6 +19,8 @@ from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
 
 ALIGN_TOLERANCE = 1e-3  # of a fine pixel: two grids whose corners differ by less are one lattice
+ALIGN_PX = 0.05  # of a fine pixel: a reference whose cell edges fall further than this off the guides'
+# pixel edges, at a whole-number k, is a pan and an MS on two lattices (the averaging would mix pixels)
 TEMPERATURE, REFLECTANCE = "temperature", "reflectance"  # the physical kinds a band is judged by
 KELVIN_UNITS = ("k", "kelvin", "degk")  # a band's GDAL unit type that states kelvin
 CELSIUS_UNITS = ("c", "celsius", "degc", "°c")
@@ -151,6 +153,9 @@ def pan_ratio(pan: Grid, ms: Grid, what: str = "pan") -> int:
     (georeferenced) a corner or pixel size off the MS lattice by more than
     :data:`ALIGN_TOLERANCE` of a pan pixel. Two plain images are taken to span one extent."""
     ry, rx = pan.height / ms.height, pan.width / ms.width
+    if ry == rx and 0 < ry < 1 and 1 / ry == int(1 / ry):  # the MS on the pan's grid refined
+        raise BandbridgeError(f"{what}: the pan is {pan.height}×{pan.width} and the MS {ms.height}×{ms.width}: the "
+                              f"MS is the finer by {1 / ry:g}, so the two look swapped; give the pan first, the MS second")
     if ry != rx or ry != int(ry) or ry < 2:
         raise BandbridgeError(f"{what}: the pan is {pan.height}×{pan.width} and the MS {ms.height}×{ms.width}: "
                               "not one whole ratio of at least 2 on both axes; give a pan on the MS grid refined "
@@ -179,3 +184,17 @@ def read_pan_ms(pan: str | Path, ms: str | Path) -> tuple[ProductBands, ProductB
     same = [lambda v: v] * count
     return (ProductBands(p[None], ok, ["PAN"], ["DN"], pg, same[:1]),
             ProductBands(data, valid, names, ["DN"] * count, mg, same), r)
+
+
+def check_aligned(grid: Grid, fine: Grid, k: float, path: str) -> None:
+    """Refuse a reference at a whole-number ``k`` on the guides' own coordinate system whose cell
+    edges fall off the guides' pixel edges (a pan and an MS on two lattices: each MS cell would
+    average parts of pixels, and the output would be shifted by the offset)."""
+    if grid.crs != fine.crs or abs(k - round(k)) > 1e-3:
+        return
+    col, row = ~fine.transform @ (grid.transform.c, grid.transform.f)
+    off = max(abs(col - round(col)), abs(row - round(row)))
+    if off > ALIGN_PX:
+        raise BandbridgeError(f"--reference {path}: its pixel edges fall {off:.2f} guide pixels off the guides' "
+                              f"(k = {round(k)}): a pan and its MS share pixel edges; resample one onto the other's "
+                              "lattice first (gdalwarp -tap, or -te on the pan's edges)")

@@ -14,6 +14,7 @@ cover the same extent (a pair of plain images). The operations between the two g
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -34,6 +35,21 @@ except ImportError:  # pragma: no cover - a rasterio without it raises RasterioE
 from rasterio.errors import RasterioError
 
 RASTER_ERRORS = (RasterioError, _CPLE)  # what GDAL raises when a raster's pixels cannot be read or written
+
+
+@contextmanager
+def pixels_read(name: str, src, where: str = ""):
+    """GDAL's errors reading ``src``'s pixels inside, as one line starting with ``name`` (the flag and
+    file; ``where``: the rows read) and the fix: a VRT whose source is no raster (or gone) opens, then
+    fails here; so do a corrupt tile and a truncated JP2, found only when their window is read."""
+    try:
+        yield
+    except RASTER_ERRORS as e:
+        why = str(e.__cause__ or e).splitlines()[0][:160] if str(e.__cause__ or e) else "read failed"
+        fix = ("a VRT must name rasters that exist and GDAL reads; give the raster itself" if src.driver == "VRT"
+               else "the file is truncated or corrupt: copy or download it again")
+        raise BandbridgeError(f"{name}: its pixels{where} cannot be read ({why}); {fix}") from None
+
 
 MASK_NAMES = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])(?!\d)")
@@ -59,6 +75,7 @@ class Reference:
     # is measured on it (a band both hold)
     assumed: str = ""  # how its band was taken where no name said its role
     covered: np.ndarray | None = None  # (h, w) the share of each cell inside the input's footprint
+    bits: int | None = None  # the stored depth its file states (NBITS), where it does
 
     @property
     def clear_cells(self) -> int:
@@ -137,7 +154,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
     line: no band of the role, a reference that does not overlap, one not coarser than the input
     by :data:`MIN_K` or coarser than :data:`MAX_K`, one georeferenced where the other is not, a
     footprint with fewer than :data:`MIN_CELLS` clear cells."""
-    from bandbridge.data.formats import open_raster
+    from bandbridge.data.formats import open_raster, stated_bits
     remote = str(path).startswith("/vsi")
     p = str(path) if remote else Path(str(path))  # a GDAL address keeps its double slashes
     if not remote and not p.exists():
@@ -172,6 +189,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         dtype, nodata = src.dtypes[pick[0][1] - 1], src.nodata
         scale, offset = src.scales[pick[0][1] - 1], src.offsets[pick[0][1] - 1]
         when = file_date(p, src.tags())
+        bits = stated_bits(src, pick[0][1])
     if crs is None:  # two plain images: the reference spans the input's extent
         tr = Affine.scale(fine.width / size[1], fine.height / size[0])
         fine = replace(fine, transform=Affine.identity())
@@ -181,15 +199,10 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
     k = pixels_per_cell(grid, fine, p)
 
     def read(f: Path, i: int) -> np.ndarray:
-        with open_raster(f) as s:
-            try:
-                return s.read(i, window=((win[0], win[0] + win[2]), (win[1], win[1] + win[3])),
-                              boundless=True, fill_value=s.nodata if s.nodata is not None else
-                              (np.nan if np.dtype(s.dtypes[i - 1]).kind == "f" else 0)).astype(np.float32)
-            except RASTER_ERRORS as e:  # a VRT whose source is no raster (or gone) opens, then fails here
-                raise BandbridgeError(f"--reference {p}: its pixels cannot be read ({str(e).splitlines()[0][:120]}); "
-                                      f"{'a VRT must name rasters that exist and GDAL reads; ' if s.driver == 'VRT' else ''}"
-                                      "give the reference raster itself") from None
+        with open_raster(f) as s, pixels_read(f"--reference {p}", s):
+            return s.read(i, window=((win[0], win[0] + win[2]), (win[1], win[1] + win[3])),
+                          boundless=True, fill_value=s.nodata if s.nodata is not None else
+                          (np.nan if np.dtype(s.dtypes[i - 1]).kind == "f" else 0)).astype(np.float32)
     values = np.stack([read(f, i) for f, i, _ in pick[:1]])
     valid = np.isfinite(values).all(0) & inside_mask(win, size)
     if nodata is not None:
@@ -206,7 +219,7 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
         valid &= clear(mask_on(source, grid), masked_by)
     ref = Reference(values, valid, grid, [pick[0][2]], str(p), k, dtype, float(scale), float(offset),
                     nodata, masked_by, when, read(*red[:2]) if red is not None and red[:2] != pick[0][:2] else None,
-                    assumed, extent_share(fine, grid))
+                    assumed, extent_share(fine, grid), bits)
     check_cells(ref)
     check_band(ref, role)
     return ref
@@ -338,8 +351,10 @@ def reference_window(whole: Grid, fine: Grid, p: Path) -> tuple[int, int, int, i
     return r0, c0, r1 - r0, c1 - c0
 
 
-def pixels_per_cell(grid: Grid, fine: Grid, p: Path) -> float:
-    """Input pixels per reference pixel along a side, from the pixel areas (in the input's CRS)."""
+def pixels_per_cell(grid: Grid, fine: Grid, p: Path, swappable: str = "") -> float:
+    """Input pixels per reference pixel along a side, from the pixel areas (in the input's CRS).
+    ``swappable``: the flag of an input that could be the reference (``sharpen``'s FINE), which a
+    reference coarser the other way round by ``MIN_K`` to ``MAX_K`` is said to look swapped with."""
     from rasterio.warp import transform as warp
     corners = [grid.transform @ (grid.width / 2 + dx, grid.height / 2 + dy) for dx, dy in ((0, 0), (1, 0), (0, 1))]
     if grid.crs is not None and fine.crs is not None and grid.crs != fine.crs:
@@ -348,6 +363,10 @@ def pixels_per_cell(grid: Grid, fine: Grid, p: Path) -> float:
     (x0, y0), (x1, y1), (x2, y2) = corners
     area = abs((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0))
     k = float(np.sqrt(area / abs(fine.transform.a * fine.transform.e - fine.transform.b * fine.transform.d)))
+    if swappable and MIN_K - 0.01 <= 1 / k <= MAX_K:  # given the other way round, the pair would serve
+        raise BandbridgeError(f"--reference {p}: its pixels are {1 / k:.2f}× finer than {swappable}'s (k = {k:.2f}): "
+                              f"{swappable}'s are the coarser, so the two look swapped; give the fine raster first "
+                              f"({swappable}) and the coarse one as --reference")
     if k < MIN_K - 0.01:  # 2.00 read off a grid in degrees comes out a hair below 2
         finer = "finer than" if k < 0.99 else "as fine as" if k < 1.01 else "less than twice as coarse as"
         raise BandbridgeError(f"--reference {p}: its pixels are {finer} the input's (k = {k:.2f}); a "

@@ -171,7 +171,7 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     if model:  # the model's output band(s) join the guides (sharpen_model.py)
         from bandbridge.inference.jobs.sharpen_model import with_model
         g = with_model(g, fine, model)
-    t = open_targets(reference, bands, g.fine)
+    t = open_targets(reference, bands, g.fine, lambda head: SharpenPlan(g, head, dst, None))  # memory, from headers
     from bandbridge.inference.runtime.memory import resident_bytes
     return SharpenPlan(g, t, dst, engine.decision(g.fine.height * g.fine.width),  # the fill's rule: one for both
                        float(resident_bytes() or 0), cog)

@@ -7,8 +7,9 @@ Sentinel-2's each at its native resolution with the product's scale and offset, 
 guides and targets; a STAC Item (a local JSON or its URL) as the product it describes
 (``interop/stac_bands.py``: its band assets read by window, never downloaded). Every refusal a
 user can cause is made here, before any work, in one line: no such file, no such band, the two do
-not overlap, a band of another physical kind than its product or name says, a guide band of one
-value, a pan on a grid not aligned with its MS.
+not overlap or look swapped, a band of another physical kind than its product or name says, a guide
+band of one value, a pan on a grid not aligned with its MS, a run planned past the memory available
+(from the headers); and a pixel that cannot be read, whenever it is read (``reference.pixels_read``).
 """
 
 from __future__ import annotations
@@ -16,20 +17,18 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from affine import Affine
 
 from bandbridge.bands import canonical_band_name
 from bandbridge.data.grids import Grid
-from bandbridge.data.products import FileBand, band_kind, check_kind
-from bandbridge.data.reference import MASK_NAMES, band_files, inside_mask, pixels_per_cell, reference_window
+from bandbridge.data.products import FileBand, band_kind, check_aligned, check_kind
+from bandbridge.data.reference import (MASK_NAMES, band_files, inside_mask, pixels_per_cell, pixels_read,
+                                      reference_window)
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
-
-ALIGN_PX = 0.05  # of a fine pixel: a reference whose cell edges fall further than this off the guides'
-# pixel edges, at a whole-number k, is a pan and an MS on two lattices (the averaging would mix pixels)
-
 
 Band = FileBand  # one band of an input: its file, 1-based index, name and what its product says of it
 PRODUCTS = {"landsat": "its Landsat MTL", "sentinel2": "its Sentinel-2 product"}
@@ -185,7 +184,7 @@ class Guides:
             files.setdefault((Path(band.path), g == f), []).append(i)
         for (path, same), at in files.items():
             idx = [self.bands[i].index for i in at]
-            with rasterio.open(path) as s:
+            with rasterio.open(path) as s, pixels_read(f"FINE {path}", s, f" (the guides' rows {a}–{b - 1})"):
                 nodata = s.nodata
                 if same:
                     v = s.read(idx, window=win)
@@ -239,14 +238,18 @@ class Targets:
     nodata: float | None
     covered: np.ndarray  # (h, w) the share of each cell inside the guides' footprint
     units: list[str] = field(default_factory=list)  # each band's physical units ("K", "reflectance", "")
+    bits: int | None = None  # the stored depth the files state (NBITS), where one does
 
 
-def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
+def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable[[Targets], object] | None = None
+                 ) -> Targets:
     """The reference's bands (``--bands``: only these; else :func:`default_targets`) read over
     ``fine``'s footprint with one cell of margin (``data/reference.py``'s window and ``k``; its
-    refusals: no overlap, not coarser by ``policy.MIN_K``); refuses a pan not aligned with its MS
-    (:func:`check_aligned`) and a band of another kind than it is said to be (:func:`check_kinds`)."""
-    from bandbridge.data.formats import open_raster
+    refusals: no overlap, not coarser by ``policy.MIN_K``, FINE and the reference swapped); refuses a
+    pan not aligned with its MS (:func:`check_aligned`), a run whose ``plan`` (the run's plan of these
+    targets, from their header) needs more memory than there is (:func:`check_memory`), before any
+    pixel is read, and a band of another kind than it is said to be (:func:`check_kinds`)."""
+    from bandbridge.data.formats import open_raster, stated_bits
     from bandbridge.data.grids import extent_share
     found = bands_of(path, "--reference")
     bands = pick(found, wanted, "--bands", "reference's bands") if wanted else default_targets(path, found, fine)
@@ -264,7 +267,7 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
         win = reference_window(Grid(crs, tr @ Affine.scale(cell), *coarse), fine, p)
         grid = Grid(crs, tr @ Affine.scale(cell) @ Affine.translation(win[1], win[0]), win[2], win[3])
         try:
-            k = pixels_per_cell(grid, fine, p)
+            k = pixels_per_cell(grid, fine, p, swappable="FINE")
         except BandbridgeError as e:
             if not product_of(path) or "coarser" not in str(e):
                 raise
@@ -274,10 +277,15 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
                 "thermal band is read 3 × 3 only on the 30 m OLI grid); name coarser bands with --bands, or give a "
                 "coarser raster of them as --reference") from None
         check_aligned(grid, fine, k, path)
+    if plan is not None:  # the reference's cells over the guides are held whole: their size from the header
+        none = np.empty((0, 0), np.float32)
+        check_memory(plan(Targets(none, none, grid, [b.name for b in bands], str(path), k, dtype, [], [], nodata,
+                                  none)))
     physical = any(b.convert is not None for b in bands)  # no scale/offset carries the product's map: write it
     v = np.empty((len(bands), win[2], win[3]), np.float32)  # filled in place: no list of bands stacked
     scales, offsets, units = [0.0] * len(bands), [0.0] * len(bands), [""] * len(bands)
     files: dict[Path, list[int]] = {}
+    depths: list[int | None] = []
     for i, b in enumerate(bands):
         files.setdefault(Path(b.path), []).append(i)
     for f, at in files.items():  # one read a file: a pixel-interleaved file's blocks are decompressed once
@@ -291,15 +299,39 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid) -> Targets:
                 scale, offset = (1.0, 0.0) if physical else b.linear or (s.scales[b.index - 1], s.offsets[b.index - 1])
                 scales[i], offsets[i] = float(scale), float(offset)
                 units[i] = b.units or (s.units[b.index - 1] or "")
-            read_window(s, [bands[i] for i in at], win, cell, physical, v, at)
+                depths.append(stated_bits(s, b.index))
+            with pixels_read(f"--reference {f}", s):  # a corrupt tile, a truncated JP2, a VRT onto no raster
+                read_window(s, [bands[i] for i in at], win, cell, physical, v, at)
     valid = np.isfinite(v).all(0) & inside_mask(win, size if cell == 1 else coarse)
     if not valid.any():
         raise BandbridgeError(f"--reference {path}: no clear pixel over the guides (all nodata, NaN or fill); give "
                               "a reference of the same place that holds the bands")
     t = Targets(v, valid, grid, [b.name for b in bands], str(path), k, "float32" if physical else dtype, scales,
                 offsets, None if physical else nodata, extent_share(fine, grid), units)
+    t.bits = next((d for d in depths if d), None)
     check_kinds(t, bands)
     return t
+
+
+def check_memory(plan) -> None:
+    """Refuse, from the headers, a run whose plan (``sharpen.SharpenPlan.peak``: the reference's cells
+    over the guides, the fit, the strips and the engine's tiles) with this process's resident now needs
+    more than the memory available (``runtime/memory.available_bytes``): ``fill``'s rule
+    (``fill_checks``), in one line naming the finest guide, its size, the plan and the fix."""
+    from bandbridge.fileio import check_size
+    from bandbridge.inference.runtime.memory import available_bytes, resident_bytes
+    free = available_bytes()
+    if free is None:
+        return
+    need = plan.peak() - plan.resident + float(resident_bytes() or 0)
+    g, t = plan.guides, plan.targets
+    f = g.fine
+    check_size(f"FINE {next(b.path for b, x in zip(g.bands, g.grids) if x == f)}", f.width, f.height,
+               f.width * f.height * free / need,  # the plan grows with the pixels
+               f"sharpening {len(t.names)} band(s) onto it from --reference {t.path}'s grid over it "
+               f"({t.grid.height}×{t.grid.width} cells) is planned at {need / 1e9:.3g} GB peak and this machine has "
+               f"{free / 1e9:.3g} GB available now", "sharpen a part at a time (gdal_translate -srcwin on FINE), fewer "
+               "bands (--bands), or free memory")
 
 
 @contextmanager
@@ -361,17 +393,3 @@ def check_kinds(t: Targets, bands: list[Band]) -> None:
         v = t.values[i][t.valid].astype(np.float64) * t.scales[i] + t.offsets[i]
         real = np.dtype(t.dtype).kind == "f" or (t.scales[i], t.offsets[i]) != (1.0, 0.0)
         check_kind(v, band, real, f"--reference {t.path}", why)
-
-
-def check_aligned(grid: Grid, fine: Grid, k: float, path: str) -> None:
-    """Refuse a reference at a whole-number ``k`` on the guides' own coordinate system whose cell
-    edges fall off the guides' pixel edges (a pan and an MS on two lattices: each MS cell would
-    average parts of pixels, and the output would be shifted by the offset)."""
-    if grid.crs != fine.crs or abs(k - round(k)) > 1e-3:
-        return
-    col, row = ~fine.transform @ (grid.transform.c, grid.transform.f)
-    off = max(abs(col - round(col)), abs(row - round(row)))
-    if off > ALIGN_PX:
-        raise BandbridgeError(f"--reference {path}: its pixel edges fall {off:.2f} guide pixels off the guides' "
-                              f"(k = {round(k)}): a pan and its MS share pixel edges; resample one onto the other's "
-                              "lattice first (gdalwarp -tap, or -te on the pan's edges)")
