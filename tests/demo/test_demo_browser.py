@@ -1,7 +1,8 @@
 """The web demo, driven in a real headless Chromium as a user would: the example runs on click and
 shows the real band with scores; a plain JPEG and PNG; a SAR GeoTIFF; super-resolution; the page's
-band controls; "calibrate with a pair". Every result's panels are screenshot and checked to be
-neither blank nor near black (stretched), and each request's files are gone afterwards."""
+band controls; "calibrate with a pair"; filling a cloud gap; sharpening a coarse raster. Every result's
+panels are screenshot and checked to be neither blank nor near black (stretched), and each request's
+files are gone afterwards."""
 
 import io
 import os
@@ -110,11 +111,14 @@ def _choose(page, model: str) -> None:
 
 
 def _upload(page, elem: str, path) -> None:
+    """``path`` (a list: several files) into the file box ``elem``, once the box shows each by name."""
+    paths = [str(p) for p in (path if isinstance(path, list) else [path])]
     clear = page.locator(f"#{elem} button[aria-label='Clear']")
     if clear.count():
         clear.first.click()
-    page.locator(f"#{elem} input[type=file]").set_input_files(str(path))
-    page.locator(f"#{elem} [aria-label='{Path(path).name}']").first.wait_for(timeout=HANG_S * 1000)
+    page.locator(f"#{elem} input[type=file]").set_input_files(paths)
+    for p in paths:
+        page.locator(f"#{elem} [aria-label='{Path(p).name}']").first.wait_for(timeout=HANG_S * 1000)
 
 
 def _translate(page, path, model: str, expect: str) -> str:
@@ -308,3 +312,28 @@ def test_fill_a_cloud_gap(page, tmp_path_factory, shots):
     panel(page, "input"), panel(page, "result")
     assert "route" in page.locator("#scores").inner_text() or "No route held out" in page.locator("#scores").inner_text()
     page.screenshot(path=str(shots / "demo_fill.png"), full_page=True)
+
+
+@needs_shared
+def test_sharpen_a_coarse_raster(page, server, tmp_path_factory, shots):
+    """Sentinel-2's 10 m B02, B03, B04, B08 as four files and its B05, B11 at 20 m
+    (tests/demo/test_sharpen_page.py's uploads): sharpened, the reference upsampled beside the
+    sharpened bands, the command's route line per band, the routes' table and a GeoTIFF download."""
+    from test_sharpen_page import FINE, uploads
+    _, f = uploads.__wrapped__(tmp_path_factory)
+    page.locator("#sharpen").get_by_text("Sharpen a coarse raster").click()
+    _upload(page, "sharpen_fine", [f[n] for n in FINE])
+    _upload(page, "sharpen_reference", f["coarse"])
+    page.locator("#run_sharpen").click()
+    page.locator("#status").get_by_text("Sharpened").first.wait_for(timeout=HANG_S * 1000)
+    status = page.locator("#status").inner_text()
+    assert "S2_20m.tif onto B02.tif, B03.tif, B04.tif, B08.tif" in status
+    for band in ("B05", "B11"):  # the command's route line, and the band's row of the table
+        assert any(ln.startswith(f"{band}: ") and "held out" in ln for ln in status.splitlines()), status
+        assert band in page.locator("#scores").inner_text()
+    assert "the best upsampling's" in page.locator("#scores").inner_text()
+    assert "upsampled" in page.locator("#input").inner_text() and "sharpened" in page.locator("#result").inner_text()
+    panel(page, "input"), panel(page, "result"), panel(page, "real")
+    assert _download(page, server) in (b"II*\x00", b"MM\x00*", b"II+\x00")
+    page.locator("#plan").get_by_text("bandbridge sharpen").first.wait_for(timeout=HANG_S * 1000)  # what ran
+    page.screenshot(path=str(shots / "demo_sharpen.png"), full_page=True)

@@ -56,7 +56,7 @@ def _refused(out, name: str, why: str) -> None:
 
 def test_the_page_takes_only_files_it_received(page, received, tmp_path, monkeypatch):
     """Every handler that takes a file (image, pair, pair's real band, reference, the fill's five
-    boxes, preview) goes through one check: a raster on the server outside Gradio's upload folder
+    boxes, the sharpener's two, preview) goes through one check: a raster on the server outside Gradio's upload folder
     is refused, and nothing of it is read or returned — neither by path, by a link in the upload folder, nor by
     an upload whose content is a VRT naming it (GDAL opens by content, not name)."""
     import os
@@ -92,6 +92,8 @@ def test_the_page_takes_only_files_it_received(page, received, tmp_path, monkeyp
         _refused(page.handle_reference(ok, "rgb2nir", bad, *CTL), name, why)
         for k in range(5):  # each box of "Fill a cloud gap"
             _refused(page.handle_fill(*[bad if i == k else ok for i in range(5)]), name, why)
+        for args in (([bad], ok), ([ok, bad], ok), (bad, ok), ([ok], bad)):  # "Sharpen": either box
+            _refused(page.handle_sharpen(*args, ""), name, why)
         shown, plan = page.preview(bad, "rgb2nir-naip", *CTL)
         assert shown["value"] is None and plan.startswith("**error:**") and f"{name}: {why}" in plan
         for text in (plan, page.handle(bad, "rgb2nir-naip", *CTL)[6]):
@@ -190,7 +192,8 @@ def test_each_button_leaves_its_own_plan_in_the_plan_box(tmp_path, monkeypatch):
         return fns
     for button, words in (("run_pair", ("*Calibrate and translate*", "`bandbridge adapt`")),
                           ("run_reference", ("*Translate with the reference*", "`bandbridge predict --reference`")),
-                          ("run_fill", ("*Fill the gap*", "`bandbridge fill`"))):
+                          ("run_fill", ("*Fill the gap*", "`bandbridge fill`")),
+                          ("run_sharpen", ("*Sharpen*", "`bandbridge sharpen`"))):
         fns = chain(button)
         planned = [f for f in fns if [getattr(o, "elem_id", None) for o in f.outputs] == ["plan"]]
         assert len(planned) == 1 and planned[0] is fns[-1], button

@@ -5,7 +5,8 @@ the real band with scores when the upload carries it), an NDVI map for NIR model
 Cloud-Optimized GeoTIFF that ``bandbridge predict --cog`` writes. Every panel follows one display
 rule (display.py). Band roles and scaling are detected as ``predict`` detects them; the page's
 own controls override them. "Calibrate with a pair" adapts the model to one pair of the user's
-(calibrate.py) before translating; "Fill a cloud gap" runs ``bandbridge fill`` on uploads (fill.py). Uploads are limited before they are received (Gradio's
+(calibrate.py) before translating; "Fill a cloud gap" runs ``bandbridge fill`` on uploads (fill.py),
+"Sharpen a coarse raster" ``bandbridge sharpen`` (sharpen.py). Uploads are limited before they are received (Gradio's
 ``max_file_size``) and from their header before anything is decoded (files.py); every file a
 handler is handed must be one the page itself received (page.py, one check); each request's files
 are deleted once Gradio has copied the results, and Gradio's copies (uploads, results) when the
@@ -73,6 +74,20 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                     with gr.Row():
                         vmin = gr.Number(label="min (minmax, sar_db)", elem_id="vmin")
                         vmax = gr.Number(label="max (minmax, sar_db)", elem_id="vmax")
+                with gr.Accordion("Sharpen a coarse raster: its bands onto the grid of a fine one", open=False,
+                                  elem_id="sharpen"):
+                    gr.Markdown("A fine raster (one GeoTIFF, or one file per band: Sentinel-2's 10 m B02, B03, "
+                                "B04, B08) and a coarse reference of the same place holding the bands to sharpen "
+                                f"(its 20 m bands), GeoTIFFs of up to {MAX_MPIX} MPix. Each band takes the route "
+                                "that holds out best at the reference's scale: the fit on the fine bands or the "
+                                "reference upsampled (`bandbridge sharpen`).")
+                    fine = gr.File(label="fine raster (or one file per band)", type="filepath", file_count="multiple",
+                                   file_types=[".tif", ".tiff"], elem_id="sharpen_fine")
+                    coarse = gr.File(label="coarse reference", type="filepath", file_types=[".tif", ".tiff"],
+                                     elem_id="sharpen_reference")
+                    to_sharpen = gr.Textbox(label="bands to sharpen (optional, e.g. B05,B11; empty: every band)",
+                                            elem_id="sharpen_bands")
+                    go_sharpen = gr.Button("Sharpen", elem_id="run_sharpen")
                 with gr.Accordion("Calibrate with a pair (optional, about a minute on a quiet 2-core machine)", open=False,
                                   elem_id="calibrate"):
                     gr.Markdown("One image of your sensor with its real target band (one file "
@@ -150,6 +165,8 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
         go.click(page.handle, [upload, model, *ctl], outs).then(dirs.remove, workdir, None)
         go_ref.click(page.handle_reference, [upload, model, reference, *ctl], outs).then(dirs.remove, workdir, None) \
             .then(lambda: REFERENCE_PLAN, None, plan)  # the plain plan no longer says what ran
+        go_sharpen.click(page.handle_sharpen, [fine, coarse, to_sharpen], outs).then(dirs.remove, workdir, None) \
+            .then(lambda: SHARPEN_PLAN, None, plan)
         go_fill.click(page.handle_fill, fill_boxes, outs).then(dirs.remove, workdir, None) \
             .then(lambda: FILL_PLAN, None, plan)
         go_pair.click(page.handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \
@@ -169,6 +186,10 @@ PAIR_PLAN = ("**Plan:** *Calibrate and translate* ran `bandbridge adapt` on your
 
 FILL_PLAN = ("**Plan:** *Fill the gap* ran `bandbridge fill`: the route it took and every route's held-out "
              "error on the scene's clear pixels are in the status and the table below.")
+
+
+SHARPEN_PLAN = ("**Plan:** *Sharpen* ran `bandbridge sharpen`: its plan, each band's route and why, and every "
+                "band's held-out errors against the best upsampling are in the status and the table below.")
 
 
 def serve(models: list[str] | None, host: str = "127.0.0.1", port: int = 7860) -> None:

@@ -26,6 +26,7 @@ from bandbridge.stretch import Stretch, shared_stretch, stretch
 
 MAX_SIDE = 1024  # panels are read at most this many pixels a side (decimated, never resampled)
 STORED = Scaling("stored", 0.0, 1.0, units="stored values")  # read as written, decoded after
+SHOWN_SIDE = 400  # pixels a side a small RGB panel is enlarged to (colour-bar panels are drawn so)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,17 @@ def read_set(path: str | Path, scaling: Scaling, bands: list[int], roles: list[s
     return BandSet(data, tuple(roles), units)
 
 
+def read_scaled(path: str | Path, bands: list[int], info, of: list[int] | None = None) -> np.ndarray:
+    """``bands`` (0-based) of ``path`` at most ``MAX_SIDE`` a side, nodata NaN, scaled as ``info``
+    (``data/reader.raster_info``) states for the bands ``of`` (default: ``bands``): an output in its
+    input's type and units (the fill's, the sharpener's) is read with its input's scales, ``of``
+    naming the input's bands."""
+    view = read_decimated(path, STORED, bands, max_side=MAX_SIDE)
+    data = np.stack([view.data[k] * info.scales[b] + info.offsets[b] for k, b in enumerate(of or bands)])
+    data[:, ~view.mask] = np.nan
+    return data.astype(np.float32)
+
+
 def read_output(path: str | Path, dtype: str, target: Scaling, names: list[str]) -> BandSet:
     """An output GeoTIFF as ``bandbridge predict`` wrote it (``dtype``, see writer.encode), in the
     target's physical units; red, green, blue (or the first band) of ``names``."""
@@ -97,6 +109,14 @@ def render(bands: BandSet, stretch: Stretch, title: str) -> np.ndarray:
         return (rgb * 255).round().astype(np.uint8)
     return _with_colourbar(bands.data[0], "gray", stretch.lo, stretch.hi,
                            f"{title} ({stretch.units})")
+
+
+def render_shown(bands: BandSet, stretch: Stretch, title: str) -> np.ndarray:
+    """``render``'s picture, a small RGB panel enlarged (nearest, whole pixels) to about
+    ``SHOWN_SIDE`` a side so it is not a thumbnail beside the colour-bar panels."""
+    img = render(bands, stretch, title)
+    k = max(1, SHOWN_SIDE // max(img.shape[:2]))
+    return img.repeat(k, 0).repeat(k, 1) if bands.data.shape[0] >= 3 and k > 1 else img
 
 
 def render_index(values: np.ndarray, name: str = "NDVI") -> np.ndarray:

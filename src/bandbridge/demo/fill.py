@@ -15,10 +15,10 @@ from bandbridge.bands import band_role
 from bandbridge.data.reader import raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
 from bandbridge.policy import DEMO_FILL_MAX_MPIX
-from bandbridge.demo.display import MAX_SIDE, STORED, BandSet, display_bands, render, render_classes
+from bandbridge.demo.display import MAX_SIDE, STORED, BandSet, display_bands, read_scaled, render_classes, render_shown
 from bandbridge.demo.files import check_upload
 from bandbridge.demo.translate import Panel, Result
-from bandbridge.stretch import Stretch, stretch
+from bandbridge.stretch import stretch
 
 # The page's fill runs on the engine as `bandbridge fill` does; its size cap is policy's
 # DEMO_FILL_MAX_MPIX, measured through this page (benchmarks/fill_page.py). `bandbridge fill` has none.
@@ -30,7 +30,6 @@ BOXES = {"--sar-earlier": "the **Sentinel-1 at the earlier date** box",
 ROUTE_NAMES = {"fit": "fit on the clear part (learner-selection core)",
                "linear": "earlier date, linear map per band (the baseline)",
                "as-is": "earlier date as it is"}
-SHOWN_SIDE = 400  # pixels a side a small scene is enlarged to (display.py draws colour-bar panels so)
 CODES = "FILLED band: 2 filled, 1 observed, 0 no data"
 # The FILLED band's classes as the panel's legend draws them (code, name, colour)
 CLASSES = ((2, "filled", (0.90, 0.45, 0.05)), (1, "observed", (0.55, 0.55, 0.55)), (0, "no data", (0.0, 0.0, 0.0)))
@@ -40,24 +39,6 @@ def box_words(text: str) -> str:
     """``text`` with ``bandbridge fill``'s flags named as the page's boxes."""
     return re.sub(r"(?<![\w-])(--sar-earlier|--earlier|--sar|--mask|--output)(?![\w-])",
                   lambda m: BOXES[m.group(1)], text)
-
-
-def _rgb(path: Path, bands: list[int], info, of: list[int] | None = None) -> np.ndarray:
-    """``bands`` (0-based) of ``path`` at most ``MAX_SIDE`` a side, nodata NaN, scaled as ``info``
-    states for the bands ``of`` (default: ``bands``). The filled output is in the scene's own type
-    and units: it is read with the scene's scales, ``of`` naming the scene's bands."""
-    view = read_decimated(path, STORED, bands, max_side=MAX_SIDE)
-    data = np.stack([view.data[k] * info.scales[b] + info.offsets[b] for k, b in enumerate(of or bands)])
-    data[:, ~view.mask] = np.nan
-    return data.astype(np.float32)
-
-
-def _shown(bands: BandSet, so: Stretch, title: str) -> np.ndarray:
-    """``render``'s picture, a small scene enlarged (nearest, whole pixels) to about
-    ``SHOWN_SIDE`` a side so it is not a thumbnail beside the colour-bar panels."""
-    img = render(bands, so, title)
-    k = max(1, SHOWN_SIDE // max(img.shape[:2]))
-    return img.repeat(k, 0).repeat(k, 1) if bands.data.shape[0] >= 3 and k > 1 else img
 
 
 def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_earlier: str | None,
@@ -88,25 +69,27 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
     data = [i for i, n in enumerate(names) if n.upper() not in ("SCL", "QA_PIXEL", "QA")]
     show = [data[i] for i in display_bands([band_role(names[i]) for i in data])]
     units = "the scene's units"
-    before = _rgb(path, show, info)
+    before = read_scaled(path, show, info)
     lines = [box_words(s).rstrip(".") + "." for s in said if not s.startswith("written to ")]
     if done is None:  # no gap: nothing written
         so = stretch(before, units)
-        return Result(Panel(_shown(BandSet(before, ("",) * len(show), units), so, "scene"),
+        return Result(Panel(render_shown(BandSet(before, ("",) * len(show), units), so, "scene"),
                             f"cloudy scene — {so.describe()}"), Panel(),
                       status=f"**Fill**: {' '.join(lines)}")
     # the output holds the scene's data bands in its order, then FILLED
-    after = _rgb(out, [data.index(b) for b in show], info, show)
+    after = read_scaled(out, [data.index(b) for b in show], info, show)
     so = stretch(after, units)  # one range for before, after and the earlier date
     kind = ("",) * len(show)
-    res = Result(Panel(_shown(BandSet(before, kind, units), so, "before"), f"before: the cloudy scene — {so.describe()}"),
-                 Panel(_shown(BandSet(after, kind, units), so, "after"), f"after: the scene filled — {so.describe()}"))
+    res = Result(Panel(render_shown(BandSet(before, kind, units), so, "before"),
+                       f"before: the cloudy scene — {so.describe()}"),
+                 Panel(render_shown(BandSet(after, kind, units), so, "after"),
+                       f"after: the scene filled — {so.describe()}"))
     einfo = raster_info(earlier)
     enames = [d or "" for d in (einfo.descriptions or [""] * einfo.count)]
     at = [enames.index(names[b]) if names[b] in enames else None for b in show]
     if None not in at:
-        then = _rgb(Path(earlier), at, einfo)
-        res.real = Panel(_shown(BandSet(then, kind, units), so, "earlier"),
+        then = read_scaled(Path(earlier), at, einfo)
+        res.real = Panel(render_shown(BandSet(then, kind, units), so, "earlier"),
                          f"the earlier clear scene (the base, on its own grid) — {so.describe()}")
     code = read_decimated(out, STORED, [len(data)], max_side=MAX_SIDE).data[0].astype(np.float32)
     res.ndvi = Panel(render_classes(code, CLASSES, "FILLED"), f"where it was filled ({CODES})")

@@ -23,7 +23,8 @@ from bandbridge.demo.translate import Controls, Result, Translator, input_previe
 WHAT = {"upload": "image to translate", "pair": "calibration pair",
         "target": "pair's real band", "reference": "reference", "scene": "cloudy scene",
         "earlier": "earlier clear scene", "sar": "Sentinel-1 at the date",
-        "sar_earlier": "Sentinel-1 at the earlier date", "mask": "gap mask"}
+        "sar_earlier": "Sentinel-1 at the earlier date", "mask": "gap mask",
+        "fine": "fine raster", "coarse": "coarse reference"}
 LABELS = ["your image", "synthetic band", "real band (when your upload has it)", "NDVI",
           "expected error"]
 
@@ -65,8 +66,11 @@ class Page:
             uploads = os.environ.get("GRADIO_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "gradio")
         return [uploads, *self.dirs.folders()]
 
-    def take(self, path, what: str) -> str | None:
-        """The one check of every file a handler is handed (None stays None)."""
+    def take(self, path, what: str) -> str | list[str] | None:
+        """The one check of every file a handler is handed (None stays None; a box of several
+        files, each of them)."""
+        if isinstance(path, (list, tuple)):
+            return [self.take(p, what) for p in path if p] or None
         return str(received(path, self.folders(), WHAT[what])) if path else None
 
     def public(self, text: str) -> str:
@@ -98,7 +102,8 @@ class Page:
             return (*work(workdir, **taken), str(workdir))
         except Exception as e:  # noqa: BLE001 - one readable line in the status, outputs cleared
             self.dirs.remove(workdir)
-            return (*self.shown(None, error=_message(e, list(files.values()))), None)
+            named = [p for f in files.values() for p in (f if isinstance(f, (list, tuple)) else [f])]
+            return (*self.shown(None, error=_message(e, named)), None)
 
     def handle(self, upload, name, *controls):
         def work(workdir: Path, upload):
@@ -148,6 +153,14 @@ class Page:
         def work(workdir: Path, **files):
             return self.shown(fill_upload(workdir=workdir, **files))
         return self.in_workdir(work, scene=scene, earlier=earlier, sar=sar, sar_earlier=sar_earlier, mask=mask)
+
+    def handle_sharpen(self, fine, coarse, bands):
+        """``bandbridge sharpen`` on the page's uploads (demo/sharpen.py), each checked first."""
+        from bandbridge.demo.sharpen import sharpen_upload
+
+        def work(workdir: Path, fine, coarse):
+            return self.shown(sharpen_upload(fine, coarse, bands, workdir))
+        return self.in_workdir(work, fine=fine, coarse=coarse)
 
     def preview(self, upload, name, bands_, names_, scaling, vmin, vmax):
         """The upload as the page shows it and, in a box of its own, the plan of what *Translate*
