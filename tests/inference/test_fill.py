@@ -60,6 +60,12 @@ def _geotiff(tmp_path, date: str, name: str, crs: str | None = None, shift: floa
     return str(f)
 
 
+def _physical(src) -> np.ndarray:
+    """An output's bands with its GDAL scale and offset applied (a cube's bands are written as it stores
+    them, uint16 × 1e-4: issue 85)."""
+    return src.read() * np.array(src.scales)[:, None, None] + np.array(src.offsets)[:, None, None]
+
+
 def _mask(tmp_path, keep: int) -> str:
     """A user mask over the scene's grid: all gap but the first ``keep`` rows."""
     from bandbridge.inference.jobs.fill_read import read_layer
@@ -95,7 +101,7 @@ def test_a_real_cloudy_date_is_filled_by_the_fit_with_sar(run_cli, tmp_path, qui
     assert code == 0, err
     assert "route: the learner-selection core" in stdout
     with rasterio.open(out) as src:
-        tags, a = src.tags(), src.read()
+        tags, a = src.tags(), _physical(src)
         assert src.descriptions == ("B02", "B03", "B04", "B08", "FILLED") and src.crs.to_epsg() == 32631
         assert src.transform.a == 10 and (src.width, src.height) == (64, 64)
     assert tags["bandbridge_fill_route"] == "fit" and tags["bandbridge_fill_sar"] == "now and then"
@@ -104,8 +110,8 @@ def test_a_real_cloudy_date_is_filled_by_the_fit_with_sar(run_cli, tmp_path, qui
     scene = read_layer(step(CLOUDY), "")
     filled, observed = a[4] == 2, a[4] == 1
     assert filled.sum() == int(tags["bandbridge_fill_pixels"]) > 1000
-    np.testing.assert_array_equal(a[:4][:, observed], scene.values[:, observed])
-    assert 0 < np.nanmedian(a[3][filled]) < 1  # reflectance, in the scene's own units
+    np.testing.assert_allclose(a[:4][:, observed], scene.values[:, observed], atol=1e-7)  # the cube's uint16 × 1e-4
+    assert 0 < np.nanmedian(a[3][filled]) < 1  # reflectance, once the file's scale is applied
     # the gap holds the earlier date mapped: off it by about what the clear part is (0.011 against
     # the as-is route's 0.021 held out, 2026-11-27), not by an offset or another picture
     before = read_layer(step(CLEAR), "").values[:, filled]
@@ -250,7 +256,7 @@ def test_sar_alone_without_an_earlier_date(run_cli, tmp_path, quick_fit):
     assert code == 0, err
     assert "earlier: none: the gap from Sentinel-1 alone" in stdout and "earlier date goes in" not in stdout
     with rasterio.open(out) as src:
-        tags, a = src.tags(), src.read()
+        tags, a = src.tags(), _physical(src)
     assert tags["bandbridge_fill_route"] == "sar" and tags["bandbridge_fill_earlier_days"] == "none"
     assert "from SAR alone" in tags["bandbridge_fill_why"]
     filled = a[4] == 2

@@ -14,14 +14,15 @@ from bandbridge.cli.predict import Backend, Precision, Retries, Scheduler, Summa
 def fill(
     scene: str = typer.Argument(..., help="the cloudy scene: a raster with its SCL or QA_PIXEL band (in it or a "
                                 "file beside it), or a cube step 'cube.nc@DATE#scl=SCL_CUBE.nc'"),
-    earlier: list[str] = typer.Option([], "--earlier", "-e", help="an earlier clear scene of the place (repeat "
+    earlier: list[str] = typer.Option([], "--earlier", "-e", help="an earlier clear scene of the place with its "
+                                      "cloud mask (as the scene's), or FILE#clear for one you know is clear (repeat "
                                       "for more dates: the nearest clear one per pixel is the base; without "
                                       "one, --sar alone fills where it holds out); or found for you over the "
                                       "scene's footprint: stac, stac:COLLECTION, a STAC API URL (#COLLECTION "
                                       "after it) or a catalog.json (the nearest Items before it at least half "
                                       "clear there by their SCL, read by window; the run names them)"),
     later: list[str] = typer.Option([], "--later", help="a later clear scene of the place (repeat for more dates; "
-                                    "a cube step cube.nc@DATE): per pixel the nearest clear date on either side is the "
+                                    "a cube step cube.nc@DATE; FILE#clear as -e takes it): per pixel the nearest clear date on either side is the "
                                     "base, and where dates on both sides are clear their interpolation in time is a "
                                     "route the held-out check may choose; or stac… as -e takes it, after the scene"),
     sar: Optional[str] = typer.Option(None, "--sar", help="Sentinel-1 VV, VH at the scene's date (dB, linear or "
@@ -38,10 +39,10 @@ def fill(
                                         "change since the scene are features the held-out check keeps where they "
                                         "help, with the later dates. A SAR cube given with --sar gives its step "
                                         "nearest that date itself"),
-    mask: Optional[str] = typer.Option(None, "--mask", help="the gap as a raster (nonzero: fill), instead of "
-                                       "the scene's own SCL or QA_PIXEL"),
-    output: str = typer.Option(..., "--output", "-o", help="the filled scene (GeoTIFF, COG): its bands, then "
-                               "FILLED (1 observed, 2 filled, 0 no data)"),
+    mask: Optional[str] = typer.Option(None, "--mask", help="the gap as a one-band raster file (nonzero: fill), "
+                                       "instead of the scene's own SCL or QA_PIXEL"),
+    output: str = typer.Option(..., "--output", "-o", help="the filled scene (GeoTIFF, COG): its bands in its own "
+                               "type, scale, offset and nodata, then FILLED (1 observed, 2 filled, 0 no data)"),
     overwrite: Overwrite = False,
     no_cog: bool = typer.Option(False, "--no-cog", help="a plain tiled GeoTIFF instead of a COG"),
     backend: Backend = "auto",

@@ -189,7 +189,8 @@ def fed(x: np.ndarray, feed: tuple[float, float] = FEED) -> np.ndarray:
 class Source(Protocol):
     """What the fit reads of one scene: ``learn (H, W)`` clear pixels with an earlier clear date;
     ``clear_y (H, W)`` clear pixels; ``units``; ``linear (C, 2)`` the per-band map fitted on every
-    ``learn`` pixel (None under :data:`~bandbridge.policy.FILL_LINEAR_MIN`); ``channels`` the design's channel
+    ``learn`` pixel (None under :data:`~bandbridge.policy.FILL_LINEAR_MIN`); ``unit`` (optional) what its values are
+    in, for the route's line (default "the scene's stored units"); ``channels`` the design's channel
     indices of ``base``, ``dates`` (after the nearest), ``sar``, ``sar_dates`` (SAR later); ``read(window,
     channels)`` → ``(design (k, h, w) model values, stored (2C, h, w): the scene's bands, the base)``."""
 
@@ -332,7 +333,7 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
         dec.fitted, dec.chosen, dec.oof, dec.channels = sel.fitted, sel.chosen, dict(sel.oof), ch[extra]
         dec.features = _names(src, extra)
     dec.route = force if force in dec.mae else min(dec.mae, key=dec.mae.get)
-    dec.why = _why(dec.route, dec.mae, n, allow_fit)
+    dec.why = _why(dec.route, dec.mae, n, allow_fit, getattr(src, "unit", "the scene's stored units"))
     codes = getattr(src, "region", None)  # the engine's work files: none until they say it (one route)
     if codes is not None and gap is not None:
         dec.regions = judge(codes[rows[tested], cols[tested]], {k: p[tested] for k, p in held.items()},
@@ -377,9 +378,10 @@ def _mae(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.abs(p - y)))
 
 
-def _why(route: str, mae: dict[str, float], n: int, allow_fit: bool) -> str:
+def _why(route: str, mae: dict[str, float], n: int, allow_fit: bool, unit: str) -> str:
+    """The route's line: every figure on it a held-out MAE in ``unit`` (the values as read: ``Source.unit``)."""
     said = ", ".join(f"{k} {v:.4g}" for k, v in mae.items())
     if "fit" not in mae and allow_fit:
-        return (f"{ROUTES[route]} ({n:,} clear pixels, under the {FILL_FIT_MIN:,} a fit needs; held out: "
+        return (f"{ROUTES[route]} ({n:,} clear pixels, under the {FILL_FIT_MIN:,} a fit needs; held-out MAE in {unit}: "
                 f"{said})")
-    return f"{ROUTES[route]}: the lowest held-out MAE on the clear part ({said})"
+    return f"{ROUTES[route]}: the lowest held-out MAE on the clear part, in {unit} ({said})"

@@ -21,10 +21,11 @@ from typing import Callable
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.data.reads import check_output_file
-from bandbridge.inference.jobs.fill_checks import FORMATS, check_inputs, fill_reads
+from bandbridge.inference.jobs.fill_checks import FORMATS, check_inputs, check_named, fill_reads
 from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
 from bandbridge.inference.jobs.fill_finish import FILLED, OBSERVED
-from bandbridge.inference.jobs.fill_inputs import EARLIER_STEPS, Inputs, check_sar_later, open_inputs  # noqa: F401
+from bandbridge.inference.jobs.fill_inputs import (EARLIER_STEPS, Inputs, check_sar_later, known_clear,  # noqa: F401
+                                                   open_inputs)
 from bandbridge.inference.jobs.fill_rows import RowReader
 from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN
 
@@ -66,6 +67,11 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     from bandbridge.data.reader import return_large_buffers
     from bandbridge.inference.jobs.fill_stac import found_dates
     from bandbridge.inference.jobs.fill_strips import scan
+    then = [sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []
+    check_named([("", scene), *(("--earlier", x) for x in earlier), *(("--later", x) for x in later), ("--sar", sar),
+                 *(("--sar-earlier", x) for x in then), *(("--sar-later", x) for x in sar_later), ("--mask", mask)])
+    (earlier, clear), (later, clear_later) = known_clear(earlier), known_clear(later)  # -e FILE#clear
+    clear |= clear_later
     pairs = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     found = found_dates(scene, earlier, sar, pairs[0] if len(pairs) == 1 else None, later, say)  # -e/--later/--sar
     # stac: the Items' VRTs (one --sar-earlier per date is given as files)
@@ -75,8 +81,8 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     check_output_file(dest, fill_reads([scene, *earlier, *later, sar, *(pairs if len(pairs) > 1 else [sar_earlier]),
                                         *sar_later], mask), overwrite, formats=FORMATS, command="fill")
     check_sar_later(later, sar, sar_later)
-    check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later)
-    inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later)
+    check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later, clear=clear)
+    inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later, clear)
     return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments
     # (a 10980² run held 3.9 GB in the fit after its design pass's strips, 2.5 GB during it)
     sc = scan(inp.scene, inp.mask, inp.sar_all())
@@ -122,7 +128,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
          add, has_earlier: bool, found_tags: dict[str, str] | None = None) -> FillRun:
     """The passes, the decision, the engine and the last pass (see the module docstring)."""
     from bandbridge.inference.jobs.fill_engine import bounds, bundle, engine_job, only_mask, run_engine, stacked
-    from bandbridge.inference.jobs.fill_finish import Parts, finish, reach
+    from bandbridge.inference.jobs.fill_finish import Parts, finish, reach, stored_form
     from bandbridge.inference.jobs.fill_strips import FileSource, guides
     from bandbridge.learners.fill_fit import decide, decide_sar
     from bandbridge.learners.fill_regions import differs, used
@@ -134,6 +140,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
         say(f"snow: SCL calls under {FILL_SNOW_MIN:.0%} of the scene's clear part snow, so earlier snow is not taken "
             "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
     src = FileSource(sc, gd)
+    src.unit = unit = stored_form(inp.scene).unit  # the route's figures are in it (one unit a line)
     todo, holes = sc.gap & gd.has_base, sc.gap & ~gd.has_base
     n_todo, n_holes = int(todo.sum()), int(holes.sum())
     gap = int(sc.gap.sum())  # the fits serve the whole gap: a large one takes only what serves fast
@@ -173,7 +180,7 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     say(f"route: {run.why}")
     if differs(dec.regions, dec.route):
         run.regions = "; ".join(r.text() for r in dec.regions.values())
-        say(f"by region: {run.regions}")
+        say(f"by region: {run.regions} (every MAE in {unit})")
     if sar_line and has_earlier:  # its own line: its error is in other units than the route's
         run.sar_alone = sar_line
         say(f"SAR alone: {sar_line}")
@@ -194,9 +201,12 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     if run.unfillable:
         say(f"{run.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
     used = [d for d, u in zip(days, gd.used) if u]  # a date that is nothing but snow left out is not in the tags
-    finish(sc, gd, parts, dest, tags(sc, [d for d in used if d is None or d > 0], [-d for d in used if d is not None
-                                                                                   and d < 0], run) | (found_tags or {}),
-           overwrite, cog, FILL_EDGE_PX if has_earlier else 0)
+    said = tags(sc, [d for d in used if d is None or d > 0], [-d for d in used if d is not None and d < 0], run)
+    said |= {"bandbridge_fill_mae_units": unit} if run.mae else {}
+    n = finish(sc, gd, parts, dest, said | (found_tags or {}), overwrite, cog, FILL_EDGE_PX if has_earlier else 0)
+    if n < run.filled:  # fill_finish codes FILLED only where a value was written
+        say(f"{run.filled - n:,} gap pixel(s) got no value from the route: left as observed, FILLED 0 there")
+        run.filled = n
     say(f"written to {dest}")
     return run
 

@@ -10,6 +10,7 @@ the file, the cause and the fix (:class:`~bandbridge.errors.BandbridgeError`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,31 +44,37 @@ def fill_reads(items: list[str | None], mask: str | None) -> list[str | Path]:
 
 
 def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | list[str] | None, mask: str | None,
-                 free: int | None = None, later: list[str] = (), sar_later: list[str] = ()) -> None:
+                 free: int | None = None, later: list[str] = (), sar_later: list[str] = (),
+                 clear: set[str] = frozenset()) -> None:
     """Refuse, before any pixel is read, a fill whose inputs cannot serve (see the module
     docstring); the scene where the run's plan (``fill_plan.planned_bytes``, at least one date a
     name) needs more than the memory available (``free`` bytes, default now). ``later``: the
     dates after the scene, checked as the earlier ones are; ``sar_later``: SAR at them, as ``sar``
-    (``sar_earlier`` too, one file or one per earlier date)."""
+    (``sar_earlier`` too, one file or one per earlier date); ``clear``: the dates given as known clear
+    (``fill_inputs.known_clear``), which need no cloud mask."""
     sar_earlier = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     names, g = _head(scene, "")
+    dates = [*(("--earlier", x) for x in earlier), *(("--later", x) for x in later)]
     _fits(scene, g, planned_bytes(g.height, g.width, len(names), len(earlier) + len(later),
                                   2 * bool(sar) + 4 * bool(sar_earlier) + 4 * bool(sar_later),
                                   float(resident_bytes() or 0)), free)
     if mask:
-        _, mg = _head(mask, "--mask")
+        mn, mg = _head(mask, "--mask")
+        if len(mn) != 1:  # band 1 alone would be taken silently (issue 85)
+            raise BandbridgeError(f"--mask {mask}: {len(mn)} bands ({', '.join(mn)}); a mask has one band (nonzero: "
+                                  f"the gap): give that band alone (gdal_translate -b 1 {mask} mask.tif)")
         _placed(f"--mask {mask}", mg, g, scene, "give the mask of this scene")
         _holds(mask, "--mask", [0], "give a mask with values (nonzero: the gap)")
     else:
         _mask_of(scene, "", names, g, earlier=False)
-    for flag, e in [*(("--earlier", x) for x in earlier), *(("--later", x) for x in later)]:
+    for flag, e in dates:
         en, eg = _head(e, flag)
         if not {n.upper() for n in en} & {n.upper() for n in names}:
-            raise BandbridgeError(f"{flag} {e}: holds none of the scene's bands {names} (it has {en}); give a "
-                                  "scene of the same sensor")
+            raise _unmatched(scene, names, flag, e, en)
         _placed(f"{flag} {e}", eg, g, scene, "give a clear scene of the same place")
         _holds(e, flag, [i for i, n in enumerate(en) if n.upper() not in MASKS], "give a scene that holds data")
-        _mask_of(e, flag, en, eg, earlier=True)
+        if e not in clear:  # FILE#clear: known clear, no mask asked
+            _mask_of(e, flag, en, eg, earlier=True)
     for flag, item in (("--sar", sar), *(("--sar-earlier", x) for x in sar_earlier),
                        *(("--sar-later", x) for x in sar_later)):
         if item:
@@ -81,14 +88,49 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
                    zero=False)
 
 
+def check_named(named: list[tuple[str, str | None]]) -> None:
+    """Refuse an empty path among ``(flag, item)`` (the scene's flag ""): GDAL would read ``''`` as the
+    current folder and the refusal would name ``.`` (issue 85)."""
+    for flag, item in named:
+        if item is not None and not str(item).strip():
+            raise BandbridgeError(f"{flag or 'the scene'} '{item}': an empty path; give the file's path")
+
+
 def _head(item: str, flag: str) -> tuple[list[str], Grid]:
-    """``item``'s band names and grid from its header (a cube reference without ``@DATE``: its grid)."""
+    """``item``'s band names and grid from its header (a cube reference without ``@DATE``: its grid);
+    a folder that is not one of band files refused as a folder (a mask is never one)."""
+    what = f"{flag}{' ' if flag else ''}{item}"
+    folder = Path(item).is_dir() and not is_cube(item)
+    if folder and flag == "--mask":
+        raise BandbridgeError(f"{what}: a folder, not a mask; give the gap as one single-band raster file "
+                              "(nonzero: fill)")
     try:
         info = raster_info(item)
     except BandbridgeError as e:
         raise BandbridgeError(f"{flag}{' ' if flag else ''}{e}") from None
+    if folder and all(band_role(n) == "other" for n in info.bands):  # read as a band folder of other files
+        files = sorted(p.name for p in Path(item).iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+        some = ", ".join(files[:3]) + (", …" if len(files) > 3 else "")
+        raise BandbridgeError(f"{what}: a folder, and its files ({some}) are not band files (B02.tif, VV.tif…); "
+                              f"give the raster file itself (e.g. {Path(item) / files[0]}), or a folder of one file "
+                              "per band")
     tr = info.transform if info.transform is not None else Affine.identity()
     return list(info.bands), Grid(info.crs, tr, info.height, info.width)
+
+
+def _unmatched(scene: str, names: list[str], flag: str, item: str, other: list[str]) -> BandbridgeError:
+    """The refusal of ``what`` (bands ``other``) sharing no band with the scene (``names``), blaming the one of
+    the two whose bands have no names (no band descriptions: ``BANDn`` as read)."""
+    def blank(ns: list[str]) -> bool:
+        return all(re.fullmatch(r"BAND\d+", n, re.IGNORECASE) for n in ns)
+    what = f"{flag} {item}"
+    for who, file, ns, them, theirs in ((scene, scene, names, other, what), (what, item, other, names, "the scene")):
+        if blank(ns) and not blank(them):
+            return BandbridgeError(f"{who}: its bands have no names (no band descriptions: read as {ns}), so none "
+                                   f"matches {theirs}'s {them}; name them in their order (rio edit-info {file} "
+                                   f"--bidx 1 --description {them[0]}, one per band)")
+    return BandbridgeError(f"{what}: holds none of the scene's bands {names} (it has {other}); give a scene of the "
+                           "same sensor")
 
 
 def _placed(what: str, src: Grid, scene: Grid, scene_path: str, fix: str) -> None:

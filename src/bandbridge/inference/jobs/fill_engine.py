@@ -49,8 +49,8 @@ class EngineOptions:
         from bandbridge.policy import EVERYWHERE_MPIX
         if pixels < EVERYWHERE_MPIX * 1e6 and (self.backend, self.precision) == ("auto", "auto"):
             return Decision(*BACKEND, "unmeasured", f"{' '.join(BACKEND)}: the reference backend for a fit served on under "
-                            f"{EVERYWHERE_MPIX:g} MPix (it serves the trees as fitted; a small linear fit's ONNX export "
-                            "failed the export check's 1e-4 on tests/inference/test_fill_engine.py's scene)")
+                            f"{EVERYWHERE_MPIX:g} MPix, which serves whichever learner the fit chooses as fitted: at "
+                            "that size no other backend is tried, so no graph is exported or checked")
         d = fit_backend(pixels, self.backend, self.precision, self.threads)
         why = ("as asked (--backend, --precision)" if d.how == "asked" else
                f"the fastest at {d.precision} by this machine's record among the backends every learner the fit may "

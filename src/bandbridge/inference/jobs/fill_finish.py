@@ -30,6 +30,61 @@ from bandbridge.learners.gapfill import edge_correction
 OBSERVED, FILLED = 1, 2  # the FILLED band's codes (0: no data, neither)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """How the scene's data bands are stored, which the output keeps (issue 85): the type, GDAL's scale and offset
+    per band (physical = stored × scale + offset) and nodata; ``decoded``: the reader hands physical values (a
+    cube's packed variables, which xarray decodes), put back into stored ones (:meth:`to_file`) on writing."""
+
+    dtype: str
+    scales: tuple[float, ...]
+    offsets: tuple[float, ...]
+    nodata: float | None
+    decoded: bool = False
+
+    @property
+    def unit(self) -> str:
+        """The unit of the values the fill computes in (as read), for its lines and tags."""
+        if self.decoded:
+            return f"the cube's decoded values (DN × {self.scales[0]:g})" if len(set(self.scales)) == 1 else \
+                "the cube's decoded values (DN × its scale_factor)"
+        return "DN" if np.dtype(self.dtype).kind in "iu" else "the scene's stored units"
+
+    def to_file(self, v: np.ndarray) -> np.ndarray:
+        if not self.decoded:
+            return v
+        off, scale = (np.array(x, np.float64)[:, None, None] for x in (self.offsets, self.scales))
+        return (v - off) / scale
+
+
+def stored_form(r) -> Stored:
+    """The scene's :class:`Stored` form from its header (``fill_rows.RowReader``): a GDAL file's own; a cube's
+    packed integer variables (``scale_factor``, ``add_offset``, ``_FillValue``) where every data band is one,
+    else float32 as read."""
+    from bandbridge.data.cube_ref import is_cube, parse_ref
+    from bandbridge.data.reader import raster_info
+    n = len(r.data)
+    if is_cube(r.item):
+        from bandbridge.data.cube_dataset import cube_bands, open_cube
+        ref = parse_ref(r.item)
+        ds = open_cube(ref.path)
+        bands = cube_bands(ds, ref.path)
+        enc = [ds[bands[i].var].encoding for i in r.data]
+        kinds = {str(np.dtype(e.get("dtype", "float32"))) for e in enc}
+        if len(kinds) == 1 and np.dtype(next(iter(kinds))).kind in "iu":
+            fill = enc[0].get("_FillValue")
+            return Stored(next(iter(kinds)), tuple(float(e.get("scale_factor", 1.0)) for e in enc),
+                          tuple(float(e.get("add_offset", 0.0)) for e in enc), None if fill is None else float(fill),
+                          True)
+        return Stored("float32", (1.0,) * n, (0.0,) * n, None)
+    info = raster_info(r.item)
+
+    def pick(v: tuple, default: float) -> tuple[float, ...]:
+        return tuple(float(v[i]) if i < len(v) and v[i] is not None else default for i in r.data)
+    dtype = "float32" if info.dtype in ("float64", "float16") else info.dtype
+    return Stored(dtype, pick(info.scales, 1.0), pick(info.offsets, 0.0), info.nodata)
+
+
 def reach(edge_px: float) -> int:
     """Rows a strip is read past its own for the edge correction (scipy's Gaussian truncates at 4σ:
     past it no residual is seen, so the correction there is what the whole scene gives)."""
@@ -102,12 +157,12 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
     """Write ``dest``; the pixels filled."""
     from bandbridge.inference.core.outputs import opened
     from bandbridge.inference.core.writer import FAST_DEFLATE, output_profile, store
-    s = sc.scene.layer
+    s, st = sc.scene.layer, stored_form(sc.scene)
     h, w = sc.valid.shape
-    dtype = "float32" if s.dtype in ("float64", "float16") else s.dtype
+    dtype = st.dtype
     prof = output_profile(s.grid.crs, s.grid.transform, h, w, len(s.names) + 1, dtype, 1, FAST_DEFLATE)
-    if s.nodata is not None and np.isfinite(s.nodata):
-        prof["nodata"] = s.nodata
+    if st.nodata is not None and np.isfinite(st.nodata):
+        prof["nodata"] = st.nodata
     if dtype != "float32":  # integer nodata below the FILLED codes' range would hide "observed"
         prof["nodata"] = prof.get("nodata", 0)
     r = reach(edge_px) if p.dec.held is not None else 0
@@ -122,6 +177,7 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
 
     def setup(rs) -> None:
         rs.main.descriptions = (*s.names, "FILLED")
+        rs.main.scales, rs.main.offsets = (*st.scales, 1.0), (*st.offsets, 0.0)  # the scene's, kept (issue 85)
         rs.main.update_tags(**tags)
 
     from concurrent.futures import ThreadPoolExecutor
@@ -143,14 +199,10 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
                 values = values + edge_correction(res.astype(np.float32), edge_px)
             cut = slice(a - lo, a - lo + b - a)
             y, todo = y[:, cut], todo[cut]
-            if values is not None:
-                y[:, todo] = values[:, cut][:, todo]
-            filled = todo.copy()
+            filled = _put(y, values[:, cut] if values is not None else None, todo)
             hole = holes[a:b]
             if p.sar_first is not None and hole.any():
-                v = p.sar.units.to_stored(_window_rows(p.sar_first, a, b, w, p.sar_win))
-                y[:, hole] = v[:, hole]
-                filled |= hole
+                filled |= _put(y, p.sar.units.to_stored(_window_rows(p.sar_first, a, b, w, p.sar_win)), hole)
             return y, filled
 
         for a, (y, filled) in ahead(load, range(0, h, ROWS), 2):
@@ -158,11 +210,23 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
             count += int(filled.sum())
             valid = sc.valid[a:b] | filled
             code = np.where(filled, FILLED, np.where(sc.valid[a:b] & ~sc.gap[a:b], OBSERVED, 0)).astype(dtype)
-            data = np.concatenate([store(y, valid, dtype, prof.get("nodata")), code[None]])
+            data = np.concatenate([store(st.to_file(y), valid, dtype, prof.get("nodata")), code[None]])
             if pending is not None:
                 pending.result()
             pending = writer.submit(out.write, Window(0, a, w, b - a), data, [], valid)
             tick()
         if pending is not None:
             pending.result()
+        if "bandbridge_fill_pixels" in tags:  # what was filled, not what was to be (_put leaves no value unfilled)
+            out.main.update_tags(bandbridge_fill_pixels=str(count))
     return count
+
+
+def _put(y: np.ndarray, values: np.ndarray | None, todo: np.ndarray) -> np.ndarray:
+    """``values`` into ``y`` (both ``(C, h, w)``) where ``todo`` and every band of them is finite; those
+    pixels (the filled ones): a pixel is never coded FILLED without a value, one without stays as observed."""
+    if values is None:
+        return np.zeros_like(todo)
+    ok = todo & np.isfinite(values).all(0)
+    y[:, ok] = values[:, ok]
+    return ok

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from bandbridge.data.cube_ref import is_cube, parse_ref
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.fill_read import earlier_steps, sar_step
-from bandbridge.inference.jobs.fill_rows import RowReader, open_rows
+from bandbridge.inference.jobs.fill_rows import KNOWN_CLEAR, RowReader, open_rows
 from bandbridge.learners.fill_fit import nearest_first
 from bandbridge.policy import SAR_DAYS
 
@@ -67,12 +67,21 @@ class Inputs:
         return [None if s is None else next(k for k, q in enumerate(every) if q is s) for s in own]
 
 
+def known_clear(items: list[str]) -> tuple[list[str], set[str]]:
+    """``-e FILE#clear`` (``--later`` too): a date the user knows is clear, which needs no cloud mask (issue 85:
+    a hand-made SCL of class 4 beside it did that before); ``items`` without the mark, and those that bore it."""
+    plain = [x[:-len(KNOWN_CLEAR)] if x.lower().endswith(KNOWN_CLEAR) else x for x in items]
+    return plain, {p for p, x in zip(plain, items) if p != x}
+
+
 def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | list[str] | None,
-                mask: str | None, later: list[str] = (), sar_later: list[str] = ()) -> Inputs:
+                mask: str | None, later: list[str] = (), sar_later: list[str] = (),
+                clear: set[str] = frozenset()) -> Inputs:
     """Every input's header opened and the flags checked (one line, :class:`BandbridgeError`);
     ``sar_earlier``: SAR at the nearest earlier date, or one per ``--earlier`` in order (a cube: its step nearest
     each date); ``sar_later``: SAR at the ``later`` dates, paired in order. SAR "then" is the nearest earlier
-    date's, SAR "later" the nearest later date's; every date's own is kept (:meth:`Inputs.dates_sar`)."""
+    date's, SAR "later" the nearest later date's; every date's own is kept (:meth:`Inputs.dates_sar`); ``clear``:
+    the dates known clear (:func:`known_clear`)."""
     check_sar_later(later, sar, sar_later)
     pairs = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     if len(pairs) > max(len(earlier), 1):
@@ -89,7 +98,7 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
     when = s.layer.when
     dated = []
     for k, item in ((k, x) for k, e in enumerate(earlier) for x in earlier_steps(s.layer, e, EARLIER_STEPS)):
-        r = open_rows(item, "--earlier")
+        r = open_rows(item, "--earlier", known_clear=earlier[k] in clear)
         days = (when - r.layer.when).days if when and r.layer.when else None
         if days is not None and days <= 0:
             raise BandbridgeError(f"--earlier {item}: dated {r.layer.when}, not before the scene's {when}; give a "
@@ -102,7 +111,7 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
         if is_cube(item) and not parse_ref(item).date:
             raise BandbridgeError(f"--later {item}: a cube without its date; name the step after the scene "
                                   "(cube.nc@DATE), one --later per date")
-        r = open_rows(item, "--later")
+        r = open_rows(item, "--later", known_clear=item in clear)
         days = (r.layer.when - when).days if when and r.layer.when else None
         if days is None or days <= 0:
             raise BandbridgeError(f"--later {item}: dated {r.layer.when or 'nowhere'}, not after the scene's "
@@ -113,8 +122,9 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
     if sar:
         out.sar[0] = _sar(sar, when, "--sar", out.notes)
         if sar_earlier:
-            out.sar[1] = _sar(pairs[dated[0][2]] if len(pairs) > 1 else sar_earlier, dated[0][0].layer.when,
-                              "--sar-earlier", out.notes)
+            then = pairs[dated[0][2]] if len(pairs) > 1 else sar_earlier
+            out.sar[1] = _sar(then, dated[0][0].layer.when, "--sar-earlier", out.notes)
+            _swapped(out.sar[0], out.sar[1], sar, then, when, dated[0][0].layer.when)
         out.sar[2] = _sar_later(out, later, sar, sar_later, when)
         _every_date(out, dated, pairs, sar, sar_later, when)
     return out
@@ -142,6 +152,16 @@ def _every_date(inp: Inputs, dated: list, pairs: list[str], sar: str, sar_later:
             inp.later_sar.append(_sar(sar, r.layer.when, "--sar", inp.notes))
         else:
             inp.later_sar.append(None)
+
+
+def _swapped(now: RowReader, then: RowReader, sar: str, sar_earlier: str, when, earlier_when) -> None:
+    """Refuse ``--sar`` dated before ``--sar-earlier`` (by their tags, names or cube steps): the two swapped
+    would read the change between the dates backwards (issue 85)."""
+    a, b = now.layer.when, then.layer.when
+    if a and b and a < b:
+        raise BandbridgeError(f"--sar {sar}: dated {a}, before --sar-earlier {sar_earlier}'s {b}; --sar is the "
+                              f"scene's date's ({when or '?'}), --sar-earlier the earlier date's "
+                              f"({earlier_when or '?'}): are the two swapped?")
 
 
 def check_sar_later(later: list[str], sar: str | None, sar_later: list[str]) -> None:

@@ -198,16 +198,18 @@ def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False, what: 
 
 
 def unplaced(what: str, src: Grid, dst: Grid) -> BandbridgeError | None:
-    """The refusal of ``what`` on ``src`` where it or the scene (``dst``) has no georeference and the other has."""
-    if (src.crs is None) == (dst.crs is None):
+    """The refusal of ``what`` on ``src`` where it or the scene (``dst``) has no georeference and the other has
+    (a CRS without a geotransform has none: its pixels would be metres at the CRS's origin)."""
+    if (src.crs is None or src.transform == Affine.identity()) == (dst.crs is None):
         return None
     if dst.crs is None:
         return BandbridgeError(f"{what}: georeferenced ({src.crs}) but the scene has no georeference, so where it "
                                "lies on the scene is unknown; give the scene as a GeoTIFF with its CRS")
     w, s, e, n = array_bounds(dst.height, dst.width, dst.transform)
-    return BandbridgeError(f"{what}: has no georeference (no CRS: a PNG, JPEG or plain TIFF), so where it lies on the "
-                           f"scene is unknown; give it the scene's (gdal_translate -a_srs {dst.crs} -a_ullr {w:.10g} "
-                           f"{n:.10g} {e:.10g} {s:.10g} IN OUT.tif, if it covers the scene's {dst.width}×{dst.height} px)")
+    why = "a CRS but no geotransform" if src.crs else "no CRS: a PNG, JPEG or plain TIFF"
+    return BandbridgeError(f"{what}: has no georeference ({why}), so where it lies on the scene is unknown; give it "
+                           f"the scene's (gdal_translate -a_srs {dst.crs} -a_ullr {w:.10g} {n:.10g} {e:.10g} {s:.10g} IN "
+                           f"OUT.tif, if it covers the scene's {dst.width}×{dst.height} px)")
 
 
 def mask_on(item: str, grid: Grid, flag: str, nearest: bool = True) -> tuple[np.ndarray, Grid]:
@@ -235,12 +237,11 @@ def holds_nothing(what: str, fix: str) -> BandbridgeError:  # the cause, not "do
 
 
 def no_cloud_mask(what: str, earlier: bool) -> BandbridgeError:
-    """The refusal of a scene (``earlier``: an earlier date) without a cloud mask: its clouds would
-    be taken for ground (the scene's left as observed, an earlier date's pasted into the gap)."""
+    """The refusal of a scene (``earlier``: a date) without a cloud mask: its clouds would be taken for ground."""
     where = "an SCL or QA_PIXEL band, a file named *SCL*.tif or *QA_PIXEL*.tif beside it, or a cube's #scl=FILE"
     return BandbridgeError(f"{what}: no cloud mask in the file or beside it ({where}); " +
-                           ("its clouds would go into the gap as ground: give it its mask as the scene's is given"
-                            if earlier else "give one with --mask"))
+                           (f"its clouds would go into the gap as ground: give it its mask as the scene's is given, or "
+                            f"if you know it is clear, say so: {what}#clear" if earlier else "give one with --mask"))
 
 
 def _covers(m: np.ndarray, valid: np.ndarray, what: str, src: Grid, scene: Grid, scene_path: str, fix: str) -> None:

@@ -29,6 +29,7 @@ from bandbridge.inference.jobs.fill_read import MASKS, SNOW_SCL, STORED, Layer, 
 Window = tuple[int, int, int, int]  # row, column, height, width
 MARGIN = 2  # source pixels read past a strip's footprint (bilinear reads a neighbour)
 VALUES = "bilinear"  # GDAL's resampling of values read onto the scene's grid (masks and classes: nearest)
+KNOWN_CLEAR = "#clear"  # after a date's path (-e FILE#clear): known clear, no cloud mask needed (its mask kind)
 BLOCK = 512  # a warped VRT's block side (px): GDAL warps whole blocks, and by default one block is the scene
 
 
@@ -63,6 +64,8 @@ class RowReader:
 
     def mask_rows(self, grid: Grid, a: int, b: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(clear, snow)`` over rows ``[a, b)`` of ``grid`` (None where no mask / no SCL)."""
+        if self.mask_kind == KNOWN_CLEAR:  # -e FILE#clear: clear wherever it holds data
+            return np.ones((b - a, grid.width), bool), None
         if self.mask_band is not None:
             m = self.rows(grid, a, b, True, [self.mask_band])[0]
         elif self.mask_file is not None:
@@ -91,9 +94,10 @@ def ahead(load, keys, workers: int = 1):
             yield key, got
 
 
-def open_rows(item: str, flag: str, find_mask: bool = True) -> RowReader:
+def open_rows(item: str, flag: str, find_mask: bool = True, known_clear: bool = False) -> RowReader:
     """``item`` (a raster, band folder or cube reference ``cube.nc@DATE[#scl[=FILE]]``) opened for
-    reading by rows, its cloud mask found as ``fill_read.read_layer`` finds it."""
+    reading by rows, its cloud mask found as ``fill_read.read_layer`` finds it; ``known_clear``: none
+    looked for, the date is clear wherever it holds data (``-e FILE#clear``)."""
     scl = None
     if is_cube(item):
         ref = parse_ref(item)
@@ -109,7 +113,9 @@ def open_rows(item: str, flag: str, find_mask: bool = True) -> RowReader:
     layer = Layer(np.zeros((len(data), 0, 0), np.float32), [names[i] for i in data], grid, date_of(item), item, info.dtype,
                   nodata=info.nodata)
     r = RowReader(item, flag, layer, data)
-    if inside:
+    if known_clear:
+        r.mask_kind, layer.masked_by = KNOWN_CLEAR, "#clear (known clear)"
+    elif inside:
         r.mask_band, r.mask_kind = inside[0], MASKS[names[inside[0]].upper()]
         layer.masked_by = names[inside[0]]
     elif scl:

@@ -24,7 +24,8 @@ import numpy as np
 
 from bandbridge.bands import band_role
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.fill_read import holds_nothing, sar_kind, shared_bands, snow_is_ground, to_db
+from bandbridge.inference.jobs.fill_read import (holds_nothing, no_cloud_mask, sar_kind, shared_bands, snow_is_ground,
+                                                 to_db)
 from bandbridge.inference.jobs.fill_rows import RowReader, ahead
 from bandbridge.inference.jobs.fill_stack import Stack, StackFiles, bits_of, direct, pack, write_stack
 from bandbridge.learners.fill_fit import (FEED, FILL_LINEAR_MIN, HALF, SAR_HI, SAR_LO, Units, channels_of, composite,
@@ -67,7 +68,7 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
     snow = np.zeros((h, w), bool) if scene.mask_kind == "SCL" else None
     k = _every(1, h, w)
     every = 1 if k == 1 else max(1, -(-h // ROWS) // 8)  # about 8 strips of SAR for its median in a large scene
-    kept, rc, sars, overlap = [], [], [[] for _ in sar], False
+    kept, rc, sars, overlap, spare = [], [], [[] for _ in sar], False, []
 
     def load(a: int):  # the strip's reads (one strip ahead, fill_rows.ahead)
         b = min(h, a + ROWS)
@@ -91,6 +92,7 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
         rr, cc = rr[::k], cc[::k]
         kept.append(y[:, rr, cc])
         rc.append((rr + a, cc))
+        spare.append(y[:, valid[a:b]][:, ::8 * k])  # the valid values, sparser: the units where none stays clear
         for i, v in enumerate(s):
             if v is not None:
                 sars[i].append(v)
@@ -107,6 +109,10 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
     rows, cols = np.concatenate([r for r, _ in rc]), np.concatenate([c for _, c in rc])
     keep = clear[rows, cols]  # the sample's pixels still clear once the gap is dilated
     v = np.concatenate(kept, axis=1)[:, keep]
+    if not v.size:  # no clear pixel once dilated (a --mask over the whole scene): the units from the scene's valid
+        # values; from no value they were NaN, which turned every date into NaN and "as it is" into no value (issue 85)
+        v = np.concatenate(spare, axis=1)
+    del spare
     out.units = Units(v[:, :, None], np.ones((v.shape[1], 1), bool))
     if snow is not None:
         scene.layer.snow = snow
@@ -198,9 +204,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
     sides = any(d is not None and d > 0 for d in days) and any(d is not None and d < 0 for d in days)
     for e in earlier:
         if not e.masked:  # its clouds would be pasted into the gap as ground
-            raise BandbridgeError(f"--earlier {e.item}: no cloud mask in the file or beside it (an SCL or QA_PIXEL "
-                                  "band, a file named *SCL*.tif beside it, or a cube's #scl=FILE), so its clouds would "
-                                  "go into the gap as ground; give it its mask as the scene's is given")
+            raise no_cloud_mask(f"{e.flag or '--earlier'} {e.item}", earlier=True)
     idx = [shared_bands(scene.layer, e.layer, "--earlier") for e in earlier]
     present = [[j >= 0 for j in ix] for ix in idx]
     later_sar = sar[0] is not None and len(sar) > 2 and sar[2] is not None  # the nearest later date's (fill.Inputs)
