@@ -125,12 +125,14 @@ judge, each with what set it there:
   Landsat's thermal pair) and were dropped on that evidence, so the record is no clean test of
   the choice between them. The line replaced ``LINE_SHARE`` ⅓ (stop 80), a bound against a line
   that over-sharpened the finest octave, which the ridge now shrinks.
-- the run (``inference/jobs/sharpen``): the shift test on the central ``sharpen.SHIFT_CELLS``, the
-  guides' units from ``sharpen.UNITS_CELLS``; a pan and MS on two lattices beyond
-  ``products.ALIGN_PX`` of a fine pixel are refused; memory by ``sharpen.FIT_BYTES``,
+- the run (``inference/jobs/sharpen``): the guides' units from ``sharpen.UNITS_CELLS``; a pan and MS on two lattices
+  beyond ``products.ALIGN_PX`` of a fine pixel are refused; memory by ``sharpen.FIT_BYTES``,
   ``sharpen.FIT_CELL_BYTES``, ``sharpen.TILE_PX_BYTES`` and the merge's ``sharpen_sets.MERGE_ROWS``,
   ``sharpen_sets.MERGE_PX_BYTES``; Landsat's thermal bands read ``landsat.TIRS_CELL`` × 3 (90 m), and
-  ``landsat.GUIDES_LEFT_OUT`` are no default guides.
+  ``landsat.GUIDES_LEFT_OUT`` are no default guides. Issue 85: a reference grid half a pixel off (within
+  :data:`HALF_PIXEL_TOL` 0.15, the context map :data:`HALF_PIXEL_GAIN` 5 % better moved) is corrected
+  (``sharpen_shift``, on its central ``SHIFT_CELLS``); a written band stays in ``reference_finish.band_bounds``
+  (:data:`FLOOR_DROP` 2, :data:`FLOOR_QUANTILE` 0.1 %); what set each is said there.
 - fill's inputs on another grid (``inference/jobs/fill_rows``): ``fill_rows.VALUES`` resampling
   (masks nearest), warped in ``fill_rows.BLOCK``-pixel blocks.
 
@@ -212,6 +214,10 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   off gained 2 % over the per-band map; nearer dates are taken first); :data:`STAC_SAR_DAYS` 12 days
   either side for Sentinel-1, one satellite's repeat cycle (``fill`` notes a SAR date more than
   :data:`SAR_DAYS` off; its held-out check decides).
+- A STAC source's answer over http(s) (``inference/interop/stac_io``, issue 85) ends by :data:`FETCH_SECONDS`
+  60 s for the whole exchange (a per-read limit let a server trickling a byte every 20 s hold a run past 200 s)
+  and at :data:`FETCH_BYTES` 16 MiB (an Item is about 20 KB, a search's page about 2 MB); its JSON nests at most
+  :data:`JSON_DEPTH` 100 levels (an Item is under 10; 200 000 nested lists ended in a RecursionError). Judgements.
 
 The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what set each:
 
@@ -227,10 +233,6 @@ The cloud-filling path's thresholds (``bandbridge fill``, issue 70), and what se
 - :data:`FILL_LINEAR_MIN` 64 — a judgement: a line per band on fewer clear pixels than one row of
   a 64-pixel scene is not worth its held-out check; the earlier date goes in as it is.
 - :data:`FILL_DILATE` 4 px — measured on the real cloudy date of the manual's figure (WorldCereal
-- A STAC source's answer over http(s) (``inference/interop/stac_io``, issue 85) ends by :data:`FETCH_SECONDS`
-  60 s for the whole exchange (a per-read limit let a server trickling a byte every 20 s hold a run past 200 s)
-  and at :data:`FETCH_BYTES` 16 MiB (an Item is about 20 KB, a search's page about 2 MB); its JSON nests at most
-  :data:`JSON_DEPTH` 100 levels (an Item is under 10; 200 000 nested lists ended in a RecursionError). Judgements.
   00002806639B424A, 2018-06-03; ``benchmarks/fill_figure.py``'s seam check, 2026-11-27): cloud edges
   and shadow the scene classification calls clear. At 2 px the mean step across the gap's edge was
   0.0201 reflectance against 0.0105 between clear neighbours; at 4 px 0.0136 against 0.0100, at 6 px
@@ -331,9 +333,8 @@ MIN_COVER = 0.99
 UNSEEN_COVER = 0.5
 CHECK_CELLS = 16
 STALE_DAYS = 45
-MIN_SHIFT = 0.2
-SHIFT_GAIN = 0.005
-SHIFT_CELLS_MIN = 256
+MIN_SHIFT, SHIFT_GAIN, SHIFT_CELLS_MIN = 0.2, 0.005, 256
+HALF_PIXEL_TOL, HALF_PIXEL_GAIN, FLOOR_DROP, FLOOR_QUANTILE = 0.15, 0.05, 2.0, 0.001
 LOW_OVERLAP = 0.5
 FAR_DAYS = 365
 WINDOW_DAYS = 30
@@ -347,6 +348,9 @@ FILL_DILATE = 4
 FILL_EDGE_PX = 2.0
 FILL_SNOW_MIN = 0.01
 SAR_DAYS = 3
+FETCH_SECONDS = 60
+FETCH_BYTES = 16 * 2**20
+JSON_DEPTH = 100
 CLOUD_THRESHOLD = 0.2
 LOOK_READ_MPIX = 100.0
 TRADE_WITHIN = 0.05
@@ -365,9 +369,6 @@ def percent(x: float) -> str:
     return f"{x * 100:g} %"
 
 
-FETCH_SECONDS = 60
-FETCH_BYTES = 16 * 2**20
-JSON_DEPTH = 100
 EPS = 1e-12  # a floor that scores 0 (a constant target) still gives a finite ratio
 
 

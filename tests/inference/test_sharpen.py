@@ -114,7 +114,7 @@ def test_the_output_keeps_the_reference_units_and_says_where_each_band_came_from
             tags = d.tags(i)
             assert tags["bandbridge_route"].startswith(b.route + ":")
             assert float(tags["bandbridge_heldout_mae"]) == pytest.approx(b.heldout_mae, rel=1e-5)
-        assert "none measured" in d.tags()["bandbridge_shift"]
+        assert d.tags()["bandbridge_shift"].startswith("no shift corrected: measured X +0.00, Y +0.00")
 
 
 def test_a_corrected_band_averages_back_to_the_reference(sharpened):
@@ -262,11 +262,13 @@ def test_a_band_the_guides_make_takes_their_line_with_few_cells(tmp_path):
 
 def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):
     """The reference's content one guide pixel (half a cell) off the guides, as its file states it in
-    place: the shift is found, not corrected, and no band takes a fit that would carry it."""
+    place, kept so (``--reference-shift none``; ``auto`` corrects half a cell: test_sharpen_grids.py): the
+    shift is found, not corrected, and no band takes a fit that would carry it."""
     from bandbridge.inference.jobs.fill_engine import EngineOptions
     from bandbridge.inference.jobs.sharpen import sharpen
     p = scene(tmp_path, moved=1)
-    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1),
+                  reference_shift="none")
     fit = {b.name: b for b in res.bands}["FIT"]
     assert not fit.route.startswith("fit") and "look shifted by" in fit.why
     assert not res.learner

@@ -32,6 +32,10 @@ def sharpen(
     overwrite: Overwrite = False, cog: Cog = False, backend: Backend = "auto", precision: Precision = "auto",
     threads: Threads = None, workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2,
     summary: Summary = None,
+    reference_shift: str = typer.Option("auto", "--reference-shift", help="the reference's grid against the "
+                                        "guides': auto (half a pixel on strong evidence is a corner/centre "
+                                        "convention error: corrected and said), none (as its files state it), "
+                                        "or X,Y (moved by X columns and Y rows of its own pixels, e.g. 0.5,0.5)"),
     plan: bool = typer.Option(False, "--plan", help="print per band the guides and the route candidates, the "
                               "backend and the tiles, and exit without writing anything"),
 ) -> None:
@@ -59,5 +63,5 @@ def sharpen(
         for line in item_lines(fine, reference):  # a STAC Item's id and the asset of each band
             out.print(line, highlight=False)
         run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,
-            say=lambda s: out.print(s, highlight=False), model=model, cog=cog)
+            say=lambda s: out.print(s, highlight=False), model=model, cog=cog, reference_shift=reference_shift)
 

@@ -43,6 +43,16 @@ def band_files(folder: Path, sensor: str | None = None) -> dict[str, Path]:
     return out
 
 
+def stated_bits(src, index: int = 1) -> int | None:
+    """The bit depth band ``index`` of the open raster ``src`` states (GDAL's ``NBITS``: an 11-bit
+    WorldView-2 written with ``NBITS=11``), or None where it states none."""
+    try:
+        n = int(src.tags(index, ns="IMAGE_STRUCTURE").get("NBITS", 0))
+    except (ValueError, TypeError):
+        return None
+    return n or None
+
+
 def open_raster(p: str | Path):
     """``rasterio.open`` for reading, quiet about missing georeference (plain images have none),
     refusing what is no raster or holds complex values, with one message naming the file (a

@@ -205,6 +205,19 @@ def _axis_weights(src: Grid, dst: Grid):
     return (along(src.height, dst.height, a.f, a.e, b.f, b.e), along(src.width, dst.width, a.c, a.a, b.c, b.a))
 
 
+def rows_under(fine: Grid, grid: Grid, margin: float = 0.0) -> tuple[int, int]:
+    """``(a, b)``: the rows of ``fine`` under ``grid``'s extent grown by ``margin`` of its cells a side (in
+    ``fine``'s CRS where the two differ: a reference in EPSG:4326 over UTM guides), clipped to ``fine``."""
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+    t = grid.transform @ Affine.translation(-margin, -margin)
+    left, bottom, right, top = array_bounds(grid.height + 2 * margin, grid.width + 2 * margin, t)
+    if grid.crs is not None and fine.crs is not None and grid.crs != fine.crs:
+        left, bottom, right, top = transform_bounds(grid.crs, fine.crs, left, bottom, right, top, densify_pts=21)
+    rows = [(~fine.transform @ (x, y))[1] for x in (left, right) for y in (bottom, top)]
+    return max(0, int(np.floor(min(rows)))), min(fine.height, int(np.ceil(max(rows))))
+
+
 def strip_grid(fine: Grid, a: int, b: int) -> Grid:
     """Rows ``[a, b)`` of ``fine`` as a grid of their own."""
     return Grid(fine.crs, fine.transform @ Affine.translation(0, a), b - a, fine.width)

@@ -45,8 +45,8 @@ from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import HALF, UPSAMPLING, can_fit
 from bandbridge.learners.scene_fit import BUFFER, HALO, as_pixels, configured, features, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
-from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, STEP, UPSAMPLERS, Lines, averaged, line_check,
-                                               line_route, route_errors, up_all)
+from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, STEP, UPSAMPLERS, Lines, Stored, averaged,
+                                               line_check, line_route, route_errors, up_all)
 from bandbridge.policy import EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER
 
 ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
@@ -172,13 +172,15 @@ class Sharpening:
 
 
 def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
-           names: list[str], pixels_out: int = 0, seed: int = 0, guide_units: Units | None = None) -> Sharpening:
+           names: list[str], pixels_out: int = 0, seed: int = 0, guide_units: Units | None = None,
+           unit_names: list[str] | None = None) -> Sharpening:
     """The routes of every target. ``x_c (G, h, w)``: the guides in model values averaged onto the
     reference's ``grid``; ``ref (Ct, h, w)`` its bands in stored units, ``valid (h, w)`` its clear
     cells, ``cover`` the share of each cell the guides cover; ``k`` guide pixels per reference pixel;
     ``names`` the targets'; ``pixels_out`` the output's pixels (a large one: only learners every
     backend serves fast: no trees); ``guide_units``: the map ``x_c`` was made by (stored →
-    model values), which the line route needs at full scale (None: that route is not offered)."""
+    model values), which the line route needs at full scale (None: that route is not offered);
+    ``unit_names``: each target's stored unit (``DN``, ``K``), which its reasons give their errors in."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     every = max(1, int(np.ceil((seen.size / DECIDE_CELLS) ** 0.5)))  # the range from a strided grid of at most
@@ -227,8 +229,9 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     routes = {m: (lambda m=m: up if m == UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS} | fitted
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
-    said = [band_route({m: float(e[b]) for m, e in heldout.items()}, {m: float(e[b]) for m, e in transfer.items()}, out)
-            for b in range(len(names))]
+    unit = unit_names or ["stored units"] * len(names)
+    said = [band_route({m: float(e[b]) for m, e in heldout.items()}, {m: float(e[b]) for m, e in transfer.items()}, out,
+                       Stored(float(span[b]), unit[b])) for b in range(len(names))]
     unfitted = any(not route.startswith("fit") for route, _ in said)  # the lines cost a check: only where a band
     # needs them
     lines, checked, step = line_check(x, r, seen, grid, k, seed) if guide_units is not None and unfitted else \
@@ -238,7 +241,7 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
         check = {m: float(e[b]) for m, e in checked.items()}
         before = route
         if check and not route.startswith("fit"):
-            route, why = line_route(check, step, route, why)
+            route, why = line_route(check, step, route, why, Stored(float(span[b]), unit[b]))
         out.bands.append(BandRoute(name, route, {m: float(e[b]) for m, e in heldout.items()},
                                    {m: float(e[b]) for m, e in transfer.items()}, why, float(span[b]), check,
                                    "" if before.startswith("fit") else before))
@@ -267,10 +270,12 @@ def window(seen: np.ndarray, cells: int) -> tuple[slice, slice]:
     return slice(best[0], best[0] + wh), slice(best[1], best[1] + ww)
 
 
-def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpening) -> tuple[str, str]:
+def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpening, su: Stored = Stored()
+               ) -> tuple[str, str]:
     """One band's route and why, in a phrase: the fit (with or without the correction, whichever
     held out better) where it beats the best upsampled route both held out at the reference's scale
-    and one Wald step down; else the best upsampled route held out."""
+    and one Wald step down; else the best upsampled route held out. Its errors in words are ``su``'s
+    (the stored unit, named)."""
     ups = {m: e for m, e in heldout.items() if not m.startswith("fit")}
     best_up = min(ups, key=ups.get)
     fits = {m: e for m, e in heldout.items() if m.startswith("fit")}
@@ -282,19 +287,19 @@ def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpen
                          "out at the reference's scale")
     best_fit = min(fits, key=fits.get)
     if not fits[best_fit] < (1 - MARGIN) * ups[best_up]:
-        return best_up, (f"the fit held out {fits[best_fit]:.4g} against {ups[best_up]:.4g} for {best_up} at the "
+        return best_up, (f"the fit held out {su(fits[best_fit])} against {su(ups[best_up])} for {best_up} at the "
                          "reference's scale: the guides do not carry this band")
     if not transfer:
         return best_up, ("one Wald step down holds too few cells to check the fit at the output's scale "
                          f"({s.transfer_cells:,} clear): the best upsampling, not a fit that may not carry")
     t_up = min((m for m in transfer if not m.startswith("fit")), key=transfer.get)
     if not transfer[best_fit] < (1 - MARGIN) * transfer[t_up]:
-        return best_up, (f"the fit held out better at the reference's scale ({fits[best_fit]:.4g} against "
-                         f"{ups[best_up]:.4g}) but one Wald step down it erred {transfer[best_fit]:.4g} against "
-                         f"{transfer[t_up]:.4g} for {t_up}: it would not carry to the output's scale")
-    return best_fit, (f"the fit beat {best_up} held out at the reference's scale ({fits[best_fit]:.4g} against "
-                      f"{ups[best_up]:.4g}) and one Wald step down ({transfer[best_fit]:.4g} against "
-                      f"{transfer[t_up]:.4g} for {t_up})")
+        return best_up, (f"the fit held out better at the reference's scale ({su(fits[best_fit])} against "
+                         f"{su(ups[best_up])}) but one Wald step down it erred {su(transfer[best_fit])} against "
+                         f"{su(transfer[t_up])} for {t_up}: it would not carry to the output's scale")
+    return best_fit, (f"the fit beat {best_up} held out at the reference's scale ({su(fits[best_fit])} against "
+                      f"{su(ups[best_up])}) and one Wald step down ({su(transfer[best_fit])} against "
+                      f"{su(transfer[t_up])} for {t_up})")
 
 
 def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray,

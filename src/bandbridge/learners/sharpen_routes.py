@@ -57,6 +57,18 @@ FOLD_BLOCK = 4  # cells: the side of the spatial blocks the folds hold out (a bl
 FOLDS = 5  # spatial folds of the out-of-fold check (fewer where fewer blocks)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A band's model-value errors in its stored unit, named: ``per`` stored units a model value, ``unit``
+    its name (``DN``, ``K``, ``reflectance``); called on an error, its words (``12.3 DN``)."""
+
+    per: float = 1.0
+    unit: str = "model values"
+
+    def __call__(self, e: float) -> str:
+        return f"{e * self.per:.4g} {self.unit}"
+
+
 @dataclass
 class Lines:
     """Each target's least-squares line on the guides: ``coef (G + 1, Ct)``, weights then the
@@ -185,15 +197,16 @@ def low_pass(line: np.ndarray, r2: np.ndarray, frac: np.ndarray, fine: Grid, coa
     return np.where((frac > 0) & (cov > 0) & np.isfinite(m), r2 - np.nan_to_num(m), 0.0).astype(np.float32)
 
 
-def line_route(check: dict[str, float], step: float, route: str, why: str) -> tuple[str, str]:
+def line_route(check: dict[str, float], step: float, route: str, why: str, su: Stored = Stored()
+               ) -> tuple[str, str]:
     """A band that does not take the fit takes its line (with or without the correction, whichever
     checked better) where the line leaves at most :data:`SHARE` of the best upsampling's error at its
-    check; else ``route`` and ``why`` stand."""
+    check; else ``route`` and ``why`` stand. Its errors in words are ``su``'s (the stored unit, named)."""
     ups = {m: e for m, e in check.items() if m.startswith(UPSAMPLERS)}
     best_up = min(ups, key=ups.get)
     best = min((m for m in check if m.startswith(REGRESSION)), key=check.get)
-    said = (f"a line of the guides, out of fold one Wald step down (×{step:g}), erred {check[best]:.4g} against "
-            f"{ups[best_up]:.4g} for {best_up} ({check[best] / max(ups[best_up], 1e-30):.2f} of it)")
+    said = (f"a line of the guides, out of fold one Wald step down (×{step:g}), erred {su(check[best])} against "
+            f"{su(ups[best_up])} for {best_up} ({check[best] / max(ups[best_up], 1e-30):.2f} of it)")
     if check[best] <= SHARE * ups[best_up]:
         return best, f"{said}: the line is taken (the fit was not: {why})"
     return route, f"{why}; {said}, not within {SHARE:.2g} of it"

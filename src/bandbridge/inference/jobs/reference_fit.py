@@ -111,15 +111,22 @@ def linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
 def context_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> float:
     """The MAE on the cells ``ok`` of the least-squares linear map of the input's context features
     at the reference's scale (``guided.features``) to the reference: how well the two agree."""
+    return float(context_maps(xc, r[None], ok)[0])
+
+
+def context_maps(xc: np.ndarray, rs: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``(Ct,)``: :func:`context_map` of each band of ``rs (Ct, h, w)``, the features made once for all (a
+    sharpener's shift test made them twice a band: 20 s of a Major-TOM run's 30)."""
     from bandbridge.learners.guided import features
     from bandbridge.learners.linear import least_squares
     if int(ok.sum()) < 3:
-        return float("inf")
+        return np.full(len(rs), np.inf)
     f = features(np.nan_to_num(xc).astype(np.float32))[:, ok].T
     if len(f) < 10 * f.shape[1]:  # too few cells for the context's many coefficients: the bands alone
         f = np.nan_to_num(xc)[:, ok].T
-    coef = least_squares(f, r[ok, None])[:, 0]
-    return float(np.abs(f @ coef[:-1] + coef[-1] - r[ok]).mean())
+    y = np.stack([r[ok] for r in rs], axis=1)
+    coef = least_squares(f, y)
+    return np.abs(f @ coef[:-1] + coef[-1] - y).mean(axis=0)
 
 
 def needs_zero_shot(ref, cover: np.ndarray) -> bool:

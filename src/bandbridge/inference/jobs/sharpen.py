@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from affine import Affine
 
-from bandbridge.data.grids import Grid
+from bandbridge.data.grids import extent_share
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
 from bandbridge.inference.jobs.sharpen_read import Guides, Targets, open_guides, open_targets
@@ -56,6 +55,8 @@ class SharpenPlan:
     backend: object  # runtime/select.Decision of the fit's bundle (fill_engine.EngineOptions.decision)
     resident: float = 0.0  # this process's resident bytes when the plan was made (the targets read)
     cog: bool = False  # the output a Cloud-Optimized GeoTIFF (--cog), through the one writer
+    shift: object = "auto"  # --reference-shift: "auto", "none" or (dy, dx) (sharpen_shift.parse_shift)
+    registered: str = ""  # what the run measured and did to the reference's grid (its line, the output's tag)
 
     @property
     def tile(self) -> int:
@@ -83,8 +84,7 @@ class SharpenPlan:
                f"reference: {Path(t.path).name}, {len(t.names)} band(s) {', '.join(t.names)} ({t.dtype}"
                + (f", in {'/'.join(sorted({u for u in t.units if u}))}" if any(t.units) else "") + "); "
                f"{rg.height}×{rg.width} pixels read over the guides, k = {t.k:.2f}; {n:,} clear cells the guides cover",
-               "no shift is corrected: the grids are taken as given (a band the guides look shifted against, on "
-               "strong evidence, keeps its upsampling)"]
+               shift_plan(self.shift)]
         ups = "/".join(UPSAMPLERS)
         line = (f"a line of the guides where, out of fold one Wald step down, it leaves at most {SHARE:.2g} of the "
                 "best upsampling's error")
@@ -180,14 +180,18 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
 def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
             bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
             plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
-            model: str | None = None, plan: SharpenPlan | None = None, cog: bool = False) -> SharpenResult | None:
+            model: str | None = None, plan: SharpenPlan | None = None, cog: bool = False,
+            reference_shift: str | tuple = "auto") -> SharpenResult | None:
     """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
     (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
     (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``); ``cog``:
-    the output a Cloud-Optimized GeoTIFF.
-    Returns what was written, band by band."""
+    the output a Cloud-Optimized GeoTIFF; ``reference_shift``: ``--reference-shift`` (``auto``, ``none`` or
+    ``X,Y``: ``sharpen_shift.py``). Returns what was written, band by band."""
+    from bandbridge.inference.jobs.sharpen_shift import parse_shift
     t0 = time.perf_counter()
+    how = parse_shift(reference_shift)  # a bad value refused before any read
     plan = plan or plan_sharpen(fine, reference, output, guides, bands, overwrite, engine, model, cog)
+    plan.shift = how
     for line in plan.lines():
         say(line)
     if plan_only:
@@ -233,68 +237,28 @@ def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
                                   "give guides of the same place")
 
 
+def shift_plan(how) -> str:
+    """The plan's line on the reference's grid, by ``--reference-shift``'s value (``sharpen_shift.py``)."""
+    from bandbridge.inference.jobs.sharpen_shift import FLAG, flag_value
+    from bandbridge.policy import HALF_PIXEL_TOL
+    if how == "none":
+        return (f"the reference's grid as its files state it ({FLAG} none); a band the guides look shifted against "
+                "on strong evidence keeps its upsampling")
+    if how != "auto":
+        return f"the reference's grid moved by {flag_value(*how)} of its pixels (X,Y), as {FLAG} asks"
+    return (f"the reference's grid against the guides' measured first: half a pixel (within {HALF_PIXEL_TOL:g}) "
+            f"on strong evidence is a corner/centre convention error, corrected and said ({FLAG} none keeps it "
+            "as stated); another shift is not corrected, and a band the guides look shifted against keeps its "
+            "upsampling")
+
+
 UNITS_CELLS = 1 << 20  # reference cells the guides' units (their 0.1-99.9 % range) are taken from, every step-th
 # row and column of a larger grid: at 10980² (30 M cells, 4 guides) the median and percentiles of every cell
 # took 9.7 s, of every fifth row and column 0.3 s, the range within 0.2 % of its span
-SHIFT_CELLS = 1 << 20  # reference cells the shift test looks at (the central window of a larger reference): a
-# misregistration is one shift for the whole grid, and at 10980² (30 M cells of 20 m) the test on every cell
-# took 156 s (77 CPU-s) of least squares and a phase correlation of the whole grid, the central 1024² cells 1–4 s
-
-
-def central(h: int, w: int, cells: int = SHIFT_CELLS) -> tuple[slice, slice]:
-    """The central window of an ``h × w`` grid holding at most ``cells`` cells (all of a smaller one)."""
-    side_h = min(h, max(1, int(np.sqrt(cells * h / w))))
-    side_w = min(w, cells // side_h)
-    r0, c0 = (h - side_h) // 2, (w - side_w) // 2
-    return slice(r0, r0 + side_h), slice(c0, c0 + side_w)
-
-
-def misregistered(g: Guides, t: Targets, x_c: np.ndarray, cover: np.ndarray, bands: list[int]) -> dict[int, str]:
-    """Why each of the targets ``bands`` must not take the fit, where the evidence that the guides and
-    the reference are misregistered is strong (none where not): a shift of at least
-    ``policy.MIN_SHIFT`` reference pixels between the guides' linear maps to the bands and the bands
-    (phase correlation, once: the targets share one grid), which a linear map of the guides' context
-    fits a band at least ``policy.SHIFT_GAIN`` better when the guides are averaged onto the moved grid
-    (``reference_fit.register``'s test). The shift is not corrected — the reference is written as
-    its files state it — but a fit across it would carry the shift into the detail: on Major-TOM's
-    cell (its 20 m bands half a 20 m pixel off its 10 m bands), Wald ×2, a shift of 0.2 reference
-    pixels with a gain of 14–68 % per band, the fit 5–9 % worse than cubic. Measured on the central
-    :data:`SHIFT_CELLS` cells (all of a smaller reference), the guides read again only over them."""
-    from bandbridge.data.grids import average_in_strips, estimate_shift, strip_grid
-    from bandbridge.inference.core.outputs import ROWS
-    from bandbridge.inference.jobs.reference_fit import context_map, linear_map
-    from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_GAIN
-    if not bands:
-        return {}
-    rs, cs = central(*cover.shape)
-    ok = (t.valid & (cover >= MIN_COVER))[rs, cs]
-    x, values = np.nan_to_num(x_c[:, rs, cs]), t.values[:, rs, cs]
-    z = lambda a: (a - a[ok].mean()) / (a[ok].std() or 1.0)  # noqa: E731 - bands of unlike units summed
-    maps = sum(z(linear_map(x, values[b], ok)) for b in bands)
-    dy, dx, err = estimate_shift(maps, sum(z(np.nan_to_num(values[b])) for b in bands), ok)
-    if max(abs(dy), abs(dx)) < MIN_SHIFT:
-        return {}
-    win = Grid(t.grid.crs, t.grid.transform @ Affine.translation(cs.start, rs.start), rs.stop - rs.start,
-               cs.stop - cs.start)
-    f = g.fine  # the fine rows under the window, a few cells of margin for the move
-    rows = [(~f.transform * win.transform * (0, y))[1] for y in (-4, win.height + 4)]
-    a0, a1 = max(0, int(np.floor(min(rows)))), min(f.height, int(np.ceil(max(rows))))
-    xs, cov = average_in_strips(lambda a, b: g.read(a0 + a, a0 + b), strip_grid(f, a0, a1), win.shifted(dy, dx), ROWS)
-    both = ok & (cov >= MIN_COVER)
-    out = {}
-    for b in bands:
-        before, after = context_map(x, values[b], both), context_map(np.nan_to_num(xs), values[b], both)
-        if after <= (1 - SHIFT_GAIN) * before:
-            out[b] = (f"the guides and the reference look shifted by {dy:+.2f}, {dx:+.2f} reference pixels (rows, "
-                      f"columns; a linear map of the guides' context fits the band {before:.4g} → {after:.4g} MAE "
-                      "moved by it): a fit would carry the shift into the band's detail, so the best upsampling of the "
-                      "reference as its files state it is written; align the files and run again")
-    return out
-
-
 def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: Callable[[str], None]) -> SharpenResult:
     """The passes: the guides' averages, the decision, the work file, the engine, the output."""
-    from bandbridge.inference.jobs.sharpen_finish import best_upsampling, finish, write_channels
+    from bandbridge.inference.jobs.sharpen_finish import best_upsampling, finish, stored_units, write_channels
+    from bandbridge.inference.jobs.sharpen_shift import misregistered, registered
     from bandbridge.learners.sharpen import Headroom, decide, route_words
     from bandbridge.policy import MIN_COVER
     g, t = plan.guides, plan.targets
@@ -302,13 +266,21 @@ def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: C
     x_c, cover = coarse_guides(g, t)
     check_guides(x_c, cover, g)
     clock.mark("reading")
+    units = stored_units(t)  # every number on a line in these
+    dy, dx, plan.registered = registered(g, t, x_c, cover, plan.shift, units)
+    say(plan.registered)
+    if (dy, dx) != (0.0, 0.0):  # the targets' grid moved, the guides averaged onto it again
+        t.grid = t.grid.shifted(dy, dx)
+        t.covered = extent_share(g.fine, t.grid)
+        x_c, cover = coarse_guides(g, t)
+    clock.mark("the grid's registration")
     step = max(1, int(np.sqrt(cover.size / UNITS_CELLS)))  # the guides' units from every step-th cell
     xs, ok = x_c[:, ::step, ::step], (t.valid & (cover >= MIN_COVER))[::step, ::step]
     gunits = Headroom(np.nan_to_num(xs, nan=np.nanmedian(xs)), ok)
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
-               pixels_out=g.fine.height * g.fine.width, seed=seed, guide_units=gunits)
+               pixels_out=g.fine.height * g.fine.width, seed=seed, guide_units=gunits, unit_names=units)
     clock.mark("the fit")
-    shifted = misregistered(g, t, x_c, cover, [i for i, b in enumerate(s.bands) if b.guided])
+    shifted = misregistered(g, t, x_c, cover, [i for i, b in enumerate(s.bands) if b.guided], units, (dy, dx))
     clock.mark("the shift test")
     for i, why in shifted.items():
         s.bands[i].upsampled(why)

@@ -8,8 +8,9 @@ a time, through the one writer (``core/outputs.py``):
   correction** where the band's check kept it (the residual ``r − mean_k(output)`` of every clear
   cell, the cell means gathered in a first pass, interpolated bilinearly onto the rows, and what
   the interpolated residual's own cell means miss added flat per cell: exact), kept in
-  the band's physical range (never below a physical 0 where the reference holds no negative value)
-  and stored in the reference's type, scale and offset, one band per target, tagged per band;
+  the band's range (``reference_finish.band_bounds``, predict's rule too: the stored depth above; below,
+  the reference's minimum less what a coarse cell hides, and a physical 0 where the reference holds no
+  negative value) and stored in the reference's type, scale and offset, one band per target, tagged per band;
   nodata where a guide is unknown or the reference's cell is (cloud, fill: nothing to sharpen).
 """
 
@@ -300,6 +301,14 @@ class Rows:
         return v
 
 
+def stored_units(t) -> list[str]:
+    """Each target's stored unit, the one every number on a line carries: ``DN`` for an integer type, else
+    its units tag (``K``, ``reflectance``), else ``stored units``."""
+    if np.dtype(t.dtype).kind in "iu":
+        return ["DN"] * len(t.names)
+    return [(t.units[i] if i < len(t.units) and t.units[i] else "stored units") for i in range(len(t.names))]
+
+
 def best_upsampling(band) -> str:
     """The upsampled route (``+correction`` or not) of ``band`` (``learners/sharpen.BandRoute``) that
     held out best at the reference's scale."""
@@ -328,12 +337,13 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
     """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a
     band took the fit): one band per target in the reference's type, scale and offset. ``coarse``:
     the guides' cell means and cover (:meth:`Rows.cell_means`)."""
+    from bandbridge.inference.jobs.reference_finish import band_bounds, clamped
     from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
     rows = Rows(plan, s, first, coarse)
-    signed = np.array([negative(v, t.valid, sc, of) for v, sc, of in zip(t.values, t.scales, t.offsets)])
-    floor = np.where(signed, -np.inf, -np.asarray(t.offsets) / np.asarray(t.scales)).astype(np.float32)[:, None, None]
-    # float32, as the rows are: a float64 floor made every strip float64 (twice its bytes) before the writer's cast
+    signed = [negative(v, t.valid, sc, of) for v, sc, of in zip(t.values, t.scales, t.offsets)]
+    lo, hi = band_bounds(t.values, t.valid, t.k, t.dtype, t.scales, t.offsets, signed, t.bits)  # predict's rule
+    unit = stored_units(t)
     nodata = nodata_of(t.dtype, t.nodata)
     main = output_profile(fine.crs, fine.transform, fine.height, fine.width, len(t.names), t.dtype, 1, FAST_DEFLATE)
     main["nodata"] = nodata
@@ -349,18 +359,19 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
             r.main.update_tags(i, bandbridge_route=f"{b.route}: {route_words(b.route)}", bandbridge_why=b.why,
                                bandbridge_heldout_mae=f"{b.stored():.6g}",
                                bandbridge_upsampled_mae=f"{b.stored(best):.6g} ({best})",
-                               bandbridge_heldout_scale="the reference's own cells (its stored units)")
+                               bandbridge_heldout_scale=f"the reference's own cells (its stored unit: {unit[i - 1]})",
+                               bandbridge_shift=plan.registered or "not measured",
+                               bandbridge_range=f"{lo[i - 1]:.6g} to {hi[i - 1]:.6g} {unit[i - 1]}")
         r.main.update_tags(bandbridge_reference=Path(t.path).name, bandbridge_reference_bands=",".join(t.names),
                            bandbridge_guides=",".join(plan.guides.names), bandbridge_k=f"{t.k:.3f}",
                            bandbridge_learner=s.chosen if s.fitted else "none (no band took the fit)",
-                           bandbridge_shift="none measured or corrected: the grids are taken as given")
+                           bandbridge_shift=plan.registered or "not measured")
 
     seen = t.valid.astype(np.float32)[None]
 
     def strip(a: int, b: int) -> Strip:
         """Rows ``[a, b)``: nodata where a guide is unknown or the reference's cell is (nothing to sharpen)."""
-        stored = s.units.to_stored(rows.rows(a, b))
-        np.maximum(stored, floor, out=stored)
+        stored = clamped(s.units.to_stored(rows.rows(a, b)), lo, hi)  # the band's range
         ok = rows.guided(a, b)
         cell = rows.lattice.up(seen, a, b, "nearest")[0] > 0.5
         return Strip(stored, ok & cell & np.isfinite(stored).all(0))

@@ -78,22 +78,27 @@ def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[li
 def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
                  bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
                  plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
-                 model: str | None = None, cog: bool = False) -> SharpenResult | None:
+                 model: str | None = None, cog: bool = False, reference_shift: str | tuple = "auto"
+                 ) -> SharpenResult | None:
     """``sharpen.sharpen`` for targets on any number of grids: each set of targets sharing a grid
     sharpened by a run of its own, all written into the one ``output`` (``cog``: a Cloud-Optimized
     GeoTIFF) in the reference's band order (``bands``' order where given); ``plan_only``: every set's
     plan said, nothing written (None). Returns every band as written, in the output's order."""
+    from bandbridge.inference.jobs.sharpen_shift import parse_shift
     t0 = time.perf_counter()
+    parse_shift(reference_shift)  # a bad value refused before any read
     g = open_guides(fine, guides)
     names, sets = target_sets(reference, bands, g)
     if len(sets) == 1:  # one grid: the run as it always was (its targets named where a guide was left out)
         if not bands and names != [b.name for b in default_targets(reference, bands_of(reference, ""), g.fine)]:
             bands = names
         return sharpen(fine, reference, output, guides, bands, overwrite, engine, plan_only, seed, say, model,
-                       cog=cog)
+                       cog=cog, reference_shift=reference_shift)
     dst = Path(output)
     plans: list[SharpenPlan | None] = [plan_sharpen(fine, reference, output, guides, s, overwrite, engine, model)
                                        for s in sets]  # every refusal of reading, before any work
+    for p in plans:  # --reference-shift, each set's plan says it (sharpen_shift.py)
+        p.shift = parse_shift(reference_shift)
     where = {n: (i, j) for i, s in enumerate(sets) for j, n in enumerate(s)}
     order = [where[n] for n in names]
     say(f"the reference's targets lie on {len(sets)} grids: one run per grid (its own Wald protocol, decision, "
@@ -117,7 +122,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
             part, label = work / f"set{i + 1}.tif", f"set {i + 1} (k = {plan.targets.k:.2f})"
             res = sharpen(fine, reference, str(part), guides, s, True, set_engine(engine, dst, i), False, seed,
                           lambda line, label=label: say_set([line], label, say), model,
-                          plan=dataclasses.replace(plan, output=part))
+                          plan=dataclasses.replace(plan, output=part), reference_shift=reference_shift)
             parts.append((part, res, plan.targets.k))
             del plan
         merge([p for p, _, _ in parts], order, dst, overwrite, [(s, k) for s, (_, _, k) in zip(sets, parts)], cog)
