@@ -69,8 +69,8 @@ def main(data: str, png: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "filled.tif"
         run_fill(scene, str(out), [earlier, older], f"{d / S1}@2018-06-03", f"{d / S1}@2018-05-27")
-        with rasterio.open(out) as src:
-            a = src.read()
+        with rasterio.open(out) as src:  # the cube's uint16 × 1e-4, as fill writes it: reflectance with its scale
+            a = src.read() * np.array(src.scales)[:, None, None] + np.array(src.offsets)[:, None, None]
     s, e = read_layer(scene, ""), read_layer(earlier, "")
     filled, flag = a[:4], a[4]
     gap = flag == 2

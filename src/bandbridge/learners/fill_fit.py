@@ -384,4 +384,4 @@ def _why(route: str, mae: dict[str, float], n: int, allow_fit: bool, unit: str) 
     if "fit" not in mae and allow_fit:
         return (f"{ROUTES[route]} ({n:,} clear pixels, under the {FILL_FIT_MIN:,} a fit needs; held-out MAE in {unit}: "
                 f"{said})")
-    return f"{ROUTES[route]}: the lowest held-out MAE on the clear part, in {unit} ({said})"
+    return f"{ROUTES[route]}: the lowest held-out MAE on the clear part, in {unit}: {said}"

@@ -45,9 +45,8 @@ class Stored:
     @property
     def unit(self) -> str:
         """The unit of the values the fill computes in (as read), for its lines and tags."""
-        if self.decoded:
-            return f"the cube's decoded values (DN × {self.scales[0]:g})" if len(set(self.scales)) == 1 else \
-                "the cube's decoded values (DN × its scale_factor)"
+        if self.decoded:  # the cube's decoded values: its stored DN times its scale_factor
+            return f"DN × {self.scales[0]:g}" if len(set(self.scales)) == 1 else "DN × each band's scale_factor"
         return "DN" if np.dtype(self.dtype).kind in "iu" else "the scene's stored units"
 
     def to_file(self, v: np.ndarray) -> np.ndarray:
