@@ -6,6 +6,7 @@ Major-TOM cell's 10/20/60 m band folder where present."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -178,8 +179,9 @@ CROP = 360  # 10 m pixels a side (3.6 km; 180² 20 m and 60² 60 m cells): secon
 def test_the_majortom_cells_20m_and_60m_bands_in_one_run(tmp_path, run_cli):
     """Major-TOM's band folder (10 m B02–B08, 20 m B05–B12, 60 m B01/B09; one origin), cropped: one run
     writes its eight coarse bands at 10 m in the product's order, B01/B09 at k = 6 and the rest at k = 2,
-    each in the DN it holds, a band whose route keeps the correction averaging back to its reference
-    (to the stored rounding; a cell holding the floor aside)."""
+    each in the DN it holds, the 20 m set's grid moved half a cell (its files' corner/centre convention
+    error; the row and column it no longer covers nodata), a band whose route keeps the correction averaging back
+    to its reference on the moved cells (to the stored rounding; a cell holding the floor aside)."""
     if not (MAJORTOM / "B09.tif").exists():
         pytest.skip(f"{MAJORTOM} holds no 60 m band (B09.tif)")
     folder = tmp_path / "majortom"
@@ -198,12 +200,22 @@ def test_the_majortom_cells_20m_and_60m_bands_in_one_run(tmp_path, run_cli):
     names = ("B01", "B05", "B06", "B07", "B8A", "B09", "B11", "B12")
     assert said["names"] == names and said["size"] == (CROP, CROP) and said["dtype"] == "uint16"
     assert said["tags"]["bandbridge_k"] == "B05,B06,B07,B8A,B11,B12: 2.000; B01,B09: 6.000"
+    with rasterio.open(tmp_path / "o.tif") as d:  # each set's grid moved half a cell (issue 85: a corner/centre
+        # convention error), each band kept above its floor
+        moves = [re.search(r"moved by X \+([\d.]+), Y \+([\d.]+)", d.tags(i)["bandbridge_shift"]) for i in
+                 range(1, d.count + 1)]
+        floors = [float(d.tags(i)["bandbridge_range"].split()[0]) for i in range(1, d.count + 1)]
     for i, name in enumerate(names):
         ref, k = refs[name]
-        assert 0 < np.nanmin(v[i]) and np.nanmax(v[i]) < 20_000, name
-        if said["routes"][i].endswith("+correction"):  # but where a pixel holds the physical floor (DN 0 → 1:
-            # the reservoir's dark water), whose cell mean the correction cannot reach without negative values
-            free = block_means((v[i:i + 1] > 1).astype(float), k)[0] == 1
-            assert np.abs(block_means(v[i:i + 1], k)[0] - ref)[free].max() <= 0.5, name
+        dx, dy = (round(float(q) * k) for q in moves[i].groups()) if moves[i] else (0, 0)  # the moved cells
+        # start dy, dx pixels in (the crop's 60 m set reads X +0.50, Y +0.20: no half pixel, not moved)
+        band = v[i:i + 1, dy:, dx:]  # the row and column before them: no cell of the reference (nodata)
+        assert (v[i, :dy] == 0).all() and (v[i, :, :dx] == 0).all(), name
+        assert 0 < band.min() and band.max() < 20_000, name
+        if said["routes"][i].endswith("+correction"):  # but where a pixel holds the floor (the reservoir's dark
+            # water), whose cell mean the correction cannot reach there
+            means = block_means(band, k)[0]
+            free = block_means((band > max(np.ceil(floors[i]), 1)).astype(float), k)[0] == 1  # 0: nodata, so 1
+            assert np.abs(means - ref[:means.shape[0], :means.shape[1]])[free].max() <= 0.5, name
     shutil.rmtree(folder)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["o.tif"]
