@@ -239,13 +239,15 @@ def test_a_cog_folder_named_by_stac_assets_reads_with_its_own_scale(tmp_path, ru
     """A band-per-file folder named as Earth Search names its assets (``red.tif``, ``rededge1.tif``),
     the files' own scale and offset: guides its 10 m bands, targets its 20 m bands, in its units."""
     rng = np.random.default_rng(2)
+    folder = tmp_path / "bands"  # the output beside the folder, not in it (the output guard refuses that)
+    folder.mkdir()
     for name in ("blue", "green", "red", "nir"):
-        write_raster(tmp_path / f"{name}.tif", np.round(2000 + 3000 * smooth_field(rng, (64, 64), 1.5)), ORIGIN,
+        write_raster(folder / f"{name}.tif", np.round(2000 + 3000 * smooth_field(rng, (64, 64), 1.5)), ORIGIN,
                      scale=(1e-4, -0.1))
     for name in ("rededge1", "swir16"):
-        write_raster(tmp_path / f"{name}.tif", np.round(2000 + 3000 * smooth_field(rng, (32, 32), 1.0)),
+        write_raster(folder / f"{name}.tif", np.round(2000 + 3000 * smooth_field(rng, (32, 32), 1.0)),
                      ORIGIN @ Affine.scale(2), scale=(1e-4, -0.1))
-    code, out, err = run_cli("sharpen", str(tmp_path), "--reference", str(tmp_path), "-o", str(tmp_path / "o.tif"),
+    code, out, err = run_cli("sharpen", str(folder), "--reference", str(folder), "-o", str(tmp_path / "o.tif"),
                              "--plan")
     assert code == 0, err
     assert "guides: B02, B03, B04, B08 on a 64×64 grid" in out and "2 band(s) B05, B11 (uint16, in reflectance)" in out
