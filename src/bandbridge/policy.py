@@ -132,7 +132,7 @@ judge, each with what set it there:
   ``landsat.GUIDES_LEFT_OUT`` are no default guides. Issue 85: a reference grid half a pixel off (within
   :data:`HALF_PIXEL_TOL` 0.15, the context map :data:`HALF_PIXEL_GAIN` 5 % better moved) is corrected
   (``sharpen_shift``, on its central ``SHIFT_CELLS``); a written band stays in ``reference_finish.band_bounds``
-  (:data:`FLOOR_DROP` 2, :data:`FLOOR_QUANTILE` 0.1 %); what set each is said there.
+  (:data:`FLOOR_DROP` 2, :data:`FLOOR_QUANTILE` 0.1 %, :data:`FLOOR_CELLS` 100); what set each is said there.
 - fill's inputs on another grid (``inference/jobs/fill_rows``): ``fill_rows.VALUES`` resampling
   (masks nearest), warped in ``fill_rows.BLOCK``-pixel blocks.
 
@@ -334,7 +334,7 @@ UNSEEN_COVER = 0.5
 CHECK_CELLS = 16
 STALE_DAYS = 45
 MIN_SHIFT, SHIFT_GAIN, SHIFT_CELLS_MIN = 0.2, 0.005, 256
-HALF_PIXEL_TOL, HALF_PIXEL_GAIN, FLOOR_DROP, FLOOR_QUANTILE = 0.15, 0.05, 2.0, 0.001
+HALF_PIXEL_TOL, HALF_PIXEL_GAIN, FLOOR_DROP, FLOOR_QUANTILE, FLOOR_CELLS = 0.15, 0.05, 2.0, 0.001, 100
 LOW_OVERLAP = 0.5
 FAR_DAYS = 365
 WINDOW_DAYS = 30

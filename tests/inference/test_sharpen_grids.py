@@ -229,11 +229,15 @@ def test_the_bounds_of_a_band(tmp_path):
     assert band_bounds(v, ok, 2, "uint16", [1.0], [0.0], [False], bits=12)[1][0] == 4095
     assert band_bounds(v - 1, ok, 2, "uint16", [1.0], [0.0], [False])[1][0] == 65535
     assert band_bounds(v, ok, 2, "float32", [1.0], [0.0], [False])[1][0] == np.inf
-    ramp = np.tile(np.arange(8, dtype=np.float32) * 10 + 50, (8, 1))[None]  # cells 50..120, blocks of 2: 55..115
-    lo = band_bounds(ramp, ok, 2, "uint16", [1.0], [0.0], [False])[0][0]
+    ramp = np.tile(np.arange(20, dtype=np.float32) * 10 + 50, (20, 1))[None]  # cells 50..240, blocks of 2: 55..
+    every = np.ones((20, 20), bool)  # 100 whole cells one step down (policy.FLOOR_CELLS)
+    lo = band_bounds(ramp, every, 2, "uint16", [1.0], [0.0], [False])[0][0]
     assert lo == pytest.approx(50 - 2 * 5, abs=0.2)
-    assert band_bounds(ramp, ok, 2, "uint16", [1e-4], [-0.1], [False])[0][0] == 1000  # physical 0 at DN 1000
-    assert band_bounds(ramp - 100, ok, 2, "int16", [1.0], [0.0], [True])[0][0] == pytest.approx(-60, abs=0.2)
+    assert band_bounds(ramp, every, 2, "uint16", [1e-4], [-0.1], [False])[0][0] == 1000  # physical 0 at DN 1000
+    assert band_bounds(ramp - 100, every, 2, "int16", [1.0], [0.0], [True])[0][0] == pytest.approx(-60, abs=0.2)
+    small = ramp[:, :8, :8]  # 16 cells one step down: too few to tell the low end's drop, no floor of its own
+    assert band_bounds(small, ok, 2, "uint16", [1.0], [0.0], [False])[0][0] == 0
+    assert band_bounds(small - 100, ok, 2, "int16", [1.0], [0.0], [True])[0][0] == -np.inf
     _, ref = _ranged(tmp_path, 11)
     with rasterio.open(ref) as s:
         assert stated_bits(s) == 11
