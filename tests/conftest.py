@@ -171,3 +171,17 @@ def zoo_copies(tmp_path: Path, *names: str) -> Path:
     for n in names:
         shutil.copytree(zoo_dir() / n, zoo / n)
     return zoo
+
+
+@pytest.fixture
+def page(uploads, monkeypatch):
+    """The web page over a test file's own ``uploads`` fixture (``(root, files)``): its uploads, Gradio
+    files and temporary files under ``root`` (a file outside it is one the page never accepts). A test
+    file with a page of its own (``tests/demo/test_page.py``) defines its own ``page``."""
+    from bandbridge.demo.page import Page
+    from bandbridge.spec import zoo_models
+    root, _ = uploads
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))
+    (root / "tmp").mkdir(exist_ok=True)
+    monkeypatch.setattr("tempfile.tempdir", str(root / "tmp"))
+    return Page(zoo_models())

@@ -59,17 +59,6 @@ def uploads(tmp_path_factory):
     return root, files
 
 
-@pytest.fixture
-def page(uploads, monkeypatch):
-    from bandbridge.demo.page import Page
-    from bandbridge.spec import zoo_models
-    root, _ = uploads
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))
-    (root / "tmp").mkdir(exist_ok=True)
-    monkeypatch.setattr("tempfile.tempdir", str(root / "tmp"))
-    return Page(zoo_models())
-
-
 def _panel_ok(img: np.ndarray) -> None:
     g = img.astype(float).mean(-1)
     assert 20 < g.mean() < 235 and g.std() > 10, (g.mean(), g.std())

@@ -234,12 +234,23 @@ def _patch(catalog: str, name: str, key: str, href: str) -> None:
     p.write_text(json.dumps(d))
 
 
+def _reference_with(tmp_path: Path, run_cli, href: str):
+    """``predict --reference CATALOG`` on an aerial image, the catalog's one Item's ``nir`` asset
+    at ``href``: the CLI's ``(code, out, err)``."""
+    from test_reference import _catalog as _ref_catalog
+    from test_reference import aerial
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    _, rgb, truth, _ = aerial(ref)
+    cat = str(_ref_catalog(ref, truth, [("clear", "2020-09-02", 3.0)]))
+    _patch(cat, "clear", "nir", href)
+    return run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", cat, "-o", str(tmp_path / "o.tif"))
+
+
 def test_fill_and_predict_reference_apply_the_same_href_rule(tmp_path, run_cli, hosts):
     """``fill -e CATALOG``, ``fill --sar CATALOG`` and ``predict --reference CATALOG``: the trial's href in
     the Item the search takes is refused in one line naming the asset; the server hears nothing."""
     from test_fill_stac import _catalog, _s1, _s2, _scene
-    from test_reference import _catalog as _ref_catalog
-    from test_reference import aerial
     url, host = hosts(tmp_path)
     bad = _bad_hrefs(tmp_path, url)["vsicurl options"]
     a = tmp_path / "assets"
@@ -252,12 +263,7 @@ def test_fill_and_predict_reference_apply_the_same_href_rule(tmp_path, run_cli, 
     _patch(cat, "s1-now", "vv", bad)
     code, _, err = run_cli("fill", scene_file, "-e", cat, "--sar", cat, "-o", str(tmp_path / "o.tif"))
     assert f"asset 'vv' ({bad}):" in _one_line(code, err), err
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    _, rgb, truth, _ = aerial(ref)
-    cat = str(_ref_catalog(ref, truth, [("clear", "2020-09-02", 3.0)]))
-    _patch(cat, "clear", "nir", bad)
-    code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", cat, "-o", str(tmp_path / "o.tif"))
+    code, _, err = _reference_with(tmp_path, run_cli, bad)
     assert f"asset 'nir' ({bad}):" in _one_line(code, err), err
     assert not (tmp_path / "o.tif").exists() and not [r for r in host.heard if "B05" in r[1]] and not _leaked(host)
 
@@ -316,8 +322,6 @@ def test_an_asset_served_as_a_vrt_is_refused_before_its_sources_are_read(tmp_pat
     among them, read at its first pixel: refused on the asset's first open (an asset over the network
     is GeoTIFF or JPEG 2000), by sharpen's Item, predict's Item, fill's and predict --reference's catalogs."""
     from test_fill_stac import _catalog, _s2, _scene
-    from test_reference import _catalog as _ref_catalog
-    from test_reference import aerial
     from test_stac import _item_with_band_assets
     folder, _, hrefs = scene
     url, host = hosts(tmp_path)
@@ -343,12 +347,7 @@ def test_an_asset_served_as_a_vrt_is_refused_before_its_sources_are_read(tmp_pat
     _patch(cat, "clear", "scl", bad)
     code, _, err = run_cli("fill", _scene(tmp_path / "now"), "-e", cat, "-o", str(tmp_path / "o.tif"))
     assert f"asset {bad}: GDAL reads it as VRT" in _one_line(code, err), err
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    _, rgb, truth, _ = aerial(ref)
-    cat = str(_ref_catalog(ref, truth, [("clear", "2020-09-02", 3.0)]))
-    _patch(cat, "clear", "nir", bad)
-    code, _, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", cat, "-o", str(tmp_path / "o.tif"))
+    code, _, err = _reference_with(tmp_path, run_cli, bad)
     assert f"asset {bad}: GDAL reads it as VRT" in _one_line(code, err), err
     assert not _leaked(host) and not [r for r in host.heard if r[1] == "/files/B05.tif"], host.heard
 
