@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -185,3 +186,27 @@ def page(uploads, monkeypatch):
     (root / "tmp").mkdir(exist_ok=True)
     monkeypatch.setattr("tempfile.tempdir", str(root / "tmp"))
     return Page(zoo_models())
+
+
+def box_refused(out: tuple, want: str, root) -> None:
+    """A web page box's outputs ``out`` (five panels, a table, the status, …, the download) are a refusal:
+    the status one line holding ``want``, naming no server path and no command-line flag, every panel and
+    the download empty, and no request folder left under ``root / "tmp"``."""
+    status = out[6]
+    assert status.startswith("**error:**") and want in status and "\n" not in status, status
+    assert str(root) not in status and "--" not in status, status
+    assert all(u["value"] is None for u in out[:5]) and out[5] is None and out[-1] is None
+    assert not list((root / "tmp").glob("bandbridge-demo-*"))  # no request folder left behind
+
+
+def big_upload(root, mpix: float, name: str):
+    """A one-band uint8 GeoTIFF just over ``mpix`` megapixels (a square, deflate-tiled: small on disk),
+    uploaded under ``root / "gradio"``: the path."""
+    import rasterio
+    side = int((mpix * 1e6) ** 0.5) + 8
+    big = root / "gradio" / "big" / name
+    big.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(big, "w", driver="GTiff", height=side, width=side, count=1, dtype="uint8",
+                       compress="deflate", tiled=True) as dst:
+        dst.write(np.zeros((1, side, side), np.uint8))
+    return big
