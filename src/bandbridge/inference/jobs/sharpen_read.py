@@ -9,8 +9,7 @@ guides and targets; a STAC Item (a local JSON or its URL) as the product it desc
 user can cause is made here, before any work, in one line: no such file, no such band, the two do
 not overlap or look swapped, a band of another physical kind than its product or name says, a guide
 band of one value, a pan on a grid not aligned with its MS, a run planned past the memory available
-(from the headers); and a pixel that cannot be read, whenever it is read (``reference.pixels_read``).
-"""
+(from the headers); and a pixel that cannot be read, whenever it is read (``reference.pixels_read``)."""
 
 from __future__ import annotations
 
@@ -243,12 +242,10 @@ class Targets:
 
 def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable[[Targets], object] | None = None
                  ) -> Targets:
-    """The reference's bands (``--bands``: only these; else :func:`default_targets`) read over
-    ``fine``'s footprint with one cell of margin (``data/reference.py``'s window and ``k``; its
-    refusals: no overlap, not coarser by ``policy.MIN_K``, FINE and the reference swapped); refuses a
-    pan not aligned with its MS (:func:`check_aligned`), a run whose ``plan`` (the run's plan of these
-    targets, from their header) needs more memory than there is (:func:`check_memory`), before any
-    pixel is read, and a band of another kind than it is said to be (:func:`check_kinds`)."""
+    """The reference's bands (``--bands``: only these; else :func:`default_targets`) read on
+    :func:`target_grid`; refuses, before any pixel is read, a run whose ``plan`` (the run's plan of these
+    targets, from their header) needs more memory than there is (:func:`check_memory`), and after, a
+    band of another kind than it is said to be (:func:`check_kinds`)."""
     from bandbridge.data.formats import open_raster, stated_bits
     from bandbridge.data.grids import extent_share
     found = bands_of(path, "--reference")
@@ -261,22 +258,8 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable
         size, crs = (src.height, src.width), src.crs
         tr = src.transform if crs is not None else Affine.scale(fine.width / src.width, fine.height / src.height)
         dtype, nodata = src.dtypes[bands[0].index - 1], src.nodata
-    with named_as(path):  # a URL's refusals name it as given
-        p = Path(path)
-        coarse = (size[0] // cell, size[1] // cell)
-        win = reference_window(Grid(crs, tr @ Affine.scale(cell), *coarse), fine, p)
-        grid = Grid(crs, tr @ Affine.scale(cell) @ Affine.translation(win[1], win[0]), win[2], win[3])
-        try:
-            k = pixels_per_cell(grid, fine, p, swappable="FINE")
-        except BandbridgeError as e:
-            if not product_of(path) or "coarser" not in str(e):
-                raise
-            raise BandbridgeError(
-                f"--reference {path}: its bands {', '.join(b.name for b in bands)} lie on a grid as fine as the "
-                f"guides' ({abs(tr.a) * cell:g} against {abs(fine.transform.a):g}): nothing coarser to sharpen (a Landsat "
-                "thermal band is read 3 × 3 only on the 30 m OLI grid); name coarser bands with --bands, or give a "
-                "coarser raster of them as --reference") from None
-        check_aligned(grid, fine, k, path)
+    coarse = (size[0] // cell, size[1] // cell)
+    grid, win, k = target_grid(path, bands, fine, Grid(crs, tr @ Affine.scale(cell), *coarse))
     if plan is not None:  # the reference's cells over the guides are held whole: their size from the header
         none = np.empty((0, 0), np.float32)
         check_memory(plan(Targets(none, none, grid, [b.name for b in bands], str(path), k, dtype, [], [], nodata,
@@ -311,6 +294,28 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable
     t.bits = next((d for d in depths if d), None)
     check_kinds(t, bands)
     return t
+
+
+def target_grid(path: str, bands: list, fine: Grid, whole: Grid) -> tuple[Grid, tuple[int, int, int, int], float]:
+    """The reference's grid over ``fine``'s footprint (one cell of margin), its window ``(row, col, h, w)`` on
+    ``whole`` (its own grid of cells) and ``k``, by ``data/reference.py``, whose refusals hold (no overlap, not
+    coarser by ``policy.MIN_K``, swapped), a product's bands as fine as the guides and :func:`check_aligned`'s."""
+    with named_as(path):  # a URL's refusals name it as given
+        p = Path(path)
+        win = reference_window(whole, fine, p)
+        grid = Grid(whole.crs, whole.transform @ Affine.translation(win[1], win[0]), win[2], win[3])
+        try:
+            k = pixels_per_cell(grid, fine, p, swappable="FINE")
+        except BandbridgeError as e:
+            if not product_of(path) or "coarser" not in str(e):
+                raise
+            raise BandbridgeError(
+                f"--reference {path}: its bands {', '.join(b.name for b in bands)} lie on a grid as fine as the "
+                f"guides' ({abs(whole.transform.a):g} against {abs(fine.transform.a):g}): nothing coarser to sharpen (a "
+                "Landsat thermal band is read 3 × 3 only on the 30 m OLI grid); name coarser bands with --bands, or give "
+                "a coarser raster of them as --reference") from None
+        check_aligned(grid, fine, k, path)
+    return grid, win, k
 
 
 def check_memory(plan) -> None:
