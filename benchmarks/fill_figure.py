@@ -61,8 +61,8 @@ def seam(img: np.ndarray, gap: np.ndarray, valid: np.ndarray) -> dict[str, float
 
 
 def main(data: str, png: str) -> None:
-    from bandbridge.inference.jobs.fill import run_fill
-    from bandbridge.inference.jobs.fill_read import read_layer
+    from bandbridge.inference.place.fill import run_fill
+    from bandbridge.inference.place.fill_read import read_layer
     d = Path(data) / SITE
     scene, earlier = f"{d / S10}@2018-06-03#scl={S20}", f"{d / S10}@2018-05-26#scl={S20}"
     older = f"{d / S10}@2018-05-11#scl={S20}"  # where 2018-05-26 is cloudy itself

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.evaluation.gaps import REAL_EVERY, SAMPLES, SEED, disc, pairs, sample_files
-from bandbridge.inference.jobs.fill_read import read_layer, sar_on
+from bandbridge.inference.place.fill_read import read_layer, sar_on
 from bandbridge.learners.gapfill import Stack, fill
 
 

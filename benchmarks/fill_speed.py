@@ -44,7 +44,7 @@ BIN = Path(sys.executable).parent
 
 def sample(data: Path) -> dict[str, np.ndarray]:
     """The sample's dates on its 10 m grid: the scene and earlier bands (stored DN), SAR in dB."""
-    from bandbridge.inference.jobs.fill_read import read_layer, sar_on
+    from bandbridge.inference.place.fill_read import read_layer, sar_on
     d = data / SITE
     scene = read_layer(f"{d / S10}@{SCENE}#scl={S20}", "")
     earlier = read_layer(f"{d / S10}@{EARLIER}#scl={S20}", "--earlier")

@@ -26,7 +26,7 @@ from bandbridge.data.reference import open_reference
 from bandbridge.evaluation.wald import NAIP_TEST, make_reference, naip_rgb
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.jobs.predict import predict
-from bandbridge.inference.jobs.reference import ReferenceOptions
+from bandbridge.inference.place.reference import ReferenceOptions
 
 KS = (16, 24, 48, 96, 200)
 LEFT = 0.4  # of the columns the partial reference covers

@@ -1,5 +1,5 @@
 """A folder of tiles under one reference (issue 68): one fit over the scene the tiles make (what
-`predict FOLDER --reference REF` does, `inference/jobs/reference_scene.py`) against one fit per
+`predict FOLDER --reference REF` does, `inference/place/reference_scene.py`) against one fit per
 tile (each tile predicted alone), on the bundled NAIP model's held-out date (NAIP 2020, 5 m) cut
 into n × n tiles; its own NIR averaged over k × k blocks is the one reference, the full-resolution
 NIR the truth.
@@ -25,7 +25,7 @@ from rasterio.windows import Window
 from bandbridge.evaluation.wald import NAIP_TEST, make_reference, naip_rgb
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.jobs.predict import predict
-from bandbridge.inference.jobs.reference import ReferenceOptions
+from bandbridge.inference.place.reference import ReferenceOptions
 
 KS = (4, 8, 16, 24)
 

@@ -24,7 +24,7 @@ import rasterio
 from bandbridge.evaluation.wald import cases
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.jobs.predict import predict
-from bandbridge.inference.jobs.reference import ReferenceOptions
+from bandbridge.inference.place.reference import ReferenceOptions
 from bandbridge.policy import STALE_DAYS
 
 

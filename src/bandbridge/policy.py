@@ -80,13 +80,13 @@ a reference's route         ``learners/guided.fit``                     :data:`F
 the consistency correction  ``learners/guided.decide``                  :data:`STALE_DAYS`
 a sharpened band's line     ``learners/sharpen_routes.line_route``      ``sharpen_routes.MARGIN`` 1 %,
                                                                         ``sharpen_routes.RIDGE`` 2
-a reference's shift         ``inference/jobs/reference_fit.register``   :data:`MIN_SHIFT`,
+a reference's shift         ``inference/place/reference_fit.register``   :data:`MIN_SHIFT`,
                                                                         :data:`SHIFT_GAIN`,
                                                                         :data:`SHIFT_CELLS_MIN`
-reference warnings          ``inference/jobs/reference.plan_reference`` :data:`LOW_OVERLAP`,
+reference warnings          ``inference/place/reference.plan_reference`` :data:`LOW_OVERLAP`,
                                                                         :data:`FAR_DAYS`
 a reference found by STAC   ``inference/interop/stac_search``           :data:`WINDOW_DAYS`
-dates found by STAC (fill)  ``inference/jobs/fill_stac.found_dates``    :data:`STAC_DATES`,
+dates found by STAC (fill)  ``inference/place/fill_stac.found_dates``    :data:`STAC_DATES`,
                                                                         :data:`STAC_CLEAR_MIN`,
                                                                         :data:`STAC_DAYS`,
                                                                         :data:`STAC_SAR_DAYS`
@@ -95,14 +95,14 @@ what a STAC source sends    ``inference/interop/stac_io.fetch``         :data:`F
 a cloud gap's route         ``learners/gapfill.fill``                   :data:`FILL_FIT_MIN`,
                                                                         :data:`FILL_LINEAR_MIN`,
                                                                         then the held-out check
-a cloud gap's edge          ``inference/jobs/fill_read.gap_of``         :data:`FILL_DILATE`
-a file fill reads whole     ``inference/jobs/fill_read.check_fits``     ``fill_read.READ_SHARE`` 0.5 of
+a cloud gap's edge          ``inference/place/fill_read.gap_of``         :data:`FILL_DILATE`
+a file fill reads whole     ``inference/place/fill_read.check_fits``     ``fill_read.READ_SHARE`` 0.5 of
                                                                         the memory available (a
                                                                         judgement: the scene, earlier
                                                                         dates and SAR held at once)
 the residual at the edge    ``learners/gapfill.edge_correction``        :data:`FILL_EDGE_PX`
-an earlier date's snow      ``inference/jobs/fill_read.snow_is_ground`` :data:`FILL_SNOW_MIN`
-SAR near the scene's date   ``inference/jobs/fill_inputs._sar``         :data:`SAR_DAYS` (a note)
+an earlier date's snow      ``inference/place/fill_read.snow_is_ground`` :data:`FILL_SNOW_MIN`
+SAR near the scene's date   ``inference/place/fill_inputs._sar``         :data:`SAR_DAYS` (a note)
 a cloud in L1C (scoring)    ``evaluation/gaps_sources.cloud_masks``     :data:`CLOUD_THRESHOLD`
 ==========================  ==========================================  ==============================
 
@@ -125,7 +125,7 @@ judge, each with what set it there:
   Landsat's thermal pair) and were dropped on that evidence, so the record is no clean test of
   the choice between them. The line replaced ``LINE_SHARE`` ⅓ (stop 80), a bound against a line
   that over-sharpened the finest octave, which the ridge now shrinks.
-- the run (``inference/jobs/sharpen``): the guides' units from ``sharpen.UNITS_CELLS``; a pan and MS on two lattices
+- the run (``inference/place/sharpen``): the guides' units from ``sharpen.UNITS_CELLS``; a pan and MS on two lattices
   beyond ``products.ALIGN_PX`` of a fine pixel are refused; memory by ``sharpen.FIT_BYTES``,
   ``sharpen.FIT_CELL_BYTES``, ``sharpen.TILE_PX_BYTES`` and the merge's ``sharpen_sets.MERGE_ROWS``,
   ``sharpen_sets.MERGE_PX_BYTES``; Landsat's thermal bands read ``landsat.TIRS_CELL`` × 3 (90 m), and
@@ -133,7 +133,7 @@ judge, each with what set it there:
   :data:`HALF_PIXEL_TOL` 0.15, the context map :data:`HALF_PIXEL_GAIN` 5 % better moved) is corrected
   (``sharpen_shift``, on its central ``SHIFT_CELLS``); a written band stays in ``reference_finish.band_bounds``
   (:data:`FLOOR_DROP` 2, :data:`FLOOR_QUANTILE` 0.1 %, :data:`FLOOR_CELLS` 100); what set each is said there.
-- fill's inputs on another grid (``inference/jobs/fill_rows``): ``fill_rows.VALUES`` resampling
+- fill's inputs on another grid (``inference/place/fill_rows``): ``fill_rows.VALUES`` resampling
   (masks nearest), warped in ``fill_rows.BLOCK``-pixel blocks.
 
 The reference path's thresholds (``predict --reference``, issue 68), and what set each:
@@ -187,7 +187,7 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   measured; a phase correlation of a few cells a side found shifts that were not there (NAIP 2020 at
   k = 32, 64 cells: +0.2 cell "found" on a reference in place).
 - :data:`SCENE_COVER` 50 % — a judgement: inputs sharing one reference, model and pixel grid are fitted
-  once over their mosaic (``inference/jobs/reference_scene.py``: at k = 8 on NAIP 2020 in 2×2 tiles,
+  once over their mosaic (``inference/place/reference_scene.py``: at k = 8 on NAIP 2020 in 2×2 tiles,
   8.10 DN over the scene against 12.03 tile by tile, ``benchmarks/reference_tiles.py``) unless they
   cover less than this share of their bounding box (the mosaic's engine would run mostly on holes).
 - :data:`LOW_OVERLAP` 50 % and :data:`FAR_DAYS` 365 — judgements; they warn and decide nothing.
@@ -207,7 +207,7 @@ The reference path's thresholds (``predict --reference``, issue 68), and what se
   0.2 % of 16²); the line names the scale to state. A range alone cannot tell them: an 8-bit DN of
   bright ground reads 170–255 (NAIP 2009: 24 077 of 42 173 4² windows inside 170–350).
 - :data:`WINDOW_DAYS` 30 — a judgement: either side of the input's date a STAC search looks.
-- ``fill -e stac`` (``inference/jobs/fill_stac``): :data:`STAC_DATES` 3 Items each side, as many as
+- ``fill -e stac`` (``inference/place/fill_stac``): :data:`STAC_DATES` 3 Items each side, as many as
   ``fill`` takes of a cube (``fill.EARLIER_STEPS``; a test holds the two equal); :data:`STAC_CLEAR_MIN`
   50 % of the footprint clear by the Item's SCL, the rule ``fill_read.earlier_steps`` applies to a
   cube's steps; :data:`STAC_DAYS` 60 days searched each side, a judgement (issue 75: a date 70 days

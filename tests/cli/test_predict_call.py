@@ -12,7 +12,7 @@ import pytest
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs import predict as jobs
 from bandbridge.inference.jobs.predict import Outcome
-from bandbridge.inference.jobs.reference import reference_options
+from bandbridge.inference.place.reference import reference_options
 
 
 @pytest.fixture()

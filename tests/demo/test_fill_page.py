@@ -36,7 +36,7 @@ def uploads(tmp_path_factory):
     """Each input as an upload lands, in a folder of its own under Gradio's upload folder: the two
     dates' four bands with their SCL as a fifth band (nearest onto 10 m), Sentinel-1 VV, VH (dB)
     at both dates, all named for their dates; a file outside the upload folder."""
-    from bandbridge.inference.jobs.fill_read import onto, read_layer, scl_cube
+    from bandbridge.inference.place.fill_read import onto, read_layer, scl_cube
     root = tmp_path_factory.mktemp("fillpage")
     up = root / "gradio"
     files = {}
@@ -138,7 +138,7 @@ def test_a_scene_over_the_page_limit_is_refused_before_anything_runs(page, uploa
     """From the header alone: no fill runs (``bandbridge fill`` is named for larger scenes). The cap is
     policy's, measured through this page (``benchmarks/fill_page.py``, ``docs/results/fill_page.json``)."""
     from bandbridge.policy import DEMO_FILL_MAX_MPIX as MAX_FILL_MPIX
-    from bandbridge.inference.jobs import fill
+    from bandbridge.inference.place import fill
     monkeypatch.setattr(fill, "run_fill", lambda *a, **k: pytest.fail("the fill ran"))
     root, f = uploads
     big = big_upload(root, MAX_FILL_MPIX, "S2_20180603.tif")

@@ -65,7 +65,7 @@ def test_a_real_pair_is_sharpened_as_the_command_sharpens_it(page, uploads, tmp_
     ``bandbridge sharpen`` calls) writes from the same files, value for value; the status has the
     command's plan and a route line per band, the table each band's route and held-out errors as the
     download's tags hold them; the sharpened bands and the reference upsampled share one stretch."""
-    from bandbridge.inference.jobs.sharpen_sets import sharpen_sets
+    from bandbridge.inference.place.sharpen_sets import sharpen_sets
     root, f = uploads
     fine = [f[n] for n in FINE]
     out = page.handle_sharpen(fine, f["coarse"], "")
@@ -125,7 +125,7 @@ def test_refusals_are_one_line_naming_the_page_box(page, uploads, case):
 
 def test_a_raster_over_the_page_limit_is_refused_before_anything_runs(page, uploads, monkeypatch):
     """From the header alone: the sharpener never runs (``bandbridge sharpen`` is named for larger rasters)."""
-    from bandbridge.inference.jobs import sharpen_sets
+    from bandbridge.inference.place import sharpen_sets
     from bandbridge.policy import DEMO_MAX_MPIX
     monkeypatch.setattr(sharpen_sets, "sharpen_sets", lambda *a, **k: pytest.fail("the sharpener ran"))
     root, f = uploads

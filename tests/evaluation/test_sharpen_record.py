@@ -68,7 +68,7 @@ def test_the_sharpeners_routes_go_beside_its_figures():
 
 
 def test_no_bandbridge_column_without_its_entry_point(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "bandbridge.inference.jobs.sharpen", None)  # import fails
+    monkeypatch.setitem(sys.modules, "bandbridge.inference.place.sharpen", None)  # import fails
     run, why = bandbridge_sharpener(tmp_path)
     assert run is None and "not importable" in why
 

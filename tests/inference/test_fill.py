@@ -34,7 +34,7 @@ def _geotiff(tmp_path, date: str, name: str, crs: str | None = None, shift: floa
              nodata: bool = False) -> str:
     """The date's four bands as a float32 GeoTIFF named for its date, its SCL beside it (on its own
     20 m grid); ``crs``: reprojected there; ``shift``: moved this many metres east."""
-    from bandbridge.inference.jobs.fill_read import scl_cube, onto, read_layer
+    from bandbridge.inference.place.fill_read import scl_cube, onto, read_layer
     lay = read_layer(f"{S10}@{date}", "")
     scl, g20 = scl_cube(SITE / S20, date, "")
     values, grid = lay.values, lay.grid
@@ -68,7 +68,7 @@ def _physical(src) -> np.ndarray:
 
 def _mask(tmp_path, keep: int) -> str:
     """A user mask over the scene's grid: all gap but the first ``keep`` rows."""
-    from bandbridge.inference.jobs.fill_read import read_layer
+    from bandbridge.inference.place.fill_read import read_layer
     g = read_layer(f"{S10}@{CLOUDY}", "").grid
     m = np.ones((1, g.height, g.width), np.uint8)
     m[:, :keep] = 0
@@ -106,7 +106,7 @@ def test_a_real_cloudy_date_is_filled_by_the_fit_with_sar(run_cli, tmp_path, qui
         assert src.transform.a == 10 and (src.width, src.height) == (64, 64)
     assert tags["bandbridge_fill_route"] == "fit" and tags["bandbridge_fill_sar"] == "now and then"
     assert float(tags["bandbridge_fill_mae_fit"]) < float(tags["bandbridge_fill_mae_linear"])
-    from bandbridge.inference.jobs.fill_read import read_layer
+    from bandbridge.inference.place.fill_read import read_layer
     scene = read_layer(step(CLOUDY), "")
     filled, observed = a[4] == 2, a[4] == 1
     assert filled.sum() == int(tags["bandbridge_fill_pixels"]) > 1000
@@ -175,7 +175,7 @@ def test_refusals_are_one_line_and_write_nothing(run_cli, tmp_path, case):
 
 def _sar(tmp_path, shift: float) -> str:
     """The SAR at the scene's date as a float32 dB GeoTIFF, moved ``shift`` metres east."""
-    from bandbridge.inference.jobs.fill_read import read_layer
+    from bandbridge.inference.place.fill_read import read_layer
     s = read_layer(f"{S1}@2018-06-03", "")
     f = tmp_path / "s1_20180603.tif"
     with rasterio.open(f, "w", driver="GTiff", height=s.grid.height, width=s.grid.width, count=2, dtype="float32",
@@ -205,7 +205,7 @@ def test_earlier_snow_is_not_the_ground_where_the_scene_shows_none(run_cli, tmp_
     """policy.FILL_SNOW_MIN: the scene's clear part shows no snow, so an earlier date's SCL snow is
     no picture of the ground: alone it is refused in one line; beside a snow-free date that date
     fills and a line says which snow was left out. The snowy date as the scene keeps its snow."""
-    from bandbridge.inference.jobs.fill_read import read_layer, snow_is_ground
+    from bandbridge.inference.place.fill_read import read_layer, snow_is_ground
     out = tmp_path / "f.tif"
     code, stdout, err = run_cli("fill", step(AFTER_SNOW), "-e", step(SNOWY), "--mask", _mask(tmp_path, 5),
                                 "-o", str(out))
@@ -228,7 +228,7 @@ def test_the_edge_correction_brings_the_gap_edge_nearer_the_truth():
     ring of gap pixels nearest the edge and fades to nothing deep inside."""
     from scipy.ndimage import distance_transform_edt
 
-    from bandbridge.inference.jobs.fill_read import read_layer
+    from bandbridge.inference.place.fill_read import read_layer
     from bandbridge.learners.gapfill import Stack, composite, edge_correction, fill
     scene, e = read_layer(step("2018-07-23"), ""), read_layer(step("2018-07-15"), "")
     yy, xx = np.mgrid[:64, :64]
@@ -263,7 +263,7 @@ def test_sar_alone_without_an_earlier_date(run_cli, tmp_path, quick_fit):
     assert filled.sum() == int(tags["bandbridge_fill_pixels"]) > 1000
     assert 0 < np.nanmedian(a[3][filled]) < 1  # reflectance, in the scene's own units
     # nearer the clear date before it than the scene's clear mean is (SAR carries the field pattern)
-    from bandbridge.inference.jobs.fill_read import read_layer
+    from bandbridge.inference.place.fill_read import read_layer
     scene, before = read_layer(step(CLOUDY), ""), read_layer(step(CLEAR), "").values[:, filled]
     flat = np.nanmean(np.where(scene.clear, scene.values, np.nan), axis=(1, 2))[:, None]
     assert np.nanmean(np.abs(a[:4][:, filled] - before)) < np.nanmean(np.abs(flat - before))

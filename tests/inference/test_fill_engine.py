@@ -60,7 +60,7 @@ def _read(p):
 
 
 def run(paths, out, lines=None, **kw):
-    from bandbridge.inference.jobs.fill import run_fill
+    from bandbridge.inference.place.fill import run_fill
     s, e, now, then = paths
     return run_fill(s, str(out), [e], now, then, say=(lines.append if lines is not None else lambda x: None), **kw)
 
@@ -128,7 +128,7 @@ def test_the_plan_names_the_backend_and_tile_the_run_records(tmp_path):
 def test_two_workers_give_the_local_output(tmp_path):
     """``fill --workers 2``: the fit's bundle predicted on a LocalCluster gives the local run's
     output, byte for byte; the summary CSV records the backend and tile."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.place.fill_engine import EngineOptions
     from bandbridge.inference.jobs.predict import Cluster
     paths = scene(tmp_path, 100, 120, (slice(20, 60), slice(30, 80)))
     # one thread each, here and on the workers: sums in one order (two threads here moved values
@@ -147,7 +147,7 @@ def test_a_later_date_gives_the_interpolation_where_the_scene_lies_between(tmp_p
     """``--later``: the scene half-way between an earlier and a later date that differ — the
     interpolation in time holds out best, fills the gap (far better than the earlier date alone),
     and the line and tags say which dates filled how much."""
-    from bandbridge.inference.jobs.fill import run_fill
+    from bandbridge.inference.place.fill import run_fill
     h, w = 120, 140
     yy, xx = np.mgrid[:h, :w] / 20.0
     base = np.stack([np.sin(xx + b) + np.cos(yy * (b + 1)) for b in range(4)]) * 800 + 3000
@@ -178,7 +178,7 @@ def test_a_later_date_gives_the_interpolation_where_the_scene_lies_between(tmp_p
 def test_the_scan_dilates_the_gap_as_scipy():
     """The scan's dilation by shifted ORs (fill_strips.dilate) is scipy's binary_dilation of the
     cross, iterated, pixel for pixel: at the edges too (nothing past them)."""
-    from bandbridge.inference.jobs.fill_strips import dilate
+    from bandbridge.inference.place.fill_strips import dilate
     m = np.random.default_rng(1).random((67, 45)) < 0.02
     m[0, 5] = m[-1, -1] = m[30, 0] = True
     for n in (0, 1, FILL_DILATE):
@@ -190,7 +190,7 @@ def test_the_sar_fit_runs_on_the_window_of_its_pixels(tmp_path, monkeypatch):
     the SAR-alone fit's engine job is the window holding them and the context windows' margin
     (fill_engine.bounds), not the scene — its input is counted by the predictor — and they are filled."""
     from bandbridge.inference.core import predictor
-    from bandbridge.inference.jobs.fill_engine import OVERLAP
+    from bandbridge.inference.place.fill_engine import OVERLAP
     sizes, plain = [], predictor.predict_file
 
     def counted(backend, spec, src, *a, **k):
@@ -216,7 +216,7 @@ def test_the_engine_takes_a_route_per_gap_region(tmp_path):
     said and tagged; the gap is filled closer than from the earlier date alone."""
     from scipy.ndimage import gaussian_filter
 
-    from bandbridge.inference.jobs.fill import run_fill
+    from bandbridge.inference.place.fill import run_fill
     rng = np.random.default_rng(1)
 
     def field(mean):
@@ -277,7 +277,7 @@ def test_sar_at_the_later_date_carries_a_change_no_other_input_holds(tmp_path):
     """``--sar-later``: SAR at the later date and its change since the scene are features with the
     later dates, kept by the held-out check where they help: here they carry the change, so the
     fit with them fills the gap far closer than without (the engine and the in-memory twin alike)."""
-    from bandbridge.inference.jobs.fill import run_fill
+    from bandbridge.inference.place.fill import run_fill
     (s, e, la, now, then, sl), y, gap = sar_later_scene(tmp_path)
     lines: list[str] = []
     without = run_fill(s, str(tmp_path / "without.tif"), [e], now, then, later=[la], say=lambda x: None)
@@ -324,7 +324,7 @@ def test_a_sar_cube_gives_its_step_nearest_the_nearest_later_date():
     step nearest that date, no flag needed; ``--sar-later`` pairs with ``--later`` in order. Headers
     only (the development data's WorldCereal site)."""
     from conftest import SHARED
-    from bandbridge.inference.jobs.fill import open_inputs
+    from bandbridge.inference.place.fill import open_inputs
     site = SHARED / "worldcereal" / "sample_00002806639B424A"
     s1 = site / "S1_GRD-ASCENDING_20m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"
     if not s1.exists():

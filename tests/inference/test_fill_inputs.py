@@ -162,7 +162,7 @@ def test_a_cube_and_its_scl_cube_are_never_the_output(run_cli, cubes, tmp_path, 
     both, so the one output check refuses them whatever the suffix rule says."""
     from bandbridge.errors import BandbridgeError
     from bandbridge.data.reads import check_output_file
-    from bandbridge.inference.jobs.fill_checks import fill_reads
+    from bandbridge.inference.place.fill_checks import fill_reads
     s10, s20, s1 = cubes
     dest = s10.parent / target
     kept = dest.read_bytes()
@@ -281,7 +281,7 @@ def test_a_bad_input_is_one_line_naming_its_cause(run_cli, site, cubes, tmp_path
     exit 2, one line holding the flag and the cause, no warning (numpy's "All-NaN slice" leaked),
     nothing written. The memory available is held at 16 GB (a machine with 100 GB would plan the
     100000² scene and run it)."""
-    from bandbridge.inference.jobs import fill_checks
+    from bandbridge.inference.place import fill_checks
     monkeypatch.setattr(fill_checks, "available_bytes", lambda: 16_000_000_000)
     given, *words = _bad(tmp_path, site, cubes, case)
     out = tmp_path / "filled.tif"
@@ -323,7 +323,7 @@ def test_the_size_rule_states_what_this_machine_holds(monkeypatch, site, tmp_pat
     refused from its header before it is decoded, the figures of the rule in the line; the scene
     itself (576 px) fits."""
     from bandbridge.errors import BandbridgeError
-    from bandbridge.inference.jobs import fill_read
+    from bandbridge.inference.place import fill_read
     big = _tif(tmp_path / "bomb.png", np.zeros((1, 3000, 3000), np.uint8), crs=None)
     monkeypatch.setattr(fill_read, "available_bytes", lambda: 50_000_000)
     decoded = []

@@ -26,7 +26,7 @@ def test_no_clear_pixel_fills_the_earlier_date_as_it_is_with_values(run_cli, tmp
     """A --mask over the whole scene, float inputs with NaN nodata: no clear pixel to fit on, so the earlier
     date goes in as it is. Every pixel coded FILLED 2 holds the earlier date's values (they were NaN: the model
     units came from an empty sample), and the pixels tag counts them."""
-    from bandbridge.inference.jobs.fill_rows import open_rows
+    from bandbridge.inference.place.fill_rows import open_rows
     scene = _geotiff(tmp_path, CLOUDY, "now")
     before = _geotiff(tmp_path, CLEAR, "then", **{"EPSG:4326": {"crs": "EPSG:4326"},
                                                   "half over": {"shift": 320.0}}.get(case, {}))
@@ -53,7 +53,7 @@ def test_no_clear_pixel_fills_the_earlier_date_as_it_is_with_values(run_cli, tmp
 def test_the_finish_codes_filled_only_where_it_wrote_a_value(run_cli, tmp_path, monkeypatch):
     """Whatever a route gives, a gap pixel it gave no finite value stays as observed, coded 0 (not filled), and
     the pixels tag and the line count only what was filled."""
-    from bandbridge.inference.jobs import fill_finish
+    from bandbridge.inference.place import fill_finish
     real = fill_finish.route_rows
 
     def holed(sc, gd, p, a, b):
@@ -188,7 +188,7 @@ def test_a_cube_scene_is_written_as_the_cube_stores_it(run_cli, tmp_path, quick_
     out = tmp_path / "f.tif"
     code, stdout, err = run_cli("fill", step(CLOUDY), "-e", step(CLEAR), "-o", str(out))
     assert code == 0, err
-    from bandbridge.inference.jobs.fill_read import read_layer
+    from bandbridge.inference.place.fill_read import read_layer
     scene = read_layer(step(CLOUDY), "")
     with rasterio.open(out) as o:
         a = o.read()
@@ -215,6 +215,6 @@ def test_an_earlier_date_known_clear_needs_no_mask(run_cli, tmp_path):
 
 def test_the_backend_line_gives_its_own_rule_not_a_test_file():
     """It gave "…failed the export check's 1e-4 on tests/inference/test_fill_engine.py's scene", fit or ridge."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.place.fill_engine import EngineOptions
     why = EngineOptions().decision(10_000).note
     assert "tests/" not in why and ".py" not in why and "no graph is exported or checked" in why, why

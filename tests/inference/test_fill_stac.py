@@ -125,8 +125,8 @@ def _read(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def test_as_many_dates_as_a_cube_gives():
-    from bandbridge.inference.jobs.fill import EARLIER_STEPS
-    from bandbridge.inference.jobs.fill_stac import STAC_DATES
+    from bandbridge.inference.place.fill import EARLIER_STEPS
+    from bandbridge.inference.place.fill_stac import STAC_DATES
     assert STAC_DATES == EARLIER_STEPS
 
 
@@ -160,7 +160,7 @@ def test_earlier_stac_takes_the_nearest_clear_date_and_fills_as_that_file_does(p
 def test_the_vrt_reads_only_the_footprint(place, tmp_path):
     """What fill is handed for an Item: a VRT over the scene's footprint and a margin, not the
     tile: its bands named as the scene's, the SCL a band beside them, dated by the Item."""
-    from bandbridge.inference.jobs.fill_stac import found_dates
+    from bandbridge.inference.place.fill_stac import found_dates
     scene, cat = place
     lines = []
     got = found_dates(scene, [cat], None, None, [cat], lines.append)
@@ -176,7 +176,7 @@ def test_the_vrt_reads_only_the_footprint(place, tmp_path):
 
 def test_earlier_and_later_share_one_search(place, monkeypatch):
     """-e and --later of one catalog: one search over both windows; --sar another (its collection)."""
-    from bandbridge.inference.jobs import fill_stac
+    from bandbridge.inference.place import fill_stac
     calls = []
     real = fill_stac.search_items
     monkeypatch.setattr(fill_stac, "search_items", lambda *a, **k: calls.append(a[2:4]) or real(*a, **k))
@@ -199,7 +199,7 @@ def test_later_and_sar_stac_name_what_they_took(place, run_cli, tmp_path):
     assert "after (2020-06-15, 5 d after" in flat
     assert "Sentinel-1 of sentinel-1-grd taken: s1-now (2020-06-09, 1 d from the scene), s1-then (2020-06-02, 1 d " \
            "from the nearest earlier date)" in flat
-    from bandbridge.inference.jobs.fill_stac import found_dates
+    from bandbridge.inference.place.fill_stac import found_dates
     got = found_dates(scene, [cat], cat, None, [cat], lambda s: None)
     assert got.tags["bandbridge_fill_stac_sar"] == "s1-now (2020-06-09)"
     assert got.tags["bandbridge_fill_stac_sar_earlier"] == "s1-then (2020-06-02)"

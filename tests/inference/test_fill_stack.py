@@ -24,7 +24,7 @@ def quick(monkeypatch):
 
 def _kept(monkeypatch, tmp_path):
     """The run's work folder kept (``fill._work`` here, not removed) for the test to look in."""
-    import bandbridge.inference.jobs.fill as F
+    import bandbridge.inference.place.fill as F
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.setattr(F, "_work", lambda dest, engine: work)
@@ -48,7 +48,7 @@ def test_no_copy_of_the_tile_is_written(tmp_path, monkeypatch):
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_the_graph_backends_serve_the_bundle_as_torch(tmp_path, monkeypatch, backend):
     pytest.importorskip("onnxruntime" if backend == "onnx" else "openvino")
-    from bandbridge.inference.jobs import fill_engine
+    from bandbridge.inference.place import fill_engine
     from bandbridge.inference.runtime.select import Decision
     paths = scene(tmp_path, 120, 130, (slice(30, 70), slice(30, 90)))
     run(paths, tmp_path / "torch.tif")
@@ -62,7 +62,7 @@ def test_the_graph_backends_serve_the_bundle_as_torch(tmp_path, monkeypatch, bac
 
 def test_a_graph_that_fails_the_check_gives_way_to_torch(tmp_path, monkeypatch):
     from bandbridge.errors import BandbridgeError
-    from bandbridge.inference.jobs import fill_engine
+    from bandbridge.inference.place import fill_engine
     from bandbridge.inference.runtime import graphs
     from bandbridge.inference.runtime.select import Decision
     monkeypatch.setattr(fill_engine.EngineOptions, "decision",
@@ -130,8 +130,8 @@ def test_sar_of_every_date_follows_the_base(tmp_path):
     """``--sar-earlier`` once per ``--earlier``: per pixel the SAR of the date the base is from (and its change
     to now) is a design channel pair — the second date's SAR where the nearest date is cloudy, the nearest's
     elsewhere — computed from the stack as the bundle computes it."""
-    from bandbridge.inference.jobs.fill_inputs import open_inputs
-    from bandbridge.inference.jobs.fill_strips import guides, scan
+    from bandbridge.inference.place.fill_inputs import open_inputs
+    from bandbridge.inference.place.fill_strips import guides, scan
     from bandbridge.learners.fill_sar import sar_model
     from test_fill_engine import NAMES, _write  # noqa: E402
     s, e, now, then = scene(tmp_path, 60, 70, (slice(20, 40), slice(20, 50)))
@@ -170,7 +170,7 @@ def test_more_sar_earlier_than_dates_is_refused_in_one_line(tmp_path):
 def _old_path(monkeypatch):
     """The copy path as it was: no input on another grid named by the VRT (``fill_rows.placement`` none, no
     warped VRT: each written onto the scene's grid by the strip pass, warped bilinear by ``fill_read.onto``)."""
-    from bandbridge.inference.jobs import fill_rows, fill_stack
+    from bandbridge.inference.place import fill_rows, fill_stack
     for module in (fill_rows, fill_stack):
         monkeypatch.setattr(module, "placement", lambda src, dst: None)
         monkeypatch.setattr(module, "warps", lambda src, dst: False)
@@ -238,7 +238,7 @@ def test_placed_reads_what_the_file_covers_and_no_value_elsewhere(tmp_path):
     scene's origin reads its own values there (the same grid's pixels: no resampling) and NaN where it does
     not reach; a band folder's files are named one a band."""
     from bandbridge.data.grids import Grid
-    from bandbridge.inference.jobs.fill_rows import band_sources, placed
+    from bandbridge.inference.place.fill_rows import band_sources, placed
     d = np.arange(20 * 30, dtype=np.float32).reshape(1, 20, 30)
     crop = tmp_path / "crop.tif"
     with rasterio.open(crop, "w", driver="GTiff", height=20, width=30, count=1, dtype="float32", crs="EPSG:32631",

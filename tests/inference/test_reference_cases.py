@@ -44,7 +44,7 @@ def _nir(path, values: np.ndarray, k: float, x0: float = X0, y0: float = Y0, dty
 def _plan(rgb, ref, out):
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.plan import make_plan
-    from bandbridge.inference.jobs.reference import ReferenceOptions
+    from bandbridge.inference.place.reference import ReferenceOptions
     said = []
     plan = make_plan([str(rgb)], "rgb2nir", str(out), PredictOptions(), reference=ReferenceOptions(source=str(ref)),
                      say=said.append)
@@ -54,7 +54,7 @@ def _plan(rgb, ref, out):
 def test_at_k_200_a_reference_over_every_cell_is_not_called_cloudy(tmp_path):
     """The window read is padded one pixel past the input (the interpolation's neighbours): those
     margin cells are no cloud. The plan's clear cells are the ones the fit is made on."""
-    from bandbridge.inference.jobs.reference_fit import coarse_inputs
+    from bandbridge.inference.place.reference_fit import coarse_inputs
     from bandbridge.policy import MIN_COVER
     rgb = _rgb(tmp_path / "in.tif", 800, 1000)
     # the reference covers the input exactly: 4 × 5 cells of 200 m (the trial's "only 48 % clear": 20 of 6 × 7)
@@ -132,8 +132,8 @@ def test_the_held_out_figure_is_one_figure_in_one_unit_on_the_line_and_the_tags(
 
     from bandbridge.data.grids import Grid
     from bandbridge.data.reference import Reference
-    from bandbridge.inference.jobs.reference import Plan, fit_lines
-    from bandbridge.inference.jobs.reference_finish import provenance
+    from bandbridge.inference.place.reference import Plan, fit_lines
+    from bandbridge.inference.place.reference_finish import provenance
     g = SimpleNamespace(route="fit", chosen="linear", cells=5000, fit_mae=0.1532, corrected_mae=0.1312,
                         upsampled_mae=0.2, correct=True, why="applied: held out at the reference's scale it lowered "
                         "the error", filled_from="", stored_error=lambda e: 100 * e)

@@ -40,7 +40,7 @@ def test_the_reference_plan_is_what_the_run_records(tiles, tmp_path, workers):
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.plan import make_plan
     from bandbridge.inference.jobs.predict import Cluster, predict
-    from bandbridge.inference.jobs.reference import ReferenceOptions
+    from bandbridge.inference.place.reference import ReferenceOptions
     folder, ref = tiles
     cluster, ropts = Cluster(workers=workers), ReferenceOptions(source=str(ref))
     plan = make_plan([str(folder)], "rgb2nir", str(tmp_path / "out"), PredictOptions(), reference=ropts,

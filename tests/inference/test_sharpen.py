@@ -77,8 +77,8 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def sharpened(tmp_path_factory):
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import sharpen
     tmp = tmp_path_factory.mktemp("sharpen")
     p = scene(tmp)
     lines: list[str] = []
@@ -136,9 +136,9 @@ def test_a_corrected_band_averages_back_to_the_reference(sharpened):
 def test_two_workers_give_the_local_output(sharpened):
     """``--workers 2``: the fit's bundle predicted on a LocalCluster gives the local output, byte
     for byte, and the summary CSV lies beside it."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.place.fill_engine import EngineOptions
     from bandbridge.inference.jobs.predict import Cluster
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place.sharpen import sharpen
     p, res, _, tmp = sharpened
     (tmp / "d").mkdir()
     there = sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "d" / "there.tif"),
@@ -205,8 +205,8 @@ def test_guides_on_another_grid_are_warped_onto_the_finest(tmp_path, run_cli):
 def test_cells_the_reference_cannot_see_are_nodata(tmp_path):
     """A block of the reference's cells at nodata (a cloud, a fill): the output holds nodata under it
     and the bands everywhere else."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import sharpen
     p = scene(tmp_path)
     with rasterio.open(p["ref"], "r+") as d:
         v = d.read()
@@ -234,8 +234,8 @@ def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
     """Under ``policy.FIT_DEGRADED_MIN`` cells once averaged by k (a 60 m band of a small scene) no
     fit is made and no upsampling chosen by so few cells: where the guides' line does not carry the
     band either, cubic, and the line says why."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import sharpen
     guides, ref, _ = _few_cells(tmp_path, made=False)
     lines: list[str] = []
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1), say=lines.append)
@@ -246,8 +246,8 @@ def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
 def test_a_band_the_guides_make_takes_their_line_with_few_cells(tmp_path):
     """The same few cells of a band the guides make: its route is the guides' line (no bundle is
     served), written from the guides' own rows, closer to the truth than cubic upsampling."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import sharpen
     guides, ref, truth = _few_cells(tmp_path, made=True)
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
     assert res.bands[0].route.startswith("regression") and not res.learner
@@ -264,8 +264,8 @@ def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):
     """The reference's content one guide pixel (half a cell) off the guides, as its file states it in
     place, kept so (``--reference-shift none``; ``auto`` corrects half a cell: test_sharpen_grids.py): the
     shift is found, not corrected, and no band takes a fit that would carry it."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import sharpen
     p = scene(tmp_path, moved=1)
     res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1),
                   reference_shift="none")
@@ -281,7 +281,7 @@ def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, m
     (the fit's own anchor), cell means are GDAL's sums, and an interpolated field's cell means, made
     without a pass, are those of the interpolated field itself (NaN in the margin's cells)."""
     from bandbridge.data.grids import Grid
-    from bandbridge.inference.jobs.sharpen_finish import Lattice, Warped
+    from bandbridge.inference.place.sharpen_finish import Lattice, Warped
     from bandbridge.learners.guided import padded_up
     hf, wf = 61, 47
     fine = Grid("EPSG:32631", ORIGIN, hf, wf)
@@ -308,9 +308,9 @@ def test_the_correction_of_lines_needs_no_first_pass(tmp_path, monkeypatch):
     """A band on its line with the correction, on a lattice, every guide known: each cell's mean of
     the uncorrected output is made without a pass over the guides (the line of their cell means, the
     low-pass's exact cubic means), and the output is the one the first pass gives (to a unit)."""
-    from bandbridge.inference.jobs import sharpen_finish
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place import sharpen_finish
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import sharpen
     guides, ref, _ = _few_cells(tmp_path, made=True)
     made, own = [], sharpen_finish.Rows.cell_means
     monkeypatch.setattr(sharpen_finish.Rows, "cell_means", lambda self, c: made.append(own(self, c)) or made[-1])
@@ -326,7 +326,7 @@ def test_the_lattice_means_strips_that_split_cells(monkeypatch):
     """Strips of 7 rows on cells of 3 (the fine grid starting 1 row and 2 columns into its first cell):
     a cell split between strips is summed in both, its mean and cover GDAL's."""
     from bandbridge.data.grids import Grid
-    from bandbridge.inference.jobs import sharpen_finish
+    from bandbridge.inference.place import sharpen_finish
     hf, wf, k = 29, 20, 3
     fine = Grid("EPSG:32631", ORIGIN, hf, wf)
     grid = Grid("EPSG:32631", ORIGIN @ Affine.translation(-5, -4) @ Affine.scale(k), 13, 10)
@@ -348,7 +348,7 @@ def test_the_lattice_means_strips_that_split_cells(monkeypatch):
 def test_a_grid_off_the_lattice_is_warped():
     """A reference at a k that is not whole, or with cells off the pixels' edges: GDAL's warper."""
     from bandbridge.data.grids import Grid
-    from bandbridge.inference.jobs.sharpen_finish import Lattice
+    from bandbridge.inference.place.sharpen_finish import Lattice
     fine = Grid("EPSG:32631", ORIGIN, 60, 60)
     for tr in (ORIGIN @ Affine.scale(2.5), ORIGIN @ Affine.translation(0.5, 0) @ Affine.scale(2)):
         assert type(Lattice.of(fine, Grid("EPSG:32631", tr, 30, 30))).__name__ == "Warped"
@@ -356,7 +356,7 @@ def test_a_grid_off_the_lattice_is_warped():
 
 def test_the_plan_states_its_memory(tmp_path, run_cli):
     """``--plan`` says the peak the run is planned under, more for a larger reference."""
-    from bandbridge.inference.jobs.sharpen import plan_sharpen
+    from bandbridge.inference.place.sharpen import plan_sharpen
     p = scene(tmp_path)
     code, out, err = run_cli("sharpen", str(p["guides"]), "--reference", str(p["ref"]), "-o",
                              str(tmp_path / "o.tif"), "--plan")
@@ -371,8 +371,8 @@ def test_the_plan_states_its_memory(tmp_path, run_cli):
 def test_a_plan_made_first_is_the_one_that_runs(sharpened):
     """``sharpen(plan=...)``: a plan made before (its targets read once, its refusals said first) is the
     one the run follows: the same output as a run that plans for itself."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import plan_sharpen, sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import plan_sharpen, sharpen
     p, res, _, tmp = sharpened
     engine = EngineOptions(threads=1)
     plan = plan_sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "planned.tif"), engine=engine)
@@ -383,8 +383,8 @@ def test_a_plan_made_first_is_the_one_that_runs(sharpened):
 
 def test_cog_makes_the_output_a_cog(tmp_path):
     """``cog=True``: the output is a Cloud-Optimized GeoTIFF (the one writer's conversion), the plan says so."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import plan_sharpen, sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import plan_sharpen, sharpen
     guides, ref, _ = _few_cells(tmp_path, made=False)
     out = tmp_path / "o.tif"
     assert any("a COG" in x for x in plan_sharpen([str(guides)], str(ref), str(out), cog=True).lines())

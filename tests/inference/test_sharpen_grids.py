@@ -20,8 +20,8 @@ from tests.inference.test_sharpen import K, ORIGIN, SIZE, _cubic, _field, _read,
 
 
 def _sharpen(p: dict, ref: Path, out: Path, **kw):
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import sharpen
     lines: list[str] = []
     res = sharpen([str(p["guides"])], str(ref), str(out), engine=EngineOptions(threads=1), say=lines.append, **kw)
     return res, lines
@@ -171,7 +171,7 @@ def test_a_float_reference_names_its_units_tag():
     """A float reference's unit is its units tag (``K``, ``reflectance``), else "stored units"."""
     from types import SimpleNamespace
 
-    from bandbridge.inference.jobs.sharpen_finish import stored_units
+    from bandbridge.inference.place.sharpen_finish import stored_units
     t = SimpleNamespace(dtype="float32", names=["B10", "B11", "X"], units=["K", "reflectance", ""])
     assert stored_units(t) == ["K", "reflectance", "stored units"]
     assert stored_units(SimpleNamespace(dtype="uint16", names=["B05"], units=["reflectance"])) == ["DN"]
@@ -204,8 +204,8 @@ def test_a_sharpened_band_stays_inside_its_range(tmp_path, nbits):
     """Above: the 11-bit depth, stated by the file (NBITS) or by its saturation at 2047 (WorldView-2's, which
     states none) — the output wrote up to 2300 DN. Below: no lower than the reference's minimum (20) less
     twice the drop of its low end one Wald step finer — the output wrote 1 DN (the floor above nodata 0)."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen import sharpen
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen import sharpen
     guides, ref = _ranged(tmp_path, nbits)
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
     out, _ = _read(res.output)
@@ -221,7 +221,7 @@ def test_the_bounds_of_a_band(tmp_path):
     """``band_bounds``, both finishes' one rule: the depth from NBITS, else a saturation at 2ⁿ − 1, else the
     type; the floor the minimum less twice its low end's drop, a physical 0 for an unsigned band."""
     from bandbridge.data.formats import stated_bits
-    from bandbridge.inference.jobs.reference_finish import band_bounds
+    from bandbridge.inference.place.reference_finish import band_bounds
     v = np.full((1, 8, 8), 100.0, np.float32)
     v[0, :2, :2] = 2047.0
     ok = np.ones((8, 8), bool)
@@ -266,8 +266,8 @@ def test_majortoms_20m_bands_are_moved_half_a_pixel_and_take_the_guides(tmp_path
             v, prof = s.read(window=((0, n), (0, n))), s.profile
         with rasterio.open(folder / f"{name}.tif", "w", **(prof | {"height": n, "width": n})) as d:
             d.write(v)
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.sharpen_sets import sharpen_sets
+    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.place.sharpen_sets import sharpen_sets
     lines: list[str] = []
     res = sharpen_sets([str(folder)], str(folder), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1),
                        say=lines.append)

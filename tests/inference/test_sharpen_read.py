@@ -323,7 +323,7 @@ def test_the_kinds_that_agree_are_accepted(tmp_path, run_cli, case, values, dtyp
 def test_landsat_b11_is_a_temperature_by_its_mtl_and_sentinel2_b11_a_reflectance(tmp_path):
     """The name B11 says nothing alone: the Landsat folder's is brightness temperature (its MTL), the
     Sentinel-2 product's SWIR reflectance."""
-    from bandbridge.inference.jobs.sharpen_read import bands_of
+    from bandbridge.inference.place.sharpen_read import bands_of
     landsat = {b.name: b for b in bands_of(str(landsat_folder(tmp_path / "L")), "--reference")}
     s2 = {b.name: b for b in bands_of(str(s2_safe(tmp_path / "S", jp2=False)[0]), "--reference")}
     assert (landsat["B11"].kind, landsat["B11"].units) == ("temperature", "K")
@@ -389,7 +389,7 @@ def test_a_models_output_is_one_more_guide(tmp_path, run_cli):
 def test_a_models_guide_from_a_product_folder_runs_on_its_guides_stacked(tmp_path, run_cli):
     """FINE a SAFE (not one raster): the model runs on the 10 m bands stacked in reflectance, described
     by their names (rgb2nir picks its reflectance model), and a model of several bands names each."""
-    from bandbridge.inference.jobs.sharpen_model import guide_names
+    from bandbridge.inference.place.sharpen_model import guide_names
     safe, _ = s2_safe(tmp_path, jp2=False)
     out, v, said = sharpened(run_cli, tmp_path / "o.tif", str(safe), "-m", "rgb2nir", "--reference", str(safe))
     assert "the model's guide: rgb2nir on model_input.tif" in out and "rgb2nir-s2" in out

@@ -121,9 +121,9 @@ def test_on_a_cluster_each_set_keeps_its_summary_beside_the_output(tmp_path):
     """``--workers``: a set's engine pass on Dask writes its summary CSV beside the output, named by
     its set (the default beside its work file would go with the work folder); the values are the
     local run's."""
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.place.fill_engine import EngineOptions
     from bandbridge.inference.jobs.predict import Cluster
-    from bandbridge.inference.jobs.sharpen_sets import sharpen_sets
+    from bandbridge.inference.place.sharpen_sets import sharpen_sets
     safe, _ = s2_safe(tmp_path, jp2=False)
     (tmp_path / "here").mkdir()
     (tmp_path / "there").mkdir()

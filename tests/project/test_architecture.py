@@ -29,6 +29,7 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"inference runtime": ("inference/runtime/",)},
     {"inference interop": ("inference/interop/",)},
     {"inference jobs": ("inference/jobs/",)},
+    {"inference place": ("inference/place/",)},
     {"training": ("training/",), "evaluation": ("evaluation/",), "bench": ("bench.py", "bench_row.py", "bench_report.py", "mosaics.py")},
     {"workflows": ("workflows/",)},
     {"demo": ("demo/",)},  # above workflows: "calibrate with a pair" runs adapt
@@ -41,7 +42,8 @@ MAX_LINES = 400  # a module of a few hundred lines, with one job its name says
 RUNTIME_FREE = ("training",)
 
 # Rooms that must never reach these libraries, through any chain of the package's own imports.
-FORBIDDEN = {("inference core", "inference runtime", "inference interop", "inference jobs"): ("lightning",)}
+FORBIDDEN = {("inference core", "inference runtime", "inference interop", "inference jobs", "inference place"):
+             ("lightning",)}
 
 
 @dataclass(frozen=True)

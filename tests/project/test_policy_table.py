@@ -64,5 +64,5 @@ def test_every_policy_constant_exists() -> None:
 
 def test_a_wrong_name_is_caught() -> None:
     assert _resolves("sharpen.DECIDE_CELLS") and not _resolves("sharpen.NO_SUCH_RULE")
-    assert _resolves("inference/jobs/sharpen_shift.central") and not _resolves("nowhere/module.name")
+    assert _resolves("inference/place/sharpen_shift.central") and not _resolves("nowhere/module.name")
     assert _resolves("scripts/ship_rule.decide") and not _resolves("scripts/ship_rule.undecided")

@@ -64,7 +64,7 @@ def fill(
     pixels to fill; the scene is read and written by strips, never whole."""
     from bandbridge.cli.evaluate import quiet_libraries
     from bandbridge.fileio import writing
-    from bandbridge.inference.jobs.fill import run_fill
+    from bandbridge.inference.place.fill import run_fill
     with quiet_libraries(), writing(output):  # a full disk or a file-size limit: one line naming -o
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
                  say=lambda s: out.print(s, highlight=False),

@@ -31,7 +31,7 @@ def engine_options(backend: str, precision: str, threads: Optional[int], workers
     each bad flag refused in one line, as ``predict`` refuses the same flags."""
     from bandbridge.cli.app import fail
     from bandbridge.inference.jobs.distributed import check_cluster_flags
-    from bandbridge.inference.jobs.fill_engine import EngineOptions
+    from bandbridge.inference.place.fill_engine import EngineOptions
     from bandbridge.inference.jobs.predict import Cluster
     from bandbridge.inference.runtime.backends import check_choice
     check_cluster_flags(workers, scheduler, retries, None, summary, False)

@@ -55,7 +55,7 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.core.writer import parse_creation_options
     from bandbridge.inference.jobs import predict as jobs
-    from bandbridge.inference.jobs.reference import reference_options
+    from bandbridge.inference.place.reference import reference_options
     opts = PredictOptions(tile=tile, overlap=overlap, batch_size=batch_size, dtype=dtype, append=append,
                           indices=tuple(k.strip() for k in index.split(",")) if index else (), cog=cog,
                           creation=parse_creation_options(creation), sensor=sensor, confidence=confidence)

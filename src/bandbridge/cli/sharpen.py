@@ -55,8 +55,8 @@ def sharpen(
     from bandbridge.cli.evaluate import quiet_libraries
     from bandbridge.fileio import writing
     from bandbridge.inference.interop.stac_bands import forget
-    from bandbridge.inference.jobs.sharpen_read import item_lines
-    from bandbridge.inference.jobs.sharpen_sets import sharpen_sets as run
+    from bandbridge.inference.place.sharpen_read import item_lines
+    from bandbridge.inference.place.sharpen_sets import sharpen_sets as run
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     forget()  # a STAC Item's URL read afresh each run (then once in it)
     with quiet_libraries(), writing(output):  # a full disk or a file-size limit: one line naming -o

@@ -1,6 +1,6 @@
 """The web page's "Fill a cloud gap": a cloudy Sentinel-2 upload filled from an earlier clear upload
 (and Sentinel-1 at both dates, and a mask, where given) exactly as ``bandbridge fill`` fills it
-(``inference/jobs/fill.run_fill``: the route with the lowest held-out error on the scene's own
+(``inference/place/fill.run_fill``: the route with the lowest held-out error on the scene's own
 clear pixels), shown before and after on one stretch, with every route's held-out error — the
 linear map per band, the baseline a user has without any of this, among them."""
 
@@ -45,7 +45,7 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
                 mask: str | None, workdir: Path) -> Result:
     """``bandbridge fill scene -e earlier [--sar] [--sar-earlier] [--mask] -o OUT`` into
     ``workdir``, shown: the scene before and after, the earlier date, where it was filled."""
-    from bandbridge.inference.jobs.fill import run_fill
+    from bandbridge.inference.place.fill import run_fill
     if not scene:
         raise BandbridgeError("upload the cloudy scene first: a Sentinel-2 GeoTIFF with its SCL band "
                               "(or the gap as a mask in its box)")

@@ -1,6 +1,6 @@
 """The web page's "Use a reference": the upload's band fitted to a second upload, a coarse or
 earlier raster of the band at the same place, exactly as ``bandbridge predict --reference`` does
-(``inference/jobs/reference.py``); the synthetic band on the real one's range where the upload
+(``inference/place/reference.py``); the synthetic band on the real one's range where the upload
 carries it, with both errors: the synthetic band's and the upsampled reference's, and its NDVI
 where the model makes NIR and the upload has red, as ``--index ndvi`` writes it."""
 
@@ -36,7 +36,7 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
     mix them)."""
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.predict import predict
-    from bandbridge.inference.jobs.reference import ReferenceOptions
+    from bandbridge.inference.place.reference import ReferenceOptions
     if not upload:
         raise BandbridgeError("upload the image to translate first")
     if not reference:

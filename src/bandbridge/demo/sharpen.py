@@ -1,6 +1,6 @@
 """The web page's "Sharpen a coarse raster": every band of a coarse reference upload sharpened onto
 the grid of a fine upload (one raster, or one file per band) exactly as ``bandbridge sharpen`` does
-(``inference/jobs/sharpen_sets.sharpen_sets``, the function the command calls: a route per band by
+(``inference/place/sharpen_sets.sharpen_sets``, the function the command calls: a route per band by
 its held-out error at the reference's scale), shown beside the reference upsampled on one stretch,
 with the command's own plan and route lines and every band's held-out errors, the best upsampling's
 among them."""
@@ -45,7 +45,7 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
     """``bandbridge sharpen FINE… --reference coarse [--bands …] -o OUT --cog`` into ``workdir``, shown:
     the sharpened bands beside the reference upsampled (one stretch), the guides, the command's lines
     and a table of every band's route and held-out errors."""
-    from bandbridge.inference.jobs.sharpen_sets import sharpen_sets
+    from bandbridge.inference.place.sharpen_sets import sharpen_sets
     fine = [f for f in ([fine] if isinstance(fine, (str, Path)) else fine or []) if f]
     if not fine:
         raise BandbridgeError("upload the fine raster first: a GeoTIFF of the guide bands (e.g. Sentinel-2's "
@@ -106,7 +106,7 @@ def _upsampled(ref: Path, names: list[str], out: Path, shape: tuple[int, int]) -
     import rasterio
     from affine import Affine
     from rasterio.warp import Resampling, reproject
-    from bandbridge.inference.jobs.sharpen_read import bands_of
+    from bandbridge.inference.place.sharpen_read import bands_of
     found = {b.name: b for b in bands_of(str(ref), "--reference")}
     with rasterio.open(out) as o:
         crs, transform = o.crs, o.transform @ Affine.scale(o.width / shape[1], o.height / shape[0])
@@ -128,7 +128,7 @@ def _upsampled(ref: Path, names: list[str], out: Path, shape: tuple[int, int]) -
 def _guides(fine: list[str], shape: tuple[int, int]) -> BandSet | None:
     """The guides' red, green, blue (else their first band) as stored, where the panel's pixels have
     them (a file on another grid than the output is not shown: it is warped only inside the run)."""
-    from bandbridge.inference.jobs.sharpen_read import bands_of
+    from bandbridge.inference.place.sharpen_read import bands_of
     found = [b for f in fine for b in bands_of(f, "FINE")]
     roles = [band_role(b.name) for b in found]
     picked = [found[i] for i in display_bands(roles)]

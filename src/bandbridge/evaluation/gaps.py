@@ -26,7 +26,7 @@ import numpy as np
 from bandbridge.data.cube import step_fractions
 from bandbridge.evaluation.gaps_dates import day, interpolation, median_composite, read_series
 from bandbridge.evaluation.gaps_table import LATER
-from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
+from bandbridge.inference.place.fill_read import read_layer, sar_on, snow_is_ground
 from bandbridge.learners.fill_regions import differs
 from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
 from bandbridge.policy import SAR_DAYS

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bandbridge.inference.jobs.fill_read import read_layer
+from bandbridge.inference.place.fill_read import read_layer
 
 MEDIAN_DAYS = 90  # the composite's season before the scene (a judgement, set before any run: a
 # season is what composites are made over; never tuned on this protocol)

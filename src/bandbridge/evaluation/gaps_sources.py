@@ -38,7 +38,7 @@ from bandbridge.data.grids import Grid
 from bandbridge.evaluation.gaps import (CLEAR, COLUMNS, SEED, date_columns, disc, field_scores, fill_columns,
                                        mean_scores, sar2optical_rgb, save)
 from bandbridge.evaluation.gaps_dates import day, read_series
-from bandbridge.inference.jobs.fill_read import read_layer, sar_on, snow_is_ground
+from bandbridge.inference.place.fill_read import read_layer, sar_on, snow_is_ground
 from bandbridge.learners.gapfill import Stack, composite, fill
 from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
 

@@ -52,9 +52,9 @@ def write_case(case: Case, folder: Path) -> tuple[Path, Path]:
 
 def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray, dict]] | None, str]:
     """``(sharpen a case → (output, its route and why per band), what it is)``, or ``(None, why
-    not)`` where the command's entry point (``inference.jobs.sharpen.sharpen``) cannot be imported."""
+    not)`` where the command's entry point (``inference.place.sharpen.sharpen``) cannot be imported."""
     try:
-        from bandbridge.inference.jobs.sharpen import sharpen
+        from bandbridge.inference.place.sharpen import sharpen
     except ImportError as e:
         return None, f"bandbridge sharpen not importable ({e})"
 
@@ -68,7 +68,7 @@ def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray,
             out = src.read().astype(np.float32)
         return out, {"routes": [str(getattr(b, "route", "")) for b in getattr(res, "bands", [])],
                      "why": [str(getattr(b, "why", "")) for b in getattr(res, "bands", [])]}
-    return run, "bandbridge.inference.jobs.sharpen.sharpen(fine=[guides.tif], reference=reference.tif)"
+    return run, "bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif)"
 
 
 def score(case: Case, pred: np.ndarray, seconds: float) -> dict:

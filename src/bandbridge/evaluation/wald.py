@@ -155,7 +155,7 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
     from bandbridge.errors import BandbridgeError
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.predict import predict
-    from bandbridge.inference.jobs.reference import ReferenceOptions
+    from bandbridge.inference.place.reference import ReferenceOptions
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     done = []

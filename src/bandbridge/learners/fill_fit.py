@@ -1,7 +1,7 @@
 """The decision of ``bandbridge fill`` (``learners/gapfill.py`` says what it is): the route that holds
 out best on a scene's clear part, and the fit as one module (``Anchored(learner, FillBase)``),
 made on any :class:`Source` — a :class:`~bandbridge.learners.gapfill.Stack` held in memory, or the
-work files the engine predicts (``inference/jobs/fill_engine.py``) — from a sample of its clear
+work files the engine predicts (``inference/place/fill_engine.py``) — from a sample of its clear
 pixels (``learners/scene_fit.py``: spread, features on windows around them).
 """
 
@@ -25,7 +25,7 @@ ROUTES = {"fit": "the learner-selection core fitted on the clear part",
           "as-is": "the earlier date as it is",
           "interpolated": "the clear dates before and after, interpolated linearly in time (the nearest date where only "
                           "one side is clear)",
-          # fill --sar without --earlier (inference/jobs/fill.run_fill): the SAR fit, or nothing
+          # fill --sar without --earlier (inference/place/fill.run_fill): the SAR fit, or nothing
           "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
 FIT_PIXELS = 200_000  # clear pixels the choice is made on (a uniform sample when more)
 FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less

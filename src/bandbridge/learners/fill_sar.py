@@ -19,7 +19,7 @@ SAR_DATED = ["SAR at the base's date", "its change to now"]  # per pixel the SAR
 def sar_model(db: np.ndarray, holes: np.ndarray | None = None) -> np.ndarray:
     """SAR dB ``(2, H, W)`` → [0, 1], no data at the scene's median (a feature, not a target: a
     hole must not look like a dark field); ``holes`` ``(2,)``: that median where the scene is read
-    by strips (``inference/jobs/fill_strips.py``), else this array's own."""
+    by strips (``inference/place/fill_strips.py``), else this array's own."""
     m = np.clip((db - SAR_LO) / (SAR_HI - SAR_LO), 0, 1).astype(np.float32)
     for c in range(m.shape[0]):
         bad = ~np.isfinite(m[c])

@@ -1,7 +1,7 @@
 """Cloud gaps of an optical scene filled from an earlier clear date and Sentinel-1, fitted at the
 place itself on the scene's own clear pixels (self-supervised, as ``guided.py`` fits a reference).
 
-Everything here is numpy on one grid (the scene's; ``inference/jobs/fill_read.py`` puts the inputs
+Everything here is numpy on one grid (the scene's; ``inference/place/fill_read.py`` puts the inputs
 there). With the scene's bands ``y (C, H, W)`` (stored units), its clear pixels and its gap, the
 earlier dates' same bands and the SAR backscatter (dB) at both dates:
 
@@ -143,7 +143,7 @@ def fill(stack: Stack, use_sar: bool = True, extra_dates: bool | None = None, se
          allow_fit: bool = True, force: str | None = None, edge_px: float = FILL_EDGE_PX) -> Filled:
     """The gap of a :class:`Stack` held in memory filled by the route that held out best (see the
     module docstring; ``bandbridge fill`` runs the same decision on files through the engine,
-    ``inference/jobs/fill_engine.py``). ``use_sar``: False fits without SAR (evaluation's column);
+    ``inference/place/fill_engine.py``). ``use_sar``: False fits without SAR (evaluation's column);
     ``extra_dates``: True / False forces the dates after the nearest in or out of the features,
     None lets the held-out check decide; ``allow_fit``: False keeps to the linear and as-is routes;
     ``force``: this route fills the gap whatever the check says (evaluation's columns; the check

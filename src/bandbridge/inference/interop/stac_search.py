@@ -290,7 +290,7 @@ def _href(item, key: str) -> str:
                                                  f"({href})")
 
 
-# What a fill's search reads of an Item (``inference/jobs/fill_stac.py``).
+# What a fill's search reads of an Item (``inference/place/fill_stac.py``).
 def item_date(item) -> date:
     """The Item's acquisition date."""
     return _date(item)

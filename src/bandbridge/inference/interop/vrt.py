@@ -1,7 +1,7 @@
 """GDAL VRT documents: one raster made of other files' bands, written as XML (GDAL reads it like
 any raster). Used to stack strips into one output (``strips.py``) and a STAC Item's band assets
-into one input (``stac.py``), and the fill's inputs named on the scene's grid (``jobs/fill_stack.py``,
-``jobs/fill_rows.py``: another pixel size or origin, resampled by GDAL)."""
+into one input (``stac.py``), and the fill's inputs named on the scene's grid (``place/fill_stack.py``,
+``place/fill_rows.py``: another pixel size or origin, resampled by GDAL)."""
 
 from __future__ import annotations
 

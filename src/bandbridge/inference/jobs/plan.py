@@ -34,14 +34,14 @@ class PredictPlan:
     jobs: list[Job]
     skipped: int  # earlier outputs of bandbridge among the inputs, left out
     backends: dict[Path, Decision]  # per model folder
-    references: list = field(default_factory=list)  # jobs/reference.Plan, one per job (--reference)
+    references: list = field(default_factory=list)  # place/reference.Plan, one per job (--reference)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # files refused (a cluster run)
     threads: int | None = None  # --threads (the forward's memory is measured per thread count)
     cluster: object | None = None  # jobs/predict.Cluster: where it runs (None or unused: here)
     tiling: dict[Path, Tiling] = field(default_factory=dict)  # per model folder (jobs/tiles.py)
     resident: float | None = None  # this process's resident size when the plan was made (bytes)
-    scenes: list = field(default_factory=list)  # jobs/reference_scene.Scene: inputs fitted once as their mosaic
-    scene_plans: list = field(default_factory=list)  # jobs/reference.Plan of each scene's one fit
+    scenes: list = field(default_factory=list)  # place/reference_scene.Scene: inputs fitted once as their mosaic
+    scene_plans: list = field(default_factory=list)  # place/reference.Plan of each scene's one fit
 
     def fit_of(self, i: int) -> tuple:
         """``(plan, scene)`` of the fit that serves input ``i`` with ``--reference``: its scene's
@@ -172,8 +172,8 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
     refs, groups, group_plans = [], [], []
     if reference is not None:  # each input's reference, the scenes fitted once, each fit's backend and tiles
         from bandbridge.inference.interop.stac_search import is_search
-        from bandbridge.inference.jobs.reference import plan_reference, plan_scene
-        from bandbridge.inference.jobs.reference_scene import scenes
+        from bandbridge.inference.place.reference import plan_reference, plan_scene
+        from bandbridge.inference.place.reference_scene import scenes
         searched: dict = {}
         engine = (backend, precision, threads)
         refs = [plan_reference(job, reference, say, searched, engine) for job in jobs]
@@ -182,7 +182,7 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
     from bandbridge.inference.runtime.memory import resident_bytes
     resident = resident_bytes()
     specs, mpix = tiling_module.mpix_per_model(jobs)
-    runs_model = reference is None  # with a reference the fit's bundle runs (jobs/reference.py)
+    runs_model = reference is None  # with a reference the fit's bundle runs (place/reference.py)
     decisions = {folder: decide_backend(spec, backend, precision, threads,
                                         measure=policy.probes(mpix[folder]))
                  for folder, spec in specs.items()} if runs_model else {}

@@ -18,7 +18,7 @@ from bandbridge.inference.jobs.distributed import (check_cluster, check_cluster_
                                                    write_summary)
 from bandbridge.inference.jobs.job import Job, prepare_backends, run_predict
 from bandbridge.inference.jobs.plan import PredictPlan, make_plan
-from bandbridge.inference.jobs.reference import ReferenceOptions, check_reference_flags, run_references
+from bandbridge.inference.place.reference import ReferenceOptions, check_reference_flags, run_references
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
 Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
@@ -75,7 +75,7 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
     """Plan every input (jobs/plan.py: nothing is written before all are checked; on a cluster a
     file that cannot be predicted becomes a failed row instead), check the STAC Items, then
     predict as the plan says; with ``reference``, each input's band is fitted to its coarse
-    reference (``jobs/reference.py``). ``plan_only``: say the plan and stop (``--plan``)."""
+    reference (``place/reference.py``). ``plan_only``: say the plan and stop (``--plan``)."""
     check_cluster_flags(cluster.workers, cluster.scheduler, cluster.retries, cluster.strips, cluster.summary,
                 opts.confidence)
     if reference is not None:

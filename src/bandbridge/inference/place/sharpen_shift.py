@@ -103,7 +103,7 @@ def measure(t, x_c: np.ndarray, cover: np.ndarray, bands: list[int]) -> Measured
     """The shift of the guides' linear maps to ``bands`` (summed, each standardised: unlike units) against
     the bands, by phase correlation (``grids.estimate_shift``; the targets share one grid)."""
     from bandbridge.data.grids import estimate_shift
-    from bandbridge.inference.jobs.reference_fit import linear_map
+    from bandbridge.inference.place.reference_fit import linear_map
     from bandbridge.policy import MIN_COVER
     rs, cs = central(*cover.shape)
     ok = (t.valid & (cover >= MIN_COVER))[rs, cs]
@@ -121,7 +121,7 @@ def moved_fits(g, t, m: Measured, dy: float, dx: float, bands: list[int]) -> tup
     (their rows found in their own CRS: a reference in EPSG:4326 over UTM guides)."""
     from bandbridge.data.grids import average_in_strips, rows_under, strip_grid
     from bandbridge.inference.core.outputs import ROWS
-    from bandbridge.inference.jobs.reference_fit import context_maps
+    from bandbridge.inference.place.reference_fit import context_maps
     from bandbridge.policy import MIN_COVER
     win = Grid(t.grid.crs, t.grid.transform @ Affine.translation(m.cs.start, m.rs.start), m.rs.stop - m.rs.start,
                m.cs.stop - m.cs.start).shifted(dy, dx)

@@ -117,7 +117,7 @@ def cut(scene_dst: Path, extras: list[str], job, window: tuple[int, int, int, in
 
     from bandbridge.inference.core.outputs import opened
     from bandbridge.inference.core.writer import output_profile
-    from bandbridge.inference.jobs.reference_finish import ROWS
+    from bandbridge.inference.place.reference_finish import ROWS
     r0, c0, h, w = window
     srcs = [scene_dst] + [scene_dst.with_name(f"{scene_dst.stem}_{k}{scene_dst.suffix}") for k in extras]
     paths = [job.dst] + [job.dst.with_name(f"{job.dst.stem}_{k}{job.dst.suffix}") for k in extras]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.sharpen_read import Band, Guides, grid_of, one_raster
+from bandbridge.inference.place.sharpen_read import Band, Guides, grid_of, one_raster
 
 MODEL_OUTPUT = "model_guide.tif"  # the model's output in the run's work folder
 MODEL_INPUT = "model_input.tif"  # the guides stacked, where FINE is not one raster file
@@ -86,7 +86,7 @@ def stack_guides(g: Guides, out: Path) -> Path:
 
     from bandbridge.inference.core.outputs import ROWS
     from bandbridge.inference.core.writer import output_profile
-    from bandbridge.inference.jobs.reference_fit import FAST
+    from bandbridge.inference.place.reference_fit import FAST
     f = g.fine
     prof = output_profile(f.crs, f.transform, f.height, f.width, len(g.bands), "float32", 1, FAST)
     prof["nodata"] = float("nan")

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from bandbridge.data.cube_ref import is_cube, parse_ref
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.fill_read import earlier_steps, sar_step
-from bandbridge.inference.jobs.fill_rows import KNOWN_CLEAR, RowReader, open_rows
+from bandbridge.inference.place.fill_read import earlier_steps, sar_step
+from bandbridge.inference.place.fill_rows import KNOWN_CLEAR, RowReader, open_rows
 from bandbridge.learners.fill_fit import nearest_first
 from bandbridge.policy import SAR_DAYS
 
@@ -197,7 +197,7 @@ def _sar_later(inp: Inputs, later: list[str], sar: str, sar_later: list[str], wh
 
 
 def _sar(item: str, target, flag: str, notes: list[str]) -> RowReader:
-    from bandbridge.inference.jobs.fill_strips import sar_bands
+    from bandbridge.inference.place.fill_strips import sar_bands
     r = open_rows(sar_step(target, item), flag, False)
     sar_bands(r)
     when = r.layer.when

@@ -40,11 +40,11 @@ class EngineOptions:
 
     def decision(self, pixels: int):
         """The backend the fit's bundle runs on (``runtime/select.Decision``), decided before the fit:
-        ``jobs/reference_fit.fit_backend``'s rule for a learner bundle — among the backends every
+        ``place/reference_fit.fit_backend``'s rule for a learner bundle — among the backends every
         learner the fit may choose runs on (for a gap of ``pixels`` ≥ ``policy.EVERYWHERE_MPIX``:
         only learners every backend serves), at fp32 unless asked, the likely fastest by this
         machine's record of earlier probes; never probed (a bundle made for one run)."""
-        from bandbridge.inference.jobs.reference_fit import fit_backend
+        from bandbridge.inference.place.reference_fit import fit_backend
         from bandbridge.inference.runtime.select import Decision
         from bandbridge.policy import EVERYWHERE_MPIX
         if pixels < EVERYWHERE_MPIX * 1e6 and (self.backend, self.precision) == ("auto", "auto"):

@@ -24,7 +24,7 @@ from bandbridge.data.formats import band_files
 from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.fill_read import MASKS, SNOW_SCL, STORED, Layer, date_of, mask_beside, onto, scl_cube
+from bandbridge.inference.place.fill_read import MASKS, SNOW_SCL, STORED, Layer, date_of, mask_beside, onto, scl_cube
 
 Window = tuple[int, int, int, int]  # row, column, height, width
 MARGIN = 2  # source pixels read past a strip's footprint (bilinear reads a neighbour)
@@ -36,7 +36,7 @@ BLOCK = 512  # a warped VRT's block side (px): GDAL warps whole blocks, and by d
 @dataclass
 class RowReader:
     """One input's header and how its rows and cloud mask are read; ``layer`` its
-    :class:`~bandbridge.inference.jobs.fill_read.Layer` without values (names, grid, date, path)."""
+    :class:`~bandbridge.inference.place.fill_read.Layer` without values (names, grid, date, path)."""
 
     item: str
     flag: str

@@ -23,7 +23,7 @@ import numpy as np
 from bandbridge.data.grids import Grid, average_in_strips, block_sums, strip_grid, upsample_onto
 from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
 from bandbridge.inference.core.writer import FAST_DEFLATE, nodata_of, output_profile
-from bandbridge.inference.jobs.reference_fit import FAST
+from bandbridge.inference.place.reference_fit import FAST
 
 
 def write_channels(g, gunits, s, out: Path) -> Path:
@@ -337,7 +337,7 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
     """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a
     band took the fit): one band per target in the reference's type, scale and offset. ``coarse``:
     the guides' cell means and cover (:meth:`Rows.cell_means`)."""
-    from bandbridge.inference.jobs.reference_finish import band_bounds, clamped
+    from bandbridge.inference.place.reference_finish import band_bounds, clamped
     from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
     rows = Rows(plan, s, first, coarse)

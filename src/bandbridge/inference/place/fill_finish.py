@@ -1,4 +1,4 @@
-"""``bandbridge fill``'s last pass, by strips of :data:`~bandbridge.inference.jobs.fill_strips.ROWS`
+"""``bandbridge fill``'s last pass, by strips of :data:`~bandbridge.inference.place.fill_strips.ROWS`
 rows, through the one writer (``core/outputs.opened``) and the one value encoder
 (``core/writer.store``):
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
-from bandbridge.inference.jobs.fill_rows import ahead
-from bandbridge.inference.jobs.fill_strips import ROWS, Guides, Scan
+from bandbridge.inference.place.fill_rows import ahead
+from bandbridge.inference.place.fill_strips import ROWS, Guides, Scan
 from bandbridge.learners.fill_fit import Decision
 from bandbridge.learners.fill_regions import compose, used
 from bandbridge.learners.gapfill import edge_correction

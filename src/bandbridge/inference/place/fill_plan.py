@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from bandbridge.inference.core.tiling import plan_tiles
-from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP
-from bandbridge.inference.jobs.fill_strips import ROWS
+from bandbridge.inference.place.fill_engine import FILL_TILE, OVERLAP
+from bandbridge.inference.place.fill_strips import ROWS
 from bandbridge.learners.fill_regions import plan_text
 
 FORWARD_PX = 1 << 20  # pixels of one forward (predictor.default_batch: about 1 MPix a batch)
@@ -40,7 +40,7 @@ def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: fl
     fit's two sample masks — the last four dropped before the engine runs, the edge pass's two in
     their place; ``regions``: dates on both sides, 1 B a pixel more for the gap's regions), and the largest of the
     stages that run one after another: the flags' pass (two strips of
-    :data:`~bandbridge.inference.jobs.fill_strips.ROWS` rows at once, each every input's rows, the dates
+    :data:`~bandbridge.inference.place.fill_strips.ROWS` rows at once, each every input's rows, the dates
     in model values for their range, the base and the interpolation, as float32 about one and a half
     times over), the fit (:data:`FIT_BYTES` and :data:`FIT_PX_BYTES` a pixel, measured) and the
     engine's tiles (a tile-high strip of the raw stack — ``fill_stack.py``: the dates' bands, SAR, the
@@ -84,7 +84,7 @@ def plan_lines(sc, inp, engine) -> list[str]:
 def stack_line(sc, inp) -> str:
     """What the fit's bundle reads (``fill_stack.py``): the inputs as they are, or the ones written onto the
     scene's grid first."""
-    from bandbridge.inference.jobs.fill_stack import direct
+    from bandbridge.inference.place.fill_stack import direct
     g = sc.scene.layer.grid
     readers = inp.dates()[0] + [s for s in inp.sar_all() if s is not None]
     copied = [f"{r.flag} {r.item}" for r in readers if not direct(r, g)]

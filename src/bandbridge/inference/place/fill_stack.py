@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.inference.jobs.fill_rows import (VALUES, RowReader, band_sources, placement, same_grid, warped_text,
+from bandbridge.inference.place.fill_rows import (VALUES, RowReader, band_sources, placement, same_grid, warped_text,
                                                  warps)
 
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read a few times, never kept

@@ -24,7 +24,7 @@ from bandbridge.bands import FAMILY, band_role
 from bandbridge.data.reference import Grid, Reference, file_date, open_reference, parse_date, raster_grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.writer import PICTURES
-from bandbridge.inference.jobs.reference_fit import FIT_TILE, fit_backend, fit_tiling, held_out
+from bandbridge.inference.place.reference_fit import FIT_TILE, fit_backend, fit_tiling, held_out
 from bandbridge.inference.interop.stac_search import find_reference, is_search
 from bandbridge.policy import FAR_DAYS, LOW_OVERLAP
 
@@ -205,9 +205,9 @@ def run_references(plan, backend: str, precision: str, threads: int | None, comp
     happens."""
     from bandbridge.fileio import temp_folder_beside
     from bandbridge.inference.core.writer import WRITE_ERRORS, write_failure
-    from bandbridge.inference.jobs.reference_finish import ROWS, finish, provenance
-    from bandbridge.inference.jobs.reference_fit import prepare
-    from bandbridge.inference.jobs.reference_scene import cut
+    from bandbridge.inference.place.reference_finish import ROWS, finish, provenance
+    from bandbridge.inference.place.reference_fit import prepare
+    from bandbridge.inference.place.reference_scene import cut
     from bandbridge.inference.jobs.tiles import Tiling
     from bandbridge.inference.runtime.select import make_backend
     jobs = plan.jobs
@@ -284,7 +284,7 @@ def _units(plan, work: Path) -> list[tuple]:
     """What is fitted: ``(job, plan, scene)`` for each scene the plan made (its mosaic's job, a VRT
     written into ``work``, and the scene's plan) and ``(job, plan, None)`` for each input outside
     every scene."""
-    from bandbridge.inference.jobs.reference_scene import scene_job
+    from bandbridge.inference.place.reference_scene import scene_job
     units, taken = [], set()
     for n, (s, p) in enumerate(zip(plan.scenes, plan.scene_plans)):
         folder = work / f"scene{n:03d}"

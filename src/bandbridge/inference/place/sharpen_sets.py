@@ -25,9 +25,9 @@ import numpy as np
 
 from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
-from bandbridge.inference.jobs.fill_engine import EngineOptions
-from bandbridge.inference.jobs.sharpen import SharpenPlan, SharpenResult, plan_sharpen, sharpen
-from bandbridge.inference.jobs.sharpen_read import (Band, Guides, bands_of, coarser_by, default_targets, grid_of,
+from bandbridge.inference.place.fill_engine import EngineOptions
+from bandbridge.inference.place.sharpen import SharpenPlan, SharpenResult, plan_sharpen, sharpen
+from bandbridge.inference.place.sharpen_read import (Band, Guides, bands_of, coarser_by, default_targets, grid_of,
                                                     open_guides, pick, product_of)
 
 
@@ -84,7 +84,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
     sharpened by a run of its own, all written into the one ``output`` (``cog``: a Cloud-Optimized
     GeoTIFF) in the reference's band order (``bands``' order where given); ``plan_only``: every set's
     plan said, nothing written (None). Returns every band as written, in the output's order."""
-    from bandbridge.inference.jobs.sharpen_shift import parse_shift
+    from bandbridge.inference.place.sharpen_shift import parse_shift
     t0 = time.perf_counter()
     parse_shift(reference_shift)  # a bad value refused before any read
     g = open_guides(fine, guides)

@@ -24,8 +24,8 @@ import numpy as np
 
 from bandbridge.data.grids import extent_share
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
-from bandbridge.inference.jobs.sharpen_read import Guides, Targets, open_guides, open_targets
+from bandbridge.inference.place.fill_engine import FILL_TILE, OVERLAP, EngineOptions
+from bandbridge.inference.place.sharpen_read import Guides, Targets, open_guides, open_targets
 
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
@@ -60,7 +60,7 @@ class SharpenPlan:
 
     @property
     def tile(self) -> int:
-        """The fit's tile: the image cut into as few tiles as :data:`~bandbridge.inference.jobs.fill_engine.
+        """The fit's tile: the image cut into as few tiles as :data:`~bandbridge.inference.place.fill_engine.
         FILL_TILE` allows, of equal size, with their overlap, a multiple of 32 px (a 1068² image: 576² tiles,
         not 1024² ones overlapping by 980 px; 8.7 CPU-s against 9.1, the same output)."""
         side = max(self.guides.fine.height, self.guides.fine.width)
@@ -169,7 +169,7 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     check_output_file(dst, [*fine, reference, model], overwrite, formats=FORMATS, command="sharpen")
     g = open_guides(fine, guides)
     if model:  # the model's output band(s) join the guides (sharpen_model.py)
-        from bandbridge.inference.jobs.sharpen_model import with_model
+        from bandbridge.inference.place.sharpen_model import with_model
         g = with_model(g, fine, model)
     t = open_targets(reference, bands, g.fine, lambda head: SharpenPlan(g, head, dst, None))  # memory, from headers
     from bandbridge.inference.runtime.memory import resident_bytes
@@ -187,7 +187,7 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
     (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``); ``cog``:
     the output a Cloud-Optimized GeoTIFF; ``reference_shift``: ``--reference-shift`` (``auto``, ``none`` or
     ``X,Y``: ``sharpen_shift.py``). Returns what was written, band by band."""
-    from bandbridge.inference.jobs.sharpen_shift import parse_shift
+    from bandbridge.inference.place.sharpen_shift import parse_shift
     t0 = time.perf_counter()
     how = parse_shift(reference_shift)  # a bad value refused before any read
     plan = plan or plan_sharpen(fine, reference, output, guides, bands, overwrite, engine, model, cog)
@@ -203,7 +203,7 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
         work = Path(tempfile.mkdtemp(prefix="bandbridge-sharpen-"))
     try:
         if model:  # the model's output on the fine raster, a guide (deleted with the work folder)
-            from bandbridge.inference.jobs.sharpen_model import run_model
+            from bandbridge.inference.place.sharpen_model import run_model
             run_model(plan, fine, model, work, engine, say)
         res = _run(plan, work, engine, seed, say)
     finally:
@@ -220,7 +220,7 @@ def coarse_guides(g: Guides, t: Targets) -> tuple[np.ndarray, np.ndarray]:
     grid over their valid pixels, strip by strip, and the share of each cell they cover (by sums over
     each cell's pixels where the grids share a lattice: at 10980² the stage took 29.0 CPU-s and peaked at
     4.70 GB with GDAL's sums, 14.3–20.4 CPU-s and 4.0–4.1 GB with these; most of what is left is the reads)."""
-    from bandbridge.inference.jobs.sharpen_finish import Lattice
+    from bandbridge.inference.place.sharpen_finish import Lattice
     return Lattice.of(g.fine, t.grid).means(g.read)
 
 
@@ -239,7 +239,7 @@ def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
 
 def shift_plan(how) -> str:
     """The plan's line on the reference's grid, by ``--reference-shift``'s value (``sharpen_shift.py``)."""
-    from bandbridge.inference.jobs.sharpen_shift import FLAG, flag_value
+    from bandbridge.inference.place.sharpen_shift import FLAG, flag_value
     from bandbridge.policy import HALF_PIXEL_TOL
     if how == "none":
         return (f"the reference's grid as its files state it ({FLAG} none); a band the guides look shifted against "
@@ -257,8 +257,8 @@ UNITS_CELLS = 1 << 20  # reference cells the guides' units (their 0.1-99.9 % ran
 # took 9.7 s, of every fifth row and column 0.3 s, the range within 0.2 % of its span
 def _run(plan: SharpenPlan, work: Path, engine: EngineOptions, seed: int, say: Callable[[str], None]) -> SharpenResult:
     """The passes: the guides' averages, the decision, the work file, the engine, the output."""
-    from bandbridge.inference.jobs.sharpen_finish import best_upsampling, finish, stored_units, write_channels
-    from bandbridge.inference.jobs.sharpen_shift import misregistered, registered
+    from bandbridge.inference.place.sharpen_finish import best_upsampling, finish, stored_units, write_channels
+    from bandbridge.inference.place.sharpen_shift import misregistered, registered
     from bandbridge.learners.sharpen import Headroom, decide, route_words
     from bandbridge.policy import MIN_COVER
     g, t = plan.guides, plan.targets
@@ -328,7 +328,7 @@ def _serve(plan: SharpenPlan, s, channels: Path, work: Path, engine: EngineOptio
     """The fit as one bundle with one output per target, predicted by the engine on the work
     file's channels; the engine's output (model values, float32)."""
     from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.jobs.fill_engine import bundle
+    from bandbridge.inference.place.fill_engine import bundle
     from bandbridge.inference.jobs.job import Job
     from bandbridge.inference.jobs.predict import Cluster, Run, serve
     from bandbridge.inference.jobs.tiles import Tiling

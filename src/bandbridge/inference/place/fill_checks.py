@@ -25,9 +25,9 @@ from bandbridge.data.grids import Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_size
-from bandbridge.inference.jobs.fill_read import (MASKS, STORED, holds_nothing, mask_beside, no_cloud_mask,
+from bandbridge.inference.place.fill_read import (MASKS, STORED, holds_nothing, mask_beside, no_cloud_mask,
                                                  not_covering, unplaced)
-from bandbridge.inference.jobs.fill_plan import planned_bytes
+from bandbridge.inference.place.fill_plan import planned_bytes
 from bandbridge.inference.runtime.memory import available_bytes, resident_bytes
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what fill writes: the scene's bands in its own type and

@@ -24,10 +24,10 @@ import numpy as np
 
 from bandbridge.bands import band_role
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.jobs.fill_read import (holds_nothing, no_cloud_mask, sar_kind, shared_bands, snow_is_ground,
+from bandbridge.inference.place.fill_read import (holds_nothing, no_cloud_mask, sar_kind, shared_bands, snow_is_ground,
                                                  to_db)
-from bandbridge.inference.jobs.fill_rows import RowReader, ahead
-from bandbridge.inference.jobs.fill_stack import Stack, StackFiles, bits_of, direct, pack, write_stack
+from bandbridge.inference.place.fill_rows import RowReader, ahead
+from bandbridge.inference.place.fill_stack import Stack, StackFiles, bits_of, direct, pack, write_stack
 from bandbridge.learners.fill_fit import (FEED, FILL_LINEAR_MIN, HALF, SAR_HI, SAR_LO, Units, channels_of, composite,
                                          feed_of, interpolate)
 from bandbridge.models.fill_design import sar_scale

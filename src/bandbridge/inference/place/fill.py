@@ -21,12 +21,12 @@ from typing import Callable
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.data.reads import check_output_file
-from bandbridge.inference.jobs.fill_checks import FORMATS, check_inputs, check_named, fill_reads
-from bandbridge.inference.jobs.fill_engine import FILL_TILE, OVERLAP, EngineOptions
-from bandbridge.inference.jobs.fill_finish import FILLED, OBSERVED
-from bandbridge.inference.jobs.fill_inputs import (EARLIER_STEPS, Inputs, check_sar_later, known_clear,  # noqa: F401
+from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, check_named, fill_reads
+from bandbridge.inference.place.fill_engine import FILL_TILE, OVERLAP, EngineOptions
+from bandbridge.inference.place.fill_finish import FILLED, OBSERVED
+from bandbridge.inference.place.fill_inputs import (EARLIER_STEPS, Inputs, check_sar_later, known_clear,  # noqa: F401
                                                    open_inputs)
-from bandbridge.inference.jobs.fill_rows import RowReader
+from bandbridge.inference.place.fill_rows import RowReader
 from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN
 
 SAR_ALONE = ("none: the gap from Sentinel-1 alone, fitted on the clear part where that holds out better than a "
@@ -65,8 +65,8 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
     ``later``: clear dates after the scene (``--later``); ``sar_later``: SAR at them (``--sar-later``, in order)."""
     from bandbridge.data.reader import return_large_buffers
-    from bandbridge.inference.jobs.fill_stac import found_dates
-    from bandbridge.inference.jobs.fill_strips import scan
+    from bandbridge.inference.place.fill_stac import found_dates
+    from bandbridge.inference.place.fill_strips import scan
     then = [sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []
     check_named([("", scene), *(("--earlier", x) for x in earlier), *(("--later", x) for x in later), ("--sar", sar),
                  *(("--sar-earlier", x) for x in then), *(("--sar-later", x) for x in sar_later), ("--mask", mask)])
@@ -100,7 +100,7 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
              *([f"later: {', '.join(f'{r.layer.when} ({d} d after)' for r, d in zip(inp.later, inp.later_days))}"]
                if inp.later else []), *inp.notes]
     if plan_only:
-        from bandbridge.inference.jobs.fill_plan import plan_lines
+        from bandbridge.inference.place.fill_plan import plan_lines
         for line in lines + plan_lines(sc, inp, engine):
             say(line)
         return None
@@ -127,9 +127,9 @@ def _work(dest: Path, engine: EngineOptions) -> Path:
 def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, seed: int, say, engine: EngineOptions,
          add, has_earlier: bool, found_tags: dict[str, str] | None = None) -> FillRun:
     """The passes, the decision, the engine and the last pass (see the module docstring)."""
-    from bandbridge.inference.jobs.fill_engine import bounds, bundle, engine_job, only_mask, run_engine, stacked
-    from bandbridge.inference.jobs.fill_finish import Parts, finish, reach, stored_form
-    from bandbridge.inference.jobs.fill_strips import FileSource, guides
+    from bandbridge.inference.place.fill_engine import bounds, bundle, engine_job, only_mask, run_engine, stacked
+    from bandbridge.inference.place.fill_finish import Parts, finish, reach, stored_form
+    from bandbridge.inference.place.fill_strips import FileSource, guides
     from bandbridge.learners.fill_fit import decide, decide_sar
     from bandbridge.learners.fill_regions import differs, used
     from bandbridge.learners.select import fit_threads

@@ -30,8 +30,8 @@ from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.interop.stac_search import (band_asset, cloud_cover, is_search, item_date, mask_asset,
                                                       search_items)
-from bandbridge.inference.jobs.fill_read import MASKS
-from bandbridge.inference.jobs.fill_rows import MARGIN, open_rows
+from bandbridge.inference.place.fill_read import MASKS
+from bandbridge.inference.place.fill_rows import MARGIN, open_rows
 from bandbridge.policy import STAC_CLEAR_MIN, STAC_DATES, STAC_DAYS, STAC_SAR_DAYS  # policy's table: what set each
 
 SAR_COLLECTION = "sentinel-1-grd"  # Earth Search's; name another (stac:sentinel-1-rtc, URL#COLLECTION) where it has one
@@ -196,7 +196,7 @@ def _lacks(it, names: list[str]) -> list[str]:
 
 
 def _nearest_earlier(items: list[str]) -> date | None:
-    from bandbridge.inference.jobs.fill_read import date_of
+    from bandbridge.inference.place.fill_read import date_of
     dates = [d for x in items if (d := date_of(x)) is not None]
     return max(dates, default=None)
 

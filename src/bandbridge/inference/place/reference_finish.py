@@ -27,7 +27,7 @@ from bandbridge.data.grids import average_in_strips, strip_grid, upsample_onto
 from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
 from bandbridge.inference.core.predictor import PredictStats, index_plan
 from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
-from bandbridge.inference.jobs.reference_fit import Fitted, averaged, band_rows, finite_band, held_out
+from bandbridge.inference.place.reference_fit import Fitted, averaged, band_rows, finite_band, held_out
 
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
 
