@@ -27,16 +27,15 @@ def overrides(bands: Optional[str], band_names: Optional[str], scaling: Optional
 
 def engine_options(backend: str, precision: str, threads: Optional[int], workers: Optional[int],
                    scheduler: Optional[str], retries: int, summary: Optional[str]):
-    """How a fit made for one run (``fill``, ``sharpen``) is served: ``fill_engine.EngineOptions``,
+    """How a fit made for one run (``fill``, ``sharpen``) is served: ``jobs/predict.Engine``,
     each bad flag refused in one line, as ``predict`` refuses the same flags."""
     from bandbridge.cli.app import fail
     from bandbridge.inference.jobs.distributed import check_cluster_flags
-    from bandbridge.inference.place.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.predict import Cluster
+    from bandbridge.inference.jobs.predict import Cluster, Engine
     from bandbridge.inference.runtime.backends import check_choice
     check_cluster_flags(workers, scheduler, retries, None, summary, False)
     check_choice(backend, precision)
     if threads is not None and threads < 1:
         fail(f"--threads {threads}: must be at least 1")
-    return EngineOptions(backend=backend, precision=precision, threads=threads,
+    return Engine(backend=backend, precision=precision, threads=threads,
                          cluster=Cluster(workers=workers, scheduler=scheduler, retries=retries, summary=summary))

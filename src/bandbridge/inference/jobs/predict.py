@@ -45,6 +45,23 @@ class Cluster:
         return self.workers is not None or self.scheduler is not None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Engine:
+    """How a model runs, here or on Dask: ``--backend``, ``--precision``, ``--threads``, ``--compile``
+    and the cluster (``--workers``/``--scheduler``; unused: here). The one engine-options type of
+    every command that runs a model, a fit made for one run (``inference/place``) included."""
+
+    backend: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    compile: bool = False
+    cluster: Cluster = Cluster()
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.cluster.used
+
+
 @dataclass(frozen=True)
 class Outcome:
     rows: list[dict]  # one per input: file, status (ok/failed), seconds, mpix, output, error
@@ -103,8 +120,8 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
         check_cluster(jobs, cluster.scheduler, path)
     with bar() as add:
         rows = run_references(plan, backend, precision, threads, compile, say, add, lambda jobs_, backends, tiling,
-                              labels: serve(jobs_, backends, tiling, labels, Run(backend, precision, threads, compile),
-                                            cluster, path, say, add))
+                              labels: serve(jobs_, backends, tiling, labels, Engine(backend=backend, precision=precision,
+                                            threads=threads, compile=compile, cluster=cluster), path, say, add))
     if path is None:
         return Outcome(rows, time.perf_counter() - t0)
     rows += [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "", "error": why}
@@ -113,31 +130,22 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
     return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
 
 
-@dataclass(frozen=True)
-class Run:
-    """How a model runs here: ``--backend``, ``--precision``, ``--threads``, ``--compile``."""
-
-    backend: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-    compile: bool = False
-
-
-def serve(jobs: list[Job], backends: dict, tiling: dict, labels: dict[Path, str], run: Run = Run(),
-          cluster: Cluster = Cluster(), summary: Path | None = None, say: Callable[[str], None] = lambda line: None,
+def serve(jobs: list[Job], backends: dict, tiling: dict, labels: dict[Path, str], engine: Engine = Engine(),
+          summary: Path | None = None, say: Callable[[str], None] = lambda line: None,
           add: Callable[[str, int], Callable[..., None]] = lambda what, total: lambda k=1: None) -> list[dict]:
     """Jobs of a model made for one run (a reference fit's bundle, a fill's) through predict's own
-    branches, here or on ``cluster`` (its ``summary`` CSV then gets their rows and its log their
+    branches, here or on ``engine.cluster`` (its ``summary`` CSV then gets their rows and its log their
     tracebacks), on the backends (``runtime/select.Decision`` per model folder) and tiles
     (``tiles.Tiling`` per model folder) decided in their plan; ``labels``: each job's name in what is
     said, by its ``dst``; ``add``: the open progress display's. One row per job (``status``,
     ``error``, ``backend``, ``tile``, …, its ``file`` the job's ``src``)."""
-    plan = PredictPlan(jobs, 0, backends, threads=run.threads, cluster=cluster, tiling=tiling)
+    plan = PredictPlan(jobs, 0, backends, threads=engine.threads, cluster=engine.cluster, tiling=tiling)
     label = lambda job: labels[job.dst]  # noqa: E731
     bar = lambda: nullcontext(add)  # noqa: E731 - the display the caller opened
-    if cluster.used:
-        return _on_cluster(plan, summary, run.backend, run.precision, run.threads, cluster, False, say, bar, label).rows
-    return _here(plan, run.backend, run.precision, run.threads, run.compile, False, say, bar, label)
+    e = engine
+    if e.on_cluster:
+        return _on_cluster(plan, summary, e.backend, e.precision, e.threads, e.cluster, False, say, bar, label).rows
+    return _here(plan, e.backend, e.precision, e.threads, e.compile, False, say, bar, label)
 
 
 def _here(plan: PredictPlan, backend: str, precision: str, threads: int | None, compile: bool, stac: bool,

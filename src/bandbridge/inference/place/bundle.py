@@ -1,0 +1,26 @@
+"""The one bundle builder of a fit at the place: a fitted module saved as a model bundle that the
+engine serves like any model (``bundle.save_bundle``: safetensors and ``model.yaml``, loaded without
+unpickling), with one source read as the kind's stacked input, its target bands, the generator the
+module is, the engine's tile and overlap, and the fit's own record in ``model.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bandbridge.inference.place.engine import OVERLAP, TILE
+
+
+def save(folder: Path, module, name: str, inputs: dict, target: dict, generator: dict, record: tuple[str, dict]):
+    """``module`` saved in ``folder`` as the bundle ``name``; its spec. ``inputs``/``target``: the source's
+    ``input`` and ``target`` blocks (``bands``, ``scaling``, ``vmin``/``vmax``, ``band_names``);
+    ``generator``: ``model.generator`` (``name``, ``args``, ``learner``); ``record``: the key and value
+    the fit's record takes in ``model.yaml`` (``reference_fit``, ``fill_fit``…)."""
+    from bandbridge.bundle import save_bundle
+    from bandbridge.config import build_config
+    from bandbridge.spec import read_spec
+    src = {"name": "scene", "layout": "multiband", "files": ["scene.tif"], "input": inputs, "target": target}
+    conf = build_config({"name": name, "data": {"root": ".", "sources": [src]}, "model": {"generator": generator},
+                         "inference": {"tile": TILE, "overlap": OVERLAP}})
+    save_bundle(folder, module.eval(), conf, len(inputs["bands"]), len(target["bands"]), epoch=-1,
+                **{record[0]: record[1]})
+    return read_spec(folder)

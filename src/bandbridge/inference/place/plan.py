@@ -1,0 +1,56 @@
+"""The one plan block of a fit at the place: the route as the plan can tell it, the backend and the
+tiles the fit's bundle will run on, where, and the memory the run is planned under. Every kind
+(``place/kinds.py``) prints it in the same shape after its own lines, and the run records what it
+decided (:meth:`Block.decided`), so ``--plan`` and the run can be held to each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bandbridge.inference.place.engine import tile_words
+
+
+@dataclass
+class Memory:
+    """The one memory plan: what the process holds when the plan is made (``resident``), what the run
+    then holds to its end (``held``) and what each of its stages adds at its peak, one stage after
+    another (``stages``, bytes, in the order they run). The peak is the sum of the first two and
+    the largest stage."""
+
+    resident: float
+    held: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def peak(self) -> float:
+        return self.resident + self.held + max(self.stages.values(), default=0.0)
+
+    def line(self) -> str:
+        big = max(self.stages, key=self.stages.get) if self.stages else "none"
+        return (f"memory: planned under {self.peak() / 1e9:.2f} GB peak ({self.resident / 1e9:.2f} GB held now, "
+                f"{self.held / 1e9:.2f} GB to the end, then the largest stage, {big}, of "
+                f"{', '.join(self.stages)}; no input is read whole)")
+
+
+@dataclass
+class Block:
+    """The plan's block: ``route`` in words, ``backend`` (``runtime/select.Decision``), the ``tile`` the
+    fit's bundle runs on, ``tiles`` what runs of them where only some do ("" all), ``where`` the engine
+    runs (``engine.where``), and the run's ``memory``."""
+
+    route: str
+    backend: object
+    tile: int
+    where: str
+    memory: Memory
+    tiles: str = ""
+
+    def lines(self) -> list[str]:
+        return [f"route: {self.route}",
+                f"backend: where a band takes the fit, its bundle runs on {self.backend.note}",
+                f"tiles: {tile_words(self.tile)}{'; ' + self.tiles if self.tiles else ''}, {self.where}",
+                self.memory.line()]
+
+    def decided(self) -> dict:
+        """What the run must match: the backend, the tile and the planned peak (bytes)."""
+        return {"backend": f"{self.backend.backend} {self.backend.precision}", "tile": self.tile,
+                "planned": self.memory.peak()}

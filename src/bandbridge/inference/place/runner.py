@@ -1,0 +1,58 @@
+"""The contract of a fit at the place and its one runner.
+
+A kind (reference, fill, sharpen: ``place/kinds.py``) is four steps, and the runner does the rest:
+
+- ``plan(request, engine, say)``: every input opened and every refusal made before any work; the
+  plan's ``lines()`` end with its :class:`~bandbridge.inference.place.plan.Block` (route, backend,
+  tiles, memory), its ``output`` the path the run writes and its ``block`` the block itself;
+- ``fit(plan, work, serve, say, add)``: the route chosen held out at the place and each fit saved as
+  a bundle (``place/bundle.save``); returns a fitted object whose ``jobs`` are the engine's jobs for
+  those bundles (``engine.job``; none where no band takes a fit) and ``labels`` their names. ``serve``
+  runs a job list through the engine at once (for a pass the fit needs first: the model's own output);
+- ``finish(plan, fitted, rows, say, add)``: the output written by strips through the one writer
+  (``core/outputs.write_strips``), tagged by ``place/tags.py``; returns what the command reports.
+
+:func:`run` is that sequence, on the one engine (``place/engine.py``) and in one work folder.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from bandbridge.inference.jobs.predict import Engine
+from bandbridge.inference.place import engine as eng
+
+
+class Kind(Protocol):
+    name: str
+
+    def plan(self, request, engine: Engine, say: Callable[[str], None]): ...
+
+    def fit(self, plan, work, serve: Callable[[list], list[dict]], say: Callable[[str], None], add): ...
+
+    def finish(self, plan, fitted, rows: list[dict], say: Callable[[str], None], add): ...
+
+
+def no_bar(what: str, total: int) -> Callable[..., None]:
+    return lambda k=1: None
+
+
+def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], None] = lambda s: None,
+        plan_only: bool = False, add=None, plan=None):
+    """``kind`` on ``request``: planned (``plan``: one made already), said, fitted, served and
+    finished; None where only the plan was asked (``--plan``) or the kind found nothing to do."""
+    plan = plan or kind.plan(request, engine, say)
+    if plan is None:
+        return None
+    for line in plan.lines():
+        say(line)
+    if plan_only:
+        return None
+    add = add or no_bar
+    summary = eng.summary_path(plan.output, engine)
+    with eng.work_folder(plan.output, engine, kind.name) as work:
+        serve = lambda jobs, backend=None: eng.serve(  # noqa: E731 - the engine as the kind's fit sees it
+            jobs, engine, backend or plan.block.backend, say, None, add, summary)
+        fitted = kind.fit(plan, work, serve, say, add)
+        rows = eng.serve(fitted.jobs, engine, plan.block.backend, say, fitted.labels, add, summary)
+        return kind.finish(plan, fitted, rows, say, add)
