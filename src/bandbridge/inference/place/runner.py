@@ -55,4 +55,7 @@ def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], Non
             jobs, engine, backend or plan.block.backend, say, None, add, summary)
         fitted = kind.fit(plan, work, serve, say, add)
         rows = eng.serve(fitted.jobs, engine, plan.block.backend, say, fitted.labels, add, summary)
+        if rows:  # what ran, in the plan block's terms (``Block.decided``): the two can be held to each other
+            say(f"engine: {rows[0].get('backend', '')}, {fitted.jobs[0].opts.tile}² tiles, "
+                f"{sum(int(r.get('tiles') or 0) for r in rows)} tile(s) run")
         return kind.finish(plan, fitted, rows, say, add)
