@@ -111,30 +111,15 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
     from bandbridge.spec import read_spec, resolve_model_folder
     folder = resolve_model_folder(model)
     spec = read_spec(folder)
-    from bandbridge.inference.core.predictor import PredictOptions, plan_file
     overlap = spec.config.inference.overlap
-    from bandbridge.inference.core.interpret import interpret
-    # the file read as `predict` reads it (a bundle's training sensor is no requirement on it)
-    plan = plan_file(spec, Path(raster), interpret(raster, spec).apply(PredictOptions()))[2]
-    tile = (plan.tile_h, plan.tile_w)  # the raw forward runs the tiles the tiled rows run
+    tile = _planned_tile(spec, raster)  # the raw forward runs the tiles the tiled rows run
     out: list[dict] = []
     chosen = {"backend": "torch", "precision": "fp32"}
     cands = [chosen]
     m = str(folder)
 
     def run(name: str, row: dict, flop_of=None) -> dict:
-        if threads:
-            row["threads"] = threads
-        if progress:
-            progress(f"[{len(out) + 1}] {name} …")
-        t0 = time.perf_counter()
-        k = len(out) + 1
-        with heartbeat(progress, lambda s: f"[{k}] {name}: running, {s:.0f} s"):
-            res = row_in_subprocess(row) | {"name": name, "kind": row["kind"]}
-        if progress:
-            said = f"{res['mpix_s']:.3f} MPix/s" if "mpix_s" in res else \
-                f"refused: {res['why']}" if res.get("status") == "refused" else res.get("choice", "done")
-            progress(f"[{len(out) + 1}] {name}: {said} ({time.perf_counter() - t0:.0f} s)")
+        res = _run_row(len(out) + 1, name, row | ({"threads": threads} if threads else {}), progress)
         if flop_of is not None and "mpix_s" in res:
             f, t = flop_of  # work actually done: tiles × per-tile FLOPs (overlap included) per second
             t = tuple(res["tile"]) if "tile" in res and f == folder else t
@@ -151,27 +136,18 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
                                                    "precision": "auto", "raster": str(raster)})
             chosen = {"backend": sel["backend"], "precision": sel["precision"]}
             tile = tuple(sel.get("tile") or tile)  # the tile predict runs here: larger where memory allows
-            # every available candidate gets its forward row, also one the selection's time-bounded
-            # probe skipped (a loaded machine): that is what bench is for
-            cands = [{"backend": r["backend"], "precision": r["precision"], "gate": r["status"]}
-                     for r in (sel["record"] or {}).get("candidates", [])
-                     if "mpix_s" in r or r["status"] == "skipped"] or [chosen]
+            cands = _forward_candidates(sel, chosen)
         if "reference" in rows:
             run("reference: unet_256 fp32 eager, tiled 256², no overlap, batch 1",
                 {"kind": "tiled", "model": str(ref), "precision": "fp32", "tile": 256, "overlap": 0,
                  "batch": 1, "raster": str(reference_raster or raster)}, (ref, 256))
-        if "forward" in rows:
-            for c in cands:
-                gate = {"accepted": "", "skipped": " (not gated: the selection's probe ran out of time)"}.get(
-                    c.get("gate", "accepted"), f" ({c.get('gate')} by the gate)")
-                run(f"raw forward {tile[0]}×{tile[1]}, {c['backend']} {c['precision']}{gate}",
-                    {"kind": "forward", "model": m, "tile": tile, "holdout": holdout,
-                     "backend": c["backend"], "precision": c["precision"]}, (folder, tile))
+        # torch.compile (inductor) takes minutes to compile, so only when asked for by name
+        compiled = {"backend": "torch", "precision": "fp32", "compile": True, "holdout": None}
+        for c in (cands if "forward" in rows else []) + ([compiled] if "compiled" in rows else []):
+            run(_forward_name(c, tile), {"kind": "forward", "model": m, "tile": tile, "holdout": holdout,
+                                         **{k: v for k, v in c.items() if k != "gate"}}, (folder, tile))
+            if not c.get("compile"):
                 out[-1]["gate"] = c.get("gate", "accepted")
-        if "compiled" in rows:  # torch.compile (inductor): minutes to compile, so not by default
-            run(f"raw forward {tile[0]}×{tile[1]}, torch compiled",
-                {"kind": "forward", "model": m, "tile": tile, "backend": "torch", "precision": "fp32",
-                 "compile": True}, (folder, tile))
         if "tiled" in rows:
             for c, why in ((chosen, "chosen"), ({"backend": "torch", "precision": "fp32"}, "torch fp32")):
                 if why == "torch fp32" and c == chosen:
@@ -179,10 +155,54 @@ def bench(model: Path, raster: Path, holdout: str | None = None, rss_rasters: tu
                 run(f"tiled predict {_size(raster)}, {c['backend']} {c['precision']} ({why}), overlap {overlap} + blend",
                     {"kind": "tiled", "model": m, "raster": str(raster), "holdout": holdout, **c},
                     (folder, tile))
-        if "rss" in rows:
-            for r in rss_rasters:
-                run(f"tiled predict {_size(r)}, {chosen['backend']} (RSS)",
-                    {"kind": "tiled", "model": m, "raster": str(r), **chosen}, (folder, tile))
+        for r in rss_rasters if "rss" in rows else ():
+            run(f"tiled predict {_size(r)}, {chosen['backend']} (RSS)",
+                {"kind": "tiled", "model": m, "raster": str(r), **chosen}, (folder, tile))
+    return _with_ratios(out)
+
+
+def _planned_tile(spec, raster: Path) -> tuple[int, int]:
+    """The tile ``predict`` plans for ``raster``, the file read as ``predict`` reads it (a bundle's
+    training sensor is no requirement on it)."""
+    from bandbridge.inference.core.interpret import interpret
+    from bandbridge.inference.core.predictor import PredictOptions, plan_file
+    plan = plan_file(spec, Path(raster), interpret(raster, spec).apply(PredictOptions()))[2]
+    return plan.tile_h, plan.tile_w
+
+
+def _run_row(k: int, name: str, row: dict, progress) -> dict:
+    """Row ``k`` measured in its own process, ``progress`` hearing its start, a heartbeat and its end."""
+    if progress:
+        progress(f"[{k}] {name} …")
+    t0 = time.perf_counter()
+    with heartbeat(progress, lambda s: f"[{k}] {name}: running, {s:.0f} s"):
+        res = row_in_subprocess(row) | {"name": name, "kind": row["kind"]}
+    if progress:
+        said = f"{res['mpix_s']:.3f} MPix/s" if "mpix_s" in res else \
+            f"refused: {res['why']}" if res.get("status") == "refused" else res.get("choice", "done")
+        progress(f"[{k}] {name}: {said} ({time.perf_counter() - t0:.0f} s)")
+    return res
+
+
+def _forward_candidates(sel: dict, chosen: dict) -> list[dict]:
+    """Every available candidate of the selection, with its gate's word: also one the selection's
+    time-bounded probe skipped (a loaded machine), since measuring it is what bench is for."""
+    return [{"backend": r["backend"], "precision": r["precision"], "gate": r["status"]}
+            for r in (sel["record"] or {}).get("candidates", [])
+            if "mpix_s" in r or r["status"] == "skipped"] or [chosen]
+
+
+def _forward_name(c: dict, tile: tuple) -> str:
+    if c.get("compile"):
+        return f"raw forward {tile[0]}×{tile[1]}, torch compiled"
+    gate = {"accepted": "", "skipped": " (not gated: the selection's probe ran out of time)"}.get(
+        c.get("gate", "accepted"), f" ({c.get('gate')} by the gate)")
+    return f"raw forward {tile[0]}×{tile[1]}, {c['backend']} {c['precision']}{gate}"
+
+
+def _with_ratios(out: list[dict]) -> list[dict]:
+    """The rows with their speed against the reference row and, for a tiled row, against the same
+    backend's raw forward on the same tiles."""
     ref_speed = next((r["mpix_s"] for r in out if r["name"].startswith("reference")), None)
     for r in out:
         if ref_speed and "mpix_s" in r:
