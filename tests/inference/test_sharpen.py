@@ -77,12 +77,12 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def sharpened(tmp_path_factory):
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     tmp = tmp_path_factory.mktemp("sharpen")
     p = scene(tmp)
     lines: list[str] = []
-    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "out.tif"), engine=EngineOptions(threads=1),
+    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "out.tif"), engine=Engine(threads=1),
                   say=lines.append)
     return p, res, lines, tmp
 
@@ -136,13 +136,13 @@ def test_a_corrected_band_averages_back_to_the_reference(sharpened):
 def test_two_workers_give_the_local_output(sharpened):
     """``--workers 2``: the fit's bundle predicted on a LocalCluster gives the local output, byte
     for byte, and the summary CSV lies beside it."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.jobs.predict import Cluster
     from bandbridge.inference.place.sharpen import sharpen
     p, res, _, tmp = sharpened
     (tmp / "d").mkdir()
     there = sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "d" / "there.tif"),
-                    engine=EngineOptions(threads=1, cluster=Cluster(workers=2)))
+                    engine=Engine(threads=1, cluster=Cluster(workers=2)))
     assert np.array_equal(_read(res.output)[0], _read(there.output)[0])
     assert sorted(q.name for q in (tmp / "d").iterdir()) == ["bandbridge-summary.csv", "there.tif"]
 
@@ -205,14 +205,14 @@ def test_guides_on_another_grid_are_warped_onto_the_finest(tmp_path, run_cli):
 def test_cells_the_reference_cannot_see_are_nodata(tmp_path):
     """A block of the reference's cells at nodata (a cloud, a fill): the output holds nodata under it
     and the bands everywhere else."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     p = scene(tmp_path)
     with rasterio.open(p["ref"], "r+") as d:
         v = d.read()
         v[:, 30:40, 30:40] = 0
         d.write(v)
-    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=Engine(threads=1))
     out, _ = _read(res.output)
     assert (out[:, 60:80, 60:80] == 0).all()
     assert (out[:, :50] > 0).all() and (out[:, 90:] > 0).all()
@@ -234,11 +234,11 @@ def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
     """Under ``policy.FIT_DEGRADED_MIN`` cells once averaged by k (a 60 m band of a small scene) no
     fit is made and no upsampling chosen by so few cells: where the guides' line does not carry the
     band either, cubic, and the line says why."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     guides, ref, _ = _few_cells(tmp_path, made=False)
     lines: list[str] = []
-    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1), say=lines.append)
+    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=Engine(threads=1), say=lines.append)
     assert res.bands[0].route == "cubic" and "too few to fit on or to choose" in res.bands[0].why
     assert any(x.startswith("B09: from B02") and "cubic upsampling" in x for x in lines)
 
@@ -246,10 +246,10 @@ def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
 def test_a_band_the_guides_make_takes_their_line_with_few_cells(tmp_path):
     """The same few cells of a band the guides make: its route is the guides' line (no bundle is
     served), written from the guides' own rows, closer to the truth than cubic upsampling."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     guides, ref, truth = _few_cells(tmp_path, made=True)
-    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=Engine(threads=1))
     assert res.bands[0].route.startswith("regression") and not res.learner
     out, _ = _read(res.output)
     from rasterio.warp import Resampling, reproject
@@ -264,10 +264,10 @@ def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):
     """The reference's content one guide pixel (half a cell) off the guides, as its file states it in
     place, kept so (``--reference-shift none``; ``auto`` corrects half a cell: test_sharpen_grids.py): the
     shift is found, not corrected, and no band takes a fit that would carry it."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     p = scene(tmp_path, moved=1)
-    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1),
+    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=Engine(threads=1),
                   reference_shift="none")
     fit = {b.name: b for b in res.bands}["FIT"]
     assert not fit.route.startswith("fit") and "look shifted by" in fit.why
@@ -309,15 +309,15 @@ def test_the_correction_of_lines_needs_no_first_pass(tmp_path, monkeypatch):
     the uncorrected output is made without a pass over the guides (the line of their cell means, the
     low-pass's exact cubic means), and the output is the one the first pass gives (to a unit)."""
     from bandbridge.inference.place import sharpen_finish
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     guides, ref, _ = _few_cells(tmp_path, made=True)
     made, own = [], sharpen_finish.Rows.cell_means
     monkeypatch.setattr(sharpen_finish.Rows, "cell_means", lambda self, c: made.append(own(self, c)) or made[-1])
-    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=Engine(threads=1))
     assert res.bands[0].route == "regression+correction" and made and made[0] is not None
     monkeypatch.setattr(sharpen_finish.Rows, "cell_means", lambda self, c: None)  # the first pass
-    passed = sharpen([str(guides)], str(ref), str(tmp_path / "p.tif"), engine=EngineOptions(threads=1))
+    passed = sharpen([str(guides)], str(ref), str(tmp_path / "p.tif"), engine=Engine(threads=1))
     (a, _), (b, _) = _read(res.output), _read(passed.output)
     assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
 
@@ -363,18 +363,18 @@ def test_the_plan_states_its_memory(tmp_path, run_cli):
     assert code == 0, err
     assert any(x.startswith("memory: planned under ") and " GB peak" in x for x in out.splitlines())
     plan = plan_sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"))
-    small = plan.peak()
+    small = plan.memory().peak()
     plan.targets.grid = type(plan.targets.grid)(plan.targets.grid.crs, plan.targets.grid.transform, 5000, 5000)
-    assert plan.peak() > small + 1e9  # 25 M cells of 3 targets and 4 guides
+    assert plan.memory().peak() > small + 1e9  # 25 M cells of 3 targets and 4 guides
 
 
 def test_a_plan_made_first_is_the_one_that_runs(sharpened):
     """``sharpen(plan=...)``: a plan made before (its targets read once, its refusals said first) is the
     one the run follows: the same output as a run that plans for itself."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import plan_sharpen, sharpen
     p, res, _, tmp = sharpened
-    engine = EngineOptions(threads=1)
+    engine = Engine(threads=1)
     plan = plan_sharpen([str(p["guides"])], str(p["ref"]), str(tmp / "planned.tif"), engine=engine)
     again = sharpen([], "", "", engine=engine, plan=plan)
     assert again.output == tmp / "planned.tif"
@@ -383,11 +383,11 @@ def test_a_plan_made_first_is_the_one_that_runs(sharpened):
 
 def test_cog_makes_the_output_a_cog(tmp_path):
     """``cog=True``: the output is a Cloud-Optimized GeoTIFF (the one writer's conversion), the plan says so."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import plan_sharpen, sharpen
     guides, ref, _ = _few_cells(tmp_path, made=False)
     out = tmp_path / "o.tif"
     assert any("a COG" in x for x in plan_sharpen([str(guides)], str(ref), str(out), cog=True).lines())
-    sharpen([str(guides)], str(ref), str(out), engine=EngineOptions(threads=1), cog=True)
+    sharpen([str(guides)], str(ref), str(out), engine=Engine(threads=1), cog=True)
     with rasterio.open(out) as d:
         assert d.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"

@@ -20,10 +20,10 @@ from tests.inference.test_sharpen import K, ORIGIN, SIZE, _cubic, _field, _read,
 
 
 def _sharpen(p: dict, ref: Path, out: Path, **kw):
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     lines: list[str] = []
-    res = sharpen([str(p["guides"])], str(ref), str(out), engine=EngineOptions(threads=1), say=lines.append, **kw)
+    res = sharpen([str(p["guides"])], str(ref), str(out), engine=Engine(threads=1), say=lines.append, **kw)
     return res, lines
 
 
@@ -204,10 +204,10 @@ def test_a_sharpened_band_stays_inside_its_range(tmp_path, nbits):
     """Above: the 11-bit depth, stated by the file (NBITS) or by its saturation at 2047 (WorldView-2's, which
     states none) — the output wrote up to 2300 DN. Below: no lower than the reference's minimum (20) less
     twice the drop of its low end one Wald step finer — the output wrote 1 DN (the floor above nodata 0)."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     guides, ref = _ranged(tmp_path, nbits)
-    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1))
+    res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=Engine(threads=1))
     out, _ = _read(res.output)
     with rasterio.open(res.output) as d:
         lo, _, hi, unit = d.tags(1)["bandbridge_range"].split()
@@ -266,10 +266,10 @@ def test_majortoms_20m_bands_are_moved_half_a_pixel_and_take_the_guides(tmp_path
             v, prof = s.read(window=((0, n), (0, n))), s.profile
         with rasterio.open(folder / f"{name}.tif", "w", **(prof | {"height": n, "width": n})) as d:
             d.write(v)
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen_sets import sharpen_sets
     lines: list[str] = []
-    res = sharpen_sets([str(folder)], str(folder), str(tmp_path / "o.tif"), engine=EngineOptions(threads=1),
+    res = sharpen_sets([str(folder)], str(folder), str(tmp_path / "o.tif"), engine=Engine(threads=1),
                        say=lines.append)
     said = [x for x in lines if x.startswith("the reference's grid moved by")]
     assert len(said) == 1 and "X +0.50, Y +0.50 reference pixels (+10.0 m, -10.0 m in x, y)" in said[0]

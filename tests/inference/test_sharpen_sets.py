@@ -121,15 +121,15 @@ def test_on_a_cluster_each_set_keeps_its_summary_beside_the_output(tmp_path):
     """``--workers``: a set's engine pass on Dask writes its summary CSV beside the output, named by
     its set (the default beside its work file would go with the work folder); the values are the
     local run's."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.jobs.predict import Cluster
     from bandbridge.inference.place.sharpen_sets import sharpen_sets
     safe, _ = s2_safe(tmp_path, jp2=False)
     (tmp_path / "here").mkdir()
     (tmp_path / "there").mkdir()
-    here = sharpen_sets([str(safe)], str(safe), str(tmp_path / "here" / "o.tif"), engine=EngineOptions(threads=1))
+    here = sharpen_sets([str(safe)], str(safe), str(tmp_path / "here" / "o.tif"), engine=Engine(threads=1))
     there = sharpen_sets([str(safe)], str(safe), str(tmp_path / "there" / "o.tif"),
-                         engine=EngineOptions(threads=1, cluster=Cluster(workers=1)))
+                         engine=Engine(threads=1, cluster=Cluster(workers=1)))
     fitted = sorted(f"bandbridge-summary-set{i}.csv" for i, bands in ((1, here.bands[1::2]), (2, here.bands[::2]))
                     if any(b.route.startswith("fit") for b in bands))
     assert fitted and sorted(q.name for q in (tmp_path / "there").iterdir()) == sorted(["o.tif", *fitted])

@@ -338,6 +338,7 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
     band took the fit): one band per target in the reference's type, scale and offset. ``coarse``:
     the guides' cell means and cover (:meth:`Rows.cell_means`)."""
     from bandbridge.inference.place.reference_finish import band_bounds, clamped
+    from bandbridge.inference.place.tags import BandTags, write as write_tags
     from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
     rows = Rows(plan, s, first, coarse)
@@ -354,9 +355,11 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
         r.main.scales, r.main.offsets = list(t.scales), list(t.offsets)
         if any(t.units):
             r.main.units = tuple(t.units)
+        write_tags(r.main, "sharpen", [BandTags(f"{b.route}: {route_words(b.route)}", b.stored(),
+                                                b.stored(best_upsampling(b)), u) for b, u in zip(s.bands, unit)])
         for i, b in enumerate(s.bands, 1):
             best = best_upsampling(b)
-            r.main.update_tags(i, bandbridge_route=f"{b.route}: {route_words(b.route)}", bandbridge_why=b.why,
+            r.main.update_tags(i, bandbridge_why=b.why,
                                bandbridge_heldout_mae=f"{b.stored():.6g}",
                                bandbridge_upsampled_mae=f"{b.stored(best):.6g} ({best})",
                                bandbridge_heldout_scale=f"the reference's own cells (its stored unit: {unit[i - 1]})",

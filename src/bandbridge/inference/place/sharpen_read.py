@@ -319,7 +319,7 @@ def target_grid(path: str, bands: list, fine: Grid, whole: Grid) -> tuple[Grid, 
 
 
 def check_memory(plan) -> None:
-    """Refuse, from the headers, a run whose plan (``sharpen.SharpenPlan.peak``: the reference's cells
+    """Refuse, from the headers, a run whose plan (``sharpen.SharpenPlan.memory``: the reference's cells
     over the guides, the fit, the strips and the engine's tiles) with this process's resident now needs
     more than the memory available (``runtime/memory.available_bytes``): ``fill``'s rule
     (``fill_checks``), in one line naming the finest guide, its size, the plan and the fix."""
@@ -328,7 +328,8 @@ def check_memory(plan) -> None:
     free = available_bytes()
     if free is None:
         return
-    need = plan.peak() - plan.resident + float(resident_bytes() or 0)
+    m = plan.memory()
+    need = m.peak() - m.resident + float(resident_bytes() or 0)
     g, t = plan.guides, plan.targets
     f = g.fine
     check_size(f"FINE {next(b.path for b, x in zip(g.bands, g.grids) if x == f)}", f.width, f.height,

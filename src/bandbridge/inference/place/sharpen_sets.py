@@ -2,8 +2,8 @@
 20 m and 60 m bands; a folder of band files of two resolutions): one run, one output.
 
 The targets are grouped by their grid (:func:`target_sets`); every set's plan is made first
-(``sharpen.plan_sharpen``: every refusal before any work), then each set is sharpened by
-``sharpen.sharpen`` — its own Wald protocol at its own ``k`` (×2 for 20 m, ×6 for 60 m against
+(``sharpen.plan_sharpen``: every refusal before any work), then each set is sharpened by the runner on
+the ``sharpen`` kind (``place/runner.run``) — its own Wald protocol at its own ``k`` (×2 for 20 m, ×6 for 60 m against
 10 m guides), its own decision, a route per band, its own engine pass — into a work folder beside
 the output, and the sets' outputs are merged strip by strip through the one writer
 (``core/outputs.py``: a temporary name, then the rename) into one output on the guides' grid holding
@@ -25,8 +25,9 @@ import numpy as np
 
 from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
-from bandbridge.inference.place.fill_engine import EngineOptions
-from bandbridge.inference.place.sharpen import SharpenPlan, SharpenResult, plan_sharpen, sharpen
+from bandbridge.inference.jobs.predict import Engine
+from bandbridge.inference.place.plan import Memory
+from bandbridge.inference.place.sharpen import KIND, SharpenPlan, SharpenResult, plan_sharpen, sharpen
 from bandbridge.inference.place.sharpen_read import (Band, Guides, bands_of, coarser_by, default_targets, grid_of,
                                                     open_guides, pick, product_of)
 
@@ -76,7 +77,7 @@ def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[li
 
 
 def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
-                 bands: list[str] | None = None, overwrite: bool = False, engine: EngineOptions = EngineOptions(),
+                 bands: list[str] | None = None, overwrite: bool = False, engine: Engine = Engine(),
                  plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
                  model: str | None = None, cog: bool = False, reference_shift: str | tuple = "auto"
                  ) -> SharpenResult | None:
@@ -98,7 +99,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
     plans: list[SharpenPlan | None] = [plan_sharpen(fine, reference, output, guides, s, overwrite, engine, model)
                                        for s in sets]  # every refusal of reading, before any work
     for p in plans:  # --reference-shift, each set's plan says it (sharpen_shift.py)
-        p.shift = parse_shift(reference_shift)
+        p.shift, p.seed = parse_shift(reference_shift), seed
     where = {n: (i, j) for i, s in enumerate(sets) for j, n in enumerate(s)}
     order = [where[n] for n in names]
     say(f"the reference's targets lie on {len(sets)} grids: one run per grid (its own Wald protocol, decision, "
@@ -110,19 +111,19 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
     say(f"output: {dst} ({'a COG, ' if cog else ''}{len(names)} band(s) in this order: {', '.join(names)}; each "
         "band's own scale, offset and tags; the sets written in a work folder beside it, merged by strips, then "
         "deleted)")
-    say(f"memory: the sets run one after another: planned under {sets_peak(plans) / 1e9:.2f} GB peak")
+    say(sets_memory(plans).line())  # the sets run one after another
     if plan_only:
         return None
     from bandbridge.fileio import temp_folder_beside
+    from bandbridge.inference.place.runner import run
     work = temp_folder_beside(dst, "sharpen-sets")
     parts: list[tuple[Path, SharpenResult, float]] = []
     try:
         for i, s in enumerate(sets):
             plan, plans[i] = plans[i], None  # held no longer than its own run
             part, label = work / f"set{i + 1}.tif", f"set {i + 1} (k = {plan.targets.k:.2f})"
-            res = sharpen(fine, reference, str(part), guides, s, True, set_engine(engine, dst, i), False, seed,
-                          lambda line, label=label: say_set([line], label, say), model,
-                          plan=dataclasses.replace(plan, output=part), reference_shift=reference_shift)
+            res = run(KIND, None, set_engine(engine, dst, i), lambda line, label=label: say_set([line], label, say),
+                      plan=dataclasses.replace(plan, output=part))
             parts.append((part, res, plan.targets.k))
             del plan
         merge([p for p, _, _ in parts], order, dst, overwrite, [(s, k) for s, (_, _, k) in zip(sets, parts)], cog)
@@ -136,7 +137,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
     return out
 
 
-def set_engine(engine: EngineOptions, dst: Path, i: int) -> EngineOptions:
+def set_engine(engine: Engine, dst: Path, i: int) -> Engine:
     """Set ``i``'s engine options: on a Dask cluster its summary CSV is named by its set beside the
     output (``bandbridge-summary-set1.csv``; ``--summary S.csv``: ``S-set1.csv``): each set's engine
     pass writes its own, and one file would keep the last set's rows (the default, beside the set's
@@ -172,14 +173,16 @@ def say_set(lines: list[str], label: str, say: Callable[[str], None]) -> None:
             say(f"{label}: {line}")
 
 
-def sets_peak(plans: list[SharpenPlan]) -> float:
-    """The peak (bytes) the sets' runs are planned under: the largest of each set's own plan's peak
-    with the targets of the sets still to run held beside it, and the merge's: the process then and
-    :data:`MERGE_PX_BYTES` a pixel of a strip of :data:`MERGE_ROWS` rows and band (measured)."""
+def sets_memory(plans: list[SharpenPlan]) -> Memory:
+    """The memory the sets' runs are planned under: the process when the last plan was made, then, one
+    after another, each set's own plan with the targets of the sets still to run held beside it, and
+    the merge's :data:`MERGE_PX_BYTES` a pixel of a strip of :data:`MERGE_ROWS` rows and band (measured)."""
     held = [p.targets.values.nbytes + p.targets.valid.nbytes + p.targets.covered.nbytes for p in plans]
-    runs = max(p.peak() + sum(held[i + 1:]) for i, p in enumerate(plans))
-    strips = MERGE_PX_BYTES * MERGE_ROWS * plans[-1].guides.fine.width * sum(len(p.targets.names) for p in plans)
-    return max(runs, plans[-1].resident + strips)
+    now = plans[-1].resident
+    stages = {f"set {i + 1}": p.memory().peak() + sum(held[i + 1:]) - now for i, p in enumerate(plans)}
+    stages["the merge"] = MERGE_PX_BYTES * MERGE_ROWS * plans[-1].guides.fine.width * sum(len(p.targets.names)
+                                                                                         for p in plans)
+    return Memory(now, 0.0, stages)
 
 
 def work_type(dtype: str) -> str:

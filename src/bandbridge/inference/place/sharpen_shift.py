@@ -194,3 +194,17 @@ def misregistered(g, t, x_c: np.ndarray, cover: np.ndarray, bands: list[int], un
                       f"upsampling of the reference as its files state it is written; to use the guides, run again "
                       f"with {FLAG} {total} (or correct the reference's georeference by it: gdal_edit.py -a_ullr)")
     return out
+
+
+def shift_plan(how) -> str:
+    """The plan's line on the reference's grid, by ``--reference-shift``'s value (``sharpen_shift.py``)."""
+    from bandbridge.policy import HALF_PIXEL_TOL
+    if how == "none":
+        return (f"the reference's grid as its files state it ({FLAG} none); a band the guides look shifted against "
+                "on strong evidence keeps its upsampling")
+    if how != "auto":
+        return f"the reference's grid moved by {flag_value(*how)} of its pixels (X,Y), as {FLAG} asks"
+    return (f"the reference's grid against the guides' measured first: half a pixel (within {HALF_PIXEL_TOL:g}) "
+            f"on strong evidence is a corner/centre convention error, corrected and said ({FLAG} none keeps it "
+            "as stated); another shift is not corrected, and a band the guides look shifted against keeps its "
+            "upsampling")
