@@ -25,6 +25,7 @@ import numpy as np
 from bandbridge.data.formats import open_raster
 from bandbridge.data.products import REFLECTANCE, TEMPERATURE, FileBand, ProductBands, read_band_file, stack_on_grid
 from bandbridge.errors import BandbridgeError
+from bandbridge.policy import LANDSAT_GUIDES_LEFT_OUT
 
 # OLI/TIRS band numbers → role (Landsat 8 and 9; Landsat 4–7 number them otherwise)
 ROLES = {"B1": "coastal", "B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir", "B7": "swir",
@@ -38,8 +39,6 @@ C2_ST = (0.00341802, 149.0)
 # target, a thermal band on a 30 m grid is read averaged 3 × 3 (90 m, the whole multiple of 30 m nearest
 # 100 m), so that the sharpener has a coarse band to sharpen and its output averages back to it
 TIRS_CELL, OLI_PIXEL = 3, 30.0
-GUIDES_LEFT_OUT = ("B8", "B9")  # not default guides: the pan lies on a 15 m grid of its own, cirrus sees the
-# upper atmosphere, not the ground
 _PRODUCT = re.compile(r"^L[COTEM]0\d_", re.IGNORECASE)  # Landsat product ids: LC08_…, LE07_…, LT05_…
 _BAND = re.compile(r"_((?:SR_|ST_)?B\d{1,2})$", re.IGNORECASE)
 _LINE = re.compile(r"^\s*([A-Z0-9_]+)\s*=\s*\"?([^\"]*)\"?\s*$")
@@ -207,8 +206,8 @@ def product_bands(folder: str | Path) -> list[FileBand]:
 
 def default_guides(bands: list[FileBand]) -> list[FileBand]:
     """A Landsat folder's guides where ``--guides`` names none: its reflectance bands but the pan and
-    cirrus (:data:`GUIDES_LEFT_OUT`)."""
-    return [b for b in bands if b.kind == REFLECTANCE and b.name.split("_")[-1] not in GUIDES_LEFT_OUT]
+    cirrus (``policy.LANDSAT_GUIDES_LEFT_OUT``)."""
+    return [b for b in bands if b.kind == REFLECTANCE and b.name.split("_")[-1] not in LANDSAT_GUIDES_LEFT_OUT]
 
 
 def default_targets(bands: list[FileBand]) -> list[FileBand]:

@@ -17,10 +17,9 @@ from affine import Affine
 from bandbridge.data.formats import open_raster, read_bands
 from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
+from bandbridge.policy import ALIGN_PX
 
 ALIGN_TOLERANCE = 1e-3  # of a fine pixel: two grids whose corners differ by less are one lattice
-ALIGN_PX = 0.05  # of a fine pixel: a reference whose cell edges fall further than this off the guides'
-# pixel edges, at a whole-number k, is a pan and an MS on two lattices (the averaging would mix pixels)
 TEMPERATURE, REFLECTANCE = "temperature", "reflectance"  # the physical kinds a band is judged by
 KELVIN_UNITS = ("k", "kelvin", "degk")  # a band's GDAL unit type that states kelvin
 CELSIUS_UNITS = ("c", "celsius", "degc", "°c")

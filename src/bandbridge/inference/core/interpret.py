@@ -31,7 +31,7 @@ from bandbridge.inference.core.advice import asked_name, band_file_folder, power
 from bandbridge.inference.core.doubts import by_colour, divided_8bit, divided_8bit_phrase
 from bandbridge.inference.core.look import Look, look_at
 from bandbridge.inference.core.options import InputReading
-from bandbridge.policy import MAX_SATURATED, percent
+from bandbridge.policy import FLAT_SPREAD, MAX_SATURATED, SATURATED, percent
 from bandbridge.spec import ZOO_ALIASES, ZOO_ROUTES, ModelSpec, read_spec, zoo_models
 
 # reflectance stored as integers: which scale a file holds is a guess from its values (ARCSI
@@ -340,14 +340,12 @@ def unlike_pairs(look: Look, bands: list[int], s: Scaling, seen: dict | None, mo
     return [clause] if clause else []
 
 
-SATURATED = 0.02  # share of a band's pixels at its type's ceiling that makes the input doubtful
-FLAT = 1e-3  # a band's 1st–99th percentile spread, as a share of its type's range, below which it is flat
 
 
 def doubtful(look: Look, bands: list[int], names: list[str]) -> list[str]:
     """What makes the picked ``bands`` of ``look`` doubtful input, one phrase each: saturation
-    (``SATURATED`` or more of a band's pixels at its integer type's ceiling: clipped values, as in
-    Sentinel-2 true-colour TCI images) and near-constant bands (spread below ``FLAT`` of the
+    (``policy.SATURATED`` or more of a band's pixels at its integer type's ceiling: clipped values, as in
+    Sentinel-2 true-colour TCI images) and near-constant bands (spread below ``policy.FLAT_SPREAD`` of the
     type's range). Every band constant is refused: there is nothing to translate."""
     picked = list(dict.fromkeys(bands))  # each band once, in model order
     v = np.atleast_2d(look.values)[picked]
@@ -373,10 +371,10 @@ def doubtful(look: Look, bands: list[int], names: list[str]) -> list[str]:
                        "the synthetic band is unreliable there (a display product such as a "
                        "true-colour TCI? use the sensor's reflectance bands)")
     p1, p99 = np.percentile(v, (1, 99), axis=-1)
-    flat = [i for i, a, b in zip(picked, p1, p99) if span and (b - a) < FLAT * span]
+    flat = [i for i, a, b in zip(picked, p1, p99) if span and (b - a) < FLAT_SPREAD * span]
     if flat:
         out.append(f"band{'s' * (len(flat) > 1)} {', '.join(f'{i} ({label[i]})' for i in flat)} "
-                   f"nearly constant (the 1st–99th percentiles within {FLAT:.1%} of the value range): "
+                   f"nearly constant (the 1st–99th percentiles within {FLAT_SPREAD:.1%} of the value range): "
                    "little for a model to read")
     return out
 
