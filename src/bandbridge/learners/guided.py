@@ -37,7 +37,7 @@ from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import spatial_folds
-from bandbridge.learners.scene_fit import BUFFER, WINDOWS, features, pixels  # noqa: F401 - the reference fit's names
+from bandbridge.learners.scene_fit import BUFFER, HALO, WINDOWS, features, pixels  # noqa: F401 - the reference fit's names
 from bandbridge.learners.scene_fit import configured as scene_configured
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
 from bandbridge.policy import (CHECK_CELLS, EVERYWHERE_MPIX, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
@@ -52,6 +52,7 @@ EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE
 # the input's, where their products and local deviations reach values never fitted (NAIP
 # development dates 2016 and 2018, k = 6 and 16: 9.9 and 17.7 DN against the upsampled
 # reference's 9.0 and 17.4; development runs of issue 57, not kept as a results record)
+UPSAMPLERS = ("nearest", "bilinear", "cubic")  # the upsampling candidates a route is held against (every kind)
 UPSAMPLING = "cubic"  # r↑ at both scales (GDAL's cubic): on the VHR scenes at k = 4 it beat bilinear
 # by 5–8 %, and the residual the fit must learn is smaller
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
@@ -105,9 +106,23 @@ def configured(names: tuple[str, ...] = CANDIDATES, products: bool = True) -> li
 
 
 def predict_image(learner: Learner, x: np.ndarray) -> np.ndarray:
-    """``learner`` on every cell of a coarse ``x (C, h, w)`` → ``(h, w)``."""
-    f = features(x)
-    return learner.predict(f.reshape(f.shape[0], -1).T, x.shape[0])[:, 0].reshape(x.shape[1:])
+    """``learner`` on every cell of a coarse ``x (C, h, w)`` → ``(h, w)`` (its first output), in one strip."""
+    return predict_all(learner, x, True, rows=max(x.shape[1], 1))[0]
+
+
+def predict_all(learner: Learner, channels: np.ndarray, products: bool = True, rows: int = 256) -> np.ndarray:
+    """``learner`` on every cell of ``channels (C, h, w)`` (fed values) → ``(Ct, h, w)``, ``rows``
+    rows at a time, each read with its features' halo (``scene_fit.HALO``): the features of a
+    whole large grid are never held."""
+    h = channels.shape[1]
+    parts = []
+    for a in range(0, h, rows):
+        b = min(h, a + rows)
+        lo, hi = max(a - HALO, 0), min(h, b + HALO)
+        f = features(channels[:, lo:hi], products)[:, a - lo:b - lo]
+        y = learner.predict(f.reshape(f.shape[0], -1).T, channels.shape[0])
+        parts.append(y.T.reshape(-1, b - a, channels.shape[2]).astype(np.float32))
+    return np.concatenate(parts, axis=1)
 
 
 def stored_range(values: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
@@ -151,27 +166,14 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         n = int(seen.sum())
         coarse = grid.coarser(k)
         r2, up2, frac = degrade(filled, grid, coarse)
-        held = np.full(seen.shape, np.nan, np.float32)
-        fit_e = up_e = corr_e = float("nan")
         learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
         route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
-        if can_fit(n, k):
-            px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
-            folds = spatial_folds(px, buffer=BUFFER)
-            if folds:
-                # a large input: only what every backend serves, and a candidate within the folds' noise
-                # that serves faster wins (select.cheaper_within_noise, by each kind's measured serving cost)
-                large = pixels_out >= EVERYWHERE_MPIX * 1e6
-                sel = choose(px, configured(EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
-                             cost=serve_us if large else None)
-                held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
-                tested = ~np.isnan(held)
-                fit_e, up_e = mae(held[tested], r[tested]), mae(up2[0][tested], r[tested])
-                fixed = held + correction(held, tested, r2, frac, grid, coarse)
-                corr_e = mae(fixed[tested], r[tested])
-                oof, tried = dict(sel.oof), f"{sel.chosen} ({len(folds)} spatial folds)"
-                if min(fit_e, corr_e) < up_e:
-                    route, chosen, learner = "fit", sel.chosen, sel.fitted
+        sel, tried, fit_e, up_e, corr_e = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed) \
+            if can_fit(n, k) else (None, "", float("nan"), float("nan"), float("nan"))
+        if sel is not None:
+            oof = dict(sel.oof)
+            if min(fit_e, corr_e) < up_e:
+                route, chosen, learner = "fit", sel.chosen, sel.fitted
         if route != "fit" and z is not None:
             per = (hi - lo) / (HI - LO)  # stored units per model value
             above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
@@ -184,6 +186,28 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
                                   else "the reference itself, upsampled"))
     return GuidedFit(route, learner, grid, filled.astype(np.float32), seen, lo, hi, chosen, up_e, fit_e, corr_e,
                      correct, why, n, filled_from, calibration, oof, tried, zero_stored, time.perf_counter() - t0)
+
+
+def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2: np.ndarray, frac: np.ndarray,
+             grid: Grid, coarse: Grid, pixels_out: int, seed: int):
+    """``(the selection, what it tried in words, its held-out MAE, the upsampled reference's, the corrected
+    fit's)`` on the same held-out cells; ``(None, "", NaN, NaN, NaN)`` where the clear cells give no
+    fold. A large input: only what every backend serves, and a candidate within the folds' noise that
+    serves faster wins (``select.cheaper_within_noise``, by each kind's measured serving cost)."""
+    nan = float("nan")
+    px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
+    folds = spatial_folds(px, buffer=BUFFER)
+    if not folds:
+        return None, "", nan, nan, nan
+    large = pixels_out >= EVERYWHERE_MPIX * 1e6
+    sel = choose(px, configured(EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
+                 cost=serve_us if large else None)
+    held = np.full(seen.shape, np.nan, np.float32)
+    held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
+    tested = ~np.isnan(held)
+    fixed = held + correction(held, tested, r2, frac, grid, coarse)
+    return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]),
+            mae(up2[0][tested], r[tested]), mae(fixed[tested], r[tested]))
 
 
 def can_fit(cells: int, k: float) -> bool:
@@ -278,7 +302,7 @@ def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid)
     z2, _ = average_onto(z[None], seen, grid, coarse)
     made = consistent(z, np.where(ok2, r2[0], np.nan), grid, coarse)
     ups = [upsample_onto(_filled(np.where(ok2, r2[0], np.nan))[None], coarse, grid, m)[0]
-           for m in ("nearest", "bilinear", "cubic")]
+           for m in UPSAMPLERS]
     return mae(made[seen], r[seen]), min(mae(u[seen], r[seen]) for u in ups)
 
 
@@ -320,19 +344,14 @@ def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str
     return True, "applied: held out at the reference's scale it lowered the error"
 
 
-def _coarse_residual(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
-                     fine: Grid, coarse: Grid) -> np.ndarray:
-    """``(h, w)`` on ``coarse``: the residual ``target − mean(pred)`` of every cell with a target
-    (``frac > 0``) and a prediction (``pred (H, W)`` where ``have``); 0 elsewhere. Bands first
-    (``pred (C, H, W)``, ``target_c (C, h, w)``): each band's, ``(C, h, w)``."""
-    m, cov = average_onto(pred if pred.ndim == 3 else pred[None], have, fine, coarse)
-    m = m if pred.ndim == 3 else m[0]
-    return np.where((frac > 0) & (cov > 0) & np.isfinite(m), target_c - np.nan_to_num(m), 0.0).astype(np.float32)
-
-
 def correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
-               fine: Grid, coarse: Grid) -> np.ndarray:
-    """``(H, W)`` (or ``(C, H, W)``): :func:`_coarse_residual` interpolated onto the fine grid."""
-    res = _coarse_residual(pred, have, target_c, frac, fine, coarse)
+               fine: Grid, coarse: Grid, average=average_onto) -> np.ndarray:
+    """``(H, W)`` (or ``(C, H, W)``, bands first, with ``target_c (C, h, w)``): the residual ``target − mean(pred)``
+    of every coarse cell with a target (``frac > 0``) and a prediction (``pred`` where ``have``), 0 elsewhere,
+    interpolated onto the fine grid; ``average``: how the cell means are taken (``grids.average_onto``'s
+    signature: the sharpener's ``sharpen_routes.averaged`` sums whole cells without GDAL's pass)."""
+    m, cov = average(pred if pred.ndim == 3 else pred[None], have, fine, coarse)
+    m = m if pred.ndim == 3 else m[0]
+    res = np.where((frac > 0) & (cov > 0) & np.isfinite(m), target_c - np.nan_to_num(m), 0.0).astype(np.float32)
     up = upsample_onto(res if res.ndim == 3 else res[None], coarse, fine)
     return up if res.ndim == 3 else up[0]

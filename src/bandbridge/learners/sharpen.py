@@ -42,8 +42,8 @@ from bandbridge.data.grids import Grid
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
-from bandbridge.learners.guided import HALF, UPSAMPLING, can_fit
-from bandbridge.learners.scene_fit import BUFFER, HALO, as_pixels, configured, features, pixels, sample
+from bandbridge.learners.guided import HALF, UPSAMPLING, can_fit, predict_all
+from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, STEP, UPSAMPLERS, Lines, Stored, averaged,
                                                line_check, line_route, route_errors, up_all)
@@ -200,32 +200,9 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     products = x.shape[0] + ct <= PRODUCTS_MAX
     out = whole
     out.products, out.cells = products, n
-    tested, fitted = seen, {}
-    transfer: dict[str, np.ndarray] = {}
+    tested, fitted, transfer = seen, {}, {}
     if can_fit(n, k):
-        channels = fed(np.concatenate([up, x]))
-        target = r - up + HALF
-        f, y, rows, cols = sample(lambda w: (channels[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]],
-                                             target[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]]), seen, SAMPLE_CELLS,
-                                  seed, products)
-        px = as_pixels(f, y, rows, cols, seen.shape, channels.shape[0], n)
-        del channels, target, f
-        folds = spatial_folds(px, buffer=BUFFER)
-        if folds:
-            large = pixels_out >= EVERYWHERE_MPIX * 1e6
-            kinds = CANDIDATES[:-2] if large or n < TREES_MIN else CANDIDATES  # a large output: no trees (every
-            # backend serves the rest); not guided.EVERYWHERE's MLP, which served a 10980² tile at 1.08 MPix/s (H4)
-            cands = configured(kinds, products)
-            with fit_threads():
-                sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=BUDGET_S / ct,
-                             fit_pixels=FOLD_PIXELS, cost=serve_us)
-            held = np.full(r.shape, np.nan, np.float32)
-            held[:, rows, cols] = sel.held.T + up[:, rows, cols] - HALF
-            tested = np.isfinite(held[0])
-            fitted = {"fit": lambda: held}
-            out.learner, out.chosen, out.oof = sel.fitted, sel.chosen, dict(sel.oof)
-            transfer, out.transfer_cells = one_step_down(sel, {c.name: c for c in cands}, x, r, r2, frac, seen, grid,
-                                                         coarse, k, products, seed)
+        tested, fitted, transfer = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed)
     routes = {m: (lambda m=m: up if m == UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS} | fitted
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
@@ -252,6 +229,37 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
         out.low = reference_low(lines, x_c, out.filled)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: np.ndarray, frac: np.ndarray,
+            seen: np.ndarray, grid: Grid, coarse: Grid, pixels_out: int, seed: int):
+    """The one fit for every target on spatial folds (its learner, choice and scores into ``out``):
+    ``(the cells it held out, {"fit": its held-out prediction}, every route's MAE one Wald step down)``;
+    ``(seen, {}, {})`` where the clear cells give no fold."""
+    n, ct, products, k = out.cells, r.shape[0], out.products, out.k
+    channels = fed(np.concatenate([up, x]))
+    target = r - up + HALF
+    f, y, rows, cols = sample(lambda w: (channels[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]],
+                                         target[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]]), seen, SAMPLE_CELLS,
+                              seed, products)
+    px = as_pixels(f, y, rows, cols, seen.shape, channels.shape[0], n)
+    del channels, target, f
+    folds = spatial_folds(px, buffer=BUFFER)
+    if not folds:
+        return seen, {}, {}
+    large = pixels_out >= EVERYWHERE_MPIX * 1e6
+    kinds = CANDIDATES[:-2] if large or n < TREES_MIN else CANDIDATES  # a large output: no trees (every
+    # backend serves the rest); not guided.EVERYWHERE's MLP, which served a 10980² tile at 1.08 MPix/s (H4)
+    cands = configured(kinds, products)
+    with fit_threads():
+        sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=BUDGET_S / ct,
+                     fit_pixels=FOLD_PIXELS, cost=serve_us)
+    held = np.full(r.shape, np.nan, np.float32)
+    held[:, rows, cols] = sel.held.T + up[:, rows, cols] - HALF
+    out.learner, out.chosen, out.oof = sel.fitted, sel.chosen, dict(sel.oof)
+    transfer, out.transfer_cells = one_step_down(sel, {c.name: c for c in cands}, x, r, r2, frac, seen, grid,
+                                                 coarse, k, products, seed)
+    return np.isfinite(held[0]), {"fit": lambda: held}, transfer
 
 
 def window(seen: np.ndarray, cells: int) -> tuple[slice, slice]:
@@ -332,21 +340,6 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
     routes = {m: (lambda m=m: up_all(r2, coarse, grid, m)) for m in UPSAMPLERS}
     routes["fit"] = lambda: predict_all(f2, fed(np.concatenate([up2, x])), products) + up2 - HALF
     return route_errors(routes, seen, r, r2, frac, grid, coarse), n2
-
-
-def predict_all(learner: Learner, channels: np.ndarray, products: bool, rows: int = 256) -> np.ndarray:
-    """``learner`` on every cell of ``channels (C, h, w)`` (fed values) → ``(Ct, h, w)``, ``rows``
-    rows at a time, each read with its features' halo (``scene_fit.HALO``): the features of a
-    whole large grid are never held."""
-    h = channels.shape[1]
-    parts = []
-    for a in range(0, h, rows):
-        b = min(h, a + rows)
-        lo, hi = max(a - HALO, 0), min(h, b + HALO)
-        f = features(channels[:, lo:hi], products)[:, a - lo:b - lo]
-        y = learner.predict(f.reshape(f.shape[0], -1).T, channels.shape[0])
-        parts.append(y.T.reshape(-1, b - a, channels.shape[2]).astype(np.float32))
-    return np.concatenate(parts, axis=1)
 
 
 def reference_low(lines: Lines, x_c: np.ndarray, r: np.ndarray, rows: int = 512) -> np.ndarray:

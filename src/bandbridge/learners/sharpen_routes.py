@@ -26,12 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, average_onto, block_mean, upsample_onto
-from bandbridge.learners.guided import padded_up
+from bandbridge.data.grids import Grid, average_onto, block_mean
+from bandbridge.learners.guided import UPSAMPLERS, correction, padded_up
 from bandbridge.policy import FIT_DEGRADED_MIN
 
 REGRESSION = "regression"
-UPSAMPLERS = ("nearest", "bilinear", "cubic")
 CORRECTED = "+correction"
 STEP = 2.0  # the Wald step down where k's own leaves too few cells to fit on (the fit still at k)
 MARGIN = 0.01  # share by which the line must beat the best upsampling at its check (sharpen.MARGIN's, for the fit)
@@ -222,7 +221,7 @@ def route_errors(routes: dict, mask: np.ndarray, r: np.ndarray, r2: np.ndarray, 
         p = make()
         out[name] = band_mae(p, r, mask)
         if name != "nearest":
-            out[name + CORRECTED] = band_mae(p + correction(p, mask, r2, frac, grid, coarse), r, mask)
+            out[name + CORRECTED] = band_mae(p + correction(p, mask, r2, frac, grid, coarse, averaged), r, mask)
     return out
 
 
@@ -246,12 +245,3 @@ def averaged(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid) -> tupl
             (dst.height, dst.width) != (-(-src.height // step), -(-src.width // step)):
         return average_onto(image, valid, src, dst)
     return block_mean(image, step, valid)
-
-
-def correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray, fine: Grid,
-               coarse: Grid) -> np.ndarray:
-    """``guided.correction`` (the residual ``target − mean(pred)`` of every cell with both, interpolated
-    onto the fine grid) with the means by :func:`averaged`."""
-    m, cov = averaged(pred, have, fine, coarse)
-    res = np.where((frac > 0) & (cov > 0) & np.isfinite(m), target_c - np.nan_to_num(m), 0.0).astype(np.float32)
-    return upsample_onto(res, coarse, fine)

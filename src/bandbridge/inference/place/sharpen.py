@@ -280,7 +280,8 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
     q = Request(fine, reference, output, guides, bands, overwrite, model, cog, seed, reference_shift)
     if plan is not None:
         from bandbridge.inference.place.sharpen_shift import parse_shift
-        plan.shift, plan.seed, plan.model, plan.fine = parse_shift(reference_shift), seed, model, list(fine) or plan.fine
+        plan.shift, plan.seed, plan.model = parse_shift(reference_shift), seed, model
+        plan.fine = list(fine) or plan.fine
     res = run(KIND, q, engine, say, plan_only, None, plan)
     if res is not None:
         res.seconds = time.perf_counter() - t0

@@ -2,9 +2,9 @@
 20 m and 60 m bands; a folder of band files of two resolutions): one run, one output.
 
 The targets are grouped by their grid (:func:`target_sets`); every set's plan is made first
-(``sharpen.plan_sharpen``: every refusal before any work), then each set is sharpened by the runner on
-the ``sharpen`` kind (``place/runner.run``) — its own Wald protocol at its own ``k`` (×2 for 20 m, ×6 for 60 m against
-10 m guides), its own decision, a route per band, its own engine pass — into a work folder beside
+(``sharpen.plan_sharpen``: every refusal before any work), then each set is sharpened by the runner
+on the ``sharpen`` kind (``place/runner.run``) — its own Wald protocol at its own ``k`` (×2 for 20 m,
+×6 for 60 m against 10 m guides), its own decision, a route per band, its own engine pass — into a work folder beside
 the output, and the sets' outputs are merged strip by strip through the one writer
 (``core/outputs.py``: a temporary name, then the rename) into one output on the guides' grid holding
 every band in the reference's order (``--bands``' order where given), each with its own tags, scale,
