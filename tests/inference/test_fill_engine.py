@@ -12,6 +12,7 @@ from rasterio.transform import from_origin
 from scipy.ndimage import binary_dilation
 
 from bandbridge.bands import clear as clear_of
+from bandbridge.inference.place.engine import tile_for
 from bandbridge.learners import fill_fit
 from bandbridge.learners.gapfill import Stack, fill
 from bandbridge.policy import FILL_DILATE
@@ -105,9 +106,11 @@ def test_only_tiles_holding_the_gap_are_predicted(tmp_path, monkeypatch):
     paths = scene(tmp_path, 120, 2600, (slice(30, 80), slice(40, 300)))
     lines: list[str] = []
     run(paths, tmp_path / "p.tif", lines, plan_only=True)
-    assert any(line.startswith("tiles: 1 of 3 tile(s) of 1024²") for line in lines), lines
+    tile = tile_for(120, 2600)  # the one tile rule: three equal tiles of 896², not 1024² ones
+    said = next(line for line in lines if line.startswith("tiles: "))
+    assert said.startswith(f"tiles: {tile}² overlapping by ") and "; 1 of 3 tile(s) hold gap pixels" in said, said
     done = run(paths, tmp_path / "out.tif")
-    assert done.route == "fit" and ran == [1] and done.tile == 1024
+    assert done.route == "fit" and ran == [1] and done.tile == tile == 896
     out, _ = _read(tmp_path / "out.tif")
     assert (out[4] == 2).sum() == done.filled > 0
 
@@ -120,26 +123,25 @@ def test_the_plan_names_the_backend_and_tile_the_run_records(tmp_path):
     said = next(line for line in lines if line.startswith("backend: "))
     tiles = next(line for line in lines if line.startswith("tiles: "))
     done = run(paths, tmp_path / "out.tif")
-    assert done.backend and said.startswith(f"backend: {done.backend}: ")
-    assert f"of {done.tile}²" in tiles
+    assert done.backend and said.startswith(f"backend: where a band takes the fit, its bundle runs on {done.backend}: ")
+    assert tiles.startswith(f"tiles: {done.tile}² overlapping by ")
     assert any(line.startswith("memory: planned under ") for line in lines)
 
 
 def test_two_workers_give_the_local_output(tmp_path):
     """``fill --workers 2``: the fit's bundle predicted on a LocalCluster gives the local run's
     output, byte for byte; the summary CSV records the backend and tile."""
-    from bandbridge.inference.place.fill_engine import EngineOptions
-    from bandbridge.inference.jobs.predict import Cluster
+    from bandbridge.inference.jobs.predict import Cluster, Engine
     paths = scene(tmp_path, 100, 120, (slice(20, 60), slice(30, 80)))
     # one thread each, here and on the workers: sums in one order (two threads here moved values
     # by up to 12 DN through the fitted map: test_the_engine_fills_as_the_fit_in_memory)
-    run(paths, tmp_path / "here.tif", engine=EngineOptions(threads=1))
+    run(paths, tmp_path / "here.tif", engine=Engine(threads=1))
     (tmp_path / "d").mkdir()
-    done = run(paths, tmp_path / "d" / "there.tif", engine=EngineOptions(threads=1, cluster=Cluster(workers=2)))
+    done = run(paths, tmp_path / "d" / "there.tif", engine=Engine(threads=1, cluster=Cluster(workers=2)))
     assert np.array_equal(_read(tmp_path / "here.tif")[0], _read(tmp_path / "d" / "there.tif")[0])
-    assert done.backend and done.tile == 1024
+    assert done.backend and done.tile == tile_for(100, 120)
     summary = (tmp_path / "d" / "bandbridge-summary.csv").read_text()
-    assert f"{done.backend},1024" in summary
+    assert f"{done.backend},{done.tile}" in summary
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["bandbridge-summary.csv", "there.tif"]
 
 
@@ -188,9 +190,9 @@ def test_the_scan_dilates_the_gap_as_scipy():
 def test_the_sar_fit_runs_on_the_window_of_its_pixels(tmp_path, monkeypatch):
     """The pixels no date is clear at (the earlier date's cloud in the corner, under the scene's):
     the SAR-alone fit's engine job is the window holding them and the context windows' margin
-    (fill_engine.bounds), not the scene — its input is counted by the predictor — and they are filled."""
+    (fill_stack.bounds), not the scene — its input is counted by the predictor — and they are filled."""
     from bandbridge.inference.core import predictor
-    from bandbridge.inference.place.fill_engine import OVERLAP
+    from bandbridge.inference.place.engine import OVERLAP
     sizes, plain = [], predictor.predict_file
 
     def counted(backend, spec, src, *a, **k):

@@ -48,12 +48,12 @@ def test_no_copy_of_the_tile_is_written(tmp_path, monkeypatch):
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_the_graph_backends_serve_the_bundle_as_torch(tmp_path, monkeypatch, backend):
     pytest.importorskip("onnxruntime" if backend == "onnx" else "openvino")
-    from bandbridge.inference.place import fill_engine
+    from bandbridge.inference.place import fill_plan
     from bandbridge.inference.runtime.select import Decision
     paths = scene(tmp_path, 120, 130, (slice(30, 70), slice(30, 90)))
     run(paths, tmp_path / "torch.tif")
-    monkeypatch.setattr(fill_engine.EngineOptions, "decision",
-                        lambda self, pixels: Decision(backend, "fp32", "cached", f"{backend} fp32: a test's"))
+    monkeypatch.setattr(fill_plan, "decide",
+                        lambda pixels, engine: Decision(backend, "fp32", "cached", f"{backend} fp32: a test's"))
     done = run(paths, tmp_path / "graph.tif")
     assert done.backend.startswith(backend)
     a, b = _read(tmp_path / "torch.tif")[0], _read(tmp_path / "graph.tif")[0]
@@ -62,11 +62,11 @@ def test_the_graph_backends_serve_the_bundle_as_torch(tmp_path, monkeypatch, bac
 
 def test_a_graph_that_fails_the_check_gives_way_to_torch(tmp_path, monkeypatch):
     from bandbridge.errors import BandbridgeError
-    from bandbridge.inference.place import fill_engine
+    from bandbridge.inference.place import fill_plan
     from bandbridge.inference.runtime import graphs
     from bandbridge.inference.runtime.select import Decision
-    monkeypatch.setattr(fill_engine.EngineOptions, "decision",
-                        lambda self, pixels: Decision("onnx", "fp32", "cached", "onnx fp32: a test's"))
+    monkeypatch.setattr(fill_plan, "decide",
+                        lambda pixels, engine: Decision("onnx", "fp32", "cached", "onnx fp32: a test's"))
 
     def failing(spec, precision):
         raise BandbridgeError("ONNX export differs from torch by 2.07e-04 on 0.02% of pixels (> 1e-4)")

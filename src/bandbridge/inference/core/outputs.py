@@ -90,6 +90,8 @@ class Strip:
     values: np.ndarray  # (C, h, w) the main raster's bands in stored units, floats (NaN: unknown)
     valid: np.ndarray  # (h, w) where the output holds a value (nodata elsewhere)
     extra: list[np.ndarray] = field(default_factory=list)  # (h, w) one float32 raster per extra
+    codes: np.ndarray | None = None  # (k, h, w) bands already in the main raster's type, after the encoded
+    # ones: codes no nodata rule may move (the fill's FILLED: 0 neither, where nodata is 0 too)
 
 
 def write_strips(rasters: Rasters, height: int, width: int, strip: Callable[[int, int], Strip], dtype: str,
@@ -103,7 +105,9 @@ def write_strips(rasters: Rasters, height: int, width: int, strip: Callable[[int
     from concurrent.futures import ThreadPoolExecutor
 
     def put(a: int, s: Strip) -> None:
-        rasters.write(Window(0, a, width, s.values.shape[1]), store(s.values, s.valid, dtype, nodata), s.extra, s.valid)
+        stored = store(s.values, s.valid, dtype, nodata)
+        stored = stored if s.codes is None else np.concatenate([stored, s.codes.astype(dtype)])
+        rasters.write(Window(0, a, width, s.values.shape[1]), stored, s.extra, s.valid)
     with ThreadPoolExecutor(1) as writer:  # compression beside the next strip's compute
         pending = None
         for a in range(0, height, rows):

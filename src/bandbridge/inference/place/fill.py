@@ -1,9 +1,11 @@
 """``bandbridge fill`` as one job on the one engine: every input opened and checked from its header
 (``fill_rows.py``), the scene scanned and the fit's design written by strips (``fill_strips.py``),
 the route that held out best decided on a spread sample of the clear part
-(``learners/fill_fit.py``), the fit saved as a bundle and predicted by the engine only on the
-tiles that hold a pixel to fill (``fill_engine.py``: backends, tiles, memory plan, Dask), then the
-output written by strips with the edge correction (``fill_finish.py``) through the one writer.
+(``learners/fill_fit.py``), the fit saved as a bundle and predicted by the one engine only on the
+tiles that hold a pixel to fill (``place/engine.py``: backends, tiles, Dask; the plan and its memory,
+``fill_plan.py``), then the output written by strips with the edge correction (``fill_finish.py``)
+through the one writer. :data:`KIND` is the fill as a kind of the fit at the place
+(``place/runner.py``): :func:`run_fill` is that runner on the command's request.
 
 The output holds the scene's data bands in their own type and units, on its own grid, with the gap
 filled, and one more band, ``FILLED``: 1 where the scene is as observed, 2 where this filled it,
@@ -13,8 +15,6 @@ say the route, why, and every route's held-out MAE on the clear part.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,7 +22,8 @@ from typing import Callable
 from bandbridge.errors import BandbridgeError
 from bandbridge.data.reads import check_output_file
 from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, check_named, fill_reads
-from bandbridge.inference.place.fill_engine import FILL_TILE, OVERLAP, EngineOptions
+from bandbridge.inference.jobs.predict import Engine
+from bandbridge.inference.place.engine import OVERLAP
 from bandbridge.inference.place.fill_finish import FILLED, OBSERVED
 from bandbridge.inference.place.fill_inputs import (EARLIER_STEPS, Inputs, check_sar_later, known_clear,  # noqa: F401
                                                    open_inputs)
@@ -56,30 +57,61 @@ class FillRun:
     regions: str = ""  # the gap's regions and their routes, where one differs from the scene's (fill_regions)
 
 
+@dataclass(frozen=True)
+class FillRequest:
+    """What ``bandbridge fill`` was asked (:func:`run_fill`'s arguments)."""
+
+    scene: str
+    out: str
+    earlier: list[str]
+    sar: str | None = None
+    sar_earlier: str | list[str] | None = None
+    mask: str | None = None
+    overwrite: bool = False
+    cog: bool = True
+    seed: int = 0
+    later: list[str] = ()
+    sar_later: list[str] = ()
+    route: str | None = None  # forced whatever the check says (``bandbridge gaps``' columns)
+
+
 def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, sar_earlier: str | list[str] | None = None,
              mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
-             say: Callable[[str], None] = print, engine: EngineOptions = EngineOptions(),
-             plan_only: bool = False, add=None, later: list[str] = (), sar_later: list[str] = ()) -> FillRun | None:
+             say: Callable[[str], None] = print, engine: Engine = Engine(),
+             plan_only: bool = False, add=None, later: list[str] = (), sar_later: list[str] = (),
+             route: str | None = None) -> FillRun | None:
     """Fill ``scene``'s cloud gap and write it to ``out``; None (nothing written) when there is no
     gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
-    the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
-    ``later``: clear dates after the scene (``--later``); ``sar_later``: SAR at them (``--sar-later``, in order)."""
+    the plan, the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
+    ``later``: clear dates after the scene (``--later``); ``sar_later``: SAR at them (``--sar-later``, in order);
+    ``route``: this route fills the gap whatever the check says (``bandbridge gaps``' forced columns)."""
+    from bandbridge.inference.place.runner import run
+    req = FillRequest(scene, out, list(earlier), sar, sar_earlier, mask, overwrite, cog, seed, list(later),
+                      list(sar_later), route)
+    return run(KIND, req, engine, say, plan_only, add)
+
+
+def _plan(req: FillRequest, engine: Engine, say: Callable[[str], None]):
+    """Every input checked and opened, the scene scanned and the run planned (``fill_plan.FillPlan``);
+    None where the scene has no gap."""
     from bandbridge.data.reader import return_large_buffers
+    from bandbridge.inference.place.fill_plan import FillPlan, block
     from bandbridge.inference.place.fill_stac import found_dates
     from bandbridge.inference.place.fill_strips import scan
-    then = [sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []
-    check_named([("", scene), *(("--earlier", x) for x in earlier), *(("--later", x) for x in later), ("--sar", sar),
-                 *(("--sar-earlier", x) for x in then), *(("--sar-later", x) for x in sar_later), ("--mask", mask)])
-    (earlier, clear), (later, clear_later) = known_clear(earlier), known_clear(later)  # -e FILE#clear
+    scene, sar, mask, sar_later = req.scene, req.sar, req.mask, req.sar_later
+    pairs = [x for x in ([req.sar_earlier] if isinstance(req.sar_earlier, str) else req.sar_earlier or []) if x]
+    check_named([("", scene), *(("--earlier", x) for x in req.earlier), *(("--later", x) for x in req.later),
+                 ("--sar", sar), *(("--sar-earlier", x) for x in pairs), *(("--sar-later", x) for x in sar_later),
+                 ("--mask", mask)])
+    (earlier, clear), (later, clear_later) = known_clear(req.earlier), known_clear(req.later)  # -e FILE#clear
     clear |= clear_later
-    pairs = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     found = found_dates(scene, earlier, sar, pairs[0] if len(pairs) == 1 else None, later, say)  # -e/--later/--sar
     # stac: the Items' VRTs (one --sar-earlier per date is given as files)
     earlier, later, sar = found.earlier, found.later, found.sar
     sar_earlier = pairs if len(pairs) > 1 else found.sar_earlier
-    dest = Path(out)
+    dest = Path(req.out)
     check_output_file(dest, fill_reads([scene, *earlier, *later, sar, *(pairs if len(pairs) > 1 else [sar_earlier]),
-                                        *sar_later], mask), overwrite, formats=FORMATS, command="fill")
+                                        *sar_later], mask), req.overwrite, formats=FORMATS, command="fill")
     check_sar_later(later, sar, sar_later)
     check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later, clear=clear)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later, clear)
@@ -92,48 +124,42 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     if not earlier and not later and not sar:
         raise BandbridgeError(f"{scene}: {int(sc.gap.sum()):,} pixel(s) to fill and no --earlier; give an earlier "
                               "clear scene of the place with --earlier (or at least the scene's Sentinel-1 with --sar)")
-    lines = [f"the gap: {int(sc.gap.sum()):,} pixel(s) ({sc.gap.mean():.0%}) by {sc.masked_by}, dilated; "
-             f"{int(sc.clear.sum()):,} clear pixel(s) to fit on",
-             "earlier: " + (", ".join(f"{r.layer.when or '?'} ({'?' if d is None else d} d before)"
-                                      for r, d in zip(inp.earlier, inp.days)) if earlier else
-                            "none" if later else SAR_ALONE),
-             *([f"later: {', '.join(f'{r.layer.when} ({d} d after)' for r, d in zip(inp.later, inp.later_days))}"]
-               if inp.later else []), *inp.notes]
-    if plan_only:
-        from bandbridge.inference.place.fill_plan import plan_lines
-        for line in lines + plan_lines(sc, inp, engine):
-            say(line)
-        return None
-    for line in lines:
-        say(line)
-    work = _work(dest, engine)
-    try:
-        return _run(sc, inp, dest, work, overwrite, cog, seed, say, engine, add, bool(earlier or later), found.tags)
-    finally:
-        from bandbridge.inference.runtime.cache import forget
-        for f in work.glob("*/model.yaml"):
-            forget(f.parent)
-        shutil.rmtree(work, ignore_errors=True)
+    return FillPlan(dest, block(sc, inp, engine), _said(sc, inp), sc, inp, req, bool(earlier or later),
+                    found.tags or {})
 
 
-def _work(dest: Path, engine: EngineOptions) -> Path:
-    """Work files beside the output where a cluster's workers must read them, else in the temp folder."""
-    if engine.on_cluster:
-        from bandbridge.fileio import temp_folder_beside
-        return temp_folder_beside(dest, "fill")
-    return Path(tempfile.mkdtemp(prefix="bandbridge-fill-"))
+def _said(sc, inp: Inputs) -> list[str]:
+    """The plan's own lines: the gap, the dates and the inputs' notes."""
+    return [f"the gap: {int(sc.gap.sum()):,} pixel(s) ({sc.gap.mean():.0%}) by {sc.masked_by}, dilated; "
+            f"{int(sc.clear.sum()):,} clear pixel(s) to fit on",
+            "earlier: " + (", ".join(f"{r.layer.when or '?'} ({'?' if d is None else d} d before)"
+                                     for r, d in zip(inp.earlier, inp.days)) if inp.earlier else
+                           "none" if inp.later else SAR_ALONE),
+            *([f"later: {', '.join(f'{r.layer.when} ({d} d after)' for r, d in zip(inp.later, inp.later_days))}"]
+              if inp.later else []), *inp.notes]
 
 
-def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, seed: int, say, engine: EngineOptions,
-         add, has_earlier: bool, found_tags: dict[str, str] | None = None) -> FillRun:
-    """The passes, the decision, the engine and the last pass (see the module docstring)."""
-    from bandbridge.inference.place.fill_engine import bounds, bundle, engine_job, only_mask, run_engine, stacked
-    from bandbridge.inference.place.fill_finish import Parts, finish, reach, stored_form
+@dataclass
+class Fitted:
+    """The fill as fitted: the engine's ``jobs`` and their ``labels``, what the run reports (``run``), the
+    flags pass's ``gd``, the finish's ``parts``, the dates' ``days`` and the unit the figures are in."""
+
+    jobs: list
+    labels: dict | None
+    run: FillRun
+    gd: object
+    parts: object
+    days: list
+    unit: str
+
+
+def _fit(plan, work: Path, say: Callable[[str], None]) -> Fitted:
+    """The flags pass, the decision (and the SAR fit's) and each fit saved as a bundle and an engine job."""
+    from bandbridge.inference.place.fill_finish import Parts, stored_form
     from bandbridge.inference.place.fill_strips import FileSource, guides
     from bandbridge.learners.fill_fit import decide, decide_sar
-    from bandbridge.learners.fill_regions import differs, used
     from bandbridge.learners.select import fit_threads
-    g = sc.scene.layer.grid
+    sc, inp = plan.sc, plan.inp
     dates, days = inp.dates()
     gd = guides(sc, dates, inp.sar_all(), work, days, inp.dated_slots())
     if gd.dropped:
@@ -141,38 +167,82 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
             "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
     src = FileSource(sc, gd)
     src.unit = unit = stored_form(inp.scene).unit  # the route's figures are in it (one unit a line)
-    todo, holes = sc.gap & gd.has_base, sc.gap & ~gd.has_base
-    n_todo, n_holes = int(todo.sum()), int(holes.sum())
-    gap = int(sc.gap.sum())  # the fits serve the whole gap: a large one takes only what serves fast
+    todo, gap = sc.gap & gd.has_base, int(sc.gap.sum())  # the fits serve the whole gap: a large one takes only
+    # what serves fast
     with fit_threads():  # the sample's features are windows of 40² px: one thread each beats two (17 ms
         # against 3 ms a window on two busy cores), and the folds' fits run at one thread anyway
-        dec = decide(src, seed=seed, pixels_out=gap, gap=todo)
-        sar_dec = decide_sar(src, seed, gap) if n_holes and inp.sar[0] is not None else None
+        dec = decide(src, seed=plan.request.seed, force=plan.request.route, pixels_out=gap, gap=todo)
+        sar_dec = decide_sar(src, plan.request.seed, gap) if (sc.gap & ~gd.has_base).any() and \
+            inp.sar[0] is not None else None
     src.close()
-    names = _channel_names(inp, gd)
-    raw = list(range(len(gd.stack.names)))
-    jobs, parts = [], Parts(dec, None, sar_dec)
-    size = (g.height, g.width)
-    if "fit" in used(dec.regions, dec.route) and n_todo:  # the scene's route, or a region's
+    del src, todo
+    parts = Parts(dec, None, sar_dec)
+    jobs = _jobs(plan, gd, parts, work)
+    name = Path(inp.scene.item).name
+    labels = {j.dst: f"{name}, the {'SAR ' if j.dst == parts.sar_first else ''}fit" for j in jobs}
+    return Fitted(jobs, labels, _decided(plan, gd, parts, dates, days, unit, say), gd, parts, days, unit)
+
+
+def _jobs(plan, gd, parts, work: Path) -> list:
+    """The engine's jobs: the route's fit on the tiles holding the pixels to fill (and the ring the edge pass
+    reads), the SAR fit on the window holding the pixels no date is clear at."""
+    from bandbridge.inference.place.engine import job, tile_for
+    from bandbridge.inference.place.fill_finish import reach
+    from bandbridge.inference.place.fill_stack import bounds, only_mask, stacked
+    from bandbridge.learners.fill_regions import used
+    sc, inp, dec, sar_dec = plan.sc, plan.inp, parts.dec, parts.sar
+    g, names, jobs = sc.scene.layer.grid, _channel_names(plan.inp, gd), []
+    todo, holes = sc.gap & gd.has_base, sc.gap & ~gd.has_base
+    if "fit" in used(dec.regions, dec.route) and todo.any():  # the scene's route, or a region's
         parts.only = only_mask(todo, reach(FILL_EDGE_PX) if dec.held is not None else 0, g, work / "only.tif")
-        spec = bundle(dec, gd.stack.names, inp.scene.layer.names, work / "fit",
-                      {"route": dec.route, "learner": dec.chosen, "features": dec.features,
-                       "reads": [names[i] for i in dec.channels]}, gd.stack.cfg)
+        spec = _bundle(dec, gd, inp.scene.layer.names, work / "fit",
+                       {"route": dec.route, "learner": dec.chosen, "features": dec.features,
+                        "reads": [names[i] for i in dec.channels]})
         parts.first = work / "first.tif"
-        jobs.append(engine_job(spec, gd.stack.vrt, parts.first, parts.only, size))
+        jobs.append(job(spec, gd.stack.vrt, parts.first, (g.height, g.width), plan.block.tile,
+                        f"the fill's fit ({spec.name})", only=parts.only))
     if sar_dec is not None:  # its pixels are few (no date clear there): its job is the window that holds them
-        spec = bundle(sar_dec, gd.stack.names, inp.scene.layer.names, work / "sar",
-                      {"route": "sar", "learner": sar_dec.chosen, "reads": [names[i] for i in sar_dec.channels]},
-                      gd.stack.cfg)
-        parts.sar_first, parts.sar_win = work / "sar_first.tif", bounds(holes, OVERLAP)
-        jobs.append(engine_job(spec, stacked(gd.stack.vrt, raw, gd.stack.names, work / "sar.vrt", g, parts.sar_win),
-                               parts.sar_first,
-                               only_mask(holes, 0, g, work / "holes.tif", win=parts.sar_win), parts.sar_win[2:]))
-    del src, todo, holes  # 4 B a pixel of the scene the engine's tiles can use
+        spec = _bundle(sar_dec, gd, inp.scene.layer.names, work / "sar",
+                       {"route": "sar", "learner": sar_dec.chosen, "reads": [names[i] for i in sar_dec.channels]})
+        parts.sar_first, win = work / "sar_first.tif", bounds(holes, OVERLAP)
+        parts.sar_win = win
+        src = stacked(gd.stack.vrt, list(range(len(gd.stack.names))), gd.stack.names, work / "sar.vrt", g, win)
+        jobs.append(job(spec, src, parts.sar_first, win[2:], tile_for(*win[2:]), f"the fill's fit ({spec.name})",
+                        only=only_mask(holes, 0, g, work / "holes.tif", win=win)))
+    return jobs
+
+
+def _bundle(dec, gd, targets: list[str], folder: Path, record: dict):
+    """The decision's module saved as a bundle in ``folder`` (``place/bundle.save``); its spec. Input: the raw
+    stack's bands (``fill_stack.py``) read through ``minmax`` over the fit's feed (``fill_fit.feed_of``), the
+    design computed from them in the bundle (``models/fill_design.FillDesign``); output: the scene's bands
+    ``targets`` in the fit's model values (written as float32)."""
+    from bandbridge.generators import build_generator
+    from bandbridge.inference.place.bundle import save
+    from bandbridge.learners.fill_fit import HALF
+    from bandbridge.learners.saved import learner_value
+    from bandbridge.models.fill_design import Designed
+    channels, c = gd.stack.names, len(targets)
+    learner = learner_value(dec.fitted.generator())
+    cfg = {**gd.stack.cfg, "channels": list(dec.channels)}
+    args = {"bands": 0 if dec.route == "sar" else c, "half": HALF, "design": cfg}  # a region's fit maps the base
+    # whatever the scene's route (fill_fit.Decision.module); the SAR fit maps no date
+    module = build_generator("fill-base", len(channels), c, args, 1, learner, None)
+    module.load_state_dict(Designed(cfg, dec.module()).state_dict())
+    return save(folder, module, f"fill-{dec.route}",
+                {"bands": list(range(len(channels))), "scaling": "minmax", "vmin": dec.feed[0], "vmax": dec.feed[1],
+                 "band_names": channels}, {"bands": list(targets), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0},
+                {"name": "fill-base", "args": args, "learner": learner}, ("fill_fit", record))
+
+
+def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]) -> FillRun:
+    """What the fill decided, said: the route and why, by region, SAR alone's and the dates' shares."""
+    from bandbridge.learners.fill_regions import differs
+    sc, dec, sar_dec, has_earlier = plan.sc, parts.dec, parts.sar, plan.has_earlier
+    n_todo, n_holes = int((sc.gap & gd.has_base).sum()), int((sc.gap & ~gd.has_base).sum())
     run = FillRun(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
                   n_todo + (n_holes if sar_dec is not None else 0), n_holes if sar_dec is None else 0)
-    run.sar = sar_said(inp.sar)
-    sar_line = f"{n_holes:,} pixel(s) no earlier date is clear at: {sar_dec.why}" if sar_dec else ""
+    run.sar = sar_said(plan.inp.sar)
     if not has_earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
         run.route, run.why = (("sar", sar_dec.why) if sar_dec is not None else
                               ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
@@ -181,34 +251,58 @@ def _run(sc, inp: Inputs, dest: Path, work: Path, overwrite: bool, cog: bool, se
     if differs(dec.regions, dec.route):
         run.regions = "; ".join(r.text() for r in dec.regions.values())
         say(f"by region: {run.regions} (every MAE in {unit})")
-    if sar_line and has_earlier:  # its own line: its error is in other units than the route's
-        run.sar_alone = sar_line
-        say(f"SAR alone: {sar_line}")
+    if sar_dec is not None and has_earlier:  # its own line: its error is in other units than the route's
+        run.sar_alone = f"{n_holes:,} pixel(s) no earlier date is clear at: {sar_dec.why}"
+        say(f"SAR alone: {run.sar_alone}")
     if has_earlier and n_todo:
         run.sources = sources(gd.counts, dates, days, run.route == "interpolated", n_todo)
         say(f"the gap filled from: {run.sources}")
-    if jobs:
-        summary = (Path(engine.cluster.summary) if engine.cluster.summary else dest.parent / "bandbridge-summary.csv") \
-            if engine.on_cluster else None
-        name = Path(inp.scene.item).name
-        labels = {j.dst: f"{name}, the {'SAR ' if j.dst == parts.sar_first else ''}fit" for j in jobs}
-        run.rows = run_engine(jobs, engine, say, summary, add, labels, gap)
-        first = run.rows[0]
-        run.backend, run.tile = first.get("backend", ""), int(first.get("tile") or 0)
-        run.tiles = sum(int(r.get("tiles") or 0) for r in run.rows)
+    return run
+
+
+def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None]) -> FillRun:
+    """The engine's run said, the output written by the last pass (``fill_finish.finish``) and tagged."""
+    from bandbridge.inference.place.fill_finish import finish
+    from bandbridge.inference.place.tags import BandTags
+    run, req, sc = fitted.run, plan.request, plan.sc
+    if rows:
+        run.rows, run.backend, run.tile = rows, rows[0].get("backend", ""), int(rows[0].get("tile") or 0)
+        run.tiles = sum(int(r.get("tiles") or 0) for r in rows)
         say(f"the fit predicted on {run.backend}: " + (f"{run.tiles} tile(s)" if run.tiles else "the tiles")
-            + f" of {run.tile or FILL_TILE}² holding pixels to fill (overlap {OVERLAP} px)")
+            + f" of {run.tile or plan.block.tile}² holding pixels to fill (overlap {OVERLAP} px)")
     if run.unfillable:
         say(f"{run.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
-    used = [d for d, u in zip(days, gd.used) if u]  # a date that is nothing but snow left out is not in the tags
+    used = [d for d, u in zip(fitted.days, fitted.gd.used) if u]  # a date all snow left out is not in the tags
     said = tags(sc, [d for d in used if d is None or d > 0], [-d for d in used if d is not None and d < 0], run)
-    said |= {"bandbridge_fill_mae_units": unit} if run.mae else {}
-    n = finish(sc, gd, parts, dest, said | (found_tags or {}), overwrite, cog, FILL_EDGE_PX if has_earlier else 0)
+    said |= {"bandbridge_fill_mae_units": fitted.unit} if run.mae else {}
+    nan = float("nan")
+    bands = [BandTags(run.route, run.mae.get(run.route, nan), run.mae.get("as-is", nan), fitted.unit)
+             ] * len(sc.scene.layer.names)
+    n = finish(sc, fitted.gd, fitted.parts, plan.output, said | plan.found_tags, req.overwrite, req.cog,
+               FILL_EDGE_PX if plan.has_earlier else 0, bands)
     if n < run.filled:  # fill_finish codes FILLED only where a value was written
         say(f"{run.filled - n:,} gap pixel(s) got no value from the route: left as observed, FILLED 0 there")
         run.filled = n
-    say(f"written to {dest}")
+    say(f"written to {plan.output}")
     return run
+
+
+class _Fill:
+    """The fill as a kind of the fit at the place (``place/runner.Kind``)."""
+
+    name = "fill"
+
+    def plan(self, request: FillRequest, engine: Engine, say: Callable[[str], None]):
+        return _plan(request, engine, say)
+
+    def fit(self, plan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
+        return _fit(plan, work, say)
+
+    def finish(self, plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add) -> FillRun:
+        return _finish(plan, fitted, rows, say)
+
+
+KIND = _Fill()
 
 
 def sources(counts, dates: list[RowReader], days: list[int | None], interpolated: bool, todo: int) -> str:

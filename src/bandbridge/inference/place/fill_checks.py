@@ -27,7 +27,6 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_size
 from bandbridge.inference.place.fill_read import (MASKS, STORED, holds_nothing, mask_beside, no_cloud_mask,
                                                  not_covering, unplaced)
-from bandbridge.inference.place.fill_plan import planned_bytes
 from bandbridge.inference.runtime.memory import available_bytes, resident_bytes
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what fill writes: the scene's bands in its own type and
@@ -47,7 +46,7 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
                  free: int | None = None, later: list[str] = (), sar_later: list[str] = (),
                  clear: set[str] = frozenset()) -> None:
     """Refuse, before any pixel is read, a fill whose inputs cannot serve (see the module
-    docstring); the scene where the run's plan (``fill_plan.planned_bytes``, at least one date a
+    docstring); the scene where the run's plan (``fill_plan.memory``, at least one date a
     name) needs more than the memory available (``free`` bytes, default now). ``later``: the
     dates after the scene, checked as the earlier ones are; ``sar_later``: SAR at them, as ``sar``
     (``sar_earlier`` too, one file or one per earlier date); ``clear``: the dates given as known clear
@@ -55,9 +54,11 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
     sar_earlier = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     names, g = _head(scene, "")
     dates = [*(("--earlier", x) for x in earlier), *(("--later", x) for x in later)]
-    _fits(scene, g, planned_bytes(g.height, g.width, len(names), len(earlier) + len(later),
-                                  2 * bool(sar) + 4 * bool(sar_earlier) + 4 * bool(sar_later),
-                                  float(resident_bytes() or 0)), free)
+    from bandbridge.inference.place.engine import tile_for
+    from bandbridge.inference.place.fill_plan import memory
+    _fits(scene, g, memory(g.height, g.width, len(names), len(earlier) + len(later),
+                           2 * bool(sar) + 4 * bool(sar_earlier) + 4 * bool(sar_later), float(resident_bytes() or 0),
+                           tile_for(g.height, g.width)).peak(), free)
     if mask:
         mn, mg = _head(mask, "--mask")
         if len(mn) != 1:  # band 1 alone would be taken silently (issue 85)
@@ -196,6 +197,6 @@ def _fits(scene: str, g: Grid, need: float, free: int | None) -> None:
         return
     most = g.width * g.height * free / need  # the plan grows with the scene's pixels
     check_size(scene, g.width, g.height, most, f"its fill is planned at {need / 1e9:.3g} GB (the scene's masks, strips "
-               f"and the engine's tiles: fill_plan.planned_bytes) and this machine has {free / 1e9:.3g} GB available "
+               f"and the engine's tiles: fill_plan.memory) and this machine has {free / 1e9:.3g} GB available "
                f"now (about {most / 1e6:.0f} MPix of such a scene)", "fill it in parts (gdal_translate -srcwin) or "
                "free memory")

@@ -152,73 +152,74 @@ def _route(sc: Scan, gd: Guides, p: Parts, route: str, a: int, b: int) -> np.nda
 
 
 def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], overwrite: bool, cog: bool,
-           edge_px: float, tick=lambda: None) -> int:
-    """Write ``dest``; the pixels filled."""
-    from bandbridge.inference.core.outputs import opened
-    from bandbridge.inference.core.writer import FAST_DEFLATE, output_profile, store
+           edge_px: float, bands: list = (), tick=lambda: None) -> int:
+    """Write ``dest`` through the one strip writer (``core/outputs.write_strips``), tagged by ``tags`` and, per
+    data band, the one schema's ``bands`` (``place/tags.BandTags``); the pixels filled."""
+    from bandbridge.inference.core.outputs import Strip, opened, write_strips
+    from bandbridge.inference.core.writer import FAST_DEFLATE, output_profile
+    from bandbridge.inference.place.tags import write
     s, st = sc.scene.layer, stored_form(sc.scene)
     h, w = sc.valid.shape
-    dtype = st.dtype
-    prof = output_profile(s.grid.crs, s.grid.transform, h, w, len(s.names) + 1, dtype, 1, FAST_DEFLATE)
+    prof = output_profile(s.grid.crs, s.grid.transform, h, w, len(s.names) + 1, st.dtype, 1, FAST_DEFLATE)
     if st.nodata is not None and np.isfinite(st.nodata):
         prof["nodata"] = st.nodata
-    if dtype != "float32":  # integer nodata below the FILLED codes' range would hide "observed"
+    if st.dtype != "float32":  # integer nodata below the FILLED codes' range would hide "observed"
         prof["nodata"] = prof.get("nodata", 0)
-    r = reach(edge_px) if p.dec.held is not None else 0
-    sampled = np.zeros((h, w), bool)
-    known = None
-    if p.dec.held is not None:
-        rows, cols, vals = p.dec.held
-        sampled[p.dec.sampled] = True
-        known = (rows, cols, vals)
-    holes = sc.gap & ~gd.has_base
-    count = 0
+    strips, count = ahead(_loader(sc, gd, p, edge_px), range(0, h, ROWS), 2), 0  # two strips computed at once
+
+    def strip(a: int, b: int) -> Strip:
+        nonlocal count
+        _, (y, filled) = next(strips)
+        count += int(filled.sum())
+        code = np.where(filled, FILLED, np.where(sc.valid[a:b] & ~sc.gap[a:b], OBSERVED, 0))
+        return Strip(st.to_file(y), sc.valid[a:b] | filled, codes=code[None])
 
     def setup(rs) -> None:
         rs.main.descriptions = (*s.names, "FILLED")
         rs.main.scales, rs.main.offsets = (*st.scales, 1.0), (*st.offsets, 0.0)  # the scene's, kept (issue 85)
         rs.main.update_tags(**tags)
+        write(rs.main, "fill", list(bands))
 
-    from concurrent.futures import ThreadPoolExecutor
-    with opened([dest], prof, {}, overwrite, cog=cog, setup=setup) as out, ThreadPoolExecutor(1) as writer:
-        pending = None  # a strip is compressed and written beside the next one's compute (GDAL frees the GIL)
-
-        def load(a: int):  # a strip's values, two strips computed at once (fill_rows.ahead: each its own)
-            b = min(h, a + ROWS)
-            lo, hi = max(a - r, 0), min(h, b + r)
-            y = sc.scene.rows(s.grid, lo, hi)
-            todo = sc.gap[lo:hi] & gd.has_base[lo:hi]
-            values = route_rows(sc, gd, p, lo, hi) if todo.any() or r else None
-            if r and values is not None:
-                res = np.where(sc.clear[lo:hi] & ~sampled[lo:hi], y - values, np.nan)
-                if p.only is not None:  # outside the ring the engine ran no tile
-                    res[:, _rows(p.only, lo, hi, w)[0] == 0] = np.nan
-                k = (known[0] >= lo) & (known[0] < hi)
-                res[:, known[0][k] - lo, known[1][k]] = known[2][:, k]
-                values = values + edge_correction(res.astype(np.float32), edge_px)
-            cut = slice(a - lo, a - lo + b - a)
-            y, todo = y[:, cut], todo[cut]
-            filled = _put(y, values[:, cut] if values is not None else None, todo)
-            hole = holes[a:b]
-            if p.sar_first is not None and hole.any():
-                filled |= _put(y, p.sar.units.to_stored(_window_rows(p.sar_first, a, b, w, p.sar_win)), hole)
-            return y, filled
-
-        for a, (y, filled) in ahead(load, range(0, h, ROWS), 2):
-            b = min(h, a + ROWS)
-            count += int(filled.sum())
-            valid = sc.valid[a:b] | filled
-            code = np.where(filled, FILLED, np.where(sc.valid[a:b] & ~sc.gap[a:b], OBSERVED, 0)).astype(dtype)
-            data = np.concatenate([store(st.to_file(y), valid, dtype, prof.get("nodata")), code[None]])
-            if pending is not None:
-                pending.result()
-            pending = writer.submit(out.write, Window(0, a, w, b - a), data, [], valid)
-            tick()
-        if pending is not None:
-            pending.result()
+    with opened([dest], prof, {}, overwrite, cog=cog, setup=setup) as out:
+        write_strips(out, h, w, strip, st.dtype, prof.get("nodata"), tick, rows=ROWS)
         if "bandbridge_fill_pixels" in tags:  # what was filled, not what was to be (_put leaves no value unfilled)
             out.main.update_tags(bandbridge_fill_pixels=str(count))
     return count
+
+
+def _loader(sc: Scan, gd: Guides, p: Parts, edge_px: float):
+    """A strip's values and the pixels it filled, from its first row ``a`` (pure: each strip its own, so
+    that ``fill_rows.ahead`` computes two at once): the route's values, corrected at the edge where the
+    route was held out (each strip read with :func:`reach`'s halo), and the SAR fit's in the holes."""
+    s, (h, w) = sc.scene.layer, sc.valid.shape
+    r = reach(edge_px) if p.dec.held is not None else 0
+    sampled, known = np.zeros((h, w), bool), None
+    if p.dec.held is not None:
+        sampled[p.dec.sampled] = True
+        known = p.dec.held  # rows, columns, the held-out residuals
+    holes = sc.gap & ~gd.has_base
+
+    def load(a: int):
+        b = min(h, a + ROWS)
+        lo, hi = max(a - r, 0), min(h, b + r)
+        y = sc.scene.rows(s.grid, lo, hi)
+        todo = sc.gap[lo:hi] & gd.has_base[lo:hi]
+        values = route_rows(sc, gd, p, lo, hi) if todo.any() or r else None
+        if r and values is not None:
+            res = np.where(sc.clear[lo:hi] & ~sampled[lo:hi], y - values, np.nan)
+            if p.only is not None:  # outside the ring the engine ran no tile
+                res[:, _rows(p.only, lo, hi, w)[0] == 0] = np.nan
+            k = (known[0] >= lo) & (known[0] < hi)
+            res[:, known[0][k] - lo, known[1][k]] = known[2][:, k]
+            values = values + edge_correction(res.astype(np.float32), edge_px)
+        cut = slice(a - lo, a - lo + b - a)
+        y, todo = y[:, cut], todo[cut]
+        filled = _put(y, values[:, cut] if values is not None else None, todo)
+        hole = holes[a:b]
+        if p.sar_first is not None and hole.any():
+            filled |= _put(y, p.sar.units.to_stored(_window_rows(p.sar_first, a, b, w, p.sar_win)), hole)
+        return y, filled
+    return load
 
 
 def _put(y: np.ndarray, values: np.ndarray | None, todo: np.ndarray) -> np.ndarray:

@@ -1,27 +1,22 @@
-"""What ``bandbridge fill --plan`` says before any work but the scan of the scene and its mask:
-the gap, the dates, the backend and tiles the fit's bundle will run on (what the run then
-records), and the memory the run is planned under (:func:`planned_bytes`)."""
+"""What ``bandbridge fill`` plans before any work but the scan of the scene and its mask: its own
+lines (the gap, the dates, what the bundle reads) and the one plan block (``place/plan.Block``: the
+route as the plan can tell it, the backend and tiles the fit's bundle will run on, which the run
+then records, and the memory the run is planned under, :func:`memory`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from bandbridge.inference.core.tiling import plan_tiles
-from bandbridge.inference.place.fill_engine import FILL_TILE, OVERLAP
+from bandbridge.inference.place.engine import OVERLAP, decide, tile_for, where
 from bandbridge.inference.place.fill_strips import ROWS
+from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.learners.fill_regions import plan_text
 
 FORWARD_PX = 1 << 20  # pixels of one forward (predictor.default_batch: about 1 MPix a batch)
-
-
-def gap_tiles(gap: np.ndarray, tile: int = FILL_TILE, overlap: int = OVERLAP) -> tuple[int, int]:
-    """``(tiles holding a gap pixel, all tiles)`` of the engine's tiling of the scene."""
-    h, w = gap.shape
-    p = plan_tiles(h, w, tile, overlap)
-    hit = sum(bool(gap[r:r + p.tile_h, c:c + p.tile_w].any()) for r in p.rows for c in p.cols)
-    return hit, p.n_tiles
-
-
 FIT_BYTES = 1.0e9  # what the fit adds to a process at its peak: the sample's features, the folds' fits and
 # the libraries they load (LightGBM, torch); measured: python benchmarks/fill_speed.py --size 1024 peaked at
 # 1.35 GB where the plan without it said 0.97 (2026-11-27, two fits of boosted trees on 200 000 pixels)
@@ -32,53 +27,74 @@ FIT_PX_BYTES = 13.0  # and per pixel of the scene: at 10980² the fit's stage pe
 # tracemalloc: 0.2 GB of arrays at 4096², the rest the libraries' and the heap's)
 
 
-def planned_bytes(h: int, w: int, bands: int, dates: int, sar: int, resident: float, scanned: bool = False,
-                  regions: bool = False) -> float:
-    """The peak the run is planned under: ``resident`` (this process now; ``scanned``: after the scan,
-    its valid, clear and gap masks in it, else 3 B a pixel more for them) plus the whole-scene masks
-    still to come (5 B a pixel: a date clear there, the pixels to fill, the holes no date covers, the
-    fit's two sample masks — the last four dropped before the engine runs, the edge pass's two in
-    their place; ``regions``: dates on both sides, 1 B a pixel more for the gap's regions), and the largest of the
-    stages that run one after another: the flags' pass (two strips of
-    :data:`~bandbridge.inference.place.fill_strips.ROWS` rows at once, each every input's rows, the dates
-    in model values for their range, the base and the interpolation, as float32 about one and a half
-    times over), the fit (:data:`FIT_BYTES` and :data:`FIT_PX_BYTES` a pixel, measured) and the
-    engine's tiles (a tile-high strip of the raw stack — ``fill_stack.py``: the dates' bands, SAR, the
-    flags — and the output, three times, and one forward of :data:`FORWARD_PX`: the stack, the design
-    the bundle computes from it (three arrays of it at once) and its features, five per channel, float32,
-    twice)."""
+def gap_tiles(gap: np.ndarray, tile: int) -> tuple[int, int]:
+    """``(tiles holding a gap pixel, all tiles)`` of the engine's tiling of the scene."""
+    h, w = gap.shape
+    p = plan_tiles(h, w, tile, OVERLAP)
+    hit = sum(bool(gap[r:r + p.tile_h, c:c + p.tile_w].any()) for r in p.rows for c in p.cols)
+    return hit, p.n_tiles
+
+
+def memory(h: int, w: int, bands: int, dates: int, sar: int, resident: float, tile: int, scanned: bool = False,
+           regions: bool = False) -> Memory:
+    """The memory the run is planned under: ``resident`` (this process now; ``scanned``: after the scan,
+    its valid, clear and gap masks in it, else 3 B a pixel more for them); held to the end, the whole-scene
+    masks still to come (5 B a pixel: a date clear there, the pixels to fill, the holes no date covers, the
+    fit's two sample masks — the last four dropped before the engine runs, the edge pass's two in their
+    place; ``regions``: dates on both sides, 1 B a pixel more for the gap's regions); and the stages one
+    after another: the flags' pass (two strips of :data:`~bandbridge.inference.place.fill_strips.ROWS`
+    rows at once, each every input's rows, the dates in model values for their range, the base and the
+    interpolation, as float32 about one and a half times over), the fit (:data:`FIT_BYTES` and
+    :data:`FIT_PX_BYTES` a pixel, measured) and the engine's ``tile``-high strip of the raw stack
+    (``fill_stack.py``: the dates' bands, SAR, the flags) and the output, three times, and one forward of
+    :data:`FORWARD_PX`: the stack, the design the bundle computes from it (three arrays of it at once)
+    and its features, five per channel, float32, twice."""
     channels = bands * max(dates, 1) + sar
     raw = bands * dates + sar + 1
     strip = 2 * 1.5 * 4 * ROWS * w * (bands * (2 * dates + 3) + sar)
-    engine = (3 * 4 * (FILL_TILE + 2 * OVERLAP) * min(w, 4096) * (raw + bands)
+    engine = (3 * 4 * (tile + 2 * OVERLAP) * min(w, 4096) * (raw + bands)
               + 2 * 4 * FORWARD_PX * (raw + 3 * channels + 5 * channels))
-    return resident + (5.0 if scanned else 8.0) * h * w + float(regions) * h * w + max(strip, FIT_BYTES + FIT_PX_BYTES * h * w, engine)
+    held = (5.0 if scanned else 8.0) * h * w + float(regions) * h * w
+    return Memory(resident, held, {"the flags' pass": strip, "the fit": FIT_BYTES + FIT_PX_BYTES * h * w,
+                                   "the engine's tiles": engine})
 
 
-def plan_lines(sc, inp, engine) -> list[str]:
-    """The plan's lines (after the gap's and the dates' lines ``run_fill`` says)."""
+@dataclass
+class FillPlan:
+    """A fill as planned (``place/runner``'s plan): the output, the block, the kind's own lines and
+    what the fit starts from (the scan ``sc``, the opened inputs ``inp``, the request)."""
+
+    output: Path
+    block: Block
+    said: list[str]
+    sc: object
+    inp: object
+    request: object
+    has_earlier: bool
+    found_tags: dict = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        return [*self.said, stack_line(self.sc, self.inp), *self.block.lines()]
+
+
+def block(sc, inp, engine) -> Block:
+    """The fill's plan block: its route as the plan can tell it, the backend (``engine.decide`` for
+    the gap), the tiles holding the gap and the memory (:func:`memory`, after the scan)."""
     from bandbridge.inference.runtime.memory import resident_bytes
     h, w = sc.valid.shape
-    hit, total = gap_tiles(sc.gap)
-    d = engine.decision(int(sc.gap.sum()))
+    tile = tile_for(h, w)
+    hit, total = gap_tiles(sc.gap, tile)
     nd, sar = len(inp.earlier), sum(n for n, s in zip((2, 4, 4), inp.sar) if s is not None)  # now, then, later
     sar += 4 if inp.dated_slots() else 0  # the SAR of each pixel's base date and its change
-    peak = planned_bytes(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0), scanned=True,
-                         regions=bool(inp.earlier) and bool(inp.later))
-    where = ("here" if not engine.on_cluster else f"on the Dask scheduler {engine.cluster.scheduler}"
-             if engine.cluster.scheduler else f"on a local Dask cluster of {engine.cluster.workers} worker(s)")
-    return ["plan: nothing is written with --plan",
-            "route: per gap region, by the dates clear there (known once they are read), the candidate that holds out "
-            "best on the clear pixels of the same kind: " + plan_text(bool(inp.earlier), bool(inp.later))
-            + ("; no date clear: the SAR fit where it holds out better than a constant, else left"
-               if inp.sar[0] is not None else ""),
-            f"backend: {d.note}" + ("; torch fp32 where the fit's graph, its design computed from the raw inputs, fails "
-                                    "the export check (1e-4 of torch; fill_engine.graph_agrees)"
-                                    if d.backend != "torch" and d.how != "asked" else ""),
-            f"tiles: {hit} of {total} tile(s) of {FILL_TILE}² overlapping by {OVERLAP} px hold gap pixels: only they "
-            f"(and those round the gap's edge the edge pass reads) are predicted, {where}",
-            f"memory: planned under {peak / 1e9:.2f} GB peak (the scene's masks, {ROWS}-row strips, the engine's tiles; "
-            "no input is read whole)", stack_line(sc, inp)]
+    mem = memory(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0), tile, scanned=True,
+                 regions=bool(inp.earlier) and bool(inp.later))
+    route = ("per gap region, by the dates clear there (known once they are read), the candidate that holds out "
+             "best on the clear pixels of the same kind: " + plan_text(bool(inp.earlier), bool(inp.later))
+             + ("; no date clear: the SAR fit where it holds out better than a constant, else left"
+                if inp.sar[0] is not None else ""))
+    return Block(route, decide(int(sc.gap.sum()), engine), tile, where(engine), mem,
+                 f"{hit} of {total} tile(s) hold gap pixels: only they (and those round the gap's edge the edge "
+                 "pass reads) are predicted")
 
 
 def stack_line(sc, inp) -> str:

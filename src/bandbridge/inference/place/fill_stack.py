@@ -175,3 +175,57 @@ def write_stack(out: Path, grid, dates: list[tuple[RowReader, list[int]]], sar: 
         bands.append(Band("float32", [Source(files.flags, f + 1, scale=(1.0 / 2 ** files.bits, 0.0))]))
         names.append(f"flags {f + 1}")
     return write_vrt(out, grid.width, grid.height, grid.crs, grid.transform, bands), names
+
+
+Window = tuple[int, int, int, int]  # row, column, height, width of the scene
+
+
+def bounds(mask: np.ndarray, margin: int) -> Window:
+    """The window of the scene holding every pixel of ``mask`` and ``margin`` px round them (the
+    context windows' reach: a pixel's features there are the whole scene's), clipped to it."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    h, w = mask.shape
+    r0, c0 = max(int(rows[0]) - margin, 0), max(int(cols[0]) - margin, 0)
+    return r0, c0, min(int(rows[-1]) + 1 + margin, h) - r0, min(int(cols[-1]) + 1 + margin, w) - c0
+
+
+def part(grid, win: Window | None):
+    """``grid`` cut to ``win`` (the grid itself for None)."""
+    if win is None:
+        return grid
+    from affine import Affine
+
+    from bandbridge.data.grids import Grid
+    return Grid(grid.crs, grid.transform @ Affine.translation(win[1], win[0]), win[2], win[3])
+
+
+def stacked(guides: Path, channels: list[int], names: list[str], out: Path, grid, win: Window | None = None) -> Path:
+    """A VRT of the stack's ``channels`` (``fill_stack.py``: the bundle's inputs, in its order), over the
+    window ``win`` of the scene (all of it for None): no copy."""
+    from bandbridge.inference.interop.vrt import Band, Source, write_vrt
+    g = part(grid, win)
+    cut = {} if win is None else {"dst": (0, 0, g.width, g.height), "src": (win[1], win[0], g.width, g.height)}
+    bands = [Band("float32", [Source(guides, i + 1, **cut)], None, n) for i, n in zip(channels, names)]
+    return write_vrt(out, g.width, g.height, g.crs, g.transform, bands)
+
+
+def only_mask(todo: np.ndarray, ring: int, grid, out: Path, rows: int = 1024, win: Window | None = None) -> Path:
+    """The tiles' mask (uint8 on ``grid``, or its window ``win``): the pixels to fill and ``ring``
+    px round them (what the edge pass reads of the fit's output), written ``rows`` at a time."""
+    import rasterio
+    from rasterio.windows import Window
+    from scipy.ndimage import maximum_filter
+
+    from bandbridge.inference.core.writer import output_profile
+    if win is not None:
+        todo, grid = todo[win[0]:win[0] + win[2], win[1]:win[1] + win[3]], part(grid, win)
+    h, w = todo.shape
+    prof = output_profile(grid.crs, grid.transform, h, w, 1, "uint8", 1, {"compress": "deflate"})
+    prof["nodata"] = None
+    with rasterio.open(out, "w", **prof) as d:
+        for a in range(0, h, rows):
+            b = min(h, a + rows)
+            lo, hi = max(a - ring, 0), min(h, b + ring)
+            m = maximum_filter(todo[lo:hi].view(np.uint8), size=2 * ring + 1, mode="constant")
+            d.write(m[a - lo:a - lo + b - a][None], window=Window(0, a, w, b - a))
+    return out
