@@ -96,9 +96,30 @@ def test_a_sen12mscr_crop_is_scored_in_every_column(tmp_path):
 
 
 @needs_shared
-def test_the_gfmap_site_is_scored_in_every_column(tmp_path):
+def test_the_gfmap_site_is_scored_in_every_column(tmp_path, monkeypatch):
+    """Every fill column is ``bandbridge fill``'s own output (issue 83: no in-memory twin): the
+    command runs on the dates' GeoTIFFs with the disc as ``--mask`` (the fits forced, with and
+    without SAR, and its own route), and the ``fill`` column is its file, pixel for pixel."""
+    import rasterio
+
+    from bandbridge.inference.place import fill
+    runs = []
+
+    def spy(scene, out, earlier, sar=None, sar_earlier=None, mask=None, **kw):
+        done = fill_command(scene, out, earlier, sar, sar_earlier, mask, **kw)
+        with rasterio.open(out) as src:
+            runs.append((kw.get("route"), sar is not None, mask, src.read()))
+        return done
+    fill_command = fill.run_fill
+    monkeypatch.setattr(fill, "run_fill", spy)
     assert [p[:2] for p in gfmap_pairs(SHARED)] == [("2023-04-05", "2023-04-15")]
     rows, images = score_gfmap(SHARED, tmp_path, discs=1)
+    assert {("fit", False), (None, True)} <= {(r, s) for r, s, *_ in runs}  # and ("fit", True) unless fill chose it
+    own = next(a for r, s, _, a in runs if r is None)
+    got = next(v for k, v, *_ in images if k == "fill")
+    done = own[-1] == 2
+    assert done.sum() > 500 and np.allclose(got[:, done], own[:-1][:, done])
+    assert all(m.endswith(".tif") for *_, m, _ in runs)
     (r,) = rows
     assert r["days"] == 10 and r["hidden"] > 500 and set(r["mae"]) == set(COLUMNS) - {"fill-later"}
     assert all(np.isfinite(v) and 0 < v < 0.2 for v in r["mae"].values())

@@ -8,7 +8,7 @@ cloudy dates laid over it); MAE in reflectance over the hidden pixels that are r
 B02, B03, B04, B08. Columns: the earlier date as is, linear per band, the ``sar2optical`` bundle
 through the normal predict path (B02–B04 only: it makes RGB), the fit without SAR, the fit with
 SAR, and what ``fill`` itself chooses. Realism (SWD, contrast) of the filled pixels beside.
-The settings of ``learners/gapfill.py`` and ``policy.py`` were chosen on sample 00002806639B424A
+The settings of ``learners/fill_fit.py`` and ``policy.py`` were chosen on sample 00002806639B424A
 only (a cloudy date of it; ``FILL_FIT_MIN`` on its first four pairs with other masks); sample
 0000280849BAC91C is held out, and both are reported apart.
 """
@@ -26,9 +26,9 @@ import numpy as np
 from bandbridge.data.cube import step_fractions
 from bandbridge.evaluation.gaps_dates import day, interpolation, median_composite, read_series
 from bandbridge.evaluation.gaps_table import LATER
-from bandbridge.inference.place.fill_read import read_layer, sar_on, snow_is_ground
-from bandbridge.learners.fill_regions import differs
-from bandbridge.learners.gapfill import Stack, composite, fill, linear_maps
+from bandbridge.evaluation.gaps_fill import Case, fill_columns, write
+from bandbridge.inference.place.fill_read import read_layer, sar_on
+from bandbridge.learners.fill_fit import composite, linear_maps
 from bandbridge.policy import SAR_DAYS
 
 SAMPLES = ("sample_00002806639B424A", "sample_0000280849BAC91C")
@@ -147,73 +147,31 @@ def sar2optical(root: Path, sample: str, s1_label: str, scene, work: Path) -> np
     return sar2optical_rgb(db, scene.grid, work, s1_label[:10])
 
 
-def fill_columns(y: np.ndarray, stack: Stack, hidden: np.ndarray, e, snow_ok: bool, seed: int,
-                 later: tuple[np.ndarray, int, np.ndarray | None] | None = None
-                 ) -> tuple[dict[str, np.ndarray], str]:
-    """Every column but ``sar2optical`` and the date baselines for one case, and fill's route: ``y``
-    the real scene ``(C, H, W)``; ``stack`` the case as ``fill`` sees it (one earlier date, the
-    hidden pixels blanked, its gap those the earlier date is clear at); ``hidden`` the hidden valid
-    pixels (the gap of the fill that leaves the earlier date's snow out); ``e`` the earlier date's
-    layer (its ``snow`` and ``clear``); ``snow_ok`` ``fill_read.snow_is_ground``'s answer for the
-    scene; ``later`` the nearest clear date after the scene (values NaN where not clear, days
-    after, its SCL snow): ``fill-later``, ``fill`` given it too."""
-    earlier, days, sar = stack.earlier[0], stack.days, (stack.sar_now, stack.sar_then)
-    base, has, _ = composite([earlier])
-    learn = stack.clear & has
-    ab = linear_maps(base[:, learn].T, y[:, learn].T)
-    out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
-    out["fit-no-sar"] = fill(stack, use_sar=False, force="fit", seed=seed).values
-    with_sar = fill(stack, force="fit", seed=seed)
-    out["fit-sar"] = with_sar.values
-    route = min(with_sar.mae, key=with_sar.mae.get)
-    own = with_sar if route == "fit" else fill(stack, force=route, seed=seed, allow_fit=False)
-    given, gap = earlier, stack.gap
-    if not snow_ok and e.snow is not None and (e.snow & e.clear).any():
-        # fill's own rule (fill_read.snow_is_ground): the earlier date's snow is not the ground
-        given, gap = np.where(e.snow, np.nan, earlier), hidden
-        own = fill(Stack(stack.y, stack.clear, gap, [given], days, *sar), seed=seed)
-        route = f"{own.route}, earlier snow not taken ({(e.snow & e.clear).mean():.0%} of it)"
-    out["fill"] = np.where(np.isfinite(own.values), own.values, base)  # unfilled: the earlier date
-    if later is not None:
-        after, after_days, snow = later
-        if not snow_ok and snow is not None:  # the same rule for the later date's snow
-            after = np.where(snow, np.nan, after)
-        both = fill(Stack(stack.y, stack.clear, gap, [given], days, *sar, later=[after], later_days=[after_days]),
-                    seed=seed)
-        out["fill-later"] = np.where(np.isfinite(both.values), both.values, base)
-        route += f"; with the later date too: {both.route}" + (
-            f" (by region: {'; '.join(r.text() for r in both.regions.values())})" if differs(both.regions, both.route)
-            else "")
-    return out, route
-
-
 def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_of, mask_name: str,
                work: Path, seed: int) -> tuple[Row, dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """One pair scored: its :class:`Row`, each column's filled image ``(4, H, W)``, the real scene
-    and the scored pixels."""
+    and the scored pixels. The fill columns are ``bandbridge fill``'s own output on the cube's steps
+    with the hidden pixels as ``--mask`` (``gaps_fill.py``)."""
     s10, s20, s1 = sample_files(root, sample)
     a, b, sa, sb = pair
-    scene = read_layer(f"{s10}@{b}#scl={s20}", "")
-    e = read_layer(f"{s10}@{a}#scl={s20}", "--earlier")
-    earlier = np.where(e.clear, e.values, np.nan)
+    step = lambda d: f"{s10}@{d}#scl={s20}"  # noqa: E731
+    scene, e = read_layer(step(b), ""), read_layer(step(a), "--earlier")
+    base, has, _ = composite([np.where(e.clear, e.values, np.nan)])
     valid = scene.valid & scene.clear
     hidden = hidden_of(scene)
     days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
-    unseen = np.where(hidden, np.nan, scene.values)  # the fill never sees what the cloud hides
-    sar = sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0]
-    _, has, _ = composite([earlier])
-    score = hidden & valid & has
-    stack = Stack(unseen, valid & ~hidden, scene.valid & hidden & has, [earlier], [days], *sar)
+    score, learn = hidden & valid & has, valid & ~hidden & has
     fractions = step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3])
-    steps = tuple(f"{s10}@{lab}#scl={s20}" for lab, _, _ in fractions)
+    steps = tuple(step(lab) for lab, _, _ in fractions)
     series = read_series(steps)
     after = next((lab for lab, _, f in fractions if f > CLEAR and day(lab) > day(b)), "")
-    later = None
-    if after:  # the nearest date after the scene that is clear as the pairs' dates are
-        lay = read_layer(f"{s10}@{after}#scl={s20}", "--later")
-        later = (series[1][steps.index(f"{s10}@{after}#scl={s20}")], day(after) - day(b), lay.snow)
-    out, route = fill_columns(scene.values, stack, scene.valid & hidden, e, snow_is_ground(scene, stack.clear), seed,
-                              later)
+    mask = write(Path(tempfile.mkdtemp(dir=work)) / "hidden.tif", hidden[None].astype(np.float32), scene.grid, ["gap"])
+    case = Case(step(b), [step(a)], mask, f"{s1}@{sb}", f"{s1}@{sa}")
+    y = scene.values
+    ab = linear_maps(base[:, learn].T, y[:, learn].T)
+    out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
+    filled, route = fill_columns(case, base, work, seed, step(after) if after else None)
+    out |= filled
     both = date_columns(out, series, day(b), day(a))
     try:
         out["sar2optical"] = sar2optical(root, sample, sb, scene, work)
@@ -223,11 +181,9 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     row = Row(sample[7:], a[:10], b[:10], days, mask_name, int(score.sum()), route=route, after=after[:10],
               snow=",".join(k for k, lay in (("earlier", e), ("later", scene))
                             if lay.snow is not None and lay.snow.mean() > 0.5))
-    y = scene.values
     for k, v in out.items():
         if v is not None:
-            c = v.shape[0]
-            row.mae[k] = float(np.mean(np.abs(v[:, score] - y[:c, score])))
+            row.mae[k] = float(np.mean(np.abs(v[:, score] - y[:v.shape[0], score])))
     row.scores = field_scores(out, y, score, valid & ~hidden)
     row.both = float(both[score].mean()) if score.any() else 0.0
     return row, out, y, score

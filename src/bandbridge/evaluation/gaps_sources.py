@@ -9,9 +9,8 @@ trains with), each dilated by :data:`~bandbridge.policy.FILL_DILATE` pixels as `
 **The cloud-free image is another date**: the error against it holds what changed between the
 dates as well as the fill's, so the record gives beside it the two dates' difference on the clear
 part. There is no earlier clear date beside a triplet, so the routes are: ``fill`` as it is with
-no earlier date (``learners/gapfill.fill`` fits SAR alone on the clear part and fills where that
-held out better than a constant, else leaves the gap as observed — the command itself refuses to
-run without ``--earlier``), the ``sar2optical`` bundle through ``predict`` (B02–B04), the clear
+no earlier date (``bandbridge fill --sar`` without ``--earlier``: SAR alone fitted on the clear part,
+filling where that held out better than a constant, else the gap left as observed), the ``sar2optical`` bundle through ``predict`` (B02–B04), the clear
 part's per-band mean (what a fit without SAR and without an earlier date can do), and the cloudy
 scene as is. MAE in reflectance over the gap pixels that the rule calls cloud-free in the
 cloud-free image, bands B02, B03, B04, B08.
@@ -35,11 +34,12 @@ from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_
 
 from bandbridge.data.cube import step_fractions
 from bandbridge.data.grids import Grid
-from bandbridge.evaluation.gaps import (CLEAR, COLUMNS, SEED, date_columns, disc, field_scores, fill_columns,
-                                       mean_scores, sar2optical_rgb, save)
+from bandbridge.evaluation.gaps import (CLEAR, COLUMNS, SEED, date_columns, disc, field_scores, mean_scores,
+                                       sar2optical_rgb, save)
 from bandbridge.evaluation.gaps_dates import day, read_series
-from bandbridge.inference.place.fill_read import read_layer, sar_on, snow_is_ground
-from bandbridge.learners.gapfill import Stack, composite, fill
+from bandbridge.evaluation.gaps_fill import Case, fill_columns, run, write
+from bandbridge.inference.place.fill_read import SNOW_SCL, read_layer, sar_on
+from bandbridge.learners.fill_fit import composite, linear_maps
 from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
 
 TRIPLETS = "sar_sen12mscr_glfcr"
@@ -123,6 +123,12 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: t
     valid = np.isfinite(y).all(0) & np.isfinite(real).all(0)
     free_clear = ~cloud_masks(free)["cloud"]
     found = cloud_masks(raw)
+    g = cloudy.grid
+    grid = g if window is None else Grid(g.crs, g.transform @ Affine.translation(window[1], window[0]), window[2],
+                                         window[2])
+    at = Path(tempfile.mkdtemp(dir=work))
+    scene = write(at / "scene.tif", np.where(valid, y, np.nan), grid, ["B02", "B03", "B04", "B08"])
+    vv = write(at / "s1.tif", db, grid, ["VV", "VH"])
     rows, images = [], []
     sar = None
     for rule in masks:
@@ -139,16 +145,12 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: t
             continue
         out = {"cloudy": y, "clear-mean": np.broadcast_to(y[:, clear].mean(1)[:, None, None], y.shape)}
         if sar is None:
-            g = cloudy.grid
-            grid = g if window is None else Grid(g.crs, g.transform @ Affine.translation(window[1], window[0]),
-                                                 window[2], window[2])
             sar = sar2optical_rgb(db, grid, work, f"{name[:-4]}_{seed}")
         out["sar2optical"] = sar
-        none = np.full_like(y, np.nan)
-        done = fill(Stack(y.astype(np.float32), clear, gap, [none], [None], db, None), seed=seed)
-        out["fill"] = done.values
-        said = done.why.split("; ", 1)  # the first part says no earlier date went in
-        row["route"] = said[1] if len(said) > 1 and not done.unfillable else (
+        # the command dilates --mask by FILL_DILATE itself: the gap above
+        mask = write(at / f"{rule}.tif", found[rule][None].astype(np.float32), grid, ["gap"])
+        out["fill"], done, _ = run(Case(scene, [], mask, vv), y, work, seed)
+        row["route"] = done.why if done.route == "sar" else (
             f"nothing filled: under {FILL_FIT_MIN} clear pixels, or SAR alone held out no better than a constant; "
             "the gap left as observed")
         for k in TRIPLET_COLUMNS:
@@ -186,20 +188,24 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
         scene, e = read_layer(f"{s2}@{b}#scl", ""), read_layer(f"{s2}@{a}#scl", "--earlier")
         idx = [scene.names.index(n) for n in ("B04", "B08")]
         y = scene.values[idx] * SCALE
-        earlier = np.where(e.clear, e.values[idx] * SCALE, np.nan)
-        now, then = sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0]
+        base, has, _ = composite([np.where(e.clear, e.values[idx] * SCALE, np.nan)])
+        at = Path(tempfile.mkdtemp(dir=work))  # B04, B08 and an SCL of each date's clear and snow, as fill reads it
+        dated = [write(at / f"{d[:10]}.tif", np.concatenate([v.values[idx] * SCALE, np.where(
+            v.snow, SNOW_SCL, np.where(v.clear, 4, 9))[None]]), scene.grid, ["B04", "B08", "SCL"], d[:10])
+            for d, v in ((b, scene), (a, e))]
         days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
-        _, has, _ = composite([earlier])
         valid = scene.valid & scene.clear
-        rgb = sar2optical_rgb(now, scene.grid, work, f"gfmap_{sb[:10]}")
+        rgb = sar2optical_rgb(sar_on(scene, f"{s1}@{sb}", "--sar")[0], scene.grid, work, f"gfmap_{sb[:10]}")
         steps = tuple(f"{s2}@{lab}#scl" for lab, _, _ in step_fractions(f"{s2}#scl", [1, 2]))
         series = read_series(steps, tuple(idx), SCALE)
         for i in range(discs):  # as gaps.score_pair does a pair
             hidden = disc(valid.shape, np.random.default_rng([seed, i, 99]))
-            unseen = np.where(hidden, np.nan, y).astype(np.float32)  # the fill never sees what the disc hides
-            stack = Stack(unseen, valid & ~hidden, scene.valid & hidden & has, [earlier], [days], now, then)
-            score = hidden & valid & has
-            out, route = fill_columns(y, stack, scene.valid & hidden, e, snow_is_ground(scene, stack.clear), seed)
+            score, learn = hidden & valid & has, valid & ~hidden & has
+            ab = linear_maps(base[:, learn].T, y[:, learn].T)
+            mask = write(at / f"disc{i}.tif", hidden[None].astype(np.float32), scene.grid, ["gap"])
+            out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
+            filled, route = fill_columns(Case(dated[0], dated[1:], mask, f"{s1}@{sb}", f"{s1}@{sa}"), base, work, seed)
+            out |= filled
             out["sar2optical"] = rgb[2:3]
             both = date_columns(out, series, day(b), day(a))
             rows.append({"earlier": a[:10], "later": b[:10], "days": days, "disc": i, "hidden": int(score.sum()),

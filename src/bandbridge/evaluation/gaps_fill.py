@@ -1,0 +1,77 @@
+"""``bandbridge gaps``' fill columns made by the command itself (issue 83): each case's inputs that
+are not files already are written to a work folder as ``bandbridge fill`` reads them (GeoTIFFs on
+the scene's grid, the hidden pixels as ``--mask``), ``inference/place/fill.run_fill`` fills the scene,
+and its output is read back in the scene's units. A pixel it left unfilled (``FILLED`` 0: no date is
+clear there) takes the case's fallback (the earlier date as is, or the scene as observed), never the
+value the mask hides.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+FILLED = 2  # the output's FILLED band where the command gave a value (inference/place/fill_finish.FILLED)
+
+
+@dataclass
+class Case:
+    """One fill as the command takes it: items (files or cube references) and ``--mask``."""
+
+    scene: str
+    earlier: list[str]
+    mask: str
+    sar: str | None = None
+    sar_earlier: str | None = None
+    later: list[str] = field(default_factory=list)
+
+
+def write(path: Path, values: np.ndarray, grid, names: list[str], when: str | None = None) -> str:
+    """``values (C, H, W)`` as a float32 GeoTIFF on ``grid`` (NaN: no data), its bands named, its date tagged."""
+    import rasterio
+    with rasterio.open(path, "w", driver="GTiff", height=grid.height, width=grid.width, count=values.shape[0],
+                       dtype="float32", crs=grid.crs, transform=grid.transform, nodata=np.nan) as dst:
+        dst.write(values.astype(np.float32))
+        dst.descriptions = tuple(names)
+        if when:
+            dst.update_tags(DATE=when)
+    return str(path)
+
+
+def run(case: Case, fallback: np.ndarray, work: Path, seed: int, route: str | None = None):
+    """``run_fill`` on ``case`` (``route``: forced): its values ``(C, H, W)`` in the scene's units
+    (``fallback`` where it filled nothing), its :class:`~bandbridge.inference.place.fill.FillRun` and
+    the lines it said."""
+    import rasterio
+
+    from bandbridge.inference.place.fill import run_fill
+    said: list[str] = []
+    out = Path(tempfile.mkdtemp(dir=work)) / "filled.tif"
+    done = run_fill(case.scene, str(out), case.earlier, case.sar, case.sar_earlier, case.mask, cog=False, seed=seed,
+                    say=said.append, later=case.later, route=route)
+    with rasterio.open(out) as src:
+        a = src.read().astype(np.float64)
+        a = a * np.array(src.scales)[:, None, None] + np.array(src.offsets)[:, None, None]
+    out.unlink()
+    filled = a[-1] == FILLED
+    return np.where(filled, a[:-1], fallback).astype(np.float32), done, said
+
+
+def fill_columns(case: Case, base: np.ndarray, work: Path, seed: int, later: str | None = None
+                 ) -> tuple[dict[str, np.ndarray], str]:
+    """The columns the command makes for one case, and its route in words: ``fit-no-sar`` (the fit
+    forced, no SAR), ``fit-sar`` (the fit forced), ``fill`` (its own route) and, given the nearest
+    clear date after the scene (``later``), ``fill-later``; ``base`` the earlier date as is (where
+    a column filled nothing)."""
+    out = {"fit-no-sar": run(replace(case, sar=None, sar_earlier=None), base, work, seed, "fit")[0]}
+    out["fill"], own, said = run(case, base, work, seed)
+    forced = own.route == "fit" and not own.regions  # the forced fit is the one fill chose
+    out["fit-sar"] = out["fill"] if forced else run(case, base, work, seed, "fit")[0]
+    route = own.route + "".join(f", earlier snow not taken{s[s.rfind(' ('):]}" for s in said if s.startswith("snow:"))
+    if later is not None:
+        out["fill-later"], both, _ = run(replace(case, later=[later]), base, work, seed)
+        route += f"; with the later date too: {both.route}" + (f" (by region: {both.regions})" if both.regions else "")
+    return out, route
