@@ -136,27 +136,12 @@ def main() -> None:
     import warnings
 
     from rasterio.errors import NotGeoreferencedWarning
-
-    from bandbridge.fileio import Terminated
     # a plain image (PNG, JPEG, a GeoTIFF without a CRS) is an input like any other: each reading
     # line says "no georeference" once, rasterio's warning would say it per open (28 lines for a glob)
     warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
-    got: list[int] = []
-
-    interrupted: list[int] = []
-
-    def on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
-        got.append(signum)
-        raise Terminated()
-
-    def on_sigint(signum, frame):  # noqa: ARG001 - as Python's own, but remembered (see below)
-        interrupted.append(signum)
-        raise KeyboardInterrupt
-    try:
-        signal.signal(signal.SIGTERM, on_sigterm)
-        signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread (embedded use)
-        pass
+    got: list[int] = []  # SIGTERMs
+    interrupted: list[int] = []  # Ctrl-Cs
+    _remember_signals(got, interrupted)
     try:
         code = app(standalone_mode=False)
     except BandbridgeError as e:
@@ -171,25 +156,51 @@ def main() -> None:
             got.append(signal.SIGTERM)
         code = 130
     except Exception as e:  # click's own refusals (typer vendors click: matched by shape)
-        from bandbridge.fileio import disk_full_message
-        full = disk_full_message(e)
-        if full:  # a full disk: one line (outputs are temporary until complete)
-            error(full)
-            sys.exit(2)
-        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
-            raise
-        ctx = getattr(e, "ctx", None)
-        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            typer.echo(ctx.get_help())
-            sys.exit(2)
-        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        error(f"{e.format_message()}{where}")
-        sys.exit(2)
+        _refuse_in_one_line(e)
     if code == 130:
         err.print(f"interrupted ({'SIGTERM' if got else 'Ctrl-C'}); partial outputs removed",
                   highlight=False)
         sys.exit(143 if got else 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _remember_signals(got: list[int], interrupted: list[int]) -> None:
+    """SIGTERM raises :class:`~bandbridge.fileio.Terminated` and Ctrl-C KeyboardInterrupt, each
+    remembered in its list (Lightning turns either into sys.exit(1); main tells them apart)."""
+    import signal
+
+    from bandbridge.fileio import Terminated
+
+    def on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+        got.append(signum)
+        raise Terminated()
+
+    def on_sigint(signum, frame):  # noqa: ARG001 - as Python's own, but remembered
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread (embedded use)
+        pass
+
+
+def _refuse_in_one_line(e: Exception) -> None:
+    """A full disk or one of click's refusals as one line and exit code 2; anything else raised."""
+    from bandbridge.fileio import disk_full_message
+    full = disk_full_message(e)
+    if full:  # a full disk: one line (outputs are temporary until complete)
+        error(full)
+        sys.exit(2)
+    if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+        raise e
+    ctx = getattr(e, "ctx", None)
+    if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        typer.echo(ctx.get_help())
+        sys.exit(2)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    error(f"{e.format_message()}{where}")
+    sys.exit(2)
 
 
 def error(message: str) -> None:
