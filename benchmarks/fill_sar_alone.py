@@ -1,5 +1,5 @@
-"""A cloud gap filled from Sentinel-1 alone (``learners/gapfill._sar_alone``: what ``fill --sar``
-does where no earlier date is clear), scored on the WorldCereal protocol of ``bandbridge gaps``:
+"""A cloud gap filled from Sentinel-1 alone (``bandbridge fill --sar`` without ``--earlier``, the command
+itself), scored on the WorldCereal protocol of ``bandbridge gaps``:
 the same 42 date pairs and the same seeded discs (the rows ``disc`` of ``docs/results/gaps.json``),
 but no earlier date given, so every hidden pixel is one no earlier date is clear at.
 
@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from bandbridge.evaluation.gaps import REAL_EVERY, SAMPLES, SEED, disc, pairs, sample_files
-from bandbridge.inference.place.fill_read import read_layer, sar_on
-from bandbridge.learners.gapfill import Stack, fill
+from bandbridge.evaluation.gaps_fill import Case, run, write
+from bandbridge.inference.place.fill_read import read_layer
 
 
 def mae(v: np.ndarray, y: np.ndarray, score: np.ndarray) -> float:
@@ -41,19 +42,20 @@ def case(root: Path, sample: str, i: int, pair: tuple[str, str, str, str], cloud
     valid = scene.valid & scene.clear
     hidden = disc(valid.shape, rng)
     y = scene.values
-    none = np.full_like(y, np.nan)  # no earlier date: every gap pixel is one SAR alone may fill
-    stack = Stack(np.where(hidden, np.nan, y), valid & ~hidden, scene.valid & hidden, [none], [None],
-                  sar_on(scene, f"{s1}@{sb}", "--sar")[0], sar_on(scene, f"{s1}@{sa}", "--sar-earlier")[0])
-    got = fill(stack, seed=SEED)
+    with tempfile.TemporaryDirectory() as work:  # the command itself: --sar (it takes --sar-earlier only beside
+        # an --earlier), the disc as --mask
+        mask = write(Path(work) / "disc.tif", hidden[None].astype(np.float32), scene.grid, ["gap"])
+        values, _, _ = run(Case(f"{s10}@{b}#scl={s20}", [], mask, f"{s1}@{sb}"), np.full_like(y, np.nan),
+                           Path(work), SEED)
     earlier = np.where(e.clear, e.values, np.nan)
     score = hidden & valid & np.isfinite(earlier).all(0)  # the pixels gaps.json scores
     med = np.nanmedian(np.where(valid & ~hidden, y, np.nan).reshape(y.shape[0], -1), axis=1)
     row = {"sample": sample[7:], "earlier": a[:10], "later": b[:10], "scored": int(score.sum()),
-           "filled": bool(got.filled[score].all()),
+           "filled": bool(np.isfinite(values[:, score]).all()),
            "clear-part median": mae(np.broadcast_to(med[:, None, None], y.shape), y, score),
            "earlier as is": mae(earlier, y, score)}
     if row["filled"]:
-        row["sar alone"] = mae(got.values, y, score)
+        row["sar alone"] = mae(values, y, score)
     return row
 
 

@@ -222,29 +222,22 @@ def test_earlier_snow_is_not_the_ground_where_the_scene_shows_none(run_cli, tmp_
     assert not snow_is_ground(read_layer(step(AFTER_SNOW), ""), np.ones((64, 64), bool))
 
 
-def test_the_edge_correction_brings_the_gap_edge_nearer_the_truth():
-    """A disc hidden over a clear date (its truth known), filled by the fit: the route's held-out
-    error on the clear part, spread into the gap (policy.FILL_EDGE_PX), lowers the error on the
-    ring of gap pixels nearest the edge and fades to nothing deep inside."""
+def test_the_edge_correction_spreads_the_edge_residual_and_fades_inside():
+    """The route's held-out error on the clear part (here a bias of 0.01 all round a disc) is
+    spread into the gap (policy.FILL_EDGE_PX): nearly the whole bias on the gap's edge, nothing
+    deep inside, none where nothing is known or the length is 0."""
     from scipy.ndimage import distance_transform_edt
 
-    from bandbridge.inference.place.fill_read import read_layer
-    from bandbridge.learners.gapfill import Stack, composite, edge_correction, fill
-    scene, e = read_layer(step("2018-07-23"), ""), read_layer(step("2018-07-15"), "")
+    from bandbridge.learners.gapfill import edge_correction
     yy, xx = np.mgrid[:64, :64]
     hidden = (yy - 30) ** 2 + (xx - 34) ** 2 <= 20 ** 2
-    earlier = np.where(e.clear, e.values, np.nan)
-    ok = scene.valid & scene.clear & composite([earlier])[1]
-    stack = Stack(np.where(hidden, np.nan, scene.values), ok & ~hidden, hidden & ok, [earlier], [8])
-    done = fill(stack, force="linear", allow_fit=False, seed=0)
-    assert done.corrected and np.isfinite(done.residual).all(0).sum() > 1000
-    raw = done.values - edge_correction(done.residual)
+    residual = np.where(hidden, np.nan, 0.01)[None].repeat(2, 0)
+    got = edge_correction(residual)
     depth = distance_transform_edt(hidden)
-    ring, deep = done.filled & (depth <= 3), done.filled & (depth >= 15)
-    err = [float(np.abs(v[:, ring] - scene.values[:, ring]).mean()) for v in (done.values, raw)]
-    assert err[0] < err[1], err
-    moved = np.abs(done.values - raw)
-    assert moved[:, deep].mean() < 0.1 * moved[:, ring].mean()
+    ring, deep = hidden & (depth <= 1), hidden & (depth >= 15)
+    assert np.allclose(got[:, ~hidden], 0.01, atol=1e-6) and 0.004 < got[:, ring].mean() < 0.01
+    assert np.abs(got[:, deep]).max() < 1e-4
+    assert not edge_correction(residual, 0).any() and not edge_correction(np.full_like(residual, np.nan)).any()
 
 
 def test_sar_alone_without_an_earlier_date(run_cli, tmp_path, quick_fit):
@@ -272,66 +265,39 @@ def test_sar_alone_without_an_earlier_date(run_cli, tmp_path, quick_fit):
     assert code == 2 and "--sar-earlier" in _one_line(err) and not (tmp_path / "never.tif").exists()
 
 
-def test_a_scene_far_brighter_than_its_earlier_date_reaches_the_map_unclipped(quick_fit):
+def test_a_scene_far_brighter_than_its_earlier_date_reaches_the_map_unclipped(quick_fit, tmp_path):
     """A scene that is a bright cloud SCL calls snow (reflectance about 0.6) over a dark earlier
     date (0.02-0.12): the scene's model units (its clear part's range) put the earlier date far
     below 0, and the fit's design is fed in a range that holds it (fill_fit.feed_of), so the fit's
     per-band map reads the earlier date, not a constant. Fed over a fixed (0, 4), clipped at 0, the
     forced fit's gap error was the scene's own spread (the gaps record's snow-labelled scenes:
-    0.0553 against 0.0173)."""
+    0.0553 against 0.0173). Through the command, the fit and the map forced (``run_fill(route=)``)."""
     from scipy.ndimage import gaussian_filter
 
-    from bandbridge.learners.fill_fit import FEED
-    from bandbridge.learners.gapfill import ArraySource, Stack, fill
+    from bandbridge.inference.place.fill import run_fill
+    from bandbridge.learners.fill_fit import FEED, Units
     rng = np.random.default_rng(0)
     field = np.stack([gaussian_filter(rng.normal(size=(48, 48)), 3) for _ in range(4)])
     earlier = (0.07 + 0.05 * field / np.abs(field).max()).astype(np.float32)
     scene = (0.55 + 0.8 * earlier + rng.normal(0, 0.002, earlier.shape)).astype(np.float32)
     yy, xx = np.mgrid[:48, :48]
     gap = (yy - 24) ** 2 + (xx - 24) ** 2 <= 14 ** 2
-    stack = Stack(np.where(gap, np.nan, scene), ~gap, gap, [earlier], [2])
-    src = ArraySource(stack, use_sar=False)
-    assert src.x.min() < FEED[0] - 1 and src.feed[0] <= src.x.min()  # the case: far below the least feed, held
-    err = {r: float(np.abs(fill(stack, use_sar=False, force=r, seed=0).values[:, gap] - scene[:, gap]).mean())
-           for r in ("fit", "linear")}
+    assert Units(scene, ~gap).to_model(earlier).min() < FEED[0] - 1  # the case: far below the least feed
+    files = {}
+    for name, v in (("scene", scene), ("earlier", earlier), ("mask", gap[None].astype(np.float32))):
+        files[name] = str(tmp_path / f"{name}.tif")
+        with rasterio.open(files[name], "w", driver="GTiff", height=48, width=48, count=len(v), dtype="float32",
+                           crs="EPSG:32631", transform=Affine(10, 0, 500000, 0, -10, 4000000)) as dst:
+            dst.write(v)
+    err = {}
+    for r in ("fit", "linear"):
+        out = tmp_path / f"{r}.tif"
+        run_fill(files["scene"], str(out), [files["earlier"] + "#clear"], mask=files["mask"], say=lambda s: None,
+                 route=r)
+        with rasterio.open(out) as src:
+            a = src.read()
+        done = a[4] == 2
+        assert done[gap].all()
+        err[r] = float(np.abs(a[:4][:, done] - scene[:, done]).mean())
     spread = float(np.abs(scene[:, gap] - scene[:, gap].mean(1, keepdims=True)).mean())
     assert err["fit"] < 2 * err["linear"] and err["fit"] < 0.5 * spread, (err, spread)
-
-
-def test_each_gap_region_takes_the_route_that_holds_out_best_on_its_own_kind():
-    """Issue 75's route per gap region: a later date clear on the left half only, the scene halfway
-    between it and the earlier date. Where both sides are clear the interpolation is the scene; where
-    only the earlier date is, the interpolation is that date as it is (off by the change), and its
-    per-band map is best. Each region takes what held out best on the clear pixels of its kind, said
-    with its share of the gap; the gap's error is below either route's over the whole gap. A kind
-    with under fill_regions.REGION_MIN held-out pixels takes the scene's route, and says so."""
-    from scipy.ndimage import gaussian_filter
-
-    from bandbridge.learners.fill_regions import BEFORE, BOTH, REGION_MIN, differs
-    from bandbridge.learners.gapfill import Stack, fill
-    rng = np.random.default_rng(1)
-
-    def field(mean):
-        f = np.stack([gaussian_filter(rng.normal(size=(64, 64)), 2) for _ in range(4)])
-        return (mean + 0.05 * f / np.abs(f).max()).astype(np.float32)
-    before, after = field(0.2), field(0.4)
-    scene = (0.5 * (before + after) + rng.normal(0, 0.001, before.shape)).astype(np.float32)
-    yy, xx = np.mgrid[:64, :64]
-    gap = (yy - 32) ** 2 + (xx - 32) ** 2 <= 16 ** 2
-
-    def run(clear_after, force=None):
-        later = np.where(clear_after, after, np.nan).astype(np.float32)
-        stack = Stack(np.where(gap, np.nan, scene), ~gap, gap, [before], [5], later=[later], later_days=[5])
-        done = fill(stack, allow_fit=False, force=force, seed=0)
-        return done, float(np.abs(done.values[:, gap] - scene[:, gap]).mean())
-    done, err = run(xx < 32)
-    assert {k: r.route for k, r in done.regions.items()} == {BOTH: "interpolated", BEFORE: "linear"}, done.regions
-    assert differs(done.regions, done.route)  # one region's route is not the scene's: said
-    assert abs(sum(r.share for r in done.regions.values()) - 1) < 1e-6
-    assert "of the gap, dates before and after: interpolated (held out on" in done.regions[BOTH].text()
-    others = {r: run(xx < 32, r)[1] for r in ("linear", "interpolated")}
-    assert err < 0.8 * min(others.values()), (err, others)  # 0.0032 against the map's 0.0049 (2026-11-27)
-    narrow, _ = run((xx >= 18) & (xx < 22))  # clear after on four columns across the gap: too few of that kind
-    both = narrow.regions.get(BOTH)
-    assert both is not None and both.held_out < REGION_MIN and both.route == narrow.route and not both.mae
-    assert "the scene's route" in both.text()

@@ -36,9 +36,8 @@ def _triplets(rec: dict) -> list[str]:
              "GLF-CR, where these files come from, trains with); both dilated as `fill` dilates. **The cloud-free "
              "image is another date**: its error holds what changed between the dates, so *dates apart* gives the "
              "two dates' MAE on the clear part, where nothing was filled. No earlier clear date stands beside a "
-             "triplet, so `fill` runs as `learners/gapfill.fill` does without one: SAR alone fitted on the clear "
-             "part where that holds out better than a constant, else the gap left as observed (what `fill --sar` "
-             "does without `--earlier`). `sar2optical`'s floor was fitted on these very cloud-free "
+             "triplet, so `fill --sar` runs without `--earlier`: SAR alone fitted on the clear "
+             "part where that holds out better than a constant, else the gap left as observed. `sar2optical`'s floor was fitted on these very cloud-free "
              "images among its training pixels: its column is not held out. MAE in reflectance over the gap "
              "pixels (those the rule calls cloud in the cloud-free image left out), B02, B03, B04, B08.", "",
              "| patch | mask | cloud (score) | gap | clear px | scored px | dates apart | " +

@@ -1,8 +1,7 @@
 """The decision of ``bandbridge fill`` (``learners/gapfill.py`` says what it is): the route that holds
 out best on a scene's clear part, and the fit as one module (``Anchored(learner, FillBase)``),
-made on any :class:`Source` — a :class:`~bandbridge.learners.gapfill.Stack` held in memory, or the
-work files the engine predicts (``inference/place/fill_engine.py``) — from a sample of its clear
-pixels (``learners/scene_fit.py``: spread, features on windows around them).
+made on any :class:`Source` (the work files the engine predicts, ``inference/place/fill_strips.py``)
+from a sample of its clear pixels (``learners/scene_fit.py``: spread, features on windows around them).
 """
 
 from __future__ import annotations
@@ -334,7 +333,13 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
         dec.features = _names(src, extra)
     dec.route = force if force in dec.mae else min(dec.mae, key=dec.mae.get)
     dec.why = _why(dec.route, dec.mae, n, allow_fit, getattr(src, "unit", "the scene's stored units"))
-    codes = getattr(src, "region", None)  # the engine's work files: none until they say it (one route)
+    _residuals(dec, getattr(src, "region", None), held, rows, cols, tested, y_px, gap, force)
+    return dec
+
+
+def _residuals(dec: Decision, codes, held: dict, rows, cols, tested, y_px, gap, force: str | None) -> None:
+    """``dec``'s route per gap region (``codes``: ``fill_regions.region_map`` of the scene, None: one route)
+    and its held-out residuals on the sampled pixels ``rows, cols`` (``held``: each route's predictions)."""
     if codes is not None and gap is not None:
         dec.regions = judge(codes[rows[tested], cols[tested]], {k: p[tested] for k, p in held.items()},
                             y_px[tested], codes[gap], dec.route, force if force in dec.mae else None)
@@ -342,7 +347,6 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
         if dec.regions else held[dec.route]
     dec.held = (rows[tested], cols[tested], (y_px - pred)[tested].T)
     dec.sampled = (rows, cols)
-    return dec
 
 
 def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | None:
