@@ -26,7 +26,8 @@ from bandbridge.data.reference import open_reference
 from bandbridge.evaluation.wald import NAIP_TEST, make_reference, naip_rgb
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.jobs.predict import predict
-from bandbridge.inference.place.reference import ReferenceOptions
+from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
 
 KS = (16, 24, 48, 96, 200)
 LEFT = 0.4  # of the columns the partial reference covers
@@ -56,8 +57,8 @@ def main() -> None:
         plain = band(d / "plain.tif")[0]  # its scale tag (255) read: DN
 
         def guided(ref: Path) -> tuple[np.ndarray, dict]:
-            predict([str(rgb)], "rgb2nir", str(d / "out.tif"), PredictOptions(), overwrite=True,
-                    reference=ReferenceOptions(source=str(ref)))
+            predict_with_reference([str(rgb)], "rgb2nir", str(d / "out.tif"), PredictOptions(), Overrides(),
+                                   ReferenceOptions(source=str(ref)), overwrite=True)
             return band(d / "out.tif")
 
         for k in KS:

@@ -23,15 +23,15 @@ import rasterio
 
 from bandbridge.evaluation.wald import cases
 from bandbridge.inference.core.options import PredictOptions
-from bandbridge.inference.jobs.predict import predict
-from bandbridge.inference.place.reference import ReferenceOptions
+from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
 from bandbridge.policy import STALE_DAYS
 
 
 def run(rgb: str, ref: str, out: Path, date: str | None) -> tuple[np.ndarray, str]:
     """``predict --reference`` (``--reference-date date`` where given): the band in DN, its correction tag."""
-    predict([rgb], "rgb2nir", str(out), PredictOptions(), overwrite=True,
-            reference=ReferenceOptions(source=ref, date=date), say=lambda s: None)
+    predict_with_reference([rgb], "rgb2nir", str(out), PredictOptions(), Overrides(),
+                           ReferenceOptions(source=ref, date=date), overwrite=True)
     with rasterio.open(out) as s:
         return s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1], s.tags()["bandbridge_correction"]
 

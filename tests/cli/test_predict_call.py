@@ -1,7 +1,8 @@
-"""`bandbridge predict` parses, builds its option objects once and calls one function (issues 69, 77):
-every flag reaches ``inference/jobs/predict.predict`` inside the prediction's (``PredictOptions``), the
-cluster's (``Cluster``) or the reference's (``ReferenceOptions``) options, or as the call's own keyword;
-the reference's companion flags are checked; the command only prints what comes back."""
+"""`bandbridge predict` parses, builds its option objects once and calls one function (issues 69, 77, 83):
+every flag reaches ``inference/jobs/predict.predict`` (with ``--reference``:
+``inference/place/reference.predict_with_reference``) inside the prediction's (``PredictOptions``), the
+cluster's (``Cluster``, in the ``Engine``) or the reference's (``ReferenceOptions``) options, or as the
+call's own keyword; the reference's companion flags are checked; the command only prints what comes back."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs import predict as jobs
 from bandbridge.inference.jobs.predict import Outcome
+from bandbridge.inference.place import reference as place
 from bandbridge.inference.place.reference import reference_options
 
 
@@ -19,13 +21,14 @@ from bandbridge.inference.place.reference import reference_options
 def calls(monkeypatch):
     got = []
 
-    def fake(inputs, model, output, opts, ov, **kw):
-        got.append(dict(inputs=inputs, model=model, output=output, opts=opts, ov=ov, **kw))
+    def fake(inputs, model, output, opts, ov, reference=None, **kw):
+        got.append(dict(inputs=inputs, model=model, output=output, opts=opts, ov=ov, reference=reference, **kw))
         kw["say"]("a line said")
         with kw["bar"]() as add:
             add("x", 1)
         return Outcome([{"mpix": 1.5}], 2.0)
     monkeypatch.setattr(jobs, "predict", fake)
+    monkeypatch.setattr(place, "predict_with_reference", fake)
     return got
 
 
@@ -49,9 +52,10 @@ def test_the_command_builds_the_options_once_and_prints_the_report(run_cli, call
     assert code == 0, err
     (c,) = calls
     assert (c["inputs"], c["model"], c["output"]) == (["a.tif", "b.tif"], "rgb2nir", "out")
-    assert c["ov"].bands == ("2", "1", "0") and c["threads"] == 2 and c["plan_only"] is False
+    assert c["ov"].bands == ("2", "1", "0") and c["engine"].threads == 2 and c["plan_only"] is False
     assert c["opts"].indices == ("ndvi", "evi") and c["opts"].creation == {"COMPRESS": "zstd"} and c["opts"].cog
-    assert c["cluster"].workers == 3 and c["cluster"].strips == 4 and c["cluster"].used
+    cluster = c["engine"].cluster
+    assert cluster.workers == 3 and cluster.strips == 4 and cluster.used
     assert c["reference"].source == "ref.tif" and c["reference"].date == "2020-08-31"
     assert units == [None]  # on a cluster the bar counts tasks, not tiles
     assert "a line said" in stdout and "1 file(s), 1.50 MPix" in stdout

@@ -49,6 +49,13 @@ def inputs(tmp_path_factory):
             "reference": (rgb, ["-m", "rgb2nir", "--reference", str(ref)], "rgb2nir → rgb2nir-naip")}
 
 
+def _block(out: str, key: str) -> str:
+    """A line of the fit's block (``place/plan.Block``: unindented, after the inputs')."""
+    m = re.findall(rf"^{key}: (.*)$", out, re.M)
+    assert m, (key, out)
+    return m[-1]
+
+
 def _field(out: str, key: str) -> str:
     m = re.search(rf"^  {key}: (.*)$", out, re.M)
     assert m, (key, out)
@@ -69,11 +76,13 @@ def test_the_plan_says_every_decision_and_the_run_does_what_it_said(inputs, run_
     fallback, tiles = _field(plan, "fallback"), _field(plan, "tiles")
     assert fallback.startswith(("images unlike every training source", "none"))
     backend = re.search(r"^backend: [^:]+: (.*)$", plan, re.M)
-    if kind == "reference":  # the fit's bundle runs, its backend and tiles decided in the plan, before the fit
-        tile = int(re.match(r"where the route is a fit, its bundle on (\d+)² tiles", tiles).group(1))
-        fit_backend = re.match(r"where the route is a fit, its bundle runs on (\w+ \w+): ", _field(plan, "backend"))
-        assert backend is None and fit_backend, plan
-        assert _field(plan, "route").startswith("16,384 clear cells: a fit at the reference's scale")
+    if kind == "reference":  # the fit's bundle runs, its backend and tiles decided in the plan's block, before
+        # the fit; the model's own output (a pass of the fit where a route needs it) decided as plain predict decides
+        tile = int(re.match(r"(\d+)² overlapping by \d+ px \(the fit's own", _block(plan, "tiles")).group(1))
+        fit_backend = re.match(r"where a band takes the fit, its bundle runs on (\w+ \w+): ", _block(plan, "backend"))
+        assert backend and fit_backend and backend.group(1) != _block(plan, "backend"), plan
+        assert _block(plan, "route").startswith("16,384 clear cells: a fit at the reference's scale")
+        assert re.search(r"^memory: planned under [\d.]+ GB peak", plan, re.M), plan
         code, run, err = run_cli("predict", str(src), *flags, "-o", str(dst))
         assert code == 0, err
         assert reading in run and _field(plan, "reference") in run  # the same reference, read alike

@@ -42,12 +42,13 @@ def _nir(path, values: np.ndarray, k: float, x0: float = X0, y0: float = Y0, dty
 
 
 def _plan(rgb, ref, out):
+    from bandbridge.inference.core.interpret import Overrides
     from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.jobs.plan import make_plan
-    from bandbridge.inference.place.reference import ReferenceOptions
+    from bandbridge.inference.jobs.predict import Engine
+    from bandbridge.inference.place.reference import KIND, ReferenceOptions, Request
     said = []
-    plan = make_plan([str(rgb)], "rgb2nir", str(out), PredictOptions(), reference=ReferenceOptions(source=str(ref)),
-                     say=said.append)
+    plan = KIND.plan(Request([str(rgb)], "rgb2nir", str(out), PredictOptions(), Overrides(),
+                             ReferenceOptions(source=str(ref))), Engine(), said.append)
     return plan, said
 
 
@@ -62,8 +63,8 @@ def test_at_k_200_a_reference_over_every_cell_is_not_called_cloudy(tmp_path):
     plan, said = _plan(rgb, ref, tmp_path / "o.tif")
     assert not [s for s in said if "are clear" in s], said  # every cell the input touches is clear
     r = plan.references[0]
-    cover = coarse_inputs(plan.jobs[0], r.ref.grid, r.fine)[1]
-    seen = int((r.ref.valid & (cover >= MIN_COVER)).sum())  # what the fit counts (reference_fit.prepare)
+    cover = coarse_inputs(plan.model.jobs[0], r.ref.grid, r.fine)[1]
+    seen = int((r.ref.valid & (cover >= MIN_COVER)).sum())  # what the fit counts (reference_fit.measure)
     assert r.ref.clear_cells == seen and f"{seen:,} clear cells the input covers whole" in r.line(rgb), r.line(rgb)
     assert seen == 20
     # a reference clear over the western two columns only: 8 of the 20 cells the input covers, said so
@@ -132,8 +133,8 @@ def test_the_held_out_figure_is_one_figure_in_one_unit_on_the_line_and_the_tags(
 
     from bandbridge.data.grids import Grid
     from bandbridge.data.reference import Reference
-    from bandbridge.inference.place.reference import Plan, fit_lines
-    from bandbridge.inference.place.reference_finish import provenance
+    from bandbridge.inference.place.reference import Plan
+    from bandbridge.inference.place.reference_finish import fit_lines, provenance
     g = SimpleNamespace(route="fit", chosen="linear", cells=5000, fit_mae=0.1532, corrected_mae=0.1312,
                         upsampled_mae=0.2, correct=True, why="applied: held out at the reference's scale it lowered "
                         "the error", filled_from="", stored_error=lambda e: 100 * e)

@@ -1,12 +1,13 @@
-"""`predict --reference --plan` states what the run then does (issues 75, 77): the fit is planned by
-``make_plan`` — one fit over the scene a folder of tiles makes (not one per tile), its backend (the
-rule for a learner bundle, which needs no fitted value) and its tiles (the fit's config) — and the
-run serves it through predict's own branches, here and on a local Dask cluster, recording in its
-summary rows the backend and tile the plan printed."""
+"""`predict --reference --plan` states what the run then does (issues 75, 77, 83): the fit is planned
+by the reference kind (``place/reference.KIND.plan``) — one fit over the scene a folder of tiles
+makes (not one per tile), its backend (``place/engine.decide``) and its tiles (``engine.tile_for``)
+in the one block — and the run serves it through predict's own branches, here and on a local Dask
+cluster, recording in its summary rows the backend and tile the plan printed."""
 
 from __future__ import annotations
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -38,24 +39,25 @@ def test_the_reference_plan_is_what_the_run_records(tiles, tmp_path, workers):
     if workers:
         pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'bandbridge[dist]')")
     from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.jobs.plan import make_plan
-    from bandbridge.inference.jobs.predict import Cluster, predict
-    from bandbridge.inference.place.reference import ReferenceOptions
+    from bandbridge.inference.core.interpret import Overrides
+    from bandbridge.inference.jobs.predict import Cluster, Engine
+    from bandbridge.inference.place.reference import KIND, ReferenceOptions, Request, predict_with_reference
     folder, ref = tiles
-    cluster, ropts = Cluster(workers=workers), ReferenceOptions(source=str(ref))
-    plan = make_plan([str(folder)], "rgb2nir", str(tmp_path / "out"), PredictOptions(), reference=ropts,
-                     cluster=cluster)
+    engine, ropts = Engine(cluster=Cluster(workers=workers)), ReferenceOptions(source=str(ref))
+    plan = KIND.plan(Request([str(folder)], "rgb2nir", str(tmp_path / "out"), PredictOptions(), Overrides(), ropts),
+                     engine, lambda s: None)
     lines = "\n".join(plan.lines())
     # one fit over the mosaic, as the run makes it (issue 77: the plan said one per tile)
     assert lines.count("fit: one fit over the scene of 2 inputs (east_20200831.tif, west_20200831.tif)") == 2, lines
-    decided = [plan.decided(j) for j in plan.jobs]
+    decided = [plan.decided(j) for j in plan.model.jobs]
     assert decided[0] == decided[1] and decided[0]["backend"] and decided[0]["tile"], decided
     b, tile = decided[0]["backend"], decided[0]["tile"]
-    assert lines.count(f"  backend: where the route is a fit, its bundle runs on {b}: ") == 2, lines
-    assert lines.count(f"  tiles: where the route is a fit, its bundle on {tile}² tiles overlapping by") == 2, lines
+    assert lines.count(f"\nbackend: where a band takes the fit, its bundle runs on {b}: ") == 1, lines
+    assert lines.count(f"\ntiles: {tile}² overlapping by") == 1, lines
+    assert re.search(r"^memory: planned under [\d.]+ GB peak", lines, re.M), lines
     said = []
-    out = predict([str(folder)], "rgb2nir", str(tmp_path / "out"), PredictOptions(), cluster=cluster,
-                  reference=ropts, say=said.append)
+    out = predict_with_reference([str(folder)], "rgb2nir", str(tmp_path / "out"), PredictOptions(), Overrides(),
+                                 ropts, engine=engine, say=said.append)
     rows = out.rows
     if workers:  # the summary CSV holds the same
         rows = list(csv.DictReader(open(out.summary)))

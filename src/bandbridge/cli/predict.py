@@ -1,6 +1,7 @@
 """`bandbridge predict`: rasters of any size, here or on a Dask cluster. The command parses its flags, builds
 their option objects once (the prediction's ``PredictOptions``, the cluster's ``Cluster``, the reference's
-``ReferenceOptions``), calls one function (inference/jobs/predict.predict) and prints what comes back."""
+``ReferenceOptions``), calls one function (inference/jobs/predict.predict, or with ``--reference``
+inference/place/reference.predict_with_reference) and prints what comes back."""
 
 from __future__ import annotations
 
@@ -55,16 +56,21 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.core.writer import parse_creation_options
     from bandbridge.inference.jobs import predict as jobs
-    from bandbridge.inference.place.reference import reference_options
+    from bandbridge.inference.place import reference as place
     opts = PredictOptions(tile=tile, overlap=overlap, batch_size=batch_size, dtype=dtype, append=append,
                           indices=tuple(k.strip() for k in index.split(",")) if index else (), cog=cog,
                           creation=parse_creation_options(creation), sensor=sensor, confidence=confidence)
     cluster = jobs.Cluster(workers=workers, scheduler=scheduler, retries=retries, strips=strips, summary=summary)
-    ref = reference_options(reference, reference_mask, reference_date, reference_band)
-    done = jobs.predict(inputs, model, output, opts, overrides(bands, band_names, scaling, vmin, vmax),
-                        overwrite=overwrite, backend=backend, precision=precision, threads=threads, compile=compile_,
-                        cluster=cluster, stac=stac, say=lambda line: out.print(line, highlight=False),
-                        bar=lambda: bars(unit=None if cluster.used else "tiles"), reference=ref, plan_only=plan)
+    ref = place.reference_options(reference, reference_mask, reference_date, reference_band)
+    ov = overrides(bands, band_names, scaling, vmin, vmax)
+    said = dict(overwrite=overwrite, stac=stac, say=lambda line: out.print(line, highlight=False),
+                bar=lambda: bars(unit=None if cluster.used else "tiles"), plan_only=plan)
+    if ref is None:
+        done = jobs.predict(inputs, model, output, opts, ov, backend=backend, precision=precision, threads=threads,
+                            compile=compile_, cluster=cluster, **said)
+    else:
+        engine = jobs.Engine(backend=backend, precision=precision, threads=threads, compile=compile_, cluster=cluster)
+        done = place.predict_with_reference(inputs, model, output, opts, ov, ref, engine=engine, **said)
     if plan:  # --plan: said, nothing written
         return
     from bandbridge.machine import process_seconds

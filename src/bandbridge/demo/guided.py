@@ -35,8 +35,7 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
     reason there is none in the status (an index of the upload's and the reference's units would
     mix them)."""
     from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.jobs.predict import predict
-    from bandbridge.inference.place.reference import ReferenceOptions
+    from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
     if not upload:
         raise BandbridgeError("upload the image to translate first")
     if not reference:
@@ -51,8 +50,8 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
     no_index = ""
 
     def run(indices: tuple[str, ...]) -> None:
-        predict([str(path)], name, str(out), PredictOptions(cog=True, indices=indices), ov, overwrite=True,
-                reference=ReferenceOptions(source=str(reference)), say=said.append)
+        predict_with_reference([str(path)], name, str(out), PredictOptions(cog=True, indices=indices), ov,
+                               ReferenceOptions(source=str(reference)), overwrite=True, say=said.append)
     try:
         run(indices)
     except BandbridgeError as e:  # refused when it is planned (before any work): units that would mix

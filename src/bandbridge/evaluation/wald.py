@@ -154,8 +154,8 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
     """Every case of :func:`cases` (``only``: those whose name or kind holds it), scored."""
     from bandbridge.errors import BandbridgeError
     from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.jobs.predict import predict
-    from bandbridge.inference.place.reference import ReferenceOptions
+    from bandbridge.inference.core.interpret import Overrides
+    from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     done = []
@@ -168,8 +168,8 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
 
         def guided() -> np.ndarray:
             """``predict --reference`` as a user runs it; the band written, in its physical units."""
-            predict([case.rgb], model, str(out), PredictOptions(), overwrite=True,
-                    reference=ReferenceOptions(source=case.ref), say=lambda s: None)
+            predict_with_reference([case.rgb], model, str(out), PredictOptions(), Overrides(),
+                                   ReferenceOptions(source=case.ref), overwrite=True)
             with rasterio.open(out) as s:
                 return s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
         try:

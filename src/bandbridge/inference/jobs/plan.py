@@ -1,13 +1,14 @@
 """What ``bandbridge predict`` will do, decided before any work (issue 59): :class:`PredictPlan`
 holds, for every input, the model it is routed to (the floor where the file's stored depth is
 another sensor's), how it is read and scaled, its outputs, whether images unlike training fall
-back to a floor, its reference if any; and for every model, the backend (as asked, cached, to be
-measured, or the reference unmeasured) and its tiles (jobs/tiles.py: as asked, its own, or grown to
+back to a floor; and for every model, the backend (as asked, cached, to be measured, or
+unmeasured) and its tiles (jobs/tiles.py: as asked, its own, or grown to
 the memory — decided here from the cache, or where a measure must come first, once by the same
 rule when the backend is built, before any output is opened). ``predict --plan`` prints it and
 stops; without ``--plan`` the same object drives the run here or on Dask (jobs/predict.py), so
 what was printed is what runs. Building a plan reads headers, a bounded look at each file's values
-(``policy.LOOK_READ_MPIX``), the backend cache and the reference; it writes nothing.
+(``policy.LOOK_READ_MPIX``) and the backend cache; it writes nothing. (``--reference`` plans its
+inputs with it, their model's own output a pass of its fit: ``inference/place/reference.py``.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from bandbridge import policy  # read at call time: tests set PROBE_MPIX
-from bandbridge.errors import BandbridgeError, BandChoiceError
+from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.predictor import plan_file
@@ -34,22 +35,11 @@ class PredictPlan:
     jobs: list[Job]
     skipped: int  # earlier outputs of bandbridge among the inputs, left out
     backends: dict[Path, Decision]  # per model folder
-    references: list = field(default_factory=list)  # place/reference.Plan, one per job (--reference)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # files refused (a cluster run)
     threads: int | None = None  # --threads (the forward's memory is measured per thread count)
     cluster: object | None = None  # jobs/predict.Cluster: where it runs (None or unused: here)
     tiling: dict[Path, Tiling] = field(default_factory=dict)  # per model folder (jobs/tiles.py)
     resident: float | None = None  # this process's resident size when the plan was made (bytes)
-    scenes: list = field(default_factory=list)  # place/reference_scene.Scene: inputs fitted once as their mosaic
-    scene_plans: list = field(default_factory=list)  # place/reference.Plan of each scene's one fit
-
-    def fit_of(self, i: int) -> tuple:
-        """``(plan, scene)`` of the fit that serves input ``i`` with ``--reference``: its scene's
-        (one fit over the mosaic) or its own (scene None)."""
-        for s, p in zip(self.scenes, self.scene_plans):
-            if i in s.members:
-                return p, s
-        return self.references[i], None
 
     @property
     def on_cluster(self) -> bool:
@@ -64,8 +54,6 @@ class PredictPlan:
         """What the run of ``job`` will record (its summary row's ``backend`` and ``tile``): the
         backend as ``"name precision"`` and the tile in px; None where the run decides it from a
         measure it makes first (a probe; a forward's memory not measured yet)."""
-        if self.references:  # the fit's bundle runs, as the plan decided it before the fit
-            return self.fit_of(self.jobs.index(job))[0].decided()
         d = self.backends.get(job.spec.folder)
         t = self.tiling.get(job.spec.folder)
         return {"backend": f"{d.backend} {d.precision}" if d is not None and d.how != "measure" else None,
@@ -105,8 +93,9 @@ class PredictPlan:
         return (f"on {at}: {strips}; each model's backend and tiles decided here once and named to every worker; "
                 f"a file that fails is retried {c.retries} time(s), then listed in the summary CSV")
 
-    def lines(self) -> list[str]:
-        """The plan as ``predict --plan`` prints it: a block per input, a line per model."""
+    def lines(self, more: Callable[[int], list[str]] = lambda i: []) -> list[str]:
+        """The plan as ``predict --plan`` prints it: a block per input (``more(i)``: a caller's own
+        lines of input ``i``), a line per model."""
         out = [f"plan: {len(self.jobs)} input(s); nothing is written with --plan", f"run: {self.where()}"]
         if self.skipped:
             out.append(f"  skipped {self.skipped} earlier output(s) of bandbridge among the inputs")
@@ -120,15 +109,7 @@ class PredictPlan:
                                       f"({floor.get('kind', 'linear')} linear map of "
                                       f"{len(floor.get('sources') or [])} source(s))" if floor else
                                       "none (the model carries no floor)"),
-                    *([f"  tiles: {self.tiles(job)}"] if not self.references else
-                      [f"  tiles: {self.fit_of(i)[0].serving()[0]}", f"  backend: {self.fit_of(i)[0].serving()[1]}"])]
-            if self.references:
-                ref, scene = self.fit_of(i)
-                out += [f"  reference: {self.references[i].line(job.src)}",
-                        *([f"  fit: {scene.words(self.jobs)}, against {ref.line(Path('its mosaic'))}"] if scene else []),
-                        f"  route: {ref.route()}",
-                        "  the model's own output: runs first only where the route or cells the reference cannot "
-                        "see need it (its fallback above then applies)"]
+                    f"  tiles: {self.tiles(job)}", *more(i)]
         for folder, d in self.backends.items():
             name = next(j.spec.name for j in self.jobs if j.spec.folder == folder)
             out.append(f"backend: {d.line(name)}")
@@ -139,55 +120,23 @@ class PredictPlan:
 
 def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
               ov: Overrides = Overrides(), overwrite: bool = False, backend: str = "auto",
-              precision: str = "auto", threads: int | None = None, reference=None,
-              say: Callable[[str], None] = lambda line: None, cluster=None) -> PredictPlan:
-    """Check every input and decide everything (jobs/job.make_jobs, the reference's plan,
-    each model's backend); on a ``cluster`` (jobs/predict.Cluster, used) a file that cannot be
-    predicted is listed as refused instead of stopping. Raises the one-line refusal otherwise."""
+              precision: str = "auto", threads: int | None = None, cluster=None,
+              reads: list[str] = ()) -> PredictPlan:
+    """Check every input and decide everything (jobs/job.make_jobs, each model's backend and tiles);
+    on a ``cluster`` (jobs/predict.Cluster, used) a file that cannot be predicted is listed as
+    refused instead of stopping; ``reads``: the other files the run reads (never an output). Raises
+    the one-line refusal otherwise."""
     keep_going = cluster is not None and cluster.used
     failed: list[tuple[Path, str]] = []
-    reads = [] if reference is None else [r for r in (reference.source, reference.mask) if r]
-    if reference is not None:
-        from bandbridge.fileio import check_regular
-        from bandbridge.inference.interop.stac_search import is_search
-        reads = [r for r in reads if not is_search(r) and not str(r).startswith("/vsi")]  # a search names no file
-        for r, flag, folder_ok, what in ((reference.source, "--reference", True, "reference raster"),
-                                         (reference.mask, "--reference-mask", False, "SCL or QA_PIXEL raster")):
-            if r in reads:  # what the flag must be, said before the output is checked against it
-                check_regular(r, flag, folder_ok, what)
-    try:
-        jobs, skipped = make_jobs(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
-                                  failed if keep_going else None, reads)
-    except BandChoiceError as e:  # the input and the reference given the other way round: said so
-        if reference is None or len(inputs) != 1 or not reads:
-            raise
-        from bandbridge.inference.core.doubts import swap_advice
-        from bandbridge.inference.core.route import route_model
-        from bandbridge.spec import read_spec
-        try:
-            spec = read_spec(route_model(model, Path(inputs[0]), ov)[0])
-        except BandbridgeError:
-            raise e from None
-        raise BandChoiceError(swap_advice(inputs[0], reference.source, spec) or str(e)) from None
-    refs, groups, group_plans = [], [], []
-    if reference is not None:  # each input's reference, the scenes fitted once, each fit's backend and tiles
-        from bandbridge.inference.interop.stac_search import is_search
-        from bandbridge.inference.place.reference import plan_reference, plan_scene
-        from bandbridge.inference.place.reference_scene import scenes
-        searched: dict = {}
-        engine = (backend, precision, threads)
-        refs = [plan_reference(job, reference, say, searched, engine) for job in jobs]
-        groups = scenes(jobs, is_search(reference.source))
-        group_plans = [plan_scene(jobs, g, refs, reference, engine) for g in groups]
+    jobs, skipped = make_jobs(inputs, model, output, opts, ov, overwrite, backend, precision, threads,
+                              failed if keep_going else None, reads)
     from bandbridge.inference.runtime.memory import resident_bytes
     resident = resident_bytes()
     specs, mpix = tiling_module.mpix_per_model(jobs)
-    runs_model = reference is None  # with a reference the fit's bundle runs (place/reference.py)
-    decisions = {folder: decide_backend(spec, backend, precision, threads,
-                                        measure=policy.probes(mpix[folder]))
-                 for folder, spec in specs.items()} if runs_model else {}
+    decisions = {folder: decide_backend(spec, backend, precision, threads, measure=policy.probes(mpix[folder]))
+                 for folder, spec in specs.items()}
     tiling = decide_tiles(jobs, decisions, threads, cluster.workers if keep_going else None,
-                          keep_going and cluster.scheduler is not None) if runs_model else {}
+                          keep_going and cluster.scheduler is not None)
     for job in list(jobs):  # the decided ones laid out; the pending once their backend is built (settle)
         try:
             tiling_module.apply(tiling, [job])
@@ -196,4 +145,4 @@ def make_plan(inputs: list[str], model: str, output: str, opts: PredictOptions,
                 raise
             failed.append((job.src, str(e)))
             jobs.remove(job)
-    return PredictPlan(jobs, skipped, decisions, refs, failed, threads, cluster, tiling, resident, groups, group_plans)
+    return PredictPlan(jobs, skipped, decisions, failed, threads, cluster, tiling, resident)

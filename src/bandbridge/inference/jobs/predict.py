@@ -14,11 +14,9 @@ from typing import Callable, ContextManager, Iterator
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.interop.stac import check_items, write_item
-from bandbridge.inference.jobs.distributed import (check_cluster, check_cluster_flags, log_path, run_distributed,
-                                                   write_summary)
+from bandbridge.inference.jobs.distributed import check_cluster, check_cluster_flags, log_path, run_distributed
 from bandbridge.inference.jobs.job import Job, prepare_backends, run_predict
 from bandbridge.inference.jobs.plan import PredictPlan, make_plan
-from bandbridge.inference.place.reference import ReferenceOptions, check_reference_flags, run_references
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
 Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
@@ -88,46 +86,29 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
             *, overwrite: bool = False, backend: str = "auto", precision: str = "auto",
             threads: int | None = None, compile: bool = False, cluster: Cluster = Cluster(),
             stac: bool = False, say: Callable[[str], None] = lambda line: None, bar: Bar = no_bar,
-            reference: ReferenceOptions | None = None, plan_only: bool = False) -> Outcome:
+            plan_only: bool = False) -> Outcome:
     """Plan every input (jobs/plan.py: nothing is written before all are checked; on a cluster a
     file that cannot be predicted becomes a failed row instead), check the STAC Items, then
-    predict as the plan says; with ``reference``, each input's band is fitted to its coarse
-    reference (``place/reference.py``). ``plan_only``: say the plan and stop (``--plan``)."""
+    predict as the plan says. ``plan_only``: say the plan and stop (``--plan``). (``--reference``:
+    ``inference/place/reference.predict_with_reference``.)"""
     check_cluster_flags(cluster.workers, cluster.scheduler, cluster.retries, cluster.strips, cluster.summary,
-                opts.confidence)
-    if reference is not None:
-        check_reference_flags(opts, cluster.used, stac)
-    plan = make_plan(inputs, model, output, opts, ov, overwrite, backend, precision, threads, reference,
-                     say, cluster)
-    jobs = plan.jobs
+                        opts.confidence)
+    plan = make_plan(inputs, model, output, opts, ov, overwrite, backend, precision, threads, cluster)
     if stac:  # every Item's path and geometry checked before the work
-        check_items(jobs, overwrite)
+        check_items(plan.jobs, overwrite)
     if plan_only:
         for line in plan.lines():
             say(line)
         return Outcome([], 0.0)
     if plan.skipped:
         say(f"skipped {plan.skipped} earlier output(s) of bandbridge among the inputs")
-    path = summary_path(Path(output), cluster) if cluster.used else None
-    if reference is None and cluster.used:
-        return _on_cluster(plan, path, backend, precision, threads, cluster, stac, say, bar)
-    for job in jobs:
+    if cluster.used:
+        return _on_cluster(plan, summary_path(Path(output), cluster), backend, precision, threads, cluster, stac, say,
+                           bar)
+    for job in plan.jobs:
         say(job.note)
     t0 = time.perf_counter()
-    if reference is None:
-        return Outcome(_here(plan, backend, precision, threads, compile, stac, say, bar), time.perf_counter() - t0)
-    if path is not None:  # before any fit: a wrong address or summary costs seconds
-        check_cluster(jobs, cluster.scheduler, path)
-    with bar() as add:
-        rows = run_references(plan, backend, precision, threads, compile, say, add, lambda jobs_, backends, tiling,
-                              labels: serve(jobs_, backends, tiling, labels, Engine(backend=backend, precision=precision,
-                                            threads=threads, compile=compile, cluster=cluster), path, say, add))
-    if path is None:
-        return Outcome(rows, time.perf_counter() - t0)
-    rows += [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "", "error": why}
-             for f, why in plan.failed]
-    write_summary(rows, path)
-    return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
+    return Outcome(_here(plan, backend, precision, threads, compile, stac, say, bar), time.perf_counter() - t0)
 
 
 def serve(jobs: list[Job], backends: dict, tiling: dict, labels: dict[Path, str], engine: Engine = Engine(),

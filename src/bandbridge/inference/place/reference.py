@@ -1,18 +1,18 @@
 """``bandbridge predict … --reference REF``: the band from a coarse or earlier reference of the
-same place, on the one engine every model runs on.
+same place, one kind of the fit at the place (``place/runner.py``), on the one engine.
 
-For each input: the reference's band of the model's target role is read over the input's
-footprint (``data/reference.py``) and the plan stated (:func:`plan_reference`); then
-``reference_fit.py`` registers the two, decides the route at the reference's scale
-(``learners/guided.py``) and saves the fit as a bundle; the engine predicts every fit (here, or
-on a Dask cluster with ``--workers``/``--scheduler``); ``reference_finish.py`` writes each output in
-the reference's stored units (its scale and offset tags), with tags saying where it came from.
-:func:`run_references` is that sequence.
+The plan (:class:`ReferenceKind`): the inputs as plain predict plans them (their model's own output
+a pass of the fit), each one's reference read over its footprint (``data/reference.py``,
+:func:`plan_reference`), the scenes a folder of tiles makes, and the one block. The fit
+(``reference_fit.py``) registers the two, serves the model's own output where a route needs it,
+decides the route at the reference's scale (``learners/guided.py``) and saves the fit as a
+bundle; the engine serves every fit (here, or on Dask with ``--workers``/``--scheduler``);
+``reference_finish.py`` writes each output in the reference's stored units, tagged.
+:func:`predict_with_reference` is the command.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,8 @@ from bandbridge.bands import FAMILY, band_role
 from bandbridge.data.reference import Grid, Reference, file_date, open_reference, parse_date, raster_grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.writer import PICTURES
-from bandbridge.inference.place.reference_fit import FIT_TILE, fit_backend, fit_tiling, held_out
+from bandbridge.inference.jobs.predict import Engine
+from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.interop.stac_search import find_reference, is_search
 from bandbridge.policy import FAR_DAYS, LOW_OVERLAP
 
@@ -48,19 +49,6 @@ class Plan:
     fine: Grid
     gap_days: int | None
     dates: tuple[str, str]  # the input's and the reference's, as found ("unknown" where not)
-    backend: object | None = None  # runtime/select.Decision: the fit's, decided before it (reference_fit.fit_backend)
-    tiles: tuple[int, int] = (0, 0)  # (tile, overlap) px the fit's bundle predicts on (reference_fit.fit_tiling)
-
-    def serving(self) -> tuple[str, str]:
-        """How the engine serves the fit, as decided before it: ``(tiles, backend)`` in words."""
-        d, (tile, overlap) = self.backend, self.tiles
-        return (f"where the route is a fit, its bundle on {tile}² tiles overlapping by {overlap} px (the fit's own: "
-                f"the model's tile, at most {FIT_TILE}², decided before the fit)",
-                f"where the route is a fit, its bundle runs on {d.note}")
-
-    def decided(self) -> dict:
-        """What the run of the fit records (its summary row's ``backend`` and ``tile``)."""
-        return {"backend": f"{self.backend.backend} {self.backend.precision}", "tile": self.tiles[0]}
 
     def line(self, src: Path) -> str:
         g = self.ref.grid
@@ -112,10 +100,8 @@ def check_reference_flags(opts, cluster: bool, stac: bool) -> None:
 
 
 def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = lambda s: None,
-                   searched: dict | None = None, engine: tuple = ("auto", "auto", None), fine: Grid | None = None
-                   ) -> Plan:
-    """Open the reference for ``job``'s input (every refusal before any work) and state the plan,
-    the fit's backend and tiles included (``engine``: ``--backend``, ``--precision``, ``--threads``);
+                   searched: dict | None = None, fine: Grid | None = None) -> Plan:
+    """Open the reference for ``job``'s input (every refusal before any work) and state the plan;
     ``searched``: the STAC searches made for earlier inputs, reused where their Item covers this one;
     ``fine``: the grid fitted on where it is not the input's own (a scene's mosaic)."""
     spec = job.spec
@@ -144,8 +130,7 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
     if job.dst.suffix.lower() in PICTURES and ref.dtype != "uint8":
         raise BandbridgeError(f"--output {job.dst}: a picture holds 8-bit values and the output takes the reference's "
                               f"type, {ref.dtype}; name the output {job.dst.with_suffix('.tif').name} for a GeoTIFF")
-    plan = Plan(ref, role, fine, gap, (str(mine or "unknown"), str(theirs or "unknown")),
-                fit_backend(fine.height * fine.width, *engine), fit_tiling(spec))
+    plan = Plan(ref, role, fine, gap, (str(mine or "unknown"), str(theirs or "unknown")))
     if job.opts.indices:
         _check_units(job, ref)
     cover = ref.clear_share  # of the cells the input touches: the window's margin past it is no cloud
@@ -159,15 +144,14 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
     return plan
 
 
-def plan_scene(jobs: list, scene, plans: list[Plan], ropts: ReferenceOptions, engine: tuple = ("auto", "auto", None)
-               ) -> Plan:
+def plan_scene(jobs: list, scene, plans: list[Plan], ropts: ReferenceOptions) -> Plan:
     """The plan of one fit over ``scene`` (``reference_scene.Scene``: inputs fitted as their mosaic),
     its reference read over the mosaic's grid; the input's date and the gap are its first member's
     (``plans``: the inputs' own)."""
     import dataclasses
     first = plans[scene.members[0]]
     fine = Grid(first.fine.crs, scene.transform, scene.height, scene.width)
-    p = plan_reference(jobs[scene.members[0]], ropts, engine=engine, fine=fine)
+    p = plan_reference(jobs[scene.members[0]], ropts, fine=fine)
     return dataclasses.replace(p, gap_days=first.gap_days, dates=first.dates)
 
 
@@ -193,135 +177,219 @@ def _check_units(job, ref: Reference) -> None:
 
 
 
-def run_references(plan, backend: str, precision: str, threads: int | None, compile: bool,
-                   say: Callable[[str], None], add, serve: Callable) -> list[dict]:
-    """Every input of ``plan`` (jobs/plan.PredictPlan) with its reference: fitted here (the scenes
-    the plan made once over their mosaic, ``reference_scene.py``; the others one by one; the model's
-    own output first where a route needs it), every fit served by the engine through predict's own
-    branches — ``serve(jobs, backends, tiling, labels)`` (``predict.serve``) runs the fits' jobs with the backend and
-    tiles the plan decided and returns their rows — then each output written by the finish (a
-    scene's cut into its inputs' outputs). Work files live in a folder beside the outputs on a
-    cluster (its workers read them), else in the temp folder, and are removed at the end, whatever
-    happens."""
-    from bandbridge.fileio import temp_folder_beside
-    from bandbridge.inference.core.writer import WRITE_ERRORS, write_failure
-    from bandbridge.inference.place.reference_finish import ROWS, finish, provenance
-    from bandbridge.inference.place.reference_fit import prepare
-    from bandbridge.inference.place.reference_scene import cut
-    from bandbridge.inference.jobs.tiles import Tiling
-    from bandbridge.inference.runtime.select import make_backend
-    jobs = plan.jobs
-    if not jobs:
-        return []
-    import tempfile
-    work = temp_folder_beside(jobs[0].dst, "reference") if plan.on_cluster else \
-        Path(tempfile.mkdtemp(prefix="bandbridge-ref-"))
-    zero: dict = {}
+@dataclass(frozen=True)
+class Request:
+    """``predict INPUTS -m MODEL -o OUTPUT --reference REF`` as the kind takes it."""
 
-    def backend_of(spec):
-        def build():
-            if spec.folder not in zero:  # the model as a plain predict would run it
-                zero[spec.folder] = make_backend(spec, backend, precision, threads, compile)
-                say(f"backend for {spec.name}'s own output: {zero[spec.folder].choice}")
-            return zero[spec.folder]
-        return build
-    fitted: list = []
+    inputs: list[str]
+    model: str
+    output: str
+    opts: object  # core/options.PredictOptions
+    ov: object  # core/interpret.Overrides
+    reference: ReferenceOptions
+    overwrite: bool = False
+
+
+@dataclass
+class RefPlan:
+    """The reference kind's plan: the inputs as plain predict plans them (``model``: their model's
+    own output is a pass of the fit, on the backend and tiles it decides), each input's reference,
+    the scenes fitted once over their mosaic (``reference_scene.py``) and the one block."""
+
+    model: object  # jobs/plan.PredictPlan
+    references: list[Plan]
+    scenes: list
+    scene_plans: list[Plan]
+    block: Block
+    output: Path
+    engine: Engine
+
+    def fit_of(self, i: int) -> tuple[Plan, object]:
+        """``(plan, scene)`` of the fit that serves input ``i``: its scene's or its own (scene None)."""
+        return next(((p, s) for s, p in zip(self.scenes, self.scene_plans) if i in s.members),
+                    (self.references[i], None))
+
+    def decided(self, job=None) -> dict:
+        return self.block.decided()
+
+    def units(self, work: Path | None = None) -> list[tuple]:
+        """What is fitted: ``(job, plan, scene)`` for each scene (its mosaic's job, a VRT written into
+        ``work``; None: its first member's) and ``(job, plan, None)`` for each input outside every scene."""
+        from bandbridge.inference.place.reference_scene import scene_job
+        jobs, units, taken = self.model.jobs, [], set()
+        for n, (s, p) in enumerate(zip(self.scenes, self.scene_plans)):
+            if work is not None:
+                (work / f"scene{n:03d}").mkdir()
+            units.append((scene_job(jobs, s, work / f"scene{n:03d}") if work else jobs[s.members[0]], p, s))
+            taken.update(s.members)
+        return units + [(j, p, None) for i, (j, p) in enumerate(zip(jobs, self.references)) if i not in taken]
+
+    def more(self, i: int) -> list[str]:
+        job = self.model.jobs[i]
+        p, scene = self.fit_of(i)
+        return [f"  reference: {self.references[i].line(job.src)}",
+                *([f"  fit: {scene.words(self.model.jobs)}, against {p.line(Path('its mosaic'))}"] if scene else []),
+                "  the model's own output: runs first, on the tiles above and its backend below, only where the "
+                "route or cells the reference cannot see need it (its fallback above then applies)"]
+
+    def lines(self) -> list[str]:
+        return [*self.model.lines(self.more), *self.block.lines()]
+
+
+def _memory(resident: float, fits: list[Plan], bands: int, tile: int) -> Memory:
+    """The run's memory: each fit's arrays at the reference's scale held to the end (the input's
+    bands averaged, their cover, the reference, its mask and fill: float32 a cell), then the fit's
+    features of every clear cell, the engine's of one tile, and the finish's strip buffers."""
+    from bandbridge.inference.core.outputs import ROWS
+    from bandbridge.learners.guided import features
+    f = features(np.zeros((bands, 4, 4), np.float32)).shape[0] + 1  # a cell's features, the reference's with them
+    cells = [p.ref.grid.height * p.ref.grid.width for p in fits] or [0]
+    return Memory(resident, 4.0 * (bands + 4) * sum(cells), {
+        "the fit": 8.0 * f * max(cells), "the engine": 4.0 * f * tile * tile,
+        "the finish": 4.0 * (bands + 4) * ROWS * max((p.fine.width for p in fits), default=0)})
+
+
+def _reads(ropts: ReferenceOptions) -> list[str]:
+    """The files the reference and its mask name (never an output), each checked to be one."""
+    from bandbridge.fileio import check_regular
+    reads = [r for r in (ropts.source, ropts.mask) if r and not is_search(r) and not str(r).startswith("/vsi")]
+    for r, flag, folder_ok, what in ((ropts.source, "--reference", True, "reference raster"),
+                                     (ropts.mask, "--reference-mask", False, "SCL or QA_PIXEL raster")):
+        if r in reads:  # what the flag must be, said before the output is checked against it
+            check_regular(r, flag, folder_ok, what)
+    return reads
+
+
+def _model_plan(r: Request, engine: Engine):
+    """The inputs planned as plain predict plans them; the input and the reference given the other
+    way round said so."""
+    from bandbridge.errors import BandChoiceError
+    from bandbridge.inference.jobs.plan import make_plan
+    reads = _reads(r.reference)
     try:
-        units = _units(plan, work)
-        for i, (job, rplan, scene) in enumerate(units):
-            say(scene.words(jobs) if scene else rplan.line(job.src))
-            folder = work / f"{i:04d}"
-            folder.mkdir()
-            try:
-                f = prepare(job, rplan, backend_of(job.spec), folder, add)
-            except WRITE_ERRORS as e:  # a work file on a full disk: one line, naming the folder
-                raise write_failure(job.dst, e, f"writing the reference run's work files (in {work}, removed) "
-                                    "failed") from None
-            for line in fit_lines(job, rplan, f):
+        return make_plan(r.inputs, r.model, r.output, r.opts, r.ov, r.overwrite, engine.backend, engine.precision,
+                         engine.threads, engine.cluster, reads)
+    except BandChoiceError as e:
+        if len(r.inputs) != 1 or not reads:
+            raise
+        from bandbridge.inference.core.doubts import swap_advice
+        from bandbridge.inference.core.route import route_model
+        from bandbridge.spec import read_spec
+        try:
+            spec = read_spec(route_model(r.model, Path(r.inputs[0]), r.ov)[0])
+        except BandbridgeError:
+            raise e from None
+        raise BandChoiceError(swap_advice(r.inputs[0], r.reference.source, spec) or str(e)) from None
+
+
+@dataclass
+class Fits:
+    units: list[tuple]
+    fitted: list  # reference_fit.Fitted, one per unit
+    jobs: list
+    labels: dict | None = None
+
+
+class ReferenceKind:
+    """``predict --reference`` on the contract of ``place/runner.py``."""
+
+    name = "reference"
+
+    def plan(self, request: Request, engine: Engine, say: Callable[[str], None]) -> RefPlan:
+        from bandbridge.inference.place import engine as eng
+        from bandbridge.inference.place.reference_scene import scenes
+        model = _model_plan(request, engine)
+        jobs, ropts, searched = model.jobs, request.reference, {}
+        refs = [plan_reference(job, ropts, say, searched) for job in jobs]
+        groups = scenes(jobs, is_search(ropts.source))
+        plan = RefPlan(model, refs, groups, [plan_scene(jobs, g, refs, ropts) for g in groups], None,
+                       jobs[0].dst if jobs else Path(request.output), engine)
+        fits = [p for _, p, _ in plan.units()]
+        tile = max((eng.tile_for(p.fine.height, p.fine.width) for p in fits), default=eng.tile_for(0, 0))
+        routes = dict.fromkeys(p.route() for p in fits)
+        plan.block = Block("; ".join(routes) or "no input", eng.decide(max((p.fine.height * p.fine.width
+                           for p in fits), default=0), engine), tile, eng.where(engine),
+                           _memory(model.resident or 0.0, fits, max((len(j.opts.read.bands) for j in jobs),
+                                                                    default=0), tile))
+        return plan
+
+    def fit(self, plan: RefPlan, work: Path, serve, say: Callable[[str], None], add) -> Fits:
+        """Each unit measured, the model's own output served where a fit needs it (per model, on the
+        backend the plan decided), then fitted and its bundle's job made."""
+        from bandbridge.inference.core.writer import WRITE_ERRORS, write_failure
+        from bandbridge.inference.place.engine import summary_path
+        from bandbridge.inference.place.reference_finish import fit_lines
+        from bandbridge.inference.place.reference_fit import measure, prepare
+        e, jobs = plan.engine, plan.model.jobs
+        if e.on_cluster and jobs:  # before any fit: a wrong address or summary costs seconds
+            from bandbridge.inference.jobs.distributed import check_cluster
+            check_cluster(jobs, e.cluster.scheduler, summary_path(plan.output, e))
+        units = plan.units(work)
+        folders = [work / f"{i:04d}" for i in range(len(units))]
+        try:
+            for f in folders:
+                f.mkdir()
+            measured = [measure(job, p, plan.model, f) for (job, p, _), f in zip(units, folders)]
+            zeros = [m.zero for m in measured if m.zero is not None]
+            for folder in dict.fromkeys(z.spec.folder for z in zeros):
+                serve([z for z in zeros if z.spec.folder == folder], plan.model.backends[folder])
+            fitted = [prepare(job, p, m, f, plan.block.tile) for (job, p, _), m, f in zip(units, measured, folders)]
+        except WRITE_ERRORS as x:  # a work file on a full disk: one line, naming the folder
+            raise write_failure(plan.output, x, f"writing the reference run's work files (in {work}, removed) "
+                                "failed") from None
+        for (job, p, _), f in zip(units, fitted):
+            for line in fit_lines(job, p, f):
                 say(line)
-            fitted.append(f)
-        served = [(u, f) for u, f in zip(units, fitted) if f.engine is not None]
-        t0 = time.perf_counter()
-        ran = {}
-        if served:  # the plan's backend and tiles for each fit, served as any model's jobs are
-            tile_why = "the fit's own: the model's tile, at most {}², decided in the plan"
-            ran = {r["file"]: r for r in serve(
-                [f.engine for _, f in served], {f.engine.spec.folder: u[1].backend for u, f in served},
-                {f.engine.spec.folder: Tiling(u[1].tiles[0], "own", tile_why.format(FIT_TILE)) for u, f in served},
-                {f.engine.dst: f"{u[0].src.name}, the fit" for u, f in served})}
-        engine_s = time.perf_counter() - t0
-        rows = []
-        for (job, rplan, scene), f in zip(units, fitted):
-            members = [jobs[i] for i in scene.members] if scene else [job]
+        return Fits(units, fitted, [f.engine for f in fitted if f.engine is not None])
+
+    def finish(self, plan: RefPlan, fits: Fits, rows: list[dict], say: Callable[[str], None], add) -> list[dict]:
+        """Each output written (a scene's cut into its inputs' outputs); one summary row per input."""
+        from bandbridge.inference.place.reference_finish import ROWS, finish, provenance
+        from bandbridge.inference.place.reference_scene import cut
+        ran, out, jobs = {r["file"]: r for r in rows}, [], plan.model.jobs
+        for (job, rplan, scene), f in zip(fits.units, fits.fitted):
             got = ran.get(str(f.engine.src), {}) if f.engine is not None else {}
-            if got.get("status", "ok") != "ok":
-                rows += [{"file": str(m.src), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
-                          "error": got["error"]} for m in members]
-                continue
-            tags = provenance(rplan, f, job.spec, f.bundle)
-            tick = add(f"{job.src.name}, written", -(-rplan.fine.height // ROWS))
-            stats = finish(job, rplan, f, tags, tick)
-            secs = stats.seconds + (engine_s / len(served) if f.engine is not None else 0.0)
-            for m, win in zip(members, scene.windows if scene else [None]):
+            stats = finish(job, rplan, f, provenance(rplan, f, job.spec, f.bundle),
+                           add(f"{job.src.name}, written", -(-rplan.fine.height // ROWS)))
+            secs = stats.seconds + float(got.get("seconds", 0.0))
+            for m, win in zip([jobs[i] for i in scene.members] if scene else [job], scene.windows if scene else [None]):
                 extra = stats.extra_outputs if scene is None else \
                     cut(job.dst, list(job.opts.indices), m, win, {"bandbridge_fit_scope": scene.words(jobs)})
                 mpix = stats.megapixels if scene is None else win[2] * win[3] / 1e6
                 say(f"{m.dst}  {mpix:.2f} MPix in {secs * mpix / stats.megapixels:.1f} s ({f.fit.route})"
                     + "".join(f"\n{p}" for p in extra))
-                rows.append({"file": str(m.src), "status": "ok", "seconds": secs * mpix / stats.megapixels,
-                             "mpix": mpix, "output": str(m.dst), "error": "", "backend": got.get("backend", ""),
-                             "tile": got.get("tile", "")})
-        return rows
-    finally:
-        from bandbridge.inference.runtime.cache import forget
-        for f in fitted:
-            if f.bundle is not None:
-                forget(f.bundle.folder)
-        shutil.rmtree(work, ignore_errors=True)
+                out.append({"file": str(m.src), "status": "ok", "seconds": secs * mpix / stats.megapixels,
+                            "mpix": mpix, "output": str(m.dst), "error": "", "backend": got.get("backend", ""),
+                            "tile": got.get("tile", "")})
+        return out
 
 
-def _units(plan, work: Path) -> list[tuple]:
-    """What is fitted: ``(job, plan, scene)`` for each scene the plan made (its mosaic's job, a VRT
-    written into ``work``, and the scene's plan) and ``(job, plan, None)`` for each input outside
-    every scene."""
-    from bandbridge.inference.place.reference_scene import scene_job
-    units, taken = [], set()
-    for n, (s, p) in enumerate(zip(plan.scenes, plan.scene_plans)):
-        folder = work / f"scene{n:03d}"
-        folder.mkdir()
-        units.append((scene_job(plan.jobs, s, folder), p, s))
-        taken.update(s.members)
-    return units + [(j, p, None) for i, (j, p) in enumerate(zip(plan.jobs, plan.references)) if i not in taken]
+KIND = ReferenceKind()
 
 
-def fit_lines(job, plan: Plan, f) -> list[str]:
-    """What a user reads of one input's fit: the shift, the route and its held-out errors in the
-    reference's stored units, at the reference's scale, and what filled the cells it cannot see."""
-    g, ref = f.fit, plan.ref
-    dy, dx, _ = f.shift
-    units = "the reference's units" if (ref.scale, ref.offset) == (1.0, 0.0) else \
-        f"the reference's stored units (× {ref.scale:g}{f' + {ref.offset:g}' if ref.offset else ''} for its physical units)"
-    name = job.src.name
-    out = [f"{name}: shift between input and reference {dy:+.1f}, {dx:+.1f} reference pixels (rows, columns; "
-           f"phase correlation): {f.shift_note}"]
-    e = g.stored_error
-    if g.route == "fit":
-        out.append(f"{name}: route: a {g.chosen} fit at the reference's scale ({g.cells:,} clear cells); held out on "
-                   f"the reference's own cells it errs {e(held_out(g)):.4g} against {e(g.upsampled_mae):.4g} for the "
-                   f"upsampled reference (MAE, {units}; at the reference's scale, not the output's; the figure the "
-                   f"output's tags give); consistency correction {g.why}"
-                   + (f" ({e(g.fit_mae):.4g} without it)" if g.correct else ""))
-    elif g.route == "consistent":
-        held = (f"held out one scale coarser it errs {e(g.fit_mae):.4g} against {e(g.upsampled_mae):.4g} for the "
-                f"upsampled reference (MAE, {units})" if np.isfinite(g.fit_mae) else
-                "too few cells to hold any out: taken by the rule measured on NAIP (docs/results/reference_scales.json: "
-                "18–24 % below the nearest upsampled reference at k = 24–200)")
-        out.append(f"{name}: route: the model's own output made consistent with the reference cell by cell "
-                   f"({g.cells:,} clear cells{', ' + g.tried + ' did not beat the upsampled reference' if g.tried else ''}); "
-                   f"{held}")
-    else:
-        out.append(f"{name}: route: the reference upsampled ({g.cells:,} clear cells"
-                   + (f"; {g.tried} held out no better than it" if g.tried else "") + ")")
-    if g.filled_from:
-        out.append(f"{name}: cells the reference cannot see: filled from {g.filled_from}")
-    return out
+def predict_with_reference(inputs: list[str], model: str, output: str, opts, ov, reference: ReferenceOptions, *,
+                           overwrite: bool = False, engine: Engine = Engine(), stac: bool = False,
+                           say: Callable[[str], None] = lambda line: None, bar=None, plan_only: bool = False):
+    """``bandbridge predict … --reference REF``: the kind run by ``place/runner.run`` (here, or the
+    engine's jobs on Dask); a ``jobs/predict.Outcome`` with one row per input, written to the
+    summary CSV on a cluster (the inputs refused there listed as failed)."""
+    from contextlib import nullcontext
+
+    from bandbridge.inference.jobs.distributed import check_cluster_flags, log_path, write_summary
+    from bandbridge.inference.jobs.predict import Outcome, no_bar
+    from bandbridge.inference.place import runner
+    from bandbridge.inference.place.engine import summary_path
+    c = engine.cluster
+    check_cluster_flags(c.workers, c.scheduler, c.retries, c.strips, c.summary, opts.confidence)
+    check_reference_flags(opts, c.used, stac)
+    t0 = time.perf_counter()
+    plan = KIND.plan(Request(inputs, model, output, opts, ov, reference, overwrite), engine, say)
+    with (nullcontext(None) if plan_only else (bar or no_bar)()) as add:
+        rows = runner.run(KIND, None, engine, say, plan_only, add, plan)
+    path = summary_path(plan.output, engine)
+    if plan_only or path is None:
+        return Outcome(rows or [], time.perf_counter() - t0)
+    rows = (rows or []) + [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
+                            "error": why} for f, why in plan.model.failed]
+    write_summary(rows, path)
+    return Outcome(rows, time.perf_counter() - t0, path, log_path(path))

@@ -28,6 +28,7 @@ from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
 from bandbridge.inference.core.predictor import PredictStats, index_plan
 from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
 from bandbridge.inference.place.reference_fit import Fitted, averaged, band_rows, finite_band, held_out
+from bandbridge.inference.place.tags import BandTags, write as write_tags
 
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
 
@@ -60,6 +61,7 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
     lo, hi = band_bounds(ref.values[:1], ref.valid, ref.k, ref.dtype, [ref.scale], [ref.offset],
                          [plan.role in SIGNED], ref.bits)  # the band's range (both finishes)
     in_scale, in_offset, _ = scaling.physical
+    stored = lambda e: g.stored_error(e) if np.isfinite(e) else float("nan")  # noqa: E731
 
     def setup(r) -> None:
         r.main.descriptions = tuple(names)
@@ -70,20 +72,22 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
             d.descriptions = (k,)
         for d in [r.main, *r.extras]:
             d.update_tags(**tags, bandbridge_source=job.src.name)
+        write_tags(r.main, "reference", [BandTags(g.route, stored(held_out(g)), stored(g.upsampled_mae),
+                                                  "the reference's stored units")], first=len(names))
 
     def strip(a: int, b: int) -> Strip:
         """Rows ``[a, b)``: the band in the reference's stored units (the fit's output with its
         correction, or the consistent route's), the input's bands before it with ``--append``
         (as stored), and the ``--index`` rasters of the two."""
-        stored = clamped(fields.rows(a, b)[None], lo, hi)[0]  # the reference's stored units, in its range
-        ok = np.isfinite(stored)  # the engine wrote NaN where the input had no valid pixel
+        band = clamped(fields.rows(a, b)[None], lo, hi)[0]  # the reference's stored units, in its range
+        ok = np.isfinite(band)  # the engine wrote NaN where the input had no valid pixel
         x = np.zeros((0, b - a, fine.width), np.float32)
         if opts.append or index_fns:  # the input's bands are written or make an index
             r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
             x, ok = r.data, ok & r.mask
-        nir = ((np.nan_to_num(stored) * ref.scale + ref.offset) - in_offset) / in_scale  # the input's model units
+        nir = ((np.nan_to_num(band) * ref.scale + ref.offset) - in_offset) / in_scale  # the input's model units
         indices = [fn(*[x[i] for i in idx], nir.astype(np.float32)) for fn, idx in index_fns.values()]
-        values = np.concatenate([scaling.decode(x).astype(np.float64), stored[None]]) if opts.append else stored[None]
+        values = np.concatenate([scaling.decode(x).astype(np.float64), band[None]]) if opts.append else band[None]
         return Strip(values, ok, indices)
 
     with opened(paths, main, extra, opts.replace, opts.cog, opts.creation, setup) as rasters:
@@ -224,3 +228,36 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
 def _route_words(route: str) -> str:
     from bandbridge.learners.guided import ROUTES
     return ROUTES[route]
+
+
+def fit_lines(job, plan, f) -> list[str]:
+    """What a user reads of one input's fit: the shift, the route and its held-out errors in the
+    reference's stored units, at the reference's scale, and what filled the cells it cannot see."""
+    g, ref = f.fit, plan.ref
+    dy, dx, _ = f.shift
+    units = "the reference's units" if (ref.scale, ref.offset) == (1.0, 0.0) else \
+        f"the reference's stored units (× {ref.scale:g}{f' + {ref.offset:g}' if ref.offset else ''} for its physical units)"
+    name = job.src.name
+    out = [f"{name}: shift between input and reference {dy:+.1f}, {dx:+.1f} reference pixels (rows, columns; "
+           f"phase correlation): {f.shift_note}"]
+    e = g.stored_error
+    if g.route == "fit":
+        out.append(f"{name}: route: a {g.chosen} fit at the reference's scale ({g.cells:,} clear cells); held out on "
+                   f"the reference's own cells it errs {e(held_out(g)):.4g} against {e(g.upsampled_mae):.4g} for the "
+                   f"upsampled reference (MAE, {units}; at the reference's scale, not the output's; the figure the "
+                   f"output's tags give); consistency correction {g.why}"
+                   + (f" ({e(g.fit_mae):.4g} without it)" if g.correct else ""))
+    elif g.route == "consistent":
+        held = (f"held out one scale coarser it errs {e(g.fit_mae):.4g} against {e(g.upsampled_mae):.4g} for the "
+                f"upsampled reference (MAE, {units})" if np.isfinite(g.fit_mae) else
+                "too few cells to hold any out: taken by the rule measured on NAIP (docs/results/reference_scales.json: "
+                "18–24 % below the nearest upsampled reference at k = 24–200)")
+        out.append(f"{name}: route: the model's own output made consistent with the reference cell by cell "
+                   f"({g.cells:,} clear cells{', ' + g.tried + ' did not beat the upsampled reference' if g.tried else ''}); "
+                   f"{held}")
+    else:
+        out.append(f"{name}: route: the reference upsampled ({g.cells:,} clear cells"
+                   + (f"; {g.tried} held out no better than it" if g.tried else "") + ")")
+    if g.filled_from:
+        out.append(f"{name}: cells the reference cannot see: filled from {g.filled_from}")
+    return out

@@ -12,22 +12,17 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
 from bandbridge.data.grids import Grid, average_in_strips, estimate_shift, strip_grid, upsample_onto
-from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.options import InputReading
-from bandbridge.inference.core.predictor import predict_file
 from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
 
 ROWS = 1024  # rows of the input read, upsampled or written at a time (bounded memory)
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
-FIT_TILE = 1024  # px: the tile the fit's bundle predicts on (a learner's: workflows/best.LEARNER_TILE),
-# set on its job: a model made for one run is not measured for a larger tile
 
 
 @dataclass
@@ -138,13 +133,16 @@ def needs_zero_shot(ref, cover: np.ndarray) -> bool:
     return not can_fit(int(seen.sum()), ref.k) or not is_holes(~ref.valid & (cover > 0), seen, cover)
 
 
-def zero_shot(job, backend, work: Path, progress=None) -> Path:
-    """The model's own output for ``job`` in its target's model values (float32, a work file)."""
-    out = work / "zero_shot.tif"
-    predict_file(backend, job.spec, job.src, out, dataclasses.replace(
-        job.opts, dtype="float32", append=False, indices=(), cog=False, confidence=False, creation=FAST,
-        replace=True), progress)
-    return out
+def zero_job(job, model, work: Path):
+    """The engine's job for the model's own output of ``job`` (its target's model values, float32, a
+    work file): on the backend and tiles ``model`` (``jobs/plan.PredictPlan``: as plain predict
+    plans them) decided, served like any job (here or on Dask)."""
+    t = model.tiling.get(job.spec.folder)
+    tile = t.tile if t is not None and t.tile else job.opts.tile or job.spec.config.inference.tile
+    opts = dataclasses.replace(job.opts, dtype="float32", append=False, indices=(), cog=False, confidence=False,
+                               creation=FAST, replace=True, tile=tile)
+    return dataclasses.replace(job, dst=work / "zero_shot.tif", opts=opts, layout=None,
+                               note=f"{job.src.name}, the model's own output")
 
 
 def zero_units(spec, ref) -> tuple[float, float]:
@@ -173,123 +171,75 @@ def finite_band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v[None], np.isfinite(v)
 
 
-def prepare(job, plan, zero_backend: Callable[[], object] | None, work: Path, add=None) -> Fitted:
-    """Everything before the engine runs for ``job`` with its reference ``plan``: coarse
-    averages, the shift, the zero-shot output where needed (``zero_backend()`` builds the model's
-    backend), the decision at the reference's scale, and the fit's bundle and stacked input."""
+@dataclass
+class Measured:
+    """One input at the reference's scale before the fit: its bands averaged onto the reference's
+    grid (``xc``, ``cover``), registered (``shift``, ``why``), and the model's own output's job where
+    the fit needs it (``zero``, :func:`zero_job`)."""
+
+    xc: np.ndarray
+    cover: np.ndarray
+    shift: tuple[float, float, float]
+    why: str
+    zero: object | None
+    seconds: float
+
+
+def measure(job, plan, model, work: Path) -> Measured:
+    """Coarse averages, the shift and the model's own output's job where needed (``model``: the
+    inputs' ``jobs/plan.PredictPlan``)."""
+    t0 = time.perf_counter()
+    xc, cover = coarse_inputs(job, plan.ref.grid, plan.fine)
+    shift, why, xc, cover = register(job, plan.ref, xc, cover, plan.fine)
+    zero = zero_job(job, model, work) if needs_zero_shot(plan.ref, cover) else None
+    return Measured(xc, cover, shift, why, zero, time.perf_counter() - t0)
+
+
+def prepare(job, plan, m: Measured, work: Path, tile: int) -> Fitted:
+    """The decision at the reference's scale for ``job`` (``m``: measured, its model's own output
+    served where it needed one) and the fit's bundle and stacked input on ``tile``² tiles."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from bandbridge.learners import guided
     t0 = time.perf_counter()
     ref, fine = plan.ref, plan.fine
-    xc, cover = coarse_inputs(job, ref.grid, fine)
-    shift, why, xc, cover = register(job, ref, xc, cover, fine)
-    zero, z_c, units = None, None, zero_units(job.spec, ref)
-    if needs_zero_shot(ref, cover) and zero_backend is not None:
-        tiles = add(f"{job.src.name}, the model's own output (tiles)", _tiles(job)) if add else None
-        zero = zero_shot(job, zero_backend(), work, tiles)
+    zero, z_c, units = (m.zero.dst if m.zero else None), None, zero_units(job.spec, ref)
+    if zero is not None:
         z_c = averaged(zero, fine, ref.grid) * units[0] + units[1]
-    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(1) as side:  # the upsampled reference written beside the fit (one core)
         up = []
-        g = guided.fit(xc, ref.values[0], ref.valid, cover, ref.grid, ref.k, plan.gap_days, z_c,
+        g = guided.fit(m.xc, ref.values[0], ref.valid, m.cover, ref.grid, ref.k, plan.gap_days, z_c,
                        zero_stored=-ref.offset / ref.scale, pixels_out=fine.height * fine.width,
                        filled_now=lambda filled: up.append(side.submit(
                            upsampled_reference, job, plan, filled, ref.grid, work / "reference_up.tif")))
-        engine = save_fit(job, plan, g, work, up[0].result()) if g.route != "consistent" else None
-    return Fitted(g, shift, why, engine, zero, units, time.perf_counter() - t0)
+        engine = save_fit(job, plan, g, work, up[0].result(), tile) if g.route != "consistent" else None
+    return Fitted(g, m.shift, m.why, engine, zero, units, time.perf_counter() - t0 + m.seconds)
 
 
-def _tiles(job) -> int:
-    from bandbridge.inference.core.predictor import plan_file
-    return plan_file(job.spec, job.src, job.opts)[2].n_tiles
-
-
-def save_fit(job, plan, g, work: Path, up: Path):
-    """The fit as a bundle in ``work/fit`` and the engine's job for it: the input's bands and the
-    upsampled reference ``up`` (:func:`upsampled_reference`) stacked in a VRT, predicted into
-    ``work/first.tif``."""
-    from bandbridge.bundle import save_bundle
+def save_fit(job, plan, g, work: Path, up: Path, tile: int):
+    """The fit as a bundle in ``work/fit`` (``place/bundle.save``: the input's bands by position and
+    the upsampled reference ``up`` read as one stacked source, the reference's band the target in
+    its physical units) and the engine's job for it, predicted into ``work/first.tif``."""
     from bandbridge.generators import build_generator
+    from bandbridge.inference.place import bundle, engine
     from bandbridge.learners.guided import HALF
     from bandbridge.learners.saved import learner_value
-    from bandbridge.spec import read_spec
-    read = job.opts.read
+    read, ref = job.opts.read, plan.ref
     n = len(read.bands)
     names = [*(read.names or [str(b) for b in read.bands]), "reference"]
     learner = learner_value(g.learner.generator())
     module = build_generator("reference", n + 1, 1, {"half": HALF}, 1, learner, None)
     module.learner.load_state_dict(g.learner.module(n + 1, 1).state_dict())
-    folder = work / "fit"
-    save_bundle(folder, module.eval(), fit_config(job, plan, g, learner, names), n + 1, 1, epoch=-1,
-                reference_fit=fit_record(plan, g))
-    spec = read_spec(folder)
-    vrt = stacked(job, up, work / "stacked.vrt")
-    opts = dataclasses.replace(job.opts, read=InputReading(bands=list(range(n + 1)), names=names, scaling=read.scaling,
-                                                           vmin=read.vmin, vmax=read.vmax),
-                               dtype="float32", append=False, indices=(), cog=False, confidence=False,
-                               creation=FAST, replace=True, tile=spec.config.inference.tile, overlap=None)
-    return dataclasses.replace(job, src=vrt, dst=work / "first.tif", spec=spec, opts=opts)
-
-
-def fit_tiling(spec) -> tuple[int, int]:
-    """``(tile, overlap)`` in px the fit's bundle predicts on, known before the fit: the model's
-    tile, at most :data:`FIT_TILE`, overlapping by its context windows' reach (``guided.WINDOWS``)."""
-    from bandbridge.learners.guided import WINDOWS
-    return min(spec.config.inference.tile, FIT_TILE), 2 * (max(WINDOWS) // 2 + 10)
-
-
-def fit_backend(pixels: int, backend: str = "auto", precision: str = "auto", threads: int | None = None):
-    """The fit's backend (``runtime/select.Decision``), decided before the fit from the rule for a
-    learner bundle, which needs no fitted value: among the backends every learner the fit may choose
-    runs on (``guided.CANDIDATES``, or ``guided.EVERYWHERE`` for an input of ``pixels`` ≥
-    ``policy.EVERYWHERE_MPIX``), at fp32 unless asked, the likely fastest by this machine's record
-    of earlier probes (``select.rank``); never probed (a bundle made for one run: the probe would
-    cost more than it saves). A ``--backend``/``--precision`` no such learner runs on: one line."""
-    from bandbridge.inference.runtime.backends import check_choice, openvino_bf16
-    from bandbridge.inference.runtime.select import Decision, rank
-    from bandbridge.learners.base import BACKENDS, TARGETS
-    from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, configured
-    from bandbridge.machine import cpu_has_bf16
-    from bandbridge.policy import EVERYWHERE_MPIX
-    check_choice(backend, precision)
-    large = pixels >= EVERYWHERE_MPIX * 1e6
-    on = frozenset.intersection(*(type(c).runs_on for c in configured(EVERYWHERE if large else CANDIDATES)))
-    want = "fp32" if precision == "auto" else precision
-    pairs = [("torch", "fp32"), ("openvino", "fp32"), ("onnx", "fp32"), ("openvino", "int8"), ("onnx", "int8")] + \
-        ([("openvino", "bf16")] if openvino_bf16() else []) + ([("torch", "bf16")] if cpu_has_bf16() else [])
-    pairs = [(b, p) for b, p in pairs if p == want and backend in ("auto", b) and {b, p} <= on]
-    if not pairs:
-        kinds = "every learner the fit may choose" if large else "boosted trees, which the fit may choose,"
-        raise BandbridgeError(f"--backend {backend} --precision {precision} with --reference: {kinds} run on "
-                              f"{' or '.join(b for b in BACKENDS if b in on)} at "
-                              f"{' or '.join(sorted(on - set(BACKENDS)))} only; use one of those "
-                              "(or --backend auto)")
-    b, p = rank(pairs, threads)[0]
-    how = "as asked" if backend != "auto" and precision != "auto" else \
-        f"the fastest at {p} {'that every learner it may choose runs on ' if on != TARGETS else ''}by this " \
-        "machine's record of earlier probes"
-    return Decision(b, p, "ranked", f"{b} {p}: {how} (a reference fit is made for this run: not probed)")
-
-
-def fit_config(job, plan, g, learner: dict, names: list[str]):
-    """The fit bundle's config: the model's, one source read as the stacked input (the input's
-    bands by position and the reference, ``names``), the reference's band as the target in its physical
-    units, the generator the reference band on the fitted learner, tiles overlapping by its halo."""
-    from bandbridge.config import build_config
-    from bandbridge.learners.guided import HALF
-    read, ref = job.opts.read, plan.ref
-    d = job.spec.config.model_dump(mode="json")
-    d["name"] = f"{job.spec.name}-reference-fit"
-    src = d["data"]["sources"][0]
-    src["input"] = {"bands": list(range(len(read.bands) + 1)), "scaling": read.scaling, "vmin": read.vmin,
-                    "vmax": read.vmax, "sensor": None, "band_names": names}
+    reading = InputReading(bands=list(range(n + 1)), names=names, scaling=read.scaling, vmin=read.vmin, vmax=read.vmax)
     at = [g.to_stored(np.float32(v)) * ref.scale + ref.offset for v in (0.0, 1.0)]
-    src["target"] = {"bands": [plan.role], "scaling": "minmax", "vmin": float(at[0]), "vmax": float(at[1]),
-                     "sensor": None, "band_names": None}
-    d["data"]["sources"] = [src]
-    d["model"]["generator"] = {"name": "reference", "args": {"half": HALF}, "learner": learner,
-                               "guard": None, "floor": None}
-    d["inference"]["tile"], d["inference"]["overlap"] = fit_tiling(job.spec)
-    return build_config(d)
+    spec = bundle.save(work / "fit", module, f"{job.spec.name}-reference-fit",
+                       {"bands": reading.bands, "scaling": read.scaling, "vmin": read.vmin, "vmax": read.vmax,
+                        "band_names": names},
+                       {"bands": [plan.role], "scaling": "minmax", "vmin": float(at[0]), "vmax": float(at[1])},
+                       {"name": "reference", "args": {"half": HALF}, "learner": learner},
+                       ("reference_fit", fit_record(plan, g)))
+    return engine.job(spec, stacked(job, up, work / "stacked.vrt"), work / "first.tif",
+                      (plan.fine.height, plan.fine.width), tile, f"{job.src.name}, the fit", read=reading)
 
 
 def held_out(g) -> float:

@@ -111,13 +111,15 @@ def scene_job(jobs: list, scene: Scene, work: Path):
 
 def cut(scene_dst: Path, extras: list[str], job, window: tuple[int, int, int, int], tags: dict) -> list[Path]:
     """Write ``job``'s output (and its ``extras``, the index names) as its ``window`` of the scene's
-    output ``scene_dst``, through the one writer; returns the extra outputs written."""
+    output ``scene_dst``, by the one strip pass (``core/outputs.write_strips``); returns the extra
+    outputs written."""
+    from contextlib import ExitStack
+
     import rasterio
     from rasterio.windows import Window
 
-    from bandbridge.inference.core.outputs import opened
-    from bandbridge.inference.core.writer import output_profile
-    from bandbridge.inference.place.reference_finish import ROWS
+    from bandbridge.inference.core.outputs import Strip, opened, write_strips
+    from bandbridge.inference.core.writer import nodata_of, output_profile
     r0, c0, h, w = window
     srcs = [scene_dst] + [scene_dst.with_name(f"{scene_dst.stem}_{k}{scene_dst.suffix}") for k in extras]
     paths = [job.dst] + [job.dst.with_name(f"{job.dst.stem}_{k}{job.dst.suffix}") for k in extras]
@@ -128,6 +130,7 @@ def cut(scene_dst: Path, extras: list[str], job, window: tuple[int, int, int, in
         desc, scales, offsets, own = s.descriptions, s.scales, s.offsets, s.tags()
         band_tags = [s.tags(i) for i in range(1, s.count + 1)]
     extra = output_profile(info.crs, info.transform, h, w, 1, "float32", 1, co)
+    nd = nodata_of(main["dtype"], main["nodata"])
 
     def setup(r) -> None:
         r.main.descriptions, r.main.scales, r.main.offsets = desc, scales, offsets
@@ -138,15 +141,14 @@ def cut(scene_dst: Path, extras: list[str], job, window: tuple[int, int, int, in
         for d in [r.main, *r.extras]:
             d.update_tags(**(own | tags | {"bandbridge_source": job.src.name}))
 
-    with opened(paths, main, extra, job.opts.replace, job.opts.cog, job.opts.creation, setup) as rasters:
-        handles = [rasterio.open(p) for p in srcs]
-        try:
-            for a in range(0, h, ROWS):
-                b = min(h, a + ROWS)
-                win = Window(c0, r0 + a, w, b - a)
-                rasters.write(Window(0, a, w, b - a), handles[0].read(window=win),
-                              [hd.read(1, window=win) for hd in handles[1:]], np.ones((b - a, w), bool))
-        finally:
-            for hd in handles:
-                hd.close()
+    with ExitStack() as stack:
+        handles = [stack.enter_context(rasterio.open(p)) for p in srcs]
+
+        def strip(a: int, b: int) -> Strip:  # the scene's rows as stored, its nodata where the finish wrote it
+            win = Window(c0, r0 + a, w, b - a)
+            v = handles[0].read(window=win)
+            return Strip(v, np.isfinite(v[-1]) & (v[-1] != nd), [hd.read(1, window=win) for hd in handles[1:]])
+        rasters = stack.enter_context(opened(paths, main, extra, job.opts.replace, job.opts.cog, job.opts.creation,
+                                             setup))
+        write_strips(rasters, h, w, strip, main["dtype"], main["nodata"])
     return paths[1:]

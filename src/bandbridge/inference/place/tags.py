@@ -25,10 +25,10 @@ class BandTags:
         return dict(zip(BAND_KEYS, (self.route, f"{self.heldout:.6g}", f"{self.baseline:.6g}", self.unit)))
 
 
-def write(dataset, kind: str, bands: list[BandTags]) -> None:
-    """The schema onto an open rasterio ``dataset`` (its first ``len(bands)`` bands)."""
+def write(dataset, kind: str, bands: list[BandTags], first: int = 1) -> None:
+    """The schema onto an open rasterio ``dataset`` (its ``len(bands)`` bands from band ``first``)."""
     dataset.update_tags(**{KIND: kind})
-    for i, b in enumerate(bands, 1):
+    for i, b in enumerate(bands, first):
         dataset.update_tags(i, **b.tags())
 
 
