@@ -28,8 +28,7 @@ from affine import Affine
 from bandbridge.data.grids import Grid, block_mean, upsample_onto
 from bandbridge.evaluation.sharpen_cases import Case
 from bandbridge.evaluation.sharpen_record import bandbridge_sharpener, code_state, save
-
-UPSAMPLERS = ("nearest", "bilinear", "cubic")
+from bandbridge.learners.guided import UPSAMPLERS
 STAND_IN = ("a stand-in: nir_epfl_rgbnir_photos are ground photos (one RGB/NIR camera pair aligned by affine, "
             "JPEG, downscaled ×2), not a drone capture; issue 76's case (a 5-band drone camera, 10 148 cells at "
             "10 × 10) is not in the development data")

@@ -182,22 +182,6 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
 
 
 @dataclass
-class Request:
-    """``bandbridge sharpen``'s arguments (:func:`sharpen`'s)."""
-
-    fine: list[str]
-    reference: str
-    output: str
-    guides: list[str] | None = None
-    bands: list[str] | None = None
-    overwrite: bool = False
-    model: str | None = None
-    cog: bool = False
-    seed: int = 0
-    shift: str | tuple = "auto"
-
-
-@dataclass
 class Fitted:
     """What the fit leaves the finish: the decision, the guides' cell means and cover, the engine's
     job (none where no band takes the fit) and the run's clock."""
@@ -214,11 +198,13 @@ class Sharpen:
 
     name = "sharpen"
 
-    def plan(self, q: Request, engine: Engine, say: Callable[[str], None]) -> SharpenPlan:
+    def plan(self, q: dict, engine: Engine, say: Callable[[str], None]) -> SharpenPlan:
+        """``q``: :func:`plan_sharpen`'s arguments, ``seed`` and ``reference_shift`` (:func:`sharpen`'s)."""
         from bandbridge.inference.place.sharpen_shift import parse_shift
-        how = parse_shift(q.shift)  # a bad value refused before any read
-        p = plan_sharpen(q.fine, q.reference, q.output, q.guides, q.bands, q.overwrite, engine, q.model, q.cog)
-        p.shift, p.seed = how, q.seed
+        how = parse_shift(q.pop("reference_shift"))  # a bad value refused before any read
+        seed = q.pop("seed")
+        p = plan_sharpen(engine=engine, **q)
+        p.shift, p.seed = how, seed
         return p
 
     def fit(self, plan: SharpenPlan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
@@ -277,7 +263,8 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
     ``X,Y``: ``sharpen_shift.py``). Returns what was written, band by band."""
     from bandbridge.inference.place.runner import run
     t0 = time.perf_counter()
-    q = Request(fine, reference, output, guides, bands, overwrite, model, cog, seed, reference_shift)
+    q = dict(fine=fine, reference=reference, output=output, guides=guides, bands=bands, overwrite=overwrite,
+             model=model, cog=cog, seed=seed, reference_shift=reference_shift)
     if plan is not None:
         from bandbridge.inference.place.sharpen_shift import parse_shift
         plan.shift, plan.seed, plan.model = parse_shift(reference_shift), seed, model

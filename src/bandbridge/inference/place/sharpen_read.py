@@ -328,8 +328,7 @@ def check_memory(plan) -> None:
     free = available_bytes()
     if free is None:
         return
-    m = plan.memory()
-    need = m.peak() - m.resident + float(resident_bytes() or 0)
+    need = (m := plan.memory()).peak() - m.resident + float(resident_bytes() or 0)
     g, t = plan.guides, plan.targets
     f = g.fine
     check_size(f"FINE {next(b.path for b, x in zip(g.bands, g.grids) if x == f)}", f.width, f.height,
