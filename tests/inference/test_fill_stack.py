@@ -23,12 +23,13 @@ def quick(monkeypatch):
 
 
 def _kept(monkeypatch, tmp_path):
-    """The run's work folder kept (``fill._work`` here, not removed) for the test to look in."""
-    import bandbridge.inference.place.fill as F
+    """The run's work folder kept (``engine.work_folder`` here, not removed) for the test to look in."""
+    from contextlib import nullcontext
+
+    from bandbridge.inference.place import engine
     work = tmp_path / "work"
     work.mkdir()
-    monkeypatch.setattr(F, "_work", lambda dest, engine: work)
-    monkeypatch.setattr(F.shutil, "rmtree", lambda *a, **k: None)
+    monkeypatch.setattr(engine, "work_folder", lambda dest, eng, kind: nullcontext(work))
     return work
 
 
@@ -131,7 +132,8 @@ def test_sar_of_every_date_follows_the_base(tmp_path):
     to now) is a design channel pair — the second date's SAR where the nearest date is cloudy, the nearest's
     elsewhere — computed from the stack as the bundle computes it."""
     from bandbridge.inference.place.fill_inputs import open_inputs
-    from bandbridge.inference.place.fill_strips import guides, scan
+    from bandbridge.inference.place.fill_guides import guides
+    from bandbridge.inference.place.fill_strips import scan
     from bandbridge.learners.fill_sar import sar_model
     from test_fill_engine import NAMES, _write  # noqa: E402
     s, e, now, then = scene(tmp_path, 60, 70, (slice(20, 40), slice(20, 50)))

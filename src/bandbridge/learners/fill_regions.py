@@ -71,14 +71,6 @@ def judge(codes: np.ndarray, held: dict[str, np.ndarray], y: np.ndarray, gap_cod
     return out
 
 
-def route_of(regions: dict[int, Region], scene: str, codes: np.ndarray) -> np.ndarray:
-    """Each pixel's route name (``codes``' shape): its region's, the ``scene``'s where it has none."""
-    out = np.full(codes.shape, scene, dtype=object)
-    for code, r in regions.items():
-        out[codes == code] = r.route
-    return out
-
-
 def used(regions: dict[int, Region], scene: str) -> set[str]:
     """The routes some region takes (the scene's where there are no regions)."""
     return {r.route for r in regions.values()} or {scene}

@@ -153,10 +153,10 @@ class Fitted:
     unit: str
 
 
-def _fit(plan, work: Path, say: Callable[[str], None]) -> Fitted:
+def _fit(plan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
     """The flags pass, the decision (and the SAR fit's) and each fit saved as a bundle and an engine job."""
     from bandbridge.inference.place.fill_finish import Parts, stored_form
-    from bandbridge.inference.place.fill_strips import FileSource, guides
+    from bandbridge.inference.place.fill_guides import FileSource, guides
     from bandbridge.learners.fill_fit import decide, decide_sar
     from bandbridge.learners.select import fit_threads
     sc, inp = plan.sc, plan.inp
@@ -260,7 +260,7 @@ def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]
     return run
 
 
-def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None]) -> FillRun:
+def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add) -> FillRun:
     """The engine's run said, the output written by the last pass (``fill_finish.finish``) and tagged."""
     from bandbridge.inference.place.fill_finish import finish
     from bandbridge.inference.place.tags import BandTags
@@ -287,22 +287,14 @@ def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None]) 
     return run
 
 
-class _Fill:
-    """The fill as a kind of the fit at the place (``place/runner.Kind``)."""
+class FillKind:
+    """``bandbridge fill`` on the contract of ``place/runner.py``."""
 
     name = "fill"
-
-    def plan(self, request: FillRequest, engine: Engine, say: Callable[[str], None]):
-        return _plan(request, engine, say)
-
-    def fit(self, plan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
-        return _fit(plan, work, say)
-
-    def finish(self, plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add) -> FillRun:
-        return _finish(plan, fitted, rows, say)
+    plan, fit, finish = staticmethod(_plan), staticmethod(_fit), staticmethod(_finish)
 
 
-KIND = _Fill()
+KIND = FillKind()
 
 
 def sources(counts, dates: list[RowReader], days: list[int | None], interpolated: bool, todo: int) -> str:

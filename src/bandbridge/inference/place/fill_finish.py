@@ -22,7 +22,8 @@ import numpy as np
 from rasterio.windows import Window
 
 from bandbridge.inference.place.fill_rows import ahead
-from bandbridge.inference.place.fill_strips import ROWS, Guides, Scan
+from bandbridge.inference.place.fill_guides import Guides
+from bandbridge.inference.place.fill_strips import ROWS, Scan
 from bandbridge.learners.fill_fit import Decision
 from bandbridge.learners.fill_regions import compose, used
 from bandbridge.learners.gapfill import edge_correction

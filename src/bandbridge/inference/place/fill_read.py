@@ -279,44 +279,6 @@ def shared_bands(scene: Layer, other: Layer, flag: str) -> list[int]:
     return idx
 
 
-def earlier_on(scene: Layer, item: str, snow_ok: bool = True, dropped: list | None = None
-               ) -> tuple[np.ndarray, int | None, date | None]:
-    """An earlier date's bands, the scene's order (NaN: not held, not valid or not clear), on the
-    scene's grid, its days before the scene and its date; refused when it is not before the scene or does
-    not overlap it. ``snow_ok`` False (:func:`snow_is_ground`): its SCL snow is not clear either,
-    and ``(date, share of its pixels)`` goes into ``dropped`` where there was any."""
-    e = read_layer(item, "--earlier")
-    if not e.valid.any():
-        raise holds_nothing(f"--earlier {item}", "give an earlier scene that holds data")
-    if e.clear is None:
-        raise no_cloud_mask(f"--earlier {item}", earlier=True)
-    melted = not snow_ok and e.snow is not None and e.clear is not None and bool((e.snow & e.clear).any())
-    if melted:
-        if dropped is not None:
-            dropped.append((e.when, float((e.snow & e.clear).mean())))
-        e.clear = e.clear & ~e.snow
-    days = (scene.when - e.when).days if scene.when and e.when else None
-    if days is not None and days <= 0:
-        raise BandbridgeError(f"--earlier {item}: dated {e.when}, not before the scene's {scene.when}; give a "
-                              "date before the scene (are the scene and --earlier swapped?)")
-    idx = shared_bands(scene, e, "--earlier")
-    v = e.values
-    if e.clear is not None:
-        v = np.where(e.clear, v, np.nan)
-    v = onto(v, e.grid, scene.grid, what=f"--earlier {item}")
-    out = np.stack([v[i] if i >= 0 else np.full(v.shape[1:], np.nan, np.float32) for i in idx])
-    if not np.isfinite(out).all(0)[scene.valid].any() and not melted:  # all snow: the caller says so
-        if not (e.clear & e.valid).any():
-            raise BandbridgeError(f"--earlier {item}: no clear pixel (all cloud by {e.masked_by}); give an earlier "
-                                  "clear scene of the place")
-        _covers(onto(e.valid[None].astype(np.float32), e.grid, scene.grid, True, f"--earlier {item}")[0],
-                scene.valid, f"--earlier {item}", e.grid, scene.grid, scene.path,
-                "give an earlier clear scene of the same place")
-        raise BandbridgeError(f"--earlier {item}: no clear pixel over {scene.path} (its clear part lies beside the "
-                              "scene's); give an earlier clear scene of the same place")
-    return out, days, e.when
-
-
 def _steps(item: str, want: list[str], flag: str, fix: str) -> list[tuple[str, date, float]] | None:
     """``(label, date, usable share)`` of every time step of a cube reference without ``@DATE``,
     judged on its bands whose names or roles are in ``want`` (refused in one line, ``fix`` the
