@@ -105,11 +105,6 @@ def configured(names: tuple[str, ...] = CANDIDATES, products: bool = True) -> li
     return scene_configured(names, products)
 
 
-def predict_image(learner: Learner, x: np.ndarray) -> np.ndarray:
-    """``learner`` on every cell of a coarse ``x (C, h, w)`` → ``(h, w)`` (its first output), in one strip."""
-    return predict_all(learner, x, True, rows=max(x.shape[1], 1))[0]
-
-
 def predict_all(learner: Learner, channels: np.ndarray, products: bool = True, rows: int = 256) -> np.ndarray:
     """``learner`` on every cell of ``channels (C, h, w)`` (fed values) → ``(Ct, h, w)``, ``rows``
     rows at a time, each read with its features' halo (``scene_fit.HALO``): the features of a
@@ -259,7 +254,7 @@ def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, z: np
     if not folds:
         return np.where(need, float(np.median(r[seen])), r), what if what is not None else \
             "the clear cells' median (too few cells to fit on)"
-    return np.where(need, predict_image(f0.fitted, x), r), what if what is not None else \
+    return np.where(need, predict_all(f0.fitted, x, rows=max(x.shape[1], 1))[0], r), what if what is not None else \
         f"a fit from the input alone ({f0.chosen})"
 
 
