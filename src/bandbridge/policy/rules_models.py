@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bandbridge.policy.rules import Rule
+from bandbridge.policy.rule import Rule
 
 RULES = (
     Rule("never worse", "learners/select.never_worse", ("WITHIN",),

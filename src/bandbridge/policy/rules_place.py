@@ -3,7 +3,7 @@ each decides, where, and what set it."""
 
 from __future__ import annotations
 
-from bandbridge.policy.rules import Rule
+from bandbridge.policy.rule import Rule
 
 REFERENCE = (
     Rule("a reference's scale", "data/reference.open_reference", ("MIN_K", "MAX_K"),
