@@ -131,6 +131,11 @@ def test_units_append_index_and_cog(scene, run_cli, tmp_path):
         assert s.descriptions[-1] == "synthetic_NIR" and s.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         nir = s.read(4) * 0.01
         assert np.abs(s.read(1).astype(float) - rasterio.open(rgb).read(1)).max() == 0
+        # the one tag schema (place/tags.py) on the band the fit wrote, the last: not on the input's
+        assert s.tags()["bandbridge_kind"] == "reference" and "bandbridge_route" not in s.tags(1)
+        band = s.tags(4)
+        assert band["bandbridge_route"] == "fit" and float(band["bandbridge_heldout_error"]) > 0
+        assert float(band["bandbridge_baseline_error"]) > float(band["bandbridge_heldout_error"])
     assert np.abs(nir - truth).mean() < 4.5  # measured 3.43 DN (k = 4: a fit on 4 096 cells; 6.02 before issue 68)
     with rasterio.open(tmp_path / "rgbn_ndvi.tif") as s:
         ndvi = s.read(1)

@@ -6,6 +6,7 @@ the band's physical range; a work file on a full disk is one line."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -174,6 +175,11 @@ def test_a_drone_scale_reference_makes_the_models_output_consistent(scene, run_c
     code, stdout, err = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(ref), "-o", str(out))
     assert code == 0, err
     assert "made consistent with the reference" in stdout and _tags(out)["bandbridge_route"].startswith("consistent")
+    # the model's own output: a job of the plan's, served by the engine like any (issue 83), on the backend
+    # the plan said for the model
+    planned = re.search(r"^backend: rgb2nir-naip: (\w+ \w+)", stdout, re.M)
+    ran = re.search(rf"^{rgb.name}, the model's own output  1 tiles, .*; (\w+ \w+)\)$", stdout, re.M)
+    assert planned and ran and ran.group(1) == planned.group(1), stdout
     r = open_reference(ref, "nir", fine)
     nearest = upsample_onto(np.nan_to_num(r.values), r.grid, fine, "nearest")[0]
     got = _band(out)

@@ -130,7 +130,8 @@ def serve(jobs: list, engine: Engine, backend, say: Callable[[str], None], label
     if engine.threads is None and one:
         engine = dataclasses.replace(engine, threads=ONE_TILE_THREADS)
     kw = {"add": add} if add is not None else {}
-    rows = predict_serve(jobs, backends, tiling, labels or {j.dst: j.note for j in jobs}, engine, summary, say, **kw)
+    told = lambda line: None if line.startswith("backend: ") else say(line)  # noqa: E731 - the plan's block said it
+    rows = predict_serve(jobs, backends, tiling, labels or {j.dst: j.note for j in jobs}, engine, summary, told, **kw)
     bad = [r for r in rows if r.get("status") != "ok"]
     if bad:
         raise BandbridgeError(f"{jobs[0].note} could not be predicted: {bad[0]['error']}"
