@@ -26,7 +26,7 @@ import numpy as np
 from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.jobs.predict import Engine
-from bandbridge.inference.place.plan import Memory
+from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen import KIND, SharpenPlan, SharpenResult, plan_sharpen, sharpen
 from bandbridge.inference.place.sharpen_read import (Band, Guides, bands_of, coarser_by, default_targets, grid_of,
                                                     open_guides, pick, product_of)
@@ -111,7 +111,10 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
     say(f"output: {dst} ({'a COG, ' if cog else ''}{len(names)} band(s) in this order: {', '.join(names)}; each "
         "band's own scale, offset and tags; the sets written in a work folder beside it, merged by strips, then "
         "deleted)")
-    say(sets_memory(plans).line())  # the sets run one after another
+    b = plans[0].block  # every set's backend and tile are the guides' grid's
+    for line in Block(f"per grid, one run each ({len(sets)} sets, one after another), per band as its set's line says",
+                      b.backend, b.tile, b.where, sets_memory(plans)).lines():
+        say(line)
     if plan_only:
         return None
     from bandbridge.fileio import temp_folder_beside
