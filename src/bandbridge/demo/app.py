@@ -44,8 +44,6 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
     dirs = page.dirs
     names = list(models)
     default = next((n for n in ("rgb2nir", "rgb2nir-naip") if n in names), names[0])  # the README's name
-
-    lo, hi = PERCENTILES
     # Gradio's own copies (uploads, results) are deleted after an hour.
     with gr.Blocks(title="bandbridge", delete_cache=(600, 3600)) as app:
         gr.Markdown("# bandbridge\nSynthesize a missing band from the bands you have: NIR from RGB, "
@@ -55,123 +53,158 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
                     "`rgb2nir-s2` wants reflectance GeoTIFFs, `sar2optical` Sentinel-1 VV/VH in dB.")
         with gr.Row():
             with gr.Column():
-                upload = gr.File(label="image", file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"],
-                                 type="filepath", elem_id="upload")
-                model = gr.Dropdown(names, value=default, label="model", elem_id="model")
-                go = gr.Button("Translate", variant="primary", elem_id="run")
-                samples = sorted(SAMPLE.glob("*.tif"))  # the last date: one the models never saw
-                example = gr.Examples([[str(samples[-1]), default]], inputs=[upload, model],
-                                      label="Example (runs on click): NAIP R,G,B + real NIR",
-                                      elem_id="example") if samples else None
-                with gr.Accordion(CONTROLS, open=False, elem_id="controls"):
-                    gr.Markdown("Only when detection needs help (the status says what it assumed).")
-                    bands = gr.Textbox(label="input bands (the model's order: 0-based indices or "
-                                       "names, e.g. 2,1,0)", elem_id="bands")
-                    band_names = gr.Textbox(label="band names (one per band of the file, e.g. "
-                                            "red,green,blue,nir)", elem_id="band_names")
-                    scaling = gr.Dropdown(list(SCALING_CHOICES), value="auto", label="scaling",
-                                          elem_id="scaling")
-                    with gr.Row():
-                        vmin = gr.Number(label="min (minmax, sar_db)", elem_id="vmin")
-                        vmax = gr.Number(label="max (minmax, sar_db)", elem_id="vmax")
-                with gr.Accordion("Sharpen a coarse raster: its bands onto the grid of a fine one", open=False,
-                                  elem_id="sharpen"):
-                    gr.Markdown("A fine raster (one GeoTIFF, or one file per band: Sentinel-2's 10 m B02, B03, "
-                                "B04, B08) and a coarse reference of the same place holding the bands to sharpen "
-                                f"(its 20 m bands), GeoTIFFs of up to {MAX_MPIX} MPix. Each band takes the route "
-                                "that holds out best at the reference's scale: the fit on the fine bands or the "
-                                "reference upsampled (`bandbridge sharpen`).")
-                    fine = gr.File(label="fine raster (or one file per band)", type="filepath", file_count="multiple",
-                                   file_types=[".tif", ".tiff"], elem_id="sharpen_fine")
-                    coarse = gr.File(label="coarse reference", type="filepath", file_types=[".tif", ".tiff"],
-                                     elem_id="sharpen_reference")
-                    to_sharpen = gr.Textbox(label="bands to sharpen (optional, e.g. B05,B11; empty: every band)",
-                                            elem_id="sharpen_bands")
-                    go_sharpen = gr.Button("Sharpen", elem_id="run_sharpen")
-                with gr.Accordion("Calibrate with a pair (optional, about a minute on a quiet 2-core machine)", open=False,
-                                  elem_id="calibrate"):
-                    gr.Markdown("One image of your sensor with its real target band (one file "
-                                "holding both, or the input and the real band as two files, up "
-                                f"to {MAX_PAIR_MPIX} MPix): the model is adapted to it "
-                                "(`bandbridge adapt`) and then translates your image.")
-                    pair = gr.File(label="pair (input, or input + real band)", type="filepath",
-                                   file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"],
-                                   elem_id="pair")
-                    pair_target = gr.File(label="real band (when not in the pair's file)",
-                                          type="filepath", elem_id="pair_target",
-                                          file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"])
-                    same_scene = gr.Checkbox(label="the image to translate is part of the "
-                                             "pair's scene (held-out blocks of the pair may then "
-                                             "choose any learner, boosting too; ticked by itself "
-                                             "when both are one file)", elem_id="same_scene")
-                    go_pair = gr.Button("Calibrate and translate", elem_id="run_pair")
-                with gr.Accordion("Use a reference (optional): no pairs, but the band coarser or older",
-                                  open=False, elem_id="use_reference"):
-                    gr.Markdown("A coarse or earlier raster of the band at the same place — a "
-                                "Sentinel-2 or Landsat band for an aerial image, an older survey — "
-                                "georeferenced like your image (or two plain images of one extent). "
-                                "The band is fitted to it at its scale and applied at yours "
-                                "(`bandbridge predict --reference`).")
-                    reference = gr.File(label="reference (GeoTIFF, or a grey PNG/JPEG for a photo)", type="filepath",
-                                        file_types=[".tif", ".tiff", ".png", ".jpg", ".jpeg"], elem_id="reference")
-                    go_ref = gr.Button("Translate with the reference", elem_id="run_reference")
-                with gr.Accordion("Fill a cloud gap (Sentinel-2): a cloudy scene, an earlier clear one",
-                                  open=False, elem_id="fill"):
-                    gr.Markdown("A cloudy scene with its SCL band (or the gap as a mask), an earlier clear "
-                                "scene of the place with the same bands, and Sentinel-1 VV/VH at the dates "
-                                f"where you have it, GeoTIFFs of up to {MAX_FILL_MPIX:g} MPix (`bandbridge fill` "
-                                "takes whole Sentinel-2 tiles); dates are read "
-                                "from the files' tags or names (S2_20180603.tif). The gap is filled by the "
-                                "route that holds out best on the scene's own clear pixels (`bandbridge fill`).")
-                    tif = [".tif", ".tiff"]
-                    fill_boxes = [gr.File(label=lab, type="filepath", file_types=tif, elem_id=f"fill_{k}")
-                                  for k, lab in (("scene", "cloudy scene (with its SCL band)"),
-                                                 ("earlier", "earlier clear scene"),
-                                                 ("sar", "Sentinel-1 at the date (optional)"),
-                                                 ("sar_earlier", "Sentinel-1 at the earlier date (optional)"),
-                                                 ("mask", "gap mask, nonzero to fill (optional)"))]
-                    go_fill = gr.Button("Fill the gap", elem_id="run_fill")
+                upload, model, go, example, ctl = _translate_box(gr, names, default)
+                sharpen, go_sharpen = _sharpen_box(gr)
+                pair, go_pair = _pair_box(gr)
+                reference, go_ref = _reference_box(gr)
+                fill_boxes, go_fill = _fill_box(gr)
                 status = gr.Markdown(elem_id="status")
                 plan = gr.Markdown(elem_id="plan")  # what Translate will run, stated on upload
-            with gr.Column():
-                shown_in = gr.Image(label="your image", type="numpy", elem_id="input", interactive=False, buttons=[])
-                band = gr.Image(label="synthetic band", type="numpy", elem_id="result", interactive=False, buttons=[])
-            with gr.Column():
-                real = gr.Image(label="real band (when your upload has it)", type="numpy",
-                                elem_id="real", interactive=False, buttons=[])
-                ndvi = gr.Image(label="NDVI", type="numpy", elem_id="ndvi", interactive=False, buttons=[])
-                error = gr.Image(label="expected error", type="numpy", elem_id="error",
-                                 interactive=False, buttons=[])
-                download = gr.File(label="GeoTIFF (COG, as `bandbridge predict --cog` writes it)",
-                                   file_count="multiple", elem_id="download")
-        scores = gr.Markdown(elem_id="scores")
-        calib = gr.Markdown(elem_id="calibration")
-        gr.Markdown(f"Display: each panel is stretched linearly over the {lo:g}–{hi:g} % "
-                    "percentile range of its valid pixels, one range for all its bands, in its "
-                    "physical units; a panel of the same bands and units as another shares that "
-                    "one's range (a super-resolution result its input's, the synthetic band the "
-                    "real band's) — unless their values mostly disagree, when both take the union "
-                    "of the two ranges and the title says so. A super-resolution input is shown at "
-                    "the output's size beside a bicubic enlargement. Single bands have a colour "
-                    "bar; NDVI spans −1…+1.")
+            shown_in, *shown = _result_panels(gr)
+        scores, calib = _notes(gr)
         workdir = gr.State(None)
-        ctl = [bands, band_names, scaling, vmin, vmax]
-        outs = [shown_in, band, real, ndvi, error, download, status, scores, calib, workdir]
+        outs = [shown_in, *shown, status, scores, calib, workdir]
         if example is not None:  # a click loads the example and runs it
             example.load_input_event.then(page.handle, [upload, model, *ctl], outs) \
                 .then(dirs.remove, workdir, None)
         upload.change(page.preview, [upload, model, *ctl], [shown_in, plan])
         model.change(page.preview, [upload, model, *ctl], [shown_in, plan])
         go.click(page.handle, [upload, model, *ctl], outs).then(dirs.remove, workdir, None)
-        go_ref.click(page.handle_reference, [upload, model, reference, *ctl], outs).then(dirs.remove, workdir, None) \
-            .then(lambda: REFERENCE_PLAN, None, plan)  # the plain plan no longer says what ran
-        go_sharpen.click(page.handle_sharpen, [fine, coarse, to_sharpen], outs).then(dirs.remove, workdir, None) \
-            .then(lambda: SHARPEN_PLAN, None, plan)
-        go_fill.click(page.handle_fill, fill_boxes, outs).then(dirs.remove, workdir, None) \
-            .then(lambda: FILL_PLAN, None, plan)
-        go_pair.click(page.handle_pair, [upload, model, pair, pair_target, same_scene, *ctl], outs) \
-            .then(dirs.remove, workdir, None).then(lambda: PAIR_PLAN, None, plan)
+        for button, handler, inputs, said in (
+                (go_ref, page.handle_reference, [upload, model, reference, *ctl], REFERENCE_PLAN),
+                (go_sharpen, page.handle_sharpen, sharpen, SHARPEN_PLAN),
+                (go_fill, page.handle_fill, fill_boxes, FILL_PLAN),
+                (go_pair, page.handle_pair, [upload, model, *pair, *ctl], PAIR_PLAN)):
+            # the plain plan no longer says what ran: each button's chain ends saying it
+            button.click(handler, inputs, outs).then(dirs.remove, workdir, None) \
+                .then(lambda said=said: said, None, plan)
     return app
+
+
+def _translate_box(gr, names: list[str], default: str):
+    """The upload, the model, *Translate*, the example and the reading controls (in ``predict``'s
+    order: bands, band names, scaling, min, max)."""
+    upload = gr.File(label="image", file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"],
+                     type="filepath", elem_id="upload")
+    model = gr.Dropdown(names, value=default, label="model", elem_id="model")
+    go = gr.Button("Translate", variant="primary", elem_id="run")
+    samples = sorted(SAMPLE.glob("*.tif"))  # the last date: one the models never saw
+    example = gr.Examples([[str(samples[-1]), default]], inputs=[upload, model],
+                          label="Example (runs on click): NAIP R,G,B + real NIR",
+                          elem_id="example") if samples else None
+    with gr.Accordion(CONTROLS, open=False, elem_id="controls"):
+        gr.Markdown("Only when detection needs help (the status says what it assumed).")
+        bands = gr.Textbox(label="input bands (the model's order: 0-based indices or "
+                           "names, e.g. 2,1,0)", elem_id="bands")
+        band_names = gr.Textbox(label="band names (one per band of the file, e.g. "
+                                "red,green,blue,nir)", elem_id="band_names")
+        scaling = gr.Dropdown(list(SCALING_CHOICES), value="auto", label="scaling", elem_id="scaling")
+        with gr.Row():
+            vmin = gr.Number(label="min (minmax, sar_db)", elem_id="vmin")
+            vmax = gr.Number(label="max (minmax, sar_db)", elem_id="vmax")
+    return upload, model, go, example, [bands, band_names, scaling, vmin, vmax]
+
+
+def _sharpen_box(gr):
+    """*Sharpen*'s box: its inputs (fine, coarse, bands) and its button."""
+    with gr.Accordion("Sharpen a coarse raster: its bands onto the grid of a fine one", open=False,
+                      elem_id="sharpen"):
+        gr.Markdown("A fine raster (one GeoTIFF, or one file per band: Sentinel-2's 10 m B02, B03, "
+                    "B04, B08) and a coarse reference of the same place holding the bands to sharpen "
+                    f"(its 20 m bands), GeoTIFFs of up to {MAX_MPIX} MPix. Each band takes the route "
+                    "that holds out best at the reference's scale: the fit on the fine bands or the "
+                    "reference upsampled (`bandbridge sharpen`).")
+        fine = gr.File(label="fine raster (or one file per band)", type="filepath", file_count="multiple",
+                       file_types=[".tif", ".tiff"], elem_id="sharpen_fine")
+        coarse = gr.File(label="coarse reference", type="filepath", file_types=[".tif", ".tiff"],
+                         elem_id="sharpen_reference")
+        to_sharpen = gr.Textbox(label="bands to sharpen (optional, e.g. B05,B11; empty: every band)",
+                                elem_id="sharpen_bands")
+        return [fine, coarse, to_sharpen], gr.Button("Sharpen", elem_id="run_sharpen")
+
+
+def _pair_box(gr):
+    """*Calibrate and translate*'s box: its inputs (pair, real band, same scene) and its button."""
+    with gr.Accordion("Calibrate with a pair (optional, about a minute on a quiet 2-core machine)", open=False,
+                      elem_id="calibrate"):
+        gr.Markdown("One image of your sensor with its real target band (one file "
+                    "holding both, or the input and the real band as two files, up "
+                    f"to {MAX_PAIR_MPIX} MPix): the model is adapted to it "
+                    "(`bandbridge adapt`) and then translates your image.")
+        pair = gr.File(label="pair (input, or input + real band)", type="filepath",
+                       file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"], elem_id="pair")
+        pair_target = gr.File(label="real band (when not in the pair's file)", type="filepath",
+                              elem_id="pair_target", file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"])
+        same_scene = gr.Checkbox(label="the image to translate is part of the "
+                                 "pair's scene (held-out blocks of the pair may then "
+                                 "choose any learner, boosting too; ticked by itself "
+                                 "when both are one file)", elem_id="same_scene")
+        return [pair, pair_target, same_scene], gr.Button("Calibrate and translate", elem_id="run_pair")
+
+
+def _reference_box(gr):
+    """*Translate with the reference*'s box: the reference and its button."""
+    with gr.Accordion("Use a reference (optional): no pairs, but the band coarser or older",
+                      open=False, elem_id="use_reference"):
+        gr.Markdown("A coarse or earlier raster of the band at the same place — a "
+                    "Sentinel-2 or Landsat band for an aerial image, an older survey — "
+                    "georeferenced like your image (or two plain images of one extent). "
+                    "The band is fitted to it at its scale and applied at yours "
+                    "(`bandbridge predict --reference`).")
+        reference = gr.File(label="reference (GeoTIFF, or a grey PNG/JPEG for a photo)", type="filepath",
+                            file_types=[".tif", ".tiff", ".png", ".jpg", ".jpeg"], elem_id="reference")
+        return reference, gr.Button("Translate with the reference", elem_id="run_reference")
+
+
+def _fill_box(gr):
+    """*Fill the gap*'s box: its five files and its button."""
+    with gr.Accordion("Fill a cloud gap (Sentinel-2): a cloudy scene, an earlier clear one",
+                      open=False, elem_id="fill"):
+        gr.Markdown("A cloudy scene with its SCL band (or the gap as a mask), an earlier clear "
+                    "scene of the place with the same bands, and Sentinel-1 VV/VH at the dates "
+                    f"where you have it, GeoTIFFs of up to {MAX_FILL_MPIX:g} MPix (`bandbridge fill` "
+                    "takes whole Sentinel-2 tiles); dates are read "
+                    "from the files' tags or names (S2_20180603.tif). The gap is filled by the "
+                    "route that holds out best on the scene's own clear pixels (`bandbridge fill`).")
+        boxes = [gr.File(label=lab, type="filepath", file_types=[".tif", ".tiff"], elem_id=f"fill_{k}")
+                 for k, lab in (("scene", "cloudy scene (with its SCL band)"),
+                                ("earlier", "earlier clear scene"),
+                                ("sar", "Sentinel-1 at the date (optional)"),
+                                ("sar_earlier", "Sentinel-1 at the earlier date (optional)"),
+                                ("mask", "gap mask, nonzero to fill (optional)"))]
+        return boxes, gr.Button("Fill the gap", elem_id="run_fill")
+
+
+def _result_panels(gr) -> list:
+    """The two columns of results: your image, the band, the real band, NDVI, the expected error
+    and the download."""
+    with gr.Column():
+        shown_in = gr.Image(label="your image", type="numpy", elem_id="input", interactive=False, buttons=[])
+        band = gr.Image(label="synthetic band", type="numpy", elem_id="result", interactive=False, buttons=[])
+    with gr.Column():
+        real = gr.Image(label="real band (when your upload has it)", type="numpy",
+                        elem_id="real", interactive=False, buttons=[])
+        ndvi = gr.Image(label="NDVI", type="numpy", elem_id="ndvi", interactive=False, buttons=[])
+        error = gr.Image(label="expected error", type="numpy", elem_id="error", interactive=False, buttons=[])
+        download = gr.File(label="GeoTIFF (COG, as `bandbridge predict --cog` writes it)",
+                           file_count="multiple", elem_id="download")
+    return [shown_in, band, real, ndvi, error, download]
+
+
+def _notes(gr) -> list:
+    """The scores and calibration tables under the panels, then the display rule."""
+    scores = gr.Markdown(elem_id="scores")
+    calib = gr.Markdown(elem_id="calibration")
+    lo, hi = PERCENTILES
+    gr.Markdown(f"Display: each panel is stretched linearly over the {lo:g}–{hi:g} % "
+                "percentile range of its valid pixels, one range for all its bands, in its "
+                "physical units; a panel of the same bands and units as another shares that "
+                "one's range (a super-resolution result its input's, the synthetic band the "
+                "real band's) — unless their values mostly disagree, when both take the union "
+                "of the two ranges and the title says so. A super-resolution input is shown at "
+                "the output's size beside a bicubic enlargement. Single bands have a colour "
+                "bar; NDVI spans −1…+1.")
+    return [scores, calib]
 
 
 REFERENCE_PLAN = ("**Plan:** *Translate with the reference* ran `bandbridge predict --reference`: the route it "
