@@ -9,14 +9,15 @@ through the one writer. :data:`KIND` is the fill as a kind of the fit at the pla
 
 The output holds the scene's data bands in their own type and units, on its own grid, with the gap
 filled, and one more band, ``FILLED``: 1 where the scene is as observed, 2 where this filled it,
-0 where neither (no data, or a gap pixel no earlier date is clear at). Its tags (``bandbridge_fill_*``)
-say the route, why, and every route's held-out MAE on the clear part.
+0 where neither (no data, or a gap pixel no earlier date is clear at). Its tags (``bandbridge_fill_*``; per
+band ``place/tags``' schema) say the route, why, and every route's held-out MAE on the clear part.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 from bandbridge.errors import BandbridgeError
@@ -57,24 +58,6 @@ class FillRun:
     regions: str = ""  # the gap's regions and their routes, where one differs from the scene's (fill_regions)
 
 
-@dataclass(frozen=True)
-class FillRequest:
-    """What ``bandbridge fill`` was asked (:func:`run_fill`'s arguments)."""
-
-    scene: str
-    out: str
-    earlier: list[str]
-    sar: str | None = None
-    sar_earlier: str | list[str] | None = None
-    mask: str | None = None
-    overwrite: bool = False
-    cog: bool = True
-    seed: int = 0
-    later: list[str] = ()
-    sar_later: list[str] = ()
-    route: str | None = None  # forced whatever the check says (``bandbridge gaps``' columns)
-
-
 def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, sar_earlier: str | list[str] | None = None,
              mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
              say: Callable[[str], None] = print, engine: Engine = Engine(),
@@ -86,12 +69,13 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     ``later``: clear dates after the scene (``--later``); ``sar_later``: SAR at them (``--sar-later``, in order);
     ``route``: this route fills the gap whatever the check says (``bandbridge gaps``' forced columns)."""
     from bandbridge.inference.place.runner import run
-    req = FillRequest(scene, out, list(earlier), sar, sar_earlier, mask, overwrite, cog, seed, list(later),
-                      list(sar_later), route)
+    req = SimpleNamespace(scene=scene, out=out, earlier=list(earlier), sar=sar, sar_earlier=sar_earlier, mask=mask,
+                          overwrite=overwrite, cog=cog, seed=seed, later=list(later), sar_later=list(sar_later),
+                          route=route)  # the kind's request: run_fill's arguments
     return run(KIND, req, engine, say, plan_only, add)
 
 
-def _plan(req: FillRequest, engine: Engine, say: Callable[[str], None]):
+def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
     """Every input checked and opened, the scene scanned and the run planned (``fill_plan.FillPlan``);
     None where the scene has no gap."""
     from bandbridge.data.reader import return_large_buffers
@@ -186,7 +170,7 @@ def _fit(plan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
 def _jobs(plan, gd, parts, work: Path) -> list:
     """The engine's jobs: the route's fit on the tiles holding the pixels to fill (and the ring the edge pass
     reads), the SAR fit on the window holding the pixels no date is clear at."""
-    from bandbridge.inference.place.engine import job, tile_for
+    from bandbridge.inference.place.engine import job
     from bandbridge.inference.place.fill_finish import reach
     from bandbridge.inference.place.fill_stack import bounds, only_mask, stacked
     from bandbridge.learners.fill_regions import used
@@ -207,7 +191,7 @@ def _jobs(plan, gd, parts, work: Path) -> list:
         parts.sar_first, win = work / "sar_first.tif", bounds(holes, OVERLAP)
         parts.sar_win = win
         src = stacked(gd.stack.vrt, list(range(len(gd.stack.names))), gd.stack.names, work / "sar.vrt", g, win)
-        jobs.append(job(spec, src, parts.sar_first, win[2:], tile_for(*win[2:]), f"the fill's fit ({spec.name})",
+        jobs.append(job(spec, src, parts.sar_first, win[2:], plan.block.tile, f"the fill's fit ({spec.name})",
                         only=only_mask(holes, 0, g, work / "holes.tif", win=win)))
     return jobs
 
@@ -261,15 +245,13 @@ def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]
 
 
 def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add) -> FillRun:
-    """The engine's run said, the output written by the last pass (``fill_finish.finish``) and tagged."""
+    """The output written by the last pass (``fill_finish.finish``) and tagged."""
     from bandbridge.inference.place.fill_finish import finish
     from bandbridge.inference.place.tags import BandTags
     run, req, sc = fitted.run, plan.request, plan.sc
-    if rows:
+    if rows:  # the runner said them ("engine: …")
         run.rows, run.backend, run.tile = rows, rows[0].get("backend", ""), int(rows[0].get("tile") or 0)
         run.tiles = sum(int(r.get("tiles") or 0) for r in rows)
-        say(f"the fit predicted on {run.backend}: " + (f"{run.tiles} tile(s)" if run.tiles else "the tiles")
-            + f" of {run.tile or plan.block.tile}² holding pixels to fill (overlap {OVERLAP} px)")
     if run.unfillable:
         say(f"{run.unfillable:,} gap pixel(s) have no clear earlier date: left as observed, FILLED 0 there")
     used = [d for d, u in zip(fitted.days, fitted.gd.used) if u]  # a date all snow left out is not in the tags
