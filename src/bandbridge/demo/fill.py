@@ -45,25 +45,8 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
                 mask: str | None, workdir: Path) -> Result:
     """``bandbridge fill scene -e earlier [--sar] [--sar-earlier] [--mask] -o OUT`` into
     ``workdir``, shown: the scene before and after, the earlier date, where it was filled."""
-    from bandbridge.inference.place.fill import run_fill
-    if not scene:
-        raise BandbridgeError("upload the cloudy scene first: a Sentinel-2 GeoTIFF with its SCL band "
-                              "(or the gap as a mask in its box)")
-    if not earlier:
-        raise BandbridgeError("upload an earlier clear scene of the place (the same bands) in the **earlier "
-                              "clear scene** box: the Sentinel-1 alone is not enough")
-    for f in (scene, earlier, sar, sar_earlier, mask):
-        if f:
-            check_upload(f, max_mpix=MAX_FILL_MPIX, tool="bandbridge fill")
+    done, out, said = _run_fill(scene, earlier, sar, sar_earlier, mask, workdir)
     path = Path(scene)
-    workdir.mkdir(parents=True, exist_ok=True)
-    out = workdir / f"{path.stem}_filled.tif"
-    said: list[str] = []
-    try:
-        done = run_fill(str(path), str(out), [earlier], sar, sar_earlier, mask, overwrite=True, cog=True,
-                        say=said.append)
-    except BandbridgeError as e:  # the command's refusal, its flags named as the page's boxes
-        raise BandbridgeError(box_words(str(e))) from None
     info = raster_info(path)
     names = [d or "" for d in (info.descriptions or [""] * info.count)]
     data = [i for i, n in enumerate(names) if n.upper() not in ("SCL", "QA_PIXEL", "QA")]
@@ -98,9 +81,38 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
                   f" The download is the scene as a Cloud-Optimized GeoTIFF, as `bandbridge fill` writes it: "
                   f"its bands in its own type and units, then the {CODES}; its tags hold the route and every "
                   "route's error.")
+    res.scores = _route_table(done)
+    return res
+
+
+def _run_fill(scene: str | None, earlier: str | None, sar: str | None, sar_earlier: str | None,
+              mask: str | None, workdir: Path):
+    """The uploads checked, then ``bandbridge fill`` into ``workdir``: its result (None: no gap),
+    its output and the lines it said; its refusal names the page's boxes."""
+    from bandbridge.inference.place.fill import run_fill
+    if not scene:
+        raise BandbridgeError("upload the cloudy scene first: a Sentinel-2 GeoTIFF with its SCL band "
+                              "(or the gap as a mask in its box)")
+    if not earlier:
+        raise BandbridgeError("upload an earlier clear scene of the place (the same bands) in the **earlier "
+                              "clear scene** box: the Sentinel-1 alone is not enough")
+    for f in (scene, earlier, sar, sar_earlier, mask):
+        if f:
+            check_upload(f, max_mpix=MAX_FILL_MPIX, tool="bandbridge fill")
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / f"{Path(scene).stem}_filled.tif"
+    said: list[str] = []
+    try:
+        return run_fill(str(Path(scene)), str(out), [earlier], sar, sar_earlier, mask, overwrite=True, cog=True,
+                        say=said.append), out, said
+    except BandbridgeError as e:  # the command's refusal, its flags named as the page's boxes
+        raise BandbridgeError(box_words(str(e))) from None
+
+
+def _route_table(done) -> str:
+    """Every route's held-out error, the chosen one in bold (and what the fit chose, on what)."""
     rows = [f"| {'**' if k == done.route else ''}{ROUTE_NAMES.get(k, k)}{' — chosen**' if k == done.route else ''} "
             f"| {v:.4g} |" for k, v in done.mae.items()]
-    res.scores = ("| route | held-out MAE on the scene's clear pixels (its units) |\n|---|---|\n" + "\n".join(rows)
-                  + (f"\n\nThe fit chose {done.chosen} on {done.features}." if done.chosen else "")
-                  if rows else "No route held out: too few clear pixels to hold any out (the status says how many).")
-    return res
+    return ("| route | held-out MAE on the scene's clear pixels (its units) |\n|---|---|\n" + "\n".join(rows)
+            + (f"\n\nThe fit chose {done.chosen} on {done.features}." if done.chosen else "")
+            if rows else "No route held out: too few clear pixels to hold any out (the status says how many).")
