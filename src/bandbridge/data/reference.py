@@ -147,14 +147,9 @@ def _role_of(name: str) -> str:
     return "nir" if n in ("B05_L8", "SR_B5") else band_role(n)
 
 
-def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | None = None) -> Reference:
-    """The band of ``role`` (``nir``, ``rededge``, ``swir``…) of the raster or band folder ``path``
-    over the footprint of the input grid ``fine``, with its valid cells (``mask``: a cloud mask
-    file of the user's, an ``SCL`` or ``QA_PIXEL`` raster on the reference's grid). Refuses in one
-    line: no band of the role, a reference that does not overlap, one not coarser than the input
-    by :data:`MIN_K` or coarser than :data:`MAX_K`, one georeferenced where the other is not, a
-    footprint with fewer than :data:`MIN_CELLS` clear cells."""
-    from bandbridge.data.formats import open_raster, stated_bits
+def _reference_bands(path: str | Path) -> tuple[str | Path, list, Path | None]:
+    """``--reference`` as a path (a GDAL address kept as text), its band files and its mask
+    companion; refused in one line when missing, irregular or holding no band file."""
     remote = str(path).startswith("/vsi")
     p = str(path) if remote else Path(str(path))  # a GDAL address keeps its double slashes
     if not remote and not p.exists():
@@ -166,6 +161,13 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
     if not bands:
         raise BandbridgeError(f"--reference {p}: the folder holds no .tif or .jp2 band files; give the "
                               "coarse raster, or a folder of its bands (B08.tif, …)")
+    return p, bands, companion
+
+
+def _pick(p: str | Path, bands: list, role: str, fine: Grid) -> tuple[list, str]:
+    """The band files of ``role`` (a lone undescribed band taken as it, with the words that say
+    so); refused when a georeference is on one side only, or no band has the role."""
+    from bandbridge.data.formats import open_raster
     with open_raster(bands[0][0]) as src:  # a georeference on one side only is said before any band
         if (src.crs is None) != (fine.crs is None):
             have, lack = ("the reference", "the input") if src.crs is not None else ("the input", "the reference")
@@ -173,13 +175,25 @@ def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | N
                                   "give two georeferenced files, or two plain images of the same extent")
         plain_one = src.count == 1 and not src.descriptions[0]
     pick = [b for b in bands if _role_of(b[2]) == role]
-    assumed = ""
     if not pick and len(bands) == 1 and plain_one and _role_of(bands[0][2]) in ("other", "gray"):
-        pick, assumed = bands, f"its one band, undescribed, taken as the model's target ({role})"
+        return bands, f"its one band, undescribed, taken as the model's target ({role})"
     if not pick:
         raise BandbridgeError(f"--reference {p}: no {role} band among [{', '.join(b[2] for b in bands)}] "
                               f"(bands are found by role: name it in the file's band descriptions, e.g. "
                               f"'{'B08' if role == 'nir' else role}')")
+    return pick, ""
+
+
+def open_reference(path: str | Path, role: str, fine: Grid, mask: str | Path | None = None) -> Reference:
+    """The band of ``role`` (``nir``, ``rededge``, ``swir``…) of the raster or band folder ``path``
+    over the footprint of the input grid ``fine``, with its valid cells (``mask``: a cloud mask
+    file of the user's, an ``SCL`` or ``QA_PIXEL`` raster on the reference's grid). Refuses in one
+    line: no band of the role, a reference that does not overlap, one not coarser than the input
+    by :data:`MIN_K` or coarser than :data:`MAX_K`, one georeferenced where the other is not, a
+    footprint with fewer than :data:`MIN_CELLS` clear cells."""
+    from bandbridge.data.formats import open_raster, stated_bits
+    p, bands, companion = _reference_bands(path)
+    pick, assumed = _pick(p, bands, role, fine)
     red = next((b for b in bands if _role_of(b[2]) == "red"), None)
     masks = [b for b in bands if b[2] in MASK_NAMES]
     with open_raster(pick[0][0]) as src:
