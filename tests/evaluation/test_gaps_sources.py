@@ -103,10 +103,11 @@ def test_the_gfmap_site_is_scored_in_every_column(tmp_path, monkeypatch):
     import rasterio
 
     from bandbridge.inference.place import fill
-    runs = []
+    runs, scenes = [], []
 
     def spy(scene, out, earlier, sar=None, sar_earlier=None, mask=None, **kw):
         done = fill_command(scene, out, earlier, sar, sar_earlier, mask, **kw)
+        scenes.append(scene)
         with rasterio.open(out) as src:
             runs.append((kw.get("route"), sar is not None, mask, src.read()))
         return done
@@ -120,6 +121,11 @@ def test_the_gfmap_site_is_scored_in_every_column(tmp_path, monkeypatch):
     done = own[-1] == 2
     assert done.sum() > 500 and np.allclose(got[:, done], own[:-1][:, done])
     assert all(m.endswith(".tif") for *_, m, _ in runs)
+    # --mask replaces the scene's own SCL: it holds the disc and the scene's own clouds (24 pixels at this date),
+    # so that the fit learns from the pixels the old twin learned from, never a cloud as ground (issue 83)
+    with rasterio.open(runs[0][2]) as m, rasterio.open(scenes[0]) as sc:
+        gap, cloudy = m.read(1) != 0, sc.read(3) == 9
+    assert cloudy.sum() == 24 and gap[cloudy].all()
     (r,) = rows
     assert r["days"] == 10 and r["hidden"] > 500 and set(r["mae"]) == set(COLUMNS) - {"fill-later"}
     assert all(np.isfinite(v) and 0 < v < 0.2 for v in r["mae"].values())

@@ -26,7 +26,7 @@ import numpy as np
 from bandbridge.data.cube import step_fractions
 from bandbridge.evaluation.gaps_dates import day, interpolation, median_composite, read_series
 from bandbridge.evaluation.gaps_table import LATER
-from bandbridge.evaluation.gaps_fill import Case, fill_columns, write
+from bandbridge.evaluation.gaps_fill import Case, fill_columns, mask_of
 from bandbridge.inference.place.fill_read import read_layer, sar_on
 from bandbridge.learners.fill_fit import composite, linear_maps
 from bandbridge.policy import SAR_DAYS
@@ -165,7 +165,7 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     steps = tuple(step(lab) for lab, _, _ in fractions)
     series = read_series(steps)
     after = next((lab for lab, _, f in fractions if f > CLEAR and day(lab) > day(b)), "")
-    mask = write(Path(tempfile.mkdtemp(dir=work)) / "hidden.tif", hidden[None].astype(np.float32), scene.grid, ["gap"])
+    mask = mask_of(Path(tempfile.mkdtemp(dir=work)) / "hidden.tif", hidden, scene)
     case = Case(step(b), [step(a)], mask, f"{s1}@{sb}", f"{s1}@{sa}")
     y = scene.values
     ab = linear_maps(base[:, learn].T, y[:, learn].T)

@@ -37,7 +37,7 @@ from bandbridge.data.grids import Grid
 from bandbridge.evaluation.gaps import (CLEAR, COLUMNS, SEED, date_columns, disc, field_scores, mean_scores,
                                        sar2optical_rgb, save)
 from bandbridge.evaluation.gaps_dates import day, read_series
-from bandbridge.evaluation.gaps_fill import Case, fill_columns, run, write
+from bandbridge.evaluation.gaps_fill import Case, fill_columns, mask_of, run, write
 from bandbridge.inference.place.fill_read import SNOW_SCL, read_layer, sar_on
 from bandbridge.learners.fill_fit import composite, linear_maps
 from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
@@ -202,7 +202,7 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
             hidden = disc(valid.shape, np.random.default_rng([seed, i, 99]))
             score, learn = hidden & valid & has, valid & ~hidden & has
             ab = linear_maps(base[:, learn].T, y[:, learn].T)
-            mask = write(at / f"disc{i}.tif", hidden[None].astype(np.float32), scene.grid, ["gap"])
+            mask = mask_of(at / f"disc{i}.tif", hidden, scene)
             out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
             filled, route = fill_columns(Case(dated[0], dated[1:], mask, f"{s1}@{sb}", f"{s1}@{sa}"), base, work, seed)
             out |= filled
