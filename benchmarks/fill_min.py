@@ -2,24 +2,29 @@
 the development sample only (WorldCereal 00002806639B424A; ``bandbridge gaps`` reports both).
 
 For the first :data:`PAIRS` date pairs of the protocol, only a seeded disc of N pixels of the later
-date is left clear, the rest is the gap; the fit (with SAR, forced) and the per-band linear map
-are scored on the gap's really clear pixels. Prints the mean MAE of each per N and the share of
-pairs the fit won. ``python benchmarks/fill_min.py [DATA]``
+date is left clear, the rest is the gap (``--mask``, with the scene's own clouds: ``gaps_fill.mask_of``);
+``bandbridge fill``'s own path (``run_fill`` on the cube's steps, ``gaps_fill.run``) with the fit forced
+(with SAR) and with the per-band linear map forced is scored on the gap's really clear pixels. Prints the
+mean MAE of each per N and the share of pairs the fit won. ``python benchmarks/fill_min.py [DATA]``
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from bandbridge.evaluation.gaps import pairs, sample_files
-from bandbridge.inference.place.fill_read import read_layer, sar_on
-from bandbridge.learners import gapfill
-from bandbridge.learners.gapfill import Stack, fill
+from bandbridge.evaluation.gaps_fill import Case, mask_of, run
+from bandbridge.inference.place import fill_strips
+from bandbridge.inference.place.fill_read import read_layer
+from bandbridge.learners import fill_fit
 
-gapfill.FILL_FIT_MIN = 0  # the line being measured: every size tries the fit
+fill_fit.FILL_FIT_MIN = 0  # the line being measured: every size tries the fit
+fill_strips.FILL_DILATE = 0  # N is the clear pixels the fit sees: the command's dilation of the gap would eat
+# most of a small disc (128 px: a radius of 6.4, 2.4 once dilated by 4)
 
 SAMPLE = "sample_00002806639B424A"
 SIZES = (128, 256, 512, 1024)
@@ -31,11 +36,11 @@ def main(data: str) -> None:
     s10, s20, s1 = sample_files(root, SAMPLE)
     prs, _ = pairs(root, SAMPLE)
     res: dict[int, list[tuple[float, float]]] = {n: [] for n in SIZES}
+    work = Path(tempfile.mkdtemp(prefix="fill_min-"))
     for i, (a, b, sa, sb) in enumerate(prs[:PAIRS]):
-        scene = read_layer(f"{s10}@{b}#scl={s20}", "")
-        e = read_layer(f"{s10}@{a}#scl={s20}", "")
+        step = lambda d: f"{s10}@{d}#scl={s20}"  # noqa: E731
+        scene, e = read_layer(step(b), ""), read_layer(step(a), "")
         earlier = np.where(e.clear, e.values, np.nan)
-        now, then = sar_on(scene, f"{s1}@{sb}", "")[0], sar_on(scene, f"{s1}@{sa}", "")[0]
         valid = scene.valid & scene.clear
         h, w = valid.shape
         rng = np.random.default_rng([70, i])
@@ -46,15 +51,15 @@ def main(data: str) -> None:
             keep = np.zeros(h * w, bool)
             keep[order[:n]] = True
             keep = keep.reshape(h, w)
-            st = Stack(scene.values, valid & keep, scene.valid & ~keep, [earlier], [0], now, then)
-            f = fill(st, force="fit")
-            lin = fill(st, allow_fit=False, force="linear")
+            case = Case(step(b), [step(a)], mask_of(work / f"{i}_{n}.tif", ~keep, scene), f"{s1}@{sb}", f"{s1}@{sa}")
+            fit, done, _ = run(case, earlier, work, 0, "fit")
+            lin = run(case, earlier, work, 0, "linear")[0]
             score = valid & ~keep & np.isfinite(earlier).all(0)
             y = scene.values[:, score]
-            fe = float(np.mean(np.abs(f.values[:, score] - y))) if "fit" in f.mae else float("nan")
-            le = float(np.mean(np.abs(lin.values[:, score] - y)))
+            fe = float(np.mean(np.abs(fit[:, score] - y))) if "fit" in done.mae else float("nan")
+            le = float(np.mean(np.abs(lin[:, score] - y)))
             res[n].append((fe, le))
-            print(f"{b[:10]} N={n}: fit {fe:.4f} linear {le:.4f} (fit tried: {'fit' in f.mae})", flush=True)
+            print(f"{b[:10]} N={n}: fit {fe:.4f} linear {le:.4f} (fit tried: {'fit' in done.mae})", flush=True)
     for n, v in res.items():
         a = np.array(v)
         ok = np.isfinite(a[:, 0])
