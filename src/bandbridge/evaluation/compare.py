@@ -43,7 +43,6 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
         raise BandbridgeError(f"compare works for translation models (same grid in and out); "
                               f"{spec.name} enlarges ×{spec.scale}")
     reading = interpret(src, spec, ov, look)
-    t = spec.target
     is_nir = is_single_nir(spec.target_names)
     stem = src.stem
     rgbn = out / (f"{stem}_with_synthetic.tif" if target is None else f"{stem}_synthetic.tif")
@@ -52,34 +51,7 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     for f in files:
         check_output_file(f, [src], overwrite)
     check_creation_options(creation or {}, False, {resolve_dtype("auto", spec.target), "float32"})
-    troles = [band_role(b) for b in spec.target_names]
-    tlook = look if target is None else look_at(held)
-    tbands = [tlook.roles.index(r) if r in tlook.roles else None for r in troles]
-    if target is not None and None in tbands and len(tlook.roles) == len(troles):
-        check_stated_roles(held, tlook, troles, spec.name)
-        tbands = list(range(len(troles)))  # a target file of just the model's bands, in its order
-    if None in tbands and "other" not in troles:
-        where = (f"{src}: compare needs a file that also holds the real target" if target is None
-                 else f"{held}: the target file must hold the real target")
-        raise BandbridgeError(f"{where} band{'s' * (len(troles) > 1)} ({', '.join(troles)}); this file's "
-                              f"bands are {', '.join(tlook.roles)}"
-                              + (" (name them with --band-names)" if target is None else ""))
-    same_kind = same_family(t.scaling, spec.input.scaling)
-    tscale = get_scaling(reading.scaling if same_kind else t.scaling,
-                         reading.vmin if same_kind else t.vmin, reading.vmax if same_kind else t.vmax)
-    try:
-        if None not in tbands:
-            truth = read_raster(held, tscale, tbands)
-        else:
-            truth = read_raster(held, tscale, t.bands, band_names=t.band_names, sensor=t.sensor)
-    except BandbridgeError as e:
-        raise BandbridgeError(f"{e} — compare needs a file that also holds the real target bands "
-                              f"({', '.join(spec.target_names)})") from None
-    info = raster_info(src)
-    if truth.data.shape[-2:] != (info.height, info.width):  # before any file is written
-        raise BandbridgeError(f"{held}: {truth.data.shape[-1]}×{truth.data.shape[-2]} pixels, the input "
-                              f"{src} {info.width}×{info.height}; compare needs the real target on "
-                              "the input's grid (resample one onto the other first)")
+    truth, tscale = _read_truth(src, held, target is not None, look, spec, reading)
     be = make_backend(spec)
     opts = reading.apply(PredictOptions(append=target is None, indices=("ndvi",) if is_nir else (), dtype="auto",
                                         creation=creation or {}))
@@ -102,7 +74,7 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
     metrics = score(p)
     lin = spec.linear_baseline(x.data)  # the linear fit on the model's own training data
     baseline = None if lin is None else score(torch.from_numpy(lin))
-    tphys = get_scaling(t.scaling, t.vmin, t.vmax).physical[:2]  # the model's target values
+    tphys = get_scaling(spec.target.scaling, spec.target.vmin, spec.target.vmax).physical[:2]  # the model's target values
     to_units = lambda a, sc=tphys: a * sc[0] + sc[1]  # noqa: E731 (model values → units)
     with atomic_paths([png]) as (tmp,):
         plot(x.data, truth.data * scale + offset, to_units(np.nan_to_num(pred)), m.numpy(),
@@ -112,6 +84,42 @@ def compare(model: str, src: str | Path, out_dir: str | Path, ov: Overrides = Ov
             "files": [str(f) for f in files], "backend": f"{be.name} {be.precision}",
             "baseline_fitted_on": (spec.baseline or {}).get("fitted_on"),
             "route": "; ".join(n for n in (route_note, reading.note) if n)}
+
+
+def _read_truth(src: Path, held: Path, second: bool, look, spec, reading):
+    """The real target bands of ``held`` (``src`` itself, or a ``second`` file) in the model's
+    target scaling (the input's own reading when of the same family), and that scaling: found by
+    role; refused in one line when absent or off the input's grid (before any file is written)."""
+    t = spec.target
+    troles = [band_role(b) for b in spec.target_names]
+    tlook = look_at(held) if second else look
+    tbands = [tlook.roles.index(r) if r in tlook.roles else None for r in troles]
+    if second and None in tbands and len(tlook.roles) == len(troles):
+        check_stated_roles(held, tlook, troles, spec.name)
+        tbands = list(range(len(troles)))  # a target file of just the model's bands, in its order
+    if None in tbands and "other" not in troles:
+        where = (f"{src}: compare needs a file that also holds the real target" if not second
+                 else f"{held}: the target file must hold the real target")
+        raise BandbridgeError(f"{where} band{'s' * (len(troles) > 1)} ({', '.join(troles)}); this file's "
+                              f"bands are {', '.join(tlook.roles)}"
+                              + (" (name them with --band-names)" if not second else ""))
+    same_kind = same_family(t.scaling, spec.input.scaling)
+    tscale = get_scaling(reading.scaling if same_kind else t.scaling,
+                         reading.vmin if same_kind else t.vmin, reading.vmax if same_kind else t.vmax)
+    try:
+        if None not in tbands:
+            truth = read_raster(held, tscale, tbands)
+        else:
+            truth = read_raster(held, tscale, t.bands, band_names=t.band_names, sensor=t.sensor)
+    except BandbridgeError as e:
+        raise BandbridgeError(f"{e} — compare needs a file that also holds the real target bands "
+                              f"({', '.join(spec.target_names)})") from None
+    info = raster_info(src)
+    if truth.data.shape[-2:] != (info.height, info.width):  # before any file is written
+        raise BandbridgeError(f"{held}: {truth.data.shape[-1]}×{truth.data.shape[-2]} pixels, the input "
+                              f"{src} {info.width}×{info.height}; compare needs the real target on "
+                              "the input's grid (resample one onto the other first)")
+    return truth, tscale
 
 
 def check_stated_roles(held: Path, look, roles: list[str], model: str) -> None:
