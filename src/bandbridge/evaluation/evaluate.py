@@ -101,32 +101,12 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
     task, scale = train_cfg.task.kind, train_cfg.task.scale
     src0 = train_cfg.data.sources[0]
     image_like = task == "translation" and judged_by_realism(src0.input.bands, src0.target.bands)
-    read = steps(progress, f"reading the {split} split", 1)  # a line at once: reading can take a while
-    pairs = PairedDataModule(eval_cfg).load_split(split)
-    read()
-    if not pairs:
-        raise BandbridgeError(f"the '{split}' split of the evaluation data is empty; choose "
-                              "--split train/val/test or other --recipe data")
-    for p in pairs:
-        if p.x.shape[0] != bundle.in_channels or p.y.shape[0] != bundle.out_channels:
-            raise BandbridgeError(
-                f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} target bands, but "
-                f"the model takes {bundle.in_channels} and makes {bundle.out_channels}; select "
-                "matching bands in the evaluation data")
+    pairs = _eval_pairs(eval_cfg, split, bundle, progress)
     # The same look at the values as predict's, once per source: one line each, and a refusal
     # when a declared scaling would saturate the data.
     from bandbridge.inference.core.interpret import reading_lines
     seen = reading_lines(pairs, bundle.info.get("inputs_seen"), Path(str(model)).name)
-    # Per-pixel baselines are fitted on the training split; SR's (bicubic, nearest) need nothing.
-    fitted = task == "translation" and with_baselines
-    fitted_one = steps(progress if with_baselines else None,
-                       "reading the training split and fitting the baselines on it", 1)
-    train_dm = PairedDataModule(train_cfg)
-    train_pairs = train_dm.load_split("train") if fitted else []
-    val_pairs = train_dm.load_split("val") if fitted else []
-    baselines = fit_baselines(task, scale, train_pairs, val_pairs) \
-        if with_baselines and (train_pairs or task != "translation") else []
-    fitted_one()
+    baselines, train_pairs = _baselines(train_cfg, with_baselines, progress)
     named = {"model": model, **(others or {})}
     models = {"model": bundle, **{name: load_model(m) for name, m in (others or {}).items()}}
     served = {name: floors_for(m, pairs) for name, m in named.items()}  # what predict gives them
@@ -160,9 +140,54 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
         real = [p.y for p in pairs]
         for method in methods:
             summary["methods"][method].update(fid_kid(real, fid_pairs[method], fid_weights))
+    summary["protocol"] = _protocol(split, pairs, train_pairs, seen, model, task, scale, image_like)
+    table = markdown_table(summary, methods)
+    result = EvalResult(rows, summary, table, samples)
+    if out_dir is not None:
+        write_outputs(result, Path(out_dir))
+    return result
+
+
+def _eval_pairs(eval_cfg, split: str, bundle: Bundle, progress: Progress | None) -> list[LoadedPair]:
+    """The ``split`` of the evaluation data, refused when empty or of other band counts than the model's."""
+    read = steps(progress, f"reading the {split} split", 1)  # a line at once: reading can take a while
+    pairs = PairedDataModule(eval_cfg).load_split(split)
+    read()
+    if not pairs:
+        raise BandbridgeError(f"the '{split}' split of the evaluation data is empty; choose "
+                              "--split train/val/test or other --recipe data")
+    for p in pairs:
+        if p.x.shape[0] != bundle.in_channels or p.y.shape[0] != bundle.out_channels:
+            raise BandbridgeError(
+                f"{p.item.input_path}: {p.x.shape[0]} input / {p.y.shape[0]} target bands, but "
+                f"the model takes {bundle.in_channels} and makes {bundle.out_channels}; select "
+                "matching bands in the evaluation data")
+    return pairs
+
+
+def _baselines(train_cfg, with_baselines: bool, progress: Progress | None) -> tuple[list, list[LoadedPair]]:
+    """The baselines (none unless ``with_baselines``) and the training pairs they were fitted on."""
+    task, scale = train_cfg.task.kind, train_cfg.task.scale
+    # Per-pixel baselines are fitted on the training split; SR's (bicubic, nearest) need nothing.
+    fitted = task == "translation" and with_baselines
+    fitted_one = steps(progress if with_baselines else None,
+                       "reading the training split and fitting the baselines on it", 1)
+    train_dm = PairedDataModule(train_cfg)
+    train_pairs = train_dm.load_split("train") if fitted else []
+    val_pairs = train_dm.load_split("val") if fitted else []
+    baselines = fit_baselines(task, scale, train_pairs, val_pairs) \
+        if with_baselines and (train_pairs or task != "translation") else []
+    fitted_one()
+    return baselines, train_pairs
+
+
+def _protocol(split: str, pairs: list[LoadedPair], train_pairs: list[LoadedPair], seen: list[str],
+              model, task: str, scale: int, image_like: bool) -> dict:
+    """How the scores were made: the split, its images and pixels, units, the baselines' data, the
+    inputs' readings, and the realism and super-resolution protocols where they apply."""
     tsel = pairs[0].source.target
     data_range, _, units = _physical(tsel)
-    summary["protocol"] = {
+    return {
         "split": split, "images": len(pairs), "groups": len({p.group for p in pairs}),
         "valid_pixels": int(sum(int(p.mask.sum()) for p in pairs)),
         "sources": sorted({p.source.name for p in pairs}), "target_units": units,
@@ -175,11 +200,6 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
                     "standard deviation), contrast = std of the output over the real image's "
                     f"(1 = real); '{FLAT}' = each image's own mean everywhere") if image_like else None,
         "sr_protocol": f"border crop {scale} px; Y = BT.601 luma (16–235)" if task == "super_resolution" else None}
-    table = markdown_table(summary, methods)
-    result = EvalResult(rows, summary, table, samples)
-    if out_dir is not None:
-        write_outputs(result, Path(out_dir))
-    return result
 
 
 def floors_for(model: str | Path, pairs: list[LoadedPair]) -> tuple[Bundle | None, dict[str, str]]:
