@@ -89,22 +89,7 @@ def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: 
     csv_path, png_path = out / "ndvi_timeseries.csv", out / "ndvi_timeseries.png"
     for p in (csv_path, png_path):
         check_output_file(p, files, overwrite)
-    plans = []
-    for f in sorted(files, key=file_date):
-        look = look_at(f, ov.band_names)
-        folder, route_note = route_model(model, f, ov, look)
-        spec = read_spec(folder)
-        if len(spec.target_names) != 1 or find_role(spec.target_names, "nir") is None:
-            raise BandbridgeError(f"timeseries needs a model that synthesizes one NIR band; "
-                                  f"{spec.name} makes {', '.join(spec.target_names)}")
-        reading = interpret(f, spec, ov, look)
-        red_i = find_role(reading.names, "red")
-        if red_i is None:
-            raise BandbridgeError(f"{f}: no red band among the input bands {reading.names}; name "
-                                  "them with --band-names")
-        if notes:
-            notes("; ".join(n for n in (route_note, reading.note) if n))
-        plans.append((f, spec, reading, red_i, look))
+    plans = [_plan(f, model, ov, notes) for f in sorted(files, key=file_date)]
     backends: dict = {}
     rows = []
     dated = steps(progress, f"predicting {len(plans)} dates", len(plans))
@@ -140,6 +125,25 @@ def ndvi_timeseries(model: str, files: list[Path], out_dir: str | Path, region: 
     with atomic_paths([png_path]) as (tmp,):
         plot(rows, tmp, ", ".join(sorted({s.name for _, s, *_ in plans})))
     return rows
+
+
+def _plan(f: Path, model: str, ov: Overrides, notes: Callable[[str], None] | None) -> tuple:
+    """``(f, spec, reading, red index, look)``: the model routed for ``f`` and its reading decided
+    (``notes`` told them); refused when the model makes no single NIR band or ``f`` has no red."""
+    look = look_at(f, ov.band_names)
+    folder, route_note = route_model(model, f, ov, look)
+    spec = read_spec(folder)
+    if len(spec.target_names) != 1 or find_role(spec.target_names, "nir") is None:
+        raise BandbridgeError(f"timeseries needs a model that synthesizes one NIR band; "
+                              f"{spec.name} makes {', '.join(spec.target_names)}")
+    reading = interpret(f, spec, ov, look)
+    red_i = find_role(reading.names, "red")
+    if red_i is None:
+        raise BandbridgeError(f"{f}: no red band among the input bands {reading.names}; name "
+                              "them with --band-names")
+    if notes:
+        notes("; ".join(n for n in (route_note, reading.note) if n))
+    return f, spec, reading, red_i, look
 
 
 def plot(rows: list[dict], path: Path, model: str) -> None:
