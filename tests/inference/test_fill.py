@@ -99,7 +99,7 @@ def test_a_real_cloudy_date_is_filled_by_the_fit_with_sar(run_cli, tmp_path, qui
     code, stdout, err = run_cli("fill", step(CLOUDY), "--earlier", step(CLEAR), "--sar", f"{S1}@2018-06-03",
                                 "--sar-earlier", f"{S1}@2018-05-27", "-o", str(out))
     assert code == 0, err
-    assert "route: the learner-selection core" in stdout
+    assert "\nthe route: the learner-selection core" in stdout
     with rasterio.open(out) as src:
         tags, a = src.tags(), _physical(src)
         assert src.descriptions == ("B02", "B03", "B04", "B08", "FILLED") and src.crs.to_epsg() == 32631

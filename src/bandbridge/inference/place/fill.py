@@ -231,7 +231,7 @@ def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]
         run.route, run.why = (("sar", sar_dec.why) if sar_dec is not None else
                               ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
                                "the clear part (or it is too small to fit on): the gap left as observed"))
-    say(f"route: {run.why}")
+    say(f"the route: {run.why}")  # the decision; the plan block's "route:" line is what the plan can tell
     if differs(dec.regions, dec.route):
         run.regions = "; ".join(r.text() for r in dec.regions.values())
         say(f"by region: {run.regions} (every MAE in {unit})")
