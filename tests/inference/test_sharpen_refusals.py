@@ -126,7 +126,7 @@ def address_space(extra: int):
 def test_a_sparse_guide_past_the_memory_is_refused_from_its_header(work, run_cli, monkeypatch):
     """A 100000² guide of a few KB on disk (sparse tiles) over a 128² reference: the reference's cells over
     its footprint (50002² of them) were allocated, a MemoryError of 9.31 GiB. The plan
-    (``SharpenPlan.peak``) is now weighed against the memory available before any pixel is read."""
+    (``SharpenPlan.memory``) is now weighed against the memory available before any pixel is read."""
     if not Path("/proc/self/status").exists():
         pytest.skip("no /proc here: the address-space guard cannot be set")
     fine = work / "huge.tif"

@@ -94,15 +94,12 @@ class SharpenPlan:
         return int((self.targets.valid & (self.targets.covered >= MIN_COVER)).sum())
 
     def memory(self) -> Memory:
-        """The memory the run is planned under: what the process holds now (the targets read) and, to
-        the end, the guides' averages, their cover, the filled reference and its clear cells on the
-        reference's grid; then the stages one after another: the guides' averages (their float64 sums,
-        strips of ``ROWS`` rows), the fit (:data:`FIT_BYTES` and :data:`FIT_CELL_BYTES` a cell and
-        channel, measured), and, with the fit's libraries still loaded (:data:`FIT_BYTES`) and the
-        lines' low-pass where a band takes its line (one float32 field a target, ``Sharpening.low``),
-        the engine's tiles (a tile-high strip of the work file and the output three times, and the
-        forward of one tile: :data:`TILE_PX_BYTES` a pixel, measured) or the finish (the cell means'
-        float64 sums, the residual and its rest, strips of every target six times over)."""
+        """Held now (the targets read) and to the end (the guides' averages, cover, filled reference and
+        clear cells on the reference's grid); then one after another: the guides' averages (float64 sums,
+        strips of ``ROWS``), the fit (:data:`FIT_BYTES`, :data:`FIT_CELL_BYTES` a cell and channel), and,
+        with the fit's libraries and the lines' low-pass (a float32 field a target) still held, the
+        engine (a tile-high strip of the work file and output three times, :data:`TILE_PX_BYTES` a
+        tile's pixel) or the output (the cell means' sums, the residual and its rest, six strips)."""
         from bandbridge.inference.core.outputs import ROWS
         from bandbridge.inference.place.engine import OVERLAP, tile_for
         h, w = self.targets.grid.height, self.targets.grid.width
@@ -303,15 +300,6 @@ def save_fit(s, plan: SharpenPlan, folder: Path):
                  "learner": learner_value(s.learner.generator())}, ("fill_fit", record))
 
 
-def coarse_guides(g: Guides, t: Targets) -> tuple[np.ndarray, np.ndarray]:
-    """``(x↓ (G, h, w) stored values, cover (h, w))``: the guides area-averaged onto the reference's
-    grid over their valid pixels, strip by strip, and the share of each cell they cover (by sums over
-    each cell's pixels where the grids share a lattice: at 10980² the stage took 29.0 CPU-s and peaked at
-    4.70 GB with GDAL's sums, 14.3–20.4 CPU-s and 4.0–4.1 GB with these; most of what is left is the reads)."""
-    from bandbridge.inference.place.sharpen_finish import Lattice
-    return Lattice.of(g.fine, t.grid).means(g.read)
-
-
 def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
     """Refuse a guide band of one value over the reference (it guides nothing), naming it."""
     ok = cover > 0
@@ -328,16 +316,20 @@ def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
 UNITS_CELLS = 1 << 20  # reference cells the guides' units (their 0.1-99.9 % range) are taken from, every step-th
 # row and column of a larger grid: at 10980² (30 M cells, 4 guides) the median and percentiles of every cell
 # took 9.7 s, of every fifth row and column 0.3 s, the range within 0.2 % of its span
+
+
 def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
     """``(the decision, the guides' units, (their cell means, cover))``: the guides averaged onto the
     reference's grid (again where its registration moved it), the routes of every target decided
     there, and a guided band the guides look shifted against back on its upsampling."""
-    from bandbridge.inference.place.sharpen_finish import stored_units
+    from bandbridge.inference.place.sharpen_finish import Lattice, stored_units
     from bandbridge.inference.place.sharpen_shift import misregistered, registered
     from bandbridge.learners.sharpen import Headroom, decide
     from bandbridge.policy import MIN_COVER
     g, t = plan.guides, plan.targets
-    x_c, cover = coarse_guides(g, t)
+    # x↓ (G, h, w) stored values and each cell's cover, by sums over each cell's pixels where the grids share a
+    # lattice: at 10980² the stage took 29.0 CPU-s and 4.70 GB peak with GDAL's sums, 14.3–20.4 and 4.0–4.1 so
+    x_c, cover = Lattice.of(g.fine, t.grid).means(g.read)
     check_guides(x_c, cover, g)
     clock.mark("reading")
     units = stored_units(t)  # every number on a line in these
@@ -346,7 +338,7 @@ def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
     if (dy, dx) != (0.0, 0.0):  # the targets' grid moved, the guides averaged onto it again
         t.grid = t.grid.shifted(dy, dx)
         t.covered = extent_share(g.fine, t.grid)
-        x_c, cover = coarse_guides(g, t)
+        x_c, cover = Lattice.of(g.fine, t.grid).means(g.read)
     clock.mark("the grid's registration")
     step = max(1, int(np.sqrt(cover.size / UNITS_CELLS)))  # the guides' units from every step-th cell
     xs, ok = x_c[:, ::step, ::step], (t.valid & (cover >= MIN_COVER))[::step, ::step]

@@ -234,7 +234,7 @@ class Rows:
         """``(Ct, h, w)``: each cell's mean of :meth:`raw`'s bands with no pass over the fine grid, where
         that is exact (None where not): on a lattice, no band from the engine, and, where a band takes
         its line, the guides valid on every pixel (``coarse``: their cell means in stored values and
-        cover, ``sharpen.coarse_guides``'): a line is affine, so its cell mean is the line of the guides'
+        cover, ``sharpen.decided``'): a line is affine, so its cell mean is the line of the guides'
         cell means; an interpolation's is :meth:`Lattice.up_means`. At 4096² the first pass read every
         guide again and applied the lines to them: a third of the output stage."""
         s, lat = self.s, self.lattice
