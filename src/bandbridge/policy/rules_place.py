@@ -76,7 +76,7 @@ FILL = (
          "only (WorldCereal 00002806639B424A, four date pairs, `python benchmarks/fill_min.py`, 2026-11-27): "
          "from 256 on the fit was never worse than the per-band map (mean MAE 0.0268 against 0.0278); at 128 "
          "the folds held nothing out on 3 of 4 pairs. `FILL_LINEAR_MIN` 64, a judgement."),
-    Rule("a cloud gap's edge", "inference/place/fill_read.gap_of", ("FILL_DILATE",),
+    Rule("a cloud gap's edge", "inference/place/fill_strips.scan", ("FILL_DILATE",),
          "Measured on the manual's figure (`benchmarks/fill_figure.py`'s seam check, 2026-11-27): at 2 px the "
          "mean step across the gap's edge was 0.0201 reflectance against 0.0105 between clear neighbours; at "
          "4 px 0.0136 against 0.0100; at 6 px no better."),

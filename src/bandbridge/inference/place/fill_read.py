@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 from rasterio.transform import array_bounds
-from scipy.ndimage import binary_dilation
 
 from bandbridge.bands import Scaling, band_role, clear
 from bandbridge.data.cube_ref import CubeRef, is_cube, parse_ref
@@ -25,7 +24,7 @@ from bandbridge.data.reference import file_date, parse_date
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_size
 from bandbridge.inference.runtime.memory import available_bytes
-from bandbridge.policy import FILL_DILATE, FILL_SNOW_MIN
+from bandbridge.policy import FILL_SNOW_MIN
 
 STORED = Scaling("stored", 0.0, 1.0, units="stored")  # the file's own values, unscaled
 MASKS = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}  # band name → bands.clear's kind
@@ -249,23 +248,6 @@ def _covers(m: np.ndarray, valid: np.ndarray, what: str, src: Grid, scene: Grid,
     scene's ``valid`` pixels (:func:`not_covering`); a scene with none is refused for that, by its caller."""
     if valid.any() and not np.isfinite(m)[valid].any():
         raise not_covering(what, src, scene, scene_path, fix)
-
-
-def gap_of(scene: Layer, user_mask: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(clear, gap, what said so)`` on the scene's grid: the user's mask (nonzero: the gap)
-    else the scene's own; the gap dilated by :data:`~bandbridge.policy.FILL_DILATE` pixels (cloud
-    edges), both within the scene's valid pixels."""
-    valid = scene.valid
-    if user_mask is not None:
-        m, g = mask_on(user_mask, scene.grid, "--mask")
-        _covers(m, valid, f"--mask {user_mask}", g, scene.grid, scene.path, "give the mask of this scene")
-        cloudy, by = np.nan_to_num(m) != 0, f"--mask {Path(user_mask).name}"
-    elif scene.clear is not None:
-        cloudy, by = ~scene.clear, scene.masked_by
-    else:
-        raise no_cloud_mask(scene.path, earlier=False)
-    gap = binary_dilation(cloudy, iterations=FILL_DILATE) if FILL_DILATE else cloudy
-    return valid & ~gap, valid & gap, by
 
 
 def shared_bands(scene: Layer, other: Layer, flag: str) -> list[int]:
