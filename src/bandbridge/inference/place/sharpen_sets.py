@@ -111,9 +111,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
     say(f"output: {dst} ({'a COG, ' if cog else ''}{len(names)} band(s) in this order: {', '.join(names)}; each "
         "band's own scale, offset and tags; the sets written in a work folder beside it, merged by strips, then "
         "deleted)")
-    b = plans[0].block  # every set's backend and tile are the guides' grid's
-    for line in Block(f"per grid, one run each ({len(sets)} sets, one after another), per band as its set's line says",
-                      b.backend, b.tile, b.where, sets_memory(plans)).lines():
+    for line in sets_block(plans).lines():
         say(line)
     if plan_only:
         return None
@@ -176,16 +174,19 @@ def say_set(lines: list[str], label: str, say: Callable[[str], None]) -> None:
             say(f"{label}: {line}")
 
 
-def sets_memory(plans: list[SharpenPlan]) -> Memory:
-    """The memory the sets' runs are planned under: the process when the last plan was made, then, one
-    after another, each set's own plan with the targets of the sets still to run held beside it, and
-    the merge's :data:`MERGE_PX_BYTES` a pixel of a strip of :data:`MERGE_ROWS` rows and band (measured)."""
+def sets_block(plans: list[SharpenPlan]) -> Block:
+    """The sets' one plan block: every set's backend and tile (the guides' grid's), and the memory: the
+    process when the last plan was made, then, one after another, each set's own plan with the targets
+    of the sets still to run held beside it, and the merge's :data:`MERGE_PX_BYTES` a pixel of a strip
+    of :data:`MERGE_ROWS` rows and band (measured)."""
     held = [p.targets.values.nbytes + p.targets.valid.nbytes + p.targets.covered.nbytes for p in plans]
     now = plans[-1].resident
     stages = {f"set {i + 1}": p.memory().peak() + sum(held[i + 1:]) - now for i, p in enumerate(plans)}
     stages["the merge"] = MERGE_PX_BYTES * MERGE_ROWS * plans[-1].guides.fine.width * sum(len(p.targets.names)
                                                                                          for p in plans)
-    return Memory(now, 0.0, stages)
+    b = plans[0].block
+    return Block(f"per grid, one run each ({len(plans)} sets, one after another), per band as its set's line says",
+                 b.backend, b.tile, b.where, Memory(now, 0.0, stages))
 
 
 def work_type(dtype: str) -> str:
