@@ -71,7 +71,7 @@ class RowReader:
         elif self.mask_file is not None:
             m = self.mask_file.rows(grid, a, b, True, [0])[0]
         elif self.mask_cube is not None:
-            m = onto(self.mask_cube[0][None], self.mask_cube[1], _part(grid, (a, 0, b - a, grid.width)), nearest=True)[0]
+            m = onto(self.mask_cube[0][None], self.mask_cube[1], part(grid, (a, 0, b - a, grid.width)), nearest=True)[0]
         else:
             return None, None
         return clear(m, self.mask_kind), (np.nan_to_num(m) == SNOW_SCL if self.mask_kind == "SCL" else None)
@@ -128,7 +128,8 @@ def open_rows(item: str, flag: str, find_mask: bool = True, known_clear: bool = 
     return r
 
 
-def _part(grid: Grid, win: Window) -> Grid:
+def part(grid: Grid, win: Window) -> Grid:
+    """``grid`` cut to the window ``win`` (row, column, height, width)."""
     return Grid(grid.crs, grid.transform @ Affine.translation(win[1], win[0]), win[2], win[3])
 
 
@@ -232,7 +233,7 @@ def _placed_or_said(item: str, flag: str, src: Grid, dst: Grid, want: Window, ba
 
 def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: list[int], nearest: bool) -> np.ndarray:
     """Bands of ``item`` (on ``src``) over the window ``want`` of ``dst``, NaN where not valid."""
-    strip = _part(dst, want)
+    strip = part(dst, want)
     if same_grid(src, dst):
         win = want
     elif not nearest and (v := _placed_or_said(item, flag, src, dst, want, bands)) is not None:
@@ -261,4 +262,4 @@ def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: lis
     v[:, ~r.mask] = np.nan
     if same_grid(src, dst):
         return v
-    return onto(v, _part(src, win), strip, nearest)
+    return onto(v, part(src, win), strip, nearest)

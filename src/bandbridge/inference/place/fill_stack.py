@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.inference.place.fill_rows import (VALUES, RowReader, band_sources, placement, same_grid, warped_text,
-                                                 warps)
+from bandbridge.inference.place.fill_rows import (VALUES, RowReader, band_sources, part, placement, same_grid,
+                                                 warped_text, warps)
 
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read a few times, never kept
 
@@ -189,21 +189,11 @@ def bounds(mask: np.ndarray, margin: int) -> Window:
     return r0, c0, min(int(rows[-1]) + 1 + margin, h) - r0, min(int(cols[-1]) + 1 + margin, w) - c0
 
 
-def part(grid, win: Window | None):
-    """``grid`` cut to ``win`` (the grid itself for None)."""
-    if win is None:
-        return grid
-    from affine import Affine
-
-    from bandbridge.data.grids import Grid
-    return Grid(grid.crs, grid.transform @ Affine.translation(win[1], win[0]), win[2], win[3])
-
-
 def stacked(guides: Path, channels: list[int], names: list[str], out: Path, grid, win: Window | None = None) -> Path:
     """A VRT of the stack's ``channels`` (``fill_stack.py``: the bundle's inputs, in its order), over the
     window ``win`` of the scene (all of it for None): no copy."""
     from bandbridge.inference.interop.vrt import Band, Source, write_vrt
-    g = part(grid, win)
+    g = grid if win is None else part(grid, win)
     cut = {} if win is None else {"dst": (0, 0, g.width, g.height), "src": (win[1], win[0], g.width, g.height)}
     bands = [Band("float32", [Source(guides, i + 1, **cut)], None, n) for i, n in zip(channels, names)]
     return write_vrt(out, g.width, g.height, g.crs, g.transform, bands)
