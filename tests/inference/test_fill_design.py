@@ -1,6 +1,7 @@
 """The fill's design computed per tile from the raw stack (models/fill_design.py) equals the numpy
-design the fit was made on (learners/fill_fit.design), on inputs with NaN, holes, dates on both
-sides, a date lacking a band and SAR in each stored form."""
+design written here from its definition (:func:`design`: the in-memory fill's, issue 83 moved it out of
+``learners/fill_fit``), on inputs with NaN, holes, dates on both sides, a date lacking a band and SAR in
+each stored form."""
 
 from __future__ import annotations
 
@@ -8,9 +9,66 @@ import numpy as np
 import pytest
 import torch
 
-from bandbridge.learners.fill_fit import HALF, SAR_HI, SAR_LO, Units, composite, design, feed_of, interpolate
-from bandbridge.learners.fill_sar import dated, sar_model
+from bandbridge.learners.fill_fit import HALF, SAR_HI, SAR_LO, Units, composite, feed_of, interpolate
+from bandbridge.learners.fill_sar import SAR_DATED, SAR_LATER, sar_model
 from bandbridge.models.fill_design import FillDesign, all_channels, raw_channels, sar_scale
+
+
+def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray | None,
+           sar_then: np.ndarray | None, holes: list | None = None, between: np.ndarray | None = None,
+           sar_later: np.ndarray | None = None, sar_dated: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """The fit's input channels ``(Ci, H, W)`` in model values and their names: the base, other dates (NaN: the
+    base there), then the SAR channels (:func:`sar_parts`: now, then, their difference, later, ``sar_later``
+    in dB, and its change since now, ``sar_dated`` — the SAR of each pixel's base date, :func:`dated` — and
+    its change to now); ``holes``: :func:`sar_model`'s for SAR now, then and later; ``between``: the dates before
+    and after interpolated (:func:`interpolate`, model values; NaN: the base), after the other dates."""
+    parts, names = [base_m], ["earlier bands"]
+    for i, o in enumerate(others_m):
+        parts.append(np.where(np.isfinite(o), o, base_m))
+        names.append(f"date {i + 2}")
+    if between is not None:
+        parts.append(np.where(np.isfinite(between), between, base_m))
+        names.append("the dates interpolated")
+    if sar_now is not None:
+        p, n = sar_parts(sar_now, sar_then, holes, sar_later, sar_dated)
+        parts += p
+        names += n
+    x = np.concatenate(parts).astype(np.float32, copy=False)
+    np.copyto(x, np.float32(HALF), where=np.isnan(x))
+    return x, ", ".join(names)
+
+
+def dated(index: np.ndarray, sar_m: list[np.ndarray | None], then_m: np.ndarray) -> np.ndarray:
+    """Per pixel the SAR (model values, holes filled) of the date the base is from: ``index (H, W)`` the
+    base's date (``fill_fit.composite``, −1 none), ``sar_m`` each date's SAR (None: that date has none);
+    ``then_m`` where the base's date has none, or no date is clear."""
+    out = then_m.copy()
+    for i, s in enumerate(sar_m):
+        if s is not None:
+            take = index == i
+            out[:, take] = s[:, take]
+    return out
+
+
+def sar_parts(now_db: np.ndarray, then_db: np.ndarray | None, holes: list | None, later_db: np.ndarray | None,
+              dated_m: np.ndarray | None = None) -> tuple[list[np.ndarray], list[str]]:
+    """The design's SAR channels (model values) and their names: now, then, their difference (+½: in
+    [0, 1]), later and its change since now (+½), and ``dated_m`` (:func:`dated`) and its change to now
+    (+½); ``holes``: :func:`sar_model`'s for now, then and later."""
+    now = sar_model(now_db, holes[0] if holes else None)
+    parts, names = [now], ["SAR now"]
+    if then_db is not None:
+        then = sar_model(then_db, holes[1] if holes else None)
+        parts += [then, np.clip(now - then + HALF, 0, 1)]
+        names += ["SAR then", "their difference"]
+    if later_db is not None:  # issue 75: SAR of every date, kept where the held-out check says it helps
+        later = sar_model(later_db, holes[2] if holes and len(holes) > 2 else None)
+        parts += [later, np.clip(later - now + HALF, 0, 1)]
+        names += SAR_LATER
+    if dated_m is not None:
+        parts += [dated_m, np.clip(now - dated_m + HALF, 0, 1)]
+        names += SAR_DATED
+    return parts, names
 
 
 def _scene(seed: int = 0, h: int = 24, w: int = 20, c: int = 3):

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from bandbridge.learners.fill_regions import Region, compose, judge
-from bandbridge.learners.fill_sar import SAR_DATED, SAR_HI, SAR_LATER, SAR_LO, sar_model, sar_parts  # noqa: F401
+from bandbridge.learners.fill_sar import SAR_DATED, SAR_HI, SAR_LATER, SAR_LO, sar_model  # noqa: F401
 from bandbridge.learners.folds import Fold, spatial_folds
 from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, HALF, HI, LO
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, sample
@@ -74,33 +74,9 @@ class Units:
         return (self.lo + (m - LO) * self.span / (HI - LO)).astype(np.float32)
 
 
-def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray | None,
-           sar_then: np.ndarray | None, holes: list | None = None, between: np.ndarray | None = None,
-           sar_later: np.ndarray | None = None, sar_dated: np.ndarray | None = None) -> tuple[np.ndarray, str]:
-    """The fit's input channels ``(Ci, H, W)`` in model values and their names: the base, other dates (NaN: the
-    base there), then the SAR channels (``fill_sar.sar_parts``: now, then, their difference, later, ``sar_later``
-    in dB, and its change since now, ``sar_dated`` — the SAR of each pixel's base date, ``fill_sar.dated`` — and
-    its change to now); ``holes``: :func:`sar_model`'s for SAR now, then and later; ``between``: the dates before
-    and after interpolated (:func:`interpolate`, model values; NaN: the base), after the other dates."""
-    parts, names = [base_m], ["earlier bands"]
-    for i, o in enumerate(others_m):
-        parts.append(np.where(np.isfinite(o), o, base_m))
-        names.append(f"date {i + 2}")
-    if between is not None:
-        parts.append(np.where(np.isfinite(between), between, base_m))
-        names.append("the dates interpolated")
-    if sar_now is not None:
-        p, n = sar_parts(sar_now, sar_then, holes, sar_later, sar_dated)
-        parts += p
-        names += n
-    x = np.concatenate(parts).astype(np.float32, copy=False)
-    np.copyto(x, np.float32(HALF), where=np.isnan(x))  # no inf reaches it (SAR clipped, dates finite or NaN):
-    return x, ", ".join(names)  # nan_to_num's inf checks took 62 s of a 10980² guides pass (H1's profile)
-
-
 def channels_of(bands: int, others: int, between: bool, total: int, sar_later: bool = False,
                 sar_dated: bool = False) -> dict[str, list[int]]:
-    """The design's channel groups (:func:`design`'s order): ``base``, ``dates`` (the other dates), ``between``
+    """The design's channel groups (``models/fill_design.FillDesign``'s order): ``base``, ``dates`` (the other dates), ``between``
     (the interpolation), ``sar`` (now, then, their difference), ``sar_dates`` (``sar_later``, ``sar_dated``:
     the last four each; also apart as ``sar_later`` and ``sar_dated``)."""
     d, s = bands * (1 + others), total - 4 * (int(sar_later) + int(sar_dated))
@@ -131,21 +107,6 @@ def interpolate(before: list[np.ndarray], before_days: list[int | None], after: 
     a, ta = side(after, after_days)
     w = tb / (tb + ta)  # the after date's weight: the nearer date weighs more
     return (b + (a - b) * w).astype(np.float32)
-
-
-def shares(index: np.ndarray, todo: np.ndarray, days: list[int | None], between: np.ndarray | None) -> dict[str, int]:
-    """Which dates fill how many of the ``todo`` pixels: ``index`` the base's date per pixel
-    (:func:`composite`, ``days`` signed: before positive); with ``between`` (pixels the
-    interpolation filled) those count as interpolated."""
-    out = {}
-    if between is not None:
-        out["interpolated"] = int((todo & between).sum())
-        todo = todo & ~between
-    for i, d in enumerate(days):
-        n = int((todo & (index == i)).sum())
-        if n:
-            out["? d" if d is None else f"{abs(d)} d {'before' if d >= 0 else 'after'}"] = n
-    return out
 
 
 def linear_maps(e: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ the bundle's ``minmax`` over ``feed``, which this module undoes first):
   values) and two a SAR file (VV, VH hold a value), ``bits`` bits a band, each band read as
   ``flags / 2**bits``.
 
-From them the design of ``learners/fill_fit.design`` (its channel order): per pixel the nearest date
+From them the design (``fill_fit.channels_of``'s channel order): per pixel the nearest date
 clear there (the base), the other dates (the base where not clear), the dates before and after
 interpolated in time, SAR now, then, their difference, SAR later and its change since now, in model
 values; no value (no date clear, a SAR hole) as ``fill_fit`` fills it. Tensors only; every op
@@ -55,7 +55,7 @@ def flag_bands(cfg: dict) -> int:
 
 
 def all_channels(cfg: dict) -> int:
-    """The whole design's channel count (``fill_fit.design``'s order)."""
+    """The whole design's channel count (``fill_fit.channels_of``'s order)."""
     c, nd = cfg["bands"], len(cfg["dates"])
     n = c * (max(nd, 1) + bool(cfg["sides"]))
     if cfg["now"] is not None:
@@ -136,7 +136,7 @@ class FillDesign(nn.Module):
                 parts += [sar[then], torch.clamp(sar[now] - sar[then] + self.half, 0.0, 1.0)]
             if later is not None:
                 parts += [sar[later], torch.clamp(sar[later] - sar[now] + self.half, 0.0, 1.0)]
-            if self.cfg.get("dated"):  # per pixel the SAR of the base's date (learners/fill_sar.dated)
+            if self.cfg.get("dated"):  # per pixel the SAR of the base's date (tests/inference/test_fill_design.dated)
                 d = self._dated(sar, clear, sar[then] if then is not None else sar[now])
                 parts += [d, torch.clamp(sar[now] - d + self.half, 0.0, 1.0)]
         d = torch.cat(parts, 1)[:, self.channels]
