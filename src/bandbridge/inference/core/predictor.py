@@ -124,17 +124,10 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     dtype = resolve_dtype(opts.dtype, spec.target)
     in_names = input_names(info, sel, opts)
     index_fns = index_plan(opts.indices, spec, in_names)
-    r0, r1 = opts.strip.rows or (0, info.height)
-    if not 0 <= r0 < r1 <= info.height:
-        raise BandbridgeError(f"rows {r0}:{r1} lie outside {src} ({info.height} rows)")
-    # A strip is written as its own georeferenced raster: the rows [r0, r1) of the whole output.
-    transform = info.transform if info.transform is None or r0 == 0 else \
-        rasterio.windows.transform(Window(0, r0, info.width, r1 - r0), info.transform)
+    r0, r1, transform = _strip_window(opts, info, src)
     H, W = (r1 - r0) * s, info.width * s
-    out_names = [f"synthetic_{n}" for n in spec.target_names]
-    names = (in_names if opts.append else []) + out_names
-    roles = ([band_role(b) for b in in_names] if opts.append else []) + \
-        [band_role(b) for b in spec.target_names]
+    names = (in_names if opts.append else []) + [f"synthetic_{n}" for n in spec.target_names]
+    roles = [band_role(b) for b in (in_names if opts.append else []) + spec.target_names]
     error_fn = error_plan(spec, dtype) if opts.confidence else None
     extras = [*index_fns, *(["error"] if error_fn else [])]
     paths = [out] + [out.with_name(f"{out.stem}_{k}{out.suffix or '.tif'}") for k in extras]
@@ -143,31 +136,12 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     prof = output_profile(info.crs, transform, H, W, len(names), dtype, s, co)
     single = output_profile(info.crs, transform, H, W, 1, "float32", s, co)
     stats = raster_stats(spec, src, sel, scaling)
-    fade = fade_of(spec)
     notes = guard_notes(spec, stats)
     ran = [0]  # tiles run (fewer than the plan's where ``opts.strip.only`` leaves some out)
-
-    def setup(r) -> None:
-        r.main.descriptions = tuple(names)
-        tag_bands(r.main, roles)
-        r.main.update_tags(bandbridge_units=physical_note(spec.target, dtype))
-        tag_units(r.main, ([sel] * len(in_names) if opts.append else []) + [spec.target] * len(out_names), dtype)
-        if extras:  # the companions, named in the output: a STAC Item lists them all
-            r.main.update_tags(bandbridge_companions=",".join(p.name for p in paths[1:]))
-        for d, k in zip(r.extras, index_fns):
-            d.descriptions = (k,)
-        if error_fn:
-            r.extras[-1].descriptions = (error_fn.description,)
-            tag_units(r.extras[-1], [spec.target], dtype, difference=True)  # × the output's factor
-            r.extras[-1].update_tags(bandbridge_confidence=error_fn.fitted)
-        for d in [r.main, *r.extras]:  # marks our outputs, so a rerun on the folder never reads them as inputs
-            d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)
-        if fade:  # the output says whether the model's own output was kept
-            r.main.update_tags(**{fade[0]: notes[0] if notes else GUARD_KEPT})
-
     # GDAL keeps written blocks in its cache (bounded): peak RSS stays flat in the raster's size;
     # every input block is read once per strip, so nothing is lost.
-    with opened(paths, prof, single, opts.replace, opts.cog, opts.creation, setup) as rasters:
+    with opened(paths, prof, single, opts.replace, opts.cog, opts.creation,
+                lambda r: _describe(r, spec, src, sel, dtype, names, roles, paths, index_fns, error_fn, notes)) as rasters:
         locate = contexter(info, spec, opts.sensor, stats) if spec.uses_context else None
         # Writing (compression) runs in a thread beside the next strip's compute; at most one
         # strip waits, so memory stays bounded.
@@ -190,6 +164,41 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
         notes = [*notes, flat]
     return PredictStats(out, ran[0] if opts.strip.only else plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes,
                         opts.tile or spec.config.inference.tile)
+
+
+def _strip_window(opts: PredictOptions, info, src: Path):
+    """``(r0, r1, transform)``: the rows of ``opts.strip`` (the whole raster by default) and their
+    transform, a strip being written as its own georeferenced raster; refused outside ``src``."""
+    r0, r1 = opts.strip.rows or (0, info.height)
+    if not 0 <= r0 < r1 <= info.height:
+        raise BandbridgeError(f"rows {r0}:{r1} lie outside {src} ({info.height} rows)")
+    return r0, r1, info.transform if info.transform is None or r0 == 0 else \
+        rasterio.windows.transform(Window(0, r0, info.width, r1 - r0), info.transform)
+
+
+def _describe(r, spec: ModelSpec, src: Path, sel: BandSel, dtype: str, names: list[str], roles: list[str],
+              paths: list[Path], index_fns: dict, error_fn, notes: list[str]) -> None:
+    """Name and tag the opened outputs ``r``: band names, roles and units (the input's ``sel`` for
+    appended input bands), the companions, each index's and the error's own, the model and
+    source, and whether the model's output faded (``notes``)."""
+    n_out = len(spec.target_names)
+    r.main.descriptions = tuple(names)
+    tag_bands(r.main, roles)
+    r.main.update_tags(bandbridge_units=physical_note(spec.target, dtype))
+    tag_units(r.main, [sel] * (len(names) - n_out) + [spec.target] * n_out, dtype)
+    if paths[1:]:  # the companions, named in the output: a STAC Item lists them all
+        r.main.update_tags(bandbridge_companions=",".join(p.name for p in paths[1:]))
+    for d, k in zip(r.extras, index_fns):
+        d.descriptions = (k,)
+    if error_fn:
+        r.extras[-1].descriptions = (error_fn.description,)
+        tag_units(r.extras[-1], [spec.target], dtype, difference=True)  # × the output's factor
+        r.extras[-1].update_tags(bandbridge_confidence=error_fn.fitted)
+    for d in [r.main, *r.extras]:  # marks our outputs, so a rerun on the folder never reads them as inputs
+        d.update_tags(bandbridge_model=model_tag(spec), bandbridge_source=src.name)
+    fade = fade_of(spec)
+    if fade:  # the output says whether the model's own output was kept
+        r.main.update_tags(**{fade[0]: notes[0] if notes else GUARD_KEPT})
 
 
 def _stored_label(spec: ModelSpec, dtype: str) -> str:
@@ -307,22 +316,20 @@ def _wanted(only: str, r: int, cols: tuple[int, ...], th: int, tw: int) -> list[
 
 def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: TilePlan,
             cols: tuple[int, ...], left: int, right: int, opts: PredictOptions, progress, locate,
-            span: tuple[int, int] | None = None, ran: list[int] | None = None):
+            span: tuple[int, int], ran: list[int]):
     """Yield ``(row0, row1, pred, input, valid)`` for consecutive finished row ranges of the
     column block whose tiles start at ``cols``, cut to the block's columns ``[left, right)``:
-    pred ``(Co, h·s, w·s)``, input ``(Ci, h, w)``, valid ``(h·s, w·s)``. With ``span`` = (r0, r1)
-    only the tile rows touching those rows run and only those rows are yielded: a strip equals
-    the same rows of the whole raster's prediction (same tiles, same weights)."""
+    pred ``(Co, h·s, w·s)``, input ``(Ci, h, w)``, valid ``(h·s, w·s)``. Only the tile rows touching
+    the rows ``span`` = (r0, r1) run and only those rows are yielded: a strip equals the same rows
+    of the whole raster's prediction (same tiles, same weights). ``ran[0]`` counts the tiles run."""
     s = spec.scale
     th, tw = plan.tile_h, plan.tile_w
-    H, W = plan.height, plan.width
-    c0 = cols[0]
+    H, W, c0 = plan.height, plan.width, cols[0]
     bw = cols[-1] + tw - c0  # block width, input pixels
-    co = spec.out_channels
     # Σ w·pred in float32 with weights that already sum to 1 (``axis_weights``): no weight sum,
     # no division, and only the tiles' edge bands are multiplied.
-    acc = np.zeros((co, th * s, bw * s), np.float32)
-    r0, r1 = span or (0, plan.height)
+    acc = np.zeros((spec.out_channels, th * s, bw * s), np.float32)
+    r0, r1 = span
     rows = [r for r in plan.rows if r < r1 and r + th > r0]
     w_row = dict(zip(rows, axis_weights(rows, th, plan.overlap_h, spec.halo, s)))
     w_col = dict(zip(cols, axis_weights(cols, tw, plan.overlap_w, spec.halo, s)))
@@ -336,53 +343,58 @@ def _stream(backend, spec: ModelSpec, src: Path, sel: BandSel, scaling, plan: Ti
         return read_raster(src, scaling, sel.bands, window=(r, c0, th, bw),
                            band_names=sel.band_names, sensor=sel.sensor)
 
-    # The next strip is read (and decompressed) in a thread while this one computes.
+    for k, (r, strip) in enumerate(zip(rows, _read_ahead(read, rows))):
+        x = _fill_margin(strip.data, H - r, W - c0)
+        run = cols if opts.strip.only is None else _wanted(opts.strip.only, r, cols, th, tw)
+        if progress and len(run) < len(cols):
+            progress(len(cols) - len(run))
+        tiles = [x[:, :, c - c0:c - c0 + tw] for c in run]
+        ran[0] += len(tiles)
+        for b0 in range(0, len(tiles), bs):
+            part = run[b0:b0 + bs]  # each tile's context: its centre's lat/lon, the GSD, the sensor
+            ctx = None if locate is None else [locate(r + th / 2, c + tw / 2) for c in part]
+            y = _forward(backend, np.stack(tiles[b0:b0 + bs]), ctx, spec, src)
+            for j, c in enumerate(part):
+                acc[:, :, (c - c0) * s:(c - c0 + tw) * s] += weigh(y[j], w_row[r], w_col[c])
+            if progress:
+                progress(len(part))
+        nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H, r1)
+        done = (nxt - r) * s  # rows of this strip no later strip touches
+        lo = max(r0 - r, 0)  # rows above the span: not complete here, not written
+        if nxt > r + lo:
+            pred = acc[:, lo * s:done, a * s:b * s].copy()
+            valid = strip.mask[lo:nxt - r, a:b]
+            if s > 1:
+                valid = valid.repeat(s, 0).repeat(s, 1)
+            yield r + lo, nxt, pred, x[:, lo:nxt - r, a:b], valid
+        if k + 1 < len(rows):  # move the unfinished rows (the overlap) to the top, clear the rest
+            keep = acc.shape[1] - done
+            acc[:, :keep] = acc[:, done:]  # numpy copies overlapping ranges safely
+            acc[:, keep:] = 0
+
+
+def _read_ahead(read: Callable, rows: list[int]):
+    """``read(r)`` for each of ``rows``, the next read (and decompressed) in a thread while this one computes."""
     reader = ThreadPoolExecutor(1)
     try:
         ahead = reader.submit(read, rows[0])
-        for k, r in enumerate(rows):
+        for k in range(len(rows)):
             strip = ahead.result()
             if k + 1 < len(rows):
                 ahead = reader.submit(read, rows[k + 1])
-            x = _fill_margin(strip.data, H - r, W - c0)
-            run = cols if opts.strip.only is None else _wanted(opts.strip.only, r, cols, th, tw)
-            if progress and len(run) < len(cols):
-                progress(len(cols) - len(run))
-            tiles = [x[:, :, c - c0:c - c0 + tw] for c in run]
-            if ran is not None:
-                ran[0] += len(tiles)
-            for b0 in range(0, len(tiles), bs):
-                batch = np.stack(tiles[b0:b0 + bs])
-                if locate is None:
-                    y = backend(batch)
-                else:  # each tile's context: its centre's lat/lon, the GSD, the sensor
-                    y = backend(batch, np.array([locate(r + th / 2, c + tw / 2) for c in run[b0:b0 + bs]],
-                                                np.float32))
-                if y.shape[1] != co:
-                    raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {co}")
-                if not np.isfinite(y).all():  # valid or not, the input is finite (margins replicated)
-                    raise BandbridgeError(f"{spec.folder}: the model produced NaN or infinite values "
-                                          f"from {src}; its weights are damaged or it overflows on "
-                                          "this input: reinstall or re-bundle the model")
-                y = np.asarray(y, np.float32)
-                if not y.flags.writeable:  # a runtime's own output buffer: weigh a copy
-                    y = y.copy()
-                for j, c in enumerate(run[b0:b0 + bs]):
-                    acc[:, :, (c - c0) * s:(c - c0 + tw) * s] += weigh(y[j], w_row[r], w_col[c])
-                if progress:
-                    progress(len(batch))
-            nxt = min(rows[k + 1] if k + 1 < len(rows) else H, H, r1)
-            done = (nxt - r) * s  # rows of this strip no later strip touches
-            lo = max(r0 - r, 0)  # rows above the span: not complete here, not written
-            if nxt > r + lo:
-                pred = acc[:, lo * s:done, a * s:b * s].copy()
-                valid = strip.mask[lo:nxt - r, a:b]
-                if s > 1:
-                    valid = valid.repeat(s, 0).repeat(s, 1)
-                yield r + lo, nxt, pred, x[:, lo:nxt - r, a:b], valid
-            if k + 1 < len(rows):  # move the unfinished rows (the overlap) to the top, clear the rest
-                keep = acc.shape[1] - done
-                acc[:, :keep] = acc[:, done:]  # numpy copies overlapping ranges safely
-                acc[:, keep:] = 0
+            yield strip
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
+
+
+def _forward(backend, batch: np.ndarray, ctx: list | None, spec: ModelSpec, src: Path) -> np.ndarray:
+    """The backend on one batch of tiles (with their context rows where the model takes them),
+    float32 and writable; refused when of other bands than the spec's or not finite."""
+    y = backend(batch) if ctx is None else backend(batch, np.array(ctx, np.float32))
+    if y.shape[1] != spec.out_channels:
+        raise BandbridgeError(f"the model produced {y.shape[1]} bands, its spec says {spec.out_channels}")
+    if not np.isfinite(y).all():  # valid or not, the input is finite (margins replicated)
+        raise BandbridgeError(f"{spec.folder}: the model produced NaN or infinite values from {src}; its weights "
+                              "are damaged or it overflows on this input: reinstall or re-bundle the model")
+    y = np.asarray(y, np.float32)
+    return y if y.flags.writeable else y.copy()  # a runtime's own output buffer: weigh a copy
