@@ -76,9 +76,9 @@ class Units:
 
 def channels_of(bands: int, others: int, between: bool, total: int, sar_later: bool = False,
                 sar_dated: bool = False) -> dict[str, list[int]]:
-    """The design's channel groups (``models/fill_design.FillDesign``'s order): ``base``, ``dates`` (the other dates), ``between``
-    (the interpolation), ``sar`` (now, then, their difference), ``sar_dates`` (``sar_later``, ``sar_dated``:
-    the last four each; also apart as ``sar_later`` and ``sar_dated``)."""
+    """The design's channel groups (``models/fill_design.FillDesign``'s order): ``base``, ``dates`` (the other
+    dates), ``between`` (the interpolation), ``sar`` (now, then, their difference), ``sar_dates`` (``sar_later``,
+    ``sar_dated``: the last four each; also apart as ``sar_later`` and ``sar_dated``)."""
     d, s = bands * (1 + others), total - 4 * (int(sar_later) + int(sar_dated))
     b = d + (bands if between else 0)
     t = s + (4 if sar_later else 0)

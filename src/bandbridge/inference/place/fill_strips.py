@@ -86,7 +86,7 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
     gap = dilate(cloudy, FILL_DILATE)
     del cloudy
     clear, gap = valid & ~gap, gap & valid
-    out = Scan(scene, valid, clear, gap, f"--mask {Path(mask.item).name}" if mask is not None else scene.layer.masked_by)
+    out = Scan(scene, valid, clear, gap, scene.layer.masked_by if mask is None else f"--mask {Path(mask.item).name}")
     rows, cols = np.concatenate([r for r, _ in rc]), np.concatenate([c for _, c in rc])
     keep = clear[rows, cols]  # the sample's pixels still clear once the gap is dilated
     v = np.concatenate(kept, axis=1)[:, keep]
