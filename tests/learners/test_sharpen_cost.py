@@ -44,7 +44,7 @@ def test_a_window_decision_keeps_the_whole_grid_for_full_scale(monkeypatch):
     x = rng.random((3, 60, 50)).astype(np.float32)
     ref = (0.2 + 0.5 * x[:1] + 0.01 * rng.random((1, 60, 50))).astype(np.float32)
     ok = np.ones((60, 50), bool)
-    monkeypatch.setattr(sharpen, "DECIDE_CELLS", 900)
+    monkeypatch.setattr(sharpen, "SHARPEN_DECIDE_CELLS", 900)
     s = sharpen.decide(x, ref, ok, np.ones((60, 50), np.float32), Grid(None, Affine.scale(2), 60, 50), 2.0, ["T"])
     assert s.filled.shape == (1, 60, 50) and s.seen.shape == (60, 50) and s.grid.height == 60
     assert s.cells <= 900  # decided on the window's cells

@@ -31,7 +31,7 @@ from bandbridge.data.products import ProductBands, read_pan_ms
 from bandbridge.data.reader import read_raster
 from bandbridge.data.sentinel2 import native_sets, read_s2
 
-MIN_CELLS = 25  # a case with fewer whole reference cells is skipped: fewer than a few per fitted parameter
+CASE_MIN_CELLS = 25  # a case with fewer whole reference cells is skipped: fewer than a few per fitted parameter
 S2_GUIDES = ["B02", "B03", "B04", "B08"]
 S2_60M = ["B01", "B09"]  # not B10 (cirrus): see the module
 OLI = ["B2", "B3", "B4", "B5", "B6", "B7"]

@@ -22,7 +22,7 @@ import torch
 from rasterio.errors import NotGeoreferencedWarning
 
 from bandbridge.evaluation.sharpen_baselines import BASELINES, PANSHARPENING
-from bandbridge.evaluation.sharpen_cases import MIN_CELLS, Case, all_cases
+from bandbridge.evaluation.sharpen_cases import CASE_MIN_CELLS, Case, all_cases
 from bandbridge.fileio import atomic_write_bytes
 from bandbridge.metrics import sharpen_metrics
 
@@ -107,14 +107,14 @@ def line(row: dict) -> str:
 
 def run_record(data: str | Path, work: str | Path, command: str, bandbridge: bool = True,
                say: Callable[[str], None] = print) -> dict:
-    """Every case (those under ``MIN_CELLS`` reference cells listed as skipped) by every method."""
+    """Every case (those under ``CASE_MIN_CELLS`` reference cells listed as skipped) by every method."""
     work = Path(work)
     ours, what = bandbridge_sharpener(work) if bandbridge else (None, "not asked (--no-bandbridge)")
     say(f"bandbridge: {what}")
     rows, skipped = [], []
     for case in all_cases(data):
-        if case.cells < MIN_CELLS:
-            skipped.append({"case": case.name, "why": f"{case.cells} reference cells, under {MIN_CELLS}"})
+        if case.cells < CASE_MIN_CELLS:
+            skipped.append({"case": case.name, "why": f"{case.cells} reference cells, under {CASE_MIN_CELLS}"})
             continue
         methods = dict(PANSHARPENING if case.kind == "pansharpening" else BASELINES)
         if ours is not None:

@@ -41,10 +41,9 @@ from bandbridge.learners.scene_fit import BUFFER, HALO, WINDOWS, features, pixel
 from bandbridge.learners.scene_fit import configured as scene_configured
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
 from bandbridge.policy import (CHECK_CELLS, EVERYWHERE_MPIX, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
-                               STALE_DAYS, UNSEEN_COVER)
+    REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER)
 
 LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
-FIT_CELLS = 200_000  # reference cells the choice is made on (a uniform sample when more)
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
 EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE_MPIX or more: what
 # every backend serves (no trees, no student to distil), policy.py says why
@@ -53,8 +52,6 @@ EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE
 # development dates 2016 and 2018, k = 6 and 16: 9.9 and 17.7 DN against the upsampled
 # reference's 9.0 and 17.4; development runs of issue 57, not kept as a results record)
 UPSAMPLERS = ("nearest", "bilinear", "cubic")  # the upsampling candidates a route is held against (every kind)
-UPSAMPLING = "cubic"  # r↑ at both scales (GDAL's cubic): on the VHR scenes at k = 4 it beat bilinear
-# by 5–8 %, and the residual the fit must learn is smaller
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
 CHECK_FACTOR = 2  # the consistent route is checked one scale coarser: 2 × 2 cells averaged
@@ -190,7 +187,7 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     fold. A large input: only what every backend serves, and a candidate within the folds' noise that
     serves faster wins (``select.cheaper_within_noise``, by each kind's measured serving cost)."""
     nan = float("nan")
-    px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, FIT_CELLS, seed)
+    px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, REFERENCE_FIT_CELLS, seed)
     folds = spatial_folds(px, buffer=BUFFER)
     if not folds:
         return None, "", nan, nan, nan
@@ -238,7 +235,7 @@ def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, z: np
         from scipy.ndimage import distance_transform_edt
         idx = distance_transform_edt(~seen, return_distances=False, return_indices=True)
         return np.where(need, r[tuple(idx)], r), "" if edge_only else "their nearest clear cell (a few holes)"
-    px0, rows, cols = pixels(x, r[None], seen, FIT_CELLS, seed)
+    px0, rows, cols = pixels(x, r[None], seen, REFERENCE_FIT_CELLS, seed)
     folds = spatial_folds(px0, buffer=BUFFER)
     f0_e, z_e = float("inf"), float("inf")
     if folds:
@@ -273,7 +270,7 @@ def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.nda
     return r2, padded_up(r2, coarse, grid), frac
 
 
-def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = UPSAMPLING) -> np.ndarray:
+def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = REFERENCE_UPSAMPLING) -> np.ndarray:
     """``r2 (hc, wc)`` on ``coarse`` interpolated onto ``grid`` by ``method`` → ``(1, h, w)`` (or
     ``(C, hc, wc)`` → ``(C, h, w)``), the coarse grid padded by :data:`PAD` replicated cells first
     (no interpolation edge error for a fit to learn)."""

@@ -9,23 +9,23 @@ degraded once more (``r↓↑``, cubic); the learner-selection core fits, for ev
 fit and the reference upsampled by nearest, bilinear or cubic interpolation, each with or without
 the consistency correction (the residual ``r − mean_k(output)`` interpolated back, so that the
 output averages to the reference). A band takes the fit only where it beats its best upsampled
-route by :data:`MARGIN` twice:
+route by :data:`SHARPEN_MARGIN` twice:
 
 - held out at the reference's scale (the folds' held-out cells), and
 - **at the output's scale**, one Wald step down: the chosen learner refitted one scale coarser
   (``x↓↓``, ``r↓``, ``r↓↓↑``) and applied at the reference's scale, scored on every clear cell
   against the upsampled routes from ``r↓`` — the run itself one scale up (fit at a scale, served
-  one finer; the step is ``k``, or :data:`STEP` where ``k``'s leaves too few cells). The check at
+  one finer; the step is ``k``, or :data:`WALD_STEP` where ``k``'s leaves too few cells). The check at
   the reference's scale alone passed where the output was 14 % worse than nearest upsampling
   (issue 76's drone case). Where one scale down holds too few cells to fit on
-  (:data:`TRANSFER_MIN`), the fit is not taken: nothing says it would carry.
+  (:data:`SHARPEN_TRANSFER_MIN`), the fit is not taken: nothing says it would carry.
 
 Otherwise the band takes a line of the guides (``regression``: weights fitted on the detail a Wald
 step takes away, ridge-shrunk, plus the band's low-pass, :attr:`Sharpening.low`) where its own check
 passes (``learners/sharpen_routes.py``: out of fold one step down, better than the best upsampling
-by ``sharpen_routes.MARGIN``), else its best upsampled route, and says so; where the reference holds
+by ``policy.LINE_MARGIN``), else its best upsampled route, and says so; where the reference holds
 too few cells to choose one by (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), cubic
-upsampling. A grid over :data:`DECIDE_CELLS` cells is decided on a window of it. No shift is
+upsampling. A grid over :data:`SHARPEN_DECIDE_CELLS` cells is decided on a window of it. No shift is
 measured or corrected here: the grids are taken as given (issue 76's Landsat case: a shift "found"
 between two rasters cut from one product).
 """
@@ -42,12 +42,14 @@ from bandbridge.data.grids import Grid
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
-from bandbridge.learners.guided import HALF, UPSAMPLING, can_fit, predict_all
+from bandbridge.learners.guided import HALF, can_fit, predict_all
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
-from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, STEP, UPSAMPLERS, Lines, Stored, averaged,
+from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged,
                                                line_check, line_route, route_errors, up_all)
-from bandbridge.policy import EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER
+from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
+                               SHARPEN_DECIDE_CELLS, SHARPEN_FOLD_PIXELS, SHARPEN_MARGIN, SHARPEN_PRODUCTS_MAX,
+                               SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP)
 
 ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
 ROUTES = {"fit": "fitted at the reference's scale",
@@ -59,27 +61,6 @@ CANDIDATES = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ
 # that guided.py leaves out (they carried badly to the input's scale on NAIP) are in: the check one Wald
 # step down refuses a fit that does not carry, and they cost milliseconds where a tree ensemble per
 # target costs seconds
-TREES_MIN = 20_000  # clear cells below which the tree ensembles are not tried: an ensemble of 200 trees per
-# target costs a third as much on 4 000 cells as on 40 000, not a tenth (select.FIXED now counts that, but the
-# budget lets the first candidate past it run whatever it costs:
-# SEN12MS-CR ROIs1970_fall_139_p839 at Wald ×2, 64² cells, 6 targets: 13.3 CPU-s with them, the blend chosen,
-# 3.4 without, a context ridge; the cost: B11 and B12 at 0.66 and 0.72× cubic's RMSE against 0.60 and 0.61)
-TRANSFER_MIN = 400  # clear cells one Wald step down the check needs (a 20 × 20 grid): fewer, and the refit
-# there says nothing of the fit; the check is refitted without folds, so this is below FIT_CELLS_MIN
-SAMPLE_CELLS = 50_000  # reference cells the choice is made on (a uniform sample where more)
-FOLD_PIXELS = 20_000  # cells each fold's fit sees: the search's work grows with the cells only to here
-BUDGET_S = 0.15  # reference seconds of work (select.WORK, not the clock) per target the candidates' search
-# may spend before a dearer candidate is skipped (trees fit one ensemble per target): sized so a 600²
-# input's whole run stays near 3× plain predict's CPU time (issue 76)
-MARGIN = 0.01  # share by which the fit must beat the best upsampling at both checks: a smaller win is within
-# the held-out noise, and the upsampled reference (never worse than itself) is kept
-DECIDE_CELLS = 1 << 20  # reference cells the decision is made on: a larger grid (a 10980² Sentinel-2 tile's
-# 20 m bands at Wald ×2: 5490² cells) decides on a window of this many, the most clear cells of nine placements
-# (every cell at once held 8–10.7 GB and ran over 4 min, H4's profile); its fit and lines serve the whole grid
-PRODUCTS_MAX = 12  # channels (targets' upsampling and guides) up to which their pairwise products are
-# features (66 of them at 12). Six 20 m bands from four 10 m ones (10 channels) at Wald ×2 on SEN12MS-CR's two
-# s2_cloudfree scenes: B11/B12 RMSE 0.58/0.61 and 0.63/0.61× cubic's with them, 0.66/0.72 and 0.64/0.63 without
-# (the other bands within 0.01); a 600² run 4.8–5.3 CPU-s against 4.4 (nir_s2_majortom, /usr/bin/time)
 
 
 class Headroom(Units):
@@ -183,27 +164,27 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     ``unit_names``: each target's stored unit (``DN``, ``K``), which its reasons give their errors in."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
-    every = max(1, int(np.ceil((seen.size / DECIDE_CELLS) ** 0.5)))  # the range from a strided grid of at most
-    units = Headroom(ref[:, ::every, ::every], seen[::every, ::every])  # DECIDE_CELLS cells (a 10980² tile's 30 M ×
+    every = max(1, int(np.ceil((seen.size / SHARPEN_DECIDE_CELLS) ** 0.5)))  # the range from a strided grid of at most
+    units = Headroom(ref[:, ::every, ::every], seen[::every, ::every])  # SHARPEN_DECIDE_CELLS cells (a 10980² tile's 30 M ×
     # 6 percentiles took ~10 s; every 5th row and column held lo and span within 0.2 % of the span, H4's measure)
     r = nearest_filled(units.to_model(ref), valid)
     whole = Sharpening([], units, r, seen, grid, k, None, guide_units=guide_units)  # what full scale reads
-    rows, cols = window(seen, DECIDE_CELLS)  # the decision on a bounded window (a large grid): the rest of this
+    rows, cols = window(seen, SHARPEN_DECIDE_CELLS)  # the decision on a bounded window (a large grid): the rest of this
     x = np.nan_to_num(x_c[:, rows, cols], nan=HALF).astype(np.float32)  # function sees the window only
     r, seen = r[:, rows, cols], seen[rows, cols]
     grid = Grid(grid.crs, grid.transform @ Affine.translation(cols.start, rows.start), *seen.shape)
     coarse = grid.coarser(k)
     r2, frac = averaged(r, np.ones(seen.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
-    up = up_all(r2, coarse, grid, UPSAMPLING)
+    up = up_all(r2, coarse, grid, REFERENCE_UPSAMPLING)
     n, ct = int(seen.sum()), r.shape[0]
-    products = x.shape[0] + ct <= PRODUCTS_MAX
+    products = x.shape[0] + ct <= SHARPEN_PRODUCTS_MAX
     out = whole
     out.products, out.cells = products, n
     tested, fitted, transfer = seen, {}, {}
     if can_fit(n, k):
         tested, fitted, transfer = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed)
-    routes = {m: (lambda m=m: up if m == UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS} | fitted
+    routes = {m: (lambda m=m: up if m == REFERENCE_UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS} | fitted
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
     unit = unit_names or ["stored units"] * len(names)
@@ -240,7 +221,7 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
     channels = fed(np.concatenate([up, x]))
     target = r - up + HALF
     f, y, rows, cols = sample(lambda w: (channels[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]],
-                                         target[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]]), seen, SAMPLE_CELLS,
+                                         target[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]]), seen, SHARPEN_SAMPLE_CELLS,
                               seed, products)
     px = as_pixels(f, y, rows, cols, seen.shape, channels.shape[0], n)
     del channels, target, f
@@ -248,12 +229,12 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
     if not folds:
         return seen, {}, {}
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
-    kinds = CANDIDATES[:-2] if large or n < TREES_MIN else CANDIDATES  # a large output: no trees (every
+    kinds = CANDIDATES[:-2] if large or n < SHARPEN_TREES_MIN else CANDIDATES  # a large output: no trees (every
     # backend serves the rest); not guided.EVERYWHERE's MLP, which served a 10980² tile at 1.08 MPix/s (H4)
     cands = configured(kinds, products)
     with fit_threads():
-        sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=BUDGET_S / ct,
-                     fit_pixels=FOLD_PIXELS, cost=serve_us)
+        sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=SHARPEN_BUDGET_S / ct,
+                     fit_pixels=SHARPEN_FOLD_PIXELS, cost=serve_us)
     held = np.full(r.shape, np.nan, np.float32)
     held[:, rows, cols] = sel.held.T + up[:, rows, cols] - HALF
     out.learner, out.chosen, out.oof = sel.fitted, sel.chosen, dict(sel.oof)
@@ -288,20 +269,20 @@ def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpen
     best_up = min(ups, key=ups.get)
     fits = {m: e for m, e in heldout.items() if m.startswith("fit")}
     if not fits and s.cells / s.k ** 2 < FIT_DEGRADED_MIN:
-        return UPSAMPLING, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on or to choose an upsampling "
+        return REFERENCE_UPSAMPLING, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on or to choose an upsampling "
                             f"by (under {FIT_DEGRADED_MIN} once averaged by k): cubic upsampling, the field's baseline")
     if not fits:
         return best_up, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on: the best upsampling held "
                          "out at the reference's scale")
     best_fit = min(fits, key=fits.get)
-    if not fits[best_fit] < (1 - MARGIN) * ups[best_up]:
+    if not fits[best_fit] < (1 - SHARPEN_MARGIN) * ups[best_up]:
         return best_up, (f"the fit held out {su(fits[best_fit])} against {su(ups[best_up])} for {best_up} at the "
                          "reference's scale: the guides do not carry this band")
     if not transfer:
         return best_up, ("one Wald step down holds too few cells to check the fit at the output's scale "
                          f"({s.transfer_cells:,} clear): the best upsampling, not a fit that may not carry")
     t_up = min((m for m in transfer if not m.startswith("fit")), key=transfer.get)
-    if not transfer[best_fit] < (1 - MARGIN) * transfer[t_up]:
+    if not transfer[best_fit] < (1 - SHARPEN_MARGIN) * transfer[t_up]:
         return best_up, (f"the fit held out better at the reference's scale ({su(fits[best_fit])} against "
                          f"{su(ups[best_up])}) but one Wald step down it erred {su(transfer[best_fit])} against "
                          f"{su(transfer[t_up])} for {t_up}: it would not carry to the output's scale")
@@ -316,12 +297,12 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
     """Every route's per-band MAE one Wald step down, and the clear cells there: ``sel``'s choice
     refitted on ``x↓↓`` and ``r↓`` against ``r↓↓↑`` and applied at the reference's scale, beside the
     upsampled routes from ``r↓`` (``{}`` where too few cells are left to fit on)."""
-    for step in dict.fromkeys((k, STEP)):  # k: the run itself one scale up; else a smaller step, if it holds cells
+    for step in dict.fromkeys((k, WALD_STEP)):  # k: the run itself one scale up; else a smaller step, if it holds cells
         down = grid.coarser(step)
         have, share = averaged(seen[None].astype(np.float32), np.ones(seen.shape, bool), grid, down)
         seen2 = (share >= MIN_COVER) & (np.nan_to_num(have[0]) >= MIN_COVER)
         n2 = int(seen2.sum())
-        if n2 >= TRANSFER_MIN:
+        if n2 >= SHARPEN_TRANSFER_MIN:
             break
     else:
         return {}, n2
@@ -332,11 +313,11 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
     below = down.coarser(k)
     r3, f3 = averaged(rs, np.ones(seen2.shape, bool), down, below)
     r3 = np.where(f3 > 0, r3, np.nanmean(rs, axis=(1, 2), keepdims=True)).astype(np.float32)
-    up3 = up_all(r3, below, down, UPSAMPLING)
-    px2, _, _ = pixels(fed(np.concatenate([up3, x2])), rs - up3 + HALF, seen2, SAMPLE_CELLS, seed, products)
+    up3 = up_all(r3, below, down, REFERENCE_UPSAMPLING)
+    px2, _, _ = pixels(fed(np.concatenate([up3, x2])), rs - up3 + HALF, seen2, SHARPEN_SAMPLE_CELLS, seed, products)
     with fit_threads():
         f2 = refit(sel.chosen, sel.blend_of, px2, cands)
-    up2 = up_all(r2, coarse, grid, UPSAMPLING)
+    up2 = up_all(r2, coarse, grid, REFERENCE_UPSAMPLING)
     routes = {m: (lambda m=m: up_all(r2, coarse, grid, m)) for m in UPSAMPLERS}
     routes["fit"] = lambda: predict_all(f2, fed(np.concatenate([up2, x])), products) + up2 - HALF
     return route_errors(routes, seen, r, r2, frac, grid, coarse), n2

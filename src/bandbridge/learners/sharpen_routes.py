@@ -4,7 +4,7 @@ band, applied to the fine guides, plus the band's low-pass.
 
 The line's weights are fitted on the **detail** a Wald step takes away (each guide and target less
 itself averaged by the step and interpolated back), not on the levels as TsHARP (Agam et al. 2007)
-fits them, and shrunk by a ridge (:data:`RIDGE`) towards none: the detail of the finest octave,
+fits them, and shrunk by a ridge (:data:`LINE_RIDGE`) towards none: the detail of the finest octave,
 which no check at a coarser scale sees, carries less of the guides than a coarser step's (a 20 m
 band is blurrier than four 10 m pixels averaged; a resampled export's jitter; a misregistration),
 so the weights a Wald step's detail gives over-sharpen the output. The band is the line on the fine
@@ -28,32 +28,12 @@ from affine import Affine
 
 from bandbridge.data.grids import Grid, average_onto, block_mean
 from bandbridge.learners.guided import UPSAMPLERS, correction, padded_up
-from bandbridge.policy import FIT_DEGRADED_MIN
+from bandbridge.policy import (FIT_DEGRADED_MIN, LINE_FOLDS, LINE_FOLD_BLOCK, LINE_MARGIN, LINE_PER_PARAMETER,
+    LINE_RIDGE, WALD_STEP)
 
 REGRESSION = "regression"
 CORRECTED = "+correction"
-STEP = 2.0  # the Wald step down where k's own leaves too few cells to fit on (the fit still at k)
-MARGIN = 0.01  # share by which the line must beat the best upsampling at its check (sharpen.MARGIN's, for the fit)
-SHARE = 1 - MARGIN  # the share of the best upsampling's error a line's check must stay within (the plan says it)
-RIDGE = 2.0  # the line's ridge on the guides' detail: this times their mean detail variance times the share of
-# the band's detail the unshrunk line leaves (1 − R²). The weights a Wald step's detail gives over-sharpen the finest
-# octave (a 20 m band is blurrier than four 10 m pixels averaged), the more the less of it the guides explain; a
-# band exactly linear in them is kept exact (a flat ridge shrank the tests' exact line to 0.90× cubic's RMSE).
-# Set on development cases, none of the record's, through the engine, the line on every band (RMSE × cubic's):
-# sen1floods11's chip ×6 (B01, B09: 196 cells, the few cells the line serves) 2 0.49 / 0.50, 4 0.50 / 0.57,
-# 8 0.54 / 0.66, 16 0.61 / 0.74; the geometric mean of 30 Sentinel-2 bands (that chip ×2 and ×6, 23 of
-# wildfire_s2_20m's B12 ×2) 2 0.763, 4 0.742, 8 0.732, 16 0.746, and of 8 NIR-from-RGB bands (Wales, BigEarthNet
-# ×2, NAIP ×6) 0.840, 0.862, 0.879, 0.895, where the fit gives 0.796.
-# Not taken: the line over a fit that passed its checks, where its check share came within a multiple of the
-# fit's one step down (the fit's coarse checks overrate it at the finest octave: the line was better than the fit
-# on 29 of the 30 Sentinel-2 development bands). At 1.2, the largest that left the NIR-from-RGB bands as the fit
-# left them, the development Sentinel-2 bands went 0.832 → 0.786; but the record (08f3c0b) moved single bands of a
-# set from the fit to the line and lost SAM to cubic's on WorldView-2 (6.80° against 6.21°, its NIR on the line)
-# and on Landsat's thermal pair (0.086° against 0.045°), and IKONOS's four bands went to the line 0.53–0.64 →
-# 0.60–0.76× cubic's RMSE. So the line serves only bands the fit does not.
-PER_PARAMETER = 4  # clear cells per parameter (G + 1) the line needs: fewer, and no fold's fit is determined
-FOLD_BLOCK = 4  # cells: the side of the spatial blocks the folds hold out (a block's cells are neighbours)
-FOLDS = 5  # spatial folds of the out-of-fold check (fewer where fewer blocks)
+SHARE = 1 - LINE_MARGIN  # the share of the best upsampling's error a line's check must stay within (the plan says it)
 
 
 @dataclass(frozen=True)
@@ -109,7 +89,7 @@ class Moments:
         return Moments(self.n - other.n, self.s1 - other.s1, self.s2 - other.s2)
 
 
-def detail_ridge(m: Moments, g: int, ridge: float = RIDGE) -> np.ndarray:
+def detail_ridge(m: Moments, g: int, ridge: float = LINE_RIDGE) -> np.ndarray:
     """``(G + 1, Ct)`` from the sums ``m`` of ``[dx, dy, x, y]`` (``G`` guides): the weights of the
     guides' detail ``dx`` that best give the targets' detail ``dy``, shrunk by a ridge of ``ridge``
     times the guides' mean detail variance times the share of the target's detail the unshrunk weights
@@ -135,7 +115,7 @@ def details(a: np.ndarray, grid: Grid, k: float) -> np.ndarray:
     return a - up_all(m, down, grid, "cubic")
 
 
-def block_folds(seen: np.ndarray, folds: int = FOLDS, block: int = FOLD_BLOCK, seed: int = 0) -> np.ndarray:
+def block_folds(seen: np.ndarray, folds: int = LINE_FOLDS, block: int = LINE_FOLD_BLOCK, seed: int = 0) -> np.ndarray:
     """``(h, w)`` int: each cell's fold (−1 outside ``seen``), whole ``block``² blocks of cells to a
     fold, the blocks dealt to the folds in a seeded random order."""
     h, w = seen.shape
@@ -150,10 +130,10 @@ def out_of_fold(x: np.ndarray, r: np.ndarray, seen: np.ndarray, k: float, grid: 
     """``(the lines fitted on every clear cell, their out-of-fold prediction (Ct, h, w))`` of the
     targets ``r (Ct, h, w)`` on the guides ``x (G, h, w)`` (model values) by :func:`detail_ridge` on
     their detail one Wald step of ``k`` down, or None where the cells are too few
-    (:data:`PER_PARAMETER`) or a fold's training cells are. Cells outside ``seen`` get the lines
+    (:data:`LINE_PER_PARAMETER`) or a fold's training cells are. Cells outside ``seen`` get the lines
     fitted on every clear cell."""
     g = x.shape[0]
-    need = PER_PARAMETER * (g + 1)
+    need = LINE_PER_PARAMETER * (g + 1)
     if int(seen.sum()) < need:
         return None
     z = np.concatenate([details(x, grid, k), details(r, grid, k), x, r])  # (Z, h, w): [dx, dy, x, y]
@@ -174,9 +154,9 @@ def line_check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: fl
                ) -> tuple[Lines | None, dict[str, np.ndarray], float]:
     """``(the lines, each route's per-band MAE at their check, the check's step)``: the lines'
     out-of-fold prediction and every upsampling, one Wald step down (by ``k`` where that leaves
-    ``policy.FIT_DEGRADED_MIN`` cells, else :data:`STEP`), each with and without the correction
+    ``policy.FIT_DEGRADED_MIN`` cells, else :data:`WALD_STEP`), each with and without the correction
     (``sharpen_routes``). ``(None, {}, 0)`` where the cells are too few to fit lines on."""
-    step = k if seen.sum() / k ** 2 >= FIT_DEGRADED_MIN else STEP
+    step = k if seen.sum() / k ** 2 >= FIT_DEGRADED_MIN else WALD_STEP
     fitted = out_of_fold(x, r, seen, step, grid, seed)
     if fitted is None:
         return None, {}, 0.0

@@ -70,6 +70,17 @@ STAC = (
          "levels of JSON (an Item is under 10; 200 000 nested lists ended in a RecursionError)."),
 )
 
+ENGINE = (
+    Rule("a fit's tile and backend", "inference/place/engine.decide",
+         ("FIT_TILE", "SMALL_BACKEND", "ONE_TILE_THREADS", "REFERENCE_FIT_CELLS", "REFERENCE_UPSAMPLING"),
+         "Every kind's bundle runs on the largest tile of at most 1024² (a learner's tile: a model made for one "
+         "run is not measured for a larger one) in as few equal tiles as that allows; under `EVERYWHERE_MPIX` on "
+         "torch fp32, which serves whichever learner the fit chooses as fitted (no graph exported or checked at "
+         "that size); an image of one tile on one thread (600² sharpen: 1.0 CPU-s on one against 1.6–1.9 on "
+         "two). The reference fit's choice on 200 000 cells at most; its upsampling GDAL's cubic (VHR scenes at "
+         "k = 4: 5–8 % better than bilinear)."),
+)
+
 FILL = (
     Rule("a cloud gap's route", "learners/fill_fit.decide", ("FILL_FIT_MIN", "FILL_LINEAR_MIN"),
          "Then the held-out check decides. `FILL_FIT_MIN` 256 clear pixels, measured on the development sample "
@@ -106,6 +117,45 @@ SHARPEN = (
          "Issue 85: within 0.15 of half a pixel, the context map 5 % better moved, is a corner/centre "
          "convention error, corrected and said; set on Major-TOM's native 20 m bands (+0.5, +0.5), the cases it "
          "reports."),
+    Rule("a band's route: the fit", "learners/sharpen.decide",
+         ("SHARPEN_MARGIN", "SHARPEN_TRANSFER_MIN", "WALD_STEP", "SHARPEN_DECIDE_CELLS", "SHARPEN_SAMPLE_CELLS",
+          "SHARPEN_FOLD_PIXELS"),
+         "The fit (one for all bands) is taken where it beats the best upsampling by 1 % at both checks, the "
+         "reference's scale and one Wald step down (k, or ×2 where k's leaves too few cells; at least 400 cells "
+         "there, a 20 × 20 grid: the refit says nothing on fewer); a smaller win is within the held-out noise. "
+         "Decided on a window of 2²⁰ cells, the most clear of nine placements (every cell of a 10980² tile's "
+         "20 m bands at once held 8–10.7 GB and ran over 4 min), sampled to 50 000 cells, 20 000 a fold. "
+         "Judgements, checked by the record (`OMP_NUM_THREADS=1 nice python benchmarks/sharpen_record.py --data "
+         "../shared/data --json docs/results/sharpen.json`), whose cases they were set on."),
+    Rule("a band's route: the candidates", "learners/sharpen.fit_all",
+         ("SHARPEN_BUDGET_S", "SHARPEN_TREES_MIN", "SHARPEN_PRODUCTS_MAX"),
+         "Candidates within 0.15 reference seconds of work a target (`LEARNER_WORK`, not the clock: a 600² run "
+         "near 3× plain predict's CPU time, issue 76). Trees from 20 000 cells (SEN12MS-CR ROIs1970_fall_139_p839 "
+         "×2: 13.3 CPU-s with them, 3.4 without; B11/B12 0.60/0.61 against 0.66/0.72× cubic's RMSE). Pairwise "
+         "products up to 12 channels (SEN12MS-CR's two scenes ×2: B11/B12 0.58/0.61 and 0.63/0.61× cubic's with "
+         "them, 0.66/0.72 and 0.64/0.63 without; 4.8–5.3 CPU-s against 4.4 at 600²)."),
+    Rule("a sharpened band's line", "learners/sharpen_routes.line_route",
+         ("LINE_MARGIN", "LINE_RIDGE", "LINE_FOLDS", "LINE_FOLD_BLOCK", "LINE_PER_PARAMETER"),
+         "A band the fit does not take may take a line of the guides (TsHARP's form, fitted on the detail a Wald "
+         "step takes away) where it beats the best upsampling by 1 % out of fold one step down, on 5 folds of "
+         "4-cell blocks with 4 cells a parameter at least. The ridge, 2 × the guides' mean detail variance × "
+         "(1 − R²), was set on development cases outside the record (sen1floods11 ×2/×6, wildfire_s2_20m B12, "
+         "Wales/BigEarthNet/NAIP NIR; geometric mean RMSE × cubic's at 2/4/8/16: Sentinel-2 0.763/0.742/0.732/"
+         "0.746, NIR 0.840/0.862/0.879/0.895). A line over a passing fit lost SAM on WorldView-2 and Landsat's "
+         "thermal pair in the record and was dropped."),
+    Rule("the guides' units", "inference/place/sharpen.decided", ("SHARPEN_UNITS_CELLS",),
+         "The guides' 0.1–99.9 % range from every step-th cell of a grid over 2²⁰ cells: at 10980² every cell "
+         "took 9.7 s, every fifth row and column 0.3 s, the range within 0.2 % of its span."),
+    Rule("the sharpener's memory plan", "inference/place/sharpen.SharpenPlan",
+         ("SHARPEN_FIT_BYTES", "SHARPEN_FIT_CELL_BYTES", "SHARPEN_TILE_PX_BYTES", "MERGE_ROWS", "MERGE_PX_BYTES"),
+         "Measured with `benchmarks/sharpen_speed.py`: the fit 0.3 GB (600²: 0.31 → 0.55 GB) and 8 B a cell and "
+         "channel (10980²: 2.2 GB over 30.2 M cells × 10 channels); the engine 1100 B a tile pixel (4096², "
+         "OpenVINO fp32: eight runs peaked 2.46–2.66 GB, planned 2.70); a multi-grid merge in 256-row strips, "
+         "30 B a pixel and band (0.61 GB over 8 bands × 256 rows × 10980 px)."),
+    Rule("the shift test", "inference/place/sharpen_shift.misregistered", ("SHIFT_CELLS", "SHIFT_MOST"),
+         "On the central 2²⁰ cells (a misregistration is one shift for the whole grid; at 10980² every cell took "
+         "156 s, the centre 1–4 s). `--reference-shift X,Y` moves at most one reference pixel along an axis: the "
+         "targets are read with one cell of margin, and a larger error is no label a flag fixes."),
     Rule("a written band's range", "inference/place/reference_finish.band_bounds",
          ("FLOOR_DROP", "FLOOR_QUANTILE", "FLOOR_CELLS"),
          "Issue 85: a written band stays above the reference's low end (its 0.1 % quantile less twice the gap "
@@ -117,7 +167,8 @@ SHARPEN = (
 def _all() -> tuple[Rule, ...]:
     import dataclasses
     return tuple(dataclasses.replace(r, section=s) for s, group in
-                 (("reference", REFERENCE), ("STAC", STAC), ("fill", FILL), ("sharpen", SHARPEN)) for r in group)
+                 (("engine", ENGINE), ("reference", REFERENCE), ("STAC", STAC), ("fill", FILL),
+                                            ("sharpen", SHARPEN)) for r in group)
 
 
 RULES = _all()

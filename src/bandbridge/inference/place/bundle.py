@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bandbridge.inference.place.engine import OVERLAP, TILE
+from bandbridge.inference.place.engine import OVERLAP
+from bandbridge.policy import FIT_TILE
 
 
 def save(folder: Path, module, name: str, inputs: dict, target: dict, generator: dict, record: tuple[str, dict]):
@@ -20,7 +21,7 @@ def save(folder: Path, module, name: str, inputs: dict, target: dict, generator:
     from bandbridge.spec import read_spec
     src = {"name": "scene", "layout": "multiband", "files": ["scene.tif"], "input": inputs, "target": target}
     conf = build_config({"name": name, "data": {"root": ".", "sources": [src]}, "model": {"generator": generator},
-                         "inference": {"tile": TILE, "overlap": OVERLAP}})
+                         "inference": {"tile": FIT_TILE, "overlap": OVERLAP}})
     save_bundle(folder, module.eval(), conf, len(inputs["bands"]), len(target["bands"]), epoch=-1,
                 **{record[0]: record[1]})
     return read_spec(folder)

@@ -17,36 +17,31 @@ from typing import Callable, Iterator
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.learners.scene_fit import HALO
+from bandbridge.policy import FIT_TILE, ONE_TILE_THREADS, SMALL_BACKEND
 
-TILE = 1024  # px: the largest tile a fit's bundle runs (a model made for one run is not measured for a
-# larger one; a learner's tile, workflows/best.LEARNER_TILE)
 OVERLAP = 2 * (HALO + 10)  # px between tiles: the context windows' reach and the blend's ramp
-SMALL = ("torch", "fp32")  # a small fit's backend: the reference backend, which serves every learner as fitted
-ONE_TILE_THREADS = 1  # the engine's threads where the image is one tile and --threads is not given: its
-# forward is too small to share between threads; a 600² sharpen's engine stage took 1.0 CPU-s (1.5 s) on one
-# thread against 1.6-1.9 CPU-s (2.2-2.4 s) on two (benchmarks/sharpen_speed.py inputs, a busy 2-core machine)
 
 
 def tile_for(height: int, width: int) -> int:
     """The tile of a fit's bundle on an image of ``height × width``: the image cut into as few
-    tiles as :data:`TILE` allows, of equal size, with their overlap, a multiple of 32 px (a 1068²
+    tiles as :data:`FIT_TILE` allows, of equal size, with their overlap, a multiple of 32 px (a 1068²
     image: 576² tiles, not 1024² ones overlapping by 980 px; 8.7 CPU-s against 9.1, the same
     output); a small image's tile still holds its overlaps."""
     side, n = max(height, width), 1
-    while (tile := -(-(-(-(side + (n - 1) * OVERLAP) // n)) // 32) * 32) > TILE:  # n tiles cover the side
+    while (tile := -(-(-(-(side + (n - 1) * OVERLAP) // n)) // 32) * 32) > FIT_TILE:  # n tiles cover the side
         n += 1
     return max(tile, 4 * OVERLAP)
 
 
 def tile_words(tile: int) -> str:
-    return (f"{tile}² overlapping by {OVERLAP} px (the fit's own: the image in as few equal tiles as {TILE}² "
+    return (f"{tile}² overlapping by {OVERLAP} px (the fit's own: the image in as few equal tiles as {FIT_TILE}² "
             "allows; a model made for one run is not measured for a larger tile)")
 
 
 def decide(pixels: int, engine: Engine):
     """The backend a fit's bundle runs on (``runtime/select.Decision``), decided before the fit from
     what any fit may choose, for an output of ``pixels``: below ``policy.EVERYWHERE_MPIX`` and not
-    asked, :data:`SMALL` (no graph exported or checked at that size); else among the backends every
+    asked, :data:`SMALL_BACKEND` (no graph exported or checked at that size); else among the backends every
     learner the fit may choose runs on (``learners/scene_fit``'s candidates; ≥ ``EVERYWHERE_MPIX``:
     only those every backend serves), at fp32 unless asked, the likely fastest by this machine's
     record of earlier probes; never probed (a bundle made for one run). A ``--backend``/
@@ -61,7 +56,7 @@ def decide(pixels: int, engine: Engine):
     check_choice(b, p)
     large = pixels >= EVERYWHERE_MPIX * 1e6
     if not large and (b, p) == ("auto", "auto"):
-        return Decision(*SMALL, "unmeasured", f"{' '.join(SMALL)}: the reference backend for a fit served on under "
+        return Decision(*SMALL_BACKEND, "unmeasured", f"{' '.join(SMALL_BACKEND)}: the reference backend for a fit served on under "
                         f"{EVERYWHERE_MPIX:g} MPix, which serves whichever learner the fit chooses as fitted: at that "
                         "size no other backend is tried, so no graph is exported or checked")
     on = frozenset.intersection(*(type(c).runs_on for c in configured(EVERYWHERE if large else CANDIDATES)))

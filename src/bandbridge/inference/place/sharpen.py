@@ -30,20 +30,11 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen_read import Guides, Targets, open_guides, open_targets
+from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_FIT_CELL_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
 
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
 # scale, offset and tags, which neither a picture, a VRT nor a NetCDF written under the GTiff driver is
-FIT_BYTES = 0.3e9  # what the fit adds to a process at its peak whatever the cells (the sample's features, its
-# learners' libraries): a 600² run's fit stage rose 0.31 → 0.55 GB (benchmarks/sharpen_speed.py --size 600)
-FIT_CELL_BYTES = 8.0  # and per reference cell and channel (targets + guides): at 10980² (30.2 M cells, 6 targets,
-# 4 guides; benchmarks/sharpen_speed.py at f68b488, decide on a window of 1 M cells) the fit stage peaked 2.2 GB
-# above the plan's resident and held arrays: 7 B. Before decide's window (7fa70b3) it rose 4.7 → 14.3 GB
-TILE_PX_BYTES = 1100.0  # the engine's forward of one tile per pixel (the context features of 10 channels, float32,
-# their concatenation and the learner's): a 600² run's engine stage (one 664² tile, torch) rose 0.55 → 0.82 GB
-# (620 B); at 4096² (benchmarks/sharpen_speed.py inputs, OpenVINO fp32, 920² tiles, stop 81) one run rose from
-# 0.99 GB resident at the engine's start to 2.46 GB (880 B beside the strips' 0.72 GB), eight runs peaked 2.46-2.66 GB:
-# 1100 B plans 2.70 GB there (620 B planned 2.29)
 
 
 @dataclass
@@ -96,9 +87,9 @@ class SharpenPlan:
     def memory(self) -> Memory:
         """Held now (the targets read) and to the end (the guides' averages, cover, filled reference and
         clear cells on the reference's grid); then one after another: the guides' averages (float64 sums,
-        strips of ``ROWS``), the fit (:data:`FIT_BYTES`, :data:`FIT_CELL_BYTES` a cell and channel), and,
+        strips of ``ROWS``), the fit (:data:`SHARPEN_FIT_BYTES`, :data:`SHARPEN_FIT_CELL_BYTES` a cell and channel), and,
         with the fit's libraries and the lines' low-pass (a float32 field a target) still held, the
-        engine (a tile-high strip of the work file and output three times, :data:`TILE_PX_BYTES` a
+        engine (a tile-high strip of the work file and output three times, :data:`SHARPEN_TILE_PX_BYTES` a
         tile's pixel) or the output (the cell means' sums, the residual and its rest, six strips)."""
         from bandbridge.inference.core.outputs import ROWS
         from bandbridge.inference.place.engine import OVERLAP, tile_for
@@ -106,18 +97,19 @@ class SharpenPlan:
         n, ct, gd = h * w, len(self.targets.names), len(self.guides.names)
         f = self.guides.fine
         side = tile_for(f.height, f.width) + 2 * OVERLAP
-        after = FIT_BYTES + 4 * ct * n
+        after = SHARPEN_FIT_BYTES + 4 * ct * n
         return Memory(self.resident, n * (4 * gd + 4 + 4 * ct + 1), {
             "the guides' averages": n * (8 * gd + 8) + 3 * 4 * ROWS * f.width * gd,
-            "the fit": FIT_BYTES + FIT_CELL_BYTES * n * (ct + gd),
-            "the engine": after + TILE_PX_BYTES * side ** 2 + 3 * 4 * side * f.width * (2 * ct + gd),
+            "the fit": SHARPEN_FIT_BYTES + SHARPEN_FIT_CELL_BYTES * n * (ct + gd),
+            "the engine": after + SHARPEN_TILE_PX_BYTES * side ** 2 + 3 * 4 * side * f.width * (2 * ct + gd),
             "the output": after + n * (8 * ct + 8 + 8 * ct) + 6 * 4 * ROWS * f.width * ct})
 
 
 def route_plan(n: int, k: float) -> str:
     """The routes a band of ``n`` clear cells at ``k`` may take, in words."""
     from bandbridge.learners.guided import can_fit
-    from bandbridge.learners.sharpen import STEP, TRANSFER_MIN, UPSAMPLERS
+    from bandbridge.learners.sharpen import UPSAMPLERS
+    from bandbridge.policy import SHARPEN_TRANSFER_MIN, WALD_STEP
     from bandbridge.learners.sharpen_routes import SHARE
     from bandbridge.policy import FIT_CELLS_MIN, FIT_DEGRADED_MIN
     ups = "/".join(UPSAMPLERS)
@@ -129,7 +121,7 @@ def route_plan(n: int, k: float) -> str:
     if not can_fit(n, k):
         return (f"{n:,} clear cells, too few to fit on (at least {FIT_CELLS_MIN:,}): {line}, else the upsampled "
                 f"reference ({ups}, with or without the consistency correction, whichever holds out better)")
-    down = next((s for s in (k, STEP) if n / s ** 2 >= TRANSFER_MIN), None)
+    down = next((s for s in (k, WALD_STEP) if n / s ** 2 >= SHARPEN_TRANSFER_MIN), None)
     check = (f"and one Wald step down (×{down:g}: {int(n / down ** 2):,} cells)" if down else
              "but one Wald step down holds too few cells to check it: no fit will be taken")
     return (f"the fit (one for all bands) where it beats {ups} upsampling held out at the reference's scale "
@@ -313,9 +305,6 @@ def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
                                   "give guides of the same place")
 
 
-UNITS_CELLS = 1 << 20  # reference cells the guides' units (their 0.1-99.9 % range) are taken from, every step-th
-# row and column of a larger grid: at 10980² (30 M cells, 4 guides) the median and percentiles of every cell
-# took 9.7 s, of every fifth row and column 0.3 s, the range within 0.2 % of its span
 
 
 def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
@@ -340,7 +329,7 @@ def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
         t.covered = extent_share(g.fine, t.grid)
         x_c, cover = Lattice.of(g.fine, t.grid).means(g.read)
     clock.mark("the grid's registration")
-    step = max(1, int(np.sqrt(cover.size / UNITS_CELLS)))  # the guides' units from every step-th cell
+    step = max(1, int(np.sqrt(cover.size / SHARPEN_UNITS_CELLS)))  # the guides' units from every step-th cell
     xs, ok = x_c[:, ::step, ::step], (t.valid & (cover >= MIN_COVER))[::step, ::step]
     gunits = Headroom(np.nan_to_num(xs, nan=np.nanmedian(xs)), ok)
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,

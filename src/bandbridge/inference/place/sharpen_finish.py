@@ -33,7 +33,7 @@ def write_channels(g, gunits, s, out: Path) -> Path:
     import rasterio
     from rasterio.windows import Window
 
-    from bandbridge.learners.guided import UPSAMPLING
+    from bandbridge.policy import REFERENCE_UPSAMPLING
     fine = g.fine
     ct = s.filled.shape[0]
     gd = len(g.bands)
@@ -46,7 +46,7 @@ def write_channels(g, gunits, s, out: Path) -> Path:
         for a in range(0, fine.height, ROWS):
             b = min(fine.height, a + ROWS)
             at = Window(0, a, fine.width, b - a)
-            d.write(lattice.up(s.filled, a, b, UPSAMPLING), indexes=list(range(1, ct + 1)), window=at)
+            d.write(lattice.up(s.filled, a, b, REFERENCE_UPSAMPLING), indexes=list(range(1, ct + 1)), window=at)
             d.write(gunits.to_model(g.read(a, b)[0]), indexes=list(range(ct + 1, ct + gd + 1)), window=at)
     return out
 

@@ -30,13 +30,9 @@ from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen import KIND, SharpenPlan, SharpenResult, plan_sharpen, sharpen
 from bandbridge.inference.place.sharpen_read import (Band, Guides, bands_of, coarser_by, default_targets, grid_of,
                                                     open_guides, pick, product_of)
+from bandbridge.policy import MERGE_PX_BYTES, MERGE_ROWS
 
 
-MERGE_ROWS = 256  # rows the merge reads and writes at a time: the output's block height (output_profile's 256² tiles).
-# Two sets' outputs of 10980² (6 and 2 uint16 bands, Major-TOM's bands tiled) merged in strips of 1024 rows raised
-# the process 1.66 GB (the sets' rows, their float copy, the encoder's temporaries, the writer's strip): 0.61 GB in 256
-MERGE_PX_BYTES = 30.0  # the merge's rise a pixel of a strip and band, GDAL's block cache with it: 0.61 GB over 8 bands
-# × 256 rows × 10980 px measured (27 B), rounded up
 
 
 def band_grid(band: Band) -> Grid:

@@ -30,10 +30,8 @@ from affine import Affine
 
 from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
+from bandbridge.policy import SHIFT_CELLS, SHIFT_MOST
 
-SHIFT_CELLS = 1 << 20  # reference cells the shift test looks at (the central window of a larger reference): a
-# misregistration is one shift for the whole grid, and at 10980² (30 M cells of 20 m) the test on every cell
-# took 156 s (77 CPU-s) of least squares and a phase correlation of the whole grid, the central 1024² cells 1–4 s
 
 
 def central(h: int, w: int, cells: int = SHIFT_CELLS) -> tuple[slice, slice]:
@@ -45,8 +43,6 @@ def central(h: int, w: int, cells: int = SHIFT_CELLS) -> tuple[slice, slice]:
 
 
 FLAG = "--reference-shift"
-MOST = 1.0  # reference pixels a forced shift may move the grid by along an axis: the targets are read with one
-# cell of margin round the guides, and a larger error is no registration a label fixes (warp the reference)
 
 
 def parse_shift(value: str | tuple | None) -> str | tuple[float, float]:
@@ -62,8 +58,8 @@ def parse_shift(value: str | tuple | None) -> str | tuple[float, float]:
     except ValueError:
         raise BandbridgeError(f"{FLAG} {value}: give auto, none, or X,Y in the reference's own pixels (columns, "
                               "rows; e.g. 0.5,0.5)") from None
-    if not (np.isfinite(x) and np.isfinite(y)) or max(abs(x), abs(y)) > MOST:
-        raise BandbridgeError(f"{FLAG} {value}: at most {MOST:g} reference pixel along an axis; a larger error is "
+    if not (np.isfinite(x) and np.isfinite(y)) or max(abs(x), abs(y)) > SHIFT_MOST:
+        raise BandbridgeError(f"{FLAG} {value}: at most {SHIFT_MOST:g} reference pixel along an axis; a larger error is "
                               "no registration: warp the reference onto the guides first (gdalwarp -te)")
     return (y, x)
 
