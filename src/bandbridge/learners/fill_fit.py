@@ -17,7 +17,7 @@ from bandbridge.learners.folds import Fold, spatial_folds
 from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, HALF, HI, LO
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, sample
 from bandbridge.learners.select import choose, fit_threads, serve_us
-from bandbridge.policy import EVERYWHERE_MPIX, FILL_FIT_MIN, FILL_LINEAR_MIN
+from bandbridge.policy import EVERYWHERE_MPIX, FILL_FIT_MIN, FILL_FIT_PIXELS, FILL_LINEAR_MIN
 
 ROUTES = {"fit": "the learner-selection core fitted on the clear part",
           "linear": "the earlier date, a linear map per band fitted on the clear part",
@@ -26,7 +26,6 @@ ROUTES = {"fit": "the learner-selection core fitted on the clear part",
                           "one side is clear)",
           # fill --sar without --earlier (inference/place/fill.run_fill): the SAR fit, or nothing
           "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
-FIT_PIXELS = 200_000  # clear pixels the choice is made on (a uniform sample when more)
 FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less
 # the context MLP: on the development sample's first three date pairs (00002806639B424A, seeded
 # discs, 2026-11-27) it was never chosen nor in the chosen blend, and the fit took half the time
@@ -256,7 +255,7 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
           + (sar_dates if e else []) for e in (False, True)}  # the later dates' SAR goes with the dates
     feed = src.feed
     read = lambda e: lambda win: (lambda x, v: (fed(x, feed), v))(*src.read(win, ch[e]))  # noqa: E731
-    f, v, rows, cols = sample(read(False), src.learn, FIT_PIXELS, seed, PRODUCTS)
+    f, v, rows, cols = sample(read(False), src.learn, FILL_FIT_PIXELS, seed, PRODUCTS)
     y_px, e_px = v[:, :c], v[:, c:2 * c]
     anchor_px = _rows(units, e_px) * a + d
     target = _rows(units, y_px) - anchor_px + HALF
@@ -280,7 +279,7 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
         options = [False] if not has_dates or extra_dates is False else [True] if extra_dates else [False, True]
         best = None
         for extra in options:
-            fx = f if not extra else sample(read(True), src.learn, FIT_PIXELS, seed, PRODUCTS)[0]
+            fx = f if not extra else sample(read(True), src.learn, FILL_FIT_PIXELS, seed, PRODUCTS)[0]
             p = as_pixels(fx, target, rows, cols, src.shape, len(ch[extra]), n)
             with fit_threads():
                 sel = choose(p, folds=folds, seed=seed, served=False, **candidates(pixels_out))
@@ -323,7 +322,7 @@ def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | No
         return None
     chans, c = src.channels["sar"], src.bands
     feed = src.feed
-    f, v, rows, cols = sample(lambda w: (lambda x, s: (fed(x, feed), s))(*src.read(w, chans)), src.clear_y, FIT_PIXELS,
+    f, v, rows, cols = sample(lambda w: (lambda x, s: (fed(x, feed), s))(*src.read(w, chans)), src.clear_y, FILL_FIT_PIXELS,
                               seed, PRODUCTS)
     px = as_pixels(f, _rows(src.units, v[:, :c]), rows, cols, src.shape, len(chans), n)
     folds = spatial_folds(px, buffer=BUFFER)

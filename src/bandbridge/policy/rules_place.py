@@ -87,6 +87,25 @@ FILL = (
          "only (WorldCereal 00002806639B424A, four date pairs, `python benchmarks/fill_min.py`, 2026-11-27): "
          "from 256 on the fit was never worse than the per-band map (mean MAE 0.0268 against 0.0278); at 128 "
          "the folds held nothing out on 3 of 4 pairs. `FILL_LINEAR_MIN` 64, a judgement."),
+    Rule("a cloud gap's fit", "learners/fill_fit.decide", ("FILL_FIT_PIXELS",),
+         "The choice is made on at most 200 000 clear pixels (a uniform sample where more): the reference fit's "
+         "`REFERENCE_FIT_CELLS`, set with it."),
+    Rule("a cube's earlier dates", "inference/place/fill_inputs.open_inputs", ("EARLIER_STEPS",),
+         "A time-series cube as `--earlier` gives its 3 nearest steps before the scene that are at least half "
+         "clear: a judgement (the nearest clear one per pixel is the base; the held-out check decides whether "
+         "the others help); `STAC_DATES` takes as many."),
+    Rule("inputs on another grid", "inference/place/fill_rows.open_rows", ("FILL_RESAMPLING", "WARP_BLOCK"),
+         "Values are read onto the scene's grid bilinearly (masks and classes nearest), warped in 512-pixel "
+         "blocks (GDAL warps whole blocks, and by default one block is the scene)."),
+    Rule("a file fill reads whole", "inference/place/fill_read.check_fits", ("FILL_READ_SHARE",),
+         "One file may take half the memory available when it is read: the scene, each earlier date and the SAR "
+         "are held at once, the fit beside. A judgement (issue 77's 60000²–100000² inputs asked 37–54 GiB of a "
+         "24 GB machine and ended in a MemoryError traceback)."),
+    Rule("the fill's memory plan", "inference/place/fill_plan.memory", ("FILL_FIT_BYTES", "FILL_FIT_PX_BYTES", "FORWARD_PX"),
+         "Measured with `python benchmarks/fill_speed.py`: at 1024² the run peaked at 1.35 GB where the plan "
+         "without the fit's 1 GB said 0.97; at 10980² the fit's stage peaked 2.5 GB above what the process held "
+         "after the scan, at 4096² 0.76 GB: 1 GB + 13 B a pixel holds both. One forward is about 1 MPix "
+         "(`predictor.default_batch`)."),
     Rule("a cloud gap's edge", "inference/place/fill_strips.scan", ("FILL_DILATE",),
          "Measured on the manual's figure (`benchmarks/fill_figure.py`'s seam check, 2026-11-27): at 2 px the "
          "mean step across the gap's edge was 0.0201 reflectance against 0.0105 between clear neighbours; at "

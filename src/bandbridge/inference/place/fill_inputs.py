@@ -14,11 +14,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.place.fill_read import earlier_steps, sar_step
 from bandbridge.inference.place.fill_rows import KNOWN_CLEAR, RowReader, open_rows
 from bandbridge.learners.fill_fit import nearest_first
-from bandbridge.policy import SAR_DAYS
+from bandbridge.policy import EARLIER_STEPS, SAR_DAYS
 
-EARLIER_STEPS = 3  # a time-series cube as --earlier: its nearest steps before the scene that are
-# at least half clear (a judgement: the nearest clear one per pixel is the base, and the held-out
-# check decides whether the others help as features)
 
 
 @dataclass

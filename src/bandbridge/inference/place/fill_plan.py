@@ -15,16 +15,8 @@ from bandbridge.inference.place.engine import OVERLAP, decide, tile_for, where
 from bandbridge.inference.place.fill_strips import ROWS
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.learners.fill_regions import plan_text
+from bandbridge.policy import FILL_FIT_BYTES, FILL_FIT_PX_BYTES, FORWARD_PX
 
-FORWARD_PX = 1 << 20  # pixels of one forward (predictor.default_batch: about 1 MPix a batch)
-FIT_BYTES = 1.0e9  # what the fit adds to a process at its peak: the sample's features, the folds' fits and
-# the libraries they load (LightGBM, torch); measured: python benchmarks/fill_speed.py --size 1024 peaked at
-# 1.35 GB where the plan without it said 0.97 (2026-11-27, two fits of boosted trees on 200 000 pixels)
-FIT_PX_BYTES = 13.0  # and per pixel of the scene: at 10980² the fit's stage peaked 2.5 GB above what the
-# process held after the scan and its masks (benchmarks/fill_speed.py --size 10980 at d020978, 3.85 GB against a
-# plan of 3.22 without this term), at 4096² 0.76 GB above (measured stage by stage, the fits forced to the
-# large-scene candidates): 1 GB + 13 B a pixel holds both (what grows with the scene is not traced by
-# tracemalloc: 0.2 GB of arrays at 4096², the rest the libraries' and the heap's)
 
 
 def gap_tiles(gap: np.ndarray, tile: int) -> tuple[int, int]:
@@ -44,8 +36,8 @@ def memory(h: int, w: int, bands: int, dates: int, sar: int, resident: float, ti
     place; ``regions``: dates on both sides, 1 B a pixel more for the gap's regions); and the stages one
     after another: the flags' pass (two strips of :data:`~bandbridge.inference.place.fill_strips.ROWS`
     rows at once, each every input's rows, the dates in model values for their range, the base and the
-    interpolation, as float32 about one and a half times over), the fit (:data:`FIT_BYTES` and
-    :data:`FIT_PX_BYTES` a pixel, measured) and the engine's ``tile``-high strip of the raw stack
+    interpolation, as float32 about one and a half times over), the fit (:data:`FILL_FIT_BYTES` and
+    :data:`FILL_FIT_PX_BYTES` a pixel, measured) and the engine's ``tile``-high strip of the raw stack
     (``fill_stack.py``: the dates' bands, SAR, the flags) and the output, three times, and one forward of
     :data:`FORWARD_PX`: the stack, the design the bundle computes from it (three arrays of it at once)
     and its features, five per channel, float32, twice."""
@@ -55,7 +47,7 @@ def memory(h: int, w: int, bands: int, dates: int, sar: int, resident: float, ti
     engine = (3 * 4 * (tile + 2 * OVERLAP) * min(w, 4096) * (raw + bands)
               + 2 * 4 * FORWARD_PX * (raw + 3 * channels + 5 * channels))
     held = (5.0 if scanned else 8.0) * h * w + float(regions) * h * w
-    return Memory(resident, held, {"the flags' pass": strip, "the fit": FIT_BYTES + FIT_PX_BYTES * h * w,
+    return Memory(resident, held, {"the flags' pass": strip, "the fit": FILL_FIT_BYTES + FILL_FIT_PX_BYTES * h * w,
                                    "the engine's tiles": engine})
 
 

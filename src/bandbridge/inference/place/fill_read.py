@@ -24,17 +24,13 @@ from bandbridge.data.reference import file_date, parse_date
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_size
 from bandbridge.inference.runtime.memory import available_bytes
-from bandbridge.policy import FILL_SNOW_MIN
+from bandbridge.policy import FILL_READ_SHARE, FILL_SNOW_MIN
 
 STORED = Scaling("stored", 0.0, 1.0, units="stored")  # the file's own values, unscaled
 MASKS = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}  # band name → bands.clear's kind
 SNOW_SCL = 11  # the Sentinel-2 scene class "snow or ice" (bands.CLEAR_SCL counts it clear)
 READ_BYTES_PER_BAND, READ_BYTES_PER_PX = 12, 2  # a pixel read whole: each band as read, with NaN and on the
 # scene's grid (float32 three times), the valid and cloud masks (the allocations counted, not measured)
-# One file may take this share of the memory available when it is read: the scene, each earlier date
-# and the SAR are held at once, the fit beside (a judgement; issue 77's 60000²-100000² inputs asked
-# 37-54 GiB of a 24 GB machine and ended in a MemoryError traceback).
-READ_SHARE = 0.5
 
 
 @dataclass
@@ -65,16 +61,16 @@ def _subject(flag: str, item: str) -> str:
 
 def check_fits(item: str, width: int, height: int, bands: int, flag: str, free: int | None = None) -> None:
     """Refuse from its header (``width`` × ``height`` px, ``bands``), before it is read, a file
-    this machine cannot hold whole: more pixels than :data:`READ_SHARE` of the memory available
+    this machine cannot hold whole: more pixels than :data:`FILL_READ_SHARE` of the memory available
     (``free`` bytes, default now) holds at :data:`READ_BYTES_PER_BAND` a band."""
     free = available_bytes() if free is None else free
     if free is None:
         return
     per_px = READ_BYTES_PER_BAND * max(bands, 1) + READ_BYTES_PER_PX
-    most = READ_SHARE * free / per_px
+    most = FILL_READ_SHARE * free / per_px
     check_size(_subject(flag, item), width, height, most,
                f"fill reads it whole, {bands} band(s) at {per_px} bytes a pixel, about "
-               f"{width * height * per_px / 1e9:.3g} GB, and takes a file up to {READ_SHARE:.0%} of the "
+               f"{width * height * per_px / 1e9:.3g} GB, and takes a file up to {FILL_READ_SHARE:.0%} of the "
                f"{free / 1e9:.3g} GB this machine has available now (about {most / 1e6:.3g} MPix of {bands} band(s))",
                "crop it to the scene's footprint (gdal_translate -projwin) or free memory")
 

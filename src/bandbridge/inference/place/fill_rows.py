@@ -25,12 +25,11 @@ from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.place.fill_read import MASKS, SNOW_SCL, STORED, Layer, date_of, mask_beside, onto, scl_cube
+from bandbridge.policy import FILL_RESAMPLING, WARP_BLOCK
 
 Window = tuple[int, int, int, int]  # row, column, height, width
 MARGIN = 2  # source pixels read past a strip's footprint (bilinear reads a neighbour)
-VALUES = "bilinear"  # GDAL's resampling of values read onto the scene's grid (masks and classes: nearest)
 KNOWN_CLEAR = "#clear"  # after a date's path (-e FILE#clear): known clear, no cloud mask needed (its mask kind)
-BLOCK = 512  # a warped VRT's block side (px): GDAL warps whole blocks, and by default one block is the scene
 
 
 @dataclass
@@ -162,10 +161,10 @@ def warped_text(path: Path, nodata: float | None, dst: Grid) -> str:
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
     with rasterio.open(Path(path).resolve()) as s, WarpedVRT(
-            s, crs=dst.crs, transform=dst.transform, height=dst.height, width=dst.width, resampling=Resampling[VALUES],
+            s, crs=dst.crs, transform=dst.transform, height=dst.height, width=dst.width, resampling=Resampling[FILL_RESAMPLING],
             src_nodata=nodata, nodata=float("nan"), dtype="float32") as v:
         xml = v.tags(ns="xml:VRT")["xml:VRT"]
-    return re.sub(r"<Block([XY])Size>\d+</Block[XY]Size>", lambda m: f"<Block{m[1]}Size>{BLOCK}</Block{m[1]}Size>", xml)
+    return re.sub(r"<Block([XY])Size>\d+</Block[XY]Size>", lambda m: f"<Block{m[1]}Size>{WARP_BLOCK}</Block{m[1]}Size>", xml)
 
 
 def band_sources(item: str, bands: tuple[int, ...]) -> tuple[tuple[Path, int, float | None], ...] | None:
@@ -195,7 +194,7 @@ def band_sources(item: str, bands: tuple[int, ...]) -> tuple[tuple[Path, int, fl
 
 def placed(item: str, src: Grid, dst: Grid, want: Window, bands: list[int]) -> np.ndarray | None:
     """Bands of ``item`` over the window ``want`` of ``dst`` read through a VRT of ``dst``'s whole grid
-    (the stack's own sources: ``fill_stack.write_stack``), :data:`VALUES`-resampled by GDAL, ``(k, h, w)``
+    (the stack's own sources: ``fill_stack.write_stack``), :data:`FILL_RESAMPLING`-resampled by GDAL, ``(k, h, w)``
     float32 stored units, NaN where the file has no value; None where :func:`placement` or
     :func:`band_sources` cannot name it."""
     import rasterio
@@ -216,7 +215,7 @@ def placed(item: str, src: Grid, dst: Grid, want: Window, bands: list[int]) -> n
         return out
     whole = (0, 0, dst.width, dst.height)
     xml = vrt_text(dst.width, dst.height, dst.crs, dst.transform,
-                   [Band("float32", [Source(f, b, whole, rect, (1.0, 0.0), nd, VALUES)], nodata=float("nan"))
+                   [Band("float32", [Source(f, b, whole, rect, (1.0, 0.0), nd, FILL_RESAMPLING)], nodata=float("nan"))
                     for f, b, nd in srcs])
     with rasterio.open(xml) as d:
         return d.read(window=win).astype(np.float32, copy=False)

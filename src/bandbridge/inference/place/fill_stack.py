@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.inference.place.fill_rows import (VALUES, RowReader, band_sources, part, placement, same_grid,
+from bandbridge.inference.place.fill_rows import (RowReader, band_sources, part, placement, same_grid,
                                                  warped_text, warps)
+from bandbridge.policy import FILL_RESAMPLING
 
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read a few times, never kept
 
@@ -55,7 +56,7 @@ def sources(r: RowReader, grid, bands: list[int], scale: tuple[float, float], no
             out.append([Source(w, b, scale=scale, nodata=float("nan"))])
         return out
     rect, whole = placement(r.layer.grid, grid), (0, 0, grid.width, grid.height)
-    return [[Source(f, b, whole, rect, scale=scale, nodata=nd, resampling=VALUES)]
+    return [[Source(f, b, whole, rect, scale=scale, nodata=nd, resampling=FILL_RESAMPLING)]
             for f, b, nd in band_sources(r.item, tuple(bands))]
 
 
