@@ -177,7 +177,7 @@ def test_a_drone_scale_reference_makes_the_models_output_consistent(scene, run_c
     assert "made consistent with the reference" in stdout and _tags(out)["bandbridge_route"].startswith("consistent")
     # the model's own output: a job of the plan's, served by the engine like any (issue 83), on the backend
     # the plan said for the model
-    planned = re.search(r"^backend: rgb2nir-naip: (\w+ \w+)", stdout, re.M)
+    planned = re.search(r"^the model's own output's backend: rgb2nir-naip: (\w+ \w+)", stdout, re.M)
     ran = re.search(rf"^{rgb.name}, the model's own output  1 tiles, .*; (\w+ \w+)\)$", stdout, re.M)
     assert planned and ran and ran.group(1) == planned.group(1), stdout
     r = open_reference(ref, "nir", fine)

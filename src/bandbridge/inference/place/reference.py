@@ -233,7 +233,9 @@ class RefPlan:
                 "route or cells the reference cannot see need it (its fallback above then applies)"]
 
     def lines(self) -> list[str]:
-        return [*self.model.lines(self.more), *self.block.lines()]
+        """Plain predict's lines (its model's backend that of the model's own output), then the block."""
+        return [*(f"the model's own output's {line}" if line.startswith("backend: ") else line
+                  for line in self.model.lines(self.more)), *self.block.lines()]
 
 
 def _memory(resident: float, fits: list[Plan], bands: int, tile: int) -> Memory:

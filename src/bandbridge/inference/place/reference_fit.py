@@ -19,9 +19,9 @@ from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
 from bandbridge.data.grids import Grid, average_in_strips, estimate_shift, strip_grid, upsample_onto
 from bandbridge.inference.core.options import InputReading
+from bandbridge.inference.core.outputs import ROWS  # the one strip height: rows read, upsampled or written at a time
 from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
 
-ROWS = 1024  # rows of the input read, upsampled or written at a time (bounded memory)
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
 
 
@@ -258,13 +258,13 @@ def fit_record(plan, g) -> dict:
 
 def upsampled_reference(job, plan, filled: np.ndarray, grid: Grid, out: Path) -> Path:
     """The filled reference (``filled`` on ``grid``, model values) interpolated onto the input's
-    grid (``guided.UPSAMPLING``), stored in the input's units (``scaling.decode``: what the input's
+    grid (``policy.REFERENCE_UPSAMPLING``), stored in the input's units (``scaling.decode``: what the input's
     scaling reads back as the model values), :data:`ROWS` rows at a time."""
     import rasterio
     from rasterio.windows import Window
 
     from bandbridge.inference.core.writer import output_profile
-    from bandbridge.learners.guided import UPSAMPLING
+    from bandbridge.policy import REFERENCE_UPSAMPLING
     fine, read = plan.fine, job.opts.read
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
     info = raster_info(job.src)
@@ -273,7 +273,7 @@ def upsampled_reference(job, plan, filled: np.ndarray, grid: Grid, out: Path) ->
     with rasterio.open(out, "w", **prof) as d:
         for a in range(0, fine.height, ROWS):
             b = min(fine.height, a + ROWS)
-            up = upsample_onto(filled[None], grid, strip_grid(fine, a, b), UPSAMPLING)[0]
+            up = upsample_onto(filled[None], grid, strip_grid(fine, a, b), REFERENCE_UPSAMPLING)[0]
             # kept inside the scaling's clip and off a stored 0 (nodata for some scalings)
             d.write(scaling.decode(np.clip(up, 1e-3, 1.0))[None], window=Window(0, a, fine.width, b - a))
     return out
