@@ -151,31 +151,17 @@ def estimate_seconds(spec: ModelSpec, cands: list[tuple[str, str]]) -> float:
 def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = None,
           forced: bool = False, budget: float = PROBE_BUDGET) -> dict:
     """Measure the candidates ``cands`` (likely winners first, :func:`rank`): the gate's verdict on
-    the check sample against the reference (:func:`reference_pair`, run on it first; ``forced``:
-    a precision the user named is used whatever the verdict, which is still recorded), then the
-    speed of those it accepts on one tile (:func:`sized_tile`), timed interleaved — one forward
-    of each candidate per round (A B C A B C …), ranked by their medians — so a burst of load
-    hits every candidate alike. A candidate is built while its build (the dearest so far) and the
-    least rounds (``PROBE_ROUNDS[0]``) of everything built, at the reference's speed, still fit
-    in ``budget`` seconds; one that does not is skipped and named as not measured (the first
-    always runs, and so does the reference, built already); the rounds go on while another fits.
-    The record notes the machine's load and the timings' spread; a choice made under load, or
-    between candidates closer than their spread, is ``provisional`` (re-measured at the next
-    large job). Returns the record that is cached."""
+    the check sample against the reference (:func:`_reference_run`, run first; :func:`_verdict`),
+    then the speed of those it accepts on one tile (:func:`sized_tile`), timed interleaved — one
+    forward of each per round (A B C A B C …), ranked by their medians — so a burst of load hits
+    every candidate alike. A candidate is built while its build (the dearest so far) and the least
+    rounds (``PROBE_ROUNDS[0]``) of everything built, at the reference's speed, still fit in
+    ``budget`` seconds; one that does not is skipped and named as not measured (the first always
+    runs, and so does the reference, built already). Returns the record that is cached (:func:`_record`)."""
     t_start = time.perf_counter()
     load = machine_load()
     sample = load_check_sample(spec.folder)
-    ref_pair, ref_be, ref, spp = reference_pair(spec), None, None, None
-    if sample is not None:  # the reference's answer, and its speed, on the check sample
-        try:
-            ref_be = build_backend(spec, *ref_pair, threads)
-        except BandbridgeError:
-            ref_pair = None  # not installed here: the first candidate that runs is the reference
-        else:
-            ref = ref_be(sample.x, sample.context)[0]
-            t0 = time.perf_counter()  # timed on the second call: the first pays one-off costs
-            ref_be(sample.x, sample.context)
-            spp = (time.perf_counter() - t0) / sample.x[0, 0].size
+    ref_pair, ref_be, ref, spp = _reference_run(spec, sample, threads)
     t = sized_tile(spec, spp, len(cands), budget)
     x = np.random.default_rng(0).random((1, spec.in_channels, t, t), dtype=np.float32)
     rows, built, warm = [], [], []
@@ -198,35 +184,57 @@ def probe(spec: ModelSpec, cands: list[tuple[str, str]], threads: int | None = N
         except BandbridgeError as e:  # not installed, or no kernel for this graph at this precision
             rows.append(row | {"status": "unavailable", "why": str(e)})
             continue
-        if sample is None:
-            ok = precision == "fp32" or forced
-            row |= {"status": "accepted" if ok else "refused",
-                    "why": "no check sample in the bundle: fp32 only" if not ok else "fp32, no check sample"}
-        else:
-            if ref is None:  # no reference could be built: the first available candidate is it
-                ref = out
-            if out is ref:
-                row["reference"] = True
-            v = judge(ref, out, sample, spec)
-            row |= {"status": "accepted" if v.ok or forced else "refused",
-                    "why": v.why + ("" if v.ok or not forced else " (used: --precision forces it)"),
-                    "metrics": v.metrics, "mean_abs_diff": v.mean_abs_diff}
-        if row["status"] == "refused":  # it cannot be chosen: its time goes to the others
-            rows.append(row)
-            cost = max(cost, time.perf_counter() - t_cand)
-            continue
-        seconds = _time_once(be, x)  # warm-up: first-call costs are not speed
-        if be is not ref_be:
-            warm.append(seconds)
+        ref = out if ref is None else ref  # no reference could be built: the first available candidate is it
+        row |= _verdict(spec, sample, ref, out, precision, forced)
         rows.append(row)
-        built.append((row, be))
+        if row["status"] != "refused":  # a refused one cannot be chosen: its time goes to the others
+            seconds = _time_once(be, x)  # warm-up: first-call costs are not speed
+            if be is not ref_be:
+                warm.append(seconds)
+            built.append((row, be))
         cost = max(cost, time.perf_counter() - t_cand)
     times = interleaved(built, x, budget - (time.perf_counter() - t_start))
     for row, _ in built:
         med, q1, q3 = (float(v) for v in np.percentile(times[id(row)], (50, 25, 75)))
         row |= {"mpix_s": x.shape[0] * t * t / 1e6 / med, "spread": round((q3 - q1) / med, 3),
                 "rounds": len(times[id(row)])}
-    del built, ref_be
+    return _record(spec, rows, t, threads, t_start, load, sample)
+
+
+def _reference_run(spec: ModelSpec, sample, threads: int | None) -> tuple:
+    """``(pair, backend, answer, seconds per pixel)``: the reference built and run on the check
+    sample, timed on its second call (the first pays one-off costs); where it is not installed,
+    no pair: the first candidate that runs is the reference. No sample: nothing run."""
+    if sample is None:
+        return reference_pair(spec), None, None, None
+    try:
+        ref_be = build_backend(spec, *reference_pair(spec), threads)
+    except BandbridgeError:
+        return None, None, None, None
+    ref = ref_be(sample.x, sample.context)[0]
+    t0 = time.perf_counter()
+    ref_be(sample.x, sample.context)
+    return reference_pair(spec), ref_be, ref, (time.perf_counter() - t0) / sample.x[0, 0].size
+
+
+def _verdict(spec: ModelSpec, sample, ref, out, precision: str, forced: bool) -> dict:
+    """The gate's word on a candidate's answer ``out`` against the reference's ``ref`` on the check
+    sample (with none: fp32 only); ``forced``: the precision the user named is used whatever it says."""
+    if sample is None:
+        ok = precision == "fp32" or forced
+        return {"status": "accepted" if ok else "refused",
+                "why": "no check sample in the bundle: fp32 only" if not ok else "fp32, no check sample"}
+    v = judge(ref, out, sample, spec)
+    return ({"reference": True} if out is ref else {}) | {
+        "status": "accepted" if v.ok or forced else "refused",
+        "why": v.why + ("" if v.ok or not forced else " (used: --precision forces it)"),
+        "metrics": v.metrics, "mean_abs_diff": v.mean_abs_diff}
+
+
+def _record(spec: ModelSpec, rows: list[dict], t: int, threads: int | None, t_start: float, load: float, sample) -> dict:
+    """The probe's record from its ``rows``: the fastest accepted, the load and the timings' spread;
+    a choice made under load, or between candidates closer than their spread, is ``provisional``
+    (re-measured at the next large job). Refused in one line when no candidate could run."""
     ok = sorted((r for r in rows if r["status"] == "accepted"), key=lambda r: -r["mpix_s"])
     if not ok:
         raise BandbridgeError(f"{spec.name}: no backend could run ("
