@@ -84,3 +84,20 @@ def test_the_summary_leaves_the_snow_labelled_pairs_out_where_it_says_so():
     assert s["all"]["pairs"] == 2 and s["all"]["fill"] == (0.01 + 0.30) / 2
     assert s["no snow-labelled date"] == {"pairs": 1, "linear": 0.02, "fill": 0.01}
     assert "≥ 30 d, no snow date" not in s and s["≥ 30 d"]["fill"] == 0.30
+
+
+def test_a_case_the_command_refuses_is_scored_as_filling_nothing(tmp_path, monkeypatch):
+    """A refusal (0000280849BAC91C 2018-11-12 -> 2019-02-25: the earlier date all SCL snow) is what a user
+    gets: no file, so every pixel takes the case's fallback, as a pixel the command left unfilled does, and the
+    route says why; it does not stop the record (issue 83: it ended a whole run)."""
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.evaluation.gaps_fill import Case, fill_columns
+    from bandbridge.inference.place import fill
+
+    def refuse(*a, **kw):
+        raise BandbridgeError("--earlier E: every clear pixel of it is SCL snow; give an earlier date without snow")
+    monkeypatch.setattr(fill, "run_fill", refuse)
+    base = np.full((4, 8, 8), 0.25, np.float32)
+    out, route = fill_columns(Case("S", ["E"], "M", "SAR", "SAR0"), base, tmp_path, 0)
+    assert set(out) == {"fit-no-sar", "fill", "fit-sar"} and all((v == base).all() for v in out.values())
+    assert route == "refused: --earlier E: every clear pixel of it is SCL snow; give an earlier date without snow"

@@ -1,10 +1,9 @@
 """``bandbridge gaps``' fill columns made by the command itself (issue 83): each case's inputs that
 are not files already are written to a work folder as ``bandbridge fill`` reads them (GeoTIFFs on
 the scene's grid, the hidden pixels and the scene's own clouds as ``--mask``: :func:`mask_of`),
-``inference/place/fill.run_fill`` fills the scene,
-and its output is read back in the scene's units. A pixel it left unfilled (``FILLED`` 0: no date is
+``inference/place/fill.run_fill`` fills the scene, and its output is read back in the scene's units. A pixel it left unfilled (``FILLED`` 0: no date is
 clear there) takes the case's fallback (the earlier date as is, or the scene as observed), never the
-value the mask hides.
+value the mask hides; a case the command refuses, every pixel (the route says why).
 """
 
 from __future__ import annotations
@@ -57,11 +56,15 @@ def run(case: Case, fallback: np.ndarray, work: Path, seed: int, route: str | No
     the lines it said."""
     import rasterio
 
-    from bandbridge.inference.place.fill import run_fill
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.inference.place.fill import FillRun, run_fill
     said: list[str] = []
     out = Path(tempfile.mkdtemp(dir=work)) / "filled.tif"
-    done = run_fill(case.scene, str(out), case.earlier, case.sar, case.sar_earlier, case.mask, cog=False, seed=seed,
-                    say=said.append, later=case.later, route=route)
+    try:
+        done = run_fill(case.scene, str(out), case.earlier, case.sar, case.sar_earlier, case.mask, cog=False,
+                        seed=seed, say=said.append, later=case.later, route=route)
+    except BandbridgeError as ex:  # what a user gets: no file, so it filled nothing (the record goes on)
+        return fallback.astype(np.float32), FillRun(f"refused: {ex}", str(ex), {}), said
     with rasterio.open(out) as src:
         a = src.read().astype(np.float64)
         a = a * np.array(src.scales)[:, None, None] + np.array(src.offsets)[:, None, None]
