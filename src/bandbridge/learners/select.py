@@ -51,7 +51,6 @@ FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of
 # wait on each other's share of two busy cores cost more than a second core gains when idle.
 FIT_THREADS = 1
 BLEND = 3  # the blend candidate: the mean of this many best learners of distinct families
-# measured whatever the time budget: all that the one-group rule (policy.one_group) may keep
 SIMPLE = ONE_GROUP  # always measured, whatever the budget (and all the one-group rule may keep)
 # What one candidate costs on the reference machine (the 2-core kind, FIT_THREADS): seconds to fit
 # FIT_PIXELS pixels, and microseconds to predict one; `python benchmarks/learner_work.py`
@@ -159,44 +158,13 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     folds = folds if folds is not None else spatial_folds(px, k)
     if not folds:
         raise too_small(px, k)
-    rng = np.random.default_rng(seed)
-    fits = [f.train if fit_pixels is None or len(f.train) <= fit_pixels else
-            rng.choice(f.train, fit_pixels, replace=False) for f in folds]
     test_all = np.concatenate([f.test for f in folds])
-    c = px.bands
-    oof: dict[str, float] = {}
-    per_fold: dict[str, list[float]] = {}
-    preds: dict[str, np.ndarray] = {}  # each candidate's out-of-fold predictions (N, Ct)
-    models: dict[str, list[Learner]] = {}  # each candidate's fold fits (a student's teachers)
-    skipped = []
-    spent = 0.0  # reference seconds (WORK) of the candidates measured so far
-    sizes = [len(f) for f in fits]
-    fitted_one = steps(progress, f"fitting {len(cands)} candidates on {len(folds)} folds "
-                       f"({len(px):,} pixels)", len(cands) * len(folds))
-    for name, cand in cands.items():
-        if budget_s is not None and spent > budget_s and name not in SIMPLE:
-            skipped.append(name)
-            fitted_one(len(folds))
-            continue
-        spent += work_s(name, sizes, len(test_all))
-        errs, n = [], []
-        pred = np.zeros_like(px.Y)
-        for fold, tr in zip(folds, fits):
-            model = cand.clone().fit(px.X[tr], px.Y[tr], c)
-            models.setdefault(name, []).append(model)
-            pred[fold.test] = model.predict(px.X[fold.test], c)
-            errs.append(mae(pred[fold.test], px.Y[fold.test]))
-            n.append(len(fold.test))
-            fitted_one()
-        per_fold[name] = errs
-        oof[name] = float(np.average(errs, weights=n))
-        preds[name] = pred
+    oof, per_fold, preds, models, skipped = _cross_validate(px, cands, folds, fit_pixels, seed, budget_s, progress)
     blend_of = top_families(oof, eligible)
-    if len(blend_of) == BLEND:  # the blend's out-of-fold predictions are its members' mean
-        pred = np.mean([preds[k] for k in blend_of], axis=0)
-        per_fold["blend"] = [mae(pred[f.test], px.Y[f.test]) for f in folds]
-        oof["blend"] = mae(pred[test_all], px.Y[test_all])
-    for name, pred in (fixed or {}).items():
+    # the blend's out-of-fold predictions are its members' mean
+    blend = {"blend": np.mean([preds[k] for k in blend_of], axis=0)} if len(blend_of) == BLEND else {}
+    preds |= blend
+    for name, pred in (blend | (fixed or {})).items():
         per_fold[name] = [mae(pred[f.test], px.Y[f.test]) for f in folds]
         oof[name] = mae(pred[test_all], px.Y[test_all])
     learners = [n for n in oof if (n in cands or n == "blend") and (
@@ -212,7 +180,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     last = steps(progress, f"refitting {chosen} on every pixel (and distilling a student where it has trees)", 1)
     fitted = refit(chosen, blend_of, px, cands, refit_on)
     held = np.full_like(px.Y, np.nan)
-    held[test_all] = (np.mean([preds[k] for k in blend_of], axis=0) if chosen == "blend" else preds[chosen])[test_all]
+    held[test_all] = preds[chosen][test_all]
     sel = Selection(chosen, fitted, oof, per_fold, [f.what for f in folds], skipped, len(px),
                     px.total, time.perf_counter() - t0, tuple(fixed or ()), blend_of, rule, scores,
                     traded=traded, held=held)
@@ -223,6 +191,40 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
     last()
     sel.seconds = time.perf_counter() - t0
     return sel
+
+
+def _cross_validate(px: Pixels, cands: dict[str, Learner], folds: list[Fold], fit_pixels: int | None, seed: int,
+                    budget_s: float | None, progress: Progress | None) -> tuple[dict, dict, dict, dict, list]:
+    """``(oof, per_fold, preds, models, skipped)``: each candidate fitted on a sample of ``fit_pixels``
+    of each fold's training pixels and scored on its held-out pixels — out-of-fold MAE, per-fold MAEs,
+    out-of-fold predictions ``(N, Ct)``, the fold fits (a student's teachers) — in order until the
+    work budget ``budget_s`` is spent (:data:`SIMPLE` always run), and the candidates it left out."""
+    oof, per_fold, preds, models, skipped = {}, {}, {}, {}, []
+    rng = np.random.default_rng(seed)
+    fits = [f.train if fit_pixels is None or len(f.train) <= fit_pixels else
+            rng.choice(f.train, fit_pixels, replace=False) for f in folds]
+    spent = 0.0  # reference seconds (WORK) of the candidates measured so far
+    sizes, held = [len(f) for f in fits], [len(f.test) for f in folds]
+    fitted_one = steps(progress, f"fitting {len(cands)} candidates on {len(folds)} folds "
+                       f"({len(px):,} pixels)", len(cands) * len(folds))
+    for name, cand in cands.items():
+        if budget_s is not None and spent > budget_s and name not in SIMPLE:
+            skipped.append(name)
+            fitted_one(len(folds))
+            continue
+        spent += work_s(name, sizes, sum(held))
+        errs = []
+        pred = np.zeros_like(px.Y)
+        for fold, tr in zip(folds, fits):
+            model = cand.clone().fit(px.X[tr], px.Y[tr], px.bands)
+            models.setdefault(name, []).append(model)
+            pred[fold.test] = model.predict(px.X[fold.test], px.bands)
+            errs.append(mae(pred[fold.test], px.Y[fold.test]))
+            fitted_one()
+        per_fold[name] = errs
+        oof[name] = float(np.average(errs, weights=held))
+        preds[name] = pred
+    return oof, per_fold, preds, models, skipped
 
 
 NOISE_FOLDS = 3  # folds needed to measure the out-of-fold noise; with fewer the lowest error wins
@@ -338,9 +340,7 @@ def refit(chosen: str, blend_of: tuple[str, ...], px: Pixels, cands: dict | None
     model = Blend([known[k] for k in blend_of]) if chosen == "blend" else known[chosen]
     X, Y = (px.X, px.Y) if rows is None else (px.X[rows], px.Y[rows])
     fitted = model.clone().fit(X, Y, px.bands)
-    if not student:
-        return fitted
-    return Student.of(fitted, px.X, px.bands)
+    return Student.of(fitted, px.X, px.bands) if student else fitted
 
 
 def given(chosen: str, blend_of: tuple[str, ...], px: Pixels) -> Selection:
