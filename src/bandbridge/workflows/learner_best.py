@@ -72,7 +72,7 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     from bandbridge.data.found_groups import group_counts
     from bandbridge.learners.folds import pair_pixels
     from bandbridge.learners.record import LearnerRecord
-    from bandbridge.learners.select import FLOOR, choose, given, never_worse, refit
+    from bandbridge.learners.select import choose, given, never_worse
     if sel is None and choice is not None and not blind:
         sel = given(*choice, pair_pixels(train)[0])
     if sel is None:
@@ -110,19 +110,23 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
         return record, writer(bundle, cfg, *anchor_alone(bundle, ci), record)
     if keep == "network":
         return record, None
-    if sel.chosen == FLOOR:  # chosen for sources never seen: kept as chosen, not refitted
-        fitted = sel.fitted
-        record["refitted_on"] = "train pixels (the floor, chosen leave-one-source-out)"
-    elif not refit_kept:
-        fitted = sel.fitted
-        record["refitted_on"] = "train pixels (the run was interrupted: not refitted on validation)"
-    else:
-        fitted = refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0],
-                       student=bool(sel.student.get("kept")))
-        record["refitted_on"] = "train + validation pixels"
+    fitted, record["refitted_on"] = _kept_fit(sel, train, val, refit_kept)
     # whichever it is, model/best becomes what the record says was kept (issue 59: the floor
     # was recorded as kept while the network stayed in model/best)
     return record, writer(bundle, cfg, fitted.module(ci, ct), fitted.generator(), record)
+
+
+def _kept_fit(sel, train: list, val: list, refit_kept: bool):
+    """``(fitted, what it was fitted on)`` of the kept learner: the floor as chosen, the learner as
+    fitted on train when the run was interrupted (not ``refit_kept``), else refitted on train + val."""
+    from bandbridge.learners.folds import pair_pixels
+    from bandbridge.learners.select import FLOOR, refit
+    if sel.chosen == FLOOR:  # chosen for sources never seen: kept as chosen, not refitted
+        return sel.fitted, "train pixels (the floor, chosen leave-one-source-out)"
+    if not refit_kept:
+        return sel.fitted, "train pixels (the run was interrupted: not refitted on validation)"
+    return (refit(sel.chosen, sel.blend_of, pair_pixels(train + val)[0], student=bool(sel.student.get("kept"))),
+            "train + validation pixels")
 
 
 def writer(bundle, cfg: Config, generator, args: dict, record: dict):
