@@ -140,8 +140,8 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
     ran = [0]  # tiles run (fewer than the plan's where ``opts.strip.only`` leaves some out)
     # GDAL keeps written blocks in its cache (bounded): peak RSS stays flat in the raster's size;
     # every input block is read once per strip, so nothing is lost.
-    with opened(paths, prof, single, opts.replace, opts.cog, opts.creation,
-                lambda r: _describe(r, spec, src, sel, dtype, names, roles, paths, index_fns, error_fn, notes)) as rasters:
+    with opened(paths, prof, single, opts.replace, opts.cog, opts.creation, lambda r: _describe(
+            r, spec, src, sel, dtype, names, roles, paths, index_fns, error_fn, notes)) as rasters:
         locate = contexter(info, spec, opts.sensor, stats) if spec.uses_context else None
         # Writing (compression) runs in a thread beside the next strip's compute; at most one
         # strip waits, so memory stays bounded.

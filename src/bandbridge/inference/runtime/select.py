@@ -231,7 +231,7 @@ def _verdict(spec: ModelSpec, sample, ref, out, precision: str, forced: bool) ->
         "metrics": v.metrics, "mean_abs_diff": v.mean_abs_diff}
 
 
-def _record(spec: ModelSpec, rows: list[dict], t: int, threads: int | None, t_start: float, load: float, sample) -> dict:
+def _record(spec: ModelSpec, rows: list[dict], t: int, threads, t_start: float, load: float, sample) -> dict:
     """The probe's record from its ``rows``: the fastest accepted, the load and the timings' spread;
     a choice made under load, or between candidates closer than their spread, is ``provisional``
     (re-measured at the next large job). Refused in one line when no candidate could run."""
