@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-PLAN = 1.5e9  # bytes: predict's memory plan (inference/jobs/job.py PEAK_BUDGET)
+PLAN = 1.5e9  # bytes: predict's memory plan (policy.PEAK_BUDGET)
 
 
 def make_inputs(data: str, size: int, folder: Path) -> tuple[Path, Path]:

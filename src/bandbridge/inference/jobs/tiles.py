@@ -26,10 +26,9 @@ from bandbridge import policy  # read at call time: tests set PROBE_MPIX
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.predictor import GDAL_CACHE_BYTES, forward_px, plan_file, strip_bytes_per_px
 from bandbridge.inference.core.tiling import TILE_CAP, smallest_tile, tile_bytes, tile_for_memory
+from bandbridge.policy import PEAK_BUDGET, PLAN_RESERVE
 from bandbridge.spec import ModelSpec
 
-PEAK_BUDGET = 1.5e9  # bytes: the peak resident size under which a large job's tiles are chosen
-PLAN_RESERVE = 0.05  # of the planned peak, kept free of tiles and strips (what the estimate misses)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from bandbridge import policy
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.backends import Backend, Chosen, build_backend, check_choice, openvino_bf16
 from bandbridge.inference.runtime.cache import cache_dir, machine_key, model_key, read_json, record_path, write_json
-from bandbridge.machine import cpu_flags, cpu_has_bf16, machine_load
 from bandbridge.inference.runtime.gate import judge, load_check_sample, verify
+from bandbridge.machine import cpu_flags, cpu_has_bf16, machine_load
+from bandbridge.policy import BUSY
 from bandbridge.spec import ModelSpec
 
 PROBE_TILE = 384  # input pixels a side: the probe times a small tile, not the job's
@@ -251,7 +252,6 @@ def _record(spec: ModelSpec, rows: list[dict], t: int, threads, t_start: float, 
 
 
 PROBE_ROUNDS = (3, 15)  # interleaved timing rounds: at least, at most
-BUSY = 0.5  # load average per core above which a choice is provisional
 
 
 def interleaved(built: list, x: np.ndarray, seconds: float) -> dict[int, list[float]]:
