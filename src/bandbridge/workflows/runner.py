@@ -285,7 +285,7 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
         if cfg.model.generator.selects_learner:  # not chosen yet: a linear map stands in (its
             d["model"]["generator"]["learner"] = "linear"  # tensors are refitted, never loaded)
         init_weights(task(d, *channels), init_from, check_only=True)
-    learner = None  # learner: select — the residual on top of the core's choice
+    learner = record = None  # learner: select — the residual on top of the core's choice
     if not resume and not cyclegan and learner_anchor.wants_learner_anchor(cfg):
         # the search is bounded by the run's own clock too: at most half of train.max_minutes
         budget = 60 * min(cfg.train.learner_minutes, cfg.train.max_minutes / 2 if cfg.train.max_minutes
@@ -293,22 +293,7 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
         cfg, learner, record = learner_anchor.fit_learner_anchor(cfg, dm.pairs["train"], budget, blind,
                                                                  choice)
     module = task(cfg.model_dump(mode="json"), *channels)
-    baseline_file = run_dir / "baseline.json"
-    if learner is not None:
-        learner_anchor.set_learner_anchor(module.G, learner.fitted, *channels)
-        baseline = learner_anchor.learner_baseline(dm.pairs["train"], record)
-    elif not resume:  # a baseline-anchored generator starts as the linear fit on the training split
-        lin = None if cyclegan else init_anchor(module.G, dm.pairs["train"], dm.pairs.get("val"))
-        baseline = None if lin is None else {
-            # (Ci + 1) × Ct: weights per input band, then the bias
-            "linear": getattr(lin, "linear_coef", lin.coef).tolist(),
-            "fitted_on": f"train split of {sorted({p.source.name for p in dm.pairs['train']})} "
-                         f"({len(dm.pairs['train'])} images), least squares on up to "
-                         f"{SAMPLE_PIXELS} valid pixels balanced by source"}
-        if lin is not None and lin.name == "ridge-context":
-            baseline["anchor"] = lin.record(cfg.data.sources[0].target)
-    else:
-        baseline = json.loads(baseline_file.read_text()) if baseline_file.exists() else None
+    baseline = _start(module, dm, cfg, run_dir, learner, record, resume, cyclegan)
     if init_from:
         init_weights(module, init_from)
         if baseline is not None:
@@ -327,6 +312,29 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
               f"({groups.MONITOR}, 1.0 = the anchor)", flush=True)
     return Run(cfg, run_dir, ckpt_path, dm, module, baseline, blind, learner, worst,
                resolve_precision(cfg.train.precision, cfg.train.accelerator), not skip, choice)
+
+
+def _start(module, dm, cfg: Config, run_dir: Path, learner, record: dict | None, resume: bool,
+           cyclegan: bool) -> dict | None:
+    """The baseline record of the generator's start: the core's ``learner`` set as its anchor; else
+    on a fresh start the linear fit on the training split (a baseline-anchored generator starts as
+    it); on a resume the run's own ``baseline.json``."""
+    if learner is not None:
+        learner_anchor.set_learner_anchor(module.G, learner.fitted, *dm.channels)
+        return learner_anchor.learner_baseline(dm.pairs["train"], record)
+    if resume:
+        f = run_dir / "baseline.json"
+        return json.loads(f.read_text()) if f.exists() else None
+    lin = None if cyclegan else init_anchor(module.G, dm.pairs["train"], dm.pairs.get("val"))
+    baseline = None if lin is None else {
+        # (Ci + 1) × Ct: weights per input band, then the bias
+        "linear": getattr(lin, "linear_coef", lin.coef).tolist(),
+        "fitted_on": f"train split of {sorted({p.source.name for p in dm.pairs['train']})} "
+                     f"({len(dm.pairs['train'])} images), least squares on up to "
+                     f"{SAMPLE_PIXELS} valid pixels balanced by source"}
+    if lin is not None and lin.name == "ridge-context":
+        baseline["anchor"] = lin.record(cfg.data.sources[0].target)
+    return baseline
 
 
 def build_trainer(run: Run, fast_dev_run: bool = False) -> tuple[Callable[[], L.Trainer], BundleExport]:
