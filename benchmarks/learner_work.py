@@ -1,6 +1,6 @@
 """What each learner candidate costs on this machine: seconds to fit ``FIT_PIXELS`` pixels (one
 fold's fit) and microseconds to predict one pixel, at the selection core's thread policy — the
-figures behind ``learners/select.py WORK``, the reference seconds the learner search's budget is
+figures behind ``policy.LEARNER_WORK``, the reference seconds the learner search's budget is
 spent in (issue 58: the same pixels choose the same candidates on any machine). Run it on the
 reference kind (2 cores, quiet) to refresh the table.
 
@@ -19,7 +19,8 @@ import torch
 
 from bandbridge.learners.folds import gather
 from bandbridge.learners.registry import candidates
-from bandbridge.learners.select import FIT_PIXELS, WORK, fit_threads
+from bandbridge.learners.select import FIT_PIXELS, fit_threads
+from bandbridge.policy import LEARNER_WORK as WORK
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "nir_naip_opengeos"
 

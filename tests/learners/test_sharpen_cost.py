@@ -8,13 +8,13 @@ from bandbridge.learners import select
 
 def test_a_tree_fit_costs_its_fixed_part_however_few_its_pixels():
     few = select.work_s("gbm-context", [1_000] * 5, 0)
-    assert few >= 5 * select.FIXED["gbm-context"]  # five fold fits, each at least the fixed part
-    pixels_alone = select.WORK["gbm-context"][0] * 5_000 / select.FIT_PIXELS
+    assert few >= 5 * select.LEARNER_FIXED["gbm-context"]  # five fold fits, each at least the fixed part
+    pixels_alone = select.LEARNER_WORK["gbm-context"][0] * 5_000 / select.FIT_PIXELS
     assert few > 3 * pixels_alone  # what the proportional estimate said, and missed
 
 
 def test_at_fit_pixels_the_estimate_is_the_measured_one():
-    fit, _ = select.WORK["gbm-bands"]
+    fit, _ = select.LEARNER_WORK["gbm-bands"]
     assert abs(select.work_s("gbm-bands", [select.FIT_PIXELS], 0) - fit) < 1e-12
 
 

@@ -20,7 +20,7 @@ from bandbridge.demo.truth import find_truth
 
 MAX_PAIR_MPIX = 4  # pixels of the pair (its input side) the page takes
 USE_MPIX = 1  # of which a band of rows this large is used: adapt's fits and checks scale with it
-MINUTES = 0.5  # adapt's search budget in reference minutes (learners/select.py WORK): the same candidates
+MINUTES = 0.5  # adapt's search budget in reference minutes (policy.LEARNER_WORK): the same candidates
 # on any machine; a click takes about a minute on a quiet 2-core machine, longer on a busy one
 
 

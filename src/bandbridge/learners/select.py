@@ -39,7 +39,8 @@ from bandbridge.learners.linear import Linear
 from bandbridge.learners.record import LearnerRecord
 from bandbridge.learners.registry import candidates as default_candidates, runs_on
 from bandbridge.learners.student import Student
-from bandbridge.policy import ONE_GROUP, STUDENT_WITHIN, TRADE_WITHIN, WITHIN, percent
+from bandbridge.policy import (LEARNER_FIXED, LEARNER_WORK, NOISE_FOLDS, ONE_GROUP, STUDENT_WITHIN, TRADE_WITHIN,
+                               WITHIN, percent)
 from bandbridge.progress import Progress, steps
 
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
@@ -52,34 +53,23 @@ FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of
 FIT_THREADS = 1
 BLEND = 3  # the blend candidate: the mean of this many best learners of distinct families
 SIMPLE = ONE_GROUP  # always measured, whatever the budget (and all the one-group rule may keep)
-# What one candidate costs on the reference machine (the 2-core kind, FIT_THREADS): seconds to fit
-# FIT_PIXELS pixels, and microseconds to predict one; `python benchmarks/learner_work.py`
-# (2026-11-26). The search's budget is spent in these estimates, not by the clock, so the same
-# pixels choose the same candidates on any machine, busy or quiet (issue 58); the time it took is
-# recorded beside (Selection.seconds).
-WORK = {"constant": (0.003, 0.08), "linear": (0.005, 0.07), "ridge-context": (0.02, 0.13),
-        "gbm-bands": (0.3, 8.0), "gbm-context": (0.9, 10.0), "mlp-context": (1.2, 0.45)}
-UNMEASURED = (1.2, 10.0)  # a kind not in WORK: as dear as the dearest
-# Seconds of a fit whatever its pixels (part of WORK's at FIT_PIXELS): trees are built on however few. One target's
-# fit on learner_work.py's pixels at 1 000–40 000 (medians of 3, 2026-11-27), a line: gbm-bands 0.059 s + 0.188 per
-# 40 000 (0.079 s at 4 000, where pixels alone said 0.03), gbm-context 0.163 + 0.669; the linear maps' pass through 0
-FIXED = {"gbm-bands": 0.06, "gbm-context": 0.16}
+UNMEASURED = (1.2, 10.0)  # a kind not in policy.LEARNER_WORK: as dear as the dearest
 
 
 def serve_us(learner: Learner) -> float:
-    """Microseconds a pixel of serving ``learner`` on the reference machine (:data:`WORK`; a blend
+    """Microseconds a pixel of serving ``learner`` on the reference machine (:data:`LEARNER_WORK`; a blend
     computes each part): the cost a choice weighs where its winner is applied to many pixels."""
     parts = getattr(learner, "parts", None)
     if parts:
         return sum(serve_us(p) for p in parts)
-    return WORK.get(learner.family, UNMEASURED)[1]
+    return LEARNER_WORK.get(learner.family, UNMEASURED)[1]
 
 
 def work_s(name: str, fit_sizes: list[int], n_test: int) -> float:
-    """Reference seconds of one candidate's search: a fit on each fold's ``fit_sizes`` pixels (:data:`FIXED`
+    """Reference seconds of one candidate's search: a fit on each fold's ``fit_sizes`` pixels (:data:`LEARNER_FIXED`
     once a fit, the rest in proportion) and a prediction of the ``n_test`` held-out pixels."""
-    fit, pred = WORK.get(family(name), UNMEASURED)
-    return (fixed := FIXED.get(family(name), 0.0)) * len(fit_sizes) + (fit - fixed) * sum(fit_sizes) / FIT_PIXELS + pred * 1e-6 * n_test
+    fit, pred = LEARNER_WORK.get(family(name), UNMEASURED)
+    return (fixed := LEARNER_FIXED.get(family(name), 0.0)) * len(fit_sizes) + (fit - fixed) * sum(fit_sizes) / FIT_PIXELS + pred * 1e-6 * n_test
 
 
 @dataclass
@@ -89,7 +79,7 @@ class Selection:
     oof: dict[str, float]  # out-of-fold MAE of every candidate measured, and of fixed predictions
     per_fold: dict[str, list[float]]
     folds: list[str]  # what each fold held out
-    skipped: list[str] = field(default_factory=list)  # candidates left out by the work budget (WORK)
+    skipped: list[str] = field(default_factory=list)  # candidates left out by the work budget (LEARNER_WORK)
     pixels: int = 0  # pixels the choice and the refit used
     total: int = 0  # valid pixels given
     seconds: float = 0.0
@@ -141,7 +131,7 @@ def choose(px: Pixels, candidates: list[Learner] | None = None, fixed: dict[str,
            cost: Callable[[Learner], float] | None = None) -> Selection:
     """Cross-validate ``candidates`` (configured learners, default ``registry.candidates()``; ``allowed``: only these names or families) on
     ``px``, score ``fixed`` predictions ``(N, Ct)`` on the same held-out pixels, refit the best
-    learner on all of ``px``. ``budget_s`` bounds the search in reference seconds (:data:`WORK`,
+    learner on all of ``px``. ``budget_s`` bounds the search in reference seconds (:data:`LEARNER_WORK`,
     not the clock): candidates are tried cheapest first and those past the budget are skipped
     (the constant and linear map always run). ``eligible``
     (names or families): only these may be chosen, the others are measured for the record.
@@ -203,7 +193,7 @@ def _cross_validate(px: Pixels, cands: dict[str, Learner], folds: list[Fold], fi
     rng = np.random.default_rng(seed)
     fits = [f.train if fit_pixels is None or len(f.train) <= fit_pixels else
             rng.choice(f.train, fit_pixels, replace=False) for f in folds]
-    spent = 0.0  # reference seconds (WORK) of the candidates measured so far
+    spent = 0.0  # reference seconds (LEARNER_WORK) of the candidates measured so far
     sizes, held = [len(f) for f in fits], [len(f.test) for f in folds]
     fitted_one = steps(progress, f"fitting {len(cands)} candidates on {len(folds)} folds "
                        f"({len(px):,} pixels)", len(cands) * len(folds))
@@ -227,7 +217,6 @@ def _cross_validate(px: Pixels, cands: dict[str, Learner], folds: list[Fold], fi
     return oof, per_fold, preds, models, skipped
 
 
-NOISE_FOLDS = 3  # folds needed to measure the out-of-fold noise; with fewer the lowest error wins
 COST_RULE = ("a cheaper candidate replaces the lowest out-of-fold MAE when, fold by fold, it is "
              "worse by at most one standard error of the mean difference (the one-standard-error "
              f"rule on paired folds; {NOISE_FOLDS} or more folds), at most {percent(TRADE_WITHIN)} worse "

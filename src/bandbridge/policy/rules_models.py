@@ -35,8 +35,9 @@ RULES = (
          "loose bound: a new user's `adapt --within-scene` saw `gbm-context` (41.34) traded for `mlp-context`, "
          "14.4 % worse, \"within the folds' noise\"."),
     Rule("a learner's work", "learners/select.serve_us", ("LEARNER_WORK", "LEARNER_FIXED"),
-         "Reference seconds of a fold's fit and microseconds a pixel of serving each learner kind, on the "
-         "reference machine, so a search's budget is counted in work, not the clock: the same pixels choose "
+         "Seconds to fit `select.FIT_PIXELS` pixels and microseconds to predict one, per learner kind, on the "
+         "reference machine (the 2-core kind, one thread; `python benchmarks/learner_work.py`, 2026-11-26), and the "
+         "seconds of a fit whatever its pixels (trees are built on however few), so a search's budget is counted in work, not the clock: the same pixels choose "
          "the same candidates on any machine, busy or quiet (issue 58). Measured with `benchmarks/learner_work.py` "
          "(medians of 3, 2026-11-27): gbm-bands 0.059 s + 0.188 per 40 000 pixels, gbm-context 0.163 + 0.669."),
     Rule("backend probe on a job", "inference/jobs/plan.make_plan", ("PROBE_MPIX",),
