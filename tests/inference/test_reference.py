@@ -383,7 +383,7 @@ def test_wald_refuses_before_work_and_fails_when_every_case_is_refused(run_cli, 
     import shutil
 
     from bandbridge.errors import BandbridgeError
-    from bandbridge.inference.jobs import predict as predict_module
+    from bandbridge.inference.place import reference as reference_kind
     root = tmp_path / "data" / "nir_naip_opengeos"
     root.mkdir(parents=True)
     shutil.copy(TEST, root / TEST.name)
@@ -394,7 +394,7 @@ def test_wald_refuses_before_work_and_fails_when_every_case_is_refused(run_cli, 
 
     def refuse(*a, **k):
         raise BandbridgeError("refused here")
-    monkeypatch.setattr(predict_module, "predict", refuse)
+    monkeypatch.setattr(reference_kind, "predict_with_reference", refuse)
     code, _, err = run_cli("wald", "--data", str(tmp_path / "data"), "--only", "shifted ½", "-o", str(tmp_path / "o"))
     assert code == 2 and "every case was refused" in err and "refused here" in err
     assert not (tmp_path / "o").exists()
