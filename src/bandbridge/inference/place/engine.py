@@ -56,8 +56,8 @@ def decide(pixels: int, engine: Engine):
     check_choice(b, p)
     large = pixels >= EVERYWHERE_MPIX * 1e6
     if not large and (b, p) == ("auto", "auto"):
-        return Decision(*SMALL_BACKEND, "unmeasured", f"{' '.join(SMALL_BACKEND)}: the reference backend for a fit served on under "
-                        f"{EVERYWHERE_MPIX:g} MPix, which serves whichever learner the fit chooses as fitted: at that "
+        return Decision(*SMALL_BACKEND, "unmeasured", f"{' '.join(SMALL_BACKEND)}: the reference backend for a fit "
+                        f"served on under {EVERYWHERE_MPIX:g} MPix, which serves whichever learner the fit chooses as fitted: at that "
                         "size no other backend is tried, so no graph is exported or checked")
     on = frozenset.intersection(*(type(c).runs_on for c in configured(EVERYWHERE if large else CANDIDATES)))
     want = "fp32" if p == "auto" else p
