@@ -56,12 +56,14 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.core.writer import parse_creation_options
     from bandbridge.inference.jobs import predict as jobs
-    from bandbridge.inference.place import reference as place
     opts = PredictOptions(tile=tile, overlap=overlap, batch_size=batch_size, dtype=dtype, append=append,
                           indices=tuple(k.strip() for k in index.split(",")) if index else (), cog=cog,
                           creation=parse_creation_options(creation), sensor=sensor, confidence=confidence)
     cluster = jobs.Cluster(workers=workers, scheduler=scheduler, retries=retries, strips=strips, summary=summary)
-    ref = place.reference_options(reference, reference_mask, reference_date, reference_band)
+    ref = None
+    if reference or reference_mask or reference_date or reference_band:  # plain predict imports no fit (nor torch)
+        from bandbridge.inference.place import reference as place
+        ref = place.reference_options(reference, reference_mask, reference_date, reference_band)
     ov = overrides(bands, band_names, scaling, vmin, vmax)
     said = dict(overwrite=overwrite, stac=stac, say=lambda line: out.print(line, highlight=False),
                 bar=lambda: bars(unit=None if cluster.used else "tiles"), plan_only=plan)
