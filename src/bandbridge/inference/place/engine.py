@@ -136,9 +136,8 @@ def serve(jobs: list, engine: Engine, backend, say: Callable[[str], None], label
 
 def summary_path(dest: Path, engine: Engine) -> Path | None:
     """A cluster run's summary CSV (``--summary``, else beside the output); None here."""
-    if not engine.on_cluster:
-        return None
-    return Path(engine.cluster.summary) if engine.cluster.summary else dest.parent / "bandbridge-summary.csv"
+    from bandbridge.inference.jobs.predict import summary_path as predict_summary
+    return predict_summary(dest, engine.cluster) if engine.on_cluster else None
 
 
 def where(engine: Engine) -> str:
