@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-
-ROLES = ("red", "green", "blue", "nir", "rededge", "swir", "coastal", "vapour", "cirrus",
-         "vv", "vh", "hh", "hv", "thermal", "gray", "other")
 
 # Known band names → role. Sentinel-2, Landsat-8/9 (as 'L8_Bn'), NAIP/aerial generic names, SAR.
 _ROLE_BY_NAME: dict[str, str] = {
@@ -126,8 +123,7 @@ class Scaling:
     def encode(self, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Stored → model values; ``out`` (float32, may be ``raw``) avoids copies."""
         x = raw.astype(np.float32, copy=False)
-        if out is None:
-            out = np.empty_like(x, dtype=np.float32)
+        out = np.empty_like(x, dtype=np.float32) if out is None else out
         if self.clip is not None:
             np.clip(x, *self.clip, out=out)
         elif out is not x:
@@ -194,8 +190,7 @@ class SarDnScaling(Scaling):
 
     def encode(self, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         x = raw.astype(np.float32, copy=False)
-        if out is None:
-            out = np.empty_like(x, dtype=np.float32)
+        out = np.empty_like(x, dtype=np.float32) if out is None else out
         with np.errstate(divide="ignore", invalid="ignore"):
             np.log10(x, out=out)  # DN 0 → −inf, clipped to the dB floor (and masked as nodata)
         out *= 20.0
@@ -207,15 +202,10 @@ class SarDnScaling(Scaling):
         return np.power(10.0, (db + 83.0) / 20.0).astype(np.float32)
 
 
-def _sar_dn(lo: float = -30.0, hi: float = 5.0) -> SarDnScaling:
-    return SarDnScaling(
-        "sar_db_dn", lo, hi - lo, clip=(lo, hi), zero_is_nodata=True, units="backscatter dB",
-        raw_dtype="uint16",
-        doc=f"SAR DN with dB = 20·log10(DN) − 83 (openEO-gfmap); dB clipped to [{lo}, {hi}] → "
-            "[0, 1]; DN 0 is nodata.")
-
-
-SCALINGS["sar_db_dn"] = _sar_dn()
+SCALINGS["sar_db_dn"] = SarDnScaling(
+    "sar_db_dn", -30.0, 35.0, clip=(-30.0, 5.0), zero_is_nodata=True, units="backscatter dB",
+    raw_dtype="uint16", doc="SAR DN with dB = 20·log10(DN) − 83 (openEO-gfmap); dB clipped to [-30, 5] → "
+                            "[0, 1]; DN 0 is nodata.")
 
 
 def minmax_scaling(vmin: float, vmax: float) -> Scaling:
@@ -238,12 +228,9 @@ def get_scaling(name: str, vmin: float | None = None, vmax: float | None = None)
         raise BandbridgeError(
             f"unknown scaling '{name}'; choose one of {sorted([*SCALINGS, 'minmax'])}")
     s = SCALINGS[name]
-    if name == "sar_db_dn" and (vmin is not None or vmax is not None):
-        return _sar_dn(vmin if vmin is not None else -30.0, vmax if vmax is not None else 5.0)
-    if name == "sar_db" and (vmin is not None or vmax is not None):
+    if name in ("sar_db", "sar_db_dn") and (vmin is not None or vmax is not None):
         lo, hi = vmin if vmin is not None else -30.0, vmax if vmax is not None else 5.0
-        s = Scaling("sar_db", lo, hi - lo, clip=(lo, hi), units="backscatter dB",
-                    raw_dtype="float32", doc=f"SAR dB clipped to [{lo}, {hi}]")
+        return replace(s, offset=lo, scale=hi - lo, clip=(lo, hi), doc=f"dB clipped to [{lo}, {hi}]")
     return s
 
 

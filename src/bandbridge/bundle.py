@@ -49,13 +49,14 @@ def generator_digest(meta: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def check_generator_hash(path: Path, meta: dict) -> None:
-    """Refuse a ``model.yaml`` whose generator block or sizes changed since it was saved (bundles
-    saved before the key existed load unchecked)."""
-    want = meta.get(GEN_HASH_KEY)
-    if want is None:
-        return
-    if not _hex64(want) or generator_digest(meta) != want.lower():
+def check_hashes(path: Path, meta: dict) -> None:
+    """Refuse a ``model.yaml`` whose ``weights_sha256`` is not 64 hex digits, or whose generator
+    block or sizes changed since it was saved (bundles saved before a key existed load unchecked)."""
+    weights, want = meta.get(HASH_KEY), meta.get(GEN_HASH_KEY)
+    if weights is not None and not _hex64(weights):
+        raise BandbridgeError(f"{path}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
+                              "copy it again or re-export it")
+    if want is not None and (not _hex64(want) or generator_digest(meta) != want.lower()):
         raise BandbridgeError(f"{path}: its generator block, learner arguments or sizes do not match "
                               f"{GEN_HASH_KEY} (edited or damaged since it was saved); copy the bundle "
                               "again or re-export it")
@@ -108,8 +109,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise BandbridgeError(f"{d}: not a model bundle (needs {BUNDLE_META} and {WEIGHTS}); pass a "
                               "run's model/best folder or an exported model")
     meta = read_meta(d / BUNDLE_META)
-    check_hash_format(d / BUNDLE_META, meta.get(HASH_KEY))
-    check_generator_hash(d / BUNDLE_META, meta)  # before any module is built from it
+    check_hashes(d / BUNDLE_META, meta)  # before any module is built from it
     cfg = read_spec(d).config
     g = cfg.model.generator
     try:
@@ -117,7 +117,10 @@ def load_bundle(path: str | Path) -> Bundle:
     except BandbridgeError as e:  # a damaged learner block: said in the bundle's name, with the fix
         raise BandbridgeError(f"{d / BUNDLE_META}: {e}; the bundle is damaged: copy it again") from None
     load_weights(gen, d / WEIGHTS)  # unreadable or misfit weights are named first
-    check_weights_hash(d / WEIGHTS, meta.get(HASH_KEY))
+    want = meta.get(HASH_KEY)  # absent: saved before the key existed, loads unchecked
+    if want is not None and sha256_file(d / WEIGHTS) != want.lower():  # hex is hex in either case
+        raise BandbridgeError(f"{d / WEIGHTS}: its bytes do not match {HASH_KEY} in {BUNDLE_META} (damaged or "
+                              "altered since it was saved); copy the bundle again or re-export it")
     for m in gen.modules():  # parts that reach native code (tree text) are checked as data
         check = getattr(m, "check_data", None)
         if check is not None:
@@ -130,24 +133,6 @@ def load_bundle(path: str | Path) -> Bundle:
 def _hex64(v: object) -> bool:
     """Whether ``v`` is a SHA-256 written as 64 hex digits (either case)."""
     return isinstance(v, str) and re.fullmatch(r"[0-9a-fA-F]{64}", v) is not None
-
-
-def check_hash_format(meta: Path, expected: object) -> None:
-    """Refuse a ``weights_sha256`` that is not 64 hex digits (absent: an older bundle, allowed)."""
-    if expected is not None and not _hex64(expected):
-        raise BandbridgeError(f"{meta}: {HASH_KEY} must be 64 hex digits; the bundle is damaged: "
-                              "copy it again or re-export it")
-
-
-def check_weights_hash(path: Path, expected: object) -> None:
-    """Refuse weights whose bytes differ from ``model.yaml``'s ``weights_sha256`` (damaged or
-    altered after saving). A bundle without the key (saved before it existed) loads unchecked."""
-    if expected is None:
-        return
-    check_hash_format(path.parent / BUNDLE_META, expected)
-    if sha256_file(path) != expected.lower():  # hex is hex in either case
-        raise BandbridgeError(f"{path}: its bytes do not match {HASH_KEY} in {BUNDLE_META} (damaged or "
-                              "altered since it was saved); copy the bundle again or re-export it")
 
 
 def edit_meta(folder: str | Path, edit: Callable[[dict], None]) -> None:

@@ -31,9 +31,8 @@ class GeneratorConfig(NetConfig):
     network, and the never-worse ``guard:`` that fades the residual toward the learner on images
     unlike training's. ``floor:`` is the zero-shot floor the whole output falls back to, with
     its own ``ranges:`` (one range of image statistics per training source) outside which it
-    does (models/fallback.py): two fades, two names (issue 59). ``guard: false`` switches off
-    both. Bundles that kept the floor's ranges in ``guard`` beside ``floor`` are read into
-    ``floor.ranges`` (:func:`lift_floor`).
+    does (models/fallback.py). ``guard: false`` switches off both. Older bundles are read by
+    :func:`lift_floor` and :func:`lift_anchor`.
 
     ``learner`` (what the residual is added to; falsy: none):
 
@@ -41,11 +40,7 @@ class GeneratorConfig(NetConfig):
       run writes the fitted learner's arguments here;
     - ``linear``, or ``{kind: ridge, windows: [5, 15, 45], products: true}``: fitted by the run
       in closed form;
-    - a fitted learner's arguments, ``{kind: …}`` or ``{blend: [parts]}``.
-
-    Configs and bundles of 0.1.0 kept it inside the network's args as ``anchor:`` (``true``,
-    ``learner``, ``{windows, products}``, ``{learner: …}``, ``{blend: …}``) with ``guard:``;
-    they are read into these keys (:func:`lift_anchor`)."""
+    - a fitted learner's arguments, ``{kind: …}`` or ``{blend: [parts]}``."""
 
     learner: bool | str | dict | None = None
     guard: dict | bool | None = None  # the residual's fade toward the learner (models/anchored.py)
@@ -289,10 +284,7 @@ def load_config(preset: str | None = None, config_file: str | None = None,
         f = load_yaml(Path(config_file), "config")
         f.setdefault("name", d.get("name", Path(config_file).stem))
         base = f.pop("base", None)
-        if base:
-            d = deep_merge(d or preset_dict(base), f)
-        else:
-            d = deep_merge(d, f)
+        d = deep_merge((d or preset_dict(base)) if base else d, f)
     if not d:
         raise BandbridgeError("give --preset NAME or --config FILE.yaml "
                               "(`bandbridge presets` lists the presets)")

@@ -78,9 +78,12 @@ def _clear(ref: CubeRef, ds, k, template, box: dict | None) -> np.ndarray:
     return clear(np.asarray(da.values), "SCL")
 
 
-def _read(ref: CubeRef, sel: list[int], window: tuple[int, int, int, int] | None,
-          steps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Raw ``(C, [T,] h, w)`` and valid ``([T,] h, w)``: the referenced step, or ``steps``."""
+def read_cube(ref: CubeRef, sel: list[int], window: tuple[int, int, int, int] | None,
+              steps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded stored values float32 ``(C, [T,] h, w)`` of bands ``sel`` (indices into
+    :func:`~bandbridge.data.cube_dataset.cube_info` bands) and valid ``([T,] h, w)``: the referenced
+    step, or ``steps``. ``window``: ``(row, col, height, width)`` on the output grid, boundless
+    (outside: 0, invalid)."""
     ds = open_cube(ref.path)
     bands, t = cube_bands(ds, ref.path), time_dim(ds)
     if bad := [i for i in sel if not 0 <= i < len(bands)]:
@@ -118,17 +121,6 @@ def _read(ref: CubeRef, sel: list[int], window: tuple[int, int, int, int] | None
     return raw, valid
 
 
-def read_cube(path: str | Path, sel: list[int], window: tuple[int, int, int, int] | None
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Bands ``sel`` (indices into :func:`~bandbridge.data.cube_dataset.cube_info` bands) of one
-    time step.
-
-    window: ``(row, col, height, width)`` on the output grid, boundless (outside: 0, invalid).
-    Returns decoded stored values float32 ``(C, h, w)`` and valid bool ``(h, w)``.
-    """
-    return _read(parse_ref(path), sel, window)
-
-
 @lru_cache(maxsize=64)
 def _fractions(path: str, mtime_ns: int, sel: tuple[int, ...], zero_is_nodata: bool
                ) -> tuple[tuple[str, Any, float], ...]:
@@ -136,7 +128,7 @@ def _fractions(path: str, mtime_ns: int, sel: tuple[int, ...], zero_is_nodata: b
     ds = open_cube(ref.path)
     t = time_dim(ds)
     if t is None:
-        raw, valid = _read(ref, list(sel), None)
+        raw, valid = read_cube(ref, list(sel), None)
         if zero_is_nodata:
             valid &= (raw != 0).any(0)
         return (("", None, float(valid.mean())),)
@@ -145,7 +137,7 @@ def _fractions(path: str, mtime_ns: int, sel: tuple[int, ...], zero_is_nodata: b
     block = int(max(1, min(BLOCK_STEPS, BLOCK_BYTES // max(1, h * w * (4 * len(sel) + 1)))))
     frac = []
     for s in range(0, len(times), block):  # blocks of time steps bound the memory
-        raw, valid = _read(ref, list(sel), None, np.arange(s, min(s + block, len(times))))
+        raw, valid = read_cube(ref, list(sel), None, np.arange(s, min(s + block, len(times))))
         if zero_is_nodata:
             valid &= (raw != 0).any(0)
         frac += valid.mean(axis=(-2, -1)).tolist()

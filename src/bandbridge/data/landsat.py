@@ -27,9 +27,6 @@ from bandbridge.data.products import REFLECTANCE, TEMPERATURE, FileBand, Product
 from bandbridge.errors import BandbridgeError
 from bandbridge.policy import LANDSAT_GUIDES_LEFT_OUT
 
-# OLI/TIRS band numbers → role (Landsat 8 and 9; Landsat 4–7 number them otherwise)
-ROLES = {"B1": "coastal", "B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir", "B7": "swir",
-         "B8": "pan", "B9": "cirrus", "B10": "thermal", "B11": "thermal"}
 THERMAL = ("B10", "B11")
 # Collection 2 Level-2 scale factors (Landsat 8-9 C2 L2 Data Format Control Book, LSDS-1328),
 # used only where neither the MTL nor the file states them
@@ -132,26 +129,22 @@ def landsat_bands(folder: str | Path) -> dict[str, LandsatBand]:
     mtl = read_mtl(mtl_path)
     out = {}
     for name, p in paths.items():
-        level2, n = name.startswith(("SR_", "ST_")), name.split("_")[-1][1:]
+        n = name.split("_")[-1][1:]
         if name.startswith("ST_"):
-            mult, add = _level2(mtl, f"TEMPERATURE_MULT_BAND_{name}", f"TEMPERATURE_ADD_BAND_{name}", p, C2_ST)
-            out[name] = LandsatBand(name, p, mult, add)
-        elif level2:
-            mult, add = _level2(mtl, f"REFLECTANCE_MULT_BAND_{n}", f"REFLECTANCE_ADD_BAND_{n}", p, C2_SR)
-            out[name] = LandsatBand(name, p, mult, add)
-        elif name in THERMAL:
-            out[name] = LandsatBand(name, p, _number(mtl, f"RADIANCE_MULT_BAND_{n}", mtl_path),
-                                    _number(mtl, f"RADIANCE_ADD_BAND_{n}", mtl_path),
-                                    _number(mtl, f"K1_CONSTANT_BAND_{n}", mtl_path),
-                                    _number(mtl, f"K2_CONSTANT_BAND_{n}", mtl_path))
+            out[name] = LandsatBand(name, p, *_level2(mtl, "TEMPERATURE", name, p, C2_ST))
+        elif name.startswith("SR_"):
+            out[name] = LandsatBand(name, p, *_level2(mtl, "REFLECTANCE", n, p, C2_SR))
         else:
-            out[name] = LandsatBand(name, p, _number(mtl, f"REFLECTANCE_MULT_BAND_{n}", mtl_path),
-                                    _number(mtl, f"REFLECTANCE_ADD_BAND_{n}", mtl_path))
+            keys = ("RADIANCE_MULT", "RADIANCE_ADD", "K1_CONSTANT", "K2_CONSTANT") if name in THERMAL \
+                else ("REFLECTANCE_MULT", "REFLECTANCE_ADD")
+            out[name] = LandsatBand(name, p, *(_number(mtl, f"{k}_BAND_{n}", mtl_path) for k in keys))
     return out
 
 
-def _level2(mtl: dict[str, str], mult_key: str, add_key: str, p: Path, default: tuple[float, float]) -> tuple[float, float]:
-    """A Level-2 band's scale: the MTL's, else the file's GDAL scale/offset, else the guide's."""
+def _level2(mtl: dict[str, str], kind: str, band: str, p: Path, default: tuple[float, float]) -> tuple[float, float]:
+    """A Level-2 band's scale: the MTL's ``{kind}_MULT/ADD_BAND_{band}``, else the file's GDAL
+    scale/offset, else the guide's."""
+    mult_key, add_key = f"{kind}_MULT_BAND_{band}", f"{kind}_ADD_BAND_{band}"
     if mult_key in mtl and add_key in mtl:
         return float(mtl[mult_key]), float(mtl[add_key])
     with open_raster(p) as src:

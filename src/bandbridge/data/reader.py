@@ -195,7 +195,7 @@ def read_raster(path: str | Path, scaling: Scaling, bands: BandSpec = None,
     ra, rb = max(r0, 0), min(r0 + h, info.height)
     ca, cb = max(c0, 0), min(c0 + w, info.width)
     if is_cube(path):
-        raw, valid = read_cube(path, sel, (r0, c0, h, w))
+        raw, valid = read_cube(parse_ref(path), sel, (r0, c0, h, w))
     elif rb > ra and cb > ca:
         inner = (slice(ra - r0, rb - r0), slice(ca - c0, cb - c0))
         valid[inner] = True

@@ -1,17 +1,10 @@
-"""`bandbridge demo`: a Gradio page around the same predictor the CLI uses.
+"""`bandbridge demo`: a Gradio page around the same predictor the CLI uses (translate.py), with
+boxes that calibrate with a pair (calibrate.py), fill a cloud gap (fill.py) and sharpen (sharpen.py).
 
-Upload a PNG, JPEG or GeoTIFF, choose a model, and see your image beside the synthetic band (and
-the real band with scores when the upload carries it), an NDVI map for NIR models, and the
-Cloud-Optimized GeoTIFF that ``bandbridge predict --cog`` writes. Every panel follows one display
-rule (display.py). Band roles and scaling are detected as ``predict`` detects them; the page's
-own controls override them. "Calibrate with a pair" adapts the model to one pair of the user's
-(calibrate.py) before translating; "Fill a cloud gap" runs ``bandbridge fill`` on uploads (fill.py),
-"Sharpen a coarse raster" ``bandbridge sharpen`` (sharpen.py). Uploads are limited before they are received (Gradio's
-``max_file_size``) and from their header before anything is decoded (files.py); every file a
-handler is handed must be one the page itself received (page.py, one check); each request's files
-are deleted once Gradio has copied the results, and Gradio's copies (uploads, results) when the
-server stops (files.Workdirs); a mistake is one line in the status, and nothing the page says
-names a server path.
+Uploads are limited before they are received (Gradio's ``max_file_size``) and from their header
+before anything is decoded (files.py); a handler takes only files the page itself received
+(page.py); each request's files are deleted once Gradio has copied the results, Gradio's copies
+when the server stops (files.Workdirs); nothing the page says names a server path.
 """
 
 from __future__ import annotations
@@ -27,6 +20,8 @@ from bandbridge.demo.fill import MAX_FILL_MPIX
 from bandbridge.demo.page import Page
 from bandbridge.demo.translate import CONTROLS, SCALING_CHOICES
 
+IMAGES = [".png", ".jpg", ".jpeg", ".tif", ".tiff"]
+TIFFS = [".tif", ".tiff"]
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "nir_naip_opengeos"
 # Download names in full (Gradio cuts long ones to "m_4709963_se_14_1_20….tif", alike for all three).
 CSS = "#download td.filename, #download .stem {white-space: normal; overflow-wrap: anywhere; " \
@@ -84,8 +79,7 @@ def build_app(models: dict[str, Path] | None = None, workdirs: Workdirs | None =
 def _translate_box(gr, names: list[str], default: str):
     """The upload, the model, *Translate*, the example and the reading controls (in ``predict``'s
     order: bands, band names, scaling, min, max)."""
-    upload = gr.File(label="image", file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"],
-                     type="filepath", elem_id="upload")
+    upload = _file(gr, "image", "upload")
     model = gr.Dropdown(names, value=default, label="model", elem_id="model")
     go = gr.Button("Translate", variant="primary", elem_id="run")
     samples = sorted(SAMPLE.glob("*.tif"))  # the last date: one the models never saw
@@ -114,10 +108,8 @@ def _sharpen_box(gr):
                     f"(its 20 m bands), GeoTIFFs of up to {MAX_MPIX} MPix. Each band takes the route "
                     "that holds out best at the reference's scale: the fit on the fine bands or the "
                     "reference upsampled (`bandbridge sharpen`).")
-        fine = gr.File(label="fine raster (or one file per band)", type="filepath", file_count="multiple",
-                       file_types=[".tif", ".tiff"], elem_id="sharpen_fine")
-        coarse = gr.File(label="coarse reference", type="filepath", file_types=[".tif", ".tiff"],
-                         elem_id="sharpen_reference")
+        fine = _file(gr, "fine raster (or one file per band)", "sharpen_fine", TIFFS, file_count="multiple")
+        coarse = _file(gr, "coarse reference", "sharpen_reference", TIFFS)
         to_sharpen = gr.Textbox(label="bands to sharpen (optional, e.g. B05,B11; empty: every band)",
                                 elem_id="sharpen_bands")
         return [fine, coarse, to_sharpen], gr.Button("Sharpen", elem_id="run_sharpen")
@@ -131,10 +123,8 @@ def _pair_box(gr):
                     "holding both, or the input and the real band as two files, up "
                     f"to {MAX_PAIR_MPIX} MPix): the model is adapted to it "
                     "(`bandbridge adapt`) and then translates your image.")
-        pair = gr.File(label="pair (input, or input + real band)", type="filepath",
-                       file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"], elem_id="pair")
-        pair_target = gr.File(label="real band (when not in the pair's file)", type="filepath",
-                              elem_id="pair_target", file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"])
+        pair = _file(gr, "pair (input, or input + real band)", "pair")
+        pair_target = _file(gr, "real band (when not in the pair's file)", "pair_target")
         same_scene = gr.Checkbox(label="the image to translate is part of the "
                                  "pair's scene (held-out blocks of the pair may then "
                                  "choose any learner, boosting too; ticked by itself "
@@ -151,8 +141,8 @@ def _reference_box(gr):
                     "georeferenced like your image (or two plain images of one extent). "
                     "The band is fitted to it at its scale and applied at yours "
                     "(`bandbridge predict --reference`).")
-        reference = gr.File(label="reference (GeoTIFF, or a grey PNG/JPEG for a photo)", type="filepath",
-                            file_types=[".tif", ".tiff", ".png", ".jpg", ".jpeg"], elem_id="reference")
+        reference = _file(gr, "reference (GeoTIFF, or a grey PNG/JPEG for a photo)", "reference",
+                          [*TIFFS, ".png", ".jpg", ".jpeg"])
         return reference, gr.Button("Translate with the reference", elem_id="run_reference")
 
 
@@ -166,7 +156,7 @@ def _fill_box(gr):
                     "takes whole Sentinel-2 tiles); dates are read "
                     "from the files' tags or names (S2_20180603.tif). The gap is filled by the "
                     "route that holds out best on the scene's own clear pixels (`bandbridge fill`).")
-        boxes = [gr.File(label=lab, type="filepath", file_types=[".tif", ".tiff"], elem_id=f"fill_{k}")
+        boxes = [_file(gr, lab, f"fill_{k}", TIFFS)
                  for k, lab in (("scene", "cloudy scene (with its SCL band)"),
                                 ("earlier", "earlier clear scene"),
                                 ("sar", "Sentinel-1 at the date (optional)"),
@@ -175,17 +165,20 @@ def _fill_box(gr):
         return boxes, gr.Button("Fill the gap", elem_id="run_fill")
 
 
+def _file(gr, label: str, elem_id: str, types: list[str] = IMAGES, **kw):
+    return gr.File(label=label, type="filepath", file_types=types, elem_id=elem_id, **kw)
+
+
 def _result_panels(gr) -> list:
     """The two columns of results: your image, the band, the real band, NDVI, the expected error
     and the download."""
+    def image(label: str, elem_id: str):
+        return gr.Image(label=label, type="numpy", elem_id=elem_id, interactive=False, buttons=[])
     with gr.Column():
-        shown_in = gr.Image(label="your image", type="numpy", elem_id="input", interactive=False, buttons=[])
-        band = gr.Image(label="synthetic band", type="numpy", elem_id="result", interactive=False, buttons=[])
+        shown_in, band = image("your image", "input"), image("synthetic band", "result")
     with gr.Column():
-        real = gr.Image(label="real band (when your upload has it)", type="numpy",
-                        elem_id="real", interactive=False, buttons=[])
-        ndvi = gr.Image(label="NDVI", type="numpy", elem_id="ndvi", interactive=False, buttons=[])
-        error = gr.Image(label="expected error", type="numpy", elem_id="error", interactive=False, buttons=[])
+        real = image("real band (when your upload has it)", "real")
+        ndvi, error = image("NDVI", "ndvi"), image("expected error", "error")
         download = gr.File(label="GeoTIFF (COG, as `bandbridge predict --cog` writes it)",
                            file_count="multiple", elem_id="download")
     return [shown_in, band, real, ndvi, error, download]
