@@ -75,9 +75,8 @@ def load_hr(item: Item, src: Source, scale: int) -> LoadedPair:
         raise BandbridgeError(f"{item.target_path}: no valid pixels (all nodata); remove it")
     x = bicubic_down(y, scale)
     lr_mask = F.avg_pool2d(mask[None, None].float(), scale)[0, 0] == 1.0
-    xs = x.numpy()
     return LoadedPair(item, x, y, mask[None], src, b.crs, b.transform,
-                      stats=torch.from_numpy(image_stats(xs, lr_mask.numpy())), hr_only=True)
+                      stats=torch.from_numpy(image_stats(x.numpy(), lr_mask.numpy())), hr_only=True)
 
 
 def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair | None:
@@ -95,11 +94,7 @@ def load_pair(item: Item, src: Source, scale: int = 1) -> LoadedPair | None:
         raise BandbridgeError(
             f"pair '{item.id}': input {item.input_path} is {h}×{w} but target {item.target_path} "
             f"is {ht}×{wt}; expected {want}. Resample one side onto the other's grid")
-    mask = torch.from_numpy(b.mask)
-    if scale > 1:
-        mask &= torch.from_numpy(a.mask).repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-    else:
-        mask &= torch.from_numpy(a.mask)
+    mask = torch.from_numpy(b.mask) & torch.from_numpy(a.mask).repeat_interleave(scale, 0).repeat_interleave(scale, 1)
     if not bool(mask.any()):
         raise BandbridgeError(f"pair '{item.id}' ({item.input_path}): no valid pixels "
                               "(all nodata); remove it from the source")

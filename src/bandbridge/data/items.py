@@ -259,8 +259,7 @@ def _source_items(src: Source, root: Path, label: str) -> list[tuple[str, str, s
 def side_files(src: Source, root: Path, side: str) -> list[str]:
     """The images of one side (``input`` or ``target``) of an unpaired source: its globs
     (``input_files``), else the files of its folder (``input_dir``) matching ``input_glob``."""
-    globs, folder, pat = ((src.input_files, src.input_dir, src.input_glob) if side == "input"
-                          else (src.target_files, src.target_dir, src.target_glob))
+    globs, folder, pat = (getattr(src, f"{side}_{k}") for k in ("files", "dir", "glob"))
     if globs:
         return sorted({f for g in globs for f in _expand(g, root)})
     d = _under(folder or "", root)
@@ -287,8 +286,7 @@ def discover_unpaired(cfg: DataConfig) -> dict[str, dict[str, list[Item]]]:
         files = {side: side_files(src, root, side) for side in ("input", "target")}
         for side in files:
             if not files[side]:
-                where = (src.input_files or src.input_dir) if side == "input" \
-                    else (src.target_files or src.target_dir)
+                where = getattr(src, f"{side}_files") or getattr(src, f"{side}_dir")
                 raise BandbridgeError(
                     f"data source '{label}': no {side} images found for {where!r} under root "
                     f"'{root}'; check data.root (--data PATH) and {side}_dir/{side}_glob or "
@@ -299,13 +297,11 @@ def discover_unpaired(cfg: DataConfig) -> dict[str, dict[str, list[Item]]]:
         keys = group_keys(ids, src.split, root, label, [stems[i] for i in ids])
         split_keys, by_group = split_plan(keys, src.split)
         for side in files:
-            by_split: dict[str, list[Item]] = {s: [] for s in SPLITS}
+            by_split = {s: out[s][side] for s in SPLITS}  # the same lists: filed in place
             for f in files[side]:
                 iid = Path(f).stem
                 _add(by_split, assign_split(iid, src.split, listed, split_keys[iid], by_group),
                      Item(iid, f, f, si), src.split)
-            for s in SPLITS:
-                out[s][side] += by_split[s]
     return out
 
 

@@ -167,12 +167,12 @@ class ContextRidgeBaseline:
     def fit_pairs(self, train: list[LoadedPair], val: list[LoadedPair] | None = None,
                   rule: str = "auto") -> "ContextRidgeBaseline":
         """``rule``: ``auto`` (as above), or ``validation`` to choose on ``val`` whatever the
-        sources (the rule before leave-one-source-out; ``scripts/loso_anchor.py`` at commit 1f0156b compared)."""
+        sources."""
         from bandbridge.learners.select import choose
         from bandbridge.models.features import ContextFeatures
         c = train[0].x.shape[0]
         feats = ContextFeatures(c, self.windows, self.products)
-        self.phi = phi = _image_features(feats)
+        self.phi = phi = lambda x: feats(x[None].float())[0]  # noqa: E731
         per = {k: (x.double().numpy(), y.double().numpy())
                for k, (x, y) in sample_by_source(train, features=phi).items()}
         cands = self.candidates()
@@ -233,10 +233,6 @@ def pixels_by_source(per: dict[str, tuple[np.ndarray, np.ndarray]], bands: int):
     return px, folds, np.flatnonzero(src == 0)
 
 
-def _image_features(features: nn.Module):
-    return lambda x: features(x[None].float())[0]
-
-
 class Upsample:
     """Bicubic or nearest upsampling of the low-resolution input by ``scale``. Bicubic is
     MATLAB's ``imresize`` (a = −0.5), the baseline the super-resolution papers quote."""
@@ -279,7 +275,15 @@ def init_anchor(generator: nn.Module, pairs: list[LoadedPair],
     return lin
 
 
-class GBMContextBaseline:
+class _NetBaseline:
+    """A baseline run by its fitted module ``net`` on whole images ``(Ci, H, W) → (Ct, H, W)``."""
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x[None].float())[0]
+
+
+class GBMContextBaseline(_NetBaseline):
     """Gradient-boosted trees (the ``gbm`` learner, learners/gbm.py, one model per target band,
     fitted on 50 000 sampled pixels) on the same context features as
     :class:`ContextRidgeBaseline`: the per-pixel non-linear bar."""
@@ -297,12 +301,8 @@ class GBMContextBaseline:
         self.net = GBM(context=True).fit(X.numpy(), Y.numpy(), c).module(c, Y.shape[1])
         return self
 
-    @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x[None].float())[0]
 
-
-class LearnerBaseline:
+class LearnerBaseline(_NetBaseline):
     """What the product itself fits on these pairs (learners/select.py): the small-data learner
     chosen by spatial cross-validation — sources held out with two or more sources, whole groups
     of images with two or more, else blocks of rows with a buffer — refitted on every pixel.
@@ -318,10 +318,6 @@ class LearnerBaseline:
         self.selection = choose(px, budget_s=budget_s)
         self.net = self.selection.fitted.module(px.bands, px.Y.shape[1])
         return self
-
-    @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x[None].float())[0]
 
 
 def fit_baselines(task: str, scale: int, train_pairs: list[LoadedPair],
