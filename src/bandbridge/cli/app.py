@@ -3,6 +3,7 @@ commands are in the modules beside this one, registered by ``__init__.py``)."""
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 
@@ -25,17 +26,13 @@ class _NamedArgument(TyperArgument):
 
     @classmethod
     def of(cls, p: TyperArgument) -> TyperArgument:
-        """``p`` built again as this class by TyperArgument's own constructor, its name in
-        capitals as its metavar (Typer takes no parameter class of its own); ``p`` itself where
-        its metavar is set already. Shell completion is off (``add_completion=False``)."""
+        """A copy of ``p`` as this class, its name in capitals as its metavar (Typer takes no
+        parameter class of its own); ``p`` itself where its metavar is set already."""
         if p.metavar is not None:
             return p
-        return cls(param_decls=[p.name], type_descriptor=p.type_descriptor, required=p.required,
-                   default=p.default, callback=p.callback, nargs=p.nargs, metavar=p.name.upper(),
-                   expose_value=p.expose_value, is_eager=p.is_eager, envvar=p.envvar,
-                   show_default=p.show_default, show_choices=p.show_choices,
-                   show_envvar=p.show_envvar, help=p.help, hidden=p.hidden, min=p.min, max=p.max,
-                   rich_help_panel=p.rich_help_panel)
+        named = copy.copy(p)
+        named.__class__, named.metavar = cls, p.name.upper()
+        return named
 
 
 def _readable(params: list) -> list:

@@ -137,17 +137,6 @@ def user_groups(pairs: list) -> list[str]:
     return [keys[p.item.input_path] for p in pairs]
 
 
-def kept_label(sel) -> str:
-    """What the selection hands back: ``zero-shot`` or the chosen learner's family."""
-    return "zero-shot" if sel.winner == "zero-shot" else family(sel.chosen)
-
-
-def adapted_config(base: Config, sources: list[dict], sel, name: str) -> Config:
-    """The bundle's config: the base's bands and scalings, the user's sources, the chosen
-    learner as the generator, tiles overlapping by its context halo."""
-    return learner_config(user_config(base, sources, name), sel.fitted.generator())
-
-
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
           region: str | None = None, overwrite: bool = False,
           bands: dict | None = None, within_scene: bool = False, progress=None,
@@ -215,7 +204,7 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     user_pairs = load_user_pairs(user_config(base, sources, name))
     read()
     sel, note, groups = select_on_pairs(bundle, user_pairs, within_scene, budget_s, progress)
-    keep = kept_label(sel)
+    keep = "zero-shot" if sel.winner == "zero-shot" else family(sel.chosen)
     summary = card_summary(sel, user_pairs, keep, note, str(folder.name), groups)
     if keep == "zero-shot" and copy_zero_shot:
         # without the floor files of another sensor would get: the model is kept for what it
@@ -228,7 +217,7 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
             "baseline": {"linear": linear_coef(user_pairs, lin).tolist()},
             "inputs_seen": from_pairs(user_pairs)}  # how the pairs read: predict compares files to it
     save_bundle(dest, sel.fitted.module(bundle.in_channels, bundle.out_channels),
-                adapted_config(base, sources, sel, name), bundle.in_channels,
+                learner_config(user_config(base, sources, name), sel.fitted.generator()), bundle.in_channels,
                 bundle.out_channels, **info)
     summary["name"] = name_by_content(dest, name)
     return summary, sel

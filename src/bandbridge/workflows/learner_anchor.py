@@ -18,11 +18,6 @@ from bandbridge.config import Config, build_config
 from bandbridge.policy import WITHIN, one_group, percent
 
 
-def wants_learner_anchor(cfg: Config) -> bool:
-    """Whether the generator asks for the chosen learner (``learner: select``)."""
-    return cfg.model.generator.selects_learner
-
-
 def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
                        blind: str | None = None, choice: tuple[str, tuple[str, ...]] | None = None
                        ) -> tuple[Config, object, dict]:

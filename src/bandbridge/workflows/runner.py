@@ -286,7 +286,7 @@ def prepare_run(cfg: Config, run_dir: Path, ckpt_path: Path | None, init_from: s
             d["model"]["generator"]["learner"] = "linear"  # tensors are refitted, never loaded)
         init_weights(task(d, *channels), init_from, check_only=True)
     learner = record = None  # learner: select — the residual on top of the core's choice
-    if not resume and not cyclegan and learner_anchor.wants_learner_anchor(cfg):
+    if not resume and not cyclegan and cfg.model.generator.selects_learner:
         # the search is bounded by the run's own clock too: at most half of train.max_minutes
         budget = 60 * min(cfg.train.learner_minutes, cfg.train.max_minutes / 2 if cfg.train.max_minutes
                           else cfg.train.learner_minutes)

@@ -49,20 +49,11 @@ def error_features(x: np.ndarray, y: np.ndarray, linear: np.ndarray | None) -> n
                     ).astype(np.float32)
 
 
-def error_score(features: np.ndarray, coef: list[float]) -> np.ndarray:
-    """The uncalibrated score ``coef · features`` per pixel: ``(H, W)``."""
-    return np.tensordot(np.asarray(coef, np.float32), features, 1)
-
-
 def calibrated(features: np.ndarray, conf: dict) -> np.ndarray:
     """Expected absolute error (model values) of features ``(F, …)``: the score through the
     calibration's knots (piecewise linear, monotone, flat past the ends); shape ``(…)``."""
-    return np.interp(error_score(features, conf["coef"]), conf["knots"], conf["values"])
-
-
-def expected_error(x: np.ndarray, y: np.ndarray, linear: np.ndarray | None, conf: dict) -> np.ndarray:
-    """Expected absolute error per pixel of an output ``y``, model values ``(H, W)``."""
-    return calibrated(error_features(x, y, linear), conf).astype(np.float32)
+    score = np.tensordot(np.asarray(conf["coef"], np.float32), features, 1)  # coef · features per pixel
+    return np.interp(score, conf["knots"], conf["values"])
 
 
 def check_block(conf: dict, folder) -> None:
@@ -100,8 +91,8 @@ class ErrorRaster:
     moments: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # n, Σe, Σe² of valid pixels
 
     def __call__(self, x: np.ndarray, pred: np.ndarray) -> np.ndarray:
-        lin = self.spec.linear_baseline(x)
-        return expected_error(x, pred, lin, self.spec.confidence) * self.factor
+        features = error_features(x, pred, self.spec.linear_baseline(x))
+        return calibrated(features, self.spec.confidence).astype(np.float32) * self.factor
 
     def count(self, err: np.ndarray, valid: np.ndarray) -> None:
         """Add a written strip's valid pixels to the map's running mean and spread."""

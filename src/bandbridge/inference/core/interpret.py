@@ -107,7 +107,10 @@ def _by_role(look: Look, spec: ModelSpec) -> tuple[list[int] | None, str]:
         return None, ""
     if [r for r in look.roles if r != "alpha"] == ["gray"] and set(need) <= {"red", "green", "blue"}:
         g = look.roles.index("gray")
-        if not trained_on_gray(spec):  # colour it never lacked: refused unless --bands says so
+        # a model fed one band as several inputs in training (gray images as RGB, as rgb2thermal's TNO
+        # pairs) knows gray input; colour it never lacked is refused unless --bands says so
+        if not any(s.input.bands is not None and len(set(map(str, s.input.bands))) < len(s.input.bands)
+                   for s in spec.config.data.sources):
             why = f"{look.path}: one band, but {asked_name(spec)} takes {len(need)} ({', '.join(need)})"
             if folder := band_file_folder(look.path, need):  # one of several band files: their folder
                 raise BandChoiceError(f"{why}; {folder}")
@@ -119,13 +122,6 @@ def _by_role(look: Look, spec: ModelSpec) -> tuple[list[int] | None, str]:
     if all(r in look.roles for r in need):
         return [look.roles.index(r) for r in need], ""
     return None, ""
-
-
-def trained_on_gray(spec: ModelSpec) -> bool:
-    """Whether a training source of ``spec`` fed one band to several inputs (gray images as RGB,
-    as rgb2thermal's TNO pairs): such a model knows gray input."""
-    return any(s.input.bands is not None and len(set(map(str, s.input.bands))) < len(s.input.bands)
-               for s in spec.config.data.sources)
 
 
 def _model_selection(path, spec: ModelSpec) -> list[int] | None:
@@ -338,8 +334,6 @@ def unlike_pairs(look: Look, bands: list[int], s: Scaling, seen: dict | None, mo
         clause = (f"stored as {look.dtype} where {model}'s pairs were {'/'.join(types)}; read "
                   f"as {s.name} by a guess from the values — --scaling names what the file holds")
     return [clause] if clause else []
-
-
 
 
 def doubtful(look: Look, bands: list[int], names: list[str]) -> list[str]:

@@ -20,8 +20,7 @@ from rasterio.windows import Window
 
 from bandbridge.bands import INDICES, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.config import BandSel
-from bandbridge.data.reader import (STREAM_CACHE_BYTES, raster_info, read_decimated, read_raster,
-                                    return_large_buffers, select_bands)
+from bandbridge.data.reader import raster_info, read_decimated, read_raster, return_large_buffers, select_bands
 from bandbridge.errors import BandbridgeError
 from bandbridge.spec import ModelSpec
 from bandbridge.radiometry import guard_note, image_stats
@@ -31,10 +30,7 @@ from bandbridge.inference.core.tiling import (TilePlan, axis_weights, column_blo
                                               plan_tiles, weigh)
 from bandbridge.inference.core.outputs import opened
 from bandbridge.inference.core.writer import (block_span, encode, model_tag, output_profile, physical_note,
-                                              resolve_dtype, tag_bands, tag_units)
-
-
-GDAL_CACHE_BYTES = STREAM_CACHE_BYTES
+                                              resolve_dtype, stored_units, tag_bands, tag_units)
 
 
 @dataclass
@@ -76,10 +72,8 @@ def strip_bytes_per_px(spec: ModelSpec) -> float:
     input and its mask three times (the strip computed, the next one read ahead, the one the
     writer holds), one batch of stacked tiles, the float32 prediction three times (the
     accumulator, the rows handed to the writer, their encoding) and the encoding's two float32
-    temporaries and its integer result: 72 B for 3 bands in, 1 out. Measured on an 8192² raster
-    as the peak's rise over the resident size before the job, less the forward's own measure:
-    61, 62 and 50 B per strip pixel with OpenVINO bf16 tiles of 1792, 2176 and 2816, 66 with
-    OpenVINO fp32 at 1792; ``grow_tiles`` plans with this bound."""
+    temporaries and its integer result: 72 B for 3 bands in, 1 out, above the 50–66 B measured
+    with OpenVINO on an 8192² raster; ``grow_tiles`` plans with this bound."""
     ci, co = spec.in_channels, spec.out_channels * spec.scale ** 2
     return 3 * (4 * ci + 1) + 4 * ci + 3 * 4 * co + (2 * 4 + 1) * co
 
@@ -203,20 +197,18 @@ def _describe(r, spec: ModelSpec, src: Path, sel: BandSel, dtype: str, names: li
 
 def _stored_label(spec: ModelSpec, dtype: str) -> str:
     """The error raster's units in a phrase: "DN (8-bit)" where stored = physical, else "stored"."""
-    from bandbridge.inference.core.writer import stored_units
     scale, offset, units = stored_units(spec.target, dtype, True)
     return units if (scale, offset) == (1.0, 0.0) else "(stored values)"
 
 
 def write_strip(rasters, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,
                 valid: np.ndarray, append: bool, store: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                error_fn=None, index_pred: np.ndarray | None = None) -> None:
+                error_fn=None) -> None:
     """One window of a prediction: ``pred (Co, h, w)`` (after ``x (Ci, h, w)`` with ``append``)
-    stored by ``store(values, valid)``, and the extras: each index of ``x`` and the output
-    (``index_pred``, default ``pred``, in the input's model units), then the expected error."""
+    stored by ``store(values, valid)``, and the extras: each index of ``x`` and the output, then
+    the expected error."""
     stack = np.concatenate([x, pred]) if append else pred
-    nir = pred if index_pred is None else index_pred
-    rasters_extra = [fn(*[x[i] for i in idx], nir[0]) for fn, idx in index_fns.values()]
+    rasters_extra = [fn(*[x[i] for i in idx], pred[0]) for fn, idx in index_fns.values()]
     if error_fn is not None:
         rasters_extra.append(error_fn(x, pred))
         error_fn.count(rasters_extra[-1], valid)

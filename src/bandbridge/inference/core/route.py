@@ -26,10 +26,6 @@ def family_of(look: Look, scaling: str | None) -> str:
     return PHOTO if family == "8-bit imagery" and not look.georeferenced else family
 
 
-def is_routed(model: str) -> bool:
-    return str(model) in ZOO_ROUTES and not Path(str(model)).exists()
-
-
 def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
                 look: Look | None = None) -> tuple[Path, str | None]:
     """``(model folder, note)``: a routed name picks its model for ``src`` by the family of its
@@ -63,7 +59,7 @@ def floor_instead(folder: str | Path, dtype: str) -> tuple[Path, str] | None:
 
 def _routed(model: str, src: str | Path, ov: Overrides, look: Look | None) -> tuple[Path, str | None]:
     """:func:`route_model` before the floor: the model a routed name picks, or the one named."""
-    if not is_routed(model):
+    if str(model) not in ZOO_ROUTES or Path(str(model)).exists():  # a path, or a name with no route
         return resolve_model_folder(model), None
     look = look or look_at(src, ov.band_names)
     family = family_of(look, ov.scaling)

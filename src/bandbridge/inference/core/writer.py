@@ -16,7 +16,7 @@ from bandbridge.bands import get_scaling
 from bandbridge.config import BandSel
 from bandbridge.data.reference import RASTER_ERRORS
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import check_output_suffix, file_size_limit, size_limit_text, temp_beside
+from bandbridge.fileio import check_output_suffix, file_size_limit, sha256_file, size_limit_text, temp_beside
 from bandbridge.stretch import PERCENTILES, stretch
 
 DTYPES = ("auto", "float32", "uint16", "uint8")
@@ -106,11 +106,8 @@ def tag_units(dst, sels: list[BandSel], dtype: str, difference: bool = False) ->
 
 
 FAST_DEFLATE = {"zlevel": "1", "num_threads": "2"}  # ``creation`` for the outputs of the scene-fitted runs written
-# by strips (fill, sharpen): deflate at level 1, its blocks compressed on two threads beside the next strip's compute.
-# A 512-row strip of the fill's 10980² benchmark output (four uint16 bands and FILLED) took 0.39 CPU-s at the
-# default level 6 and 0.17 at 1, the same 9 MB; a 1024-row strip of the sharpener's (6 uint16 bands) 1.78 and 1.24,
-# 91 → 89 MB, and two threads took two such strips 10.9 → 9.0 s wall (benchmarks/fill_speed.py,
-# benchmarks/sharpen_speed.py --size 10980 at 559595d): the writer thread, not the compute, bounded the finish
+# by strips (fill, sharpen): deflate at level 1 on two threads, as the writer thread, not the compute, bounded their
+# finish (benchmarks/fill_speed.py, benchmarks/sharpen_speed.py: less CPU time, about the same size)
 
 def output_profile(crs, transform, height: int, width: int, count: int, dtype: str,
                    scale: int = 1, creation: dict[str, str] | None = None) -> dict:
@@ -202,9 +199,6 @@ def check_creation_options(creation: dict[str, str], cog: bool, dtypes: set[str]
 
 def open_output(path: Path, profile: dict):
     """``rasterio.open(path, "w", **profile)``, quiet when there is no georeference to keep."""
-    import warnings
-
-    from rasterio.errors import NotGeoreferencedWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         return rasterio.open(path, "w", **profile)
@@ -317,8 +311,6 @@ def model_tag(spec) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _weights_hash(folder: str) -> str:
-    import hashlib
-
     from bandbridge.spec import BUNDLE_META, ONNX_FILE, read_meta
     try:
         meta = read_meta(Path(folder) / BUNDLE_META)
@@ -328,7 +320,7 @@ def _weights_hash(folder: str) -> str:
         return str(meta["weights_sha256"])
     for name in ("generator.safetensors", ONNX_FILE):
         if (Path(folder) / name).is_file():
-            return hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest()
+            return sha256_file(Path(folder) / name)
     return "unknown"
 
 
@@ -358,9 +350,6 @@ def write_failure(out: Path, e: BaseException, what: str = "writing failed") -> 
 def verify_written(path: Path, final: Path | None = None) -> None:
     """Read a written raster back (its first and last row of every band) before it is renamed
     into place: a file cut short by a full disk that GDAL only logged is refused, not kept."""
-    import warnings
-
-    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.windows import Window
     try:
         with warnings.catch_warnings():  # a plain image has no georeference to speak of

@@ -112,11 +112,12 @@ def find_reference(src: Path, source: str, when: date | None, role: str, days: i
     if not usable:
         raise BandbridgeError(f"--reference {source}: no Item of {coll} with a {role} band over {src.name} "
                               f"within {days} days of {when}; widen the search or give a reference file")
-    best, asset = min(usable, key=lambda p: (_cloud(p[0]), abs((_date(p[0]) - when).days)))
-    cloud = _cloud(best)
-    note = (f"--reference {source}: Item {best.id} of {_date(best)} ({'cloud cover unknown' if cloud > 100 else f'{cloud:.0f} % cloud'}), "
-            f"the least cloudy of {len(usable)} within {days} days of {when}; reading its {asset[0]} asset")
-    found = _checked(source, best, lambda: Found(asset[1], _mask(best), _date(best), note,
+    best, asset = min(usable, key=lambda p: (cloud_cover(p[0]), abs((item_date(p[0]) - when).days)))
+    cloud = cloud_cover(best)
+    cover = "cloud cover unknown" if cloud > 100 else f"{cloud:.0f} % cloud"
+    note = (f"--reference {source}: Item {best.id} of {item_date(best)} ({cover}), the least cloudy of "
+            f"{len(usable)} within {days} days of {when}; reading its {asset[0]} asset")
+    found = _checked(source, best, lambda: Found(asset[1], (mask_asset(best) or (None, None))[1], item_date(best), note,
                                                  tuple(float(v) for v in best.bbox or (-180.0, -90.0, 180.0, 90.0))))
     _check_formats(source, best, (found.href, found.mask))
     return found
@@ -244,12 +245,13 @@ def _stac_text(href: str, flag: str) -> tuple[str, str]:
     return str(Path(href).absolute()), Path(href).read_text(errors="replace")
 
 
-def _date(item) -> date:
+def item_date(item) -> date:
+    """The Item's acquisition date."""
     dt = item.datetime or item.common_metadata.start_datetime
     return dt.date()
 
 
-def _cloud(item) -> float:
+def cloud_cover(item) -> float:
     """``eo:cloud_cover`` in per cent; an Item that does not say sorts last (1000)."""
     v = item.properties.get("eo:cloud_cover")
     try:
@@ -277,10 +279,6 @@ def _asset(item, role: str) -> tuple[str, str] | None:
     return None
 
 
-def _mask(item) -> str | None:
-    return next((_href(item, k) for k in MASKS if k in item.assets), None)
-
-
 def _href(item, key: str) -> str:
     """What GDAL opens of the Item's asset ``key``: its href by ``stac_io``'s one policy, refused in one
     line naming the Item, the asset and the href."""
@@ -288,17 +286,6 @@ def _href(item, key: str) -> str:
     href = item.assets[key].href
     return gdal_href(href, item.get_self_href(), f"STAC Item {item.get_self_href() or item.id}: asset '{key}' "
                                                  f"({href})")
-
-
-# What a fill's search reads of an Item (``inference/place/fill_stac.py``).
-def item_date(item) -> date:
-    """The Item's acquisition date."""
-    return _date(item)
-
-
-def cloud_cover(item) -> float:
-    """``eo:cloud_cover`` in per cent (1000 where the Item does not say)."""
-    return _cloud(item)
 
 
 def band_asset(item, name: str) -> tuple[str, str] | None:

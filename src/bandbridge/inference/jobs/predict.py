@@ -151,16 +151,10 @@ def _here(plan: PredictPlan, backend: str, precision: str, threads: int | None, 
                 + "".join(f"\n{p}" for p in stats.extra_outputs + items))
             for line in stats.notes:  # e.g. the never-worse guard faded the model toward its baseline
                 say(f"note: {job.src.name}: {line}")
-            rows.append(_row(job, stats, run))
+            rows.append({"file": str(job.src), "status": "ok", "seconds": stats.seconds, "mpix": stats.megapixels,
+                         "output": str(job.dst), "error": "", "backend": f"{run.name} {run.precision}",
+                         "tile": stats.tile, "tiles": stats.tiles})  # what ran it, on the tiles the plan said
     return rows
-
-
-def _row(job: Job, stats, run) -> dict:
-    """The summary row of an input predicted here: what ran it and on which tiles (what the plan
-    said it would: jobs/plan.PredictPlan.decided)."""
-    return {"file": str(job.src), "status": "ok", "seconds": stats.seconds, "mpix": stats.megapixels,
-            "output": str(job.dst), "error": "", "backend": f"{run.name} {run.precision}", "tile": stats.tile,
-            "tiles": stats.tiles}
 
 
 def summary_path(dest: Path, cluster: Cluster) -> Path:

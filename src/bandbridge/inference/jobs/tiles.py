@@ -24,11 +24,11 @@ from pathlib import Path
 
 from bandbridge import policy  # read at call time: tests set PROBE_MPIX
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.core.predictor import GDAL_CACHE_BYTES, forward_px, plan_file, strip_bytes_per_px
+from bandbridge.data.reader import STREAM_CACHE_BYTES
+from bandbridge.inference.core.predictor import forward_px, plan_file, strip_bytes_per_px
 from bandbridge.inference.core.tiling import TILE_CAP, smallest_tile, tile_bytes, tile_for_memory
 from bandbridge.policy import PEAK_BUDGET, PLAN_RESERVE
 from bandbridge.spec import ModelSpec
-
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def fit_memory(spec: ModelSpec, jobs: list, backend: str, bpp: float, held: floa
     def fit(peak: float, cap: int) -> int | None:
         # the tiles fill the plan less a reserve for what the estimate leaves out (measured:
         # OpenVINO fp32 and onnxruntime int8 peaked 3–5 % over it at 20000², benchmarks page)
-        room = peak - held - GDAL_CACHE_BYTES
+        room = peak - held - STREAM_CACHE_BYTES
         return tile_for_memory(inf.tile, overlap, spec.size_multiple, room - PLAN_RESERVE * peak, *args[2:], cap=cap)
 
     planned = min(budget, limit)
@@ -90,7 +90,7 @@ def fit_memory(spec: ModelSpec, jobs: list, backend: str, bpp: float, held: floa
         small = smallest_tile(overlap, spec.size_multiple)
         raise BandbridgeError(
             f"{jobs[0].src}: {spec.name} on {backend} needs about "
-            f"{(tile_bytes(small, *args) + held + GDAL_CACHE_BYTES) / (1 - PLAN_RESERVE) / 1e9:.2f} GB "
+            f"{(tile_bytes(small, *args) + held + STREAM_CACHE_BYTES) / (1 - PLAN_RESERVE) / 1e9:.2f} GB "
             f"even at {small}² tiles, and {who} may take {max(planned, held) / 1e9:.2f} GB "
             f"(half of what is available{cgroup}); free memory" + (", run fewer workers" if workers else "")
             + " or raise the limit")

@@ -1,15 +1,7 @@
 """Backends run a generator on a batch of tiles: ``(B, Ci, h, w)`` float32 model values →
 ``(B, Co, h·s, w·s)``. Numpy in, numpy out, so the predictor, its tiling, blending and writer are
-the same whichever runs the network.
-
-- ``torch``: the bundle's generator, fp32, or bf16 weights + channels_last.
-- ``onnx``: onnxruntime (all graph optimisations) on the bundle's ONNX graph; imports no torch
-  for an export folder. A torch bundle is exported once into the cache (``cache.py``).
-- ``openvino``: the OpenVINO CPU plugin on the same ONNX graph (``bandbridge[openvino]``); fp32,
-  or bf16 on CPUs whose plugin offers it (AMX / AVX512-BF16).
-- ``int8`` (onnx and openvino): the graph quantised after training (``quantize.py``).
-
-The ONNX graphs come from ``graphs.py``. Which backend a job gets — a named one, or with
+the same whichever runs the network: torch, onnxruntime or OpenVINO, on the ONNX graphs of
+``graphs.py`` (int8: ``quantize.py``). Which backend a job gets — a named one, or with
 ``auto`` the fastest candidate that passes the precision gate (``gate.py``), measured once per
 model and machine — is ``select.make_backend``'s decision; this module does not choose.
 """
@@ -119,16 +111,19 @@ def fuse_conv_bn(net):
     return net
 
 
-def _context_feed(x: np.ndarray, context: np.ndarray | None, width: int) -> np.ndarray:
-    """The context rows an ONNX graph takes: the given ones, else unknown place and sensor with
-    each tile's own statistics (as the torch generator does when it gets none)."""
-    if context is not None:
-        return np.asarray(context, np.float32)
-    ctx = np.tile(np.array([[np.nan, np.nan, np.nan, -1.0]], np.float32), (len(x), 1))
-    if width > 4:
+def _feed(x: np.ndarray, context: np.ndarray | None, width: int | None) -> dict[str, np.ndarray]:
+    """An ONNX graph's inputs: the tiles and, where it takes ``width`` context columns, the given
+    rows, else unknown place and sensor with each tile's own statistics (as the torch generator
+    does when it gets none)."""
+    feed = {"input": np.ascontiguousarray(x, np.float32)}
+    if width is not None and context is not None:
+        feed["context"] = np.asarray(context, np.float32)
+    elif width is not None:
+        ctx = np.tile(np.array([[np.nan, np.nan, np.nan, -1.0]], np.float32), (len(x), 1))
         valid = np.ones(x.shape[2:], bool)
-        ctx = np.concatenate([ctx, [image_stats(t, valid) for t in x]], 1)
-    return ctx.astype(np.float32)
+        feed["context"] = (np.concatenate([ctx, [image_stats(t, valid) for t in x]], 1) if width > 4 else ctx
+                           ).astype(np.float32)
+    return feed
 
 
 class OnnxBackend:
@@ -155,14 +150,10 @@ class OnnxBackend:
                 raise unreadable(path, e) from None
         self.session = load_graph(spec, precision, session)
         ctx = [i for i in self.session.get_inputs() if i.name == "context"]
-        self.takes_context = bool(ctx)
-        self.context_width = ctx[0].shape[1] if ctx and isinstance(ctx[0].shape[1], int) else 4
+        self.context_width = (ctx[0].shape[1] if isinstance(ctx[0].shape[1], int) else 4) if ctx else None
 
     def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        feed = {"input": np.ascontiguousarray(x, np.float32)}
-        if self.takes_context:
-            feed["context"] = _context_feed(x, context, self.context_width)
-        return self.session.run(["output"], feed)[0]
+        return self.session.run(["output"], _feed(x, context, self.context_width))[0]
 
 
 def openvino_bf16() -> bool:
@@ -199,9 +190,8 @@ class OpenVinoBackend:
                 raise unreadable(path, e) from None
         self.model = load_graph(spec, precision, read)
         names = [i.get_any_name() for i in self.model.inputs]
-        self.takes_context = "context" in names
         self.context_width = self.model.input("context").get_partial_shape()[1].get_length() \
-            if self.takes_context else 4
+            if "context" in names else None
         self.precision = precision
         self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": _threads(threads),
                        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
@@ -211,7 +201,7 @@ class OpenVinoBackend:
         if shape not in self.compiled:
             m = self.model.clone()
             m.reshape({"input": list(shape)} | ({"context": [shape[0], self.context_width]}
-                                                 if self.takes_context else {}))
+                                                 if self.context_width is not None else {}))
             try:
                 self.compiled[shape] = self.core.compile_model(m, "CPU", self.config).create_infer_request()
             except RuntimeError as e:  # OpenVINO's CPU plugin has no kernel for a node at this precision
@@ -226,11 +216,8 @@ class OpenVinoBackend:
         self.compiled.pop(tuple(shape), None)
 
     def __call__(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        feed = {"input": np.ascontiguousarray(x, np.float32)}
-        if self.takes_context:
-            feed["context"] = _context_feed(x, context, self.context_width)
-        req = self._request(tuple(x.shape))
-        return np.array(req.infer(feed)[0], copy=True)  # the request reuses its output buffer
+        req = self._request(tuple(x.shape))  # reuses its output buffer: copied
+        return np.array(req.infer(_feed(x, context, self.context_width))[0], copy=True)
 
 
 def check_choice(backend: str, precision: str) -> None:

@@ -20,12 +20,13 @@ import json
 import os
 import re
 import shutil
+from contextlib import suppress
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.fileio import atomic_write_bytes, normal_mode, sha256_file
+from bandbridge.fileio import atomic_write_bytes, normal_mode, sha256_file, temp_beside, temp_folder_beside
 from bandbridge.machine import cpu_flags
 from bandbridge.spec import BUNDLE_META
 
@@ -157,7 +158,6 @@ def _own_folder() -> Path:
         return _OWN[0]
     import atexit
     import tempfile
-    from bandbridge.fileio import temp_folder_beside
     try:
         d = temp_folder_beside(cache_dir() / "built", "artefacts")
     except OSError:
@@ -192,7 +192,6 @@ def _place(own: Path, path: Path, digest: str) -> None:
     """Copy what was built beside ``own`` (the file last) into ``path``'s folder, each through a
     temporary file renamed into place, then the stamp; the folder is made again where it was
     removed meanwhile (two tries). Raises OSError when the cache cannot hold it."""
-    from bandbridge.fileio import atomic_write_bytes, temp_beside
     files = sorted((f for f in own.parent.iterdir() if f.is_file() and f != own), key=lambda f: f.name) + [own]
     for attempt in (1, 2):
         try:
@@ -243,18 +242,14 @@ def entries() -> list[dict]:
     backend's forward memory and per model's built graphs, with sizes in bytes."""
     base = cache_dir(create=False)
     rows = []
-    for p in sorted((base / "choice").glob("*.json")) if (base / "choice").is_dir() else []:
-        rec = read_json(p) or {}
-        rows.append({"kind": "choice", "path": str(p), "model": rec.get("model", "?"),
-                     "choice": f"{rec.get('backend', '?')} {rec.get('precision', '?')}",
-                     "measured": rec.get("measured", "?"), "load": rec.get("load"),
-                     "provisional": rec.get("provisional"), "bytes": p.stat().st_size})
-    for p in sorted((base / "memory").glob("*.json")) if (base / "memory").is_dir() else []:
-        rec = read_json(p) or {}
-        rows.append({"kind": "memory", "path": str(p), "model": rec.get("model", "?"),
-                     "choice": f"{rec.get('backend', '?')} {rec.get('precision', '?')}: "
-                               f"{rec.get('bytes_per_px', '?')} B/px",
-                     "measured": rec.get("measured", "?"), "bytes": p.stat().st_size})
+    for kind in ("choice", "memory"):
+        for p in sorted((base / kind).glob("*.json")) if (base / kind).is_dir() else []:
+            rec = read_json(p) or {}
+            per_px = f": {rec.get('bytes_per_px', '?')} B/px" if kind == "memory" else ""
+            rows.append({"kind": kind, "path": str(p), "model": rec.get("model", "?"),
+                         "choice": f"{rec.get('backend', '?')} {rec.get('precision', '?')}{per_px}",
+                         "measured": rec.get("measured", "?"), "load": rec.get("load"),
+                         "provisional": rec.get("provisional"), "bytes": p.stat().st_size})
     for d in sorted((base / "onnx").glob("*")) if (base / "onnx").is_dir() else []:
         if not (d.is_dir() and re.fullmatch(_KEY, d.name)):  # not an entry of ours
             continue
@@ -274,6 +269,22 @@ OWN = {"choice": _RECORD, "verified": _RECORD, "memory": _RECORD,
        "stac": re.compile(rf"{_KEY}/(item\.json|[^/]+\.vrt)")}
 
 
+def _sweep(root: Path, pattern: re.Pattern, paths) -> tuple[int, int]:
+    """Remove each of ``paths`` (files before their folders) that is a file ``pattern`` names under
+    ``root`` or a folder left empty; links and other files stay: ``(bytes freed, files left)``."""
+    freed = left = 0
+    for f in paths:
+        if f.is_file() and not f.is_symlink() and pattern.fullmatch(f.relative_to(root).as_posix()):
+            freed += f.stat().st_size
+            f.unlink()
+        elif f.is_dir() and not f.is_symlink():
+            with suppress(OSError):
+                f.rmdir()  # only when emptied
+        else:
+            left += 1
+    return freed, left
+
+
 def clear() -> tuple[int, int, int]:
     """Empty the cache of what bandbridge wrote (choices, memory measures, graphs, checks, STAC VRTs); anything
     else in the folder stays. ``(entries removed, bytes freed, files left alone)``."""
@@ -282,24 +293,9 @@ def clear() -> tuple[int, int, int]:
     freed = left = 0
     for sub, pattern in OWN.items():
         root = base / sub
-        if not root.is_dir() or root.is_symlink():
-            continue
-        for f in sorted(root.rglob("*"), reverse=True):  # files first, then their folders
-            rel = f.relative_to(root).as_posix()
-            if f.is_file() and not f.is_symlink() and pattern.fullmatch(rel):
-                freed += f.stat().st_size
-                f.unlink()
-            elif f.is_dir() and not f.is_symlink():
-                try:
-                    f.rmdir()  # only when emptied
-                except OSError:
-                    pass
-            else:
-                left += 1
-        try:
-            root.rmdir()
-        except OSError:
-            pass
+        if root.is_dir() and not root.is_symlink():
+            f, n = _sweep(root, pattern, [*sorted(root.rglob("*"), reverse=True), root])
+            freed, left = freed + f, left + n
     return len(rows), freed, left
 
 
@@ -317,16 +313,6 @@ def forget(folder: Path) -> None:
         return
     for sub, pattern in OWN.items():
         root = base / sub
-        if not root.is_dir() or root.is_symlink():
-            continue
-        for f in sorted(root.glob(f"{key}*"), reverse=True):
-            for g in sorted(f.rglob("*"), reverse=True) if f.is_dir() and not f.is_symlink() else []:
-                if g.is_file() and not g.is_symlink() and pattern.fullmatch(g.relative_to(root).as_posix()):
-                    g.unlink()
-            if f.is_dir() and not f.is_symlink():
-                try:
-                    f.rmdir()
-                except OSError:
-                    pass
-            elif f.is_file() and not f.is_symlink() and pattern.fullmatch(f.relative_to(root).as_posix()):
-                f.unlink()
+        for f in sorted(root.glob(f"{key}*"), reverse=True) if root.is_dir() and not root.is_symlink() else []:
+            inside = sorted(f.rglob("*"), reverse=True) if f.is_dir() and not f.is_symlink() else []
+            _sweep(root, pattern, [*inside, f])

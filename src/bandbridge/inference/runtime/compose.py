@@ -113,8 +113,9 @@ def fallback_model(net: Fallback, args: tuple, names: list[str], axes: dict | No
     from onnx import helper
     x = args[0]
     own = names if net.passes_context else names[:1]
-    inner = onnx.compose.add_prefix(graph_of(net.model, args[:len(own)], own,
-                                             _axes(axes, own), in_channels, opset, tile), "m_")
+    own_axes = None if axes is None else {k: v for k, v in axes.items() if k in own or k == "output"}
+    inner = onnx.compose.add_prefix(graph_of(net.model, args[:len(own)], own, own_axes, in_channels, opset, tile),
+                                    "m_")
     head_names = ["input", "inner", *names[1:]]
     head_axes = None if axes is None else {**axes, "inner": axes.get("output", {})}
     buf = io.BytesIO()
@@ -143,10 +144,6 @@ def _joined(parts, names: list[str], links: dict[str, str] | None = None) -> tup
             nodes.append(nd)
         inits += list(m.graph.initializer)
     return nodes, inits
-
-
-def _axes(axes: dict | None, names: list[str]) -> dict | None:
-    return None if axes is None else {k: v for k, v in axes.items() if k in names or k == "output"}
 
 
 def agree(got: np.ndarray, ref: np.ndarray, net, what: str) -> None:
