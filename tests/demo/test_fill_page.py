@@ -36,7 +36,8 @@ def uploads(tmp_path_factory):
     """Each input as an upload lands, in a folder of its own under Gradio's upload folder: the two
     dates' four bands with their SCL as a fifth band (nearest onto 10 m), Sentinel-1 VV, VH (dB)
     at both dates, all named for their dates; a file outside the upload folder."""
-    from bandbridge.inference.place.fill_read import onto, read_layer, scl_cube
+    from bandbridge.inference.place.fill_read import read_layer
+    from bandbridge.inference.place.fill_rows import onto, scl_cube
     root = tmp_path_factory.mktemp("fillpage")
     up = root / "gradio"
     files = {}

@@ -34,7 +34,8 @@ def _geotiff(tmp_path, date: str, name: str, crs: str | None = None, shift: floa
              nodata: bool = False) -> str:
     """The date's four bands as a float32 GeoTIFF named for its date, its SCL beside it (on its own
     20 m grid); ``crs``: reprojected there; ``shift``: moved this many metres east."""
-    from bandbridge.inference.place.fill_read import scl_cube, onto, read_layer
+    from bandbridge.inference.place.fill_read import read_layer
+    from bandbridge.inference.place.fill_rows import onto, scl_cube
     lay = read_layer(f"{S10}@{date}", "")
     scl, g20 = scl_cube(SITE / S20, date, "")
     values, grid = lay.values, lay.grid

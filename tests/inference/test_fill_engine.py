@@ -307,7 +307,7 @@ def test_a_sar_cube_gives_its_step_nearest_the_nearest_later_date():
     step nearest that date, no flag needed; ``--sar-later`` pairs with ``--later`` in order. Headers
     only (the development data's WorldCereal site)."""
     from conftest import SHARED
-    from bandbridge.inference.place.fill import open_inputs
+    from bandbridge.inference.place.fill_inputs import open_inputs
     site = SHARED / "worldcereal" / "sample_00002806639B424A"
     s1 = site / "S1_GRD-ASCENDING_20m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"
     if not s1.exists():

@@ -323,18 +323,18 @@ def test_the_size_rule_states_what_this_machine_holds(monkeypatch, site, tmp_pat
     refused from its header before it is decoded, the figures of the rule in the line; the scene
     itself (576 px) fits."""
     from bandbridge.errors import BandbridgeError
-    from bandbridge.inference.place import fill_read
+    from bandbridge.inference.place import fill_read, fill_rows
     big = _tif(tmp_path / "bomb.png", np.zeros((1, 3000, 3000), np.uint8), crs=None)
-    monkeypatch.setattr(fill_read, "available_bytes", lambda: 50_000_000)
+    monkeypatch.setattr(fill_rows, "available_bytes", lambda: 50_000_000)
     decoded = []
-    monkeypatch.setattr(fill_read, "read_raster", lambda *a, **k: decoded.append(a) or pytest.fail("decoded"))
+    monkeypatch.setattr(fill_rows, "read_raster", lambda *a, **k: decoded.append(a) or pytest.fail("decoded"))
     with pytest.raises(BandbridgeError) as e:
-        fill_read.mask_on(big, fill_read.Grid(None, Affine.identity(), SIZE, SIZE), "--mask")
+        fill_read.read_layer(big, "--mask")
     said = str(e.value)
     assert said.startswith("--mask") and "3000×3000 px" in said and "50 GB" not in said, said
     assert "0.05 GB this machine has available now" in said and "1.79 MPix of 1 band(s)" in said, said
     assert not decoded
-    fill_read.check_fits(site[0], SIZE, SIZE, 4, "", free=50_000_000)  # no refusal
+    fill_rows.check_fits(site[0], SIZE, SIZE, 4, "", free=50_000_000)  # no refusal
 
 
 @pytest.mark.parametrize("case", ["reversed", "no-earlier", "sar-elsewhere", "earlier-elsewhere", "all-nodata",

@@ -125,7 +125,7 @@ def _read(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def test_as_many_dates_as_a_cube_gives():
-    from bandbridge.inference.place.fill import EARLIER_STEPS
+    from bandbridge.policy import EARLIER_STEPS
     from bandbridge.inference.place.fill_stac import STAC_DATES
     assert STAC_DATES == EARLIER_STEPS
 

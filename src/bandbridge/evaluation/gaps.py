@@ -25,7 +25,7 @@ import numpy as np
 
 from bandbridge.data.cube import step_fractions
 from bandbridge.evaluation.gaps_dates import day, interpolation, median_composite, read_series
-from bandbridge.evaluation.gaps_table import LATER
+from bandbridge.evaluation.gaps_table import LATER, STRATA
 from bandbridge.evaluation.gaps_fill import Case, fill_columns, mask_of
 from bandbridge.inference.place.fill_read import read_layer, sar_on
 from bandbridge.learners.fill_fit import composite, linear_maps
@@ -35,7 +35,6 @@ SAMPLES = ("sample_00002806639B424A", "sample_0000280849BAC91C")
 CLEAR = 0.95  # a date is clear when more than this share of its pixels is clear by SCL
 HIDE = (0.2, 0.8)  # the disc hides this share of the later date (uniform, seeded)
 REAL_EVERY = 4  # pairs that also get a real cloudy date's SCL mask laid over them
-STRATA = ((0, 15, "< 15 d"), (15, 30, "15–30 d"), (30, 10_000, "≥ 30 d"))
 COLUMNS = ("as-is", "linear", "median", "interp", "sar2optical", "fit-no-sar", "fit-sar", "fill", "fill-later")
 AREAS = ("cloud", "image")  # the field's two areas: the hidden pixels scored, and the whole image
 SEED = 70
@@ -100,16 +99,20 @@ def pairs(root: Path, sample: str) -> tuple[list[tuple[str, str, str, str]], lis
     the sample's cloudy dates (20–80 % not clear)."""
     s10, s20, s1 = sample_files(root, sample)
     fr = step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3])
-    clear = [(lab, t) for lab, t, f in fr if f > CLEAR]
-    cloudy = [lab for lab, _, f in fr if 0.2 <= 1 - f <= 0.8]
+    return with_sar(fr, s1), [lab for lab, _, f in fr if 0.2 <= 1 - f <= 0.8]
+
+
+def with_sar(fractions: list, s1: Path) -> list[tuple[str, str, str, str]]:
+    """The protocol's pairs of consecutive dates of ``fractions`` (``cube.step_fractions``) more than
+    :data:`CLEAR` clear, each with a step of the Sentinel-1 cube ``s1`` within :data:`SAR_DAYS` calendar days."""
     s1t = [(lab, t) for lab, t, f in step_fractions(str(s1), [0, 1]) if f > 0.99]
     s1_times = np.array([t for _, t in s1t], "datetime64[s]")
 
     def near(t) -> str | None:  # calendar days, as the issue's list counts them
         d = np.abs(s1_times.astype("datetime64[D]") - np.datetime64(t, "D")) / np.timedelta64(1, "D")
-        return s1t[int(d.argmin())][0] if d.min() <= SAR_DAYS else None
-    ok = [(lab, near(t)) for lab, t in clear if near(t)]
-    return [(a, b, sa, sb) for (a, sa), (b, sb) in zip(ok, ok[1:])], cloudy
+        return s1t[int(d.argmin())][0] if len(d) and d.min() <= SAR_DAYS else None
+    ok = [(lab, near(t)) for lab, t, f in fractions if f > CLEAR and near(t)]
+    return [(a, b, sa, sb) for (a, sa), (b, sb) in zip(ok, ok[1:])]
 
 
 def disc(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -243,10 +246,6 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
     number); the record."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
-
-    import torch
-
-    from bandbridge.realism import realism
     root = Path(data)
     cases = []
     for sample in samples:
@@ -260,8 +259,7 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
                 extra = [cloudy[int(rng.integers(len(cloudy)))]]
             cases += [(sample, i, pair, name, rng) for name in ("disc", *extra)]
     rows: list[Row] = []
-    images: dict[str, list] = {k: [] for k in COLUMNS}
-    reals, masks = [], []
+    images = []
     with tempfile.TemporaryDirectory(prefix="bandbridge-gaps-") as tmp:
         if workers > 1:
             pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
@@ -273,23 +271,34 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
                 rows.append(row)
                 say(f"{row.sample} {row.earlier} → {row.later} ({row.days} d, {row.mask}): " +
                     ", ".join(f"{k} {v:.4f}" for k, v in row.mae.items()) + f"; fill: {row.route}")
-                reals.append(torch.from_numpy(np.nan_to_num(y)))
-                masks.append(torch.from_numpy(score))
-                for k in COLUMNS:
-                    v = out.get(k)
-                    images[k].append(None if v is None else torch.from_numpy(
-                        np.nan_to_num(np.where(score, v, y[:v.shape[0]]))))
+                images += [(k, out[k], y, score) for k in COLUMNS if out.get(k) is not None]
         finally:
             if pool is not None:
                 pool.shutdown()
-    real = {}
-    for k, ims in images.items():
-        keep = [j for j, im in enumerate(ims) if im is not None]
-        if keep:
-            r = realism([ims[j] for j in keep], [reals[j][:ims[j].shape[0]] for j in keep], [masks[j] for j in keep])
-            real[k] = {"swd": r["swd"], "contrast": r["contrast"]}
+    real = realism_of(images, None)
     return {"rows": [r.__dict__ for r in rows], "summary": summarise(rows), "scores": summarise_scores(rows),
-            "realism": real}
+            "realism": {k: real[k] for k in COLUMNS if k in real}}
+
+
+def realism_of(images: list[tuple], cast=np.float32) -> dict:
+    """SWD and contrast of each column's filled pixels (the real elsewhere) from ``(key, filled, real, scored)``
+    (``cast``: the filled image's type; None: as it is), keyed by column, or ``{mask: {column: …}}`` where the
+    key is ``(mask, column)``."""
+    import torch
+
+    from bandbridge.realism import realism
+    out = {}
+    for k in dict.fromkeys(i[0] for i in images):
+        got = [(v, y[:v.shape[0]], m) for c, v, y, m in images if c == k]
+        ims = [torch.from_numpy(np.nan_to_num(np.where(m, v, y)).astype(cast or np.result_type(v, y)))
+               for v, y, m in got]
+        r = realism(ims, [torch.from_numpy(np.nan_to_num(y).astype(np.float32)) for _, y, _ in got],
+                    [torch.from_numpy(m) for _, _, m in got])
+        if isinstance(k, tuple):
+            out.setdefault(k[0], {})[k[1]] = {"swd": r["swd"], "contrast": r["contrast"]}
+        else:
+            out[k] = {"swd": r["swd"], "contrast": r["contrast"]}
+    return out
 
 
 def mean_scores(scores: list[dict]) -> dict:

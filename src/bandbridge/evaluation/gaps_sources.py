@@ -34,13 +34,14 @@ from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_
 
 from bandbridge.data.cube import step_fractions
 from bandbridge.data.grids import Grid
-from bandbridge.evaluation.gaps import (CLEAR, COLUMNS, SEED, date_columns, disc, field_scores, mean_scores,
-                                       sar2optical_rgb, save)
+from bandbridge.evaluation.gaps import (COLUMNS, SEED, date_columns, disc, field_scores, mean_scores, realism_of,
+                                       sar2optical_rgb, save, with_sar)
 from bandbridge.evaluation.gaps_dates import day, read_series
 from bandbridge.evaluation.gaps_fill import Case, fill_columns, mask_of, run, write
-from bandbridge.inference.place.fill_read import SNOW_SCL, read_layer, sar_on
+from bandbridge.inference.place.fill_read import read_layer, sar_on
+from bandbridge.inference.place.fill_rows import SNOW_SCL
 from bandbridge.learners.fill_fit import composite, linear_maps
-from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN, SAR_DAYS
+from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN
 
 TRIPLETS = "sar_sen12mscr_glfcr"
 GFMAP = "openeo_gfmap/site_s1_s2_2022_2023"
@@ -166,15 +167,7 @@ def gfmap_pairs(root: Path) -> list[tuple[str, str, str, str]]:
     :data:`~bandbridge.evaluation.gaps.CLEAR` clear by SCL, each with Sentinel-1 within
     :data:`~bandbridge.policy.SAR_DAYS` days (``gaps.pairs`` on the site's own files)."""
     s2, s1 = root / GFMAP / "cdse_sentinel2_l2a.nc", root / GFMAP / "cdse_sentinel1_grd.nc"
-    clear = [(lab, t) for lab, t, f in step_fractions(f"{s2}#scl", [1, 2]) if f > CLEAR]
-    s1t = [(lab, t) for lab, t, f in step_fractions(str(s1), [0, 1]) if f > 0.99]
-    times = np.array([t for _, t in s1t], "datetime64[s]")
-
-    def near(t) -> str | None:  # calendar days, as gaps.pairs counts them
-        dd = np.abs(times.astype("datetime64[D]") - np.datetime64(t, "D")) / np.timedelta64(1, "D")
-        return s1t[int(dd.argmin())][0] if len(dd) and dd.min() <= SAR_DAYS else None
-    ok = [(lab, near(t)) for lab, t in clear if near(t)]
-    return [(a, b, sa, sb) for (a, sa), (b, sb) in zip(ok, ok[1:])]
+    return with_sar(step_fractions(f"{s2}#scl", [1, 2]), s1)
 
 
 def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) -> tuple[list[dict], list[tuple]]:
@@ -216,25 +209,6 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
     return rows, images
 
 
-def _realism(images: list[tuple]) -> dict:
-    """SWD and contrast of each column's filled pixels (the real elsewhere), as ``gaps.run_gaps``;
-    keyed by each image's column, or ``{mask: {column: …}}`` where the key is ``(mask, column)``."""
-    import torch
-
-    from bandbridge.realism import realism
-    out = {}
-    for k in dict.fromkeys(i[0] for i in images):
-        got = [(v, y[:v.shape[0]], m) for c, v, y, m in images if c == k]
-        ims = [torch.from_numpy(np.nan_to_num(np.where(m, v, y)).astype(np.float32)) for v, y, m in got]
-        r = realism(ims, [torch.from_numpy(np.nan_to_num(y).astype(np.float32)) for _, y, _ in got],
-                    [torch.from_numpy(m) for _, _, m in got])
-        if isinstance(k, tuple):
-            out.setdefault(k[0], {})[k[1]] = {"swd": r["swd"], "contrast": r["contrast"]}
-        else:
-            out[k] = {"swd": r["swd"], "contrast": r["contrast"]}
-    return out
-
-
 def run_sources(data: str | Path, say: Callable[[str], None] = print, seed: int = SEED, discs: int = DISCS,
                 triplets: tuple[str, ...] | None = None, window: tuple[int, int, int] | None = None) -> dict:
     """Both sources scored (each skipped, with a line, where its folder is absent); the record.
@@ -257,7 +231,7 @@ def run_sources(data: str | Path, say: Callable[[str], None] = print, seed: int 
                         ", ".join(f"{k} {v:.4f}" for k, v in x["mae"].items()) + f"; {x['route']}")
             scores = {m: mean_scores([x["scores"] for x in rows if x["mask"] == m and "scores" in x])
                       for m in dict.fromkeys(x["mask"] for x in rows if "scores" in x)}
-            record["sen12mscr"] = {"rows": rows, "scores": scores, "realism": _realism(images) if images else {}}
+            record["sen12mscr"] = {"rows": rows, "scores": scores, "realism": realism_of(images) if images else {}}
         else:
             say(f"{root / TRIPLETS}: not found, SEN12MS-CR not scored")
         if (root / GFMAP).is_dir():
@@ -267,7 +241,7 @@ def run_sources(data: str | Path, say: Callable[[str], None] = print, seed: int 
                     ", ".join(f"{k} {v:.4f}" for k, v in x["mae"].items()) + f"; fill: {x['route']}")
             mean = {k: float(np.mean([x["mae"][k] for x in rows])) for k in COLUMNS if rows and k in rows[0]["mae"]}
             record["gfmap"] = {"rows": rows, "mean": mean, "scores": mean_scores([x["scores"] for x in rows]),
-                               "realism": _realism(images) if images else {}}
+                               "realism": realism_of(images) if images else {}}
         else:
             say(f"{root / GFMAP}: not found, openEO-gfmap's site not scored")
     return record

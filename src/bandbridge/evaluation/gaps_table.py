@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 LATER = "with a later clear date"  # the summaries' group of the pairs where fill-later is scored
+STRATA = ((0, 15, "< 15 d"), (15, 30, "15–30 d"), (30, 10_000, "≥ 30 d"))  # days apart
 
 NAMES = {"as-is": "earlier as is", "linear": "earlier, linear per band",
          "median": "median of the clear dates", "interp": "temporal interpolation",
@@ -58,30 +59,29 @@ def _cell(g: dict, k: str, ref: float | None) -> str:
     return f"{v:.4f}" + (f" ({(v / ref - 1) * 100:+.0f} %)" if ref and k in ("fit-sar", "fit-no-sar", "fill", "fill-later") else "")
 
 
-STRATA = ((0, 15, "< 15 d"), (15, 30, "15–30 d"), (30, 10_000, "≥ 30 d"))
+def _median_rows(rows: list[dict], kind: str):
+    """``(stratum, pairs, {column: median MAE})`` of one mask kind's ``rows``: all pairs, then each stratum."""
+    import numpy as np
+    sel = [r for r in rows if (r["mask"] == "disc") == (kind == "disc")]
+    for lo, hi, lab in ((0, 10_000, "all"), *STRATA):
+        if rs := [r for r in sel if lo <= r["days"] < hi]:
+            yield lab, len(rs), {k: float(np.median([r["mae"][k] for r in rs if k in r["mae"]])) for k in NAMES
+                                 if any(k in r["mae"] for r in rs)}
 
 
 def _medians(rows: list[dict]) -> list[str]:
     """The same columns as medians over pairs: a few pairs with large changes dominate a mean."""
-    import numpy as np
     out = ["## Medians over pairs", "", "| masks | pairs | n | " + " | ".join(NAMES.values()) + " |",
            "|---|---|---|" + "---|" * len(NAMES)]
     for kind in ("disc", "real SCL"):
-        sel = [r for r in rows if (r["mask"] == "disc") == (kind == "disc")]
-        for lo, hi, lab in ((0, 10_000, "all"), *STRATA):
-            rs = [r for r in sel if lo <= r["days"] < hi]
-            if rs:
-                med = {k: float(np.median([r["mae"][k] for r in rs if k in r["mae"]])) for k in NAMES
-                       if any(k in r["mae"] for r in rs)}
-                out.append(f"| {kind} | {lab} | {len(rs)} | " + " | ".join(_cell(med, k, med.get("linear"))
-                                                                         for k in NAMES) + " |")
+        out += [f"| {kind} | {lab} | {n} | " + " | ".join(_cell(med, k, med.get("linear")) for k in NAMES) + " |"
+                for lab, n, med in _median_rows(rows, kind)]
     return out + [""]
 
 
 def tables(record: dict) -> str:
     """The manual's part of the record (``docs/hooks/results.py``): one table, each mask kind's
     mean and median per stratum, the change against the linear map in brackets; realism below."""
-    import numpy as np
     plain = {k: v.replace("`", "") for k, v in NAMES.items()}
     lines = [f"*Measured by `{record['command']}`; every pair in `docs/results/gaps.md`. MAE in reflectance "
              "over the hidden pixels that are really clear (B02, B03, B04, B08; sar2optical makes RGB: B02–B04). "
@@ -91,14 +91,8 @@ def tables(record: dict) -> str:
         for name, g in groups.items():
             lines.append(f"| {kind}, mean | {name} | {g['pairs']} | " +
                          " | ".join(_cell(g, k, g.get("linear")) for k in NAMES) + " |")
-        sel = [r for r in record["rows"] if (r["mask"] == "disc") == (kind == "disc")]
-        for lo, hi, lab in ((0, 10_000, "all"), *STRATA):
-            rs = [r for r in sel if lo <= r["days"] < hi]
-            if rs:
-                med = {k: float(np.median([r["mae"][k] for r in rs if k in r["mae"]])) for k in NAMES
-                       if any(k in r["mae"] for r in rs)}
-                lines.append(f"| {kind}, median | {lab} | {len(rs)} | " +
-                             " | ".join(_cell(med, k, med.get("linear")) for k in NAMES) + " |")
+        lines += [f"| {kind}, median | {lab} | {n} | " + " | ".join(_cell(med, k, med.get("linear")) for k in NAMES)
+                  + " |" for lab, n, med in _median_rows(record["rows"], kind)]
     lines += ["", BASELINES, ""] + _field(record, plain, "####")
     if record.get("realism"):
         lines += ["", "Realism of the filled pixels, all pairs (SWD: lower is nearer the real; contrast: 1 is the "

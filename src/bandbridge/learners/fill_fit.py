@@ -26,21 +26,14 @@ ROUTES = {"fit": "the learner-selection core fitted on the clear part",
                           "one side is clear)",
           # fill --sar without --earlier (inference/place/fill.run_fill): the SAR fit, or nothing
           "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
-FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less
-# the context MLP: on the development sample's first three date pairs (00002806639B424A, seeded
-# discs, 2026-11-27) it was never chosen nor in the chosen blend, and the fit took half the time
-# without it (45–56 s against 77–126 s a pair on two busy cores) with the same held-out MAE
-ANCHOR = "linear"  # what the fit learns the change from: "linear" (the per-band map) or "base"
-PRODUCTS = False  # no pairwise products of the channels: with SAR at two dates there are ten
-# channels, 45 products; the trees find interactions themselves, and the fit took half the time
-# without them on the real cloudy date of docs/fill.md's figure (sample 00002806639B424A,
-# 2018-06-03: held-out MAE 0.01648 reflectance against 0.01640 with them, 31 s against 41 s)
+FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less the
+# context MLP: never chosen on the development sample's pairs, and the fit took half the time without it
+PRODUCTS = False  # no pairwise products of the channels (45 with SAR at two dates): the trees find
+# interactions themselves, the same held-out MAE in three quarters of the time
 FEED = (0.0, 4.0)  # the least range, in model values, the fit's bundle reads its design in (its input's minmax,
 # which clips to it: the fit sees the same, fed()); a scene's design reaching past it widens it (feed_of). Up
-# to 4, not 1: an earlier date far brighter than the scene's clear range (a cloud the scene classification calls
-# snow) must reach the per-band map unclipped (00002806639B424A 2018-09-23 -> 10-08, forced fit on a disc:
-# 0.0496 clipped at 1, 0.0377 at 4, as before the engine). Not wider where no value needs it: the trees are not
-# invariant to the map (FEED (-1, 2) moved the real cloudy date's fit 0.01657 -> 0.01673; at (0, 4) 0.01675)
+# to 4: an earlier date far brighter than the scene's clear range (a cloud SCL calls snow) must reach the
+# per-band map unclipped; no wider, as the trees are not invariant to the map
 
 
 def composite(earlier: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,11 +124,8 @@ def held_out(folds: list[Fold], e: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def feed_of(lo: float, hi: float) -> tuple[float, float]:
     """The range a scene's design is fed in: :data:`FEED`, widened to whole model values that hold
-    its lowest ``lo`` and highest ``hi`` value. A design clipped by its feed gives the per-band map a
-    constant where it reads the clipped base: a scene that is a bright cloud the scene
-    classification calls snow puts a dark earlier date at model values down to −4 (the scene's
-    units are its clear part's range), and clipped at 0 the gaps record's two such pairs scored
-    0.0553 and 0.0742 against 0.0173 and 0.0228 unclipped (5499abc, which brought the clip in)."""
+    its lowest ``lo`` and highest ``hi`` value (a clipped design gives the per-band map a constant where
+    it reads the clipped base)."""
     return (min(FEED[0], float(np.floor(lo))), max(FEED[1], float(np.ceil(hi))))
 
 
@@ -230,17 +220,15 @@ def _names(src: Source, extra: bool) -> str:
 
 def candidates(pixels_out: int) -> dict:
     """``select.choose``'s candidates and cost for a fit served on ``pixels_out`` pixels: from
-    :data:`~bandbridge.policy.EVERYWHERE_MPIX` on, only what serves fast on every backend (the
-    constant, the linear map, the context MLP; a cheaper one wins within the folds' noise), as
-    ``predict --reference``'s fit (``guided.EVERYWHERE``: trees took 36.8 s on 16.8 MPix where plain
-    predict took a fraction); else :data:`FIT_CANDIDATES`."""
+    :data:`~bandbridge.policy.EVERYWHERE_MPIX` on, only what serves fast on every backend
+    (``guided.EVERYWHERE``, a cheaper one winning within the folds' noise); else :data:`FIT_CANDIDATES`."""
     if pixels_out >= EVERYWHERE_MPIX * 1e6:
         return {"candidates": configured(EVERYWHERE, PRODUCTS), "cost": serve_us}
     return {"candidates": configured(FIT_CANDIDATES, PRODUCTS)}
 
 
-def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fit: bool = True,
-           force: str | None = None, pixels_out: int = 0, gap: np.ndarray | None = None) -> Decision:
+def decide(src: Source, seed: int = 0, force: str | None = None, pixels_out: int = 0,
+           gap: np.ndarray | None = None) -> Decision:
     """The route that held out best on ``src``'s clear part (see the module docstring);
     ``pixels_out``: the pixels the fit will fill (:func:`candidates`); with the pixels to fill
     ``gap (H, W)`` and ``src.region`` (``fill_regions.region_map``), a route per region of the gap."""
@@ -274,11 +262,9 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
     if between:  # no fit: its error on the held-out pixels is its error
         held["interpolated"] = v[:, 2 * c:3 * c]
         dec.mae["interpolated"] = _mae(held["interpolated"][tested], y_px[tested])
-    if allow_fit and n >= FILL_FIT_MIN:
-        has_dates = bool(src.channels["dates"] or between or sar_dates)
-        options = [False] if not has_dates or extra_dates is False else [True] if extra_dates else [False, True]
+    if n >= FILL_FIT_MIN:
         best = None
-        for extra in options:
+        for extra in [False, True] if src.channels["dates"] or between or sar_dates else [False]:
             fx = f if not extra else sample(read(True), src.learn, FILL_FIT_PIXELS, seed, PRODUCTS)[0]
             p = as_pixels(fx, target, rows, cols, src.shape, len(ch[extra]), n)
             with fit_threads():
@@ -292,7 +278,7 @@ def decide(src: Source, extra_dates: bool | None = None, seed: int = 0, allow_fi
         dec.fitted, dec.chosen, dec.oof, dec.channels = sel.fitted, sel.chosen, dict(sel.oof), ch[extra]
         dec.features = _names(src, extra)
     dec.route = force if force in dec.mae else min(dec.mae, key=dec.mae.get)
-    dec.why = _why(dec.route, dec.mae, n, allow_fit, getattr(src, "unit", "the scene's stored units"))
+    dec.why = _why(dec.route, dec.mae, n, getattr(src, "unit", "the scene's stored units"))
     _residuals(dec, getattr(src, "region", None), held, rows, cols, tested, y_px, gap, force)
     return dec
 
@@ -312,11 +298,8 @@ def _residuals(dec: Decision, codes, held: dict, rows, cols, tested, y_px, gap, 
 def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | None:
     """The gap from Sentinel-1 alone: the core fitted on the clear pixels, the scene's bands the
     target, where it holds out better than the clear part's median (a constant); None where it
-    does not, or under :data:`~bandbridge.policy.FILL_FIT_MIN` clear pixels, or without SAR.
-    On the WorldCereal protocol's 42 disc pairs it held out better than the median on 39 and scored
-    0.0288 reflectance there, against 0.0392 for the median and 0.0550 for the earlier date as it is
-    (``docs/results/fill_sar_alone.json``, ``python benchmarks/fill_sar_alone.py``) — better than
-    leaving a cloud."""
+    does not, or under :data:`~bandbridge.policy.FILL_FIT_MIN` clear pixels, or without SAR (better than
+    leaving a cloud: ``docs/results/fill_sar_alone.json``)."""
     n = int(src.clear_y.sum())
     if n < FILL_FIT_MIN or not src.channels["sar"]:
         return None
@@ -342,10 +325,10 @@ def _mae(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.abs(p - y)))
 
 
-def _why(route: str, mae: dict[str, float], n: int, allow_fit: bool, unit: str) -> str:
+def _why(route: str, mae: dict[str, float], n: int, unit: str) -> str:
     """The route's line: every figure on it a held-out MAE in ``unit`` (the values as read: ``Source.unit``)."""
     said = ", ".join(f"{k} {v:.4g}" for k, v in mae.items())
-    if "fit" not in mae and allow_fit:
+    if "fit" not in mae:
         return (f"{ROUTES[route]} ({n:,} clear pixels, under the {FILL_FIT_MIN:,} a fit needs; held-out MAE in {unit}: "
                 f"{said})")
     return f"{ROUTES[route]}: the lowest held-out MAE on the clear part, in {unit}: {said}"

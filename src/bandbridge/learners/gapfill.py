@@ -12,7 +12,7 @@ backscatter (dB) at both dates:
   the bands, local means and deviations) of the base, the other dates where the held-out check
   says they help, SAR now, SAR then and their difference (and SAR at the nearest later date with
   its change since now, where the check keeps the dates); the target is the change from the base
-  mapped per band (``y − (a·base + c) + ½`` in model values, ``fill_fit.ANCHOR``), so a learner that
+  mapped per band (``y − (a·base + c) + ½`` in model values), so a learner that
   learns nothing gives the per-band map, and a change larger than the model range (a cloud the
   scene classification called snow, a harvest) is not clipped;
 - **linear per band**: ``y_b ≈ a_b · base_b + c_b`` fitted on the clear pixels (the baseline a user

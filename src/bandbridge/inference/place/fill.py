@@ -26,8 +26,7 @@ from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, check_
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.engine import OVERLAP
 from bandbridge.inference.place.fill_finish import FILLED, OBSERVED
-from bandbridge.inference.place.fill_inputs import (EARLIER_STEPS, Inputs, check_sar_later, known_clear,  # noqa: F401
-                                                   open_inputs)
+from bandbridge.inference.place.fill_inputs import Inputs, check_sar_later, known_clear, open_inputs
 from bandbridge.inference.place.fill_rows import RowReader
 from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN
 
@@ -188,8 +187,7 @@ def _jobs(plan, gd, parts, work: Path) -> list:
     if sar_dec is not None:  # its pixels are few (no date clear there): its job is the window that holds them
         spec = _bundle(sar_dec, gd, inp.scene.layer.names, work / "sar",
                        {"route": "sar", "learner": sar_dec.chosen, "reads": [names[i] for i in sar_dec.channels]})
-        parts.sar_first, win = work / "sar_first.tif", bounds(holes, OVERLAP)
-        parts.sar_win = win
+        parts.sar_first, parts.sar_win = work / "sar_first.tif", (win := bounds(holes, OVERLAP))
         src = stacked(gd.stack.vrt, list(range(len(gd.stack.names))), gd.stack.names, work / "sar.vrt", g, win)
         jobs.append(job(spec, src, parts.sar_first, win[2:], plan.block.tile, f"the fill's fit ({spec.name})",
                         only=only_mask(holes, 0, g, work / "holes.tif", win=win)))
@@ -257,9 +255,8 @@ def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], 
     used = [d for d, u in zip(fitted.days, fitted.gd.used) if u]  # a date all snow left out is not in the tags
     said = tags(sc, [d for d in used if d is None or d > 0], [-d for d in used if d is not None and d < 0], run)
     said |= {"bandbridge_fill_mae_units": fitted.unit} if run.mae else {}
-    nan = float("nan")
-    bands = [BandTags(run.route, run.mae.get(run.route, nan), run.mae.get("as-is", nan), fitted.unit)
-             ] * len(sc.scene.layer.names)
+    bands = [BandTags(run.route, run.mae.get(run.route, float("nan")), run.mae.get("as-is", float("nan")),
+                      fitted.unit)] * len(sc.scene.layer.names)
     n = finish(sc, fitted.gd, fitted.parts, plan.output, said | plan.found_tags, req.overwrite, req.cog,
                FILL_EDGE_PX if plan.has_earlier else 0, bands)
     if n < run.filled:  # fill_finish codes FILLED only where a value was written
@@ -289,17 +286,18 @@ def sources(counts, dates: list[RowReader], days: list[int | None], interpolated
     return ", ".join(f"{what} {n / todo:.0%}" for what, n in parts if n)
 
 
+SAR_NAMES = {"sar": ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "VV change", "VH change"],
+             "sar_later": ["SAR later VV", "SAR later VH", "VV change since now", "VH change since now"],
+             "sar_dated": ["SAR at the base's date VV", "SAR at the base's date VH", "VV change to now",
+                           "VH change to now"]}  # the design's SAR channels by group (fill_fit.channels_of)
+
+
 def _channel_names(inp: Inputs, gd) -> list[str]:
-    c = len(inp.scene.layer.names)
-    names = [f"base {n}" for n in inp.scene.layer.names]
-    names += [f"date {i // c + 2} {inp.scene.layer.names[i % c]}" for i in range(len(gd.channels["dates"]))]
-    names += [f"interpolated {n}" for n in inp.scene.layer.names][:len(gd.channels["between"])]
-    names += ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "VV change", "VH change"][
-        :len(gd.channels["sar"])]
-    return names + ["SAR later VV", "SAR later VH", "VV change since now", "VH change since now"][
-        :len(gd.channels.get("sar_later", []))] + [
-        "SAR at the base's date VV", "SAR at the base's date VH", "VV change to now", "VH change to now"][
-        :len(gd.channels.get("sar_dated", []))]
+    bands = inp.scene.layer.names
+    names = [f"base {n}" for n in bands] + [f"date {i // len(bands) + 2} {bands[i % len(bands)]}"
+                                            for i in range(len(gd.channels["dates"]))]
+    names += [f"interpolated {n}" for n in bands][:len(gd.channels["between"])]
+    return names + [n for k, ns in SAR_NAMES.items() for n in ns[:len(gd.channels.get(k, []))]]
 
 
 def sar_said(sar: list) -> str:
@@ -318,16 +316,8 @@ def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[s
          "bandbridge_fill_later_days": ",".join(str(d) for d in after) or "none",
          "bandbridge_fill_sar": run.sar,
          "bandbridge_fill_band": f"FILLED: {OBSERVED} observed, {FILLED} filled, 0 no data"}
-    for k, v in run.mae.items():
-        t[f"bandbridge_fill_mae_{k.replace('-', '_')}"] = f"{v:.6g}"
-    if run.chosen:
-        t["bandbridge_fill_learner"] = f"{run.chosen} on {run.features}"
-    if run.sources:
-        t["bandbridge_fill_sources"] = run.sources
-    if run.sar_alone:
-        t["bandbridge_fill_sar_alone"] = run.sar_alone
-    if run.regions:
-        t["bandbridge_fill_regions"] = run.regions
-    if run.backend:
-        t["bandbridge_fill_engine"] = f"{run.backend}, {run.tiles} tile(s) of {run.tile}²"
-    return t
+    t |= {f"bandbridge_fill_mae_{k.replace('-', '_')}": f"{v:.6g}" for k, v in run.mae.items()}
+    said = (("learner", run.chosen and f"{run.chosen} on {run.features}"), ("sources", run.sources),
+            ("sar_alone", run.sar_alone), ("regions", run.regions),
+            ("engine", run.backend and f"{run.backend}, {run.tiles} tile(s) of {run.tile}²"))
+    return t | {f"bandbridge_fill_{k}": v for k, v in said if v}

@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-from affine import Affine
 from rasterio.transform import array_bounds
 from rasterio.warp import transform_bounds
 
@@ -25,8 +24,8 @@ from bandbridge.data.grids import Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_size
-from bandbridge.inference.place.fill_read import (MASKS, STORED, holds_nothing, mask_beside, no_cloud_mask,
-                                                 not_covering, unplaced)
+from bandbridge.inference.place.fill_read import holds_nothing, no_cloud_mask, not_covering, vv_vh
+from bandbridge.inference.place.fill_rows import MASKS, STORED, header, mask_beside, subject, unplaced
 from bandbridge.inference.runtime.memory import available_bytes, resident_bytes
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what fill writes: the scene's bands in its own type and
@@ -80,13 +79,9 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
                        *(("--sar-later", x) for x in sar_later)):
         if item:
             sn, sg = _head(item, flag)
-            roles = [band_role(n) for n in sn]
-            if "vv" not in roles or "vh" not in roles:
-                raise BandbridgeError(f"{flag} {item}: no VV and VH bands (it has {sn}); give a Sentinel-1 GRD file "
-                                      "with both polarisations")
+            bands = vv_vh(sn, f"{flag} {item}")
             _placed(f"{flag} {item}", sg, g, scene, "give the SAR of the same place")
-            _holds(item, flag, [roles.index("vv"), roles.index("vh")], "give a Sentinel-1 file that holds data",
-                   zero=False)
+            _holds(item, flag, bands, "give a Sentinel-1 file that holds data", zero=False)
 
 
 def check_named(named: list[tuple[str, str | None]]) -> None:
@@ -100,23 +95,19 @@ def check_named(named: list[tuple[str, str | None]]) -> None:
 def _head(item: str, flag: str) -> tuple[list[str], Grid]:
     """``item``'s band names and grid from its header (a cube reference without ``@DATE``: its grid);
     a folder that is not one of band files refused as a folder (a mask is never one)."""
-    what = f"{flag}{' ' if flag else ''}{item}"
+    what = subject(flag, item)
     folder = Path(item).is_dir() and not is_cube(item)
     if folder and flag == "--mask":
         raise BandbridgeError(f"{what}: a folder, not a mask; give the gap as one single-band raster file "
                               "(nonzero: fill)")
-    try:
-        info = raster_info(item)
-    except BandbridgeError as e:
-        raise BandbridgeError(f"{flag}{' ' if flag else ''}{e}") from None
+    info, grid = header(item, flag)
     if folder and all(band_role(n) == "other" for n in info.bands):  # read as a band folder of other files
         files = sorted(p.name for p in Path(item).iterdir() if p.suffix.lower() in (".tif", ".tiff"))
         some = ", ".join(files[:3]) + (", …" if len(files) > 3 else "")
         raise BandbridgeError(f"{what}: a folder, and its files ({some}) are not band files (B02.tif, VV.tif…); "
                               f"give the raster file itself (e.g. {Path(item) / files[0]}), or a folder of one file "
                               "per band")
-    tr = info.transform if info.transform is not None else Affine.identity()
-    return list(info.bands), Grid(info.crs, tr, info.height, info.width)
+    return list(info.bands), grid
 
 
 def _unmatched(scene: str, names: list[str], flag: str, item: str, other: list[str]) -> BandbridgeError:
@@ -158,13 +149,13 @@ def _holds(item: str, flag: str, bands: list[int], fix: str, zero: bool = True) 
     r = read_raster(item, STORED, bands)
     v = np.where(r.mask, r.data, np.nan)
     if not (np.isfinite(v).all(0) & (zero | (v != 0).all(0))).any():
-        raise holds_nothing(f"{flag}{' ' if flag else ''}{item}", fix)
+        raise holds_nothing(subject(flag, item), fix)
 
 
 def _mask_of(item: str, flag: str, names: list[str], grid: Grid, earlier: bool) -> None:
     """Refuse ``item`` with no cloud mask (a band in it, a cube reference's ``#scl``, a file
     beside it), or whose mask found beside it or named by ``#scl=`` lies elsewhere."""
-    what = f"{flag}{' ' if flag else ''}{item}"
+    what = subject(flag, item)
     if any(n.upper() in MASKS for n in names):
         return
     if is_cube(item) and parse_ref(item).scl is not None:

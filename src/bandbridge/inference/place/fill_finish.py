@@ -103,18 +103,13 @@ class Parts:
     sar_win: tuple[int, int, int, int] | None = None  # the scene's window ``sar_first`` covers (row, col, h, w)
 
 
-def _rows(path: Path, a: int, b: int, w: int) -> np.ndarray:
-    import rasterio
-    with rasterio.open(path) as s:
-        return s.read(window=Window(0, a, w, b - a)).astype(np.float32)
-
-
-def _window_rows(path: Path, a: int, b: int, w: int, win: tuple[int, int, int, int] | None) -> np.ndarray:
+def _rows(path: Path, a: int, b: int, w: int, win: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Rows ``[a, b)`` of the scene from ``path``, which covers its window ``win`` (all of it for
     None): NaN outside it."""
-    if win is None:
-        return _rows(path, a, b, w)
     import rasterio
+    if win is None:
+        with rasterio.open(path) as s:
+            return s.read(window=Window(0, a, w, b - a)).astype(np.float32)
     r0, c0, h, ww = win
     with rasterio.open(path) as s:
         out = np.full((s.count, b - a, w), np.nan, np.float32)
@@ -218,7 +213,7 @@ def _loader(sc: Scan, gd: Guides, p: Parts, edge_px: float):
         filled = _put(y, values[:, cut] if values is not None else None, todo)
         hole = holes[a:b]
         if p.sar_first is not None and hole.any():
-            filled |= _put(y, p.sar.units.to_stored(_window_rows(p.sar_first, a, b, w, p.sar_win)), hole)
+            filled |= _put(y, p.sar.units.to_stored(_rows(p.sar_first, a, b, w, p.sar_win)), hole)
         return y, filled
     return load
 

@@ -1,35 +1,163 @@
-"""The inputs of ``bandbridge fill`` read by rows of the scene's grid, never whole: each file's
-header opened once (its grid, bands, date and where its cloud mask is: an ``SCL``/``QA_PIXEL``
-band in it, a cube reference's ``#scl``, or a file beside it, as ``fill_read.read_layer`` finds
-them), then any strip of rows read onto the scene's grid — the same window where the grids agree;
-values of a GDAL file (or band folder) in the scene's CRS on another pixel size or origin through the
-VRT source the fill's stack names it by (:func:`placed`: GDAL's bilinear, a pixel whose kernel touches
-no data left out), in another CRS through GDAL's warped VRT of it (:func:`warped_text`, bilinear), so
-the flags made from these reads and the stack's values agree; else (a cube's step, ``.npy``, masks)
-the window that covers the strip, reprojected by GDAL (``fill_read.onto``). Stored units, NaN where
-not valid.
+"""The inputs of ``bandbridge fill`` read by rows of the scene's grid, never whole: each file's header opened
+once (:func:`open_rows`: its grid, bands, date and cloud mask, an ``SCL``/``QA_PIXEL`` band in it, a cube
+reference's ``#scl`` or a file beside it), then any strip read onto the scene's grid — the same window where the
+grids agree; a GDAL file on another grid through the VRT source the fill's stack names it by (:func:`placed`,
+:func:`warped_text`: GDAL's bilinear), so that the flags and the stack agree; else (a cube's step, ``.npy``,
+masks) the window covering the strip, reprojected by GDAL (:func:`onto`). Stored units, NaN where not valid.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 from affine import Affine
+from rasterio.transform import array_bounds
 
-from bandbridge.bands import clear
-from bandbridge.data.cube_ref import is_cube, parse_ref
+from bandbridge.bands import Scaling, clear
+from bandbridge.data.cube_ref import CubeRef, is_cube, parse_ref
 from bandbridge.data.formats import band_files
 from bandbridge.data.grids import PIXELS_CRS, Grid
 from bandbridge.data.reader import raster_info, read_raster
+from bandbridge.data.reference import file_date, parse_date
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.place.fill_read import MASKS, SNOW_SCL, STORED, Layer, date_of, mask_beside, onto, scl_cube
-from bandbridge.policy import FILL_RESAMPLING, WARP_BLOCK
+from bandbridge.fileio import check_size
+from bandbridge.inference.runtime.memory import available_bytes
+from bandbridge.policy import FILL_READ_SHARE, FILL_RESAMPLING, WARP_BLOCK
 
 Window = tuple[int, int, int, int]  # row, column, height, width
 MARGIN = 2  # source pixels read past a strip's footprint (bilinear reads a neighbour)
 KNOWN_CLEAR = "#clear"  # after a date's path (-e FILE#clear): known clear, no cloud mask needed (its mask kind)
+STORED = Scaling("stored", 0.0, 1.0, units="stored")  # the file's own values, unscaled
+MASKS = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}  # band name → bands.clear's kind
+SNOW_SCL = 11  # the Sentinel-2 scene class "snow or ice" (bands.CLEAR_SCL counts it clear)
+READ_BYTES_PER_BAND, READ_BYTES_PER_PX = 12, 2  # a pixel read whole: each band as read, with NaN and on the
+# scene's grid (float32 three times), the valid and cloud masks (the allocations counted, not measured)
+
+
+@dataclass
+class Layer:
+    """One file on its own grid: ``values (C, H, W)`` stored units (NaN where not valid),
+    ``names`` its data bands, ``clear (H, W)`` where its mask says clear (None: no mask found),
+    ``masked_by`` what said so."""
+
+    values: np.ndarray
+    names: list[str]
+    grid: Grid
+    when: date | None
+    path: str
+    dtype: str
+    clear: np.ndarray | None = None
+    masked_by: str = ""
+    nodata: float | None = None
+    snow: np.ndarray | None = None  # (H, W) where SCL says snow (None: no SCL)
+
+    @property
+    def valid(self) -> np.ndarray:
+        return np.isfinite(self.values).all(0)
+
+
+def subject(flag: str, item: str) -> str:
+    """``item`` as a refusal names it: after its flag, if any."""
+    return f"{flag} {item}" if flag else item
+
+
+def header(item: str, flag: str) -> tuple[object, Grid]:
+    """``item``'s header (``data/reader.raster_info``; its refusal naming ``flag``) and its grid."""
+    try:
+        info = raster_info(item)
+    except BandbridgeError as e:
+        raise BandbridgeError(subject(flag, str(e))) from None
+    return info, Grid(info.crs, info.transform if info.transform is not None else Affine.identity(), info.height,
+                      info.width)
+
+
+def check_fits(item: str, width: int, height: int, bands: int, flag: str, free: int | None = None) -> None:
+    """Refuse from its header (``width`` × ``height`` px, ``bands``), before it is read, a file
+    this machine cannot hold whole: more pixels than :data:`FILL_READ_SHARE` of the memory available
+    (``free`` bytes, default now) holds at :data:`READ_BYTES_PER_BAND` a band."""
+    free = available_bytes() if free is None else free
+    if free is None:
+        return
+    per_px = READ_BYTES_PER_BAND * max(bands, 1) + READ_BYTES_PER_PX
+    most = FILL_READ_SHARE * free / per_px
+    check_size(subject(flag, item), width, height, most,
+               f"fill reads it whole, {bands} band(s) at {per_px} bytes a pixel, about "
+               f"{width * height * per_px / 1e9:.3g} GB, and takes a file up to {FILL_READ_SHARE:.0%} of the "
+               f"{free / 1e9:.3g} GB this machine has available now (about {most / 1e6:.3g} MPix of {bands} band(s))",
+               "crop it to the scene's footprint (gdal_translate -projwin) or free memory")
+
+
+def date_of(item: str) -> date | None:
+    """``item``'s date: a cube reference's ``@DATE``, else its tags or name (``reference.file_date``)."""
+    if is_cube(item):
+        ref = parse_ref(item)
+        return parse_date(ref.date or "")
+    import rasterio
+    try:
+        with rasterio.open(item) as src:
+            tags = src.tags()
+    except Exception:  # noqa: BLE001 - a band folder: its name may still say the date
+        tags = {}
+    return file_date(item, tags)
+
+
+def mask_beside(item: str) -> tuple[Path, str] | None:
+    """The cloud mask ``fill`` takes from beside a raster file: the first ``.tif`` in its folder
+    whose name holds ``SCL`` or ``QA_PIXEL``, and its kind (``bands.clear``'s); None for a cube
+    reference, a folder, or a file without one."""
+    if is_cube(item) or not Path(item).is_file():
+        return None
+    for q in sorted(Path(item).parent.iterdir()):
+        kind = next((k for n, k in MASKS.items() if n in q.name.upper()), None)
+        if kind and q != Path(item) and q.suffix.lower() in (".tif", ".tiff"):
+            return q, kind
+    return None
+
+
+def scl_cube(p: Path, when: str | None, flag: str) -> tuple[np.ndarray, Grid]:
+    """The ``SCL`` variable of a companion cube at ``when``, undecoded (a class band: its fill
+    must not become a float NaN), ``(h, w)`` float32, and its grid."""
+    from bandbridge.data.cube_dataset import cube_info, open_cube, step_index, time_dim
+    ds = open_cube(p, raw=True)
+    if "SCL" not in ds.data_vars:
+        raise BandbridgeError(f"{subject(flag, str(p))}: no SCL variable; name the cube that holds the "
+                              "scene classification after #scl=")
+    t = time_dim(ds)
+    info = cube_info(str(p))
+    check_fits(f"{p}#SCL", info.width, info.height, 1, flag)
+    da = ds["SCL"].isel({t: step_index(ds, CubeRef(p, when))}) if t else ds["SCL"]
+    return np.asarray(da.values, np.float32), Grid(info.crs, info.transform, info.height, info.width)
+
+
+def onto(values: np.ndarray, src: Grid, dst: Grid, nearest: bool = False, what: str = "a layer") -> np.ndarray:
+    """``values (C, h, w)`` (NaN: no data) on ``src`` reprojected onto ``dst`` → ``(C, H, W)``,
+    bilinear (``nearest`` for classes and masks); NaN where ``src`` has nothing (:func:`unplaced`: refused)."""
+    from rasterio.warp import Resampling, reproject
+    if (bad := unplaced(what, src, dst)) is not None:
+        raise bad
+    out = np.full((values.shape[0], dst.height, dst.width), np.nan, np.float32)
+    reproject(values.astype(np.float32), out, src_transform=src.transform, dst_transform=dst.transform,
+              src_crs=src.crs or PIXELS_CRS, dst_crs=dst.crs or PIXELS_CRS, src_nodata=np.nan, dst_nodata=np.nan,
+              resampling=Resampling.nearest if nearest else Resampling.bilinear)
+    return out
+
+
+def unplaced(what: str, src: Grid, dst: Grid) -> BandbridgeError | None:
+    """The refusal of ``what`` on ``src`` where it or the scene (``dst``) has no georeference and the other has
+    (a CRS without a geotransform has none: its pixels would be metres at the CRS's origin)."""
+    if (src.crs is None or src.transform == Affine.identity()) == (dst.crs is None):
+        return None
+    if dst.crs is None:
+        return BandbridgeError(f"{what}: georeferenced ({src.crs}) but the scene has no georeference, so where it "
+                               "lies on the scene is unknown; give the scene as a GeoTIFF with its CRS")
+    w, s, e, n = array_bounds(dst.height, dst.width, dst.transform)
+    why = "a CRS but no geotransform" if src.crs else "no CRS: a PNG, JPEG or plain TIFF"
+    return BandbridgeError(f"{what}: has no georeference ({why}), so where it lies on the scene is unknown; give it "
+                           f"the scene's (gdal_translate -a_srs {dst.crs} -a_ullr {w:.10g} {n:.10g} {e:.10g} {s:.10g} IN "
+                           f"OUT.tif, if it covers the scene's {dst.width}×{dst.height} px)")
 
 
 @dataclass
@@ -101,11 +229,7 @@ def open_rows(item: str, flag: str, find_mask: bool = True, known_clear: bool = 
     if is_cube(item):
         ref = parse_ref(item)
         scl, item = ref.scl, str(replace(ref, scl=None))
-    try:
-        info = raster_info(item)
-    except BandbridgeError as e:
-        raise BandbridgeError(f"{flag}{' ' if flag else ''}{e}") from None
-    grid = Grid(info.crs, info.transform if info.transform is not None else Affine.identity(), info.height, info.width)
+    info, grid = header(item, flag)
     names = list(info.bands)
     inside = [i for i, n in enumerate(names) if n.upper() in MASKS]
     data = [i for i in range(len(names)) if i not in inside]
@@ -125,6 +249,17 @@ def open_rows(item: str, flag: str, find_mask: bool = True, known_clear: bool = 
         q, kind = beside
         r.mask_file, r.mask_kind, layer.masked_by = open_rows(str(q), flag, False), kind, q.name
     return r
+
+
+def covering(src: Grid, bounds: tuple[float, float, float, float]) -> tuple[Window | None, float]:
+    """The window of ``src`` (row, column, height, width) over ``bounds`` (in its CRS) and :data:`MARGIN`
+    pixels round them, within ``src`` (None where they do not meet), and the bounds' area in its pixels."""
+    from rasterio.windows import from_bounds
+    w = from_bounds(*bounds, transform=src.transform)
+    r0, c0 = max(int(np.floor(w.row_off)) - MARGIN, 0), max(int(np.floor(w.col_off)) - MARGIN, 0)
+    r1 = min(int(np.ceil(w.row_off + w.height)) + MARGIN, src.height)
+    c1 = min(int(np.ceil(w.col_off + w.width)) + MARGIN, src.width)
+    return ((r0, c0, r1 - r0, c1 - c0) if r1 > r0 and c1 > c0 else None), float(w.width * w.height)
 
 
 def part(grid: Grid, win: Window) -> Grid:
@@ -227,7 +362,7 @@ def _placed_or_said(item: str, flag: str, src: Grid, dst: Grid, want: Window, ba
     try:
         return placed(item, src, dst, want, bands)
     except RasterioError as e:
-        raise BandbridgeError(f"{flag}{' ' if flag else ''}{item}: cannot read it ({e}); check the file") from None
+        raise BandbridgeError(f"{subject(flag, item)}: cannot read it ({e}); check the file") from None
 
 
 def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: list[int], nearest: bool) -> np.ndarray:
@@ -239,24 +374,18 @@ def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: lis
         return v
     else:  # the source window over the strip's footprint, then GDAL's warp onto it
         from rasterio.warp import transform_bounds
-        from rasterio.windows import from_bounds
         left, top = strip.transform @ (0, 0)
         right, bottom = strip.transform @ (strip.width, strip.height)
         bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
         if (src.crs or PIXELS_CRS) != (dst.crs or PIXELS_CRS):
             bounds = transform_bounds(dst.crs or PIXELS_CRS, src.crs or PIXELS_CRS, *bounds)
-        w = from_bounds(*bounds, transform=src.transform)
-        r0, c0 = int(np.floor(w.row_off)) - MARGIN, int(np.floor(w.col_off)) - MARGIN
-        r1 = int(np.ceil(w.row_off + w.height)) + MARGIN
-        c1 = int(np.ceil(w.col_off + w.width)) + MARGIN
-        r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(max(r1, 0), src.height), min(max(c1, 0), src.width)
-        if r1 <= r0 or c1 <= c0:
+        win = covering(src, bounds)[0]
+        if win is None:
             return np.full((len(bands), want[2], want[3]), np.nan, np.float32)
-        win = (r0, c0, r1 - r0, c1 - c0)
     try:
         r = read_raster(item, STORED, bands, window=win)
     except BandbridgeError as e:
-        raise BandbridgeError(f"{flag}{' ' if flag else ''}{e}") from None
+        raise BandbridgeError(subject(flag, str(e))) from None
     v = r.data.astype(np.float32, copy=False)
     v[:, ~r.mask] = np.nan
     if same_grid(src, dst):

@@ -30,8 +30,7 @@ from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.interop.stac_search import (band_asset, cloud_cover, is_search, item_date, mask_asset,
                                                       search_items)
-from bandbridge.inference.place.fill_read import MASKS
-from bandbridge.inference.place.fill_rows import MARGIN, open_rows
+from bandbridge.inference.place.fill_rows import MASKS, covering, date_of, open_rows
 from bandbridge.policy import STAC_CLEAR_MIN, STAC_DATES, STAC_DAYS, STAC_SAR_DAYS  # policy's table: what set each
 
 SAR_COLLECTION = "sentinel-1-grd"  # Earth Search's; name another (stac:sentinel-1-rtc, URL#COLLECTION) where it has one
@@ -196,7 +195,6 @@ def _lacks(it, names: list[str]) -> list[str]:
 
 
 def _nearest_earlier(items: list[str]) -> date | None:
-    from bandbridge.inference.place.fill_read import date_of
     dates = [d for x in items if (d := date_of(x)) is not None]
     return max(dates, default=None)
 
@@ -246,19 +244,12 @@ def _opened(href: str, source: str, flag: str, it):
 
 
 def _window(sc: _Scene, g: Grid) -> tuple[tuple[int, int, int, int] | None, float]:
-    """``(column, row, width, height)`` of a raster on ``g`` over the scene's footprint and
-    :data:`MARGIN` pixels around it, within the raster (None where they do not meet), and the
-    footprint's area in its pixels."""
+    """``fill_rows.covering`` of the scene's footprint on a raster on ``g``: its window (row, column, height,
+    width; None where they do not meet) and the footprint's area in its pixels."""
     from rasterio.transform import array_bounds
     from rasterio.warp import transform_bounds
-    from rasterio.windows import from_bounds
     s = sc.grid
-    b = transform_bounds(s.crs, g.crs, *array_bounds(s.height, s.width, s.transform), densify_pts=21)
-    w = from_bounds(*b, transform=g.transform)
-    c0, r0 = max(int(np.floor(w.col_off)) - MARGIN, 0), max(int(np.floor(w.row_off)) - MARGIN, 0)
-    c1 = min(int(np.ceil(w.col_off + w.width)) + MARGIN, g.width)
-    r1 = min(int(np.ceil(w.row_off + w.height)) + MARGIN, g.height)
-    return ((c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None), float(w.width * w.height)
+    return covering(g, transform_bounds(s.crs, g.crs, *array_bounds(s.height, s.width, s.transform), densify_pts=21))
 
 
 def _grid(src) -> Grid:
@@ -274,7 +265,7 @@ def _clear_share(sc: _Scene, it, source: str, flag: str) -> float:
         win, area = _window(sc, _grid(src))
         if win is None:
             return 0.0
-        m = src.read(1, window=Window(*win)).astype(np.float32)
+        m = src.read(1, window=Window(win[1], win[0], win[3], win[2])).astype(np.float32)
     # the margin read past the footprint may add a few clear pixels: capped at all of it
     return min(float(clear(m, MASKS.get(key.upper(), "SCL")).sum()) / max(area, 1.0), 1.0)
 
@@ -302,7 +293,7 @@ def _vrt(sc: _Scene, it, source: str, flag: str, names: list[str], masked: bool)
     if win is None:
         raise BandbridgeError(f"{flag} {source}: Item {it.id}'s assets do not cover {sc.path} though its bbox does; "
                               "fix the catalog or give the date's file")
-    c0, r0, w, h = win
+    r0, c0, h, w = win
     at = fine.transform @ Affine.translation(c0, r0)
     dtype = str(np.result_type(*[d[3] for d in data]))
     bands = []
@@ -312,7 +303,8 @@ def _vrt(sc: _Scene, it, source: str, flag: str, names: list[str], masked: bool)
         src = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
         bands.append(Band(dtype, [Source(href, 1, (0, 0, w, h), src)], nodata, name))
     when = item_date(it)
-    key = hashlib.sha256(f"{it.get_self_href() or it.id}|{[d[1] for d in heads]}|{win}|{fine.crs}".encode()).hexdigest()
+    said = f"{it.get_self_href() or it.id}|{[d[1] for d in heads]}|{(c0, r0, w, h)}|{fine.crs}"
+    key = hashlib.sha256(said.encode()).hexdigest()
     folder = cache_dir() / "stac" / "fill" / key[:16]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{safe_name(it.id)}_{when:%Y%m%d}.vrt"

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.bands import band_role
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.place.fill_read import holds_nothing, sar_kind, snow_is_ground, to_db
+from bandbridge.inference.place.fill_read import holds_nothing, sar_kind, snow_is_ground, to_db, vv_vh
 from bandbridge.inference.place.fill_rows import RowReader, ahead
 from bandbridge.learners.fill_fit import SAR_HI, SAR_LO, Units
 from bandbridge.policy import FILL_DILATE
@@ -143,11 +142,7 @@ def _sar_model(raw: np.ndarray, s: RowReader) -> np.ndarray:
 
 def sar_bands(s: RowReader) -> list[int]:
     """The file indices of VV and VH; refused in one line without both."""
-    roles = [band_role(n) for n in s.layer.names]
-    if "vv" not in roles or "vh" not in roles:
-        raise BandbridgeError(f"{s.flag} {s.item}: no VV and VH bands (it has {s.layer.names}); give a Sentinel-1 "
-                              "GRD file with both polarisations")
-    return [s.data[roles.index("vv")], s.data[roles.index("vh")]]
+    return [s.data[i] for i in vv_vh(s.layer.names, f"{s.flag} {s.item}")]
 
 
 def sar_raw(s: RowReader, g, a: int, b: int) -> np.ndarray:
