@@ -281,7 +281,7 @@ def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, m
     (the fit's own anchor), cell means are GDAL's sums, and an interpolated field's cell means, made
     without a pass, are those of the interpolated field itself (NaN in the margin's cells)."""
     from bandbridge.data.grids import Grid
-    from bandbridge.inference.place.sharpen_finish import Lattice, Warped
+    from bandbridge.inference.place.fields import Lattice, Warped
     from bandbridge.learners.guided import padded_up
     hf, wf = 61, 47
     fine = Grid("EPSG:32631", ORIGIN, hf, wf)
@@ -326,17 +326,17 @@ def test_the_lattice_means_strips_that_split_cells(monkeypatch):
     """Strips of 7 rows on cells of 3 (the fine grid starting 1 row and 2 columns into its first cell):
     a cell split between strips is summed in both, its mean and cover GDAL's."""
     from bandbridge.data.grids import Grid
-    from bandbridge.inference.place import sharpen_finish
+    from bandbridge.inference.place import fields
     hf, wf, k = 29, 20, 3
     fine = Grid("EPSG:32631", ORIGIN, hf, wf)
     grid = Grid("EPSG:32631", ORIGIN @ Affine.translation(-5, -4) @ Affine.scale(k), 13, 10)
-    lat = sharpen_finish.Lattice.of(fine, grid)
-    assert isinstance(lat, sharpen_finish.Lattice) and lat.off == (4, 5)
+    lat = fields.Lattice.of(fine, grid)
+    assert isinstance(lat, fields.Lattice) and lat.off == (4, 5)
     rng = np.random.default_rng(7)
     v, ok = rng.random((2, hf, wf)).astype(np.float32), rng.random((hf, wf)) > 0.2
     whole = lat.means(lambda a, b: (v[:, a:b], ok[a:b]))
-    monkeypatch.setattr(sharpen_finish, "ROWS", 7)
-    (m, s), (m2, s2) = lat.means(lambda a, b: (v[:, a:b], ok[a:b])), sharpen_finish.Warped(fine, grid).means(
+    monkeypatch.setattr(fields, "ROWS", 7)
+    (m, s), (m2, s2) = lat.means(lambda a, b: (v[:, a:b], ok[a:b])), fields.Warped(fine, grid).means(
         lambda a, b: (v[:, a:b], ok[a:b]))
     assert np.array_equal(np.isnan(m), np.isnan(whole[0])) and np.nanmax(np.abs(m - whole[0])) < 1e-6
     assert np.array_equal(np.isnan(m), np.isnan(m2)) and np.nanmax(np.abs(m - m2)) < 1e-5
@@ -348,7 +348,7 @@ def test_the_lattice_means_strips_that_split_cells(monkeypatch):
 def test_a_grid_off_the_lattice_is_warped():
     """A reference at a k that is not whole, or with cells off the pixels' edges: GDAL's warper."""
     from bandbridge.data.grids import Grid
-    from bandbridge.inference.place.sharpen_finish import Lattice
+    from bandbridge.inference.place.fields import Lattice
     fine = Grid("EPSG:32631", ORIGIN, 60, 60)
     for tr in (ORIGIN @ Affine.scale(2.5), ORIGIN @ Affine.translation(0.5, 0) @ Affine.scale(2)):
         assert type(Lattice.of(fine, Grid("EPSG:32631", tr, 30, 30))).__name__ == "Warped"

@@ -21,9 +21,7 @@ from bandbridge.demo.files import check_upload
 from bandbridge.demo.translate import Panel, Result
 
 # The page's size cap is the page's own (policy.DEMO_MAX_MPIX, checked on every upload's header): the output
-# is the finest upload's grid. The sharpener is cheaper than the fill it was set beside: at 600² a run took
-# 5.5 CPU-s, 0.77 GB peak, at 10980² (120 MPix) 181 CPU-s, 5.4 GB (docs/results/sharpen_speed.json); 16 MPix
-# lies between them, inside the page's budget of about 300 CPU-s a request (policy.DEMO_FILL_MAX_MPIX's note).
+# is the finest upload's grid, inside the page's CPU budget (docs/results/sharpen_speed.json).
 # The command's flags → the page's boxes, as a refusal names them.
 BOXES = {"FINE": "the **fine raster** box", "--reference": "the **coarse reference** box",
          "--bands": "the **bands to sharpen** box", "--output": "the download"}

@@ -116,11 +116,9 @@ def _s2_cases(tag: str, source: str, sets: dict[int, ProductBands], offsets: tup
 
 def s2_cases(data: Path) -> Iterator[Case]:
     """The Sentinel-2 dev scenes ×2 and ×6 (see the module). Major-TOM's files state one corner
-    for all bands, but its 20 m bands lie half a 20 m pixel (one 10 m pixel) down and right of
-    the 10 m bands averaged, and its 60 m bands about two 10 m pixels (phase correlation, B08
-    averaged against B8A: (0.5, 0.5) of a 20 m pixel; B02 against B01 by 6: the correlation
-    peaks at two 10 m pixels in, 0.960 against 0.917 as stated): its cases are recorded as the
-    files state and realigned by those whole pixels."""
+    for all bands, but its 20 m bands lie one 10 m pixel down and right of the 10 m bands averaged,
+    and its 60 m bands about two (phase correlation): its cases are recorded as the files state and
+    realigned by those whole pixels (:data:`MAJORTOM_OFFSETS`)."""
     majortom = read_s2(data / "nir_s2_majortom")
     yield from _s2_cases("S2 majortom", "nir_s2_majortom", majortom)
     yield from _s2_cases("S2 majortom realigned", "nir_s2_majortom (10 m bands 1 px in for ×2, 2 px for ×6)",

@@ -34,20 +34,12 @@ FILE_NAMES = {"B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir
 
 def write_case(case: Case, folder: Path) -> tuple[Path, Path]:
     """The case's guides and reference as float32 GeoTIFFs in ``folder``: ``(guides, reference)``."""
-    import rasterio
+    from bandbridge.evaluation.wald import write_raster
     folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for stem, data, names, grid in (("guides", case.guides, case.guide_names, case.grid),
-                                    ("reference", case.reference, case.target_names, case.grid.coarser(case.ratio))):
-        path = folder / f"{stem}.tif"
-        geo = dict(crs=grid.crs, transform=grid.transform) if grid.crs is not None else {}
-        with warnings.catch_warnings(), rasterio.open(path, "w", driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
-                           dtype="float32", **geo) as dst:
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # plain images have none
-            dst.write(data.astype(np.float32))
-            dst.descriptions = tuple(FILE_NAMES.get(n, n) for n in names)
-        out.append(path)
-    return out[0], out[1]
+    named = lambda names: [FILE_NAMES.get(n, n) for n in names]  # noqa: E731
+    return (write_raster(folder / "guides.tif", case.guides, case.grid, named(case.guide_names)),
+            write_raster(folder / "reference.tif", case.reference, case.grid.coarser(case.ratio),
+                         named(case.target_names)))
 
 
 def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray, dict]] | None, str]:

@@ -47,10 +47,8 @@ LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond 
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
 EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE_MPIX or more: what
 # every backend serves (no trees, no student to distil), policy.py says why
-# The context ridges are left out: chosen by folds at the reference's scale they carried worst to
-# the input's, where their products and local deviations reach values never fitted (NAIP
-# development dates 2016 and 2018, k = 6 and 16: 9.9 and 17.7 DN against the upsampled
-# reference's 9.0 and 17.4; development runs of issue 57, not kept as a results record)
+# The context ridges are left out: chosen by folds at the reference's scale they carried worst to the
+# input's, where their products and local deviations reach values never fitted (issue 57, NAIP)
 UPSAMPLERS = ("nearest", "bilinear", "cubic")  # the upsampling candidates a route is held against (every kind)
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
@@ -170,7 +168,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             per = (hi - lo) / (HI - LO)  # stored units per model value
             above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
             cons_e, base_e = consistent_check(above(z), above(r), seen, grid)
-            if not cons_e >= base_e:  # NaN (too few cells to check): the measured rule (policy.CHECK_CELLS; docs/results/reference_scales.json)
+            if not cons_e >= base_e:  # NaN (too few cells to check): the measured rule (policy.CHECK_CELLS)
                 route, chosen = "consistent", "zero-shot made consistent"
                 fit_e, up_e, corr_e = cons_e / per, base_e / per, cons_e / per
     correct, why = decide(fit_e, corr_e, gap_days) if route == "fit" else (
@@ -291,7 +289,6 @@ def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid)
     ok2 = f2 > 0.5
     if int(ok2.sum()) < CHECK_CELLS:
         return float("nan"), float("nan")
-    z2, _ = average_onto(z[None], seen, grid, coarse)
     made = consistent(z, np.where(ok2, r2[0], np.nan), grid, coarse)
     ups = [upsample_onto(_filled(np.where(ok2, r2[0], np.nan))[None], coarse, grid, m)[0]
            for m in UPSAMPLERS]

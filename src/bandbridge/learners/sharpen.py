@@ -1,33 +1,20 @@
 """The sharpener's decision at the reference's scale (``bandbridge sharpen``): every band of a
 coarse reference ``r (Ct, h, w)`` from any guide bands — Wald's protocol as ``predict
---reference``'s fit (``learners/guided.py``), with any guides and any targets, one fit for all
-targets and a route per band.
+--reference``'s fit (``learners/guided.py``), one fit for all targets and a route per band.
 
 The guides are averaged onto the reference's grid (``x↓``, model values) and each target is
 degraded once more (``r↓↑``, cubic); the learner-selection core fits, for every target at once,
 ``f(φ(r↓↑, x↓)) ≈ r − r↓↑ + ½`` on spatial folds. Per band the routes (:data:`ROUTES`) are the
 fit and the reference upsampled by nearest, bilinear or cubic interpolation, each with or without
-the consistency correction (the residual ``r − mean_k(output)`` interpolated back, so that the
-output averages to the reference). A band takes the fit only where it beats its best upsampled
-route by :data:`SHARPEN_MARGIN` twice:
-
-- held out at the reference's scale (the folds' held-out cells), and
-- **at the output's scale**, one Wald step down: the chosen learner refitted one scale coarser
-  (``x↓↓``, ``r↓``, ``r↓↓↑``) and applied at the reference's scale, scored on every clear cell
-  against the upsampled routes from ``r↓`` — the run itself one scale up (fit at a scale, served
-  one finer; the step is ``k``, or :data:`WALD_STEP` where ``k``'s leaves too few cells). The check at
-  the reference's scale alone passed where the output was 14 % worse than nearest upsampling
-  (issue 76's drone case). Where one scale down holds too few cells to fit on
-  (:data:`SHARPEN_TRANSFER_MIN`), the fit is not taken: nothing says it would carry.
-
-Otherwise the band takes a line of the guides (``regression``: weights fitted on the detail a Wald
-step takes away, ridge-shrunk, plus the band's low-pass, :attr:`Sharpening.low`) where its own check
-passes (``learners/sharpen_routes.py``: out of fold one step down, better than the best upsampling
-by ``policy.LINE_MARGIN``), else its best upsampled route, and says so; where the reference holds
-too few cells to choose one by (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), cubic
-upsampling. A grid over :data:`SHARPEN_DECIDE_CELLS` cells is decided on a window of it. No shift is
-measured or corrected here: the grids are taken as given (issue 76's Landsat case: a shift "found"
-between two rasters cut from one product).
+the consistency correction. A band takes the fit only where it beats its best upsampled route by
+:data:`SHARPEN_MARGIN` both held out at the reference's scale and one Wald step down
+(:func:`one_step_down`; the check at the reference's scale alone passed where the output was 14 %
+worse than nearest upsampling, issue 76); where one scale down holds too few cells to fit on
+(:data:`SHARPEN_TRANSFER_MIN`), the fit is not taken. Otherwise the band takes a line of the guides
+(``learners/sharpen_routes.py``) where its own check passes, else its best upsampled route; with too
+few cells to choose one by (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), cubic. A grid over
+:data:`SHARPEN_DECIDE_CELLS` cells is decided on a window of it. No shift is measured here
+(``place/sharpen_shift.py``).
 """
 
 from __future__ import annotations
@@ -58,9 +45,7 @@ ROUTES = {"fit": "fitted at the reference's scale",
           "bilinear": "the reference upsampled (bilinear)", "cubic": "the reference upsampled (cubic)"}
 CANDIDATES = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01",
               "gbm-bands", "gbm-context")  # cheapest first: the budget cuts from the end. The context ridges
-# that guided.py leaves out (they carried badly to the input's scale on NAIP) are in: the check one Wald
-# step down refuses a fit that does not carry, and they cost milliseconds where a tree ensemble per
-# target costs seconds
+# guided.py leaves out are in: the check one Wald step down refuses a fit that does not carry
 
 
 class Headroom(Units):
@@ -144,8 +129,7 @@ class Sharpening:
     lines: Lines | None = None  # each target's line on the guides (model values), where any band takes it
     guide_units: Units | None = None  # the guides' stored values ↔ the model values the lines take
     low: np.ndarray | None = None  # (Ct, h, w) model values: the reference less its lines averaged, which a line's
-    # band adds interpolated (cubic) before the correction (the correction's bilinear residual alone cost the lines
-    # 0.1–0.2× cubic's RMSE on the development cases)
+    # band adds interpolated (cubic) before the correction (smoother than the correction's bilinear residual)
 
     @property
     def fitted(self) -> bool:
@@ -165,8 +149,7 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     every = max(1, int(np.ceil((seen.size / SHARPEN_DECIDE_CELLS) ** 0.5)))  # the range from a strided grid of at most
-    units = Headroom(ref[:, ::every, ::every], seen[::every, ::every])  # SHARPEN_DECIDE_CELLS cells (a 10980² tile's 30 M ×
-    # 6 percentiles took ~10 s; every 5th row and column held lo and span within 0.2 % of the span, H4's measure)
+    units = Headroom(ref[:, ::every, ::every], seen[::every, ::every])  # SHARPEN_DECIDE_CELLS cells
     r = nearest_filled(units.to_model(ref), valid)
     whole = Sharpening([], units, r, seen, grid, k, None, guide_units=guide_units)  # what full scale reads
     rows, cols = window(seen, SHARPEN_DECIDE_CELLS)  # the decision on a bounded window (a large grid): the rest of this
@@ -230,7 +213,7 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
         return seen, {}, {}
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
     kinds = CANDIDATES[:-2] if large or n < SHARPEN_TREES_MIN else CANDIDATES  # a large output: no trees (every
-    # backend serves the rest); not guided.EVERYWHERE's MLP, which served a 10980² tile at 1.08 MPix/s (H4)
+    # backend serves the rest; not guided.EVERYWHERE's MLP: slow to serve)
     cands = configured(kinds, products)
     with fit_threads():
         sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=SHARPEN_BUDGET_S / ct,
@@ -326,8 +309,7 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
 def reference_low(lines: Lines, x_c: np.ndarray, r: np.ndarray, rows: int = 512) -> np.ndarray:
     """``(Ct, h, w)``: ``r`` (the reference, model values) less the lines on ``x_c (G, h, w)`` (the
     guides averaged onto its grid, whose mean the lines' bands have, being linear), ``rows`` rows at a
-    time (a 5490² grid's lines in float64 at once held 1.4 GB); where a guide is unknown, the nearest
-    known cell's."""
+    time (no float64 grid held whole); where a guide is unknown, the nearest known cell's."""
     low = np.empty_like(r, dtype=np.float32)
     for a in range(0, r.shape[1], rows):
         low[:, a:a + rows] = r[:, a:a + rows] - lines.apply(x_c[:, a:a + rows])

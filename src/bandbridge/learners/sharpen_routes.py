@@ -57,9 +57,7 @@ class Lines:
 
     def apply(self, x: np.ndarray, rows: int = 256) -> np.ndarray:
         """``x (G, H, W)`` (model values; NaN stays NaN) → ``(Ct, H, W)`` float32, as one wide float64
-        product ``(Ct, G) @ (G, N)`` ``rows`` rows at a time: the tall one with its transposed copies took
-        0.28 CPU-s a 2 MPix strip on two threads against 0.11, and 1.2 GB at a 1024-row strip of 10980 px
-        (H3, stop 81; the same values on a 1024 × 2048 strip)."""
+        product ``(Ct, G) @ (G, N)`` ``rows`` rows at a time (no tall product with transposed copies)."""
         g, ct = x.shape[0], self.coef.shape[1]
         out = np.empty((ct, *x.shape[1:]), np.float32)
         w, c = self.coef[:g].T, self.coef[g][:, None]
@@ -217,9 +215,8 @@ def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
 
 def averaged(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]:
     """``grids.average_onto``, by ``grids.block_mean`` where ``dst`` is ``src.coarser(step)`` for a whole
-    ``step`` (the decision's grids): the same means and cover without GDAL's pass per band (at a 600² input's
-    90 000 cells, 118 such passes were 0.6 of decide's 1.4–1.9 CPU-s); a cell past the image's edge is the mean
-    of the pixels it holds (GDAL's average also reads pixels past the edge there)."""
+    ``step`` (the decision's grids): the same means and cover without GDAL's pass per band; a cell past the
+    image's edge is the mean of the pixels it holds (GDAL's average also reads pixels past the edge there)."""
     step = int(round(dst.transform.a / src.transform.a))
     if step < 1 or dst.crs != src.crs or dst.transform != src.transform @ Affine.scale(step) or \
             (dst.height, dst.width) != (-(-src.height // step), -(-src.width // step)):

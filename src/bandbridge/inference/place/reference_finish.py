@@ -23,21 +23,14 @@ import numpy as np
 from bandbridge.bands import band_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.data.reference import SIGNED
-from bandbridge.data.grids import average_in_strips, strip_grid, upsample_onto
 from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
 from bandbridge.inference.core.predictor import PredictStats, index_plan
 from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
-from bandbridge.inference.place.reference_fit import Fitted, averaged, band_rows, finite_band, held_out
+from bandbridge.inference.place.fields import Warped, finite, read_rows
+from bandbridge.inference.place.reference_fit import Fitted, held_out
 from bandbridge.inference.place.tags import BandTags, write as write_tags
 
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
-
-
-def output_dtype(job, ref, info) -> str:
-    """The output's type: the reference's (with ``--append``, wide enough for the input's, ``info``'s)."""
-    if not job.opts.append:
-        return ref.dtype
-    return np.promote_types(ref.dtype, info.dtype).name
 
 
 def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] = lambda: None) -> PredictStats:
@@ -47,7 +40,7 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
     read, opts = job.opts.read, job.opts
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
     info = raster_info(job.src)
-    dtype = output_dtype(job, ref, info)
+    dtype = np.promote_types(ref.dtype, info.dtype).name if opts.append else ref.dtype  # wide enough for both
     nodata = nodata_of(dtype, ref.nodata)
     names = (list(read.names) if opts.append else []) + [f"synthetic_{ref.names[0]}"]
     roles = ([band_role(n) for n in read.names] if opts.append else []) + ["other"]
@@ -104,17 +97,10 @@ def band_bounds(values: np.ndarray, valid: np.ndarray, k: float, dtype: str, sca
     file states its depth (``NBITS``), else a maximum at exactly 2ⁿ − 1 of a depth under the type's (a
     sensor's saturation: WorldView-2's 11-bit 2047 stored as uint16, which states no depth), else the type's
     (none for floats). Below, the band's minimum less ``policy.FLOOR_DROP`` times how far its low end
-    (``policy.FLOOR_QUANTILE``) drops one Wald step finer, the reference averaged by ``k`` against the
-    reference (what a coarse cell hides below its mean), and a physical 0 where the band is not ``signed``
-    (one flag a band). The low end, not the minimum, measures the drop: one dark outlier cell (Major-TOM's
-    B11: 20 DN, its 0.1 % 47) made it 31 DN where the low end drops 4. What set the rule: Major-TOM's 10 m
-    bands averaged by 2 and 6 and its 20 m bands by 2 as the reference, the bands themselves the truth, leave
-    0–44 true pixels under the floor (at most 1.6e-4 of them: B06–B8A's DN 1–9 outliers), so the floor can
-    cost an output at most 0.0035 DN of MAE; the fit without it wrote 1 DN under B11's 20 (655 pixels). With
-    fewer than ``policy.FLOOR_CELLS`` whole cells one step down there is no such floor: on SEN12MS-CR's 7 × 7
-    cells of B09 at ×6 (one cell one step down) it cost the line's band 26 % of its RMSE in the record. With
-    both, every band of the sharpening record (``benchmarks/sharpen_record.py``) holds its RMSE or lowers it
-    (at most by 0.35 %: WorldView-2's blue, its 2047 cap), routes unchanged."""
+    (``policy.FLOOR_QUANTILE``, not the minimum: one dark outlier cell would set it) drops one Wald step
+    finer, the reference averaged by ``k`` against the reference (what a coarse cell hides below its mean),
+    none with fewer than ``policy.FLOOR_CELLS`` whole cells one step down; and a physical 0 where the band
+    is not ``signed`` (one flag a band). What set the rule: policy's rules."""
     from bandbridge.data.grids import block_mean
     from bandbridge.policy import FLOOR_CELLS, FLOOR_DROP, FLOOR_QUANTILE
     c = values.shape[0]
@@ -150,14 +136,15 @@ def clamped(stored: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 class Fields:
     """The output's rows in the reference's stored units, from the engine's output or the
-    zero-shot output, with what the reference's grid adds: the correction or the per-cell ratio."""
+    zero-shot output, with what the reference's grid adds: the correction or the per-cell ratio
+    (by GDAL's warper, ``fields.Warped``, the reference's grid however it lies)."""
 
     def __init__(self, f: Fitted, plan):
         g, self.f, self.fine = f.fit, f, plan.fine
-        self.g = g
+        self.g, self.warp = g, Warped(plan.fine, g.grid)
         self.res = self.ratio = None
         if g.route != "consistent" and g.correct:
-            m = averaged(f.first, self.fine, g.grid)
+            m = self.warp.averaged(f.first)
             self.res = np.where(g.seen & np.isfinite(m), g.filled - np.nan_to_num(m), 0.0).astype(np.float32)
         if f.zero is not None and g.route == "consistent":
             self.ratio = self.consistent_ratio()
@@ -169,12 +156,12 @@ class Fields:
         cell still lacks (iterative proportional fitting), keeping it smooth and consistent."""
         from bandbridge.learners.guided import ratio_field
         g = self.g
-        above = g.to_stored(self.zero_model(averaged(self.f.zero, self.fine, g.grid))) - g.zero_stored
+        above = g.to_stored(self.zero_model(self.warp.averaged(self.f.zero))) - g.zero_stored
         target = np.where(g.seen, g.to_stored(g.filled) - g.zero_stored, np.nan)
         ratio = ratio_field(target, above)
         for _ in range(ROUNDS):
             self.ratio = ratio
-            m = average_in_strips(lambda a, b: finite_band(self.rows(a, b) - g.zero_stored), self.fine, g.grid, ROWS)[0][0]
+            m = self.warp.means(lambda a, b: finite(self.rows(a, b) - g.zero_stored))[0][0]
             ratio = ratio * ratio_field(target, m)
         return ratio
 
@@ -184,19 +171,16 @@ class Fields:
         a, b = self.f.zero_to_stored
         return self.g.to_model(z * a + b)
 
-    def _zero_rows(self, a: int, b: int) -> np.ndarray:
-        return self.zero_model(band_rows(self.f.zero, self.fine, a, b))
-
     def _up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
-        return upsample_onto(field[None], self.g.grid, strip_grid(self.fine, a, b), how)[0]
+        return self.warp.up(field[None], a, b, how)[0]
 
     def rows(self, a: int, b: int) -> np.ndarray:
         """Rows ``[a, b)`` of the output, stored units (NaN where nothing was predicted)."""
         g = self.g
         if g.route == "consistent":
-            above = g.to_stored(self._zero_rows(a, b)) - g.zero_stored
+            above = g.to_stored(self.zero_model(read_rows(self.f.zero, self.fine.width, a, b, 1))) - g.zero_stored
             return above * self._up(self.ratio, a, b, "bilinear") + g.zero_stored
-        y = band_rows(self.f.first, self.fine, a, b)
+        y = read_rows(self.f.first, self.fine.width, a, b, 1)
         if self.res is not None:
             y = y + self._up(self.res, a, b, "bilinear")
         return g.to_stored(y)
@@ -204,6 +188,7 @@ class Fields:
 
 def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
     """The output's tags: where the band came from, the route and fit, and how well it held out."""
+    from bandbridge.learners.guided import ROUTES
     g = f.fit
     dy, dx, err = f.shift
     stored = lambda e: "unknown" if not np.isfinite(e) else f"{g.stored_error(e):.6g}"  # noqa: E731
@@ -214,7 +199,7 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
             "bandbridge_k": f"{plan.ref.k:.3f}",
             "bandbridge_shift_px": f"{dy:+.2f},{dx:+.2f} (rows, columns of the reference; {f.shift_note}; "
                                    f"phase-correlation error {err:.2f})",
-            "bandbridge_route": f"{g.route}: {_route_words(g.route)}",
+            "bandbridge_route": f"{g.route}: {ROUTES[g.route]}",
             "bandbridge_learner": g.chosen,
             "bandbridge_fit": model_tag(fit_spec) if fit_spec is not None else "none (no model of the fit runs)",
             "bandbridge_heldout_mae": stored(held_out(g)),
@@ -223,11 +208,6 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
             "bandbridge_correction": g.why,
             "bandbridge_unseen_filled_from": g.filled_from or "none: the reference sees every cell",
             "bandbridge_reference_masked_by": plan.ref.masked_by or "nodata"}
-
-
-def _route_words(route: str) -> str:
-    from bandbridge.learners.guided import ROUTES
-    return ROUTES[route]
 
 
 def fit_lines(job, plan, f) -> list[str]:

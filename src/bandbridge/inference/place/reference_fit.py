@@ -17,12 +17,11 @@ import numpy as np
 
 from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
-from bandbridge.data.grids import Grid, average_in_strips, estimate_shift, strip_grid, upsample_onto
+from bandbridge.data.grids import Grid, estimate_shift
 from bandbridge.inference.core.options import InputReading
-from bandbridge.inference.core.outputs import ROWS  # the one strip height: rows read, upsampled or written at a time
+from bandbridge.inference.core.writer import output_profile
+from bandbridge.inference.place.fields import FAST, Warped, write_rows
 from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
-
-FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
 
 
 @dataclass
@@ -50,14 +49,14 @@ class Fitted:
 
 def coarse_inputs(job, grid: Grid, fine: Grid) -> tuple[np.ndarray, np.ndarray]:
     """``(x↓ (C, h, w) model values, cover (h, w))``: the input's bands area-averaged onto ``grid``
-    and the share of each cell its valid pixels cover, read :data:`ROWS` rows at a time."""
+    and the share of each cell its valid pixels cover, read by strips."""
     read = job.opts.read
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
 
     def rows(a: int, b: int):
         r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
         return r.data, r.mask
-    return average_in_strips(rows, fine, grid, ROWS)
+    return Warped(fine, grid).means(rows)
 
 
 def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
@@ -85,8 +84,8 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
     both = ok & (cs >= MIN_COVER)  # the same cells moved and not
-    before, after = context_map(xc, ref.values[0], both), context_map(xs, ref.values[0], both)
-    if after < before and after <= (1 - SHIFT_GAIN) * before:  # 0 → 0 is no gain
+    before, after = (float(context_maps(x, ref.values[:1], both)[0]) for x in (xc, xs))
+    if shift_gains(before, after):
         ref.grid = moved
         return (dy, dx, err), (f"corrected: a linear map of the input's context features fits the reference "
                                      f"{before:.4g} → {after:.4g} (MAE, stored units) moved by it"), xs, cs
@@ -103,15 +102,10 @@ def linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.tensordot(coef[:-1], x, 1) + coef[-1]
 
 
-def context_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> float:
-    """The MAE on the cells ``ok`` of the least-squares linear map of the input's context features
-    at the reference's scale (``guided.features``) to the reference: how well the two agree."""
-    return float(context_maps(xc, r[None], ok)[0])
-
-
 def context_maps(xc: np.ndarray, rs: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """``(Ct,)``: :func:`context_map` of each band of ``rs (Ct, h, w)``, the features made once for all (a
-    sharpener's shift test made them twice a band: 20 s of a Major-TOM run's 30)."""
+    """``(Ct,)``: the MAE on the cells ``ok`` of the least-squares linear map of the input's context
+    features at the reference's scale (``guided.features``) to each band of ``rs (Ct, h, w)``: how well
+    the two agree, the features made once for all."""
     from bandbridge.learners.guided import features
     from bandbridge.learners.linear import least_squares
     if int(ok.sum()) < 3:
@@ -122,6 +116,12 @@ def context_maps(xc: np.ndarray, rs: np.ndarray, ok: np.ndarray) -> np.ndarray:
     y = np.stack([r[ok] for r in rs], axis=1)
     coef = least_squares(f, y)
     return np.abs(f @ coef[:-1] + coef[-1] - y).mean(axis=0)
+
+
+def shift_gains(before, after):
+    """The shift test: whether moved by a shift the context map fits at least ``policy.SHIFT_GAIN`` better
+    (``before``, ``after``: MAE, floats or arrays; 0 → 0 is no gain)."""
+    return (after < before) & (after <= (1 - SHIFT_GAIN) * before)
 
 
 def needs_zero_shot(ref, cover: np.ndarray) -> bool:
@@ -151,24 +151,6 @@ def zero_units(spec, ref) -> tuple[float, float]:
     calibrated afterwards at the reference's scale, ``guided.calibrate``)."""
     pscale, poffset, _ = get_scaling(spec.target.scaling, spec.target.vmin, spec.target.vmax).physical
     return pscale / ref.scale, (poffset - ref.offset) / ref.scale
-
-
-def averaged(path: Path, fine: Grid, grid: Grid) -> np.ndarray:
-    """``(h, w)``: band 1 of ``path`` (on ``fine``, NaN where unknown) area-averaged onto ``grid``
-    over its finite pixels, :data:`ROWS` rows at a time."""
-    return average_in_strips(lambda a, b: finite_band(band_rows(path, fine, a, b)), fine, grid, ROWS)[0][0]
-
-
-def band_rows(path: Path, fine: Grid, a: int, b: int) -> np.ndarray:
-    """Rows ``[a, b)`` of band 1 of ``path``, float32."""
-    import rasterio
-    from rasterio.windows import Window
-    with rasterio.open(path) as s:
-        return s.read(1, window=Window(0, a, fine.width, b - a)).astype(np.float32)
-
-
-def finite_band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return v[None], np.isfinite(v)
 
 
 @dataclass
@@ -205,7 +187,7 @@ def prepare(job, plan, m: Measured, work: Path, tile: int) -> Fitted:
     ref, fine = plan.ref, plan.fine
     zero, z_c, units = (m.zero.dst if m.zero else None), None, zero_units(job.spec, ref)
     if zero is not None:
-        z_c = averaged(zero, fine, ref.grid) * units[0] + units[1]
+        z_c = Warped(fine, ref.grid).averaged(zero) * units[0] + units[1]
     with ThreadPoolExecutor(1) as side:  # the upsampled reference written beside the fit (one core)
         up = []
         g = guided.fit(m.xc, ref.values[0], ref.valid, m.cover, ref.grid, ref.k, plan.gap_days, z_c,
@@ -259,24 +241,15 @@ def fit_record(plan, g) -> dict:
 def upsampled_reference(job, plan, filled: np.ndarray, grid: Grid, out: Path) -> Path:
     """The filled reference (``filled`` on ``grid``, model values) interpolated onto the input's
     grid (``policy.REFERENCE_UPSAMPLING``), stored in the input's units (``scaling.decode``: what the input's
-    scaling reads back as the model values), :data:`ROWS` rows at a time."""
-    import rasterio
-    from rasterio.windows import Window
-
-    from bandbridge.inference.core.writer import output_profile
+    scaling reads back as the model values), by strips; kept inside the scaling's clip and off a stored 0
+    (nodata for some scalings)."""
     from bandbridge.policy import REFERENCE_UPSAMPLING
-    fine, read = plan.fine, job.opts.read
+    fine, read, warp = plan.fine, job.opts.read, Warped(plan.fine, grid)
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
     info = raster_info(job.src)
-    prof = output_profile(info.crs, info.transform, fine.height, fine.width, 1, "float32", 1, FAST)
-    prof["nodata"] = None
-    with rasterio.open(out, "w", **prof) as d:
-        for a in range(0, fine.height, ROWS):
-            b = min(fine.height, a + ROWS)
-            up = upsample_onto(filled[None], grid, strip_grid(fine, a, b), REFERENCE_UPSAMPLING)[0]
-            # kept inside the scaling's clip and off a stored 0 (nodata for some scalings)
-            d.write(scaling.decode(np.clip(up, 1e-3, 1.0))[None], window=Window(0, a, fine.width, b - a))
-    return out
+    prof = output_profile(info.crs, info.transform, fine.height, fine.width, 1, "float32", 1, FAST) | {"nodata": None}
+    up = lambda a, b: warp.up(filled[None], a, b, REFERENCE_UPSAMPLING)[0]  # noqa: E731
+    return write_rows(out, prof, lambda a, b: [scaling.decode(np.clip(up(a, b), 1e-3, 1.0))[None]])
 
 
 def stacked(job, up: Path, out: Path) -> Path:
@@ -300,19 +273,14 @@ def stacked(job, up: Path, out: Path) -> Path:
 def copied(job, out: Path) -> Path:
     """The input's bands the model reads, as stored (``scaling.decode`` of what was read), in a
     float32 GeoTIFF; invalid pixels NaN."""
-    import rasterio
-    from rasterio.windows import Window
-
-    from bandbridge.inference.core.writer import output_profile
     read = job.opts.read
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
     info = raster_info(job.src, read.names, read.sensor, read.bands)
-    prof = output_profile(info.crs, info.transform, info.height, info.width, len(read.bands), "float32", 1, FAST)
-    with rasterio.open(out, "w", **prof) as d:
-        for a in range(0, info.height, ROWS):
-            b = min(info.height, a + ROWS)
-            r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, info.width), sensor=read.sensor)
-            v = scaling.decode(r.data)
-            v[:, ~r.mask] = np.nan
-            d.write(v, window=Window(0, a, info.width, b - a))
-    return out
+
+    def part(a: int, b: int) -> list[np.ndarray]:
+        r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, info.width), sensor=read.sensor)
+        v = scaling.decode(r.data)
+        v[:, ~r.mask] = np.nan
+        return [v]
+    return write_rows(out, output_profile(info.crs, info.transform, info.height, info.width, len(read.bands), "float32",
+                                          1, FAST), part)

@@ -3,11 +3,8 @@ that share one reference, one model and one pixel grid are predicted as their mo
 — one registration, one decision at the reference's scale on every clear cell they hold together,
 one engine job — and each tile's output is cut from the scene's.
 
-Why one fit and not one per tile (``benchmarks/reference_tiles.py``, NAIP 2020 cut into 2×2 tiles,
-its NIR averaged k×k as the one reference): the mean MAE of the tiles 3.96 / 12.03 / 17.13 / 20.92 DN
-fitted tile by tile against 3.92 / 8.10 / 16.36 / 20.07 fitted once over the scene at k = 4 / 8 /
-16 / 24 — a tile alone holds too few cells to fit on at k = 8 (each took the consistent route).
-Tiles that share no grid, cover less than :data:`~bandbridge.policy.SCENE_COVER` of their
+One fit, not one per tile: a tile alone may hold too few cells to fit on (``benchmarks/reference_tiles.py``:
+NAIP's tiles fitted once over the scene erred less than tile by tile at every k). Tiles that share no grid, cover less than :data:`~bandbridge.policy.SCENE_COVER` of their
 bounding box (scattered tiles: the mosaic would be mostly holes), or leave holes in it without a
 nodata value (the mosaic would read them as black pixels) are fitted one by one.
 """

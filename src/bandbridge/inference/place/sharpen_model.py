@@ -80,20 +80,8 @@ def run_model(plan, fine: list[str], model: str, work: Path, engine, say: Callab
 def stack_guides(g: Guides, out: Path) -> Path:
     """The guide bands of ``g`` on its finest grid, float32 (physical values where their product
     states them), each described by its name: the model's input where FINE is not one raster."""
-    import numpy as np
-    import rasterio
-    from rasterio.windows import Window
-
-    from bandbridge.inference.core.outputs import ROWS
     from bandbridge.inference.core.writer import output_profile
-    from bandbridge.inference.place.reference_fit import FAST
+    from bandbridge.inference.place.fields import FAST, write_rows
     f = g.fine
     prof = output_profile(f.crs, f.transform, f.height, f.width, len(g.bands), "float32", 1, FAST)
-    prof["nodata"] = float("nan")
-    with rasterio.open(out, "w", **prof) as d:
-        d.descriptions = tuple(g.names)
-        for a in range(0, f.height, ROWS):
-            b = min(f.height, a + ROWS)
-            x, _ = g.read(a, b)
-            d.write(np.asarray(x, np.float32), window=Window(0, a, f.width, b - a))
-    return out
+    return write_rows(out, prof | {"nodata": float("nan")}, lambda a, b: [g.read(a, b)[0]], g.names)

@@ -169,8 +169,7 @@ class Guides:
     def read(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``[a, b)`` of every guide on the fine grid ``(G, b − a, W)`` float32 (physical values
         where the band's product states them, else stored ones; NaN where unknown) and where all are
-        valid. The bands of one file are read at once (a pixel-interleaved file's blocks hold every
-        band: read a band at a time, each block was decompressed once a band)."""
+        valid. The bands of one file are read at once (a pixel-interleaved file's blocks hold every band)."""
         import rasterio
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
@@ -193,10 +192,7 @@ class Guides:
                                    dtype="float32") as w:
                         v = w.read(idx, window=win)
                 for k, i in enumerate(at):
-                    bad = unknown(v[k], nodata, s.dtypes[idx[k] - 1])
-                    with np.errstate(all="ignore"):  # a product's map on fill values: masked below
-                        out[i] = self.bands[i].physical(v[k])
-                    out[i][bad] = np.nan
+                    out[i] = known(self.bands[i], v[k], nodata, s.dtypes[idx[k] - 1])
         return out, np.isfinite(out).all(0)
 
 
@@ -355,23 +351,22 @@ def read_window(s, bands: list[Band], win: tuple[int, int, int, int], cell: int,
     """Bands ``bands`` of the open raster ``s`` over the window ``win`` of its grid coarsened by
     ``cell``, read at once, into ``out[at[i]]`` ``(h, w)`` float32: stored values (physical where
     ``physical``), NaN where unknown (the file's nodata, NaN, a ``uint16`` 0: Sentinel-2's and
-    Landsat's fill; a cell any of whose pixels is). At 10980² one read a band of a 6-band 20 m file
-    decompressed every band six times: 6.1 of plan_sharpen's 12 s (H4's profile)."""
+    Landsat's fill; a cell any of whose pixels is), one read for all (each block decompressed once)."""
     r0, c0, h, w = (q * cell for q in win)
     kinds = [np.dtype(s.dtypes[b.index - 1]) for b in bands]
     fill = s.nodata if s.nodata is not None else (np.nan if kinds[0].kind == "f" else 0)
     v = s.read([b.index for b in bands], window=((r0, r0 + h), (c0, c0 + w)), boundless=True, fill_value=fill)
     for k, (b, kind, i) in enumerate(zip(bands, kinds, at)):
-        bad = unknown(v[k], s.nodata, kind)
-        with np.errstate(all="ignore"):
-            x = b.physical(v[k]) if physical else v[k]
-        if cell == 1:
-            out[i] = x
-            out[i][bad] = np.nan
-        else:  # float64 sums; NaN where any pixel of the cell is unknown
-            x = x.astype(np.float32)
-            x[bad] = np.nan
-            out[i] = x.reshape(win[2], cell, win[3], cell).mean((1, 3), dtype=np.float64)
+        x = known(b, v[k], s.nodata, kind, physical)  # a cell > 1: float64 sums, NaN where any pixel is unknown
+        out[i] = x if cell == 1 else x.reshape(win[2], cell, win[3], cell).mean((1, 3), dtype=np.float64)
+
+
+def known(b: Band, v: np.ndarray, nodata: float | None, dtype, physical: bool = True) -> np.ndarray:
+    """One band's stored values ``v`` as float32 (physical where ``physical``), NaN where :func:`unknown`."""
+    with np.errstate(all="ignore"):  # a product's map on fill values: masked below
+        x = np.asarray(b.physical(v) if physical else v).astype(np.float32)
+    x[unknown(v, nodata, dtype)] = np.nan
+    return x
 
 
 def unknown(v: np.ndarray, nodata: float | None, dtype) -> np.ndarray:

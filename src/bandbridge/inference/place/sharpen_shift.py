@@ -1,20 +1,14 @@
 """The reference's grid against the guides' in ``bandbridge sharpen`` (issue 85): measured once before the
 fit, by phase correlation of the guides' linear maps to the bands against the bands, on the central
-the central :data:`SHIFT_CELLS` cells.
+:data:`SHIFT_CELLS` cells.
 
 - **Half a pixel on strong evidence is a grid-convention error** (a file that states its pixels' centres
   where its corners are, or the reverse): :func:`registered` moves the reference's grid by it before the
   fit, and the run says so in a line and in the output's tags. Strong: each axis of the measured shift
   within ``policy.HALF_PIXEL_TOL`` of 0 or ±½, not both 0, on ``policy.SHIFT_CELLS_MIN`` clear cells at
   least, and a linear map of the guides' context fitting the bands on average ``policy.HALF_PIXEL_GAIN``
-  better with the guides averaged onto the moved grid. What set them: Major-TOM's band folder
-  (``nir_s2_majortom``, the one native 10/20/60 m product of the development data) is such a product: its
-  20 m bands read +0.50, +0.50 of their pixels off its 10 m bands and the context map fits them 20–64 %
-  better moved (49.1 % on average), its 60 m bands +0.10, +0.50 and 49–55 % better moved by 0, ½ (their best
-  move, ⅙, ½, is a whole 10 m pixel in rows, under ``MIN_SHIFT``: left). The tolerance: phase correlation
-  reads to a tenth of a pixel, and a quarter-pixel shift (no convention error) stays outside 0.15 of both 0
-  and ½. The gain, a judgement well above ``SHIFT_GAIN``'s 0.5 %: a half cell of NAIP at k = 6 gained 3.5 %
-  (``policy.SHIFT_GAIN``'s record), and such a pair keeps its upsampling, its line naming the flag.
+  better with the guides averaged onto the moved grid (what set them: policy's rules, Major-TOM's native
+  20 m and 60 m bands).
 - ``--reference-shift none`` keeps the grid as the files state it; ``--reference-shift X,Y`` moves it by
   X columns and Y rows of its own pixels, measured or not (:func:`parse_shift`).
 - Any other shift is not corrected: a band the guides look shifted against on strong evidence keeps its
@@ -31,7 +25,6 @@ from affine import Affine
 from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.policy import SHIFT_CELLS, SHIFT_MOST
-
 
 
 def central(h: int, w: int, cells: int = SHIFT_CELLS) -> tuple[slice, slice]:
@@ -115,8 +108,8 @@ def moved_fits(g, t, m: Measured, dy: float, dx: float, bands: list[int]) -> tup
     to each band on the window's cells, the guides averaged onto the reference's grid as stated and
     moved by ``(dy, dx)`` (``reference_fit.register``'s test), the guides read again only over the window
     (their rows found in their own CRS: a reference in EPSG:4326 over UTM guides)."""
-    from bandbridge.data.grids import average_in_strips, rows_under, strip_grid
-    from bandbridge.inference.core.outputs import ROWS
+    from bandbridge.data.grids import rows_under, strip_grid
+    from bandbridge.inference.place.fields import Warped
     from bandbridge.inference.place.reference_fit import context_maps
     from bandbridge.policy import MIN_COVER
     win = Grid(t.grid.crs, t.grid.transform @ Affine.translation(m.cs.start, m.rs.start), m.rs.stop - m.rs.start,
@@ -124,7 +117,7 @@ def moved_fits(g, t, m: Measured, dy: float, dx: float, bands: list[int]) -> tup
     a0, a1 = rows_under(g.fine, win, margin=1)
     if a1 <= a0:  # no guide row under the window: nothing to compare
         return np.full(len(bands), np.inf), np.full(len(bands), np.inf)
-    xs, cov = average_in_strips(lambda a, b: g.read(a0 + a, a0 + b), strip_grid(g.fine, a0, a1), win, ROWS)
+    xs, cov = Warped(strip_grid(g.fine, a0, a1), win).means(lambda a, b: g.read(a0 + a, a0 + b))
     both = m.ok & (cov >= MIN_COVER)
     ys = m.values[bands]
     return context_maps(m.x, ys, both), context_maps(np.nan_to_num(xs), ys, both)
@@ -170,10 +163,11 @@ def misregistered(g, t, x_c: np.ndarray, cover: np.ndarray, bands: list[int], un
     """Why each of the targets ``bands`` must not take the fit, where the evidence that the guides and
     the reference are misregistered is strong (none where not): a shift of at least
     ``policy.MIN_SHIFT`` reference pixels (:func:`measure`) which a linear map of the guides' context
-    fits a band at least ``policy.SHIFT_GAIN`` better when the guides are averaged onto the moved grid.
+    fits a band better when the guides are averaged onto the moved grid (``reference_fit.shift_gains``).
     The shift is not corrected — a fit across it would carry it into the detail — and the line names
     the amount and the flag that moves the grid (``moved``: the move made already, which it adds to)."""
-    from bandbridge.policy import MIN_SHIFT, SHIFT_GAIN
+    from bandbridge.inference.place.reference_fit import shift_gains
+    from bandbridge.policy import MIN_SHIFT
     if not bands:
         return {}
     m = measure(t, x_c, cover, bands)
@@ -183,7 +177,7 @@ def misregistered(g, t, x_c: np.ndarray, cover: np.ndarray, bands: list[int], un
     total = flag_value(moved[0] + m.dy, moved[1] + m.dx)
     out = {}
     for i, b in enumerate(bands):
-        if after[i] <= (1 - SHIFT_GAIN) * before[i]:
+        if shift_gains(before[i], after[i]):
             out[b] = (f"the guides and the reference look shifted by {shift_words(t.grid, m.dy, m.dx)}: a linear "
                       f"map of the guides' context fits the band {before[i]:.4g} {units[b]} → {after[i]:.4g} "
                       f"{units[b]} MAE moved by it, so a fit would carry the shift into the band's detail and the best "
