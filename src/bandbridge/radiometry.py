@@ -47,8 +47,7 @@ def image_stats(data: np.ndarray, mask: np.ndarray, max_side: int = STATS_MAX_SI
     d, m = data[:, ::k, ::k], mask[::k, ::k]
     if not m.any():
         return np.r_[np.zeros(c), np.ones(c)].astype(np.float32)
-    v = d[:, m]
-    q = np.percentile(v, STATS_PERCENTILES, axis=1)  # (2, C)
+    q = np.percentile(d[:, m], STATS_PERCENTILES, axis=1)  # (2, C)
     return q.reshape(-1).astype(np.float32)
 
 

@@ -44,11 +44,7 @@ def _blur(x: Tensor) -> Tensor:
 
 def pyramid_levels(h: int, w: int) -> int:
     """Levels of a Laplacian pyramid of an ``h × w`` image whose coarsest side is ≥ ``COARSEST``."""
-    n, s = 1, min(h, w)
-    while s // 2 >= COARSEST:
-        s //= 2
-        n += 1
-    return n
+    return max(1, (min(h, w) // COARSEST).bit_length())
 
 
 def laplacian_pyramid(image: Tensor, levels: int) -> list[Tensor]:
@@ -101,8 +97,7 @@ def descriptors(images: list[Tensor], masks: list[Tensor], levels: int, seed: in
 
 def _sorted_quantiles(v: Tensor, n: int) -> Tensor:
     """``(n, k)`` quantiles of each column of ``v (m, k)`` (sorted values resampled to ``n``)."""
-    s = torch.sort(v.T.contiguous(), 1).values.T  # each column sorted as a contiguous row: the same values,
-    # 4× less CPU than sorting along the strided dim 0 ((3072, 512) float64: 0.12 against 0.51 CPU-s)
+    s = torch.sort(v.T.contiguous(), 1).values.T  # as contiguous rows: 4× less CPU than along dim 0
     if s.shape[0] == n:
         return s
     pos = torch.linspace(0, s.shape[0] - 1, n, dtype=s.dtype, device=s.device)
@@ -193,10 +188,8 @@ def realism(outputs: list[Tensor], reals: list[Tensor], masks: list[Tensor] | No
     ``contrast`` (mean per-image ratio) and ``r`` (mean per-image Pearson r, NaN images skipped)."""
     masks = masks or [torch.ones(r.shape[-2:], dtype=torch.bool, device=r.device) for r in reals]
     out = sliced_wasserstein(outputs, reals, masks, seed)
-    cr = [contrast_ratio(o, r, m) for o, r, m in zip(outputs, reals, masks)]
-    pr = [pearson_r(o, r, m) for o, r, m in zip(outputs, reals, masks)]
-    out["contrast"] = _nanmean(cr)
-    out["r"] = _nanmean(pr)
+    out["contrast"] = _nanmean([contrast_ratio(o, r, m) for o, r, m in zip(outputs, reals, masks)])
+    out["r"] = _nanmean([pearson_r(o, r, m) for o, r, m in zip(outputs, reals, masks)])
     return out
 
 

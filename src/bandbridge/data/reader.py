@@ -116,7 +116,7 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
         names = list(files)
         first = files[names[select_bands(names, bands, p)[0]]] if bands else next(iter(files.values()))
         with open_raster(first) as src:
-            return RasterInfo(src.height, src.width, list(files), _crs(src), _tr(src),
+            return RasterInfo(src.height, src.width, list(files), src.crs or None, _tr(src),
                               src.nodata, src.dtypes[0])
     if p.suffix.lower() == ".npy":
         arr = load_npy(p, idx)
@@ -133,13 +133,9 @@ def raster_info(path: str | Path, band_names: Sequence[str] | None = None,
             raise BandbridgeError(f"{p}: band_names lists {len(names)} names but the file has "
                                   f"{count} bands")
         return RasterInfo(src.height, src.width, [canonical_band_name(n) for n in names],
-                          _crs(src), _tr(src), src.nodata, src.dtypes[0], tuple(desc),
+                          src.crs or None, _tr(src), src.nodata, src.dtypes[0], tuple(desc),
                           tuple(c.name if hasattr(c, "name") else str(c) for c in ci), src.driver,
                           tuple(src.scales), tuple(src.offsets))
-
-
-def _crs(src):
-    return src.crs if src.crs else None
 
 
 def _tr(src):
@@ -246,8 +242,7 @@ def return_large_buffers() -> None:
     """Fix glibc's mmap threshold at 1 MB, so that large buffers (GDAL's blocks, strips, tiles)
     go back to the system when freed. By default the threshold rises after each large free (up
     to 32 MB), after which such buffers come from the heap and its fragments stay resident: peak
-    RSS then grows with the number of tiles (1413 → 1309 MB on an 8192² raster), and a 20000²
-    raster's decimated look left 594 MB resident instead of 187."""
+    RSS then grows with the number of tiles."""
     try:
         import ctypes
         ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
@@ -262,9 +257,8 @@ def _decimated(p: Path, info: RasterInfo, k: int) -> tuple[np.ndarray, np.ndarra
     """Every band of the GDAL file ``p`` at every k-th pixel of every k-th row (or its nearest
     overview): float32 stored values and each band's validity, both ``(C, h, w)``, read-only.
     The look at a file while planning and the per-image statistics while predicting ask the same
-    read, a whole decoding pass of the file (1 s at 8192², 6 s at 20000² here): the last two
-    are kept (16 MB for four bands at 1024²), keyed by the file's path, size and modification
-    time, so a file changed in between is read again. A file without overviews larger than
+    read, a whole decoding pass of the file: the last two are kept, keyed by the file's path, size
+    and modification time, so a file changed in between is read again. A file without overviews larger than
     ``policy.LOOK_READ_MPIX`` is sampled instead (:func:`_sampled`): a plan's look is bounded."""
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns, k)
@@ -273,8 +267,7 @@ def _decimated(p: Path, info: RasterInfo, k: int) -> tuple[np.ndarray, np.ndarra
     idx = list(range(1, len(info.bands) + 1))
     return_large_buffers()
     # Every block is decoded once and never again: GDAL's cache (5 % of RAM by default) would
-    # only hold on to them, and its memory stays with the process (a 20000² raster's look kept
-    # 1.7 GB resident through the whole prediction).
+    # only hold on to them, and its memory stays with the process.
     with rasterio.Env(GDAL_CACHEMAX=STREAM_CACHE_BYTES), open_raster(p) as src:
         if src.overviews(1):  # a COG: GDAL reads the nearest overview, a fraction of the file
             from rasterio.enums import Resampling

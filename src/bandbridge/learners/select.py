@@ -2,22 +2,14 @@
 every pixel: the one selection core of train's anchor, adapt, ``loso --shots``, the web page's
 calibration and evaluate's baselines.
 
-Each candidate (a configured learner, ``registry.candidates()``) is fitted on the training pixels of every fold
-(``folds.spatial_folds``: whole groups, or blocks with a buffer) and scored on that fold's
-held-out pixels; its **out-of-fold MAE** is the mean absolute error over all held-out pixels of
-all folds — what the card reports, stated as such. Fixed predictions (the model as it was, which
-saw none of these pixels) are scored on the very same held-out pixels. The candidate with the
-lowest out-of-fold MAE is refitted on all the pixels; the folds were only for choosing. With
-three or more folds the choice knows cost (:func:`cheaper_within_noise`): a candidate cheaper to
-serve (``Learner.cost``) replaces it when it is worse by no more than the folds' noise and by at
-most ``policy.TRADE_WITHIN`` in all, and the record says what was traded.
-
-The one selection rule, in two named variants (:data:`RULES`): ``pooled`` (the lowest MAE over
-all held-out pixels, the default) and ``worst-source`` (the lowest *worst* ratio, over the folds,
-of a candidate's MAE to the better of the linear map's and the constant's on that fold: with one
-fold a source held out, a candidate that transfers to every source, not one that fits the
-sources it saw; evaluation's context ridge chooses its penalty so). :func:`never_worse` is the
-same test for two fixed models on validation sources (a run's learner against its network).
+Each candidate (``registry.candidates()``) is fitted on the training pixels of every fold
+(``folds.spatial_folds``) and scored on its held-out pixels; its **out-of-fold MAE** is the mean
+absolute error over all held-out pixels of all folds. Fixed predictions (the model as it was) are
+scored on the same pixels. The lowest is refitted on all the pixels, unless a cheaper candidate
+is within the folds' noise (:func:`cheaper_within_noise`). :data:`RULES` names the two variants:
+``pooled`` (the default) and ``worst-source`` (the lowest worst ratio over the folds to the
+better of the linear map and the constant: one that transfers to every source held out).
+:func:`never_worse` is the same test for two fixed models on validation sources.
 """
 
 from __future__ import annotations
@@ -44,12 +36,9 @@ from bandbridge.policy import (LEARNER_FIXED, LEARNER_WORK, NOISE_FOLDS, ONE_GRO
 from bandbridge.progress import Progress, steps
 
 FIT_PIXELS = 40_000  # training pixels each fold's fit sees (a uniform sample of its share)
-# The one thread policy of every fit the core makes (adapt from the CLI and the web page, `loso
-# --shots`, a run's learner, evaluate's learner baseline): BLAS, OpenMP (LightGBM) and torch each
-# run this many threads. Measured on the 2-core machine kind (docs/adapt.md, 2026-11-25, adapt
-# --within-scene on a 0.44 MPix pair): quiet 19.6 s against 15.6 s with BLAS alone limited and 16.3
-# s unlimited; with two busy processes beside it 27.4 s against 68.6 s and 78.9 s. Threads that
-# wait on each other's share of two busy cores cost more than a second core gains when idle.
+# The one thread policy of every fit the core makes: BLAS, OpenMP (LightGBM) and torch each run
+# this many threads. Threads that wait on each other's share of two busy cores cost more than a
+# second core gains when idle (docs/adapt.md).
 FIT_THREADS = 1
 BLEND = 3  # the blend candidate: the mean of this many best learners of distinct families
 SIMPLE = ONE_GROUP  # always measured, whatever the budget (and all the one-group rule may keep)

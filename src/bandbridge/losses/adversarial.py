@@ -39,6 +39,7 @@ def hinge_d(real: Tensor, fake: Tensor) -> Tensor:
 
 
 def hinge_g(fake: Tensor) -> Tensor:
+    """−E[D(x,G(x))]: the hinge's generator term and WGAN's alike."""
     return -fake.mean()
 
 
@@ -47,15 +48,11 @@ def wgan_d(real: Tensor, fake: Tensor) -> Tensor:
     return fake.mean() - real.mean()
 
 
-def wgan_g(fake: Tensor) -> Tensor:
-    return -fake.mean()
-
-
 ADVERSARIAL: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
     "vanilla": (vanilla_d, vanilla_g),
     "lsgan": (lsgan_d, lsgan_g),
     "hinge": (hinge_d, hinge_g),
-    "wgan-gp": (wgan_d, wgan_g),
+    "wgan-gp": (wgan_d, hinge_g),
 }
 
 

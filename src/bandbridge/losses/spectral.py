@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from bandbridge.bands import INDICES
+from bandbridge.losses.reconstruction import masked_l1
 
 
 def soft_histogram(x: Tensor, mask: Tensor, bins: int = 64) -> Tensor:
@@ -46,10 +47,8 @@ def index_l1(x: Tensor, band_index: dict[str, int], nir_pred: Tensor, nir_true: 
     ``band_index`` maps roles ('red', 'green', 'blue') to channels of ``x``; NIR ``(B, 1, H, W)``.
     """
     total = nir_pred.new_zeros(())
-    m = None if mask is None else mask.to(nir_pred.dtype)
     for name in indices:
         fn, roles = INDICES[name]
         bands = [x[:, band_index[r]:band_index[r] + 1] for r in roles if r != "nir"]
-        d = (fn(*bands, nir_pred).clamp(-1, 1) - fn(*bands, nir_true).clamp(-1, 1)).abs()
-        total = total + (d.mean() if m is None else (d * m).sum() / m.sum().clamp_min(1))
+        total = total + masked_l1(fn(*bands, nir_pred).clamp(-1, 1), fn(*bands, nir_true).clamp(-1, 1), mask)
     return total

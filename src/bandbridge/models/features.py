@@ -46,19 +46,14 @@ class ContextFeatures(nn.Module):
         if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or (x.requires_grad and torch.is_grad_enabled()):
             return self.graph_forward(x)  # out= writes neither export nor differentiate
         dtype, x = x.dtype, x.to(torch.promote_types(x.dtype, torch.float32))  # never below float32
-        # Written into one tensor: the fresh tensors of the graph form and their concatenation cost as much as
-        # the sums (first-touch page faults): 10 channels at 664², 1.62-1.70 → 0.72-0.84 CPU-s, bitwise equal
-        # (H3's measurement, stop 81; tests/models/test_features.py compares the two forms).
+        # Written into one tensor: the graph form's fresh tensors and their concatenation cost as much as the
+        # sums (first-touch page faults); bitwise equal (tests/models/test_features.py compares the two forms).
         c = self.channels
         out = torch.empty((x.shape[0], self.out_channels, *x.shape[2:]), dtype=x.dtype)
         out[:, :c] = x
         at = c
         if self.windows:
-            s = x - SHIFT
-            s2 = torch.cat([s, s * s], 1)
-            means = [box_mean_direct(s2, k) for k in self.windows] if self.exact else \
-                box_means(s2, self.windows, channels=2 * c)
-            for m in means:
+            for m in self.window_means(x, graph=False):
                 mu, mu2 = m.chunk(2, 1)
                 torch.add(mu, SHIFT, out=out[:, at:at + c])
                 v = out[:, at + c:at + 2 * c]
@@ -77,17 +72,21 @@ class ContextFeatures(nn.Module):
         dtype, x = x.dtype, x.to(torch.promote_types(x.dtype, torch.float32))  # never below float32
         feats = [x]
         if self.windows:
-            s = x - SHIFT  # the variance does not move with the shift; the squares stay small
-            s2 = torch.cat([s, s * s], 1)
-            means = [box_mean_direct(s2, k) for k in self.windows] if self.exact else \
-                box_means(s2, self.windows, graph=torch.onnx.is_in_onnx_export(), channels=2 * self.channels)
-            for m in means:
+            for m in self.window_means(x, graph=torch.onnx.is_in_onnx_export()):
                 mu, mu2 = m.chunk(2, 1)
                 feats += [mu + SHIFT, (mu2 - mu * mu).clamp_min(0.0).sqrt()]
         if self.products:
             c = self.channels
             feats += [x[:, i:i + 1] * x[:, j:j + 1] for i in range(c) for j in range(i, c)]
         return torch.cat(feats, 1).to(dtype)
+
+    def window_means(self, x: Tensor, graph: bool) -> list[Tensor]:
+        """Each window's means of ``x − SHIFT`` and its square ``(B, 2C, H, W)`` (squares stay small)."""
+        s = x - SHIFT
+        s2 = torch.cat([s, s * s], 1)
+        if self.exact:
+            return [box_mean_direct(s2, k) for k in self.windows]
+        return box_means(s2, self.windows, graph=graph, channels=2 * self.channels)
 
 
 def box_means(x: Tensor, windows: tuple[int, ...], graph: bool = False, channels: int | None = None
@@ -96,9 +95,8 @@ def box_means(x: Tensor, windows: tuple[int, ...], graph: bool = False, channels
     ``windows``: ``(B, C, H, W)`` each, by nested sums: shifted additions (:func:`window_sums`),
     or with ``graph`` (an ONNX export) the same sums as depthwise convolutions
     (:func:`conv_window_sums`; ``channels``: C, a constant of the graph). Graph runtimes run the
-    convolutions faster, eager torch the additions (rgb2nir-naip's student on 1226² tiles, 2
-    threads: OpenVINO fp32 10.6 against 8.6 MPix/s, torch 2.4 against 3.2); both add the same
-    terms, nested the same way, in float32."""
+    convolutions faster, eager torch the additions; both add the same terms, nested the same
+    way, in float32."""
     big = max(windows) // 2
     pad = F.pad(x, (big, big, big, big), mode="replicate")
     sums = conv_window_sums(pad, windows, channels or x.shape[1]) if graph else window_sums(pad, windows)
