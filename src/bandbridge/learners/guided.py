@@ -195,7 +195,7 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     held = np.full(seen.shape, np.nan, np.float32)
     held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
     tested = ~np.isnan(held)
-    fixed = held + correction(held, tested, r2, frac, grid, coarse)
+    fixed = held + correction(held[None], tested, r2[None], frac, grid, coarse)[0]
     return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]),
             mae(up2[0][tested], r[tested]), mae(fixed[tested], r[tested]))
 
@@ -245,11 +245,10 @@ def fill(x: np.ndarray, r: np.ndarray, seen: np.ndarray, need: np.ndarray, z: np
         z_e = mae(z[seen], r[seen])
     if z is not None and z_e <= f0_e:
         return np.where(need, z, r), "the model's output, calibrated to the reference (it held out better than a fit)"
-    what = "" if edge_only else None  # cells at the footprint's edge only: nothing a user would see filled
-    if not folds:
-        return np.where(need, float(np.median(r[seen])), r), what if what is not None else \
+    if not folds:  # cells at the footprint's edge only: nothing a user would see filled
+        return np.where(need, float(np.median(r[seen])), r), "" if edge_only else \
             "the clear cells' median (too few cells to fit on)"
-    return np.where(need, predict_all(f0.fitted, x, rows=max(x.shape[1], 1))[0], r), what if what is not None else \
+    return np.where(need, predict_all(f0.fitted, x, rows=max(x.shape[1], 1))[0], r), "" if edge_only else \
         f"a fit from the input alone ({f0.chosen})"
 
 
@@ -289,9 +288,10 @@ def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid)
     ok2 = f2 > 0.5
     if int(ok2.sum()) < CHECK_CELLS:
         return float("nan"), float("nan")
-    made = consistent(z, np.where(ok2, r2[0], np.nan), grid, coarse)
-    ups = [upsample_onto(_filled(np.where(ok2, r2[0], np.nan))[None], coarse, grid, m)[0]
-           for m in UPSAMPLERS]
+    r2 = np.where(ok2, r2[0], np.nan)
+    made = consistent(z, r2, grid, coarse)
+    r2 = np.where(np.isfinite(r2), r2, np.nanmean(r2) if np.isfinite(r2).any() else 0.0).astype(np.float32)
+    ups = [upsample_onto(r2[None], coarse, grid, m)[0] for m in UPSAMPLERS]
     return mae(made[seen], r[seen]), min(mae(u[seen], r[seen]) for u in ups)
 
 
@@ -316,10 +316,6 @@ def consistent(z: np.ndarray, target: np.ndarray, fine: Grid, coarse: Grid) -> n
     return z * upsample_onto(ratio_field(target, zm[0])[None], coarse, fine, "bilinear")[0]
 
 
-def _filled(a: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(a), a, np.nanmean(a) if np.isfinite(a).any() else 0.0).astype(np.float32)
-
-
 def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:
     """Whether the consistency correction runs at full scale, and why in a phrase: only where it
     lowers the held-out error at the degraded scale and the reference is at most
@@ -335,12 +331,10 @@ def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str
 
 def correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: np.ndarray,
                fine: Grid, coarse: Grid, average=average_onto) -> np.ndarray:
-    """``(H, W)`` (or ``(C, H, W)``, bands first, with ``target_c (C, h, w)``): the residual ``target − mean(pred)``
-    of every coarse cell with a target (``frac > 0``) and a prediction (``pred`` where ``have``), 0 elsewhere,
-    interpolated onto the fine grid; ``average``: how the cell means are taken (``grids.average_onto``'s
-    signature: the sharpener's ``sharpen_routes.averaged`` sums whole cells without GDAL's pass)."""
-    m, cov = average(pred if pred.ndim == 3 else pred[None], have, fine, coarse)
-    m = m if pred.ndim == 3 else m[0]
+    """``(C, H, W)``: the residual ``target_c (C, h, w) − mean(pred (C, H, W))`` of every coarse cell with a
+    target (``frac > 0``) and a prediction (``pred`` where ``have``), 0 elsewhere, interpolated onto the fine
+    grid; ``average``: how the cell means are taken (``grids.average_onto``'s signature: the sharpener's
+    ``sharpen_routes.averaged`` sums whole cells without GDAL's pass)."""
+    m, cov = average(pred, have, fine, coarse)
     res = np.where((frac > 0) & (cov > 0) & np.isfinite(m), target_c - np.nan_to_num(m), 0.0).astype(np.float32)
-    up = upsample_onto(res if res.ndim == 3 else res[None], coarse, fine)
-    return up if res.ndim == 3 else up[0]
+    return upsample_onto(res, coarse, fine)

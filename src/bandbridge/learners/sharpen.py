@@ -32,7 +32,7 @@ from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import HALF, can_fit, predict_all
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
-from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged,
+from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
                                                line_check, line_route, route_errors, up_all)
 from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
                                SHARPEN_DECIDE_CELLS, SHARPEN_FOLD_PIXELS, SHARPEN_MARGIN, SHARPEN_PRODUCTS_MAX,
@@ -151,19 +151,16 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     every = max(1, int(np.ceil((seen.size / SHARPEN_DECIDE_CELLS) ** 0.5)))  # the range from a strided grid of at most
     units = Headroom(ref[:, ::every, ::every], seen[::every, ::every])  # SHARPEN_DECIDE_CELLS cells
     r = nearest_filled(units.to_model(ref), valid)
-    whole = Sharpening([], units, r, seen, grid, k, None, guide_units=guide_units)  # what full scale reads
+    out = Sharpening([], units, r, seen, grid, k, None, guide_units=guide_units)  # what full scale reads
     rows, cols = window(seen, SHARPEN_DECIDE_CELLS)  # the decision on a bounded window (a large grid): the rest of this
     x = np.nan_to_num(x_c[:, rows, cols], nan=HALF).astype(np.float32)  # function sees the window only
     r, seen = r[:, rows, cols], seen[rows, cols]
     grid = Grid(grid.crs, grid.transform @ Affine.translation(cols.start, rows.start), *seen.shape)
     coarse = grid.coarser(k)
-    r2, frac = averaged(r, np.ones(seen.shape, bool), grid, coarse)
-    r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
+    r2, frac = degraded(r, grid, coarse)
     up = up_all(r2, coarse, grid, REFERENCE_UPSAMPLING)
-    n, ct = int(seen.sum()), r.shape[0]
-    products = x.shape[0] + ct <= SHARPEN_PRODUCTS_MAX
-    out = whole
-    out.products, out.cells = products, n
+    n = out.cells = int(seen.sum())
+    out.products = x.shape[0] + r.shape[0] <= SHARPEN_PRODUCTS_MAX
     tested, fitted, transfer = seen, {}, {}
     if can_fit(n, k):
         tested, fitted, transfer = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed)
@@ -171,20 +168,20 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
     unit = unit_names or ["stored units"] * len(names)
-    said = [band_route({m: float(e[b]) for m, e in heldout.items()}, {m: float(e[b]) for m, e in transfer.items()}, out,
-                       Stored(float(span[b]), unit[b])) for b in range(len(names))]
+    of = lambda errors, b: {m: float(e[b]) for m, e in errors.items()}  # noqa: E731 - band b's errors
+    said = [band_route(of(heldout, b), of(transfer, b), out, Stored(float(span[b]), unit[b]))
+            for b in range(len(names))]
     unfitted = any(not route.startswith("fit") for route, _ in said)  # the lines cost a check: only where a band
     # needs them
     lines, checked, step = line_check(x, r, seen, grid, k, seed) if guide_units is not None and unfitted else \
         (None, {}, 0.0)
     for b, name in enumerate(names):
         route, why = said[b]
-        check = {m: float(e[b]) for m, e in checked.items()}
+        check = of(checked, b)
         before = route
         if check and not route.startswith("fit"):
             route, why = line_route(check, step, route, why, Stored(float(span[b]), unit[b]))
-        out.bands.append(BandRoute(name, route, {m: float(e[b]) for m, e in heldout.items()},
-                                   {m: float(e[b]) for m, e in transfer.items()}, why, float(span[b]), check,
+        out.bands.append(BandRoute(name, route, of(heldout, b), of(transfer, b), why, float(span[b]), check,
                                    "" if before.startswith("fit") else before))
     if not out.fitted:
         out.learner = None
@@ -289,13 +286,9 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
             break
     else:
         return {}, n2
-    x2, _ = averaged(x, np.ones(seen.shape, bool), grid, down)
-    x2 = np.nan_to_num(x2, nan=HALF)
-    rs, _ = averaged(r, np.ones(seen.shape, bool), grid, down)
-    rs = np.nan_to_num(rs, nan=HALF)
+    x2, rs = (np.nan_to_num(averaged(a, np.ones(seen.shape, bool), grid, down)[0], nan=HALF) for a in (x, r))
     below = down.coarser(k)
-    r3, f3 = averaged(rs, np.ones(seen2.shape, bool), down, below)
-    r3 = np.where(f3 > 0, r3, np.nanmean(rs, axis=(1, 2), keepdims=True)).astype(np.float32)
+    r3, _ = degraded(rs, down, below)
     up3 = up_all(r3, below, down, REFERENCE_UPSAMPLING)
     px2, _, _ = pixels(fed(np.concatenate([up3, x2])), rs - up3 + HALF, seen2, SHARPEN_SAMPLE_CELLS, seed, products)
     with fit_threads():

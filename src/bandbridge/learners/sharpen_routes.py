@@ -108,9 +108,7 @@ def details(a: np.ndarray, grid: Grid, k: float) -> np.ndarray:
     """``a (C, h, w)`` less itself averaged by ``k`` and interpolated back (cubic): the detail one
     Wald step takes away."""
     down = grid.coarser(k)
-    m, frac = averaged(a, np.ones(a.shape[1:], bool), grid, down)
-    m = np.where(frac > 0, m, np.nanmean(a, axis=(1, 2), keepdims=True)).astype(np.float32)
-    return a - up_all(m, down, grid, "cubic")
+    return a - up_all(degraded(a, grid, down)[0], down, grid, "cubic")
 
 
 def block_folds(seen: np.ndarray, folds: int = LINE_FOLDS, block: int = LINE_FOLD_BLOCK, seed: int = 0) -> np.ndarray:
@@ -160,8 +158,7 @@ def line_check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: fl
         return None, {}, 0.0
     lines, pred = fitted
     down = grid.coarser(step)
-    r2, frac = averaged(r, np.ones(seen.shape, bool), grid, down)
-    r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
+    r2, frac = degraded(r, grid, down)
     routes = {m: (lambda m=m: up_all(r2, down, grid, m)) for m in UPSAMPLERS} | \
         {REGRESSION: lambda: pred + up_all(low_pass(pred, r2, frac, grid, down), down, grid, "cubic")}
     return lines, route_errors(routes, seen, r, r2, frac, grid, down), float(step)
@@ -211,6 +208,12 @@ def band_mae(pred: np.ndarray, r: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
     """``r2 (Ct, hc, wc)`` interpolated onto ``grid`` (``guided.padded_up``)."""
     return padded_up(r2, coarse, grid, method).astype(np.float32)
+
+
+def degraded(a: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """``(a (C, h, w) averaged onto coarse, float32, a cell it misses its band's mean; each cell's cover)``."""
+    m, frac = averaged(a, np.ones(a.shape[1:], bool), grid, coarse)
+    return np.where(frac > 0, m, np.nanmean(a, axis=(1, 2), keepdims=True)).astype(np.float32), frac
 
 
 def averaged(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid) -> tuple[np.ndarray, np.ndarray]:

@@ -112,10 +112,9 @@ class Lattice(Warped):
         t = (u - i0)[:, None]
         if how == "bilinear":
             d, w = np.array([0, 1]), np.hstack([1 - t, t])
-        else:  # cubic convolution, Keys (1981) with a = -0.5
+        else:
             d = np.array([-1, 0, 1, 2])
-            x = np.abs(t - d)
-            w = np.where(x <= 1, 1.5 * x ** 3 - 2.5 * x ** 2 + 1, -0.5 * x ** 3 + 2.5 * x ** 2 - 4 * x + 2)
+            w = _keys(np.abs(t - d))
         return np.clip(i0[:, None] + d, 0, m - 1), w.astype(np.float32)
 
     def up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
@@ -203,7 +202,10 @@ def _phases(k: int, how: str) -> tuple[np.ndarray, np.ndarray]:
     w = np.zeros((k, len(d)), np.float32)
     for p in range(k):
         x = np.abs(u[p] - base[p] - taps)
-        w[p, base[p] + taps - d[0]] = (1 - x if how == "bilinear" else
-                                       np.where(x <= 1, 1.5 * x ** 3 - 2.5 * x ** 2 + 1,
-                                                -0.5 * x ** 3 + 2.5 * x ** 2 - 4 * x + 2))
+        w[p, base[p] + taps - d[0]] = 1 - x if how == "bilinear" else _keys(x)
     return d, w
+
+
+def _keys(x: np.ndarray) -> np.ndarray:
+    """Cubic convolution's weight at ``x`` cells from the tap (Keys 1981, a = −0.5: GDAL's cubic)."""
+    return np.where(x <= 1, 1.5 * x ** 3 - 2.5 * x ** 2 + 1, -0.5 * x ** 3 + 2.5 * x ** 2 - 4 * x + 2)

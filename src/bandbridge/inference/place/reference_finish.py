@@ -48,7 +48,6 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
     paths = [job.dst] + [job.dst.with_name(f"{job.dst.stem}_{k}{job.dst.suffix or '.tif'}") for k in index_fns]
     co = None if opts.cog else opts.creation
     main = output_profile(info.crs, info.transform, fine.height, fine.width, len(names), dtype, 1, co)
-    main["nodata"] = nodata
     extra = output_profile(info.crs, info.transform, fine.height, fine.width, 1, "float32", 1, co)
     fields = Fields(f, plan)
     lo, hi = band_bounds(ref.values[:1], ref.valid, ref.k, ref.dtype, [ref.scale], [ref.offset],
@@ -83,7 +82,7 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
         values = np.concatenate([scaling.decode(x).astype(np.float64), band[None]]) if opts.append else band[None]
         return Strip(values, ok, indices)
 
-    with opened(paths, main, extra, opts.replace, opts.cog, opts.creation, setup) as rasters:
+    with opened(paths, main | {"nodata": nodata}, extra, opts.replace, opts.cog, opts.creation, setup) as rasters:
         write_strips(rasters, fine.height, fine.width, strip, dtype, nodata, tick)
     return PredictStats(job.dst, 0, time.perf_counter() - t0 + f.seconds, fine.height * fine.width / 1e6, paths[1:],
                         [f"reference-guided ({g.chosen}; {g.route})"])
@@ -171,18 +170,15 @@ class Fields:
         a, b = self.f.zero_to_stored
         return self.g.to_model(z * a + b)
 
-    def _up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
-        return self.warp.up(field[None], a, b, how)[0]
-
     def rows(self, a: int, b: int) -> np.ndarray:
         """Rows ``[a, b)`` of the output, stored units (NaN where nothing was predicted)."""
         g = self.g
         if g.route == "consistent":
             above = g.to_stored(self.zero_model(read_rows(self.f.zero, self.fine.width, a, b, 1))) - g.zero_stored
-            return above * self._up(self.ratio, a, b, "bilinear") + g.zero_stored
+            return above * self.warp.up(self.ratio[None], a, b, "bilinear")[0] + g.zero_stored
         y = read_rows(self.f.first, self.fine.width, a, b, 1)
         if self.res is not None:
-            y = y + self._up(self.res, a, b, "bilinear")
+            y = y + self.warp.up(self.res[None], a, b, "bilinear")[0]
         return g.to_stored(y)
 
 

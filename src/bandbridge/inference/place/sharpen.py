@@ -107,11 +107,9 @@ class SharpenPlan:
 
 def route_plan(n: int, k: float) -> str:
     """The routes a band of ``n`` clear cells at ``k`` may take, in words."""
-    from bandbridge.learners.guided import can_fit
-    from bandbridge.learners.sharpen import UPSAMPLERS
-    from bandbridge.policy import SHARPEN_TRANSFER_MIN, WALD_STEP
+    from bandbridge.learners.guided import UPSAMPLERS, can_fit
     from bandbridge.learners.sharpen_routes import SHARE
-    from bandbridge.policy import FIT_CELLS_MIN, FIT_DEGRADED_MIN
+    from bandbridge.policy import FIT_CELLS_MIN, FIT_DEGRADED_MIN, SHARPEN_TRANSFER_MIN, WALD_STEP
     ups = "/".join(UPSAMPLERS)
     line = (f"a line of the guides where, out of fold one Wald step down, it leaves at most {SHARE:.2g} of the "
             "best upsampling's error")
@@ -311,7 +309,8 @@ def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
     """``(the decision, the guides' units, (their cell means, cover))``: the guides averaged onto the
     reference's grid (again where its registration moved it), the routes of every target decided
     there, and a guided band the guides look shifted against back on its upsampling."""
-    from bandbridge.inference.place.sharpen_finish import Lattice, stored_units
+    from bandbridge.inference.place.fields import Lattice
+    from bandbridge.inference.place.sharpen_finish import stored_units
     from bandbridge.inference.place.sharpen_shift import misregistered, registered
     from bandbridge.learners.sharpen import Headroom, decide
     from bandbridge.policy import MIN_COVER

@@ -165,7 +165,6 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
     unit = stored_units(t)
     nodata = nodata_of(t.dtype, t.nodata)
     main = output_profile(fine.crs, fine.transform, fine.height, fine.width, len(t.names), t.dtype, 1, FAST_DEFLATE)
-    main["nodata"] = nodata
     extra = output_profile(fine.crs, fine.transform, fine.height, fine.width, 1, "float32", 1, None)
 
     def setup(r) -> None:
@@ -197,5 +196,5 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
         cell = rows.lattice.up(seen, a, b, "nearest")[0] > 0.5
         return Strip(stored, ok & cell & np.isfinite(stored).all(0))
 
-    with opened([plan.output], main, extra, True, plan.cog, None, setup) as rasters:
+    with opened([plan.output], main | {"nodata": nodata}, extra, True, plan.cog, None, setup) as rasters:
         write_strips(rasters, fine.height, fine.width, strip, t.dtype, nodata, tick)

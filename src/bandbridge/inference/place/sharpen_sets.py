@@ -216,8 +216,7 @@ def merge(parts: list[Path], order: list[tuple[int, int]], dst: Path, overwrite:
         dtype, nodata = merged_type([s.dtypes[0] for s in srcs], [s.nodata for s in srcs])
         carry = np.dtype(work_type(dtype))
         h, w = a.height, a.width
-        main = output_profile(a.crs, a.transform, h, w, len(order), dtype, 1, FAST_DEFLATE)
-        main["nodata"] = nodata
+        main = output_profile(a.crs, a.transform, h, w, len(order), dtype, 1, FAST_DEFLATE) | {"nodata": nodata}
         extra = output_profile(a.crs, a.transform, h, w, 1, "float32", 1, None)
         tags = [s.tags() for s in srcs]
         learners = [f"{','.join(n)}: {t.get('bandbridge_learner', '')}" for (n, _), t in zip(sets, tags)]
