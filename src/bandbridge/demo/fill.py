@@ -54,26 +54,22 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
     units = "the scene's units"
     before = read_scaled(path, show, info)
     lines = [box_words(s).rstrip(".") + "." for s in said if not s.startswith("written to ")]
+
+    def panel(v: np.ndarray, title: str, words: str) -> Panel:
+        return Panel(render_shown(BandSet(v, ("",) * len(show), units), so, title), f"{words} — {so.describe()}")
     if done is None:  # no gap: nothing written
         so = stretch(before, units)
-        return Result(Panel(render_shown(BandSet(before, ("",) * len(show), units), so, "scene"),
-                            f"cloudy scene — {so.describe()}"), Panel(),
-                      status=f"**Fill**: {' '.join(lines)}")
+        return Result(panel(before, "scene", "cloudy scene"), Panel(), status=f"**Fill**: {' '.join(lines)}")
     # the output holds the scene's data bands in its order, then FILLED
     after = read_scaled(out, [data.index(b) for b in show], info, show)
     so = stretch(after, units)  # one range for before, after and the earlier date
-    kind = ("",) * len(show)
-    res = Result(Panel(render_shown(BandSet(before, kind, units), so, "before"),
-                       f"before: the cloudy scene — {so.describe()}"),
-                 Panel(render_shown(BandSet(after, kind, units), so, "after"),
-                       f"after: the scene filled — {so.describe()}"))
+    res = Result(panel(before, "before", "before: the cloudy scene"), panel(after, "after", "after: the scene filled"))
     einfo = raster_info(earlier)
     enames = [d or "" for d in (einfo.descriptions or [""] * einfo.count)]
     at = [enames.index(names[b]) if names[b] in enames else None for b in show]
     if None not in at:
-        then = read_scaled(Path(earlier), at, einfo)
-        res.real = Panel(render_shown(BandSet(then, kind, units), so, "earlier"),
-                         f"the earlier clear scene (the base, on its own grid) — {so.describe()}")
+        res.real = panel(read_scaled(Path(earlier), at, einfo), "earlier",
+                         "the earlier clear scene (the base, on its own grid)")
     code = read_decimated(out, STORED, [len(data)], max_side=MAX_SIDE).data[0].astype(np.float32)
     res.ndvi = Panel(render_classes(code, CLASSES, "FILLED"), f"where it was filled ({CODES})")
     res.files = [str(out)]

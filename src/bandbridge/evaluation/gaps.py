@@ -144,24 +144,20 @@ def sar2optical_rgb(db: np.ndarray, grid, work: Path, tag: str) -> np.ndarray:
         return r.read().astype(np.float32)[[2, 1, 0]]
 
 
-def sar2optical(root: Path, sample: str, s1_label: str, scene, work: Path) -> np.ndarray | None:
-    """:func:`sar2optical_rgb` for a sample's S1 date on the scene's grid."""
-    db = sar_on(scene, f"{sample_files(root, sample)[2]}@{s1_label}", "--sar")[0]
-    return sar2optical_rgb(db, scene.grid, work, s1_label[:10])
-
-
-def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_of, mask_name: str,
-               work: Path, seed: int) -> tuple[Row, dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """One pair scored: its :class:`Row`, each column's filled image ``(4, H, W)``, the real scene
-    and the scored pixels. The fill columns are ``bandbridge fill``'s own output on the cube's steps
-    with the hidden pixels as ``--mask`` (``gaps_fill.py``)."""
+def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], mask_name: str, rng, seed: int,
+               work: str) -> tuple[Row, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """One case (a pair under ``mask_name``: "disc", drawn by ``rng``, or a cloudy date whose SCL is laid over), in a
+    worker process: its :class:`Row`, each column's filled image ``(4, H, W)``, the real scene and the scored
+    pixels. The fill columns are ``bandbridge fill``'s own output on the cube's steps with the hidden pixels as
+    ``--mask`` (``gaps_fill.py``)."""
+    work = Path(work)
     s10, s20, s1 = sample_files(root, sample)
     a, b, sa, sb = pair
     step = lambda d: f"{s10}@{d}#scl={s20}"  # noqa: E731
     scene, e = read_layer(step(b), ""), read_layer(step(a), "--earlier")
     base, has, _ = composite([np.where(e.clear, e.values, np.nan)])
     valid = scene.valid & scene.clear
-    hidden = hidden_of(scene)
+    hidden = disc(scene.valid.shape, rng) if mask_name == "disc" else ~read_layer(step(mask_name), "").clear
     days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
     score, learn = hidden & valid & has, valid & ~hidden & has
     fractions = step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3])
@@ -177,11 +173,11 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], hidden_
     out |= filled
     both = date_columns(out, series, day(b), day(a))
     try:
-        out["sar2optical"] = sar2optical(root, sample, sb, scene, work)
+        out["sar2optical"] = sar2optical_rgb(sar_on(scene, f"{s1}@{sb}", "--sar")[0], scene.grid, work, sb[:10])
     except Exception as ex:  # noqa: BLE001 - the bundle's failure is a finding, recorded
         out["sar2optical"] = None
         route += f" (sar2optical failed: {ex})"
-    row = Row(sample[7:], a[:10], b[:10], days, mask_name, int(score.sum()), route=route, after=after[:10],
+    row = Row(sample[7:], a[:10], b[:10], days, mask_name[:10], int(score.sum()), route=route, after=after[:10],
               snow=",".join(k for k, lay in (("earlier", e), ("later", scene))
                             if lay.snow is not None and lay.snow.mean() > 0.5))
     for k, v in out.items():
@@ -226,19 +222,6 @@ def field_scores(out: dict[str, np.ndarray | None], y: np.ndarray, score: np.nda
     return got
 
 
-def _case(root: Path, sample: str, i: int, pair, mask_name: str, rng, seed: int, work: str):
-    """One case of the protocol (a pair and a mask), in a worker process: what :func:`score_pair`
-    returns."""
-    s10, s20, _ = sample_files(root, sample)
-    if mask_name == "disc":
-        def hide(sc):
-            return disc(sc.valid.shape, rng)
-    else:
-        def hide(sc):
-            return ~read_layer(f"{s10}@{mask_name}#scl={s20}", "").clear
-    return score_pair(root, sample, pair, hide, mask_name[:10] if mask_name != "disc" else "disc", Path(work), seed)
-
-
 def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | None = None,
              seed: int = SEED, samples: tuple[str, ...] = SAMPLES, workers: int = WORKERS) -> dict:
     """Every pair of ``samples`` scored (``limit``: the first pairs of each only), the cases
@@ -257,15 +240,15 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
             extra = []
             if i % REAL_EVERY == 0 and cloudy:
                 extra = [cloudy[int(rng.integers(len(cloudy)))]]
-            cases += [(sample, i, pair, name, rng) for name in ("disc", *extra)]
+            cases += [(sample, pair, name, rng) for name in ("disc", *extra)]
     rows: list[Row] = []
     images = []
     with tempfile.TemporaryDirectory(prefix="bandbridge-gaps-") as tmp:
         if workers > 1:
             pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
-            done = pool.map(_case, *zip(*[(root, sm, i, pr, nm, rg, seed, tmp) for sm, i, pr, nm, rg in cases]))
+            done = pool.map(score_pair, *zip(*[(root, *c, seed, tmp) for c in cases]))
         else:
-            pool, done = None, (_case(root, sm, i, pr, nm, rg, seed, tmp) for sm, i, pr, nm, rg in cases)
+            pool, done = None, (score_pair(root, *c, seed, tmp) for c in cases)
         try:
             for row, out, y, score in done:
                 rows.append(row)

@@ -1,11 +1,7 @@
-"""The baselines cloud-gap practitioners run from a place's other dates, for ``bandbridge gaps``:
-the **median composite** of the clear dates before the scene and **temporal linear interpolation**
-between the nearest clear dates before and after it (FORCE, gdalcubes ``fill_time``, GRASS
-``t.rast.gapfill``), per pixel, each date's pixels taken where its scene classification says clear
-(SCL classes 4, 5, 6, 11: ``bands.clear``; the scene itself never enters).
-
-A series is ``(days (T,), values (T, C, H, W))``: each date's day number and its reflectance,
-NaN where it is not clear or not valid.
+"""The baselines cloud-gap practitioners run from a place's other dates, for ``bandbridge gaps``: the **median
+composite** of the clear dates before the scene and **temporal linear interpolation** between the nearest clear
+dates before and after it (FORCE, gdalcubes ``fill_time``, GRASS ``t.rast.gapfill``), each date's pixels taken
+where its SCL says clear. A series is ``(days (T,), values (T, C, H, W))``, NaN where not clear or not valid.
 """
 
 from __future__ import annotations

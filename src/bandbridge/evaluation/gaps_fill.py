@@ -1,9 +1,7 @@
-"""``bandbridge gaps``' fill columns made by the command itself (issue 83): each case's inputs that
-are not files already are written to a work folder as ``bandbridge fill`` reads them (GeoTIFFs on
-the scene's grid, the hidden pixels and the scene's own clouds as ``--mask``: :func:`mask_of`),
-``inference/place/fill.run_fill`` fills the scene, and its output is read back in the scene's units. A pixel it left unfilled (``FILLED`` 0: no date is
-clear there) takes the case's fallback (the earlier date as is, or the scene as observed), never the
-value the mask hides; a case the command refuses, every pixel (the route says why).
+"""``bandbridge gaps``' fill columns made by the command itself: each case's inputs written as ``bandbridge fill``
+reads them (GeoTIFFs on the scene's grid; the hidden pixels and the scene's own clouds as ``--mask``,
+:func:`mask_of`), ``run_fill`` run, and its output read back in the scene's units. A pixel it left unfilled
+(``FILLED`` 0) takes the case's fallback, never the value the mask hides; a refused case, every pixel.
 """
 
 from __future__ import annotations
@@ -43,9 +41,8 @@ def write(path: Path, values: np.ndarray, grid, names: list[str], when: str | No
 
 def mask_of(path: Path, hidden: np.ndarray, scene) -> str:
     """``--mask`` of a case whose ``hidden (H, W)`` pixels are laid over ``scene`` (``fill_read.Layer``), as a
-    user gives it: those and the scene's own clouds (not clear by its SCL). ``--mask`` replaces the scene's own
-    mask, so the hidden pixels alone would have the fit learn the scene's clouds as ground (the twin before
-    issue 83 learned from its clear pixels only)."""
+    user gives it: those and the scene's own clouds (not clear by its SCL): ``--mask`` replaces the scene's own
+    mask, so the hidden pixels alone would have the fit learn the scene's clouds as ground."""
     gap = hidden if scene.clear is None else hidden | ~scene.clear
     return write(path, gap[None].astype(np.float32), scene.grid, ["gap"])
 

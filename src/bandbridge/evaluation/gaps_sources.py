@@ -1,25 +1,16 @@
-"""``bandbridge gaps`` beyond WorldCereal (issue 70): ``fill`` scored on the SEN12MS-CR triplets and
-on openEO-gfmap's Antwerp site.
+"""``bandbridge gaps`` beyond WorldCereal: ``fill`` scored on the SEN12MS-CR triplets and on openEO-gfmap's
+Antwerp site.
 
-**SEN12MS-CR** (``sar_sen12mscr_glfcr``: per patch Sentinel-1 VV, VH in dB, a cloudy and a
-cloud-free 13-band L1C scene, DN/10000). Real clouds, no scene classification: the gap is found in
-the cloudy L1C itself by a published rule (:func:`cloud_score`, :func:`shadow_mask`), under two
-masks: ``cloud`` (the score alone) and ``cloud+shadow`` (the mask the triplets' own source, GLF-CR,
-trains with), each dilated by :data:`~bandbridge.policy.FILL_DILATE` pixels as ``fill`` dilates.
-**The cloud-free image is another date**: the error against it holds what changed between the
-dates as well as the fill's, so the record gives beside it the two dates' difference on the clear
-part. There is no earlier clear date beside a triplet, so the routes are: ``fill`` as it is with
-no earlier date (``bandbridge fill --sar`` without ``--earlier``: SAR alone fitted on the clear part,
-filling where that held out better than a constant, else the gap left as observed), the ``sar2optical`` bundle through ``predict`` (B02–B04), the clear
-part's per-band mean (what a fit without SAR and without an earlier date can do), and the cloudy
-scene as is. MAE in reflectance over the gap pixels that the rule calls cloud-free in the
-cloud-free image, bands B02, B03, B04, B08.
+**SEN12MS-CR** (``sar_sen12mscr_glfcr``: per patch Sentinel-1 VV, VH in dB, a cloudy and a cloud-free 13-band
+L1C scene, DN/10000): the gap found in the cloudy L1C by a published rule (:func:`cloud_score`,
+:func:`shadow_mask`), as ``cloud`` and ``cloud+shadow`` (GLF-CR's mask), dilated as ``fill`` dilates. **The
+cloud-free image is another date**, so the record gives the two dates' difference on the clear part beside it.
+No earlier date stands beside a triplet: the columns are ``fill --sar`` without ``--earlier``, ``sar2optical``
+through ``predict`` (B02–B04), the clear part's per-band mean and the cloudy scene as is. MAE in reflectance
+over the gap pixels the rule calls cloud-free in the cloud-free image, B02, B03, B04, B08.
 
-**openEO-gfmap** (``openeo_gfmap/site_s1_s2_2022_2023``: 66×64 px, S2 L2A B04 and B08, S1 VV/VH):
-the WorldCereal protocol of ``evaluation/gaps.py`` (consecutive dates more than
-:data:`~bandbridge.evaluation.gaps.CLEAR` clear by SCL, Sentinel-1 within
-:data:`~bandbridge.policy.SAR_DAYS` calendar days, a seeded disc hiding 20–80 % of the later date that
-the fill never sees, the same columns, ``fill``'s own route and snow rule). The site holds one such pair, so :data:`DISCS` seeded discs are laid over it.
+**openEO-gfmap** (``openeo_gfmap/site_s1_s2_2022_2023``: 66×64 px, S2 L2A B04 and B08, S1 VV/VH): the
+WorldCereal protocol of ``evaluation/gaps.py`` on its one date pair, under :data:`DISCS` seeded discs.
 """
 
 from __future__ import annotations
@@ -29,17 +20,15 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from affine import Affine
 from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_filter
 
 from bandbridge.data.cube import step_fractions
-from bandbridge.data.grids import Grid
 from bandbridge.evaluation.gaps import (COLUMNS, SEED, date_columns, disc, field_scores, mean_scores, realism_of,
                                        sar2optical_rgb, save, with_sar)
 from bandbridge.evaluation.gaps_dates import day, read_series
 from bandbridge.evaluation.gaps_fill import Case, fill_columns, mask_of, run, write
 from bandbridge.inference.place.fill_read import read_layer, sar_on
-from bandbridge.inference.place.fill_rows import SNOW_SCL
+from bandbridge.inference.place.fill_rows import SNOW_SCL, part
 from bandbridge.learners.fill_fit import composite, linear_maps
 from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN
 
@@ -52,15 +41,6 @@ TRIPLET_COLUMNS = ("cloudy", "clear-mean", "sar2optical", "fill")
 DISCS = 5  # seeded discs over gfmap's one date pair (a judgement: one disc is one noisy number)
 
 
-def _rescale(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return (x - lo) / (hi - lo)
-
-
-def _nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    s = a + b
-    return (a - b) / np.where(s == 0, 0.001, s)
-
-
 def cloud_score_raw(dn: np.ndarray) -> np.ndarray:
     """The per-pixel cloud score of Schmitt et al. 2019 ("Aggregating cloud-free Sentinel-2 images
     with Google Earth Engine", ISPRS Annals IV-2/W7, the rule SEN12MS-CR was built with), on a
@@ -70,9 +50,10 @@ def cloud_score_raw(dn: np.ndarray) -> np.ndarray:
     at 1 and not below (as its numpy port in DSen2-CR's and GLF-CR's ``feature_detectors.py``)."""
     r = dn.astype(np.float64) / 10000
     score = np.ones(r.shape[1:])
+    ndsi = (r[2] - r[11]) / np.where(r[2] + r[11] == 0, 0.001, r[2] + r[11])
     for v, lo, hi in ((r[1], 0.1, 0.5), (r[0], 0.1, 0.3), (r[0] + r[10], 0.15, 0.2),
-                      (r[3] + r[2] + r[1], 0.2, 0.8), (_nd(r[2], r[11]), 0.8, 0.6)):
-        score = np.minimum(score, _rescale(v, lo, hi))
+                      (r[3] + r[2] + r[1], 0.2, 0.8), (ndsi, 0.8, 0.6)):
+        score = np.minimum(score, (v - lo) / (hi - lo))
     return score
 
 
@@ -124,9 +105,7 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: t
     valid = np.isfinite(y).all(0) & np.isfinite(real).all(0)
     free_clear = ~cloud_masks(free)["cloud"]
     found = cloud_masks(raw)
-    g = cloudy.grid
-    grid = g if window is None else Grid(g.crs, g.transform @ Affine.translation(window[1], window[0]), window[2],
-                                         window[2])
+    grid = cloudy.grid if window is None else part(cloudy.grid, (*window, window[2]))
     at = Path(tempfile.mkdtemp(dir=work))
     scene = write(at / "scene.tif", np.where(valid, y, np.nan), grid, ["B02", "B03", "B04", "B08"])
     vv = write(at / "s1.tif", db, grid, ["VV", "VH"])

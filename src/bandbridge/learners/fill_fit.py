@@ -256,12 +256,10 @@ def decide(src: Source, seed: int = 0, force: str | None = None, pixels_out: int
     tested = np.zeros(len(px), bool)
     for fo in folds:
         tested[fo.test] = True
-    lin = held_out(folds, e_px, y_px)
-    dec.mae = {"as-is": _mae(e_px[tested], y_px[tested]), "linear": _mae(lin[tested], y_px[tested])}
-    held = {"as-is": e_px, "linear": lin}
+    held = {"as-is": e_px, "linear": held_out(folds, e_px, y_px)}
     if between:  # no fit: its error on the held-out pixels is its error
         held["interpolated"] = v[:, 2 * c:3 * c]
-        dec.mae["interpolated"] = _mae(held["interpolated"][tested], y_px[tested])
+    dec.mae = {k: _mae(p[tested], y_px[tested]) for k, p in held.items()}
     if n >= FILL_FIT_MIN:
         best = None
         for extra in [False, True] if src.channels["dates"] or between or sar_dates else [False]:

@@ -1,12 +1,8 @@
-"""The gap's regions by the dates clear there, and a route for each (issue 75: "route per gap region
-where it differs"). A gap pixel's sources are the dates clear at it: a date before the scene only, a
-date after it only, or dates on both sides (where the interpolation in time is a candidate too); a
-pixel no date is clear at is the SAR fit's or left as observed (``fill_fit.decide_sar``).
-
-Each region's route is the one that held out best on the clear pixels **of the same kind** (the
-same dates clear there), among the candidates that region has (:data:`CANDIDATES`), from the same
-folds' held-out predictions the scene's choice is made of (no fit more). A kind with fewer than
-:data:`REGION_MIN` held-out clear pixels cannot judge: its region takes the scene's route.
+"""The gap's regions by the dates clear there (a date before the scene only, after it only, or both sides, where
+the interpolation in time is a candidate too), and a route for each: the candidate of :data:`CANDIDATES` that held
+out best on the clear pixels **of the same kind**, from the folds' held-out predictions the scene's choice is made
+of (no fit more); a kind under :data:`REGION_MIN` held-out pixels takes the scene's route. A pixel no date is
+clear at is the SAR fit's or left as observed (``fill_fit.decide_sar``).
 """
 
 from __future__ import annotations
@@ -84,11 +80,6 @@ def compose(regions: dict[int, Region], scene: str, codes: np.ndarray, values: d
         at = codes == code
         out[:, at] = values[r.route][:, at]
     return out
-
-
-def differs(regions: dict[int, Region], scene: str) -> bool:
-    """Whether some region's route is not the ``scene``'s (then the regions are worth saying)."""
-    return any(r.route != scene for r in regions.values())
 
 
 def plan_text(before: bool, after: bool) -> str:

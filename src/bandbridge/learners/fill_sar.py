@@ -1,8 +1,6 @@
-"""Sentinel-1 in ``bandbridge fill``'s design (``models/fill_design.FillDesign``): backscatter in dB mapped to
-model values, its holes, and the SAR channels — now, then (at the nearest earlier date), their difference,
-at the nearest later date and its change since now, and at **each pixel's base date** (issue 75: SAR of
-every date, where dates have their own SAR) and its change since now. The later and per-date channels
-go in with the extra dates: the held-out check keeps them only where they help (``fill_fit.decide``).
+"""Sentinel-1 in ``bandbridge fill``'s design (``models/fill_design.FillDesign``): dB mapped to model values, its
+holes, and the SAR channels — now, then, their difference, at the nearest later date and at **each pixel's base
+date** with their change since now; the later and per-date ones go in with the extra dates (``fill_fit.decide``).
 """
 
 from __future__ import annotations

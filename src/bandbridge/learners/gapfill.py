@@ -1,33 +1,18 @@
-"""Cloud gaps of an optical scene filled from an earlier clear date and Sentinel-1, fitted at the
-place itself on the scene's own clear pixels (self-supervised, as ``guided.py`` fits a reference).
+"""Cloud gaps of an optical scene filled from other clear dates and Sentinel-1, fitted at the place itself on
+the scene's own clear pixels (self-supervised, as ``guided.py`` fits a reference); ``inference/place/fill.py``
+runs it on files by strips, ``fill_fit.py`` decides. The routes (``fill_fit.ROUTES``), with the scene's bands
+``y`` in stored units:
 
-What ``bandbridge fill`` does (``inference/place/fill.py`` runs it on files by strips, the decision
-in ``fill_fit.py``; this module holds the edge correction). With the scene's bands ``y (C, H, W)``
-(stored units), its clear pixels and its gap, the earlier dates' same bands and the SAR
-backscatter (dB) at both dates:
+- **the base**: per pixel, the nearest date clear there (``fill_fit.composite``), **as is**;
+- **linear per band**: ``y_b ≈ a_b · base_b + c_b`` on the clear pixels (the baseline a user has without this);
+- **the fit**: the learner-selection core on the clear pixels, features of the base, the other dates and SAR
+  where the held-out check keeps them, its target the change from the per-band map (``y − (a·base + c) + ½`` in
+  model values: a learner that learns nothing gives the map, and a change past the model range is not clipped).
 
-- **the base**: per pixel, the nearest earlier date that is clear there (``fill_fit.composite``);
-- **the fit**: the learner-selection core (``select.choose``: spatial folds with a buffer, the
-  candidates of ``fill_fit.FIT_CANDIDATES``) on the clear pixels, features ``φ`` (``guided.features``:
-  the bands, local means and deviations) of the base, the other dates where the held-out check
-  says they help, SAR now, SAR then and their difference (and SAR at the nearest later date with
-  its change since now, where the check keeps the dates); the target is the change from the base
-  mapped per band (``y − (a·base + c) + ½`` in model values), so a learner that
-  learns nothing gives the per-band map, and a change larger than the model range (a cloud the
-  scene classification called snow, a harvest) is not clipped;
-- **linear per band**: ``y_b ≈ a_b · base_b + c_b`` fitted on the clear pixels (the baseline a user
-  has without any of this), and **as is**: the base itself.
-
-Each route's error is held out on the same clear pixels (the folds' blocks, ``fill_fit.held_out``), in
-the scene's stored units; the route with the lowest held-out MAE fills the gap (``fill_fit.ROUTES``).
-Below :data:`~bandbridge.policy.FILL_FIT_MIN` clear pixels no fit is tried, below
-:data:`~bandbridge.policy.FILL_LINEAR_MIN` the base goes in as it is.
-
-**The edge**: the chosen route's held-out error is known on the clear pixels around the gap; it is
-spread into the gap, fading with the distance from the clear part
-(:func:`edge_correction`, :data:`~bandbridge.policy.FILL_EDGE_PX`), as gap fillers that
-interpolate the residual (NSPI, Poisson blending) do: where the route is off by a local bias, the
-filled pixels near the edge carry the same bias away, and the seam with it.
+The route with the lowest MAE held out on the same clear pixels fills the gap. **The edge**: that route's
+held-out error round the gap is spread into it, fading with the distance from the clear part
+(:func:`edge_correction`, :data:`~bandbridge.policy.FILL_EDGE_PX`), as NSPI and Poisson blending interpolate the
+residual: a local bias near the edge is carried away, and the seam with it.
 """
 
 from __future__ import annotations

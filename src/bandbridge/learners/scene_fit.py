@@ -1,13 +1,8 @@
-"""The one home of a learner fitted on one scene (``predict --reference``'s fit at the reference's
-scale, ``bandbridge fill``'s on the scene's clear part): its context features, its candidates
-configured with them, and the pixels the learner-selection core fits on — sampled from a mask,
-spatially spread, with features computed on windows read around the sampled pixels, never over
-the whole scene.
-
-A scene of at most :data:`WHOLE_PX` pixels is read as one window and its pixels a uniform sample;
-a larger one is cut into :data:`BLOCK` ² blocks, and blocks holding mask pixels are taken in a
-seeded random order until they hold the pixels asked for: spread over the scene, each read with a
-halo of :data:`HALO` px so its features are those the whole scene would give.
+"""The one home of a learner fitted on one scene (``predict --reference``'s fit at the reference's scale,
+``bandbridge fill``'s on the scene's clear part): its context features, its candidates configured with them,
+and the pixels the core fits on, sampled from a mask (:func:`sample`: a uniform sample of a scene of at most
+:data:`WHOLE_PX` pixels, read as one window; else :data:`BLOCK` ² blocks taken in a seeded random order, each
+read with a :data:`HALO` so its features are the whole scene's).
 """
 
 from __future__ import annotations

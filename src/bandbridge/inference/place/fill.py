@@ -1,16 +1,13 @@
-"""``bandbridge fill`` as one job on the one engine: every input opened and checked from its header
-(``fill_rows.py``), the scene scanned and the fit's design written by strips (``fill_strips.py``),
-the route that held out best decided on a spread sample of the clear part
-(``learners/fill_fit.py``), the fit saved as a bundle and predicted by the one engine only on the
-tiles that hold a pixel to fill (``place/engine.py``: backends, tiles, Dask; the plan and its memory,
-``fill_plan.py``), then the output written by strips with the edge correction (``fill_finish.py``)
-through the one writer. :data:`KIND` is the fill as a kind of the fit at the place
-(``place/runner.py``): :func:`run_fill` is that runner on the command's request.
+"""``bandbridge fill`` as a kind of the fit at the place (:data:`KIND`, ``place/runner.py``; :func:`run_fill` is
+the runner on the command's request): every input checked from its header (``fill_checks.py``), the scene scanned
+and the flags written by strips (``fill_strips.py``, ``fill_guides.py``), the route that held out best decided on
+a spread sample of the clear part (``learners/fill_fit.py``), the fit saved as a bundle and served by the one
+engine only on the tiles holding a pixel to fill, then the last pass (``fill_finish.py``).
 
-The output holds the scene's data bands in their own type and units, on its own grid, with the gap
-filled, and one more band, ``FILLED``: 1 where the scene is as observed, 2 where this filled it,
-0 where neither (no data, or a gap pixel no earlier date is clear at). Its tags (``bandbridge_fill_*``; per
-band ``place/tags``' schema) say the route, why, and every route's held-out MAE on the clear part.
+The output holds the scene's data bands in their own type and units, on its own grid, with the gap filled, and
+``FILLED``: 1 where the scene is as observed, 2 where this filled it, 0 where neither (no data, or a gap pixel no
+date is clear at). Its tags (``bandbridge_fill_*``; per band ``place/tags``' schema) say the route, why, and every
+route's held-out MAE on the clear part.
 """
 
 from __future__ import annotations
@@ -219,18 +216,18 @@ def _bundle(dec, gd, targets: list[str], folder: Path, record: dict):
 
 def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]) -> FillRun:
     """What the fill decided, said: the route and why, by region, SAR alone's and the dates' shares."""
-    from bandbridge.learners.fill_regions import differs
     sc, dec, sar_dec, has_earlier = plan.sc, parts.dec, parts.sar, plan.has_earlier
     n_todo, n_holes = int((sc.gap & gd.has_base).sum()), int((sc.gap & ~gd.has_base).sum())
     run = FillRun(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
                   n_todo + (n_holes if sar_dec is not None else 0), n_holes if sar_dec is None else 0)
-    run.sar = sar_said(plan.inp.sar)
+    at = [w for w, s in zip(("now", "then", "later"), plan.inp.sar) if s is not None]  # the dates SAR was given at
+    run.sar = "none" if not at else at[0] if len(at) == 1 else ", ".join(at[:-1]) + " and " + at[-1]
     if not has_earlier:  # SAR alone: the route is the SAR fit or nothing, not an earlier date's
         run.route, run.why = (("sar", sar_dec.why) if sar_dec is not None else
                               ("none", "no earlier date, and SAR alone did not hold out better than a constant on "
                                "the clear part (or it is too small to fit on): the gap left as observed"))
     say(f"the route: {run.why}")  # the decision; the plan block's "route:" line is what the plan can tell
-    if differs(dec.regions, dec.route):
+    if any(r.route != dec.route for r in dec.regions.values()):  # some region's route is not the scene's
         run.regions = "; ".join(r.text() for r in dec.regions.values())
         say(f"by region: {run.regions} (every MAE in {unit})")
     if sar_dec is not None and has_earlier:  # its own line: its error is in other units than the route's
@@ -298,12 +295,6 @@ def _channel_names(inp: Inputs, gd) -> list[str]:
                                             for i in range(len(gd.channels["dates"]))]
     names += [f"interpolated {n}" for n in bands][:len(gd.channels["between"])]
     return names + [n for k, ns in SAR_NAMES.items() for n in ns[:len(gd.channels.get(k, []))]]
-
-
-def sar_said(sar: list) -> str:
-    """The dates SAR was given at, in words (``Inputs.sar``: now, then, later): "now and then", "none"…"""
-    at = [w for w, s in zip(("now", "then", "later"), sar) if s is not None]
-    return "none" if not at else at[0] if len(at) == 1 else ", ".join(at[:-1]) + " and " + at[-1]
 
 
 def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[str, str]:

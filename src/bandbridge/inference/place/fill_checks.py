@@ -1,11 +1,7 @@
-"""Every input of ``bandbridge fill`` checked from its header before any pixel is read (issue 77),
-whatever then reads it (by strips, ``fill_rows.py``; whole, ``fill_read.py``): the scene, ``--mask``,
-each earlier date and the SAR placed on the scene (a georeference where the scene has one, a
-footprint that meets the scene's), the cloud mask of the scene and of each earlier date found (in
-the file, a cube's ``#scl``, or beside it) and placed on its own file, the bands each must hold,
-a small file's values looked at (all nodata or NaN: the cause said, not "does not overlap"), and
-the scene's whole-scene masks planned against the memory available. One line naming the flag,
-the file, the cause and the fix (:class:`~bandbridge.errors.BandbridgeError`).
+"""Every input of ``bandbridge fill`` checked from its header before any pixel is read: the scene, ``--mask``,
+the dates and the SAR placed on the scene, each cloud mask found and placed, the bands each must hold, a small
+file's values looked at (all nodata: the cause said), and the run's plan against the memory available. One line
+naming the flag, the file, the cause and the fix (:class:`~bandbridge.errors.BandbridgeError`).
 """
 
 from __future__ import annotations
@@ -42,11 +38,10 @@ def fill_reads(items: list[str | None], mask: str | None) -> list[str | Path]:
 
 
 def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | list[str] | None, mask: str | None,
-                 free: int | None = None, later: list[str] = (), sar_later: list[str] = (),
-                 clear: set[str] = frozenset()) -> None:
+                 later: list[str] = (), sar_later: list[str] = (), clear: set[str] = frozenset()) -> None:
     """Refuse, before any pixel is read, a fill whose inputs cannot serve (see the module
     docstring); the scene where the run's plan (``fill_plan.memory``, at least one date a
-    name) needs more than the memory available (``free`` bytes, default now). ``later``: the
+    name) needs more than the memory available now. ``later``: the
     dates after the scene, checked as the earlier ones are; ``sar_later``: SAR at them, as ``sar``
     (``sar_earlier`` too, one file or one per earlier date); ``clear``: the dates given as known clear
     (``fill_inputs.known_clear``), which need no cloud mask."""
@@ -55,9 +50,15 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
     dates = [*(("--earlier", x) for x in earlier), *(("--later", x) for x in later)]
     from bandbridge.inference.place.engine import tile_for
     from bandbridge.inference.place.fill_plan import memory
-    _fits(scene, g, memory(g.height, g.width, len(names), len(earlier) + len(later),
-                           2 * bool(sar) + 4 * bool(sar_earlier) + 4 * bool(sar_later), float(resident_bytes() or 0),
-                           tile_for(g.height, g.width)).peak(), free)
+    need = memory(g.height, g.width, len(names), len(earlier) + len(later),
+                  2 * bool(sar) + 4 * bool(sar_earlier) + 4 * bool(sar_later), float(resident_bytes() or 0),
+                  tile_for(g.height, g.width)).peak()
+    if (free := available_bytes()) is not None:
+        most = g.width * g.height * free / need  # the plan grows with the scene's pixels
+        check_size(scene, g.width, g.height, most, f"its fill is planned at {need / 1e9:.3g} GB (the scene's masks, "
+                   f"strips and the engine's tiles: fill_plan.memory) and this machine has {free / 1e9:.3g} GB "
+                   f"available now (about {most / 1e6:.0f} MPix of such a scene)", "fill it in parts (gdal_translate "
+                   "-srcwin) or free memory")
     if mask:
         mn, mg = _head(mask, "--mask")
         if len(mn) != 1:  # band 1 alone would be taken silently (issue 85)
@@ -178,16 +179,3 @@ def _mask_of(item: str, flag: str, names: list[str], grid: Grid, earlier: bool) 
             "put its own mask beside it, or give the gap with --mask" if not earlier else
             "put that date's own mask beside it")
     _holds(q, flag, [0], "give a mask with values")
-
-
-def _fits(scene: str, g: Grid, need: float, free: int | None) -> None:
-    """Refuse a scene whose fill is planned at ``need`` bytes where less memory is available
-    (``free`` bytes, default now), the pixels it would hold stated."""
-    free = available_bytes() if free is None else free
-    if free is None:
-        return
-    most = g.width * g.height * free / need  # the plan grows with the scene's pixels
-    check_size(scene, g.width, g.height, most, f"its fill is planned at {need / 1e9:.3g} GB (the scene's masks, strips "
-               f"and the engine's tiles: fill_plan.memory) and this machine has {free / 1e9:.3g} GB available "
-               f"now (about {most / 1e6:.0f} MPix of such a scene)", "fill it in parts (gdal_translate -srcwin) or "
-               "free memory")

@@ -1,16 +1,8 @@
-"""``bandbridge fill``'s last pass, by strips of :data:`~bandbridge.inference.place.fill_strips.ROWS`
-rows, through the one writer (``core/outputs.opened``) and the one value encoder
-(``core/writer.store``):
-
-- the route's values: the engine's output of the fit (model values → the scene's stored units), or
-  the earlier date mapped per band, or as it is (from the design's base), or the dates before and
-  after interpolated (the design's channels of it);
-- **the edge**: the route's error on the clear pixels round the gap — held out where the fit was
-  sampled, the route's own elsewhere in the ring the engine predicted — spread into the gap
-  (``gapfill.edge_correction``), each strip read with a halo of the Gaussian's reach so that it
-  is what the whole scene would give;
-- the pixels no earlier date is clear at, from the SAR fit where it held out (its own engine output);
-- the scene's bands in their own type, and ``FILLED`` (1 observed, 2 filled, 0 neither).
+"""``bandbridge fill``'s last pass, by strips, through the one strip writer (``core/outputs.write_strips``):
+the route's values (the fit's engine output, or the design's base mapped per band, as it is, or interpolated
+between dates) in the scene's stored units; the route's held-out error round the gap spread into it
+(``gapfill.edge_correction``, each strip read with the Gaussian's reach); the SAR fit's values where no date is
+clear; the scene's bands in their own type, and ``FILLED`` (1 observed, 2 filled, 0 neither).
 """
 
 from __future__ import annotations
@@ -107,11 +99,8 @@ def _rows(path: Path, a: int, b: int, w: int, win: tuple[int, int, int, int] | N
     """Rows ``[a, b)`` of the scene from ``path``, which covers its window ``win`` (all of it for
     None): NaN outside it."""
     import rasterio
-    if win is None:
-        with rasterio.open(path) as s:
-            return s.read(window=Window(0, a, w, b - a)).astype(np.float32)
-    r0, c0, h, ww = win
     with rasterio.open(path) as s:
+        r0, c0, h, ww = win or (0, 0, s.height, w)
         out = np.full((s.count, b - a, w), np.nan, np.float32)
         lo, hi = max(a, r0), min(b, r0 + h)
         if hi > lo:

@@ -1,14 +1,8 @@
-"""``bandbridge fill``'s second pass over the scene by strips of ``fill_strips.ROWS`` rows, the flags
-pass (:func:`guides`): what the fit's design is computed from — the raw inputs stacked on the scene's
-grid as a VRT and the flags (per pixel which dates are clear there, which SAR values hold;
-``fill_stack.py``) — with which pixels have a base, the per-band map's sums over the clear ones, which
-dates fill the gap and the range of the dates' values (the feed). The design itself (the base, the
-other dates, SAR now, then, their difference, SAR later…, in model values) is computed per window from
-the stack by ``models/fill_design.FillDesign``, in the fit's bundle as in the fit's sample: no copy of
-the tile.
-
-:class:`FileSource` is the fit's view of the two passes (``learners/fill_fit.Source``): the design over
-windows around the sampled pixels, and the scene's values.
+"""``bandbridge fill``'s second pass by strips, the flags pass (:func:`guides`): the raw inputs stacked on the
+scene's grid with their flags (``fill_stack.py``), which pixels have a base, the per-band map's sums over the
+clear ones, which dates fill the gap and the dates' range (the feed). The design itself is computed per window
+from the stack by ``models/fill_design.FillDesign``, in the bundle as in the fit's sample. :class:`FileSource` is
+the fit's view of the two passes (``learners/fill_fit.Source``).
 """
 
 from __future__ import annotations
@@ -19,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bandbridge.errors import BandbridgeError
-from bandbridge.inference.place.fill_read import no_cloud_mask, shared_bands, to_db
+from bandbridge.inference.place.fill_read import shared_bands, to_db
 from bandbridge.inference.place.fill_rows import RowReader, ahead
 from bandbridge.inference.place.fill_stack import Stack, StackFiles, bits_of, direct, pack, write_stack
 from bandbridge.inference.place.fill_strips import ROWS, Scan, sar_bands, sar_raw
@@ -44,7 +38,6 @@ class Guides:
     used: list[bool] = field(default_factory=list)  # per date: clear somewhere over the scene (all snow left out: not)
     feed: tuple[float, float] = FEED  # the range the design is fed in (fill_fit.feed_of of its lowest and highest)
     region: np.ndarray | None = None  # (H, W) uint8 fill_regions' code per pixel, where dates lie on both sides
-    copied: list[str] = field(default_factory=list)  # the inputs written onto the scene's grid (fill_stack.direct: not)
 
     def rows(self, a: int, b: int) -> np.ndarray:
         """The design ``(Ci, b − a, W)`` in model values over rows ``[a, b)``."""
@@ -66,14 +59,11 @@ class _Layout:
 
 
 def _layout(sc: Scan, earlier: list[RowReader], sar: list, work: Path, days: list, dated) -> _Layout:
-    """The pass's layout (see :class:`_Layout`); a date without its cloud mask refused in one line."""
+    """The pass's layout (see :class:`_Layout`), of dates ``fill_checks`` passed (each masked, sharing a band)."""
     g, scene = sc.scene.layer.grid, sc.scene
     c, nd = len(scene.layer.names), len(earlier)
     sides = any(d is not None and d > 0 for d in days) and any(d is not None and d < 0 for d in days)
-    for e in earlier:
-        if not e.masked:  # its clouds would be pasted into the gap as ground
-            raise no_cloud_mask(f"{e.flag or '--earlier'} {e.item}", earlier=True)
-    idx = [shared_bands(scene.layer, e.layer, "--earlier") for e in earlier]
+    idx = [shared_bands(scene.layer, e.layer) for e in earlier]
     later_sar = sar[0] is not None and len(sar) > 2 and sar[2] is not None  # the nearest later date's (fill.Inputs)
     roles = {"now": 0 if sar[0] is not None else None,
              "then": 1 if sar[0] is not None and len(sar) > 1 and sar[1] is not None else None,
@@ -140,15 +130,13 @@ def _loader(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list):
         if not dates:  # Sentinel-1 alone: no date, no base (the SAR fit fills what it can)
             dates.append(np.full((c, b - a, w), np.nan, np.float32))
         base, ok, index = composite(dates)
-        reg = None
-        if lay.sides:  # which sides hold a date clear at each pixel (fill_regions)
+        reg, n, both = None, np.zeros((2, nd + 1)), np.zeros((b - a, w), bool)
+        if lay.sides:  # which sides hold a date clear at each pixel (fill_regions), and their interpolation
             before, after = np.zeros((b - a, w), bool), np.zeros((b - a, w), bool)
             for v, d in zip(dates, days):
                 side = after if d is not None and d < 0 else before
                 side |= np.isfinite(v).all(0)
             reg = region_map(before, after)
-        n, both = np.zeros((2, nd + 1)), np.zeros((b - a, w), bool)
-        if lay.sides:
             pick = lambda f: [(v, d) for v, d in zip(dates, days) if d is not None and f(d)]  # noqa: E731
             before, after = pick(lambda d: d > 0), pick(lambda d: d < 0)
             between = interpolate([v for v, _ in before], [d for _, d in before], [v for v, _ in after],
@@ -182,7 +170,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
     # lie on both sides (the last: those that do)
     lo, span = None, [np.inf, -np.inf]
     region = np.zeros((h, w), np.uint8) if lay.sides else None  # one kind of region without dates on both sides
-    with lay.files.open(g):
+    with lay.files.opened(g):
         for a, (flags, ok, n, xb, yb, copies, (x0, x1), reg) in ahead(_loader(sc, earlier, lay, days),
                                                                        range(0, h, ROWS), 2):
             b = min(h, a + ROWS)
@@ -220,7 +208,7 @@ def _check_seen(sc: Scan, earlier: list[RowReader], seen, snowy, has) -> None:
 
 
 def _guides_of(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list, dated, span: list, gd: Guides) -> Guides:
-    """``gd`` with its stack (the VRT and the design's configuration), channels, feed and copies."""
+    """``gd`` with its stack (the VRT and the design's configuration), channels and feed."""
     c, nd = len(sc.scene.layer.names), len(earlier)
     later_sar = lay.roles["later"] is not None
     gd.channels = channels_of(c, max(nd, 1) - 1, lay.sides, lay.ci, later_sar, bool(dated))
@@ -236,8 +224,6 @@ def _guides_of(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list, dat
            "dated": [None if k is None else slots.index(k) for k in dated] if dated else None,
            "bits": lay.files.bits, "feed": list(feed), "lo": SAR_LO, "hi": SAR_HI, "half": HALF}
     gd.stack = Stack(vrt, names, cfg)
-    gd.copied = [r.item for k, r in [*((f"date {i}", e) for i, e in enumerate(earlier)),
-                                     *((f"sar {k}", r) for k, r in enumerate(lay.used_sar))] if k in lay.files.copies]
     return gd
 
 
@@ -258,7 +244,7 @@ class FileSource:
     """``learners/fill_fit.Source`` of the stack: the design over windows around the sampled pixels, computed
     from the raw inputs as the fit's bundle computes it (``fill_stack.Stack.design``), and the scene's values."""
 
-    def __init__(self, sc: Scan, gd: Guides, use_dates: bool = True):
+    def __init__(self, sc: Scan, gd: Guides):
         self.sc, self.gd = sc, gd
         self.shape = sc.valid.shape
         self.bands = len(gd.channels["base"])

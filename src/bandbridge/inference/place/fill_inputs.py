@@ -1,8 +1,6 @@
-"""``bandbridge fill``'s inputs opened from their headers and paired: the scene, ``--mask``, the dates
-before and after it (nearest first, a cube's nearest clear steps), and Sentinel-1 now, then (the nearest
-earlier date), later (the nearest later date) and at every date that has its own (issue 75: ``--sar-earlier``
-one per ``--earlier``, ``--sar-later`` one per ``--later``, or a SAR cube's steps). A user's mistake is one
-line naming the flag and the fix.
+"""``bandbridge fill``'s inputs opened from their headers and paired: the scene, ``--mask``, the dates before and
+after it (nearest first, a cube's nearest clear steps), and Sentinel-1 now, then, later and at every date that has
+its own (``--sar-earlier``, ``--sar-later`` one per date, or a SAR cube's steps). Refusals are one line each.
 """
 
 from __future__ import annotations
@@ -40,11 +38,8 @@ class Inputs:
         return nearest_first(self.earlier + self.later, self.days + [None if d is None else -d for d in self.later_days])
 
     def dates_sar(self) -> list[RowReader | None]:
-        """Per date of :meth:`dates` (nearest first) its own SAR, None where it has none (issue 75: SAR of
-        every date; ``fill_strips.guides`` makes the SAR of each pixel's base date a channel where two dates
-        have their own)."""
-        own = {id(r): s for r, s in zip(self.earlier + self.later, (self.earlier_sar + [None] * len(self.earlier))[
-            :len(self.earlier)] + (self.later_sar + [None] * len(self.later))[:len(self.later)])}
+        """Per date of :meth:`dates` (nearest first) its own SAR, None where it has none."""
+        own = {id(r): s for r, s in [*zip(self.earlier, self.earlier_sar), *zip(self.later, self.later_sar)]}
         return [own.get(id(r)) for r in self.dates()[0]]
 
     def sar_all(self) -> list[RowReader | None]:
@@ -65,8 +60,8 @@ class Inputs:
 
 
 def known_clear(items: list[str]) -> tuple[list[str], set[str]]:
-    """``-e FILE#clear`` (``--later`` too): a date the user knows is clear, which needs no cloud mask (issue 85:
-    a hand-made SCL of class 4 beside it did that before); ``items`` without the mark, and those that bore it."""
+    """``-e FILE#clear`` (``--later`` too): a date the user knows is clear, which needs no cloud mask; ``items``
+    without the mark, and those that bore it."""
     plain = [x[:-len(KNOWN_CLEAR)] if x.lower().endswith(KNOWN_CLEAR) else x for x in items]
     return plain, {p for p, x in zip(plain, items) if p != x}
 
@@ -122,16 +117,18 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
             then = pairs[dated[0][2]] if len(pairs) > 1 else sar_earlier
             out.sar[1] = _sar(then, dated[0][0].layer.when, "--sar-earlier", out.notes)
             _swapped(out.sar[0], out.sar[1], sar, then, when, dated[0][0].layer.when)
-        out.sar[2] = _sar_later(out, later, sar, sar_later, when)
+        paired = range(len(sar_later)) if sar_later else range(len(later)) if _series(sar) else range(0)
+        out.sar[2] = _later_sar(out, min(paired, key=lambda k: out.later_days[k]), sar, sar_later, when) \
+            if paired else None  # SAR "later": the nearest later date's that has one
         _every_date(out, dated, pairs, sar, sar_later, when)
     return out
 
 
 def _every_date(inp: Inputs, dated: list, pairs: list[str], sar: str, sar_later: list[str], when) -> None:
-    """Each date's own SAR (issue 75): its ``--sar-earlier`` (``--sar-later``) where one is given per date, the
+    """Each date's own SAR: its ``--sar-earlier`` (``--sar-later``) where one is given per date, the
     nearest earlier (later) date's SAR then (later), or where ``--sar`` is a time-series cube its step nearest
     the date (not the scene's own)."""
-    cube = is_cube(sar) and not parse_ref(sar).date
+    cube = _series(sar)
     for i, (r, _, k) in enumerate(dated):
         item = pairs[k] if len(pairs) > 1 else None
         own = inp.sar[1] if i == 0 else None
@@ -140,15 +137,8 @@ def _every_date(inp: Inputs, dated: list, pairs: list[str], sar: str, sar_later:
         inp.earlier_sar.append(own if own is not None else _sar(item, r.layer.when, "--sar-earlier" if item != sar
                                                                 else "--sar", inp.notes) if item else None)
     nearest = min(range(len(inp.later)), key=lambda j: inp.later_days[j]) if inp.later else None
-    for j, r in enumerate(inp.later):
-        if j == nearest and inp.sar[2] is not None:
-            inp.later_sar.append(inp.sar[2])
-        elif j < len(sar_later):
-            inp.later_sar.append(_sar(sar_later[j], r.layer.when, "--sar-later", inp.notes))
-        elif cube and sar_step(r.layer.when, sar) != sar_step(when, sar):
-            inp.later_sar.append(_sar(sar, r.layer.when, "--sar", inp.notes))
-        else:
-            inp.later_sar.append(None)
+    inp.later_sar += [inp.sar[2] if j == nearest and inp.sar[2] is not None else
+                      _later_sar(inp, j, sar, sar_later, when) for j in range(len(inp.later))]
 
 
 def _swapped(now: RowReader, then: RowReader, sar: str, sar_earlier: str, when, earlier_when) -> None:
@@ -177,26 +167,24 @@ def check_sar_later(later: list[str], sar: str | None, sar_later: list[str]) -> 
                               "SAR later as its change since the scene)")
 
 
-def _sar_later(inp: Inputs, later: list[str], sar: str, sar_later: list[str], when) -> RowReader | None:
-    """SAR at the nearest later date that has one: its ``--sar-later`` (paired with ``--later`` in
-    order), or where ``--sar`` is a time-series cube, its step nearest that date (not the scene's own)."""
-    cube = is_cube(sar) and not parse_ref(sar).date  # every date in it
-    paired = range(len(sar_later)) if sar_later else range(len(later)) if cube else range(0)
-    if not paired:
-        return None
-    i = min(paired, key=lambda k: inp.later_days[k])
-    target = inp.later[i].layer.when
-    if sar_later:
-        return _sar(sar_later[i], target, "--sar-later", inp.notes)
-    if sar_step(target, sar) == sar_step(when, sar):  # the cube's step nearest the later date is the scene's own
-        return None
-    return _sar(sar, target, "--sar", inp.notes)
+def _series(sar: str) -> bool:
+    """Whether ``--sar`` is a time-series cube (every date in it)."""
+    return is_cube(sar) and not parse_ref(sar).date
+
+
+def _later_sar(inp: Inputs, j: int, sar: str, sar_later: list[str], when) -> RowReader | None:
+    """The ``j``-th later date's own SAR: its ``--sar-later`` (paired in order), or where ``--sar`` is a
+    time-series cube, its step nearest that date (None where that is the scene's own)."""
+    target = inp.later[j].layer.when
+    if j < len(sar_later):
+        return _sar(sar_later[j], target, "--sar-later", inp.notes)
+    if _series(sar) and sar_step(target, sar) != sar_step(when, sar):
+        return _sar(sar, target, "--sar", inp.notes)
+    return None
 
 
 def _sar(item: str, target, flag: str, notes: list[str]) -> RowReader:
-    from bandbridge.inference.place.fill_strips import sar_bands
     r = open_rows(sar_step(target, item), flag, False)
-    sar_bands(r)
     when = r.layer.when
     if when and target and abs((when - target).days) > SAR_DAYS:
         notes.append(f"{flag} {item}: dated {when}, {abs((when - target).days)} days from {target} (the gain from "

@@ -76,15 +76,11 @@ def no_cloud_mask(what: str, earlier: bool) -> BandbridgeError:
                             f"if you know it is clear, say so: {what}#clear" if earlier else "give one with --mask"))
 
 
-def shared_bands(scene: Layer, other: Layer, flag: str) -> list[int]:
-    """Indices into ``other``'s bands of every band of the scene it holds too (same name), in the
-    scene's order; a one-line refusal when it holds none."""
+def shared_bands(scene: Layer, other: Layer) -> list[int]:
+    """Indices into ``other``'s bands of every band of the scene it holds too (same name; −1 where it lacks one),
+    in the scene's order."""
     have = {n.upper(): i for i, n in enumerate(other.names)}
-    idx = [have.get(n.upper(), -1) for n in scene.names]
-    if all(i < 0 for i in idx):
-        raise BandbridgeError(f"{flag} {other.path}: holds none of the scene's bands {scene.names} (it has "
-                              f"{other.names}); give an earlier scene of the same sensor")
-    return idx
+    return [have.get(n.upper(), -1) for n in scene.names]
 
 
 def _steps(item: str, want: list[str], flag: str, fix: str) -> list[tuple[str, date, float]] | None:

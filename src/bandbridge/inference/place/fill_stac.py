@@ -1,15 +1,9 @@
-"""``fill -e stac``, ``--later stac`` and ``--sar stac``: the dates of a fill found for the user as
-``predict --reference stac`` finds its reference (``interop/stac_search.py``: ``stac``,
-``stac:COLLECTION``, a STAC API address ``[#COLLECTION]`` or a static ``catalog.json``), one search
-per footprint: Sentinel-2 L2A Items over the scene's footprint before (``--later``: after) its
-date, nearest first, each at least half clear over the footprint by its own SCL asset (read
-windowed), as many as fill takes of a time series; Sentinel-1 (VV and VH: GRD or RTC) nearest the
-scene's date and the nearest earlier date used.
-
-Each Item taken becomes a VRT of its assets windowed to the footprint (the band assets named as the
-scene's bands, the SCL asset a band beside them; written in the cache, as ``interop/stac.item_to_vrt``
-writes an Item's), which fill then reads like any file it is given: by strips, only the windows it
-needs, remote COGs through GDAL's ``/vsicurl/``. Nothing is downloaded whole.
+"""``fill -e stac``, ``--later stac`` and ``--sar stac``: a fill's dates found as ``predict --reference stac``
+finds its reference (``interop/stac_search.py``), one search per footprint: Sentinel-2 L2A Items before (after)
+the scene's date, nearest first, each at least half clear over the footprint by its SCL asset, as many as fill
+takes of a time series; Sentinel-1 (VV, VH) nearest the scene's date and the nearest earlier date. Each Item
+taken is a VRT of its assets windowed to the footprint (in the cache), which fill reads like any file: by
+strips, remote COGs through ``/vsicurl/``, nothing downloaded whole.
 """
 
 from __future__ import annotations

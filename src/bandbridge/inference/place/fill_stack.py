@@ -1,27 +1,18 @@
-"""The fill's raw inputs stacked on the scene's grid, the input of the fit's bundle (issue 75): a VRT
-of the dates' bands (in model values, by the VRT's own source scaling) and SAR's VV and VH (as
-stored, scaled into about [0, 1]), and one small raster the strip pass writes, the **flags** (per
-pixel a bit a date: clear there by its own cloud mask, the snow rule and its values; two a SAR file:
-VV, VH hold a value) — 1 byte a pixel for up to 8 dates and SAR files' bits, a decision map like the
-gap mask, not a copy of the tile. ``models/fill_design.FillDesign`` computes the design from it per
-tile (in the bundle) and per window (the fit's sample, the last pass: :meth:`Stack.design`), so
-fit and serve read one code path.
-
-A GDAL file in the scene's CRS is named as it is, on any pixel size or origin (a 20 m date, SAR
-resampled in the same UTM zone, a crop a few pixels off): its source reads the scene's extent from its
-own pixels (``SrcRect``/``DstRect``, ``fill_rows.placement``), resampled by GDAL as the strip pass
-reads it (``fill_rows.placed``: bilinear; what it does not cover, or whose kernel touches no data, is
-no value in the flags); a file in another CRS (or not north-up) through GDAL's warped VRT of it on the
-scene's grid (``fill_rows.warped_text``: a few lines of XML beside the stack, bilinear, read by strips
-and by the stack alike); a band folder is one source a band file. What GDAL cannot name — a cube's
-time step (netCDF/zarr), ``.npy`` — is written onto the scene's grid by the strip pass (its own bands
-only, as read): the one copy left.
+"""The fill's raw inputs stacked on the scene's grid, the input of the fit's bundle: a VRT of the dates' bands (in
+model values, by the VRT's own source scaling) and SAR's VV and VH (scaled into about [0, 1]), and the **flags**
+the strip pass writes (per pixel a bit a date clear there, two a SAR file holding VV, VH: 1 byte a pixel for up to
+8), not a copy of the tile. ``models/fill_design.FillDesign`` computes the design from it per tile (in the bundle)
+and per window (:meth:`Stack.design`), so fit and serve read one code path. Each input is named as ``fill_rows``
+reads it (a GDAL file on another grid by its pixels or a warped VRT); what GDAL cannot name (a cube's step,
+``.npy``) is written onto the scene's grid by the strip pass: the one copy left.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -85,18 +76,22 @@ class StackFiles:
     copies: dict = field(default_factory=dict)
     _open: dict = field(default_factory=dict)
 
-    def open(self, grid) -> "StackFiles":
+    @contextmanager
+    def opened(self, g) -> Iterator["StackFiles"]:
+        """The files open for writing on the scene's grid ``g``, closed at the end."""
         import rasterio
 
         from bandbridge.inference.core.writer import output_profile
-        g = grid
-        for key, (path, dtype, n) in [("flags", (self.flags, "uint8" if self.bits == 8 else "uint16", self.n_flags))] + [
-                (k, (p, "float32", n)) for k, (p, n) in self.copies.items()]:
-            prof = output_profile(g.crs, g.transform, g.height, g.width, n, dtype, 1,
-                                  FAST)
-            prof["nodata"] = None
+        for key, (path, dtype, n) in [("flags", (self.flags, "uint8" if self.bits == 8 else "uint16", self.n_flags)),
+                                      *((k, (p, "float32", n)) for k, (p, n) in self.copies.items())]:
+            prof = {**output_profile(g.crs, g.transform, g.height, g.width, n, dtype, 1, FAST), "nodata": None}
             self._open[key] = rasterio.open(path, "w", **prof)
-        return self
+        try:
+            yield self
+        finally:
+            for d in self._open.values():
+                d.close()
+            self._open.clear()
 
     def write(self, a: int, values: dict[str, np.ndarray]) -> None:
         """Rows from ``a`` of each file (``flags`` and the copies' keys)."""
@@ -104,17 +99,6 @@ class StackFiles:
         for key, v in values.items():
             d = self._open[key]
             d.write(v, window=Window(0, a, d.width, v.shape[1]))
-
-    def close(self) -> None:
-        for d in self._open.values():
-            d.close()
-        self._open.clear()
-
-    def __enter__(self) -> "StackFiles":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 @dataclass

@@ -1,9 +1,7 @@
-"""``bandbridge fill``'s first pass over the scene by strips of :data:`ROWS` rows (``fill_rows.py``
-reads each input by rows), so that memory holds a few bits a pixel of the scene, never its values:
-:func:`scan`, the scene's validity, its gap (its own cloud mask or ``--mask``, dilated by
-:data:`~bandbridge.policy.FILL_DILATE` px) and clear part as whole-scene booleans, a sample of its
-clear values for the model units (``fill_fit.Units``) and of the SAR for its holes' value. The
-second, the flags pass, is ``fill_guides.py``.
+"""``bandbridge fill``'s first pass by strips of :data:`ROWS` rows (:func:`scan`), so that memory holds a few bits
+a pixel of the scene, never its values: its validity, gap (its cloud mask or ``--mask``, dilated by
+:data:`~bandbridge.policy.FILL_DILATE` px) and clear part, a sample of its clear values for the model units and
+of the SAR for its holes' value. The second, the flags pass, is ``fill_guides.py``.
 """
 
 from __future__ import annotations
@@ -37,20 +35,13 @@ class Scan:
     holes: list | None = None  # SAR now's, then's and later's median (model values) for their holes
 
 
-def _every(n: int, h: int, w: int) -> int:
-    return max(1, -(-h * w // SAMPLE_PX)) if n else 1
-
-
 def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) -> Scan:
-    """Pass 1 (see the module docstring); refused in one line where the scene holds no data, has no
-    cloud mask or ``--mask`` does not overlap it."""
+    """Pass 1 (see the module docstring), on inputs ``fill_checks`` passed (a cloud mask found, or ``--mask``);
+    refused in one line where the scene holds no data or ``--mask`` holds no value over it."""
     g, h, w = scene.layer.grid, scene.layer.grid.height, scene.layer.grid.width
-    if mask is None and not scene.masked:
-        raise BandbridgeError(f"{scene.item}: no cloud mask in the file or beside it (an SCL or QA_PIXEL band, "
-                              "a file named *SCL*.tif, or a cube's #scl=FILE); give one with --mask")
     valid, cloudy = np.zeros((h, w), bool), np.zeros((h, w), bool)
     snow = np.zeros((h, w), bool) if scene.mask_kind == "SCL" else None
-    k = _every(1, h, w)
+    k = max(1, -(-h * w // SAMPLE_PX))  # every k-th pixel kept
     every = 1 if k == 1 else max(1, -(-h // ROWS) // 8)  # about 8 strips of SAR for its median in a large scene
     kept, rc, sars, overlap, spare = [], [], [[] for _ in sar], False, []
 
@@ -89,8 +80,7 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
     rows, cols = np.concatenate([r for r, _ in rc]), np.concatenate([c for _, c in rc])
     keep = clear[rows, cols]  # the sample's pixels still clear once the gap is dilated
     v = np.concatenate(kept, axis=1)[:, keep]
-    if not v.size:  # no clear pixel once dilated (a --mask over the whole scene): the units from the scene's valid
-        # values; from no value they were NaN, which turned every date into NaN and "as it is" into no value (issue 85)
+    if not v.size:  # no clear pixel once dilated (a --mask over the whole scene): the units from its valid values
         v = np.concatenate(spare, axis=1)
     del spare
     out.units = Units(v[:, :, None], np.ones((v.shape[1], 1), bool))
