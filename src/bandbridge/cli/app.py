@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 import sys
+from contextlib import suppress
 
 import typer
 from rich.console import Console
@@ -117,6 +118,12 @@ def renamed(value, old_value, new: str, old: str, command: str):
     return value
 
 
+def command_line() -> str:
+    """The command as it was run, quoted for a shell: what a record says made it."""
+    import shlex
+    return shlex.join(["bandbridge", *sys.argv[1:]])
+
+
 def model_named(model: str | None, legacy: str | None, command: str) -> str:
     """The model of a command that once took it as an argument: ``-m`` now, the argument still
     accepted with a deprecation line (:func:`renamed`); none at all is refused."""
@@ -175,11 +182,9 @@ def _remember_signals(got: list[int], interrupted: list[int]) -> None:
     def on_sigint(signum, frame):  # noqa: ARG001 - as Python's own, but remembered
         interrupted.append(signum)
         raise KeyboardInterrupt
-    try:
+    with suppress(ValueError):  # not the main thread (embedded use)
         signal.signal(signal.SIGTERM, on_sigterm)
         signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread (embedded use)
-        pass
 
 
 def _refuse_in_one_line(e: Exception) -> None:

@@ -9,7 +9,7 @@ from typing import Iterator, Optional
 
 import typer
 
-from bandbridge.cli.app import fail, model_named, out, renamed
+from bandbridge.cli.app import command_line, fail, model_named, out, renamed
 from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
 from bandbridge.cli.progress import bars
 
@@ -77,13 +77,8 @@ def compare(
                                            "input's grid (SAR and optical, RGB and thermal)"),
     model: str = typer.Option("rgb2nir", "--model", "-m", help="bundled model name, run folder or bundle"),
     output: str = typer.Option("out/compare", "--output", "-o", help="output folder"),
-    overwrite: Overwrite = False,
-    bands: Bands = None,
-    band_names: BandNames = None,
-    scaling: Scaling = None,
-    vmin: Vmin = None,
-    vmax: Vmax = None,
-    creation: CreationOptions = [],
+    overwrite: Overwrite = False, bands: Bands = None, band_names: BandNames = None, scaling: Scaling = None,
+    vmin: Vmin = None, vmax: Vmax = None, creation: CreationOptions = [],
 ) -> None:
     """Predict a raster whose real target is known (in the file or a second one): synthetic
     GeoTIFF, NDVI GeoTIFF, comparison PNG, and the metrics against the real band."""
@@ -114,12 +109,8 @@ def timeseries(
     bbox: Optional[str] = typer.Option(None, "--bbox", help="xmin,ymin,xmax,ymax in the files' CRS"),
     polygon: Optional[str] = typer.Option(None, "--polygon", help="GeoJSON file (geometry or feature)"),
     wgs84: bool = typer.Option(False, "--wgs84", help="bbox/polygon are lon/lat (EPSG:4326)"),
-    overwrite: Overwrite = False,
-    bands: Bands = None,
-    band_names: BandNames = None,
-    scaling: Scaling = None,
-    vmin: Vmin = None,
-    vmax: Vmax = None,
+    overwrite: Overwrite = False, bands: Bands = None, band_names: BandNames = None, scaling: Scaling = None,
+    vmin: Vmin = None, vmax: Vmax = None,
 ) -> None:
     """Mean NDVI per date from synthetic NIR (and real NIR where present): CSV + PNG."""
     import json
@@ -142,23 +133,19 @@ def timeseries(
             fail(f"--bbox '{bbox}' must be xmin,ymin,xmax,ymax")
         region = Region(box, geom, wgs84)
     from bandbridge.inference.core.interpret import check_scaling_flags
+    from bandbridge.inference.jobs.job import expand_inputs
     check_scaling_flags(scaling, vmin, vmax)
+    files, skipped = expand_inputs(inputs)
+    if skipped:
+        out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
     with bars() as add:
-        rows = ndvi_timeseries(model, _inputs(inputs), output, region,
+        rows = ndvi_timeseries(model, files, output, region,
                                overrides(bands, band_names, scaling, vmin, vmax), overwrite,
                                lambda note: out.print(note, highlight=False), progress=add)
     typer.echo("date        pixels    NDVI synthetic  NDVI real")
     for r in rows:
         typer.echo(f"{r['date']}  {r['pixels']:8d}  {r['ndvi_synthetic']:+.3f}          {r['ndvi_real']:+.3f}")
     typer.echo(f"written: {Path(output) / 'ndvi_timeseries.csv'}, {Path(output) / 'ndvi_timeseries.png'}")
-
-
-def _inputs(items: list[str]) -> list[Path]:
-    from bandbridge.inference.jobs.job import expand_inputs
-    files, skipped = expand_inputs(items)
-    if skipped:
-        out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
-    return files
 
 
 def wald(
@@ -171,9 +158,6 @@ def wald(
     """Score `predict --reference` by Wald's protocol: each image's band, made coarse, is the
     reference; the full-resolution band is the truth. Beside the upsampled reference, the
     coarse-fit linear map, the zero-shot bundle and the in-scene oracle."""
-    import shlex
-    import sys
-
     from bandbridge.evaluation.wald import run_wald, save
     if not Path(data).is_dir():
         fail(f"--data {data}: no such folder; give the development data root")
@@ -186,5 +170,4 @@ def wald(
         fail(f"--data {data}: none of the cases' files is there{f' (or matches --only {only})' if only else ''}")
     if all("refused" in c.notes for c in done):  # nothing measured: no record, and not a success
         fail(f"every case was refused ({len(done)}); the first: {done[0].notes['refused']}")
-    command = "bandbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    out.print(f"written to {save(done, output, command)}", highlight=False)
+    out.print(f"written to {save(done, output, command_line())}", highlight=False)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from bandbridge.cli.app import fail, out
+from bandbridge.cli.app import command_line, fail, out
 from bandbridge.cli.options import Overwrite, engine_options
 from bandbridge.cli.predict import Backend, Precision, Retries, Scheduler, Summary, Threads, Workers
 
@@ -45,13 +45,8 @@ def fill(
                                "type, scale, offset and nodata, then FILLED (1 observed, 2 filled, 0 no data)"),
     overwrite: Overwrite = False,
     no_cog: bool = typer.Option(False, "--no-cog", help="a plain tiled GeoTIFF instead of a COG"),
-    backend: Backend = "auto",
-    precision: Precision = "auto",
-    threads: Threads = None,
-    workers: Workers = None,
-    scheduler: Scheduler = None,
-    retries: Retries = 2,
-    summary: Summary = None,
+    backend: Backend = "auto", precision: Precision = "auto", threads: Threads = None, workers: Workers = None,
+    scheduler: Scheduler = None, retries: Retries = 2, summary: Summary = None,
     plan: bool = typer.Option(False, "--plan", help="print the fill's decisions (the gap, the dates, the backend, "
                               "the tiles, the memory) and exit without writing anything"),
 ) -> None:
@@ -87,9 +82,6 @@ def gaps(
     Beside the earlier date as is, linear per band, the median of the clear dates, temporal
     interpolation, `sar2optical` and the fit without SAR; MAE by days between the dates, PSNR, SSIM,
     SAM and MAE over the cloud area and the whole image, and realism of the filled pixels."""
-    import shlex
-    import sys
-
     from bandbridge.cli.evaluate import quiet_libraries
     from bandbridge.evaluation.gaps import RECORDS, check_run, run_gaps, save
     from bandbridge.evaluation.gaps_sources import run_sources, save_sources
@@ -99,7 +91,7 @@ def gaps(
         record = run_gaps(data, say=say, limit=pairs)
         if not record["rows"]:
             fail(f"--data {data}: no date pair of the protocol found under worldcereal/")
-        command = "bandbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = command_line()
         out.print(f"written to {save(record, output, command, overwrite=overwrite)}", highlight=False)
         if sources:  # SEN12MS-CR's real clouds and openEO-gfmap's site: gaps_sources.json/.md
             out.print(f"written to {save_sources(run_sources(data, say=say), output, command, overwrite)} "

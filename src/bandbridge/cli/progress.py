@@ -2,9 +2,8 @@
 stderr: a rich bar on a terminal (gone when done), plain lines on a pipe or a log (a count's
 first line once the command has run ``DELAY`` seconds, then at most every ``EVERY`` seconds and at its end,
 each with an estimate; a line every ``EVERY`` seconds while one long step runs), nothing under
-``--quiet``. Lines, not bars, on a
-pipe because a bar redrawn into a log file is thousands of lines there (pip, conda and Docker's
-plain mode do the same)."""
+``--quiet``. Lines, not bars, on a pipe because a bar redrawn into a log file is thousands of
+lines there (pip, conda and Docker's plain mode do the same)."""
 
 from __future__ import annotations
 
@@ -95,13 +94,17 @@ def _plain(stream: TextIO) -> Iterator[Progress]:
 
 @contextmanager
 def _rich(unit: str | None) -> Iterator[Progress]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn, TimeRemainingColumn
-
     from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bars, ProgressColumn, TextColumn,
+                               TimeRemainingColumn)
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.1f} {unit}/s" if task.speed else f"… {unit}/s")
     err = Console(stderr=True, soft_wrap=True)
     with Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-              *([_rate_column(unit)] if unit else []), TimeRemainingColumn(), console=err,
-              transient=True) as bars:
+              *([Rate()] if unit else []), TimeRemainingColumn(), console=err, transient=True) as bars:
         def add(what: str, total: int):
             task = bars.add_task(what, total=total)
             return lambda k=1: bars.advance(task, k)
@@ -122,13 +125,3 @@ def bars(unit: str | None = None, stream: TextIO | None = None) -> Iterator[Prog
     if stream.isatty():
         return _rich(unit)
     return _plain(stream)
-
-
-def _rate_column(unit: str):
-    from rich.progress import ProgressColumn
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task) -> Text:
-            return Text(f"{task.speed:.1f} {unit}/s" if task.speed else f"… {unit}/s")
-    return RateColumn()

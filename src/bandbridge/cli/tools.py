@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from bandbridge.cli.app import err, fail, model_named, out
+from bandbridge.cli.app import command_line, err, fail, model_named, out
 
 
 def demo(
@@ -69,13 +69,9 @@ def bench(
                     progress=lambda line: err.print(line, highlight=False, markup=False))
     typer.echo(format_rows(res))
     if json_out:
-        import shlex
-        import sys
-
         from bandbridge.bench_report import record
         from bandbridge.fileio import atomic_write_bytes
-        command = shlex.join(["bandbridge", *sys.argv[1:]])
-        atomic_write_bytes(Path(json_out), json.dumps(record(res, command, threads), indent=1).encode())
+        atomic_write_bytes(Path(json_out), json.dumps(record(res, command_line(), threads), indent=1).encode())
 
 
 def cache(

@@ -10,9 +10,8 @@ buffer of the largest context window) and scored on the held-out pixels; the mod
 adapt hands back: the zero-shot model unchanged, or the chosen learner refitted on all pixels.
 
 One group of images (one pair, or near-copies) cannot show how a fit carries over to *other*
-scenes, and measured it does not: a context ridge fitted on one image loses a median 23 %
-(s2_wildfire) to 41 % (NAIP) MAE to the linear map fitted on the same image when both predict
-the source's other images (``scripts/one_image_transfer.py`` at commit e95d6e5). So with one group adapt keeps
+scenes, and measured it does not (``scripts/one_image_transfer.py``: a context ridge fitted on one
+image loses a median 23–41 % MAE to the linear map on the source's other images). So with one group adapt keeps
 the simplest learners (constant, linear map) unless ``--within-scene`` says the pairs are part of
 the very scenes to be predicted, where held-out blocks of them are the right test; the card says
 what the others scored.
@@ -83,15 +82,6 @@ def user_config(base: Config, sources: list[dict], name: str) -> Config:
     return build_config(d)
 
 
-def load_user_pairs(cfg: Config, split: str = "train") -> list:
-    """The pairs of ``cfg``'s sources (their ``split`` part), read as training reads them."""
-    from bandbridge.data.datamodule import PairedDataModule
-    pairs = PairedDataModule(cfg).load_split(split)
-    if not pairs:
-        raise BandbridgeError("PAIRS: no valid pixels in the pairs given (all nodata?)")
-    return pairs
-
-
 def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | None = None,
                     progress=None):
     """The learner :class:`~bandbridge.learners.select.Selection` on ``pairs`` with the model as
@@ -113,7 +103,9 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     # groups of near-copies when there are two or more — found across every pair given (each
     # PAIRS argument is its own source, but two dates of one place are one group whatever their
     # arguments: data/found_groups.py)
-    found = user_groups(pairs)
+    files = sorted({p.item.input_path for p in pairs})
+    keys = find_groups(files, files)
+    found = [keys[p.item.input_path] for p in pairs]
     groups = ["scenes"] * len(pairs) if within_scene else found
     px, (zero,) = pair_pixels(pairs, groups, extra=zs)
     one = len(set(groups)) < 2 and not within_scene
@@ -128,13 +120,6 @@ def select_on_pairs(bundle, pairs: list, within_scene: bool, budget_s: float | N
     sel = choose(px, fixed={"zero-shot": zero}, budget_s=budget_s, allowed=one_group(one),
                  progress=progress)
     return sel, note, len(set(found))
-
-
-def user_groups(pairs: list) -> list[str]:
-    """Each pair's group of near-copies, found over all of the user's files at once."""
-    files = sorted({p.item.input_path for p in pairs})
-    keys = find_groups(files, files)
-    return [keys[p.item.input_path] for p in pairs]
 
 
 def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
@@ -176,7 +161,8 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
             say(line)
     for src in sources:
         src["split"] = region_split(parse_region(region), ALL_ROWS)
-    name = f"{model_label(folder, base)}-adapted"
+    zoo = {Path(f).resolve(): n for n, f in zoo_models().items() if n not in ZOO_ALIASES}  # a bundled name
+    name = f"{zoo.get(folder.resolve(), base.name)}-adapted"  # as a user calls the model, else its config's
     command = " ".join(["bandbridge adapt -m", model, *(stated or pairs), *read_flags(bands)]
                        + ([f"--region {region}"] if region else [])
                        + ([f"--minutes {minutes:g}"] if minutes != 5.0 else [])
@@ -201,7 +187,10 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
     fits."""
     base = bundle.config
     read = steps(progress, f"reading {len(sources)} pair source(s)", 1)
-    user_pairs = load_user_pairs(user_config(base, sources, name))
+    from bandbridge.data.datamodule import PairedDataModule
+    user_pairs = PairedDataModule(user_config(base, sources, name)).load_split("train")  # as training reads them
+    if not user_pairs:
+        raise BandbridgeError("PAIRS: no valid pixels in the pairs given (all nodata?)")
     read()
     sel, note, groups = select_on_pairs(bundle, user_pairs, within_scene, budget_s, progress)
     keep = "zero-shot" if sel.winner == "zero-shot" else family(sel.chosen)
@@ -213,7 +202,10 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
         summary["name"] = name_by_content(dest, name)
         return summary, sel
     lin = sel.fitted if sel.chosen == "linear" else None
-    info = {"epoch": -1, "learner": adapt_record(sel, user_pairs, summary),
+    rule = "chosen by spatial cross-validation on the user's pairs, refitted on every pixel"
+    record = LearnerRecord.of(sel, rule, user_pairs[0].source.target).to_dict() | {  # and what adapt kept
+        k: summary[k] for k in ("kept", "note", "worse_than_zero_shot", "images", "groups", "model")}
+    info = {"epoch": -1, "learner": record,
             "baseline": {"linear": linear_coef(user_pairs, lin).tolist()},
             "inputs_seen": from_pairs(user_pairs)}  # how the pairs read: predict compares files to it
     save_bundle(dest, sel.fitted.module(bundle.in_channels, bundle.out_channels),
@@ -221,12 +213,6 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
                 bundle.out_channels, **info)
     summary["name"] = name_by_content(dest, name)
     return summary, sel
-
-
-def model_label(folder: Path, base) -> str:
-    """What a user calls the model: its zoo name (``rgb2nir-naip``), else its config's name."""
-    zoo = {Path(f).resolve(): n for n, f in zoo_models().items() if n not in ZOO_ALIASES}
-    return zoo.get(Path(folder).resolve(), base.name)
 
 
 def name_by_content(dest: Path, name: str) -> str:
@@ -272,14 +258,6 @@ def read_flags(bands: dict | None) -> list[str]:
                               ("--band-names", i.get("band_names")), ("--scaling", i.get("scaling")),
                               ("--sensor", i.get("sensor"))) if v
             for f in (flag, join(v) if isinstance(v, list) else str(v))]
-
-
-def adapt_record(sel, pairs: list, summary: dict) -> dict:
-    """``model.yaml: learner`` of an adapted bundle: the selection's record (learners/record.py:
-    out-of-fold MAE per candidate in model values, ``unit`` to the target's) and what adapt kept."""
-    rule = "chosen by spatial cross-validation on the user's pairs, refitted on every pixel"
-    return LearnerRecord.of(sel, rule, pairs[0].source.target).to_dict() | {
-        k: summary[k] for k in ("kept", "note", "worse_than_zero_shot", "images", "groups", "model")}
 
 
 def adapt_card(command: str, name: str, summary: dict) -> str:

@@ -6,14 +6,10 @@ without each source against the zero-shot floor on it (workflows/held_out.py). :
 reads what they kept: the network, its anchor alone, the learner, or the floor; :func:`place`
 makes ``model/best`` that; :func:`write_card` is the one writer of the card that says so. An
 interrupted run ends the same way with what it has: the comparisons it can make at once, and the
-floor where a rule it could not run (the held-out trainings) would have had to clear the network
-first (issue 58).
+floor where a rule it could not run (the held-out trainings) would have had to clear the network.
 
-This module is the one place bundles move: between ``model/best``, ``model/network`` and
-``model/best/floor`` (:func:`place`), a bundle written whole into place (:func:`replace`: adapt's
-output), a bundle's floor put in it (:func:`put_floor`) and a bundle copied without its floor
-(:func:`copy_without_floor`: adapt's zero-shot copy). :func:`learner_config` is the config a
-learner is saved with as a bundle (standing in for the network, as a floor, adapted).
+This module is the one place bundles move (:func:`place`, :func:`replace`, :func:`put_floor`,
+:func:`copy_without_floor`).
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
-"""The end of a training run: steps around workflows/best.py's one decider (``decide``) and one
-mover (``place``). Its summary (:func:`run_summary`), the comparisons (:func:`weigh`: the learner
-that may replace the network, learner_best.py, and the network held out source by source,
-held_out.py), ``model/best`` placed with the zero-shot floor images unlike every training source
-fall back to (:func:`place_best`, models/fallback.py), its precision gate's check sample and
-expected-error model cut from the validation data the run already holds (:func:`trust_best`),
-and the one line a run's summary reads as (:func:`summary_line`)."""
+"""The end of a training run (:func:`finish_run`): its summary, the comparisons (learner_best.py,
+held_out.py), ``model/best`` placed as workflows/best.py decides with its fallback to the zero-shot
+floor, and its check sample and expected-error model cut from the run's validation data."""
 
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -183,11 +180,9 @@ def trust_best(run, kept: str, given) -> None:
     if not best.exists():
         return
     b = given if kept != "floor" else None
-    try:
+    with suppress(BandbridgeError):  # no validation split: prediction then trusts fp32 only
         b = load_bundle(best) if b is None else b
         make_check_sample(best, pairs=None if run.cyclegan else dm.pairs.get("val", []), bundle=b)
-    except BandbridgeError:  # no validation split: prediction then trusts fp32 only
-        pass
     if not run.cyclegan and cfg.task.kind == "translation" and dm.pairs.get("val") and kept != "floor":
         add_confidence(best, dm.pairs["val"], bundle=b)
 

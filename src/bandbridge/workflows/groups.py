@@ -7,9 +7,8 @@ anchor's (the run's untrained start, a closed-form fit), and the epoch whose *wo
 is lowest is ``best``: ``val/worst_ratio`` (1.0 = the anchor; below 1 every source gained). With
 one validation source and ``train.group_by: group``, its split's groups (scenes, sites,
 sequences, categories: the group key the split kept together) take the sources' place when it
-holds two or more. The start itself is
-the first ``best``, so a run hands back a trained epoch only when it beats the anchor on every
-held-out group.
+holds two or more. The start itself is the first ``best``, so a run hands back a trained epoch
+only when it beats the anchor on every held-out group.
 """
 
 from __future__ import annotations

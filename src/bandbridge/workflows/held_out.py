@@ -42,21 +42,6 @@ def applies(cfg: Config, falls_back: bool) -> str | None:
     return None
 
 
-def fold_config(cfg: Config, i: int) -> Config:
-    """``cfg`` without its ``i``-th source (each other source keeps its own split), the rule off."""
-    d = cfg.model_dump(mode="json")
-    name = d["data"]["sources"][i]["name"]
-    d["name"] = f"{d['name']}-without-{safe_name(name, 'source')}"
-    d["data"]["sources"] = [s for j, s in enumerate(d["data"]["sources"]) if j != i]
-    d["train"]["network_held_out"] = False
-    return build_config(d)
-
-
-def held_out(cfg: Config, i: int) -> dict:
-    """The ``i``-th source as a held-out source: every image of it is scored."""
-    return {**cfg.model_dump(mode="json")["data"]["sources"][i], "split": dict(ALL_TEST)}
-
-
 def weigh(run_dir: Path, cfg: Config, train_fold, choice=None) -> dict:
     """Train ``cfg`` once without each source (``train_fold(fold_cfg, run_dir=…, announce=False,
     choice=…)``: runner.train; ``choice``: the run's own learner choice, refitted in each fold
@@ -73,11 +58,16 @@ def weigh(run_dir: Path, cfg: Config, train_fold, choice=None) -> dict:
           + (f"; each fold refits the {choice[0]} learner this run chose" if choice else ""), flush=True)
     folds = []
     for i, name in enumerate(names):
-        fold = fold_config(cfg, i)
+        d = cfg.model_dump(mode="json")  # without the i-th source (each other keeps its split), the rule off
+        held = {**d["data"]["sources"][i], "split": dict(ALL_TEST)}  # every image of it scored
+        d["name"] = f"{d['name']}-without-{safe_name(name, 'source')}"
+        d["data"]["sources"] = [s for j, s in enumerate(d["data"]["sources"]) if j != i]
+        d["train"]["network_held_out"] = False
+        fold = build_config(d)
         fold_dir = Path(run_dir) / "held_out" / safe_name(name, "source")
         os.environ.pop(RUN_DIR_ENV, None)  # the fold is a run of its own, not this one's worker
         fold_run = train_fold(fold, run_dir=fold_dir, announce=False, choice=choice)
-        res = evaluate(fold_run, split="test", recipes=[held_out(cfg, i)], out_dir=fold_dir / "scores")
+        res = evaluate(fold_run, split="test", recipes=[held], out_dir=fold_dir / "scores")
         m = res.summary["methods"]
         row = {"source": name, "images": res.summary["protocol"]["images"], "model": m["model"]["mae"],
                "floor": m["floor"]["mae"], "linear": m["linear"]["mae"], "run": str(fold_dir)}

@@ -1,16 +1,13 @@
 """A training run's last step: the learner-selection core's choice is one more candidate for
 ``model/best``, beside the trained network.
 
-On the training split the core chooses a small-data learner by spatial cross-validation (sources
-held out with two or more sources, whole groups of images with two or more groups, else blocks of
-rows with a buffer) and refits it. The validation split — which neither the choice nor the refit
-saw — then decides between it and the network's ``model/best``: the learner is kept when its
-mean absolute error over the validation images is lower *and* no validation source scores more
-than ``policy.WITHIN`` worse than with the network (``select.never_worse``, the project's never-worse test). A
-learner kept is refitted on the training *and* validation pixels (the user gave both); this
-module only measures and hands back the writer of what replaces the network — workflows/best.py
-places it as ``model/best`` and moves the network to ``model/network``; ``learner.json`` and
-``summary.json`` say what was compared and kept.
+On the training split the core chooses a small-data learner by spatial cross-validation and refits
+it. The validation split — which neither the choice nor the refit saw — then decides between it
+and the network's ``model/best``: the learner is kept when its mean absolute error over the
+validation images is lower *and* no validation source scores more than ``policy.WITHIN`` worse than
+with the network (``select.never_worse``). A learner kept is refitted on the training *and*
+validation pixels; this module only measures and hands back the writer of what replaces the
+network (workflows/best.py places it).
 """
 
 from __future__ import annotations
@@ -46,13 +43,10 @@ def val_mae(net, pairs: list, sensors: list[str]) -> dict[str, float]:
 def weigh(run_dir: Path, cfg: Config, train: list, val: list, budget_s: float | None = 300.0,
           blind: str | None = None, sel=None, choice: tuple[str, tuple[str, ...]] | None = None,
           refit_kept: bool = True):
-    """Compare the core's learner with the network in ``run_dir/model/best`` on ``val`` and say
-    which ``model/best`` should be (:func:`compare`); nothing is moved here (workflows/best.py
-    places it). ``blind``: the run's line saying validation cannot see other scenes — the
-    constant or the linear map is then kept, whatever validation says. ``sel``: the core's
-    Selection already made on ``train`` (a ``learner: select`` run's); ``choice``: a parent run's
-    choice to refit instead of searching (a held-out fold). Returns ``(record, stand_in)``,
-    the record also written to ``learner.json`` (``(None, None)`` without validation)."""
+    """:func:`compare` on the network in ``run_dir/model/best``, its record also written to
+    ``learner.json``; ``(None, None)`` without validation. ``blind``: the run's line saying
+    validation cannot see other scenes; ``sel``: the core's Selection already made on ``train`` (a
+    ``learner: select`` run's); ``choice``: a parent run's choice to refit (a held-out fold)."""
     best = run_dir / "model" / "best"
     if not (val or blind) or not (best / BUNDLE_META).exists():
         return None, None
@@ -111,8 +105,7 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
     if keep == "network":
         return record, None
     fitted, record["refitted_on"] = _kept_fit(sel, train, val, refit_kept)
-    # whichever it is, model/best becomes what the record says was kept (issue 59: the floor
-    # was recorded as kept while the network stayed in model/best)
+    # whichever it is, model/best becomes what the record says was kept
     return record, writer(bundle, cfg, fitted.module(ci, ct), fitted.generator(), record)
 
 

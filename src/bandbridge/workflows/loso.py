@@ -181,13 +181,8 @@ def markdown(summary: dict, methods: list[str], keys: list[str]) -> str:
     mean = summary["mean"]
     lines.append("| **mean** | | " + " | ".join(f"**{mean[m][k]:.4g}**" for k in keys for m in methods) + " |")
     n = len(summary["folds"])
-    gains = []
-    for b in methods:
-        if b == "model":
-            continue
-        g = (mean[b]["mae"] - mean["model"]["mae"]) / mean[b]["mae"] * 100
-        gains.append(f"vs {b}: mean MAE {g:+.1f} % (positive = model better), "
-                     f"MAE won on {summary['mae_wins'][b]} of {n} folds")
+    gains = [f"vs {b}: mean MAE {(mean[b]['mae'] - mean['model']['mae']) / mean[b]['mae'] * 100:+.1f} % (positive "
+             f"= model better), MAE won on {summary['mae_wins'][b]} of {n} folds" for b in methods if b != "model"]
     return "\n".join(lines) + "\n\n" + "; ".join(gains) + "\n" + never_worse(summary["folds"])
 
 

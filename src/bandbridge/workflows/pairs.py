@@ -175,16 +175,6 @@ def check_pair_grids(a: Path, b: Path, arg: str) -> None:
                               "one onto the other's grid first")
 
 
-def first_files(src: dict) -> tuple[Path | None, Path | None]:
-    """The first input and target file of a source :func:`pair_sources` made."""
-    if src["layout"] == "multiband":
-        f = Path(src["files"][0])
-        return f, f
-    if src.get("pairs"):
-        return Path(src["pairs"][0][0]), Path(src["pairs"][0][1])
-    return first_image(src["input_dir"]), first_image(src["target_dir"])
-
-
 def settle_readings(sources: list[dict], spec, given: dict | None = None) -> list[str]:
     """Read each source's files as ``predict`` reads a file (``interpret``: the file's own GDAL
     scale/offset, else its values, the model's scale where the values cannot tell ×1000 from
@@ -196,7 +186,12 @@ def settle_readings(sources: list[dict], spec, given: dict | None = None) -> lis
     user_scaling = {k: (given.get(k) or {}).get("scaling") for k in ("input", "target")}
     lines = []
     for src in sources:
-        f, t = first_files(src)
+        if src["layout"] == "multiband":  # the source's first input and target file
+            f = t = Path(src["files"][0])
+        elif src.get("pairs"):
+            f, t = Path(src["pairs"][0][0]), Path(src["pairs"][0][1])
+        else:
+            f, t = first_image(src["input_dir"]), first_image(src["target_dir"])
         if f is None:
             continue
         names = (given.get("input") or {}).get("band_names")

@@ -11,7 +11,7 @@ import json
 import os
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -142,15 +142,6 @@ def run_config_for_resume(run: str | Path) -> dict:
     return ck["hyper_parameters"]["config"]
 
 
-def check_accelerator(accelerator: str) -> None:
-    """Refuse a GPU request on a machine without one before Lightning does it with a traceback."""
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise BandbridgeError(f"--accelerator {accelerator}: no CUDA GPU is available here "
-                              f"(torch {torch.__version__}); use --accelerator cpu or auto")
-    if accelerator == "mps" and not torch.backends.mps.is_available():
-        raise BandbridgeError("--accelerator mps: no Apple GPU is available here; use cpu or auto")
-
-
 def _trainer(**kw) -> L.Trainer:
     """``L.Trainer(**kw)``; Lightning's refusals of accelerator/devices/strategy become one line."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
@@ -207,7 +198,12 @@ def train(cfg: Config, runs_root: str = "runs", resume: str | None = None,
             announce_run_dir(run_dir, resume is not None)
         run = prepare_run(cfg, run_dir, ckpt_path, init_from, choice)
         make_trainer, export = build_trainer(run, fast_dev_run)
-        check_accelerator(run.cfg.train.accelerator)
+        accelerator = run.cfg.train.accelerator  # refused before Lightning does it with a traceback
+        if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise BandbridgeError(f"--accelerator {accelerator}: no CUDA GPU is available here "
+                                  f"(torch {torch.__version__}); use --accelerator cpu or auto")
+        if accelerator == "mps" and not torch.backends.mps.is_available():
+            raise BandbridgeError("--accelerator mps: no Apple GPU is available here; use cpu or auto")
         with libraries_to_log(run_dir / "train.log"):  # Lightning's lines and warnings: the run's log
             trainer = make_trainer()
             if trainer.is_global_zero:
@@ -242,10 +238,8 @@ def end_interrupted(run: Run, trainer: L.Trainer, stopped: BaseException, second
     cause = stopped if isinstance(stopped, KeyboardInterrupt) else stopped.__context__
     what = "SIGTERM" if isinstance(cause, Terminated) or type(stopped).__name__ == "SIGTERMException" \
         else "Ctrl-C"
-    try:
+    with suppress(ValueError):  # not the main thread
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    except ValueError:  # not the main thread
-        pass
     print(f"interrupted ({what}) in epoch {trainer.current_epoch}: ending the run with what it has "
           "(Ctrl-C again stops at once)", flush=True)
     finish_run(run, trainer, seconds, interrupted=f"{what} in epoch {trainer.current_epoch}")

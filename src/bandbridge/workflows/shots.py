@@ -104,15 +104,12 @@ def run_shots(model: str, names: list[str], k: int, out_dir: str | Path,
         row = {"source": name, "seen_in_training": name in seen}
         try:
             row.update(_fold(name, root, k, base, folder, out, minutes))
+            print(f"{name}: " + ", ".join(f"{m} {row['methods'][m]['mae']:.4g}"
+                                          for m in ORDER if m in row["methods"]), flush=True)
         except BandbridgeError as e:  # one source's data problem does not lose the others
             row.update(split=f"not scored: {e}", methods={})
             print(f"{name}: not scored: {e}", flush=True)
-            folds.append(row)
-            sourced()
-            continue
         folds.append(row)
-        print(f"{name}: " + ", ".join(f"{m} {row['methods'][m]['mae']:.4g}"
-                                      for m in ORDER if m in row["methods"]), flush=True)
         sourced()
     summary = {"model": str(model), "shots": k, "minutes": minutes, "folds": folds}
     atomic_write_bytes(out / "shots.json", json.dumps(summary, indent=1).encode())
@@ -125,6 +122,7 @@ def _fold(name: str, root: str, k: int, base, folder: Path, out: Path, minutes: 
     both and the bars on its test pixels."""
     from bandbridge.bundle import load_model
     from bandbridge.evaluation.evaluate import evaluate
+    from bandbridge.workflows import runner
     from bandbridge.workflows.adapt import adapt_bundle
     sources, how = shot_sources(name, root, k)
     work = out / "runs" / name
@@ -139,9 +137,10 @@ def _fold(name: str, root: str, k: int, base, folder: Path, out: Path, minutes: 
                                 within_scene=len(sources) == 1, budget_s=60 * minutes,
                                 copy_zero_shot=False)
     seconds = round(time.time() - t0, 1)
-    # from scratch: what training the network on the same pixels for the same minutes gives
-    scratch = fine_tune(scratch_config(base, sources, minutes, name=f"{name}-scratch"),
-                        work / "scratch")
+    # from scratch: what training the network on the same pixels for the same minutes gives (in a work
+    # folder removed after: no --resume to give)
+    cfg = scratch_config(base, sources, minutes, f"{name}-scratch")
+    scratch = runner.train(cfg, announce=False, run_dir=runner.new_run_dir(cfg, str(work / "scratch")))
     res = evaluate(work / "adapt", split="test", out_dir=out / "folds" / name,
                    others={"zero-shot": folder, "scratch": scratch / "model" / "best"})
     methods = {m: {kk: v[kk] for kk in KEYS if kk in v} for m, v in res.summary["methods"].items()}
@@ -167,8 +166,7 @@ def learner_sources(sources: list[dict]) -> list[dict]:
     return out
 
 
-def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
-                   name: str | None = None, context: bool = True):
+def scratch_config(base, sources: list[dict], minutes: float, name: str):
     """The scratch network's config: the model's own network and scalings, the ``sources`` (each
     with its split), a context anchor, the pixel loss only, no radiometric augmentation (the
     source's own sensor is the calibration to learn), bounded in time."""
@@ -177,27 +175,19 @@ def scratch_config(base, sources: list[dict], minutes: float, seed: int = 0,
         if base.name not in preset_names():
             raise BandbridgeError(f"{base.name}: no preset to train a network from scratch with")
         d["model"]["generator"] = load_config(base.name).model.generator.model_dump(mode="json")
-    d["name"] = name or f"{base.name}-adapted"
+    d["name"] = name
     d["data"].update(sources=sources, augment={}, resample=[1],
                      samples_per_epoch=max(32, 4 * d["data"]["batch_size"]))
     d["data"]["patch_size"] = min(d["data"]["patch_size"], 128)
-    d["model"]["generator"]["learner"] = {"kind": "ridge", **CONTEXT_ANCHOR} if context else "linear"
+    d["model"]["generator"]["learner"] = {"kind": "ridge", **CONTEXT_ANCHOR}
     # tiles must overlap by the anchor's half window on each side to stay seamless
     d["inference"]["overlap"] = max(d["inference"]["overlap"], 2 * (max(CONTEXT_ANCHOR["windows"]) // 2 + 10))
     d["loss"].update(lambda_adv=0.0, lambda_emd=0.0, lambda_index=0.0)
     d["optim"].update(lr_g=1e-4, schedule={"kind": "constant"})
-    d["train"].update(max_epochs=EPOCHS_BY_TIME, max_steps=-1 if context else 0, max_minutes=minutes, monitor="val/l1",
-                      monitor_mode="min", keep_checkpoints=1, seed=seed, image_samples=0,
+    d["train"].update(max_epochs=EPOCHS_BY_TIME, max_steps=-1, max_minutes=minutes, monitor="val/l1",
+                      monitor_mode="min", keep_checkpoints=1, seed=0, image_samples=0,
                       network_held_out=False)  # each shot is scored held out already
     return build_config(d)
-
-
-def fine_tune(cfg, work: Path, init_from: Path | None = None) -> Path:
-    """Train ``cfg`` into ``work`` (from ``init_from``'s residual, or from scratch); the run."""
-    from bandbridge.workflows import runner
-    init = init_from if cfg.train.max_steps else None
-    return runner.train(cfg, init_from=str(init) if init else None, announce=False,  # a work folder
-                        run_dir=runner.new_run_dir(cfg, str(work)))  # removed after: no --resume to give
 
 
 def markdown(summary: dict) -> str:

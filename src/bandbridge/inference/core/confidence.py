@@ -130,15 +130,12 @@ def error_plan(spec: ModelSpec, dtype: str) -> ErrorRaster:
     check_block(spec.confidence, spec.folder)
     factor = {"uint8": 255.0, "uint16": 10000.0}.get(dtype, 1.0)
     what = ", ".join(f"synthetic_{n}" for n in spec.target_names)
+    v = spec.confidence.get("validation") or {}
+    there = (f" (there: Spearman ρ {v['spearman']:.2f}, worst 10 % carry {v['top10_share']:.0%} "
+             "of the error)") if "spearman" in v else ""
     return ErrorRaster(spec, factor, f"expected absolute error of {what} "
                        f"({physical_note(spec.target, dtype, difference=True)})",
                        f"expected |error| from the model's error model fitted on "
                        f"{spec.confidence.get('fitted_on', 'its validation split')}"
-                       f"{_validated(spec.confidence)}; not validated on imagery unlike the "
+                       f"{there}; not validated on imagery unlike the "
                        "training data (README: Where not to trust the output)")
-
-
-def _validated(conf: dict) -> str:
-    v = conf.get("validation") or {}
-    return (f" (there: Spearman ρ {v['spearman']:.2f}, worst 10 % carry {v['top10_share']:.0%} "
-            "of the error)") if "spearman" in v else ""

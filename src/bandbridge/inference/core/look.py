@@ -51,18 +51,14 @@ def _roles(info, n: int, values: np.ndarray | None) -> tuple[list[str], str]:
     by_name = [band_role(b) for b in info.bands]
     described = any(info.descriptions)
     if any(r != "other" for r in by_name) and (described or not info.colorinterp):
-        unread = [d for d, r in zip(info.descriptions, by_name) if d and r == "other"]
+        unread = ", ".join(f"'{d}'" for d, r in zip(info.descriptions, by_name) if d and r == "other")
         how = "band descriptions" if described else "band names"
-        return by_name, how + (f"; not understood: {_quoted(unread)}" if unread else "")
+        return by_name, how + (f"; not understood: {unread}" if unread else "")
     roles, how = _roles_without_names(info, n, values)
     if described:  # descriptions there, none understood: say which, never "without descriptions"
-        how = (f"{how.replace(' without descriptions', '')}; the band descriptions "
-               f"{_quoted([d or '' for d in info.descriptions])} name no band bandbridge knows")
+        said = ", ".join(f"'{d or ''}'" for d in info.descriptions)
+        how = f"{how.replace(' without descriptions', '')}; the band descriptions {said} name no band bandbridge knows"
     return roles, how
-
-
-def _quoted(names) -> str:
-    return ", ".join(f"'{d}'" for d in names)
 
 
 def _roles_without_names(info, n: int, values: np.ndarray | None) -> tuple[list[str], str]:
@@ -161,10 +157,8 @@ def _values(path, n: int, sensor: str | None) -> np.ndarray:
     if not Path(str(path)).is_dir():
         view = read_decimated(path, _RAW, max_side=LOOK_SIDE, sensor=sensor)
         return view.data[:, view.mask]
-    cols = []
-    for i in range(n):
-        view = read_decimated(path, _RAW, [i], max_side=LOOK_SIDE, sensor=sensor)
-        cols.append(view.data[0, view.mask])
+    views = [read_decimated(path, _RAW, [i], max_side=LOOK_SIDE, sensor=sensor) for i in range(n)]
+    cols = [v.data[0, v.mask] for v in views]
     k = min(len(c) for c in cols)
     return np.stack([c[:k] for c in cols])
 

@@ -1,11 +1,8 @@
-"""The one writer of a prediction's rasters: the output and the rasters beside it (indices, the
-expected error) opened under temporary names, written window by window, then closed, made COG or
-a picture where asked, read back and renamed into place — or, on any failure, removed with a
-one-line error (a full disk names the disk's free room). ``predictor.predict_file`` and the
-reference run's last pass (``inference/place/reference_finish.py``) both write through it; a pass that
-computes its output strip by strip from what was predicted (the reference's per-cell correction, a
-fill's edge and ``FILLED`` band) writes with :func:`write_strips`, encoded by the one encoder
-(``writer.store``).
+"""The one writer of a prediction's rasters (:func:`opened`): the output and the rasters beside it
+(indices, the expected error) written under temporary names and renamed into place whole, or
+removed with a one-line error. A pass that computes its output strip by strip from what was
+predicted (the reference's per-cell correction, a fill's edge and ``FILLED`` band) writes with
+:func:`write_strips`, encoded by the one encoder (``writer.store``).
 """
 
 from __future__ import annotations

@@ -48,15 +48,6 @@ class PredictStats:
         return self.megapixels / max(self.seconds, 1e-9)
 
 
-def _input_sel(spec: ModelSpec, opts: PredictOptions) -> BandSel:
-    sel, read = spec.input.model_copy(), opts.read
-    if read.bands is not None:
-        sel = sel.model_copy(update={"bands": read.bands, "sensor": read.sensor, "band_names": None})
-    if read.scaling is not None:
-        sel = sel.model_copy(update={"scaling": read.scaling, "vmin": read.vmin, "vmax": read.vmax})
-    return sel
-
-
 def default_batch(tile_h: int, tile_w: int) -> int:
     """Tiles per forward when ``batch_size`` is not given: about 1 MPix, at most 16 tiles."""
     return max(1, min(16, 2**20 // (tile_h * tile_w)))
@@ -91,7 +82,11 @@ def _fill_margin(data: np.ndarray, h: int, w: int) -> np.ndarray:
 def plan_file(spec: ModelSpec, src: Path, opts: PredictOptions):
     """(input band selection, raster header, tile plan) for predicting ``src``: the options'
     tile/overlap or the model's, on the generator's stride lattice."""
-    sel = _input_sel(spec, opts)
+    sel, read = spec.input.model_copy(), opts.read  # the model's selection, or the interpretation's
+    if read.bands is not None:
+        sel = sel.model_copy(update={"bands": read.bands, "sensor": read.sensor, "band_names": None})
+    if read.scaling is not None:
+        sel = sel.model_copy(update={"scaling": read.scaling, "vmin": read.vmin, "vmax": read.vmax})
     info = raster_info(src, sel.band_names, sel.sensor, sel.bands)
     n = len(sel.bands) if sel.bands is not None else len(info.bands)
     if n != spec.in_channels:
@@ -153,7 +148,8 @@ def predict_file(backend: Callable[[np.ndarray], np.ndarray], spec: ModelSpec, s
             if pending is not None:
                 pending.result()
     secs = time.perf_counter() - t0
-    flat = error_fn.flat_note(_stored_label(spec, dtype)) if error_fn else None
+    scale, offset, units = stored_units(spec.target, dtype, True)  # the error raster's, in a phrase
+    flat = error_fn.flat_note(units if (scale, offset) == (1.0, 0.0) else "(stored values)") if error_fn else None
     if flat:
         notes = [*notes, flat]
     return PredictStats(out, ran[0] if opts.strip.only else plan.n_tiles, secs, (r1 - r0) * info.width / 1e6, paths[1:], notes,
@@ -193,12 +189,6 @@ def _describe(r, spec: ModelSpec, src: Path, sel: BandSel, dtype: str, names: li
     fade = fade_of(spec)
     if fade:  # the output says whether the model's own output was kept
         r.main.update_tags(**{fade[0]: notes[0] if notes else GUARD_KEPT})
-
-
-def _stored_label(spec: ModelSpec, dtype: str) -> str:
-    """The error raster's units in a phrase: "DN (8-bit)" where stored = physical, else "stored"."""
-    scale, offset, units = stored_units(spec.target, dtype, True)
-    return units if (scale, offset) == (1.0, 0.0) else "(stored values)"
 
 
 def write_strip(rasters, index_fns: dict, win: Window, pred: np.ndarray, x: np.ndarray,

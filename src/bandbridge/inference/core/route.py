@@ -19,13 +19,6 @@ from bandbridge.spec import (BUNDLE_META, FLOOR_DIR, LEVEL_FLOORS, ZOO_ROUTES, r
                              resolve_model_folder, zoo_models)
 
 
-def family_of(look: Look, scaling: str | None) -> str:
-    """The family a route is chosen by: that of the values (or of ``--scaling``), and for 8-bit
-    values without a coordinate system, ``photo``."""
-    family = FAMILY.get(scaling, "") if scaling else look.family
-    return PHOTO if family == "8-bit imagery" and not look.georeferenced else family
-
-
 def route_model(model: str, src: str | Path, ov: Overrides = Overrides(),
                 look: Look | None = None) -> tuple[Path, str | None]:
     """``(model folder, note)``: a routed name picks its model for ``src`` by the family of its
@@ -62,7 +55,8 @@ def _routed(model: str, src: str | Path, ov: Overrides, look: Look | None) -> tu
     if str(model) not in ZOO_ROUTES or Path(str(model)).exists():  # a path, or a name with no route
         return resolve_model_folder(model), None
     look = look or look_at(src, ov.band_names)
-    family = family_of(look, ov.scaling)
+    family = FAMILY.get(ov.scaling, "") if ov.scaling else look.family  # of the values, or of --scaling
+    family = PHOTO if family == "8-bit imagery" and not look.georeferenced else family  # no CRS: a photo
     routes = ZOO_ROUTES[str(model)]
     if family == PHOTO and routes.get(PHOTO) not in zoo_models():  # not installed: aerial 8-bit
         family = "8-bit imagery"
@@ -74,18 +68,10 @@ def _routed(model: str, src: str | Path, ov: Overrides, look: Look | None) -> tu
                               + f"name a model with -m ({', '.join(routes.values())}) and set --scaling")
     name = routes[family]
     why = "8-bit values, no georeference: a photo" if family == PHOTO else family
-    level = _level(Path(src))
+    level = level_in_name(Path(src).name)  # the processing level the file's name states, else its folder's
+    whose = "the file's" if level else "its folder's"  # (a product's band folder)
+    level = level or (level_in_name(Path(src).parent.name) if Path(src).parent.name else None)
     if level and LEVEL_FLOORS.get(name, {}).get(level[0]) in zoo_models():
         name = LEVEL_FLOORS[name][level[0]]
-        why += f", {LEVEL_NAMES[level[0]]}: {level[2]} name says '{level[1]}'"
+        why += f", {LEVEL_NAMES[level[0]]}: {whose} name says '{level[1]}'"
     return resolve_model_folder(name), f"{model} → {name} (for {why})"
-
-
-def _level(src: Path) -> tuple[str, str, str] | None:
-    """``(level, token, whose)``: the processing level the file's name states, else its
-    folder's (a product's band folder)."""
-    if said := level_in_name(src.name):
-        return (*said, "the file's")
-    if src.parent.name and (said := level_in_name(src.parent.name)):
-        return (*said, "its folder's")
-    return None

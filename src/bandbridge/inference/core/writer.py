@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -329,10 +330,8 @@ def write_failure(out: Path, e: BaseException, what: str = "writing failed") -> 
     cause, said when the output's disk has little room left)."""
     import shutil
     free = None
-    try:
+    with suppress(OSError):
         free = shutil.disk_usage(Path(out).parent).free
-    except OSError:
-        pass
     first = (str(e).splitlines() or [type(e).__name__])[0][:160]
     cause = str(e.__cause__).splitlines()[0][:160] if e.__cause__ else ""
     room = "" if free is None else f"; {free / 1e6:.1f} MB free on that disk"

@@ -259,7 +259,10 @@ def write_item(output: Path, src: Path, spec) -> Path:
     with rasterio.open(output) as o:
         bounds = transform_bounds(o.crs, "EPSG:4326", *o.bounds) if o.crs else None
         names = list(o.descriptions)
-        grid = _projection(o)
+        epsg = o.crs.to_epsg() if o.crs else None  # the projection extension's fields ({} without a CRS)
+        grid = {} if o.crs is None else {**({"proj:code": f"EPSG:{epsg}"} if epsg else {"proj:wkt2": o.crs.to_wkt()}),
+                                         "proj:shape": [o.height, o.width], "proj:transform": list(o.transform)[:6],
+                                         "proj:bbox": list(o.bounds)}
         companions = [output.with_name(n) for n in filter(None, o.tags().get("bandbridge_companions", "").split(","))]
     if parent is not None:
         geometry, bbox = parent["geometry"], parent.get("bbox")
@@ -304,16 +307,6 @@ COMPANION_TITLES = {"error": "expected absolute error of the synthetic band ({mo
                     "evi": "EVI from the synthetic NIR"}
 
 
-def _projection(o) -> dict:
-    """The projection extension's fields of an open raster (``{}`` without a CRS)."""
-    if o.crs is None:
-        return {}
-    epsg = o.crs.to_epsg()
-    where = {"proj:code": f"EPSG:{epsg}"} if epsg else {"proj:wkt2": o.crs.to_wkt()}
-    return {**where, "proj:shape": [o.height, o.width], "proj:transform": list(o.transform)[:6],
-            "proj:bbox": list(o.bounds)}
-
-
 def _raster_bands(path: Path) -> list[dict]:
     """The raster extension's ``raster:bands`` of a written file: data type, nodata, and the
     scale, offset and unit that turn its stored values into physical ones (GDAL's own)."""
@@ -321,16 +314,9 @@ def _raster_bands(path: Path) -> list[dict]:
 
     import rasterio
     with rasterio.open(path) as o:
-        out = []
-        for i in range(o.count):
-            nodata = o.nodatavals[i]
-            band = {"data_type": o.dtypes[i], "scale": o.scales[i], "offset": o.offsets[i]}
-            if nodata is not None:
-                band["nodata"] = "nan" if isinstance(nodata, float) and math.isnan(nodata) else nodata
-            if o.units[i]:
-                band["unit"] = o.units[i]
-            out.append(band)
-    return out
+        return [{"data_type": o.dtypes[i], "scale": o.scales[i], "offset": o.offsets[i]}
+                | ({} if nd is None else {"nodata": "nan" if isinstance(nd, float) and math.isnan(nd) else nd})
+                | ({"unit": o.units[i]} if o.units[i] else {}) for i, nd in enumerate(o.nodatavals)]
 
 
 def _band(name: str, spec) -> dict:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import suppress
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from bandbridge.errors import BandbridgeError
@@ -189,6 +190,7 @@ def fetch(url: str, where: str, what: str = "the Item", data: bytes | None = Non
           method: str | None = None) -> tuple[str, bytes]:
     """``(the URL it ended at, the body)`` of one request to ``url`` under the policy above, or one
     line naming ``where``."""
+    import socket
     import threading
     answer: dict = {}
     socks: list = []
@@ -202,8 +204,9 @@ def fetch(url: str, where: str, what: str = "the Item", data: bytes | None = Non
     worker.start()
     worker.join(FETCH_SECONDS)
     if worker.is_alive():  # cut: the worker's socket is shut, so it ends soon after
-        for s in list(socks):
-            _shut(s)
+        for s in list(socks):  # the plain socket's shutdown: wakes a blocked read, TLS too
+            with suppress(OSError):
+                socket.socket.shutdown(s, socket.SHUT_RDWR)
         raise BandbridgeError(f"{where}: no whole answer within {FETCH_SECONDS:g} s (the limit on the whole fetch); "
                               f"check the address and the network, or download {what} and give its file")
     e = answer.get("error")
@@ -216,14 +219,6 @@ def fetch(url: str, where: str, what: str = "the Item", data: bytes | None = Non
         raise BandbridgeError(f"{where}: cannot fetch it ({why}); check the address and the network, or download "
                               f"{what} and give its file") from None
     return answer["ok"]
-
-
-def _shut(sock) -> None:
-    import socket
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: wakes a blocked read, TLS too
-    except OSError:
-        pass
 
 
 def _exchange(url, where, data, headers, method, socks) -> tuple[str, bytes]:

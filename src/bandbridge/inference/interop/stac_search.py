@@ -66,10 +66,8 @@ def _where(source: str, default: str = DEFAULT_COLLECTION) -> tuple[str, str]:
     s = str(source)
     if s == "stac" or s.startswith("stac:"):
         return DEFAULT_API, s[5:] or default
-    if "#" in s:
-        url, coll = s.split("#", 1)
-        return url, coll
-    return s, default
+    url, hashed, coll = s.partition("#")
+    return (url, coll) if hashed else (s, default)
 
 
 def search_items(source: str, bbox, t0: datetime, t1: datetime, flag: str = "--reference",

@@ -5,13 +5,10 @@ when there are fewer files than workers (or ``--strips``): each strip task write
 on the whole raster's tiles, and the strips are assembled through a VRT (``strips.py``), so the
 output equals the single-process one. Each worker process loads a model once and keeps it. A
 failed task is retried (``--retries``) and then reported with its file and reason, never dropped;
-the summary CSV lists every file (file, status, seconds, MPix, output, error). The backend is
-decided once on the client (``--backend auto`` measures here) and named to the workers.
-
-A file that cannot be read (a :class:`BandbridgeError` on its worker) fails at once, without
-retries; tracebacks of other failures and Dask's own log go to ``<summary>.log``, never the
-console. A ``--scheduler`` address is checked before any work and must answer Dask's handshake
-within seconds.
+the summary CSV lists every file. A file that cannot be read (a :class:`BandbridgeError` on its
+worker) fails at once, without retries; tracebacks of other failures and Dask's own log go to
+``<summary>.log``, never the console. A ``--scheduler`` address is checked before any work and
+must answer Dask's handshake within seconds.
 """
 
 from __future__ import annotations
@@ -41,21 +38,17 @@ from bandbridge.inference.jobs.strips import assemble, strip_ranges
 _LOADED: dict[tuple, object] = {}  # per worker process: the models it has loaded
 
 
-def _worker_backend(job: Job, backend: str, precision: str, threads: int | None):
-    from bandbridge.inference.runtime.backends import build_backend
-    key = (str(job.spec.folder), backend, precision, threads)
-    if key not in _LOADED:
-        _LOADED[key] = build_backend(job.spec, backend, precision, threads)
-    return _LOADED[key]
-
-
 def _task(job: Job, backend: str, precision: str, threads: int | None,
           rows: tuple[int, int] | None = None, dst: str | None = None) -> dict:
     """Predict one file (or the rows of one strip into ``dst``) on a worker. A mistake in the
     file (a BandbridgeError) is returned as ``{"error": …}``: Dask would retry a raised one."""
     from bandbridge.inference.core.predictor import predict_file
+    from bandbridge.inference.runtime.backends import build_backend
+    key = (str(job.spec.folder), backend, precision, threads)
     try:
-        be = _worker_backend(job, backend, precision, threads)
+        if key not in _LOADED:
+            _LOADED[key] = build_backend(job.spec, backend, precision, threads)
+        be = _LOADED[key]
         # Strips are our own intermediates: COG and the user's -co apply when they are assembled.
         opts = replace(job.opts, strip=replace(job.opts.strip, rows=rows), cog=job.opts.cog and rows is None,
                        creation=job.opts.creation if rows is None else {})
@@ -156,18 +149,6 @@ def log_path(summary: Path) -> Path:
     return Path(summary).with_suffix(".log")
 
 
-def check_summary(summary: Path, inputs: list[Path]) -> None:
-    """Refuse, before any work, a ``--summary`` that is a folder, an input, or in a folder that
-    cannot be written."""
-    p = Path(summary)
-    if p.is_dir():
-        raise BandbridgeError(f"--summary {p} is a folder; give a file path such as "
-                              f"{p / 'bandbridge-summary.csv'}")
-    if any(p.resolve() == Path(i).resolve() for i in inputs):
-        raise BandbridgeError(f"--summary {p} is an input file; choose another path")
-    check_writable(p.parent, "--summary")
-
-
 @contextmanager
 def _dask_log_to(path: Path) -> Iterator[None]:
     """Send this process's ``distributed`` log to ``path`` (created on the first record) instead
@@ -186,18 +167,18 @@ def _dask_log_to(path: Path) -> Iterator[None]:
 
 def check_cluster(jobs: list[Job], scheduler: str | None, summary: Path | None) -> None:
     """Before any work (a wrong address costs seconds, not a backend probe): the summary's path
-    and the scheduler's handshake."""
+    and the scheduler's handshake: a ``--summary`` that is a folder, an input, or in a folder that
+    cannot be written is refused."""
     if summary is not None:
-        check_summary(summary, [j.src for j in jobs])
+        p = Path(summary)
+        if p.is_dir():
+            raise BandbridgeError(f"--summary {p} is a folder; give a file path such as "
+                                  f"{p / 'bandbridge-summary.csv'}")
+        if any(p.resolve() == j.src.resolve() for j in jobs):
+            raise BandbridgeError(f"--summary {p} is an input file; choose another path")
+        check_writable(p.parent, "--summary")
     if scheduler:
         probe_scheduler(scheduler)
-
-
-def strips_for(jobs: list[Job], workers: int, strips: int | None) -> int:
-    """Strips per file: ``--strips``, else enough to give every worker a task."""
-    if strips:
-        return strips
-    return max(1, math.ceil(workers / len(jobs))) if jobs and len(jobs) < workers else 1
 
 
 def run_distributed(jobs: list[Job], backend: str, precision: str, threads: int | None,
@@ -241,7 +222,8 @@ def _compute(jobs: list[Job], chosen: dict, threads: int | None, scheduler: str 
     try:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
         per_thread = threads or max(1, (os.cpu_count() or 1) // n_workers)
-        k = strips_for(jobs, n_workers, strips)
+        # strips per file: --strips, else enough to give every worker a task
+        k = strips or (max(1, math.ceil(n_workers / len(jobs))) if jobs and len(jobs) < n_workers else 1)
         for job in jobs:
             b, p = chosen[job.spec.folder]
             ranges = strip_ranges(job.size[0], k) if k > 1 else [None]

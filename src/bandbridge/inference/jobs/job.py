@@ -74,30 +74,22 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], int]:
             continue
         if p.is_dir() and not any(q.suffix.lower() == ".tif" and q.stem.startswith("B")
                                   for q in p.iterdir()):
-            for q in sorted(p.iterdir()):
-                if q.suffix.lower() not in RASTER_SUFFIXES or is_temporary(q) or q.is_dir():
-                    continue
-                if _bandbridge_output(q):
-                    skipped += 1
-                    continue
-                files.append(q)
+            found = [q for q in sorted(p.iterdir())
+                     if q.suffix.lower() in RASTER_SUFFIXES and not is_temporary(q) and not q.is_dir()]
         elif glob.has_magic(it):
-            for q in sorted(Path(q) for q in glob.glob(it) if not is_temporary(Path(q))):
-                if is_output_item(q):  # the Item --stac wrote beside an earlier output
-                    skipped += 1
-                    continue
-                if is_stac_item(q):
-                    files.append(item_to_vrt(q))
-                    continue
-                if q.is_file() and _bandbridge_output(q):  # a rerun must not eat its outputs
-                    skipped += 1
-                    continue
-                files.append(q)
+            found = sorted(Path(q) for q in glob.glob(it) if not is_temporary(Path(q)))
         elif p.exists() or "[" in it:
             check_json_input(p)
             files.append(p)
+            continue
         else:
             raise BandbridgeError(f"{it}: no such file, folder or glob")
+        for q in found:  # a rerun must not eat its outputs, nor the Items --stac wrote beside them
+            stac = is_stac_item(q)
+            if is_output_item(q) or (not stac and _bandbridge_output(q)):
+                skipped += 1
+            else:
+                files.append(item_to_vrt(q) if stac else q)
     if not files:
         raise BandbridgeError(f"no input rasters in {', '.join(items)}" +
                               (f" ({skipped} earlier outputs of bandbridge skipped)" if skipped else ""))

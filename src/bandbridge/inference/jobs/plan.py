@@ -1,14 +1,10 @@
-"""What ``bandbridge predict`` will do, decided before any work (issue 59): :class:`PredictPlan`
-holds, for every input, the model it is routed to (the floor where the file's stored depth is
-another sensor's), how it is read and scaled, its outputs, whether images unlike training fall
-back to a floor; and for every model, the backend (as asked, cached, to be measured, or
-unmeasured) and its tiles (jobs/tiles.py: as asked, its own, or grown to
-the memory — decided here from the cache, or where a measure must come first, once by the same
-rule when the backend is built, before any output is opened). ``predict --plan`` prints it and
-stops; without ``--plan`` the same object drives the run here or on Dask (jobs/predict.py), so
-what was printed is what runs. Building a plan reads headers, a bounded look at each file's values
-(``policy.LOOK_READ_MPIX``) and the backend cache; it writes nothing. (``--reference`` plans its
-inputs with it, their model's own output a pass of its fit: ``inference/place/reference.py``.)
+"""What ``bandbridge predict`` will do, decided before any work: :class:`PredictPlan` holds, for
+every input, its model, reading, outputs and fallback; for every model, the backend and its tiles
+(jobs/tiles.py; where a measure must come first, decided by the same rule once the backend is
+built, before any output is opened). ``predict --plan`` prints it and stops; otherwise the same
+object drives the run here or on Dask (jobs/predict.py), so what was printed is what runs.
+Building a plan reads headers, a bounded look at each file's values (``policy.LOOK_READ_MPIX``)
+and the backend cache; it writes nothing.
 """
 
 from __future__ import annotations

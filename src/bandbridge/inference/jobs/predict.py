@@ -102,13 +102,13 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
         return Outcome([], 0.0)
     if plan.skipped:
         say(f"skipped {plan.skipped} earlier output(s) of bandbridge among the inputs")
+    engine = Engine(backend=backend, precision=precision, threads=threads, compile=compile, cluster=cluster)
     if cluster.used:
-        return _on_cluster(plan, summary_path(Path(output), cluster), backend, precision, threads, cluster, stac, say,
-                           bar)
+        return _on_cluster(plan, summary_path(Path(output), cluster), engine, stac, say, bar)
     for job in plan.jobs:
         say(job.note)
     t0 = time.perf_counter()
-    return Outcome(_here(plan, backend, precision, threads, compile, stac, say, bar), time.perf_counter() - t0)
+    return Outcome(_here(plan, engine, stac, say, bar), time.perf_counter() - t0)
 
 
 def serve(jobs: list[Job], backends: dict, tiling: dict, labels: dict[Path, str], engine: Engine = Engine(),
@@ -123,19 +123,18 @@ def serve(jobs: list[Job], backends: dict, tiling: dict, labels: dict[Path, str]
     plan = PredictPlan(jobs, 0, backends, threads=engine.threads, cluster=engine.cluster, tiling=tiling)
     label = lambda job: labels[job.dst]  # noqa: E731
     bar = lambda: nullcontext(add)  # noqa: E731 - the display the caller opened
-    e = engine
-    if e.on_cluster:
-        return _on_cluster(plan, summary, e.backend, e.precision, e.threads, e.cluster, False, say, bar, label).rows
-    return _here(plan, e.backend, e.precision, e.threads, e.compile, False, say, bar, label)
+    if engine.on_cluster:
+        return _on_cluster(plan, summary, engine, False, say, bar, label).rows
+    return _here(plan, engine, False, say, bar, label)
 
 
-def _here(plan: PredictPlan, backend: str, precision: str, threads: int | None, compile: bool, stac: bool,
-          say: Callable[[str], None], bar: Bar, label: Callable[[Job], str] | None = None) -> list[dict]:
+def _here(plan: PredictPlan, e: Engine, stac: bool, say: Callable[[str], None], bar: Bar,
+          label: Callable[[Job], str] | None = None) -> list[dict]:
     """The plan carried out here: each model's backend built as the plan decided it, the tiles it
     left to it decided, then file by file; one row each. ``label``: how a job is named in what is
     said (a reference fit's: its input's name; None: its output)."""
     jobs = plan.jobs
-    runs = prepare_backends(jobs, backend, precision, threads, compile, announce=say, decisions=plan.backends)
+    runs = prepare_backends(jobs, e.backend, e.precision, e.threads, e.compile, announce=say, decisions=plan.backends)
     for folder, run in runs.items():  # once per model, before any work: what runs it and why
         first = next(j for j in jobs if j.spec.folder == folder)
         say(f"backend: {label(first) + ': ' if label else ''}{run.choice}")
@@ -163,22 +162,22 @@ def summary_path(dest: Path, cluster: Cluster) -> Path:
     return Path(cluster.summary) if cluster.summary else where / "bandbridge-summary.csv"
 
 
-def _on_cluster(plan: PredictPlan, path: Path, backend: str, precision: str, threads: int | None,
-                cluster: Cluster, stac: bool, say: Callable[[str], None], bar: Bar,
+def _on_cluster(plan: PredictPlan, path: Path, e: Engine, stac: bool, say: Callable[[str], None], bar: Bar,
                 label: Callable[[Job], str] | None = None) -> Outcome:
     """The plan carried out on Dask: the summary (``path``) and scheduler checked, each model's
     backend built here once (and named to the workers), the tiles it left to it decided, then the
     tasks sent. ``label``: as for :func:`_here`."""
     jobs = plan.jobs
     t0 = time.perf_counter()
-    check_cluster(jobs, cluster.scheduler, path)
-    runs = prepare_backends(jobs, backend, precision, threads, announce=say, decisions=plan.backends)
+    c = e.cluster
+    check_cluster(jobs, c.scheduler, path)
+    runs = prepare_backends(jobs, e.backend, e.precision, e.threads, announce=say, decisions=plan.backends)
     for line in plan.settle(runs):
         say(line)
     with bar() as add:
-        rows = run_distributed(jobs, backend, precision, threads, cluster.scheduler, cluster.workers,
-                               cluster.retries, cluster.strips, path, plan.failed, lambda n: add("tasks", n),
-                               announce=say, decisions=plan.backends, runs=runs)
+        rows = run_distributed(jobs, e.backend, e.precision, e.threads, c.scheduler, c.workers, c.retries, c.strips,
+                               path, plan.failed, lambda n: add("tasks", n), announce=say, decisions=plan.backends,
+                               runs=runs)
     by_dst = {str(j.dst): j for j in jobs}
     for r in rows:
         if r["status"] == "ok":

@@ -1,19 +1,13 @@
-"""The tiles every job of ``bandbridge predict`` runs, decided once, by its plan (issue 69).
+"""The tiles every job of ``bandbridge predict`` runs, decided once, by its plan.
 
 A model's jobs run ``--tile`` where asked; the model's own tile in a small run (under
 ``policy.PROBE_MPIX``) or on a remote scheduler (its workers' memory is not known here); and in a
 large run the largest tile that fits: the chosen backend's forward memory per pixel (measured once,
 cached: ``runtime/memory.py``) and the strips' buffers, on top of what a process holds with the
 backend built, within :data:`PEAK_BUDGET` (or half the memory available, if less: a cgroup's limit
-counts), shared by the workers of a local Dask cluster. Larger tiles recompute fewer overlap
-pixels; where the model's own tile would not fit, a smaller one runs; a job not even the smallest
-tile fits is refused before any output is opened.
-
-The plan decides from the cache alone (the forward's measure and what building the backend added
-to a process, both measured once); where either is not measured yet, or a probe picks the backend
-first, the plan says so and the same decision is taken once the backend is built, before any
-output is opened or any task sent. Either way the jobs carry the tile decided — here or on a
-worker — and their summary rows record it.
+counts), shared by the workers of a local Dask cluster. A job not even the smallest tile fits is
+refused before any output is opened. Where a measure is missing from the cache, the same decision
+is taken once the backend is built, before any output is opened or any task sent.
 """
 
 from __future__ import annotations

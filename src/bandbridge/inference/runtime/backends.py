@@ -55,10 +55,6 @@ class Chosen:
         return self.backend(x, context)
 
 
-def _threads(threads: int | None) -> int:
-    return threads or (os.cpu_count() or 1)
-
-
 class TorchBackend:
     """The bundle's generator in torch at a fixed precision (fp32 or bf16)."""
 
@@ -139,7 +135,7 @@ class OnnxBackend:
             raise BandbridgeError("the onnx backend needs onnxruntime: pip install 'bandbridge[onnx]'") from None
         self.precision = precision
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = _threads(threads)
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.enable_cpu_mem_arena = False  # the arena keeps its peak; tiles are large and few
 
@@ -193,7 +189,7 @@ class OpenVinoBackend:
         self.context_width = self.model.input("context").get_partial_shape()[1].get_length() \
             if "context" in names else None
         self.precision = precision
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": _threads(threads),
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or (os.cpu_count() or 1),
                        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
         self.compiled: dict[tuple, object] = {}
 

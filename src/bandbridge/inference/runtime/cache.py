@@ -36,20 +36,12 @@ _FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8
 _FALLBACK: list[Path] = []  # this process's private cache, when the configured one cannot be used
 
 
-def configured_dir() -> Path:
-    """Where the cache lives: ``BANDBRIDGE_CACHE``, else the platform's user cache folder."""
-    env = os.environ.get("BANDBRIDGE_CACHE")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-    return Path(user_cache_dir("bandbridge", appauthor=False))
-
-
 def cache_dir(create: bool = True) -> Path:
     """The cache folder, created. A cache is never an error: when the configured folder cannot be
     made or written (a file, read-only, another user's), this process works in a private
     temporary folder instead (removed at exit) and says so once."""
-    base = configured_dir()
+    from platformdirs import user_cache_dir  # the configured folder: BANDBRIDGE_CACHE, else the platform's
+    base = Path(os.environ.get("BANDBRIDGE_CACHE") or user_cache_dir("bandbridge", appauthor=False))
     if not create:
         return base
     if _FALLBACK:
@@ -126,11 +118,9 @@ def read_json(path: Path) -> dict | None:
 def write_json(path: Path, record: dict) -> None:
     """Record ``record`` in the cache; a record that cannot be written is skipped (the work it
     saves is redone next time), never an error."""
-    try:
+    with suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, json.dumps(record, indent=1).encode())
-    except OSError:
-        pass
 
 
 _MINE: dict[Path, tuple[Path, str]] = {}  # artefacts this process built: its own copy and its SHA-256

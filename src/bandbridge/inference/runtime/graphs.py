@@ -58,9 +58,7 @@ def int8_file(spec: ModelSpec) -> Path:
 def graph_file(spec: ModelSpec, precision: str) -> Path:
     """The ONNX graph a backend runs at ``precision``: fp32 (and bf16, which OpenVINO applies
     itself), or the int8 graph quantised from it."""
-    if precision == "int8":
-        return int8_file(spec)
-    return onnx_file(spec)
+    return int8_file(spec) if precision == "int8" else onnx_file(spec)
 
 
 def load_graph(spec: ModelSpec, precision: str, load: Callable[[Path], T]) -> T:

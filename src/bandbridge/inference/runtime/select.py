@@ -1,17 +1,12 @@
 """Which backend runs a job (:func:`make_backend`): a named one as asked, or with ``--backend
 auto`` / ``--precision auto`` the fastest candidate that passes the precision gate.
 
-Candidates are torch fp32 (the reference), OpenVINO fp32 (bf16 where its CPU plugin offers it),
-the int8 graph (``quantize.py``) on OpenVINO and onnxruntime, onnxruntime fp32, and torch bf16
-where the CPU computes bf16 natively. Each available one is run on the bundle's check sample
-(judged by ``gate.judge`` against the reference's output) and timed on one small tile; the
-fastest accepted wins. The whole probe is bounded by ``PROBE_BUDGET`` seconds, so the likely
-winners go first (:func:`rank`: what won before on this machine kind, else what its
-instructions promise) and the tile is sized from the reference's speed on the check sample so
-that every candidate can be measured on a busy machine too (:func:`sized_tile`). A candidate
-the budget could not pay for is named as not measured, never beaten. The decision and every
-candidate's figures are cached per model and machine (``cache.py``), so the probe runs once; a
-missing backend is skipped with its reason.
+Each available candidate (:func:`candidates`) is run on the bundle's check sample (judged by
+``gate.judge`` against the reference's output) and timed on one small tile; the fastest accepted
+wins, within ``PROBE_BUDGET`` seconds (:func:`probe`). A candidate the budget could not pay for is
+named as not measured, never beaten. The decision and every candidate's figures are cached per
+model and machine (``cache.py``), so the probe runs once; a missing backend is skipped with its
+reason.
 """
 
 from __future__ import annotations
@@ -387,13 +382,9 @@ def choose_backend(spec: ModelSpec, backend: str = "auto", precision: str = "aut
 def make_backend(spec: ModelSpec, backend: str = "auto", precision: str = "auto",
                  threads: int | None = None, compile: bool = False, probe: bool = False,
                  announce=None, decision: Decision | None = None) -> Chosen:
-    """The backend to predict with. Named backend and precision: that one. ``auto`` in either:
-    the fastest candidate that passes the precision gate, measured once per model and machine
-    and cached (:func:`choose_backend`), measured now only with ``probe`` (large jobs; ``announce(line)``
-    is told before it starts); otherwise a cached choice, else the reference (torch fp32, or onnx
-    fp32 for an export folder). ``decision``: made before (a predict plan), carried out as is.
-    Either way the model must pass its own check sample (``gate.verify``) before it is handed
-    out."""
+    """The backend to predict with (:func:`choose_backend` carrying out ``decision``, else
+    :func:`decide_backend`'s, measured now only with ``probe``: large jobs), handed out only once
+    the model passes its own check sample (``gate.verify``)."""
     d = decision or decide_backend(spec, backend, precision, threads, probe)
     be = choose_backend(spec, backend, precision, threads, compile, probe, announce, d)
     verify(spec, be)
