@@ -13,7 +13,7 @@ from conftest import REPO as ROOT, SHARED, needs_shared
 from bandbridge.evaluation.gaps import COLUMNS
 from bandbridge.policy import CLOUD_THRESHOLD
 from bandbridge.evaluation.gaps_sources import (TRIPLET_COLUMNS, cloud_masks, cloud_score,
-                                                cloud_score_raw, gfmap_pairs, run_sources, save_sources,
+                                                cloud_score_raw, run_sources, save_sources,
                                                 score_gfmap, score_triplet, shadow_mask)
 from bandbridge.evaluation.gaps_sources_table import tables
 
@@ -113,8 +113,8 @@ def test_the_gfmap_site_is_scored_in_every_column(tmp_path, monkeypatch):
         return done
     fill_command = fill.run_fill
     monkeypatch.setattr(fill, "run_fill", spy)
-    assert [p[:2] for p in gfmap_pairs(SHARED)] == [("2023-04-05", "2023-04-15")]
     rows, images = score_gfmap(SHARED, tmp_path, discs=1)
+    assert [(r["earlier"], r["later"]) for r in rows] == [("2023-04-05", "2023-04-15")]  # the site's one pair
     assert {("fit", False), (None, True)} <= {(r, s) for r, s, *_ in runs}  # and ("fit", True) unless fill chose it
     own = next(a for r, s, _, a in runs if r is None)
     got = next(v for k, v, *_ in images if k == "fill")

@@ -77,7 +77,11 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
                   f" The download is the scene as a Cloud-Optimized GeoTIFF, as `bandbridge fill` writes it: "
                   f"its bands in its own type and units, then the {CODES}; its tags hold the route and every "
                   "route's error.")
-    res.scores = _route_table(done)
+    rows = [f"| {'**' if k == done.route else ''}{ROUTE_NAMES.get(k, k)}{' — chosen**' if k == done.route else ''} "
+            f"| {v:.4g} |" for k, v in done.mae.items()]  # every route's held-out error, the chosen one in bold
+    res.scores = ("| route | held-out MAE on the scene's clear pixels (its units) |\n|---|---|\n" + "\n".join(rows)
+                  + (f"\n\nThe fit chose {done.chosen} on {done.features}." if done.chosen else "")
+                  if rows else "No route held out: too few clear pixels to hold any out (the status says how many).")
     return res
 
 
@@ -103,12 +107,3 @@ def _run_fill(scene: str | None, earlier: str | None, sar: str | None, sar_earli
                         say=said.append), out, said
     except BandbridgeError as e:  # the command's refusal, its flags named as the page's boxes
         raise BandbridgeError(box_words(str(e))) from None
-
-
-def _route_table(done) -> str:
-    """Every route's held-out error, the chosen one in bold (and what the fit chose, on what)."""
-    rows = [f"| {'**' if k == done.route else ''}{ROUTE_NAMES.get(k, k)}{' — chosen**' if k == done.route else ''} "
-            f"| {v:.4g} |" for k, v in done.mae.items()]
-    return ("| route | held-out MAE on the scene's clear pixels (its units) |\n|---|---|\n" + "\n".join(rows)
-            + (f"\n\nThe fit chose {done.chosen} on {done.features}." if done.chosen else "")
-            if rows else "No route held out: too few clear pixels to hold any out (the status says how many).")

@@ -1,16 +1,9 @@
-"""``bandbridge gaps``: cloud filling (``bandbridge fill``) scored on the WorldCereal time series.
-
-The protocol (issue 70; its record ``docs/results/gaps.json``): per sample, pairs of consecutive Sentinel-2 dates
-that are both more than :data:`CLEAR` clear by SCL, each with a Sentinel-1 acquisition within
-:data:`~bandbridge.policy.SAR_DAYS` days; a seeded disc hiding 20–80 % of the later date is the
-"cloud" (and, on every :data:`REAL_EVERY`-th pair, the real SCL mask of one of the sample's
-cloudy dates laid over it); MAE in reflectance over the hidden pixels that are really clear, bands
-B02, B03, B04, B08. Columns: the earlier date as is, linear per band, the ``sar2optical`` bundle
-through the normal predict path (B02–B04 only: it makes RGB), the fit without SAR, the fit with
-SAR, and what ``fill`` itself chooses. Realism (SWD, contrast) of the filled pixels beside.
-The settings of ``learners/fill_fit.py`` and ``policy.py`` were chosen on sample 00002806639B424A
-only (a cloudy date of it; ``FILL_FIT_MIN`` on its first four pairs with other masks); sample
-0000280849BAC91C is held out, and both are reported apart.
+"""``bandbridge gaps``: cloud filling (``bandbridge fill``) scored on the WorldCereal time series (its record
+``docs/results/gaps.json``): per sample, pairs of consecutive Sentinel-2 dates both more than :data:`CLEAR` clear
+by SCL, each with Sentinel-1 within :data:`~bandbridge.policy.SAR_DAYS` days; a seeded disc hiding 20–80 % of the
+later date is the "cloud" (every :data:`REAL_EVERY`-th pair also under a cloudy date's real SCL mask); MAE in
+reflectance over the hidden pixels really clear, B02, B03, B04, B08, for each of :data:`COLUMNS`, and realism
+beside. The fill's settings were chosen on sample 00002806639B424A only; 0000280849BAC91C is held out.
 """
 
 from __future__ import annotations
@@ -201,11 +194,9 @@ def date_columns(out: dict[str, np.ndarray], series: tuple[np.ndarray, np.ndarra
 
 def field_scores(out: dict[str, np.ndarray | None], y: np.ndarray, score: np.ndarray, observed: np.ndarray,
                  kept: np.ndarray | None = None) -> dict[str, dict[str, dict[str, float]]]:
-    """Each column's :func:`~bandbridge.metrics.removal_metrics` against the real ``y`` over the
-    cloud area (``score``, the gap pixels scored) and over the whole image (those and the
-    ``observed`` clear pixels, where every column keeps the scene as observed: ``kept``, by default
-    ``y`` itself): ``{column: {"cloud": …, "image": …}}``. A column of fewer bands than ``y``
-    (``sar2optical``: B02–B04) is scored on its own."""
+    """Each column's :func:`~bandbridge.metrics.removal_metrics` against the real ``y`` over the cloud area
+    (``score``) and the whole image (those and the ``observed`` pixels, kept as ``kept``, default ``y``):
+    ``{column: {"cloud": …, "image": …}}``; a column of fewer bands than ``y`` scored on its own."""
     import torch
 
     from bandbridge.metrics import removal_metrics
@@ -259,7 +250,9 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
             if pool is not None:
                 pool.shutdown()
     real = realism_of(images, None)
-    return {"rows": [r.__dict__ for r in rows], "summary": summarise(rows), "scores": summarise_scores(rows),
+    scores = {kind: {g: {"pairs": len(rs), **mean_scores([r.scores for r in rs])} for g, rs in gs.items() if rs}
+              for kind, gs in groups(rows, snow=False).items()}  # by mask kind, all pairs, each sample and stratum
+    return {"rows": [r.__dict__ for r in rows], "summary": summarise(rows), "scores": scores,
             "realism": {k: real[k] for k in COLUMNS if k in real}}
 
 
@@ -308,12 +301,6 @@ def groups(rows: list[Row], snow: bool = True) -> dict[str, dict[str, list[Row]]
                           **{f"{lab}, no snow date": [r for r in sel if lo <= r.days < hi and not r.snow]
                              for lo, hi, lab in STRATA}}
     return out
-
-
-def summarise_scores(rows: list[Row]) -> dict:
-    """:func:`mean_scores` by mask kind, over all pairs, each sample and each stratum of days apart."""
-    return {kind: {g: {"pairs": len(rs), **mean_scores([r.scores for r in rs])} for g, rs in gs.items() if rs}
-            for kind, gs in groups(rows, snow=False).items()}
 
 
 def summarise(rows: list[Row]) -> dict:

@@ -141,14 +141,6 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: t
     return rows, images
 
 
-def gfmap_pairs(root: Path) -> list[tuple[str, str, str, str]]:
-    """``[(earlier, later, S1 at earlier, S1 at later)]`` of the site: consecutive dates more than
-    :data:`~bandbridge.evaluation.gaps.CLEAR` clear by SCL, each with Sentinel-1 within
-    :data:`~bandbridge.policy.SAR_DAYS` days (``gaps.pairs`` on the site's own files)."""
-    s2, s1 = root / GFMAP / "cdse_sentinel2_l2a.nc", root / GFMAP / "cdse_sentinel1_grd.nc"
-    return with_sar(step_fractions(f"{s2}#scl", [1, 2]), s1)
-
-
 def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) -> tuple[list[dict], list[tuple]]:
     """Every pair of the site under ``discs`` seeded discs, the columns of ``gaps.COLUMNS`` but
     ``fill-later`` (B04 and B08; ``sar2optical`` B04 only); rows and realism images as
@@ -156,7 +148,7 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
     d = root / GFMAP
     s2, s1 = d / "cdse_sentinel2_l2a.nc", d / "cdse_sentinel1_grd.nc"
     rows, images = [], []
-    for a, b, sa, sb in gfmap_pairs(root):
+    for a, b, sa, sb in with_sar(step_fractions(f"{s2}#scl", [1, 2]), s1):  # gaps.pairs on its own files
         scene, e = read_layer(f"{s2}@{b}#scl", ""), read_layer(f"{s2}@{a}#scl", "--earlier")
         idx = [scene.names.index(n) for n in ("B04", "B08")]
         y = scene.values[idx] * SCALE

@@ -69,16 +69,6 @@ def _median_rows(rows: list[dict], kind: str):
                                  if any(k in r["mae"] for r in rs)}
 
 
-def _medians(rows: list[dict]) -> list[str]:
-    """The same columns as medians over pairs: a few pairs with large changes dominate a mean."""
-    out = ["## Medians over pairs", "", "| masks | pairs | n | " + " | ".join(NAMES.values()) + " |",
-           "|---|---|---|" + "---|" * len(NAMES)]
-    for kind in ("disc", "real SCL"):
-        out += [f"| {kind} | {lab} | {n} | " + " | ".join(_cell(med, k, med.get("linear")) for k in NAMES) + " |"
-                for lab, n, med in _median_rows(rows, kind)]
-    return out + [""]
-
-
 def tables(record: dict) -> str:
     """The manual's part of the record (``docs/hooks/results.py``): one table, each mask kind's
     mean and median per stratum, the change against the linear map in brackets; realism below."""
@@ -127,7 +117,11 @@ def markdown(record: dict) -> str:
             ref = g.get("linear")
             lines.append(f"| {name} | {g['pairs']} | " + " | ".join(_cell(g, k, ref) for k in cols) + " |")
         lines.append("")
-    lines += [BASELINES, ""] + _medians(record["rows"]) + _field(record, NAMES)
+    lines += [BASELINES, "", "## Medians over pairs", "", "| masks | pairs | n | " + " | ".join(NAMES.values()) + " |",
+              "|---|---|---|" + "---|" * len(NAMES)]  # the same columns as medians: large changes dominate a mean
+    lines += [f"| {kind} | {lab} | {n} | " + " | ".join(_cell(med, k, med.get("linear")) for k in NAMES) + " |"
+              for kind in ("disc", "real SCL") for lab, n, med in _median_rows(record["rows"], kind)]
+    lines += [""] + _field(record, NAMES)
     if record.get("realism"):
         lines += ["## Realism of the filled pixels (all pairs, both mask kinds)", "",
                   "| fill | SWD (lower is nearer the real) | contrast (1 = the real's) |", "|---|---|---|"]

@@ -196,13 +196,6 @@ class Decision:
         return Anchored(self.fitted.module(k, c), base, None, True, k).eval()
 
 
-def anchor_of(ab: np.ndarray, units: Units) -> tuple[np.ndarray, np.ndarray]:
-    """``(a, d)`` per band: the per-band map ``ab`` (stored units) as ``a·base_m + d`` in model values."""
-    a = ab[:, 0].astype(np.float64)
-    lo, span = units.lo[:, 0, 0].astype(np.float64), units.span[:, 0, 0].astype(np.float64)
-    return a, LO * (1 - a) + (HI - LO) * (a * lo + ab[:, 1] - lo) / span
-
-
 def _rows(units: Units, v: np.ndarray, to_model: bool = True) -> np.ndarray:
     """``units`` on pixels ``(N, C)``."""
     f = units.to_model if to_model else units.to_stored
@@ -237,7 +230,9 @@ def decide(src: Source, seed: int = 0, force: str | None = None, pixels_out: int
         return Decision("as-is", {}, f"{n:,} clear pixel(s) with an earlier clear date: under the {FILL_LINEAR_MIN:,} "
                         "a per-band map needs, the earlier date goes in as it is", n, src.units)
     c, units = src.bands, src.units
-    a, d = anchor_of(src.linear, units)
+    a = src.linear[:, 0].astype(np.float64)  # the per-band map (stored units) as a·base_m + d in model values
+    lo, span = units.lo[:, 0, 0].astype(np.float64), units.span[:, 0, 0].astype(np.float64)
+    d = LO * (1 - a) + (HI - LO) * (a * lo + src.linear[:, 1] - lo) / span
     between, sar_dates = src.channels.get("between", []), src.channels.get("sar_dates", [])
     ch = {e: src.channels["base"] + (src.channels["dates"] + between if e else []) + src.channels["sar"]
           + (sar_dates if e else []) for e in (False, True)}  # the later dates' SAR goes with the dates

@@ -21,8 +21,7 @@ WINDOWS = (3, 9)  # context windows, in pixels of the scale they are computed at
 # small, so that a coarse grid of a few dozen cells a side still has folds and a buffer
 BUFFER = max(WINDOWS)  # between a held-out block and the training pixels
 HALO = max(WINDOWS) // 2  # px round a window whose features need no pixel past it
-WHOLE_PX = 1 << 21  # a scene of up to this many pixels is one window (its features held at once:
-# 2 MPix × 30 features × 4 B = 250 MB); above it, blocks
+WHOLE_PX = 1 << 21  # a scene of up to this many pixels is one window (its features held at once: 250 MB)
 BLOCK = 32  # px: a sampled block's side (its halo adds half as much again to what is read)
 
 Window = tuple[int, int, int, int]  # row, column, height, width

@@ -19,7 +19,7 @@ from typing import Callable
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.data.reads import check_output_file
-from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, check_named, fill_reads
+from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, fill_reads
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.engine import OVERLAP
 from bandbridge.inference.place.fill_finish import FILLED, OBSERVED
@@ -80,9 +80,11 @@ def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
     from bandbridge.inference.place.fill_strips import scan
     scene, sar, mask, sar_later = req.scene, req.sar, req.mask, req.sar_later
     pairs = [x for x in ([req.sar_earlier] if isinstance(req.sar_earlier, str) else req.sar_earlier or []) if x]
-    check_named([("", scene), *(("--earlier", x) for x in req.earlier), *(("--later", x) for x in req.later),
-                 ("--sar", sar), *(("--sar-earlier", x) for x in pairs), *(("--sar-later", x) for x in sar_later),
-                 ("--mask", mask)])
+    for flag, item in [("", scene), *(("--earlier", x) for x in req.earlier), *(("--later", x) for x in req.later),
+                       ("--sar", sar), *(("--sar-earlier", x) for x in pairs), *(("--sar-later", x) for x in sar_later),
+                       ("--mask", mask)]:  # an empty path: GDAL would read '' as this folder, and name it "."
+        if item is not None and not str(item).strip():
+            raise BandbridgeError(f"{flag or 'the scene'} '{item}': an empty path; give the file's path")
     (earlier, clear), (later, clear_later) = known_clear(req.earlier), known_clear(req.later)  # -e FILE#clear
     clear |= clear_later
     found = found_dates(scene, earlier, sar, pairs[0] if len(pairs) == 1 else None, later, say)  # -e/--later/--sar
@@ -96,7 +98,6 @@ def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
     check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later, clear=clear)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later, clear)
     return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments
-    # (a 10980² run held 3.9 GB in the fit after its design pass's strips, 2.5 GB during it)
     sc = scan(inp.scene, inp.mask, inp.sar_all())
     if not sc.gap.any():
         say(f"{scene}: no cloud, shadow or masked pixel: nothing to fill, nothing written")
@@ -149,8 +150,7 @@ def _fit(plan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
     src.unit = unit = stored_form(inp.scene).unit  # the route's figures are in it (one unit a line)
     todo, gap = sc.gap & gd.has_base, int(sc.gap.sum())  # the fits serve the whole gap: a large one takes only
     # what serves fast
-    with fit_threads():  # the sample's features are windows of 40² px: one thread each beats two (17 ms
-        # against 3 ms a window on two busy cores), and the folds' fits run at one thread anyway
+    with fit_threads():  # the sample's features are small windows: one thread each beats two
         dec = decide(src, seed=plan.request.seed, force=plan.request.route, pixels_out=gap, gap=todo)
         sar_dec = decide_sar(src, plan.request.seed, gap) if (sc.gap & ~gd.has_base).any() and \
             inp.sar[0] is not None else None
@@ -171,7 +171,11 @@ def _jobs(plan, gd, parts, work: Path) -> list:
     from bandbridge.inference.place.fill_stack import bounds, only_mask, stacked
     from bandbridge.learners.fill_regions import used
     sc, inp, dec, sar_dec = plan.sc, plan.inp, parts.dec, parts.sar
-    g, names, jobs = sc.scene.layer.grid, _channel_names(plan.inp, gd), []
+    g, jobs, bands = sc.scene.layer.grid, [], inp.scene.layer.names
+    names = [f"base {n}" for n in bands] + [f"date {i // len(bands) + 2} {bands[i % len(bands)]}"
+                                            for i in range(len(gd.channels["dates"]))]  # the design's, for the record
+    names += [f"interpolated {n}" for n in bands][:len(gd.channels["between"])]
+    names += [n for k, ns in SAR_NAMES.items() for n in ns[:len(gd.channels.get(k, []))]]
     todo, holes = sc.gap & gd.has_base, sc.gap & ~gd.has_base
     if "fit" in used(dec.regions, dec.route) and todo.any():  # the scene's route, or a region's
         parts.only = only_mask(todo, reach(FILL_EDGE_PX) if dec.held is not None else 0, g, work / "only.tif")
@@ -287,14 +291,6 @@ SAR_NAMES = {"sar": ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "
              "sar_later": ["SAR later VV", "SAR later VH", "VV change since now", "VH change since now"],
              "sar_dated": ["SAR at the base's date VV", "SAR at the base's date VH", "VV change to now",
                            "VH change to now"]}  # the design's SAR channels by group (fill_fit.channels_of)
-
-
-def _channel_names(inp: Inputs, gd) -> list[str]:
-    bands = inp.scene.layer.names
-    names = [f"base {n}" for n in bands] + [f"date {i // len(bands) + 2} {bands[i % len(bands)]}"
-                                            for i in range(len(gd.channels["dates"]))]
-    names += [f"interpolated {n}" for n in bands][:len(gd.channels["between"])]
-    return names + [n for k, ns in SAR_NAMES.items() for n in ns[:len(gd.channels.get(k, []))]]
 
 
 def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[str, str]:

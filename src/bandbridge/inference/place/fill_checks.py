@@ -24,10 +24,8 @@ from bandbridge.inference.place.fill_read import holds_nothing, no_cloud_mask, n
 from bandbridge.inference.place.fill_rows import MASKS, STORED, header, mask_beside, subject, unplaced
 from bandbridge.inference.runtime.memory import available_bytes, resident_bytes
 
-FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what fill writes: the scene's bands in its own type and
-# units and FILLED, which no picture holds (fileio.check_output_suffix refuses any other name)
-LOOK_SIDE = 1024  # a file at most this many pixels a side is looked at whole (≤ 1 MPix a band, read in a
-# moment): all nodata or NaN is then its cause; a larger one is read by strips, where the pass says it
+FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what fill writes: the scene's own type and units, no picture
+LOOK_SIDE = 1024  # a file at most this many pixels a side is looked at whole (a larger one: by the strip pass)
 
 
 def fill_reads(items: list[str | None], mask: str | None) -> list[str | Path]:
@@ -39,12 +37,9 @@ def fill_reads(items: list[str | None], mask: str | None) -> list[str | Path]:
 
 def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | list[str] | None, mask: str | None,
                  later: list[str] = (), sar_later: list[str] = (), clear: set[str] = frozenset()) -> None:
-    """Refuse, before any pixel is read, a fill whose inputs cannot serve (see the module
-    docstring); the scene where the run's plan (``fill_plan.memory``, at least one date a
-    name) needs more than the memory available now. ``later``: the
-    dates after the scene, checked as the earlier ones are; ``sar_later``: SAR at them, as ``sar``
-    (``sar_earlier`` too, one file or one per earlier date); ``clear``: the dates given as known clear
-    (``fill_inputs.known_clear``), which need no cloud mask."""
+    """Refuse, before any pixel is read, a fill whose inputs cannot serve (see the module docstring), or whose
+    plan (``fill_plan.memory``) needs more than the memory available now; ``later`` and ``sar_later`` are checked
+    as the earlier dates and ``sar`` are; ``clear``: the dates known clear, which need no cloud mask."""
     sar_earlier = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     names, g = _head(scene, "")
     dates = [*(("--earlier", x) for x in earlier), *(("--later", x) for x in later)]
@@ -83,14 +78,6 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
             bands = vv_vh(sn, f"{flag} {item}")
             _placed(f"{flag} {item}", sg, g, scene, "give the SAR of the same place")
             _holds(item, flag, bands, "give a Sentinel-1 file that holds data", zero=False)
-
-
-def check_named(named: list[tuple[str, str | None]]) -> None:
-    """Refuse an empty path among ``(flag, item)`` (the scene's flag ""): GDAL would read ``''`` as the
-    current folder and the refusal would name ``.`` (issue 85)."""
-    for flag, item in named:
-        if item is not None and not str(item).strip():
-            raise BandbridgeError(f"{flag or 'the scene'} '{item}': an empty path; give the file's path")
 
 
 def _head(item: str, flag: str) -> tuple[list[str], Grid]:

@@ -15,7 +15,7 @@ import numpy as np
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.place.fill_read import shared_bands, to_db
 from bandbridge.inference.place.fill_rows import RowReader, ahead
-from bandbridge.inference.place.fill_stack import Stack, StackFiles, bits_of, direct, pack, write_stack
+from bandbridge.inference.place.fill_stack import Stack, StackFiles, direct, pack, write_stack
 from bandbridge.inference.place.fill_strips import ROWS, Scan, sar_bands, sar_raw
 from bandbridge.learners.fill_fit import FEED, FILL_LINEAR_MIN, HALF, SAR_HI, SAR_LO, channels_of, composite, feed_of, \
     interpolate
@@ -73,7 +73,7 @@ def _layout(sc: Scan, earlier: list[RowReader], sar: list, work: Path, days: lis
     used_sar = [sar[k] for k in slots]
     ci = c * (max(nd, 1) + sides) + (2 if sar[0] is not None else 0) + (4 if roles["then"] is not None else 0)
     ci += (4 if later_sar else 0) + (4 if dated else 0)
-    bits = bits_of(nd, len(used_sar))
+    bits = 8 if nd + 2 * len(used_sar) <= 8 else 16  # a flag band's: uint8 where the flags fit in one byte
     files = StackFiles(work / "flags.tif", bits, max(1, -(-(nd + 2 * len(used_sar)) // bits)))
     for i, e in enumerate(earlier):
         if not direct(e, g):
@@ -153,13 +153,9 @@ def _loader(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list):
 
 def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work: Path,
            days: list[int | None] | None = None, dated: list[int | None] | None = None) -> Guides:
-    """Pass 2 (see the module docstring): the flags (and the copies of inputs the VRT cannot name) written in
-    ``work``, the stack's VRT beside them; ``earlier`` every date, nearest first, ``days`` their days before the
-    scene (negative: after it; default all before): where dates on both sides are clear, their interpolation is a
-    channel too; ``sar``: SAR now, then and at the nearest later date (``fill.Inputs.sar``; None: not given), then
-    other dates' own (``Inputs.sar_all``); ``dated``: per date the index of its own SAR in ``sar`` (None: the SAR
-    of each pixel's base date is no channel; ``Inputs.dated_slots``).
-    Refused in one line where a date holds none of the scene's bands or no clear pixel over it."""
+    """Pass 2 (see the module docstring), its files written in ``work``: ``earlier`` every date, nearest first,
+    ``days`` their days before the scene (negative: after; default all before); ``sar``: ``Inputs.sar_all``;
+    ``dated``: ``Inputs.dated_slots``. Refused in one line where a date has no clear pixel over the scene."""
     g, (h, w), nd = sc.scene.layer.grid, sc.valid.shape, len(earlier)
     days = list(days) if days is not None else [1] * nd
     lay = _layout(sc, earlier, sar, work, days, dated)

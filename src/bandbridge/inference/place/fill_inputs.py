@@ -69,11 +69,9 @@ def known_clear(items: list[str]) -> tuple[list[str], set[str]]:
 def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: str | list[str] | None,
                 mask: str | None, later: list[str] = (), sar_later: list[str] = (),
                 clear: set[str] = frozenset()) -> Inputs:
-    """Every input's header opened and the flags checked (one line, :class:`BandbridgeError`);
-    ``sar_earlier``: SAR at the nearest earlier date, or one per ``--earlier`` in order (a cube: its step nearest
-    each date); ``sar_later``: SAR at the ``later`` dates, paired in order. SAR "then" is the nearest earlier
-    date's, SAR "later" the nearest later date's; every date's own is kept (:meth:`Inputs.dates_sar`); ``clear``:
-    the dates known clear (:func:`known_clear`)."""
+    """Every input's header opened and the flags checked; ``sar_earlier``: SAR at the nearest earlier date, or one
+    per ``--earlier`` in order; ``sar_later``: one per ``later`` date, in order; ``clear``: the dates known clear
+    (:func:`known_clear`). SAR "then" is the nearest earlier date's, "later" the nearest later date's."""
     check_sar_later(later, sar, sar_later)
     pairs = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     if len(pairs) > max(len(earlier), 1):

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from bandbridge.inference.core.tiling import plan_tiles
 from bandbridge.inference.place.engine import OVERLAP, decide, tile_for, where
 from bandbridge.inference.place.fill_strips import ROWS
@@ -18,29 +16,15 @@ from bandbridge.learners.fill_regions import plan_text
 from bandbridge.policy import FILL_FIT_BYTES, FILL_FIT_PX_BYTES, FORWARD_PX
 
 
-
-def gap_tiles(gap: np.ndarray, tile: int) -> tuple[int, int]:
-    """``(tiles holding a gap pixel, all tiles)`` of the engine's tiling of the scene."""
-    h, w = gap.shape
-    p = plan_tiles(h, w, tile, OVERLAP)
-    hit = sum(bool(gap[r:r + p.tile_h, c:c + p.tile_w].any()) for r in p.rows for c in p.cols)
-    return hit, p.n_tiles
-
-
 def memory(h: int, w: int, bands: int, dates: int, sar: int, resident: float, tile: int, scanned: bool = False,
            regions: bool = False) -> Memory:
-    """The memory the run is planned under: ``resident`` (this process now; ``scanned``: after the scan,
-    its valid, clear and gap masks in it, else 3 B a pixel more for them); held to the end, the whole-scene
-    masks still to come (5 B a pixel: a date clear there, the pixels to fill, the holes no date covers, the
-    fit's two sample masks — the last four dropped before the engine runs, the edge pass's two in their
-    place; ``regions``: dates on both sides, 1 B a pixel more for the gap's regions); and the stages one
-    after another: the flags' pass (two strips of :data:`~bandbridge.inference.place.fill_strips.ROWS`
-    rows at once, each every input's rows, the dates in model values for their range, the base and the
-    interpolation, as float32 about one and a half times over), the fit (:data:`FILL_FIT_BYTES` and
-    :data:`FILL_FIT_PX_BYTES` a pixel, measured) and the engine's ``tile``-high strip of the raw stack
-    (``fill_stack.py``: the dates' bands, SAR, the flags) and the output, three times, and one forward of
-    :data:`FORWARD_PX`: the stack, the design the bundle computes from it (three arrays of it at once)
-    and its features, five per channel, float32, twice."""
+    """The memory the run is planned under (bytes): ``resident`` (this process now); held to the end, the
+    whole-scene masks (5 B a pixel, 3 more before the scan, ``scanned``; 1 more for the gap's ``regions``); and
+    the stages one after another: the flags' pass (two strips of ``fill_strips.ROWS`` rows of every input, the
+    dates in model values, the base and interpolation, float32 about 1.5 times over), the fit
+    (:data:`FILL_FIT_BYTES` and :data:`FILL_FIT_PX_BYTES` a pixel, measured), and the engine's ``tile``-high strip
+    of the raw stack and the output, three times, with one forward of :data:`FORWARD_PX` (the stack, the design
+    three times, its features five per channel, float32, twice)."""
     channels = bands * max(dates, 1) + sar
     raw = bands * dates + sar + 1
     strip = 2 * 1.5 * 4 * ROWS * w * (bands * (2 * dates + 3) + sar)
@@ -75,7 +59,8 @@ def block(sc, inp, engine) -> Block:
     from bandbridge.inference.runtime.memory import resident_bytes
     h, w = sc.valid.shape
     tile = tile_for(h, w)
-    hit, total = gap_tiles(sc.gap, tile)
+    p = plan_tiles(h, w, tile, OVERLAP)  # the engine's tiling: how many tiles hold a gap pixel
+    hit = sum(bool(sc.gap[r:r + p.tile_h, c:c + p.tile_w].any()) for r in p.rows for c in p.cols)
     nd, sar = len(inp.earlier), sum(n for n, s in zip((2, 4, 4), inp.sar) if s is not None)  # now, then, later
     sar += 4 if inp.dated_slots() else 0  # the SAR of each pixel's base date and its change
     mem = memory(h, w, len(inp.scene.layer.names), nd, sar, float(resident_bytes() or 0), tile, scanned=True,
@@ -85,7 +70,7 @@ def block(sc, inp, engine) -> Block:
              + ("; no date clear: the SAR fit where it holds out better than a constant, else left"
                 if inp.sar[0] is not None else ""))
     return Block(route, decide(int(sc.gap.sum()), engine), tile, where(engine), mem,
-                 f"{hit} of {total} tile(s) hold gap pixels: only they (and those round the gap's edge the edge "
+                 f"{hit} of {p.n_tiles} tile(s) hold gap pixels: only they (and those round the gap's edge the edge "
                  "pass reads) are predicted")
 
 

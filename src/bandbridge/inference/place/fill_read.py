@@ -43,11 +43,9 @@ def read_layer(item: str, flag: str) -> Layer:
 
 
 def snow_is_ground(scene: Layer, clear_part: np.ndarray) -> bool:
-    """Whether an earlier date's snow (SCL class 11) may stand for the ground under the scene's
-    gap: only where the scene's own clear part shows snow, on at least
-    :data:`~bandbridge.policy.FILL_SNOW_MIN` of it (or the scene has no SCL to say). Snow on an
-    earlier date hides the ground; if the scene now shows none, that snow has melted or was a
-    cloud SCL called snow — either way it is no picture of what lies under the gap now."""
+    """Whether an earlier date's snow (SCL class 11) may stand for the ground under the scene's gap: only where
+    the scene's own clear part shows snow, on at least :data:`~bandbridge.policy.FILL_SNOW_MIN` of it (or it has no
+    SCL to say); else that snow has melted or was a cloud SCL called snow."""
     if scene.snow is None or not clear_part.any():
         return True
     return float(scene.snow[clear_part].mean()) >= FILL_SNOW_MIN

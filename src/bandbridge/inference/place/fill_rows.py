@@ -33,8 +33,7 @@ KNOWN_CLEAR = "#clear"  # after a date's path (-e FILE#clear): known clear, no c
 STORED = Scaling("stored", 0.0, 1.0, units="stored")  # the file's own values, unscaled
 MASKS = {"SCL": "SCL", "QA_PIXEL": "QA_PIXEL", "QA": "QA_PIXEL"}  # band name → bands.clear's kind
 SNOW_SCL = 11  # the Sentinel-2 scene class "snow or ice" (bands.CLEAR_SCL counts it clear)
-READ_BYTES_PER_BAND, READ_BYTES_PER_PX = 12, 2  # a pixel read whole: each band as read, with NaN and on the
-# scene's grid (float32 three times), the valid and cloud masks (the allocations counted, not measured)
+READ_BYTES_PER_BAND, READ_BYTES_PER_PX = 12, 2  # a pixel read whole: float32 three times a band, two masks
 
 
 @dataclass
@@ -205,10 +204,8 @@ class RowReader:
 
 
 def ahead(load, keys, workers: int = 1):
-    """``(key, load(key))`` for each of ``keys`` in order, the next ``workers`` loaded in threads
-    while the caller works on this one: a pass over the scene reads and computes its strips (GDAL's
-    decompression, numpy's and scipy's arrays free the GIL) beside its own work, a strip or two ahead.
-    ``load`` must be pure (each strip its own); the order of the answers is the keys'."""
+    """``(key, load(key))`` for each of ``keys`` in order, the next ``workers`` loaded in threads (GDAL, numpy
+    and scipy free the GIL) while the caller works on this one; ``load`` must be pure (each strip its own)."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
     keys = list(keys)

@@ -136,10 +136,9 @@ def _side(sc: _Scene, sign: int) -> tuple[date, date]:
 
 def _optical(sc: _Scene, source: str, flag: str, sign: int, say, found: tuple[str, list]
              ) -> list[tuple[object, float]]:
-    """The Items taken on one side of the scene (``sign`` −1 before, 1 after) of those ``found``
-    (``(collection, Items)`` of the search), nearest first, with their clear share of the footprint:
-    every scene band and a cloud mask, at least :data:`STAC_CLEAR_MIN` clear, one a date, at most
-    :data:`STAC_DATES`."""
+    """The Items taken on one side of the scene (``sign`` −1 before, 1 after) of those ``found`` (``(collection,
+    Items)``), nearest first, with their clear share: every scene band and a cloud mask, at least
+    :data:`STAC_CLEAR_MIN` clear, one a date, at most :data:`STAC_DATES`."""
     first, last = _side(sc, sign)
     coll, items = found
     items = [it for it in items if first <= item_date(it) <= last]
@@ -172,15 +171,11 @@ def _optical(sc: _Scene, source: str, flag: str, sign: int, say, found: tuple[st
     say(f"{flag} {source}: {len(usable)} Item(s) of {coll} with the scene's bands and a cloud mask over "
         f"{Path(sc.path).name} {window}; taken, nearest first: "
         + ", ".join(f"{it.id} ({item_date(it)}, {abs((item_date(it) - sc.when).days)} d {side}, "
-                    f"{_cloud(it)}, {share:.0%} of the scene clear)" for it, share in taken)
+                    + ("cloud cover unknown" if cloud_cover(it) > 100 else f"{cloud_cover(it):.0f} % cloud in the Item")
+                    + f", {share:.0%} of the scene clear)" for it, share in taken)
         + (f"; {len(looked) - len(taken)} date(s) under {STAC_CLEAR_MIN:.0%} clear passed over"
            if len(looked) > len(taken) else ""))
     return taken
-
-
-def _cloud(it) -> str:
-    c = cloud_cover(it)
-    return "cloud cover unknown" if c > 100 else f"{c:.0f} % cloud in the Item"
 
 
 def _lacks(it, names: list[str]) -> list[str]:
@@ -246,17 +241,13 @@ def _window(sc: _Scene, g: Grid) -> tuple[tuple[int, int, int, int] | None, floa
     return covering(g, transform_bounds(s.crs, g.crs, *array_bounds(s.height, s.width, s.transform), densify_pts=21))
 
 
-def _grid(src) -> Grid:
-    return Grid(src.crs, src.transform, src.height, src.width)
-
-
 def _clear_share(sc: _Scene, it, source: str, flag: str) -> float:
     """The share of the footprint the Item's cloud mask calls clear (its window read, nothing more;
     what the Item does not cover counts as not clear)."""
     from rasterio.windows import Window
     key, href = mask_asset(it)
     with _opened(href, source, flag, it) as src:
-        win, area = _window(sc, _grid(src))
+        win, area = _window(sc, Grid(src.crs, src.transform, src.height, src.width))
         if win is None:
             return 0.0
         m = src.read(1, window=Window(win[1], win[0], win[3], win[2])).astype(np.float32)
@@ -277,7 +268,7 @@ def _vrt(sc: _Scene, it, source: str, flag: str, names: list[str], masked: bool)
     heads = []
     for name, (key, href) in wanted:
         with _opened(href, source, flag, it) as src:
-            heads.append((name, href, _grid(src), src.dtypes[0], src.nodata))
+            heads.append((name, href, Grid(src.crs, src.transform, src.height, src.width), src.dtypes[0], src.nodata))
     if len({h[2].crs for h in heads}) > 1:
         raise BandbridgeError(f"{flag} {source}: Item {it.id}'s assets lie in different coordinate systems; fix the "
                               "catalog or give the date's file")

@@ -51,11 +51,6 @@ def sources(r: RowReader, grid, bands: list[int], scale: tuple[float, float], no
             for f, b, nd in band_sources(r.item, tuple(bands))]
 
 
-def bits_of(dates: int, sar: int) -> int:
-    """Bits a flag band holds: 8 (uint8) where the dates' and SAR's bits fit in one byte, else 16."""
-    return 8 if dates + 2 * sar <= 8 else 16
-
-
 def pack(oks: list[np.ndarray], bits: int) -> np.ndarray:
     """Booleans ``(h, w)`` each → the flag bands ``(n, h, w)`` (bit ``k`` in band ``k // bits``)."""
     n = max(1, -(-len(oks) // bits))

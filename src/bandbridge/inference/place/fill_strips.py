@@ -95,13 +95,15 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
 def _sar_holes(sar: list[RowReader | None], sars: list[list]) -> list:
     """How each SAR file stores backscatter, told once from its sample ``sars``, and per file the median of its
     sample (model values) for its holes; a file with no value over the scene refused in one line."""
+    holes = []
     for r, v in zip(sar, sars):
-        if r is not None and v:
-            r.sar_kind = sar_kind(np.concatenate(v, axis=1), r.layer.dtype)
-    holes = [_median(_sar_model(np.concatenate(v, axis=1), r)) if v else None for r, v in zip(sar, sars)]
-    for s, h in zip(sar, holes):
-        if s is not None and h is None:
-            raise holds_nothing(f"{s.flag} {s.item}", "give a Sentinel-1 file that holds data over the scene")
+        m = np.concatenate(v, axis=1) if v else None
+        if m is not None:  # VV, VH as stored -> [0, 1] (fill_sar.sar_model's map), NaN holes
+            r.sar_kind = sar_kind(m, r.layer.dtype)
+            m = np.clip((to_db(m, r.layer.dtype, r.sar_kind) - SAR_LO) / (SAR_HI - SAR_LO), 0, 1)
+        if r is not None and (m is None or not np.isfinite(m).all(0).any()):
+            raise holds_nothing(f"{r.flag} {r.item}", "give a Sentinel-1 file that holds data over the scene")
+        holes.append(None if m is None else np.array([np.nanmedian(c) for c in m], np.float32))
     return holes
 
 
@@ -116,18 +118,6 @@ def dilate(m: np.ndarray, n: int) -> np.ndarray:
         d[:, :-1] |= m[:, 1:]
         m = d
     return m
-
-
-def _median(m: np.ndarray) -> np.ndarray | None:
-    """Per channel the median of the finite values; None where a channel has none."""
-    if not np.isfinite(m).all(0).any():
-        return None
-    return np.array([np.nanmedian(c) for c in m], np.float32)
-
-
-def _sar_model(raw: np.ndarray, s: RowReader) -> np.ndarray:
-    """SAR's VV, VH as stored → [0, 1] (``fill_fit.sar_model``'s map), NaN holes."""
-    return np.clip((to_db(raw, s.layer.dtype, s.sar_kind) - SAR_LO) / (SAR_HI - SAR_LO), 0, 1)
 
 
 def sar_bands(s: RowReader) -> list[int]:
