@@ -49,9 +49,11 @@ def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
         network = build_network(name, in_channels, out_channels, d["args"], scale, LEARNERS)
         if not d["learner"]:
             return network
-        module, clamp = anchor_learner(in_channels, out_channels, d["learner"])
-        return Anchored(module, network, guard_part(in_channels, d["guard"] or None), clamp,
-                        in_channels)
+        g = anchor_generator(d["learner"])
+        # clamped unless the learner says ``clamp: false`` (the maps a 0.1.0 run fitted itself)
+        clamp = not (isinstance(d["learner"], dict) and d["learner"].get("clamp") is False)
+        return Anchored(registry.build(g["name"], in_channels, out_channels, g["args"]), network,
+                        guard_part(in_channels, d["guard"] or None), clamp, in_channels)
     except (TypeError, ValueError, KeyError) as e:
         raise BandbridgeError(f"model.generator for '{name}': {e}") from None
 
@@ -60,12 +62,3 @@ def build_from(g, in_channels: int, out_channels: int, scale: int = 1) -> nn.Mod
     """:func:`build_generator` of a ``GeneratorConfig`` (config.py)."""
     return build_generator(g.name, in_channels, out_channels, g.args, scale, g.learner, g.guard,
                            g.floor)
-
-
-def anchor_learner(in_channels: int, out_channels: int, learner: bool | str | dict
-                   ) -> tuple[nn.Module, bool]:
-    """``(learner module, whether its output is clamped before the residual is added)``: clamped
-    unless the learner says ``clamp: false`` (the maps a 0.1.0 run fitted itself)."""
-    g = anchor_generator(learner)
-    clamp = not (isinstance(learner, dict) and learner.get("clamp") is False)
-    return registry.build(g["name"], in_channels, out_channels, g["args"]), clamp

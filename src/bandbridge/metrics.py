@@ -25,11 +25,6 @@ def _b(t: Tensor) -> Tensor:
     return t if t.dim() == 4 else t[None]
 
 
-def _bmask(mask: Tensor, like: Tensor) -> Tensor:
-    m = _b(mask if mask.dim() >= 3 else mask[None])
-    return m.bool().expand(like.shape[0], 1, *like.shape[-2:])
-
-
 def masked_psnr(pred: Tensor, target: Tensor, mask: Tensor, data_range: float = 1.0) -> Tensor:
     """Per-sample PSNR in dB over valid pixels: 10·log10(range² / MSE). Returns ``(B,)``."""
     m = mask.to(pred.dtype).expand_as(pred)
@@ -41,7 +36,7 @@ def masked_ssim(pred: Tensor, target: Tensor, mask: Tensor, data_range: float = 
     """SSIM (Gaussian 11×11, σ 1.5) averaged over valid pixels; masked pixels of the prediction
     are set to the target's so they cannot disturb their neighbours' windows."""
     pred, target = _b(pred).float(), _b(target).float()
-    m = _bmask(mask, pred)
+    m = _b(mask if mask.dim() >= 3 else mask[None]).bool().expand(pred.shape[0], 1, *pred.shape[-2:])
     pred = torch.where(m, pred, target)
     _, smap = _ssim(pred, target, data_range=data_range, return_full_image=True)
     mm = m.expand_as(smap).to(smap.dtype)

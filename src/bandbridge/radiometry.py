@@ -100,14 +100,6 @@ def augment_radiometry(x: Tensor, y: Tensor, mask: Tensor, stats: Tensor, in_nam
 GUARD_DEFAULTS = {"floor": 0.05, "start": 0.25, "end": 1.0}
 
 
-def guard_excess(stats: np.ndarray, guard: dict) -> np.ndarray:
-    """How far each of an image's statistics ``(2·C,)`` lies outside the training range, in
-    widths of that range: ``(2·C,)``, 0 inside; with one range per source (``(S, 2·C)``), those
-    of the range the image is most like."""
-    e = range_excess(stats, guard)
-    return e[nearest_range(e)]
-
-
 def guard_ranges(guard: dict) -> tuple[np.ndarray, np.ndarray]:
     """The guard's ranges as ``(S, 2·C)`` lows and highs (one row without per-source ranges)."""
     return (np.atleast_2d(np.asarray(guard["low"], np.float64)),
@@ -128,8 +120,10 @@ def nearest_range(excess: np.ndarray) -> int:
 
 def guard_weight(stats: np.ndarray, guard: dict) -> float:
     """The image's weight: 1 inside the range (up to ``start`` widths out), falling linearly to
-    0 at ``end`` widths out (the output is then the anchor, or the floor, alone)."""
-    return _weight(guard_excess(stats, guard), guard)
+    0 at ``end`` widths out (the output is then the anchor, or the floor, alone); with one range
+    per source, by the range the image is most like."""
+    e = range_excess(stats, guard)
+    return _weight(e[nearest_range(e)], guard)
 
 
 def _weight(excess: np.ndarray, guard: dict) -> float:

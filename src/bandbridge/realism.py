@@ -35,13 +35,6 @@ COARSEST = 16          # the pyramid stops where a side would fall below 16 pixe
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
 
-def _blur(x: Tensor) -> Tensor:
-    """5-tap binomial blur of ``(B, C, H, W)``, reflected at the borders."""
-    c = x.shape[1]
-    k = (_BINOMIAL[:, None] * _BINOMIAL[None, :]).to(x)[None, None].expand(c, 1, 5, 5)
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), k, groups=c)
-
-
 def pyramid_levels(h: int, w: int) -> int:
     """Levels of a Laplacian pyramid of an ``h × w`` image whose coarsest side is ≥ ``COARSEST``."""
     return max(1, (min(h, w) // COARSEST).bit_length())
@@ -51,9 +44,10 @@ def laplacian_pyramid(image: Tensor, levels: int) -> list[Tensor]:
     """``levels`` bands of ``image (C, H, W)``, finest first: each the image minus its blurred,
     halved and re-expanded self; the last the Gaussian residual."""
     g = image[None].float()
-    out = []
+    c, out = g.shape[1], []
+    k = (_BINOMIAL[:, None] * _BINOMIAL[None, :]).to(g)[None, None].expand(c, 1, 5, 5)  # 5-tap binomial
     for _ in range(levels - 1):
-        down = _blur(g)[..., ::2, ::2]
+        down = F.conv2d(F.pad(g, (2, 2, 2, 2), mode="reflect"), k, groups=c)[..., ::2, ::2]
         up = F.interpolate(down, size=g.shape[-2:], mode="bilinear", align_corners=False)
         out.append((g - up)[0])
         g = down

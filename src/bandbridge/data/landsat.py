@@ -98,14 +98,6 @@ class LandsatBand:
         return ((v - self.add) / self.mult).astype(np.float32)
 
 
-def find_mtl(folder: Path) -> Path:
-    found = sorted(folder.glob("*_MTL.txt")) + sorted(folder.glob("*_MTL.TXT"))
-    if not found:
-        raise BandbridgeError(f"{folder}: no *_MTL.txt beside the bands; a Landsat band's DN become "
-                              "reflectance or kelvin only by its MTL: copy it from the product")
-    return found[0]
-
-
 def band_paths(folder: Path) -> dict[str, Path]:
     """``{band: file}`` of a Landsat band folder by the products' suffixes (``…_B10.TIF``,
     ``…_SR_B5.TIF``, ``…_ST_B10.TIF``); the QA bands and overviews are not bands."""
@@ -125,7 +117,11 @@ def landsat_bands(folder: str | Path) -> dict[str, LandsatBand]:
     paths = band_paths(folder)
     if not paths:
         raise BandbridgeError(f"{folder}: no Landsat band files (…_B4.TIF, …_SR_B4.TIF, …_ST_B10.TIF)")
-    mtl_path = find_mtl(folder)
+    found = sorted(folder.glob("*_MTL.txt")) + sorted(folder.glob("*_MTL.TXT"))
+    if not found:
+        raise BandbridgeError(f"{folder}: no *_MTL.txt beside the bands; a Landsat band's DN become "
+                              "reflectance or kelvin only by its MTL: copy it from the product")
+    mtl_path = found[0]
     mtl = read_mtl(mtl_path)
     out = {}
     for name, p in paths.items():

@@ -341,20 +341,15 @@ def inside_mask(win: tuple[int, int, int, int], size: tuple[int, int]) -> np.nda
     return ((r >= 0) & (r < size[0]))[:, None] & ((c >= 0) & (c < size[1]))[None, :]
 
 
-def _footprint(fine: Grid, crs) -> tuple[float, float, float, float]:
-    """The input grid's bounds ``(left, bottom, right, top)`` in ``crs``."""
-    from rasterio.transform import array_bounds
-    from rasterio.warp import transform_bounds
-    b = array_bounds(fine.height, fine.width, fine.transform)  # (west, south, east, north)
-    if fine.crs is None or crs is None or fine.crs == crs:
-        return b
-    return transform_bounds(fine.crs, crs, *b, densify_pts=21)
-
-
 def reference_window(whole: Grid, fine: Grid, p: Path) -> tuple[int, int, int, int]:
     """``(row, col, height, width)`` of the reference's pixels covering the input, one pixel of
     margin each side (the interpolation back onto the input needs its neighbours)."""
-    left, bottom, right, top = _footprint(fine, whole.crs)
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+    b = array_bounds(fine.height, fine.width, fine.transform)  # the input's (west, south, east, north)
+    if fine.crs is not None and whole.crs is not None and fine.crs != whole.crs:
+        b = transform_bounds(fine.crs, whole.crs, *b, densify_pts=21)  # in the reference's CRS
+    left, bottom, right, top = b
     inv = ~whole.transform
     cols, rows = zip(*[inv @ (x, y) for x in (left, right) for y in (bottom, top)])
     r0, r1 = int(np.floor(min(rows))) - 1, int(np.ceil(max(rows))) + 1

@@ -115,7 +115,14 @@ def read_s2(path: str | Path, bands: list[str] | None = None) -> dict[int, Produ
         data[:, ~valid] = 0
         out[res] = ProductBands(data, valid, group, ["reflectance"] * len(group), grid,
                                 [_to_dn(*_dn_offset(table[n], stated)) for n in group])
-    _check_nested(out, root)
+    res0 = min(out)  # each set's size times its resolution within one coarse pixel of the finest set's
+    g0 = out[res0].grid
+    for res, b in out.items():
+        k = res / res0
+        if abs(b.grid.height * k - g0.height) >= k or abs(b.grid.width * k - g0.width) >= k:
+            raise BandbridgeError(f"{root}: the {res} m bands are {b.grid.height}×{b.grid.width}, not "
+                                  f"{g0.height}×{g0.width} of the {res0} m bands at 1:{k:g}; give the bands at "
+                                  "their native resolutions")
     return out
 
 
@@ -165,18 +172,6 @@ def _dn_offset(p: Path, stated: float | None) -> tuple[float, float]:
 
 def _to_dn(offset: float, scale: float):
     return lambda reflectance: (np.asarray(reflectance, np.float64) * scale - offset).astype(np.float32)
-
-
-def _check_nested(sets: dict[int, ProductBands], root: Path) -> None:
-    """Each set's size times its resolution within one coarse pixel of the finest set's extent."""
-    res0 = min(sets)
-    g0 = sets[res0].grid
-    for res, b in sets.items():
-        k = res / res0
-        if abs(b.grid.height * k - g0.height) >= k or abs(b.grid.width * k - g0.width) >= k:
-            raise BandbridgeError(f"{root}: the {res} m bands are {b.grid.height}×{b.grid.width}, not "
-                                  f"{g0.height}×{g0.width} of the {res0} m bands at 1:{k:g}; give the bands at "
-                                  "their native resolutions")
 
 
 BLOCK_SHARE = 0.99  # of a set's blocks alike inside at one phase: the stack repeated its pixels (nearest)

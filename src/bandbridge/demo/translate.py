@@ -122,18 +122,6 @@ def bicubic(data: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _enlarged_panel(inp: BandSet, out: BandSet, scale: int) -> Panel:
-    """A super-resolution input shown at the output's size (each pixel a block, nearest), so the
-    two panels compare at one scale."""
-    h, w = out.data.shape[1:]
-    rows = np.minimum(np.arange(h) * inp.data.shape[1] // h, inp.data.shape[1] - 1)
-    cols = np.minimum(np.arange(w) * inp.data.shape[2] // w, inp.data.shape[2] - 1)
-    big = BandSet(inp.data[:, rows][:, :, cols], inp.roles, inp.units)
-    st = stretch_of(inp)
-    return Panel(render(big, st, "your image"),
-                 f"your image, shown at the ×{scale} output's size (nearest) — {st.describe()}")
-
-
 def unused_bands(look: Look, reading: Interpretation, truth_bands: list[int]) -> list[str]:
     """The upload's bands the model neither reads nor scores against (alpha aside), named."""
     used = set(reading.bands) | set(truth_bands)
@@ -274,10 +262,15 @@ class Translator:
         shared = "" if so.union else \
             {id(real): " (the real band's range)", id(inp): " (your image's range)"}.get(id(ref), "")
         relative = " (relative brightness, not a temperature)" if is_thermal(spec) else ""
-        res = Result(_input_panel(inp) if spec.scale == 1 else _enlarged_panel(inp, pred, spec.scale),
-                     Panel(render(pred, so, f"synthetic {what}{relative}"),
-                           f"synthetic {what}{relative} — {so.describe()}{shared}"))
-        if spec.scale > 1:  # the same pixels enlarged by bicubic, on the output's range
+        res = Result(_input_panel(inp), Panel(render(pred, so, f"synthetic {what}{relative}"),
+                                              f"synthetic {what}{relative} — {so.describe()}{shared}"))
+        if spec.scale > 1:  # the input shown at the output's size (each pixel a block), so the two compare
+            (h, w), (hi, wi) = pred.data.shape[1:], inp.data.shape[1:]
+            rows, cols = np.minimum(np.arange(h) * hi // h, hi - 1), np.minimum(np.arange(w) * wi // w, wi - 1)
+            big, st = BandSet(inp.data[:, rows][:, :, cols], inp.roles, inp.units), stretch_of(inp)
+            res.shown = Panel(render(big, st, "your image"),
+                              f"your image, shown at the ×{spec.scale} output's size (nearest) — {st.describe()}")
+            # the same pixels enlarged by bicubic, on the output's range
             up = BandSet(bicubic(inp.data, pred.data.shape[1:]), inp.roles, inp.units)
             res.real = Panel(render(up, so, f"bicubic ×{spec.scale}"),
                              f"bicubic ×{spec.scale} of your image, for comparison — {so.describe()}")

@@ -107,10 +107,8 @@ def _read_truth(src: Path, held: Path, second: bool, look, spec, reading):
     tscale = get_scaling(reading.scaling if same_kind else t.scaling,
                          reading.vmin if same_kind else t.vmin, reading.vmax if same_kind else t.vmax)
     try:
-        if None not in tbands:
-            truth = read_raster(held, tscale, tbands)
-        else:
-            truth = read_raster(held, tscale, t.bands, band_names=t.band_names, sensor=t.sensor)
+        truth = read_raster(held, tscale, tbands) if None not in tbands else \
+            read_raster(held, tscale, t.bands, band_names=t.band_names, sensor=t.sensor)
     except BandbridgeError as e:
         raise BandbridgeError(f"{e} — compare needs a file that also holds the real target bands "
                               f"({', '.join(spec.target_names)})") from None

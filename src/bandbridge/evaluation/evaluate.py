@@ -31,7 +31,7 @@ from bandbridge.realism import contrast_ratio, sliced_wasserstein
 from bandbridge.progress import Progress, steps
 
 LOWER_IS_BETTER = ("mae", "rmse", "sam_deg", "fid", "kid", "swd")
-FLAT = "flat (own mean)"  # each image's own mean, everywhere: what a flat output scores
+FLAT = "flat (own mean)"  # each band's own mean over valid pixels, everywhere: what a flat output scores
 
 
 @dataclass
@@ -73,13 +73,6 @@ def score_pair(pair: LoadedPair, pred: torch.Tensor, task: str, scale: int,
     return out
 
 
-def flat_image(pair: LoadedPair) -> torch.Tensor:
-    """``(Ct, H, W)``: each band of the real target's own mean over valid pixels, everywhere — the
-    flat output a per-pixel error rewards, given its one best value (an oracle no model has)."""
-    m = pair.mask[0].bool()
-    return torch.stack([torch.full(b.shape, float(b[m].mean()) if m.any() else 0.0) for b in pair.y.float()])
-
-
 def add_swd(summary: dict, preds: dict[str, list], pairs: list[LoadedPair]) -> None:
     """Each method's sliced Wasserstein distance to the real targets (a set measure, like FID)."""
     reals, masks = [p.y.float() for p in pairs], [p.mask[0].bool() for p in pairs]
@@ -114,16 +107,17 @@ def evaluate(model: str | Path, data_root: str | None = None, split: str = "test
         b.generator.eval()
     for name, (_, notes) in served.items():
         seen += [f"{source}: {note}" for source, note in notes.items()]
-    rows, samples = [], []
-    fid_pairs: dict[str, list] = {}
+    rows, samples, fid_pairs = [], [], {}  # fid_pairs: each method's predictions, in order
     scored = steps(progress, f"scoring the {split} split's images", len(pairs))
     for k, pair in enumerate(pairs):
         preds = {name: predict_whole(served[name][0] if pair.source.name in served[name][1] else b, pair)
                  for name, b in models.items()}
         for b in baselines:
             preds[b.name] = b(pair.x)
-        if image_like:
-            preds[FLAT] = flat_image(pair)
+        if image_like:  # the flat output a per-pixel error rewards, given its one best value (an oracle)
+            m = pair.mask[0].bool()
+            preds[FLAT] = torch.stack([torch.full(b.shape, float(b[m].mean()) if m.any() else 0.0)
+                                       for b in pair.y.float()])
         for method, pred in preds.items():
             rows.append({"id": pair.item.id, "source": pair.source.name, "method": method,
                          **score_pair(pair, pred, task, scale, image_like)})

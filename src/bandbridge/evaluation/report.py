@@ -29,12 +29,6 @@ def _plt():
     return plt
 
 
-def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    ea = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0}).Reload()
-    return {t: [(e.step, e.value) for e in ea.Scalars(t)] for t in ea.Tags()["scalars"]}
-
-
 def plot_curves(scalars: dict, path: Path) -> None:
     plt = _plt()
     tags = [(t, n) for t, n in CURVES if t in scalars]
@@ -82,11 +76,9 @@ def plot_sample(sample: dict, path: Path, units: str, data_range: float) -> None
         err_im = row[3].imshow(errs[method], cmap="magma", vmin=0, vmax=top)
         row[3].set_title("|error|", fontsize=8)
         if red is not None:
-            r = pair.x[red]
-            nv_true = np.where(m, ndvi(r, pair.y[0]).numpy(), np.nan)
-            nv_pred = np.where(m, ndvi(r, pred[0]).numpy(), np.nan)
-            for ax, img, title in ((row[4], nv_true, "NDVI real"), (row[5], nv_pred, f"NDVI {method}")):
-                nv_im = ax.imshow(img, cmap="RdYlGn", vmin=-1, vmax=1)  # one shared scale
+            for ax, nir, title in ((row[4], pair.y, "NDVI real"), (row[5], pred, f"NDVI {method}")):
+                nv = np.where(m, ndvi(pair.x[red], nir[0]).numpy(), np.nan)
+                nv_im = ax.imshow(nv, cmap="RdYlGn", vmin=-1, vmax=1)  # one shared scale
                 ax.set_title(title, fontsize=8)
         for ax in row:
             ax.set_xticks([])
@@ -132,7 +124,9 @@ def write_report(model: str | Path, data_root: str | None = None, split: str = "
     proto = res.summary["protocol"]
     figs = []
     if run is not None and (run / "tensorboard").exists():
-        plot_curves(read_scalars(run / "tensorboard"), out / "curves.png")
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        ea = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0}).Reload()
+        plot_curves({t: [(e.step, e.value) for e in ea.Scalars(t)] for t in ea.Tags()["scalars"]}, out / "curves.png")
         figs.append(("Training curves", "curves.png"))
     for k, s in enumerate(res.samples):
         name = f"sample_{k}.png"

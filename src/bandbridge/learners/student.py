@@ -31,8 +31,9 @@ class Student(MLP):
                  batch: int = BATCH, seed: int = 0):
         super().__init__(context=True, hidden=hidden, steps=steps or STEPS, batch=batch, seed=seed)
         self.teacher = teacher
-        if teacher is not None:  # it learns on the teacher's features: its saved φ is the teacher's
-            self.windows, self.products = _context_of(teacher)
+        if teacher is not None:  # it learns on the teacher's features (a blend's: its context parts')
+            ctx = [p for p in getattr(teacher, "parts", None) or [teacher] if p.context] or [teacher]
+            self.windows, self.products = tuple(ctx[0].windows), bool(ctx[0].products)
 
     @property
     def name(self) -> str:
@@ -60,11 +61,3 @@ class Student(MLP):
     def of(cls, teacher: Learner, X: np.ndarray, bands: int) -> "Student":
         """The student of a fitted ``teacher``, distilled on the pixels ``X``."""
         return cls(teacher).distil(teacher, X, bands)
-
-
-def _context_of(teacher: Learner) -> tuple[tuple[int, ...], bool]:
-    """The context windows and products of the features a teacher (a blend: its context parts)
-    was fitted on."""
-    parts = getattr(teacher, "parts", None) or [teacher]
-    ctx = [p for p in parts if p.context] or [teacher]
-    return tuple(ctx[0].windows), bool(ctx[0].products)

@@ -14,12 +14,6 @@ import torch
 from torch import Tensor, nn
 
 
-def latlon_to_xyz(latlon: Tensor) -> Tensor:
-    """``(B, 2)`` degrees → ``(B, 3)`` unit vectors."""
-    lat, lon = latlon[:, 0] * (math.pi / 180), latlon[:, 1] * (math.pi / 180)
-    return torch.stack([torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], 1)
-
-
 class FourierLocationEncoder(nn.Module):
     def __init__(self, dim: int = 64, n_freq: int = 32, scales: tuple[float, ...] = (1.0, 8.0, 64.0),
                  seed: int = 0):
@@ -30,7 +24,9 @@ class FourierLocationEncoder(nn.Module):
         self.dim = dim
 
     def forward(self, latlon: Tensor) -> Tensor:
-        z = 2 * math.pi * latlon_to_xyz(latlon.float()) @ self.B
+        lat, lon = latlon[:, 0].float() * (math.pi / 180), latlon[:, 1].float() * (math.pi / 180)
+        xyz = torch.stack([torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], 1)
+        z = 2 * math.pi * xyz @ self.B  # (B, 3) unit vectors, then the Fourier features
         return self.mlp(torch.cat([torch.sin(z), torch.cos(z)], 1))
 
 

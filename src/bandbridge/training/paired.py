@@ -27,16 +27,6 @@ from bandbridge.training.display import make_grid, to_display
 from bandbridge.training.steps import cosine_decay, frozen, linear_decay, optimizer_step
 
 
-def nir_target_red_index(cfg: Config) -> int | None:
-    """Index of the red input band when the target is a single NIR band (else None)."""
-    src = cfg.data.sources[0] if cfg.data.sources else None
-    if src is None or cfg.task.kind != "translation":
-        return None
-    if not is_single_nir(src.target.bands):
-        return None
-    return find_role([str(b) for b in (src.input.bands or [])], "red")
-
-
 def index_band_positions(cfg: Config) -> dict[str, int]:
     """Input channels of the roles the index loss needs; a clear error when they are missing."""
     src = cfg.data.sources[0] if cfg.data.sources else None
@@ -64,7 +54,9 @@ class GANTask(L.LightningModule):
         self.adv_d, self.adv_g = ADVERSARIAL[self.cfg.loss.adversarial]
         self.automatic_optimization = False
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
-        self.red_index = nir_target_red_index(self.cfg)
+        src = self.cfg.data.sources[0] if self.cfg.data.sources else None
+        nir = src is not None and t.kind == "translation" and is_single_nir(src.target.bands)
+        self.red_index = find_role([str(b) for b in (src.input.bands or [])], "red") if nir else None  # for NDVI
         self.index_bands = index_band_positions(self.cfg) if self.cfg.loss.lambda_index else None
         self._grid_logged = False
 
