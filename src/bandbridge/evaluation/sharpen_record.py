@@ -58,8 +58,7 @@ def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray,
         with warnings.catch_warnings(), rasterio.open(res.output) as src:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             out = src.read().astype(np.float32)
-        return out, {"routes": [str(getattr(b, "route", "")) for b in getattr(res, "bands", [])],
-                     "why": [str(getattr(b, "why", "")) for b in getattr(res, "bands", [])]}
+        return out, {"routes": [b.route for b in res.bands], "why": [b.why for b in res.bands]}
     return run, "bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif)"
 
 

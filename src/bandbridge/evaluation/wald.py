@@ -165,27 +165,24 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
             continue
         t0 = time.perf_counter()
         out = work / f"out_{Path(case.ref).stem}.tif"
-
-        def guided() -> np.ndarray:
-            """``predict --reference`` as a user runs it; the band written, in its physical units."""
+        try:  # predict --reference as a user runs it
             predict_with_reference([case.rgb], model, str(out), PredictOptions(), Overrides(),
                                    ReferenceOptions(source=case.ref), overwrite=True)
-            with rasterio.open(out) as s:
-                return s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
-        try:
-            got = guided()
         except BandbridgeError as e:  # a case the method refuses is a row that says so
             case.notes["refused"] = str(e)
             say(f"{case.name}, k = {case.k}, {case.what}: refused: {e}")
             done.append(case)
             continue
         valid = np.isfinite(truth)
-        with rasterio.open(out) as s:
+        with rasterio.open(out) as s:  # the band written, in its physical units, and the run's tags
+            got = s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
             case.notes = {k[len("bandbridge_"):]: v for k, v in s.tags().items()
                           if k in ("bandbridge_learner", "bandbridge_correction", "bandbridge_shift_px",
                                    "bandbridge_heldout_mae", "bandbridge_route", "bandbridge_unseen_filled_from")}
+        tag = case.notes.get("shift_px", "")  # the shift the run corrected, if any
+        shift = tuple(float(v) for v in tag.split(" ")[0].split(",")) if "corrected" in tag else None
         case.scores["reference-guided"] = mae(got, truth, valid)
-        case.scores.update(baselines(case, truth, valid, _shift_corrected(case.notes.get("shift_px", ""))))
+        case.scores.update(baselines(case, truth, valid, shift))
         if case.rgb not in zero:
             zero[case.rgb] = zero_shot(case.rgb, model, truth, unit, valid, work)
             zero[case.rgb + "oracle"] = oracle(case.rgb, truth, valid)
@@ -203,14 +200,6 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
 def mae(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:
     ok = valid & np.isfinite(pred)
     return float(np.abs(pred[ok] - truth[ok]).mean())
-
-
-def _shift_corrected(tag: str) -> tuple[float, float] | None:
-    """The shift a run corrected, from its ``bandbridge_shift_px`` tag (None: none corrected)."""
-    if "corrected" not in tag:
-        return None
-    dy, dx = tag.split(" ")[0].split(",")
-    return float(dy), float(dx)
 
 
 def baselines(case: Case, truth: np.ndarray, valid: np.ndarray, shift: tuple[float, float] | None = None,

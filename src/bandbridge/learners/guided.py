@@ -145,12 +145,9 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         r = r[tuple(distance_transform_edt(~valid, return_distances=False, return_indices=True))]
     x = np.nan_to_num(x_c, nan=0.0).astype(np.float32)
     z = to_model(np.nan_to_num(z_c, nan=lo)) if z_c is not None else None
-    with fit_threads():
-        calibration = (1.0, 0.0)
-        z_cal = None
-        if z is not None:  # calibrated for filling; the consistent route scales z itself, cell by cell
-            calibration = calibrate(z, r, seen)
-            z_cal = (z * calibration[0] + calibration[1]).astype(np.float32)
+    with fit_threads():  # z calibrated for filling; the consistent route scales z itself, cell by cell
+        calibration = calibrate(z, r, seen) if z is not None else (1.0, 0.0)
+        z_cal = (z * calibration[0] + calibration[1]).astype(np.float32) if z is not None else None
         filled, filled_from = fill(x, r, seen, ~valid & (cover > 0), z_cal, seed, cover)
         filled_now(filled)
         n = int(seen.sum())
@@ -184,11 +181,10 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     fit's)`` on the same held-out cells; ``(None, "", NaN, NaN, NaN)`` where the clear cells give no
     fold. A large input: only what every backend serves, and a candidate within the folds' noise that
     serves faster wins (``select.cheaper_within_noise``, by each kind's measured serving cost)."""
-    nan = float("nan")
     px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, REFERENCE_FIT_CELLS, seed)
     folds = spatial_folds(px, buffer=BUFFER)
     if not folds:
-        return None, "", nan, nan, nan
+        return None, "", float("nan"), float("nan"), float("nan")
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
     sel = choose(px, configured(EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
                  cost=serve_us if large else None)

@@ -188,8 +188,7 @@ class Sharpen:
     def plan(self, q: dict, engine: Engine, say: Callable[[str], None]) -> SharpenPlan:
         """``q``: :func:`plan_sharpen`'s arguments, ``seed`` and ``reference_shift`` (:func:`sharpen`'s)."""
         from bandbridge.inference.place.sharpen_shift import parse_shift
-        how = parse_shift(q.pop("reference_shift"))  # a bad value refused before any read
-        seed = q.pop("seed")
+        how, seed = parse_shift(q.pop("reference_shift")), q.pop("seed")  # a bad shift refused before any read
         p = plan_sharpen(engine=engine, **q)
         p.shift, p.seed = how, seed
         return p

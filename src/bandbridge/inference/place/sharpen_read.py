@@ -183,16 +183,15 @@ class Guides:
         for (path, same), at in files.items():
             idx = [self.bands[i].index for i in at]
             with rasterio.open(path) as s, pixels_read(f"FINE {path}", s, f" (the guides' rows {a}–{b - 1})"):
-                nodata = s.nodata
                 if same:
                     v = s.read(idx, window=win)
                 else:
                     with WarpedVRT(s, crs=f.crs, transform=f.transform, width=f.width, height=f.height,
-                                   resampling=Resampling.bilinear, src_nodata=nodata, nodata=np.nan,
+                                   resampling=Resampling.bilinear, src_nodata=s.nodata, nodata=np.nan,
                                    dtype="float32") as w:
                         v = w.read(idx, window=win)
                 for k, i in enumerate(at):
-                    out[i] = known(self.bands[i], v[k], nodata, s.dtypes[idx[k] - 1])
+                    out[i] = known(self.bands[i], v[k], s.nodata, s.dtypes[idx[k] - 1])
         return out, np.isfinite(out).all(0)
 
 
@@ -285,9 +284,9 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable
     if not valid.any():
         raise BandbridgeError(f"--reference {path}: no clear pixel over the guides (all nodata, NaN or fill); give "
                               "a reference of the same place that holds the bands")
+    bits = next((d for d in depths if d), None)  # the stated depth, where a file states one
     t = Targets(v, valid, grid, [b.name for b in bands], str(path), k, "float32" if physical else dtype, scales,
-                offsets, None if physical else nodata, extent_share(fine, grid), units)
-    t.bits = next((d for d in depths if d), None)
+                offsets, None if physical else nodata, extent_share(fine, grid), units, bits)
     check_kinds(t, bands)
     return t
 
