@@ -114,7 +114,11 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
         if sar_earlier:
             then = pairs[dated[0][2]] if len(pairs) > 1 else sar_earlier
             out.sar[1] = _sar(then, dated[0][0].layer.when, "--sar-earlier", out.notes)
-            _swapped(out.sar[0], out.sar[1], sar, then, when, dated[0][0].layer.when)
+            a, b = out.sar[0].layer.when, out.sar[1].layer.when  # swapped, the change would be read backwards
+            if a and b and a < b:
+                raise BandbridgeError(f"--sar {sar}: dated {a}, before --sar-earlier {then}'s {b}; --sar is the "
+                                      f"scene's date's ({when or '?'}), --sar-earlier the earlier date's "
+                                      f"({dated[0][0].layer.when or '?'}): are the two swapped?")
         paired = range(len(sar_later)) if sar_later else range(len(later)) if _series(sar) else range(0)
         out.sar[2] = _later_sar(out, min(paired, key=lambda k: out.later_days[k]), sar, sar_later, when) \
             if paired else None  # SAR "later": the nearest later date's that has one
@@ -137,16 +141,6 @@ def _every_date(inp: Inputs, dated: list, pairs: list[str], sar: str, sar_later:
     nearest = min(range(len(inp.later)), key=lambda j: inp.later_days[j]) if inp.later else None
     inp.later_sar += [inp.sar[2] if j == nearest and inp.sar[2] is not None else
                       _later_sar(inp, j, sar, sar_later, when) for j in range(len(inp.later))]
-
-
-def _swapped(now: RowReader, then: RowReader, sar: str, sar_earlier: str, when, earlier_when) -> None:
-    """Refuse ``--sar`` dated before ``--sar-earlier`` (by their tags, names or cube steps): the two swapped
-    would read the change between the dates backwards (issue 85)."""
-    a, b = now.layer.when, then.layer.when
-    if a and b and a < b:
-        raise BandbridgeError(f"--sar {sar}: dated {a}, before --sar-earlier {sar_earlier}'s {b}; --sar is the "
-                              f"scene's date's ({when or '?'}), --sar-earlier the earlier date's "
-                              f"({earlier_when or '?'}): are the two swapped?")
 
 
 def check_sar_later(later: list[str], sar: str | None, sar_later: list[str]) -> None:

@@ -50,7 +50,15 @@ class FillPlan:
     found_tags: dict = field(default_factory=dict)
 
     def lines(self) -> list[str]:
-        return [*self.said, stack_line(self.sc, self.inp), *self.block.lines()]
+        """The kind's own lines, what the fit's bundle reads (``fill_stack.py``: the inputs as they are, or written
+        onto the scene's grid first), then the block."""
+        from bandbridge.inference.place.fill_stack import direct
+        readers = self.inp.dates()[0] + [s for s in self.inp.sar_all() if s is not None]
+        copied = [f"{r.flag} {r.item}" for r in readers if not direct(r, self.sc.scene.layer.grid)]
+        return [*self.said, "stack: the fit's bundle reads a VRT of the inputs and a flag raster of 1-2 bytes a pixel "
+                "(which dates are clear, which SAR values hold), its design computed per tile: no copy of the tile"
+                + (f"; written onto the scene's grid first (a cube's time step or a .npy: GDAL names no other): "
+                   f"{', '.join(copied)}" if copied else ""), *self.block.lines()]
 
 
 def block(sc, inp, engine) -> Block:
@@ -72,16 +80,3 @@ def block(sc, inp, engine) -> Block:
     return Block(route, decide(int(sc.gap.sum()), engine), tile, where(engine), mem,
                  f"{hit} of {p.n_tiles} tile(s) hold gap pixels: only they (and those round the gap's edge the edge "
                  "pass reads) are predicted")
-
-
-def stack_line(sc, inp) -> str:
-    """What the fit's bundle reads (``fill_stack.py``): the inputs as they are, or the ones written onto the
-    scene's grid first."""
-    from bandbridge.inference.place.fill_stack import direct
-    g = sc.scene.layer.grid
-    readers = inp.dates()[0] + [s for s in inp.sar_all() if s is not None]
-    copied = [f"{r.flag} {r.item}" for r in readers if not direct(r, g)]
-    return ("stack: the fit's bundle reads a VRT of the inputs and a flag raster of 1-2 bytes a pixel (which dates "
-            "are clear, which SAR values hold), its design computed per tile: no copy of the tile"
-            + (f"; written onto the scene's grid first (a cube's time step or a .npy: GDAL names no other): {', '.join(copied)}"
-               if copied else ""))
