@@ -97,7 +97,7 @@ FILL = (
     Rule("inputs on another grid", "inference/place/fill_rows.open_rows", ("FILL_RESAMPLING", "WARP_BLOCK"),
          "Values are read onto the scene's grid bilinearly (masks and classes nearest), warped in 512-pixel "
          "blocks (GDAL warps whole blocks, and by default one block is the scene)."),
-    Rule("a file fill reads whole", "inference/place/fill_read.check_fits", ("FILL_READ_SHARE",),
+    Rule("a file fill reads whole", "inference/place/fill_rows.check_fits", ("FILL_READ_SHARE",),
          "One file may take half the memory available when it is read: the scene, each earlier date and the SAR "
          "are held at once, the fit beside. A judgement (issue 77's 60000²–100000² inputs asked 37–54 GiB of a "
          "24 GB machine and ended in a MemoryError traceback)."),
