@@ -63,13 +63,6 @@ def generator_gflop(spec, tile: int | tuple[int, int]) -> float:
     return fc.get_total_flops() / 1e9
 
 
-def _backend(row: dict, spec):
-    from bandbridge.inference.runtime.select import make_backend
-    b, p = row.get("backend", "torch"), row.get("precision", "fp32")
-    return make_backend(spec, b, p, row.get("threads"), row.get("compile", False),
-                        probe=(b == "auto" or p == "auto"))
-
-
 def _as_predict_plans(row: dict, spec, be) -> PredictOptions:
     """The options ``bandbridge predict`` plans for ``row["raster"]`` with backend ``be``: its
     reading of the file and, for a large one, the tile memory allows (``grow_tiles``; the peak it
@@ -92,7 +85,9 @@ def run_row(row: dict) -> dict:
     if row["kind"] == "probe":
         return {"probe": conv_probe(), "rss_mb": _rss_mb()}
     spec = read_spec(row["model"])
-    be = _backend(row, spec)
+    from bandbridge.inference.runtime.select import make_backend
+    b, p = row.get("backend", "torch"), row.get("precision", "fp32")
+    be = make_backend(spec, b, p, row.get("threads"), row.get("compile", False), probe=(b == "auto" or p == "auto"))
     res = {"backend": be.name, "precision": be.precision}
     if row["kind"] == "select":
         res |= {"choice": be.choice, "record": be.record}
@@ -113,8 +108,8 @@ def run_row(row: dict) -> dict:
         th, tw = row["tile"]
         b = default_batch(th, tw)
         x = np.random.default_rng(0).random((b, spec.in_channels, th, tw), dtype=np.float32)
-        be(x)
-        be(x)
+        for _ in range(2):  # warm-up
+            be(x)
         n, t0 = row.get("reps", 5), time.perf_counter()
         for _ in range(n):
             be(x)
@@ -147,12 +142,10 @@ def holdout_metrics(backend, spec, path: str, opts, tmp: Path) -> dict[str, floa
     file against its real target, over valid pixels."""
     import rasterio
 
-    from bandbridge.bands import INDICES, find_role, get_scaling, is_single_nir
-    from bandbridge.data.reader import read_raster
+    from bandbridge.bands import INDICES, find_role, is_single_nir
+    from bandbridge.data.datasets import read_side
     from bandbridge.inference.core.predictor import predict_file
-    t, i = spec.target, spec.input
-    truth = read_raster(path, get_scaling(t.scaling, t.vmin, t.vmax), t.bands,
-                        band_names=t.band_names, sensor=t.sensor)
+    truth = read_side(path, spec.target)
     o = replace(opts, dtype="float32")
     predict_file(backend, spec, path, tmp / "holdout.tif", o)
     with rasterio.open(tmp / "holdout.tif") as src:
@@ -161,8 +154,7 @@ def holdout_metrics(backend, spec, path: str, opts, tmp: Path) -> dict[str, floa
     out = {"mae": float(np.abs(pred[:, m] - truth.data[:, m]).mean())}
     red = find_role(spec.input_names, "red")
     if is_single_nir(spec.target_names) and red is not None and spec.scale == 1:
-        x = read_raster(path, get_scaling(i.scaling, i.vmin, i.vmax), i.bands,
-                        band_names=i.band_names, sensor=i.sensor).data[red]
+        x = read_side(path, spec.input).data[red]
         ndvi = INDICES["ndvi"][0]
         out["ndvi_mae"] = float(np.abs(ndvi(x, pred[0]) - ndvi(x, truth.data[0]))[m].mean())
     return out

@@ -32,8 +32,8 @@ def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
     (models/fallback.py). ``args`` may still carry 0.1.0's ``anchor`` and ``guard``
     (config.lift_anchor)."""
     if isinstance(args, dict) and args.get("design"):  # the fill's design from the raw inputs in front (issue 75)
-        from bandbridge.models.fill_design import Designed, design_channels
-        inner = build_generator(name, design_channels(args["design"]), out_channels,
+        from bandbridge.models.fill_design import Designed
+        inner = build_generator(name, len(args["design"]["channels"]), out_channels,
                                 {k: v for k, v in args.items() if k != "design"}, scale, learner, guard, floor)
         return Designed(args["design"], inner)
     d = lift_floor(lift_anchor({"name": name, "args": args, "learner": learner, "guard": guard,

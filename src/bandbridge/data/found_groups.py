@@ -71,7 +71,8 @@ def name_links(ids: list[str]) -> list[tuple[int, int]]:
     links = []
     for members in fams.values():
         members.sort()
-        steps = [_step(a, b) for (a, _), (b, _) in zip(members, members[1:])]
+        # the step at the first number that differs (part1_0026 → part2_0000: one step of the part counter)
+        steps = [next((abs(y - x) for x, y in zip(a, b) if x != y), 0) for (a, _), (b, _) in zip(members, members[1:])]
         if not steps:
             continue
         if len(members) / (1 + sum(steps)) >= DENSE:  # one counter over one collection
@@ -80,15 +81,6 @@ def name_links(ids: list[str]) -> list[tuple[int, int]]:
             limit = max(MIN_STEP, BREAK * float(np.median(steps)))
         links += [(members[j][1], members[j + 1][1]) for j, s in enumerate(steps) if s <= limit]
     return links
-
-
-def _step(a: tuple[int, ...], b: tuple[int, ...]) -> int:
-    """The counter step from ``a`` to ``b``: the difference at the first number that differs
-    (``part1_0026`` → ``part2_0000`` is one step of the part counter)."""
-    for x, y in zip(a, b):
-        if x != y:
-            return abs(y - x)
-    return 0
 
 
 def raster_cues(paths: list[str | None], hashes: bool = True

@@ -53,8 +53,7 @@ def average_onto(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid,
         inside = (reach[0] > 0).astype(np.float32)
     # GDAL's average reads the edge pixels for a cell just past the image: only the share of the
     # cell the image really covers counts
-    frac = cover[0] * inside
-    return out, frac
+    return out, cover[0] * inside
 
 
 def _overlap(src: Grid, dst: Grid) -> np.ndarray | None:

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bandbridge.learners.lad import EPS
 from bandbridge.policy import broke_floor, held_out_rule
 
 FLOORS = ("pooled", "balanced", "lad", "minimax", "median", "constant")
 BASE = "pooled"  # the plain linear map: another candidate replaces it only by winning every source
 PIXELS = 20_000  # pixels per source the floors are chosen on (the choice is refitted on all)
 IRLS_STEPS, MINIMAX_ROUNDS, MINIMAX_RATE = 30, 25, 2.0
+EPS = 1e-6  # the smallest residual an IRLS weight divides by (model values)
 
 Sources = dict[str, tuple[np.ndarray, np.ndarray]]  # source name → (X (N, Ci), Y (N, Ct))
 

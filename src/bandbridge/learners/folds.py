@@ -108,13 +108,9 @@ def spatial_folds(px: Pixels, k: int = FOLDS, buffer: int = max(WINDOWS)) -> lis
     at least ``buffer`` px from the held-out block."""
     groups = np.unique(px.group)
     if len(groups) >= 2:
-        out = []
-        for j in range(min(k, len(groups))):
-            held = groups[j::min(k, len(groups))]
-            test = np.isin(px.group, held)
-            out.append(Fold(np.flatnonzero(~test), np.flatnonzero(test),
-                            f"{len(held)} group(s) held out"))
-        return out
+        held = [groups[j::min(k, len(groups))] for j in range(min(k, len(groups)))]
+        return [Fold(np.flatnonzero(~t), np.flatnonzero(t), f"{len(h)} group(s) held out")
+                for h, t in ((h, np.isin(px.group, h)) for h in held)]
     L = px.length[px.image]
     lo_of = lambda j: (L * j) // k  # noqa: E731 - the block edges of each pixel's image
     out = []

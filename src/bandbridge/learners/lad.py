@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandbridge.learners.linear import BandsAffine, least_squares
+from bandbridge.learners.floor import weighted_lad
+from bandbridge.learners.linear import BandsAffine
 
-ITERATIONS, EPS = 60, 1e-6  # IRLS steps; the smallest residual a weight divides by (model values)
+ITERATIONS = 60  # IRLS steps
 
 
 class LAD(BandsAffine):
@@ -26,20 +27,6 @@ class LAD(BandsAffine):
         return []
 
     def fit(self, X: np.ndarray, Y: np.ndarray, bands: int) -> "LAD":
-        self.coef_ = least_absolute(X[:, :bands], Y, self.iterations)
+        A = np.c_[X[:, :bands].astype(np.float64), np.ones(len(X))]  # (F + 1, Ct) minimising mean |[X 1]·W − Y|
+        self.coef_ = weighted_lad(A, Y.astype(np.float64), np.ones(len(X)), steps=self.iterations)
         return self
-
-
-def least_absolute(X: np.ndarray, Y: np.ndarray, iterations: int = ITERATIONS) -> np.ndarray:
-    """``(F + 1, Ct)`` minimising ``mean |[X 1]·W − Y|`` per target band, by iteratively
-    reweighted least squares (weights ``1 / max(|r|, EPS)``), from the least-squares fit."""
-    A = np.c_[X.astype(np.float64), np.ones(len(X))]
-    Y = Y.astype(np.float64)
-    W = least_squares(X, Y)
-    for k in range(Y.shape[1]):
-        w = W[:, k]
-        for _ in range(iterations):
-            s = 1.0 / np.maximum(np.abs(A @ w - Y[:, k]), EPS)
-            w = np.linalg.lstsq(A * s[:, None] ** 0.5, Y[:, k] * s ** 0.5, rcond=None)[0]
-        W[:, k] = w
-    return W

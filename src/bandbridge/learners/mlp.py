@@ -37,11 +37,6 @@ class MLPModule(LearnerModule):
         return self.head((f - self.mu[:, None, None]) / self.sd[:, None, None])
 
 
-def mlp_net(f: int, ct: int, hidden: int = HIDDEN, sigmoid: bool = False) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(f, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, ct), *([nn.Sigmoid()] if sigmoid else []))
-
-
 class MLP(Learner):
     kind = "mlp"
     head_cost = 2
@@ -62,29 +57,26 @@ class MLP(Learner):
         # whichever candidates the selection tried before it
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            return self._fit(self.columns(X, bands), Y)
-
-    def _fit(self, A: np.ndarray, Y: np.ndarray) -> "MLP":
-        g = torch.Generator().manual_seed(self.seed)
-        Xt, Yt = (torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (A, Y))
-        mu, sd = Xt.mean(0), Xt.std(0).clamp_min(1e-6)
-        if not self.standardise:
-            mu, sd = torch.zeros_like(mu), torch.ones_like(sd)
-        Zt = (Xt - mu) / sd
-        net = mlp_net(A.shape[1], Y.shape[1], self.hidden, self.sigmoid)
-        if self.start_at_mean:
-            with torch.no_grad():
-                net[4].weight.mul_(0.1)
-                net[4].bias.copy_(Yt.mean(0))
-        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps)
-        for _ in range(self.steps):
-            i = torch.randint(0, len(Zt), (min(self.batch, len(Zt)),), generator=g)
-            loss = (net(Zt[i]) - Yt[i]).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+            g = torch.Generator().manual_seed(self.seed)
+            Xt, Yt = (torch.from_numpy(np.ascontiguousarray(a, np.float32)) for a in (self.columns(X, bands), Y))
+            f, h = Xt.shape[1], self.hidden
+            mu, sd = (Xt.mean(0), Xt.std(0).clamp_min(1e-6)) if self.standardise else (torch.zeros(f), torch.ones(f))
+            Zt = (Xt - mu) / sd
+            net = nn.Sequential(nn.Linear(f, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, Y.shape[1]),
+                                *([nn.Sigmoid()] if self.sigmoid else []))
+            if self.start_at_mean:
+                with torch.no_grad():
+                    net[4].weight.mul_(0.1)
+                    net[4].bias.copy_(Yt.mean(0))
+            opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps)
+            for _ in range(self.steps):
+                i = torch.randint(0, len(Zt), (min(self.batch, len(Zt)),), generator=g)
+                loss = (net(Zt[i]) - Yt[i]).abs().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
         self.net_, self.mu_, self.sd_ = net.eval().requires_grad_(False), mu, sd
         return self
 

@@ -45,13 +45,12 @@ class LearnerRecord:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def families(self, in_units: bool = False) -> dict[str, float]:
+    def families(self) -> dict[str, float]:
         """Each family's best out-of-fold MAE (``ridge-context λ=…`` → ``ridge-context``), in
-        candidate order; in the target's units with ``in_units``."""
-        scale = float(self.unit[0]) if in_units else 1.0
+        candidate order (model values)."""
         out: dict[str, float] = {}
         for k, v in self.oof_mae.items():
-            out[family(k)] = min(out.get(family(k), float("inf")), v * scale)
+            out[family(k)] = min(out.get(family(k), float("inf")), v)
         return out
 
 

@@ -30,18 +30,16 @@ class Ridge(Affine):
         return self
 
 
-def ridge(X: np.ndarray, Y: np.ndarray, lam: float, penalised: np.ndarray | None = None) -> np.ndarray:
+def ridge(X: np.ndarray, Y: np.ndarray, lam: float) -> np.ndarray:
     """``(F + 1, Ct)`` minimising ``mean‖[X 1]·W − Y‖² + λ‖D·w‖²`` with ``D`` standardising the
     features (one ``λ`` suits all scales and pixel counts), the bias unpenalised; returned for
-    the raw features. ``λ = 0`` is plain least squares; ``penalised`` (``(F,)`` bool): shrink
-    only those features (default all)."""
+    the raw features. ``λ = 0`` is plain least squares."""
     X = X.astype(np.float64)
     mu, sd = X.mean(0), X.std(0)
     sd = np.where(sd > 1e-12, sd, 1.0)
     Z = (X - mu) / sd
     A = np.c_[Z, np.ones(len(X))]
-    pen = np.ones(X.shape[1]) if penalised is None else penalised.astype(float)
-    G = A.T @ A / len(X) + lam * np.diag(np.r_[pen, 0.0])
+    G = A.T @ A / len(X) + lam * np.diag(np.r_[np.ones(X.shape[1]), 0.0])
     W = np.linalg.lstsq(G, A.T @ Y.astype(np.float64) / len(X), rcond=None)[0]
     w = W[:-1] / sd[:, None]
     return np.r_[w, W[-1:] - mu @ w]

@@ -39,19 +39,10 @@ def sar_scale(kind: str, lo: float, hi: float) -> tuple[float, float]:
     return 10.0 ** (-(hi + 83.0) / 20.0), 0.0
 
 
-def design_channels(cfg: dict) -> int:
-    """How many design channels the module hands on (``cfg["channels"]``)."""
-    return len(cfg["channels"])
-
-
 def raw_channels(cfg: dict) -> int:
-    """The stack's channel count: every date's bands, two a SAR file, the flag bands."""
-    return cfg["bands"] * len(cfg["dates"]) + 2 * len(cfg["sar"]) + flag_bands(cfg)
-
-
-def flag_bands(cfg: dict) -> int:
-    n = len(cfg["dates"]) + 2 * len(cfg["sar"])
-    return max(1, -(-n // cfg["bits"]))
+    """The stack's channel count: every date's bands, two a SAR file, the flag bands (``bits`` flags a band)."""
+    flags = len(cfg["dates"]) + 2 * len(cfg["sar"])
+    return cfg["bands"] * len(cfg["dates"]) + 2 * len(cfg["sar"]) + max(1, -(-flags // cfg["bits"]))
 
 
 def all_channels(cfg: dict) -> int:

@@ -21,16 +21,6 @@ from bandbridge.errors import BandbridgeError
 A1, A2, A3, A4, SF = 1.340264, -0.081106, 0.000893, 0.003796, 66.50336
 
 
-def equal_earth(latlon: Tensor) -> Tensor:
-    """``(B, 2)`` degrees → Equal Earth (x, y), scaled as GeoCLIP scales them."""
-    lat, lon = latlon[:, 0] * (math.pi / 180), latlon[:, 1] * (math.pi / 180)
-    theta = torch.asin(math.sqrt(3.0) / 2 * torch.sin(lat))
-    den = 3 * (9 * A4 * theta**8 + 7 * A3 * theta**6 + 3 * A2 * theta**2 + A1)
-    x = 2 * math.sqrt(3.0) * lon * torch.cos(theta) / den
-    y = A4 * theta**9 + A3 * theta**7 + A2 * theta**3 + A1 * theta
-    return torch.stack([x, y], 1) * SF / 180
-
-
 class _Branch(nn.Module):
     def __init__(self):
         super().__init__()
@@ -73,7 +63,13 @@ class GeoCLIPLocationEncoder(nn.Module):
         return super().train(False)  # frozen, always
 
     def forward(self, latlon: Tensor) -> Tensor:
-        p = equal_earth(latlon.float())
+        """``(B, 2)`` degrees → Equal Earth (x, y), scaled as GeoCLIP scales them → ``(B, 512)``."""
+        lat, lon = latlon[:, 0].float() * (math.pi / 180), latlon[:, 1].float() * (math.pi / 180)
+        theta = torch.asin(math.sqrt(3.0) / 2 * torch.sin(lat))
+        den = 3 * (9 * A4 * theta**8 + 7 * A3 * theta**6 + 3 * A2 * theta**2 + A1)
+        x = 2 * math.sqrt(3.0) * lon * torch.cos(theta) / den
+        y = A4 * theta**9 + A3 * theta**7 + A2 * theta**3 + A1 * theta
+        p = torch.stack([x, y], 1) * SF / 180
         return sum(b(p) for b in self.branches)
 
 
