@@ -2,7 +2,7 @@
 that the fit's bundle reads a VRT of the inputs (no copy of the tile): ``Designed(design, inner)``
 is ``inner(FillDesign(x))``, ``inner`` the fit's ``Anchored(learner, FillBase)``.
 
-The stack's channels (``inference/place/fill_strips.raw_stack`` writes its VRT; every value read through
+The stack's channels (``inference/place/fill_stack.write_stack`` writes its VRT; every value read through
 the bundle's ``minmax`` over ``feed``, which this module undoes first):
 
 - each date, nearest first: the scene's bands in model values (the per-band affine of ``Units``,
