@@ -161,7 +161,7 @@ def rebundle(folder: Path, data: str, minutes: float) -> dict:
     rec, stand_in = compare(folder, cfg, train, val, 60 * minutes)
     if stand_in is None and rec["kept"] == "network" and residual_is_off(b.generator):
         rec["kept"] = "anchor"  # the same output without running a network that adds zeros
-        stand_in = writer(b, cfg, *anchor_alone(b, b.in_channels), rec)
+        stand_in = writer(b, cfg, *anchor_alone(b), rec)
     if stand_in is not None:
         from bandbridge.evaluation.check_sample import make_check_sample
         from bandbridge.workflows.trust import add_confidence

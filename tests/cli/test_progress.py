@@ -7,6 +7,7 @@ import time
 
 from bandbridge.cli import progress
 from bandbridge.cli.progress import PlainLines
+from bandbridge.inference.jobs.predict import no_bar
 from bandbridge.progress import heartbeat, steps
 from conftest import HANG_S, SAMPLE
 
@@ -81,7 +82,7 @@ def test_bars_draw_a_bar_on_a_terminal_lines_on_a_pipe_and_nothing_when_quiet(mo
     assert progress.bars(stream=Tty()).func is progress._rich.__wrapped__
     assert progress.bars(stream=io.StringIO()).func is progress._plain.__wrapped__
     monkeypatch.setattr(progress, "QUIET", True)
-    assert progress.bars(stream=Tty()).func is progress._silent.__wrapped__
+    assert progress.bars(stream=Tty()).func is no_bar.__wrapped__
     with progress.bars() as add:
         add("anything", 3)(3)  # counts without a word
     assert steps(None, "no display", 5)() is None  # a library called without a display

@@ -111,17 +111,13 @@ def _rich(unit: str | None) -> Iterator[Progress]:
         yield add
 
 
-@contextmanager
-def _silent() -> Iterator[Progress]:
-    yield lambda what, total: (lambda k=1: None)
-
-
 def bars(unit: str | None = None, stream: TextIO | None = None) -> Iterator[Progress]:
     """The progress display for one command (a context manager yielding ``add``): a bar on a
     terminal (with a rate in ``unit``/s where given), plain lines elsewhere, none when quiet."""
     stream = stream or sys.stderr
     if QUIET:
-        return _silent()
+        from bandbridge.inference.jobs.predict import no_bar
+        return no_bar()
     if stream.isatty():
         return _rich(unit)
     return _plain(stream)

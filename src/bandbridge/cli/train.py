@@ -28,6 +28,7 @@ def train(
     """Train a model (a GAN residual on a small-data learner, or a super-resolution network); writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
     from bandbridge.config import apply_overrides, build_config, load_config
     from bandbridge.workflows import runner
+    from bandbridge.workflows.start import find_checkpoint, load_checkpoint
     from bandbridge.workflows.finish import summary_line
     extra = [f"train.{k}={v}" for k, v in (("devices", devices), ("accelerator", accelerator),
                                            ("strategy", strategy), ("num_nodes", num_nodes))
@@ -36,7 +37,7 @@ def train(
         if preset or config:
             fail("--resume continues a run with its own config; drop --preset/--config "
                   "(use --set to change e.g. train.max_epochs)")
-        d = runner.run_config_for_resume(resume)
+        d = load_checkpoint(find_checkpoint(resume))["hyper_parameters"]["config"]
         if data:
             d = apply_overrides(d, [f"data.root={data}"])
         cfg = build_config(apply_overrides(d, [*extra, *set_]))

@@ -140,9 +140,8 @@ def adapt(model: str, pairs: list[str], output: str, minutes: float = 5.0,
             if say:
                 say(f"pairs from --reference {reference}: {len(made)} image(s) averaged onto its grid, "
                     f"its {role} band the target")
-            res = adapt(model, made, output, minutes, region, overwrite, bands, True, progress, say,
-                        stated=[*pairs, "--reference", reference])
-        return res
+            return adapt(model, made, output, minutes, region, overwrite, bands, True, progress, say,
+                         stated=[*pairs, "--reference", reference])
     if not pairs:
         raise BandbridgeError("adapt needs PAIRS: FILE, IN:TARGET or IN_DIR:TARGET_DIR")
     if minutes <= 0:
@@ -199,18 +198,17 @@ def adapt_bundle(folder: Path, bundle, sources: list[dict], name: str, dest: Pat
         # without the floor files of another sensor would get: the model is kept for what it
         # scored on the user's own pairs, whatever their stored depth
         copy_without_floor(folder, dest)
-        summary["name"] = name_by_content(dest, name)
-        return summary, sel
-    lin = sel.fitted if sel.chosen == "linear" else None
-    rule = "chosen by spatial cross-validation on the user's pairs, refitted on every pixel"
-    record = LearnerRecord.of(sel, rule, user_pairs[0].source.target).to_dict() | {  # and what adapt kept
-        k: summary[k] for k in ("kept", "note", "worse_than_zero_shot", "images", "groups", "model")}
-    info = {"epoch": -1, "learner": record,
-            "baseline": {"linear": linear_coef(user_pairs, lin).tolist()},
-            "inputs_seen": from_pairs(user_pairs)}  # how the pairs read: predict compares files to it
-    save_bundle(dest, sel.fitted.module(bundle.in_channels, bundle.out_channels),
-                learner_config(user_config(base, sources, name), sel.fitted.generator()), bundle.in_channels,
-                bundle.out_channels, **info)
+    else:
+        rule = "chosen by spatial cross-validation on the user's pairs, refitted on every pixel"
+        record = LearnerRecord.of(sel, rule, user_pairs[0].source.target).to_dict() | {  # and what adapt kept
+            k: summary[k] for k in ("kept", "note", "worse_than_zero_shot", "images", "groups", "model")}
+        coef = sel.fitted.coef_ if sel.chosen == "linear" else least_squares(  # (Ci + 1, Ct), on every pixel
+            *(np.concatenate([getattr(p, k)[:, p.mask[0]].T.numpy() for p in user_pairs]) for k in "xy"))
+        info = {"epoch": -1, "learner": record, "baseline": {"linear": coef.tolist()},
+                "inputs_seen": from_pairs(user_pairs)}  # how the pairs read: predict compares files to it
+        save_bundle(dest, sel.fitted.module(bundle.in_channels, bundle.out_channels),
+                    learner_config(user_config(base, sources, name), sel.fitted.generator()), bundle.in_channels,
+                    bundle.out_channels, **info)
     summary["name"] = name_by_content(dest, name)
     return summary, sel
 
@@ -221,15 +219,6 @@ def name_by_content(dest: Path, name: str) -> str:
     full = f"{name}-{sha256_file(dest / WEIGHTS)[:8]}"
     rename_bundle(dest, full)
     return full
-
-
-def linear_coef(pairs: list, fitted=None) -> np.ndarray:
-    """``(Ci + 1, Ct)``: the linear map on all the pairs' pixels (the bundle's baseline)."""
-    if fitted is not None:
-        return fitted.coef_
-    X = np.concatenate([p.x[:, p.mask[0]].T.numpy() for p in pairs])
-    Y = np.concatenate([p.y[:, p.mask[0]].T.numpy() for p in pairs])
-    return least_squares(X, Y)
 
 
 def card_summary(sel, pairs: list, keep: str, note: str | None, model: str, groups: int) -> dict:

@@ -88,8 +88,11 @@ def run_summary(run, trainer, fit_seconds: float) -> dict:
     if not run.cyclegan:
         summary["split_groups"] = group_counts(run.dm.pairs) | ({"blind": run.blind} if run.blind else {})
     if run.worst is not None and run.worst.base:
-        summary["groups"] = groups.group_table(run.worst, best_info(run_dir).get("epoch"))
-        print(groups.format_table(summary["groups"]), flush=True)
+        table = summary["groups"] = groups.group_table(run.worst, best_info(run_dir).get("epoch"))
+        w = max([28, *map(len, table)])
+        print("\n".join(["validation L1 per held-out group (model units; ratio < 1: better than the anchor):",
+                         *(f"  {g:{w}s} anchor {r['anchor']:.4f}  best {r['best']:.4f}  ratio {r['ratio']:.3f}"
+                           for g, r in table.items())]), flush=True)
     return summary
 
 

@@ -104,11 +104,3 @@ def group_table(cb: WorstGroup, best_epoch: int | None) -> dict[str, dict[str, f
     best = cb.epochs.get(best_epoch, cb.base) if best_epoch not in (None, -1) else cb.base
     return {g: {"anchor": a, "best": best.get(g, a), "ratio": best.get(g, a) / max(a, 1e-12)}
             for g, a in cb.base.items()}
-
-
-def format_table(table: dict[str, dict[str, float]]) -> str:
-    lines = ["validation L1 per held-out group (model units; ratio < 1: better than the anchor):"]
-    w = max([28, *map(len, table)])
-    lines += [f"  {g:{w}s} anchor {r['anchor']:.4f}  best {r['best']:.4f}  ratio {r['ratio']:.3f}"
-              for g, r in table.items()]
-    return "\n".join(lines)

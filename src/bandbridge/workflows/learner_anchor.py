@@ -64,11 +64,6 @@ def fit_learner_anchor(cfg: Config, train: list, budget_s: float | None,
     return build_config(d), sel, record
 
 
-def set_learner_anchor(generator, fitted, in_channels: int, out_channels: int) -> None:
-    """Load the fitted learner into the anchored generator's ``learner`` (models/anchored.py)."""
-    generator.learner.load_state_dict(fitted.module(in_channels, out_channels).state_dict())
-
-
 def learner_baseline(train: list, record: dict) -> dict:
     """The run's ``baseline.json`` for a learner anchor: the linear map on the same pixels (what
     predict and trust fall back to) and the anchor's record."""

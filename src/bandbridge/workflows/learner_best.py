@@ -101,7 +101,7 @@ def compare(best: Path, cfg: Config, train: list, val: list, budget_s: float | N
                           "scenes")
     if keep == "network" and start:
         record["kept"] = "anchor"
-        return record, writer(bundle, cfg, *anchor_alone(bundle, ci), record)
+        return record, writer(bundle, cfg, *anchor_alone(bundle), record)
     if keep == "network":
         return record, None
     fitted, record["refitted_on"] = _kept_fit(sel, train, val, refit_kept)
@@ -131,7 +131,7 @@ def writer(bundle, cfg: Config, generator, args: dict, record: dict):
     return write
 
 
-def anchor_alone(bundle, in_channels: int):
+def anchor_alone(bundle):
     """``(module, model.generator)`` of an anchored network's learner without its residual: the
     fitted learner of ``learner: select``, or the run's linear or ridge map."""
     from bandbridge.learners.saved import anchor_generator

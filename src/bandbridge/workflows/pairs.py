@@ -55,10 +55,8 @@ def pair_sources(pairs: list[str], base: Config, bands: dict | None = None) -> l
     out = []
     for i, arg in enumerate(pairs):
         name = f"pairs{i + 1}"
-        if Path(arg).exists():  # a file (or folder) whose name holds ':' is still one FILE
-            a, sep, b = arg, "", ""
-        else:
-            a, sep, b = arg.partition(":")
+        # a file (or folder) whose name holds ':' is still one FILE
+        a, sep, b = (arg, "", "") if Path(arg).exists() else arg.partition(":")
         if not sep:
             if not Path(arg).exists():
                 raise BandbridgeError(f"{arg}: not a file; give FILE (input and target bands), "

@@ -40,8 +40,7 @@ from bandbridge.workflows import groups, learner_anchor, learner_best
 from bandbridge.workflows.console import (RUN_DIR_ENV, EpochBar, announce_run_dir, libraries_to_log,
                                            quiet_lightning)
 from bandbridge.workflows.finish import finish_run
-from bandbridge.workflows.start import load_checkpoint, find_checkpoint, init_weights, keep_residual_if_better, with_guard
-
+from bandbridge.workflows.start import find_checkpoint, init_weights, keep_residual_if_better, with_guard
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -135,11 +134,6 @@ def shared_with_workers(run_dir: Path) -> Iterator[None]:
             os.environ.pop(RUN_DIR_ENV, None)
         else:
             os.environ[RUN_DIR_ENV] = before
-
-
-def run_config_for_resume(run: str | Path) -> dict:
-    ck = load_checkpoint(find_checkpoint(run))
-    return ck["hyper_parameters"]["config"]
 
 
 def _trainer(**kw) -> L.Trainer:
@@ -314,7 +308,7 @@ def _start(module, dm, cfg: Config, run_dir: Path, learner, record: dict | None,
     on a fresh start the linear fit on the training split (a baseline-anchored generator starts as
     it); on a resume the run's own ``baseline.json``."""
     if learner is not None:
-        learner_anchor.set_learner_anchor(module.G, learner.fitted, *dm.channels)
+        module.G.learner.load_state_dict(learner.fitted.module(*dm.channels).state_dict())  # models/anchored.py
         return learner_anchor.learner_baseline(dm.pairs["train"], record)
     if resume:
         f = run_dir / "baseline.json"

@@ -38,9 +38,7 @@ def shot_sources(recipe: str, root: str, k: int) -> tuple[list[dict], str]:
     scene split by rows. Returns the sources and a description of the split."""
     from bandbridge.data.items import discover
     from bandbridge.workflows.adapt import region_split
-    base = {k2: v for k2, v in recipes()[recipe].items()}
-    base["name"] = recipe
-    base["split"] = {"default": "test"}
+    base = {**recipes()[recipe], "name": recipe, "split": {"default": "test"}}
     items = discover(DataConfig(root=root, sources=[Source(**base)]))["test"]
     if base.get("layout") == "datacube" or len(items) < k + 1:
         return [{**base, "split": region_split(("rows", 0.0, 1.0), SCENE_ROWS)}], \

@@ -63,8 +63,7 @@ def strip_bytes_per_px(spec: ModelSpec) -> float:
     input and its mask three times (the strip computed, the next one read ahead, the one the
     writer holds), one batch of stacked tiles, the float32 prediction three times (the
     accumulator, the rows handed to the writer, their encoding) and the encoding's two float32
-    temporaries and its integer result: 72 B for 3 bands in, 1 out, above the 50–66 B measured
-    with OpenVINO on an 8192² raster; ``grow_tiles`` plans with this bound."""
+    temporaries and its integer result (72 B for 3 bands in, 1 out); ``grow_tiles`` plans with it."""
     ci, co = spec.in_channels, spec.out_channels * spec.scale ** 2
     return 3 * (4 * ci + 1) + 4 * ci + 3 * 4 * co + (2 * 4 + 1) * co
 

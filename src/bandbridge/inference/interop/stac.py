@@ -5,9 +5,8 @@ blue are found by the common names of its assets' bands (1.0's ``eo:bands`` with
 ``common_name``, or 1.1's ``bands`` with ``eo:common_name``), one asset per band or one asset
 holding several, and stacked into a VRT named after the item (``<id>.vrt`` in the cache, the
 item copied beside it), which the usual reader and interpretation then read. Assets are local
-files, http(s) URLs read through GDAL's ``/vsicurl/`` (only the byte ranges a read needs) or
-``s3://`` (``/vsis3/``): each href by ``stac_io``'s one policy (no ``/vsi…`` path, GDAL option or
-other scheme), its JSON nested within ``policy.JSON_DEPTH``.
+files, http(s) URLs (GDAL's ``/vsicurl/``: only the byte ranges a read needs) or ``s3://``, each
+href by ``stac_io``'s one policy.
 
 Out: with ``--stac`` each output gets a STAC Item beside it (``<output>.json``, e.g.
 ``nir.tif.json``): the input item's geometry, bbox and datetime (a plain raster's footprint,

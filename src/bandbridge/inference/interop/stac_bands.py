@@ -11,9 +11,7 @@ Level-2 Item (``red``/``SR_B4`` … ``lwir11``/``ST_B10``) gives its bands as ``
 gives a Level-2 folder's: reflectance and surface temperature in K by the assets' scale/offset.
 Non-band assets (``scl``, ``aot``, ``wvp``, ``visual``, thumbnails, metadata, QA) are left out.
 
-Asset hrefs: relative (to the Item), absolute local paths, http(s) (GDAL's ``/vsicurl/``) or
-``s3://`` (``/vsis3/``), by ``stac_io``'s one policy (an Item's URL fetched within its host, within
-a deadline; no ``/vsi…`` path, GDAL option or other scheme): only the VRT points at them; nothing is
+Asset hrefs are taken by ``stac_io``'s one policy; only the VRT points at them: nothing is
 downloaded whole, each read is a window. Every failure is one line naming the flag, the Item and
 (for an asset) its key and href.
 """

@@ -258,11 +258,10 @@ def _exchange(url, where, data, headers, method, socks) -> tuple[str, bytes]:
     req = urllib.request.Request(url, data=data, headers={"User-Agent": "bandbridge", **(headers or {})},
                                  method=method)
     with opener.open(req, timeout=FETCH_SECONDS) as r:
-        size = r.headers.get("Content-Length")
-        if size and size.isdigit() and int(size) > FETCH_BYTES:
-            raise BandbridgeError(f"{where}: over {FETCH_BYTES // 2**20} MiB, no STAC document; give one Item's URL")
-        body = r.read(FETCH_BYTES + 1)
-        if len(body) > FETCH_BYTES:
+        size = r.headers.get("Content-Length") or ""
+        big = size.isdigit() and int(size) > FETCH_BYTES  # said before it is read
+        body = b"" if big else r.read(FETCH_BYTES + 1)
+        if big or len(body) > FETCH_BYTES:
             raise BandbridgeError(f"{where}: over {FETCH_BYTES // 2**20} MiB, no STAC document; give one Item's URL")
         return r.geturl(), body
 

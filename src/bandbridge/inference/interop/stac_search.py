@@ -9,9 +9,7 @@ its cloud mask (pystac-client for a STAC API, pystac for a static catalog; ``ban
 - an ``http(s)://`` STAC API address, with ``#COLLECTION`` after it where it is not Sentinel-2 L2A;
 - a local or ``file://`` static catalog or collection (``catalog.json``), searched item by item.
 
-Every request, link and asset href goes through ``stac_io``'s one policy: an API asked only on its
-own host within a deadline, a catalog's links and an Item's asset hrefs relative, local (of a local
-document), http(s):// or s3:// and nothing GDAL would take an option from.
+Every request, link and asset href goes through ``stac_io``'s one policy.
 
 Only the window over the input is read of the chosen asset (``data/reference.py``: a windowed read,
 through GDAL's ``/vsicurl/`` for remote COGs). The band is found by its common name (``eo:bands``

@@ -282,11 +282,9 @@ def _finish(st: dict, seconds: float) -> dict:
     try:
         if st["error"] is None and st["tmp"] is not None:
             parts = [Path(p) for p in st["parts"]]
-            assemble(parts, job.dst, job.opts.cog, job.opts.creation)
-            for k in job.opts.indices:  # the index rasters beside each strip, assembled alike
-                assemble([p.with_name(f"{p.stem}_{k}{p.suffix}") for p in parts],
-                         job.dst.with_name(f"{job.dst.stem}_{k}{job.dst.suffix}"), job.opts.cog,
-                         job.opts.creation)
+            for k in ["", *(f"_{i}" for i in job.opts.indices)]:  # the index rasters beside each strip alike
+                assemble([p.with_name(f"{p.stem}{k}{p.suffix}") for p in parts],
+                         job.dst.with_name(f"{job.dst.stem}{k}{job.dst.suffix}"), job.opts.cog, job.opts.creation)
     except Exception as e:  # noqa: BLE001
         st["error"] = f"assembling the strips failed: {e}"
     finally:

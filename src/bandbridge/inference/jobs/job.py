@@ -166,10 +166,10 @@ def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
                               "a picture output takes one input")
     check_output_name(dest)
     single = len(files) == 1 and (picture or dest.suffix.lower() in (".tif", ".tiff"))
-    if not single and dest.suffix.lower() in (".tif", ".tiff"):
-        raise BandbridgeError(f"--output {dest}: {len(files)} inputs need an output folder, not a "
-                              ".tif file")
     if not single:
+        if dest.suffix.lower() in (".tif", ".tiff"):
+            raise BandbridgeError(f"--output {dest}: {len(files)} inputs need an output folder, not a "
+                                  ".tif file")
         if dest.exists() and not dest.is_dir():
             raise BandbridgeError(f"--output {dest} is a file; give a folder for the outputs")
         check_writable(dest, "--output")
@@ -178,13 +178,11 @@ def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
     jobs, taken = [], {}
     for f in files:
         try:
-            job = _plan_one(f, model, dest, single, opts, ov, overwrite, read, specs, taken)
+            jobs.append(_plan_one(f, model, dest, single, opts, ov, overwrite, read, specs, taken))
         except BandbridgeError as e:
             if failures is None:
                 raise
             failures.append((f, str(e)))
-            continue
-        jobs.append(job)
     # -co against the driver and every type written (the outputs', float32 for index rasters)
     dtypes = {resolve_dtype(opts.dtype, j.spec.target) for j in jobs} | \
         ({"float32"} if opts.indices or opts.confidence else set())

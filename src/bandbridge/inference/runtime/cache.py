@@ -168,14 +168,10 @@ def _build_own(path: Path, build: Callable[[Path], None]) -> tuple[Path, str]:
         try:
             build(d / path.name)
             return d / path.name, sha256_file(d / path.name)
-        except BandbridgeError:
+        except Exception as e:
             shutil.rmtree(d, ignore_errors=True)
-            raise
-        except Exception:
-            shutil.rmtree(d, ignore_errors=True)
-            if attempt == 2:
+            if attempt == 2 or isinstance(e, BandbridgeError):
                 raise
-    raise AssertionError("unreachable")
 
 
 def _place(own: Path, path: Path, digest: str) -> None:
