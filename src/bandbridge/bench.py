@@ -12,7 +12,6 @@ measured by ``bench_row.py``; ``bench_report.py`` shows the rows.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,9 +25,8 @@ from bandbridge.progress import heartbeat
 def row_in_subprocess(row: dict) -> dict:
     """One bench row (``bench_row.run_row``) in a fresh process, so its peak RSS and threads are
     its own: the row's result, or RuntimeError with the process's last error lines."""
-    env = dict(os.environ)
     p = subprocess.run([sys.executable, "-m", "bandbridge.bench_row", json.dumps(row)],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"bench row {row} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -210,8 +208,7 @@ def _with_ratios(out: list[dict]) -> list[dict]:
         if r["kind"] == "tiled" and not r["name"].startswith("reference"):
             raw = next((f["mpix_s"] for f in out if f["kind"] == "forward" and f["backend"] == r["backend"]
                         and f["precision"] == r["precision"] and f.get("tile") == r.get("tile")), None)
-            # a forward on other tiles is no measure of this row's overhead (speed per pixel
-            # depends on the tile: torch fp32 ran 1.18 MPix/s at 2176², 1.74 tiled at 1792²)
+            # a forward on other tiles is no measure of this row's overhead (speed per pixel depends on the tile)
             if raw:
                 r["vs_raw"] = r["mpix_s"] / raw
     return out

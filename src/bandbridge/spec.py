@@ -178,7 +178,12 @@ class ModelSpec:
 
     def metadata(self) -> dict:
         """The JSON a non-Python runtime needs to feed and read the exported network."""
-        i, t = self.input, self.target
+        i, t, c = self.input, self.target, self.in_channels
+        context = (f"context (B, {4 + 2 * c}): tile-centre lat, lon (degrees), GSD (m), sensor index in "
+                   f"{self.sensors} (NaN/−1 = unknown), then the whole image's per-band "
+                   f"{STATS_PERCENTILES[0]:g}th percentiles of the {c} input bands and their "
+                   f"{STATS_PERCENTILES[1]:g}th percentiles (model values, from one view of the whole "
+                   f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
         return {"format": "bandbridge-onnx/1", "input": {"name": "input", "bands": self.input_names,
                 "scaling": i.scaling, "vmin": i.vmin, "vmax": i.vmax, "channels": self.in_channels},
                 "output": {"name": "output", "bands": self.target_names, "scaling": t.scaling,
@@ -187,15 +192,7 @@ class ModelSpec:
                 "tile": self.config.inference.tile, "overlap": self.config.inference.overlap,
                 "layout": "NCHW float32",
                 "input_norm": self.input_norm,
-                "context_input": self.context_doc() if self.uses_context else None}
-
-    def context_doc(self) -> str:
-        c = self.in_channels
-        return (f"context (B, {4 + 2 * c}): tile-centre lat, lon (degrees), GSD (m), sensor index in "
-               f"{self.sensors} (NaN/−1 = unknown), then the whole image's per-band "
-               f"{STATS_PERCENTILES[0]:g}th percentiles of the {c} input bands and their "
-               f"{STATS_PERCENTILES[1]:g}th percentiles (model values, from one view of the whole "
-               f"image at most {STATS_MAX_SIDE} px a side; never per tile)")
+                "context_input": context if self.uses_context else None}
 
 
 def generator_halo(name: str, args: dict, learner=None) -> int:

@@ -110,8 +110,7 @@ def read_bands(src, indexes: list[int], stride: int = 1, per_band: bool = False,
             arr = src.read(indexes, out_dtype="float32" if stride == 1 else None,
                            out_shape=(len(indexes), *shape[1:]) if shape else None, **kw)[cut]
             valid = _valid_from_values(src, indexes, arr, per_band)
-            # a strided cut is a view of the whole chunk read: a copy, or a float32 file's
-            # decimated look would keep every chunk it decoded (3.2 GB for a 20000² SAR raster)
+            # a strided cut is a view of the whole chunk read: a copy, or a decimated look keeps every chunk
             arr = arr.astype(np.float32, copy=stride > 1)
             if valid is not None:  # no second pass over the blocks (a third of a large read)
                 return arr, valid

@@ -53,9 +53,8 @@ def find_truth(look: Look, reading: Interpretation, spec: ModelSpec) -> Truth | 
     t = spec.target
     # The real band is stored like the input when the model's two sides are of one kind (an
     # 8-bit NIR beside 8-bit RGB), else as the model's target was (compare reads it so too).
-    if same_family(t.scaling, spec.input.scaling):
-        return Truth(found, reading.scaling, reading.vmin, reading.vmax)
-    return Truth(found, t.scaling, t.vmin, t.vmax)
+    r = reading if same_family(t.scaling, spec.input.scaling) else t
+    return Truth(found, r.scaling, r.vmin, r.vmax)
 
 
 def score_table(src: Path, spec: ModelSpec, reading: Interpretation, truth: Truth,

@@ -103,9 +103,8 @@ def _read_truth(src: Path, held: Path, second: bool, look, spec, reading):
         raise BandbridgeError(f"{where} band{'s' * (len(troles) > 1)} ({', '.join(troles)}); this file's "
                               f"bands are {', '.join(tlook.roles)}"
                               + (" (name them with --band-names)" if not second else ""))
-    same_kind = same_family(t.scaling, spec.input.scaling)
-    tscale = get_scaling(reading.scaling if same_kind else t.scaling,
-                         reading.vmin if same_kind else t.vmin, reading.vmax if same_kind else t.vmax)
+    r = reading if same_family(t.scaling, spec.input.scaling) else t  # of one kind: the input's reading
+    tscale = get_scaling(r.scaling, r.vmin, r.vmax)
     try:
         truth = read_raster(held, tscale, tbands) if None not in tbands else \
             read_raster(held, tscale, t.bands, band_names=t.band_names, sensor=t.sensor)

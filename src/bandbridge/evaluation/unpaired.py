@@ -1,6 +1,5 @@
 """A baseline of unpaired translation that needs no pairs: :class:`HistogramMatch`, fitted on
-each side's training images apart (the unpaired page's ``histogram-match`` row; the report that
-scored it beside a CycleGAN and a paired model, ``unpaired_report``, is in git at ``58a95fd``)."""
+each side's training images apart (the unpaired page's ``histogram-match`` row)."""
 
 from __future__ import annotations
 

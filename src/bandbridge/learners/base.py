@@ -108,8 +108,7 @@ class Learner:
     @property
     def cost(self) -> int:
         """What serving it costs, ranked (lower is cheaper): the context features cost more than
-        any map of the bands alone (learner_kinds.json: a linear map 9.2 MPix/s in torch fp32, a
-        context ridge 0.90, a context MLP 0.66, boosting on context 0.18), then its head."""
+        any map of the bands alone (learner_kinds.json), then its head."""
         return CONTEXT_COST * self.context + self.head_cost
 
     @property
