@@ -1,8 +1,6 @@
-"""The web page's "Fill a cloud gap": a cloudy Sentinel-2 upload filled from an earlier clear upload
-(and Sentinel-1 at both dates, and a mask, where given) exactly as ``bandbridge fill`` fills it
-(``inference/place/fill.run_fill``: the route with the lowest held-out error on the scene's own
-clear pixels), shown before and after on one stretch, with every route's held-out error — the
-linear map per band, the baseline a user has without any of this, among them."""
+"""The web page's "Fill a cloud gap": a cloudy Sentinel-2 upload filled from an earlier clear upload (and
+Sentinel-1 at both dates, and a mask, where given) exactly as ``bandbridge fill`` fills it, shown before and
+after on one stretch, with every route's held-out error."""
 
 from __future__ import annotations
 
@@ -20,9 +18,7 @@ from bandbridge.demo.files import check_upload
 from bandbridge.demo.translate import Panel, Result
 from bandbridge.stretch import stretch
 
-# The page's fill runs on the engine as `bandbridge fill` does; its size cap is policy's
-# DEMO_FILL_MAX_MPIX, measured through this page (benchmarks/fill_page.py). `bandbridge fill` has none.
-MAX_FILL_MPIX = DEMO_FILL_MAX_MPIX
+MAX_FILL_MPIX = DEMO_FILL_MAX_MPIX  # the page's size cap (policy's rule); `bandbridge fill` has none
 # The command's flags → the page's boxes, as a refusal names them.
 BOXES = {"--sar-earlier": "the **Sentinel-1 at the earlier date** box",
          "--earlier": "the **earlier clear scene** box", "--sar": "the **Sentinel-1 at the date** box",

@@ -154,17 +154,12 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], mask_na
     days = int((np.datetime64(b[:10]) - np.datetime64(a[:10])) / np.timedelta64(1, "D"))
     score, learn = hidden & valid & has, valid & ~hidden & has
     fractions = step_fractions(f"{s10}#scl={s20}", [0, 1, 2, 3])
-    steps = tuple(step(lab) for lab, _, _ in fractions)
-    series = read_series(steps)
+    series = read_series(tuple(step(lab) for lab, _, _ in fractions))
     after = next((lab for lab, _, f in fractions if f > CLEAR and day(lab) > day(b)), "")
     mask = mask_of(Path(tempfile.mkdtemp(dir=work)) / "hidden.tif", hidden, scene)
     case = Case(step(b), [step(a)], mask, f"{s1}@{sb}", f"{s1}@{sa}")
     y = scene.values
-    ab = linear_maps(base[:, learn].T, y[:, learn].T)
-    out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
-    filled, route = fill_columns(case, base, work, seed, step(after) if after else None)
-    out |= filled
-    both = date_columns(out, series, day(b), day(a))
+    out, route, both = columns(case, base, y, learn, series, a, b, work, seed, step(after) if after else None)
     try:
         out["sar2optical"] = sar2optical_rgb(sar_on(scene, f"{s1}@{sb}", "--sar")[0], scene.grid, work, sb[:10])
     except Exception as ex:  # noqa: BLE001 - the bundle's failure is a finding, recorded
@@ -173,23 +168,25 @@ def score_pair(root: Path, sample: str, pair: tuple[str, str, str, str], mask_na
     row = Row(sample[7:], a[:10], b[:10], days, mask_name[:10], int(score.sum()), route=route, after=after[:10],
               snow=",".join(k for k, lay in (("earlier", e), ("later", scene))
                             if lay.snow is not None and lay.snow.mean() > 0.5))
-    for k, v in out.items():
-        if v is not None:
-            row.mae[k] = float(np.mean(np.abs(v[:, score] - y[:v.shape[0], score])))
+    row.mae = {k: float(np.mean(np.abs(v[:, score] - y[:v.shape[0], score]))) for k, v in out.items() if v is not None}
     row.scores = field_scores(out, y, score, valid & ~hidden)
     row.both = float(both[score].mean()) if score.any() else 0.0
     return row, out, y, score
 
 
-def date_columns(out: dict[str, np.ndarray], series: tuple[np.ndarray, np.ndarray], scene: int, since: int
-                 ) -> np.ndarray:
-    """``out``'s ``median`` and ``interp`` columns (``gaps_dates``) from the place's ``series`` at
-    day ``scene`` (the composite reaching back to day ``since``, the pair's earlier date); returns
-    where interpolation had a clear date on both sides ``(H, W)``."""
+def columns(case: Case, base: np.ndarray, y: np.ndarray, learn: np.ndarray, series: tuple, a: str, b: str,
+            work: Path, seed: int, later: str | None = None, extra: dict | None = None) -> tuple[dict, str, np.ndarray]:
+    """One case's columns: the earlier date ``base`` as is and mapped linearly per band (fitted on ``learn``), the
+    command's (``gaps_fill.fill_columns``), ``extra``, then ``median`` and ``interp`` (``gaps_dates``) of the place's
+    ``series`` at ``b``'s day (the composite reaching back to ``a``'s); the route, and where interpolation had a
+    clear date on both sides ``(H, W)``."""
+    ab = linear_maps(base[:, learn].T, y[:, learn].T)
+    filled, route = fill_columns(case, base, work, seed, later)
+    out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None], **filled, **(extra or {})}
     days, values = series
-    out["median"] = median_composite(days, values, scene, since)
-    out["interp"], both = interpolation(days, values, scene)
-    return both
+    out["median"] = median_composite(days, values, day(b), day(a))
+    out["interp"], both = interpolation(days, values, day(b))
+    return out, route, both
 
 
 def field_scores(out: dict[str, np.ndarray | None], y: np.ndarray, score: np.ndarray, observed: np.ndarray,
@@ -203,12 +200,9 @@ def field_scores(out: dict[str, np.ndarray | None], y: np.ndarray, score: np.nda
     image = torch.from_numpy(score | observed)
     kept = y if kept is None else kept
     got = {}
-    for k, v in out.items():
-        if v is None:
-            continue
-        real = y[:v.shape[0]]
+    for k, v in ((k, v) for k, v in out.items() if v is not None):
         whole = torch.from_numpy(np.where(score, v, kept[:v.shape[0]]).astype(np.float32))
-        t = torch.from_numpy(real.astype(np.float32))
+        t = torch.from_numpy(y[:v.shape[0]].astype(np.float32))
         got[k] = {"cloud": removal_metrics(whole, t, torch.from_numpy(score)), "image": removal_metrics(whole, t, image)}
     return got
 
@@ -220,6 +214,7 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
     number); the record."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
+    from contextlib import nullcontext
     root = Path(data)
     cases = []
     for sample in samples:
@@ -228,27 +223,19 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
         prs, cloudy = pairs(root, sample)
         for i, pair in enumerate(prs[:limit]):
             rng = np.random.default_rng([seed, i, SAMPLES.index(sample)])
-            extra = []
-            if i % REAL_EVERY == 0 and cloudy:
-                extra = [cloudy[int(rng.integers(len(cloudy)))]]
+            extra = [cloudy[int(rng.integers(len(cloudy)))]] if i % REAL_EVERY == 0 and cloudy else []
             cases += [(sample, pair, name, rng) for name in ("disc", *extra)]
     rows: list[Row] = []
     images = []
     with tempfile.TemporaryDirectory(prefix="bandbridge-gaps-") as tmp:
-        if workers > 1:
-            pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
-            done = pool.map(score_pair, *zip(*[(root, *c, seed, tmp) for c in cases]))
-        else:
-            pool, done = None, (score_pair(root, *c, seed, tmp) for c in cases)
-        try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) if workers > 1 else nullcontext() as pool:
+            done = pool.map(score_pair, *zip(*[(root, *c, seed, tmp) for c in cases])) if pool else \
+                (score_pair(root, *c, seed, tmp) for c in cases)
             for row, out, y, score in done:
                 rows.append(row)
                 say(f"{row.sample} {row.earlier} → {row.later} ({row.days} d, {row.mask}): " +
                     ", ".join(f"{k} {v:.4f}" for k, v in row.mae.items()) + f"; fill: {row.route}")
                 images += [(k, out[k], y, score) for k in COLUMNS if out.get(k) is not None]
-        finally:
-            if pool is not None:
-                pool.shutdown()
     real = realism_of(images, None)
     scores = {kind: {g: {"pairs": len(rs), **mean_scores([r.scores for r in rs])} for g, rs in gs.items() if rs}
               for kind, gs in groups(rows, snow=False).items()}  # by mask kind, all pairs, each sample and stratum
@@ -270,10 +257,8 @@ def realism_of(images: list[tuple], cast=np.float32) -> dict:
                for v, y, m in got]
         r = realism(ims, [torch.from_numpy(np.nan_to_num(y).astype(np.float32)) for _, y, _ in got],
                     [torch.from_numpy(m) for _, _, m in got])
-        if isinstance(k, tuple):
-            out.setdefault(k[0], {})[k[1]] = {"swd": r["swd"], "contrast": r["contrast"]}
-        else:
-            out[k] = {"swd": r["swd"], "contrast": r["contrast"]}
+        into, key = (out.setdefault(k[0], {}), k[1]) if isinstance(k, tuple) else (out, k)
+        into[key] = {"swd": r["swd"], "contrast": r["contrast"]}
     return out
 
 
@@ -305,12 +290,9 @@ def groups(rows: list[Row], snow: bool = True) -> dict[str, dict[str, list[Row]]
 
 def summarise(rows: list[Row]) -> dict:
     """Mean MAE of each column by mask kind, sample and stratum of days apart."""
-    out: dict = {}
-    for kind, gs in groups(rows).items():
-        out[kind] = {g: {"pairs": len(rs), **{k: float(np.mean([r.mae[k] for r in rs if k in r.mae]))
-                                             for k in COLUMNS if any(k in r.mae for r in rs)}}
-                     for g, rs in gs.items() if rs}
-    return out
+    return {kind: {g: {"pairs": len(rs), **{k: float(np.mean([r.mae[k] for r in rs if k in r.mae]))
+                                           for k in COLUMNS if any(k in r.mae for r in rs)}}
+                   for g, rs in gs.items() if rs} for kind, gs in groups(rows).items()}
 
 
 def save(record: dict, folder: str | Path, command: str, name: str = "gaps", markdown=None,

@@ -1,7 +1,6 @@
-"""``bandbridge gaps``' fill columns made by the command itself: each case's inputs written as ``bandbridge fill``
-reads them (GeoTIFFs on the scene's grid; the hidden pixels and the scene's own clouds as ``--mask``,
-:func:`mask_of`), ``run_fill`` run, and its output read back in the scene's units. A pixel it left unfilled
-(``FILLED`` 0) takes the case's fallback, never the value the mask hides; a refused case, every pixel.
+"""``bandbridge gaps``' fill columns made by the command itself (``run_fill`` on each case's inputs as a user
+gives them, :func:`mask_of`), read back in the scene's units. A pixel it left unfilled (``FILLED`` 0) takes the
+case's fallback, never the value the mask hides; a refused case, every pixel.
 """
 
 from __future__ import annotations
@@ -66,8 +65,7 @@ def run(case: Case, fallback: np.ndarray, work: Path, seed: int, route: str | No
         a = src.read().astype(np.float64)
         a = a * np.array(src.scales)[:, None, None] + np.array(src.offsets)[:, None, None]
     out.unlink()
-    filled = a[-1] == FILLED
-    return np.where(filled, a[:-1], fallback).astype(np.float32), done, said
+    return np.where(a[-1] == FILLED, a[:-1], fallback).astype(np.float32), done, said
 
 
 def fill_columns(case: Case, base: np.ndarray, work: Path, seed: int, later: str | None = None

@@ -1,16 +1,7 @@
-"""``bandbridge gaps`` beyond WorldCereal: ``fill`` scored on the SEN12MS-CR triplets and on openEO-gfmap's
-Antwerp site.
-
-**SEN12MS-CR** (``sar_sen12mscr_glfcr``: per patch Sentinel-1 VV, VH in dB, a cloudy and a cloud-free 13-band
-L1C scene, DN/10000): the gap found in the cloudy L1C by a published rule (:func:`cloud_score`,
-:func:`shadow_mask`), as ``cloud`` and ``cloud+shadow`` (GLF-CR's mask), dilated as ``fill`` dilates. **The
-cloud-free image is another date**, so the record gives the two dates' difference on the clear part beside it.
-No earlier date stands beside a triplet: the columns are ``fill --sar`` without ``--earlier``, ``sar2optical``
-through ``predict`` (B02–B04), the clear part's per-band mean and the cloudy scene as is. MAE in reflectance
-over the gap pixels the rule calls cloud-free in the cloud-free image, B02, B03, B04, B08.
-
-**openEO-gfmap** (``openeo_gfmap/site_s1_s2_2022_2023``: 66×64 px, S2 L2A B04 and B08, S1 VV/VH): the
-WorldCereal protocol of ``evaluation/gaps.py`` on its one date pair, under :data:`DISCS` seeded discs.
+"""``bandbridge gaps`` beyond WorldCereal (the protocols in words: ``gaps_sources_table.py``): ``fill`` scored on
+the SEN12MS-CR triplets (``sar_sen12mscr_glfcr``: per patch S1 VV, VH in dB, a cloudy and a cloud-free 13-band
+L1C scene, DN/10000; the gap by :func:`cloud_score` and :func:`shadow_mask`; no earlier date, so ``fill --sar``
+alone) and on openEO-gfmap's Antwerp site (the WorldCereal protocol of ``gaps.py`` under :data:`DISCS` discs).
 """
 
 from __future__ import annotations
@@ -23,13 +14,13 @@ import numpy as np
 from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_filter
 
 from bandbridge.data.cube import step_fractions
-from bandbridge.evaluation.gaps import (COLUMNS, SEED, date_columns, disc, field_scores, mean_scores, realism_of,
+from bandbridge.evaluation.gaps import (COLUMNS, SEED, columns, disc, field_scores, mean_scores, realism_of,
                                        sar2optical_rgb, save, with_sar)
-from bandbridge.evaluation.gaps_dates import day, read_series
-from bandbridge.evaluation.gaps_fill import Case, fill_columns, mask_of, run, write
+from bandbridge.evaluation.gaps_dates import read_series
+from bandbridge.evaluation.gaps_fill import Case, mask_of, run, write
 from bandbridge.inference.place.fill_read import read_layer, sar_on
 from bandbridge.inference.place.fill_rows import SNOW_SCL, part
-from bandbridge.learners.fill_fit import composite, linear_maps
+from bandbridge.learners.fill_fit import composite
 from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN
 
 TRIPLETS = "sar_sen12mscr_glfcr"
@@ -109,12 +100,10 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: t
     at = Path(tempfile.mkdtemp(dir=work))
     scene = write(at / "scene.tif", np.where(valid, y, np.nan), grid, ["B02", "B03", "B04", "B08"])
     vv = write(at / "s1.tif", db, grid, ["VV", "VH"])
-    rows, images = [], []
-    sar = None
+    rows, images, sar = [], [], None
     for rule in masks:
         gap = valid & (binary_dilation(found[rule], iterations=FILL_DILATE) if FILL_DILATE else found[rule])
-        clear = valid & ~gap
-        score = gap & free_clear
+        clear, score = valid & ~gap, gap & free_clear
         row = {"patch": name.removesuffix(".tif"), "mask": rule, "cloud": float(found["cloud"].mean()),
                "gap": float(gap.mean()), "clear_pixels": int(clear.sum()), "scored": int(score.sum()),
                "dates_apart": _mae(y, real, clear & free_clear) if (clear & free_clear).any() else None,
@@ -165,13 +154,8 @@ def score_gfmap(root: Path, work: Path, seed: int = SEED, discs: int = DISCS) ->
         for i in range(discs):  # as gaps.score_pair does a pair
             hidden = disc(valid.shape, np.random.default_rng([seed, i, 99]))
             score, learn = hidden & valid & has, valid & ~hidden & has
-            ab = linear_maps(base[:, learn].T, y[:, learn].T)
-            mask = mask_of(at / f"disc{i}.tif", hidden, scene)
-            out = {"as-is": base, "linear": base * ab[:, :1, None] + ab[:, 1:, None]}
-            filled, route = fill_columns(Case(dated[0], dated[1:], mask, f"{s1}@{sb}", f"{s1}@{sa}"), base, work, seed)
-            out |= filled
-            out["sar2optical"] = rgb[2:3]
-            both = date_columns(out, series, day(b), day(a))
+            case = Case(dated[0], dated[1:], mask_of(at / f"disc{i}.tif", hidden, scene), f"{s1}@{sb}", f"{s1}@{sa}")
+            out, route, both = columns(case, base, y, learn, series, a, b, work, seed, extra={"sar2optical": rgb[2:3]})
             rows.append({"earlier": a[:10], "later": b[:10], "days": days, "disc": i, "hidden": int(score.sum()),
                          "mae": {k: _mae(out[k], y, score) for k in COLUMNS if k in out}, "route": route,
                          "scores": field_scores(out, y, score, valid & ~hidden),

@@ -43,11 +43,9 @@ def _triplets(rec: dict) -> list[str]:
              "| patch | mask | cloud (score) | gap | clear px | scored px | dates apart | " +
              " | ".join(TRIPLET_NAMES[k] for k in cols) + " | fill's route |", "|---|---|---|---|---|---|---|" +
              "---|" * (len(cols) + 1)]
-    for r in rec["rows"]:
-        lines.append(f"| {r['patch']} | {r['mask']} | {r['cloud']:.0%} | {r['gap']:.0%} | {r['clear_pixels']} | "
-                     f"{r['scored']} | {_f(r['dates_apart'])} | " + " | ".join(_f(r["mae"].get(k)) for k in cols) +
-                     f" | {r['route']} |")
-    lines.append("")
+    lines += [f"| {r['patch']} | {r['mask']} | {r['cloud']:.0%} | {r['gap']:.0%} | {r['clear_pixels']} | "
+              f"{r['scored']} | {_f(r['dates_apart'])} | " + " | ".join(_f(r["mae"].get(k)) for k in cols) +
+              f" | {r['route']} |" for r in rec["rows"]] + [""]
     if rec.get("scores"):
         lines += [FIELD_NOTE.replace("(a pair)", "(a patch)").replace("the pairs", "the patches").replace(
             "the hidden pixels scored", "the gap's scored pixels").replace(
@@ -59,8 +57,7 @@ def _triplets(rec: dict) -> list[str]:
                 sc, TRIPLET_NAMES, "column")
     real_of = rec.get("realism", {})
     for rule in sorted(real_of, key=lambda m: [r["mask"] for r in rec["rows"]].index(m)):
-        real = real_of[rule]
-        lines += _realism(real, TRIPLET_NAMES, f", mask `{rule}`, every patch with a gap by it")
+        lines += _realism(real_of[rule], TRIPLET_NAMES, f", mask `{rule}`, every patch with a gap by it")
     return lines
 
 
@@ -75,9 +72,8 @@ def _gfmap(rec: dict) -> list[str]:
              "B04 alone. Nothing here was tuned on this site.", "",
              "| earlier → later | days | disc | pixels | " + " | ".join(names[k] for k in cols) + " | fill's route |",
              "|---|---|---|---|" + "---|" * (len(cols) + 1)]
-    for r in rec["rows"]:
-        lines.append(f"| {r['earlier']} → {r['later']} | {r['days']} | {r['disc']} | {r['hidden']} | " +
-                     " | ".join(_f(r["mae"].get(k)) for k in cols) + f" | {r['route']} |")
+    lines += [f"| {r['earlier']} → {r['later']} | {r['days']} | {r['disc']} | {r['hidden']} | " +
+              " | ".join(_f(r["mae"].get(k)) for k in cols) + f" | {r['route']} |" for r in rec["rows"]]
     if rec.get("mean"):
         lines.append(f"| mean of {len(rec['rows'])} | | | | " + " | ".join(_f(rec["mean"].get(k)) for k in cols) + " | |")
     lines.append("")
@@ -89,12 +85,8 @@ def _gfmap(rec: dict) -> list[str]:
 
 
 def _body(record: dict) -> list[str]:
-    lines = []
-    if "sen12mscr" in record:
-        lines += _triplets(record["sen12mscr"])
-    if "gfmap" in record:
-        lines += _gfmap(record["gfmap"])
-    return lines
+    return [*(_triplets(record["sen12mscr"]) if "sen12mscr" in record else []),
+            *(_gfmap(record["gfmap"]) if "gfmap" in record else [])]
 
 
 def tables(record: dict) -> str:

@@ -44,11 +44,9 @@ def _field(record: dict, names: dict, level: str = "##") -> list[str]:
         return []
     lines = [f"{level} Scored as the field scores cloud removal", "", FIELD_NOTE, ""]
     for kind, groups in record["scores"].items():
-        for name in ("all", LATER):
-            if name in groups:
-                g = groups[name]
-                what = f"all {g['pairs']} pairs" if name == "all" else f"the {g['pairs']} pairs {name} in the cube"
-                lines += [f"{kind} masks, {what}:", ""] + field_table(g, names, "column")
+        for name, g in ((n, groups[n]) for n in ("all", LATER) if n in groups):
+            what = f"all {g['pairs']} pairs" if name == "all" else f"the {g['pairs']} pairs {name} in the cube"
+            lines += [f"{kind} masks, {what}:", ""] + field_table(g, names, "column")
     return lines
 
 
@@ -78,9 +76,8 @@ def tables(record: dict) -> str:
              "Brackets: against the earlier date, linear per band.*", "",
              "| masks | pairs | n | " + " | ".join(plain.values()) + " |", "|---|---|---|" + "---|" * len(NAMES)]
     for kind, groups in record["summary"].items():
-        for name, g in groups.items():
-            lines.append(f"| {kind}, mean | {name} | {g['pairs']} | " +
-                         " | ".join(_cell(g, k, g.get("linear")) for k in NAMES) + " |")
+        lines += [f"| {kind}, mean | {name} | {g['pairs']} | " + " | ".join(_cell(g, k, g.get("linear")) for k in NAMES)
+                  + " |" for name, g in groups.items()]
         lines += [f"| {kind}, median | {lab} | {n} | " + " | ".join(_cell(med, k, med.get("linear")) for k in NAMES)
                   + " |" for lab, n, med in _median_rows(record["rows"], kind)]
     lines += ["", BASELINES, ""] + _field(record, plain, "####")
@@ -113,10 +110,8 @@ def markdown(record: dict) -> str:
         cols = [k for k in NAMES if any(k in g for g in groups.values())]
         lines += [f"## {kind} masks", "", "| pairs | n | " + " | ".join(NAMES[k] for k in cols) + " |",
                   "|---|---|" + "---|" * len(cols)]
-        for name, g in groups.items():
-            ref = g.get("linear")
-            lines.append(f"| {name} | {g['pairs']} | " + " | ".join(_cell(g, k, ref) for k in cols) + " |")
-        lines.append("")
+        lines += [f"| {name} | {g['pairs']} | " + " | ".join(_cell(g, k, g.get("linear")) for k in cols) + " |"
+                  for name, g in groups.items()] + [""]
     lines += [BASELINES, "", "## Medians over pairs", "", "| masks | pairs | n | " + " | ".join(NAMES.values()) + " |",
               "|---|---|---|" + "---|" * len(NAMES)]  # the same columns as medians: large changes dominate a mean
     lines += [f"| {kind} | {lab} | {n} | " + " | ".join(_cell(med, k, med.get("linear")) for k in NAMES) + " |"
@@ -124,10 +119,9 @@ def markdown(record: dict) -> str:
     lines += [""] + _field(record, NAMES)
     if record.get("realism"):
         lines += ["## Realism of the filled pixels (all pairs, both mask kinds)", "",
-                  "| fill | SWD (lower is nearer the real) | contrast (1 = the real's) |", "|---|---|---|"]
-        for k, r in record["realism"].items():
-            lines.append(f"| {NAMES.get(k, k)} | {r['swd']:.3f} | {r['contrast']:.2f} |")
-        lines.append("")
+                  "| fill | SWD (lower is nearer the real) | contrast (1 = the real's) |", "|---|---|---|",
+                  *(f"| {NAMES.get(k, k)} | {r['swd']:.3f} | {r['contrast']:.2f} |"
+                    for k, r in record["realism"].items()), ""]
     lines += ["## Every pair", "", "MAE; *both sides*: the share of the scored pixels with a clear date before and "
               "after the scene (the interpolation's).", "",
               "| sample | earlier → later | days | mask | pixels | both sides | " +

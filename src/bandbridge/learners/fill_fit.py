@@ -1,7 +1,6 @@
-"""The decision of ``bandbridge fill`` (``learners/gapfill.py`` says what it is): the route that holds
-out best on a scene's clear part, and the fit as one module (``Anchored(learner, FillBase)``),
-made on any :class:`Source` (the work files the engine predicts, ``inference/place/fill_strips.py``)
-from a sample of its clear pixels (``learners/scene_fit.py``: spread, features on windows around them).
+"""The decision of ``bandbridge fill`` (``learners/gapfill.py`` says what it is): the route that holds out best
+on a scene's clear part, and the fit as one module (``Anchored(learner, FillBase)``), made on any :class:`Source`
+from a sample of its clear pixels (``learners/scene_fit.py``).
 """
 
 from __future__ import annotations
@@ -28,12 +27,10 @@ ROUTES = {"fit": "the learner-selection core fitted on the clear part",
           "sar": "Sentinel-1 alone, fitted on the clear part", "none": "nothing: the gap left as observed"}
 FIT_CANDIDATES = tuple(c for c in CANDIDATES if c != "mlp-context")  # ``predict --reference``'s, less the
 # context MLP: never chosen on the development sample's pairs, and the fit took half the time without it
-PRODUCTS = False  # no pairwise products of the channels (45 with SAR at two dates): the trees find
-# interactions themselves, the same held-out MAE in three quarters of the time
-FEED = (0.0, 4.0)  # the least range, in model values, the fit's bundle reads its design in (its input's minmax,
-# which clips to it: the fit sees the same, fed()); a scene's design reaching past it widens it (feed_of). Up
-# to 4: an earlier date far brighter than the scene's clear range (a cloud SCL calls snow) must reach the
-# per-band map unclipped; no wider, as the trees are not invariant to the map
+PRODUCTS = False  # no pairwise products of the channels: the trees find interactions, the same MAE, faster
+FEED = (0.0, 4.0)  # the least range, in model values, the bundle reads its design in (its input's minmax clips
+# to it, as fed() does; feed_of widens it): up to 4, so that an earlier date far brighter than the scene's clear
+# range reaches the per-band map unclipped; no wider, as the trees are not invariant to the map
 
 
 def composite(earlier: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,11 +184,10 @@ class Decision:
         from bandbridge.models.anchored import Anchored
         from bandbridge.models.fill_base import FillBase
         k, c = len(self.channels), len(self.anchor[0])
-        bands = 0 if self.route == "sar" else c  # the SAR fit maps no date; a region's fit may serve any route
-        base = FillBase(k, c, bands, HALF)
+        base = FillBase(k, c, 0 if self.route == "sar" else c, HALF)  # the SAR fit maps no date; a region's fit
+        # may serve any route
         a, d = self.anchor
-        span = self.feed[1] - self.feed[0]
-        base.a.copy_(torch.as_tensor(a * span, dtype=torch.float32))
+        base.a.copy_(torch.as_tensor(a * (self.feed[1] - self.feed[0]), dtype=torch.float32))
         base.d.copy_(torch.as_tensor(d + a * self.feed[0], dtype=torch.float32))
         return Anchored(self.fitted.module(k, c), base, None, True, k).eval()
 
@@ -236,15 +232,14 @@ def decide(src: Source, seed: int = 0, force: str | None = None, pixels_out: int
     between, sar_dates = src.channels.get("between", []), src.channels.get("sar_dates", [])
     ch = {e: src.channels["base"] + (src.channels["dates"] + between if e else []) + src.channels["sar"]
           + (sar_dates if e else []) for e in (False, True)}  # the later dates' SAR goes with the dates
-    feed = src.feed
-    read = lambda e: lambda win: (lambda x, v: (fed(x, feed), v))(*src.read(win, ch[e]))  # noqa: E731
+    read = lambda e: lambda win: (lambda x, v: (fed(x, src.feed), v))(*src.read(win, ch[e]))  # noqa: E731
     f, v, rows, cols = sample(read(False), src.learn, FILL_FIT_PIXELS, seed, PRODUCTS)
     y_px, e_px = v[:, :c], v[:, c:2 * c]
     anchor_px = _rows(units, e_px) * a + d
     target = _rows(units, y_px) - anchor_px + HALF
     px = as_pixels(f, target, rows, cols, src.shape, len(ch[False]), n)
     folds = spatial_folds(px, buffer=BUFFER)
-    dec = Decision("linear", {}, "", n, units, src.linear, anchor=(a, d), feed=feed)
+    dec = Decision("linear", {}, "", n, units, src.linear, anchor=(a, d), feed=src.feed)
     if not folds:  # too short a scene for a block and its buffer: the map, no check
         dec.why = "the clear part is too small to hold any pixels out: the per-band linear map, unchecked"
         return dec
@@ -296,10 +291,9 @@ def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | No
     n = int(src.clear_y.sum())
     if n < FILL_FIT_MIN or not src.channels["sar"]:
         return None
-    chans, c = src.channels["sar"], src.bands
-    feed = src.feed
-    f, v, rows, cols = sample(lambda w: (lambda x, s: (fed(x, feed), s))(*src.read(w, chans)), src.clear_y, FILL_FIT_PIXELS,
-                              seed, PRODUCTS)
+    chans, c, feed = src.channels["sar"], src.bands, src.feed
+    f, v, rows, cols = sample(lambda w: (lambda x, s: (fed(x, feed), s))(*src.read(w, chans)), src.clear_y,
+                              FILL_FIT_PIXELS, seed, PRODUCTS)
     px = as_pixels(f, _rows(src.units, v[:, :c]), rows, cols, src.shape, len(chans), n)
     folds = spatial_folds(px, buffer=BUFFER)
     if not folds:

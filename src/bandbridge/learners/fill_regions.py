@@ -1,8 +1,6 @@
-"""The gap's regions by the dates clear there (a date before the scene only, after it only, or both sides, where
-the interpolation in time is a candidate too), and a route for each: the candidate of :data:`CANDIDATES` that held
-out best on the clear pixels **of the same kind**, from the folds' held-out predictions the scene's choice is made
-of (no fit more); a kind under :data:`REGION_MIN` held-out pixels takes the scene's route. A pixel no date is
-clear at is the SAR fit's or left as observed (``fill_fit.decide_sar``).
+"""The gap's regions by the dates clear there (before the scene only, after it only, or both sides), and a route
+for each: the candidate of :data:`CANDIDATES` that held out best on the clear pixels **of the same kind**, from the
+folds' held-out predictions the scene's choice is made of (no fit more).
 """
 
 from __future__ import annotations
@@ -18,8 +16,7 @@ SOURCES = {BEFORE: "a date before only", AFTER: "a date after only", BOTH: "date
 CANDIDATES = {BEFORE: ("as-is", "linear", "fit"), AFTER: ("as-is", "linear", "fit"),
               BOTH: ("as-is", "linear", "interpolated", "fit")}  # where one side only is clear the
 # interpolation is that side's date, the as-is route
-REGION_MIN = FILL_FIT_MIN  # held-out clear pixels of a kind below which its region takes the scene's route:
-# as many as the scene's own fit needs (policy's FILL_FIT_MIN), so no region is judged on fewer than the scene
+REGION_MIN = FILL_FIT_MIN  # held-out clear pixels of a kind below which its region takes the scene's route
 
 
 @dataclass
@@ -59,11 +56,8 @@ def judge(codes: np.ndarray, held: dict[str, np.ndarray], y: np.ndarray, gap_cod
         mine = codes == code
         n, share = int(mine.sum()), float((gap_codes == code).sum() / total)
         tried = [k for k in CANDIDATES[code] if k in held]
-        if n < REGION_MIN or not tried:
-            out[code] = Region(code, share, force or scene, {}, n)
-            continue
-        mae = {k: float(np.mean(np.abs(held[k][mine] - y[mine]))) for k in tried}
-        out[code] = Region(code, share, force or min(mae, key=mae.get), mae, n)
+        mae = {k: float(np.mean(np.abs(held[k][mine] - y[mine]))) for k in tried} if n >= REGION_MIN else {}
+        out[code] = Region(code, share, force or (min(mae, key=mae.get) if mae else scene), mae, n)
     return out
 
 

@@ -1,7 +1,6 @@
-"""Cloud gaps of an optical scene filled from other clear dates and Sentinel-1, fitted at the place itself on
-the scene's own clear pixels (self-supervised, as ``guided.py`` fits a reference); ``inference/place/fill.py``
-runs it on files by strips, ``fill_fit.py`` decides. The routes (``fill_fit.ROUTES``), with the scene's bands
-``y`` in stored units:
+"""Cloud gaps of an optical scene filled from other clear dates and Sentinel-1, fitted on the scene's own clear
+pixels (``inference/place/fill.py`` runs it by strips, ``fill_fit.py`` decides). The routes (``y`` the scene's
+bands in stored units):
 
 - **the base**: per pixel, the nearest date clear there (``fill_fit.composite``), **as is**;
 - **linear per band**: ``y_b ≈ a_b · base_b + c_b`` on the clear pixels (the baseline a user has without this);

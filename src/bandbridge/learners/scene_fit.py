@@ -1,8 +1,6 @@
 """The one home of a learner fitted on one scene (``predict --reference``'s fit at the reference's scale,
 ``bandbridge fill``'s on the scene's clear part): its context features, its candidates configured with them,
-and the pixels the core fits on, sampled from a mask (:func:`sample`: a uniform sample of a scene of at most
-:data:`WHOLE_PX` pixels, read as one window; else :data:`BLOCK` ² blocks taken in a seeded random order, each
-read with a :data:`HALO` so its features are the whole scene's).
+and the pixels the core fits on, sampled from a mask (:func:`sample`).
 """
 
 from __future__ import annotations
@@ -38,12 +36,9 @@ def configured(names: tuple[str, ...], products: bool = True) -> list[Learner]:
     """The candidates of ``names``, their context features those of :data:`WINDOWS` (with the
     pairwise ``products``: what :func:`features` computes, and what their saved form computes
     again on every tile)."""
-    out = []
-    for c in all_candidates():
-        if c.name in names:
-            c = c.clone()
-            c.windows, c.products = WINDOWS, products
-            out.append(c)
+    out = [c.clone() for c in all_candidates() if c.name in names]
+    for c in out:
+        c.windows, c.products = WINDOWS, products
     return out
 
 
@@ -51,8 +46,7 @@ def as_pixels(f: np.ndarray, y: np.ndarray, rows: np.ndarray, cols: np.ndarray, 
               bands: int, total: int) -> Pixels:
     """:class:`Pixels` of one scene: features ``f (N, F)``, targets ``y (N, Ct)``, positions along
     the scene's longer side (the spatial folds' blocks)."""
-    h, w = shape
-    n = len(rows)
+    (h, w), n = shape, len(rows)
     return Pixels(np.ascontiguousarray(f, np.float32), y.astype(np.float32), np.zeros(n, int), np.zeros(n, int),
                   rows if h >= w else cols, np.array([max(h, w)]), bands, total)
 
@@ -87,12 +81,8 @@ def spread_blocks(mask: np.ndarray, n: int, seed: int, block: int = BLOCK) -> li
     counts = padded.reshape(nr, block, nc, block).sum((1, 3)).ravel()
     have = np.flatnonzero(counts)
     order = np.random.default_rng(seed).permutation(have)
-    take = order[:int(np.searchsorted(np.cumsum(counts[order]), n)) + 1]
-    out = []
-    for k in np.sort(take):
-        r, c = divmod(int(k), nc)
-        out.append((r * block, c * block, min(block, h - r * block), min(block, w - c * block)))
-    return out
+    take = [divmod(int(k), nc) for k in np.sort(order[:int(np.searchsorted(np.cumsum(counts[order]), n)) + 1])]
+    return [(r * block, c * block, min(block, h - r * block), min(block, w - c * block)) for r, c in take]
 
 
 def sample(read: Callable[[Window], tuple[np.ndarray, np.ndarray]], mask: np.ndarray, n: int, seed: int,
@@ -112,8 +102,7 @@ def sample(read: Callable[[Window], tuple[np.ndarray, np.ndarray]], mask: np.nda
         r1, c1 = min(r + bh + HALO, h), min(c + bw + HALO, w)
         x, v = read((r0, c0, r1 - r0, c1 - c0))
         rr, cc = np.nonzero(mask[r:r + bh, c:c + bw])
-        f = features(x, products)
-        fs.append(f[:, rr + r - r0, cc + c - c0].T)
+        fs.append(features(x, products)[:, rr + r - r0, cc + c - c0].T)
         vs.append(v[:, rr + r - r0, cc + c - c0].T)
         rs.append(rr + r)
         cs.append(cc + c)

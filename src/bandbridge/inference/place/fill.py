@@ -23,7 +23,7 @@ from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, fill_r
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.engine import OVERLAP
 from bandbridge.inference.place.fill_finish import FILLED, OBSERVED
-from bandbridge.inference.place.fill_inputs import Inputs, check_sar_later, known_clear, open_inputs
+from bandbridge.inference.place.fill_inputs import check_sar_later, known_clear, open_inputs
 from bandbridge.inference.place.fill_rows import RowReader
 from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN
 
@@ -105,19 +105,14 @@ def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
     if not earlier and not later and not sar:
         raise BandbridgeError(f"{scene}: {int(sc.gap.sum()):,} pixel(s) to fill and no --earlier; give an earlier "
                               "clear scene of the place with --earlier (or at least the scene's Sentinel-1 with --sar)")
-    return FillPlan(dest, block(sc, inp, engine), _said(sc, inp), sc, inp, req, bool(earlier or later),
-                    found.tags or {})
-
-
-def _said(sc, inp: Inputs) -> list[str]:
-    """The plan's own lines: the gap, the dates and the inputs' notes."""
-    return [f"the gap: {int(sc.gap.sum()):,} pixel(s) ({sc.gap.mean():.0%}) by {sc.masked_by}, dilated; "
+    said = [f"the gap: {int(sc.gap.sum()):,} pixel(s) ({sc.gap.mean():.0%}) by {sc.masked_by}, dilated; "
             f"{int(sc.clear.sum()):,} clear pixel(s) to fit on",
             "earlier: " + (", ".join(f"{r.layer.when or '?'} ({'?' if d is None else d} d before)"
                                      for r, d in zip(inp.earlier, inp.days)) if inp.earlier else
                            "none" if inp.later else SAR_ALONE),
             *([f"later: {', '.join(f'{r.layer.when} ({d} d after)' for r, d in zip(inp.later, inp.later_days))}"]
-              if inp.later else []), *inp.notes]
+              if inp.later else []), *inp.notes]  # the plan's own lines: the gap, the dates and the inputs' notes
+    return FillPlan(dest, block(sc, inp, engine), said, sc, inp, req, bool(earlier or later), found.tags or {})
 
 
 @dataclass
@@ -158,8 +153,7 @@ def _fit(plan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
     del src, todo
     parts = Parts(dec, None, sar_dec)
     jobs = _jobs(plan, gd, parts, work)
-    name = Path(inp.scene.item).name
-    labels = {j.dst: f"{name}, the {'SAR ' if j.dst == parts.sar_first else ''}fit" for j in jobs}
+    labels = {j.dst: f"{Path(inp.scene.item).name}, the {'SAR ' if j.dst == parts.sar_first else ''}fit" for j in jobs}
     return Fitted(jobs, labels, _decided(plan, gd, parts, dates, days, unit, say), gd, parts, days, unit)
 
 
@@ -282,8 +276,7 @@ def sources(counts, dates: list[RowReader], days: list[int | None], interpolated
     row = counts[1] if interpolated else counts[0]
     parts = [(f"{r.layer.when or '?'} ({'?' if d is None else abs(d)} d {'before' if d is None or d > 0 else 'after'})",
               row[i]) for i, (r, d) in enumerate(zip(dates, days))]
-    if interpolated:
-        parts.append(("the dates before and after interpolated", row[-1]))
+    parts += [("the dates before and after interpolated", row[-1])] if interpolated else []
     return ", ".join(f"{what} {n / todo:.0%}" for what, n in parts if n)
 
 

@@ -1,7 +1,6 @@
-"""Every input of ``bandbridge fill`` checked from its header before any pixel is read: the scene, ``--mask``,
-the dates and the SAR placed on the scene, each cloud mask found and placed, the bands each must hold, a small
-file's values looked at (all nodata: the cause said), and the run's plan against the memory available. One line
-naming the flag, the file, the cause and the fix (:class:`~bandbridge.errors.BandbridgeError`).
+"""Every input of ``bandbridge fill`` checked from its header before any pixel is read (placed on the scene, its
+cloud mask, its bands, a small file's values) and the run's plan against the memory available; each refusal one
+line naming the flag, the file, the cause and the fix.
 """
 
 from __future__ import annotations
@@ -129,10 +128,7 @@ def _placed(what: str, src: Grid, scene: Grid, scene_path: str, fix: str) -> Non
 def _holds(item: str, flag: str, bands: list[int], fix: str, zero: bool = True) -> None:
     """Refuse a small file (at most :data:`LOOK_SIDE` a side, not a cube) none of whose pixels
     holds a value in every one of ``bands`` (``zero`` False: 0 is no value either, as backscatter)."""
-    if is_cube(item) or not bands:
-        return
-    info = raster_info(item)
-    if max(info.height, info.width) > LOOK_SIDE:
+    if is_cube(item) or not bands or max((info := raster_info(item)).height, info.width) > LOOK_SIDE:
         return
     r = read_raster(item, STORED, bands)
     v = np.where(r.mask, r.data, np.nan)
@@ -146,8 +142,7 @@ def _mask_of(item: str, flag: str, names: list[str], grid: Grid, earlier: bool) 
     what = subject(flag, item)
     if any(n.upper() in MASKS for n in names):
         return
-    if is_cube(item) and parse_ref(item).scl is not None:
-        ref = parse_ref(item)
+    if is_cube(item) and (ref := parse_ref(item)).scl is not None:
         if ref.scl:
             p = ref.file(ref.scl)
             if not p.exists():

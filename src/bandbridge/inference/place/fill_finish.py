@@ -1,8 +1,7 @@
 """``bandbridge fill``'s last pass, by strips, through the one strip writer (``core/outputs.write_strips``):
-the route's values (the fit's engine output, or the design's base mapped per band, as it is, or interpolated
-between dates) in the scene's stored units; the route's held-out error round the gap spread into it
-(``gapfill.edge_correction``, each strip read with the Gaussian's reach); the SAR fit's values where no date is
-clear; the scene's bands in their own type, and ``FILLED`` (1 observed, 2 filled, 0 neither).
+the route's values in the scene's stored units, its held-out error round the gap spread into it
+(``gapfill.edge_correction``), the SAR fit's values where no date is clear; the scene's bands in their own type,
+and ``FILLED`` (1 observed, 2 filled, 0 neither).
 """
 
 from __future__ import annotations
@@ -55,7 +54,6 @@ def stored_form(r) -> Stored:
     else float32 as read."""
     from bandbridge.data.cube_ref import is_cube, parse_ref
     from bandbridge.data.reader import raster_info
-    n = len(r.data)
     if is_cube(r.item):
         from bandbridge.data.cube_dataset import cube_bands, open_cube
         ref = parse_ref(r.item)
@@ -68,7 +66,7 @@ def stored_form(r) -> Stored:
             return Stored(next(iter(kinds)), tuple(float(e.get("scale_factor", 1.0)) for e in enc),
                           tuple(float(e.get("add_offset", 0.0)) for e in enc), None if fill is None else float(fill),
                           True)
-        return Stored("float32", (1.0,) * n, (0.0,) * n, None)
+        return Stored("float32", (1.0,) * len(r.data), (0.0,) * len(r.data), None)
     info = raster_info(r.item)
 
     def pick(v: tuple, default: float) -> tuple[float, ...]:
@@ -128,12 +126,10 @@ def _route(sc: Scan, gd: Guides, p: Parts, route: str, a: int, b: int) -> np.nda
     x = gd.rows(a, b)
     base = dec.units.to_stored(x[gd.channels["between" if route == "interpolated" else "base"]])
     base[:, ~gd.has_base[a:b]] = np.nan
-    if route == "interpolated":  # the design's interpolation (the base where one side has no clear date)
-        return base
     if route == "linear":
         ab = dec.linear.astype(np.float32)
         return base * ab[:, :1, None] + ab[:, 1:, None]
-    return base
+    return base  # as it is, or the design's interpolation (the base where one side has no clear date)
 
 
 def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], overwrite: bool, cog: bool,
@@ -178,10 +174,9 @@ def _loader(sc: Scan, gd: Guides, p: Parts, edge_px: float):
     route was held out (each strip read with :func:`reach`'s halo), and the SAR fit's in the holes."""
     s, (h, w) = sc.scene.layer, sc.valid.shape
     r = reach(edge_px) if p.dec.held is not None else 0
-    sampled, known = np.zeros((h, w), bool), None
-    if p.dec.held is not None:
+    sampled, known = np.zeros((h, w), bool), p.dec.held  # rows, columns, the held-out residuals
+    if known is not None:
         sampled[p.dec.sampled] = True
-        known = p.dec.held  # rows, columns, the held-out residuals
     holes = sc.gap & ~gd.has_base
 
     def load(a: int):

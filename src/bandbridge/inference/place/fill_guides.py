@@ -1,8 +1,7 @@
 """``bandbridge fill``'s second pass by strips, the flags pass (:func:`guides`): the raw inputs stacked on the
 scene's grid with their flags (``fill_stack.py``), which pixels have a base, the per-band map's sums over the
-clear ones, which dates fill the gap and the dates' range (the feed). The design itself is computed per window
-from the stack by ``models/fill_design.FillDesign``, in the bundle as in the fit's sample. :class:`FileSource` is
-the fit's view of the two passes (``learners/fill_fit.Source``).
+clear ones, which dates fill the gap and the dates' range (the feed); :class:`FileSource`, the fit's view of the
+two passes (``learners/fill_fit.Source``).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.place.fill_read import shared_bands, to_db
 from bandbridge.inference.place.fill_rows import RowReader, ahead
 from bandbridge.inference.place.fill_stack import Stack, StackFiles, direct, pack, write_stack
-from bandbridge.inference.place.fill_strips import ROWS, Scan, sar_bands, sar_raw
+from bandbridge.inference.place.fill_strips import ROWS, Scan, sar_bands
 from bandbridge.learners.fill_fit import FEED, FILL_LINEAR_MIN, HALF, SAR_HI, SAR_LO, channels_of, composite, feed_of, \
     interpolate
 from bandbridge.learners.fill_regions import region_map
@@ -75,12 +74,8 @@ def _layout(sc: Scan, earlier: list[RowReader], sar: list, work: Path, days: lis
     ci += (4 if later_sar else 0) + (4 if dated else 0)
     bits = 8 if nd + 2 * len(used_sar) <= 8 else 16  # a flag band's: uint8 where the flags fit in one byte
     files = StackFiles(work / "flags.tif", bits, max(1, -(-(nd + 2 * len(used_sar)) // bits)))
-    for i, e in enumerate(earlier):
-        if not direct(e, g):
-            files.copies[f"date {i}"] = (work / f"date{i + 1}.tif", c)
-    for k, r in enumerate(used_sar):
-        if not direct(r, g):
-            files.copies[f"sar {k}"] = (work / f"sar{k + 1}.tif", 2)
+    files.copies |= {f"date {i}": (work / f"date{i + 1}.tif", c) for i, e in enumerate(earlier) if not direct(e, g)}
+    files.copies |= {f"sar {k}": (work / f"sar{k + 1}.tif", 2) for k, r in enumerate(used_sar) if not direct(r, g)}
     return _Layout(idx, [[j >= 0 for j in ix] for ix in idx], sides, roles, slots, used_sar, ci, files)
 
 
@@ -118,7 +113,7 @@ def _loader(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list):
         copies: dict = {}
         dates, flags, oks = _dates_rows(sc, earlier, lay, a, b, copies)
         for k, r in enumerate(lay.used_sar):
-            raw = sar_raw(r, g, a, b)
+            raw = r.rows(g, a, b, bands=sar_bands(r))  # VV, VH as stored
             if f"sar {k}" in lay.files.copies:
                 copies[f"sar {k}"] = raw
             db = to_db(raw, r.layer.dtype, r.sar_kind)
@@ -162,8 +157,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
     has = np.zeros((h, w), bool)
     sums = np.zeros((6, len(sc.scene.layer.names)))  # n, Σx, Σy, Σx², Σxy, spread seen
     seen, snowy = np.zeros(nd, bool), np.zeros(nd)
-    counts = np.zeros((2, nd + 1))  # gap pixels each date is the base of, over all and where the dates do not
-    # lie on both sides (the last: those that do)
+    counts = np.zeros((2, nd + 1))  # Guides.counts
     lo, span = None, [np.inf, -np.inf]
     region = np.zeros((h, w), np.uint8) if lay.sides else None  # one kind of region without dates on both sides
     with lay.files.opened(g):
@@ -172,9 +166,8 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
             b = min(h, a + ROWS)
             if region is not None:
                 region[a:b] = reg
-            for i, (any_clear, n_snow) in enumerate(flags):
-                seen[i] |= any_clear
-                snowy[i] += n_snow
+            seen |= np.array([f for f, _ in flags], bool)
+            snowy += [s for _, s in flags]
             has[a:b] = ok
             counts += n
             xb, yb = xb.astype(np.float64), yb.astype(np.float64)
@@ -185,15 +178,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
                          np.ptp(xb, axis=1)]
             span = [min(span[0], x0), max(span[1], x1)]
             lay.files.write(a, copies)
-    _check_seen(sc, earlier, seen, snowy, has)
-    dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
-    return _guides_of(sc, earlier, lay, days, dated, span, Guides(None, {}, has, _solve(sums, lo), dropped, counts,
-                                                                  [bool(x) for x in seen], FEED, region))
-
-
-def _check_seen(sc: Scan, earlier: list[RowReader], seen, snowy, has) -> None:
-    """Refuse a date with no clear pixel over the scene, or only snow where the scene shows none."""
-    for i, e in enumerate(earlier):
+    for i, e in enumerate(earlier):  # a date with no clear pixel over the scene, or only snow the scene shows none of
         if not seen[i] and not snowy[i]:
             raise BandbridgeError(f"--earlier {e.item}: no clear pixel over {sc.scene.item} (another place, or all "
                                   "cloudy); give an earlier clear scene of the same place")
@@ -201,13 +186,15 @@ def _check_seen(sc: Scan, earlier: list[RowReader], seen, snowy, has) -> None:
         raise BandbridgeError(f"--earlier {earlier[0].item}: every clear pixel of it is SCL snow, and the scene's "
                               f"clear part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
                               "earlier date without snow")
+    dropped = [(e.layer.when, snowy[i] / (h * w)) for i, e in enumerate(earlier) if snowy[i]]
+    return _guides_of(sc, earlier, lay, days, dated, span, Guides(None, {}, has, _solve(sums, lo), dropped, counts,
+                                                                  [bool(x) for x in seen], FEED, region))
 
 
 def _guides_of(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list, dated, span: list, gd: Guides) -> Guides:
     """``gd`` with its stack (the VRT and the design's configuration), channels and feed."""
     c, nd = len(sc.scene.layer.names), len(earlier)
-    later_sar = lay.roles["later"] is not None
-    gd.channels = channels_of(c, max(nd, 1) - 1, lay.sides, lay.ci, later_sar, bool(dated))
+    gd.channels = channels_of(c, max(nd, 1) - 1, lay.sides, lay.ci, lay.roles["later"] is not None, bool(dated))
     gd.feed = feed = feed_of(*span) if np.isfinite(span[0]) else FEED
     scales = [sar_scale(r.sar_kind or "db", SAR_LO, SAR_HI) for r in lay.used_sar]
     vrt, names = write_stack(lay.files.flags.parent / "stack.vrt", sc.scene.layer.grid, list(zip(earlier, lay.idx)),
@@ -242,12 +229,9 @@ class FileSource:
 
     def __init__(self, sc: Scan, gd: Guides):
         self.sc, self.gd = sc, gd
-        self.shape = sc.valid.shape
-        self.bands = len(gd.channels["base"])
+        self.shape, self.bands = sc.valid.shape, len(gd.channels["base"])
         self.learn, self.clear_y = sc.clear & gd.has_base, sc.clear
-        self.units, self.linear = sc.units, gd.linear
-        self.channels = gd.channels
-        self.feed = gd.feed
+        self.units, self.linear, self.channels, self.feed = sc.units, gd.linear, gd.channels, gd.feed
         self.region = gd.region  # the gap's regions (fill_fit.decide judges a route per region), None: one route
         self._seen: dict = {}  # window -> what it read: the fit and the SAR fit sample mostly the same
         # blocks (the same seed over nearly the same mask), and each scene read decompresses whole blocks

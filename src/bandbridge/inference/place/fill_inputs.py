@@ -15,7 +15,6 @@ from bandbridge.learners.fill_fit import nearest_first
 from bandbridge.policy import EARLIER_STEPS, SAR_DAYS
 
 
-
 @dataclass
 class Inputs:
     """Every input opened (headers only) and checked: the scene, ``--mask``, the earlier dates
@@ -54,9 +53,8 @@ class Inputs:
         """Per date (:meth:`dates`) the index of its own SAR in :meth:`sar_all`; None unless SAR now is given
         and two dates or more have their own (then the SAR of each pixel's base date is a channel)."""
         own, every = self.dates_sar(), self.sar_all()
-        if self.sar[0] is None or sum(s is not None for s in own) < 2:
-            return None
-        return [None if s is None else next(k for k, q in enumerate(every) if q is s) for s in own]
+        return None if self.sar[0] is None or sum(s is not None for s in own) < 2 else \
+            [None if s is None else next(k for k, q in enumerate(every) if q is s) for s in own]
 
 
 def known_clear(items: list[str]) -> tuple[list[str], set[str]]:
@@ -71,8 +69,8 @@ def open_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
                 clear: set[str] = frozenset()) -> Inputs:
     """Every input's header opened and the flags checked; ``sar_earlier``: SAR at the nearest earlier date, or one
     per ``--earlier`` in order; ``sar_later``: one per ``later`` date, in order; ``clear``: the dates known clear
-    (:func:`known_clear`). SAR "then" is the nearest earlier date's, "later" the nearest later date's."""
-    check_sar_later(later, sar, sar_later)
+    (:func:`known_clear`; ``check_sar_later`` passed). SAR "then" is the nearest earlier date's, "later" the nearest
+    later date's."""
     pairs = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
     if len(pairs) > max(len(earlier), 1):
         raise BandbridgeError(f"--sar-earlier {pairs[len(earlier)]}: {len(pairs)} --sar-earlier for {len(earlier)} "

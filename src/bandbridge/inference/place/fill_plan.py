@@ -1,7 +1,6 @@
-"""What ``bandbridge fill`` plans before any work but the scan of the scene and its mask: its own
-lines (the gap, the dates, what the bundle reads) and the one plan block (``place/plan.Block``: the
-route as the plan can tell it, the backend and tiles the fit's bundle will run on, which the run
-then records, and the memory the run is planned under, :func:`memory`)."""
+"""What ``bandbridge fill`` plans before any work but the scan: its own lines (the gap, the dates, what the bundle
+reads) and the one plan block (``place/plan.Block``: the route as the plan can tell it, the backend and tiles the
+fit's bundle will run on, which the run then records, and the memory it is planned under, :func:`memory`)."""
 
 from __future__ import annotations
 

@@ -46,9 +46,7 @@ def snow_is_ground(scene: Layer, clear_part: np.ndarray) -> bool:
     """Whether an earlier date's snow (SCL class 11) may stand for the ground under the scene's gap: only where
     the scene's own clear part shows snow, on at least :data:`~bandbridge.policy.FILL_SNOW_MIN` of it (or it has no
     SCL to say); else that snow has melted or was a cloud SCL called snow."""
-    if scene.snow is None or not clear_part.any():
-        return True
-    return float(scene.snow[clear_part].mean()) >= FILL_SNOW_MIN
+    return scene.snow is None or not clear_part.any() or float(scene.snow[clear_part].mean()) >= FILL_SNOW_MIN
 
 
 def _bounds(g: Grid) -> str:
@@ -129,9 +127,8 @@ def sar_step(when: date | None, item: str) -> str:
 def sar_kind(values: np.ndarray, dtype: str) -> str:
     """How a SAR file stores backscatter (``bands.py``'s forms): ``dn`` (uint16, dB = 20·log10(DN) − 83,
     openEO-gfmap), ``power`` (linear: its values' median positive) or ``db``."""
-    if dtype == "uint16":
-        return "dn"
-    return "power" if np.isfinite(values).any() and np.nanmedian(values) > 0 else "db"  # all NaN: no median
+    return "dn" if dtype == "uint16" else "power" if np.isfinite(values).any() and np.nanmedian(values) > 0 else \
+        "db"  # all NaN: no median
 
 
 def to_db(values: np.ndarray, dtype: str, kind: str | None = None) -> np.ndarray:

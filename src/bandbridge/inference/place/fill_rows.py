@@ -1,9 +1,8 @@
-"""The inputs of ``bandbridge fill`` read by rows of the scene's grid, never whole: each file's header opened
-once (:func:`open_rows`: its grid, bands, date and cloud mask, an ``SCL``/``QA_PIXEL`` band in it, a cube
-reference's ``#scl`` or a file beside it), then any strip read onto the scene's grid — the same window where the
-grids agree; a GDAL file on another grid through the VRT source the fill's stack names it by (:func:`placed`,
-:func:`warped_text`: GDAL's bilinear), so that the flags and the stack agree; else (a cube's step, ``.npy``,
-masks) the window covering the strip, reprojected by GDAL (:func:`onto`). Stored units, NaN where not valid.
+"""The inputs of ``bandbridge fill`` read by rows of the scene's grid, never whole: each file's header opened once
+(:func:`open_rows`: its grid, bands, date and cloud mask), then any strip read onto the scene's grid — the same
+window where the grids agree; a GDAL file on another grid as the stack names it (:func:`placed`), so that the flags
+and the stack agree; else the window covering the strip, reprojected (:func:`onto`). Stored units, NaN where not
+valid.
 """
 
 from __future__ import annotations
@@ -92,8 +91,7 @@ def check_fits(item: str, width: int, height: int, bands: int, flag: str, free: 
 def date_of(item: str) -> date | None:
     """``item``'s date: a cube reference's ``@DATE``, else its tags or name (``reference.file_date``)."""
     if is_cube(item):
-        ref = parse_ref(item)
-        return parse_date(ref.date or "")
+        return parse_date(parse_ref(item).date or "")
     import rasterio
     try:
         with rasterio.open(item) as src:
@@ -174,10 +172,6 @@ class RowReader:
     mask_cube: tuple[np.ndarray, Grid] | None = None  # a companion cube's SCL step (20 m: read once)
     sar_kind: str | None = None  # a SAR file's stored form (fill_read.sar_kind), told once by the scan
 
-    @property
-    def masked(self) -> bool:
-        return self.mask_kind is not None
-
     def read(self, grid: Grid, win: Window, nearest: bool = False, bands: list[int] | None = None) -> np.ndarray:
         """Bands ``bands`` (file indices; default the data bands) over the window ``win`` (row,
         column, height, width) of ``grid``, ``(k, h, w)`` float32 stored units, NaN where not valid."""
@@ -239,12 +233,10 @@ def open_rows(item: str, flag: str, find_mask: bool = True, known_clear: bool = 
         r.mask_band, r.mask_kind = inside[0], MASKS[names[inside[0]].upper()]
         layer.masked_by = names[inside[0]]
     elif scl:
-        ref = parse_ref(item)
         r.mask_cube, r.mask_kind = scl_cube(ref.file(scl), ref.date, flag), "SCL"
         layer.masked_by = f"SCL of {Path(scl).name}"
-    elif find_mask and (beside := mask_beside(item)) is not None:
-        q, kind = beside
-        r.mask_file, r.mask_kind, layer.masked_by = open_rows(str(q), flag, False), kind, q.name
+    elif find_mask and (beside := mask_beside(item)) is not None:  # (path, kind)
+        r.mask_file, r.mask_kind, layer.masked_by = open_rows(str(beside[0]), flag, False), beside[1], beside[0].name
     return r
 
 
@@ -353,24 +345,20 @@ def placed(item: str, src: Grid, dst: Grid, want: Window, bands: list[int]) -> n
         return d.read(window=win).astype(np.float32, copy=False)
 
 
-def _placed_or_said(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: list[int]) -> np.ndarray | None:
-    """:func:`placed`, GDAL's failure to read the file said in one line naming it."""
-    from rasterio.errors import RasterioError
-    try:
-        return placed(item, src, dst, want, bands)
-    except RasterioError as e:
-        raise BandbridgeError(f"{subject(flag, item)}: cannot read it ({e}); check the file") from None
-
-
 def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: list[int], nearest: bool) -> np.ndarray:
     """Bands of ``item`` (on ``src``) over the window ``want`` of ``dst``, NaN where not valid."""
     strip = part(dst, want)
     if same_grid(src, dst):
         win = want
-    elif not nearest and (v := _placed_or_said(item, flag, src, dst, want, bands)) is not None:
-        return v
-    else:  # the source window over the strip's footprint, then GDAL's warp onto it
+    else:  # placed (GDAL's failure said in one line naming the file), else the source window over the strip's
+        # footprint, then GDAL's warp onto it
+        from rasterio.errors import RasterioError
         from rasterio.warp import transform_bounds
+        try:
+            if not nearest and (v := placed(item, src, dst, want, bands)) is not None:
+                return v
+        except RasterioError as e:
+            raise BandbridgeError(f"{subject(flag, item)}: cannot read it ({e}); check the file") from None
         left, top = strip.transform @ (0, 0)
         right, bottom = strip.transform @ (strip.width, strip.height)
         bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
@@ -385,6 +373,4 @@ def _window(item: str, flag: str, src: Grid, dst: Grid, want: Window, bands: lis
         raise BandbridgeError(subject(flag, str(e))) from None
     v = r.data.astype(np.float32, copy=False)
     v[:, ~r.mask] = np.nan
-    if same_grid(src, dst):
-        return v
-    return onto(v, part(src, win), strip, nearest)
+    return v if same_grid(src, dst) else onto(v, part(src, win), strip, nearest)

@@ -1,9 +1,8 @@
 """``fill -e stac``, ``--later stac`` and ``--sar stac``: a fill's dates found as ``predict --reference stac``
-finds its reference (``interop/stac_search.py``), one search per footprint: Sentinel-2 L2A Items before (after)
-the scene's date, nearest first, each at least half clear over the footprint by its SCL asset, as many as fill
-takes of a time series; Sentinel-1 (VV, VH) nearest the scene's date and the nearest earlier date. Each Item
-taken is a VRT of its assets windowed to the footprint (in the cache), which fill reads like any file: by
-strips, remote COGs through ``/vsicurl/``, nothing downloaded whole.
+finds its reference (``interop/stac_search.py``): Sentinel-2 L2A Items before (after) the scene's date, nearest
+first, each clear enough over the footprint by its cloud mask asset; Sentinel-1 (VV, VH) nearest the scene's date
+and the nearest earlier date. Each Item taken is a VRT of its assets windowed to the footprint (in the cache),
+read like any file: by strips, nothing downloaded whole.
 """
 
 from __future__ import annotations
@@ -79,7 +78,7 @@ def found_dates(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
                 xs[i:i + 1] = [_vrt(sc, it, x, flag, sc.names, True) for it, _ in taken]
                 out.tags[f"bandbridge_fill_stac_{flag[2:]}"] = _listed(it for it, _ in taken)
     if sar and is_search(sar):
-        then = _nearest_earlier(out.earlier) if not sar_earlier else None
+        then = None if sar_earlier else max((d for x in out.earlier if (d := date_of(x))), default=None)
         now_it, then_it = _sar(sc, sar, then, say)
         out.sar = _vrt(sc, now_it, sar, "--sar", ["VV", "VH"], False)
         out.tags["bandbridge_fill_stac_sar"] = _listed([now_it])
@@ -87,7 +86,7 @@ def found_dates(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
             out.sar_earlier = _vrt(sc, then_it, sar, "--sar", ["VV", "VH"], False)
             out.tags["bandbridge_fill_stac_sar_earlier"] = _listed([then_it])
     if sar_earlier and is_search(sar_earlier):
-        then = _nearest_earlier(out.earlier)
+        then = max((d for x in out.earlier if (d := date_of(x))), default=None)  # the nearest earlier date
         if then is None:
             raise BandbridgeError(f"--sar-earlier {sar_earlier}: no earlier date to search beside; give --earlier "
                                   "(a file or stac) too")
@@ -123,9 +122,8 @@ def _scene(scene: str, flag: str, source: str) -> _Scene:
 
 def _search(sc: _Scene, source: str, flag: str, first: date, last: date, default: str | None = None):
     """``(collection, Items)`` of one search over the scene's footprint from ``first`` to ``last``."""
-    t0 = datetime.combine(first, datetime.min.time(), timezone.utc)
-    t1 = datetime.combine(last, datetime.max.time(), timezone.utc)
-    return search_items(source, sc.bbox, t0, t1, flag, *([default] if default else []))
+    return search_items(source, sc.bbox, datetime.combine(first, datetime.min.time(), timezone.utc),
+                        datetime.combine(last, datetime.max.time(), timezone.utc), flag, *[d for d in [default] if d])
 
 
 def _side(sc: _Scene, sign: int) -> tuple[date, date]:
@@ -139,8 +137,7 @@ def _optical(sc: _Scene, source: str, flag: str, sign: int, say, found: tuple[st
     """The Items taken on one side of the scene (``sign`` −1 before, 1 after) of those ``found`` (``(collection,
     Items)``), nearest first, with their clear share: every scene band and a cloud mask, at least
     :data:`STAC_CLEAR_MIN` clear, one a date, at most :data:`STAC_DATES`."""
-    first, last = _side(sc, sign)
-    coll, items = found
+    (first, last), (coll, items) = _side(sc, sign), found
     items = [it for it in items if first <= item_date(it) <= last]
     window = f"from {first} to {last} ({STAC_DAYS} days {'before' if sign < 0 else 'after'} the scene's {sc.when})"
     if not items:
@@ -181,11 +178,6 @@ def _optical(sc: _Scene, source: str, flag: str, sign: int, say, found: tuple[st
 def _lacks(it, names: list[str]) -> list[str]:
     """What of ``names`` and a cloud mask the Item has no asset for."""
     return [n for n in names if band_asset(it, n) is None] + ([] if mask_asset(it) else ["a cloud mask"])
-
-
-def _nearest_earlier(items: list[str]) -> date | None:
-    dates = [d for x in items if (d := date_of(x)) is not None]
-    return max(dates, default=None)
 
 
 def _sar(sc: _Scene, source: str, then: date | None, say, flag: str = "--sar"):

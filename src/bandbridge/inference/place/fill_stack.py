@@ -1,10 +1,8 @@
 """The fill's raw inputs stacked on the scene's grid, the input of the fit's bundle: a VRT of the dates' bands (in
-model values, by the VRT's own source scaling) and SAR's VV and VH (scaled into about [0, 1]), and the **flags**
-the strip pass writes (per pixel a bit a date clear there, two a SAR file holding VV, VH: 1 byte a pixel for up to
-8), not a copy of the tile. ``models/fill_design.FillDesign`` computes the design from it per tile (in the bundle)
-and per window (:meth:`Stack.design`), so fit and serve read one code path. Each input is named as ``fill_rows``
-reads it (a GDAL file on another grid by its pixels or a warped VRT); what GDAL cannot name (a cube's step,
-``.npy``) is written onto the scene's grid by the strip pass: the one copy left.
+model values, by the VRT's source scaling), SAR's VV and VH (scaled into about [0, 1]) and the **flags** the strip
+pass writes (a bit a date clear there, two a SAR file holding VV, VH), from which ``models/fill_design.FillDesign``
+computes the design per tile and per window (:meth:`Stack.design`): fit and serve read one code path. What GDAL
+cannot name as ``fill_rows`` reads it (a cube's step, ``.npy``) is written onto the scene's grid first.
 """
 
 from __future__ import annotations
@@ -179,23 +177,19 @@ def stacked(guides: Path, channels: list[int], names: list[str], out: Path, grid
     return write_vrt(out, g.width, g.height, g.crs, g.transform, bands)
 
 
-def only_mask(todo: np.ndarray, ring: int, grid, out: Path, rows: int = 1024, win: Window | None = None) -> Path:
+def only_mask(todo: np.ndarray, ring: int, grid, out: Path, win: Window | None = None) -> Path:
     """The tiles' mask (uint8 on ``grid``, or its window ``win``): the pixels to fill and ``ring``
-    px round them (what the edge pass reads of the fit's output), written ``rows`` at a time."""
-    import rasterio
-    from rasterio.windows import Window
+    px round them (what the edge pass reads of the fit's output), written by strips (``place/fields.write_rows``)."""
     from scipy.ndimage import maximum_filter
 
     from bandbridge.inference.core.writer import output_profile
+    from bandbridge.inference.place.fields import write_rows
     if win is not None:
         todo, grid = todo[win[0]:win[0] + win[2], win[1]:win[1] + win[3]], part(grid, win)
     h, w = todo.shape
-    prof = output_profile(grid.crs, grid.transform, h, w, 1, "uint8", 1, {"compress": "deflate"})
-    prof["nodata"] = None
-    with rasterio.open(out, "w", **prof) as d:
-        for a in range(0, h, rows):
-            b = min(h, a + rows)
-            lo, hi = max(a - ring, 0), min(h, b + ring)
-            m = maximum_filter(todo[lo:hi].view(np.uint8), size=2 * ring + 1, mode="constant")
-            d.write(m[a - lo:a - lo + b - a][None], window=Window(0, a, w, b - a))
-    return out
+
+    def strip(a: int, b: int) -> list[np.ndarray]:
+        lo, hi = max(a - ring, 0), min(h, b + ring)
+        return [maximum_filter(todo[lo:hi].view(np.uint8), size=2 * ring + 1, mode="constant")[a - lo:b - lo][None]]
+    return write_rows(out, {**output_profile(grid.crs, grid.transform, h, w, 1, "uint8", 1, {"compress": "deflate"}),
+                            "nodata": None}, strip)

@@ -6,7 +6,7 @@ of the SAR for its holes' value. The second, the flags pass, is ``fill_guides.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +48,8 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
     def load(a: int):  # the strip's reads (one strip ahead, fill_rows.ahead)
         b = min(h, a + ROWS)
         m = mask.rows(g, a, b, True, [0])[0] if mask is not None else None
-        s = [sar_raw(s, g, a, b)[:, ::k, ::k].reshape(2, -1) if s is not None and (a // ROWS) % every == 0
-             else None for s in sar]  # spread strips: a median needs no more
+        s = [r.rows(g, a, b, bands=sar_bands(r))[:, ::k, ::k].reshape(2, -1)  # VV, VH as stored
+             if r is not None and (a // ROWS) % every == 0 else None for r in sar]  # spread strips: enough for a median
         return scene.rows(g, a, b), scene.mask_rows(g, a, b), m, s
 
     for a, (y, (clear, sn), m, s) in ahead(load, range(0, h, ROWS)):
@@ -85,9 +85,7 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
     del spare
     out.units = Units(v[:, :, None], np.ones((v.shape[1], 1), bool))
     if snow is not None:
-        scene.layer.snow = snow
-        out.snow_ok = snow_is_ground(scene.layer, clear)
-        scene.layer.snow = None
+        out.snow_ok = snow_is_ground(replace(scene.layer, snow=snow), clear)
     out.holes = _sar_holes(sar, sars)
     return out
 
@@ -123,8 +121,3 @@ def dilate(m: np.ndarray, n: int) -> np.ndarray:
 def sar_bands(s: RowReader) -> list[int]:
     """The file indices of VV and VH; refused in one line without both."""
     return [s.data[i] for i in vv_vh(s.layer.names, f"{s.flag} {s.item}")]
-
-
-def sar_raw(s: RowReader, g, a: int, b: int) -> np.ndarray:
-    """VV, VH as stored over rows ``[a, b)`` of ``g``, NaN where not valid."""
-    return s.rows(g, a, b, bands=sar_bands(s))
