@@ -15,13 +15,9 @@ Advance = Callable[..., None]  # advance(k: int = 1)
 Progress = Callable[[str, int], Advance]  # add(what, total) -> advance
 
 
-def _nothing(k: int = 1) -> None:
-    return None
-
-
 def steps(progress: Progress | None, what: str, total: int) -> Advance:
     """``progress``'s counter for ``total`` steps of ``what``, or a no-op without one."""
-    return progress(what, total) if progress is not None else _nothing
+    return progress(what, total) if progress is not None else (lambda k=1: None)
 
 
 @contextmanager
