@@ -46,13 +46,9 @@ def shot_sources(recipe: str, root: str, k: int) -> tuple[list[dict], str]:
     step = len(items) / k
     pick = [items[int(i * step)] for i in range(k)]
     rest = [it for it in items if it not in pick]
-    if base.get("layout") == "paired":
-        one = {"layout": "paired", "input_dir": None, "target_dir": None}
-        adapt_src = {**base, **one, "pairs": [_abs(it) for it in pick]}
-        test_src = {**base, **one, "pairs": [_abs(it) for it in rest]}
-    else:
-        adapt_src = {**base, "files": [_abs(it)[0] for it in pick]}
-        test_src = {**base, "files": [_abs(it)[0] for it in rest]}
+    paired = {"layout": "paired", "input_dir": None, "target_dir": None} if base.get("layout") == "paired" else None
+    adapt_src, test_src = ({**base, **paired, "pairs": [_abs(it) for it in its]} if paired else
+                           {**base, "files": [_abs(it)[0] for it in its]} for its in (pick, rest))
     adapt_src["split"] = region_split(("rows", 0.0, 1.0), ADAPT_ROWS)
     test_src["name"] = f"{recipe} (test)"
     return [adapt_src, test_src], f"{k} image(s) adapt (last fifth of rows validates), {len(rest)} test"

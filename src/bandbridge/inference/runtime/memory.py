@@ -84,9 +84,8 @@ def bytes_per_px(spec: ModelSpec, be: Backend, threads: int | None = None) -> fl
     """The cached measure of ``be`` on this model and machine, measured now if there is none
     (one forward of ``MEASURE_TILE``², about a second at most); None where it cannot be measured."""
     path = memory_path(spec, be, threads)
-    record = read_json(path)
-    if record is not None and isinstance(record.get("bytes_per_px"), (int, float)):
-        return float(record["bytes_per_px"])
+    if "bytes_per_px" in (known := cached_memory(spec, be.name, be.precision, threads)):
+        return known["bytes_per_px"]
     bpp = measure_bytes_per_px(be, spec)
     if bpp is not None:
         write_json(path, {"model": spec.name, "backend": be.name, "precision": be.precision,

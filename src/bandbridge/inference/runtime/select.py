@@ -95,10 +95,9 @@ def remember_ranking(rows: list[dict], threads: int | None) -> None:
     best = max((r["mpix_s"] for r in timed if r["status"] == "accepted"), default=0.0)
     if best <= 0:
         return
-    seen = read_json(ranking_path(threads))
-    seen = seen if isinstance(seen, dict) else {}
-    seen |= {f"{r['backend']} {r['precision']}": round(r["mpix_s"] / best, 3)  # a refusal is the
-             for r in timed if r["status"] == "accepted"}  # model's, not the machine's: not recorded
+    # a refusal is the model's, not the machine's: not recorded
+    seen = (read_json(ranking_path(threads)) or {}) | {
+        f"{r['backend']} {r['precision']}": round(r["mpix_s"] / best, 3) for r in timed if r["status"] == "accepted"}
     write_json(ranking_path(threads), seen)
 
 
