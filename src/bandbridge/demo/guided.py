@@ -67,8 +67,9 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
     pred = BandSet(syn[None], ("nir",), "the reference's units")
     title = "synthetic band fitted to the reference"
     res = Result(input_preview(path, controls.overrides()), Panel())
-    real = _real(path, syn.shape)
-    if real is not None and comparable(real, syn):
+    roles = look_at(path).roles  # the upload's own NIR band (4-band NAIP-like files), read as the synthetic one was
+    real = _band(path, roles.index("nir") + 1)[0] if "nir" in roles else None
+    if real is not None and real.shape == syn.shape and comparable(real, syn):
         truth = BandSet(real[None], ("nir",), "the reference's units")
         so = shared_of(pred, truth)
         res.real = Panel(render(truth, so, "real band"), f"real band (in your upload) — {so.describe()}")
@@ -86,15 +87,6 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
                   + f" The download is a Cloud-Optimized GeoTIFF in the reference's type "
                   f"({tags.get('bandbridge_reference', '')}), tagged with where the band came from." + no_index)
     return res
-
-
-def _real(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
-    """The upload's own NIR band (4-band NAIP-like files), read as the synthetic one was, or None."""
-    look = look_at(path)
-    if "nir" not in look.roles:
-        return None
-    data, _ = _band(path, look.roles.index("nir") + 1)
-    return data if data.shape == shape else None
 
 
 def comparable(a: np.ndarray, b: np.ndarray) -> bool:

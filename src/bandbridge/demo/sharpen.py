@@ -33,16 +33,12 @@ def box_words(text: str) -> str:
     return re.sub(r"(?<![\w-])(FINE|--reference|--bands|--output)(?![\w-])", lambda m: BOXES[m.group(1)], text)
 
 
-def band_names(text: str | None) -> list[str] | None:
-    """The bands box as ``--bands`` takes it: names split on commas; empty: every band."""
-    names = [t.strip() for t in (text or "").split(",") if t.strip()]
-    return names or None
-
-
 def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str | None, workdir: Path) -> Result:
     """``bandbridge sharpen FINE… --reference coarse [--bands …] -o OUT --cog`` into ``workdir``, shown:
     the sharpened bands beside the reference upsampled (one stretch), the guides, the command's lines
     and a table of every band's route and held-out errors."""
+    import rasterio
+
     from bandbridge.inference.place.sharpen_sets import sharpen_sets
     fine = [f for f in ([fine] if isinstance(fine, (str, Path)) else fine or []) if f]
     if not fine:
@@ -58,8 +54,8 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
     out = workdir / f"{ref.stem}_sharpened.tif"
     said: list[str] = []
     try:
-        done = sharpen_sets(fine, str(ref), str(out), bands=band_names(bands), overwrite=True, say=said.append,
-                            cog=True)
+        done = sharpen_sets(fine, str(ref), str(out), bands=[t.strip() for t in (bands or "").split(",") if t.strip()]
+                            or None, overwrite=True, say=said.append, cog=True)  # the bands box: empty, every band
     except BandbridgeError as e:  # the command's refusal, its flags named as the page's boxes
         raise BandbridgeError(box_words(str(e))) from None
     res = _panels(out, ref, fine)
@@ -69,20 +65,49 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
                   + "\n".join(f"- {s}" for s in lines)
                   + "\n\nThe download is what `bandbridge sharpen --cog` writes: the reference's bands on the fine "
                   "grid, in the reference's type, scale and offset, each tagged with its route and errors.")
-    res.scores = _table(out, done)
+    with rasterio.open(out) as o:  # every band's route and held-out errors (stored values), as the download's tags say
+        best = [o.tags(i + 1).get("bandbridge_upsampled_mae", "").partition(" ")[2].strip("()")
+                for i in range(o.count)]
+    rows = [f"| {b.name} | {b.route} | {b.heldout_mae:.4g} | {b.upsampled_mae:.4g} ({u or 'upsampled'}) | "
+            + (f"{b.transfer_mae:.4g} |" if np.isfinite(b.transfer_mae) else "not checked |")
+            for b, u in zip(done.bands, best)]
+    res.scores = ("| band | route | held-out MAE at the reference's scale | the best upsampling's | one Wald step "
+                  "down |\n|---|---|---|---|---|\n" + "\n".join(rows)
+                  + "\n\nErrors in the reference's stored values, held out on its own cells"
+                  + (f"; the fit: {done.learner}." if done.learner else "; no band took the fit."))
     return res
 
 
 def _panels(out: Path, ref: Path, fine: list[str]) -> Result:
     """The sharpened bands (red, green, blue among them, else the first) and the reference's same bands
     upsampled onto the same pixels, on one stretch; the guides beside them."""
+    import rasterio
+    from affine import Affine
+    from rasterio.warp import Resampling, reproject
+
+    from bandbridge.inference.place.sharpen_read import bands_of
     info = raster_info(out)
     names = [d or "" for d in (info.descriptions or [""] * info.count)]
     roles = [band_role(n) for n in names]
     show = display_bands(roles)
     units = "the reference's units"
     sharp = read_scaled(out, show, info)
-    up = _upsampled(ref, [names[i] for i in show], out, sharp.shape[1:])
+    # the reference's same bands, scaled, upsampled by UPSAMPLED onto the panel's pixels (the output's grid read
+    # at MAX_SIDE a side at most); NaN where it has none
+    found = {b.name: b for b in bands_of(str(ref), "--reference")}
+    shape = sharp.shape[1:]
+    crs, transform = info.crs, info.transform @ Affine.scale(info.width / shape[1], info.height / shape[0])
+    up = np.full((len(show), *shape), np.nan, np.float32)
+    for k, b in enumerate(found.get(names[i]) for i in show):
+        if b is None:  # not a band the reference names so (the panel stays empty, said in its title)
+            continue
+        with rasterio.open(b.path) as s:
+            v = s.read(b.index).astype(np.float32)
+            if s.nodata is not None:
+                v[v == s.nodata] = np.nan
+            reproject(v * s.scales[b.index - 1] + s.offsets[b.index - 1], up[k], src_transform=s.transform,
+                      src_crs=s.crs or crs, src_nodata=np.nan, dst_transform=transform, dst_crs=crs,
+                      dst_nodata=np.nan, resampling=getattr(Resampling, UPSAMPLED))
     kind = tuple(roles[i] for i in show)
     sharp_set, up_set = BandSet(sharp, kind, units), BandSet(up, kind, units)
     # the sharpened bands on their reference's range (their own where the reference could not be shown)
@@ -98,31 +123,6 @@ def _panels(out: Path, ref: Path, fine: list[str]) -> Result:
     return res
 
 
-def _upsampled(ref: Path, names: list[str], out: Path, shape: tuple[int, int]) -> np.ndarray:
-    """The bands ``names`` of the reference, scaled, upsampled by :data:`UPSAMPLED` onto the panel's
-    pixels: the output's grid read at ``shape`` (``MAX_SIDE`` a side at most); NaN where it has none."""
-    import rasterio
-    from affine import Affine
-    from rasterio.warp import Resampling, reproject
-    from bandbridge.inference.place.sharpen_read import bands_of
-    found = {b.name: b for b in bands_of(str(ref), "--reference")}
-    with rasterio.open(out) as o:
-        crs, transform = o.crs, o.transform @ Affine.scale(o.width / shape[1], o.height / shape[0])
-    up = np.full((len(names), *shape), np.nan, np.float32)
-    for k, b in enumerate(found.get(n) for n in names):
-        if b is None:  # not a band the reference names so (the panel stays empty, said in its title)
-            continue
-        with rasterio.open(b.path) as s:
-            nodata = s.nodata
-            v = s.read(b.index).astype(np.float32)
-            if nodata is not None:
-                v[v == nodata] = np.nan
-            reproject(v * s.scales[b.index - 1] + s.offsets[b.index - 1], up[k], src_transform=s.transform,
-                      src_crs=s.crs or crs, src_nodata=np.nan, dst_transform=transform, dst_crs=crs,
-                      dst_nodata=np.nan, resampling=getattr(Resampling, UPSAMPLED))
-    return up
-
-
 def _guides(fine: list[str], shape: tuple[int, int]) -> BandSet | None:
     """The guides' red, green, blue (else their first band) as stored, where the panel's pixels have
     them (a file on another grid than the output is not shown: it is warped only inside the run)."""
@@ -135,19 +135,3 @@ def _guides(fine: list[str], shape: tuple[int, int]) -> BandSet | None:
         return None
     data = np.stack([np.where(v.mask, v.data[0], np.nan) for v in views]).astype(np.float32)
     return BandSet(data, tuple(band_role(b.name) for b in picked), "the guides' stored values")
-
-
-def _table(out: Path, done) -> str:
-    """Every band's route and held-out errors as the command decided them (in the reference's stored
-    values), with the best upsampling each was measured against, as the download's tags name it."""
-    import rasterio
-    with rasterio.open(out) as o:
-        best = [o.tags(i + 1).get("bandbridge_upsampled_mae", "").partition(" ")[2].strip("()")
-                for i in range(o.count)]
-    rows = [f"| {b.name} | {b.route} | {b.heldout_mae:.4g} | {b.upsampled_mae:.4g} ({u or 'upsampled'}) | "
-            + (f"{b.transfer_mae:.4g} |" if np.isfinite(b.transfer_mae) else "not checked |")
-            for b, u in zip(done.bands, best)]
-    return ("| band | route | held-out MAE at the reference's scale | the best upsampling's | one Wald step down |\n"
-            "|---|---|---|---|---|\n" + "\n".join(rows)
-            + "\n\nErrors in the reference's stored values, held out on its own cells"
-            + (f"; the fit: {done.learner}." if done.learner else "; no band took the fit."))

@@ -43,11 +43,6 @@ def _check(guides: np.ndarray, reference: np.ndarray, ratio: int) -> None:
                               f"a reference (T, h, w) {t}; cut both to whole cells first")
 
 
-def block_repeat(x: np.ndarray, ratio: int) -> np.ndarray:
-    """``x (C, h, w)`` with each cell repeated over its ``ratio × ratio`` block (nearest)."""
-    return np.repeat(np.repeat(x, ratio, axis=1), ratio, axis=2)
-
-
 def cubic(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
     """The reference upsampled by GDAL's cubic onto the guides' grid (the guides unused)."""
     _check(guides, reference, ratio)
@@ -60,7 +55,8 @@ def consistent(fine: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarra
     block_mean(fine)`` upsampled (cubic, so no cell edge shows), plus what of the residual the
     cubic leaves in each cell, on its pixels, so that the block means equal the reference."""
     fine = fine + cubic(fine, reference - block_mean(fine, ratio)[0], ratio)
-    return (fine + block_repeat(reference - block_mean(fine, ratio)[0], ratio)).astype(np.float32)
+    rest = reference - block_mean(fine, ratio)[0]  # each cell's, repeated over its ratio × ratio block
+    return (fine + np.repeat(np.repeat(rest, ratio, axis=1), ratio, axis=2)).astype(np.float32)
 
 
 def _design(x: np.ndarray) -> np.ndarray:
@@ -122,7 +118,6 @@ def gsa(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
     """Adaptive Gram-Schmidt (GSA): the intensity the MS bands' least-squares combination with
     the pan averaged onto the coarse cells, on the upsampled MS; each band plus its gain
     cov(MS_k, I) / var(I) times the detail, the equalised pan minus the intensity."""
-    _check(guides, reference, ratio)
     pan, up = _pan_and_upsampled(guides, reference, ratio)
     alpha, *_ = np.linalg.lstsq(_design(reference), block_mean(pan[None], ratio)[0].reshape(-1), rcond=None)
     intensity = (_design(up) @ alpha).reshape(pan.shape)
@@ -135,7 +130,6 @@ def gsa(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
 def brovey(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
     """The Brovey transform: each upsampled MS band times the equalised pan over the intensity,
     the MS bands' mean."""
-    _check(guides, reference, ratio)
     pan, up = _pan_and_upsampled(guides, reference, ratio)
     intensity = up.mean(0)
     return (up * (_equalised(pan, intensity) / np.maximum(intensity, EPS))).astype(np.float32)

@@ -145,17 +145,12 @@ def thermal_case(data: Path) -> Case:
     return wald("Landsat-8 thermal ×3", folder, "thermal", scene.select(OLI), scene.select(THERMAL), 1, 3, "K")
 
 
-def pansharpening_cases(data: Path) -> Iterator[Case]:
-    """Each VHR sensor's MS bands ×4 under its pan, at the MS scale."""
-    for sensor in VHR:
-        pan, ms, r = read_pan_ms(data / "nir_vhr_pansharp" / f"{sensor}_pan.tif",
-                                 data / "nir_vhr_pansharp" / f"{sensor}_ms.tif")
-        yield wald(f"pansharpening {sensor} ×{r}", f"nir_vhr_pansharp/{sensor}_{{pan,ms}}.tif", "pansharpening",
-                   pan, ms, r, r, "DN")
-
-
 def all_cases(data: str | Path) -> Iterator[Case]:
     data = Path(data)
     yield from s2_cases(data)
     yield thermal_case(data)
-    yield from pansharpening_cases(data)
+    for sensor in VHR:  # each VHR sensor's MS bands ×4 under its pan, at the MS scale
+        pan, ms, r = read_pan_ms(data / "nir_vhr_pansharp" / f"{sensor}_pan.tif",
+                                 data / "nir_vhr_pansharp" / f"{sensor}_ms.tif")
+        yield wald(f"pansharpening {sensor} ×{r}", f"nir_vhr_pansharp/{sensor}_{{pan,ms}}.tif", "pansharpening",
+                   pan, ms, r, r, "DN")

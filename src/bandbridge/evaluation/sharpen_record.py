@@ -32,16 +32,6 @@ FILE_NAMES = {"B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir
               "B10": "B10 thermal", "B11": "B11 thermal"}
 
 
-def write_case(case: Case, folder: Path) -> tuple[Path, Path]:
-    """The case's guides and reference as float32 GeoTIFFs in ``folder``: ``(guides, reference)``."""
-    from bandbridge.evaluation.wald import write_raster
-    folder.mkdir(parents=True, exist_ok=True)
-    named = lambda names: [FILE_NAMES.get(n, n) for n in names]  # noqa: E731
-    return (write_raster(folder / "guides.tif", case.guides, case.grid, named(case.guide_names)),
-            write_raster(folder / "reference.tif", case.reference, case.grid.coarser(case.ratio),
-                         named(case.target_names)))
-
-
 def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray, dict]] | None, str]:
     """``(sharpen a case → (output, its route and why per band), what it is)``, or ``(None, why
     not)`` where the command's entry point (``inference.place.sharpen.sharpen``) cannot be imported."""
@@ -52,20 +42,20 @@ def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray,
 
     def run(case: Case) -> np.ndarray:
         import rasterio
+
+        from bandbridge.evaluation.wald import write_raster
         folder = work / case.name.replace(" ", "_").replace("×", "x")
-        guides, reference = write_case(case, folder)
+        folder.mkdir(parents=True, exist_ok=True)  # the case's guides and reference as float32 GeoTIFFs
+        named = lambda names: [FILE_NAMES.get(n, n) for n in names]  # noqa: E731
+        guides = write_raster(folder / "guides.tif", case.guides, case.grid, named(case.guide_names))
+        reference = write_raster(folder / "reference.tif", case.reference, case.grid.coarser(case.ratio),
+                                 named(case.target_names))
         res = sharpen(fine=[guides], reference=reference, output=folder / "sharpened.tif", overwrite=True)
         with warnings.catch_warnings(), rasterio.open(res.output) as src:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             out = src.read().astype(np.float32)
         return out, {"routes": [b.route for b in res.bands], "why": [b.why for b in res.bands]}
     return run, "bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif)"
-
-
-def score(case: Case, pred: np.ndarray, seconds: float) -> dict:
-    m = sharpen_metrics(torch.from_numpy(pred), torch.from_numpy(case.truth),
-                        torch.ones(case.truth.shape[1:], dtype=torch.bool), case.ratio)
-    return m | {"seconds": round(seconds, 2)}
 
 
 def run_case(case: Case, methods: dict[str, Callable], say: Callable[[str], None]) -> dict:
@@ -81,19 +71,17 @@ def run_case(case: Case, methods: dict[str, Callable], say: Callable[[str], None
             row["methods"][name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
             say(f"  {name}: failed ({row['methods'][name]['error']})")
             continue
-        row["methods"][name] = score(case, pred, time.process_time() - t0) | extra
+        secs = {"seconds": round(time.process_time() - t0, 2)}  # the method's own, not the scoring's
+        row["methods"][name] = sharpen_metrics(torch.from_numpy(pred), torch.from_numpy(case.truth), torch.ones(
+            case.truth.shape[1:], dtype=torch.bool), case.ratio) | secs | extra
     cubic = row["methods"]["cubic"]
     for name, m in row["methods"].items():
         if "rmse" in m:
             m["rmse_vs_cubic"] = [round(a / b, 4) if b > 0 else None for a, b in zip(m["rmse"], cubic["rmse"])]
-    say(line(row))
-    return row
-
-
-def line(row: dict) -> str:
     parts = [f"{n} ERGAS {m['ergas']:.3g}" + (f" SAM {m['sam_deg']:.3g}°" if "sam_deg" in m else "")
              for n, m in row["methods"].items() if "ergas" in m]
-    return f"{row['case']}: " + "; ".join(parts)
+    say(f"{row['case']}: " + "; ".join(parts))
+    return row
 
 
 def run_record(data: str | Path, work: str | Path, command: str, bandbridge: bool = True,

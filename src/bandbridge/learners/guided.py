@@ -115,13 +115,6 @@ def predict_all(learner: Learner, channels: np.ndarray, products: bool = True, r
     return np.concatenate(parts, axis=1)
 
 
-def stored_range(values: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
-    """``(lo, hi)`` of the clear values (the 0.1 and 99.9 percentiles, never equal)."""
-    v = values[valid]
-    lo, hi = (float(q) for q in np.percentile(v, (0.1, 99.9))) if v.size else (0.0, 1.0)
-    return lo, hi if hi > lo else lo + 1.0
-
-
 def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
         gap_days: int | None = None, z_c: np.ndarray | None = None, zero_stored: float = 0.0,
         pixels_out: int = 0, seed: int = 0, filled_now: Callable[[np.ndarray], None] = lambda f: None) -> GuidedFit:
@@ -136,13 +129,12 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
     upsampling onto the input can run beside the fit, which takes one core)."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
-    lo, hi = stored_range(ref, seen)
+    v = ref[seen]  # lo, hi: the clear values' 0.1 and 99.9 percentiles, never equal
+    lo, hi = (float(q) for q in np.percentile(v, (0.1, 99.9))) if v.size else (0.0, 1.0)
+    hi = hi if hi > lo else lo + 1.0
     to_model = lambda v: (LO + (HI - LO) * (v - lo) / (hi - lo)).astype(np.float32)  # noqa: E731
-    r = to_model(np.where(valid, ref, lo))
-    if valid.any() and not valid.all():  # every unseen cell starts as its nearest clear cell (the
-        # footprint's margin too, which the interpolations read), then fill() does better where it can
-        from scipy.ndimage import distance_transform_edt
-        r = r[tuple(distance_transform_edt(~valid, return_distances=False, return_indices=True))]
+    # every unseen cell starts as its nearest clear cell, then fill() does better where it can
+    r = nearest_filled(to_model(np.where(valid, ref, lo))[None], valid)[0]
     x = np.nan_to_num(x_c, nan=0.0).astype(np.float32)
     z = to_model(np.nan_to_num(z_c, nan=lo)) if z_c is not None else None
     with fit_threads():  # z calibrated for filling; the consistent route scales z itself, cell by cell
@@ -152,7 +144,9 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         filled_now(filled)
         n = int(seen.sum())
         coarse = grid.coarser(k)
-        r2, up2, frac = degrade(filled, grid, coarse)
+        r2, frac = average_onto(filled[None], np.ones(filled.shape, bool), grid, coarse)  # r↓ and each cell's cover
+        r2 = np.where(frac > 0, r2[0], np.nanmean(filled))
+        up2 = padded_up(r2, coarse, grid)  # r↓↑ (1, h, w)
         learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
         route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
         sel, tried, fit_e, up_e, corr_e = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed) \
@@ -255,14 +249,6 @@ def is_holes(need: np.ndarray, seen: np.ndarray, cover: np.ndarray | None) -> bo
     return int(unseen.sum()) < HOLE_SHARE * max(int(seen.sum()), 1)
 
 
-def degrade(r: np.ndarray, grid: Grid, coarse: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(r↓ (hc, wc), r↓↑ (1, h, w), the fraction of each coarse cell covered)``: ``r (h, w)``
-    on ``grid`` averaged onto ``coarse`` and interpolated back (:func:`padded_up`)."""
-    r2, frac = average_onto(r[None], np.ones(r.shape, bool), grid, coarse)
-    r2 = np.where(frac > 0, r2[0], np.nanmean(r))
-    return r2, padded_up(r2, coarse, grid), frac
-
-
 def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = REFERENCE_UPSAMPLING) -> np.ndarray:
     """``r2 (hc, wc)`` on ``coarse`` interpolated onto ``grid`` by ``method`` → ``(1, h, w)`` (or
     ``(C, hc, wc)`` → ``(C, h, w)``), the coarse grid padded by :data:`PAD` replicated cells first
@@ -285,7 +271,8 @@ def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid)
     if int(ok2.sum()) < CHECK_CELLS:
         return float("nan"), float("nan")
     r2 = np.where(ok2, r2[0], np.nan)
-    made = consistent(z, r2, grid, coarse)
+    zm, _ = average_onto(z[None], np.isfinite(z), grid, coarse)  # z scaled so each cell averages to r2 (NaN: left),
+    made = z * upsample_onto(ratio_field(r2, zm[0])[None], coarse, grid, "bilinear")[0]  # the ratio bilinear
     r2 = np.where(np.isfinite(r2), r2, np.nanmean(r2) if np.isfinite(r2).any() else 0.0).astype(np.float32)
     ups = [upsample_onto(r2[None], coarse, grid, m)[0] for m in UPSAMPLERS]
     return mae(made[seen], r[seen]), min(mae(u[seen], r[seen]) for u in ups)
@@ -296,20 +283,18 @@ def ratio_field(target: np.ndarray, z_mean: np.ndarray) -> np.ndarray:
     NaN where unknown): a ratio where both are above zero; a cell without one takes its nearest
     cell's (so the interpolation at the image's edge and round a cloud does not fade to 1), and 1
     where no cell has one."""
-    from scipy.ndimage import distance_transform_edt
     ok = np.isfinite(target) & np.isfinite(z_mean) & (z_mean > 1e-3) & (target > 0)
-    ratio = np.where(ok, target / np.where(ok, z_mean, 1.0), 1.0).astype(np.float32)
-    if ok.any() and not ok.all():
-        idx = distance_transform_edt(~ok, return_distances=False, return_indices=True)
-        ratio = ratio[tuple(idx)]
-    return ratio
+    return nearest_filled(np.where(ok, target / np.where(ok, z_mean, 1.0), 1.0)[None], ok)[0]
 
 
-def consistent(z: np.ndarray, target: np.ndarray, fine: Grid, coarse: Grid) -> np.ndarray:
-    """``z (H, W)`` on ``fine`` scaled so that each cell of ``coarse`` averages to ``target (h, w)``
-    (NaN: left as it is), the per-cell ratio interpolated bilinearly (no cell edges)."""
-    zm, _ = average_onto(z[None], np.isfinite(z), fine, coarse)
-    return z * upsample_onto(ratio_field(target, zm[0])[None], coarse, fine, "bilinear")[0]
+def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``r (C, h, w)`` as float32 with every cell outside ``valid`` its nearest valid cell's value (the
+    footprint's margin too, which the interpolations read)."""
+    if valid.all() or not valid.any():
+        return r.astype(np.float32)
+    from scipy.ndimage import distance_transform_edt
+    idx = distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return r[:, idx[0], idx[1]].astype(np.float32)
 
 
 def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:

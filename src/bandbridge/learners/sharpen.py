@@ -29,7 +29,7 @@ from bandbridge.data.grids import Grid
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
-from bandbridge.learners.guided import HALF, can_fit, predict_all
+from bandbridge.learners.guided import HALF, can_fit, nearest_filled, predict_all
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
@@ -308,12 +308,3 @@ def reference_low(lines: Lines, x_c: np.ndarray, r: np.ndarray, rows: int = 512)
         low[:, a:a + rows] = r[:, a:a + rows] - lines.apply(x_c[:, a:a + rows])
     return nearest_filled(low, np.isfinite(low).all(0))
 
-
-def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``r (Ct, h, w)`` with every cell outside ``valid`` its nearest valid cell's value (the
-    footprint's margin too, which the interpolations read)."""
-    if valid.all() or not valid.any():
-        return r.astype(np.float32)
-    from scipy.ndimage import distance_transform_edt
-    idx = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-    return r[:, idx[0], idx[1]].astype(np.float32)

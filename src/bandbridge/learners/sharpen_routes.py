@@ -159,16 +159,12 @@ def line_check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: fl
     lines, pred = fitted
     down = grid.coarser(step)
     r2, frac = degraded(r, grid, down)
-    routes = {m: (lambda m=m: up_all(r2, down, grid, m)) for m in UPSAMPLERS} | \
-        {REGRESSION: lambda: pred + up_all(low_pass(pred, r2, frac, grid, down), down, grid, "cubic")}
+    # the line's low-pass: the reference less the line averaged (0 where either is unknown), interpolated cubic
+    m, cov = averaged(pred, np.isfinite(pred).all(0), grid, down)
+    low = np.where((frac > 0) & (cov > 0) & np.isfinite(m), r2 - np.nan_to_num(m), 0.0).astype(np.float32)
+    routes = {u: (lambda u=u: up_all(r2, down, grid, u)) for u in UPSAMPLERS} | \
+        {REGRESSION: lambda: pred + up_all(low, down, grid, "cubic")}
     return lines, route_errors(routes, seen, r, r2, frac, grid, down), float(step)
-
-
-def low_pass(line: np.ndarray, r2: np.ndarray, frac: np.ndarray, fine: Grid, coarse: Grid) -> np.ndarray:
-    """``(Ct, hc, wc)``: the reference ``r2`` on ``coarse`` less the line ``line (Ct, h, w)`` averaged onto
-    it (0 where either is unknown): what the line's band adds, interpolated (cubic), before the correction."""
-    m, cov = averaged(line, np.isfinite(line).all(0), fine, coarse)
-    return np.where((frac > 0) & (cov > 0) & np.isfinite(m), r2 - np.nan_to_num(m), 0.0).astype(np.float32)
 
 
 def line_route(check: dict[str, float], step: float, route: str, why: str, su: Stored = Stored()
@@ -191,18 +187,13 @@ def route_errors(routes: dict, mask: np.ndarray, r: np.ndarray, r2: np.ndarray, 
     """Each route's per-band MAE ``(Ct,)`` on ``mask``'s cells, and its consistency-corrected form's
     (``route+correction``; but nearest upsampling's, consistent by construction). ``routes``: name →
     a call giving its ``(Ct, h, w)`` prediction, made one at a time (a large grid holds one)."""
-    out = {}
+    out, mae = {}, lambda p: np.abs(p[:, mask] - r[:, mask]).mean(axis=1)  # noqa: E731 - each band's on mask
     for name, make in routes.items():
         p = make()
-        out[name] = band_mae(p, r, mask)
+        out[name] = mae(p)
         if name != "nearest":
-            out[name + CORRECTED] = band_mae(p + correction(p, mask, r2, frac, grid, coarse, averaged), r, mask)
+            out[name + CORRECTED] = mae(p + correction(p, mask, r2, frac, grid, coarse, averaged))
     return out
-
-
-def band_mae(pred: np.ndarray, r: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``(Ct,)``: each band's MAE on ``mask``'s cells."""
-    return np.abs(pred[:, mask] - r[:, mask]).mean(axis=1)
 
 
 def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:

@@ -132,7 +132,17 @@ class Lattice(Warped):
         if how == "nearest":
             return np.repeat(np.take(x, np.arange(lo, hi), axis=axis), k, axis=axis)[at(axis, slice(start,
                                                                                                    start + b - a))]
-        d, w = _phases(k, how)
+        # the cells (as offsets from its own, d) a pixel at each of the k places in its cell interpolates, and
+        # their weights w (k, T), zero where a place takes fewer: bilinear the two whose centres it lies between,
+        # cubic four (Keys, a = −0.5)
+        u = (np.arange(k) + 0.5) / k - 0.5  # each place's position from its cell's centre, in cells
+        base = np.floor(u).astype(np.int64)
+        taps = np.array([0, 1]) if how == "bilinear" else np.array([-1, 0, 1, 2])
+        d = np.arange(base.min() + taps[0], base.max() + taps[-1] + 1)
+        w = np.zeros((k, len(d)), np.float32)
+        for p in range(k):
+            e = np.abs(u[p] - base[p] - taps)
+            w[p, base[p] + taps - d[0]] = 1 - e if how == "bilinear" else _keys(e)
         src = np.take(x, np.clip(np.arange(lo + d[0], hi + d[-1] + 1), 0, m - 1), axis=axis)
         out = np.empty(x.shape[:axis] + (n, k) + x.shape[axis + 1:], np.float32)
         tmp = np.empty(x.shape[:axis] + (n,) + x.shape[axis + 1:], np.float32)
@@ -187,23 +197,6 @@ class Lattice(Warped):
     def pixels_per_cell(self) -> np.ndarray:
         """``(h, w)``: how many fine pixels each cell holds (``k²`` inside, fewer at a partial edge, 0 outside)."""
         return np.outer(*(np.bincount(c, minlength=m) for c, m in zip(self.cell, (self.grid.height, self.grid.width))))
-
-
-def _phases(k: int, how: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(offsets (T,), weights (k, T))``: the cells (as offsets from its own) a fine pixel at each of
-    the ``k`` places in its cell interpolates by ``how``, and their weights (zero where a place takes
-    fewer): nearest its own; bilinear the two whose centres it lies between; cubic four (Keys, a = −0.5)."""
-    if how == "nearest":
-        return np.array([0]), np.ones((k, 1), np.float32)
-    u = (np.arange(k) + 0.5) / k - 0.5  # each place's position from its cell's centre, in cells
-    base = np.floor(u).astype(np.int64)
-    taps = np.array([0, 1]) if how == "bilinear" else np.array([-1, 0, 1, 2])
-    d = np.arange(base.min() + taps[0], base.max() + taps[-1] + 1)
-    w = np.zeros((k, len(d)), np.float32)
-    for p in range(k):
-        x = np.abs(u[p] - base[p] - taps)
-        w[p, base[p] + taps - d[0]] = 1 - x if how == "bilinear" else _keys(x)
-    return d, w
 
 
 def _keys(x: np.ndarray) -> np.ndarray:

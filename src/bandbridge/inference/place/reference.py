@@ -88,17 +88,6 @@ def reference_options(source: str | None, mask: str | None = None, date: str | N
     return ReferenceOptions(source=source, mask=mask, date=date, band=band) if source else None
 
 
-def check_reference_flags(opts, cluster: bool, stac: bool) -> None:
-    """Flags that cannot go with ``--reference``, each refused in one line."""
-    for bad, flag, why in ((stac, "--stac", "the output's tags say where the band came from"),
-                           (opts.confidence, "--confidence", "the held-out error at the reference's scale is "
-                                                             "in the output's tags (bandbridge_heldout_mae)"),
-                           (opts.dtype != "auto", f"--dtype {opts.dtype}", "the output takes the reference's "
-                                                                           "type and units")):
-        if bad:
-            raise BandbridgeError(f"{flag} with --reference: {why}; drop {flag.split()[0]}")
-
-
 def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = lambda s: None,
                    searched: dict | None = None, fine: Grid | None = None) -> Plan:
     """Open the reference for ``job``'s input (every refusal before any work) and state the plan;
@@ -131,8 +120,15 @@ def plan_reference(job, ropts: ReferenceOptions, say: Callable[[str], None] = la
         raise BandbridgeError(f"--output {job.dst}: a picture holds 8-bit values and the output takes the reference's "
                               f"type, {ref.dtype}; name the output {job.dst.with_suffix('.tif').name} for a GeoTIFF")
     plan = Plan(ref, role, fine, gap, (str(mine or "unknown"), str(theirs or "unknown")))
-    if job.opts.indices:
-        _check_units(job, ref)
+    if job.opts.indices:  # an index needs the input's bands and the reference's in one kind of units
+        fam = FAMILY.get(job.reading.scaling, "")
+        phys = ref.values[0][ref.valid] * ref.scale + ref.offset
+        reflectance = phys.size > 0 and float(np.percentile(phys, 99)) <= 2.0  # reflectance never tops 2
+        if (fam == "reflectance") != reflectance:
+            raise BandbridgeError(
+                f"--index with --reference: the input holds {fam or job.reading.scaling} and the reference "
+                f"{'reflectance' if reflectance else 'stored numbers (DN)'}; an index of the two would mix units. "
+                "Drop --index and compute it from bands of one kind")
     cover = ref.clear_share  # of the cells the input touches: the window's margin past it is no cloud
     if cover < LOW_OVERLAP:
         say(f"warning: {job.src.name}: only {100 * cover:.0f} % of the reference's pixels over the input are clear; "
@@ -162,19 +158,6 @@ def _tags(p: Path) -> dict:
             return s.tags()
     except Exception:  # noqa: BLE001 - a band folder or .npy: no tags; its name may still hold a date
         return {}
-
-
-def _check_units(job, ref: Reference) -> None:
-    """Indices need the input's bands and the reference's in one kind of units."""
-    fam = FAMILY.get(job.reading.scaling, "")
-    phys = ref.values[0][ref.valid] * ref.scale + ref.offset
-    reflectance = phys.size > 0 and float(np.percentile(phys, 99)) <= 2.0  # reflectance never tops 2
-    if (fam == "reflectance") != reflectance:
-        raise BandbridgeError(
-            f"--index with --reference: the input holds {fam or job.reading.scaling} and the reference "
-            f"{'reflectance' if reflectance else 'stored numbers (DN)'}; an index of the two would mix units. "
-            "Drop --index and compute it from bands of one kind")
-
 
 
 @dataclass(frozen=True)
@@ -238,36 +221,18 @@ class RefPlan:
                   for line in self.model.lines(self.more)), *self.block.lines()]
 
 
-def _memory(resident: float, fits: list[Plan], bands: int, tile: int) -> Memory:
-    """The run's memory: each fit's arrays at the reference's scale held to the end (the input's
-    bands averaged, their cover, the reference, its mask and fill: float32 a cell), then the fit's
-    features of every clear cell, the engine's of one tile, and the finish's strip buffers."""
-    from bandbridge.inference.core.outputs import ROWS
-    from bandbridge.learners.guided import features
-    f = features(np.zeros((bands, 4, 4), np.float32)).shape[0] + 1  # a cell's features, the reference's with them
-    cells = [p.ref.grid.height * p.ref.grid.width for p in fits] or [0]
-    return Memory(resident, 4.0 * (bands + 4) * sum(cells), {
-        "the fit": 8.0 * f * max(cells), "the engine": 4.0 * f * tile * tile,
-        "the finish": 4.0 * (bands + 4) * ROWS * max((p.fine.width for p in fits), default=0)})
-
-
-def _reads(ropts: ReferenceOptions) -> list[str]:
-    """The files the reference and its mask name (never an output), each checked to be one."""
-    from bandbridge.fileio import check_regular
-    reads = [r for r in (ropts.source, ropts.mask) if r and not is_search(r) and not str(r).startswith("/vsi")]
-    for r, flag, folder_ok, what in ((ropts.source, "--reference", True, "reference raster"),
-                                     (ropts.mask, "--reference-mask", False, "SCL or QA_PIXEL raster")):
-        if r in reads:  # what the flag must be, said before the output is checked against it
-            check_regular(r, flag, folder_ok, what)
-    return reads
-
-
 def _model_plan(r: Request, engine: Engine):
     """The inputs planned as plain predict plans them; the input and the reference given the other
     way round said so."""
     from bandbridge.errors import BandChoiceError
+    from bandbridge.fileio import check_regular
     from bandbridge.inference.jobs.plan import make_plan
-    reads = _reads(r.reference)
+    ropts = r.reference  # the files the reference and its mask name (never an output), each checked to be one
+    reads = [f for f in (ropts.source, ropts.mask) if f and not is_search(f) and not str(f).startswith("/vsi")]
+    for f, flag, folder_ok, what in ((ropts.source, "--reference", True, "reference raster"),
+                                     (ropts.mask, "--reference-mask", False, "SCL or QA_PIXEL raster")):
+        if f in reads:  # what the flag must be, said before the output is checked against it
+            check_regular(f, flag, folder_ok, what)
     try:
         return make_plan(r.inputs, r.model, r.output, r.opts, r.ov, r.overwrite, engine.backend, engine.precision,
                          engine.threads, engine.cluster, reads)
@@ -298,8 +263,10 @@ class ReferenceKind:
     name = "reference"
 
     def plan(self, request: Request, engine: Engine, say: Callable[[str], None]) -> RefPlan:
+        from bandbridge.inference.core.outputs import ROWS
         from bandbridge.inference.place import engine as eng
         from bandbridge.inference.place.reference_scene import scenes
+        from bandbridge.learners.guided import features
         model = _model_plan(request, engine)
         jobs, ropts, searched = model.jobs, request.reference, {}
         refs = [plan_reference(job, ropts, say, searched) for job in jobs]
@@ -309,10 +276,17 @@ class ReferenceKind:
         fits = [p for _, p, _ in plan.units()]
         tile = max((eng.tile_for(p.fine.height, p.fine.width) for p in fits), default=eng.tile_for(0, 0))
         routes = dict.fromkeys(p.route() for p in fits)
+        bands = max((len(j.opts.read.bands) for j in jobs), default=0)
+        f = features(np.zeros((bands, 4, 4), np.float32)).shape[0] + 1  # a cell's features, the reference's with them
+        cells = [p.ref.grid.height * p.ref.grid.width for p in fits] or [0]
+        # each fit's arrays at the reference's scale held to the end (the input's bands averaged, their cover, the
+        # reference, its mask and fill: float32 a cell), then the fit's features of every clear cell, the engine's
+        # of one tile, and the finish's strip buffers
+        memory = Memory(model.resident or 0.0, 4.0 * (bands + 4) * sum(cells), {
+            "the fit": 8.0 * f * max(cells), "the engine": 4.0 * f * tile * tile,
+            "the finish": 4.0 * (bands + 4) * ROWS * max((p.fine.width for p in fits), default=0)})
         plan.block = Block("; ".join(routes) or "no input", eng.decide(max((p.fine.height * p.fine.width
-                           for p in fits), default=0), engine), tile, eng.where(engine),
-                           _memory(model.resident or 0.0, fits, max((len(j.opts.read.bands) for j in jobs),
-                                                                    default=0), tile))
+                           for p in fits), default=0), engine), tile, eng.where(engine), memory)
         return plan
 
     def fit(self, plan: RefPlan, work: Path, serve, say: Callable[[str], None], add) -> Fits:
@@ -383,7 +357,13 @@ def predict_with_reference(inputs: list[str], model: str, output: str, opts, ov,
     from bandbridge.inference.place.engine import summary_path
     c = engine.cluster
     check_cluster_flags(c.workers, c.scheduler, c.retries, c.strips, c.summary, opts.confidence)
-    check_reference_flags(opts, c.used, stac)
+    for bad, flag, why in ((stac, "--stac", "the output's tags say where the band came from"),
+                           (opts.confidence, "--confidence", "the held-out error at the reference's scale is "
+                                                             "in the output's tags (bandbridge_heldout_mae)"),
+                           (opts.dtype != "auto", f"--dtype {opts.dtype}", "the output takes the reference's "
+                                                                           "type and units")):
+        if bad:  # a flag that cannot go with --reference, refused in one line
+            raise BandbridgeError(f"{flag} with --reference: {why}; drop {flag.split()[0]}")
     t0 = time.perf_counter()
     plan = KIND.plan(Request(inputs, model, output, opts, ov, reference, overwrite), engine, say)
     with (nullcontext(None) if plan_only else (bar or no_bar)()) as add:

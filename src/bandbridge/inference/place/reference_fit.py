@@ -50,13 +50,20 @@ class Fitted:
 def coarse_inputs(job, grid: Grid, fine: Grid) -> tuple[np.ndarray, np.ndarray]:
     """``(x↓ (C, h, w) model values, cover (h, w))``: the input's bands area-averaged onto ``grid``
     and the share of each cell its valid pixels cover, read by strips."""
+    return Warped(fine, grid).means(input_rows(job, fine.width))
+
+
+def input_rows(job, width: int):
+    """``rows(a, b)``: rows ``[a, b)`` of the input's bands the model reads ``(C, b − a, width)`` (model
+    values) and where they are valid, and the scaling they were read by."""
     read = job.opts.read
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
 
     def rows(a: int, b: int):
-        r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, fine.width), sensor=read.sensor)
+        r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, width), sensor=read.sensor)
         return r.data, r.mask
-    return Warped(fine, grid).means(rows)
+    rows.scaling = scaling
+    return rows
 
 
 def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
@@ -124,15 +131,6 @@ def shift_gains(before, after):
     return (after < before) & (after <= (1 - SHIFT_GAIN) * before)
 
 
-def needs_zero_shot(ref, cover: np.ndarray) -> bool:
-    """Whether the model's zero-shot output must run: too few clear cells to fit on
-    (``guided.can_fit``: the consistent route), or more than a few holes the input covers that the
-    reference cannot see (filled by it where it holds out better than a fit from the input alone)."""
-    from bandbridge.learners.guided import can_fit, is_holes
-    seen = ref.valid & (cover >= MIN_COVER)
-    return not can_fit(int(seen.sum()), ref.k) or not is_holes(~ref.valid & (cover > 0), seen, cover)
-
-
 def zero_job(job, model, work: Path):
     """The engine's job for the model's own output of ``job`` (its target's model values, float32, a
     work file): on the backend and tiles ``model`` (``jobs/plan.PredictPlan``: as plain predict
@@ -143,14 +141,6 @@ def zero_job(job, model, work: Path):
                                creation=FAST, replace=True, tile=tile)
     return dataclasses.replace(job, dst=work / "zero_shot.tif", opts=opts, layout=None,
                                note=f"{job.src.name}, the model's own output")
-
-
-def zero_units(spec, ref) -> tuple[float, float]:
-    """``(a, b)``: the model's output in its model values ``m`` is ``a·m + b`` in the reference's
-    stored units, through both physical units (a model of DN against a reference of reflectance is
-    calibrated afterwards at the reference's scale, ``guided.calibrate``)."""
-    pscale, poffset, _ = get_scaling(spec.target.scaling, spec.target.vmin, spec.target.vmax).physical
-    return pscale / ref.scale, (poffset - ref.offset) / ref.scale
 
 
 @dataclass
@@ -173,7 +163,11 @@ def measure(job, plan, model, work: Path) -> Measured:
     t0 = time.perf_counter()
     xc, cover = coarse_inputs(job, plan.ref.grid, plan.fine)
     shift, why, xc, cover = register(job, plan.ref, xc, cover, plan.fine)
-    zero = zero_job(job, model, work) if needs_zero_shot(plan.ref, cover) else None
+    from bandbridge.learners.guided import can_fit, is_holes
+    seen = plan.ref.valid & (cover >= MIN_COVER)  # the model's own output where the consistent route (too few
+    # cells to fit on) or more than a few holes the input covers and the reference cannot see may need it
+    needs = not can_fit(int(seen.sum()), plan.ref.k) or not is_holes(~plan.ref.valid & (cover > 0), seen, cover)
+    zero = zero_job(job, model, work) if needs else None
     return Measured(xc, cover, shift, why, zero, time.perf_counter() - t0)
 
 
@@ -185,7 +179,11 @@ def prepare(job, plan, m: Measured, work: Path, tile: int) -> Fitted:
     from bandbridge.learners import guided
     t0 = time.perf_counter()
     ref, fine = plan.ref, plan.fine
-    zero, z_c, units = (m.zero.dst if m.zero else None), None, zero_units(job.spec, ref)
+    # the model's output in its model values m is a·m + b in the reference's stored units, through both physical
+    # units (a model of DN against a reference of reflectance is calibrated at the reference's scale after)
+    t = job.spec.target
+    pscale, poffset, _ = get_scaling(t.scaling, t.vmin, t.vmax).physical
+    zero, z_c, units = (m.zero.dst if m.zero else None), None, (pscale / ref.scale, (poffset - ref.offset) / ref.scale)
     if zero is not None:
         z_c = Warped(fine, ref.grid).averaged(zero) * units[0] + units[1]
     with ThreadPoolExecutor(1) as side:  # the upsampled reference written beside the fit (one core)
@@ -214,12 +212,16 @@ def save_fit(job, plan, g, work: Path, up: Path, tile: int):
     module.learner.load_state_dict(g.learner.module(n + 1, 1).state_dict())
     reading = InputReading(bands=list(range(n + 1)), names=names, scaling=read.scaling, vmin=read.vmin, vmax=read.vmax)
     at = [g.to_stored(np.float32(v)) * ref.scale + ref.offset for v in (0.0, 1.0)]
+    stored = lambda e: g.stored_error(e) if np.isfinite(e) else None  # noqa: E731
     spec = bundle.save(work / "fit", module, f"{job.spec.name}-reference-fit",
                        {"bands": reading.bands, "scaling": read.scaling, "vmin": read.vmin, "vmax": read.vmax,
                         "band_names": names},
                        {"bands": [plan.role], "scaling": "minmax", "vmin": float(at[0]), "vmax": float(at[1])},
                        {"name": "reference", "args": {"half": HALF}, "learner": learner},
-                       ("reference_fit", fit_record(plan, g)))
+                       ("reference_fit", {"reference": Path(ref.path).name, "k": round(float(ref.k), 3),
+                                          "route": g.route, "learner": g.chosen, "cells": g.cells,
+                                          "stored_range": [g.lo, g.hi], "heldout_mae_stored": stored(held_out(g)),
+                                          "upsampled_mae_stored": stored(g.upsampled_mae)}))
     return engine.job(spec, stacked(job, up, work / "stacked.vrt"), work / "first.tif",
                       (plan.fine.height, plan.fine.width), tile, f"{job.src.name}, the fit", read=reading)
 
@@ -228,14 +230,6 @@ def held_out(g) -> float:
     """The held-out error (model values) of what is written: the fit's, or with the consistency
     correction where the check applied it. The one figure the line, the tags and ``model.yaml`` give."""
     return min(g.fit_mae, g.corrected_mae) if g.correct else g.fit_mae
-
-
-def fit_record(plan, g) -> dict:
-    """What ``model.yaml`` keeps of the fit: the reference, the route, the held-out errors."""
-    return {"reference": Path(plan.ref.path).name, "k": round(float(plan.ref.k), 3), "route": g.route,
-            "learner": g.chosen, "cells": g.cells, "stored_range": [g.lo, g.hi],
-            "heldout_mae_stored": None if not np.isfinite(held_out(g)) else g.stored_error(held_out(g)),
-            "upsampled_mae_stored": None if not np.isfinite(g.upsampled_mae) else g.stored_error(g.upsampled_mae)}
 
 
 def upsampled_reference(job, plan, filled: np.ndarray, grid: Grid, out: Path) -> Path:
@@ -274,13 +268,13 @@ def copied(job, out: Path) -> Path:
     """The input's bands the model reads, as stored (``scaling.decode`` of what was read), in a
     float32 GeoTIFF; invalid pixels NaN."""
     read = job.opts.read
-    scaling = get_scaling(read.scaling, read.vmin, read.vmax)
     info = raster_info(job.src, read.names, read.sensor, read.bands)
+    rows = input_rows(job, info.width)
 
     def part(a: int, b: int) -> list[np.ndarray]:
-        r = read_raster(job.src, scaling, read.bands, window=(a, 0, b - a, info.width), sensor=read.sensor)
-        v = scaling.decode(r.data)
-        v[:, ~r.mask] = np.nan
+        data, mask = rows(a, b)
+        v = rows.scaling.decode(data)
+        v[:, ~mask] = np.nan
         return [v]
     return write_rows(out, output_profile(info.crs, info.transform, info.height, info.width, len(read.bands), "float32",
                                           1, FAST), part)

@@ -225,13 +225,11 @@ class Sharpen:
             clock.mark("the engine")
         finish(plan, s, fitted.jobs[0].dst if fitted.jobs else None, coarse=fitted.coarse)
         clock.mark("the output")
-        out = SharpenResult(plan.output, learner=s.chosen if s.fitted else "")
-        for b in s.bands:
-            out.bands.append(BandResult(b.name, b.route, b.stored(), b.stored(best_upsampling(b)),
-                                        b.stored(scale="transfer"), b.why))
         say(f"written: {plan.output}")
         say(f"time: {clock}")
-        return out
+        return SharpenResult(plan.output, [BandResult(b.name, b.route, b.stored(), b.stored(best_upsampling(b)),
+                                                      b.stored(scale="transfer"), b.why) for b in s.bands],
+                             s.chosen if s.fitted else "")
 
 
 KIND = Sharpen()
@@ -289,21 +287,6 @@ def save_fit(s, plan: SharpenPlan, folder: Path):
                  "learner": learner_value(s.learner.generator())}, ("fill_fit", record))
 
 
-def check_guides(x_c: np.ndarray, cover: np.ndarray, g: Guides) -> None:
-    """Refuse a guide band of one value over the reference (it guides nothing), naming it."""
-    ok = cover > 0
-    for i, name in enumerate(g.names):
-        v = x_c[i][ok & np.isfinite(x_c[i])]
-        if v.size and np.ptp(v) == 0:
-            raise BandbridgeError(f"FINE {g.bands[i].path}: its band {name} is one value ({v[0]:.6g}) everywhere over "
-                                  "the reference: it guides nothing; leave it out with --guides")
-        if not v.size:
-            raise BandbridgeError(f"FINE {g.bands[i].path}: its band {name} has no valid pixel over the reference; "
-                                  "give guides of the same place")
-
-
-
-
 def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
     """``(the decision, the guides' units, (their cell means, cover))``: the guides averaged onto the
     reference's grid (again where its registration moved it), the routes of every target decided
@@ -316,7 +299,14 @@ def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
     g, t = plan.guides, plan.targets
     # x↓ (G, h, w) stored values and each cell's cover, by sums over each cell's pixels where the grids share a lattice
     x_c, cover = Lattice.of(g.fine, t.grid).means(g.read)
-    check_guides(x_c, cover, g)
+    for i, name in enumerate(g.names):  # a guide band of one value over the reference guides nothing
+        v = x_c[i][(cover > 0) & np.isfinite(x_c[i])]
+        if v.size and np.ptp(v) == 0:
+            raise BandbridgeError(f"FINE {g.bands[i].path}: its band {name} is one value ({v[0]:.6g}) everywhere over "
+                                  "the reference: it guides nothing; leave it out with --guides")
+        if not v.size:
+            raise BandbridgeError(f"FINE {g.bands[i].path}: its band {name} has no valid pixel over the reference; "
+                                  "give guides of the same place")
     clock.mark("reading")
     units = stored_units(t)  # every number on a line in these
     dy, dx, plan.registered = registered(g, t, x_c, cover, plan.shift, units)

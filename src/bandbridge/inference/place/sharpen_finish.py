@@ -142,15 +142,6 @@ def best_upsampling(band) -> str:
     return min((m for m in band.heldout if m.startswith(UPSAMPLERS)), key=band.heldout.get)
 
 
-def negative(values: np.ndarray, valid: np.ndarray, scale: float, offset: float) -> bool:
-    """Whether a band holds a negative physical value (dB, °C: then it is not clipped at 0) among its
-    ``valid`` stored ``values``: its extremes' (no float64 copy of the band's clear cells)."""
-    if not valid.any():
-        return False
-    lo, hi = (f(values, where=valid, initial=i) for f, i in ((np.min, np.inf), (np.max, -np.inf)))
-    return min(float(lo) * scale + offset, float(hi) * scale + offset) < 0
-
-
 def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a
     band took the fit): one band per target in the reference's type, scale and offset. ``coarse``:
@@ -160,7 +151,10 @@ def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndar
     from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
     rows = Rows(plan, s, first, coarse)
-    signed = [negative(v, t.valid, sc, of) for v, sc, of in zip(t.values, t.scales, t.offsets)]
+    ends = [(float(np.min(v, where=t.valid, initial=np.inf)), float(np.max(v, where=t.valid, initial=-np.inf)))
+            for v in t.values]  # each band's extremes (no float64 copy of its clear cells)
+    signed = [bool(t.valid.any()) and min(a * sc + of, b * sc + of) < 0  # a negative physical value (dB, °C):
+              for (a, b), sc, of in zip(ends, t.scales, t.offsets)]  # then it is not clipped at 0
     lo, hi = band_bounds(t.values, t.valid, t.k, t.dtype, t.scales, t.offsets, signed, t.bits)  # predict's rule
     unit = stored_units(t)
     nodata = nodata_of(t.dtype, t.nodata)

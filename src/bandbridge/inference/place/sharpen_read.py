@@ -13,7 +13,6 @@ band of one value, a pan on a grid not aligned with its MS, a run planned past t
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -295,7 +294,7 @@ def target_grid(path: str, bands: list, fine: Grid, whole: Grid) -> tuple[Grid, 
     """The reference's grid over ``fine``'s footprint (one cell of margin), its window ``(row, col, h, w)`` on
     ``whole`` (its own grid of cells) and ``k``, by ``data/reference.py``, whose refusals hold (no overlap, not
     coarser by ``policy.MIN_K``, swapped), a product's bands as fine as the guides and :func:`check_aligned`'s."""
-    with named_as(path):  # a URL's refusals name it as given
+    try:
         p = Path(path)
         win = reference_window(whole, fine, p)
         grid = Grid(whole.crs, whole.transform @ Affine.translation(win[1], win[0]), win[2], win[3])
@@ -310,6 +309,10 @@ def target_grid(path: str, bands: list, fine: Grid, whole: Grid) -> tuple[Grid, 
                 "Landsat thermal band is read 3 × 3 only on the 30 m OLI grid); name coarser bands with --bands, or give "
                 "a coarser raster of them as --reference") from None
         check_aligned(grid, fine, k, path)
+    except BandbridgeError as e:  # a URL's refusals name it as given: ``Path`` folds its ``//`` (``http:/…``)
+        if str(Path(path)) == path:
+            raise
+        raise BandbridgeError(str(e).replace(str(Path(path)), path)) from None
     return grid, win, k
 
 
@@ -332,17 +335,6 @@ def check_memory(plan) -> None:
                f"({t.grid.height}×{t.grid.width} cells) is planned at {need / 1e9:.3g} GB peak and this machine has "
                f"{free / 1e9:.3g} GB available now", "sharpen a part at a time (gdal_translate -srcwin on FINE), fewer "
                "bands (--bands), or free memory")
-
-
-@contextmanager
-def named_as(path: str):
-    """Refusals made inside name ``path`` as it was given: ``Path`` folds a URL's ``//`` (``http:/…``)."""
-    try:
-        yield
-    except BandbridgeError as e:
-        if str(Path(path)) == path:
-            raise
-        raise BandbridgeError(str(e).replace(str(Path(path)), path)) from None
 
 
 def read_window(s, bands: list[Band], win: tuple[int, int, int, int], cell: int, physical: bool, out: np.ndarray,

@@ -22,38 +22,18 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from affine import Affine
 
 from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen import KIND, SharpenPlan, SharpenResult, plan_sharpen, sharpen
-from bandbridge.inference.place.sharpen_read import (Band, Guides, bands_of, coarser_by, default_targets, grid_of,
+from bandbridge.inference.place.sharpen_read import (Guides, bands_of, coarser_by, default_targets, grid_of,
                                                     open_guides, pick, product_of)
 from bandbridge.policy import MERGE_PX_BYTES, MERGE_ROWS
 
 
-
-
-def band_grid(band: Band) -> Grid:
-    """The grid a target band is read on: its file's, coarsened by its ``cell`` (Landsat TIRS's 3 × 3)."""
-    from affine import Affine
-    g = grid_of(band.path)
-    return Grid(g.crs, g.transform @ Affine.scale(band.cell), g.height // band.cell, g.width // band.cell)
-
-
-def all_targets(path: str, bands: list[Band], g: Guides) -> list[Band]:
-    """The targets of ``path`` where ``--bands`` names none: a Sentinel-2 product's every band coarser
-    than the guides by ``policy.MIN_K`` at least (its 20 m and 60 m sets for 10 m guides); else
-    ``sharpen_read.default_targets`` (a Landsat folder's thermal bands, every band of others). A band
-    that is one of the guides (``--guides B02,B03,B04,B08,B8A``) is left out: it would guide itself."""
-    guiding = {(Path(b.path).resolve(), b.index) for b in g.bands}
-    bands = [b for b in bands if (Path(b.path).resolve(), b.index) not in guiding] or bands
-    if product_of(path) == "sentinel2" and g.fine.crs is not None:
-        coarse = [b for b in bands if coarser_by(b, g.fine) is not None]
-        if coarse:
-            return coarse
-    return default_targets(path, bands, g.fine)
 
 
 def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[list[str], list[list[str]]]:
@@ -61,11 +41,20 @@ def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[li
     where given) and grouped by the grid they lie on, the finest grid first, each set in that order.
     Refuses a ``--bands`` name no band has."""
     found = bands_of(reference, "--reference")
-    chosen = pick(found, wanted, "--bands", "reference's bands") if wanted else all_targets(reference, found, g)
+    if wanted:
+        chosen = pick(found, wanted, "--bands", "reference's bands")
+    else:  # a Sentinel-2 product's every band coarser than the guides by policy.MIN_K (its 20 m and 60 m sets for
+        # 10 m guides), else sharpen_read.default_targets; a band that is one of the guides would guide itself
+        guiding = {(Path(b.path).resolve(), b.index) for b in g.bands}
+        bands = [b for b in found if (Path(b.path).resolve(), b.index) not in guiding] or found
+        s2 = product_of(reference) == "sentinel2" and g.fine.crs is not None
+        coarse = [b for b in bands if s2 and coarser_by(b, g.fine) is not None]
+        chosen = coarse or default_targets(reference, bands, g.fine)
     groups: dict[tuple, list[str]] = {}
     area: dict[tuple, float] = {}
-    for b in chosen:
-        grid = band_grid(b)
+    for b in chosen:  # the grid a band is read on: its file's, coarsened by its cell (Landsat TIRS's 3 × 3)
+        g0 = grid_of(b.path)
+        grid = Grid(g0.crs, g0.transform @ Affine.scale(b.cell), g0.height // b.cell, g0.width // b.cell)
         key = (str(grid.crs), tuple(grid.transform)[:6], grid.height, grid.width)
         groups.setdefault(key, []).append(b.name)
         area[key] = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
@@ -147,19 +136,13 @@ def set_engine(engine: Engine, dst: Path, i: int) -> Engine:
 
 
 def set_line(i: int, n: int, plan: SharpenPlan) -> str:
-    """One set in words: its bands, its grid and its ``k``."""
+    """One set in words: its bands, its grid (its pixel side in its CRS's units, ``20 m``; plain pixels without
+    one) and its ``k``."""
     t = plan.targets
+    unit = "px" if t.grid.crs is None else getattr(t.grid.crs, "linear_units", "") or ""
+    unit = "m" if unit.lower() in ("metre", "meter", "m") else unit or "CRS units"
     return (f"set {i + 1} of {n}: {', '.join(t.names)} on a {t.grid.height}×{t.grid.width} grid of "
-            f"{pixel_words(t.grid)} pixels, k = {t.k:.2f} (Wald's protocol ×{t.k:.2g} for these bands)")
-
-
-def pixel_words(g: Grid) -> str:
-    """A grid's pixel side in its CRS's units (``20 m``), or in plain pixels where it has no CRS."""
-    side = abs(g.transform.a)
-    if g.crs is None:
-        return f"{side:g} px"
-    unit = getattr(g.crs, "linear_units", "") or ""
-    return f"{side:g} m" if unit.lower() in ("metre", "meter", "m") else f"{side:g} {unit or 'CRS units'}"
+            f"{abs(t.grid.transform.a):g} {unit} pixels, k = {t.k:.2f} (Wald's protocol ×{t.k:.2g} for these bands)")
 
 
 def say_set(lines: list[str], label: str, say: Callable[[str], None]) -> None:
