@@ -2,6 +2,8 @@
 the refit on every pixel, a tree learner through bundle, predict and both exports, and the runs
 that anchor on the core's choice or keep it. The contract every kind keeps: test_contract.py."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -11,13 +13,39 @@ from conftest import SAMPLE
 
 from bandbridge.learners.blend import Blend
 from bandbridge.learners.constant import Constant
-from bandbridge.learners.folds import gather, min_gap, spatial_folds
+from bandbridge.learners.folds import Fold, Pixels, gather, spatial_folds
 from bandbridge.learners.gbm import GBM, float32_thresholds
 from bandbridge.learners.linear import Linear
 from bandbridge.learners.mlp import MLP
 from bandbridge.learners.ridge import Ridge, ridge
 from bandbridge.learners.select import NOISE_FOLDS, cheaper_within_noise, choose, within_noise
 from bandbridge.policy import WITHIN
+
+
+def min_gap(px: Pixels, fold: Fold) -> int:
+    """The smallest distance (px, along the fold axis, within one image) between a training
+    and a held-out pixel of ``fold``; a large number when they share no image."""
+    gap = 1 << 30
+    for i in np.intersect1d(px.image[fold.train], px.image[fold.test]):
+        a = np.sort(px.pos[fold.train][px.image[fold.train] == i])
+        b = px.pos[fold.test][px.image[fold.test] == i]
+        j = np.clip(np.searchsorted(a, b), 1, len(a) - 1) if len(a) > 1 else np.zeros(len(b), int)
+        d = np.minimum(np.abs(a[j] - b), np.abs(a[np.maximum(j - 1, 0)] - b))
+        gap = min(gap, int(d.min()))
+    return gap
+
+
+def max_graph_gap(path: Path, net, in_channels: int, side: int = 96, seed: int = 0,
+                  width: int | None = None) -> float:
+    """The largest |ONNX − torch| of the graph at ``path`` on a random image (model values)."""
+    import onnxruntime as ort
+    x = torch.from_numpy(np.random.default_rng(seed).random((1, in_channels, side, width or side + 8),
+                                                            dtype=np.float32))
+    with torch.inference_mode():
+        ref = net(x).numpy()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return float(np.abs(sess.run(["output"], {"input": x.numpy()})[0] - ref).max())
+
 
 NAIP = SAMPLE / "nir_naip_opengeos"
 DATES = sorted(NAIP.glob("*.tif"))
@@ -137,7 +165,6 @@ def test_a_tree_learner_survives_bundle_predict_and_onnx_export(run_cli, tmp_pat
     with onnxruntime → `export --qgis`: the same NIR; OpenVINO refused in one line."""
     from conftest import learner_bundle
     from bandbridge.bundle import load_bundle
-    from bandbridge.inference.runtime.compose import max_graph_gap
     from bandbridge.spec import read_spec
     x, y, m = naip(DATES[-1], slice(0, 128))
     px, _ = gather([(x, y, m)], ["one"], max_pixels=20_000)

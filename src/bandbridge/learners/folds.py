@@ -133,16 +133,3 @@ def too_small(px: Pixels, k: int = FOLDS, buffer: int = max(WINDOWS)) -> Bandbri
         f"{len(px):,} pixel(s) of images at most {longest} px on their longer side are too small to hold "
         f"any out: spatial folds need a longer side above {need} px (a held-out block of 1/{k} and a "
         f"{buffer} px buffer) or two or more images; give larger images or more of them")
-
-
-def min_gap(px: Pixels, fold: Fold) -> int:
-    """The smallest distance (px, along the fold axis, within one image) between a training
-    and a held-out pixel of ``fold``; a large number when they share no image."""
-    gap = 1 << 30
-    for i in np.intersect1d(px.image[fold.train], px.image[fold.test]):
-        a = np.sort(px.pos[fold.train][px.image[fold.train] == i])
-        b = px.pos[fold.test][px.image[fold.test] == i]
-        j = np.clip(np.searchsorted(a, b), 1, len(a) - 1) if len(a) > 1 else np.zeros(len(b), int)
-        d = np.minimum(np.abs(a[j] - b), np.abs(a[np.maximum(j - 1, 0)] - b))
-        gap = min(gap, int(d.min()))
-    return gap

@@ -33,10 +33,6 @@ class Kind(Protocol):
     def finish(self, plan, fitted, rows: list[dict], say: Callable[[str], None], add): ...
 
 
-def no_bar(what: str, total: int) -> Callable[..., None]:
-    return lambda k=1: None
-
-
 def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], None] = lambda s: None,
         plan_only: bool = False, add=None, plan=None):
     """``kind`` on ``request``: planned (``plan``: one made already), said, fitted, served and
@@ -48,7 +44,7 @@ def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], Non
         say(line)
     if plan_only:
         return None
-    add = add or no_bar
+    add = add or (lambda what, total: lambda k=1: None)  # no progress bars
     summary = eng.summary_path(plan.output, engine)
     with eng.work_folder(plan.output, engine, kind.name) as work:
         serve = lambda jobs, backend=None: eng.serve(  # noqa: E731 - the engine as the kind's fit sees it

@@ -157,15 +157,3 @@ def agree(got: np.ndarray, ref: np.ndarray, net, what: str) -> None:
     if bad > flips:
         raise BandbridgeError(f"{what} differs from torch by {float(d.max()):.2e} on {bad:.2%} of "
                               f"pixels (> 1e-4{f' on more than {flips:.1%}' if flips else ''})")
-
-
-def max_graph_gap(path: Path, net, in_channels: int, side: int = 96, seed: int = 0,
-                  width: int | None = None) -> float:
-    """The largest |ONNX − torch| of the graph at ``path`` on a random image (model values)."""
-    import onnxruntime as ort
-    x = torch.from_numpy(np.random.default_rng(seed).random((1, in_channels, side, width or side + 8),
-                                                            dtype=np.float32))
-    with torch.inference_mode():
-        ref = net(x).numpy()
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return float(np.abs(sess.run(["output"], {"input": x.numpy()})[0] - ref).max())
