@@ -66,7 +66,8 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
         rr, cc = (x[::k] for x in np.nonzero(valid[a:b] & ~cloudy[a:b]))
         kept.append(y[:, rr, cc])
         rc.append((rr + a, cc))
-        spare.append(y[:, valid[a:b]][:, ::8 * k])  # the valid values, sparser: the units where none stays clear
+        spare.append(y[:, valid[a:b]][:, ::8 * k].copy())  # the valid values, sparser: the units where none stays
+        # clear; a copy: a strided view holds its whole masked copy of the strip, every strip's to the scan's end
         for i in (i for i, v in enumerate(s) if v is not None):
             sars[i].append(s[i])
     if not valid.any():
