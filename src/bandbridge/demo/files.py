@@ -122,6 +122,8 @@ class Workdirs:
         parent.mkdir(parents=True, exist_ok=True)
         self.gradio = Path(tempfile.mkdtemp(prefix=GRADIO_PREFIX, dir=parent))
         os.environ["GRADIO_TEMP_DIR"] = str(self.gradio)
+        self._inductor = "TORCHINDUCTOR_CACHE_DIR" not in os.environ  # torch's compile cache: torch made it in
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.gradio / "torchinductor"))  # TMPDIR: in ours
         return self.gradio
 
     def make(self) -> Path:
@@ -169,6 +171,8 @@ class Workdirs:
             self.remove(d)
         if self.gradio is not None:
             shutil.rmtree(self.gradio, ignore_errors=True)
+            if self._inductor:
+                os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
             if os.environ.get("GRADIO_TEMP_DIR") == str(self.gradio):
                 if self._gradio_env is None:
                     os.environ.pop("GRADIO_TEMP_DIR", None)

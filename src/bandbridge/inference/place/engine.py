@@ -23,10 +23,9 @@ OVERLAP = 2 * (HALO + 10)  # px between tiles: the context windows' reach and th
 
 
 def tile_for(height: int, width: int) -> int:
-    """The tile of a fit's bundle on an image of ``height × width``: the image cut into as few
-    tiles as :data:`FIT_TILE` allows, of equal size, with their overlap, a multiple of 32 px (a 1068²
-    image: 576² tiles, not 1024² ones overlapping by 980 px; 8.7 CPU-s against 9.1, the same
-    output); a small image's tile still holds its overlaps."""
+    """The tile of a fit's bundle on an image of ``height × width``: the image in as few equal tiles as
+    :data:`FIT_TILE` allows, with their overlap, a multiple of 32 px (a 1068² image: 576² tiles, not 1024²
+    ones overlapping by 980 px); a small image's tile still holds its overlaps."""
     side, n = max(height, width), 1
     while (tile := -(-(-(-(side + (n - 1) * OVERLAP) // n)) // 32) * 32) > FIT_TILE:  # n tiles cover the side
         n += 1
