@@ -15,6 +15,12 @@ Advance = Callable[..., None]  # advance(k: int = 1)
 Progress = Callable[[str, int], Advance]  # add(what, total) -> advance
 
 
+@contextmanager
+def no_bar() -> Iterator[Progress]:
+    """No display (``--quiet``, a library call): a context manager yielding an ``add`` that counts nothing."""
+    yield lambda what, total: lambda k=1: None
+
+
 def steps(progress: Progress | None, what: str, total: int) -> Advance:
     """``progress``'s counter for ``total`` steps of ``what``, or a no-op without one."""
     return progress(what, total) if progress is not None else (lambda k=1: None)

@@ -7,8 +7,7 @@ import time
 
 from bandbridge.cli import progress
 from bandbridge.cli.progress import PlainLines
-from bandbridge.inference.jobs.predict import no_bar
-from bandbridge.progress import heartbeat, steps
+from bandbridge.progress import heartbeat, no_bar, steps
 from conftest import HANG_S, SAMPLE
 
 

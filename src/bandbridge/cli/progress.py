@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, TextIO
 
-from bandbridge.progress import Progress, repeating
+from bandbridge.progress import Progress, no_bar, repeating
 
 EVERY = 20.0  # seconds between plain lines (the issue's promise: one at least every 30 s)
 DELAY = 5.0  # seconds a count runs before its first plain line (tqdm's ``delay``): a command that
@@ -115,9 +115,4 @@ def bars(unit: str | None = None, stream: TextIO | None = None) -> Iterator[Prog
     """The progress display for one command (a context manager yielding ``add``): a bar on a
     terminal (with a rate in ``unit``/s where given), plain lines elsewhere, none when quiet."""
     stream = stream or sys.stderr
-    if QUIET:
-        from bandbridge.inference.jobs.predict import no_bar
-        return no_bar()
-    if stream.isatty():
-        return _rich(unit)
-    return _plain(stream)
+    return no_bar() if QUIET else _rich(unit) if stream.isatty() else _plain(stream)

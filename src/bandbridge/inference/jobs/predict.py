@@ -6,10 +6,10 @@ back (the rows of the Dask summary CSV)."""
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
+from typing import Callable, ContextManager
 
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.core.options import PredictOptions
@@ -17,14 +17,10 @@ from bandbridge.inference.interop.stac import check_items, write_item
 from bandbridge.inference.jobs.distributed import check_cluster, check_cluster_flags, log_path, run_distributed
 from bandbridge.inference.jobs.job import Job, prepare_backends, run_predict
 from bandbridge.inference.jobs.plan import PredictPlan, make_plan
+from bandbridge.progress import no_bar
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
 Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
-
-
-@contextmanager
-def no_bar() -> Iterator[Callable[[str, int], Callable[..., None]]]:
-    yield lambda what, total: lambda k=1: None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ bundle; the engine serves every fit (here, or on Dask with ``--workers``/``--sch
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,6 +29,7 @@ from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.interop.stac_search import find_reference, is_search
 from bandbridge.policy import FAR_DAYS, LOW_OVERLAP
+from bandbridge.progress import no_bar
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -349,10 +351,8 @@ def predict_with_reference(inputs: list[str], model: str, output: str, opts, ov,
     """``bandbridge predict … --reference REF``: the kind run by ``place/runner.run`` (here, or the
     engine's jobs on Dask); a ``jobs/predict.Outcome`` with one row per input, written to the
     summary CSV on a cluster (the inputs refused there listed as failed)."""
-    from contextlib import nullcontext
-
     from bandbridge.inference.jobs.distributed import check_cluster_flags, log_path, write_summary
-    from bandbridge.inference.jobs.predict import Outcome, no_bar
+    from bandbridge.inference.jobs.predict import Outcome
     from bandbridge.inference.place import runner
     from bandbridge.inference.place.engine import summary_path
     c = engine.cluster

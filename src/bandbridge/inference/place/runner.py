@@ -47,10 +47,10 @@ def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], Non
     add = add or (lambda what, total: lambda k=1: None)  # no progress bars
     summary = eng.summary_path(plan.output, engine)
     with eng.work_folder(plan.output, engine, kind.name) as work:
-        serve = lambda jobs, backend=None: eng.serve(  # noqa: E731 - the engine as the kind's fit sees it
-            jobs, engine, backend or plan.block.backend, say, None, add, summary)
+        serve = lambda jobs, backend=None, labels=None: eng.serve(  # noqa: E731 - the one way a run calls the engine
+            jobs, engine, backend or plan.block.backend, say, labels, add, summary)
         fitted = kind.fit(plan, work, serve, say, add)
-        rows = eng.serve(fitted.jobs, engine, plan.block.backend, say, fitted.labels, add, summary)
+        rows = serve(fitted.jobs, labels=fitted.labels)
         if rows:  # what ran, in the plan block's terms (``Block.decided``): the two can be held to each other
             say(f"engine: {rows[0].get('backend', '')}, {fitted.jobs[0].opts.tile}² tiles, "
                 f"{sum(int(r.get('tiles') or 0) for r in rows)} tile(s) run")
