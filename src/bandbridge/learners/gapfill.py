@@ -31,8 +31,8 @@ def edge_correction(residual: np.ndarray, px: float = FILL_EDGE_PX) -> np.ndarra
         return np.zeros_like(residual, dtype=np.float32)
     k = gaussian_filter(known.astype(np.float64), px, mode="constant")
     out = np.zeros(residual.shape, np.float32)
-    fade = np.exp(-distance_transform_edt(~known) / px)
+    w = np.where(k > 1e-6, np.exp(-distance_transform_edt(~known) / px) / np.maximum(k, 1e-6), 0.0)  # fade / k
     for c in range(residual.shape[0]):
-        num = gaussian_filter(np.where(known, residual[c], 0.0).astype(np.float64), px, mode="constant")
-        out[c] = np.where(k > 1e-6, num / np.maximum(k, 1e-6), 0.0) * fade
+        np.multiply(gaussian_filter(np.where(known, residual[c], 0.0), px, output=np.float64, mode="constant"), w,
+                    out=out[c], casting="same_kind")
     return out

@@ -142,8 +142,25 @@ def _loader(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list):
         n[0, :nd] = np.bincount(index[todo], minlength=max(nd, 1))[:nd]
         n[1, :nd] = np.bincount(index[todo & ~both], minlength=max(nd, 1))[:nd]
         learn = sc.clear[a:b] & ok
-        return flags, ok, n, base[:, learn], scene.rows(g, a, b)[:, learn], copies, x0x1, reg
+        return flags, ok, n, _sums(base[:, learn], scene.rows(g, a, b)[:, learn]), copies, x0x1, reg
     return load
+
+
+def _sums(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A strip's sums for the per-band line ``y ≈ a·x + c`` (``x, y (C, n)``) centred on its first value ``l``
+    (no cancellation): ``(l (C, 1), [n, Σx, Σy, Σx², Σxy, spread] (6, C))``, in the loader: two strips at once."""
+    if not x.size:
+        return None
+    lo = x[:, :1].astype(np.float64)
+    xd, yd = x - lo, y - lo
+    return lo, np.stack([np.full(len(x), x.shape[1], np.float64), xd.sum(1), yd.sum(1), np.einsum("ij,ij->i", xd, xd),
+                         np.einsum("ij,ij->i", xd, yd), x.max(1) - x.min(1)])
+
+
+def _shifted(s: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Sums centred on ``l`` (:func:`_sums`) centred on ``l − d`` instead (``d (C,)``): the strips' one centre."""
+    n, sx, sy, sxx, sxy, spread = s
+    return np.stack([n, sx + n * d, sy + n * d, sxx + 2 * d * sx + n * d * d, sxy + d * (sx + sy) + n * d * d, spread])
 
 
 def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work: Path,
@@ -161,8 +178,8 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
     lo, span = None, [np.inf, -np.inf]
     region = np.zeros((h, w), np.uint8) if lay.sides else None  # one kind of region without dates on both sides
     with lay.files.opened(g):
-        for a, (flags, ok, n, xb, yb, copies, (x0, x1), reg) in ahead(_loader(sc, earlier, lay, days),
-                                                                       range(0, h, ROWS), 2):
+        for a, (flags, ok, n, part, copies, (x0, x1), reg) in ahead(_loader(sc, earlier, lay, days),
+                                                                     range(0, h, ROWS), 2):
             b = min(h, a + ROWS)
             if region is not None:
                 region[a:b] = reg
@@ -170,12 +187,9 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
             snowy += [s for _, s in flags]
             has[a:b] = ok
             counts += n
-            xb, yb = xb.astype(np.float64), yb.astype(np.float64)
-            if xb.size:
-                lo = xb[:, :1] if lo is None else lo  # centred on a first value: sums without cancellation
-                xb, yb = xb - lo, yb - lo
-                sums += [np.full(len(xb), xb.shape[1]), xb.sum(1), yb.sum(1), (xb * xb).sum(1), (xb * yb).sum(1),
-                         np.ptp(xb, axis=1)]
+            if part is not None:
+                lo = part[0] if lo is None else lo  # centred on a first value: sums without cancellation
+                sums += _shifted(part[1], part[0][:, 0] - lo[:, 0])
             span = [min(span[0], x0), max(span[1], x1)]
             lay.files.write(a, copies)
     for i, e in enumerate(earlier):  # a date with no clear pixel over the scene, or only snow the scene shows none of
