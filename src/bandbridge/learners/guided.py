@@ -294,7 +294,7 @@ def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
         return r.astype(np.float32)
     from scipy.ndimage import distance_transform_edt
     idx = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-    return r[:, idx[0], idx[1]].astype(np.float32)
+    return r[:, idx[0], idx[1]].astype(np.float32, copy=False)
 
 
 def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:

@@ -74,7 +74,6 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
 def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
     """Every input checked and opened, the scene scanned and the run planned (``fill_plan.FillPlan``);
     None where the scene has no gap."""
-    from bandbridge.data.reader import return_large_buffers
     from bandbridge.inference.place.fill_plan import FillPlan, block
     from bandbridge.inference.place.fill_stac import found_dates
     from bandbridge.inference.place.fill_strips import scan
@@ -97,7 +96,6 @@ def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
     check_sar_later(later, sar, sar_later)
     check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later, clear=clear)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later, clear)
-    return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments
     sc = scan(inp.scene, inp.mask, inp.sar_all())
     if not sc.gap.any():
         say(f"{scene}: no cloud, shadow or masked pixel: nothing to fill, nothing written")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
+from bandbridge.data.reader import return_large_buffers
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place import engine as eng
 
@@ -37,6 +38,7 @@ def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], Non
         plan_only: bool = False, add=None, plan=None):
     """``kind`` on ``request``: planned (``plan``: one made already), said, fitted, served and
     finished; None where only the plan was asked (``--plan``) or the kind found nothing to do."""
+    return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments
     plan = plan or kind.plan(request, engine, say)
     if plan is None:
         return None
