@@ -289,12 +289,16 @@ def ratio_field(target: np.ndarray, z_mean: np.ndarray) -> np.ndarray:
 
 def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """``r (C, h, w)`` as float32 with every cell outside ``valid`` its nearest valid cell's value (the
-    footprint's margin too, which the interpolations read)."""
+    footprint's margin too, which the interpolations read), in place where ``r`` is float32 (every
+    caller's is a temporary): one band's gather at a time."""
+    r = r.astype(np.float32, copy=False)
     if valid.all() or not valid.any():
-        return r.astype(np.float32)
+        return r
     from scipy.ndimage import distance_transform_edt
     idx = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-    return r[:, idx[0], idx[1]].astype(np.float32, copy=False)
+    for band in r:
+        band[...] = band[idx[0], idx[1]]
+    return r
 
 
 def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:

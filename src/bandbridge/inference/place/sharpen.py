@@ -30,7 +30,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen_read import Guides, Targets, open_guides, open_targets
-from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_FIT_CELL_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
+from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
 
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
@@ -85,24 +85,25 @@ class SharpenPlan:
         return int((self.targets.valid & (self.targets.covered >= MIN_COVER)).sum())
 
     def memory(self) -> Memory:
-        """Held now (the targets read) and to the end (the guides' averages, cover, filled reference and
-        clear cells on the reference's grid); then one after another: the guides' averages (float64 sums,
-        strips of ``ROWS``), the fit (:data:`SHARPEN_FIT_BYTES`, :data:`SHARPEN_FIT_CELL_BYTES` a cell and channel), and,
-        with the fit's libraries and the lines' low-pass (a float32 field a target) still held, the
-        engine (a tile-high strip of the work file and output three times, :data:`SHARPEN_TILE_PX_BYTES` a
-        tile's pixel) or the output (the cell means' sums, the residual and its rest, six strips)."""
+        """Held now (the targets read) and to the end (the filled reference, cover and clear cells on the
+        reference's grid); then one after another: the guides' averages (float64 sums, the means and cover,
+        three strips of ``ROWS``), the fit (the averages, their model values and the reference's,
+        :data:`SHARPEN_FIT_BYTES`), the engine (:data:`SHARPEN_TILE_PX_BYTES` a tile pixel, three tile-high
+        strips of a column block of the work file and output, the fit's libraries) and the output (the cell
+        means' sums, three strips). The targets' values go before the engine: the lines' low-pass, where a band
+        takes its line, takes their place."""
+        from bandbridge.inference.core.options import StripControl
         from bandbridge.inference.core.outputs import ROWS
-        from bandbridge.inference.place.engine import OVERLAP, tile_for
+        from bandbridge.inference.place.engine import tile_for
         h, w = self.targets.grid.height, self.targets.grid.width
         n, ct, gd = h * w, len(self.targets.names), len(self.guides.names)
         f = self.guides.fine
-        side = tile_for(f.height, f.width) + 2 * OVERLAP
-        after = SHARPEN_FIT_BYTES + 4 * ct * n
-        return Memory(self.resident, n * (4 * gd + 4 + 4 * ct + 1), {
-            "the guides' averages": n * (8 * gd + 8) + 3 * 4 * ROWS * f.width * gd,
-            "the fit": SHARPEN_FIT_BYTES + SHARPEN_FIT_CELL_BYTES * n * (ct + gd),
-            "the engine": after + SHARPEN_TILE_PX_BYTES * side ** 2 + 3 * 4 * side * f.width * (2 * ct + gd),
-            "the output": after + n * (8 * ct + 8 + 8 * ct) + 6 * 4 * ROWS * f.width * ct})
+        tile, block = tile_for(f.height, f.width), min(f.width, StripControl().block_px)
+        return Memory(self.resident, n * (4 * ct + 4 + 1), {
+            "the guides' averages": n * (12 * gd + 12) + 3 * 4 * ROWS * f.width * gd,
+            "the fit": SHARPEN_FIT_BYTES + n * (8 * gd + 4 + 4 * ct),
+            "the engine": SHARPEN_FIT_BYTES + SHARPEN_TILE_PX_BYTES * tile ** 2 + 3 * 4 * tile * block * (2 * ct + gd),
+            "the output": n * (8 * ct + 8) + 3 * 4 * ROWS * f.width * ct})
 
 
 def route_plan(n: int, k: float) -> str:
@@ -178,6 +179,7 @@ class Fitted:
     clock: Clock
     jobs: list = field(default_factory=list)
     labels: dict | None = None
+    bounds: tuple | None = None  # (lo, hi) each band is written within (sharpen_finish.value_bounds)
 
 
 class Sharpen:
@@ -197,16 +199,19 @@ class Sharpen:
         """The guides' averages, the grid's registration, the decision and the shift test; where any
         band takes the fit, the work file and the fit's bundle, whose job the runner serves."""
         from bandbridge.inference.place.engine import job, tile_for
-        from bandbridge.inference.place.sharpen_finish import write_channels
+        from bandbridge.inference.place.sharpen_finish import value_bounds, write_channels
         from bandbridge.learners.sharpen import route_words
         clock = Clock()
         if plan.model:  # the model's output on the fine raster, a guide (deleted with the work folder)
             from bandbridge.inference.place.sharpen_model import run_model
             run_model(plan, plan.fine, plan.model, work, plan.engine, say)
+        bounds = value_bounds(plan.targets)  # before the fit's arrays are held
         s, gunits, coarse = decided(plan, clock, say)
         for b in s.bands:
             say(f"{b.name}: {b.route} ({route_words(b.route)}): {b.why}")
-        out = Fitted(s, coarse, clock)
+        out = Fitted(s, None if s.fitted else coarse, clock, bounds=bounds)
+        del coarse  # the cell means serve only a run where no band takes the fit, the values only the bounds:
+        plan.targets.values = None  # neither is held through the engine and the output
         if s.fitted:
             g, t = plan.guides, plan.targets
             say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
@@ -223,7 +228,7 @@ class Sharpen:
         s, clock = fitted.s, fitted.clock
         if fitted.jobs:
             clock.mark("the engine")
-        finish(plan, s, fitted.jobs[0].dst if fitted.jobs else None, coarse=fitted.coarse)
+        finish(plan, s, fitted.jobs[0].dst if fitted.jobs else None, fitted.bounds, coarse=fitted.coarse)
         clock.mark("the output")
         say(f"written: {plan.output}")
         say(f"time: {clock}")

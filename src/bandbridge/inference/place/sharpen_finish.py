@@ -142,20 +142,28 @@ def best_upsampling(band) -> str:
     return min((m for m in band.heldout if m.startswith(UPSAMPLERS)), key=band.heldout.get)
 
 
-def finish(plan, s, first: Path | None, tick=lambda: None, coarse: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-    """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a
-    band took the fit): one band per target in the reference's type, scale and offset. ``coarse``:
-    the guides' cell means and cover (:meth:`Rows.cell_means`)."""
-    from bandbridge.inference.place.reference_finish import band_bounds, clamped
-    from bandbridge.inference.place.tags import BandTags, write as write_tags
-    from bandbridge.learners.sharpen import route_words
-    t, fine = plan.targets, plan.guides.fine
-    rows = Rows(plan, s, first, coarse)
+def value_bounds(t) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` each written band of the targets ``t`` is kept within (``reference_finish.band_bounds``,
+    predict's rule), from their values: taken before the engine runs, which then needs the values no more."""
+    from bandbridge.inference.place.reference_finish import band_bounds
     ends = [(float(np.min(v, where=t.valid, initial=np.inf)), float(np.max(v, where=t.valid, initial=-np.inf)))
             for v in t.values]  # each band's extremes (no float64 copy of its clear cells)
     signed = [bool(t.valid.any()) and min(a * sc + of, b * sc + of) < 0  # a negative physical value (dB, °C):
               for (a, b), sc, of in zip(ends, t.scales, t.offsets)]  # then it is not clipped at 0
-    lo, hi = band_bounds(t.values, t.valid, t.k, t.dtype, t.scales, t.offsets, signed, t.bits)  # predict's rule
+    return band_bounds(t.values, t.valid, t.k, t.dtype, t.scales, t.offsets, signed, t.bits)
+
+
+def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], tick=lambda: None,
+           coarse: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a
+    band took the fit): one band per target in the reference's type, scale and offset, within
+    ``bounds`` (:func:`value_bounds`). ``coarse``: the guides' cell means and cover (:meth:`Rows.cell_means`)."""
+    from bandbridge.inference.place.reference_finish import clamped
+    from bandbridge.inference.place.tags import BandTags, write as write_tags
+    from bandbridge.learners.sharpen import route_words
+    t, fine = plan.targets, plan.guides.fine
+    rows = Rows(plan, s, first, coarse)
+    lo, hi = bounds
     unit = stored_units(t)
     nodata = nodata_of(t.dtype, t.nodata)
     main = output_profile(fine.crs, fine.transform, fine.height, fine.width, len(t.names), t.dtype, 1, FAST_DEFLATE)
