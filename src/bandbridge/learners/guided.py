@@ -288,9 +288,8 @@ def ratio_field(target: np.ndarray, z_mean: np.ndarray) -> np.ndarray:
 
 
 def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``r (C, h, w)`` as float32 with every cell outside ``valid`` its nearest valid cell's value (the
-    footprint's margin too, which the interpolations read), in place where ``r`` is float32 (every
-    caller's is a temporary): one band's gather at a time."""
+    """``r (C, h, w)`` as float32 with every cell outside ``valid`` its nearest valid cell's value (the footprint's
+    margin too, which the interpolations read), in place where ``r`` is float32 (every caller's is a temporary)."""
     r = r.astype(np.float32, copy=False)
     if valid.all() or not valid.any():
         return r

@@ -13,20 +13,13 @@ SHIFT = 0.5  # subtracted before the sums of squares: model values sit in [0, 1]
 class ContextFeatures(nn.Module):
     """The anchor's fixed spatial context ``φ(x) (B, F, H, W)``: the bands, their local means
     and standard deviations over ``k × k`` windows (``windows``, px) and, with ``products``, the
-    bands' pairwise products ``x_i·x_j`` (i ≤ j). A ridge regression on these halves a linear
-    map's NIR error on scenes where texture tells vegetation from soil (README, "Small data");
-    it is closed-form, so it needs no training data beyond what the linear fit needs.
-
-    The windows are box filters with edge replication, computed by nested sums
-    (:func:`window_sums`): the 15 px window is nine 5 px windows side by side and the 45 px one
-    nine 15 px ones, so the widest window costs four additions more than the one before, not 45
-    a pixel and axis. Any tile size works; tiles need an overlap of half the largest window to
-    stay seamless. Computed in float32 at least (bf16 sums would lose the means), whatever
-    precision the map on them runs in.
-
-    Nested sums round like the direct filters (~1e-7) but in another order. Trees, whose
-    thresholds sit between feature values that close, keep the direct filters the core fits on
-    (``exact``, :func:`box_mean_direct`: the definition), so they split every pixel as fitted."""
+    bands' pairwise products ``x_i·x_j`` (i ≤ j). The windows are box filters with edge replication,
+    by nested sums (:func:`window_sums`: the 45 px window is nine 15 px ones, four additions, not 45 a
+    pixel and axis); tiles need an overlap of half the largest window to stay seamless. Computed in
+    float32 at least (bf16 sums would lose the means), whatever precision the map on them runs in.
+    Nested sums round like the direct filters (~1e-7) but in another order: trees, whose thresholds sit
+    between feature values that close, keep the direct filters the core fits on (``exact``,
+    :func:`box_mean_direct`), so they split every pixel as fitted."""
 
     def __init__(self, channels: int, windows: tuple[int, ...] = (), products: bool = False,
                  exact: bool = False):

@@ -169,8 +169,8 @@ SHARPEN = (
          ("SHARPEN_FIT_BYTES", "SHARPEN_TILE_PX_BYTES", "MERGE_ROWS", "MERGE_PX_BYTES"),
          "Measured with `benchmarks/sharpen_speed.py`: the fit's libraries 0.3 GB (600²: 0.31 → 0.55 GB); the "
          "engine 1100 B a tile pixel (4096², OpenVINO fp32: eight runs peaked 2.46–2.66 GB, planned 2.70); each "
-         "stage's arrays by their sizes (issue 83, 10980²: peak 4.1 GB, stages 2.0/1.6/1.7/1.4 GB over what "
-         "is held, planned 2.4/2.1/2.3/2.5); a multi-grid merge in 256-row strips, 30 B a pixel and band "
+         "stage's arrays by their sizes (issue 83, 10980²: peak 4.06 GB, planned 4.60; the largest stage, the engine, "
+         "1.97 GB over what is held, planned 2.26); a multi-grid merge in 256-row strips, 30 B a pixel and band "
          "(0.61 GB over 8 bands × 256 rows × 10980 px)."),
     Rule("the shift test", "inference/place/sharpen_shift.misregistered", ("SHIFT_CELLS", "SHIFT_MOST"),
          "On the central 2²⁰ cells (a misregistration is one shift for the whole grid; at 10980² every cell took "

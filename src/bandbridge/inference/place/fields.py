@@ -169,8 +169,7 @@ class Lattice(Warped):
             total[(slice(None), *at)] += sums
             count[at] += n
         with np.errstate(invalid="ignore", divide="ignore"):  # into float32 at once: no float64 quotient held
-            return np.divide(total, count, out=np.empty(total.shape, np.float32), casting="same_kind"), \
-                (count / k ** 2).astype(np.float32)
+            return np.divide(total, count, out=np.empty_like(total, np.float32)), (count / k ** 2).astype(np.float32)
 
     def up_means(self, field: np.ndarray, how: str) -> np.ndarray:
         """Exact, with no pass over the fine grid: the interpolation is one sparse matrix per axis (two

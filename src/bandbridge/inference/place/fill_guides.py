@@ -141,26 +141,14 @@ def _loader(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list):
         todo = sc.gap[a:b] & ok
         n[0, :nd] = np.bincount(index[todo], minlength=max(nd, 1))[:nd]
         n[1, :nd] = np.bincount(index[todo & ~both], minlength=max(nd, 1))[:nd]
-        learn = sc.clear[a:b] & ok
-        return flags, ok, n, _sums(base[:, learn], scene.rows(g, a, b)[:, learn]), copies, x0x1, reg
+        learn = sc.clear[a:b] & ok  # the line's n, Σx, Σy, Σx², Σxy, spread, centred on the strip's first value
+        x, y = base[:, learn], scene.rows(g, a, b)[:, learn]
+        lo = x[:, :1].astype(np.float64)
+        xd, yd = x - lo, y - lo
+        sums = np.stack([np.full(len(x), x.shape[1], np.float64), xd.sum(1), yd.sum(1), np.einsum("ij,ij->i", xd, xd),
+                         np.einsum("ij,ij->i", xd, yd), x.max(1, initial=-np.inf) - x.min(1, initial=np.inf)])
+        return flags, ok, n, (lo, sums) if x.size else None, copies, x0x1, reg
     return load
-
-
-def _sums(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """A strip's sums for the per-band line ``y ≈ a·x + c`` (``x, y (C, n)``) centred on its first value ``l``
-    (no cancellation): ``(l (C, 1), [n, Σx, Σy, Σx², Σxy, spread] (6, C))``, in the loader: two strips at once."""
-    if not x.size:
-        return None
-    lo = x[:, :1].astype(np.float64)
-    xd, yd = x - lo, y - lo
-    return lo, np.stack([np.full(len(x), x.shape[1], np.float64), xd.sum(1), yd.sum(1), np.einsum("ij,ij->i", xd, xd),
-                         np.einsum("ij,ij->i", xd, yd), x.max(1) - x.min(1)])
-
-
-def _shifted(s: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Sums centred on ``l`` (:func:`_sums`) centred on ``l − d`` instead (``d (C,)``): the strips' one centre."""
-    n, sx, sy, sxx, sxy, spread = s
-    return np.stack([n, sx + n * d, sy + n * d, sxx + 2 * d * sx + n * d * d, sxy + d * (sx + sy) + n * d * d, spread])
 
 
 def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work: Path,
@@ -187,9 +175,10 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
             snowy += [s for _, s in flags]
             has[a:b] = ok
             counts += n
-            if part is not None:
-                lo = part[0] if lo is None else lo  # centred on a first value: sums without cancellation
-                sums += _shifted(part[1], part[0][:, 0] - lo[:, 0])
+            if part is not None:  # a strip's sums moved from its first value to the first strip's (no cancellation)
+                lo = lo if lo is not None else part[0]
+                (m, sx, sy, sxx, sxy, spread), d = part[1], part[0][:, 0] - lo[:, 0]
+                sums += [m, sx + m * d, sy + m * d, sxx + 2 * d * sx + m * d * d, sxy + d * (sx + sy) + m * d * d, spread]
             span = [min(span[0], x0), max(span[1], x1)]
             lay.files.write(a, copies)
     for i, e in enumerate(earlier):  # a date with no clear pixel over the scene, or only snow the scene shows none of

@@ -17,13 +17,11 @@ from bandbridge.policy import FILL_FIT_BYTES, FILL_FIT_PX_BYTES, FORWARD_PX
 
 def memory(h: int, w: int, bands: int, dates: int, sar: int, resident: float, tile: int, scanned: bool = False,
            regions: bool = False) -> Memory:
-    """The memory the run is planned under (bytes): ``resident`` (this process now); held to the end, the
-    whole-scene masks (5 B a pixel, 3 more before the scan, ``scanned``; 1 more for the gap's ``regions``); and
-    the stages one after another: the flags' pass (two strips of ``fill_strips.ROWS`` rows of every input, the
-    dates in model values, the base and interpolation, float32 about 1.5 times over), the fit
-    (:data:`FILL_FIT_BYTES` and :data:`FILL_FIT_PX_BYTES` a pixel, measured), and the engine's ``tile``-high strip
-    of the raw stack and the output, three times, with one forward of :data:`FORWARD_PX` (the stack, the design
-    three times, its features five per channel, float32, twice)."""
+    """The run's memory plan (bytes): ``resident`` (now); held to the end, the whole-scene masks (5 B a pixel, 8
+    before the scan, 1 more for ``regions``); then the flags' pass (two strips of every input, the dates, base and
+    interpolation, float32 ×1.5), the fit (:data:`FILL_FIT_BYTES`, :data:`FILL_FIT_PX_BYTES` a pixel) and the
+    engine (a ``tile``-high strip of stack and output ×3, one forward of :data:`FORWARD_PX`: stack, design ×3,
+    five features a channel, float32 ×2)."""
     channels = bands * max(dates, 1) + sar
     raw = bands * dates + sar + 1
     strip = 2 * 1.5 * 4 * ROWS * w * (bands * (2 * dates + 3) + sar)

@@ -85,13 +85,9 @@ class SharpenPlan:
         return int((self.targets.valid & (self.targets.covered >= MIN_COVER)).sum())
 
     def memory(self) -> Memory:
-        """Held now (the targets read) and to the end (the filled reference, cover and clear cells on the
-        reference's grid); then one after another: the guides' averages (float64 sums, the means and cover,
-        three strips of ``ROWS``), the fit (the averages, their model values and the reference's,
-        :data:`SHARPEN_FIT_BYTES`), the engine (:data:`SHARPEN_TILE_PX_BYTES` a tile pixel, three tile-high
-        strips of a column block of the work file and output, the fit's libraries) and the output (the cell
-        means' sums, three strips). The targets' values go before the engine: the lines' low-pass, where a band
-        takes its line, takes their place."""
+        """Held now (the targets) and to the end (filled reference, cover, clear cells); then each stage's
+        arrays by their sizes (policy's rule); the lines' low-pass takes the place of the targets' values,
+        let go before the engine."""
         from bandbridge.inference.core.options import StripControl
         from bandbridge.inference.core.outputs import ROWS
         from bandbridge.inference.place.engine import tile_for
@@ -179,7 +175,7 @@ class Fitted:
     clock: Clock
     jobs: list = field(default_factory=list)
     labels: dict | None = None
-    bounds: tuple | None = None  # (lo, hi) each band is written within (sharpen_finish.value_bounds)
+    bounds: tuple | None = None  # sharpen_finish.value_bounds
 
 
 class Sharpen:
@@ -210,8 +206,7 @@ class Sharpen:
         for b in s.bands:
             say(f"{b.name}: {b.route} ({route_words(b.route)}): {b.why}")
         out = Fitted(s, None if s.fitted else coarse, clock, bounds=bounds)
-        del coarse  # the cell means serve only a run where no band takes the fit, the values only the bounds:
-        plan.targets.values = None  # neither is held through the engine and the output
+        plan.targets.values = coarse = None  # not held on: the bounds are taken, and a fit needs no cell means
         if s.fitted:
             g, t = plan.guides, plan.targets
             say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")

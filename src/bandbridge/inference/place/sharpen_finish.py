@@ -143,8 +143,7 @@ def best_upsampling(band) -> str:
 
 
 def value_bounds(t) -> tuple[np.ndarray, np.ndarray]:
-    """``(lo, hi)`` each written band of the targets ``t`` is kept within (``reference_finish.band_bounds``,
-    predict's rule), from their values: taken before the engine runs, which then needs the values no more."""
+    """``(lo, hi)`` each written band of the targets ``t`` is kept within (``reference_finish.band_bounds``)."""
     from bandbridge.inference.place.reference_finish import band_bounds
     ends = [(float(np.min(v, where=t.valid, initial=np.inf)), float(np.max(v, where=t.valid, initial=-np.inf)))
             for v in t.values]  # each band's extremes (no float64 copy of its clear cells)
@@ -155,9 +154,8 @@ def value_bounds(t) -> tuple[np.ndarray, np.ndarray]:
 
 def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], tick=lambda: None,
            coarse: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-    """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a
-    band took the fit): one band per target in the reference's type, scale and offset, within
-    ``bounds`` (:func:`value_bounds`). ``coarse``: the guides' cell means and cover (:meth:`Rows.cell_means`)."""
+    """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a band took
+    the fit), within ``bounds`` (:func:`value_bounds`); ``coarse``: :meth:`Rows.cell_means`'s."""
     from bandbridge.inference.place.reference_finish import clamped
     from bandbridge.inference.place.tags import BandTags, write as write_tags
     from bandbridge.learners.sharpen import route_words
