@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.learners.scene_fit import HALO
-from bandbridge.policy import FIT_TILE, ONE_TILE_THREADS, SMALL_BACKEND
+from bandbridge.policy import FIT_BLOCK_PX, FIT_TILE, ONE_TILE_THREADS, SMALL_BACKEND
 
 OVERLAP = 2 * (HALO + 10)  # px between tiles: the context windows' reach and the blend's ramp
 
@@ -102,7 +102,7 @@ def job(spec, src: Path, dst: Path, size: tuple[int, int], tile: int, note: str,
     from bandbridge.inference.core.options import PredictOptions, StripControl
     from bandbridge.inference.jobs.job import Job
     opts = PredictOptions(tile=tile, overlap=OVERLAP, dtype="float32", creation={"compress": "none"}, replace=True,
-                          strip=StripControl(only=str(only) if only is not None else None))
+                          strip=StripControl(block_px=FIT_BLOCK_PX, only=str(only) if only is not None else None))
     if read is not None:
         opts = dataclasses.replace(opts, read=read)
     return Job(src, dst, spec, None, opts, note, size)

@@ -143,8 +143,7 @@ def _loader(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list):
         n[1, :nd] = np.bincount(index[todo & ~both], minlength=max(nd, 1))[:nd]
         learn = sc.clear[a:b] & ok  # the line's n, Σx, Σy, Σx², Σxy, spread, centred on the strip's first value
         x, y = base[:, learn], scene.rows(g, a, b)[:, learn]
-        lo = x[:, :1].astype(np.float64)
-        xd, yd = x - lo, y - lo
+        xd, yd = x - (lo := x[:, :1].astype(np.float64)), y - lo
         sums = np.stack([np.full(len(x), x.shape[1], np.float64), xd.sum(1), yd.sum(1), np.einsum("ij,ij->i", xd, xd),
                          np.einsum("ij,ij->i", xd, yd), x.max(1, initial=-np.inf) - x.min(1, initial=np.inf)])
         return flags, ok, n, (lo, sums) if x.size else None, copies, x0x1, reg

@@ -30,7 +30,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen_read import Guides, Targets, open_guides, open_targets
-from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
+from bandbridge.policy import FIT_BLOCK_PX, SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
 
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
@@ -88,13 +88,12 @@ class SharpenPlan:
         """Held now (the targets) and to the end (filled reference, cover, clear cells); then each stage's
         arrays by their sizes (policy's rule); the lines' low-pass takes the place of the targets' values,
         let go before the engine."""
-        from bandbridge.inference.core.options import StripControl
         from bandbridge.inference.core.outputs import ROWS
         from bandbridge.inference.place.engine import tile_for
         h, w = self.targets.grid.height, self.targets.grid.width
         n, ct, gd = h * w, len(self.targets.names), len(self.guides.names)
         f = self.guides.fine
-        tile, block = tile_for(f.height, f.width), min(f.width, StripControl().block_px)
+        tile, block = tile_for(f.height, f.width), min(f.width, FIT_BLOCK_PX)
         return Memory(self.resident, n * (4 * ct + 4 + 1), {
             "the guides' averages": n * (12 * gd + 12) + 3 * 4 * ROWS * f.width * gd,
             "the fit": SHARPEN_FIT_BYTES + n * (8 * gd + 4 + 4 * ct),

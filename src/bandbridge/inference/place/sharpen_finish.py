@@ -23,6 +23,7 @@ from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.core.writer import FAST_DEFLATE, nodata_of, output_profile
 from bandbridge.inference.place.fields import FAST, Lattice, read_rows, write_rows
+from bandbridge.inference.place.reference_finish import band_bounds, clamped
 
 
 def write_channels(g, gunits, s, out: Path) -> Path:
@@ -144,7 +145,6 @@ def best_upsampling(band) -> str:
 
 def value_bounds(t) -> tuple[np.ndarray, np.ndarray]:
     """``(lo, hi)`` each written band of the targets ``t`` is kept within (``reference_finish.band_bounds``)."""
-    from bandbridge.inference.place.reference_finish import band_bounds
     ends = [(float(np.min(v, where=t.valid, initial=np.inf)), float(np.max(v, where=t.valid, initial=-np.inf)))
             for v in t.values]  # each band's extremes (no float64 copy of its clear cells)
     signed = [bool(t.valid.any()) and min(a * sc + of, b * sc + of) < 0  # a negative physical value (dB, °C):
@@ -156,7 +156,6 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
            coarse: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a band took
     the fit), within ``bounds`` (:func:`value_bounds`); ``coarse``: :meth:`Rows.cell_means`'s."""
-    from bandbridge.inference.place.reference_finish import clamped
     from bandbridge.inference.place.tags import BandTags, write as write_tags
     from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
