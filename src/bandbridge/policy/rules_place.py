@@ -105,8 +105,8 @@ FILL = (
          "24 GB machine and ended in a MemoryError traceback)."),
     Rule("the fill's memory plan", "inference/place/fill_plan.memory", ("FILL_FIT_BYTES", "FILL_FIT_PX_BYTES", "FORWARD_PX"),
          "Measured with `python benchmarks/fill_speed.py`: at 1024² the run peaked at 1.35 GB where the plan "
-         "without the fit's 1 GB said 0.97; at 10980² the fit's stage peaked 2.5 GB above what the process held "
-         "after the scan, at 4096² 0.76 GB: 1 GB + 13 B a pixel holds both. One forward is about 1 MPix "
+         "without the fit's 1 GB said 0.97; at 10980² (stop 89) the run peaked at most 1.37 GB above what it held "
+         "after the scan, at 4096² the fit 0.76 GB: 1 GB + 8 B a pixel holds both. One forward is about 1 MPix "
          "(`predictor.default_batch`)."),
     Rule("a cloud gap's edge", "inference/place/fill_strips.scan", ("FILL_DILATE",),
          "Measured on the manual's figure (`benchmarks/fill_figure.py`'s seam check, 2026-11-27): at 2 px the "
