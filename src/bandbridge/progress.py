@@ -15,15 +15,20 @@ Advance = Callable[..., None]  # advance(k: int = 1)
 Progress = Callable[[str, int], Advance]  # add(what, total) -> advance
 
 
+def nothing(what: str, total: int) -> Advance:
+    """An ``add`` that counts nothing."""
+    return lambda k=1: None
+
+
 @contextmanager
 def no_bar() -> Iterator[Progress]:
-    """No display (``--quiet``, a library call): a context manager yielding an ``add`` that counts nothing."""
-    yield lambda what, total: lambda k=1: None
+    """No display (``--quiet``, a library call): a context manager yielding :func:`nothing`."""
+    yield nothing
 
 
 def steps(progress: Progress | None, what: str, total: int) -> Advance:
     """``progress``'s counter for ``total`` steps of ``what``, or a no-op without one."""
-    return progress(what, total) if progress is not None else (lambda k=1: None)
+    return (progress or nothing)(what, total)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from bandbridge.inference.interop.stac import check_items, write_item
 from bandbridge.inference.jobs.distributed import check_cluster, check_cluster_flags, log_path, run_distributed
 from bandbridge.inference.jobs.job import Job, prepare_backends, run_predict
 from bandbridge.inference.jobs.plan import PredictPlan, make_plan
-from bandbridge.progress import no_bar
+from bandbridge.progress import no_bar, nothing
 
 # A progress display: opened round the work; ``add(what, total)`` gives the ``advance(k=1)`` of one bar.
 Bar = Callable[[], ContextManager[Callable[[str, int], Callable[..., None]]]]
@@ -109,7 +109,7 @@ def predict(inputs: list[str], model: str, output: str, opts: PredictOptions, ov
 
 def serve(jobs: list[Job], backends: dict, tiling: dict, labels: dict[Path, str], engine: Engine = Engine(),
           summary: Path | None = None, say: Callable[[str], None] = lambda line: None,
-          add: Callable[[str, int], Callable[..., None]] = lambda what, total: lambda k=1: None) -> list[dict]:
+          add: Callable[[str, int], Callable[..., None]] = nothing) -> list[dict]:
     """Jobs of a model made for one run (a reference fit's bundle, a fill's) through predict's own
     branches, here or on ``engine.cluster`` (its ``summary`` CSV then gets their rows and its log their
     tracebacks), on the backends (``runtime/select.Decision`` per model folder) and tiles

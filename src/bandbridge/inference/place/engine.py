@@ -32,6 +32,11 @@ def tile_for(height: int, width: int) -> int:
     return max(tile, 4 * OVERLAP)
 
 
+def strip_bytes(side: int, width: int, channels: int) -> float:
+    """A fit's engine's strips (bytes): three ``side``-high float32 strips of a column block of ``channels``."""
+    return 3 * 4 * side * min(width, FIT_BLOCK_PX) * channels
+
+
 def tile_words(tile: int) -> str:
     return (f"{tile}² overlapping by {OVERLAP} px (the fit's own: the image in as few equal tiles as {FIT_TILE}² "
             "allows; a model made for one run is not measured for a larger tile)")

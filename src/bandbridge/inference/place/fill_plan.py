@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bandbridge.inference.core.tiling import plan_tiles
-from bandbridge.inference.place.engine import OVERLAP, decide, tile_for, where
+from bandbridge.inference.place.engine import OVERLAP, decide, strip_bytes, tile_for, where
 from bandbridge.inference.place.fill_strips import ROWS
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.learners.fill_regions import plan_text
-from bandbridge.policy import FILL_FIT_BYTES, FILL_FIT_PX_BYTES, FIT_BLOCK_PX, FORWARD_PX
+from bandbridge.policy import FILL_FIT_BYTES, FILL_FIT_PX_BYTES, FORWARD_PX
 
 
 def memory(h: int, w: int, bands: int, dates: int, sar: int, resident: float, tile: int, scanned: bool = False,
@@ -25,7 +25,7 @@ def memory(h: int, w: int, bands: int, dates: int, sar: int, resident: float, ti
     channels = bands * max(dates, 1) + sar
     raw = bands * dates + sar + 1
     strip = 2 * 1.5 * 4 * ROWS * w * (bands * (2 * dates + 3) + sar)
-    engine = (3 * 4 * (tile + 2 * OVERLAP) * min(w, FIT_BLOCK_PX) * (raw + bands)
+    engine = (strip_bytes(tile + 2 * OVERLAP, w, raw + bands)
               + 2 * 4 * FORWARD_PX * (raw + 3 * channels + 5 * channels))
     held = (5.0 if scanned else 8.0) * h * w + float(regions) * h * w
     return Memory(resident, held, {"the flags' pass": strip, "the fit": FILL_FIT_BYTES + FILL_FIT_PX_BYTES * h * w,

@@ -22,6 +22,7 @@ from typing import Callable, Protocol
 from bandbridge.data.reader import return_large_buffers
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place import engine as eng
+from bandbridge.progress import nothing
 
 
 class Kind(Protocol):
@@ -46,7 +47,7 @@ def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], Non
         say(line)
     if plan_only:
         return None
-    add = add or (lambda what, total: lambda k=1: None)  # no progress bars
+    add = add or nothing  # no progress bars
     summary = eng.summary_path(plan.output, engine)
     with eng.work_folder(plan.output, engine, kind.name) as work:
         serve = lambda jobs, backend=None, labels=None: eng.serve(  # noqa: E731 - the one way a run calls the engine

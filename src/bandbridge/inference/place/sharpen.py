@@ -30,7 +30,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen_read import Guides, Targets, open_guides, open_targets
-from bandbridge.policy import FIT_BLOCK_PX, SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
+from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
 
 
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
@@ -89,15 +89,15 @@ class SharpenPlan:
         arrays by their sizes (policy's rule); the lines' low-pass takes the place of the targets' values,
         let go before the engine."""
         from bandbridge.inference.core.outputs import ROWS
-        from bandbridge.inference.place.engine import tile_for
+        from bandbridge.inference.place.engine import strip_bytes, tile_for
         h, w = self.targets.grid.height, self.targets.grid.width
         n, ct, gd = h * w, len(self.targets.names), len(self.guides.names)
         f = self.guides.fine
-        tile, block = tile_for(f.height, f.width), min(f.width, FIT_BLOCK_PX)
+        tile = tile_for(f.height, f.width)
         return Memory(self.resident, n * (4 * ct + 4 + 1), {
             "the guides' averages": n * (12 * gd + 12) + 3 * 4 * ROWS * f.width * gd,
             "the fit": SHARPEN_FIT_BYTES + n * (8 * gd + 4 + 4 * ct),
-            "the engine": SHARPEN_FIT_BYTES + SHARPEN_TILE_PX_BYTES * tile ** 2 + 3 * 4 * tile * block * (2 * ct + gd),
+            "the engine": SHARPEN_FIT_BYTES + SHARPEN_TILE_PX_BYTES * tile ** 2 + strip_bytes(tile, f.width, 2 * ct + gd),
             "the output": n * (8 * ct + 8) + 3 * 4 * ROWS * f.width * ct})
 
 
