@@ -374,16 +374,31 @@ def _naip_pair(tmp: Path) -> tuple[Path, Path]:
 
 
 def test_a_models_output_is_one_more_guide(tmp_path, run_cli):
-    """``-m rgb2nir``: the plan names the model's guide, the run writes it into the output's tags and
-    leaves no work file beside the output."""
+    """``-m rgb2nir``: the plan names the model's guide and how it runs, the run serves it through the
+    runner, writes it into the output's tags and leaves no work file beside the output."""
     rgb, nir = _naip_pair(tmp_path)
     code, out, err = run_cli("sharpen", str(rgb), "-m", "rgb2nir", "--reference", str(nir), "-o",
                              str(tmp_path / "p.tif"), "--plan")
     assert code == 0, err
     assert "guides: RED, GREEN, BLUE, rgb2nir on a 256×256 grid" in out
+    # the model planned as plain predict plans it (its routing, tiles and backend), before the block
+    assert "the model's guide: rgb2nir → rgb2nir-naip" in out and "  its backend: rgb2nir-naip: " in out
+    assert out.index("its backend: ") < out.index("route: per band")
     _, v, said = sharpened(run_cli, tmp_path / "o.tif", str(rgb), "-m", "rgb2nir", "--reference", str(nir))
     assert said["tags"]["bandbridge_guides"] == "RED,GREEN,BLUE,rgb2nir" and len(v) == 1
     assert sorted(q.name for q in tmp_path.iterdir()) == ["nir.tif", "o.tif", "rgb.tif"]
+
+
+def test_a_models_guide_runs_on_dask_like_any_job(tmp_path, run_cli):
+    """``-m rgb2nir --workers 2``: the model's guide is a job the runner serves on the cluster too, and the
+    output is the local run's."""
+    pytest.importorskip("distributed", reason="dask.distributed not installed (pip install 'bandbridge[dist]')")
+    rgb, nir = _naip_pair(tmp_path)
+    args = (str(rgb), "-m", "rgb2nir", "--reference", str(nir))
+    _, here, _ = sharpened(run_cli, tmp_path / "here.tif", *args)
+    out, there, _ = sharpened(run_cli, tmp_path / "d" / "there.tif", *args, "--workers", "2")
+    assert "rgb.tif, the model's guide" in out
+    assert np.abs(here - there).max() <= 1  # one stored unit of rounding at most
 
 
 def test_a_models_guide_from_a_product_folder_runs_on_its_guides_stacked(tmp_path, run_cli):

@@ -113,6 +113,18 @@ def job(spec, src: Path, dst: Path, size: tuple[int, int], tile: int, note: str,
     return Job(src, dst, spec, None, opts, note, size)
 
 
+def own_output(job, model, dst: Path, note: str):
+    """The engine's job for a model's own output of ``job`` into the work file ``dst`` (its target's model
+    values, float32), on the backend and tiles ``model`` (``jobs/plan.PredictPlan``: as plain predict plans
+    them) decided, served like any job (here or on Dask): the reference's zero-shot pass, ``sharpen -m``'s guide."""
+    from bandbridge.inference.place.fields import FAST
+    t = model.tiling.get(job.spec.folder)
+    tile = t.tile if t is not None and t.tile else job.opts.tile or job.spec.config.inference.tile
+    opts = dataclasses.replace(job.opts, dtype="float32", append=False, indices=(), cog=False, confidence=False,
+                               creation=FAST, replace=True, tile=tile)
+    return dataclasses.replace(job, dst=dst, opts=opts, layout=None, note=note)
+
+
 def serve(jobs: list, engine: Engine, backend, say: Callable[[str], None], labels: dict | None = None,
           add=None, summary: Path | None = None) -> list[dict]:
     """``jobs`` (:func:`job`) through predict's own branches (``jobs/predict.serve``: here, or on

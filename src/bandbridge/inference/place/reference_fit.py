@@ -8,7 +8,6 @@ reference as one more band (a GDAL VRT of the two) — handed to the engine as a
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,23 +130,11 @@ def shift_gains(before, after):
     return (after < before) & (after <= (1 - SHIFT_GAIN) * before)
 
 
-def zero_job(job, model, work: Path):
-    """The engine's job for the model's own output of ``job`` (its target's model values, float32, a
-    work file): on the backend and tiles ``model`` (``jobs/plan.PredictPlan``: as plain predict
-    plans them) decided, served like any job (here or on Dask)."""
-    t = model.tiling.get(job.spec.folder)
-    tile = t.tile if t is not None and t.tile else job.opts.tile or job.spec.config.inference.tile
-    opts = dataclasses.replace(job.opts, dtype="float32", append=False, indices=(), cog=False, confidence=False,
-                               creation=FAST, replace=True, tile=tile)
-    return dataclasses.replace(job, dst=work / "zero_shot.tif", opts=opts, layout=None,
-                               note=f"{job.src.name}, the model's own output")
-
-
 @dataclass
 class Measured:
     """One input at the reference's scale before the fit: its bands averaged onto the reference's
     grid (``xc``, ``cover``), registered (``shift``, ``why``), and the model's own output's job where
-    the fit needs it (``zero``, :func:`zero_job`)."""
+    the fit needs it (``zero``, ``engine.own_output``)."""
 
     xc: np.ndarray
     cover: np.ndarray
@@ -163,11 +150,12 @@ def measure(job, plan, model, work: Path) -> Measured:
     t0 = time.perf_counter()
     xc, cover = coarse_inputs(job, plan.ref.grid, plan.fine)
     shift, why, xc, cover = register(job, plan.ref, xc, cover, plan.fine)
+    from bandbridge.inference.place.engine import own_output
     from bandbridge.learners.guided import can_fit, is_holes
     seen = plan.ref.valid & (cover >= MIN_COVER)  # the model's own output where the consistent route (too few
     # cells to fit on) or more than a few holes the input covers and the reference cannot see may need it
     needs = not can_fit(int(seen.sum()), plan.ref.k) or not is_holes(~plan.ref.valid & (cover > 0), seen, cover)
-    zero = zero_job(job, model, work) if needs else None
+    zero = own_output(job, model, work / "zero_shot.tif", f"{job.src.name}, the model's own output") if needs else None
     return Measured(xc, cover, shift, why, zero, time.perf_counter() - t0)
 
 

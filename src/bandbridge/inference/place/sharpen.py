@@ -52,6 +52,7 @@ class SharpenPlan:
     engine: Engine = Engine()  # how the bundle and -m's model run
     fine: list[str] = field(default_factory=list)  # FINE as given (-m's model runs on it)
     model: str | None = None  # -m: a model whose output is one more guide (sharpen_model.py)
+    model_plan: object | None = None  # -m's model planned (jobs/plan.PredictPlan; None: at the run)
     seed: int = 0
 
     @property
@@ -76,6 +77,9 @@ class SharpenPlan:
                "guides cover", shift_plan(self.shift)]
         route = route_plan(self.cells(), t.k)
         out += [f"{name}: from {', '.join(g.names)}; {route}" for name in t.names]
+        if self.model:
+            from bandbridge.inference.place.sharpen_model import model_lines
+            out += model_lines(self.model_plan, self.model)
         out.append(f"output: {self.output} ({'a COG, ' if self.cog else ''}{len(t.names)} band(s), {t.dtype}, the "
                    "reference's scale and offset)")
         return out + self.block.lines()
@@ -156,12 +160,13 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     # the output holds the reference's bands, units and tags, which only a GeoTIFF keeps; never an input
     check_output_file(dst, [*fine, reference, model], overwrite, formats=FORMATS, command="sharpen")
     g = open_guides(fine, guides)
+    mp = None
     if model:  # the model's output band(s) join the guides (sharpen_model.py)
-        from bandbridge.inference.place.sharpen_model import with_model
-        g = with_model(g, fine, model)
+        from bandbridge.inference.place.sharpen_model import plan_model, with_model
+        g, mp = with_model(g, fine, model), plan_model(fine, model, dst, engine)
     t = open_targets(reference, bands, g.fine, lambda head: SharpenPlan(g, head, dst, None))  # memory, from headers
     return SharpenPlan(g, t, dst, decide(g.fine.height * g.fine.width, engine), float(resident_bytes() or 0), cog,
-                       engine=engine, fine=list(fine), model=model)
+                       engine=engine, fine=list(fine), model=model, model_plan=mp)
 
 
 @dataclass
@@ -199,7 +204,7 @@ class Sharpen:
         clock = Clock()
         if plan.model:  # the model's output on the fine raster, a guide (deleted with the work folder)
             from bandbridge.inference.place.sharpen_model import run_model
-            run_model(plan, plan.fine, plan.model, work, plan.engine, say)
+            run_model(plan, work, serve, say)
         bounds = value_bounds(plan.targets)  # before the fit's arrays are held
         s, gunits, coarse = decided(plan, clock, say)
         for b in s.bands:

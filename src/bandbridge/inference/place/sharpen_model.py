@@ -1,5 +1,6 @@
 """A model's zero-shot output as one more guide of ``bandbridge sharpen`` (``-m``): the model runs
-on the fine raster through the one engine (``jobs/predict.predict``), to a work file in the run's
+on the fine raster, planned as plain predict plans it and served by the runner like any job (here or
+on Dask), to a work file in the run's
 work folder (deleted with it), and its band(s) join the guides, named by the model (``rgb2nir``;
 ``sar2optical_B04`` … where it makes several). The sharpener's fit then decides, held out, how much
 of it to use: a model output that carries nothing of a target costs that target nothing.
@@ -52,26 +53,49 @@ def with_model(g: Guides, fine: list[str], model: str) -> Guides:
     return Guides(g.bands + bands, g.grids + [grid] * len(bands), g.fine)
 
 
-def run_model(plan, fine: list[str], model: str, work: Path, engine, say: Callable[[str], None]) -> Path:
-    """Run ``model`` on the fine raster (or the guides stacked: :func:`stack_guides`) into
-    ``work/MODEL_OUTPUT`` through ``jobs/predict.predict`` (its engine flags), and point the plan's
-    model guide bands at it; that file's path."""
+def plan_model(fine: list[str], model: str, output: Path, engine):
+    """``model`` on the one fine raster, planned as plain predict plans it (``jobs/plan.make_plan``: its
+    backend and tiles); None where FINE is several files, a folder or an Item, whose guides are stacked
+    (:func:`stack_guides`) and planned at the run."""
+    src = one_raster(fine)
+    return None if src is None else _planned(src, model, output, engine)
+
+
+def _planned(src: Path, model: str, output: Path, engine):
     from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.jobs.predict import predict
+    from bandbridge.inference.jobs.plan import make_plan
+    p = make_plan([str(src)], model, str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
+                  backend=engine.backend, precision=engine.precision, threads=engine.threads, cluster=engine.cluster)
+    if not p.jobs:  # refused on a cluster run (make_plan lists it)
+        raise BandbridgeError(f"-m {model}: the model cannot run on {src.name} ({p.failed[0][1]})")
+    return p
+
+
+def model_lines(mp, model: str) -> list[str]:
+    """The model's guide in the plan: what runs on what, its tiles and backend (``mp``: :func:`plan_model`)."""
+    if mp is None:
+        return [f"the model's guide: {model} on the guides stacked, planned at the run as plain predict plans it"]
+    job = mp.jobs[0]
+    d = mp.backends[job.spec.folder]
+    return [f"the model's guide: {job.note}; tiles: {mp.tiles(job)}", f"  its backend: {d.line(job.spec.name)}"]
+
+
+def run_model(plan, work: Path, serve, say: Callable[[str], None]) -> Path:
+    """The model's job (planned, or planned now on the guides stacked: :func:`stack_guides`) into
+    ``work/MODEL_OUTPUT``, served through the runner's ``serve`` (here or on Dask), and the plan's model
+    guide bands pointed at it; that file's path."""
+    from bandbridge.inference.place.engine import own_output
     g = plan.guides
     mine = [i for i, b in enumerate(g.bands) if b.path == Path(MODEL_OUTPUT)]
-    own = Guides([b for i, b in enumerate(g.bands) if i not in mine],
-                 [q for i, q in enumerate(g.grids) if i not in mine], g.fine)
-    src = one_raster(fine) or stack_guides(own, work / MODEL_INPUT)
     dst = work / MODEL_OUTPUT
-    say(f"the model's guide: {model} on {src.name}")
-    opts = PredictOptions(dtype="float32", creation={"compress": "none"}, replace=True)
-    out = predict([str(src)], model, str(dst), opts, overwrite=True, backend=engine.backend,
-                  precision=engine.precision, threads=engine.threads, say=say)
-    bad = [r for r in out.rows if r.get("status") != "ok"]
-    if bad or not dst.exists():
-        raise BandbridgeError(f"-m {model}: the model could not be run on {src.name}"
-                              + (f" ({bad[0].get('error', '')})" if bad else ""))
+    mp = plan.model_plan
+    if mp is None:
+        own = Guides([b for i, b in enumerate(g.bands) if i not in mine],
+                     [q for i, q in enumerate(g.grids) if i not in mine], g.fine)
+        mp = _planned(stack_guides(own, work / MODEL_INPUT), plan.model, dst, plan.engine)
+    job = mp.jobs[0]
+    say(f"the model's guide: {plan.model} on {job.src.name}: {job.note}")
+    serve([own_output(job, mp, dst, f"{job.src.name}, the model's guide")], mp.backends[job.spec.folder])
     for i in mine:
         g.bands[i] = replace(g.bands[i], path=dst)
     return dst
