@@ -277,8 +277,8 @@ def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):
 @pytest.mark.parametrize("k, margin", [(2, 1), (3, 0), (6, 1)])
 def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, margin):
     """On a reference whose cells lie on the guides' pixels (a whole k, a margin of cells round the
-    guides as ``open_targets`` reads it): nearest and bilinear are GDAL's, cubic is ``padded_up``'s
-    (the fit's own anchor), cell means are GDAL's sums, and an interpolated field's cell means, made
+    guides as ``open_targets`` reads it): nearest, bilinear and the B-spline are GDAL's, cubic, the
+    B-spline and Lanczos ``padded_up``'s (the fit's own anchor), cell means are GDAL's sums, and an interpolated field's cell means, made
     without a pass, are those of the interpolated field itself (NaN in the margin's cells)."""
     from bandbridge.data.grids import Grid
     from bandbridge.inference.place.fields import Lattice, Warped
@@ -291,14 +291,15 @@ def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, m
     assert isinstance(lat, Lattice)
     rng = np.random.default_rng(k)
     field = rng.random((2, grid.height, grid.width)).astype(np.float32)
-    for how in ("nearest", "bilinear"):
+    for how in ("nearest", "bilinear", "bspline"):  # the B-spline on coefficients two cells beyond the edge
         assert np.abs(lat.up(field, 3, hf - 2, how) - warp.up(field, 3, hf - 2, how)).max() < 1e-5
-    assert np.abs(lat.up(field, 0, hf, "cubic") - padded_up(field, grid, fine, "cubic")).max() < 1e-5
+    for how in ("cubic", "bspline") + (("lanczos",) if margin else ()):  # Lanczos reaches 3 cells: past PAD's 2
+        assert np.abs(lat.up(field, 0, hf, how) - padded_up(field, grid, fine, how)).max() < 1e-5
     v, ok = rng.random((2, hf, wf)).astype(np.float32), rng.random((hf, wf)) > 0.2
     (m1, s1), (m2, s2) = (x.means(lambda a, b: (v[:, a:b], ok[a:b])) for x in (lat, warp))
     assert np.array_equal(np.isnan(m1), np.isnan(m2)) and np.nanmax(np.abs(m1 - m2)) < 1e-5
     assert np.abs(s1 - s2).max() < 1e-5
-    for how in ("nearest", "bilinear", "cubic"):
+    for how in ("nearest", "bilinear", "cubic", "bspline", "lanczos"):
         passed, _ = lat.means(lambda a, b: (lat.up(field, a, b, how), np.ones((b - a, wf), bool)))
         made = lat.up_means(field, how)
         assert np.array_equal(np.isnan(made), np.isnan(passed)) and np.nanmax(np.abs(made - passed)) < 1e-5

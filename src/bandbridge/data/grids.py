@@ -222,14 +222,61 @@ def strip_grid(fine: Grid, a: int, b: int) -> Grid:
     return Grid(fine.crs, fine.transform @ Affine.translation(0, a), b - a, fine.width)
 
 
+# The upsampling candidates by name, each made by GDAL's warper (``GDAL_NAMES``) and, on a lattice, by the
+# same kernel as gathers (``inference/place/fields.Lattice``): its taps' offsets from the cell at or before
+# the pixel, and its weight at a distance in cells (normalised to sum 1, as GDAL does Lanczos').
+def _keys(x: np.ndarray) -> np.ndarray:
+    """Cubic convolution (Keys 1981, a = −0.5: GDAL's ``cubic``)."""
+    return np.where(x <= 1, 1.5 * x ** 3 - 2.5 * x ** 2 + 1, -0.5 * x ** 3 + 2.5 * x ** 2 - 4 * x + 2)
+
+
+def _bspline(x: np.ndarray) -> np.ndarray:
+    """The cubic B-spline β³ (GDAL's ``cubicspline``; on :func:`bspline_coefficients` it interpolates: Unser 1999)."""
+    return np.where(x < 1, 2 / 3 - x ** 2 + x ** 3 / 2, np.clip(2 - x, 0, None) ** 3 / 6)
+
+
+def _lanczos(x: np.ndarray) -> np.ndarray:
+    """Lanczos, a = 3: sinc(x) sinc(x / 3) (GDAL's ``lanczos``)."""
+    return np.where(x < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
+
+
+KERNELS = {"bilinear": ((0, 1), lambda x: np.clip(1 - x, 0, None)), "cubic": ((-1, 0, 1, 2), _keys),
+           "bspline": ((-1, 0, 1, 2), _bspline), "lanczos": ((-2, -1, 0, 1, 2, 3), _lanczos)}
+GDAL_NAMES = {"nearest": "nearest", "bilinear": "bilinear", "cubic": "cubic", "bspline": "cubic_spline",
+              "lanczos": "lanczos"}
+
+
+def kernel_weights(how: str, dist: np.ndarray) -> np.ndarray:
+    """``how``'s weights at ``dist (..., T)`` cells from each tap, summing to 1 over the taps (float32)."""
+    w = KERNELS[how][1](dist)
+    return (w / w.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def bspline_coefficients(field: np.ndarray, pad: int = 0) -> np.ndarray:
+    """``field (C, h, w)`` → the cubic B-spline's coefficients that interpolate it at the cells' centres, the
+    edge cell held beyond the edge (``(C, h + 2 pad, w + 2 pad)``: ``pad`` cells of them beyond each edge,
+    all the taps of a pixel within the grid reach at 2), float32: what ``bspline`` evaluates. scipy's
+    ``spline_filter`` on the field padded by 12 replicated cells, so its own edge rule moves none by 0.27¹² = 1e-7."""
+    from scipy.ndimage import spline_filter
+    out = np.empty((len(field), field.shape[1] + 2 * pad, field.shape[2] + 2 * pad), np.float32)
+    cut = (slice(12 - pad, -12 + pad or None),) * 2
+    for i, band in enumerate(field):
+        out[i] = spline_filter(np.pad(band.astype(np.float64), 12, mode="edge"), order=3, mode="nearest")[cut]
+    return out
+
+
 def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilinear") -> np.ndarray:
-    """``coarse (C, h, w)`` on ``src`` interpolated onto ``dst`` (``bilinear`` or ``cubic``) →
-    ``(C, H, W)``; ``coarse`` must be filled (no NaN)."""
+    """``coarse (C, h, w)`` on ``src`` interpolated onto ``dst`` by ``method`` (:data:`GDAL_NAMES`: nearest,
+    bilinear, cubic convolution, the interpolating cubic B-spline, Lanczos) → ``(C, H, W)``; ``coarse``
+    must be filled (no NaN)."""
     from rasterio.warp import Resampling, reproject
+    if method == "bspline":  # its coefficients, two cells of them beyond each edge: no tap of GDAL's is held
+        coarse = bspline_coefficients(coarse, 2)
+        src = Grid(src.crs, src.transform @ Affine.translation(-2, -2), src.height + 4, src.width + 4)
     out = np.zeros((coarse.shape[0], dst.height, dst.width), np.float32)
     reproject(np.ascontiguousarray(coarse, np.float32), out, src_transform=src.transform,
               dst_transform=dst.transform, src_crs=src.crs or PIXELS_CRS, dst_crs=dst.crs or PIXELS_CRS,
-              resampling=getattr(Resampling, method))
+              resampling=getattr(Resampling, GDAL_NAMES[method]))
     return out
 
 

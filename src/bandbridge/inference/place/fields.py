@@ -9,7 +9,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from bandbridge.data.grids import Grid, average_in_strips, block_sums, strip_grid, upsample_onto
+from bandbridge.data.grids import (KERNELS, Grid, average_in_strips, block_sums, bspline_coefficients, kernel_weights,
+                                   strip_grid, upsample_onto)
 from bandbridge.inference.core.outputs import ROWS  # the one strip height: rows read, upsampled or written at a time
 
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
@@ -54,8 +55,7 @@ class Warped:
         self.fine, self.grid = fine, grid
 
     def up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
-        """``field (C, h, w)`` interpolated by ``how`` (nearest, bilinear, cubic) onto rows ``[a, b)``
-        → ``(C, b − a, W)``."""
+        """``field (C, h, w)`` interpolated by ``how`` (``grids.GDAL_NAMES``) onto rows ``[a, b)`` → ``(C, b − a, W)``."""
         return upsample_onto(field, self.grid, strip_grid(self.fine, a, b), how)
 
     def means(self, read) -> tuple[np.ndarray, np.ndarray]:
@@ -77,15 +77,26 @@ class Warped:
 class Lattice(Warped):
     """:class:`Warped` where the fine grid lies on the reference's cells: one CRS, north up, a whole ``k``,
     each cell's edges on pixel edges (Sentinel-2's 20 m and 60 m grids on its 10 m one, Landsat's 90 m
-    on its 30 m). Nearest, bilinear and cubic interpolation (Keys' a = −0.5, GDAL's; the edge cells held
-    beyond the edge, as ``guided.padded_up`` pads them for the fit: the same values to 6e-8) as
-    weighted row and column gathers, and cell means as sums over each cell's pixels (no warper pass)."""
+    on its 30 m). Each upsampling (``grids.KERNELS``: GDAL's kernels; the edge cells held beyond the edge, as
+    ``guided.padded_up`` pads them for the fit: the same values to 6e-8 for cubic) as weighted row and column
+    gathers (the B-spline's on its coefficients, made once a field), and cell means as sums over each cell's
+    pixels (no warper pass)."""
 
     def __init__(self, fine: Grid, grid: Grid, k: int, off: tuple[int, int]):
         super().__init__(fine, grid)
         self.k = k
         self.off = off
         self.cell = [(np.arange(n) + o) // k for n, o in ((fine.height, off[0]), (fine.width, off[1]))]
+        self._coef = (None, None)  # (a field, its B-spline coefficients): made once, not for every strip
+
+    def coefficients(self, field: np.ndarray, how: str) -> tuple[np.ndarray, int]:
+        """What ``how``'s gathers weigh and how many cells it holds beyond each edge: ``field`` itself, or
+        its B-spline coefficients (``bspline``), two cells beyond each edge (``grids.bspline_coefficients``)."""
+        if how != "bspline":
+            return field, 0
+        if self._coef[0] is not field:
+            self._coef = (field, bspline_coefficients(field, 2))
+        return self._coef[1], 2
 
     @classmethod
     def of(cls, fine: Grid, grid: Grid) -> Warped:
@@ -103,28 +114,25 @@ class Lattice(Warped):
         inside = all(c[0] >= 0 and c[-1] < n for c, n in zip(lat.cell, (grid.height, grid.width)))
         return lat if inside else Warped(fine, grid)
 
-    def taps(self, axis: int, how: str, a: int = 0, b: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(cells (n, T), weights (n, T))`` of the fine pixels ``[a, b)`` along ``axis`` (0: rows): the
-        cells each interpolates (clipped to the grid: the edge cell held beyond it) and their weights."""
+    def taps(self, axis: int, how: str, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(cells (n, T), weights (n, T))`` of the fine pixels along ``axis`` (0: rows): the cells each
+        interpolates (of the grid with ``pad`` cells beyond each edge; clipped to it: the edge cell held
+        beyond it) and their weights."""
         n, m = (self.fine.height, self.grid.height) if axis == 0 else (self.fine.width, self.grid.width)
-        u = (np.arange(n)[a:b] + self.off[axis] + 0.5) / self.k - 0.5  # in cells, their centres at whole numbers
+        u = (np.arange(n) + self.off[axis] + 0.5) / self.k - 0.5  # in cells, their centres at whole numbers
         i0 = np.floor(u).astype(np.int64)
-        t = (u - i0)[:, None]
-        if how == "bilinear":
-            d, w = np.array([0, 1]), np.hstack([1 - t, t])
-        else:
-            d = np.array([-1, 0, 1, 2])
-            w = _keys(np.abs(t - d))
-        return np.clip(i0[:, None] + d, 0, m - 1), w.astype(np.float32)
+        d = np.array(KERNELS[how][0])
+        return np.clip(i0[:, None] + d + pad, 0, m + 2 * pad - 1), kernel_weights(how, np.abs((u - i0)[:, None] - d))
 
     def up(self, field: np.ndarray, a: int, b: int, how: str) -> np.ndarray:
-        return self._along(self._along(field, 1, a, b, how), 2, 0, self.fine.width, how)
+        field, pad = self.coefficients(field, how)
+        return self._along(self._along(field, 1, a, b, how, pad), 2, 0, self.fine.width, how, pad)
 
-    def _along(self, x: np.ndarray, axis: int, a: int, b: int, how: str) -> np.ndarray:
+    def _along(self, x: np.ndarray, axis: int, a: int, b: int, how: str, pad: int = 0) -> np.ndarray:
         """``x (C, h, w)`` interpolated along ``axis`` (1: rows, 2: columns) onto the fine pixels
-        ``[a, b)``: the pixels at one place in their cells (a phase of ``k``) share their taps' weights,
-        so each phase is a weighted sum of whole slices of the cells, written in place (one scratch
-        slice); nearest repeats each cell ``k`` times."""
+        ``[a, b)`` (``x`` holding ``pad`` cells beyond each edge): the pixels at one place in their cells (a
+        phase of ``k``) share their taps' weights, so each phase is a weighted sum of whole slices of the
+        cells, written in place (one scratch slice); nearest repeats each cell ``k`` times."""
         k, off, m = self.k, self.off[axis - 1], x.shape[axis]
         lo, hi = (a + off) // k, (b - 1 + off) // k + 1  # the cells holding the pixels
         n, start = hi - lo, a + off - lo * k
@@ -133,17 +141,16 @@ class Lattice(Warped):
             return np.repeat(np.take(x, np.arange(lo, hi), axis=axis), k, axis=axis)[at(axis, slice(start,
                                                                                                    start + b - a))]
         # the cells (as offsets from its own, d) a pixel at each of the k places in its cell interpolates, and
-        # their weights w (k, T), zero where a place takes fewer: bilinear the two whose centres it lies between,
-        # cubic four (Keys, a = −0.5)
+        # their weights w (k, T), zero where a place takes fewer (grids.KERNELS: bilinear the two whose centres
+        # it lies between, cubic and the B-spline four, Lanczos six)
         u = (np.arange(k) + 0.5) / k - 0.5  # each place's position from its cell's centre, in cells
         base = np.floor(u).astype(np.int64)
-        taps = np.array([0, 1]) if how == "bilinear" else np.array([-1, 0, 1, 2])
+        taps = np.array(KERNELS[how][0])
         d = np.arange(base.min() + taps[0], base.max() + taps[-1] + 1)
         w = np.zeros((k, len(d)), np.float32)
         for p in range(k):
-            e = np.abs(u[p] - base[p] - taps)
-            w[p, base[p] + taps - d[0]] = 1 - e if how == "bilinear" else _keys(e)
-        src = np.take(x, np.clip(np.arange(lo + d[0], hi + d[-1] + 1), 0, m - 1), axis=axis)
+            w[p, base[p] + taps - d[0]] = kernel_weights(how, np.abs(u[p] - base[p] - taps))
+        src = np.take(x, np.clip(np.arange(lo + d[0], hi + d[-1] + 1) + pad, 0, m - 1), axis=axis)
         out = np.empty(x.shape[:axis] + (n, k) + x.shape[axis + 1:], np.float32)
         tmp = np.empty(x.shape[:axis] + (n,) + x.shape[axis + 1:], np.float32)
         for p in range(k):
@@ -176,20 +183,21 @@ class Lattice(Warped):
         or four weights a pixel; nearest: each cell's own value) and the cell mean another, so each
         cell's mean is ``M_r @ field @ M_cᵀ``."""
         from scipy.sparse import csr_matrix
-        ms, empty = [], []
+        (coef, pad), ms, empty = self.coefficients(field, how), [], []
         for axis, (cell, m) in enumerate(zip(self.cell, (self.grid.height, self.grid.width))):
             per = np.bincount(cell, minlength=m).astype(np.float64)
             empty.append(per == 0)
             if how == "nearest":
                 continue
-            idx, w = self.taps(axis, how)
+            idx, w = self.taps(axis, how, pad)
             n = len(cell)
-            interp = csr_matrix((w.ravel(), (np.repeat(np.arange(n), idx.shape[1]), idx.ravel())), shape=(n, m))
+            interp = csr_matrix((w.ravel(), (np.repeat(np.arange(n), idx.shape[1]), idx.ravel())),
+                                shape=(n, m + 2 * pad))
             mean = csr_matrix((1 / per[cell], (cell, np.arange(n))), shape=(m, n))
             ms.append((mean @ interp).tocsr())
         out = field.astype(np.float32)  # nearest: each cell's own value; else a band at a time (no float64 stack)
         if how != "nearest":
-            for i, f in enumerate(field):
+            for i, f in enumerate(coef):
                 out[i] = (ms[1] @ (ms[0] @ f.astype(np.float64)).T).T
         out[:, empty[0][:, None] | empty[1][None, :]] = np.nan
         return out
@@ -197,8 +205,3 @@ class Lattice(Warped):
     def pixels_per_cell(self) -> np.ndarray:
         """``(h, w)``: how many fine pixels each cell holds (``k²`` inside, fewer at a partial edge, 0 outside)."""
         return np.outer(*(np.bincount(c, minlength=m) for c, m in zip(self.cell, (self.grid.height, self.grid.width))))
-
-
-def _keys(x: np.ndarray) -> np.ndarray:
-    """Cubic convolution's weight at ``x`` cells from the tap (Keys 1981, a = −0.5: GDAL's cubic)."""
-    return np.where(x <= 1, 1.5 * x ** 3 - 2.5 * x ** 2 + 1, -0.5 * x ** 3 + 2.5 * x ** 2 - 4 * x + 2)
