@@ -11,8 +11,13 @@ import torch
 
 from bandbridge.learners.fill_fit import HALF, SAR_HI, SAR_LO, Units, composite, feed_of, interpolate
 from bandbridge.learners.fill_sar import SAR_DATED, SAR_LATER, sar_model
-from bandbridge.models.fill_design import FillDesign, all_channels, raw_channels, sar_scale
+from bandbridge.models.fill_design import FillDesign, all_channels, sar_scale
 
+
+def raw_channels(cfg: dict) -> int:
+    """The stack's channel count: every date's bands, two a SAR file, the flag bands (``bits`` flags a band)."""
+    flags = len(cfg["dates"]) + 2 * len(cfg["sar"])
+    return cfg["bands"] * len(cfg["dates"]) + 2 * len(cfg["sar"]) + max(1, -(-flags // cfg["bits"]))
 
 def design(base_m: np.ndarray, others_m: list[np.ndarray], sar_now: np.ndarray | None,
            sar_then: np.ndarray | None, holes: list | None = None, between: np.ndarray | None = None,

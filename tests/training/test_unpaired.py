@@ -139,25 +139,6 @@ def test_wasserstein_distances_of_values_and_gradients():
     assert real.distances(real)["w1"] == 0.0
 
 
-@needs_shared
-def test_histogram_match_needs_no_pairs_and_matches_the_target_histogram():
-    from bandbridge.data.unpaired import UnpairedDataModule
-    from bandbridge.evaluation.unpaired import HistogramMatch
-    from bandbridge.losses.distribution import wasserstein_1d
-    cfg = load_config("rgb2thermal-cyclegan-cpu", data_root=str(SHARED))
-    sides = UnpairedDataModule(cfg).load_split("train")
-    a, b = sides["input"][:40], sides["target"][40:80]  # different files on each side
-    hm = HistogramMatch.fit(a, b)
-    out = torch.cat([hm(p.x).flatten() for p in a])
-    tgt = torch.cat([p.x.flatten() for p in b])
-    gray = torch.cat([p.x.mean(0).flatten() for p in a])
-    assert wasserstein_1d(out, tgt) < 0.01 < wasserstein_1d(gray, tgt)
-    x = a[0].x
-    o = hm(x)[0].flatten()
-    order = torch.argsort(x.double().mean(0).flatten())
-    assert bool((o[order].diff() >= -1e-6).all())  # monotone in the gray value
-
-
 # ------------------------------------------------------------------ end to end on real data
 @needs_shared
 def test_cyclegan_resumes_exactly_and_its_bundle_predicts_and_exports(run_cli, tmp_path):

@@ -39,12 +39,6 @@ def sar_scale(kind: str, lo: float, hi: float) -> tuple[float, float]:
     return 10.0 ** (-(hi + 83.0) / 20.0), 0.0
 
 
-def raw_channels(cfg: dict) -> int:
-    """The stack's channel count: every date's bands, two a SAR file, the flag bands (``bits`` flags a band)."""
-    flags = len(cfg["dates"]) + 2 * len(cfg["sar"])
-    return cfg["bands"] * len(cfg["dates"]) + 2 * len(cfg["sar"]) + max(1, -(-flags // cfg["bits"]))
-
-
 def all_channels(cfg: dict) -> int:
     """The whole design's channel count (``fill_fit.channels_of``'s order)."""
     c, nd = cfg["bands"], len(cfg["dates"])
@@ -56,7 +50,7 @@ def all_channels(cfg: dict) -> int:
 
 
 class FillDesign(nn.Module):
-    """The stack ``(B, raw_channels, H, W)`` as fed (``minmax`` over ``feed``) → the design's
+    """The stack ``(B, C, H, W)`` as fed (every date's bands, two a SAR file, the flag bands) (``minmax`` over ``feed``) → the design's
     ``channels`` ``(B, k, H, W)``: fed again (``fed=True``, what the learner reads) or in model
     values (``fed=False``: the fit's sample and the last pass read it so). ``cfg`` is JSON (saved in
     the bundle's ``model.generator.args.design``): ``bands``, ``dates`` (per date ``days`` before the

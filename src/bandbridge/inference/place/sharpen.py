@@ -29,7 +29,7 @@ from bandbridge.data.grids import extent_share
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
-from bandbridge.inference.place.sharpen_read import Guides, Targets, open_guides, open_targets
+from bandbridge.inference.place.sharpen_read import Guides, Targets, one_raster, open_guides, open_targets
 from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
 
 
@@ -163,7 +163,7 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     mp = None
     if model:  # the model's output band(s) join the guides (sharpen_model.py)
         from bandbridge.inference.place.sharpen_model import plan_model, with_model
-        g, mp = with_model(g, fine, model), plan_model(fine, model, dst, engine)
+        g, mp = with_model(g, fine, model), plan_model(one_raster(fine), model, dst, engine)
     t = open_targets(reference, bands, g.fine, lambda head: SharpenPlan(g, head, dst, None))  # memory, from headers
     return SharpenPlan(g, t, dst, decide(g.fine.height * g.fine.width, engine), float(resident_bytes() or 0), cog,
                        engine=engine, fine=list(fine), model=model, model_plan=mp)

@@ -53,17 +53,14 @@ def with_model(g: Guides, fine: list[str], model: str) -> Guides:
     return Guides(g.bands + bands, g.grids + [grid] * len(bands), g.fine)
 
 
-def plan_model(fine: list[str], model: str, output: Path, engine):
-    """``model`` on the one fine raster, planned as plain predict plans it (``jobs/plan.make_plan``: its
-    backend and tiles); None where FINE is several files, a folder or an Item, whose guides are stacked
-    (:func:`stack_guides`) and planned at the run."""
-    src = one_raster(fine)
-    return None if src is None else _planned(src, model, output, engine)
-
-
-def _planned(src: Path, model: str, output: Path, engine):
+def plan_model(src: Path | None, model: str, output: Path, engine):
+    """``model`` on ``src`` (the one fine raster, or the guides stacked: :func:`stack_guides`), planned as
+    plain predict plans it (``jobs/plan.make_plan``: its backend and tiles); None where ``src`` is (FINE
+    several files, a folder or an Item: planned at the run, once they are stacked)."""
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.jobs.plan import make_plan
+    if src is None:
+        return None
     p = make_plan([str(src)], model, str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
                   backend=engine.backend, precision=engine.precision, threads=engine.threads, cluster=engine.cluster)
     if not p.jobs:  # refused on a cluster run (make_plan lists it)
@@ -88,11 +85,9 @@ def run_model(plan, work: Path, serve, say: Callable[[str], None]) -> Path:
     g = plan.guides
     mine = [i for i, b in enumerate(g.bands) if b.path == Path(MODEL_OUTPUT)]
     dst = work / MODEL_OUTPUT
-    mp = plan.model_plan
-    if mp is None:
-        own = Guides([b for i, b in enumerate(g.bands) if i not in mine],
-                     [q for i, q in enumerate(g.grids) if i not in mine], g.fine)
-        mp = _planned(stack_guides(own, work / MODEL_INPUT), plan.model, dst, plan.engine)
+    own = Guides([b for i, b in enumerate(g.bands) if i not in mine],
+                 [q for i, q in enumerate(g.grids) if i not in mine], g.fine)
+    mp = plan.model_plan or plan_model(stack_guides(own, work / MODEL_INPUT), plan.model, dst, plan.engine)
     job = mp.jobs[0]
     say(f"the model's guide: {plan.model} on {job.src.name}: {job.note}")
     serve([own_output(job, mp, dst, f"{job.src.name}, the model's guide")], mp.backends[job.spec.folder])
