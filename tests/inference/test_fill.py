@@ -122,11 +122,12 @@ def test_a_real_cloudy_date_is_filled_by_the_fit_with_sar(run_cli, tmp_path, qui
 def test_a_small_clear_part_takes_the_map_or_the_earlier_date_as_is(run_cli, tmp_path):
     """Under policy.FILL_FIT_MIN clear pixels no fit is tried: the per-band map or the earlier date
     as is, whichever holds out better, said in one line and in the tags; under FILL_LINEAR_MIN the
-    earlier date as it is. Two earlier dates: the nearest clear one per pixel is the base."""
+    earlier date as it is. Two earlier dates: the nearest clear one per pixel is the base. (``--dilate 4``
+    grows the mask over 4 of its 5 clear rows: 64 clear pixels.)"""
     for keep, routes in ((5, ("linear", "as-is")), (0, ("as-is",))):
         out = tmp_path / f"f{keep}.tif"
         code, stdout, err = run_cli("fill", step(CLOUDY), "-e", step(OLDER), "-e", step(CLEAR), "--mask",
-                                    _mask(tmp_path, keep), "-o", str(out))
+                                    _mask(tmp_path, keep), "--dilate", "4", "-o", str(out))
         assert code == 0, err
         with rasterio.open(out) as src:
             tags, flag = src.tags(), src.read(5)
@@ -135,6 +136,27 @@ def test_a_small_clear_part_takes_the_map_or_the_earlier_date_as_is(run_cli, tmp
         # number, which never holds it: issue 77)
         assert tags["bandbridge_fill_earlier_days"] == "8,23" and not any("mae_fit" in k.lower() for k in tags), tags
         assert (flag == 2).sum() > 60 * 64  # both dates' clear parts together cover nearly all
+
+
+def test_a_mask_is_filled_as_given_and_dilate_grows_it(run_cli, tmp_path):
+    """``--mask`` is the gap as given (the plan says so, and the output's tags); ``--dilate 2`` grows it by
+    2 px (the cross, twice: 2 more rows here), and the scene's own SCL is grown by policy.FILL_DILATE."""
+    from bandbridge.policy import FILL_DILATE
+    mask, got = _mask(tmp_path, 20), {}
+    for px in (None, 2):
+        out = tmp_path / f"d{px}.tif"
+        code, said, err = run_cli("fill", step(CLOUDY), "-e", step(CLEAR), "--mask", mask, "-o", str(out),
+                                  *(["--dilate", str(px)] if px else []))
+        assert code == 0, err
+        with rasterio.open(out) as src:
+            got[px] = (src.read(5) == 2, src.tags()["bandbridge_fill_mask"])
+    (given, tag), (grown, tag2) = got[None], got[2]
+    assert tag.endswith(", as given") and tag2.endswith(", dilated by 2 px"), (tag, tag2)
+    assert not given[:20].any() and given[20:].mean() > 0.9  # the mask's rows (where the earlier date is clear)
+    assert not grown[:18].any() and grown[18:20].mean() > 0.9 and np.array_equal(grown[20:], given[20:])
+    code, said, err = run_cli("fill", step(CLOUDY), "-e", step(CLEAR), "-o", str(tmp_path / "p.tif"), "--plan")
+    assert code == 0 and f"dilated by {FILL_DILATE} px" in said, err
+    assert "grow the gap by PX pixels" in run_cli("fill", "--help")[1]
 
 
 def test_geotiffs_with_scl_beside_and_another_crs_are_reprojected(run_cli, tmp_path):

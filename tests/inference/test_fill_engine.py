@@ -168,13 +168,13 @@ def test_a_later_date_gives_the_interpolation_where_the_scene_lies_between(tmp_p
 
 
 def test_the_scan_dilates_the_gap_as_scipy():
-    """The scan's dilation by shifted ORs (fill_strips.dilate) is scipy's binary_dilation of the
+    """The scan's dilation by shifted ORs (fill_strips.grow) is scipy's binary_dilation of the
     cross, iterated, pixel for pixel: at the edges too (nothing past them)."""
-    from bandbridge.inference.place.fill_strips import dilate
+    from bandbridge.inference.place.fill_strips import grow
     m = np.random.default_rng(1).random((67, 45)) < 0.02
     m[0, 5] = m[-1, -1] = m[30, 0] = True
     for n in (0, 1, FILL_DILATE):
-        assert np.array_equal(dilate(m.copy(), n), binary_dilation(m, iterations=n) if n else m)
+        assert np.array_equal(grow(m.copy(), n), binary_dilation(m, iterations=n) if n else m)
 
 
 def test_the_sar_fit_runs_on_the_window_of_its_pixels(tmp_path, monkeypatch):

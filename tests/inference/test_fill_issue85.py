@@ -38,7 +38,8 @@ def test_no_clear_pixel_fills_the_earlier_date_as_it_is_with_values(run_cli, tmp
         out.symlink_to(target)
     mask = _mask(tmp_path, 2 if case == "clear rows dilated away" else 0)  # 2 rows: none clear once dilated by 4
     code, stdout, err = run_cli("fill", scene, "-e", before, "--mask", mask, "-o", str(out),
-                                *(["--overwrite"] if case == "-o a symlink" else []))
+                                *(["--overwrite"] if case == "-o a symlink" else []),
+                                *(["--dilate", "4"] if case == "clear rows dilated away" else []))
     assert code == 0, err
     assert "as it is" in stdout, stdout
     values, filled, tags = _filled(out)

@@ -40,7 +40,10 @@ def fill(
                                         "help, with the later dates. A SAR cube given with --sar gives its step "
                                         "nearest that date itself"),
     mask: Optional[str] = typer.Option(None, "--mask", help="the gap as a one-band raster file (nonzero: fill), "
-                                       "instead of the scene's own SCL or QA_PIXEL"),
+                                       "instead of the scene's own SCL or QA_PIXEL; filled as given"),
+    dilate: Optional[int] = typer.Option(None, "--dilate", min=0, metavar="PX", help="grow the gap by PX pixels "
+                                         "before filling (default: 4 for the scene's own SCL or QA_PIXEL, whose "
+                                         "cloud edges they miss; 0 for --mask)"),
     output: str = typer.Option(..., "--output", "-o", help="the filled scene (GeoTIFF, COG): its bands in its own "
                                "type, scale, offset and nodata, then FILLED (1 observed, 2 filled, 0 no data)"),
     overwrite: Overwrite = False,
@@ -64,7 +67,7 @@ def fill(
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
                  say=lambda s: out.print(s, highlight=False),
                  engine=engine_options(backend, precision, threads, workers, scheduler, retries, summary),
-                 plan_only=plan, later=later, sar_later=sar_later)
+                 plan_only=plan, later=later, sar_later=sar_later, dilate=dilate)
 
 
 def gaps(

@@ -116,8 +116,8 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: t
         if sar is None:
             sar = sar2optical_rgb(db, grid, work, f"{name[:-4]}_{seed}")
         out["sar2optical"] = sar
-        # the command dilates --mask by FILL_DILATE itself: the gap above
-        mask = write(at / f"{rule}.tif", found[rule][None].astype(np.float32), grid, ["gap"])
+        # the gap above as --mask (the command takes a --mask as given): the detector's mask grown as SCL's is
+        mask = write(at / f"{rule}.tif", gap[None].astype(np.float32), grid, ["gap"])
         out["fill"], done, _ = run(Case(scene, [], mask, vv), y, work, seed)
         row["route"] = done.why if done.route == "sar" else (
             f"nothing filled: under {FILL_FIT_MIN} clear pixels, or SAR alone held out no better than a constant; "

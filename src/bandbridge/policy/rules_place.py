@@ -109,9 +109,12 @@ FILL = (
          "after the scan, at 4096² the fit 0.76 GB: 1 GB + 8 B a pixel holds both. One forward is about 1 MPix "
          "(`predictor.default_batch`)."),
     Rule("a cloud gap's edge", "inference/place/fill_strips.scan", ("FILL_DILATE",),
-         "Measured on the manual's figure (`benchmarks/fill_figure.py`'s seam check, 2026-11-27): at 2 px the "
-         "mean step across the gap's edge was 0.0201 reflectance against 0.0105 between clear neighbours; at "
-         "4 px 0.0136 against 0.0100; at 6 px no better."),
+         "The scene's own SCL or QA_PIXEL, whose cloud edges they miss. Measured on the manual's figure "
+         "(`benchmarks/fill_figure.py`'s seam check, 2026-11-27): at 2 px the mean step across the gap's edge was "
+         "0.0201 reflectance against 0.0105 between clear neighbours; at 4 px 0.0136 against 0.0100; at 6 px no "
+         "better. A `--mask` is filled as given (`--dilate` either way): on the gaps protocol's exact masks, first 6 "
+         "pairs a sample without a snow-labelled date, growing it by 4 px took `fill` from 0.0168 to 0.0187 on discs "
+         "and from 0.0143 to 0.0211 on real SCL masks (2026-11-28)."),
     Rule("the residual at the edge", "learners/gapfill.edge_correction", ("FILL_EDGE_PX",),
          "Measured on the development sample only (15 date pairs, seeded discs, 2026-11-27): MAE over the "
          "hidden pixels 0.01481 without, 0.01455 at 2 px (the best of 1–12)."),

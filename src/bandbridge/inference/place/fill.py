@@ -58,16 +58,17 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
              mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
              say: Callable[[str], None] = print, engine: Engine = Engine(),
              plan_only: bool = False, add=None, later: list[str] = (), sar_later: list[str] = (),
-             route: str | None = None) -> FillRun | None:
+             route: str | None = None, dilate: int | None = None) -> FillRun | None:
     """Fill ``scene``'s cloud gap and write it to ``out``; None (nothing written) when there is no
     gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
     the plan, the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
     ``later``: clear dates after the scene (``--later``); ``sar_later``: SAR at them (``--sar-later``, in order);
-    ``route``: this route fills the gap whatever the check says (``bandbridge gaps``' forced columns)."""
+    ``route``: this route fills the gap whatever the check says (``bandbridge gaps``' forced columns); ``dilate``:
+    ``--dilate`` (px the gap grows by; None: ``fill_strips.scan``'s default)."""
     from bandbridge.inference.place.runner import run
     req = SimpleNamespace(scene=scene, out=out, earlier=list(earlier), sar=sar, sar_earlier=sar_earlier, mask=mask,
                           overwrite=overwrite, cog=cog, seed=seed, later=list(later), sar_later=list(sar_later),
-                          route=route)  # the kind's request: run_fill's arguments
+                          route=route, dilate=dilate)  # the kind's request: run_fill's arguments
     return run(KIND, req, engine, say, plan_only, add)
 
 
@@ -96,14 +97,14 @@ def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
     check_sar_later(later, sar, sar_later)
     check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later, clear=clear)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later, clear)
-    sc = scan(inp.scene, inp.mask, inp.sar_all())
+    sc = scan(inp.scene, inp.mask, inp.sar_all(), req.dilate)
     if not sc.gap.any():
         say(f"{scene}: no cloud, shadow or masked pixel: nothing to fill, nothing written")
         return None
     if not earlier and not later and not sar:
         raise BandbridgeError(f"{scene}: {int(sc.gap.sum()):,} pixel(s) to fill and no --earlier; give an earlier "
                               "clear scene of the place with --earlier (or at least the scene's Sentinel-1 with --sar)")
-    said = [f"the gap: {int(sc.gap.sum()):,} pixel(s) ({sc.gap.mean():.0%}) by {sc.masked_by}, dilated; "
+    said = [f"the gap: {int(sc.gap.sum()):,} pixel(s) ({sc.gap.mean():.0%}) by {sc.masked_by}; "
             f"{int(sc.clear.sum()):,} clear pixel(s) to fit on",
             "earlier: " + (", ".join(f"{r.layer.when or '?'} ({'?' if d is None else d} d before)"
                                      for r, d in zip(inp.earlier, inp.days)) if inp.earlier else

@@ -35,9 +35,11 @@ class Scan:
     holes: list | None = None  # SAR now's, then's and later's median (model values) for their holes
 
 
-def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) -> Scan:
-    """Pass 1 (see the module docstring), on inputs ``fill_checks`` passed (a cloud mask found, or ``--mask``);
-    refused in one line where the scene holds no data or ``--mask`` holds no value over it."""
+def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None], dilate: int | None = None) -> Scan:
+    """Pass 1 (see the module docstring), on inputs ``fill_checks`` passed (a cloud mask found, or ``--mask``),
+    the gap grown by ``dilate`` px (None: :data:`~bandbridge.policy.FILL_DILATE` for the scene's own mask,
+    whose cloud edges SCL and QA_PIXEL miss; 0 for ``--mask``, the gap as given); refused in one line where
+    the scene holds no data or ``--mask`` holds no value over it."""
     g, h, w = scene.layer.grid, scene.layer.grid.height, scene.layer.grid.width
     valid, cloudy = np.zeros((h, w), bool), np.zeros((h, w), bool)
     snow = np.zeros((h, w), bool) if scene.mask_kind == "SCL" else None
@@ -74,10 +76,12 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None]) 
         raise BandbridgeError(f"{scene.item}: every pixel is no data; give a scene that holds data")
     if mask is not None and not overlap:  # its footprint meets the scene's (fill_checks), yet no value there
         raise holds_nothing(f"--mask {mask.item}", "give a mask with values (nonzero: the gap)")
-    gap = dilate(cloudy, FILL_DILATE)
+    px = dilate if dilate is not None else FILL_DILATE if mask is None else 0
+    gap = grow(cloudy, px)
     del cloudy
     clear, gap = valid & ~gap, gap & valid
-    out = Scan(scene, valid, clear, gap, scene.layer.masked_by if mask is None else f"--mask {Path(mask.item).name}")
+    by = scene.layer.masked_by if mask is None else f"--mask {Path(mask.item).name}"
+    out = Scan(scene, valid, clear, gap, f"{by}, dilated by {px} px" if px else f"{by}, as given")
     rows, cols = np.concatenate([r for r, _ in rc]), np.concatenate([c for _, c in rc])
     keep = clear[rows, cols]  # the sample's pixels still clear once the gap is dilated
     v = np.concatenate(kept, axis=1)[:, keep]
@@ -106,7 +110,7 @@ def _sar_holes(sar: list[RowReader | None], sars: list[list]) -> list:
     return holes
 
 
-def dilate(m: np.ndarray, n: int) -> np.ndarray:
+def grow(m: np.ndarray, n: int) -> np.ndarray:
     """``scipy.ndimage.binary_dilation(m, iterations=n)`` (the cross, ``n`` times; nothing past
     the edge) by shifted ORs: the same pixels, 0.46 s against 2.85 s for a 10980² scene."""
     for _ in range(n):
