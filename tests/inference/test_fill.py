@@ -67,13 +67,16 @@ def _physical(src) -> np.ndarray:
     return src.read() * np.array(src.scales)[:, None, None] + np.array(src.offsets)[:, None, None]
 
 
-def _mask(tmp_path, keep: int) -> str:
-    """A user mask over the scene's grid: all gap but the first ``keep`` rows."""
+def _mask(tmp_path, keep: int, disc: int = 0) -> str:
+    """A user mask over the scene's grid: all gap but the first ``keep`` rows; or a centred disc of radius ``disc``."""
     from bandbridge.inference.place.fill_read import read_layer
     g = read_layer(f"{S10}@{CLOUDY}", "").grid
     m = np.ones((1, g.height, g.width), np.uint8)
     m[:, :keep] = 0
-    f = tmp_path / f"mask{keep}.tif"
+    if disc:
+        yy, xx = np.mgrid[:g.height, :g.width]
+        m[0] = (yy - g.height // 2) ** 2 + (xx - g.width // 2) ** 2 < disc ** 2
+    f = tmp_path / f"mask{keep}_{disc}.tif"
     with rasterio.open(f, "w", driver="GTiff", height=g.height, width=g.width, count=1, dtype="uint8",
                        crs=g.crs, transform=g.transform) as dst:
         dst.write(m)
@@ -226,14 +229,20 @@ SNOWY, AFTER_SNOW, BEFORE_SNOW = "2018-09-23", "2018-10-08", "2018-09-21"  # 201
 
 def test_earlier_snow_is_not_the_ground_where_the_scene_shows_none(run_cli, tmp_path):
     """policy.FILL_SNOW_MIN: the scene's clear part shows no snow, so an earlier date's SCL snow is
-    no picture of the ground: alone it is refused in one line; beside a snow-free date that date
-    fills and a line says which snow was left out. The snowy date as the scene keeps its snow."""
+    no picture of the ground: alone it is refused in one line, with SAR now SAR alone fills; beside a
+    snow-free date that date fills and a line says which snow was left out. The snowy date as the scene
+    keeps its snow."""
     from bandbridge.inference.place.fill_read import read_layer, snow_is_ground
     out = tmp_path / "f.tif"
     code, stdout, err = run_cli("fill", step(AFTER_SNOW), "-e", step(SNOWY), "--mask", _mask(tmp_path, 5),
                                 "-o", str(out))
     said = _one_line(err)
     assert code == 2 and "--earlier" in said and "snow" in said and not out.exists(), said
+    code, stdout, err = run_cli("fill", step(AFTER_SNOW), "-e", step(SNOWY), "--sar", f"{S1}@2018-10-07", "--mask",
+                                _mask(tmp_path, 0, disc=18), "-o", str(tmp_path / "sar.tif"))  # with SAR now: SAR alone
+    assert code == 0 and "SAR alone: 1,005 pixel(s)" in stdout and "2018-09-23 (99% of it)" in stdout, stdout + err
+    with rasterio.open(tmp_path / "sar.tif") as src:
+        assert (src.read(5) == 2).sum() == 1005
     code, stdout, err = run_cli("fill", step(AFTER_SNOW), "-e", step(SNOWY), "-e", step(BEFORE_SNOW), "--mask",
                                 _mask(tmp_path, 5), "-o", str(out))
     assert code == 0, err

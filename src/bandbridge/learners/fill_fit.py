@@ -224,7 +224,8 @@ def decide(src: Source, seed: int = 0, force: str | None = None, pixels_out: int
     n = int(src.learn.sum())
     if src.linear is None:
         return Decision("as-is", {}, f"{n:,} clear pixel(s) with an earlier clear date: under the {FILL_LINEAR_MIN:,} "
-                        "a per-band map needs, the earlier date goes in as it is", n, src.units)
+                        "a per-band map needs, the earlier date goes in as it is" + (" wherever it is clear" if not n
+                                                                                     else ""), n, src.units)
     c, units = src.bands, src.units
     a = src.linear[:, 0].astype(np.float64)  # the per-band map (stored units) as a·base_m + d in model values
     lo, span = units.lo[:, 0, 0].astype(np.float64), units.span[:, 0, 0].astype(np.float64)

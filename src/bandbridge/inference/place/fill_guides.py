@@ -154,7 +154,8 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
            days: list[int | None] | None = None, dated: list[int | None] | None = None) -> Guides:
     """Pass 2 (see the module docstring), its files written in ``work``: ``earlier`` every date, nearest first,
     ``days`` their days before the scene (negative: after; default all before); ``sar``: ``Inputs.sar_all``;
-    ``dated``: ``Inputs.dated_slots``. Refused in one line where a date has no clear pixel over the scene."""
+    ``dated``: ``Inputs.dated_slots``. Refused in one line where a date has no clear pixel over the scene, or
+    every date's is snow the scene shows none of and there is no SAR now to fill from alone."""
     g, (h, w), nd = sc.scene.layer.grid, sc.valid.shape, len(earlier)
     days = list(days) if days is not None else [1] * nd
     lay = _layout(sc, earlier, sar, work, days, dated)
@@ -184,7 +185,7 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
         if not seen[i] and not snowy[i]:
             raise BandbridgeError(f"--earlier {e.item}: no clear pixel over {sc.scene.item} (another place, or all "
                                   "cloudy); give an earlier clear scene of the same place")
-    if earlier and not has.any():
+    if earlier and not has.any() and (not sar or sar[0] is None):  # with SAR now, SAR alone fills (fill.py says so)
         raise BandbridgeError(f"--earlier {earlier[0].item}: every clear pixel of it is SCL snow, and the scene's "
                               f"clear part shows none (under {FILL_SNOW_MIN:.0%}): no picture of the ground; give an "
                               "earlier date without snow")
