@@ -60,6 +60,23 @@ def test_a_failing_method_is_recorded_with_its_error_and_the_others_scored():
     assert "| T2 |" in table({"cases": [row]}) and "broken" not in table({"cases": [row]})
 
 
+def test_each_method_is_divided_by_gdals_cubic_the_better_cubic_and_the_best_upsampling():
+    """Offsets of 2, 1 and 0.5 for cubic convolution, the B-spline and nearest: a method off by 1 is 0.5× the
+    cubic, 1× the better cubic and 2× the best upsampling, in RMSE and in MAE, per band."""
+    off = lambda d: lambda g, r, k: _case().truth + d  # noqa: E731
+    row = run_case(_case(), {"cubic": off(2), "bspline": off(1), "nearest": off(0.5), "mine": off(1)}, lambda s: None)
+    mine = row["methods"]["mine"]
+    for e in ("rmse", "mae"):
+        assert mine[f"{e}_vs_cubic"] == [0.5, 0.5] and mine[f"{e}_vs_best_cubic"] == [1.0, 1.0]
+        assert mine[f"{e}_vs_best_upsampling"] == [2.0, 2.0]
+
+
+def test_the_upsampling_baselines_are_the_five_candidates():
+    from bandbridge.evaluation.sharpen_baselines import UPSAMPLING
+    assert list(UPSAMPLING) == ["nearest", "bilinear", "cubic", "bspline", "lanczos"]
+    assert set(UPSAMPLING) < set(BASELINES)
+
+
 def test_the_sharpeners_routes_go_beside_its_figures():
     case = _case()
     row = run_case(case, {"cubic": BASELINES["cubic"], "bandbridge": lambda c: (c.truth, {"routes": ["fit", "cubic"]})},

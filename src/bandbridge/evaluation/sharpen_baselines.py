@@ -3,7 +3,9 @@
 ``W = w · ratio`` (the guides on the fine grid, the bands to sharpen on the coarse one, every
 pixel valid; the caller cuts both to whole cells):
 
-- ``cubic``: the reference upsampled (GDAL's cubic), what a user has without any guide;
+- the **upsamplings** (:data:`UPSAMPLING`): the reference upsampled by nearest, bilinear, cubic
+  convolution (``cubic``: GDAL's, Keys' a = −0.5), the interpolating cubic B-spline (``bspline``)
+  and Lanczos (a = 3), ``data/grids.upsample_onto``'s: what a user has without any guide;
 - ``tsharp``: TsHARP-style (Agam et al. 2007): each target regressed on all the guides at the
   coarse scale (least squares with an intercept), the map applied to the fine guides, the coarse
   residual added back cell by cell;
@@ -27,7 +29,7 @@ from typing import Callable
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, block_mean, upsample_onto
+from bandbridge.data.grids import GDAL_NAMES, Grid, block_mean, upsample_onto
 from bandbridge.errors import BandbridgeError
 
 HOMOGENEOUS_SHARE = 0.8  # DMS trains on this share of the coarse cells, the most homogeneous (Gao 2012: 80 %)
@@ -43,11 +45,18 @@ def _check(guides: np.ndarray, reference: np.ndarray, ratio: int) -> None:
                               f"a reference (T, h, w) {t}; cut both to whole cells first")
 
 
-def cubic(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
-    """The reference upsampled by GDAL's cubic onto the guides' grid (the guides unused)."""
-    _check(guides, reference, ratio)
-    fine = Grid(None, Affine.identity(), guides.shape[1], guides.shape[2])
-    return upsample_onto(reference, fine.coarser(ratio), fine, "cubic")
+def upsampled(method: str) -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
+    """The baseline that upsamples the reference by ``method`` onto the guides' grid (the guides unused)."""
+    def up(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
+        _check(guides, reference, ratio)
+        fine = Grid(None, Affine.identity(), guides.shape[1], guides.shape[2])
+        return upsample_onto(reference, fine.coarser(ratio), fine, method)
+    up.__name__ = method
+    return up
+
+
+UPSAMPLING = {m: upsampled(m) for m in GDAL_NAMES}  # nearest, bilinear, cubic, bspline, lanczos
+cubic = UPSAMPLING["cubic"]
 
 
 def consistent(fine: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
@@ -136,5 +145,5 @@ def brovey(guides: np.ndarray, reference: np.ndarray, ratio: int) -> np.ndarray:
 
 
 Baseline = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
-BASELINES: dict[str, Baseline] = {"cubic": cubic, "tsharp": tsharp, "dms": dms}
+BASELINES: dict[str, Baseline] = UPSAMPLING | {"tsharp": tsharp, "dms": dms}
 PANSHARPENING: dict[str, Baseline] = BASELINES | {"gsa": gsa, "brovey": brovey}
