@@ -1,9 +1,9 @@
 """A model's zero-shot output as one more guide of ``bandbridge sharpen`` (``-m``): the model runs
 on the fine raster, planned as plain predict plans it and served by the runner like any job (here or
-on Dask), to a work file in the run's
-work folder (deleted with it), and its band(s) join the guides, named by the model (``rgb2nir``;
-``sar2optical_B04`` … where it makes several). The sharpener's fit then decides, held out, how much
-of it to use: a model output that carries nothing of a target costs that target nothing.
+on Dask), to a work file in the run's work folder (deleted with it), and its band(s) join the guides,
+named by the model (``rgb2nir``; ``sar2optical_B04`` … where it makes several). The sharpener's fit then
+decides, held out, how much of it to use: a model output that carries nothing of a target costs that
+target nothing.
 
 The model's input is the one fine raster as it is stored where ``FINE`` is one file (a bundle picks
 its model by the file's type and values: ``rgb2nir`` an 8-bit aerial file's, a reflectance file's);
