@@ -350,26 +350,32 @@ def reference_quantity_table(rec: dict) -> str:
 
 def sharpen_table(rec: dict) -> str:
     """``bandbridge sharpen`` by Wald's protocol beside the baselines (benchmarks/sharpen_record.py):
-    ERGAS / SAM per case, then each band's RMSE as a multiple of cubic's."""
-    names = ["cubic", "tsharp", "dms", "gsa", "brovey", "bandbridge"]
-    label = {"tsharp": "TsHARP-style", "dms": "DMS-style", "gsa": "GSA", "brovey": "Brovey", "bandbridge": "**sharpen**"}
+    ERGAS / SAM per case, then each band's RMSE as a multiple of the better cubic's (cubic convolution
+    or the cubic B-spline) and of the best of the five upsamplings."""
+    names = ["cubic", "bspline", "lanczos", "tsharp", "dms", "gsa", "brovey", "bandbridge"]
+    label = {"bspline": "B-spline", "lanczos": "Lanczos", "tsharp": "TsHARP-style", "dms": "DMS-style", "gsa": "GSA",
+             "brovey": "Brovey", "bandbridge": "**sharpen**"}
     out = ["| case | reference cells | " + " | ".join(label.get(n, n) for n in names) + " |", "|" + "---|" * (2 + len(names))]
     for c in rec["cases"]:
         m = c["methods"]
         out.append(f"| {c['case']} | {c['reference_cells']:,} | " + " | ".join(
             f"{m[n]['ergas']:.3g} / {m[n]['sam_deg']:.3g}°" if n in m else "—" for n in names) + " |")
-    out += ["", "| case | band | TsHARP-style | DMS-style | **sharpen** | its route |", "|---|---|---|---|---|---|"]
+    out += ["", "| case | band | TsHARP-style | DMS-style | **sharpen** | **sharpen** × the best upsampling | its route |",
+            "|---|---|---|---|---|---|---|"]
     for c in rec["cases"]:
         m = c["methods"]
         if "bandbridge" not in m:
             continue
         for i, band in enumerate(c["targets"]):
-            out.append(f"| {c['case']} | {band} | {m['tsharp']['rmse_vs_cubic'][i]:.3g} | {m['dms']['rmse_vs_cubic'][i]:.3g} "
-                       f"| {m['bandbridge']['rmse_vs_cubic'][i]:.3g} | {m['bandbridge']['routes'][i]} |")
+            b = m["bandbridge"]
+            out.append(f"| {c['case']} | {band} | {m['tsharp']['rmse_vs_best_cubic'][i]:.3g} | "
+                       f"{m['dms']['rmse_vs_best_cubic'][i]:.3g} | {b['rmse_vs_best_cubic'][i]:.3g} | "
+                       f"{b['rmse_vs_best_upsampling'][i]:.3g} | {b['routes'][i]} |")
     skipped = "; ".join(f"{s['case']} ({s['why']})" for s in rec["skipped"])
-    return "\n".join(out) + (f"\n\nERGAS / SAM per case (lower is better); then each band's RMSE as a multiple of cubic "
-                             f"upsampling's (below 1: better than cubic). {rec['protocol']}. Skipped: {skipped}. "
-                             f"Measured by `{rec['command']}`.\n")
+    return "\n".join(out) + (f"\n\nERGAS / SAM per case (lower is better); then each band's RMSE as a multiple of the "
+                             f"better cubic's, GDAL's cubic convolution or the interpolating cubic B-spline (below 1: "
+                             f"better than both), and of the best of nearest, bilinear, both cubics and Lanczos. "
+                             f"{rec['protocol']}. Skipped: {skipped}. Measured by `{rec['command']}`.\n")
 
 
 def sharpen_speed_table(rec: dict) -> str:
@@ -388,11 +394,11 @@ def sharpen_speed_table(rec: dict) -> str:
 
 def sharpen_drone_table(rec: dict) -> str:
     """Issue 76's drone case on a stand-in (benchmarks/sharpen_drone.py): per factor, pooled RMSE / MAE
-    (DN) of ``sharpen`` and of the three upsamplings, the photos it is worse than their best upsampling
-    on, and its routes."""
-    ups = ("nearest", "bilinear", "cubic")
+    (DN) of ``sharpen`` and of the upsamplings the record holds (the five since issue 84), the photos it
+    is worse than their best upsampling on, and its routes."""
+    ups = [m for m in ("nearest", "bilinear", "cubic", "bspline", "lanczos") if m in next(iter(rec["factors"].values()))["total"]]
     out = ["| NIR averaged | photos | **sharpen** | " + " | ".join(ups) + " | × the best | photos worse (worst) | routes |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "|" + "---|" * (7 + len(ups))]
     for f, v in rec["factors"].items():
         t = v["total"]
 
