@@ -123,12 +123,7 @@ def guard_weight(stats: np.ndarray, guard: dict) -> float:
     0 at ``end`` widths out (the output is then the anchor, or the floor, alone); with one range
     per source, by the range the image is most like."""
     e = range_excess(stats, guard)
-    return _weight(e[nearest_range(e)], guard)
-
-
-def _weight(excess: np.ndarray, guard: dict) -> float:
-    e = float(excess.max())
-    return float(np.clip((guard["end"] - e) / (guard["end"] - guard["start"]), 0.0, 1.0))
+    return float(np.clip((guard["end"] - e[nearest_range(e)].max()) / (guard["end"] - guard["start"]), 0.0, 1.0))
 
 
 def guard_note(stats: np.ndarray, guard: dict, names: list[str], floor: dict | None = None) -> str | None:
@@ -137,8 +132,7 @@ def guard_note(stats: np.ndarray, guard: dict, names: list[str], floor: dict | N
     what the output falls back to."""
     every = range_excess(stats, guard)
     r = nearest_range(every)  # the source the image is most like
-    e = every[r]
-    w = _weight(e, guard)
+    e, w = every[r], guard_weight(stats, guard)
     if w >= 1.0:
         return None
     k = int(e.argmax())

@@ -253,10 +253,9 @@ def kernel_weights(how: str, dist: np.ndarray) -> np.ndarray:
 
 
 def bspline_coefficients(field: np.ndarray, pad: int = 0) -> np.ndarray:
-    """``field (C, h, w)`` → the cubic B-spline's coefficients that interpolate it at the cells' centres, the
-    edge cell held beyond the edge (``(C, h + 2 pad, w + 2 pad)``: ``pad`` cells of them beyond each edge,
-    all the taps of a pixel within the grid reach at 2), float32: what ``bspline`` evaluates. scipy's
-    ``spline_filter`` on the field padded by 12 replicated cells, so its own edge rule moves none by 0.27¹² = 1e-7."""
+    """``field (C, h, w)`` → the cubic B-spline's coefficients that interpolate it at the cells' centres, float32
+    ``(C, h + 2 pad, w + 2 pad)`` (``pad`` beyond each edge; a pixel's taps reach 2): scipy's ``spline_filter`` on
+    the field padded by 12 replicated cells (the edge held beyond it; its own edge rule moves none by 0.27¹²)."""
     from scipy.ndimage import spline_filter
     out = np.empty((len(field), field.shape[1] + 2 * pad, field.shape[2] + 2 * pad), np.float32)
     cut = (slice(12 - pad, -12 + pad or None),) * 2

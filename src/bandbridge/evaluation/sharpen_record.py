@@ -28,8 +28,7 @@ from bandbridge.metrics import sharpen_metrics
 
 # Landsat's band numbers are not Sentinel-2's (B5 is NIR, B10 thermal, where S2's B10 is cirrus):
 # the files name them by what they are, so that nothing reads them as S2 codes
-RATIOS = {"cubic": ("cubic",), "best_cubic": ("cubic", "bspline"), "best_upsampling": tuple(UPSAMPLING)}  # what
-# each ratio of a method's RMSE and MAE divides by, per band (``rmse_vs_cubic``, …)
+RATIOS = {"cubic": ("cubic",), "best_cubic": ("cubic", "bspline"), "best_upsampling": tuple(UPSAMPLING)}  # per band
 FILE_NAMES = {"B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir16", "B7": "swir22",
               "B10": "B10 thermal", "B11": "B11 thermal"}
 

@@ -32,11 +32,6 @@ class TilePlan:
     def n_tiles(self) -> int:
         return len(self.rows) * len(self.cols)
 
-    @property
-    def extent(self) -> tuple[int, int]:
-        """Height and width covered by the tiles (≥ the raster's)."""
-        return self.rows[-1] + self.tile_h, self.cols[-1] + self.tile_w
-
 
 def _axis(n: int, tile: int, overlap: int, align: int) -> tuple[int, int, list[int]]:
     """(tile length, effective overlap, starts) along one axis of length ``n``.
