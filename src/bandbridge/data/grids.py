@@ -28,6 +28,10 @@ class Grid:
         return Grid(self.crs, self.transform @ Affine.scale(k), int(np.ceil(self.height / k)),
                     int(np.ceil(self.width / k)))
 
+    def padded(self, n: int) -> "Grid":
+        """The grid with ``n`` more of its pixels round each edge."""
+        return Grid(self.crs, self.transform @ Affine.translation(-n, -n), self.height + 2 * n, self.width + 2 * n)
+
     def shifted(self, dy: float, dx: float) -> "Grid":
         """The grid moved by ``(dy, dx)`` of its own pixels (what a misregistration looks like)."""
         return replace(self, transform=self.transform @ Affine.translation(dx, dy))
@@ -242,6 +246,7 @@ def _lanczos(x: np.ndarray) -> np.ndarray:
 
 KERNELS = {"bilinear": ((0, 1), lambda x: np.clip(1 - x, 0, None)), "cubic": ((-1, 0, 1, 2), _keys),
            "bspline": ((-1, 0, 1, 2), _bspline), "lanczos": ((-2, -1, 0, 1, 2, 3), _lanczos)}
+BSPLINE_PAD = 2  # B-spline coefficients kept beyond each edge: the farthest a tap of a pixel within the grid reaches
 GDAL_NAMES = {"nearest": "nearest", "bilinear": "bilinear", "cubic": "cubic", "bspline": "cubic_spline",
               "lanczos": "lanczos"}
 
@@ -269,9 +274,8 @@ def upsample_onto(coarse: np.ndarray, src: Grid, dst: Grid, method: str = "bilin
     bilinear, cubic convolution, the interpolating cubic B-spline, Lanczos) → ``(C, H, W)``; ``coarse``
     must be filled (no NaN)."""
     from rasterio.warp import Resampling, reproject
-    if method == "bspline":  # its coefficients, two cells of them beyond each edge: no tap of GDAL's is held
-        coarse = bspline_coefficients(coarse, 2)
-        src = Grid(src.crs, src.transform @ Affine.translation(-2, -2), src.height + 4, src.width + 4)
+    if method == "bspline":  # its coefficients, BSPLINE_PAD cells of them beyond each edge: no tap of GDAL's is held
+        coarse, src = bspline_coefficients(coarse, BSPLINE_PAD), src.padded(BSPLINE_PAD)
     out = np.zeros((coarse.shape[0], dst.height, dst.width), np.float32)
     reproject(np.ascontiguousarray(coarse, np.float32), out, src_transform=src.transform,
               dst_transform=dst.transform, src_crs=src.crs or PIXELS_CRS, dst_crs=dst.crs or PIXELS_CRS,

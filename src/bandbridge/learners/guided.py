@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
-from affine import Affine
 
 from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
@@ -253,10 +252,8 @@ def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = REFERENCE_
     """``r2 (hc, wc)`` on ``coarse`` interpolated onto ``grid`` by ``method`` → ``(1, h, w)`` (or
     ``(C, hc, wc)`` → ``(C, h, w)``), the coarse grid padded by :data:`PAD` replicated cells first
     (no interpolation edge error for a fit to learn)."""
-    padded = Grid(coarse.crs, coarse.transform @ Affine.translation(-PAD, -PAD), coarse.height + 2 * PAD,
-                  coarse.width + 2 * PAD)
     bands = r2 if r2.ndim == 3 else r2[None]  # (C, hc, wc) too: every band in one interpolation
-    return upsample_onto(np.pad(bands, ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge"), padded, grid, method)
+    return upsample_onto(np.pad(bands, ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge"), coarse.padded(PAD), grid, method)
 
 
 def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> tuple[float, float]:

@@ -9,8 +9,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from bandbridge.data.grids import (KERNELS, Grid, average_in_strips, block_sums, bspline_coefficients, kernel_weights,
-                                   strip_grid, upsample_onto)
+from bandbridge.data.grids import (BSPLINE_PAD, KERNELS, Grid, average_in_strips, block_sums, bspline_coefficients,
+                                   kernel_weights, strip_grid, upsample_onto)
 from bandbridge.inference.core.outputs import ROWS  # the one strip height: rows read, upsampled or written at a time
 
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
@@ -91,12 +91,12 @@ class Lattice(Warped):
 
     def coefficients(self, field: np.ndarray, how: str) -> tuple[np.ndarray, int]:
         """What ``how``'s gathers weigh and how many cells it holds beyond each edge: ``field`` itself, or
-        its B-spline coefficients (``bspline``), two cells beyond each edge (``grids.bspline_coefficients``)."""
+        its B-spline coefficients (``bspline``), ``grids.BSPLINE_PAD`` cells beyond each edge."""
         if how != "bspline":
             return field, 0
         if self._coef[0] is not field:
-            self._coef = (field, bspline_coefficients(field, 2))
-        return self._coef[1], 2
+            self._coef = (field, bspline_coefficients(field, BSPLINE_PAD))
+        return self._coef[1], BSPLINE_PAD
 
     @classmethod
     def of(cls, fine: Grid, grid: Grid) -> Warped:
