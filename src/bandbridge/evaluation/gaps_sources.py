@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy.ndimage import binary_dilation, grey_closing, median_filter, uniform_filter
+from scipy.ndimage import grey_closing, median_filter, uniform_filter
 
 from bandbridge.data.cube import step_fractions
 from bandbridge.evaluation.gaps import (COLUMNS, SEED, columns, disc, field_scores, mean_scores, realism_of,
@@ -20,6 +20,7 @@ from bandbridge.evaluation.gaps_dates import read_series
 from bandbridge.evaluation.gaps_fill import Case, mask_of, run, write
 from bandbridge.inference.place.fill_read import read_layer, sar_on
 from bandbridge.inference.place.fill_rows import SNOW_SCL, part
+from bandbridge.inference.place.fill_strips import grow
 from bandbridge.learners.fill_fit import composite
 from bandbridge.policy import CLOUD_THRESHOLD, FILL_DILATE, FILL_FIT_MIN
 
@@ -102,7 +103,7 @@ def score_triplet(root: Path, name: str, work: Path, seed: int = SEED, window: t
     vv = write(at / "s1.tif", db, grid, ["VV", "VH"])
     rows, images, sar = [], [], None
     for rule in masks:
-        gap = valid & (binary_dilation(found[rule], iterations=FILL_DILATE) if FILL_DILATE else found[rule])
+        gap = valid & grow(found[rule], FILL_DILATE)  # grown as the command grows a scene's own mask
         clear, score = valid & ~gap, gap & free_clear
         row = {"patch": name.removesuffix(".tif"), "mask": rule, "cloud": float(found["cloud"].mean()),
                "gap": float(gap.mean()), "clear_pixels": int(clear.sum()), "scored": int(score.sum()),
