@@ -226,9 +226,8 @@ def strip_grid(fine: Grid, a: int, b: int) -> Grid:
     return Grid(fine.crs, fine.transform @ Affine.translation(0, a), b - a, fine.width)
 
 
-# The upsampling candidates by name, each made by GDAL's warper (``GDAL_NAMES``) and, on a lattice, by the
-# same kernel as gathers (``inference/place/fields.Lattice``): its taps' offsets from the cell at or before
-# the pixel, and its weight at a distance in cells (normalised to sum 1, as GDAL does Lanczos').
+# The upsamplings by name, made by GDAL's warper (GDAL_NAMES) and by the lattice's gathers (fields.Lattice): each's
+# taps (offsets from the cell at or before the pixel) and weight at a distance in cells (normalised as GDAL's Lanczos).
 def _keys(x: np.ndarray) -> np.ndarray:
     """Cubic convolution (Keys 1981, a = −0.5: GDAL's ``cubic``)."""
     return np.where(x <= 1, 1.5 * x ** 3 - 2.5 * x ** 2 + 1, -0.5 * x ** 3 + 2.5 * x ** 2 - 4 * x + 2)
