@@ -1,0 +1,167 @@
+"""Never worse than upsampling (issue 84): `bandbridge sharpen` and `predict --reference` on every
+development source that holds a band at its guides' scale (`evaluation/floor_cases.py`), the band
+averaged k × k the reference, for k = 4, 10 and 40, against nearest, bilinear, cubic convolution, cubic
+B-spline and Lanczos upsampling of that reference, in MAE and RMSE, per source and per half.
+
+    OMP_NUM_THREADS=1 nice python benchmarks/sharpen_floor.py --data ../shared/data --json docs/results/sharpen_floor.json
+
+Each image is written as a user's files (the guides in their stored type, the reference float32) and
+run through the commands' own functions; the output is read back. A source's figure pools every pixel
+of its images; its ratio divides by the best of the five upsamplings pooled the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+
+from bandbridge.data.grids import GDAL_NAMES, Grid, block_mean, upsample_onto
+from bandbridge.evaluation.floor_cases import FACTORS, HALVES, FloorCase, all_cases, half_of
+from bandbridge.evaluation.sharpen_record import code_state, save
+from bandbridge.evaluation.wald import write_raster
+
+UPSAMPLERS = tuple(GDAL_NAMES)
+METHODS = ("sharpen", "reference")
+LIMIT = 1.01  # the issue's bound: at most 1.01× the best upsampling, per source
+
+
+def errors(pred: np.ndarray, truth: np.ndarray) -> dict:
+    d = pred.astype(np.float64) - truth
+    return {"sse": float(np.sum(d ** 2)), "sae": float(np.sum(np.abs(d))), "n": int(d.size)}
+
+
+def read_band(path: Path) -> np.ndarray:
+    import rasterio
+    with warnings.catch_warnings(), rasterio.open(path) as s:
+        warnings.simplefilter("ignore")
+        return s.read(s.count).astype(np.float32) * (s.scales[-1] or 1.0) + (s.offsets[-1] or 0.0)
+
+
+def run_methods(c: FloorCase, k: int, folder: Path) -> dict:
+    """``{method: (output (H, W), its route)}`` for one image at factor ``k`` (a method that fails: its error)."""
+    from bandbridge.inference.core.interpret import Overrides
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
+    from bandbridge.inference.place.sharpen import sharpen
+    fine = Grid(None, Affine.identity(), *c.truth.shape[1:])
+    guides = write_raster(folder / "guides.tif", c.guides, fine, c.guide_names, c.dtype)
+    ref = write_raster(folder / "reference.tif", block_mean(c.truth, k)[0], fine.coarser(k), [c.target])
+    out = {}
+    try:
+        res = sharpen(fine=[str(guides)], reference=str(ref), output=str(folder / "sharp.tif"), overwrite=True)
+        out["sharpen"] = (read_band(res.output), res.bands[0].route)
+    except Exception as e:  # the record says what failed and goes on
+        out["sharpen"] = f"{type(e).__name__}: {e}".splitlines()[0]
+    if c.model:
+        try:
+            predict_with_reference([str(guides)], c.model, str(folder / "ref.tif"), PredictOptions(),
+                                   Overrides(scaling="minmax", vmin=0.0, vmax=2.0 ** c.bits - 1) if c.bits else Overrides(), ReferenceOptions(source=str(ref)), overwrite=True)
+            import rasterio
+            with rasterio.open(folder / "ref.tif") as s:
+                route = s.tags().get("bandbridge_route", "")
+            out["reference"] = (read_band(folder / "ref.tif"), route)
+        except Exception as e:
+            out["reference"] = f"{type(e).__name__}: {e}".splitlines()[0]
+    return out
+
+
+def one(c: FloorCase, k: int, work: Path) -> dict:
+    """One image at factor ``k``: each method and the five upsamplings, scored (sums, so sources pool)."""
+    c = c.cut(k)
+    fine = Grid(None, Affine.identity(), *c.truth.shape[1:])
+    ref = block_mean(c.truth, k)[0]
+    row = {"source": c.source, "image": c.name, "k": k, "cells": int(ref[0].size), "size": list(c.truth.shape[1:])}
+    folder = work / f"{c.source}_{c.name}_{k}"
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.process_time()
+    for m, got in run_methods(c, k, folder).items():
+        row[m] = {"error": got} if isinstance(got, str) else errors(got[0], c.truth[0]) | {"route": got[1]}
+    row["cpu_s"] = round(time.process_time() - t0, 2)
+    for m in UPSAMPLERS:
+        row[m] = errors(upsample_onto(ref, fine.coarser(k), fine, m)[0], c.truth[0])
+    return row
+
+
+def pooled(rows: list[dict]) -> dict:
+    """Every method's RMSE and MAE pooled over ``rows``' pixels, and each method's over the best upsampling's."""
+    out = {"images": len(rows)}
+    for m in (*METHODS, *UPSAMPLERS):
+        ok = [r[m] for r in rows if m in r and "error" not in r[m]]
+        if len(ok) < len(rows) or not ok:
+            continue
+        n = sum(r["n"] for r in ok)
+        out[m] = {"rmse": float(np.sqrt(sum(r["sse"] for r in ok) / n)), "mae": sum(r["sae"] for r in ok) / n}
+    for e in ("rmse", "mae"):
+        best = min(UPSAMPLERS, key=lambda u: out[u][e])
+        out[f"best_upsampling_{e}"] = best
+        for m in METHODS:
+            if m in out:
+                out[m][f"{e}_vs_best"] = round(out[m][e] / out[best][e], 4)
+    for m in METHODS:
+        if m in out:
+            out[m]["within"] = out[m]["rmse_vs_best"] <= LIMIT and out[m]["mae_vs_best"] <= LIMIT
+            routes: dict[str, int] = {}
+            for r in rows:
+                routes[r[m]["route"]] = routes.get(r[m]["route"], 0) + 1
+            out[m]["routes"] = routes
+    return out
+
+
+def summary(rows: list[dict]) -> dict:
+    """Per factor, per source (with its half) and per half: :func:`pooled`."""
+    out = {}
+    for k in sorted({r["k"] for r in rows}):
+        at = [r for r in rows if r["k"] == k]
+        sources = {s: pooled([r for r in at if r["source"] == s]) | {"half": half_of(s)}
+                   for s in dict.fromkeys(r["source"] for r in at)}
+        out[str(k)] = {"sources": sources,
+                       "halves": {h: pooled([r for r in at if r["source"] in ss]) for h, ss in HALVES.items()
+                                  if any(r["source"] in ss for r in at)}}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data", help="the development data folder")
+    ap.add_argument("--json", default="docs/results/sharpen_floor.json", help="where the record goes")
+    ap.add_argument("--factors", default=",".join(map(str, FACTORS)), help="k, comma-separated")
+    ap.add_argument("--sources", default="", help="only these sources, comma-separated (default: all)")
+    a = ap.parse_args()
+    if not Path(a.data, "nir_naip_opengeos").is_dir():
+        sys.exit(f"--data {a.data}: no nir_naip_opengeos under it; give the development data folder")
+    factors = [int(v) for v in a.factors.split(",")]
+    only = set(filter(None, a.sources.split(",")))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sharpen_floor_") as work:
+        for c in all_cases(a.data):
+            if only and c.source not in only:
+                continue
+            for k in factors:
+                r = one(c, k, Path(work))
+                rows.append(r)
+                said = {m: r[m].get("route", r[m].get("error")) for m in METHODS if m in r}
+                print(f"{c.source} {c.name} ×{k}: {said}", flush=True)
+    record = {"command": "OMP_NUM_THREADS=1 nice python " + " ".join(["benchmarks/sharpen_floor.py", *sys.argv[1:]]),
+              "code": code_state(), "machine": f"{platform.machine()} {platform.node()}",
+              "protocol": "per image: the guides at full resolution, the band averaged k × k the reference, the band the "
+                          "truth; cut to whole cells of k; sharpen: bandbridge sharpen of the guides' file by the "
+                          "reference; reference: bandbridge predict -m MODEL --reference",
+              "halves": {h: list(s) for h, s in HALVES.items()}, "limit": LIMIT,
+              "summary": summary(rows), "rows": rows}
+    for k, s in record["summary"].items():
+        for src, p in s["sources"].items():
+            print(f"×{k} {src} ({p['half']}): " + "; ".join(
+                f"{m} RMSE {p[m]['rmse_vs_best']:.3f} MAE {p[m]['mae_vs_best']:.3f}" for m in METHODS if m in p))
+    print(f"written {save(record, a.json)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The floor's cases (issue 84): every development source that holds a band at its guides' scale, the
+band averaged ``k × k`` as the reference, the band itself the truth. The rule "never worse than the
+best upsampling" is reported per source on these, on the half of the sources its constants were not
+set on (:data:`HALVES`).
+
+A case is one image: ``guides (G, H, W)`` and ``truth (1, H, W)`` on one plain pixel grid, cut to
+whole cells of the largest factor; ``model`` names the bundled model ``predict --reference`` runs on
+it ("" where none takes these guides). Images are taken evenly over each source's list
+(:data:`PER_SOURCE` at most), so that a run stays within minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+FACTORS = (4, 10, 40)
+PER_SOURCE = 10  # images taken from a source, evenly over its list
+# The halves: every constant of the route choice is set on one and reported on the other, then swapped.
+# Each holds NIR and thermal sources of both kinds of scene (aerial/satellite, ground camera).
+HALVES = {"A": ("naip_opengeos", "nir_vhr_pansharp", "thermal_tno", "thermal_msrs"),
+          "B": ("naip_stactools", "nir_epfl_rgbnir_photos", "thermal_roadscene", "thermal_m3svd", "landsat8_thermal")}
+LANDSAT = "multisensor_riotilerpds/landsat8_l1tp_016037_20170813"
+
+
+@dataclass
+class FloorCase:
+    """One image of a source: ``guides (G, H, W)`` and ``truth (1, H, W)`` float32 on one grid."""
+
+    source: str
+    name: str
+    guides: np.ndarray
+    guide_names: list[str]
+    truth: np.ndarray
+    target: str  # the truth's role: "nir", "thermal"
+    dtype: str  # the stored type a user's file holds (uint8, uint16, float32)
+    model: str = ""  # the bundled model predict --reference runs ("": none)
+    bits: int = 0  # an 11- or 12-bit sensor's DN in uint16: predict is told --scaling minmax 0 … 2^bits − 1
+
+    def cut(self, k: int) -> FloorCase:
+        """Cut to whole ``k × k`` cells (top left)."""
+        h, w = self.truth.shape[1] // k * k, self.truth.shape[2] // k * k
+        return FloorCase(self.source, self.name, self.guides[:, :h, :w], self.guide_names, self.truth[:, :h, :w],
+                         self.target, self.dtype, self.model, self.bits)
+
+
+def half_of(source: str) -> str:
+    """``"A"`` or ``"B"``: the half :data:`HALVES` puts ``source`` in."""
+    return next(h for h, s in HALVES.items() if source in s)
+
+
+def evenly(items: list, n: int = PER_SOURCE) -> list:
+    """At most ``n`` of ``items``, evenly spaced over the list (its first always)."""
+    if len(items) <= n:
+        return items
+    return [items[int(i * len(items) / n)] for i in range(n)]
+
+
+def _image(path: Path, mode: str) -> np.ndarray:
+    from PIL import Image
+    a = np.asarray(Image.open(path).convert(mode), np.float32)
+    return a.transpose(2, 0, 1) if a.ndim == 3 else a[None]
+
+
+def _pair(source: str, name: str, rgb: Path, band: Path, target: str, model: str) -> FloorCase:
+    x, y = _image(rgb, "RGB"), _image(band, "L")
+    h, w = min(x.shape[1], y.shape[1]), min(x.shape[2], y.shape[2])
+    return FloorCase(source, name, x[:, :h, :w], ["red", "green", "blue"], y[:, :h, :w], target, "uint8", model)
+
+
+def _tif(path: Path, rgb: tuple[int, int, int], band: int) -> tuple[np.ndarray, np.ndarray, str]:
+    import rasterio
+    with rasterio.open(path) as s:
+        a = s.read().astype(np.float32)
+        return a[list(rgb)], a[band][None], s.dtypes[0]
+
+
+def naip(data: Path, folder: str) -> Iterator[FloorCase]:
+    """NAIP tiles (red, green, blue, NIR; 8-bit): RGB the guides, NIR the truth."""
+    for f in evenly(sorted((data / folder).glob("*.tif"))):
+        x, y, dtype = _tif(f, (0, 1, 2), 3)
+        yield FloorCase(folder.replace("nir_", ""), f.stem, x, ["red", "green", "blue"], y, "nir", dtype, "rgb2nir")
+
+
+def vhr(data: Path) -> Iterator[FloorCase]:
+    """The VHR scenes' MS bands at their own scale (blue, green, red, NIR): RGB the guides, NIR the truth
+    (WorldView3's 32² is too small for k = 40)."""
+    for sensor in ("GeoEye1", "IKONOS", "WorldView2"):
+        x, y, dtype = _tif(data / "nir_vhr_pansharp" / f"{sensor}_ms.tif", (2, 1, 0), 3)
+        yield FloorCase("nir_vhr_pansharp", sensor, x, ["red", "green", "blue"], y, "nir", dtype,
+                        "rgb2nir-naip" if dtype == "uint16" else "rgb2nir",
+                        11 if dtype == "uint16" else 0)
+
+
+def listed(data: Path, folder: str, rgb: str, band: str, target: str, model: str, column: str = "file"
+           ) -> Iterator[FloorCase]:
+    """A paired set listed in ``groups.csv`` or ``pairs.csv``: ``rgb/NAME`` the guides, ``band/NAME`` the truth."""
+    table = next(p for p in (data / folder / "groups.csv", data / folder / "pairs.csv") if p.exists())
+    with open(table, newline="") as fh:
+        names = [r[column] for r in csv.DictReader(fh)]
+    for name in evenly(names):
+        yield _pair(folder, Path(name).stem, data / folder / rgb / name, data / folder / band / name, target, model)
+
+
+def roadscene(data: Path) -> Iterator[FloorCase]:
+    folder = data / "thermal_roadscene"
+    for f in evenly(sorted((folder / "cropinfrared").glob("*.jpg"))):
+        yield _pair("thermal_roadscene", f.stem, folder / "crop_LR_visible" / f.name, f, "thermal", "rgb2thermal")
+
+
+def landsat(data: Path) -> Iterator[FloorCase]:
+    """Landsat-8's B10 (K, 100 m delivered at 30 m) under its OLI red, green and blue (reflectance), a
+    window of the scene's centre; no bundled model takes OLI reflectance to kelvin."""
+    from bandbridge.data.landsat import read_landsat
+    from bandbridge.evaluation.sharpen_cases import largest_valid_window
+    scene = read_landsat(data / LANDSAT, ["B4", "B3", "B2", "B10"])
+    r0, c0, h, w = largest_valid_window(scene.valid)
+    win = np.s_[:, r0:r0 + h, c0:c0 + w]
+    d = scene.data[win]
+    yield FloorCase("landsat8_thermal", "016037_20170813", d[:3], ["red", "green", "blue"], d[3:], "thermal",
+                    "float32")
+
+
+def all_cases(data: str | Path) -> Iterator[FloorCase]:
+    """Every source's images, source by source (see :data:`HALVES`)."""
+    data = Path(data)
+    yield from naip(data, "nir_naip_opengeos")
+    yield from naip(data, "naip_stactools")
+    yield from vhr(data)
+    yield from listed(data, "nir_epfl_rgbnir_photos", "rgb", "nir", "nir", "rgb2nir")
+    yield from listed(data, "thermal_tno", "visible", "lwir", "thermal", "rgb2thermal")
+    yield from listed(data, "thermal_msrs", "vi", "ir", "thermal", "rgb2thermal")
+    yield from listed(data, "thermal_m3svd", "vi", "ir", "thermal", "rgb2thermal")
+    yield from roadscene(data)
+    yield from landsat(data)
