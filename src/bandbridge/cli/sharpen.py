@@ -42,7 +42,7 @@ def sharpen(
     """Sharpen every band of a coarse raster onto the grid of fine guide bands, fitted on the scene.
 
     Wald's protocol at the reference's scale: one fit for all bands by the learner-selection core,
-    and a route per band (the fit, or the reference upsampled by nearest, bilinear or cubic
+    and a route per band (the fit, or the reference upsampled by nearest, bilinear, cubic, B-spline or Lanczos
     interpolation, with or without the consistency correction) by its held-out error at the
     reference's scale and one Wald step down. The fit is saved as a model and served by the
     engine (--backend, --workers, --scheduler); the output is tagged per band. Product folders are

@@ -48,7 +48,8 @@ EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE
 # every backend serves (no trees, no student to distil), policy.py says why
 # The context ridges are left out: chosen by folds at the reference's scale they carried worst to the
 # input's, where their products and local deviations reach values never fitted (issue 57, NAIP)
-UPSAMPLERS = ("nearest", "bilinear", "cubic")  # the upsampling candidates a route is held against (every kind)
+UPSAMPLERS = ("nearest", "bilinear", "cubic", "bspline", "lanczos")  # the upsampling candidates a route is held
+# against (every kind): every one a user runs (grids.GDAL_NAMES), each a route of its own
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
 CHECK_FACTOR = 2  # the consistent route is checked one scale coarser: 2 × 2 cells averaged
@@ -82,6 +83,7 @@ class GuidedFit:
     tried: str = ""  # the learner the fit chose, where one was fitted (kept or not)
     zero_stored: float = 0.0  # the stored value of a physical 0
     seconds: float = 0.0
+    upsampling: str = REFERENCE_UPSAMPLING  # the upsampled route's interpolation (the best held out, of UPSAMPLERS)
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
         return (self.lo + (model - LO) * (self.hi - self.lo) / (HI - LO)).astype(np.float32)
@@ -148,8 +150,10 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         up2 = padded_up(r2, coarse, grid)  # r↓↑ (1, h, w)
         learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
         route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
-        sel, tried, fit_e, up_e, corr_e = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed) \
-            if can_fit(n, k) else (None, "", float("nan"), float("nan"), float("nan"))
+        sel, tried, fit_e, up_e, corr_e, how = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed) \
+            if can_fit(n, k) else (None, "", float("nan"), float("nan"), float("nan"), "")
+        if not how and n / k ** 2 >= FIT_DEGRADED_MIN:  # no fit: the best upsampling on every clear cell
+            how, up_e = best_upsampling(r2, coarse, grid, r, seen)
         if sel is not None:
             oof = dict(sel.oof)
             if min(fit_e, corr_e) < up_e:
@@ -165,19 +169,20 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         False, "not applied: " + ("the output is consistent by construction" if route == "consistent"
                                   else "the reference itself, upsampled"))
     return GuidedFit(route, learner, grid, filled.astype(np.float32), seen, lo, hi, chosen, up_e, fit_e, corr_e,
-                     correct, why, n, filled_from, calibration, oof, tried, zero_stored, time.perf_counter() - t0)
+                     correct, why, n, filled_from, calibration, oof, tried, zero_stored, time.perf_counter() - t0,
+                     how or REFERENCE_UPSAMPLING)
 
 
 def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2: np.ndarray, frac: np.ndarray,
              grid: Grid, coarse: Grid, pixels_out: int, seed: int):
-    """``(the selection, what it tried in words, its held-out MAE, the upsampled reference's, the corrected
-    fit's)`` on the same held-out cells; ``(None, "", NaN, NaN, NaN)`` where the clear cells give no
-    fold. A large input: only what every backend serves, and a candidate within the folds' noise that
+    """``(the selection, what it tried in words, its held-out MAE, the best upsampled reference's, the corrected
+    fit's, that upsampling)`` on the same held-out cells; ``(None, "", NaN, NaN, NaN, "")`` where the clear cells
+    give no fold. A large input: only what every backend serves, and a candidate within the folds' noise that
     serves faster wins (``select.cheaper_within_noise``, by each kind's measured serving cost)."""
     px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, REFERENCE_FIT_CELLS, seed)
     folds = spatial_folds(px, buffer=BUFFER)
     if not folds:
-        return None, "", float("nan"), float("nan"), float("nan")
+        return None, "", float("nan"), float("nan"), float("nan"), ""
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
     sel = choose(px, configured(EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
                  cost=serve_us if large else None)
@@ -185,8 +190,17 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
     tested = ~np.isnan(held)
     fixed = held + correction(held[None], tested, r2[None], frac, grid, coarse)[0]
-    return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]),
-            mae(up2[0][tested], r[tested]), mae(fixed[tested], r[tested]))
+    how, up_e = best_upsampling(r2, coarse, grid, r, tested)
+    return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]), up_e,
+            mae(fixed[tested], r[tested]), how)
+
+
+def best_upsampling(r2: np.ndarray, coarse: Grid, grid: Grid, r: np.ndarray, mask: np.ndarray) -> tuple[str, float]:
+    """``(the interpolation of UPSAMPLERS whose upsampling of r2 (hc, wc) errs least against r (h, w) on mask, its
+    MAE)``: the route a band without the fit takes, and what the fit must beat."""
+    errors = {m: mae(padded_up(r2, coarse, grid, m)[0][mask], r[mask]) for m in UPSAMPLERS}
+    best = min(errors, key=errors.get)
+    return best, errors[best]
 
 
 def can_fit(cells: int, k: float) -> bool:
@@ -271,8 +285,7 @@ def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid)
     zm, _ = average_onto(z[None], np.isfinite(z), grid, coarse)  # z scaled so each cell averages to r2 (NaN: left),
     made = z * upsample_onto(ratio_field(r2, zm[0])[None], coarse, grid, "bilinear")[0]  # the ratio bilinear
     r2 = np.where(np.isfinite(r2), r2, np.nanmean(r2) if np.isfinite(r2).any() else 0.0).astype(np.float32)
-    ups = [upsample_onto(r2[None], coarse, grid, m)[0] for m in UPSAMPLERS]
-    return mae(made[seen], r[seen]), min(mae(u[seen], r[seen]) for u in ups)
+    return mae(made[seen], r[seen]), best_upsampling(r2, coarse, grid, r, seen)[1]
 
 
 def ratio_field(target: np.ndarray, z_mean: np.ndarray) -> np.ndarray:

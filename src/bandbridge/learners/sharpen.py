@@ -5,7 +5,8 @@ coarse reference ``r (Ct, h, w)`` from any guide bands — Wald's protocol as ``
 The guides are averaged onto the reference's grid (``x↓``, model values) and each target is
 degraded once more (``r↓↑``, cubic); the learner-selection core fits, for every target at once,
 ``f(φ(r↓↑, x↓)) ≈ r − r↓↑ + ½`` on spatial folds. Per band the routes (:data:`ROUTES`) are the
-fit and the reference upsampled by nearest, bilinear or cubic interpolation, each with or without
+fit and the reference upsampled by nearest, bilinear, cubic convolution, cubic B-spline or Lanczos
+interpolation (``guided.UPSAMPLERS``), each with or without
 the consistency correction. A band takes the fit only where it beats its best upsampled route by
 :data:`SHARPEN_MARGIN` both held out at the reference's scale and one Wald step down
 (:func:`one_step_down`; the check at the reference's scale alone passed where the output was 14 %
@@ -42,7 +43,8 @@ ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
 ROUTES = {"fit": "fitted at the reference's scale",
           REGRESSION: "a line of the guides' detail fitted on the reference's cells, plus its low-pass",
           "nearest": "the reference upsampled (nearest)",
-          "bilinear": "the reference upsampled (bilinear)", "cubic": "the reference upsampled (cubic)"}
+          "bilinear": "the reference upsampled (bilinear)", "cubic": "the reference upsampled (cubic convolution)",
+          "bspline": "the reference upsampled (cubic B-spline)", "lanczos": "the reference upsampled (Lanczos)"}
 CANDIDATES = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01",
               "gbm-bands", "gbm-context")  # cheapest first: the budget cuts from the end. The context ridges
 # guided.py leaves out are in: the check one Wald step down refuses a fit that does not carry

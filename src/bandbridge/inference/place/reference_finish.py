@@ -195,7 +195,7 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
             "bandbridge_k": f"{plan.ref.k:.3f}",
             "bandbridge_shift_px": f"{dy:+.2f},{dx:+.2f} (rows, columns of the reference; {f.shift_note}; "
                                    f"phase-correlation error {err:.2f})",
-            "bandbridge_route": f"{g.route}: {ROUTES[g.route]}",
+            "bandbridge_route": f"{g.route}: {ROUTES[g.route]}" + (f" ({g.upsampling})" if g.route == "upsampled" else ""),
             "bandbridge_learner": g.chosen,
             "bandbridge_fit": model_tag(fit_spec) if fit_spec is not None else "none (no model of the fit runs)",
             "bandbridge_heldout_mae": stored(held_out(g)),
@@ -220,7 +220,7 @@ def fit_lines(job, plan, f) -> list[str]:
     if g.route == "fit":
         out.append(f"{name}: route: a {g.chosen} fit at the reference's scale ({g.cells:,} clear cells); held out on "
                    f"the reference's own cells it errs {e(held_out(g)):.4g} against {e(g.upsampled_mae):.4g} for the "
-                   f"upsampled reference (MAE, {units}; at the reference's scale, not the output's; the figure the "
+                   f"reference upsampled by {g.upsampling} (MAE, {units}; at the reference's scale, not the output's; the figure the "
                    f"output's tags give); consistency correction {g.why}"
                    + (f" ({e(g.fit_mae):.4g} without it)" if g.correct else ""))
     elif g.route == "consistent":
@@ -232,7 +232,7 @@ def fit_lines(job, plan, f) -> list[str]:
                    f"({g.cells:,} clear cells{', ' + g.tried + ' did not beat the upsampled reference' if g.tried else ''}); "
                    f"{held}")
     else:
-        out.append(f"{name}: route: the reference upsampled ({g.cells:,} clear cells"
+        out.append(f"{name}: route: the reference upsampled by {g.upsampling} ({g.cells:,} clear cells"
                    + (f"; {g.tried} held out no better than it" if g.tried else "") + ")")
     if g.filled_from:
         out.append(f"{name}: cells the reference cannot see: filled from {g.filled_from}")

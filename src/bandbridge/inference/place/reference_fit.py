@@ -20,7 +20,7 @@ from bandbridge.data.grids import Grid, estimate_shift
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.writer import output_profile
 from bandbridge.inference.place.fields import FAST, Warped, write_rows
-from bandbridge.policy import MIN_COVER, MIN_SHIFT, SHIFT_CELLS_MIN, SHIFT_GAIN
+from bandbridge.policy import MIN_COVER, MIN_SHIFT, REFERENCE_UPSAMPLING, SHIFT_CELLS_MIN, SHIFT_GAIN
 
 
 @dataclass
@@ -180,7 +180,10 @@ def prepare(job, plan, m: Measured, work: Path, tile: int) -> Fitted:
                        zero_stored=-ref.offset / ref.scale, pixels_out=fine.height * fine.width,
                        filled_now=lambda filled: up.append(side.submit(
                            upsampled_reference, job, plan, filled, ref.grid, work / "reference_up.tif")))
-        engine = save_fit(job, plan, g, work, up[0].result(), tile) if g.route != "consistent" else None
+        up = up[0].result()
+        if g.route == "upsampled" and g.upsampling != REFERENCE_UPSAMPLING:  # the fit's input is cubic; its own route
+            up = upsampled_reference(job, plan, g.filled, ref.grid, work / "reference_up.tif", g.upsampling)  # the best
+        engine = save_fit(job, plan, g, work, up, tile) if g.route != "consistent" else None
     return Fitted(g, m.shift, m.why, engine, zero, units, time.perf_counter() - t0 + m.seconds)
 
 
@@ -220,17 +223,16 @@ def held_out(g) -> float:
     return min(g.fit_mae, g.corrected_mae) if g.correct else g.fit_mae
 
 
-def upsampled_reference(job, plan, filled: np.ndarray, grid: Grid, out: Path) -> Path:
+def upsampled_reference(job, plan, filled: np.ndarray, grid: Grid, out: Path, how: str = REFERENCE_UPSAMPLING) -> Path:
     """The filled reference (``filled`` on ``grid``, model values) interpolated onto the input's
-    grid (``policy.REFERENCE_UPSAMPLING``), stored in the input's units (``scaling.decode``: what the input's
+    grid by ``how`` (``grids.GDAL_NAMES``; the fit's input: ``policy.REFERENCE_UPSAMPLING``), stored in the input's units (``scaling.decode``: what the input's
     scaling reads back as the model values), by strips; kept inside the scaling's clip and off a stored 0
     (nodata for some scalings)."""
-    from bandbridge.policy import REFERENCE_UPSAMPLING
     fine, read, warp = plan.fine, job.opts.read, Warped(plan.fine, grid)
     scaling = get_scaling(read.scaling, read.vmin, read.vmax)
     info = raster_info(job.src)
     prof = output_profile(info.crs, info.transform, fine.height, fine.width, 1, "float32", 1, FAST) | {"nodata": None}
-    up = lambda a, b: warp.up(filled[None], a, b, REFERENCE_UPSAMPLING)[0]  # noqa: E731
+    up = lambda a, b: warp.up(filled[None], a, b, how)[0]  # noqa: E731
     return write_rows(out, prof, lambda a, b: [scaling.decode(np.clip(up(a, b), 1e-3, 1.0))[None]])
 
 

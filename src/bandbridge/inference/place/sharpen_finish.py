@@ -4,7 +4,7 @@ a time, through the one writer (``core/outputs.py``):
 - the **work file** the fit's bundle reads: the targets' upsampled reference (cubic, the fit's
   anchor) then the guides, in model values, on the finest guide's grid;
 - the **output**: each band by its route — the engine's output for a fitted band, the reference
-  upsampled by nearest, bilinear or cubic interpolation for the others — with the **consistency
+  upsampled by one of ``guided.UPSAMPLERS`` for the others — with the **consistency
   correction** where the band's check kept it (the residual ``r − mean_k(output)`` of every clear
   cell, the cell means gathered in a first pass, interpolated bilinearly onto the rows, and what
   the interpolated residual's own cell means miss added flat per cell: exact), kept in the band's range
@@ -102,7 +102,7 @@ class Rows:
                     fitted = read_rows(self.first, self.fine.width, a, b)
                     self.known = (a, b, np.isfinite(fitted).all(0))
                 out[i] = fitted[i]
-            elif band.base != "regression":  # nearest, bilinear or cubic upsampling
+            elif band.base != "regression":  # an upsampling (guided.UPSAMPLERS)
                 out[i] = self.lattice.up(s.filled[i:i + 1], a, b, band.base)[0]
         return out
 
