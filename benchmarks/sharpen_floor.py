@@ -57,7 +57,8 @@ def run_methods(c: FloorCase, k: int, folder: Path) -> dict:
     out = {}
     try:
         res = sharpen(fine=[str(guides)], reference=str(ref), output=str(folder / "sharp.tif"), overwrite=True)
-        out["sharpen"] = (read_band(res.output), res.bands[0].route)
+        b = res.bands[0]
+        out["sharpen"] = (read_band(res.output), b.route, {"octaves": b.octaves, "upsampling": b.upsampling})
     except Exception as e:  # the record says what failed and goes on
         out["sharpen"] = f"{type(e).__name__}: {e}".splitlines()[0]
     if c.model:
@@ -67,7 +68,7 @@ def run_methods(c: FloorCase, k: int, folder: Path) -> dict:
             import rasterio
             with rasterio.open(folder / "ref.tif") as s:
                 route = s.tags().get("bandbridge_route", "")
-            out["reference"] = (read_band(folder / "ref.tif"), route)
+            out["reference"] = (read_band(folder / "ref.tif"), route, {})
         except Exception as e:
             out["reference"] = f"{type(e).__name__}: {e}".splitlines()[0]
     return out
@@ -83,7 +84,7 @@ def one(c: FloorCase, k: int, work: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.process_time()
     for m, got in run_methods(c, k, folder).items():
-        row[m] = {"error": got} if isinstance(got, str) else errors(got[0], c.truth[0]) | {"route": got[1]}
+        row[m] = {"error": got} if isinstance(got, str) else errors(got[0], c.truth[0]) | {"route": got[1]} | got[2]
     row["cpu_s"] = round(time.process_time() - t0, 2)
     for m in UPSAMPLERS:
         row[m] = errors(upsample_onto(ref, fine.coarser(k), fine, m)[0], c.truth[0])

@@ -31,11 +31,12 @@ from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import HALF, can_fit, nearest_filled, predict_all
+from bandbridge.learners.octaves import coarser, gain, predicted
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
                                                line_check, line_route, route_errors, up_all)
-from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
+from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, LINE_MARGIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
                                SHARPEN_DECIDE_CELLS, SHARPEN_FOLD_PIXELS, SHARPEN_MARGIN, SHARPEN_PRODUCTS_MAX,
                                SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP)
 
@@ -92,6 +93,8 @@ class BandRoute:
         return self.base in ("fit", REGRESSION)
 
     unguided: str = ""  # the upsampling the band had before its line was taken ("": it had the fit)
+    octaves: dict[str, float] = field(default_factory=dict)  # its guided route's gain over the best upsampling
+    # one step down, an octave coarser, and predicted at the output's scale (learners/octaves.py)
 
     def upsampled(self, why: str) -> None:
         """Take the upsampled route the band had without the guides (where the line displaced one: a
@@ -163,9 +166,9 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     up = up_all(r2, coarse, grid, REFERENCE_UPSAMPLING)
     n = out.cells = int(seen.sum())
     out.products = x.shape[0] + r.shape[0] <= SHARPEN_PRODUCTS_MAX
-    tested, fitted, transfer = seen, {}, {}
+    tested, fitted, transfer, again = seen, {}, {}, None
     if can_fit(n, k):
-        tested, fitted, transfer = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed)
+        tested, fitted, transfer, again = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed)
     routes = {m: (lambda m=m: up if m == REFERENCE_UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS} | fitted
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
@@ -185,6 +188,7 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
             route, why = line_route(check, step, route, why, Stored(float(span[b]), unit[b]))
         out.bands.append(BandRoute(name, route, of(heldout, b), of(transfer, b), why, float(span[b]), check,
                                    "" if before.startswith("fit") else before))
+    octave_check(out, x, r, seen, grid, again, seed)
     if not out.fitted:
         out.learner = None
     if any(b.base == REGRESSION for b in out.bands):
@@ -197,8 +201,9 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
 def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: np.ndarray, frac: np.ndarray,
             seen: np.ndarray, grid: Grid, coarse: Grid, pixels_out: int, seed: int):
     """The one fit for every target on spatial folds (its learner, choice and scores into ``out``):
-    ``(the cells it held out, {"fit": its held-out prediction}, every route's MAE one Wald step down)``;
-    ``(seen, {}, {})`` where the clear cells give no fold."""
+    ``(the cells it held out, {"fit": its held-out prediction}, every route's MAE one Wald step down, the same
+    check on grids one octave coarser as a call of them)``; ``(seen, {}, {}, None)`` where the clear cells give
+    no fold."""
     n, ct, products, k = out.cells, r.shape[0], out.products, out.k
     channels = fed(np.concatenate([up, x]))
     target = r - up + HALF
@@ -209,7 +214,7 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
     del channels, target, f
     folds = spatial_folds(px, buffer=BUFFER)
     if not folds:
-        return seen, {}, {}
+        return seen, {}, {}, None
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
     kinds = CANDIDATES[:-2] if large or n < SHARPEN_TREES_MIN else CANDIDATES  # a large output: no trees (every
     # backend serves the rest; not guided.EVERYWHERE's MLP: slow to serve)
@@ -220,9 +225,11 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
     held = np.full(r.shape, np.nan, np.float32)
     held[:, rows, cols] = sel.held.T + up[:, rows, cols] - HALF
     out.learner, out.chosen, out.oof = sel.fitted, sel.chosen, dict(sel.oof)
-    transfer, out.transfer_cells = one_step_down(sel, {c.name: c for c in cands}, x, r, r2, frac, seen, grid,
-                                                 coarse, k, products, seed)
-    return np.isfinite(held[0]), {"fit": lambda: held}, transfer
+    by_name = {c.name: c for c in cands}
+    transfer, out.transfer_cells = one_step_down(sel, by_name, x, r, r2, frac, seen, grid, coarse, k, products, seed)
+    again = lambda x2, r2_, seen2, grid2: one_step_down(sel, by_name, x2, r2_, *degraded(r2_, grid2, grid2.coarser(k)),  # noqa: E731
+                                                        seen2, grid2, grid2.coarser(k), k, products, seed)[0]
+    return np.isfinite(held[0]), {"fit": lambda: held}, transfer, again
 
 
 def window(seen: np.ndarray, cells: int) -> tuple[slice, slice]:
@@ -299,6 +306,33 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
     routes = {m: (lambda m=m: up_all(r2, coarse, grid, m)) for m in UPSAMPLERS}
     routes["fit"] = lambda: predict_all(f2, fed(np.concatenate([up2, x])), products) + up2 - HALF
     return route_errors(routes, seen, r, r2, frac, grid, coarse), n2
+
+
+def octave_check(out: Sharpening, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, again, seed: int
+                 ) -> None:
+    """Each guided band's route kept only where the gain predicted at the output's scale
+    (``octaves.predicted``: its check one step down, and the same check one octave coarser) stays under
+    ``1 −`` its margin; else its upsampled route. ``again``: the fit's check on coarser grids (None: no fit)."""
+    guided = [b for b in out.bands if b.guided]
+    if not guided:
+        return
+    x2, r2, seen2, grid2 = coarser(x, r, seen, grid, averaged, HALF)
+    level2 = {}
+    if any(b.base == "fit" for b in guided) and again is not None:
+        level2["fit"] = again(x2, r2, seen2, grid2)
+    if any(b.base == REGRESSION for b in guided):
+        level2[REGRESSION] = line_check(x2, r2, seen2, grid2, out.k, seed)[1]
+    for i, b in enumerate(out.bands):
+        if not b.guided:
+            continue
+        margin = SHARPEN_MARGIN if b.base == "fit" else LINE_MARGIN
+        g1 = gain(b.transfer if b.base == "fit" else b.checked, b.base, UPSAMPLERS)
+        g2 = gain({m: float(e[i]) for m, e in level2.get(b.base, {}).items()}, b.base, UPSAMPLERS)
+        g0 = predicted(g1, g2, out.k)
+        b.octaves = {"one step down": g1, "an octave coarser": g2, "the output's scale": g0}
+        if not g0 < 1 - margin:
+            b.upsampled(f"{b.why}; but over the best upsampling it erred {g1:.3g}× one step down and {g2:.3g}× an "
+                        f"octave coarser, which predicts {g0:.3g}× at the output's scale: not under {1 - margin:.3g}")
 
 
 def reference_low(lines: Lines, x_c: np.ndarray, r: np.ndarray, rows: int = 512) -> np.ndarray:

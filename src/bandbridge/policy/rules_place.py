@@ -167,6 +167,11 @@ SHARPEN = (
          "Wales/BigEarthNet/NAIP NIR; geometric mean RMSE × cubic's at 2/4/8/16: Sentinel-2 0.763/0.742/0.732/"
          "0.746, NIR 0.840/0.862/0.879/0.895). A line over a passing fit lost SAM on WorldView-2 and Landsat's "
          "thermal pair in the record and was dropped."),
+    Rule("a band's route at the output's scale", "learners/sharpen.octave_check", ("OCTAVE_TREND",),
+         "Issue 84: a guided band's gain over the best upsampling one step down and one octave coarser, the "
+         "trend carried log₂ k octaves by τ (`learners/octaves.py`). Set on half A of the floor's sources "
+         "(`evaluation/floor_cases.HALVES`) and reported on half B (`python benchmarks/sharpen_floor.py`, "
+         "`docs/results/sharpen_floor.json`)."),
     Rule("the guides' units", "inference/place/sharpen.decided", ("SHARPEN_UNITS_CELLS",),
          "The guides' 0.1–99.9 % range from every step-th cell of a grid over 2²⁰ cells: at 10980² every cell "
          "took 9.7 s, every fifth row and column 0.3 s, the range within 0.2 % of its span."),

@@ -137,6 +137,8 @@ class BandResult:
     upsampled_mae: float  # the best upsampled route's
     transfer_mae: float  # the route's one Wald step down (NaN: not checked)
     why: str
+    octaves: dict[str, float] = field(default_factory=dict)  # learners/sharpen.BandRoute.octaves
+    upsampling: str = ""  # the best upsampled route held out (what the band takes without the guides)
 
 
 @dataclass
@@ -232,7 +234,8 @@ class Sharpen:
         say(f"written: {plan.output}")
         say(f"time: {clock}")
         return SharpenResult(plan.output, [BandResult(b.name, b.route, b.stored(), b.stored(best_upsampling(b)),
-                                                      b.stored(scale="transfer"), b.why) for b in s.bands],
+                                                      b.stored(scale="transfer"), b.why, b.octaves,
+                                                      best_upsampling(b)) for b in s.bands],
                              s.chosen if s.fitted else "")
 
 
