@@ -36,7 +36,7 @@ class FloorCase:
     guides: np.ndarray
     guide_names: list[str]
     truth: np.ndarray
-    target: str  # the truth's role: "nir", "thermal"
+    target: str  # the truth's role: "nir", "gray" (a thermal camera's 8-bit frame: rgb2thermal's target), "thermal"
     dtype: str  # the stored type a user's file holds (uint8, uint16, float32)
     model: str = ""  # the bundled model predict --reference runs ("": none)
     bits: int = 0  # an 11- or 12-bit sensor's DN in uint16: predict is told --scaling minmax 0 … 2^bits − 1
@@ -109,7 +109,7 @@ def listed(data: Path, folder: str, rgb: str, band: str, target: str, model: str
 def roadscene(data: Path) -> Iterator[FloorCase]:
     folder = data / "thermal_roadscene"
     for f in evenly(sorted((folder / "cropinfrared").glob("*.jpg"))):
-        yield _pair("thermal_roadscene", f.stem, folder / "crop_LR_visible" / f.name, f, "thermal", "rgb2thermal")
+        yield _pair("thermal_roadscene", f.stem, folder / "crop_LR_visible" / f.name, f, "gray", "rgb2thermal")
 
 
 def landsat(data: Path) -> Iterator[FloorCase]:
@@ -132,8 +132,8 @@ def all_cases(data: str | Path) -> Iterator[FloorCase]:
     yield from naip(data, "naip_stactools")
     yield from vhr(data)
     yield from listed(data, "nir_epfl_rgbnir_photos", "rgb", "nir", "nir", "rgb2nir")
-    yield from listed(data, "thermal_tno", "visible", "lwir", "thermal", "rgb2thermal")
-    yield from listed(data, "thermal_msrs", "vi", "ir", "thermal", "rgb2thermal")
-    yield from listed(data, "thermal_m3svd", "vi", "ir", "thermal", "rgb2thermal")
+    yield from listed(data, "thermal_tno", "visible", "lwir", "gray", "rgb2thermal")
+    yield from listed(data, "thermal_msrs", "vi", "ir", "gray", "rgb2thermal")
+    yield from listed(data, "thermal_m3svd", "vi", "ir", "gray", "rgb2thermal")
     yield from roadscene(data)
     yield from landsat(data)
