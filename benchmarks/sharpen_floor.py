@@ -13,6 +13,7 @@ of its images; its ratio divides by the best of the five upsamplings pooled the 
 from __future__ import annotations
 
 import argparse
+import re
 import platform
 import sys
 import tempfile
@@ -67,8 +68,11 @@ def run_methods(c: FloorCase, k: int, folder: Path) -> dict:
                                    Overrides(scaling="minmax", vmin=0.0, vmax=2.0 ** c.bits - 1) if c.bits else Overrides(), ReferenceOptions(source=str(ref)), overwrite=True)
             import rasterio
             with rasterio.open(folder / "ref.tif") as s:
-                route = s.tags().get("bandbridge_route", "")
-            out["reference"] = (read_band(folder / "ref.tif"), route, {})
+                tags = s.tags()
+            gains = [float(v) for v in re.findall(r"([-+.\deE]+|nan|inf)x", tags.get("bandbridge_octaves", ""))]
+            octaves = dict(zip(("one_step_down", "octave_coarser", "output_scale"), gains))
+            out["reference"] = (read_band(folder / "ref.tif"), tags.get("bandbridge_route", ""),
+                                {"octaves": octaves, "upsampling": tags.get("bandbridge_upsampling", "")})
         except Exception as e:
             out["reference"] = f"{type(e).__name__}: {e}".splitlines()[0]
     return out

@@ -18,8 +18,10 @@ pixels a side), the route is one of :data:`ROUTES`, decided at the reference's s
   interpolated smoothly so no cell edge shows); for drone imagery under a satellite pixel;
 - **upsampled**: the reference interpolated (what a user has without any of this).
 
-The fit is chosen over the upsampled reference only where its held-out error at the degraded scale
-is lower; the consistent route over the upsampled reference by the same check one scale coarser.
+The fit is chosen over the best upsampled reference only where its held-out error at the degraded scale
+is lower; the consistent route over it only where its gain over the best upsampling, checked one scale
+coarser and one octave beyond, predicts a gain at the output's scale (``learners/octaves.py``); with too
+few cells to check it, never (nothing checks it there: the upsampling is the floor).
 Cells the reference cannot see (clouds, fill, outside its footprint) are filled, before
 interpolation, by whichever held out better on the clear cells: a fit from the input alone
 (``f₀(φ(x↓)) ≈ r``) or the calibrated zero-shot output. Every threshold is in ``policy.py``.
@@ -36,11 +38,12 @@ from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import spatial_folds
+from bandbridge.learners.octaves import predicted
 from bandbridge.learners.scene_fit import BUFFER, HALO, WINDOWS, features, pixels  # noqa: F401 - the reference fit's names
 from bandbridge.learners.scene_fit import configured as scene_configured
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
-from bandbridge.policy import (CHECK_CELLS, EVERYWHERE_MPIX, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
-    REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER)
+from bandbridge.policy import (CHECK_CELLS, EVERYWHERE_MPIX, FALLBACK_UPSAMPLING, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
+    REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER, WALD_STEP)
 
 LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
@@ -84,6 +87,8 @@ class GuidedFit:
     zero_stored: float = 0.0  # the stored value of a physical 0
     seconds: float = 0.0
     upsampling: str = REFERENCE_UPSAMPLING  # the upsampled route's interpolation (the best held out, of UPSAMPLERS)
+    octaves: dict[str, float] = field(default_factory=dict)  # the consistent route's gain over the best upsampling
+    # one step down, an octave coarser and predicted at the output's scale (learners/octaves.py; {}: not checked)
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
         return (self.lo + (model - LO) * (self.hi - self.lo) / (HI - LO)).astype(np.float32)
@@ -152,25 +157,30 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
         sel, tried, fit_e, up_e, corr_e, how = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed) \
             if can_fit(n, k) else (None, "", float("nan"), float("nan"), float("nan"), "")
-        if not how and n / k ** 2 >= FIT_DEGRADED_MIN:  # no fit: the best upsampling on every clear cell
-            how, up_e = best_upsampling(r2, coarse, grid, r, seen)
+        if not how:  # no fit: the best upsampling one Wald step down (by k, else by 2, else the rule's)
+            how = upsampling_choice(filled[None], seen, grid, k)[0]
         if sel is not None:
             oof = dict(sel.oof)
             if min(fit_e, corr_e) < up_e:
                 route, chosen, learner = "fit", sel.chosen, sel.fitted
+        octaves: dict[str, float] = {}
         if route != "fit" and z is not None:
             per = (hi - lo) / (HI - LO)  # stored units per model value
             above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
-            cons_e, base_e = consistent_check(above(z), above(r), seen, grid)
-            if not cons_e >= base_e:  # NaN (too few cells to check): the measured rule (policy.CHECK_CELLS)
-                route, chosen = "consistent", "zero-shot made consistent"
+            (cons_e, base_e), level2 = (consistent_check(above(z), above(r), seen, grid, f)
+                                        for f in (CHECK_FACTOR, CHECK_FACTOR * WALD_STEP))
+            ratio = lambda a, b: a / b if b > 0 else float("nan")  # noqa: E731 - NaN: no check
+            octaves = {"one_step_down": ratio(cons_e, base_e), "octave_coarser": ratio(*level2)}
+            octaves["output_scale"] = predicted(*octaves.values(), k)
+            if octaves["output_scale"] < 1:  # NaN (too few cells to check): upsampling, which nothing can beat
+                route, chosen = "consistent", "zero-shot made consistent"  # where nothing checks it
                 fit_e, up_e, corr_e = cons_e / per, base_e / per, cons_e / per
     correct, why = decide(fit_e, corr_e, gap_days) if route == "fit" else (
         False, "not applied: " + ("the output is consistent by construction" if route == "consistent"
                                   else "the reference itself, upsampled"))
     return GuidedFit(route, learner, grid, filled.astype(np.float32), seen, lo, hi, chosen, up_e, fit_e, corr_e,
                      correct, why, n, filled_from, calibration, oof, tried, zero_stored, time.perf_counter() - t0,
-                     how or REFERENCE_UPSAMPLING)
+                     how or REFERENCE_UPSAMPLING, octaves)
 
 
 def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2: np.ndarray, frac: np.ndarray,
@@ -193,6 +203,22 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     how, up_e = best_upsampling(r2, coarse, grid, r, tested)
     return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]), up_e,
             mae(fixed[tested], r[tested]), how)
+
+
+def upsampling_choice(r: np.ndarray, seen: np.ndarray, grid: Grid, k: float) -> list[str]:
+    """Per band of ``r (C, h, w)`` (model values, every cell filled): the interpolation of :data:`UPSAMPLERS`
+    that best gives its clear cells (``seen``) back from ``r`` averaged one Wald step down: by ``k`` where that
+    leaves :data:`~bandbridge.policy.FIT_DEGRADED_MIN` clear cells, else by ``WALD_STEP``; with fewer,
+    :data:`~bandbridge.policy.FALLBACK_UPSAMPLING` (set on half A of the floor's sources)."""
+    n = int(seen.sum())
+    step = next((s for s in (k, WALD_STEP) if n / s ** 2 >= FIT_DEGRADED_MIN), None)
+    if step is None:
+        return [FALLBACK_UPSAMPLING] * len(r)
+    coarse = grid.coarser(step)
+    r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, coarse)
+    r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
+    errors = {m: np.abs(padded_up(r2, coarse, grid, m)[:, seen] - r[:, seen]).mean(axis=1) for m in UPSAMPLERS}
+    return [min(UPSAMPLERS, key=lambda m: errors[m][b]) for b in range(len(r))]
 
 
 def best_upsampling(r2: np.ndarray, coarse: Grid, grid: Grid, r: np.ndarray, mask: np.ndarray) -> tuple[str, float]:
@@ -270,13 +296,13 @@ def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = REFERENCE_
     return upsample_onto(np.pad(bands, ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge"), coarse.padded(PAD), grid, method)
 
 
-def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> tuple[float, float]:
-    """``(MAE of the consistent route, MAE of the better upsampled reference)`` held out one scale
-    coarser: the reference averaged over :data:`CHECK_FACTOR` × :data:`CHECK_FACTOR` cells, the
-    zero-shot output made consistent with that and the reference upsampled from it, both scored on
-    the clear cells. NaN for both where fewer than :data:`~bandbridge.policy.CHECK_CELLS` coarse
-    cells are clear (no check: the measured rule decides)."""
-    coarse = grid.coarser(CHECK_FACTOR)
+def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, factor: float = CHECK_FACTOR
+                     ) -> tuple[float, float]:
+    """``(MAE of the consistent route, MAE of the best upsampled reference)`` held out ``factor`` coarser:
+    the reference averaged over ``factor`` × ``factor`` cells, the zero-shot output made consistent with
+    that and the reference upsampled from it, both scored on the clear cells. NaN for both where fewer
+    than :data:`~bandbridge.policy.CHECK_CELLS` coarse cells are clear (no check)."""
+    coarse = grid.coarser(factor)
     r2, f2 = average_onto(r[None], seen, grid, coarse)
     ok2 = f2 > 0.5
     if int(ok2.sum()) < CHECK_CELLS:

@@ -53,3 +53,11 @@ def coarser(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, averaged
     x2, r2 = (np.nan_to_num(averaged(a, np.ones(seen.shape, bool), grid, down)[0], nan=fill).astype(np.float32)
               for a in (x, r))
     return x2, r2, seen2, down
+
+
+def words(octaves: dict[str, float]) -> str:
+    """A route's gains (``{"one_step_down", "octave_coarser", "output_scale"}``) as a tag says them."""
+    if not octaves:
+        return "not checked"
+    return (f"{octaves['one_step_down']:.4g}x the best upsampling's MAE one step down, {octaves['octave_coarser']:.4g}x "
+            f"an octave coarser, {octaves['output_scale']:.4g}x predicted at the output's scale")

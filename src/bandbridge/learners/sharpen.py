@@ -13,7 +13,9 @@ the consistency correction. A band takes the fit only where it beats its best up
 worse than nearest upsampling, issue 76); where one scale down holds too few cells to fit on
 (:data:`SHARPEN_TRANSFER_MIN`), the fit is not taken. Otherwise the band takes a line of the guides
 (``learners/sharpen_routes.py``) where its own check passes, else its best upsampled route; with too
-few cells to choose one by (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), cubic. A grid over
+few cells to choose one by at ``k`` (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), the best a step of 2
+down (``guided.upsampling_choice``). A guided route is kept only where the trend across octaves carries its
+gain to the output's scale (:func:`octave_check`). A grid over
 :data:`SHARPEN_DECIDE_CELLS` cells is decided on a window of it. No shift is measured here
 (``place/sharpen_shift.py``).
 """
@@ -30,7 +32,7 @@ from bandbridge.data.grids import Grid
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
-from bandbridge.learners.guided import HALF, can_fit, nearest_filled, predict_all
+from bandbridge.learners.guided import HALF, can_fit, nearest_filled, predict_all, upsampling_choice
 from bandbridge.learners.octaves import coarser, gain, predicted
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
@@ -174,7 +176,9 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
     unit = unit_names or ["stored units"] * len(names)
     of = lambda errors, b: {m: float(e[b]) for m, e in errors.items()}  # noqa: E731 - band b's errors
-    said = [band_route(of(heldout, b), of(transfer, b), out, Stored(float(span[b]), unit[b]))
+    few = n / k ** 2 < FIT_DEGRADED_MIN  # too few cells to choose an upsampling by at k: chosen a step of 2 down
+    fallback = upsampling_choice(r, seen, grid, k) if few else [REFERENCE_UPSAMPLING] * len(names)
+    said = [band_route(of(heldout, b), of(transfer, b), out, Stored(float(span[b]), unit[b]), fallback[b])
             for b in range(len(names))]
     unfitted = any(not route.startswith("fit") for route, _ in said)  # the lines cost a check: only where a band
     # needs them
@@ -248,8 +252,8 @@ def window(seen: np.ndarray, cells: int) -> tuple[slice, slice]:
     return slice(best[0], best[0] + wh), slice(best[1], best[1] + ww)
 
 
-def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpening, su: Stored = Stored()
-               ) -> tuple[str, str]:
+def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpening, su: Stored = Stored(),
+               fallback: str = REFERENCE_UPSAMPLING) -> tuple[str, str]:
     """One band's route and why, in a phrase: the fit (with or without the correction, whichever
     held out better) where it beats the best upsampled route both held out at the reference's scale
     and one Wald step down; else the best upsampled route held out. Its errors in words are ``su``'s
@@ -258,8 +262,9 @@ def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpen
     best_up = min(ups, key=ups.get)
     fits = {m: e for m, e in heldout.items() if m.startswith("fit")}
     if not fits and s.cells / s.k ** 2 < FIT_DEGRADED_MIN:
-        return REFERENCE_UPSAMPLING, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on or to choose an upsampling "
-                            f"by (under {FIT_DEGRADED_MIN} once averaged by k): cubic upsampling, the field's baseline")
+        return fallback, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on or to choose an upsampling by "
+                          f"at k (under {FIT_DEGRADED_MIN} once averaged by k): {fallback} upsampling, the best averaged by "
+                          f"{WALD_STEP:g} where that leaves {FIT_DEGRADED_MIN} cells, else the rule's (FALLBACK_UPSAMPLING)")
     if not fits:
         return best_up, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on: the best upsampling held "
                          "out at the reference's scale")
@@ -329,7 +334,7 @@ def octave_check(out: Sharpening, x: np.ndarray, r: np.ndarray, seen: np.ndarray
         g1 = gain(b.transfer if b.base == "fit" else b.checked, b.base, UPSAMPLERS)
         g2 = gain({m: float(e[i]) for m, e in level2.get(b.base, {}).items()}, b.base, UPSAMPLERS)
         g0 = predicted(g1, g2, out.k)
-        b.octaves = {"one step down": g1, "an octave coarser": g2, "the output's scale": g0}
+        b.octaves = {"one_step_down": g1, "octave_coarser": g2, "output_scale": g0}
         if not g0 < 1 - margin:
             b.upsampled(f"{b.why}; but over the best upsampling it erred {g1:.3g}× one step down and {g2:.3g}× an "
                         f"octave coarser, which predicts {g0:.3g}× at the output's scale: not under {1 - margin:.3g}")

@@ -167,6 +167,10 @@ SHARPEN = (
          "Wales/BigEarthNet/NAIP NIR; geometric mean RMSE × cubic's at 2/4/8/16: Sentinel-2 0.763/0.742/0.732/"
          "0.746, NIR 0.840/0.862/0.879/0.895). A line over a passing fit lost SAM on WorldView-2 and Landsat's "
          "thermal pair in the record and was dropped."),
+    Rule("an upsampling chosen on few cells", "learners/guided.upsampling_choice", ("FALLBACK_UPSAMPLING",),
+         "Where one Wald step down by k and by 2 both leave under `FIT_DEGRADED_MIN` clear cells, nothing to choose "
+         "an interpolation by: the one best pooled on half A of the floor's sources at such cell counts "
+         "(`python benchmarks/sharpen_floor.py`, `docs/results/sharpen_floor.json`), reported on half B."),
     Rule("a band's route at the output's scale", "learners/sharpen.octave_check", ("OCTAVE_TREND",),
          "Issue 84: a guided band's gain over the best upsampling one step down and one octave coarser, the "
          "trend carried log₂ k octaves by τ (`learners/octaves.py`). Set on half A of the floor's sources "

@@ -185,6 +185,7 @@ class Fields:
 def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
     """The output's tags: where the band came from, the route and fit, and how well it held out."""
     from bandbridge.learners.guided import ROUTES
+    from bandbridge.learners.octaves import words
     g = f.fit
     dy, dx, err = f.shift
     stored = lambda e: "unknown" if not np.isfinite(e) else f"{g.stored_error(e):.6g}"  # noqa: E731
@@ -202,6 +203,8 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
             "bandbridge_upsampled_reference_mae": stored(g.upsampled_mae),
             "bandbridge_heldout_scale": "the reference's own cells (stored units of the reference)",
             "bandbridge_correction": g.why,
+            "bandbridge_octaves": words(g.octaves),
+            "bandbridge_upsampling": g.upsampling,
             "bandbridge_unseen_filled_from": g.filled_from or "none: the reference sees every cell",
             "bandbridge_reference_masked_by": plan.ref.masked_by or "nodata"}
 
@@ -224,16 +227,21 @@ def fit_lines(job, plan, f) -> list[str]:
                    f"output's tags give); consistency correction {g.why}"
                    + (f" ({e(g.fit_mae):.4g} without it)" if g.correct else ""))
     elif g.route == "consistent":
+        o = g.octaves
         held = (f"held out one scale coarser it errs {e(g.fit_mae):.4g} against {e(g.upsampled_mae):.4g} for the "
-                f"upsampled reference (MAE, {units})" if np.isfinite(g.fit_mae) else
-                "too few cells to hold any out: taken by the rule measured on NAIP (docs/results/reference_scales.json: "
-                "18–24 % below the nearest upsampled reference at k = 24–200)")
+                f"best upsampled reference (MAE, {units}): {o['one_step_down']:.3g}× it, {o['octave_coarser']:.3g}× "
+                f"an octave coarser, {o['output_scale']:.3g}× predicted at the output's scale")
         out.append(f"{name}: route: the model's own output made consistent with the reference cell by cell "
                    f"({g.cells:,} clear cells{', ' + g.tried + ' did not beat the upsampled reference' if g.tried else ''}); "
                    f"{held}")
     else:
+        o = g.octaves
+        left = (f"; the model's output made consistent would err {o['one_step_down']:.3g}× it one scale coarser, "
+                f"{o['output_scale']:.3g}× predicted at the output's scale" if o else "")
+        if o and not np.isfinite(o["one_step_down"]):
+            left = "; too few cells to check the model's output made consistent: nothing would check it"
         out.append(f"{name}: route: the reference upsampled by {g.upsampling} ({g.cells:,} clear cells"
-                   + (f"; {g.tried} held out no better than it" if g.tried else "") + ")")
+                   + (f"; {g.tried} held out no better than it" if g.tried else "") + left + ")")
     if g.filled_from:
         out.append(f"{name}: cells the reference cannot see: filled from {g.filled_from}")
     return out

@@ -235,7 +235,7 @@ class Sharpen:
         say(f"time: {clock}")
         return SharpenResult(plan.output, [BandResult(b.name, b.route, b.stored(), b.stored(best_upsampling(b)),
                                                       b.stored(scale="transfer"), b.why, b.octaves,
-                                                      best_upsampling(b)) for b in s.bands],
+                                                      b.unguided or best_upsampling(b)) for b in s.bands],
                              s.chosen if s.fitted else "")
 
 

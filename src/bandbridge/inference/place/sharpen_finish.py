@@ -157,6 +157,7 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
     """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a band took
     the fit), within ``bounds`` (:func:`value_bounds`); ``coarse``: :meth:`Rows.cell_means`'s."""
     from bandbridge.inference.place.tags import BandTags, write as write_tags
+    from bandbridge.learners.octaves import words
     from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
     rows = Rows(plan, s, first, coarse)
@@ -180,7 +181,8 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
                                bandbridge_upsampled_mae=f"{b.stored(best):.6g} ({best})",
                                bandbridge_heldout_scale=f"the reference's own cells (its stored unit: {unit[i - 1]})",
                                bandbridge_shift=plan.registered or "not measured",
-                               bandbridge_range=f"{lo[i - 1]:.6g} to {hi[i - 1]:.6g} {unit[i - 1]}")
+                               bandbridge_range=f"{lo[i - 1]:.6g} to {hi[i - 1]:.6g} {unit[i - 1]}",
+                               bandbridge_octaves=words(b.octaves))
         r.main.update_tags(bandbridge_reference=Path(t.path).name, bandbridge_reference_bands=",".join(t.names),
                            bandbridge_guides=",".join(plan.guides.names), bandbridge_k=f"{t.k:.3f}",
                            bandbridge_learner=s.chosen if s.fitted else "none (no band took the fit)",
