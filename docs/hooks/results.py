@@ -411,6 +411,43 @@ def sharpen_drone_table(rec: dict) -> str:
                              f"{rec['stand_in'][:1].upper()}{rec['stand_in'][1:].rstrip('.')}. Measured by `{rec['command']}`.\n")
 
 
+def sharpen_floor_table(rec: dict) -> str:
+    """Never worse than upsampling (benchmarks/sharpen_floor.py): per k and source, ``sharpen``'s and
+    ``predict --reference``'s pooled RMSE and MAE over the best of the five upsamplings', the source's half,
+    and each half pooled; a ratio over the record's limit in bold."""
+    lim = rec["limit"]
+
+    def cell(p: dict, m: str) -> str:
+        if m not in p:
+            return "—"
+        r, a = p[m]["rmse_vs_best"], p[m]["mae_vs_best"]
+        return " / ".join(f"**{v:.3f}**" if v > lim else f"{v:.3f}" for v in (r, a))
+    out = ["| k | source | half | images | sharpen | predict --reference | best upsampling (RMSE, MAE) |",
+           "|---|---|---|---|---|---|---|"]
+    for k, s in rec["summary"].items():
+        for src, p in s["sources"].items():
+            out.append(f"| {k} | {src} | {p['half']} | {p['images']} | {cell(p, 'sharpen')} | {cell(p, 'reference')} | "
+                       f"{p['best_upsampling_rmse']}, {p['best_upsampling_mae']} |")
+        for h, p in s["halves"].items():
+            out.append(f"| {k} | **half {h}** | {h} | {p['images']} | {cell(p, 'sharpen')} | {cell(p, 'reference')} | "
+                       f"{p['best_upsampling_rmse']}, {p['best_upsampling_mae']} |")
+    halves = "; ".join(f"{h}: {', '.join(v)}" for h, v in rec["halves"].items())
+    return "\n".join(out) + (f"\n\nRMSE / MAE, each over the best of nearest, bilinear, cubic convolution, cubic "
+                             f"B-spline and Lanczos upsampling pooled the same way; over {lim} in bold. Halves: {halves}. "
+                             f"Measured by `{rec['command']}`.\n")
+
+
+def octave_rules_table(rec: dict) -> str:
+    """The floor's rules set on one half and scored on the other (benchmarks/octave_rules.py)."""
+    out = ["| set on | τ | fallback | (source, k, method, metric) over the limit there | on the other half | "
+           "on the other half at τ = 0 |", "|---|---|---|---|---|---|"]
+    for h, other in (("A", "B"), ("B", "A")):
+        s = rec[f"set on {h}"]
+        out.append(f"| {h} | {s['tau']} | {s['fallback']} | {s['tried'][str(s['tau'])]['over_limit']} | "
+                   f"{s[f'reported on {other}']['over_limit']} | {s[f'on {other} at tau 0']} |")
+    return "\n".join(out) + f"\n\nFrom the record `{rec['record']}`. Measured by `{rec['command']}`.\n"
+
+
 def reference_scales_table(rec: dict) -> str:
     """``predict --reference`` at drone scales and where the reference does not see
     (benchmarks/reference_scales.py)."""
@@ -572,7 +609,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "gaps_sources": gaps_sources_table, "fill_speed": fill_speed_table,
           "fill_page": fill_page_table, "reference_quantity": reference_quantity_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
-          "sharpen_drone": sharpen_drone_table}
+          "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
+          "octave_rules": octave_rules_table}
 
 
 def render(markdown: str) -> str:

@@ -87,8 +87,10 @@ class GuidedFit:
     zero_stored: float = 0.0  # the stored value of a physical 0
     seconds: float = 0.0
     upsampling: str = REFERENCE_UPSAMPLING  # the upsampled route's interpolation (the best held out, of UPSAMPLERS)
-    octaves: dict[str, float] = field(default_factory=dict)  # the consistent route's gain over the best upsampling
-    # one step down, an octave coarser and predicted at the output's scale (learners/octaves.py; {}: not checked)
+    octaves: dict[str, float] = field(default_factory=dict)  # the route's gain over the best upsampling one step
+    # down, an octave coarser and predicted at the output's scale (learners/octaves.py; {}: not checked)
+    carried: dict[str, float] = field(default_factory=dict)  # the fit's, where it held out better at the
+    # reference's scale (kept or not)
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
         return (self.lo + (model - LO) * (self.hi - self.lo) / (HI - LO)).astype(np.float32)
@@ -159,19 +161,18 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             if can_fit(n, k) else (None, "", float("nan"), float("nan"), float("nan"), "")
         if not how:  # no fit: the best upsampling one Wald step down (by k, else by 2, else the rule's)
             how = upsampling_choice(filled[None], seen, grid, k)[0]
+        octaves: dict[str, float] = {}
+        carried: dict[str, float] = {}  # the fit's gains, where it held out better
         if sel is not None:
             oof = dict(sel.oof)
             if min(fit_e, corr_e) < up_e:
-                route, chosen, learner = "fit", sel.chosen, sel.fitted
-        octaves: dict[str, float] = {}
+                octaves = carried = fit_octaves(sel, x, r, seen, grid, k, seed)
+                if octaves["output_scale"] < 1:  # NaN: too few cells one step down to check it carries
+                    route, chosen, learner = "fit", sel.chosen, sel.fitted
         if route != "fit" and z is not None:
             per = (hi - lo) / (HI - LO)  # stored units per model value
             above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
-            (cons_e, base_e), level2 = (consistent_check(above(z), above(r), seen, grid, f)
-                                        for f in (CHECK_FACTOR, CHECK_FACTOR * WALD_STEP))
-            ratio = lambda a, b: a / b if b > 0 else float("nan")  # noqa: E731 - NaN: no check
-            octaves = {"one_step_down": ratio(cons_e, base_e), "octave_coarser": ratio(*level2)}
-            octaves["output_scale"] = predicted(*octaves.values(), k)
+            octaves, cons_e, base_e = consistent_octaves(above(z), above(r), seen, grid, k)
             if octaves["output_scale"] < 1:  # NaN (too few cells to check): upsampling, which nothing can beat
                 route, chosen = "consistent", "zero-shot made consistent"  # where nothing checks it
                 fit_e, up_e, corr_e = cons_e / per, base_e / per, cons_e / per
@@ -180,7 +181,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
                                   else "the reference itself, upsampled"))
     return GuidedFit(route, learner, grid, filled.astype(np.float32), seen, lo, hi, chosen, up_e, fit_e, corr_e,
                      correct, why, n, filled_from, calibration, oof, tried, zero_stored, time.perf_counter() - t0,
-                     how or REFERENCE_UPSAMPLING, octaves)
+                     how or REFERENCE_UPSAMPLING, octaves, carried)
 
 
 def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2: np.ndarray, frac: np.ndarray,
@@ -203,6 +204,26 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     how, up_e = best_upsampling(r2, coarse, grid, r, tested)
     return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]), up_e,
             mae(fixed[tested], r[tested]), how)
+
+
+def fit_octaves(sel, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float, seed: int
+                ) -> dict[str, float]:
+    """The fit's gain over the best upsampling one Wald step down and one octave coarser, and predicted at
+    the output's scale (``learners/octaves.py``): the sharpener's check (``sharpen.one_step_down``: the chosen
+    learner refitted a scale coarser and applied at the reference's), one core for both kinds. ``x (C, h, w)``
+    the input averaged onto the reference's ``grid``, ``r (h, w)`` the filled reference (model values)."""
+    from bandbridge.learners.octaves import coarser, gain
+    from bandbridge.learners.sharpen import one_step_down
+    from bandbridge.learners.sharpen_routes import averaged, degraded
+    cands = {c.name: c for c in configured(CANDIDATES)}
+
+    def check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> float:
+        coarse = grid.coarser(k)
+        errors, _ = one_step_down(sel, cands, x, r, *degraded(r, grid, coarse), seen, grid, coarse, k, True, seed)
+        return gain({m: float(e[0]) for m, e in errors.items()}, "fit", UPSAMPLERS)
+    g1 = check(x, r[None], seen, grid)
+    g2 = check(*coarser(x, r[None], seen, grid, averaged, HALF)) if np.isfinite(g1) else float("nan")
+    return {"one_step_down": g1, "octave_coarser": g2, "output_scale": predicted(g1, g2, k)}
 
 
 def upsampling_choice(r: np.ndarray, seen: np.ndarray, grid: Grid, k: float) -> list[str]:
@@ -294,6 +315,17 @@ def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = REFERENCE_
     (no interpolation edge error for a fit to learn)."""
     bands = r2 if r2.ndim == 3 else r2[None]  # (C, hc, wc) too: every band in one interpolation
     return upsample_onto(np.pad(bands, ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge"), coarse.padded(PAD), grid, method)
+
+
+def consistent_octaves(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float
+                       ) -> tuple[dict[str, float], float, float]:
+    """``(the consistent route's gains over the best upsampling one scale coarser, an octave beyond and
+    predicted at the output's scale, its MAE one scale coarser, the best upsampling's)`` (NaN: no check)."""
+    (cons_e, base_e), level2 = (consistent_check(z, r, seen, grid, f) for f in (CHECK_FACTOR, CHECK_FACTOR * WALD_STEP))
+    ratio = lambda a, b: a / b if b > 0 else float("nan")  # noqa: E731 - NaN: no check
+    octaves = {"one_step_down": ratio(cons_e, base_e), "octave_coarser": ratio(*level2)}
+    octaves["output_scale"] = predicted(*octaves.values(), k)
+    return octaves, cons_e, base_e
 
 
 def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, factor: float = CHECK_FACTOR

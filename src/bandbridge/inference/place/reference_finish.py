@@ -212,6 +212,7 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
 def fit_lines(job, plan, f) -> list[str]:
     """What a user reads of one input's fit: the shift, the route and its held-out errors in the
     reference's stored units, at the reference's scale, and what filled the cells it cannot see."""
+    from bandbridge.learners.octaves import words
     g, ref = f.fit, plan.ref
     dy, dx, _ = f.shift
     units = "the reference's units" if (ref.scale, ref.offset) == (1.0, 0.0) else \
@@ -240,8 +241,10 @@ def fit_lines(job, plan, f) -> list[str]:
                 f"{o['output_scale']:.3g}× predicted at the output's scale" if o else "")
         if o and not np.isfinite(o["one_step_down"]):
             left = "; too few cells to check the model's output made consistent: nothing would check it"
+        fit = (f"; {g.tried} held out better at the reference's scale, but {words(g.carried)}: it would not carry"
+               if g.carried else f"; {g.tried} held out no better than it" if g.tried else "")
         out.append(f"{name}: route: the reference upsampled by {g.upsampling} ({g.cells:,} clear cells"
-                   + (f"; {g.tried} held out no better than it" if g.tried else "") + left + ")")
+                   + fit + left + ")")
     if g.filled_from:
         out.append(f"{name}: cells the reference cannot see: filled from {g.filled_from}")
     return out

@@ -20,7 +20,8 @@ from bandbridge.data.grids import Grid, estimate_shift
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.writer import output_profile
 from bandbridge.inference.place.fields import FAST, Warped, write_rows
-from bandbridge.policy import MIN_COVER, MIN_SHIFT, REFERENCE_UPSAMPLING, SHIFT_CELLS_MIN, SHIFT_GAIN
+from bandbridge.policy import (MIN_COVER, MIN_SHIFT, REFERENCE_SHIFT_MOST, REFERENCE_UPSAMPLING, SHIFT_CELLS_MIN,
+                               SHIFT_GAIN)
 
 
 @dataclass
@@ -87,6 +88,9 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
         dy, dx, err = estimate_shift(linear_map(xc, ref.values[0], ok), np.nan_to_num(ref.values[0]), ok)
     if max(abs(dy), abs(dx)) < MIN_SHIFT:
         return (dy, dx, err), f"below {MIN_SHIFT} reference pixels: none to correct", xc, cover
+    if max(abs(dy), abs(dx)) > REFERENCE_SHIFT_MOST:
+        return (dy, dx, err), (f"not corrected: more than {REFERENCE_SHIFT_MOST:g} reference pixels, a false peak (a "
+                               "registered product is not off by more)"), xc, cover
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
     both = ok & (cs >= MIN_COVER)  # the same cells moved and not
