@@ -11,6 +11,8 @@ import rasterio
 from affine import Affine
 from scipy.ndimage import gaussian_filter
 
+from bandbridge.policy import FALLBACK_UPSAMPLING
+
 K = 2  # guide pixels per reference pixel
 SIZE = 160  # guide pixels a side
 ORIGIN = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 4_000_000.0)
@@ -230,17 +232,18 @@ def _few_cells(tmp_path: Path, made: bool) -> tuple[Path, Path, np.ndarray]:
     return guides, ref, truth
 
 
-def test_a_reference_of_a_few_cells_keeps_cubic_upsampling(tmp_path):
-    """Under ``policy.FIT_DEGRADED_MIN`` cells once averaged by k (a 60 m band of a small scene) no
-    fit is made and no upsampling chosen by so few cells: where the guides' line does not carry the
-    band either, cubic, and the line says why."""
+def test_a_reference_of_a_few_cells_takes_the_rules_upsampling(tmp_path):
+    """Under ``policy.FIT_DEGRADED_MIN`` cells once averaged by k and by 2 (a 60 m band of a small scene:
+    64 cells) no fit is made and no upsampling chosen by so few cells: where the guides' line does not
+    carry the band either, ``policy.FALLBACK_UPSAMPLING`` (Lanczos, set on half A of the floor's sources),
+    and the line says why."""
     from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen import sharpen
     guides, ref, _ = _few_cells(tmp_path, made=False)
     lines: list[str] = []
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=Engine(threads=1), say=lines.append)
-    assert res.bands[0].route == "cubic" and "too few to fit on or to choose" in res.bands[0].why
-    assert any(x.startswith("B09: from B02") and "cubic upsampling" in x for x in lines)
+    assert res.bands[0].route == FALLBACK_UPSAMPLING and "too few to fit on or to choose" in res.bands[0].why
+    assert any(x.startswith("B09: from B02") and f"{FALLBACK_UPSAMPLING} upsampling" in x for x in lines)
 
 
 def test_a_band_the_guides_make_takes_their_line_with_few_cells(tmp_path):

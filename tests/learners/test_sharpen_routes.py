@@ -10,6 +10,7 @@ from affine import Affine
 
 from bandbridge.data.grids import Grid, block_mean, upsample_onto
 from bandbridge.learners.guided import padded_up
+from bandbridge.policy import FALLBACK_UPSAMPLING
 from bandbridge.learners.sharpen import Headroom, decide, reference_low
 from bandbridge.learners.sharpen_routes import (REGRESSION, Lines, Moments, block_folds, detail_ridge, line_route,
                                                out_of_fold)
@@ -58,9 +59,10 @@ def test_a_line_refused_later_gives_back_the_upsampling_it_displaced():
     g = guides()
     s, _ = routes_of((0.05 + 0.6 * g[0] - 0.3 * g[1] + 0.2 * g[2])[None], g)
     band = s.bands[0]
-    assert band.base == REGRESSION and band.unguided == "cubic"  # 49 cells: cubic, not an upsampling chosen on them
+    # 49 cells: the rule's upsampling (too few averaged by k or by 2 to choose one by), not one chosen on them
+    assert band.base == REGRESSION and band.unguided == FALLBACK_UPSAMPLING
     band.upsampled("a shift")  # what the run does where the guides look shifted
-    assert band.route == "cubic" and band.why == "a shift"
+    assert band.route == FALLBACK_UPSAMPLING and band.why == "a shift"
 
 
 def test_a_band_the_guides_do_not_carry_keeps_an_upsampling():
@@ -79,7 +81,7 @@ def test_without_the_guides_units_no_line_is_offered():
     ref, x = block_mean(truth, K)[0], block_mean(g, K)[0]
     ok = np.ones(ref.shape[1:], bool)
     s = decide(Headroom(x, ok).to_model(x), ref, ok, np.ones(ok.shape, np.float32), FINE.coarser(K), K, ["T0"])
-    assert s.bands[0].route == "cubic"  # 49 cells: too few to choose an upsampling by
+    assert s.bands[0].route == FALLBACK_UPSAMPLING  # 49 cells: too few to choose an upsampling by
 
 
 def ridge(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray, strength: float) -> np.ndarray:

@@ -109,13 +109,15 @@ def route_plan(n: int, k: float) -> str:
     """The routes a band of ``n`` clear cells at ``k`` may take, in words."""
     from bandbridge.learners.guided import UPSAMPLERS, can_fit
     from bandbridge.learners.sharpen_routes import SHARE
-    from bandbridge.policy import FIT_CELLS_MIN, FIT_DEGRADED_MIN, SHARPEN_TRANSFER_MIN, WALD_STEP
+    from bandbridge.policy import FALLBACK_UPSAMPLING, FIT_CELLS_MIN, FIT_DEGRADED_MIN, SHARPEN_TRANSFER_MIN, WALD_STEP
     ups = "/".join(UPSAMPLERS)
     line = (f"a line of the guides where, out of fold one Wald step down, it leaves at most {SHARE:.2g} of the "
             "best upsampling's error")
     if n / k ** 2 < FIT_DEGRADED_MIN:
+        few = (f"the best upsampling averaged by {WALD_STEP:g}" if n / WALD_STEP ** 2 >= FIT_DEGRADED_MIN else
+               f"{FALLBACK_UPSAMPLING} upsampling (too few averaged by {WALD_STEP:g} too)")
         return (f"{n:,} clear cells, too few to fit on or to choose an upsampling by (under {FIT_DEGRADED_MIN} "
-                f"once averaged by k): {line}, else cubic upsampling")
+                f"once averaged by k): {line}, else {few}")
     if not can_fit(n, k):
         return (f"{n:,} clear cells, too few to fit on (at least {FIT_CELLS_MIN:,}): {line}, else the upsampled "
                 f"reference ({ups}, with or without the consistency correction, whichever holds out better)")
