@@ -22,12 +22,11 @@ import math
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sharpen_floor import LIMIT, UPSAMPLERS  # noqa: E402
+from bandbridge.data.grids import GDAL_NAMES
+from bandbridge.evaluation.floor_cases import HALVES, LIMIT
+from bandbridge.learners.octaves import predicted
 
-from bandbridge.evaluation.floor_cases import HALVES  # noqa: E402
-from bandbridge.learners.octaves import predicted  # noqa: E402
-
+UPSAMPLERS = tuple(GDAL_NAMES)  # every upsampling a user runs
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 MARGINS = {"sharpen": 0.01, "reference": 0.0}
 FEW = 400  # cells under which one Wald step of 2 leaves fewer than FIT_DEGRADED_MIN: the fallback decides

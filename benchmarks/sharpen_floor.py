@@ -25,13 +25,12 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.data.grids import GDAL_NAMES, Grid, block_mean, upsample_onto
-from bandbridge.evaluation.floor_cases import FACTORS, HALVES, FloorCase, all_cases, half_of
+from bandbridge.evaluation.floor_cases import FACTORS, HALVES, LIMIT, FloorCase, all_cases, half_of
 from bandbridge.evaluation.sharpen_record import code_state, save
 from bandbridge.evaluation.wald import write_raster
 
 UPSAMPLERS = tuple(GDAL_NAMES)
 METHODS = ("sharpen", "reference")
-LIMIT = 1.01  # the bound: at most 1.01× the best upsampling, per source
 
 
 def errors(pred: np.ndarray, truth: np.ndarray) -> dict:

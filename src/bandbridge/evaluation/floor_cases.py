@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 FACTORS = (4, 10, 40)
+LIMIT = 1.01  # the bound: at most 1.01× the best upsampling, per source, in MAE and in RMSE
 PER_SOURCE = 10  # images taken from a source, evenly over its list
 # The halves: every constant of the route choice is set on one and reported on the other, then swapped.
 # Each holds NIR and thermal sources of both kinds of scene (aerial/satellite, ground camera).

@@ -125,16 +125,18 @@ def predict_all(learner: Learner, channels: np.ndarray, products: bool = True, r
 
 def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
         gap_days: int | None = None, z_c: np.ndarray | None = None, zero_stored: float = 0.0,
-        pixels_out: int = 0, seed: int = 0, filled_now: Callable[[np.ndarray], None] = lambda f: None) -> GuidedFit:
+        pixels_out: int = 0, seed: int = 0, filled_now: Callable[[np.ndarray], None] = lambda f: None,
+        carry: Callable | None = None) -> GuidedFit:
     """The decision at the reference's scale. ``x_c (C, h, w)``: the input's bands (model values)
     averaged onto the reference's ``grid``; ``ref (h, w)`` stored units; ``valid`` its clear cells;
     ``cover`` the share of each cell the input covers; ``k`` input pixels per reference pixel;
     ``gap_days`` between the two dates; ``z_c (h, w)`` the model's zero-shot output averaged onto the
     grid, in the reference's stored units (None: not run; the consistent route then cannot be taken);
-    ``zero_stored`` the stored value of a physical 0 (the consistent route scales above it);
-    ``pixels_out`` the input's pixels the fit will be served on (a large input: :data:`EVERYWHERE`);
+    ``zero_stored`` the stored value of a physical 0 (the consistent route scales above it); ``pixels_out``
+    the input's pixels the fit will be served on (a large input: :data:`EVERYWHERE`);
     ``filled_now(filled)`` hears the filled reference as soon as it is known, before the fit (so its
-    upsampling onto the input can run beside the fit, which takes one core)."""
+    upsampling onto the input can run beside the fit, which takes one core); ``carry``: the fit's gains at
+    coarser octaves (``sharpen.fit_octaves``, above this module; None: its held-out check alone)."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     v = ref[seen]  # lo, hi: the clear values' 0.1 and 99.9 percentiles, never equal
@@ -161,12 +163,11 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             if can_fit(n, k) else (None, "", float("nan"), float("nan"), float("nan"), "")
         if not how:  # no fit: the best upsampling one Wald step down (by k, else by 2, else the rule's)
             how = upsampling_choice(filled[None], seen, grid, k)[0]
-        octaves: dict[str, float] = {}
-        carried: dict[str, float] = {}  # the fit's gains, where it held out better
+        octaves, carried = {}, {}  # the route's gains over the best upsampling; the fit's, where it held out better
         if sel is not None:
             oof = dict(sel.oof)
             if min(fit_e, corr_e) < up_e:
-                octaves = carried = fit_octaves(sel, x, r, seen, grid, k, seed)
+                octaves = carried = carry(sel, x, r, seen, grid, k, seed) if carry else {"output_scale": 0.0}
                 if octaves["output_scale"] < 1:  # NaN: too few cells one step down to check it carries
                     route, chosen, learner = "fit", sel.chosen, sel.fitted
         if route != "fit" and z is not None:
@@ -204,26 +205,6 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     how, up_e = best_upsampling(r2, coarse, grid, r, tested)
     return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]), up_e,
             mae(fixed[tested], r[tested]), how)
-
-
-def fit_octaves(sel, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float, seed: int
-                ) -> dict[str, float]:
-    """The fit's gain over the best upsampling one Wald step down and one octave coarser, and predicted at
-    the output's scale (``learners/octaves.py``): the sharpener's check (``sharpen.one_step_down``: the chosen
-    learner refitted a scale coarser and applied at the reference's), one core for both kinds. ``x (C, h, w)``
-    the input averaged onto the reference's ``grid``, ``r (h, w)`` the filled reference (model values)."""
-    from bandbridge.learners.octaves import coarser, gain
-    from bandbridge.learners.sharpen import one_step_down
-    from bandbridge.learners.sharpen_routes import averaged, degraded
-    cands = {c.name: c for c in configured(CANDIDATES)}
-
-    def check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> float:
-        coarse = grid.coarser(k)
-        errors, _ = one_step_down(sel, cands, x, r, *degraded(r, grid, coarse), seen, grid, coarse, k, True, seed)
-        return gain({m: float(e[0]) for m, e in errors.items()}, "fit", UPSAMPLERS)
-    g1 = check(x, r[None], seen, grid)
-    g2 = check(*coarser(x, r[None], seen, grid, averaged, HALF)) if np.isfinite(g1) else float("nan")
-    return {"one_step_down": g1, "octave_coarser": g2, "output_scale": predicted(g1, g2, k)}
 
 
 def upsampling_choice(r: np.ndarray, seen: np.ndarray, grid: Grid, k: float) -> list[str]:

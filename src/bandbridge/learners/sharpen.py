@@ -32,7 +32,9 @@ from bandbridge.data.grids import Grid
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
+from bandbridge.learners.guided import CANDIDATES as GUIDED_CANDIDATES
 from bandbridge.learners.guided import HALF, can_fit, nearest_filled, predict_all, upsampling_choice
+from bandbridge.learners.guided import configured as guided_configured
 from bandbridge.learners.octaves import coarser, gain, predicted
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
@@ -338,6 +340,24 @@ def octave_check(out: Sharpening, x: np.ndarray, r: np.ndarray, seen: np.ndarray
         if not g0 < 1 - margin:
             b.upsampled(f"{b.why}; but over the best upsampling it erred {g1:.3g}× one step down and {g2:.3g}× an "
                         f"octave coarser, which predicts {g0:.3g}× at the output's scale: not under {1 - margin:.3g}")
+
+
+def fit_octaves(sel, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float, seed: int
+                ) -> dict[str, float]:
+    """The fit's gain over the best upsampling one Wald step down and one octave coarser, and predicted at
+    the output's scale (``learners/octaves.py``): the sharpener's check (:func:`one_step_down`: the chosen
+    learner refitted a scale coarser and applied at the reference's), one core for both kinds; what
+    ``predict --reference``'s decision (``guided.fit``) is given as its ``carry``. ``x (C, h, w)``
+    the input averaged onto the reference's ``grid``, ``r (h, w)`` the filled reference (model values)."""
+    cands = {c.name: c for c in guided_configured(GUIDED_CANDIDATES)}
+
+    def check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> float:
+        coarse = grid.coarser(k)
+        errors, _ = one_step_down(sel, cands, x, r, *degraded(r, grid, coarse), seen, grid, coarse, k, True, seed)
+        return gain({m: float(e[0]) for m, e in errors.items()}, "fit", UPSAMPLERS)
+    g1 = check(x, r[None], seen, grid)
+    g2 = check(*coarser(x, r[None], seen, grid, averaged, HALF)) if np.isfinite(g1) else float("nan")
+    return {"one_step_down": g1, "octave_coarser": g2, "output_scale": predicted(g1, g2, k)}
 
 
 def reference_low(lines: Lines, x_c: np.ndarray, r: np.ndarray, rows: int = 512) -> np.ndarray:

@@ -169,6 +169,7 @@ def prepare(job, plan, m: Measured, work: Path, tile: int) -> Fitted:
     from concurrent.futures import ThreadPoolExecutor
 
     from bandbridge.learners import guided
+    from bandbridge.learners.sharpen import fit_octaves
     t0 = time.perf_counter()
     ref, fine = plan.ref, plan.fine
     # the model's output in its model values m is a·m + b in the reference's stored units, through both physical
@@ -183,7 +184,7 @@ def prepare(job, plan, m: Measured, work: Path, tile: int) -> Fitted:
         g = guided.fit(m.xc, ref.values[0], ref.valid, m.cover, ref.grid, ref.k, plan.gap_days, z_c,
                        zero_stored=-ref.offset / ref.scale, pixels_out=fine.height * fine.width,
                        filled_now=lambda filled: up.append(side.submit(
-                           upsampled_reference, job, plan, filled, ref.grid, work / "reference_up.tif")))
+                           upsampled_reference, job, plan, filled, ref.grid, work / "reference_up.tif")), carry=fit_octaves)
         up = up[0].result()
         if g.route == "upsampled" and g.upsampling != REFERENCE_UPSAMPLING:  # the fit's input is cubic; its own route
             up = upsampled_reference(job, plan, g.filled, ref.grid, work / "reference_up.tif", g.upsampling)  # the best
