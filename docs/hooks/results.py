@@ -433,7 +433,9 @@ def sharpen_floor_table(rec: dict) -> str:
                        f"{p['best_upsampling_rmse']}, {p['best_upsampling_mae']} |")
     halves = "; ".join(f"{h}: {', '.join(v)}" for h, v in rec["halves"].items())
     return "\n".join(out) + (f"\n\nRMSE / MAE, each over the best of nearest, bilinear, cubic convolution, cubic "
-                             f"B-spline and Lanczos upsampling pooled the same way; over {lim} in bold. Halves: {halves}. "
+                             f"B-spline and Lanczos upsampling pooled the same way; over {lim} in bold (the bound is per "
+                             f"source; a half's row pools pixels of unlike units, DN and K, and is a summary only; "
+                             f"— where a method did not run on every image: no model takes OLI to kelvin). Halves: {halves}. "
                              f"Measured by `{rec['command']}`.\n")
 
 
@@ -610,6 +612,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "fill_page": fill_page_table, "reference_quantity": reference_quantity_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
+          "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
           "octave_rules": octave_rules_table}
 
 

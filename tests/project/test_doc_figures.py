@@ -112,6 +112,8 @@ CASES |= {
     "reference: the whole page": (
         "reference.md", "# ", None,
         lambda: [v for r in REFERENCE for v in values(record(r))] + values(past("c304631", "results/wald.md"))
+        + values(past("a80dabc", "results/reference_scales.json"))  # the unchecked consistent route, issue 84
+        + values(record("results/sharpen_floor_before.json"))
         + [Pct(100 * (1 - v)) for v in values(record("results/reference_scales.json")) if 0 < v < 1],
         {"10", "60", "1000"}),  # issue 68's goal, the uncovered part's share, the scale limit
     "benchmarks: the reference row": ("benchmarks.md", "# Benchmarks", "## Training step", reference_rows, ()),
