@@ -42,7 +42,8 @@ from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLER
                                                line_check, line_route, route_errors, up_all)
 from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, LINE_MARGIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
                                SHARPEN_DECIDE_CELLS, SHARPEN_FOLD_PIXELS, SHARPEN_MARGIN, SHARPEN_PRODUCTS_MAX,
-                               SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP)
+                               SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP,
+                               REFERENCE_TRANSFER_MIN)
 
 ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
 ROUTES = {"fit": "fitted at the reference's scale",
@@ -288,17 +289,18 @@ def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpen
 
 
 def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray, frac: np.ndarray,
-                  seen: np.ndarray, grid: Grid, coarse: Grid, k: float, products: bool, seed: int
-                  ) -> tuple[dict[str, np.ndarray], int]:
+                  seen: np.ndarray, grid: Grid, coarse: Grid, k: float, products: bool, seed: int,
+                  least: int = SHARPEN_TRANSFER_MIN) -> tuple[dict[str, np.ndarray], int]:
     """Every route's per-band MAE one Wald step down, and the clear cells there: ``sel``'s choice
     refitted on ``x↓↓`` and ``r↓`` against ``r↓↓↑`` and applied at the reference's scale, beside the
-    upsampled routes from ``r↓`` (``{}`` where too few cells are left to fit on)."""
+    upsampled routes from ``r↓`` (``{}`` where too few cells are left to fit on); a step of ``k`` where it
+    leaves ``least`` cells, else of ``WALD_STEP``."""
     for step in dict.fromkeys((k, WALD_STEP)):  # k: the run itself one scale up; else a smaller step, if it holds cells
         down = grid.coarser(step)
         have, share = averaged(seen[None].astype(np.float32), np.ones(seen.shape, bool), grid, down)
         seen2 = (share >= MIN_COVER) & (np.nan_to_num(have[0]) >= MIN_COVER)
         n2 = int(seen2.sum())
-        if n2 >= SHARPEN_TRANSFER_MIN:
+        if n2 >= (least if step == k else SHARPEN_TRANSFER_MIN):
             break
     else:
         return {}, n2
@@ -353,7 +355,8 @@ def fit_octaves(sel, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid,
 
     def check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> float:
         coarse = grid.coarser(k)
-        errors, _ = one_step_down(sel, cands, x, r, *degraded(r, grid, coarse), seen, grid, coarse, k, True, seed)
+        errors, _ = one_step_down(sel, cands, x, r, *degraded(r, grid, coarse), seen, grid, coarse, k, True, seed,
+                                  REFERENCE_TRANSFER_MIN)
         return gain({m: float(e[0]) for m, e in errors.items()}, "fit", UPSAMPLERS)
     g1 = check(x, r[None], seen, grid)
     g2 = check(*coarser(x, r[None], seen, grid, averaged, HALF)) if np.isfinite(g1) else float("nan")

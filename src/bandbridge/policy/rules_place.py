@@ -177,6 +177,11 @@ SHARPEN = (
          "RMSE over the image's best on A's images under 400 cells, Lanczos 1.0004, B-spline 1.0023, cubic "
          "1.0182, nearest 1.0765 (half B: the same order; `python benchmarks/octave_rules.py "
          "docs/results/sharpen_floor.json`, `docs/results/octave_rules.json`)."),
+    Rule("a reference's fit one step down", "learners/sharpen.fit_octaves", ("REFERENCE_TRANSFER_MIN",),
+         "Issue 84, set on half A (NAIP 2020, `bandbridge wald`): one step down by k = 6 held 516 cells, the "
+         "refitted context MLP erred 1.21× the best upsampling there and the fit was refused, where it gives "
+         "6.08 DN at the output's scale against 9.49 for the upsampling; by 2 (4 650 cells) it passes. The step "
+         "of k is taken from 2 000 cells (4× the sharpener's 400, whose fit is linear or trees), else 2."),
     Rule("a band's route at the output's scale", "learners/sharpen.octave_check", ("OCTAVE_TREND",),
          "Issue 84: a guided band's gain over the best upsampling one step down and one octave coarser, the "
          "trend carried log₂ k octaves by τ (`learners/octaves.py`). τ = 0, set on half A of the floor's sources "
