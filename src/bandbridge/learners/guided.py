@@ -167,9 +167,9 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         if sel is not None:
             oof = dict(sel.oof)
             if min(fit_e, corr_e) < up_e:
-                octaves = carried = carry(sel, x, r, seen, grid, k, seed) if carry else {"output_scale": 0.0}
-                if octaves["output_scale"] < 1:  # NaN: too few cells one step down to check it carries
-                    route, chosen, learner = "fit", sel.chosen, sel.fitted
+                carried = carry(sel, x, r, seen, grid, k, seed) if carry else {"output_scale": 0.0}
+                if carried["output_scale"] < 1:  # NaN: too few cells one step down to check it carries
+                    route, chosen, learner, octaves = "fit", sel.chosen, sel.fitted, carried
         if route != "fit" and z is not None:
             per = (hi - lo) / (HI - LO)  # stored units per model value
             above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
