@@ -115,7 +115,7 @@ CASES |= {
         + values(past("a80dabc", "results/reference_scales.json"))  # the unchecked consistent route, issue 84
         + values(record("results/sharpen_floor_before.json"))
         + [Pct(100 * (1 - v)) for v in values(record("results/reference_scales.json")) if 0 < v < 1],
-        {"10", "60", "1000"}),  # issue 68's goal, the uncovered part's share, the scale limit
+        {"10", "60", "1000", "0.5", "20"}),  # goals and constants (SHIFT_GAIN, KELVIN_SPREAD)
     "benchmarks: the reference row": ("benchmarks.md", "# Benchmarks", "## Training step", reference_rows, ()),
     "benchmarks: training step": ("benchmarks.md", "## Training step", "## Prediction speed", list, ()),
     "benchmarks: learner kinds": (
