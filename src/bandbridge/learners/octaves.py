@@ -47,12 +47,17 @@ def coarser(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, averaged
     """``(x, r, seen, grid)`` one octave coarser: ``x (G, h, w)`` and ``r (Ct, h, w)`` averaged by
     ``step`` (``averaged``: ``sharpen_routes.averaged``; a cell nothing covers ``fill``), a cell clear where
     :data:`~bandbridge.policy.MIN_COVER` of it was."""
-    down = grid.coarser(step)
-    have, share = averaged(seen[None].astype(np.float32), np.ones(seen.shape, bool), grid, down)
-    seen2 = (share >= MIN_COVER) & (np.nan_to_num(have[0]) >= MIN_COVER)
+    seen2, down = coarser_seen(seen, grid, averaged, step)
     x2, r2 = (np.nan_to_num(averaged(a, np.ones(seen.shape, bool), grid, down)[0], nan=fill).astype(np.float32)
               for a in (x, r))
     return x2, r2, seen2, down
+
+
+def coarser_seen(seen: np.ndarray, grid: Grid, averaged, step: float) -> tuple[np.ndarray, Grid]:
+    """``(seen (h, w) averaged by step: a cell clear where MIN_COVER of it was and the grid covers it, that grid)``."""
+    down = grid.coarser(step)
+    have, share = averaged(seen[None].astype(np.float32), np.ones(seen.shape, bool), grid, down)
+    return (share >= MIN_COVER) & (np.nan_to_num(have[0]) >= MIN_COVER), down
 
 
 def words(octaves: dict[str, float]) -> str:

@@ -35,7 +35,7 @@ from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import CANDIDATES as GUIDED_CANDIDATES
 from bandbridge.learners.guided import HALF, can_fit, nearest_filled, predict_all, upsampling_choice
 from bandbridge.learners.guided import configured as guided_configured
-from bandbridge.learners.octaves import coarser, gain, predicted
+from bandbridge.learners.octaves import coarser, coarser_seen, gain, predicted
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
@@ -296,9 +296,7 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
     upsampled routes from ``r↓`` (``{}`` where too few cells are left to fit on); a step of ``k`` where it
     leaves ``least`` cells, else of ``WALD_STEP``."""
     for step in dict.fromkeys((k, WALD_STEP)):  # k: the run itself one scale up; else a smaller step, if it holds cells
-        down = grid.coarser(step)
-        have, share = averaged(seen[None].astype(np.float32), np.ones(seen.shape, bool), grid, down)
-        seen2 = (share >= MIN_COVER) & (np.nan_to_num(have[0]) >= MIN_COVER)
+        seen2, down = coarser_seen(seen, grid, averaged, step)
         n2 = int(seen2.sum())
         if n2 >= (least if step == k else SHARPEN_TRANSFER_MIN):
             break
