@@ -182,6 +182,27 @@ def block_mean(x: np.ndarray, k: int, valid: np.ndarray | None = None, off: tupl
     return means.astype(np.float32), (counts / k ** 2).astype(np.float32)
 
 
+
+def mtf_sigma(k: int, mtf: float) -> float:
+    """The Gaussian's standard deviation (fine pixels) whose response times a ``k × k`` block mean's
+    is ``mtf`` at the ``k``-coarser grid's Nyquist frequency ``ν = 1/(2k)`` cycles a pixel. On the
+    fine pixels the block's response there is ``D = sin(πkν) / (k sin(πν)) = 1 / (k sin(π/2k))``
+    (0.7071 for ``k = 2``) and a Gaussian's ``exp(−2π²σ²ν²)``, so ``σ = k √(−2 ln(mtf / D)) / π``
+    (0 where the block alone is as soft: ``mtf ≥ D``)."""
+    g = mtf * k * np.sin(np.pi / (2 * k))
+    return 0.0 if g >= 1 else float(k * np.sqrt(-2 * np.log(g)) / np.pi)
+
+
+def mtf_mean(x: np.ndarray, k: int, mtf: float) -> np.ndarray:
+    """``x (C, H, W)`` as a sensor ``k`` times coarser whose modulation transfer at its Nyquist
+    frequency is ``mtf`` would see it (Wald's protocol with the sensor's MTF, as Aiazzi et al. 2006
+    degrade by an MTF-matched Gaussian): each band blurred by :func:`mtf_sigma`'s Gaussian (edges
+    mirrored), then :func:`block_mean`'s cells; ``(C, H/k, W/k)`` float32, ``H`` and ``W`` whole cells."""
+    from scipy.ndimage import gaussian_filter
+    s = mtf_sigma(k, mtf)
+    soft = np.stack([gaussian_filter(b.astype(np.float32), s, mode="mirror") for b in x]) if s > 0 else x
+    return block_mean(soft, k)[0]
+
 def _axis_weights(src: Grid, dst: Grid):
     """``(rows (h, H), columns (w, W))`` sparse matrices: the share of each ``src`` pixel's side
     inside each ``dst`` cell's, for two north-up grids of one CRS (None otherwise), so that a

@@ -25,7 +25,7 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.bands import get_scaling
-from bandbridge.data.grids import Grid, block_mean
+from bandbridge.data.grids import Grid, block_mean, mtf_mean
 from bandbridge.data.landsat import read_landsat
 from bandbridge.data.products import ProductBands, read_pan_ms
 from bandbridge.data.reader import read_raster
@@ -56,6 +56,7 @@ class Case:
     target_names: list[str]
     units: str
     grid: Grid
+    step: int = 1  # the targets' pixel over the guides' as the product holds them (``f``; 1: one grid)
 
     @property
     def cells(self) -> int:
@@ -82,16 +83,19 @@ def largest_valid_window(cells_ok: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def wald(name: str, source: str, kind: str, guides: ProductBands, targets: ProductBands, f: int, ratio: int,
-         units: str, offset: int = 0) -> Case:
+         units: str, offset: int = 0, mtf: float | None = None) -> Case:
     """The case of ``targets`` (on their own grid) sharpened by ``ratio`` with ``guides`` on a
     grid ``f`` times finer (see the module), the guides read from ``offset`` of their pixels in
-    (down and right) where their grid is known to lie off the targets' by that much."""
+    (down and right) where their grid is known to lie off the targets' by that much; with ``mtf``
+    (and ``f > 1``) the guides are averaged as a sensor of that response at its Nyquist frequency
+    sees them (``grids.mtf_mean``), not by block means alone."""
     gh, gw = guides.data.shape[1] - offset, guides.data.shape[2] - offset
     th, tw = targets.data.shape[1] // ratio * ratio, targets.data.shape[2] // ratio * ratio
     th, tw = min(th, gh // f // ratio * ratio), min(tw, gw // f // ratio * ratio)
     g = guides.data[:, offset:offset + th * f, offset:offset + tw * f]
     gv = guides.valid[offset:offset + th * f, offset:offset + tw * f].astype(np.float32)[None]
-    g, gv = (block_mean(g, f)[0], block_mean(gv, f)[0][0] == 1) if f > 1 else (g, gv[0] == 1)
+    shrink = (lambda a: mtf_mean(a, f, mtf)) if mtf else (lambda a: block_mean(a, f)[0])
+    g, gv = (shrink(g), block_mean(gv, f)[0][0] == 1) if f > 1 else (g, gv[0] == 1)
     ok = gv & targets.valid[:th, :tw]
     r0, c0, h, w = largest_valid_window(block_mean(ok.astype(np.float32)[None], ratio)[0][0] == 1)
     rows, cols = slice(r0 * ratio, (r0 + h) * ratio), slice(c0 * ratio, (c0 + w) * ratio)
@@ -99,7 +103,7 @@ def wald(name: str, source: str, kind: str, guides: ProductBands, targets: Produ
     tg = targets.grid
     grid = Grid(tg.crs, tg.transform @ Affine.translation(cols.start, rows.start), h * ratio, w * ratio)
     return Case(name, source, kind, ratio, np.ascontiguousarray(g[:, rows, cols]), list(guides.names),
-                block_mean(truth, ratio)[0], truth, list(targets.names), units, grid)
+                block_mean(truth, ratio)[0], truth, list(targets.names), units, grid, f)
 
 
 def _plain(data: np.ndarray, names: list[str]) -> ProductBands:
@@ -108,31 +112,33 @@ def _plain(data: np.ndarray, names: list[str]) -> ProductBands:
 
 
 def _s2_cases(tag: str, source: str, sets: dict[int, ProductBands], offsets: tuple[int, int] = (0, 0),
-              ) -> Iterator[Case]:
+              mtf: float | None = None) -> Iterator[Case]:
     guides = sets[10].select(S2_GUIDES)
-    yield wald(f"{tag} ×2", source, "s2", guides, sets[20], 2, 2, "reflectance", offsets[0])
-    yield wald(f"{tag} ×6", source, "s2", guides, sets[60].select(S2_60M), 6, 6, "reflectance", offsets[1])
+    yield wald(f"{tag} ×2", source, "s2", guides, sets[20], 2, 2, "reflectance", offsets[0], mtf)
+    yield wald(f"{tag} ×6", source, "s2", guides, sets[60].select(S2_60M), 6, 6, "reflectance", offsets[1], mtf)
 
 
-def s2_cases(data: Path) -> Iterator[Case]:
-    """The Sentinel-2 dev scenes ×2 and ×6 (see the module). Major-TOM's files state one corner
-    for all bands, but its 20 m bands lie one 10 m pixel down and right of the 10 m bands averaged,
-    and its 60 m bands about two (phase correlation): its cases are recorded as the files state and
-    realigned by those whole pixels (:data:`MAJORTOM_OFFSETS`)."""
+def s2_cases(data: Path, mtf: float | None = None, as_stated: bool = True) -> Iterator[Case]:
+    """The Sentinel-2 dev scenes ×2 and ×6 (see the module); ``mtf``: the guides averaged as
+    :func:`wald` says. Major-TOM's files state one corner for all bands, but its 20 m bands lie one
+    10 m pixel down and right of the 10 m bands averaged, and its 60 m bands about two (phase
+    correlation): its cases are recorded as the files state (``as_stated``) and realigned by those
+    whole pixels (:data:`MAJORTOM_OFFSETS`)."""
     majortom = read_s2(data / "nir_s2_majortom")
-    yield from _s2_cases("S2 majortom", "nir_s2_majortom", majortom)
+    if as_stated:
+        yield from _s2_cases("S2 majortom", "nir_s2_majortom", majortom, mtf=mtf)
     yield from _s2_cases("S2 majortom realigned", "nir_s2_majortom (10 m bands 1 px in for ×2, 2 px for ×6)",
-                         majortom, MAJORTOM_OFFSETS)
+                         majortom, MAJORTOM_OFFSETS, mtf)
     refl = get_scaling("reflectance_10000")
     for f in sorted((data / "sar_sen12mscr_glfcr" / "s2_cloudfree").glob("*.tif")):
         r = read_raster(f, refl, sensor="s2_l1c")
         sets = native_sets(r.data, r.mask, r.bands, Grid(r.crs, r.transform, *r.shape))
-        yield from _s2_cases(f"S2 sen12mscr {f.stem}", f"sar_sen12mscr_glfcr/s2_cloudfree/{f.name}", sets)
+        yield from _s2_cases(f"S2 sen12mscr {f.stem}", f"sar_sen12mscr_glfcr/s2_cloudfree/{f.name}", sets, mtf=mtf)
     stack = data / "nir_s2_eolearn" / "REFERENCE_SCENES.npy"
     for k in range(np.load(stack, mmap_mode="r").shape[0]):
         r = read_raster(f"{stack}[{k}]", get_scaling("reflectance"), sensor="s2_l1c")
         yield from _s2_cases(f"S2 eolearn scene {k}", f"nir_s2_eolearn/REFERENCE_SCENES.npy[{k}]",
-                             native_sets(r.data, r.mask, r.bands))
+                             native_sets(r.data, r.mask, r.bands), mtf=mtf)
     img = np.moveaxis(np.load(data / "ukis_csmask_s2" / "sentinel2.npz")["img"], -1, 0)
     yield wald("S2 ukis ×2", "ukis_csmask_s2/sentinel2.npz", "s2", _plain(img[:4], S2_GUIDES),
                _plain(img[4:], ["B11", "B12"]), 1, 2, "reflectance")

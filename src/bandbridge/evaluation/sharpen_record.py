@@ -33,9 +33,11 @@ FILE_NAMES = {"B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir
               "B10": "B10 thermal", "B11": "B11 thermal"}
 
 
-def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray, dict]] | None, str]:
+def bandbridge_sharpener(work: Path, model: str | None = None
+                         ) -> tuple[Callable[[Case], tuple[np.ndarray, dict]] | None, str]:
     """``(sharpen a case → (output, its route and why per band), what it is)``, or ``(None, why
-    not)`` where the command's entry point (``inference.place.sharpen.sharpen``) cannot be imported."""
+    not)`` where the command's entry point (``inference.place.sharpen.sharpen``) cannot be imported;
+    ``model``: its ``-m`` (a bundle whose output joins the guides)."""
     try:
         from bandbridge.inference.place.sharpen import sharpen
     except ImportError as e:
@@ -45,29 +47,31 @@ def bandbridge_sharpener(work: Path) -> tuple[Callable[[Case], tuple[np.ndarray,
         import rasterio
 
         from bandbridge.evaluation.wald import write_raster
-        folder = work / case.name.replace(" ", "_").replace("×", "x")
+        folder = work / (case.name.replace(" ", "_").replace("×", "x") + ("_m" if model else ""))
         folder.mkdir(parents=True, exist_ok=True)  # the case's guides and reference as float32 GeoTIFFs
         named = lambda names: [FILE_NAMES.get(n, n) for n in names]  # noqa: E731
         guides = write_raster(folder / "guides.tif", case.guides, case.grid, named(case.guide_names))
         reference = write_raster(folder / "reference.tif", case.reference, case.grid.coarser(case.ratio),
                                  named(case.target_names))
-        res = sharpen(fine=[guides], reference=reference, output=folder / "sharpened.tif", overwrite=True)
+        res = sharpen(fine=[guides], reference=reference, output=folder / "sharpened.tif", overwrite=True, model=model)
         with warnings.catch_warnings(), rasterio.open(res.output) as src:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             out = src.read().astype(np.float32)
         return out, {"routes": [b.route for b in res.bands], "why": [b.why for b in res.bands]}
-    return run, "bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif)"
+    m = f", model={model!r}" if model else ""
+    return run, f"bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif{m})"
 
 
 def run_case(case: Case, methods: dict[str, Callable], say: Callable[[str], None]) -> dict:
-    """Every method on one case, scored; a method that fails is recorded with its error."""
+    """Every method on one case, scored; a method that fails is recorded with its error. A method
+    named ``bandbridge…`` takes the case (it runs on files) and returns its output and what it says."""
     row = {"case": case.name, "source": case.source, "kind": case.kind, "ratio": case.ratio, "units": case.units,
            "guides": case.guide_names, "targets": case.target_names, "size": list(case.truth.shape[1:]),
            "reference_cells": case.cells, "truth_mean": [float(t.mean()) for t in case.truth], "methods": {}}
     for name, f in methods.items():
         t0 = time.process_time()
         try:
-            pred, extra = (f(case.guides, case.reference, case.ratio), {}) if name != "bandbridge" else f(case)
+            pred, extra = f(case) if name.startswith("bandbridge") else (f(case.guides, case.reference, case.ratio), {})
         except Exception as e:  # the record says what failed and goes on with the other methods
             row["methods"][name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
             say(f"  {name}: failed ({row['methods'][name]['error']})")

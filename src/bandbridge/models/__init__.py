@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from bandbridge.models.band_prior import BandPrior
 from bandbridge.models.fill_base import FillBase
 from bandbridge.models.patchgan import PatchGAN
 from bandbridge.models.reference_band import ReferenceBand
@@ -15,7 +16,7 @@ from bandbridge.models.unet import UNet
 # networks; a per-pixel learner, or a network's residual on one, is built by generators.py
 GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator,
                                           "rlfn": RLFN, "reference": ReferenceBand,
-                                          "fill-base": FillBase}
+                                          "fill-base": FillBase, "band-prior": BandPrior}
 SR_GENERATORS = ("sr", "rlfn")  # take the task's scale
 CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
 

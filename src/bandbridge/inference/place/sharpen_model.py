@@ -24,6 +24,21 @@ MODEL_OUTPUT = "model_guide.tif"  # the model's output in the run's work folder
 MODEL_INPUT = "model_input.tif"  # the guides stacked, where FINE is not one raster file
 
 
+def prior_models() -> dict[str, Path]:
+    """The bundled priors by name (``bandbridge/priors``): guides of ``-m`` only, never a band a user is
+    given (their levels are not trusted: ``models/band_prior.py``), so not in predict's zoo."""
+    from bandbridge.spec import BUNDLE_META, zoo_dir
+    d = zoo_dir().parent / "priors"
+    return {p.name: p for p in sorted(d.iterdir()) if (p / BUNDLE_META).exists()} if d.is_dir() else {}
+
+
+def guide_model_folder(model: str) -> Path:
+    """``-m``'s bundle: a bundled prior by name, else the folder ``spec.resolve_model_folder`` finds."""
+    from bandbridge.spec import resolve_model_folder
+    prior = prior_models().get(str(model))
+    return prior if prior and not Path(model).exists() else resolve_model_folder(model)
+
+
 def guide_names(model: str, outputs: list[str]) -> list[str]:
     """The guide name of each output band: the model's name, with the band's where it makes several."""
     base = Path(model).name if Path(model).exists() else str(model)
@@ -34,9 +49,9 @@ def with_model(g: Guides, fine: list[str], model: str) -> Guides:
     """``g`` with the model's output band(s) as guides (their file is made by :func:`run_model`), on
     the grid of the model's input. Refused in one line: a model that is not a bundle or bundled
     name, a super-resolution model (its output lies on another grid), a name a guide has already."""
-    from bandbridge.spec import read_spec, resolve_model_folder
+    from bandbridge.spec import read_spec
     try:
-        spec = read_spec(resolve_model_folder(model))
+        spec = read_spec(guide_model_folder(model))
     except BandbridgeError as e:
         raise BandbridgeError(f"-m {e}") from None
     if getattr(spec, "scale", 1) not in (1, None):
@@ -61,7 +76,7 @@ def plan_model(src: Path | None, model: str, output: Path, engine):
     from bandbridge.inference.jobs.plan import make_plan
     if src is None:
         return None
-    p = make_plan([str(src)], model, str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
+    p = make_plan([str(src)], str(guide_model_folder(model)), str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
                   backend=engine.backend, precision=engine.precision, threads=engine.threads, cluster=engine.cluster)
     if not p.jobs:  # refused on a cluster run (make_plan lists it)
         raise BandbridgeError(f"-m {model}: the model cannot run on {src.name} ({p.failed[0][1]})")
