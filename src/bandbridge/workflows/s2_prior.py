@@ -59,14 +59,18 @@ def source_of(case: Case) -> str:
 
 def case_pairs(case: Case, mtf: float | None) -> list[Pair]:
     """A case's pairs (see the module): ``(guides (4, H, W), targets (8, H, W))``, NaN where absent."""
-    y = np.full((len(OUTPUTS), *case.truth.shape[1:]), np.nan, np.float32)
-    for band, t in zip(case.target_names, case.truth):
-        y[OUTPUTS.index(band)] = t
-    x = case.guides.astype(np.float32)
+    x, t = case.guides.astype(np.float32), case.truth.astype(np.float32)
     h, w = (x.shape[1] // 2) * 2, (x.shape[2] // 2) * 2
     shrink = (lambda a: mtf_mean(a[:, :h, :w], 2, mtf)) if mtf else (lambda a: block_mean(a[:, :h, :w], 2)[0])
-    coarser = (shrink(x), shrink(y)) if min(h, w) >= 8 else None
-    return [p for p in ((x, y) if case.step > 1 else None, coarser) if p is not None]
+    pairs = ([(x, t)] if case.step > 1 else []) + ([(shrink(x), shrink(t))] if min(h, w) >= 8 else [])
+    return [(a, _placed(b, case.target_names)) for a, b in pairs]
+
+
+def _placed(t: np.ndarray, names: list[str]) -> np.ndarray:
+    """``t (T, H, W)`` of the bands ``names`` in :data:`OUTPUTS`' order, the others NaN."""
+    y = np.full((len(OUTPUTS), *t.shape[1:]), np.nan, np.float32)
+    y[[OUTPUTS.index(b) for b in names]] = t
+    return y
 
 
 def source_pairs(data: str | Path, say: Callable[[str], None] = print) -> dict[str, list[Pair]]:
