@@ -174,6 +174,8 @@ def main() -> None:
                     "interleaved, and keep each one's run of least CPU time")
     ap.add_argument("--work", default=None, help="folder for the inputs (default: a temporary one, removed)")
     ap.add_argument("--out", default=None, help="merge this run into this JSON record (one run per size)")
+    ap.add_argument("--model", default=None, help="sharpen with -m MODEL (s2-prior: the Sentinel-2 prior's cost, "
+                    "issue 84; record it in its own --out)")
     a = ap.parse_args()
     work = Path(a.work or tempfile.mkdtemp(prefix="sharpen-speed-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -186,7 +188,7 @@ def main() -> None:
             return
         bb = str(BIN / "bandbridge")
         run = [bb, "sharpen", str(f["guides"]), "--reference", str(f["reference"]), "-o", str(work / "sharp.tif"),
-               "--overwrite"]
+               "--overwrite"] + (["-m", a.model] if a.model else [])
         load = os.getloadavg()
         torch_import = timed([sys.executable, "-c", "import torch"])  # the floor every sharpen run pays (the fit's)
         plan = timed([*run, "--plan"])
@@ -200,7 +202,7 @@ def main() -> None:
             "command": "python benchmarks/sharpen_speed.py " + " ".join(sys.argv[1:]),
             "code": _commit(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": platform.node(), "cores": os.cpu_count(), "load_before": [round(x, 2) for x in load],
-            "size": a.size, "input": f"{SCENE} mirror-tiled: {', '.join(GUIDES)} at 10 m ({a.size}²) as the guides, "
+            "size": a.size, "model": a.model, "input": f"{SCENE} mirror-tiled: {', '.join(GUIDES)} at 10 m ({a.size}²) as the guides, "
                                      f"{', '.join(TARGETS)} averaged to 20 m ({a.size // 2}²) as the reference",
             "inputs_made_s": round(made, 1),
             "torch_import": {k: torch_import[k] for k in ("wall_s", "cpu_s", "peak_gb")},

@@ -591,6 +591,12 @@ def gaps_table(record: dict) -> str:
     return tables(record)
 
 
+def s2_prior_table(record: dict) -> str:
+    """The Sentinel-2 prior left out source by source (benchmarks/s2_prior.py): rendered by the module that writes the record."""
+    from bandbridge.workflows.s2_prior_record import table
+    return table(record)
+
+
 def gaps_sources_table(record: dict) -> str:
     """Cloud gaps filled on SEN12MS-CR and openEO-gfmap (``bandbridge gaps``): rendered by the module that writes the record."""
     from bandbridge.evaluation.gaps_sources_table import tables
@@ -613,7 +619,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
           "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
-          "octave_rules": octave_rules_table}
+          "octave_rules": octave_rules_table, "s2_prior": s2_prior_table,
+          "sharpen_speed_prior": sharpen_speed_table}
 
 
 def render(markdown: str) -> str:

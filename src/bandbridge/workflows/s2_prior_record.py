@@ -87,3 +87,32 @@ def summary(record: dict) -> list[dict]:
                         "prior_vs_best_up": [m[WITH_PRIOR]["rmse_vs_best_upsampling"][i],
                                              m[WITH_PRIOR]["mae_vs_best_upsampling"][i]]})
     return out
+
+
+def target_of(case: str, band: str) -> float:
+    """The issue's ask for a band (RMSE × the better cubic): :data:`TARGETS`."""
+    if "×6" in case:
+        return TARGETS["×6"]
+    return TARGETS["×2 B11/B12"] if band in ("B11", "B12") else TARGETS["×2"]
+
+
+def table(record: dict) -> str:
+    """Markdown: per held-out source, case and band, RMSE × the better cubic without and with the
+    prior and of the prior alone, the ask, and with the prior × the best upsampling (RMSE / MAE)."""
+    out = ["| held out | case | band | `sharpen` | **`sharpen -m s2-prior`** | the prior alone | asked | "
+           "with the prior × the best upsampling (RMSE / MAE) |", "|---|---|---|---|---|---|---|---|"]
+    rows = summary(record)
+    for r in rows:
+        ask = target_of(r["case"], r["band"])
+        out.append(f"| {r['fold']} | {r['case']} | {r['band']} | {r['plain']:.3g} | {r['prior']:.3g} | "
+                   f"{r['alone']:.3g} | {ask} {'✓' if r['prior'] <= ask else '✗'} | "
+                   f"{r['prior_vs_best_up'][0]:.3g} / {r['prior_vs_best_up'][1]:.3g} |")
+    better = sum(r["prior"] < r["plain"] for r in rows)
+    met = (sum(r["plain"] <= target_of(r["case"], r["band"]) for r in rows),
+           sum(r["prior"] <= target_of(r["case"], r["band"]) for r in rows))
+    folds = "; ".join(f"{f['held_out']} ({f['train_cpu_s']} CPU-s)" for f in record["folds"])
+    return "\n".join(out) + (
+        f"\n\nRMSE as a multiple of the better cubic's (GDAL's cubic convolution or the cubic B-spline). With the "
+        f"prior {better} of {len(rows)} bands are better than without; the ask is met on {met[1]} of {len(rows)} "
+        f"with it and {met[0]} without. {record['protocol']}. Folds (each prior's training): {folds}. "
+        f"Measured by `{record['command']}`.\n")

@@ -79,7 +79,7 @@ class SharpenPlan:
         out += [f"{name}: from {', '.join(g.names)}; {route}" for name in t.names]
         if self.model:
             from bandbridge.inference.place.sharpen_model import model_lines
-            out += model_lines(self.model_plan, self.model)
+            out += model_lines(self.model_plan, self.model, g.fine.height * g.fine.width)
         out.append(f"output: {self.output} ({'a COG, ' if self.cog else ''}{len(t.names)} band(s), {t.dtype}, the "
                    "reference's scale and offset)")
         return out + self.block.lines()
@@ -169,6 +169,9 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
         from bandbridge.inference.place.sharpen_model import plan_model, with_model
         g, mp = with_model(g, fine, model), plan_model(one_raster(fine), model, dst, engine)
     t = open_targets(reference, bands, g.fine, lambda head: SharpenPlan(g, head, dst, None))  # memory, from headers
+    if model:
+        from bandbridge.inference.place.sharpen_model import for_targets
+        g = for_targets(g, model, t.names)
     return SharpenPlan(g, t, dst, decide(g.fine.height * g.fine.width, engine), float(resident_bytes() or 0), cog,
                        engine=engine, fine=list(fine), model=model, model_plan=mp)
 

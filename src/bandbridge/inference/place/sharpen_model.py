@@ -68,6 +68,20 @@ def with_model(g: Guides, fine: list[str], model: str) -> Guides:
     return Guides(g.bands + bands, g.grids + [grid] * len(bands), g.fine)
 
 
+def for_targets(g: Guides, model: str, targets: list[str]) -> Guides:
+    """``g`` without the model's bands that are another band than the run's targets, where some of its
+    bands are targets (a prior of the reference's own bands, ``s2-prior_B11`` for B11): the B01 and B09 of
+    a prior are not guides of the 20 m bands, and each guide costs a line its cells (a 60 m band of a
+    small scene has 49). A model none of whose bands is a target keeps them all (``rgb2nir``)."""
+    base = Path(model).name if Path(model).exists() else str(model)
+    mine = {i: b.name.removeprefix(f"{base}_") for i, b in enumerate(g.bands) if b.path == Path(MODEL_OUTPUT)}
+    if not set(mine.values()) & set(targets):
+        return g
+    drop = {i for i, band in mine.items() if band not in targets}
+    return Guides([b for i, b in enumerate(g.bands) if i not in drop],
+                  [q for i, q in enumerate(g.grids) if i not in drop], g.fine)
+
+
 def plan_model(src: Path | None, model: str, output: Path, engine):
     """``model`` on ``src`` (the one fine raster, or the guides stacked: :func:`stack_guides`), planned as
     plain predict plans it (``jobs/plan.make_plan``: its backend and tiles); None where ``src`` is (FINE
@@ -83,13 +97,28 @@ def plan_model(src: Path | None, model: str, output: Path, engine):
     return p
 
 
-def model_lines(mp, model: str) -> list[str]:
-    """The model's guide in the plan: what runs on what, its tiles and backend (``mp``: :func:`plan_model`)."""
+def model_lines(mp, model: str, pixels: int) -> list[str]:
+    """The model's guide in the plan: what runs on what, its tiles and backend (``mp``: :func:`plan_model`),
+    and a network prior's work on the ``pixels`` of the fine grid."""
+    from bandbridge.spec import read_spec
+    cost = prior_cost(read_spec(guide_model_folder(model)), pixels)
     if mp is None:
-        return [f"the model's guide: {model} on the guides stacked, planned at the run as plain predict plans it"]
+        return [f"the model's guide: {model} on the guides stacked, planned at the run as plain predict plans it"] + cost
     job = mp.jobs[0]
     d = mp.backends[job.spec.folder]
-    return [f"the model's guide: {job.note}; tiles: {mp.tiles(job)}", f"  its backend: {d.line(job.spec.name)}"]
+    return [f"the model's guide: {job.note}; tiles: {mp.tiles(job)}", f"  its backend: {d.line(job.spec.name)}"] + cost
+
+
+def prior_cost(spec, pixels: int) -> list[str]:
+    """A band prior's work, in multiply-adds (a network's cost in work, not seconds), and that leaving
+    ``-m`` out leaves it out; nothing for another model."""
+    g = spec.config.model.generator
+    if g.name != "band-prior":
+        return []
+    from bandbridge.models.band_prior import multiply_adds
+    n = multiply_adds(spec.in_channels, spec.out_channels, g.args.get("nf", 32), g.args.get("n_blocks", 4))
+    return [f"  its work: {n:,} multiply-adds a pixel, {n * pixels / 1e12:.3g} T on {pixels / 1e6:.3g} MPix "
+            "(docs/sharpen.md measures what it costs at 10980²); without -m the prior is left out"]
 
 
 def run_model(plan, work: Path, serve, say: Callable[[str], None]) -> Path:
