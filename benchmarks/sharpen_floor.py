@@ -31,6 +31,8 @@ from bandbridge.evaluation.wald import write_raster
 
 UPSAMPLERS = tuple(GDAL_NAMES)
 METHODS = ("sharpen", "reference")
+REGRESSIONS = ("tsharp", "dms")  # the thermal literature's baselines (issue 84: thermal at or below the best of
+# cubic, TsHARP-style and DMS-style): evaluation/sharpen_baselines.py on the arrays
 
 
 def errors(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -91,13 +93,16 @@ def one(c: FloorCase, k: int, work: Path) -> dict:
     row["cpu_s"] = round(time.process_time() - t0, 2)
     for m in UPSAMPLERS:
         row[m] = errors(upsample_onto(ref, fine.coarser(k), fine, m)[0], c.truth[0])
+    from bandbridge.evaluation.sharpen_baselines import dms, tsharp
+    for m, f in zip(REGRESSIONS, (tsharp, dms)):
+        row[m] = errors(f(c.guides.astype(np.float32), ref, k)[0], c.truth[0])
     return row
 
 
 def pooled(rows: list[dict]) -> dict:
     """Every method's RMSE and MAE pooled over ``rows``' pixels, and each method's over the best upsampling's."""
     out = {"images": len(rows)}
-    for m in (*METHODS, *UPSAMPLERS):
+    for m in (*METHODS, *UPSAMPLERS, *REGRESSIONS):
         ok = [r[m] for r in rows if m in r and "error" not in r[m]]
         if len(ok) < len(rows) or not ok:
             continue
@@ -109,6 +114,11 @@ def pooled(rows: list[dict]) -> dict:
         for m in METHODS:
             if m in out:
                 out[m][f"{e}_vs_best"] = round(out[m][e] / out[best][e], 4)
+        base = [b for b in ("cubic", "bspline", *REGRESSIONS) if b in out]  # the thermal ask: the better cubic, the regressions
+        out[f"best_baseline_{e}"] = min(base, key=lambda b: out[b][e])
+        for m in METHODS:
+            if m in out:
+                out[m][f"{e}_vs_baselines"] = round(out[m][e] / out[out[f"best_baseline_{e}"]][e], 4)
     for m in METHODS:
         if m in out:
             out[m]["within"] = out[m]["rmse_vs_best"] <= LIMIT and out[m]["mae_vs_best"] <= LIMIT

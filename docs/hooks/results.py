@@ -422,15 +422,20 @@ def sharpen_floor_table(rec: dict) -> str:
             return "—"
         r, a = p[m]["rmse_vs_best"], p[m]["mae_vs_best"]
         return " / ".join(f"**{v:.3f}**" if v > lim else f"{v:.3f}" for v in (r, a))
-    out = ["| k | source | half | images | sharpen | predict --reference | best upsampling (RMSE, MAE) |",
-           "|---|---|---|---|---|---|---|"]
+    def base(p: dict) -> str:  # the thermal ask: sharpen over the best of both cubics, TsHARP- and DMS-style
+        if "rmse_vs_baselines" not in p.get("sharpen", {}):
+            return "—"
+        return (f"{p['sharpen']['rmse_vs_baselines']:.3f} / {p['sharpen']['mae_vs_baselines']:.3f} "
+                f"({p['best_baseline_rmse']}, {p['best_baseline_mae']})")
+    out = ["| k | source | half | images | sharpen | predict --reference | best upsampling (RMSE, MAE) | "
+           "sharpen × the best of cubic, B-spline, TsHARP-, DMS-style (which) |", "|---|---|---|---|---|---|---|---|"]
     for k, s in rec["summary"].items():
         for src, p in s["sources"].items():
             out.append(f"| {k} | {src} | {p['half']} | {p['images']} | {cell(p, 'sharpen')} | {cell(p, 'reference')} | "
-                       f"{p['best_upsampling_rmse']}, {p['best_upsampling_mae']} |")
+                       f"{p['best_upsampling_rmse']}, {p['best_upsampling_mae']} | {base(p)} |")
         for h, p in s["halves"].items():
             out.append(f"| {k} | **half {h}** | {h} | {p['images']} | {cell(p, 'sharpen')} | {cell(p, 'reference')} | "
-                       f"{p['best_upsampling_rmse']}, {p['best_upsampling_mae']} |")
+                       f"{p['best_upsampling_rmse']}, {p['best_upsampling_mae']} | {base(p)} |")
     halves = "; ".join(f"{h}: {', '.join(v)}" for h, v in rec["halves"].items())
     return "\n".join(out) + (f"\n\nRMSE / MAE, each over the best of nearest, bilinear, cubic convolution, cubic "
                              f"B-spline and Lanczos upsampling pooled the same way; over {lim} in bold (the bound is per "
