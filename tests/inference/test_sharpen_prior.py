@@ -15,15 +15,17 @@ def test_the_prior_is_bundled_and_found_by_name():
 
 
 def test_a_product_sharpened_with_the_prior_as_guides(tmp_path, run_cli):
-    """FINE a SAFE: the prior runs on its 10 m bands stacked in reflectance; every run (20 m, 60 m)
-    takes its eight bands as guides, named by the prior; the output's bands are the product's."""
+    """FINE a SAFE: the prior runs on its 10 m bands stacked in reflectance; each run takes the prior's
+    bands of its own targets as guides (the 20 m run B05 and B11, whose guides the output's tags name; the
+    60 m run B01 and B09), named by the prior; the output's bands are the product's."""
     safe, _ = s2_safe(tmp_path, jp2=False)
     out, v, said = sharpened(run_cli, tmp_path / "o.tif", str(safe), "-m", "s2-prior", "--reference", str(safe))
     assert "the model's guide: s2-prior on model_input.tif" in out
     code, plan, err = run_cli("sharpen", str(safe), "-m", "s2-prior", "--reference", str(safe), "-o",
                               str(tmp_path / "p.tif"), "--plan")
     assert code == 0 and "  its work: 77,216 multiply-adds a pixel, " in plan and "without -m the prior is left out" in plan
-    assert said["tags"]["bandbridge_guides"] == ",".join(["B02", "B03", "B04", "B08"] + [f"s2-prior_{b}" for b in OUTPUTS])
+    assert said["tags"]["bandbridge_guides"] == "B02,B03,B04,B08,s2-prior_B05,s2-prior_B11"
+    assert {"B01", "B05", "B09", "B11"} <= set(OUTPUTS)
     assert said["names"] == ("B01", "B05", "B09", "B11") and v.shape[0] == 4
 
 
