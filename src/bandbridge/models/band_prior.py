@@ -20,15 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-class _Res(nn.Module):
-    def __init__(self, nf: int, res_scale: float):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(nf, nf, 3, 1, 1), nn.ReLU(True), nn.Conv2d(nf, nf, 3, 1, 1))
-        self.res_scale = res_scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.res_scale * self.body(x)
+from bandbridge.models.layers import ResBlock
 
 
 class BandPrior(nn.Module):
@@ -41,7 +33,7 @@ class BandPrior(nn.Module):
         self.gain = gain
         self.skip = nn.Conv2d(in_channels, out_channels, 1)
         self.head = nn.Conv2d(in_channels, nf, 3, 1, 1)
-        self.body = nn.Sequential(*[_Res(nf, res_scale) for _ in range(n_blocks)], nn.ReLU(True))
+        self.body = nn.Sequential(*[ResBlock(nf, res_scale) for _ in range(n_blocks)], nn.ReLU(True))
         self.tail = nn.Conv2d(nf, out_channels, 3, 1, 1)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:

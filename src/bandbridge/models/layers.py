@@ -37,3 +37,15 @@ def bicubic_skip(x: torch.Tensor, scale: int, out_channels: int) -> torch.Tensor
     if base.shape[1] != out_channels:
         base = base.mean(1, keepdim=True).expand(-1, out_channels, -1, -1)
     return base
+
+
+class ResBlock(nn.Module):
+    """EDSR's residual block (Lim et al. 2017): ``x + res_scale · conv(ReLU(conv(x)))``, 3×3, ``nf`` to ``nf``."""
+
+    def __init__(self, nf: int, res_scale: float):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(nf, nf, 3, 1, 1), nn.ReLU(True), nn.Conv2d(nf, nf, 3, 1, 1))
+        self.res_scale = res_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.res_scale * self.body(x)

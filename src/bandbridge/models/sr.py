@@ -11,17 +11,7 @@ import math
 import torch
 from torch import nn
 
-from bandbridge.models.layers import bicubic_skip
-
-
-class _Res(nn.Module):
-    def __init__(self, nf: int, res_scale: float):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(nf, nf, 3, 1, 1), nn.ReLU(True), nn.Conv2d(nf, nf, 3, 1, 1))
-        self.res_scale = res_scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.res_scale * self.body(x)
+from bandbridge.models.layers import ResBlock, bicubic_skip
 
 
 class SRGenerator(nn.Module):
@@ -32,7 +22,7 @@ class SRGenerator(nn.Module):
             raise ValueError(f"SR scale must be 2, 3, 4 or 8, got {scale}")
         self.scale = scale
         self.head = nn.Conv2d(in_channels, nf, 3, 1, 1)
-        self.body = nn.Sequential(*[_Res(nf, res_scale) for _ in range(n_blocks)],
+        self.body = nn.Sequential(*[ResBlock(nf, res_scale) for _ in range(n_blocks)],
                                   nn.Conv2d(nf, nf, 3, 1, 1))
         steps = [3] if scale == 3 else [2] * int(math.log2(scale))
         up: list[nn.Module] = []
