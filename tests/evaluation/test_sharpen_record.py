@@ -96,3 +96,22 @@ def test_the_thermal_case_is_kelvin_under_reflectance_on_whole_valid_cells():
     assert case.target_names == ["B10", "B11"] and case.units == "K" and case.ratio == 3
     assert case.truth.shape[1] % 3 == 0 and case.cells >= 1000 and 250 < case.truth.mean() < 320
     assert (case.guides > 0).all()  # no fill inside the window
+
+
+@needs_shared
+def test_every_development_sentinel2_source_gives_cases():
+    """Issue 84: each Sentinel-2 source holding a coarse band is a case source (Sen1Floods11's chip, its
+    native sets found on its one grid; the wildfire composites' B12 on their one 20 m grid, ``f = 1``); with
+    ``mtf`` the guides are the MTF-matched average, on the same cells."""
+    from bandbridge.evaluation.sharpen_cases import WILDFIRE, s2_cases
+    cases = list(s2_cases(SHARED, as_stated=False))
+    sources = {c.source.split("/")[0].split(" ")[0] for c in cases}
+    assert sources == {"nir_s2_majortom", "sar_sen12mscr_glfcr", "nir_s2_eolearn", "sar_sen1floods11",
+                       "wildfire_s2_20m", "ukis_csmask_s2"}
+    fire = [c for c in cases if "wildfire" in c.name]
+    assert len(fire) == WILDFIRE and all(c.step == 1 and c.target_names == ["B12"] for c in fire)
+    floods = {c.ratio: c for c in cases if "sen1floods11" in c.name}
+    assert floods[2].target_names == ["B05", "B06", "B07", "B8A", "B11", "B12"] and floods[6].target_names == ["B01", "B09"]
+    soft = next(c for c in s2_cases(SHARED, mtf=0.3, as_stated=False) if "sen1floods11" in c.name)
+    assert soft.guides.shape == floods[2].guides.shape and np.array_equal(soft.truth, floods[2].truth)
+    assert 0 < np.abs(soft.guides - floods[2].guides).mean() < 0.01  # softer, not another place

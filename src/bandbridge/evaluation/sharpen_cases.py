@@ -9,8 +9,10 @@ the targets. Every case is cut to the largest window of whole reference cells wh
 all valid (the baselines take full arrays; a Landsat scene's fill corners are left out).
 
 - Sentinel-2 ×2: the four 10 m bands guide the six 20 m bands (``ukis_csmask_s2``: B11 and B12,
-  its bands on one unknown grid, so ``f = 1``); ×6: they guide B01 and B09 (B10, cirrus, is left
-  out as DSen2 leaves it: it sees the atmosphere, not the ground);
+  its bands on one unknown grid, so ``f = 1``; ``wildfire_s2_20m``: B12, on the 20 m grid Earth Engine
+  exported them all onto); ×6: they guide B01 and B09 (B10, cirrus, is left out as DSen2 leaves it:
+  it sees the atmosphere, not the ground). Every development Sentinel-2 source that holds a coarse
+  band: Major-TOM, SEN12MS-CR, eo-learn, Sen1Floods11, UKIS and the wildfire composites;
 - Landsat-8 thermal ×3: the OLI bands B2–B7 (reflectance) guide B10 and B11 (kelvin);
 - pansharpening at the MS scale, ×4: the pan guides the four MS bands (DN).
 """
@@ -38,6 +40,7 @@ OLI = ["B2", "B3", "B4", "B5", "B6", "B7"]
 THERMAL = ["B10", "B11"]
 MAJORTOM_OFFSETS = (1, 2)  # 10 m pixels the 20 m and 60 m bands lie off the 10 m ones (see s2_cases)
 VHR = ["GeoEye1", "IKONOS", "WorldView2"]  # WorldView3's pair is 32² at the MS scale: too small
+WILDFIRE = 10  # wildfire_s2_20m's composites taken, evenly over its 43 sorted names (a run stays within minutes)
 
 
 @dataclass
@@ -139,9 +142,27 @@ def s2_cases(data: Path, mtf: float | None = None, as_stated: bool = True) -> It
         r = read_raster(f"{stack}[{k}]", get_scaling("reflectance"), sensor="s2_l1c")
         yield from _s2_cases(f"S2 eolearn scene {k}", f"nir_s2_eolearn/REFERENCE_SCENES.npy[{k}]",
                              native_sets(r.data, r.mask, r.bands), mtf=mtf)
+    yield from _one_grid_s2(data, mtf)
     img = np.moveaxis(np.load(data / "ukis_csmask_s2" / "sentinel2.npz")["img"], -1, 0)
     yield wald("S2 ukis ×2", "ukis_csmask_s2/sentinel2.npz", "s2", _plain(img[:4], S2_GUIDES),
                _plain(img[4:], ["B11", "B12"]), 1, 2, "reflectance")
+
+
+def _one_grid_s2(data: Path, mtf: float | None) -> Iterator[Case]:
+    """Sen1Floods11's chip (13 bands resampled onto one grid, their native sets found as SEN12MS-CR's) ×2
+    and ×6, and :data:`WILDFIRE` of ``wildfire_s2_20m``'s composites ×2: B12 under B2, B3, B4, B8, all
+    exported by Earth Engine onto one 20 m grid (``f = 1``)."""
+    refl = get_scaling("reflectance_10000")
+    f = data / "sar_sen1floods11" / "S2" / "Spain_7370579_S2Hand.tif"
+    r = read_raster(f, refl, sensor="s2_l1c")
+    yield from _s2_cases("S2 sen1floods11", f"sar_sen1floods11/S2/{f.name}",
+                         native_sets(r.data, r.mask, r.bands, Grid(r.crs, r.transform, *r.shape)), mtf=mtf)
+    files = sorted((data / "wildfire_s2_20m").glob("*_fire/*.tif"))
+    for f in files[::max(1, len(files) // WILDFIRE)][:WILDFIRE]:
+        r = read_raster(f, refl, band_names=S2_GUIDES + ["B12"])
+        bands = ProductBands(r.data, r.mask, r.bands, ["reflectance"] * 5, Grid(r.crs, r.transform, *r.shape))
+        yield wald(f"S2 wildfire {f.parent.name} {f.stem} ×2", f"wildfire_s2_20m/{f.parent.name}/{f.name}", "s2",
+                   bands.select(S2_GUIDES), bands.select(["B12"]), 1, 2, "reflectance")
 
 
 def thermal_case(data: Path) -> Case:
