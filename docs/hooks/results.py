@@ -359,7 +359,8 @@ def sharpen_table(rec: dict) -> str:
     for c in rec["cases"]:
         m = c["methods"]
         out.append(f"| {c['case']} | {c['reference_cells']:,} | " + " | ".join(
-            f"{m[n]['ergas']:.3g} / {m[n]['sam_deg']:.3g}°" if n in m else "—" for n in names) + " |")
+            (f"{m[n]['ergas']:.3g} / {m[n]['sam_deg']:.3g}°" if "sam_deg" in m[n] else f"{m[n]['ergas']:.3g} / —")
+            if n in m else "—" for n in names) + " |")
     out += ["", "| case | band | TsHARP-style | DMS-style | **sharpen** | **sharpen** × the best upsampling | its route |",
             "|---|---|---|---|---|---|---|"]
     for c in rec["cases"]:

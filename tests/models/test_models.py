@@ -53,7 +53,9 @@ def test_dicts_name_every_model():
     from bandbridge.generators import LEARNERS
     # "reference": the upsampled reference as a weightless residual (a reference fit's bundle)
     # "fill-base": the per-band map of a fill's base as the residual (a fill's bundle)
-    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "reference", "fill-base"} and set(CRITICS) == {"patchgan"}
+    # "band-prior": a band's prior from the guides alone (the bundled s2-prior, a guide of sharpen -m)
+    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "reference", "fill-base", "band-prior"}
+    assert set(CRITICS) == {"patchgan"}
     assert LEARNERS == ("learner", "blend")  # built by generators.py from the learner registry
 
 

@@ -90,7 +90,9 @@ def plan_model(src: Path | None, model: str, output: Path, engine):
     from bandbridge.inference.jobs.plan import make_plan
     if src is None:
         return None
-    p = make_plan([str(src)], str(guide_model_folder(model)), str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
+    # a prior by its folder (predict does not know its name); another model as given (its routing by the file)
+    prior = prior_models().get(str(model)) if not Path(model).exists() else None
+    p = make_plan([str(src)], str(prior or model), str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
                   backend=engine.backend, precision=engine.precision, threads=engine.threads, cluster=engine.cluster)
     if not p.jobs:  # refused on a cluster run (make_plan lists it)
         raise BandbridgeError(f"-m {model}: the model cannot run on {src.name} ({p.failed[0][1]})")
