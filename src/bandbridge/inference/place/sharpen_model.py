@@ -32,17 +32,24 @@ def prior_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(d.iterdir()) if (p / BUNDLE_META).exists()} if d.is_dir() else {}
 
 
+def bundled_prior(model: str) -> Path | None:
+    """The folder of the bundled prior ``model`` names (not a path that exists), else None."""
+    return None if Path(model).exists() else prior_models().get(str(model))
+
+
 def guide_model_folder(model: str) -> Path:
     """``-m``'s bundle: a bundled prior by name, else the folder ``spec.resolve_model_folder`` finds."""
     from bandbridge.spec import resolve_model_folder
-    prior = prior_models().get(str(model))
-    return prior if prior and not Path(model).exists() else resolve_model_folder(model)
+    return bundled_prior(model) or resolve_model_folder(model)
+
+
+def _base(model: str) -> str:
+    return Path(model).name if Path(model).exists() else str(model)
 
 
 def guide_names(model: str, outputs: list[str]) -> list[str]:
     """The guide name of each output band: the model's name, with the band's where it makes several."""
-    base = Path(model).name if Path(model).exists() else str(model)
-    return [base] if len(outputs) == 1 else [f"{base}_{o}" for o in outputs]
+    return [_base(model)] if len(outputs) == 1 else [f"{_base(model)}_{o}" for o in outputs]
 
 
 def with_model(g: Guides, fine: list[str], model: str) -> Guides:
@@ -73,8 +80,7 @@ def for_targets(g: Guides, model: str, targets: list[str]) -> Guides:
     bands are targets (a prior of the reference's own bands, ``s2-prior_B11`` for B11): the B01 and B09 of
     a prior are not guides of the 20 m bands, and each guide costs a line its cells (a 60 m band of a
     small scene has 49). A model none of whose bands is a target keeps them all (``rgb2nir``)."""
-    base = Path(model).name if Path(model).exists() else str(model)
-    mine = {i: b.name.removeprefix(f"{base}_") for i, b in enumerate(g.bands) if b.path == Path(MODEL_OUTPUT)}
+    mine = {i: b.name.removeprefix(f"{_base(model)}_") for i, b in enumerate(g.bands) if b.path == Path(MODEL_OUTPUT)}
     if not set(mine.values()) & set(targets):
         return g
     drop = {i for i, band in mine.items() if band not in targets}
@@ -91,8 +97,7 @@ def plan_model(src: Path | None, model: str, output: Path, engine):
     if src is None:
         return None
     # a prior by its folder (predict does not know its name); another model as given (its routing by the file)
-    prior = prior_models().get(str(model)) if not Path(model).exists() else None
-    p = make_plan([str(src)], str(prior or model), str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
+    p = make_plan([str(src)], str(bundled_prior(model) or model), str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
                   backend=engine.backend, precision=engine.precision, threads=engine.threads, cluster=engine.cluster)
     if not p.jobs:  # refused on a cluster run (make_plan lists it)
         raise BandbridgeError(f"-m {model}: the model cannot run on {src.name} ({p.failed[0][1]})")
