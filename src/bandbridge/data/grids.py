@@ -182,7 +182,6 @@ def block_mean(x: np.ndarray, k: int, valid: np.ndarray | None = None, off: tupl
     return means.astype(np.float32), (counts / k ** 2).astype(np.float32)
 
 
-
 def mtf_sigma(k: int, mtf: float) -> float:
     """The Gaussian's standard deviation (fine pixels) whose response times a ``k × k`` block mean's
     is ``mtf`` at the ``k``-coarser grid's Nyquist frequency ``ν = 1/(2k)`` cycles a pixel. On the
@@ -193,15 +192,17 @@ def mtf_sigma(k: int, mtf: float) -> float:
     return 0.0 if g >= 1 else float(k * np.sqrt(-2 * np.log(g)) / np.pi)
 
 
-def mtf_mean(x: np.ndarray, k: int, mtf: float) -> np.ndarray:
+def mtf_mean(x: np.ndarray, k: int, mtf: float | None) -> np.ndarray:
     """``x (C, H, W)`` as a sensor ``k`` times coarser whose modulation transfer at its Nyquist
     frequency is ``mtf`` would see it (Wald's protocol with the sensor's MTF, as Aiazzi et al. 2006
     degrade by an MTF-matched Gaussian): each band blurred by :func:`mtf_sigma`'s Gaussian (edges
-    mirrored), then :func:`block_mean`'s cells; ``(C, H/k, W/k)`` float32, ``H`` and ``W`` whole cells."""
+    mirrored), then :func:`block_mean`'s cells; ``(C, H/k, W/k)`` float32, ``H`` and ``W`` whole cells.
+    ``mtf`` None: the block means alone."""
     from scipy.ndimage import gaussian_filter
-    s = mtf_sigma(k, mtf)
+    s = mtf_sigma(k, mtf) if mtf else 0.0
     soft = np.stack([gaussian_filter(b.astype(np.float32), s, mode="mirror") for b in x]) if s > 0 else x
     return block_mean(soft, k)[0]
+
 
 def _axis_weights(src: Grid, dst: Grid):
     """``(rows (h, H), columns (w, W))`` sparse matrices: the share of each ``src`` pixel's side

@@ -97,8 +97,7 @@ def wald(name: str, source: str, kind: str, guides: ProductBands, targets: Produ
     th, tw = min(th, gh // f // ratio * ratio), min(tw, gw // f // ratio * ratio)
     g = guides.data[:, offset:offset + th * f, offset:offset + tw * f]
     gv = guides.valid[offset:offset + th * f, offset:offset + tw * f].astype(np.float32)[None]
-    shrink = (lambda a: mtf_mean(a, f, mtf)) if mtf else (lambda a: block_mean(a, f)[0])
-    g, gv = (shrink(g), block_mean(gv, f)[0][0] == 1) if f > 1 else (g, gv[0] == 1)
+    g, gv = (mtf_mean(g, f, mtf), block_mean(gv, f)[0][0] == 1) if f > 1 else (g, gv[0] == 1)
     ok = gv & targets.valid[:th, :tw]
     r0, c0, h, w = largest_valid_window(block_mean(ok.astype(np.float32)[None], ratio)[0][0] == 1)
     rows, cols = slice(r0 * ratio, (r0 + h) * ratio), slice(c0 * ratio, (c0 + w) * ratio)

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from bandbridge.data.grids import block_mean, mtf_mean
+from bandbridge.data.grids import mtf_mean
 from bandbridge.evaluation.sharpen_cases import S2_GUIDES, Case, s2_cases
 
 OUTPUTS = ["B01", "B05", "B06", "B07", "B8A", "B09", "B11", "B12"]  # every coarse band but B10 (cirrus)
@@ -61,8 +61,8 @@ def case_pairs(case: Case, mtf: float | None) -> list[Pair]:
     """A case's pairs (see the module): ``(guides (4, H, W), targets (8, H, W))``, NaN where absent."""
     x, t = case.guides.astype(np.float32), case.truth.astype(np.float32)
     h, w = (x.shape[1] // 2) * 2, (x.shape[2] // 2) * 2
-    shrink = (lambda a: mtf_mean(a[:, :h, :w], 2, mtf)) if mtf else (lambda a: block_mean(a[:, :h, :w], 2)[0])
-    pairs = ([(x, t)] if case.step > 1 else []) + ([(shrink(x), shrink(t))] if min(h, w) >= 8 else [])
+    coarser = [(mtf_mean(x[:, :h, :w], 2, mtf), mtf_mean(t[:, :h, :w], 2, mtf))] if min(h, w) >= 8 else []
+    pairs = ([(x, t)] if case.step > 1 else []) + coarser
     return [(a, _placed(b, case.target_names)) for a, b in pairs]
 
 
