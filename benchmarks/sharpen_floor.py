@@ -22,9 +22,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from affine import Affine
 
-from bandbridge.data.grids import GDAL_NAMES, Grid, block_mean, upsample_onto
+from bandbridge.data.grids import GDAL_NAMES, block_mean, upsample_onto
 from bandbridge.evaluation.floor_cases import FACTORS, HALVES, LIMIT, FloorCase, all_cases, half_of
 from bandbridge.evaluation.sharpen_record import code_state, save
 from bandbridge.evaluation.wald import write_raster
@@ -53,7 +52,7 @@ def run_methods(c: FloorCase, k: int, folder: Path) -> dict:
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
     from bandbridge.inference.place.sharpen import sharpen
-    fine = Grid(None, Affine.identity(), *c.truth.shape[1:])
+    fine = c.grid
     guides = write_raster(folder / "guides.tif", c.guides, fine, c.guide_names, c.dtype)
     ref = write_raster(folder / "reference.tif", block_mean(c.truth, k)[0], fine.coarser(k), [c.target])
     out = {}
@@ -82,7 +81,7 @@ def run_methods(c: FloorCase, k: int, folder: Path) -> dict:
 def one(c: FloorCase, k: int, work: Path) -> dict:
     """One image at factor ``k``: each method and the five upsamplings, scored (sums, so sources pool)."""
     c = c.cut(k)
-    fine = Grid(None, Affine.identity(), *c.truth.shape[1:])
+    fine = c.grid
     ref = block_mean(c.truth, k)[0]
     row = {"source": c.source, "image": c.name, "k": k, "cells": int(ref[0].size), "size": list(c.truth.shape[1:])}
     folder = work / f"{c.source}_{c.name}_{k}"

@@ -12,11 +12,14 @@ it ("" where none takes these guides). Images are taken evenly over each source'
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from affine import Affine
+
+from bandbridge.data.grids import Grid
 
 FACTORS = (4, 10, 40)
 LIMIT = 1.01  # the issue's bound: at most 1.01× the best upsampling, per source, in MAE and in RMSE
@@ -41,12 +44,18 @@ class FloorCase:
     dtype: str  # the stored type a user's file holds (uint8, uint16, float32)
     model: str = ""  # the bundled model predict --reference runs ("": none)
     bits: int = 0  # an 11- or 12-bit sensor's DN in uint16: predict is told --scaling minmax 0 … 2^bits − 1
+    crs: object = None  # the file's georeference where it has one (a user's NAIP tile does: the bundles' routing
+    transform: Affine = Affine.identity()  # and location read it); else a plain pixel grid
 
     def cut(self, k: int) -> FloorCase:
         """Cut to whole ``k × k`` cells (top left)."""
         h, w = self.truth.shape[1] // k * k, self.truth.shape[2] // k * k
-        return FloorCase(self.source, self.name, self.guides[:, :h, :w], self.guide_names, self.truth[:, :h, :w],
-                         self.target, self.dtype, self.model, self.bits)
+        return replace(self, guides=self.guides[:, :h, :w], truth=self.truth[:, :h, :w])
+
+    @property
+    def grid(self) -> Grid:
+        """The image's pixel grid, georeferenced where its file was."""
+        return Grid(self.crs, self.transform, *self.truth.shape[1:])
 
 
 def half_of(source: str) -> str:
@@ -73,28 +82,31 @@ def _pair(source: str, name: str, rgb: Path, band: Path, target: str, model: str
     return FloorCase(source, name, x[:, :h, :w], ["red", "green", "blue"], y[:, :h, :w], target, "uint8", model)
 
 
-def _tif(path: Path, rgb: tuple[int, int, int], band: int) -> tuple[np.ndarray, np.ndarray, str]:
+def _tif(path: Path, rgb: tuple[int, int, int], band: int) -> tuple[np.ndarray, np.ndarray, str, dict]:
+    """``(the guides, the truth, the stored type, the file's georeference as FloorCase's fields: {} where none)``."""
     import rasterio
     with rasterio.open(path) as s:
         a = s.read().astype(np.float32)
-        return a[list(rgb)], a[band][None], s.dtypes[0]
+        geo = {"crs": s.crs, "transform": s.transform} if s.crs else {}
+        return a[list(rgb)], a[band][None], s.dtypes[0], geo
 
 
 def naip(data: Path, folder: str) -> Iterator[FloorCase]:
-    """NAIP tiles (red, green, blue, NIR; 8-bit): RGB the guides, NIR the truth."""
+    """NAIP tiles (red, green, blue, NIR; 8-bit), georeferenced as their files are: RGB the guides, NIR the truth."""
     for f in evenly(sorted((data / folder).glob("*.tif"))):
-        x, y, dtype = _tif(f, (0, 1, 2), 3)
-        yield FloorCase(folder.replace("nir_", ""), f.stem, x, ["red", "green", "blue"], y, "nir", dtype, "rgb2nir")
+        x, y, dtype, geo = _tif(f, (0, 1, 2), 3)
+        yield FloorCase(folder.replace("nir_", ""), f.stem, x, ["red", "green", "blue"], y, "nir", dtype, "rgb2nir",
+                        **geo)
 
 
 def vhr(data: Path) -> Iterator[FloorCase]:
     """The VHR scenes' MS bands at their own scale (blue, green, red, NIR): RGB the guides, NIR the truth
     (WorldView3's 32² is too small for k = 40)."""
     for sensor in ("GeoEye1", "IKONOS", "WorldView2"):
-        x, y, dtype = _tif(data / "nir_vhr_pansharp" / f"{sensor}_ms.tif", (2, 1, 0), 3)
+        x, y, dtype, geo = _tif(data / "nir_vhr_pansharp" / f"{sensor}_ms.tif", (2, 1, 0), 3)
         yield FloorCase("nir_vhr_pansharp", sensor, x, ["red", "green", "blue"], y, "nir", dtype,
                         "rgb2nir-naip" if dtype == "uint16" else "rgb2nir",
-                        11 if dtype == "uint16" else 0)
+                        11 if dtype == "uint16" else 0, **geo)
 
 
 def listed(data: Path, folder: str, rgb: str, band: str, target: str, model: str, column: str = "file"

@@ -19,9 +19,10 @@ pixels a side), the route is one of :data:`ROUTES`, decided at the reference's s
 - **upsampled**: the reference interpolated (what a user has without any of this).
 
 The fit is chosen over the best upsampled reference only where its held-out error at the degraded scale
-is lower; the consistent route over it only where its gain over the best upsampling, checked one scale
-coarser and one octave beyond, predicts a gain at the output's scale (``learners/octaves.py``); with too
-few cells to check it, never (nothing checks it there: the upsampling is the floor).
+is lower; the consistent route over it only where it beats the best upsampling by
+:data:`~bandbridge.policy.CONSISTENT_MARGIN` at every octave from 2 up to ``k`` cells a side that can be
+checked, the first two always (:func:`consistent_octaves`); with too few cells to check those, never
+(nothing checks it there: the upsampling is the floor).
 Cells the reference cannot see (clouds, fill, outside its footprint) are filled, before
 interpolation, by whichever held out better on the clear cells: a fit from the input alone
 (``f₀(φ(x↓)) ≈ r``) or the calibrated zero-shot output. Every threshold is in ``policy.py``.
@@ -38,11 +39,10 @@ from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import spatial_folds
-from bandbridge.learners.octaves import predicted
 from bandbridge.learners.scene_fit import BUFFER, HALO, WINDOWS, features, pixels  # noqa: F401 - the reference fit's names
 from bandbridge.learners.scene_fit import configured as scene_configured
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
-from bandbridge.policy import (CHECK_CELLS, EVERYWHERE_MPIX, FALLBACK_UPSAMPLING, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
+from bandbridge.policy import (CHECK_CELLS, CONSISTENT_MARGIN, EVERYWHERE_MPIX, FALLBACK_UPSAMPLING, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
     REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER, WALD_STEP)
 
 LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
@@ -55,7 +55,6 @@ UPSAMPLERS = ("nearest", "bilinear", "cubic", "bspline", "lanczos")  # the upsam
 # against (every kind): every one a user runs (grids.GDAL_NAMES), each a route of its own
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
-CHECK_FACTOR = 2  # the consistent route is checked one scale coarser: 2 × 2 cells averaged
 PAD = 2  # coarse cells replicated round a degraded grid before it is interpolated back: GDAL's
 # cubic reads past the edge, and a fit there learned the interpolation's edge error
 ROUTES = {"fit": "fitted at the reference's scale", "consistent": "the model's output made consistent "
@@ -174,7 +173,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             per = (hi - lo) / (HI - LO)  # stored units per model value
             above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
             octaves, cons_e, base_e = consistent_octaves(above(z), above(r), seen, grid, k)
-            if octaves["output_scale"] < 1:  # NaN (too few cells to check): upsampling, which nothing can beat
+            if octaves["output_scale"] < 1 - CONSISTENT_MARGIN:  # NaN (too few cells to check): upsampling
                 route, chosen = "consistent", "zero-shot made consistent"  # where nothing checks it
                 fit_e, up_e, corr_e = cons_e / per, base_e / per, cons_e / per
     correct, why = decide(fit_e, corr_e, gap_days) if route == "fit" else (
@@ -300,16 +299,42 @@ def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = REFERENCE_
 
 def consistent_octaves(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float
                        ) -> tuple[dict[str, float], float, float]:
-    """``(the consistent route's gains over the best upsampling one scale coarser, an octave beyond and
-    predicted at the output's scale, its MAE one scale coarser, the best upsampling's)`` (NaN: no check)."""
-    (cons_e, base_e), level2 = (consistent_check(z, r, seen, grid, f) for f in (CHECK_FACTOR, CHECK_FACTOR * WALD_STEP))
-    ratio = lambda a, b: a / b if b > 0 else float("nan")  # noqa: E731 - NaN: no check
-    octaves = {"one_step_down": ratio(cons_e, base_e), "octave_coarser": ratio(*level2)}
-    octaves["output_scale"] = predicted(*octaves.values(), k)
-    return octaves, cons_e, base_e
+    """``(the consistent route's gains over the best upsampling: at 2 cells a side, at 4, and the worst of every
+    octave checked, which is what the output's scale is taken to be; its MAE at 2, the best upsampling's)``.
+
+    Checked by :func:`consistent_check` at each octave ``2, 4, 8, …`` up to ``k`` (:func:`octave_factors`),
+    stopping at the first that does not beat the upsampling by :data:`~bandbridge.policy.CONSISTENT_MARGIN`: the
+    check at 2 alone passed on thermal frames whose output lost 1.2–2.3× to the best upsampling (issue 84). An
+    octave past the first two with too few cells is not checked; the worst is NaN (no check) where either of the
+    first two has too few."""
+    factors = octave_factors(k)
+    need, gains, first = min(2, len(factors)), [], (float("nan"), float("nan"))
+    for i, f in enumerate(factors):
+        cons_e, base_e = consistent_check(z, r, seen, grid, f)
+        first = first if i else (cons_e, base_e)
+        g = cons_e / base_e if base_e > 0 else float("nan")
+        if np.isfinite(g) or i < need:  # a coarse octave past the first two with too few cells adds nothing
+            gains.append(g)
+        if not g < 1 - CONSISTENT_MARGIN and (np.isfinite(g) or i < need):
+            break  # a loss (or no check where one is needed) decides
+    known = [g for g in gains if np.isfinite(g)]
+    lost = bool(known) and max(known) >= 1 - CONSISTENT_MARGIN
+    worst = max(known) if lost or len(known) == len(gains) else float("nan")
+    octaves = {"one_step_down": gains[0], "octave_coarser": gains[1] if len(gains) > 1 else float("nan"),
+               "output_scale": worst}
+    return octaves, *first
 
 
-def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, factor: float = CHECK_FACTOR
+def octave_factors(k: float) -> list[float]:
+    """The octaves the consistent route is checked at: ``WALD_STEP``, its square, … up to ``k`` (``[2]`` for
+    ``k`` under 4)."""
+    out = [WALD_STEP]
+    while out[-1] * WALD_STEP <= k:
+        out.append(out[-1] * WALD_STEP)
+    return out
+
+
+def consistent_check(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, factor: float = WALD_STEP
                      ) -> tuple[float, float]:
     """``(MAE of the consistent route, MAE of the best upsampled reference)`` held out ``factor`` coarser:
     the reference averaged over ``factor`` × ``factor`` cells, the zero-shot output made consistent with

@@ -26,16 +26,16 @@ REFERENCE = (
          "written as float reads as K (1.2 % of 8² windows)."),
     Rule("a reference's route", "learners/guided.fit",
          ("FIT_CELLS_MIN", "FIT_DEGRADED_MIN", "EVERYWHERE_MPIX", "HOLE_SHARE", "MIN_COVER", "UNSEEN_COVER",
-          "CHECK_CELLS"),
+          ),
          "Then the held-out check decides, with no margin. `FIT_CELLS_MIN` 1 000 clear cells, set by "
          "`bandbridge wald` (its small scenes, `docs/results/wald.json`). `FIT_DEGRADED_MIN` 100 cells at the "
          "degraded scale: NAIP 2020 at k = 24 (2 cells there) held out well and gave 59.9 DN at full scale "
          "against 24.4 for the nearest upsampled reference. `EVERYWHERE_MPIX` 16: on "
          "`benchmarks/reference_speed.py --size 4096` trees won held out but their onnxruntime pass took 36.8 s "
          "where plain predict took 4.2 s, so larger inputs take only learners every backend serves. "
-         "`HOLE_SHARE` 1 %, `MIN_COVER` 99 %, `UNSEEN_COVER` 50 %: judgements. `CHECK_CELLS` 16: with fewer "
-         "cells one scale coarser the consistent route is taken by the rule measured on NAIP 2020 at "
-         "k = 24–200 (18–24 % below the nearest upsampled reference)."),
+         "`HOLE_SHARE` 1 %, `MIN_COVER` 99 %, `UNSEEN_COVER` 50 %: judgements."),
+    Rule("the model's output made consistent", "learners/guided.consistent_octaves", ("CONSISTENT_MARGIN", "CHECK_CELLS"),
+         "TODO"),
     Rule("the consistency correction", "learners/guided.decide", ("STALE_DAYS",),
          "Measured on NAIP (`python benchmarks/stale_reference.py`, `docs/results/stale_reference.json`): with "
          "a reference of another year (315–763 days off, k = 6) the held-out check applied the correction on "
