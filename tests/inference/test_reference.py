@@ -28,12 +28,13 @@ def _grid(path) -> Grid:
         return Grid(s.crs, s.transform, s.height, s.width)
 
 
-def aerial(d):
-    """``(d, the 2020 crop's RGB as a user's file in d, its NIR (the truth), the RGB's profile)``."""
-    with rasterio.open(TEST) as s:
+def aerial(d, tile=TEST):
+    """``(d, the tile's RGB as a user's file in d, its NIR (the truth), the RGB's profile)``; the sample's 2020
+    crop unless told."""
+    with rasterio.open(tile) as s:
         a, prof = s.read(), s.profile
     prof.update(count=3)
-    rgb = d / "aerial_20200831.tif"
+    rgb = d / ("aerial_20200831.tif" if tile == TEST else f"aerial_{Path(tile).stem}.tif")
     with rasterio.open(rgb, "w", **prof) as o:
         o.write(a[:3])
     return d, rgb, a[3].astype(np.float32), prof

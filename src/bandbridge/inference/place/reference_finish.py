@@ -29,7 +29,9 @@ from bandbridge.inference.core.writer import model_tag, nodata_of, output_profil
 from bandbridge.inference.place.fields import Warped, finite, read_rows
 from bandbridge.inference.place.reference_fit import Fitted, held_out
 from bandbridge.inference.place.tags import BandTags, write as write_tags
+from bandbridge.policy import CONSISTENT_MARGIN
 
+WORST = "at its worst octave checked (2 cells a side up to k), what the output's scale is taken to be"
 ROUNDS = 2  # passes that make the consistent route's smooth ratio average back to the reference
 
 
@@ -231,16 +233,17 @@ def fit_lines(job, plan, f) -> list[str]:
         o = g.octaves
         held = (f"held out one scale coarser it errs {e(g.fit_mae):.4g} against {e(g.upsampled_mae):.4g} for the "
                 f"best upsampled reference (MAE, {units}): {o['one_step_down']:.3g}× it, {o['octave_coarser']:.3g}× "
-                f"an octave coarser, {o['output_scale']:.3g}× predicted at the output's scale")
+                f"an octave coarser, {o['output_scale']:.3g}× {WORST}")
         out.append(f"{name}: route: the model's own output made consistent with the reference cell by cell "
                    f"({g.cells:,} clear cells{', ' + g.tried + ' did not beat the upsampled reference' if g.tried else ''}); "
                    f"{held}")
     else:
         o = g.octaves
         left = (f"; the model's output made consistent would err {o['one_step_down']:.3g}× it one scale coarser, "
-                f"{o['output_scale']:.3g}× predicted at the output's scale" if o else "")
-        if o and not np.isfinite(o["one_step_down"]):
-            left = "; too few cells to check the model's output made consistent: nothing would check it"
+                f"{o['output_scale']:.3g}× {WORST}, not under {1 - CONSISTENT_MARGIN:.3g}" if o else "")
+        if o and not np.isfinite(o["output_scale"]):
+            left = ("; too few cells to check the model's output made consistent at two octaves (2 and 4 cells a side): "
+                    "nothing would check it")
         fit = (f"; {g.tried} held out better at the reference's scale, but {words(g.carried)}: it would not carry"
                if g.carried else f"; {g.tried} held out no better than it" if g.tried else "")
         out.append(f"{name}: route: the reference upsampled by {g.upsampling} ({g.cells:,} clear cells"

@@ -16,11 +16,11 @@ import numpy as np
 
 from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
-from bandbridge.data.grids import Grid, estimate_shift
+from bandbridge.data.grids import Grid, estimate_shift, halves_shifts
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.writer import output_profile
 from bandbridge.inference.place.fields import FAST, Warped, write_rows
-from bandbridge.policy import (MIN_COVER, MIN_SHIFT, REFERENCE_SHIFT_MOST, REFERENCE_UPSAMPLING, SHIFT_CELLS_MIN,
+from bandbridge.policy import (MIN_COVER, MIN_SHIFT, REFERENCE_SHIFT_MOST, REFERENCE_UPSAMPLING, SHIFT_AGREE, SHIFT_CELLS_MIN,
                                SHIFT_GAIN)
 
 
@@ -72,8 +72,9 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     phase correlation on a band both hold (red where the reference has one, else the reference
     against the input's own linear map to it at the reference's scale), corrected only when it is
     at least :data:`~bandbridge.policy.MIN_SHIFT` and a linear map of the input's context features
-    fits the reference at least :data:`~bandbridge.policy.SHIFT_GAIN` better shifted (a false peak —
-    a thermal frame against the visible grey — improves nothing). Returns the shift, the decision
+    fits the reference at least :data:`~bandbridge.policy.SHIFT_GAIN` better shifted, and each half of the
+    grid reads it within :data:`~bandbridge.policy.SHIFT_AGREE` (a false peak — a thermal frame against the
+    visible grey — reads differently on each, and improves nothing). Returns the shift, the decision
     in a phrase, and ``x↓``, cover on the grid the fit will use (the reference's grid moved or not)."""
     ok = ref.valid & (cover >= MIN_COVER)
     if int(ok.sum()) < SHIFT_CELLS_MIN:
@@ -83,14 +84,21 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
         return (0.0, 0.0, 1.0), (f"not measured: the reference is one value ({float(ref.values[0][ok][0]):.4g}) "
                                  "over the input, nothing to register by"), xc, cover
     if ref.red is not None and (i := find_role(list(job.reading.names), "red")) is not None:
-        dy, dx, err = estimate_shift(np.nan_to_num(xc[i]), np.nan_to_num(ref.red), ok)
+        pair = np.nan_to_num(xc[i]), np.nan_to_num(ref.red)
     else:
-        dy, dx, err = estimate_shift(linear_map(xc, ref.values[0], ok), np.nan_to_num(ref.values[0]), ok)
+        pair = linear_map(xc, ref.values[0], ok), np.nan_to_num(ref.values[0])
+    dy, dx, err = estimate_shift(*pair, ok)
     if max(abs(dy), abs(dx)) < MIN_SHIFT:
         return (dy, dx, err), f"below {MIN_SHIFT} reference pixels: none to correct", xc, cover
     if max(abs(dy), abs(dx)) > REFERENCE_SHIFT_MOST:
         return (dy, dx, err), (f"not corrected: more than {REFERENCE_SHIFT_MOST:g} reference pixels, a false peak (a "
                                "registered product is not off by more)"), xc, cover
+    halves = halves_shifts(*pair, ok)
+    if max(max(abs(a - dy), abs(b - dx)) for a, b in halves) > SHIFT_AGREE:
+        said = ", ".join(f"{a:+.1f}, {b:+.1f}" for a, b in halves)
+        return (dy, dx, err), (f"not corrected: the reference's halves read {said} (top, bottom, left, right), more "
+                               f"than {SHIFT_AGREE:g} reference pixels apart from the whole's: a false peak (a "
+                               "misregistration moves the whole alike)"), xc, cover
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
     both = ok & (cs >= MIN_COVER)  # the same cells moved and not
