@@ -39,8 +39,8 @@ def _decided(monkeypatch, k: float, gains: dict[float, float]) -> tuple[dict, li
 
 
 def test_every_octave_under_the_margin_takes_the_worst(monkeypatch):
-    o, asked = _decided(monkeypatch, 10, {2: 0.7, 4: 0.8, 8: 0.75})
-    assert asked == [2, 4, 8] and o == {"one_step_down": 0.7, "octave_coarser": 0.8, "output_scale": 0.8}
+    o, asked = _decided(monkeypatch, 10, {2: 0.6, 4: 0.7, 8: 0.65})
+    assert asked == [2, 4, 8] and o == {"one_step_down": 0.6, "octave_coarser": 0.7, "output_scale": 0.7}
     assert o["output_scale"] < 1 - CONSISTENT_MARGIN
 
 
@@ -56,8 +56,8 @@ def test_a_gain_short_of_the_margin_is_a_loss(monkeypatch):
 
 
 def test_a_coarse_octave_past_the_first_two_with_too_few_cells_is_skipped(monkeypatch):
-    o, asked = _decided(monkeypatch, 40, {2: 0.6, 4: 0.7, 8: NAN, 16: 0.8, 32: NAN})
-    assert asked == [2, 4, 8, 16, 32] and o["output_scale"] == 0.8
+    o, asked = _decided(monkeypatch, 40, {2: 0.6, 4: 0.7, 8: NAN, 16: 0.75, 32: NAN})
+    assert asked == [2, 4, 8, 16, 32] and o["output_scale"] == 0.75
 
 
 def test_too_few_cells_at_the_second_octave_is_no_check(monkeypatch):
