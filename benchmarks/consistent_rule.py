@@ -25,12 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-import sharpen_floor  # noqa: E402 - the floor's harness: one image through the commands' own functions
-
-from bandbridge.data.grids import block_mean, upsample_onto  # noqa: E402
-from bandbridge.evaluation.floor_cases import FACTORS, HALVES, LIMIT, all_cases  # noqa: E402
-from bandbridge.evaluation.sharpen_record import code_state, save  # noqa: E402
+from bandbridge.data.grids import block_mean, upsample_onto
+from bandbridge.evaluation import floor_run
+from bandbridge.evaluation.floor_cases import FACTORS, HALVES, LIMIT, all_cases
+from bandbridge.evaluation.sharpen_record import code_state, save
 
 MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2)
 FORMS = ("at 2 alone", "every octave")  # the rule before issue 84's re-run; the rule after it
@@ -52,14 +50,14 @@ def forced(c, k: int, work: Path) -> dict | None:
         return octaves | {"output_scale": 0.0}, e, b  # taken, whatever its checks said
     guided.consistent_octaves, guided.can_fit = record, (lambda n, k_: False)
     try:
-        got = sharpen_floor.run_methods(c, k, work).get("reference")
+        got = floor_run.run_methods(c, k, work).get("reference")
     finally:
         guided.consistent_octaves, guided.can_fit = original, can_fit
     if not isinstance(got, tuple) or "gains" not in seen:
         return None
     fine = c.grid
     ref, t = block_mean(c.truth, k)[0], c.truth[0].astype(np.float64)
-    ups = [upsample_onto(ref, fine.coarser(k), fine, m)[0] for m in sharpen_floor.UPSAMPLERS]
+    ups = [upsample_onto(ref, fine.coarser(k), fine, m)[0] for m in floor_run.UPSAMPLERS]
     mae, rmse = (lambda p: float(np.abs(p - t).mean())), (lambda p: float(np.sqrt(((p - t) ** 2).mean())))
     return {"source": c.source, "image": c.name, "k": k, "gains": seen["gains"],
             "mae_vs_best": mae(got[0]) / min(map(mae, ups)), "rmse_vs_best": rmse(got[0]) / min(map(rmse, ups))}

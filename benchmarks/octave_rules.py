@@ -11,7 +11,9 @@ consistent route of predict --reference: 1), else it is scored as that upsamplin
 correction, which only the command applies: an approximation the re-run at the chosen τ replaces). τ is
 chosen on a half by the fewest (source, k, method, metric) over 1.01× the best upsampling, then the lowest
 mean log ratio; the fallback by the lowest geometric mean of each interpolation's RMSE over the best's on
-that half's images of under 400 cells. Both are then scored on the other half.
+that half's images of under 400 cells; at that τ and fallback, the sharpener's margin (its fit's and its line's,
+`policy.SHARPEN_MARGIN` and `LINE_MARGIN`) from 1 % up the same way (a margin under the record's refuses no
+route it took: the record cannot score one). Each is then scored on the other half.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ from bandbridge.learners.octaves import predicted
 
 UPSAMPLERS = tuple(GDAL_NAMES)  # every upsampling a user runs
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
-MARGINS = {"sharpen": 0.01, "reference": 0.0}
+MARGINS = {"sharpen": 0.01, "reference": 0.0}  # the record's: SHARPEN_MARGIN = LINE_MARGIN; the reference's fit
+SHARPEN_MARGINS = (0.01, 0.02, 0.05, 0.1)  # the sharpener's fit and line (a smaller one: the record cannot say)
 FEW = 400  # cells under which one Wald step of 2 leaves fewer than FIT_DEGRADED_MIN: the fallback decides
 
 
-def outcome(row: dict, method: str, tau: float, fb: str = "cubic") -> dict | None:
-    """The errors of ``method`` on ``row`` had τ been ``tau`` and the fallback ``fb`` (None: the method did
-    not run). The record's fallback was cubic: a row under :data:`FEW` cells that took it takes ``fb``."""
+def outcome(row: dict, method: str, tau: float, fb: str = "cubic", margin: float | None = None) -> dict | None:
+    """The errors of ``method`` on ``row`` had τ been ``tau``, the fallback ``fb`` and the guided routes' margin
+    ``margin`` (None: the record's; None returned: the method did not run). The record's fallback was cubic: a
+    row under :data:`FEW` cells that took it takes ``fb``. The consistent route is decided by its own rule
+    (``benchmarks/consistent_rule.py``), which τ and the margin do not touch."""
     m = row.get(method, {})
     if "sse" not in m:
         return None
@@ -42,23 +47,23 @@ def outcome(row: dict, method: str, tau: float, fb: str = "cubic") -> dict | Non
     if row["cells"] < FEW and (route == "cubic" or route.startswith("upsampled") and m.get("upsampling") == "cubic"):
         return row[fb]
     o = m.get("octaves") or {}
-    if not o or not math.isfinite(o.get("one_step_down", float("nan"))):
+    if not o or not math.isfinite(o.get("one_step_down", float("nan"))) or route.startswith(("consistent", "upsampled")):
         return m
     g0 = predicted(o["one_step_down"], o.get("octave_coarser", float("nan")), row["k"], tau)
-    if g0 < 1 - MARGINS[method]:
+    if g0 < 1 - (MARGINS[method] if margin is None else margin):
         return m
     up = (m.get("upsampling") or "cubic").split("+")[0]
     return row[up] if up in row else m
 
 
-def ratios(rows: list[dict], tau: float, fb: str = "cubic") -> dict:
-    """Per (source, k, method, metric): the method's pooled error over the best upsampling's, at ``tau``
-    and the fallback ``fb``."""
+def ratios(rows: list[dict], tau: float, fb: str = "cubic", margin: float | None = None) -> dict:
+    """Per (source, k, method, metric): the method's pooled error over the best upsampling's, at ``tau``,
+    the fallback ``fb`` and the sharpener's margin ``margin`` (None: the record's)."""
     out = {}
     for key in {(r["source"], r["k"]) for r in rows}:
         at = [r for r in rows if (r["source"], r["k"]) == key]
         for method in MARGINS:
-            got = [outcome(r, method, tau, fb) for r in at]
+            got = [outcome(r, method, tau, fb, margin if method == "sharpen" else None) for r in at]
             if any(g is None for g in got):
                 continue
             n = sum(g["n"] for g in got)
@@ -96,6 +101,12 @@ def main() -> None:
         tried = {t: score(ratios(halves[h], t, best_fb)) for t in TAUS}
         tau = min(TAUS, key=lambda t: tried[t])
         reported = ratios(halves[other], tau, best_fb)
+        margins = {mg: score(ratios(halves[h], tau, best_fb, mg)) for mg in SHARPEN_MARGINS}
+        margin = min(SHARPEN_MARGINS, key=lambda mg: margins[mg])
+        result[f"margin set on {h}"] = {
+            "margin": margin, "tried": {str(mg): {"over_limit": v[0], "mean_log_ratio": round(v[1], 5)}
+                                        for mg, v in margins.items()},
+            f"reported on {other}": score(ratios(halves[other], tau, best_fb, margin))[0]}
         result[f"set on {h}"] = {
             "tau": tau, "tried": {str(t): {"over_limit": s[0], "mean_log_ratio": round(s[1], 5)} for t, s in tried.items()},
             "fallback": best_fb, "fallback_scores": {u: round(v, 4) for u, v in fb.items()},

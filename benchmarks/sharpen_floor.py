@@ -13,69 +13,21 @@ of its images; its ratio divides by the best of the five upsamplings pooled the 
 from __future__ import annotations
 
 import argparse
-import re
 import platform
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from bandbridge.data.grids import GDAL_NAMES, block_mean, upsample_onto
+from bandbridge.data.grids import block_mean, upsample_onto
 from bandbridge.evaluation.floor_cases import FACTORS, HALVES, LIMIT, FloorCase, all_cases, half_of
+from bandbridge.evaluation.floor_run import METHODS, UPSAMPLERS, errors, run_methods
 from bandbridge.evaluation.sharpen_record import code_state, save
-from bandbridge.evaluation.wald import write_raster
 
-UPSAMPLERS = tuple(GDAL_NAMES)
-METHODS = ("sharpen", "reference")
 REGRESSIONS = ("tsharp", "dms")  # the thermal literature's baselines (issue 84: thermal at or below the best of
 # cubic, TsHARP-style and DMS-style): evaluation/sharpen_baselines.py on the arrays
-
-
-def errors(pred: np.ndarray, truth: np.ndarray) -> dict:
-    d = pred.astype(np.float64) - truth
-    return {"sse": float(np.sum(d ** 2)), "sae": float(np.sum(np.abs(d))), "n": int(d.size)}
-
-
-def read_band(path: Path) -> np.ndarray:
-    import rasterio
-    with warnings.catch_warnings(), rasterio.open(path) as s:
-        warnings.simplefilter("ignore")
-        return s.read(s.count).astype(np.float32) * (s.scales[-1] or 1.0) + (s.offsets[-1] or 0.0)
-
-
-def run_methods(c: FloorCase, k: int, folder: Path) -> dict:
-    """``{method: (output (H, W), its route)}`` for one image at factor ``k`` (a method that fails: its error)."""
-    from bandbridge.inference.core.interpret import Overrides
-    from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
-    from bandbridge.inference.place.sharpen import sharpen
-    fine = c.grid
-    guides = write_raster(folder / "guides.tif", c.guides, fine, c.guide_names, c.dtype)
-    ref = write_raster(folder / "reference.tif", block_mean(c.truth, k)[0], fine.coarser(k), [c.target])
-    out = {}
-    try:
-        res = sharpen(fine=[str(guides)], reference=str(ref), output=str(folder / "sharp.tif"), overwrite=True)
-        b = res.bands[0]
-        out["sharpen"] = (read_band(res.output), b.route, {"octaves": b.octaves, "upsampling": b.upsampling})
-    except Exception as e:  # the record says what failed and goes on
-        out["sharpen"] = f"{type(e).__name__}: {e}".splitlines()[0]
-    if c.model:
-        try:
-            predict_with_reference([str(guides)], c.model, str(folder / "ref.tif"), PredictOptions(),
-                                   Overrides(scaling="minmax", vmin=0.0, vmax=2.0 ** c.bits - 1) if c.bits else Overrides(), ReferenceOptions(source=str(ref)), overwrite=True)
-            import rasterio
-            with rasterio.open(folder / "ref.tif") as s:
-                tags = s.tags()
-            gains = [float(v) for v in re.findall(r"([-+.\deE]+|nan|inf)x", tags.get("bandbridge_octaves", ""))]
-            octaves = dict(zip(("one_step_down", "octave_coarser", "output_scale"), gains))
-            out["reference"] = (read_band(folder / "ref.tif"), tags.get("bandbridge_route", ""),
-                                {"octaves": octaves, "upsampling": tags.get("bandbridge_upsampling", "")})
-        except Exception as e:
-            out["reference"] = f"{type(e).__name__}: {e}".splitlines()[0]
-    return out
 
 
 def one(c: FloorCase, k: int, work: Path) -> dict:

@@ -447,13 +447,42 @@ def sharpen_floor_table(rec: dict) -> str:
 
 def octave_rules_table(rec: dict) -> str:
     """The floor's rules set on one half and scored on the other (benchmarks/octave_rules.py)."""
-    out = ["| set on | τ | fallback | (source, k, method, metric) over the limit there | on the other half | "
-           "on the other half at τ = 0 |", "|---|---|---|---|---|---|"]
+    out = ["| set on | τ | fallback | sharpen's margin | (source, k, method, metric) over the limit there | on the "
+           "other half | on the other half at τ = 0 |", "|---|---|---|---|---|---|---|"]
     for h, other in (("A", "B"), ("B", "A")):
-        s = rec[f"set on {h}"]
-        out.append(f"| {h} | {s['tau']} | {s['fallback']} | {s['tried'][str(s['tau'])]['over_limit']} | "
-                   f"{s[f'reported on {other}']['over_limit']} | {s[f'on {other} at tau 0']} |")
+        s, m = rec[f"set on {h}"], rec.get(f"margin set on {h}", {})
+        out.append(f"| {h} | {s['tau']} | {s['fallback']} | {m.get('margin', 'not scored')} | "
+                   f"{s['tried'][str(s['tau'])]['over_limit']} | {s[f'reported on {other}']['over_limit']} | "
+                   f"{s[f'on {other} at tau 0']} |")
     return "\n".join(out) + f"\n\nFrom the record `{rec['record']}`. Measured by `{rec['command']}`.\n"
+
+
+def consistent_rule_table(rec: dict) -> str:
+    """The consistent route's rule set on one half and reported on the other (benchmarks/consistent_rule.py)."""
+    out = ["| set on | rule | there: taken / lost of images | on the other half: taken / lost | the rule before there |",
+           "|---|---|---|---|---|"]
+    for h, other in (("A", "B"), ("B", "A")):
+        s = rec["rules"][f"set on {h}"]
+        mine, theirs, before = s["tried"][s["rule"]], s[f"reported on {other}"], s[f"the rule before, on {other}"]
+        out.append(f"| {h} | {s['rule']} | {mine['taken']} / {mine['lost']} of {mine['images']} | "
+                   f"{theirs['taken']} / {theirs['lost']} of {theirs['images']} | "
+                   f"{before['taken']} / {before['lost']} |")
+    return "\n".join(out) + (f"\n\nLost: over {rec['limit']}× the best upsampling's MAE or RMSE at the output's scale, "
+                             f"every image forced onto the route. Measured by `{rec['command']}`.\n")
+
+
+def shift_rule_table(rec: dict) -> str:
+    """The tolerance between a reference's halves' shifts set on one half and reported on the other
+    (benchmarks/shift_rule.py)."""
+    out = ["| set on | tolerance (reference pixels) | there: false kept / true kept | on the other half |", "|---|---|---|---|"]
+    for h, other in (("A", "B"), ("B", "A")):
+        s = rec["rules"][f"set on {h}"]
+        mine, theirs = s["tried"][str(s["tolerance"])], s[f"reported on {other}"]
+        out.append(f"| {h} | {s['tolerance']} | {mine['false_kept']} of {mine['false_corrected_before']} / "
+                   f"{mine['true_kept']} of {mine['true_corrected_before']} | {theirs['false_kept']} of "
+                   f"{theirs['false_corrected_before']} / {theirs['true_kept']} of {theirs['true_corrected_before']} |")
+    return "\n".join(out) + ("\n\nOf the shifts the rule before corrected: false ones (references in place) and true "
+                             f"ones (NIR references moved ¼–1 cell). Measured by `{rec['command']}`.\n")
 
 
 def reference_scales_table(rec: dict) -> str:
@@ -625,7 +654,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
           "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
-          "octave_rules": octave_rules_table, "s2_prior": s2_prior_table,
+          "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "shift_rule": shift_rule_table, "s2_prior": s2_prior_table,
           "sharpen_speed_prior": sharpen_speed_table}
 
 

@@ -87,12 +87,13 @@ class Moments:
         return Moments(self.n - other.n, self.s1 - other.s1, self.s2 - other.s2)
 
 
-def detail_ridge(m: Moments, g: int, ridge: float = LINE_RIDGE) -> np.ndarray:
+def detail_ridge(m: Moments, g: int, ridge: float | None = None) -> np.ndarray:
     """``(G + 1, Ct)`` from the sums ``m`` of ``[dx, dy, x, y]`` (``G`` guides): the weights of the
-    guides' detail ``dx`` that best give the targets' detail ``dy``, shrunk by a ridge of ``ridge``
-    times the guides' mean detail variance times the share of the target's detail the unshrunk weights
-    leave (``1 − R²``: an exact line stays exact), and the intercept that gives the cells' mean of
-    ``y`` from ``x``."""
+    guides' detail ``dx`` that best give the targets' detail ``dy``, shrunk by a ridge of ``ridge`` (None:
+    :data:`LINE_RIDGE`) times the guides' mean detail variance times the share of the target's detail the
+    unshrunk weights leave (``1 − R²``: an exact line stays exact), and the intercept that gives the cells'
+    mean of ``y`` from ``x``."""
+    ridge = LINE_RIDGE if ridge is None else ridge  # read at the call: benchmarks/line_ridge.py sets it on half A
     ct = (len(m.s1) - 2 * g) // 2
     mean = m.s1 / m.n
     cov = m.s2 / m.n - np.outer(mean, mean)  # (Z, Z) about the means
