@@ -654,7 +654,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
           "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
-          "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "shift_rule": shift_rule_table, "s2_prior": s2_prior_table,
+          "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table,
+          "shift_rule": shift_rule_table, "s2_prior": s2_prior_table,
           "sharpen_speed_prior": sharpen_speed_table}
 
 

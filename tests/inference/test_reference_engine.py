@@ -189,7 +189,8 @@ def test_a_drone_scale_reference_makes_the_models_output_consistent(run_cli, tmp
     assert planned and ran and ran.group(1) == planned.group(1), stdout
     r = open_reference(ref, "nir", fine)
     got = _band(out)  # below every upsampling a user runs (0.67 of the best's MAE in the record)
-    ups = [np.abs(upsample_onto(np.nan_to_num(r.values), r.grid, fine, m)[0] - truth)[:720, :930].mean() for m in GDAL_NAMES]
+    ups = [np.abs(upsample_onto(np.nan_to_num(r.values), r.grid, fine, m)[0] - truth)[:720, :930].mean()
+           for m in GDAL_NAMES]
     assert np.abs(got - truth)[:720, :930].mean() < 0.8 * min(ups)
     # it averages back to the reference: each cell's mean within a few DN of it
     cells = got[:720, :930].reshape(72, 10, 93, 10).mean((1, 3))

@@ -1,7 +1,7 @@
 """The consistent route's check across octaves (issue 84): the model's output made consistent is checked at
 2, 4, 8, … cells a side up to k, the first two always, and is taken only where every octave checked beats
 the best upsampling by ``policy.CONSISTENT_MARGIN`` (the check at 2 alone took thermal frames whose output
-lost 1.2–2.3× to the best upsampling). The decision by hand, each octave's check given."""
+lost up to 2.2× to the best upsampling). The decision by hand, each octave's check given."""
 
 from __future__ import annotations
 

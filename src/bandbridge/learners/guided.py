@@ -42,8 +42,8 @@ from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.scene_fit import BUFFER, HALO, WINDOWS, features, pixels  # noqa: F401 - the reference fit's names
 from bandbridge.learners.scene_fit import configured as scene_configured
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
-from bandbridge.policy import (CHECK_CELLS, CONSISTENT_MARGIN, EVERYWHERE_MPIX, FALLBACK_UPSAMPLING, FIT_CELLS_MIN, FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER,
-    REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER, WALD_STEP)
+from bandbridge.policy import (CHECK_CELLS, CONSISTENT_MARGIN, EVERYWHERE_MPIX, FALLBACK_UPSAMPLING, FIT_CELLS_MIN,
+    FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER, REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER, WALD_STEP)
 
 LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
@@ -304,7 +304,7 @@ def consistent_octaves(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Gri
 
     Checked by :func:`consistent_check` at each octave ``2, 4, 8, …`` up to ``k`` (:func:`octave_factors`),
     stopping at the first that does not beat the upsampling by :data:`~bandbridge.policy.CONSISTENT_MARGIN`: the
-    check at 2 alone passed on thermal frames whose output lost 1.2–2.3× to the best upsampling (issue 84). An
+    check at 2 alone passed on thermal frames whose output lost up to 2.2× to the best upsampling (issue 84). An
     octave past the first two with too few cells is not checked; the worst is NaN (no check) where either of the
     first two has too few."""
     factors = octave_factors(k)

@@ -34,7 +34,8 @@ REFERENCE = (
          "`benchmarks/reference_speed.py --size 4096` trees won held out but their onnxruntime pass took 36.8 s "
          "where plain predict took 4.2 s, so larger inputs take only learners every backend serves. "
          "`HOLE_SHARE` 1 %, `MIN_COVER` 99 %, `UNSEEN_COVER` 50 %: judgements."),
-    Rule("the model's output made consistent", "learners/guided.consistent_octaves", ("CONSISTENT_MARGIN", "CHECK_CELLS"),
+    Rule("the model's output made consistent", "learners/guided.consistent_octaves",
+         ("CONSISTENT_MARGIN", "CHECK_CELLS"),
          "Issue 84: checked at every octave from 2 up to k cells a side (the first two needed), taken where each "
          "beats the best upsampling by `CONSISTENT_MARGIN` 20 %. Set on half A of the floor's sources with every "
          "image forced onto the route (`OMP_NUM_THREADS=1 nice python benchmarks/consistent_rule.py --data "

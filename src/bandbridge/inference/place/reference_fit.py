@@ -20,8 +20,8 @@ from bandbridge.data.grids import Grid, estimate_shift, halves_shifts
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.writer import output_profile
 from bandbridge.inference.place.fields import FAST, Warped, write_rows
-from bandbridge.policy import (MIN_COVER, MIN_SHIFT, REFERENCE_SHIFT_MOST, REFERENCE_UPSAMPLING, SHIFT_AGREE, SHIFT_CELLS_MIN,
-                               SHIFT_GAIN)
+from bandbridge.policy import (MIN_COVER, MIN_SHIFT, REFERENCE_SHIFT_MOST, REFERENCE_UPSAMPLING, SHIFT_AGREE,
+                               SHIFT_CELLS_MIN, SHIFT_GAIN)
 
 
 @dataclass
