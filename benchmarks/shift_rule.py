@@ -40,7 +40,8 @@ def read(guides: np.ndarray, truth: np.ndarray, fine, k: int, true: float) -> di
         return None
     xc = block_mean(guides, k)[0]
     pair = linear_map(xc, r, ok), np.nan_to_num(r)
-    dy, dx, _ = estimate_shift(*pair, ok)
+    dy, dx, err = estimate_shift(*pair, ok)
+    r2 = 1 - float(np.var((pair[0] - pair[1])[ok]) / max(np.var(pair[1][ok]), 1e-12))  # the map's R²
     halves = halves_shifts(*pair, ok)
     m, decided = max(abs(dy), abs(dx)), "below MIN_SHIFT"
     if m > REFERENCE_SHIFT_MOST:
@@ -52,8 +53,9 @@ def read(guides: np.ndarray, truth: np.ndarray, fine, k: int, true: float) -> di
         before, after = (float(context_maps(np.nan_to_num(x), r[None], both)[0]) for x in (xc, xs))
         decided = "corrected" if shift_gains(before, after) else "no SHIFT_GAIN"
     apart = max(max(abs(a - dy), abs(b - dx)) for a, b in halves)
-    return {"k": k, "true": true, "read": [round(dy, 2), round(dx, 2)], "halves": [[round(a, 2), round(b, 2)]
-            for a, b in halves], "apart": round(apart, 3), "rule_before": decided}
+    return {"k": k, "true": true, "cells": int(ok.sum()), "read": [round(dy, 2), round(dx, 2)],
+            "halves": [[round(a, 2), round(b, 2)] for a, b in halves], "apart": round(apart, 3),
+            "error": round(err, 3), "r2": round(r2, 3), "rule_before": decided}
 
 
 def score(rows: list[dict], tol: float) -> dict:

@@ -45,7 +45,10 @@ from bandbridge.learners.select import choose, fit_threads, mae, serve_us
 from bandbridge.policy import (CHECK_CELLS, CONSISTENT_MARGIN, EVERYWHERE_MPIX, FALLBACK_UPSAMPLING, FIT_CELLS_MIN,
     FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER, REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER, WALD_STEP)
 
-LO, HI = 0.05, 0.95  # the reference's range maps here: room for outputs beyond what it holds
+LO, HI = 0.05, 0.95  # a fill's range maps here (learners/fill_fit.Units): room for outputs beyond what it holds
+ROOM = (0.25, 0.75)  # a reference's 0.1–99.9 % maps here (predict --reference, sharpen): the engine clamps a
+# bundle's output to [0, 1], and at [LO, HI] it cut a band's brightest cells (a thermal frame's hot spots, issue
+# 84: an MSRS frame upsampled came out 1.27× the same upsampling's RMSE); no correction brings a cut cell back
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
 EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE_MPIX or more: what
 # every backend serves (no trees, no student to distil), policy.py says why
@@ -70,8 +73,8 @@ class GuidedFit:
     grid: Grid  # the reference's grid
     filled: np.ndarray  # (h, w) the reference in model values, unseen cells filled
     seen: np.ndarray  # (h, w) bool: clear cells the input covers
-    lo: float  # stored value mapped to LO
-    hi: float  # stored value mapped to HI
+    lo: float  # stored value mapped to ROOM[0]
+    hi: float  # stored value mapped to ROOM[1]
     chosen: str  # the learner (route fit), else the route
     upsampled_mae: float  # r↓↑ against r on the held-out cells (model values)
     fit_mae: float  # the route's held-out MAE at its check's scale, without the correction
@@ -92,14 +95,14 @@ class GuidedFit:
     # reference's scale (kept or not)
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
-        return (self.lo + (model - LO) * (self.hi - self.lo) / (HI - LO)).astype(np.float32)
+        return (self.lo + (model - ROOM[0]) * (self.hi - self.lo) / (ROOM[1] - ROOM[0])).astype(np.float32)
 
     def to_model(self, stored: np.ndarray) -> np.ndarray:
-        return (LO + (stored - self.lo) * (HI - LO) / (self.hi - self.lo)).astype(np.float32)
+        return (ROOM[0] + (stored - self.lo) * (ROOM[1] - ROOM[0]) / (self.hi - self.lo)).astype(np.float32)
 
     def stored_error(self, e: float) -> float:
         """A model-value error in the reference's stored units."""
-        return float(e * (self.hi - self.lo) / (HI - LO))
+        return float(e * (self.hi - self.lo) / (ROOM[1] - ROOM[0]))
 
 
 def configured(names: tuple[str, ...] = CANDIDATES, products: bool = True) -> list[Learner]:
@@ -141,7 +144,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
     v = ref[seen]  # lo, hi: the clear values' 0.1 and 99.9 percentiles, never equal
     lo, hi = (float(q) for q in np.percentile(v, (0.1, 99.9))) if v.size else (0.0, 1.0)
     hi = hi if hi > lo else lo + 1.0
-    to_model = lambda v: (LO + (HI - LO) * (v - lo) / (hi - lo)).astype(np.float32)  # noqa: E731
+    to_model = lambda v: (ROOM[0] + (ROOM[1] - ROOM[0]) * (v - lo) / (hi - lo)).astype(np.float32)  # noqa: E731
     # every unseen cell starts as its nearest clear cell, then fill() does better where it can
     r = nearest_filled(to_model(np.where(valid, ref, lo))[None], valid)[0]
     x = np.nan_to_num(x_c, nan=0.0).astype(np.float32)
@@ -170,8 +173,8 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
                 if carried["output_scale"] < 1:  # NaN: too few cells one step down to check it carries
                     route, chosen, learner, octaves = "fit", sel.chosen, sel.fitted, carried
         if route != "fit" and z is not None:
-            per = (hi - lo) / (HI - LO)  # stored units per model value
-            above = lambda m: lo + (m - LO) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
+            per = (hi - lo) / (ROOM[1] - ROOM[0])  # stored units per model value
+            above = lambda m: lo + (m - ROOM[0]) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
             octaves, cons_e, base_e = consistent_octaves(above(z), above(r), seen, grid, k)
             if octaves["output_scale"] < 1 - CONSISTENT_MARGIN:  # NaN (too few cells to check): upsampling
                 route, chosen = "consistent", "zero-shot made consistent"  # where nothing checks it

@@ -33,7 +33,7 @@ from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import CANDIDATES as GUIDED_CANDIDATES
-from bandbridge.learners.guided import HALF, can_fit, nearest_filled, predict_all, upsampling_choice
+from bandbridge.learners.guided import HALF, ROOM, can_fit, nearest_filled, predict_all, upsampling_choice
 from bandbridge.learners.guided import configured as guided_configured
 from bandbridge.learners.octaves import coarser, coarser_seen, gain, predicted
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
@@ -45,7 +45,6 @@ from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, LINE_MARGIN, M
                                SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP,
                                REFERENCE_TRANSFER_MIN)
 
-ROOM = (0.25, 0.75)  # model values the targets' clear range maps to (Headroom)
 ROUTES = {"fit": "fitted at the reference's scale",
           REGRESSION: "a line of the guides' detail fitted on the reference's cells, plus its low-pass",
           "nearest": "the reference upsampled (nearest)",
