@@ -1,5 +1,6 @@
-"""Set how far the halves of a reference may read its shift apart before `predict --reference` calls it a false
-peak (`policy.SHIFT_AGREE`, issue 84) on one half of the floor's sources, and report it on the other.
+"""Set the share by which each half of a reference must fit better moved before `predict --reference` corrects a
+shift (issue 84: a false peak on a thermal frame moved the reference by a cell) on one half of the floor's
+sources, and report it on the other.
 
     OMP_NUM_THREADS=1 nice python benchmarks/shift_rule.py --data ../shared/data --json docs/results/shift_rule.json
 
@@ -7,10 +8,11 @@ Every image of the floor's sources a bundled model takes (`evaluation/floor_case
 averaged k × k in place (shift 0: every source is registered), and for the NIR sources also a quarter, a half
 and a whole cell down and left (as `evaluation/wald.make_reference` shifts it). The shift is read as
 `reference_fit.register` reads it (phase correlation of the input's linear map to the reference against the
-reference, on the whole grid and on each half: `grids.halves_shifts`), and the rule before this one decides
-(at least `MIN_SHIFT`, at most `REFERENCE_SHIFT_MOST`, and a context map `SHIFT_GAIN` better moved). Of the
-shifts that rule corrects, a tolerance keeps those whose halves all read within it of the whole's. Chosen on a
-half by the fewest false corrections kept (shift 0), then the most true ones kept; the other half reports it.
+reference), and the rule before this one decides (at least `MIN_SHIFT`, at most `REFERENCE_SHIFT_MOST`, and a
+context map `SHIFT_GAIN` better moved on the whole grid). Of the shifts that rule corrects, a share keeps those
+that fit each half of the grid (top, bottom, left, right: `reference_fit.moved_fits`) at least that much better
+moved. Chosen on a half by the fewest false corrections kept (shift 0), then the most true ones kept; the other
+half reports it.
 """
 
 from __future__ import annotations
@@ -21,48 +23,44 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.data.grids import average_onto, block_mean, estimate_shift, halves_shifts
+from bandbridge.data.grids import average_onto, block_mean, estimate_shift
 from bandbridge.evaluation.floor_cases import HALVES, all_cases
 from bandbridge.evaluation.sharpen_record import code_state, save
-from bandbridge.inference.place.reference_fit import context_maps, linear_map, shift_gains
+from bandbridge.inference.place.reference_fit import linear_map, moved_fits, shift_gains
 from bandbridge.policy import MIN_COVER, MIN_SHIFT, REFERENCE_SHIFT_MOST, SHIFT_CELLS_MIN
 
-TOLERANCES = (0.25, 0.5, 0.75, 1.0)
+SHARES = (0.0, 0.002, 0.005, 0.01)  # each half's MAE at most 1 − this of its own unmoved
 SHIFTS = (0.0, 0.25, 0.5, 1.0)
 
 
 def read(guides: np.ndarray, truth: np.ndarray, fine, k: int, true: float) -> dict | None:
-    """One reference: the whole's shift, its halves', and what the rule before decided (None: too few cells)."""
+    """One reference: the whole's shift, what the rule before decided and, where it corrected, each half's MAE
+    moved over its MAE in place (None: too few cells)."""
     grid = fine.coarser(k)
     r = average_onto(truth, np.ones(truth.shape[1:], bool), fine, grid.shifted(true, -true))[0][0]
     ok = np.isfinite(r)
     if ok.sum() < SHIFT_CELLS_MIN:
         return None
     xc = block_mean(guides, k)[0]
-    pair = linear_map(xc, r, ok), np.nan_to_num(r)
-    dy, dx, err = estimate_shift(*pair, ok)
-    r2 = 1 - float(np.var((pair[0] - pair[1])[ok]) / max(np.var(pair[1][ok]), 1e-12))  # the map's R²
-    halves = halves_shifts(*pair, ok)
-    m, decided = max(abs(dy), abs(dx)), "below MIN_SHIFT"
+    dy, dx, _ = estimate_shift(linear_map(xc, r, ok), np.nan_to_num(r), ok)
+    m, decided, halves = max(abs(dy), abs(dx)), "below MIN_SHIFT", []
     if m > REFERENCE_SHIFT_MOST:
         decided = "over REFERENCE_SHIFT_MOST"
     elif m >= MIN_SHIFT:
-        moved = grid.shifted(dy, dx)
-        xs, cs = average_onto(guides, np.ones(guides.shape[1:], bool), fine, moved)
-        both = ok & (cs >= MIN_COVER)
-        before, after = (float(context_maps(np.nan_to_num(x), r[None], both)[0]) for x in (xc, xs))
+        xs, cs = average_onto(guides, np.ones(guides.shape[1:], bool), fine, grid.shifted(dy, dx))
+        (before, after), *parts = moved_fits(xc, np.nan_to_num(xs), r[None], ok & (cs >= MIN_COVER))
         decided = "corrected" if shift_gains(before, after) else "no SHIFT_GAIN"
-    apart = max(max(abs(a - dy), abs(b - dx)) for a, b in halves)
+        halves = [round(a / b, 4) if b > 0 else None for b, a in parts]
     return {"k": k, "true": true, "cells": int(ok.sum()), "read": [round(dy, 2), round(dx, 2)],
-            "halves": [[round(a, 2), round(b, 2)] for a, b in halves], "apart": round(apart, 3),
-            "error": round(err, 3), "r2": round(r2, 3), "rule_before": decided}
+            "rule_before": decided, "halves_moved_over_in_place": halves}
 
 
-def score(rows: list[dict], tol: float) -> dict:
+def score(rows: list[dict], share: float) -> dict:
     corrected = [r for r in rows if r["rule_before"] == "corrected"]
+    keep = lambda r: all(v is not None and v <= 1 - share for v in r["halves_moved_over_in_place"])  # noqa: E731
     false, true = [r for r in corrected if not r["true"]], [r for r in corrected if r["true"]]
-    return {"false_corrected_before": len(false), "false_kept": sum(r["apart"] <= tol for r in false),
-            "true_corrected_before": len(true), "true_kept": sum(r["apart"] <= tol for r in true)}
+    return {"false_corrected_before": len(false), "false_kept": sum(map(keep, false)),
+            "true_corrected_before": len(true), "true_kept": sum(map(keep, true))}
 
 
 def main() -> None:
@@ -87,13 +85,13 @@ def main() -> None:
     result = {}
     for h, other in (("A", "B"), ("B", "A")):
         mine, theirs = ([r for r in rows if r["source"] in HALVES[x]] for x in (h, other))
-        tried = {t: score(mine, t) for t in TOLERANCES}
-        tol = min(TOLERANCES, key=lambda t: (tried[t]["false_kept"], -tried[t]["true_kept"]))
-        result[f"set on {h}"] = {"tolerance": tol, "tried": {str(t): s for t, s in tried.items()},
-                                 f"reported on {other}": score(theirs, tol)}
-        print(f"set on {h}: {tol} ({tried[tol]}); on {other}: {score(theirs, tol)}")
+        tried = {t: score(mine, t) for t in SHARES}
+        share = min(SHARES, key=lambda t: (tried[t]["false_kept"], -tried[t]["true_kept"]))
+        result[f"set on {h}"] = {"share": share, "tried": {str(t): s for t, s in tried.items()},
+                                 f"reported on {other}": score(theirs, share)}
+        print(f"set on {h}: {share} ({tried[share]}); on {other}: {score(theirs, share)}")
     record = {"command": "OMP_NUM_THREADS=1 nice python " + " ".join(["benchmarks/shift_rule.py", *sys.argv[1:]]),
-              "code": code_state(), "halves": {h: list(s) for h, s in HALVES.items()}, "tolerances": list(TOLERANCES),
+              "code": code_state(), "halves": {h: list(s) for h, s in HALVES.items()}, "shares": list(SHARES),
               "rules": result, "rows": rows}
     print(f"written {save(record, a.json)}")
 

@@ -328,15 +328,6 @@ def estimate_shift(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray, edg
     return float(dy), float(dx), float(error)
 
 
-def halves_shifts(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray) -> list[tuple[float, float]]:
-    """:func:`estimate_shift`'s ``(dy, dx)`` on each half of the grid: top, bottom, left, right. A
-    misregistration moves the whole alike; a false peak (a thermal frame against its visible one) reads
-    differently on each."""
-    h, w = fixed.shape
-    halves = (np.s_[:h // 2, :], np.s_[h // 2:, :], np.s_[:, :w // 2], np.s_[:, w // 2:])
-    return [estimate_shift(fixed[s], moving[s], valid[s])[:2] for s in halves]
-
-
 def _edges(x: np.ndarray) -> np.ndarray:
     gy, gx = np.gradient(x.astype(np.float64))
     return np.hypot(gy, gx)

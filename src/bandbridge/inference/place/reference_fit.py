@@ -16,12 +16,12 @@ import numpy as np
 
 from bandbridge.bands import find_role, get_scaling
 from bandbridge.data.reader import raster_info, read_raster, select_bands
-from bandbridge.data.grids import Grid, estimate_shift, halves_shifts
+from bandbridge.data.grids import Grid, estimate_shift
 from bandbridge.inference.core.options import InputReading
 from bandbridge.inference.core.writer import output_profile
 from bandbridge.inference.place.fields import FAST, Warped, write_rows
-from bandbridge.policy import (MIN_COVER, MIN_SHIFT, REFERENCE_SHIFT_MOST, REFERENCE_UPSAMPLING, SHIFT_AGREE,
-                               SHIFT_CELLS_MIN, SHIFT_GAIN)
+from bandbridge.policy import (MIN_COVER, MIN_SHIFT, REFERENCE_SHIFT_MOST, REFERENCE_UPSAMPLING, SHIFT_CELLS_MIN,
+                               SHIFT_GAIN)
 
 
 @dataclass
@@ -72,9 +72,9 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     phase correlation on a band both hold (red where the reference has one, else the reference
     against the input's own linear map to it at the reference's scale), corrected only when it is
     at least :data:`~bandbridge.policy.MIN_SHIFT` and a linear map of the input's context features
-    fits the reference at least :data:`~bandbridge.policy.SHIFT_GAIN` better shifted, and each half of the
-    grid reads it within :data:`~bandbridge.policy.SHIFT_AGREE` (a false peak — a thermal frame against the
-    visible grey — reads differently on each, and improves nothing). Returns the shift, the decision
+    fits the reference at least :data:`~bandbridge.policy.SHIFT_GAIN` better shifted, on the whole and on
+    each half of the grid (:func:`moved_fits`: a false peak — a thermal frame against the visible grey —
+    improves some halves only, or nothing). Returns the shift, the decision
     in a phrase, and ``x↓``, cover on the grid the fit will use (the reference's grid moved or not)."""
     ok = ref.valid & (cover >= MIN_COVER)
     if int(ok.sum()) < SHIFT_CELLS_MIN:
@@ -93,23 +93,36 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
     if max(abs(dy), abs(dx)) > REFERENCE_SHIFT_MOST:
         return (dy, dx, err), (f"not corrected: more than {REFERENCE_SHIFT_MOST:g} reference pixels, a false peak (a "
                                "registered product is not off by more)"), xc, cover
-    halves = halves_shifts(*pair, ok)
-    if max(max(abs(a - dy), abs(b - dx)) for a, b in halves) > SHIFT_AGREE:
-        said = ", ".join(f"{a:+.1f}, {b:+.1f}" for a, b in halves)
-        return (dy, dx, err), (f"not corrected: the reference's halves read {said} (top, bottom, left, right), more "
-                               f"than {SHIFT_AGREE:g} reference pixels apart from the whole's: a false peak (a "
-                               "misregistration moves the whole alike)"), xc, cover
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
-    both = ok & (cs >= MIN_COVER)  # the same cells moved and not
-    before, after = (float(context_maps(x, ref.values[:1], both)[0]) for x in (xc, xs))
-    if shift_gains(before, after):
+    (before, after), *halves = moved_fits(xc, xs, ref.values[:1], ok & (cs >= MIN_COVER))  # cells moved and not
+    if shift_gains(before, after) and all(shift_gains(b, a) for b, a in halves):
         ref.grid = moved
         return (dy, dx, err), (f"corrected: a linear map of the input's context features fits the reference "
-                                     f"{before:.4g} → {after:.4g} (MAE, stored units) moved by it"), xs, cs
+                                     f"{before:.4g} → {after:.4g} (MAE, stored units) moved by it, and each half of "
+                                     "it better"), xs, cs
+    if shift_gains(before, after):
+        said = ", ".join(f"{a / b:.3f}" if b > 0 else "none" for b, a in halves)
+        return (dy, dx, err), (f"not corrected: moved by it a linear map of the input's context features fits the "
+                               f"reference better ({before:.4g} → {after:.4g}, MAE in stored units) but not each "
+                               f"half of it {SHIFT_GAIN:.1%} better (top, bottom, left, right: {said} of its error): a "
+                               "false peak (a misregistration moves the whole alike)"), xc, cover
     return (dy, dx, err), (f"not corrected: moved by it a linear map of the input's context features fits "
                                   f"the reference no better ({before:.4g} → {after:.4g}, MAE in stored units; a "
                                   "false peak)"), xc, cover
+
+
+def moved_fits(xc: np.ndarray, xs: np.ndarray, rs: np.ndarray, both: np.ndarray) -> list[tuple[float, float]]:
+    """``[(before, after)]``: :func:`context_maps`'s MAE of ``rs (1, h, w)`` from the input on the reference's grid
+    as it is (``xc``) and moved (``xs``), on the cells ``both`` of the whole grid, then of its top, bottom, left
+    and right halves. A misregistration moves the whole alike, so moving it fits each half better."""
+    h, w = both.shape
+    out = []
+    for part in (np.s_[:, :], np.s_[:h // 2, :], np.s_[h // 2:, :], np.s_[:, :w // 2], np.s_[:, w // 2:]):
+        cells = np.zeros_like(both)
+        cells[part] = both[part]
+        out.append(tuple(float(context_maps(x, rs, cells)[0]) for x in (xc, xs)))
+    return out
 
 
 def linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
