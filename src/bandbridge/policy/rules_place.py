@@ -179,10 +179,13 @@ SHARPEN = (
          ("LINE_MARGIN", "LINE_RIDGE", "LINE_FOLDS", "LINE_FOLD_BLOCK", "LINE_PER_PARAMETER"),
          "A band the fit does not take may take a line of the guides (TsHARP's form, fitted on the detail a Wald "
          "step takes away) where it beats the best upsampling by 1 % out of fold one step down, on 5 folds of "
-         "4-cell blocks with 4 cells a parameter at least. The ridge, 2 × the guides' mean detail variance × "
-         "(1 − R²), was set on development cases outside the record (sen1floods11 ×2/×6, wildfire_s2_20m B12, "
-         "Wales/BigEarthNet/NAIP NIR; geometric mean RMSE × cubic's at 2/4/8/16: Sentinel-2 0.763/0.742/0.732/"
-         "0.746, NIR 0.840/0.862/0.879/0.895). A line over a passing fit lost SAM on WorldView-2 and Landsat's "
+         "4-cell blocks with 4 cells a parameter at least. The ridge, `LINE_RIDGE` × the guides' mean detail "
+         "variance × (1 − R²): 0.5, set on half A of the floor's sources (issue 84; `OMP_NUM_THREADS=1 nice python "
+         "benchmarks/line_ridge.py`, `docs/results/line_ridge.json`): of 0.5, 1, 2, 4 and 8, every ridge up to 4 "
+         "left 2 (source, k, metric) over 1.01× the best upsampling there, 0.5 the lowest mean log ratio; on half "
+         "B it leaves 2 (M3SVD's MAE at ×4 and ×10) as 2 did, where B's own choice would be 8 (none over there, 3 "
+         "on A). It was 2 before, set on Sentinel-2 and NIR cases now in the records (sen1floods11 ×2/×6, "
+         "wildfire_s2_20m B12, Wales/BigEarthNet/NAIP NIR). A line over a passing fit lost SAM on WorldView-2 and Landsat's "
          "thermal pair in the record and was dropped."),
     Rule("an upsampling chosen on few cells", "learners/guided.upsampling_choice", ("FALLBACK_UPSAMPLING",),
          "Where one Wald step down by k and by 2 both leave under `FIT_DEGRADED_MIN` clear cells, nothing to choose "
