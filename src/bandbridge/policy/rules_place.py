@@ -166,8 +166,13 @@ SHARPEN = (
          "there, a 20 × 20 grid: the refit says nothing on fewer); a smaller win is within the held-out noise. "
          "Decided on a window of 2²⁰ cells, the most clear of nine placements (every cell of a 10980² tile's "
          "20 m bands at once held 8–10.7 GB and ran over 4 min), sampled to 50 000 cells, 20 000 a fold. "
-         "Judgements, checked by the record (`OMP_NUM_THREADS=1 nice python benchmarks/sharpen_record.py --data "
-         "../shared/data --json docs/results/sharpen.json`), whose cases they were set on."),
+         "`SHARPEN_MARGIN` 1 % (and the line's `LINE_MARGIN`, the same), set on half A of the floor's sources "
+         "(issue 84; `python benchmarks/octave_rules.py docs/results/sharpen_floor.json`): of 1, 2, 5 and 10 %, 1 "
+         "and 2 % left 6 (source, k, method, metric) over 1.01× the best upsampling there, 1 % the lowest mean "
+         "ratio; on half B 7, where B's own choice would be 10 % (6 there, 7 on A). A smaller margin the record "
+         "cannot score (it refuses no route 1 % took). The rest are judgements, checked by the record "
+         "(`OMP_NUM_THREADS=1 nice python benchmarks/sharpen_record.py --data ../shared/data --json "
+         "docs/results/sharpen.json`), whose cases they were set on."),
     Rule("a band's route: the candidates", "learners/sharpen.fit_all",
          ("SHARPEN_BUDGET_S", "SHARPEN_TREES_MIN", "SHARPEN_PRODUCTS_MAX"),
          "Candidates within 0.15 reference seconds of work a target (`LEARNER_WORK`, not the clock: a 600² run "
@@ -201,10 +206,10 @@ SHARPEN = (
     Rule("a band's route at the output's scale", "learners/sharpen.octave_check", ("OCTAVE_TREND",),
          "Issue 84: a guided band's gain over the best upsampling one step down and one octave coarser, the "
          "trend carried log₂ k octaves by τ (`learners/octaves.py`). τ = 0, set on half A of the floor's sources "
-         "(`evaluation/floor_cases.HALVES`): every τ from 0 to 2 left the same 7 (source, k, method, metric) over "
-         "1.01× the best upsampling there, τ = 0 the lowest mean ratio; on half B 9 at τ = 0 as at 0.25, B's own "
-         "choice (`python benchmarks/octave_rules.py docs/results/sharpen_floor.json`). The check one step down "
-         "decides; the gains an octave coarser are recorded per band."),
+         "(`evaluation/floor_cases.HALVES`): τ from 0 to 0.75 left 6 (source, k, method, metric) over 1.01× the "
+         "best upsampling there (7–8 from 1 to 2), τ = 0 the lowest mean ratio; on half B 7 at τ = 0, B's own choice "
+         "(`python benchmarks/octave_rules.py docs/results/sharpen_floor.json`, the floor re-run at c298def). The "
+         "check one step down decides; the gains an octave coarser are recorded per band."),
     Rule("the guides' units", "inference/place/sharpen.decided", ("SHARPEN_UNITS_CELLS",),
          "The guides' 0.1–99.9 % range from every step-th cell of a grid over 2²⁰ cells: at 10980² every cell "
          "took 9.7 s, every fifth row and column 0.3 s, the range within 0.2 % of its span."),
