@@ -113,6 +113,7 @@ CASES |= {
         "reference.md", "# ", None,
         lambda: [v for r in REFERENCE for v in values(record(r))] + values(past("c304631", "results/wald.md"))
         + values(past("a80dabc", "results/reference_scales.json"))  # the unchecked consistent route, issue 84
+        + values(past("e429913", "results/reference_scales.json"))  # the consistent route checked at 2 alone
         + values(record("results/sharpen_floor_before.json"))
         + [Pct(100 * (1 - v)) for v in values(record("results/reference_scales.json")) if 0 < v < 1],
         {"10", "60", "1000", "0.5", "20"}),  # goals and constants (SHIFT_GAIN, KELVIN_SPREAD)
