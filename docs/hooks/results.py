@@ -487,6 +487,19 @@ def shift_rule_table(rec: dict) -> str:
                              f"ones (NIR references moved ¼–1 cell). Measured by `{rec['command']}`.\n")
 
 
+def line_ridge_table(rec: dict) -> str:
+    """The sharpener's line ridge set on one half of the floor's sources and reported on the other
+    (benchmarks/line_ridge.py)."""
+    out = ["| set on | ridge | there: (source, k, metric) over the limit, mean log ratio | on the other half |",
+           "|---|---|---|---|"]
+    for h, other in (("A", "B"), ("B", "A")):
+        s = rec["rules"][f"set on {h}"]
+        mine, theirs = s["tried"][str(s["ridge"])], s[f"reported on {other}"]
+        out.append(f"| {h} | {s['ridge']} | {mine['over_limit']}, {mine['mean_log_ratio']:.4f} | "
+                   f"{theirs['over_limit']}, {theirs['mean_log_ratio']:.4f} |")
+    return "\n".join(out) + f"\n\nRidges tried: {', '.join(map(str, rec['ridges']))}. Measured by `{rec['command']}`.\n"
+
+
 def reference_scales_table(rec: dict) -> str:
     """``predict --reference`` at drone scales and where the reference does not see
     (benchmarks/reference_scales.py)."""
@@ -656,7 +669,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
           "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
-          "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table,
+          "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "line_ridge": line_ridge_table,
           "shift_rule": shift_rule_table, "s2_prior": s2_prior_table,
           "sharpen_speed_prior": sharpen_speed_table}
 

@@ -46,9 +46,8 @@ from bandbridge.policy import (CHECK_CELLS, CONSISTENT_MARGIN, EVERYWHERE_MPIX, 
     FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER, REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER, WALD_STEP)
 
 LO, HI = 0.05, 0.95  # a fill's range maps here (learners/fill_fit.Units): room for outputs beyond what it holds
-ROOM = (0.25, 0.75)  # a reference's 0.1–99.9 % maps here (predict --reference, sharpen): the engine clamps a
-# bundle's output to [0, 1], and at [LO, HI] it cut a band's brightest cells (a thermal frame's hot spots, issue
-# 84: an MSRS frame upsampled came out 1.27× the same upsampling's RMSE); no correction brings a cut cell back
+ROOM = (0.25, 0.75)  # a reference's 0.1–99.9 % maps here (predict --reference, sharpen): at [LO, HI] the engine's
+# [0, 1] clamp cut a thermal frame's hot spots (issue 84: an MSRS frame's upsampling 1.27× the same's RMSE)
 CANDIDATES = ("constant", "linear", "gbm-bands", "gbm-context", "mlp-context")  # and their blend.
 EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE_MPIX or more: what
 # every backend serves (no trees, no student to distil), policy.py says why
