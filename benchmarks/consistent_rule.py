@@ -27,7 +27,7 @@ import numpy as np
 
 from bandbridge.data.grids import block_mean, upsample_onto
 from bandbridge.evaluation import floor_run
-from bandbridge.evaluation.floor_cases import FACTORS, HALVES, LIMIT, all_cases
+from bandbridge.evaluation.floor_cases import HALVES, LIMIT, all_cases
 from bandbridge.evaluation.sharpen_record import code_state, save
 
 MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2)
@@ -105,7 +105,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="consistent_rule_") as work:
         for c in all_cases(a.data):
-            for k in FACTORS if c.model else ():
+            for k in c.factors if c.model else ():
                 row = forced(c.cut(k), k, Path(work))
                 if row:
                     rows.append(row)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bandbridge.data.grids import block_mean, upsample_onto
 from bandbridge.evaluation import floor_run
-from bandbridge.evaluation.floor_cases import FACTORS, HALVES, LIMIT, all_cases
+from bandbridge.evaluation.floor_cases import HALVES, LIMIT, all_cases
 from bandbridge.evaluation.sharpen_record import code_state, save
 
 RIDGES = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -37,7 +37,7 @@ def rows_of(data: str, sources: tuple[str, ...]) -> list[dict]:
         for c in all_cases(data):
             if c.source not in sources:
                 continue
-            for k in FACTORS:
+            for k in c.factors:
                 cc = c.cut(k)
                 ref, fine = block_mean(cc.truth, k)[0], cc.grid
                 row = {"source": c.source, "image": c.name, "k": k} | {

@@ -97,19 +97,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data", help="the development data folder")
     ap.add_argument("--json", default="docs/results/sharpen_floor.json", help="where the record goes")
-    ap.add_argument("--factors", default=",".join(map(str, FACTORS)), help="k, comma-separated")
+    ap.add_argument("--factors", default="", help=f"k, comma-separated (default: each source's own: {FACTORS}, "
+                    "Sentinel-2 2 and 6)")
     ap.add_argument("--sources", default="", help="only these sources, comma-separated (default: all)")
     a = ap.parse_args()
     if not Path(a.data, "nir_naip_opengeos").is_dir():
         sys.exit(f"--data {a.data}: no nir_naip_opengeos under it; give the development data folder")
-    factors = [int(v) for v in a.factors.split(",")]
+    factors = [int(v) for v in a.factors.split(",") if v]
     only = set(filter(None, a.sources.split(",")))
     rows = []
     with tempfile.TemporaryDirectory(prefix="sharpen_floor_") as work:
         for c in all_cases(a.data):
             if only and c.source not in only:
                 continue
-            for k in factors:
+            for k in factors or c.factors:
                 r = one(c, k, Path(work))
                 rows.append(r)
                 said = {m: r[m].get("route", r[m].get("error")) for m in METHODS if m in r}

@@ -10,7 +10,7 @@ import numpy as np
 
 from bandbridge.evaluation.floor_cases import naip
 from bandbridge.evaluation.floor_run import errors, run_methods
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, SHARED, needs_shared
 
 
 def test_errors_are_sums_that_pool():
@@ -36,3 +36,18 @@ def test_one_image_runs_through_sharpen_as_a_users_files(tmp_path):
     # it averages back near the reference (every route is made consistent or is an interpolation of it)
     cells = out.reshape(16, 4, 16, 4).mean((1, 3))
     assert np.abs(cells - c.truth[0].reshape(16, 4, 16, 4).mean((1, 3))).mean() < 3
+
+
+@needs_shared
+def test_every_sentinel2_source_is_a_floor_case_at_its_own_k():
+    """Issue 84 asks each Sentinel-2 source at k = 2 and 6: its 10 m red, green and blue the guides and its
+    B08 the truth (the wildfire composites: one 20 m grid), in half B (its rules were set on A before)."""
+    from bandbridge.evaluation.floor_cases import HALVES
+    from bandbridge.evaluation.floor_s2 import s2
+    cases = list(s2(SHARED))
+    assert {c.source for c in cases} == {"s2_majortom", "s2_sen12mscr", "s2_eolearn", "s2_ukis", "s2_sen1floods11",
+                                         "s2_wildfire"} <= set(HALVES["B"])
+    for c in cases:
+        assert c.factors == (2, 6) and c.guides.shape[0] == 3 and c.truth.shape[1:] == c.guides.shape[1:]
+        assert np.isfinite(c.guides).all() and np.isfinite(c.truth).all() and 0 < float(c.truth.mean()) < 1
+    assert len({(c.source, c.name) for c in cases}) == len(cases)  # one name a scene

@@ -27,7 +27,9 @@ PER_SOURCE = 10  # images taken from a source, evenly over its list
 # The halves: every constant of the route choice is set on one and reported on the other, then swapped.
 # Each holds NIR and thermal sources of both kinds of scene (aerial/satellite, ground camera).
 HALVES = {"A": ("naip_opengeos", "nir_vhr_pansharp", "thermal_tno", "thermal_msrs"),
-          "B": ("naip_stactools", "nir_epfl_rgbnir_photos", "thermal_roadscene", "thermal_m3svd", "landsat8_thermal")}
+          "B": ("naip_stactools", "nir_epfl_rgbnir_photos", "thermal_roadscene", "thermal_m3svd", "landsat8_thermal",
+                "s2_majortom", "s2_sen12mscr", "s2_eolearn", "s2_ukis", "s2_sen1floods11", "s2_wildfire")}
+# The Sentinel-2 sources joined half B after the rules of half A were set (evaluation/floor_s2.py)
 LANDSAT = "multisensor_riotilerpds/landsat8_l1tp_016037_20170813"
 
 
@@ -46,6 +48,7 @@ class FloorCase:
     bits: int = 0  # an 11- or 12-bit sensor's DN in uint16: predict is told --scaling minmax 0 … 2^bits − 1
     crs: object = None  # the file's georeference where it has one (a user's NAIP tile does: the bundles' routing
     transform: Affine = Affine.identity()  # and location read it); else a plain pixel grid
+    factors: tuple[int, ...] = FACTORS  # the k it is run at (Sentinel-2: 2 and 6, its own grids' ratios)
 
     def cut(self, k: int) -> FloorCase:
         """Cut to whole ``k × k`` cells (top left)."""
@@ -150,3 +153,5 @@ def all_cases(data: str | Path) -> Iterator[FloorCase]:
     yield from listed(data, "thermal_m3svd", "vi", "ir", "gray", "rgb2thermal")
     yield from roadscene(data)
     yield from landsat(data)
+    from bandbridge.evaluation.floor_s2 import s2
+    yield from s2(data)
