@@ -43,7 +43,7 @@ def test_every_sentinel2_source_is_a_floor_case_at_its_own_k():
     """Issue 84 asks each Sentinel-2 source at k = 2 and 6: its 10 m red, green and blue the guides and its
     B08 the truth (the wildfire composites: one 20 m grid), in half B (its rules were set on A before)."""
     from bandbridge.evaluation.floor_cases import HALVES
-    from bandbridge.evaluation.floor_s2 import s2
+    from bandbridge.evaluation.floor_cases import s2
     cases = list(s2(SHARED))
     assert {c.source for c in cases} == {"s2_majortom", "s2_sen12mscr", "s2_eolearn", "s2_ukis", "s2_sen1floods11",
                                          "s2_wildfire"} <= set(HALVES["B"])

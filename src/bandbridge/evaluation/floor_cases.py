@@ -22,6 +22,7 @@ from affine import Affine
 from bandbridge.data.grids import Grid
 
 FACTORS = (4, 10, 40)
+S2_FACTORS = (2, 6)  # the issue's k for Sentinel-2: its 20 m and 60 m bands are 2 and 6 of its 10 m pixels
 LIMIT = 1.01  # the issue's bound: at most 1.01× the best upsampling, per source, in MAE and in RMSE
 PER_SOURCE = 10  # images taken from a source, evenly over its list
 # The halves: every constant of the route choice is set on one and reported on the other, then swapped.
@@ -153,5 +154,17 @@ def all_cases(data: str | Path) -> Iterator[FloorCase]:
     yield from listed(data, "thermal_m3svd", "vi", "ir", "gray", "rgb2thermal")
     yield from roadscene(data)
     yield from landsat(data)
-    from bandbridge.evaluation.floor_s2 import s2
     yield from s2(data)
+
+
+def s2(data: Path) -> Iterator[FloorCase]:
+    """Every development Sentinel-2 source (``floor_s2.scenes``): red, green and blue the guides, B08 the truth,
+    at k = 2 and 6, each scene cut to its largest clear window."""
+    from bandbridge.evaluation.floor_s2 import scenes
+    from bandbridge.evaluation.sharpen_cases import largest_valid_window
+    for source, name, bands, valid, grid in scenes(data, evenly):
+        r0, c0, h, w = largest_valid_window(valid)
+        d = np.ascontiguousarray(bands[:, r0:r0 + h, c0:c0 + w], np.float32)
+        geo = {"crs": grid.crs, "transform": grid.transform @ Affine.translation(c0, r0)} if grid and grid.crs else {}
+        yield FloorCase(source, name, d[:3], ["red", "green", "blue"], d[3:], "nir", "float32", "rgb2nir",
+                        factors=S2_FACTORS, **geo)

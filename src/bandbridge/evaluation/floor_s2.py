@@ -1,44 +1,30 @@
-"""The floor's Sentinel-2 cases (issue 84: each Sentinel-2 source, k = 2 and 6): every development
-Sentinel-2 source's red, green and blue (reflectance, 10 m) the guides and its B08 (10 m) the truth, as
-a user holding the visible bands and a coarser NIR would run `sharpen` and `predict -m rgb2nir
---reference`. The wildfire composites hold all four on one 20 m grid (Earth Engine's export): there the
-20 m B8 is the truth. Each scene is cut to its largest clear window; the sources are in half B (the
-rules of half A were set before they joined)."""
+"""The floor's Sentinel-2 scenes (issue 84: each Sentinel-2 source at k = 2 and 6; ``floor_cases.s2`` makes
+them cases): every development Sentinel-2 source's red, green and blue (reflectance, 10 m) the guides and
+its B08 (10 m) the truth, as a user holding the visible bands and a coarser NIR would run `sharpen` and
+`predict -m rgb2nir --reference`. The wildfire composites hold all four on one 20 m grid (Earth Engine's
+export): there the 20 m B8 is the truth. The sources are in half B (the rules of half A were set before
+they joined)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
-from bandbridge.evaluation.floor_cases import FloorCase, evenly
-
-S2_FACTORS = (2, 6)  # the issue's k for Sentinel-2: its 20 m and 60 m bands are 2 and 6 of its 10 m pixels
 RGB_NIR = ["B04", "B03", "B02", "B08"]
+Scene = tuple[str, str, np.ndarray, np.ndarray, object]  # (source, name, (4, H, W) red green blue B08, valid, grid)
 
 
-def _case(source: str, name: str, data: np.ndarray, valid: np.ndarray, grid) -> FloorCase:
-    """``data (4, H, W)`` red, green, blue, B08 (reflectance) cut to the largest window of ``valid``."""
-    from affine import Affine
-
-    from bandbridge.evaluation.sharpen_cases import largest_valid_window
-    r0, c0, h, w = largest_valid_window(valid)
-    d = np.ascontiguousarray(data[:, r0:r0 + h, c0:c0 + w], np.float32)
-    geo = {"crs": grid.crs, "transform": grid.transform @ Affine.translation(c0, r0)} if grid and grid.crs else {}
-    return FloorCase(source, name, d[:3], ["red", "green", "blue"], d[3:], "nir", "float32", "rgb2nir",
-                     factors=S2_FACTORS, **geo)
-
-
-def s2(data: Path) -> Iterator[FloorCase]:
-    """Major-TOM, SEN12MS-CR's two scenes, eo-learn's five, UKIS, Sen1Floods11's chip and up to
-    ``floor_cases.PER_SOURCE`` wildfire composites."""
+def scenes(data: Path, pick: Callable[[list], list]) -> Iterator[Scene]:
+    """Major-TOM, SEN12MS-CR's two scenes, eo-learn's five, UKIS, Sen1Floods11's chip and the wildfire composites
+    ``pick`` takes of their sorted list (``floor_cases.evenly``); ``grid`` None where the file has none."""
     from bandbridge.bands import get_scaling
     from bandbridge.data.grids import Grid
     from bandbridge.data.reader import read_raster
     from bandbridge.data.sentinel2 import native_sets, read_s2
     ten = read_s2(data / "nir_s2_majortom")[10].select(RGB_NIR)
-    yield _case("s2_majortom", "majortom", ten.data, ten.valid, ten.grid)
+    yield "s2_majortom", "majortom", ten.data, ten.valid, ten.grid
     refl = get_scaling("reflectance_10000")
     files = [("s2_sen12mscr", f, f.stem, refl)
              for f in sorted((data / "sar_sen12mscr_glfcr" / "s2_cloudfree").glob("*.tif"))]
@@ -51,10 +37,10 @@ def s2(data: Path) -> Iterator[FloorCase]:
         r = read_raster(str(f), scaling, sensor="s2_l1c")
         grid = Grid(r.crs, r.transform, *r.shape) if r.crs else None
         ten = native_sets(r.data, r.mask, r.bands, grid)[10].select(RGB_NIR)
-        yield _case(source, name, ten.data, ten.valid, ten.grid)
+        yield source, name, ten.data, ten.valid, ten.grid
     img = np.moveaxis(np.load(data / "ukis_csmask_s2" / "sentinel2.npz")["img"], -1, 0).astype(np.float32)
-    yield _case("s2_ukis", "sentinel2", img[[2, 1, 0, 3]], np.isfinite(img[:4]).all(0), None)
-    for f in evenly(sorted((data / "wildfire_s2_20m").glob("*_fire/*.tif"))):
+    yield "s2_ukis", "sentinel2", img[[2, 1, 0, 3]], np.isfinite(img[:4]).all(0), None
+    for f in pick(sorted((data / "wildfire_s2_20m").glob("*_fire/*.tif"))):
         r = read_raster(f, refl, band_names=["B02", "B03", "B04", "B08", "B12"])  # as the sharpening record reads them
-        yield _case("s2_wildfire", f"{f.parent.name} {f.stem}", r.data[[2, 1, 0, 3]], r.mask,
-                    Grid(r.crs, r.transform, *r.shape))
+        grid = Grid(r.crs, r.transform, *r.shape)
+        yield "s2_wildfire", f"{f.parent.name} {f.stem}", r.data[[2, 1, 0, 3]], r.mask, grid

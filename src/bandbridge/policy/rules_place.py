@@ -169,7 +169,7 @@ SHARPEN = (
          "`SHARPEN_MARGIN` 1 % (and the line's `LINE_MARGIN`, the same), set on half A of the floor's sources "
          "(issue 84; `python benchmarks/octave_rules.py docs/results/sharpen_floor.json`): of 1, 2, 5 and 10 %, 1 "
          "and 2 % left 6 (source, k, method, metric) over 1.01× the best upsampling there, 1 % the lowest mean "
-         "ratio; on half B 7, where B's own choice would be 10 % (6 there, 7 on A). A smaller margin the record "
+         "ratio; on half B, its Sentinel-2 sources in, 12, where B's own choice would be 10 % (10 there, 7 on A). A smaller margin the record "
          "cannot score (it refuses no route 1 % took). The rest are judgements, checked by the record "
          "(`OMP_NUM_THREADS=1 nice python benchmarks/sharpen_record.py --data ../shared/data --json "
          "docs/results/sharpen.json`), whose cases they were set on."),
@@ -207,9 +207,10 @@ SHARPEN = (
          "Issue 84: a guided band's gain over the best upsampling one step down and one octave coarser, the "
          "trend carried log₂ k octaves by τ (`learners/octaves.py`). τ = 0, set on half A of the floor's sources "
          "(`evaluation/floor_cases.HALVES`): τ from 0 to 0.75 left 6 (source, k, method, metric) over 1.01× the "
-         "best upsampling there (7–8 from 1 to 2), τ = 0 the lowest mean ratio; on half B 7 at τ = 0, B's own choice "
-         "(`python benchmarks/octave_rules.py docs/results/sharpen_floor.json`, the floor re-run at c298def). The "
-         "check one step down decides; the gains an octave coarser are recorded per band."),
+         "best upsampling there (7–8 from 1 to 2), τ = 0 the lowest mean ratio; on half B, its Sentinel-2 "
+         "sources in, 12 at τ = 0, where B's own choice would be τ = 2 (11 there, 7 on A) (`python "
+         "benchmarks/octave_rules.py docs/results/sharpen_floor.json`, the floor re-run at c298def). The check one "
+         "step down decides; the gains an octave coarser are recorded per band."),
     Rule("the guides' units", "inference/place/sharpen.decided", ("SHARPEN_UNITS_CELLS",),
          "The guides' 0.1–99.9 % range from every step-th cell of a grid over 2²⁰ cells: at 10980² every cell "
          "took 9.7 s, every fifth row and column 0.3 s, the range within 0.2 % of its span."),
