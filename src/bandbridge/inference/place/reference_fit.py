@@ -116,12 +116,14 @@ def moved_fits(xc: np.ndarray, xs: np.ndarray, rs: np.ndarray, both: np.ndarray)
     """``[(before, after)]``: :func:`context_maps`'s MAE of ``rs (1, h, w)`` from the input on the reference's grid
     as it is (``xc``) and moved (``xs``), on the cells ``both`` of the whole grid, then of its top, bottom, left
     and right halves. A misregistration moves the whole alike, so moving it fits each half better."""
+    from bandbridge.learners.guided import features
     h, w = both.shape
+    made = [(x, features(np.nan_to_num(x).astype(np.float32))) for x in (xc, xs)]  # once each, not a part each
     out = []
     for part in (np.s_[:, :], np.s_[:h // 2, :], np.s_[h // 2:, :], np.s_[:, :w // 2], np.s_[:, w // 2:]):
         cells = np.zeros_like(both)
         cells[part] = both[part]
-        out.append(tuple(float(context_maps(x, rs, cells)[0]) for x in (xc, xs)))
+        out.append(tuple(float(context_maps(x, rs, cells, f)[0]) for x, f in made))
     return out
 
 
@@ -133,15 +135,15 @@ def linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.tensordot(coef[:-1], x, 1) + coef[-1]
 
 
-def context_maps(xc: np.ndarray, rs: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def context_maps(xc: np.ndarray, rs: np.ndarray, ok: np.ndarray, made: np.ndarray | None = None) -> np.ndarray:
     """``(Ct,)``: the MAE on the cells ``ok`` of the least-squares linear map of the input's context
-    features at the reference's scale (``guided.features``) to each band of ``rs (Ct, h, w)``: how well
-    the two agree, the features made once for all."""
+    features at the reference's scale (``guided.features``; ``made``: those features made already) to each
+    band of ``rs (Ct, h, w)``: how well the two agree, the features made once for all."""
     from bandbridge.learners.guided import features
     from bandbridge.learners.linear import least_squares
     if int(ok.sum()) < 3:
         return np.full(len(rs), np.inf)
-    f = features(np.nan_to_num(xc).astype(np.float32))[:, ok].T
+    f = (features(np.nan_to_num(xc).astype(np.float32)) if made is None else made)[:, ok].T
     if len(f) < 10 * f.shape[1]:  # too few cells for the context's many coefficients: the bands alone
         f = np.nan_to_num(xc)[:, ok].T
     y = np.stack([r[ok] for r in rs], axis=1)
