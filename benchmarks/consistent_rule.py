@@ -41,13 +41,13 @@ def forced(c, k: int, work: Path) -> dict | None:
     seen: dict = {}
     original, can_fit = guided.consistent_octaves, guided.can_fit
 
-    def record(z, r, ok, grid, k_):
-        seen["gains"] = {}
-        for f in guided.octave_factors(k_):
-            e, b = guided.consistent_check(z, r, ok, grid, f)
-            seen["gains"][str(int(f))] = e / b if b > 0 else None
-        octaves, e, b = original(z, r, ok, grid, k_)
-        return octaves | {"output_scale": 0.0}, e, b  # taken, whatever its checks said
+    def record(z, r, ok, grid, k_):  # every octave's check once (not again by the rule), and the route taken
+        checks = [guided.consistent_check(z, r, ok, grid, f) for f in guided.octave_factors(k_)]
+        gains = [e / b if b > 0 else float("nan") for e, b in checks]
+        seen["gains"] = {str(int(f)): g if np.isfinite(g) else None for f, g in zip(guided.octave_factors(k_), gains)}
+        octaves = {"one_step_down": gains[0], "octave_coarser": gains[1] if len(gains) > 1 else float("nan"),
+                   "output_scale": 0.0}  # taken, whatever its checks said
+        return octaves, *checks[0]
     guided.consistent_octaves, guided.can_fit = record, (lambda n, k_: False)
     try:
         got = floor_run.run_methods(c, k, work).get("reference")
