@@ -445,15 +445,22 @@ def sharpen_floor_table(rec: dict) -> str:
                              f"Measured by `{rec['command']}`.\n")
 
 
+def _halves(rules: dict, chosen: str):
+    """Each half's rule set on it (``rules["set on A"]``, …), with what it scored there (its ``tried`` entry for
+    the value ``chosen`` names) and on the other half: ``(half, other, rule, there, on the other)``."""
+    for h, other in (("A", "B"), ("B", "A")):
+        s = rules[f"set on {h}"]
+        yield h, other, s, s["tried"][str(s[chosen])], s[f"reported on {other}"]
+
+
 def octave_rules_table(rec: dict) -> str:
     """The floor's rules set on one half and scored on the other (benchmarks/octave_rules.py)."""
     out = ["| set on | τ | fallback | sharpen's margin | (source, k, method, metric) over the limit there | on the "
            "other half | on the other half at τ = 0 |", "|---|---|---|---|---|---|---|"]
-    for h, other in (("A", "B"), ("B", "A")):
-        s, m = rec[f"set on {h}"], rec.get(f"margin set on {h}", {})
+    for h, other, s, mine, theirs in _halves(rec, "tau"):
+        m = rec.get(f"margin set on {h}", {})
         out.append(f"| {h} | {s['tau']} | {s['fallback']} | {m.get('margin', 'not scored')} | "
-                   f"{s['tried'][str(s['tau'])]['over_limit']} | {s[f'reported on {other}']['over_limit']} | "
-                   f"{s[f'on {other} at tau 0']} |")
+                   f"{mine['over_limit']} | {theirs['over_limit']} | {s[f'on {other} at tau 0']} |")
     return "\n".join(out) + f"\n\nFrom the record `{rec['record']}`. Measured by `{rec['command']}`.\n"
 
 
@@ -461,9 +468,8 @@ def consistent_rule_table(rec: dict) -> str:
     """The consistent route's rule set on one half and reported on the other (benchmarks/consistent_rule.py)."""
     out = ["| set on | rule | there: taken / lost of images | on the other half: taken / lost | the rule before there |",
            "|---|---|---|---|---|"]
-    for h, other in (("A", "B"), ("B", "A")):
-        s = rec["rules"][f"set on {h}"]
-        mine, theirs, before = s["tried"][s["rule"]], s[f"reported on {other}"], s[f"the rule before, on {other}"]
+    for h, other, s, mine, theirs in _halves(rec["rules"], "rule"):
+        before = s[f"the rule before, on {other}"]
         out.append(f"| {h} | {s['rule']} | {mine['taken']} / {mine['lost']} of {mine['images']} | "
                    f"{theirs['taken']} / {theirs['lost']} of {theirs['images']} | "
                    f"{before['taken']} / {before['lost']} |")
@@ -476,9 +482,7 @@ def shift_rule_table(rec: dict) -> str:
     other (benchmarks/shift_rule.py)."""
     out = ["| set on | each half's MAE moved at most | there: false kept / true kept | on the other half |",
            "|---|---|---|---|"]
-    for h, other in (("A", "B"), ("B", "A")):
-        s = rec["rules"][f"set on {h}"]
-        mine, theirs = s["tried"][str(s["share"])], s[f"reported on {other}"]
+    for h, _, s, mine, theirs in _halves(rec["rules"], "share"):
         out.append(f"| {h} | {1 - s['share']:.3g}× its MAE in place | {mine['false_kept']} of "
                    f"{mine['false_corrected_before']} / {mine['true_kept']} of {mine['true_corrected_before']} | "
                    f"{theirs['false_kept']} of {theirs['false_corrected_before']} / {theirs['true_kept']} of "
@@ -492,9 +496,7 @@ def line_ridge_table(rec: dict) -> str:
     (benchmarks/line_ridge.py)."""
     out = ["| set on | ridge | there: (source, k, metric) over the limit, mean log ratio | on the other half |",
            "|---|---|---|---|"]
-    for h, other in (("A", "B"), ("B", "A")):
-        s = rec["rules"][f"set on {h}"]
-        mine, theirs = s["tried"][str(s["ridge"])], s[f"reported on {other}"]
+    for h, _, s, mine, theirs in _halves(rec["rules"], "ridge"):
         out.append(f"| {h} | {s['ridge']} | {mine['over_limit']}, {mine['mean_log_ratio']:.4f} | "
                    f"{theirs['over_limit']}, {theirs['mean_log_ratio']:.4f} |")
     return "\n".join(out) + f"\n\nRidges tried: {', '.join(map(str, rec['ridges']))}. Measured by `{rec['command']}`.\n"

@@ -176,7 +176,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
             above = lambda m: lo + (m - ROOM[0]) * per - zero_stored  # noqa: E731 - physical 0 at 0: ratios
             octaves, cons_e, base_e = consistent_octaves(above(z), above(r), seen, grid, k)
             if octaves["output_scale"] < 1 - CONSISTENT_MARGIN:  # NaN (too few cells to check): upsampling
-                route, chosen = "consistent", "zero-shot made consistent"  # where nothing checks it
+                route, chosen = "consistent", "zero-shot made consistent"  # beat it at every octave checked
                 fit_e, up_e, corr_e = cons_e / per, base_e / per, cons_e / per
     correct, why = decide(fit_e, corr_e, gap_days) if route == "fit" else (
         False, "not applied: " + ("the output is consistent by construction" if route == "consistent"
