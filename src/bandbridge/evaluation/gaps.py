@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -212,9 +213,6 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
     """Every pair of ``samples`` scored (``limit``: the first pairs of each only), the cases
     spread over ``workers`` processes (each seeded by its pair, so the record is the same for any
     number); the record."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from contextlib import nullcontext
     root = Path(data)
     cases = []
     for sample in samples:
@@ -228,7 +226,7 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
     rows: list[Row] = []
     images = []
     with tempfile.TemporaryDirectory(prefix="bandbridge-gaps-") as tmp:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) if workers > 1 else nullcontext() as pool:
+        with _cases_pool(workers, tmp) as pool:
             done = pool.map(score_pair, *zip(*[(root, *c, seed, tmp) for c in cases])) if pool else \
                 (score_pair(root, *c, seed, tmp) for c in cases)
             for row, out, y, score in done:
@@ -241,6 +239,37 @@ def run_gaps(data: str | Path, say: Callable[[str], None] = print, limit: int | 
               for kind, gs in groups(rows, snow=False).items()}  # by mask kind, all pairs, each sample and stratum
     return {"rows": [r.__dict__ for r in rows], "summary": summarise(rows), "scores": scores,
             "realism": {k: real[k] for k in COLUMNS if k in real}}
+
+
+def _case_process(tmp: str) -> None:
+    """A case process's start: its temporary files (the fill's work folder) in the run's own folder."""
+    import os
+    tempfile.tempdir = os.environ["TMPDIR"] = tmp
+
+
+@contextmanager
+def _cases_pool(workers: int, tmp: str) -> Iterator[object]:
+    """The processes the cases are spread over (None: this one), their temporary files under ``tmp``. On an
+    interrupt (Ctrl-C, SIGTERM: the CLI's handler unwinds as ``fileio.Terminated``) the queued cases are dropped
+    and the processes stopped before ``tmp`` is removed, so no case's work folder outlives the run (issue 98)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    if workers <= 1:
+        yield None
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_case_process,
+                               initargs=(tmp,))
+    try:
+        yield pool
+    except BaseException:
+        running = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in running:
+            p.terminate()
+        for p in running:
+            p.join(30)
+        raise
+    pool.shutdown(wait=True)
 
 
 def realism_of(images: list[tuple], cast=np.float32) -> dict:

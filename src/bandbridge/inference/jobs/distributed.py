@@ -22,6 +22,7 @@ import re
 import shutil
 import socket
 import struct
+import tempfile
 import time
 import traceback
 import uuid
@@ -106,6 +107,7 @@ def probe_scheduler(address: str, timeout: float | None = None) -> None:
 
 
 def _cluster(scheduler: str | None, workers: int | None):
+    """``(client, local cluster or None, its scratch folder or None)``."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -113,14 +115,34 @@ def _cluster(scheduler: str | None, workers: int | None):
                               "'bandbridge[dist]'") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s"), None
+            return Client(scheduler, timeout="20s"), None, None
         except (OSError, TimeoutError, ValueError, MemoryError) as e:
             raise BandbridgeError(f"--scheduler {scheduler}: cannot connect ({type(e).__name__}: "
                                   f"{str(e).splitlines()[0][:160] if str(e) else ''}); start "
                                   "`dask-scheduler` there or fix the address") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.CRITICAL)
-    return Client(cluster), cluster
+    # Dask's scratch (its workers' spill and lock files) in a folder of the run's own, removed with the cluster:
+    # Dask's default, TMPDIR/dask-scratch-space, outlives every run, a SIGTERM'd one's too (issue 98)
+    import dask
+    scratch = tempfile.mkdtemp(prefix="bandbridge-dask-")
+    try:
+        with dask.config.set({"temporary-directory": scratch}):  # the scheduler's, and each worker's
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, silence_logs=logging.CRITICAL, local_directory=scratch)
+        return Client(cluster), cluster, scratch
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _close(client, cluster, scratch: str | None) -> None:
+    """The client and a local cluster closed, and the cluster's scratch folder removed, whatever happens."""
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def check_cluster_flags(workers: int | None, scheduler: str | None, retries: int, strips: int | None,
@@ -215,7 +237,7 @@ def _compute(jobs: list[Job], chosen: dict, threads: int | None, scheduler: str 
              progress: Callable[[int], Callable[[], None]] | None) -> list[dict]:
     """Submit every (strip) task and collect one row per job; strip folders never outlive it."""
     from distributed import as_completed
-    client, cluster = _cluster(scheduler, workers)
+    client, cluster, scratch = _cluster(scheduler, workers)
     plan: dict[Path, dict] = {}
     rows: list[dict] = []
     futures: dict = {}
@@ -257,9 +279,7 @@ def _compute(jobs: list[Job], chosen: dict, threads: int | None, scheduler: str 
         try:
             client.cancel(list(futures))
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            _close(client, cluster, scratch)
             for st in plan.values():  # an interrupted run leaves no strips behind
                 if st["tmp"] is not None:
                     shutil.rmtree(st["tmp"], ignore_errors=True)
