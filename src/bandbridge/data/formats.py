@@ -17,6 +17,7 @@ from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, Raster
 from rasterio.windows import Window
 
 from bandbridge.bands import FOLDER_BANDS, SENSOR_BANDS, canonical_band_name, clear
+from bandbridge.data.reads import check_open
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
 
@@ -56,8 +57,10 @@ def stated_bits(src, index: int = 1) -> int | None:
 def open_raster(p: str | Path):
     """``rasterio.open`` for reading, quiet about missing georeference (plain images have none),
     refusing what is no raster or holds complex values, with one message naming the file (a
-    folder, pipe, socket or device before it is opened: GDAL would wait on a pipe for ever)."""
+    folder, pipe, socket or device before it is opened: GDAL would wait on a pipe for ever; a VRT
+    naming a source bandbridge never hands GDAL, ``reads.check_open``)."""
     check_regular(p, what="raster")
+    check_open(p)  # a VRT's sources, at any depth, before GDAL reads one (data/reads.py)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

@@ -7,6 +7,17 @@ as GDAL resolves them, whatever the VRT's suffix), a STAC Item's local assets, a
 them for one name; :func:`check_output_file` refuses, before any work, an output that is any of them
 (the same path, a link or a hard link to it) or lies inside a folder among them. Only the standard
 library reads the VRTs and Items here: nothing is opened by GDAL, nothing is fetched.
+
+It is also the one guard of every VRT a run opens (issue 98), at any depth: one named, a local
+Item's asset, a source of another VRT, one written in the cache for an Item. Its sources are held
+to the rules ``inference/interop/stac_io.py`` holds an href to: a local file, ``/vsicurl/`` of an
+http(s) URL or ``/vsis3/``; never GDAL's options form ``/vsi…?OPTIONS`` anywhere in it (its
+``header_file=`` reads a local file and sends it as a header), another ``/vsi…`` path, a connection
+string (``HDF5:``, ``vrt://``, a bare ``http://`` GDAL would download and open as any format) or
+inline XML. :func:`paths_read` refuses such a VRT (so every command's output guard does, before any
+work); :func:`check_open`, called by the reader before GDAL opens a file, refuses it too and opens
+each network source as GeoTIFF or JPEG 2000 only (:data:`NETWORK_FORMATS`: a VRT served as
+``B05.tif`` would name sources of its own). A VRT this module cannot parse is refused, not passed.
 """
 
 from __future__ import annotations
@@ -26,7 +37,15 @@ from bandbridge.fileio import check_output_suffix, check_writable, inside, path_
 
 _NPY_STEP = re.compile(r"\[\d+\]$")  # ``stack.npy[3]``: one array of a 4-D stack
 SIDECARS = (".aux.xml", ".ovr", ".msk")  # what GDAL opens beside a raster of that name
-HEAD = 256  # bytes looked at to tell a VRT (GDAL opens one by its content, named .tif or not) or JSON
+HEAD = 4096  # bytes looked at to tell a VRT (GDAL opens one by its content, named .tif or not: "<VRTDataset" in
+# its first 1024 bytes, after a comment or an XML declaration too) or JSON
+VRT_MARK = b"<VRTDataset"
+NETWORK_FORMATS = ("GTiff", "COG", "JP2OpenJPEG")  # GDAL's drivers of formats that name no other file
+_OPTIONS = re.compile(r"/vsi[A-Za-z0-9_]*\?")  # GDAL's /vsicurl?header_file=FILE&url=… form (any handler)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-_]*:")  # a connection string's (HDF5:, GTIFF_DIR:, vrt://, http:)
+_NETWORK = re.compile(r"/vsicurl/(?i:https?)://[A-Za-z0-9.\-_\[\]:]+(/|$)|/vsis3/[a-z0-9][a-z0-9.\-_]*/")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SOURCES_READ = "local files, /vsicurl/http(s)://… and /vsis3/…: replace that source, or give its file"
 
 
 def paths_read(item: str | Path) -> list[Path]:
@@ -47,7 +66,7 @@ def paths_read(item: str | Path) -> list[Path]:
             continue
         seen.add(key)
         out.append(p)
-        todo.extend(reversed(_implied(p)))
+        todo.extend(reversed(_implied(p, str(item))))
     return out
 
 
@@ -57,7 +76,7 @@ def _local(name: str) -> bool:
     return bool(name) and "://" not in name and not name.startswith("/vsi") and "?" not in name
 
 
-def _implied(p: Path) -> list[Path]:
+def _implied(p: Path, via: str | None = None) -> list[Path]:
     """What reading ``p`` reads besides itself (one step)."""
     if not _local(str(p)):
         return []
@@ -72,26 +91,129 @@ def _implied(p: Path) -> list[Path]:
             head = f.read(HEAD).lstrip(b"\xef\xbb\xbf \t\r\n")
     except OSError:
         return safe
-    found = (_vrt_sources(p) if head.startswith(b"<VRTDataset") else
-             _item_assets(p) if head.startswith(b"{") else [])
+    found = (vrt_sources(p, via)[0] if VRT_MARK in head else _item_assets(p) if head.startswith(b"{") else [])
     return safe + found + [q for q in (Path(f"{p}{s}") for s in SIDECARS) if q.exists()]
 
 
-def _vrt_sources(vrt: Path) -> list[Path]:
-    """A VRT's source files as GDAL resolves them: ``relativeToVRT="1"`` against its folder, any
-    other relative name against the working folder."""
+def _is_vrt(p: Path) -> bool:
+    """Whether GDAL opens the local file ``p`` as a VRT (by its content, whatever its name)."""
     try:
-        root = ET.parse(vrt).getroot()
-    except (ET.ParseError, OSError, ValueError):
-        return []  # not a VRT GDAL reads either: the reader refuses it
-    out = []
-    for el in root.iter("SourceFilename"):
-        name = (el.text or "").strip()
-        if not _local(name):
+        with open(p, "rb") as f:
+            return VRT_MARK in f.read(HEAD)
+    except OSError:
+        return False
+
+
+def _refuse(vrt: Path, name: str, why: str, via: str | None = None):
+    shown, through = _CONTROL.sub("", name)[:200], f" (read through {via})" if via and via != str(vrt) else ""
+    raise BandbridgeError(f"{vrt}{through}: its source '{shown}' is {why}, which bandbridge never hands GDAL; the "
+                          f"sources of a VRT it reads are {SOURCES_READ}")
+
+
+def _parsed(vrt: Path) -> tuple[object, str]:
+    """``(the VRT's XML root, its text)``, refused in one line where it holds a DTD (whose entities
+    GDAL does not expand as a parser does) or cannot be parsed (GDAL's parser is more lenient: what
+    is not checked is not passed); ``(None, "")`` where it cannot be read (GDAL cannot either)."""
+    try:
+        data = vrt.read_bytes()
+    except OSError:
+        return None, ""
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise BandbridgeError(f"{vrt}: a VRT with a DTD (<!DOCTYPE/<!ENTITY), whose entities are not checked; "
+                              "write its sources out")
+    try:
+        return ET.fromstring(data), data.decode("utf-8", "replace")
+    except (ET.ParseError, ValueError) as e:
+        raise BandbridgeError(f"{vrt}: a VRT whose XML cannot be checked ({str(e)[:120]}); fix it (GDAL's own "
+                              "gdalbuildvrt writes one that can)") from None
+
+
+def vrt_sources(vrt: Path, via: str | None = None) -> tuple[list[Path], list[str]]:
+    """``(local files, network sources)`` a VRT names, each held to the rules above (a refusal one
+    line naming the VRT and the source): a local name as GDAL resolves it (``relativeToVRT="1"``
+    against the VRT's folder, any other relative name against the working folder; GDAL reads the
+    XML's names and attributes in any case); ``via``: the name the user gave, said where it is another."""
+    root, text = _parsed(vrt)
+    local: list[Path] = []
+    network: list[str] = []
+    for el in root.iter() if root is not None else ():
+        for v in [el.text or "", el.tail or "", *el.attrib.values()]:  # entities decoded: what GDAL reads
+            if _OPTIONS.search(v):
+                _refuse(vrt, v.strip(), "GDAL's options form (/vsi…?…)", via)
+        if el.tag.rsplit("}", 1)[-1].lower() not in ("sourcefilename", "sourcedataset"):
             continue
-        rel = (el.get("relativeToVRT") or el.get("relativetoVRT") or "0").strip() == "1"
-        out.append(vrt.parent / name if rel and not Path(name).is_absolute() else Path(name))
-    return out
+        name = (el.text or "").strip()
+        if not name:
+            continue
+        if _CONTROL.search(name) or "<" in name:
+            _refuse(vrt, name, "a name with control characters or XML (GDAL reads inline XML as a VRT)", via)
+        if _NETWORK.match(name):
+            network.append(name)
+            continue
+        if name.startswith("/vsi"):
+            _refuse(vrt, name, "a GDAL virtual file path other than /vsicurl/http(s)://… and /vsis3/…", via)
+        if _SCHEME.match(name):
+            _refuse(vrt, name, "a connection string or URL (a URL is read as /vsicurl/URL)", via)
+        rel = {k.lower(): v for k, v in el.attrib.items()}.get("relativetovrt", "0").strip() == "1"
+        path = vrt.parent / name if rel and not Path(name).is_absolute() else Path(name)
+        if os.path.normpath(path).startswith("/vsi"):  # ../../vsicurl/… climbs to GDAL's root
+            _refuse(vrt, name, "a path that resolves to a GDAL virtual file path (/vsi…)", via)
+        local.append(path)
+    if m := _OPTIONS.search(text):  # anywhere else (a comment): what no parser shows is not passed either
+        _refuse(vrt, text[m.start():m.start() + 120].split("<")[0], "GDAL's options form (/vsi…?…)", via)
+    return local, network
+
+
+_CHECKED: dict = {}  # what check_open passed: a local VRT by (path, mtime, size), a network source by name
+
+
+def check_open(name: str | Path) -> None:
+    """The one guard before GDAL opens ``name`` to read it (the reader's ``formats.open_raster``, an
+    Item's asset): every local VRT of its chain (:func:`vrt_sources`, recursively, each file once)
+    held to the rules, and every network source in it, or ``name`` itself over the network, opened
+    as GeoTIFF or JPEG 2000 only; a refusal is one line naming the file and the source."""
+    if _OPTIONS.search(str(name)):
+        raise BandbridgeError(f"{str(name)[:200]}: GDAL's options form (/vsi…?…), which bandbridge never hands GDAL; "
+                              "give the file, or its URL")
+    todo, seen = [(str(name), None)], set()
+    while todo:
+        n, parent = todo.pop()
+        if _NETWORK.match(n):
+            _network_format(n, parent)
+            continue
+        if n in seen or n.startswith("/vsi") or not _is_vrt(Path(n)):
+            continue  # no local VRT (a raster GDAL reads as itself; what is not there, GDAL says so)
+        seen.add(n)
+        try:
+            st = os.stat(n)
+            key = (os.path.abspath(n), st.st_mtime_ns, st.st_size)
+        except OSError:
+            continue
+        if key not in _CHECKED:
+            local, network = vrt_sources(Path(n), str(name))
+            _CHECKED[key] = [*network, *(str(q) for q in local)]
+        todo.extend((q, n) for q in _CHECKED[key])
+
+
+def _network_format(source: str, vrt: str | None) -> None:
+    """Refuse a network source GDAL does not open as GeoTIFF or JPEG 2000 (its drivers only: a VRT or
+    any format naming other files never opens); one line naming the source."""
+    if source in _CHECKED:
+        return
+    import rasterio
+    why = ""
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):  # no listing of the URL's folder
+        for driver in ("GTiff", "JP2OpenJPEG"):
+            try:
+                with rasterio.open(source, driver=driver):
+                    _CHECKED[source] = True
+                    return
+            except (rasterio.errors.RasterioError, ValueError) as e:
+                why = why or str(e).splitlines()[0][:160]
+    said = f"{vrt}: its source '{source}'" if vrt else source
+    raise BandbridgeError(f"{said}: a file over the network is read as GeoTIFF or JPEG 2000 only (another format, a "
+                          f"VRT served as .tif, can name local files to read and send), and GDAL opens it as neither "
+                          f"({why}); check the URL and the network, or give the file")
 
 
 def _item_assets(item: Path) -> list[Path]:

@@ -26,6 +26,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bandbridge.data.reads import check_open
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_regular
 
@@ -131,7 +132,7 @@ def _load_item(item_path: Path) -> dict:
 def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
     """(what GDAL opens, 1-based band) of red, green and blue in the item's assets, each href by
     ``stac_io``'s one policy."""
-    from bandbridge.inference.interop.stac_io import gdal_href
+    from bandbridge.inference.interop.stac_io import gdal_href, on_host
     try:
         base = str(Path(item_path).absolute())
         item = pystac_or_refuse().Item.from_dict(_load_item(Path(item_path)), href=base)
@@ -150,7 +151,7 @@ def rgb_sources(item_path: Path) -> list[tuple[str, int]]:
         for i, name in enumerate(_common_names(asset)):
             if name in RGB and name not in found:
                 where = f"{item_path}: asset '{keys[id(asset)]}' ({asset.href})"
-                found[name] = (gdal_href(asset.href, base, where), i + 1)
+                found[name] = (on_host(gdal_href(asset.href, base, where), where), i + 1)  # before GDAL asks
     missing = [c for c in RGB if c not in found]
     if missing:
         raise BandbridgeError(f"{item_path}: no asset with eo:bands common name {', '.join(missing)}; "
@@ -170,6 +171,7 @@ def _asset_grid(item_path: Path, where: str, band: int) -> tuple:
         raise BandbridgeError(f"{item_path}: asset {href} not found; {fix}")
     if not remote:
         check_regular(where, f"{item_path}: asset", what="raster")
+        check_open(where)  # a local VRT's sources, at any depth, before GDAL opens it
     try:
         with rasterio.open(where) as s:
             check_format(s, f"{item_path}: asset {href}")

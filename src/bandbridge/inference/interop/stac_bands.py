@@ -73,8 +73,11 @@ _READ: dict[tuple, ItemProduct] = {}  # one read of an Item a run (its URL fetch
 
 def forget() -> None:
     """Forget every Item read, so that the next run fetches its URL again (a command's start; a
-    long-lived process between runs: an Item's URL can change its answer)."""
+    long-lived process between runs: an Item's URL can change its answer), and where its assets' URLs
+    ended (``stac_io.on_host``)."""
+    from bandbridge.inference.interop import stac_io
     _READ.clear()
+    stac_io.forget()
 
 
 def is_item_ref(path: str) -> bool:
@@ -255,11 +258,16 @@ def _band_vrt(vrt: Path, source: str, asset, label: str) -> tuple[Path, float, f
     import rasterio
 
     from bandbridge.fileio import atomic_write_bytes
-    from bandbridge.inference.interop.stac_io import check_format
+    from bandbridge.data.reads import check_open
+    from bandbridge.inference.interop.stac_io import check_format, on_host
     from bandbridge.inference.interop.vrt import Band, Source, vrt_text
     local = not source.startswith("/vsi")
     if local and not Path(source).is_file():
         raise BandbridgeError(f"{label}: no such file; fix the asset's href, or give the Item beside its files")
+    if local:
+        check_open(source)  # a VRT's sources, at any depth, before GDAL opens it
+    else:
+        source = on_host(source, label)  # the URL its redirects end at, within its host
     try:
         with rasterio.open(source) as s:
             check_format(s, label)

@@ -5,12 +5,17 @@ Hrefs (:func:`resolve`, :func:`gdal_href`). An asset's or a link's href is taken
 
 - a relative reference, resolved against the location of the document that names it: beside a
   local file, a local path; under a URL, a URL on that URL's own scheme, host and port (a
-  reference naming another host, ``//host/…``, is refused);
+  reference naming another host, ``//host/…``, is refused). A STAC API's Item is a document at the
+  API's URL (at its self link only where that is on the API's host);
 - an absolute local path, or ``file:///path`` (the same path), in a document read from disk. Read
   from a URL, a document names no local file: its ``/path`` is a path on its own host, as a browser
   reads it;
 - ``http://`` or ``https://`` (GDAL's ``/vsicurl/``, the URL rebuilt here from its parsed parts and
-  quoted, so nothing in it becomes an option of GDAL's), or ``s3://bucket/key`` (``/vsis3/``).
+  quoted, so nothing in it becomes an option of GDAL's), or ``s3://bucket/key`` (``/vsis3/``). A
+  document read from a URL names a loopback, private, link-local or other non-public address
+  (``127.0.0.1``, ``localhost``, ``10.…``, ``169.254.169.254``; a name is looked up) only on its own
+  scheme, host and port: a remote Item never makes bandbridge ask this machine's or its network's
+  services. A local document may (a server of your own).
 
 Anything else is refused in one line naming the document, the asset and the href: a ``/vsi…``
 path (GDAL's virtual file systems take options, ``/vsicurl?header_file=FILE&url=…``, that read a
@@ -24,21 +29,26 @@ went); the whole exchange, from the connection to the last byte, ends by :data:`
 (:func:`load_json`) is refused past :data:`JSON_DEPTH` levels, counted by a linear scan before
 any parser recurses.
 
-Formats (:func:`check_format`). An asset over the network is read only as a format that names no
-other file (GeoTIFF, JPEG 2000), checked on its first open, before any pixel is read: a VRT served
-as ``B05.tif`` names its own sources, a ``/vsicurl?header_file=LOCALFILE`` among them. What GDAL
-itself asks of an asset's host afterwards (its byte ranges, from its cache, and the redirects libcurl
-follows) is GDAL's.
+Assets (:func:`on_host`, :func:`check_format`). GDAL (libcurl) follows any redirect: before GDAL
+opens an asset's URL, one ranged GET of ours follows its redirects within its host (elsewhere: one
+line saying where it went, and GDAL never asks) and GDAL is handed the URL it ended at. An asset over
+the network is read only as a format that names no other file (GeoTIFF, JPEG 2000), checked on its
+first open, before any pixel is read: a VRT served as ``B05.tif`` names its own sources, a
+``/vsicurl?header_file=LOCALFILE`` among them; a local asset that is a VRT is held to the rules of
+every VRT a run opens (``data/reads.check_open``: no ``/vsi…?`` options, no connection string, at any
+depth). What a host answers GDAL's later requests (its byte ranges) differently from ours is GDAL's.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from contextlib import suppress
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
+from bandbridge.data.reads import NETWORK_FORMATS, check_open
 from bandbridge.errors import BandbridgeError
 from bandbridge.policy import FETCH_BYTES, FETCH_SECONDS, JSON_DEPTH
 
@@ -49,8 +59,38 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+class OffHost(BandbridgeError):
+    """A request that would leave the host named (a redirect elsewhere): refused, never followed."""
+
+
 def _refuse(where: str, why: str):
     raise BandbridgeError(f"{where}: {why}; {ACCEPTED}")
+
+
+@functools.lru_cache(maxsize=256)
+def internal(host: str) -> bool:
+    """Whether ``host`` (an IP literal or a name, looked up) is or reaches a non-public address:
+    loopback, private, link-local, unspecified, reserved. A name that does not resolve is left to
+    the request, which fails on it."""
+    import ipaddress
+    import socket
+    h = host.strip("[]").lower().rstrip(".")
+    if h == "localhost" or h.endswith(".localhost"):
+        return True
+    try:
+        addrs = [h] if _is_ip(h) else {a[4][0] for a in socket.getaddrinfo(h, None)}
+    except (OSError, UnicodeError):
+        return False
+    return any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addrs)
+
+
+def _is_ip(h: str) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(h)
+        return True
+    except ValueError:
+        return False
 
 
 def _is_url(s: str | None) -> bool:
@@ -89,7 +129,7 @@ def resolve(href, base: str | None, where: str) -> str:
     m = _SCHEME.match(h)
     scheme = m.group(1).lower() if m else ""
     if scheme in ("http", "https"):
-        return url_of(h, where)
+        return _reachable(url_of(h, where), base, where)
     if scheme == "s3":
         bucket, _, key = h[5:].partition("/")
         if not _BUCKET.fullmatch(bucket) or not key:
@@ -112,6 +152,15 @@ def resolve(href, base: str | None, where: str) -> str:
     return _local(h, base, where)
 
 
+def _reachable(url: str, base: str | None, where: str) -> str:
+    """``url`` as a document at ``base`` names it: from a remote document, never a non-public address
+    (:func:`internal`) off the document's own scheme, host and port."""
+    if _is_url(base) and origin(url) != origin(base) and internal(origin(url)[1]):
+        _refuse(where, f"a remote document's href to a loopback or private address ({origin(url)[1]}), off its own "
+                       "host; only a local document may name one")
+    return url
+
+
 def _local(path: str, base: str | None, where: str) -> str:
     if not os.path.isabs(path):
         if base is None:
@@ -132,17 +181,50 @@ def for_gdal(resolved: str) -> str:
     return resolved
 
 
-FORMATS = ("GTiff", "COG", "JP2OpenJPEG")  # GDAL's drivers of formats that name no other file
+FORMATS = NETWORK_FORMATS  # GDAL's drivers of formats that name no other file
+_ENDED: dict[str, str] = {}  # on_host's answers this run: the /vsicurl/ path named → the one handed GDAL
+
+
+def forget() -> None:
+    """Forget :func:`on_host`'s answers (a command's start: a host can change its redirects)."""
+    _ENDED.clear()
+
+
+def on_host(gdal: str, where: str) -> str:
+    """What GDAL opens of a :func:`for_gdal` path: a ``/vsicurl/`` URL asked once by us (a ranged GET,
+    its body unread) with its redirects followed only within its host, and the URL it ended at handed
+    GDAL instead (libcurl would follow any); a redirect elsewhere refused in one line naming ``where``
+    and where it went. An answer that is no redirect (an error, no answer) is left to GDAL, which says
+    so. Any other path as it is."""
+    if not gdal.startswith("/vsicurl/"):
+        return gdal
+    if gdal not in _ENDED:
+        url = gdal[len("/vsicurl/"):]
+        try:
+            final, _ = fetch(url, where, "the asset", headers={"Range": "bytes=0-0"}, method="PROBE")
+        except OffHost:
+            raise
+        except BandbridgeError:
+            final = url
+        _ENDED[gdal] = "/vsicurl/" + url_of(final, where) if origin(final) == origin(url) else gdal
+    return _ENDED[gdal]
 
 
 def check_format(dataset, where: str) -> None:
-    """Refuse an asset over the network (``/vsi…``) that GDAL opened as another format than
-    :data:`FORMATS`: called on an asset's first open, before any of its pixels (a VRT reads its
-    sources only then)."""
-    if str(dataset.name).startswith("/vsi") and dataset.driver not in FORMATS:
+    """Refuse an asset GDAL opened that it must not read: over the network (``/vsi…``), one it reads
+    as another format than :data:`FORMATS`, or one whose URL redirects off its host (:func:`on_host`;
+    where the caller did not ask first); a local one, a VRT naming what no VRT may
+    (``data/reads.check_open``). Called on an asset's first open, before any of its pixels (a VRT
+    reads its sources only then)."""
+    name = str(dataset.name)
+    if not name.startswith("/vsi"):
+        check_open(name)
+        return
+    if dataset.driver not in FORMATS:
         raise BandbridgeError(f"{where}: GDAL reads it as {dataset.driver}, a format that can name other files (a "
                               "local one would be read and sent on); an asset over the network is read as GeoTIFF or "
                               "JPEG 2000 only")
+    on_host(name, where)
 
 
 def shown(gdal: str) -> str:
@@ -247,7 +329,7 @@ def _exchange(url, where, data, headers, method, socks) -> tuple[str, bytes]:
         def redirect_request(self, req, fp, code, msg, hdrs, newurl):
             if origin(newurl) != named:
                 went = _CONTROL.sub("", newurl)[:200]
-                raise BandbridgeError(f"{where}: the server redirects it to {went}, another host than the one "
+                raise OffHost(f"{where}: the server redirects it to {went}, another host than the one "
                                       "named; give that address yourself if you trust it")
             return super().redirect_request(req, fp, code, msg, hdrs, newurl)
 
@@ -257,6 +339,10 @@ def _exchange(url, where, data, headers, method, socks) -> tuple[str, bytes]:
         opener.add_handler(h)
     req = urllib.request.Request(url, data=data, headers={"User-Agent": "bandbridge", **(headers or {})},
                                  method=method)
+    if method == "PROBE":  # on_host's: where the answer ends, its body never read
+        req.method = "GET"
+        with opener.open(req, timeout=FETCH_SECONDS) as r:
+            return r.geturl(), b""
     with opener.open(req, timeout=FETCH_SECONDS) as r:
         size = r.headers.get("Content-Length") or ""
         big = size.isdigit() and int(size) > FETCH_BYTES  # said before it is read

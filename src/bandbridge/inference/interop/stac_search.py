@@ -19,7 +19,8 @@ or 1.1's ``bands``) or its asset key (``nir``, ``B08``…); the mask by ``scl`` 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from bandbridge.policy import WINDOW_DAYS  # either side of the input's date
 KEYS = {"nir": ("nir", "nir08", "B08", "B8", "SR_B5", "B5"), "red": ("red", "B04", "SR_B4"),
         "rededge": ("rededge1", "B05"), "swir": ("swir16", "B11", "SR_B6")}
 MASKS = ("scl", "SCL", "qa_pixel", "QA_PIXEL")
+_AT = "_bandbridge_at"  # where an API's Item is read from, as its hrefs resolve (set by _api_items)
 _FILE = {"--reference": "a reference file", "--earlier": "the earlier scene's file",
          "--later": "the later scene's file", "--sar": "the SAR file", "--sar-earlier": "the SAR file"}
 
@@ -115,22 +117,30 @@ def find_reference(src: Path, source: str, when: date | None, role: str, days: i
             f"{len(usable)} within {days} days of {when}; reading its {asset[0]} asset")
     found = _checked(source, best, lambda: Found(asset[1], (mask_asset(best) or (None, None))[1], item_date(best), note,
                                                  tuple(float(v) for v in best.bbox or (-180.0, -90.0, 180.0, 90.0))))
-    _check_formats(source, best, (found.href, found.mask))
-    return found
+    href, mask = _check_formats(source, best, (found.href, found.mask))
+    return replace(found, href=href, mask=mask)
 
 
-def _check_formats(source: str, item, paths) -> None:
-    """Each remote asset taken, opened once before the reference reads a pixel of it, by
-    ``stac_io.check_format``; one that cannot be opened is left to that read, which says so."""
+def _check_formats(source: str, item, paths) -> list:
+    """Each asset taken, as GDAL is to open it: a URL where its redirects end within its host
+    (``stac_io.on_host``, before GDAL asks), then opened once before the reference reads a pixel of
+    it, by ``stac_io.check_format`` (a local one: its VRT's sources); one that cannot be opened is left
+    to that read, which says so."""
     import rasterio
 
-    from bandbridge.inference.interop.stac_io import check_format, shown
-    for p in (p for p in paths if p and p.startswith("/vsi")):
+    from bandbridge.inference.interop.stac_io import check_format, on_host, shown
+    out = []
+    for p in paths:
+        where = f"--reference {source}: Item {item.id}'s asset {shown(p)}" if p else ""
+        p = on_host(p, where) if p else p
+        out.append(p)
         try:
-            with rasterio.open(p) as s:
-                check_format(s, f"--reference {source}: Item {item.id}'s asset {shown(p)}")
+            with rasterio.open(p) if p else nullcontext() as s:
+                if s is not None:
+                    check_format(s, where)
         except rasterio.errors.RasterioError:
             continue
+    return out
 
 
 def _checked(source: str, item, read):
@@ -152,12 +162,18 @@ def _api_items(url: str, coll: str, bbox, t0: datetime, t1: datetime, flag: str 
     try:
         search = Client.open(url, stac_io=api_io(url, f"{flag} {url}")).search(
             collections=[coll], bbox=bbox, datetime=[t0, t1], max_items=200)
-        return list(search.items())
+        items = list(search.items())
     except BandbridgeError:
         raise
     except Exception as e:  # noqa: BLE001 - the network or the API: one line naming the address
         raise BandbridgeError(f"{flag} {url}: the STAC search failed ({type(e).__name__}: {e}); "
                               f"check the address and the network, or give {_FILE[flag]}") from None
+    from bandbridge.inference.interop.stac_io import origin
+    for it in items:  # a remote document, at the API's URL: its self link only where that is on the API's host
+        at = it.get_self_href()
+        at = at if at and at.startswith(("http://", "https://")) and origin(at) == origin(url) else url
+        setattr(it, _AT, at)
+    return items
 
 
 def _catalog_items(path: str, bbox, t0: datetime, t1: datetime, coll: str | None,
@@ -280,8 +296,8 @@ def _href(item, key: str) -> str:
     line naming the Item, the asset and the href."""
     from bandbridge.inference.interop.stac_io import gdal_href
     href = item.assets[key].href
-    return gdal_href(href, item.get_self_href(), f"STAC Item {item.get_self_href() or item.id}: asset '{key}' "
-                                                 f"({href})")
+    return gdal_href(href, getattr(item, _AT, None) or item.get_self_href(),
+                     f"STAC Item {item.get_self_href() or item.id}: asset '{key}' ({href})")
 
 
 def band_asset(item, name: str) -> tuple[str, str] | None:
