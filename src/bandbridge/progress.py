@@ -9,10 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from contextvars import ContextVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 Advance = Callable[..., None]  # advance(k: int = 1)
 Progress = Callable[[str, int], Advance]  # add(what, total) -> advance
+T = TypeVar("T")
 
 
 def nothing(what: str, total: int) -> Advance:
@@ -26,9 +28,39 @@ def no_bar() -> Iterator[Progress]:
     yield nothing
 
 
+def counted(items: Iterable[T], advance: Advance) -> Iterator[T]:
+    """``items``, ``advance()`` after the loop body is done with each (a pass's strips counted as they finish)."""
+    for x in items:
+        yield x
+        advance()
+
+
 def steps(progress: Progress | None, what: str, total: int) -> Advance:
-    """``progress``'s counter for ``total`` steps of ``what``, or a no-op without one."""
-    return (progress or nothing)(what, total)
+    """``progress``'s counter for ``total`` steps of ``what``, or the display :func:`shown` set, or a no-op."""
+    return (progress or current())(what, total)
+
+
+_SHOWN: ContextVar[Progress | None] = ContextVar("bandbridge_progress", default=None)
+
+
+@contextmanager
+def shown(add: Progress | None) -> Iterator[Progress]:
+    """While the block runs, ``add`` is the display every long stage inside counts on (:func:`current`) where
+    its caller handed it none: a command sets it once for the stages of libraries it does not call itself (the
+    selection core's folds inside a kind's fit). ``None`` leaves what is set."""
+    if add is None:
+        yield current()
+        return
+    token = _SHOWN.set(add)
+    try:
+        yield add
+    finally:
+        _SHOWN.reset(token)
+
+
+def current() -> Progress:
+    """The display :func:`shown` set, else :func:`nothing`."""
+    return _SHOWN.get() or nothing
 
 
 @contextmanager

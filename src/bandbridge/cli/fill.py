@@ -8,7 +8,8 @@ import typer
 
 from bandbridge.cli.app import command_line, fail, out
 from bandbridge.cli.options import Overwrite, engine_options
-from bandbridge.cli.predict import Backend, Precision, Retries, Scheduler, Summary, Threads, Workers
+from bandbridge.cli.predict import Backend, Precision, Preview, Retries, Scheduler, Summary, Threads, Workers
+from bandbridge.cli.progress import displayed
 
 
 def fill(
@@ -52,6 +53,7 @@ def fill(
     scheduler: Scheduler = None, retries: Retries = 2, summary: Summary = None,
     plan: bool = typer.Option(False, "--plan", help="print the fill's decisions (the gap, the dates, the backend, "
                               "the tiles, the memory) and exit without writing anything"),
+    preview: Preview = None,
 ) -> None:
     """Fill a scene's cloud gaps from an earlier clear date and Sentinel-1, fitted on its clear part.
 
@@ -62,12 +64,15 @@ def fill(
     pixels to fill; the scene is read and written by strips, never whole."""
     from bandbridge.cli.evaluate import quiet_libraries
     from bandbridge.fileio import writing
+    from bandbridge.inference.core.preview import previewed
     from bandbridge.inference.place.fill import run_fill
-    with quiet_libraries(), writing(output):  # a full disk or a file-size limit: one line naming -o
+    reads = [scene, *earlier, *later, sar, *sar_earlier, *sar_later, mask]
+    with quiet_libraries(), writing(output), previewed(preview, reads, output, overwrite, "fill", plan), \
+            displayed() as add:  # a full disk or a file-size limit: one line naming -o; every stage's progress
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
                  say=lambda s: out.print(s, highlight=False),
                  engine=engine_options(backend, precision, threads, workers, scheduler, retries, summary),
-                 plan_only=plan, later=later, sar_later=sar_later, dilate=dilate)
+                 plan_only=plan, add=add, later=later, sar_later=sar_later, dilate=dilate)
 
 
 def gaps(

@@ -39,6 +39,7 @@ ReferenceMask = Annotated[Optional[str], typer.Option("--reference-mask", help="
 ReferenceDate = Annotated[Optional[str], typer.Option("--reference-date", help="with --reference: its acquisition date (YYYY-MM-DD), where its tags and name do not say it; with a STAC search, the date to search around (default: the input's)")]
 ReferenceBand = Annotated[Optional[str], typer.Option("--reference-band", help="with --reference: the role of the band to read (nir, rededge, swir…; default: the model's output's)")]
 Stac = Annotated[bool, typer.Option("--stac", help="write a STAC Item beside each output (<output>.json)")]
+Preview = Annotated[Optional[str], typer.Option("--preview", metavar="PATH.png", help="also write a quicklook PNG of the output (its red, green and blue bands, else its first band in grey; the one display stretch; at most 1024 px on the long side)")]
 PlanOnly = Annotated[bool, typer.Option("--plan", help="print every decision (model and route, reading and scaling, outputs, fallback, reference, tiles, backend) and exit without writing anything")]
 
 
@@ -51,7 +52,7 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
             scheduler: Scheduler = None, retries: Retries = 2, strips: Strips = None, summary: Summary = None,
             stac: Stac = False, reference: Reference = None, reference_mask: ReferenceMask = None,
             reference_date: ReferenceDate = None, reference_band: ReferenceBand = None,
-            plan: PlanOnly = False) -> None:
+            plan: PlanOnly = False, preview: Preview = None) -> None:
     """Predict rasters of any size tile by tile; GeoTIFF out with the input's georeference."""
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.core.writer import parse_creation_options
@@ -67,12 +68,15 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
     ov = overrides(bands, band_names, scaling, vmin, vmax)
     said = dict(overwrite=overwrite, stac=stac, say=lambda line: out.print(line, highlight=False),
                 bar=lambda: bars(unit=None if cluster.used else "tiles"), plan_only=plan)
-    if ref is None:
-        done = jobs.predict(inputs, model, output, opts, ov, backend=backend, precision=precision, threads=threads,
-                            compile=compile_, cluster=cluster, **said)
-    else:
-        engine = jobs.Engine(backend=backend, precision=precision, threads=threads, compile=compile_, cluster=cluster)
-        done = place.predict_with_reference(inputs, model, output, opts, ov, ref, engine=engine, **said)
+    from bandbridge.inference.core.preview import previewed
+    with previewed(preview, [*inputs, reference], output, overwrite, "predict", plan):  # checked first, written last
+        if ref is None:
+            done = jobs.predict(inputs, model, output, opts, ov, backend=backend, precision=precision,
+                                threads=threads, compile=compile_, cluster=cluster, **said)
+        else:
+            engine = jobs.Engine(backend=backend, precision=precision, threads=threads, compile=compile_,
+                                 cluster=cluster)
+            done = place.predict_with_reference(inputs, model, output, opts, ov, ref, engine=engine, **said)
     if plan:  # --plan: said, nothing written
         return
     from bandbridge.machine import process_seconds

@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, TextIO
 
-from bandbridge.progress import Progress, no_bar, repeating
+from bandbridge.progress import Progress, no_bar, repeating, shown
 
 EVERY = 20.0  # seconds between plain lines (the issue's promise: one at least every 30 s)
 DELAY = 5.0  # seconds a count runs before its first plain line (tqdm's ``delay``): a command that
@@ -116,3 +116,11 @@ def bars(unit: str | None = None, stream: TextIO | None = None) -> Iterator[Prog
     terminal (with a rate in ``unit``/s where given), plain lines elsewhere, none when quiet."""
     stream = stream or sys.stderr
     return no_bar() if QUIET else _rich(unit) if stream.isatty() else _plain(stream)
+
+
+@contextmanager
+def displayed(unit: str | None = None) -> Iterator[Progress]:
+    """:func:`bars` for one command, set as the display every long stage inside counts on
+    (``bandbridge.progress.shown``): the fits of ``sharpen`` and ``fill`` as well as their engine's tiles."""
+    with bars(unit) as add, shown(add):
+        yield add

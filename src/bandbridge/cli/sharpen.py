@@ -8,7 +8,7 @@ import typer
 
 from bandbridge.cli.app import out
 from bandbridge.cli.options import Overwrite, engine_options
-from bandbridge.cli.predict import Backend, Cog, Precision, Retries, Scheduler, Summary, Threads, Workers
+from bandbridge.cli.predict import Backend, Cog, Precision, Preview, Retries, Scheduler, Summary, Threads, Workers
 
 
 def _names(value: Optional[str]) -> list[str] | None:
@@ -38,6 +38,7 @@ def sharpen(
                                         "or X,Y (moved by X columns and Y rows of its own pixels, e.g. 0.5,0.5)"),
     plan: bool = typer.Option(False, "--plan", help="print per band the guides and the route candidates, the "
                               "backend and the tiles, and exit without writing anything"),
+    preview: Preview = None,
 ) -> None:
     """Sharpen every band of a coarse raster onto the grid of fine guide bands, fitted on the scene.
 
@@ -59,7 +60,10 @@ def sharpen(
     from bandbridge.inference.place.sharpen_sets import sharpen_sets as run
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     forget()  # a STAC Item's URL read afresh each run (then once in it)
-    with quiet_libraries(), writing(output):  # a full disk or a file-size limit: one line naming -o
+    from bandbridge.cli.progress import displayed
+    from bandbridge.inference.core.preview import previewed
+    with quiet_libraries(), writing(output), previewed(preview, [*fine, reference], output, overwrite, "sharpen",
+                                                       plan), displayed():  # -o's full disk: one line; progress
         for line in item_lines(fine, reference):  # a STAC Item's id and the asset of each band
             out.print(line, highlight=False)
         run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,

@@ -16,7 +16,9 @@ from bandbridge.learners.folds import Fold, spatial_folds
 from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, HALF, HI, LO
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, sample
 from bandbridge.learners.select import choose, fit_threads, serve_us
-from bandbridge.policy import EVERYWHERE_MPIX, FILL_FIT_MIN, FILL_FIT_PIXELS, FILL_LINEAR_MIN
+from bandbridge.progress import Progress, steps
+from bandbridge.policy import (EVERYWHERE_MPIX, FILL_BUDGET_S, FILL_FIT_MIN, FILL_FIT_PIXELS, FILL_FOLD_WORK,
+                               FILL_LINEAR_MIN)
 
 ROUTES = {"fit": "the learner-selection core fitted on the clear part",
           "linear": "the earlier date, a linear map per band fitted on the clear part",
@@ -207,20 +209,25 @@ def _names(src: Source, extra: bool) -> str:
     return ", ".join(["earlier bands", *(f"date {i + 2}" for i in range(k)), *between, *sar, *later])
 
 
-def candidates(pixels_out: int) -> dict:
-    """``select.choose``'s candidates and cost for a fit served on ``pixels_out`` pixels: from
-    :data:`~bandbridge.policy.EVERYWHERE_MPIX` on, only what serves fast on every backend
-    (``guided.EVERYWHERE``, a cheaper one winning within the folds' noise); else :data:`FIT_CANDIDATES`."""
+def candidates(pixels_out: int, bands: int = 1) -> dict:
+    """``select.choose``'s candidates, cost and work for a fit served on ``pixels_out`` pixels of ``bands`` target
+    bands: from :data:`~bandbridge.policy.EVERYWHERE_MPIX` on, only what serves fast on every backend
+    (``guided.EVERYWHERE``, a cheaper one winning within the folds' noise); else :data:`FIT_CANDIDATES`. The
+    search's work is the scene's, not the clock's (every tree candidate is a model a band): each fold's fit sees
+    :data:`~bandbridge.policy.FILL_FOLD_WORK` pixel-bands at most, and candidates past
+    :data:`~bandbridge.policy.FILL_BUDGET_S` reference seconds in all (``policy.LEARNER_WORK``) are left out."""
+    work = {"budget_s": FILL_BUDGET_S / max(bands, 1), "fit_pixels": FILL_FOLD_WORK // max(bands, 1)}
     if pixels_out >= EVERYWHERE_MPIX * 1e6:
-        return {"candidates": configured(EVERYWHERE, PRODUCTS), "cost": serve_us}
-    return {"candidates": configured(FIT_CANDIDATES, PRODUCTS)}
+        return {"candidates": configured(EVERYWHERE, PRODUCTS), "cost": serve_us} | work
+    return {"candidates": configured(FIT_CANDIDATES, PRODUCTS)} | work
 
 
 def decide(src: Source, seed: int = 0, force: str | None = None, pixels_out: int = 0,
-           gap: np.ndarray | None = None) -> Decision:
+           gap: np.ndarray | None = None, progress: Progress | None = None) -> Decision:
     """The route that held out best on ``src``'s clear part (see the module docstring);
     ``pixels_out``: the pixels the fit will fill (:func:`candidates`); with the pixels to fill
-    ``gap (H, W)`` and ``src.region`` (``fill_regions.region_map``), a route per region of the gap."""
+    ``gap (H, W)`` and ``src.region`` (``fill_regions.region_map``), a route per region of the gap; ``progress``
+    counts the sample and the selection core's fold fits (``select.choose``)."""
     n = int(src.learn.sum())
     if src.linear is None:
         return Decision("as-is", {}, f"{n:,} clear pixel(s) with an earlier clear date: under the {FILL_LINEAR_MIN:,} "
@@ -234,7 +241,9 @@ def decide(src: Source, seed: int = 0, force: str | None = None, pixels_out: int
     ch = {e: src.channels["base"] + (src.channels["dates"] + between if e else []) + src.channels["sar"]
           + (sar_dates if e else []) for e in (False, True)}  # the later dates' SAR goes with the dates
     read = lambda e: lambda win: (lambda x, v: (fed(x, src.feed), v))(*src.read(win, ch[e]))  # noqa: E731
+    sampled = steps(progress, f"the fit's sample: up to {FILL_FIT_PIXELS:,} clear pixels and their features", 1)
     f, v, rows, cols = sample(read(False), src.learn, FILL_FIT_PIXELS, seed, PRODUCTS)
+    sampled()
     y_px, e_px = v[:, :c], v[:, c:2 * c]
     anchor_px = _rows(units, e_px) * a + d
     target = _rows(units, y_px) - anchor_px + HALF
@@ -257,7 +266,7 @@ def decide(src: Source, seed: int = 0, force: str | None = None, pixels_out: int
             fx = f if not extra else sample(read(True), src.learn, FILL_FIT_PIXELS, seed, PRODUCTS)[0]
             p = as_pixels(fx, target, rows, cols, src.shape, len(ch[extra]), n)
             with fit_threads():
-                sel = choose(p, folds=folds, seed=seed, served=False, **candidates(pixels_out))
+                sel = choose(p, folds=folds, seed=seed, served=False, progress=progress, **candidates(pixels_out, c))
             pred = _rows(units, sel.held - HALF + anchor_px, to_model=False)
             e = _mae(pred[tested], y_px[tested])
             if best is None or e < best[0]:
@@ -284,7 +293,7 @@ def _residuals(dec: Decision, codes, held: dict, rows, cols, tested, y_px, gap, 
     dec.sampled = (rows, cols)
 
 
-def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | None:
+def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0, progress: Progress | None = None) -> Decision | None:
     """The gap from Sentinel-1 alone: the core fitted on the clear pixels, the scene's bands the
     target, where it holds out better than the clear part's median (a constant); None where it
     does not, or under :data:`~bandbridge.policy.FILL_FIT_MIN` clear pixels, or without SAR (better than
@@ -300,7 +309,7 @@ def decide_sar(src: Source, seed: int = 0, pixels_out: int = 0) -> Decision | No
     if not folds:
         return None
     with fit_threads():
-        sel = choose(px, folds=folds, seed=seed, served=False, **candidates(pixels_out))
+        sel = choose(px, folds=folds, seed=seed, served=False, progress=progress, **candidates(pixels_out, c))
     if sel.oof[sel.chosen] >= sel.oof.get("constant", np.inf):
         return None
     why = (f"from SAR alone ({sel.chosen}, out-of-fold MAE {sel.oof[sel.chosen]:.3g} against the constant's "

@@ -88,6 +88,16 @@ STAC = (
 )
 
 ENGINE = (
+    Rule("a quicklook's size", "inference/core/preview.preview_size", ("PREVIEW_PX",),
+         "Issue 98: `--preview` writes at most 1024 px on the long side (a screen's width; a 10980² output averaged "
+         "down about 11×), read by strips averaged down as read: a judgement."),
+    Rule("the work folder's space", "inference/place/engine.check_space", ("WORK_DISK_SPARE", "WORK_DISK_LOW"),
+         "Issue 98: a run whose work folder's disk (TMPDIR's, or beside the output on a cluster) has less free "
+         "space than its work files (`place/plan.Disk`: float32 a band on the grids the plan holds, as written, "
+         "uncompressed) and 10 % more is refused before any work, in one line; a raster error while that disk has "
+         "under 256 MB free, or a full disk in a work file, ends the run in one line naming the folder. Both "
+         "judgements: GDAL's own headers and the bundles are small beside the rasters; 256 MB is `core/writer`'s "
+         "own mark of a nearly full disk."),
     Rule("a fit's tile and backend", "inference/place/engine.decide",
          ("FIT_TILE", "FIT_BLOCK_PX", "SMALL_BACKEND", "ONE_TILE_THREADS", "REFERENCE_FIT_CELLS",
           "REFERENCE_UPSAMPLING"),
@@ -109,6 +119,16 @@ FILL = (
     Rule("a cloud gap's fit", "learners/fill_fit.decide", ("FILL_FIT_PIXELS",),
          "The choice is made on at most 200 000 clear pixels (a uniform sample where more): the reference fit's "
          "`REFERENCE_FIT_CELLS`, set with it."),
+    Rule("a cloud gap's search work", "learners/fill_fit.candidates", ("FILL_FOLD_WORK", "FILL_BUDGET_S"),
+         "The search's work scales with the scene (its pixels and bands: a tree candidate is a model a band), in "
+         "reference seconds (`LEARNER_WORK`), not the clock: each fold's fit sees at most 160 000 pixel-bands (40 000 "
+         "pixels of 4 bands, `select.FIT_PIXELS`, as before), and a candidate is tried while the work so far is "
+         "within 7 reference seconds over all bands. Set so that the four-band cases of the record keep every "
+         "candidate (WorldCereal 64² and SEN12MS-CR 256² at B02-B08: about 0.37 and 1.7 reference seconds a band "
+         "before `gbm-context`, under 1.75), while a 13-band 256² SEN12MS-CR fill (ROIs2017_winter_112_p797, `-e "
+         "FILE#clear`, SAR, issue 98: over 1.0 a band before it, against 0.54) leaves `gbm-context` and the blend "
+         "out: 244 CPU-s → 22 (130 LightGBM boosters of 200 rounds on 75 features, 41 s of it binning the same "
+         "features again for each band → 52 boosters on 15), held-out MAE 35.65 → 36.91 DN."),
     Rule("a cube's earlier dates", "inference/place/fill_inputs.open_inputs", ("EARLIER_STEPS",),
          "A time-series cube as `--earlier` gives its 3 nearest steps before the scene that are at least half "
          "clear: a judgement (the nearest clear one per pixel is the base; the held-out check decides whether "

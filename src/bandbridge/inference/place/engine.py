@@ -163,11 +163,66 @@ def where(engine: Engine) -> str:
             f"on a local Dask cluster of {c.workers} worker(s)")
 
 
+def work_root(dest: Path, engine: Engine) -> Path:
+    """Where a run's work folder goes (:func:`work_folder`): beside the output for a cluster, else the temp folder
+    (``TMPDIR``, as ``tempfile`` finds it)."""
+    return Path(dest).resolve().parent if engine.on_cluster else Path(tempfile.gettempdir())
+
+
+_FIX = "free some space there or point TMPDIR at a folder on a disk with room (TMPDIR=/path/to/space bandbridge …)"
+
+
+def _fix(engine: Engine) -> str:
+    return "free some space there or write the output on a disk with room" if engine.on_cluster else _FIX
+
+
+def check_space(dest: Path, engine: Engine, need: float, what: str) -> None:
+    """Refuse in one line, before any work, a run whose work folder's disk has less free space than ``need``
+    bytes (``plan.Disk.need``; ``what`` its files in words): the folder, both figures and the fix."""
+    root = work_root(dest, engine)
+    free = _free(root)  # None: a folder that cannot be asked; the run finds out at its first write (work_failures)
+    if free is not None and free < need:
+        raise BandbridgeError(f"the work folder's disk {root}: the run's work files need {need / 1e9:.2f} GB "
+                              f"({what}) and {free / 1e9:.2f} GB is free; {_fix(engine)}; nothing was written")
+
+
+@contextmanager
+def work_failures(work: Path, engine: Engine) -> Iterator[None]:
+    """A work file that could not be written or read back (a full disk: ENOSPC, GDAL's words for it, or a raster
+    error while that disk is nearly full) as one line naming the work folder and the fix; any other error as it is.
+    The work folder is removed by :func:`work_folder` either way."""
+    from bandbridge.errors import BandbridgeError as Said
+    from bandbridge.fileio import disk_full_message
+    from bandbridge.inference.core.writer import WRITE_ERRORS
+    from bandbridge.policy import WORK_DISK_LOW
+    try:
+        yield
+    except Said:
+        raise
+    except WRITE_ERRORS as e:
+        text = " ".join(str(x) for x in (e, getattr(e, "filename", None), e.__cause__) if x)
+        free = _free(work.parent)
+        low = free is not None and free < WORK_DISK_LOW  # a raster error on a nearly full disk: GDAL rarely says why
+        if not (low or (disk_full_message(e, work) is not None and str(work) in text)):
+            raise
+        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        room = "" if free is None else f"; {free / 1e6:.1f} MB free there"
+        raise BandbridgeError(f"the work folder {work.parent}: a work file could not be written or read back "
+                              f"({first}{room}); {_fix(engine)}; nothing was written (the work folder removed)") from None
+
+
+def _free(folder: Path) -> float | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
 @contextmanager
 def work_folder(dest: Path, engine: Engine, kind: str) -> Iterator[Path]:
     """A run's work folder: beside the output where a cluster's workers must read it, else in the
-    temp folder; removed at the end whatever happens, with every bundle in it forgotten by the
-    cache."""
+    temp folder (:func:`work_root`); removed at the end whatever happens, with every bundle in it forgotten by
+    the cache."""
     from bandbridge.inference.runtime.cache import forget
     if engine.on_cluster:
         from bandbridge.fileio import temp_folder_beside

@@ -26,6 +26,7 @@ from bandbridge.inference.place.fill_finish import FILLED, OBSERVED
 from bandbridge.inference.place.fill_inputs import check_sar_later, known_clear, open_inputs
 from bandbridge.inference.place.fill_rows import RowReader
 from bandbridge.policy import FILL_EDGE_PX, FILL_SNOW_MIN
+from bandbridge.progress import current, steps
 
 SAR_ALONE = ("none: the gap from Sentinel-1 alone, fitted on the clear part where that holds out better than a "
              "constant, else left as observed (on the WorldCereal protocol SAR alone scored 0.0316 against 0.0221 "
@@ -97,7 +98,7 @@ def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
     check_sar_later(later, sar, sar_later)
     check_inputs(scene, earlier, sar, sar_earlier, mask, later=later, sar_later=sar_later, clear=clear)
     inp = open_inputs(scene, earlier, sar, sar_earlier, mask, later, sar_later, clear)
-    sc = scan(inp.scene, inp.mask, inp.sar_all(), req.dilate)
+    sc = scan(inp.scene, inp.mask, inp.sar_all(), req.dilate, current())  # the command's display (runner.run)
     if not sc.gap.any():
         say(f"{scene}: no cloud, shadow or masked pixel: nothing to fill, nothing written")
         return None
@@ -136,7 +137,7 @@ def _fit(plan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
     from bandbridge.learners.select import fit_threads
     sc, inp = plan.sc, plan.inp
     dates, days = inp.dates()
-    gd = guides(sc, dates, inp.sar_all(), work, days, inp.dated_slots())
+    gd = guides(sc, dates, inp.sar_all(), work, days, inp.dated_slots(), add)
     if gd.dropped:
         say(f"snow: SCL calls under {FILL_SNOW_MIN:.0%} of the scene's clear part snow, so earlier snow is not taken "
             "for the ground under the gap: " + ", ".join(f"{w or '?'} ({share:.0%} of it)" for w, share in gd.dropped))
@@ -145,8 +146,8 @@ def _fit(plan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
     todo, gap = sc.gap & gd.has_base, int(sc.gap.sum())  # the fits serve the whole gap: a large one takes only
     # what serves fast
     with fit_threads():  # the sample's features are small windows: one thread each beats two
-        dec = decide(src, seed=plan.request.seed, force=plan.request.route, pixels_out=gap, gap=todo)
-        sar_dec = decide_sar(src, plan.request.seed, gap) if (sc.gap & ~gd.has_base).any() and \
+        dec = decide(src, seed=plan.request.seed, force=plan.request.route, pixels_out=gap, gap=todo, progress=add)
+        sar_dec = decide_sar(src, plan.request.seed, gap, add) if (sc.gap & ~gd.has_base).any() and \
             inp.sar[0] is not None else None
     src.close()
     del src, todo
@@ -239,6 +240,7 @@ def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]
 def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add) -> FillRun:
     """The output written by the last pass (``fill_finish.finish``) and tagged."""
     from bandbridge.inference.place.fill_finish import finish
+    from bandbridge.inference.place.fill_strips import ROWS
     from bandbridge.inference.place.tags import BandTags
     run, req, sc = fitted.run, plan.request, plan.sc
     if rows:  # the runner said them ("engine: …")
@@ -251,8 +253,9 @@ def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], 
     said |= {"bandbridge_fill_mae_units": fitted.unit} if run.mae else {}
     bands = [BandTags(run.route, run.mae.get(run.route, float("nan")), run.mae.get("as-is", float("nan")),
                       fitted.unit)] * len(sc.scene.layer.names)
+    tick = steps(add, f"the finish: {plan.output.name} by strips", -(-sc.valid.shape[0] // ROWS))
     n = finish(sc, fitted.gd, fitted.parts, plan.output, said | plan.found_tags, req.overwrite, req.cog,
-               FILL_EDGE_PX if plan.has_earlier else 0, bands)
+               FILL_EDGE_PX if plan.has_earlier else 0, bands, tick)
     if n < run.filled:  # fill_finish codes FILLED only where a value was written
         say(f"{run.filled - n:,} gap pixel(s) got no value from the route: left as observed, FILLED 0 there")
         run.filled = n

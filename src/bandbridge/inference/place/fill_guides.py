@@ -21,6 +21,7 @@ from bandbridge.learners.fill_fit import FEED, FILL_LINEAR_MIN, HALF, SAR_HI, SA
 from bandbridge.learners.fill_regions import region_map
 from bandbridge.models.fill_design import sar_scale
 from bandbridge.policy import FILL_SNOW_MIN
+from bandbridge.progress import Progress, counted, steps
 
 
 @dataclass
@@ -151,11 +152,13 @@ def _loader(sc: Scan, earlier: list[RowReader], lay: _Layout, days: list):
 
 
 def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work: Path,
-           days: list[int | None] | None = None, dated: list[int | None] | None = None) -> Guides:
+           days: list[int | None] | None = None, dated: list[int | None] | None = None,
+           progress: Progress | None = None) -> Guides:
     """Pass 2 (see the module docstring), its files written in ``work``: ``earlier`` every date, nearest first,
     ``days`` their days before the scene (negative: after; default all before); ``sar``: ``Inputs.sar_all``;
     ``dated``: ``Inputs.dated_slots``. Refused in one line where a date has no clear pixel over the scene, or
-    every date's is snow the scene shows none of and there is no SAR now to fill from alone."""
+    every date's is snow the scene shows none of and there is no SAR now to fill from alone. ``progress`` counts
+    its strips."""
     g, (h, w), nd = sc.scene.layer.grid, sc.valid.shape, len(earlier)
     days = list(days) if days is not None else [1] * nd
     lay = _layout(sc, earlier, sar, work, days, dated)
@@ -166,8 +169,9 @@ def guides(sc: Scan, earlier: list[RowReader], sar: list[RowReader | None], work
     lo, span = None, [np.inf, -np.inf]
     region = np.zeros((h, w), np.uint8) if lay.sides else None  # one kind of region without dates on both sides
     with lay.files.opened(g):
-        for a, (flags, ok, n, part, copies, (x0, x1), reg) in ahead(_loader(sc, earlier, lay, days),
-                                                                     range(0, h, ROWS), 2):
+        done = steps(progress, f"the flags' pass: the dates and the stack, {h:,} rows", -(-h // ROWS))
+        for a, (flags, ok, n, part, copies, (x0, x1), reg) in counted(ahead(_loader(sc, earlier, lay, days),
+                                                                             range(0, h, ROWS), 2), done):
             b = min(h, a + ROWS)
             if region is not None:
                 region[a:b] = reg

@@ -10,7 +10,7 @@ from pathlib import Path
 from bandbridge.inference.core.tiling import plan_tiles
 from bandbridge.inference.place.engine import OVERLAP, decide, strip_bytes, tile_for, where
 from bandbridge.inference.place.fill_strips import ROWS
-from bandbridge.inference.place.plan import Block, Memory
+from bandbridge.inference.place.plan import Block, Disk, Memory
 from bandbridge.learners.fill_regions import plan_text
 from bandbridge.policy import FILL_FIT_BYTES, FILL_FIT_PX_BYTES, FORWARD_PX
 
@@ -76,4 +76,18 @@ def block(sc, inp, engine) -> Block:
                 if inp.sar[0] is not None else ""))
     return Block(route, decide(int(sc.gap.sum()), engine), tile, where(engine), mem,
                  f"{hit} of {p.n_tiles} tile(s) hold gap pixels: only they (and those round the gap's edge the edge "
-                 "pass reads) are predicted")
+                 "pass reads) are predicted", disk(sc, inp))
+
+
+def disk(sc, inp) -> Disk:
+    """The fill's work files (``fill.py``'s ``work``): the flag raster (2 B a pixel) and the tiles' masks (1 B each),
+    the fit's output (float32 a band, the scene's grid) and the SAR fit's, and every input the VRT cannot name
+    as it is, written onto the scene's grid first (``fill_stack.direct``: float32 a band)."""
+    from bandbridge.inference.place.fill_stack import direct
+    h, w = sc.valid.shape
+    px, bands = float(h * w), len(inp.scene.layer.names)
+    readers = inp.dates()[0] + [s for s in inp.sar_all() if s is not None]
+    copied = sum(len(r.data) for r in readers if not direct(r, sc.scene.layer.grid))
+    return Disk({"the flag raster and masks": 4 * px, "the fit's output": 4 * px * bands,
+                 "the SAR fit's output": 4 * px * bands if inp.sar[0] is not None else 0.0,
+                 "inputs written onto the scene's grid": 4 * px * copied})

@@ -16,6 +16,7 @@ from bandbridge.inference.place.fill_read import holds_nothing, sar_kind, snow_i
 from bandbridge.inference.place.fill_rows import RowReader, ahead
 from bandbridge.learners.fill_fit import SAR_HI, SAR_LO, Units
 from bandbridge.policy import FILL_DILATE
+from bandbridge.progress import Progress, counted, steps
 
 ROWS = 512  # rows read, computed and written at a time
 SAMPLE_PX = 4_000_000  # values kept for the units and the SAR's median (every k-th pixel above it)
@@ -35,11 +36,12 @@ class Scan:
     holes: list | None = None  # SAR now's, then's and later's median (model values) for their holes
 
 
-def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None], dilate: int | None = None) -> Scan:
+def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None], dilate: int | None = None,
+         progress: Progress | None = None) -> Scan:
     """Pass 1 (see the module docstring), on inputs ``fill_checks`` passed (a cloud mask found, or ``--mask``),
     the gap grown by ``dilate`` px (None: :data:`~bandbridge.policy.FILL_DILATE` for the scene's own mask,
     whose cloud edges SCL and QA_PIXEL miss; 0 for ``--mask``, the gap as given); refused in one line where
-    the scene holds no data or ``--mask`` holds no value over it."""
+    the scene holds no data or ``--mask`` holds no value over it. ``progress`` counts its strips."""
     g, h, w = scene.layer.grid, scene.layer.grid.height, scene.layer.grid.width
     valid, cloudy = np.zeros((h, w), bool), np.zeros((h, w), bool)
     snow = np.zeros((h, w), bool) if scene.mask_kind == "SCL" else None
@@ -54,7 +56,8 @@ def scan(scene: RowReader, mask: RowReader | None, sar: list[RowReader | None], 
              if r is not None and (a // ROWS) % every == 0 else None for r in sar]  # spread strips: enough for a median
         return scene.rows(g, a, b), scene.mask_rows(g, a, b), m, s
 
-    for a, (y, (clear, sn), m, s) in ahead(load, range(0, h, ROWS)):
+    done = steps(progress, f"the scan: the gap and the clear part, {h:,} rows by strips of {ROWS}", -(-h // ROWS))
+    for a, (y, (clear, sn), m, s) in counted(ahead(load, range(0, h, ROWS)), done):
         b = min(h, a + ROWS)
         valid[a:b] = np.isfinite(y).all(0)
         if snow is not None and sn is not None:

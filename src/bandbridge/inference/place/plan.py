@@ -32,6 +32,40 @@ class Memory:
 
 
 @dataclass
+class Disk:
+    """The one disk plan of a run's work folder: each work file the kind writes there, by name, and its
+    bytes (float32 model values and flag rasters on the grids the plan holds, uncompressed as written)."""
+
+    files: dict[str, float] = field(default_factory=dict)
+
+    def need(self) -> float:
+        """Bytes the work folder needs: every file's, and :data:`~bandbridge.policy.WORK_DISK_SPARE` more."""
+        from bandbridge.policy import WORK_DISK_SPARE
+        return sum(self.files.values()) * (1 + WORK_DISK_SPARE)
+
+    def words(self) -> str:
+        return ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in self.files.items() if v) or "none"
+
+
+def work_disk(plan) -> Disk:
+    """The work files of ``plan``: its kind's own estimate (``block.disk``), else from the grids a sharpen or
+    reference plan holds (``SharpenPlan``: the work file of targets and guides, the fit's output and ``-m``'s,
+    float32 on the guides' grid; ``RefPlan``: per input the model's own output, the upsampled reference and
+    the fit's output, float32 on the input's grid)."""
+    block = getattr(plan, "block", None)
+    if getattr(block, "disk", None) is not None:
+        return block.disk
+    if hasattr(plan, "guides") and hasattr(plan, "targets"):
+        f, ct, gd = plan.guides.fine, len(plan.targets.names), len(plan.guides.names)
+        px = 4.0 * f.height * f.width
+        return Disk({"the work file": px * (ct + gd), "the fit's output": px * ct,
+                     "the model's output": px if getattr(plan, "model", None) else 0.0})
+    refs = getattr(plan, "references", None) or []
+    px = sum(4.0 * p.fine.height * p.fine.width for p in refs)
+    return Disk({"the model's own output": px, "the upsampled reference": px, "the fit's output": px})
+
+
+@dataclass
 class Block:
     """The plan's block: ``route`` in words, ``backend`` (``runtime/select.Decision``), the ``tile`` the
     fit's bundle runs on, ``tiles`` what runs of them where only some do ("" all), ``where`` the engine
@@ -43,6 +77,7 @@ class Block:
     where: str
     memory: Memory
     tiles: str = ""
+    disk: Disk | None = None  # the work folder's files (None: ``work_disk`` estimates them from the plan)
 
     def lines(self) -> list[str]:
         return [f"route: {self.route}",

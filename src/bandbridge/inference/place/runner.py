@@ -22,7 +22,8 @@ from typing import Callable, Protocol
 from bandbridge.data.reader import return_large_buffers
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place import engine as eng
-from bandbridge.progress import nothing
+from bandbridge.inference.place.plan import work_disk
+from bandbridge.progress import current, shown
 
 
 class Kind(Protocol):
@@ -37,24 +38,39 @@ class Kind(Protocol):
 
 def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], None] = lambda s: None,
         plan_only: bool = False, add=None, plan=None):
-    """``kind`` on ``request``: planned (``plan``: one made already), said, fitted, served and
-    finished; None where only the plan was asked (``--plan``) or the kind found nothing to do."""
+    """``kind`` on ``request``: planned (``plan``: one made already), said, its work folder's space checked,
+    fitted, served and finished; None where only the plan was asked (``--plan``) or the kind found nothing to
+    do. ``add``: the progress display (``bandbridge.progress``; default the one the command set, ``shown``),
+    which every stage counts on: the kind's own passes, the selection core's folds, the engine's tiles."""
     return_large_buffers()  # the passes' strips go back to the system when freed, not into the heap's fragments
-    plan = plan or kind.plan(request, engine, say)
-    if plan is None:
-        return None
-    for line in plan.lines():
-        say(line)
-    if plan_only:
-        return None
-    add = add or nothing  # no progress bars
+    add = add or current()
+    with shown(add):
+        plan = plan or kind.plan(request, engine, say)
+        if plan is None:
+            return None
+        for line in plan.lines():
+            say(line)
+        if plan_only:
+            return None
+        disk = work_disk(plan)
+        eng.check_space(plan.output, engine, disk.need(), disk.words())  # before any work: one line, nothing written
+        return _run(kind, plan, engine, say, add)
+
+
+def _run(kind: Kind, plan, engine: Engine, say: Callable[[str], None], add):
+    """The planned run in its work folder: the fit, its bundles served, the finish, each a stage counted."""
     summary = eng.summary_path(plan.output, engine)
-    with eng.work_folder(plan.output, engine, kind.name) as work:
+    stage = add(f"{kind.name}: the fit, the bundle served, the finish", 3)
+    with eng.work_folder(plan.output, engine, kind.name) as work, eng.work_failures(work, engine):
         serve = lambda jobs, backend=None, labels=None: eng.serve(  # noqa: E731 - the one way a run calls the engine
             jobs, engine, backend or plan.block.backend, say, labels, add, summary)
         fitted = kind.fit(plan, work, serve, say, add)
+        stage()
         rows = serve(fitted.jobs, labels=fitted.labels)
+        stage()
         if rows:  # what ran, in the plan block's terms (``Block.decided``): the two can be held to each other
             say(f"engine: {rows[0].get('backend', '')}, {fitted.jobs[0].opts.tile}² tiles, "
                 f"{sum(int(r.get('tiles') or 0) for r in rows)} tile(s) run")
-        return kind.finish(plan, fitted, rows, say, add)
+        done = kind.finish(plan, fitted, rows, say, add)
+        stage()
+        return done
