@@ -53,8 +53,7 @@ EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE
 # every backend serves (no trees, no student to distil), policy.py says why
 # The context ridges are left out: chosen by folds at the reference's scale they carried worst to the
 # input's, where their products and local deviations reach values never fitted (issue 57, NAIP)
-UPSAMPLERS = ("nearest", "bilinear", "cubic", "bspline", "lanczos")  # the upsampling candidates a route is held
-# against (every kind): every one a user runs (grids.GDAL_NAMES), each a route of its own
+UPSAMPLERS = ("nearest", "bilinear", "cubic", "bspline", "lanczos")  # what a route is held against: every one a user runs
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
 PAD = 2  # coarse cells replicated round a degraded grid before it is interpolated back: GDAL's
@@ -90,8 +89,9 @@ class GuidedFit:
     upsampling: str = REFERENCE_UPSAMPLING  # the upsampled route's interpolation (the best held out, of UPSAMPLERS)
     octaves: dict[str, float] = field(default_factory=dict)  # the route's gain over the best upsampling one step
     # down, an octave coarser and predicted at the output's scale (learners/octaves.py; {}: not checked)
-    carried: dict[str, float] = field(default_factory=dict)  # the fit's, where it held out better at the
-    # reference's scale (kept or not)
+    carried: dict[str, float] = field(default_factory=dict)  # the fit's, where it held out better (kept or not)
+    share: float = 1.0  # the share of the route's detail taken (learners/transfer.py)
+    scale: str = ""  # the test at the output's scale from the input's bands, in words ("": not run)
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
         return (self.lo + (model - ROOM[0]) * (self.hi - self.lo) / (ROOM[1] - ROOM[0])).astype(np.float32)

@@ -99,6 +99,8 @@ class BandRoute:
     unguided: str = ""  # the upsampling the band had before its line was taken ("": it had the fit)
     octaves: dict[str, float] = field(default_factory=dict)  # its guided route's gain over the best upsampling
     # one step down, an octave coarser, and predicted at the output's scale (learners/octaves.py)
+    share: float = 1.0  # the share of its guided route's detail it takes (learners/transfer.py)
+    scale: str = ""  # the test at the output's scale from the guides, in words ("": not run)
 
     def upsampled(self, why: str) -> None:
         """Take the upsampled route the band had without the guides (where the line displaced one: a

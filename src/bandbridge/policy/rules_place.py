@@ -6,6 +6,17 @@ from __future__ import annotations
 from bandbridge.policy.rule import Rule
 
 REFERENCE = (
+    Rule("the test at the output's scale", "learners/transfer.share",
+         ("TRANSFER_CARRY", "TRANSFER_RIDGE", "TRANSFER_CELLS_MIN", "TRANSFER_PIXELS"),
+         "Issue 95: each guide predicted from the others by the area-to-point ridge (the fine guides' features "
+         "averaged onto the reference's cells), made consistent, at the guides' own pixels over its best "
+         "upsampling from the cell means; a guided route (sharpen's fit and line, predict --reference's fit and "
+         "consistent route) takes the least of the guides' least-squares shares of detail where every guide's "
+         "ratio is under `TRANSFER_CARRY`, none otherwise. `TRANSFER_CARRY` 0.9 is provisional, a judgement "
+         "from the issue's drone cases (guides at 0.87–1.03 where the target lost), not yet set on half A of the "
+         "floor's sources (`python benchmarks/transfer_rule.py`). `TRANSFER_RIDGE` 1e-3 a judgement; "
+         "`TRANSFER_CELLS_MIN` 64 cells at least for a ridge of the guides' features; `TRANSFER_PIXELS` 2²⁰ "
+         "pixels of the output at most (the test's work bounded)."),
     Rule("a reference's scale", "data/reference.open_reference", ("MIN_K", "MAX_K"),
          "`MIN_K` 2, the definition of a coarser reference (at 1 the two are a pair: `adapt`). `MAX_K` 1000, a "
          "judgement: a 5 cm drone image under a 10 m Sentinel-2 pixel is k = 200, and the consistent route was "

@@ -40,6 +40,7 @@ class ReferenceOptions:
     mask: str | None = None  # --reference-mask: SCL or QA_PIXEL raster on the reference's grid
     date: str | None = None  # --reference-date, where the file does not say it
     band: str | None = None  # --reference-band: the role to read (default: the model's target's)
+    detail: float | None = None  # the share of a guided route's detail taken (None: the test at the output's scale)
 
 
 @dataclass
@@ -188,6 +189,7 @@ class RefPlan:
     block: Block
     output: Path
     engine: Engine
+    detail: float | None = None  # ReferenceOptions.detail
 
     def fit_of(self, i: int) -> tuple[Plan, object]:
         """``(plan, scene)`` of the fit that serves input ``i``: its scene's or its own (scene None)."""
@@ -274,7 +276,7 @@ class ReferenceKind:
         refs = [plan_reference(job, ropts, say, searched) for job in jobs]
         groups = scenes(jobs, is_search(ropts.source))
         plan = RefPlan(model, refs, groups, [plan_scene(jobs, g, refs, ropts) for g in groups], None,
-                       jobs[0].dst if jobs else Path(request.output), engine)
+                       jobs[0].dst if jobs else Path(request.output), engine, ropts.detail)
         fits = [p for _, p, _ in plan.units()]
         tile = max((eng.tile_for(p.fine.height, p.fine.width) for p in fits), default=eng.tile_for(0, 0))
         routes = dict.fromkeys(p.route() for p in fits)
@@ -311,7 +313,7 @@ class ReferenceKind:
             zeros = [m.zero for m in measured if m.zero is not None]
             for folder in dict.fromkeys(z.spec.folder for z in zeros):
                 serve([z for z in zeros if z.spec.folder == folder], plan.model.backends[folder])
-            fitted = [prepare(job, p, m, f, plan.block.tile) for (job, p, _), m, f in zip(units, measured, folders)]
+            fitted = [prepare(job, p, m, f, plan.block.tile, plan.detail) for (job, p, _), m, f in zip(units, measured, folders)]
         except WRITE_ERRORS as x:  # a work file on a full disk: one line, naming the folder
             raise write_failure(plan.output, x, f"writing the reference run's work files (in {work}, removed) "
                                 "failed") from None

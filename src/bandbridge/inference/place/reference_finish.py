@@ -177,11 +177,20 @@ class Fields:
         g = self.g
         if g.route == "consistent":
             above = g.to_stored(self.zero_model(read_rows(self.f.zero, self.fine.width, a, b, 1))) - g.zero_stored
-            return above * self.warp.up(self.ratio[None], a, b, "bilinear")[0] + g.zero_stored
+            return self.shared(above * self.warp.up(self.ratio[None], a, b, "bilinear")[0] + g.zero_stored, a, b)
         y = read_rows(self.f.first, self.fine.width, a, b, 1)
         if self.res is not None:
             y = y + self.warp.up(self.res[None], a, b, "bilinear")[0]
-        return g.to_stored(y)
+        return self.shared(g.to_stored(y), a, b)
+
+    def shared(self, y: np.ndarray, a: int, b: int) -> np.ndarray:
+        """Rows ``[a, b)`` of ``y`` (stored units) with the share of its detail over the best upsampled reference
+        that the test at the output's scale supports (``learners/transfer.py``; all of it where share is 1)."""
+        g = self.g
+        if g.route == "upsampled" or g.share >= 1:
+            return y
+        u = g.to_stored(self.warp.up(g.filled[None], a, b, g.upsampling)[0])
+        return u + g.share * (y - u)
 
 
 def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
@@ -206,6 +215,7 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
             "bandbridge_heldout_scale": "the reference's own cells (stored units of the reference)",
             "bandbridge_correction": g.why,
             "bandbridge_octaves": words(g.octaves),
+            "bandbridge_output_scale": g.scale or "not tested (the reference upsampled)",
             "bandbridge_upsampling": g.upsampling,
             "bandbridge_unseen_filled_from": g.filled_from or "none: the reference sees every cell",
             "bandbridge_reference_masked_by": plan.ref.masked_by or "nodata"}
@@ -248,6 +258,8 @@ def fit_lines(job, plan, f) -> list[str]:
                if g.carried else f"; {g.tried} held out no better than it" if g.tried else "")
         out.append(f"{name}: route: the reference upsampled by {g.upsampling} ({g.cells:,} clear cells"
                    + fit + left + ")")
+    if g.scale:
+        out.append(f"{name}: at the output's scale: {g.scale}")
     if g.filled_from:
         out.append(f"{name}: cells the reference cannot see: filled from {g.filled_from}")
     return out

@@ -186,9 +186,10 @@ def measure(job, plan, model, work: Path) -> Measured:
     return Measured(xc, cover, shift, why, zero, time.perf_counter() - t0)
 
 
-def prepare(job, plan, m: Measured, work: Path, tile: int) -> Fitted:
+def prepare(job, plan, m: Measured, work: Path, tile: int, detail: float | None = None) -> Fitted:
     """The decision at the reference's scale for ``job`` (``m``: measured, its model's own output
-    served where it needed one) and the fit's bundle and stacked input on ``tile``² tiles."""
+    served where it needed one), the share of its detail taken (``detail``, else the test at the output's
+    scale) and the fit's bundle and stacked input on ``tile``² tiles."""
     from concurrent.futures import ThreadPoolExecutor
 
     from bandbridge.learners import guided
@@ -208,6 +209,11 @@ def prepare(job, plan, m: Measured, work: Path, tile: int) -> Fitted:
                        zero_stored=-ref.offset / ref.scale, pixels_out=fine.height * fine.width,
                        filled_now=lambda filled: up.append(side.submit(
                            upsampled_reference, job, plan, filled, ref.grid, work / "reference_up.tif")), carry=fit_octaves)
+        if g.route != "upsampled":  # what the input's bands say at the output's scale: the share of detail taken
+            from bandbridge.inference.place.output_scale import test
+            from bandbridge.learners.transfer import take_route
+            take_route(g, test(input_rows(job, fine.width), fine, ref.grid, ref.k, list(job.opts.read.names or [])),
+                       detail)
         up = up[0].result()
         if g.route == "upsampled" and g.upsampling != REFERENCE_UPSAMPLING:  # the fit's input is cubic; its own route
             up = upsampled_reference(job, plan, g.filled, ref.grid, work / "reference_up.tif", g.upsampling)  # the best

@@ -79,6 +79,9 @@ class Rows:
         for i, b in enumerate(s.bands):
             if b.base != "regression":
                 m[i] = lat.up_means(s.filled[i:i + 1], b.base)[0]
+            elif b.share < 1:  # a share of the line's detail: the cell mean of the blend is the blend of the means
+                u = lat.up_means(s.filled[i:i + 1], plain_upsampling(b))[0]
+                m[i] = u + b.share * (m[i] - u)
         return m
 
     def raw(self, a: int, b: int) -> np.ndarray:
@@ -104,6 +107,9 @@ class Rows:
                 out[i] = fitted[i]
             elif band.base != "regression":  # an upsampling (guided.UPSAMPLERS)
                 out[i] = self.lattice.up(s.filled[i:i + 1], a, b, band.base)[0]
+            if band.guided and band.share < 1:  # the share of the route's detail the output's scale supports
+                u = self.lattice.up(s.filled[i:i + 1], a, b, plain_upsampling(band))[0]
+                out[i] = u + band.share * (out[i] - u)
         return out
 
     def guided(self, a: int, b: int) -> np.ndarray:
@@ -126,6 +132,12 @@ class Rows:
             for j, i in enumerate(which):
                 v[i] += fix[j]
         return v
+
+
+def plain_upsampling(band) -> str:
+    """The interpolation a guided band's detail is measured from (the upsampled route it had without the
+    guides, else the best held out), with no correction: what a share of 0 leaves."""
+    return (band.unguided or best_upsampling(band)).removesuffix("+correction")
 
 
 def stored_units(t) -> list[str]:
@@ -182,7 +194,8 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
                                bandbridge_heldout_scale=f"the reference's own cells (its stored unit: {unit[i - 1]})",
                                bandbridge_shift=plan.registered or "not measured",
                                bandbridge_range=f"{lo[i - 1]:.6g} to {hi[i - 1]:.6g} {unit[i - 1]}",
-                               bandbridge_octaves=words(b.octaves))
+                               bandbridge_octaves=words(b.octaves),
+                               bandbridge_output_scale=b.scale or "not tested (the band takes no guided route)")
         r.main.update_tags(bandbridge_reference=Path(t.path).name, bandbridge_reference_bands=",".join(t.names),
                            bandbridge_guides=",".join(plan.guides.names), bandbridge_k=f"{t.k:.3f}",
                            bandbridge_learner=s.chosen if s.fitted else "none (no band took the fit)",
