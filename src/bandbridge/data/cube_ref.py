@@ -7,7 +7,8 @@
   with the same time steps, resampled (nearest) onto this grid (WorldCereal's 20 m file).
 - ``#grid=FILE``: this cube resampled (nearest) onto FILE's grid (20 m S1 onto 10 m S2).
 
-FILE is relative to the cube's folder.
+FILE is taken as given (relative to the folder the command runs in) where it is there, else relative to the
+cube's folder.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ class CubeRef:
     grid: str | None = None
 
     def file(self, name: str) -> Path:
-        """A companion file named in an option, relative to the cube's folder."""
+        """A companion file named in an option: as given where it is there (the shell's folder, as every other
+        path is), else relative to the cube's folder (issue 98: a name beside the cube was the only one taken)."""
         p = Path(name)
-        return p if p.is_absolute() else self.path.parent / p
+        return p if p.is_absolute() or p.exists() else self.path.parent / p
 
     def __str__(self) -> str:
         s = str(self.path) + (f"@{self.date}" if self.date else "")

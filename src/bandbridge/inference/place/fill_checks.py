@@ -5,7 +5,6 @@ line naming the flag, the file, the cause and the fix.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ from bandbridge.data.grids import Grid
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_size
-from bandbridge.inference.place.fill_read import holds_nothing, no_cloud_mask, not_covering, vv_vh
+from bandbridge.inference.place.fill_read import (holds_nothing, no_cloud_mask, not_covering, suffix_refusal, unnamed,
+                                                 unnamed_scene, vv_vh)
 from bandbridge.inference.place.fill_rows import MASKS, STORED, header, mask_beside, subject, unplaced
 from bandbridge.inference.runtime.memory import available_bytes, resident_bytes
 
@@ -40,8 +40,12 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
     plan (``fill_plan.memory``) needs more than the memory available now; ``later`` and ``sar_later`` are checked
     as the earlier dates and ``sar`` are; ``clear``: the dates known clear, which need no cloud mask."""
     sar_earlier = [x for x in ([sar_earlier] if isinstance(sar_earlier, str) else sar_earlier or []) if x]
-    names, g = _head(scene, "")
     dates = [*(("--earlier", x) for x in earlier), *(("--later", x) for x in later)]
+    check_suffixes([("", scene), *dates, ("--mask", mask), ("--sar", sar), *(("--sar-earlier", x) for x in sar_earlier),
+                    *(("--sar-later", x) for x in sar_later)])
+    names, g = _head(scene, "")
+    if unnamed([n for n in names if n.upper() not in MASKS]):  # BAND1… matched to a date's BAND1… by place alone
+        raise unnamed_scene(scene, names)
     from bandbridge.inference.place.engine import tile_for
     from bandbridge.inference.place.fill_plan import memory
     need = memory(g.height, g.width, len(names), len(earlier) + len(later),
@@ -79,6 +83,14 @@ def check_inputs(scene: str, earlier: list[str], sar: str | None, sar_earlier: s
             _holds(item, flag, bands, "give a Sentinel-1 file that holds data", zero=False)
 
 
+def check_suffixes(items: list[tuple[str, str | None]]) -> None:
+    """Refuse each ``(flag, item)`` whose path is there but for what follows it (``fill_read.suffix_refusal``: a
+    ``#…`` fill does not take there, a space at an end), which would be said as "file not found"."""
+    for flag, item in items:
+        if item and (bad := suffix_refusal(item, flag)) is not None:
+            raise bad
+
+
 def _head(item: str, flag: str) -> tuple[list[str], Grid]:
     """``item``'s band names and grid from its header (a cube reference without ``@DATE``: its grid);
     a folder that is not one of band files refused as a folder (a mask is never one)."""
@@ -100,8 +112,7 @@ def _head(item: str, flag: str) -> tuple[list[str], Grid]:
 def _unmatched(scene: str, names: list[str], flag: str, item: str, other: list[str]) -> BandbridgeError:
     """The refusal of ``what`` (bands ``other``) sharing no band with the scene (``names``), blaming the one of
     the two whose bands have no names (no band descriptions: ``BANDn`` as read)."""
-    def blank(ns: list[str]) -> bool:
-        return all(re.fullmatch(r"BAND\d+", n, re.IGNORECASE) for n in ns)
+    blank = unnamed
     what = f"{flag} {item}"
     for who, file, ns, them, theirs in ((scene, scene, names, other, what), (what, item, other, names, "the scene")):
         if blank(ns) and not blank(them):

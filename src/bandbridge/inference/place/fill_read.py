@@ -5,6 +5,7 @@ whole through the row reader (:func:`read_layer`, :func:`sar_on`: for scoring an
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date
 
@@ -21,13 +22,88 @@ from bandbridge.inference.place.fill_rows import Layer, check_fits, onto, open_r
 from bandbridge.policy import FILL_SNOW_MIN
 
 
+def unnamed(names: list[str]) -> bool:
+    """Whether bands are read without names (no band descriptions: GDAL's ``BAND1``, ``BAND2``…)."""
+    return bool(names) and all(re.fullmatch(r"BAND\d+", n, re.IGNORECASE) for n in names)
+
+
 def vv_vh(names: list[str], what: str) -> list[int]:
-    """The indices of VV and VH among ``names``; refused in one line without both."""
+    """The indices of VV and VH among ``names``; refused in one line without both (bands without names: how to
+    name them)."""
     roles = [band_role(n) for n in names]
     if "vv" not in roles or "vh" not in roles:
-        raise BandbridgeError(f"{what}: no VV and VH bands (it has {names}); give a Sentinel-1 GRD file with both "
-                              "polarisations")
+        file = what.split(" ", 1)[1] if what.startswith("-") and " " in what else what
+        fix = (f"name them in their order (rio edit-info {file} --bidx 1 --description VV, then --bidx 2 "
+               "--description VH; or a VRT whose bands have those descriptions), or give a folder of VV.tif and "
+               "VH.tif" if unnamed(names) else "give a Sentinel-1 GRD file with both polarisations")
+        raise BandbridgeError(f"{what}: no VV and VH bands (it has {', '.join(names)}"
+                              f"{': bands without names' if unnamed(names) else ''}); {fix}")
     return [roles.index("vv"), roles.index("vh")]
+
+
+def unnamed_scene(scene: str, names: list[str]) -> BandbridgeError:
+    """The refusal of a scene whose bands have no names: no date's band could be matched to them but by place."""
+    return BandbridgeError(f"{scene}: its bands have no names (no band descriptions: read as {names[0]}…{names[-1]}), "
+                           f"so no date's band can be matched to them by name; name them in their order (rio "
+                           f"edit-info {scene} --bidx 1 --description {'B01' if len(names) >= 12 else 'B02'}, one per "
+                           "band), or give a folder of one "
+                           "file per band (B02.tif, B03.tif…)")
+
+
+_NOT_SEARCHED = {".json": "a STAC Item", **{s: "a raster" for s in (".tif", ".tiff", ".vrt", ".jp2", ".nc", ".png", ".img")}}
+
+
+def not_a_search(flag: str, source: str) -> BandbridgeError | None:
+    """The refusal of a URL after a date or SAR flag that names a STAC Item or a raster (by its path's suffix): a
+    URL there is a STAC API to search, which would ask it for a search and fail in pystac-client's words."""
+    from pathlib import PurePosixPath
+    from urllib.parse import urlsplit
+    if not source.startswith(("http://", "https://")):
+        return None
+    path = urlsplit(source).path
+    kind = None if path.endswith(("catalog.json", "collection.json")) else \
+        _NOT_SEARCHED.get(PurePosixPath(path).suffix.lower())
+    if kind is None:
+        return None
+    fix = ("fill reads a date as a raster or a band folder, not an Item: download its band assets and its SCL into "
+           "a folder (B02.tif, B03.tif…, SCL.tif) and give that folder" if kind == "a STAC Item" else
+           "fill reads files, not URLs: download it and give its path")
+    return BandbridgeError(f"{flag} {source}: names {kind}, but a URL here is a STAC API to search over the scene "
+                           "(https://earth-search.aws.element84.com/v1, #COLLECTION after it; or stac, stac:COLLECTION, "
+                           f"a catalog.json); {fix}")
+
+
+_CLEAR_GOES = "#clear belongs after a date's path, -e FILE#clear or --later FILE#clear (a date you know is clear)"
+_SCL_GOES = ("#scl=FILE names the SCL cube of a NetCDF or Zarr cube step (cube.nc@DATE#scl=SCL.nc); a GeoTIFF's "
+             "cloud mask is an SCL or QA_PIXEL band in it or a file named *SCL*.tif beside it")
+
+
+def suffix_refusal(item: str, flag: str) -> BandbridgeError | None:
+    """The refusal of ``item`` (after ``flag``; "" the scene) that names no file because of what follows its path:
+    a space at an end, or a ``#…`` fill does not take there while the path before it exists; None otherwise (a file
+    of that very name, a cube reference, whose options the cube reader checks, or a path that is not there)."""
+    from pathlib import Path
+    what = f"{flag} '{item}'" if flag else f"the scene '{item}'"
+    if is_cube(item) and "#" not in str(parse_ref(item).path) or Path(item).exists():  # x.tif#scl=y.nc: no cube
+        return None
+    if item != item.strip():
+        return BandbridgeError(f"{what}: a space before or after the path; give it without ('{item.strip()}')")
+    path, _, rest = item.partition("#")
+    if not rest and not item.endswith("#") or not Path(path).exists():
+        return None
+    said = f"'#{rest}'" if rest else "a bare '#'"
+    dates = flag in ("--earlier", "--later")
+    if dates and rest.lower() == "clear":  # fill_inputs.known_clear took one #clear off already
+        return BandbridgeError(f"{flag} '{item}#clear': #clear given twice; give it once ({item})")
+    if rest.lower().startswith("scl"):
+        why = _SCL_GOES + (f"; or, for a date you know is clear, {path}#clear" if dates else
+                           "; or give the gap with --mask" if not flag else "")
+    elif dates:
+        why = f"after a date's path fill takes #clear alone ({path}#clear: a date you know is clear)"
+    else:
+        why = _CLEAR_GOES
+    return BandbridgeError(f"{what}: {said} after the path is not a suffix fill takes there; {why}; or give the "
+                           f"file as it is ({path})")
 
 
 def read_layer(item: str, flag: str) -> Layer:

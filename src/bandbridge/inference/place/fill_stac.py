@@ -23,6 +23,8 @@ from bandbridge.data.grids import Grid
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.interop.stac_search import (band_asset, cloud_cover, is_search, item_date, mask_asset,
                                                       search_items)
+from bandbridge.inference.place.fill_checks import check_suffixes
+from bandbridge.inference.place.fill_read import not_a_search
 from bandbridge.inference.place.fill_rows import MASKS, covering, date_of, open_rows
 from bandbridge.policy import STAC_CLEAR_MIN, STAC_DATES, STAC_DAYS, STAC_SAR_DAYS  # policy's table: what set each
 
@@ -61,6 +63,10 @@ def found_dates(scene: str, earlier: list[str], sar: str | None, sar_earlier: st
     out = FoundDates(earlier, later, sar, sar_earlier)
     if not asked:
         return out
+    for f, x in asked:  # an Item's or a raster's URL: say what the flag takes, before any search is asked
+        if (bad := not_a_search(f, x)) is not None:
+            raise bad
+    check_suffixes([("", scene)])  # opened next, to search over
     for flag in ("--earlier", "--later"):
         if len(twice := [x for f, x in asked if f == flag]) > 1:
             raise BandbridgeError(f"{flag} {' and '.join(twice)}: two searches; give one ({STAC_DATES} dates are "
