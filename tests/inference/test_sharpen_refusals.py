@@ -100,7 +100,7 @@ def test_a_vrt_named_tif_onto_a_file_that_is_no_raster_is_predicts_one_line(work
     side, px = (256, 10) if flag == "FINE" else (128, 20)
     evil.write_text(f"""<VRTDataset rasterXSize="{side}" rasterYSize="{side}"><SRS>EPSG:32617</SRS>
 <GeoTransform>500000, {px}, 0, 4000000, 0, -{px}</GeoTransform><VRTRasterBand dataType="UInt16" band="1">
-<Description>B05</Description><SimpleSource><SourceFilename relativeToVRT="0">/etc/passwd</SourceFilename>
+<Description>B04</Description><SimpleSource><SourceFilename relativeToVRT="0">/etc/passwd</SourceFilename>
 <SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>""")
     args = [str(evil), "--reference", str(coarse)] if flag == "FINE" else [str(fine), "--reference", str(evil)]
     line = refused(run_cli, work, *args, "-o", str(work / "out.tif"))

@@ -88,7 +88,7 @@ def test_a_coarse_band_named_among_the_guides_is_no_target(tmp_path, run_cli):
     assert code == 0, err
     assert "set 1 of 2: B11 on a" in out and "set 2 of 2: B01, B09 on a" in out
     assert "in this order: B01, B09, B11" in out
-    assert "set 2: B09: from B02, B03, B04, B08, B05;" in out
+    assert "set 2: each of B01, B09: from B02, B03, B04, B08, B05;" in out  # one line for the set's bands (issue 98)
 
 
 def test_a_folder_of_bands_on_two_grids_of_two_types(tmp_path, run_cli):

@@ -18,6 +18,7 @@ def models() -> None:
     found = zoo_models()
     if not found:
         out.print("no bundled models in this installation")
+    priors()
     for name, d in found.items():
         if name in ZOO_ALIASES:
             out.print(f"[bold]{name:14s}[/] {alias_rule(name)}", highlight=False)
@@ -30,6 +31,17 @@ def models() -> None:
                   f"{cfg['model']['generator']['name']}, {mb:.1f} MB" +
                   (f", val PSNR {psnr:.1f} dB" if psnr else "") + f"  ({d / 'MODEL_CARD.md'})",
                   highlight=False)
+
+
+def priors() -> None:
+    """The bundled sharpen priors: guides of ``sharpen -m NAME`` only (never a band a user is given)."""
+    from bandbridge.inference.place.sharpen_model import prior_models
+    from bandbridge.spec import BUNDLE_META, read_meta
+    for name, d in prior_models().items():
+        src = read_meta(d / BUNDLE_META)["config"]["data"]["sources"][0]
+        out.print(f"[bold]{name:14s}[/] {src['input'].get('bands')} → {src['target'].get('bands')}  a sharpen prior: "
+                  f"`bandbridge sharpen … -m {name}` takes its output as one more guide (not a model for predict)  "
+                  f"({d / 'MODEL_CARD.md'})", highlight=False)
 
 
 def alias_rule(name: str) -> str:

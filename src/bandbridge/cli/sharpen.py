@@ -8,6 +8,7 @@ import typer
 
 from bandbridge.cli.app import out
 from bandbridge.cli.options import Overwrite, engine_options
+from bandbridge.cli.options import reference_shift as reference_shift_form
 from bandbridge.cli.predict import Backend, Cog, Precision, Preview, Retries, Scheduler, Summary, Threads, Workers
 
 
@@ -20,19 +21,23 @@ def sharpen(
                                      "product folders (Landsat with its MTL, Sentinel-2 SAFE or band files) or "
                                      "a STAC Item (its JSON or URL); files on other grids are warped onto the "
                                      "finest"),
-    reference: str = typer.Option(..., "--reference", "-r", help="the coarse raster, band folder, product "
-                                  "folder or STAC Item (JSON or URL) whose bands are sharpened"),
+    reference: Optional[str] = typer.Option(None, "--reference", "-r", help="the coarse raster, band folder, "
+                                            "product folder or STAC Item (JSON or URL) whose bands are sharpened; "
+                                            "left out: FINE alone, a stack on one grid (its resampled bands found "
+                                            "and sharpened from its native ones) or a product folder"),
     output: str = typer.Option(..., "--output", "-o", help="the sharpened bands (GeoTIFF on the finest guide's "
                                "grid, in the reference's type, scale and offset)"),
     guides: Optional[str] = typer.Option(None, "--guides", help="only these guide bands, e.g. B02,B03,B04,B08"),
     bands: Optional[str] = typer.Option(None, "--bands", help="only these reference bands, in this order, e.g. "
                                         "B05,B11 (bands on several grids: a run per grid, one output)"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="a model whose zero-shot output on FINE is one "
-                                        "more guide, named by it (e.g. rgb2nir); the fit decides how much it helps"),
+                                        "more guide, named by it: -m s2-prior (the bundled Sentinel-2 band prior: "
+                                        "its 20 m and 60 m bands from the 10 m ones) or -m rgb2nir; the fit decides "
+                                        "how much it helps (`bandbridge models` lists them)"),
     overwrite: Overwrite = False, cog: Cog = False, backend: Backend = "auto", precision: Precision = "auto",
     threads: Threads = None, workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2,
     summary: Summary = None,
-    reference_shift: str = typer.Option("auto", "--reference-shift", help="the reference's grid against the "
+    reference_shift: str = typer.Option("auto", "--reference-shift", callback=reference_shift_form, help="the reference's grid against the "
                                         "guides': auto (half a pixel on strong evidence is a corner/centre "
                                         "convention error: corrected and said), none (as its files state it), "
                                         "or X,Y (moved by X columns and Y rows of its own pixels, e.g. 0.5,0.5)"),
@@ -57,15 +62,16 @@ def sharpen(
     from bandbridge.fileio import writing
     from bandbridge.inference.interop.stac_bands import forget
     from bandbridge.inference.place.sharpen_read import item_lines
-    from bandbridge.inference.place.sharpen_sets import sharpen_sets as run
+    from bandbridge.inference.place.sharpen_stack import sharpen_any
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     forget()  # a STAC Item's URL read afresh each run (then once in it)
     from bandbridge.cli.progress import displayed
     from bandbridge.inference.core.preview import previewed
     with quiet_libraries(), writing(output), previewed(preview, [*fine, reference], output, overwrite, "sharpen",
                                                        plan), displayed():  # -o's full disk: one line; progress
-        for line in item_lines(fine, reference):  # a STAC Item's id and the asset of each band
+        for line in item_lines(fine, reference or fine[0]):  # a STAC Item's id and the asset of each band
             out.print(line, highlight=False)
-        run(fine, reference, output, _names(guides), _names(bands), overwrite, engine, plan_only=plan,
-            say=lambda s: out.print(s, highlight=False), model=model, cog=cog, reference_shift=reference_shift)
+        sharpen_any(fine, reference, output, guides=_names(guides), bands=_names(bands), overwrite=overwrite,
+                    engine=engine, plan_only=plan, say=lambda s: out.print(s, highlight=False), model=model, cog=cog,
+                    reference_shift=reference_shift)
 

@@ -34,7 +34,8 @@ class FileBand:
     ``(DN + offset) / 10000``, Landsat's ``DN · mult + add``), ``convert`` where it is not (Landsat
     Level-1 thermal: Planck's law), neither where the file's own scale/offset tags are all there is;
     ``cell``: the band's own pixels averaged ``cell × cell`` where read as a target (a product
-    resampled onto a finer grid than its sensor's: Landsat TIRS)."""
+    resampled onto a finer grid than its sensor's: Landsat TIRS; a stack's 20 m band on its 10 m grid), its cells
+    starting ``phase`` ``(rows, columns)`` into the file (a stack's blocks need not start at its corner)."""
 
     path: Path
     index: int
@@ -44,6 +45,7 @@ class FileBand:
     linear: tuple[float, float] | None = None
     convert: Callable[[np.ndarray], np.ndarray] | None = None
     cell: int = 1
+    phase: tuple[int, int] = (0, 0)
 
     def physical(self, stored: np.ndarray) -> np.ndarray:
         """Stored values → physical ones (float32): the product's map, else as stored."""

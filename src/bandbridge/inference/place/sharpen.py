@@ -54,6 +54,8 @@ class SharpenPlan:
     model: str | None = None  # -m: a model whose output is one more guide (sharpen_model.py)
     model_plan: object | None = None  # -m's model planned (jobs/plan.PredictPlan; None: at the run)
     seed: int = 0
+    dropped: list[str] = field(default_factory=list)  # the guides left out: each a target (sharpen_same.py)
+    given: Guides | None = None  # the guides before any was left out: -m's model reads FINE's bands, all of them
 
     @property
     def block(self) -> Block:
@@ -74,9 +76,9 @@ class SharpenPlan:
                f"reference: {Path(t.path).name}, {len(t.names)} band(s) {', '.join(t.names)} ({t.dtype}"
                + (f", in {'/'.join(sorted({u for u in t.units if u}))}" if any(t.units) else "") + "); "
                f"{rg.height}×{rg.width} pixels read over the guides, k = {t.k:.2f}; {self.cells():,} clear cells the "
-               "guides cover", shift_plan(self.shift)]
-        route = route_plan(self.cells(), t.k)
-        out += [f"{name}: from {', '.join(g.names)}; {route}" for name in t.names]
+               "guides cover", shift_plan(self.shift)] + self.dropped
+        route = route_plan(self.cells(), t.k)  # one rule for every band: said once, the bands listed
+        out.append(f"{'each of ' if len(t.names) > 1 else ''}{', '.join(t.names)}: from {', '.join(g.names)}; {route}")
         if self.model:
             from bandbridge.inference.place.sharpen_model import model_lines
             out += model_lines(self.model_plan, self.model, g.fine.height * g.fine.width)
@@ -172,8 +174,11 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     if model:
         from bandbridge.inference.place.sharpen_model import for_targets
         g = for_targets(g, model, t.names)
+    from bandbridge.inference.place.sharpen_same import dropped_lines, same_bands, without
+    drop = same_bands(g, t)  # a band is never its own guide
+    said, given, g = dropped_lines(g, drop), g, without(g, drop)
     return SharpenPlan(g, t, dst, decide(g.fine.height * g.fine.width, engine), float(resident_bytes() or 0), cog,
-                       engine=engine, fine=list(fine), model=model, model_plan=mp)
+                       engine=engine, fine=list(fine), model=model, model_plan=mp, dropped=said, given=given)
 
 
 @dataclass

@@ -22,6 +22,11 @@ from bandbridge.inference.place.sharpen_read import Band, Guides, grid_of, one_r
 
 MODEL_OUTPUT = "model_guide.tif"  # the model's output in the run's work folder
 MODEL_INPUT = "model_input.tif"  # the guides stacked, where FINE is not one raster file
+# the band prior's pass measured at 10980² (docs/results/sharpen_speed_prior.json: 120.56 MPix, 9.31 T multiply-adds
+# in 89.2 s, OpenVINO fp32 on a 2-core VM): multiply-adds a second, the plan's estimate from a prior's work
+PRIOR_MACS_S = 9.31e12 / 89.2
+PRIOR_MEASURED = "OpenVINO fp32 on 2 cores, docs/results/sharpen_speed_prior.json"
+PREDICT_FLAGS = ("--band-names", "--bands", "--scaling", "--vmin", "--sensor")  # predict's, which sharpen lacks
 
 
 def prior_models() -> dict[str, Path]:
@@ -60,7 +65,7 @@ def with_model(g: Guides, fine: list[str], model: str) -> Guides:
     try:
         spec = read_spec(guide_model_folder(model))
     except BandbridgeError as e:
-        raise BandbridgeError(f"-m {e}") from None
+        raise BandbridgeError(f"-m {with_priors(str(e), model)}") from None
     if getattr(spec, "scale", 1) not in (1, None):
         raise BandbridgeError(f"-m {model}: a ×{spec.scale} super-resolution model's output lies on another grid "
                               "than its input; give a model that makes a band on its input's grid (rgb2nir, …)")
@@ -97,11 +102,42 @@ def plan_model(src: Path | None, model: str, output: Path, engine):
     if src is None:
         return None
     # a prior by its folder (predict does not know its name); another model as given (its routing by the file)
-    p = make_plan([str(src)], str(bundled_prior(model) or model), str(output), PredictOptions(dtype="float32", replace=True), overwrite=True,
-                  backend=engine.backend, precision=engine.precision, threads=engine.threads, cluster=engine.cluster)
+    try:
+        p = make_plan([str(src)], str(bundled_prior(model) or model), str(output), PredictOptions(dtype="float32",
+                      replace=True), overwrite=True, backend=engine.backend, precision=engine.precision,
+                      threads=engine.threads, cluster=engine.cluster)
+    except BandbridgeError as e:
+        raise BandbridgeError(sharpen_words(str(e), model, src)) from None
     if not p.jobs:  # refused on a cluster run (make_plan lists it)
-        raise BandbridgeError(f"-m {model}: the model cannot run on {src.name} ({p.failed[0][1]})")
+        raise BandbridgeError(sharpen_words(f"-m {model}: the model cannot run on {src.name} ({p.failed[0][1]})",
+                                            model, src))
     return p
+
+
+def sharpen_words(said: str, model: str, src: Path) -> str:
+    """A refusal of predict's planning in sharpen's words: the run's work file named as the guides stacked,
+    and predict's advice (its flags, which sharpen lacks) replaced by sharpen's own."""
+    said = said.replace(str(src), src.name if src.name != MODEL_INPUT else "the guides stacked")
+    cut = min((said.find(f) for f in PREDICT_FLAGS if f in said), default=-1)
+    if cut >= 0:
+        head = said[:cut]
+        said = head[:head.rfind("; ")] if "; " in head else head.rstrip(" ,(")
+        said += ("; name FINE's bands as the model reads them (their descriptions: B02, B03, B04, B08 for s2-prior), "
+                 "give FINE as a Sentinel-2 folder or stack, or leave -m out")
+    return said if said.startswith("-m ") else f"-m {model}: {said}"
+
+
+def with_priors(said: str, model: str) -> str:
+    """An unknown model's line with the bundled priors among the names it lists and, where the name is near
+    one, that one offered first."""
+    from bandbridge.presets import closest
+    priors = list(prior_models())
+    near = closest(model, priors)
+    if not priors or "nor a bundled model (" not in said:
+        return said
+    said = said.replace("nor a bundled model (", f"nor a bundled model or sharpen prior ({', '.join(priors)}, ", 1)
+    rest = said.removeprefix(f"{model}: ")
+    return f"{model}: did you mean {near}? It is {rest}" if near and "did you mean" not in said else said
 
 
 def model_lines(mp, model: str, pixels: int) -> list[str]:
@@ -124,8 +160,14 @@ def prior_cost(spec, pixels: int) -> list[str]:
         return []
     from bandbridge.models.band_prior import multiply_adds
     n = multiply_adds(spec.in_channels, spec.out_channels, g.args.get("nf", 32), g.args.get("n_blocks", 4))
-    return [f"  its work: {n:,} multiply-adds a pixel, {n * pixels / 1e12:.3g} T on {pixels / 1e6:.3g} MPix "
-            "(docs/sharpen.md measures what it costs at 10980²); without -m the prior is left out"]
+    return [f"  its work: {n:,} multiply-adds a pixel, {n * pixels / 1e12:.3g} T on {pixels / 1e6:.3g} MPix: about "
+            f"{seconds(n * pixels / PRIOR_MACS_S)} s at the rate measured at 10980² ({PRIOR_MACS_S / 1e9:.0f} G a second, "
+            f"{PRIOR_MEASURED}; more cores take less); without -m the prior is left out"]
+
+
+def seconds(s: float) -> str:
+    """Seconds in words: two figures under ten, whole ones above."""
+    return f"{s:.2g}" if s < 10 else f"{s:,.0f}"
 
 
 def run_model(plan, work: Path, serve, say: Callable[[str], None]) -> Path:
@@ -136,8 +178,9 @@ def run_model(plan, work: Path, serve, say: Callable[[str], None]) -> Path:
     g = plan.guides
     mine = [i for i, b in enumerate(g.bands) if b.path == Path(MODEL_OUTPUT)]
     dst = work / MODEL_OUTPUT
-    own = Guides([b for i, b in enumerate(g.bands) if i not in mine],
-                 [q for i, q in enumerate(g.grids) if i not in mine], g.fine)
+    a = getattr(plan, "given", None) or g  # FINE's guides before a target was left out: the model reads them all
+    own = Guides([b for b in a.bands if b.path != Path(MODEL_OUTPUT)],
+                 [q for b, q in zip(a.bands, a.grids) if b.path != Path(MODEL_OUTPUT)], a.fine)
     mp = plan.model_plan or plan_model(stack_guides(own, work / MODEL_INPUT), plan.model, dst, plan.engine)
     job = mp.jobs[0]
     say(f"the model's guide: {plan.model} on {job.src.name}: {job.note}")

@@ -13,7 +13,7 @@ band of one value, a pan on a grid not aligned with its MS, a run planned past t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -49,9 +49,12 @@ def bands_of(path: str, flag: str) -> list[Band]:
     ``interop/stac_bands.read_item`` (a Sentinel-2 Item as a folder of its band assets), else
     ``data/reference.py``'s naming (descriptions, or a one-band file's stem), the masks left out
     (``SCL``, ``QA_PIXEL``, a file named ``*mask*``)."""
+    from bandbridge.data.resampled import registered
     from bandbridge.inference.interop.stac_bands import is_item_ref, read_item
     if is_item_ref(path):
         return read_item(path, flag).bands
+    if (stack := registered(path)) is not None:  # a one-grid stack's run: its resampled bands on their own grids
+        return stack
     p = Path(path)
     if not p.exists():
         raise BandbridgeError(f"{flag} {p}: no such file or folder; give a raster or a folder of band files")
@@ -84,8 +87,11 @@ def item_lines(fine: list[str], reference: str) -> list[str]:
 def one_raster(fine: list[str]) -> Path | None:
     """The one raster file FINE names (a model's input as it is), or None: several inputs, a folder, or a
     STAC Item (their guides are stacked for it)."""
+    from bandbridge.data.resampled import registered
     from bandbridge.inference.interop.stac_bands import is_item_ref
-    return Path(fine[0]) if len(fine) == 1 and not is_item_ref(fine[0]) and Path(fine[0]).is_file() else None
+    if len(fine) != 1 or is_item_ref(fine[0]) or not Path(fine[0]).is_file() or registered(fine[0]) is not None:
+        return None  # a one-grid stack's run: the model reads its native bands stacked, named
+    return Path(fine[0])
 
 
 def default_guides(path: str, bands: list[Band]) -> list[Band]:
@@ -137,6 +143,8 @@ def pick(bands: list[Band], wanted: list[str] | None, flag: str, what: str) -> l
     out = []
     for w in wanted:
         n = canonical_band_name(w)
+        if n in by and by[n] in out:
+            raise BandbridgeError(f"{flag} {','.join(wanted)}: names {w} twice; name each band once")
         if n not in by:
             raise BandbridgeError(f"{flag} {w}: no such band among the {what} [{', '.join(b.name for b in bands)}]; "
                                   "name one of those")
@@ -244,7 +252,7 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable
     from bandbridge.data.grids import extent_share
     found = bands_of(path, "--reference")
     bands = pick(found, wanted, "--bands", "reference's bands") if wanted else default_targets(path, found, fine)
-    cell = bands[0].cell
+    cell, ph = bands[0].cell, bands[0].phase
     with open_raster(bands[0].path) as src:
         if (src.crs is None) != (fine.crs is None):
             raise BandbridgeError(f"--reference {path}: one of the reference and the guides has a coordinate system "
@@ -252,8 +260,9 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable
         size, crs = (src.height, src.width), src.crs
         tr = src.transform if crs is not None else Affine.scale(fine.width / src.width, fine.height / src.height)
         dtype, nodata = src.dtypes[bands[0].index - 1], src.nodata
-    coarse = (size[0] // cell, size[1] // cell)
-    grid, win, k = target_grid(path, bands, fine, Grid(crs, tr @ Affine.scale(cell), *coarse))
+    coarse = ((size[0] - ph[0]) // cell, (size[1] - ph[1]) // cell)
+    whole = Grid(crs, tr @ Affine.translation(ph[1], ph[0]) @ Affine.scale(cell), *coarse)
+    grid, win, k = target_grid(path, bands, fine, whole)
     if plan is not None:  # the reference's cells over the guides are held whole: their size from the header
         none = np.empty((0, 0), np.float32)
         check_memory(plan(Targets(none, none, grid, [b.name for b in bands], str(path), k, dtype, [], [], nodata,
@@ -269,7 +278,7 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable
         with open_raster(f) as s:
             for i in at:
                 b = bands[i]
-                if (s.height, s.width) != size or b.cell != cell:
+                if (s.height, s.width) != size or (b.cell, b.phase) != (cell, ph):
                     raise BandbridgeError(f"--reference {path}: its band {b.name} is {s.height}×{s.width} pixels and "
                                           f"{bands[0].name} {size[0]}×{size[1]}; the targets share one grid (sharpen "
                                           "the bands of each resolution in a run of their own)")
@@ -278,7 +287,7 @@ def open_targets(path: str, wanted: list[str] | None, fine: Grid, plan: Callable
                 units[i] = b.units or (s.units[b.index - 1] or "")
                 depths.append(stated_bits(s, b.index))
             with pixels_read(f"--reference {f}", s):  # a corrupt tile, a truncated JP2, a VRT onto no raster
-                read_window(s, [bands[i] for i in at], win, cell, physical, v, at)
+                read_window(s, [bands[i] for i in at], win, cell, physical, v, at, ph)
     valid = np.isfinite(v).all(0) & inside_mask(win, size if cell == 1 else coarse)
     if not valid.any():
         raise BandbridgeError(f"--reference {path}: no clear pixel over the guides (all nodata, NaN or fill); give "
@@ -338,12 +347,13 @@ def check_memory(plan) -> None:
 
 
 def read_window(s, bands: list[Band], win: tuple[int, int, int, int], cell: int, physical: bool, out: np.ndarray,
-                at: list[int]) -> None:
+                at: list[int], phase: tuple[int, int] = (0, 0)) -> None:
     """Bands ``bands`` of the open raster ``s`` over the window ``win`` of its grid coarsened by
-    ``cell``, read at once, into ``out[at[i]]`` ``(h, w)`` float32: stored values (physical where
+    ``cell`` from ``phase`` (rows, columns), read at once, into ``out[at[i]]`` ``(h, w)`` float32: stored values (physical where
     ``physical``), NaN where unknown (the file's nodata, NaN, a ``uint16`` 0: Sentinel-2's and
     Landsat's fill; a cell any of whose pixels is), one read for all (each block decompressed once)."""
     r0, c0, h, w = (q * cell for q in win)
+    r0, c0 = r0 + phase[0], c0 + phase[1]
     kinds = [np.dtype(s.dtypes[b.index - 1]) for b in bands]
     fill = s.nodata if s.nodata is not None else (np.nan if kinds[0].kind == "f" else 0)
     v = s.read([b.index for b in bands], window=((r0, r0 + h), (c0, c0 + w)), boundless=True, fill_value=fill)
@@ -380,7 +390,7 @@ def check_kinds(t: Targets, bands: list[Band]) -> None:
     for i, b in enumerate(bands):
         stated = b.kind or band_kind(b.name, t.units[i])
         why = product or (f"its units tag ({t.units[i]})" if t.units[i] else f"its name ({b.name})")
-        band = Band(b.path, b.index, b.name, stated, b.units or t.units[i], b.linear, b.convert, b.cell)
+        band = replace(b, kind=stated, units=b.units or t.units[i])
         v = t.values[i][t.valid].astype(np.float64) * t.scales[i] + t.offsets[i]
         real = np.dtype(t.dtype).kind == "f" or (t.scales[i], t.offsets[i]) != (1.0, 0.0)
         check_kind(v, band, real, f"--reference {t.path}", why)

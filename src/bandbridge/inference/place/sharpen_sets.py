@@ -54,7 +54,9 @@ def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[li
     area: dict[tuple, float] = {}
     for b in chosen:  # the grid a band is read on: its file's, coarsened by its cell (Landsat TIRS's 3 × 3)
         g0 = grid_of(b.path)
-        grid = Grid(g0.crs, g0.transform @ Affine.scale(b.cell), g0.height // b.cell, g0.width // b.cell)
+        (r, c), n = b.phase, b.cell  # a stack's band averaged back from where its cells start
+        grid = Grid(g0.crs, g0.transform @ Affine.translation(c, r) @ Affine.scale(n), (g0.height - r) // n,
+                    (g0.width - c) // n)
         key = (str(grid.crs), tuple(grid.transform)[:6], grid.height, grid.width)
         groups.setdefault(key, []).append(b.name)
         area[key] = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
