@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Optional
 
 import typer
@@ -16,6 +17,25 @@ CreationOptions = Annotated[list[str], typer.Option(
     "-co", "--co", metavar="NAME=VALUE",
     help="GDAL creation option of the output GeoTIFFs (GTiff, or COG with --cog), repeatable: "
          "-co COMPRESS=ZSTD -co BLOCKXSIZE=512; replaces bandbridge's own (deflate, 256² tiles)")]
+
+
+SHIFT_FORM = "give auto, none, or X,Y: two numbers in the reference's own pixels (columns, rows), e.g. 0.5,0.5"
+
+
+def reference_shift(value: str) -> str:
+    """``--reference-shift``'s form checked as it is parsed: an empty value was taken as auto, and ``nan,0`` was told
+    to warp the reference (``sharpen_shift.parse_shift`` checks the rest); each refused with the flag's form."""
+    from bandbridge.errors import BandbridgeError
+    v = (value or "").strip()
+    if not v:
+        raise BandbridgeError(f"--reference-shift '{value}': an empty value; {SHIFT_FORM}")
+    try:
+        numbers = [float(q) for q in v.split(",")]
+    except ValueError:
+        return value  # auto, none, or a form parse_shift refuses in its own words
+    if not all(math.isfinite(n) for n in numbers):
+        raise BandbridgeError(f"--reference-shift {value}: not a finite number; {SHIFT_FORM}")
+    return value
 
 
 def overrides(bands: Optional[str], band_names: Optional[str], scaling: Optional[str],
