@@ -20,7 +20,8 @@ def fill(
                                       "for more dates: the nearest clear one per pixel is the base; without "
                                       "one, --sar alone fills where it holds out); or found for you over the "
                                       "scene's footprint: stac, stac:COLLECTION, a STAC API URL (#COLLECTION "
-                                      "after it) or a catalog.json (the nearest Items before it at least half "
+                                      "after it; a URL here is always an API to search, never an Item or a "
+                                      "raster) or a catalog.json (the nearest Items before it at least half "
                                       "clear there by their SCL, read by window; the run names them)"),
     later: list[str] = typer.Option([], "--later", help="a later clear scene of the place (repeat for more dates; "
                                     "a cube step cube.nc@DATE; FILE#clear as -e takes it): per pixel the nearest clear date on either side is the "
@@ -79,7 +80,7 @@ def gaps(
     data: str = typer.Option(..., "--data", help="the development data root (holds worldcereal/)"),
     output: str = typer.Option(..., "--output", "-o", help="folder for gaps.json and gaps.md (the project's "
                                "record: docs/results)"),
-    pairs: Optional[int] = typer.Option(None, "--pairs", help="only the first N date pairs of each sample"),
+    pairs: Optional[int] = typer.Option(None, "--pairs", min=1, help="only the first N date pairs of each sample"),
     sources: bool = typer.Option(True, "--sources/--no-sources", help="also score the SEN12MS-CR triplets and "
                                  "openEO-gfmap's site (gaps_sources.json, .md)"),
     overwrite: Overwrite = False,
@@ -93,6 +94,8 @@ def gaps(
     from bandbridge.cli.evaluate import quiet_libraries
     from bandbridge.evaluation.gaps import RECORDS, check_run, run_gaps, save
     from bandbridge.evaluation.gaps_sources import run_sources, save_sources
+    if not output.strip():  # Path('') is the folder the command runs in
+        fail(f"--output '{output}': an empty path; give the folder for the records (docs/results for the project's)")
     check_run(data, output, overwrite, RECORDS + (("gaps_sources.json", "gaps_sources.md") if sources else ()))
     say = lambda s: out.print(s, highlight=False)  # noqa: E731
     with quiet_libraries():
