@@ -67,9 +67,8 @@ def fill(
     from bandbridge.fileio import writing
     from bandbridge.inference.core.preview import previewed
     from bandbridge.inference.place.fill import run_fill
-    reads = [scene, *earlier, *later, sar, *sar_earlier, *sar_later, mask]
-    with quiet_libraries(), writing(output), previewed(preview, reads, output, overwrite, "fill", plan), \
-            displayed() as add:  # a full disk or a file-size limit: one line naming -o; every stage's progress
+    with quiet_libraries(), writing(output), displayed() as add, previewed(  # -o's full disk: one line; progress
+            preview, [scene, *earlier, *later, sar, *sar_earlier, *sar_later, mask], output, overwrite, "fill", plan):
         run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
                  say=lambda s: out.print(s, highlight=False),
                  engine=engine_options(backend, precision, threads, workers, scheduler, retries, summary),
