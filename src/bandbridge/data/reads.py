@@ -91,15 +91,21 @@ def _implied(p: Path, via: str | None = None) -> list[Path]:
             head = f.read(HEAD).lstrip(b"\xef\xbb\xbf \t\r\n")
     except OSError:
         return safe
-    found = (vrt_sources(p, via)[0] if VRT_MARK in head else _item_assets(p) if head.startswith(b"{") else [])
+    found = (vrt_sources(p, via)[0] if _vrt_head(head) else _item_assets(p) if head.startswith(b"{") else [])
     return safe + found + [q for q in (Path(f"{p}{s}") for s in SIDECARS) if q.exists()]
+
+
+def _vrt_head(head: bytes) -> bool:
+    """Whether a file's first bytes make GDAL read it as a VRT: the mark before any NUL byte (GDAL's
+    test is a C string search of its header; a GeoTIFF's own bytes hold NULs from the fourth on)."""
+    return VRT_MARK in head.split(b"\0", 1)[0]
 
 
 def _is_vrt(p: Path) -> bool:
     """Whether GDAL opens the local file ``p`` as a VRT (by its content, whatever its name)."""
     try:
         with open(p, "rb") as f:
-            return VRT_MARK in f.read(HEAD)
+            return _vrt_head(f.read(HEAD))
     except OSError:
         return False
 
