@@ -103,25 +103,33 @@ def _dead_pid() -> int:
         pid -= 1
 
 
-def test_rerun_on_its_own_folder_and_leftovers_of_killed_runs(run_cli, tmp_path):
-    d = tmp_path / "scenes"
+def test_a_folder_into_itself_is_refused_leftovers_of_killed_runs_go_and_earlier_outputs_are_skipped(run_cli, tmp_path):
+    """-o the input folder is refused in one line, nothing written (issue 98: it wrote among its inputs); in the
+    output folder a killed run's temporary file of this host goes, another host's stays; an earlier output of
+    bandbridge put among the inputs is skipped, not predicted again."""
+    d, o = tmp_path / "scenes", tmp_path / "out"
     d.mkdir()
+    o.mkdir()
     (d / "a.tif").write_bytes(NAIP.read_bytes())
-    stale = d / f".a_rgb2nir-naip.tif.{HOST}-{_dead_pid()}.x1y2z3w4.partial"
-    other = d / f".a_rgb2nir-naip.tif.otherhost-{_dead_pid()}.x1y2z3w4.partial"  # another host's run
-    other.write_bytes(b"live elsewhere")
-    stale.write_bytes(b"half a file")
     (d / ".hidden.tif").write_bytes(b"not an input")
     code, out, err = run_cli("predict", str(d), "-m", "rgb2nir", "-o", str(d))
+    assert code == 2 and "the folder the inputs are read from" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif"]
+    stale = o / f".a_rgb2nir-naip.tif.{HOST}-{_dead_pid()}.x1y2z3w4.partial"
+    other = o / f".a_rgb2nir-naip.tif.otherhost-{_dead_pid()}.x1y2z3w4.partial"  # another host's run
+    other.write_bytes(b"live elsewhere")
+    stale.write_bytes(b"half a file")
+    code, out, err = run_cli("predict", str(d), "-m", "rgb2nir", "-o", str(o))
     assert code == 0, err
     assert not stale.exists()  # the killed run's temporary file is gone ...
     assert other.exists()  # ... another host's is not ours to judge
     other.unlink()
-    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-naip.tif"]
-    code, out, err = run_cli("predict", str(d), "-m", "rgb2nir", "-o", str(d), "--overwrite")
+    assert sorted(p.name for p in o.iterdir()) == ["a_rgb2nir-naip.tif"]
+    (d / "a_rgb2nir-naip.tif").write_bytes((o / "a_rgb2nir-naip.tif").read_bytes())  # an output among the inputs
+    code, out, err = run_cli("predict", str(d), "-m", "rgb2nir", "-o", str(o), "--overwrite")
     assert code == 0, err
     assert "skipped 1 earlier output" in out and out.count("a_rgb2nir-naip.tif") == 1
-    assert sorted(p.name for p in d.iterdir()) == [".hidden.tif", "a.tif", "a_rgb2nir-naip.tif"]
+    assert sorted(p.name for p in o.iterdir()) == ["a_rgb2nir-naip.tif"]
 
 
 @pytest.mark.load

@@ -160,6 +160,7 @@ def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
     check_predict_flags(opts, ov, backend, precision, threads)
     files, skipped = expand_inputs(inputs)
     dest = Path(output)
+    _not_into_an_input(inputs, dest)
     picture = dest.suffix.lower() in PICTURES  # an 8-bit photo model's output as PNG or JPEG
     if picture and len(files) != 1:
         raise BandbridgeError(f"--output {dest}: {len(files)} inputs need an output folder (GeoTIFFs); "
@@ -188,6 +189,18 @@ def make_jobs(inputs: list[str], model: str, output: str, opts: PredictOptions,
         ({"float32"} if opts.indices or opts.confidence else set())
     check_creation_options(opts.creation, opts.cog, dtypes)
     return jobs, skipped
+
+
+def _not_into_an_input(inputs: list[str], dest: Path) -> None:
+    """Refuse ``-o`` that is a folder the run takes its inputs from (a folder, a band folder, a glob's): its
+    outputs would go among its inputs (issue 98), where a rerun or another tool would take them for inputs."""
+    if not dest.is_dir():
+        return
+    for it in inputs:
+        folder = Path(it) if Path(it).is_dir() else Path(it).parent if glob.has_magic(it) else None
+        if folder is not None and folder.resolve() == dest.resolve():
+            raise BandbridgeError(f"--output {dest}: the folder the inputs are read from ({it}); the outputs would go "
+                                  f"among them: give another folder (e.g. {dest.resolve().name}_out)")
 
 
 def _plan_one(f: Path, model: str, dest: Path, single: bool, opts: PredictOptions, ov: Overrides,
