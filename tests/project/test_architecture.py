@@ -37,6 +37,7 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
 ]
 
 MAX_LINES = 400  # a module of a few hundred lines, with one job its name says
+MAX_FUNCTION_LINES = 60  # a function or method, from its ``def`` to its last line, docstring included
 
 # Rooms above the inference runtime that still never import it: they run no model.
 RUNTIME_FREE = ("training",)
@@ -293,6 +294,23 @@ def test_no_module_is_over_the_line_limit():
     assert not big, f"modules over {MAX_LINES} lines (split them by job): {big}"
 
 
+def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``file:line:name (n lines)`` of every function or method under ``root`` (nested ones too)
+    longer than ``limit`` lines, counted from its ``def`` to its last line (decorators not counted)."""
+    found = []
+    for p in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text(), filename=str(p))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                    (n := node.end_lineno - node.lineno + 1) > limit:
+                found.append(f"{p.relative_to(root.parent).as_posix()}:{node.lineno}:{node.name} ({n} lines)")
+    return found
+
+
+def test_no_function_is_over_the_line_limit():
+    long = long_functions(SRC / PACKAGE)
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them by step):\n" + "\n".join(long)
+
+
 def test_the_architecture_document_states_this_layer_order():
     """docs/ARCHITECTURE.md's table: one row per room, `| layer | room | files | purpose |`."""
     rows = [[c.strip() for c in line.strip().strip("|").split("|")]
@@ -316,6 +334,14 @@ def _toy(tmp_path: Path, files: dict[str, str]) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     return root
+
+
+def test_a_long_function_or_method_is_named_with_its_file_line_and_length(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(58))
+    root = _toy(tmp_path, {"models/net.py": f"def ok():\n    \"\"\"Doc.\"\"\"\n{body}\n\n\nclass Net:\n"
+                                             f"    @staticmethod\n    def forward():\n        \"\"\"Doc.\"\"\"\n"
+                                             + body.replace("    ", "        ") + "\n        return x0\n"})
+    assert long_functions(root) == ["bandbridge/models/net.py:65:forward (61 lines)"]
 
 
 def test_a_lazy_import_up_a_layer_is_caught_with_its_file_line_and_layers(tmp_path):

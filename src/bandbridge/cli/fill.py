@@ -48,8 +48,7 @@ def fill(
                                          "cloud edges they miss; 0 for --mask)"),
     output: str = typer.Option(..., "--output", "-o", help="the filled scene (GeoTIFF, COG): its bands in its own "
                                "type, scale, offset and nodata, then FILLED (1 observed, 2 filled, 0 no data)"),
-    overwrite: Overwrite = False,
-    no_cog: bool = typer.Option(False, "--no-cog", help="a plain tiled GeoTIFF instead of a COG"),
+    overwrite: Overwrite = False, no_cog: bool = typer.Option(False, "--no-cog", help="a plain tiled GeoTIFF instead of a COG"),
     backend: Backend = "auto", precision: Precision = "auto", threads: Threads = None, workers: Workers = None,
     scheduler: Scheduler = None, retries: Retries = 2, summary: Summary = None,
     plan: bool = typer.Option(False, "--plan", help="print the fill's decisions (the gap, the dates, the backend, "
