@@ -138,7 +138,8 @@ def test_the_held_out_figure_is_one_figure_in_one_unit_on_the_line_and_the_tags(
     g = SimpleNamespace(route="fit", chosen="linear", cells=5000, fit_mae=0.1532, corrected_mae=0.1312,
                         upsampled_mae=0.2, correct=True, why="applied: held out at the reference's scale it lowered "
                         "the error", filled_from="", stored_error=lambda e: 100 * e, upsampling="bspline",
-                        octaves={"one_step_down": 0.5, "octave_coarser": 0.6, "output_scale": 0.5}, carried={})
+                        octaves={"one_step_down": 0.5, "octave_coarser": 0.6, "output_scale": 0.5}, carried={},
+                        share=1.0, scale="")
     grid = Grid(UTM, Affine(4.0, 0, X0, 0, -4.0, Y0), 64, 64)
     ref = Reference(np.zeros((1, 64, 64), np.float32), np.ones((64, 64), bool), grid, ["nir"], str(tmp_path / "r.tif"),
                     4.0, "uint16")

@@ -203,8 +203,9 @@ class Sharpen:
         """``q``: :func:`plan_sharpen`'s arguments, ``seed`` and ``reference_shift`` (:func:`sharpen`'s)."""
         from bandbridge.inference.place.sharpen_shift import parse_shift
         how, seed = parse_shift(q.pop("reference_shift")), q.pop("seed")  # a bad shift refused before any read
+        detail = q.pop("detail", None)
         p = plan_sharpen(engine=engine, **q)
-        p.shift, p.seed = how, seed
+        p.shift, p.seed, p.detail = how, seed, detail
         return p
 
     def fit(self, plan: SharpenPlan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
@@ -220,7 +221,8 @@ class Sharpen:
         bounds = value_bounds(plan.targets)  # before the fit's arrays are held
         s, gunits, coarse = decided(plan, clock, say)
         for b in s.bands:
-            say(f"{b.name}: {b.route} ({route_words(b.route)}): {b.why}")
+            say(f"{b.name}: {b.route} ({route_words(b.route)}): {b.why}"
+                + (f"; at the output's scale, {b.scale}" if b.guided and b.scale else ""))
         out = Fitted(s, None if s.fitted else coarse, clock, bounds=bounds)
         plan.targets.values = coarse = None  # not held on: the bounds are taken, and a fit needs no cell means
         if s.fitted:
@@ -256,19 +258,21 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
             bands: list[str] | None = None, overwrite: bool = False, engine: Engine = Engine(),
             plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
             model: str | None = None, plan: SharpenPlan | None = None, cog: bool = False,
-            reference_shift: str | tuple = "auto") -> SharpenResult | None:
+            reference_shift: str | tuple = "auto", detail: float | None = None) -> SharpenResult | None:
     """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
     (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
     (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``); ``cog``:
     the output a Cloud-Optimized GeoTIFF; ``reference_shift``: ``--reference-shift`` (``auto``, ``none`` or
-    ``X,Y``: ``sharpen_shift.py``). Returns what was written, band by band."""
+    ``X,Y``: ``sharpen_shift.py``); ``detail``: the share of a guided route's detail every guided band takes
+    (None: the share the test at the output's scale supports, ``learners/transfer.py``). Returns what was
+    written, band by band."""
     from bandbridge.inference.place.runner import run
     t0 = time.perf_counter()
     q = dict(fine=fine, reference=reference, output=output, guides=guides, bands=bands, overwrite=overwrite,
-             model=model, cog=cog, seed=seed, reference_shift=reference_shift)
+             model=model, cog=cog, seed=seed, reference_shift=reference_shift, detail=detail)
     if plan is not None:
         from bandbridge.inference.place.sharpen_shift import parse_shift
-        plan.shift, plan.seed, plan.model = parse_shift(reference_shift), seed, model
+        plan.shift, plan.seed, plan.model, plan.detail = parse_shift(reference_shift), seed, model, detail
         plan.fine = list(fine) or plan.fine
     res = run(KIND, q, engine, say, plan_only, None, plan)
     if res is not None:
@@ -343,6 +347,11 @@ def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
     clock.mark("the shift test")
     for i, why in shifted.items():
         s.bands[i].upsampled(why)
+    if any(b.guided for b in s.bands):  # what the guides say at the output's scale: the share of detail taken
+        from bandbridge.inference.place.output_scale import test
+        from bandbridge.learners.transfer import take
+        take(s.bands, test(g.read, g.fine, t.grid, t.k, g.names, gunits.to_model), getattr(plan, "detail", None))
+        clock.mark("the test at the output's scale")
     if not s.fitted:
         s.learner = None
     return s, gunits, (x_c, cover)

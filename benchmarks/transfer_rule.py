@@ -1,0 +1,132 @@
+"""The test at the output's scale (issue 95): `TRANSFER_CARRY` set on half A of the floor's sources and
+reported on half B, then the halves swapped.
+
+    OMP_NUM_THREADS=1 nice python benchmarks/transfer_rule.py --data ../shared/data --floor BEFORE.json \
+        --json docs/results/transfer_rule.json
+
+``BEFORE.json`` is the floor's record made before the test existed (`git show 86b54e5^:docs/results/
+sharpen_floor.json`): each image's ratio to the best upsampling (MAE) for `sharpen` and `predict
+--reference` with every guided route's whole detail. For every floor image the guides' evidence is
+computed as the commands compute it (`learners/transfer.evidence`, each guide to ROOM's percentiles, a
+window of at most `TRANSFER_PIXELS`); a gate ``c`` stops an image's detail where the guides predict one
+another at the reference's scale and some guide's ratio at its own pixels is at or over ``c``. A stopped
+image is counted as *caught* where its route had lost over 1.01× and as a *cost* where it had won under
+0.99× (a stopped image takes its upsampling, about 1×). A half's choice: the fewest losses left, then the
+fewest costs, then the largest ``c`` (the fewest images stopped). The share of detail taken below the gate
+is not scored here: the floor's record at the final code is (`benchmarks/sharpen_floor.py`).
+
+Each row also gives ``target_atp``: the target itself fitted by the same area-to-point ridge (the fine
+guides' features averaged onto the cells, made consistent), scored against its truth at the output's
+scale over its best upsampling: what area-to-point fitting as the target's route would give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.evaluation.floor_cases import HALVES, all_cases, half_of
+from bandbridge.evaluation.sharpen_record import code_state, save
+from bandbridge.learners.transfer import evidence
+from bandbridge.policy import TRANSFER_PIXELS
+
+GATES = (0.8, 0.85, 0.9, 0.95, 1.0, 1.05)
+UPSAMPLERS = ("nearest", "bilinear", "cubic", "bspline", "lanczos")
+
+
+def outcomes(floor: dict) -> dict[tuple[str, str, int], dict[str, float]]:
+    """Each image's MAE over its best upsampling's, per method, from a floor record."""
+    out = {}
+    for r in floor["rows"]:
+        best = min(r[m]["sae"] / r[m]["n"] for m in UPSAMPLERS)
+        out[(r["source"], r["image"], r["k"])] = {m: r[m]["sae"] / r[m]["n"] / best
+                                                  for m in ("sharpen", "reference") if "sae" in r.get(m, {})}
+    return out
+
+
+def to_model(x: np.ndarray) -> np.ndarray:
+    """Each band's 0.1–99.9 % onto ROOM (0.25–0.75), as the sharpener's guides are mapped."""
+    lo, hi = np.nanpercentile(x, (0.1, 99.9), axis=(1, 2), keepdims=True)
+    return (0.25 + 0.5 * (x - lo) / np.maximum(hi - lo, 1e-9)).astype(np.float32)
+
+
+def rows(data: str, before: dict) -> list[dict]:
+    """Every floor image at each of its k: the guides' evidence and the outcomes before the test."""
+    side = int(TRANSFER_PIXELS ** 0.5)
+    out = []
+    for c in all_cases(data):
+        for k in c.factors:
+            cc = c.cut(k)
+            x = to_model(cc.guides)[:, :side // k * k, :side // k * k]
+            ev = evidence(x, k, cc.guide_names)
+            t = to_model(cc.truth)[:, :x.shape[1], :x.shape[2]]
+            atp = evidence(np.concatenate([x, t]), k)  # the target by area-to-point fitting, scored on its truth
+            out.append({"source": c.source, "half": half_of(c.source), "image": c.name, "k": k,
+                        "ratios": [round(v, 4) for v in ev.ratios], "coarse": [round(v, 4) for v in ev.coarse],
+                        "informative": ev.informative, "target_atp": round(atp.ratios[-1], 4) if atp.known else None,
+                        "outcome": {m: round(v, 4) for m, v in before.get((c.source, c.name, k), {}).items()}})
+            print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def scored(rs: list[dict], gate: float) -> dict[str, int]:
+    """What gate ``gate`` stops on ``rs``: losses caught, wins cost, losses left (image × method)."""
+    n = {"caught": 0, "cost": 0, "left": 0, "stopped": 0}
+    for r in rs:
+        stop = r["informative"] and bool(r["ratios"]) and max(r["ratios"]) >= gate
+        n["stopped"] += stop
+        for v in r["outcome"].values():
+            n["caught"] += stop and v > 1.01
+            n["cost"] += stop and v < 0.99
+            n["left"] += (not stop) and v > 1.01
+    return n
+
+
+def settle(rs: list[dict]) -> dict:
+    """Each half's choice of gate and how it scores on the other half."""
+    table = {h: {str(g): scored([r for r in rs if r["half"] == h], g) for g in GATES} for h in HALVES}
+    choice = {h: max(GATES, key=lambda g: (-table[h][str(g)]["left"], -table[h][str(g)]["cost"], g)) for h in HALVES}
+    return {"table": table, "choice": {h: {"gate": g, "on_own": table[h][str(g)],
+                                           "on_other": table["B" if h == "A" else "A"][str(g)]}
+                                       for h, g in choice.items()}}
+
+
+def area_to_point(rs: list[dict]) -> dict[str, dict]:
+    """Per source: on how many images the target's area-to-point fit beat its best upsampling (under 0.99×) and
+    beat each command's route as it was (a lower ratio), with the median of each."""
+    out = {}
+    for src in dict.fromkeys(r["source"] for r in rs):
+        got = [r for r in rs if r["source"] == src and r["target_atp"] is not None]
+        med = lambda v: round(float(np.median(v)), 3) if v else None  # noqa: E731
+        out[src] = {"images": len(got), "atp_wins": sum(r["target_atp"] < 0.99 for r in got),
+                    "atp_median": med([r["target_atp"] for r in got])}
+        for m in ("sharpen", "reference"):
+            pairs = [(r["target_atp"], r["outcome"][m]) for r in got if m in r["outcome"]]
+            out[src][f"atp_beats_{m}"] = sum(a < b for a, b in pairs)
+            out[src][f"{m}_median"] = med([b for _, b in pairs])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data", help="the development data folder")
+    ap.add_argument("--floor", required=True, help="the floor's record before the test (see the module's docstring)")
+    ap.add_argument("--json", default="docs/results/transfer_rule.json", help="where the record goes")
+    a = ap.parse_args()
+    if not Path(a.data, "nir_naip_opengeos").is_dir():
+        sys.exit(f"--data {a.data}: no nir_naip_opengeos under it; give the development data folder")
+    rs = rows(a.data, outcomes(json.loads(Path(a.floor).read_text())))
+    record = {"command": "OMP_NUM_THREADS=1 nice python " + " ".join(["benchmarks/transfer_rule.py", *sys.argv[1:]]),
+              "code": code_state(), "halves": {h: list(s) for h, s in HALVES.items()}, "gates": list(GATES),
+              **settle(rs), "area_to_point": area_to_point(rs), "rows": rs}
+    for h, c in record["choice"].items():
+        print(f"set on {h}: {c['gate']} (own {c['on_own']}; on the other half {c['on_other']})")
+    print(f"written {save(record, a.json)}")
+
+
+if __name__ == "__main__":
+    main()
