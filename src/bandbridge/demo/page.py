@@ -17,7 +17,7 @@ from bandbridge.inference.core.look import look_at
 from bandbridge.spec import read_spec
 from bandbridge.demo.calibrate import calibrate
 from bandbridge.demo.files import Workdirs, no_paths, received
-from bandbridge.demo.translate import Controls, Result, Translator, input_preview, page_words
+from bandbridge.demo.translate import Controls, Result, Translator, input_preview, page_words, unknown_model
 
 # What each file box holds, as a refusal names it.
 WHAT = {"upload": "image to translate", "pair": "calibration pair",
@@ -136,7 +136,7 @@ class Page:
 
         def work(workdir: Path, upload, reference):
             if name not in self.models:  # a model is one of the page's, never a folder named
-                raise BandbridgeError(f"unknown model '{name}'")
+                raise unknown_model(name)
             c = Controls(*controls)
             nir = False  # an NDVI panel where the model (for a route: the one it picks) makes NIR
             if upload and reference:

@@ -18,7 +18,7 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.demo.display import MAX_SIDE, STORED, BandSet, display_bands, read_scaled, render_shown, shared_of, \
     stretch_of
 from bandbridge.demo.files import check_upload
-from bandbridge.demo.translate import Panel, Result
+from bandbridge.demo.translate import Panel, Result, checked_text
 
 # The page's size cap is the page's own (policy.DEMO_MAX_MPIX, checked on every upload's header): the output
 # is the finest upload's grid, inside the page's CPU budget (docs/results/sharpen_speed.json).
@@ -40,6 +40,7 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
     import rasterio
 
     from bandbridge.inference.place.sharpen_sets import sharpen_sets
+    bands = checked_text(bands, "**bands to sharpen** box")
     fine = [f for f in ([fine] if isinstance(fine, (str, Path)) else fine or []) if f]
     if not fine:
         raise BandbridgeError("upload the fine raster first: a GeoTIFF of the guide bands (e.g. Sentinel-2's "

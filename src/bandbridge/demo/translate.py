@@ -15,6 +15,7 @@ import numpy as np
 from bandbridge.bands import SCALINGS, band_role, find_role, get_scaling, is_single_nir
 from bandbridge.data.formats import open_raster
 from bandbridge.errors import BandbridgeError
+from bandbridge.policy import DEMO_TEXT_CHARS
 from bandbridge.fileio import safe_name
 from bandbridge.inference.core.confidence import FLAT_NOTE
 from bandbridge.inference.core.interpret import Interpretation, Overrides, check_scaling_flags
@@ -43,6 +44,24 @@ def page_words(text: str) -> str:
     return out + (f" (controls under *{CONTROLS}*)" if n else "")
 
 
+BANDS_HINT = "give the bands by name or index, e.g. B05,B11 or 2,1,0"
+
+
+def checked_text(value: str | None, box: str, hint: str = BANDS_HINT) -> str:
+    """A text box's ``value``, refused in one line that does not echo it where it is longer than
+    :data:`~bandbridge.policy.DEMO_TEXT_CHARS` (a refusal naming it would send it all back)."""
+    v = value or ""
+    if len(v) > DEMO_TEXT_CHARS:
+        raise BandbridgeError(f"the {box} holds {len(v):,} characters, more than the page takes there "
+                              f"({DEMO_TEXT_CHARS}); {hint}")
+    return v
+
+
+def unknown_model(name: str) -> BandbridgeError:
+    """The refusal of a model name that is not one of the page's (a menu's value, sent by hand), bounded."""
+    return BandbridgeError(f"unknown model '{checked_text(name, '**model** menu', 'choose one in the menu')}'")
+
+
 @dataclass(frozen=True)
 class Controls:
     """The page's band-role and scaling controls, as typed (empty: detect)."""
@@ -52,6 +71,10 @@ class Controls:
     scaling: str = "auto"
     vmin: float | None = None
     vmax: float | None = None
+
+    def __post_init__(self) -> None:
+        checked_text(self.bands, FLAGS["--bands"] + " box")
+        checked_text(self.band_names, FLAGS["--band-names"] + " box", "give one name per band, e.g. red,green,blue,nir")
 
     def overrides(self) -> Overrides:
         def split(s: str) -> tuple[str, ...] | None:
@@ -153,7 +176,7 @@ class Translator:
         """(model folder, routing note) of a model name; a routed name (``rgb2nir``) picks its
         model for the uploaded file."""
         if name not in self.models:
-            raise BandbridgeError(f"unknown model '{name}'")
+            raise unknown_model(name)
         if name in ZOO_ROUTES:
             return route_model(name, path, ov, look)
         return self.models[name], None
@@ -173,7 +196,7 @@ class Translator:
         bundle instead of ``name``."""
         from bandbridge.inference.jobs.plan import make_plan
         if model is None and name not in self.models:
-            raise BandbridgeError(f"unknown model '{name}'")
+            raise unknown_model(name)
         target = str(model) if model else name if name in ZOO_ROUTES else str(self.models[name])
         # a calibrated model's download says so (its bundle's name: "rgb2nir-s2-adapted-…"), not
         # the base model's; a bundle's name is data, so it goes through safe_name

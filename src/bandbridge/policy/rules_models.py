@@ -76,6 +76,10 @@ RULES = (
     Rule("a web page's request", "demo/files.check_pixels", ("DEMO_MAX_MPIX",),
          "A judgement set with the web page: the output pixels one request may ask for (the page runs on the "
          "machine that serves it); the same size as `PROBE_MPIX`."),
+    Rule("a web page's text box", "demo/translate.checked_text", ("DEMO_TEXT_CHARS",),
+         "A judgement (issue 98: a 10 kB value was echoed back whole): the most characters a text box of the page "
+         "takes; its longest use, a band list of 13 names of up to 30 characters, is under 400. A longer value is "
+         "refused in one line that does not echo it."),
     Rule("the page's cloud fill", "demo/fill.fill_upload", ("DEMO_FILL_MAX_MPIX",),
          "Measured through the page's own handler (`python benchmarks/fill_page.py --mpix 1 4 16`, "
          "`docs/results/fill_page.json`; 2 busy cores): 1 MPix 158 CPU-s, 1.41 GB; 4 MPix 253 CPU-s, 1.70 GB; "
