@@ -48,7 +48,7 @@ def read(guides: np.ndarray, truth: np.ndarray, fine, k: int, true: float) -> di
         decided = "over REFERENCE_SHIFT_MOST"
     elif m >= MIN_SHIFT:
         xs, cs = average_onto(guides, np.ones(guides.shape[1:], bool), fine, grid.shifted(dy, dx))
-        (before, after), *parts = moved_fits(xc, np.nan_to_num(xs), r[None], ok & (cs >= MIN_COVER))
+        (before, after), *parts = moved_fits(xc, np.nan_to_num(xs), r[None], ok & (cs >= MIN_COVER))[:, :, 0]
         decided = "corrected" if shift_gains(before, after) else "no SHIFT_GAIN"
         halves = [round(a / b, 4) if b > 0 else None for b, a in parts]
     return {"k": k, "true": true, "cells": int(ok.sum()), "read": [round(dy, 2), round(dx, 2)],

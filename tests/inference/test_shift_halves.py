@@ -19,18 +19,18 @@ def _fields(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_a_true_shift_fits_every_half_better():
     xc, xs, r = _fields()
-    fits = moved_fits(xc, xs, r, np.ones(r.shape[1:], bool))
+    fits = moved_fits(xc, xs, r, np.ones(r.shape[1:], bool))[:, :, 0]
     assert len(fits) == 5  # the whole, then top, bottom, left, right
     assert all(shift_gains(b, a) for b, a in fits) and all(a < 1e-4 for _, a in fits)
-    assert fits[0] == (float(context_maps(xc, r, np.ones(r.shape[1:], bool))[0]),
-                       float(context_maps(xs, r, np.ones(r.shape[1:], bool))[0]))  # the whole: as before
+    assert tuple(fits[0]) == (float(context_maps(xc, r, np.ones(r.shape[1:], bool))[0]),
+                              float(context_maps(xs, r, np.ones(r.shape[1:], bool))[0]))  # the whole: as before
 
 
 def test_a_shift_that_helps_one_half_only_is_refused_there():
     xc, xs, r = _fields()
     xs = xs.copy()
     xs[:, 16:] = xc[:, 16:]  # the bottom half gains nothing moved
-    fits = moved_fits(xc, xs, r, np.ones(r.shape[1:], bool))
+    fits = moved_fits(xc, xs, r, np.ones(r.shape[1:], bool))[:, :, 0]
     (before, after), top, bottom = fits[0], fits[1], fits[2]
     assert shift_gains(before, after) and shift_gains(*top)  # the whole and the top fit better
     assert not shift_gains(*bottom)  # the bottom does not: register() leaves such a shift alone

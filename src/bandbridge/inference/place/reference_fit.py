@@ -95,7 +95,7 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
                                "registered product is not off by more)"), xc, cover
     moved = ref.grid.shifted(dy, dx)
     xs, cs = coarse_inputs(job, moved, fine)
-    (before, after), *halves = moved_fits(xc, xs, ref.values[:1], ok & (cs >= MIN_COVER))  # cells moved and not
+    (before, after), *halves = moved_fits(xc, xs, ref.values[:1], ok & (cs >= MIN_COVER))[:, :, 0]  # cells moved, not
     if shift_gains(before, after) and all(shift_gains(b, a) for b, a in halves):
         ref.grid = moved
         return (dy, dx, err), (f"corrected: a linear map of the input's context features fits the reference "
@@ -112,10 +112,12 @@ def register(job, ref, xc: np.ndarray, cover: np.ndarray, fine: Grid
                                   "false peak)"), xc, cover
 
 
-def moved_fits(xc: np.ndarray, xs: np.ndarray, rs: np.ndarray, both: np.ndarray) -> list[tuple[float, float]]:
-    """``[(before, after)]``: :func:`context_maps`'s MAE of ``rs (1, h, w)`` from the input on the reference's grid
-    as it is (``xc``) and moved (``xs``), on the cells ``both`` of the whole grid, then of its top, bottom, left
-    and right halves. A misregistration moves the whole alike, so moving it fits each half better."""
+def moved_fits(xc: np.ndarray, xs: np.ndarray, rs: np.ndarray, both: np.ndarray) -> np.ndarray:
+    """``(5, 2, Ct)``: :func:`context_maps`'s MAE of each band of ``rs (Ct, h, w)`` from the input on the reference's
+    grid as it is (``xc``) and moved (``xs``) — ``[part, 0]`` before, ``[part, 1]`` after — on the cells ``both`` of
+    the whole grid, then of its top, bottom, left and right halves: the shift test of both kinds (the reference's
+    :func:`register`, the sharpener's ``sharpen_shift.misregistered``). A misregistration moves the whole alike,
+    so moving it fits each half better."""
     from bandbridge.learners.guided import features
     h, w = both.shape
     made = [(x, features(np.nan_to_num(x).astype(np.float32))) for x in (xc, xs)]  # once each, not a part each
@@ -123,8 +125,8 @@ def moved_fits(xc: np.ndarray, xs: np.ndarray, rs: np.ndarray, both: np.ndarray)
     for part in (np.s_[:, :], np.s_[:h // 2, :], np.s_[h // 2:, :], np.s_[:, :w // 2], np.s_[:, w // 2:]):
         cells = np.zeros_like(both)
         cells[part] = both[part]
-        out.append(tuple(float(context_maps(x, rs, cells, f)[0]) for x, f in made))
-    return out
+        out.append([context_maps(x, rs, cells, f) for x, f in made])
+    return np.asarray(out, dtype=np.float64)
 
 
 def linear_map(xc: np.ndarray, r: np.ndarray, ok: np.ndarray) -> np.ndarray:

@@ -103,24 +103,22 @@ def measure(t, x_c: np.ndarray, cover: np.ndarray, bands: list[int]) -> Measured
     return Measured(dy, dx, rs, cs, ok, x, values)
 
 
-def moved_fits(g, t, m: Measured, dy: float, dx: float, bands: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """``(before, after)`` ``(len(bands),)``: the MAE (stored units) of a linear map of the guides' context
-    to each band on the window's cells, the guides averaged onto the reference's grid as stated and
-    moved by ``(dy, dx)`` (``reference_fit.register``'s test), the guides read again only over the window
-    (their rows found in their own CRS: a reference in EPSG:4326 over UTM guides)."""
+def moved_fits(g, t, m: Measured, dy: float, dx: float, bands: list[int]) -> np.ndarray:
+    """``(5, 2, len(bands))``: ``reference_fit.moved_fits`` (the one shift test, with its halves) of each band on
+    the window's cells, the guides averaged onto the reference's grid as stated and moved by ``(dy, dx)``, the
+    guides read again only over the window (their rows found in their own CRS: a reference in EPSG:4326 over
+    UTM guides). ``[0]`` is the whole window's ``(before, after)`` MAE (stored units), then its halves'."""
     from bandbridge.data.grids import rows_under, strip_grid
     from bandbridge.inference.place.fields import Warped
-    from bandbridge.inference.place.reference_fit import context_maps
+    from bandbridge.inference.place.reference_fit import moved_fits as fits
     from bandbridge.policy import MIN_COVER
     win = Grid(t.grid.crs, t.grid.transform @ Affine.translation(m.cs.start, m.rs.start), m.rs.stop - m.rs.start,
                m.cs.stop - m.cs.start).shifted(dy, dx)
     a0, a1 = rows_under(g.fine, win, margin=1)
     if a1 <= a0:  # no guide row under the window: nothing to compare
-        return np.full(len(bands), np.inf), np.full(len(bands), np.inf)
+        return np.full((5, 2, len(bands)), np.inf)
     xs, cov = Warped(strip_grid(g.fine, a0, a1), win).means(lambda a, b: g.read(a0 + a, a0 + b))
-    both = m.ok & (cov >= MIN_COVER)
-    ys = m.values[bands]
-    return context_maps(m.x, ys, both), context_maps(np.nan_to_num(xs), ys, both)
+    return fits(m.x, np.nan_to_num(xs), m.values[bands], m.ok & (cov >= MIN_COVER))
 
 
 def registered(g, t, x_c: np.ndarray, cover: np.ndarray, how, units: list[str]) -> tuple[float, float, str]:
@@ -144,7 +142,7 @@ def registered(g, t, x_c: np.ndarray, cover: np.ndarray, how, units: list[str]) 
         return 0.0, 0.0, (f"no shift corrected: {said}, not half a pixel (within {HALF_PIXEL_TOL:g}); a band the "
                           f"guides look shifted against on strong evidence keeps its upsampling ({FLAG} X,Y moves "
                           "the reference's grid)")
-    before, after = moved_fits(g, t, m, sy, sx, bands)
+    before, after = moved_fits(g, t, m, sy, sx, bands)[0]  # the whole window's: a convention error is no false peak
     gain = 1 - float(np.mean(after / np.maximum(before, 1e-30)))
     fits = ", ".join(f"{t.names[b]} {before[b]:.4g} → {after[b]:.4g} {units[b]}" for b in bands)
     if not gain >= HALF_PIXEL_GAIN:
@@ -163,7 +161,9 @@ def misregistered(g, t, x_c: np.ndarray, cover: np.ndarray, bands: list[int], un
     """Why each of the targets ``bands`` must not take the fit, where the evidence that the guides and
     the reference are misregistered is strong (none where not): a shift of at least
     ``policy.MIN_SHIFT`` reference pixels (:func:`measure`) which a linear map of the guides' context
-    fits a band better when the guides are averaged onto the moved grid (``reference_fit.shift_gains``).
+    fits a band better when the guides are averaged onto the moved grid, on the whole window and on each
+    of its halves (``reference_fit.shift_gains``, as the reference's ``register``: a false peak improves
+    some halves only).
     The shift is not corrected — a fit across it would carry it into the detail — and the line names
     the amount and the flag that moves the grid (``moved``: the move made already, which it adds to)."""
     from bandbridge.inference.place.reference_fit import shift_gains
@@ -173,11 +173,12 @@ def misregistered(g, t, x_c: np.ndarray, cover: np.ndarray, bands: list[int], un
     m = measure(t, x_c, cover, bands)
     if max(abs(m.dy), abs(m.dx)) < MIN_SHIFT:
         return {}
-    before, after = moved_fits(g, t, m, m.dy, m.dx, bands)
+    fits = moved_fits(g, t, m, m.dy, m.dx, bands)
+    (before, after), gains = fits[0], shift_gains(fits[:, 0], fits[:, 1]).all(axis=0)  # the whole and each half
     total = flag_value(moved[0] + m.dy, moved[1] + m.dx)
     out = {}
     for i, b in enumerate(bands):
-        if shift_gains(before[i], after[i]):
+        if gains[i]:
             out[b] = (f"the guides and the reference look shifted by {shift_words(t.grid, m.dy, m.dx)}: a linear "
                       f"map of the guides' context fits the band {before[i]:.4g} {units[b]} → {after[i]:.4g} "
                       f"{units[b]} MAE moved by it, so a fit would carry the shift into the band's detail and the best "
