@@ -26,12 +26,10 @@ from typing import Iterator
 import numpy as np
 from affine import Affine
 
-from bandbridge.bands import get_scaling
 from bandbridge.data.grids import Grid, block_mean, mtf_mean
 from bandbridge.data.landsat import read_landsat
 from bandbridge.data.products import ProductBands, read_pan_ms
-from bandbridge.data.reader import read_raster
-from bandbridge.data.sentinel2 import native_sets, read_s2
+from bandbridge.evaluation.s2_sources import s2_scenes
 
 CASE_MIN_CELLS = 25  # a case with fewer whole reference cells is skipped: fewer than a few per fitted parameter
 S2_GUIDES = ["B02", "B03", "B04", "B08"]
@@ -108,11 +106,6 @@ def wald(name: str, source: str, kind: str, guides: ProductBands, targets: Produ
                 block_mean(truth, ratio)[0], truth, list(targets.names), units, grid, f)
 
 
-def _plain(data: np.ndarray, names: list[str]) -> ProductBands:
-    return ProductBands(data.astype(np.float32), np.ones(data.shape[1:], bool), names, ["reflectance"] * len(names),
-                        Grid(None, Affine.identity(), *data.shape[1:]))
-
-
 def _s2_cases(tag: str, source: str, sets: dict[int, ProductBands], offsets: tuple[int, int] = (0, 0),
               mtf: float | None = None) -> Iterator[Case]:
     guides = sets[10].select(S2_GUIDES)
@@ -121,47 +114,27 @@ def _s2_cases(tag: str, source: str, sets: dict[int, ProductBands], offsets: tup
 
 
 def s2_cases(data: Path, mtf: float | None = None, as_stated: bool = True) -> Iterator[Case]:
-    """The Sentinel-2 dev scenes ×2 and ×6 (see the module); ``mtf``: the guides averaged as
-    :func:`wald` says. Major-TOM's files state one corner for all bands, but its 20 m bands lie one
-    10 m pixel down and right of the 10 m bands averaged, and its 60 m bands about two (phase
-    correlation): its cases are recorded as the files state (``as_stated``) and realigned by those
-    whole pixels (:data:`MAJORTOM_OFFSETS`)."""
-    majortom = read_s2(data / "nir_s2_majortom")
-    if as_stated:
-        yield from _s2_cases("S2 majortom", "nir_s2_majortom", majortom, mtf=mtf)
-    yield from _s2_cases("S2 majortom realigned", "nir_s2_majortom (10 m bands 1 px in for ×2, 2 px for ×6)",
-                         majortom, MAJORTOM_OFFSETS, mtf)
-    refl = get_scaling("reflectance_10000")
-    for f in sorted((data / "sar_sen12mscr_glfcr" / "s2_cloudfree").glob("*.tif")):
-        r = read_raster(f, refl, sensor="s2_l1c")
-        sets = native_sets(r.data, r.mask, r.bands, Grid(r.crs, r.transform, *r.shape))
-        yield from _s2_cases(f"S2 sen12mscr {f.stem}", f"sar_sen12mscr_glfcr/s2_cloudfree/{f.name}", sets, mtf=mtf)
-    stack = data / "nir_s2_eolearn" / "REFERENCE_SCENES.npy"
-    for k in range(np.load(stack, mmap_mode="r").shape[0]):
-        r = read_raster(f"{stack}[{k}]", get_scaling("reflectance"), sensor="s2_l1c")
-        yield from _s2_cases(f"S2 eolearn scene {k}", f"nir_s2_eolearn/REFERENCE_SCENES.npy[{k}]",
-                             native_sets(r.data, r.mask, r.bands), mtf=mtf)
-    yield from _one_grid_s2(data, mtf)
-    img = np.moveaxis(np.load(data / "ukis_csmask_s2" / "sentinel2.npz")["img"], -1, 0)
-    yield wald("S2 ukis ×2", "ukis_csmask_s2/sentinel2.npz", "s2", _plain(img[:4], S2_GUIDES),
-               _plain(img[4:], ["B11", "B12"]), 1, 2, "reflectance")
-
-
-def _one_grid_s2(data: Path, mtf: float | None) -> Iterator[Case]:
-    """Sen1Floods11's chip (13 bands resampled onto one grid, their native sets found as SEN12MS-CR's) ×2
-    and ×6, and :data:`WILDFIRE` of ``wildfire_s2_20m``'s composites ×2: B12 under B2, B3, B4, B8, all
-    exported by Earth Engine onto one 20 m grid (``f = 1``)."""
-    refl = get_scaling("reflectance_10000")
-    f = data / "sar_sen1floods11" / "S2" / "Spain_7370579_S2Hand.tif"
-    r = read_raster(f, refl, sensor="s2_l1c")
-    yield from _s2_cases("S2 sen1floods11", f"sar_sen1floods11/S2/{f.name}",
-                         native_sets(r.data, r.mask, r.bands, Grid(r.crs, r.transform, *r.shape)), mtf=mtf)
-    files = sorted((data / "wildfire_s2_20m").glob("*_fire/*.tif"))
-    for f in files[::max(1, len(files) // WILDFIRE)][:WILDFIRE]:
-        r = read_raster(f, refl, band_names=S2_GUIDES + ["B12"])
-        bands = ProductBands(r.data, r.mask, r.bands, ["reflectance"] * 5, Grid(r.crs, r.transform, *r.shape))
-        yield wald(f"S2 wildfire {f.parent.name} {f.stem} ×2", f"wildfire_s2_20m/{f.parent.name}/{f.name}", "s2",
-                   bands.select(S2_GUIDES), bands.select(["B12"]), 1, 2, "reflectance")
+    """The Sentinel-2 dev scenes ×2 and ×6 (see the module; the scenes from the one catalogue,
+    ``s2_sources``); ``mtf``: the guides averaged as :func:`wald` says. Major-TOM's files state one corner
+    for all bands, but its 20 m bands lie one 10 m pixel down and right of the 10 m bands averaged, and its
+    60 m bands about two (phase correlation): its cases are recorded as the files state (``as_stated``) and
+    realigned by those whole pixels (:data:`MAJORTOM_OFFSETS`). Sen1Floods11's chip has its native sets found
+    as SEN12MS-CR's; the one-grid sources (:data:`WILDFIRE` of ``wildfire_s2_20m``'s composites, B12 under
+    B2, B3, B4, B8 on one 20 m grid; UKIS's B11 and B12 on its 10 m one) are ×2 alone, ``f = 1``."""
+    every = lambda files: files[::max(1, len(files) // WILDFIRE)][:WILDFIRE]  # noqa: E731 - the record's sample
+    for s in s2_scenes(data, every):
+        if s.one_grid:
+            bands = s.sets[min(s.sets)]
+            yield wald(f"{s.label} ×2", s.path, "s2", bands.select(S2_GUIDES),
+                       bands.select([b for b in bands.names if b not in S2_GUIDES]), 1, 2, "reflectance")
+            continue
+        if s.source == "majortom":
+            if as_stated:
+                yield from _s2_cases(s.label, s.path, s.sets, mtf=mtf)
+            yield from _s2_cases(f"{s.label} realigned", f"{s.path} (10 m bands 1 px in for ×2, 2 px for ×6)", s.sets,
+                                 MAJORTOM_OFFSETS, mtf)
+        else:
+            yield from _s2_cases(s.label, s.path, s.sets, mtf=mtf)
 
 
 def thermal_case(data: Path) -> Case:

@@ -2,7 +2,8 @@
 sources on the Wald pairs every scene gives for free, shipped as a bundle that ``bandbridge sharpen
 -m`` serves as one more guide, and its leave-one-source-out record.
 
-A source's pairs are its sharpening record's Sentinel-2 cases (``evaluation/sharpen_cases.py``): the
+A source's pairs are its sharpening record's Sentinel-2 cases (``evaluation/sharpen_cases.py``, of the one
+catalogue of the sources, ``evaluation/s2_sources.py``): the
 four 10 m bands averaged onto the 20 m (60 m) grid, the 20 m (60 m) bands there as they are; once
 with the guides averaged by block means and once as a sensor of Sentinel-2's response sees them
 (:data:`S2_MTF`, ``grids.mtf_mean``); and each again one octave coarser, both sides averaged the
@@ -53,7 +54,8 @@ class PriorConfig:
 
 
 def source_of(case: Case) -> str:
-    """The development source a case comes from (its folder): the unit a fold leaves out."""
+    """The development source a case comes from (its folder, the first part of the catalogue's path): the unit a
+    fold leaves out."""
     return case.source.split("/")[0].split(" ")[0]
 
 
