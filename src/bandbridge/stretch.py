@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bandbridge.policy import STRETCH_OUTSIDE
+
 PERCENTILES = (2.0, 98.0)  # the stretch of every panel, of its valid values
-OUTSIDE = 0.25  # above this fraction of a panel's values beyond the shared range: the union
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,10 @@ def stretch(values: np.ndarray, units: str) -> Stretch:
 
 def shared_stretch(shown: np.ndarray, reference: np.ndarray, units: str) -> Stretch:
     """One range for ``shown`` and ``reference`` (same bands, same ``units``): the reference's,
-    or the union of both when more than ``OUTSIDE`` of ``shown``'s finite values lie beyond it."""
+    or the union of both when more than ``policy.STRETCH_OUTSIDE`` of ``shown``'s finite values lie beyond it."""
     ref = stretch(reference, units)
     v = shown[np.isfinite(shown)]
-    if v.size == 0 or np.mean((v < ref.lo) | (v > ref.hi)) <= OUTSIDE:
+    if v.size == 0 or np.mean((v < ref.lo) | (v > ref.hi)) <= STRETCH_OUTSIDE:
         return ref
     own = stretch(shown, units)
     return Stretch(min(ref.lo, own.lo), max(ref.hi, own.hi), units, union=True)

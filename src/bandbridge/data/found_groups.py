@@ -4,12 +4,12 @@ leave-one-out rule scores a model on near-copies of its training items.
 Three cues link two items; the groups are the connected components of the links:
 
 - **names**: ids that differ only in their numbers (``FLIR_00012``, ``DHV_Fire_part1_0026``,
-  ``tanzania_20170305``) are one family. A family whose numbers fill at least ``DENSE`` of
+  ``tanzania_20170305``) are one family. A family whose numbers fill at least ``GROUP_DENSE`` of
   their range is one collection (one counter over consecutive shots: a video's frames, a photo
   set's categories ``country_0000 … country_0070``): one group. A sparser family (one counter
   over a dataset's many drives, dates of a site) is cut where the counter jumps: neighbours in
-  numeric order are linked unless their step is more than ``BREAK`` times the family's median
-  step and more than ``MIN_STEP``.
+  numeric order are linked unless their step is more than ``GROUP_BREAK`` times the family's median
+  step and more than ``GROUP_MIN_STEP``.
 - **images**: a perceptual hash (``imagehash.phash``, 64 bits) of each input image's thumbnail;
   two images within ``NEAR_COPY`` bits are near-copies whatever their names. Measured on the
   dev data (RoadScene, TNO, EPFL photos): pairs from different scenes or categories are never
@@ -33,12 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-BREAK = 4.0  # a step this many times the family's median step starts a new group
-MIN_STEP = 2  # steps this small never break a run (frames 1, 2, 4 of one video)
-DENSE = 0.1  # a family whose numbers fill this share of their range is one collection
-NEAR_COPY = 6  # phash bits: two thumbnails this close are near-copies
-SAME_PLACE = 0.5  # footprint overlap (share of the smaller) that makes two rasters one site
-IMAGE_CUE_MAX = 5000  # items beyond which thumbnails are not read (names and places still link)
+from bandbridge.policy import GROUP_BREAK, GROUP_DENSE, GROUP_MIN_STEP, IMAGE_CUE_MAX, NEAR_COPY, SAME_PLACE
+
 _NUM = re.compile(r"\d+")
 
 
@@ -75,10 +71,10 @@ def name_links(ids: list[str]) -> list[tuple[int, int]]:
         steps = [next((abs(y - x) for x, y in zip(a, b) if x != y), 0) for (a, _), (b, _) in zip(members, members[1:])]
         if not steps:
             continue
-        if len(members) / (1 + sum(steps)) >= DENSE:  # one counter over one collection
+        if len(members) / (1 + sum(steps)) >= GROUP_DENSE:  # one counter over one collection
             limit = float("inf")
         else:
-            limit = max(MIN_STEP, BREAK * float(np.median(steps)))
+            limit = max(GROUP_MIN_STEP, GROUP_BREAK * float(np.median(steps)))
         links += [(members[j][1], members[j + 1][1]) for j, s in enumerate(steps) if s <= limit]
     return links
 

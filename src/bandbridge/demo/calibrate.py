@@ -14,14 +14,13 @@ from bandbridge.bands import FAMILY, band_role, same_family
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.interpret import Overrides, interpret
 from bandbridge.inference.core.look import look_at
+# the pair's pixels (its input side) the page takes, the band of its rows used (adapt's fits and checks scale with
+# it) and adapt's search budget in reference minutes (policy.LEARNER_WORK): policy's table
+from bandbridge.policy import DEMO_ADAPT_MINUTES as MINUTES, DEMO_PAIR_MAX_MPIX as MAX_PAIR_MPIX
+from bandbridge.policy import DEMO_PAIR_USE_MPIX as USE_MPIX
 from bandbridge.spec import FLOOR_DIR, ModelSpec
 from bandbridge.demo.files import check_upload
 from bandbridge.demo.truth import find_truth
-
-MAX_PAIR_MPIX = 4  # pixels of the pair (its input side) the page takes
-USE_MPIX = 1  # of which a band of rows this large is used: adapt's fits and checks scale with it
-MINUTES = 0.5  # adapt's search budget in reference minutes (policy.LEARNER_WORK): the same candidates
-# on any machine; a click takes about a minute on a quiet 2-core machine, longer on a busy one
 
 
 @dataclass

@@ -19,8 +19,8 @@ from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.fileio import check_size, size_text
 from bandbridge.policy import DEMO_MAX_MPIX as MAX_MPIX  # output pixels per request (policy's table)
+from bandbridge.policy import DEMO_UPLOAD_MB as MAX_MB  # an upload's size (policy's table)
 
-MAX_MB = 40
 TMP_PREFIX = "bandbridge-demo-"
 GRADIO_PREFIX = "bandbridge-gradio-"  # a server's Gradio folder: lives as long as the server, so
 # not this prefix's request folders' (another server's sweep would take a quiet one after an hour)

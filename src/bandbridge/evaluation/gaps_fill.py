@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-FILLED = 2  # the output's FILLED band where the command gave a value (inference/place/fill_finish.FILLED)
+from bandbridge.inference.place.fill_finish import FILLED  # the output's FILLED band where the command gave a value
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.writer import physical_note
+from bandbridge.policy import FLAT_ERROR
 from bandbridge.spec import ModelSpec
 
 FEATURES = ("1", "output", "output^2", "|output - linear map|", "output local std (5 px)",
@@ -116,7 +117,6 @@ class ErrorRaster:
 
 
 FLAT_NOTE = "the error map is flat"
-FLAT_ERROR = 0.05  # an error map whose spread is below this share of its mean is uninformative
 
 
 def error_plan(spec: ModelSpec, dtype: str) -> ErrorRaster:

@@ -15,12 +15,12 @@ from bandbridge.data.reader import raster_info
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.advice import asked_name
 from bandbridge.inference.core.look import Look
+from bandbridge.policy import MIN_LEVELS
 from bandbridge.spec import ModelSpec
 
 COLOURS = ("red", "green", "blue")
 LEVELS_8BIT = 255  # an 8-bit image divided by this is read as 0–1 floats
 STEP_TOL = 1e-3  # of one 1/255 step: float32 rounding of k/255 stays far inside it
-MIN_LEVELS = 16  # distinct values below which a float band could be a mask or a few classes
 
 
 def by_colour(look: Look) -> Look:

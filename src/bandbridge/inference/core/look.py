@@ -18,6 +18,7 @@ import numpy as np
 from bandbridge.bands import FAMILY, ROLES_BY_COUNT, Scaling, band_role, canonical_band_name
 from bandbridge.data.reader import raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
+from bandbridge.policy import DARK_10000
 from bandbridge.radiometry import STATS_MAX_SIDE
 
 LOOK_SIDE = STATS_MAX_SIDE  # pixels a side: the image statistics' read, one decoding for both
@@ -82,7 +83,6 @@ def _roles_without_names(info, n: int, values: np.ndarray | None) -> tuple[list[
 _BY_TAGS = {(1e-4, 0.0): "reflectance_10000", (1e-4, -0.1): "reflectance_10000_offset",
             (1e-3, 0.0): "reflectance_1000",
             (2.75e-5, -0.2): "landsat_c2", (2e-5, -0.1): "landsat_l1_toa"}
-DARK_10000 = 1000  # below this 99th percentile in every band, × 10000 reflectance is implausible
 
 
 def stated_tags(scales, offsets) -> set[tuple[float, float]]:
