@@ -258,7 +258,9 @@ SHARPEN = (
     Rule("the shift test", "inference/place/sharpen_shift.misregistered", ("SHIFT_CELLS", "SHIFT_MOST"),
          "On the central 2²⁰ cells (a misregistration is one shift for the whole grid; at 10980² every cell took "
          "156 s, the centre 1–4 s). `--reference-shift X,Y` moves at most one reference pixel along an axis: the "
-         "targets are read with one cell of margin, and a larger error is no label a flag fixes."),
+         "targets are read with one cell of margin, and a larger error is no label a flag fixes. A band is held shifted "
+         "by `predict --reference`'s test (`MIN_SHIFT`, `SHIFT_GAIN` on the whole window and on each half of it; "
+         "issue 97: one `reference_fit.moved_fits`)."),
     Rule("a written band's range", "inference/place/reference_finish.band_bounds",
          ("FLOOR_DROP", "FLOOR_QUANTILE", "FLOOR_CELLS"),
          "Issue 85: a written band stays above the reference's low end (its 0.1 % quantile less twice the gap "
