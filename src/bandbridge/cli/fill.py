@@ -65,13 +65,13 @@ def fill(
     from bandbridge.cli.evaluate import quiet_libraries
     from bandbridge.fileio import writing
     from bandbridge.inference.core.preview import previewed
-    from bandbridge.inference.place.fill import run_fill
+    from bandbridge.inference.place import contract, kinds, runner  # the kind's request, on the one runner
+    request = contract.FillRequest(scene, output, earlier, sar, sar_earlier, mask, overwrite, not no_cog, 0, later,
+                                   sar_later, None, dilate)
+    engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     with quiet_libraries(), writing(output), displayed() as add, previewed(  # -o's full disk: one line; progress
             preview, [scene, *earlier, *later, sar, *sar_earlier, *sar_later, mask], output, overwrite, "fill", plan):
-        run_fill(scene, output, earlier, sar, sar_earlier, mask, overwrite, cog=not no_cog,
-                 say=lambda s: out.print(s, highlight=False),
-                 engine=engine_options(backend, precision, threads, workers, scheduler, retries, summary),
-                 plan_only=plan, add=add, later=later, sar_later=sar_later, dilate=dilate)
+        runner.run(kinds.KINDS["fill"], request, engine, lambda s: out.print(s, highlight=False), plan, add)
 
 
 def gaps(

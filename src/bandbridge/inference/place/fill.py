@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.data.reads import check_output_file
+from bandbridge.inference.place.contract import FillRequest
 from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, fill_reads
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.engine import OVERLAP
@@ -67,26 +67,25 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
     ``route``: this route fills the gap whatever the check says (``bandbridge gaps``' forced columns); ``dilate``:
     ``--dilate`` (px the gap grows by; None: ``fill_strips.scan``'s default)."""
     from bandbridge.inference.place.runner import run
-    req = SimpleNamespace(scene=scene, out=out, earlier=list(earlier), sar=sar, sar_earlier=sar_earlier, mask=mask,
-                          overwrite=overwrite, cog=cog, seed=seed, later=list(later), sar_later=list(sar_later),
-                          route=route, dilate=dilate)  # the kind's request: run_fill's arguments
+    req = FillRequest(scene, out, tuple(earlier), sar, sar_earlier, mask, overwrite, cog, seed, tuple(later),
+                      tuple(sar_later), route, dilate)
     return run(KIND, req, engine, say, plan_only, add)
 
 
-def _plan(req: SimpleNamespace, engine: Engine, say: Callable[[str], None]):
+def _plan(req: FillRequest, engine: Engine, say: Callable[[str], None]):
     """Every input checked and opened, the scene scanned and the run planned (``fill_plan.FillPlan``);
     None where the scene has no gap."""
     from bandbridge.inference.place.fill_plan import FillPlan, block
     from bandbridge.inference.place.fill_stac import found_dates
     from bandbridge.inference.place.fill_strips import scan
-    scene, sar, mask, sar_later = req.scene, req.sar, req.mask, req.sar_later
+    scene, sar, mask, sar_later = req.scene, req.sar, req.mask, list(req.sar_later)
     pairs = [x for x in ([req.sar_earlier] if isinstance(req.sar_earlier, str) else req.sar_earlier or []) if x]
     for flag, item in [("", scene), *(("--earlier", x) for x in req.earlier), *(("--later", x) for x in req.later),
                        ("--sar", sar), *(("--sar-earlier", x) for x in pairs), *(("--sar-later", x) for x in sar_later),
                        ("--mask", mask)]:  # an empty path: GDAL would read '' as this folder, and name it "."
         if item is not None and not str(item).strip():
             raise BandbridgeError(f"{flag or 'the scene'} '{item}': an empty path; give the file's path")
-    (earlier, clear), (later, clear_later) = known_clear(req.earlier), known_clear(req.later)  # -e FILE#clear
+    (earlier, clear), (later, clear_later) = known_clear(list(req.earlier)), known_clear(list(req.later))  # -e FILE#clear
     clear |= clear_later
     found = found_dates(scene, earlier, sar, pairs[0] if len(pairs) == 1 else None, later, say)  # -e/--later/--sar
     # stac: the Items' VRTs (one --sar-earlier per date is given as files)

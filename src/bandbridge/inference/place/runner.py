@@ -1,6 +1,7 @@
 """The contract of a fit at the place and its one runner.
 
-A kind (reference, fill, sharpen: ``place/kinds.py``) is four steps, and the runner does the rest:
+A kind (reference, fill, sharpen: ``place/kinds.py``; its type ``place/contract.Kind``, its request the
+kind's frozen request of ``place/contract.py``) is four steps, and the runner does the rest:
 
 - ``plan(request, engine, say)``: every input opened and every refusal made before any work; the
   plan's ``lines()`` end with its :class:`~bandbridge.inference.place.plan.Block` (route, backend,
@@ -17,23 +18,14 @@ A kind (reference, fill, sharpen: ``place/kinds.py``) is four steps, and the run
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable
 
 from bandbridge.data.reader import return_large_buffers
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place import engine as eng
+from bandbridge.inference.place.contract import Kind
 from bandbridge.inference.place.plan import work_disk
 from bandbridge.progress import current, shown
-
-
-class Kind(Protocol):
-    name: str
-
-    def plan(self, request, engine: Engine, say: Callable[[str], None]): ...
-
-    def fit(self, plan, work, serve: Callable[[list], list[dict]], say: Callable[[str], None], add): ...
-
-    def finish(self, plan, fitted, rows: list[dict], say: Callable[[str], None], add): ...
 
 
 def run(kind: Kind, request, engine: Engine = Engine(), say: Callable[[str], None] = lambda s: None,

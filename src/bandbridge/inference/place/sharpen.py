@@ -28,6 +28,7 @@ import numpy as np
 from bandbridge.data.grids import extent_share
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
+from bandbridge.inference.place.contract import SharpenRequest
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen_read import Guides, Targets, one_raster, open_guides, open_targets
 from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
@@ -199,13 +200,14 @@ class Sharpen:
 
     name = "sharpen"
 
-    def plan(self, q: dict, engine: Engine, say: Callable[[str], None]) -> SharpenPlan:
-        """``q``: :func:`plan_sharpen`'s arguments, ``seed`` and ``reference_shift`` (:func:`sharpen`'s)."""
+    def plan(self, request: SharpenRequest, engine: Engine, say: Callable[[str], None]) -> SharpenPlan:
+        """The request's inputs opened and planned (:func:`plan_sharpen`), with its shift, seed and detail."""
         from bandbridge.inference.place.sharpen_shift import parse_shift
-        how, seed = parse_shift(q.pop("reference_shift")), q.pop("seed")  # a bad shift refused before any read
-        detail = q.pop("detail", None)
-        p = plan_sharpen(engine=engine, **q)
-        p.shift, p.seed, p.detail = how, seed, detail
+        r = request
+        how = parse_shift(r.reference_shift)  # a bad shift refused before any read
+        p = plan_sharpen(list(r.fine), r.reference, r.output, _listed(r.guides), _listed(r.bands), r.overwrite, engine,
+                         r.model, r.cog)
+        p.shift, p.seed, p.detail = how, r.seed, r.detail
         return p
 
     def fit(self, plan: SharpenPlan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
@@ -268,8 +270,8 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
     written, band by band."""
     from bandbridge.inference.place.runner import run
     t0 = time.perf_counter()
-    q = dict(fine=fine, reference=reference, output=output, guides=guides, bands=bands, overwrite=overwrite,
-             model=model, cog=cog, seed=seed, reference_shift=reference_shift, detail=detail)
+    q = SharpenRequest(tuple(fine), reference, output, guides, bands, overwrite, model, cog, seed, reference_shift,
+                       detail)
     if plan is not None:
         from bandbridge.inference.place.sharpen_shift import parse_shift
         plan.shift, plan.seed, plan.model, plan.detail = parse_shift(reference_shift), seed, model, detail
@@ -278,6 +280,11 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
     if res is not None:
         res.seconds = time.perf_counter() - t0
     return res
+
+
+def _listed(names) -> list[str] | None:
+    """A request's names as the readers take them (None: every one)."""
+    return None if names is None else list(names)
 
 
 def save_fit(s, plan: SharpenPlan, folder: Path):
