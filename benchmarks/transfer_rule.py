@@ -8,11 +8,13 @@ reported on half B, then the halves swapped.
 sharpen_floor.json`): each image's ratio to the best upsampling (MAE) for `sharpen` and `predict
 --reference` with every guided route's whole detail. For every floor image the guides' evidence is
 computed as the commands compute it (`learners/transfer.evidence`, each guide to ROOM's percentiles, a
-window of at most `TRANSFER_PIXELS`); a gate ``c`` stops an image's detail where the guides predict one
-another at the reference's scale and some guide's ratio at its own pixels is at or over ``c``. A stopped
+window of at most `TRANSFER_PIXELS`); a gate ``c`` stops an image's detail where the guides the others predict at
+the reference's scale (coarse ratio under ``c``) have ratios at their own pixels whose mean is at or over ``c``
+(`learners/transfer.carried`, the commands' own rule). A stopped
 image is counted as *caught* where its route had lost over 1.01× and as a *cost* where it had won under
 0.99× (a stopped image takes its upsampling, about 1×). A half's choice: the fewest losses left, then the
-fewest costs, then the largest ``c`` (the fewest images stopped). The share of detail taken below the gate
+fewest costs, then the smallest ``c`` (the most protective gate that costs that half nothing more).
+``--rows RECORD`` scores the rows of an earlier record again (the evidence unchanged) instead of computing them. The share of detail taken below the gate
 is not scored here: the floor's record at the final code is (`benchmarks/sharpen_floor.py`).
 
 Each row also gives ``target_atp``: the target itself fitted by the same area-to-point ridge (the fine
@@ -31,10 +33,10 @@ import numpy as np
 
 from bandbridge.evaluation.floor_cases import HALVES, all_cases, half_of
 from bandbridge.evaluation.sharpen_record import code_state, save
-from bandbridge.learners.transfer import evidence
+from bandbridge.learners.transfer import carried, evidence, related
 from bandbridge.policy import TRANSFER_PIXELS
 
-GATES = (0.8, 0.85, 0.9, 0.95, 1.0, 1.05)
+GATES = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05)
 UPSAMPLERS = ("nearest", "bilinear", "cubic", "bspline", "lanczos")
 
 
@@ -77,7 +79,7 @@ def scored(rs: list[dict], gate: float) -> dict[str, int]:
     """What gate ``gate`` stops on ``rs``: losses caught, wins cost, losses left (image × method)."""
     n = {"caught": 0, "cost": 0, "left": 0, "stopped": 0}
     for r in rs:
-        stop = r["informative"] and bool(r["ratios"]) and max(r["ratios"]) >= gate
+        stop = bool(r["ratios"]) and bool(related(r["coarse"], gate)) and not carried(r["ratios"], r["coarse"], gate)
         n["stopped"] += stop
         for v in r["outcome"].values():
             n["caught"] += stop and v > 1.01
@@ -89,7 +91,7 @@ def scored(rs: list[dict], gate: float) -> dict[str, int]:
 def settle(rs: list[dict]) -> dict:
     """Each half's choice of gate and how it scores on the other half."""
     table = {h: {str(g): scored([r for r in rs if r["half"] == h], g) for g in GATES} for h in HALVES}
-    choice = {h: max(GATES, key=lambda g: (-table[h][str(g)]["left"], -table[h][str(g)]["cost"], g)) for h in HALVES}
+    choice = {h: min(GATES, key=lambda g: (table[h][str(g)]["left"], table[h][str(g)]["cost"], g)) for h in HALVES}
     return {"table": table, "choice": {h: {"gate": g, "on_own": table[h][str(g)],
                                            "on_other": table["B" if h == "A" else "A"][str(g)]}
                                        for h, g in choice.items()}}
@@ -114,12 +116,17 @@ def area_to_point(rs: list[dict]) -> dict[str, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data", help="the development data folder")
-    ap.add_argument("--floor", required=True, help="the floor's record before the test (see the module's docstring)")
+    ap.add_argument("--floor", help="the floor's record before the test (see the module's docstring)")
+    ap.add_argument("--rows", help="an earlier record of this benchmark: its rows scored again, nothing computed")
     ap.add_argument("--json", default="docs/results/transfer_rule.json", help="where the record goes")
     a = ap.parse_args()
-    if not Path(a.data, "nir_naip_opengeos").is_dir():
-        sys.exit(f"--data {a.data}: no nir_naip_opengeos under it; give the development data folder")
-    rs = rows(a.data, outcomes(json.loads(Path(a.floor).read_text())))
+    if a.rows:
+        rs = json.loads(Path(a.rows).read_text())["rows"]
+    elif not a.floor or not Path(a.data, "nir_naip_opengeos").is_dir():
+        sys.exit(f"--data {a.data} with --floor FILE (or --rows RECORD): the development data folder and the floor's "
+                 "record before the test")
+    else:
+        rs = rows(a.data, outcomes(json.loads(Path(a.floor).read_text())))
     record = {"command": "OMP_NUM_THREADS=1 nice python " + " ".join(["benchmarks/transfer_rule.py", *sys.argv[1:]]),
               "code": code_state(), "halves": {h: list(s) for h, s in HALVES.items()}, "gates": list(GATES),
               **settle(rs), "area_to_point": area_to_point(rs), "rows": rs}

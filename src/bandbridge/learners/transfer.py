@@ -11,12 +11,14 @@ onto the cells, ATPRK's regression part, so the cells check the very function ap
 scale, and a linear map commutes with the cell mean), made consistent with ``x_j``'s cell means,
 and scored against ``x_j``'s best upsampling from those means (:func:`proxy`).
 
-What a band then takes is :func:`share`: the least-squares share of a route's detail that the
-worst-carried guide supports (``<d, t − u> / <d, d>``, ``d`` the route's detail over the upsampling
-``u``, ``t`` the guide's truth), and none where some guide's relation does not beat its own
-upsampling by :data:`~bandbridge.policy.TRANSFER_CARRY` (set on half A of the floor's sources).
-It is a necessary signal, not a sufficient one: the route's own checks at the reference's scale
-still decide whether it is taken at all.
+What a band then takes is :func:`share`. Only the guides the others predict on the reference's cells
+(:attr:`Evidence.related`; a guide unrelated there holds information of its own, Sentinel-2's B08 beside
+its visible bands) can show a relation carrying or breaking below them. Where their ratios at their own
+pixels, on the mean, are at or over :data:`~bandbridge.policy.TRANSFER_CARRY`, the band takes no detail
+(its upsampled route); else the mean of their least-squares shares of detail (``<d, t − u> / <d, d>``,
+``d`` the proxy's detail over the upsampling ``u``, ``t`` the guide's truth), at most 1. Where no guide is
+related, the route's own checks decide. It is a necessary signal, not a sufficient one: the route's own
+checks at the reference's scale still decide whether it is taken at all.
 """
 
 from __future__ import annotations
@@ -51,15 +53,19 @@ class Evidence:
         return bool(self.ratios)
 
     @property
+    def related(self) -> tuple[int, ...]:
+        """The guides the others predict at the reference's scale: :func:`related`."""
+        return related(self.coarse) if self.known else ()
+
+    @property
     def informative(self) -> bool:
-        """Whether the guides predict one another at the reference's scale (every coarse ratio under
-        :data:`TRANSFER_CARRY`): guides unrelated there say nothing of the target's relation at any scale."""
-        return self.known and bool(self.coarse) and max(self.coarse) < TRANSFER_CARRY
+        """Whether any guide's relation to the others is seen at the reference's scale (:attr:`related`)."""
+        return bool(self.related)
 
     @property
     def carries(self) -> bool:
-        """Whether every guide's relation beats its own upsampling by :data:`TRANSFER_CARRY` at the output's scale."""
-        return self.known and max(self.ratios) < TRANSFER_CARRY
+        """Whether the related guides' relations carry to their own pixels: :func:`carried`."""
+        return self.informative and carried(self.ratios, self.coarse)
 
     def share(self) -> float:
         """:func:`share` of this evidence."""
@@ -70,25 +76,41 @@ class Evidence:
         if not self.known:
             return (f"not tested at the output's scale ({self.cells:,} cells of {self.k} px, under "
                     f"{TRANSFER_CELLS_MIN}, or one guide)")
-        each = ", ".join(f"{n} {r:.2f}" for n, r in zip(self.names, self.ratios))
+        each = ", ".join(f"{n} {r:.2f}" + ("" if j in self.related else " (unrelated at the reference's scale)")
+                         for j, (n, r) in enumerate(zip(self.names, self.ratios)))
         if not self.informative:
             at = ", ".join(f"{r:.2f}" for r in self.coarse) or "too few cells"
             return (f"the guides do not predict one another at the reference's scale ({at}; at their own pixels "
                     f"{each}): no evidence either way, the route's own checks decide")
-        verdict = (f"they carry: detail taken at share {self.share():.2f}" if self.carries else
-                   f"not all under {TRANSFER_CARRY:g}: no detail taken")
+        verdict = (f"the related carry: detail taken at share {self.share():.2f}" if self.carries else
+                   f"the related not under {TRANSFER_CARRY:g} on their mean: no detail taken")
         return (f"each guide from the others at the guides' own pixels, over its best upsampling ({each}): "
                 f"{verdict}")
 
 
+def related(coarse: tuple[float, ...], gate: float = TRANSFER_CARRY) -> tuple[int, ...]:
+    """The guides the others predict at the reference's scale (their ``coarse`` ratios under ``gate``): only their
+    relations can be seen to carry or break below it. A guide unrelated there (Sentinel-2's B08 beside its visible
+    bands) holds information of its own, which says nothing of whether a target's relation carries."""
+    return tuple(j for j, r in enumerate(coarse) if r < gate)
+
+
+def carried(ratios: tuple[float, ...], coarse: tuple[float, ...], gate: float = TRANSFER_CARRY) -> bool:
+    """Whether the related guides' ratios at their own pixels, on their mean, stay under ``gate`` (False where
+    none is related)."""
+    on = related(coarse, gate)
+    return bool(on) and float(np.mean([ratios[j] for j in on])) < gate
+
+
 def share(ev: Evidence) -> float:
-    """The share of a guided route's detail a band takes: 1 where nothing was tested (the route's own checks
-    decide), 0 where the guides' relations do not carry, else the least shares' of the guides, in [0, 1]."""
+    """The share of a guided route's detail a band takes: 1 where nothing was tested or no guide's relation is seen
+    at the reference's scale (the route's own checks decide), 0 where a related guide's relation does not carry to
+    its own pixels (on their mean), else the mean of the related guides' shares, in [0, 1]."""
     if not ev.informative:
         return 1.0
     if not ev.carries:
         return 0.0
-    return float(np.clip(min(ev.shares), 0.0, 1.0))
+    return float(np.clip(np.mean([ev.shares[j] for j in ev.related]), 0.0, 1.0))
 
 
 def area_to_point(f_fine: np.ndarray, y_c: np.ndarray, k: int, ok: np.ndarray) -> np.ndarray:
