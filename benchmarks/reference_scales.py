@@ -27,6 +27,7 @@ from bandbridge.evaluation.wald import NAIP_TEST, make_reference, naip_rgb
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.jobs.predict import predict
 from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.place import tags as schema
 from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
 
 KS = (16, 24, 48, 96, 200)
@@ -35,8 +36,10 @@ MARGIN = 12  # px either side of its edge left out of both parts' scores (the fa
 
 
 def band(path: Path) -> tuple[np.ndarray, dict]:
+    """The band written and its tags: the file's, with its band's decision (``place/tags.read``)."""
     with rasterio.open(path) as s:
-        return s.read(s.count).astype(np.float32) * (s.scales[-1] or 1.0) + (s.offsets[-1] or 0.0), s.tags()
+        return s.read(s.count).astype(np.float32) * (s.scales[-1] or 1.0) + (s.offsets[-1] or 0.0), \
+            s.tags() | schema.band(path)
 
 
 def mae(a: np.ndarray, b: np.ndarray) -> float:

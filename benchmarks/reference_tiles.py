@@ -25,14 +25,17 @@ from rasterio.windows import Window
 from bandbridge.evaluation.wald import NAIP_TEST, make_reference, naip_rgb
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.interpret import Overrides
+from bandbridge.inference.place import tags as schema
 from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
 
 KS = (4, 8, 16, 24)
 
 
 def band(path: Path) -> tuple[np.ndarray, dict]:
+    """The band written and its tags: the file's, with its band's decision (``place/tags.read``)."""
     with rasterio.open(path) as s:
-        return s.read(s.count).astype(np.float32) * (s.scales[-1] or 1.0) + (s.offsets[-1] or 0.0), s.tags()
+        return s.read(s.count).astype(np.float32) * (s.scales[-1] or 1.0) + (s.offsets[-1] or 0.0), \
+            s.tags() | schema.band(path)
 
 
 def cut_tiles(rgb: Path, n: int, folder: Path) -> list[tuple[Path, tuple[int, int, int, int]]]:

@@ -15,6 +15,7 @@ from bandbridge.bands import clear as clear_of
 from bandbridge.inference.place.engine import tile_for
 from bandbridge.learners import fill_fit
 from bandbridge.policy import FILL_DILATE
+from bandbridge.inference.place.tags import band as band_tags
 
 NAMES = ["B02", "B03", "B04", "B08", "SCL"]
 
@@ -78,7 +79,7 @@ def test_the_engine_fills_the_dilated_gap_and_copies_the_observed(tmp_path):
     f = out[4] == 2
     assert np.array_equal(f, gap) and f.sum() == int(tags["bandbridge_fill_pixels"])
     assert np.array_equal(out[:4][:, out[4] == 1], y[:4][:, out[4] == 1])
-    assert tags["bandbridge_fill_route"] == "fit" and not any(k.startswith("BANDBRIDGE_FILL") for k in tags)
+    assert band_tags(tmp_path / "out.tif", 0)["bandbridge_route"] == "fit" and not any(k.startswith("BANDBRIDGE_FILL") for k in tags)
 
 
 def test_only_tiles_holding_the_gap_are_predicted(tmp_path, monkeypatch):

@@ -145,6 +145,7 @@ def test_nodata_stays_nodata_and_every_band_carries_the_tags(ran, run_cli):
     assert bands, f"{kind}: no band carries the tag schema"
     for t in bands:
         assert set(t) == set(BAND_KEYS) and t["bandbridge_route"], t
+        assert ":" not in t["bandbridge_route"] and t["bandbridge_route_words"], t  # the bare word; its words apart
         assert math.isfinite(float(t["bandbridge_heldout_error"])), t
 
 

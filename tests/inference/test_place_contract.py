@@ -45,3 +45,25 @@ def test_bandbridge_fill_runs_the_registered_kind_on_its_request(run_cli, monkey
     (r,) = got
     assert isinstance(r, FillRequest) and r.earlier == ("a.tif", "b.tif") and r.sar == "s1.tif"
     assert r.dilate == 2 and r.cog is False and r.out == str(tmp_path / "o.tif")
+
+
+def test_the_tags_are_written_from_the_decision_alone(tmp_path):
+    """Each band's tags from its BandDecision: the bare route word, its words in their own key, the baseline
+    named, the test at the output's scale from the decision's ``scale``; read back by ``tags.read``."""
+    import numpy as np
+    import rasterio
+
+    from bandbridge.inference.place import tags
+    d = BandDecision("B05", "lanczos+correction", "the reference upsampled (Lanczos), made consistent", 1.5, 2.25,
+                     "lanczos", "DN", "held out better", "", 0.5, "they carry: detail taken at share 0.50")
+    path = tmp_path / "o.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=2, width=2, count=2, dtype="uint8") as o:
+        o.write(np.zeros((2, 2, 2), np.uint8))
+        tags.write(o, "sharpen", [d], first=2)
+    kind, bands = tags.read(path)
+    assert kind == "sharpen" and len(bands) == 1 and tags.band(path) == bands[0]
+    t = bands[0]
+    assert t["bandbridge_route"] == "lanczos+correction" and t["bandbridge_route_words"] == d.words
+    assert (t["bandbridge_heldout_error"], t["bandbridge_baseline_error"], t["bandbridge_baseline"]) == \
+        ("1.5", "2.25", "lanczos")
+    assert t["bandbridge_output_scale"] == d.scale and t["bandbridge_why"] == "held out better"

@@ -60,8 +60,9 @@ def scene(tmp_path_factory):
 
 
 def _out(path, band=-1):
+    """The band, the file's tags with the band's decision (``place/tags.py``), the profile, the dataset."""
     with rasterio.open(path) as s:
-        return s.read(s.count if band == -1 else band).astype(np.float32), s.tags(), s.profile, s
+        return s.read(s.count if band == -1 else band).astype(np.float32), s.tags() | s.tags(s.count), s.profile, s
 
 
 def test_reference_beats_the_upsampled_reference_and_says_how(scene, run_cli):
@@ -77,8 +78,8 @@ def test_reference_beats_the_upsampled_reference_and_says_how(scene, run_cli):
     assert mine < 0.85 * theirs, (mine, theirs)  # k = 2 on the 2020 crop: measured 1.74 vs 3.72 DN (2026-11-27)
     assert prof["dtype"] == "float32" and prof["crs"] is not None  # the reference's type, the input's grid
     assert tags["bandbridge_k"] == "2.000" and tags["bandbridge_date_gap_days"] == "0"
-    assert tags["bandbridge_reference"] == refs[2].name and "applied" in tags["bandbridge_correction"]
-    assert float(tags["bandbridge_heldout_mae"]) > 0
+    assert tags["bandbridge_reference"] == refs[2].name and "applied" in tags["bandbridge_why"]
+    assert float(tags["bandbridge_heldout_error"]) > 0
     for said in ("k = 2.00", "the same day", "shift between input and reference", "held out at the reference's scale"):
         assert said in stdout
 
@@ -168,7 +169,7 @@ def test_dates_from_tags_names_or_the_flag(scene, run_cli, tmp_path):
     code, stdout, _ = run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(nodate), "-o", str(out),
                               "--overwrite", "--reference-date", "2019-09-04")
     assert code == 0 and "362 days before the input" in stdout and "warning" not in stdout
-    assert "not applied: the reference is 362 days" in _out(out)[1]["bandbridge_correction"]
+    assert "not applied: the reference is 362 days" in _out(out)[1]["bandbridge_why"]
 
 
 def _coarse(tmp_path, name, data, transform, crs="EPSG:26914", descriptions=("nir",), dtype="float32", nodata=None):

@@ -134,7 +134,8 @@ def test_the_held_out_figure_is_one_figure_in_one_unit_on_the_line_and_the_tags(
     from bandbridge.data.grids import Grid
     from bandbridge.data.reference import Reference
     from bandbridge.inference.place.reference import Plan
-    from bandbridge.inference.place.reference_finish import fit_lines, provenance
+    from bandbridge.inference.place.reference_finish import decision, fit_lines
+    from bandbridge.inference.place.tags import band_tags
     g = SimpleNamespace(route="fit", chosen="linear", cells=5000, fit_mae=0.1532, corrected_mae=0.1312,
                         upsampled_mae=0.2, correct=True, why="applied: held out at the reference's scale it lowered "
                         "the error", filled_from="", stored_error=lambda e: 100 * e, upsampling="bspline",
@@ -147,8 +148,8 @@ def test_the_held_out_figure_is_one_figure_in_one_unit_on_the_line_and_the_tags(
     f = SimpleNamespace(fit=g, shift=(0.0, 0.0, 1.0), shift_note="below 0.25 reference pixels: none to correct")
     job = SimpleNamespace(src=tmp_path / "in.tif")
     line = next(s for s in fit_lines(job, plan, f) if "route:" in s)
-    tags = provenance(plan, f, SimpleNamespace(name="m", folder=tmp_path))
-    assert tags["bandbridge_heldout_mae"] == "13.12" and "it errs 13.12 against 20 " in line, (line, tags)
+    tags = band_tags(decision(plan, f))
+    assert tags["bandbridge_heldout_error"] == "13.12" and "it errs 13.12 against 20 " in line, (line, tags)
     assert "(15.32 without it)" in line  # what the correction did, said once, beside
 
 

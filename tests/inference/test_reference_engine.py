@@ -39,8 +39,9 @@ def _band(path, band=-1) -> np.ndarray:
 
 
 def _tags(path) -> dict:
+    """The file's tags with its last band's, the decision's (``place/tags.py``)."""
     with rasterio.open(path) as s:
-        return s.tags()
+        return s.tags() | s.tags(s.count)
 
 
 def test_a_folder_of_tiles_with_one_reference_on_two_workers_equals_one_process(scene, run_cli, tmp_path):

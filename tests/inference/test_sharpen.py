@@ -114,8 +114,8 @@ def test_the_output_keeps_the_reference_units_and_says_where_each_band_came_from
         assert (d.height, d.width) == (SIZE, SIZE) and d.transform == ORIGIN
         for i, b in enumerate(res.bands, 1):
             tags = d.tags(i)
-            assert tags["bandbridge_route"].startswith(b.route + ":")
-            assert float(tags["bandbridge_heldout_mae"]) == pytest.approx(b.heldout_mae, rel=1e-5)
+            assert tags["bandbridge_route"] == b.route and tags["bandbridge_route_words"]  # the bare word, its words
+            assert float(tags["bandbridge_heldout_error"]) == pytest.approx(b.heldout_mae, rel=1e-5)
         assert d.tags()["bandbridge_shift"].startswith("no shift corrected: measured X +0.00, Y +0.00")
 
 

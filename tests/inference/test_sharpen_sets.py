@@ -36,7 +36,7 @@ def test_one_run_writes_every_20m_and_60m_band_in_order_with_their_tags(tmp_path
         tags = [d.tags(i) for i in range(1, 5)]
     assert [t["bandbridge_k"] for t in tags] == ["6.000", "2.000", "6.000", "2.000"]
     assert tags[0]["bandbridge_set"].startswith("2 of 2: B01,B09 at k = 6.000")
-    assert all(t["bandbridge_route"] and float(t["bandbridge_heldout_mae"]) >= 0 for t in tags)
+    assert all(t["bandbridge_route"] and float(t["bandbridge_heldout_error"]) >= 0 for t in tags)
     assert said["tags"]["bandbridge_reference_bands"] == "B01,B05,B09,B11" and said["tags"]["bandbridge_sets"] == "2"
     assert said["tags"]["bandbridge_k"] == "B05,B11: 2.000; B01,B09: 6.000"
     for i, (name, k) in enumerate((("B01", 6), ("B05", 2), ("B09", 6), ("B11", 2))):

@@ -208,7 +208,7 @@ def test_sen12mscr_with_its_own_b05_averaged_as_the_reference_does_not_copy_it(t
     assert "guide BAND5 left out" in out
     assert np.mean(np.ptp(v[0].reshape(128, 2, 128, 2), axis=(1, 3))) > 5
     with rasterio.open(tmp_path / "o.tif") as d:
-        assert float(d.tags(1)["bandbridge_heldout_mae"]) > 1
+        assert float(d.tags(1)["bandbridge_heldout_error"]) > 1
 
 
 @needs_shared

@@ -37,8 +37,7 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
     """``bandbridge sharpen FINE… --reference coarse [--bands …] -o OUT --cog`` into ``workdir``, shown:
     the sharpened bands beside the reference upsampled (one stretch), the guides, the command's lines
     and a table of every band's route and held-out errors."""
-    import rasterio
-
+    from bandbridge.inference.place import tags
     from bandbridge.inference.place.sharpen_sets import sharpen_sets
     bands = checked_text(bands, "**bands to sharpen** box")
     fine = [f for f in ([fine] if isinstance(fine, (str, Path)) else fine or []) if f]
@@ -66,9 +65,7 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
                   + "\n".join(f"- {s}" for s in lines)
                   + "\n\nThe download is what `bandbridge sharpen --cog` writes: the reference's bands on the fine "
                   "grid, in the reference's type, scale and offset, each tagged with its route and errors.")
-    with rasterio.open(out) as o:  # every band's route and held-out errors (stored values), as the download's tags say
-        best = [o.tags(i + 1).get("bandbridge_upsampled_mae", "").partition(" ")[2].strip("()")
-                for i in range(o.count)]
+    best = [t["bandbridge_baseline"] for t in tags.read(out)[1]]  # each band's best upsampling, as the download says
     rows = [f"| {b.name} | {b.route} | {b.heldout_mae:.4g} | {b.upsampled_mae:.4g} ({u or 'upsampled'}) | "
             + (f"{b.transfer_mae:.4g} |" if np.isfinite(b.transfer_mae) else "not checked |")
             for b, u in zip(done.bands, best)]

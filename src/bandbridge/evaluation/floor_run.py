@@ -57,11 +57,13 @@ def run_methods(c: FloorCase, k: int, folder: Path, methods: tuple[str, ...] = M
             predict_with_reference([str(guides)], c.model, str(folder / "ref.tif"), PredictOptions(),
                                    Overrides(scaling="minmax", vmin=0.0, vmax=2.0 ** c.bits - 1) if c.bits else Overrides(), ReferenceOptions(source=str(ref)), overwrite=True)
             import rasterio
+
+            from bandbridge.inference.place import tags as schema
             with rasterio.open(folder / "ref.tif") as s:
                 tags = s.tags()
             gains = [float(v) for v in re.findall(r"([-+.\deE]+|nan|inf)x", tags.get("bandbridge_octaves", ""))]
             octaves = dict(zip(("one_step_down", "octave_coarser", "output_scale"), gains))
-            out["reference"] = (read_band(folder / "ref.tif"), tags.get("bandbridge_route", ""),
+            out["reference"] = (read_band(folder / "ref.tif"), schema.band(folder / "ref.tif")[schema.ROUTE],
                                 {"octaves": octaves, "upsampling": tags.get("bandbridge_upsampling", "")})
         except Exception as e:
             out["reference"] = f"{type(e).__name__}: {e}".splitlines()[0]

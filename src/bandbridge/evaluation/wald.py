@@ -15,7 +15,7 @@ and its output is scored against the full-resolution band beside:
   fine pairs, its out-of-fold MAE over spatial folds — what a user with real pairs would get.
 
 MAE over the input's valid pixels, in the band's stored units; the held-out error the run itself
-estimated at the reference's scale (its output's ``bandbridge_heldout_mae`` tag, from the
+estimated at the reference's scale (its output's ``bandbridge_heldout_error`` tag, from the
 reference alone) beside it.
 """
 
@@ -155,6 +155,7 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
     from bandbridge.errors import BandbridgeError
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.core.interpret import Overrides
+    from bandbridge.inference.place import tags
     from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -177,8 +178,10 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
         with rasterio.open(out) as s:  # the band written, in its physical units, and the run's tags
             got = s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
             case.notes = {k[len("bandbridge_"):]: v for k, v in s.tags().items()
-                          if k in ("bandbridge_learner", "bandbridge_correction", "bandbridge_shift_px",
-                                   "bandbridge_heldout_mae", "bandbridge_route", "bandbridge_unseen_filled_from")}
+                          if k in ("bandbridge_learner", "bandbridge_shift_px", "bandbridge_unseen_filled_from")}
+        band = tags.band(out)  # the band's decision: its route, why (the correction's) and held-out error
+        case.notes |= {"route": band[tags.ROUTE], "correction": band["bandbridge_why"],
+                       "heldout_mae": band["bandbridge_heldout_error"]}
         tag = case.notes.get("shift_px", "")  # the shift the run corrected, if any
         shift = tuple(float(v) for v in tag.split(" ")[0].split(",")) if "corrected" in tag else None
         case.scores["reference-guided"] = mae(got, truth, valid)

@@ -18,7 +18,7 @@ from typing import Callable
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.data.reads import check_output_file
-from bandbridge.inference.place.contract import FillRequest
+from bandbridge.inference.place.contract import BandDecision, FillRequest
 from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, fill_reads
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.engine import OVERLAP
@@ -240,7 +240,6 @@ def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], 
     """The output written by the last pass (``fill_finish.finish``) and tagged."""
     from bandbridge.inference.place.fill_finish import finish
     from bandbridge.inference.place.fill_strips import ROWS
-    from bandbridge.inference.place.tags import BandTags
     run, req, sc = fitted.run, plan.request, plan.sc
     if rows:  # the runner said them ("engine: …")
         run.rows, run.backend, run.tile = rows, rows[0].get("backend", ""), int(rows[0].get("tile") or 0)
@@ -250,8 +249,7 @@ def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], 
     used = [d for d, u in zip(fitted.days, fitted.gd.used) if u]  # a date all snow left out is not in the tags
     said = tags(sc, [d for d in used if d is None or d > 0], [-d for d in used if d is not None and d < 0], run)
     said |= {"bandbridge_fill_mae_units": fitted.unit} if run.mae else {}
-    bands = [BandTags(run.route, run.mae.get(run.route, float("nan")), run.mae.get("as-is", float("nan")),
-                      fitted.unit)] * len(sc.scene.layer.names)
+    bands = decisions(sc.scene.layer.names, run, fitted.unit)
     tick = steps(add, f"the finish: {plan.output.name} by strips", -(-sc.valid.shape[0] // ROWS))
     n = finish(sc, fitted.gd, fitted.parts, plan.output, said | plan.found_tags, req.overwrite, req.cog,
                FILL_EDGE_PX if plan.has_earlier else 0, bands, tick)
@@ -287,10 +285,19 @@ SAR_NAMES = {"sar": ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "
                            "VH change to now"]}  # the design's SAR channels by group (fill_fit.channels_of)
 
 
+def decisions(names: list[str], run: FillRun, unit: str) -> list[BandDecision]:
+    """Each data band's decision (``place/contract.BandDecision``): the scene's route, its held-out MAE on the
+    clear part and the earlier date's as it is, in ``unit``."""
+    from bandbridge.learners.fill_fit import ROUTES
+    nan = float("nan")
+    return [BandDecision(n, run.route, ROUTES.get(run.route, run.route), run.mae.get(run.route, nan),
+                         run.mae.get("as-is", nan), "as-is", unit, run.why, run.chosen if run.route == "fit" else "")
+            for n in names]
+
+
 def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[str, str]:
     """What the output says of the fill (GDAL metadata, ``bandbridge_fill_*``)."""
-    t = {"bandbridge_fill_route": run.route, "bandbridge_fill_why": run.why,
-         "bandbridge_fill_mask": sc.masked_by, "bandbridge_fill_pixels": str(run.filled),
+    t = {"bandbridge_fill_mask": sc.masked_by, "bandbridge_fill_pixels": str(run.filled),
          "bandbridge_fill_clear_pixels": str(run.clear_pixels),
          "bandbridge_fill_earlier_days": "none" if run.route in ("sar", "none") else  # no earlier date given
          ",".join("?" if d is None else str(d) for d in before),

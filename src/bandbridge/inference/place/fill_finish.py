@@ -135,7 +135,7 @@ def _route(sc: Scan, gd: Guides, p: Parts, route: str, a: int, b: int) -> np.nda
 def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], overwrite: bool, cog: bool,
            edge_px: float, bands: list = (), tick=lambda: None) -> int:
     """Write ``dest`` through the one strip writer (``core/outputs.write_strips``), tagged by ``tags`` and, per
-    data band, the one schema's ``bands`` (``place/tags.BandTags``); the pixels filled."""
+    data band, the one schema from its decision ``bands`` (``place/contract.BandDecision``); the pixels filled."""
     from bandbridge.inference.core.outputs import Strip, opened, write_strips
     from bandbridge.inference.core.writer import FAST_DEFLATE, output_profile
     from bandbridge.inference.place.tags import write

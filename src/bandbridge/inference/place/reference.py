@@ -361,7 +361,7 @@ def predict_with_reference(inputs: list[str], model: str, output: str, opts, ov,
     check_cluster_flags(c.workers, c.scheduler, c.retries, c.strips, c.summary, opts.confidence)
     for bad, flag, why in ((stac, "--stac", "the output's tags say where the band came from"),
                            (opts.confidence, "--confidence", "the held-out error at the reference's scale is "
-                                                             "in the output's tags (bandbridge_heldout_mae)"),
+                                                             "in the output's tags (bandbridge_heldout_error)"),
                            (opts.dtype != "auto", f"--dtype {opts.dtype}", "the output takes the reference's "
                                                                            "type and units")):
         if bad:  # a flag that cannot go with --reference, refused in one line

@@ -28,7 +28,8 @@ from bandbridge.inference.core.predictor import PredictStats, index_plan
 from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
 from bandbridge.inference.place.fields import Warped, finite, read_rows
 from bandbridge.inference.place.reference_fit import Fitted, held_out
-from bandbridge.inference.place.tags import BandTags, write as write_tags
+from bandbridge.inference.place.contract import BandDecision
+from bandbridge.inference.place.tags import write as write_tags
 from bandbridge.policy import CONSISTENT_MARGIN
 
 WORST = "at its worst octave checked (2 cells a side up to k), what the output's scale is taken to be"
@@ -55,7 +56,6 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
     lo, hi = band_bounds(ref.values[:1], ref.valid, ref.k, ref.dtype, [ref.scale], [ref.offset],
                          [plan.role in SIGNED], ref.bits)  # the band's range (both finishes)
     in_scale, in_offset, _ = scaling.physical
-    stored = lambda e: g.stored_error(e) if np.isfinite(e) else float("nan")  # noqa: E731
 
     def setup(r) -> None:
         r.main.descriptions = tuple(names)
@@ -66,8 +66,7 @@ def finish(job, plan, f: Fitted, tags: dict[str, str], tick: Callable[[], None] 
             d.descriptions = (k,)
         for d in [r.main, *r.extras]:
             d.update_tags(**tags, bandbridge_source=job.src.name)
-        write_tags(r.main, "reference", [BandTags(g.route, stored(held_out(g)), stored(g.upsampled_mae),
-                                                  "the reference's stored units")], first=len(names))
+        write_tags(r.main, "reference", [decision(plan, f)], first=len(names))
 
     def strip(a: int, b: int) -> Strip:
         """Rows ``[a, b)``: the band in the reference's stored units (the fit's output with its
@@ -194,12 +193,11 @@ class Fields:
 
 
 def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
-    """The output's tags: where the band came from, the route and fit, and how well it held out."""
-    from bandbridge.learners.guided import ROUTES
+    """The output's tags: where the band came from and the fit (the band's route, why and errors: its
+    decision's tags, ``place/tags.py``)."""
     from bandbridge.learners.octaves import words
     g = f.fit
     dy, dx, err = f.shift
-    stored = lambda e: "unknown" if not np.isfinite(e) else f"{g.stored_error(e):.6g}"  # noqa: E731
     return {"bandbridge_model": model_tag(spec), "bandbridge_reference": Path(plan.ref.path).name,
             "bandbridge_reference_band": plan.ref.names[0],
             "bandbridge_reference_date": plan.dates[1], "bandbridge_input_date": plan.dates[0],
@@ -207,18 +205,26 @@ def provenance(plan, f: Fitted, spec, fit_spec=None) -> dict[str, str]:
             "bandbridge_k": f"{plan.ref.k:.3f}",
             "bandbridge_shift_px": f"{dy:+.2f},{dx:+.2f} (rows, columns of the reference; {f.shift_note}; "
                                    f"phase-correlation error {err:.2f})",
-            "bandbridge_route": f"{g.route}: {ROUTES[g.route]}" + (f" ({g.upsampling})" if g.route == "upsampled" else ""),
             "bandbridge_learner": g.chosen,
             "bandbridge_fit": model_tag(fit_spec) if fit_spec is not None else "none (no model of the fit runs)",
-            "bandbridge_heldout_mae": stored(held_out(g)),
-            "bandbridge_upsampled_reference_mae": stored(g.upsampled_mae),
             "bandbridge_heldout_scale": "the reference's own cells (stored units of the reference)",
-            "bandbridge_correction": g.why,
             "bandbridge_octaves": words(g.octaves),
-            "bandbridge_output_scale": g.scale or "not tested (the reference upsampled)",
             "bandbridge_upsampling": g.upsampling,
             "bandbridge_unseen_filled_from": g.filled_from or "none: the reference sees every cell",
             "bandbridge_reference_masked_by": plan.ref.masked_by or "nodata"}
+
+
+def decision(plan, f: Fitted) -> BandDecision:
+    """The reference's band's decision (``place/contract.BandDecision``): the route of ``f``'s fit
+    (``learners/guided.GuidedFit``), its held-out error and the upsampled reference's, in the reference's stored
+    units; the correction's decision its why."""
+    from bandbridge.learners.guided import ROUTES
+    g = f.fit
+    stored = lambda e: g.stored_error(e) if np.isfinite(e) else float("nan")  # noqa: E731
+    words = ROUTES[g.route] + (f" ({g.upsampling})" if g.route == "upsampled" else "")
+    return BandDecision(f"synthetic_{plan.ref.names[0]}", g.route, words, stored(held_out(g)), stored(g.upsampled_mae),
+                        g.upsampling, "the reference's stored units", g.why,
+                        g.chosen if g.route == "fit" else "", g.share, g.scale)
 
 
 def fit_lines(job, plan, f) -> list[str]:

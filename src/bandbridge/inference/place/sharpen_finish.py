@@ -155,6 +155,20 @@ def best_upsampling(band) -> str:
     return min((m for m in band.heldout if m.startswith(UPSAMPLERS)), key=band.heldout.get)
 
 
+def decisions(s, units: list[str]) -> list:
+    """Each target's decision (``place/contract.BandDecision``) from the sharpener's ``s``
+    (``learners/sharpen.Sharpening``), its errors in the reference's stored ``units``."""
+    from bandbridge.inference.place.contract import BandDecision
+    from bandbridge.learners.sharpen import route_words
+    out = []
+    for b, u in zip(s.bands, units):
+        best = best_upsampling(b)
+        fitted = s.fitted and b.base == "fit"  # what the fit's learner serves
+        out.append(BandDecision(b.name, b.route, route_words(b.route), b.stored(), b.stored(best), best, u, b.why,
+                                s.chosen if fitted else "", b.share, b.scale if b.guided else ""))
+    return out
+
+
 def value_bounds(t) -> tuple[np.ndarray, np.ndarray]:
     """``(lo, hi)`` each written band of the targets ``t`` is kept within (``reference_finish.band_bounds``)."""
     ends = [(float(np.min(v, where=t.valid, initial=np.inf)), float(np.max(v, where=t.valid, initial=-np.inf)))
@@ -168,9 +182,8 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
            coarse: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a band took
     the fit), within ``bounds`` (:func:`value_bounds`); ``coarse``: :meth:`Rows.cell_means`'s."""
-    from bandbridge.inference.place.tags import BandTags, write as write_tags
+    from bandbridge.inference.place.tags import write as write_tags
     from bandbridge.learners.octaves import words
-    from bandbridge.learners.sharpen import route_words
     t, fine = plan.targets, plan.guides.fine
     rows = Rows(plan, s, first, coarse)
     lo, hi = bounds
@@ -184,18 +197,12 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
         r.main.scales, r.main.offsets = list(t.scales), list(t.offsets)
         if any(t.units):
             r.main.units = tuple(t.units)
-        write_tags(r.main, "sharpen", [BandTags(f"{b.route}: {route_words(b.route)}", b.stored(),
-                                                b.stored(best_upsampling(b)), u) for b, u in zip(s.bands, unit)])
+        write_tags(r.main, "sharpen", decisions(s, unit))
         for i, b in enumerate(s.bands, 1):
-            best = best_upsampling(b)
-            r.main.update_tags(i, bandbridge_why=b.why,
-                               bandbridge_heldout_mae=f"{b.stored():.6g}",
-                               bandbridge_upsampled_mae=f"{b.stored(best):.6g} ({best})",
-                               bandbridge_heldout_scale=f"the reference's own cells (its stored unit: {unit[i - 1]})",
+            r.main.update_tags(i, bandbridge_heldout_scale=f"the reference's own cells (its stored unit: {unit[i - 1]})",
                                bandbridge_shift=plan.registered or "not measured",
                                bandbridge_range=f"{lo[i - 1]:.6g} to {hi[i - 1]:.6g} {unit[i - 1]}",
-                               bandbridge_octaves=words(b.octaves),
-                               bandbridge_output_scale=b.scale or "not tested (the band takes no guided route)")
+                               bandbridge_octaves=words(b.octaves))
         r.main.update_tags(bandbridge_reference=Path(t.path).name, bandbridge_reference_bands=",".join(t.names),
                            bandbridge_guides=",".join(plan.guides.names), bandbridge_k=f"{t.k:.3f}",
                            bandbridge_learner=s.chosen if s.fitted else "none (no band took the fit)",
