@@ -4,6 +4,7 @@ runs the registered kind (``place/kinds.KINDS``) on the one runner, and no kind 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,10 @@ def test_the_requests_and_decisions_are_frozen():
             frozen.seed = 1  # type: ignore[misc]
 
 
-def test_no_kind_takes_an_untyped_request():
+def test_no_kind_takes_an_untyped_request_or_returns_its_own_result():
     assert not [p.name for p in PLACE.glob("*.py") if "SimpleNamespace" in p.read_text()]
+    assert not [p.name for p in PLACE.glob("*.py") if re.search(r"^class (BandResult|SharpenResult|BandTags)\b",
+                                                                   p.read_text(), re.M)]
 
 
 def test_bandbridge_fill_runs_the_registered_kind_on_its_request(run_cli, monkeypatch, tmp_path):

@@ -93,7 +93,7 @@ def test_each_band_takes_its_own_route(sharpened):
     """The band the guides make takes the fit and beats cubic upsampling against the truth; the band
     they carry nothing of keeps the upsampled reference and says why."""
     p, res, lines, _ = sharpened
-    routes = {b.name: b for b in res.bands}
+    routes = {b.band: b for b in res.decisions}
     assert routes["FIT"].route.startswith("fit") and routes["MIX"].route.startswith("fit")
     assert not routes["NONE"].route.startswith("fit")
     assert "do not carry" in routes["NONE"].why or "would not carry" in routes["NONE"].why
@@ -106,16 +106,18 @@ def test_each_band_takes_its_own_route(sharpened):
 
 
 def test_the_output_keeps_the_reference_units_and_says_where_each_band_came_from(sharpened):
+    from bandbridge.inference.place.contract import BandDecision, Outcome
     p, res, _, _ = sharpened
+    assert isinstance(res, Outcome) and all(isinstance(b, BandDecision) for b in res.decisions)
     with rasterio.open(res.output) as d:
         assert d.count == 3 and d.dtypes[0] == "uint16" and d.nodata == 0
         assert d.descriptions == ("FIT", "NONE", "MIX")
         assert d.scales == (SCALE,) * 3 and d.offsets == (OFFSET,) * 3
         assert (d.height, d.width) == (SIZE, SIZE) and d.transform == ORIGIN
-        for i, b in enumerate(res.bands, 1):
+        for i, b in enumerate(res.decisions, 1):
             tags = d.tags(i)
             assert tags["bandbridge_route"] == b.route and tags["bandbridge_route_words"]  # the bare word, its words
-            assert float(tags["bandbridge_heldout_error"]) == pytest.approx(b.heldout_mae, rel=1e-5)
+            assert float(tags["bandbridge_heldout_error"]) == pytest.approx(b.heldout, rel=1e-5)
         assert d.tags()["bandbridge_shift"].startswith("no shift corrected: measured X +0.00, Y +0.00")
 
 
@@ -127,10 +129,10 @@ def test_a_corrected_band_averages_back_to_the_reference(sharpened):
     ref, _ = _read(p["ref"])
     h = SIZE // K
     checked = 0
-    for i, b in enumerate(res.bands):
+    for i, b in enumerate(res.decisions):
         if b.route.endswith("+correction") or b.route == "nearest":
             means = out[i].reshape(h, K, h, K).mean((1, 3))
-            assert np.abs(means - ref[i]).max() <= 0.5, b.name  # the stored type's rounding
+            assert np.abs(means - ref[i]).max() <= 0.5, b.band  # the stored type's rounding
             checked += 1
     assert checked
 
@@ -242,7 +244,7 @@ def test_a_reference_of_a_few_cells_takes_the_rules_upsampling(tmp_path):
     guides, ref, _ = _few_cells(tmp_path, made=False)
     lines: list[str] = []
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=Engine(threads=1), say=lines.append)
-    assert res.bands[0].route == FALLBACK_UPSAMPLING and "too few to fit on or to choose" in res.bands[0].why
+    assert res.decisions[0].route == FALLBACK_UPSAMPLING and "too few to fit on or to choose" in res.decisions[0].why
     assert any(x.startswith("B09: from B02") and f"{FALLBACK_UPSAMPLING} upsampling" in x for x in lines)
 
 
@@ -253,7 +255,7 @@ def test_a_band_the_guides_make_takes_their_line_with_few_cells(tmp_path):
     from bandbridge.inference.place.sharpen import sharpen
     guides, ref, truth = _few_cells(tmp_path, made=True)
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=Engine(threads=1))
-    assert res.bands[0].route.startswith("regression") and not res.learner
+    assert res.decisions[0].route.startswith("regression") and not any(b.learner for b in res.decisions)
     out, _ = _read(res.output)
     from rasterio.warp import Resampling, reproject
     cubic = np.zeros((1, 48, 48), np.float32)
@@ -272,9 +274,9 @@ def test_a_misregistered_reference_keeps_its_upsampling_and_says_so(tmp_path):
     p = scene(tmp_path, moved=1)
     res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "o.tif"), engine=Engine(threads=1),
                   reference_shift="none")
-    fit = {b.name: b for b in res.bands}["FIT"]
+    fit = {b.band: b for b in res.decisions}["FIT"]
     assert not fit.route.startswith("fit") and "look shifted by" in fit.why
-    assert not res.learner
+    assert not any(b.learner for b in res.decisions)
 
 
 @pytest.mark.parametrize("k, margin", [(2, 1), (3, 0), (6, 1)])
@@ -319,7 +321,7 @@ def test_the_correction_of_lines_needs_no_first_pass(tmp_path, monkeypatch):
     made, own = [], sharpen_finish.Rows.cell_means
     monkeypatch.setattr(sharpen_finish.Rows, "cell_means", lambda self, c: made.append(own(self, c)) or made[-1])
     res = sharpen([str(guides)], str(ref), str(tmp_path / "o.tif"), engine=Engine(threads=1))
-    assert res.bands[0].route == "regression+correction" and made and made[0] is not None
+    assert res.decisions[0].route == "regression+correction" and made and made[0] is not None
     monkeypatch.setattr(sharpen_finish.Rows, "cell_means", lambda self, c: None)  # the first pass
     passed = sharpen([str(guides)], str(ref), str(tmp_path / "p.tif"), engine=Engine(threads=1))
     (a, _), (b, _) = _read(res.output), _read(passed.output)

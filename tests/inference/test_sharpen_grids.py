@@ -40,7 +40,7 @@ def _reprojected(src: Path, dst: Path, crs: str) -> Path:
 
 
 def _route(res, name: str):
-    return {b.name: b for b in res.bands}[name]
+    return {b.band: b for b in res.decisions}[name]
 
 
 # --- another coordinate system ------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_reference_shift_none_keeps_the_grid_and_names_the_flag(tmp_path):
     res, lines = _sharpen(p, p["ref"], tmp_path / "o.tif", reference_shift="none")
     assert sum("as its files state it (--reference-shift none)" in x for x in lines) == 2  # the plan, the run
     fit = _route(res, "FIT")
-    assert not fit.route.startswith("fit") and not res.learner
+    assert not fit.route.startswith("fit") and not any(b.learner for b in res.decisions)
     assert "look shifted by X -0.50, Y -0.50 reference pixels (-10.0 m, +10.0 m in x, y)" in fit.why
     assert "run again with --reference-shift -0.5,-0.5 (or correct" in fit.why
 
@@ -273,9 +273,9 @@ def test_majortoms_20m_bands_are_moved_half_a_pixel_and_take_the_guides(tmp_path
                        say=lines.append)
     said = [x for x in lines if x.startswith("the reference's grid moved by")]
     assert len(said) == 1 and "X +0.50, Y +0.50 reference pixels (+10.0 m, -10.0 m in x, y)" in said[0]
-    for b in res.bands:
-        assert b.route.split("+")[0] in ("fit", "regression"), (b.name, b.route, b.why)
-        assert b.heldout_mae < 0.8 * b.upsampled_mae, b.name
+    for b in res.decisions:
+        assert b.route.split("+")[0] in ("fit", "regression"), (b.band, b.route, b.why)
+        assert b.heldout < 0.8 * b.baseline, b.band
 
 
 def test_predict_reference_keeps_the_same_range(tmp_path, run_cli, monkeypatch):

@@ -130,7 +130,7 @@ def test_on_a_cluster_each_set_keeps_its_summary_beside_the_output(tmp_path):
     here = sharpen_sets([str(safe)], str(safe), str(tmp_path / "here" / "o.tif"), engine=Engine(threads=1))
     there = sharpen_sets([str(safe)], str(safe), str(tmp_path / "there" / "o.tif"),
                          engine=Engine(threads=1, cluster=Cluster(workers=1)))
-    fitted = sorted(f"bandbridge-summary-set{i}.csv" for i, bands in ((1, here.bands[1::2]), (2, here.bands[::2]))
+    fitted = sorted(f"bandbridge-summary-set{i}.csv" for i, bands in ((1, here.decisions[1::2]), (2, here.decisions[::2]))
                     if any(b.route.startswith("fit") for b in bands))
     assert fitted and sorted(q.name for q in (tmp_path / "there").iterdir()) == sorted(["o.tif", *fitted])
     with rasterio.open(here.output) as a, rasterio.open(there.output) as b:

@@ -65,14 +65,15 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
                   + "\n".join(f"- {s}" for s in lines)
                   + "\n\nThe download is what `bandbridge sharpen --cog` writes: the reference's bands on the fine "
                   "grid, in the reference's type, scale and offset, each tagged with its route and errors.")
-    best = [t["bandbridge_baseline"] for t in tags.read(out)[1]]  # each band's best upsampling, as the download says
-    rows = [f"| {b.name} | {b.route} | {b.heldout_mae:.4g} | {b.upsampled_mae:.4g} ({u or 'upsampled'}) | "
-            + (f"{b.transfer_mae:.4g} |" if np.isfinite(b.transfer_mae) else "not checked |")
-            for b, u in zip(done.bands, best)]
+    best = [t["bandbridge_baseline"] for t in tags.read(out)[1]]  # each band's upsampling, as the download says
+    rows = [f"| {b.band} | {b.route} | {b.heldout:.4g} | {b.baseline:.4g} ({u or 'upsampled'}) | "
+            + (f"{b.checks['transfer']:.4g} |" if np.isfinite(b.checks.get("transfer", np.nan)) else "not checked |")
+            for b, u in zip(done.decisions, best)]
+    learners = "; ".join(dict.fromkeys(b.learner for b in done.decisions if b.learner))
     res.scores = ("| band | route | held-out MAE at the reference's scale | the best upsampling's | one Wald step "
                   "down |\n|---|---|---|---|---|\n" + "\n".join(rows)
                   + "\n\nErrors in the reference's stored values, held out on its own cells"
-                  + (f"; the fit: {done.learner}." if done.learner else "; no band took the fit."))
+                  + (f"; the fit: {learners}." if learners else "; no band took the fit."))
     return res
 
 

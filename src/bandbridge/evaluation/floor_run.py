@@ -48,8 +48,9 @@ def run_methods(c: FloorCase, k: int, folder: Path, methods: tuple[str, ...] = M
     if "sharpen" in methods:
         try:
             res = sharpen(fine=[str(guides)], reference=str(ref), output=str(folder / "sharp.tif"), overwrite=True)
-            b = res.bands[0]
-            out["sharpen"] = (read_band(res.output), b.route, {"octaves": b.octaves, "upsampling": b.upsampling})
+            b = res.decisions[0]  # its octaves among the route's checks, the upsampling it takes without guides
+            octaves = {k: v for k, v in b.checks.items() if k != "transfer"}
+            out["sharpen"] = (read_band(res.output), b.route, {"octaves": octaves, "upsampling": b.baseline_name})
         except Exception as e:  # the record says what failed and goes on
             out["sharpen"] = f"{type(e).__name__}: {e}".splitlines()[0]
     if c.model and "reference" in methods:

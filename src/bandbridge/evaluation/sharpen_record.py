@@ -57,7 +57,7 @@ def bandbridge_sharpener(work: Path, model: str | None = None
         with warnings.catch_warnings(), rasterio.open(res.output) as src:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             out = src.read().astype(np.float32)
-        return out, {"routes": [b.route for b in res.bands], "why": [b.why for b in res.bands]}
+        return out, {"routes": [b.route for b in res.decisions], "why": [b.why for b in res.decisions]}
     m = f", model={model!r}" if model else ""
     return run, f"bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif{m})"
 

@@ -35,7 +35,9 @@ class BandDecision:
     upsampling, or the earlier date as it is) on the same pixels, both in ``unit`` (NaN: not measured);
     ``why`` the decision in a phrase; ``learner`` the fit's learner ("" where no fit serves the band);
     ``share`` the share of its guided route's detail the band takes and ``scale`` the test at the output's
-    scale in words (``learners/transfer.py``; "" where not run)."""
+    scale in words (``learners/transfer.py``; "" where not run); ``checks`` the route's further checks by name
+    (the sharpener's: ``transfer``, its MAE one Wald step down in ``unit``, and its octaves' gains over the best
+    upsampling, ``learners/octaves.py``)."""
 
     band: str
     route: str
@@ -48,6 +50,7 @@ class BandDecision:
     learner: str = ""
     share: float = 1.0
     scale: str = ""
+    checks: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

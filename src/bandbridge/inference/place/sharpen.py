@@ -28,7 +28,7 @@ import numpy as np
 from bandbridge.data.grids import extent_share
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.jobs.predict import Engine
-from bandbridge.inference.place.contract import SharpenRequest
+from bandbridge.inference.place.contract import Outcome, SharpenRequest
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen_read import Guides, Targets, one_raster, open_guides, open_targets
 from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
@@ -132,28 +132,6 @@ def route_plan(n: int, k: float) -> str:
             "holds out better")
 
 
-@dataclass
-class BandResult:
-    """One target as written: its route and errors in the reference's stored units."""
-
-    name: str
-    route: str
-    heldout_mae: float  # the route's held-out MAE at the reference's scale
-    upsampled_mae: float  # the best upsampled route's
-    transfer_mae: float  # the route's one Wald step down (NaN: not checked)
-    why: str
-    octaves: dict[str, float] = field(default_factory=dict)  # learners/sharpen.BandRoute.octaves
-    upsampling: str = ""  # the best upsampled route held out (what the band takes without the guides)
-
-
-@dataclass
-class SharpenResult:
-    output: Path
-    bands: list[BandResult] = field(default_factory=list)
-    learner: str = ""
-    seconds: float = 0.0
-
-
 def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
                  bands: list[str] | None = None, overwrite: bool = False,
                  engine: Engine = Engine(), model: str | None = None, cog: bool = False) -> SharpenPlan:
@@ -238,8 +216,9 @@ class Sharpen:
         return out
 
     def finish(self, plan: SharpenPlan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add
-               ) -> SharpenResult:
-        from bandbridge.inference.place.sharpen_finish import best_upsampling, finish
+               ) -> Outcome:
+        """The output written (``sharpen_finish.finish``); every band's decision, in the output's order."""
+        from bandbridge.inference.place.sharpen_finish import decisions, finish, stored_units
         s, clock = fitted.s, fitted.clock
         if fitted.jobs:
             clock.mark("the engine")
@@ -247,10 +226,7 @@ class Sharpen:
         clock.mark("the output")
         say(f"written: {plan.output}")
         say(f"time: {clock}")
-        return SharpenResult(plan.output, [BandResult(b.name, b.route, b.stored(), b.stored(best_upsampling(b)),
-                                                      b.stored(scale="transfer"), b.why, b.octaves,
-                                                      b.unguided or best_upsampling(b)) for b in s.bands],
-                             s.chosen if s.fitted else "")
+        return Outcome(plan.output, decisions(s, stored_units(plan.targets)), rows)
 
 
 KIND = Sharpen()
@@ -260,14 +236,14 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
             bands: list[str] | None = None, overwrite: bool = False, engine: Engine = Engine(),
             plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
             model: str | None = None, plan: SharpenPlan | None = None, cog: bool = False,
-            reference_shift: str | tuple = "auto", detail: float | None = None) -> SharpenResult | None:
+            reference_shift: str | tuple = "auto", detail: float | None = None) -> Outcome | None:
     """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
     (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
     (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``); ``cog``:
     the output a Cloud-Optimized GeoTIFF; ``reference_shift``: ``--reference-shift`` (``auto``, ``none`` or
     ``X,Y``: ``sharpen_shift.py``); ``detail``: the share of a guided route's detail every guided band takes
     (None: the share the test at the output's scale supports, ``learners/transfer.py``). Returns what was
-    written, band by band."""
+    written, its decision band by band (``place/contract.Outcome``)."""
     from bandbridge.inference.place.runner import run
     t0 = time.perf_counter()
     q = SharpenRequest(tuple(fine), reference, output, guides, bands, overwrite, model, cog, seed, reference_shift,

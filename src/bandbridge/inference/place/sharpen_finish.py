@@ -157,15 +157,17 @@ def best_upsampling(band) -> str:
 
 def decisions(s, units: list[str]) -> list:
     """Each target's decision (``place/contract.BandDecision``) from the sharpener's ``s``
-    (``learners/sharpen.Sharpening``), its errors in the reference's stored ``units``."""
+    (``learners/sharpen.Sharpening``), its errors in the reference's stored ``units``; its baseline the
+    upsampling it takes without the guides (the best held out, or the one it had before its line)."""
     from bandbridge.inference.place.contract import BandDecision
     from bandbridge.learners.sharpen import route_words
     out = []
     for b, u in zip(s.bands, units):
-        best = best_upsampling(b)
+        own = b.unguided or best_upsampling(b)
         fitted = s.fitted and b.base == "fit"  # what the fit's learner serves
-        out.append(BandDecision(b.name, b.route, route_words(b.route), b.stored(), b.stored(best), best, u, b.why,
-                                s.chosen if fitted else "", b.share, b.scale if b.guided else ""))
+        out.append(BandDecision(b.name, b.route, route_words(b.route), b.stored(), b.stored(own), own, u, b.why,
+                                s.chosen if fitted else "", b.share, b.scale if b.guided else "",
+                                {"transfer": b.stored(scale="transfer"), **b.octaves}))
     return out
 
 

@@ -28,7 +28,8 @@ from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
-from bandbridge.inference.place.sharpen import KIND, SharpenPlan, SharpenResult, plan_sharpen, sharpen
+from bandbridge.inference.place.contract import Outcome
+from bandbridge.inference.place.sharpen import KIND, SharpenPlan, plan_sharpen, sharpen
 from bandbridge.inference.place.sharpen_read import (Guides, bands_of, coarser_by, default_targets, grid_of,
                                                     open_guides, pick, product_of)
 from bandbridge.policy import MERGE_PX_BYTES, MERGE_ROWS
@@ -67,11 +68,11 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
                  bands: list[str] | None = None, overwrite: bool = False, engine: Engine = Engine(),
                  plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
                  model: str | None = None, cog: bool = False, reference_shift: str | tuple = "auto"
-                 ) -> SharpenResult | None:
+                 ) -> Outcome | None:
     """``sharpen.sharpen`` for targets on any number of grids: each set of targets sharing a grid
     sharpened by a run of its own, all written into the one ``output`` (``cog``: a Cloud-Optimized
     GeoTIFF) in the reference's band order (``bands``' order where given); ``plan_only``: every set's
-    plan said, nothing written (None). Returns every band as written, in the output's order."""
+    plan said, nothing written (None). Returns every band's decision as written, in the output's order."""
     from bandbridge.inference.place.sharpen_shift import parse_shift
     t0 = time.perf_counter()
     parse_shift(reference_shift)  # a bad value refused before any read
@@ -105,7 +106,7 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
     from bandbridge.fileio import temp_folder_beside
     from bandbridge.inference.place.runner import run
     work = temp_folder_beside(dst, "sharpen-sets")
-    parts: list[tuple[Path, SharpenResult, float]] = []
+    parts: list[tuple[Path, Outcome, float]] = []
     try:
         for i, s in enumerate(sets):
             plan, plans[i] = plans[i], None  # held no longer than its own run
@@ -117,12 +118,9 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
         merge([p for p, _, _ in parts], order, dst, overwrite, [(s, k) for s, (_, _, k) in zip(sets, parts)], cog)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    said = [parts[i][1].bands[j] for i, j in order]
-    out = SharpenResult(dst, said, "; ".join(f"{','.join(s)}: {r.learner or 'none'}"
-                                             for s, (_, r, _) in zip(sets, parts)))
     say(f"written: {dst}")
-    out.seconds = time.perf_counter() - t0
-    return out
+    return Outcome(dst, [parts[i][1].decisions[j] for i, j in order], [r for _, o, _ in parts for r in o.rows],
+                   time.perf_counter() - t0)
 
 
 def set_engine(engine: Engine, dst: Path, i: int) -> Engine:
