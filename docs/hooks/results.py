@@ -502,6 +502,23 @@ def line_ridge_table(rec: dict) -> str:
     return "\n".join(out) + f"\n\nRidges tried: {', '.join(map(str, rec['ridges']))}. Measured by `{rec['command']}`.\n"
 
 
+def transfer_rule_table(rec: dict) -> str:
+    """The test at the output's scale: its gate set on one half of the floor's sources and reported on the other,
+    and the target's own area-to-point fit beside the commands (benchmarks/transfer_rule.py)."""
+    out = ["| set on | gate | there: losses stopped / wins stopped / losses left | on the other half |", "|---|---|---|---|"]
+    for h, c in rec["choice"].items():
+        mine, theirs = c["on_own"], c["on_other"]
+        out.append(f"| {h} | {c['gate']} | {mine['caught']} / {mine['cost']} / {mine['left']} | "
+                   f"{theirs['caught']} / {theirs['cost']} / {theirs['left']} |")
+    out += ["", "| source | images | the target's area-to-point fit: median over the best upsampling (MAE) | under 0.99 | "
+            "sharpen's median (before the test) | predict --reference's median |", "|---|---|---|---|---|---|"]
+    for src, a in rec["area_to_point"].items():
+        out.append(f"| {src} | {a['images']} | {a['atp_median']} | {a['atp_wins']} | {a['sharpen_median']} | "
+                   f"{a['reference_median'] if a['reference_median'] is not None else '—'} |")
+    return "\n".join(out) + (f"\n\nGates tried: {', '.join(map(str, rec['gates']))}; a loss is an image and command over "
+                             f"1.01× the best upsampling in MAE, a win under 0.99×. Measured by `{rec['command']}`.\n")
+
+
 def reference_scales_table(rec: dict) -> str:
     """``predict --reference`` at drone scales and where the reference does not see
     (benchmarks/reference_scales.py)."""
@@ -672,7 +689,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
           "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
           "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "line_ridge": line_ridge_table,
-          "shift_rule": shift_rule_table, "s2_prior": s2_prior_table,
+          "shift_rule": shift_rule_table, "transfer_rule": transfer_rule_table, "s2_prior": s2_prior_table,
           "sharpen_speed_prior": sharpen_speed_table}
 
 
