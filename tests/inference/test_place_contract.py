@@ -70,3 +70,24 @@ def test_the_tags_are_written_from_the_decision_alone(tmp_path):
     assert (t["bandbridge_heldout_error"], t["bandbridge_baseline_error"], t["bandbridge_baseline"]) == \
         ("1.5", "2.25", "lanczos")
     assert t["bandbridge_output_scale"] == d.scale and t["bandbridge_why"] == "held out better"
+
+
+def test_the_reference_kind_finishes_with_an_outcome_of_decisions(tmp_path):
+    """``predict --reference`` on the runner: an Outcome whose decision is the output band's, as its tags say."""
+    from bandbridge.data.reference import raster_grid
+    from bandbridge.evaluation.wald import make_reference
+    from bandbridge.inference.core.interpret import Overrides
+    from bandbridge.inference.core.options import PredictOptions
+    from bandbridge.inference.jobs.predict import Engine
+    from bandbridge.inference.place import runner, tags
+    from bandbridge.inference.place.contract import Outcome
+    from bandbridge.inference.place.reference import ReferenceOptions, Request
+    from tests.inference.test_reference import aerial
+    _, rgb, truth, _ = aerial(tmp_path)
+    ref = make_reference(truth, raster_grid(rgb), 4, tmp_path / "nir_k4.tif")
+    out = tmp_path / "o.tif"
+    request = Request([str(rgb)], "rgb2nir", str(out), PredictOptions(), Overrides(), ReferenceOptions(source=str(ref)))
+    done = runner.run(kinds.KINDS["reference"], request, Engine(threads=1))
+    assert isinstance(done, Outcome) and done.output == out and len(done.rows) == 1
+    (d,) = done.decisions
+    assert isinstance(d, BandDecision) and tags.band(out) == tags.band_tags(d)

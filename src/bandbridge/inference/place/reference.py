@@ -26,6 +26,7 @@ from bandbridge.data.reference import Grid, Reference, file_date, open_reference
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.core.writer import PICTURES
 from bandbridge.inference.jobs.predict import Engine
+from bandbridge.inference.place.contract import Outcome
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.interop.stac_search import find_reference, is_search
 from bandbridge.policy import FAR_DAYS, LOW_OVERLAP
@@ -322,16 +323,18 @@ class ReferenceKind:
                 say(line)
         return Fits(units, fitted, [f.engine for f in fitted if f.engine is not None])
 
-    def finish(self, plan: RefPlan, fits: Fits, rows: list[dict], say: Callable[[str], None], add) -> list[dict]:
-        """Each output written (a scene's cut into its inputs' outputs); one summary row per input."""
-        from bandbridge.inference.place.reference_finish import ROWS, finish, provenance
+    def finish(self, plan: RefPlan, fits: Fits, rows: list[dict], say: Callable[[str], None], add) -> Outcome:
+        """Each output written (a scene's cut into its inputs' outputs); its ``rows`` one summary row per input
+        (with the engine's backend and tile), its decisions each input's band's, in the inputs' order."""
+        from bandbridge.inference.place.reference_finish import ROWS, decision, finish, provenance
         from bandbridge.inference.place.reference_scene import cut
-        ran, out, jobs = {r["file"]: r for r in rows}, [], plan.model.jobs
+        ran, out, jobs, said = {r["file"]: r for r in rows}, [], plan.model.jobs, []
         for (job, rplan, scene), f in zip(fits.units, fits.fitted):
             got = ran.get(str(f.engine.src), {}) if f.engine is not None else {}
             stats = finish(job, rplan, f, provenance(rplan, f, job.spec, f.bundle),
                            add(f"{job.src.name}, written", -(-rplan.fine.height // ROWS)))
             secs = stats.seconds + float(got.get("seconds", 0.0))
+            said += [decision(rplan, f)] * (len(scene.members) if scene else 1)
             for m, win in zip([jobs[i] for i in scene.members] if scene else [job], scene.windows if scene else [None]):
                 extra = stats.extra_outputs if scene is None else \
                     cut(job.dst, list(job.opts.indices), m, win, {"bandbridge_fit_scope": scene.words(jobs)})
@@ -341,7 +344,7 @@ class ReferenceKind:
                 out.append({"file": str(m.src), "status": "ok", "seconds": secs * mpix / stats.megapixels,
                             "mpix": mpix, "output": str(m.dst), "error": "", "backend": got.get("backend", ""),
                             "tile": got.get("tile", "")})
-        return out
+        return Outcome(plan.output, said, out, sum(r["seconds"] for r in out))
 
 
 KIND = ReferenceKind()
@@ -354,7 +357,7 @@ def predict_with_reference(inputs: list[str], model: str, output: str, opts, ov,
     engine's jobs on Dask); a ``jobs/predict.Outcome`` with one row per input, written to the
     summary CSV on a cluster (the inputs refused there listed as failed)."""
     from bandbridge.inference.jobs.distributed import check_cluster_flags, log_path, write_summary
-    from bandbridge.inference.jobs.predict import Outcome
+    from bandbridge.inference.jobs.predict import Outcome as Report  # the command's, as plain predict's
     from bandbridge.inference.place import runner
     from bandbridge.inference.place.engine import summary_path
     c = engine.cluster
@@ -369,11 +372,12 @@ def predict_with_reference(inputs: list[str], model: str, output: str, opts, ov,
     t0 = time.perf_counter()
     plan = KIND.plan(Request(inputs, model, output, opts, ov, reference, overwrite), engine, say)
     with (nullcontext(None) if plan_only else (bar or no_bar)()) as add:
-        rows = runner.run(KIND, None, engine, say, plan_only, add, plan)
+        done = runner.run(KIND, None, engine, say, plan_only, add, plan)
+    rows = done.rows if done is not None else []
     path = summary_path(plan.output, engine)
     if plan_only or path is None:
-        return Outcome(rows or [], time.perf_counter() - t0)
-    rows = (rows or []) + [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
+        return Report(rows, time.perf_counter() - t0)
+    rows = rows + [{"file": str(f), "status": "failed", "seconds": 0.0, "mpix": 0.0, "output": "",
                             "error": why} for f, why in plan.model.failed]
     write_summary(rows, path)
-    return Outcome(rows, time.perf_counter() - t0, path, log_path(path))
+    return Report(rows, time.perf_counter() - t0, path, log_path(path))
