@@ -6,6 +6,7 @@ files are gone afterwards."""
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -95,6 +96,7 @@ def panel(page, elem: str) -> tuple[float, float]:
     """(mean, std) of the gray values of a shown panel's screenshot — the pixels that are not the
     white page or figure margin — checked to be an image that is neither blank nor near black."""
     from PIL import Image
+    page.locator(f"#{elem}").scroll_into_view_if_needed()  # its image loads lazily: a button far below scrolled it away
     img = page.locator(f"#{elem} img")
     img.wait_for(state="visible", timeout=HANG_S * 1000)
     rgb = np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB"), float)
@@ -312,6 +314,34 @@ def test_fill_a_cloud_gap(page, tmp_path_factory, shots):
     panel(page, "input"), panel(page, "result")
     assert "route" in page.locator("#scores").inner_text() or "No route held out" in page.locator("#scores").inner_text()
     page.screenshot(path=str(shots / "demo_fill.png"), full_page=True)
+
+
+def test_fill_from_an_earlier_date_ticked_clear(page, tmp_path, shots):
+    """Issue 98 point 7: an earlier scene without an SCL band, with *this date is clear* ticked, fills the gap
+    as `bandbridge fill -e FILE#clear` does (unticked it is refused, naming the checkbox: test_fill_clear.py)."""
+    from test_fill_clear import write_dates
+    f = write_dates(tmp_path / "dates")
+    if page.locator("#fill_scene").is_hidden():
+        page.locator("#fill").get_by_text("Fill a cloud gap").click()
+    for box in ("fill_mask", "fill_sar", "fill_sar_earlier"):  # a test before may have filled them
+        clear = page.locator(f"#{box} button[aria-label='Clear']")
+        if clear.count():
+            clear.first.click()
+    _upload(page, "fill_scene", f["scene"])
+    _upload(page, "fill_earlier", f["earlier"])
+    tick = page.locator("#fill_clear input[type=checkbox]")
+    assert "this date is clear" in page.locator("#fill_clear").inner_text()
+    if not tick.is_checked():
+        tick.check()
+    page.locator("#run_fill").click()
+    # its own scene's name: the status may still hold an earlier test's fill until this one's answer comes
+    page.locator("#status").get_by_text(re.compile("Filled S2_20180603_cloudy|error:")).first.wait_for(
+        timeout=HANG_S * 1000)
+    status = page.locator("#status").inner_text()
+    assert "Filled S2_20180603_cloudy.tif" in status and "earlier: 2018-05-26 (8 d before)" in status, status
+    panel(page, "input"), panel(page, "result")
+    tick.uncheck()
+    page.screenshot(path=str(shots / "demo_fill_clear.png"), full_page=True)
 
 
 @needs_shared

@@ -16,7 +16,7 @@ from bandbridge.spec import read_spec, resolve_model_folder, zoo_models
 from bandbridge.demo.calibrate import MAX_PAIR_MPIX
 from bandbridge.stretch import PERCENTILES
 from bandbridge.demo.files import MAX_MB, MAX_MPIX, Workdirs
-from bandbridge.demo.fill import MAX_FILL_MPIX
+from bandbridge.demo.fill import CLEAR_LABEL, MAX_FILL_MPIX
 from bandbridge.demo.page import Page
 from bandbridge.demo.translate import CONTROLS, SCALING_CHOICES
 
@@ -151,18 +151,20 @@ def _fill_box(gr):
     with gr.Accordion("Fill a cloud gap (Sentinel-2): a cloudy scene, an earlier clear one",
                       open=False, elem_id="fill"):
         gr.Markdown("A cloudy scene with its SCL band (or the gap as a mask), an earlier clear "
-                    "scene of the place with the same bands, and Sentinel-1 VV/VH at the dates "
+                    "scene of the place with the same bands (with its SCL band, or tick *this date is clear* "
+                    "when it has none and you know it is clear), and Sentinel-1 VV/VH at the dates "
                     f"where you have it, GeoTIFFs of up to {MAX_FILL_MPIX:g} MPix (`bandbridge fill` "
                     "takes whole Sentinel-2 tiles); dates are read "
                     "from the files' tags or names (S2_20180603.tif). The gap is filled by the "
                     "route that holds out best on the scene's own clear pixels (`bandbridge fill`).")
         boxes = [_file(gr, lab, f"fill_{k}", TIFFS)
                  for k, lab in (("scene", "cloudy scene (with its SCL band)"),
-                                ("earlier", "earlier clear scene"),
+                                ("earlier", "earlier clear scene (with its SCL band)"),
                                 ("sar", "Sentinel-1 at the date (optional)"),
                                 ("sar_earlier", "Sentinel-1 at the earlier date (optional)"),
                                 ("mask", "gap mask, nonzero to fill (optional)"))]
-        return boxes, gr.Button("Fill the gap", elem_id="run_fill")
+        clear = gr.Checkbox(label=CLEAR_LABEL, elem_id="fill_clear")  # `-e FILE#clear`: no mask asked of it
+        return [*boxes, clear], gr.Button("Fill the gap", elem_id="run_fill")
 
 
 def _file(gr, label: str, elem_id: str, types: list[str] = IMAGES, **kw):

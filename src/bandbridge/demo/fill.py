@@ -12,6 +12,7 @@ import numpy as np
 from bandbridge.bands import band_role
 from bandbridge.data.reader import raster_info, read_decimated
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.place.fill_rows import KNOWN_CLEAR
 from bandbridge.policy import DEMO_FILL_MAX_MPIX
 from bandbridge.demo.display import MAX_SIDE, STORED, BandSet, display_bands, read_scaled, render_classes, render_shown
 from bandbridge.demo.files import check_upload
@@ -31,17 +32,23 @@ CODES = "FILLED band: 2 filled, 1 observed, 0 no data"
 CLASSES = ((2, "filled", (0.90, 0.45, 0.05)), (1, "observed", (0.55, 0.55, 0.55)), (0, "no data", (0.0, 0.0, 0.0)))
 
 
+CLEAR_LABEL = ("this date is clear: the earlier scene has no SCL band and you know it is clear (every pixel "
+               "with data taken as clear, as `bandbridge fill -e FILE#clear`)")
+
+
 def box_words(text: str) -> str:
-    """``text`` with ``bandbridge fill``'s flags named as the page's boxes."""
+    """``text`` with ``bandbridge fill``'s flags named as the page's boxes (``-e FILE#clear``: its checkbox)."""
+    text = re.sub(r"say so: --earlier .+?#clear", "tick **this date is clear** under the box", text)
     return re.sub(r"(?<![\w-])(--sar-earlier|--earlier|--sar|--mask|--output)(?![\w-])",
                   lambda m: BOXES[m.group(1)], text)
 
 
 def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_earlier: str | None,
-                mask: str | None, workdir: Path) -> Result:
-    """``bandbridge fill scene -e earlier [--sar] [--sar-earlier] [--mask] -o OUT`` into
-    ``workdir``, shown: the scene before and after, the earlier date, where it was filled."""
-    done, out, said = _run_fill(scene, earlier, sar, sar_earlier, mask, workdir)
+                mask: str | None, workdir: Path, clear: bool = False) -> Result:
+    """``bandbridge fill scene -e earlier[#clear] [--sar] [--sar-earlier] [--mask] -o OUT`` into
+    ``workdir`` (``clear``: the page's *this date is clear*), shown: the scene before and after, the earlier
+    date, where it was filled."""
+    done, out, said = _run_fill(scene, earlier, sar, sar_earlier, mask, workdir, clear)
     path = Path(scene)
     info = raster_info(path)
     names = [d or "" for d in (info.descriptions or [""] * info.count)]
@@ -82,7 +89,7 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
 
 
 def _run_fill(scene: str | None, earlier: str | None, sar: str | None, sar_earlier: str | None,
-              mask: str | None, workdir: Path):
+              mask: str | None, workdir: Path, clear: bool = False):
     """The uploads checked, then ``bandbridge fill`` into ``workdir``: its result (None: no gap),
     its output and the lines it said; its refusal names the page's boxes."""
     from bandbridge.inference.place.fill import run_fill
@@ -99,7 +106,7 @@ def _run_fill(scene: str | None, earlier: str | None, sar: str | None, sar_earli
     out = workdir / f"{Path(scene).stem}_filled.tif"
     said: list[str] = []
     try:
-        return run_fill(str(Path(scene)), str(out), [earlier], sar, sar_earlier, mask, overwrite=True, cog=True,
-                        say=said.append), out, said
+        return run_fill(str(Path(scene)), str(out), [earlier + (KNOWN_CLEAR if clear else "")], sar, sar_earlier,
+                        mask, overwrite=True, cog=True, say=said.append), out, said
     except BandbridgeError as e:  # the command's refusal, its flags named as the page's boxes
         raise BandbridgeError(box_words(str(e))) from None

@@ -146,12 +146,13 @@ class Page:
             return self.shown(with_reference(upload, name, reference, workdir, c, ndvi=nir))
         return self.in_workdir(work, upload=upload, reference=reference)
 
-    def handle_fill(self, scene, earlier, sar, sar_earlier, mask):
-        """``bandbridge fill`` on the page's uploads (demo/fill.py), each checked first."""
+    def handle_fill(self, scene, earlier, sar, sar_earlier, mask, clear=False):
+        """``bandbridge fill`` on the page's uploads (demo/fill.py), each checked first; ``clear``: *this date is
+        clear* (``-e FILE#clear``)."""
         from bandbridge.demo.fill import fill_upload
 
         def work(workdir: Path, **files):
-            return self.shown(fill_upload(workdir=workdir, **files))
+            return self.shown(fill_upload(workdir=workdir, clear=bool(clear), **files))
         return self.in_workdir(work, scene=scene, earlier=earlier, sar=sar, sar_earlier=sar_earlier, mask=mask)
 
     def handle_sharpen(self, fine, coarse, bands):
