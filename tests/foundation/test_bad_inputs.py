@@ -336,7 +336,7 @@ SUITE = [
                                                   "rgb2nir", "-o", str(o)], "would both be written", "a.tif"),
     ("rerun on a folder with earlier outputs", lambda t, o: ["predict", str(_rerun(o)), "-m", "rgb2nir",
                                                              "-o", str(o / "scenes")],
-     "--overwrite", "scene_rgb2nir-naip.tif"),
+     "the folder the inputs are read from", "scenes"),  # -o the input folder: refused (issue 98)
     # predict: broken model bundles
     ("no such model", lambda t, o: ["predict", str(NAIP), "-m", str(t / "nomodel"), "-o", str(o / "x.tif")],
      "not a run folder", "nomodel"),
