@@ -28,7 +28,7 @@ from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.jobs.predict import predict
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.place import tags as schema
-from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
+from bandbridge.inference.place.reference import ReferenceOptions, Request, predict_with_reference
 
 KS = (16, 24, 48, 96, 200)
 LEFT = 0.4  # of the columns the partial reference covers
@@ -60,8 +60,8 @@ def main() -> None:
         plain = band(d / "plain.tif")[0]  # its scale tag (255) read: DN
 
         def guided(ref: Path) -> tuple[np.ndarray, dict]:
-            predict_with_reference([str(rgb)], "rgb2nir", str(d / "out.tif"), PredictOptions(), Overrides(),
-                                   ReferenceOptions(source=str(ref)), overwrite=True)
+            predict_with_reference(Request([str(rgb)], "rgb2nir", str(d / "out.tif"), PredictOptions(), Overrides(),
+                                           ReferenceOptions(source=str(ref)), True))
             return band(d / "out.tif")
 
         for k in KS:

@@ -26,7 +26,7 @@ from bandbridge.evaluation.wald import NAIP_TEST, make_reference, naip_rgb
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.place import tags as schema
-from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
+from bandbridge.inference.place.reference import ReferenceOptions, Request, predict_with_reference
 
 KS = (4, 8, 16, 24)
 
@@ -72,18 +72,18 @@ def main() -> None:
         tiles = cut_tiles(rgb, a.tiles, d / "tiles")
         for k in a.k:
             ref = ReferenceOptions(source=str(make_reference(truth, fine, k, d / f"nir_k{k}.tif")))
-            predict_with_reference([str(d / "tiles")], "rgb2nir", str(d / f"scene{k}"), PredictOptions(), Overrides(),
-                                   ref, overwrite=True)
-            predict_with_reference([str(rgb)], "rgb2nir", str(d / f"whole{k}.tif"), PredictOptions(), Overrides(), ref,
-                                   overwrite=True)
+            predict_with_reference(Request([str(d / "tiles")], "rgb2nir", str(d / f"scene{k}"), PredictOptions(),
+                                           Overrides(), ref, True))
+            predict_with_reference(Request([str(rgb)], "rgb2nir", str(d / f"whole{k}.tif"), PredictOptions(),
+                                           Overrides(), ref, True))
             whole = band(d / f"whole{k}.tif")[0]
             scene, alone, routes, same = [], [], set(), True
             for p, (r0, r1, c0, c1) in tiles:
                 t = truth[r0:r1, c0:c1]
                 got, tags = band(d / f"scene{k}" / f"{p.stem}_rgb2nir-naip.tif")
                 same &= bool(np.array_equal(got, whole[r0:r1, c0:c1]))
-                predict_with_reference([str(p)], "rgb2nir", str(d / "alone.tif"), PredictOptions(), Overrides(), ref,
-                                       overwrite=True)
+                predict_with_reference(Request([str(p)], "rgb2nir", str(d / "alone.tif"), PredictOptions(),
+                                               Overrides(), ref, True))
                 one, one_tags = band(d / "alone.tif")
                 scene.append(float(np.abs(got - t).mean()))
                 alone.append(float(np.abs(one - t).mean()))

@@ -25,14 +25,14 @@ from bandbridge.evaluation.wald import cases
 from bandbridge.inference.core.options import PredictOptions
 from bandbridge.inference.core.interpret import Overrides
 from bandbridge.inference.place import tags as schema
-from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
+from bandbridge.inference.place.reference import ReferenceOptions, Request, predict_with_reference
 from bandbridge.policy import STALE_DAYS
 
 
 def run(rgb: str, ref: str, out: Path, date: str | None) -> tuple[np.ndarray, str]:
     """``predict --reference`` (``--reference-date date`` where given): the band in DN, its correction tag."""
-    predict_with_reference([rgb], "rgb2nir", str(out), PredictOptions(), Overrides(),
-                           ReferenceOptions(source=ref, date=date), overwrite=True)
+    predict_with_reference(Request([rgb], "rgb2nir", str(out), PredictOptions(), Overrides(),
+                                   ReferenceOptions(source=ref, date=date), True))
     with rasterio.open(out) as s:  # the correction's decision: the band's why (place/tags.py)
         got = s.read(s.count).astype(np.float32) * s.scales[-1] + s.offsets[-1]
     return got, schema.band(out)["bandbridge_why"]

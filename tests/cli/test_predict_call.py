@@ -27,8 +27,12 @@ def calls(monkeypatch):
         with kw["bar"]() as add:
             add("x", 1)
         return Outcome([{"mpix": 1.5}], 2.0)
+    def fake_reference(request, **kw):  # the reference kind's request, built by the command
+        assert isinstance(request, place.Request)
+        return fake(request.inputs, request.model, request.output, request.opts, request.ov, request.reference,
+                    overwrite=request.overwrite, **kw)
     monkeypatch.setattr(jobs, "predict", fake)
-    monkeypatch.setattr(place, "predict_with_reference", fake)
+    monkeypatch.setattr(place, "predict_with_reference", fake_reference)
     return got
 
 

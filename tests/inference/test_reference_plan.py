@@ -56,8 +56,8 @@ def test_the_reference_plan_is_what_the_run_records(tiles, tmp_path, workers):
     assert lines.count(f"\ntiles: {tile}² overlapping by") == 1, lines
     assert re.search(r"^memory: planned under [\d.]+ GB peak", lines, re.M), lines
     said = []
-    out = predict_with_reference([str(folder)], "rgb2nir", str(tmp_path / "out"), PredictOptions(), Overrides(),
-                                 ropts, engine=engine, say=said.append)
+    out = predict_with_reference(Request([str(folder)], "rgb2nir", str(tmp_path / "out"), PredictOptions(), Overrides(),
+                                         ropts), engine=engine, say=said.append)
     rows = out.rows
     if workers:  # the summary CSV holds the same
         rows = list(csv.DictReader(open(out.summary)))

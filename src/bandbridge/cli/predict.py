@@ -1,7 +1,7 @@
 """`bandbridge predict`: rasters of any size, here or on a Dask cluster. The command parses its flags, builds
 their option objects once (the prediction's ``PredictOptions``, the cluster's ``Cluster``, the reference's
 ``ReferenceOptions``), calls one function (inference/jobs/predict.predict, or with ``--reference``
-inference/place/reference.predict_with_reference) and prints what comes back."""
+inference/place/reference.predict_with_reference on the reference kind's ``Request``) and prints what comes back."""
 
 from __future__ import annotations
 
@@ -66,17 +66,18 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
         from bandbridge.inference.place import reference as place
         ref = place.reference_options(reference, reference_mask, reference_date, reference_band)
     ov = overrides(bands, band_names, scaling, vmin, vmax)
-    said = dict(overwrite=overwrite, stac=stac, say=lambda line: out.print(line, highlight=False),
+    said = dict(stac=stac, say=lambda line: out.print(line, highlight=False),
                 bar=lambda: bars(unit=None if cluster.used else "tiles"), plan_only=plan)
     from bandbridge.inference.core.preview import previewed
     with previewed(preview, [*inputs, reference], output, overwrite, "predict", plan):  # checked first, written last
         if ref is None:
             done = jobs.predict(inputs, model, output, opts, ov, backend=backend, precision=precision,
-                                threads=threads, compile=compile_, cluster=cluster, **said)
+                                threads=threads, compile=compile_, cluster=cluster, overwrite=overwrite, **said)
         else:
             engine = jobs.Engine(backend=backend, precision=precision, threads=threads, compile=compile_,
                                  cluster=cluster)
-            done = place.predict_with_reference(inputs, model, output, opts, ov, ref, engine=engine, **said)
+            request = place.Request(inputs, model, output, opts, ov, ref, overwrite)  # the kind's, built here
+            done = place.predict_with_reference(request, engine=engine, **said)
     if plan:  # --plan: said, nothing written
         return
     from bandbridge.machine import process_seconds

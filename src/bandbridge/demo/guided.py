@@ -35,7 +35,7 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
     reason there is none in the status (an index of the upload's and the reference's units would
     mix them)."""
     from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
+    from bandbridge.inference.place.reference import ReferenceOptions, Request, predict_with_reference
     if not upload:
         raise BandbridgeError("upload the image to translate first")
     if not reference:
@@ -50,8 +50,8 @@ def with_reference(upload: str | None, name: str, reference: str | None, workdir
     no_index = ""
 
     def run(indices: tuple[str, ...]) -> None:
-        predict_with_reference([str(path)], name, str(out), PredictOptions(cog=True, indices=indices), ov,
-                               ReferenceOptions(source=str(reference)), overwrite=True, say=said.append)
+        predict_with_reference(Request([str(path)], name, str(out), PredictOptions(cog=True, indices=indices), ov,
+                                       ReferenceOptions(source=str(reference)), True), say=said.append)
     try:
         run(indices)
     except BandbridgeError as e:  # refused when it is planned (before any work): units that would mix

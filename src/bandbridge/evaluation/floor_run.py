@@ -39,7 +39,7 @@ def run_methods(c: FloorCase, k: int, folder: Path, methods: tuple[str, ...] = M
     for each of ``methods``."""
     from bandbridge.inference.core.interpret import Overrides
     from bandbridge.inference.core.options import PredictOptions
-    from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
+    from bandbridge.inference.place.reference import ReferenceOptions, Request, predict_with_reference
     from bandbridge.inference.place.sharpen import sharpen
     fine = c.grid
     guides = write_raster(folder / "guides.tif", c.guides, fine, c.guide_names, c.dtype)
@@ -55,8 +55,9 @@ def run_methods(c: FloorCase, k: int, folder: Path, methods: tuple[str, ...] = M
             out["sharpen"] = f"{type(e).__name__}: {e}".splitlines()[0]
     if c.model and "reference" in methods:
         try:
-            predict_with_reference([str(guides)], c.model, str(folder / "ref.tif"), PredictOptions(),
-                                   Overrides(scaling="minmax", vmin=0.0, vmax=2.0 ** c.bits - 1) if c.bits else Overrides(), ReferenceOptions(source=str(ref)), overwrite=True)
+            predict_with_reference(Request([str(guides)], c.model, str(folder / "ref.tif"), PredictOptions(),
+                                           Overrides(scaling="minmax", vmin=0.0, vmax=2.0 ** c.bits - 1) if c.bits else Overrides(),
+                                           ReferenceOptions(source=str(ref)), True))
             import rasterio
 
             from bandbridge.inference.place import tags as schema

@@ -156,7 +156,7 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.core.interpret import Overrides
     from bandbridge.inference.place import tags
-    from bandbridge.inference.place.reference import ReferenceOptions, predict_with_reference
+    from bandbridge.inference.place.reference import ReferenceOptions, Request, predict_with_reference
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     done = []
@@ -167,8 +167,8 @@ def run_wald(data: str | Path, work: str | Path, model: str = "rgb2nir", say: Ca
         t0 = time.perf_counter()
         out = work / f"out_{Path(case.ref).stem}.tif"
         try:  # predict --reference as a user runs it
-            predict_with_reference([case.rgb], model, str(out), PredictOptions(), Overrides(),
-                                   ReferenceOptions(source=case.ref), overwrite=True)
+            predict_with_reference(Request([case.rgb], model, str(out), PredictOptions(), Overrides(),
+                                           ReferenceOptions(source=case.ref), True))
         except BandbridgeError as e:  # a case the method refuses is a row that says so
             case.notes["refused"] = str(e)
             say(f"{case.name}, k = {case.k}, {case.what}: refused: {e}")

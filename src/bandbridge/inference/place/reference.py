@@ -350,17 +350,17 @@ class ReferenceKind:
 KIND = ReferenceKind()
 
 
-def predict_with_reference(inputs: list[str], model: str, output: str, opts, ov, reference: ReferenceOptions, *,
-                           overwrite: bool = False, engine: Engine = Engine(), stac: bool = False,
+def predict_with_reference(request: Request, *, engine: Engine = Engine(), stac: bool = False,
                            say: Callable[[str], None] = lambda line: None, bar=None, plan_only: bool = False):
-    """``bandbridge predict … --reference REF``: the kind run by ``place/runner.run`` (here, or the
-    engine's jobs on Dask); a ``jobs/predict.Outcome`` with one row per input, written to the
-    summary CSV on a cluster (the inputs refused there listed as failed)."""
+    """``bandbridge predict … --reference REF``: the request (built by the command) run on the kind
+    (:data:`KIND`, registered in ``place/kinds.KINDS``) by ``place/runner.run`` (here, or the engine's jobs on Dask); a
+    ``jobs/predict.Outcome`` with one row per input, written to the summary CSV on a cluster (the inputs
+    refused there listed as failed)."""
     from bandbridge.inference.jobs.distributed import check_cluster_flags, log_path, write_summary
     from bandbridge.inference.jobs.predict import Outcome as Report  # the command's, as plain predict's
     from bandbridge.inference.place import runner
     from bandbridge.inference.place.engine import summary_path
-    c = engine.cluster
+    c, opts, kind = engine.cluster, request.opts, KIND
     check_cluster_flags(c.workers, c.scheduler, c.retries, c.strips, c.summary, opts.confidence)
     for bad, flag, why in ((stac, "--stac", "the output's tags say where the band came from"),
                            (opts.confidence, "--confidence", "the held-out error at the reference's scale is "
@@ -370,9 +370,9 @@ def predict_with_reference(inputs: list[str], model: str, output: str, opts, ov,
         if bad:  # a flag that cannot go with --reference, refused in one line
             raise BandbridgeError(f"{flag} with --reference: {why}; drop {flag.split()[0]}")
     t0 = time.perf_counter()
-    plan = KIND.plan(Request(inputs, model, output, opts, ov, reference, overwrite), engine, say)
+    plan = kind.plan(request, engine, say)
     with (nullcontext(None) if plan_only else (bar or no_bar)()) as add:
-        done = runner.run(KIND, None, engine, say, plan_only, add, plan)
+        done = runner.run(kind, None, engine, say, plan_only, add, plan)
     rows = done.rows if done is not None else []
     path = summary_path(plan.output, engine)
     if plan_only or path is None:
