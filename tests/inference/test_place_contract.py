@@ -91,3 +91,15 @@ def test_the_reference_kind_finishes_with_an_outcome_of_decisions(tmp_path):
     assert isinstance(done, Outcome) and done.output == out and len(done.rows) == 1
     (d,) = done.decisions
     assert isinstance(d, BandDecision) and tags.band(out) == tags.band_tags(d)
+
+
+def test_bandbridge_sharpen_builds_its_request(run_cli, monkeypatch, tmp_path):
+    from bandbridge.inference.place import sharpen_stack
+    got = []
+    monkeypatch.setattr(sharpen_stack, "sharpen_any", lambda request, engine, plan_only, say: got.append(request))
+    code, _, err = run_cli("sharpen", "g.tif", "--reference", "r.tif", "--bands", "B05, B11", "--reference-shift",
+                           "none", "--cog", "-o", str(tmp_path / "o.tif"))
+    assert code == 0, err
+    (r,) = got
+    assert isinstance(r, SharpenRequest) and r.fine == ("g.tif",) and r.reference == "r.tif"
+    assert r.bands == ("B05", "B11") and r.reference_shift == "none" and r.cog and r.guides is None

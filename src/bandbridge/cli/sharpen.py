@@ -62,8 +62,11 @@ def sharpen(
     from bandbridge.fileio import writing
     from bandbridge.inference.interop.stac_bands import forget
     from bandbridge.inference.place.sharpen_read import item_lines
+    from bandbridge.inference.place.contract import SharpenRequest
     from bandbridge.inference.place.sharpen_stack import sharpen_any
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
+    request = SharpenRequest(fine, reference, output, _names(guides), _names(bands), overwrite, model, cog,
+                             reference_shift=reference_shift)  # the kind's request, built here
     forget()  # a STAC Item's URL read afresh each run (then once in it)
     from bandbridge.cli.progress import displayed
     from bandbridge.inference.core.preview import previewed
@@ -71,7 +74,5 @@ def sharpen(
                                                        plan), displayed():  # -o's full disk: one line; progress
         for line in item_lines(fine, reference or fine[0]):  # a STAC Item's id and the asset of each band
             out.print(line, highlight=False)
-        sharpen_any(fine, reference, output, guides=_names(guides), bands=_names(bands), overwrite=overwrite,
-                    engine=engine, plan_only=plan, say=lambda s: out.print(s, highlight=False), model=model, cog=cog,
-                    reference_shift=reference_shift)
+        sharpen_any(request, engine, plan, lambda s: out.print(s, highlight=False))
 

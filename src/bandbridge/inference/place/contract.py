@@ -101,7 +101,7 @@ class SharpenRequest:
     the output's scale decides)."""
 
     fine: tuple[str, ...]
-    reference: str
+    reference: str | None  # None: FINE alone, a stack or a product (the command's ``sharpen_stack.sharpen_any``)
     output: str
     guides: tuple[str, ...] | None = None
     bands: tuple[str, ...] | None = None

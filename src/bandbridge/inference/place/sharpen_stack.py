@@ -21,6 +21,7 @@ import numpy as np
 from bandbridge.data.products import FileBand
 from bandbridge.data.resampled import SAMPLE, Found, check, find, reading, stack_names, with_phase
 from bandbridge.errors import BandbridgeError
+from bandbridge.inference.place.contract import SharpenRequest
 from bandbridge.inference.place.sharpen_read import pick, unknown
 
 M_PER_DEGREE = 111_320.0  # along a meridian: a geographic grid's pixel in metres (wildfire_s2_20m's 20 m)
@@ -131,10 +132,17 @@ def sharpen_stack(path: str, output: str, guides: list[str] | None = None, bands
                             say, model, cog, reference_shift)
 
 
-def sharpen_any(fine: list[str], reference: str | None, output: str, **kw):
-    """The command's one call: a one-grid stack alone (or as its own ``--reference``) by :func:`sharpen_stack`;
-    a product folder or STAC Item alone as both guides and reference; else ``sharpen_sets.sharpen_sets``."""
+def sharpen_any(request: SharpenRequest, engine=None, plan_only: bool = False, say: Callable[[str], None] = lambda s: None):
+    """The command's one call, on the request it built (``place/contract.SharpenRequest``; its ``reference`` None:
+    FINE alone): a one-grid stack alone (or as its own ``--reference``) by :func:`sharpen_stack`; a product folder
+    or STAC Item alone as both guides and reference; else ``sharpen_sets.sharpen_sets``."""
+    from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.place.sharpen_sets import sharpen_sets
+    r = request
+    fine, reference, output = list(r.fine), r.reference, r.output
+    kw = dict(guides=None if r.guides is None else list(r.guides), bands=None if r.bands is None else list(r.bands),
+              overwrite=r.overwrite, engine=engine, plan_only=plan_only, seed=r.seed, say=say, model=r.model, cog=r.cog,
+              reference_shift=r.reference_shift)
     if is_stack_run(fine, reference):
         return sharpen_stack(fine[0], output, **kw)
     if reference is None:
@@ -143,4 +151,4 @@ def sharpen_any(fine: list[str], reference: str | None, output: str, **kw):
             raise BandbridgeError("--reference: give the coarse raster whose bands are sharpened; only one stack on "
                                   "one grid, a Sentinel-2 or Landsat folder or a STAC Item sharpens alone")
         reference = fine[0]
-    return sharpen_sets(fine, reference, output, **kw)
+    return sharpen_sets(fine, reference, output, **(kw | {"engine": engine or Engine()}))
