@@ -205,7 +205,8 @@ SHARPEN = (
          "`SHARPEN_MARGIN` 1 % (and the line's `LINE_MARGIN`, the same), set on half A of the floor's sources "
          "(issue 84; `python benchmarks/octave_rules.py docs/results/sharpen_floor.json`): of 1, 2, 5 and 10 %, 1 "
          "and 2 % left 6 (source, k, method, metric) over 1.01× the best upsampling there, 1 % the lowest mean "
-         "ratio; on half B, its Sentinel-2 sources in, 12, where B's own choice would be 10 % (10 there, 7 on A). A smaller margin the record "
+         "ratio (the same on the floor re-run with issue 95's test); on half B, its Sentinel-2 sources in, 11, where B's "
+         "own choice is 1 % too (10 there at its own τ, 8 on A). A smaller margin the record "
          "cannot score (it refuses no route 1 % took). The rest are judgements, checked by the record "
          "(`OMP_NUM_THREADS=1 nice python benchmarks/sharpen_record.py --data ../shared/data --json "
          "docs/results/sharpen.json`), whose cases they were set on."),
@@ -244,8 +245,9 @@ SHARPEN = (
          "trend carried log₂ k octaves by τ (`learners/octaves.py`). τ = 0, set on half A of the floor's sources "
          "(`evaluation/floor_cases.HALVES`): τ from 0 to 0.75 left 6 (source, k, method, metric) over 1.01× the "
          "best upsampling there (7–8 from 1 to 2), τ = 0 the lowest mean ratio; on half B, its Sentinel-2 "
-         "sources in, 12 at τ = 0, where B's own choice would be τ = 2 (11 there, 7 on A) (`python "
-         "benchmarks/octave_rules.py docs/results/sharpen_floor.json`, the floor re-run at c298def). The check one "
+         "sources in, 11 at τ = 0, where B's own choice would be τ = 2 (10 there, 8 on A) (`python "
+         "benchmarks/octave_rules.py docs/results/sharpen_floor.json`, the floor re-run at stop 99 with issue 95's "
+         "test; at c298def 12, and B's τ = 2 11 there, 7 on A). The check one "
          "step down decides; the gains an octave coarser are recorded per band."),
     Rule("the guides' units", "inference/place/sharpen.decided", ("SHARPEN_UNITS_CELLS",),
          "The guides' 0.1–99.9 % range from every step-th cell of a grid over 2²⁰ cells: at 10980² every cell "
