@@ -240,3 +240,21 @@ def test_on_host_hands_gdal_where_a_redirect_within_the_host_ends(tmp_path, host
     stac_io.forget()
     assert stac_io.on_host(f"/vsicurl/{url}/old.tif", "x") == f"/vsicurl/{url}/new.tif"
     assert stac_io.on_host("/data/B05.tif", "x") == "/data/B05.tif"
+
+
+def test_a_fill_dates_asset_redirected_off_its_host_is_refused_before_gdal_opens_it(tmp_path, hosts):
+    """A date `-e stac` found: its asset, redirected by its host to 127.0.0.2, is refused in one line naming the
+    Item and where it went, before GDAL opens it (it was checked only after GDAL's first open): the other host
+    hears nothing."""
+    from types import SimpleNamespace
+
+    from bandbridge.errors import BandbridgeError
+    from bandbridge.inference.place.fill_stac import _opened
+    url, host = hosts(tmp_path)
+    other, far = hosts(tmp_path, "127.0.0.2")
+    host.routes["/away/B05.tif"] = lambda h: _answer(h, 302, Location=f"{other}/files/B05.tif")
+    with pytest.raises(BandbridgeError) as e:
+        with _opened(f"/vsicurl/{url}/away/B05.tif", "stac", "-e", SimpleNamespace(id="S2X")):
+            pass
+    assert "Item S2X's asset" in str(e.value) and f"redirects it to {other}/files/B05.tif" in str(e.value), e.value
+    assert far.heard == []

@@ -216,9 +216,10 @@ def _opened(href: str, source: str, flag: str, it):
     only), any failure one line naming the Item and the asset."""
     import rasterio
 
-    from bandbridge.inference.interop.stac_io import check_format, shown
+    from bandbridge.inference.interop.stac_io import check_format, on_host, shown
     if href.startswith("/vsi"):  # no listing of each URL's folder for side-car files (interop/stac.item_to_vrt)
         os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
+    href = on_host(href, f"{flag} {source}: Item {it.id}'s asset")  # a redirect off its host refused before GDAL asks
     try:
         src = rasterio.open(href)
     except Exception as e:  # noqa: BLE001 - GDAL's many errors (missing file, network, not a raster)
