@@ -293,13 +293,19 @@ def test_every_bundled_models_bands_get_valid_common_names():
     assert {common_name(b) for b in ("B01", "B05", "B8A", "B09", "B10", "B11", "B12", "thermal")} <= valid
 
 
-def test_a_rerun_on_its_output_folder_skips_the_items_it_wrote(run_cli, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / NAIP.name).write_bytes(NAIP.read_bytes())
-    assert run_cli("predict", str(out / "*"), "-m", "rgb2nir-naip", "-o", str(out), "--stac")[0] == 0
+def test_a_rerun_skips_the_items_it_wrote_and_never_writes_into_its_inputs_folder(run_cli, tmp_path):
+    """Earlier outputs (the GeoTIFF and its Item) given again among the inputs are skipped; a run whose -o is the
+    folder its inputs are read from is refused in one line, nothing written (issue 98: it wrote among its inputs)."""
+    src, out, again = tmp_path / "src", tmp_path / "out", tmp_path / "again"
+    src.mkdir()
+    (src / NAIP.name).write_bytes(NAIP.read_bytes())
+    assert run_cli("predict", str(src / "*"), "-m", "rgb2nir-naip", "-o", str(out), "--stac")[0] == 0
     assert (out / f"{NAIP.stem}_rgb2nir-naip.tif.json").exists()
-    code, stdout, err = run_cli("predict", str(out / "*"), "-m", "rgb2nir-naip", "-o", str(out), "--stac",
-                                "--overwrite")
+    code, stdout, err = run_cli("predict", str(src / "*"), str(out / "*"), "-m", "rgb2nir-naip", "-o", str(again),
+                                "--stac")
     assert code == 0, err
     assert "skipped 2 earlier output(s)" in stdout  # the GeoTIFF and its Item
+    before = sorted(p.name for p in out.iterdir())
+    code, _, err = run_cli("predict", str(out / "*"), "-m", "rgb2nir-naip", "-o", str(out), "--stac", "--overwrite")
+    assert code == 2 and len([x for x in err.splitlines() if x.strip()]) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == before
