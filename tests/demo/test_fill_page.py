@@ -91,6 +91,7 @@ def test_the_real_cloudy_date_is_filled_as_the_command_fills_it(page, uploads):
         row = next(ln for ln in scores.splitlines() if label in ln)
         assert f"| {mae[key]:.4g} |" in row, (row, tags)
     assert "chosen**" in next(ln for ln in scores.splitlines() if labels[min(mae, key=mae.get)] in ln)
+    assert f"The fit chose {tags['bandbridge_fill_learner']}." in scores, scores  # the learner, as tagged
     with rasterio.open(f["scene"]) as src:
         scene = src.read()
     observed = a[4] == 1

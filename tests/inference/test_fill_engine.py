@@ -12,6 +12,7 @@ from rasterio.transform import from_origin
 from scipy.ndimage import binary_dilation
 
 from bandbridge.bands import clear as clear_of
+from bandbridge.inference.place.contract import Outcome
 from bandbridge.inference.place.engine import tile_for
 from bandbridge.learners import fill_fit
 from bandbridge.policy import FILL_DILATE
@@ -66,6 +67,11 @@ def run(paths, out, lines=None, **kw):
     return run_fill(s, str(out), [e], now, then, say=(lines.append if lines is not None else lambda x: None), **kw)
 
 
+def _engine(done) -> tuple[str, int]:
+    """The backend and tile the engine ran the fill's bundle with (its first row)."""
+    return done.rows[0].get("backend", ""), int(done.rows[0].get("tile") or 0)
+
+
 def test_the_engine_fills_the_dilated_gap_and_copies_the_observed(tmp_path):
     """The bundle the engine predicts is the decision's module: the fit fills every pixel of the
     scene's gap (its SCL's cloud dilated by FILL_DILATE), counted in the tags, and the observed
@@ -75,7 +81,11 @@ def test_the_engine_fills_the_dilated_gap_and_copies_the_observed(tmp_path):
     out, tags = _read(tmp_path / "out.tif")
     y, _ = _read(paths[0])
     gap = binary_dilation(~clear_of(y[4], "SCL"), iterations=FILL_DILATE)
-    assert done.route == "fit" and done.chosen
+    assert isinstance(done, Outcome) and done.output == tmp_path / "out.tif" and len(done.decisions) == 4
+    d = done.decisions[0]
+    assert d.route == "fit" and d.learner and all(b.route == d.route and b.checks == d.checks for b in done.decisions)
+    maes = {f"bandbridge_fill_mae_{k.replace('-', '_')}": f"{v:.6g}" for k, v in d.checks.items()}
+    assert "fit" in d.checks and maes.items() <= tags.items()  # every route's MAE, as the tags say it
     f = out[4] == 2
     assert np.array_equal(f, gap) and f.sum() == int(tags["bandbridge_fill_pixels"])
     assert np.array_equal(out[:4][:, out[4] == 1], y[:4][:, out[4] == 1])
@@ -101,9 +111,9 @@ def test_only_tiles_holding_the_gap_are_predicted(tmp_path, monkeypatch):
     said = next(line for line in lines if line.startswith("tiles: "))
     assert said.startswith(f"tiles: {tile}² overlapping by ") and "; 1 of 3 tile(s) hold gap pixels" in said, said
     done = run(paths, tmp_path / "out.tif")
-    assert done.route == "fit" and ran == [1] and done.tile == tile == 896
-    out, _ = _read(tmp_path / "out.tif")
-    assert (out[4] == 2).sum() == done.filled > 0
+    assert done.decisions[0].route == "fit" and ran == [1] and int(done.rows[0]["tile"]) == tile == 896
+    out, tags = _read(tmp_path / "out.tif")
+    assert (out[4] == 2).sum() == int(tags["bandbridge_fill_pixels"]) > 0
 
 
 def test_the_plan_names_the_backend_and_tile_the_run_records(tmp_path):
@@ -113,9 +123,9 @@ def test_the_plan_names_the_backend_and_tile_the_run_records(tmp_path):
     assert not (tmp_path / "out.tif").exists()
     said = next(line for line in lines if line.startswith("backend: "))
     tiles = next(line for line in lines if line.startswith("tiles: "))
-    done = run(paths, tmp_path / "out.tif")
-    assert done.backend and said.startswith(f"backend: where a band takes the fit, its bundle runs on {done.backend}: ")
-    assert tiles.startswith(f"tiles: {done.tile}² overlapping by ")
+    backend, tile = _engine(run(paths, tmp_path / "out.tif"))
+    assert backend and said.startswith(f"backend: where a band takes the fit, its bundle runs on {backend}: ")
+    assert tiles.startswith(f"tiles: {tile}² overlapping by ")
     assert any(line.startswith("memory: planned under ") for line in lines)
 
 
@@ -130,9 +140,10 @@ def test_two_workers_give_the_local_output(tmp_path):
     (tmp_path / "d").mkdir()
     done = run(paths, tmp_path / "d" / "there.tif", engine=Engine(threads=1, cluster=Cluster(workers=2)))
     assert np.array_equal(_read(tmp_path / "here.tif")[0], _read(tmp_path / "d" / "there.tif")[0])
-    assert done.backend and done.tile == tile_for(100, 120)
+    backend, tile = _engine(done)
+    assert backend and tile == tile_for(100, 120)
     summary = (tmp_path / "d" / "bandbridge-summary.csv").read_text()
-    assert f"{done.backend},{done.tile}" in summary
+    assert f"{backend},{tile}" in summary
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["bandbridge-summary.csv", "there.tif"]
 
 
@@ -157,8 +168,8 @@ def test_a_later_date_gives_the_interpolation_where_the_scene_lies_between(tmp_p
     lines: list[str] = []
     alone = run_fill(s, str(tmp_path / "one.tif"), [e], say=lambda x: None)
     both = run_fill(s, str(tmp_path / "two.tif"), [e], say=lines.append, later=[later])
-    assert alone.route != "interpolated" and both.route == "interpolated"
-    assert both.mae["interpolated"] < 0.5 * min(alone.mae.values())
+    assert alone.decisions[0].route != "interpolated" and both.decisions[0].route == "interpolated"
+    assert both.decisions[0].checks["interpolated"] < 0.5 * min(alone.decisions[0].checks.values())
     gap = _read(tmp_path / "two.tif")[0][4] == 2
     err = [float(np.abs(_read(tmp_path / f)[0][:4][:, gap] - y[:, gap]).mean()) for f in ("one.tif", "two.tif")]
     assert err[1] < 0.5 * err[0]
@@ -193,11 +204,11 @@ def test_the_sar_fit_runs_on_the_window_of_its_pixels(tmp_path, monkeypatch):
     monkeypatch.setattr(predictor, "predict_file", counted)
     monkeypatch.setattr("bandbridge.inference.jobs.job.predict_file", counted)
     paths = scene(tmp_path, 120, 2600, (slice(0, 60), slice(0, 300)))
-    done = run(paths, tmp_path / "out.tif")
-    assert done.sar_alone and len(sizes) == 2, (done.sar_alone, sizes)
+    run(paths, tmp_path / "out.tif")
+    out, tags = _read(tmp_path / "out.tif")
+    assert tags.get("bandbridge_fill_sar_alone") and len(sizes) == 2, (tags.get("bandbridge_fill_sar_alone"), sizes)
     holes = 6 + FILL_DILATE  # the earlier date's corner cloud, as the scene's gap is dilated round it
     assert sizes[1][0] <= holes + OVERLAP and sizes[1][1] <= holes + OVERLAP, sizes
-    out, _ = _read(tmp_path / "out.tif")
     assert (out[4][:6, :6] == 2).all()
 
 
@@ -229,10 +240,10 @@ def test_the_engine_takes_a_route_per_gap_region(tmp_path):
     assert any(line.startswith("by region: ") and "dates before and after: interpolated" in line
                for line in lines), lines
     out, tags = _read(tmp_path / "both.tif")
-    assert "interpolated" in tags["bandbridge_fill_regions"] and both.regions
+    assert "interpolated" in tags["bandbridge_fill_regions"]
     err = float(np.abs(out[:4][:, gap] / 10000 - truth[:, gap]).mean())
     err_alone = float(np.abs(_read(tmp_path / "alone.tif")[0][:4][:, gap] / 10000 - truth[:, gap]).mean())
-    assert err < 0.8 * err_alone, (err, err_alone, alone.route)
+    assert err < 0.8 * err_alone, (err, err_alone, alone.decisions[0].route)
 
 
 def sar_later_scene(tmp_path, h: int = 96, w: int = 96):
@@ -275,9 +286,10 @@ def test_sar_at_the_later_date_carries_a_change_no_other_input_holds(tmp_path):
     without = run_fill(s, str(tmp_path / "without.tif"), [e], now, then, later=[la], say=lambda x: None)
     with_it = run_fill(s, str(tmp_path / "with.tif"), [e], now, then, later=[la], sar_later=[sl], say=lines.append)
     err = [float(np.abs(_read(tmp_path / f)[0][:4][:, gap] - y[:, gap]).mean()) for f in ("without.tif", "with.tif")]
-    assert "SAR later" in with_it.features and "SAR later" not in without.features, with_it.features
+    learner = [_read(tmp_path / f)[1].get("bandbridge_fill_learner", "") for f in ("without.tif", "with.tif")]
+    assert "SAR later" in learner[1] and "SAR later" not in learner[0], learner
     print("gap MAE (DN) without / with --sar-later:", err)
-    assert err[1] < 0.5 * err[0], (err, without.route, with_it.route)
+    assert err[1] < 0.5 * err[0], (err, without.decisions[0].route, with_it.decisions[0].route)
     assert _read(tmp_path / "with.tif")[1]["bandbridge_fill_sar"] == "now, then and later"
 
 

@@ -22,6 +22,11 @@ def quick(monkeypatch):
     monkeypatch.setattr(fill_fit, "FIT_CANDIDATES", ("constant",))
 
 
+def _filled(path) -> int:
+    """The pixels the fill says it filled (its ``bandbridge_fill_pixels`` tag)."""
+    return int(_read(path)[1]["bandbridge_fill_pixels"])
+
+
 def _kept(monkeypatch, tmp_path):
     """The run's work folder kept (``engine.work_folder`` here, not removed) for the test to look in."""
     from contextlib import nullcontext
@@ -37,7 +42,7 @@ def test_no_copy_of_the_tile_is_written(tmp_path, monkeypatch):
     work = _kept(monkeypatch, tmp_path)
     paths = scene(tmp_path, 120, 130, (slice(30, 70), slice(30, 90)))
     done = run(paths, tmp_path / "out.tif")
-    assert done.route == "fit"
+    assert done.decisions[0].route == "fit"
     tifs = {p.name for p in work.glob("*.tif")}
     assert tifs <= {"flags.tif", "only.tif", "first.tif", "holes.tif", "sar_first.tif"}, tifs
     with rasterio.open(work / "flags.tif") as f:  # one date, two SAR files: 5 bits, one byte a pixel
@@ -56,7 +61,7 @@ def test_the_graph_backends_serve_the_bundle_as_torch(tmp_path, monkeypatch, bac
     monkeypatch.setattr(fill_plan, "decide",
                         lambda pixels, engine: Decision(backend, "fp32", "cached", f"{backend} fp32: a test's"))
     done = run(paths, tmp_path / "graph.tif")
-    assert done.backend.startswith(backend)
+    assert done.rows[0]["backend"].startswith(backend)
     a, b = _read(tmp_path / "torch.tif")[0], _read(tmp_path / "graph.tif")[0]
     assert np.abs(a - b).max() <= 1  # DN: the same model on another runtime
 
@@ -75,7 +80,7 @@ def test_a_graph_that_fails_the_check_gives_way_to_torch(tmp_path, monkeypatch):
     lines: list[str] = []
     paths = scene(tmp_path, 120, 130, (slice(30, 70), slice(30, 90)))
     done = run(paths, tmp_path / "out.tif", lines)
-    assert done.backend.startswith("torch")
+    assert done.rows[0]["backend"].startswith("torch")
     assert any(line.startswith("backend: torch fp32 instead: onnx fp32 was the choice") for line in lines)
 
 
@@ -111,7 +116,7 @@ def test_a_date_in_another_crs_is_named_by_a_warped_vrt(tmp_path, monkeypatch):
     run(paths, tmp_path / "plan.tif", lines, plan_only=True)
     assert "written onto" not in next(line for line in lines if line.startswith("stack: "))
     done = run(paths, tmp_path / "vrt.tif")
-    assert done.filled > 0 and not (work / "date1.tif").exists()
+    assert _filled(tmp_path / "vrt.tif") > 0 and not (work / "date1.tif").exists()
     warped = list(work.glob("warp-*.vrt"))
     assert len(warped) == 1 and "VRTWarpedDataset" in warped[0].read_text() and paths[1] in warped[0].read_text()
     assert str(warped[0].resolve()) in (work / "stack.vrt").read_text()
@@ -218,7 +223,7 @@ def test_a_coarser_date_and_offset_sar_are_named_by_the_vrt(tmp_path, monkeypatc
     stack = next(line for line in lines if line.startswith("stack: "))
     assert "no copy of the tile" in stack and "written onto" not in stack, stack
     done = run(paths, tmp_path / "vrt.tif")
-    assert done.route == "fit" and done.filled > 0
+    assert done.decisions[0].route == "fit" and _filled(tmp_path / "vrt.tif") > 0
     tifs = {p.name for p in work.glob("*.tif")}  # the work files the existing test allows: no date or SAR copy
     assert tifs <= {"flags.tif", "only.tif", "first.tif", "holes.tif", "sar_first.tif"}, tifs
     vrt = (work / "stack.vrt").read_text()
@@ -280,7 +285,7 @@ def test_a_band_folder_is_named_one_source_a_band_file(tmp_path, monkeypatch):
             f.update_tags(**tags)
     paths = (s, str(folder), now, then)
     done = run(paths, tmp_path / "vrt.tif")
-    assert done.filled > 0 and not (work / "date1.tif").exists()
+    assert _filled(tmp_path / "vrt.tif") > 0 and not (work / "date1.tif").exists()
     vrt = (work / "stack.vrt").read_text()
     assert all(str((folder / f"{n}.tif").resolve()) in vrt for n in NAMES[:4]) and "SCL.tif" not in vrt
     _old_path(monkeypatch)

@@ -80,12 +80,20 @@ def fill_upload(scene: str | None, earlier: str | None, sar: str | None, sar_ear
                   f" The download is the scene as a Cloud-Optimized GeoTIFF, as `bandbridge fill` writes it: "
                   f"its bands in its own type and units, then the {CODES}; its tags hold the route and every "
                   "route's error.")
-    rows = [f"| {'**' if k == done.route else ''}{ROUTE_NAMES.get(k, k)}{' — chosen**' if k == done.route else ''} "
-            f"| {v:.4g} |" for k, v in done.mae.items()]  # every route's held-out error, the chosen one in bold
+    d, learner = done.decisions[0], _tag(out, "bandbridge_fill_learner")  # one route for the scene: its first band's
+    rows = [f"| {'**' if k == d.route else ''}{ROUTE_NAMES.get(k, k)}{' — chosen**' if k == d.route else ''} "
+            f"| {v:.4g} |" for k, v in d.checks.items()]  # every route's held-out error, the chosen one in bold
     res.scores = ("| route | held-out MAE on the scene's clear pixels (its units) |\n|---|---|\n" + "\n".join(rows)
-                  + (f"\n\nThe fit chose {done.chosen} on {done.features}." if done.chosen else "")
+                  + (f"\n\nThe fit chose {learner}." if learner else "")
                   if rows else "No route held out: too few clear pixels to hold any out (the status says how many).")
     return res
+
+
+def _tag(path: Path, name: str) -> str:
+    """The output's file-level tag ``name`` ("" where it has none)."""
+    import rasterio
+    with rasterio.open(path) as src:
+        return src.tags().get(name, "")
 
 
 def _run_fill(scene: str | None, earlier: str | None, sar: str | None, sar_earlier: str | None,

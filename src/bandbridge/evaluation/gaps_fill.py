@@ -46,26 +46,39 @@ def mask_of(path: Path, hidden: np.ndarray, scene) -> str:
     return write(path, gap[None].astype(np.float32), scene.grid, ["gap"])
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What one run of the command decided, as the columns read it: the route and why (the output's first
+    band's decision: a fill decides one per scene, ``place/contract.Outcome``), every route's held-out MAE
+    (its ``checks``) and the gap's regions in words (the ``bandbridge_fill_regions`` tag; "" where none)."""
+
+    route: str
+    why: str
+    mae: dict[str, float]
+    regions: str = ""
+
+
 def run(case: Case, fallback: np.ndarray, work: Path, seed: int, route: str | None = None):
     """``run_fill`` on ``case`` (``route``: forced): its values ``(C, H, W)`` in the scene's units
-    (``fallback`` where it filled nothing), its :class:`~bandbridge.inference.place.fill.FillRun` and
-    the lines it said."""
+    (``fallback`` where it filled nothing), what it decided (:class:`Ran`) and the lines it said."""
     import rasterio
 
     from bandbridge.errors import BandbridgeError
-    from bandbridge.inference.place.fill import FillRun, run_fill
+    from bandbridge.inference.place.fill import run_fill
     said: list[str] = []
     out = Path(tempfile.mkdtemp(dir=work)) / "filled.tif"
     try:
         done = run_fill(case.scene, str(out), case.earlier, case.sar, case.sar_earlier, case.mask, cog=False,
                         seed=seed, say=said.append, later=case.later, route=route)
     except BandbridgeError as ex:  # what a user gets: no file, so it filled nothing (the record goes on)
-        return fallback.astype(np.float32), FillRun(f"refused: {ex}", str(ex), {}), said
+        return fallback.astype(np.float32), Ran(f"refused: {ex}", str(ex), {}), said
     with rasterio.open(out) as src:
         a = src.read().astype(np.float64)
         a = a * np.array(src.scales)[:, None, None] + np.array(src.offsets)[:, None, None]
+        regions = src.tags().get("bandbridge_fill_regions", "")
     out.unlink()
-    return np.where(a[-1] == FILLED, a[:-1], fallback).astype(np.float32), done, said
+    d = done.decisions[0]
+    return np.where(a[-1] == FILLED, a[:-1], fallback).astype(np.float32), Ran(d.route, d.why, d.checks, regions), said
 
 
 def fill_columns(case: Case, base: np.ndarray, work: Path, seed: int, later: str | None = None

@@ -37,7 +37,8 @@ class BandDecision:
     ``share`` the share of its guided route's detail the band takes and ``scale`` the test at the output's
     scale in words (``learners/transfer.py``; "" where not run); ``checks`` the route's further checks by name
     (the sharpener's: ``transfer``, its MAE one Wald step down in ``unit``, and its octaves' gains over the best
-    upsampling, ``learners/octaves.py``)."""
+    upsampling, ``learners/octaves.py``; the fill's: every route's held-out MAE on the clear part by route, in
+    ``unit``)."""
 
     band: str
     route: str

@@ -18,7 +18,7 @@ from typing import Callable
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.data.reads import check_output_file
-from bandbridge.inference.place.contract import BandDecision, FillRequest
+from bandbridge.inference.place.contract import BandDecision, FillRequest, Outcome
 from bandbridge.inference.place.fill_checks import FORMATS, check_inputs, fill_reads
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.engine import OVERLAP
@@ -34,8 +34,9 @@ SAR_ALONE = ("none: the gap from Sentinel-1 alone, fitted on the clear part wher
 
 
 @dataclass
-class FillRun:
-    """What a fill decided and did (what the line and the tags say)."""
+class Decided:
+    """What a fill decided and did, between its fit and its finish (what its lines and tags say); the run
+    returns ``place/contract.Outcome``, whose decisions (:func:`decisions`) and tags carry it."""
 
     route: str
     why: str
@@ -59,9 +60,10 @@ def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, s
              mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
              say: Callable[[str], None] = print, engine: Engine = Engine(),
              plan_only: bool = False, add=None, later: list[str] = (), sar_later: list[str] = (),
-             route: str | None = None, dilate: int | None = None) -> FillRun | None:
-    """Fill ``scene``'s cloud gap and write it to ``out``; None (nothing written) when there is no
-    gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
+             route: str | None = None, dilate: int | None = None) -> Outcome | None:
+    """Fill ``scene``'s cloud gap and write it to ``out``: the output, each data band's decision (its route,
+    why, learner, and every route's held-out MAE in ``checks``) and the engine's rows (``place/contract.Outcome``);
+    None (nothing written) when there is no gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
     the plan, the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
     ``later``: clear dates after the scene (``--later``); ``sar_later``: SAR at them (``--sar-later``, in order);
     ``route``: this route fills the gap whatever the check says (``bandbridge gaps``' forced columns); ``dilate``:
@@ -116,12 +118,12 @@ def _plan(req: FillRequest, engine: Engine, say: Callable[[str], None]):
 
 @dataclass
 class Fitted:
-    """The fill as fitted: the engine's ``jobs`` and their ``labels``, what the run reports (``run``), the
+    """The fill as fitted: the engine's ``jobs`` and their ``labels``, what the run decided (``run``), the
     flags pass's ``gd``, the finish's ``parts``, the dates' ``days`` and the unit the figures are in."""
 
     jobs: list
     labels: dict | None
-    run: FillRun
+    run: Decided
     gd: object
     parts: object
     days: list
@@ -211,11 +213,11 @@ def _bundle(dec, gd, targets: list[str], folder: Path, record: dict):
                 {"name": "fill-base", "args": args, "learner": learner}, ("fill_fit", record))
 
 
-def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]) -> FillRun:
+def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]) -> Decided:
     """What the fill decided, said: the route and why, by region, SAR alone's and the dates' shares."""
     sc, dec, sar_dec, has_earlier = plan.sc, parts.dec, parts.sar, plan.has_earlier
     n_todo, n_holes = int((sc.gap & gd.has_base).sum()), int((sc.gap & ~gd.has_base).sum())
-    run = FillRun(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
+    run = Decided(dec.route, dec.why, dec.mae, dec.chosen, dec.features, dec.clear_pixels,
                   n_todo + (n_holes if sar_dec is not None else 0), n_holes if sar_dec is None else 0)
     at = [w for w, s in zip(("now", "then", "later"), plan.inp.sar) if s is not None]  # the dates SAR was given at
     run.sar = "none" if not at else at[0] if len(at) == 1 else ", ".join(at[:-1]) + " and " + at[-1]
@@ -236,8 +238,8 @@ def _decided(plan, gd, parts, dates, days, unit: str, say: Callable[[str], None]
     return run
 
 
-def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add) -> FillRun:
-    """The output written by the last pass (``fill_finish.finish``) and tagged."""
+def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add) -> Outcome:
+    """The output written by the last pass (``fill_finish.finish``) and tagged; every data band's decision."""
     from bandbridge.inference.place.fill_finish import finish
     from bandbridge.inference.place.fill_strips import ROWS
     run, req, sc = fitted.run, plan.request, plan.sc
@@ -257,7 +259,7 @@ def _finish(plan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], 
         say(f"{run.filled - n:,} gap pixel(s) got no value from the route: left as observed, FILLED 0 there")
         run.filled = n
     say(f"written to {plan.output}")
-    return run
+    return Outcome(plan.output, bands, rows)
 
 
 class FillKind:
@@ -285,17 +287,18 @@ SAR_NAMES = {"sar": ["SAR now VV", "SAR now VH", "SAR then VV", "SAR then VH", "
                            "VH change to now"]}  # the design's SAR channels by group (fill_fit.channels_of)
 
 
-def decisions(names: list[str], run: FillRun, unit: str) -> list[BandDecision]:
+def decisions(names: list[str], run: Decided, unit: str) -> list[BandDecision]:
     """Each data band's decision (``place/contract.BandDecision``): the scene's route, its held-out MAE on the
-    clear part and the earlier date's as it is, in ``unit``."""
+    clear part and the earlier date's as it is, in ``unit``; ``checks`` every route's held-out MAE by route."""
     from bandbridge.learners.fill_fit import ROUTES
     nan = float("nan")
     return [BandDecision(n, run.route, ROUTES.get(run.route, run.route), run.mae.get(run.route, nan),
-                         run.mae.get("as-is", nan), "as-is", unit, run.why, run.chosen if run.route == "fit" else "")
+                         run.mae.get("as-is", nan), "as-is", unit, run.why, run.chosen if run.route == "fit" else "",
+                         checks=dict(run.mae))
             for n in names]
 
 
-def tags(sc, before: list[int | None], after: list[int], run: FillRun) -> dict[str, str]:
+def tags(sc, before: list[int | None], after: list[int], run: Decided) -> dict[str, str]:
     """What the output says of the fill (GDAL metadata, ``bandbridge_fill_*``)."""
     t = {"bandbridge_fill_mask": sc.masked_by, "bandbridge_fill_pixels": str(run.filled),
          "bandbridge_fill_clear_pixels": str(run.clear_pixels),
