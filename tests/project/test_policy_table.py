@@ -146,6 +146,7 @@ MECHANICS = {
     "losses/distribution.py": {"QUANTILES": "a loss's resolution"},
     "machine.py": {"LOAD_WINDOW": "how long the load is sampled"},
     "models/anchor.py": {"CONTEXT_BASE": "a layout"},
+    "models/channel_map.py": {"ZERO ONE": "markers in a gather's layout"},
     "models/features.py": {"SHIFT": "float precision of sums of squares"},
     "models/geoclip.py": {"A1 A2 A3 A4 SF": "the Equal Earth projection's published coefficients"},
     "radiometry.py": {"STATS_MAX_SIDE": "statistics' decimation: cost"},

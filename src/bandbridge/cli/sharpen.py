@@ -35,8 +35,7 @@ def sharpen(
                                         "its 20 m and 60 m bands from the 10 m ones) or -m rgb2nir; the fit decides "
                                         "how much it helps (`bandbridge models` lists them)"),
     overwrite: Overwrite = False, cog: Cog = False, backend: Backend = "auto", precision: Precision = "auto",
-    threads: Threads = None, workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2,
-    summary: Summary = None,
+    threads: Threads = None, workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2, summary: Summary = None,
     reference_shift: str = typer.Option("auto", "--reference-shift", callback=reference_shift_form, help="the reference's grid against the "
                                         "guides': auto (half a pixel on strong evidence is a corner/centre "
                                         "convention error: corrected and said), none (as its files state it), "
@@ -44,6 +43,8 @@ def sharpen(
     plan: bool = typer.Option(False, "--plan", help="print per band the guides and the route candidates, the "
                               "backend and the tiles, and exit without writing anything"),
     preview: Preview = None,
+    no_network: bool = typer.Option(False, "--no-network", help="leave out the bundled Sentinel-2 network (a route "
+                                    "per band of B02–B08-guided runs, taken where it holds out better)"),
 ) -> None:
     """Sharpen every band of a coarse raster onto the grid of fine guide bands, fitted on the scene.
 
@@ -66,7 +67,7 @@ def sharpen(
     from bandbridge.inference.place.sharpen_stack import sharpen_any
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     request = SharpenRequest(fine, reference, output, _names(guides), _names(bands), overwrite, model, cog,
-                             reference_shift=reference_shift)  # the kind's request, built here
+                             reference_shift=reference_shift, network=not no_network)  # the kind's request
     forget()  # a STAC Item's URL read afresh each run (then once in it)
     from bandbridge.cli.progress import displayed
     from bandbridge.inference.core.preview import previewed

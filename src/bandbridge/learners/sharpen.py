@@ -38,6 +38,8 @@ from bandbridge.learners.guided import configured as guided_configured
 from bandbridge.learners.octaves import coarser, coarser_seen, gain, predicted
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
 from bandbridge.learners.select import choose, fit_threads, refit, serve_us
+from bandbridge.learners.sharpen_network import NETWORK, in_model, prefer
+from bandbridge.learners.sharpen_network import errors as network_errors
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
                                                line_check, line_route, route_errors, up_all)
 from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, LINE_MARGIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
@@ -49,7 +51,8 @@ ROUTES = {"fit": "fitted at the reference's scale",
           REGRESSION: "a line of the guides' detail fitted on the reference's cells, plus its low-pass",
           "nearest": "the reference upsampled (nearest)",
           "bilinear": "the reference upsampled (bilinear)", "cubic": "the reference upsampled (cubic convolution)",
-          "bspline": "the reference upsampled (cubic B-spline)", "lanczos": "the reference upsampled (Lanczos)"}
+          "bspline": "the reference upsampled (cubic B-spline)", "lanczos": "the reference upsampled (Lanczos)",
+          NETWORK: "the Sentinel-2 network's: the reference upsampled (cubic) and its correction from the guides"}
 CANDIDATES = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01",
               "gbm-bands", "gbm-context")  # cheapest first: the budget cuts from the end. The context ridges
 # guided.py leaves out are in: the check one Wald step down refuses a fit that does not carry
@@ -93,14 +96,15 @@ class BandRoute:
 
     @property
     def guided(self) -> bool:
-        """Whether the band is made from the guides (the fit or the line), not the reference alone."""
-        return self.base in ("fit", REGRESSION)
+        """Whether the band is made from the guides (the fit, the line or the network), not the reference alone."""
+        return self.base in ("fit", REGRESSION, NETWORK)
 
     unguided: str = ""  # the upsampling the band had before its line was taken ("": it had the fit)
     octaves: dict[str, float] = field(default_factory=dict)  # its guided route's gain over the best upsampling
     # one step down, an octave coarser, and predicted at the output's scale (learners/octaves.py)
     share: float = 1.0  # the share of its guided route's detail it takes (learners/transfer.py)
     scale: str = ""  # the test at the output's scale from the guides, in words ("": not run)
+    network: str = ""  # the network's check, in words ("": no network offered: learners/sharpen_network.py)
 
     def upsampled(self, why: str) -> None:
         """Take the upsampled route the band had without the guides (where the line displaced one: a
@@ -149,14 +153,15 @@ class Sharpening:
 
 def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
            names: list[str], pixels_out: int = 0, seed: int = 0, guide_units: Units | None = None,
-           unit_names: list[str] | None = None) -> Sharpening:
+           unit_names: list[str] | None = None, network=None) -> Sharpening:
     """The routes of every target. ``x_c (G, h, w)``: the guides in model values averaged onto the
     reference's ``grid``; ``ref (Ct, h, w)`` its bands in stored units, ``valid (h, w)`` its clear
     cells, ``cover`` the share of each cell the guides cover; ``k`` guide pixels per reference pixel;
     ``names`` the targets'; ``pixels_out`` the output's pixels (a large one: only learners every
     backend serves fast: no trees); ``guide_units``: the map ``x_c`` was made by (stored →
     model values), which the line route needs at full scale (None: that route is not offered);
-    ``unit_names``: each target's stored unit (``DN``, ``K``), which its reasons give their errors in."""
+    ``unit_names``: each target's stored unit (``DN``, ``K``), which its reasons give their errors in;
+    ``network``: a network across scenes, ``sharpen_network.Net`` (None: not offered), a route per band."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     every = max(1, int(np.ceil((seen.size / SHARPEN_DECIDE_CELLS) ** 0.5)))  # the range from a strided grid of at most
@@ -197,6 +202,8 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
         out.bands.append(BandRoute(name, route, of(heldout, b), of(transfer, b), why, float(span[b]), check,
                                    "" if before.startswith("fit") else before))
     octave_check(out, x, r, seen, grid, again, seed)
+    if network is not None and guide_units is not None:
+        with_network(out, in_model(network, guide_units, units), x, r, seen, grid, span, unit)
     if not out.fitted:
         out.learner = None
     if any(b.base == REGRESSION for b in out.bands):
@@ -238,6 +245,16 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
     again = lambda x2, r2_, seen2, grid2: one_step_down(sel, by_name, x2, r2_, *degraded(r2_, grid2, grid2.coarser(k)),  # noqa: E731
                                                         seen2, grid2, grid2.coarser(k), k, products, seed)[0]
     return np.isfinite(held[0]), {"fit": lambda: held}, transfer, again
+
+
+def with_network(out: Sharpening, f, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, span: np.ndarray,
+                 unit: list[str]) -> None:
+    """Each band's choice between its route and the network's (``sharpen_network.prefer``), ``f`` the network on
+    model values, checked on the decision's window."""
+    at_ref, down = network_errors(f, x, r, seen, grid, out.k)
+    of = lambda errors, b: {m: float(e[b]) for m, e in errors.items()}  # noqa: E731 - band b's errors
+    for b, band in enumerate(out.bands):
+        prefer(band, of(at_ref, b), of(down, b), Stored(float(span[b]), unit[b]))
 
 
 def window(seen: np.ndarray, cells: int) -> tuple[slice, slice]:

@@ -5,18 +5,21 @@ from __future__ import annotations
 from torch import nn
 
 from bandbridge.models.band_prior import BandPrior
+from bandbridge.models.channel_map import Mapped
 from bandbridge.models.fill_base import FillBase
 from bandbridge.models.patchgan import PatchGAN
 from bandbridge.models.reference_band import ReferenceBand
 from bandbridge.models.resnet import ResNetGenerator
 from bandbridge.models.rlfn import RLFN
+from bandbridge.models.s2_residual import S2Residual
 from bandbridge.models.sr import SRGenerator
 from bandbridge.models.unet import UNet
 
 # networks; a per-pixel learner, or a network's residual on one, is built by generators.py
 GENERATORS: dict[str, type[nn.Module]] = {"unet": UNet, "resnet": ResNetGenerator, "sr": SRGenerator,
                                           "rlfn": RLFN, "reference": ReferenceBand,
-                                          "fill-base": FillBase, "band-prior": BandPrior}
+                                          "fill-base": FillBase, "band-prior": BandPrior,
+                                          "s2-residual": S2Residual, "s2-residual-mapped": Mapped}
 SR_GENERATORS = ("sr", "rlfn")  # take the task's scale
 CRITICS: dict[str, type[nn.Module]] = {"patchgan": PatchGAN}
 

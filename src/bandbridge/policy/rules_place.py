@@ -22,6 +22,11 @@ REFERENCE = (
          "a safety net, not a cure: the floor's misses have guides that carry (M3SVD 0.06–0.24 at ×4). `TRANSFER_RIDGE` "
          "1e-3 a judgement; `TRANSFER_CELLS_MIN` 64 cells at least for a ridge of the guides' features; "
          "`TRANSFER_PIXELS` 2²⁰ pixels of the output at most (the test's work bounded)."),
+    Rule("the Sentinel-2 network's reflectance", "inference/place/sharpen_network.reflectance", ("NETWORK_DN_ABOVE",),
+         "Issue 96: the network reads reflectance. A band whose reader states a map (a SAFE's DN / 10000 and L2A's "
+         "offset, a GeoTIFF's scale and offset) takes it; one with none whose stored median is over 2, which no "
+         "reflectance is, is taken as Sentinel-2's digital numbers (÷ 10000); else as it is. A judgement: the "
+         "network's own check at the reference's scale refuses it where the guess is wrong."),
     Rule("a reference's scale", "data/reference.open_reference", ("MIN_K", "MAX_K"),
          "`MIN_K` 2, the definition of a coarser reference (at 1 the two are a pair: `adapt`). `MAX_K` 1000, a "
          "judgement: a 5 cm drone image under a 10 m Sentinel-2 pixel is k = 200, and the consistent route was "

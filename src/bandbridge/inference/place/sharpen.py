@@ -31,9 +31,11 @@ from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.contract import Outcome, SharpenRequest
 from bandbridge.inference.place.plan import Block, Memory
 from bandbridge.inference.place.sharpen_read import Guides, Targets, one_raster, open_guides, open_targets
+from bandbridge.learners.sharpen_network import is_network
 from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
 
 
+NETWORK_OUT = "network.tif"  # the network's output in the run's work folder
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
 # scale, offset and tags, which neither a picture, a VRT nor a NetCDF written under the GTiff driver is
 
@@ -57,6 +59,8 @@ class SharpenPlan:
     seed: int = 0
     dropped: list[str] = field(default_factory=list)  # the guides left out: each a target (sharpen_same.py)
     given: Guides | None = None  # the guides before any was left out: -m's model reads FINE's bands, all of them
+    network: object = None  # the Sentinel-2 network offered on this run (sharpen_network.Network; None: not)
+    network_line: str = ""  # what the plan says of it
 
     @property
     def block(self) -> Block:
@@ -80,6 +84,8 @@ class SharpenPlan:
                "guides cover", shift_plan(self.shift)] + self.dropped
         route = route_plan(self.cells(), t.k)  # one rule for every band: said once, the bands listed
         out.append(f"{'each of ' if len(t.names) > 1 else ''}{', '.join(t.names)}: from {', '.join(g.names)}; {route}")
+        if self.network_line:
+            out.append(self.network_line)
         if self.model:
             from bandbridge.inference.place.sharpen_model import model_lines
             out += model_lines(self.model_plan, self.model, g.fine.height * g.fine.width)
@@ -134,8 +140,10 @@ def route_plan(n: int, k: float) -> str:
 
 def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
                  bands: list[str] | None = None, overwrite: bool = False,
-                 engine: Engine = Engine(), model: str | None = None, cog: bool = False) -> SharpenPlan:
-    """Open every input (each refusal in one line) and decide the fit's backend: the plan."""
+                 engine: Engine = Engine(), model: str | None = None, cog: bool = False, network: bool = True
+                 ) -> SharpenPlan:
+    """Open every input (each refusal in one line) and decide the fit's backend: the plan; ``network``: the
+    Sentinel-2 network offered where the run's bands are its (``sharpen_network.offered``)."""
     from bandbridge.data.reads import check_output_file
     from bandbridge.inference.place.engine import decide
     from bandbridge.inference.runtime.memory import resident_bytes
@@ -156,8 +164,11 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     from bandbridge.inference.place.sharpen_same import dropped_lines, same_bands, without
     drop = same_bands(g, t)  # a band is never its own guide
     said, given, g = dropped_lines(g, drop), g, without(g, drop)
+    from bandbridge.inference.place.sharpen_network import offered
+    net, line = offered(g.names, t.names, network)
     return SharpenPlan(g, t, dst, decide(g.fine.height * g.fine.width, engine), float(resident_bytes() or 0), cog,
-                       engine=engine, fine=list(fine), model=model, model_plan=mp, dropped=said, given=given)
+                       engine=engine, fine=list(fine), model=model, model_plan=mp, dropped=said, given=given,
+                       network=net, network_line=line)
 
 
 @dataclass
@@ -184,7 +195,7 @@ class Sharpen:
         r = request
         how = parse_shift(r.reference_shift)  # a bad shift refused before any read
         p = plan_sharpen(list(r.fine), r.reference, r.output, _listed(r.guides), _listed(r.bands), r.overwrite, engine,
-                         r.model, r.cog)
+                         r.model, r.cog, r.network)
         p.shift, p.seed, p.detail = how, r.seed, r.detail
         return p
 
@@ -203,16 +214,22 @@ class Sharpen:
         for b in s.bands:
             say(f"{b.name}: {b.route} ({route_words(b.route)}): {b.why}"
                 + (f"; at the output's scale, {b.scale}" if b.guided and b.scale else ""))
-        out = Fitted(s, None if s.fitted else coarse, clock, bounds=bounds)
+        networked = any(is_network(b.route) for b in s.bands)
+        out = Fitted(s, None if s.fitted or networked else coarse, clock, bounds=bounds)
         plan.targets.values = coarse = None  # not held on: the bounds are taken, and a fit needs no cell means
-        if s.fitted:
+        if s.fitted or networked:  # one work file for both bundles: each reads its tiles from it
             g, t = plan.guides, plan.targets
-            say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
+            size, tile = (g.fine.height, g.fine.width), tile_for(g.fine.height, g.fine.width)
             channels = write_channels(g, gunits, s, work / "channels.tif")
             clock.mark("the work file")
-            spec = save_fit(s, plan, work / "fit")
-            out.jobs = [job(spec, channels, work / "first.tif", (g.fine.height, g.fine.width),
-                            tile_for(g.fine.height, g.fine.width), "the sharpener's fit")]
+            if s.fitted:
+                say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
+                out.jobs.append(job(save_fit(s, plan, work / "fit"), channels, work / "first.tif", size, tile,
+                                    "the sharpener's fit"))
+            if networked:
+                from bandbridge.inference.place.sharpen_network import save_network
+                spec = save_network(plan.network, s, t.names, g.names, work / "network")
+                out.jobs.append(job(spec, channels, work / NETWORK_OUT, size, tile, "the Sentinel-2 network"))
         return out
 
     def finish(self, plan: SharpenPlan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add
@@ -222,7 +239,8 @@ class Sharpen:
         s, clock = fitted.s, fitted.clock
         if fitted.jobs:
             clock.mark("the engine")
-        finish(plan, s, fitted.jobs[0].dst if fitted.jobs else None, fitted.bounds, coarse=fitted.coarse)
+        done = {j.dst.name: j.dst for j in fitted.jobs}
+        finish(plan, s, done.get("first.tif"), fitted.bounds, coarse=fitted.coarse, network=done.get(NETWORK_OUT))
         clock.mark("the output")
         say(f"written: {plan.output}")
         say(f"time: {clock}")
@@ -236,21 +254,25 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
             bands: list[str] | None = None, overwrite: bool = False, engine: Engine = Engine(),
             plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
             model: str | None = None, plan: SharpenPlan | None = None, cog: bool = False,
-            reference_shift: str | tuple = "auto", detail: float | None = None) -> Outcome | None:
+            reference_shift: str | tuple = "auto", detail: float | None = None, network: bool = True
+            ) -> Outcome | None:
     """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
     (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
     (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``); ``cog``:
     the output a Cloud-Optimized GeoTIFF; ``reference_shift``: ``--reference-shift`` (``auto``, ``none`` or
     ``X,Y``: ``sharpen_shift.py``); ``detail``: the share of a guided route's detail every guided band takes
-    (None: the share the test at the output's scale supports, ``learners/transfer.py``). Returns what was
+    (None: the share the test at the output's scale supports, ``learners/transfer.py``); ``network``: the
+    Sentinel-2 network offered (``sharpen_network.py``; False: ``--no-network``). Returns what was
     written, its decision band by band (``place/contract.Outcome``)."""
     from bandbridge.inference.place.runner import run
     t0 = time.perf_counter()
     q = SharpenRequest(tuple(fine), reference, output, guides, bands, overwrite, model, cog, seed, reference_shift,
-                       detail)
+                       detail, network)
     if plan is not None:
         from bandbridge.inference.place.sharpen_shift import parse_shift
         plan.shift, plan.seed, plan.model, plan.detail = parse_shift(reference_shift), seed, model, detail
+        if not network and plan.network is not None:
+            plan.network, plan.network_line = None, "the Sentinel-2 network: left out (--no-network)"
         plan.fine = list(fine) or plan.fine
     res = run(KIND, q, engine, say, plan_only, None, plan)
     if res is not None:
@@ -323,8 +345,12 @@ def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
     step = max(1, int(np.sqrt(cover.size / SHARPEN_UNITS_CELLS)))  # the guides' units from every step-th cell
     xs, ok = x_c[:, ::step, ::step], (t.valid & (cover >= MIN_COVER))[::step, ::step]
     gunits = Headroom(np.nan_to_num(xs, nan=np.nanmedian(xs)), ok)
+    if plan.network is not None:  # each band's stored value → the reflectance the network reads
+        from bandbridge.inference.place.sharpen_network import mapped_units
+        mapped_units(plan.network, x_c, t)
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
-               pixels_out=g.fine.height * g.fine.width, seed=plan.seed, guide_units=gunits, unit_names=units)
+               pixels_out=g.fine.height * g.fine.width, seed=plan.seed, guide_units=gunits, unit_names=units,
+               network=plan.network)
     clock.mark("the fit")
     shifted = misregistered(g, t, x_c, cover, [i for i, b in enumerate(s.bands) if b.guided], units, (dy, dx))
     clock.mark("the shift test")

@@ -24,6 +24,7 @@ from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.core.writer import FAST_DEFLATE, nodata_of, output_profile
 from bandbridge.inference.place.fields import FAST, Lattice, read_rows, write_rows
 from bandbridge.inference.place.reference_finish import band_bounds, clamped
+from bandbridge.learners.sharpen_network import NETWORK
 
 
 def write_channels(g, gunits, s, out: Path) -> Path:
@@ -43,8 +44,9 @@ def write_channels(g, gunits, s, out: Path) -> Path:
 class Rows:
     """The output's rows in model values, band by band by route, before and after the correction."""
 
-    def __init__(self, plan, s, first: Path | None, coarse: tuple[np.ndarray, np.ndarray] | None = None):
-        self.g, self.s, self.first = plan.guides, s, first
+    def __init__(self, plan, s, first: Path | None, coarse: tuple[np.ndarray, np.ndarray] | None = None,
+                 network: Path | None = None):
+        self.g, self.s, self.first, self.network = plan.guides, s, first, network
         self.fine: Grid = plan.guides.fine
         self.res = None
         self.known: tuple[int, int, np.ndarray] | None = None  # the last rows raw() read the guides' validity of
@@ -65,7 +67,7 @@ class Rows:
         cover, ``sharpen.decided``'): a line is affine, so its cell mean is the line of the guides'
         cell means; an interpolation's is :meth:`Lattice.up_means` (no second read of the guides)."""
         s, lat = self.s, self.lattice
-        if coarse is None or not isinstance(lat, Lattice) or any(b.base == "fit" for b in s.bands):
+        if coarse is None or not isinstance(lat, Lattice) or any(b.base in ("fit", NETWORK) for b in s.bands):
             return None
         lined = [i for i, b in enumerate(s.bands) if b.base == "regression"]
         x_c, cover = coarse
@@ -88,7 +90,7 @@ class Rows:
         """Rows ``[a, b)`` of every band by its route, uncorrected ``(Ct, b − a, W)``."""
         s = self.s
         out = np.empty((len(s.bands), b - a, self.fine.width), np.float32)
-        fitted = None
+        fitted = net = None
         lined = [i for i, band in enumerate(s.bands) if band.base == "regression"]
         if lined:  # the bands' lines on the guides' rows (learners/sharpen_routes.py), every band's in one product
             xs = self.g.read(a, b)[0]
@@ -105,6 +107,11 @@ class Rows:
                     fitted = read_rows(self.first, self.fine.width, a, b)
                     self.known = (a, b, np.isfinite(fitted).all(0))
                 out[i] = fitted[i]
+            elif band.base == NETWORK:  # the network's bundle's output (place/sharpen_network.py)
+                if net is None:
+                    net = read_rows(self.network, self.fine.width, a, b)
+                    self.known = (a, b, np.isfinite(net).all(0))
+                out[i] = net[i]
             elif band.base != "regression":  # an upsampling (guided.UPSAMPLERS)
                 out[i] = self.lattice.up(s.filled[i:i + 1], a, b, band.base)[0]
             if band.guided and band.share < 1:  # the share of the route's detail the output's scale supports
@@ -164,9 +171,10 @@ def decisions(s, units: list[str]) -> list:
     out = []
     for b, u in zip(s.bands, units):
         own = b.unguided or best_upsampling(b)
-        fitted = s.fitted and b.base == "fit"  # what the fit's learner serves
+        fitted = s.fitted and b.base == "fit"  # what the fit's learner serves; the network's band: the network
+        learner = s.chosen if fitted else "s2-residual (the bundled Sentinel-2 network)" if b.base == NETWORK else ""
         out.append(BandDecision(b.name, b.route, route_words(b.route), b.stored(), b.stored(own), own, u, b.why,
-                                s.chosen if fitted else "", b.share, b.scale if b.guided else "",
+                                learner, b.share, b.scale if b.guided else "",
                                 {"transfer": b.stored(scale="transfer"), **b.octaves}))
     return out
 
@@ -181,13 +189,14 @@ def value_bounds(t) -> tuple[np.ndarray, np.ndarray]:
 
 
 def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], tick=lambda: None,
-           coarse: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+           coarse: tuple[np.ndarray, np.ndarray] | None = None, network: Path | None = None) -> None:
     """Write ``plan``'s output from the decision ``s`` (and the engine's output ``first`` where a band took
-    the fit), within ``bounds`` (:func:`value_bounds`); ``coarse``: :meth:`Rows.cell_means`'s."""
+    the fit, ``network`` where one took the network), within ``bounds`` (:func:`value_bounds`); ``coarse``:
+    :meth:`Rows.cell_means`'s."""
     from bandbridge.inference.place.tags import write as write_tags
     from bandbridge.learners.octaves import words
     t, fine = plan.targets, plan.guides.fine
-    rows = Rows(plan, s, first, coarse)
+    rows = Rows(plan, s, first, coarse, network)
     lo, hi = bounds
     unit = stored_units(t)
     nodata = nodata_of(t.dtype, t.nodata)

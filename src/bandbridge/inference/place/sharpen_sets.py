@@ -67,8 +67,8 @@ def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[li
 def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
                  bands: list[str] | None = None, overwrite: bool = False, engine: Engine = Engine(),
                  plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
-                 model: str | None = None, cog: bool = False, reference_shift: str | tuple = "auto"
-                 ) -> Outcome | None:
+                 model: str | None = None, cog: bool = False, reference_shift: str | tuple = "auto",
+                 network: bool = True) -> Outcome | None:
     """``sharpen.sharpen`` for targets on any number of grids: each set of targets sharing a grid
     sharpened by a run of its own, all written into the one ``output`` (``cog``: a Cloud-Optimized
     GeoTIFF) in the reference's band order (``bands``' order where given); ``plan_only``: every set's
@@ -82,9 +82,10 @@ def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str]
         if not bands and names != [b.name for b in default_targets(reference, bands_of(reference, ""), g.fine)]:
             bands = names
         return sharpen(fine, reference, output, guides, bands, overwrite, engine, plan_only, seed, say, model,
-                       cog=cog, reference_shift=reference_shift)
+                       cog=cog, reference_shift=reference_shift, network=network)
     dst = Path(output)
-    plans: list[SharpenPlan | None] = [plan_sharpen(fine, reference, output, guides, s, overwrite, engine, model)
+    plans: list[SharpenPlan | None] = [plan_sharpen(fine, reference, output, guides, s, overwrite, engine, model,
+                                                    network=network)
                                        for s in sets]  # every refusal of reading, before any work
     for p in plans:  # --reference-shift, each set's plan says it (sharpen_shift.py)
         p.shift, p.seed = parse_shift(reference_shift), seed

@@ -117,7 +117,7 @@ def targets_and_guides(found: list[Found], bands: list[FileBand], wanted: list[s
 def sharpen_stack(path: str, output: str, guides: list[str] | None = None, bands: list[str] | None = None,
                   overwrite: bool = False, engine=None, plan_only: bool = False, seed: int = 0,
                   say: Callable[[str], None] = lambda s: None, model: str | None = None, cog: bool = False,
-                  reference_shift: str | tuple = "auto"):
+                  reference_shift: str | tuple = "auto", network: bool = True):
     """Find the stack's resampled bands (said), then sharpen them from its native ones through
     ``sharpen_sets.sharpen_sets`` with the stack read as its bands on their own grids."""
     from bandbridge.inference.jobs.predict import Engine
@@ -129,7 +129,7 @@ def sharpen_stack(path: str, output: str, guides: list[str] | None = None, bands
     targets, chosen = targets_and_guides(found, fb, bands, guides)
     with reading(path, fb):
         return sharpen_sets([path], path, output, chosen, targets, overwrite, engine or Engine(), plan_only, seed,
-                            say, model, cog, reference_shift)
+                            say, model, cog, reference_shift, network)
 
 
 def sharpen_any(request: SharpenRequest, engine=None, plan_only: bool = False, say: Callable[[str], None] = lambda s: None):
@@ -142,7 +142,7 @@ def sharpen_any(request: SharpenRequest, engine=None, plan_only: bool = False, s
     fine, reference, output = list(r.fine), r.reference, r.output
     kw = dict(guides=None if r.guides is None else list(r.guides), bands=None if r.bands is None else list(r.bands),
               overwrite=r.overwrite, engine=engine, plan_only=plan_only, seed=r.seed, say=say, model=r.model, cog=r.cog,
-              reference_shift=r.reference_shift)
+              reference_shift=r.reference_shift, network=r.network)
     if is_stack_run(fine, reference):
         return sharpen_stack(fine[0], output, **kw)
     if reference is None:

@@ -1,0 +1,165 @@
+"""The bundled Sentinel-2 network (``bandbridge/networks/s2-residual``, issue 96) as one more route of
+``bandbridge sharpen``, on by default where a run's guides are Sentinel-2's four 10 m bands and its targets
+bands the network makes (``--no-network`` leaves it out).
+
+The network reads the four 10 m bands and the coarse bands upsampled onto their grid, in reflectance,
+and makes each band as its upsampled input plus a correction (``models/s2_residual.py``). Here it is
+checked, per band, held out at the reference's scale and one Wald step down like any route
+(``learners/sharpen_network.py``: it never saw the scene), and a band takes it only where it wins
+there. At full scale it runs as a bundle made for the run (``models/channel_map.Mapped``: the work file's
+channels, in the run's model values, mapped to what the network reads and its outputs mapped back),
+served on the engine's backend and tiles like the fit's bundle, over the same work file.
+
+Reflectance: a band's product map where the reader states one (Sentinel-2's ``DN / 10000``, with L2A's
+offset); a band of stored values over ``policy.NETWORK_DN_ABOVE`` with no map, Sentinel-2's digital numbers
+(``bands.SCALINGS["reflectance_10000"]``); else the values as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bandbridge.bands import canonical_band_name
+from bandbridge.models.s2_residual import S2_FINE as GUIDES
+
+NAME = "s2-residual"
+
+
+def network_folder() -> Path | None:
+    """The bundled network's folder, where the package holds one."""
+    from bandbridge.spec import BUNDLE_META, zoo_dir
+    d = zoo_dir().parent / "networks" / NAME
+    return d if (d / BUNDLE_META).exists() else None
+
+
+@dataclass
+class Network:
+    """The network on one run: ``guides`` the run's guide index of each of :data:`GUIDES`, ``slots`` each
+    target's output of the network, ``outputs`` the network's bands; ``gmap``/``tmap`` each run guide's and
+    target's stored value → reflectance ``(scale, offset)``."""
+
+    folder: Path
+    guides: list[int]
+    slots: list[int]
+    outputs: list[str]
+    gmap: list[tuple[float, float]] = field(default_factory=list)
+    tmap: list[tuple[float, float]] = field(default_factory=list)
+    _net: object = None
+
+    def net(self):
+        """The network (loaded once, from the bundle's safetensors: no unpickling)."""
+        if self._net is None:
+            from bandbridge.bundle import load_bundle
+            self._net = load_bundle(self.folder).generator.eval()
+        return self._net
+
+    def __call__(self, xs: np.ndarray, ups: np.ndarray) -> np.ndarray:
+        """``(Ct, h, w)`` the run's targets in stored values, by the network from the run's guides ``xs (G, h, w)``
+        and upsampled targets ``ups (Ct, h, w)`` (stored values; ``models/s2_residual.refine``, in tiles)."""
+        from bandbridge.models.s2_residual import S2_COARSE, refine
+        g = np.stack([xs[i] * self.gmap[i][0] + self.gmap[i][1] for i in self.guides])
+        u = np.stack([ups[i] * a + b for i, (a, b) in enumerate(self.tmap)])
+        y = refine(self.net(), g, u, [S2_COARSE[s] for s in self.slots])
+        return np.stack([(y[i] - b) / a for i, (a, b) in enumerate(self.tmap)]).astype(np.float32)
+
+
+def offered(guide_names: list[str], target_names: list[str], enabled: bool = True) -> tuple[Network | None, str]:
+    """The network on this run, or None, and why in words: offered where it is enabled and bundled, the guides
+    hold Sentinel-2's four 10 m bands and every target is a band it makes."""
+    if not enabled:
+        return None, "the Sentinel-2 network: left out (--no-network)"
+    folder = network_folder()
+    if folder is None:
+        return None, ""
+    from bandbridge.spec import read_spec
+    outputs = [canonical_band_name(n) for n in read_spec(folder).target_names]
+    gs, ts = [canonical_band_name(n) for n in guide_names], [canonical_band_name(n) for n in target_names]
+    if not set(GUIDES) <= set(gs) or not set(ts) <= set(outputs):
+        return None, ""
+    net = Network(folder, [gs.index(b) for b in GUIDES], [outputs.index(b) for b in ts], outputs)
+    return net, (f"the Sentinel-2 network ({NAME}, bundled: trained across Sentinel-2 scenes on {', '.join(GUIDES)} "
+                 "and the coarse bands upsampled): a route per band, taken where it beats the band's route held "
+                 "out at the reference's scale and the best upsampling one Wald step down (--no-network: left out)")
+
+
+def reflectance(values: np.ndarray, scale: float, offset: float) -> tuple[float, float]:
+    """One band's stored value → reflectance ``(scale, offset)`` (see the module)."""
+    from bandbridge.bands import SCALINGS
+    from bandbridge.policy import NETWORK_DN_ABOVE
+    if (scale, offset) not in ((1.0, 0.0), (0.0, 0.0)):
+        return float(scale), float(offset)
+    v = values[np.isfinite(values)]
+    dn = SCALINGS["reflectance_10000"]
+    return (1.0 / dn.scale, 0.0) if v.size and float(np.median(v)) > NETWORK_DN_ABOVE else (1.0, 0.0)
+
+
+def mapped(net: Network, gunits, units, ct: int) -> tuple[object, dict]:
+    """The run's bundle module (``models/channel_map.Mapped``): the work file's channels (the ``ct`` upsampled
+    targets in ``units``' model values, then the guides in ``gunits``', each read as ``minmax`` over
+    ``fill_fit.FEED``) → the network's inputs, its outputs of the run's targets → their model values; and its
+    ``model.generator`` arguments."""
+    import torch
+
+    from bandbridge.models.channel_map import ONE, ZERO, Mapped
+    n, g = len(net.outputs), len(net.gmap)
+    gather = [ct + i for i in net.guides] + [ZERO] * (2 * n)
+    for i, s in enumerate(net.slots):
+        gather[len(GUIDES) + s], gather[len(GUIDES) + n + s] = i, ONE
+    from bandbridge.spec import read_spec
+    args = dict(read_spec(net.folder).config.model.generator.args)
+    args = {"gather": gather, "outputs": list(net.slots),
+            "net": {"in_channels": len(GUIDES) + 2 * n, "out_channels": n, **args}}
+    m = Mapped(ct + g, ct, **args)
+    m.net.load_state_dict(net.net().state_dict())
+    a, b = np.ones(ct + g), np.zeros(ct + g)
+    for i, (sc, of) in enumerate(net.tmap):  # stored = lo + (fed value − ROOM0)·span/… : affine in z, here at 0 and 1
+        s0, s1 = _stored_at(units, i, ct)
+        a[i], b[i] = (s1 - s0) * sc, s0 * sc + of
+    for i, (sc, of) in enumerate(net.gmap):
+        s0, s1 = _stored_at(gunits, i, g)
+        a[ct + i], b[ct + i] = (s1 - s0) * sc, s0 * sc + of
+    c = np.array([_model_slope(units, i, ct, net.tmap[i]) for i in range(ct)])
+    with torch.no_grad():
+        for name, v in (("a", a), ("b", b), ("c", c[:, 0]), ("d", c[:, 1])):
+            getattr(m, name).copy_(torch.tensor(v, dtype=torch.float32))
+    return m.eval(), args
+
+
+def save_network(net: Network, s, names: list[str], guide_names: list[str], folder: Path):
+    """The run's network bundle (:func:`mapped` of the decision ``s``: its units) in ``folder``, read from the
+    work file as the fit's bundle reads it; its spec."""
+    from bandbridge.inference.place.bundle import save
+    from bandbridge.learners.fill_fit import FEED
+    module, args = mapped(net, s.guide_units, s.units, len(names))
+    inputs = [f"{n} upsampled" for n in names] + list(guide_names)
+    record = {"network": NAME, "routes": {b.name: b.route for b in s.bands}}
+    return save(folder, module, "sharpen-network", {"bands": list(range(len(inputs))), "scaling": "minmax",
+                                                    "vmin": FEED[0], "vmax": FEED[1], "band_names": inputs},
+                {"bands": list(names), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0},
+                {"name": "s2-residual-mapped", "args": args}, ("sharpen_network", record))
+
+
+def mapped_units(net: Network, x_c: np.ndarray, t) -> None:
+    """Each guide's and target's stored value → reflectance map (:func:`reflectance`), from the guides' cell
+    means ``x_c (G, h, w)`` and the targets ``t`` (``sharpen_read.Targets``)."""
+    net.gmap = [reflectance(x_c[i], 1.0, 0.0) for i in range(x_c.shape[0])]
+    net.tmap = [reflectance(t.values[i][t.valid], t.scales[i], t.offsets[i]) for i in range(len(t.names))]
+
+
+def _stored_at(u, i: int, c: int) -> tuple[float, float]:
+    """Band ``i``'s stored values (of ``c`` bands mapped by ``u``) at the fed values 0 and 1 (``FEED``'s ends)."""
+    from bandbridge.learners.fill_fit import FEED
+    ends = np.array(FEED, np.float32)[None, :, None].repeat(c, 0)  # (c, 2, 1) model values
+    s = u.to_stored(ends)
+    return float(s[i, 0, 0]), float(s[i, 1, 0])
+
+
+def _model_slope(u, i: int, c: int, m: tuple[float, float]) -> tuple[float, float]:
+    """``(c, d)``: band ``i``'s reflectance → its model values (``u``), affine: at reflectance 0 and 1."""
+    refl = np.array([0.0, 1.0], np.float64)
+    stored = ((refl - m[1]) / m[0]).astype(np.float32)[None, :, None].repeat(c, 0)
+    v = u.to_model(stored)
+    return float(v[i, 1, 0] - v[i, 0, 0]), float(v[i, 0, 0])

@@ -1,0 +1,91 @@
+"""A network's route beside the sharpener's own (issue 96): a network trained across scenes of one
+sensor (Sentinel-2's residual network, ``models/s2_residual.py``) that maps the guides and the
+reference upsampled onto their grid to the bands, checked here as any route is.
+
+The network never saw the scene, so its prediction at the reference's scale from the guides averaged
+there (``x↓``) and the reference degraded once more and upsampled (``r↓↑``, the same cubic its work
+file holds at full scale) *is* held out: no folds are needed. It is checked there, with and without the
+consistency correction (``sharpen_routes.route_errors``), and one Wald step down (everything averaged by
+``k`` once more), and a band takes it only where it beats the route the band has without it at the
+reference's scale and the best upsampling one step down, each by :data:`SHARPEN_MARGIN`: the per-band
+choice between the run with the network and without it. Units: model values in, model values out;
+``net`` takes and gives the stored values (the caller knows how those map to what the network reads).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from bandbridge.data.grids import Grid
+from bandbridge.learners.guided import HALF
+from bandbridge.learners.octaves import coarser_seen
+from bandbridge.learners.sharpen_routes import CORRECTED, UPSAMPLERS, Stored, averaged, degraded, route_errors, up_all
+from bandbridge.policy import REFERENCE_UPSAMPLING, SHARPEN_MARGIN, SHARPEN_TRANSFER_MIN
+
+NETWORK = "network"
+Net = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (guides (G, h, w), upsampled (Ct, h, w)) stored → (Ct, h, w)
+
+
+def in_model(net: Net, gunits, units) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``net`` on model values: the guides (``gunits``) and the targets (``units``) mapped to their stored values
+    and its output back (``fill_fit.Units``)."""
+    return lambda x, up: units.to_model(net(gunits.to_stored(x), units.to_stored(up)))
+
+
+def errors(f, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float
+           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(held out at the reference's scale, one Wald step down)``: every route's per-band MAE ``(Ct,)``, the
+    network's (``f`` on model values) with the upsamplings' beside it; the second ``{}`` where one step down
+    holds under ``SHARPEN_TRANSFER_MIN`` clear cells. ``x (G, h, w)`` the guides averaged onto ``grid`` (the
+    reference's), ``r (Ct, h, w)`` the reference, both model values, ``seen`` its clear cells."""
+    coarse = grid.coarser(k)
+    r2, frac = degraded(r, grid, coarse)
+    at_ref = _errors(f, x, r, r2, frac, seen, grid, coarse)
+    seen2, down = coarser_seen(seen, grid, averaged, k)
+    if int(seen2.sum()) < SHARPEN_TRANSFER_MIN:
+        return at_ref, {}
+    x2, rs = (np.nan_to_num(averaged(a, np.ones(seen.shape, bool), grid, down)[0], nan=HALF) for a in (x, r))
+    below = down.coarser(k)
+    r3, frac3 = degraded(rs, down, below)
+    return at_ref, _errors(f, x2, rs, r3, frac3, seen2, down, below)
+
+
+def _errors(f, x, r, r2, frac, seen, grid, coarse) -> dict[str, np.ndarray]:
+    """The network's and every upsampling's per-band MAE predicting ``r`` from ``x`` and ``r2`` on ``seen``."""
+    up = up_all(r2, coarse, grid, REFERENCE_UPSAMPLING)
+    routes = {m: (lambda m=m: up if m == REFERENCE_UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS}
+    routes[NETWORK] = lambda: f(x, up)
+    return route_errors(routes, seen, r, r2, frac, grid, coarse)
+
+
+def prefer(band, heldout: dict[str, float], transfer: dict[str, float], su: Stored = Stored()) -> bool:
+    """Give ``band`` (``learners/sharpen.BandRoute``) the network's route (with the correction where that held
+    out better) where it beats the band's own route held out at the reference's scale and the best
+    upsampling one Wald step down, each by ``SHARPEN_MARGIN``; its errors join the band's. Whether it did."""
+    band.heldout.update({m: e for m, e in heldout.items() if m.startswith(NETWORK)})
+    if transfer:
+        band.transfer.update({m: e for m, e in transfer.items() if m.startswith(NETWORK)})
+    nets = {m: e for m, e in heldout.items() if m.startswith(NETWORK)}
+    best = min(nets, key=nets.get)
+    own = band.heldout.get(band.route, band.checked.get(band.route, float("inf")))
+    if not transfer:
+        band.network = "one Wald step down holds too few cells to check it"
+        return False
+    t_up = min((m for m in transfer if m.startswith(UPSAMPLERS)), key=transfer.get)
+    t_net = min((transfer[m] for m in transfer if m.startswith(NETWORK)))
+    said = (f"the Sentinel-2 network erred {su(nets[best])} against {su(own)} for {band.route} held out at the "
+            f"reference's scale, and {su(t_net)} against {su(transfer[t_up])} for {t_up} one Wald step down")
+    if not (nets[best] < (1 - SHARPEN_MARGIN) * own and t_net < (1 - SHARPEN_MARGIN) * transfer[t_up]):
+        band.network = said + f": not under {1 - SHARPEN_MARGIN:.3g}× both, its route kept"
+        return False
+    if not band.guided:
+        band.unguided = band.route  # the upsampling a share of the network's detail is measured from
+    band.route, band.why, band.network = best, said, said
+    return True
+
+
+def is_network(route: str) -> bool:
+    """Whether a route is the network's (with or without the correction)."""
+    return route.removesuffix(CORRECTED) == NETWORK

@@ -1,0 +1,97 @@
+"""The Sentinel-2 network as a route of ``bandbridge sharpen`` (issue 96, ``place/sharpen_network.py``): the
+run's bundle (``models/channel_map.Mapped``) computes on the work file's model values exactly what the network
+computes on the stored values; a SAFE's run offers it (the plan says so) and ``--no-network`` leaves it out; a
+band that takes it is written from the engine's pass of that bundle, tagged with its route and learner."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from test_sharpen_read import s2_safe, sharpened
+
+import bandbridge.inference.place.sharpen_network as sn
+from bandbridge.learners.fill_fit import FEED
+from bandbridge.learners.sharpen import Headroom
+from bandbridge.models.s2_residual import S2_COARSE, S2Residual
+
+
+def random_network(seed: int = 0) -> S2Residual:
+    """An S2Residual whose correction is not zero (its tail drawn small), so it differs from the upsampled band."""
+    torch.manual_seed(seed)
+    net = S2Residual()
+    with torch.no_grad():
+        net.tail.weight.normal_(0, 0.02)
+    return net.eval()
+
+
+@pytest.fixture
+def bundled(tmp_path_factory, monkeypatch):
+    """A network bundle of :func:`random_network`, found where the package's would be."""
+    from bandbridge.bundle import save_bundle
+    from bandbridge.config import build_config
+    folder = tmp_path_factory.mktemp("network") / sn.NAME
+    refl = {"scaling": "reflectance"}
+    src = {"name": "s2", "layout": "multiband", "files": ["scene.tif"],
+           "input": {"bands": list(range(20)), **refl}, "target": {"bands": S2_COARSE, **refl}}
+    conf = build_config({"name": sn.NAME, "data": {"root": ".", "sources": [src]},
+                         "model": {"generator": {"name": "s2-residual", "args": {"nf": 24, "n_blocks": 3}}}})
+    save_bundle(folder, random_network(), conf, 20, 8, epoch=-1)
+    monkeypatch.setattr(sn, "network_folder", lambda: folder)
+    return folder
+
+
+def test_the_runs_bundle_is_the_network_on_the_work_files_model_values(bundled):
+    rng = np.random.default_rng(0)
+    net, _ = sn.offered(["B02", "B03", "B04", "B08"], ["B05", "B11"])
+    xs = (800 + 2000 * rng.random((4, 24, 24))).astype(np.float32)  # digital numbers: ÷ 10000
+    ups = (1000 + 3000 * rng.random((2, 24, 24))).astype(np.float32)
+    net.gmap = [sn.reflectance(x, 1.0, 0.0) for x in xs]
+    net.tmap = [(1e-4, -0.1)] * 2  # L2A's map, as the reader states it
+    assert net.gmap == [(1e-4, 0.0)] * 4
+    ok = np.ones((24, 24), bool)
+    gunits, units = Headroom(xs, ok), Headroom(ups, ok)
+    expect = units.to_model(net(xs, ups))  # the network on stored values, its output in model values
+    module, args = sn.mapped(net, gunits, units, 2)
+    channels = np.concatenate([units.to_model(ups), gunits.to_model(xs)])
+    z = (channels - FEED[0]) / (FEED[1] - FEED[0])  # the bundle's minmax input
+    with torch.no_grad():
+        got = module(torch.from_numpy(z[None]))[0].numpy()
+    inside = (expect > 0.01) & (expect < 0.99)  # the bundle clamps to [0, 1], as every fit's does
+    assert inside.mean() > 0.9 and np.abs(got - expect)[inside].max() < 1e-4
+    assert args["outputs"] == [S2_COARSE.index("B05"), S2_COARSE.index("B11")]
+
+
+def test_a_safe_offers_it_and_no_network_leaves_it_out(tmp_path, run_cli, bundled):
+    safe, _ = s2_safe(tmp_path, jp2=False)
+    code, plan, _ = run_cli("sharpen", str(safe), "--reference", str(safe), "--bands", "B05,B11", "-o",
+                            str(tmp_path / "p.tif"), "--plan")
+    assert code == 0 and "the Sentinel-2 network (s2-residual, bundled" in plan
+    code, plan, _ = run_cli("sharpen", str(safe), "--reference", str(safe), "--bands", "B05,B11", "-o",
+                            str(tmp_path / "p.tif"), "--plan", "--no-network")
+    assert code == 0 and "the Sentinel-2 network: left out (--no-network)" in plan
+    assert not (tmp_path / "p.tif").exists()
+
+
+def test_a_band_that_takes_it_is_the_engines_pass_of_the_runs_bundle(tmp_path, run_cli, bundled, monkeypatch):
+    """The rule made to take the network for every band (its checks are ``learners``' tests'): the output is the
+    network's, made consistent where its check says so, written and tagged as its route."""
+    import bandbridge.learners.sharpen as ls
+    from bandbridge.learners.sharpen_network import NETWORK
+
+    def take(band, heldout, transfer, su=None):
+        band.heldout.update(heldout)
+        band.route, band.why, band.network = NETWORK, "taken by the test", "taken by the test"
+        return True
+    monkeypatch.setattr(ls, "prefer", take)
+    safe, _ = s2_safe(tmp_path, jp2=False)
+    out, v, said = sharpened(run_cli, tmp_path / "o.tif", str(safe), "--reference", str(safe), "--bands", "B05,B11")
+    assert said["routes"] == [NETWORK, NETWORK], out
+    with rasterio.open(tmp_path / "o.tif") as d:
+        assert d.tags(1)["bandbridge_learner"].startswith("s2-residual")
+    _, plain, said0 = sharpened(run_cli, tmp_path / "n.tif", str(safe), "--reference", str(safe), "--bands", "B05,B11",
+                                "--no-network")
+    assert NETWORK not in said0["routes"] and not np.array_equal(v, plain)
+    assert sorted(q.name for q in tmp_path.iterdir()) == sorted(["o.tif", "n.tif", safe.name])
