@@ -66,12 +66,14 @@ class Network:
         return np.stack([(y[i] - b) / a for i, (a, b) in enumerate(self.tmap)]).astype(np.float32)
 
 
-def offered(guide_names: list[str], target_names: list[str], enabled: bool = True) -> tuple[Network | None, str]:
+def offered(guide_names: list[str], target_names: list[str], enabled: bool | str | Path = True
+            ) -> tuple[Network | None, str]:
     """The network on this run, or None, and why in words: offered where it is enabled and bundled, the guides
-    hold Sentinel-2's four 10 m bands and every target is a band it makes."""
+    hold Sentinel-2's four 10 m bands and every target is a band it makes. ``enabled``: False leaves it out, a
+    folder is a bundle of it to take instead of the package's (a record's fold, trained without its source)."""
     if not enabled:
         return None, "the Sentinel-2 network: left out (--no-network)"
-    folder = network_folder()
+    folder = network_folder() if enabled is True else Path(enabled)
     if folder is None:
         return None, ""
     from bandbridge.spec import read_spec
