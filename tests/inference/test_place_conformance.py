@@ -142,7 +142,10 @@ def test_nodata_stays_nodata_and_every_band_carries_the_tags(ran, run_cli):
     assert not missing.all()
     name, bands = read_tags(out)
     assert name == kind
-    assert bands, f"{kind}: no band carries the tag schema"
+    with rasterio.open(out) as s:  # every band the kind wrote, none dropped before the check (read() leaves
+        untagged = [i for i in s.indexes if not {"bandbridge_route", "bandbridge_codes"} & set(s.tags(i))]  # out
+    # untagged bands): a band of values its decision's tags, a band of codes (the fill's FILLED) what they mean
+    assert bands and not untagged, f"{kind}: bands {untagged} carry no tag schema"
     for t in bands:
         assert set(t) == set(BAND_KEYS) and t["bandbridge_route"], t
         assert ":" not in t["bandbridge_route"] and t["bandbridge_route_words"], t  # the bare word; its words apart

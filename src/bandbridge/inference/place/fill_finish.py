@@ -157,6 +157,7 @@ def finish(sc: Scan, gd: Guides, p: Parts, dest: Path, tags: dict[str, str], ove
 
     def setup(rs) -> None:
         rs.main.descriptions = (*s.names, "FILLED")
+        rs.main.update_tags(len(s.names) + 1, bandbridge_codes=f"{FILLED} filled, {OBSERVED} observed, 0 no data")
         rs.main.scales, rs.main.offsets = (*st.scales, 1.0), (*st.offsets, 0.0)  # the scene's, kept (issue 85)
         rs.main.update_tags(**tags)
         write(rs.main, "fill", list(bands))

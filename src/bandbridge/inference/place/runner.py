@@ -61,8 +61,8 @@ def _run(kind: Kind, plan, engine: Engine, say: Callable[[str], None], add):
         rows = serve(fitted.jobs, labels=fitted.labels)
         stage()
         if rows:  # what ran, in the plan block's terms (``Block.decided``): the two can be held to each other
-            say(f"engine: {rows[0].get('backend', '')}, {fitted.jobs[0].opts.tile}² tiles, "
-                f"{sum(int(r.get('tiles') or 0) for r in rows)} tile(s) run")
+            say(f"engine: {rows[0].get('backend', '')}, {rows[0].get('tile') or fitted.jobs[0].opts.tile}² tiles, "
+                f"{sum(int(r.get('tiles') or 0) for r in rows)} tile(s) run")  # the tile the engine's row says ran
         done = kind.finish(plan, fitted, rows, say, add)
         stage()
         return done
