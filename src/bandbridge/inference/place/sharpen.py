@@ -213,7 +213,8 @@ class Sharpen:
         s, gunits, coarse = decided(plan, clock, say)
         for b in s.bands:
             say(f"{b.name}: {b.route} ({route_words(b.route)}): {b.why}"
-                + (f"; at the output's scale, {b.scale}" if b.guided and b.scale else ""))
+                + (f"; at the output's scale, {b.scale}" if b.guided and b.scale else "")
+                + (f"; {b.network}" if b.network and not is_network(b.route) else ""))
         networked = any(is_network(b.route) for b in s.bands)
         out = Fitted(s, None if s.fitted or networked else coarse, clock, bounds=bounds)
         plan.targets.values = coarse = None  # not held on: the bounds are taken, and a fit needs no cell means
