@@ -78,7 +78,7 @@ def loso_record(data: str | Path, work: str | Path, cfg: NetworkConfig, command:
                           "Wald pairs (src/bandbridge/workflows/s2_network.py), the held-out source's cases as the "
                           "sharpening record makes them, Major-TOM realigned (src/bandbridge/evaluation/sharpen_cases.py)",
               "folds": folds, "cases": rows}
-    return record | {"summary": summary(record)}
+    return record | {"summary": {m: summary(record, m) for m in (ALONE, WITHOUT, DEFAULT)}}
 
 
 def _pooled(rows: list[tuple[dict, int]], method: str) -> float:
