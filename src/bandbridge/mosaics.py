@@ -42,31 +42,6 @@ def mosaic(data: str | Path, kind: str, size: int, say=print) -> Path:
     return p
 
 
-def make_mosaic(naip_dir: Path, out: Path, size: int = 8192) -> Path:
-    """A ``size × size`` 4-band NAIP mosaic tiled from the real NAIP scenes (dates side by side),
-    georeferenced on the first scene's grid."""
-    import rasterio
-    from rasterio.transform import Affine
-    files = sorted(naip_dir.glob("*.tif"))
-    if not files:
-        raise FileNotFoundError(f"no NAIP .tif files in {naip_dir}")
-    with rasterio.open(files[0]) as s0:
-        prof = s0.profile | {"height": size, "width": size, "tiled": True, "blockxsize": 512,
-                             "blockysize": 512, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
-        tr: Affine = s0.transform
-        h0, w0 = s0.height, s0.width
-    k = 0
-    with rasterio.open(out, "w", **prof) as dst:
-        for r in range(0, size, h0):
-            for c in range(0, size, w0):
-                with rasterio.open(files[k % len(files)]) as src:
-                    a = src.read()
-                k += 1
-                hh, ww = min(h0, size - r, a.shape[1]), min(w0, size - c, a.shape[2])
-                dst.write(a[:, :hh, :ww], window=rasterio.windows.Window(c, r, ww, hh))
-    return out
-
-
 def make_s2_mosaic(folders: list[Path], out: Path, size: int = 10980) -> Path:
     """A ``size × size`` 3-band uint16 (reflectance × 10000) raster the size of a Sentinel-2
     tile, tiled from the real B04/B03/B02 files of the given band folders (alternating, each
@@ -89,21 +64,30 @@ def make_s2_mosaic(folders: list[Path], out: Path, size: int = 10980) -> Path:
     return tile_scenes(scenes, out, size, prof, ("B04", "B03", "B02"))
 
 
+def make_mosaic(naip_dir: Path, out: Path, size: int = 8192) -> Path:
+    """A ``size × size`` 4-band NAIP mosaic tiled from the real NAIP scenes by :func:`tile_scenes`,
+    georeferenced on the first scene's grid."""
+    return _files_mosaic(naip_dir, out, size, "NAIP")
+
+
 def make_sar_mosaic(folder: Path, out: Path, size: int = 8192) -> Path:
     """A ``size × size`` 2-band float32 Sentinel-1 raster (VV, VH in dB) tiled from the real S1
-    files in ``folder`` (flipped as :func:`tile_scenes` does), on the first file's grid."""
+    files in ``folder`` by :func:`tile_scenes`, on the first file's grid."""
+    return _files_mosaic(folder, out, size, "Sentinel-1", np.float32, ("VV", "VH"))
+
+
+def _files_mosaic(folder: Path, out: Path, size: int, what: str, dtype=None, names: tuple[str, ...] = ()) -> Path:
+    """The ``*.tif`` scenes of ``folder`` (as stored, or as ``dtype``) tiled by :func:`tile_scenes`
+    on the first one's profile; ``names``: the band descriptions."""
     import rasterio
-    scenes = []
+    scenes, prof = [], {}
     for f in sorted(Path(folder).glob("*.tif")):
         with rasterio.open(f) as src:
-            scenes.append(src.read().astype(np.float32))
-            if len(scenes) == 1:
-                crs, tr = src.crs, src.transform
+            scenes.append(src.read().astype(dtype or src.dtypes[0]))
+            prof = prof or src.profile | {"dtype": str(scenes[0].dtype), "height": size, "width": size}
     if not scenes:
-        raise FileNotFoundError(f"no Sentinel-1 .tif files in {folder}")
-    prof = {"driver": "GTiff", "height": size, "width": size, "count": scenes[0].shape[0],
-            "dtype": "float32", "crs": crs, "transform": tr}
-    return tile_scenes(scenes, out, size, prof, ("VV", "VH")[:scenes[0].shape[0]])
+        raise FileNotFoundError(f"no {what} .tif files in {folder}")
+    return tile_scenes(scenes, out, size, prof, names[:scenes[0].shape[0]])
 
 
 def tile_scenes(scenes: list[np.ndarray], out: Path, size: int, prof: dict, names: tuple[str, ...]) -> Path:
@@ -115,7 +99,8 @@ def tile_scenes(scenes: list[np.ndarray], out: Path, size: int, prof: dict, name
                    "BIGTIFF": "IF_SAFER"}
     k = 0
     with rasterio.open(out, "w", **prof) as dst:
-        dst.descriptions = names
+        if names:
+            dst.descriptions = names
         r = 0
         while r < size:
             c, rh = 0, 0

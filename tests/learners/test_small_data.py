@@ -12,7 +12,8 @@ from bandbridge.errors import BandbridgeError
 from bandbridge.learners.baselines import ContextRidgeBaseline, LinearBaseline, init_anchor, sample_pixels
 from bandbridge.learners.ridge import ridge
 from bandbridge.generators import build_generator
-from bandbridge.models.anchor import ContextFeatures, box_mean, zero_residual
+from bandbridge.models.anchor import zero_residual
+from bandbridge.models.features import ContextFeatures, box_means
 from conftest import SAMPLE
 
 REGIONS = {"train": [0, 0.6], "val": [0.6, 0.8], "test": [0.8, 1]}
@@ -70,7 +71,7 @@ def test_context_features_are_local_means_stds_and_products():
                                                    x[0, 1, 10, 12] ** 2], rtol=1e-10)
     # the edges replicate: a constant image has its own mean and zero spread everywhere
     c = torch.full((1, 1, 7, 9), 0.3)
-    np.testing.assert_allclose(box_mean(c, 15), c, atol=1e-7)
+    np.testing.assert_allclose(box_means(c, (15,))[0], c, atol=1e-7)
     with pytest.raises(ValueError, match="odd"):
         ContextFeatures(3, (4,))
 

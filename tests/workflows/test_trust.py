@@ -24,11 +24,11 @@ def test_calibration_figures_by_hand():
 def test_local_std_in_numpy_equals_the_anchors_torch_box_filter():
     import torch
     from bandbridge.inference.core.confidence import box_mean, local_std
-    from bandbridge.models.anchor import box_mean as torch_box_mean
+    from bandbridge.models.features import box_means
     a = np.random.default_rng(0).random((37, 23)).astype(np.float32)
     t = torch.from_numpy(a)[None, None]
-    np.testing.assert_allclose(box_mean(a, 5), torch_box_mean(t, 5)[0, 0].numpy(), atol=1e-6)
-    mu, mu2 = torch_box_mean(torch.cat([t, t * t], 1), 5).chunk(2, 1)
+    np.testing.assert_allclose(box_mean(a, 5), box_means(t, (5,))[0][0, 0].numpy(), atol=1e-6)
+    mu, mu2 = box_means(torch.cat([t, t * t], 1), (5,))[0].chunk(2, 1)
     ref = (mu2 - mu * mu).clamp_min(0).sqrt()[0, 0].numpy()
     np.testing.assert_allclose(local_std(a), ref, atol=1e-4)
     assert box_mean(np.ones((3, 4)), 5).shape == (3, 4)  # windows wider than the image: edges

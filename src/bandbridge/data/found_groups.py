@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -160,16 +159,6 @@ def find_groups(ids: list[str], paths: list[str | None] | None = None) -> dict[s
     for i, j in found:
         links.join(i, j)
     return {i: ids[links.find(k)] for k, i in enumerate(ids)}
-
-
-def describe(groups: dict[str, str]) -> str:
-    """``"221 items in 23 groups (largest FLIR_00006: 40)"``."""
-    sizes: dict[str, int] = {}
-    for g in groups.values():
-        sizes[g] = sizes.get(g, 0) + 1
-    big = max(sizes, key=lambda g: sizes[g]) if sizes else ""
-    return (f"{len(groups)} item(s) in {len(sizes)} group(s)"
-            + (f" (largest {Path(big).name}: {sizes[big]})" if len(sizes) > 1 else ""))
 
 
 def blind_validation(train: list, val: list) -> str | None:

@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bandbridge.models.features import ContextFeatures, box_mean  # noqa: F401 - re-exported
 from bandbridge.radiometry import STATS_PERCENTILES
 
 NORM_MODES = ("none", "dark_object", "robust")

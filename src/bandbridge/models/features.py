@@ -158,13 +158,8 @@ def axis_sum(x: Tensor, k: int, dim: int, cache: dict | None = None) -> Tensor:
     return cache[k]
 
 
-def box_mean(x: Tensor, k: int) -> Tensor:
-    """Mean over a ``k × k`` window centred on each pixel, edges replicated: ``(B, C, H, W)``."""
-    return box_means(x, (k,))[0]
-
-
 def box_mean_direct(x: Tensor, k: int) -> Tensor:
-    """:func:`box_mean` by direct separable averaging (``k`` additions a pixel and axis)."""
+    """:func:`box_means` by direct separable averaging (``k`` additions a pixel and axis)."""
     p = k // 2
     x = F.avg_pool2d(F.pad(x, (0, 0, p, p), mode="replicate"), (k, 1), 1)
     return F.avg_pool2d(F.pad(x, (p, p, 0, 0), mode="replicate"), (1, k), 1)

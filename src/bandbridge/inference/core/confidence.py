@@ -26,7 +26,7 @@ WINDOW = 5
 
 def box_mean(a: np.ndarray, k: int) -> np.ndarray:
     """Mean over ``k × k`` windows centred on each pixel of ``a (H, W)``, edges replicated —
-    ``models.anchor.box_mean`` in numpy (summed-area table), so the error map needs no torch
+    ``models.features.box_means`` in numpy (summed-area table), so the error map needs no torch
     (``--backend onnx --confidence`` stays torch-free)."""
     p = k // 2
     c = np.cumsum(np.cumsum(np.pad(a.astype(np.float64), p, mode="edge"), 0), 1)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 
 from bandbridge.errors import BandbridgeError
 from bandbridge.inference.runtime.export import example

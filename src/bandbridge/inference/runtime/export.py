@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from bandbridge.bundle import load_bundle
 from bandbridge.errors import BandbridgeError
@@ -47,7 +46,6 @@ def write_export(folder: Path, spec: ModelSpec, out: Path, opset: int = 17, floo
     """Write the export of the bundle in ``folder`` into ``out`` (checked by
     :func:`export_target`), its floor's into ``out/floor`` (``floor``), and check the graph
     against torch; returns ``out``."""
-    import torch
     net = load_bundle(folder).generator.eval()
     out.mkdir(parents=True, exist_ok=True)
     n = max(spec.size_multiple, 64)
