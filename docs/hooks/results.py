@@ -672,6 +672,24 @@ def gaps_sources_table(record: dict) -> str:
     return tables(record)
 
 
+def s2super_table(record: dict) -> str:
+    """s2super on the sharpening record's Sentinel-2 cases (benchmarks/s2super_baseline.py, a baseline run in its own
+    environment): rendered by the benchmark that writes it."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("s2super_baseline",
+                                                  RESULTS.parent.parent / "benchmarks" / "s2super_baseline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.table(record)
+
+
+def s2_network_table(record: dict) -> str:
+    """Sentinel-2's network left out source by source (benchmarks/s2_network.py): rendered by the module that writes
+    the record."""
+    from bandbridge.workflows.s2_network_record import table
+    return table(record)
+
+
 TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "indomain_learners": indomain_table, "learner_kinds": learner_kinds_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
@@ -690,7 +708,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
           "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "line_ridge": line_ridge_table,
           "shift_rule": shift_rule_table, "transfer_rule": transfer_rule_table, "s2_prior": s2_prior_table,
-          "sharpen_speed_prior": sharpen_speed_table}
+          "sharpen_speed_prior": sharpen_speed_table, "s2super": s2super_table, "s2_network": s2_network_table}
 
 
 def render(markdown: str) -> str:

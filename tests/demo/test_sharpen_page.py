@@ -61,11 +61,11 @@ def _panel_ok(img: np.ndarray) -> None:
 
 
 def test_a_real_pair_is_sharpened_as_the_command_sharpens_it(page, uploads, tmp_path):
-    """Four band files and the 20 m reference: the download holds what ``sharpen_sets`` (the function
+    """Four band files and the 20 m reference: the download holds what ``sharpen`` (the function
     ``bandbridge sharpen`` calls) writes from the same files, value for value; the status has the
     command's plan and a route line per band, the table each band's route and held-out errors as the
     download's tags hold them; the sharpened bands and the reference upsampled share one stretch."""
-    from bandbridge.inference.place.sharpen_sets import sharpen_sets
+    from bandbridge.inference.place.sharpen import sharpen
     root, f = uploads
     fine = [f[n] for n in FINE]
     out = page.handle_sharpen(fine, f["coarse"], "")
@@ -74,7 +74,7 @@ def test_a_real_pair_is_sharpened_as_the_command_sharpens_it(page, uploads, tmp_
     assert "- guides: B02, B03, B04, B08 on a 256×256 grid" in status and "k = 2.00" in status, status
     assert str(root) not in status + scores and "bandbridge-demo-" not in status + scores
     said = []
-    mine = sharpen_sets(fine, f["coarse"], str(tmp_path / "cli.tif"), say=said.append)
+    mine = sharpen(fine, f["coarse"], str(tmp_path / "cli.tif"), say=said.append)
     with rasterio.open(files[0]) as s, rasterio.open(tmp_path / "cli.tif") as c:
         assert s.descriptions == ("B05", "B11") and (s.height, s.width) == (256, 256) and s.dtypes[0] == "uint16"
         assert s.scales == (1e-4, 1e-4)
@@ -124,9 +124,9 @@ def test_refusals_are_one_line_naming_the_page_box(page, uploads, case):
 
 def test_a_raster_over_the_page_limit_is_refused_before_anything_runs(page, uploads, monkeypatch):
     """From the header alone: the sharpener never runs (``bandbridge sharpen`` is named for larger rasters)."""
-    from bandbridge.inference.place import sharpen_sets
+    from bandbridge.inference.place import sharpen
     from bandbridge.policy import DEMO_MAX_MPIX
-    monkeypatch.setattr(sharpen_sets, "sharpen_sets", lambda *a, **k: pytest.fail("the sharpener ran"))
+    monkeypatch.setattr(sharpen, "sharpen", lambda *a, **k: pytest.fail("the sharpener ran"))
     root, f = uploads
     big = big_upload(root, DEMO_MAX_MPIX, "big.tif")
     out = page.handle_sharpen([str(big)], f["coarse"], "")

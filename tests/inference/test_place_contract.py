@@ -93,13 +93,38 @@ def test_the_reference_kind_finishes_with_an_outcome_of_decisions(tmp_path):
     assert isinstance(d, BandDecision) and tags.band(out) == tags.band_tags(d)
 
 
-def test_bandbridge_sharpen_builds_its_request(run_cli, monkeypatch, tmp_path):
-    from bandbridge.inference.place import sharpen_stack
+def test_bandbridge_sharpen_runs_the_registered_kind_on_its_request(run_cli, monkeypatch, tmp_path):
     got = []
-    monkeypatch.setattr(sharpen_stack, "sharpen_any", lambda request, engine, plan_only, say: got.append(request))
+
+    class Fake:
+        name = "sharpen"
+
+        def plan(self, request, engine, say):
+            got.append(request)
+            return None  # nothing to do: nothing written
+
+    monkeypatch.setitem(kinds.KINDS, "sharpen", Fake())
     code, _, err = run_cli("sharpen", "g.tif", "--reference", "r.tif", "--bands", "B05, B11", "--reference-shift",
                            "none", "--cog", "-o", str(tmp_path / "o.tif"))
     assert code == 0, err
     (r,) = got
     assert isinstance(r, SharpenRequest) and r.fine == ("g.tif",) and r.reference == "r.tif"
     assert r.bands == ("B05", "B11") and r.reference_shift == "none" and r.cog and r.guides is None
+
+
+def test_bandbridge_predict_with_a_reference_runs_the_registered_kind(run_cli, monkeypatch, tmp_path):
+    from bandbridge.errors import BandbridgeError
+    got = []
+
+    class Fake:
+        name = "reference"
+
+        def plan(self, request, engine, say):
+            got.append(request)
+            raise BandbridgeError("the registered kind planned it")
+
+    monkeypatch.setitem(kinds.KINDS, "reference", Fake())
+    code, _, err = run_cli("predict", "rgb.tif", "-m", "rgb2nir", "--reference", "r.tif", "-o", str(tmp_path / "o.tif"))
+    assert code == 2 and "the registered kind planned it" in err, err
+    (r,) = got
+    assert list(r.inputs) == ["rgb.tif"] and r.reference.source == "r.tif"

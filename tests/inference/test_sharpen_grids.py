@@ -267,9 +267,9 @@ def test_majortoms_20m_bands_are_moved_half_a_pixel_and_take_the_guides(tmp_path
         with rasterio.open(folder / f"{name}.tif", "w", **(prof | {"height": n, "width": n})) as d:
             d.write(v)
     from bandbridge.inference.jobs.predict import Engine
-    from bandbridge.inference.place.sharpen_sets import sharpen_sets
+    from bandbridge.inference.place.sharpen import sharpen
     lines: list[str] = []
-    res = sharpen_sets([str(folder)], str(folder), str(tmp_path / "o.tif"), engine=Engine(threads=1),
+    res = sharpen([str(folder)], str(folder), str(tmp_path / "o.tif"), engine=Engine(threads=1),
                        say=lines.append)
     said = [x for x in lines if x.startswith("the reference's grid moved by")]
     assert len(said) == 1 and "X +0.50, Y +0.50 reference pixels (+10.0 m, -10.0 m in x, y)" in said[0]

@@ -123,12 +123,12 @@ def test_on_a_cluster_each_set_keeps_its_summary_beside_the_output(tmp_path):
     local run's."""
     from bandbridge.inference.jobs.predict import Engine
     from bandbridge.inference.jobs.predict import Cluster
-    from bandbridge.inference.place.sharpen_sets import sharpen_sets
+    from bandbridge.inference.place.sharpen import sharpen
     safe, _ = s2_safe(tmp_path, jp2=False)
     (tmp_path / "here").mkdir()
     (tmp_path / "there").mkdir()
-    here = sharpen_sets([str(safe)], str(safe), str(tmp_path / "here" / "o.tif"), engine=Engine(threads=1))
-    there = sharpen_sets([str(safe)], str(safe), str(tmp_path / "there" / "o.tif"),
+    here = sharpen([str(safe)], str(safe), str(tmp_path / "here" / "o.tif"), engine=Engine(threads=1))
+    there = sharpen([str(safe)], str(safe), str(tmp_path / "there" / "o.tif"),
                          engine=Engine(threads=1, cluster=Cluster(workers=1)))
     fitted = sorted(f"bandbridge-summary-set{i}.csv" for i, bands in ((1, here.decisions[1::2]), (2, here.decisions[::2]))
                     if any(b.route.startswith("fit") for b in bands))

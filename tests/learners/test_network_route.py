@@ -71,11 +71,27 @@ def band(route: str = "bspline", own: float = 1.0) -> BandRoute:
 
 def test_the_rule_by_hand():
     b = band()  # wins at both scales: taken, with the correction where that held out better
-    assert prefer(b, {NETWORK: 0.5, NETWORK + "+correction": 0.4}, {NETWORK: 0.5, "cubic": 1.0})
+    assert prefer(b, {NETWORK: 0.5, NETWORK + "+correction": 0.4, "cubic": 1.0}, {NETWORK: 0.5, "cubic": 1.0})
     assert b.route == NETWORK + "+correction" and b.unguided == "bspline"
     b = band()  # wins at the reference's scale, not one step down: kept
-    assert not prefer(b, {NETWORK: 0.5}, {NETWORK: 0.995, "cubic": 1.0}) and b.route == "bspline"
+    assert not prefer(b, {NETWORK: 0.5, "cubic": 1.0}, {NETWORK: 0.995, "cubic": 1.0}) and b.route == "bspline"
     b = band()  # wins one step down, within the margin at the reference's scale: kept
-    assert not prefer(b, {NETWORK: 0.995}, {NETWORK: 0.5, "cubic": 1.0})
+    assert not prefer(b, {NETWORK: 0.995, "cubic": 1.0}, {NETWORK: 0.5, "cubic": 1.0})
     b = band()  # no check one step down: never taken
-    assert not prefer(b, {NETWORK: 0.1}, {}) and "too few cells" in b.network
+    assert not prefer(b, {NETWORK: 0.1, "cubic": 1.0}, {}) and "too few cells" in b.network
+
+
+def fitted(transfer_gain: float) -> BandRoute:
+    """A band on the fit: 0.2× the best upsampling held out where it was fitted, ``transfer_gain``× fitted one step
+    down and applied at the reference's scale."""
+    return BandRoute("T", "fit", {"fit": 0.2, "cubic": 1.0}, {"fit": transfer_gain, "cubic": 1.0}, "why")
+
+
+def test_the_fit_is_weighed_as_it_is_applied_beyond_its_scale():
+    """The network (never fitted on the scene) beside the fit as the fit is applied one scale beyond what it saw:
+    0.4× beats a fit that carries at 0.5×, not one that carries at 0.3×; the fit's 0.2× at its own scale is not
+    the comparison."""
+    b = fitted(0.5)
+    assert prefer(b, {NETWORK: 0.4, "cubic": 1.0}, {NETWORK: 0.4, "cubic": 1.0}) and b.route == NETWORK
+    b = fitted(0.3)
+    assert not prefer(b, {NETWORK: 0.4, "cubic": 1.0}, {NETWORK: 0.4, "cubic": 1.0}) and b.route == "fit"

@@ -63,7 +63,7 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
     cluster = jobs.Cluster(workers=workers, scheduler=scheduler, retries=retries, strips=strips, summary=summary)
     ref = None
     if reference or reference_mask or reference_date or reference_band:  # plain predict imports no fit (nor torch)
-        from bandbridge.inference.place import reference as place
+        from bandbridge.inference.place import kinds, reference as place  # the registered kind runs the request
         ref = place.reference_options(reference, reference_mask, reference_date, reference_band)
     ov = overrides(bands, band_names, scaling, vmin, vmax)
     said = dict(stac=stac, say=lambda line: out.print(line, highlight=False),
@@ -77,7 +77,7 @@ def predict(inputs: Inputs, model: Model, output: Output, overwrite: Overwrite =
             engine = jobs.Engine(backend=backend, precision=precision, threads=threads, compile=compile_,
                                  cluster=cluster)
             request = place.Request(inputs, model, output, opts, ov, ref, overwrite)  # the kind's, built here
-            done = place.predict_with_reference(request, engine=engine, **said)
+            done = place.predict_with_reference(request, engine=engine, kind=kinds.KINDS["reference"], **said)
     if plan:  # --plan: said, nothing written
         return
     from bandbridge.machine import process_seconds

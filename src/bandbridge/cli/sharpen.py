@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from bandbridge.cli.app import out
-from bandbridge.cli.options import Overwrite, engine_options
+from bandbridge.cli.options import NoNetwork, Overwrite, engine_options
 from bandbridge.cli.options import reference_shift as reference_shift_form
 from bandbridge.cli.predict import Backend, Cog, Precision, Preview, Retries, Scheduler, Summary, Threads, Workers
 
@@ -42,9 +42,7 @@ def sharpen(
                                         "or X,Y (moved by X columns and Y rows of its own pixels, e.g. 0.5,0.5)"),
     plan: bool = typer.Option(False, "--plan", help="print per band the guides and the route candidates, the "
                               "backend and the tiles, and exit without writing anything"),
-    preview: Preview = None,
-    no_network: bool = typer.Option(False, "--no-network", help="leave out the bundled Sentinel-2 network (a route "
-                                    "per band of B02–B08-guided runs, taken where it holds out better)"),
+    preview: Preview = None, no_network: NoNetwork = False,
 ) -> None:
     """Sharpen every band of a coarse raster onto the grid of fine guide bands, fitted on the scene.
 
@@ -60,20 +58,22 @@ def sharpen(
     grids (the 20 m and 60 m bands) take a run per grid, each its own Wald protocol and routes,
     written into one output in the reference's band order."""
     from bandbridge.cli.evaluate import quiet_libraries
-    from bandbridge.fileio import writing
-    from bandbridge.inference.interop.stac_bands import forget
-    from bandbridge.inference.place.sharpen_read import item_lines
-    from bandbridge.inference.place.contract import SharpenRequest
-    from bandbridge.inference.place.sharpen_stack import sharpen_any
-    engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
-    request = SharpenRequest(fine, reference, output, _names(guides), _names(bands), overwrite, model, cog,
-                             reference_shift=reference_shift, network=not no_network)  # the kind's request
-    forget()  # a STAC Item's URL read afresh each run (then once in it)
     from bandbridge.cli.progress import displayed
+    from bandbridge.fileio import writing
     from bandbridge.inference.core.preview import previewed
+    from bandbridge.inference.interop.stac_bands import forget
+    from bandbridge.inference.place import contract, kinds, runner  # the kind's request, on the one runner
+    from bandbridge.inference.place.sharpen_read import item_lines
+    from bandbridge.inference.place.sharpen_stack import resolved
+    engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
+    request = contract.SharpenRequest(fine, reference, output, _names(guides), _names(bands), overwrite, model, cog,
+                                      reference_shift=reference_shift, network=not no_network)
+    forget()  # a STAC Item's URL read afresh each run (then once in it)
+    say = lambda s: out.print(s, highlight=False)  # noqa: E731
     with quiet_libraries(), writing(output), previewed(preview, [*fine, reference], output, overwrite, "sharpen",
                                                        plan), displayed():  # -o's full disk: one line; progress
         for line in item_lines(fine, reference or fine[0]):  # a STAC Item's id and the asset of each band
-            out.print(line, highlight=False)
-        sharpen_any(request, engine, plan, lambda s: out.print(s, highlight=False))
+            say(line)
+        with resolved(request, say) as run:  # a stack or a product alone read as the kind reads it
+            runner.run(kinds.KINDS["sharpen"], run, engine, say, plan)
 

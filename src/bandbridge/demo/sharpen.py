@@ -1,6 +1,6 @@
 """The web page's "Sharpen a coarse raster": every band of a coarse reference upload sharpened onto
 the grid of a fine upload (one raster, or one file per band) exactly as ``bandbridge sharpen`` does
-(``inference/place/sharpen_sets.sharpen_sets``, the function the command calls: a route per band by
+(``inference/place/sharpen.sharpen``, the ``sharpen`` kind the command runs: a route per band by
 its held-out error at the reference's scale), shown beside the reference upsampled on one stretch,
 with the command's own plan and route lines and every band's held-out errors, the best upsampling's
 among them."""
@@ -38,7 +38,7 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
     the sharpened bands beside the reference upsampled (one stretch), the guides, the command's lines
     and a table of every band's route and held-out errors."""
     from bandbridge.inference.place import tags
-    from bandbridge.inference.place.sharpen_sets import sharpen_sets
+    from bandbridge.inference.place.sharpen import sharpen
     bands = checked_text(bands, "**bands to sharpen** box")
     fine = [f for f in ([fine] if isinstance(fine, (str, Path)) else fine or []) if f]
     if not fine:
@@ -54,8 +54,8 @@ def sharpen_upload(fine: list[str] | str | None, coarse: str | None, bands: str 
     out = workdir / f"{ref.stem}_sharpened.tif"
     said: list[str] = []
     try:
-        done = sharpen_sets(fine, str(ref), str(out), bands=[t.strip() for t in (bands or "").split(",") if t.strip()]
-                            or None, overwrite=True, say=said.append, cog=True)  # the bands box: empty, every band
+        done = sharpen(fine, str(ref), str(out), bands=[t.strip() for t in (bands or "").split(",") if t.strip()]
+                       or None, overwrite=True, say=said.append, cog=True)  # the bands box: empty, every band
     except BandbridgeError as e:  # the command's refusal, its flags named as the page's boxes
         raise BandbridgeError(box_words(str(e))) from None
     res = _panels(out, ref, fine)

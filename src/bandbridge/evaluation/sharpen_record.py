@@ -59,7 +59,8 @@ def bandbridge_sharpener(work: Path, model: str | None = None, network: bool | s
         with warnings.catch_warnings(), rasterio.open(res.output) as src:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             out = src.read().astype(np.float32)
-        return out, {"routes": [b.route for b in res.decisions], "why": [b.why for b in res.decisions]}
+        return out, {"routes": [b.route for b in res.decisions], "why": [b.why for b in res.decisions],
+                     "checks": [{k: float(v) for k, v in b.checks.items()} for b in res.decisions]}
     m = (f", model={model!r}" if model else "") + ("" if network is True else f", network={network!r}")
     return run, f"bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif{m})"
 

@@ -105,6 +105,7 @@ class BandRoute:
     share: float = 1.0  # the share of its guided route's detail it takes (learners/transfer.py)
     scale: str = ""  # the test at the output's scale from the guides, in words ("": not run)
     network: str = ""  # the network's check, in words ("": no network offered: learners/sharpen_network.py)
+    checks: dict[str, float] = field(default_factory=dict)  # the network's check in figures (gains over upsampling)
 
     def upsampled(self, why: str) -> None:
         """Take the upsampled route the band had without the guides (where the line displaced one: a

@@ -6,9 +6,12 @@ The network never saw the scene, so its prediction at the reference's scale from
 there (``x↓``) and the reference degraded once more and upsampled (``r↓↑``, the same cubic its work
 file holds at full scale) *is* held out: no folds are needed. It is checked there, with and without the
 consistency correction (``sharpen_routes.route_errors``), and one Wald step down (everything averaged by
-``k`` once more), and a band takes it only where it beats the route the band has without it at the
-reference's scale and the best upsampling one step down, each by :data:`SHARPEN_MARGIN`: the per-band
-choice between the run with the network and without it. Units: model values in, model values out;
+``k`` once more). A band takes it only where, over the best upsampling, it errs less than the route the band
+has without it, each as it is applied beyond what it was fitted on (the network at the reference's scale, the
+scene's fit fitted one Wald step down and applied there), and beats the best upsampling one step down too,
+each by :data:`SHARPEN_MARGIN`: the per-band choice between the run with the network and without it. (A fit's
+error held out at the reference's scale is its error at the scale it was fitted at: beside the network's,
+which was never fitted there, it overrates the fit.) Units: model values in, model values out;
 ``net`` takes and gives the stored values (the caller knows how those map to what the network reads).
 """
 
@@ -18,11 +21,12 @@ from typing import Callable
 
 import numpy as np
 
+from bandbridge.bands import canonical_band_name
 from bandbridge.data.grids import Grid
 from bandbridge.learners.guided import HALF
 from bandbridge.learners.octaves import coarser_seen
 from bandbridge.learners.sharpen_routes import CORRECTED, UPSAMPLERS, Stored, averaged, degraded, route_errors, up_all
-from bandbridge.policy import REFERENCE_UPSAMPLING, SHARPEN_MARGIN, SHARPEN_TRANSFER_MIN
+from bandbridge.policy import NETWORK_BANDS, REFERENCE_UPSAMPLING, SHARPEN_MARGIN, SHARPEN_TRANSFER_MIN
 
 NETWORK = "network"
 Net = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (guides (G, h, w), upsampled (Ct, h, w)) stored → (Ct, h, w)
@@ -62,28 +66,56 @@ def _errors(f, x, r, r2, frac, seen, grid, coarse) -> dict[str, np.ndarray]:
 
 def prefer(band, heldout: dict[str, float], transfer: dict[str, float], su: Stored = Stored()) -> bool:
     """Give ``band`` (``learners/sharpen.BandRoute``) the network's route (with the correction where that held
-    out better) where it beats the band's own route held out at the reference's scale and the best
-    upsampling one Wald step down, each by ``SHARPEN_MARGIN``; its errors join the band's. Whether it did."""
-    band.heldout.update({m: e for m, e in heldout.items() if m.startswith(NETWORK)})
+    out better) where, over the best upsampling, it errs less than the band's own route by ``SHARPEN_MARGIN``, each
+    applied at a scale it was not fitted at: the network at the reference's scale; the fit fitted one Wald step
+    down and applied there (its ``transfer``), the line out of fold one step down (its check), an upsampling
+    itself (1); and it beats the best upsampling one Wald step down too. Its errors join the band's. Whether
+    it took it."""
+    nets = {m: e for m, e in heldout.items() if m.startswith(NETWORK)}
+    band.heldout.update(nets)
     if transfer:
         band.transfer.update({m: e for m, e in transfer.items() if m.startswith(NETWORK)})
-    nets = {m: e for m, e in heldout.items() if m.startswith(NETWORK)}
     best = min(nets, key=nets.get)
-    own = band.heldout.get(band.route, band.checked.get(band.route, float("inf")))
+    gain = nets[best] / _best_up(heldout)
+    proven = canonical_band_name(band.name) in NETWORK_BANDS  # it won held out across the development sources
+    own = 1.0 if proven else _own_gain(band)
     if not transfer:
-        band.network = "one Wald step down holds too few cells to check it"
+        band.network = "the Sentinel-2 network: one Wald step down holds too few cells to check it"
         return False
     t_up = min((m for m in transfer if m.startswith(UPSAMPLERS)), key=transfer.get)
-    t_net = min((transfer[m] for m in transfer if m.startswith(NETWORK)))
-    said = (f"the Sentinel-2 network erred {su(nets[best])} against {su(own)} for {band.route} held out at the "
-            f"reference's scale, and {su(t_net)} against {su(transfer[t_up])} for {t_up} one Wald step down")
-    if not (nets[best] < (1 - SHARPEN_MARGIN) * own and t_net < (1 - SHARPEN_MARGIN) * transfer[t_up]):
+    t_net = min(transfer[m] for m in transfer if m.startswith(NETWORK))
+    band.checks = {"network_gain": gain, "network_own_gain": own, "network_step_down": t_net / transfer[t_up]}
+    said = (f"the Sentinel-2 network erred {gain:.3g}× the best upsampling held out at the reference's scale "
+            f"({su(nets[best])}), against {own:.3g}× for "
+            + ("upsampling (a band it won on, held out across the development sources)" if proven else
+               f"{band.route} applied beyond its fit") +
+            f", and {su(t_net)} against {su(transfer[t_up])} for {t_up} one Wald step down")
+    if not (gain < (1 - SHARPEN_MARGIN) * own and t_net < (1 - SHARPEN_MARGIN) * transfer[t_up]):
         band.network = said + f": not under {1 - SHARPEN_MARGIN:.3g}× both, its route kept"
         return False
     if not band.guided:
         band.unguided = band.route  # the upsampling a share of the network's detail is measured from
     band.route, band.why, band.network = best, said, said
     return True
+
+
+def _best_up(errors: dict[str, float]) -> float:
+    """The best upsampling's error among ``errors``."""
+    return min(e for m, e in errors.items() if m.startswith(UPSAMPLERS))
+
+
+def _own_gain(band) -> float:
+    """The band's route's error over the best upsampling's where the route was applied beyond what it was fitted
+    on: the fit's one Wald step down (``transfer``; where it has none, held out), the line's at its check, an
+    upsampling 1."""
+    base = band.route.removesuffix(CORRECTED)
+    if base == "fit" and band.route in band.transfer:
+        return band.transfer[band.route] / _best_up(band.transfer)
+    if band.route in band.checked and any(m.startswith(UPSAMPLERS) for m in band.checked):
+        return band.checked[band.route] / _best_up(band.checked)
+    if base in UPSAMPLERS:
+        return 1.0
+    return band.heldout[band.route] / _best_up(band.heldout)
 
 
 def is_network(route: str) -> bool:

@@ -5,6 +5,7 @@ decided (:meth:`Block.decided`), so ``--plan`` and the run can be held to each o
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from bandbridge.inference.place.engine import tile_words
@@ -59,6 +60,7 @@ def work_disk(plan) -> Disk:
         f, ct, gd = plan.guides.fine, len(plan.targets.names), len(plan.guides.names)
         px = 4.0 * f.height * f.width
         return Disk({"the work file": px * (ct + gd), "the fit's output": px * ct,
+                     "the network's output": px * ct if getattr(plan, "network", None) else 0.0,
                      "the model's output": px if getattr(plan, "model", None) else 0.0})
     refs = getattr(plan, "references", None) or []
     px = sum(4.0 * p.fine.height * p.fine.width for p in refs)
@@ -89,3 +91,21 @@ class Block:
         """What the run must match: the backend, the tile and the planned peak (bytes)."""
         return {"backend": f"{self.backend.backend} {self.backend.precision}", "tile": self.tile,
                 "planned": self.memory.peak()}
+
+
+class Clock:
+    """Wall and CPU seconds (this process's, every thread) of the run's stages and the process's peak
+    resident memory at the end of each, in words."""
+
+    def __init__(self) -> None:
+        self.at, self.stages = (time.perf_counter(), time.process_time()), []
+
+    def mark(self, stage: str) -> None:
+        import resource
+        now = (time.perf_counter(), time.process_time())
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux: GB
+        self.stages.append((stage, now[0] - self.at[0], now[1] - self.at[1], peak))
+        self.at = now
+
+    def __str__(self) -> str:
+        return "; ".join(f"{s} {w:.1f} s ({c:.1f} CPU-s, peak {p:.2f} GB)" for s, w, c, p in self.stages)

@@ -351,16 +351,18 @@ KIND = ReferenceKind()
 
 
 def predict_with_reference(request: Request, *, engine: Engine = Engine(), stac: bool = False,
-                           say: Callable[[str], None] = lambda line: None, bar=None, plan_only: bool = False):
+                           say: Callable[[str], None] = lambda line: None, bar=None, plan_only: bool = False,
+                           kind=None):
     """``bandbridge predict … --reference REF``: the request (built by the command) run on the kind
-    (:data:`KIND`, registered in ``place/kinds.KINDS``) by ``place/runner.run`` (here, or the engine's jobs on Dask); a
+    (``kind``, the command's from ``place/kinds.KINDS``; :data:`KIND` by default) by ``place/runner.run`` (here,
+    or the engine's jobs on Dask); a
     ``jobs/predict.Outcome`` with one row per input, written to the summary CSV on a cluster (the inputs
     refused there listed as failed)."""
     from bandbridge.inference.jobs.distributed import check_cluster_flags, log_path, write_summary
     from bandbridge.inference.jobs.predict import Outcome as Report  # the command's, as plain predict's
     from bandbridge.inference.place import runner
     from bandbridge.inference.place.engine import summary_path
-    c, opts, kind = engine.cluster, request.opts, KIND
+    c, opts, kind = engine.cluster, request.opts, kind or KIND
     check_cluster_flags(c.workers, c.scheduler, c.retries, c.strips, c.summary, opts.confidence)
     for bad, flag, why in ((stac, "--stac", "the output's tags say where the band came from"),
                            (opts.confidence, "--confidence", "the held-out error at the reference's scale is "

@@ -54,15 +54,21 @@ def _run(kind: Kind, plan, engine: Engine, say: Callable[[str], None], add):
     summary = eng.summary_path(plan.output, engine)
     stage = add(f"{kind.name}: the fit, the bundle served, the finish", 3)
     with eng.work_folder(plan.output, engine, kind.name) as work, eng.work_failures(work, engine):
-        serve = lambda jobs, backend=None, labels=None: eng.serve(  # noqa: E731 - the one way a run calls the engine
-            jobs, engine, backend or plan.block.backend, say, labels, add, summary)
+        serve = lambda jobs, backend=None, labels=None, summary=summary: eng.serve(  # noqa: E731 - the one way a
+            jobs, engine, backend or plan.block.backend, say, labels, add, summary)  # run calls the engine
         fitted = kind.fit(plan, work, serve, say, add)
         stage()
         rows = serve(fitted.jobs, labels=fitted.labels)
         stage()
-        if rows:  # what ran, in the plan block's terms (``Block.decided``): the two can be held to each other
-            say(f"engine: {rows[0].get('backend', '')}, {rows[0].get('tile') or fitted.jobs[0].opts.tile}² tiles, "
-                f"{sum(int(r.get('tiles') or 0) for r in rows)} tile(s) run")  # the tile the engine's row says ran
+        if rows:
+            say(engine_line(rows, fitted.jobs))
         done = kind.finish(plan, fitted, rows, say, add)
         stage()
         return done
+
+
+def engine_line(rows: list[dict], jobs: list) -> str:
+    """What the engine ran, in the plan block's terms (``Block.decided``), so the two can be held to each other:
+    the backend and the tile its rows say ran, and the tiles run."""
+    return (f"engine: {rows[0].get('backend', '')}, {rows[0].get('tile') or jobs[0].opts.tile}² tiles, "
+            f"{sum(int(r.get('tiles') or 0) for r in rows)} tile(s) run")

@@ -178,33 +178,64 @@ class Fitted:
 
     s: object  # learners/sharpen.Sharpening
     coarse: tuple[np.ndarray, np.ndarray]
-    clock: Clock
+    clock: object  # plan.Clock
     jobs: list = field(default_factory=list)
     labels: dict | None = None
     bounds: tuple | None = None  # sharpen_finish.value_bounds
 
 
 class Sharpen:
-    """The ``sharpen`` kind (``place/runner.Kind``)."""
+    """The ``sharpen`` kind (``place/runner.Kind``): a reference's targets on one grid, or on several
+    (``sharpen_sets.SetsPlan``: each grid's set its own part of the run, merged into one output)."""
 
     name = "sharpen"
 
-    def plan(self, request: SharpenRequest, engine: Engine, say: Callable[[str], None]) -> SharpenPlan:
-        """The request's inputs opened and planned (:func:`plan_sharpen`), with its shift, seed and detail."""
+    def plan(self, request: SharpenRequest, engine: Engine, say: Callable[[str], None]):
+        """The request's inputs opened and planned (:func:`plan_sharpen`, a set's each where the targets lie on
+        several grids), with its shift, seed and detail."""
+        from bandbridge.inference.place.sharpen_read import bands_of, default_targets
+        from bandbridge.inference.place.sharpen_sets import SetsPlan, target_sets
         from bandbridge.inference.place.sharpen_shift import parse_shift
         r = request
         how = parse_shift(r.reference_shift)  # a bad shift refused before any read
-        p = plan_sharpen(list(r.fine), r.reference, r.output, _listed(r.guides), _listed(r.bands), r.overwrite, engine,
-                         r.model, r.cog, r.network)
-        p.shift, p.seed, p.detail = how, r.seed, r.detail
-        return p
+        g = open_guides(list(r.fine), _listed(r.guides))
+        names, sets = target_sets(r.reference, _listed(r.bands), g)
+        bands = _listed(r.bands)
+        if len(sets) == 1 and not bands and names != [b.name for b in default_targets(r.reference,
+                                                                                      bands_of(r.reference, ""), g.fine)]:
+            bands = names  # one grid: its targets named where a guide was left out
+        plans = [plan_sharpen(list(r.fine), r.reference, r.output, _listed(r.guides), bands if len(sets) == 1 else s,
+                              r.overwrite, engine, r.model, r.cog, r.network) for s in sets]  # every refusal first
+        for p in plans:
+            p.shift, p.seed, p.detail = how, r.seed, r.detail
+        return plans[0] if len(sets) == 1 else SetsPlan(plans, sets, names, Path(r.output), r.overwrite, r.cog, engine)
 
-    def fit(self, plan: SharpenPlan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
+    def fit(self, plan, work: Path, serve, say: Callable[[str], None], add):
+        """One grid's fit (:meth:`_fit`); several grids' runs, each set fitted, served and finished into its part
+        of the work folder, one after another (:func:`sets_run`)."""
+        if isinstance(plan, SharpenPlan):
+            return self._fit(plan, work, serve, say, add)
+        return sets_run(self, plan, work, serve, say, add)
+
+    def finish(self, plan, fitted, rows: list[dict], say: Callable[[str], None], add) -> Outcome:
+        """One grid's output (:meth:`_finish`); several grids' parts merged into the one output."""
+        if isinstance(plan, SharpenPlan):
+            return self._finish(plan, fitted, rows, say)
+        from bandbridge.inference.place.sharpen_sets import merge
+        parts = fitted.parts
+        merge([p for p, _, _ in parts], plan.order, plan.output, plan.overwrite,
+              [(s, k) for s, (_, _, k) in zip(plan.sets, parts)], plan.cog)
+        say(f"written: {plan.output}")
+        return Outcome(plan.output, [parts[i][1].decisions[j] for i, j in plan.order],
+                       [r for _, o, _ in parts for r in o.rows])
+
+    def _fit(self, plan: SharpenPlan, work: Path, serve, say: Callable[[str], None], add) -> Fitted:
         """The guides' averages, the grid's registration, the decision and the shift test; where any
         band takes the fit, the work file and the fit's bundle, whose job the runner serves."""
         from bandbridge.inference.place.engine import job, tile_for
         from bandbridge.inference.place.sharpen_finish import value_bounds, write_channels
         from bandbridge.learners.sharpen import route_words
+        from bandbridge.inference.place.plan import Clock
         clock = Clock()
         if plan.model:  # the model's output on the fine raster, a guide (deleted with the work folder)
             from bandbridge.inference.place.sharpen_model import run_model
@@ -225,6 +256,7 @@ class Sharpen:
             clock.mark("the work file")
             if s.fitted:
                 say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
+                from bandbridge.inference.place.sharpen_finish import save_fit
                 out.jobs.append(job(save_fit(s, plan, work / "fit"), channels, work / "first.tif", size, tile,
                                     "the sharpener's fit"))
             if networked:
@@ -233,8 +265,8 @@ class Sharpen:
                 out.jobs.append(job(spec, channels, work / NETWORK_OUT, size, tile, "the Sentinel-2 network"))
         return out
 
-    def finish(self, plan: SharpenPlan, fitted: Fitted, rows: list[dict], say: Callable[[str], None], add
-               ) -> Outcome:
+    def _finish(self, plan: SharpenPlan, fitted: Fitted, rows: list[dict], say: Callable[[str], None]
+                ) -> Outcome:
         """The output written (``sharpen_finish.finish``); every band's decision, in the output's order."""
         from bandbridge.inference.place.sharpen_finish import decisions, finish, stored_units
         s, clock = fitted.s, fitted.clock
@@ -281,40 +313,33 @@ def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | No
     return res
 
 
+def sets_run(kind: Sharpen, plan, work: Path, serve, say: Callable[[str], None], add):
+    """Each set of ``plan`` (``sharpen_sets.SetsPlan``) fitted, served (its summary CSV its own on a cluster) and
+    finished into its part in ``work``, its lines named by its set; a set's plan let go once it has run."""
+    from bandbridge.inference.place.runner import engine_line
+    from bandbridge.inference.place.sharpen_sets import SetsFitted, say_set, set_summary
+    out = SetsFitted()
+    for i, k in enumerate(plan.ks):
+        p, plan.plans[i] = plan.plans[i], None  # held no longer than its own run
+        told = lambda line, label=f"set {i + 1} (k = {k:.2f})": say_set([line], label, say)  # noqa: E731
+        part = work / f"set{i + 1}"
+        part.mkdir()
+        p.output = part / "part.tif"
+        fitted = kind._fit(p, part, serve, told, add)
+        rows = serve(fitted.jobs, labels=fitted.labels, summary=set_summary(plan.engine, plan.output, i))
+        if rows:
+            told(engine_line(rows, fitted.jobs))
+        out.parts.append((p.output, kind._finish(p, fitted, rows, told), k))
+        del p, fitted
+    return out
+
+
 def _listed(names) -> list[str] | None:
     """A request's names as the readers take them (None: every one)."""
     return None if names is None else list(names)
 
 
-def save_fit(s, plan: SharpenPlan, folder: Path):
-    """The decision's fit as one bundle with one output per target (``Anchored(learner, FillBase)``: the
-    work file's upsampled reference bands the anchor, the guides after them, read as they are fed
-    (``fill_fit.fed``)); its spec."""
-    import torch
-
-    from bandbridge.inference.place.bundle import save
-    from bandbridge.learners.fill_fit import FEED
-    from bandbridge.learners.guided import HALF
-    from bandbridge.learners.saved import learner_value
-    from bandbridge.models.anchored import Anchored
-    from bandbridge.models.fill_base import FillBase
-    t, g = plan.targets, plan.guides
-    names = [f"{n} upsampled" for n in t.names] + g.names
-    k, c = len(names), len(t.names)
-    base = FillBase(k, c, c, HALF)  # each target its own upsampled band, as it is fed: a·span, a·feed's low
-    base.a.copy_(torch.full((c,), FEED[1] - FEED[0], dtype=torch.float32))
-    base.d.copy_(torch.full((c,), FEED[0], dtype=torch.float32))
-    module = Anchored(s.learner.module(k, c), base, None, True, k).eval()
-    record = {"reference": Path(t.path).name, "k": round(float(t.k), 3), "learner": s.chosen, "cells": s.cells,
-              "routes": {b.name: b.route for b in s.bands}}
-    return save(folder, module, "fill-fit", {"bands": list(range(k)), "scaling": "minmax", "vmin": FEED[0],
-                                             "vmax": FEED[1], "band_names": names},
-                {"bands": list(t.names), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0},
-                {"name": "fill-base", "args": {"bands": c, "half": HALF},
-                 "learner": learner_value(s.learner.generator())}, ("fill_fit", record))
-
-
-def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
+def decided(plan: SharpenPlan, clock, say: Callable[[str], None]):
     """``(the decision, the guides' units, (their cell means, cover))``: the guides averaged onto the
     reference's grid (again where its registration moved it), the routes of every target decided
     there, and a guided band the guides look shifted against back on its upsampling."""
@@ -365,21 +390,3 @@ def decided(plan: SharpenPlan, clock: Clock, say: Callable[[str], None]):
     if not s.fitted:
         s.learner = None
     return s, gunits, (x_c, cover)
-
-
-class Clock:
-    """Wall and CPU seconds (this process's, every thread) of the run's stages and the process's peak
-    resident memory at the end of each, in words."""
-
-    def __init__(self) -> None:
-        self.at, self.stages = (time.perf_counter(), time.process_time()), []
-
-    def mark(self, stage: str) -> None:
-        import resource
-        now = (time.perf_counter(), time.process_time())
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux: GB
-        self.stages.append((stage, now[0] - self.at[0], now[1] - self.at[1], peak))
-        self.at = now
-
-    def __str__(self) -> str:
-        return "; ".join(f"{s} {w:.1f} s ({c:.1f} CPU-s, peak {p:.2f} GB)" for s, w, c, p in self.stages)

@@ -175,7 +175,7 @@ def decisions(s, units: list[str]) -> list:
         learner = s.chosen if fitted else "s2-residual (the bundled Sentinel-2 network)" if b.base == NETWORK else ""
         out.append(BandDecision(b.name, b.route, route_words(b.route), b.stored(), b.stored(own), own, u, b.why,
                                 learner, b.share, b.scale if b.guided else "",
-                                {"transfer": b.stored(scale="transfer"), **b.octaves}))
+                                {"transfer": b.stored(scale="transfer"), **b.octaves, **b.checks}))
     return out
 
 
@@ -230,3 +230,31 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
 
     with opened([plan.output], main | {"nodata": nodata}, extra, True, plan.cog, None, setup) as rasters:
         write_strips(rasters, fine.height, fine.width, strip, t.dtype, nodata, tick)
+
+
+def save_fit(s, plan, folder: Path):
+    """The decision's fit as one bundle with one output per target (``Anchored(learner, FillBase)``: the
+    work file's upsampled reference bands the anchor, the guides after them, read as they are fed
+    (``fill_fit.fed``)); its spec."""
+    import torch
+
+    from bandbridge.inference.place.bundle import save
+    from bandbridge.learners.fill_fit import FEED
+    from bandbridge.learners.guided import HALF
+    from bandbridge.learners.saved import learner_value
+    from bandbridge.models.anchored import Anchored
+    from bandbridge.models.fill_base import FillBase
+    t, g = plan.targets, plan.guides
+    names = [f"{n} upsampled" for n in t.names] + g.names
+    k, c = len(names), len(t.names)
+    base = FillBase(k, c, c, HALF)  # each target its own upsampled band, as it is fed: a·span, a·feed's low
+    base.a.copy_(torch.full((c,), FEED[1] - FEED[0], dtype=torch.float32))
+    base.d.copy_(torch.full((c,), FEED[0], dtype=torch.float32))
+    module = Anchored(s.learner.module(k, c), base, None, True, k).eval()
+    record = {"reference": Path(t.path).name, "k": round(float(t.k), 3), "learner": s.chosen, "cells": s.cells,
+              "routes": {b.name: b.route for b in s.bands}}
+    return save(folder, module, "fill-fit", {"bands": list(range(k)), "scaling": "minmax", "vmin": FEED[0],
+                                             "vmax": FEED[1], "band_names": names},
+                {"bands": list(t.names), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0},
+                {"name": "fill-base", "args": {"bands": c, "half": HALF},
+                 "learner": learner_value(s.learner.generator())}, ("fill_fit", record))

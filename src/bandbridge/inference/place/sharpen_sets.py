@@ -1,23 +1,21 @@
 """``bandbridge sharpen`` where the reference's targets lie on several grids (a Sentinel-2 product's
-20 m and 60 m bands; a folder of band files of two resolutions): one run, one output.
+20 m and 60 m bands; a folder of band files of two resolutions): parts of one plan, one output.
 
-The targets are grouped by their grid (:func:`target_sets`); every set's plan is made first
-(``sharpen.plan_sharpen``: every refusal before any work), then each set is sharpened by the runner
-on the ``sharpen`` kind (``place/runner.run``) — its own Wald protocol at its own ``k`` (×2 for 20 m,
-×6 for 60 m against 10 m guides), its own decision, a route per band, its own engine pass — into a work folder beside
-the output, and the sets' outputs are merged strip by strip through the one writer
-(``core/outputs.py``: a temporary name, then the rename) into one output on the guides' grid holding
-every band in the reference's order (``--bands``' order where given), each with its own tags, scale,
-offset and units. The work folder is deleted after. A reference whose targets share one grid takes
-``sharpen.sharpen`` as it is. The same guides guide every set (the 10 m bands, or ``--guides``).
+The targets are grouped by their grid (:func:`target_sets`); the ``sharpen`` kind (``place/sharpen.py``) makes
+every set's plan first (every refusal before any work) into one :class:`SetsPlan`, which the runner runs in its
+one work folder: each set its own Wald protocol at its own ``k`` (×2 for 20 m, ×6 for 60 m against 10 m
+guides), its own decision, a route per band and its own engine pass into a part file, one set after another
+(a set's arrays let go before the next is read), then the parts merged strip by strip through the one writer
+(``core/outputs.py``: a temporary name, then the rename) into one output on the guides' grid holding every band
+in the reference's order (``--bands``' order where given), each with its own tags, scale, offset and units. The
+same guides guide every set (the 10 m bands, or ``--guides``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -28,10 +26,7 @@ from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.jobs.predict import Engine
 from bandbridge.inference.place.plan import Block, Memory
-from bandbridge.inference.place.contract import Outcome
-from bandbridge.inference.place.sharpen import KIND, SharpenPlan, plan_sharpen, sharpen
-from bandbridge.inference.place.sharpen_read import (Guides, bands_of, coarser_by, default_targets, grid_of,
-                                                    open_guides, pick, product_of)
+from bandbridge.inference.place.sharpen_read import Guides, bands_of, coarser_by, default_targets, grid_of, pick, product_of
 from bandbridge.policy import MERGE_PX_BYTES, MERGE_ROWS
 
 
@@ -64,79 +59,66 @@ def target_sets(reference: str, wanted: list[str] | None, g: Guides) -> tuple[li
     return [b.name for b in chosen], [groups[key] for key in sorted(groups, key=area.get)]
 
 
-def sharpen_sets(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
-                 bands: list[str] | None = None, overwrite: bool = False, engine: Engine = Engine(),
-                 plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
-                 model: str | None = None, cog: bool = False, reference_shift: str | tuple = "auto",
-                 network: bool = True) -> Outcome | None:
-    """``sharpen.sharpen`` for targets on any number of grids: each set of targets sharing a grid
-    sharpened by a run of its own, all written into the one ``output`` (``cog``: a Cloud-Optimized
-    GeoTIFF) in the reference's band order (``bands``' order where given); ``plan_only``: every set's
-    plan said, nothing written (None). Returns every band's decision as written, in the output's order."""
-    from bandbridge.inference.place.sharpen_shift import parse_shift
-    t0 = time.perf_counter()
-    parse_shift(reference_shift)  # a bad value refused before any read
-    g = open_guides(fine, guides)
-    names, sets = target_sets(reference, bands, g)
-    if len(sets) == 1:  # one grid: the run as it always was (its targets named where a guide was left out)
-        if not bands and names != [b.name for b in default_targets(reference, bands_of(reference, ""), g.fine)]:
-            bands = names
-        return sharpen(fine, reference, output, guides, bands, overwrite, engine, plan_only, seed, say, model,
-                       cog=cog, reference_shift=reference_shift, network=network)
-    dst = Path(output)
-    plans: list[SharpenPlan | None] = [plan_sharpen(fine, reference, output, guides, s, overwrite, engine, model,
-                                                    network=network)
-                                       for s in sets]  # every refusal of reading, before any work
-    for p in plans:  # --reference-shift, each set's plan says it (sharpen_shift.py)
-        p.shift, p.seed = parse_shift(reference_shift), seed
-    where = {n: (i, j) for i, s in enumerate(sets) for j, n in enumerate(s)}
-    order = [where[n] for n in names]
-    say(f"the reference's targets lie on {len(sets)} grids: one run per grid (its own Wald protocol, decision, "
-        "routes and engine pass), the same guides for every set, one output")
-    for i, p in enumerate(plans):
-        say(set_line(i, len(sets), p))
-        if plan_only:
-            say_set(p.lines(), f"set {i + 1}", say)
-    say(f"output: {dst} ({'a COG, ' if cog else ''}{len(names)} band(s) in this order: {', '.join(names)}; each "
-        "band's own scale, offset and tags; the sets written in a work folder beside it, merged by strips, then "
-        "deleted)")
-    for line in sets_block(plans).lines():
-        say(line)
-    if plan_only:
-        return None
-    from bandbridge.fileio import temp_folder_beside
-    from bandbridge.inference.place.runner import run
-    work = temp_folder_beside(dst, "sharpen-sets")
-    parts: list[tuple[Path, Outcome, float]] = []
-    try:
-        for i, s in enumerate(sets):
-            plan, plans[i] = plans[i], None  # held no longer than its own run
-            part, label = work / f"set{i + 1}.tif", f"set {i + 1} (k = {plan.targets.k:.2f})"
-            res = run(KIND, None, set_engine(engine, dst, i), lambda line, label=label: say_set([line], label, say),
-                      plan=dataclasses.replace(plan, output=part))
-            parts.append((part, res, plan.targets.k))
-            del plan
-        merge([p for p, _, _ in parts], order, dst, overwrite, [(s, k) for s, (_, _, k) in zip(sets, parts)], cog)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    say(f"written: {dst}")
-    return Outcome(dst, [parts[i][1].decisions[j] for i, j in order], [r for _, o, _ in parts for r in o.rows],
-                   time.perf_counter() - t0)
-
-
-def set_engine(engine: Engine, dst: Path, i: int) -> Engine:
-    """Set ``i``'s engine options: on a Dask cluster its summary CSV is named by its set beside the
-    output (``bandbridge-summary-set1.csv``; ``--summary S.csv``: ``S-set1.csv``): each set's engine
-    pass writes its own, and one file would keep the last set's rows (the default, beside the set's
-    work file, would go with the work folder)."""
+def set_summary(engine: Engine, dst: Path, i: int) -> Path | None:
+    """Set ``i``'s summary CSV on a Dask cluster, named by its set beside the output
+    (``bandbridge-summary-set1.csv``; ``--summary S.csv``: ``S-set1.csv``): each set's engine pass writes its own,
+    and one file would keep the last set's rows; None here (no cluster, no summary)."""
     if not engine.on_cluster:
-        return engine
+        return None
     base = Path(engine.cluster.summary) if engine.cluster.summary else dst.parent / "bandbridge-summary.csv"
-    summary = base.with_name(f"{base.stem}-set{i + 1}{base.suffix}")
-    return dataclasses.replace(engine, cluster=dataclasses.replace(engine.cluster, summary=str(summary)))
+    return base.with_name(f"{base.stem}-set{i + 1}{base.suffix}")
 
 
-def set_line(i: int, n: int, plan: SharpenPlan) -> str:
+@dataclass
+class SetsPlan:
+    """The plan of a reference whose targets lie on several grids: each set's ``sharpen.SharpenPlan`` (a
+    set's entry let go once it has run), the sets' band names, the output's band order, where it goes."""
+
+    plans: list
+    sets: list[list[str]]
+    names: list[str]
+    output: Path
+    overwrite: bool = False
+    cog: bool = False
+    engine: Engine = Engine()
+    ks: list[float] = field(default_factory=list)
+    block: Block | None = None  # the sets' one block (:func:`sets_block`), made with the plans
+
+    def __post_init__(self) -> None:
+        self.ks = [p.targets.k for p in self.plans]
+        self.block = sets_block(self.plans)
+
+    @property
+    def order(self) -> list[tuple[int, int]]:
+        """Each output band's ``(set, its band in the set)``."""
+        where = {n: (i, j) for i, s in enumerate(self.sets) for j, n in enumerate(s)}
+        return [where[n] for n in self.names]
+
+    def lines(self) -> list[str]:
+        """The sets, each set's own plan (named by its set), the one output, the one block."""
+        n, out = len(self.sets), [f"the reference's targets lie on {len(self.sets)} grids: one run per grid (its own "
+                                  "Wald protocol, decision, routes and engine pass), the same guides for every set, "
+                                  "one output"]
+        for i, p in enumerate(self.plans):
+            out.append(set_line(i, n, p))
+            say_set(p.lines(), f"set {i + 1}", out.append)
+        out.append(f"output: {self.output} ({'a COG, ' if self.cog else ''}{len(self.names)} band(s) in this order: "
+                   f"{', '.join(self.names)}; each band's own scale, offset and tags; the sets written in the run's "
+                   "work folder, merged by strips)")
+        return out + self.block.lines()
+
+
+@dataclass
+class SetsFitted:
+    """What the sets' runs left the finish: each set's part file, its decisions (``contract.Outcome``) and ``k``;
+    no job of its own (each set's engine pass ran in its part)."""
+
+    parts: list[tuple[Path, object, float]] = field(default_factory=list)
+    jobs: list = field(default_factory=list)
+    labels: dict | None = None
+
+
+def set_line(i: int, n: int, plan) -> str:
     """One set in words: its bands, its grid (its pixel side in its CRS's units, ``20 m``; plain pixels without
     one) and its ``k``."""
     t = plan.targets
@@ -154,7 +136,7 @@ def say_set(lines: list[str], label: str, say: Callable[[str], None]) -> None:
             say(f"{label}: {line}")
 
 
-def sets_block(plans: list[SharpenPlan]) -> Block:
+def sets_block(plans: list) -> Block:
     """The sets' one plan block: every set's backend and tile (the guides' grid's), and the memory: the
     process when the last plan was made, then, one after another, each set's own plan with the targets
     of the sets still to run held beside it, and the merge's :data:`MERGE_PX_BYTES` a pixel of a strip
@@ -165,8 +147,12 @@ def sets_block(plans: list[SharpenPlan]) -> Block:
     stages["the merge"] = MERGE_PX_BYTES * MERGE_ROWS * plans[-1].guides.fine.width * sum(len(p.targets.names)
                                                                                          for p in plans)
     b = plans[0].block
+    from bandbridge.inference.place.plan import Disk, work_disk
+    disk = Disk({f"set {i + 1}: {k}": v for i, p in enumerate(plans) for k, v in work_disk(p).files.items()}
+                | {f"set {i + 1}: its part": 8.0 * p.guides.fine.height * p.guides.fine.width * len(p.targets.names)
+                   for i, p in enumerate(plans)})  # a part's bands in the widest type a set writes
     return Block(f"per grid, one run each ({len(plans)} sets, one after another), per band as its set's line says",
-                 b.backend, b.tile, b.where, Memory(now, 0.0, stages))
+                 b.backend, b.tile, b.where, Memory(now, 0.0, stages), disk=disk)
 
 
 def work_type(dtype: str) -> str:

@@ -6,15 +6,16 @@ pixels (``data/resampled.py``: blocks of one value, or a spectrum cut below a co
 frequency), both said in the plan; a stack where the two disagree, or with no native band, is refused
 in one line. Each resampled band is then read as a product's band on its own grid — its ``k × k`` block
 means from where its cells start (``FileBand.cell``/``phase``) — and sharpened from the native bands by
-the one sharpen path (``sharpen_sets.py``: a run per grid, one output), as a Sentinel-2 product's 20 m
-and 60 m sets are. The output holds the resampled bands sharpened, in the stack's order; the native
+the one sharpen kind (a run per grid, one output: ``sharpen_sets.py``), as a Sentinel-2 product's 20 m
+and 60 m sets are (:func:`resolved`: the command's request as the kind runs it). The output holds the resampled bands sharpened, in the stack's order; the native
 bands are the stack's own.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -114,41 +115,30 @@ def targets_and_guides(found: list[Found], bands: list[FileBand], wanted: list[s
     return [b.name for b in resampled], chosen
 
 
-def sharpen_stack(path: str, output: str, guides: list[str] | None = None, bands: list[str] | None = None,
-                  overwrite: bool = False, engine=None, plan_only: bool = False, seed: int = 0,
-                  say: Callable[[str], None] = lambda s: None, model: str | None = None, cog: bool = False,
-                  reference_shift: str | tuple = "auto", network: bool = True):
-    """Find the stack's resampled bands (said), then sharpen them from its native ones through
-    ``sharpen_sets.sharpen_sets`` with the stack read as its bands on their own grids."""
-    from bandbridge.inference.jobs.predict import Engine
-    from bandbridge.inference.place.sharpen_sets import sharpen_sets
-    found, lines = found_bands(path)
-    for line in lines:
-        say(line)
-    fb = stack_file_bands(path, found)
-    targets, chosen = targets_and_guides(found, fb, bands, guides)
-    with reading(path, fb):
-        return sharpen_sets([path], path, output, chosen, targets, overwrite, engine or Engine(), plan_only, seed,
-                            say, model, cog, reference_shift, network)
+@contextmanager
+def resolved(request: SharpenRequest, say: Callable[[str], None] = lambda s: None) -> Iterator[SharpenRequest]:
+    """The command's request as the ``sharpen`` kind runs it (``place/kinds.KINDS``): a one-grid stack alone (or
+    as its own ``--reference``) read, while open, as its bands on their own grids (its resampled bands found and
+    said, the targets and guides named: :func:`targets_and_guides`); a product folder or STAC Item alone as both
+    guides and reference; else as it is."""
+    from dataclasses import replace
 
-
-def sharpen_any(request: SharpenRequest, engine=None, plan_only: bool = False, say: Callable[[str], None] = lambda s: None):
-    """The command's one call, on the request it built (``place/contract.SharpenRequest``; its ``reference`` None:
-    FINE alone): a one-grid stack alone (or as its own ``--reference``) by :func:`sharpen_stack`; a product folder
-    or STAC Item alone as both guides and reference; else ``sharpen_sets.sharpen_sets``."""
-    from bandbridge.inference.jobs.predict import Engine
-    from bandbridge.inference.place.sharpen_sets import sharpen_sets
-    r = request
-    fine, reference, output = list(r.fine), r.reference, r.output
-    kw = dict(guides=None if r.guides is None else list(r.guides), bands=None if r.bands is None else list(r.bands),
-              overwrite=r.overwrite, engine=engine, plan_only=plan_only, seed=r.seed, say=say, model=r.model, cog=r.cog,
-              reference_shift=r.reference_shift, network=r.network)
+    from bandbridge.inference.place.sharpen_read import one_raster, product_of
+    fine, reference = list(request.fine), request.reference
     if is_stack_run(fine, reference):
-        return sharpen_stack(fine[0], output, **kw)
+        path = str(one_raster(fine))
+        found, lines = found_bands(path)
+        for line in lines:
+            say(line)
+        fb = stack_file_bands(path, found)
+        targets, chosen = targets_and_guides(found, fb, request.bands and list(request.bands),
+                                             request.guides and list(request.guides))
+        with reading(path, fb):
+            yield replace(request, fine=(path,), reference=path, guides=tuple(chosen), bands=tuple(targets))
+        return
     if reference is None:
-        from bandbridge.inference.place.sharpen_read import product_of
         if len(fine) != 1 or not product_of(fine[0]):
             raise BandbridgeError("--reference: give the coarse raster whose bands are sharpened; only one stack on "
                                   "one grid, a Sentinel-2 or Landsat folder or a STAC Item sharpens alone")
-        reference = fine[0]
-    return sharpen_sets(fine, reference, output, **(kw | {"engine": engine or Engine()}))
+        request = replace(request, reference=fine[0])
+    yield request
