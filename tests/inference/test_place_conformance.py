@@ -173,3 +173,22 @@ def test_a_refused_input_writes_nothing(ran, run_cli, tmp_path):
     assert len([line for line in err.splitlines() if line.strip()]) == 1, err
     assert "missing.tif" in err
     assert not list(tmp_path.rglob("*")), list(tmp_path.rglob("*"))  # no output, folder or temporary file
+
+
+def test_a_large_scene_takes_the_ranked_backend_and_runs_what_the_plan_said(ran, run_cli, monkeypatch):
+    """A scene past ``EVERYWHERE_MPIX`` (the bound lowered to this case's size: the same rule, seconds not minutes):
+    the plan ranks the backends every learner it may choose runs on, the fit keeps to those learners, and the
+    engine runs the plan's backend, or torch fp32 where the graph failed its export check (``graph_agrees``, said)."""
+    import bandbridge.policy as policy
+    from bandbridge.learners import fill_fit, guided, sharpen
+    for module in (policy, fill_fit, guided, sharpen):
+        monkeypatch.setattr(module, "EVERYWHERE_MPIX", 0.001)
+    kind, argv, _, d = ran
+    code, out, err = run_cli(*argv, "-o", str(d / "large.tif"), "--threads", "1")
+    assert code == 0, err
+    assert re.search(r"^backend: .* runs on \w+ \w+: .*by this machine's record of earlier probes", out, re.M), out
+    backend, tile = _block(out)
+    ran_line = re.search(r"^engine: (\w+ \w+), (\d+)² tiles", out, re.M)
+    assert ran_line, f"{kind}: the engine never ran\n{out}"
+    fell_back = re.search(r"^backend: torch fp32 instead: .* failed the export check", out, re.M)
+    assert ran_line.group(1) == ("torch fp32" if fell_back else backend) and int(ran_line.group(2)) == tile, out
