@@ -57,20 +57,17 @@ class Decided:
 
 
 def run_fill(scene: str, out: str, earlier: list[str], sar: str | None = None, sar_earlier: str | list[str] | None = None,
-             mask: str | None = None, overwrite: bool = False, cog: bool = True, seed: int = 0,
-             say: Callable[[str], None] = print, engine: Engine = Engine(),
-             plan_only: bool = False, add=None, later: list[str] = (), sar_later: list[str] = (),
-             route: str | None = None, dilate: int | None = None) -> Outcome | None:
+             mask: str | None = None, *, say: Callable[[str], None] = print, engine: Engine = Engine(),
+             plan_only: bool = False, add=None, **options) -> Outcome | None:
     """Fill ``scene``'s cloud gap and write it to ``out``: the output, each data band's decision (its route,
     why, learner, and every route's held-out MAE in ``checks``) and the engine's rows (``place/contract.Outcome``);
-    None (nothing written) when there is no gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears each line (the notes,
-    the plan, the route, the held-out errors, the engine's run); ``engine``: the backend and cluster;
-    ``later``: clear dates after the scene (``--later``); ``sar_later``: SAR at them (``--sar-later``, in order);
-    ``route``: this route fills the gap whatever the check says (``bandbridge gaps``' forced columns); ``dilate``:
-    ``--dilate`` (px the gap grows by; None: ``fill_strips.scan``'s default)."""
+    None (nothing written) when there is no gap or only the plan was asked (``plan_only``: ``--plan``). ``say`` hears
+    each line (the notes, the plan, the route, the held-out errors, the engine's run); ``engine``: the backend and
+    cluster; ``options``: the request's other fields (``contract.FillRequest``: ``overwrite``, ``cog``, ``seed``,
+    ``later`` clear dates after the scene, ``sar_later`` SAR at them, ``route`` a route that fills the gap whatever
+    the check says, ``dilate`` the px the gap grows by)."""
     from bandbridge.inference.place.runner import run
-    req = FillRequest(scene, out, tuple(earlier), sar, sar_earlier, mask, overwrite, cog, seed, tuple(later),
-                      tuple(sar_later), route, dilate)
+    req = FillRequest(scene, out, tuple(earlier), sar, sar_earlier, mask, **options)
     return run(KIND, req, engine, say, plan_only, add)
 
 

@@ -283,30 +283,25 @@ class Sharpen:
 KIND = Sharpen()
 
 
-def sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
-            bands: list[str] | None = None, overwrite: bool = False, engine: Engine = Engine(),
-            plan_only: bool = False, seed: int = 0, say: Callable[[str], None] = lambda s: None,
-            model: str | None = None, plan: SharpenPlan | None = None, cog: bool = False,
-            reference_shift: str | tuple = "auto", detail: float | None = None, network: bool = True
-            ) -> Outcome | None:
-    """Sharpen every band of ``reference`` (``bands``: only these) onto the finest grid of ``fine``
-    (``guides``: only these bands) into ``output``; ``plan_only``: say the plan and write nothing
-    (None); ``plan``: one :func:`plan_sharpen` made already (its arguments then only say ``model``); ``cog``:
-    the output a Cloud-Optimized GeoTIFF; ``reference_shift``: ``--reference-shift`` (``auto``, ``none`` or
-    ``X,Y``: ``sharpen_shift.py``); ``detail``: the share of a guided route's detail every guided band takes
-    (None: the share the test at the output's scale supports, ``learners/transfer.py``); ``network``: the
-    Sentinel-2 network offered (``sharpen_network.py``; False: ``--no-network``). Returns what was
-    written, its decision band by band (``place/contract.Outcome``)."""
+def sharpen(fine: list[str], reference: str, output: str, *, engine: Engine = Engine(), plan_only: bool = False,
+            say: Callable[[str], None] = lambda s: None, plan: SharpenPlan | None = None, **options) -> Outcome | None:
+    """Sharpen every band of ``reference`` onto the finest grid of ``fine`` into ``output``: the ``sharpen`` kind
+    (``place/kinds.KINDS``) on the one runner, as the command runs it. ``options``: the request's other fields
+    (``contract.SharpenRequest``: ``guides``/``bands`` only these, ``overwrite``, ``model`` ``-m``, ``cog``, ``seed``,
+    ``reference_shift`` ``--reference-shift`` (``sharpen_shift.py``), ``detail`` the share of a guided route's detail
+    every guided band takes (None: the test at the output's scale decides, ``learners/transfer.py``), ``network``
+    the Sentinel-2 network offered (False: ``--no-network``; a folder: that bundle of it)). ``plan_only``: say the
+    plan and write nothing (None); ``plan``: one :func:`plan_sharpen` made already. Returns what was written, its
+    decision band by band (``place/contract.Outcome``)."""
     from bandbridge.inference.place.runner import run
     t0 = time.perf_counter()
-    q = SharpenRequest(tuple(fine), reference, output, guides, bands, overwrite, model, cog, seed, reference_shift,
-                       detail, network)
+    q = SharpenRequest(tuple(fine), reference, output, **options)
     if plan is not None:
         from bandbridge.inference.place.sharpen_shift import parse_shift
-        plan.shift, plan.seed, plan.model, plan.detail = parse_shift(reference_shift), seed, model, detail
-        if not network and plan.network is not None:
-            plan.network, plan.network_line = None, "the Sentinel-2 network: left out (--no-network)"
+        plan.shift, plan.seed, plan.model, plan.detail = parse_shift(q.reference_shift), q.seed, q.model, q.detail
         plan.fine = list(fine) or plan.fine
+        if not q.network and plan.network is not None:
+            plan.network, plan.network_line = None, "the Sentinel-2 network: left out (--no-network)"
     res = run(KIND, q, engine, say, plan_only, None, plan)
     if res is not None:
         res.seconds = time.perf_counter() - t0
