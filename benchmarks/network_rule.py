@@ -1,10 +1,15 @@
-"""The Sentinel-2 network's rule (``policy.NETWORK_BANDS``, issue 96), set on half A of the development
+"""The Sentinel-2 network's rule (``policy.NETWORK_ALLOWANCE``, issue 96), set on half A of the development
 Sentinel-2 sources and reported on half B, then the halves swapped.
 
-From the network's leave-one-source-out record (``docs/results/s2_network.json``: per held-out case and band,
-the network alone and ``sharpen --no-network``): a band is one of ``NETWORK_BANDS`` where the network alone,
-pooled over a half's held-out cases, erred less in RMSE than the run without it. The halves are fixed before any
-figure: the sources in the sharpening record's order (``evaluation/s2_sources.SOURCES``), alternately.
+From the network's leave-one-source-out record (``docs/results/s2_network.json``), per held-out case and band: the
+network alone and ``sharpen --no-network`` at the output's scale, and the default run's check of the network
+(``checks``: its gain over the best upsampling at the reference's scale, the band's own route's applied beyond
+its fit, the network's one Wald step down; scored at an allowance of 1). For an allowance ``F`` a band takes the
+network where its gain is under ``0.99 · min(1, F · own)`` and its gain one step down under 0.99
+(``learners/sharpen_network.prefer``); the band is then scored by the network alone, else by the run without it.
+The allowance is the one of :data:`ALLOWANCES` whose pooled RMSE (over the half's held-out pixels and bands, ×
+the better cubic's) is lowest on the half it is set on; the halves are fixed before any figure: the sources in
+the sharpening record's order (``evaluation/s2_sources.SOURCES``), alternately.
 
     python benchmarks/network_rule.py docs/results/s2_network.json [--json docs/results/network_rule.json]
 """
@@ -13,53 +18,73 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-from bandbridge.workflows.s2_network_record import ALONE, WITHOUT, _pooled
+from bandbridge.policy import SHARPEN_MARGIN
+from bandbridge.workflows.s2_network_record import ALONE, DEFAULT, WITHOUT
 
 HALVES = {"A": ("nir_s2_majortom", "nir_s2_eolearn", "wildfire_s2_20m"),
           "B": ("sar_sen12mscr_glfcr", "sar_sen1floods11", "ukis_csmask_s2")}
+ALLOWANCES = (1.0, 1.25, 1.5, 2.0, 3.0, 5.0, math.inf)
+BETTER_CUBIC = ("cubic", "bspline")
 
 
-def by_band(record: dict, sources: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """Per band, each method's RMSE over the half's held-out pixels × the better cubic's (``_pooled``)."""
-    items: dict[str, list] = {}
-    for row in record["cases"]:
-        if row["fold"] in sources and all("rmse" in row["methods"].get(m, {}) for m in (ALONE, WITHOUT)):
-            for i, band in enumerate(row["targets"]):
-                items.setdefault(band, []).append((row, i))
-    return {b: {"cases": len(v), ALONE: round(_pooled(v, ALONE), 4), WITHOUT: round(_pooled(v, WITHOUT), 4)}
-            for b, v in sorted(items.items())}
+def takes(check: dict, allowance: float) -> bool:
+    """Whether a band whose network check is ``check`` takes the network at ``allowance`` (the module's rule)."""
+    if not check or "network_gain" not in check:
+        return False
+    own = min(1.0, allowance * check["network_own_gain"])
+    keep = 1 - SHARPEN_MARGIN
+    return check["network_gain"] < keep * own and check["network_step_down"] < keep
+
+
+def items(record: dict, sources: tuple[str, ...]) -> list[tuple[dict, int]]:
+    """Every ``(row, band)`` of the half's held-out cases the three columns scored."""
+    cols = (ALONE, WITHOUT, DEFAULT)
+    return [(row, i) for row in record["cases"] if row["fold"] in sources
+            and all("rmse" in row["methods"].get(m, {}) for m in cols) for i in range(len(row["targets"]))]
+
+
+def pooled(its: list[tuple[dict, int]], allowance: float | None) -> float:
+    """RMSE over the items' pixels × the better cubic's: the rule at ``allowance`` (None: never the network)."""
+    num = den = 0.0
+    for row, i in its:
+        n, m = row["size"][0] * row["size"][1], row["methods"]
+        checks = m[DEFAULT].get("checks") or []
+        net = allowance is not None and i < len(checks) and takes(checks[i], allowance)
+        num += n * m[ALONE if net else WITHOUT]["rmse"][i] ** 2
+        den += n * min(m[u]["rmse"][i] for u in BETTER_CUBIC) ** 2
+    return math.sqrt(num / den) if den > 0 else float("nan")
 
 
 def rule(record: dict, set_on: str) -> dict:
-    """The bands set on half ``set_on`` and what they do on the other half."""
+    """The allowance set on half ``set_on`` and every allowance's pooled ratio on both halves."""
     other = "B" if set_on == "A" else "A"
-    on, off = by_band(record, HALVES[set_on]), by_band(record, HALVES[other])
-    bands = [b for b, r in on.items() if r[ALONE] < r[WITHOUT]]
-    right = [b for b in bands if b in off and off[b][ALONE] < off[b][WITHOUT]]
-    wrong = [b for b in bands if b in off and not off[b][ALONE] < off[b][WITHOUT]]
-    missed = [b for b, r in off.items() if b not in bands and r[ALONE] < r[WITHOUT]]
-    return {"set_on": set_on, "bands": bands, "on_set": on, "reported_on": other, "on_other": off,
-            "other_right": right, "other_wrong": wrong, "other_missed": missed}
+    on, off = items(record, HALVES[set_on]), items(record, HALVES[other])
+    rows = [{"allowance": a if math.isfinite(a) else "upsampling alone", set_on: round(pooled(on, a), 4), other: round(pooled(off, a), 4),
+             "taken_" + set_on: sum(takes((r[0]["methods"][DEFAULT].get("checks") or [{}] * 99)[r[1]], a) for r in on),
+             "taken_" + other: sum(takes((r[0]["methods"][DEFAULT].get("checks") or [{}] * 99)[r[1]], a) for r in off)}
+            for a in ALLOWANCES]
+    best = min(rows, key=lambda r: r[set_on])  # the first (the smallest allowance) of equals
+    return {"set_on": set_on, "reported_on": other, "bands": {set_on: len(on), other: len(off)},
+            "without": {set_on: round(pooled(on, None), 4), other: round(pooled(off, None), 4)},
+            "rows": rows, "chosen": best["allowance"]}
 
 
 def table(record: dict) -> str:
-    """Markdown: per half and band, the network alone and the run without it (RMSE × the better cubic)."""
-    out = ["| half | band | cases | the network alone | `--no-network` | the network better |", "|---|---|---|---|---|---|"]
-    for r in record["rules"][:1]:
-        for half, rows in ((r["set_on"], r["on_set"]), (r["reported_on"], r["on_other"])):
-            for b, v in rows.items():
-                out.append(f"| {half} | {b} | {v['cases']} | {v[ALONE]:.3g} | {v[WITHOUT]:.3g} | "
-                           f"{'yes' if v[ALONE] < v[WITHOUT] else 'no'} |")
+    """Markdown: per allowance, the pooled ratio on each half (set on A, reported on B), then the swap."""
     a, b = record["rules"]
+    out = ["| allowance | A: pooled RMSE × the better cubic | bands taken | B | bands taken |", "|---|---|---|---|---|",
+           f"| without the network | {a['without']['A']:.4g} | 0 | {a['without']['B']:.4g} | 0 |"]
+    for r in a["rows"]:
+        out.append(f"| {r['allowance']} | {r['A']:.4g} | {r['taken_A']} of {a['bands']['A']} | {r['B']:.4g} | "
+                   f"{r['taken_B']} of {a['bands']['B']} |")
     return "\n".join(out) + (
-        f"\n\nSet on A ({', '.join(HALVES['A'])}): `NETWORK_BANDS` = {', '.join(a['bands']) or 'none'}; on B the "
-        f"network is the better on {len(a['other_right'])} of them and not on {len(a['other_wrong'])} "
-        f"({', '.join(a['other_wrong']) or 'none'}), and B has {len(a['other_missed'])} more where it is "
-        f"({', '.join(a['other_missed']) or 'none'}). Swapped, set on B: {', '.join(b['bands']) or 'none'}. "
-        f"Made by `{record['command']}` from `{record['source']}`.\n")
+        f"\n\nHalf A: {', '.join(HALVES['A'])}; half B: {', '.join(HALVES['B'])} (held-out case × band items). Set on "
+        f"A: allowance {a['chosen']}; set on B (swapped): {b['chosen']}. The network's bands scored by the network "
+        f"alone, the others by `sharpen --no-network`. Made by `{record['command']}` from `{record['source']}`.\n")
 
 
 def main() -> None:
@@ -70,7 +95,7 @@ def main() -> None:
     record = json.loads(Path(a.record).read_text())
     out = {"command": "python " + " ".join(["benchmarks/network_rule.py", *sys.argv[1:]]), "source": a.record,
            "halves": HALVES, "rules": [rule(record, "A"), rule(record, "B")]}
-    Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+    Path(a.json).write_text(json.dumps(out, indent=1, default=str) + "\n")
     print(table(out))
 
 

@@ -50,7 +50,7 @@ def bandbridge_sharpener(work: Path, model: str | None = None, network: bool | s
         from bandbridge.evaluation.wald import write_raster
         folder = work / (case.name.replace(" ", "_").replace("×", "x") + ("_m" if model else ""))
         folder.mkdir(parents=True, exist_ok=True)  # the case's guides and reference as float32 GeoTIFFs
-        named = lambda names: [FILE_NAMES.get(n, n) for n in names]  # noqa: E731
+        named = lambda names: [n if case.kind == "s2" else FILE_NAMES.get(n, n) for n in names]  # noqa: E731 - Landsat's
         guides = write_raster(folder / "guides.tif", case.guides, case.grid, named(case.guide_names))
         reference = write_raster(folder / "reference.tif", case.reference, case.grid.coarser(case.ratio),
                                  named(case.target_names))

@@ -21,12 +21,11 @@ from typing import Callable
 
 import numpy as np
 
-from bandbridge.bands import canonical_band_name
 from bandbridge.data.grids import Grid
 from bandbridge.learners.guided import HALF
 from bandbridge.learners.octaves import coarser_seen
 from bandbridge.learners.sharpen_routes import CORRECTED, UPSAMPLERS, Stored, averaged, degraded, route_errors, up_all
-from bandbridge.policy import NETWORK_BANDS, REFERENCE_UPSAMPLING, SHARPEN_MARGIN, SHARPEN_TRANSFER_MIN
+from bandbridge.policy import NETWORK_ALLOWANCE, REFERENCE_UPSAMPLING, SHARPEN_MARGIN, SHARPEN_TRANSFER_MIN
 
 NETWORK = "network"
 Net = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (guides (G, h, w), upsampled (Ct, h, w)) stored → (Ct, h, w)
@@ -66,19 +65,18 @@ def _errors(f, x, r, r2, frac, seen, grid, coarse) -> dict[str, np.ndarray]:
 
 def prefer(band, heldout: dict[str, float], transfer: dict[str, float], su: Stored = Stored()) -> bool:
     """Give ``band`` (``learners/sharpen.BandRoute``) the network's route (with the correction where that held
-    out better) where, over the best upsampling, it errs less than the band's own route by ``SHARPEN_MARGIN``, each
-    applied at a scale it was not fitted at: the network at the reference's scale; the fit fitted one Wald step
-    down and applied there (its ``transfer``), the line out of fold one step down (its check), an upsampling
-    itself (1); and it beats the best upsampling one Wald step down too. Its errors join the band's. Whether
-    it took it."""
+    out better) where, over the best upsampling, it errs less by ``SHARPEN_MARGIN`` than the band's own route
+    allowed ``NETWORK_ALLOWANCE`` (at most 1: the best upsampling), each applied at a scale it was not fitted at:
+    the network at the reference's scale; the fit fitted one Wald step down and applied there (its ``transfer``),
+    the line out of fold one step down (its check), an upsampling itself (1); and it beats the best upsampling one
+    Wald step down too. Its errors join the band's. Whether it took it."""
     nets = {m: e for m, e in heldout.items() if m.startswith(NETWORK)}
     band.heldout.update(nets)
     if transfer:
         band.transfer.update({m: e for m, e in transfer.items() if m.startswith(NETWORK)})
     best = min(nets, key=nets.get)
     gain = nets[best] / _best_up(heldout)
-    proven = canonical_band_name(band.name) in NETWORK_BANDS  # it won held out across the development sources
-    own = 1.0 if proven else _own_gain(band)
+    own = min(1.0, NETWORK_ALLOWANCE * _own_gain(band))  # the scene's checks overrate its own route (see policy)
     if not transfer:
         band.network = "the Sentinel-2 network: one Wald step down holds too few cells to check it"
         return False
@@ -86,10 +84,8 @@ def prefer(band, heldout: dict[str, float], transfer: dict[str, float], su: Stor
     t_net = min(transfer[m] for m in transfer if m.startswith(NETWORK))
     band.checks = {"network_gain": gain, "network_own_gain": own, "network_step_down": t_net / transfer[t_up]}
     said = (f"the Sentinel-2 network erred {gain:.3g}× the best upsampling held out at the reference's scale "
-            f"({su(nets[best])}), against {own:.3g}× for "
-            + ("upsampling (a band it won on, held out across the development sources)" if proven else
-               f"{band.route} applied beyond its fit") +
-            f", and {su(t_net)} against {su(transfer[t_up])} for {t_up} one Wald step down")
+            f"({su(nets[best])}), against {own:.3g}× allowed by {band.route} applied beyond its fit, and "
+            f"{su(t_net)} against {su(transfer[t_up])} for {t_up} one Wald step down")
     if not (gain < (1 - SHARPEN_MARGIN) * own and t_net < (1 - SHARPEN_MARGIN) * transfer[t_up]):
         band.network = said + f": not under {1 - SHARPEN_MARGIN:.3g}× both, its route kept"
         return False

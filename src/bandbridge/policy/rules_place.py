@@ -22,17 +22,17 @@ REFERENCE = (
          "a safety net, not a cure: the floor's misses have guides that carry (M3SVD 0.06–0.24 at ×4). `TRANSFER_RIDGE` "
          "1e-3 a judgement; `TRANSFER_CELLS_MIN` 64 cells at least for a ridge of the guides' features; "
          "`TRANSFER_PIXELS` 2²⁰ pixels of the output at most (the test's work bounded)."),
-    Rule("the Sentinel-2 network's route", "learners/sharpen_network.prefer", ("NETWORK_BANDS",),
-         "Issue 96: a band takes the network where, over the best upsampling, it errs less than the band's own route "
-         "by `SHARPEN_MARGIN` at the reference's scale, and beats the best upsampling one Wald step down. The band's "
-         "own route is weighed as it is applied beyond what it was fitted on (the scene's fit fitted one step down), "
-         "except on `NETWORK_BANDS`: the bands on which the network, held out source by source, beat `sharpen "
-         "--no-network` pooled over half A of the development Sentinel-2 sources (Major-TOM, eo-learn, the wildfire "
-         "composites; B: SEN12MS-CR, Sen1Floods11, UKIS), weighed against upsampling alone: on Major-TOM's held-out "
-         "fold the scene's fit, fitted one step down, erred 0.13–0.51× the best upsampling at the reference's scale "
-         "against the network's 0.24–0.62×, and at the output's scale the network was the better (ERGAS 1.95 against "
-         "2.23): the scene's checks overrate a fit at scales coarser than the output's (issue 95). Set by "
-         "`python benchmarks/network_rule.py docs/results/s2_network.json` (`docs/results/network_rule.json`)."),
+    Rule("the Sentinel-2 network's route", "learners/sharpen_network.prefer", ("NETWORK_ALLOWANCE",),
+         "Issue 96: a band takes the network where it beats the best upsampling one Wald step down and, over the best "
+         "upsampling at the reference's scale, errs less by `SHARPEN_MARGIN` than the band's own route as that route "
+         "is applied beyond what it was fitted on (the scene's fit fitted one step down), times `NETWORK_ALLOWANCE` "
+         "(at most the best upsampling's): the scene's checks are made at scales coarser than the output's, where a "
+         "fit of the scene looks better than it is at the output's (issue 95), and the network was never fitted "
+         "there. On Major-TOM's held-out fold the fit, fitted one step down, erred 0.13–0.51× the best upsampling at "
+         "the reference's scale against the network's 0.24–0.62×, and at the output's scale the network was the "
+         "better (ERGAS 1.95 against 2.23); on eo-learn's the fit was the better at both. Set on half A of the "
+         "development Sentinel-2 sources (Major-TOM, eo-learn, the wildfire composites), reported on half B "
+         "(SEN12MS-CR, Sen1Floods11, UKIS): `python benchmarks/network_rule.py` (`docs/results/network_rule.json`)."),
     Rule("the Sentinel-2 network's reflectance", "inference/place/sharpen_network.reflectance", ("NETWORK_DN_ABOVE",),
          "Issue 96: the network reads reflectance. A band whose reader states a map (a SAFE's DN / 10000 and L2A's "
          "offset, a GeoTIFF's scale and offset) takes it; one with none whose stored median is over 2, which no "
