@@ -13,7 +13,6 @@ same guides guide every set (the 10 m bands, or ``--guides``).
 
 from __future__ import annotations
 
-import dataclasses
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
