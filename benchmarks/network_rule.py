@@ -6,7 +6,9 @@ network alone and ``sharpen --no-network`` at the output's scale, and the defaul
 (``checks``: its gain over the best upsampling at the reference's scale, the band's own route's applied beyond
 its fit, the network's one Wald step down; scored at an allowance of 1). For an allowance ``F`` a band takes the
 network where its gain is under ``0.99 · min(1, F · own)`` and its gain one step down under 0.99
-(``learners/sharpen_network.prefer``); the band is then scored by the network alone, else by the run without it.
+(``learners/sharpen_network.prefer``); the band is then scored by the network's route as the default run made it
+(made consistent where that held out better, its detail shared as the output's scale test says), else by the run
+without it.
 The allowance is the one of :data:`ALLOWANCES` whose pooled RMSE (over the half's held-out pixels and bands, ×
 the better cubic's) is lowest on the half it is set on; the halves are fixed before any figure: the sources in
 the sharpening record's order (``evaluation/s2_sources.SOURCES``), alternately.
@@ -27,13 +29,15 @@ from bandbridge.workflows.s2_network_record import ALONE, DEFAULT, WITHOUT
 
 HALVES = {"A": ("nir_s2_majortom", "nir_s2_eolearn", "wildfire_s2_20m"),
           "B": ("sar_sen12mscr_glfcr", "sar_sen1floods11", "ukis_csmask_s2")}
-ALLOWANCES = (1.0, 1.25, 1.5, 2.0, 3.0, 5.0, math.inf)
+ALLOWANCES = (0.0, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, math.inf)  # 0: never (the run without it)
 BETTER_CUBIC = ("cubic", "bspline")
 
 
 def takes(check: dict, allowance: float) -> bool:
     """Whether a band whose network check is ``check`` takes the network at ``allowance`` (the module's rule)."""
     if not check or "network_gain" not in check:
+        return False
+    if not allowance:
         return False
     own = min(1.0, allowance * check["network_own_gain"])
     keep = 1 - SHARPEN_MARGIN
@@ -47,6 +51,13 @@ def items(record: dict, sources: tuple[str, ...]) -> list[tuple[dict, int]]:
             and all("rmse" in row["methods"].get(m, {}) for m in cols) for i in range(len(row["targets"]))]
 
 
+def network_route(default: dict, i: int) -> str:
+    """The column holding band ``i``'s output by the network's route: the default run's, where it took the network
+    (the record's default is scored at the largest allowance of :data:`ALLOWANCES` it needs: every band any
+    allowance takes, it took), else the network alone (its raw output, no correction: a stand-in)."""
+    return DEFAULT if default["routes"][i].removesuffix("+correction") == "network" else ALONE
+
+
 def pooled(its: list[tuple[dict, int]], allowance: float | None) -> float:
     """RMSE over the items' pixels × the better cubic's: the rule at ``allowance`` (None: never the network)."""
     num = den = 0.0
@@ -54,7 +65,7 @@ def pooled(its: list[tuple[dict, int]], allowance: float | None) -> float:
         n, m = row["size"][0] * row["size"][1], row["methods"]
         checks = m[DEFAULT].get("checks") or []
         net = allowance is not None and i < len(checks) and takes(checks[i], allowance)
-        num += n * m[ALONE if net else WITHOUT]["rmse"][i] ** 2
+        num += n * m[network_route(m[DEFAULT], i) if net else WITHOUT]["rmse"][i] ** 2
         den += n * min(m[u]["rmse"][i] for u in BETTER_CUBIC) ** 2
     return math.sqrt(num / den) if den > 0 else float("nan")
 
@@ -83,8 +94,8 @@ def table(record: dict) -> str:
                    f"{r['taken_B']} of {a['bands']['B']} |")
     return "\n".join(out) + (
         f"\n\nHalf A: {', '.join(HALVES['A'])}; half B: {', '.join(HALVES['B'])} (held-out case × band items). Set on "
-        f"A: allowance {a['chosen']}; set on B (swapped): {b['chosen']}. The network's bands scored by the network "
-        f"alone, the others by `sharpen --no-network`. Made by `{record['command']}` from `{record['source']}`.\n")
+        f"A: allowance {a['chosen']}; set on B (swapped): {b['chosen']}. A band the network takes scored by its "
+        f"route as `sharpen` made it, the others by `sharpen --no-network`. Made by `{record['command']}` from `{record['source']}`.\n")
 
 
 def main() -> None:

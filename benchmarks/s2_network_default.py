@@ -22,7 +22,7 @@ from pathlib import Path
 from bandbridge.evaluation.sharpen_baselines import UPSAMPLING
 from bandbridge.evaluation.sharpen_cases import CASE_MIN_CELLS, s2_cases
 from bandbridge.evaluation.sharpen_record import bandbridge_sharpener, code_state, run_case, save
-from bandbridge.workflows.s2_network_record import DEFAULT, summary
+from bandbridge.workflows.s2_network_record import ALONE, DEFAULT, WITHOUT, summary
 from bandbridge.workflows.s2_prior import source_of
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     command = "OMP_NUM_THREADS=1 nice python " + " ".join(["benchmarks/s2_network_default.py", *sys.argv[1:]])
     record["default_rescored"] = {"command": command, "code": code_state(),
                                   "why": "the route rule changed after the run: the default column on the code now"}
-    record["summary"] = summary(record)
+    record["summary"] = {m: summary(record, m) for m in (ALONE, WITHOUT, DEFAULT)}
     print(f"written {save(record, a.json)}")
 
 

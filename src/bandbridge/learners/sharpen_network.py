@@ -76,13 +76,14 @@ def prefer(band, heldout: dict[str, float], transfer: dict[str, float], su: Stor
         band.transfer.update({m: e for m, e in transfer.items() if m.startswith(NETWORK)})
     best = min(nets, key=nets.get)
     gain = nets[best] / _best_up(heldout)
-    own = min(1.0, NETWORK_ALLOWANCE * _own_gain(band))  # the scene's checks overrate its own route (see policy)
+    raw = _own_gain(band)
+    own = min(1.0, NETWORK_ALLOWANCE * raw)  # the scene's checks overrate its own route (see policy)
     if not transfer:
         band.network = "the Sentinel-2 network: one Wald step down holds too few cells to check it"
         return False
     t_up = min((m for m in transfer if m.startswith(UPSAMPLERS)), key=transfer.get)
     t_net = min(transfer[m] for m in transfer if m.startswith(NETWORK))
-    band.checks = {"network_gain": gain, "network_own_gain": own, "network_step_down": t_net / transfer[t_up]}
+    band.checks = {"network_gain": gain, "network_own_gain": raw, "network_step_down": t_net / transfer[t_up]}
     said = (f"the Sentinel-2 network erred {gain:.3g}× the best upsampling held out at the reference's scale "
             f"({su(nets[best])}), against {own:.3g}× allowed by {band.route} applied beyond its fit, and "
             f"{su(t_net)} against {su(transfer[t_up])} for {t_up} one Wald step down")
