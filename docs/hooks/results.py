@@ -672,15 +672,24 @@ def gaps_sources_table(record: dict) -> str:
     return tables(record)
 
 
+def _benchmark(name: str):
+    """``benchmarks/NAME.py`` as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, RESULTS.parent.parent / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def s2super_table(record: dict) -> str:
     """s2super on the sharpening record's Sentinel-2 cases (benchmarks/s2super_baseline.py, a baseline run in its own
     environment): rendered by the benchmark that writes it."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("s2super_baseline",
-                                                  RESULTS.parent.parent / "benchmarks" / "s2super_baseline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.table(record)
+    return _benchmark("s2super_baseline").table(record)
+
+
+def network_rule_table(record: dict) -> str:
+    """The Sentinel-2 network's allowance set on half A and reported on B (benchmarks/network_rule.py)."""
+    return _benchmark("network_rule").table(record)
 
 
 def s2_network_table(record: dict) -> str:
@@ -708,7 +717,8 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
           "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "line_ridge": line_ridge_table,
           "shift_rule": shift_rule_table, "transfer_rule": transfer_rule_table, "s2_prior": s2_prior_table,
-          "sharpen_speed_prior": sharpen_speed_table, "s2super": s2super_table, "s2_network": s2_network_table}
+          "sharpen_speed_prior": sharpen_speed_table, "s2super": s2super_table, "s2_network": s2_network_table,
+          "network_rule": network_rule_table, "sharpen_speed_no_network": sharpen_speed_table}
 
 
 def render(markdown: str) -> str:
