@@ -176,8 +176,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="merge this run into this JSON record (one run per size)")
     ap.add_argument("--model", default=None, help="sharpen with -m MODEL (s2-prior: the Sentinel-2 prior's cost, "
                     "issue 84; record it in its own --out)")
-    ap.add_argument("--no-network", action="store_true", help="sharpen --no-network: the run without the Sentinel-2 "
-                    "network's route (issue 96; record it in its own --out)")
+    ap.add_argument("--network", action="store_true", help="sharpen --network: the Sentinel-2 network's route "
+                    "offered (issue 96; record it in its own --out)")
     a = ap.parse_args()
     work = Path(a.work or tempfile.mkdtemp(prefix="sharpen-speed-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -190,7 +190,7 @@ def main() -> None:
             return
         bb = str(BIN / "bandbridge")
         run = [bb, "sharpen", str(f["guides"]), "--reference", str(f["reference"]), "-o", str(work / "sharp.tif"),
-               "--overwrite"] + (["-m", a.model] if a.model else []) + (["--no-network"] if a.no_network else [])
+               "--overwrite"] + (["-m", a.model] if a.model else []) + (["--network"] if a.network else [])
         load = os.getloadavg()
         torch_import = timed([sys.executable, "-c", "import torch"])  # the floor every sharpen run pays (the fit's)
         plan = timed([*run, "--plan"])

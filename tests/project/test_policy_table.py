@@ -119,6 +119,7 @@ MECHANICS = {
     "inference/place/fill_strips.py": {"ROWS": "a strip's rows: memory", "SAMPLE_PX": "a sample's size for estimates"},
     "inference/place/reference_finish.py": {"ROUNDS": "an iteration's passes"},
     "inference/place/sharpen_model.py": {"PRIOR_MACS_S": "a measured speed: the plan's estimate"},
+    "inference/place/sharpen_network.py": {"NETWORK_MACS_S": "a measured speed: the plan's estimate"},
     "inference/place/sharpen_same.py": {"ROWS": "the rows a comparison samples (SAME_BAND_SPREAD judges)"},
     "inference/place/sharpen_stack.py": {"M_PER_DEGREE": "the Earth's size",
                                          "NO_CRS_PIXEL": "a convention the run states, no threshold"},

@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace existing output files")]
-NoNetwork = Annotated[bool, typer.Option("--no-network", help="leave out the bundled Sentinel-2 network (a route per "
-                                         "band of runs guided by B02, B03, B04, B08, taken where it holds out better)")]
+Network = Annotated[bool, typer.Option("--network/--no-network", help="the bundled Sentinel-2 network as a route per "
+                                       "band of runs guided by B02, B03, B04, B08, taken where it holds out better (off "
+                                       "by default: its cost, in the plan)")]
 Bands = Annotated[Optional[str], typer.Option("--bands", help="input bands in the model's order (0-based indices, names or roles), e.g. 0,1,2")]
 BandNames = Annotated[Optional[str], typer.Option("--band-names", help="a name for every band of the file(s), e.g. red,green,blue,nir")]
 Scaling = Annotated[Optional[str], typer.Option("--scaling", help="override the detected input scaling")]

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from bandbridge.cli.app import out
-from bandbridge.cli.options import NoNetwork, Overwrite, engine_options
+from bandbridge.cli.options import Network, Overwrite, engine_options
 from bandbridge.cli.options import reference_shift as reference_shift_form
 from bandbridge.cli.predict import Backend, Cog, Precision, Preview, Retries, Scheduler, Summary, Threads, Workers
 
@@ -42,7 +42,7 @@ def sharpen(
                                         "or X,Y (moved by X columns and Y rows of its own pixels, e.g. 0.5,0.5)"),
     plan: bool = typer.Option(False, "--plan", help="print per band the guides and the route candidates, the "
                               "backend and the tiles, and exit without writing anything"),
-    preview: Preview = None, no_network: NoNetwork = False,
+    preview: Preview = None, network: Network = False,
 ) -> None:
     """Sharpen every band of a coarse raster onto the grid of fine guide bands, fitted on the scene.
 
@@ -67,7 +67,7 @@ def sharpen(
     from bandbridge.inference.place.sharpen_stack import resolved
     engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
     request = contract.SharpenRequest(fine, reference, output, _names(guides), _names(bands), overwrite, model, cog,
-                                      reference_shift=reference_shift, network=not no_network)
+                                      reference_shift=reference_shift, network=network)
     forget()  # a STAC Item's URL read afresh each run (then once in it)
     say = lambda s: out.print(s, highlight=False)  # noqa: E731
     with quiet_libraries(), writing(output), previewed(preview, [*fine, reference], output, overwrite, "sharpen",

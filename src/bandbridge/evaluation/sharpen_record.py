@@ -33,12 +33,12 @@ FILE_NAMES = {"B2": "blue", "B3": "green", "B4": "red", "B5": "nir", "B6": "swir
               "B10": "B10 thermal", "B11": "B11 thermal"}
 
 
-def bandbridge_sharpener(work: Path, model: str | None = None, network: bool | str = True
+def bandbridge_sharpener(work: Path, model: str | None = None, network: bool | str = False
                          ) -> tuple[Callable[[Case], tuple[np.ndarray, dict]] | None, str]:
     """``(sharpen a case → (output, its route and why per band), what it is)``, or ``(None, why
     not)`` where the command's entry point (``inference.place.sharpen.sharpen``) cannot be imported;
     ``model``: its ``-m`` (a bundle whose output joins the guides); ``network``: the Sentinel-2 network's
-    route offered (False: ``--no-network``; a folder: that bundle of it, a fold's)."""
+    route offered (``--network``; a folder: that bundle of it, a fold's)."""
     try:
         from bandbridge.inference.place.sharpen import sharpen
     except ImportError as e:
@@ -61,7 +61,7 @@ def bandbridge_sharpener(work: Path, model: str | None = None, network: bool | s
             out = src.read().astype(np.float32)
         return out, {"routes": [b.route for b in res.decisions], "why": [b.why for b in res.decisions],
                      "checks": [{k: float(v) for k, v in b.checks.items()} for b in res.decisions]}
-    m = (f", model={model!r}" if model else "") + ("" if network is True else f", network={network!r}")
+    m = (f", model={model!r}" if model else "") + ("" if network is False else f", network={network!r}")
     return run, f"bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif{m})"
 
 

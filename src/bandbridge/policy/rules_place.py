@@ -23,7 +23,7 @@ REFERENCE = (
          "1e-3 a judgement; `TRANSFER_CELLS_MIN` 64 cells at least for a ridge of the guides' features; "
          "`TRANSFER_PIXELS` 2²⁰ pixels of the output at most (the test's work bounded)."),
     Rule("the Sentinel-2 network's route", "learners/sharpen_network.prefer", ("NETWORK_ALLOWANCE",),
-         "Issue 96: a band takes the network where it beats the best upsampling one Wald step down and, over the best "
+         "Issue 96: with `--network`, a band takes the network where it beats the best upsampling one Wald step down and, over the best "
          "upsampling at the reference's scale, errs less by `SHARPEN_MARGIN` than the band's own route as that route "
          "is applied beyond what it was fitted on (the scene's fit fitted one step down), times `NETWORK_ALLOWANCE` "
          "(at most the best upsampling's): the scene's checks are made at scales coarser than the output's, where a "

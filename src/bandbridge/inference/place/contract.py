@@ -99,8 +99,8 @@ class SharpenRequest:
     (``place/sharpen.py``): ``guides``/``bands`` only these; ``model`` a model whose output is one more guide
     (``-m``); ``cog`` a Cloud-Optimized GeoTIFF; ``reference_shift`` ``--reference-shift`` (``auto``, ``none`` or
     ``(dy, dx)``); ``detail`` the share of a guided route's detail every guided band takes (None: the test at
-    the output's scale decides); ``network`` the bundled Sentinel-2 network offered as a route (``--no-network``:
-    False)."""
+    the output's scale decides); ``network`` the bundled Sentinel-2 network offered as a route (``--network``; a
+    folder: that bundle of it)."""
 
     fine: tuple[str, ...]
     reference: str | None  # None: FINE alone, a stack or a product (the command's ``sharpen_stack.sharpen_any``)
@@ -113,7 +113,7 @@ class SharpenRequest:
     seed: int = 0
     reference_shift: str | tuple = "auto"
     detail: float | None = None
-    network: bool = True
+    network: bool | str = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fine", tuple(self.fine))

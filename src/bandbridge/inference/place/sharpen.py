@@ -142,7 +142,7 @@ def route_plan(n: int, k: float) -> str:
 
 def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str] | None = None,
                  bands: list[str] | None = None, overwrite: bool = False,
-                 engine: Engine = Engine(), model: str | None = None, cog: bool = False, network: bool = True
+                 engine: Engine = Engine(), model: str | None = None, cog: bool = False, network: bool | str = False
                  ) -> SharpenPlan:
     """Open every input (each refusal in one line) and decide the fit's backend: the plan; ``network``: the
     Sentinel-2 network offered where the run's bands are its (``sharpen_network.offered``)."""
@@ -167,7 +167,7 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     drop = same_bands(g, t)  # a band is never its own guide
     said, given, g = dropped_lines(g, drop), g, without(g, drop)
     from bandbridge.inference.place.sharpen_network import offered
-    net, line = offered(g.names, t.names, network)
+    net, line = offered(g.names, t.names, network, g.fine.height * g.fine.width)
     return SharpenPlan(g, t, dst, decide(g.fine.height * g.fine.width, engine), float(resident_bytes() or 0), cog,
                        engine=engine, fine=list(fine), model=model, model_plan=mp, dropped=said, given=given,
                        network=net, network_line=line)
@@ -292,7 +292,7 @@ def sharpen(fine: list[str], reference: str, output: str, *, engine: Engine = En
     (``contract.SharpenRequest``: ``guides``/``bands`` only these, ``overwrite``, ``model`` ``-m``, ``cog``, ``seed``,
     ``reference_shift`` ``--reference-shift`` (``sharpen_shift.py``), ``detail`` the share of a guided route's detail
     every guided band takes (None: the test at the output's scale decides, ``learners/transfer.py``), ``network``
-    the Sentinel-2 network offered (False: ``--no-network``; a folder: that bundle of it)). ``plan_only``: say the
+    the Sentinel-2 network offered as a route (``--network``; a folder: that bundle of it)). ``plan_only``: say the
     plan and write nothing (None); ``plan``: one :func:`plan_sharpen` made already. Returns what was written, its
     decision band by band (``place/contract.Outcome``)."""
     from bandbridge.inference.place.runner import run
@@ -303,7 +303,7 @@ def sharpen(fine: list[str], reference: str, output: str, *, engine: Engine = En
         plan.shift, plan.seed, plan.model, plan.detail = parse_shift(q.reference_shift), q.seed, q.model, q.detail
         plan.fine = list(fine) or plan.fine
         if not q.network and plan.network is not None:
-            plan.network, plan.network_line = None, "the Sentinel-2 network: left out (--no-network)"
+            plan.network, plan.network_line = None, ""
     res = run(KIND, q, engine, say, plan_only, None, plan)
     if res is not None:
         res.seconds = time.perf_counter() - t0

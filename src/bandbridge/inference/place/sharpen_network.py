@@ -1,6 +1,8 @@
 """The bundled Sentinel-2 network (``bandbridge/networks/s2-residual``, issue 96) as one more route of
-``bandbridge sharpen``, on by default where a run's guides are Sentinel-2's four 10 m bands and its targets
-bands the network makes (``--no-network`` leaves it out).
+``bandbridge sharpen`` (``--network``) where a run's guides are Sentinel-2's four 10 m bands and its targets bands
+the network makes. It is not run by default: issue 96 makes it the default where a 10980² tile's six 20 m bands
+take at most 8× a plain predict, and they took 15.65× with it (134.6 s against 225.4 s without it,
+``docs/results/sharpen_speed*.json``); the plan states its cost where it would apply.
 
 The network reads the four 10 m bands and the coarse bands upsampled onto their grid, in reflectance,
 and makes each band as its upsampled input plus a correction (``models/s2_residual.py``). Here it is
@@ -26,6 +28,9 @@ from bandbridge.bands import canonical_band_name
 from bandbridge.models.s2_residual import S2_FINE as GUIDES
 
 NAME = "s2-residual"
+# the network's pass measured at 10980² (docs/results/sharpen_speed.json: 120.56 MPix × 37,152 multiply-adds in 89.1 s,
+# OpenVINO fp32 on a 2-core VM): multiply-adds a second, the plan's estimate of its cost
+NETWORK_MACS_S = 120.56e6 * 37152 / 89.1
 
 
 def network_folder() -> Path | None:
@@ -66,14 +71,13 @@ class Network:
         return np.stack([(y[i] - b) / a for i, (a, b) in enumerate(self.tmap)]).astype(np.float32)
 
 
-def offered(guide_names: list[str], target_names: list[str], enabled: bool | str | Path = True
-            ) -> tuple[Network | None, str]:
-    """The network on this run, or None, and why in words: offered where it is enabled and bundled, the guides
-    hold Sentinel-2's four 10 m bands and every target is a band it makes. ``enabled``: False leaves it out, a
-    folder is a bundle of it to take instead of the package's (a record's fold, trained without its source)."""
-    if not enabled:
-        return None, "the Sentinel-2 network: left out (--no-network)"
-    folder = network_folder() if enabled is True else Path(enabled)
+def offered(guide_names: list[str], target_names: list[str], enabled: bool | str | Path = False,
+            pixels: int = 0) -> tuple[Network | None, str]:
+    """The network on this run, or None, and the plan's line: offered where it is asked (``enabled``: True the
+    package's, a folder a bundle of it, a record's fold) and bundled, the guides hold Sentinel-2's four 10 m bands
+    and every target is a band it makes; where not asked but it would apply, its cost on the ``pixels`` of the
+    fine grid, and how to ask."""
+    folder = (network_folder() if enabled in (True, False) else Path(enabled))
     if folder is None:
         return None, ""
     from bandbridge.spec import read_spec
@@ -81,10 +85,25 @@ def offered(guide_names: list[str], target_names: list[str], enabled: bool | str
     gs, ts = [canonical_band_name(n) for n in guide_names], [canonical_band_name(n) for n in target_names]
     if not set(GUIDES) <= set(gs) or not set(ts) <= set(outputs):
         return None, ""
+    if not enabled:
+        return None, (f"the Sentinel-2 network: not run ({cost(pixels)}; --network runs it, a route per band "
+                      "taken where it holds out better)")
+    from bandbridge.policy import NETWORK_ALLOWANCE
     net = Network(folder, [gs.index(b) for b in GUIDES], [outputs.index(b) for b in ts], outputs)
     return net, (f"the Sentinel-2 network ({NAME}, bundled: trained across Sentinel-2 scenes on {', '.join(GUIDES)} "
-                 "and the coarse bands upsampled): a route per band, taken where it beats the band's route held "
-                 "out at the reference's scale and the best upsampling one Wald step down (--no-network: left out)")
+                 "and the coarse bands upsampled): a route per band, taken where it beats the best upsampling one Wald "
+                 "step down and, over the best upsampling at the reference's scale, the band's own route as that is "
+                 f"applied beyond its fit, allowed {NETWORK_ALLOWANCE:g}×; {cost(pixels)}")
+
+
+def cost(pixels: int) -> str:
+    """The network's pass in words: its work on ``pixels`` and its time at the rate measured at 10980²."""
+    from bandbridge.inference.place.sharpen_model import seconds
+    from bandbridge.models.s2_residual import multiply_adds
+    n = multiply_adds()
+    return (f"its work {n:,} multiply-adds a pixel, {n * pixels / 1e12:.3g} T here: about {seconds(n * pixels / NETWORK_MACS_S)}"
+            f" s at the rate measured at 10980² ({NETWORK_MACS_S / 1e9:.0f} G a second, OpenVINO fp32 on 2 cores), and a "
+            "pass over its output for the correction; there a tile's six 20 m bands took 225.4 s with it, 134.6 s without")
 
 
 def reflectance(values: np.ndarray, scale: float, offset: float) -> tuple[float, float]:
