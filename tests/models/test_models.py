@@ -54,7 +54,10 @@ def test_dicts_name_every_model():
     # "reference": the upsampled reference as a weightless residual (a reference fit's bundle)
     # "fill-base": the per-band map of a fill's base as the residual (a fill's bundle)
     # "band-prior": a band's prior from the guides alone (the bundled s2-prior, a guide of sharpen -m)
-    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "reference", "fill-base", "band-prior"}
+    # "s2-residual": Sentinel-2's residual network (the bundled networks/s2-residual, sharpen --network)
+    # "s2-residual-mapped": that network on a run's own channels (sharpen's per-run bundle of it)
+    assert set(GENERATORS) == {"unet", "resnet", "sr", "rlfn", "reference", "fill-base", "band-prior", "s2-residual",
+                               "s2-residual-mapped"}
     assert set(CRITICS) == {"patchgan"}
     assert LEARNERS == ("learner", "blend")  # built by generators.py from the learner registry
 
