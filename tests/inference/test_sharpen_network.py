@@ -97,3 +97,12 @@ def test_a_band_that_takes_it_is_the_engines_pass_of_the_runs_bundle(tmp_path, r
     _, plain, said0 = sharpened(run_cli, tmp_path / "n.tif", str(safe), "--reference", str(safe), "--bands", "B05,B11")
     assert NETWORK not in said0["routes"] and not np.array_equal(v, plain)
     assert sorted(q.name for q in tmp_path.iterdir()) == sorted(["o.tif", "n.tif", safe.name])
+
+
+def test_network_asked_where_it_does_not_apply_says_why(bundled):
+    """``--network`` on guides without B08, or a target it does not make: not offered, and the plan says why."""
+    net, line = sn.offered(["B02", "B03", "B04"], ["B05"], True, 100)
+    assert net is None and "not offered (--network)" in line and "guides lack B08" in line
+    net, line = sn.offered(["B02", "B03", "B04", "B08"], ["B05", "thermal"], True, 100)
+    assert net is None and "targets it does not make are THERMAL" in line
+    assert sn.offered(["B02", "B03", "B04"], ["B05"], False, 100) == (None, "")  # not asked: nothing to say

@@ -84,7 +84,12 @@ def offered(guide_names: list[str], target_names: list[str], enabled: bool | str
     outputs = [canonical_band_name(n) for n in read_spec(folder).target_names]
     gs, ts = [canonical_band_name(n) for n in guide_names], [canonical_band_name(n) for n in target_names]
     if not set(GUIDES) <= set(gs) or not set(ts) <= set(outputs):
-        return None, ""
+        if not enabled:
+            return None, ""
+        lacks = [b for b in GUIDES if b not in gs] or [b for b in ts if b not in outputs]
+        what = "guides lack" if lacks[0] in GUIDES else "targets it does not make are"
+        return None, (f"the Sentinel-2 network: not offered (--network): it takes {', '.join(GUIDES)} as guides and "
+                      f"makes {', '.join(outputs)}; the {what} {', '.join(lacks)} (name the bands as Sentinel-2 does)")
     if not enabled:
         return None, (f"the Sentinel-2 network: not run ({cost(pixels)}; --network runs it, a route per band "
                       "taken where it holds out better)")
