@@ -31,11 +31,12 @@ from torch.utils.data import Dataset
 
 from bandbridge.data.band_crops import BandCrops
 from bandbridge.data.grids import Grid, block_mean, mtf_mean
-from bandbridge.evaluation.sharpen_cases import Case, s2_cases
+from bandbridge.evaluation.sharpen_cases import Case
 from bandbridge.learners.guided import padded_up
 from bandbridge.models.s2_residual import S2_COARSE, S2_FINE, S2Residual, multiply_adds, refine, stacked
 from bandbridge.policy import REFERENCE_UPSAMPLING
-from bandbridge.workflows.s2_prior import S2_MTF, source_of
+from bandbridge.workflows.s2_prior import S2_MTF
+from bandbridge.workflows.s2_prior import source_pairs as gathered
 
 Pair = tuple[np.ndarray, np.ndarray]  # ((20, H, W) the network's input, (8, H, W) targets, NaN where unknown)
 NAME = "s2-residual"
@@ -97,13 +98,8 @@ def case_pairs(case: Case, mtf: float | None) -> list[Pair]:
 
 
 def source_pairs(data: str | Path, say: Callable[[str], None] = print) -> dict[str, list[Pair]]:
-    """Every development Sentinel-2 source's pairs, by source (Major-TOM's realigned cases only)."""
-    out: dict[str, list[Pair]] = {}
-    for mtf in (None, S2_MTF):
-        for case in s2_cases(Path(data), mtf, as_stated=False):
-            out.setdefault(source_of(case), []).extend(case_pairs(case, mtf))
-    say("pairs: " + ", ".join(f"{s} {len(p)}" for s, p in out.items()))
-    return out
+    """Every development Sentinel-2 source's pairs (:func:`case_pairs`), by source, as the prior's are gathered."""
+    return gathered(data, say, case_pairs)
 
 
 class Augmented(Dataset):

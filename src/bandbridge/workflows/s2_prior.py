@@ -75,12 +75,14 @@ def _placed(t: np.ndarray, names: list[str]) -> np.ndarray:
     return y
 
 
-def source_pairs(data: str | Path, say: Callable[[str], None] = print) -> dict[str, list[Pair]]:
-    """Every development Sentinel-2 source's pairs, by source (Major-TOM's realigned cases only)."""
-    out: dict[str, list[Pair]] = {}
+def source_pairs(data: str | Path, say: Callable[[str], None] = print,
+                 pairs_of: Callable[[Case, float | None], list] | None = None) -> dict[str, list[Pair]]:
+    """Every development Sentinel-2 source's pairs, by source (Major-TOM's realigned cases only); ``pairs_of``: a
+    case's pairs (default :func:`case_pairs`, the prior's; the residual network's are its own)."""
+    out: dict[str, list] = {}
     for mtf in (None, S2_MTF):
         for case in s2_cases(Path(data), mtf, as_stated=False):
-            out.setdefault(source_of(case), []).extend(case_pairs(case, mtf))
+            out.setdefault(source_of(case), []).extend((pairs_of or case_pairs)(case, mtf))
     say("pairs: " + ", ".join(f"{s} {len(p)}" for s, p in out.items()))
     return out
 
