@@ -41,7 +41,7 @@ from bandbridge.learners.select import choose, fit_threads, refit, serve_us
 from bandbridge.learners.sharpen_network import NETWORK, in_model, prefer
 from bandbridge.learners.sharpen_network import errors as network_errors
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
-                                               line_check, line_route, route_errors, up_all)
+                                               line_check, line_route, route_errors, up_all, upsamplings)
 from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, LINE_MARGIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
                                SHARPEN_DECIDE_CELLS, SHARPEN_FOLD_PIXELS, SHARPEN_MARGIN, SHARPEN_PRODUCTS_MAX,
                                SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP,
@@ -181,7 +181,7 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     tested, fitted, transfer, again = seen, {}, {}, None
     if can_fit(n, k):
         tested, fitted, transfer, again = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed)
-    routes = {m: (lambda m=m: up if m == REFERENCE_UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS} | fitted
+    routes = upsamplings(r2, coarse, grid, up) | fitted
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
     unit = unit_names or ["stored units"] * len(names)

@@ -24,7 +24,8 @@ import numpy as np
 from bandbridge.data.grids import Grid
 from bandbridge.learners.guided import HALF
 from bandbridge.learners.octaves import coarser_seen
-from bandbridge.learners.sharpen_routes import CORRECTED, UPSAMPLERS, Stored, averaged, degraded, route_errors, up_all
+from bandbridge.learners.sharpen_routes import (CORRECTED, UPSAMPLERS, Stored, averaged, degraded, route_errors, up_all,
+                                               upsamplings)
 from bandbridge.policy import NETWORK_ALLOWANCE, REFERENCE_UPSAMPLING, SHARPEN_MARGIN, SHARPEN_TRANSFER_MIN
 
 NETWORK = "network"
@@ -58,7 +59,7 @@ def errors(f, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: flo
 def _errors(f, x, r, r2, frac, seen, grid, coarse) -> dict[str, np.ndarray]:
     """The network's and every upsampling's per-band MAE predicting ``r`` from ``x`` and ``r2`` on ``seen``."""
     up = up_all(r2, coarse, grid, REFERENCE_UPSAMPLING)
-    routes = {m: (lambda m=m: up if m == REFERENCE_UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS}
+    routes = upsamplings(r2, coarse, grid, up)
     routes[NETWORK] = lambda: f(x, up)
     return route_errors(routes, seen, r, r2, frac, grid, coarse)
 

@@ -29,7 +29,7 @@ from affine import Affine
 from bandbridge.data.grids import Grid, average_onto, block_mean
 from bandbridge.learners.guided import UPSAMPLERS, correction, padded_up
 from bandbridge.policy import (FIT_DEGRADED_MIN, LINE_FOLDS, LINE_FOLD_BLOCK, LINE_MARGIN, LINE_PER_PARAMETER,
-    LINE_RIDGE, WALD_STEP)
+    LINE_RIDGE, REFERENCE_UPSAMPLING, WALD_STEP)
 
 REGRESSION = "regression"
 CORRECTED = "+correction"
@@ -195,6 +195,12 @@ def route_errors(routes: dict, mask: np.ndarray, r: np.ndarray, r2: np.ndarray, 
         if name != "nearest":
             out[name + CORRECTED] = mae(p + correction(p, mask, r2, frac, grid, coarse, averaged))
     return out
+
+
+def upsamplings(r2: np.ndarray, coarse: Grid, grid: Grid, up: np.ndarray) -> dict:
+    """Each upsampling's route for :func:`route_errors`: a call giving ``r2`` interpolated onto ``grid`` by it
+    (``up``: the reference upsampling's, made already)."""
+    return {m: (lambda m=m: up if m == REFERENCE_UPSAMPLING else up_all(r2, coarse, grid, m)) for m in UPSAMPLERS}
 
 
 def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
