@@ -35,7 +35,7 @@ from bandbridge.learners.sharpen_network import is_network
 from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
 
 
-NETWORK_OUT = "network.tif"  # the network's output in the run's work folder
+FIT_OUT, NETWORK_OUT = "first.tif", "network.tif"  # the fit's and the network's outputs in the run's work folder
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
 # scale, offset and tags, which neither a picture, a VRT nor a NetCDF written under the GTiff driver is
 
@@ -259,7 +259,7 @@ class Sharpen:
             if s.fitted:
                 say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
                 from bandbridge.inference.place.sharpen_finish import save_fit
-                out.jobs.append(job(save_fit(s, plan, work / "fit"), channels, work / "first.tif", size, tile,
+                out.jobs.append(job(save_fit(s, plan, work / "fit"), channels, work / FIT_OUT, size, tile,
                                     "the sharpener's fit"))
             if networked:
                 from bandbridge.inference.place.sharpen_network import save_network
@@ -275,7 +275,7 @@ class Sharpen:
         if fitted.jobs:
             clock.mark("the engine")
         done = {j.dst.name: j.dst for j in fitted.jobs}
-        finish(plan, s, done.get("first.tif"), fitted.bounds, coarse=fitted.coarse, network=done.get(NETWORK_OUT))
+        finish(plan, s, done.get(FIT_OUT), fitted.bounds, coarse=fitted.coarse, network=done.get(NETWORK_OUT))
         clock.mark("the output")
         say(f"written: {plan.output}")
         say(f"time: {clock}")
