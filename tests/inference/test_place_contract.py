@@ -15,6 +15,22 @@ from bandbridge.inference.place.contract import BandDecision, FillRequest, Sharp
 PLACE = Path(__file__).parents[2] / "src" / "bandbridge" / "inference" / "place"
 
 
+def registered_fake(monkeypatch, name: str, answer=None) -> list:
+    """``KINDS[name]`` swapped for a kind whose plan keeps the request it is given and returns ``answer()`` (None:
+    nothing to do, nothing written); the requests it got."""
+    got = []
+
+    class Fake:
+        def plan(self, request, engine, say):
+            got.append(request)
+            return answer() if answer else None
+
+    fake = Fake()
+    fake.name = name
+    monkeypatch.setitem(kinds.KINDS, name, fake)
+    return got
+
+
 def test_the_requests_and_decisions_are_frozen():
     fill = FillRequest("s.tif", "o.tif", ["e.tif"], sar_later=["l.tif"])
     assert fill.earlier == ("e.tif",) and fill.sar_later == ("l.tif",)  # a command's lists held as tuples
@@ -32,16 +48,7 @@ def test_no_kind_takes_an_untyped_request_or_returns_its_own_result():
 
 
 def test_bandbridge_fill_runs_the_registered_kind_on_its_request(run_cli, monkeypatch, tmp_path):
-    got = []
-
-    class Fake:
-        name = "fill"
-
-        def plan(self, request, engine, say):
-            got.append(request)
-            return None  # nothing to do: nothing written
-
-    monkeypatch.setitem(kinds.KINDS, "fill", Fake())
+    got = registered_fake(monkeypatch, "fill")
     code, _, err = run_cli("fill", "scene.tif", "-e", "a.tif", "-e", "b.tif", "--sar", "s1.tif", "--dilate", "2",
                            "--no-cog", "-o", str(tmp_path / "o.tif"))
     assert code == 0, err
@@ -94,16 +101,7 @@ def test_the_reference_kind_finishes_with_an_outcome_of_decisions(tmp_path):
 
 
 def test_bandbridge_sharpen_runs_the_registered_kind_on_its_request(run_cli, monkeypatch, tmp_path):
-    got = []
-
-    class Fake:
-        name = "sharpen"
-
-        def plan(self, request, engine, say):
-            got.append(request)
-            return None  # nothing to do: nothing written
-
-    monkeypatch.setitem(kinds.KINDS, "sharpen", Fake())
+    got = registered_fake(monkeypatch, "sharpen")
     code, _, err = run_cli("sharpen", "g.tif", "--reference", "r.tif", "--bands", "B05, B11", "--reference-shift",
                            "none", "--cog", "-o", str(tmp_path / "o.tif"))
     assert code == 0, err
@@ -114,16 +112,10 @@ def test_bandbridge_sharpen_runs_the_registered_kind_on_its_request(run_cli, mon
 
 def test_bandbridge_predict_with_a_reference_runs_the_registered_kind(run_cli, monkeypatch, tmp_path):
     from bandbridge.errors import BandbridgeError
-    got = []
 
-    class Fake:
-        name = "reference"
-
-        def plan(self, request, engine, say):
-            got.append(request)
-            raise BandbridgeError("the registered kind planned it")
-
-    monkeypatch.setitem(kinds.KINDS, "reference", Fake())
+    def refused():
+        raise BandbridgeError("the registered kind planned it")
+    got = registered_fake(monkeypatch, "reference", refused)
     code, _, err = run_cli("predict", "rgb.tif", "-m", "rgb2nir", "--reference", "r.tif", "-o", str(tmp_path / "o.tif"))
     assert code == 2 and "the registered kind planned it" in err, err
     (r,) = got
