@@ -17,6 +17,9 @@ from bandbridge.learners.sharpen import Headroom
 from bandbridge.models.s2_residual import S2_COARSE, S2Residual
 
 
+GRID = None  # the grid the network's input lies on: read only for the bands beside the guides (none here)
+
+
 def random_network(seed: int = 0) -> S2Residual:
     """An S2Residual whose correction is not zero (its tail drawn small), so it differs from the upsampled band."""
     torch.manual_seed(seed)
@@ -52,7 +55,7 @@ def test_the_runs_bundle_is_the_network_on_the_work_files_model_values(bundled):
     assert net.gmap == [(1e-4, 0.0)] * 4
     ok = np.ones((24, 24), bool)
     gunits, units = Headroom(xs, ok), Headroom(ups, ok)
-    expect = units.to_model(net(xs, ups))  # the network on stored values, its output in model values
+    expect = units.to_model(net(xs, ups, GRID))  # the network on stored values, its output in model values
     module, args = sn.mapped(net, gunits, units, 2)
     channels = np.concatenate([units.to_model(ups), gunits.to_model(xs)])
     z = (channels - FEED[0]) / (FEED[1] - FEED[0])  # the bundle's minmax input
@@ -61,6 +64,43 @@ def test_the_runs_bundle_is_the_network_on_the_work_files_model_values(bundled):
     inside = (expect > 0.01) & (expect < 0.99)  # the bundle clamps to [0, 1], as every fit's does
     assert inside.mean() > 0.9 and np.abs(got - expect)[inside].max() < 1e-4
     assert args["outputs"] == [S2_COARSE.index("B05"), S2_COARSE.index("B11")]
+
+
+def test_the_bands_beside_go_in_as_the_check_gives_them_and_the_bundle_reads_them_from_the_work_file(bundled):
+    """The 60 m run's 20 m bands beside the guides (``Beside``): at the guides' own grid, upsampled as the work file
+    upsamples them; on a grid the guides are averaged onto by 6, averaged by 6 from their own grid first (what the
+    network was trained on); the run's bundle reads them from the work file's channels after the guides, in
+    reflectance, and computes what the network computes."""
+    from affine import Affine
+
+    from bandbridge.data.grids import Grid, block_mean
+    from bandbridge.inference.place.fields import Lattice
+    from bandbridge.learners.sharpen_routes import up_all
+    rng = np.random.default_rng(1)
+    fine = Grid(None, Affine(10.0, 0, 0.0, 0, -10.0, 480.0), 48, 48)
+    between = (0.05 + 0.3 * rng.random((2, 24, 24))).astype(np.float32)
+    side = sn.Beside(["B05", "B11"], between, fine.coarser(2))
+    assert np.allclose(side.on(fine, fine), up_all(between, fine.coarser(2), fine, "cubic"), atol=1e-6)
+    at6 = side.on(fine.coarser(6), fine)  # 8² guides' grid: the 20 m bands averaged by 6 (4²), upsampled onto it
+    assert at6.shape == (2, 8, 8)
+    assert np.allclose(at6, up_all(block_mean(between, 6)[0], fine.coarser(12), fine.coarser(6), "cubic"), atol=1e-6)
+    net, _ = sn.offered(["B02", "B03", "B04", "B08"], ["B01", "B09"], True, 48 * 48, fine, (["B05", "B11"], 2.0))
+    net.values = side
+    xs = (0.02 + 0.3 * rng.random((4, 48, 48))).astype(np.float32)
+    ups = (0.02 + 0.3 * rng.random((2, 48, 48))).astype(np.float32)
+    net.gmap, net.tmap = [(1.0, 0.0)] * 4, [(1.0, 0.0)] * 2
+    ok = np.ones((48, 48), bool)
+    gunits, units = Headroom(xs, ok), Headroom(ups, ok)
+    expect = units.to_model(net(xs, ups, fine))
+    module, args = sn.mapped(net, gunits, units, 2)
+    beside = Lattice.of(fine, side.grid).up(between, 0, 48, "cubic")
+    channels = np.concatenate([units.to_model(ups), gunits.to_model(xs), beside])
+    with torch.no_grad():
+        got = module(torch.from_numpy(((channels - FEED[0]) / (FEED[1] - FEED[0]))[None]))[0].numpy()
+    inside = (expect > 0.01) & (expect < 0.99)
+    assert inside.mean() > 0.9 and np.abs(got - expect)[inside].max() < 1e-4
+    plain = units.to_model(sn.Network(net.folder, net.guides, net.slots, net.outputs, net.gmap, net.tmap)(xs, ups, fine))
+    assert np.abs(plain - expect).max() > 1e-3  # the bands beside change what it makes
 
 
 def test_a_safe_states_its_cost_and_network_offers_it(tmp_path, run_cli, bundled):
@@ -97,6 +137,29 @@ def test_a_band_that_takes_it_is_the_engines_pass_of_the_runs_bundle(tmp_path, r
     _, plain, said0 = sharpened(run_cli, tmp_path / "n.tif", str(safe), "--reference", str(safe), "--bands", "B05,B11")
     assert NETWORK not in said0["routes"] and not np.array_equal(v, plain)
     assert sorted(q.name for q in tmp_path.iterdir()) == sorted(["o.tif", "n.tif", safe.name])
+
+
+def test_the_60m_bands_take_the_20m_bands_beside_through_the_engine(tmp_path, run_cli, bundled, monkeypatch):
+    """``--bands B01,B09 --network`` on a SAFE: the plan names its 20 m bands (B05, B11: not the R20m copy of B02,
+    which the network does not read) as read beside the guides; a band taking the network is written from the
+    bundle's pass over a work file that holds them, and differs from the same run with none beside."""
+    import bandbridge.learners.sharpen as ls
+    from bandbridge.learners.sharpen_network import NETWORK
+
+    def take(band, heldout, transfer, su=None):
+        band.heldout.update(heldout)
+        band.route, band.why, band.network = NETWORK, "taken by the test", "taken by the test"
+        return True
+    monkeypatch.setattr(ls, "prefer", take)
+    safe, _ = s2_safe(tmp_path, jp2=False)
+    args = (str(safe), "--reference", str(safe), "--bands", "B01,B09", "--network")
+    code, plan, _ = run_cli("sharpen", *args, "-o", str(tmp_path / "p.tif"), "--plan")
+    assert code == 0 and "with the reference's B05, B11 upsampled beside them" in plan, plan
+    out, v, said = sharpened(run_cli, tmp_path / "o.tif", *args)
+    assert said["routes"] == [NETWORK, NETWORK], out
+    monkeypatch.setattr(sn, "besides", lambda *a: ([], 1.0))
+    _, alone, _ = sharpened(run_cli, tmp_path / "a.tif", *args)
+    assert np.abs(v.astype(float) - alone.astype(float)).max() > 0
 
 
 def test_network_asked_where_it_does_not_apply_says_why(bundled):

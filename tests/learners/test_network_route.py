@@ -43,7 +43,7 @@ def decided(network):
 
 
 def test_a_network_that_knows_the_relation_is_taken_over_the_fit_and_every_upsampling():
-    s = decided(lambda xs, ups: relation(xs))  # stored values in and out, as place/sharpen_network.Network
+    s = decided(lambda xs, ups, grid: relation(xs))  # stored values in and out, as place/sharpen_network.Network
     b = s.bands[0]
     assert is_network(b.route), (b.route, b.why, b.network)
     others = min(e for m, e in b.heldout.items() if not m.startswith(NETWORK))  # the fit's among them
@@ -53,14 +53,14 @@ def test_a_network_that_knows_the_relation_is_taken_over_the_fit_and_every_upsam
 
 def test_a_network_that_adds_noise_keeps_the_bands_own_route():
     rng = np.random.default_rng(1)
-    s = decided(lambda xs, ups: ups + 0.05 * rng.standard_normal(ups.shape).astype(np.float32))
+    s = decided(lambda xs, ups, grid: ups + 0.05 * rng.standard_normal(ups.shape).astype(np.float32))
     b = s.bands[0]
     assert not is_network(b.route) and "its route kept" in b.network, b.network
     assert NETWORK in b.heldout  # its errors are recorded beside the band's routes
 
 
 def test_without_a_network_nothing_changes():
-    plain, none = decided(None).bands[0], decided(lambda xs, ups: ups).bands[0]
+    plain, none = decided(None).bands[0], decided(lambda xs, ups, grid: ups).bands[0]
     assert plain.route == none.route and plain.network == ""
     assert not is_network(none.route)  # the upsampled input itself never beats cubic by the margin
 

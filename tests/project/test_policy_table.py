@@ -104,6 +104,7 @@ MECHANICS = {
     "evaluation/sharpen_baselines.py": {"HOMOGENEOUS_SHARE DMS_MARGIN": "a published baseline's settings",
                                         "EPS": "a division's floor"},
     "evaluation/sharpen_cases.py": {"CASE_MIN_CELLS WILDFIRE": "the sharpening record's protocol"},
+    "models/s2_residual.py": {"BETWEEN": "Sentinel-2's geometry: its 20 m bands over its 10 m grid"},
     "inference/core/confidence.py": {"WINDOW": "a feature's window: the error model's definition"},
     "inference/core/doubts.py": {"LEVELS_8BIT": "8 bits' top value", "STEP_TOL": "float32 round-off of k/255"},
     "inference/core/outputs.py": {"ROWS": "a strip's rows: memory"},

@@ -57,6 +57,25 @@ def test_a_one_grid_case_gives_only_its_coarser_pair_and_a_small_one_none():
     assert [p[0].shape for p in case_pairs(_case(18, 6, 6, ("B01", "B09")), None)] == [(20, 18, 18)]
 
 
+def test_the_six_case_s_20m_bands_go_beside_at_half_the_output_grid_and_are_sharpened_too():
+    """A ×6 case with companions (its 20 m bands on the output grid): the pair gives them upsampled from cells
+    of 2 × 2 output pixels (``BETWEEN``, as the 60 m run holds them against its 10 m grid), present, with their
+    truth as targets beside the 60 m bands'; the coarser pair averages them by 2 first, the same ratio kept."""
+    case = _case(36, 6, 6, ("B01", "B09"))
+    rng = np.random.default_rng(3)
+    case.companions, case.companion_names = (0.2 * rng.random((2, 36, 36))).astype(np.float32), ["B05", "B11"]
+    (x, y), (xc, yc) = case_pairs(case, None)
+    i05, i01 = S2_COARSE.index("B05"), S2_COARSE.index("B01")
+    assert np.array_equal(x[4 + i05], upsampled(block_mean(case.companions, 2)[0], case.grid, 2)[0])
+    assert x[12 + i05, 0, 0] == 1.0 and x[12 + S2_COARSE.index("B11"), 0, 0] == 1.0 and x[12 + i01, 0, 0] == 1.0
+    assert np.array_equal(y[i05], case.companions[0]) and np.array_equal(y[i01], case.truth[0])
+    assert np.isnan(y[S2_COARSE.index("B06")]).all()
+    c2 = block_mean(case.companions, 2)[0]
+    coarse = Grid(None, case.grid.transform @ Affine.scale(2), 18, 18)
+    assert np.allclose(xc[4 + i05], upsampled(block_mean(c2, 2)[0], coarse, 2)[0], atol=1e-6)
+    assert np.allclose(yc[i05], c2[0])
+
+
 def test_the_augmentation_scales_both_sides_alike_and_drops_present_bands():
     """Every crop: one factor in [0.7, 1.4] on the guides, the upsampled bands and the targets alike, the
     presence planes 0/1; a dropped band's upsampled plane, presence and target gone; one band kept at least;

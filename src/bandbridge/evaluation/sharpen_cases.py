@@ -19,7 +19,7 @@ all valid (the baselines take full arrays; a Landsat scene's fill corners are le
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -58,6 +58,10 @@ class Case:
     units: str
     grid: Grid
     step: int = 1  # the targets' pixel over the guides' as the product holds them (``f``; 1: one grid)
+    # bands of a grid between the guides' and the targets' (the ×6 case's 20 m bands, averaged onto the output grid):
+    # what the Sentinel-2 network reads beside the guides at ×6 (``workflows/s2_network``); None: none
+    companions: np.ndarray | None = None
+    companion_names: list[str] = field(default_factory=list)
 
     @property
     def cells(self) -> int:
@@ -84,12 +88,14 @@ def largest_valid_window(cells_ok: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def wald(name: str, source: str, kind: str, guides: ProductBands, targets: ProductBands, f: int, ratio: int,
-         units: str, offset: int = 0, mtf: float | None = None) -> Case:
+         units: str, offset: int = 0, mtf: float | None = None, between: tuple[ProductBands, int] | None = None
+         ) -> Case:
     """The case of ``targets`` (on their own grid) sharpened by ``ratio`` with ``guides`` on a
     grid ``f`` times finer (see the module), the guides read from ``offset`` of their pixels in
     (down and right) where their grid is known to lie off the targets' by that much; with ``mtf``
     (and ``f > 1``) the guides are averaged as a sensor of that response at its Nyquist frequency
-    sees them (``grids.mtf_mean``), not by block means alone."""
+    sees them (``grids.mtf_mean``), not by block means alone; ``between``: bands on a grid ``n`` times finer than
+    the targets' (from the same corner), averaged onto the case's window as its companions."""
     gh, gw = guides.data.shape[1] - offset, guides.data.shape[2] - offset
     th, tw = targets.data.shape[1] // ratio * ratio, targets.data.shape[2] // ratio * ratio
     th, tw = min(th, gh // f // ratio * ratio), min(tw, gw // f // ratio * ratio)
@@ -102,15 +108,30 @@ def wald(name: str, source: str, kind: str, guides: ProductBands, targets: Produ
     truth = np.ascontiguousarray(targets.data[:, :th, :tw][:, rows, cols])
     tg = targets.grid
     grid = Grid(tg.crs, tg.transform @ Affine.translation(cols.start, rows.start), h * ratio, w * ratio)
-    return Case(name, source, kind, ratio, np.ascontiguousarray(g[:, rows, cols]), list(guides.names),
+    case = Case(name, source, kind, ratio, np.ascontiguousarray(g[:, rows, cols]), list(guides.names),
                 block_mean(truth, ratio)[0], truth, list(targets.names), units, grid, f)
+    if between is not None:
+        case.companions = _between(between[0], between[1], rows, cols, mtf)
+        case.companion_names = list(between[0].names) if case.companions is not None else []
+    return case
+
+
+def _between(bands: ProductBands, n: int, rows: slice, cols: slice, mtf: float | None) -> np.ndarray | None:
+    """``bands`` (a grid ``n`` times finer than the targets') averaged onto the targets' window ``rows, cols``
+    ``(C, h, w)``; None where they do not cover it or hold an unknown value there."""
+    d = bands.data[:, rows.start * n:rows.stop * n, cols.start * n:cols.stop * n]
+    want = ((rows.stop - rows.start) * n, (cols.stop - cols.start) * n)
+    if d.shape[1:] != want or not np.isfinite(d).all():
+        return None
+    return mtf_mean(d.astype(np.float32), n, mtf)
 
 
 def _s2_cases(tag: str, source: str, sets: dict[int, ProductBands], offsets: tuple[int, int] = (0, 0),
               mtf: float | None = None) -> Iterator[Case]:
     guides = sets[10].select(S2_GUIDES)
     yield wald(f"{tag} ×2", source, "s2", guides, sets[20], 2, 2, "reflectance", offsets[0], mtf)
-    yield wald(f"{tag} ×6", source, "s2", guides, sets[60].select(S2_60M), 6, 6, "reflectance", offsets[1], mtf)
+    yield wald(f"{tag} ×6", source, "s2", guides, sets[60].select(S2_60M), 6, 6, "reflectance", offsets[1], mtf,
+               (sets[20], 3))  # the 20 m bands beside: what the network reads at ×6
 
 
 def s2_cases(data: Path, mtf: float | None = None, as_stated: bool = True) -> Iterator[Case]:

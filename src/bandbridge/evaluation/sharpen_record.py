@@ -52,10 +52,12 @@ def bandbridge_sharpener(work: Path, model: str | None = None, network: bool | s
         folder.mkdir(parents=True, exist_ok=True)  # the case's guides and reference as float32 GeoTIFFs
         named = lambda names: [n if case.kind == "s2" else FILE_NAMES.get(n, n) for n in names]  # noqa: E731 - Landsat's
         guides = write_raster(folder / "guides.tif", case.guides, case.grid, named(case.guide_names))
-        reference = write_raster(folder / "reference.tif", case.reference, case.grid.coarser(case.ratio),
-                                 named(case.target_names))
+        reference, bands = write_raster(folder / "reference.tif", case.reference, case.grid.coarser(case.ratio),
+                                        named(case.target_names)), None
+        if network is not False and case.companions is not None:  # a band folder: the ×6 case's 20 m bands beside
+            reference, bands = beside_folder(folder / "reference", case), list(case.target_names)
         res = sharpen(fine=[guides], reference=reference, output=folder / "sharpened.tif", overwrite=True, model=model,
-                      network=network)
+                      network=network, bands=bands)
         with warnings.catch_warnings(), rasterio.open(res.output) as src:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             out = src.read().astype(np.float32)
@@ -63,6 +65,21 @@ def bandbridge_sharpener(work: Path, model: str | None = None, network: bool | s
                      "checks": [{k: float(v) for k, v in b.checks.items()} for b in res.decisions]}
     m = (f", model={model!r}" if model else "") + ("" if network is False else f", network={network!r}")
     return run, f"bandbridge.inference.place.sharpen.sharpen(fine=[guides.tif], reference=reference.tif{m})"
+
+
+def beside_folder(folder: Path, case: Case) -> Path:
+    """A band folder of the case's reference bands (on ``grid.coarser(ratio)``) and its companions averaged by
+    ``BETWEEN`` (the ×6 case's 20 m bands as the 60 m run of a product holds them: twice its output pixel), one
+    file a band: what ``sharpen --network`` reads beside the guides."""
+    from bandbridge.data.grids import block_mean
+    from bandbridge.evaluation.wald import write_raster
+    from bandbridge.models.s2_residual import BETWEEN
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, band in zip(case.target_names, case.reference):
+        write_raster(folder / f"{name}.tif", band[None], case.grid.coarser(case.ratio), [name])
+    for name, band in zip(case.companion_names, block_mean(case.companions, BETWEEN)[0]):
+        write_raster(folder / f"{name}.tif", band[None], case.grid.coarser(BETWEEN), [name])
+    return folder
 
 
 def run_case(case: Case, methods: dict[str, Callable], say: Callable[[str], None]) -> dict:

@@ -29,13 +29,15 @@ from bandbridge.learners.sharpen_routes import (CORRECTED, UPSAMPLERS, Stored, a
 from bandbridge.policy import NETWORK_ALLOWANCE, REFERENCE_UPSAMPLING, SHARPEN_MARGIN, SHARPEN_TRANSFER_MIN
 
 NETWORK = "network"
-Net = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (guides (G, h, w), upsampled (Ct, h, w)) stored → (Ct, h, w)
+# (guides (G, h, w), upsampled (Ct, h, w), the grid both lie on) stored → (Ct, h, w); the grid tells a network that
+# reads bands beside the guides how far to average them (the 60 m run's 20 m bands: place/sharpen_network.py)
+Net = Callable[[np.ndarray, np.ndarray, Grid], np.ndarray]
 
 
-def in_model(net: Net, gunits, units) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def in_model(net: Net, gunits, units) -> Callable[[np.ndarray, np.ndarray, Grid], np.ndarray]:
     """``net`` on model values: the guides (``gunits``) and the targets (``units``) mapped to their stored values
     and its output back (``fill_fit.Units``)."""
-    return lambda x, up: units.to_model(net(gunits.to_stored(x), units.to_stored(up)))
+    return lambda x, up, grid: units.to_model(net(gunits.to_stored(x), units.to_stored(up), grid))
 
 
 def errors(f, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float
@@ -60,7 +62,7 @@ def _errors(f, x, r, r2, frac, seen, grid, coarse) -> dict[str, np.ndarray]:
     """The network's and every upsampling's per-band MAE predicting ``r`` from ``x`` and ``r2`` on ``seen``."""
     up = up_all(r2, coarse, grid, REFERENCE_UPSAMPLING)
     routes = upsamplings(r2, coarse, grid, up)
-    routes[NETWORK] = lambda: f(x, up)
+    routes[NETWORK] = lambda: f(x, up, grid)
     return route_errors(routes, seen, r, r2, frac, grid, coarse)
 
 

@@ -26,6 +26,7 @@ from bandbridge.models.layers import ResBlock
 
 S2_FINE = ["B02", "B03", "B04", "B08"]  # the guides, in the input's order
 S2_COARSE = ["B01", "B05", "B06", "B07", "B8A", "B09", "B11", "B12"]  # the upsampled bands and the output's order
+BETWEEN = 2  # the 60 m run's 20 m bands, read beside its guides: each this many times coarser than its 10 m grid
 
 
 class S2Residual(nn.Module):

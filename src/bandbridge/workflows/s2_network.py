@@ -33,7 +33,7 @@ from bandbridge.data.band_crops import BandCrops
 from bandbridge.data.grids import Grid, block_mean, mtf_mean
 from bandbridge.evaluation.sharpen_cases import Case
 from bandbridge.learners.guided import padded_up
-from bandbridge.models.s2_residual import S2_COARSE, S2_FINE, S2Residual, multiply_adds, refine, stacked
+from bandbridge.models.s2_residual import BETWEEN, S2_COARSE, S2_FINE, S2Residual, multiply_adds, refine, stacked
 from bandbridge.policy import REFERENCE_UPSAMPLING
 from bandbridge.workflows.s2_prior import S2_MTF
 from bandbridge.workflows.s2_prior import source_pairs as gathered
@@ -78,23 +78,38 @@ def _targets(t: np.ndarray, names: list[str]) -> np.ndarray:
     return y
 
 
-def _pair(guides: np.ndarray, truth: np.ndarray, grid: Grid, ratio: int, names: list[str]) -> Pair:
-    """One pair: the reference (``truth`` block-averaged by ``ratio``) upsampled beside ``guides``."""
+def _pair(guides: np.ndarray, truth: np.ndarray, grid: Grid, ratio: int, names: list[str],
+          between: tuple[np.ndarray, list[str]] | None = None) -> Pair:
+    """One pair: the reference (``truth`` block-averaged by ``ratio``) upsampled beside ``guides``; ``between``:
+    bands known on ``grid`` (their truth there) that lie :data:`BETWEEN` times coarser than it at the run (the
+    ×6 run's 20 m bands against its 60 m ones), given as such beside them and sharpened too."""
     up = upsampled(block_mean(truth, ratio)[0], grid, ratio)
+    if between is not None:
+        c, cn = between
+        up, truth = np.concatenate([up, upsampled(block_mean(c, BETWEEN)[0], grid, BETWEEN)]), np.concatenate([truth, c])
+        names = [*names, *cn]
     return stacked(guides, up, names), _targets(truth, names)
 
 
 def case_pairs(case: Case, mtf: float | None) -> list[Pair]:
     """A case's pairs (see the module): its own (where ``step > 1``) and one octave coarser, the ratio kept
-    (where that leaves two reference cells a side)."""
+    (where that leaves two reference cells a side); its companions beside (``Case.companions``: the ×6 case's
+    20 m bands, as the 60 m run gives the network them)."""
     x, t, k = case.guides.astype(np.float32), case.truth.astype(np.float32), case.ratio
-    out = [_pair(x, t, case.grid, k, case.target_names)] if case.step > 1 else []
+    c = None if case.companions is None else case.companions.astype(np.float32)
+    out = [_pair(x, t, case.grid, k, case.target_names, _with(c, case))] if case.step > 1 else []
     h, w = (t.shape[1] // (2 * k)) * 2 * k, (t.shape[2] // (2 * k)) * 2 * k  # whole coarser cells
     if min(h, w) >= 4 * k:
         g = case.grid
         coarse = Grid(g.crs, g.transform @ Affine.scale(2), h // 2, w // 2)
-        out.append(_pair(mtf_mean(x[:, :h, :w], 2, mtf), mtf_mean(t[:, :h, :w], 2, mtf), coarse, k, case.target_names))
+        c2 = None if c is None else mtf_mean(c[:, :h, :w], 2, mtf)
+        out.append(_pair(mtf_mean(x[:, :h, :w], 2, mtf), mtf_mean(t[:, :h, :w], 2, mtf), coarse, k,
+                         case.target_names, _with(c2, case)))
     return out
+
+
+def _with(c: np.ndarray | None, case: Case) -> tuple[np.ndarray, list[str]] | None:
+    return None if c is None else (c, case.companion_names)
 
 
 def source_pairs(data: str | Path, say: Callable[[str], None] = print) -> dict[str, list[Pair]]:

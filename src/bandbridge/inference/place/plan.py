@@ -58,8 +58,9 @@ def work_disk(plan) -> Disk:
         return block.disk
     if hasattr(plan, "guides") and hasattr(plan, "targets"):
         f, ct, gd = plan.guides.fine, len(plan.targets.names), len(plan.guides.names)
-        px = 4.0 * f.height * f.width
-        return Disk({"the work file": px * (ct + gd), "the fit's output": px * ct,
+        px, net = 4.0 * f.height * f.width, getattr(plan, "network", None)
+        nb = len(net.beside) if net is not None else 0  # the bands the network reads beside the guides
+        return Disk({"the work file": px * (ct + gd + nb), "the fit's output": px * ct,
                      "the network's output": px * ct if getattr(plan, "network", None) else 0.0,
                      "the model's output": px if getattr(plan, "model", None) else 0.0})
     refs = getattr(plan, "references", None) or []

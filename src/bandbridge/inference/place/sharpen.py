@@ -107,9 +107,10 @@ class SharpenPlan:
         n, ct, gd = h * w, len(self.targets.names), len(self.guides.names)
         f = self.guides.fine
         tile = tile_for(f.height, f.width)
+        beside = self.network.beside_bytes(f.height * f.width) if self.network is not None else 0.0
         return Memory(self.resident, n * (4 * ct + 4 + 1), {
             "the guides' averages": n * (12 * gd + 12) + 3 * 4 * ROWS * f.width * gd,
-            "the fit": SHARPEN_FIT_BYTES + n * (8 * gd + 4 + 4 * ct),
+            "the fit": SHARPEN_FIT_BYTES + n * (8 * gd + 4 + 4 * ct) + beside,
             "the engine": SHARPEN_FIT_BYTES + SHARPEN_TILE_PX_BYTES * tile ** 2 + strip_bytes(tile, f.width, 2 * ct + gd),
             "the output": n * (8 * ct + 8) + 3 * 4 * ROWS * f.width * ct
             + (n * 8 * ct if self.network is not None else 0)})  # the network's bands averaged for their correction:
@@ -166,8 +167,9 @@ def plan_sharpen(fine: list[str], reference: str, output: str, guides: list[str]
     from bandbridge.inference.place.sharpen_same import dropped_lines, same_bands, without
     drop = same_bands(g, t)  # a band is never its own guide
     said, given, g = dropped_lines(g, drop), g, without(g, drop)
-    from bandbridge.inference.place.sharpen_network import offered
-    net, line = offered(g.names, t.names, network, g.fine.height * g.fine.width)
+    from bandbridge.inference.place.sharpen_network import besides, offered
+    beside = besides(reference, t.names, t.grid, g.fine) if network else ([], 1.0)
+    net, line = offered(g.names, t.names, network, g.fine.height * g.fine.width, g.fine, beside)
     return SharpenPlan(g, t, dst, decide(g.fine.height * g.fine.width, engine), float(resident_bytes() or 0), cog,
                        engine=engine, fine=list(fine), model=model, model_plan=mp, dropped=said, given=given,
                        network=net, network_line=line)
@@ -254,7 +256,8 @@ class Sharpen:
         if s.fitted or networked:  # one work file for both bundles: each reads its tiles from it
             g, t = plan.guides, plan.targets
             size, tile = (g.fine.height, g.fine.width), tile_for(g.fine.height, g.fine.width)
-            channels = write_channels(g, gunits, s, work / "channels.tif")
+            channels = write_channels(g, gunits, s, work / "channels.tif",
+                                      plan.network.values if networked else None)
             clock.mark("the work file")
             if s.fitted:
                 say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
@@ -368,9 +371,10 @@ def decided(plan: SharpenPlan, clock, say: Callable[[str], None]):
     step = max(1, int(np.sqrt(cover.size / SHARPEN_UNITS_CELLS)))  # the guides' units from every step-th cell
     xs, ok = x_c[:, ::step, ::step], (t.valid & (cover >= MIN_COVER))[::step, ::step]
     gunits = Headroom(np.nan_to_num(xs, nan=np.nanmedian(xs)), ok)
-    if plan.network is not None:  # each band's stored value → the reflectance the network reads
-        from bandbridge.inference.place.sharpen_network import mapped_units
+    if plan.network is not None:  # each band's stored value → the reflectance the network reads; the bands beside
+        from bandbridge.inference.place.sharpen_network import mapped_units, read_beside
         mapped_units(plan.network, x_c, t)
+        read_beside(plan.network, t.path)
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
                pixels_out=g.fine.height * g.fine.width, seed=plan.seed, guide_units=gunits, unit_names=units,
                network=plan.network)

@@ -27,18 +27,22 @@ from bandbridge.inference.place.reference_finish import band_bounds, clamped
 from bandbridge.learners.sharpen_network import NETWORK
 
 
-def write_channels(g, gunits, s, out: Path) -> Path:
+def write_channels(g, gunits, s, out: Path, beside=None) -> Path:
     """The bundle's input: ``s``'s filled reference upsampled (cubic; on a lattice with its edge cells
     held beyond the edge, as the fit's own anchor was made) onto the guides' grid, then the guides
-    (``g.read``) in model values (``gunits``), float32, NaN where a guide is unknown."""
+    (``g.read``) in model values (``gunits``), float32, NaN where a guide is unknown; then ``beside``'s bands
+    (``sharpen_network.Beside``: what the network reads beside the guides) upsampled the same way."""
     from bandbridge.policy import REFERENCE_UPSAMPLING
     fine = g.fine
-    prof = output_profile(fine.crs, fine.transform, fine.height, fine.width, s.filled.shape[0] + len(g.bands),
+    nb = 0 if beside is None else len(beside.names)
+    prof = output_profile(fine.crs, fine.transform, fine.height, fine.width, s.filled.shape[0] + len(g.bands) + nb,
                           "float32", 1, FAST)
     prof["interleave"] = "band"  # each band's blocks its own: written in parts, read with no transposition
     lattice = Lattice.of(fine, s.grid)
+    near = None if beside is None else Lattice.of(fine, beside.grid)
     return write_rows(out, prof, lambda a, b: (lattice.up(s.filled, a, b, REFERENCE_UPSAMPLING),
-                                               gunits.to_model(g.read(a, b)[0])))
+                                               gunits.to_model(g.read(a, b)[0]))
+                      + (() if near is None else (near.up(beside.values, a, b, REFERENCE_UPSAMPLING),)))
 
 
 class Rows:
