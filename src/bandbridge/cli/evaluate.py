@@ -10,7 +10,8 @@ from typing import Iterator, Optional
 import typer
 
 from bandbridge.cli.app import command_line, fail, model_named, out, renamed
-from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
+from bandbridge.cli.options import (BandNames, Bands, CreationOptions, Overwrite, ReadingFlags, Scaling, Vmax, Vmin,
+                                    flag_groups, overrides)
 from bandbridge.cli.progress import bars
 
 
@@ -102,6 +103,7 @@ def compare(
     typer.echo("written:\n  " + "\n  ".join(res["files"]))
 
 
+@flag_groups
 def timeseries(
     inputs: list[str] = typer.Argument(..., help="dated rasters (files, folders or globs)"),
     model: str = typer.Option("rgb2nir", "--model", "-m", help="an NIR model (bundled name, run, bundle)"),
@@ -109,8 +111,7 @@ def timeseries(
     bbox: Optional[str] = typer.Option(None, "--bbox", help="xmin,ymin,xmax,ymax in the files' CRS"),
     polygon: Optional[str] = typer.Option(None, "--polygon", help="GeoJSON file (geometry or feature)"),
     wgs84: bool = typer.Option(False, "--wgs84", help="bbox/polygon are lon/lat (EPSG:4326)"),
-    overwrite: Overwrite = False, bands: Bands = None, band_names: BandNames = None, scaling: Scaling = None,
-    vmin: Vmin = None, vmax: Vmax = None,
+    overwrite: Overwrite = False, reading: ReadingFlags = ReadingFlags(),
 ) -> None:
     """Mean NDVI per date from synthetic NIR (and real NIR where present): CSV + PNG."""
     import json
@@ -134,13 +135,12 @@ def timeseries(
         region = Region(box, geom, wgs84)
     from bandbridge.inference.core.interpret import check_scaling_flags
     from bandbridge.inference.jobs.job import expand_inputs
-    check_scaling_flags(scaling, vmin, vmax)
+    check_scaling_flags(reading.scaling, reading.vmin, reading.vmax)
     files, skipped = expand_inputs(inputs)
     if skipped:
         out.print(f"skipped {skipped} earlier output(s) of bandbridge among the inputs", highlight=False)
     with bars() as add:
-        rows = ndvi_timeseries(model, files, output, region,
-                               overrides(bands, band_names, scaling, vmin, vmax), overwrite,
+        rows = ndvi_timeseries(model, files, output, region, reading.overrides(), overwrite,
                                lambda note: out.print(note, highlight=False), progress=add)
     typer.echo("date        pixels    NDVI synthetic  NDVI real")
     for r in rows:

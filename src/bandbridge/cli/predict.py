@@ -10,14 +10,13 @@ from typing import Annotated, Optional
 import typer
 
 from bandbridge.cli.app import err, out
-from bandbridge.cli.options import BandNames, Bands, CreationOptions, Overwrite, Scaling, Vmax, Vmin, overrides
+from bandbridge.cli.options import (Backend, BandNames, Bands, CreationOptions, Overwrite, Precision, Retries, Scaling,
+                                    Scheduler, Summary, Threads, Vmax, Vmin, Workers, overrides)
 from bandbridge.cli.progress import bars
 
 Inputs = Annotated[list[str], typer.Argument(help="files, folders or globs (GeoTIFF, PNG, JPEG, GIF, TIFF, .npy)")]
 Model = Annotated[str, typer.Option("--model", "-m", help="a bundled model's name (bandbridge models lists them: rgb2nir, sar2optical, …), a run folder, a model bundle or an ONNX export")]
 Output = Annotated[str, typer.Option("--output", "-o", help="output .tif (one input) or folder")]
-Backend = Annotated[str, typer.Option("--backend", help="auto (fastest that passes the precision gate; measured once, cached), torch, onnx or openvino")]
-Precision = Annotated[str, typer.Option("--precision", help="auto (gated), or fp32, bf16 or int8 (forced, no gate)")]
 Tile = Annotated[Optional[int], typer.Option("--tile", help="tile size in input pixels")]
 Overlap = Annotated[Optional[int], typer.Option("--overlap", help="overlap between tiles (blended)")]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="tiles per forward (default: ~1 MPix)")]
@@ -27,13 +26,8 @@ Index = Annotated[Optional[str], typer.Option("--index", help="also write index 
 Cog = Annotated[bool, typer.Option("--cog", help="write Cloud-Optimized GeoTIFFs")]
 Confidence = Annotated[bool, typer.Option("--confidence", help="also write <output>_error.tif: the expected absolute error per pixel, in the output's units (where not to trust it)")]
 Sensor = Annotated[Optional[str], typer.Option("--sensor", help="sensor name, for models conditioned on sensor/GSD")]
-Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads the model runs on (default: all cores; with --workers, the cores shared out among the workers)")]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the generator (large jobs)")]
-Workers = Annotated[Optional[int], typer.Option("--workers", help="predict on a local Dask cluster of N worker processes")]
-Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="predict on an existing Dask cluster (tcp://HOST:8786)")]
-Retries = Annotated[int, typer.Option("--retries", help="with --workers/--scheduler: retries of a failed file")]
 Strips = Annotated[Optional[int], typer.Option("--strips", help="with --workers/--scheduler: strips per raster (default: enough for every worker)")]
-Summary = Annotated[Optional[str], typer.Option("--summary", help="with --workers/--scheduler: summary CSV (default: bandbridge-summary.csv beside the outputs)")]
 Reference = Annotated[Optional[str], typer.Option("--reference", help="a coarse or earlier raster (or band folder) of the band at the same place (Sentinel-2, Landsat, an older survey): the band is fitted to it self-supervised and written in its units; or found for you: stac, stac:COLLECTION, a STAC API URL[#COLLECTION] or a catalog.json")]
 ReferenceMask = Annotated[Optional[str], typer.Option("--reference-mask", help="with --reference: a Sentinel-2 SCL or Landsat QA_PIXEL raster on the reference's grid (default: one in the reference file or beside it)")]
 ReferenceDate = Annotated[Optional[str], typer.Option("--reference-date", help="with --reference: its acquisition date (YYYY-MM-DD), where its tags and name do not say it; with a STAC search, the date to search around (default: the input's)")]

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Annotated, Optional
 
 import typer
 
 from bandbridge.cli.app import out
-from bandbridge.cli.options import Network, Overwrite, engine_options
+from bandbridge.cli.options import EngineFlags, Network, Overwrite, engine_options, flag_groups
 from bandbridge.cli.options import reference_shift as reference_shift_form
-from bandbridge.cli.predict import Backend, Cog, Precision, Preview, Retries, Scheduler, Summary, Threads, Workers
+from bandbridge.cli.predict import Cog, Preview
 
 
 def _names(value: Optional[str]) -> list[str] | None:
     return None if value is None else [t.strip() for t in value.split(",") if t.strip()]
 
 
+@dataclass(frozen=True)
+class BandFlags:
+    """Which bands: the guides, the reference's bands sharpened, and a model's output as one more guide."""
+    guides: Annotated[Optional[str], typer.Option("--guides", help="only these guide bands, e.g. B02,B03,B04,B08")] = None
+    bands: Annotated[Optional[str], typer.Option("--bands", help="only these reference bands, in this order, e.g. "
+                                                 "B05,B11 (bands on several grids: a run per grid, one output)")] = None
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="a model whose zero-shot output on FINE is "
+                                                 "one more guide, named by it: -m s2-prior (the bundled Sentinel-2 "
+                                                 "band prior: its 20 m and 60 m bands from the 10 m ones) or -m "
+                                                 "rgb2nir; the fit decides how much it helps (`bandbridge models` "
+                                                 "lists them)")] = None
+
+
+@flag_groups
 def sharpen(
     fine: list[str] = typer.Argument(..., help="the guides: fine rasters, band folders (one .tif per band), "
                                      "product folders (Landsat with its MTL, Sentinel-2 SAFE or band files) or "
@@ -27,15 +42,7 @@ def sharpen(
                                             "and sharpened from its native ones) or a product folder"),
     output: str = typer.Option(..., "--output", "-o", help="the sharpened bands (GeoTIFF on the finest guide's "
                                "grid, in the reference's type, scale and offset)"),
-    guides: Optional[str] = typer.Option(None, "--guides", help="only these guide bands, e.g. B02,B03,B04,B08"),
-    bands: Optional[str] = typer.Option(None, "--bands", help="only these reference bands, in this order, e.g. "
-                                        "B05,B11 (bands on several grids: a run per grid, one output)"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="a model whose zero-shot output on FINE is one "
-                                        "more guide, named by it: -m s2-prior (the bundled Sentinel-2 band prior: "
-                                        "its 20 m and 60 m bands from the 10 m ones) or -m rgb2nir; the fit decides "
-                                        "how much it helps (`bandbridge models` lists them)"),
-    overwrite: Overwrite = False, cog: Cog = False, backend: Backend = "auto", precision: Precision = "auto",
-    threads: Threads = None, workers: Workers = None, scheduler: Scheduler = None, retries: Retries = 2, summary: Summary = None,
+    which: BandFlags = BandFlags(), overwrite: Overwrite = False, cog: Cog = False, engine: EngineFlags = EngineFlags(),
     reference_shift: str = typer.Option("auto", "--reference-shift", callback=reference_shift_form, help="the reference's grid against the "
                                         "guides': auto (half a pixel on strong evidence is a corner/centre "
                                         "convention error: corrected and said), none (as its files state it), "
@@ -65,9 +72,9 @@ def sharpen(
     from bandbridge.inference.place import contract, kinds, runner  # the kind's request, on the one runner
     from bandbridge.inference.place.sharpen_read import item_lines
     from bandbridge.inference.place.sharpen_stack import resolved
-    engine = engine_options(backend, precision, threads, workers, scheduler, retries, summary)
-    request = contract.SharpenRequest(fine, reference, output, _names(guides), _names(bands), overwrite, model, cog,
-                                      reference_shift=reference_shift, network=network)
+    served = engine_options(engine)
+    request = contract.SharpenRequest(fine, reference, output, _names(which.guides), _names(which.bands), overwrite,
+                                      which.model, cog, reference_shift=reference_shift, network=network)
     forget()  # a STAC Item's URL read afresh each run (then once in it)
     say = lambda s: out.print(s, highlight=False)  # noqa: E731
     with quiet_libraries(), writing(output), previewed(preview, [*fine, reference], output, overwrite, "sharpen",
@@ -75,5 +82,5 @@ def sharpen(
         for line in item_lines(fine, reference or fine[0]):  # a STAC Item's id and the asset of each band
             say(line)
         with resolved(request, say) as run:  # a stack or a product alone read as the kind reads it
-            runner.run(kinds.KINDS["sharpen"], run, engine, say, plan)
+            runner.run(kinds.KINDS["sharpen"], run, served, say, plan)
 

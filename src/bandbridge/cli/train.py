@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from bandbridge.cli.app import fail, out, renamed
+from bandbridge.cli.options import flag_groups
 from bandbridge.cli.progress import bars
 
 
+@dataclass(frozen=True)
+class LightningFlags:
+    """Where ``train`` runs: Lightning's devices, accelerator, strategy and nodes, each a ``train.`` override."""
+    devices: Annotated[Optional[str], typer.Option("--devices", help="Lightning devices (e.g. 2, auto)")] = None
+    accelerator: Annotated[Optional[str], typer.Option("--accelerator", help="cpu, gpu, auto")] = None
+    strategy: Annotated[Optional[str], typer.Option("--strategy", help="Lightning strategy (ddp, ...)")] = None
+    num_nodes: Annotated[Optional[int], typer.Option("--num-nodes", help="nodes for multi-node DDP")] = None
+
+    def overrides(self) -> list[str]:
+        """``train.KEY=VALUE`` of each flag given, as ``--set`` would write it."""
+        return [f"train.{f.name}={v}" for f in fields(self) if (v := getattr(self, f.name)) is not None]
+
+
+@dataclass(frozen=True)
+class PairFlags:
+    """How ``adapt`` reads its pairs' bands: which, their names, their scaling and sensor."""
+    bands: Annotated[Optional[str], typer.Option("--bands", help="input bands in the model's order (names, roles or 0-based indices), e.g. red,green,blue")] = None
+    target_bands: Annotated[Optional[str], typer.Option("--target-bands", help="target bands, e.g. nir")] = None
+    scaling: Annotated[Optional[str], typer.Option("--scaling", help="input and target scaling (e.g. uint8, reflectance_10000)")] = None
+    sensor: Annotated[Optional[str], typer.Option("--sensor", help="the files' sensor, to name their bands (e.g. landsat8, s2_l2a, naip)")] = None
+    band_names: Annotated[Optional[str], typer.Option("--band-names", help="one name per band of each input file (FILE or IN), e.g. red,green,blue,nir")] = None
+
+    def as_bands(self) -> dict:
+        """``workflows/adapt.adapt``'s ``bands``: the input's and the target's selection, names and scaling."""
+        def sel(b):
+            return None if b is None else [int(v) if v.strip().isdigit() else v.strip() for v in b.split(",")]
+        common = {"scaling": self.scaling, "sensor": self.sensor}
+        names = None if self.band_names is None else [v.strip() for v in self.band_names.split(",")]
+        return {"input": {"bands": sel(self.bands), "band_names": names, **common},
+                "target": {"bands": sel(self.target_bands), **common}}
+
+
+@flag_groups
 def train(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="preset name (see `bandbridge presets`)"),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file (may set `base: PRESET`)"),
@@ -19,10 +54,7 @@ def train(
     resume: Optional[str] = typer.Option(None, "--resume", help="continue a run folder exactly"),
     init_from: Optional[str] = typer.Option(None, "--init-from", help="fine-tune from a .ckpt or model bundle"),
     runs: str = typer.Option("runs", "--runs", help="folder for runs/<name>/<timestamp>"),
-    devices: Optional[str] = typer.Option(None, "--devices", help="Lightning devices (e.g. 2, auto)"),
-    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu, auto"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="Lightning strategy (ddp, ...)"),
-    num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="nodes for multi-node DDP"),
+    lightning: LightningFlags = LightningFlags(),
     within_scene: bool = typer.Option(False, "--within-scene", help="the training scenes are the ones you will predict: when validation cannot see other scenes (one group of near-copies), model/best may still be the network or any learner (else the constant or linear map)"),
 ) -> None:
     """Train a model (a GAN residual on a small-data learner, or a super-resolution network); writes runs/<name>/<timestamp>/ (config, checkpoints, TensorBoard, model)."""
@@ -30,9 +62,7 @@ def train(
     from bandbridge.workflows import runner
     from bandbridge.workflows.start import find_checkpoint, load_checkpoint
     from bandbridge.workflows.finish import summary_line
-    extra = [f"train.{k}={v}" for k, v in (("devices", devices), ("accelerator", accelerator),
-                                           ("strategy", strategy), ("num_nodes", num_nodes))
-             if v is not None] + (["train.within_scene=true"] if within_scene else [])
+    extra = lightning.overrides() + (["train.within_scene=true"] if within_scene else [])
     if resume:
         if preset or config:
             fail("--resume continues a run with its own config; drop --preset/--config "
@@ -91,6 +121,7 @@ def loso(
     out.print(f"{len(summary['folds'])} folds written to {out_dir}")
 
 
+@flag_groups
 def adapt(
     pairs: list[str] = typer.Argument(..., help="FILE (input and target bands), IN:TARGET files or IN_DIR:TARGET_DIR folders", show_default=False),
     model: str = typer.Option(..., "--model", "-m", help="bundled model name, run folder or bundle to adapt"),
@@ -98,25 +129,15 @@ def adapt(
     minutes: float = typer.Option(5.0, "--minutes", help="bound on the learners' search in reference minutes, the same on any machine (candidates past it are skipped; the constant and linear map always run)"),
     region: Optional[str] = typer.Option(None, "--region", help="use only this band of each pair: rows:START:END or cols:START:END (fractions)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing --output"),
-    bands: Optional[str] = typer.Option(None, "--bands", help="input bands in the model's order (names, roles or 0-based indices), e.g. red,green,blue"),
-    target_bands: Optional[str] = typer.Option(None, "--target-bands", help="target bands, e.g. nir"),
-    scaling: Optional[str] = typer.Option(None, "--scaling", help="input and target scaling (e.g. uint8, reflectance_10000)"),
-    sensor: Optional[str] = typer.Option(None, "--sensor", help="the files' sensor, to name their bands (e.g. landsat8, s2_l2a, naip)"),
-    band_names: Optional[str] = typer.Option(None, "--band-names", help="one name per band of each input file (FILE or IN), e.g. red,green,blue,nir"),
+    reading: PairFlags = PairFlags(),
     within_scene: bool = typer.Option(False, "--within-scene", help="the pairs are part of the scenes you will predict: with one group of images, held-out blocks of them may still choose any learner (else the constant or linear map)"),
     reference: Optional[str] = typer.Option(None, "--reference", help="pairs for free: a coarse raster of the target band over the images given (Sentinel-2, Landsat): the model is adapted to the images averaged onto its grid, against it"),
 ) -> None:
     """Re-calibrate a model to your own pairs: the best small-data learner by spatial cross-validation, refitted on every pixel, or the model as it was when it scores better."""
     from bandbridge.workflows.adapt import adapt as run
-    def sel(b):
-        return None if b is None else [int(v) if v.strip().isdigit() else v.strip() for v in b.split(",")]
-    common = {"scaling": scaling, "sensor": sensor}
-    names = None if band_names is None else [v.strip() for v in band_names.split(",")]
     with bars() as add:
-        res = run(model, pairs, output, minutes, region, overwrite, bands={
-            "input": {"bands": sel(bands), "band_names": names, **common},
-            "target": {"bands": sel(target_bands), **common}},
-            within_scene=within_scene, progress=add, say=lambda line: out.print(line, highlight=False),
-            reference=reference)
+        res = run(model, pairs, output, minutes, region, overwrite, bands=reading.as_bands(),
+                  within_scene=within_scene, progress=add, say=lambda line: out.print(line, highlight=False),
+                  reference=reference)
     typer.echo(res["card"])
     out.print(f"adapted model written to {output} (its MODEL_CARD.md holds this table)")
