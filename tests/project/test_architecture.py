@@ -38,6 +38,9 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
 
 MAX_LINES = 400  # a module of a few hundred lines, with one job its name says
 MAX_FUNCTION_LINES = 60  # a function or method, from its ``def`` to its last line, docstring included
+MAX_PARAMETERS = 11  # more travel together: a request, an options record, or a CLI command's group of flags
+WIDE_ROOMS = ("inference/place", "cli")  # where a function's parameters are held to MAX_PARAMETERS
+WIDE_ALLOWED = ("cli/predict.py:predict",)  # its flags are its own options records' fields, built in its body
 
 # Rooms above the inference runtime that still never import it: they run no model.
 RUNTIME_FREE = ("training",)
@@ -311,6 +314,29 @@ def test_no_function_is_over_the_line_limit():
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them by step):\n" + "\n".join(long)
 
 
+def wide_functions(root: Path, rooms: tuple[str, ...] = WIDE_ROOMS, limit: int = MAX_PARAMETERS,
+                   allowed: tuple[str, ...] = WIDE_ALLOWED) -> list[str]:
+    """``file:line:name (n parameters)`` of every function or method (nested ones too) in the ``rooms``
+    below ``root`` taking more than ``limit`` parameters (positional, keyword-only, ``*args`` and
+    ``**kwargs`` each counted), except those ``allowed`` names as ``file:name``, the file below ``root``."""
+    found = []
+    for p in sorted(q for room in rooms for q in (root / room).rglob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text(), filename=str(p))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            a = node.args
+            n = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs) + (a.vararg is not None) + (a.kwarg is not None)
+            if n > limit and f"{p.relative_to(root).as_posix()}:{node.name}" not in allowed:
+                found.append(f"{p.relative_to(root.parent).as_posix()}:{node.lineno}:{node.name} ({n} parameters)")
+    return found
+
+
+def test_no_function_of_the_place_or_the_cli_takes_too_many_parameters():
+    wide = wide_functions(SRC / PACKAGE)
+    assert not wide, (f"functions taking over {MAX_PARAMETERS} parameters (pass a request or an options dataclass; "
+                      f"a command, a group of its flags: cli/options.py:flag_groups):\n" + "\n".join(wide))
+
+
 def test_the_architecture_document_states_this_layer_order():
     """docs/ARCHITECTURE.md's table: one row per room, `| layer | room | files | purpose |`."""
     rows = [[c.strip() for c in line.strip().strip("|").split("|")]
@@ -342,6 +368,15 @@ def test_a_long_function_or_method_is_named_with_its_file_line_and_length(tmp_pa
                                              f"    @staticmethod\n    def forward():\n        \"\"\"Doc.\"\"\"\n"
                                              + body.replace("    ", "        ") + "\n        return x0\n"})
     assert long_functions(root) == ["bandbridge/models/net.py:65:forward (61 lines)"]
+
+
+def test_a_wide_function_is_named_with_its_file_line_and_count_unless_allowed(tmp_path):
+    root = _toy(tmp_path, {"cli/main.py": "def ok(a, b, c, d, e, f, g, h, i, j, k):\n    pass\n\n\n"
+                                          "def wide(a, b, /, c, *d, e, f, g, h, i, j, k, **m):\n    pass\n\n\n"
+                                          "def allowed(a, b, c, d, e, f, g, h, i, j, k, m):\n    pass\n"})
+    assert wide_functions(root, ("cli",), allowed=("cli/main.py:allowed",)) == \
+        ["bandbridge/cli/main.py:5:wide (12 parameters)"]
+    assert wide_functions(root, ("models",)) == []  # only the rooms asked for
 
 
 def test_a_lazy_import_up_a_layer_is_caught_with_its_file_line_and_layers(tmp_path):
