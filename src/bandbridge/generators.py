@@ -14,7 +14,7 @@ from torch import nn
 from bandbridge.config import lift_anchor, lift_floor
 from bandbridge.errors import BandbridgeError
 from bandbridge.learners import registry
-from bandbridge.learners.saved import anchor_generator
+from bandbridge.learners.saved import JOINED, anchor_generator
 from bandbridge.models import build_network
 from bandbridge.models.anchor import guard_part
 from bandbridge.models.anchored import Anchored
@@ -31,6 +31,13 @@ def build_generator(name: str, in_channels: int, out_channels: int, args: dict,
     that has ``ranges``, the whole output falls back to the floor outside them
     (models/fallback.py). ``args`` may still carry 0.1.0's ``anchor`` and ``guard``
     (config.lift_anchor)."""
+    if name == JOINED:  # parts on one input (models/joined.py), each built from its own block
+        from bandbridge.models.joined import Joined
+        try:
+            return Joined([build_generator(q["name"], q["inputs"], q["outputs"], q.get("args") or {}, scale,
+                                           q.get("learner")) for q in args["parts"]], [q["inputs"] for q in args["parts"]])
+        except (TypeError, KeyError) as e:
+            raise BandbridgeError(f"model.generator for '{name}': each part needs name, inputs and outputs ({e})") from None
     if isinstance(args, dict) and args.get("design"):  # the fill's design from the raw inputs in front (issue 75)
         from bandbridge.models.fill_design import Designed
         inner = build_generator(name, len(args["design"]["channels"]), out_channels,

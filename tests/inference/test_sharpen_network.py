@@ -162,6 +162,32 @@ def test_the_60m_bands_take_the_20m_bands_beside_through_the_engine(tmp_path, ru
     assert np.abs(v.astype(float) - alone.astype(float)).max() > 0
 
 
+def test_the_fit_and_the_network_share_one_pass_and_each_band_reads_its_own_half(tmp_path, run_cli, bundled,
+                                                                                monkeypatch):
+    """B05 made to take the network, B11 left to the rule (the fit, on this SAFE): one joined bundle serves both in
+    one engine pass over the work file (``sharpen.bundles``); each band is what its own bundle alone gives."""
+    import bandbridge.learners.sharpen as ls
+    from bandbridge.learners.sharpen_network import NETWORK
+    rule = ls.prefer
+
+    def take(band, heldout, transfer, su=None):
+        if band.name != "B05":
+            return rule(band, heldout, transfer, su)
+        band.heldout.update(heldout)
+        band.route, band.why, band.network = NETWORK, "taken by the test", "taken by the test"
+        return True
+    monkeypatch.setattr(ls, "prefer", take)
+    safe, _ = s2_safe(tmp_path, jp2=False)
+    args = (str(safe), "--reference", str(safe), "--bands", "B05,B11", "--network")
+    out, joined, said = sharpened(run_cli, tmp_path / "j.tif", *args)
+    assert said["routes"][0] == NETWORK and said["routes"][1].startswith("fit"), out
+    assert "the sharpener's fit and the Sentinel-2 network, one pass" in out
+    import bandbridge.learners.registry as lr
+    monkeypatch.setattr(lr, "traceable", lambda m: False)  # each its own bundle and pass, as for trees
+    out2, apart, _ = sharpened(run_cli, tmp_path / "a.tif", *args)
+    assert "one pass" not in out2 and np.array_equal(joined, apart)
+
+
 def test_network_asked_where_it_does_not_apply_says_why(bundled):
     """``--network`` on guides without B08, or a target it does not make: not offered, and the plan says why."""
     net, line = sn.offered(["B02", "B03", "B04"], ["B05"], True, 100)

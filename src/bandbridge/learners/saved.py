@@ -31,10 +31,15 @@ def learner_value(generator: dict) -> dict:
     return {"blend": list(args["parts"])} if generator["name"] == "blend" else dict(args)
 
 
+JOINED = "joined"  # several generators on one input (models/joined.py), each part a generator block of its own
+
+
 def parts(name: str, args: dict, learner=None) -> list[dict]:
     """The per-pixel learners' arguments of a saved generator: a blend's parts, a learner
-    itself, or those of the learner a network's residual is added to (none before a run has
-    chosen it, ``select``, or where there is no learner)."""
+    itself, those of the learner a network's residual is added to (none before a run has
+    chosen it, ``select``, or where there is no learner), or a joined generator's parts' all."""
+    if name == JOINED:
+        return [a for q in args.get("parts", []) for a in parts(q["name"], q.get("args") or {}, q.get("learner"))]
     if name == "blend":
         return list(args.get("parts", []))
     if name == "learner":

@@ -35,7 +35,6 @@ from bandbridge.learners.sharpen_network import is_network
 from bandbridge.policy import SHARPEN_FIT_BYTES, SHARPEN_TILE_PX_BYTES, SHARPEN_UNITS_CELLS
 
 
-FIT_OUT, NETWORK_OUT = "first.tif", "network.tif"  # the fit's and the network's outputs in the run's work folder
 FORMATS = {".tif": "GeoTIFF", ".tiff": "GeoTIFF"}  # what sharpen writes: the reference's bands in its type,
 # scale, offset and tags, which neither a picture, a VRT nor a NetCDF written under the GTiff driver is
 
@@ -253,7 +252,7 @@ class Sharpen:
         networked = any(is_network(b.route) for b in s.bands)
         out = Fitted(s, None if s.fitted or networked else coarse, clock, bounds=bounds)
         plan.targets.values = coarse = None  # not held on: the bounds are taken, and a fit needs no cell means
-        if s.fitted or networked:  # one work file for both bundles: each reads its tiles from it
+        if s.fitted or networked:  # one work file for both bundles: one pass reads each of its tiles for both
             g, t = plan.guides, plan.targets
             size, tile = (g.fine.height, g.fine.width), tile_for(g.fine.height, g.fine.width)
             channels = write_channels(g, gunits, s, work / "channels.tif",
@@ -261,13 +260,9 @@ class Sharpen:
             clock.mark("the work file")
             if s.fitted:
                 say(f"the fit: {s.chosen} on {s.cells:,} clear cells, one for all {len(t.names)} bands")
-                from bandbridge.inference.place.sharpen_finish import save_fit
-                out.jobs.append(job(save_fit(s, plan, work / "fit"), channels, work / FIT_OUT, size, tile,
-                                    "the sharpener's fit"))
-            if networked:
-                from bandbridge.inference.place.sharpen_network import save_network
-                spec = save_network(plan.network, s, t.names, g.names, work / "network")
-                out.jobs.append(job(spec, channels, work / NETWORK_OUT, size, tile, "the Sentinel-2 network"))
+            from bandbridge.inference.place.sharpen_finish import bundles
+            for spec, dst, note in bundles(plan, s, networked, work):
+                out.jobs.append(job(spec, channels, dst, size, tile, note))
         return out
 
     def _finish(self, plan: SharpenPlan, fitted: Fitted, rows: list[dict], say: Callable[[str], None]
@@ -278,7 +273,9 @@ class Sharpen:
         if fitted.jobs:
             clock.mark("the engine")
         done = {j.dst.name: j.dst for j in fitted.jobs}
-        finish(plan, s, done.get(FIT_OUT), fitted.bounds, coarse=fitted.coarse, network=done.get(NETWORK_OUT))
+        from bandbridge.inference.place.sharpen_finish import BOTH_OUT, FIT_OUT, NETWORK_OUT
+        finish(plan, s, done.get(FIT_OUT, done.get(BOTH_OUT)), fitted.bounds, coarse=fitted.coarse,
+               network=done.get(NETWORK_OUT, done.get(BOTH_OUT)))
         clock.mark("the output")
         say(f"written: {plan.output}")
         say(f"time: {clock}")

@@ -22,9 +22,13 @@ import numpy as np
 from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.core.writer import FAST_DEFLATE, nodata_of, output_profile
+from bandbridge.inference.place.bundle import Part
 from bandbridge.inference.place.fields import FAST, Lattice, read_rows, write_rows
 from bandbridge.inference.place.reference_finish import band_bounds, clamped
 from bandbridge.learners.sharpen_network import NETWORK
+
+# the fit's, the network's and both's (one pass: :func:`bundles`) outputs in the run's work folder
+FIT_OUT, NETWORK_OUT, BOTH_OUT = "first.tif", "network.tif", "both.tif"
 
 
 def write_channels(g, gunits, s, out: Path, beside=None) -> Path:
@@ -53,6 +57,7 @@ class Rows:
         self.g, self.s, self.first, self.network = plan.guides, s, first, network
         self.fine: Grid = plan.guides.fine
         self.res = None
+        self.strip: tuple | None = None  # the last rows read of an engine's output (:meth:`engine`)
         self.known: tuple[int, int, np.ndarray] | None = None  # the last rows raw() read the guides' validity of
         self.lattice = Lattice.of(self.fine, s.grid)
         if any(b.corrected for b in s.bands):  # each cell's mean of the uncorrected output: a first pass, or none
@@ -108,12 +113,12 @@ class Rows:
         for i, band in enumerate(s.bands):
             if band.base == "fit":
                 if fitted is None:
-                    fitted = read_rows(self.first, self.fine.width, a, b)
+                    fitted = self.engine(self.first, a, b, False)
                     self.known = (a, b, np.isfinite(fitted).all(0))
                 out[i] = fitted[i]
             elif band.base == NETWORK:  # the network's bundle's output (place/sharpen_network.py)
                 if net is None:
-                    net = read_rows(self.network, self.fine.width, a, b)
+                    net = self.engine(self.network, a, b, True)
                     self.known = (a, b, np.isfinite(net).all(0))
                 out[i] = net[i]
             elif band.base != "regression":  # an upsampling (guided.UPSAMPLERS)
@@ -122,6 +127,15 @@ class Rows:
                 u = self.lattice.up(s.filled[i:i + 1], a, b, plain_upsampling(band))[0]
                 out[i] = u + band.share * (out[i] - u)
         return out
+
+    def engine(self, path: Path, a: int, b: int, network: bool) -> np.ndarray:
+        """Rows ``[a, b)`` of an engine's output, ``(Ct, b − a, W)``: the file's own bands, or, where the fit and the
+        network ran as one bundle (``sharpen.bundles``: the fit's bands, then the network's), their half; each
+        strip read once."""
+        if self.strip is None or self.strip[:3] != (path, a, b):
+            self.strip = (path, a, b, read_rows(path, self.fine.width, a, b))
+        v, ct = self.strip[3], len(self.s.bands)
+        return v[ct:] if network and len(v) > ct else v[:ct]
 
     def guided(self, a: int, b: int) -> np.ndarray:
         """``(b − a, W)``: where every guide is known on rows ``[a, b)``. The engine's output is NaN
@@ -236,13 +250,12 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
         write_strips(rasters, fine.height, fine.width, strip, t.dtype, nodata, tick)
 
 
-def save_fit(s, plan, folder: Path):
-    """The decision's fit as one bundle with one output per target (``Anchored(learner, FillBase)``: the
+def fit_part(s, plan) -> Part:
+    """The decision's fit as one module with one output per target (``Anchored(learner, FillBase)``: the
     work file's upsampled reference bands the anchor, the guides after them, read as they are fed
-    (``fill_fit.fed``)); its spec."""
+    (``fill_fit.fed``)) and its bundle's blocks."""
     import torch
 
-    from bandbridge.inference.place.bundle import save
     from bandbridge.learners.fill_fit import FEED
     from bandbridge.learners.guided import HALF
     from bandbridge.learners.saved import learner_value
@@ -257,8 +270,24 @@ def save_fit(s, plan, folder: Path):
     module = Anchored(s.learner.module(k, c), base, None, True, k).eval()
     record = {"reference": Path(t.path).name, "k": round(float(t.k), 3), "learner": s.chosen, "cells": s.cells,
               "routes": {b.name: b.route for b in s.bands}}
-    return save(folder, module, "fill-fit", {"bands": list(range(k)), "scaling": "minmax", "vmin": FEED[0],
-                                             "vmax": FEED[1], "band_names": names},
+    return Part(module, "fill-fit", {"bands": list(range(k)), "scaling": "minmax", "vmin": FEED[0], "vmax": FEED[1],
+                                     "band_names": names},
                 {"bands": list(t.names), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0},
                 {"name": "fill-base", "args": {"bands": c, "half": HALF},
                  "learner": learner_value(s.learner.generator())}, ("fill_fit", record))
+
+
+def bundles(plan, s, networked: bool, work: Path) -> list[tuple[object, Path, str]]:
+    """The engine's bundles of the decision ``s`` over the one work file, each ``(spec, output, note)``: the fit's
+    and the network's joined into one (``place/bundle.save_joined``: one pass reads each tile once for both)
+    where torch's tracer exports both (so every backend serves the pair as it serves each); else each its own."""
+    from bandbridge.inference.place.bundle import save_joined
+    from bandbridge.inference.place.sharpen_network import network_part
+    from bandbridge.learners.registry import traceable
+    parts = ([("the sharpener's fit", fit_part(s, plan), FIT_OUT, "fit")] if s.fitted else []) + (
+        [("the Sentinel-2 network", network_part(plan.network, s, plan.targets.names, plan.guides.names),
+          NETWORK_OUT, "network")] if networked else [])
+    if len(parts) == 2 and all(traceable(p.module) for _, p, _, _ in parts):
+        return [(save_joined(work / "both", [p for _, p, _, _ in parts]), work / BOTH_OUT,
+                 "the sharpener's fit and the Sentinel-2 network, one pass")]
+    return [(p.save(work / folder), work / out, note) for note, p, out, folder in parts]

@@ -228,16 +228,16 @@ def mapped(net: Network, gunits, units, ct: int) -> tuple[object, dict]:
     return m.eval(), args
 
 
-def save_network(net: Network, s, names: list[str], guide_names: list[str], folder: Path):
-    """The run's network bundle (:func:`mapped` of the decision ``s``: its units) in ``folder``, read from the
-    work file as the fit's bundle reads it; its spec."""
-    from bandbridge.inference.place.bundle import save
+def network_part(net: Network, s, names: list[str], guide_names: list[str]):
+    """The run's network (:func:`mapped` of the decision ``s``: its units) and its bundle's blocks, read from the
+    work file as the fit's bundle reads it (``place/bundle.Part``)."""
+    from bandbridge.inference.place.bundle import Part
     from bandbridge.learners.fill_fit import FEED
     module, args = mapped(net, s.guide_units, s.units, len(names))
     inputs = [f"{n} upsampled" for n in names] + list(guide_names) + [f"{n} beside" for n in beside_names(net)]
     record = {"network": NAME, "routes": {b.name: b.route for b in s.bands}}
-    return save(folder, module, "sharpen-network", {"bands": list(range(len(inputs))), "scaling": "minmax",
-                                                    "vmin": FEED[0], "vmax": FEED[1], "band_names": inputs},
+    return Part(module, "sharpen-network", {"bands": list(range(len(inputs))), "scaling": "minmax", "vmin": FEED[0],
+                                            "vmax": FEED[1], "band_names": inputs},
                 {"bands": list(names), "scaling": "minmax", "vmin": 0.0, "vmax": 1.0},
                 {"name": "s2-residual-mapped", "args": args}, ("sharpen_network", record))
 
