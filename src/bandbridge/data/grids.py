@@ -131,8 +131,10 @@ def average_in_strips(read: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
         abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
     if src.crs != dst.crs:  # pixel areas in two CRSs: the interior cells' count is the cell's size
         cell = float(count.max()) if count.max() > 0 else 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(count > 1e-9, total / np.maximum(count, 1e-9), np.nan).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):  # in place: the sums' size once, not three times
+        np.divide(total, np.maximum(count, 1e-9), out=total)
+        total[:, count <= 1e-9] = np.nan
+        means = total.astype(np.float32)
     return means, np.clip(count / cell, 0.0, 1.0).astype(np.float32)
 
 

@@ -65,6 +65,7 @@ class Rows:
             if m is None:
                 m, _ = self.lattice.means(lambda a, b: (lambda v: (v, np.isfinite(v).all(0)))(self.raw(a, b)))
             self.res = np.where(s.seen[None] & np.isfinite(m), s.filled - np.nan_to_num(m), 0.0).astype(np.float32)
+            del m  # not held through the residual's own pass below
             # what the smooth residual's own cell means miss, added flat per cell: the output then averages
             # back to the reference exactly (the bilinear residual alone left up to 119 DN on a test band)
             self.rest = (self.res - np.nan_to_num(self.lattice.up_means(self.res, "bilinear"))).astype(np.float32)
