@@ -142,4 +142,7 @@ def table(record: dict) -> str:
         f"\n\nRMSE over the held-out source's pixels as a multiple of the better cubic's (GDAL's cubic convolution "
         f"or the cubic B-spline, per case and band); ✓ where `--network` meets the issue's ask. {record['protocol']}. "
         f"Folds (each network's training): {folds}. Measured by `{record['command']}`"
-        + (f"; the `--network` column scored again on the final rule by `{again}`" if again else "") + ".\n")
+        + (f"; the network-alone and `--network` columns scored again by `{again}`"
+           + (f", the fold bundles trained by `{record['default_rescored']['trained_by']}`"
+              if "trained_by" in record["default_rescored"] else "")
+           + f" ({record['default_rescored'].get('why', '')})" if again else "") + ".\n")

@@ -113,7 +113,7 @@ class SharpenPlan:
             "the engine": SHARPEN_FIT_BYTES + SHARPEN_TILE_PX_BYTES * tile ** 2 + strip_bytes(tile, f.width, 2 * ct + gd),
             "the output": n * (8 * ct + 8) + 3 * 4 * ROWS * f.width * ct
             + (n * 8 * ct if self.network is not None else 0)})  # the network's bands averaged for their correction:
-    # a first pass over its output, its means and residual held beside the output's (10980²: 5.20 GB peak, 4.60 planned)
+    # a first pass over its output, its means and residual held beside the output's (10980²: 5.21 GB peak, 6.05 planned)
 
 
 def route_plan(n: int, k: float) -> str:
