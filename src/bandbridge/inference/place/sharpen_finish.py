@@ -68,9 +68,7 @@ class Rows:
             del m  # not held through the residual's own pass below
             # what the smooth residual's own cell means miss, added flat per cell: the output then averages
             # back to the reference exactly (the bilinear residual alone left up to 119 DN on a test band)
-            self.rest = self.res.copy()
-            for i in range(len(self.res)):  # a band at a time: the means' float64 sums one band's size, not all's
-                self.rest[i] -= np.nan_to_num(self.lattice.up_means(self.res[i:i + 1], "bilinear")[0])
+            self.rest = (self.res - np.nan_to_num(self.lattice.up_means(self.res, "bilinear"))).astype(np.float32)
 
     def cell_means(self, coarse: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
         """``(Ct, h, w)``: each cell's mean of :meth:`raw`'s bands with no pass over the fine grid, where
