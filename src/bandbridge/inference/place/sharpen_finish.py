@@ -151,12 +151,11 @@ class Rows:
         """Rows ``[a, b)`` with the correction where a band's check kept it (model values): the
         residual interpolated bilinearly, and what its cell means miss, flat per cell."""
         v = self.raw(a, b)
-        if self.res is not None:
-            which = [i for i, band in enumerate(self.s.bands) if band.corrected]
-            fix = self.lattice.up(self.res[which], a, b, "bilinear")
-            fix += self.lattice.up(self.rest[which], a, b, "nearest")
-            for j, i in enumerate(which):
-                v[i] += fix[j]
+        if self.res is not None:  # a band at a time, on a view of the field: a list's index copied the whole field
+            for i in (i for i, band in enumerate(self.s.bands) if band.corrected):  # at every strip (10980²: 0.72 GB)
+                fix = self.lattice.up(self.res[i:i + 1], a, b, "bilinear")[0]
+                fix += self.lattice.up(self.rest[i:i + 1], a, b, "nearest")[0]
+                v[i] += fix
         return v
 
 
