@@ -114,7 +114,7 @@ class SharpenPlan:
             "the output": n * (8 * ct + 8) + 3 * 4 * ROWS * f.width * ct
             + (n * 4 * ct if self.network is not None else 0)})  # the network's bands averaged for their correction:
     # a first pass over its output, its means held beside the output's (10980²: 4.68 GB peak; 6.05 planned at 8 B a cell
-    # and band, 5.33 at these 4)
+    # and band, 5.32 at these 4)
 
 
 def route_plan(n: int, k: float) -> str:
