@@ -83,11 +83,11 @@ class Network:
     beside: list[str] = field(default_factory=list)  # the reference's bands it reads beside the guides (:func:`besides`)
     values: Beside | None = None  # those bands, read at the fit (:func:`read_beside`)
     beside_ratio: float = 1.0  # their pixel over the guides'
+    _net: object = None
 
     def beside_bytes(self, pixels: int) -> float:
         """What the bands beside hold at the fit on a fine grid of ``pixels``: read, and in reflectance (float32)."""
         return 8.0 * len(self.beside) * pixels / self.beside_ratio ** 2
-    _net: object = None
 
     def net(self):
         """The network (loaded once, from the bundle's safetensors: no unpickling)."""
@@ -153,7 +153,7 @@ def besides(reference: str, target_names: list[str], target_grid: Grid, fine: Gr
     ts = {canonical_band_name(n) for n in target_names}
     sizes = {b.name: abs(grid_of(b.path).transform.a) * b.cell for b in bands_of(reference, "--reference")
              if canonical_band_name(b.name) in S2_COARSE and canonical_band_name(b.name) not in ts}
-    sizes = {n: v for n, v in sizes.items() if px_f * 1.01 < v < own / 1.01}
+    sizes = {n: v for n, v in sizes.items() if px_f * 1.01 < v < own / 1.01}  # strictly between, past round-off
     if not sizes:
         return [], 1.0
     return [n for n, v in sizes.items() if v == min(sizes.values())], min(sizes.values()) / px_f
