@@ -264,6 +264,8 @@ class Sharpen:
             from bandbridge.inference.place.sharpen_finish import bundles
             for spec, dst, note in bundles(plan, s, networked, work):
                 out.jobs.append(job(spec, channels, dst, size, tile, note))
+        if plan.network is not None:  # the bands beside: in the work file now, not held through the engine
+            plan.network.values = None
         return out
 
     def _finish(self, plan: SharpenPlan, fitted: Fitted, rows: list[dict], say: Callable[[str], None]
