@@ -117,17 +117,27 @@ def test_a_safe_states_its_cost_and_network_offers_it(tmp_path, run_cli, bundled
     assert not (tmp_path / "p.tif").exists()
 
 
-def test_a_band_that_takes_it_is_the_engines_pass_of_the_runs_bundle(tmp_path, run_cli, bundled, monkeypatch):
-    """The rule made to take the network for every band (its checks are ``learners``' tests'): the output is the
-    network's, made consistent where its check says so, written and tagged as its route."""
+def network_taken(monkeypatch, only: str | None = None) -> None:
+    """The route rule made to give the network to every band (``only``: to that band; the others by the rule), so
+    a test reaches the engine's pass of the network's bundle (the rule's own checks are ``learners``' tests')."""
     import bandbridge.learners.sharpen as ls
     from bandbridge.learners.sharpen_network import NETWORK
+    rule = ls.prefer
 
     def take(band, heldout, transfer, su=None):
+        if only is not None and band.name != only:
+            return rule(band, heldout, transfer, su)
         band.heldout.update(heldout)
         band.route, band.why, band.network = NETWORK, "taken by the test", "taken by the test"
         return True
     monkeypatch.setattr(ls, "prefer", take)
+
+
+def test_a_band_that_takes_it_is_the_engines_pass_of_the_runs_bundle(tmp_path, run_cli, bundled, monkeypatch):
+    """The rule made to take the network for every band (its checks are ``learners``' tests'): the output is the
+    network's, made consistent where its check says so, written and tagged as its route."""
+    from bandbridge.learners.sharpen_network import NETWORK
+    network_taken(monkeypatch)
     safe, _ = s2_safe(tmp_path, jp2=False)
     out, v, said = sharpened(run_cli, tmp_path / "o.tif", str(safe), "--reference", str(safe), "--bands", "B05,B11",
                              "--network")
@@ -143,14 +153,8 @@ def test_the_60m_bands_take_the_20m_bands_beside_through_the_engine(tmp_path, ru
     """``--bands B01,B09 --network`` on a SAFE: the plan names its 20 m bands (B05, B11: not the R20m copy of B02,
     which the network does not read) as read beside the guides; a band taking the network is written from the
     bundle's pass over a work file that holds them, and differs from the same run with none beside."""
-    import bandbridge.learners.sharpen as ls
     from bandbridge.learners.sharpen_network import NETWORK
-
-    def take(band, heldout, transfer, su=None):
-        band.heldout.update(heldout)
-        band.route, band.why, band.network = NETWORK, "taken by the test", "taken by the test"
-        return True
-    monkeypatch.setattr(ls, "prefer", take)
+    network_taken(monkeypatch)
     safe, _ = s2_safe(tmp_path, jp2=False)
     args = (str(safe), "--reference", str(safe), "--bands", "B01,B09", "--network")
     code, plan, _ = run_cli("sharpen", *args, "-o", str(tmp_path / "p.tif"), "--plan")
@@ -166,17 +170,8 @@ def test_the_fit_and_the_network_share_one_pass_and_each_band_reads_its_own_half
                                                                                 monkeypatch):
     """B05 made to take the network, B11 left to the rule (the fit, on this SAFE): one joined bundle serves both in
     one engine pass over the work file (``sharpen.bundles``); each band is what its own bundle alone gives."""
-    import bandbridge.learners.sharpen as ls
     from bandbridge.learners.sharpen_network import NETWORK
-    rule = ls.prefer
-
-    def take(band, heldout, transfer, su=None):
-        if band.name != "B05":
-            return rule(band, heldout, transfer, su)
-        band.heldout.update(heldout)
-        band.route, band.why, band.network = NETWORK, "taken by the test", "taken by the test"
-        return True
-    monkeypatch.setattr(ls, "prefer", take)
+    network_taken(monkeypatch, only="B05")
     safe, _ = s2_safe(tmp_path, jp2=False)
     args = (str(safe), "--reference", str(safe), "--bands", "B05,B11", "--network")
     out, joined, said = sharpened(run_cli, tmp_path / "j.tif", *args)
