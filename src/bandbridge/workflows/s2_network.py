@@ -40,8 +40,8 @@ from bandbridge.workflows.s2_prior import source_pairs as gathered
 
 Pair = tuple[np.ndarray, np.ndarray]  # ((20, H, W) the network's input, (8, H, W) targets, NaN where unknown)
 NAME = "s2-residual"
-__all__ = ["NetworkConfig", "case_pairs", "load_network", "refine", "save_network", "source_pairs", "train_network",
-           "upsampled"]
+__all__ = ["NetworkConfig", "beside_up", "case_pairs", "load_network", "refine", "save_network", "source_pairs",
+           "train_network", "upsampled"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,12 @@ def upsampled(reference: np.ndarray, grid: Grid, ratio: int) -> np.ndarray:
     return padded_up(reference.astype(np.float32), grid.coarser(ratio), grid, REFERENCE_UPSAMPLING).astype(np.float32)
 
 
+def beside_up(bands: np.ndarray, grid: Grid) -> np.ndarray:
+    """``bands (C, H, W)`` known on ``grid`` given as a 60 m run holds its 20 m bands beside the guides: averaged to
+    :data:`BETWEEN` times ``grid``'s pixel and upsampled back (:func:`upsampled`)."""
+    return upsampled(block_mean(bands, BETWEEN)[0], grid, BETWEEN)
+
+
 def _targets(t: np.ndarray, names: list[str]) -> np.ndarray:
     """``t (T, H, W)`` of the bands ``names`` in the output's order (``S2_COARSE``), the others NaN."""
     y = np.full((len(S2_COARSE), *t.shape[1:]), np.nan, np.float32)
@@ -86,7 +92,7 @@ def _pair(guides: np.ndarray, truth: np.ndarray, grid: Grid, ratio: int, names: 
     up = upsampled(block_mean(truth, ratio)[0], grid, ratio)
     if between is not None:
         c, cn = between
-        up, truth = np.concatenate([up, upsampled(block_mean(c, BETWEEN)[0], grid, BETWEEN)]), np.concatenate([truth, c])
+        up, truth = np.concatenate([up, beside_up(c, grid)]), np.concatenate([truth, c])
         names = [*names, *cn]
     return stacked(guides, up, names), _targets(truth, names)
 

@@ -22,9 +22,7 @@ import numpy as np
 from bandbridge.evaluation.sharpen_baselines import UPSAMPLING
 from bandbridge.evaluation.sharpen_cases import CASE_MIN_CELLS, Case, s2_cases
 from bandbridge.evaluation.sharpen_record import bandbridge_sharpener, code_state, run_case
-from bandbridge.data.grids import block_mean
-from bandbridge.models.s2_residual import BETWEEN
-from bandbridge.workflows.s2_network import (NetworkConfig, load_network, refine, save_network, source_pairs,
+from bandbridge.workflows.s2_network import (NetworkConfig, beside_up, load_network, refine, save_network, source_pairs,
                                              train_network, upsampled)
 from bandbridge.workflows.s2_prior import S2_MTF, source_of
 
@@ -38,10 +36,10 @@ TARGETS = {"20 m": 0.5, "B11/B12": 0.6, "60 m": 0.4, "pooled": 0.45}
 
 def network_alone(net, case: Case) -> np.ndarray:
     """The network's output for a case's bands, on its guides and its reference upsampled (and, at ×6, its
-    20 m bands beside, as the 60 m run gives them: ``s2_network.BETWEEN`` times coarser than the output grid)."""
+    20 m bands beside, as the 60 m run gives them: ``s2_network.beside_up``)."""
     up, names = upsampled(case.reference, case.grid, case.ratio), list(case.target_names)
     if case.companions is not None:
-        up = np.concatenate([up, upsampled(block_mean(case.companions, BETWEEN)[0], case.grid, BETWEEN)])
+        up = np.concatenate([up, beside_up(case.companions, case.grid)])
         names += case.companion_names
     return refine(net, case.guides.astype(np.float32), up, names)[:len(case.target_names)]
 
