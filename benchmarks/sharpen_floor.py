@@ -100,7 +100,12 @@ def main() -> None:
     ap.add_argument("--factors", default="", help=f"k, comma-separated (default: each source's own: {FACTORS}, "
                     "Sentinel-2 2 and 6)")
     ap.add_argument("--sources", default="", help="only these sources, comma-separated (default: all)")
+    ap.add_argument("--area", action="store_true", help="the fit learned area to point (policy.AREA_FIT, off by "
+                    "default: its rule is set by this record)")
     a = ap.parse_args()
+    if a.area:
+        from bandbridge import policy
+        policy.AREA_FIT = True
     if not Path(a.data, "nir_naip_opengeos").is_dir():
         sys.exit(f"--data {a.data}: no nir_naip_opengeos under it; give the development data folder")
     factors = [int(v) for v in a.factors.split(",") if v]

@@ -141,6 +141,7 @@ MECHANICS = {
     "learners/lad.py": {"ITERATIONS": "a solver's iterations"},
     "learners/mlp.py": {"HIDDEN STEPS BATCH": "the learner's hyperparameters (the held-out check chooses it)"},
     "learners/scene_fit.py": {"WHOLE_PX": "memory", "BLOCK": "a sampled block's side"},
+    "learners/area.py": {"STRIP_PX": "memory: the fine features held at once"},
     "learners/select.py": {"FIT_PIXELS": "a fit's sample", "FIT_THREADS": "threads",
                            "BLEND": "the blend candidate's definition (the held-out check chooses it)"},
     "learners/student.py": {"STEPS BATCH HIDDEN DISTIL_PIXELS": "the student's training (STUDENT_WITHIN decides)"},

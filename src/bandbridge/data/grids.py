@@ -333,3 +333,16 @@ def estimate_shift(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray, edg
 def _edges(x: np.ndarray) -> np.ndarray:
     gy, gx = np.gradient(x.astype(np.float64))
     return np.hypot(gy, gx)
+
+
+def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``r (C, h, w)`` as float32 with every cell outside ``valid`` its nearest valid cell's value (the footprint's
+    margin too, which the interpolations read), in place where ``r`` is float32 (every caller's is a temporary)."""
+    r = r.astype(np.float32, copy=False)
+    if valid.all() or not valid.any():
+        return r
+    from scipy.ndimage import distance_transform_edt
+    idx = distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    for band in r:
+        band[...] = band[idx[0], idx[1]]
+    return r

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
 
-from bandbridge.data.grids import Grid, average_onto, upsample_onto
+from bandbridge.data.grids import Grid, average_onto, nearest_filled, upsample_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import spatial_folds
@@ -127,17 +127,17 @@ def predict_all(learner: Learner, channels: np.ndarray, products: bool = True, r
 def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
         gap_days: int | None = None, z_c: np.ndarray | None = None, zero_stored: float = 0.0,
         pixels_out: int = 0, seed: int = 0, filled_now: Callable[[np.ndarray], None] = lambda f: None,
-        carry: Callable | None = None) -> GuidedFit:
-    """The decision at the reference's scale. ``x_c (C, h, w)``: the input's bands (model values)
-    averaged onto the reference's ``grid``; ``ref (h, w)`` stored units; ``valid`` its clear cells;
-    ``cover`` the share of each cell the input covers; ``k`` input pixels per reference pixel;
-    ``gap_days`` between the two dates; ``z_c (h, w)`` the model's zero-shot output averaged onto the
-    grid, in the reference's stored units (None: not run; the consistent route then cannot be taken);
-    ``zero_stored`` the stored value of a physical 0 (the consistent route scales above it); ``pixels_out``
-    the input's pixels the fit will be served on (a large input: :data:`EVERYWHERE`);
-    ``filled_now(filled)`` hears the filled reference as soon as it is known, before the fit (so its
-    upsampling onto the input can run beside the fit, which takes one core); ``carry``: the fit's gains at
-    coarser octaves (``sharpen.fit_octaves``, above this module; None: its held-out check alone)."""
+        carry: Callable | None = None, fine=None) -> GuidedFit:
+    """The decision at the reference's scale. ``x_c (C, h, w)``: the input's bands (model values) averaged onto the
+    reference's ``grid``; ``ref (h, w)`` stored units; ``valid`` its clear cells; ``cover`` the share of each cell the
+    input covers; ``k`` input pixels per reference pixel; ``gap_days`` between the two dates; ``z_c (h, w)`` the
+    model's zero-shot output averaged onto the grid, in the reference's stored units (None: not run; the consistent
+    route then cannot be taken); ``zero_stored`` the stored value of a physical 0 (the consistent route scales above
+    it); ``pixels_out`` the input's pixels the fit will be served on (a large input: :data:`EVERYWHERE`);
+    ``filled_now(filled)`` hears the filled reference as soon as it is known, before the fit (so its upsampling onto
+    the input can run beside the fit, which takes one core); ``carry``: the fit's gains at coarser octaves
+    (``sharpen.fit_octaves``, above this module; None: its held-out check alone); ``fine``: the input over a window of
+    whole cells (``area.Fine``), where the fit is learned area to point (``learners/area.py``)."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     v = ref[seen]  # lo, hi: the clear values' 0.1 and 99.9 percentiles, never equal
@@ -160,15 +160,15 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         up2 = padded_up(r2, coarse, grid)  # r↓↑ (1, h, w)
         learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
         route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
-        sel, tried, fit_e, up_e, corr_e, how = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed) \
-            if can_fit(n, k) else (None, "", float("nan"), float("nan"), float("nan"), "")
-        if not how:  # no fit: the best upsampling one Wald step down (by k, else by 2, else the rule's)
-            how = upsampling_choice(filled[None], seen, grid, k)[0]
+        area = fine.levels(r[None], seen, lambda u, g: np.concatenate([g, u])) if fine is not None else (None, None)
+        sel, tried, fit_e, up_e, corr_e, how = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed,
+                                                        area) if can_fit(n, k) else (None, "", *[float("nan")] * 3, "")
+        how = how or upsampling_choice(filled[None], seen, grid, k)[0]  # no fit: the best upsampling a Wald step down
         octaves, carried = {}, {}  # the route's gains over the best upsampling; the fit's, where it held out better
         if sel is not None:
             oof = dict(sel.oof)
             if min(fit_e, corr_e) < up_e:
-                carried = carry(sel, x, r, seen, grid, k, seed) if carry else {"output_scale": 0.0}
+                carried = carry(sel, x, r, seen, grid, k, seed, area[0]) if carry else {"output_scale": 0.0}
                 if carried["output_scale"] < 1:  # NaN: too few cells one step down to check it carries
                     route, chosen, learner, octaves = "fit", sel.chosen, sel.fitted, carried
         if route != "fit" and z is not None:
@@ -187,20 +187,24 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
 
 
 def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2: np.ndarray, frac: np.ndarray,
-             grid: Grid, coarse: Grid, pixels_out: int, seed: int):
+             grid: Grid, coarse: Grid, pixels_out: int, seed: int, area=(None, None)):
     """``(the selection, what it tried in words, its held-out MAE, the best upsampled reference's, the corrected
     fit's, that upsampling)`` on the same held-out cells; ``(None, "", NaN, NaN, NaN, "")`` where the clear cells
     give no fold. A large input: only what every backend serves, and a candidate within the folds' noise that
-    serves faster wins (``select.cheaper_within_noise``, by each kind's measured serving cost)."""
-    px, rows, cols = pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, REFERENCE_FIT_CELLS, seed)
+    serves faster wins (``select.cheaper_within_noise``, by each kind's measured serving cost). ``area``:
+    ``(area.Levels, their cells' slices)``, the fit learned area to point on its linear candidates (``lv.LINEAR``)."""
+    lv, on = area
+    px, rows, cols = lv.at(1).pixels(REFERENCE_FIT_CELLS, seed) if lv else \
+        pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, REFERENCE_FIT_CELLS, seed)
     folds = spatial_folds(px, buffer=BUFFER)
     if not folds:
         return None, "", float("nan"), float("nan"), float("nan"), ""
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
-    sel = choose(px, configured(EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
+    sel = choose(px, configured(lv.LINEAR if lv else EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
                  cost=serve_us if large else None)
     held = np.full(seen.shape, np.nan, np.float32)
-    held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
+    at, base = ((rows + on[0].start, cols + on[1].start), lv.at(1).up[0]) if lv else ((rows, cols), up2[0])
+    held[at] = sel.held[:, 0] + base[rows, cols] - HALF
     tested = ~np.isnan(held)
     fixed = held + correction(held[None], tested, r2[None], frac, grid, coarse)[0]
     how, up_e = best_upsampling(r2, coarse, grid, r, tested)
@@ -361,19 +365,6 @@ def ratio_field(target: np.ndarray, z_mean: np.ndarray) -> np.ndarray:
     where no cell has one."""
     ok = np.isfinite(target) & np.isfinite(z_mean) & (z_mean > 1e-3) & (target > 0)
     return nearest_filled(np.where(ok, target / np.where(ok, z_mean, 1.0), 1.0)[None], ok)[0]
-
-
-def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``r (C, h, w)`` as float32 with every cell outside ``valid`` its nearest valid cell's value (the footprint's
-    margin too, which the interpolations read), in place where ``r`` is float32 (every caller's is a temporary)."""
-    r = r.astype(np.float32, copy=False)
-    if valid.all() or not valid.any():
-        return r
-    from scipy.ndimage import distance_transform_edt
-    idx = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-    for band in r:
-        band[...] = band[idx[0], idx[1]]
-    return r
 
 
 def decide(fit_e: float, corr_e: float, gap_days: int | None) -> tuple[bool, str]:

@@ -29,6 +29,8 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.data.grids import Grid
+from bandbridge.learners.area import LINEAR as AREA_CANDIDATES
+from bandbridge.learners.area import step_down
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
@@ -41,7 +43,8 @@ from bandbridge.learners.select import choose, fit_threads, refit, serve_us
 from bandbridge.learners.sharpen_network import NETWORK, in_model, prefer
 from bandbridge.learners.sharpen_network import errors as network_errors
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
-                                               line_check, line_route, route_errors, up_all, upsamplings)
+                                               line_check, line_route, reference_low, route_errors, up_all,
+                                               upsamplings, window)
 from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, LINE_MARGIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
                                SHARPEN_DECIDE_CELLS, SHARPEN_FOLD_PIXELS, SHARPEN_MARGIN, SHARPEN_PRODUCTS_MAX,
                                SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP,
@@ -154,15 +157,16 @@ class Sharpening:
 
 def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, grid: Grid, k: float,
            names: list[str], pixels_out: int = 0, seed: int = 0, guide_units: Units | None = None,
-           unit_names: list[str] | None = None, network=None) -> Sharpening:
-    """The routes of every target. ``x_c (G, h, w)``: the guides in model values averaged onto the
-    reference's ``grid``; ``ref (Ct, h, w)`` its bands in stored units, ``valid (h, w)`` its clear
-    cells, ``cover`` the share of each cell the guides cover; ``k`` guide pixels per reference pixel;
-    ``names`` the targets'; ``pixels_out`` the output's pixels (a large one: only learners every
-    backend serves fast: no trees); ``guide_units``: the map ``x_c`` was made by (stored →
-    model values), which the line route needs at full scale (None: that route is not offered);
-    ``unit_names``: each target's stored unit (``DN``, ``K``), which its reasons give their errors in;
-    ``network``: a network across scenes, ``sharpen_network.Net`` (None: not offered), a route per band."""
+           unit_names: list[str] | None = None, network=None, fine=None) -> Sharpening:
+    """The routes of every target. ``x_c (G, h, w)``: the guides in model values averaged onto the reference's ``grid``;
+    ``ref (Ct, h, w)`` its bands in stored units, ``valid (h, w)`` its clear cells, ``cover`` the share of each cell
+    the guides cover; ``k`` guide pixels per reference pixel; ``names`` the targets'; ``pixels_out`` the output's
+    pixels (a large one: only learners every backend serves fast: no trees); ``guide_units``: the map ``x_c`` was made
+    by (stored → model values), which the line route needs at full scale (None: that route is not offered);
+    ``unit_names``: each target's stored unit (``DN``, ``K``), which its reasons give their errors in; ``network``: a
+    network across scenes, ``sharpen_network.Net`` (None: not offered), a route per band; ``fine``: the fine guides
+    over a window of whole cells (``area.Fine``), which the fit is learned on area to point (None, or a window outside
+    the decision's: on the guides averaged onto the grid)."""
     t0 = time.perf_counter()
     seen = valid & (cover >= MIN_COVER)
     every = max(1, int(np.ceil((seen.size / SHARPEN_DECIDE_CELLS) ** 0.5)))  # the range from a strided grid of at most
@@ -180,7 +184,8 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     out.products = x.shape[0] + r.shape[0] <= SHARPEN_PRODUCTS_MAX
     tested, fitted, transfer, again = seen, {}, {}, None
     if can_fit(n, k):
-        tested, fitted, transfer, again = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed)
+        area = fine.levels(r, seen, lambda u, g: fed(np.concatenate([u, g])), out.products, rows, cols) if fine else ()
+        tested, fitted, transfer, again = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed, area)
     routes = upsamplings(r2, coarse, grid, up) | fitted
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
     span = units.span[:, 0, 0] / (ROOM[1] - ROOM[0])
@@ -190,14 +195,12 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     fallback = upsampling_choice(r, seen, grid, k) if few else [REFERENCE_UPSAMPLING] * len(names)
     said = [band_route(of(heldout, b), of(transfer, b), out, Stored(float(span[b]), unit[b]), fallback[b])
             for b in range(len(names))]
-    unfitted = any(not route.startswith("fit") for route, _ in said)  # the lines cost a check: only where a band
-    # needs them
+    unfitted = any(not route.startswith("fit") for route, _ in said)  # the lines cost a check: only where one needs them
     lines, checked, step = line_check(x, r, seen, grid, k, seed) if guide_units is not None and unfitted else \
         (None, {}, 0.0)
     for b, name in enumerate(names):
         route, why = said[b]
-        check = of(checked, b)
-        before = route
+        check, before = of(checked, b), route
         if check and not route.startswith("fit"):
             route, why = line_route(check, step, route, why, Stored(float(span[b]), unit[b]))
         out.bands.append(BandRoute(name, route, of(heldout, b), of(transfer, b), why, float(span[b]), check,
@@ -215,37 +218,55 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
 
 
 def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: np.ndarray, frac: np.ndarray,
-            seen: np.ndarray, grid: Grid, coarse: Grid, pixels_out: int, seed: int):
+            seen: np.ndarray, grid: Grid, coarse: Grid, pixels_out: int, seed: int, area=()):
     """The one fit for every target on spatial folds (its learner, choice and scores into ``out``):
     ``(the cells it held out, {"fit": its held-out prediction}, every route's MAE one Wald step down, the same
     check on grids one octave coarser as a call of them)``; ``(seen, {}, {}, None)`` where the clear cells give
-    no fold."""
+    no fold. ``area``: ``(area.Levels, their cells' slices of the grid)``, where the fit is learned area to point
+    (only the learners that commute with a cell mean, ``area.LINEAR``), else empty."""
     n, ct, products, k = out.cells, r.shape[0], out.products, out.k
-    channels = fed(np.concatenate([up, x]))
-    target = r - up + HALF
-    f, y, rows, cols = sample(lambda w: (channels[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]],
-                                         target[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]]), seen, SHARPEN_SAMPLE_CELLS,
-                              seed, products)
-    px = as_pixels(f, y, rows, cols, seen.shape, channels.shape[0], n)
-    del channels, target, f
+    lv, on = area or (None, None)
+    if lv is not None:
+        px, rows, cols = lv.at(1).pixels(SHARPEN_SAMPLE_CELLS, seed)
+    else:
+        px, rows, cols = averaged_pixels(x, r, up, seen, n, seed, products)
     folds = spatial_folds(px, buffer=BUFFER)
     if not folds:
         return seen, {}, {}, None
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
-    kinds = CANDIDATES[:-2] if large or n < SHARPEN_TREES_MIN else CANDIDATES  # a large output: no trees (every
-    # backend serves the rest; not guided.EVERYWHERE's MLP: slow to serve)
+    kinds = AREA_CANDIDATES if lv is not None else CANDIDATES[:-2] if large or n < SHARPEN_TREES_MIN else CANDIDATES
+    # a large output: no trees (every backend serves the rest; not guided.EVERYWHERE's MLP: slow to serve)
     cands = configured(kinds, products)
     with fit_threads():
         sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=SHARPEN_BUDGET_S / ct,
                      fit_pixels=SHARPEN_FOLD_PIXELS, cost=serve_us)
     held = np.full(r.shape, np.nan, np.float32)
-    held[:, rows, cols] = sel.held.T + up[:, rows, cols] - HALF
+    if lv is not None:
+        held[:, rows + on[0].start, cols + on[1].start] = sel.held.T + lv.at(1).up[:, rows, cols] - HALF
+    else:
+        held[:, rows, cols] = sel.held.T + up[:, rows, cols] - HALF
     out.learner, out.chosen, out.oof = sel.fitted, sel.chosen, dict(sel.oof)
     by_name = {c.name: c for c in cands}
+    if lv is not None:
+        transfer, out.transfer_cells = step_down(sel, by_name, lv, SHARPEN_TRANSFER_MIN, seed)
+        return np.isfinite(held[0]), {"fit": lambda: held}, transfer, \
+            lambda *_: step_down(sel, by_name, lv, SHARPEN_TRANSFER_MIN, seed, base=2)[0]
     transfer, out.transfer_cells = one_step_down(sel, by_name, x, r, r2, frac, seen, grid, coarse, k, products, seed)
     again = lambda x2, r2_, seen2, grid2: one_step_down(sel, by_name, x2, r2_, *degraded(r2_, grid2, grid2.coarser(k)),  # noqa: E731
                                                         seen2, grid2, grid2.coarser(k), k, products, seed)[0]
     return np.isfinite(held[0]), {"fit": lambda: held}, transfer, again
+
+
+def averaged_pixels(x: np.ndarray, r: np.ndarray, up: np.ndarray, seen: np.ndarray, n: int, seed: int,
+                    products: bool):
+    """``(Pixels, rows, cols)`` of the fit on the guides averaged onto the grid (the context features of
+    ``[up, x]`` at the cells, against ``r − up + ½``): where no fine window is read."""
+    channels = fed(np.concatenate([up, x]))
+    target = r - up + HALF
+    f, y, rows, cols = sample(lambda w: (channels[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]],
+                                         target[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]]), seen, SHARPEN_SAMPLE_CELLS,
+                              seed, products)
+    return as_pixels(f, y, rows, cols, seen.shape, channels.shape[0], n), rows, cols
 
 
 def with_network(out: Sharpening, f, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, span: np.ndarray,
@@ -258,20 +279,6 @@ def with_network(out: Sharpening, f, x: np.ndarray, r: np.ndarray, seen: np.ndar
         prefer(band, of(at_ref, b), of(down, b), Stored(float(span[b]), unit[b]))
 
 
-def window(seen: np.ndarray, cells: int) -> tuple[slice, slice]:
-    """Rows and columns of at most ``cells`` of ``seen (h, w)``: the whole where it fits, else the
-    window (as square as the grid allows) holding the most clear cells of nine placements (each side at
-    its start, middle or end)."""
-    h, w = seen.shape
-    if h * w <= cells:
-        return slice(0, h), slice(0, w)
-    wh = min(h, max(int(cells ** 0.5), cells // w))
-    ww = min(w, cells // wh)
-    total = np.pad(seen.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    best = max(((a, b) for a in {0, (h - wh) // 2, h - wh} for b in {0, (w - ww) // 2, w - ww}),
-               key=lambda p: total[p[0] + wh, p[1] + ww] - total[p[0], p[1] + ww] - total[p[0] + wh, p[1]]
-               + total[p[0], p[1]])
-    return slice(best[0], best[0] + wh), slice(best[1], best[1] + ww)
 
 
 def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpening, su: Stored = Stored(),
@@ -361,13 +368,19 @@ def octave_check(out: Sharpening, x: np.ndarray, r: np.ndarray, seen: np.ndarray
                         f"octave coarser, which predicts {g0:.3g}× at the output's scale: not under {1 - margin:.3g}")
 
 
-def fit_octaves(sel, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float, seed: int
+def fit_octaves(sel, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float, seed: int, area=None
                 ) -> dict[str, float]:
     """The fit's gain over the best upsampling one Wald step down and one octave coarser, and predicted at
     the output's scale (``learners/octaves.py``): the sharpener's check (:func:`one_step_down`: the chosen
     learner refitted a scale coarser and applied at the reference's), one core for both kinds; what
     ``predict --reference``'s decision (``guided.fit``) is given as its ``carry``. ``x (C, h, w)``
-    the input averaged onto the reference's ``grid``, ``r (h, w)`` the filled reference (model values)."""
+    the input averaged onto the reference's ``grid``, ``r (h, w)`` the filled reference (model values); ``area``: the
+    fit's ``area.Levels``, where it was learned area to point (its checks on their coarser cells)."""
+    if area is not None:
+        cands = {c.name: c for c in guided_configured(AREA_CANDIDATES)}
+        g1, g2 = (gain({m: float(e[0]) for m, e in step_down(sel, cands, area, REFERENCE_TRANSFER_MIN, seed, b)[0]
+                        .items()}, "fit", UPSAMPLERS) for b in (1, 2))
+        return {"one_step_down": g1, "octave_coarser": g2, "output_scale": predicted(g1, g2, k)}
     cands = {c.name: c for c in guided_configured(GUIDED_CANDIDATES)}
 
     def check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid) -> float:
@@ -378,14 +391,4 @@ def fit_octaves(sel, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid,
     g1 = check(x, r[None], seen, grid)
     g2 = check(*coarser(x, r[None], seen, grid, averaged, HALF)) if np.isfinite(g1) else float("nan")
     return {"one_step_down": g1, "octave_coarser": g2, "output_scale": predicted(g1, g2, k)}
-
-
-def reference_low(lines: Lines, x_c: np.ndarray, r: np.ndarray, rows: int = 512) -> np.ndarray:
-    """``(Ct, h, w)``: ``r`` (the reference, model values) less the lines on ``x_c (G, h, w)`` (the
-    guides averaged onto its grid, whose mean the lines' bands have, being linear), ``rows`` rows at a
-    time (no float64 grid held whole); where a guide is unknown, the nearest known cell's."""
-    low = np.empty_like(r, dtype=np.float32)
-    for a in range(0, r.shape[1], rows):
-        low[:, a:a + rows] = r[:, a:a + rows] - lines.apply(x_c[:, a:a + rows])
-    return nearest_filled(low, np.isfinite(low).all(0))
 

@@ -27,7 +27,7 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.data.grids import Grid, average_onto, block_mean
-from bandbridge.learners.guided import UPSAMPLERS, correction, padded_up
+from bandbridge.learners.guided import UPSAMPLERS, correction, nearest_filled, padded_up
 from bandbridge.policy import (FIT_DEGRADED_MIN, LINE_FOLDS, LINE_FOLD_BLOCK, LINE_MARGIN, LINE_PER_PARAMETER,
     LINE_RIDGE, REFERENCE_UPSAMPLING, WALD_STEP)
 
@@ -223,3 +223,29 @@ def averaged(image: np.ndarray, valid: np.ndarray, src: Grid, dst: Grid) -> tupl
             (dst.height, dst.width) != (-(-src.height // step), -(-src.width // step)):
         return average_onto(image, valid, src, dst)
     return block_mean(image, step, valid)
+
+
+def window(seen: np.ndarray, cells: int) -> tuple[slice, slice]:
+    """Rows and columns of at most ``cells`` of ``seen (h, w)``: the whole where it fits, else the
+    window (as square as the grid allows) holding the most clear cells of nine placements (each side at
+    its start, middle or end)."""
+    h, w = seen.shape
+    if h * w <= cells:
+        return slice(0, h), slice(0, w)
+    wh = min(h, max(int(cells ** 0.5), cells // w))
+    ww = min(w, cells // wh)
+    total = np.pad(seen.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    best = max(((a, b) for a in {0, (h - wh) // 2, h - wh} for b in {0, (w - ww) // 2, w - ww}),
+               key=lambda p: total[p[0] + wh, p[1] + ww] - total[p[0], p[1] + ww] - total[p[0] + wh, p[1]]
+               + total[p[0], p[1]])
+    return slice(best[0], best[0] + wh), slice(best[1], best[1] + ww)
+
+
+def reference_low(lines: Lines, x_c: np.ndarray, r: np.ndarray, rows: int = 512) -> np.ndarray:
+    """``(Ct, h, w)``: ``r`` (the reference, model values) less the lines on ``x_c (G, h, w)`` (the
+    guides averaged onto its grid, whose mean the lines' bands have, being linear), ``rows`` rows at a
+    time (no float64 grid held whole); where a guide is unknown, the nearest known cell's."""
+    low = np.empty_like(r, dtype=np.float32)
+    for a in range(0, r.shape[1], rows):
+        low[:, a:a + rows] = r[:, a:a + rows] - lines.apply(x_c[:, a:a + rows])
+    return nearest_filled(low, np.isfinite(low).all(0))

@@ -92,6 +92,7 @@ TRANSFER_CARRY = 0.8
 TRANSFER_RIDGE = 1e-3
 TRANSFER_CELLS_MIN = 64
 TRANSFER_PIXELS = 1 << 20
+AREA_FIT = False
 NETWORK_ALLOWANCE = 3.0  # how much the scene's checks overrate a band's own route beside the network (its rule)
 NETWORK_DN_ABOVE = 2.0  # a Sentinel-2 band whose stored median is over this, with no map stated: digital numbers
 MERGE_ROWS = 256

@@ -22,6 +22,18 @@ REFERENCE = (
          "a safety net, not a cure: the floor's misses have guides that carry (M3SVD 0.06–0.24 at ×4). `TRANSFER_RIDGE` "
          "1e-3 a judgement; `TRANSFER_CELLS_MIN` 64 cells at least for a ridge of the guides' features; "
          "`TRANSFER_PIXELS` 2²⁰ pixels of the output at most (the test's work bounded)."),
+    Rule("the fit learned area to point", "learners/area.Levels", ("AREA_FIT",),
+         "Issue 95: whether sharpen's and predict --reference's fit learns on the fine guides' context features "
+         "averaged over each reference cell (the function applied at full scale; only the learners a cell mean "
+         "commutes with: the constant, the linear map, the context ridges), or on the features of the guides "
+         "averaged onto the cells (windows of 3 and 9 cells; every candidate). Set on half A of the floor's sources "
+         "(`OMP_NUM_THREADS=1 nice python benchmarks/sharpen_floor.py --data ../shared/data --sources "
+         "naip_opengeos,thermal_m3svd --factors 4,10 --area --json FILE`, `docs/results/sharpen_floor_area.json`): "
+         "on NAIP (opengeos) at ×4, A's source where the fit is taken, predict --reference's RMSE over the best "
+         "upsampling 0.632 → 0.987 and sharpen's 0.816 → 0.911 (the fit kept on 3 of 10 images, not 10: the NIR's "
+         "relation to RGB there is one trees and MLPs fit, 0.0069 held out against the linear map's 0.0124); so off. "
+         "Reported on half B's M3SVD thermal frames at ×4: predict --reference 1.097 → 1.047 (better, still over "
+         "1.01), sharpen unchanged (its line and upsampling taken either way); ×10 unchanged."),
     Rule("the Sentinel-2 network's route", "learners/sharpen_network.prefer", ("NETWORK_ALLOWANCE",),
          "Issue 96: with `--network`, a band takes the network where it beats the best upsampling one Wald step down and, over the best "
          "upsampling at the reference's scale, errs less by `SHARPEN_MARGIN` than the band's own route as that route "

@@ -375,18 +375,21 @@ def decided(plan: SharpenPlan, clock, say: Callable[[str], None]):
         from bandbridge.inference.place.sharpen_network import mapped_units, read_beside
         mapped_units(plan.network, x_c, t)
         read_beside(plan.network, t.path)
+    from bandbridge import policy
+    from bandbridge.inference.place.output_scale import window
+    fine_x, kk, fine = window(g.read, g.fine, t.grid, t.k, gunits.to_model)  # the test's window, and the fit's
+    fine = fine if policy.AREA_FIT else None  # where it learns area to point (read here: a benchmark sets it)
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
                pixels_out=g.fine.height * g.fine.width, seed=plan.seed, guide_units=gunits, unit_names=units,
-               network=plan.network)
+               network=plan.network, fine=fine)
     clock.mark("the fit")
     shifted = misregistered(g, t, x_c, cover, [i for i, b in enumerate(s.bands) if b.guided], units, (dy, dx))
     clock.mark("the shift test")
     for i, why in shifted.items():
         s.bands[i].upsampled(why)
     if any(b.guided for b in s.bands):  # what the guides say at the output's scale: the share of detail taken
-        from bandbridge.inference.place.output_scale import test
-        from bandbridge.learners.transfer import take
-        take(s.bands, test(g.read, g.fine, t.grid, t.k, g.names, gunits.to_model), getattr(plan, "detail", None))
+        from bandbridge.learners.transfer import evidence, take
+        take(s.bands, evidence(fine_x, kk, g.names), getattr(plan, "detail", None))
         clock.mark("the test at the output's scale")
     if not s.fitted:
         s.learner = None
