@@ -40,8 +40,8 @@ def test_a_linear_fit_checked_on_the_cells_is_the_function_applied_at_full_scale
     k, x = 4, _guides(160)
     truth = (0.3 * x[0] + 0.5 * x[1] * x[2] + 0.1)[None]
     r = block_mean(truth, k)[0]
-    lv, on = Fine(x, k, (0, 0)).levels(r, np.ones(r.shape[1:], bool), lambda u, g: np.concatenate([u, g]))
-    assert on == (slice(0, 40), slice(0, 40))
+    lv = Fine(x, k, (0, 0)).levels(r, np.ones(r.shape[1:], bool), lambda u, g: np.concatenate([u, g]))
+    assert lv.on == (slice(0, 40), slice(0, 40))
     level = lv.at(1)
     px, _, _ = level.pixels(10_000, 0)
     f = configured(("ridge-context λ=0.0001",))[0].fit(px.X, px.Y, px.bands)
@@ -61,7 +61,7 @@ def test_the_check_one_step_down_finds_a_relation_at_every_scale_and_none_in_noi
     for truth, wins in (((0.2 + x[0] * x[1])[None], True),
                         ((0.5 + 0.2 * ndimage.gaussian_filter(rng.normal(size=(256, 256)), 2.0))[None], False)):
         r = block_mean(truth.astype(np.float32), k)[0]
-        lv, _ = Fine(x, k, (0, 0)).levels(r, seen, lambda u, g: np.concatenate([u, g]))
+        lv = Fine(x, k, (0, 0)).levels(r, seen, lambda u, g: np.concatenate([u, g]))
         px, _, _ = lv.at(1).pixels(20_000, 0)
         cands = configured(LINEAR)
         sel = choose(px, cands, folds=spatial_folds(px, buffer=BUFFER), served=False)

@@ -30,8 +30,8 @@ from bandbridge.learners.folds import Pixels
 from bandbridge.learners.guided import HALF, padded_up
 from bandbridge.learners.scene_fit import HALO, as_pixels, features, uniform
 from bandbridge.learners.select import fit_threads, refit
-from bandbridge.learners.sharpen_routes import UPSAMPLERS, degraded, route_errors, up_all
-from bandbridge.policy import REFERENCE_UPSAMPLING, SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, WALD_STEP
+from bandbridge.learners.sharpen_routes import UPSAMPLERS, degraded, route_errors, up_all, wald_step
+from bandbridge.policy import REFERENCE_UPSAMPLING, SHARPEN_SAMPLE_CELLS
 
 LINEAR = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01")
 # the candidates whose cell mean is their value at the cell's mean features (affine in φ), cheapest first
@@ -62,14 +62,13 @@ class Fine:
         return slice(a, a + h), slice(b, b + w)
 
     def levels(self, r: np.ndarray, seen: np.ndarray, channels: Channels, products: bool = True,
-               rows: slice | None = None, cols: slice | None = None) -> tuple[Levels | None, tuple | None]:
-        """``(Levels, this window's cells as slices of the grid window rows, cols)`` over ``r (Ct, h, w)`` and
-        ``seen (h, w)``, that grid window's reference and clear cells (default: the whole grid); ``(None, None)``
-        where this window is not inside it."""
+               rows: slice | None = None, cols: slice | None = None) -> Levels | None:
+        """:class:`Levels` over ``r (Ct, h, w)`` and ``seen (h, w)``, the reference and clear cells of the grid window
+        ``rows, cols`` (default: the whole grid); None where this window is not inside it."""
         on = self.within(rows or slice(0, seen.shape[0]), cols or slice(0, seen.shape[1]))
         if on is None:
-            return None, None
-        return Levels(self, r[:, on[0], on[1]], seen[on], channels, products), on
+            return None
+        return Levels(self, r[:, on[0], on[1]], seen[on], channels, on, products)
 
 
 def cell_features(ch: np.ndarray, k: int, products: bool, strip_px: int = STRIP_PX) -> np.ndarray:
@@ -103,7 +102,7 @@ class Level:
         return self.r - self.up + HALF
 
     def pixels(self, n: int, seed: int) -> tuple[Pixels, np.ndarray, np.ndarray]:
-        """:class:`Pixels` of at most ``n`` of the ``ok`` cells (a seeded uniform sample), and their rows and columns."""
+        """:class:`Pixels` of at most ``n`` of the ``ok`` cells (a seeded uniform sample), and their rows, columns."""
         rows, cols = uniform(self.ok, n, seed)
         px = as_pixels(self.f[:, rows, cols].T, self.target[:, rows, cols].T, rows, cols, self.ok.shape,
                        self.bands, int(self.ok.sum()))
@@ -119,12 +118,14 @@ class Level:
 @dataclass
 class Levels:
     """The Wald levels of one fine window: ``fine`` the guides, ``r (Ct, h, w)`` the reference over its cells (model
-    values, every cell filled), ``seen (h, w)`` its clear cells, ``channels`` the order of the fit's input."""
+    values, every cell filled), ``seen (h, w)`` its clear cells, ``channels`` the order of the fit's input, ``on`` its
+    cells' place in the grid window."""
 
     fine: Fine
     r: np.ndarray
     seen: np.ndarray
     channels: Channels
+    on: tuple[slice, slice]  # its cells as slices of the grid window the decision sees
     products: bool = True
     _at: dict = field(default_factory=dict)
     LINEAR: ClassVar[tuple[str, ...]] = LINEAR  # for the kinds that read this module's objects without importing it
@@ -149,6 +150,13 @@ class Levels:
         ch = self.channels(up_fine, x)
         return Level(cell_features(ch, k * b, self.products), block_mean(up_fine, k * b)[0], r, ok, len(ch))
 
+    def held(self, pred: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """``(Ct, h, w)`` of the grid window ``shape``: the fit's held-out predictions ``pred (N, Ct)`` of the base
+        level's cells ``rows, cols`` as the cell means of the band (``mean(up) + f − ½``), NaN on every other cell."""
+        out = np.full(shape, np.nan, np.float32)
+        out[:, rows + self.on[0].start, cols + self.on[1].start] = pred.T + self.at(1).up[:, rows, cols] - HALF
+        return out
+
     def cells(self, b: int) -> int:
         """Clear cells at level ``b``."""
         return int(self.at(b).ok.sum())
@@ -157,16 +165,13 @@ class Levels:
 def step_down(sel, cands: dict, lv: Levels, least: int, seed: int, base: int = 1) -> tuple[dict[str, np.ndarray], int]:
     """Every route's per-band MAE ``(Ct,)`` one Wald step down on level ``base`` of ``lv``, and the clear cells the
     fit was refitted on: ``sel``'s choice refitted on the level ``base × step`` and applied to level ``base``'s cells
-    (their mean features), beside the upsamplings of level ``base`` degraded by ``k``; a step of ``k`` where it leaves
-    ``least`` cells, else of ``WALD_STEP`` where that leaves ``SHARPEN_TRANSFER_MIN`` (``{}`` where neither does)."""
+    (their mean features), beside the upsamplings of level ``base`` degraded by ``k``; the step ``sharpen_routes.
+    wald_step`` takes (``{}`` where none holds enough cells)."""
     k = lv.fine.k
-    for step in dict.fromkeys((k, int(WALD_STEP))):
-        n2 = lv.cells(base * step)
-        if n2 >= (least if step == k else SHARPEN_TRANSFER_MIN):
-            break
-    else:
+    step, n2 = wald_step(k, lambda s: lv.cells(int(base * s)), least)
+    if step is None:
         return {}, n2
-    px2, _, _ = lv.at(base * step).pixels(SHARPEN_SAMPLE_CELLS, seed)
+    px2, _, _ = lv.at(int(base * step)).pixels(SHARPEN_SAMPLE_CELLS, seed)
     with fit_threads():
         f2 = refit(sel.chosen, sel.blend_of, px2, cands)
     at = lv.at(base)

@@ -160,7 +160,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         up2 = padded_up(r2, coarse, grid)  # r↓↑ (1, h, w)
         learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
         route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
-        area = fine.levels(r[None], seen, lambda u, g: np.concatenate([g, u])) if fine is not None else (None, None)
+        area = fine.levels(r[None], seen, lambda u, g: np.concatenate([g, u])) if fine is not None else None
         sel, tried, fit_e, up_e, corr_e, how = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed,
                                                         area) if can_fit(n, k) else (None, "", *[float("nan")] * 3, "")
         how = how or upsampling_choice(filled[None], seen, grid, k)[0]  # no fit: the best upsampling a Wald step down
@@ -168,7 +168,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         if sel is not None:
             oof = dict(sel.oof)
             if min(fit_e, corr_e) < up_e:
-                carried = carry(sel, x, r, seen, grid, k, seed, area[0]) if carry else {"output_scale": 0.0}
+                carried = carry(sel, x, r, seen, grid, k, seed, area) if carry else {"output_scale": 0.0}
                 if carried["output_scale"] < 1:  # NaN: too few cells one step down to check it carries
                     route, chosen, learner, octaves = "fit", sel.chosen, sel.fitted, carried
         if route != "fit" and z is not None:
@@ -187,13 +187,13 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
 
 
 def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2: np.ndarray, frac: np.ndarray,
-             grid: Grid, coarse: Grid, pixels_out: int, seed: int, area=(None, None)):
+             grid: Grid, coarse: Grid, pixels_out: int, seed: int, area=None):
     """``(the selection, what it tried in words, its held-out MAE, the best upsampled reference's, the corrected
     fit's, that upsampling)`` on the same held-out cells; ``(None, "", NaN, NaN, NaN, "")`` where the clear cells
     give no fold. A large input: only what every backend serves, and a candidate within the folds' noise that
     serves faster wins (``select.cheaper_within_noise``, by each kind's measured serving cost). ``area``:
-    ``(area.Levels, their cells' slices)``, the fit learned area to point on its linear candidates (``lv.LINEAR``)."""
-    lv, on = area
+    the fine window's ``area.Levels``, the fit learned area to point on its linear candidates (``lv.LINEAR``)."""
+    lv = area
     px, rows, cols = lv.at(1).pixels(REFERENCE_FIT_CELLS, seed) if lv else \
         pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, REFERENCE_FIT_CELLS, seed)
     folds = spatial_folds(px, buffer=BUFFER)
@@ -202,9 +202,11 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
     sel = choose(px, configured(lv.LINEAR if lv else EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
                  cost=serve_us if large else None)
-    held = np.full(seen.shape, np.nan, np.float32)
-    at, base = ((rows + on[0].start, cols + on[1].start), lv.at(1).up[0]) if lv else ((rows, cols), up2[0])
-    held[at] = sel.held[:, 0] + base[rows, cols] - HALF
+    if lv:
+        held = lv.held(sel.held, rows, cols, (1, *seen.shape))[0]
+    else:
+        held = np.full(seen.shape, np.nan, np.float32)
+        held[rows, cols] = sel.held[:, 0] + up2[0][rows, cols] - HALF
     tested = ~np.isnan(held)
     fixed = held + correction(held[None], tested, r2[None], frac, grid, coarse)[0]
     how, up_e = best_upsampling(r2, coarse, grid, r, tested)

@@ -44,7 +44,7 @@ from bandbridge.learners.sharpen_network import NETWORK, in_model, prefer
 from bandbridge.learners.sharpen_network import errors as network_errors
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
                                                line_check, line_route, reference_low, route_errors, up_all,
-                                               upsamplings, window)
+                                               upsamplings, wald_step, window)
 from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, LINE_MARGIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
                                SHARPEN_DECIDE_CELLS, SHARPEN_FOLD_PIXELS, SHARPEN_MARGIN, SHARPEN_PRODUCTS_MAX,
                                SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP,
@@ -184,7 +184,7 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
     out.products = x.shape[0] + r.shape[0] <= SHARPEN_PRODUCTS_MAX
     tested, fitted, transfer, again = seen, {}, {}, None
     if can_fit(n, k):
-        area = fine.levels(r, seen, lambda u, g: fed(np.concatenate([u, g])), out.products, rows, cols) if fine else ()
+        area = fine.levels(r, seen, lambda u, g: fed(np.concatenate([u, g])), out.products, rows, cols) if fine else None
         tested, fitted, transfer, again = fit_all(out, x, r, up, r2, frac, seen, grid, coarse, pixels_out, seed, area)
     routes = upsamplings(r2, coarse, grid, up) | fitted
     heldout = route_errors(routes, tested, r, r2, frac, grid, coarse)
@@ -218,14 +218,14 @@ def decide(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarra
 
 
 def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: np.ndarray, frac: np.ndarray,
-            seen: np.ndarray, grid: Grid, coarse: Grid, pixels_out: int, seed: int, area=()):
+            seen: np.ndarray, grid: Grid, coarse: Grid, pixels_out: int, seed: int, area=None):
     """The one fit for every target on spatial folds (its learner, choice and scores into ``out``):
     ``(the cells it held out, {"fit": its held-out prediction}, every route's MAE one Wald step down, the same
     check on grids one octave coarser as a call of them)``; ``(seen, {}, {}, None)`` where the clear cells give
-    no fold. ``area``: ``(area.Levels, their cells' slices of the grid)``, where the fit is learned area to point
-    (only the learners that commute with a cell mean, ``area.LINEAR``), else empty."""
+    no fold. ``area``: the fine window's ``area.Levels``, where the fit is learned area to point (only the learners
+    that commute with a cell mean, ``area.LINEAR``), else None."""
     n, ct, products, k = out.cells, r.shape[0], out.products, out.k
-    lv, on = area or (None, None)
+    lv = area
     if lv is not None:
         px, rows, cols = lv.at(1).pixels(SHARPEN_SAMPLE_CELLS, seed)
     else:
@@ -240,10 +240,10 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
     with fit_threads():
         sel = choose(px, cands, folds=folds, seed=seed, served=False, budget_s=SHARPEN_BUDGET_S / ct,
                      fit_pixels=SHARPEN_FOLD_PIXELS, cost=serve_us)
-    held = np.full(r.shape, np.nan, np.float32)
     if lv is not None:
-        held[:, rows + on[0].start, cols + on[1].start] = sel.held.T + lv.at(1).up[:, rows, cols] - HALF
+        held = lv.held(sel.held, rows, cols, r.shape)
     else:
+        held = np.full(r.shape, np.nan, np.float32)
         held[:, rows, cols] = sel.held.T + up[:, rows, cols] - HALF
     out.learner, out.chosen, out.oof = sel.fitted, sel.chosen, dict(sel.oof)
     by_name = {c.name: c for c in cands}
@@ -321,13 +321,11 @@ def one_step_down(sel, cands: dict, x: np.ndarray, r: np.ndarray, r2: np.ndarray
     refitted on ``x↓↓`` and ``r↓`` against ``r↓↓↑`` and applied at the reference's scale, beside the
     upsampled routes from ``r↓`` (``{}`` where too few cells are left to fit on); a step of ``k`` where it
     leaves ``least`` cells, else of ``WALD_STEP``."""
-    for step in dict.fromkeys((k, WALD_STEP)):  # k: the run itself one scale up; else a smaller step, if it holds cells
-        seen2, down = coarser_seen(seen, grid, averaged, step)
-        n2 = int(seen2.sum())
-        if n2 >= (least if step == k else SHARPEN_TRANSFER_MIN):
-            break
-    else:
+    made = {}  # each step's clear cells and grid, made once
+    step, n2 = wald_step(k, lambda s: int(made.setdefault(s, coarser_seen(seen, grid, averaged, s))[0].sum()), least)
+    if step is None:
         return {}, n2
+    seen2, down = made[step]
     x2, rs = (np.nan_to_num(averaged(a, np.ones(seen.shape, bool), grid, down)[0], nan=HALF) for a in (x, r))
     below = down.coarser(k)
     r3, _ = degraded(rs, down, below)

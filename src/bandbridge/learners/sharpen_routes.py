@@ -29,7 +29,7 @@ from affine import Affine
 from bandbridge.data.grids import Grid, average_onto, block_mean
 from bandbridge.learners.guided import UPSAMPLERS, correction, nearest_filled, padded_up
 from bandbridge.policy import (FIT_DEGRADED_MIN, LINE_FOLDS, LINE_FOLD_BLOCK, LINE_MARGIN, LINE_PER_PARAMETER,
-    LINE_RIDGE, REFERENCE_UPSAMPLING, WALD_STEP)
+    LINE_RIDGE, REFERENCE_UPSAMPLING, SHARPEN_TRANSFER_MIN, WALD_STEP)
 
 REGRESSION = "regression"
 CORRECTED = "+correction"
@@ -249,3 +249,14 @@ def reference_low(lines: Lines, x_c: np.ndarray, r: np.ndarray, rows: int = 512)
     for a in range(0, r.shape[1], rows):
         low[:, a:a + rows] = r[:, a:a + rows] - lines.apply(x_c[:, a:a + rows])
     return nearest_filled(low, np.isfinite(low).all(0))
+
+
+def wald_step(k: float, count, least: int) -> tuple[float | None, int]:
+    """``(the step, its clear cells)`` of a check one Wald step down: ``k`` (the run itself one scale up) where
+    ``count(k)`` leaves ``least`` cells, else ``WALD_STEP`` where ``count`` leaves ``SHARPEN_TRANSFER_MIN``; ``(None,
+    the last count)`` where neither does."""
+    for step in dict.fromkeys((k, WALD_STEP)):
+        n = count(step)
+        if n >= (least if step == k else SHARPEN_TRANSFER_MIN):
+            return step, n
+    return None, n

@@ -1,8 +1,8 @@
 """The one window of the fine grid both guided kinds read: the guides' test at the output's scale
-(``learners/transfer.py``) and the fit learned area to point (``learners/area.py``) take it. It holds ``sharpen``'s guides and ``predict --reference``'s input
-bands, read by strips as each kind reads them, cut to whole cells of the reference where the fine grid
-lies on its cells, at most :data:`~bandbridge.policy.TRANSFER_PIXELS` pixels (the test's work is
-bounded, whatever the size of the output)."""
+(``learners/transfer.py``) and the fit learned area to point (``learners/area.py``) take it. It holds
+``sharpen``'s guides and ``predict --reference``'s input bands, read by strips as each kind reads them,
+cut to whole cells of the reference where the fine grid lies on its cells, at most
+:data:`~bandbridge.policy.TRANSFER_PIXELS` pixels (the work bounded, whatever the size of the output)."""
 
 from __future__ import annotations
 

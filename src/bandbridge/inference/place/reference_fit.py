@@ -208,15 +208,17 @@ def prepare(job, plan, m: Measured, work: Path, tile: int, detail: float | None 
     from bandbridge import policy
     from bandbridge.inference.place.output_scale import window
     from bandbridge.learners.transfer import evidence, take_route
-    fine_x, kk, area = window(input_rows(job, fine.width), fine, ref.grid, ref.k)  # the test's window, and the fit's
+    read = lambda: window(input_rows(job, fine.width), fine, ref.grid, ref.k)  # noqa: E731 - the test's, the fit's
+    got = read() if policy.AREA_FIT else None  # where the fit learns area to point (read here: a benchmark sets it)
     with ThreadPoolExecutor(1) as side:  # the upsampled reference written beside the fit (one core)
         up = []
         g = guided.fit(m.xc, ref.values[0], ref.valid, m.cover, ref.grid, ref.k, plan.gap_days, z_c,
                        zero_stored=-ref.offset / ref.scale, pixels_out=fine.height * fine.width,
                        filled_now=lambda filled: up.append(side.submit(
                            upsampled_reference, job, plan, filled, ref.grid, work / "reference_up.tif")),
-                       carry=fit_octaves, fine=area if policy.AREA_FIT else None)  # read here: a benchmark sets it
+                       carry=fit_octaves, fine=got[2] if got else None)
         if g.route != "upsampled":  # what the input's bands say at the output's scale: the share of detail taken
+            fine_x, kk, _ = got or read()  # read once, and only where the route is guided
             take_route(g, evidence(fine_x, kk, list(job.opts.read.names or [])), detail)
         up = up[0].result()
         if g.route == "upsampled" and g.upsampling != REFERENCE_UPSAMPLING:  # the fit's input is cubic; its own route

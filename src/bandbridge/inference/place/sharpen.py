@@ -377,11 +377,11 @@ def decided(plan: SharpenPlan, clock, say: Callable[[str], None]):
         read_beside(plan.network, t.path)
     from bandbridge import policy
     from bandbridge.inference.place.output_scale import window
-    fine_x, kk, fine = window(g.read, g.fine, t.grid, t.k, gunits.to_model)  # the test's window, and the fit's
-    fine = fine if policy.AREA_FIT else None  # where it learns area to point (read here: a benchmark sets it)
+    read = lambda: window(g.read, g.fine, t.grid, t.k, gunits.to_model)  # noqa: E731 - the test's window, and the fit's
+    got = read() if policy.AREA_FIT else None  # where the fit learns area to point (read here: a benchmark sets it)
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
                pixels_out=g.fine.height * g.fine.width, seed=plan.seed, guide_units=gunits, unit_names=units,
-               network=plan.network, fine=fine)
+               network=plan.network, fine=got[2] if got else None)
     clock.mark("the fit")
     shifted = misregistered(g, t, x_c, cover, [i for i, b in enumerate(s.bands) if b.guided], units, (dy, dx))
     clock.mark("the shift test")
@@ -389,6 +389,7 @@ def decided(plan: SharpenPlan, clock, say: Callable[[str], None]):
         s.bands[i].upsampled(why)
     if any(b.guided for b in s.bands):  # what the guides say at the output's scale: the share of detail taken
         from bandbridge.learners.transfer import evidence, take
+        fine_x, kk, _ = got or read()  # read once, and only where a band is guided
         take(s.bands, evidence(fine_x, kk, g.names), getattr(plan, "detail", None))
         clock.mark("the test at the output's scale")
     if not s.fitted:
