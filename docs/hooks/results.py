@@ -453,6 +453,22 @@ def _halves(rules: dict, chosen: str):
         yield h, other, s, s["tried"][str(s[chosen])], s[f"reported on {other}"]
 
 
+def upsampling_rule_table(rec: dict) -> str:
+    """The upsampling a band without a guided route takes: its margin set on one half and reported on the other
+    (benchmarks/upsampling_rule.py)."""
+    out = ["| set on | margin | cells over the limit there (the best at the check) | on the other half (the best at the "
+           "check) | worst there / on the other |", "|---|---|---|---|---|"]
+    for h, other in (("A", "B"), ("B", "A")):
+        s = rec[f"set on {h}"]
+        mine, theirs = s["tried"][str(s["margin"])], s[f"reported on {other}"]
+        out.append(f"| {h} | {s['margin']} | {mine['over_limit']} of {mine['cells']} ({s['argmin there']['over_limit']}) "
+                   f"| {theirs['over_limit']} of {theirs['cells']} ({s[f'argmin on {other}']['over_limit']}) | "
+                   f"{mine['worst']} / {theirs['worst']} |")
+    return "\n".join(out) + (f"\n\nA cell: a (source, k, metric) pooled over the source's images, over "
+                             f"{rec['limit']}× the best single upsampling; the default {rec['default']}; margins tried "
+                             f"{', '.join(map(str, rec['margins']))}. Measured by `{rec['command']}`.\n")
+
+
 def octave_rules_table(rec: dict) -> str:
     """The floor's rules set on one half and scored on the other (benchmarks/octave_rules.py)."""
     out = ["| set on | τ | fallback | sharpen's margin | (source, k, method, metric) over the limit there | on the "
@@ -714,7 +730,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "fill_page": fill_page_table, "reference_quantity": reference_quantity_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
-          "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_area": sharpen_floor_table, "sharpen_floor_interim": sharpen_floor_table,
+          "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_area": sharpen_floor_table, "upsampling_rule": upsampling_rule_table, "sharpen_floor_interim": sharpen_floor_table,
           "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "line_ridge": line_ridge_table,
           "shift_rule": shift_rule_table, "transfer_rule": transfer_rule_table, "s2_prior": s2_prior_table,
           "sharpen_speed_prior": sharpen_speed_table, "s2super": s2super_table, "s2_network": s2_network_table,

@@ -42,6 +42,8 @@ from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.scene_fit import BUFFER, HALO, WINDOWS, features, pixels  # noqa: F401 - the reference fit's names
 from bandbridge.learners.scene_fit import configured as scene_configured
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
+from bandbridge.learners.upsampling import (PAD, UPSAMPLERS, best_upsampling, padded_up,  # noqa: F401 - their names here too
+                                            preferred, upsampling_choice)
 from bandbridge.policy import (CHECK_CELLS, CONSISTENT_MARGIN, EVERYWHERE_MPIX, FALLBACK_UPSAMPLING, FIT_CELLS_MIN,
     FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER, REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER, WALD_STEP)
 
@@ -53,11 +55,8 @@ EVERYWHERE = ("constant", "linear", "mlp-context")  # for an input of EVERYWHERE
 # every backend serves (no trees, no student to distil), policy.py says why
 # The context ridges are left out: chosen by folds at the reference's scale they carried worst to the
 # input's, where their products and local deviations reach values never fitted (issue 57, NAIP)
-UPSAMPLERS = ("nearest", "bilinear", "cubic", "bspline", "lanczos")  # what a route is held against: every one a user runs
 HALF = 0.5  # f learns the residual r − r↓↑ offset by this (learners predict in [0, 1]): one that
 # learns nothing gives the upsampled reference itself
-PAD = 2  # coarse cells replicated round a degraded grid before it is interpolated back: GDAL's
-# cubic reads past the edge, and a fit there learned the interpolation's edge error
 ROUTES = {"fit": "fitted at the reference's scale", "consistent": "the model's output made consistent "
           "with the reference", "upsampled": "the reference upsampled"}
 
@@ -214,28 +213,8 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
             mae(fixed[tested], r[tested]), how)
 
 
-def upsampling_choice(r: np.ndarray, seen: np.ndarray, grid: Grid, k: float) -> list[str]:
-    """Per band of ``r (C, h, w)`` (model values, every cell filled): the interpolation of :data:`UPSAMPLERS`
-    that best gives its clear cells (``seen``) back from ``r`` averaged one Wald step down: by ``k`` where that
-    leaves :data:`~bandbridge.policy.FIT_DEGRADED_MIN` clear cells, else by ``WALD_STEP``; with fewer,
-    :data:`~bandbridge.policy.FALLBACK_UPSAMPLING` (set on half A of the floor's sources)."""
-    n = int(seen.sum())
-    step = next((s for s in (k, WALD_STEP) if n / s ** 2 >= FIT_DEGRADED_MIN), None)
-    if step is None:
-        return [FALLBACK_UPSAMPLING] * len(r)
-    coarse = grid.coarser(step)
-    r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, coarse)
-    r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
-    errors = {m: np.abs(padded_up(r2, coarse, grid, m)[:, seen] - r[:, seen]).mean(axis=1) for m in UPSAMPLERS}
-    return [min(UPSAMPLERS, key=lambda m: errors[m][b]) for b in range(len(r))]
 
 
-def best_upsampling(r2: np.ndarray, coarse: Grid, grid: Grid, r: np.ndarray, mask: np.ndarray) -> tuple[str, float]:
-    """``(the interpolation of UPSAMPLERS whose upsampling of r2 (hc, wc) errs least against r (h, w) on mask, its
-    MAE)``: the route a band without the fit takes, and what the fit must beat."""
-    errors = {m: mae(padded_up(r2, coarse, grid, m)[0][mask], r[mask]) for m in UPSAMPLERS}
-    best = min(errors, key=errors.get)
-    return best, errors[best]
 
 
 def can_fit(cells: int, k: float) -> bool:
@@ -297,12 +276,6 @@ def is_holes(need: np.ndarray, seen: np.ndarray, cover: np.ndarray | None) -> bo
     return int(unseen.sum()) < HOLE_SHARE * max(int(seen.sum()), 1)
 
 
-def padded_up(r2: np.ndarray, coarse: Grid, grid: Grid, method: str = REFERENCE_UPSAMPLING) -> np.ndarray:
-    """``r2 (hc, wc)`` on ``coarse`` interpolated onto ``grid`` by ``method`` → ``(1, h, w)`` (or
-    ``(C, hc, wc)`` → ``(C, h, w)``), the coarse grid padded by :data:`PAD` replicated cells first
-    (no interpolation edge error for a fit to learn)."""
-    bands = r2 if r2.ndim == 3 else r2[None]  # (C, hc, wc) too: every band in one interpolation
-    return upsample_onto(np.pad(bands, ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge"), coarse.padded(PAD), grid, method)
 
 
 def consistent_octaves(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float

@@ -6,7 +6,7 @@ The guides are averaged onto the reference's grid (``x↓``, model values) and e
 degraded once more (``r↓↑``, cubic); the learner-selection core fits, for every target at once,
 ``f(φ(r↓↑, x↓)) ≈ r − r↓↑ + ½`` on spatial folds. Per band the routes (:data:`ROUTES`) are the
 fit and the reference upsampled by nearest, bilinear, cubic convolution, cubic B-spline or Lanczos
-interpolation (``guided.UPSAMPLERS``), each with or without
+interpolation (``upsampling.UPSAMPLERS``), each with or without
 the consistency correction. A band takes the fit only where it beats its best upsampled route by
 :data:`SHARPEN_MARGIN` both held out at the reference's scale and one Wald step down
 (:func:`one_step_down`; the check at the reference's scale alone passed where the output was 14 %
@@ -14,7 +14,7 @@ worse than nearest upsampling, issue 76); where one scale down holds too few cel
 (:data:`SHARPEN_TRANSFER_MIN`), the fit is not taken. Otherwise the band takes a line of the guides
 (``learners/sharpen_routes.py``) where its own check passes, else its best upsampled route; with too
 few cells to choose one by at ``k`` (``policy.FIT_DEGRADED_MIN`` once averaged by ``k``), the best a step of 2
-down (``guided.upsampling_choice``). A guided route is kept only where the trend across octaves carries its
+down (``upsampling.upsampling_choice``). A guided route is kept only where the trend across octaves carries its
 gain to the output's scale (:func:`octave_check`). A grid over
 :data:`SHARPEN_DECIDE_CELLS` cells is decided on a window of it. No shift is measured here
 (``place/sharpen_shift.py``).
@@ -35,7 +35,7 @@ from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import CANDIDATES as GUIDED_CANDIDATES
-from bandbridge.learners.guided import HALF, ROOM, can_fit, nearest_filled, predict_all, upsampling_choice
+from bandbridge.learners.guided import HALF, ROOM, can_fit, nearest_filled, predict_all, preferred, upsampling_choice
 from bandbridge.learners.guided import configured as guided_configured
 from bandbridge.learners.octaves import coarser, coarser_seen, gain, predicted
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
@@ -115,7 +115,7 @@ class BandRoute:
         band of too few cells keeps cubic, not an upsampling chosen on them), else the best held out,
         instead of its guided route, for the reason ``why``."""
         ups = {m: e for m, e in self.heldout.items() if m.startswith(UPSAMPLERS)}
-        self.route, self.why = self.unguided or min(ups, key=ups.get), why
+        self.route, self.why = self.unguided or preferred(ups), why
 
     @property
     def corrected(self) -> bool:
@@ -285,28 +285,28 @@ def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpen
                fallback: str = REFERENCE_UPSAMPLING) -> tuple[str, str]:
     """One band's route and why, in a phrase: the fit (with or without the correction, whichever
     held out better) where it beats the best upsampled route both held out at the reference's scale
-    and one Wald step down; else the best upsampled route held out. Its errors in words are ``su``'s
+    and one Wald step down; else the upsampled route held out (``guided.preferred``). Its errors in words are ``su``'s
     (the stored unit, named)."""
     ups = {m: e for m, e in heldout.items() if not m.startswith("fit")}
-    best_up = min(ups, key=ups.get)
+    best_up, take = min(ups, key=ups.get), preferred(ups)  # the fit beats the best; a band without it takes `take`
     fits = {m: e for m, e in heldout.items() if m.startswith("fit")}
     if not fits and s.cells / s.k ** 2 < FIT_DEGRADED_MIN:
         return fallback, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on or to choose an upsampling by "
                           f"at k (under {FIT_DEGRADED_MIN} once averaged by k): {fallback} upsampling, the best averaged by "
                           f"{WALD_STEP:g} where that leaves {FIT_DEGRADED_MIN} cells, else the rule's (FALLBACK_UPSAMPLING)")
     if not fits:
-        return best_up, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on: the best upsampling held "
-                         "out at the reference's scale")
+        return take, (f"{s.cells:,} clear cells at k = {s.k:.3g}, too few to fit on: the upsampling held out at "
+                      "the reference's scale (the default unless another beats it by UPSAMPLING_MARGIN)")
     best_fit = min(fits, key=fits.get)
     if not fits[best_fit] < (1 - SHARPEN_MARGIN) * ups[best_up]:
-        return best_up, (f"the fit held out {su(fits[best_fit])} against {su(ups[best_up])} for {best_up} at the "
+        return take, (f"the fit held out {su(fits[best_fit])} against {su(ups[best_up])} for {best_up} at the "
                          "reference's scale: the guides do not carry this band")
     if not transfer:
-        return best_up, ("one Wald step down holds too few cells to check the fit at the output's scale "
+        return take, ("one Wald step down holds too few cells to check the fit at the output's scale "
                          f"({s.transfer_cells:,} clear): the best upsampling, not a fit that may not carry")
     t_up = min((m for m in transfer if not m.startswith("fit")), key=transfer.get)
     if not transfer[best_fit] < (1 - SHARPEN_MARGIN) * transfer[t_up]:
-        return best_up, (f"the fit held out better at the reference's scale ({su(fits[best_fit])} against "
+        return take, (f"the fit held out better at the reference's scale ({su(fits[best_fit])} against "
                          f"{su(ups[best_up])}) but one Wald step down it erred {su(transfer[best_fit])} against "
                          f"{su(transfer[t_up])} for {t_up}: it would not carry to the output's scale")
     return best_fit, (f"the fit beat {best_up} held out at the reference's scale ({su(fits[best_fit])} against "

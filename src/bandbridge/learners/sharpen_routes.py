@@ -204,7 +204,7 @@ def upsamplings(r2: np.ndarray, coarse: Grid, grid: Grid, up: np.ndarray) -> dic
 
 
 def up_all(r2: np.ndarray, coarse: Grid, grid: Grid, method: str) -> np.ndarray:
-    """``r2 (Ct, hc, wc)`` interpolated onto ``grid`` (``guided.padded_up``)."""
+    """``r2 (Ct, hc, wc)`` interpolated onto ``grid`` (``upsampling.padded_up``)."""
     return padded_up(r2, coarse, grid, method).astype(np.float32)
 
 

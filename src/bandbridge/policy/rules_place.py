@@ -259,12 +259,22 @@ SHARPEN = (
          "on A). It was 2 before, set on Sentinel-2 and NIR cases now in the records (sen1floods11 ×2/×6, "
          "wildfire_s2_20m B12, Wales/BigEarthNet/NAIP NIR). A line over a passing fit lost SAM on WorldView-2 and Landsat's "
          "thermal pair in the record and was dropped."),
-    Rule("an upsampling chosen on few cells", "learners/guided.upsampling_choice", ("FALLBACK_UPSAMPLING",),
+    Rule("an upsampling chosen on few cells", "learners/upsampling.upsampling_choice", ("FALLBACK_UPSAMPLING",),
          "Where one Wald step down by k and by 2 both leave under `FIT_DEGRADED_MIN` clear cells, nothing to choose "
          "an interpolation by. Lanczos, set on half A of the floor's sources: each interpolation's geometric-mean "
          "RMSE over the image's best on A's images under 400 cells, Lanczos 1.0004, B-spline 1.0023, cubic "
          "1.0182, nearest 1.0765 (half B: the same order; `python benchmarks/octave_rules.py "
          "docs/results/sharpen_floor.json`, `docs/results/octave_rules.json`)."),
+    Rule("the upsampling a band takes", "learners/upsampling.preferred", ("UPSAMPLING_MARGIN",),
+         "Issue 95: a band without a guided route (sharpen's and predict --reference's) takes `FALLBACK_UPSAMPLING` "
+         "(Lanczos) unless another interpolation beats it at the check (held out at the reference's scale, or one "
+         "Wald step down) by `UPSAMPLING_MARGIN`. The best at the check alone, the rule before, was noisy. 0.02 set "
+         "on half A of the floor's images (`python benchmarks/upsampling_rule.py --data ../shared/data`, "
+         "`docs/results/upsampling_rule.json`; the upsampling alone, each image's check and output): of 0, 0.01, "
+         "0.02, 0.05, 0.1, 0.2 and 1 (Lanczos always), 0.02 and up leave no (source, k, metric) cell over 1.01× "
+         "the best single upsampling there (the best at the check: 1, at 1.015), 0.02 the smallest of the lowest "
+         "geometric mean; reported on half B it leaves 3 (the best at the check: 7), where B's own choice is 0.1 "
+         "(1 over on B, 0 on A). The floor's record at the final code gives what it does beside the guided routes."),
     Rule("a reference's fit one step down", "learners/sharpen.fit_octaves", ("REFERENCE_TRANSFER_MIN",),
          "Issue 84, set on half A (NAIP 2020, `bandbridge wald`): one step down by k = 6 held 516 cells, the "
          "refitted context MLP erred 1.21× the best upsampling there and the fit was refused, where it gives "

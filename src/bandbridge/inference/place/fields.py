@@ -78,7 +78,7 @@ class Lattice(Warped):
     """:class:`Warped` where the fine grid lies on the reference's cells: one CRS, north up, a whole ``k``,
     each cell's edges on pixel edges (Sentinel-2's 20 m and 60 m grids on its 10 m one, Landsat's 90 m
     on its 30 m). Each upsampling (``grids.KERNELS``: GDAL's kernels; the edge cells held beyond the edge, as
-    ``guided.padded_up`` pads them for the fit: the same values to 6e-8 for cubic) as weighted row and column
+    ``upsampling.padded_up`` pads them for the fit: the same values to 6e-8 for cubic) as weighted row and column
     gathers (the B-spline's on its coefficients, made once a field), and cell means as sums over each cell's
     pixels (no warper pass)."""
 

@@ -4,7 +4,7 @@ a time, through the one writer (``core/outputs.py``):
 - the **work file** the fit's bundle reads: the targets' upsampled reference (cubic, the fit's
   anchor) then the guides, in model values, on the finest guide's grid;
 - the **output**: each band by its route — the engine's output for a fitted band, the reference
-  upsampled by one of ``guided.UPSAMPLERS`` for the others — with the **consistency
+  upsampled by one of ``upsampling.UPSAMPLERS`` for the others — with the **consistency
   correction** where the band's check kept it (the residual ``r − mean_k(output)`` of every clear
   cell, the cell means gathered in a first pass, interpolated bilinearly onto the rows, and what
   the interpolated residual's own cell means miss added flat per cell: exact), kept in the band's range
@@ -122,7 +122,7 @@ class Rows:
                     net = self.engine(self.network, a, b, True)
                     self.known = (a, b, np.isfinite(net).all(0))
                 out[i] = net[i]
-            elif band.base != "regression":  # an upsampling (guided.UPSAMPLERS)
+            elif band.base != "regression":  # an upsampling (upsampling.UPSAMPLERS)
                 out[i] = self.lattice.up(s.filled[i:i + 1], a, b, band.base)[0]
             if band.guided and band.share < 1:  # the share of the route's detail the output's scale supports
                 u = self.lattice.up(s.filled[i:i + 1], a, b, plain_upsampling(band))[0]
