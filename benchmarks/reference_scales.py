@@ -36,10 +36,12 @@ MARGIN = 12  # px either side of its edge left out of both parts' scores (the fa
 
 
 def band(path: Path) -> tuple[np.ndarray, dict]:
-    """The band written and its tags: the file's, with its band's decision (``place/tags.read``)."""
+    """The band written and its tags: the file's, with its band's decision where it has one (``place/tags.read``;
+    plain predict's output has none)."""
+    decided = schema.read(path)[1]
     with rasterio.open(path) as s:
         return s.read(s.count).astype(np.float32) * (s.scales[-1] or 1.0) + (s.offsets[-1] or 0.0), \
-            s.tags() | schema.band(path)
+            s.tags() | (decided[-1] if decided else {})
 
 
 def mae(a: np.ndarray, b: np.ndarray) -> float:
