@@ -9,6 +9,7 @@ single upsampling, where the default with a margin of 2 % left none (``benchmark
 from __future__ import annotations
 
 import numpy as np
+from affine import Affine
 
 from bandbridge.data.grids import Grid, average_onto, upsample_onto
 from bandbridge.learners.select import mae
@@ -46,11 +47,18 @@ def upsampling_choice(r: np.ndarray, seen: np.ndarray, grid: Grid, k: float) -> 
     """Per band of ``r (C, h, w)`` (model values, every cell filled): the interpolation of :data:`UPSAMPLERS`
     :func:`preferred` by how well each gives its clear cells (``seen``) back from ``r`` averaged one Wald step down:
     by ``k`` where that leaves :data:`~bandbridge.policy.FIT_DEGRADED_MIN` clear cells, else by ``WALD_STEP``; with
-    fewer, :data:`~bandbridge.policy.FALLBACK_UPSAMPLING` (set on half A of the floor's sources)."""
+    fewer, :data:`~bandbridge.policy.FALLBACK_UPSAMPLING` (set on half A of the floor's sources). The step's blocks
+    begin at the first clear row and column: a reference is read with a margin of cells beyond its input, filled
+    from their nearest, and blocks across that margin and the edge cell scored the interpolations by the image's
+    border (a TNO frame at ×10: nearest 0.74× Lanczos's error on blocks from the margin, 1.09× on the clear cells'
+    own, and 1.09× at the output)."""
     n = int(seen.sum())
     step = next((s for s in (k, WALD_STEP) if n / s ** 2 >= FIT_DEGRADED_MIN), None)
     if step is None:
         return [FALLBACK_UPSAMPLING] * len(r)
+    a, b = (int(np.argmax(seen.any(axis=1))), int(np.argmax(seen.any(axis=0)))) if n else (0, 0)
+    r, seen = r[:, a:, b:], seen[a:, b:]
+    grid = Grid(grid.crs, grid.transform @ Affine.translation(b, a), *seen.shape)
     coarse = grid.coarser(step)
     r2, frac = average_onto(r, np.ones(seen.shape, bool), grid, coarse)
     r2 = np.where(frac > 0, r2, np.nanmean(r, axis=(1, 2), keepdims=True)).astype(np.float32)
