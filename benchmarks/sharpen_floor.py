@@ -100,12 +100,16 @@ def main() -> None:
     ap.add_argument("--factors", default="", help=f"k, comma-separated (default: each source's own: {FACTORS}, "
                     "Sentinel-2 2 and 6)")
     ap.add_argument("--sources", default="", help="only these sources, comma-separated (default: all)")
-    ap.add_argument("--area", action="store_true", help="the fit learned area to point (policy.AREA_FIT, off by "
-                    "default: its rule is set by this record)")
+    ap.add_argument("--area", action="store_true", help="both kinds' fit learned area to point (policy.AREA_FIT: "
+                    "its rule is set by this record, benchmarks/area_rule.py)")
+    ap.add_argument("--area-ridge", type=float, default=None, help="the weakest ridge an area-to-point fit may take "
+                    "(policy.AREA_RIDGE_MIN)")
     a = ap.parse_args()
+    from bandbridge import policy
     if a.area:
-        from bandbridge import policy
-        policy.AREA_FIT = True
+        policy.AREA_FIT = ("sharpen", "reference")
+    if a.area_ridge is not None:
+        policy.AREA_RIDGE_MIN = a.area_ridge
     if not Path(a.data, "nir_naip_opengeos").is_dir():
         sys.exit(f"--data {a.data}: no nir_naip_opengeos under it; give the development data folder")
     factors = [int(v) for v in a.factors.split(",") if v]

@@ -469,6 +469,23 @@ def upsampling_rule_table(rec: dict) -> str:
                              f"{', '.join(map(str, rec['margins']))}. Measured by `{rec['command']}`.\n")
 
 
+def area_rule_table(rec: dict) -> str:
+    """Whether each kind's fit learns area to point: every setting on both halves, each kind's choice on one half
+    reported on the other (benchmarks/area_rule.py)."""
+    out = ["| command | setting | half A: cells over the limit, geometric mean | half B | chosen on |",
+           "|---|---|---|---|---|"]
+    for kind, r in rec["kinds"].items():
+        for name, t in r["settings"].items():
+            on = [h for h in "AB" if r[f"set_on_{h}"] == name]
+            tag = " (explored: chosen by neither)" if name in rec.get("explored", []) else ""
+            out.append(f"| {'sharpen' if kind == 'sharpen' else 'predict --reference'} | {name}{tag} | "
+                       f"{t['A']['over']} of {t['A']['cells']}, {t['A']['geomean']:.4f} | "
+                       f"{t['B']['over']} of {t['B']['cells']}, {t['B']['geomean']:.4f} | {', '.join(on) or '—'} |")
+    return "\n".join(out) + (f"\n\nA cell: a (source, k, metric) pooled over the source's images, over "
+                             f"{rec['limit']}× the best single upsampling is over the limit. Measured by "
+                             f"`{rec['command']}`.\n")
+
+
 def octave_rules_table(rec: dict) -> str:
     """The floor's rules set on one half and scored on the other (benchmarks/octave_rules.py)."""
     out = ["| set on | τ | fallback | sharpen's margin | (source, k, method, metric) over the limit there | on the "
@@ -730,7 +747,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "fill_page": fill_page_table, "reference_quantity": reference_quantity_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
-          "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_area": sharpen_floor_table, "upsampling_rule": upsampling_rule_table, "sharpen_floor_interim": sharpen_floor_table,
+          "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_area": sharpen_floor_table, "upsampling_rule": upsampling_rule_table, "area_rule": area_rule_table, "sharpen_floor_interim": sharpen_floor_table,
           "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "line_ridge": line_ridge_table,
           "shift_rule": shift_rule_table, "transfer_rule": transfer_rule_table, "s2_prior": s2_prior_table,
           "sharpen_speed_prior": sharpen_speed_table, "s2super": s2super_table, "s2_network": s2_network_table,

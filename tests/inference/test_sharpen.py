@@ -397,3 +397,21 @@ def test_cog_makes_the_output_a_cog(tmp_path):
     sharpen([str(guides)], str(ref), str(out), engine=Engine(threads=1), cog=True)
     with rasterio.open(out) as d:
         assert d.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+@pytest.mark.parametrize("kinds", [("sharpen",), ()])
+def test_the_fit_learns_area_to_point_where_its_rule_says(tmp_path, monkeypatch, kinds):
+    """``policy.AREA_FIT`` names the kinds whose fit learns on the fine window (``area.Fine``, read before the
+    decision); without ``sharpen`` in it the decision is given none and learns on the guides averaged onto the cells."""
+    from bandbridge import policy
+    from bandbridge.inference.jobs.predict import Engine
+    from bandbridge.inference.place.sharpen import sharpen
+    from bandbridge.learners import area, sharpen as learn
+    monkeypatch.setattr(policy, "AREA_FIT", kinds)
+    given, decide = [], learn.decide
+    monkeypatch.setattr(learn, "decide", lambda *a, **k: given.append(k.get("fine")) or decide(*a, **k))
+    p = scene(tmp_path)
+    res = sharpen([str(p["guides"])], str(p["ref"]), str(tmp_path / "out.tif"), engine=Engine(threads=1))
+    assert len(given) == 1 and isinstance(given[0], area.Fine) == bool(kinds), given
+    chosen = {b.learner for b in res.decisions if b.route.startswith("fit")}
+    assert chosen and (chosen <= set(area.LINEAR) or not kinds), chosen  # on the window: a learner that commutes

@@ -114,3 +114,17 @@ def test_the_sharpeners_decision_learns_on_the_window_when_given_it(monkeypatch)
                ["B"], seed=0, fine=fine)
     assert set(made) == {1, 2, 4} and s.chosen in LINEAR and s.bands[0].route.startswith("fit"), (made, s.bands[0].why)
     assert s.bands[0].stored("fit") < 0.5 * s.bands[0].stored("cubic")
+
+
+def test_the_area_fit_takes_no_ridge_weaker_than_its_rule(monkeypatch):
+    """``area.candidates``: the constant and the linear map always, a context ridge only at or above
+    ``policy.AREA_RIDGE_MIN`` (read at the call), and ``Levels.candidates`` the same for the kinds that hold one."""
+    from bandbridge import policy
+    from bandbridge.learners import area
+    monkeypatch.setattr(policy, "AREA_RIDGE_MIN", 1e-2)
+    assert area.candidates() == ("constant", "linear", "ridge-context λ=0.01")
+    monkeypatch.setattr(policy, "AREA_RIDGE_MIN", 1e-3)
+    assert area.candidates() == ("constant", "linear", "ridge-context λ=0.001", "ridge-context λ=0.01")
+    monkeypatch.setattr(policy, "AREA_RIDGE_MIN", 1.0)
+    assert area.candidates() == ("constant", "linear")
+    assert set(area.candidates()) <= set(LINEAR)

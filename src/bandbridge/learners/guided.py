@@ -191,7 +191,7 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     fit's, that upsampling)`` on the same held-out cells; ``(None, "", NaN, NaN, NaN, "")`` where the clear cells
     give no fold. A large input: only what every backend serves, and a candidate within the folds' noise that
     serves faster wins (``select.cheaper_within_noise``, by each kind's measured serving cost). ``area``:
-    the fine window's ``area.Levels``, the fit learned area to point on its linear candidates (``lv.LINEAR``)."""
+    the fine window's ``area.Levels``, the fit learned area to point on its linear candidates (``lv.candidates``)."""
     lv = area
     px, rows, cols = lv.at(1).pixels(REFERENCE_FIT_CELLS, seed) if lv else \
         pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, REFERENCE_FIT_CELLS, seed)
@@ -199,7 +199,7 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     if not folds:
         return None, "", float("nan"), float("nan"), float("nan"), ""
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
-    sel = choose(px, configured(lv.LINEAR if lv else EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
+    sel = choose(px, configured(lv.candidates if lv else EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
                  cost=serve_us if large else None)
     if lv:
         held = lv.held(sel.held, rows, cols, (1, *seen.shape))[0]

@@ -29,7 +29,7 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.data.grids import Grid
-from bandbridge.learners.area import LINEAR as AREA_CANDIDATES
+from bandbridge.learners.area import candidates as area_candidates
 from bandbridge.learners.area import step_down
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
@@ -223,7 +223,7 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
     ``(the cells it held out, {"fit": its held-out prediction}, every route's MAE one Wald step down, the same
     check on grids one octave coarser as a call of them)``; ``(seen, {}, {}, None)`` where the clear cells give
     no fold. ``area``: the fine window's ``area.Levels``, where the fit is learned area to point (only the learners
-    that commute with a cell mean, ``area.LINEAR``), else None."""
+    that commute with a cell mean, ``area.candidates``), else None."""
     n, ct, products, k = out.cells, r.shape[0], out.products, out.k
     lv = area
     if lv is not None:
@@ -234,7 +234,7 @@ def fit_all(out: Sharpening, x: np.ndarray, r: np.ndarray, up: np.ndarray, r2: n
     if not folds:
         return seen, {}, {}, None
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
-    kinds = AREA_CANDIDATES if lv is not None else CANDIDATES[:-2] if large or n < SHARPEN_TREES_MIN else CANDIDATES
+    kinds = area_candidates() if lv is not None else CANDIDATES[:-2] if large or n < SHARPEN_TREES_MIN else CANDIDATES
     # a large output: no trees (every backend serves the rest; not guided.EVERYWHERE's MLP: slow to serve)
     cands = configured(kinds, products)
     with fit_threads():
@@ -375,7 +375,7 @@ def fit_octaves(sel, x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid,
     the input averaged onto the reference's ``grid``, ``r (h, w)`` the filled reference (model values); ``area``: the
     fit's ``area.Levels``, where it was learned area to point (its checks on their coarser cells)."""
     if area is not None:
-        cands = {c.name: c for c in guided_configured(AREA_CANDIDATES)}
+        cands = {c.name: c for c in guided_configured(area_candidates())}
         g1, g2 = (gain({m: float(e[0]) for m, e in step_down(sel, cands, area, REFERENCE_TRANSFER_MIN, seed, b)[0]
                         .items()}, "fit", UPSAMPLERS) for b in (1, 2))
         return {"one_step_down": g1, "octave_coarser": g2, "output_scale": predicted(g1, g2, k)}

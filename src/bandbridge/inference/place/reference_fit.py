@@ -171,13 +171,15 @@ class Measured:
     why: str
     zero: object | None
     seconds: float
+    stated: Grid | None = None  # the reference's grid as its file states it, where the shift moved it
 
 
 def measure(job, plan, model, work: Path) -> Measured:
     """Coarse averages, the shift and the model's own output's job where needed (``model``: the
     inputs' ``jobs/plan.PredictPlan``)."""
     t0 = time.perf_counter()
-    xc, cover = coarse_inputs(job, plan.ref.grid, plan.fine)
+    stated = plan.ref.grid
+    xc, cover = coarse_inputs(job, stated, plan.fine)
     shift, why, xc, cover = register(job, plan.ref, xc, cover, plan.fine)
     from bandbridge.inference.place.engine import own_output
     from bandbridge.learners.guided import can_fit, is_holes
@@ -185,7 +187,7 @@ def measure(job, plan, model, work: Path) -> Measured:
     # cells to fit on) or more than a few holes the input covers and the reference cannot see may need it
     needs = not can_fit(int(seen.sum()), plan.ref.k) or not is_holes(~plan.ref.valid & (cover > 0), seen, cover)
     zero = own_output(job, model, work / "zero_shot.tif", f"{job.src.name}, the model's own output") if needs else None
-    return Measured(xc, cover, shift, why, zero, time.perf_counter() - t0)
+    return Measured(xc, cover, shift, why, zero, time.perf_counter() - t0, None if plan.ref.grid is stated else stated)
 
 
 def prepare(job, plan, m: Measured, work: Path, tile: int, detail: float | None = None) -> Fitted:
@@ -209,7 +211,7 @@ def prepare(job, plan, m: Measured, work: Path, tile: int, detail: float | None 
     from bandbridge.inference.place.output_scale import window
     from bandbridge.learners.transfer import evidence, take_route
     read = lambda: window(input_rows(job, fine.width), fine, ref.grid, ref.k)  # noqa: E731 - the test's, the fit's
-    got = read() if policy.AREA_FIT else None  # where the fit learns area to point (read here: a benchmark sets it)
+    got = read() if "reference" in policy.AREA_FIT else None  # where the fit learns area to point (read here: a benchmark sets it)
     with ThreadPoolExecutor(1) as side:  # the upsampled reference written beside the fit (one core)
         up = []
         g = guided.fit(m.xc, ref.values[0], ref.valid, m.cover, ref.grid, ref.k, plan.gap_days, z_c,
@@ -220,11 +222,15 @@ def prepare(job, plan, m: Measured, work: Path, tile: int, detail: float | None 
         if g.route != "upsampled":  # what the input's bands say at the output's scale: the share of detail taken
             fine_x, kk, _ = got or read()  # read once, and only where the route is guided
             take_route(g, evidence(fine_x, kk, list(job.opts.read.names or [])), detail)
-        up = up[0].result()
-        if g.route == "upsampled" and g.upsampling != REFERENCE_UPSAMPLING:  # the fit's input is cubic; its own route
+        up, why = up[0].result(), m.why
+        if g.route == "upsampled" and m.stated is not None:  # the shift served the fit only: no guide is used, so
+            plan.ref.grid = g.grid = m.stated  # the reference is upsampled as its file states it (the baseline's grid)
+            why += "; not applied to the output: it takes no guide, the reference upsampled on its own grid"
+            up = upsampled_reference(job, plan, g.filled, m.stated, work / "reference_up.tif", g.upsampling)
+        elif g.route == "upsampled" and g.upsampling != REFERENCE_UPSAMPLING:  # the fit's input is cubic; its own route
             up = upsampled_reference(job, plan, g.filled, ref.grid, work / "reference_up.tif", g.upsampling)  # the best
         engine = save_fit(job, plan, g, work, up, tile) if g.route != "consistent" else None
-    return Fitted(g, m.shift, m.why, engine, zero, units, time.perf_counter() - t0 + m.seconds)
+    return Fitted(g, m.shift, why, engine, zero, units, time.perf_counter() - t0 + m.seconds)
 
 
 def save_fit(job, plan, g, work: Path, up: Path, tile: int):
