@@ -481,9 +481,12 @@ def area_rule_table(rec: dict) -> str:
             out.append(f"| {'sharpen' if kind == 'sharpen' else 'predict --reference'} | {name}{tag} | "
                        f"{t['A']['over']} of {t['A']['cells']}, {t['A']['geomean']:.4f} | "
                        f"{t['B']['over']} of {t['B']['cells']}, {t['B']['geomean']:.4f} | {', '.join(on) or '—'} |")
+    taken = ", ".join(f"{'sharpen' if k == 'sharpen' else 'predict --reference'} {v}"
+                      for k, v in rec.get("adopted", {}).items())
     return "\n".join(out) + (f"\n\nA cell: a (source, k, metric) pooled over the source's images, over "
                              f"{rec['limit']}× the best single upsampling is over the limit. Measured by "
-                             f"`{rec['command']}`.\n")
+                             f"`{rec['command']}`. Adopted: {taken or 'as chosen on A'}. "
+                             f"{rec.get('beside', '')}\n")
 
 
 def octave_rules_table(rec: dict) -> str:
