@@ -77,8 +77,9 @@ def main() -> None:
         print(f"{kind}: A chooses {a_} (B: {table[a_]['B']['over']} over, geomean {table[a_]['B']['geomean']:.4f}); "
               f"B chooses {b_} (A: {table[b_]['A']['over']} over, geomean {table[b_]['A']['geomean']:.4f})")
         for s, t in table.items():
-            print(f"  {s:22s}{' (explored)' if s in explored else ''} A {t['A']['over']} over, {t['A']['geomean']:.4f}; B {t['B']['over']} over, "
-                  f"{t['B']['geomean']:.4f}")
+            mark = " (explored)" if s in explored else ""
+            print(f"  {s:22s}{mark} A {t['A']['over']} over, {t['A']['geomean']:.4f}; "
+                  f"B {t['B']['over']} over, {t['B']['geomean']:.4f}")
     save(out, a.json)
 
 

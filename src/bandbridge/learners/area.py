@@ -33,6 +33,10 @@ from bandbridge.learners.select import fit_threads, refit
 from bandbridge.learners.sharpen_routes import UPSAMPLERS, degraded, route_errors, up_all, wald_step
 from bandbridge.policy import REFERENCE_UPSAMPLING, SHARPEN_SAMPLE_CELLS
 
+LINEAR = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01")
+# the candidates whose cell mean is their value at the cell's mean features (affine in φ), cheapest first
+STRIP_PX = 1 << 17  # fine pixels of features held at once (about 50 MB of 100 features)
+
 
 def candidates() -> tuple[str, ...]:
     """The learners an area-to-point fit chooses among: those of :data:`LINEAR` whose ridge is at least
@@ -44,9 +48,6 @@ def candidates() -> tuple[str, ...]:
     from bandbridge import policy
     return tuple(n for n in LINEAR if not n.startswith("ridge") or float(n.split("=")[1]) >= policy.AREA_RIDGE_MIN)
 
-LINEAR = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01")
-# the candidates whose cell mean is their value at the cell's mean features (affine in φ), cheapest first
-STRIP_PX = 1 << 17  # fine pixels of features held at once (about 50 MB of 100 features)
 
 Channels = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (up (Ct, H, W), x (G, H, W)) → the fit's input channels
 

@@ -211,7 +211,7 @@ def prepare(job, plan, m: Measured, work: Path, tile: int, detail: float | None 
     from bandbridge.inference.place.output_scale import window
     from bandbridge.learners.transfer import evidence, take_route
     read = lambda: window(input_rows(job, fine.width), fine, ref.grid, ref.k)  # noqa: E731 - the test's, the fit's
-    got = read() if "reference" in policy.AREA_FIT else None  # where the fit learns area to point (read here: a benchmark sets it)
+    got = read() if "reference" in policy.AREA_FIT else None  # the fit learned area to point (read here: its rule)
     with ThreadPoolExecutor(1) as side:  # the upsampled reference written beside the fit (one core)
         up = []
         g = guided.fit(m.xc, ref.values[0], ref.valid, m.cover, ref.grid, ref.k, plan.gap_days, z_c,

@@ -378,7 +378,7 @@ def decided(plan: SharpenPlan, clock, say: Callable[[str], None]):
     from bandbridge import policy
     from bandbridge.inference.place.output_scale import window
     read = lambda: window(g.read, g.fine, t.grid, t.k, gunits.to_model)  # noqa: E731 - the test's window, and the fit's
-    got = read() if "sharpen" in policy.AREA_FIT else None  # where the fit learns area to point (read here: a benchmark sets it)
+    got = read() if "sharpen" in policy.AREA_FIT else None  # the fit learned area to point (read here: its rule)
     s = decide(gunits.to_model(x_c), t.values, t.valid, cover, t.grid, t.k, t.names,
                pixels_out=g.fine.height * g.fine.width, seed=plan.seed, guide_units=gunits, unit_names=units,
                network=plan.network, fine=got[2] if got else None)
