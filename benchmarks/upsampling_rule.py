@@ -4,11 +4,11 @@ floor's sources and reported on half B, then the halves swapped.
     python benchmarks/upsampling_rule.py --data ../shared/data --json docs/results/upsampling_rule.json
 
 For every floor image and k (`evaluation/floor_cases.py`, the floor's own cases), the reference (the band averaged
-k × k) is averaged once more by the step the commands' check takes (`guided.upsampling_choice`: k where that leaves
+k × k) is averaged once more by the step the commands' check takes (`upsampling.upsampling_choice`: k where that leaves
 `FIT_DEGRADED_MIN` cells, else 2) and interpolated back by each of the five upsamplings: their MAE on the
 reference's cells is the check; each upsampling of the reference onto the guides' grid is scored against the truth.
 A rule picks one upsampling an image: the best at the check (``argmin``, the rule before), or the default
-`FALLBACK_UPSAMPLING` unless another beats it at the check by the margin (`guided.preferred`). A half's choice: the
+`FALLBACK_UPSAMPLING` unless another beats it at the check by the margin (`upsampling.preferred`). A half's choice: the
 fewest (source, k, metric) cells over 1.01× the best single upsampling pooled over the source's images, then the
 lowest geometric mean of those ratios, then the smallest margin (the check kept where it decides most).
 """
@@ -24,7 +24,7 @@ import numpy as np
 from bandbridge.data.grids import block_mean, upsample_onto
 from bandbridge.evaluation.floor_cases import HALVES, LIMIT, all_cases, half_of
 from bandbridge.evaluation.sharpen_record import code_state, save
-from bandbridge.learners.guided import UPSAMPLERS, padded_up, preferred
+from bandbridge.learners.upsampling import UPSAMPLERS, padded_up, preferred
 from bandbridge.policy import FALLBACK_UPSAMPLING, FIT_DEGRADED_MIN, WALD_STEP
 
 MARGINS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 1.0)  # 0: the best at the check whatever the default; 1: the default always
@@ -49,7 +49,7 @@ def row(c, k: int) -> dict:
 
 
 def taken(r: dict, margin: float | None) -> str:
-    """The upsampling an image takes: ``argmin`` (margin None) or :func:`guided.preferred` at ``margin``."""
+    """The upsampling an image takes: ``argmin`` (margin None) or :func:`upsampling.preferred` at ``margin``."""
     if not r["check"]:
         return FALLBACK_UPSAMPLING
     return min(r["check"], key=r["check"].get) if margin is None else preferred(r["check"], margin)

@@ -287,7 +287,7 @@ def test_the_lattice_interpolates_and_averages_as_the_warper_and_the_fit_do(k, m
     without a pass, are those of the interpolated field itself (NaN in the margin's cells)."""
     from bandbridge.data.grids import Grid
     from bandbridge.inference.place.fields import Lattice, Warped
-    from bandbridge.learners.guided import padded_up
+    from bandbridge.learners.upsampling import padded_up
     hf, wf = 61, 47
     fine = Grid("EPSG:32631", ORIGIN, hf, wf)
     grid = Grid("EPSG:32631", ORIGIN @ Affine.translation(-k * margin, -k * margin) @ Affine.scale(k),

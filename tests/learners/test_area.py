@@ -12,7 +12,8 @@ from scipy import ndimage
 from bandbridge.data.grids import Grid, block_mean
 from bandbridge.inference.place.output_scale import span, window
 from bandbridge.learners.area import LINEAR, Fine, cell_features, step_down
-from bandbridge.learners.guided import HALF, padded_up, predict_all
+from bandbridge.learners.guided import HALF, predict_all
+from bandbridge.learners.upsampling import padded_up
 from bandbridge.learners.scene_fit import configured, features
 from bandbridge.learners.select import choose
 from bandbridge.learners.folds import spatial_folds

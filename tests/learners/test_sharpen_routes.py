@@ -9,7 +9,7 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.data.grids import Grid, block_mean, upsample_onto
-from bandbridge.learners.guided import padded_up
+from bandbridge.learners.upsampling import padded_up
 from bandbridge.policy import FALLBACK_UPSAMPLING
 from bandbridge.learners.sharpen import Headroom, decide, reference_low
 from bandbridge.learners.sharpen_routes import (REGRESSION, Lines, Moments, block_folds, detail_ridge, line_route,

@@ -32,7 +32,7 @@ def _case(size: int = 24, ratio: int = 2, step: int = 2, names=("B05", "B11"), s
 
 def test_the_pairs_upsampling_is_sharpens_and_the_coarser_pair_keeps_the_ratio():
     """The case's own pair: its guides, its reference upsampled exactly as sharpen's work file holds it
-    (``sharpen_routes.up_all`` = ``guided.padded_up``, cubic), the truth as targets (NaN where absent);
+    (``sharpen_routes.up_all`` = ``upsampling.padded_up``, cubic), the truth as targets (NaN where absent);
     the coarser pair: 12², both sides averaged by 2, the reference that truth averaged by the same ratio."""
     case = _case()
     up = upsampled(case.reference, case.grid, case.ratio)

@@ -27,10 +27,11 @@ from affine import Affine
 
 from bandbridge.data.grids import Grid, block_mean
 from bandbridge.learners.folds import Pixels
-from bandbridge.learners.guided import HALF, padded_up
+from bandbridge.learners.guided import HALF
 from bandbridge.learners.scene_fit import HALO, as_pixels, features, uniform
 from bandbridge.learners.select import fit_threads, refit
 from bandbridge.learners.sharpen_routes import UPSAMPLERS, degraded, route_errors, up_all, wald_step
+from bandbridge.learners.upsampling import padded_up
 from bandbridge.policy import REFERENCE_UPSAMPLING, SHARPEN_SAMPLE_CELLS
 
 LINEAR = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01")

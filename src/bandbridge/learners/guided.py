@@ -42,8 +42,7 @@ from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.scene_fit import BUFFER, HALO, WINDOWS, features, pixels  # noqa: F401 - the reference fit's names
 from bandbridge.learners.scene_fit import configured as scene_configured
 from bandbridge.learners.select import choose, fit_threads, mae, serve_us
-from bandbridge.learners.upsampling import (PAD, UPSAMPLERS, best_upsampling, padded_up,  # noqa: F401 - their names here too
-                                            preferred, upsampling_choice)
+from bandbridge.learners.upsampling import best_upsampling, padded_up, upsampling_choice
 from bandbridge.policy import (CHECK_CELLS, CONSISTENT_MARGIN, EVERYWHERE_MPIX, FALLBACK_UPSAMPLING, FIT_CELLS_MIN,
     FIT_DEGRADED_MIN, HOLE_SHARE, MIN_COVER, REFERENCE_FIT_CELLS, REFERENCE_UPSAMPLING, STALE_DAYS, UNSEEN_COVER, WALD_STEP)
 
@@ -213,10 +212,6 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
             mae(fixed[tested], r[tested]), how)
 
 
-
-
-
-
 def can_fit(cells: int, k: float) -> bool:
     """Whether ``cells`` clear reference cells at ``k`` are enough to fit on: :data:`~bandbridge.
     policy.FIT_CELLS_MIN` of them, and :data:`~bandbridge.policy.FIT_DEGRADED_MIN` once degraded by k."""
@@ -274,8 +269,6 @@ def is_holes(need: np.ndarray, seen: np.ndarray, cover: np.ndarray | None) -> bo
     :data:`~bandbridge.policy.HOLE_SHARE` of the clear cells (no fit, no zero-shot output for them)."""
     unseen = need if cover is None else need & (cover >= UNSEEN_COVER)
     return int(unseen.sum()) < HOLE_SHARE * max(int(seen.sum()), 1)
-
-
 
 
 def consistent_octaves(z: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: float

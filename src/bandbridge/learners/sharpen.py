@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid
+from bandbridge.data.grids import Grid, nearest_filled
 from bandbridge.learners.area import candidates as area_candidates
 from bandbridge.learners.area import step_down
 from bandbridge.learners.base import Learner
 from bandbridge.learners.fill_fit import Units, fed
 from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import CANDIDATES as GUIDED_CANDIDATES
-from bandbridge.learners.guided import HALF, ROOM, can_fit, nearest_filled, predict_all, preferred, upsampling_choice
+from bandbridge.learners.guided import HALF, ROOM, can_fit, predict_all
 from bandbridge.learners.guided import configured as guided_configured
 from bandbridge.learners.octaves import coarser, coarser_seen, gain, predicted
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, pixels, sample
@@ -45,6 +45,7 @@ from bandbridge.learners.sharpen_network import errors as network_errors
 from bandbridge.learners.sharpen_routes import (CORRECTED, REGRESSION, UPSAMPLERS, Lines, Stored, averaged, degraded,
                                                line_check, line_route, reference_low, route_errors, up_all,
                                                upsamplings, wald_step, window)
+from bandbridge.learners.upsampling import preferred, upsampling_choice
 from bandbridge.policy import (EVERYWHERE_MPIX, FIT_DEGRADED_MIN, LINE_MARGIN, MIN_COVER, REFERENCE_UPSAMPLING, SHARPEN_BUDGET_S,
                                SHARPEN_DECIDE_CELLS, SHARPEN_FOLD_PIXELS, SHARPEN_MARGIN, SHARPEN_PRODUCTS_MAX,
                                SHARPEN_SAMPLE_CELLS, SHARPEN_TRANSFER_MIN, SHARPEN_TREES_MIN, WALD_STEP,
@@ -279,13 +280,11 @@ def with_network(out: Sharpening, f, x: np.ndarray, r: np.ndarray, seen: np.ndar
         prefer(band, of(at_ref, b), of(down, b), Stored(float(span[b]), unit[b]))
 
 
-
-
 def band_route(heldout: dict[str, float], transfer: dict[str, float], s: Sharpening, su: Stored = Stored(),
                fallback: str = REFERENCE_UPSAMPLING) -> tuple[str, str]:
     """One band's route and why, in a phrase: the fit (with or without the correction, whichever
     held out better) where it beats the best upsampled route both held out at the reference's scale
-    and one Wald step down; else the upsampled route held out (``guided.preferred``). Its errors in words are ``su``'s
+    and one Wald step down; else the upsampled route held out (``upsampling.preferred``). Its errors in words are ``su``'s
     (the stored unit, named)."""
     ups = {m: e for m, e in heldout.items() if not m.startswith("fit")}
     best_up, take = min(ups, key=ups.get), preferred(ups)  # the fit beats the best; a band without it takes `take`

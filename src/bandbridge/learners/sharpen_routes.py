@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, average_onto, block_mean
-from bandbridge.learners.guided import UPSAMPLERS, correction, nearest_filled, padded_up
+from bandbridge.data.grids import Grid, average_onto, block_mean, nearest_filled
+from bandbridge.learners.guided import correction
+from bandbridge.learners.upsampling import UPSAMPLERS, padded_up
 from bandbridge.policy import (FIT_DEGRADED_MIN, LINE_FOLDS, LINE_FOLD_BLOCK, LINE_MARGIN, LINE_PER_PARAMETER,
     LINE_RIDGE, REFERENCE_UPSAMPLING, SHARPEN_TRANSFER_MIN, WALD_STEP)
 

@@ -29,7 +29,7 @@ import numpy as np
 from affine import Affine
 
 from bandbridge.data.grids import Grid, block_mean, upsample_onto
-from bandbridge.learners.guided import UPSAMPLERS
+from bandbridge.learners.upsampling import UPSAMPLERS
 from bandbridge.learners.scene_fit import features
 from bandbridge.policy import TRANSFER_CARRY, TRANSFER_CELLS_MIN, TRANSFER_RIDGE, WALD_STEP
 

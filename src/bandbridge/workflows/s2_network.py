@@ -8,7 +8,7 @@ bands) and ×6 (the 60 m bands); and each case again one octave coarser (guides 
 by 2 the same way, the ratio kept), so the network sees the step it is applied at as well as the one
 it is checked at. A case whose guides and targets share one grid (``step == 1``) gives only the
 coarser pair, as the band prior's do. A pair's upsampled bands are the case's reference upsampled as
-``bandbridge sharpen`` upsamples it into its work file (``learners/guided.padded_up`` by
+``bandbridge sharpen`` upsamples it into its work file (``learners/upsampling.padded_up`` by
 :data:`~bandbridge.policy.REFERENCE_UPSAMPLING`), so the network corrects what it is given there.
 
 Training: random crops, flipped and rotated (``data/band_crops.BandCrops``), each scaled by one
@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from bandbridge.data.band_crops import BandCrops
 from bandbridge.data.grids import Grid, block_mean, mtf_mean
 from bandbridge.evaluation.sharpen_cases import Case
-from bandbridge.learners.guided import padded_up
+from bandbridge.learners.upsampling import padded_up
 from bandbridge.models.s2_residual import BETWEEN, S2_COARSE, S2_FINE, S2Residual, multiply_adds, refine, stacked
 from bandbridge.policy import REFERENCE_UPSAMPLING
 from bandbridge.workflows.s2_prior import S2_MTF

@@ -224,11 +224,11 @@ def prepare(job, plan, m: Measured, work: Path, tile: int, detail: float | None 
             take_route(g, evidence(fine_x, kk, list(job.opts.read.names or [])), detail)
         up, why = up[0].result(), m.why
         if g.route == "upsampled" and m.stated is not None:  # the shift served the fit only: no guide is used, so
-            plan.ref.grid = g.grid = m.stated  # the reference is upsampled as its file states it (the baseline's grid)
+            ref.grid = g.grid = m.stated  # the reference is upsampled as its file states it (the baseline's grid)
             why += "; not applied to the output: it takes no guide, the reference upsampled on its own grid"
-            up = upsampled_reference(job, plan, g.filled, m.stated, work / "reference_up.tif", g.upsampling)
-        elif g.route == "upsampled" and g.upsampling != REFERENCE_UPSAMPLING:  # the fit's input is cubic; its own route
-            up = upsampled_reference(job, plan, g.filled, ref.grid, work / "reference_up.tif", g.upsampling)  # the best
+        if g.route == "upsampled" and (m.stated is not None or g.upsampling != REFERENCE_UPSAMPLING):
+            # the side job's is the fit's input (cubic, on the moved grid): the route's own interpolation and grid
+            up = upsampled_reference(job, plan, g.filled, ref.grid, work / "reference_up.tif", g.upsampling)
         engine = save_fit(job, plan, g, work, up, tile) if g.route != "consistent" else None
     return Fitted(g, m.shift, why, engine, zero, units, time.perf_counter() - t0 + m.seconds)
 

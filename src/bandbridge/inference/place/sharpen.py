@@ -119,7 +119,8 @@ class SharpenPlan:
 
 def route_plan(n: int, k: float) -> str:
     """The routes a band of ``n`` clear cells at ``k`` may take, in words."""
-    from bandbridge.learners.guided import UPSAMPLERS, can_fit
+    from bandbridge.learners.guided import can_fit
+    from bandbridge.learners.upsampling import UPSAMPLERS
     from bandbridge.learners.sharpen_routes import SHARE
     from bandbridge.policy import FALLBACK_UPSAMPLING, FIT_CELLS_MIN, FIT_DEGRADED_MIN, SHARPEN_TRANSFER_MIN, WALD_STEP
     ups = "/".join(UPSAMPLERS)
