@@ -289,7 +289,8 @@ def bench_bundles() -> list[float]:
 
 REFERENCE = ("results/wald.json", "results/wald.md", "results/reference_scales.json", "results/reference_tiles.json",
              "results/reference_speed.json", "results/wald_zero_shot_feature.json", "results/stale_reference.json",
-             "results/consistent_rule.json", "results/shift_rule.json", "results/wald_room_check.json")
+             "results/consistent_rule.json", "results/shift_rule.json", "results/wald_room_check.json",
+             "results/wald_first_date.json")
 
 LITERATURE = {"27.61", "26.98", "28.5", "30.24", "27.55", "26.00"}  # FSRCNN, IMDN/RFDN/RLFN, the usual bicubic (FACTS)
 
