@@ -30,7 +30,7 @@ REGRESSIONS = ("tsharp", "dms")  # the thermal literature's baselines (issue 84:
 # cubic, TsHARP-style and DMS-style): evaluation/sharpen_baselines.py on the arrays
 
 
-def one(c: FloorCase, k: int, work: Path) -> dict:
+def one(c: FloorCase, k: int, work: Path, detail: float | None = None) -> dict:
     """One image at factor ``k``: each method and the five upsamplings, scored (sums, so sources pool)."""
     c = c.cut(k)
     fine = c.grid
@@ -39,7 +39,7 @@ def one(c: FloorCase, k: int, work: Path) -> dict:
     folder = work / f"{c.source}_{c.name}_{k}"
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.process_time()
-    for m, got in run_methods(c, k, folder).items():
+    for m, got in run_methods(c, k, folder, detail=detail).items():
         row[m] = {"error": got} if isinstance(got, str) else errors(got[0], c.truth[0]) | {"route": got[1]} | got[2]
     row["cpu_s"] = round(time.process_time() - t0, 2)
     for m in UPSAMPLERS:
@@ -104,6 +104,9 @@ def main() -> None:
                     "its rule is set by this record, benchmarks/area_rule.py)")
     ap.add_argument("--area-ridge", type=float, default=None, help="the weakest ridge an area-to-point fit may take "
                     "(policy.AREA_RIDGE_MIN)")
+    ap.add_argument("--detail", type=float, default=None, help="the share of a guided route's detail both commands "
+                    "take (default: the test at the output's scale decides; the test's own share is recorded either "
+                    "way): a record to set the share rule from, benchmarks/share_rule.py")
     a = ap.parse_args()
     from bandbridge import policy
     if a.area:
@@ -120,7 +123,7 @@ def main() -> None:
             if only and c.source not in only:
                 continue
             for k in factors or c.factors:
-                r = one(c, k, Path(work))
+                r = one(c, k, Path(work), a.detail)
                 rows.append(r)
                 said = {m: r[m].get("route", r[m].get("error")) for m in METHODS if m in r}
                 print(f"{c.source} {c.name} ×{k}: {said}", flush=True)

@@ -34,9 +34,21 @@ def read_band(path: Path) -> np.ndarray:
         return s.read(s.count).astype(np.float32) * (s.scales[-1] or 1.0) + (s.offsets[-1] or 0.0)
 
 
-def run_methods(c: FloorCase, k: int, folder: Path, methods: tuple[str, ...] = METHODS) -> dict:
-    """``{method: (output (H, W), its route)}`` for one image at factor ``k`` (a method that fails: its error),
-    for each of ``methods``."""
+def test_share(words: str) -> float | None:
+    """The share of detail the test at the output's scale supports, read from its words (a band's ``scale``, the
+    ``bandbridge_output_scale`` tag; ``learners/transfer.py``): 1 where it saw no evidence either way, None where it
+    did not run (the route not guided)."""
+    if m := re.search(r"detail taken at share ([\d.]+)", words):
+        return float(m.group(1))
+    from bandbridge.inference.place.tags import NOT_TESTED
+    return None if not words or words == NOT_TESTED else 0.0 if "no detail taken" in words else 1.0
+
+
+def run_methods(c: FloorCase, k: int, folder: Path, methods: tuple[str, ...] = METHODS,
+                detail: float | None = None) -> dict:
+    """``{method: (output (H, W), its route, what else it said)}`` for one image at factor ``k`` (a method that
+    fails: its error), for each of ``methods``; ``detail``: the share of a guided route's detail both take (None:
+    the test at the output's scale decides), the test's own share then recorded beside (``test_share``)."""
     from bandbridge.inference.core.interpret import Overrides
     from bandbridge.inference.core.options import PredictOptions
     from bandbridge.inference.place.reference import ReferenceOptions, Request, predict_with_reference
@@ -47,17 +59,19 @@ def run_methods(c: FloorCase, k: int, folder: Path, methods: tuple[str, ...] = M
     out = {}
     if "sharpen" in methods:
         try:
-            res = sharpen(fine=[str(guides)], reference=str(ref), output=str(folder / "sharp.tif"), overwrite=True)
+            res = sharpen(fine=[str(guides)], reference=str(ref), output=str(folder / "sharp.tif"), overwrite=True,
+                          detail=detail)
             b = res.decisions[0]  # its octaves among the route's checks, the upsampling it takes without guides
             octaves = {k: v for k, v in b.checks.items() if k != "transfer"}
-            out["sharpen"] = (read_band(res.output), b.route, {"octaves": octaves, "upsampling": b.baseline_name})
+            out["sharpen"] = (read_band(res.output), b.route, {"octaves": octaves, "upsampling": b.baseline_name,
+                                                              "test_share": test_share(b.scale)})
         except Exception as e:  # the record says what failed and goes on
             out["sharpen"] = f"{type(e).__name__}: {e}".splitlines()[0]
     if c.model and "reference" in methods:
         try:
             predict_with_reference(Request([str(guides)], c.model, str(folder / "ref.tif"), PredictOptions(),
                                            Overrides(scaling="minmax", vmin=0.0, vmax=2.0 ** c.bits - 1) if c.bits else Overrides(),
-                                           ReferenceOptions(source=str(ref)), True))
+                                           ReferenceOptions(source=str(ref), detail=detail), True))
             import rasterio
 
             from bandbridge.inference.place import tags as schema
@@ -65,8 +79,10 @@ def run_methods(c: FloorCase, k: int, folder: Path, methods: tuple[str, ...] = M
                 tags = s.tags()
             gains = [float(v) for v in re.findall(r"([-+.\deE]+|nan|inf)x", tags.get("bandbridge_octaves", ""))]
             octaves = dict(zip(("one_step_down", "octave_coarser", "output_scale"), gains))
-            out["reference"] = (read_band(folder / "ref.tif"), schema.band(folder / "ref.tif")[schema.ROUTE],
-                                {"octaves": octaves, "upsampling": tags.get("bandbridge_upsampling", "")})
+            band = schema.band(folder / "ref.tif")
+            out["reference"] = (read_band(folder / "ref.tif"), band[schema.ROUTE],
+                                {"octaves": octaves, "upsampling": tags.get("bandbridge_upsampling", ""),
+                                 "test_share": test_share(band.get("bandbridge_output_scale", ""))})
         except Exception as e:
             out["reference"] = f"{type(e).__name__}: {e}".splitlines()[0]
     return out

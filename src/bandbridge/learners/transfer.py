@@ -197,6 +197,12 @@ def at_reference(x: np.ndarray, k: int, whole: np.ndarray) -> tuple[float, ...]:
     return tuple(proxy(xc[:, :h, :w], j, step, ok)[0] for j in range(len(x)))
 
 
+def given_words(ev: Evidence, detail: float | None) -> str:
+    """The test in words (:meth:`Evidence.words`), or, where a share was given, that share with the test's beside it
+    (what the share rule is set from: ``benchmarks/share_rule.py``)."""
+    return ev.words() if detail is None else f"detail taken at the share given, {float(detail):g} (the test: {ev.words()})"
+
+
 def take(bands: list, ev: Evidence, detail: float | None = None) -> None:
     """Each guided band of ``bands`` (``learners/sharpen.BandRoute``) takes its route's detail at the share the
     evidence ``ev`` supports (``detail``: this share instead, a benchmark's or a user's), and its upsampled route
@@ -205,7 +211,7 @@ def take(bands: list, ev: Evidence, detail: float | None = None) -> None:
     for b in bands:
         if not b.guided:
             continue
-        b.share, b.scale = w, ev.words() if detail is None else f"detail taken at the share given, {w:g}"
+        b.share, b.scale = w, given_words(ev, detail)
         if w <= 0:
             b.upsampled(f"{b.why}; but at the output's scale {ev.words()}")
 
@@ -217,7 +223,7 @@ def take_route(g, ev: Evidence, detail: float | None = None) -> None:
     if g.route == "upsampled":
         return
     w = ev.share() if detail is None else float(detail)
-    g.share, g.scale = w, ev.words() if detail is None else f"detail taken at the share given, {w:g}"
+    g.share, g.scale = w, given_words(ev, detail)
     if w <= 0:
         from bandbridge.learners.constant import Constant
         g.tried = g.tried or g.chosen
