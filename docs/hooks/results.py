@@ -489,6 +489,24 @@ def area_rule_table(rec: dict) -> str:
                              f"{rec.get('beside', '')}\n")
 
 
+def share_rule_table(rec: dict) -> str:
+    """The share of detail a guided route takes: each floor of the test's share on both halves, the choice of each
+    half reported on the other (benchmarks/share_rule.py)."""
+    out = ["| the whole detail at a test's share of | half A: cells over the limit, geometric mean | half B | chosen on |",
+           "|---|---|---|---|"]
+    for name, t in rec["settings"].items():
+        on = [h for h in "AB" if rec[f"set_on_{h}"] == name]
+        label = "never (the test's share as it is: the rule before)" if name == "never" else f"{name} or more"
+        out.append(f"| {label} | {t['A']['over']} of {t['A']['cells']}, {t['A']['geomean']:.4f} | "
+                   f"{t['B']['over']} of {t['B']['cells']}, {t['B']['geomean']:.4f} | {', '.join(on) or '—'} |")
+    agree = rec["agreement"]
+    return "\n".join(out) + (f"\n\nA cell: a (source, k, command, metric) pooled over the source's images, over "
+                             f"{rec['limit']}× the best single upsampling is over the limit. Where the test gave share "
+                             f"1, the two floors ran the same: {agree['share_1_pairs']} (image, command) pairs, "
+                             f"{agree['differing']} differing, by {agree['largest']:.2%} at most in squared error (the words give a share to "
+                             f"two decimals: 0.995 and over reads as 1). Measured by `{rec['command']}`.\n")
+
+
 def octave_rules_table(rec: dict) -> str:
     """The floor's rules set on one half and scored on the other (benchmarks/octave_rules.py)."""
     out = ["| set on | τ | fallback | sharpen's margin | (source, k, method, metric) over the limit there | on the "
@@ -740,7 +758,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "bench_rgb2thermal": bench_table, "bench_rgb2nir": bench_table,
           "bench_bundles": bench_bundles_table, "compiled_trees": compiled_trees_table,
           "memory_plan": memory_plan_table, "loso_floor": loso_floor_table,
-          "ship_rule": ship_rule_table, "wald": wald_table, "wald_zero_shot_feature": wald_table,
+          "ship_rule": ship_rule_table, "share_rule": share_rule_table, "wald": wald_table, "wald_zero_shot_feature": wald_table,
           "reference_speed": reference_speed_table, "reference_scales": reference_scales_table,
           "reference_tiles": reference_tiles_table,
           "thermal_gan": thermal_gan_table,
@@ -750,7 +768,7 @@ TABLES = {"bundles": bundles_table, "learner_bundles": learner_bundles_table,
           "fill_page": fill_page_table, "reference_quantity": reference_quantity_table,
           "sharpen": sharpen_table, "sharpen_speed": sharpen_speed_table,
           "sharpen_drone": sharpen_drone_table, "sharpen_floor": sharpen_floor_table,
-          "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_area": sharpen_floor_table, "upsampling_rule": upsampling_rule_table, "area_rule": area_rule_table, "sharpen_floor_interim": sharpen_floor_table,
+          "sharpen_floor_before": sharpen_floor_table, "sharpen_floor_area": sharpen_floor_table, "sharpen_floor_detail1": sharpen_floor_table, "upsampling_rule": upsampling_rule_table, "area_rule": area_rule_table, "sharpen_floor_interim": sharpen_floor_table,
           "octave_rules": octave_rules_table, "consistent_rule": consistent_rule_table, "line_ridge": line_ridge_table,
           "shift_rule": shift_rule_table, "transfer_rule": transfer_rule_table, "s2_prior": s2_prior_table,
           "sharpen_speed_prior": sharpen_speed_table, "s2super": s2super_table, "s2_network": s2_network_table,

@@ -9,13 +9,28 @@ from dataclasses import replace
 import numpy as np
 
 from bandbridge.evaluation.floor_cases import naip
-from bandbridge.evaluation.floor_run import errors, run_methods
+from bandbridge.evaluation.floor_run import errors, run_methods, test_share as share_said
 from tests.conftest import SAMPLE, SHARED, needs_shared
 
 
 def test_errors_are_sums_that_pool():
     e = errors(np.array([[1.0, 3.0]], np.float32), np.array([[2.0, 1.0]]))
     assert e == {"sse": 5.0, "sae": 3.0, "n": 2}
+
+
+def test_the_share_the_test_supports_is_read_from_its_words():
+    """The floor records the test's own share beside each run (benchmarks/share_rule.py sets its rule from it),
+    also where a share was given: the words of learners/transfer.py, each case by its own phrase."""
+    from bandbridge.inference.place.tags import NOT_TESTED
+    from bandbridge.learners import transfer
+    carry = transfer.Evidence(("a", "b"), (0.4, 0.6), (0.9, 0.7), 10, 400, (0.3, 0.4))
+    broken = transfer.Evidence(("a", "b"), (0.95, 1.1), (0.4, 0.1), 10, 400, (0.3, 0.4))
+    aside = transfer.Evidence(("a", "b"), (1.0, 1.1), (0.1, 0.0), 10, 400, (0.98, 1.02))
+    assert share_said(carry.words()) == carry.share() == 0.8
+    assert share_said(transfer.given_words(carry, 1.0)) == 0.8  # the share given, the test's beside it
+    assert share_said(broken.words()) == share_said(transfer.given_words(broken, 1.0)) == 0.0
+    assert share_said(aside.words()) == share_said(transfer.Evidence(k=10, cells=9).words()) == 1.0
+    assert share_said(NOT_TESTED) is None and share_said("") is None
 
 
 def test_a_naip_case_keeps_its_georeference_through_a_cut():

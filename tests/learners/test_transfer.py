@@ -91,3 +91,17 @@ def test_independent_guides_are_no_evidence() -> None:
     g = to_model(np.stack([multiscale((256, 256), s) for s in (5, 6, 7)]))
     ev = transfer.evidence(g, 4)
     assert ev.known and not ev.informative and ev.share() == 1.0, ev
+
+
+def test_a_share_at_or_over_the_rules_floor_is_the_whole_detail(monkeypatch) -> None:
+    """A least-squares share of a proxy's detail is shrunk by the proxy's errors: at or over TRANSFER_FULL the band
+    takes all of its route's detail, and the words keep the test's own share (the floor records it)."""
+    ev = transfer.Evidence(("a", "b"), (0.4, 0.6), (0.9, 0.8), 10, 400, (0.3, 0.4))  # the test's share 0.85
+    monkeypatch.setattr(transfer, "TRANSFER_FULL", 0.84)
+    assert ev.share() == 1.0 and abs(transfer.measured(ev) - 0.85) < 1e-12
+    assert "share 1.00 (the test's 0.85, at or over 0.84: the whole detail)" in ev.words()
+    monkeypatch.setattr(transfer, "TRANSFER_FULL", 0.9)
+    assert abs(ev.share() - 0.85) < 1e-12 and "the test's" not in ev.words()
+    broken = transfer.Evidence(("a", "b"), (0.95, 1.1), (0.9, 0.9), 10, 400, (0.3, 0.4))
+    monkeypatch.setattr(transfer, "TRANSFER_FULL", 0.0)
+    assert broken.share() == 0.0  # a relation that does not carry still takes none

@@ -38,7 +38,7 @@ def test_share(words: str) -> float | None:
     """The share of detail the test at the output's scale supports, read from its words (a band's ``scale``, the
     ``bandbridge_output_scale`` tag; ``learners/transfer.py``): 1 where it saw no evidence either way, None where it
     did not run (the route not guided)."""
-    if m := re.search(r"detail taken at share ([\d.]+)", words):
+    if m := re.search(r"the test's ([\d.]+)", words) or re.search(r"detail taken at share ([\d.]+)", words):
         return float(m.group(1))
     from bandbridge.inference.place.tags import NOT_TESTED
     return None if not words or words == NOT_TESTED else 0.0 if "no detail taken" in words else 1.0

@@ -31,7 +31,7 @@ from affine import Affine
 from bandbridge.data.grids import Grid, block_mean, upsample_onto
 from bandbridge.learners.upsampling import UPSAMPLERS
 from bandbridge.learners.scene_fit import features
-from bandbridge.policy import TRANSFER_CARRY, TRANSFER_CELLS_MIN, TRANSFER_RIDGE, WALD_STEP
+from bandbridge.policy import TRANSFER_CARRY, TRANSFER_CELLS_MIN, TRANSFER_FULL, TRANSFER_RIDGE, WALD_STEP
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ class Evidence:
             at = ", ".join(f"{r:.2f}" for r in self.coarse) or "too few cells"
             return (f"the guides do not predict one another at the reference's scale ({at}; at their own pixels "
                     f"{each}): no evidence either way, the route's own checks decide")
-        verdict = (f"the related carry: detail taken at share {self.share():.2f}" if self.carries else
+        w, raw = self.share(), measured(self)
+        whole = f" (the test's {raw:.2f}, at or over {TRANSFER_FULL:g}: the whole detail)" if w != raw else ""
+        verdict = (f"the related carry: detail taken at share {w:.2f}{whole}" if self.carries else
                    f"the related not under {TRANSFER_CARRY:g} on their mean: no detail taken")
         return (f"each guide from the others at the guides' own pixels, over its best upsampling ({each}): "
                 f"{verdict}")
@@ -104,12 +106,22 @@ def carried(ratios: tuple[float, ...], coarse: tuple[float, ...], gate: float = 
 def share(ev: Evidence) -> float:
     """The share of a guided route's detail a band takes: 1 where nothing was tested or no guide's relation is seen
     at the reference's scale (the route's own checks decide), 0 where a related guide's relation does not carry to
-    its own pixels (on their mean), else the mean of the related guides' shares, in [0, 1]."""
+    its own pixels (on their mean), else the test's share (:func:`measured`), or 1 where that is at or over
+    :data:`~bandbridge.policy.TRANSFER_FULL`: a least-squares share of a proxy's detail is shrunk by the proxy's
+    own errors (regression dilution), so a share near 1 is read as the whole detail."""
     if not ev.informative:
         return 1.0
     if not ev.carries:
         return 0.0
-    return float(np.clip(np.mean([ev.shares[j] for j in ev.related]), 0.0, 1.0))
+    w = measured(ev)
+    return 1.0 if w >= TRANSFER_FULL else w
+
+
+def measured(ev: Evidence) -> float:
+    """The test's own share: the mean of the related guides' least-squares shares of their proxies' detail, in
+    [0, 1] (1 where no guide is related)."""
+    on = ev.related
+    return float(np.clip(np.mean([ev.shares[j] for j in on]), 0.0, 1.0)) if on else 1.0
 
 
 def area_to_point(f_fine: np.ndarray, y_c: np.ndarray, k: int, ok: np.ndarray) -> np.ndarray:
@@ -200,7 +212,9 @@ def at_reference(x: np.ndarray, k: int, whole: np.ndarray) -> tuple[float, ...]:
 def given_words(ev: Evidence, detail: float | None) -> str:
     """The test in words (:meth:`Evidence.words`), or, where a share was given, that share with the test's beside it
     (what the share rule is set from: ``benchmarks/share_rule.py``)."""
-    return ev.words() if detail is None else f"detail taken at the share given, {float(detail):g} (the test: {ev.words()})"
+    if detail is None:
+        return ev.words()
+    return f"detail taken at the share given, {float(detail):g} (the test: {ev.words()})"
 
 
 def take(bands: list, ev: Evidence, detail: float | None = None) -> None:

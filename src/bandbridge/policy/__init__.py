@@ -92,6 +92,7 @@ TRANSFER_CARRY = 0.8
 TRANSFER_RIDGE = 1e-3
 TRANSFER_CELLS_MIN = 64
 TRANSFER_PIXELS = 1 << 20
+TRANSFER_FULL = 1.0  # a test's share at or over this: the whole detail (1: as measured)
 AREA_FIT: tuple[str, ...] = ()  # the kinds whose fit learns area to point (its rule)
 AREA_RIDGE_MIN = 1e-4
 NETWORK_ALLOWANCE = 3.0  # how much the scene's checks overrate a band's own route beside the network (its rule)

@@ -7,7 +7,7 @@ from bandbridge.policy.rule import Rule
 
 REFERENCE = (
     Rule("the test at the output's scale", "learners/transfer.share",
-         ("TRANSFER_CARRY", "TRANSFER_RIDGE", "TRANSFER_CELLS_MIN", "TRANSFER_PIXELS"),
+         ("TRANSFER_CARRY", "TRANSFER_RIDGE", "TRANSFER_CELLS_MIN", "TRANSFER_PIXELS", "TRANSFER_FULL"),
          "Issue 95: each guide predicted from the others by the area-to-point ridge (the fine guides' features "
          "averaged onto the reference's cells), made consistent, at the guides' own pixels over its best "
          "upsampling from the cell means, and one scale up. The guides predicted under `TRANSFER_CARRY` one scale "
@@ -21,7 +21,12 @@ REFERENCE = (
          "stops 1 image, one that won, and none of B's 36 losses (B's own choice 0.9). On the development data it is "
          "a safety net, not a cure: the floor's misses have guides that carry (M3SVD 0.06–0.24 at ×4). `TRANSFER_RIDGE` "
          "1e-3 a judgement; `TRANSFER_CELLS_MIN` 64 cells at least for a ridge of the guides' features; "
-         "`TRANSFER_PIXELS` 2²⁰ pixels of the output at most (the test's work bounded)."),
+         "`TRANSFER_PIXELS` 2²⁰ pixels of the output at most (the test's work bounded). `TRANSFER_FULL` 1: the "
+         "share taken as measured. A floor at or over which the whole detail is taken (a proxy's errors shrink its "
+         "least-squares share) was scored from the floor run whole twice, as measured and with every route's whole "
+         "detail (`python benchmarks/share_rule.py --given FLOOR.json --full FLOOR_DETAIL1.json`, "
+         "`docs/results/share_rule.json`): no floor from 0.6 to 0.95 improves half A (no cell over either way, the "
+         "geometric mean 0.9403 as measured, 0.9404 at every floor), and on B most add a cell over (7 → 8)."),
     Rule("the fit learned area to point", "learners/area.Levels", ("AREA_FIT", "AREA_RIDGE_MIN"),
          "Issue 95: the kinds whose fit learns on the fine guides' context features averaged over each reference cell "
          "(the function applied at full scale, checked exactly on the cells; only the learners a cell mean commutes "
