@@ -26,7 +26,7 @@ REFERENCE = (
          "least-squares share) was scored from the floor run whole twice, as measured and with every route's whole "
          "detail (`python benchmarks/share_rule.py --given FLOOR.json --full FLOOR_DETAIL1.json`, "
          "`docs/results/share_rule.json`): no floor from 0.6 to 0.95 improves half A (no cell over either way, the "
-         "geometric mean 0.9403 as measured, 0.9404 at every floor), and on B most add a cell over (7 → 8)."),
+         "geometric mean 0.9403 as measured, 0.9403–0.9404 at the floors), and on B all but 0.95 add a cell over (7 → 8)."),
     Rule("the fit learned area to point", "learners/area.Levels", ("AREA_FIT", "AREA_RIDGE_MIN"),
          "Issue 95: the kinds whose fit learns on the fine guides' context features averaged over each reference cell "
          "(the function applied at full scale, checked exactly on the cells; only the learners a cell mean commutes "
