@@ -252,6 +252,7 @@ def test_plan_states_the_route_before_any_fit(scene, run_cli, tmp_path):
                                 str(tmp_path / "o.tif"), "--plan")
     assert code == 0, err
     assert "route: 4,096 clear cells: a fit at the reference's scale" in stdout
+    assert "; then the test at the output's scale: each guide from the others" in stdout  # issue 95: the plan says it
     assert not (tmp_path / "o.tif").exists()
 
 

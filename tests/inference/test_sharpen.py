@@ -160,6 +160,7 @@ def test_plan_prints_each_band_and_writes_nothing(tmp_path, run_cli):
     lines = out.splitlines()
     said = [x for x in lines if "nearest/bilinear/cubic" in x]
     assert len(said) == 1 and said[0].startswith("each of FIT, NONE: from B02, B03, B04, B08"), said
+    assert "then the test at the output's scale: each guide from the others" in said[0]  # issue 95: the plan says it
     assert not any("MIX" in x for x in lines)
     assert not (tmp_path / "o.tif").exists()
 

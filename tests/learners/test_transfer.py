@@ -105,3 +105,9 @@ def test_a_share_at_or_over_the_rules_floor_is_the_whole_detail(monkeypatch) -> 
     broken = transfer.Evidence(("a", "b"), (0.95, 1.1), (0.9, 0.9), 10, 400, (0.3, 0.4))
     monkeypatch.setattr(transfer, "TRANSFER_FULL", 0.0)
     assert broken.share() == 0.0  # a relation that does not carry still takes none
+
+
+def test_the_plan_says_what_the_test_will_do() -> None:
+    assert "each guide from the others at its own pixels" in transfer.planned(3)
+    assert transfer.planned(1).startswith("not tested at the output's scale (one guide")
+    assert "the share given, 0.5" in transfer.planned(3, 0.5)

@@ -31,7 +31,8 @@ from affine import Affine
 from bandbridge.data.grids import Grid, block_mean, upsample_onto
 from bandbridge.learners.upsampling import UPSAMPLERS
 from bandbridge.learners.scene_fit import features
-from bandbridge.policy import TRANSFER_CARRY, TRANSFER_CELLS_MIN, TRANSFER_FULL, TRANSFER_RIDGE, WALD_STEP
+from bandbridge.policy import (TRANSFER_CARRY, TRANSFER_CELLS_MIN, TRANSFER_FULL, TRANSFER_PIXELS, TRANSFER_RIDGE,
+                               WALD_STEP)
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,19 @@ def at_reference(x: np.ndarray, k: int, whole: np.ndarray) -> tuple[float, ...]:
     if int(ok.sum()) < TRANSFER_CELLS_MIN:
         return ()
     return tuple(proxy(xc[:, :h, :w], j, step, ok)[0] for j in range(len(x)))
+
+
+def planned(guides: int, detail: float | None = None) -> str:
+    """What the test at the output's scale will do, in the plan's words (before any fit: what it finds, the route
+    line and the ``bandbridge_output_scale`` tag say): ``guides`` the input's bands, ``detail`` a share given."""
+    if detail is not None:
+        return (f"a guided route's detail taken at the share given, {float(detail):g} (the test at the output's "
+                "scale said beside)")
+    if guides < 2:
+        return "not tested at the output's scale (one guide: no guide to predict from the others)"
+    return (f"then the test at the output's scale: each guide from the others at its own pixels (a window of at most "
+            f"{TRANSFER_PIXELS:,} pixels, {TRANSFER_CELLS_MIN} whole cells at least); a guided route takes its detail "
+            "at the share the guides' relations carry, none where they break below the reference's cells")
 
 
 def given_words(ev: Evidence, detail: float | None) -> str:

@@ -280,8 +280,9 @@ class ReferenceKind:
                        jobs[0].dst if jobs else Path(request.output), engine, ropts.detail)
         fits = [p for _, p, _ in plan.units()]
         tile = max((eng.tile_for(p.fine.height, p.fine.width) for p in fits), default=eng.tile_for(0, 0))
-        routes = dict.fromkeys(p.route() for p in fits)
+        from bandbridge.learners.transfer import planned
         bands = max((len(j.opts.read.bands) for j in jobs), default=0)
+        routes = dict.fromkeys(f"{p.route()}; {planned(bands, ropts.detail)}" for p in fits)
         f = features(np.zeros((bands, 4, 4), np.float32)).shape[0] + 1  # a cell's features, the reference's with them
         cells = [p.ref.grid.height * p.ref.grid.width for p in fits] or [0]
         # each fit's arrays at the reference's scale held to the end (the input's bands averaged, their cover, the

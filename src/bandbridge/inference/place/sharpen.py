@@ -81,8 +81,10 @@ class SharpenPlan:
                + (f", in {'/'.join(sorted({u for u in t.units if u}))}" if any(t.units) else "") + "); "
                f"{rg.height}×{rg.width} pixels read over the guides, k = {t.k:.2f}; {self.cells():,} clear cells the "
                "guides cover", shift_plan(self.shift)] + self.dropped
+        from bandbridge.learners.transfer import planned
         route = route_plan(self.cells(), t.k)  # one rule for every band: said once, the bands listed
-        out.append(f"{'each of ' if len(t.names) > 1 else ''}{', '.join(t.names)}: from {', '.join(g.names)}; {route}")
+        out.append(f"{'each of ' if len(t.names) > 1 else ''}{', '.join(t.names)}: from {', '.join(g.names)}; {route}; "
+                   f"{planned(len(g.names), getattr(self, 'detail', None))}")
         if self.network_line:
             out.append(self.network_line)
         if self.model:
