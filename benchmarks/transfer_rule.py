@@ -14,7 +14,10 @@ the reference's scale (coarse ratio under ``c``) have ratios at their own pixels
 image is counted as *caught* where its route had lost over 1.01× and as a *cost* where it had won under
 0.99× (a stopped image takes its upsampling, about 1×). A half's choice: the fewest losses left, then the
 fewest costs, then the smallest ``c`` (the most protective gate that costs that half nothing more).
-``--rows RECORD`` scores the rows of an earlier record again (the evidence unchanged) instead of computing them. The share of detail taken below the gate
+``--rows RECORD`` scores the rows of an earlier record again (the evidence unchanged) instead of computing them.
+``--ridge R`` computes the evidence with `TRANSFER_RIDGE` = R; ``--ridges R=RECORD …`` (each a record of this script
+at that ridge, on the same floor) sets the ridge the same way, each at the gate its half chose: a half's choice is
+the fewest losses left, then the fewest wins stopped, then the ridge of the record written (the rule before). The share of detail taken below the gate
 is not scored here: the floor's record at the final code is (`benchmarks/sharpen_floor.py`).
 
 Each row also gives ``target_atp``: the target itself fitted by the same area-to-point ridge (the fine
@@ -113,13 +116,31 @@ def area_to_point(rs: list[dict]) -> dict[str, dict]:
     return out
 
 
+def ridges(items: list[str], own: float, mine: dict) -> dict:
+    """Each ridge's records (``R=RECORD``; ``own``: this run's, ``mine`` its settlement) at the gate each half chose
+    there, and each half's choice of ridge reported on the other."""
+    table = {f"{own:g}": mine}
+    for item in items:
+        r, _, path = item.partition("=")
+        table[f"{float(r):g}"] = settle(json.loads(Path(path).read_text())["rows"])
+    pick = {h: min(table, key=lambda r: (table[r]["choice"][h]["on_own"]["left"], table[r]["choice"][h]["on_own"]["cost"],
+                                         r != f"{own:g}")) for h in HALVES}
+    return {"by_ridge": {r: t["choice"] for r, t in table.items()}, "ridge_choice": pick}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data", help="the development data folder")
     ap.add_argument("--floor", help="the floor's record before the test (see the module's docstring)")
     ap.add_argument("--rows", help="an earlier record of this benchmark: its rows scored again, nothing computed")
     ap.add_argument("--json", default="docs/results/transfer_rule.json", help="where the record goes")
+    ap.add_argument("--ridge", type=float, default=None, help="the evidence's ridge (policy.TRANSFER_RIDGE)")
+    ap.add_argument("--ridges", action="append", default=[], help="R=RECORD: this script's record at ridge R, scored "
+                    "beside to set the ridge")
     a = ap.parse_args()
+    from bandbridge.learners import transfer
+    if a.ridge is not None:
+        transfer.TRANSFER_RIDGE = a.ridge
     if a.rows:
         rs = json.loads(Path(a.rows).read_text())["rows"]
     elif not a.floor or not Path(a.data, "nir_naip_opengeos").is_dir():
@@ -129,7 +150,10 @@ def main() -> None:
         rs = rows(a.data, outcomes(json.loads(Path(a.floor).read_text())))
     record = {"command": "OMP_NUM_THREADS=1 nice python " + " ".join(["benchmarks/transfer_rule.py", *sys.argv[1:]]),
               "code": code_state(), "halves": {h: list(s) for h, s in HALVES.items()}, "gates": list(GATES),
-              **settle(rs), "area_to_point": area_to_point(rs), "rows": rs}
+              "ridge": transfer.TRANSFER_RIDGE, **settle(rs), "area_to_point": area_to_point(rs), "rows": rs}
+    if a.ridges:
+        record |= ridges(a.ridges, transfer.TRANSFER_RIDGE, settle(rs))
+        print(f"ridge set on A: {record['ridge_choice']['A']}, on B: {record['ridge_choice']['B']}")
     for h, c in record["choice"].items():
         print(f"set on {h}: {c['gate']} (own {c['on_own']}; on the other half {c['on_other']})")
     print(f"written {save(record, a.json)}")
