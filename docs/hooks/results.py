@@ -564,6 +564,13 @@ def transfer_rule_table(rec: dict) -> str:
         mine, theirs = c["on_own"], c["on_other"]
         out.append(f"| {h} | {c['gate']} | {mine['caught']} / {mine['cost']} / {mine['left']} | "
                    f"{theirs['caught']} / {theirs['cost']} / {theirs['left']} |")
+    if "by_ridge" in rec:  # TRANSFER_RIDGE set the same way, each ridge at the gate each half chose there
+        out += ["", "| ridge | half A: gate, losses stopped / wins stopped / losses left | half B: the same | chosen on |",
+                "|---|---|---|---|"]
+        for r, c in rec["by_ridge"].items():
+            on = [h for h in "AB" if rec["ridge_choice"][h] == r]
+            out.append(f"| {r} | " + " | ".join(f"{c[h]['gate']}, {c[h]['on_own']['caught']} / {c[h]['on_own']['cost']}"
+                                                f" / {c[h]['on_own']['left']}" for h in "AB") + f" | {', '.join(on) or '—'} |")
     out += ["", "| source | images | the target's area-to-point fit: median over the best upsampling (MAE) | under 0.99 | "
             "sharpen's median (before the test) | predict --reference's median |", "|---|---|---|---|---|---|"]
     for src, a in rec["area_to_point"].items():
