@@ -107,8 +107,12 @@ def main() -> None:
     ap.add_argument("--detail", type=float, default=None, help="the share of a guided route's detail both commands "
                     "take (default: the test at the output's scale decides; the test's own share is recorded either "
                     "way): a record to set the share rule from, benchmarks/share_rule.py")
+    ap.add_argument("--check-share", action="store_true", help="predict --reference's fit takes at most the share of "
+                    "detail its own held-out check supports (policy.CHECK_SHARE: its rule is set by this record)")
     a = ap.parse_args()
     from bandbridge import policy
+    if a.check_share:
+        policy.CHECK_SHARE = ("reference",)
     if a.area:
         policy.AREA_FIT = ("sharpen", "reference")
     if a.area_ridge is not None:

@@ -89,6 +89,7 @@ class GuidedFit:
     # down, an octave coarser and predicted at the output's scale (learners/octaves.py; {}: not checked)
     carried: dict[str, float] = field(default_factory=dict)  # the fit's, where it held out better (kept or not)
     share: float = 1.0  # the share of the route's detail taken (learners/transfer.py)
+    held_share: float = 1.0  # the share of the fit's detail its own held-out check supports (:func:`check_share`)
     scale: str = ""  # the test at the output's scale from the input's bands, in words ("": not run)
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
@@ -159,8 +160,9 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
         route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
         area = fine.levels(r[None], seen, lambda u, g: np.concatenate([g, u])) if fine is not None else None
-        sel, tried, fit_e, up_e, corr_e, how = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed,
-                                                        area) if can_fit(n, k) else (None, "", *[float("nan")] * 3, "")
+        none = (None, "", *[float("nan")] * 3, "", 1.0)
+        sel, tried, fit_e, up_e, corr_e, how, hs = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed,
+                                                              area) if can_fit(n, k) else none
         how = how or upsampling_choice(filled[None], seen, grid, k)[0]  # no fit: the best upsampling a Wald step down
         octaves, carried = {}, {}  # the route's gains over the best upsampling; the fit's, where it held out better
         if sel is not None:
@@ -181,7 +183,7 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
                                   else "the reference itself, upsampled"))
     return GuidedFit(route, learner, grid, filled.astype(np.float32), seen, lo, hi, chosen, up_e, fit_e, corr_e,
                      correct, why, n, filled_from, calibration, oof, tried, zero_stored, time.perf_counter() - t0,
-                     how or REFERENCE_UPSAMPLING, octaves, carried)
+                     how or REFERENCE_UPSAMPLING, octaves, carried, held_share=hs)
 
 
 def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2: np.ndarray, frac: np.ndarray,
@@ -196,7 +198,7 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
         pixels(np.concatenate([x, up2]), (r - up2[0] + HALF)[None], seen, REFERENCE_FIT_CELLS, seed)
     folds = spatial_folds(px, buffer=BUFFER)
     if not folds:
-        return None, "", float("nan"), float("nan"), float("nan"), ""
+        return None, "", float("nan"), float("nan"), float("nan"), "", 1.0
     large = pixels_out >= EVERYWHERE_MPIX * 1e6
     sel = choose(px, configured(lv.candidates if lv else EVERYWHERE if large else CANDIDATES), folds=folds, seed=seed,
                  cost=serve_us if large else None)
@@ -208,8 +210,17 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     tested = ~np.isnan(held)
     fixed = held + correction(held[None], tested, r2[None], frac, grid, coarse)[0]
     how, up_e = best_upsampling(r2, coarse, grid, r, tested)
+    share = check_share(held[tested], padded_up(r2, coarse, grid, how)[0][tested], r[tested])
     return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]), up_e,
-            mae(fixed[tested], r[tested]), how)
+            mae(fixed[tested], r[tested]), how, share)
+
+
+def check_share(held: np.ndarray, u: np.ndarray, r: np.ndarray) -> float:
+    """The least-squares share ``<d, r − u> / <d, d>`` of the fit's detail ``d = held − u`` over the best upsampling
+    ``u`` that its own held-out cells support (``r`` the reference there), in [0, 1] (1 where the fit adds none)."""
+    d = (held - u).astype(np.float64)
+    dd = float(d @ d)
+    return float(np.clip(d @ (r - u).astype(np.float64) / dd, 0.0, 1.0)) if dd > 0 else 1.0
 
 
 def can_fit(cells: int, k: float) -> bool:

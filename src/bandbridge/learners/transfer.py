@@ -250,8 +250,12 @@ def take_route(g, ev: Evidence, detail: float | None = None) -> None:
     reference upsampled (``g.upsampling``, the best held out) where that share is 0."""
     if g.route == "upsampled":
         return
+    from bandbridge import policy
     w = ev.share() if detail is None else float(detail)
-    g.share, g.scale = w, given_words(ev, detail)
+    capped = detail is None and g.route == "fit" and "reference" in policy.CHECK_SHARE and g.held_share < w
+    w = g.held_share if capped else w  # its own held-out check's share, at most (the rule CHECK_SHARE)
+    cap = f"; at most its own held-out check's share, {w:.2f}" if capped else ""
+    g.share, g.scale = w, given_words(ev, detail) + cap
     if w <= 0:
         from bandbridge.learners.constant import Constant
         g.tried = g.tried or g.chosen

@@ -95,6 +95,7 @@ TRANSFER_PIXELS = 1 << 20
 TRANSFER_FULL = 1.0  # a test's share at or over this: the whole detail (1: as measured)
 AREA_FIT: tuple[str, ...] = ()  # the kinds whose fit learns area to point (its rule)
 AREA_RIDGE_MIN = 1e-4
+CHECK_SHARE: tuple[str, ...] = ()  # the kinds whose fit's detail is capped at its held-out check's share
 NETWORK_ALLOWANCE = 3.0  # how much the scene's checks overrate a band's own route beside the network (its rule)
 NETWORK_DN_ABOVE = 2.0  # a Sentinel-2 band whose stored median is over this, with no map stated: digital numbers
 MERGE_ROWS = 256

@@ -30,6 +30,11 @@ REFERENCE = (
          "detail (`python benchmarks/share_rule.py --given FLOOR.json --full FLOOR_DETAIL1.json`, "
          "`docs/results/share_rule.json`): no floor from 0.6 to 0.95 improves half A (no cell over either way, the "
          "geometric mean 0.9403 as measured, 0.9403–0.9404 at the floors), and on B all but 0.95 add a cell over (7 → 8)."),
+    Rule("the fit's detail at its own check's share", "learners/transfer.take_route", ("CHECK_SHARE",),
+         "Issue 95: where `CHECK_SHARE` names `reference`, predict --reference's fit takes at most the least-squares "
+         "share of its detail (over the best upsampling) that its own held-out cells support (`guided.check_share`), "
+         "beside the test at the output's scale. Being measured on the floor run whole both ways (`sharpen_floor.py "
+         "--check-share`); off until set on half A."),
     Rule("the fit learned area to point", "learners/area.Levels", ("AREA_FIT", "AREA_RIDGE_MIN"),
          "Issue 95: the kinds whose fit learns on the fine guides' context features averaged over each reference cell "
          "(the function applied at full scale, checked exactly on the cells; only the learners a cell mean commutes "
