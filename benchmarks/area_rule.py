@@ -1,5 +1,5 @@
 """Whether each kind's fit learns area to point (issue 95): `AREA_FIT` set on half A of the floor's sources and
-reported on half B, then the halves swapped.
+reported on half B, then the halves swapped; and any other setting of the floor scored the same way (`--setting`).
 
     python benchmarks/area_rule.py --off FLOOR.json --on 0.0001=FLOOR_AREA.json \\
         --explore 0.001=FLOOR_A3.json --explore 0.01=FLOOR_A2.json --json docs/results/area_rule.json
@@ -11,7 +11,8 @@ kind (`sharpen`, `predict --reference`: they are separate commands, the rule hol
 upsampling's): a half's choice among off and the `--on` settings is the fewest cells over 1.01×, then the lowest
 geometric mean of the ratios, then off (the rule before). `--explore` settings are scored beside and chosen by
 neither half: settings thought of after a half-B image was seen (their choice would be tuned on the half it is
-reported on).
+reported on). `--setting NAME=FILE` scores any other floor beside off the same way (`CHECK_SHARE`: `sharpen_floor.py
+--check-share`, `docs/results/check_share_rule.json`), for the commands `--kinds` names.
 """
 
 from __future__ import annotations
@@ -57,9 +58,14 @@ def main() -> None:
     ap.add_argument("--off", required=True, help="the floor's record without --area")
     ap.add_argument("--on", action="append", default=[], help="R=FILE: the floor's record with --area --area-ridge R")
     ap.add_argument("--explore", action="append", default=[], help="R=FILE: scored beside, chosen by neither half")
+    ap.add_argument("--setting", action="append", default=[], help="NAME=FILE: another setting's floor, scored beside off")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="the commands scored, comma-separated")
     ap.add_argument("--json", default="docs/results/area_rule.json")
     a = ap.parse_args()
     records, explored = {"off": json.loads(Path(a.off).read_text())}, set()
+    for item in a.setting:
+        name, _, path = item.partition("=")
+        records[name] = json.loads(Path(path).read_text())
     for item in a.on + a.explore:
         ridge, _, path = item.partition("=")
         records[f"area, ridge ≥ {float(ridge):g}"] = json.loads(Path(path).read_text())
@@ -68,7 +74,7 @@ def main() -> None:
     out = {"command": "python benchmarks/area_rule.py " + " ".join(sys.argv[1:]), "code": code_state(),
            "limit": LIMIT, "floors": {s: r.get("commands") or r.get("command", "") for s, r in records.items()},
            "explored": sorted(explored), "kinds": {}}
-    for kind in KINDS:
+    for kind in a.kinds.split(","):
         table = {s: {h: scored(c) for h, c in cells(r["summary"], kind).items()} for s, r in records.items()}
         candidates = {s: t for s, t in table.items() if s not in explored}
         a_, b_ = choice(candidates, "A"), choice(candidates, "B")

@@ -111,3 +111,33 @@ def test_the_plan_says_what_the_test_will_do() -> None:
     assert "each guide from the others at its own pixels" in transfer.planned(3)
     assert transfer.planned(1).startswith("not tested at the output's scale (one guide")
     assert "the share given, 0.5" in transfer.planned(3, 0.5)
+
+
+def test_a_fits_own_check_gives_the_share_its_held_out_cells_support() -> None:
+    """``guided.check_share``: the least-squares share of the fit's detail over the upsampling, on hand-made cells."""
+    from bandbridge.learners.guided import check_share
+    rng = np.random.default_rng(0)
+    u = rng.random(500)
+    t = rng.standard_normal(500) * 0.1
+    assert abs(check_share(u + t, u, u + t) - 1.0) < 1e-12  # the detail right: all of it
+    assert abs(check_share(u + 2 * t, u, u + t) - 0.5) < 1e-12  # twice the true detail: half of it
+    assert check_share(u - t, u, u + t) == 0.0  # the detail's sign wrong: none
+    assert check_share(u, u, u + t) == 1.0  # no detail to share
+
+
+def test_the_reference_fit_takes_at_most_its_checks_share_where_the_rule_says(monkeypatch) -> None:
+    """CHECK_SHARE caps predict --reference's fit at its own check's share, and says so; off, the test's share."""
+    from types import SimpleNamespace as Fit
+
+    from bandbridge import policy
+    carry = transfer.Evidence(("a", "b"), (0.4, 0.6), (0.9, 0.7), 10, 400, (0.3, 0.4))  # the test: 0.8
+    g = Fit(route="fit", held_share=0.3, chosen="ridge")
+    transfer.take_route(g, carry)
+    assert g.share == 0.8 and "held-out" not in g.scale
+    monkeypatch.setattr(policy, "CHECK_SHARE", ("reference",))
+    g = Fit(route="fit", held_share=0.3, chosen="ridge")
+    transfer.take_route(g, carry)
+    assert g.share == 0.3 and g.scale.endswith("at most its own held-out check's share, 0.30")
+    g = Fit(route="consistent", held_share=0.3, chosen="zero-shot made consistent")
+    transfer.take_route(g, carry)  # the consistent route has no fit of its own to check
+    assert g.share == 0.8
