@@ -444,7 +444,7 @@ def test_a_shift_moves_the_output_only_where_a_guide_is_used(scene, run_cli, mon
     not on the moved grid (a false shift on a small Sentinel-2 scene had moved it 0.2 cells: 1.24× Lanczos's RMSE)."""
     from bandbridge.data.grids import upsample_onto
     from bandbridge.learners import guided
-    monkeypatch.setattr(guided, "held_out", lambda *a, **k: (None, "", *[float("nan")] * 3, ""))
+    monkeypatch.setattr(guided, "held_out", lambda *a, **k: (None, "", *[float("nan")] * 3, "", 1.0))
     d, rgb, truth, refs = scene
     out = d / "k4_shifted_upsampled.tif"
     assert run_cli("predict", str(rgb), "-m", "rgb2nir", "--reference", str(refs["shifted"]), "-o", str(out))[0] == 0

@@ -126,11 +126,13 @@ def test_a_fits_own_check_gives_the_share_its_held_out_cells_support() -> None:
 
 
 def test_the_reference_fit_takes_at_most_its_checks_share_where_the_rule_says(monkeypatch) -> None:
-    """CHECK_SHARE caps predict --reference's fit at its own check's share, and says so; off, the test's share."""
+    """CHECK_SHARE caps predict --reference's fit at its own check's share, and says so; off, the test's share;
+    a share of the check's over the test's takes the test's."""
     from types import SimpleNamespace as Fit
 
     from bandbridge import policy
     carry = transfer.Evidence(("a", "b"), (0.4, 0.6), (0.9, 0.7), 10, 400, (0.3, 0.4))  # the test: 0.8
+    monkeypatch.setattr(policy, "CHECK_SHARE", ())
     g = Fit(route="fit", held_share=0.3, chosen="ridge")
     transfer.take_route(g, carry)
     assert g.share == 0.8 and "held-out" not in g.scale
@@ -138,6 +140,9 @@ def test_the_reference_fit_takes_at_most_its_checks_share_where_the_rule_says(mo
     g = Fit(route="fit", held_share=0.3, chosen="ridge")
     transfer.take_route(g, carry)
     assert g.share == 0.3 and g.scale.endswith("at most its own held-out check's share, 0.30")
+    g = Fit(route="fit", held_share=0.95, chosen="ridge")
+    transfer.take_route(g, carry)
+    assert g.share == 0.8 and "held-out" not in g.scale
     g = Fit(route="consistent", held_share=0.3, chosen="zero-shot made consistent")
     transfer.take_route(g, carry)  # the consistent route has no fit of its own to check
     assert g.share == 0.8

@@ -158,13 +158,12 @@ def fit(x_c: np.ndarray, ref: np.ndarray, valid: np.ndarray, cover: np.ndarray, 
         r2 = np.where(frac > 0, r2[0], np.nanmean(filled))
         up2 = padded_up(r2, coarse, grid)  # r↓↑ (1, h, w)
         learner: Learner = Constant().fit(np.zeros((1, 1), np.float32), np.full((1, 1), HALF, np.float32), 1)
-        route, chosen, oof, tried = "upsampled", "upsampled", {}, ""
+        route, chosen, oof, octaves, carried = "upsampled", "upsampled", {}, {}, {}  # the gains: route's, fit's
         area = fine.levels(r[None], seen, lambda u, g: np.concatenate([g, u])) if fine is not None else None
-        none = (None, "", *[float("nan")] * 3, "", 1.0)
-        sel, tried, fit_e, up_e, corr_e, how, hs = held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed,
-                                                              area) if can_fit(n, k) else none
+        sel, tried, fit_e, up_e, corr_e, how, hs = (
+            held_out(x, r, seen, up2, r2, frac, grid, coarse, pixels_out, seed, area) if can_fit(n, k)
+            else (None, "", *[np.nan] * 3, "", 1.0))
         how = how or upsampling_choice(filled[None], seen, grid, k)[0]  # no fit: the best upsampling a Wald step down
-        octaves, carried = {}, {}  # the route's gains over the best upsampling; the fit's, where it held out better
         if sel is not None:
             oof = dict(sel.oof)
             if min(fit_e, corr_e) < up_e:
