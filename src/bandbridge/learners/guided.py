@@ -89,7 +89,8 @@ class GuidedFit:
     # down, an octave coarser and predicted at the output's scale (learners/octaves.py; {}: not checked)
     carried: dict[str, float] = field(default_factory=dict)  # the fit's, where it held out better (kept or not)
     share: float = 1.0  # the share of the route's detail taken (learners/transfer.py)
-    held_share: float = 1.0  # the share of the fit's detail its own held-out check supports (:func:`check_share`)
+    held_share: float = 1.0  # the share of the fit's detail its own held-out check supports (:func:`check_share`;
+    # 1 where the rule CHECK_SHARE does not name the kind: not computed)
     scale: str = ""  # the test at the output's scale from the input's bands, in words ("": not run)
 
     def to_stored(self, model: np.ndarray) -> np.ndarray:
@@ -209,7 +210,9 @@ def held_out(x: np.ndarray, r: np.ndarray, seen: np.ndarray, up2: np.ndarray, r2
     tested = ~np.isnan(held)
     fixed = held + correction(held[None], tested, r2[None], frac, grid, coarse)[0]
     how, up_e = best_upsampling(r2, coarse, grid, r, tested)
-    share = check_share(held[tested], padded_up(r2, coarse, grid, how)[0][tested], r[tested])
+    from bandbridge import policy  # the check's share only where its rule reads it (an interpolation of r2 more)
+    share = check_share(held[tested], padded_up(r2, coarse, grid, how)[0][tested], r[tested]) \
+        if "reference" in policy.CHECK_SHARE else 1.0
     return (sel, f"{sel.chosen} ({len(folds)} spatial folds)", mae(held[tested], r[tested]), up_e,
             mae(fixed[tested], r[tested]), how, share)
 

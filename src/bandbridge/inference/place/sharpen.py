@@ -56,6 +56,7 @@ class SharpenPlan:
     model: str | None = None  # -m: a model whose output is one more guide (sharpen_model.py)
     model_plan: object | None = None  # -m's model planned (jobs/plan.PredictPlan; None: at the run)
     seed: int = 0
+    detail: float | None = None  # the share of a guided route's detail every guided band takes (None: the test's)
     dropped: list[str] = field(default_factory=list)  # the guides left out: each a target (sharpen_same.py)
     given: Guides | None = None  # the guides before any was left out: -m's model reads FINE's bands, all of them
     network: object = None  # the Sentinel-2 network offered on this run (sharpen_network.Network; None: not)
@@ -82,9 +83,8 @@ class SharpenPlan:
                f"{rg.height}×{rg.width} pixels read over the guides, k = {t.k:.2f}; {self.cells():,} clear cells the "
                "guides cover", shift_plan(self.shift)] + self.dropped
         from bandbridge.learners.transfer import planned
-        route = route_plan(self.cells(), t.k)  # one rule for every band: said once, the bands listed
-        out.append(f"{'each of ' if len(t.names) > 1 else ''}{', '.join(t.names)}: from {', '.join(g.names)}; {route}; "
-                   f"{planned(len(g.names), getattr(self, 'detail', None))}")
+        out.append(f"{'each of ' if len(t.names) > 1 else ''}{', '.join(t.names)}: from {', '.join(g.names)}; "
+                   f"{route_plan(self.cells(), t.k)}; {planned(len(g.names), self.detail)}")  # one rule, said once
         if self.network_line:
             out.append(self.network_line)
         if self.model:
@@ -393,7 +393,7 @@ def decided(plan: SharpenPlan, clock, say: Callable[[str], None]):
     if any(b.guided for b in s.bands):  # what the guides say at the output's scale: the share of detail taken
         from bandbridge.learners.transfer import evidence, take
         fine_x, kk, _ = got or read()  # read once, and only where a band is guided
-        take(s.bands, evidence(fine_x, kk, g.names), getattr(plan, "detail", None))
+        take(s.bands, evidence(fine_x, kk, g.names), plan.detail)
         clock.mark("the test at the output's scale")
     if not s.fitted:
         s.learner = None
