@@ -24,6 +24,14 @@ class AffineModule(LearnerModule):
     def on_features(self, f: Tensor) -> Tensor:
         return self.head(f)
 
+    def raw(self, x: Tensor) -> Tensor:
+        """``W·φ(x) + b`` with ``φ`` never held whole where it has windows or products
+        (``ContextFeatures.weighted``)."""
+        f, x = self.features, x.to(self.feature_dtype())
+        if not (f.windows or f.products):
+            return self.head(f(x))
+        return f(x, (self.head.weight[:, :, 0, 0], self.head.bias)).to(x.dtype)
+
 
 class Affine(Learner):
     """A learner whose fit is ``coef_ (F' + 1, Ct)``: weights on its columns, then the bias."""

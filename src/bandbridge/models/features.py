@@ -35,7 +35,9 @@ class ContextFeatures(nn.Module):
         c = self.channels
         return c + 2 * c * len(self.windows) + (c * (c + 1) // 2 if self.products else 0)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, head: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        if head is not None:
+            return self.weighted(x, *head)
         if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or (x.requires_grad and torch.is_grad_enabled()):
             return self.graph_forward(x)  # out= writes neither export nor differentiate
         dtype, x = x.dtype, x.to(torch.promote_types(x.dtype, torch.float32))  # never below float32
@@ -72,6 +74,27 @@ class ContextFeatures(nn.Module):
             c = self.channels
             feats += [x[:, i:i + 1] * x[:, j:j + 1] for i in range(c) for j in range(i, c)]
         return torch.cat(feats, 1).to(dtype)
+
+    def weighted(self, x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+        """``w·φ(x) + b (B, O, H, W)`` (``w (O, F)``, ``b (O,)``) with ``φ`` never held whole: each window's part
+        summed as its means are made, the products' as ``Σ_i x_i·(Σ_{j≥i} w_ij·x_j)``. A 10-band ``φ`` is 125
+        channels, and writing and reading them cost more than their sums (the affine engine 1.4× slower at
+        10980², measured). The same terms as ``w·φ(x)``, added in another order (~1e-6); computed here, in the
+        features' scope, so int8 graphs keep it fp32 like the features (``runtime/quantize.feature_nodes``)."""
+        dtype, x = x.dtype, x.to(torch.promote_types(x.dtype, torch.float32))  # never below float32
+        c, w = self.channels, w.to(x.dtype)
+        out = F.conv2d(x, w[:, :c, None, None], b.to(x.dtype))
+        at = c
+        for m in (self.window_means(x, graph=torch.onnx.is_in_onnx_export()) if self.windows else ()):
+            mu, mu2 = m.chunk(2, 1)
+            sd = (mu2 - mu * mu).clamp_min(0.0).sqrt()
+            out = out + F.conv2d(torch.cat([mu, sd], 1), w[:, at:at + 2 * c, None, None]) \
+                + (SHIFT * w[:, at:at + c].sum(1))[None, :, None, None]
+            at += 2 * c
+        for i in range(c if self.products else 0):
+            out = out + x[:, i:i + 1] * F.conv2d(x[:, i:], w[:, at:at + c - i, None, None])
+            at += c - i
+        return out.to(dtype)
 
     def window_means(self, x: Tensor, graph: bool) -> list[Tensor]:
         """Each window's means of ``x − SHIFT`` and its square ``(B, 2C, H, W)`` (squares stay small)."""
