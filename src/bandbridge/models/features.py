@@ -36,7 +36,7 @@ class ContextFeatures(nn.Module):
         return c + 2 * c * len(self.windows) + (c * (c + 1) // 2 if self.products else 0)
 
     def forward(self, x: Tensor, head: tuple[Tensor, Tensor] | None = None) -> Tensor:
-        if head is not None:
+        if head is not None:  # w, b: the weighted sum of φ, not φ
             return self.weighted(x, *head)
         if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or (x.requires_grad and torch.is_grad_enabled()):
             return self.graph_forward(x)  # out= writes neither export nor differentiate
@@ -78,21 +78,22 @@ class ContextFeatures(nn.Module):
     def weighted(self, x: Tensor, w: Tensor, b: Tensor) -> Tensor:
         """``w·φ(x) + b (B, O, H, W)`` (``w (O, F)``, ``b (O,)``) with ``φ`` never held whole: each window's part
         summed as its means are made, the products' as ``Σ_i x_i·(Σ_{j≥i} w_ij·x_j)``. A 10-band ``φ`` is 125
-        channels, and writing and reading them cost more than their sums (the affine engine 1.4× slower at
-        10980², measured). The same terms as ``w·φ(x)``, added in another order (~1e-6); computed here, in the
+        channels, and writing and reading them cost more than their sums for a map to a few outputs (an affine
+        learner: OpenVINO 0.18 s a 920² tile against 0.24; an MLP's 32 units: the products' part costs more folded,
+        so it is not). The same terms as ``w·φ(x)``, added in another order (~1e-6); computed here, in the
         features' scope, so int8 graphs keep it fp32 like the features (``runtime/quantize.feature_nodes``)."""
         dtype, x = x.dtype, x.to(torch.promote_types(x.dtype, torch.float32))  # never below float32
         c, w = self.channels, w.to(x.dtype)
-        out = F.conv2d(x, w[:, :c, None, None], b.to(x.dtype))
+        out = mix(w[:, :c], x) + b.to(x.dtype)[:, None, None]
         at = c
         for m in (self.window_means(x, graph=torch.onnx.is_in_onnx_export()) if self.windows else ()):
-            mu, mu2 = m.chunk(2, 1)
+            mu, mu2 = m.chunk(2, 1)  # the means of x − SHIFT: the feature is mu + SHIFT
             sd = (mu2 - mu * mu).clamp_min(0.0).sqrt()
-            out = out + F.conv2d(torch.cat([mu, sd], 1), w[:, at:at + 2 * c, None, None]) \
-                + (SHIFT * w[:, at:at + c].sum(1))[None, :, None, None]
+            out = out + mix(w[:, at:at + 2 * c], torch.cat([mu, sd], 1)) \
+                + (SHIFT * w[:, at:at + c].sum(1))[:, None, None]
             at += 2 * c
         for i in range(c if self.products else 0):
-            out = out + x[:, i:i + 1] * F.conv2d(x[:, i:], w[:, at:at + c - i, None, None])
+            out = out + x[:, i:i + 1] * mix(w[:, at:at + c - i], x[:, i:])
             at += c - i
         return out.to(dtype)
 
@@ -103,6 +104,15 @@ class ContextFeatures(nn.Module):
         if self.exact:
             return [box_mean_direct(s2, k) for k in self.windows]
         return box_means(s2, self.windows, graph=graph, channels=2 * self.channels)
+
+
+def mix(w: Tensor, x: Tensor) -> Tensor:
+    """``w (O, C)`` applied to every pixel of ``x (B, C, H, W)`` → ``(B, O, H, W)``: a matrix product in eager torch
+    (oneDNN's 1×1 convolution reorders a few channels into its blocked layout at every call: twice the time, measured),
+    a 1×1 convolution in a graph (what every runtime fuses)."""
+    if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing():
+        return F.conv2d(x, w[:, :, None, None])
+    return torch.einsum("oc,bchw->bohw", w, x)
 
 
 def box_means(x: Tensor, windows: tuple[int, ...], graph: bool = False, channels: int | None = None
