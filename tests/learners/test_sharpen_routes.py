@@ -150,3 +150,16 @@ def test_too_few_cells_for_a_line_give_none():
     x = np.random.default_rng(0).random((4, 3, 3)).astype(np.float32)
     assert out_of_fold(x, x[:1], np.ones((3, 3), bool), 2.0, Grid(None, Affine.identity(), 3, 3)) is None  # 9 cells
     # for 5 parameters
+
+
+def test_headroom_in_place_is_the_same_operations_bit_for_bit():
+    """The output's and the work file's strips convert in place (no strip-sized temporaries): the same float32
+    values as the expressions, and the strip itself is what comes back."""
+    g = np.random.default_rng(4)
+    v = (g.random((3, 40, 50)) * 3000).astype(np.float32)
+    units = Headroom(v, np.ones((40, 50), bool))
+    m = units.to_model(v)
+    s = units.to_stored(m)
+    a, b = v.copy(), m.copy()
+    assert units.to_model(a, inplace=True) is a and np.array_equal(a, m)
+    assert units.to_stored(b, inplace=True) is b and np.array_equal(b, s)

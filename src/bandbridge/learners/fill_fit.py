@@ -13,7 +13,7 @@ import numpy as np
 from bandbridge.learners.fill_regions import Region, compose, judge
 from bandbridge.learners.fill_sar import SAR_DATED, SAR_HI, SAR_LATER, SAR_LO, sar_model  # noqa: F401
 from bandbridge.learners.folds import Fold, spatial_folds
-from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, HALF, HI, LO
+from bandbridge.learners.guided import CANDIDATES, EVERYWHERE, HALF, HI, LO, ROOM
 from bandbridge.learners.scene_fit import BUFFER, as_pixels, configured, sample
 from bandbridge.learners.select import choose, fit_threads, serve_us
 from bandbridge.progress import Progress, steps
@@ -63,6 +63,35 @@ class Units:
 
     def to_stored(self, m: np.ndarray) -> np.ndarray:
         return (self.lo + (m - LO) * self.span / (HI - LO)).astype(np.float32)
+
+
+class Headroom(Units):
+    """``fill_fit.Units`` with room for values far past the clear cells' range: their 0.1–99.9 %
+    onto :data:`ROOM` rather than ``[LO, HI]`` (the engine's bundle clamps its output to [0, 1]:
+    at ``[LO, HI]`` the brightest cells of a fitted band were cut, and no correction brings a cut
+    cell back to the reference's mean)."""
+
+    def to_model(self, s: np.ndarray, inplace: bool = False) -> np.ndarray:
+        """``s`` in model values; ``inplace``: into float32 ``s`` itself (:func:`chained`)."""
+        if inplace:
+            return chained(s, (np.subtract, self.lo), (np.multiply, ROOM[1] - ROOM[0]), (np.divide, self.span),
+                           (np.add, ROOM[0]))
+        return (ROOM[0] + (ROOM[1] - ROOM[0]) * (s - self.lo) / self.span).astype(np.float32)
+
+    def to_stored(self, m: np.ndarray, inplace: bool = False) -> np.ndarray:
+        """``m`` in stored values; ``inplace``: into float32 ``m`` itself (:func:`chained`)."""
+        if inplace:
+            return chained(m, (np.subtract, ROOM[0]), (np.multiply, self.span), (np.divide, ROOM[1] - ROOM[0]),
+                           (np.add, self.lo))
+        return (self.lo + (m - ROOM[0]) * self.span / (ROOM[1] - ROOM[0])).astype(np.float32)
+
+
+def chained(x: np.ndarray, *steps) -> np.ndarray:
+    """``x`` through ``(ufunc, operand)`` steps in place: the operations of the expression, in its order, with no
+    temporaries (a strip of six 10980-wide bands: a third of the time)."""
+    for f, v in steps:
+        f(x, v, out=x)
+    return x
 
 
 def channels_of(bands: int, others: int, between: bool, total: int, sar_later: bool = False,

@@ -32,7 +32,7 @@ from bandbridge.data.grids import Grid, nearest_filled
 from bandbridge.learners.area import candidates as area_candidates
 from bandbridge.learners.area import step_down
 from bandbridge.learners.base import Learner
-from bandbridge.learners.fill_fit import Units, fed
+from bandbridge.learners.fill_fit import Headroom, Units, fed
 from bandbridge.learners.folds import spatial_folds
 from bandbridge.learners.guided import CANDIDATES as GUIDED_CANDIDATES
 from bandbridge.learners.guided import HALF, ROOM, can_fit, predict_all
@@ -60,19 +60,6 @@ ROUTES = {"fit": "fitted at the reference's scale",
 CANDIDATES = ("constant", "linear", "ridge-context λ=0.0001", "ridge-context λ=0.001", "ridge-context λ=0.01",
               "gbm-bands", "gbm-context")  # cheapest first: the budget cuts from the end. The context ridges
 # guided.py leaves out are in: the check one Wald step down refuses a fit that does not carry
-
-
-class Headroom(Units):
-    """``fill_fit.Units`` with room for values far past the clear cells' range: their 0.1–99.9 %
-    onto :data:`ROOM` rather than ``[LO, HI]`` (the engine's bundle clamps its output to [0, 1]:
-    at ``[LO, HI]`` the brightest cells of a fitted band were cut, and no correction brings a cut
-    cell back to the reference's mean)."""
-
-    def to_model(self, s: np.ndarray) -> np.ndarray:
-        return (ROOM[0] + (ROOM[1] - ROOM[0]) * (s - self.lo) / self.span).astype(np.float32)
-
-    def to_stored(self, m: np.ndarray) -> np.ndarray:
-        return (self.lo + (m - ROOM[0]) * self.span / (ROOM[1] - ROOM[0])).astype(np.float32)
 
 
 def route_words(route: str) -> str:

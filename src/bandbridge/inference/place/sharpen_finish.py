@@ -45,7 +45,7 @@ def write_channels(g, gunits, s, out: Path, beside=None) -> Path:
     lattice = Lattice.of(fine, s.grid)
     near = None if beside is None else Lattice.of(fine, beside.grid)
     return write_rows(out, prof, lambda a, b: (lattice.up(s.filled, a, b, REFERENCE_UPSAMPLING),
-                                               gunits.to_model(g.read(a, b)[0]))
+                                               gunits.to_model(g.read(a, b)[0], inplace=True))
                       + (() if near is None else (near.up(beside.values, a, b, REFERENCE_UPSAMPLING),)))
 
 
@@ -126,7 +126,9 @@ class Rows:
                 out[i] = self.lattice.up(s.filled[i:i + 1], a, b, band.base)[0]
             if band.guided and band.share < 1:  # the share of the route's detail the output's scale supports
                 u = self.lattice.up(s.filled[i:i + 1], a, b, plain_upsampling(band))[0]
-                out[i] = u + band.share * (out[i] - u)
+                out[i] -= u  # u + share·(out − u), in place: the same operations, no strip-sized temporaries
+                out[i] *= band.share
+                out[i] += u
         return out
 
     def engine(self, path: Path, a: int, b: int, network: bool) -> np.ndarray:
@@ -241,7 +243,7 @@ def finish(plan, s, first: Path | None, bounds: tuple[np.ndarray, np.ndarray], t
 
     def strip(a: int, b: int) -> Strip:
         """Rows ``[a, b)``: nodata where a guide is unknown or the reference's cell is (nothing to sharpen)."""
-        stored = clamped(s.units.to_stored(rows.rows(a, b)), lo, hi)  # the band's range
+        stored = clamped(s.units.to_stored(rows.rows(a, b), inplace=True), lo, hi)  # the band's range
         ok = rows.guided(a, b)
         cell = rows.lattice.up(seen, a, b, "nearest")[0] > 0.5
         return Strip(stored, ok & cell & np.isfinite(stored).all(0))
