@@ -30,7 +30,7 @@ class AffineModule(LearnerModule):
         f, x = self.features, x.to(self.feature_dtype())
         if not (f.windows or f.products):
             return self.head(f(x))
-        return f(x, (self.head.weight[:, :, 0, 0], self.head.bias)).to(x.dtype)
+        return f(x, (self.head.weight[:, :, 0, 0], self.head.bias))  # in x's dtype, as the head's output
 
 
 class Affine(Learner):
