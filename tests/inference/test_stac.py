@@ -215,7 +215,7 @@ class _Ranges(http.server.SimpleHTTPRequestHandler):
 def serve():
     """serve(folder) → http://127.0.0.1:PORT/TOKEN, a server in a thread for the test's duration. The token makes
     every server's URLs new to the process: a port the system hands out again would otherwise give another test's
-    files the URLs of ones GDAL's /vsicurl/ (and the Item cache) already hold: the likely cause of a flake seen once in
+    files the URLs of ones GDAL's /vsicurl/ (and the Item cache) already hold: a possible cause of a flake seen once in
     a full run ('does not overlap the input', not reproduced alone). Requests are logged without it."""
     import uuid
     servers = []
