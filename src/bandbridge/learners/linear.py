@@ -27,10 +27,10 @@ class AffineModule(LearnerModule):
     def raw(self, x: Tensor) -> Tensor:
         """``W·φ(x) + b`` with ``φ`` never held whole where it has windows or products
         (``ContextFeatures.weighted``)."""
-        f, x = self.features, x.to(self.feature_dtype())
+        f = self.features
         if not (f.windows or f.products):
-            return self.head(f(x))
-        return f(x, (self.head.weight[:, :, 0, 0], self.head.bias))  # in x's dtype, as the head's output
+            return super().raw(x)  # the bands alone: φ is x itself
+        return f(x.to(self.feature_dtype()), (self.head.weight[:, :, 0, 0], self.head.bias))  # in the head's dtype
 
 
 class Affine(Learner):
