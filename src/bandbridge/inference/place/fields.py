@@ -47,6 +47,17 @@ def write_rows(out: Path, prof: dict, part: Callable[[int, int], Sequence[np.nda
     return out
 
 
+def residual(r: np.ndarray, m: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The consistency correction's residual, float32 ``(C, h, w)`` (or ``(h, w)``): the reference ``r`` less the
+    output's cell means ``m`` on each clear cell (``seen``, broadcast) that has a mean, 0 elsewhere; made in ``m``
+    itself (a copy of the field at 10980² to 20 m, six bands: 0.72 GB each; a warped grid's float64 means cast last)."""
+    ok = np.isfinite(m)
+    ok &= seen
+    np.subtract(r, m, out=m, where=ok)
+    np.copyto(m, 0.0, where=~ok)
+    return m.astype(np.float32, copy=False)
+
+
 class Warped:
     """Fields on the reference's ``grid`` onto rows of the ``fine`` grid and back, by GDAL's warper:
     any two grids (another CRS, a k that is not whole, cells off the pixels' edges)."""
@@ -162,21 +173,29 @@ class Lattice(Warped):
         return out.reshape(x.shape[:axis] + (n * k,) + x.shape[axis + 1:])[at(axis, slice(start, start + b - a))]
 
     def means(self, read) -> tuple[np.ndarray, np.ndarray]:
-        """Each strip's sums over its cells (``grids.block_sums``), a cell split between strips summed twice."""
-        total = count = None
+        """Each strip's sums over its cells (``grids.block_sums``), a cell split between strips summed twice;
+        float64 sums a band each, each freed as its float32 mean is made (10980² to 20 m, six bands: 0.72 GB less
+        at the end than a float64 stack beside its quotient)."""
+        total: list[np.ndarray] = []
+        count = None
         (r0, c0), k = self.off, self.k
         for a in range(0, self.fine.height, ROWS):
             b = min(self.fine.height, a + ROWS)
             v, ok = read(a, b)
-            if total is None:
-                total = np.zeros((v.shape[0], self.grid.height, self.grid.width))
+            if count is None:
+                total = [np.zeros((self.grid.height, self.grid.width)) for _ in range(v.shape[0])]
                 count = np.zeros((self.grid.height, self.grid.width))
             sums, n = block_sums(v, k, ok, ((a + r0) % k, c0 % k))
             at = (slice((a + r0) // k, (a + r0) // k + n.shape[0]), slice(c0 // k, c0 // k + n.shape[1]))
-            total[(slice(None), *at)] += sums
+            for band, part in zip(total, sums):
+                band[at] += part
             count[at] += n
+        out = np.empty((len(total), self.grid.height, self.grid.width), np.float32)
         with np.errstate(invalid="ignore", divide="ignore"):  # into float32 at once: no float64 quotient held
-            return np.divide(total, count, out=np.empty_like(total, np.float32)), (count / k ** 2).astype(np.float32)
+            for i in range(len(total)):
+                np.divide(total[i], count, out=out[i])
+                total[i] = None  # its sums freed as its mean is made
+        return out, (count / k ** 2).astype(np.float32)
 
     def up_means(self, field: np.ndarray, how: str) -> np.ndarray:
         """Exact, with no pass over the fine grid: the interpolation is one sparse matrix per axis (two

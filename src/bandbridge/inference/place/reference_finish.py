@@ -26,7 +26,7 @@ from bandbridge.data.reference import SIGNED
 from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
 from bandbridge.inference.core.predictor import PredictStats, index_plan
 from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
-from bandbridge.inference.place.fields import Warped, finite, read_rows
+from bandbridge.inference.place.fields import Warped, finite, read_rows, residual
 from bandbridge.inference.place.reference_fit import Fitted, held_out
 from bandbridge.inference.place.contract import BandDecision
 from bandbridge.inference.place.tags import write as write_tags
@@ -145,7 +145,7 @@ class Fields:
         self.res = self.ratio = None
         if g.route != "consistent" and g.correct:
             m = self.warp.averaged(f.first)
-            self.res = np.where(g.seen & np.isfinite(m), g.filled - np.nan_to_num(m), 0.0).astype(np.float32)
+            self.res = residual(g.filled, m, g.seen)
         if f.zero is not None and g.route == "consistent":
             self.ratio = self.consistent_ratio()
 

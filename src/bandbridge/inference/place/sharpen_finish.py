@@ -23,7 +23,7 @@ from bandbridge.data.grids import Grid
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.core.writer import FAST_DEFLATE, nodata_of, output_profile
 from bandbridge.inference.place.bundle import Part
-from bandbridge.inference.place.fields import FAST, Lattice, read_rows, write_rows
+from bandbridge.inference.place.fields import FAST, Lattice, read_rows, residual, write_rows
 from bandbridge.inference.place.reference_finish import band_bounds, clamped
 from bandbridge.learners.sharpen_network import NETWORK
 
@@ -64,11 +64,12 @@ class Rows:
             m = self.cell_means(coarse)
             if m is None:
                 m, _ = self.lattice.means(lambda a, b: (lambda v: (v, np.isfinite(v).all(0)))(self.raw(a, b)))
-            self.res = np.where(s.seen[None] & np.isfinite(m), s.filled - np.nan_to_num(m), 0.0).astype(np.float32)
+            self.res = residual(s.filled, m, s.seen[None])
             del m  # not held through the residual's own pass below
             # what the smooth residual's own cell means miss, added flat per cell: the output then averages
             # back to the reference exactly (the bilinear residual alone left up to 119 DN on a test band)
-            self.rest = (self.res - np.nan_to_num(self.lattice.up_means(self.res, "bilinear"))).astype(np.float32)
+            u = np.nan_to_num(self.lattice.up_means(self.res, "bilinear"), copy=False)
+            self.rest = np.subtract(self.res, u, out=u).astype(np.float32, copy=False)
 
     def cell_means(self, coarse: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
         """``(Ct, h, w)``: each cell's mean of :meth:`raw`'s bands with no pass over the fine grid, where
