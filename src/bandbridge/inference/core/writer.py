@@ -56,7 +56,8 @@ def store(values: np.ndarray, valid: np.ndarray, dtype: str, nodata: float | Non
         out = values.astype(dtype, copy=True)
     else:
         lim = np.iinfo(dtype)
-        out = np.clip(np.rint(np.nan_to_num(values, nan=nd)), lim.min, lim.max)
+        out = np.nan_to_num(values, nan=nd)  # one copy, rounded and clipped in place (not three of a strip)
+        np.clip(np.rint(out, out=out), lim.min, lim.max, out=out)
         if np.isfinite(nd) and lim.min <= nd <= lim.max:  # a valid value is never the nodata value
             out[ok & (out == nd)] = nd + 1 if nd < lim.max else nd - 1
         out = out.astype(dtype)

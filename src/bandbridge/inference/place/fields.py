@@ -16,8 +16,9 @@ from bandbridge.inference.core.outputs import ROWS  # the one strip height: rows
 FAST = {"compress": "none", "predictor": "1"}  # work files: written once, read once, never kept
 
 
-def read_rows(path: Path, width: int, a: int, b: int, band: int | None = None) -> np.ndarray:
-    """Rows ``[a, b)`` of ``path`` (``band``: 1-based, ``(b − a, W)``; None: every band, ``(C, b − a, W)``), float32."""
+def read_rows(path: Path, width: int, a: int, b: int, band: int | list[int] | None = None) -> np.ndarray:
+    """Rows ``[a, b)`` of ``path`` (``band``: 1-based, ``(b − a, W)``; a list of them or None, every band:
+    ``(C, b − a, W)``), float32."""
     import rasterio
     from rasterio.windows import Window
     with rasterio.open(path) as s:
