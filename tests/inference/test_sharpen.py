@@ -416,3 +416,34 @@ def test_the_fit_learns_area_to_point_where_its_rule_says(tmp_path, monkeypatch,
     assert len(given) == 1 and isinstance(given[0], area.Fine) == bool(kinds), given
     chosen = {b.learner for b in res.decisions if b.route.startswith("fit")}
     assert chosen and (chosen <= set(area.LINEAR) or not kinds), chosen  # on the window: a learner that commutes
+
+
+@pytest.mark.parametrize("k, rows, off", [(2, 1024, (0, 0)), (3, 7, (1, 2)), (3, 2, (2, 0)), (5, 3, (4, 1)),
+                                          (4, 1, (0, 3))])
+def test_the_lattice_means_hold_no_float64_field_and_are_the_whole_fields_sums_bit_for_bit(monkeypatch, k, rows, off):
+    """The strip pass divides each strip's cells as it goes, carrying only a row of cells the next strip also holds
+    (strips shorter than a cell: carried on through several): each mean and cover is, bit for bit, that of float64
+    sums of every strip added into whole fields and divided once; NaN and 0 where no pixel lies."""
+    from bandbridge.data.grids import Grid, block_sums
+    from bandbridge.inference.place import fields
+    hf, wf = 31, 23
+    fine = Grid("EPSG:32631", ORIGIN, hf, wf)
+    grid = Grid("EPSG:32631", ORIGIN @ Affine.translation(-off[1], -off[0]) @ Affine.scale(k),
+                -(-(hf + off[0]) // k) + 1, -(-(wf + off[1]) // k) + 2)  # a row and two columns of cells past the image
+    lat = fields.Lattice.of(fine, grid)
+    assert isinstance(lat, fields.Lattice) and lat.off == off
+    rng = np.random.default_rng(k * rows)
+    v, ok = (rng.random((3, hf, wf)) * 1e4).astype(np.float32), rng.random((hf, wf)) > 0.3
+    ok[:, :k + 1] = False  # a column of cells with no valid pixel
+    monkeypatch.setattr(fields, "ROWS", rows)
+    m, s = lat.means(lambda a, b: (v[:, a:b], ok[a:b]))
+    total, count = np.zeros((3, grid.height, grid.width)), np.zeros((grid.height, grid.width))
+    for a in range(0, hf, rows):  # the whole fields' way
+        sums, n = block_sums(v[:, a:a + rows], k, ok[a:a + rows], ((a + off[0]) % k, off[1] % k))
+        at = (slice((a + off[0]) // k, (a + off[0]) // k + n.shape[0]), slice(off[1] // k, off[1] // k + n.shape[1]))
+        total[(slice(None), *at)] += sums
+        count[at] += n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = (total / count).astype(np.float32)
+    assert np.array_equal(m, want, equal_nan=True) and np.array_equal(s, (count / k ** 2).astype(np.float32))
+    assert np.isnan(m[:, -1]).all() and not s[-1].any() and np.isnan(m[:, :, 0]).all()
