@@ -115,7 +115,7 @@ class SharpenPlan:
             "the engine": SHARPEN_FIT_BYTES + SHARPEN_TILE_PX_BYTES * tile ** 2 + strip_bytes(tile, f.width, 2 * ct + gd),
             "the output": n * (8 * ct + 8) + 3 * 4 * ROWS * f.width * ct
             + (n * 4 * ct if self.network is not None else 0)})  # the network's bands averaged for their correction:
-    # a first pass over its output, its means held beside the output's (10980²: 4.49 GB peak; 6.05 planned at 8 B a cell
+    # a first pass over its output, its means held beside the output's (10980²: 4.27 GB peak; 6.05 planned at 8 B a cell
     # and band, 5.33 at these 4)
 
 

@@ -1,7 +1,7 @@
 """The bundled Sentinel-2 network (``bandbridge/networks/s2-residual``, issue 96) as one more route of
 ``bandbridge sharpen`` (``--network``) where a run's guides are Sentinel-2's four 10 m bands and its targets bands
 the network makes. It is not run by default: issue 96 makes it the default where a 10980² tile's six 20 m bands
-take at most 8× a plain predict, and they took 20.02× with it (206.2 s against 129.4 s without it,
+take at most 8× a plain predict, and they took 21.08× with it (219.2 s against 122.2 s without it,
 ``docs/results/sharpen_speed*.json``); the plan states its cost where it would apply.
 
 The network reads the four 10 m bands and the coarse bands upsampled onto their grid, in reflectance,
@@ -179,7 +179,7 @@ def cost(pixels: int) -> str:
     n = multiply_adds()
     return (f"its work {n:,} multiply-adds a pixel, {n * pixels / 1e12:.3g} T here: about {seconds(n * pixels / NETWORK_MACS_S)}"
             f" s at the rate measured at 10980² ({NETWORK_MACS_S / 1e9:.0f} G a second, OpenVINO fp32 on 2 cores), and a "
-            "pass over its output for the correction; there a tile's six 20 m bands took 206.2 s with it, 129.4 s without")
+            "pass over its output for the correction; there a tile's six 20 m bands took 219.2 s with it, 122.2 s without")
 
 
 def reflectance(values: np.ndarray, scale: float, offset: float) -> tuple[float, float]:
