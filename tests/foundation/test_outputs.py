@@ -288,3 +288,27 @@ def test_gdal_reads_the_physical_values_of_a_scaled_output(run_cli, tmp_path, dt
     if dtype == "uint16":
         look = look_at(tmp_path / "nir.tif")
         assert (look.scaling, look.tagged) == ("reflectance_10000", True)
+
+
+@pytest.mark.parametrize("dtype, nodata", [("uint16", None), ("uint8", 0), ("int16", -32768), ("uint16", 65535)])
+@pytest.mark.parametrize("kind", [np.float32, np.float64, np.int64])
+def test_the_encoder_rounds_clips_and_keeps_nodata_apart_as_its_rule_says(dtype, nodata, kind):
+    """``writer.store`` into an integer type, worked in its one copy: each value rounded half to even and clipped to
+    the type, NaN and invalid pixels the nodata value, and a valid value that lands on nodata moved one step inside;
+    the input never changed; an integer input as well as a float one."""
+    from bandbridge.inference.core.writer import nodata_of, store
+    lim = np.iinfo(dtype)
+    nd = nodata_of(dtype, nodata)
+    raw = np.array([[0.5, 1.5, 2.49, -7.0, 1e6, np.nan], [lim.min, lim.max, nd, nd + 0.4, 3.0, 4.0]])
+    values = (np.nan_to_num(raw, nan=5.0) if kind is np.int64 else raw).astype(kind)[None]
+    valid = np.ones(raw.shape, bool)
+    valid[1, 5] = False
+    before = values.copy()
+    out = store(values, valid, dtype, nodata)
+    assert out.dtype == np.dtype(dtype) and np.array_equal(values, before, equal_nan=True)
+    want = np.clip(np.rint(values[0].astype(np.float64)), lim.min, lim.max)
+    on = want == nd  # a valid value never reads as nodata
+    want[on] = nd + 1 if nd < lim.max else nd - 1
+    want[~valid | np.isnan(values[0])] = nd
+    assert np.array_equal(out[0], want.astype(dtype))
+    assert out[0, 1, 5] == nd and (kind is np.int64 or out[0, 0, 5] == nd)

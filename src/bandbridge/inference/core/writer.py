@@ -57,6 +57,7 @@ def store(values: np.ndarray, valid: np.ndarray, dtype: str, nodata: float | Non
     else:
         lim = np.iinfo(dtype)
         out = np.nan_to_num(values, nan=nd)  # one copy, rounded and clipped in place (not three of a strip)
+        out = out if out.dtype.kind == "f" else out.astype(np.float64)  # integers: rint's float64, as it gives them
         np.clip(np.rint(out, out=out), lim.min, lim.max, out=out)
         if np.isfinite(nd) and lim.min <= nd <= lim.max:  # a valid value is never the nodata value
             out[ok & (out == nd)] = nd + 1 if nd < lim.max else nd - 1
