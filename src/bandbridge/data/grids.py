@@ -346,3 +346,14 @@ def nearest_filled(r: np.ndarray, valid: np.ndarray) -> np.ndarray:
     for band in r:
         band[...] = band[idx[0], idx[1]]
     return r
+
+
+def residual(r: np.ndarray, m: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The consistency correction's residual, float32 ``(C, h, w)`` (or ``(h, w)``): the reference ``r`` less a
+    prediction's cell means ``m`` on each cell ``seen`` (broadcast) that has a mean, 0 elsewhere; made in ``m`` itself
+    (a copy of the field at 10980² to 20 m, six bands: 0.72 GB each; float64 means cast last, as the difference was)."""
+    ok = np.isfinite(m)
+    ok &= seen
+    np.subtract(r, m, out=m, where=ok)
+    np.copyto(m, 0.0, where=~ok)
+    return m.astype(np.float32, copy=False)

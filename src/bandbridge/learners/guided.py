@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
 
-from bandbridge.data.grids import Grid, average_onto, nearest_filled, upsample_onto
+from bandbridge.data.grids import Grid, average_onto, nearest_filled, residual, upsample_onto
 from bandbridge.learners.base import Learner
 from bandbridge.learners.constant import Constant
 from bandbridge.learners.folds import spatial_folds
@@ -368,5 +368,4 @@ def correction(pred: np.ndarray, have: np.ndarray, target_c: np.ndarray, frac: n
     grid; ``average``: how the cell means are taken (``grids.average_onto``'s signature: the sharpener's
     ``sharpen_routes.averaged`` sums whole cells without GDAL's pass)."""
     m, cov = average(pred, have, fine, coarse)
-    res = np.where((frac > 0) & (cov > 0) & np.isfinite(m), target_c - np.nan_to_num(m), 0.0).astype(np.float32)
-    return upsample_onto(res, coarse, fine)
+    return upsample_onto(residual(target_c, m, (frac > 0) & (cov > 0)), coarse, fine)

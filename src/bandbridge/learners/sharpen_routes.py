@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from bandbridge.data.grids import Grid, average_onto, block_mean, nearest_filled
+from bandbridge.data.grids import Grid, average_onto, block_mean, nearest_filled, residual
 from bandbridge.learners.guided import correction
 from bandbridge.learners.upsampling import UPSAMPLERS, padded_up
 from bandbridge.policy import (FIT_DEGRADED_MIN, LINE_FOLDS, LINE_FOLD_BLOCK, LINE_MARGIN, LINE_PER_PARAMETER,
@@ -163,7 +163,7 @@ def line_check(x: np.ndarray, r: np.ndarray, seen: np.ndarray, grid: Grid, k: fl
     r2, frac = degraded(r, grid, down)
     # the line's low-pass: the reference less the line averaged (0 where either is unknown), interpolated cubic
     m, cov = averaged(pred, np.isfinite(pred).all(0), grid, down)
-    low = np.where((frac > 0) & (cov > 0) & np.isfinite(m), r2 - np.nan_to_num(m), 0.0).astype(np.float32)
+    low = residual(r2, m, (frac > 0) & (cov > 0))
     routes = {u: (lambda u=u: up_all(r2, down, grid, u)) for u in UPSAMPLERS} | \
         {REGRESSION: lambda: pred + up_all(low, down, grid, "cubic")}
     return lines, route_errors(routes, seen, r, r2, frac, grid, down), float(step)

@@ -48,17 +48,6 @@ def write_rows(out: Path, prof: dict, part: Callable[[int, int], Sequence[np.nda
     return out
 
 
-def residual(r: np.ndarray, m: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The consistency correction's residual, float32 ``(C, h, w)`` (or ``(h, w)``): the reference ``r`` less the
-    output's cell means ``m`` on each clear cell (``seen``, broadcast) that has a mean, 0 elsewhere; made in ``m``
-    itself (a copy of the field at 10980² to 20 m, six bands: 0.72 GB each; a warped grid's float64 means cast last)."""
-    ok = np.isfinite(m)
-    ok &= seen
-    np.subtract(r, m, out=m, where=ok)
-    np.copyto(m, 0.0, where=~ok)
-    return m.astype(np.float32, copy=False)
-
-
 class Warped:
     """Fields on the reference's ``grid`` onto rows of the ``fine`` grid and back, by GDAL's warper:
     any two grids (another CRS, a k that is not whole, cells off the pixels' edges)."""

@@ -21,12 +21,13 @@ from typing import Callable
 import numpy as np
 
 from bandbridge.bands import band_role, get_scaling
+from bandbridge.data.grids import residual
 from bandbridge.data.reader import raster_info, read_raster
 from bandbridge.data.reference import SIGNED
 from bandbridge.inference.core.outputs import ROWS, Strip, opened, write_strips
 from bandbridge.inference.core.predictor import PredictStats, index_plan
 from bandbridge.inference.core.writer import model_tag, nodata_of, output_profile, tag_bands
-from bandbridge.inference.place.fields import Warped, finite, read_rows, residual
+from bandbridge.inference.place.fields import Warped, finite, read_rows
 from bandbridge.inference.place.reference_fit import Fitted, held_out
 from bandbridge.inference.place.contract import BandDecision
 from bandbridge.inference.place.tags import write as write_tags

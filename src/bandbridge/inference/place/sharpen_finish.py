@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bandbridge.data.grids import Grid
+from bandbridge.data.grids import Grid, residual
 from bandbridge.inference.core.outputs import Strip, opened, write_strips
 from bandbridge.inference.core.writer import FAST_DEFLATE, nodata_of, output_profile
 from bandbridge.inference.place.bundle import Part
-from bandbridge.inference.place.fields import FAST, Lattice, read_rows, residual, write_rows
+from bandbridge.inference.place.fields import FAST, Lattice, read_rows, write_rows
 from bandbridge.inference.place.reference_finish import band_bounds, clamped
 from bandbridge.learners.sharpen_network import NETWORK
 
